@@ -1,0 +1,944 @@
+package backendtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine"
+)
+
+// Harness makes backends for the suite.
+type Harness struct {
+	// New returns a fresh backend that has not been bootstrapped, and an
+	// engine configuration for it. The suite sets MultiTenancy,
+	// BootstrapTenantID and ContentStorage itself; when ContentDir is empty
+	// it uses a temporary directory. New registers its own cleanup.
+	New func(t *testing.T) (driver.Backend, engine.Config)
+
+	// Reopen, when set, returns a second backend over the same storage
+	// as be (as after a process restart). The suite closes be first.
+	Reopen func(t *testing.T, be driver.Backend) driver.Backend
+}
+
+// Run runs the whole conformance suite.
+func Run(t *testing.T, h Harness) {
+	for _, storage := range []string{engine.ContentFilesystem, engine.ContentDatabase} {
+		t.Run(storage, func(t *testing.T) {
+			f := &fixture{h: h, storage: storage}
+			t.Run("Bootstrap", f.testBootstrap)
+			t.Run("TenantLifecycle", f.testTenantLifecycle)
+			t.Run("ConcurrentCreate", f.testConcurrentCreate)
+			t.Run("RuntimeDenials", f.testRuntimeDenials)
+			t.Run("Baskets", f.testBaskets)
+			t.Run("Documents", f.testDocuments)
+			t.Run("Metadata", f.testMetadata)
+			t.Run("Find", f.testFind)
+			t.Run("Limits", f.testLimits)
+			t.Run("Audit", f.testAudit)
+			t.Run("CrossTenant", f.testCrossTenant)
+			t.Run("RandomInterleaving", f.testRandomInterleaving)
+			t.Run("LocalMode", f.testLocalMode)
+			t.Run("Reopen", f.testReopen)
+		})
+	}
+}
+
+type fixture struct {
+	h       Harness
+	storage string
+}
+
+var bg = context.Background()
+
+// env is a bootstrapped engine with helpers.
+type env struct {
+	t   *testing.T
+	be  driver.Backend
+	cfg engine.Config
+	eng *engine.Engine
+}
+
+func (f *fixture) config(t *testing.T, multi bool) (driver.Backend, engine.Config) {
+	be, cfg := f.h.New(t)
+	cfg.MultiTenancy = multi
+	cfg.BootstrapTenantID = "system"
+	cfg.ContentStorage = f.storage
+	if cfg.ContentDir == "" {
+		cfg.ContentDir = t.TempDir()
+	}
+	return be, cfg
+}
+
+func (f *fixture) env(t *testing.T) *env {
+	t.Helper()
+	be, cfg := f.config(t, true)
+	if _, err := engine.Bootstrap(bg, be, cfg); err != nil {
+		t.Fatalf("Bootstrap: %v", err)
+	}
+	eng, err := engine.New(bg, be, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return &env{t: t, be: be, cfg: cfg, eng: eng}
+}
+
+func (e *env) tenant(id string) {
+	e.t.Helper()
+	if _, err := e.eng.Provisioner("test").Create(bg, id, strings.ToUpper(id)); err != nil {
+		e.t.Fatalf("create tenant %s: %v", id, err)
+	}
+}
+
+func (e *env) as(tenant string, roles ...string) *engine.Session {
+	return e.eng.As(docex.UserContext{UserID: "u-" + tenant, TenantID: tenant, Roles: roles})
+}
+
+func (e *env) basket(s *engine.Session, name string) docex.Basket {
+	e.t.Helper()
+	b, err := s.CreateBasket(bg, name)
+	if err != nil {
+		e.t.Fatalf("create basket %s: %v", name, err)
+	}
+	return b
+}
+
+func (e *env) add(s *engine.Session, basketID, name, content string, meta map[string]docex.Value) docex.Document {
+	e.t.Helper()
+	a, err := s.AddDocument(bg, basketID, engine.NewDocument{Name: name, Content: strings.NewReader(content), Metadata: meta})
+	if err != nil {
+		e.t.Fatalf("add %s: %v", name, err)
+	}
+	return a.Document
+}
+
+func sum(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func wantErr(t *testing.T, err error, want ...error) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got nil error, want %v", want)
+	}
+	for _, w := range want {
+		if !errors.Is(err, w) {
+			t.Fatalf("got error %q (code %s), want errors.Is %v", err, docex.Code(err), w)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) testBootstrap(t *testing.T) {
+	be, cfg := f.config(t, true)
+	_, err := engine.New(bg, be, cfg)
+	wantErr(t, err, docex.ErrNotInitialized)
+	created, err := engine.Bootstrap(bg, be, cfg)
+	must(t, err)
+	if !created {
+		t.Fatal("first Bootstrap: created=false")
+	}
+	eng, err := engine.New(bg, be, cfg)
+	must(t, err)
+	_, err = eng.Provisioner("").Create(bg, "acme", "Acme")
+	must(t, err)
+	s := eng.As(docex.UserContext{UserID: "u", TenantID: "acme", Roles: []string{"admin"}})
+	b, err := s.CreateBasket(bg, "keep")
+	must(t, err)
+	// Second bootstrap changes nothing and destroys nothing.
+	created, err = engine.Bootstrap(bg, be, cfg)
+	must(t, err)
+	if created {
+		t.Fatal("second Bootstrap: created=true")
+	}
+	if _, err := s.Basket(bg, b.ID); err != nil {
+		t.Fatalf("basket lost after second bootstrap: %v", err)
+	}
+	// Other settings are refused.
+	other := cfg
+	other.BootstrapTenantID = "root0"
+	_, err = engine.Bootstrap(bg, be, other)
+	wantErr(t, err, docex.ErrInvalidConfig)
+	_, err = engine.New(bg, be, other)
+	wantErr(t, err, docex.ErrInvalidConfig)
+	other = cfg
+	other.MultiTenancy = false
+	_, err = engine.New(bg, be, other)
+	wantErr(t, err, docex.ErrInvalidConfig)
+}
+
+func (f *fixture) testTenantLifecycle(t *testing.T) {
+	e := f.env(t)
+	p := e.eng.Provisioner("ops")
+	tn, err := p.Create(bg, "acme", "Acme Corp")
+	must(t, err)
+	if tn.ID != "acme" || tn.DisplayName != "Acme Corp" || tn.Status != docex.TenantActive || tn.IsSystem || tn.CreatedAt.IsZero() {
+		t.Fatalf("created tenant = %+v", tn)
+	}
+	_, err = p.Create(bg, "acme", "again")
+	wantErr(t, err, docex.ErrTenantExists, docex.ErrConflict)
+	_, err = p.Create(bg, "system", "bootstrap")
+	wantErr(t, err, docex.ErrConflict)
+
+	for _, bad := range []string{"", " ", "Acme", "a b", "a;b", "a'b", `a"b`, "../x", "a/b", "a\x00b", "аcme", strings.Repeat("a", 41), "public", "pg_x", "docex1", "-a", "a-", "1a"} {
+		_, err := p.Create(bg, bad, "x")
+		wantErr(t, err, docex.ErrInvalid)
+	}
+	list, err := p.List(bg)
+	must(t, err)
+	if len(list) != 2 || list[0].ID != "acme" || list[1].ID != "system" || !list[1].IsSystem {
+		t.Fatalf("tenants = %+v", list)
+	}
+
+	s := e.as("acme", "admin")
+	b := e.basket(s, "b")
+	d := e.add(s, b.ID, "a.txt", "hello", nil)
+
+	must(t, p.Suspend(bg, "acme"))
+	_, err = s.Document(bg, d.ID)
+	wantErr(t, err, docex.ErrTenantSuspended, docex.ErrDenied)
+	got, err := p.Get(bg, "acme")
+	must(t, err)
+	if got.Status != docex.TenantSuspended {
+		t.Fatalf("status = %s", got.Status)
+	}
+	must(t, p.Resume(bg, "acme"))
+	if _, err := s.Document(bg, d.ID); err != nil {
+		t.Fatalf("after resume: %v", err)
+	}
+	wantErr(t, p.Suspend(bg, "nope"), docex.ErrNotFound)
+	wantErr(t, p.Suspend(bg, "system"), docex.ErrDenied)
+	wantErr(t, p.Delete(bg, "system"), docex.ErrDenied)
+
+	must(t, p.Delete(bg, "acme"))
+	_, err = s.Document(bg, d.ID)
+	wantErr(t, err, docex.ErrTenantUnknown, docex.ErrDenied)
+	_, err = p.Get(bg, "acme")
+	wantErr(t, err, docex.ErrNotFound)
+	wantErr(t, p.Delete(bg, "acme"), docex.ErrNotFound)
+
+	// Provisioned again: clean, nothing of the old tenant is visible.
+	e.tenant("acme")
+	bs, err := s.Baskets(bg, docex.Page{})
+	must(t, err)
+	if len(bs) != 0 {
+		t.Fatalf("re-created tenant sees old baskets: %+v", bs)
+	}
+	b2 := e.basket(s, "b")
+	a, err := s.AddDocument(bg, b2.ID, engine.NewDocument{Name: "a.txt", Content: strings.NewReader("hello")})
+	must(t, err)
+	if a.Duplicate {
+		t.Fatal("re-created tenant deduplicated against the old tenant")
+	}
+	c, err := s.ReadContent(bg, a.Document.ID)
+	must(t, err)
+	if string(c) != "hello" {
+		t.Fatalf("content = %q", c)
+	}
+}
+
+func (f *fixture) testConcurrentCreate(t *testing.T) {
+	e := f.env(t)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = e.eng.Provisioner("").Create(bg, "race", "Race")
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, docex.ErrTenantExists):
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d creates succeeded, want exactly 1", ok)
+	}
+	s := e.as("race", "writer")
+	e.basket(s, "works")
+}
+
+func (f *fixture) testRuntimeDenials(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	e.tenant("beta")
+	must(t, e.eng.Provisioner("").Suspend(bg, "beta"))
+	cases := []struct {
+		name string
+		uc   docex.UserContext
+		want error
+	}{
+		{"no user", docex.UserContext{TenantID: "acme", Roles: []string{"admin"}}, docex.ErrUserRequired},
+		{"no tenant", docex.UserContext{UserID: "u", Roles: []string{"admin"}}, docex.ErrTenantRequired},
+		{"unknown tenant", docex.UserContext{UserID: "u", TenantID: "nope", Roles: []string{"admin"}}, docex.ErrTenantUnknown},
+		{"suspended tenant", docex.UserContext{UserID: "u", TenantID: "beta", Roles: []string{"admin"}}, docex.ErrTenantSuspended},
+		{"bootstrap tenant", docex.UserContext{UserID: "u", TenantID: "system", Roles: []string{"admin"}}, docex.ErrBootstrapTenant},
+		{"no roles", docex.UserContext{UserID: "u", TenantID: "acme"}, docex.ErrForbidden},
+		{"unknown role", docex.UserContext{UserID: "u", TenantID: "acme", Roles: []string{"superuser"}}, docex.ErrForbidden},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.eng.As(c.uc).Baskets(bg, docex.Page{})
+			wantErr(t, err, c.want, docex.ErrDenied)
+		})
+	}
+	_, err := e.eng.As(docex.UserContext{UserID: "u", TenantID: "../etc", Roles: []string{"admin"}}).Baskets(bg, docex.Page{})
+	wantErr(t, err, docex.ErrInvalid)
+
+	// Role matrix.
+	admin := e.as("acme", "admin")
+	b := e.basket(admin, "b")
+	d := e.add(admin, b.ID, "x.txt", "x", nil)
+	reader := e.as("acme", "reader")
+	if _, err := reader.Document(bg, d.ID); err != nil {
+		t.Fatalf("reader read: %v", err)
+	}
+	_, err = reader.CreateBasket(bg, "nope")
+	wantErr(t, err, docex.ErrForbidden)
+	_, err = reader.SetMetadata(bg, d.ID, map[string]docex.Value{"k": docex.String("v")})
+	wantErr(t, err, docex.ErrForbidden)
+	wantErr(t, reader.DeleteDocument(bg, d.ID), docex.ErrForbidden)
+	writer := e.as("acme", "writer")
+	if _, err := writer.SetMetadata(bg, d.ID, map[string]docex.Value{"k": docex.String("v")}); err != nil {
+		t.Fatalf("writer set metadata: %v", err)
+	}
+	wantErr(t, writer.DeleteBasket(bg, b.ID, true), docex.ErrForbidden)
+	_, err = writer.Audit(bg, docex.Page{})
+	wantErr(t, err, docex.ErrForbidden)
+
+	// Denials are audited: in the tenant for a forbidden role, in the
+	// system log when there is no usable tenant.
+	log, err := admin.Audit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	if !hasAudit(log, "basket.create", docex.OutcomeDenied) {
+		t.Fatalf("forbidden basket.create not audited in tenant: %+v", log)
+	}
+	sys, err := e.be.SystemAudit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	if !hasAudit(sys, "basket.list", docex.OutcomeDenied) {
+		t.Fatalf("denied basket.list not in system audit: %+v", sys)
+	}
+}
+
+func hasAudit(log []docex.AuditEntry, op, outcome string) bool {
+	for _, a := range log {
+		if a.Operation == op && a.Outcome == outcome {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fixture) testBaskets(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "admin")
+	b := e.basket(s, "invoices")
+	if b.ID == "" || b.Name != "invoices" {
+		t.Fatalf("basket = %+v", b)
+	}
+	_, err := s.CreateBasket(bg, "invoices")
+	wantErr(t, err, docex.ErrExists, docex.ErrConflict)
+	for _, bad := range []string{"", "  ", "a\nb", strings.Repeat("x", 129), "bad\xffutf8"} {
+		_, err := s.CreateBasket(bg, bad)
+		wantErr(t, err, docex.ErrInvalid)
+	}
+	e.basket(s, "archive")
+	got, err := s.BasketByName(bg, "invoices")
+	must(t, err)
+	if got.ID != b.ID {
+		t.Fatalf("by name: %+v", got)
+	}
+	_, err = s.Basket(bg, "no-such-id")
+	wantErr(t, err, docex.ErrNotFound)
+	_, err = s.BasketByName(bg, "nope")
+	wantErr(t, err, docex.ErrNotFound)
+	list, err := s.Baskets(bg, docex.Page{})
+	must(t, err)
+	if len(list) != 2 || list[0].Name != "archive" || list[1].Name != "invoices" {
+		t.Fatalf("list = %+v", list)
+	}
+	page, err := s.Baskets(bg, docex.Page{Limit: 1, Offset: 1})
+	must(t, err)
+	if len(page) != 1 || page[0].Name != "invoices" {
+		t.Fatalf("page = %+v", page)
+	}
+
+	e.add(s, b.ID, "a.txt", "aaaa", nil)
+	e.add(s, b.ID, "b.txt", "bb", nil)
+	got, err = s.Basket(bg, b.ID)
+	must(t, err)
+	if got.DocumentCount != 2 || got.Bytes != 6 {
+		t.Fatalf("stats = %+v", got)
+	}
+	wantErr(t, s.DeleteBasket(bg, b.ID, false), docex.ErrBasketNotEmpty, docex.ErrConflict)
+	must(t, s.DeleteBasket(bg, b.ID, true))
+	_, err = s.Basket(bg, b.ID)
+	wantErr(t, err, docex.ErrNotFound)
+	wantErr(t, s.DeleteBasket(bg, b.ID, true), docex.ErrNotFound)
+	// The name is free again and the old documents are gone.
+	b2 := e.basket(s, "invoices")
+	a, err := s.AddDocument(bg, b2.ID, engine.NewDocument{Name: "a.txt", Content: strings.NewReader("aaaa")})
+	must(t, err)
+	if a.Duplicate {
+		t.Fatal("document survived basket deletion")
+	}
+}
+
+func (f *fixture) testDocuments(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "writer")
+	b := e.basket(s, "docs")
+	other := e.basket(s, "other")
+
+	a, err := s.AddDocument(bg, b.ID, engine.NewDocument{Name: "hello.txt", Content: strings.NewReader("hello world"),
+		Metadata: map[string]docex.Value{"lang": docex.String("en"), "pages": docex.Number(3), "draft": docex.Bool(true)}})
+	must(t, err)
+	d := a.Document
+	if a.Duplicate || d.Size != 11 || d.Checksum != sum("hello world") || d.Name != "hello.txt" ||
+		!strings.HasPrefix(d.ContentType, "text/plain") || d.BasketID != b.ID || d.Status != docex.DocumentActive {
+		t.Fatalf("added = %+v", a)
+	}
+	got, err := s.Document(bg, d.ID)
+	must(t, err)
+	if got.Checksum != d.Checksum || got.Metadata["pages"] != docex.Number(3) || got.Metadata["draft"] != docex.Bool(true) || got.Metadata["lang"] != docex.String("en") {
+		t.Fatalf("get = %+v", got)
+	}
+	if !got.CreatedAt.Equal(d.CreatedAt) {
+		t.Fatalf("created_at round trip: %v vs %v", got.CreatedAt, d.CreatedAt)
+	}
+
+	// Dedup within a basket, not across baskets.
+	dup, err := s.AddDocument(bg, b.ID, engine.NewDocument{Name: "copy.txt", Content: strings.NewReader("hello world")})
+	must(t, err)
+	if !dup.Duplicate || dup.Document.ID != d.ID {
+		t.Fatalf("dedup = %+v", dup)
+	}
+	o, err := s.AddDocument(bg, other.ID, engine.NewDocument{Name: "copy.txt", Content: strings.NewReader("hello world")})
+	must(t, err)
+	if o.Duplicate || o.Document.ID == d.ID {
+		t.Fatalf("dedup across baskets: %+v", o)
+	}
+
+	// Content streaming.
+	rc, meta, err := s.OpenContent(bg, d.ID)
+	must(t, err)
+	body, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(body) != "hello world" || meta.ID != d.ID {
+		t.Fatalf("content = %q", body)
+	}
+
+	// Update rewrites content, checksum and size; keeps id and metadata.
+	upd, err := s.UpdateContent(bg, d.ID, strings.NewReader("goodbye"), "")
+	must(t, err)
+	if upd.ID != d.ID || upd.Size != 7 || upd.Checksum != sum("goodbye") || upd.Metadata["lang"] != docex.String("en") || !upd.UpdatedAt.After(d.UpdatedAt.Add(-1)) {
+		t.Fatalf("updated = %+v", upd)
+	}
+	c, err := s.ReadContent(bg, d.ID)
+	must(t, err)
+	if string(c) != "goodbye" {
+		t.Fatalf("content after update = %q", c)
+	}
+	// The other basket's copy of the old content is still readable.
+	c, err = s.ReadContent(bg, o.Document.ID)
+	must(t, err)
+	if string(c) != "hello world" {
+		t.Fatalf("shared content lost after update: %q", c)
+	}
+	// Update to content another document of the basket has: conflict.
+	e.add(s, b.ID, "x.txt", "xxx", nil)
+	_, err = s.UpdateContent(bg, d.ID, strings.NewReader("xxx"), "")
+	wantErr(t, err, docex.ErrDuplicateContent)
+	_, err = s.UpdateContent(bg, "nope", strings.NewReader("x"), "")
+	wantErr(t, err, docex.ErrNotFound)
+
+	// Wrong basket: not found, nothing deleted.
+	_, err = s.DocumentIn(bg, other.ID, d.ID)
+	wantErr(t, err, docex.ErrNotFound)
+	wantErr(t, s.DeleteDocumentIn(bg, other.ID, d.ID), docex.ErrNotFound)
+	if _, err := s.Document(bg, d.ID); err != nil {
+		t.Fatalf("document deleted through the wrong basket: %v", err)
+	}
+	must(t, s.DeleteDocumentIn(bg, b.ID, d.ID))
+	_, err = s.Document(bg, d.ID)
+	wantErr(t, err, docex.ErrNotFound)
+	_, err = s.ReadContent(bg, d.ID)
+	wantErr(t, err, docex.ErrNotFound)
+	wantErr(t, s.DeleteDocument(bg, d.ID), docex.ErrNotFound)
+	c, err = s.ReadContent(bg, o.Document.ID)
+	must(t, err)
+	if string(c) != "hello world" {
+		t.Fatalf("shared content lost after delete: %q", c)
+	}
+	// Re-adding deleted content works.
+	again, err := s.AddDocument(bg, b.ID, engine.NewDocument{Name: "again.txt", Content: strings.NewReader("goodbye")})
+	must(t, err)
+	if again.Duplicate {
+		t.Fatal("deleted document still deduplicated")
+	}
+	c, err = s.ReadContent(bg, again.Document.ID)
+	must(t, err)
+	if string(c) != "goodbye" {
+		t.Fatalf("re-added content = %q", c)
+	}
+
+	// Listing: pagination and ordering.
+	lb := e.basket(s, "list")
+	var ids []string
+	for i := range 25 {
+		ids = append(ids, e.add(s, lb.ID, fmt.Sprintf("doc-%02d.txt", 24-i), fmt.Sprintf("content %d", i), nil).ID)
+	}
+	var seen []string
+	for off := 0; ; off += 10 {
+		page, err := s.Documents(bg, lb.ID, docex.Page{Limit: 10, Offset: off})
+		must(t, err)
+		for _, d := range page {
+			seen = append(seen, d.ID)
+		}
+		if len(page) < 10 {
+			break
+		}
+	}
+	if strings.Join(seen, ",") != strings.Join(ids, ",") {
+		t.Fatalf("pagination in creation order:\n got %v\nwant %v", seen, ids)
+	}
+	desc, err := s.Documents(bg, lb.ID, docex.Page{Limit: 1, Order: docex.OrderCreatedDesc})
+	must(t, err)
+	if desc[0].ID != ids[24] {
+		t.Fatal("OrderCreatedDesc")
+	}
+	byName, err := s.Documents(bg, lb.ID, docex.Page{Limit: 1, Order: docex.OrderName})
+	must(t, err)
+	if byName[0].Name != "doc-00.txt" {
+		t.Fatalf("OrderName first = %s", byName[0].Name)
+	}
+	_, err = s.Documents(bg, "nope", docex.Page{})
+	wantErr(t, err, docex.ErrNotFound)
+	_, err = s.Documents(bg, lb.ID, docex.Page{Limit: -1})
+	wantErr(t, err, docex.ErrInvalid)
+
+	// Batch add is all or nothing.
+	bb := e.basket(s, "batch")
+	_, err = s.AddDocuments(bg, bb.ID, []engine.NewDocument{
+		{Name: "ok.txt", Content: strings.NewReader("ok")},
+		{Name: "bad", Content: strings.NewReader("x"), Metadata: map[string]docex.Value{"": docex.String("x")}},
+	})
+	wantErr(t, err, docex.ErrInvalid)
+	added, err := s.AddDocuments(bg, bb.ID, []engine.NewDocument{
+		{Name: "1.txt", Content: strings.NewReader("one")},
+		{Name: "2.txt", Content: strings.NewReader("two")},
+		{Name: "3.txt", Content: strings.NewReader("one")},
+	})
+	must(t, err)
+	if len(added) != 3 || added[0].Duplicate || added[1].Duplicate || !added[2].Duplicate || added[2].Document.ID != added[0].Document.ID {
+		t.Fatalf("batch = %+v", added)
+	}
+	// Adding to a missing basket adds nothing.
+	_, err = s.AddDocument(bg, "nope", engine.NewDocument{Name: "x", Content: strings.NewReader("x")})
+	wantErr(t, err, docex.ErrNotFound)
+}
+
+func (f *fixture) testMetadata(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "writer")
+	b := e.basket(s, "m")
+	d := e.add(s, b.ID, "a", "a", map[string]docex.Value{"k": docex.String("v")})
+	upd, err := s.SetMetadata(bg, d.ID, map[string]docex.Value{"n": docex.Number(42.5), "flag": docex.Bool(false), "k": docex.String("w")})
+	must(t, err)
+	if upd.Metadata["n"] != docex.Number(42.5) || upd.Metadata["flag"] != docex.Bool(false) || upd.Metadata["k"] != docex.String("w") {
+		t.Fatalf("metadata = %+v", upd.Metadata)
+	}
+	must(t, s.DeleteMetadata(bg, d.ID, "k"))
+	got, err := s.Document(bg, d.ID)
+	must(t, err)
+	if _, ok := got.Metadata["k"]; ok || len(got.Metadata) != 2 {
+		t.Fatalf("after delete = %+v", got.Metadata)
+	}
+	wantErr(t, s.DeleteMetadata(bg, d.ID, "k"), docex.ErrNotFound)
+	wantErr(t, s.DeleteMetadata(bg, "nope", "n"), docex.ErrNotFound)
+	_, err = s.SetMetadata(bg, "nope", map[string]docex.Value{"a": docex.String("b")})
+	wantErr(t, err, docex.ErrNotFound)
+	for _, bad := range []map[string]docex.Value{
+		nil,
+		{"": docex.String("x")},
+		{"k": {}},
+		{"k\x00": docex.String("x")},
+		{strings.Repeat("k", 200): docex.String("x")},
+	} {
+		_, err := s.SetMetadata(bg, d.ID, bad)
+		wantErr(t, err, docex.ErrInvalid)
+	}
+}
+
+func (f *fixture) testFind(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "writer")
+	b := e.basket(s, "f")
+	other := e.basket(s, "other")
+	var evens []string
+	for i := range 30 {
+		meta := map[string]docex.Value{"parity": docex.String([]string{"even", "odd"}[i%2]), "n": docex.Number(float64(i % 3)), "flag": docex.Bool(i%5 == 0)}
+		d := e.add(s, b.ID, fmt.Sprintf("d%d", i), fmt.Sprintf("c%d", i), meta)
+		if i%2 == 0 {
+			evens = append(evens, d.ID)
+		}
+	}
+	e.add(s, other.ID, "o", "o", map[string]docex.Value{"parity": docex.String("even")})
+
+	docs, total, err := s.FindDocuments(bg, b.ID, []docex.MetaFilter{{Key: "parity", Value: docex.String("even")}}, docex.Page{Limit: 5})
+	must(t, err)
+	if total != 15 || len(docs) != 5 || docs[0].ID != evens[0] || docs[4].ID != evens[4] {
+		t.Fatalf("find even: total %d, %d docs", total, len(docs))
+	}
+	docs, _, err = s.FindDocuments(bg, b.ID, []docex.MetaFilter{{Key: "parity", Value: docex.String("even")}}, docex.Page{Limit: 5, Offset: 10})
+	must(t, err)
+	if len(docs) != 5 || docs[0].ID != evens[10] {
+		t.Fatalf("find page 3: %d docs", len(docs))
+	}
+	// AND of conditions: even and n == 0 => i in {0, 6, 12, 18, 24}.
+	docs, total, err = s.FindDocuments(bg, b.ID, []docex.MetaFilter{{Key: "parity", Value: docex.String("even")}, {Key: "n", Value: docex.Number(0)}}, docex.Page{})
+	must(t, err)
+	if total != 5 || len(docs) != 5 {
+		t.Fatalf("AND: total %d", total)
+	}
+	for _, d := range docs {
+		if d.Metadata["n"] != docex.Number(0) || d.Metadata["parity"] != docex.String("even") {
+			t.Fatalf("AND returned %+v", d.Metadata)
+		}
+	}
+	// Three conditions: even, n == 0, flag => i in {0}.
+	_, total, err = s.FindDocuments(bg, b.ID, []docex.MetaFilter{{Key: "parity", Value: docex.String("even")}, {Key: "n", Value: docex.Number(0.0)}, {Key: "flag", Value: docex.Bool(true)}}, docex.Page{})
+	must(t, err)
+	if total != 1 {
+		t.Fatalf("3-way AND total = %d", total)
+	}
+	// Types are distinct: the string "0" is not the number 0.
+	_, total, err = s.FindDocuments(bg, b.ID, []docex.MetaFilter{{Key: "n", Value: docex.String("0")}}, docex.Page{})
+	must(t, err)
+	if total != 0 {
+		t.Fatalf("string/number confusion: %d", total)
+	}
+	_, _, err = s.FindDocuments(bg, b.ID, nil, docex.Page{})
+	wantErr(t, err, docex.ErrInvalid)
+	_, _, err = s.FindDocuments(bg, "nope", []docex.MetaFilter{{Key: "a", Value: docex.String("b")}}, docex.Page{})
+	wantErr(t, err, docex.ErrNotFound)
+	// Metadata changes are reflected.
+	_, err = s.SetMetadata(bg, evens[0], map[string]docex.Value{"parity": docex.String("odd")})
+	must(t, err)
+	_, total, err = s.FindDocuments(bg, b.ID, []docex.MetaFilter{{Key: "parity", Value: docex.String("even")}}, docex.Page{})
+	must(t, err)
+	if total != 14 {
+		t.Fatalf("after set, total = %d", total)
+	}
+}
+
+func (f *fixture) testLimits(t *testing.T) {
+	be, cfg := f.config(t, true)
+	cfg.MaxDocumentBytes = 1024
+	_, err := engine.Bootstrap(bg, be, cfg)
+	must(t, err)
+	eng, err := engine.New(bg, be, cfg)
+	must(t, err)
+	_, err = eng.Provisioner("").Create(bg, "acme", "")
+	must(t, err)
+	s := eng.As(docex.UserContext{UserID: "u", TenantID: "acme", Roles: []string{"writer"}})
+	b, err := s.CreateBasket(bg, "b")
+	must(t, err)
+	_, err = s.AddDocument(bg, b.ID, engine.NewDocument{Name: "big", Content: bytes.NewReader(make([]byte, 1025))})
+	wantErr(t, err, docex.ErrTooLarge, docex.ErrInvalid)
+	got, err := s.Basket(bg, b.ID)
+	must(t, err)
+	if got.DocumentCount != 0 {
+		t.Fatal("oversized document was stored")
+	}
+	a, err := s.AddDocument(bg, b.ID, engine.NewDocument{Name: "fits", Content: bytes.NewReader(make([]byte, 1024))})
+	must(t, err)
+	_, err = s.UpdateContent(bg, a.Document.ID, bytes.NewReader(make([]byte, 2048)), "")
+	wantErr(t, err, docex.ErrTooLarge)
+	c, err := s.ReadContent(bg, a.Document.ID)
+	must(t, err)
+	if len(c) != 1024 {
+		t.Fatal("failed update changed content")
+	}
+	for _, bad := range []string{"", strings.Repeat("n", 1025), "a\x00b"} {
+		_, err = s.AddDocument(bg, b.ID, engine.NewDocument{Name: bad, Content: strings.NewReader("x")})
+		wantErr(t, err, docex.ErrInvalid)
+	}
+}
+
+func (f *fixture) testAudit(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "admin")
+	b := e.basket(s, "a")
+	d := e.add(s, b.ID, "x", "x", nil)
+	_, err := s.SetMetadata(bg, d.ID, map[string]docex.Value{"k": docex.Number(1)})
+	must(t, err)
+	must(t, s.DeleteMetadata(bg, d.ID, "k"))
+	_, err = s.UpdateContent(bg, d.ID, strings.NewReader("y"), "")
+	must(t, err)
+	must(t, s.DeleteDocument(bg, d.ID))
+	wantErr(t, s.DeleteDocument(bg, d.ID), docex.ErrNotFound)
+	must(t, s.DeleteBasket(bg, b.ID, false))
+	log, err := s.Audit(bg, docex.Page{Limit: 100})
+	must(t, err)
+	want := []string{"basket.delete/ok", "document.delete/error", "document.delete/ok", "document.update/ok", "metadata.delete/ok", "metadata.set/ok", "document.add/ok", "basket.create/ok"}
+	var got []string
+	for _, a := range log {
+		got = append(got, a.Operation+"/"+a.Outcome)
+		if a.UserID != "u-acme" || a.TenantID != "acme" || len(a.Roles) != 1 || a.Time.IsZero() || a.ID == "" {
+			t.Fatalf("entry %+v", a)
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("audit:\n got %v\nwant %v", got, want)
+	}
+	if log[1].Error == "" {
+		t.Fatal("failed operation has no error recorded")
+	}
+	sys, err := e.be.SystemAudit(bg, docex.Page{})
+	must(t, err)
+	if !hasAudit(sys, "tenant.create", docex.OutcomeOK) {
+		t.Fatal("tenant.create not in the system audit")
+	}
+}
+
+func (f *fixture) testCrossTenant(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	e.tenant("evil")
+	a := e.as("acme", "admin")
+	ev := e.as("evil", "admin")
+	ab := e.basket(a, "secret")
+	ad := e.add(a, ab.ID, "s.txt", "acme secret", map[string]docex.Value{"k": docex.String("v")})
+	eb := e.basket(ev, "secret") // same name, other tenant: fine
+	_, err := ev.Basket(bg, ab.ID)
+	wantErr(t, err, docex.ErrNotFound)
+	_, err = ev.Document(bg, ad.ID)
+	wantErr(t, err, docex.ErrNotFound)
+	_, err = ev.ReadContent(bg, ad.ID)
+	wantErr(t, err, docex.ErrNotFound)
+	_, err = ev.UpdateContent(bg, ad.ID, strings.NewReader("pwned"), "")
+	wantErr(t, err, docex.ErrNotFound)
+	_, err = ev.SetMetadata(bg, ad.ID, map[string]docex.Value{"k": docex.String("pwned")})
+	wantErr(t, err, docex.ErrNotFound)
+	wantErr(t, ev.DeleteMetadata(bg, ad.ID, "k"), docex.ErrNotFound)
+	wantErr(t, ev.DeleteDocument(bg, ad.ID), docex.ErrNotFound)
+	wantErr(t, ev.DeleteBasket(bg, ab.ID, true), docex.ErrNotFound)
+	_, err = ev.Documents(bg, ab.ID, docex.Page{})
+	wantErr(t, err, docex.ErrNotFound)
+	_, _, err = ev.FindDocuments(bg, ab.ID, []docex.MetaFilter{{Key: "k", Value: docex.String("v")}}, docex.Page{})
+	wantErr(t, err, docex.ErrNotFound)
+	_, err = ev.AddDocument(bg, ab.ID, engine.NewDocument{Name: "x", Content: strings.NewReader("x")})
+	wantErr(t, err, docex.ErrNotFound)
+	// The same content in the other tenant is not deduplicated against acme.
+	dup, err := ev.AddDocument(bg, eb.ID, engine.NewDocument{Name: "guess", Content: strings.NewReader("acme secret")})
+	must(t, err)
+	if dup.Duplicate || dup.Document.ID == ad.ID {
+		t.Fatal("cross-tenant dedup leaked the existence of content")
+	}
+	got, err := a.Document(bg, ad.ID)
+	must(t, err)
+	if got.Metadata["k"] != docex.String("v") {
+		t.Fatal("acme's document was changed by another tenant")
+	}
+	c, err := a.ReadContent(bg, ad.ID)
+	must(t, err)
+	if string(c) != "acme secret" {
+		t.Fatal("acme's content was changed")
+	}
+}
+
+// testRandomInterleaving runs random operations of many tenants from many
+// goroutines and checks that no read ever returns another tenant's data.
+func (f *fixture) testRandomInterleaving(t *testing.T) {
+	e := f.env(t)
+	const tenants, workers, ops = 6, 8, 60
+	ids := make([]string, tenants)
+	baskets := make([]string, tenants)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("t%d", i)
+		e.tenant(ids[i])
+		baskets[i] = e.basket(e.as(ids[i], "admin"), "shared-name").ID
+	}
+	var mu sync.Mutex
+	docsOf := make([][]string, tenants) // ids of documents added per tenant
+	var wg sync.WaitGroup
+	errc := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 42))
+			for i := range ops {
+				ti := r.IntN(tenants)
+				tid := ids[ti]
+				s := e.as(tid, "admin")
+				switch r.IntN(5) {
+				case 0, 1:
+					body := fmt.Sprintf("tenant=%s worker=%d op=%d", tid, w, i)
+					a, err := s.AddDocument(bg, baskets[ti], engine.NewDocument{Name: "n", Content: strings.NewReader(body), Metadata: map[string]docex.Value{"tenant": docex.String(tid)}})
+					if err != nil {
+						errc <- err
+						return
+					}
+					mu.Lock()
+					docsOf[ti] = append(docsOf[ti], a.Document.ID)
+					mu.Unlock()
+				case 2:
+					docs, err := s.Documents(bg, baskets[ti], docex.Page{Limit: 1000})
+					if err != nil {
+						errc <- err
+						return
+					}
+					for _, d := range docs {
+						if d.Metadata["tenant"] != docex.String(tid) || d.BasketID != baskets[ti] {
+							errc <- fmt.Errorf("tenant %s listed a foreign document %+v", tid, d)
+							return
+						}
+					}
+				case 3:
+					docs, _, err := s.FindDocuments(bg, baskets[ti], []docex.MetaFilter{{Key: "tenant", Value: docex.String(tid)}}, docex.Page{Limit: 1000})
+					if err != nil {
+						errc <- err
+						return
+					}
+					for _, d := range docs {
+						c, err := s.ReadContent(bg, d.ID)
+						if err != nil {
+							errc <- err
+							return
+						}
+						if !strings.HasPrefix(string(c), "tenant="+tid+" ") {
+							errc <- fmt.Errorf("tenant %s read foreign content %q", tid, c)
+							return
+						}
+					}
+				case 4:
+					// Probe a document of another tenant: must be not found.
+					oi := r.IntN(tenants)
+					mu.Lock()
+					var probe string
+					if n := len(docsOf[oi]); n > 0 && oi != ti {
+						probe = docsOf[oi][r.IntN(n)]
+					}
+					mu.Unlock()
+					if probe == "" {
+						continue
+					}
+					if d, err := s.Document(bg, probe); !errors.Is(err, docex.ErrNotFound) {
+						errc <- fmt.Errorf("tenant %s got document %s of %s: %+v, %v", tid, probe, ids[oi], d, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	for ti, tid := range ids {
+		b, err := e.as(tid, "reader").Basket(bg, baskets[ti])
+		must(t, err)
+		if b.DocumentCount != int64(len(docsOf[ti])) {
+			t.Fatalf("tenant %s has %d documents, added %d", tid, b.DocumentCount, len(docsOf[ti]))
+		}
+	}
+}
+
+func (f *fixture) testLocalMode(t *testing.T) {
+	be, cfg := f.config(t, false)
+	_, err := engine.Bootstrap(bg, be, cfg)
+	must(t, err)
+	eng, err := engine.New(bg, be, cfg)
+	must(t, err)
+	_, err = eng.Provisioner("").Create(bg, "acme", "")
+	wantErr(t, err, docex.ErrMultiTenancyOff)
+	_, err = eng.As(docex.UserContext{Roles: []string{"admin"}}).Baskets(bg, docex.Page{})
+	wantErr(t, err, docex.ErrUserRequired)
+	_, err = eng.As(docex.UserContext{UserID: "u", TenantID: "acme", Roles: []string{"admin"}}).Baskets(bg, docex.Page{})
+	wantErr(t, err, docex.ErrInvalid)
+	s := eng.As(docex.UserContext{UserID: "me", Roles: []string{"admin"}})
+	b, err := s.CreateBasket(bg, "local")
+	must(t, err)
+	a, err := s.AddDocument(bg, b.ID, engine.NewDocument{Name: "l.txt", Content: strings.NewReader("local"), Metadata: map[string]docex.Value{"k": docex.Bool(true)}})
+	must(t, err)
+	docs, total, err := s.FindDocuments(bg, b.ID, []docex.MetaFilter{{Key: "k", Value: docex.Bool(true)}}, docex.Page{})
+	must(t, err)
+	if total != 1 || docs[0].ID != a.Document.ID {
+		t.Fatal("local find")
+	}
+	c, err := s.ReadContent(bg, a.Document.ID)
+	must(t, err)
+	if string(c) != "local" {
+		t.Fatal("local content")
+	}
+	log, err := s.Audit(bg, docex.Page{})
+	must(t, err)
+	if len(log) == 0 || log[0].UserID != "me" {
+		t.Fatalf("local audit = %+v", log)
+	}
+}
+
+func (f *fixture) testReopen(t *testing.T) {
+	if f.h.Reopen == nil {
+		t.Skip("harness has no Reopen")
+	}
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "admin")
+	b := e.basket(s, "b")
+	d := e.add(s, b.ID, "x", "persist me", map[string]docex.Value{"k": docex.Number(7)})
+	e.eng.Close()
+	must(t, e.be.Close())
+	be2 := f.h.Reopen(t, e.be)
+	eng, err := engine.New(bg, be2, e.cfg)
+	must(t, err)
+	s2 := eng.As(docex.UserContext{UserID: "u", TenantID: "acme", Roles: []string{"reader"}})
+	got, err := s2.Document(bg, d.ID)
+	must(t, err)
+	if got.Metadata["k"] != docex.Number(7) {
+		t.Fatal("metadata lost on reopen")
+	}
+	c, err := s2.ReadContent(bg, d.ID)
+	must(t, err)
+	if string(c) != "persist me" {
+		t.Fatal("content lost on reopen")
+	}
+	// The bootstrap tenant stays refused after a reopen.
+	_, err = eng.As(docex.UserContext{UserID: "u", TenantID: "system", Roles: []string{"admin"}}).Baskets(bg, docex.Page{})
+	wantErr(t, err, docex.ErrBootstrapTenant)
+}

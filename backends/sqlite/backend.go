@@ -1,0 +1,243 @@
+package sqlite
+
+import (
+	"container/list"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/tenancy"
+	"github.com/google/uuid"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Config configures the SQLite backend.
+type Config struct {
+	// Dir holds the system database and the tenant databases. Required.
+	Dir string
+
+	// SystemFile is the system database's file name in Dir (default
+	// "system.db"; in local single-file mode typically "docex.db").
+	SystemFile string
+
+	// Synchronous is SQLite's synchronous setting: "full" (default: an
+	// acknowledged write survives power loss) or "normal" (survives a
+	// process crash such as kill -9, may lose the last commits on power
+	// loss; faster).
+	Synchronous string
+
+	// MaxOpenTenants bounds the tenant databases kept open (default 256).
+	// Handles in use are never closed; idle ones are closed least recently
+	// used first.
+	MaxOpenTenants int
+
+	// ReadConns is the number of read connections per database (default 4).
+	// Each database also has exactly one write connection.
+	ReadConns int
+
+	// BusyTimeout is how long a write waits for another process's write
+	// lock (default 5s).
+	BusyTimeout time.Duration
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Dir == "" {
+		return c, docex.Errorf(docex.ErrInvalidConfig, "sqlite: data directory is empty")
+	}
+	abs, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return c, docex.Errorf(docex.ErrInvalidConfig, "sqlite: data directory %q: %v", c.Dir, err)
+	}
+	c.Dir = abs
+	if c.SystemFile == "" {
+		c.SystemFile = "system.db"
+	}
+	if c.SystemFile != filepath.Base(c.SystemFile) || strings.HasPrefix(c.SystemFile, ".") {
+		return c, docex.Errorf(docex.ErrInvalidConfig, "sqlite: system file %q must be a plain file name", c.SystemFile)
+	}
+	switch strings.ToLower(c.Synchronous) {
+	case "":
+		c.Synchronous = "full"
+	case "full", "normal":
+		c.Synchronous = strings.ToLower(c.Synchronous)
+	default:
+		return c, docex.Errorf(docex.ErrInvalidConfig, "sqlite: synchronous %q: want full or normal", c.Synchronous)
+	}
+	if c.MaxOpenTenants <= 0 {
+		c.MaxOpenTenants = 256
+	}
+	if c.ReadConns <= 0 {
+		c.ReadConns = 4
+	}
+	if c.BusyTimeout <= 0 {
+		c.BusyTimeout = 5 * time.Second
+	}
+	return c, nil
+}
+
+// Backend is the SQLite implementation of driver.Backend.
+type Backend struct {
+	cfg      Config
+	now      func() time.Time
+	testHook func(point string) error // nil outside tests
+
+	sysMu sync.Mutex
+	sys   *db // the system database, opened lazily
+
+	mu      sync.Mutex
+	handles map[string]*handle // by tenant id + "/" + incarnation
+	lru     *list.List         // of *handle, most recently used first
+	closed  bool
+}
+
+// Open returns a backend over cfg.Dir. It creates nothing: Bootstrap
+// creates the directory and the system database. It returns
+// docex.ErrInvalidConfig for a bad cfg.
+func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{cfg: cfg, now: time.Now, handles: map[string]*handle{}, lru: list.New()}, nil
+}
+
+// Dir returns the absolute data directory.
+func (b *Backend) Dir() string { return b.cfg.Dir }
+
+// SystemPath returns the path of the system database.
+func (b *Backend) SystemPath() string { return filepath.Join(b.cfg.Dir, b.cfg.SystemFile) }
+
+func (b *Backend) tenantsDir() string { return filepath.Join(b.cfg.Dir, "tenants") }
+
+// tenantPath returns the file of a tenant incarnation. The id and the
+// incarnation are validated first; nothing else reaches the path.
+func (b *Backend) tenantPath(id, incarnation string) (string, error) {
+	if err := tenancy.ValidateSyntax(id); err != nil {
+		return "", err
+	}
+	if u, err := uuid.Parse(incarnation); err != nil || u.String() != incarnation {
+		return "", docex.Errorf(docex.ErrCorrupt, "tenant %q: invalid incarnation %q", id, incarnation)
+	}
+	return filepath.Join(b.tenantsDir(), id, incarnation+".db"), nil
+}
+
+// db is one SQLite file: a single write connection and a read pool.
+type db struct {
+	w, r *sql.DB
+}
+
+func (d *db) close() error {
+	return errors.Join(d.r.Close(), d.w.Close())
+}
+
+// dsn builds a modernc DSN for path. mode is "rw" (fail if missing) or
+// "rwc" (create).
+func (b *Backend) dsn(path, mode string, write bool) string {
+	u := url.URL{Scheme: "file", Path: path}
+	q := url.Values{}
+	q.Set("mode", mode)
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(b.cfg.BusyTimeout.Milliseconds(), 10)+")")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous("+b.cfg.Synchronous+")")
+	if write {
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	u.RawQuery = q.Encode()
+	// url.URL escapes '?' and '#' and '%' in the path; SQLite decodes them.
+	return u.String()
+}
+
+// openDB opens path. With create, a missing file is created (WAL mode is
+// set on it); without, a missing file is an error matching fs.ErrNotExist.
+func (b *Backend) openDB(ctx context.Context, path string, create bool) (*db, error) {
+	if !create {
+		if _, err := os.Stat(path); err != nil {
+			return nil, err
+		}
+	}
+	mode := "rw"
+	if create {
+		mode = "rwc"
+	}
+	w, err := sql.Open("sqlite", b.dsn(path, mode, true))
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	if _, err := w.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", filepath.Base(path), err)
+	}
+	r, err := sql.Open("sqlite", b.dsn(path, "rw", false))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(b.cfg.ReadConns)
+	r.SetMaxIdleConns(b.cfg.ReadConns)
+	return &db{w: w, r: r}, nil
+}
+
+// system returns the system database; with create it is created with its
+// schema when missing. Without, a missing system database is
+// docex.ErrNotInitialized.
+func (b *Backend) system(ctx context.Context, create bool) (*db, error) {
+	b.sysMu.Lock()
+	defer b.sysMu.Unlock()
+	if b.sys != nil {
+		return b.sys, nil
+	}
+	if create {
+		if err := os.MkdirAll(b.cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	d, err := b.openDB(ctx, b.SystemPath(), create)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, docex.Errorf(docex.ErrNotInitialized, "no docex system database at %s (run docex init)", b.SystemPath())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open system database: %w", err)
+	}
+	b.sys = d
+	return d, nil
+}
+
+// Close closes every database. Stores still open become unusable.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	var errs []error
+	for k, h := range b.handles {
+		errs = append(errs, h.db.close())
+		delete(b.handles, k)
+	}
+	b.lru.Init()
+	b.mu.Unlock()
+	b.sysMu.Lock()
+	if b.sys != nil {
+		errs = append(errs, b.sys.close())
+		b.sys = nil
+	}
+	b.sysMu.Unlock()
+	return errors.Join(errs...)
+}
+
+func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -1,0 +1,379 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// store is a driver.TenantStore over one tenant database (or, in local
+// mode, over the system file).
+type store struct {
+	reader
+	b      *Backend
+	h      *handle // nil for the local store
+	db     *db
+	tenant docex.Tenant
+	once   sync.Once
+}
+
+func (s *store) Tenant() docex.Tenant { return s.tenant }
+
+func (s *store) Close() error {
+	s.once.Do(func() {
+		if s.h != nil {
+			s.b.release(s.h)
+		}
+	})
+	return nil
+}
+
+// Write implements driver.TenantStore: one BEGIN IMMEDIATE transaction on
+// the database's single write connection.
+func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
+	return withTx(ctx, s.db.w, func(t *sql.Tx) error {
+		return fn(&tx{reader: reader{q: t, audit: s.audit}, t: t})
+	})
+}
+
+// reader implements driver.Reader over a pool or a transaction.
+type reader struct {
+	q     querier
+	audit string
+}
+
+const basketCols = `b.id, b.name, b.created_at,
+	(SELECT count(*) FROM documents d WHERE d.basket_id = b.id),
+	(SELECT coalesce(sum(size), 0) FROM documents d WHERE d.basket_id = b.id)`
+
+func scanBasket(row interface{ Scan(...any) error }) (docex.Basket, error) {
+	var b docex.Basket
+	var created int64
+	err := row.Scan(&b.ID, &b.Name, &created, &b.DocumentCount, &b.Bytes)
+	b.CreatedAt = fromMicros(created)
+	return b, err
+}
+
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return docex.Errorf(docex.ErrNotFound, format, args...)
+	}
+	return err
+}
+
+func (r reader) Basket(ctx context.Context, id string) (docex.Basket, error) {
+	b, err := scanBasket(r.q.QueryRowContext(ctx, `SELECT `+basketCols+` FROM baskets b WHERE b.id = ?`, id))
+	return b, notFound(err, "basket %q not found", id)
+}
+
+func (r reader) BasketByName(ctx context.Context, name string) (docex.Basket, error) {
+	b, err := scanBasket(r.q.QueryRowContext(ctx, `SELECT `+basketCols+` FROM baskets b WHERE b.name = ?`, name))
+	return b, notFound(err, "basket %q not found", name)
+}
+
+func (r reader) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.q.QueryContext(ctx, `SELECT `+basketCols+` FROM baskets b ORDER BY b.name LIMIT ? OFFSET ?`, page.Limit, page.Offset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []docex.Basket{}
+	for rows.Next() {
+		b, err := scanBasket(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+const docCols = `d.id, d.basket_id, d.name, d.content_type, d.size, d.checksum, d.status, d.created_at, d.updated_at`
+
+func scanDoc(row interface{ Scan(...any) error }) (docex.Document, error) {
+	var d docex.Document
+	var c, u int64
+	err := row.Scan(&d.ID, &d.BasketID, &d.Name, &d.ContentType, &d.Size, &d.Checksum, &d.Status, &c, &u)
+	d.CreatedAt, d.UpdatedAt = fromMicros(c), fromMicros(u)
+	return d, err
+}
+
+func (r reader) Document(ctx context.Context, id string) (docex.Document, error) {
+	d, err := scanDoc(r.q.QueryRowContext(ctx, `SELECT `+docCols+` FROM documents d WHERE d.id = ?`, id))
+	if err != nil {
+		return d, notFound(err, "document %q not found", id)
+	}
+	docs := []docex.Document{d}
+	if err := r.loadMeta(ctx, docs); err != nil {
+		return d, err
+	}
+	return docs[0], nil
+}
+
+func (r reader) DocumentByChecksum(ctx context.Context, basketID, checksum string) (docex.Document, error) {
+	d, err := scanDoc(r.q.QueryRowContext(ctx, `SELECT `+docCols+` FROM documents d WHERE d.basket_id = ? AND d.checksum = ?`, basketID, checksum))
+	if err != nil {
+		return d, notFound(err, "no document with checksum %s", checksum)
+	}
+	docs := []docex.Document{d}
+	if err := r.loadMeta(ctx, docs); err != nil {
+		return d, err
+	}
+	return docs[0], nil
+}
+
+func orderBy(o docex.Order, idCol, nameCol string) string {
+	switch o {
+	case docex.OrderCreatedDesc:
+		return idCol + " DESC"
+	case docex.OrderName:
+		return nameCol + ", " + idCol
+	}
+	return idCol
+}
+
+func (r reader) Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	return r.queryDocs(ctx, `SELECT `+docCols+` FROM documents d WHERE d.basket_id = ? ORDER BY `+orderBy(page.Order, "d.id", "d.name")+` LIMIT ? OFFSET ?`,
+		basketID, page.Limit, page.Offset)
+}
+
+// findWhere builds the metadata match: the first filter drives the
+// metadata_find index (rows come out in document id order), the others are
+// primary-key probes.
+func findWhere(basketID string, filters []docex.MetaFilter) (string, []any) {
+	var sb strings.Builder
+	args := []any{basketID, filters[0].Key, int(filters[0].Value.Type()), filters[0].Value.Canonical()}
+	sb.WriteString(`m0.basket_id = ? AND m0.key = ? AND m0.vtype = ? AND m0.value = ?`)
+	for _, f := range filters[1:] {
+		sb.WriteString(` AND EXISTS (SELECT 1 FROM metadata m WHERE m.document_id = m0.document_id AND m.key = ? AND m.vtype = ? AND m.value = ?)`)
+		args = append(args, f.Key, int(f.Value.Type()), f.Value.Canonical())
+	}
+	return sb.String(), args
+}
+
+func (r reader) FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(filters) == 0 {
+		return nil, 0, docex.Errorf(docex.ErrInvalid, "no filters")
+	}
+	where, args := findWhere(basketID, filters)
+	var total int64
+	if err := r.q.QueryRowContext(ctx, `SELECT count(*) FROM metadata m0 WHERE `+where, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	if total == 0 {
+		return []docex.Document{}, 0, nil
+	}
+	docs, err := r.queryDocs(ctx, `SELECT `+docCols+` FROM metadata m0 JOIN documents d ON d.id = m0.document_id WHERE `+where+
+		` ORDER BY `+orderBy(page.Order, "m0.document_id", "d.name")+` LIMIT ? OFFSET ?`, append(args, page.Limit, page.Offset)...)
+	return docs, total, err
+}
+
+func (r reader) queryDocs(ctx context.Context, query string, args ...any) ([]docex.Document, error) {
+	rows, err := r.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	docs := []docex.Document{}
+	for rows.Next() {
+		d, err := scanDoc(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		docs = append(docs, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return docs, r.loadMeta(ctx, docs)
+}
+
+// loadMeta fills the Metadata of docs with one query.
+func (r reader) loadMeta(ctx context.Context, docs []docex.Document) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	idx := make(map[string]int, len(docs))
+	args := make([]any, len(docs))
+	for i := range docs {
+		docs[i].Metadata = map[string]docex.Value{}
+		idx[docs[i].ID] = i
+		args[i] = docs[i].ID
+	}
+	q := `SELECT document_id, key, vtype, value FROM metadata WHERE document_id IN (?` + strings.Repeat(",?", len(docs)-1) + `)`
+	rows, err := r.q.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, key, text string
+		var vt int
+		if err := rows.Scan(&id, &key, &vt, &text); err != nil {
+			return err
+		}
+		v, err := docex.Decode(docex.ValueType(vt), text)
+		if err != nil {
+			return err
+		}
+		docs[idx[id]].Metadata[key] = v
+	}
+	return rows.Err()
+}
+
+func (r reader) ContentRefs(ctx context.Context, checksum string) (int64, error) {
+	var n int64
+	err := r.q.QueryRowContext(ctx, `SELECT count(*) FROM documents WHERE checksum = ?`, checksum).Scan(&n)
+	return n, err
+}
+
+func (r reader) Audit(ctx context.Context, page docex.Page) ([]docex.AuditEntry, error) {
+	return listAudit(ctx, r.q, r.audit, page)
+}
+
+func (r reader) OpenContent(ctx context.Context, checksum string) (io.ReadCloser, error) {
+	var data []byte
+	err := r.q.QueryRowContext(ctx, `SELECT data FROM content WHERE checksum = ?`, checksum).Scan(&data)
+	if err != nil {
+		return nil, notFound(err, "content %s not found", checksum)
+	}
+	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+// tx implements driver.Tx.
+type tx struct {
+	reader
+	t *sql.Tx
+}
+
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+func (t *tx) InsertBasket(ctx context.Context, b docex.Basket) error {
+	_, err := t.t.ExecContext(ctx, `INSERT INTO baskets(id, name, created_at) VALUES (?, ?, ?)`, b.ID, b.Name, micros(b.CreatedAt))
+	if isUnique(err) {
+		return docex.Errorf(docex.ErrExists, "basket %q already exists", b.Name)
+	}
+	return err
+}
+
+func (t *tx) DeleteBasket(ctx context.Context, id string) error {
+	if _, err := t.t.ExecContext(ctx, `DELETE FROM metadata WHERE basket_id = ?`, id); err != nil {
+		return err
+	}
+	if _, err := t.t.ExecContext(ctx, `DELETE FROM documents WHERE basket_id = ?`, id); err != nil {
+		return err
+	}
+	return affected(t.t.ExecContext(ctx, `DELETE FROM baskets WHERE id = ?`, id))("basket %q not found", id)
+}
+
+func affected(res sql.Result, err error) func(format string, args ...any) error {
+	return func(format string, args ...any) error {
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return docex.Errorf(docex.ErrNotFound, format, args...)
+		}
+		return nil
+	}
+}
+
+func (t *tx) InsertDocument(ctx context.Context, d docex.Document) error {
+	_, err := t.t.ExecContext(ctx, `INSERT INTO documents(id, basket_id, name, content_type, size, checksum, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)`,
+		d.ID, d.BasketID, d.Name, d.ContentType, d.Size, d.Checksum, d.Status, micros(d.CreatedAt), micros(d.UpdatedAt))
+	if isUnique(err) {
+		return docex.Errorf(docex.ErrDuplicateContent, "basket %s already holds content %s", d.BasketID, d.Checksum)
+	}
+	if err != nil {
+		return fmt.Errorf("insert document: %w", err)
+	}
+	return t.putMeta(ctx, d.ID, d.BasketID, d.Metadata)
+}
+
+func (t *tx) putMeta(ctx context.Context, docID, basketID string, kv map[string]docex.Value) error {
+	for k, v := range kv {
+		if _, err := t.t.ExecContext(ctx, `INSERT INTO metadata(document_id, basket_id, key, vtype, value) VALUES (?,?,?,?,?)
+			ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value`,
+			docID, basketID, k, int(v.Type()), v.Canonical()); err != nil {
+			return fmt.Errorf("set metadata: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *tx) UpdateContent(ctx context.Context, id string, size int64, checksum, contentType string, updatedAt time.Time) error {
+	res, err := t.t.ExecContext(ctx, `UPDATE documents SET size = ?, checksum = ?, content_type = ?, updated_at = ? WHERE id = ?`,
+		size, checksum, contentType, micros(updatedAt), id)
+	if isUnique(err) {
+		return docex.Errorf(docex.ErrDuplicateContent, "another document of the basket has content %s", checksum)
+	}
+	return affected(res, err)("document %q not found", id)
+}
+
+func (t *tx) DeleteDocument(ctx context.Context, id string) error {
+	if _, err := t.t.ExecContext(ctx, `DELETE FROM metadata WHERE document_id = ?`, id); err != nil {
+		return err
+	}
+	return affected(t.t.ExecContext(ctx, `DELETE FROM documents WHERE id = ?`, id))("document %q not found", id)
+}
+
+func (t *tx) SetMetadata(ctx context.Context, docID string, kv map[string]docex.Value, updatedAt time.Time) error {
+	var basketID string
+	if err := t.t.QueryRowContext(ctx, `UPDATE documents SET updated_at = ? WHERE id = ? RETURNING basket_id`, micros(updatedAt), docID).Scan(&basketID); err != nil {
+		return notFound(err, "document %q not found", docID)
+	}
+	return t.putMeta(ctx, docID, basketID, kv)
+}
+
+func (t *tx) DeleteMetadata(ctx context.Context, docID, key string, updatedAt time.Time) error {
+	if err := affected(t.t.ExecContext(ctx, `UPDATE documents SET updated_at = ? WHERE id = ?`, micros(updatedAt), docID))("document %q not found", docID); err != nil {
+		return err
+	}
+	return affected(t.t.ExecContext(ctx, `DELETE FROM metadata WHERE document_id = ? AND key = ?`, docID, key))("document %q has no metadata key %q", docID, key)
+}
+
+// LockContent is a no-op: SQLite write transactions are serialised.
+func (t *tx) LockContent(context.Context, string) error { return nil }
+
+func (t *tx) AppendAudit(ctx context.Context, e docex.AuditEntry) error {
+	return insertAudit(ctx, t.t, t.audit, e)
+}
+
+func (t *tx) PutContent(ctx context.Context, checksum string, data []byte) error {
+	_, err := t.t.ExecContext(ctx, `INSERT INTO content(checksum, data) VALUES (?, ?) ON CONFLICT (checksum) DO NOTHING`, checksum, data)
+	return err
+}
+
+func (t *tx) DeleteContent(ctx context.Context, checksum string) error {
+	_, err := t.t.ExecContext(ctx, `DELETE FROM content WHERE checksum = ?`, checksum)
+	return err
+}

@@ -1,0 +1,223 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+)
+
+// Bootstrap implements driver.Backend.
+func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (bool, error) {
+	d, err := b.system(ctx, true)
+	if err != nil {
+		return false, err
+	}
+	created := false
+	err = withTx(ctx, d.w, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, systemSchema); err != nil {
+			return fmt.Errorf("create system schema: %w", err)
+		}
+		meta, err := readMeta(ctx, tx, "docex_meta")
+		if err != nil {
+			return err
+		}
+		if len(meta) > 0 {
+			return compareMeta(meta, info)
+		}
+		created = true
+		mt := "false"
+		if info.MultiTenancy {
+			mt = "true"
+		}
+		for k, v := range map[string]string{
+			"schema_version":      strconv.Itoa(driver.SchemaVersion),
+			"bootstrap_tenant_id": info.BootstrapTenantID,
+			"multi_tenancy":       mt,
+			"created_at":          info.Now.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
+		} {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO docex_meta(key, value) VALUES (?, ?)`, k, v); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO docex_tenants(id, display_name, status, is_system, created_at, incarnation) VALUES (?, ?, 'active', 1, ?, ?)`,
+			info.BootstrapTenantID, "bootstrap tenant (system metadata)", micros(info.Now), "00000000-0000-0000-0000-000000000000"); err != nil {
+			return fmt.Errorf("register bootstrap tenant: %w", err)
+		}
+		if !info.MultiTenancy {
+			// Local mode: the one store's tables live in this file.
+			if _, err := tx.ExecContext(ctx, tenantSchema); err != nil {
+				return fmt.Errorf("create local schema: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_meta(key, value) VALUES ('schema_version', ?), ('tenant_id', ''), ('incarnation', '')`, strconv.Itoa(driver.SchemaVersion)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return created, err
+}
+
+// Check implements driver.Backend.
+func (b *Backend) Check(ctx context.Context, info driver.BootstrapInfo) error {
+	d, err := b.system(ctx, false)
+	if err != nil {
+		return err
+	}
+	var meta map[string]string
+	err = withReadTx(ctx, d.r, func(tx *sql.Tx) error {
+		var err error
+		meta, err = readMeta(ctx, tx, "docex_meta")
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(meta) == 0 {
+		return docex.Errorf(docex.ErrNotInitialized, "the system database at %s is not initialised (run docex init)", b.SystemPath())
+	}
+	return compareMeta(meta, info)
+}
+
+func compareMeta(meta map[string]string, info driver.BootstrapInfo) error {
+	if v := meta["schema_version"]; v != strconv.Itoa(driver.SchemaVersion) {
+		return docex.Errorf(docex.ErrSchemaVersion, "system schema version is %s, this binary needs %d (no migrations at run time)", v, driver.SchemaVersion)
+	}
+	if v := meta["bootstrap_tenant_id"]; v != info.BootstrapTenantID {
+		return docex.Errorf(docex.ErrInvalidConfig, "the system was initialised with bootstrap tenant %q, the configuration says %q", v, info.BootstrapTenantID)
+	}
+	if v := meta["multi_tenancy"]; v != strconv.FormatBool(info.MultiTenancy) {
+		return docex.Errorf(docex.ErrInvalidConfig, "the system was initialised with multi_tenancy %s, the configuration says %t", v, info.MultiTenancy)
+	}
+	return nil
+}
+
+// readMeta reads a key/value table; a missing table reads as empty.
+func readMeta(ctx context.Context, q querier, table string) (map[string]string, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type='table' AND name=?`, table).Scan(&n); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	if n == 0 {
+		return out, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT key, value FROM `+table) // table is a constant
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+// AppendSystemAudit implements driver.Backend.
+func (b *Backend) AppendSystemAudit(ctx context.Context, e docex.AuditEntry) error {
+	d, err := b.system(ctx, false)
+	if err != nil {
+		return err
+	}
+	return withTx(ctx, d.w, func(tx *sql.Tx) error { return insertAudit(ctx, tx, "docex_system_audit", e) })
+}
+
+// SystemAudit implements driver.Backend.
+func (b *Backend) SystemAudit(ctx context.Context, page docex.Page) ([]docex.AuditEntry, error) {
+	d, err := b.system(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return listAudit(ctx, d.r, "docex_system_audit", page)
+}
+
+func insertAudit(ctx context.Context, q querier, table string, e docex.AuditEntry) error {
+	roles, err := json.Marshal(e.Roles)
+	if err != nil {
+		return err
+	}
+	if e.Roles == nil {
+		roles = []byte("[]")
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO `+table+`(id, time, tenant_id, user_id, roles, operation, target, outcome, error, detail) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+		e.ID, micros(e.Time), e.TenantID, e.UserID, string(roles), e.Operation, e.Target, e.Outcome, e.Error, e.Detail)
+	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	return nil
+}
+
+func listAudit(ctx context.Context, q querier, table string, page docex.Page) ([]docex.AuditEntry, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT id, time, tenant_id, user_id, roles, operation, target, outcome, error, detail FROM `+table+` ORDER BY seq DESC LIMIT ? OFFSET ?`, page.Limit, page.Offset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []docex.AuditEntry{}
+	for rows.Next() {
+		var e docex.AuditEntry
+		var t int64
+		var roles string
+		if err := rows.Scan(&e.ID, &t, &e.TenantID, &e.UserID, &roles, &e.Operation, &e.Target, &e.Outcome, &e.Error, &e.Detail); err != nil {
+			return nil, err
+		}
+		e.Time = fromMicros(t)
+		if err := json.Unmarshal([]byte(roles), &e.Roles); err != nil {
+			return nil, docex.Errorf(docex.ErrCorrupt, "audit roles: %v", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// querier is what *sql.DB, *sql.Conn and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// withTx runs fn in a write transaction (BEGIN IMMEDIATE on a write pool).
+func withTx(ctx context.Context, w *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		return errors.Join(err, rollback(tx))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// withReadTx runs fn in a read transaction, a consistent snapshot.
+func withReadTx(ctx context.Context, r *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+func rollback(tx *sql.Tx) error {
+	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,437 @@
+package sqlite
+
+import (
+	"container/list"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/tenancy"
+)
+
+const tenantCols = `id, display_name, status, is_system, created_at, incarnation`
+
+func scanTenant(row interface{ Scan(...any) error }) (docex.Tenant, error) {
+	var t docex.Tenant
+	var created int64
+	var status string
+	var sys int
+	if err := row.Scan(&t.ID, &t.DisplayName, &status, &sys, &created, &t.Incarnation); err != nil {
+		return t, err
+	}
+	t.Status, t.IsSystem, t.CreatedAt = docex.TenantStatus(status), sys != 0, fromMicros(created)
+	return t, nil
+}
+
+// Tenant implements driver.Backend.
+func (b *Backend) Tenant(ctx context.Context, id string) (docex.Tenant, error) {
+	d, err := b.system(ctx, false)
+	if err != nil {
+		return docex.Tenant{}, err
+	}
+	t, err := scanTenant(d.r.QueryRowContext(ctx, `SELECT `+tenantCols+` FROM docex_tenants WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, docex.Errorf(docex.ErrTenantNotFound, "tenant %q not found", id)
+	}
+	if err != nil {
+		return t, fmt.Errorf("read tenant registry: %w", err)
+	}
+	return t, nil
+}
+
+// Tenants implements driver.Backend.
+func (b *Backend) Tenants(ctx context.Context) ([]docex.Tenant, error) {
+	d, err := b.system(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := d.r.QueryContext(ctx, `SELECT `+tenantCols+` FROM docex_tenants ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []docex.Tenant{}
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// CreateTenant implements driver.Backend.
+//
+// The tenant file is built completely under a temporary name first. Then,
+// inside one system transaction that holds SQLite's write lock (so
+// concurrent creates, in this or another process, are serialised), the
+// registry is checked, the file renamed to its final name and made durable,
+// and the registry row inserted. A registry row therefore always names a
+// complete file; a crash can only leave an unregistered file, which no
+// OpenTenant ever opens and Sweep removes.
+func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant) error {
+	final, err := b.tenantPath(t.ID, t.Incarnation)
+	if err != nil {
+		return err
+	}
+	d, err := b.system(ctx, false)
+	if err != nil {
+		return err
+	}
+	if err := b.checkMulti(ctx, d); err != nil {
+		return err
+	}
+	// Cheap early check; the authoritative one is in the transaction.
+	if _, err := b.Tenant(ctx, t.ID); err == nil {
+		return docex.Errorf(docex.ErrTenantExists, "tenant %q already exists", t.ID)
+	}
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create tenant directory: %w", err)
+	}
+	tmp := filepath.Join(dir, ".tmp-"+t.Incarnation+".db")
+	defer removeDB(tmp)
+	if err := b.buildTenantFile(ctx, tmp, t); err != nil {
+		return err
+	}
+	err = withTx(ctx, d.w, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM docex_tenants WHERE id = ?`, t.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return docex.Errorf(docex.ErrTenantExists, "tenant %q already exists", t.ID)
+		}
+		if err := b.hook("before-rename"); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, final); err != nil {
+			return fmt.Errorf("install tenant database: %w", err)
+		}
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+		if err := b.hook("before-register"); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO docex_tenants(`+tenantCols+`) VALUES (?, ?, ?, 0, ?, ?)`,
+			t.ID, t.DisplayName, string(docex.TenantActive), micros(t.CreatedAt), t.Incarnation)
+		return err
+	})
+	if err != nil {
+		if !errors.Is(err, docex.ErrTenantExists) {
+			removeDB(final) // never registered: nothing refers to it
+		}
+		return fmt.Errorf("create tenant %q: %w", t.ID, err)
+	}
+	return nil
+}
+
+// hook is a failure-injection seam for this package's tests.
+func (b *Backend) hook(point string) error {
+	if b.testHook != nil {
+		return b.testHook(point)
+	}
+	return nil
+}
+
+func (b *Backend) checkMulti(ctx context.Context, d *db) error {
+	var v string
+	err := d.r.QueryRowContext(ctx, `SELECT value FROM docex_meta WHERE key = 'multi_tenancy'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return docex.ErrNotInitialized
+	}
+	if err != nil {
+		return err
+	}
+	if v != "true" {
+		return docex.ErrMultiTenancyOff
+	}
+	return nil
+}
+
+// buildTenantFile creates a complete, durable tenant database at path.
+func (b *Backend) buildTenantFile(ctx context.Context, path string, t docex.Tenant) error {
+	removeDB(path)
+	nd, err := b.openDB(ctx, path, true)
+	if err != nil {
+		return fmt.Errorf("create tenant database: %w", err)
+	}
+	err = withTx(ctx, nd.w, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, tenantSchema); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO tenant_meta(key, value) VALUES ('schema_version', ?), ('tenant_id', ?), ('incarnation', ?)`,
+			strconv.Itoa(driver.SchemaVersion), t.ID, t.Incarnation)
+		return err
+	})
+	if err == nil {
+		// Fold the WAL into the file so that the file alone is complete.
+		_, err = nd.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
+	err = errors.Join(err, nd.close())
+	if err != nil {
+		return fmt.Errorf("create tenant database: %w", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+func removeDB(path string) {
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		os.Remove(path + suffix)
+	}
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// SetTenantStatus implements driver.Backend.
+func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus) error {
+	d, err := b.system(ctx, false)
+	if err != nil {
+		return err
+	}
+	return withTx(ctx, d.w, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE docex_tenants SET status = ? WHERE id = ? AND is_system = 0`, string(status), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return docex.Errorf(docex.ErrTenantNotFound, "tenant %q not found", id)
+		}
+		return nil
+	})
+}
+
+// DeleteTenant implements driver.Backend. The registry row goes first, in
+// a transaction; then the file. A crash between the two leaves an
+// unregistered file for Sweep, never a registered tenant without a file.
+func (b *Backend) DeleteTenant(ctx context.Context, id string) error {
+	d, err := b.system(ctx, false)
+	if err != nil {
+		return err
+	}
+	var t docex.Tenant
+	err = withTx(ctx, d.w, func(tx *sql.Tx) error {
+		var err error
+		t, err = scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantCols+` FROM docex_tenants WHERE id = ? AND is_system = 0`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return docex.Errorf(docex.ErrTenantNotFound, "tenant %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM docex_tenants WHERE id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	b.evict(id + "/" + t.Incarnation)
+	path, err := b.tenantPath(t.ID, t.Incarnation)
+	if err != nil {
+		return err
+	}
+	removeDB(path)
+	os.Remove(filepath.Dir(path)) // only if empty
+	return nil
+}
+
+// Sweep removes tenant files that no registry row refers to (left by a
+// crash during provisioning or deletion) when they are older than the
+// provisioning in flight could be. It returns the paths removed.
+func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
+	ts, err := b.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	live := map[string]bool{}
+	for _, t := range ts {
+		if p, err := b.tenantPath(t.ID, t.Incarnation); err == nil {
+			live[p] = true
+		}
+	}
+	var removed []string
+	dirs, _ := os.ReadDir(b.tenantsDir())
+	for _, dEnt := range dirs {
+		if !dEnt.IsDir() || tenancy.ValidateSyntax(dEnt.Name()) != nil {
+			continue
+		}
+		dir := filepath.Join(b.tenantsDir(), dEnt.Name())
+		files, _ := os.ReadDir(dir)
+		for _, f := range files {
+			name := f.Name()
+			if !strings.HasSuffix(name, ".db") {
+				continue
+			}
+			p := filepath.Join(dir, name)
+			if live[p] {
+				continue
+			}
+			if info, err := f.Info(); err != nil || b.now().Sub(info.ModTime()) < b.cfg.BusyTimeout*2 {
+				continue // possibly being provisioned right now
+			}
+			removeDB(p)
+			removed = append(removed, p)
+		}
+		os.Remove(dir)
+	}
+	return removed, nil
+}
+
+// handle is an open tenant database shared by the stores opened on it.
+type handle struct {
+	key  string
+	db   *db
+	refs int
+	elem *list.Element
+}
+
+// OpenTenant implements driver.Backend: the one place where a tenant id
+// becomes a database.
+func (b *Backend) OpenTenant(ctx context.Context, id string) (driver.TenantStore, error) {
+	sys, err := b.system(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		return b.openLocal(ctx, sys)
+	}
+	if err := tenancy.ValidateSyntax(id); err != nil {
+		return nil, err
+	}
+	t, err := b.Tenant(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.IsSystem {
+		return nil, docex.Errorf(docex.ErrBootstrapTenant, "tenant %q is the bootstrap tenant", id)
+	}
+	h, err := b.acquire(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return &store{b: b, h: h, tenant: t, db: h.db, reader: reader{q: h.db.r, audit: "audit"}}, nil
+}
+
+func (b *Backend) openLocal(ctx context.Context, sys *db) (driver.TenantStore, error) {
+	var v string
+	if err := sys.r.QueryRowContext(ctx, `SELECT value FROM docex_meta WHERE key = 'multi_tenancy'`).Scan(&v); err != nil {
+		return nil, docex.Errorf(docex.ErrNotInitialized, "read system metadata: %v", err)
+	}
+	if v != "false" {
+		return nil, docex.ErrTenantRequired
+	}
+	return &store{b: b, db: sys, reader: reader{q: sys.r, audit: "audit"}}, nil
+}
+
+// acquire returns the open handle of the tenant incarnation, opening it
+// (fail closed: never creating) and verifying that the file belongs to the
+// tenant and has this binary's schema version.
+func (b *Backend) acquire(ctx context.Context, t docex.Tenant) (*handle, error) {
+	key := t.ID + "/" + t.Incarnation
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, docex.ErrClosed
+	}
+	if h, ok := b.handles[key]; ok {
+		h.refs++
+		b.lru.MoveToFront(h.elem)
+		return h, nil
+	}
+	path, err := b.tenantPath(t.ID, t.Incarnation)
+	if err != nil {
+		return nil, err
+	}
+	d, err := b.openDB(ctx, path, false)
+	if err != nil {
+		return nil, fmt.Errorf("open tenant %q: registered but its database is unusable: %w", t.ID, err)
+	}
+	meta, err := readMeta(ctx, d.r, "tenant_meta")
+	if err == nil {
+		switch {
+		case meta["tenant_id"] != t.ID || meta["incarnation"] != t.Incarnation:
+			err = docex.Errorf(docex.ErrCorrupt, "tenant %q: database file belongs to %q/%q", t.ID, meta["tenant_id"], meta["incarnation"])
+		case meta["schema_version"] != strconv.Itoa(driver.SchemaVersion):
+			err = docex.Errorf(docex.ErrSchemaVersion, "tenant %q has schema version %q, this binary needs %d (no migrations at run time)", t.ID, meta["schema_version"], driver.SchemaVersion)
+		}
+	}
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	h := &handle{key: key, db: d, refs: 1}
+	h.elem = b.lru.PushFront(h)
+	b.handles[key] = h
+	b.trimLocked()
+	return h, nil
+}
+
+func (b *Backend) release(h *handle) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h.refs--
+	if h.refs == 0 && b.handles[h.key] != h {
+		h.db.close() // evicted while in use
+		return
+	}
+	b.trimLocked()
+}
+
+// trimLocked closes idle handles beyond the bound, least recently used first.
+func (b *Backend) trimLocked() {
+	for e := b.lru.Back(); e != nil && len(b.handles) > b.cfg.MaxOpenTenants; {
+		h := e.Value.(*handle)
+		prev := e.Prev()
+		if h.refs == 0 {
+			b.lru.Remove(e)
+			delete(b.handles, h.key)
+			h.db.close()
+		}
+		e = prev
+	}
+}
+
+func (b *Backend) evict(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h, ok := b.handles[key]
+	if !ok {
+		return
+	}
+	b.lru.Remove(h.elem)
+	delete(b.handles, key)
+	if h.refs == 0 {
+		h.db.close()
+	}
+}
+
+// OpenTenants returns the number of tenant databases currently open.
+func (b *Backend) OpenTenants() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.handles)
+}

@@ -1,0 +1,177 @@
+package driver
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/docex-dev/docex"
+)
+
+// SchemaVersion is the version of the storage schema this binary writes and
+// accepts. There are no migrations at run time: a system or tenant schema
+// with another version is refused with docex.ErrSchemaVersion.
+const SchemaVersion = 1
+
+// BootstrapInfo describes the system being bootstrapped.
+type BootstrapInfo struct {
+	BootstrapTenantID string // the configured bootstrap tenant id
+	MultiTenancy      bool   // whether tenants are enabled
+	Now               time.Time
+}
+
+// Backend stores the tenant registry, the system audit log and, through
+// TenantStore, every tenant's data. Methods are safe for concurrent use.
+type Backend interface {
+	// Bootstrap creates the system metadata and registers the bootstrap
+	// tenant. It is idempotent: on an initialised system it changes
+	// nothing and returns created=false. It never drops, truncates or
+	// rewrites existing data. It returns docex.ErrSchemaVersion when the
+	// existing system schema has another version, and
+	// docex.ErrInvalidConfig when the existing system was bootstrapped with
+	// another bootstrap tenant id or multi-tenancy setting.
+	Bootstrap(ctx context.Context, info BootstrapInfo) (created bool, err error)
+
+	// Check verifies that the system is bootstrapped with the same
+	// settings and schema version. It returns docex.ErrNotInitialized when
+	// it is not bootstrapped and docex.ErrSchemaVersion on a mismatch.
+	Check(ctx context.Context, info BootstrapInfo) error
+
+	// CreateTenant provisions t's isolation boundary and registers it,
+	// all or nothing: on any error, or a crash, no registry row without a
+	// working store remains, and nothing that a later CreateTenant of the
+	// same id trips over. It returns docex.ErrTenantExists when the id is
+	// registered (by this or a concurrent call). The caller has validated
+	// the id.
+	CreateTenant(ctx context.Context, t docex.Tenant) error
+
+	// Tenant returns the registered tenant, or docex.ErrTenantNotFound.
+	Tenant(ctx context.Context, id string) (docex.Tenant, error)
+
+	// Tenants lists the registered tenants, ordered by id.
+	Tenants(ctx context.Context) ([]docex.Tenant, error)
+
+	// SetTenantStatus changes a tenant's status; docex.ErrTenantNotFound
+	// when it is not registered.
+	SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus) error
+
+	// DeleteTenant unregisters the tenant and removes its store. After it
+	// returns, OpenTenant fails and the id can be provisioned again.
+	// docex.ErrTenantNotFound when it is not registered.
+	DeleteTenant(ctx context.Context, id string) error
+
+	// OpenTenant returns the store of a registered tenant. It fails closed:
+	// an unregistered id gives docex.ErrTenantNotFound and a missing or
+	// foreign store an error; it never creates anything. With
+	// multi-tenancy disabled, the id must be "" and the store is the single
+	// local store. The caller checks status and roles; the caller must
+	// Close the store when done.
+	OpenTenant(ctx context.Context, id string) (TenantStore, error)
+
+	// AppendSystemAudit records an operator action or a denial that has no
+	// tenant to be recorded in.
+	AppendSystemAudit(ctx context.Context, e docex.AuditEntry) error
+
+	// SystemAudit lists the system audit log, newest first.
+	SystemAudit(ctx context.Context, page docex.Page) ([]docex.AuditEntry, error)
+
+	// Close releases every resource. Stores still open become unusable.
+	Close() error
+}
+
+// TenantStore is one tenant's data. It is bound to that tenant when opened;
+// nothing reachable from it can read or write another tenant's data.
+type TenantStore interface {
+	Reader
+
+	// Write runs fn in one transaction: all of fn's writes commit
+	// together when fn returns nil, none when it returns an error. fn may
+	// be called again if the backend retries a serialisation failure, so
+	// it must not have side effects outside tx.
+	Write(ctx context.Context, fn func(tx Tx) error) error
+
+	// Tenant returns the registry record the store was opened for (the
+	// zero Tenant when multi-tenancy is disabled).
+	Tenant() docex.Tenant
+
+	// Close releases the caller's hold on the store.
+	Close() error
+}
+
+// Reader are the read operations of a tenant store.
+type Reader interface {
+	// Basket returns the basket with the id, or docex.ErrNotFound.
+	Basket(ctx context.Context, id string) (docex.Basket, error)
+	// BasketByName returns the basket with the name, or docex.ErrNotFound.
+	BasketByName(ctx context.Context, name string) (docex.Basket, error)
+	// Baskets lists baskets ordered by name.
+	Baskets(ctx context.Context, page docex.Page) ([]docex.Basket, error)
+
+	// Document returns the document (with its metadata), or
+	// docex.ErrNotFound.
+	Document(ctx context.Context, id string) (docex.Document, error)
+	// DocumentByChecksum returns the document of the basket with that
+	// content checksum, or docex.ErrNotFound.
+	DocumentByChecksum(ctx context.Context, basketID, checksum string) (docex.Document, error)
+	// Documents lists a basket's documents with their metadata.
+	Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error)
+	// FindDocuments lists a basket's documents matching all filters (at
+	// least one) and the total number of matches.
+	FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error)
+	// ContentRefs counts the documents of the tenant whose content has
+	// this checksum.
+	ContentRefs(ctx context.Context, checksum string) (int64, error)
+
+	// Audit lists the tenant's audit log, newest first.
+	Audit(ctx context.Context, page docex.Page) ([]docex.AuditEntry, error)
+
+	// OpenContent opens content stored in the database (storage type
+	// "database"), or docex.ErrNotFound.
+	OpenContent(ctx context.Context, checksum string) (io.ReadCloser, error)
+}
+
+// Tx is a write transaction on one tenant store.
+type Tx interface {
+	Reader
+
+	// InsertBasket adds a basket; docex.ErrExists when the name is taken.
+	InsertBasket(ctx context.Context, b docex.Basket) error
+	// DeleteBasket removes a basket and all its documents and metadata;
+	// docex.ErrNotFound when absent.
+	DeleteBasket(ctx context.Context, id string) error
+
+	// InsertDocument adds a document and its metadata;
+	// docex.ErrDuplicateContent when the basket holds the checksum already.
+	InsertDocument(ctx context.Context, d docex.Document) error
+	// UpdateContent replaces a document's content fields;
+	// docex.ErrNotFound when absent, docex.ErrDuplicateContent when
+	// another document of the basket has that checksum.
+	UpdateContent(ctx context.Context, id string, size int64, checksum, contentType string, updatedAt time.Time) error
+	// DeleteDocument removes a document and its metadata; docex.ErrNotFound
+	// when absent.
+	DeleteDocument(ctx context.Context, id string) error
+
+	// SetMetadata sets (inserts or replaces) metadata keys of a document
+	// and bumps its updated_at; docex.ErrNotFound when the document is
+	// absent.
+	SetMetadata(ctx context.Context, docID string, kv map[string]docex.Value, updatedAt time.Time) error
+	// DeleteMetadata removes one key; docex.ErrNotFound when the document
+	// or the key is absent.
+	DeleteMetadata(ctx context.Context, docID, key string, updatedAt time.Time) error
+
+	// LockContent serialises, until the transaction ends, every
+	// transaction of this tenant that locks the same checksum, so that a
+	// content reference check and the content's removal cannot interleave
+	// with the addition of a new reference. Backends whose write
+	// transactions are already serialised may implement it as a no-op.
+	LockContent(ctx context.Context, checksum string) error
+
+	// AppendAudit records an entry in the tenant's audit log.
+	AppendAudit(ctx context.Context, e docex.AuditEntry) error
+
+	// PutContent stores content in the database (storage type "database").
+	// Storing a checksum that exists is a no-op.
+	PutContent(ctx context.Context, checksum string, data []byte) error
+	// DeleteContent removes database content; absent is not an error.
+	DeleteContent(ctx context.Context, checksum string) error
+}

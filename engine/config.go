@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/tenancy"
+)
+
+// Content storage types.
+const (
+	ContentFilesystem = "filesystem"
+	ContentDatabase   = "database"
+)
+
+// Config configures an Engine. The zero value is not usable: MultiTenancy
+// needs a BootstrapTenantID, and filesystem content needs a ContentDir.
+type Config struct {
+	// MultiTenancy requires a tenant in every runtime UserContext. When
+	// false, there is one local store and UserContext.TenantID must be "".
+	MultiTenancy bool
+
+	// BootstrapTenantID is the id of the tenant that owns the system
+	// metadata (default "system"). It is never usable for business
+	// operations.
+	BootstrapTenantID string
+
+	// ContentStorage is ContentFilesystem (default) or ContentDatabase.
+	ContentStorage string
+
+	// ContentDir is the root of filesystem content; each tenant gets its
+	// own subdirectory. Required for ContentFilesystem.
+	ContentDir string
+
+	// MaxDocumentBytes is the largest document accepted (default 256 MiB).
+	// Larger documents are refused with docex.ErrTooLarge and nothing is
+	// stored.
+	MaxDocumentBytes int64
+
+	// Policy authorises runtime operations (default tenancy.RolePolicy).
+	Policy tenancy.Policy
+
+	// Now returns the current time (default time.Now); tests set it.
+	Now func() time.Time
+}
+
+// DefaultMaxDocumentBytes is the default of Config.MaxDocumentBytes.
+const DefaultMaxDocumentBytes = 256 << 20
+
+// withDefaults returns cfg with defaults filled in, or docex.ErrInvalidConfig.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.BootstrapTenantID == "" {
+		cfg.BootstrapTenantID = "system"
+	}
+	if err := tenancy.ValidateSyntax(cfg.BootstrapTenantID); err != nil {
+		return cfg, fmt.Errorf("%w: bootstrap tenant id: %w", docex.ErrInvalidConfig, err)
+	}
+	switch cfg.ContentStorage {
+	case "":
+		cfg.ContentStorage = ContentFilesystem
+	case ContentFilesystem, ContentDatabase:
+	default:
+		return cfg, docex.Errorf(docex.ErrInvalidConfig, "content storage %q: want %q or %q", cfg.ContentStorage, ContentFilesystem, ContentDatabase)
+	}
+	if cfg.ContentStorage == ContentFilesystem && cfg.ContentDir == "" {
+		return cfg, docex.Errorf(docex.ErrInvalidConfig, "filesystem content storage needs a content directory")
+	}
+	if cfg.MaxDocumentBytes == 0 {
+		cfg.MaxDocumentBytes = DefaultMaxDocumentBytes
+	}
+	if cfg.MaxDocumentBytes < 0 {
+		return cfg, docex.Errorf(docex.ErrInvalidConfig, "max document bytes %d is negative", cfg.MaxDocumentBytes)
+	}
+	if cfg.Policy == nil {
+		cfg.Policy = tenancy.RolePolicy{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return cfg, nil
+}

@@ -1,0 +1,262 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine/internal/blobstore"
+	"github.com/docex-dev/docex/tenancy"
+	"github.com/google/uuid"
+)
+
+// Engine serves runtime operations and tenant provisioning over one
+// backend. It is safe for concurrent use.
+type Engine struct {
+	be     driver.Backend
+	cfg    Config
+	closed atomic.Bool
+
+	mu    sync.Mutex
+	blobs map[string]*blobstore.Store // by tenant id + incarnation
+}
+
+func (cfg Config) bootstrapInfo() driver.BootstrapInfo {
+	return driver.BootstrapInfo{BootstrapTenantID: cfg.BootstrapTenantID, MultiTenancy: cfg.MultiTenancy, Now: cfg.Now().UTC()}
+}
+
+// Bootstrap initialises the system on be (docex init): system metadata, the
+// bootstrap tenant, the schema version. It is idempotent and never destroys
+// data: on an initialised system it returns created=false and changes
+// nothing. It returns docex.ErrInvalidConfig for a bad cfg or a system
+// bootstrapped with other settings, docex.ErrSchemaVersion for a system of
+// another version.
+func Bootstrap(ctx context.Context, be driver.Backend, cfg Config) (created bool, err error) {
+	cfg, err = cfg.withDefaults()
+	if err != nil {
+		return false, err
+	}
+	return be.Bootstrap(ctx, cfg.bootstrapInfo())
+}
+
+// New returns an engine over an initialised backend. It returns
+// docex.ErrNotInitialized when Bootstrap has not run, docex.ErrInvalidConfig
+// for a bad cfg. The engine does not own be: close it after the engine.
+func New(ctx context.Context, be driver.Backend, cfg Config) (*Engine, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := be.Check(ctx, cfg.bootstrapInfo()); err != nil {
+		return nil, err
+	}
+	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}}, nil
+}
+
+// Close marks the engine closed; later calls return docex.ErrClosed.
+func (e *Engine) Close() error {
+	e.closed.Store(true)
+	return nil
+}
+
+// Config returns the engine's configuration with defaults applied.
+func (e *Engine) Config() Config { return e.cfg }
+
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// blobStore returns the filesystem content store of the tenant incarnation.
+func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
+	key := t.ID + "/" + t.Incarnation
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, ok := e.blobs[key]; ok {
+		return s, nil
+	}
+	var dir string
+	if e.cfg.MultiTenancy {
+		if err := tenancy.ValidateSyntax(t.ID); err != nil {
+			return nil, err
+		}
+		if !validIncarnation(t.Incarnation) {
+			return nil, docex.Errorf(docex.ErrCorrupt, "tenant %q has an invalid incarnation %q", t.ID, t.Incarnation)
+		}
+		dir = filepath.Join(TenantContentDir(e.cfg.ContentDir, t.ID), t.Incarnation)
+	} else {
+		dir = filepath.Join(e.cfg.ContentDir, "local")
+	}
+	s, err := blobstore.New(dir)
+	if err != nil {
+		return nil, err
+	}
+	e.blobs[key] = s
+	return s, nil
+}
+
+// TenantContentDir returns where filesystem content of a tenant
+// incarnation lives under contentDir. Backends and tools use it to remove a
+// deleted tenant's content.
+func TenantContentDir(contentDir, tenantID string) string {
+	return filepath.Join(contentDir, "tenants", tenantID)
+}
+
+func validIncarnation(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
+}
+
+// forgetTenant drops cached content stores of a tenant id.
+func (e *Engine) forgetTenant(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k := range e.blobs {
+		if len(k) > len(id) && k[:len(id)+1] == id+"/" {
+			delete(e.blobs, k)
+		}
+	}
+}
+
+// As returns a session acting as uc. It does no I/O; every call on the
+// session validates uc, the tenant's status and the policy again.
+func (e *Engine) As(uc docex.UserContext) *Session {
+	return &Session{e: e, uc: uc}
+}
+
+// Session is a user's view of one tenant (or of the local store when
+// multi-tenancy is disabled). It is cheap; create one per request.
+type Session struct {
+	e  *Engine
+	uc docex.UserContext
+}
+
+// now returns the current time in UTC at the precision every backend
+// stores (microseconds), so values round-trip exactly.
+func (e *Engine) now() time.Time { return e.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+// UserContext returns the session's user context.
+func (s *Session) UserContext() docex.UserContext { return s.uc }
+
+// checkUser validates the user context before any tenant is touched. It
+// returns a docex.ErrDenied or docex.ErrInvalid error.
+func (s *Session) checkUser() error {
+	if s.e.closed.Load() {
+		return docex.ErrClosed
+	}
+	uc := s.uc
+	if uc.UserID == "" {
+		return docex.ErrUserRequired
+	}
+	if !s.e.cfg.MultiTenancy {
+		if uc.TenantID != "" {
+			return docex.Errorf(docex.ErrMultiTenancyOff, "tenant %q given, but multi-tenancy is disabled", uc.TenantID)
+		}
+		return nil
+	}
+	if uc.TenantID == "" {
+		return docex.ErrTenantRequired
+	}
+	if uc.TenantID == s.e.cfg.BootstrapTenantID {
+		return docex.ErrBootstrapTenant
+	}
+	if err := tenancy.ValidateTenantID(uc.TenantID); err != nil {
+		return err
+	}
+	return nil
+}
+
+// open validates the session for action and opens the tenant's store. A
+// denial is recorded in the audit log (the tenant's when the tenant is
+// known and active, the system's otherwise).
+func (s *Session) open(ctx context.Context, action tenancy.Action, op, target string) (driver.TenantStore, error) {
+	if err := s.checkUser(); err != nil {
+		s.systemDenial(ctx, op, target, err)
+		return nil, err
+	}
+	st, err := s.e.be.OpenTenant(ctx, s.uc.TenantID)
+	if err != nil {
+		if errors.Is(err, docex.ErrTenantNotFound) {
+			err = docex.Errorf(docex.ErrTenantUnknown, "unknown tenant %q", s.uc.TenantID)
+		}
+		s.systemDenial(ctx, op, target, err)
+		return nil, err
+	}
+	t := st.Tenant()
+	if s.e.cfg.MultiTenancy {
+		if t.ID != s.uc.TenantID || t.IsSystem {
+			st.Close()
+			return nil, fmt.Errorf("backend opened tenant %q for %q: %w", t.ID, s.uc.TenantID, docex.ErrBootstrapTenant)
+		}
+		if t.Status != docex.TenantActive {
+			st.Close()
+			err := docex.Errorf(docex.ErrTenantSuspended, "tenant %q is %s", t.ID, t.Status)
+			s.systemDenial(ctx, op, target, err)
+			return nil, err
+		}
+	}
+	if err := s.e.cfg.Policy.Authorize(ctx, s.uc, action); err != nil {
+		if !errors.Is(err, docex.ErrDenied) {
+			err = fmt.Errorf("%w: %w", docex.ErrForbidden, err)
+		}
+		_ = st.Write(ctx, func(tx driver.Tx) error {
+			return tx.AppendAudit(ctx, s.entry(op, target, docex.OutcomeDenied, err))
+		})
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (s *Session) entry(op, target, outcome string, err error) docex.AuditEntry {
+	e := docex.AuditEntry{
+		ID: newID(), Time: s.e.now(), TenantID: s.uc.TenantID, UserID: s.uc.UserID,
+		Roles: s.uc.Roles, Operation: op, Target: target, Outcome: outcome,
+	}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	if e.Roles == nil {
+		e.Roles = []string{}
+	}
+	return e
+}
+
+func (s *Session) systemDenial(ctx context.Context, op, target string, err error) {
+	if errors.Is(err, docex.ErrClosed) {
+		return
+	}
+	_ = s.e.be.AppendSystemAudit(ctx, s.entry(op, target, docex.OutcomeDenied, err))
+}
+
+// write runs fn in a transaction that also records the audit entry of op;
+// when fn fails, the failure is recorded in a transaction of its own.
+func (s *Session) write(ctx context.Context, st driver.TenantStore, op, target string, fn func(tx driver.Tx) error) error {
+	return s.writeAudit(ctx, st, op, target, true, fn)
+}
+
+// writeAudit is write; with auditOK false, fn records its own success
+// entries (one per document of a batch, say).
+func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, target string, auditOK bool, fn func(tx driver.Tx) error) error {
+	err := st.Write(ctx, func(tx driver.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if !auditOK {
+			return nil
+		}
+		return tx.AppendAudit(ctx, s.entry(op, target, docex.OutcomeOK, nil))
+	})
+	if err != nil && ctx.Err() == nil {
+		outcome := docex.OutcomeError
+		if errors.Is(err, docex.ErrDenied) {
+			outcome = docex.OutcomeDenied
+		}
+		_ = st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, s.entry(op, target, outcome, err)) })
+	}
+	return err
+}

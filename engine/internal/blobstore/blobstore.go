@@ -1,0 +1,235 @@
+// Package blobstore stores document content on the filesystem, addressed by
+// its sha256 checksum, under one directory per tenant incarnation.
+//
+// Writes are atomic: content is streamed to a temporary file in the store's
+// tmp directory while it is hashed, fsynced, then linked to its final name
+// and the directory fsynced. Names are derived from checksums only, never
+// from user-supplied names, so nothing can escape the root.
+package blobstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docex-dev/docex"
+)
+
+// Store is a content-addressed directory.
+type Store struct {
+	root string
+}
+
+// New returns a store rooted at dir, creating it (0700) if needed.
+func New(dir string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		return nil, fmt.Errorf("content store: %w", err)
+	}
+	return &Store{root: dir}, nil
+}
+
+// Root returns the directory of the store.
+func (s *Store) Root() string { return s.root }
+
+// ValidChecksum reports whether sum is a lowercase hex sha256.
+func ValidChecksum(sum string) bool {
+	if len(sum) != 64 {
+		return false
+	}
+	for i := 0; i < len(sum); i++ {
+		c := sum[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) path(sum string) (string, error) {
+	if !ValidChecksum(sum) {
+		return "", docex.Errorf(docex.ErrInvalid, "invalid checksum %q", sum)
+	}
+	return filepath.Join(s.root, sum[:2], sum), nil
+}
+
+// Staged is content written to a temporary file, hashed and fsynced but
+// not yet visible under its checksum.
+type Staged struct {
+	store    *Store
+	tmp      string
+	Checksum string
+	Size     int64
+	Head     []byte // the first up to 512 bytes, for content sniffing
+}
+
+// Stage streams r into a temporary file, computing its checksum. It returns
+// docex.ErrTooLarge (and leaves nothing behind) when r has more than max
+// bytes.
+func (s *Store) Stage(ctx context.Context, r io.Reader, max int64) (*Staged, error) {
+	f, err := os.CreateTemp(filepath.Join(s.root, "tmp"), "stage-*")
+	if err != nil {
+		return nil, fmt.Errorf("content store: create temp: %w", err)
+	}
+	st := &Staged{store: s, tmp: f.Name()}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(st.tmp)
+		}
+	}()
+	h := sha256.New()
+	hw := &headWriter{h: h, limit: 512}
+	n, err := io.Copy(f, io.TeeReader(&ctxReader{ctx: ctx, r: io.LimitReader(r, max+1)}, hw))
+	if err != nil {
+		return nil, fmt.Errorf("content store: write: %w", err)
+	}
+	if n > max {
+		return nil, docex.Errorf(docex.ErrTooLarge, "document is larger than the limit of %d bytes", max)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("content store: fsync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("content store: close: %w", err)
+	}
+	st.Checksum = hex.EncodeToString(h.Sum(nil))
+	st.Size = n
+	st.Head = hw.head
+	ok = true
+	return st, nil
+}
+
+// Commit makes the staged content visible under its checksum (a no-op when
+// that content exists already) and makes the name durable. It may be called
+// more than once.
+func (st *Staged) Commit() error {
+	final, err := st.store.path(st.Checksum)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("content store: %w", err)
+	}
+	if err := os.Link(st.tmp, final); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("content store: link: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// Discard removes the temporary file. Call it after Commit too.
+func (st *Staged) Discard() { os.Remove(st.tmp) }
+
+// Open opens the content with the checksum, or docex.ErrNotFound.
+func (s *Store) Open(sum string) (*os.File, error) {
+	p, err := s.path(sum)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, docex.Errorf(docex.ErrNotFound, "content %s is missing", sum)
+	}
+	return f, err
+}
+
+// Remove deletes the content with the checksum; absent is not an error.
+func (s *Store) Remove(sum string) error {
+	p, err := s.path(sum)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("content store: remove: %w", err)
+	}
+	return nil
+}
+
+// Sweep removes content that referenced reports as unreferenced, and
+// temporary files, when they are older than grace (so content being added
+// right now is left alone). It returns the number of files removed.
+func (s *Store) Sweep(ctx context.Context, grace time.Duration, referenced func(sum string) (bool, error)) (int, error) {
+	cutoff := time.Now().Add(-grace)
+	removed := 0
+	err := filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil || info.ModTime().After(cutoff) {
+			return nil
+		}
+		name := d.Name()
+		if strings.HasPrefix(name, "stage-") {
+			if os.Remove(p) == nil {
+				removed++
+			}
+			return nil
+		}
+		if !ValidChecksum(name) {
+			return nil
+		}
+		ok, err := referenced(name)
+		if err != nil {
+			return err
+		}
+		if !ok && os.Remove(p) == nil {
+			removed++
+		}
+		return nil
+	})
+	return removed, err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("content store: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("content store: fsync dir: %w", err)
+	}
+	return nil
+}
+
+type headWriter struct {
+	h     hash.Hash
+	head  []byte
+	limit int
+}
+
+func (w *headWriter) Write(p []byte) (int, error) {
+	if room := w.limit - len(w.head); room > 0 {
+		w.head = append(w.head, p[:min(room, len(p))]...)
+	}
+	return w.h.Write(p)
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

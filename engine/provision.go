@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/tenancy"
+	"github.com/google/uuid"
+)
+
+// TenantProvisioner creates and manages tenants. Its operations act as the
+// system (the operator), need no UserContext and are recorded in the system
+// audit log with the actor given to Engine.Provisioner.
+type TenantProvisioner struct {
+	e     *Engine
+	actor string
+}
+
+// Provisioner returns the tenant provisioner; actor is recorded in the
+// system audit log ("system" when empty).
+func (e *Engine) Provisioner(actor string) *TenantProvisioner {
+	if actor == "" {
+		actor = "system"
+	}
+	return &TenantProvisioner{e: e, actor: actor}
+}
+
+// MaxDisplayNameLen bounds tenant display names (bytes).
+const MaxDisplayNameLen = 256
+
+func (p *TenantProvisioner) check() error {
+	if p.e.closed.Load() {
+		return docex.ErrClosed
+	}
+	if !p.e.cfg.MultiTenancy {
+		return docex.ErrMultiTenancyOff
+	}
+	return nil
+}
+
+func (p *TenantProvisioner) audit(ctx context.Context, op, target string, err error) {
+	e := docex.AuditEntry{ID: newID(), Time: p.e.now(), UserID: p.actor, Roles: []string{"operator"}, Operation: op, Target: target, Outcome: docex.OutcomeOK}
+	if err != nil {
+		e.Outcome, e.Error = docex.OutcomeError, err.Error()
+	}
+	_ = p.e.be.AppendSystemAudit(ctx, e)
+}
+
+// Create provisions a tenant: its isolation boundary and its registry
+// entry, all or nothing. It returns docex.ErrInvalidID for an invalid id,
+// docex.ErrInvalid for a bad display name, docex.ErrTenantExists when the id
+// is taken (including the bootstrap tenant's id).
+func (p *TenantProvisioner) Create(ctx context.Context, id, displayName string) (docex.Tenant, error) {
+	if err := p.check(); err != nil {
+		return docex.Tenant{}, err
+	}
+	if id == p.e.cfg.BootstrapTenantID {
+		return docex.Tenant{}, docex.Errorf(docex.ErrTenantExists, "tenant %q is the bootstrap tenant", id)
+	}
+	if err := tenancy.ValidateTenantID(id); err != nil {
+		return docex.Tenant{}, err
+	}
+	if displayName == "" {
+		displayName = id
+	}
+	if err := validateText("display name", displayName, MaxDisplayNameLen); err != nil {
+		return docex.Tenant{}, err
+	}
+	t := docex.Tenant{
+		ID: id, DisplayName: displayName, Status: docex.TenantActive,
+		CreatedAt: p.e.now(), Incarnation: uuid.NewString(),
+	}
+	err := p.e.be.CreateTenant(ctx, t)
+	p.audit(ctx, "tenant.create", id, err)
+	if err != nil {
+		return docex.Tenant{}, err
+	}
+	return p.e.be.Tenant(ctx, id)
+}
+
+// Get returns a tenant (the bootstrap tenant too), or docex.ErrTenantNotFound.
+func (p *TenantProvisioner) Get(ctx context.Context, id string) (docex.Tenant, error) {
+	if err := p.check(); err != nil {
+		return docex.Tenant{}, err
+	}
+	if id != p.e.cfg.BootstrapTenantID {
+		if err := tenancy.ValidateSyntax(id); err != nil {
+			return docex.Tenant{}, err
+		}
+	}
+	return p.e.be.Tenant(ctx, id)
+}
+
+// List returns all tenants, the bootstrap tenant included, ordered by id.
+func (p *TenantProvisioner) List(ctx context.Context) ([]docex.Tenant, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	return p.e.be.Tenants(ctx)
+}
+
+// Suspend makes every runtime operation of the tenant fail with
+// docex.ErrTenantSuspended until Resume. It returns docex.ErrTenantNotFound
+// for an unknown tenant and docex.ErrDenied for the bootstrap tenant.
+func (p *TenantProvisioner) Suspend(ctx context.Context, id string) error {
+	return p.setStatus(ctx, "tenant.suspend", id, docex.TenantSuspended)
+}
+
+// Resume reactivates a suspended tenant. Errors as for Suspend.
+func (p *TenantProvisioner) Resume(ctx context.Context, id string) error {
+	return p.setStatus(ctx, "tenant.resume", id, docex.TenantActive)
+}
+
+func (p *TenantProvisioner) setStatus(ctx context.Context, op, id string, st docex.TenantStatus) error {
+	if err := p.check(); err != nil {
+		return err
+	}
+	if id == p.e.cfg.BootstrapTenantID {
+		return docex.Errorf(docex.ErrBootstrapTenant, "the bootstrap tenant cannot be suspended, resumed or deleted")
+	}
+	if err := tenancy.ValidateSyntax(id); err != nil {
+		return err
+	}
+	err := p.e.be.SetTenantStatus(ctx, id, st)
+	p.audit(ctx, op, id, err)
+	return err
+}
+
+// Delete removes a tenant, its database and its content. The id can be
+// provisioned again afterwards, cleanly. Errors as for Suspend.
+func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
+	if err := p.check(); err != nil {
+		return err
+	}
+	if id == p.e.cfg.BootstrapTenantID {
+		return docex.Errorf(docex.ErrBootstrapTenant, "the bootstrap tenant cannot be deleted")
+	}
+	if err := tenancy.ValidateSyntax(id); err != nil {
+		return err
+	}
+	t, err := p.e.be.Tenant(ctx, id)
+	if err == nil {
+		err = p.e.be.DeleteTenant(ctx, id)
+	}
+	p.audit(ctx, "tenant.delete", id, err)
+	if err != nil {
+		return err
+	}
+	p.e.forgetTenant(id)
+	if p.e.cfg.ContentStorage == ContentFilesystem && validIncarnation(t.Incarnation) {
+		// Only this incarnation's directory: a tenant provisioned again
+		// with the same id meanwhile has a directory of its own. A crash
+		// before this line leaves a directory that Sweep removes.
+		_ = os.RemoveAll(filepath.Join(TenantContentDir(p.e.cfg.ContentDir, id), t.Incarnation))
+	}
+	return nil
+}
+
+// validateText checks a user-supplied label: valid UTF-8, no control
+// characters, 1..max bytes. It returns docex.ErrInvalid.
+func validateText(what, s string, max int) error {
+	if s == "" || strings.TrimSpace(s) == "" {
+		return docex.Errorf(docex.ErrInvalid, "%s is empty", what)
+	}
+	if len(s) > max {
+		return docex.Errorf(docex.ErrInvalid, "%s is %d bytes, longer than %d", what, len(s), max)
+	}
+	if !utf8.ValidString(s) {
+		return docex.Errorf(docex.ErrInvalid, "%s is not valid UTF-8", what)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+			return docex.Errorf(docex.ErrInvalid, "%s contains a control character %U", what, r)
+		}
+	}
+	return nil
+}

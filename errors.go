@@ -1,0 +1,93 @@
+package docex
+
+import "errors"
+
+// Error is a docex sentinel error. Every specific sentinel belongs to one of
+// the four kinds ErrInvalid, ErrNotFound, ErrDenied and ErrConflict, so
+// errors.Is(err, ErrDenied) is true for ErrTenantSuspended as well.
+type Error struct {
+	code string
+	msg  string
+	kind *Error
+}
+
+func newKind(code, msg string) *Error {
+	e := &Error{code: code, msg: msg}
+	e.kind = e
+	return e
+}
+
+func newErr(kind *Error, code, msg string) *Error {
+	return &Error{code: code, msg: msg, kind: kind}
+}
+
+// Error returns the message of the sentinel.
+func (e *Error) Error() string { return e.msg }
+
+// Code returns the stable machine-readable code of the sentinel, such as
+// "tenant_suspended".
+func (e *Error) Code() string { return e.code }
+
+// Kind returns the kind sentinel this error belongs to (itself for a kind).
+func (e *Error) Kind() *Error { return e.kind }
+
+// Is reports whether target is this error or its kind.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && (t == e || t == e.kind)
+}
+
+// The four kinds. The CLI maps each to one exit code (see cmd/docex).
+var (
+	// ErrInvalid: the input is malformed (bad id, bad config, bad flag, too large).
+	ErrInvalid = newKind("invalid", "invalid input")
+	// ErrNotFound: the named object does not exist (or belongs to someone else).
+	ErrNotFound = newKind("not_found", "not found")
+	// ErrDenied: the caller may not do this (no user, no/unknown/suspended/bootstrap tenant, missing role).
+	ErrDenied = newKind("denied", "denied")
+	// ErrConflict: the operation conflicts with existing state (already exists, not empty).
+	ErrConflict = newKind("conflict", "conflict")
+)
+
+// Specific sentinels.
+var (
+	ErrInvalidID        = newErr(ErrInvalid, "invalid_id", "invalid identifier")
+	ErrInvalidConfig    = newErr(ErrInvalid, "invalid_config", "invalid configuration")
+	ErrTooLarge         = newErr(ErrInvalid, "too_large", "input too large")
+	ErrNotInitialized   = newErr(ErrInvalid, "not_initialized", "docex is not initialised here (run docex init)")
+	ErrMultiTenancyOff  = newErr(ErrInvalid, "multi_tenancy_disabled", "multi-tenancy is disabled in this configuration")
+	ErrTenantNotFound   = newErr(ErrNotFound, "tenant_not_found", "tenant not found")
+	ErrUserRequired     = newErr(ErrDenied, "user_required", "a user context with a user id is required")
+	ErrTenantRequired   = newErr(ErrDenied, "tenant_required", "a tenant is required when multi-tenancy is enabled")
+	ErrTenantUnknown    = newErr(ErrDenied, "tenant_unknown", "unknown tenant")
+	ErrTenantSuspended  = newErr(ErrDenied, "tenant_suspended", "tenant is suspended")
+	ErrBootstrapTenant  = newErr(ErrDenied, "bootstrap_tenant", "the bootstrap tenant is never used for business operations")
+	ErrForbidden        = newErr(ErrDenied, "forbidden", "forbidden: missing role")
+	ErrTenantExists     = newErr(ErrConflict, "tenant_exists", "tenant already exists")
+	ErrExists           = newErr(ErrConflict, "exists", "already exists")
+	ErrBasketNotEmpty   = newErr(ErrConflict, "basket_not_empty", "basket is not empty")
+	ErrDuplicateContent = newErr(ErrConflict, "duplicate_content", "a document with the same content already exists in the basket")
+	ErrSchemaVersion    = &Error{code: "schema_version", msg: "schema version does not match this binary (no migrations at run time)"}
+	ErrClosed           = &Error{code: "closed", msg: "engine is closed"}
+	ErrCorrupt          = &Error{code: "corrupt", msg: "stored data is corrupt"}
+)
+
+// Code returns the machine-readable code of err: the code of the most
+// specific docex sentinel in its chain, or "internal" when there is none.
+func Code(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return "internal"
+}
+
+// KindOf returns the kind sentinel of err (ErrInvalid, ErrNotFound,
+// ErrDenied or ErrConflict), or nil for an internal error.
+func KindOf(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) && e.kind != nil {
+		return e.kind
+	}
+	return nil
+}
