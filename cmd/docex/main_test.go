@@ -1,0 +1,416 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// harness runs the CLI in-process in a temporary directory with its own
+// environment.
+type harness struct {
+	t   *testing.T
+	dir string
+	env map[string]string
+}
+
+func newHarness(t *testing.T) *harness {
+	return &harness{t: t, dir: t.TempDir(), env: map[string]string{}}
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (h *harness) run(args ...string) result {
+	h.t.Helper()
+	var out, errb bytes.Buffer
+	full := append([]string{"--config", filepath.Join(h.dir, "docex.yaml")}, args...)
+	err := runEnv(context.Background(), full, &out, &errb, func(k string) string { return h.env[k] })
+	return result{code: exitCode(err), stdout: out.String(), stderr: errb.String()}
+}
+
+func (h *harness) ok(args ...string) result {
+	h.t.Helper()
+	r := h.run(args...)
+	if r.code != 0 {
+		h.t.Fatalf("docex %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+func (h *harness) want(code int, args ...string) result {
+	h.t.Helper()
+	r := h.run(args...)
+	if r.code != code {
+		h.t.Fatalf("docex %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+func (h *harness) file(name, content string) string {
+	p := filepath.Join(h.dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+func decode[T any](t *testing.T, s string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("bad JSON %q: %v", s, err)
+	}
+	return v
+}
+
+type doc struct {
+	ID          string         `json:"id"`
+	BasketID    string         `json:"basket_id"`
+	Name        string         `json:"name"`
+	ContentType string         `json:"content_type"`
+	Size        int64          `json:"size"`
+	Checksum    string         `json:"checksum"`
+	Status      string         `json:"status"`
+	CreatedAt   string         `json:"created_at"`
+	UpdatedAt   string         `json:"updated_at"`
+	Metadata    map[string]any `json:"metadata"`
+}
+
+func TestEndToEnd(t *testing.T) {
+	h := newHarness(t)
+	r := h.ok("init")
+	if !strings.Contains(r.stdout, "initialised") {
+		t.Fatalf("init: %s", r.stdout)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(h.dir, "docex.yaml"))
+	r = h.ok("init")
+	if !strings.Contains(r.stdout, "already initialised") {
+		t.Fatalf("second init: %s", r.stdout)
+	}
+	if cfg2, _ := os.ReadFile(filepath.Join(h.dir, "docex.yaml")); !bytes.Equal(cfg, cfg2) {
+		t.Fatal("second init rewrote docex.yaml")
+	}
+	h.ok("tenant", "create", "acme", "--display-name", "Acme Corp")
+	h.ok("tenant", "create", "globex")
+	h.want(exitConflict, "tenant", "create", "acme")
+
+	type tenant struct {
+		ID          string `json:"id"`
+		DisplayName string `json:"display_name"`
+		Status      string `json:"status"`
+		IsSystem    bool   `json:"is_system"`
+		CreatedAt   string `json:"created_at"`
+	}
+	ts := decode[[]tenant](t, h.ok("tenant", "list", "--json").stdout)
+	if len(ts) != 3 || ts[2].ID != "system" || !ts[2].IsSystem || ts[0].DisplayName != "Acme Corp" {
+		t.Fatalf("tenants: %+v", ts)
+	}
+
+	acme := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
+	// Flags after positional arguments (GNU style).
+	h.ok(append([]string{"basket", "create", "invoices"}, acme...)...)
+	a := h.file("a.txt", "hello world")
+	b := h.file("b.txt", "second")
+	docs := decode[[]doc](t, h.ok(append([]string{"doc", "add", "invoices", a, b, "--meta", "lang=en", "--meta", "pages=42", "--meta", "paid=true", "--json"}, acme...)...).stdout)
+	if len(docs) != 2 || docs[0].Name != "a.txt" || docs[0].Size != 11 || docs[0].Metadata["pages"] != float64(42) || docs[0].Metadata["paid"] != true || docs[0].Metadata["lang"] != "en" {
+		t.Fatalf("added: %+v", docs)
+	}
+	if len(docs[0].Checksum) != 64 || docs[0].Status != "active" || docs[0].CreatedAt == "" || docs[0].BasketID == "" || !strings.HasPrefix(docs[0].ContentType, "text/plain") {
+		t.Fatalf("document fields: %+v", docs[0])
+	}
+	if docs[0].ID == docs[1].ID || strings.Trim(docs[0].ID, "0123456789") == "" {
+		t.Fatalf("ids must be opaque and unique: %q %q", docs[0].ID, docs[1].ID)
+	}
+	id := docs[0].ID
+
+	r = h.ok(append([]string{"doc", "cat", id}, acme...)...)
+	if r.stdout != "hello world" {
+		t.Fatalf("cat: %q", r.stdout)
+	}
+	found := decode[[]doc](t, h.ok(append([]string{"doc", "find", "invoices", "--meta", "pages=42", "--meta", "lang=en", "--json"}, acme...)...).stdout)
+	if len(found) != 2 {
+		t.Fatalf("find: %+v", found)
+	}
+	found = decode[[]doc](t, h.ok(append([]string{"doc", "find", "invoices", "--meta", "pages=s:42", "--json"}, acme...)...).stdout)
+	if len(found) != 0 {
+		t.Fatalf("string 42 matched number 42: %+v", found)
+	}
+	list := decode[[]doc](t, h.ok(append([]string{"doc", "list", "invoices", "--limit", "1", "--offset", "1", "--json"}, acme...)...).stdout)
+	if len(list) != 1 || list[0].ID != docs[1].ID {
+		t.Fatalf("list page: %+v", list)
+	}
+	h.ok(append([]string{"doc", "meta", "set", id, "status=final", "n=1.5"}, acme...)...)
+	got := decode[doc](t, h.ok(append([]string{"doc", "get", id, "--json"}, acme...)...).stdout)
+	if got.Metadata["status"] != "final" || got.Metadata["n"] != 1.5 {
+		t.Fatalf("meta set: %+v", got.Metadata)
+	}
+	h.ok(append([]string{"doc", "meta", "delete", id, "status"}, acme...)...)
+	h.want(exitNotFound, append([]string{"doc", "meta", "delete", id, "status"}, acme...)...)
+
+	upd := h.file("new.txt", "updated content")
+	got = decode[doc](t, h.ok(append([]string{"doc", "update", id, upd, "--json"}, acme...)...).stdout)
+	if got.ID != id || got.Size != 15 || got.Checksum == docs[0].Checksum {
+		t.Fatalf("update: %+v", got)
+	}
+	if r := h.ok(append([]string{"doc", "cat", id}, acme...)...); r.stdout != "updated content" {
+		t.Fatalf("cat after update: %q", r.stdout)
+	}
+
+	// Cross-tenant read is not found, not denied: globex cannot even learn it exists.
+	globex := []string{"--tenant", "globex", "--user", "bob", "--roles", "admin"}
+	h.want(exitNotFound, append([]string{"doc", "get", id}, globex...)...)
+	h.want(exitNotFound, append([]string{"doc", "cat", id}, globex...)...)
+	h.want(exitNotFound, append([]string{"basket", "show", "invoices"}, globex...)...)
+
+	bs := decode[[]map[string]any](t, h.ok(append([]string{"basket", "list", "--json"}, acme...)...).stdout)
+	if len(bs) != 1 || bs[0]["name"] != "invoices" || bs[0]["document_count"] != float64(2) {
+		t.Fatalf("baskets: %+v", bs)
+	}
+	h.want(exitConflict, append([]string{"basket", "delete", "invoices"}, acme...)...)
+	h.want(exitConflict, append([]string{"basket", "create", "invoices"}, acme...)...)
+	h.ok(append([]string{"doc", "delete", docs[1].ID}, acme...)...)
+	h.want(exitNotFound, append([]string{"doc", "delete", docs[1].ID}, acme...)...)
+	h.ok(append([]string{"basket", "delete", "invoices", "--force"}, acme...)...)
+
+	audit := decode[[]map[string]any](t, h.ok(append([]string{"audit", "list", "--limit", "100", "--json"}, acme...)...).stdout)
+	if len(audit) < 8 || audit[0]["operation"] != "basket.delete" || audit[0]["user_id"] != "alice" {
+		t.Fatalf("audit: %+v", audit)
+	}
+	sys := decode[[]map[string]any](t, h.ok("audit", "list", "--system", "--json").stdout)
+	if len(sys) == 0 {
+		t.Fatal("system audit is empty")
+	}
+
+	h.ok("tenant", "suspend", "globex")
+	h.want(exitDenied, append([]string{"basket", "list"}, globex...)...)
+	h.ok("tenant", "resume", "globex")
+	h.ok(append([]string{"basket", "list"}, globex...)...)
+	h.want(exitInvalid, "tenant", "delete", "globex")
+	h.ok("tenant", "delete", "globex", "--yes")
+	h.want(exitDenied, append([]string{"basket", "list"}, globex...)...)
+	h.want(exitNotFound, "tenant", "show", "globex")
+	h.ok("tenant", "create", "globex")
+	if r := h.ok(append([]string{"basket", "list", "--json"}, globex...)...); strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("re-created tenant has baskets: %s", r.stdout)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	h := newHarness(t)
+	// Before init: config missing.
+	h.want(exitNotFound, "tenant", "list")
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	h.ok("tenant", "create", "beta")
+	h.ok("tenant", "suspend", "beta")
+	f := h.file("x.txt", "x")
+	cases := []struct {
+		name string
+		code int
+		args []string
+	}{
+		{"help", exitOK, []string{"--help"}},
+		{"command help", exitOK, []string{"doc", "add", "--help"}},
+		{"group help", exitOK, []string{"tenant", "--help"}},
+		{"no command", exitInvalid, nil},
+		{"unknown command", exitInvalid, []string{"frobnicate"}},
+		{"group without subcommand", exitInvalid, []string{"tenant"}},
+		{"unknown flag", exitInvalid, []string{"tenant", "list", "--bogus"}},
+		{"missing argument", exitInvalid, []string{"tenant", "create"}},
+		{"too many arguments", exitInvalid, []string{"tenant", "show", "a", "b"}},
+		{"invalid tenant id", exitInvalid, []string{"tenant", "create", "../evil"}},
+		{"upper-case tenant id", exitInvalid, []string{"tenant", "create", "Acme"}},
+		{"reserved tenant id", exitInvalid, []string{"tenant", "create", "public"}},
+		{"tenant exists", exitConflict, []string{"tenant", "create", "acme"}},
+		{"bootstrap tenant create", exitConflict, []string{"tenant", "create", "system"}},
+		{"tenant not found", exitNotFound, []string{"tenant", "show", "nobody"}},
+		{"delete without yes", exitInvalid, []string{"tenant", "delete", "acme"}},
+		{"delete bootstrap", exitDenied, []string{"tenant", "delete", "system", "--yes"}},
+		{"no user", exitDenied, []string{"basket", "list", "--tenant", "acme", "--roles", "admin"}},
+		{"no tenant", exitDenied, []string{"basket", "list", "--user", "u", "--roles", "admin"}},
+		{"unknown tenant", exitDenied, []string{"basket", "list", "--tenant", "nobody", "--user", "u", "--roles", "admin"}},
+		{"suspended tenant", exitDenied, []string{"basket", "list", "--tenant", "beta", "--user", "u", "--roles", "admin"}},
+		{"bootstrap tenant", exitDenied, []string{"basket", "list", "--tenant", "system", "--user", "u", "--roles", "admin"}},
+		{"forbidden role", exitDenied, []string{"basket", "create", "b", "--tenant", "acme", "--user", "u", "--roles", "reader"}},
+		{"no roles", exitDenied, []string{"basket", "list", "--tenant", "acme", "--user", "u"}},
+		{"invalid runtime tenant id", exitInvalid, []string{"basket", "list", "--tenant", "a;drop", "--user", "u", "--roles", "admin"}},
+		{"basket not found", exitNotFound, []string{"doc", "add", "nope", f, "--tenant", "acme", "--user", "u", "--roles", "admin"}},
+		{"document not found", exitNotFound, []string{"doc", "get", "nope", "--tenant", "acme", "--user", "u", "--roles", "admin"}},
+		{"file missing", exitInvalid, []string{"doc", "add", "b", filepath.Join(h.dir, "missing"), "--tenant", "acme", "--user", "u", "--roles", "admin"}},
+		{"bad meta", exitInvalid, []string{"doc", "find", "b", "--meta", "novalue", "--tenant", "acme", "--user", "u", "--roles", "admin"}},
+		{"bad order", exitInvalid, []string{"doc", "list", "b", "--order", "sideways", "--tenant", "acme", "--user", "u", "--roles", "admin"}},
+		{"negative limit", exitInvalid, []string{"basket", "list", "--limit", "-1", "--tenant", "acme", "--user", "u", "--roles", "admin"}},
+		{"init backend mismatch", exitInvalid, []string{"init", "--backend", "postgres"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.run(c.args...)
+			if r.code != c.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, c.code, r.stdout, r.stderr)
+			}
+			if c.code != exitOK && r.stderr == "" {
+				t.Fatal("no error message on stderr")
+			}
+		})
+	}
+	// An internal error: a corrupt tenant registry is exit 1, not a
+	// user error. Simulate by making the system database unreadable.
+	sysdb := filepath.Join(h.dir, "docex-data", "system.db")
+	if err := os.WriteFile(sysdb, []byte("this is not a database, but long enough to be read as one......................................................................."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.want(exitInternal, "tenant", "list")
+}
+
+func TestJSONErrors(t *testing.T) {
+	h := newHarness(t)
+	h.ok("init")
+	r := h.want(exitDenied, "basket", "list", "--json", "--tenant", "acme", "--roles", "admin")
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(r.stderr), &e); err != nil {
+		t.Fatalf("stderr is not JSON: %q", r.stderr)
+	}
+	if e.Error.Code != "user_required" || e.Error.Message == "" {
+		t.Fatalf("error = %+v", e)
+	}
+	r = h.want(exitInvalid, "--json", "tenant", "create", "Bad")
+	if err := json.Unmarshal([]byte(r.stderr), &e); err != nil || e.Error.Code != "invalid_id" {
+		t.Fatalf("error = %q", r.stderr)
+	}
+	r = h.want(exitInvalid, "--json", "tenant", "list", "--bogus")
+	if err := json.Unmarshal([]byte(r.stderr), &e); err != nil || e.Error.Code != "invalid" {
+		t.Fatalf("usage error = %q", r.stderr)
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	h.env["DOCEX_TENANT"] = "acme"
+	h.env["DOCEX_USER"] = "env-user"
+	h.env["DOCEX_ROLES"] = "writer,reader"
+	h.ok("basket", "create", "b")
+	// Flags override the environment.
+	h.want(exitDenied, "basket", "create", "c", "--roles", "reader")
+	// DOCEX_CONFIG names the config file.
+	var out, errb bytes.Buffer
+	err := runEnv(context.Background(), []string{"basket", "list", "--json"}, &out, &errb, func(k string) string {
+		if k == "DOCEX_CONFIG" {
+			return filepath.Join(h.dir, "docex.yaml")
+		}
+		return h.env[k]
+	})
+	if err != nil || !strings.Contains(out.String(), `"b"`) {
+		t.Fatalf("DOCEX_CONFIG: %v %s %s", err, out.String(), errb.String())
+	}
+}
+
+func TestInitDataDirAndMove(t *testing.T) {
+	h := newHarness(t)
+	t.Chdir(h.dir) // --data-dir is relative to the working directory
+	h.ok("init", "--data-dir", "elsewhere")
+	if _, err := os.Stat(filepath.Join(h.dir, "elsewhere", "system.db")); err != nil {
+		t.Fatalf("--data-dir not honoured: %v", err)
+	}
+	h.ok("tenant", "create", "acme")
+	f := h.file("a.txt", "moved content")
+	h.ok("basket", "create", "b", "--tenant", "acme", "--user", "u", "--roles", "admin")
+	added := decode[[]doc](t, h.ok("doc", "add", "b", f, "--json", "--tenant", "acme", "--user", "u", "--roles", "admin").stdout)
+	// Move the whole directory: relative paths follow the config file.
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(h.dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	h.dir = moved
+	if r := h.ok("doc", "cat", added[0].ID, "--tenant", "acme", "--user", "u", "--roles", "reader"); r.stdout != "moved content" {
+		t.Fatalf("after move: %q", r.stdout)
+	}
+}
+
+func TestSingleFileMode(t *testing.T) {
+	h := newHarness(t)
+	r := h.ok("init", "--single-file", "--json")
+	res := decode[map[string]any](t, r.stdout)
+	if res["multi_tenancy"] != false || res["content_storage"] != "database" {
+		t.Fatalf("init: %+v", res)
+	}
+	h.want(exitInvalid, "tenant", "create", "acme")
+	f := h.file("a.txt", "local data")
+	h.want(exitDenied, "basket", "create", "b", "--roles", "admin")
+	h.ok("basket", "create", "b", "--user", "me", "--roles", "admin")
+	added := decode[[]doc](t, h.ok("doc", "add", "b", f, "--json", "--user", "me", "--roles", "admin").stdout)
+	// Exactly one database file holds everything; copy it elsewhere and read.
+	data := filepath.Join(h.dir, "docex-data")
+	entries, _ := os.ReadDir(data)
+	var dbs []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".db") {
+			dbs = append(dbs, e.Name())
+		}
+	}
+	if len(dbs) != 1 {
+		t.Fatalf("database files: %v", dbs)
+	}
+	if _, err := os.Stat(filepath.Join(data, "tenants")); err == nil {
+		t.Fatal("single-file mode created a tenants directory")
+	}
+	h2 := newHarness(t)
+	h2.ok("init", "--single-file")
+	// Replace the new system file with a copy of the first (after a
+	// checkpoint: the engine has closed it, so the WAL is folded in).
+	src, err := os.ReadFile(filepath.Join(data, dbs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(filepath.Join(h2.dir, "docex-data", dbs[0]+suffix))
+	}
+	if err := os.WriteFile(filepath.Join(h2.dir, "docex-data", dbs[0]), src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := h2.ok("doc", "cat", added[0].ID, "--user", "me", "--roles", "reader"); r.stdout != "local data" {
+		t.Fatalf("copied file: %q", r.stdout)
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	cases := map[string]string{
+		"unknown key":     "config_version: 1\nbogus: true\n",
+		"nested unknown":  "config_version: 1\ndatabase:\n  type: sqlite\n  colour: red\n",
+		"wrong type":      "config_version: 1\nmulti_tenancy:\n  enabled: maybe\n",
+		"bad version":     "config_version: 2\n",
+		"no version":      "database:\n  type: sqlite\n",
+		"bad backend":     "config_version: 1\ndatabase:\n  type: oracle\n",
+		"password in dsn": "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: postgres://u:hunter2@localhost/db\n",
+		"not yaml":        "{{{",
+		"empty":           "",
+	}
+	for name, content := range cases {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.file("docex.yaml", content)
+			r := h.want(exitInvalid, "tenant", "list")
+			if strings.Contains(r.stderr, "hunter2") {
+				t.Fatal("password printed")
+			}
+			// init refuses it too and leaves it alone.
+			h.want(exitInvalid, "init")
+			if b, _ := os.ReadFile(filepath.Join(h.dir, "docex.yaml")); string(b) != content {
+				t.Fatal("init changed a bad config")
+			}
+		})
+	}
+}

@@ -1,0 +1,371 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/tenancy"
+	"go.yaml.in/yaml/v3"
+)
+
+// Version is the config_version this binary reads.
+const Version = 1
+
+// File is docex.yaml. Field comments give the defaults applied by Load.
+type File struct {
+	ConfigVersion int          `yaml:"config_version"`
+	MultiTenancy  MultiTenancy `yaml:"multi_tenancy"`
+	Database      Database     `yaml:"database"`
+	Storage       Storage      `yaml:"storage"`
+	Sandbox       Sandbox      `yaml:"sandbox"`
+
+	// Dir is the directory of the file; relative paths resolve against it.
+	Dir string `yaml:"-"`
+}
+
+// MultiTenancy is the multi_tenancy section.
+type MultiTenancy struct {
+	Enabled           *bool           `yaml:"enabled"`            // default true
+	IsolationStrategy string          `yaml:"isolation_strategy"` // default "schema"; the only one supported today
+	BootstrapTenant   BootstrapTenant `yaml:"bootstrap_tenant"`
+}
+
+// BootstrapTenant names the tenant that owns system metadata.
+type BootstrapTenant struct {
+	ID     string `yaml:"id"`     // default "system"
+	Schema string `yaml:"schema"` // PostgreSQL schema of the system tables, default "docex_system"
+}
+
+// Database is the database section.
+type Database struct {
+	Type     string   `yaml:"type"` // "sqlite" (default) or "postgres"
+	SQLite   SQLite   `yaml:"sqlite"`
+	Postgres Postgres `yaml:"postgres"`
+}
+
+// SQLite configures the SQLite backend.
+type SQLite struct {
+	Path           string `yaml:"path"`             // data directory, default "docex-data"
+	SystemFile     string `yaml:"system_file"`      // default "system.db" ("docex.db" in single-file mode)
+	Synchronous    string `yaml:"synchronous"`      // "full" (default) or "normal"
+	MaxOpenTenants int    `yaml:"max_open_tenants"` // default 256
+	BusyTimeoutMS  int    `yaml:"busy_timeout_ms"`  // default 5000
+}
+
+// Postgres configures the PostgreSQL backend. The connection string is
+// given by reference: DSNEnv names an environment variable holding it. DSN
+// may hold a connection string without a password.
+type Postgres struct {
+	DSN          string `yaml:"dsn"`
+	DSNEnv       string `yaml:"dsn_env"`   // default "DOCEX_POSTGRES_DSN" when dsn is empty
+	MaxConns     int    `yaml:"max_conns"` // default 8
+	SchemaPrefix string `yaml:"tenant_schema_prefix"`
+}
+
+// Storage is the storage section.
+type Storage struct {
+	Documents Documents `yaml:"documents"`
+}
+
+// Documents configures content storage.
+type Documents struct {
+	Type             string `yaml:"type"`               // "filesystem" (default) or "database"
+	TenantScoped     *bool  `yaml:"tenant_scoped"`      // default true; false is refused with multi-tenancy
+	Path             string `yaml:"path"`               // filesystem root, default "<database.sqlite.path>/content" or "docex-content"
+	MaxDocumentBytes int64  `yaml:"max_document_bytes"` // default 268435456 (256 MiB)
+}
+
+// Sandbox configures the plugin sandbox (operator ceilings).
+type Sandbox struct {
+	CacheDir       string `yaml:"cache_dir"`        // compilation cache, default "<data>/wasm-cache"
+	MaxMemoryPages uint32 `yaml:"max_memory_pages"` // ceiling, default 256 (16 MiB)
+	MaxTimeoutMS   int    `yaml:"max_timeout_ms"`   // ceiling, default 10000
+	MaxOutputBytes int64  `yaml:"max_output_bytes"` // ceiling, default 64 MiB
+	MaxHostCalls   int64  `yaml:"max_host_calls"`   // ceiling, default 1000000
+	MaxLogBytes    int64  `yaml:"max_log_bytes"`    // ceiling, default 64 KiB
+	PoolSize       int    `yaml:"pool_size"`        // instances per (tenant, plugin), default 4
+}
+
+// Backend types.
+const (
+	SQLiteBackend   = "sqlite"
+	PostgresBackend = "postgres"
+)
+
+// Parse decodes and validates a docex.yaml document; dir is the directory
+// relative paths resolve against. It returns an error matching
+// docex.ErrInvalidConfig that names the offending key (and line, where the
+// YAML decoder knows it).
+func Parse(data []byte, dir string) (*File, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, docex.Errorf(docex.ErrInvalidConfig, "config is empty")
+		}
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "config: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "config: more than one YAML document")
+	}
+	f.Dir = dir
+	if err := f.normalize(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// Load reads and parses the file at path. It returns an error matching
+// docex.ErrNotFound when the file does not exist and docex.ErrInvalidConfig
+// when it is invalid.
+func Load(path string) (*File, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "config path %q: %v", path, err)
+	}
+	data, err := os.ReadFile(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, docex.Errorf(docex.ErrNotFound, "no config file at %s (run docex init, or pass --config)", abs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	f, err := Parse(data, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	return f, nil
+}
+
+func invalid(key, format string, args ...any) error {
+	return docex.Errorf(docex.ErrInvalidConfig, "config key %s: %s", key, fmt.Sprintf(format, args...))
+}
+
+func (f *File) normalize() error {
+	if f.ConfigVersion != Version {
+		if f.ConfigVersion == 0 {
+			return invalid("config_version", "missing (this binary reads config_version: %d)", Version)
+		}
+		return invalid("config_version", "%d is not supported (this binary reads %d)", f.ConfigVersion, Version)
+	}
+	mt := &f.MultiTenancy
+	if mt.Enabled == nil {
+		t := true
+		mt.Enabled = &t
+	}
+	switch mt.IsolationStrategy {
+	case "", "schema":
+		mt.IsolationStrategy = "schema"
+	case "database", "row":
+		return invalid("multi_tenancy.isolation_strategy", "%q is planned but not supported yet (use schema)", mt.IsolationStrategy)
+	default:
+		return invalid("multi_tenancy.isolation_strategy", "%q: want schema", mt.IsolationStrategy)
+	}
+	if mt.BootstrapTenant.ID == "" {
+		mt.BootstrapTenant.ID = "system"
+	}
+	if err := tenancy.ValidateSyntax(mt.BootstrapTenant.ID); err != nil {
+		return invalid("multi_tenancy.bootstrap_tenant.id", "%v", err)
+	}
+	if mt.BootstrapTenant.Schema == "" {
+		mt.BootstrapTenant.Schema = "docex_system"
+	}
+	if !validSchema(mt.BootstrapTenant.Schema) {
+		return invalid("multi_tenancy.bootstrap_tenant.schema", "%q: want lowercase letters, digits and '_', starting with a letter, at most 40 bytes", mt.BootstrapTenant.Schema)
+	}
+
+	db := &f.Database
+	switch db.Type {
+	case "":
+		db.Type = SQLiteBackend
+	case SQLiteBackend, PostgresBackend:
+	default:
+		return invalid("database.type", "%q: want sqlite or postgres", db.Type)
+	}
+	if db.SQLite.Path == "" {
+		db.SQLite.Path = "docex-data"
+	}
+	db.SQLite.Path = f.Resolve(db.SQLite.Path)
+	if db.SQLite.SystemFile == "" {
+		db.SQLite.SystemFile = "system.db"
+		if !*mt.Enabled {
+			db.SQLite.SystemFile = "docex.db"
+		}
+	}
+	if db.SQLite.SystemFile != filepath.Base(db.SQLite.SystemFile) {
+		return invalid("database.sqlite.system_file", "%q must be a plain file name", db.SQLite.SystemFile)
+	}
+	switch db.SQLite.Synchronous {
+	case "":
+		db.SQLite.Synchronous = "full"
+	case "full", "normal":
+	default:
+		return invalid("database.sqlite.synchronous", "%q: want full or normal", db.SQLite.Synchronous)
+	}
+	if db.SQLite.MaxOpenTenants < 0 || db.SQLite.BusyTimeoutMS < 0 {
+		return invalid("database.sqlite", "negative limits")
+	}
+	if db.Type == PostgresBackend {
+		if db.Postgres.DSN == "" && db.Postgres.DSNEnv == "" {
+			db.Postgres.DSNEnv = "DOCEX_POSTGRES_DSN"
+		}
+		if db.Postgres.DSN != "" && dsnHasPassword(db.Postgres.DSN) {
+			return invalid("database.postgres.dsn", "contains a password; put the DSN in an environment variable and name it with dsn_env")
+		}
+		if db.Postgres.MaxConns < 0 {
+			return invalid("database.postgres.max_conns", "negative")
+		}
+	}
+
+	d := &f.Storage.Documents
+	switch d.Type {
+	case "":
+		d.Type = "filesystem"
+	case "filesystem", "database":
+	case "s3":
+		return invalid("storage.documents.type", "s3 is planned but not supported yet (use filesystem or database)")
+	default:
+		return invalid("storage.documents.type", "%q: want filesystem or database", d.Type)
+	}
+	if d.TenantScoped == nil {
+		t := true
+		d.TenantScoped = &t
+	}
+	if !*d.TenantScoped && *mt.Enabled {
+		return invalid("storage.documents.tenant_scoped", "false is not supported with multi-tenancy: content is always tenant-scoped")
+	}
+	if d.Path == "" {
+		if db.Type == SQLiteBackend {
+			d.Path = filepath.Join(db.SQLite.Path, "content")
+		} else {
+			d.Path = "docex-content"
+		}
+	}
+	d.Path = f.Resolve(d.Path)
+	if d.MaxDocumentBytes < 0 {
+		return invalid("storage.documents.max_document_bytes", "negative")
+	}
+
+	s := &f.Sandbox
+	if s.CacheDir == "" {
+		s.CacheDir = filepath.Join(db.SQLite.Path, "wasm-cache")
+	}
+	s.CacheDir = f.Resolve(s.CacheDir)
+	if s.MaxMemoryPages == 0 {
+		s.MaxMemoryPages = 256
+	}
+	if s.MaxMemoryPages > 65536 {
+		return invalid("sandbox.max_memory_pages", "%d is more than 65536 (4 GiB)", s.MaxMemoryPages)
+	}
+	if s.MaxTimeoutMS == 0 {
+		s.MaxTimeoutMS = 10000
+	}
+	if s.MaxOutputBytes == 0 {
+		s.MaxOutputBytes = 64 << 20
+	}
+	if s.MaxHostCalls == 0 {
+		s.MaxHostCalls = 1_000_000
+	}
+	if s.MaxLogBytes == 0 {
+		s.MaxLogBytes = 64 << 10
+	}
+	if s.PoolSize == 0 {
+		s.PoolSize = 4
+	}
+	if s.MaxTimeoutMS < 0 || s.MaxOutputBytes < 0 || s.MaxHostCalls < 0 || s.MaxLogBytes < 0 || s.PoolSize < 0 {
+		return invalid("sandbox", "negative limits")
+	}
+	return nil
+}
+
+// Resolve returns p made absolute against the file's directory.
+func (f *File) Resolve(p string) string {
+	if filepath.IsAbs(p) || f.Dir == "" {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(f.Dir, p)
+}
+
+// MultiTenant reports whether multi-tenancy is enabled.
+func (f *File) MultiTenant() bool { return f.MultiTenancy.Enabled == nil || *f.MultiTenancy.Enabled }
+
+// PostgresDSN returns the PostgreSQL connection string: the environment
+// variable named by dsn_env, else dsn. It returns docex.ErrInvalidConfig
+// when neither gives one. The DSN is a secret: never print it.
+func (f *File) PostgresDSN(getenv func(string) string) (string, error) {
+	p := f.Database.Postgres
+	if p.DSNEnv != "" {
+		if v := getenv(p.DSNEnv); v != "" {
+			return v, nil
+		}
+		if p.DSN == "" {
+			return "", invalid("database.postgres.dsn_env", "environment variable %s is empty", p.DSNEnv)
+		}
+	}
+	return p.DSN, nil
+}
+
+func validSchema(s string) bool {
+	if s == "" || len(s) > 40 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// dsnHasPassword reports whether a URL or key=value DSN carries a password.
+func dsnHasPassword(dsn string) bool {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return true // unparseable: refuse rather than risk printing it
+		}
+		if _, ok := u.User.Password(); ok {
+			return true
+		}
+		return u.Query().Has("password")
+	}
+	for _, field := range strings.Fields(dsn) {
+		if strings.HasPrefix(strings.ToLower(field), "password=") {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactDSN returns dsn with any password replaced by "xxxxx", for
+// messages.
+func RedactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	fields := strings.Fields(dsn)
+	for i, field := range fields {
+		if strings.HasPrefix(strings.ToLower(field), "password=") {
+			fields[i] = "password=xxxxx"
+		}
+	}
+	return strings.Join(fields, " ")
+}

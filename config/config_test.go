@@ -1,0 +1,127 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docex-dev/docex"
+)
+
+func TestExampleParses(t *testing.T) {
+	data, err := os.ReadFile("../docex.yaml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse(data, "/srv/docex")
+	if err != nil {
+		t.Fatalf("docex.yaml.example: %v", err)
+	}
+	if f.Database.SQLite.Path != "/srv/docex/docex-data" || f.Storage.Documents.Path != "/srv/docex/docex-data/content" || !f.MultiTenant() {
+		t.Fatalf("resolved: %+v", f)
+	}
+}
+
+func TestGenerateParses(t *testing.T) {
+	for _, o := range []GenerateOptions{{}, {SingleFile: true}, {Backend: PostgresBackend}, {DataDir: "with space/and \"quote\""}} {
+		f, err := Parse(Generate(o), "/x")
+		if err != nil {
+			t.Fatalf("%+v: %v\n%s", o, err, Generate(o))
+		}
+		if o.SingleFile && (f.MultiTenant() || f.Storage.Documents.Type != "database" || f.Database.SQLite.SystemFile != "docex.db") {
+			t.Fatalf("single file: %+v", f)
+		}
+		if strings.Contains(string(Generate(o)), "password") {
+			t.Fatal("generated config mentions a password")
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top-level key", "config_version: 1\nfoo: 1\n", "line 2"},
+		{"unknown nested key", "config_version: 1\nstorage:\n  documents:\n    kind: x\n", "line 4"},
+		{"wrong type", "config_version: 1\nmulti_tenancy:\n  enabled: 3x\n", "line 3"},
+		{"missing version", "multi_tenancy:\n  enabled: true\n", "config_version"},
+		{"future version", "config_version: 9\n", "config_version"},
+		{"bad strategy", "config_version: 1\nmulti_tenancy:\n  isolation_strategy: row\n", "isolation_strategy"},
+		{"bad bootstrap id", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    id: ../x\n", "bootstrap_tenant.id"},
+		{"bad schema", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: a;b\n", "schema"},
+		{"bad db", "config_version: 1\ndatabase:\n  type: mysql\n", "database.type"},
+		{"bad storage", "config_version: 1\nstorage:\n  documents:\n    type: s3\n", "storage.documents.type"},
+		{"unscoped", "config_version: 1\nstorage:\n  documents:\n    tenant_scoped: false\n", "tenant_scoped"},
+		{"password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: host=x password=hunter2\n", "dsn"},
+		{"two docs", "config_version: 1\n---\nconfig_version: 1\n", "more than one"},
+		{"negative", "config_version: 1\nstorage:\n  documents:\n    max_document_bytes: -1\n", "max_document_bytes"},
+		{"system file path", "config_version: 1\ndatabase:\n  sqlite:\n    system_file: ../x.db\n", "system_file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml), "/x")
+			if !errors.Is(err, docex.ErrInvalidConfig) || !errors.Is(err, docex.ErrInvalid) {
+				t.Fatalf("err = %v", err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %q does not mention %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatal("secret in error")
+			}
+		})
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestPostgresDSN(t *testing.T) {
+	f, err := Parse([]byte("config_version: 1\ndatabase:\n  type: postgres\n"), "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DOCEX_POSTGRES_DSN": "postgres://u:secret@h/db"}
+	dsn, err := f.PostgresDSN(func(k string) string { return env[k] })
+	if err != nil || dsn != env["DOCEX_POSTGRES_DSN"] {
+		t.Fatalf("dsn %q %v", dsn, err)
+	}
+	if _, err := f.PostgresDSN(func(string) string { return "" }); !errors.Is(err, docex.ErrInvalidConfig) {
+		t.Fatalf("empty env: %v", err)
+	}
+	for in, want := range map[string]string{
+		"postgres://u:secret@h/db":               "postgres://u:xxxxx@h/db",
+		"postgres://u@h/db?password=secret":      "postgres://u@h/db?password=xxxxx",
+		"host=h user=u password=secret dbname=d": "host=h user=u password=xxxxx dbname=d",
+	} {
+		if got := RedactDSN(in); got != want || strings.Contains(got, "secret") {
+			t.Fatalf("RedactDSN(%q) = %q", in, got)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("config_version: 1\n"))
+	if data, err := os.ReadFile("../docex.yaml.example"); err == nil {
+		f.Add(data)
+	}
+	f.Add(Generate(GenerateOptions{SingleFile: true}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, "/base")
+		if err != nil {
+			if !errors.Is(err, docex.ErrInvalidConfig) {
+				t.Fatalf("error of the wrong kind: %v", err)
+			}
+			return
+		}
+		if cfg.ConfigVersion != Version || !filepath.IsAbs(cfg.Database.SQLite.Path) || !filepath.IsAbs(cfg.Storage.Documents.Path) {
+			t.Fatalf("accepted config not normalised: %+v", cfg)
+		}
+	})
+}
