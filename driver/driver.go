@@ -175,3 +175,11 @@ type Tx interface {
 	// DeleteContent removes database content; absent is not an error.
 	DeleteContent(ctx context.Context, checksum string) error
 }
+
+// Sweeper is implemented by backends that can leave unregistered storage
+// behind after a crash (for example a tenant file renamed into place whose
+// registry row never committed). Sweep removes it and returns what it
+// removed. It must never remove anything a registered tenant uses.
+type Sweeper interface {
+	Sweep(ctx context.Context) ([]string, error)
+}

@@ -68,7 +68,6 @@ func (e *Engine) Close() error {
 // Config returns the engine's configuration with defaults applied.
 func (e *Engine) Config() Config { return e.cfg }
 
-
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // blobStore returns the filesystem content store of the tenant incarnation.

@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("RandomInterleaving", f.testRandomInterleaving)
 			t.Run("LocalMode", f.testLocalMode)
 			t.Run("Reopen", f.testReopen)
+			t.Run("Sweep", f.testSweep)
 		})
 	}
 }
@@ -941,4 +942,39 @@ func (f *fixture) testReopen(t *testing.T) {
 	// The bootstrap tenant stays refused after a reopen.
 	_, err = eng.As(docex.UserContext{UserID: "u", TenantID: "system", Roles: []string{"admin"}}).Baskets(bg, docex.Page{})
 	wantErr(t, err, docex.ErrBootstrapTenant)
+}
+
+func (f *fixture) testSweep(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	e.tenant("gone")
+	s := e.as("acme", "admin")
+	b := e.basket(s, "b")
+	keep := e.add(s, b.ID, "keep", "keep me", nil)
+	drop := e.add(s, b.ID, "drop", "drop me", nil)
+	g := e.as("gone", "admin")
+	gb := e.basket(g, "b")
+	e.add(g, gb.ID, "x", "tenant to be deleted", nil)
+	must(t, s.DeleteDocument(bg, drop.ID))
+	must(t, e.eng.Provisioner("").Delete(bg, "gone"))
+	// A quiet system: grace 0 is allowed.
+	rep, err := e.eng.Provisioner("ops").Sweep(bg, 0)
+	must(t, err)
+	c, err := s.ReadContent(bg, keep.ID)
+	must(t, err)
+	if string(c) != "keep me" {
+		t.Fatal("sweep removed referenced content")
+	}
+	if rep.ContentFiles != 0 {
+		t.Fatalf("content should have been released at delete time, sweep found %d", rep.ContentFiles)
+	}
+	// Sweeping twice is a no-op.
+	rep, err = e.eng.Provisioner("ops").Sweep(bg, 0)
+	must(t, err)
+	if len(rep.Storage)+len(rep.ContentDirs)+rep.ContentFiles != 0 {
+		t.Fatalf("second sweep removed %+v", rep)
+	}
+	if _, err := s.ReadContent(bg, keep.ID); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -44,6 +44,7 @@ type opts struct {
 	system      bool
 	contentType string
 	params      []string
+	grace       time.Duration
 }
 
 // system is an opened configuration: backend and engine.

@@ -49,6 +49,11 @@ docex.yaml, --backend, --data-dir and --single-file must agree with it.`,
 				fs.BoolVar(&o.singleFile, "single-file", false, "local single-file mode: no tenants, one SQLite file holds everything")
 				fs.StringVar(&o.dsnEnv, "dsn-env", "", "postgres: environment variable holding the DSN (default DOCEX_POSTGRES_DSN)")
 			}},
+		"gc": {summary: "remove what a crash can leave behind: unregistered tenant files, content of deleted tenants, unreferenced content (operator)",
+			maxArgs: 0, run: cmdGC,
+			flags: func(fs *pflag.FlagSet, o *opts) {
+				fs.DurationVar(&o.grace, "grace", time.Hour, "leave files younger than this alone (operations in flight may use them)")
+			}},
 		"version": {summary: "print the version and schema version", maxArgs: 0, run: cmdVersion},
 
 		"tenant create": {args: "ID", summary: "provision a tenant (operator)", minArgs: 1, maxArgs: 1, run: cmdTenantCreate,
@@ -686,5 +691,24 @@ func cmdAuditList(ctx context.Context, c *cli, args []string) error {
 		for _, a := range log {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Time.Format(time.RFC3339), a.UserID, a.Operation, a.Target, a.Outcome, a.Error)
 		}
+	})
+}
+
+func cmdGC(ctx context.Context, c *cli, args []string) error {
+	if c.o.grace < 0 {
+		return docex.Errorf(errUsage, "--grace must not be negative")
+	}
+	sys, p, err := c.provisioner(ctx)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	rep, err := p.Sweep(ctx, c.o.grace)
+	if err != nil {
+		return err
+	}
+	return c.emit(rep, func(w io.Writer) {
+		fmt.Fprintf(w, "removed %d unregistered tenant files, %d stale content directories, %d unreferenced content files\n",
+			len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles)
 	})
 }

@@ -200,6 +200,11 @@ func TestEndToEnd(t *testing.T) {
 	if r := h.ok(append([]string{"basket", "list", "--json"}, globex...)...); strings.TrimSpace(r.stdout) != "[]" {
 		t.Fatalf("re-created tenant has baskets: %s", r.stdout)
 	}
+	rep := decode[map[string]any](t, h.ok("gc", "--grace", "0s", "--json").stdout)
+	if rep["content_files"] != float64(0) {
+		t.Fatalf("gc: %+v", rep)
+	}
+	h.want(exitInvalid, "gc", "--grace", "-1s")
 }
 
 func TestExitCodes(t *testing.T) {

@@ -121,7 +121,12 @@ func (st *Staged) Commit() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("content store: %w", err)
 	}
-	if err := os.Link(st.tmp, final); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := os.Link(st.tmp, final); errors.Is(err, fs.ErrExist) {
+		// Existing content gains a reference: refresh its time so that a
+		// sweep's grace period covers this new reference too.
+		now := time.Now()
+		_ = os.Chtimes(final, now, now)
+	} else if err != nil {
 		return fmt.Errorf("content store: link: %w", err)
 	}
 	return syncDir(dir)
@@ -155,10 +160,11 @@ func (s *Store) Remove(sum string) error {
 	return nil
 }
 
-// Sweep removes content that referenced reports as unreferenced, and
-// temporary files, when they are older than grace (so content being added
-// right now is left alone). It returns the number of files removed.
-func (s *Store) Sweep(ctx context.Context, grace time.Duration, referenced func(sum string) (bool, error)) (int, error) {
+// Sweep offers every content file older than grace to release, which
+// removes it (with Remove) if nothing refers to it and reports whether it
+// did, and removes temporary files older than grace. It returns the number
+// of files removed.
+func (s *Store) Sweep(ctx context.Context, grace time.Duration, release func(sum string) (bool, error)) (int, error) {
 	cutoff := time.Now().Add(-grace)
 	removed := 0
 	err := filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
@@ -185,11 +191,11 @@ func (s *Store) Sweep(ctx context.Context, grace time.Duration, referenced func(
 		if !ValidChecksum(name) {
 			return nil
 		}
-		ok, err := referenced(name)
+		ok, err := release(name)
 		if err != nil {
 			return err
 		}
-		if !ok && os.Remove(p) == nil {
+		if ok {
 			removed++
 		}
 		return nil
