@@ -67,6 +67,10 @@ var (
 	ErrExists           = newErr(ErrConflict, "exists", "already exists")
 	ErrBasketNotEmpty   = newErr(ErrConflict, "basket_not_empty", "basket is not empty")
 	ErrDuplicateContent = newErr(ErrConflict, "duplicate_content", "a document with the same content already exists in the basket")
+	ErrPluginInvalid    = newErr(ErrInvalid, "plugin_invalid", "invalid plugin")
+	ErrPluginDenied     = newErr(ErrDenied, "plugin_capability_denied", "plugin used a capability it was not granted")
+	ErrPluginFailed     = &Error{code: "plugin_failed", msg: "plugin failed"}
+	ErrNoSandbox        = &Error{code: "no_sandbox", msg: "no plugin sandbox is configured"}
 	ErrSchemaVersion    = &Error{code: "schema_version", msg: "schema version does not match this binary (no migrations at run time)"}
 	ErrClosed           = &Error{code: "closed", msg: "engine is closed"}
 	ErrCorrupt          = &Error{code: "corrupt", msg: "stored data is corrupt"}

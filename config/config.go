@@ -80,6 +80,7 @@ type Documents struct {
 	TenantScoped     *bool  `yaml:"tenant_scoped"`      // default true; false is refused with multi-tenancy
 	Path             string `yaml:"path"`               // filesystem root, default "<database.sqlite.path>/content" or "docex-content"
 	MaxDocumentBytes int64  `yaml:"max_document_bytes"` // default 268435456 (256 MiB)
+	Fsync            *bool  `yaml:"fsync"`              // fsync content files; default: true unless database.sqlite.synchronous is normal
 }
 
 // Sandbox configures the plugin sandbox (operator ceilings).
@@ -251,6 +252,10 @@ func (f *File) normalize() error {
 		}
 	}
 	d.Path = f.Resolve(d.Path)
+	if d.Fsync == nil {
+		sync := !(db.Type == SQLiteBackend && db.SQLite.Synchronous == "normal")
+		d.Fsync = &sync
+	}
 	if d.MaxDocumentBytes < 0 {
 		return invalid("storage.documents.max_document_bytes", "negative")
 	}
@@ -261,22 +266,22 @@ func (f *File) normalize() error {
 	}
 	s.CacheDir = f.Resolve(s.CacheDir)
 	if s.MaxMemoryPages == 0 {
-		s.MaxMemoryPages = 256
+		s.MaxMemoryPages = 4096
 	}
 	if s.MaxMemoryPages > 65536 {
 		return invalid("sandbox.max_memory_pages", "%d is more than 65536 (4 GiB)", s.MaxMemoryPages)
 	}
 	if s.MaxTimeoutMS == 0 {
-		s.MaxTimeoutMS = 10000
+		s.MaxTimeoutMS = 60000
 	}
 	if s.MaxOutputBytes == 0 {
-		s.MaxOutputBytes = 64 << 20
+		s.MaxOutputBytes = 256 << 20
 	}
 	if s.MaxHostCalls == 0 {
-		s.MaxHostCalls = 1_000_000
+		s.MaxHostCalls = 10_000_000
 	}
 	if s.MaxLogBytes == 0 {
-		s.MaxLogBytes = 64 << 10
+		s.MaxLogBytes = 1 << 20
 	}
 	if s.PoolSize == 0 {
 		s.PoolSize = 4

@@ -75,6 +75,10 @@ type Backend interface {
 	// SystemAudit lists the system audit log, newest first.
 	SystemAudit(ctx context.Context, page docex.Page) ([]docex.AuditEntry, error)
 
+	// SystemPlugins returns the store of system-wide plugins (installed by
+	// the operator, available to every tenant, run as the calling tenant).
+	SystemPlugins() PluginStore
+
 	// Close releases every resource. Stores still open become unusable.
 	Close() error
 }
@@ -93,6 +97,9 @@ type TenantStore interface {
 	// Tenant returns the registry record the store was opened for (the
 	// zero Tenant when multi-tenancy is disabled).
 	Tenant() docex.Tenant
+
+	// Plugins returns the tenant's plugin store.
+	Plugins() PluginStore
 
 	// Close releases the caller's hold on the store.
 	Close() error
@@ -182,4 +189,30 @@ type Tx interface {
 // removed. It must never remove anything a registered tenant uses.
 type Sweeper interface {
 	Sweep(ctx context.Context) ([]string, error)
+}
+
+// PluginRecord is an installed plugin: its manifest as installed and the
+// checksum of its module, whose bytes the store keeps (content-addressed).
+type PluginRecord struct {
+	Name         string
+	Version      string
+	Manifest     []byte // the plugin.toml as installed
+	ModuleSHA256 string
+	InstalledAt  time.Time
+	InstalledBy  string
+}
+
+// PluginStore keeps installed plugins: a tenant's (TenantStore.Plugins) or
+// the system-wide ones (Backend.SystemPlugins). Module bytes are stored by
+// the store, so a plugin cannot change after it was installed.
+type PluginStore interface {
+	// Plugins lists the installed plugins ordered by name.
+	Plugins(ctx context.Context) ([]PluginRecord, error)
+	// Plugin returns the plugin and its module bytes, or docex.ErrNotFound.
+	Plugin(ctx context.Context, name string) (PluginRecord, []byte, error)
+	// PutPlugin installs or replaces the plugin of that name, atomically.
+	PutPlugin(ctx context.Context, rec PluginRecord, module []byte) error
+	// DeletePlugin removes the plugin (and its module when no other plugin
+	// uses it); docex.ErrNotFound when absent.
+	DeletePlugin(ctx context.Context, name string) error
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/tenancy"
 )
 
@@ -33,10 +34,20 @@ type Config struct {
 	// own subdirectory. Required for ContentFilesystem.
 	ContentDir string
 
+	// NoContentSync skips fsync of filesystem content (default false: every
+	// acknowledged document's content is fsynced before its row commits).
+	// Content then survives a process crash (kill -9) but not a power
+	// loss; pair it with the SQLite backend's Synchronous "normal".
+	NoContentSync bool
+
 	// MaxDocumentBytes is the largest document accepted (default 256 MiB).
 	// Larger documents are refused with docex.ErrTooLarge and nothing is
 	// stored.
 	MaxDocumentBytes int64
+
+	// Sandbox runs plugins (optional: without it, plugin operations
+	// return docex.ErrNoSandbox). The engine does not own it.
+	Sandbox *sandbox.Sandbox
 
 	// Policy authorises runtime operations (default tenancy.RolePolicy).
 	Policy tenancy.Policy

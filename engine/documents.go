@@ -242,8 +242,13 @@ func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewD
 		return nil, err
 	}
 	defer st.Close()
+	return s.addDocumentsTo(ctx, st, basketID, docs)
+}
 
+// addDocumentsTo adds validated documents through an open store.
+func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, basketID string, docs []NewDocument) ([]Added, error) {
 	var bs *blobstore.Store
+	var err error
 	if s.e.cfg.ContentStorage == ContentFilesystem {
 		if bs, err = s.e.blobStore(st.Tenant()); err != nil {
 			return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine/internal/blobstore"
+	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/tenancy"
 	"github.com/google/uuid"
 )
@@ -23,8 +24,9 @@ type Engine struct {
 	cfg    Config
 	closed atomic.Bool
 
-	mu    sync.Mutex
-	blobs map[string]*blobstore.Store // by tenant id + incarnation
+	mu      sync.Mutex
+	blobs   map[string]*blobstore.Store // by tenant id + incarnation
+	plugins map[string]*sandbox.Plugin  // loaded plugins by manifest+module hash
 }
 
 func (cfg Config) bootstrapInfo() driver.BootstrapInfo {
@@ -56,12 +58,20 @@ func New(ctx context.Context, be driver.Backend, cfg Config) (*Engine, error) {
 	if err := be.Check(ctx, cfg.bootstrapInfo()); err != nil {
 		return nil, err
 	}
-	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}}, nil
+	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}, plugins: map[string]*sandbox.Plugin{}}, nil
 }
 
-// Close marks the engine closed; later calls return docex.ErrClosed.
+// Close marks the engine closed and releases its loaded plugins; later
+// calls return docex.ErrClosed.
 func (e *Engine) Close() error {
 	e.closed.Store(true)
+	e.mu.Lock()
+	plugins := e.plugins
+	e.plugins = map[string]*sandbox.Plugin{}
+	e.mu.Unlock()
+	for _, p := range plugins {
+		p.Close(context.Background())
+	}
 	return nil
 }
 
@@ -90,7 +100,7 @@ func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
 	} else {
 		dir = filepath.Join(e.cfg.ContentDir, "local")
 	}
-	s, err := blobstore.New(dir)
+	s, err := blobstore.New(dir, e.cfg.NoContentSync)
 	if err != nil {
 		return nil, err
 	}

@@ -84,3 +84,20 @@ CREATE TABLE IF NOT EXISTS content (
 	data     BLOB NOT NULL
 );
 `
+
+// pluginSchema is created in the system file (system-wide plugins) and in
+// every tenant file.
+const pluginSchema = `
+CREATE TABLE IF NOT EXISTS plugins (
+	name          TEXT PRIMARY KEY,
+	version       TEXT NOT NULL,
+	manifest      BLOB NOT NULL,
+	module_sha256 TEXT NOT NULL,
+	installed_at  INTEGER NOT NULL,
+	installed_by  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plugin_modules (
+	sha256 TEXT PRIMARY KEY,
+	data   BLOB NOT NULL
+);
+`

@@ -20,7 +20,7 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (boo
 	}
 	created := false
 	err = withTx(ctx, d.w, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, systemSchema); err != nil {
+		if _, err := tx.ExecContext(ctx, systemSchema+pluginSchema); err != nil {
 			return fmt.Errorf("create system schema: %w", err)
 		}
 		meta, err := readMeta(ctx, tx, "docex_meta")

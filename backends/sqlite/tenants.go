@@ -166,7 +166,7 @@ func (b *Backend) buildTenantFile(ctx context.Context, path string, t docex.Tena
 		return fmt.Errorf("create tenant database: %w", err)
 	}
 	err = withTx(ctx, nd.w, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, tenantSchema); err != nil {
+		if _, err := tx.ExecContext(ctx, tenantSchema+pluginSchema); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO tenant_meta(key, value) VALUES ('schema_version', ?), ('tenant_id', ?), ('incarnation', ?)`,

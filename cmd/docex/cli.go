@@ -17,6 +17,7 @@ import (
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/sandbox"
 	"github.com/spf13/pflag"
 )
 
@@ -52,11 +53,15 @@ type system struct {
 	file *config.File
 	be   driver.Backend
 	eng  *engine.Engine
+	sb   *sandbox.Sandbox // nil unless opened with openWithSandbox
 }
 
 func (s *system) Close() {
 	if s.eng != nil {
 		s.eng.Close()
+	}
+	if s.sb != nil {
+		s.sb.Close(context.Background())
 	}
 	if s.be != nil {
 		s.be.Close()
@@ -76,6 +81,7 @@ func engineConfig(f *config.File) engine.Config {
 		ContentStorage:    f.Storage.Documents.Type,
 		ContentDir:        f.Storage.Documents.Path,
 		MaxDocumentBytes:  f.Storage.Documents.MaxDocumentBytes,
+		NoContentSync:     !*f.Storage.Documents.Fsync,
 	}
 }
 
@@ -110,6 +116,41 @@ func (c *cli) open(ctx context.Context) (*system, error) {
 		return nil, err
 	}
 	return &system{file: f, be: be, eng: eng}, nil
+}
+
+// openWithSandbox is open with a plugin sandbox configured from the
+// sandbox section (its compilation cache makes a CLI run's compile cheap).
+func (c *cli) openWithSandbox(ctx context.Context) (*system, error) {
+	f, err := c.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	sc := f.Sandbox
+	sb, err := sandbox.New(ctx, sandbox.Config{
+		CacheDir: sc.CacheDir,
+		PoolSize: sc.PoolSize,
+		Ceilings: sandbox.Limits{
+			MemoryPages: sc.MaxMemoryPages, Timeout: ms(sc.MaxTimeoutMS), MaxOutputBytes: sc.MaxOutputBytes,
+			MaxHostCalls: sc.MaxHostCalls, MaxLogBytes: sc.MaxLogBytes,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("plugin sandbox: %w", err)
+	}
+	be, err := c.openBackend(ctx, f)
+	if err != nil {
+		sb.Close(ctx)
+		return nil, err
+	}
+	ecfg := engineConfig(f)
+	ecfg.Sandbox = sb
+	eng, err := engine.New(ctx, be, ecfg)
+	if err != nil {
+		be.Close()
+		sb.Close(ctx)
+		return nil, err
+	}
+	return &system{file: f, be: be, eng: eng, sb: sb}, nil
 }
 
 // session returns the user's session from --user/--tenant/--roles.

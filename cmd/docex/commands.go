@@ -101,6 +101,25 @@ docex.yaml, --backend, --data-dir and --single-file must agree with it.`,
 		"doc meta set":    {args: "ID key=value...", summary: "set metadata on a document", minArgs: 2, maxArgs: -1, run: cmdMetaSet},
 		"doc meta delete": {args: "ID KEY", summary: "delete a metadata key", minArgs: 2, maxArgs: 2, run: cmdMetaDelete},
 
+		"plugin install": {args: "DIR_OR_MANIFEST", summary: "install a plugin for the tenant (admin), or system-wide with --system (operator)", minArgs: 1, maxArgs: 1, run: cmdPluginInstall,
+			help: "The module's sha256 must match the manifest; the engine stores the module bytes, so\nchanging the files later changes nothing.",
+			flags: func(fs *pflag.FlagSet, o *opts) {
+				fs.BoolVar(&o.system, "system", false, "install for every tenant (operator; runs as the calling tenant)")
+			}},
+		"plugin list": {summary: "list the plugins the tenant can run (its own and system-wide); --system: system-wide only (operator)", maxArgs: 0, run: cmdPluginList,
+			flags: func(fs *pflag.FlagSet, o *opts) {
+				fs.BoolVar(&o.system, "system", false, "list system-wide plugins (operator)")
+			}},
+		"plugin show": {args: "NAME", summary: "show a plugin", minArgs: 1, maxArgs: 1, run: cmdPluginShow},
+		"plugin remove": {args: "NAME", summary: "remove a tenant plugin (admin), or a system-wide one with --system (operator)", minArgs: 1, maxArgs: 1, run: cmdPluginRemove,
+			flags: func(fs *pflag.FlagSet, o *opts) {
+				fs.BoolVar(&o.system, "system", false, "remove a system-wide plugin (operator)")
+			}},
+		"run": {args: "PLUGIN DOC_ID", summary: "run a plugin on a document as the calling user and print the result", minArgs: 2, maxArgs: 2, run: cmdRun,
+			flags: func(fs *pflag.FlagSet, o *opts) {
+				fs.StringArrayVar(&o.params, "param", nil, "plugin parameter key=value (repeatable)")
+			}},
+
 		"audit list": {summary: "list the tenant's audit log, newest first (admin); --system: the system log (operator)", maxArgs: 0, run: cmdAuditList,
 			flags: func(fs *pflag.FlagSet, o *opts) {
 				pageFlags(fs, o)

@@ -14,6 +14,7 @@ const (
 	exitNotFound = 3 // the named object does not exist
 	exitDenied   = 4 // no user, missing/unknown/suspended/bootstrap tenant, forbidden role
 	exitConflict = 5 // already exists, basket not empty, duplicate content
+	exitPlugin   = 6 // a plugin ran and failed: timeout, trap, memory or output limit
 )
 
 var exitTable = []struct {
@@ -24,6 +25,7 @@ var exitTable = []struct {
 	{docex.ErrNotFound, exitNotFound},
 	{docex.ErrDenied, exitDenied},
 	{docex.ErrConflict, exitConflict},
+	{docex.ErrPluginFailed, exitPlugin},
 }
 
 // exitCode returns the exit code for err (0 for nil).

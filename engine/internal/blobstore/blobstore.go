@@ -26,15 +26,18 @@ import (
 
 // Store is a content-addressed directory.
 type Store struct {
-	root string
+	root   string
+	noSync bool
 }
 
-// New returns a store rooted at dir, creating it (0700) if needed.
-func New(dir string) (*Store, error) {
+// New returns a store rooted at dir, creating it (0700) if needed. With
+// noSync, files and directories are not fsynced: content then survives a
+// process crash (kill -9) but not a power loss.
+func New(dir string, noSync bool) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("content store: %w", err)
 	}
-	return &Store{root: dir}, nil
+	return &Store{root: dir, noSync: noSync}, nil
 }
 
 // Root returns the directory of the store.
@@ -96,8 +99,10 @@ func (s *Store) Stage(ctx context.Context, r io.Reader, max int64) (*Staged, err
 	if n > max {
 		return nil, docex.Errorf(docex.ErrTooLarge, "document is larger than the limit of %d bytes", max)
 	}
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("content store: fsync: %w", err)
+	if !s.noSync {
+		if err := f.Sync(); err != nil {
+			return nil, fmt.Errorf("content store: fsync: %w", err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("content store: close: %w", err)
@@ -128,6 +133,9 @@ func (st *Staged) Commit() error {
 		_ = os.Chtimes(final, now, now)
 	} else if err != nil {
 		return fmt.Errorf("content store: link: %w", err)
+	}
+	if st.store.noSync {
+		return nil
 	}
 	return syncDir(dir)
 }

@@ -26,7 +26,7 @@ func sum(b []byte) string {
 
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := New(filepath.Join(t.TempDir(), "store"))
+	s, err := New(filepath.Join(t.TempDir(), "store"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,20 +36,20 @@ func newStore(t *testing.T) *Store {
 func TestValidChecksum(t *testing.T) {
 	good := sum([]byte("x"))
 	cases := map[string]bool{
-		good:                          true,
-		strings.Repeat("0", 64):       true,
-		strings.Repeat("f", 64):       true,
-		"":                            false,
-		good[:63]:                     false,
-		good + "0":                    false,
-		strings.ToUpper(good):         false,
-		strings.Repeat("g", 64):       false,
-		"../" + good[3:]:              false,
-		good[:62] + "/x":              false,
-		good[:63] + "\x00":            false,
-		strings.Repeat("é", 32):       false,
-		good[:60] + ".db" + good[:1]:  false,
-		" " + good[1:]:                false,
+		good:                           true,
+		strings.Repeat("0", 64):        true,
+		strings.Repeat("f", 64):        true,
+		"":                             false,
+		good[:63]:                      false,
+		good + "0":                     false,
+		strings.ToUpper(good):          false,
+		strings.Repeat("g", 64):        false,
+		"../" + good[3:]:               false,
+		good[:62] + "/x":               false,
+		good[:63] + "\x00":             false,
+		strings.Repeat("é", 32):        false,
+		good[:60] + ".db" + good[:1]:   false,
+		" " + good[1:]:                 false,
 		strings.Repeat("0", 62) + "..": false,
 	}
 	for in, want := range cases {
@@ -256,11 +256,19 @@ func TestSweep(t *testing.T) {
 	// A foreign file with a non-checksum name is never touched.
 	foreign := filepath.Join(s.Root(), "README")
 	os.WriteFile(foreign, []byte("x"), 0o600)
-	referenced := func(c string) (bool, error) { return c == sum(keep), nil }
+	// release removes what is not referenced, as the engine's does.
+	var offered []string
+	release := func(c string) (bool, error) {
+		offered = append(offered, c)
+		if c == sum(keep) {
+			return false, nil
+		}
+		return true, s.Remove(c)
+	}
 
 	// Within the grace period nothing is removed.
-	if n, err := s.Sweep(ctx, time.Hour, referenced); err != nil || n != 0 {
-		t.Fatalf("Sweep(grace 1h) = %d, %v", n, err)
+	if n, err := s.Sweep(ctx, time.Hour, release); err != nil || n != 0 || len(offered) != 0 {
+		t.Fatalf("Sweep(grace 1h) = %d, %v; offered %v", n, err, offered)
 	}
 	old := time.Now().Add(-2 * time.Hour)
 	filepath.WalkDir(s.Root(), func(p string, d os.DirEntry, err error) error {
@@ -269,9 +277,12 @@ func TestSweep(t *testing.T) {
 		}
 		return nil
 	})
-	n, err := s.Sweep(ctx, time.Hour, referenced)
+	n, err := s.Sweep(ctx, time.Hour, release)
 	if err != nil || n != 2 {
 		t.Fatalf("Sweep = %d, %v; want 2 (unreferenced content and stale temp file)", n, err)
+	}
+	if len(offered) != 2 {
+		t.Errorf("offered %v, want exactly the two content files", offered)
 	}
 	if _, err := s.Open(sum(keep)); err != nil {
 		t.Errorf("referenced content removed: %v", err)
@@ -285,7 +296,7 @@ func TestSweep(t *testing.T) {
 	if !fileExists(foreign) {
 		t.Error("foreign file removed")
 	}
-	// A failing reference check stops the sweep and removes nothing.
+	// A failing release stops the sweep and removes nothing.
 	boom := errors.New("db down")
 	os.Chtimes(filepath.Join(s.Root(), sum(keep)[:2], sum(keep)), old, old)
 	if _, err := s.Sweep(ctx, time.Hour, func(string) (bool, error) { return false, boom }); !errors.Is(err, boom) {
@@ -293,6 +304,63 @@ func TestSweep(t *testing.T) {
 	}
 	if _, err := s.Open(sum(keep)); err != nil {
 		t.Errorf("content removed although the check failed: %v", err)
+	}
+}
+
+func TestNoSyncStoreWorks(t *testing.T) {
+	s, err := New(filepath.Join(t.TempDir(), "nosync"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("no sync")
+	st, err := s.Stage(context.Background(), bytes.NewReader(data), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	st.Discard()
+	f, err := s.Open(sum(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(f)
+	f.Close()
+	if !bytes.Equal(got, data) {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// Committing content that exists refreshes its time, so a sweep's grace
+// period covers the new reference.
+func TestCommitExistingRefreshesTime(t *testing.T) {
+	s := newStore(t)
+	data := []byte("shared")
+	st, _ := s.Stage(context.Background(), bytes.NewReader(data), 100)
+	st.Commit()
+	st.Discard()
+	p := filepath.Join(s.Root(), sum(data)[:2], sum(data))
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(p, old, old)
+	st2, _ := s.Stage(context.Background(), bytes.NewReader(data), 100)
+	if err := st2.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	st2.Discard()
+	info, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(info.ModTime()) > time.Minute {
+		t.Errorf("modification time not refreshed: %v", info.ModTime())
+	}
+	n, err := s.Sweep(context.Background(), time.Hour, func(string) (bool, error) {
+		t.Error("content offered for release within the grace period")
+		return false, nil
+	})
+	if err != nil || n != 0 {
+		t.Errorf("Sweep = %d, %v", n, err)
 	}
 }
 

@@ -1,0 +1,253 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/google/uuid"
+)
+
+func bootstrapped(t *testing.T) *Backend {
+	t.Helper()
+	b, err := Open(context.Background(), Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if _, err := b.Bootstrap(context.Background(), driver.BootstrapInfo{BootstrapTenantID: "system", MultiTenancy: true, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func newTenant(id string) docex.Tenant {
+	return docex.Tenant{ID: id, DisplayName: id, Status: docex.TenantActive, CreatedAt: time.Now().UTC(), Incarnation: uuid.NewString()}
+}
+
+func listFiles(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// A failure at any point of CreateTenant leaves no registry row and no
+// file, and the id can be provisioned afterwards.
+func TestCreateTenantFailureInjection(t *testing.T) {
+	ctx := context.Background()
+	injected := errors.New("injected failure")
+	for _, point := range []string{"before-rename", "before-register"} {
+		t.Run(point, func(t *testing.T) {
+			b := bootstrapped(t)
+			var seen []string
+			b.testHook = func(p string) error {
+				seen = append(seen, p)
+				if p == point {
+					return injected
+				}
+				return nil
+			}
+			tn := newTenant("acme")
+			err := b.CreateTenant(ctx, tn)
+			if !errors.Is(err, injected) {
+				t.Fatalf("CreateTenant = %v, want the injected error", err)
+			}
+			if seen[len(seen)-1] != point {
+				t.Fatalf("hook points %v", seen)
+			}
+			if _, err := b.Tenant(ctx, "acme"); !errors.Is(err, docex.ErrTenantNotFound) {
+				t.Fatalf("Tenant after failed create = %v, want ErrTenantNotFound", err)
+			}
+			if ts, _ := b.Tenants(ctx); len(ts) != 1 {
+				t.Fatalf("registry holds %v", ts)
+			}
+			if files := listFiles(t, b.tenantsDir()); len(files) != 0 {
+				t.Fatalf("files left after failed create: %v", files)
+			}
+			if _, err := b.OpenTenant(ctx, "acme"); !errors.Is(err, docex.ErrTenantNotFound) {
+				t.Fatalf("OpenTenant after failed create = %v", err)
+			}
+			// Same id, same incarnation even: succeeds cleanly.
+			b.testHook = nil
+			if err := b.CreateTenant(ctx, tn); err != nil {
+				t.Fatalf("CreateTenant after the failure: %v", err)
+			}
+			st, err := b.OpenTenant(ctx, "acme")
+			if err != nil {
+				t.Fatalf("OpenTenant: %v", err)
+			}
+			defer st.Close()
+			if st.Tenant().Incarnation != tn.Incarnation {
+				t.Fatalf("incarnation %q", st.Tenant().Incarnation)
+			}
+			if err := st.Write(ctx, func(tx driver.Tx) error {
+				return tx.InsertBasket(ctx, docex.Basket{ID: uuid.NewString(), Name: "b", CreatedAt: time.Now()})
+			}); err != nil {
+				t.Fatal(err)
+			}
+			files := listFiles(t, b.tenantsDir())
+			for _, f := range files {
+				if !strings.HasPrefix(filepath.Base(f), tn.Incarnation+".db") {
+					t.Errorf("unexpected file %s", f)
+				}
+			}
+		})
+	}
+}
+
+// A failure injected after the rename, with the system transaction still
+// open, is what a crash at that point leaves once the transaction is rolled
+// back: Sweep must remove such a file, and must leave registered files alone.
+func TestSweepRemovesUnregisteredFiles(t *testing.T) {
+	ctx := context.Background()
+	b := bootstrapped(t)
+	b.cfg.BusyTimeout = time.Millisecond // grace of 2 ms
+	keep := newTenant("keep")
+	if err := b.CreateTenant(ctx, keep); err != nil {
+		t.Fatal(err)
+	}
+	// Simulate leftovers: a renamed but unregistered file and a temporary
+	// file of a build in progress.
+	orphan := newTenant("orphan")
+	p, _ := b.tenantPath(orphan.ID, orphan.Incarnation)
+	os.MkdirAll(filepath.Dir(p), 0o700)
+	if err := b.buildTenantFile(ctx, p, orphan); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(filepath.Dir(p), ".tmp-"+uuid.NewString()+".db")
+	os.WriteFile(tmp, []byte("partial"), 0o600)
+	os.WriteFile(tmp+"-wal", []byte("partial"), 0o600)
+	time.Sleep(5 * time.Millisecond)
+
+	removed, err := b.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 2 {
+		t.Errorf("Sweep removed %v, want the orphan and the temporary file", removed)
+	}
+	keepPath, _ := b.tenantPath(keep.ID, keep.Incarnation)
+	files := listFiles(t, b.tenantsDir())
+	for _, f := range files {
+		if !strings.HasPrefix(f, keepPath) {
+			t.Errorf("left after Sweep: %s", f)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(b.tenantsDir(), "orphan")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("empty tenant directory kept: %v", err)
+	}
+	st, err := b.OpenTenant(ctx, "keep")
+	if err != nil {
+		t.Fatalf("registered tenant after Sweep: %v", err)
+	}
+	st.Close()
+	// The orphan's id provisions cleanly.
+	if err := b.CreateTenant(ctx, newTenant("orphan")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Concurrent creates of one id: exactly one wins, the losers leave nothing.
+func TestConcurrentCreateSameID(t *testing.T) {
+	ctx := context.Background()
+	b := bootstrapped(t)
+	const n = 6
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() { errs <- b.CreateTenant(ctx, newTenant("race")) }()
+	}
+	ok := 0
+	for i := 0; i < n; i++ {
+		err := <-errs
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, docex.ErrTenantExists):
+		default:
+			t.Errorf("CreateTenant: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d creates succeeded", ok)
+	}
+	tn, err := b.Tenant(ctx, "race")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := b.tenantPath(tn.ID, tn.Incarnation)
+	for _, f := range listFiles(t, b.tenantsDir()) {
+		if !strings.HasPrefix(f, p) {
+			t.Errorf("loser left %s", f)
+		}
+	}
+}
+
+// Stores in use survive eviction; the handle is closed on release.
+func TestEvictionWhileInUse(t *testing.T) {
+	ctx := context.Background()
+	b := bootstrapped(t)
+	b.cfg.MaxOpenTenants = 1
+	for _, id := range []string{"a1", "a2", "a3"} {
+		if err := b.CreateTenant(ctx, newTenant(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s1, err := b.OpenTenant(ctx, "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := b.OpenTenant(ctx, "a2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3, err := b.OpenTenant(ctx, "a3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := b.OpenTenants(); n != 3 {
+		t.Fatalf("%d open, want 3 (all in use)", n)
+	}
+	for _, s := range []driver.TenantStore{s1, s2, s3} {
+		if _, err := s.Baskets(ctx, docex.Page{}); err != nil {
+			t.Fatalf("%s: %v", s.Tenant().ID, err)
+		}
+	}
+	s1.Close()
+	s1.Close() // idempotent
+	s2.Close()
+	if n := b.OpenTenants(); n > 2 {
+		t.Fatalf("%d open with one store in use, bound 1", n)
+	}
+	s3.Close()
+	if n := b.OpenTenants(); n != 1 {
+		t.Fatalf("%d open when idle, want 1", n)
+	}
+	// Deleting a tenant whose store is in use: the store stays usable
+	// until closed, then nothing is left open for it.
+	s1, err = b.OpenTenant(ctx, "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteTenant(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.Baskets(ctx, docex.Page{}); err != nil {
+		t.Fatalf("store in use after delete: %v", err)
+	}
+	s1.Close()
+	if _, err := b.OpenTenant(ctx, "a1"); !errors.Is(err, docex.ErrTenantNotFound) {
+		t.Fatalf("OpenTenant after delete: %v", err)
+	}
+}

@@ -1,0 +1,365 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/backends/sqlite"
+	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/testplugins"
+)
+
+var (
+	sbOnce   sync.Once
+	sharedSB *sandbox.Sandbox
+	sbErr    error
+)
+
+// testSandbox is one sandbox for the whole package: modules compile once.
+func testSandbox(t *testing.T) *sandbox.Sandbox {
+	t.Helper()
+	sbOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "docex-wasm-cache-")
+		if err != nil {
+			sbErr = err
+			return
+		}
+		sharedSB, sbErr = sandbox.New(context.Background(), sandbox.Config{CacheDir: dir})
+	})
+	if sbErr != nil {
+		t.Fatal(sbErr)
+	}
+	return sharedSB
+}
+
+func pluginFiles(t *testing.T, name string) (manifest, module []byte) {
+	t.Helper()
+	fsys, err := testplugins.Dir(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err = fs.ReadFile(fsys, "plugin.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sandbox.ParseManifest(manifest)
+	if err != nil {
+		// Hostile manifests are read raw; the module name is in the file.
+		return manifest, nil
+	}
+	module, err = fs.ReadFile(fsys, m.Module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return manifest, module
+}
+
+type pluginEnv struct {
+	eng      *engine.Engine
+	a, b     *engine.Session
+	aBasket  string
+	bBasket  string
+	aDoc     docex.Document
+	bDoc     docex.Document
+	aSecret  docex.Document
+	bSecret  docex.Document
+	readerA  *engine.Session
+	writerA  *engine.Session
+	provisio *engine.TenantProvisioner
+}
+
+func newPluginEnv(t *testing.T) *pluginEnv {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	be, err := sqlite.Open(ctx, sqlite.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	cfg := engine.Config{MultiTenancy: true, ContentDir: dir + "/content", Sandbox: testSandbox(t)}
+	if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(ctx, be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	p := eng.Provisioner("ops")
+	for _, id := range []string{"alpha", "beta"} {
+		if _, err := p.Create(ctx, id, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &pluginEnv{eng: eng, provisio: p,
+		a:       eng.As(docex.UserContext{UserID: "ann", TenantID: "alpha", Roles: []string{"admin"}}),
+		b:       eng.As(docex.UserContext{UserID: "bob", TenantID: "beta", Roles: []string{"admin"}}),
+		readerA: eng.As(docex.UserContext{UserID: "rita", TenantID: "alpha", Roles: []string{"reader"}}),
+		writerA: eng.As(docex.UserContext{UserID: "will", TenantID: "alpha", Roles: []string{"writer"}}),
+	}
+	add := func(s *engine.Session, basket, name, content string, meta map[string]docex.Value) docex.Document {
+		a, err := s.AddDocument(ctx, basket, engine.NewDocument{Name: name, Content: strings.NewReader(content), Metadata: meta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Document
+	}
+	ab, err := e.a.CreateBasket(ctx, "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := e.b.CreateBasket(ctx, "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.aBasket, e.bBasket = ab.ID, bb.ID
+	e.aDoc = add(e.a, ab.ID, "doc.txt", "one two three four", map[string]docex.Value{"author": docex.String("ann")})
+	e.aSecret = add(e.a, ab.ID, "secret.txt", "alpha's secret: 42", map[string]docex.Value{"author": docex.String("alpha-author")})
+	e.bDoc = add(e.b, bb.ID, "doc.txt", "beta words here", nil)
+	e.bSecret = add(e.b, bb.ID, "secret.txt", "beta", map[string]docex.Value{"author": docex.String("beta-author")})
+	return e
+}
+
+func (e *pluginEnv) install(t *testing.T, s *engine.Session, name string) {
+	t.Helper()
+	manifest, module := pluginFiles(t, name)
+	if _, err := s.InstallPlugin(context.Background(), manifest, module); err != nil {
+		t.Fatalf("install %s: %v", name, err)
+	}
+}
+
+func TestPluginRunWordcount(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	e.install(t, e.a, "wordcount")
+	res, err := e.writerA.RunPlugin(ctx, "wordcount", e.aDoc.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != "ok" || res.Document.Metadata["words"] != docex.Number(4) || res.Document.Metadata["author"] != docex.String("ann") {
+		t.Fatalf("result %+v", res)
+	}
+	if res.Report.HostCalls == 0 || res.Report.Duration <= 0 || res.Report.PeakMemoryBytes == 0 {
+		t.Fatalf("resource report %+v", res.Report)
+	}
+	log, err := e.a.Audit(ctx, docex.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log[0].Operation != "plugin.run" || log[0].Outcome != docex.OutcomeOK || !strings.Contains(log[0].Detail, "HostCalls") {
+		t.Fatalf("audit %+v", log[0])
+	}
+	// Another tenant does not see alpha's plugin, and cannot run it on
+	// alpha's document either way.
+	_, err = e.b.RunPlugin(ctx, "wordcount", e.bDoc.ID, nil)
+	if !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("beta ran alpha's plugin: %v", err)
+	}
+	e.install(t, e.b, "wordcount")
+	_, err = e.b.RunPlugin(ctx, "wordcount", e.aDoc.ID, nil)
+	if !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("beta ran a plugin on alpha's document: %v", err)
+	}
+	// Roles.
+	if _, err := e.readerA.RunPlugin(ctx, "wordcount", e.aDoc.ID, nil); !errors.Is(err, docex.ErrForbidden) {
+		t.Fatalf("reader ran a plugin: %v", err)
+	}
+	manifest, module := pluginFiles(t, "echo")
+	if _, err := e.writerA.InstallPlugin(ctx, manifest, module); !errors.Is(err, docex.ErrForbidden) {
+		t.Fatalf("writer installed a plugin: %v", err)
+	}
+}
+
+func TestPluginDeriveAndLookup(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	e.install(t, e.a, "derive")
+	res, err := e.a.RunPlugin(ctx, "derive", e.aDoc.ID, map[string]string{"title": "hello summary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Derived) != 1 {
+		t.Fatalf("derived %+v", res)
+	}
+	d := res.Derived[0]
+	if d.BasketID != e.aBasket || d.Metadata["derived_from"] != docex.String(e.aDoc.ID) || d.Metadata["derived_by"] != docex.String("derive") {
+		t.Fatalf("derived doc %+v", d)
+	}
+	if _, err := e.a.RunPlugin(ctx, "derive", e.aDoc.ID, nil); !errors.Is(err, docex.ErrPluginInvalid) {
+		t.Fatalf("missing required param: %v", err)
+	}
+
+	// lookup: beta's plugin looking up "secret.txt" finds beta's only.
+	e.install(t, e.b, "lookup")
+	res, err = e.b.RunPlugin(ctx, "lookup", e.bDoc.ID, map[string]string{"name": "secret.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Document.Metadata["found"] != docex.Number(1) || res.Document.Metadata["total_bytes"] != docex.Number(4) || res.Document.Metadata["author"] != docex.String("beta-author") {
+		t.Fatalf("lookup result %+v", res.Document.Metadata)
+	}
+	res, err = e.b.RunPlugin(ctx, "lookup", e.bDoc.ID, map[string]string{"key": "author", "value": "alpha-author"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Document.Metadata["found"] != docex.Number(0) {
+		t.Fatalf("lookup by metadata crossed tenants: %+v", res.Document.Metadata)
+	}
+}
+
+func TestPluginForgedHandles(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	e.install(t, e.b, "forge")
+	res, err := e.b.RunPlugin(ctx, "forge", e.bDoc.ID, nil)
+	if err != nil {
+		t.Fatalf("forge: %v", err)
+	}
+	if res.Document.Metadata["forged"] != docex.Number(0) {
+		t.Fatalf("forged handles worked: %+v", res.Document.Metadata)
+	}
+	got, err := e.a.Document(ctx, e.aSecret.ID)
+	if err != nil || len(got.Metadata) != 1 {
+		t.Fatalf("alpha's document changed: %+v %v", got, err)
+	}
+}
+
+func TestHostilePlugins(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	cases := []struct {
+		name string
+		want []error
+	}{
+		{"loop", []error{docex.ErrPluginFailed, sandbox.ErrPluginTimeout, context.DeadlineExceeded}},
+		{"membomb", []error{docex.ErrPluginFailed, sandbox.ErrPluginMemory}},
+		{"trap", []error{docex.ErrPluginFailed, sandbox.ErrPluginTrap}},
+		{"bigoutput", []error{docex.ErrPluginFailed, sandbox.ErrPluginOutputTooLarge}},
+		{"nocap", []error{docex.ErrPluginDenied, docex.ErrDenied, sandbox.ErrCapabilityDenied}},
+	}
+	before, err := e.a.Basket(ctx, e.aBasket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e.install(t, e.a, c.name)
+			// Beta runs a friendly plugin at the same time: unaffected.
+			var wg sync.WaitGroup
+			var bErr error
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, bErr = e.b.RunPlugin(ctx, "wordcount", e.bDoc.ID, nil)
+			}()
+			start := time.Now()
+			_, err := e.a.RunPlugin(ctx, c.name, e.aDoc.ID, nil)
+			elapsed := time.Since(start)
+			wg.Wait()
+			for _, w := range c.want {
+				if !errors.Is(err, w) {
+					t.Fatalf("err = %v, want errors.Is %v", err, w)
+				}
+			}
+			if elapsed > 30*time.Second {
+				t.Fatalf("hostile plugin ran %v", elapsed)
+			}
+			if bErr != nil && !errors.Is(bErr, docex.ErrNotFound) {
+				t.Fatalf("beta affected: %v", bErr)
+			}
+			got, err := e.a.Document(ctx, e.aDoc.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Metadata) != 1 || got.Metadata["author"] != docex.String("ann") {
+				t.Fatalf("failed run wrote metadata: %+v", got.Metadata)
+			}
+			after, err := e.a.Basket(ctx, e.aBasket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.DocumentCount != before.DocumentCount {
+				t.Fatal("failed run added documents")
+			}
+			log, err := e.a.Audit(ctx, docex.Page{Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if log[0].Operation != "plugin.run" || log[0].Outcome == docex.OutcomeOK || !strings.Contains(log[0].Detail, "report") {
+				t.Fatalf("audit %+v", log[0])
+			}
+		})
+		if c.name == "loop" {
+			e.install(t, e.b, "wordcount")
+		}
+	}
+}
+
+func TestInvalidPlugins(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	for _, name := range []string{"notwasm", "badimport", "badsig", "badhash"} {
+		t.Run(name, func(t *testing.T) {
+			manifest, module := pluginFiles(t, name)
+			if module == nil {
+				fsys, _ := testplugins.Dir(name)
+				entries, _ := fs.ReadDir(fsys, ".")
+				for _, en := range entries {
+					if strings.HasSuffix(en.Name(), ".wasm") {
+						module, _ = fs.ReadFile(fsys, en.Name())
+					}
+				}
+			}
+			_, err := e.a.InstallPlugin(ctx, manifest, module)
+			if !errors.Is(err, docex.ErrPluginInvalid) || !errors.Is(err, docex.ErrInvalid) {
+				t.Fatalf("install %s: %v", name, err)
+			}
+			ps, err := e.a.Plugins(ctx)
+			if err != nil || len(ps) != 0 {
+				t.Fatalf("something was installed: %+v %v", ps, err)
+			}
+		})
+	}
+}
+
+func TestSystemPlugins(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	manifest, module := pluginFiles(t, "wordcount")
+	if _, err := e.provisio.InstallSystemPlugin(ctx, manifest, module); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*engine.Session{e.a, e.b} {
+		ps, err := s.Plugins(ctx)
+		if err != nil || len(ps) != 1 || !ps[0].System {
+			t.Fatalf("plugins %+v %v", ps, err)
+		}
+	}
+	// Runs as the calling tenant: results land in that tenant only.
+	res, err := e.b.RunPlugin(ctx, "wordcount", e.bDoc.ID, nil)
+	if err != nil || res.Document.Metadata["words"] != docex.Number(3) {
+		t.Fatalf("beta run: %+v %v", res, err)
+	}
+	if _, err := e.b.RunPlugin(ctx, "wordcount", e.aDoc.ID, nil); !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("system plugin crossed tenants: %v", err)
+	}
+	// A tenant cannot remove a system plugin.
+	if err := e.a.RemovePlugin(ctx, "wordcount"); !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("tenant removed a system plugin: %v", err)
+	}
+	if err := e.provisio.RemoveSystemPlugin(ctx, "wordcount"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.a.RunPlugin(ctx, "wordcount", e.aDoc.ID, nil); !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("removed plugin still runs: %v", err)
+	}
+}

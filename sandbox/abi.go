@@ -1,0 +1,615 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// ABI v1 names (docs/plugin-abi.md).
+const (
+	// HostModule is the import module of the docex host functions.
+	HostModule = "docex"
+	// RunExport is the guest's entry point: () -> i32.
+	RunExport = "docex_run"
+	// InitExport is the optional reactor initializer: () -> ().
+	InitExport = "_initialize"
+)
+
+// Error codes returned by host functions to the guest (negative i32).
+const (
+	codeInval    = -1 // malformed argument, unknown handle, bad value
+	codeDenied   = -2 // capability not granted
+	codeNotFound = -3 // no such metadata key or parameter
+	codeLimit    = -4 // too many handles / derived documents
+	codeHost     = -5 // the host failed (I/O, lookup error)
+)
+
+// Per-invocation bounds that are not operator-configurable.
+const (
+	maxHandles     = 1024
+	maxDerived     = 1024
+	maxKeyLen      = 256
+	maxNameLen     = 255
+	maxMessageLen  = 4096
+	maxQueryLen    = 1024
+	maxReadPerCall = 1 << 30
+)
+
+type capSet uint8
+
+const (
+	capLog capSet = 1 << iota
+	capContentRead
+	capMetadataRead
+	capMetadataWrite
+	capDocumentsEmit
+	capDocumentsLookup
+)
+
+func capsOf(m *Manifest) capSet {
+	var s capSet
+	for i, c := range KnownCapabilities() {
+		if m.Has(c) {
+			s |= 1 << i
+		}
+	}
+	return s
+}
+
+func (s capSet) name() Capability {
+	for i, c := range KnownCapabilities() {
+		if s == 1<<i {
+			return c
+		}
+	}
+	return "?"
+}
+
+type stateKey struct{}
+
+// abortSignal is panicked by host functions to unwind the guest after
+// recording the reason in callState.err.
+type abortSignal struct{}
+
+// docSlot is one handle: 0 is the input, others come from lookups.
+type docSlot struct {
+	ref DocumentRef
+	doc *Document
+}
+
+// callState is everything one invocation's host calls may touch.
+type callState struct {
+	tenant string
+	plugin *Plugin
+	limits Limits
+	caps   capSet
+	host   Host
+	params map[string]string
+	docs   []docSlot
+
+	err       error // first abort reason
+	hostCalls int64
+	bytesIn   int64
+	bytesOut  int64
+	denials   []string
+	foreign   int
+
+	status   Status
+	message  string
+	meta     map[string]any
+	derived  []DerivedDocument
+	logs     []LogLine
+	logBytes int64
+	logTrunc bool
+}
+
+func (st *callState) abort(err error) {
+	if st.err == nil {
+		st.err = err
+	}
+	panic(abortSignal{})
+}
+
+func (st *callState) deny(c capSet, fn string) int32 {
+	d := string(c.name()) + " (" + HostModule + "." + fn + ")"
+	if !slices.Contains(st.denials, d) {
+		st.denials = append(st.denials, d)
+	}
+	return codeDenied
+}
+
+func (st *callState) need(c capSet, _ string) bool { return st.caps&c != 0 }
+
+// mem returns the guest bytes [ptr, ptr+n) (aliasing guest memory) or
+// aborts the call with ErrPluginTrap.
+func (st *callState) mem(mod api.Module, fn string, ptr, n uint32) []byte {
+	if b, ok := checkedRange(mod.Memory(), ptr, n); ok {
+		return b
+	}
+	st.abort(fmt.Errorf("%w: %s.%s: out-of-bounds memory access (ptr=%d len=%d, memory=%d bytes)", ErrPluginTrap, HostModule, fn, ptr, n, memSize(mod)))
+	return nil
+}
+
+func memSize(mod api.Module) uint32 {
+	if m := mod.Memory(); m != nil {
+		return m.Size()
+	}
+	return 0
+}
+
+// checkedRange is the single bounds check for every guest pointer.
+func checkedRange(m api.Memory, ptr, n uint32) ([]byte, bool) {
+	if m == nil || uint64(ptr)+uint64(n) > uint64(m.Size()) {
+		return nil, false
+	}
+	return m.Read(ptr, n)
+}
+
+func (st *callState) str(mod api.Module, fn string, ptr, n uint32) string {
+	return string(st.mem(mod, fn, ptr, n))
+}
+
+// copyOut writes min(len(data), cap) bytes to buf and returns len(data).
+func (st *callState) copyOut(mod api.Module, fn string, buf, capacity uint32, data []byte) int32 {
+	dst := st.mem(mod, fn, buf, capacity)
+	if len(data) > math.MaxInt32 {
+		return codeLimit
+	}
+	n := copy(dst, data)
+	st.bytesIn += int64(n)
+	return int32(len(data))
+}
+
+func (st *callState) charge(n int) {
+	st.bytesOut += int64(n)
+	if st.bytesOut > st.limits.MaxOutputBytes {
+		st.abort(fmt.Errorf("%w: more than %d bytes", ErrPluginOutputTooLarge, st.limits.MaxOutputBytes))
+	}
+}
+
+func (st *callState) addLog(level, text string) {
+	text = strings.ToValidUTF8(text, "\uFFFD")
+	st.logBytes += int64(len(text))
+	if st.logTrunc {
+		return
+	}
+	if room := st.limits.MaxLogBytes - (st.logBytes - int64(len(text))); int64(len(text)) > room {
+		st.logTrunc = true
+		if room <= 0 {
+			return
+		}
+		text = strings.ToValidUTF8(text[:room], "")
+	}
+	st.logs = append(st.logs, LogLine{Level: level, Text: text})
+}
+
+// slot returns the document for handle h, opening looked-up documents
+// lazily; code is non-zero on failure.
+func (st *callState) slot(ctx context.Context, h int32, c capSet, fn string) (*Document, int32) {
+	if h < 0 || int(h) >= len(st.docs) {
+		return nil, codeInval
+	}
+	if h == 0 {
+		if c != 0 && !st.need(c, fn) {
+			return nil, st.deny(c, fn)
+		}
+		return st.docs[0].doc, 0
+	}
+	if !st.need(capDocumentsLookup, fn) { // unreachable: handles need lookup
+		return nil, st.deny(capDocumentsLookup, fn)
+	}
+	s := &st.docs[h]
+	if s.doc == nil {
+		if st.host == nil {
+			return nil, codeHost
+		}
+		d, err := st.host.Open(ctx, s.ref)
+		if err != nil || d == nil {
+			return nil, codeHost
+		}
+		s.doc = d
+	}
+	return s.doc, 0
+}
+
+type hostFunc struct {
+	name    string
+	params  []api.ValueType
+	results []api.ValueType
+	fn      func(ctx context.Context, st *callState, mod api.Module, s []uint64)
+}
+
+const (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+)
+
+func ret(s []uint64, v int32) { s[0] = api.EncodeI32(v) }
+
+func arg(s []uint64, i int) uint32 { return api.DecodeU32(s[i]) }
+
+// hostFuncs is the docex import module, ABI v1. Keep docs/plugin-abi.md in sync.
+func hostFuncs() []hostFunc {
+	return []hostFunc{
+		{"log", []api.ValueType{i32, i32, i32}, []api.ValueType{i32}, hLog},
+		{"doc_size", []api.ValueType{i32}, []api.ValueType{i64}, hDocSize},
+		{"doc_name", []api.ValueType{i32, i32, i32}, []api.ValueType{i32}, hDocName},
+		{"doc_content_type", []api.ValueType{i32, i32, i32}, []api.ValueType{i32}, hDocContentType},
+		{"content_read", []api.ValueType{i32, i64, i32, i32}, []api.ValueType{i32}, hContentRead},
+		{"metadata_get", []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i32}, hMetadataGet},
+		{"metadata_keys", []api.ValueType{i32, i32, i32}, []api.ValueType{i32}, hMetadataKeys},
+		{"metadata_set", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hMetadataSet},
+		{"emit", []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}, hEmit},
+		{"param_get", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hParamGet},
+		{"set_status", []api.ValueType{i32, i32, i32}, []api.ValueType{i32}, hSetStatus},
+		{"lookup_name", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hLookupName},
+		{"lookup_metadata", []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}, hLookupMetadata},
+	}
+}
+
+var errNoInvocation = errors.New("docex host functions are unavailable outside docex_run (e.g. during _initialize)")
+
+func wrapHost(h hostFunc) api.GoModuleFunc {
+	name := h.name
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		st, _ := ctx.Value(stateKey{}).(*callState)
+		if st == nil {
+			panic(fmt.Errorf("%w: %s.%s: %w", ErrPluginTrap, HostModule, name, errNoInvocation))
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(abortSignal); !ok {
+					if st.err == nil {
+						st.err = fmt.Errorf("%w: %s.%s panicked: %v", ErrHostFailure, HostModule, name, r)
+					}
+				}
+				panic(abortSignal{})
+			}
+		}()
+		st.hostCalls++
+		if st.hostCalls > st.limits.MaxHostCalls {
+			st.abort(fmt.Errorf("%w: more than %d calls", ErrHostCallLimit, st.limits.MaxHostCalls))
+		}
+		h.fn(ctx, st, mod, stack)
+	}
+}
+
+func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
+	b := rt.NewHostModuleBuilder(HostModule)
+	for _, h := range hostFuncs() {
+		b.NewFunctionBuilder().WithGoModuleFunction(wrapHost(h), h.params, h.results).Export(h.name)
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+// log(level, ptr, len) -> 0 | error
+func hLog(_ context.Context, st *callState, mod api.Module, s []uint64) {
+	if !st.need(capLog, "log") {
+		ret(s, st.deny(capLog, "log"))
+		return
+	}
+	level := api.DecodeI32(s[0])
+	msg := st.mem(mod, "log", arg(s, 1), arg(s, 2))
+	if level < 0 || int(level) >= len(logLevels) {
+		ret(s, codeInval)
+		return
+	}
+	st.addLog(logLevels[level], string(msg))
+	ret(s, 0)
+}
+
+// doc_size(h) -> i64 size | error
+func hDocSize(ctx context.Context, st *callState, _ api.Module, s []uint64) {
+	d, code := st.slot(ctx, api.DecodeI32(s[0]), 0, "doc_size")
+	if code != 0 {
+		s[0] = uint64(int64(code))
+		return
+	}
+	s[0] = uint64(max(d.Size, 0))
+}
+
+// doc_name(h, buf, cap) -> total length | error
+func hDocName(ctx context.Context, st *callState, mod api.Module, s []uint64) {
+	d, code := st.slot(ctx, api.DecodeI32(s[0]), 0, "doc_name")
+	if code != 0 {
+		ret(s, code)
+		return
+	}
+	ret(s, st.copyOut(mod, "doc_name", arg(s, 1), arg(s, 2), []byte(d.Name)))
+}
+
+// doc_content_type(h, buf, cap) -> total length | error
+func hDocContentType(ctx context.Context, st *callState, mod api.Module, s []uint64) {
+	d, code := st.slot(ctx, api.DecodeI32(s[0]), 0, "doc_content_type")
+	if code != 0 {
+		ret(s, code)
+		return
+	}
+	ret(s, st.copyOut(mod, "doc_content_type", arg(s, 1), arg(s, 2), []byte(d.ContentType)))
+}
+
+// content_read(h, offset i64, buf, len) -> bytes read (0 at end) | error
+func hContentRead(ctx context.Context, st *callState, mod api.Module, s []uint64) {
+	const fn = "content_read"
+	d, code := st.slot(ctx, api.DecodeI32(s[0]), capContentRead, fn)
+	if code != 0 {
+		ret(s, code)
+		return
+	}
+	off := int64(s[1])
+	dst := st.mem(mod, fn, arg(s, 2), arg(s, 3))
+	if off < 0 {
+		ret(s, codeInval)
+		return
+	}
+	if d.Content == nil || off >= d.Size {
+		ret(s, 0)
+		return
+	}
+	n := min(int64(len(dst)), d.Size-off, maxReadPerCall)
+	// The reader writes straight into guest memory: no intermediate copy.
+	got, err := d.Content.ReadAt(dst[:n], off)
+	if got < 0 || int64(got) > n {
+		st.abort(fmt.Errorf("%w: Document.Content.ReadAt returned %d for a %d-byte buffer", ErrHostFailure, got, n))
+	}
+	if err != nil && !errors.Is(err, io.EOF) && got == 0 {
+		ret(s, codeHost)
+		return
+	}
+	st.bytesIn += int64(got)
+	ret(s, int32(got))
+}
+
+// encodeValue is ABI v1's tagged metadata value: 's'+text, 'n'+number, 'b'+bool.
+func encodeValue(v any) ([]byte, bool) {
+	switch v := v.(type) {
+	case string:
+		return append([]byte{'s'}, v...), true
+	case float64:
+		return strconv.AppendFloat([]byte{'n'}, v, 'g', -1, 64), true
+	case int:
+		return strconv.AppendFloat([]byte{'n'}, float64(v), 'g', -1, 64), true
+	case int64:
+		return strconv.AppendFloat([]byte{'n'}, float64(v), 'g', -1, 64), true
+	case bool:
+		return strconv.AppendBool([]byte{'b'}, v), true
+	}
+	return nil, false
+}
+
+func decodeValue(b []byte) (any, bool) {
+	if len(b) == 0 {
+		return nil, false
+	}
+	body := string(b[1:])
+	switch b[0] {
+	case 's':
+		return body, utf8.ValidString(body)
+	case 'n':
+		f, err := strconv.ParseFloat(body, 64)
+		return f, err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)
+	case 'b':
+		v, err := strconv.ParseBool(body)
+		return v, err == nil && (body == "true" || body == "false")
+	}
+	return nil, false
+}
+
+func validKey(k string) bool {
+	if len(k) == 0 || len(k) > maxKeyLen || !utf8.ValidString(k) {
+		return false
+	}
+	for _, r := range k {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// metadata_get(h, key, key_len, buf, cap) -> total length | error
+func hMetadataGet(ctx context.Context, st *callState, mod api.Module, s []uint64) {
+	const fn = "metadata_get"
+	d, code := st.slot(ctx, api.DecodeI32(s[0]), capMetadataRead, fn)
+	if code != 0 {
+		ret(s, code)
+		return
+	}
+	key := st.str(mod, fn, arg(s, 1), arg(s, 2))
+	st.mem(mod, fn, arg(s, 3), arg(s, 4)) // validate buf even on miss
+	v, ok := encodeValue(d.Metadata[key])
+	if !ok {
+		ret(s, codeNotFound)
+		return
+	}
+	ret(s, st.copyOut(mod, fn, arg(s, 3), arg(s, 4), v))
+}
+
+// metadata_keys(h, buf, cap) -> total length of NUL-separated sorted keys | error
+func hMetadataKeys(ctx context.Context, st *callState, mod api.Module, s []uint64) {
+	const fn = "metadata_keys"
+	d, code := st.slot(ctx, api.DecodeI32(s[0]), capMetadataRead, fn)
+	if code != 0 {
+		ret(s, code)
+		return
+	}
+	keys := make([]string, 0, len(d.Metadata))
+	for k, v := range d.Metadata {
+		if _, ok := encodeValue(v); ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	ret(s, st.copyOut(mod, fn, arg(s, 1), arg(s, 2), []byte(strings.Join(keys, "\x00"))))
+}
+
+// metadata_set(key, key_len, value, value_len) -> 0 | error
+func hMetadataSet(_ context.Context, st *callState, mod api.Module, s []uint64) {
+	const fn = "metadata_set"
+	if !st.need(capMetadataWrite, fn) {
+		ret(s, st.deny(capMetadataWrite, fn))
+		return
+	}
+	key := st.str(mod, fn, arg(s, 0), arg(s, 1))
+	raw := st.mem(mod, fn, arg(s, 2), arg(s, 3))
+	v, ok := decodeValue(raw)
+	if !validKey(key) || !ok {
+		ret(s, codeInval)
+		return
+	}
+	st.charge(len(key) + len(raw))
+	if st.meta == nil {
+		st.meta = map[string]any{}
+	}
+	st.meta[key] = v
+	ret(s, 0)
+}
+
+func validDocName(n string) bool {
+	return validKey(n) && len(n) <= maxNameLen && n != "." && n != ".." && !strings.ContainsAny(n, "/\\")
+}
+
+func validContentType(ct string) bool {
+	if len(ct) == 0 || len(ct) > maxNameLen {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && strings.Contains(mt, "/")
+}
+
+// emit(name, name_len, content_type, ct_len, data, data_len) -> 0 | error
+func hEmit(_ context.Context, st *callState, mod api.Module, s []uint64) {
+	const fn = "emit"
+	if !st.need(capDocumentsEmit, fn) {
+		ret(s, st.deny(capDocumentsEmit, fn))
+		return
+	}
+	name := st.str(mod, fn, arg(s, 0), arg(s, 1))
+	ct := st.str(mod, fn, arg(s, 2), arg(s, 3))
+	data := st.mem(mod, fn, arg(s, 4), arg(s, 5))
+	if !validDocName(name) || !validContentType(ct) {
+		ret(s, codeInval)
+		return
+	}
+	if len(st.derived) >= maxDerived {
+		ret(s, codeLimit)
+		return
+	}
+	st.charge(len(name) + len(ct) + len(data))
+	st.derived = append(st.derived, DerivedDocument{Name: name, ContentType: ct, Content: slices.Clone(data)})
+	ret(s, 0)
+}
+
+// param_get(name, name_len, buf, cap) -> total length | error
+func hParamGet(_ context.Context, st *callState, mod api.Module, s []uint64) {
+	const fn = "param_get"
+	key := st.str(mod, fn, arg(s, 0), arg(s, 1))
+	st.mem(mod, fn, arg(s, 2), arg(s, 3))
+	v, ok := st.params[key]
+	if !ok {
+		ret(s, codeNotFound)
+		return
+	}
+	ret(s, st.copyOut(mod, fn, arg(s, 2), arg(s, 3), []byte(v)))
+}
+
+// set_status(code, msg, msg_len) -> 0 | error; code 0 ok, 1 error, 2 skipped.
+func hSetStatus(_ context.Context, st *callState, mod api.Module, s []uint64) {
+	const fn = "set_status"
+	code := api.DecodeI32(s[0])
+	msg := st.mem(mod, fn, arg(s, 1), arg(s, 2))
+	statuses := []Status{StatusOK, StatusError, StatusSkipped}
+	if code < 0 || int(code) >= len(statuses) {
+		ret(s, codeInval)
+		return
+	}
+	if len(msg) > maxMessageLen {
+		msg = msg[:maxMessageLen]
+	}
+	st.charge(len(msg))
+	st.status = statuses[code]
+	st.message = strings.ToValidUTF8(string(msg), "\uFFFD")
+	ret(s, 0)
+}
+
+// lookup_name(name, name_len, out, out_cap) -> handles written | error
+func hLookupName(ctx context.Context, st *callState, mod api.Module, s []uint64) {
+	const fn = "lookup_name"
+	if !st.need(capDocumentsLookup, fn) {
+		ret(s, st.deny(capDocumentsLookup, fn))
+		return
+	}
+	name := st.str(mod, fn, arg(s, 0), arg(s, 1))
+	if name == "" || len(name) > maxQueryLen {
+		ret(s, codeInval)
+		return
+	}
+	ret(s, st.lookup(ctx, mod, fn, LookupQuery{Name: name}, arg(s, 2), arg(s, 3)))
+}
+
+// lookup_metadata(key, key_len, value, value_len, out, out_cap) -> handles written | error
+func hLookupMetadata(ctx context.Context, st *callState, mod api.Module, s []uint64) {
+	const fn = "lookup_metadata"
+	if !st.need(capDocumentsLookup, fn) {
+		ret(s, st.deny(capDocumentsLookup, fn))
+		return
+	}
+	key := st.str(mod, fn, arg(s, 0), arg(s, 1))
+	val := st.str(mod, fn, arg(s, 2), arg(s, 3))
+	if !validKey(key) || len(val) > maxQueryLen {
+		ret(s, codeInval)
+		return
+	}
+	ret(s, st.lookup(ctx, mod, fn, LookupQuery{MetadataKey: key, MetadataValue: val}, arg(s, 4), arg(s, 5)))
+}
+
+func (st *callState) lookup(ctx context.Context, mod api.Module, fn string, q LookupQuery, out, outCap uint32) int32 {
+	if uint64(outCap)*4 > math.MaxUint32 {
+		st.abort(fmt.Errorf("%w: %s.%s: out-of-bounds memory access (out_cap %d overflows)", ErrPluginTrap, HostModule, fn, outCap))
+	}
+	dst := st.mem(mod, fn, out, outCap*4)
+	room := min(int(outCap), maxHandles-len(st.docs))
+	if room <= 0 {
+		if outCap == 0 {
+			return codeInval
+		}
+		return codeLimit
+	}
+	if st.host == nil {
+		return codeHost
+	}
+	q.Limit = room
+	refs, err := st.host.Lookup(ctx, q)
+	if err != nil {
+		return codeHost
+	}
+	n := 0
+	for _, r := range refs {
+		if n == room {
+			break
+		}
+		if r.TenantID != st.tenant {
+			st.foreign++
+			continue
+		}
+		binary.LittleEndian.PutUint32(dst[4*n:], uint32(len(st.docs)))
+		st.docs = append(st.docs, docSlot{ref: r})
+		n++
+	}
+	return int32(n)
+}

@@ -1,0 +1,174 @@
+package sandbox
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nativeWordCount is the wordcount plugin's step as native Go: the same
+// code as plugins/examples/wordcount.
+func nativeWordCount(r io.Reader) int {
+	n, _ := countWords(r, make([]byte, 16<<10))
+	return n
+}
+
+func countWords(r io.Reader, buf []byte) (int, error) {
+	words, inWord := 0, false
+	for {
+		n, err := r.Read(buf)
+		for _, c := range buf[:n] {
+			space := c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'
+			if !space && !inWord {
+				words++
+			}
+			inWord = !space
+		}
+		if err == io.EOF {
+			return words, nil
+		}
+		if err != nil {
+			return words, err
+		}
+	}
+}
+
+var benchSizes = []struct {
+	name string
+	text string
+}{
+	{"tiny", "hello docex world"},
+	{"1KiB", words(205)[:1024]},
+	{"1MiB", words(209716)[:1<<20]},
+}
+
+// nativeNsPerOp times the native step outside the benchmark timer.
+func nativeNsPerOp(text string) float64 {
+	n := 0
+	start := time.Now()
+	for time.Since(start) < 100*time.Millisecond {
+		nativeWordCount(strings.NewReader(text))
+		n++
+	}
+	return float64(time.Since(start).Nanoseconds()) / float64(n)
+}
+
+func benchRun(b *testing.B, sb *Sandbox, p *Plugin, text string) {
+	b.Helper()
+	ctx := context.Background()
+	inv := Invocation{TenantID: "bench", Plugin: p, Input: textDoc("x", text)}
+	if _, err := sb.Run(ctx, inv); err != nil { // warm the pool
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		inv.Input.Content = strings.NewReader(text)
+		if _, err := sb.Run(ctx, inv); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWordCount: warm-pool invocation of the Go wordcount guest, with
+// the native Go step timed in the same run ("native-ns/op", "x-native").
+func BenchmarkWordCount(b *testing.B) {
+	sb := sharedSandbox(b)
+	p := plugin(b, "wordcount")
+	for _, s := range benchSizes {
+		b.Run(s.name, func(b *testing.B) {
+			native := nativeNsPerOp(s.text)
+			benchRun(b, sb, p, s.text)
+			perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			b.ReportMetric(native, "native-ns/op")
+			b.ReportMetric(perOp/native, "x-native")
+		})
+	}
+}
+
+// BenchmarkNativeWordCount is the native step alone, for reference.
+func BenchmarkNativeWordCount(b *testing.B) {
+	for _, s := range benchSizes {
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(s.text)))
+			for b.Loop() {
+				nativeWordCount(strings.NewReader(s.text))
+			}
+		})
+	}
+}
+
+// BenchmarkEchoWAT: warm-pool invocation of a hand-written WAT plugin: the
+// sandbox's own per-call overhead (pool, deadline, host calls, result).
+func BenchmarkEchoWAT(b *testing.B) {
+	sb := sharedSandbox(b)
+	p := plugin(b, "echo")
+	for _, s := range benchSizes {
+		b.Run(s.name, func(b *testing.B) { benchRun(b, sb, p, s.text) })
+	}
+}
+
+// BenchmarkTimeoutMechanism compares WithCloseOnContextDone (always on in
+// production) with a runtime without it (benchmark only: such guests
+// cannot be stopped).
+func BenchmarkTimeoutMechanism(b *testing.B) {
+	for _, mode := range []struct {
+		name   string
+		noTerm bool
+	}{{"close-on-done", false}, {"no-timeout", true}} {
+		sb := newSandbox(b, Config{noCloseOnDone: mode.noTerm})
+		m, mod := readPlugin(b, "wordcount")
+		p, err := sb.Load(context.Background(), m, mod)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range benchSizes {
+			b.Run(mode.name+"/"+s.name, func(b *testing.B) { benchRun(b, sb, p, s.text) })
+		}
+	}
+}
+
+// BenchmarkColdStart: a fresh Sandbox, Load and first Run of the Go
+// wordcount guest, with an empty and with a warm on-disk compilation cache.
+// Run with -benchtime=3x: each no-cache iteration compiles ~2.7 MB of wasm.
+func BenchmarkColdStart(b *testing.B) {
+	ctx := context.Background()
+	m, mod := readPlugin(b, "wordcount")
+	warmDir := b.TempDir()
+	for _, mode := range []string{"no-cache", "cache"} {
+		b.Run(mode, func(b *testing.B) {
+			dir := ""
+			if mode == "cache" {
+				dir = warmDir
+				sb, err := New(ctx, Config{CacheDir: dir})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := sb.Load(ctx, m, mod); err != nil {
+					b.Fatal(err)
+				}
+				sb.Close(ctx)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				sb, err := New(ctx, Config{CacheDir: dir})
+				if err != nil {
+					b.Fatal(err)
+				}
+				p, err := sb.Load(ctx, m, mod)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p, Input: textDoc("x", "a b c")}); err != nil {
+					b.Fatal(err)
+				}
+				sb.Close(ctx)
+			}
+		})
+	}
+	_ = os.RemoveAll(warmDir)
+}

@@ -1,0 +1,49 @@
+package sandbox
+
+import "errors"
+
+// Sentinel errors. Every error returned by this package that belongs to one
+// of these kinds wraps the sentinel, so callers test it with errors.Is.
+var (
+	// ErrInvalidManifest: plugin.toml is malformed, has an unknown key, an
+	// invalid value, or asks for limits above the operator ceilings.
+	ErrInvalidManifest = errors.New("sandbox: invalid manifest")
+	// ErrHashMismatch: the module bytes do not hash to the manifest's sha256.
+	ErrHashMismatch = errors.New("sandbox: module sha256 does not match manifest")
+	// ErrInvalidModule: the module is not valid WebAssembly, imports something
+	// the sandbox does not provide, or lacks the required exports.
+	ErrInvalidModule = errors.New("sandbox: invalid module")
+	// ErrInvalidParams: the invocation parameters do not match the manifest.
+	ErrInvalidParams = errors.New("sandbox: invalid parameters")
+	// ErrContentTypeNotAccepted: the input's content type is not in the
+	// manifest's accepted_content_types.
+	ErrContentTypeNotAccepted = errors.New("sandbox: content type not accepted by plugin")
+	// ErrPluginTimeout: the guest ran past its wall-clock limit. Errors that
+	// wrap it also satisfy errors.Is(err, context.DeadlineExceeded).
+	ErrPluginTimeout = errors.New("sandbox: plugin timed out")
+	// ErrPluginMemory: the guest tried to grow its memory past its limit.
+	ErrPluginMemory = errors.New("sandbox: plugin exceeded its memory limit")
+	// ErrPluginTrap: the guest trapped (panic, unreachable, out-of-bounds
+	// access, bad pointer passed to a host function, proc_exit). The message
+	// includes the guest's panic text when it printed one.
+	ErrPluginTrap = errors.New("sandbox: plugin trapped")
+	// ErrPluginOutputTooLarge: the guest's metadata, derived documents and
+	// message exceeded max_output_bytes.
+	ErrPluginOutputTooLarge = errors.New("sandbox: plugin output too large")
+	// ErrHostCallLimit: the guest made more host calls than max_host_calls.
+	ErrHostCallLimit = errors.New("sandbox: plugin exceeded its host call limit")
+	// ErrCapabilityDenied: the guest called a host function its manifest
+	// does not grant. The run fails even if the guest recovered.
+	ErrCapabilityDenied = errors.New("sandbox: capability denied")
+	// ErrPluginFailed: the guest finished normally but reported status
+	// "error" (its message is in the error text and in Result.Message).
+	ErrPluginFailed = errors.New("sandbox: plugin reported an error")
+	// ErrHostFailure: a Host method or the sandbox itself failed in a way
+	// that is not the guest's fault (including a recovered panic).
+	ErrHostFailure = errors.New("sandbox: host failure")
+	// ErrClosed: the Sandbox or Plugin has been closed.
+	ErrClosed = errors.New("sandbox: closed")
+	// ErrTooManyModules: loading would exceed Config.MaxCompiled distinct
+	// compiled modules.
+	ErrTooManyModules = errors.New("sandbox: too many compiled modules")
+)

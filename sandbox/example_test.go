@@ -1,0 +1,96 @@
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/testplugins"
+)
+
+// Load a plugin directory, run it on a document, and read the result.
+func Example() {
+	ctx := context.Background()
+	sb, err := sandbox.New(ctx, sandbox.Config{}) // set CacheDir in production
+	if err != nil {
+		panic(err)
+	}
+	defer sb.Close(ctx)
+
+	dir, _ := testplugins.Dir("derive") // or sandbox.LoadPluginDir("/plugins/derive")
+	manifest, module, err := sandbox.LoadPluginFS(dir)
+	if err != nil {
+		panic(err)
+	}
+	p, err := sb.Load(ctx, manifest, module)
+	if err != nil {
+		panic(err)
+	}
+	text := "Quarterly results were good."
+	res, err := sb.Run(ctx, sandbox.Invocation{
+		TenantID: "acme",
+		UserID:   "ann",
+		Plugin:   p,
+		Input:    sandbox.Document{Name: "q3.txt", ContentType: "text/plain", Size: int64(len(text)), Content: strings.NewReader(text)},
+		Params:   map[string]string{"title": "Q3 summary"},
+	})
+	if err != nil {
+		fmt.Println("run failed, persist nothing:", err)
+		return
+	}
+	fmt.Println(res.Status, res.Metadata["derived"])
+	for _, d := range res.Derived {
+		fmt.Printf("%s (%s): %s\n", d.Name, d.ContentType, d.Content)
+	}
+	fmt.Println(res.Logs[0].Level, res.Logs[0].Text)
+	// Output:
+	// ok true
+	// summary.txt (text/plain): Q3 summary
+	// info deriving summary
+}
+
+// A runaway plugin is stopped at its timeout_ms and reported as
+// ErrPluginTimeout, which also matches context.DeadlineExceeded.
+func ExampleSandbox_Run_timeout() {
+	ctx := context.Background()
+	sb, _ := sandbox.New(ctx, sandbox.Config{})
+	defer sb.Close(ctx)
+	dir, _ := testplugins.Dir("loop")
+	m, mod, _ := sandbox.LoadPluginFS(dir)
+	p, _ := sb.Load(ctx, m, mod)
+
+	res, err := sb.Run(ctx, sandbox.Invocation{TenantID: "acme", Plugin: p})
+	fmt.Println(errors.Is(err, sandbox.ErrPluginTimeout), errors.Is(err, context.DeadlineExceeded))
+	fmt.Println(res.Status, res.Metadata == nil, res.Report.InstanceRetired)
+	// Output:
+	// true true
+	// error true true
+}
+
+func ExampleParseManifest() {
+	m, err := sandbox.ParseManifest([]byte(`
+name = "wordcount"
+version = "1.0.0"
+abi_version = 1
+module = "wordcount.wasm"
+sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+capabilities = ["content.read", "metadata.write"]
+accepted_content_types = ["text/*"]
+
+[limits]
+timeout_ms = 2000
+`))
+	if err != nil {
+		panic(err)
+	}
+	limits, _ := m.Resolve(sandbox.Limits{}) // operator ceilings
+	fmt.Println(m.Name, m.Has(sandbox.CapMetadataWrite), m.Accepts("text/markdown"), limits.Timeout)
+
+	_, err = sandbox.ParseManifest([]byte(`name = "x"` + "\nshell = true"))
+	fmt.Println(errors.Is(err, sandbox.ErrInvalidManifest), err)
+	// Output:
+	// wordcount true true 2s
+	// true sandbox: invalid manifest: unknown key "shell"
+}

@@ -1,0 +1,121 @@
+package sandbox
+
+import (
+	"fmt"
+	"time"
+)
+
+// PageSize is the size of one WebAssembly memory page in bytes.
+const PageSize = 65536
+
+// Limits bounds one plugin invocation. It is used twice: as the operator's
+// ceilings (Config.Ceilings) and as a plugin's effective limits (Plugin.Limits).
+// A zero field means "use the default" (DefaultLimits for a plugin,
+// DefaultCeilings for the operator).
+type Limits struct {
+	// MemoryPages is the most 64 KiB pages the guest's linear memory may grow to.
+	MemoryPages uint32
+	// Timeout is the wall-clock limit of one call into the guest (and of
+	// instantiating it). Every untrusted call has one.
+	Timeout time.Duration
+	// MaxOutputBytes bounds metadata values, derived documents and the status
+	// message produced by one invocation.
+	MaxOutputBytes int64
+	// MaxHostCalls bounds calls from the guest into the docex host module.
+	MaxHostCalls int64
+	// MaxLogBytes bounds captured log text (docex.log, stdout, stderr); more
+	// is dropped and ResourceReport.LogsTruncated is set.
+	MaxLogBytes int64
+}
+
+// DefaultLimits are a plugin's limits when its manifest does not set them
+// (each is further capped by the operator ceiling).
+func DefaultLimits() Limits {
+	return Limits{
+		MemoryPages:    512, // 32 MiB
+		Timeout:        5 * time.Second,
+		MaxOutputBytes: 16 << 20,
+		MaxHostCalls:   100_000,
+		MaxLogBytes:    64 << 10,
+	}
+}
+
+// DefaultCeilings are the operator ceilings used when Config.Ceilings
+// leaves a field zero.
+func DefaultCeilings() Limits {
+	return Limits{
+		MemoryPages:    4096, // 256 MiB
+		Timeout:        60 * time.Second,
+		MaxOutputBytes: 256 << 20,
+		MaxHostCalls:   10_000_000,
+		MaxLogBytes:    1 << 20,
+	}
+}
+
+// withDefaults fills zero fields from d.
+func (l Limits) withDefaults(d Limits) Limits {
+	if l.MemoryPages == 0 {
+		l.MemoryPages = d.MemoryPages
+	}
+	if l.Timeout == 0 {
+		l.Timeout = d.Timeout
+	}
+	if l.MaxOutputBytes == 0 {
+		l.MaxOutputBytes = d.MaxOutputBytes
+	}
+	if l.MaxHostCalls == 0 {
+		l.MaxHostCalls = d.MaxHostCalls
+	}
+	if l.MaxLogBytes == 0 {
+		l.MaxLogBytes = d.MaxLogBytes
+	}
+	return l
+}
+
+// clampTo lowers every field of l to at most c.
+func (l Limits) clampTo(c Limits) Limits {
+	l.MemoryPages = min(l.MemoryPages, c.MemoryPages)
+	l.Timeout = min(l.Timeout, c.Timeout)
+	l.MaxOutputBytes = min(l.MaxOutputBytes, c.MaxOutputBytes)
+	l.MaxHostCalls = min(l.MaxHostCalls, c.MaxHostCalls)
+	l.MaxLogBytes = min(l.MaxLogBytes, c.MaxLogBytes)
+	return l
+}
+
+func (l Limits) validate() error {
+	switch {
+	case l.MemoryPages > 65536:
+		return fmt.Errorf("memory_pages %d exceeds 65536", l.MemoryPages)
+	case l.Timeout < 0:
+		return fmt.Errorf("negative timeout %s", l.Timeout)
+	case l.MaxOutputBytes < 0, l.MaxHostCalls < 0, l.MaxLogBytes < 0:
+		return fmt.Errorf("negative limit")
+	}
+	return nil
+}
+
+// Resolve returns the effective limits of a plugin with manifest m under
+// the operator ceilings (zero ceiling fields take DefaultCeilings). Fields
+// the manifest leaves unset take DefaultLimits capped by the ceiling. It
+// returns an error wrapping ErrInvalidManifest if the manifest asks for
+// more than a ceiling allows: limits are refused, never silently lowered.
+func (m *Manifest) Resolve(ceilings Limits) (Limits, error) {
+	c := ceilings.withDefaults(DefaultCeilings())
+	asked := m.Limits.limits()
+	type check struct {
+		name      string
+		got, ceil int64
+	}
+	for _, k := range []check{
+		{"memory_pages", int64(asked.MemoryPages), int64(c.MemoryPages)},
+		{"timeout_ms", asked.Timeout.Milliseconds(), c.Timeout.Milliseconds()},
+		{"max_output_bytes", asked.MaxOutputBytes, c.MaxOutputBytes},
+		{"max_host_calls", asked.MaxHostCalls, c.MaxHostCalls},
+		{"max_log_bytes", asked.MaxLogBytes, c.MaxLogBytes},
+	} {
+		if k.got > k.ceil {
+			return Limits{}, fmt.Errorf("%w: limits.%s = %d exceeds the operator ceiling %d", ErrInvalidManifest, k.name, k.got, k.ceil)
+		}
+	}
+	return asked.withDefaults(DefaultLimits().clampTo(c)), nil
+}

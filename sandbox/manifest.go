@@ -1,0 +1,310 @@
+package sandbox
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ABIVersion is the plugin ABI implemented by this package (docs/plugin-abi.md).
+const ABIVersion = 1
+
+// ManifestFile is the manifest's file name inside a plugin directory.
+const ManifestFile = "plugin.toml"
+
+// Size caps applied before parsing or hashing anything.
+const (
+	MaxManifestBytes = 64 << 10
+	MaxModuleBytes   = 64 << 20
+)
+
+// Capability names a group of host functions a manifest may grant.
+type Capability string
+
+// The known capabilities. Anything else in a manifest is an error.
+const (
+	CapLog             Capability = "log"
+	CapContentRead     Capability = "content.read"
+	CapMetadataRead    Capability = "metadata.read"
+	CapMetadataWrite   Capability = "metadata.write"
+	CapDocumentsEmit   Capability = "documents.emit"
+	CapDocumentsLookup Capability = "documents.lookup"
+)
+
+// KnownCapabilities lists every capability this ABI version understands.
+func KnownCapabilities() []Capability {
+	return []Capability{CapLog, CapContentRead, CapMetadataRead, CapMetadataWrite, CapDocumentsEmit, CapDocumentsLookup}
+}
+
+// Manifest is a parsed, validated plugin.toml. Unknown keys are rejected.
+type Manifest struct {
+	Name        string `toml:"name"`
+	Version     string `toml:"version"`
+	Description string `toml:"description"`
+	ABIVersion  int    `toml:"abi_version"`
+	// Module is the wasm file name, relative to the plugin directory.
+	Module string `toml:"module"`
+	// SHA256 is the lowercase hex sha256 of the module bytes.
+	SHA256       string   `toml:"sha256"`
+	Capabilities []string `toml:"capabilities"`
+	// AcceptedContentTypes are media-type globs ("text/*"); empty accepts all.
+	// In TOML it must appear before the [limits] table.
+	AcceptedContentTypes []string                 `toml:"accepted_content_types"`
+	Limits               ManifestLimits           `toml:"limits"`
+	Parameters           map[string]ParameterSpec `toml:"parameters"`
+}
+
+// ManifestLimits is the [limits] table; zero means default.
+type ManifestLimits struct {
+	MemoryPages    uint32 `toml:"memory_pages"`
+	TimeoutMS      int64  `toml:"timeout_ms"`
+	MaxOutputBytes int64  `toml:"max_output_bytes"`
+	MaxHostCalls   int64  `toml:"max_host_calls"`
+	MaxLogBytes    int64  `toml:"max_log_bytes"`
+}
+
+func (l ManifestLimits) limits() Limits {
+	return Limits{
+		MemoryPages:    l.MemoryPages,
+		Timeout:        time.Duration(l.TimeoutMS) * time.Millisecond,
+		MaxOutputBytes: l.MaxOutputBytes,
+		MaxHostCalls:   l.MaxHostCalls,
+		MaxLogBytes:    l.MaxLogBytes,
+	}
+}
+
+// ParameterSpec declares one invocation parameter ([parameters.NAME]).
+type ParameterSpec struct {
+	// Type is "string" (default), "int", "number" or "bool".
+	Type        string `toml:"type"`
+	Required    bool   `toml:"required"`
+	Description string `toml:"description"`
+}
+
+// Has reports whether the manifest grants capability c.
+func (m *Manifest) Has(c Capability) bool {
+	return slices.Contains(m.Capabilities, string(c))
+}
+
+// Accepts reports whether contentType matches accepted_content_types
+// (parameters such as "; charset=utf-8" are ignored; empty list accepts all).
+func (m *Manifest) Accepts(contentType string) bool {
+	if len(m.AcceptedContentTypes) == 0 {
+		return true
+	}
+	mt := strings.ToLower(strings.TrimSpace(contentType))
+	if i := strings.IndexByte(mt, ';'); i >= 0 {
+		mt = strings.TrimSpace(mt[:i])
+	}
+	for _, p := range m.AcceptedContentTypes {
+		if ok, _ := path.Match(p, mt); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseManifest parses and validates plugin.toml content. It returns an
+// error wrapping ErrInvalidManifest for malformed TOML, an unknown key (the
+// error names it), a missing or invalid field, an unknown capability or an
+// unsupported abi_version. It does not check limits against ceilings (see
+// Manifest.Resolve) nor the module hash.
+func ParseManifest(data []byte) (m *Manifest, err error) {
+	if len(data) > MaxManifestBytes {
+		return nil, fmt.Errorf("%w: manifest is %d bytes, limit %d", ErrInvalidManifest, len(data), MaxManifestBytes)
+	}
+	defer func() { // defence in depth: a parser bug must not crash the host
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("%w: parser panic: %v", ErrInvalidManifest, r)
+		}
+	}()
+	m = new(Manifest)
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(m)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("%w: unknown key %q", ErrInvalidManifest, strings.Join(keys, ", "))
+	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
+	}
+	return m, nil
+}
+
+func validName(s string) bool {
+	if len(s) < 1 || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func printable(s string, maxLen int) bool {
+	if len(s) > maxLen || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Manifest) validate() error {
+	if !validName(m.Name) {
+		return fmt.Errorf("name %q: want 1-64 of [a-z0-9_-] starting with a letter", m.Name)
+	}
+	if m.Version == "" || !printable(m.Version, 64) || strings.ContainsAny(m.Version, " \n\t") {
+		return fmt.Errorf("version %q: want 1-64 printable characters without spaces", m.Version)
+	}
+	if !printable(m.Description, 4096) {
+		return errors.New("description: want at most 4096 printable characters")
+	}
+	if m.ABIVersion != ABIVersion {
+		return fmt.Errorf("abi_version %d is not supported (want %d)", m.ABIVersion, ABIVersion)
+	}
+	if m.Module == "" || len(m.Module) > 255 || !fs.ValidPath(m.Module) || m.Module == "." ||
+		strings.ContainsAny(m.Module, "\\:\x00") || !printable(m.Module, 255) {
+		return fmt.Errorf("module %q: want a relative file name without '..'", m.Module)
+	}
+	if len(m.SHA256) != 64 {
+		return fmt.Errorf("sha256 %q: want 64 hex digits", m.SHA256)
+	}
+	if _, err := hex.DecodeString(m.SHA256); err != nil {
+		return fmt.Errorf("sha256 %q: want 64 hex digits", m.SHA256)
+	}
+	m.SHA256 = strings.ToLower(m.SHA256)
+	known := KnownCapabilities()
+	seen := map[string]bool{}
+	for _, c := range m.Capabilities {
+		if !slices.Contains(known, Capability(c)) {
+			return fmt.Errorf("unknown capability %q", c)
+		}
+		if seen[c] {
+			return fmt.Errorf("duplicate capability %q", c)
+		}
+		seen[c] = true
+	}
+	if len(m.AcceptedContentTypes) > 64 {
+		return errors.New("accepted_content_types: at most 64 entries")
+	}
+	for i, p := range m.AcceptedContentTypes {
+		p = strings.ToLower(strings.TrimSpace(p))
+		m.AcceptedContentTypes[i] = p
+		if _, err := path.Match(p, ""); err != nil || !strings.Contains(p, "/") || !printable(p, 255) {
+			return fmt.Errorf("accepted_content_types: bad pattern %q", p)
+		}
+		if !strings.Contains(p, "*") {
+			if _, _, err := mime.ParseMediaType(p); err != nil {
+				return fmt.Errorf("accepted_content_types: bad media type %q", p)
+			}
+		}
+	}
+	if err := m.Limits.limits().validate(); err != nil {
+		return fmt.Errorf("limits: %w", err)
+	}
+	if len(m.Parameters) > 64 {
+		return errors.New("parameters: at most 64")
+	}
+	for name, p := range m.Parameters {
+		if !validName(name) {
+			return fmt.Errorf("parameter name %q: want 1-64 of [a-z0-9_-] starting with a letter", name)
+		}
+		switch p.Type {
+		case "":
+			p.Type = "string"
+			m.Parameters[name] = p
+		case "string", "int", "number", "bool":
+		default:
+			return fmt.Errorf("parameter %q: unknown type %q (want string, int, number or bool)", name, p.Type)
+		}
+		if !printable(p.Description, 1024) {
+			return fmt.Errorf("parameter %q: description too long or not printable", name)
+		}
+	}
+	return nil
+}
+
+// VerifyModule checks that module hashes to m.SHA256. It returns an error
+// wrapping ErrHashMismatch if not.
+func (m *Manifest) VerifyModule(module []byte) error {
+	sum := sha256.Sum256(module)
+	if got := hex.EncodeToString(sum[:]); got != m.SHA256 {
+		return fmt.Errorf("%w: plugin %q: manifest says %s, module is %s", ErrHashMismatch, m.Name, m.SHA256, got)
+	}
+	return nil
+}
+
+// LoadPluginDir reads dir/plugin.toml and the module it names, confined to
+// dir (symlinks and '..' cannot escape it), and verifies the module's hash.
+// It returns errors wrapping ErrInvalidManifest, ErrHashMismatch, or the
+// underlying fs error (e.g. fs.ErrNotExist).
+func LoadPluginDir(dir string) (*Manifest, []byte, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: open plugin dir: %w", err)
+	}
+	defer root.Close()
+	return LoadPluginFS(root.FS())
+}
+
+// LoadPluginFS is LoadPluginDir over an fs.FS whose root is the plugin
+// directory (for example an embed.FS sub-tree).
+func LoadPluginFS(fsys fs.FS) (*Manifest, []byte, error) {
+	raw, err := readCapped(fsys, ManifestFile, MaxManifestBytes, ErrInvalidManifest)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: read %s: %w", ManifestFile, err)
+	}
+	m, err := ParseManifest(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	mod, err := readCapped(fsys, m.Module, MaxModuleBytes, ErrInvalidModule)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: read module %q: %w", m.Module, err)
+	}
+	if err := m.VerifyModule(mod); err != nil {
+		return nil, nil, err
+	}
+	return m, mod, nil
+}
+
+func readCapped(fsys fs.FS, name string, limit int64, tooBig error) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", tooBig, name, limit)
+	}
+	return b, nil
+}

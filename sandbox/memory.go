@@ -1,0 +1,39 @@
+package sandbox
+
+import "github.com/tetratelabs/wazero/experimental"
+
+// linearMemory backs one instance's wasm memory and enforces the plugin's
+// page limit per instance (the runtime-wide WithMemoryLimitPages only knows
+// the operator ceiling). A refused growth is remembered so that the trap
+// that usually follows is reported as ErrPluginMemory.
+type linearMemory struct {
+	buf    []byte
+	limit  uint64
+	denied bool
+}
+
+var _ experimental.LinearMemory = (*linearMemory)(nil)
+
+func (m *linearMemory) Reallocate(size uint64) []byte {
+	if size > m.limit && size > uint64(len(m.buf)) {
+		if m.buf != nil { // the initial allocation is checked at Load
+			m.denied = true
+			return nil
+		}
+	}
+	if size <= uint64(cap(m.buf)) {
+		m.buf = m.buf[:size] // never shrinks, so bytes past len are still zero
+		return m.buf
+	}
+	// Grow geometrically (Go guests grow a few pages at a time) but never
+	// reserve more than the limit.
+	c := max(size, min(2*uint64(cap(m.buf)), m.limit))
+	nb := make([]byte, size, c)
+	copy(nb, m.buf)
+	m.buf = nb
+	return nb
+}
+
+func (m *linearMemory) Free() { m.buf = nil }
+
+func (m *linearMemory) size() int64 { return int64(len(m.buf)) }

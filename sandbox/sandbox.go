@@ -1,0 +1,347 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Config configures a Sandbox. The zero value is usable.
+type Config struct {
+	// CacheDir, if set, holds wazero's on-disk compilation cache so that
+	// restarts skip most of the compile. It contains executable machine code:
+	// it is created (and must stay) private to the engine, mode 0700, and
+	// must never be shared with tenants. Default: no on-disk cache.
+	CacheDir string
+	// Ceilings are the operator's per-invocation maxima; zero fields take
+	// DefaultCeilings. A manifest asking for more is refused at Load.
+	Ceilings Limits
+	// PoolSize bounds the instances of one plugin for one tenant that run at
+	// once, and those kept idle for reuse. Default 4.
+	PoolSize int
+	// MaxCompiled bounds distinct compiled modules held in memory. Default 256.
+	MaxCompiled int
+	// MaxIdle bounds idle instances kept across all tenants and plugins;
+	// past it, instances are closed after use instead of pooled. Default 256.
+	MaxIdle int
+	// RetireAbovePercent retires an instance after a call that left its
+	// memory above this percentage of its plugin's memory limit. Default 75.
+	RetireAbovePercent int
+	// CompilationWorkers is the number of goroutines compiling one module.
+	// Default min(GOMAXPROCS, 4).
+	CompilationWorkers int
+
+	// noCloseOnDone disables WithCloseOnContextDone. Benchmarks only: it
+	// makes guests unstoppable.
+	noCloseOnDone bool
+}
+
+// Sandbox runs untrusted plugins. It is safe for concurrent use.
+type Sandbox struct {
+	cfg   Config
+	ceil  Limits
+	rt    wazero.Runtime
+	cache wazero.CompilationCache
+
+	idle atomic.Int64 // idle instances in all pools
+
+	mu       sync.Mutex
+	compiled map[string]*compiled
+	plugins  map[*Plugin]struct{}
+	closed   bool
+}
+
+type compiled struct {
+	ready   chan struct{} // closed when cm/err are set
+	cm      wazero.CompiledModule
+	err     error
+	refs    int
+	hasInit bool
+	minMem  uint32 // pages the exported memory starts with
+}
+
+// New creates a Sandbox: one wazero runtime with the docex host module and a
+// deny-all WASI. It returns an error if CacheDir cannot be created or the
+// host modules cannot be instantiated.
+func New(ctx context.Context, cfg Config) (*Sandbox, error) {
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = 4
+	}
+	if cfg.MaxCompiled <= 0 {
+		cfg.MaxCompiled = 256
+	}
+	if cfg.MaxIdle <= 0 {
+		cfg.MaxIdle = 256
+	}
+	if cfg.RetireAbovePercent <= 0 || cfg.RetireAbovePercent > 100 {
+		cfg.RetireAbovePercent = 75
+	}
+	if cfg.CompilationWorkers <= 0 {
+		cfg.CompilationWorkers = min(runtime.GOMAXPROCS(0), 4)
+	}
+	ceil := cfg.Ceilings.withDefaults(DefaultCeilings())
+	if err := ceil.validate(); err != nil {
+		return nil, fmt.Errorf("sandbox: ceilings: %w", err)
+	}
+	sb := &Sandbox{cfg: cfg, ceil: ceil, compiled: map[string]*compiled{}, plugins: map[*Plugin]struct{}{}}
+	rc := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(!cfg.noCloseOnDone).
+		WithMemoryLimitPages(ceil.MemoryPages).
+		WithCoreFeatures(api.CoreFeaturesV2)
+	if cfg.CacheDir != "" {
+		// Compiled code differs with WithCloseOnContextDone, but wazero's
+		// file cache key does not include it: keep the two apart.
+		sub := "term"
+		if cfg.noCloseOnDone {
+			sub = "noterm"
+		}
+		dir := filepath.Join(cfg.CacheDir, sub)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sandbox: create cache dir: %w", err)
+		}
+		for _, d := range []string{cfg.CacheDir, dir} {
+			if err := os.Chmod(d, 0o700); err != nil {
+				return nil, fmt.Errorf("sandbox: cache dir: %w", err)
+			}
+		}
+		c, err := wazero.NewCompilationCacheWithDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: compilation cache: %w", err)
+		}
+		sb.cache = c
+		rc = rc.WithCompilationCache(c)
+	}
+	sb.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, sb.rt); err != nil {
+		sb.closeRuntime(ctx)
+		return nil, fmt.Errorf("sandbox: instantiate wasi: %w", err)
+	}
+	if err := instantiateHostModule(ctx, sb.rt); err != nil {
+		sb.closeRuntime(ctx)
+		return nil, fmt.Errorf("sandbox: instantiate docex host module: %w", err)
+	}
+	return sb, nil
+}
+
+func (sb *Sandbox) closeRuntime(ctx context.Context) error {
+	err := sb.rt.Close(ctx)
+	if sb.cache != nil {
+		err = errors.Join(err, sb.cache.Close(ctx))
+	}
+	return err
+}
+
+// Ceilings returns the effective operator ceilings.
+func (sb *Sandbox) Ceilings() Limits { return sb.ceil }
+
+// Close closes every plugin, instance and compiled module. Runs still in
+// progress fail. It returns the first error from closing the runtime.
+func (sb *Sandbox) Close(ctx context.Context) error {
+	sb.mu.Lock()
+	if sb.closed {
+		sb.mu.Unlock()
+		return nil
+	}
+	sb.closed = true
+	plugins := make([]*Plugin, 0, len(sb.plugins))
+	for p := range sb.plugins {
+		plugins = append(plugins, p)
+	}
+	sb.mu.Unlock()
+	for _, p := range plugins {
+		p.closePools(ctx)
+	}
+	return sb.closeRuntime(ctx)
+}
+
+// Load verifies module against m (sha256), validates it and compiles it,
+// once per distinct hash: later Loads of the same bytes reuse the compiled
+// code. It returns errors wrapping ErrInvalidManifest (bad manifest or limits
+// above the ceilings), ErrHashMismatch, ErrInvalidModule (not wasm, unknown
+// imports, missing exports, initial memory above the limit),
+// ErrTooManyModules or ErrClosed.
+func (sb *Sandbox) Load(ctx context.Context, m *Manifest, module []byte) (*Plugin, error) {
+	if m == nil {
+		return nil, fmt.Errorf("%w: nil manifest", ErrInvalidManifest)
+	}
+	mc := cloneManifest(m)
+	if err := mc.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
+	}
+	limits, err := mc.Resolve(sb.ceil)
+	if err != nil {
+		return nil, err
+	}
+	if len(module) > MaxModuleBytes {
+		return nil, fmt.Errorf("%w: module is %d bytes, limit %d", ErrInvalidModule, len(module), MaxModuleBytes)
+	}
+	if err := mc.VerifyModule(module); err != nil {
+		return nil, err
+	}
+	c, err := sb.compile(ctx, mc.SHA256, module)
+	if err != nil {
+		return nil, err
+	}
+	if c.minMem > limits.MemoryPages {
+		sb.release(ctx, mc.SHA256, c)
+		return nil, fmt.Errorf("%w: plugin %q starts with %d memory pages, its limit is %d", ErrInvalidModule, mc.Name, c.minMem, limits.MemoryPages)
+	}
+	p := &Plugin{sb: sb, manifest: mc, limits: limits, caps: capsOf(mc), c: c, pools: map[string]*pool{}}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.closed {
+		return nil, ErrClosed
+	}
+	sb.plugins[p] = struct{}{}
+	return p, nil
+}
+
+func cloneManifest(m *Manifest) *Manifest {
+	c := *m
+	c.Capabilities = slices.Clone(m.Capabilities)
+	c.AcceptedContentTypes = slices.Clone(m.AcceptedContentTypes)
+	if m.Parameters != nil {
+		c.Parameters = make(map[string]ParameterSpec, len(m.Parameters))
+		for k, v := range m.Parameters {
+			c.Parameters[k] = v
+		}
+	}
+	return &c
+}
+
+// compile returns the compiled module for hash, compiling it at most once
+// even under concurrent Loads.
+func (sb *Sandbox) compile(ctx context.Context, hash string, module []byte) (*compiled, error) {
+	sb.mu.Lock()
+	if sb.closed {
+		sb.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if c, ok := sb.compiled[hash]; ok {
+		c.refs++
+		sb.mu.Unlock()
+		select {
+		case <-c.ready:
+		case <-ctx.Done():
+			sb.release(ctx, hash, c)
+			return nil, ctx.Err()
+		}
+		if c.err != nil {
+			sb.release(ctx, hash, c)
+			return nil, c.err
+		}
+		return c, nil
+	}
+	if len(sb.compiled) >= sb.cfg.MaxCompiled {
+		sb.mu.Unlock()
+		return nil, fmt.Errorf("%w: limit %d", ErrTooManyModules, sb.cfg.MaxCompiled)
+	}
+	c := &compiled{ready: make(chan struct{}), refs: 1}
+	sb.compiled[hash] = c
+	sb.mu.Unlock()
+
+	c.cm, c.err = sb.compileAndCheck(ctx, module, c)
+	close(c.ready)
+	if c.err != nil {
+		sb.release(ctx, hash, c)
+		return nil, c.err
+	}
+	return c, nil
+}
+
+// release drops one reference; the last one closes the compiled module.
+func (sb *Sandbox) release(ctx context.Context, hash string, c *compiled) {
+	sb.mu.Lock()
+	c.refs--
+	last := c.refs == 0
+	if last && sb.compiled[hash] == c {
+		delete(sb.compiled, hash)
+	}
+	sb.mu.Unlock()
+	if last && c.cm != nil {
+		_ = c.cm.Close(ctx)
+	}
+}
+
+var wasmMagic = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
+
+func (sb *Sandbox) compileAndCheck(ctx context.Context, module []byte, c *compiled) (wazero.CompiledModule, error) {
+	if len(module) < 8 || string(module[:8]) != string(wasmMagic) {
+		return nil, fmt.Errorf("%w: not a WebAssembly 1.0 binary module", ErrInvalidModule)
+	}
+	cctx := experimental.WithCompilationWorkers(ctx, sb.cfg.CompilationWorkers)
+	cm, err := sb.rt.CompileModule(cctx, module)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+	}
+	if err := sb.checkModule(cm, c); err != nil {
+		_ = cm.Close(ctx)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+	}
+	return cm, nil
+}
+
+// checkModule accepts only imports the sandbox provides, with the right
+// signatures, and requires the ABI v1 exports.
+func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
+	for _, d := range cm.ImportedFunctions() {
+		mod, name, _ := d.Import()
+		if mod != HostModule && mod != wasi_snapshot_preview1.ModuleName {
+			return fmt.Errorf("imports function %s.%s: only modules %q and %q exist", mod, name, HostModule, wasi_snapshot_preview1.ModuleName)
+		}
+		fd, ok := sb.rt.Module(mod).ExportedFunctionDefinitions()[name]
+		if !ok {
+			return fmt.Errorf("imports function %s.%s, which does not exist", mod, name)
+		}
+		if !slices.Equal(fd.ParamTypes(), d.ParamTypes()) || !slices.Equal(fd.ResultTypes(), d.ResultTypes()) {
+			return fmt.Errorf("imports function %s.%s with signature %s, want %s", mod, name, sig(d), sig(fd))
+		}
+	}
+	if n := len(cm.ImportedMemories()); n > 0 {
+		return errors.New("imports a memory: the module must define and export its own")
+	}
+	run, ok := cm.ExportedFunctions()[RunExport]
+	if !ok {
+		return fmt.Errorf("does not export function %q", RunExport)
+	}
+	if len(run.ParamTypes()) != 0 || !slices.Equal(run.ResultTypes(), []api.ValueType{api.ValueTypeI32}) {
+		return fmt.Errorf("export %q has signature %s, want () -> i32", RunExport, sig(run))
+	}
+	if init, ok := cm.ExportedFunctions()[InitExport]; ok {
+		if len(init.ParamTypes())+len(init.ResultTypes()) != 0 {
+			return fmt.Errorf("export %q has signature %s, want () -> ()", InitExport, sig(init))
+		}
+		c.hasInit = true
+	}
+	mem, ok := cm.ExportedMemories()["memory"]
+	if !ok {
+		return errors.New(`does not export its memory as "memory"`)
+	}
+	c.minMem = mem.Min()
+	return nil
+}
+
+func sig(d api.FunctionDefinition) string {
+	f := func(ts []api.ValueType) string {
+		s := "("
+		for i, t := range ts {
+			if i > 0 {
+				s += ", "
+			}
+			s += api.ValueTypeName(t)
+		}
+		return s + ")"
+	}
+	return f(d.ParamTypes()) + " -> " + f(d.ResultTypes())
+}

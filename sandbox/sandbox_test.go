@@ -1,0 +1,419 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex/testplugins"
+)
+
+func TestFriendlyPlugins(t *testing.T) {
+	ctx := context.Background()
+	sb := sharedSandbox(t)
+	store := map[string]map[string]string{
+		"acme":   {"notes.txt": "alpha beta", "todo.txt": "gamma"},
+		"globex": {"secret.txt": "globex secret"},
+	}
+	tests := []struct {
+		plugin string
+		input  Document
+		params map[string]string
+		check  func(t *testing.T, r *Result)
+	}{
+		{"echo", textDoc("in.txt", "hello world"), nil, func(t *testing.T, r *Result) {
+			if len(r.Derived) != 1 || string(r.Derived[0].Content) != "hello world" ||
+				r.Derived[0].Name != "echo" || r.Derived[0].ContentType != "text/plain" {
+				t.Fatalf("derived = %+v", r.Derived)
+			}
+		}},
+		{"echo", textDoc("empty.txt", ""), nil, func(t *testing.T, r *Result) {
+			if len(r.Derived) != 1 || len(r.Derived[0].Content) != 0 {
+				t.Fatalf("derived = %+v", r.Derived)
+			}
+		}},
+		{"derive", textDoc("in.txt", "x"), map[string]string{"title": "Quarterly"}, func(t *testing.T, r *Result) {
+			if len(r.Derived) != 1 || r.Derived[0].Name != "summary.txt" || string(r.Derived[0].Content) != "Quarterly" {
+				t.Fatalf("derived = %+v", r.Derived)
+			}
+			if r.Metadata["derived"] != true || len(r.Logs) != 1 || r.Logs[0].Text != "deriving summary" {
+				t.Fatalf("metadata = %v, logs = %v", r.Metadata, r.Logs)
+			}
+		}},
+		{"wordcount", textDoc("in.txt", "the quick  brown\nfox"), nil, func(t *testing.T, r *Result) {
+			if r.Metadata["words"] != 4.0 {
+				t.Fatalf("metadata = %v", r.Metadata)
+			}
+		}},
+		{"wordcount", textDoc("big.txt", words(100_000)), nil, func(t *testing.T, r *Result) {
+			if r.Metadata["words"] != 100_000.0 {
+				t.Fatalf("metadata = %v", r.Metadata)
+			}
+		}},
+		{"lookup", textDoc("in.txt", "x"), map[string]string{"name": "notes.txt"}, func(t *testing.T, r *Result) {
+			if r.Metadata["found"] != 1.0 || r.Metadata["total_bytes"] != 10.0 || r.Metadata["names"] != "notes.txt;" ||
+				r.Metadata["author"] != "ann" {
+				t.Fatalf("metadata = %v", r.Metadata)
+			}
+		}},
+		{"lookup", textDoc("in.txt", "x"), map[string]string{"key": "author", "value": "ann"}, func(t *testing.T, r *Result) {
+			if r.Metadata["found"] != 2.0 || r.Metadata["total_bytes"] != 15.0 {
+				t.Fatalf("metadata = %v", r.Metadata)
+			}
+		}},
+		{"lookup", textDoc("in.txt", "x"), map[string]string{"name": "secret.txt"}, func(t *testing.T, r *Result) {
+			if r.Metadata["found"] != 0.0 {
+				t.Fatalf("another tenant's document was found: %v", r.Metadata)
+			}
+		}},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%d", tt.plugin, i), func(t *testing.T) {
+			host := &fakeHost{tenant: "acme", store: store}
+			r, err := sb.Run(ctx, Invocation{TenantID: "acme", UserID: "u1", Plugin: plugin(t, tt.plugin),
+				Input: tt.input, Params: tt.params, Host: host})
+			if err != nil {
+				t.Fatalf("run: %v (logs %v)", err, r)
+			}
+			if r.Status != StatusOK {
+				t.Fatalf("status = %s %q", r.Status, r.Message)
+			}
+			tt.check(t, r)
+			if bad := host.openedForeign(); len(bad) > 0 {
+				t.Fatalf("opened foreign refs %v", bad)
+			}
+		})
+	}
+}
+
+func TestHostilePlugins(t *testing.T) {
+	ctx := context.Background()
+	sb := sharedSandbox(t)
+	store := map[string]map[string]string{
+		"acme":   {"notes.txt": "alpha beta"},
+		"globex": {"secret.txt": "globex secret"},
+	}
+	tests := []struct {
+		plugin  string
+		params  map[string]string
+		wantErr []error
+		wantMsg string
+		check   func(t *testing.T, r *Result)
+	}{
+		{plugin: "loop", wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
+		{plugin: "membomb", wantErr: []error{ErrPluginMemory}, check: func(t *testing.T, r *Result) {
+			if r.Report.PeakMemoryBytes > 64*PageSize {
+				t.Fatalf("memory grew to %d bytes past the 64-page limit", r.Report.PeakMemoryBytes)
+			}
+		}},
+		{plugin: "trap", wantErr: []error{ErrPluginTrap}, wantMsg: "panic: boom at line"},
+		{plugin: "procexit", wantErr: []error{ErrPluginTrap}, wantMsg: "proc_exit(3)"},
+		{plugin: "bigoutput", wantErr: []error{ErrPluginOutputTooLarge}, check: func(t *testing.T, r *Result) {
+			if r.Report.BytesOut > 5<<20 {
+				t.Fatalf("BytesOut = %d", r.Report.BytesOut)
+			}
+		}},
+		{plugin: "chatty", wantErr: []error{ErrHostCallLimit}, check: func(t *testing.T, r *Result) {
+			if !r.Report.LogsTruncated || r.Report.HostCalls != 5001 {
+				t.Fatalf("report = %+v", r.Report)
+			}
+			total := 0
+			for _, l := range r.Logs {
+				total += len(l.Text)
+			}
+			if total > 4096 {
+				t.Fatalf("kept %d log bytes, limit 4096", total)
+			}
+		}},
+		{plugin: "nocap", wantErr: []error{ErrCapabilityDenied}, check: func(t *testing.T, r *Result) {
+			want := []string{"content.read (docex.content_read)", "metadata.read (docex.metadata_get)",
+				"metadata.write (docex.metadata_set)", "documents.emit (docex.emit)", "documents.lookup (docex.lookup_name)"}
+			if fmt.Sprint(r.Report.CapabilityDenials) != fmt.Sprint(want) {
+				t.Fatalf("denials = %v", r.Report.CapabilityDenials)
+			}
+			for _, l := range r.Logs {
+				if l.Text != "code=2" { // -2: denied
+					t.Fatalf("guest saw %q, want code=2", l.Text)
+				}
+			}
+		}},
+		{plugin: "forge", check: func(t *testing.T, r *Result) {
+			if r.Metadata["forged"] != 0.0 || r.Metadata["found"] != 0.0 {
+				t.Fatalf("metadata = %v", r.Metadata)
+			}
+			if r.Report.ForeignRefsDropped != 1 {
+				t.Fatalf("ForeignRefsDropped = %d", r.Report.ForeignRefsDropped)
+			}
+		}},
+		{plugin: "wasi", check: func(t *testing.T, r *Result) {
+			if len(r.Logs) != 1 || r.Logs[0] != (LogLine{"stdout", "hello stdout"}) {
+				t.Fatalf("logs = %v", r.Logs)
+			}
+		}},
+		{plugin: "lookup", params: map[string]string{"name": "notes.txt", "panic": "true"},
+			wantErr: []error{ErrPluginFailed}, wantMsg: "panic: lookup plugin asked to panic"},
+		{plugin: "lookup", params: map[string]string{"name": "notes.txt", "spin": "true"},
+			wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
+	}
+	for c := 'a'; c <= 'm'; c++ {
+		tests = append(tests, struct {
+			plugin  string
+			params  map[string]string
+			wantErr []error
+			wantMsg string
+			check   func(t *testing.T, r *Result)
+		}{plugin: "oob", params: map[string]string{"fn": string(c)}, wantErr: []error{ErrPluginTrap}, wantMsg: "out-of-bounds memory access"})
+	}
+	for _, c := range "no" { // EINVAL returned, not a trap: docex_run returns -1
+		tests = append(tests, struct {
+			plugin  string
+			params  map[string]string
+			wantErr []error
+			wantMsg string
+			check   func(t *testing.T, r *Result)
+		}{plugin: "oob", params: map[string]string{"fn": string(c)}, wantErr: []error{ErrPluginFailed}, wantMsg: "docex_run returned -1"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.plugin+fmt.Sprint(tt.params), func(t *testing.T) {
+			host := &fakeHost{tenant: "acme", store: store, leak: true}
+			p := plugin(t, tt.plugin) // compile outside the timed part
+			start := time.Now()
+			r, err := sb.Run(ctx, Invocation{TenantID: "acme", Plugin: p,
+				Input: textDoc("in.txt", "some input"), Params: tt.params, Host: host})
+			elapsed := time.Since(start)
+			if elapsed > 5*time.Second {
+				t.Errorf("took %s to stop", elapsed)
+			}
+			for _, want := range tt.wantErr {
+				if !errors.Is(err, want) {
+					t.Fatalf("err = %v, want %v", err, want)
+				}
+			}
+			if len(tt.wantErr) == 0 && err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if tt.wantMsg != "" && !strings.Contains(fmt.Sprint(err), tt.wantMsg) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.wantMsg)
+			}
+			if r == nil {
+				t.Fatal("nil result")
+			}
+			if err != nil && (r.Metadata != nil || r.Derived != nil || r.Status != StatusError) {
+				t.Fatalf("failed run carries output: %+v", r)
+			}
+			if err != nil && !r.Report.InstanceRetired {
+				t.Fatal("instance kept after failure")
+			}
+			if bad := host.openedForeign(); len(bad) > 0 {
+				t.Fatalf("opened foreign refs %v", bad)
+			}
+			if tt.check != nil {
+				tt.check(t, r)
+			}
+			t.Logf("%s: %v in %s", tt.plugin, err, elapsed)
+		})
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	ctx := context.Background()
+	sb := sharedSandbox(t)
+	tests := []struct {
+		plugin  string
+		wantErr error
+		wantMsg string
+	}{
+		{"badimport", ErrInvalidModule, "docex.format_disk, which does not exist"},
+		{"badsig", ErrInvalidModule, "docex.log with signature (i64) -> (i32)"},
+		{"notwasm", ErrInvalidModule, "not a WebAssembly"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.plugin, func(t *testing.T) {
+			m, mod := readPlugin(t, tt.plugin)
+			_, err := sb.Load(ctx, m, mod)
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("err = %v, want %v mentioning %q", err, tt.wantErr, tt.wantMsg)
+			}
+		})
+	}
+	t.Run("badhash", func(t *testing.T) {
+		fsys, _ := testplugins.Dir("badhash")
+		if _, _, err := LoadPluginFS(fsys); !errors.Is(err, ErrHashMismatch) {
+			t.Fatalf("err = %v", err)
+		}
+		m, mod := readPlugin(t, "echo")
+		m.SHA256 = strings.Repeat("ab", 32)
+		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrHashMismatch) {
+			t.Fatalf("Load err = %v", err)
+		}
+	})
+	t.Run("ceiling", func(t *testing.T) {
+		small := newSandbox(t, Config{Ceilings: Limits{MemoryPages: 32}})
+		m, mod := readPlugin(t, "membomb") // asks for 64 pages
+		if _, err := small.Load(ctx, m, mod); !errors.Is(err, ErrInvalidManifest) || !strings.Contains(err.Error(), "memory_pages") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// Tenants are isolated: hostile runs for one tenant do not disturb friendly
+// runs of another, and each tenant gets its own instances.
+func TestConcurrentTenants(t *testing.T) {
+	ctx := context.Background()
+	sb := sharedSandbox(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for _, name := range []string{"loop", "membomb", "trap", "bigoutput", "chatty"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 3 {
+				_, err := sb.Run(ctx, Invocation{TenantID: "evil", Plugin: plugin(t, name), Input: textDoc("x", "x")})
+				if err == nil {
+					errs <- fmt.Errorf("%s succeeded", name)
+				}
+			}
+		}()
+	}
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				text := fmt.Sprintf("good %d %d", g, i)
+				r, err := sb.Run(ctx, Invocation{TenantID: fmt.Sprint("good", g), Plugin: plugin(t, "echo"), Input: textDoc("x", text)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if string(r.Derived[0].Content) != text {
+					errs <- fmt.Errorf("got %q want %q", r.Derived[0].Content, text)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestPoolReuseAndRetire(t *testing.T) {
+	ctx := context.Background()
+	sb := newSandbox(t, Config{PoolSize: 2})
+	m, mod := readPlugin(t, "echo")
+	m.Limits.MemoryPages = 40
+	p, err := sb.Load(ctx, m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(tenant, text string) ResourceReport {
+		t.Helper()
+		r, err := sb.Run(ctx, Invocation{TenantID: tenant, Plugin: p, Input: textDoc("x", text)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Report
+	}
+	if r := run("a", "one"); !r.ColdStart {
+		t.Fatal("first run not cold")
+	}
+	if r := run("a", "two"); r.ColdStart {
+		t.Fatal("second run of the same tenant was cold")
+	}
+	if r := run("b", "three"); !r.ColdStart {
+		t.Fatal("another tenant reused an instance")
+	}
+	// 2.5 MiB of input makes echo grow to ~41 pages' worth: over 75% of 40.
+	if r := run("a", strings.Repeat("x", 2<<20)); !r.InstanceRetired {
+		t.Fatalf("instance at %d bytes not retired", r.PeakMemoryBytes)
+	}
+	if r := run("a", "four"); !r.ColdStart {
+		t.Fatal("retired instance was reused")
+	}
+	// A trap discards the instance.
+	pt := plugin(t, "trap")
+	for range 2 {
+		r, _ := shared.sb.Run(ctx, Invocation{TenantID: "a", Plugin: pt, Input: textDoc("x", "x")})
+		if !r.Report.ColdStart || !r.Report.InstanceRetired {
+			t.Fatalf("report = %+v", r.Report)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Run(ctx, Invocation{TenantID: "a", Plugin: p, Input: textDoc("x", "x")}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("run after close: %v", err)
+	}
+}
+
+func TestRunValidation(t *testing.T) {
+	ctx := context.Background()
+	sb := sharedSandbox(t)
+	tests := []struct {
+		name string
+		inv  Invocation
+		want error
+	}{
+		{"no tenant", Invocation{Plugin: plugin(t, "echo")}, ErrInvalidParams},
+		{"no plugin", Invocation{TenantID: "a"}, ErrInvalidParams},
+		{"unknown param", Invocation{TenantID: "a", Plugin: plugin(t, "echo"), Params: map[string]string{"x": "1"}}, ErrInvalidParams},
+		{"missing required", Invocation{TenantID: "a", Plugin: plugin(t, "derive")}, ErrInvalidParams},
+		{"bad bool", Invocation{TenantID: "a", Plugin: plugin(t, "lookup"), Params: map[string]string{"panic": "maybe"}}, ErrInvalidParams},
+		{"content type", Invocation{TenantID: "a", Plugin: plugin(t, "wordcount"), Input: Document{ContentType: "image/png"}}, ErrContentTypeNotAccepted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := sb.Run(ctx, tt.inv); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	t.Run("caller cancels", func(t *testing.T) {
+		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		m, mod := readPlugin(t, "loop")
+		m.Limits.TimeoutMS = 10_000
+		p, err := sb.Load(ctx, m, mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close(ctx)
+		_, err = sb.Run(cctx, Invocation{TenantID: "a", Plugin: p})
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrPluginTimeout) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestMaxIdle(t *testing.T) {
+	ctx := context.Background()
+	sb := newSandbox(t, Config{MaxIdle: 1})
+	m, mod := readPlugin(t, "echo")
+	p, err := sb.Load(ctx, m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold := func(tenant string) bool {
+		r, err := sb.Run(ctx, Invocation{TenantID: tenant, Plugin: p, Input: textDoc("x", "x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Report.ColdStart
+	}
+	if !cold("a") || !cold("b") || cold("a") || !cold("b") {
+		t.Fatal("MaxIdle=1 should keep only tenant a's instance")
+	}
+	if n := sb.idle.Load(); n != 1 {
+		t.Fatalf("idle = %d", n)
+	}
+	p.Close(ctx)
+	if n := sb.idle.Load(); n != 0 {
+		t.Fatalf("idle after close = %d", n)
+	}
+}

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Rebuilds every test plugin and rewrites the sha256 in each plugin.toml
+# (except badhash, whose hash is wrong on purpose). Needs wat2wasm (Debian:
+# wabt) and Go. Run from anywhere: testplugins/build.sh
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+cd "$here"
+
+for wat in */*.wat; do
+	wat2wasm "$wat" -o "${wat%.wat}.wasm"
+done
+
+gobuild() { # package-dir output
+	(cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false \
+		-ldflags="-s -w" -o "$2" "$1")
+}
+gobuild ./plugins/examples/wordcount "$here/wordcount/wordcount.wasm"
+gobuild ./testplugins/lookup "$here/lookup/lookup.wasm"
+
+sethash() { # manifest wasm
+	sum=$(sha256sum "$2" | cut -d' ' -f1)
+	sed -i "s/^sha256 = \".*\"/sha256 = \"$sum\"/" "$1"
+}
+for toml in */plugin.toml; do
+	dir=$(dirname "$toml")
+	[ "$dir" = badhash ] && continue
+	mod=$(sed -n 's/^module = "\(.*\)"/\1/p' "$toml")
+	sethash "$toml" "$dir/$mod"
+done
+sethash "$root/plugins/examples/wordcount/plugin.toml" "$here/wordcount/wordcount.wasm"
+echo "testplugins rebuilt"

@@ -1,0 +1,51 @@
+;; forge (hostile): tries to reach documents it was never given by forging
+;; handles (before and after a lookup) and by looking up a name that exists
+;; only in another tenant. Records in metadata:
+;;   forged = number of forged-handle accesses that succeeded (must be 0)
+;;   found  = number of handles lookup_name("secret.txt") returned
+(module
+  (import "docex" "doc_size" (func $doc_size (param i32) (result i64)))
+  (import "docex" "doc_name" (func $doc_name (param i32 i32 i32) (result i32)))
+  (import "docex" "content_read" (func $read (param i32 i64 i32 i32) (result i32)))
+  (import "docex" "metadata_get" (func $mget (param i32 i32 i32 i32 i32) (result i32)))
+  (import "docex" "metadata_set" (func $mset (param i32 i32 i32 i32) (result i32)))
+  (import "docex" "lookup_name" (func $lname (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "secret.txt")
+  (data (i32.const 16) "forged")
+  (data (i32.const 32) "found")
+  (data (i32.const 48) "author")
+  (data (i32.const 64) "n0")
+  (global $ok (mut i32) (i32.const 0))
+  (func $try (param $h i32)
+    (if (i32.ge_s (i32.wrap_i64 (call $doc_size (local.get $h))) (i32.const 0))
+      (then (global.set $ok (i32.add (global.get $ok) (i32.const 1)))))
+    (if (i32.ge_s (call $doc_name (local.get $h) (i32.const 1024) (i32.const 64)) (i32.const 0))
+      (then (global.set $ok (i32.add (global.get $ok) (i32.const 1)))))
+    (if (i32.gt_s (call $read (local.get $h) (i64.const 0) (i32.const 1024) (i32.const 64)) (i32.const 0))
+      (then (global.set $ok (i32.add (global.get $ok) (i32.const 1)))))
+    (if (i32.ge_s (call $mget (local.get $h) (i32.const 48) (i32.const 6) (i32.const 1024) (i32.const 64)) (i32.const 0))
+      (then (global.set $ok (i32.add (global.get $ok) (i32.const 1))))))
+  (func $setn (param $key i32) (param $klen i32) (param $v i32)
+    (i32.store8 (i32.const 65) (i32.add (i32.const 48) (local.get $v)))
+    (drop (call $mset (local.get $key) (local.get $klen) (i32.const 64) (i32.const 2))))
+  (func (export "docex_run") (result i32)
+    (local $found i32) (local $i i32)
+    ;; forged handles before any lookup
+    (call $try (i32.const 1))
+    (call $try (i32.const 2))
+    (call $try (i32.const 1023))
+    (call $try (i32.const -1))
+    (call $try (i32.const 0x7FFFFFFF))
+    ;; a name that exists only in another tenant
+    (local.set $found (call $lname (i32.const 0) (i32.const 10) (i32.const 2048) (i32.const 8)))
+    (if (i32.lt_s (local.get $found) (i32.const 0)) (then (local.set $found (i32.const 9))))
+    ;; handles just past what we were given
+    (local.set $i (i32.const 1))
+    (loop $l
+      (call $try (i32.add (local.get $found) (local.get $i)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 40))))
+    (call $setn (i32.const 16) (i32.const 6) (select (global.get $ok) (i32.const 9) (i32.lt_u (global.get $ok) (i32.const 9))))
+    (call $setn (i32.const 32) (i32.const 5) (local.get $found))
+    (i32.const 0)))

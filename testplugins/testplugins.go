@@ -1,0 +1,24 @@
+// Package testplugins holds the sandbox's friendly and hostile test plugins:
+// one directory per plugin with its source (.wat or Go), the committed build
+// output and plugin.toml. Rebuild them all with testplugins/build.sh (needs
+// wat2wasm and Go); go test needs neither, because the outputs are embedded.
+//
+// Friendly: echo, derive (WAT); wordcount, lookup (Go guests using pdk).
+// Hostile: loop, membomb, trap, bigoutput, chatty, oob, nocap, forge, wasi,
+// procexit, badimport, badsig, notwasm, badhash.
+package testplugins
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:generate ./build.sh
+//go:embed */plugin.toml */*.wasm
+var files embed.FS
+
+// Dir returns the plugin directory name (e.g. "echo") as an fs.FS, ready
+// for sandbox.LoadPluginFS.
+func Dir(name string) (fs.FS, error) {
+	return fs.Sub(files, name)
+}
