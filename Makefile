@@ -20,6 +20,10 @@ demo: build
 # Everything: vet, then all tests with the race detector. The PostgreSQL
 # tests need DOCEX_TEST_POSTGRES_DSN (.ci/run sets it); outside CI they skip
 # with a message when it is unset.
+# The same demo against a throw-away database on the local PostgreSQL.
+demo-postgres: build
+	scripts/demo.sh $(BIN) postgres
+
 test: vet
 	$(GO) test -race -count=1 -timeout 25m $(PKGS)
 

@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # End-to-end demo of docex on the embedded SQLite default, in a temporary
-# directory: init, two tenants, documents, metadata search, and a denied
-# cross-tenant read. Usage: scripts/demo.sh [path/to/docex]
+# directory: init, two tenants, documents, metadata search, a plugin, and
+# denied cross-tenant reads. Usage: scripts/demo.sh [path/to/docex] [postgres]
+# With "postgres" it runs the same script against a throw-away database on
+# the local server (DOCEX_DEMO_PGHOST, default 127.0.0.1, user postgres).
 set -euo pipefail
 DOCEX=${1:-bin/docex}
 DOCEX=$(cd "$(dirname "$DOCEX")" && pwd)/$(basename "$DOCEX")
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/docex-demo.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+BACKEND=${2:-sqlite}
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT
 cd "$WORK"
 unset DOCEX_CONFIG DOCEX_TENANT DOCEX_USER DOCEX_ROLES
+if [ "$BACKEND" = postgres ]; then
+	PGHOST_DEMO=${DOCEX_DEMO_PGHOST:-127.0.0.1}
+	DB="docex_demo_$$"
+	psql -h "$PGHOST_DEMO" -U postgres -d test -q -c "CREATE DATABASE $DB"
+	cleanup() { cd /; rm -rf "$WORK"; psql -h "$PGHOST_DEMO" -U postgres -d test -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" || true; }
+	export DOCEX_POSTGRES_DSN="postgres://postgres@$PGHOST_DEMO:5432/$DB?sslmode=disable"
+fi
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { step "docex $*"; "$DOCEX" "$@"; }
@@ -20,7 +32,7 @@ expect_fail() {
 	echo "(exit $rc, as expected)"
 }
 
-run init
+run init --backend "$BACKEND"
 run init                     # idempotent
 run tenant create acme --display-name "Acme Corp"
 run tenant create globex --display-name "Globex"
@@ -45,6 +57,12 @@ expect_fail 3 doc cat "$ID" $GLOBEX              # another tenant's document: no
 expect_fail 4 doc list invoices --tenant system --user eve --roles admin   # bootstrap tenant: denied
 expect_fail 4 basket list --tenant acme          # no user: denied
 expect_fail 4 basket delete invoices --force --tenant acme --user carol --roles reader  # reader: denied
+
+# A sandboxed WebAssembly plugin (a Go guest), installed for acme only.
+run plugin install "$REPO/testplugins/wordcount" $ACME
+run run wordcount "$ID" $ACME
+expect_fail 3 run wordcount "$ID" $GLOBEX        # not installed for globex, and not its document
+expect_fail 4 run wordcount "$ID" --tenant acme --user rita --roles reader   # readers cannot run plugins
 
 run tenant suspend globex
 expect_fail 4 basket list $GLOBEX                 # suspended: denied

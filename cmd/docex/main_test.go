@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // harness runs the CLI in-process in a temporary directory with its own
@@ -417,5 +419,61 @@ func TestBadConfig(t *testing.T) {
 				t.Fatal("init changed a bad config")
 			}
 		})
+	}
+}
+
+// TestPostgresCLI runs the CLI against PostgreSQL when
+// DOCEX_TEST_POSTGRES_DSN is set (CI sets it, and fails if it is missing).
+func TestPostgresCLI(t *testing.T) {
+	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
+		}
+		t.Skip("set DOCEX_TEST_POSTGRES_DSN to run the PostgreSQL CLI test")
+	}
+	h := newHarness(t)
+	h.env["PGTEST_DSN"] = dsn
+	// A schema of our own so that runs never collide.
+	schema := fmt.Sprintf("docex_cli_%d", time.Now().UnixNano()%1_000_000_000)
+	prefix := fmt.Sprintf("c%d_", time.Now().UnixNano()%100000)
+	h.file("docex.yaml", fmt.Sprintf(`config_version: 1
+multi_tenancy:
+  bootstrap_tenant:
+    schema: %s
+database:
+  type: postgres
+  postgres:
+    dsn_env: PGTEST_DSN
+    tenant_schema_prefix: %s
+storage:
+  documents:
+    type: database
+`, schema, prefix))
+	h.ok("init")
+	r := h.ok("init")
+	if !strings.Contains(r.stdout, "already initialised") {
+		t.Fatalf("second init: %s", r.stdout)
+	}
+	tn := "pgcli" + prefix[1:len(prefix)-1]
+	h.ok("tenant", "create", tn)
+	t.Cleanup(func() { h.run("tenant", "delete", tn, "--yes") })
+	u := []string{"--tenant", tn, "--user", "u", "--roles", "admin"}
+	h.ok(append([]string{"basket", "create", "b"}, u...)...)
+	f := h.file("a.txt", "postgres content")
+	docs := decode[[]doc](t, h.ok(append([]string{"doc", "add", "b", f, "--meta", "k=1", "--json"}, u...)...).stdout)
+	if r := h.ok(append([]string{"doc", "cat", docs[0].ID}, u...)...); r.stdout != "postgres content" {
+		t.Fatalf("cat: %q", r.stdout)
+	}
+	found := decode[[]doc](t, h.ok(append([]string{"doc", "find", "b", "--meta", "k=1", "--json"}, u...)...).stdout)
+	if len(found) != 1 {
+		t.Fatalf("find: %+v", found)
+	}
+	h.want(exitDenied, "basket", "list", "--tenant", "system", "--user", "u", "--roles", "admin")
+	// A bad password is never printed.
+	h.env["PGTEST_DSN"] = "postgres://postgres:hunter2secret@127.0.0.1:1/nope?connect_timeout=2"
+	r = h.run("tenant", "list")
+	if r.code == 0 || strings.Contains(r.stderr, "hunter2secret") {
+		t.Fatalf("bad DSN: exit %d, stderr %s", r.code, r.stderr)
 	}
 }

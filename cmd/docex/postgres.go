@@ -3,12 +3,24 @@ package main
 import (
 	"context"
 
-	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/backends/postgres"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/driver"
 )
 
-// openPostgres opens the PostgreSQL backend.
+// openPostgres opens the PostgreSQL backend. The DSN comes from the
+// environment variable the config names; it is never printed (the backend
+// masks the password in its errors).
 func openPostgres(ctx context.Context, f *config.File, getenv func(string) string) (driver.Backend, error) {
-	return nil, docex.Errorf(docex.ErrInvalidConfig, "the postgres backend is not wired into this build yet")
+	dsn, err := f.PostgresDSN(getenv)
+	if err != nil {
+		return nil, err
+	}
+	p := f.Database.Postgres
+	return postgres.Open(ctx, postgres.Config{
+		DSN:                dsn,
+		BootstrapSchema:    f.MultiTenancy.BootstrapTenant.Schema,
+		MaxConns:           int32(p.MaxConns),
+		TenantSchemaPrefix: p.SchemaPrefix,
+	})
 }

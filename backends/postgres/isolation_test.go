@@ -1,0 +1,341 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/google/uuid"
+)
+
+// addBasket adds a basket named name to the store.
+func addBasket(t testing.TB, st driver.TenantStore, name string) docex.Basket {
+	t.Helper()
+	bk := docex.Basket{ID: newID(), Name: name, CreatedAt: time.Now()}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) }))
+	return bk
+}
+
+// onlyBasket checks that the store's only basket is named want.
+func onlyBasket(st driver.TenantStore, want string) error {
+	list, err := st.Baskets(bg, docex.Page{})
+	if err != nil {
+		return err
+	}
+	if len(list) != 1 || list[0].Name != want {
+		return fmt.Errorf("baskets %+v, want only %q", list, want)
+	}
+	return nil
+}
+
+func TestDroppedSchemaNeverFallsThrough(t *testing.T) {
+	b := bootstrapped(t, Config{MaxConns: 2}, true)
+	a, other := openStore(t, b, "alpha"), openStore(t, b, "beta")
+	addBasket(t, a, "alpha-basket")
+	addBasket(t, other, "beta-basket")
+	// Decoys a fall-through could find: tables of the same names in public
+	// and in the session's temporary schema.
+	exec(t, b, `CREATE TABLE public.baskets (id text, name text, created_at timestamptz, doc_count bigint, bytes bigint);
+		INSERT INTO public.baskets VALUES ('p', 'public-basket', now(), 0, 0)`)
+
+	exec(t, b, `DROP SCHEMA docex_t_alpha CASCADE`)
+	list, err := a.Baskets(bg, docex.Page{})
+	if err == nil {
+		t.Fatalf("read of a dropped tenant schema succeeded: %+v", list)
+	}
+	wantErr(t, err, docex.ErrCorrupt)
+	err = a.Write(bg, func(tx driver.Tx) error {
+		_, err := tx.Baskets(bg, docex.Page{})
+		return err
+	})
+	wantErr(t, err, docex.ErrCorrupt)
+	_, err = b.OpenTenant(bg, "alpha")
+	wantErr(t, err, docex.ErrCorrupt)
+	must(t, onlyBasket(other, "beta-basket"))
+	// The registry row can still be removed, and the id provisioned again.
+	must(t, b.DeleteTenant(bg, "alpha"))
+	openStore(t, b, "alpha")
+}
+
+// TestSchemaDroppedMidTransaction drops the schema after the search_path
+// check: the next statement must fail, not resolve elsewhere.
+func TestSchemaDroppedMidTransaction(t *testing.T) {
+	b := bootstrapped(t, Config{MaxConns: 3}, true)
+	a := openStore(t, b, "alpha")
+	addBasket(t, a, "alpha-basket")
+	exec(t, b, `CREATE TABLE public.baskets (id text, name text, created_at timestamptz, doc_count bigint, bytes bigint);
+		INSERT INTO public.baskets VALUES ('p', 'public-basket', now(), 0, 0)`)
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	// DROP SCHEMA waits for the open transaction's locks; run the sabotage
+	// before the transaction touches any table.
+	err := a.Write(ctx, func(tx driver.Tx) error {
+		exec(t, b, `DROP SCHEMA docex_t_alpha CASCADE`)
+		list, err := tx.Baskets(ctx, docex.Page{})
+		if err == nil {
+			return fmt.Errorf("read after drop returned %+v", list)
+		}
+		return err
+	})
+	if err == nil || docex.Code(err) == "internal" && !isUndefinedTable(err) {
+		t.Fatalf("got %v, want an undefined-table error", err)
+	}
+}
+
+func isUndefinedTable(err error) bool {
+	code, _ := pgError(err)
+	return code == codeUndefinedTable
+}
+
+// TestPooledConnectionState abuses a small pool: a session-level SET
+// search_path committed by a tenant transaction, a failed transaction, and
+// a connection released inside a transaction must not affect the next
+// borrower.
+func TestPooledConnectionState(t *testing.T) {
+	for _, conns := range []int32{1, 2} {
+		t.Run(fmt.Sprintf("conns=%d", conns), func(t *testing.T) {
+			b := bootstrapped(t, Config{MaxConns: conns}, true)
+			a, other := openStore(t, b, "alpha"), openStore(t, b, "beta")
+			addBasket(t, a, "alpha-basket")
+			addBasket(t, other, "beta-basket")
+
+			steps := []struct {
+				name string
+				fn   func(tx *tx) error
+				ok   bool
+			}{
+				{"session SET search_path", func(tx *tx) error {
+					_, err := tx.q.Exec(bg, `SET search_path TO docex_t_alpha, public`)
+					return err
+				}, true},
+				{"session set_config", func(tx *tx) error {
+					_, err := tx.q.Exec(bg, `SELECT set_config('search_path', 'docex_t_alpha', false)`)
+					return err
+				}, true},
+				{"failed statement", func(tx *tx) error {
+					_, err := tx.q.Exec(bg, `SELECT * FROM no_such_table`)
+					return err
+				}, false},
+				{"duplicate basket", func(tx *tx) error {
+					return tx.InsertBasket(bg, docex.Basket{ID: newID(), Name: "alpha-basket"})
+				}, false},
+				{"statement after error", func(tx *tx) error {
+					_, _ = tx.q.Exec(bg, `SELECT 1/0`)
+					_, err := tx.q.Exec(bg, `SELECT 1`)
+					return err
+				}, false},
+				{"temp table decoy", func(tx *tx) error {
+					_, err := tx.q.Exec(bg, `CREATE TEMP TABLE baskets (id text, name text, created_at timestamptz, doc_count bigint, bytes bigint);
+						INSERT INTO pg_temp.baskets VALUES ('t', 'temp-basket', now(), 0, 0)`)
+					return err
+				}, true},
+			}
+			for _, s := range steps {
+				t.Run(s.name, func(t *testing.T) {
+					err := a.Write(bg, func(dtx driver.Tx) error { return s.fn(dtx.(*tx)) })
+					if (err == nil) != s.ok {
+						t.Fatalf("step error %v, want ok=%t", err, s.ok)
+					}
+					for range 2 * conns {
+						must(t, onlyBasket(other, "beta-basket"))
+						must(t, onlyBasket(a, "alpha-basket"))
+					}
+					c, err := b.pool.Acquire(bg)
+					must(t, err)
+					var path string
+					must(t, c.QueryRow(bg, `SHOW search_path`).Scan(&path))
+					c.Release()
+					if path != "" && path != `""` {
+						t.Fatalf("pooled connection kept search_path %q", path)
+					}
+				})
+			}
+
+			// A connection released inside an open transaction is destroyed.
+			c, err := b.pool.Acquire(bg)
+			must(t, err)
+			_, err = c.Exec(bg, `BEGIN; SET LOCAL search_path TO docex_t_alpha`)
+			must(t, err)
+			c.Release()
+			must(t, onlyBasket(other, "beta-basket"))
+		})
+	}
+}
+
+func TestTenantIDsNeedingQuotes(t *testing.T) {
+	b := bootstrapped(t, Config{}, true)
+	ids := []string{"select", "user", "order", "table", "a-b", "x_1", "from-where", "group", "z9"}
+	stores := map[string]driver.TenantStore{}
+	for _, id := range ids {
+		stores[id] = openStore(t, b, id)
+		addBasket(t, stores[id], "basket-of-"+id)
+	}
+	for _, id := range ids {
+		t.Run(id, func(t *testing.T) {
+			must(t, onlyBasket(stores[id], "basket-of-"+id))
+			st, err := b.OpenTenant(bg, id)
+			must(t, err)
+			defer st.Close()
+			if st.Tenant().ID != id {
+				t.Fatalf("opened %q for %q", st.Tenant().ID, id)
+			}
+		})
+	}
+	// A custom prefix with the same ids.
+	b2 := bootstrapped(t, Config{TenantSchemaPrefix: "t_", BootstrapSchema: "sys"}, true)
+	for _, id := range []string{"select", "a-b"} {
+		st := openStore(t, b2, id)
+		addBasket(t, st, id)
+		must(t, onlyBasket(st, id))
+	}
+	if n := queryInt(t, b2, `SELECT count(*) FROM pg_namespace WHERE nspname IN ('t_select', 't_a-b')`); n != 2 {
+		t.Fatalf("custom-prefix schemas: %d", n)
+	}
+}
+
+func TestManyTenantsRoundRobin(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 200
+	}
+	b := bootstrapped(t, Config{MaxConns: 2}, true)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("t%04d", i)
+	}
+	// Provision with a few workers through the same small pool.
+	work := make(chan string)
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for range 4 {
+		wg.Go(func() {
+			for id := range work {
+				err := b.CreateTenant(bg, docex.Tenant{ID: id, DisplayName: id, CreatedAt: time.Now(), Incarnation: uuid.NewString()})
+				if err == nil {
+					var st driver.TenantStore
+					if st, err = b.OpenTenant(bg, id); err == nil {
+						err = st.Write(bg, func(tx driver.Tx) error {
+							return tx.InsertBasket(bg, docex.Basket{ID: newID(), Name: "basket-of-" + id, CreatedAt: time.Now()})
+						})
+						st.Close()
+					}
+				}
+				if err != nil && failed.Add(1) < 5 {
+					t.Errorf("provision %s: %v", id, err)
+				}
+			}
+		})
+	}
+	for _, id := range ids {
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.FailNow()
+	}
+	// Round-robin reads from 4 goroutines sharing 2 connections, each
+	// checking it sees only its own tenant's rows.
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < 2*n; i += 4 {
+				id := ids[i%n]
+				st, err := b.OpenTenant(bg, id)
+				if err == nil {
+					err = onlyBasket(st, "basket-of-"+id)
+					st.Close()
+				}
+				if err != nil && failed.Add(1) < 5 {
+					t.Errorf("read %s: %v", id, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := queryInt(t, b, `SELECT count(*) FROM docex_system.tenants`); got != int64(n+1) {
+		t.Fatalf("%d registry rows, want %d", got, n+1)
+	}
+}
+
+func TestNoForeignKeyCrossesSchemas(t *testing.T) {
+	b := bootstrapped(t, Config{}, true)
+	openStore(t, b, "acme")
+	openStore(t, b, "beta")
+	const q = `SELECT count(*) FILTER (WHERE n1.oid <> n2.oid), count(*) FILTER (WHERE n1.nspname = 'docex_t_acme')
+		FROM pg_constraint c
+		JOIN pg_class r1 ON r1.oid = c.conrelid JOIN pg_namespace n1 ON n1.oid = r1.relnamespace
+		JOIN pg_class r2 ON r2.oid = c.confrelid JOIN pg_namespace n2 ON n2.oid = r2.relnamespace
+		WHERE c.contype = 'f'`
+	var crossing, inAcme int64
+	must(t, b.pool.QueryRow(bg, q).Scan(&crossing, &inAcme))
+	if crossing != 0 {
+		t.Fatalf("%d foreign keys cross a schema boundary", crossing)
+	}
+	if inAcme != 2 {
+		t.Fatalf("tenant schema has %d foreign keys, want 2 (documents->baskets, metadata->documents)", inAcme)
+	}
+	// No other object of a tenant schema depends on another schema
+	// (views, sequences owned elsewhere, inherited tables).
+	const deps = `SELECT count(*) FROM pg_depend d
+		JOIN pg_class c1 ON d.classid = 'pg_class'::regclass AND c1.oid = d.objid
+		JOIN pg_class c2 ON d.refclassid = 'pg_class'::regclass AND c2.oid = d.refobjid
+		WHERE c1.relnamespace <> c2.relnamespace
+		AND c1.relnamespace IN (SELECT oid FROM pg_namespace WHERE nspname LIKE 'docex\_t\_%')`
+	if n := queryInt(t, b, deps); n != 0 {
+		t.Fatalf("%d dependencies cross a schema boundary", n)
+	}
+}
+
+func TestProvisioningCrashSafety(t *testing.T) {
+	b := bootstrapped(t, Config{}, true)
+	boom := errors.New("injected failure")
+	for _, step := range []string{"lock", "check", "schema", "register", "commit"} {
+		for _, how := range []string{"error", "cancel"} {
+			t.Run(step+"/"+how, func(t *testing.T) {
+				ctx, cancel := context.WithCancel(bg)
+				defer cancel()
+				b.provisionHook = func(s string) error {
+					if s != step {
+						return nil
+					}
+					if how == "cancel" {
+						cancel()
+						return nil
+					}
+					return boom
+				}
+				err := b.CreateTenant(ctx, docex.Tenant{ID: "crash", DisplayName: "c", CreatedAt: time.Now(), Incarnation: uuid.NewString()})
+				b.provisionHook = nil
+				if err == nil {
+					t.Fatal("CreateTenant succeeded despite the failure")
+				}
+				assertNoTenant(t, b, "crash")
+				must(t, b.CreateTenant(bg, docex.Tenant{ID: "crash", DisplayName: "c", CreatedAt: time.Now(), Incarnation: uuid.NewString()}))
+				st, err := b.OpenTenant(bg, "crash")
+				must(t, err)
+				st.Close()
+				must(t, b.DeleteTenant(bg, "crash"))
+				assertNoTenant(t, b, "crash")
+			})
+		}
+	}
+}
+
+// assertNoTenant checks that neither a registry row nor a schema of id is
+// visible (waiting briefly for a cancelled server process to roll back).
+func assertNoTenant(t *testing.T, b *Backend, id string) {
+	t.Helper()
+	rows := queryInt(t, b, `SELECT count(*) FROM docex_system.tenants WHERE id = $1`, id)
+	schemas := queryInt(t, b, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, "docex_t_"+id)
+	if rows != 0 || schemas != 0 {
+		t.Fatalf("after a failed provisioning: %d registry rows, %d schemas", rows, schemas)
+	}
+	_, err := b.OpenTenant(bg, id)
+	wantErr(t, err, docex.ErrTenantNotFound)
+}

@@ -1,0 +1,191 @@
+package postgres
+
+import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// setPathSQL sets the transaction-local search_path and returns the
+// schemas that are then effectively on it. It is the first statement of
+// every tenant transaction. set_config runs in the sub-select, so
+// current_schemas sees the new path; a missing schema does not appear in
+// the result.
+const setPathSQL = `SELECT current_schemas(false) FROM (SELECT set_config('search_path', $1, true)) AS s`
+
+// maxWriteAttempts bounds how often Write runs fn on serialisation
+// failures and deadlocks.
+const maxWriteAttempts = 5
+
+// inTenant is the only way to run SQL against a tenant schema. It begins a
+// transaction, sets the transaction-local search_path to the quoted schema
+// followed by pg_temp (never public), checks that schema exists and is
+// first on the path, runs fn, and commits. The tenant SQL is unqualified:
+// with schema missing, every table lookup fails (42P01) instead of finding
+// another schema's table. The search_path ends with the transaction, so
+// nothing stays on the pooled connection. It returns fn's error, or an
+// error matching docex.ErrCorrupt when the schema is missing.
+func (b *Backend) inTenant(ctx context.Context, schema string, mode pgx.TxAccessMode, fn func(q pgx.Tx) error) error {
+	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: mode})
+	if err != nil {
+		return b.wrap(err, "begin transaction on %s", schema)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
+	var path []string
+	if err := tx.QueryRow(ctx, setPathSQL, quote(schema)+", pg_temp").Scan(&path); err != nil {
+		return b.wrap(err, "set search_path to %s", schema)
+	}
+	if len(path) == 0 || path[0] != schema {
+		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s of the store is missing (search_path resolves to %q)", schema, path)
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return b.wrap(err, "commit on %s", schema)
+	}
+	return nil
+}
+
+// store is a driver.TenantStore bound to one schema.
+type store struct {
+	b      *Backend
+	schema string       // unquoted, validated
+	tenant docex.Tenant // zero for the local store
+	closed atomic.Bool
+}
+
+var _ driver.TenantStore = (*store)(nil)
+
+// Tenant returns the registry record the store was opened for (the zero
+// Tenant for the local store).
+func (s *store) Tenant() docex.Tenant { return s.tenant }
+
+// Close marks the store closed; later calls return docex.ErrClosed.
+func (s *store) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+// read runs fn in a read-only tenant transaction.
+func (s *store) read(ctx context.Context, fn func(q pgx.Tx) error) error {
+	if s.closed.Load() {
+		return docex.Errorf(docex.ErrClosed, "postgres: store of %s is closed", s.schema)
+	}
+	return s.b.inTenant(ctx, s.schema, pgx.ReadOnly, fn)
+}
+
+// Write runs fn in one read-write transaction (READ COMMITTED, so that
+// statements after LockContent see what the lock's previous holder
+// committed). It runs fn again, up to 5 times in all, when the transaction
+// fails with a serialisation failure (40001) or a deadlock (40P01). It
+// returns fn's error, docex.ErrClosed on a closed store, or a database
+// error.
+func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
+	if s.closed.Load() {
+		return docex.Errorf(docex.ErrClosed, "postgres: store of %s is closed", s.schema)
+	}
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.b.inTenant(ctx, s.schema, pgx.ReadWrite, func(q pgx.Tx) error {
+			t := &tx{b: s.b, q: q, schema: s.schema}
+			defer t.done.Store(true)
+			return fn(t)
+		})
+		if err == nil || attempt == maxWriteAttempts || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		backoff := time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// Basket returns the basket with its counters, docex.ErrNotFound, or docex.ErrClosed.
+func (s *store) Basket(ctx context.Context, id string) (b docex.Basket, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { b, err = getBasket(ctx, s.b, q, sqlBasketByID, id); return err })
+	return b, err
+}
+
+// BasketByName returns the basket named name, docex.ErrNotFound, or docex.ErrClosed.
+func (s *store) BasketByName(ctx context.Context, name string) (b docex.Basket, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { b, err = getBasket(ctx, s.b, q, sqlBasketByName, name); return err })
+	return b, err
+}
+
+// Baskets lists baskets ordered by name (byte order); docex.ErrInvalid for a bad page.
+func (s *store) Baskets(ctx context.Context, page docex.Page) (out []docex.Basket, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { out, err = listBaskets(ctx, s.b, q, page); return err })
+	return out, err
+}
+
+// Document returns the document with its metadata, or docex.ErrNotFound.
+func (s *store) Document(ctx context.Context, id string) (d docex.Document, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { d, err = getDocument(ctx, s.b, q, sqlDocumentByID, id); return err })
+	return d, err
+}
+
+// DocumentByChecksum returns the basket's document with the checksum, or docex.ErrNotFound.
+func (s *store) DocumentByChecksum(ctx context.Context, basketID, checksum string) (d docex.Document, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error {
+		d, err = getDocument(ctx, s.b, q, sqlDocumentByChecksum, basketID, checksum)
+		return err
+	})
+	return d, err
+}
+
+// Documents lists a basket's documents with metadata in page order; docex.ErrInvalid for a bad page.
+func (s *store) Documents(ctx context.Context, basketID string, page docex.Page) (out []docex.Document, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { out, err = listDocuments(ctx, s.b, q, basketID, page); return err })
+	return out, err
+}
+
+// FindDocuments lists the basket's documents matching all filters and their total; docex.ErrInvalid without filters.
+func (s *store) FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) (out []docex.Document, total int64, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error {
+		out, total, err = findDocuments(ctx, s.b, q, basketID, filters, page)
+		return err
+	})
+	return out, total, err
+}
+
+// ContentRefs counts the tenant's documents with the checksum.
+func (s *store) ContentRefs(ctx context.Context, checksum string) (n int64, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { n, err = contentRefs(ctx, s.b, q, checksum); return err })
+	return n, err
+}
+
+// Audit lists the tenant's audit log, newest first; docex.ErrInvalid for a bad page.
+func (s *store) Audit(ctx context.Context, page docex.Page) (out []docex.AuditEntry, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { out, err = listAudit(ctx, s.b, q, page); return err })
+	return out, err
+}
+
+// OpenContent returns a reader over database content, or docex.ErrNotFound.
+func (s *store) OpenContent(ctx context.Context, checksum string) (rc io.ReadCloser, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { rc, err = openContent(ctx, s.b, q, checksum); return err })
+	return rc, err
+}
+
+// utcMicro returns t in UTC truncated to microseconds, PostgreSQL's
+// timestamp precision, so stored times compare equal to what was given.
+func utcMicro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// newIncarnation returns a fresh incarnation id.
+func newIncarnation() (string, error) {
+	u, err := uuid.NewRandom()
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
+}

@@ -1,0 +1,366 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/jackc/pgx/v5"
+)
+
+// Tenant write SQL (unqualified, see queries.go).
+const (
+	sqlInsertBasket = `INSERT INTO baskets (id, name, created_at) VALUES ($1, $2, $3)`
+	sqlDeleteBasket = `DELETE FROM baskets WHERE id = $1`
+
+	// sqlInsertDocument adds the document, its metadata and the basket's
+	// counters in one statement (one round trip).
+	sqlInsertDocument = `WITH d AS (
+		INSERT INTO documents (id, basket_id, name, content_type, size, checksum, status, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, basket_id, size
+	), m AS (
+		INSERT INTO metadata (document_id, basket_id, key, vtype, value)
+		SELECT d.id, d.basket_id, f.k, f.t, f.v FROM d, unnest($10::text[], $11::int2[], $12::text[]) AS f(k, t, v)
+	)
+	UPDATE baskets SET doc_count = baskets.doc_count + 1, bytes = baskets.bytes + d.size FROM d WHERE baskets.id = d.basket_id`
+
+	sqlLockDocument   = `SELECT basket_id, size FROM documents WHERE id = $1 FOR UPDATE`
+	sqlUpdateContent  = `UPDATE documents SET size = $2, checksum = $3, content_type = $4, updated_at = $5 WHERE id = $1`
+	sqlAddBasketBytes = `UPDATE baskets SET bytes = bytes + $2 WHERE id = $1`
+	sqlDeleteDocument = `WITH d AS (DELETE FROM documents WHERE id = $1 RETURNING basket_id, size)
+		UPDATE baskets SET doc_count = baskets.doc_count - 1, bytes = baskets.bytes - d.size FROM d WHERE baskets.id = d.basket_id RETURNING baskets.id`
+
+	sqlTouchDocument = `UPDATE documents SET updated_at = $2 WHERE id = $1 RETURNING basket_id`
+	sqlUpsertMeta    = `INSERT INTO metadata (document_id, basket_id, key, vtype, value)
+		SELECT $1, $2, f.k, f.t, f.v FROM unnest($3::text[], $4::int2[], $5::text[]) AS f(k, t, v)
+		ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value`
+	sqlDeleteMeta    = `DELETE FROM metadata WHERE document_id = $1 AND key = $2`
+	sqlDocumentCount = `SELECT count(*) FROM documents WHERE id = $1`
+
+	sqlAdvisoryLock = `SELECT pg_advisory_xact_lock($1)`
+	sqlAppendAudit  = `INSERT INTO audit (` + auditInsertCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	sqlPutContent   = `INSERT INTO content (checksum, data) VALUES ($1, $2) ON CONFLICT (checksum) DO NOTHING`
+	sqlDelContent   = `DELETE FROM content WHERE checksum = $1`
+)
+
+// Constraint names (see tenantDDL) mapped to sentinels.
+const (
+	conDocumentsChecksum = "documents_basket_checksum_key"
+)
+
+// tx is a driver.Tx: one tenant transaction opened by store.Write. It is
+// usable only while fn runs.
+type tx struct {
+	b      *Backend
+	q      pgx.Tx
+	schema string
+	done   atomic.Bool
+}
+
+var _ driver.Tx = (*tx)(nil)
+
+// check returns docex.ErrClosed once Write's fn has returned.
+func (t *tx) check() error {
+	if t.done.Load() {
+		return docex.Errorf(docex.ErrClosed, "postgres: transaction on %s has ended", t.schema)
+	}
+	return nil
+}
+
+// Basket returns the basket with its counters, docex.ErrNotFound.
+func (t *tx) Basket(ctx context.Context, id string) (docex.Basket, error) {
+	if err := t.check(); err != nil {
+		return docex.Basket{}, err
+	}
+	return getBasket(ctx, t.b, t.q, sqlBasketByID, id)
+}
+
+// BasketByName returns the basket named name, docex.ErrNotFound.
+func (t *tx) BasketByName(ctx context.Context, name string) (docex.Basket, error) {
+	if err := t.check(); err != nil {
+		return docex.Basket{}, err
+	}
+	return getBasket(ctx, t.b, t.q, sqlBasketByName, name)
+}
+
+// Baskets lists baskets ordered by name (byte order); docex.ErrInvalid for a bad page.
+func (t *tx) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return listBaskets(ctx, t.b, t.q, page)
+}
+
+// Document returns the document with its metadata, or docex.ErrNotFound.
+func (t *tx) Document(ctx context.Context, id string) (docex.Document, error) {
+	if err := t.check(); err != nil {
+		return docex.Document{}, err
+	}
+	return getDocument(ctx, t.b, t.q, sqlDocumentByID, id)
+}
+
+// DocumentByChecksum returns the basket's document with the checksum, or docex.ErrNotFound.
+func (t *tx) DocumentByChecksum(ctx context.Context, basketID, checksum string) (docex.Document, error) {
+	if err := t.check(); err != nil {
+		return docex.Document{}, err
+	}
+	return getDocument(ctx, t.b, t.q, sqlDocumentByChecksum, basketID, checksum)
+}
+
+// Documents lists a basket's documents with metadata in page order; docex.ErrInvalid for a bad page.
+func (t *tx) Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return listDocuments(ctx, t.b, t.q, basketID, page)
+}
+
+// FindDocuments lists the basket's documents matching all filters and their total; docex.ErrInvalid without filters.
+func (t *tx) FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
+	if err := t.check(); err != nil {
+		return nil, 0, err
+	}
+	return findDocuments(ctx, t.b, t.q, basketID, filters, page)
+}
+
+// ContentRefs counts the tenant's documents with the checksum.
+func (t *tx) ContentRefs(ctx context.Context, checksum string) (int64, error) {
+	if err := t.check(); err != nil {
+		return 0, err
+	}
+	return contentRefs(ctx, t.b, t.q, checksum)
+}
+
+// Audit lists the tenant's audit log, newest first; docex.ErrInvalid for a bad page.
+func (t *tx) Audit(ctx context.Context, page docex.Page) ([]docex.AuditEntry, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return listAudit(ctx, t.b, t.q, page)
+}
+
+// OpenContent returns a reader over database content, or docex.ErrNotFound.
+func (t *tx) OpenContent(ctx context.Context, checksum string) (io.ReadCloser, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return openContent(ctx, t.b, t.q, checksum)
+}
+
+// InsertBasket adds a basket; docex.ErrExists when the name (or id) is
+// taken.
+func (t *tx) InsertBasket(ctx context.Context, bk docex.Basket) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	_, err := t.q.Exec(ctx, sqlInsertBasket, bk.ID, bk.Name, utcMicro(bk.CreatedAt))
+	if code, _ := pgError(err); code == codeUniqueViolation {
+		return fmt.Errorf("%w: %w", docex.ErrExists, t.b.wrap(err, "basket %q", bk.Name))
+	}
+	return t.b.wrap(err, "insert basket %q", bk.Name)
+}
+
+// DeleteBasket removes a basket, its documents and their metadata
+// (ON DELETE CASCADE); docex.ErrNotFound when absent.
+func (t *tx) DeleteBasket(ctx context.Context, id string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	tag, err := t.q.Exec(ctx, sqlDeleteBasket, id)
+	if err != nil {
+		return t.b.wrap(err, "delete basket %q", id)
+	}
+	if tag.RowsAffected() == 0 {
+		return docex.Errorf(docex.ErrNotFound, "basket %q not found", id)
+	}
+	return nil
+}
+
+// metaArrays returns kv as parallel arrays, or docex.ErrInvalid for an
+// invalid value.
+func metaArrays(kv map[string]docex.Value) (keys []string, types []int16, values []string, err error) {
+	keys, types, values = make([]string, 0, len(kv)), make([]int16, 0, len(kv)), make([]string, 0, len(kv))
+	for k, v := range kv {
+		if !v.Valid() {
+			return nil, nil, nil, docex.Errorf(docex.ErrInvalid, "metadata %q: invalid value", k)
+		}
+		keys, types, values = append(keys, k), append(types, int16(v.Type())), append(values, v.Canonical())
+	}
+	return keys, types, values, nil
+}
+
+// InsertDocument adds a document with its metadata and updates the
+// basket's counters. It returns docex.ErrDuplicateContent when the basket
+// holds the checksum, docex.ErrExists for a taken id, docex.ErrNotFound
+// when the basket does not exist, docex.ErrInvalid for an invalid value.
+func (t *tx) InsertDocument(ctx context.Context, d docex.Document) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	keys, types, values, err := metaArrays(d.Metadata)
+	if err != nil {
+		return err
+	}
+	status := d.Status
+	if status == "" {
+		status = docex.DocumentActive
+	}
+	_, err = t.q.Exec(ctx, sqlInsertDocument, d.ID, d.BasketID, d.Name, d.ContentType, d.Size, d.Checksum, status,
+		utcMicro(d.CreatedAt), utcMicro(d.UpdatedAt), keys, types, values)
+	switch code, con := pgError(err); {
+	case err == nil:
+		return nil
+	case code == codeUniqueViolation && con == conDocumentsChecksum:
+		return fmt.Errorf("%w: %w", docex.ErrDuplicateContent, t.b.wrap(err, "document %q in basket %q", d.Name, d.BasketID))
+	case code == codeUniqueViolation:
+		return fmt.Errorf("%w: %w", docex.ErrExists, t.b.wrap(err, "document %q", d.ID))
+	case code == codeForeignKeyViolation:
+		return fmt.Errorf("%w: %w", docex.ErrNotFound, t.b.wrap(err, "basket %q", d.BasketID))
+	default:
+		return t.b.wrap(err, "insert document %q", d.ID)
+	}
+}
+
+// UpdateContent replaces a document's content fields and adjusts the
+// basket's byte count. It returns docex.ErrNotFound when the document is
+// absent and docex.ErrDuplicateContent when another document of the basket
+// has the checksum.
+func (t *tx) UpdateContent(ctx context.Context, id string, size int64, checksum, contentType string, updatedAt time.Time) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	var basketID string
+	var oldSize int64
+	err := t.q.QueryRow(ctx, sqlLockDocument, id).Scan(&basketID, &oldSize)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return docex.Errorf(docex.ErrNotFound, "document %q not found", id)
+	}
+	if err != nil {
+		return t.b.wrap(err, "update document %q", id)
+	}
+	_, err = t.q.Exec(ctx, sqlUpdateContent, id, size, checksum, contentType, utcMicro(updatedAt))
+	if code, con := pgError(err); code == codeUniqueViolation && con == conDocumentsChecksum {
+		return fmt.Errorf("%w: %w", docex.ErrDuplicateContent, t.b.wrap(err, "update document %q", id))
+	}
+	if err != nil {
+		return t.b.wrap(err, "update document %q", id)
+	}
+	if size != oldSize {
+		if _, err := t.q.Exec(ctx, sqlAddBasketBytes, basketID, size-oldSize); err != nil {
+			return t.b.wrap(err, "update basket %q", basketID)
+		}
+	}
+	return nil
+}
+
+// DeleteDocument removes a document and its metadata and updates the
+// basket's counters; docex.ErrNotFound when absent.
+func (t *tx) DeleteDocument(ctx context.Context, id string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	tag, err := t.q.Exec(ctx, sqlDeleteDocument, id)
+	if err != nil {
+		return t.b.wrap(err, "delete document %q", id)
+	}
+	if tag.RowsAffected() == 0 {
+		return docex.Errorf(docex.ErrNotFound, "document %q not found", id)
+	}
+	return nil
+}
+
+// SetMetadata upserts metadata keys and bumps the document's updated_at;
+// docex.ErrNotFound when the document is absent, docex.ErrInvalid for an
+// invalid value.
+func (t *tx) SetMetadata(ctx context.Context, docID string, kv map[string]docex.Value, updatedAt time.Time) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	keys, types, values, err := metaArrays(kv)
+	if err != nil {
+		return err
+	}
+	var basketID string
+	err = t.q.QueryRow(ctx, sqlTouchDocument, docID, utcMicro(updatedAt)).Scan(&basketID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return docex.Errorf(docex.ErrNotFound, "document %q not found", docID)
+	}
+	if err != nil {
+		return t.b.wrap(err, "set metadata of %q", docID)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	_, err = t.q.Exec(ctx, sqlUpsertMeta, docID, basketID, keys, types, values)
+	return t.b.wrap(err, "set metadata of %q", docID)
+}
+
+// DeleteMetadata removes one key and bumps the document's updated_at;
+// docex.ErrNotFound when the document or the key is absent.
+func (t *tx) DeleteMetadata(ctx context.Context, docID, key string, updatedAt time.Time) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	tag, err := t.q.Exec(ctx, sqlDeleteMeta, docID, key)
+	if err != nil {
+		return t.b.wrap(err, "delete metadata %q of %q", key, docID)
+	}
+	if tag.RowsAffected() == 0 {
+		var n int64
+		if err := t.q.QueryRow(ctx, sqlDocumentCount, docID).Scan(&n); err != nil {
+			return t.b.wrap(err, "delete metadata %q of %q", key, docID)
+		}
+		if n == 0 {
+			return docex.Errorf(docex.ErrNotFound, "document %q not found", docID)
+		}
+		return docex.Errorf(docex.ErrNotFound, "document %q has no metadata %q", docID, key)
+	}
+	var basketID string
+	err = t.q.QueryRow(ctx, sqlTouchDocument, docID, utcMicro(updatedAt)).Scan(&basketID)
+	return t.b.wrap(err, "delete metadata %q of %q", key, docID)
+}
+
+// LockContent takes a transaction-scoped advisory lock on a hash of
+// (schema, checksum). A hash collision only serialises more than needed.
+func (t *tx) LockContent(ctx context.Context, checksum string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	_, err := t.q.Exec(ctx, sqlAdvisoryLock, lockKey("content", t.schema, checksum))
+	return t.b.wrap(err, "lock content %q", checksum)
+}
+
+// AppendAudit records e in the tenant's audit log.
+func (t *tx) AppendAudit(ctx context.Context, e docex.AuditEntry) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	_, err := t.q.Exec(ctx, sqlAppendAudit, auditArgs(e)...)
+	return t.b.wrap(err, "append audit")
+}
+
+// PutContent stores content; an existing checksum is left as it is.
+func (t *tx) PutContent(ctx context.Context, checksum string, data []byte) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	_, err := t.q.Exec(ctx, sqlPutContent, checksum, data)
+	return t.b.wrap(err, "store content %q", checksum)
+}
+
+// DeleteContent removes stored content; absent is not an error.
+func (t *tx) DeleteContent(ctx context.Context, checksum string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	_, err := t.q.Exec(ctx, sqlDelContent, checksum)
+	return t.b.wrap(err, "delete content %q", checksum)
+}
