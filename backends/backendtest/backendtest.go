@@ -394,10 +394,20 @@ func (f *fixture) testBaskets(t *testing.T) {
 
 	e.add(s, b.ID, "a.txt", "aaaa", nil)
 	e.add(s, b.ID, "b.txt", "bb", nil)
+	c := e.add(s, b.ID, "c.txt", "c", nil)
+	_, err = s.UpdateContent(bg, c.ID, strings.NewReader("cccccc"), "")
+	must(t, err)
+	d := e.add(s, b.ID, "d.txt", "ddd", nil)
+	must(t, s.DeleteDocument(bg, d.ID))
 	got, err = s.Basket(bg, b.ID)
 	must(t, err)
-	if got.DocumentCount != 2 || got.Bytes != 6 {
+	if got.DocumentCount != 3 || got.Bytes != 12 {
 		t.Fatalf("stats = %+v", got)
+	}
+	byName, err := s.BasketByName(bg, "invoices")
+	must(t, err)
+	if byName.DocumentCount != 3 || byName.Bytes != 12 {
+		t.Fatalf("stats by name = %+v", byName)
 	}
 	wantErr(t, s.DeleteBasket(bg, b.ID, false), docex.ErrBasketNotEmpty, docex.ErrConflict)
 	must(t, s.DeleteBasket(bg, b.ID, true))

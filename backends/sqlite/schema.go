@@ -40,7 +40,9 @@ CREATE TABLE IF NOT EXISTS tenant_meta (
 CREATE TABLE IF NOT EXISTS baskets (
 	id         TEXT PRIMARY KEY,
 	name       TEXT NOT NULL UNIQUE,
-	created_at INTEGER NOT NULL
+	created_at INTEGER NOT NULL,
+	doc_count  INTEGER NOT NULL DEFAULT 0, -- maintained by the driver
+	bytes      INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS documents (
 	id           TEXT PRIMARY KEY,
