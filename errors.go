@@ -77,8 +77,12 @@ var (
 )
 
 // Code returns the machine-readable code of err: the code of the most
-// specific docex sentinel in its chain, or "internal" when there is none.
+// specific docex sentinel in its chain, "internal" when there is none, and
+// "" for a nil error.
 func Code(err error) string {
+	if err == nil {
+		return ""
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.code

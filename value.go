@@ -117,6 +117,9 @@ func Decode(typ ValueType, text string) (Value, error) {
 		if err != nil {
 			return Value{}, Errorf(ErrCorrupt, "stored number %q: %v", text, err)
 		}
+		if v := Number(n); !v.Valid() || v.Canonical() != text {
+			return Value{}, Errorf(ErrCorrupt, "stored number %q is not in canonical form", text)
+		}
 		return Number(n), nil
 	case TypeBool:
 		switch text {

@@ -361,8 +361,8 @@ func TestLRUBoundAndIsolation(t *testing.T) {
 	// Sized for -race, where a cold open costs ~10 ms: 8x more tenants
 	// than the bound keeps the LRU churning on every access.
 	const (
-		tenants = 64
-		bound   = 8
+		tenants = 48
+		bound   = 6
 		workers = 4
 		rounds  = 1
 	)

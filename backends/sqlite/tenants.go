@@ -94,10 +94,14 @@ func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant) error {
 		return docex.Errorf(docex.ErrTenantExists, "tenant %q already exists", t.ID)
 	}
 	dir := filepath.Dir(final)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create tenant directory: %w", err)
+	// The file is built in a staging directory that is never removed; the
+	// tenant's own directory is created, filled and removed only under the
+	// system write lock, so Sweep and DeleteTenant cannot pull it away.
+	staging := b.stagingDir()
+	if err := os.MkdirAll(staging, 0o700); err != nil {
+		return fmt.Errorf("create staging directory: %w", err)
 	}
-	tmp := filepath.Join(dir, ".tmp-"+t.Incarnation+".db")
+	tmp := filepath.Join(staging, t.Incarnation+".db")
 	defer removeDB(tmp)
 	if err := b.buildTenantFile(ctx, tmp, t); err != nil {
 		return err
@@ -113,10 +117,16 @@ func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant) error {
 		if err := b.hook("before-rename"); err != nil {
 			return err
 		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create tenant directory: %w", err)
+		}
 		if err := os.Rename(tmp, final); err != nil {
 			return fmt.Errorf("install tenant database: %w", err)
 		}
 		if err := syncDir(dir); err != nil {
+			return err
+		}
+		if err := syncDir(b.tenantsDir()); err != nil {
 			return err
 		}
 		if err := b.hook("before-register"); err != nil {
@@ -255,50 +265,85 @@ func (b *Backend) DeleteTenant(ctx context.Context, id string) error {
 		return err
 	}
 	removeDB(path)
-	os.Remove(filepath.Dir(path)) // only if empty
+	// Remove the directory if empty, under the write lock that creates
+	// hold while they fill it.
+	_ = withTx(ctx, d.w, func(*sql.Tx) error {
+		os.Remove(filepath.Dir(path))
+		return nil
+	})
 	return nil
 }
 
+func (b *Backend) stagingDir() string { return filepath.Join(b.tenantsDir(), ".staging") }
+
 // Sweep removes tenant files that no registry row refers to (left by a
-// crash during provisioning or deletion) when they are older than the
-// provisioning in flight could be. It returns the paths removed.
+// crash during provisioning or deletion) and staging files of crashed
+// provisioning. It runs under the system write lock, so it is serialised
+// with CreateTenant's rename-and-register step; staging files younger than
+// twice the busy timeout are left alone (a create may be building them).
+// It returns the paths removed.
 func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
-	ts, err := b.Tenants(ctx)
+	d, err := b.system(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	live := map[string]bool{}
-	for _, t := range ts {
-		if p, err := b.tenantPath(t.ID, t.Incarnation); err == nil {
-			live[p] = true
-		}
-	}
 	var removed []string
-	dirs, _ := os.ReadDir(b.tenantsDir())
-	for _, dEnt := range dirs {
-		if !dEnt.IsDir() || tenancy.ValidateSyntax(dEnt.Name()) != nil {
-			continue
+	err = withTx(ctx, d.w, func(tx *sql.Tx) error {
+		removed = removed[:0]
+		live := map[string]bool{}
+		rows, err := tx.QueryContext(ctx, `SELECT `+tenantCols+` FROM docex_tenants`)
+		if err != nil {
+			return err
 		}
-		dir := filepath.Join(b.tenantsDir(), dEnt.Name())
-		files, _ := os.ReadDir(dir)
-		for _, f := range files {
-			name := f.Name()
-			if !strings.HasSuffix(name, ".db") {
+		for rows.Next() {
+			t, err := scanTenant(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			if p, err := b.tenantPath(t.ID, t.Incarnation); err == nil {
+				live[p] = true
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		staged, _ := os.ReadDir(b.stagingDir())
+		for _, f := range staged {
+			p := filepath.Join(b.stagingDir(), f.Name())
+			if info, err := f.Info(); err == nil && b.now().Sub(info.ModTime()) > b.cfg.BusyTimeout*2 {
+				if os.Remove(p) == nil {
+					removed = append(removed, p)
+				}
+			}
+		}
+		dirs, _ := os.ReadDir(b.tenantsDir())
+		for _, dEnt := range dirs {
+			if !dEnt.IsDir() || tenancy.ValidateSyntax(dEnt.Name()) != nil {
 				continue
 			}
-			p := filepath.Join(dir, name)
-			if live[p] {
-				continue
+			dir := filepath.Join(b.tenantsDir(), dEnt.Name())
+			files, _ := os.ReadDir(dir)
+			for _, f := range files {
+				name := f.Name()
+				if !strings.HasSuffix(name, ".db") {
+					continue
+				}
+				p := filepath.Join(dir, name)
+				if live[p] {
+					continue
+				}
+				// Renamed into place only under this lock, and not
+				// registered: an orphan of a crash.
+				removeDB(p)
+				removed = append(removed, p)
 			}
-			if info, err := f.Info(); err != nil || b.now().Sub(info.ModTime()) < b.cfg.BusyTimeout*2 {
-				continue // possibly being provisioned right now
-			}
-			removeDB(p)
-			removed = append(removed, p)
+			os.Remove(dir) // only if empty
 		}
-		os.Remove(dir)
-	}
-	return removed, nil
+		return nil
+	})
+	return removed, err
 }
 
 // handle is an open tenant database shared by the stores opened on it.
