@@ -50,7 +50,9 @@ func newBenchEnv(b *testing.B, storage, sync string, maxOpen int) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { be.Close() })
-	cfg := engine.Config{MultiTenancy: true, ContentStorage: storage, ContentDir: filepath.Join(dir, "content")}
+	// Content durability follows the database's: with synchronous=normal
+	// both survive kill -9, neither is fsynced per write.
+	cfg := engine.Config{MultiTenancy: true, ContentStorage: storage, ContentDir: filepath.Join(dir, "content"), NoContentSync: sync == "normal"}
 	if _, err := engine.Bootstrap(benchCtx, be, cfg); err != nil {
 		b.Fatal(err)
 	}

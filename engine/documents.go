@@ -267,7 +267,7 @@ func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, bas
 		it.nd = nd
 		var head []byte
 		if bs != nil {
-			b, err := bs.Stage(ctx, nd.Content, s.e.cfg.MaxDocumentBytes)
+			b, err := bs.StageDeferred(ctx, nd.Content, s.e.cfg.MaxDocumentBytes)
 			if err != nil {
 				return nil, err
 			}
@@ -286,12 +286,25 @@ func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, bas
 		it.ct = detectContentType(nd.ContentType, nd.Name, head)
 	}
 
+	if bs != nil {
+		// One round of concurrent fsyncs for the whole batch.
+		staged := make([]*blobstore.Staged, len(items))
+		for i := range items {
+			staged[i] = items[i].blob
+		}
+		if err := blobstore.SyncAll(staged); err != nil {
+			return nil, err
+		}
+	}
 	now := s.e.now()
 	out := make([]Added, len(items))
 	err = s.writeAudit(ctx, st, "document.add", basketID, false, func(tx driver.Tx) error {
 		if _, err := tx.Basket(ctx, basketID); err != nil {
 			return err
 		}
+		// Names linked in this transaction become durable before it
+		// commits, each directory once.
+		var dirs []string
 		for i := range items {
 			it := &items[i]
 			if err := tx.LockContent(ctx, it.sum); err != nil {
@@ -309,9 +322,11 @@ func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, bas
 				return err
 			}
 			if it.blob != nil {
-				if err := it.blob.Commit(); err != nil {
+				dir, err := it.blob.Link()
+				if err != nil {
 					return err
 				}
+				dirs = append(dirs, dir)
 			} else if err := tx.PutContent(ctx, it.sum, it.data); err != nil {
 				return err
 			}
@@ -327,6 +342,9 @@ func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, bas
 			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, "")); err != nil {
 				return err
 			}
+		}
+		if bs != nil {
+			return bs.SyncDirs(dirs...)
 		}
 		return nil
 	})

@@ -133,12 +133,18 @@ func (b *Backend) tenantPath(id, incarnation string) (string, error) {
 
 // db is one SQLite file: a single write connection and a read pool.
 type db struct {
-	w, r *sql.DB
+	w, r   *sql.DB
+	wc, rc *stmtCache
 }
 
 func (d *db) close() error {
+	d.wc.close()
+	d.rc.close()
 	return errors.Join(d.r.Close(), d.w.Close())
 }
+
+// reads is the read pool with prepared statements.
+func (d *db) reads() querier { return cachedPool{db: d.r, c: d.rc} }
 
 // dsn builds a modernc DSN for path. mode is "rw" (fail if missing) or
 // "rwc" (create).
@@ -190,7 +196,7 @@ func (b *Backend) openDB(ctx context.Context, path string, create bool) (*db, er
 	}
 	r.SetMaxOpenConns(b.cfg.ReadConns)
 	r.SetMaxIdleConns(b.cfg.ReadConns)
-	return &db{w: w, r: r}, nil
+	return &db{w: w, r: r, wc: newStmtCache(w), rc: newStmtCache(r)}, nil
 }
 
 // system returns the system database; with create it is created with its

@@ -42,8 +42,10 @@ func (s *store) Close() error {
 // Write implements driver.TenantStore: one BEGIN IMMEDIATE transaction on
 // the database's single write connection.
 func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
+	s.db.wc.prepareMissed(ctx)
 	return withTx(ctx, s.db.w, func(t *sql.Tx) error {
-		return fn(&tx{reader: reader{q: t, audit: s.audit}, t: t})
+		q := cachedTx{tx: t, c: s.db.wc}
+		return fn(&tx{reader: reader{q: q, audit: s.audit}, t: q})
 	})
 }
 
@@ -267,7 +269,7 @@ func (r reader) OpenContent(ctx context.Context, checksum string) (io.ReadCloser
 // tx implements driver.Tx.
 type tx struct {
 	reader
-	t *sql.Tx
+	t querier
 }
 
 func isUnique(err error) bool {

@@ -378,7 +378,7 @@ func (b *Backend) OpenTenant(ctx context.Context, id string) (driver.TenantStore
 	if err != nil {
 		return nil, err
 	}
-	return &store{b: b, h: h, tenant: t, db: h.db, reader: reader{q: h.db.r, audit: "audit"}}, nil
+	return &store{b: b, h: h, tenant: t, db: h.db, reader: reader{q: h.db.reads(), audit: "audit"}}, nil
 }
 
 func (b *Backend) openLocal(ctx context.Context, sys *db) (driver.TenantStore, error) {
@@ -389,7 +389,7 @@ func (b *Backend) openLocal(ctx context.Context, sys *db) (driver.TenantStore, e
 	if v != "false" {
 		return nil, docex.ErrTenantRequired
 	}
-	return &store{b: b, db: sys, reader: reader{q: sys.r, audit: "audit"}}, nil
+	return &store{b: b, db: sys, reader: reader{q: sys.reads(), audit: "audit"}}, nil
 }
 
 // acquire returns the open handle of the tenant incarnation, opening it

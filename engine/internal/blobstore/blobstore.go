@@ -74,10 +74,42 @@ type Staged struct {
 	Head     []byte // the first up to 512 bytes, for content sniffing
 }
 
-// Stage streams r into a temporary file, computing its checksum. It returns
-// docex.ErrTooLarge (and leaves nothing behind) when r has more than max
-// bytes.
+// Stage streams r into a temporary file, computing its checksum, and makes
+// it durable. It returns docex.ErrTooLarge (and leaves nothing behind) when
+// r has more than max bytes.
 func (s *Store) Stage(ctx context.Context, r io.Reader, max int64) (*Staged, error) {
+	st, err := s.StageDeferred(ctx, r, max)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Sync(); err != nil {
+		st.Discard()
+		return nil, err
+	}
+	return st, nil
+}
+
+// Sync makes staged content durable (a no-op for a store without sync).
+// Syncing many staged files from several goroutines lets the filesystem
+// fold their flushes into few journal commits.
+func (st *Staged) Sync() error {
+	if st.store.noSync {
+		return nil
+	}
+	f, err := os.OpenFile(st.tmp, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("content store: %w", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("content store: fsync: %w", err)
+	}
+	return nil
+}
+
+// StageDeferred is Stage without making the content durable: call Sync
+// (or SyncAll) before Link.
+func (s *Store) StageDeferred(ctx context.Context, r io.Reader, max int64) (*Staged, error) {
 	f, err := os.CreateTemp(filepath.Join(s.root, "tmp"), "stage-*")
 	if err != nil {
 		return nil, fmt.Errorf("content store: create temp: %w", err)
@@ -99,11 +131,6 @@ func (s *Store) Stage(ctx context.Context, r io.Reader, max int64) (*Staged, err
 	if n > max {
 		return nil, docex.Errorf(docex.ErrTooLarge, "document is larger than the limit of %d bytes", max)
 	}
-	if !s.noSync {
-		if err := f.Sync(); err != nil {
-			return nil, fmt.Errorf("content store: fsync: %w", err)
-		}
-	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("content store: close: %w", err)
 	}
@@ -114,17 +141,45 @@ func (s *Store) Stage(ctx context.Context, r io.Reader, max int64) (*Staged, err
 	return st, nil
 }
 
-// Commit makes the staged content visible under its checksum (a no-op when
-// that content exists already) and makes the name durable. It may be called
-// more than once.
+// Commit makes the staged (and synced) content visible under its checksum
+// (a no-op when that content exists already) and makes the name durable. It
+// may be called more than once.
 func (st *Staged) Commit() error {
-	final, err := st.store.path(st.Checksum)
+	dir, err := st.Link()
 	if err != nil {
 		return err
 	}
+	return st.store.SyncDirs(dir)
+}
+
+// SyncDirs makes the names linked into dirs durable, each directory once.
+func (s *Store) SyncDirs(dirs ...string) error {
+	if s.noSync {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Link makes the staged content visible under its checksum without making
+// the name durable, and returns the directory to pass to SyncDirs.
+func (st *Staged) Link() (string, error) {
+	final, err := st.store.path(st.Checksum)
+	if err != nil {
+		return "", err
+	}
 	dir := filepath.Dir(final)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("content store: %w", err)
+		return "", fmt.Errorf("content store: %w", err)
 	}
 	if err := os.Link(st.tmp, final); errors.Is(err, fs.ErrExist) {
 		// Existing content gains a reference: refresh its time so that a
@@ -132,12 +187,33 @@ func (st *Staged) Commit() error {
 		now := time.Now()
 		_ = os.Chtimes(final, now, now)
 	} else if err != nil {
-		return fmt.Errorf("content store: link: %w", err)
+		return "", fmt.Errorf("content store: link: %w", err)
 	}
-	if st.store.noSync {
-		return nil
+	return dir, nil
+}
+
+// SyncAll syncs staged files concurrently (at most 8 at a time) and
+// returns the first error.
+func SyncAll(staged []*Staged) error {
+	if len(staged) == 1 {
+		return staged[0].Sync()
 	}
-	return syncDir(dir)
+	sem := make(chan struct{}, 8)
+	errc := make(chan error, len(staged))
+	for _, st := range staged {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errc <- st.Sync()
+		}()
+	}
+	var first error
+	for range staged {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Discard removes the temporary file. Call it after Commit too.
