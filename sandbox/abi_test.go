@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -53,5 +55,28 @@ func FuzzHostCallBounds(f *testing.F) {
 		if bad := host.openedForeign(); len(bad) > 0 {
 			t.Fatalf("opened foreign refs %v", bad)
 		}
+	})
+}
+
+// FuzzLoadModule feeds arbitrary bytes to Load: it must return
+// ErrInvalidModule (or succeed), never panic or hang.
+func FuzzLoadModule(f *testing.F) {
+	for _, name := range []string{"echo", "oob", "badimport", "wasi", "forge"} {
+		_, mod := readPlugin(f, name)
+		f.Add(mod)
+	}
+	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
+	sb := newSandbox(f, Config{MaxCompiled: 1 << 20})
+	f.Fuzz(func(t *testing.T, mod []byte) {
+		sum := sha256.Sum256(mod)
+		m := &Manifest{Name: "f", Version: "1", ABIVersion: ABIVersion, Module: "f.wasm", SHA256: hex.EncodeToString(sum[:])}
+		p, err := sb.Load(context.Background(), m, mod)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidModule) {
+				t.Fatalf("err = %v", err)
+			}
+			return
+		}
+		p.Close(context.Background())
 	})
 }

@@ -12,7 +12,7 @@ import (
 // nativeWordCount is the wordcount plugin's step as native Go: the same
 // code as plugins/examples/wordcount.
 func nativeWordCount(r io.Reader) int {
-	n, _ := countWords(r, make([]byte, 16<<10))
+	n, _ := countWords(r, make([]byte, 4<<10))
 	return n
 }
 
@@ -112,22 +112,19 @@ func BenchmarkEchoWAT(b *testing.B) {
 	}
 }
 
-// BenchmarkTimeoutMechanism compares WithCloseOnContextDone (always on in
-// production) with a runtime without it (benchmark only: such guests
-// cannot be stopped).
+// BenchmarkTimeoutMechanism compares the preemption modes: the injected
+// loop-head check (termFlag, the default), wazero's WithCloseOnContextDone,
+// and none at all (benchmark only: such guests cannot be stopped).
 func BenchmarkTimeoutMechanism(b *testing.B) {
-	for _, mode := range []struct {
-		name   string
-		noTerm bool
-	}{{"close-on-done", false}, {"no-timeout", true}} {
-		sb := newSandbox(b, Config{noCloseOnDone: mode.noTerm})
+	for _, mode := range []termMode{termCloseOnDone, termFlag, termNone} {
+		sb := newSandbox(b, Config{termination: mode})
 		m, mod := readPlugin(b, "wordcount")
 		p, err := sb.Load(context.Background(), m, mod)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, s := range benchSizes {
-			b.Run(mode.name+"/"+s.name, func(b *testing.B) { benchRun(b, sb, p, s.text) })
+			b.Run(mode.String()+"/"+s.name, func(b *testing.B) { benchRun(b, sb, p, s.text) })
 		}
 	}
 }

@@ -16,6 +16,7 @@ type Document struct {
 	Metadata    map[string]any
 	// Content is read in ranges as the guest asks for it; it may be nil
 	// when Size is 0. It must be safe to call from the sandbox goroutine.
+	// ReadAt's buffer aliases guest memory: it must not be retained.
 	Content io.ReaderAt
 }
 

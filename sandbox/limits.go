@@ -15,8 +15,9 @@ const PageSize = 65536
 type Limits struct {
 	// MemoryPages is the most 64 KiB pages the guest's linear memory may grow to.
 	MemoryPages uint32
-	// Timeout is the wall-clock limit of one call into the guest (and of
-	// instantiating it). Every untrusted call has one.
+	// Timeout is the wall-clock limit of one call into the guest. Creating
+	// an instance (running _initialize) is limited to max(Timeout, 1s).
+	// Every untrusted call has a deadline.
 	Timeout time.Duration
 	// MaxOutputBytes bounds metadata values, derived documents and the status
 	// message produced by one invocation.

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -157,11 +159,13 @@ func (pl *pool) drain(ctx context.Context) {
 
 // instance is one instantiated guest, used by one goroutine at a time.
 type instance struct {
-	mod   api.Module
-	run   api.Function
-	mem   *linearMemory
-	out   *guestOutput
-	stack []uint64
+	mod     api.Module
+	run     api.Function
+	stop    api.MutableGlobal // termFlag only
+	closing context.Context   // the Sandbox's: done when it closes
+	mem     *linearMemory
+	out     *guestOutput
+	stack   []uint64
 }
 
 func (in *instance) close(ctx context.Context) {
@@ -169,8 +173,41 @@ func (in *instance) close(ctx context.Context) {
 	in.mem.Free()
 }
 
-// instantiate creates a fresh instance of p, running _initialize under the
-// plugin's timeout.
+// preempt arranges for the guest to stop when ctx is done (its deadline or
+// the caller's cancellation) and returns a function that disarms it and
+// reports whether it fired. With termCloseOnDone wazero does this itself.
+func (in *instance) preempt(ctx context.Context) (disarm func() bool) {
+	if in.stop == nil {
+		return func() bool { return ctx.Err() != nil }
+	}
+	var mu sync.Mutex
+	fired, done := false, false
+	fire := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			fired = true
+			in.stop.Set(1) // the guest traps at its next loop head
+		}
+	}
+	stopAfter := context.AfterFunc(ctx, fire)
+	stopAfterClose := context.AfterFunc(in.closing, fire)
+	return func() bool {
+		stopAfter()
+		stopAfterClose()
+		mu.Lock()
+		defer mu.Unlock()
+		done = true
+		return fired
+	}
+}
+
+// minInitTimeout is the least time _initialize is given.
+const minInitTimeout = time.Second
+
+// instantiate creates a fresh instance of p and runs its _initialize under
+// max(plugin timeout, minInitTimeout): a Go guest's runtime start takes
+// ~5 ms, several times that under -race.
 func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	mem := &linearMemory{limit: uint64(p.limits.MemoryPages) * PageSize}
 	out := &guestOutput{}
@@ -178,28 +215,51 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		WithName("").
 		WithSysNanotime(). // Go guests' GC needs a moving clock (NOTES §1)
 		WithStdout(out.stdout()).
-		WithStderr(out.stderr())
-	if p.c.hasInit {
-		cfg = cfg.WithStartFunctions(InitExport)
-	} else {
-		cfg = cfg.WithStartFunctions()
-	}
-	ictx, cancel := context.WithTimeout(ctx, p.limits.Timeout)
+		WithStderr(out.stderr()).
+		WithStartFunctions() // _initialize is called below, preemptible
+	initTimeout := max(p.limits.Timeout, minInitTimeout)
+	ictx, cancel := context.WithTimeout(ctx, initTimeout)
 	defer cancel()
-	ictx = experimental.WithMemoryAllocator(ictx, experimental.MemoryAllocatorFunc(
+	defer context.AfterFunc(p.sb.closing, cancel)() // Sandbox.Close stops it
+	actx := experimental.WithMemoryAllocator(ictx, experimental.MemoryAllocatorFunc(
 		func(_, _ uint64) experimental.LinearMemory { return mem }))
-	mod, err := p.sb.rt.InstantiateModule(ictx, p.c.cm, cfg)
+	mod, err := p.sb.rt.InstantiateModule(actx, p.c.cm, cfg)
 	if err != nil {
-		if ictx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("%w: during %s after %s: %w", ErrPluginTimeout, InitExport, p.limits.Timeout, context.DeadlineExceeded)
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if mem.denied {
-			return nil, fmt.Errorf("%w: during %s: %v", ErrPluginMemory, InitExport, err)
-		}
-		return nil, fmt.Errorf("%w: instantiate: %v%s", ErrPluginTrap, err, out.panicText())
+		return nil, fmt.Errorf("%w: instantiate: %v", ErrPluginTrap, err)
 	}
-	return &instance{mod: mod, run: mod.ExportedFunction(RunExport), mem: mem, out: out, stack: make([]uint64, 8)}, nil
+	in := &instance{mod: mod, run: mod.ExportedFunction(RunExport), mem: mem, out: out, stack: make([]uint64, 8), closing: p.sb.closing}
+	if p.sb.cfg.termination == termFlag {
+		g, ok := mod.ExportedGlobal(wasmcheck.StopGlobal).(api.MutableGlobal)
+		if !ok {
+			in.close(ctx)
+			return nil, fmt.Errorf("%w: instrumented module lacks %s", ErrHostFailure, wasmcheck.StopGlobal)
+		}
+		in.stop = g
+	}
+	if !p.c.hasInit {
+		return in, nil
+	}
+	if err := p.sb.enter(); err != nil {
+		in.close(ctx)
+		return nil, err
+	}
+	disarm := in.preempt(ictx)
+	_, err = mod.ExportedFunction(InitExport).Call(ictx)
+	fired := disarm()
+	p.sb.inflight.Done()
+	if err == nil {
+		return in, nil
+	}
+	in.close(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case p.sb.closing.Err() != nil:
+		return nil, ErrClosed
+	case fired || ictx.Err() != nil:
+		return nil, fmt.Errorf("%w: during %s after %s: %w", ErrPluginTimeout, InitExport, initTimeout, context.DeadlineExceeded)
+	case mem.denied:
+		return nil, fmt.Errorf("%w: during %s: %v", ErrPluginMemory, InitExport, firstLine(err))
+	}
+	return nil, fmt.Errorf("%w: %s: %v%s", ErrPluginTrap, InitExport, firstLine(err), out.panicText())
 }

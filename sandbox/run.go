@@ -115,7 +115,12 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		status: StatusOK,
 	}
 	in.out.st = st
-	rc, callErr, dur := in.call(ctx, st, p.limits.Timeout, inv.entry, inv.args)
+	if err := sb.enter(); err != nil {
+		in.close(ctx)
+		return nil, err
+	}
+	rc, callErr, fired, dur := in.call(ctx, st, p.limits.Timeout, inv.entry, inv.args)
+	sb.inflight.Done()
 	in.out.st = nil
 
 	res := &Result{Logs: st.logs, Report: ResourceReport{
@@ -130,7 +135,7 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		ForeignRefsDropped: st.foreign,
 		ColdStart:          cold,
 	}}
-	err = p.classify(ctx, st, in, callErr)
+	err = p.classify(ctx, st, in, callErr, fired)
 	if err == nil && rc != 0 && st.status == StatusOK {
 		st.status, st.message = StatusError, "docex_run returned "+strconv.Itoa(int(int32(rc)))
 	}
@@ -158,39 +163,54 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 }
 
 // call runs the guest under a deadline; st is reachable from host functions
-// through the context.
-func (in *instance) call(ctx context.Context, st *callState, timeout time.Duration, entry string, args []uint64) (uint32, error, time.Duration) {
+// through the context. fired reports that the guest was preempted.
+func (in *instance) call(ctx context.Context, st *callState, timeout time.Duration, entry string, args []uint64) (rc uint32, err error, fired bool, dur time.Duration) {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	defer context.AfterFunc(in.closing, cancel)() // Sandbox.Close stops the guest
 	cctx = context.WithValue(cctx, stateKey{}, st)
 	fn := in.run
 	stack := in.stack[:max(len(args), 1)]
 	if entry != "" { // tests only
 		if fn = in.mod.ExportedFunction(entry); fn == nil {
-			return 0, fmt.Errorf("no export %q", entry), 0
+			return 0, fmt.Errorf("no export %q", entry), false, 0
 		}
 		stack = make([]uint64, max(len(args), len(fn.Definition().ResultTypes()), 1))
 	}
 	copy(stack, args)
+	disarm := in.preempt(cctx)
 	start := time.Now()
-	err := fn.CallWithStack(cctx, stack)
-	dur := time.Since(start)
+	err = fn.CallWithStack(cctx, stack)
+	dur = time.Since(start)
+	fired = disarm()
 	if err != nil {
-		return 0, err, dur
+		return 0, err, fired, dur
 	}
-	return api.DecodeU32(stack[0]), nil, dur
+	return api.DecodeU32(stack[0]), nil, fired, dur
 }
 
 // classify maps a guest call error to the package's sentinels.
-func (p *Plugin) classify(ctx context.Context, st *callState, in *instance, err error) error {
+func (p *Plugin) classify(ctx context.Context, st *callState, in *instance, err error, fired bool) error {
 	if err == nil && st.err == nil {
 		return nil
 	}
 	if st.err != nil {
 		return st.err
 	}
+	if fired && in.stop != nil { // preempted at a loop head
+		if p.sb.closing.Err() != nil {
+			return ErrClosed
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("sandbox: run: %w", ctx.Err())
+		}
+		return fmt.Errorf("%w: plugin %q ran longer than %s: %w", ErrPluginTimeout, p.manifest.Name, p.limits.Timeout, context.DeadlineExceeded)
+	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
+		if p.sb.closing.Err() != nil && exit.ExitCode() >= sys.ExitCodeDeadlineExceeded {
+			return ErrClosed
+		}
 		switch exit.ExitCode() {
 		case sys.ExitCodeDeadlineExceeded:
 			if ctx.Err() != nil { // the caller's own deadline

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -42,9 +43,30 @@ type Config struct {
 	// Default min(GOMAXPROCS, 4).
 	CompilationWorkers int
 
-	// noCloseOnDone disables WithCloseOnContextDone. Benchmarks only: it
-	// makes guests unstoppable.
-	noCloseOnDone bool
+	// termination selects how runaway guests are stopped; tests and
+	// benchmarks only (termNone makes guests unstoppable).
+	termination termMode
+}
+
+// termMode is how a running guest is preempted at its deadline.
+type termMode int
+
+const (
+	// termFlag (the default): Load injects, at every loop head, a check of
+	// an exported stop global that the deadline sets, plus an exit to Go
+	// every wasmcheck.YieldEvery iterations so that Go's garbage collector
+	// can always stop the goroutine (without it, a GC starting during a
+	// guest loop deadlocked the process: the timer could not run).
+	termFlag termMode = iota
+	// termCloseOnDone: wazero's WithCloseOnContextDone, which exits to Go
+	// at every loop head (4-12x slower on loop-heavy guests).
+	termCloseOnDone
+	// termNone: no preemption. Benchmarks only.
+	termNone
+)
+
+func (m termMode) String() string {
+	return [...]string{"flag", "close-on-done", "none"}[m]
 }
 
 // Sandbox runs untrusted plugins. It is safe for concurrent use.
@@ -55,6 +77,13 @@ type Sandbox struct {
 	cache wazero.CompilationCache
 
 	idle atomic.Int64 // idle instances in all pools
+
+	// closing is cancelled by Close to preempt every running guest;
+	// inflight counts calls into guests so Close can wait for them to stop
+	// before closing the runtime under them.
+	closing  context.Context
+	stopAll  context.CancelFunc
+	inflight sync.WaitGroup
 
 	mu       sync.Mutex
 	compiled map[string]*compiled
@@ -95,18 +124,15 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		return nil, fmt.Errorf("sandbox: ceilings: %w", err)
 	}
 	sb := &Sandbox{cfg: cfg, ceil: ceil, compiled: map[string]*compiled{}, plugins: map[*Plugin]struct{}{}}
+	sb.closing, sb.stopAll = context.WithCancel(context.WithoutCancel(ctx))
 	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(!cfg.noCloseOnDone).
+		WithCloseOnContextDone(cfg.termination == termCloseOnDone).
 		WithMemoryLimitPages(ceil.MemoryPages).
 		WithCoreFeatures(api.CoreFeaturesV2)
 	if cfg.CacheDir != "" {
 		// Compiled code differs with WithCloseOnContextDone, but wazero's
-		// file cache key does not include it: keep the two apart.
-		sub := "term"
-		if cfg.noCloseOnDone {
-			sub = "noterm"
-		}
-		dir := filepath.Join(cfg.CacheDir, sub)
+		// file cache key does not include it: keep each mode apart.
+		dir := filepath.Join(cfg.CacheDir, cfg.termination.String())
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("sandbox: create cache dir: %w", err)
 		}
@@ -134,7 +160,19 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	return sb, nil
 }
 
+// enter registers a call into a guest; it fails once Close has begun.
+func (sb *Sandbox) enter() error {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.closed {
+		return ErrClosed
+	}
+	sb.inflight.Add(1)
+	return nil
+}
+
 func (sb *Sandbox) closeRuntime(ctx context.Context) error {
+	sb.stopAll()
 	err := sb.rt.Close(ctx)
 	if sb.cache != nil {
 		err = errors.Join(err, sb.cache.Close(ctx))
@@ -145,8 +183,9 @@ func (sb *Sandbox) closeRuntime(ctx context.Context) error {
 // Ceilings returns the effective operator ceilings.
 func (sb *Sandbox) Ceilings() Limits { return sb.ceil }
 
-// Close closes every plugin, instance and compiled module. Runs still in
-// progress fail. It returns the first error from closing the runtime.
+// Close stops running guests (their Runs fail with ErrClosed), waits for
+// them, and closes every plugin, instance and compiled module. It returns
+// the first error from closing the runtime.
 func (sb *Sandbox) Close(ctx context.Context) error {
 	sb.mu.Lock()
 	if sb.closed {
@@ -159,6 +198,8 @@ func (sb *Sandbox) Close(ctx context.Context) error {
 		plugins = append(plugins, p)
 	}
 	sb.mu.Unlock()
+	sb.stopAll()       // running guests trap at their next loop head
+	sb.inflight.Wait() // (a guest inside a Host call waits for it to return)
 	for _, p := range plugins {
 		p.closePools(ctx)
 	}
@@ -279,6 +320,17 @@ var wasmMagic = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 func (sb *Sandbox) compileAndCheck(ctx context.Context, module []byte, c *compiled) (wazero.CompiledModule, error) {
 	if len(module) < 8 || string(module[:8]) != string(wasmMagic) {
 		return nil, fmt.Errorf("%w: not a WebAssembly 1.0 binary module", ErrInvalidModule)
+	}
+	// wazero sizes allocations from counts in the binary: screen them first,
+	// and cap table growth (internal/wasmcheck).
+	module, err := wasmcheck.Harden(module)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+	}
+	if sb.cfg.termination == termFlag {
+		if module, err = wasmcheck.Instrument(module); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+		}
 	}
 	cctx := experimental.WithCompilationWorkers(ctx, sb.cfg.CompilationWorkers)
 	cm, err := sb.rt.CompileModule(cctx, module)

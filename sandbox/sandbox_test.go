@@ -2,8 +2,11 @@ package sandbox
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -149,6 +152,8 @@ func TestHostilePlugins(t *testing.T) {
 				t.Fatalf("ForeignRefsDropped = %d", r.Report.ForeignRefsDropped)
 			}
 		}},
+		{plugin: "tablebomb"}, // table.grow of 2^31 elements must be refused
+		{plugin: "recurse", wantErr: []error{ErrPluginTrap}, wantMsg: "stack overflow"},
 		{plugin: "wasi", check: func(t *testing.T, r *Result) {
 			if len(r.Logs) != 1 || r.Logs[0] != (LogLine{"stdout", "hello stdout"}) {
 				t.Fatalf("logs = %v", r.Logs)
@@ -251,6 +256,22 @@ func TestLoadRejects(t *testing.T) {
 			t.Fatalf("Load err = %v", err)
 		}
 	})
+	// Modules whose declared counts would make wazero's decoder allocate
+	// gigabytes (found by FuzzLoadModule) are refused before decoding.
+	for name, mod := range map[string]string{
+		"2^32 globals": "\x06\x05\xff\xff\xff\xff\x0f",
+		"2^32 locals":  "\x0a\x09\x01\x07\x01\xff\xff\xff\xff\x0f\x7f",
+		"huge table":   "\x04\x08\x01\x70\x00\xff\xff\xff\xff\x0f",
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := []byte("\x00asm\x01\x00\x00\x00" + mod)
+			sum := sha256.Sum256(b)
+			m := &Manifest{Name: "bomb", Version: "1", ABIVersion: ABIVersion, Module: "b.wasm", SHA256: hex.EncodeToString(sum[:])}
+			if _, err := sb.Load(ctx, m, b); !errors.Is(err, ErrInvalidModule) {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
 	t.Run("ceiling", func(t *testing.T) {
 		small := newSandbox(t, Config{Ceilings: Limits{MemoryPages: 32}})
 		m, mod := readPlugin(t, "membomb") // asks for 64 pages
@@ -415,5 +436,148 @@ func TestMaxIdle(t *testing.T) {
 	p.Close(ctx)
 	if n := sb.idle.Load(); n != 0 {
 		t.Fatalf("idle after close = %d", n)
+	}
+}
+
+// TestStopLatency measures how long a runaway guest runs past its deadline
+// (Report.Duration - timeout). It logs the worst case and asserts only a
+// generous bound.
+func TestStopLatency(t *testing.T) {
+	ctx := context.Background()
+	sb := sharedSandbox(t)
+	for _, tc := range []struct {
+		plugin string
+		params map[string]string
+		runs   int
+	}{
+		{"loop", nil, 10},
+		{"lookup", map[string]string{"name": "x", "spin": "true"}, 3},
+	} {
+		plugin(t, tc.plugin) // compiled once, shared by hash
+		m, mod := readPlugin(t, tc.plugin)
+		m.Limits.TimeoutMS = 50
+		p, err := sb.Load(ctx, m, mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var worst time.Duration
+		for range tc.runs {
+			r, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p, Params: tc.params, Host: &fakeHost{tenant: "t"}})
+			if !errors.Is(err, ErrPluginTimeout) || r == nil {
+				t.Fatalf("%s: err = %v", tc.plugin, err)
+			}
+			worst = max(worst, r.Report.Duration-50*time.Millisecond)
+		}
+		if worst > 5*time.Second {
+			t.Fatalf("%s: ran %s past its deadline", tc.plugin, worst)
+		}
+		t.Logf("%s: worst stop latency after the deadline: %s over %d runs", tc.plugin, worst, tc.runs)
+		p.Close(ctx)
+	}
+}
+
+// Concurrent Loads of one module compile it once and share it.
+func TestLoadConcurrentCompilesOnce(t *testing.T) {
+	ctx := context.Background()
+	sb := newSandbox(t, Config{})
+	m, mod := readPlugin(t, "echo")
+	var wg sync.WaitGroup
+	plugins := make([]*Plugin, 8)
+	for i := range plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := sb.Load(ctx, m, mod)
+			if err != nil {
+				t.Error(err)
+			}
+			plugins[i] = p
+		}()
+	}
+	wg.Wait()
+	if len(sb.compiled) != 1 || plugins[0].c != plugins[7].c || plugins[0].c.refs != 8 {
+		t.Fatalf("compiled = %d entries", len(sb.compiled))
+	}
+	for _, p := range plugins {
+		p.Close(ctx)
+	}
+	if len(sb.compiled) != 0 {
+		t.Fatal("compiled module not released")
+	}
+}
+
+// Closing the Sandbox while guests run makes those runs fail, not crash.
+func TestCloseWhileRunning(t *testing.T) {
+	ctx := context.Background()
+	sb, err := New(ctx, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, mod := readPlugin(t, "loop")
+	m.Limits.TimeoutMS = 2000
+	p, err := sb.Load(ctx, m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			_, err := sb.Run(ctx, Invocation{TenantID: fmt.Sprint("t", i), Plugin: p})
+			done <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := sb.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if err := <-done; err == nil {
+			t.Fatal("run survived Close")
+		}
+	}
+	if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("run after close: %v", err)
+	}
+	if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrClosed) {
+		t.Fatalf("load after close: %v", err)
+	}
+}
+
+// Runaway guests must stay stoppable while the host garbage-collects: a
+// guest loop that never reached a Go preemption point would block the GC's
+// stop-the-world and, with it, the timer meant to stop the guest.
+func TestStopDuringGC(t *testing.T) {
+	ctx := context.Background()
+	sb := sharedSandbox(t)
+	m, mod := readPlugin(t, "loop")
+	m.Limits.TimeoutMS = 300
+	p, err := sb.Load(ctx, m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	done := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			_, err := sb.Run(ctx, Invocation{TenantID: fmt.Sprint("gc", i), Plugin: p})
+			done <- err
+		}()
+	}
+	stopGC := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopGC:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	defer close(stopGC)
+	for range 4 {
+		if err := <-done; !errors.Is(err, ErrPluginTimeout) {
+			t.Fatalf("err = %v", err)
+		}
 	}
 }

@@ -5,7 +5,8 @@
 //
 // Friendly: echo, derive (WAT); wordcount, lookup (Go guests using pdk).
 // Hostile: loop, membomb, trap, bigoutput, chatty, oob, nocap, forge, wasi,
-// procexit, badimport, badsig, notwasm, badhash.
+// procexit, tablebomb, recurse, badimport, badsig, notwasm, badhash; modules that
+// are malformed on purpose are generated in the tests instead.
 package testplugins
 
 import (

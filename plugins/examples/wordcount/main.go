@@ -18,9 +18,9 @@ func main() {}
 func docexRun() int32 { return pdk.Run(wordcount) }
 
 func wordcount() error {
-	// The content is pulled from the host 16 KiB at a time, so a large
+	// The content is pulled from the host 4 KiB at a time, so a large
 	// document never has to fit in guest memory.
-	words, err := countWords(pdk.Input().Reader(), make([]byte, 16<<10))
+	words, err := countWords(pdk.Input().Reader(), make([]byte, 4<<10))
 	if err != nil {
 		return err
 	}

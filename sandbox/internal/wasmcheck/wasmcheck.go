@@ -1,0 +1,533 @@
+// Package wasmcheck pre-screens WebAssembly binaries before wazero decodes
+// them. wazero sizes allocations from counts read from the binary (a
+// 200-byte module declaring 2^32 globals made the decoder allocate 85 GB
+// and crash the process), and instantiates tables at their declared size
+// (table.grow can ask for 32 GiB). Check walks the binary's structure and
+// rejects any count larger than the bytes that follow it, functions with
+// more than MaxLocals locals, and tables larger than MaxTableLength, so that
+// decoding allocates at most a small multiple of the module's size. Harden
+// also caps every table's maximum so that table.grow stays bounded.
+//
+// It is not a validator: wazero still validates everything. It only has to
+// be at least as strict as wazero about the structure it reads.
+package wasmcheck
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Bounds enforced by Check.
+const (
+	MaxLocals      = 50_000  // per function
+	MaxTableLength = 1 << 20 // table max (and so min) elements
+)
+
+// Check returns nil if b's structure is bounded as described in the package
+// comment, or an error saying what is not.
+func Check(b []byte) error {
+	if len(b) < 8 || string(b[:4]) != "\x00asm" || string(b[4:8]) != "\x01\x00\x00\x00" {
+		return errors.New("not a WebAssembly 1.0 binary module")
+	}
+	r := &reader{b: b[8:]}
+	for r.len() > 0 {
+		id, err := r.byte()
+		if err != nil {
+			return err
+		}
+		size, err := r.u32()
+		if err != nil {
+			return err
+		}
+		body, err := r.sub(size)
+		if err != nil {
+			return fmt.Errorf("section %d: %w", id, err)
+		}
+		if err := section(id, body); err != nil {
+			return fmt.Errorf("section %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+var errTruncated = errors.New("truncated or oversized")
+
+type reader struct {
+	b   []byte
+	off int
+}
+
+func (r *reader) len() int { return len(r.b) - r.off }
+
+func (r *reader) byte() (byte, error) {
+	if r.off >= len(r.b) {
+		return 0, errTruncated
+	}
+	c := r.b[r.off]
+	r.off++
+	return c, nil
+}
+
+// leb reads an unsigned LEB128 of at most maxBytes bytes.
+func (r *reader) leb(maxBytes int) (uint64, error) {
+	var v uint64
+	for i := 0; i < maxBytes; i++ {
+		c, err := r.byte()
+		if err != nil {
+			return 0, err
+		}
+		v |= uint64(c&0x7f) << (7 * i)
+		if c&0x80 == 0 {
+			return v, nil
+		}
+	}
+	return 0, errors.New("LEB128 too long")
+}
+
+func (r *reader) u32() (uint32, error) {
+	v, err := r.leb(5)
+	if v > 0xffffffff {
+		return 0, errors.New("u32 out of range")
+	}
+	return uint32(v), err
+}
+
+func (r *reader) skip(n uint64) error {
+	if n > uint64(r.len()) {
+		return errTruncated
+	}
+	r.off += int(n)
+	return nil
+}
+
+func (r *reader) sub(n uint32) (*reader, error) {
+	start := r.off
+	if err := r.skip(uint64(n)); err != nil {
+		return nil, err
+	}
+	return &reader{b: r.b[start:r.off]}, nil
+}
+
+// count reads a vector length whose elements take at least minSize bytes.
+func (r *reader) count(minSize int) (uint32, error) {
+	n, err := r.u32()
+	if err != nil {
+		return 0, err
+	}
+	if uint64(n)*uint64(minSize) > uint64(r.len()) {
+		return 0, fmt.Errorf("vector of %d elements in %d bytes", n, r.len())
+	}
+	return n, nil
+}
+
+func (r *reader) name() error {
+	n, err := r.count(1)
+	if err != nil {
+		return err
+	}
+	return r.skip(uint64(n))
+}
+
+// limits reads table or memory limits and returns (min, max, hasMax).
+func (r *reader) limits() (uint64, uint64, bool, error) {
+	flag, err := r.byte()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if flag > 3 { // 64-bit and custom-page-size limits are not enabled
+		return 0, 0, false, fmt.Errorf("unsupported limits flag 0x%x", flag)
+	}
+	min, err := r.u32()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if flag&1 == 0 {
+		return uint64(min), 0, false, nil
+	}
+	max, err := r.u32()
+	return uint64(min), uint64(max), true, err
+}
+
+func (r *reader) tableType() error {
+	if _, err := r.byte(); err != nil { // reftype
+		return err
+	}
+	min, _, _, err := r.limits()
+	if err != nil {
+		return err
+	}
+	if min > MaxTableLength {
+		return fmt.Errorf("table of %d elements: at most %d allowed", min, MaxTableLength)
+	}
+	return nil
+}
+
+// constExpr skips a constant expression up to and including its end opcode.
+func (r *reader) constExpr() error {
+	for {
+		op, err := r.byte()
+		if err != nil {
+			return err
+		}
+		switch op {
+		case 0x0b: // end
+			return nil
+		case 0x41, 0x42, 0x23, 0xd2: // i32.const, i64.const, global.get, ref.func
+			_, err = r.leb(10)
+		case 0x43:
+			err = r.skip(4)
+		case 0x44:
+			err = r.skip(8)
+		case 0xd0: // ref.null t
+			_, err = r.byte()
+		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended-const arithmetic
+		case 0xfd: // v128.const
+			var sub uint32
+			if sub, err = r.u32(); err == nil {
+				if sub != 12 {
+					return fmt.Errorf("unsupported constant opcode 0xfd %d", sub)
+				}
+				err = r.skip(16)
+			}
+		default:
+			return fmt.Errorf("unsupported constant opcode 0x%x", op)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (r *reader) vecU32() error {
+	n, err := r.count(1)
+	for i := uint32(0); err == nil && i < n; i++ {
+		_, err = r.u32()
+	}
+	return err
+}
+
+func (r *reader) vecExpr() error {
+	n, err := r.count(2)
+	for i := uint32(0); err == nil && i < n; i++ {
+		err = r.constExpr()
+	}
+	return err
+}
+
+func section(id byte, r *reader) error {
+	if id == 0 {
+		return custom(r)
+	}
+	if id == 8 { // start
+		_, err := r.u32()
+		return err
+	}
+	if id == 12 { // data count
+		_, err := r.u32()
+		return err
+	}
+	minSize := map[byte]int{1: 3, 2: 4, 3: 1, 4: 3, 5: 2, 6: 3, 7: 3, 9: 2, 10: 2, 11: 2, 13: 2}[id]
+	if minSize == 0 {
+		return fmt.Errorf("unknown section id %d", id)
+	}
+	n, err := r.count(minSize)
+	for i := uint32(0); err == nil && i < n; i++ {
+		err = entry(id, r)
+	}
+	return err
+}
+
+func entry(id byte, r *reader) error {
+	switch id {
+	case 1: // type
+		form, err := r.byte()
+		if err != nil {
+			return err
+		}
+		if form != 0x60 {
+			return fmt.Errorf("unsupported type form 0x%x", form)
+		}
+		for range 2 { // params, results: one byte per value type
+			n, err := r.count(1)
+			if err != nil {
+				return err
+			}
+			if err := r.skip(uint64(n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case 2: // import
+		if err := r.name(); err != nil {
+			return err
+		}
+		if err := r.name(); err != nil {
+			return err
+		}
+		kind, err := r.byte()
+		if err != nil {
+			return err
+		}
+		switch kind {
+		case 0: // func
+			_, err = r.u32()
+		case 1:
+			err = r.tableType()
+		case 2:
+			_, _, _, err = r.limits()
+		case 3: // global
+			err = r.skip(2)
+		case 4: // tag
+			if _, err = r.byte(); err == nil {
+				_, err = r.u32()
+			}
+		default:
+			err = fmt.Errorf("unknown import kind %d", kind)
+		}
+		return err
+	case 3: // function
+		_, err := r.u32()
+		return err
+	case 4: // table
+		return r.tableType()
+	case 5: // memory
+		_, _, _, err := r.limits()
+		return err
+	case 6: // global
+		if err := r.skip(2); err != nil {
+			return err
+		}
+		return r.constExpr()
+	case 7: // export
+		if err := r.name(); err != nil {
+			return err
+		}
+		if err := r.skip(1); err != nil {
+			return err
+		}
+		_, err := r.u32()
+		return err
+	case 9:
+		return element(r)
+	case 10:
+		return code(r)
+	case 11:
+		return data(r)
+	case 13: // tag
+		if _, err := r.byte(); err != nil {
+			return err
+		}
+		_, err := r.u32()
+		return err
+	}
+	return nil
+}
+
+func element(r *reader) error {
+	flag, err := r.u32()
+	if err != nil {
+		return err
+	}
+	if flag > 7 {
+		return fmt.Errorf("unknown element segment flag %d", flag)
+	}
+	if flag == 2 || flag == 6 { // explicit table index
+		if _, err := r.u32(); err != nil {
+			return err
+		}
+	}
+	if flag&1 == 0 { // active: offset expression
+		if err := r.constExpr(); err != nil {
+			return err
+		}
+	}
+	if flag&3 != 0 { // element kind or reference type
+		if _, err := r.byte(); err != nil {
+			return err
+		}
+	}
+	if flag&4 == 0 {
+		return r.vecU32()
+	}
+	return r.vecExpr()
+}
+
+func code(r *reader) error {
+	size, err := r.u32()
+	if err != nil {
+		return err
+	}
+	body, err := r.sub(size)
+	if err != nil {
+		return err
+	}
+	n, err := body.count(2)
+	if err != nil {
+		return err
+	}
+	var total uint64
+	for i := uint32(0); i < n; i++ {
+		c, err := body.u32()
+		if err != nil {
+			return err
+		}
+		if _, err := body.byte(); err != nil {
+			return err
+		}
+		if total += uint64(c); total > MaxLocals {
+			return fmt.Errorf("function declares more than %d locals", MaxLocals)
+		}
+	}
+	return nil
+}
+
+func data(r *reader) error {
+	flag, err := r.u32()
+	if err != nil {
+		return err
+	}
+	switch flag {
+	case 0:
+		err = r.constExpr()
+	case 1:
+	case 2:
+		if _, err = r.u32(); err == nil {
+			err = r.constExpr()
+		}
+	default:
+		err = fmt.Errorf("unknown data segment flag %d", flag)
+	}
+	if err != nil {
+		return err
+	}
+	return r.name() // vec(byte)
+}
+
+// custom checks the "name" section, which wazero decodes; others are only
+// copied (bounded by the section size).
+func custom(r *reader) error {
+	n, err := r.count(1)
+	if err != nil {
+		return err
+	}
+	nameStart := r.off
+	if err := r.skip(uint64(n)); err != nil {
+		return err
+	}
+	if string(r.b[nameStart:r.off]) != "name" {
+		return nil
+	}
+	for r.len() > 0 {
+		id, err := r.byte()
+		if err != nil {
+			return err
+		}
+		size, err := r.u32()
+		if err != nil {
+			return err
+		}
+		sub, err := r.sub(size)
+		if err != nil {
+			return err
+		}
+		switch id {
+		case 0: // module name
+			err = sub.name()
+		case 1: // function names: vec(idx, name)
+			err = nameMap(sub)
+		case 2: // local names: vec(idx, vec(idx, name))
+			var m uint32
+			m, err = sub.count(2)
+			for i := uint32(0); err == nil && i < m; i++ {
+				if _, err = sub.u32(); err == nil {
+					err = nameMap(sub)
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("name section: %w", err)
+		}
+	}
+	return nil
+}
+
+func nameMap(r *reader) error {
+	n, err := r.count(2)
+	for i := uint32(0); err == nil && i < n; i++ {
+		if _, err = r.u32(); err == nil {
+			err = r.name()
+		}
+	}
+	return err
+}
+
+// Harden runs Check and returns the module with every table's maximum set
+// to at most MaxTableLength (table.grow beyond it then fails with -1, which
+// the spec allows). It returns b itself when nothing needed changing.
+func Harden(b []byte) ([]byte, error) {
+	if err := Check(b); err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), b[:8]...)
+	changed := false
+	r := &reader{b: b[8:]}
+	for r.len() > 0 {
+		start := r.off
+		id, _ := r.byte()
+		size, _ := r.u32()
+		body, _ := r.sub(size)
+		if id != 4 {
+			out = append(out, r.b[start:r.off]...)
+			continue
+		}
+		payload, mod, err := capTables(body)
+		if err != nil {
+			return nil, err
+		}
+		changed = changed || mod
+		out = append(out, 4)
+		out = appendU32(out, uint32(len(payload)))
+		out = append(out, payload...)
+	}
+	if !changed {
+		return b, nil
+	}
+	return out, nil
+}
+
+func capTables(r *reader) ([]byte, bool, error) {
+	n, err := r.count(3)
+	if err != nil {
+		return nil, false, err
+	}
+	out := appendU32(nil, n)
+	changed := false
+	for i := uint32(0); i < n; i++ {
+		ref, err := r.byte()
+		if err != nil {
+			return nil, false, err
+		}
+		min, max, hasMax, err := r.limits()
+		if err != nil {
+			return nil, false, err
+		}
+		if !hasMax || max > MaxTableLength {
+			max, changed = MaxTableLength, true
+		}
+		out = append(out, ref, 1)
+		out = appendU32(out, uint32(min))
+		out = appendU32(out, uint32(max))
+	}
+	return out, changed, nil
+}
+
+func appendU32(b []byte, v uint32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v == 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}

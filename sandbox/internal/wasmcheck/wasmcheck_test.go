@@ -1,0 +1,121 @@
+package wasmcheck
+
+import (
+	"io/fs"
+	"strings"
+	"testing"
+
+	"github.com/docex-dev/docex/testplugins"
+)
+
+func testModules(tb testing.TB) map[string][]byte {
+	tb.Helper()
+	mods := map[string][]byte{}
+	fsys, _ := testplugins.Dir(".")
+	paths, err := fs.Glob(fsys, "*/*.wasm")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, p := range paths {
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		mods[p] = b
+	}
+	return mods
+}
+
+func TestCheckAcceptsTestPlugins(t *testing.T) {
+	for name, b := range testModules(t) {
+		err := Check(b)
+		if strings.HasPrefix(name, "notwasm/") {
+			if err == nil {
+				t.Errorf("%s accepted", name)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestCheckRejects(t *testing.T) {
+	hdr := "\x00asm\x01\x00\x00\x00"
+	tests := map[string]string{
+		"2^32 globals":        hdr + "\x06\x05\xff\xff\xff\xff\x0f",
+		"2^32 locals":         hdr + "\x0a\x09\x01\x07\x01\xff\xff\xff\xff\x0f\x7f",
+		"huge data":           hdr + "\x0b\x08\x01\x01\xff\xff\xff\xff\x0f",
+		"huge name":           hdr + "\x00\x06\xff\xff\xff\xff\x0f\x00",
+		"huge type params":    hdr + "\x01\x07\x01\x60\xff\xff\xff\xff\x0f",
+		"huge table":          hdr + "\x04\x08\x01\x70\x00\xff\xff\xff\xff\x0f",
+		"section past end":    hdr + "\x01\x10\x00",
+		"unknown section":     hdr + "\x20\x00",
+		"names: 2^32 entries": hdr + "\x00\x0b\x04name\x01\x05\xff\xff\xff\xff\x0f",
+	}
+	for name, mod := range tests {
+		if err := Check([]byte(mod)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if err := Check([]byte(hdr + "\x04\x05\x01\x70\x01\x01\x02")); err != nil {
+		t.Errorf("small table: %v", err)
+	}
+}
+
+func TestHardenCapsTables(t *testing.T) {
+	hdr := "\x00asm\x01\x00\x00\x00"
+	noMax := hdr + "\x04\x04\x01\x70\x00\x05" + "\x05\x03\x01\x00\x01"
+	got, err := Harden([]byte(noMax))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := hdr + "\x04\x07\x01\x70\x01\x05\x80\x80\x40" + "\x05\x03\x01\x00\x01"
+	if string(got) != want {
+		t.Fatalf("Harden = %q, want %q", got, want)
+	}
+	small := []byte(hdr + "\x04\x05\x01\x70\x01\x01\x02")
+	if got, _ := Harden(small); &got[0] != &small[0] {
+		t.Fatal("unchanged module was copied")
+	}
+}
+
+func FuzzCheck(f *testing.F) {
+	for _, b := range testModules(f) {
+		if len(b) < 4096 {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := Harden(b) // must not panic
+		if err == nil {
+			if err := Check(h); err != nil {
+				t.Fatalf("hardened module fails Check: %v", err)
+			}
+		}
+	})
+}
+
+func TestInstrumentTestPlugins(t *testing.T) {
+	for name, b := range testModules(t) {
+		if strings.HasPrefix(name, "notwasm/") {
+			continue
+		}
+		h, err := Harden(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := Instrument(h)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if err := Check(got); err != nil {
+			t.Errorf("%s: instrumented module fails Check: %v", name, err)
+		}
+		if _, err := Instrument(got); err == nil {
+			t.Errorf("%s: instrumented twice", name)
+		}
+	}
+}
