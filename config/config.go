@@ -374,3 +374,6 @@ func RedactDSN(dsn string) string {
 	}
 	return strings.Join(fields, " ")
 }
+
+// DSNHasPassword reports whether a connection string carries a password.
+func DSNHasPassword(dsn string) bool { return dsnHasPassword(dsn) }

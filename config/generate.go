@@ -12,6 +12,7 @@ type GenerateOptions struct {
 	DataDir    string // database.sqlite.path as it should appear in the file (default "docex-data")
 	SingleFile bool   // multi-tenancy off and database content: one SQLite file holds everything
 	DSNEnv     string // postgres: the environment variable holding the DSN (default DOCEX_POSTGRES_DSN)
+	DSN        string // postgres: a connection string to write; refused (not written) if it holds a password
 }
 
 // Generate returns a commented docex.yaml for opts. It never contains a
@@ -52,10 +53,10 @@ database:
     # The connection string is read from this environment variable; it is
     # never written here or printed.
     dsn_env: %s
-  sqlite:
+%s  sqlite:
     # Local files docex keeps even with PostgreSQL (wasm compilation cache).
     path: %s
-`, opts.DSNEnv, strconv.Quote(opts.DataDir))
+`, opts.DSNEnv, dsnLine(opts.DSN), strconv.Quote(opts.DataDir))
 	} else {
 		fmt.Fprintf(&b, `  sqlite:
     # Directory of the system database and the tenant databases.
@@ -72,4 +73,13 @@ storage:
     tenant_scoped: true
 `, content)
 	return []byte(b.String())
+}
+
+// dsnLine writes a password-free DSN as the fallback used when the
+// environment variable is unset.
+func dsnLine(dsn string) string {
+	if dsn == "" || dsnHasPassword(dsn) {
+		return ""
+	}
+	return "    # Used when the variable above is unset (it holds no password).\n    dsn: " + strconv.Quote(dsn) + "\n"
 }

@@ -35,6 +35,7 @@ type opts struct {
 	dataDir     string
 	singleFile  bool
 	dsnEnv      string
+	dsn         string
 	displayName string
 	yes         bool
 	force       bool

@@ -48,6 +48,7 @@ docex.yaml, --backend, --data-dir and --single-file must agree with it.`,
 				fs.StringVar(&o.dataDir, "data-dir", "", "data directory for a new docex.yaml (default docex-data next to it)")
 				fs.BoolVar(&o.singleFile, "single-file", false, "local single-file mode: no tenants, one SQLite file holds everything")
 				fs.StringVar(&o.dsnEnv, "dsn-env", "", "postgres: environment variable holding the DSN (default DOCEX_POSTGRES_DSN)")
+				fs.StringVar(&o.dsn, "dsn", "", "postgres: connection string for this init (implies --backend postgres); written to docex.yaml only if it has no password")
 			}},
 		"gc": {summary: "remove what a crash can leave behind: unregistered tenant files, content of deleted tenants, unreferenced content (operator)",
 			maxArgs: 0, run: cmdGC,
@@ -143,6 +144,12 @@ func cmdInit(ctx context.Context, c *cli, args []string) error {
 	default:
 		return docex.Errorf(errUsage, "--backend %q: want sqlite or postgres", o.backend)
 	}
+	if o.dsn != "" {
+		if o.backend == config.SQLiteBackend || o.singleFile {
+			return docex.Errorf(errUsage, "--dsn is for --backend postgres")
+		}
+		o.backend = config.PostgresBackend
+	}
 	if o.singleFile && o.backend == config.PostgresBackend {
 		return docex.Errorf(errUsage, "--single-file is a SQLite mode")
 	}
@@ -166,7 +173,7 @@ func cmdInit(ctx context.Context, c *cli, args []string) error {
 				dataDir = abs
 			}
 		}
-		data := config.Generate(config.GenerateOptions{Backend: o.backend, DataDir: dataDir, SingleFile: o.singleFile, DSNEnv: o.dsnEnv})
+		data := config.Generate(config.GenerateOptions{Backend: o.backend, DataDir: dataDir, SingleFile: o.singleFile, DSNEnv: o.dsnEnv, DSN: o.dsn})
 		if err := os.MkdirAll(filepath.Dir(cfgPath), 0o755); err != nil {
 			return fmt.Errorf("create config directory: %w", err)
 		}
@@ -184,6 +191,20 @@ func cmdInit(ctx context.Context, c *cli, args []string) error {
 	if !wrote {
 		if err := initFlagsAgree(c, f); err != nil {
 			return err
+		}
+	}
+	if o.dsn != "" {
+		// This run connects with --dsn; later runs read the variable the
+		// config names (the DSN is never printed).
+		getenv := c.getenv
+		c.getenv = func(k string) string {
+			if k == f.Database.Postgres.DSNEnv {
+				return o.dsn
+			}
+			return getenv(k)
+		}
+		if f.Database.Postgres.DSNEnv != "" && getenv(f.Database.Postgres.DSNEnv) == "" && config.DSNHasPassword(o.dsn) {
+			defer fmt.Fprintf(c.stderr, "note: the DSN's password was not written to %s; export %s before the next command\n", cfgPath, f.Database.Postgres.DSNEnv)
 		}
 	}
 	be, err := c.openBackend(ctx, f)

@@ -477,3 +477,36 @@ storage:
 		t.Fatalf("bad DSN: exit %d, stderr %s", r.code, r.stderr)
 	}
 }
+
+// TestInitPostgresDSN: init --dsn connects with the DSN, never writes a
+// password to docex.yaml, and never prints it.
+func TestInitPostgresDSN(t *testing.T) {
+	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
+		}
+		t.Skip("set DOCEX_TEST_POSTGRES_DSN to run the PostgreSQL CLI test")
+	}
+	h := newHarness(t)
+	r := h.ok("init", "--dsn", dsn)
+	cfg, err := os.ReadFile(filepath.Join(h.dir, "docex.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cfg), "type: postgres") || !strings.Contains(string(cfg), "dsn_env: DOCEX_POSTGRES_DSN") {
+		t.Fatalf("config:\n%s", cfg)
+	}
+	_ = r
+	// A DSN with a password: refused connection (bad port), password never
+	// printed nor written.
+	h2 := newHarness(t)
+	r = h2.run("init", "--dsn", "postgres://postgres:sekr1tpw@127.0.0.1:1/x?connect_timeout=2")
+	if r.code == 0 || strings.Contains(r.stderr+r.stdout, "sekr1tpw") {
+		t.Fatalf("exit %d, output %s %s", r.code, r.stdout, r.stderr)
+	}
+	if cfg, _ := os.ReadFile(filepath.Join(h2.dir, "docex.yaml")); strings.Contains(string(cfg), "sekr1tpw") {
+		t.Fatal("password written to docex.yaml")
+	}
+	h2.want(exitInvalid, "init", "--dsn", "x", "--backend", "sqlite")
+}
