@@ -154,6 +154,16 @@ func (c *cli) openWithSandbox(ctx context.Context) (*system, error) {
 	return &system{file: f, be: be, eng: eng, sb: sb}, nil
 }
 
+// userSession opens the system and returns the session of the user given
+// by --user/--tenant/--roles, and a function that closes the system.
+func (c *cli) userSession(ctx context.Context) (*engine.Session, func(), error) {
+	sys, err := c.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.session(sys), sys.Close, nil
+}
+
 // session returns the user's session from --user/--tenant/--roles.
 func (c *cli) session(sys *system) *engine.Session {
 	return sys.eng.As(docex.UserContext{UserID: c.g.user, TenantID: c.g.tenant, Roles: c.g.roles})

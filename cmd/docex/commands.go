@@ -417,12 +417,12 @@ func resolveBasket(ctx context.Context, s *engine.Session, ref string) (docex.Ba
 }
 
 func cmdBasketCreate(ctx context.Context, c *cli, args []string) error {
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	b, err := c.session(sys).CreateBasket(ctx, args[0])
+	defer done()
+	b, err := s.CreateBasket(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -430,12 +430,12 @@ func cmdBasketCreate(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdBasketList(ctx context.Context, c *cli, args []string) error {
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	bs, err := c.session(sys).Baskets(ctx, docex.Page{Limit: c.o.limit, Offset: c.o.offset})
+	defer done()
+	bs, err := s.Baskets(ctx, docex.Page{Limit: c.o.limit, Offset: c.o.offset})
 	if err != nil {
 		return err
 	}
@@ -443,12 +443,12 @@ func cmdBasketList(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdBasketShow(ctx context.Context, c *cli, args []string) error {
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	b, err := resolveBasket(ctx, c.session(sys), args[0])
+	defer done()
+	b, err := resolveBasket(ctx, s, args[0])
 	if err != nil {
 		return err
 	}
@@ -456,12 +456,11 @@ func cmdBasketShow(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdBasketDelete(ctx context.Context, c *cli, args []string) error {
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	s := c.session(sys)
+	defer done()
 	b, err := resolveBasket(ctx, s, args[0])
 	if err != nil {
 		return err
@@ -520,12 +519,11 @@ func cmdDocAdd(ctx context.Context, c *cli, args []string) error {
 		defer f.Close()
 		docs = append(docs, engine.NewDocument{Name: name, Content: f, ContentType: c.o.contentType, Metadata: meta})
 	}
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	s := c.session(sys)
+	defer done()
 	b, err := resolveBasket(ctx, s, args[0])
 	if err != nil {
 		return err
@@ -549,12 +547,12 @@ func cmdDocAdd(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdDocGet(ctx context.Context, c *cli, args []string) error {
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	d, err := c.session(sys).Document(ctx, args[0])
+	defer done()
+	d, err := s.Document(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -562,12 +560,12 @@ func cmdDocGet(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdDocCat(ctx context.Context, c *cli, args []string) error {
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	rc, _, err := c.session(sys).OpenContent(ctx, args[0])
+	defer done()
+	rc, _, err := s.OpenContent(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -593,12 +591,11 @@ func cmdDocList(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	s := c.session(sys)
+	defer done()
 	b, err := resolveBasket(ctx, s, args[0])
 	if err != nil {
 		return err
@@ -627,12 +624,11 @@ func cmdDocFind(ctx context.Context, c *cli, args []string) error {
 		k, _, _ := strings.Cut(kv, "=")
 		filters = append(filters, docex.MetaFilter{Key: k, Value: meta[k]})
 	}
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	s := c.session(sys)
+	defer done()
 	b, err := resolveBasket(ctx, s, args[0])
 	if err != nil {
 		return err
@@ -653,12 +649,12 @@ func cmdDocUpdate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer f.Close()
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	d, err := c.session(sys).UpdateContent(ctx, args[0], f, c.o.contentType)
+	defer done()
+	d, err := s.UpdateContent(ctx, args[0], f, c.o.contentType)
 	if err != nil {
 		return err
 	}
@@ -666,12 +662,12 @@ func cmdDocUpdate(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdDocDelete(ctx context.Context, c *cli, args []string) error {
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	if err := c.session(sys).DeleteDocument(ctx, args[0]); err != nil {
+	defer done()
+	if err := s.DeleteDocument(ctx, args[0]); err != nil {
 		return err
 	}
 	return c.emit(map[string]any{"deleted": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "deleted document %s\n", args[0]) })
@@ -682,12 +678,12 @@ func cmdMetaSet(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	d, err := c.session(sys).SetMetadata(ctx, args[0], meta)
+	defer done()
+	d, err := s.SetMetadata(ctx, args[0], meta)
 	if err != nil {
 		return err
 	}
@@ -695,12 +691,12 @@ func cmdMetaSet(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdMetaDelete(ctx context.Context, c *cli, args []string) error {
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	if err := c.session(sys).DeleteMetadata(ctx, args[0], args[1]); err != nil {
+	defer done()
+	if err := s.DeleteMetadata(ctx, args[0], args[1]); err != nil {
 		return err
 	}
 	return c.emit(map[string]any{"document": args[0], "deleted_key": args[1]}, func(w io.Writer) {

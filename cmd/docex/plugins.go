@@ -115,12 +115,12 @@ func cmdPluginList(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdPluginShow(ctx context.Context, c *cli, args []string) error {
-	sys, err := c.open(ctx)
+	s, done, err := c.userSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	p, err := c.session(sys).Plugin(ctx, args[0])
+	defer done()
+	p, err := s.Plugin(ctx, args[0])
 	if err != nil {
 		return err
 	}
