@@ -230,7 +230,9 @@ func (b *Backend) Close() error {
 	b.closed = true
 	var errs []error
 	for k, h := range b.handles {
-		errs = append(errs, h.db.close())
+		if h.db != nil {
+			errs = append(errs, h.db.close())
+		}
 		delete(b.handles, k)
 	}
 	b.lru.Init()

@@ -348,10 +348,12 @@ func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 
 // handle is an open tenant database shared by the stores opened on it.
 type handle struct {
-	key  string
-	db   *db
-	refs int
-	elem *list.Element
+	key   string
+	db    *db   // set before ready is closed, unless err is
+	err   error // why opening failed
+	ready chan struct{}
+	refs  int
+	elem  *list.Element
 }
 
 // OpenTenant implements driver.Backend: the one place where a tenant id
@@ -394,19 +396,65 @@ func (b *Backend) openLocal(ctx context.Context, sys *db) (driver.TenantStore, e
 
 // acquire returns the open handle of the tenant incarnation, opening it
 // (fail closed: never creating) and verifying that the file belongs to the
-// tenant and has this binary's schema version.
+// tenant and has this binary's schema version. Opening happens outside the
+// backend's lock, so cold opens of different tenants run in parallel;
+// concurrent opens of one tenant wait for the first.
 func (b *Backend) acquire(ctx context.Context, t docex.Tenant) (*handle, error) {
 	key := t.ID + "/" + t.Incarnation
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return nil, docex.ErrClosed
 	}
 	if h, ok := b.handles[key]; ok {
 		h.refs++
 		b.lru.MoveToFront(h.elem)
+		b.mu.Unlock()
+		select {
+		case <-h.ready:
+		case <-ctx.Done():
+			b.release(h)
+			return nil, ctx.Err()
+		}
+		if h.err != nil {
+			b.release(h)
+			return nil, h.err
+		}
 		return h, nil
 	}
+	h := &handle{key: key, refs: 1, ready: make(chan struct{})}
+	h.elem = b.lru.PushFront(h)
+	b.handles[key] = h
+	b.mu.Unlock()
+
+	d, err := b.openTenantDB(ctx, t)
+
+	b.mu.Lock()
+	if err == nil && b.closed {
+		d.close()
+		err = docex.ErrClosed
+	}
+	if err != nil {
+		h.err = err
+		if b.handles[key] == h {
+			b.lru.Remove(h.elem)
+			delete(b.handles, key)
+		}
+		h.refs--
+		close(h.ready)
+		b.mu.Unlock()
+		return nil, err
+	}
+	h.db = d
+	close(h.ready)
+	idle := b.trimLocked()
+	b.mu.Unlock()
+	closeAll(idle)
+	return h, nil
+}
+
+// openTenantDB opens and verifies a tenant's file.
+func (b *Backend) openTenantDB(ctx context.Context, t docex.Tenant) (*db, error) {
 	path, err := b.tenantPath(t.ID, t.Incarnation)
 	if err != nil {
 		return nil, err
@@ -428,50 +476,63 @@ func (b *Backend) acquire(ctx context.Context, t docex.Tenant) (*handle, error) 
 		d.close()
 		return nil, err
 	}
-	h := &handle{key: key, db: d, refs: 1}
-	h.elem = b.lru.PushFront(h)
-	b.handles[key] = h
-	b.trimLocked()
-	return h, nil
+	return d, nil
 }
 
 func (b *Backend) release(h *handle) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	h.refs--
+	var idle []*db
 	if h.refs == 0 && b.handles[h.key] != h {
-		h.db.close() // evicted while in use
-		return
+		if h.db != nil {
+			idle = append(idle, h.db) // evicted while in use
+		}
+	} else {
+		idle = b.trimLocked()
 	}
-	b.trimLocked()
+	b.mu.Unlock()
+	closeAll(idle)
 }
 
-// trimLocked closes idle handles beyond the bound, least recently used first.
-func (b *Backend) trimLocked() {
+// trimLocked removes idle handles beyond the bound, least recently used
+// first, and returns their databases for the caller to close after
+// unlocking (closing checkpoints the WAL: not under the lock).
+func (b *Backend) trimLocked() []*db {
+	var idle []*db
 	for e := b.lru.Back(); e != nil && len(b.handles) > b.cfg.MaxOpenTenants; {
 		h := e.Value.(*handle)
 		prev := e.Prev()
-		if h.refs == 0 {
+		if h.refs == 0 && h.db != nil {
 			b.lru.Remove(e)
 			delete(b.handles, h.key)
-			h.db.close()
+			idle = append(idle, h.db)
 		}
 		e = prev
+	}
+	return idle
+}
+
+func closeAll(dbs []*db) {
+	for _, d := range dbs {
+		d.close()
 	}
 }
 
 func (b *Backend) evict(key string) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	h, ok := b.handles[key]
 	if !ok {
+		b.mu.Unlock()
 		return
 	}
 	b.lru.Remove(h.elem)
 	delete(b.handles, key)
-	if h.refs == 0 {
-		h.db.close()
+	var idle []*db
+	if h.refs == 0 && h.db != nil {
+		idle = append(idle, h.db)
 	}
+	b.mu.Unlock()
+	closeAll(idle)
 }
 
 // OpenTenants returns the number of tenant databases currently open.
