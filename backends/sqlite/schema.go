@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS docex_tenants (
 	incarnation  TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS docex_system_audit (
-	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+	seq       INTEGER PRIMARY KEY, -- rowid: audit rows are never deleted, so it only grows
 	id        TEXT NOT NULL,
 	time      INTEGER NOT NULL,
 	tenant_id TEXT NOT NULL,
@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS metadata (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS metadata_find ON metadata (basket_id, key, vtype, value, document_id);
 CREATE TABLE IF NOT EXISTS audit (
-	seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+	seq       INTEGER PRIMARY KEY, -- rowid: audit rows are never deleted, so it only grows
 	id        TEXT NOT NULL,
 	time      INTEGER NOT NULL,
 	tenant_id TEXT NOT NULL,
