@@ -24,7 +24,7 @@ import (
 const (
 	MaxBasketNameLen   = 128
 	MaxDocumentNameLen = 1024
-	MaxMetaKeyLen      = 128
+	MaxMetaKeyLen      = 256
 	MaxMetaValueLen    = 64 << 10
 	MaxMetaKeys        = 256 // per call
 )

@@ -604,7 +604,7 @@ func (f *fixture) testMetadata(t *testing.T) {
 		{"": docex.String("x")},
 		{"k": {}},
 		{"k\x00": docex.String("x")},
-		{strings.Repeat("k", 200): docex.String("x")},
+		{strings.Repeat("k", 257): docex.String("x")},
 	} {
 		_, err := s.SetMetadata(bg, d.ID, bad)
 		wantErr(t, err, docex.ErrInvalid)
