@@ -91,6 +91,9 @@ type Backend struct {
 	now      func() time.Time
 	testHook func(point string) error // nil outside tests
 
+	tmplMu sync.Mutex
+	tmpl   []byte // empty tenant database, see tenantTemplate
+
 	sysMu sync.Mutex
 	sys   *db // the system database, opened lazily
 

@@ -14,6 +14,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/tenancy"
+	"github.com/google/uuid"
 )
 
 const tenantCols = `id, display_name, status, is_system, created_at, incarnation`
@@ -168,27 +169,36 @@ func (b *Backend) checkMulti(ctx context.Context, d *db) error {
 	return nil
 }
 
-// buildTenantFile creates a complete, durable tenant database at path.
+// buildTenantFile creates a complete, durable tenant database at path: a
+// copy of the backend's template (the schema, built once) with the tenant's
+// identity written into its tenant_meta, the WAL folded into the file.
 func (b *Backend) buildTenantFile(ctx context.Context, path string, t docex.Tenant) error {
-	removeDB(path)
-	nd, err := b.openDB(ctx, path, true)
+	tmpl, err := b.tenantTemplate(ctx)
 	if err != nil {
+		return err
+	}
+	removeDB(path)
+	if err := os.WriteFile(path, tmpl, 0o600); err != nil {
 		return fmt.Errorf("create tenant database: %w", err)
 	}
-	err = withTx(ctx, nd.w, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, tenantSchema+pluginSchema); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO tenant_meta(key, value) VALUES ('schema_version', ?), ('tenant_id', ?), ('incarnation', ?)`,
-			strconv.Itoa(driver.SchemaVersion), t.ID, t.Incarnation)
+	conn, err := sql.Open("sqlite", b.dsn(path, "rw", true))
+	if err != nil {
 		return err
+	}
+	conn.SetMaxOpenConns(1)
+	err = withTx(ctx, conn, func(tx *sql.Tx) error {
+		for k, v := range map[string]string{"tenant_id": t.ID, "incarnation": t.Incarnation} {
+			if _, err := tx.ExecContext(ctx, `UPDATE tenant_meta SET value = ? WHERE key = ?`, v, k); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err == nil {
 		// Fold the WAL into the file so that the file alone is complete.
-		_, err = nd.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+		_, err = conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 	}
-	err = errors.Join(err, nd.close())
-	if err != nil {
+	if err = errors.Join(err, conn.Close()); err != nil {
 		return fmt.Errorf("create tenant database: %w", err)
 	}
 	f, err := os.Open(path)
@@ -197,6 +207,43 @@ func (b *Backend) buildTenantFile(ctx context.Context, path string, t docex.Tena
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+// tenantTemplate returns the bytes of an empty tenant database (WAL mode,
+// every table and index, tenant_meta with this binary's schema version and
+// an empty identity), built once per backend.
+func (b *Backend) tenantTemplate(ctx context.Context) ([]byte, error) {
+	b.tmplMu.Lock()
+	defer b.tmplMu.Unlock()
+	if b.tmpl != nil {
+		return b.tmpl, nil
+	}
+	path := filepath.Join(b.stagingDir(), "template-"+uuid.NewString()+".db")
+	defer removeDB(path)
+	nd, err := b.openDB(ctx, path, true)
+	if err != nil {
+		return nil, fmt.Errorf("create tenant template: %w", err)
+	}
+	err = withTx(ctx, nd.w, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, tenantSchema+pluginSchema); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO tenant_meta(key, value) VALUES ('schema_version', ?), ('tenant_id', ''), ('incarnation', '')`,
+			strconv.Itoa(driver.SchemaVersion))
+		return err
+	})
+	if err == nil {
+		_, err = nd.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
+	if err = errors.Join(err, nd.close()); err != nil {
+		return nil, fmt.Errorf("create tenant template: %w", err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	b.tmpl = data
+	return data, nil
 }
 
 func removeDB(path string) {
