@@ -205,7 +205,7 @@ Global flags (anywhere on the line):
   --json          machine-readable output; errors as JSON on stderr
 
 Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 not found,
-4 denied, 5 conflict. "docex COMMAND --help" describes a command.
+4 denied, 5 conflict, 6 plugin failed. "docex COMMAND --help" describes a command.
 `)
 }
 
