@@ -3,6 +3,8 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"io/fs"
 	"os"
 	"strings"
@@ -361,5 +363,114 @@ func TestSystemPlugins(t *testing.T) {
 	}
 	if _, err := e.a.RunPlugin(ctx, "wordcount", e.aDoc.ID, nil); !errors.Is(err, docex.ErrNotFound) {
 		t.Fatalf("removed plugin still runs: %v", err)
+	}
+}
+
+// TestPluginsRandomInterleaving runs friendly and hostile plugins of
+// several tenants from many goroutines in a random order, and checks that
+// every lookup sees only its own tenant's documents and that hostile runs
+// never write anything.
+func TestPluginsRandomInterleaving(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	be, err := sqlite.Open(ctx, sqlite.Config{Dir: dir, Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	cfg := engine.Config{MultiTenancy: true, ContentDir: dir + "/content", Sandbox: testSandbox(t), NoContentSync: true}
+	if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(ctx, be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	const tenants = 4
+	type tenantEnv struct {
+		s      *engine.Session
+		basket string
+		doc    string
+		secret int // size of the tenant's secret.txt
+	}
+	envs := make([]tenantEnv, tenants)
+	for i := range envs {
+		id := fmt.Sprintf("rt%d", i)
+		if _, err := eng.Provisioner("").Create(ctx, id, ""); err != nil {
+			t.Fatal(err)
+		}
+		s := eng.As(docex.UserContext{UserID: "u" + id, TenantID: id, Roles: []string{"admin"}})
+		b, err := s.CreateBasket(ctx, "in")
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret := strings.Repeat("s", 10*(i+1))
+		for _, d := range []struct{ name, body string }{{"doc.txt", "words of " + id}, {"secret.txt", secret}} {
+			a, err := s.AddDocument(ctx, b.ID, engine.NewDocument{Name: d.name, Content: strings.NewReader(d.body), Metadata: map[string]docex.Value{"author": docex.String(id)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.name == "doc.txt" {
+				envs[i].doc = a.Document.ID
+			}
+		}
+		for _, p := range []string{"lookup", "loop", "trap", "forge", "nocap"} {
+			manifest, module := pluginFiles(t, p)
+			if _, err := s.InstallPlugin(ctx, manifest, module); err != nil {
+				t.Fatal(err)
+			}
+		}
+		envs[i].s, envs[i].basket, envs[i].secret = s, b.ID, len(secret)
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 64)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			for range 12 {
+				i := r.IntN(tenants)
+				e := envs[i]
+				id := fmt.Sprintf("rt%d", i)
+				switch r.IntN(4) {
+				case 0, 1:
+					res, err := e.s.RunPlugin(ctx, "lookup", e.doc, map[string]string{"name": "secret.txt"})
+					if err != nil {
+						errc <- fmt.Errorf("%s lookup: %w", id, err)
+						return
+					}
+					m := res.Document.Metadata
+					if m["found"] != docex.Number(1) || m["total_bytes"] != docex.Number(float64(e.secret)) || m["author"] != docex.String(id) {
+						errc <- fmt.Errorf("%s lookup saw %+v", id, m)
+						return
+					}
+				case 2:
+					res, err := e.s.RunPlugin(ctx, "forge", e.doc, nil)
+					if err != nil || res.Document.Metadata["forged"] != docex.Number(0) {
+						errc <- fmt.Errorf("%s forge: %+v %v", id, res.Document.Metadata, err)
+						return
+					}
+				case 3:
+					name := []string{"loop", "trap", "nocap"}[r.IntN(3)]
+					if _, err := e.s.RunPlugin(ctx, name, e.doc, nil); err == nil {
+						errc <- fmt.Errorf("%s: hostile %s succeeded", id, name)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	for i, e := range envs {
+		b, err := e.s.Basket(ctx, e.basket)
+		if err != nil || b.DocumentCount != 2 {
+			t.Fatalf("tenant %d basket %+v %v", i, b, err)
+		}
 	}
 }
