@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -409,5 +410,33 @@ func BenchmarkBaselineSQLiteInsert(b *testing.B) {
 				reportRate(b, n, "rows/s")
 			})
 		}
+	}
+}
+
+// BenchmarkAddDocumentParallel: single-document adds from 16 goroutines
+// into one tenant; concurrent writes share commits (group commit).
+func BenchmarkAddDocumentParallel(b *testing.B) {
+	for _, m := range benchModes {
+		if m.storage != engine.ContentDatabase {
+			continue
+		}
+		b.Run(m.storage+"/"+m.sync, func(b *testing.B) {
+			env := newBenchEnv(b, m.storage, m.sync, 0)
+			var seq atomic.Int64
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				gen := newContentGen(byte(seq.Add(1)))
+				for pb.Next() {
+					n := int(seq.Add(1))
+					if _, err := env.s.AddDocument(benchCtx, env.bk.ID, engine.NewDocument{
+						Name: "doc.bin", Content: bytes.NewReader(gen.next(4 << 10)), Metadata: benchMeta(n),
+					}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			reportRate(b, b.N, "docs/s")
+		})
 	}
 }

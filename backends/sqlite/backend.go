@@ -138,6 +138,7 @@ func (b *Backend) tenantPath(id, incarnation string) (string, error) {
 type db struct {
 	w, r   *sql.DB
 	wc, rc *stmtCache
+	group  groupCommitter
 }
 
 func (d *db) close() error {

@@ -39,11 +39,12 @@ func (s *store) Close() error {
 	return nil
 }
 
-// Write implements driver.TenantStore: one BEGIN IMMEDIATE transaction on
-// the database's single write connection.
+// Write implements driver.TenantStore: a BEGIN IMMEDIATE transaction on
+// the database's single write connection, shared with concurrent writers
+// through group commit (each in a savepoint of its own; see groupCommitter).
 func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
 	s.db.wc.prepareMissed(ctx)
-	return withTx(ctx, s.db.w, func(t *sql.Tx) error {
+	return s.db.group.do(ctx, s.db.w, func(t *sql.Tx) error {
 		q := cachedTx{tx: t, c: s.db.wc}
 		return fn(&tx{reader: reader{q: q, audit: s.audit}, t: q})
 	})
