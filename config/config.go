@@ -112,7 +112,12 @@ func Parse(data []byte, dir string) (*File, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, docex.Errorf(docex.ErrInvalidConfig, "config is empty")
 		}
-		return nil, docex.Errorf(docex.ErrInvalidConfig, "config: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msg = strings.Join(te.Errors, "; ")
+		}
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "config: %s", msg)
 	}
 	var extra any
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {

@@ -1,15 +1,3 @@
-// Package wasmcheck pre-screens WebAssembly binaries before wazero decodes
-// them. wazero sizes allocations from counts read from the binary (a
-// 200-byte module declaring 2^32 globals made the decoder allocate 85 GB
-// and crash the process), and instantiates tables at their declared size
-// (table.grow can ask for 32 GiB). Check walks the binary's structure and
-// rejects any count larger than the bytes that follow it, functions with
-// more than MaxLocals locals, and tables larger than MaxTableLength, so that
-// decoding allocates at most a small multiple of the module's size. Harden
-// also caps every table's maximum so that table.grow stays bounded.
-//
-// It is not a validator: wazero still validates everything. It only has to
-// be at least as strict as wazero about the structure it reads.
 package wasmcheck
 
 import (

@@ -1,0 +1,10 @@
+// Package testplugins holds the sandbox's friendly and hostile test plugins:
+// one directory per plugin with its source (.wat or Go), the committed build
+// output and plugin.toml. Rebuild them all with testplugins/build.sh (needs
+// wat2wasm and Go); go test needs neither, because the outputs are embedded.
+//
+// Friendly: echo, derive (WAT); wordcount, lookup (Go guests using pdk).
+// Hostile: loop, membomb, trap, bigoutput, chatty, oob, nocap, forge, wasi,
+// procexit, tablebomb, recurse, badimport, badsig, notwasm, badhash; modules that
+// are malformed on purpose are generated in the tests instead.
+package testplugins
