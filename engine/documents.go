@@ -681,6 +681,23 @@ func (s *Session) SetMetadata(ctx context.Context, id string, kv map[string]doce
 	return d, err
 }
 
+// Metadata returns one metadata value of a document. It returns
+// docex.ErrNotFound when the document or the key does not exist.
+func (s *Session) Metadata(ctx context.Context, id, key string) (docex.Value, error) {
+	if err := validateMetaKey(key); err != nil {
+		return docex.Value{}, err
+	}
+	d, err := s.Document(ctx, id)
+	if err != nil {
+		return docex.Value{}, err
+	}
+	v, ok := d.Metadata[key]
+	if !ok {
+		return docex.Value{}, docex.Errorf(docex.ErrNotFound, "document %s has no metadata key %q", id, key)
+	}
+	return v, nil
+}
+
 // DeleteMetadata removes one key. It returns docex.ErrNotFound when the
 // document or the key does not exist.
 func (s *Session) DeleteMetadata(ctx context.Context, id, key string) error {

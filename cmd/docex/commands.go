@@ -100,6 +100,7 @@ docex.yaml, --backend, --data-dir and --single-file must agree with it.`,
 			}},
 		"doc delete":      {args: "ID", summary: "delete a document", minArgs: 1, maxArgs: 1, run: cmdDocDelete},
 		"doc meta set":    {args: "ID key=value...", summary: "set metadata on a document", minArgs: 2, maxArgs: -1, run: cmdMetaSet},
+		"doc meta get":    {args: "ID [KEY]", summary: "print a document's metadata, or one key's value", minArgs: 1, maxArgs: 2, run: cmdMetaGet},
 		"doc meta delete": {args: "ID KEY", summary: "delete a metadata key", minArgs: 2, maxArgs: 2, run: cmdMetaDelete},
 
 		"plugin install": {args: "DIR_OR_MANIFEST", summary: "install a plugin for the tenant (admin), or system-wide with --system (operator)", minArgs: 1, maxArgs: 1, run: cmdPluginInstall,
@@ -746,5 +747,34 @@ func cmdGC(ctx context.Context, c *cli, args []string) error {
 	return c.emit(rep, func(w io.Writer) {
 		fmt.Fprintf(w, "removed %d unregistered tenant files, %d stale content directories, %d unreferenced content files\n",
 			len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles)
+	})
+}
+
+func cmdMetaGet(ctx context.Context, c *cli, args []string) error {
+	s, done, err := c.userSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(args) == 2 {
+		v, err := s.Metadata(ctx, args[0], args[1])
+		if err != nil {
+			return err
+		}
+		return c.emit(v, func(w io.Writer) { fmt.Fprintln(w, v.Canonical()) })
+	}
+	d, err := s.Document(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return c.emit(d.Metadata, func(w io.Writer) {
+		keys := make([]string, 0, len(d.Metadata))
+		for k := range d.Metadata {
+			keys = append(keys, k)
+		}
+		sortStrings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", k, d.Metadata[k].Type(), d.Metadata[k].Canonical())
+		}
 	})
 }

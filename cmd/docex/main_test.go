@@ -153,6 +153,13 @@ func TestEndToEnd(t *testing.T) {
 	if got.Metadata["status"] != "final" || got.Metadata["n"] != 1.5 {
 		t.Fatalf("meta set: %+v", got.Metadata)
 	}
+	if r := h.ok(append([]string{"doc", "meta", "get", id, "n", "--json"}, acme...)...); strings.TrimSpace(r.stdout) != "1.5" {
+		t.Fatalf("meta get: %q", r.stdout)
+	}
+	if m := decode[map[string]any](t, h.ok(append([]string{"doc", "meta", "get", id, "--json"}, acme...)...).stdout); m["status"] != "final" {
+		t.Fatalf("meta get all: %+v", m)
+	}
+	h.want(exitNotFound, append([]string{"doc", "meta", "get", id, "nope"}, acme...)...)
 	h.ok(append([]string{"doc", "meta", "delete", id, "status"}, acme...)...)
 	h.want(exitNotFound, append([]string{"doc", "meta", "delete", id, "status"}, acme...)...)
 
