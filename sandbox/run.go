@@ -119,8 +119,10 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		in.close(ctx)
 		return nil, err
 	}
+	// Close waits for this Run to finish with the instance (its memory is
+	// read and the instance pooled or closed below), not just the call.
+	defer sb.inflight.Done()
 	rc, callErr, fired, dur := in.call(ctx, st, p.limits.Timeout, inv.entry, inv.args)
-	sb.inflight.Done()
 	in.out.st = nil
 
 	res := &Result{Logs: st.logs, Report: ResourceReport{
