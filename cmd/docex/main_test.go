@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 	"time"
 )
 
@@ -464,7 +466,20 @@ storage:
 	}
 	tn := "pgcli" + prefix[1:len(prefix)-1]
 	h.ok("tenant", "create", tn)
-	t.Cleanup(func() { h.run("tenant", "delete", tn, "--yes") })
+	t.Cleanup(func() {
+		// Leave nothing behind in a shared database.
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Log(err)
+			return
+		}
+		defer conn.Close(context.Background())
+		for _, s := range []string{prefix + tn, schema, schema + "_local"} {
+			if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE"); err != nil {
+				t.Log(err)
+			}
+		}
+	})
 	u := []string{"--tenant", tn, "--user", "u", "--roles", "admin"}
 	h.ok(append([]string{"basket", "create", "b"}, u...)...)
 	f := h.file("a.txt", "postgres content")
@@ -478,8 +493,8 @@ storage:
 	}
 	h.want(exitDenied, "basket", "list", "--tenant", "system", "--user", "u", "--roles", "admin")
 	// A bad password is never printed.
-	h.env["PGTEST_DSN"] = "postgres://postgres:hunter2secret@127.0.0.1:1/nope?connect_timeout=2"
-	r = h.run("tenant", "list")
+	bad := &harness{t: t, dir: h.dir, env: map[string]string{"PGTEST_DSN": "postgres://postgres:hunter2secret@127.0.0.1:1/nope?connect_timeout=2"}}
+	r = bad.run("tenant", "list")
 	if r.code == 0 || strings.Contains(r.stderr, "hunter2secret") {
 		t.Fatalf("bad DSN: exit %d, stderr %s", r.code, r.stderr)
 	}
