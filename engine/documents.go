@@ -144,26 +144,36 @@ func dropUnreferenced(ctx context.Context, tx driver.Tx, sums []string) error {
 }
 
 // releaseContent removes filesystem content no document references any
-// more. The reference check and the removal happen under the content lock,
-// so a concurrent add of the same content cannot lose it. Failures leave an
-// orphan for Sweep.
+// more. Failures leave an orphan for Sweep.
 func (s *Session) releaseContent(ctx context.Context, st driver.TenantStore, sums ...string) {
 	bs, err := s.e.blobStore(st.Tenant())
 	if err != nil {
 		return
 	}
 	for _, sum := range sums {
-		_ = st.Write(ctx, func(tx driver.Tx) error {
-			if err := tx.LockContent(ctx, sum); err != nil {
-				return err
-			}
-			n, err := tx.ContentRefs(ctx, sum)
-			if err != nil || n > 0 {
-				return err
-			}
-			return bs.Remove(sum)
-		})
+		_, _ = releaseIfUnreferenced(ctx, st, bs, sum)
 	}
+}
+
+// releaseIfUnreferenced removes the content with checksum sum from bs when
+// no document of the tenant refers to it, and reports whether it did. The
+// reference check and the removal happen under the content lock, so a
+// concurrent add of the same content cannot lose it.
+func releaseIfUnreferenced(ctx context.Context, st driver.TenantStore, bs *blobstore.Store, sum string) (bool, error) {
+	removed := false
+	err := st.Write(ctx, func(tx driver.Tx) error {
+		removed = false
+		if err := tx.LockContent(ctx, sum); err != nil {
+			return err
+		}
+		n, err := tx.ContentRefs(ctx, sum)
+		if err != nil || n > 0 {
+			return err
+		}
+		removed = true
+		return bs.Remove(sum)
+	})
+	return removed && err == nil, err
 }
 
 // NewDocument is a document to add.
@@ -214,13 +224,76 @@ func (s *Session) AddFile(ctx context.Context, basketID, path string, meta map[s
 	return s.AddDocument(ctx, basketID, NewDocument{Name: filepath.Base(path), Content: f, Metadata: meta})
 }
 
-type staged struct {
-	nd   NewDocument
+// content is new document content, staged before the transaction that
+// refers to it: a hashed temporary file (filesystem storage) or the bytes
+// (database storage).
+type content struct {
 	sum  string
 	size int64
-	ct   string
-	blob *blobstore.Staged // filesystem storage
+	head []byte            // the first up to 512 bytes, for type detection
+	blob *blobstore.Staged // filesystem storage; durable after syncContent
 	data []byte            // database storage
+}
+
+// stageContent reads r, at most Config.MaxDocumentBytes of it, into bs
+// (filesystem storage; not yet synced) or memory (bs nil). It returns
+// docex.ErrTooLarge, leaving nothing behind, for larger content.
+func (s *Session) stageContent(ctx context.Context, bs *blobstore.Store, r io.Reader, name string) (*content, error) {
+	max := s.e.cfg.MaxDocumentBytes
+	if bs != nil {
+		b, err := bs.StageDeferred(ctx, r, max)
+		if err != nil {
+			return nil, err
+		}
+		return &content{sum: b.Checksum, size: b.Size, head: b.Head, blob: b}, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read content: %w", err)
+	}
+	if int64(len(data)) > max {
+		return nil, docex.Errorf(docex.ErrTooLarge, "document %q is larger than the limit of %d bytes", name, max)
+	}
+	h := sha256.Sum256(data)
+	return &content{sum: hex.EncodeToString(h[:]), size: int64(len(data)), head: data[:min(512, len(data))], data: data}, nil
+}
+
+// syncContent makes staged files durable: one round of concurrent fsyncs.
+func syncContent(cs []*content) error {
+	var staged []*blobstore.Staged
+	for _, c := range cs {
+		if c.blob != nil {
+			staged = append(staged, c.blob)
+		}
+	}
+	if len(staged) == 0 {
+		return nil
+	}
+	return blobstore.SyncAll(staged)
+}
+
+// put makes the content referable inside tx: it links the file into place
+// (returning its directory, to be synced before commit) or stores the bytes.
+func (c *content) put(ctx context.Context, tx driver.Tx) (dir string, err error) {
+	if c.blob != nil {
+		return c.blob.Link()
+	}
+	return "", tx.PutContent(ctx, c.sum, c.data)
+}
+
+func (c *content) discard() {
+	if c != nil && c.blob != nil {
+		c.blob.Discard()
+	}
+}
+
+// contentStore returns the tenant's filesystem content store, or nil with
+// database storage.
+func (s *Session) contentStore(st driver.TenantStore) (*blobstore.Store, error) {
+	if s.e.cfg.ContentStorage != ContentFilesystem {
+		return nil, nil
+	}
+	return s.e.blobStore(st.Tenant())
 }
 
 // AddDocuments adds documents to a basket in one transaction: all are
@@ -242,59 +315,32 @@ func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewD
 		return nil, err
 	}
 	defer st.Close()
-	return s.addDocumentsTo(ctx, st, basketID, docs)
+	return s.addDocumentsTo(ctx, st, basketID, docs, nil)
 }
 
-// addDocumentsTo adds validated documents through an open store.
-func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, basketID string, docs []NewDocument) ([]Added, error) {
-	var bs *blobstore.Store
-	var err error
-	if s.e.cfg.ContentStorage == ContentFilesystem {
-		if bs, err = s.e.blobStore(st.Tenant()); err != nil {
-			return nil, err
-		}
+// addDocumentsTo adds validated documents through an open store. extra,
+// when not nil, runs in the same transaction after the documents are
+// added, so that a caller's further writes commit with them or not at all.
+func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, basketID string, docs []NewDocument, extra func(tx driver.Tx) error) ([]Added, error) {
+	bs, err := s.contentStore(st)
+	if err != nil {
+		return nil, err
 	}
-	items := make([]staged, len(docs))
+	items := make([]*content, len(docs))
+	cts := make([]string, len(docs))
 	defer func() {
-		for _, it := range items {
-			if it.blob != nil {
-				it.blob.Discard()
-			}
+		for _, c := range items {
+			c.discard()
 		}
 	}()
 	for i, nd := range docs {
-		it := &items[i]
-		it.nd = nd
-		var head []byte
-		if bs != nil {
-			b, err := bs.StageDeferred(ctx, nd.Content, s.e.cfg.MaxDocumentBytes)
-			if err != nil {
-				return nil, err
-			}
-			it.blob, it.sum, it.size, head = b, b.Checksum, b.Size, b.Head
-		} else {
-			data, err := io.ReadAll(io.LimitReader(nd.Content, s.e.cfg.MaxDocumentBytes+1))
-			if err != nil {
-				return nil, fmt.Errorf("read content: %w", err)
-			}
-			if int64(len(data)) > s.e.cfg.MaxDocumentBytes {
-				return nil, docex.Errorf(docex.ErrTooLarge, "document %q is larger than the limit of %d bytes", nd.Name, s.e.cfg.MaxDocumentBytes)
-			}
-			h := sha256.Sum256(data)
-			it.sum, it.size, it.data, head = hex.EncodeToString(h[:]), int64(len(data)), data, data[:min(512, len(data))]
-		}
-		it.ct = detectContentType(nd.ContentType, nd.Name, head)
-	}
-
-	if bs != nil {
-		// One round of concurrent fsyncs for the whole batch.
-		staged := make([]*blobstore.Staged, len(items))
-		for i := range items {
-			staged[i] = items[i].blob
-		}
-		if err := blobstore.SyncAll(staged); err != nil {
+		if items[i], err = s.stageContent(ctx, bs, nd.Content, nd.Name); err != nil {
 			return nil, err
 		}
+		cts[i] = detectContentType(nd.ContentType, nd.Name, items[i].head)
+	}
+	if err := syncContent(items); err != nil {
+		return nil, err
 	}
 	now := s.e.now()
 	out := make([]Added, len(items))
@@ -305,8 +351,7 @@ func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, bas
 		// Names linked in this transaction become durable before it
 		// commits, each directory once.
 		var dirs []string
-		for i := range items {
-			it := &items[i]
+		for i, it := range items {
 			if err := tx.LockContent(ctx, it.sum); err != nil {
 				return err
 			}
@@ -321,25 +366,26 @@ func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, bas
 			if !errors.Is(err, docex.ErrNotFound) {
 				return err
 			}
-			if it.blob != nil {
-				dir, err := it.blob.Link()
-				if err != nil {
-					return err
-				}
-				dirs = append(dirs, dir)
-			} else if err := tx.PutContent(ctx, it.sum, it.data); err != nil {
+			dir, err := it.put(ctx, tx)
+			if err != nil {
 				return err
 			}
+			dirs = append(dirs, dir)
 			d := docex.Document{
-				ID: newID(), BasketID: basketID, Name: it.nd.Name, ContentType: it.ct,
+				ID: newID(), BasketID: basketID, Name: docs[i].Name, ContentType: cts[i],
 				Size: it.size, Checksum: it.sum, Status: docex.DocumentActive,
-				CreatedAt: now, UpdatedAt: now, Metadata: cloneMeta(it.nd.Metadata),
+				CreatedAt: now, UpdatedAt: now, Metadata: cloneMeta(docs[i].Metadata),
 			}
 			if err := tx.InsertDocument(ctx, d); err != nil {
 				return err
 			}
 			out[i] = Added{Document: d}
 			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, "")); err != nil {
+				return err
+			}
+		}
+		if extra != nil {
+			if err := extra(tx); err != nil {
 				return err
 			}
 		}
@@ -498,19 +544,24 @@ func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, do
 	if err != nil {
 		return nil, d, err
 	}
-	if s.e.cfg.ContentStorage == ContentDatabase {
-		rc, err := st.OpenContent(ctx, d.Checksum)
-		return rc, d, err
-	}
-	bs, err := s.e.blobStore(st.Tenant())
+	rc, err := s.openContent(ctx, st, d)
+	return rc, d, err
+}
+
+// openContent opens the content of d from the configured storage.
+func (s *Session) openContent(ctx context.Context, st driver.TenantStore, d docex.Document) (io.ReadCloser, error) {
+	bs, err := s.contentStore(st)
 	if err != nil {
-		return nil, d, err
+		return nil, err
+	}
+	if bs == nil {
+		return st.OpenContent(ctx, d.Checksum)
 	}
 	f, err := bs.Open(d.Checksum)
 	if err != nil {
-		return nil, d, fmt.Errorf("document %s: %w", id, err)
+		return nil, fmt.Errorf("document %s: %w", d.ID, err)
 	}
-	return f, d, nil
+	return f, nil
 }
 
 // ReadContent returns a document's whole content. Errors as OpenContent.
@@ -536,34 +587,19 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 		return docex.Document{}, err
 	}
 	defer st.Close()
-	var (
-		blob *blobstore.Staged
-		data []byte
-		sum  string
-		size int64
-		head []byte
-		bs   *blobstore.Store
-	)
-	if s.e.cfg.ContentStorage == ContentFilesystem {
-		if bs, err = s.e.blobStore(st.Tenant()); err != nil {
-			return docex.Document{}, err
-		}
-		if blob, err = bs.Stage(ctx, r, s.e.cfg.MaxDocumentBytes); err != nil {
-			return docex.Document{}, err
-		}
-		defer blob.Discard()
-		sum, size, head = blob.Checksum, blob.Size, blob.Head
-	} else {
-		data, err = io.ReadAll(io.LimitReader(r, s.e.cfg.MaxDocumentBytes+1))
-		if err != nil {
-			return docex.Document{}, fmt.Errorf("read content: %w", err)
-		}
-		if int64(len(data)) > s.e.cfg.MaxDocumentBytes {
-			return docex.Document{}, docex.Errorf(docex.ErrTooLarge, "content is larger than the limit of %d bytes", s.e.cfg.MaxDocumentBytes)
-		}
-		h := sha256.Sum256(data)
-		sum, size, head = hex.EncodeToString(h[:]), int64(len(data)), data[:min(512, len(data))]
+	bs, err := s.contentStore(st)
+	if err != nil {
+		return docex.Document{}, err
 	}
+	c, err := s.stageContent(ctx, bs, r, id)
+	if err != nil {
+		return docex.Document{}, err
+	}
+	defer c.discard()
+	if err := syncContent([]*content{c}); err != nil {
+		return docex.Document{}, err
+	}
+	sum := c.sum
 	var old, upd docex.Document
 	now := s.e.now()
 	err = s.write(ctx, st, "document.update", id, func(tx driver.Tx) error {
@@ -574,21 +610,23 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 		if err := tx.LockContent(ctx, sum); err != nil {
 			return err
 		}
-		if blob != nil {
-			if err := blob.Commit(); err != nil {
+		dir, err := c.put(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if bs != nil {
+			if err := bs.SyncDirs(dir); err != nil {
 				return err
 			}
-		} else if err := tx.PutContent(ctx, sum, data); err != nil {
-			return err
 		}
 		ct := contentType
 		if ct == "" {
-			ct = detectContentType("", old.Name, head)
+			ct = detectContentType("", old.Name, c.head)
 		}
-		if err := tx.UpdateContent(ctx, id, size, sum, ct, now); err != nil {
+		if err := tx.UpdateContent(ctx, id, c.size, sum, ct, now); err != nil {
 			return err
 		}
-		if blob == nil && old.Checksum != sum {
+		if bs == nil && old.Checksum != sum {
 			if err := dropUnreferenced(ctx, tx, []string{old.Checksum}); err != nil {
 				return err
 			}
@@ -599,7 +637,7 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 	if err != nil {
 		return docex.Document{}, err
 	}
-	if blob != nil && old.Checksum != sum {
+	if bs != nil && old.Checksum != sum {
 		s.releaseContent(ctx, st, old.Checksum)
 	}
 	return upd, nil

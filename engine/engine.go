@@ -212,9 +212,7 @@ func (s *Session) open(ctx context.Context, action tenancy.Action, op, target st
 		if !errors.Is(err, docex.ErrDenied) {
 			err = fmt.Errorf("%w: %w", docex.ErrForbidden, err)
 		}
-		_ = st.Write(ctx, func(tx driver.Tx) error {
-			return tx.AppendAudit(ctx, s.entry(op, target, docex.OutcomeDenied, err))
-		})
+		s.auditOutcome(ctx, st, op, target, err, "")
 		st.Close()
 		return nil, err
 	}
@@ -261,11 +259,23 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 		return tx.AppendAudit(ctx, s.entry(op, target, docex.OutcomeOK, nil))
 	})
 	if err != nil && ctx.Err() == nil {
-		outcome := docex.OutcomeError
+		s.auditOutcome(ctx, st, op, target, err, "")
+	}
+	return err
+}
+
+// auditOutcome records one entry in the tenant's audit log, in a
+// transaction of its own: ok for a nil err, denied for a docex.ErrDenied
+// error, error otherwise.
+func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail string) {
+	outcome := docex.OutcomeOK
+	if err != nil {
+		outcome = docex.OutcomeError
 		if errors.Is(err, docex.ErrDenied) {
 			outcome = docex.OutcomeDenied
 		}
-		_ = st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, s.entry(op, target, outcome, err)) })
 	}
-	return err
+	e := s.entry(op, target, outcome, err)
+	e.Detail = detail
+	_ = st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, e) })
 }

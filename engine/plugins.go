@@ -136,20 +136,6 @@ func (s *Session) InstallPlugin(ctx context.Context, manifest, module []byte) (P
 	return PluginInfo{}, err
 }
 
-// auditOutcome records one entry in the tenant's audit log.
-func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail string) {
-	outcome := docex.OutcomeOK
-	if err != nil {
-		outcome = docex.OutcomeError
-		if errors.Is(err, docex.ErrDenied) {
-			outcome = docex.OutcomeDenied
-		}
-	}
-	e := s.entry(op, target, outcome, err)
-	e.Detail = detail
-	_ = st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, e) })
-}
-
 // Plugins lists the plugins the session's tenant can run: its own and the
 // system-wide ones (read action).
 func (s *Session) Plugins(ctx context.Context) ([]PluginInfo, error) {
@@ -392,52 +378,52 @@ func metaAny(m map[string]docex.Value) map[string]any {
 	return out
 }
 
-// contentReaderAt opens a document's content for ranged reads.
+// contentReaderAt opens a document's content for ranged reads: the file
+// itself with filesystem storage, the bytes in memory otherwise.
 func (s *Session) contentReaderAt(ctx context.Context, st driver.TenantStore, d docex.Document) (io.ReaderAt, func(), error) {
-	if s.e.cfg.ContentStorage == ContentDatabase {
-		rc, err := st.OpenContent(ctx, d.Checksum)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer rc.Close()
-		data, err := io.ReadAll(rc)
-		if err != nil {
-			return nil, nil, err
-		}
-		return bytes.NewReader(data), func() {}, nil
-	}
-	bs, err := s.e.blobStore(st.Tenant())
+	rc, err := s.openContent(ctx, st, d)
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := bs.Open(d.Checksum)
+	if f, ok := rc.(*os.File); ok {
+		return f, func() { f.Close() }, nil
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
 	if err != nil {
 		return nil, nil, err
 	}
-	return f, func() { f.Close() }, nil
+	return bytes.NewReader(data), func() {}, nil
 }
 
-// persistRun writes a successful run's output: derived documents (staged
-// first, committed in the transaction) and the input's new metadata.
+// persistRun writes a successful run's output in one transaction: the
+// derived documents (their content staged first) and the input's new
+// metadata, together or not at all.
 func (s *Session) persistRun(ctx context.Context, st driver.TenantStore, doc docex.Document, meta map[string]docex.Value, derived []NewDocument) ([]Added, docex.Document, error) {
-	var added []Added
-	if len(derived) > 0 {
-		var err error
-		if added, err = s.addDocumentsTo(ctx, st, doc.BasketID, derived); err != nil {
-			return nil, doc, err
+	updated := doc
+	setMeta := func(tx driver.Tx) error {
+		if len(meta) == 0 {
+			return nil
 		}
-	}
-	if len(meta) == 0 {
-		return added, doc, nil
-	}
-	var updated docex.Document
-	err := s.write(ctx, st, "metadata.set", doc.ID, func(tx driver.Tx) error {
 		if err := tx.SetMetadata(ctx, doc.ID, meta, s.e.now()); err != nil {
 			return err
 		}
 		var err error
 		updated, err = tx.Document(ctx, doc.ID)
 		return err
+	}
+	if len(derived) == 0 {
+		if len(meta) == 0 {
+			return nil, doc, nil
+		}
+		err := s.write(ctx, st, "metadata.set", doc.ID, setMeta)
+		return nil, updated, err
+	}
+	added, err := s.addDocumentsTo(ctx, st, doc.BasketID, derived, func(tx driver.Tx) error {
+		if err := setMeta(tx); err != nil || len(meta) == 0 {
+			return err
+		}
+		return tx.AppendAudit(ctx, s.entry("metadata.set", doc.ID, docex.OutcomeOK, nil))
 	})
 	return added, updated, err
 }

@@ -126,21 +126,7 @@ func (p *TenantProvisioner) sweepContent(ctx context.Context, st driver.TenantSt
 		return err
 	}
 	n, err := bs.Sweep(ctx, grace, func(sum string) (bool, error) {
-		removed := false
-		// Check and remove under the content lock, as releaseContent does,
-		// so that a concurrent add of the same content cannot lose it.
-		err := st.Write(ctx, func(tx driver.Tx) error {
-			if err := tx.LockContent(ctx, sum); err != nil {
-				return err
-			}
-			refs, err := tx.ContentRefs(ctx, sum)
-			if err != nil || refs > 0 {
-				return err
-			}
-			removed = true
-			return bs.Remove(sum)
-		})
-		return removed, err
+		return releaseIfUnreferenced(ctx, st, bs, sum)
 	})
 	rep.ContentFiles += n
 	return err
