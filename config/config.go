@@ -224,7 +224,7 @@ func (f *File) normalize() error {
 		if db.Postgres.DSN == "" && db.Postgres.DSNEnv == "" {
 			db.Postgres.DSNEnv = "DOCEX_POSTGRES_DSN"
 		}
-		if db.Postgres.DSN != "" && dsnHasPassword(db.Postgres.DSN) {
+		if db.Postgres.DSN != "" && DSNHasPassword(db.Postgres.DSN) {
 			return invalid("database.postgres.dsn", "contains a password; put the DSN in an environment variable and name it with dsn_env")
 		}
 		if db.Postgres.MaxConns < 0 {
@@ -337,8 +337,8 @@ func validSchema(s string) bool {
 	return true
 }
 
-// dsnHasPassword reports whether a URL or key=value DSN carries a password.
-func dsnHasPassword(dsn string) bool {
+// DSNHasPassword reports whether a URL or key=value DSN carries a password.
+func DSNHasPassword(dsn string) bool {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
@@ -379,6 +379,3 @@ func RedactDSN(dsn string) string {
 	}
 	return strings.Join(fields, " ")
 }
-
-// DSNHasPassword reports whether a connection string carries a password.
-func DSNHasPassword(dsn string) bool { return dsnHasPassword(dsn) }

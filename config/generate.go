@@ -78,7 +78,7 @@ storage:
 // dsnLine writes a password-free DSN as the fallback used when the
 // environment variable is unset.
 func dsnLine(dsn string) string {
-	if dsn == "" || dsnHasPassword(dsn) {
+	if dsn == "" || DSNHasPassword(dsn) {
 		return ""
 	}
 	return "    # Used when the variable above is unset (it holds no password).\n    dsn: " + strconv.Quote(dsn) + "\n"

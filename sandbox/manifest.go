@@ -275,22 +275,43 @@ func LoadPluginDir(dir string) (*Manifest, []byte, error) {
 // LoadPluginFS is LoadPluginDir over an fs.FS whose root is the plugin
 // directory (for example an embed.FS sub-tree).
 func LoadPluginFS(fsys fs.FS) (*Manifest, []byte, error) {
-	raw, err := readCapped(fsys, ManifestFile, MaxManifestBytes, ErrInvalidManifest)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sandbox: read %s: %w", ManifestFile, err)
-	}
-	m, err := ParseManifest(raw)
+	_, m, mod, err := readPluginFS(fsys)
 	if err != nil {
 		return nil, nil, err
-	}
-	mod, err := readCapped(fsys, m.Module, MaxModuleBytes, ErrInvalidModule)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sandbox: read module %q: %w", m.Module, err)
 	}
 	if err := m.VerifyModule(mod); err != nil {
 		return nil, nil, err
 	}
 	return m, mod, nil
+}
+
+// ReadPluginDir returns the bytes of dir/plugin.toml and of the module it
+// names, read as LoadPluginDir reads them (confined to dir, size-capped) but
+// without verifying the hash: for a caller that stores the manifest as
+// written and verifies it itself. Errors as LoadPluginDir's, less
+// ErrHashMismatch.
+func ReadPluginDir(dir string) (manifest, module []byte, err error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: open plugin dir: %w", err)
+	}
+	defer root.Close()
+	raw, _, mod, err := readPluginFS(root.FS())
+	return raw, mod, err
+}
+
+func readPluginFS(fsys fs.FS) (raw []byte, m *Manifest, mod []byte, err error) {
+	raw, err = readCapped(fsys, ManifestFile, MaxManifestBytes, ErrInvalidManifest)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("sandbox: read %s: %w", ManifestFile, err)
+	}
+	if m, err = ParseManifest(raw); err != nil {
+		return nil, nil, nil, err
+	}
+	if mod, err = readCapped(fsys, m.Module, MaxModuleBytes, ErrInvalidModule); err != nil {
+		return nil, nil, nil, fmt.Errorf("sandbox: read module %q: %w", m.Module, err)
+	}
+	return raw, m, mod, nil
 }
 
 func readCapped(fsys fs.FS, name string, limit int64, tooBig error) ([]byte, error) {

@@ -233,5 +233,3 @@ func openFileArg(path string) (*os.File, string, error) {
 }
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-
-func sortStrings(s []string) { sort.Strings(s) }

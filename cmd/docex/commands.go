@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -494,11 +496,7 @@ func printDocs(w io.Writer, docs []docex.Document) {
 }
 
 func formatMeta(m map[string]docex.Value) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sortStrings(keys)
+	keys := slices.Sorted(maps.Keys(m))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = k + "=" + m[k].Canonical()
@@ -768,12 +766,7 @@ func cmdMetaGet(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.emit(d.Metadata, func(w io.Writer) {
-		keys := make([]string, 0, len(d.Metadata))
-		for k := range d.Metadata {
-			keys = append(keys, k)
-		}
-		sortStrings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(d.Metadata)) {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", k, d.Metadata[k].Type(), d.Metadata[k].Canonical())
 		}
 	})

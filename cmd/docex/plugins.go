@@ -14,51 +14,23 @@ import (
 )
 
 // readPlugin reads a plugin directory (or its plugin.toml) and the module
-// the manifest names, confined to that directory.
+// the manifest names, confined to that directory. The engine verifies the
+// hash (and audits a refused install).
 func readPlugin(path string) (manifest, module []byte, err error) {
 	dir := path
-	if st, err := os.Stat(path); err == nil && !st.IsDir() {
-		dir = filepath.Dir(path)
+	if st, err := os.Stat(path); err != nil {
+		return nil, nil, docex.Errorf(docex.ErrInvalid, "plugin %s: %v", path, err)
+	} else if !st.IsDir() {
 		if filepath.Base(path) != sandbox.ManifestFile {
 			return nil, nil, docex.Errorf(docex.ErrInvalid, "%s: want a plugin directory or its %s", path, sandbox.ManifestFile)
 		}
-	} else if err != nil {
-		return nil, nil, docex.Errorf(docex.ErrInvalid, "plugin %s: %v", path, err)
+		dir = filepath.Dir(path)
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, nil, docex.Errorf(docex.ErrInvalid, "plugin %s: %v", dir, err)
-	}
-	defer root.Close()
-	manifest, err = readCappedFile(root, sandbox.ManifestFile, sandbox.MaxManifestBytes)
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := sandbox.ParseManifest(manifest)
+	manifest, module, err = sandbox.ReadPluginDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", docex.ErrPluginInvalid, err)
 	}
-	module, err = readCappedFile(root, m.Module, sandbox.MaxModuleBytes)
-	if err != nil {
-		return nil, nil, err
-	}
 	return manifest, module, nil
-}
-
-func readCappedFile(root *os.Root, name string, limit int64) ([]byte, error) {
-	f, err := root.Open(name)
-	if err != nil {
-		return nil, docex.Errorf(docex.ErrInvalid, "plugin file %s: %v", name, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, docex.Errorf(docex.ErrTooLarge, "plugin file %s is larger than %d bytes", name, limit)
-	}
-	return data, nil
 }
 
 func printPlugins(w io.Writer, ps []engine.PluginInfo) {

@@ -17,7 +17,17 @@ func Check(b []byte) error {
 	if len(b) < 8 || string(b[:4]) != "\x00asm" || string(b[4:8]) != "\x01\x00\x00\x00" {
 		return errors.New("not a WebAssembly 1.0 binary module")
 	}
-	r := &reader{b: b[8:]}
+	return eachSection(&reader{b: b[8:]}, func(id byte, body *reader) error {
+		if err := section(id, body); err != nil {
+			return fmt.Errorf("section %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// eachSection calls fn for each (id, size-prefixed body) in r: the layout
+// of the module's sections and of the name section's subsections.
+func eachSection(r *reader, fn func(id byte, body *reader) error) error {
 	for r.len() > 0 {
 		id, err := r.byte()
 		if err != nil {
@@ -31,8 +41,8 @@ func Check(b []byte) error {
 		if err != nil {
 			return fmt.Errorf("section %d: %w", id, err)
 		}
-		if err := section(id, body); err != nil {
-			return fmt.Errorf("section %d: %w", id, err)
+		if err := fn(id, body); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -405,19 +415,8 @@ func custom(r *reader) error {
 	if string(r.b[nameStart:r.off]) != "name" {
 		return nil
 	}
-	for r.len() > 0 {
-		id, err := r.byte()
-		if err != nil {
-			return err
-		}
-		size, err := r.u32()
-		if err != nil {
-			return err
-		}
-		sub, err := r.sub(size)
-		if err != nil {
-			return err
-		}
+	return eachSection(r, func(id byte, sub *reader) error {
+		var err error
 		switch id {
 		case 0: // module name
 			err = sub.name()
@@ -435,8 +434,8 @@ func custom(r *reader) error {
 		if err != nil {
 			return fmt.Errorf("name section: %w", err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func nameMap(r *reader) error {
