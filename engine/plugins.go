@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -128,11 +127,11 @@ func (s *Session) InstallPlugin(ctx context.Context, manifest, module []byte) (P
 	if err == nil {
 		rec := driver.PluginRecord{Name: m.Name, Version: m.Version, Manifest: manifest, ModuleSHA256: m.SHA256, InstalledAt: s.e.now(), InstalledBy: s.uc.UserID}
 		if err = st.Plugins().PutPlugin(ctx, rec, module); err == nil {
-			s.auditOutcome(ctx, st, "plugin.install", m.Name, nil, m.Version+" "+m.SHA256)
+			s.auditOutcome(ctx, st, "plugin.install", m.Name, nil, map[string]any{"version": m.Version, "module_sha256": m.SHA256})
 			return pluginInfo(rec, false), nil
 		}
 	}
-	s.auditOutcome(ctx, st, "plugin.install", "", err, "")
+	s.auditOutcome(ctx, st, "plugin.install", "", err, nil)
 	return PluginInfo{}, err
 }
 
@@ -204,7 +203,7 @@ func (s *Session) RemovePlugin(ctx context.Context, name string) error {
 	}
 	defer st.Close()
 	err = st.Plugins().DeletePlugin(ctx, name)
-	s.auditOutcome(ctx, st, "plugin.remove", name, err, "")
+	s.auditOutcome(ctx, st, "plugin.remove", name, err, nil)
 	return err
 }
 
@@ -250,13 +249,55 @@ func (p *TenantProvisioner) RemoveSystemPlugin(ctx context.Context, name string)
 
 // RunResult is the outcome of a plugin run that completed.
 type RunResult struct {
-	Plugin   string                 `json:"plugin"`
-	Document docex.Document         `json:"document"` // the input, with the metadata the plugin set
-	Derived  []docex.Document       `json:"derived"`
-	Status   string                 `json:"status"`
-	Message  string                 `json:"message"`
-	Logs     []sandbox.LogLine      `json:"logs"`
-	Report   sandbox.ResourceReport `json:"report"`
+	Plugin   string           `json:"plugin"`
+	Document docex.Document   `json:"document"` // the input, with the metadata the plugin set
+	Derived  []docex.Document `json:"derived"`
+	Status   string           `json:"status"`
+	Message  string           `json:"message"`
+	Logs     []LogLine        `json:"logs"`
+	Report   RunReport        `json:"report"`
+}
+
+// LogLine is one line a plugin logged.
+type LogLine struct {
+	Level string `json:"level"`
+	Text  string `json:"text"`
+}
+
+// RunReport is what one plugin run consumed. It is also the "report" of
+// the run's audit entry detail.
+type RunReport struct {
+	DurationMS      float64 `json:"duration_ms"`       // wall time of the call, in milliseconds
+	PeakMemoryBytes int64   `json:"peak_memory_bytes"` // the guest's linear memory at the end of the call
+	HostCalls       int64   `json:"host_calls"`
+	BytesIn         int64   `json:"bytes_in"`  // copied into the guest: content, metadata, params
+	BytesOut        int64   `json:"bytes_out"` // output charged against the output limit
+	LogBytes        int64   `json:"log_bytes"`
+	LogsTruncated   bool    `json:"logs_truncated"`
+	// CapabilityDenials lists the capabilities the plugin used without
+	// being granted them (never nil).
+	CapabilityDenials  []string `json:"capability_denials"`
+	ForeignRefsDropped int      `json:"foreign_refs_dropped"` // lookup results of another tenant, dropped
+	ColdStart          bool     `json:"cold_start"`           // a new instance was created for the call
+	InstanceRetired    bool     `json:"instance_retired"`     // the instance was discarded after the call
+}
+
+func runReport(r sandbox.ResourceReport) RunReport {
+	out := RunReport{
+		DurationMS: docex.Milliseconds(r.Duration), PeakMemoryBytes: r.PeakMemoryBytes, HostCalls: r.HostCalls,
+		BytesIn: r.BytesIn, BytesOut: r.BytesOut, LogBytes: r.LogBytes, LogsTruncated: r.LogsTruncated,
+		CapabilityDenials: append([]string{}, r.CapabilityDenials...), ForeignRefsDropped: r.ForeignRefsDropped,
+		ColdStart: r.ColdStart, InstanceRetired: r.InstanceRetired,
+	}
+	return out
+}
+
+func logLines(ls []sandbox.LogLine) []LogLine {
+	out := make([]LogLine, len(ls))
+	for i, l := range ls {
+		out[i] = LogLine{Level: l.Level, Text: l.Text}
+	}
+	return out
 }
 
 // RunPlugin runs a plugin on one document as the session's user
@@ -273,6 +314,9 @@ type RunResult struct {
 // docex.ErrPluginDenied (capability violation), docex.ErrPluginFailed
 // wrapping the sandbox's typed error (sandbox.ErrPluginTimeout, ...).
 func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[string]string) (RunResult, error) {
+	if err := checkID("document", docID); err != nil {
+		return RunResult{}, err
+	}
 	if s.e.cfg.Sandbox == nil {
 		return RunResult{}, docex.ErrNoSandbox
 	}
@@ -282,8 +326,7 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	}
 	defer st.Close()
 	res, report, err := s.runPlugin(ctx, st, name, docID, params)
-	detail, _ := json.Marshal(map[string]any{"document": docID, "report": report})
-	s.auditOutcome(ctx, st, "plugin.run", name, err, string(detail))
+	s.auditOutcome(ctx, st, "plugin.run", name, err, map[string]any{"document_id": docID, "report": runReport(report)})
 	return res, err
 }
 
@@ -321,10 +364,7 @@ func (s *Session) runPlugin(ctx context.Context, st driver.TenantStore, name, do
 	if err != nil {
 		return RunResult{}, report, mapPluginErr(err)
 	}
-	out := RunResult{Plugin: name, Status: string(res.Status), Message: res.Message, Logs: res.Logs, Report: res.Report, Derived: []docex.Document{}}
-	if out.Logs == nil {
-		out.Logs = []sandbox.LogLine{}
-	}
+	out := RunResult{Plugin: name, Status: string(res.Status), Message: res.Message, Logs: logLines(res.Logs), Report: runReport(res.Report), Derived: []docex.Document{}}
 	meta := map[string]docex.Value{}
 	for k, v := range res.Metadata {
 		switch x := v.(type) {
