@@ -161,9 +161,6 @@ func (pl *pool) drain(ctx context.Context) {
 	}
 }
 
-// entryName is the export each invocation calls.
-func (p *Plugin) entryName() string { return RunExport }
-
 // instance is one instantiated guest, used by one goroutine at a time.
 type instance struct {
 	mod     api.Module
@@ -291,7 +288,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: instantiate: %v", ErrPluginTrap, err)
 	}
-	in := &instance{mod: mod, run: mod.ExportedFunction(p.entryName()), mem: mem, out: out, stack: make([]uint64, 8)}
+	in := &instance{mod: mod, run: mod.ExportedFunction(p.manifest.Entry), mem: mem, out: out, stack: make([]uint64, 8)}
 	global := func(name string) api.MutableGlobal {
 		g, _ := mod.ExportedGlobal(name).(api.MutableGlobal)
 		return g
