@@ -143,6 +143,12 @@ func (s *Session) Plugins(ctx context.Context) ([]PluginInfo, error) {
 		return nil, err
 	}
 	defer st.Close()
+	out, err := s.plugins(ctx, st)
+	s.readDone(ctx, st, "plugin.list", "", err)
+	return out, err
+}
+
+func (s *Session) plugins(ctx context.Context, st driver.TenantStore) ([]PluginInfo, error) {
 	own, err := st.Plugins().Plugins(ctx)
 	if err != nil {
 		return nil, err
@@ -187,6 +193,7 @@ func (s *Session) Plugin(ctx context.Context, name string) (PluginInfo, error) {
 	}
 	defer st.Close()
 	rec, _, system, err := s.resolvePlugin(ctx, st, name)
+	s.readDone(ctx, st, "plugin.get", name, err)
 	if err != nil {
 		return PluginInfo{}, err
 	}
