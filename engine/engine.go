@@ -335,7 +335,7 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 // readDone audits a read call's outcome when the session audits reads.
 func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, target string, err error) {
 	if s.opts.AuditReads && ctx.Err() == nil {
-		s.auditOutcome(ctx, st, op, target, err, "")
+		s.auditOutcome(ctx, st, op, target, err, nil)
 	}
 }
 

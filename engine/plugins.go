@@ -275,7 +275,9 @@ type LogLine struct {
 // the run's audit entry detail.
 type RunReport struct {
 	DurationMS      float64 `json:"duration_ms"`       // wall time of the call, in milliseconds
+	Instructions    int64   `json:"instructions"`      // instruction units used (an upper bound on wasm instructions executed)
 	PeakMemoryBytes int64   `json:"peak_memory_bytes"` // the guest's linear memory at the end of the call
+	PeakHostBytes   int64   `json:"peak_host_bytes"`   // most host memory held at once for the guest
 	HostCalls       int64   `json:"host_calls"`
 	BytesIn         int64   `json:"bytes_in"`  // copied into the guest: content, metadata, params
 	BytesOut        int64   `json:"bytes_out"` // output charged against the output limit
@@ -290,13 +292,13 @@ type RunReport struct {
 }
 
 func runReport(r sandbox.ResourceReport) RunReport {
-	out := RunReport{
-		DurationMS: docex.Milliseconds(r.Duration), PeakMemoryBytes: r.PeakMemoryBytes, HostCalls: r.HostCalls,
+	return RunReport{
+		DurationMS: docex.Milliseconds(r.Duration), Instructions: r.Instructions,
+		PeakMemoryBytes: r.PeakMemoryBytes, PeakHostBytes: r.PeakHostBytes, HostCalls: r.HostCalls,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, LogBytes: r.LogBytes, LogsTruncated: r.LogsTruncated,
 		CapabilityDenials: append([]string{}, r.CapabilityDenials...), ForeignRefsDropped: r.ForeignRefsDropped,
 		ColdStart: r.ColdStart, InstanceRetired: r.InstanceRetired,
 	}
-	return out
 }
 
 func logLines(ls []sandbox.LogLine) []LogLine {
