@@ -227,7 +227,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: instantiate: %v", ErrPluginTrap, err)
 	}
-	in := &instance{mod: mod, run: mod.ExportedFunction(RunExport), mem: mem, out: out, stack: make([]uint64, 8), closing: p.sb.closing}
+	in := &instance{mod: mod, run: mod.ExportedFunction(p.manifest.Entry), mem: mem, out: out, stack: make([]uint64, 8), closing: p.sb.closing}
 	if p.sb.cfg.termination == termFlag {
 		g, ok := mod.ExportedGlobal(wasmcheck.StopGlobal).(api.MutableGlobal)
 		if !ok {

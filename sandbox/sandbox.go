@@ -234,6 +234,10 @@ func (sb *Sandbox) Load(ctx context.Context, m *Manifest, module []byte) (*Plugi
 	if err != nil {
 		return nil, err
 	}
+	if _, ok := c.cm.ExportedFunctions()[mc.Entry]; !ok {
+		sb.release(ctx, mc.SHA256, c)
+		return nil, fmt.Errorf("%w: plugin %q: module does not export function %q", ErrInvalidModule, mc.Name, mc.Entry)
+	}
 	if c.minMem > limits.MemoryPages {
 		sb.release(ctx, mc.SHA256, c)
 		return nil, fmt.Errorf("%w: plugin %q starts with %d memory pages, its limit is %d", ErrInvalidModule, mc.Name, c.minMem, limits.MemoryPages)
@@ -363,12 +367,10 @@ func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
 	if n := len(cm.ImportedMemories()); n > 0 {
 		return errors.New("imports a memory: the module must define and export its own")
 	}
-	run, ok := cm.ExportedFunctions()[RunExport]
-	if !ok {
-		return fmt.Errorf("does not export function %q", RunExport)
-	}
-	if len(run.ParamTypes()) != 0 || !slices.Equal(run.ResultTypes(), []api.ValueType{api.ValueTypeI32}) {
-		return fmt.Errorf("export %q has signature %s, want () -> i32", RunExport, sig(run))
+	for name, fd := range cm.ExportedFunctions() {
+		if validEntry(name) && (len(fd.ParamTypes()) != 0 || !slices.Equal(fd.ResultTypes(), []api.ValueType{api.ValueTypeI32})) {
+			return fmt.Errorf("export %q has signature %s, want () -> i32", name, sig(fd))
+		}
 	}
 	if init, ok := cm.ExportedFunctions()[InitExport]; ok {
 		if len(init.ParamTypes())+len(init.ResultTypes()) != 0 {

@@ -245,6 +245,20 @@ func TestLoadRejects(t *testing.T) {
 			}
 		})
 	}
+	// A manifest may name another entry; it must be exported by the module.
+	t.Run("entry", func(t *testing.T) {
+		m, mod := readPlugin(t, "echo")
+		m.Entry = "docex_run_missing"
+		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), `"docex_run_missing"`) {
+			t.Fatalf("missing entry: %v", err)
+		}
+		m.Entry = RunExport
+		p, err := sb.Load(ctx, m, mod)
+		if err != nil {
+			t.Fatalf("explicit default entry: %v", err)
+		}
+		p.Close(ctx)
+	})
 	t.Run("badhash", func(t *testing.T) {
 		fsys, _ := testplugins.Dir("badhash")
 		if _, _, err := LoadPluginFS(fsys); !errors.Is(err, ErrHashMismatch) {
