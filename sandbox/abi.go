@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
@@ -99,7 +100,11 @@ type callState struct {
 	params map[string]string
 	docs   []docSlot
 
+	deadline time.Time // of the call: Host methods get it in their context
+
 	err       error // first abort reason
+	peakHost  int64 // most host bytes held for the guest at once
+	hostBytes int64 // host bytes held for the guest now
 	hostCalls int64
 	bytesIn   int64
 	bytesOut  int64

@@ -79,15 +79,19 @@ type ManifestLimits struct {
 	MaxOutputBytes int64  `toml:"max_output_bytes"`
 	MaxHostCalls   int64  `toml:"max_host_calls"`
 	MaxLogBytes    int64  `toml:"max_log_bytes"`
+	// MaxInstructions is the instruction budget of one call (units as
+	// counted by the sandbox's metering, see docs/sandbox.md).
+	MaxInstructions int64 `toml:"max_instructions"`
 }
 
 func (l ManifestLimits) limits() Limits {
 	return Limits{
-		MemoryPages:    l.MemoryPages,
-		Timeout:        time.Duration(l.TimeoutMS) * time.Millisecond,
-		MaxOutputBytes: l.MaxOutputBytes,
-		MaxHostCalls:   l.MaxHostCalls,
-		MaxLogBytes:    l.MaxLogBytes,
+		MemoryPages:     l.MemoryPages,
+		Timeout:         time.Duration(l.TimeoutMS) * time.Millisecond,
+		MaxOutputBytes:  l.MaxOutputBytes,
+		MaxHostCalls:    l.MaxHostCalls,
+		MaxLogBytes:     l.MaxLogBytes,
+		MaxInstructions: l.MaxInstructions,
 	}
 }
 
