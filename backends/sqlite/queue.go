@@ -84,7 +84,7 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 		doneCh  = make(chan struct{}, 1)
 	)
 	slots := make(chan struct{}, cfg.Concurrency)
-	idle := map[string]time.Time{}     // tenant -> not before
+	idle := map[string]time.Time{}        // tenant -> not before
 	backoff := map[string]time.Duration{} // tenant -> current back-off
 	var tenants []string
 	var refreshed time.Time
