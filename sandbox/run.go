@@ -42,7 +42,7 @@ func (w outWriter) Write(p []byte) (int, error) {
 		}
 	}
 	if o.st != nil {
-		o.st.addLog(w.level, string(p))
+		o.st.addLog(w.level, p)
 	}
 	return len(p), nil
 }

@@ -155,6 +155,25 @@ func TestHostilePlugins(t *testing.T) {
 			}
 		}},
 		{plugin: "tablebomb"}, // table.grow of 2^31 elements must be refused
+		{plugin: "tables32"},
+		{plugin: "logbomb", check: func(t *testing.T, r *Result) {
+			if r.Report.LogBytes != 16<<20 || !r.Report.LogsTruncated || len(r.Logs) != 1 || len(r.Logs[0].Text) != 1024 {
+				t.Fatalf("report = %+v", r.Report)
+			}
+			if r.Report.PeakHostBytes > 1024 {
+				t.Fatalf("held %d host bytes for a 1 KiB log", r.Report.PeakHostBytes)
+			}
+		}},  // 2^20 elements for all tables together
+		{plugin: "badmeta", check: func(t *testing.T, r *Result) {
+			if len(r.Metadata) != 256 || len(r.Derived) != 0 {
+				t.Fatalf("kept %d keys and %d derived documents, want 256 and 0", len(r.Metadata), len(r.Derived))
+			}
+		}},
+		{plugin: "wasiflood", wantErr: []error{ErrHostCallLimit}, check: func(t *testing.T, r *Result) {
+			if r.Report.HostCalls != 1001 {
+				t.Fatalf("HostCalls = %d, want the 1,001st WASI call to abort", r.Report.HostCalls)
+			}
+		}},
 		{plugin: "recurse", wantErr: []error{ErrPluginTrap}, wantMsg: "stack overflow"},
 		{plugin: "wasi", check: func(t *testing.T, r *Result) {
 			if len(r.Logs) != 1 || r.Logs[0] != (LogLine{"stdout", "hello stdout"}) {
