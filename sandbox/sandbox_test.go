@@ -163,7 +163,7 @@ func TestHostilePlugins(t *testing.T) {
 			if r.Report.PeakHostBytes > 1024 {
 				t.Fatalf("held %d host bytes for a 1 KiB log", r.Report.PeakHostBytes)
 			}
-		}},  // 2^20 elements for all tables together
+		}}, // 2^20 elements for all tables together
 		{plugin: "badmeta", check: func(t *testing.T, r *Result) {
 			if len(r.Metadata) != 256 || len(r.Derived) != 0 {
 				t.Fatalf("kept %d keys and %d derived documents, want 256 and 0", len(r.Metadata), len(r.Derived))
