@@ -127,6 +127,11 @@ func (p *TenantProvisioner) setStatus(ctx context.Context, op, id string, st doc
 	}
 	err := p.e.be.SetTenantStatus(ctx, id, st)
 	p.audit(ctx, op, id, err)
+	if err == nil && st != docex.TenantActive {
+		if t, terr := p.e.be.Tenant(ctx, id); terr == nil {
+			p.e.releaseTenantPlugins(ctx, t) // no idle instance outlives the suspension
+		}
+	}
 	return err
 }
 
@@ -151,6 +156,7 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	p.e.forgetTenant(id)
+	p.e.releaseTenantPlugins(ctx, t)
 	if p.e.cfg.ContentStorage == ContentFilesystem && validIncarnation(t.Incarnation) {
 		// Only this incarnation's directory: a tenant provisioned again
 		// with the same id meanwhile has a directory of its own. A crash

@@ -700,3 +700,23 @@ func TestInstructionBudget(t *testing.T) {
 		})
 	}
 }
+
+// No invocation sees another's state: not the same tenant's previous run
+// (another basket, say), not another tenant's (issue 7, defect 5).
+func TestFreshStatePerInvocation(t *testing.T) {
+	ctx := context.Background()
+	sb := sharedSandbox(t)
+	p := plugin(t, "stash")
+	for i, tenant := range []string{"a", "a", "b", "a", "b"} {
+		r, err := sb.Run(ctx, Invocation{TenantID: tenant, Plugin: p, Input: textDoc("x", fmt.Sprint("secret ", i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Derived) != 0 {
+			t.Fatalf("run %d (%s) saw %q", i, tenant, r.Derived[0].Content)
+		}
+		if i > 1 && r.Report.ColdStart && tenant == "a" {
+			t.Fatalf("run %d: the instance was not reused (restore failed?)", i)
+		}
+	}
+}
