@@ -266,30 +266,43 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 	if err != nil {
 		return out, mapPluginErr(err)
 	}
-	out.Metadata = map[string]docex.Value{}
-	for k, v := range res.Metadata {
-		switch x := v.(type) {
-		case string:
-			out.Metadata[k] = docex.String(x)
-		case float64:
-			out.Metadata[k] = docex.Number(x)
-		case bool:
-			out.Metadata[k] = docex.Bool(x)
-		default:
-			return out, docex.Errorf(docex.ErrPluginFailed, "plugin %q set metadata %q of unsupported type %T", name, k, v)
-		}
-	}
-	// The engine refusing the output is the plugin's failure (exit 6), not
-	// the caller's invalid input: keep only the reason's text.
-	if err := validateMeta(out.Metadata); err != nil {
-		return out, docex.Errorf(docex.ErrPluginFailed, "plugin %q output refused: %v", name, err)
+	if out.Metadata, err = pluginValues(name, res.Metadata); err != nil {
+		return out, err
 	}
 	for _, d := range res.Derived {
 		if err := validateText("derived document name", d.Name, MaxDocumentNameLen); err != nil {
 			return out, docex.Errorf(docex.ErrPluginFailed, "plugin %q output refused: %v", name, err)
 		}
-		out.Derived = append(out.Derived, NewDocument{Name: d.Name, ContentType: d.ContentType, Content: bytes.NewReader(d.Content),
-			Metadata: map[string]docex.Value{"derived_from": docex.String(doc.ID), "derived_by": docex.String(name)}})
+		dm, err := pluginValues(name, d.Metadata)
+		if err != nil {
+			return out, err
+		}
+		// Lineage is the engine's: a plugin cannot set these two keys.
+		dm["derived_from"], dm["derived_by"] = docex.String(doc.ID), docex.String(name)
+		out.Derived = append(out.Derived, NewDocument{Name: d.Name, ContentType: d.ContentType, Content: bytes.NewReader(d.Content), Metadata: dm})
+	}
+	return out, nil
+}
+
+// pluginValues converts and validates metadata a plugin set. The engine
+// refusing the output is the plugin's failure (docex.ErrPluginFailed, exit
+// 6), not the caller's invalid input: only the reason's text is kept.
+func pluginValues(plugin string, m map[string]any) (map[string]docex.Value, error) {
+	out := make(map[string]docex.Value, len(m)+2)
+	for k, v := range m {
+		switch x := v.(type) {
+		case string:
+			out[k] = docex.String(x)
+		case float64:
+			out[k] = docex.Number(x)
+		case bool:
+			out[k] = docex.Bool(x)
+		default:
+			return nil, docex.Errorf(docex.ErrPluginFailed, "plugin %q set metadata %q of unsupported type %T", plugin, k, v)
+		}
+	}
+	if err := validateMeta(out); err != nil {
+		return nil, docex.Errorf(docex.ErrPluginFailed, "plugin %q output refused: %v", plugin, err)
 	}
 	return out, nil
 }

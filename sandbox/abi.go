@@ -41,7 +41,7 @@ const (
 // Per-invocation bounds that are not operator-configurable.
 const (
 	maxHandles     = 1024
-	maxDerived     = 1024
+	maxDerived     = 16384
 	maxKeyLen      = 256
 	maxValueLen    = 64 << 10 // bytes of a metadata value
 	maxMetaKeys    = 256      // distinct keys set by one invocation
@@ -290,6 +290,7 @@ func hostFuncs() []hostFunc {
 		{"metadata_keys", []api.ValueType{i32, i32, i32}, []api.ValueType{i32}, hMetadataKeys},
 		{"metadata_set", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hMetadataSet},
 		{"emit", []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}, hEmit},
+		{"derived_metadata_set", []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}, hDerivedMetadataSet},
 		{"param_get", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hParamGet},
 		{"set_status", []api.ValueType{i32, i32, i32}, []api.ValueType{i32}, hSetStatus},
 		{"lookup_name", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hLookupName},
@@ -579,6 +580,39 @@ func hEmit(_ context.Context, st *callState, mod api.Module, s []uint64) {
 	}
 	st.charge(len(name) + len(ct) + len(data))
 	st.derived = append(st.derived, DerivedDocument{Name: name, ContentType: ct, Content: slices.Clone(data)})
+	ret(s, 0)
+}
+
+// derived_metadata_set(name, name_len, key, key_len, value, value_len) -> 0 | error:
+// metadata of the document last emitted under that name in this invocation.
+func hDerivedMetadataSet(_ context.Context, st *callState, mod api.Module, s []uint64) {
+	const fn = "derived_metadata_set"
+	if !st.need(capDocumentsEmit, fn) {
+		ret(s, st.deny(capDocumentsEmit, fn))
+		return
+	}
+	name := st.str(mod, fn, arg(s, 0), arg(s, 1))
+	key := st.str(mod, fn, arg(s, 2), arg(s, 3))
+	raw := st.mem(mod, fn, arg(s, 4), arg(s, 5))
+	v, ok := decodeValue(raw)
+	i := len(st.derived) - 1 // the document just emitted, usually
+	for i >= 0 && st.derived[i].Name != name {
+		i--
+	}
+	if i < 0 || !validKey(key) || !ok || len(raw) > maxValueLen+1 {
+		ret(s, codeInval)
+		return
+	}
+	d := &st.derived[i]
+	if _, exists := d.Metadata[key]; !exists && len(d.Metadata) >= maxMetaKeys-2 { // the engine adds derived_from and derived_by
+		ret(s, codeInval)
+		return
+	}
+	st.charge(len(key) + len(raw))
+	if d.Metadata == nil {
+		d.Metadata = map[string]any{}
+	}
+	d.Metadata[key] = v
 	ret(s, 0)
 }
 

@@ -94,6 +94,8 @@ type DerivedDocument struct {
 	Name        string
 	ContentType string
 	Content     []byte
+	// Metadata was set with derived_metadata_set (nil if none).
+	Metadata map[string]any
 }
 
 // LogLine is one captured log record. Level is "debug", "info", "warn",

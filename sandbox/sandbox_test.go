@@ -40,7 +40,8 @@ func TestFriendlyPlugins(t *testing.T) {
 			}
 		}},
 		{"derive", textDoc("in.txt", "x"), map[string]string{"title": "Quarterly"}, func(t *testing.T, r *Result) {
-			if len(r.Derived) != 1 || r.Derived[0].Name != "summary.txt" || string(r.Derived[0].Content) != "Quarterly" {
+			if len(r.Derived) != 1 || r.Derived[0].Name != "summary.txt" || string(r.Derived[0].Content) != "Quarterly" ||
+				r.Derived[0].Metadata["kind"] != "summary" {
 				t.Fatalf("derived = %+v", r.Derived)
 			}
 			if r.Metadata["derived"] != true || len(r.Logs) != 1 || r.Logs[0].Text != "deriving summary" {
