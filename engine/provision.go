@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -151,11 +150,13 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	p.e.forgetTenant(id)
-	if p.e.cfg.ContentStorage == ContentFilesystem && validIncarnation(t.Incarnation) {
+	if p.e.cfg.ContentStorage == ContentFilesystem {
 		// Only this incarnation's directory: a tenant provisioned again
 		// with the same id meanwhile has a directory of its own. A crash
 		// before this line leaves a directory that Sweep removes.
-		_ = os.RemoveAll(filepath.Join(TenantContentDir(p.e.cfg.ContentDir, id), t.Incarnation))
+		if dir, err := p.e.contentDir(t); err == nil {
+			_ = os.RemoveAll(dir)
+		}
 	}
 	return nil
 }
