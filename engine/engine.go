@@ -88,17 +88,9 @@ func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
 	if s, ok := e.blobs[key]; ok {
 		return s, nil
 	}
-	var dir string
-	if e.cfg.MultiTenancy {
-		if err := tenancy.ValidateSyntax(t.ID); err != nil {
-			return nil, err
-		}
-		if !validIncarnation(t.Incarnation) {
-			return nil, docex.Errorf(docex.ErrCorrupt, "tenant %q has an invalid incarnation %q", t.ID, t.Incarnation)
-		}
-		dir = filepath.Join(TenantContentDir(e.cfg.ContentDir, t.ID), t.Incarnation)
-	} else {
-		dir = filepath.Join(e.cfg.ContentDir, "local")
+	dir, err := e.contentDir(t)
+	if err != nil {
+		return nil, err
 	}
 	s, err := blobstore.New(dir, e.cfg.NoContentSync)
 	if err != nil {
@@ -108,16 +100,31 @@ func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
 	return s, nil
 }
 
-// TenantContentDir returns where filesystem content of a tenant
-// incarnation lives under contentDir. Backends and tools use it to remove a
-// deleted tenant's content.
-func TenantContentDir(contentDir, tenantID string) string {
-	return filepath.Join(contentDir, "tenants", tenantID)
+// contentDir is the one place the filesystem content directory of a
+// tenant incarnation is named: <ContentDir>/tenants/<id>/<incarnation>, or
+// <ContentDir>/local without multi-tenancy. The id and the incarnation are
+// validated first, so nothing else reaches the path.
+func (e *Engine) contentDir(t docex.Tenant) (string, error) {
+	if !e.cfg.MultiTenancy {
+		return filepath.Join(e.cfg.ContentDir, "local"), nil
+	}
+	if err := tenancy.ValidateSyntax(t.ID); err != nil {
+		return "", err
+	}
+	if !validIncarnation(t.Incarnation) {
+		return "", docex.Errorf(docex.ErrCorrupt, "tenant %q has an invalid incarnation %q", t.ID, t.Incarnation)
+	}
+	return filepath.Join(e.tenantsContentDir(), t.ID, t.Incarnation), nil
 }
 
+// tenantsContentDir is the directory of every tenant's content directories.
+func (e *Engine) tenantsContentDir() string { return filepath.Join(e.cfg.ContentDir, "tenants") }
+
+// validIncarnation reports whether s is an incarnation id as the engine
+// makes them: a UUID in its canonical lowercase form.
 func validIncarnation(s string) bool {
-	_, err := uuid.Parse(s)
-	return err == nil && len(s) == 36
+	u, err := uuid.Parse(s)
+	return err == nil && u.String() == s
 }
 
 // forgetTenant drops cached content stores of a tenant id.

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -157,11 +156,13 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 	}
 	p.e.forgetTenant(id)
 	p.e.releaseTenantPlugins(ctx, t)
-	if p.e.cfg.ContentStorage == ContentFilesystem && validIncarnation(t.Incarnation) {
+	if p.e.cfg.ContentStorage == ContentFilesystem {
 		// Only this incarnation's directory: a tenant provisioned again
 		// with the same id meanwhile has a directory of its own. A crash
 		// before this line leaves a directory that Sweep removes.
-		_ = os.RemoveAll(filepath.Join(TenantContentDir(p.e.cfg.ContentDir, id), t.Incarnation))
+		if dir, err := p.e.contentDir(t); err == nil {
+			_ = os.RemoveAll(dir)
+		}
 	}
 	return nil
 }
