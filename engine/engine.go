@@ -12,7 +12,6 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine/internal/blobstore"
-	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/tenancy"
 	"github.com/google/uuid"
 )
@@ -26,7 +25,8 @@ type Engine struct {
 
 	mu      sync.Mutex
 	blobs   map[string]*blobstore.Store // by tenant id + incarnation
-	plugins map[string]*sandbox.Plugin  // loaded plugins by manifest+module hash
+	plugins map[string]*loadedPlugin    // compiled plugins by record (pluginKey)
+	clock   uint64                      // plugin uses, for eviction
 }
 
 func (cfg Config) bootstrapInfo() driver.BootstrapInfo {
@@ -58,7 +58,7 @@ func New(ctx context.Context, be driver.Backend, cfg Config) (*Engine, error) {
 	if err := be.Check(ctx, cfg.bootstrapInfo()); err != nil {
 		return nil, err
 	}
-	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}, plugins: map[string]*sandbox.Plugin{}}, nil
+	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}, plugins: map[string]*loadedPlugin{}}, nil
 }
 
 // Close marks the engine closed and releases its loaded plugins; later
@@ -67,10 +67,10 @@ func (e *Engine) Close() error {
 	e.closed.Store(true)
 	e.mu.Lock()
 	plugins := e.plugins
-	e.plugins = map[string]*sandbox.Plugin{}
+	e.plugins = map[string]*loadedPlugin{}
 	e.mu.Unlock()
-	for _, p := range plugins {
-		p.Close(context.Background())
+	for _, lp := range plugins {
+		lp.p.Close(context.Background())
 	}
 	return nil
 }
@@ -81,8 +81,8 @@ func (e *Engine) Config() Config { return e.cfg }
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // checkID returns docex.ErrInvalidID unless id has the form of the ids the
-// engine generates (a UUID in its 36-character form): a malformed id is
-// invalid input, never "not found".
+// engine generates (a UUID in its canonical 36-character form): a
+// malformed id is invalid input, never "not found".
 func checkID(what, id string) error {
 	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
 		if len(id) > 64 {
@@ -101,17 +101,9 @@ func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
 	if s, ok := e.blobs[key]; ok {
 		return s, nil
 	}
-	var dir string
-	if e.cfg.MultiTenancy {
-		if err := tenancy.ValidateSyntax(t.ID); err != nil {
-			return nil, err
-		}
-		if !validIncarnation(t.Incarnation) {
-			return nil, docex.Errorf(docex.ErrCorrupt, "tenant %q has an invalid incarnation %q", t.ID, t.Incarnation)
-		}
-		dir = filepath.Join(TenantContentDir(e.cfg.ContentDir, t.ID), t.Incarnation)
-	} else {
-		dir = filepath.Join(e.cfg.ContentDir, "local")
+	dir, err := e.contentDir(t)
+	if err != nil {
+		return nil, err
 	}
 	s, err := blobstore.New(dir, e.cfg.NoContentSync)
 	if err != nil {
@@ -121,13 +113,32 @@ func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
 	return s, nil
 }
 
-// TenantContentDir returns the directory under contentDir that holds a
-// tenant's filesystem content, one subdirectory per incarnation.
-func TenantContentDir(contentDir, tenantID string) string {
-	return filepath.Join(contentDir, "tenants", tenantID)
+// contentDir is the one place the filesystem content directory of a
+// tenant incarnation is named: <ContentDir>/tenants/<id>/<incarnation>, or
+// <ContentDir>/local without multi-tenancy. The id and the incarnation are
+// validated first, so nothing else reaches the path.
+func (e *Engine) contentDir(t docex.Tenant) (string, error) {
+	if !e.cfg.MultiTenancy {
+		return filepath.Join(e.cfg.ContentDir, "local"), nil
+	}
+	if err := tenancy.ValidateSyntax(t.ID); err != nil {
+		return "", err
+	}
+	if !validIncarnation(t.Incarnation) {
+		return "", docex.Errorf(docex.ErrCorrupt, "tenant %q has an invalid incarnation %q", t.ID, t.Incarnation)
+	}
+	return filepath.Join(e.tenantsContentDir(), t.ID, t.Incarnation), nil
 }
 
-func validIncarnation(s string) bool { return checkID("incarnation", s) == nil }
+// tenantsContentDir is the directory of every tenant's content directories.
+func (e *Engine) tenantsContentDir() string { return filepath.Join(e.cfg.ContentDir, "tenants") }
+
+// validIncarnation reports whether s is an incarnation id as the engine
+// makes them: a UUID in its canonical lowercase form.
+func validIncarnation(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && u.String() == s
+}
 
 // forgetTenant drops cached content stores of a tenant id.
 func (e *Engine) forgetTenant(id string) {
@@ -288,8 +299,7 @@ func (s *Session) entry(op, target, outcome string, err error) docex.AuditEntry 
 }
 
 // systemDenial records in the system audit log a call refused before a
-// tenant store was usable: as denied for a docex.ErrDenied error, as an
-// error otherwise (an I/O failure is not a denial).
+// tenant store was usable, with the outcome of err (outcomeOf).
 func (s *Session) systemDenial(ctx context.Context, op, target string, err error) {
 	if errors.Is(err, docex.ErrClosed) {
 		return
@@ -297,7 +307,8 @@ func (s *Session) systemDenial(ctx context.Context, op, target string, err error
 	_ = s.e.be.AppendSystemAudit(ctx, s.entry(op, target, outcomeOf(err), err))
 }
 
-// outcomeOf is the audit outcome of an operation's error.
+// outcomeOf is the audit outcome of an operation's error: ok, denied for
+// a docex.ErrDenied error, error otherwise (an I/O failure is no denial).
 func outcomeOf(err error) string {
 	switch {
 	case err == nil:
@@ -340,8 +351,8 @@ func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, targe
 }
 
 // auditOutcome records one entry in the tenant's audit log, in a
-// transaction of its own: ok for a nil err, denied for a docex.ErrDenied
-// error, error otherwise; detail may be nil.
+// transaction of its own, with the outcome of err (outcomeOf); detail may
+// be nil.
 func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail map[string]any) {
 	e := s.entry(op, target, outcomeOf(err), err)
 	e.Detail = detail
