@@ -441,7 +441,7 @@ func (s *Session) persistRun(ctx context.Context, st driver.TenantStore, doc doc
 		err := s.write(ctx, st, "metadata.set", doc.ID, setMeta)
 		return nil, updated, err
 	}
-	added, err := s.addDocumentsTo(ctx, st, doc.BasketID, derived, func(tx driver.Tx) error {
+	added, err := s.addDocumentsTo(ctx, st, doc.BasketID, derived, func(tx driver.Tx, _ []Added) error {
 		if err := setMeta(tx); err != nil || len(meta) == 0 {
 			return err
 		}
