@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -384,9 +383,9 @@ func (x *execution) unit(ctx context.Context, step Step, inputID, key string) (d
 	if !step.Accepts(doc.ContentType) {
 		rec.Outcome = StepFiltered
 		x.det.Progress.StepsFiltered++
-		return x.commit(ctx, rec, nil, nil, nil, step, driver.PluginRecord{})
+		return x.commit(ctx, doc, rec, nil, nil, step, "")
 	}
-	prec, module, _, err := s.resolvePlugin(ctx, st, step.Plugin)
+	prec, _, err := s.resolvePlugin(ctx, st, step.Plugin)
 	if err != nil {
 		return fail(fmt.Errorf("plugin %q: %w", step.Plugin, err), nil)
 	}
@@ -394,26 +393,29 @@ func (x *execution) unit(ctx context.Context, step Step, inputID, key string) (d
 	if ce, err := st.CacheEntry(ctx, ck); err == nil {
 		var cr cachedResult
 		if json.Unmarshal(ce.Result, &cr) == nil {
-			ids, ok := x.materialise(ctx, doc.BasketID, cr.Derived)
-			if ok {
+			if ids, ok := x.materialise(ctx, doc.BasketID, cr.Derived); ok {
 				rec.Outcome, rec.Outputs = StepCached, ids
 				x.det.Progress.StepsCached++
-				return x.commit(ctx, rec, cr.Metadata, nil, nil, step, prec)
+				return x.commit(ctx, doc, rec, cr.Metadata, nil, step, prec.ModuleSHA256)
 			}
 		}
 	}
-	out, report, err := s.execPlugin(ctx, st, prec, module, doc, step.Params)
+	out, err := s.runStep(ctx, st, step.Plugin, inputID, step.Params)
+	var report *sandbox.ResourceReport
+	if out != nil && out.ran {
+		report = &out.Report
+	}
 	if err != nil {
 		return fail(err, report)
 	}
 	rep, _ := json.Marshal(map[string]any{"report": report})
 	rec.Outcome, rec.Detail = StepRan, rep
-	x.det.Progress.StepsRun++
-	cr := &cachedResult{Metadata: out.meta, Derived: []string{}}
-	r, err := x.commit(ctx, rec, out.meta, out.derived, cr, step, prec)
+	r, err := x.commit(ctx, doc, rec, out.Metadata, out, step, prec.ModuleSHA256)
 	if err != nil {
 		return fail(err, report)
 	}
+	x.det.Progress.StepsRun++
+	x.det.Progress.Derived += len(out.Derived)
 	return r, nil
 }
 
@@ -432,28 +434,38 @@ func (x *execution) materialise(ctx context.Context, basketID string, sums []str
 	return ids, true
 }
 
-// commit writes a unit's outputs in one tenant transaction: the derived
-// documents (deduplicated ones included), the input's new metadata, a
-// lineage edge per output, the cache entry, the audit entry and the
-// completion key. A completion key recorded meanwhile (another worker
-// replayed the same step) rolls everything back and the recorded outputs
-// are used.
-func (x *execution) commit(ctx context.Context, rec driver.StepRecord, meta map[string]docex.Value, derived []NewDocument,
-	cr *cachedResult, step Step, prec driver.PluginRecord) (driver.StepRecord, error) {
+// commit writes a unit's outcome in one tenant transaction: a run's
+// output (the input's new metadata, the derived documents, deduplicated
+// ones included), or a cached result's metadata; a lineage edge per
+// output; the cache entry of a run; the audit entry; and the completion
+// key. A completion key recorded meanwhile (another worker replayed the
+// same step) rolls everything back and the recorded outcome is used.
+func (x *execution) commit(ctx context.Context, input docex.Document, rec driver.StepRecord, meta map[string]docex.Value,
+	out *StepOutput, step Step, moduleSHA string) (driver.StepRecord, error) {
 	s, st := x.s, x.st
-	input, err := st.Document(ctx, rec.InputID)
-	if err != nil {
-		return rec, err
-	}
-	now := s.e.now()
-	write := func(tx driver.Tx, added []Added) error {
-		for _, a := range added {
-			rec.Outputs = append(rec.Outputs, a.Document.ID)
-			if cr != nil {
-				cr.Derived = append(cr.Derived, a.Document.Checksum)
-			}
+	var ss *stagedStep
+	if out != nil {
+		var err error
+		if ss, err = s.stageStep(ctx, st, out); err != nil {
+			return rec, err
 		}
-		if len(meta) > 0 {
+		defer ss.discard()
+	}
+	preset := rec.Outputs
+	params := step.CanonicalParams()
+	now := s.e.now()
+	err := st.Write(ctx, func(tx driver.Tx) error {
+		rec.Outputs = append([]string{}, preset...)
+		var sums []string
+		if ss != nil {
+			res, err := ss.persist(ctx, tx)
+			if err != nil {
+				return err
+			}
+			for _, d := range res.Derived {
+				rec.Outputs, sums = append(rec.Outputs, d.ID), append(sums, d.Checksum)
+			}
+		} else if len(meta) > 0 {
 			if err := tx.SetMetadata(ctx, input.ID, meta, now); err != nil {
 				return err
 			}
@@ -461,14 +473,14 @@ func (x *execution) commit(ctx context.Context, rec driver.StepRecord, meta map[
 		for _, id := range rec.Outputs {
 			if err := tx.InsertLineage(ctx, driver.LineageEdge{
 				SourceID: input.ID, DerivedID: id, JobID: x.job.ID, Pipeline: x.job.Pipeline, Version: x.job.Version,
-				Step: step.Name, Plugin: step.Plugin, ModuleSHA256: prec.ModuleSHA256, Params: step.CanonicalParams(), CreatedAt: now,
+				Step: step.Name, Plugin: step.Plugin, ModuleSHA256: moduleSHA, Params: params, CreatedAt: now,
 			}); err != nil {
 				return err
 			}
 		}
-		if cr != nil {
-			b, _ := json.Marshal(cr)
-			if err := tx.PutCacheEntry(ctx, driver.CacheEntry{Key: cacheKey(input.Checksum, prec.ModuleSHA256, step.CanonicalParams()), Result: b, CreatedAt: now}); err != nil {
+		if out != nil {
+			b, _ := json.Marshal(cachedResult{Metadata: meta, Derived: nonNilStrings(sums)})
+			if err := tx.PutCacheEntry(ctx, driver.CacheEntry{Key: cacheKey(input.Checksum, moduleSHA, params), Result: b, CreatedAt: now}); err != nil {
 				return err
 			}
 		}
@@ -478,89 +490,18 @@ func (x *execution) commit(ctx context.Context, rec driver.StepRecord, meta map[
 		e := s.entry("pipeline.step", input.ID, docex.OutcomeOK, nil)
 		e.Detail = fmt.Sprintf(`{"job":%q,"step":%q,"plugin":%q,"outcome":%q,"outputs":%d}`, x.job.ID, step.Name, step.Plugin, rec.Outcome, len(rec.Outputs))
 		return tx.AppendAudit(ctx, e)
-	}
-	base := rec.Outputs
-	reset := func() {
-		rec.Outputs = append([]string{}, base...)
-		if cr != nil {
-			cr.Derived = cr.Derived[:0]
-		}
-	}
-	if len(derived) > 0 {
-		_, err = s.addDocumentsTo(ctx, st, input.BasketID, derived, func(tx driver.Tx, added []Added) error {
-			reset()
-			return write(tx, added)
-		})
-	} else {
-		err = st.Write(ctx, func(tx driver.Tx) error {
-			reset()
-			return write(tx, nil)
-		})
-	}
+	})
 	if errors.Is(err, docex.ErrExists) {
 		if prev, perr := st.JobStep(ctx, rec.Key); perr == nil {
 			return prev, nil
 		}
 	}
-	if err != nil {
-		return rec, err
-	}
-	x.det.Progress.Derived += len(derived)
-	return rec, nil
+	return rec, err
 }
 
-// pluginOutput is a run's validated output, not yet persisted.
-type pluginOutput struct {
-	meta    map[string]docex.Value
-	derived []NewDocument
-}
-
-// execPlugin runs a resolved plugin on a document and returns its
-// validated outputs without persisting anything.
-func (s *Session) execPlugin(ctx context.Context, st driver.TenantStore, rec driver.PluginRecord, module []byte, doc docex.Document, params map[string]string) (*pluginOutput, *sandbox.ResourceReport, error) {
-	if s.e.cfg.Sandbox == nil {
-		return nil, nil, docex.ErrNoSandbox
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
 	}
-	m, err := sandbox.ParseManifest(rec.Manifest)
-	if err != nil {
-		return nil, nil, mapPluginErr(err)
-	}
-	plugin, err := s.e.loadPlugin(ctx, rec.Manifest, m, module)
-	if err != nil {
-		return nil, nil, err
-	}
-	content, closeContent, err := s.contentReaderAt(ctx, st, doc)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer closeContent()
-	host := &pluginHost{s: s, st: st, basketID: doc.BasketID, tenant: s.uc.TenantID}
-	res, err := s.e.cfg.Sandbox.Run(ctx, sandbox.Invocation{
-		TenantID: tenantKey(s.uc.TenantID), UserID: s.uc.UserID, Plugin: plugin, Params: params, Host: host,
-		Input: sandbox.Document{Name: doc.Name, ContentType: doc.ContentType, Size: doc.Size, Metadata: metaAny(doc.Metadata), Content: content},
-	})
-	var report *sandbox.ResourceReport
-	if res != nil {
-		report = &res.Report
-	}
-	if err != nil {
-		return nil, report, mapPluginErr(err)
-	}
-	meta, err := pluginValues(res.Metadata)
-	if err != nil {
-		return nil, report, err
-	}
-	out := &pluginOutput{meta: meta}
-	for _, d := range res.Derived {
-		if err := validateText("derived document name", d.Name, MaxDocumentNameLen); err != nil {
-			return nil, report, fmt.Errorf("%w: plugin output: %w", docex.ErrPluginFailed, err)
-		}
-		dm, err := pluginValues(d.Metadata)
-		if err != nil {
-			return nil, report, err
-		}
-		dm["derived_from"], dm["derived_by"] = docex.String(doc.ID), docex.String(rec.Name)
-		out.derived = append(out.derived, NewDocument{Name: d.Name, ContentType: d.ContentType, Content: bytes.NewReader(d.Content), Metadata: dm})
-	}
-	return out, report, nil
+	return s
 }

@@ -42,7 +42,7 @@ func pipelineInfo(rec driver.PipelineRecord) (PipelineInfo, error) {
 func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []byte, p *Pipeline) error {
 	manifests := map[string]*sandbox.Manifest{}
 	for i, step := range p.Steps {
-		rec, _, _, err := s.resolvePlugin(ctx, st, step.Plugin)
+		rec, _, err := s.resolvePlugin(ctx, st, step.Plugin)
 		if errors.Is(err, docex.ErrNotFound) {
 			return pipelineErr(src, i, "plugin", "unknown plugin %q (install it first: docex plugin install)", step.Plugin)
 		}
