@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: all build demo demo-postgres test test-scale test-short bench fuzz vet clean
+.PHONY: all build demo demo-postgres test test-scale test-readme test-short bench fuzz vet clean
 
 all: build
 
@@ -35,6 +35,11 @@ test: vet
 # the like. .ci/run runs them after make test.
 test-scale:
 	scripts/test.sh scale
+
+# The README's Quick start and Plugins sections, verbatim, in a temporary
+# directory.
+test-readme:
+	scripts/readme-test.sh
 
 # A quick check while editing: no race detector, long tests shortened.
 test-short:

@@ -211,18 +211,19 @@ func cmdDocAdd(ctx context.Context, c *cli, basket string, paths, meta []string,
 	if err != nil {
 		return err
 	}
-	return c.emit(added, func(w io.Writer) {
+	err = c.emit(added, func(w io.Writer) {
 		out := make([]docex.Document, len(added))
 		for i, a := range added {
 			out[i] = a.Document
 		}
 		printDocList(w, out, quiet)
-		for i, a := range added {
-			if a.Duplicate {
-				c.progress("note: %s has the content of existing document %s (%s); nothing added", paths[i], a.Document.ID, a.Document.Name)
-			}
-		}
 	})
+	for i, a := range added {
+		if a.Duplicate && err == nil {
+			c.progress("note: %s has the content of existing document %s (%s); nothing added", paths[i], a.Document.ID, a.Document.Name)
+		}
+	}
+	return err
 }
 
 func cmdDocFind(ctx context.Context, c *cli, basket string, meta []string, page docex.Page, order string, quiet bool) error {
@@ -252,12 +253,13 @@ func cmdDocFind(ctx context.Context, c *cli, basket string, meta []string, page 
 	if err != nil {
 		return err
 	}
-	return c.emit(docs, func(w io.Writer) {
-		printDocList(w, docs, quiet)
-		if !quiet {
-			c.progress("%d of %d matching documents", len(docs), total)
-		}
-	})
+	if err := c.emit(docs, func(w io.Writer) { printDocList(w, docs, quiet) }); err != nil {
+		return err
+	}
+	if !quiet {
+		c.progress("%d of %d matching documents", len(docs), total)
+	}
+	return nil
 }
 
 // metaValue is the JSON result of doc meta get ID KEY.
