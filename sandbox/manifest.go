@@ -28,7 +28,7 @@ const ManifestFile = "plugin.toml"
 // Size caps applied before parsing or hashing anything.
 const (
 	MaxManifestBytes = 64 << 10
-	MaxModuleBytes   = 64 << 20
+	MaxModuleBytes   = 16 << 20 // compiles in about 3-5 s on a 2-core machine (docs/sandbox.md)
 )
 
 // Capability names a group of host functions a manifest may grant.

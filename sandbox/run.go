@@ -97,7 +97,7 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 	}
 	defer pl.releaseSlot()
 
-	in := pl.takeIdle()
+	in := pl.takeIdle(ctx)
 	cold := in == nil
 	if cold {
 		if in, err = p.instantiate(ctx); err != nil {
@@ -123,7 +123,7 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		status:   StatusOK,
 		deadline: time.Now().Add(p.limits.Timeout),
 	}
-	in.out.st = st
+	in.out.st, in.out.tail = st, in.out.tail[:0] // no stderr of an earlier call explains this one
 	fn, stack := in.run, in.stack[:1]
 	if inv.entry != "" { // tests only
 		if fn = in.mod.ExportedFunction(inv.entry); fn == nil {

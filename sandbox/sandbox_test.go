@@ -445,9 +445,10 @@ func TestRunValidation(t *testing.T) {
 	})
 }
 
-func TestMaxIdle(t *testing.T) {
+func TestMaxIdleBytes(t *testing.T) {
 	ctx := context.Background()
-	sb := newSandbox(t, Config{MaxIdle: 1})
+	// echo idles at 17 pages (1.06 MiB) + 64 KiB: room for one instance.
+	sb := newSandbox(t, Config{MaxIdleBytes: 3 << 19})
 	m, mod := readPlugin(t, "echo")
 	p, err := sb.Load(ctx, m, mod)
 	if err != nil {
@@ -460,15 +461,42 @@ func TestMaxIdle(t *testing.T) {
 		}
 		return r.Report.ColdStart
 	}
-	if !cold("a") || !cold("b") || cold("a") || !cold("b") {
-		t.Fatal("MaxIdle=1 should keep only tenant a's instance")
+	// b's instance evicts a's (least recently used), and back.
+	if !cold("a") || cold("a") || !cold("b") || !cold("a") || cold("a") {
+		t.Fatal("the idle budget should keep only the last tenant's instance")
 	}
-	if n := sb.idle.Load(); n != 1 {
-		t.Fatalf("idle = %d", n)
+	if n, bytes := sb.idle.stats(); n != 1 || bytes > 3<<19 {
+		t.Fatalf("idle = %d instances, %d bytes", n, bytes)
 	}
 	p.Close(ctx)
-	if n := sb.idle.Load(); n != 0 {
+	if n, _ := sb.idle.stats(); n != 0 {
 		t.Fatalf("idle after close = %d", n)
+	}
+}
+
+func TestIdleTTL(t *testing.T) {
+	ctx := context.Background()
+	sb := newSandbox(t, Config{IdleTTL: time.Minute})
+	now := time.Now()
+	sb.idle.now = func() time.Time { return now }
+	m, mod := readPlugin(t, "echo")
+	p, err := sb.Load(ctx, m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() bool {
+		r, err := sb.Run(ctx, Invocation{TenantID: "a", Plugin: p, Input: textDoc("x", "x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Report.ColdStart
+	}
+	if !run() || run() {
+		t.Fatal("want a cold then a warm run")
+	}
+	now = now.Add(2 * time.Minute)
+	if !run() {
+		t.Fatal("an instance idle past the TTL was reused")
 	}
 }
 
