@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docex-dev/docex/testplugins"
 )
 
 func TestFriendlyPlugins(t *testing.T) {
@@ -182,7 +181,7 @@ func TestHostilePlugins(t *testing.T) {
 			}
 		}},
 		{plugin: "lookup", params: map[string]string{"name": "notes.txt", "panic": "true"},
-			wantErr: []error{ErrPluginFailed}, wantMsg: "panic: lookup plugin asked to panic"},
+			wantErr: []error{ErrPluginStatusError}, wantMsg: "panic: lookup plugin asked to panic"},
 		{plugin: "lookup", params: map[string]string{"name": "notes.txt", "spin": "true"},
 			wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
 	}
@@ -202,7 +201,7 @@ func TestHostilePlugins(t *testing.T) {
 			wantErr []error
 			wantMsg string
 			check   func(t *testing.T, r *Result)
-		}{plugin: "oob", params: map[string]string{"fn": string(c)}, wantErr: []error{ErrPluginFailed}, wantMsg: "docex_run returned -1"})
+		}{plugin: "oob", params: map[string]string{"fn": string(c)}, wantErr: []error{ErrPluginStatusError}, wantMsg: "docex_run returned -1"})
 	}
 	for _, tt := range tests {
 		t.Run(tt.plugin+fmt.Sprint(tt.params), func(t *testing.T) {
@@ -279,11 +278,18 @@ func TestLoadRejects(t *testing.T) {
 		p.Close(ctx)
 	})
 	t.Run("badhash", func(t *testing.T) {
-		fsys, _ := testplugins.Dir("badhash")
-		if _, _, err := LoadPluginFS(fsys); !errors.Is(err, ErrHashMismatch) {
+		raw, mod, err := ReadPluginDir("../testplugins/badhash")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ParseManifest(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrHashMismatch) {
 			t.Fatalf("err = %v", err)
 		}
-		m, mod := readPlugin(t, "echo")
+		m, mod = readPlugin(t, "echo")
 		m.SHA256 = strings.Repeat("ab", 32)
 		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrHashMismatch) {
 			t.Fatalf("Load err = %v", err)
@@ -575,7 +581,7 @@ func TestCloseWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, mod := readPlugin(t, "loop")
-	m.Limits.TimeoutMS = 2000
+	m.Limits.TimeoutMS = 60_000 // only Close can end these runs in time
 	p, err := sb.Load(ctx, m, mod)
 	if err != nil {
 		t.Fatal(err)
@@ -592,8 +598,13 @@ func TestCloseWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 4 {
-		if err := <-done; err == nil {
-			t.Fatal("run survived Close")
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrClosed) {
+				t.Fatalf("run ended with %v, want ErrClosed", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("Close did not stop a running guest")
 		}
 	}
 	if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p}); !errors.Is(err, ErrClosed) {
