@@ -1,10 +1,9 @@
-;; tag: sets metadata checked=true on its input. The minimal plugin of
-;; docs/plugin-abi.md; the engine benchmarks run it against a bare write
-;; transaction of the same output.
+;; tag: sets metadata tagged = true on its input (no content read). Used
+;; by the pipeline tests as a metadata-only step.
 (module
-  (import "docex" "metadata_set" (func $set (param i32 i32 i32 i32) (result i32)))
+  (import "docex" "metadata_set" (func $mset (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
-  (data (i32.const 0) "checked")
+  (data (i32.const 0) "tagged")
   (data (i32.const 16) "btrue")
   (func (export "docex_run") (result i32)
-    (call $set (i32.const 0) (i32.const 7) (i32.const 16) (i32.const 5))))
+    (call $mset (i32.const 0) (i32.const 6) (i32.const 16) (i32.const 5))))
