@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,9 +23,11 @@ type Engine struct {
 	cfg    Config
 	closed atomic.Bool
 
+	content driver.ContentStore
+
 	mu      sync.Mutex
-	blobs   map[string]*blobstore.Store // by tenant id + incarnation
-	plugins map[string]*sandbox.Plugin  // loaded plugins by manifest+module hash
+	blobs   map[string]driver.TenantContent // by tenant id + incarnation
+	plugins map[string]*sandbox.Plugin      // loaded plugins by manifest+module hash
 }
 
 func (cfg Config) bootstrapInfo() driver.BootstrapInfo {
@@ -58,7 +59,16 @@ func New(ctx context.Context, be driver.Backend, cfg Config) (*Engine, error) {
 	if err := be.Check(ctx, cfg.bootstrapInfo()); err != nil {
 		return nil, err
 	}
-	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}, plugins: map[string]*sandbox.Plugin{}}, nil
+	var content driver.ContentStore
+	switch cfg.ContentStorage {
+	case ContentFilesystem:
+		content = blobstore.NewFS(cfg.ContentDir, cfg.NoContentSync)
+	case ContentDatabase:
+		content = blobstore.DB{}
+	default:
+		content = cfg.ContentStore
+	}
+	return &Engine{be: be, cfg: cfg, content: content, blobs: map[string]driver.TenantContent{}, plugins: map[string]*sandbox.Plugin{}}, nil
 }
 
 // Close marks the engine closed and releases its loaded plugins; later
@@ -80,44 +90,23 @@ func (e *Engine) Config() Config { return e.cfg }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
-// blobStore returns the filesystem content store of the tenant incarnation.
-func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
+// tenantContent returns the content namespace of the tenant incarnation.
+func (e *Engine) tenantContent(t docex.Tenant) (driver.TenantContent, error) {
 	key := t.ID + "/" + t.Incarnation
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if s, ok := e.blobs[key]; ok {
-		return s, nil
+	if tc, ok := e.blobs[key]; ok {
+		return tc, nil
 	}
-	var dir string
-	if e.cfg.MultiTenancy {
-		if err := tenancy.ValidateSyntax(t.ID); err != nil {
-			return nil, err
-		}
-		if !validIncarnation(t.Incarnation) {
-			return nil, docex.Errorf(docex.ErrCorrupt, "tenant %q has an invalid incarnation %q", t.ID, t.Incarnation)
-		}
-		dir = filepath.Join(TenantContentDir(e.cfg.ContentDir, t.ID), t.Incarnation)
-	} else {
-		dir = filepath.Join(e.cfg.ContentDir, "local")
+	if e.cfg.MultiTenancy != (t.ID != "") {
+		return nil, fmt.Errorf("content of tenant %q with multi-tenancy %v: %w", t.ID, e.cfg.MultiTenancy, docex.ErrCorrupt)
 	}
-	s, err := blobstore.New(dir, e.cfg.NoContentSync)
+	tc, err := e.content.Tenant(t)
 	if err != nil {
 		return nil, err
 	}
-	e.blobs[key] = s
-	return s, nil
-}
-
-// TenantContentDir returns where filesystem content of a tenant
-// incarnation lives under contentDir. Backends and tools use it to remove a
-// deleted tenant's content.
-func TenantContentDir(contentDir, tenantID string) string {
-	return filepath.Join(contentDir, "tenants", tenantID)
-}
-
-func validIncarnation(s string) bool {
-	_, err := uuid.Parse(s)
-	return err == nil && len(s) == 36
+	e.blobs[key] = tc
+	return tc, nil
 }
 
 // forgetTenant drops cached content stores of a tenant id.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/contentkey"
 	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/tenancy"
 )
@@ -379,14 +380,22 @@ func metaAny(m map[string]docex.Value) map[string]any {
 }
 
 // contentReaderAt opens a document's content for ranged reads: the file
-// itself with filesystem storage, the bytes in memory otherwise.
+// itself with filesystem storage (verified by one pass first), the bytes in
+// memory otherwise.
 func (s *Session) contentReaderAt(ctx context.Context, st driver.TenantStore, d docex.Document) (io.ReaderAt, func(), error) {
 	rc, err := s.openContent(ctx, st, d)
 	if err != nil {
 		return nil, nil, err
 	}
-	if f, ok := rc.(*os.File); ok {
-		return f, func() { f.Close() }, nil
+	if v, ok := rc.(*contentkey.Verifier); ok {
+		ra, ok, err := v.ReaderAt()
+		if err != nil {
+			v.Close()
+			return nil, nil, err
+		}
+		if ok {
+			return ra, func() { v.Close() }, nil
+		}
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(rc)

@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -151,12 +149,10 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	p.e.forgetTenant(id)
-	if p.e.cfg.ContentStorage == ContentFilesystem && validIncarnation(t.Incarnation) {
-		// Only this incarnation's directory: a tenant provisioned again
-		// with the same id meanwhile has a directory of its own. A crash
-		// before this line leaves a directory that Sweep removes.
-		_ = os.RemoveAll(filepath.Join(TenantContentDir(p.e.cfg.ContentDir, id), t.Incarnation))
-	}
+	// Only this incarnation's content: a tenant provisioned again with the
+	// same id meanwhile has a namespace of its own. A crash or a failure
+	// here leaves content that Sweep removes.
+	_ = p.e.content.DeleteTenant(ctx, id, t.Incarnation)
 	return nil
 }
 
