@@ -50,7 +50,9 @@ func (s *Session) Basket(ctx context.Context, id string) (docex.Basket, error) {
 		return docex.Basket{}, err
 	}
 	defer st.Close()
-	return st.Basket(ctx, id)
+	b, err := st.Basket(ctx, id)
+	s.readDone(ctx, st, "basket.get", id, err)
+	return b, err
 }
 
 // BasketByName returns a basket by name (with its stats), or docex.ErrNotFound.
@@ -60,7 +62,9 @@ func (s *Session) BasketByName(ctx context.Context, name string) (docex.Basket, 
 		return docex.Basket{}, err
 	}
 	defer st.Close()
-	return st.BasketByName(ctx, name)
+	b, err := st.BasketByName(ctx, name)
+	s.readDone(ctx, st, "basket.get", name, err)
+	return b, err
 }
 
 // Baskets lists the tenant's baskets ordered by name.
@@ -74,7 +78,9 @@ func (s *Session) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket,
 		return nil, err
 	}
 	defer st.Close()
-	return st.Baskets(ctx, page)
+	bs, err := st.Baskets(ctx, page)
+	s.readDone(ctx, st, "basket.list", "", err)
+	return bs, err
 }
 
 // DeleteBasket deletes a basket (admin). It returns docex.ErrBasketNotEmpty
@@ -444,7 +450,9 @@ func (s *Session) Document(ctx context.Context, id string) (docex.Document, erro
 		return docex.Document{}, err
 	}
 	defer st.Close()
-	return st.Document(ctx, id)
+	d, err := st.Document(ctx, id)
+	s.readDone(ctx, st, "document.get", id, err)
+	return d, err
 }
 
 // DocumentIn returns a document only if it belongs to the basket, and
@@ -472,10 +480,16 @@ func (s *Session) Documents(ctx context.Context, basketID string, page docex.Pag
 		return nil, err
 	}
 	defer st.Close()
-	if _, err := st.Basket(ctx, basketID); err != nil {
+	var docs []docex.Document
+	_, err = st.Basket(ctx, basketID)
+	if err == nil {
+		docs, err = st.Documents(ctx, basketID, page)
+	}
+	s.readDone(ctx, st, "document.list", basketID, err)
+	if err != nil {
 		return nil, err
 	}
-	return st.Documents(ctx, basketID, page)
+	return docs, nil
 }
 
 // FindDocuments returns the documents of a basket whose metadata matches
@@ -499,10 +513,17 @@ func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []
 		return nil, 0, err
 	}
 	defer st.Close()
-	if _, err := st.Basket(ctx, basketID); err != nil {
+	var docs []docex.Document
+	var total int64
+	_, err = st.Basket(ctx, basketID)
+	if err == nil {
+		docs, total, err = st.FindDocuments(ctx, basketID, filters, page)
+	}
+	s.readDone(ctx, st, "document.find", basketID, err)
+	if err != nil {
 		return nil, 0, err
 	}
-	return st.FindDocuments(ctx, basketID, filters, page)
+	return docs, total, nil
 }
 
 // OpenContent streams a document's content. The caller closes the reader.
@@ -514,10 +535,11 @@ func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, do
 	}
 	defer st.Close()
 	d, err := st.Document(ctx, id)
-	if err != nil {
-		return nil, d, err
+	var rc io.ReadCloser
+	if err == nil {
+		rc, err = s.openContent(ctx, st, d)
 	}
-	rc, err := s.openContent(ctx, st, d)
+	s.readDone(ctx, st, "document.read", id, err)
 	return rc, d, err
 }
 
@@ -730,5 +752,7 @@ func (s *Session) Audit(ctx context.Context, page docex.Page) ([]docex.AuditEntr
 		return nil, err
 	}
 	defer st.Close()
-	return st.Audit(ctx, page)
+	log, err := st.Audit(ctx, page)
+	s.readDone(ctx, st, "audit.list", "", err)
+	return log, err
 }

@@ -126,11 +126,51 @@ func (e *Engine) As(uc docex.UserContext) *Session {
 	return &Session{e: e, uc: uc}
 }
 
+// SessionOptions adjust what a session records in the audit log. The zero
+// value is what As gives.
+type SessionOptions struct {
+	// Origin names the channel the session's calls arrive through, such as
+	// "mcp": every audit entry the session writes is named origin + "." +
+	// operation ("mcp.document.add"), denials included. Default "": plain
+	// operation names. 1 to 32 bytes of a-z, 0-9 and '-', starting with a
+	// letter.
+	Origin string
+
+	// AuditReads records every read call too (basket.get, basket.list,
+	// document.get, document.list, document.find, document.read,
+	// plugin.get, plugin.list, audit.list), one entry each with its
+	// outcome. Default false: mutations, plugin runs and denials only.
+	AuditReads bool
+}
+
+// AsWith is As with options. It returns a docex.ErrInvalid error for a bad
+// Origin.
+func (e *Engine) AsWith(uc docex.UserContext, o SessionOptions) (*Session, error) {
+	if o.Origin != "" && !validOrigin(o.Origin) {
+		return nil, docex.Errorf(docex.ErrInvalid, "session origin %q: want 1 to 32 bytes of a-z, 0-9 and '-', starting with a letter", o.Origin)
+	}
+	return &Session{e: e, uc: uc, opts: o}, nil
+}
+
+func validOrigin(s string) bool {
+	if len(s) == 0 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // Session is a user's view of one tenant (or of the local store when
 // multi-tenancy is disabled). It is cheap; create one per request.
 type Session struct {
-	e  *Engine
-	uc docex.UserContext
+	e    *Engine
+	uc   docex.UserContext
+	opts SessionOptions
 }
 
 // now returns the current time in UTC at the precision every backend
@@ -209,6 +249,9 @@ func (s *Session) open(ctx context.Context, action tenancy.Action, op, target st
 }
 
 func (s *Session) entry(op, target, outcome string, err error) docex.AuditEntry {
+	if s.opts.Origin != "" {
+		op = s.opts.Origin + "." + op
+	}
 	e := docex.AuditEntry{
 		ID: newID(), Time: s.e.now(), TenantID: s.uc.TenantID, UserID: s.uc.UserID,
 		Roles: s.uc.Roles, Operation: op, Target: target, Outcome: outcome,
@@ -251,6 +294,13 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 		s.auditOutcome(ctx, st, op, target, err, "")
 	}
 	return err
+}
+
+// readDone audits a read call's outcome when the session audits reads.
+func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, target string, err error) {
+	if s.opts.AuditReads && ctx.Err() == nil {
+		s.auditOutcome(ctx, st, op, target, err, "")
+	}
 }
 
 // auditOutcome records one entry in the tenant's audit log, in a

@@ -145,6 +145,12 @@ func (s *Session) Plugins(ctx context.Context) ([]PluginInfo, error) {
 		return nil, err
 	}
 	defer st.Close()
+	out, err := s.plugins(ctx, st)
+	s.readDone(ctx, st, "plugin.list", "", err)
+	return out, err
+}
+
+func (s *Session) plugins(ctx context.Context, st driver.TenantStore) ([]PluginInfo, error) {
 	own, err := st.Plugins().Plugins(ctx)
 	if err != nil {
 		return nil, err
@@ -189,6 +195,7 @@ func (s *Session) Plugin(ctx context.Context, name string) (PluginInfo, error) {
 	}
 	defer st.Close()
 	rec, _, system, err := s.resolvePlugin(ctx, st, name)
+	s.readDone(ctx, st, "plugin.get", name, err)
 	if err != nil {
 		return PluginInfo{}, err
 	}
@@ -326,29 +333,22 @@ func (s *Session) runPlugin(ctx context.Context, st driver.TenantStore, name, do
 	if out.Logs == nil {
 		out.Logs = []sandbox.LogLine{}
 	}
-	meta := map[string]docex.Value{}
-	for k, v := range res.Metadata {
-		switch x := v.(type) {
-		case string:
-			meta[k] = docex.String(x)
-		case float64:
-			meta[k] = docex.Number(x)
-		case bool:
-			meta[k] = docex.Bool(x)
-		default:
-			return out, report, docex.Errorf(docex.ErrPluginFailed, "plugin set metadata %q of unsupported type %T", k, v)
-		}
-	}
-	if err := validateMeta(meta); err != nil {
-		return out, report, fmt.Errorf("%w: plugin output: %w", docex.ErrPluginFailed, err)
+	meta, err := pluginValues(res.Metadata)
+	if err != nil {
+		return out, report, err
 	}
 	var derived []NewDocument
 	for _, d := range res.Derived {
 		if err := validateText("derived document name", d.Name, MaxDocumentNameLen); err != nil {
 			return out, report, fmt.Errorf("%w: plugin output: %w", docex.ErrPluginFailed, err)
 		}
-		derived = append(derived, NewDocument{Name: d.Name, ContentType: d.ContentType, Content: bytes.NewReader(d.Content),
-			Metadata: map[string]docex.Value{"derived_from": docex.String(doc.ID), "derived_by": docex.String(name)}})
+		dm, err := pluginValues(d.Metadata)
+		if err != nil {
+			return out, report, err
+		}
+		// Lineage is the engine's: a plugin cannot set these two keys.
+		dm["derived_from"], dm["derived_by"] = docex.String(doc.ID), docex.String(name)
+		derived = append(derived, NewDocument{Name: d.Name, ContentType: d.ContentType, Content: bytes.NewReader(d.Content), Metadata: dm})
 	}
 	// Persist: derived documents and metadata in one transaction.
 	added, updated, err := s.persistRun(ctx, st, doc, meta, derived)
@@ -360,6 +360,28 @@ func (s *Session) runPlugin(ctx context.Context, st driver.TenantStore, name, do
 		out.Derived = append(out.Derived, a.Document)
 	}
 	return out, report, nil
+}
+
+// pluginValues converts and validates metadata a plugin set. It returns
+// docex.ErrPluginFailed for a value of another type or an invalid key.
+func pluginValues(m map[string]any) (map[string]docex.Value, error) {
+	out := make(map[string]docex.Value, len(m)+2)
+	for k, v := range m {
+		switch x := v.(type) {
+		case string:
+			out[k] = docex.String(x)
+		case float64:
+			out[k] = docex.Number(x)
+		case bool:
+			out[k] = docex.Bool(x)
+		default:
+			return nil, docex.Errorf(docex.ErrPluginFailed, "plugin set metadata %q of unsupported type %T", k, v)
+		}
+	}
+	if err := validateMeta(out); err != nil {
+		return nil, fmt.Errorf("%w: plugin output: %w", docex.ErrPluginFailed, err)
+	}
+	return out, nil
 }
 
 // tenantKey is the sandbox pool key: the tenant id, or a fixed key for the

@@ -193,7 +193,8 @@ func TestPluginDeriveAndLookup(t *testing.T) {
 		t.Fatalf("derived %+v", res)
 	}
 	d := res.Derived[0]
-	if d.BasketID != e.aBasket || d.Metadata["derived_from"] != docex.String(e.aDoc.ID) || d.Metadata["derived_by"] != docex.String("derive") {
+	if d.BasketID != e.aBasket || d.Metadata["derived_from"] != docex.String(e.aDoc.ID) || d.Metadata["derived_by"] != docex.String("derive") ||
+		d.Metadata["kind"] != docex.String("summary") {
 		t.Fatalf("derived doc %+v", d)
 	}
 	if _, err := e.a.RunPlugin(ctx, "derive", e.aDoc.ID, nil); !errors.Is(err, docex.ErrPluginInvalid) {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
@@ -39,7 +40,7 @@ const (
 // Per-invocation bounds that are not operator-configurable.
 const (
 	maxHandles     = 1024
-	maxDerived     = 1024
+	maxDerived     = 16384
 	maxKeyLen      = 256
 	maxNameLen     = 255
 	maxMessageLen  = 4096
@@ -99,7 +100,11 @@ type callState struct {
 	params map[string]string
 	docs   []docSlot
 
+	deadline time.Time // of the call: Host methods get it in their context
+
 	err       error // first abort reason
+	peakHost  int64 // most host bytes held for the guest at once
+	hostBytes int64 // host bytes held for the guest now
 	hostCalls int64
 	bytesIn   int64
 	bytesOut  int64
@@ -252,6 +257,7 @@ func hostFuncs() []hostFunc {
 		{"metadata_keys", []api.ValueType{i32, i32, i32}, []api.ValueType{i32}, hMetadataKeys},
 		{"metadata_set", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hMetadataSet},
 		{"emit", []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}, hEmit},
+		{"derived_metadata_set", []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}, hDerivedMetadataSet},
 		{"param_get", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hParamGet},
 		{"set_status", []api.ValueType{i32, i32, i32}, []api.ValueType{i32}, hSetStatus},
 		{"lookup_name", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, hLookupName},
@@ -512,6 +518,35 @@ func hEmit(_ context.Context, st *callState, mod api.Module, s []uint64) {
 	}
 	st.charge(len(name) + len(ct) + len(data))
 	st.derived = append(st.derived, DerivedDocument{Name: name, ContentType: ct, Content: slices.Clone(data)})
+	ret(s, 0)
+}
+
+// derived_metadata_set(name, name_len, key, key_len, value, value_len) -> 0 | error:
+// metadata of the document last emitted under that name in this invocation.
+func hDerivedMetadataSet(_ context.Context, st *callState, mod api.Module, s []uint64) {
+	const fn = "derived_metadata_set"
+	if !st.need(capDocumentsEmit, fn) {
+		ret(s, st.deny(capDocumentsEmit, fn))
+		return
+	}
+	name := st.str(mod, fn, arg(s, 0), arg(s, 1))
+	key := st.str(mod, fn, arg(s, 2), arg(s, 3))
+	raw := st.mem(mod, fn, arg(s, 4), arg(s, 5))
+	v, ok := decodeValue(raw)
+	i := len(st.derived) - 1 // the document just emitted, usually
+	for i >= 0 && st.derived[i].Name != name {
+		i--
+	}
+	if i < 0 || !validKey(key) || !ok {
+		ret(s, codeInval)
+		return
+	}
+	st.charge(len(key) + len(raw))
+	d := &st.derived[i]
+	if d.Metadata == nil {
+		d.Metadata = map[string]any{}
+	}
+	d.Metadata[key] = v
 	ret(s, 0)
 }
 

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
 	"io"
 	"os"
 	"strings"
@@ -112,19 +113,25 @@ func BenchmarkEchoWAT(b *testing.B) {
 	}
 }
 
-// BenchmarkTimeoutMechanism compares the preemption modes: the injected
-// loop-head check (termFlag, the default), wazero's WithCloseOnContextDone,
-// and none at all (benchmark only: such guests cannot be stopped).
-func BenchmarkTimeoutMechanism(b *testing.B) {
-	for _, mode := range []termMode{termCloseOnDone, termFlag, termNone} {
-		sb := newSandbox(b, Config{termination: mode})
+// BenchmarkPreemption compares where the metering checkpoints go, in one
+// run on the Go wordcount guest (loop-heavy): at function entries and loop
+// heads (the default: stops every guest, counts instruction units), at loop
+// heads only (the former scheme: loop-free recursion ran on), and none
+// (benchmark only: such guests cannot be stopped).
+func BenchmarkPreemption(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		opt  wasmcheck.Options
+	}{{"entries+loops", wasmcheck.Options{}}, {"loops-only", wasmcheck.Options{LoopsOnly: true}}, {"none", wasmcheck.Options{None: true}}} {
+		sb := newSandbox(b, Config{})
+		sb.instrument = func(mod []byte) ([]byte, wasmcheck.Info, error) { return wasmcheck.InstrumentWith(mod, mode.opt) }
 		m, mod := readPlugin(b, "wordcount")
 		p, err := sb.Load(context.Background(), m, mod)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, s := range benchSizes {
-			b.Run(mode.String()+"/"+s.name, func(b *testing.B) { benchRun(b, sb, p, s.text) })
+			b.Run(mode.name+"/"+s.name, func(b *testing.B) { benchRun(b, sb, p, s.text) })
 		}
 	}
 }

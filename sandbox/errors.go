@@ -21,6 +21,10 @@ var (
 	// ErrPluginTimeout: the guest ran past its wall-clock limit. Errors that
 	// wrap it also satisfy errors.Is(err, context.DeadlineExceeded).
 	ErrPluginTimeout = errors.New("sandbox: plugin timed out")
+	// ErrInstructionLimit: the guest used more instruction units than its
+	// max_instructions budget. Unlike a timeout it does not depend on the
+	// machine's speed or load: the same input always hits it.
+	ErrInstructionLimit = errors.New("sandbox: plugin exceeded its instruction budget")
 	// ErrPluginMemory: the guest tried to grow its memory past its limit.
 	ErrPluginMemory = errors.New("sandbox: plugin exceeded its memory limit")
 	// ErrPluginTrap: the guest trapped (panic, unreachable, out-of-bounds

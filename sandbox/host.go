@@ -89,6 +89,8 @@ type DerivedDocument struct {
 	Name        string
 	ContentType string
 	Content     []byte
+	// Metadata was set with derived_metadata_set (nil if none).
+	Metadata map[string]any
 }
 
 // LogLine is one captured log record. Level is "debug", "info", "warn",
@@ -101,6 +103,12 @@ type LogLine struct {
 // ResourceReport describes what one invocation consumed.
 type ResourceReport struct {
 	Duration time.Duration
+	// Instructions is the instruction units the call used (an upper bound
+	// on the wasm instructions it executed; see Limits.MaxInstructions).
+	Instructions int64
+	// PeakHostBytes is the most host memory held at once on the guest's
+	// behalf during the call (documents opened for it, output, logs).
+	PeakHostBytes int64
 	// PeakMemoryBytes is the guest's linear memory size at the end of the call
 	// (memory never shrinks, so it is the peak).
 	PeakMemoryBytes int64

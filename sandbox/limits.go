@@ -16,8 +16,8 @@ type Limits struct {
 	// MemoryPages is the most 64 KiB pages the guest's linear memory may grow to.
 	MemoryPages uint32
 	// Timeout is the wall-clock limit of one call into the guest. Creating
-	// an instance (running _initialize) is limited to max(Timeout, 1s).
-	// Every untrusted call has a deadline.
+	// an instance (its start function and _initialize) is limited by
+	// Config.InitTimeout. Every untrusted call has a deadline.
 	Timeout time.Duration
 	// MaxOutputBytes bounds metadata values, derived documents and the status
 	// message produced by one invocation.
@@ -27,6 +27,10 @@ type Limits struct {
 	// MaxLogBytes bounds captured log text (docex.log, stdout, stderr); more
 	// is dropped and ResourceReport.LogsTruncated is set.
 	MaxLogBytes int64
+	// MaxInstructions bounds the instruction units one call may execute
+	// (deterministic: the same input takes the same units; see
+	// docs/sandbox.md, "Preemption and the instruction budget").
+	MaxInstructions int64
 }
 
 // DefaultLimits are a plugin's limits when its manifest does not set them
@@ -38,6 +42,9 @@ func DefaultLimits() Limits {
 		MaxOutputBytes: 16 << 20,
 		MaxHostCalls:   100_000,
 		MaxLogBytes:    64 << 10,
+		// 10^13 units: a Go guest is metered at about 1.5*10^11 units/s on
+		// a 2-core reference machine, so by default the timeout binds first.
+		MaxInstructions: 10_000_000_000_000,
 	}
 }
 
@@ -45,11 +52,12 @@ func DefaultLimits() Limits {
 // leaves a field zero.
 func DefaultCeilings() Limits {
 	return Limits{
-		MemoryPages:    4096, // 256 MiB
-		Timeout:        60 * time.Second,
-		MaxOutputBytes: 256 << 20,
-		MaxHostCalls:   10_000_000,
-		MaxLogBytes:    1 << 20,
+		MemoryPages:     4096, // 256 MiB
+		Timeout:         60 * time.Second,
+		MaxOutputBytes:  256 << 20,
+		MaxHostCalls:    10_000_000,
+		MaxLogBytes:     1 << 20,
+		MaxInstructions: 1_000_000_000_000_000,
 	}
 }
 
@@ -70,6 +78,9 @@ func (l Limits) withDefaults(d Limits) Limits {
 	if l.MaxLogBytes == 0 {
 		l.MaxLogBytes = d.MaxLogBytes
 	}
+	if l.MaxInstructions == 0 {
+		l.MaxInstructions = d.MaxInstructions
+	}
 	return l
 }
 
@@ -80,6 +91,7 @@ func (l Limits) clampTo(c Limits) Limits {
 	l.MaxOutputBytes = min(l.MaxOutputBytes, c.MaxOutputBytes)
 	l.MaxHostCalls = min(l.MaxHostCalls, c.MaxHostCalls)
 	l.MaxLogBytes = min(l.MaxLogBytes, c.MaxLogBytes)
+	l.MaxInstructions = min(l.MaxInstructions, c.MaxInstructions)
 	return l
 }
 
@@ -89,7 +101,7 @@ func (l Limits) validate() error {
 		return fmt.Errorf("memory_pages %d exceeds 65536", l.MemoryPages)
 	case l.Timeout < 0:
 		return fmt.Errorf("negative timeout %s", l.Timeout)
-	case l.MaxOutputBytes < 0, l.MaxHostCalls < 0, l.MaxLogBytes < 0:
+	case l.MaxOutputBytes < 0, l.MaxHostCalls < 0, l.MaxLogBytes < 0, l.MaxInstructions < 0:
 		return fmt.Errorf("negative limit")
 	}
 	return nil
@@ -113,6 +125,7 @@ func (m *Manifest) Resolve(ceilings Limits) (Limits, error) {
 		{"max_output_bytes", asked.MaxOutputBytes, c.MaxOutputBytes},
 		{"max_host_calls", asked.MaxHostCalls, c.MaxHostCalls},
 		{"max_log_bytes", asked.MaxLogBytes, c.MaxLogBytes},
+		{"max_instructions", asked.MaxInstructions, c.MaxInstructions},
 	} {
 		if k.got > k.ceil {
 			return Limits{}, fmt.Errorf("%w: limits.%s = %d exceeds the operator ceiling %d", ErrInvalidManifest, k.name, k.got, k.ceil)

@@ -57,6 +57,11 @@ type Manifest struct {
 	ABIVersion  int    `toml:"abi_version"`
 	// Module is the wasm file name, relative to the plugin directory.
 	Module string `toml:"module"`
+	// Entry is the exported function called per invocation, () -> i32:
+	// "docex_run" (the default when empty) or "docex_run_" followed by
+	// [a-z0-9_]. Several plugins can share one module (compiled once) and
+	// differ by entry.
+	Entry string `toml:"entry"`
 	// SHA256 is the lowercase hex sha256 of the module bytes.
 	SHA256       string   `toml:"sha256"`
 	Capabilities []string `toml:"capabilities"`
@@ -74,15 +79,19 @@ type ManifestLimits struct {
 	MaxOutputBytes int64  `toml:"max_output_bytes"`
 	MaxHostCalls   int64  `toml:"max_host_calls"`
 	MaxLogBytes    int64  `toml:"max_log_bytes"`
+	// MaxInstructions is the instruction budget of one call (units as
+	// counted by the sandbox's metering, see docs/sandbox.md).
+	MaxInstructions int64 `toml:"max_instructions"`
 }
 
 func (l ManifestLimits) limits() Limits {
 	return Limits{
-		MemoryPages:    l.MemoryPages,
-		Timeout:        time.Duration(l.TimeoutMS) * time.Millisecond,
-		MaxOutputBytes: l.MaxOutputBytes,
-		MaxHostCalls:   l.MaxHostCalls,
-		MaxLogBytes:    l.MaxLogBytes,
+		MemoryPages:     l.MemoryPages,
+		Timeout:         time.Duration(l.TimeoutMS) * time.Millisecond,
+		MaxOutputBytes:  l.MaxOutputBytes,
+		MaxHostCalls:    l.MaxHostCalls,
+		MaxLogBytes:     l.MaxLogBytes,
+		MaxInstructions: l.MaxInstructions,
 	}
 }
 
@@ -162,6 +171,22 @@ func validName(s string) bool {
 	return true
 }
 
+func validEntry(s string) bool {
+	if s == RunExport {
+		return true
+	}
+	rest, ok := strings.CutPrefix(s, RunExport+"_")
+	if !ok || len(rest) < 1 || len(rest) > 54 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 func printable(s string, maxLen int) bool {
 	if len(s) > maxLen || !utf8.ValidString(s) {
 		return false
@@ -190,6 +215,12 @@ func (m *Manifest) validate() error {
 	if m.Module == "" || len(m.Module) > 255 || !fs.ValidPath(m.Module) || m.Module == "." ||
 		strings.ContainsAny(m.Module, "\\:\x00") || !printable(m.Module, 255) {
 		return fmt.Errorf("module %q: want a relative file name without '..'", m.Module)
+	}
+	if m.Entry == "" {
+		m.Entry = RunExport
+	}
+	if !validEntry(m.Entry) {
+		return fmt.Errorf("entry %q: want %q or %q followed by 1-54 of [a-z0-9_]", m.Entry, RunExport, RunExport+"_")
 	}
 	if len(m.SHA256) != 64 {
 		return fmt.Errorf("sha256 %q: want 64 hex digits", m.SHA256)

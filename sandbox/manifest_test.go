@@ -43,6 +43,9 @@ func TestParseManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m.Entry != RunExport {
+		t.Fatalf("default entry = %q", m.Entry)
+	}
 	if m.Name != "word-count_2" || m.SHA256 != strings.ToLower(m.SHA256) || !m.Has(CapLog) || m.Has(CapDocumentsLookup) ||
 		!m.Parameters["lang"].Required || m.Parameters["min"].Type != "int" {
 		t.Fatalf("manifest = %+v", m)
@@ -94,6 +97,9 @@ func TestParseManifestErrors(t *testing.T) {
 		{"bad param type", `type = "int"`, `type = "blob"`, "unknown type"},
 		{"no version", `version = "1.2.3"`, `version = ""`, "version"},
 		{"syntax", `[limits]`, `[limits`, ""},
+		{"entry not docex_run*", `module = "wc.wasm"`, "module = \"wc.wasm\"\nentry = \"_initialize\"", "entry"},
+		{"entry bad char", `module = "wc.wasm"`, "module = \"wc.wasm\"\nentry = \"docex_run_X\"", "entry"},
+		{"entry empty suffix", `module = "wc.wasm"`, "module = \"wc.wasm\"\nentry = \"docex_run_\"", "entry"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

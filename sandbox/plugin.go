@@ -2,7 +2,10 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +27,7 @@ type Plugin struct {
 
 	mu     sync.Mutex
 	pools  map[string]*pool
+	snap   *snapshot // state after initialisation; nil until the first instance
 	closed bool
 }
 
@@ -161,11 +165,17 @@ func (pl *pool) drain(ctx context.Context) {
 type instance struct {
 	mod     api.Module
 	run     api.Function
-	stop    api.MutableGlobal // termFlag only
-	closing context.Context   // the Sandbox's: done when it closes
+	stop    api.MutableGlobal // preemption flag (wasmcheck.StopGlobal)
+	fuel    api.MutableGlobal // instruction units left in the slice
+	reserve api.MutableGlobal // and after it
+	globals []api.MutableGlobal
 	mem     *linearMemory
 	out     *guestOutput
 	stack   []uint64
+
+	mu    sync.Mutex // guards armed and fired against a late timer
+	armed bool
+	fired bool
 }
 
 func (in *instance) close(ctx context.Context) {
@@ -173,93 +183,184 @@ func (in *instance) close(ctx context.Context) {
 	in.mem.Free()
 }
 
-// preempt arranges for the guest to stop when ctx is done (its deadline or
-// the caller's cancellation) and returns a function that disarms it and
-// reports whether it fired. With termCloseOnDone wazero does this itself.
-func (in *instance) preempt(ctx context.Context) (disarm func() bool) {
-	if in.stop == nil {
-		return func() bool { return ctx.Err() != nil }
-	}
-	var mu sync.Mutex
-	fired, done := false, false
-	fire := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !done {
-			fired = true
-			in.stop.Set(1) // the guest traps at its next loop head
-		}
-	}
-	stopAfter := context.AfterFunc(ctx, fire)
-	stopAfterClose := context.AfterFunc(in.closing, fire)
-	return func() bool {
-		stopAfter()
-		stopAfterClose()
-		mu.Lock()
-		defer mu.Unlock()
-		done = true
-		return fired
+// fire stops the guest at its next slow path, unless the call it was armed
+// for has already ended.
+func (in *instance) fire() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.armed {
+		in.fired = true
+		in.stop.Set(1)
 	}
 }
 
-// minInitTimeout is the least time _initialize is given.
-const minInitTimeout = time.Second
+// outcome is what one metered call into the guest did.
+type outcome struct {
+	err   error
+	fired bool          // preempted (deadline, caller's ctx or Close)
+	used  int64         // instruction units
+	spent bool          // the instruction budget ran out
+	dur   time.Duration // wall time of the call
+}
 
-// instantiate creates a fresh instance of p and runs its _initialize under
-// max(plugin timeout, minInitTimeout): a Go guest's runtime start takes
-// ~5 ms, several times that under -race.
+// invoke calls fn under a deadline of timeout and a budget of instruction
+// units. One timer per call (and a context.AfterFunc only when ctx can be
+// cancelled) arm the preemption; Sandbox.Close fires every running instance.
+func (in *instance) invoke(ctx context.Context, sb *Sandbox, fn api.Function, stack []uint64, timeout time.Duration, budget int64) outcome {
+	first := min(budget, wasmcheck.Slice)
+	in.fuel.Set(uint64(first))
+	in.reserve.Set(uint64(budget - first))
+	in.stop.Set(0)
+	in.mu.Lock()
+	in.armed, in.fired = true, false
+	in.mu.Unlock()
+	if sb.isClosed() { // Close fired the running instances before this one armed
+		in.fire()
+	}
+	timer := time.AfterFunc(timeout, in.fire)
+	stopCtx := func() bool { return false }
+	if ctx.Done() != nil {
+		stopCtx = context.AfterFunc(ctx, in.fire)
+	}
+	start := time.Now()
+	err := fn.CallWithStack(ctx, stack)
+	dur := time.Since(start)
+	timer.Stop()
+	stopCtx()
+	in.mu.Lock()
+	in.armed = false
+	fired := in.fired
+	in.mu.Unlock()
+	left := int64(in.fuel.Get()) + int64(in.reserve.Get())
+	return outcome{err: err, fired: fired, used: min(budget-left, budget), spent: left < 0, dur: dur}
+}
+
+// snapshot is a guest's state right after initialisation: every
+// invocation starts from it (docs/sandbox.md, "Fresh state").
+type snapshot struct {
+	mem     []byte
+	globals []uint64
+}
+
+func (in *instance) capture() *snapshot {
+	s := &snapshot{mem: slices.Clone(in.mem.buf), globals: make([]uint64, len(in.globals))}
+	for i, g := range in.globals {
+		s.globals[i] = g.Get()
+	}
+	return s
+}
+
+// restore returns the instance to s. It reports false when it cannot (the
+// memory grew past the snapshot: wasm memory cannot shrink); the instance
+// must then be discarded.
+func (in *instance) restore(s *snapshot) bool {
+	if n := len(in.mem.buf); n != len(s.mem) {
+		if n > len(s.mem) {
+			return false
+		}
+		if _, ok := in.mod.Memory().Grow(uint32((len(s.mem) - n) / PageSize)); !ok || len(in.mem.buf) != len(s.mem) {
+			return false
+		}
+	}
+	copy(in.mem.buf, s.mem)
+	for i, g := range in.globals {
+		g.Set(s.globals[i])
+	}
+	return true
+}
+
+// instantiate returns an instance of p in its initial state: from p's
+// snapshot when it has one, else by running the module's start function
+// and _initialize (under Config.InitTimeout and the ceiling's instruction
+// budget) and taking the snapshot.
 func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	mem := &linearMemory{limit: uint64(p.limits.MemoryPages) * PageSize}
 	out := &guestOutput{}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithSysNanotime(). // Go guests' GC needs a moving clock (NOTES §1)
+		WithSysNanotime(). // a Go guest's GC needs a moving clock
 		WithStdout(out.stdout()).
 		WithStderr(out.stderr()).
-		WithStartFunctions() // _initialize is called below, preemptible
-	initTimeout := max(p.limits.Timeout, minInitTimeout)
-	ictx, cancel := context.WithTimeout(ctx, initTimeout)
-	defer cancel()
-	defer context.AfterFunc(p.sb.closing, cancel)() // Sandbox.Close stops it
-	actx := experimental.WithMemoryAllocator(ictx, experimental.MemoryAllocatorFunc(
+		WithStartFunctions() // start and _initialize are called below, metered
+	actx := experimental.WithMemoryAllocator(ctx, experimental.MemoryAllocatorFunc(
 		func(_, _ uint64) experimental.LinearMemory { return mem }))
 	mod, err := p.sb.rt.InstantiateModule(actx, p.c.cm, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: instantiate: %v", ErrPluginTrap, err)
 	}
-	in := &instance{mod: mod, run: mod.ExportedFunction(RunExport), mem: mem, out: out, stack: make([]uint64, 8), closing: p.sb.closing}
-	if p.sb.cfg.termination == termFlag {
-		g, ok := mod.ExportedGlobal(wasmcheck.StopGlobal).(api.MutableGlobal)
-		if !ok {
-			in.close(ctx)
-			return nil, fmt.Errorf("%w: instrumented module lacks %s", ErrHostFailure, wasmcheck.StopGlobal)
-		}
-		in.stop = g
+	in := &instance{mod: mod, run: mod.ExportedFunction(p.manifest.Entry), mem: mem, out: out, stack: make([]uint64, 8)}
+	global := func(name string) api.MutableGlobal {
+		g, _ := mod.ExportedGlobal(name).(api.MutableGlobal)
+		return g
 	}
-	if !p.c.hasInit {
+	in.stop, in.fuel, in.reserve = global(wasmcheck.StopGlobal), global(wasmcheck.FuelGlobal), global(wasmcheck.ReserveGlobal)
+	for _, i := range p.c.info.MutableGlobals {
+		in.globals = append(in.globals, global(wasmcheck.GlobalPrefix+strconv.FormatUint(uint64(i), 10)))
+	}
+	if in.stop == nil || in.fuel == nil || in.reserve == nil || in.run == nil || slices.Contains(in.globals, nil) {
+		in.close(ctx)
+		return nil, fmt.Errorf("%w: instrumented module lacks its metering exports", ErrHostFailure)
+	}
+	p.mu.Lock()
+	snap := p.snap
+	p.mu.Unlock()
+	if snap != nil {
+		if !in.restore(snap) {
+			in.close(ctx)
+			return nil, fmt.Errorf("%w: cannot restore the initial state", ErrHostFailure)
+		}
 		return in, nil
 	}
-	if err := p.sb.enter(); err != nil {
+	if err := p.sb.enter(in); err != nil {
 		in.close(ctx)
 		return nil, err
 	}
-	disarm := in.preempt(ictx)
-	_, err = mod.ExportedFunction(InitExport).Call(ictx)
-	fired := disarm()
-	p.sb.inflight.Done()
-	if err == nil {
-		return in, nil
+	for _, name := range []string{wasmcheck.StartExport, InitExport} {
+		fn := mod.ExportedFunction(name)
+		if fn == nil {
+			continue
+		}
+		if err = p.initCall(ctx, in, fn, name); err != nil {
+			break
+		}
 	}
-	in.close(ctx)
+	p.sb.exit(in)
+	if err != nil {
+		in.close(ctx)
+		return nil, err
+	}
+	if p.c.info.MutatesTables {
+		return in, nil // no snapshot: a fresh instance per invocation
+	}
+	snap = in.capture()
+	p.mu.Lock()
+	if p.snap == nil {
+		p.snap = snap
+	}
+	p.mu.Unlock()
+	return in, nil
+}
+
+// initCall runs the start function or _initialize under the init deadline.
+func (p *Plugin) initCall(ctx context.Context, in *instance, fn api.Function, name string) error {
+	if name == wasmcheck.StartExport {
+		name = "the start function"
+	}
+	timeout := p.sb.cfg.InitTimeout
+	o := in.invoke(ctx, p.sb, fn, in.stack[:1], timeout, p.sb.ceil.MaxInstructions)
 	switch {
+	case o.err == nil:
+		return nil
+	case errors.Is(o.err, ErrClosed) || p.sb.isClosed():
+		return ErrClosed
 	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case p.sb.closing.Err() != nil:
-		return nil, ErrClosed
-	case fired || ictx.Err() != nil:
-		return nil, fmt.Errorf("%w: during %s after %s: %w", ErrPluginTimeout, InitExport, initTimeout, context.DeadlineExceeded)
-	case mem.denied:
-		return nil, fmt.Errorf("%w: during %s: %v", ErrPluginMemory, InitExport, firstLine(err))
+		return fmt.Errorf("sandbox: run: %w", ctx.Err())
+	case o.fired:
+		return fmt.Errorf("%w: %s ran longer than %s: %w", ErrPluginTimeout, name, timeout, context.DeadlineExceeded)
+	case o.spent:
+		return fmt.Errorf("%w: %s used more than %d instruction units", ErrInstructionLimit, name, p.sb.ceil.MaxInstructions)
+	case in.mem.denied:
+		return fmt.Errorf("%w: during %s: %v", ErrPluginMemory, name, firstLine(o.err))
 	}
-	return nil, fmt.Errorf("%w: %s: %v%s", ErrPluginTrap, InitExport, firstLine(err), out.panicText())
+	return fmt.Errorf("%w: %s: %v%s", ErrPluginTrap, name, firstLine(o.err), in.out.panicText())
 }

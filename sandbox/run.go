@@ -103,31 +103,43 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 			return nil, err
 		}
 	}
-	input := inv.Input
-	st := &callState{
-		tenant: inv.TenantID,
-		plugin: p,
-		limits: p.limits,
-		caps:   p.caps,
-		host:   inv.Host,
-		params: inv.Params,
-		docs:   []docSlot{{doc: &input}},
-		status: StatusOK,
-	}
-	in.out.st = st
-	if err := sb.enter(); err != nil {
+	// Close waits for this Run to finish with the instance (its memory is
+	// read, restored and the instance pooled or closed below).
+	if err := sb.enter(in); err != nil {
 		in.close(ctx)
 		return nil, err
 	}
-	// Close waits for this Run to finish with the instance (its memory is
-	// read and the instance pooled or closed below), not just the call.
-	defer sb.inflight.Done()
-	rc, callErr, fired, dur := in.call(ctx, st, p.limits.Timeout, inv.entry, inv.args)
+	defer sb.exit(in)
+	input := inv.Input
+	st := &callState{
+		tenant:   inv.TenantID,
+		plugin:   p,
+		limits:   p.limits,
+		caps:     p.caps,
+		host:     inv.Host,
+		params:   inv.Params,
+		docs:     []docSlot{{doc: &input}},
+		status:   StatusOK,
+		deadline: time.Now().Add(p.limits.Timeout),
+	}
+	in.out.st = st
+	fn, stack := in.run, in.stack[:1]
+	if inv.entry != "" { // tests only
+		if fn = in.mod.ExportedFunction(inv.entry); fn == nil {
+			in.close(ctx)
+			return nil, fmt.Errorf("%w: no export %q", ErrInvalidParams, inv.entry)
+		}
+		stack = make([]uint64, max(len(inv.args), len(fn.Definition().ResultTypes()), 1))
+		copy(stack, inv.args)
+	}
+	o := in.invoke(context.WithValue(ctx, stateKey{}, st), sb, fn, stack, p.limits.Timeout, p.limits.MaxInstructions)
 	in.out.st = nil
 
 	res := &Result{Logs: st.logs, Report: ResourceReport{
-		Duration:           dur,
+		Duration:           o.dur,
+		Instructions:       o.used,
 		PeakMemoryBytes:    in.mem.size(),
+		PeakHostBytes:      st.peakHost,
 		HostCalls:          st.hostCalls,
 		BytesIn:            st.bytesIn,
 		BytesOut:           st.bytesOut,
@@ -137,7 +149,14 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		ForeignRefsDropped: st.foreign,
 		ColdStart:          cold,
 	}}
-	err = p.classify(ctx, st, in, callErr, fired)
+	if res.Report.CapabilityDenials == nil {
+		res.Report.CapabilityDenials = []string{}
+	}
+	err = p.classify(ctx, st, in, o)
+	rc := uint32(0)
+	if o.err == nil {
+		rc = api.DecodeU32(stack[0])
+	}
 	if err == nil && rc != 0 && st.status == StatusOK {
 		st.status, st.message = StatusError, "docex_run returned "+strconv.Itoa(int(int32(rc)))
 	}
@@ -147,8 +166,16 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 	if err == nil && st.status == StatusError {
 		err = fmt.Errorf("%w: %s", ErrPluginFailed, st.message)
 	}
-	retire := err != nil || callErr != nil ||
+	// The instance goes back to the pool only in its initial state: no
+	// byte of this invocation survives into the next one.
+	p.mu.Lock()
+	snap := p.snap
+	p.mu.Unlock()
+	retire := err != nil || o.err != nil || snap == nil ||
 		in.mem.size()*100 > int64(p.limits.MemoryPages)*PageSize*int64(p.sb.cfg.RetireAbovePercent)
+	if !retire {
+		retire = !in.restore(snap)
+	}
 	if retire {
 		res.Report.InstanceRetired = true
 		in.close(context.WithoutCancel(ctx))
@@ -164,43 +191,16 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 	return res, nil
 }
 
-// call runs the guest under a deadline; st is reachable from host functions
-// through the context. fired reports that the guest was preempted.
-func (in *instance) call(ctx context.Context, st *callState, timeout time.Duration, entry string, args []uint64) (rc uint32, err error, fired bool, dur time.Duration) {
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	defer context.AfterFunc(in.closing, cancel)() // Sandbox.Close stops the guest
-	cctx = context.WithValue(cctx, stateKey{}, st)
-	fn := in.run
-	stack := in.stack[:max(len(args), 1)]
-	if entry != "" { // tests only
-		if fn = in.mod.ExportedFunction(entry); fn == nil {
-			return 0, fmt.Errorf("no export %q", entry), false, 0
-		}
-		stack = make([]uint64, max(len(args), len(fn.Definition().ResultTypes()), 1))
-	}
-	copy(stack, args)
-	disarm := in.preempt(cctx)
-	start := time.Now()
-	err = fn.CallWithStack(cctx, stack)
-	dur = time.Since(start)
-	fired = disarm()
-	if err != nil {
-		return 0, err, fired, dur
-	}
-	return api.DecodeU32(stack[0]), nil, fired, dur
-}
-
-// classify maps a guest call error to the package's sentinels.
-func (p *Plugin) classify(ctx context.Context, st *callState, in *instance, err error, fired bool) error {
-	if err == nil && st.err == nil {
+// classify maps the outcome of a guest call to the package's sentinels.
+func (p *Plugin) classify(ctx context.Context, st *callState, in *instance, o outcome) error {
+	if o.err == nil && st.err == nil {
 		return nil
 	}
 	if st.err != nil {
 		return st.err
 	}
-	if fired && in.stop != nil { // preempted at a loop head
-		if p.sb.closing.Err() != nil {
+	if o.fired {
+		if p.sb.isClosed() {
 			return ErrClosed
 		}
 		if ctx.Err() != nil {
@@ -208,27 +208,17 @@ func (p *Plugin) classify(ctx context.Context, st *callState, in *instance, err 
 		}
 		return fmt.Errorf("%w: plugin %q ran longer than %s: %w", ErrPluginTimeout, p.manifest.Name, p.limits.Timeout, context.DeadlineExceeded)
 	}
+	if o.spent {
+		return fmt.Errorf("%w: plugin %q used more than %d instruction units", ErrInstructionLimit, p.manifest.Name, p.limits.MaxInstructions)
+	}
 	var exit *sys.ExitError
-	if errors.As(err, &exit) {
-		if p.sb.closing.Err() != nil && exit.ExitCode() >= sys.ExitCodeDeadlineExceeded {
-			return ErrClosed
-		}
-		switch exit.ExitCode() {
-		case sys.ExitCodeDeadlineExceeded:
-			if ctx.Err() != nil { // the caller's own deadline
-				return fmt.Errorf("sandbox: run: %w", ctx.Err())
-			}
-			return fmt.Errorf("%w: plugin %q ran longer than %s: %w", ErrPluginTimeout, p.manifest.Name, p.limits.Timeout, context.DeadlineExceeded)
-		case sys.ExitCodeContextCanceled:
-			return fmt.Errorf("sandbox: run: %w", context.Canceled)
-		default:
-			return fmt.Errorf("%w: plugin %q called proc_exit(%d)%s", ErrPluginTrap, p.manifest.Name, exit.ExitCode(), in.out.panicText())
-		}
+	if errors.As(o.err, &exit) {
+		return fmt.Errorf("%w: plugin %q called proc_exit(%d)%s", ErrPluginTrap, p.manifest.Name, exit.ExitCode(), in.out.panicText())
 	}
 	if in.mem.denied {
-		return fmt.Errorf("%w: plugin %q hit its limit of %d pages: %s%s", ErrPluginMemory, p.manifest.Name, p.limits.MemoryPages, firstLine(err), in.out.panicText())
+		return fmt.Errorf("%w: plugin %q hit its limit of %d pages: %s%s", ErrPluginMemory, p.manifest.Name, p.limits.MemoryPages, firstLine(o.err), in.out.panicText())
 	}
-	return fmt.Errorf("%w: plugin %q: %s%s", ErrPluginTrap, p.manifest.Name, firstLine(err), in.out.panicText())
+	return fmt.Errorf("%w: plugin %q: %s%s", ErrPluginTrap, p.manifest.Name, firstLine(o.err), in.out.panicText())
 }
 
 func firstLine(err error) string {

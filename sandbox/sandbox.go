@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
 	"github.com/tetratelabs/wazero"
@@ -42,31 +43,10 @@ type Config struct {
 	// CompilationWorkers is the number of goroutines compiling one module.
 	// Default min(GOMAXPROCS, 4).
 	CompilationWorkers int
-
-	// termination selects how runaway guests are stopped; tests and
-	// benchmarks only (termNone makes guests unstoppable).
-	termination termMode
-}
-
-// termMode is how a running guest is preempted at its deadline.
-type termMode int
-
-const (
-	// termFlag (the default): Load injects, at every loop head, a check of
-	// an exported stop global that the deadline sets, plus an exit to Go
-	// every wasmcheck.YieldEvery iterations so that Go's garbage collector
-	// can always stop the goroutine (without it, a GC starting during a
-	// guest loop deadlocked the process: the timer could not run).
-	termFlag termMode = iota
-	// termCloseOnDone: wazero's WithCloseOnContextDone, which exits to Go
-	// at every loop head (4-12x slower on loop-heavy guests).
-	termCloseOnDone
-	// termNone: no preemption. Benchmarks only.
-	termNone
-)
-
-func (m termMode) String() string {
-	return [...]string{"flag", "close-on-done", "none"}[m]
+	// InitTimeout bounds a new instance's start function and _initialize
+	// together with the ceiling's instruction budget. Default 10s: a Go
+	// guest's runtime start takes ~5 ms idle, far more on a loaded machine.
+	InitTimeout time.Duration
 }
 
 // Sandbox runs untrusted plugins. It is safe for concurrent use.
@@ -78,16 +58,20 @@ type Sandbox struct {
 
 	idle atomic.Int64 // idle instances in all pools
 
-	// closing is cancelled by Close to preempt every running guest;
-	// inflight counts calls into guests so Close can wait for them to stop
-	// before closing the runtime under them.
-	closing  context.Context
-	stopAll  context.CancelFunc
+	// instrument rewrites modules at Load: wasmcheck.Instrument, or a
+	// benchmark's variant.
+	instrument func([]byte) ([]byte, wasmcheck.Info, error)
+
+	// inflight counts Runs using an instance so that Close can stop them
+	// (running holds their instances) and wait for them before closing the
+	// runtime under them.
 	inflight sync.WaitGroup
+	closedA  atomic.Bool
 
 	mu       sync.Mutex
 	compiled map[string]*compiled
 	plugins  map[*Plugin]struct{}
+	running  map[*instance]struct{}
 	closed   bool
 }
 
@@ -98,6 +82,7 @@ type compiled struct {
 	refs    int
 	hasInit bool
 	minMem  uint32 // pages the exported memory starts with
+	info    wasmcheck.Info
 }
 
 // New creates a Sandbox: one wazero runtime with the docex host module and a
@@ -119,20 +104,22 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if cfg.CompilationWorkers <= 0 {
 		cfg.CompilationWorkers = min(runtime.GOMAXPROCS(0), 4)
 	}
+	if cfg.InitTimeout <= 0 {
+		cfg.InitTimeout = DefaultInitTimeout
+	}
 	ceil := cfg.Ceilings.withDefaults(DefaultCeilings())
 	if err := ceil.validate(); err != nil {
 		return nil, fmt.Errorf("sandbox: ceilings: %w", err)
 	}
-	sb := &Sandbox{cfg: cfg, ceil: ceil, compiled: map[string]*compiled{}, plugins: map[*Plugin]struct{}{}}
-	sb.closing, sb.stopAll = context.WithCancel(context.WithoutCancel(ctx))
+	sb := &Sandbox{cfg: cfg, ceil: ceil, compiled: map[string]*compiled{}, plugins: map[*Plugin]struct{}{},
+		running: map[*instance]struct{}{}, instrument: wasmcheck.Instrument}
 	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(cfg.termination == termCloseOnDone).
 		WithMemoryLimitPages(ceil.MemoryPages).
 		WithCoreFeatures(api.CoreFeaturesV2)
 	if cfg.CacheDir != "" {
-		// Compiled code differs with WithCloseOnContextDone, but wazero's
-		// file cache key does not include it: keep each mode apart.
-		dir := filepath.Join(cfg.CacheDir, cfg.termination.String())
+		// The cache holds code compiled from instrumented modules; its own
+		// sub-directory keeps it apart from caches of earlier versions.
+		dir := filepath.Join(cfg.CacheDir, "metered")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("sandbox: create cache dir: %w", err)
 		}
@@ -160,19 +147,32 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	return sb, nil
 }
 
-// enter registers a call into a guest; it fails once Close has begun.
-func (sb *Sandbox) enter() error {
+// DefaultInitTimeout is the default of Config.InitTimeout.
+const DefaultInitTimeout = 10 * time.Second
+
+// enter registers a Run (or an instance's initialisation) using in; it
+// fails once Close has begun. Every enter is paired with an exit.
+func (sb *Sandbox) enter(in *instance) error {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if sb.closed {
 		return ErrClosed
 	}
 	sb.inflight.Add(1)
+	sb.running[in] = struct{}{}
 	return nil
 }
 
+func (sb *Sandbox) exit(in *instance) {
+	sb.mu.Lock()
+	delete(sb.running, in)
+	sb.mu.Unlock()
+	sb.inflight.Done()
+}
+
+func (sb *Sandbox) isClosed() bool { return sb.closedA.Load() }
+
 func (sb *Sandbox) closeRuntime(ctx context.Context) error {
-	sb.stopAll()
 	err := sb.rt.Close(ctx)
 	if sb.cache != nil {
 		err = errors.Join(err, sb.cache.Close(ctx))
@@ -193,12 +193,15 @@ func (sb *Sandbox) Close(ctx context.Context) error {
 		return nil
 	}
 	sb.closed = true
+	sb.closedA.Store(true)
 	plugins := make([]*Plugin, 0, len(sb.plugins))
 	for p := range sb.plugins {
 		plugins = append(plugins, p)
 	}
+	for in := range sb.running {
+		in.fire() // the guest traps at its next slow path
+	}
 	sb.mu.Unlock()
-	sb.stopAll()       // running guests trap at their next loop head
 	sb.inflight.Wait() // (a guest inside a Host call waits for it to return)
 	for _, p := range plugins {
 		p.closePools(ctx)
@@ -233,6 +236,10 @@ func (sb *Sandbox) Load(ctx context.Context, m *Manifest, module []byte) (*Plugi
 	c, err := sb.compile(ctx, mc.SHA256, module)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := c.cm.ExportedFunctions()[mc.Entry]; !ok {
+		sb.release(ctx, mc.SHA256, c)
+		return nil, fmt.Errorf("%w: plugin %q: module does not export function %q", ErrInvalidModule, mc.Name, mc.Entry)
 	}
 	if c.minMem > limits.MemoryPages {
 		sb.release(ctx, mc.SHA256, c)
@@ -327,10 +334,8 @@ func (sb *Sandbox) compileAndCheck(ctx context.Context, module []byte, c *compil
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
 	}
-	if sb.cfg.termination == termFlag {
-		if module, err = wasmcheck.Instrument(module); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
-		}
+	if module, c.info, err = sb.instrument(module); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
 	}
 	cctx := experimental.WithCompilationWorkers(ctx, sb.cfg.CompilationWorkers)
 	cm, err := sb.rt.CompileModule(cctx, module)
@@ -363,12 +368,10 @@ func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
 	if n := len(cm.ImportedMemories()); n > 0 {
 		return errors.New("imports a memory: the module must define and export its own")
 	}
-	run, ok := cm.ExportedFunctions()[RunExport]
-	if !ok {
-		return fmt.Errorf("does not export function %q", RunExport)
-	}
-	if len(run.ParamTypes()) != 0 || !slices.Equal(run.ResultTypes(), []api.ValueType{api.ValueTypeI32}) {
-		return fmt.Errorf("export %q has signature %s, want () -> i32", RunExport, sig(run))
+	for name, fd := range cm.ExportedFunctions() {
+		if validEntry(name) && (len(fd.ParamTypes()) != 0 || !slices.Equal(fd.ResultTypes(), []api.ValueType{api.ValueTypeI32})) {
+			return fmt.Errorf("export %q has signature %s, want () -> i32", name, sig(fd))
+		}
 	}
 	if init, ok := cm.ExportedFunctions()[InitExport]; ok {
 		if len(init.ParamTypes())+len(init.ResultTypes()) != 0 {

@@ -40,7 +40,8 @@ func TestFriendlyPlugins(t *testing.T) {
 			}
 		}},
 		{"derive", textDoc("in.txt", "x"), map[string]string{"title": "Quarterly"}, func(t *testing.T, r *Result) {
-			if len(r.Derived) != 1 || r.Derived[0].Name != "summary.txt" || string(r.Derived[0].Content) != "Quarterly" {
+			if len(r.Derived) != 1 || r.Derived[0].Name != "summary.txt" || string(r.Derived[0].Content) != "Quarterly" ||
+				r.Derived[0].Metadata["kind"] != "summary" {
 				t.Fatalf("derived = %+v", r.Derived)
 			}
 			if r.Metadata["derived"] != true || len(r.Logs) != 1 || r.Logs[0].Text != "deriving summary" {
@@ -94,7 +95,6 @@ func TestFriendlyPlugins(t *testing.T) {
 }
 
 func TestHostilePlugins(t *testing.T) {
-	ctx := context.Background()
 	sb := sharedSandbox(t)
 	store := map[string]map[string]string{
 		"acme":   {"notes.txt": "alpha beta"},
@@ -108,6 +108,9 @@ func TestHostilePlugins(t *testing.T) {
 		check   func(t *testing.T, r *Result)
 	}{
 		{plugin: "loop", wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
+		// Loop-free code: checked at every function entry (issue 7, defect 1).
+		{plugin: "fanout", wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
+		{plugin: "binrec", wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
 		{plugin: "membomb", wantErr: []error{ErrPluginMemory}, check: func(t *testing.T, r *Result) {
 			if r.Report.PeakMemoryBytes > 64*PageSize {
 				t.Fatalf("memory grew to %d bytes past the 64-page limit", r.Report.PeakMemoryBytes)
@@ -187,12 +190,9 @@ func TestHostilePlugins(t *testing.T) {
 			host := &fakeHost{tenant: "acme", store: store, leak: true}
 			p := plugin(t, tt.plugin) // compile outside the timed part
 			start := time.Now()
-			r, err := sb.Run(ctx, Invocation{TenantID: "acme", Plugin: p,
+			r, err := runWithin(t, sb, Invocation{TenantID: "acme", Plugin: p,
 				Input: textDoc("in.txt", "some input"), Params: tt.params, Host: host})
 			elapsed := time.Since(start)
-			if elapsed > 5*time.Second {
-				t.Errorf("took %s to stop", elapsed)
-			}
 			for _, want := range tt.wantErr {
 				if !errors.Is(err, want) {
 					t.Fatalf("err = %v, want %v", err, want)
@@ -245,6 +245,20 @@ func TestLoadRejects(t *testing.T) {
 			}
 		})
 	}
+	// A manifest may name another entry; it must be exported by the module.
+	t.Run("entry", func(t *testing.T) {
+		m, mod := readPlugin(t, "echo")
+		m.Entry = "docex_run_missing"
+		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), `"docex_run_missing"`) {
+			t.Fatalf("missing entry: %v", err)
+		}
+		m.Entry = RunExport
+		p, err := sb.Load(ctx, m, mod)
+		if err != nil {
+			t.Fatalf("explicit default entry: %v", err)
+		}
+		p.Close(ctx)
+	})
 	t.Run("badhash", func(t *testing.T) {
 		fsys, _ := testplugins.Dir("badhash")
 		if _, _, err := LoadPluginFS(fsys); !errors.Is(err, ErrHashMismatch) {
@@ -579,5 +593,92 @@ func TestStopDuringGC(t *testing.T) {
 		if err := <-done; !errors.Is(err, ErrPluginTimeout) {
 			t.Fatalf("err = %v", err)
 		}
+	}
+}
+
+// runWithin runs inv and fails the test if Run has not returned after a
+// minute: far past any plugin's deadline, so it holds on a loaded machine,
+// and it turns a guest that cannot be stopped into a failure, not a hang.
+func runWithin(t *testing.T, sb *Sandbox, inv Invocation) (*Result, error) {
+	t.Helper()
+	type ret struct {
+		r   *Result
+		err error
+	}
+	done := make(chan ret, 1)
+	go func() {
+		r, err := sb.Run(context.Background(), inv)
+		done <- ret{r, err}
+	}()
+	select {
+	case x := <-done:
+		return x.r, x.err
+	case <-time.After(time.Minute):
+		t.Fatalf("%s still running a minute after its %s deadline", inv.Plugin.manifest.Name, inv.Plugin.limits.Timeout)
+		return nil, nil
+	}
+}
+
+// A start function or _initialize that never returns is stopped by
+// Config.InitTimeout (issue 7, defect 2), loop or no loop.
+func TestInitDeadline(t *testing.T) {
+	sb := newSandbox(t, Config{InitTimeout: 300 * time.Millisecond})
+	for _, name := range []string{"startspin", "initspin"} {
+		t.Run(name, func(t *testing.T) {
+			m, mod := readPlugin(t, name)
+			p, err := sb.Load(context.Background(), m, mod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = runWithin(t, sb, Invocation{TenantID: "a", Plugin: p})
+			if !errors.Is(err, ErrPluginTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v", err)
+			}
+			want := "_initialize"
+			if name == "startspin" {
+				want = "the start function"
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v, want it to name %s", err, want)
+			}
+		})
+	}
+}
+
+// The instruction budget is deterministic: the same input takes the same
+// units, and a budget stops a guest whatever its timeout.
+func TestInstructionBudget(t *testing.T) {
+	ctx := context.Background()
+	sb := sharedSandbox(t)
+	p := plugin(t, "wordcount")
+	var units []int64
+	for range 3 {
+		r, err := sb.Run(ctx, Invocation{TenantID: "a", Plugin: p, Input: textDoc("x", words(500))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		units = append(units, r.Report.Instructions)
+	}
+	if units[0] <= 0 || units[0] != units[1] || units[1] != units[2] {
+		t.Fatalf("units per identical run = %v, want equal and positive", units)
+	}
+	for _, name := range []string{"loop", "fanout", "binrec"} {
+		t.Run(name, func(t *testing.T) {
+			m, mod := readPlugin(t, name)
+			m.Limits.TimeoutMS = 60_000
+			m.Limits.MaxInstructions = 5_000_000
+			p, err := sb.Load(ctx, m, mod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close(ctx)
+			r, err := runWithin(t, sb, Invocation{TenantID: "a", Plugin: p})
+			if !errors.Is(err, ErrInstructionLimit) || errors.Is(err, ErrPluginTimeout) {
+				t.Fatalf("err = %v", err)
+			}
+			if r.Report.Instructions != 5_000_000 {
+				t.Fatalf("report says %d units, want the budget", r.Report.Instructions)
+			}
+		})
 	}
 }

@@ -177,7 +177,7 @@ func cmdInit(ctx context.Context, c *cli, args []string) error {
 			}
 		}
 		data := config.Generate(config.GenerateOptions{Backend: o.backend, DataDir: dataDir, SingleFile: o.singleFile, DSNEnv: o.dsnEnv, DSN: o.dsn})
-		if err := os.MkdirAll(filepath.Dir(cfgPath), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(cfgPath), 0o700); err != nil {
 			return fmt.Errorf("create config directory: %w", err)
 		}
 		if err := writeNew(cfgPath, data); err != nil {
@@ -275,7 +275,7 @@ func initFlagsAgree(c *cli, f *config.File) error {
 
 // writeNew writes a file that must not exist yet, durably.
 func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

@@ -4,7 +4,7 @@
   (import "docex" "doc_content_type" (func $doc_ct (param i32 i32 i32) (result i32)))
   (import "docex" "content_read" (func $read (param i32 i64 i32 i32) (result i32)))
   (import "docex" "emit" (func $emit (param i32 i32 i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
+  (memory (export "memory") 17) ;; 1 MiB of input fits without growing
   (data (i32.const 0) "echo")
   (func (export "docex_run") (result i32)
     (local $size i32) (local $ctlen i32) (local $off i32) (local $n i32) (local $need i32)

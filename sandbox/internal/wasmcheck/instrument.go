@@ -3,98 +3,147 @@ package wasmcheck
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
-// StopGlobal is the export name of the i32 global Instrument adds. Setting
-// it to non-zero makes the guest trap ("unreachable") at its next loop
-// iteration.
-const StopGlobal = "__docex_stop"
+// Export names of what Instrument adds. A module that already exports a
+// name starting with ReservedPrefix is rejected.
+const (
+	ReservedPrefix = "__docex_"
+	// StopGlobal (i32): non-zero makes the guest trap at its next slow
+	// path (at most Slice instruction units later).
+	StopGlobal = "__docex_stop"
+	// FuelGlobal (i64): instruction units left in the current slice.
+	FuelGlobal = "__docex_fuel"
+	// ReserveGlobal (i64): instruction units left after the current slice.
+	ReserveGlobal = "__docex_reserve"
+	// StartExport: the module's start function, which Instrument removes
+	// from the start section so that the host can run it under a deadline
+	// and a budget after instantiation.
+	StartExport = "__docex_start"
+	// GlobalPrefix + decimal index names an export of a defined mutable
+	// global, so that the host can snapshot and restore every global.
+	GlobalPrefix = "__docex_g"
+)
 
-// YieldEvery is how many loop iterations run between two exits to Go.
-const YieldEvery = 65536
+// Slice is how many instruction units a guest runs between two visits of
+// the slow path, which checks StopGlobal, refills FuelGlobal from
+// ReserveGlobal and exits to Go (a Go preemption point: without one, a
+// garbage collection starting while a guest ran would wait for it forever,
+// and with it the timer meant to stop the guest).
+const Slice = 1 << 18
 
-// loopCheck returns what Instrument inserts after every loop opcode, with
-// stop and budget the indexes of the two added globals:
-//
-//	global.get $stop  if  unreachable  end            ;; preempted: trap
-//	global.get $budget  i32.const -1  i32.add  global.set $budget
-//	global.get $budget  i32.eqz
-//	if  i32.const 0  memory.grow  drop                ;; exits to Go: lets the
-//	    i32.const YieldEvery  global.set $budget      ;; GC stop this goroutine
-//	end
-//
-// The yield matters: wazero-compiled code has no Go preemption points, so a
-// guest that looped without ever leaving it would block every
-// stop-the-world garbage collection, including the timer that is to stop
-// it (a whole-process deadlock).
-func loopCheck(stop, budget uint32) []byte {
-	b := appendU32([]byte{0x23}, stop)
-	b = append(b, 0x04, 0x40, 0x00, 0x0b)
-	b = appendU32(append(b, 0x23), budget)
-	b = appendU32(append(b, 0x41, 0x7f, 0x6a, 0x24), budget)
-	b = appendU32(append(b, 0x23), budget)
-	b = append(b, 0x45, 0x04, 0x40, 0x41, 0x00, 0x40, 0x00, 0x1a)
-	b = append(b, 0x41)
-	b = appendS32(b, YieldEvery)
-	b = appendU32(append(b, 0x24), budget)
-	return append(b, 0x0b)
+// Info describes an instrumented module.
+type Info struct {
+	// HasStart: the module had a start function, now exported as StartExport.
+	HasStart bool
+	// MutableGlobals are the indexes of the defined mutable globals, each
+	// exported as GlobalPrefix+index.
+	MutableGlobals []uint32
+	// MutatesTables: the code can change a table or drop a segment
+	// (table.set/grow/fill/copy/init, elem.drop, data.drop), state that a
+	// snapshot of memory and globals does not capture.
+	MutatesTables bool
+	// Checkpoints is the number of metering points added.
+	Checkpoints int
 }
 
-func appendS32(b []byte, v int32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
+// Options selects where checkpoints go. The zero value is what Instrument
+// uses: every function entry and every loop head.
+type Options struct {
+	// LoopsOnly puts checkpoints at loop heads only (the sandbox's former
+	// scheme, which cannot stop loop-free recursion). Benchmarks only.
+	LoopsOnly bool
+	// None adds the globals and the slow path but no checkpoint: the guest
+	// cannot be stopped. Benchmarks only.
+	None bool
 }
 
-// Instrument returns b (already Hardened) with a mutable i32 global,
-// exported as StopGlobal, that is tested at the head of every loop, and a
-// loop budget that makes the guest exit to Go every YieldEvery iterations
-// (see loopCheck). This is the sandbox's preemption point: a loop cannot run
-// past the moment the host sets the global, at the cost of a few
-// instructions per iteration (wazero's WithCloseOnContextDone exits to Go at
-// every loop header, 10-100x dearer). Straight-line code needs no check:
-// without loops a function ends or recurses into the call-stack limit.
+// Instrument returns b (already Hardened) metered by instruction units.
 //
-// It decodes every instruction; any opcode it does not know makes it fail,
-// so no loop can hide behind a mis-decoded immediate.
-func Instrument(b []byte) ([]byte, error) {
+// A checkpoint at the entry of every function and at the head of every
+// loop subtracts from FuelGlobal the number of instructions that the
+// function or loop body holds outside its nested loops (each nested loop
+// pays for itself at its own head), and calls the slow path when the fuel
+// goes negative. Between two checkpoints control only moves forward (every
+// backward branch targets a loop head, every call enters a function), so
+// each instruction runs at most once per payment: the units charged are an
+// upper bound on the instructions executed, exact for code without
+// branches, and the same for the same path (deterministic). A region runs
+// only once it is paid for.
+//
+// The slow path ($slow, a function appended to the module) traps when
+// StopGlobal is set or when fuel and reserve are spent; otherwise it moves
+// up to Slice units from the reserve to the fuel and exits to Go
+// (memory.grow 0). The host sets FuelGlobal and ReserveGlobal before each
+// call and reads them after it: units used = budget - fuel - reserve.
+//
+// Instrument also moves the start function out of the start section
+// (exported as StartExport) and exports every defined mutable global (as
+// GlobalPrefix+index). It decodes every instruction; an opcode it does not
+// know makes it fail, so no loop can hide behind a mis-decoded immediate.
+func Instrument(b []byte) ([]byte, Info, error) {
+	return InstrumentWith(b, Options{})
+}
+
+// InstrumentWith is Instrument with checkpoint placement chosen by opt.
+func InstrumentWith(b []byte, opt Options) ([]byte, Info, error) {
+	var info Info
 	if err := Check(b); err != nil {
-		return nil, err
+		return nil, info, err
 	}
 	type sec struct {
 		id   byte
 		body []byte
 	}
 	var secs []sec
+	var imp imports
+	var nTypes, nFuncs, nGlobals uint32
+	var globalSec []byte
+	start := int64(-1)
 	r := &reader{b: b[8:]}
-	importedGlobals, definedGlobals := uint32(0), uint32(0)
 	for r.len() > 0 {
 		id, _ := r.byte()
 		size, _ := r.u32()
 		body, _ := r.sub(size)
 		secs = append(secs, sec{id, body.b})
+		var err error
 		switch id {
+		case 1:
+			nTypes, err = (&reader{b: body.b}).u32()
 		case 2:
-			n, err := countImportedGlobals(body)
-			if err != nil {
-				return nil, err
-			}
-			importedGlobals = n
+			imp, err = countImports(body)
+		case 3:
+			nFuncs, err = (&reader{b: body.b}).u32()
 		case 6:
-			definedGlobals, _ = (&reader{b: body.b}).u32()
+			nGlobals, err = (&reader{b: body.b}).u32()
+			globalSec = body.b
 		case 7:
-			if err := checkNoExport(&reader{b: body.b}, StopGlobal); err != nil {
-				return nil, err
-			}
+			err = checkNoReservedExport(&reader{b: body.b})
+		case 8:
+			var s uint32
+			s, err = (&reader{b: body.b}).u32()
+			start = int64(s)
+		}
+		if err != nil {
+			return nil, info, err
 		}
 	}
-	gidx := importedGlobals + definedGlobals // stop; gidx+1 is the budget
-	check := loopCheck(gidx, gidx+1)
+	if imp.globals > 0 || imp.tables > 0 || imp.memories > 0 || imp.tags > 0 {
+		return nil, info, errors.New("module imports a global, table, memory or tag: only functions may be imported")
+	}
+	if nFuncs == 0 {
+		return nil, info, errors.New("module defines no functions")
+	}
+	mut, err := mutableGlobals(globalSec)
+	if err != nil {
+		return nil, info, err
+	}
+	info.MutableGlobals = mut
+	info.HasStart = start >= 0
+	g := nGlobals // stop; g+1 fuel; g+2 reserve
+	slow := imp.funcs + nFuncs
+	slowType := nTypes
 
 	out := append([]byte(nil), b[:8]...)
 	emit := func(id byte, body []byte) {
@@ -102,49 +151,76 @@ func Instrument(b []byte) ([]byte, error) {
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}
-	newGlobals := append([]byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41}, // stop = 0,
-		append(appendS32(nil, YieldEvery), 0x0b)...) // budget = YieldEvery
-	addedGlobal, addedExport := false, false
+	newGlobals := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7e, 0x01, 0x42, 0x00, 0x0b, 0x7e, 0x01, 0x42, 0x00, 0x0b}
+	added := map[byte]bool{}
 	for _, s := range secs {
-		// Known sections must appear in this order; the new global section
-		// goes before the export section (or code, if there is no export).
-		if !addedGlobal && s.id != 0 && order(s.id) > order(6) {
-			emit(6, append(appendU32(nil, 2), newGlobals...))
-			addedGlobal = true
+		// Known sections must appear in this order; sections this pass
+		// adds go where they belong.
+		if s.id != 0 && !added[6] && order(s.id) > order(6) {
+			emit(6, append(appendU32(nil, 3), newGlobals...))
+			added[6] = true
 		}
 		switch s.id {
+		case 1:
+			emit(1, appendVec(s.body, []byte{0x60, 0x00, 0x00}))
+		case 3:
+			emit(3, appendVec(s.body, appendU32(nil, slowType)))
 		case 6:
-			sr := &reader{b: s.body}
-			n, _ := sr.u32()
-			body := append(appendU32(nil, n+2), sr.b[sr.off:]...)
-			emit(6, append(body, newGlobals...))
-			addedGlobal = true
+			emit(6, appendVecN(s.body, 3, newGlobals))
+			added[6] = true
 		case 7:
-			sr := &reader{b: s.body}
-			n, _ := sr.u32()
-			body := append(appendU32(nil, n+1), sr.b[sr.off:]...)
-			body = appendU32(body, uint32(len(StopGlobal)))
-			body = append(body, StopGlobal...)
-			body = append(body, 0x03)
-			emit(7, appendU32(body, gidx))
-			addedExport = true
+			var ex []byte
+			nex := uint32(3)
+			for i, name := range []string{StopGlobal, FuelGlobal, ReserveGlobal} {
+				ex = appendExport(ex, name, 0x03, g+uint32(i))
+			}
+			for _, gi := range mut {
+				ex = appendExport(ex, fmt.Sprint(GlobalPrefix, gi), 0x03, gi)
+				nex++
+			}
+			if start >= 0 {
+				ex = appendExport(ex, StartExport, 0x00, uint32(start))
+				nex++
+			}
+			emit(7, appendVecN(s.body, nex, ex))
+			added[7] = true
+		case 8: // start: moved to an export
 		case 10:
-			body, err := instrumentCode(&reader{b: s.body}, check)
+			body, err := instrumentCode(&reader{b: s.body}, g, slow, opt, &info)
 			if err != nil {
-				return nil, err
+				return nil, info, err
 			}
 			emit(10, body)
 		default:
 			emit(s.id, s.body)
 		}
 	}
-	if !addedExport {
-		return nil, errors.New("module has no export section")
+	if !added[7] {
+		return nil, info, errors.New("module has no export section")
 	}
-	if !addedGlobal { // only custom sections after the export section... unreachable
-		return nil, errors.New("could not place the stop global")
+	if !added[6] || nTypes == 0 {
+		return nil, info, errors.New("module has no type or code section")
 	}
-	return out, nil
+	return out, info, nil
+}
+
+// appendVec returns vector section body with one more element, elem.
+func appendVec(body, elem []byte) []byte { return appendVecN(body, 1, elem) }
+
+// appendVecN returns vector section body with n more elements, elems.
+func appendVecN(body []byte, n uint32, elems []byte) []byte {
+	sr := &reader{b: body}
+	c, _ := sr.u32()
+	out := appendU32(nil, c+n)
+	out = append(out, sr.b[sr.off:]...)
+	return append(out, elems...)
+}
+
+func appendExport(b []byte, name string, kind byte, idx uint32) []byte {
+	b = appendU32(b, uint32(len(name)))
+	b = append(b, name...)
+	b = append(b, kind)
+	return appendU32(b, idx)
 }
 
 // order is the position of a known section id in a module.
@@ -159,9 +235,11 @@ func order(id byte) int {
 	return -1
 }
 
-func countImportedGlobals(r *reader) (uint32, error) {
+type imports struct{ funcs, tables, memories, globals, tags uint32 }
+
+func countImports(r *reader) (imports, error) {
+	var c imports
 	n, err := r.u32()
-	globals := uint32(0)
 	for i := uint32(0); err == nil && i < n; i++ {
 		if err = r.name(); err != nil {
 			break
@@ -175,32 +253,63 @@ func countImportedGlobals(r *reader) (uint32, error) {
 		}
 		switch kind {
 		case 0:
+			c.funcs++
 			_, err = r.u32()
 		case 1:
+			c.tables++
 			err = r.tableType()
 		case 2:
+			c.memories++
 			_, _, _, err = r.limits()
 		case 3:
-			globals++
+			c.globals++
 			err = r.skip(2)
 		case 4:
+			c.tags++
 			if _, err = r.byte(); err == nil {
 				_, err = r.u32()
 			}
 		}
 	}
-	return globals, err
+	return c, err
 }
 
-func checkNoExport(r *reader, name string) error {
+// mutableGlobals returns the indexes of the mutable globals of a global
+// section body (nil body: none).
+func mutableGlobals(body []byte) ([]uint32, error) {
+	if body == nil {
+		return nil, nil
+	}
+	r := &reader{b: body}
+	n, err := r.u32()
+	var out []uint32
+	for i := uint32(0); err == nil && i < n; i++ {
+		var mut byte
+		if _, err = r.byte(); err != nil {
+			break
+		}
+		if mut, err = r.byte(); err != nil {
+			break
+		}
+		if mut == 1 {
+			out = append(out, i)
+		}
+		err = r.constExpr()
+	}
+	return out, err
+}
+
+func checkNoReservedExport(r *reader) error {
 	n, err := r.u32()
 	for i := uint32(0); err == nil && i < n; i++ {
-		start := r.off
-		if err = r.name(); err != nil {
+		var l uint32
+		if l, err = r.count(1); err != nil {
 			return err
 		}
-		if l, _ := (&reader{b: r.b[start:]}).u32(); int(l) == len(name) && string(r.b[r.off-len(name):r.off]) == name {
-			return fmt.Errorf("module already exports %q", name)
+		name := string(r.b[r.off : r.off+int(l)])
+		r.off += int(l)
+		if strings.HasPrefix(name, ReservedPrefix) {
+			return fmt.Errorf("module exports %q: names starting with %q are reserved", name, ReservedPrefix)
 		}
 		if err = r.skip(1); err == nil {
 			_, err = r.u32()
@@ -209,12 +318,12 @@ func checkNoExport(r *reader, name string) error {
 	return err
 }
 
-func instrumentCode(r *reader, check []byte) ([]byte, error) {
+func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info) ([]byte, error) {
 	n, err := r.u32()
 	if err != nil {
 		return nil, err
 	}
-	out := appendU32(nil, n)
+	out := appendU32(nil, n+1)
 	var body []byte
 	for i := uint32(0); i < n; i++ {
 		size, err := r.u32()
@@ -225,17 +334,78 @@ func instrumentCode(r *reader, check []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		body, err = instrumentBody(fr, check, body[:0])
+		body, err = instrumentBody(fr, g, slow, opt, info, body[:0])
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}
-	return out, nil
+	sb := slowBody(g)
+	out = appendU32(out, uint32(len(sb)))
+	return append(out, sb...), nil
 }
 
-func instrumentBody(r *reader, check, out []byte) ([]byte, error) {
+// slowBody is the slow path (see Instrument), with stop, fuel and reserve
+// the globals g, g+1 and g+2:
+//
+//	if stop: unreachable
+//	reserve += fuel; fuel = 0            ;; settle the overdraft
+//	if reserve < 0: unreachable          ;; budget spent
+//	if reserve < Slice { fuel = reserve; reserve = 0 }
+//	else { fuel = Slice; reserve -= Slice }
+//	memory.grow 0; drop                  ;; exit to Go
+func slowBody(g uint32) []byte {
+	stop, fuel, reserve := g, g+1, g+2
+	get := func(b []byte, i uint32) []byte { return appendU32(append(b, 0x23), i) }
+	set := func(b []byte, i uint32) []byte { return appendU32(append(b, 0x24), i) }
+	slice := func(b []byte) []byte { return appendS64(append(b, 0x42), Slice) }
+	b := []byte{0x00} // no locals
+	b = append(get(b, stop), 0x04, 0x40, 0x00, 0x0b)
+	b = append(get(get(b, reserve), fuel), 0x7c)
+	b = set(b, reserve)
+	b = set(append(b, 0x42, 0x00), fuel)
+	b = append(get(b, reserve), 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b)
+	b = append(slice(get(b, reserve)), 0x53, 0x04, 0x40)
+	b = set(get(b, reserve), fuel)
+	b = set(append(b, 0x42, 0x00), reserve)
+	b = append(b, 0x05)
+	b = set(slice(b), fuel)
+	b = append(slice(get(b, reserve)), 0x7d)
+	b = set(b, reserve)
+	b = append(b, 0x0b)
+	return append(b, 0x41, 0x00, 0x40, 0x00, 0x1a, 0x0b)
+}
+
+// checkpoint appends the metering sequence and returns the offset of its
+// 5-byte weight, patched when the region's size is known:
+//
+//	global.get $fuel  i64.const W  i64.sub  global.set $fuel
+//	global.get $fuel  i64.const 0  i64.lt_s  if  call $slow  end
+func checkpoint(out []byte, fuel, slow uint32) ([]byte, int) {
+	out = appendU32(append(out, 0x23), fuel)
+	out = append(out, 0x42)
+	at := len(out)
+	out = append(out, 0x80, 0x80, 0x80, 0x80, 0x00)
+	out = appendU32(append(out, 0x7d, 0x24), fuel)
+	out = appendU32(append(out, 0x23), fuel)
+	out = append(out, 0x42, 0x00, 0x53, 0x04, 0x40, 0x10)
+	out = appendU32(out, slow)
+	return append(out, 0x0b), at
+}
+
+// patchWeight writes w as a 5-byte signed LEB128 at out[at:].
+func patchWeight(out []byte, at int, w int64) {
+	for i := range 4 {
+		out[at+i] = byte(w>>(7*i))&0x7f | 0x80
+	}
+	out[at+4] = byte(w>>28) & 0x3f
+}
+
+// maxWeight is the largest weight a 5-byte patch holds (2^34-1).
+const maxWeight = 1<<34 - 1
+
+func instrumentBody(r *reader, g, slow uint32, opt Options, info *Info, out []byte) ([]byte, error) {
 	// Locals are copied unchanged.
 	n, err := r.u32()
 	if err != nil {
@@ -250,18 +420,108 @@ func instrumentBody(r *reader, check, out []byte) ([]byte, error) {
 		}
 	}
 	out = append(out, r.b[:r.off]...)
+	fuel := g + 1
+	// A region is the function body or a loop body: it is paid for at its
+	// checkpoint. Blocks and ifs belong to the region around them.
+	type frame struct {
+		region bool
+		patch  int   // weight offset in out, or -1 when not metered
+		weight int64 // instructions directly in the region
+	}
+	regions := []frame{{region: true, patch: -1}}
+	var kinds []bool // open blocks: true for a loop region
+	if !opt.None && !opt.LoopsOnly {
+		var at int
+		out, at = checkpoint(out, fuel, slow)
+		regions[0].patch = at
+		info.Checkpoints++
+	}
+	closeRegion := func() {
+		f := regions[len(regions)-1]
+		regions = regions[:len(regions)-1]
+		if f.patch >= 0 {
+			patchWeight(out, f.patch, min(f.weight, maxWeight))
+		}
+	}
 	for r.len() > 0 {
+		if len(regions) == 0 {
+			return nil, errors.New("instructions after the function's end")
+		}
 		start := r.off
 		op, _ := r.byte()
 		if err := skipImmediates(r, op); err != nil {
 			return nil, fmt.Errorf("opcode 0x%x at %d: %w", op, start, err)
 		}
+		switch op {
+		case 0x23, 0x24, 0x10, 0xd2: // global.get/set, call, ref.func
+			// The added globals and function get indexes past the module's
+			// own: an index that was out of range must stay refused, or
+			// the guest could refill its own fuel.
+			idx, _ := (&reader{b: r.b[start+1:]}).u32()
+			if (op == 0x23 || op == 0x24) && idx >= g || (op == 0x10 || op == 0xd2) && idx >= slow {
+				return nil, fmt.Errorf("opcode 0x%x at %d: index %d out of range", op, start, idx)
+			}
+		case 0x26: // table.set
+			info.MutatesTables = true
+		case 0xfc:
+			if mutatesTables(r.b[start+1:]) {
+				info.MutatesTables = true
+			}
+		}
+		regions[len(regions)-1].weight++
 		out = append(out, r.b[start:r.off]...)
-		if op == 0x03 { // loop: check at the head of every iteration
-			out = append(out, check...)
+		switch op {
+		case 0x02, 0x04: // block, if
+			kinds = append(kinds, false)
+		case 0x03: // loop: pays at the head of every iteration
+			kinds = append(kinds, true)
+			f := frame{region: true, patch: -1}
+			if !opt.None {
+				out, f.patch = checkpoint(out, fuel, slow)
+				info.Checkpoints++
+			}
+			regions = append(regions, f)
+		case 0x0b: // end
+			if len(kinds) == 0 { // the function's end
+				closeRegion()
+				continue
+			}
+			if kinds[len(kinds)-1] {
+				closeRegion()
+			}
+			kinds = kinds[:len(kinds)-1]
 		}
 	}
+	if len(regions) != 0 {
+		return nil, errors.New("function body does not end")
+	}
 	return out, nil
+}
+
+// mutatesTables reports whether the 0xfc sub-opcode at b changes tables or
+// segment state: table.init (12), elem.drop (13), table.copy (14),
+// table.grow (15), table.fill (17), data.drop (9).
+func mutatesTables(b []byte) bool {
+	sub, err := (&reader{b: b}).u32()
+	if err != nil {
+		return false
+	}
+	switch sub {
+	case 9, 12, 13, 14, 15, 17:
+		return true
+	}
+	return false
+}
+
+func appendS64(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
 }
 
 func (r *reader) blockType() error {
@@ -299,7 +559,9 @@ func skipImmediates(r *reader, op byte) error {
 	case op == 0x00, op == 0x01, op == 0x05, op == 0x0b, op == 0x0f, op == 0x1a, op == 0x1b, op == 0xd1:
 	case op == 0x02, op == 0x03, op == 0x04:
 		err = r.blockType()
-	case op == 0x0c, op == 0x0d, op == 0x10, op >= 0x20 && op <= 0x26, op == 0xd2:
+	case op == 0x0c, op == 0x0d, op == 0x10, op >= 0x20 && op <= 0x24, op == 0xd2:
+		_, err = r.u32()
+	case op == 0x25, op == 0x26: // table.get, table.set
 		_, err = r.u32()
 	case op == 0x0e: // br_table
 		var n uint32

@@ -106,7 +106,7 @@ func TestInstrumentTestPlugins(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		got, err := Instrument(h)
+		got, _, err := Instrument(h)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
@@ -114,8 +114,53 @@ func TestInstrumentTestPlugins(t *testing.T) {
 		if err := Check(got); err != nil {
 			t.Errorf("%s: instrumented module fails Check: %v", name, err)
 		}
-		if _, err := Instrument(got); err == nil {
+		if _, _, err := Instrument(got); err == nil {
 			t.Errorf("%s: instrumented twice", name)
+		}
+	}
+}
+
+// Indexes past the module's own globals and functions would reach what
+// Instrument adds (the guest could refill its fuel or clear the stop
+// flag): they must stay invalid.
+func TestInstrumentRefusesAddedIndexes(t *testing.T) {
+	hdr := "\x00asm\x01\x00\x00\x00" + "\x01\x04\x01\x60\x00\x00" + "\x03\x02\x01\x00" + "\x05\x03\x01\x00\x01" + "\x07\x05\x01\x01m\x02\x00"
+	for name, body := range map[string]string{
+		"global.set 0": "\x00\x42\x00\x24\x00\x0b",
+		"global.get 1": "\x00\x23\x01\x1a\x0b",
+		"call 1":       "\x00\x10\x01\x0b",
+	} {
+		code := "\x0a" + string(rune(len(body)+2)) + "\x01" + string(rune(len(body))) + body
+		if _, _, err := Instrument([]byte(hdr + code)); err == nil || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+	ok := "\x0a\x04\x01\x02\x00\x0b"
+	if _, info, err := Instrument([]byte(hdr + ok)); err != nil || info.Checkpoints != 1 {
+		t.Fatalf("plain module: %v, %+v", err, info)
+	}
+}
+
+// Every function entry and loop head is metered; a start function becomes
+// an export; mutable globals are exported for snapshots.
+func TestInstrumentInfo(t *testing.T) {
+	mods := testModules(t)
+	for name, want := range map[string]Info{
+		"fanout/fanout.wasm":       {Checkpoints: 8, MutableGlobals: []uint32{0}},
+		"startspin/startspin.wasm": {Checkpoints: 3, HasStart: true},
+		"tablebomb/tablebomb.wasm": {Checkpoints: 1, MutatesTables: true},
+	} {
+		h, err := Harden(mods[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, info, err := Instrument(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Checkpoints != want.Checkpoints || info.HasStart != want.HasStart || info.MutatesTables != want.MutatesTables ||
+			len(info.MutableGlobals) != len(want.MutableGlobals) {
+			t.Errorf("%s: info = %+v, want %+v", name, info, want)
 		}
 	}
 }

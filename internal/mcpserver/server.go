@@ -1,0 +1,260 @@
+package mcpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime/debug"
+	"strings"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/engine"
+	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Origin is the audit origin of every call made through MCP: operations
+// are audited as "mcp.document.add", "mcp.document.read", ...
+const Origin = "mcp"
+
+// Defaults of Config.
+const (
+	DefaultMaxInlineBytes   = 8 << 20  // add_document text or decoded base64
+	DefaultReadBytes        = 16 << 10 // read_document page when max_bytes is not given
+	DefaultMaxReadBytes     = 64 << 10 // largest read_document page
+	DefaultMaxResourceBytes = 1 << 20  // a document read as a resource
+	minReadBytes            = 16
+)
+
+// Config configures a Server. The zero value is usable: no path access and
+// the documented limits.
+type Config struct {
+	// AllowPath is the only directory add_document may read files from
+	// (its "path" argument); default "": adding from a path is refused.
+	// Paths are resolved inside it, symlinks included: nothing outside it
+	// can be read, whatever the path or the links say.
+	AllowPath string
+
+	// MaxInlineBytes bounds the content add_document accepts as text or as
+	// base64 (decoded), default DefaultMaxInlineBytes. Keep it well under
+	// the stdio transport's 16 MiB message limit; larger files belong in
+	// AllowPath. The engine's own MaxDocumentBytes applies as well.
+	MaxInlineBytes int64
+
+	// MaxReadBytes is the largest page read_document returns, default
+	// DefaultMaxReadBytes (a page is DefaultReadBytes unless the call asks
+	// for another size).
+	MaxReadBytes int
+
+	// MaxResourceBytes bounds a document read as a docex:// resource,
+	// default DefaultMaxResourceBytes; longer content is cut there and the
+	// result's _meta says so (read_document pages through the rest).
+	MaxResourceBytes int
+
+	// Version is the server version reported to clients (default "dev").
+	Version string
+
+	// Logger receives diagnostics such as a recovered panic (default:
+	// discarded). Never stdout: that is the stdio transport.
+	Logger *slog.Logger
+}
+
+// Server is an MCP server for one user context.
+type Server struct {
+	eng     *engine.Engine
+	uc      docex.UserContext
+	s       *engine.Session // tagged "mcp", audits reads
+	cfg     Config
+	root    *os.Root // AllowPath, or nil
+	rootDir []string // AllowPath as given (absolute) and with symlinks resolved
+	srv     *mcp.Server
+	log     *slog.Logger
+	schemas jsonschema.ForOptions
+}
+
+// New returns a server acting as uc on eng. It does no I/O on the engine
+// (Check does); it returns a docex.ErrInvalid error for an AllowPath that
+// is not a readable directory.
+func New(eng *engine.Engine, uc docex.UserContext, cfg Config) (*Server, error) {
+	if cfg.MaxInlineBytes <= 0 {
+		cfg.MaxInlineBytes = DefaultMaxInlineBytes
+	}
+	if cfg.MaxReadBytes <= 0 {
+		cfg.MaxReadBytes = DefaultMaxReadBytes
+	}
+	cfg.MaxReadBytes = max(cfg.MaxReadBytes, minReadBytes)
+	if cfg.MaxResourceBytes <= 0 {
+		cfg.MaxResourceBytes = DefaultMaxResourceBytes
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	uc.Roles = append([]string(nil), uc.Roles...) // the caller's slice cannot change it later
+	s, err := eng.AsWith(uc, engine.SessionOptions{Origin: Origin, AuditReads: true})
+	if err != nil {
+		return nil, err
+	}
+	srv := &Server{eng: eng, uc: uc, s: s, cfg: cfg, log: log}
+	if cfg.AllowPath != "" {
+		if err := srv.openRoot(cfg.AllowPath); err != nil {
+			return nil, err
+		}
+	}
+	srv.schemas = jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{
+		reflect.TypeFor[docex.Value](): {Types: []string{"string", "number", "boolean"}},
+	}}
+	srv.srv = mcp.NewServer(&mcp.Implementation{Name: "docex", Title: "docex document engine", Version: cfg.Version}, &mcp.ServerOptions{
+		Instructions: srv.instructions(),
+		Logger:       log,
+		HasTools:     true,
+		HasResources: true,
+	})
+	srv.srv.AddReceivingMiddleware(srv.middleware)
+	srv.addTools()
+	srv.addResources()
+	return srv, nil
+}
+
+func (s *Server) openRoot(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return docex.Errorf(docex.ErrInvalid, "allowed path %s: %v", dir, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return docex.Errorf(docex.ErrInvalid, "allowed path %s: %v", dir, err)
+	}
+	if st, err := os.Stat(real); err != nil || !st.IsDir() {
+		return docex.Errorf(docex.ErrInvalid, "allowed path %s is not a directory", dir)
+	}
+	root, err := os.OpenRoot(real)
+	if err != nil {
+		return docex.Errorf(docex.ErrInvalid, "allowed path %s: %v", dir, err)
+	}
+	s.root, s.rootDir = root, []string{abs, real}
+	return nil
+}
+
+// MCP returns the SDK server, to connect to a transport.
+func (s *Server) MCP() *mcp.Server { return s.srv }
+
+// UserContext returns the identity every call runs as.
+func (s *Server) UserContext() docex.UserContext { return s.uc }
+
+// Check verifies, before serving, that the identity may use the tenant:
+// a user is given, the tenant exists, is active and is not the bootstrap
+// tenant, and the roles allow reading. It returns the engine's error
+// (docex.ErrDenied or docex.ErrInvalid kinds) otherwise; a denial is
+// audited as "mcp.basket.list".
+func (s *Server) Check(ctx context.Context) error {
+	probe, err := s.eng.AsWith(s.uc, engine.SessionOptions{Origin: Origin})
+	if err != nil {
+		return err
+	}
+	_, err = probe.Baskets(ctx, docex.Page{Limit: 1})
+	return err
+}
+
+// Close releases the allowed directory. Connected sessions end with their
+// transports.
+func (s *Server) Close() error {
+	if s.root != nil {
+		return s.root.Close()
+	}
+	return nil
+}
+
+func (s *Server) instructions() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "docex stores documents in baskets. You act as user %q", s.uc.UserID)
+	if s.uc.TenantID != "" {
+		fmt.Fprintf(&b, " of tenant %q", s.uc.TenantID)
+	}
+	fmt.Fprintf(&b, " with roles %s; this identity is fixed. ", rolesText(s.uc.Roles))
+	b.WriteString("Start with list_baskets; find documents with find_documents (metadata key=value) or list_documents; " +
+		"read text page by page with read_document (follow next_offset). Ids are opaque: use the ones tools return.")
+	if s.root != nil {
+		b.WriteString(" add_document can read files under " + s.rootDir[0] + ".")
+	}
+	return b.String()
+}
+
+func rolesText(roles []string) string {
+	if len(roles) == 0 {
+		return "(none)"
+	}
+	return strings.Join(roles, ",")
+}
+
+// middleware serves resources/list from the engine and turns a panic in
+// any handler into an error result: the process keeps serving.
+func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			s.log.Error("mcp: recovered from a panic", "method", method, "panic", p, "stack", string(debug.Stack()))
+			perr := fmt.Errorf("internal error: the server failed on this call (%v); it is still serving, other calls work", p)
+			if method == "tools/call" {
+				r := &mcp.CallToolResult{}
+				r.SetError(perr)
+				res, err = r, nil
+				return
+			}
+			res, err = nil, perr
+		}()
+		if lr, ok := req.(*mcp.ListResourcesRequest); ok && method == "resources/list" {
+			return s.listResources(ctx, lr)
+		}
+		return next(ctx, method, req)
+	}
+}
+
+// toolError is the message a model gets for a failed call: the error's
+// code, the engine's message and what to do about it.
+func (s *Server) toolError(err error) error {
+	hint := ""
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		hint = "The call was cancelled."
+	case errors.Is(err, errPathRefused):
+		hint = "Only files under the directory the server was started with (--allow-path) can be added by path; send other content as text or base64."
+	case errors.Is(err, docex.ErrNotFound):
+		hint = "Use ids returned by list_baskets, list_documents or find_documents; only this tenant's objects exist here."
+	case errors.Is(err, docex.ErrForbidden):
+		hint = fmt.Sprintf("This server acts as user %q with roles %s, fixed when it started; this call needs another role. Retrying will not help: ask the operator.", s.uc.UserID, rolesText(s.uc.Roles))
+	case errors.Is(err, docex.ErrPluginDenied):
+		hint = "The plugin used a capability it was not granted."
+	case errors.Is(err, docex.ErrDenied):
+		hint = "This server's identity is fixed when it started; retrying will not help."
+	case errors.Is(err, docex.ErrTooLarge):
+		hint = "Send less: a smaller page, or a file under the allowed path instead of inline content."
+	case errors.Is(err, docex.ErrPluginInvalid):
+		hint = "The plugin refused the input (parameters or content type): check list_plugins."
+	case errors.Is(err, docex.ErrInvalid):
+		hint = "Fix the argument and call again."
+	case errors.Is(err, docex.ErrDuplicateContent), errors.Is(err, docex.ErrExists):
+		hint = "It exists already: use the existing one."
+	case errors.Is(err, docex.ErrConflict):
+		hint = "The current state does not allow this."
+	case errors.Is(err, docex.ErrPluginFailed):
+		hint = "The plugin ran and failed; running it again on the same input will fail the same way."
+	case errors.Is(err, docex.ErrNoSandbox):
+		hint = "This server runs no plugins."
+	}
+	msg := docex.Code(err) + ": " + err.Error()
+	if hint != "" {
+		msg += ". " + hint
+	}
+	return errors.New(msg)
+}

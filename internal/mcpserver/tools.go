@@ -1,0 +1,695 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/engine"
+	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Paging of listings.
+const (
+	defaultDocLimit    = 20
+	maxDocLimit        = 100
+	defaultBasketLimit = 100
+	maxBasketLimit     = 1000
+)
+
+// ---- outputs ----
+
+// basketOut is a basket as tools return it.
+type basketOut struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	DocumentCount int64     `json:"document_count"`
+	Bytes         int64     `json:"bytes"`
+	CreatedAt     time.Time `json:"created_at"`
+	URI           string    `json:"uri" jsonschema:"the basket as an MCP resource"`
+}
+
+func basketOf(b docex.Basket) basketOut {
+	return basketOut{ID: b.ID, Name: b.Name, DocumentCount: b.DocumentCount, Bytes: b.Bytes, CreatedAt: b.CreatedAt, URI: basketURI(b.ID)}
+}
+
+// documentOut is a document record as tools return it.
+type documentOut struct {
+	ID          string                 `json:"id"`
+	BasketID    string                 `json:"basket_id"`
+	Name        string                 `json:"name"`
+	ContentType string                 `json:"content_type"`
+	Size        int64                  `json:"size" jsonschema:"content size in bytes"`
+	Checksum    string                 `json:"checksum" jsonschema:"sha256 of the content"`
+	CreatedAt   time.Time              `json:"created_at"`
+	UpdatedAt   time.Time              `json:"updated_at"`
+	Metadata    map[string]docex.Value `json:"metadata"`
+	URI         string                 `json:"uri" jsonschema:"the document as an MCP resource"`
+}
+
+func documentOf(d docex.Document) documentOut {
+	m := d.Metadata
+	if m == nil {
+		m = map[string]docex.Value{}
+	}
+	return documentOut{ID: d.ID, BasketID: d.BasketID, Name: d.Name, ContentType: d.ContentType, Size: d.Size,
+		Checksum: d.Checksum, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Metadata: m, URI: documentURI(d.ID)}
+}
+
+func documentsOf(ds []docex.Document) []documentOut {
+	out := make([]documentOut, len(ds))
+	for i, d := range ds {
+		out[i] = documentOf(d)
+	}
+	return out
+}
+
+// ---- registration ----
+
+// toolFunc is a tool's logic: an error becomes an isError result through
+// toolError. res may carry extra content (nil: the output's JSON).
+type toolFunc[In, Out any] func(ctx context.Context, in In) (res *mcp.CallToolResult, out Out, err error)
+
+// addTool registers a tool with schemas inferred from In and Out (metadata
+// values typed as string, number or boolean) and adjusted by tweak.
+func addTool[In, Out any](s *Server, t *mcp.Tool, tweak func(in, out *jsonschema.Schema), fn toolFunc[In, Out]) {
+	in, err := jsonschema.For[In](&s.schemas)
+	if err != nil {
+		panic(fmt.Sprintf("tool %s: input schema: %v", t.Name, err)) // a programming error, caught by every test
+	}
+	out, err := jsonschema.For[Out](&s.schemas)
+	if err != nil {
+		panic(fmt.Sprintf("tool %s: output schema: %v", t.Name, err))
+	}
+	if tweak != nil {
+		tweak(in, out)
+	}
+	t.InputSchema, t.OutputSchema = in, out
+	mcp.AddTool(s.srv, t, func(ctx context.Context, _ *mcp.CallToolRequest, args In) (*mcp.CallToolResult, Out, error) {
+		res, o, err := fn(ctx, args)
+		if err != nil {
+			return nil, o, s.toolError(err)
+		}
+		return res, o, nil
+	})
+}
+
+func readOnly(title string) *mcp.ToolAnnotations {
+	return &mcp.ToolAnnotations{Title: title, ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: new(bool)}
+}
+
+func writes(title string, idempotent bool) *mcp.ToolAnnotations {
+	return &mcp.ToolAnnotations{Title: title, DestructiveHint: new(bool), IdempotentHint: idempotent, OpenWorldHint: new(bool)}
+}
+
+// limits sets minimum/maximum on integer properties.
+func limits(s *jsonschema.Schema, prop string, lo, hi float64) {
+	p := s.Properties[prop]
+	p.Minimum = &lo
+	if hi > 0 {
+		p.Maximum = &hi
+	}
+}
+
+func enum(s *jsonschema.Schema, prop string, vals ...any) { s.Properties[prop].Enum = vals }
+
+func pageLimit(limit, def, hi int) (int, error) {
+	if limit == 0 {
+		return def, nil
+	}
+	if limit < 0 || limit > hi {
+		return 0, docex.Errorf(docex.ErrInvalid, "limit %d: want 1 to %d", limit, hi)
+	}
+	return limit, nil
+}
+
+// nextOffset is the offset of the next page, or nil after the last one.
+func nextOffset(offset, got, limit int, total int64) *int {
+	if got < limit || (total >= 0 && int64(offset+got) >= total) {
+		return nil
+	}
+	n := offset + got
+	return &n
+}
+
+func parseOrder(s string) (docex.Order, error) {
+	switch s {
+	case "", "created":
+		return docex.OrderCreated, nil
+	case "-created":
+		return docex.OrderCreatedDesc, nil
+	case "name":
+		return docex.OrderName, nil
+	}
+	return 0, docex.Errorf(docex.ErrInvalid, "order %q: want created, -created or name", s)
+}
+
+// resolveBasket finds a basket by name, then by id.
+func (s *Server) resolveBasket(ctx context.Context, ref string) (docex.Basket, error) {
+	if strings.TrimSpace(ref) == "" {
+		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "basket is empty: give a basket name or id (see list_baskets)")
+	}
+	b, err := s.s.BasketByName(ctx, ref)
+	if errors.Is(err, docex.ErrNotFound) {
+		if b2, err2 := s.s.Basket(ctx, ref); err2 == nil {
+			return b2, nil
+		}
+		return b, docex.Errorf(docex.ErrNotFound, "no basket named or with id %q", ref)
+	}
+	return b, err
+}
+
+// ---- tools ----
+
+type listBasketsIn struct {
+	Limit  int `json:"limit,omitempty" jsonschema:"maximum number of baskets (default 100)"`
+	Offset int `json:"offset,omitempty" jsonschema:"number of baskets to skip (use next_offset)"`
+}
+
+type listBasketsOut struct {
+	Baskets    []basketOut `json:"baskets"`
+	NextOffset *int        `json:"next_offset,omitempty" jsonschema:"offset of the next page; absent after the last page"`
+}
+
+type createBasketIn struct {
+	Name string `json:"name" jsonschema:"basket name, unique in the tenant (at most 128 bytes)"`
+}
+
+type addDocumentIn struct {
+	Basket      string                 `json:"basket" jsonschema:"basket name or id"`
+	Name        string                 `json:"name,omitempty" jsonschema:"document name such as notes.txt (required with text or base64; default with path: the file's name)"`
+	Text        *string                `json:"text,omitempty" jsonschema:"the content as text"`
+	Base64      *string                `json:"base64,omitempty" jsonschema:"the content as standard base64, for binary files"`
+	Path        string                 `json:"path,omitempty" jsonschema:"a file to add, under the directory this server may read"`
+	ContentType string                 `json:"content_type,omitempty" jsonschema:"MIME type (default: detected from the name and content)"`
+	Metadata    map[string]docex.Value `json:"metadata,omitempty" jsonschema:"metadata to set: key to string, number or boolean"`
+}
+
+type addDocumentOut struct {
+	Document  documentOut `json:"document"`
+	Duplicate bool        `json:"duplicate" jsonschema:"true when the basket already held this content: document is that existing document and nothing was added"`
+}
+
+type findDocumentsIn struct {
+	Basket   string                 `json:"basket" jsonschema:"basket name or id"`
+	Metadata map[string]docex.Value `json:"metadata" jsonschema:"conditions key to value; a document matches when all hold (1 to 16; values compare by type: 42 is not \"42\")"`
+	Limit    int                    `json:"limit,omitempty" jsonschema:"maximum number of documents (default 20)"`
+	Offset   int                    `json:"offset,omitempty" jsonschema:"number of documents to skip (use next_offset)"`
+	Order    string                 `json:"order,omitempty" jsonschema:"created (default), -created (newest first) or name"`
+}
+
+type findDocumentsOut struct {
+	Documents  []documentOut `json:"documents"`
+	Total      int64         `json:"total" jsonschema:"number of matching documents"`
+	NextOffset *int          `json:"next_offset,omitempty" jsonschema:"offset of the next page; absent after the last page"`
+}
+
+type listDocumentsIn struct {
+	Basket string `json:"basket" jsonschema:"basket name or id"`
+	Limit  int    `json:"limit,omitempty" jsonschema:"maximum number of documents (default 20)"`
+	Offset int    `json:"offset,omitempty" jsonschema:"number of documents to skip (use next_offset)"`
+	Order  string `json:"order,omitempty" jsonschema:"created (default), -created (newest first) or name"`
+}
+
+type listDocumentsOut struct {
+	Documents  []documentOut `json:"documents"`
+	NextOffset *int          `json:"next_offset,omitempty" jsonschema:"offset of the next page; absent after the last page"`
+}
+
+type idIn struct {
+	ID string `json:"id" jsonschema:"document id"`
+}
+
+type readDocumentIn struct {
+	ID       string `json:"id" jsonschema:"document id"`
+	Offset   int64  `json:"offset,omitempty" jsonschema:"byte offset to start at (default 0; use next_offset of the previous page)"`
+	MaxBytes int    `json:"max_bytes,omitempty" jsonschema:"page size in bytes (default 16384)"`
+	Encoding string `json:"encoding,omitempty" jsonschema:"text (default: UTF-8 text) or base64 (raw bytes, for binary content)"`
+}
+
+type readDocumentOut struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size" jsonschema:"content size in bytes"`
+	Offset      int64  `json:"offset" jsonschema:"byte offset of this page"`
+	Length      int    `json:"length" jsonschema:"bytes in this page"`
+	Text        string `json:"text,omitempty" jsonschema:"the page as text (encoding text)"`
+	Base64      string `json:"base64,omitempty" jsonschema:"the page as base64 (encoding base64)"`
+	EOF         bool   `json:"eof" jsonschema:"true when this page ends the content"`
+	NextOffset  *int64 `json:"next_offset,omitempty" jsonschema:"offset of the next page; absent at the end"`
+}
+
+type setMetadataIn struct {
+	ID       string                 `json:"id" jsonschema:"document id"`
+	Metadata map[string]docex.Value `json:"metadata" jsonschema:"keys to set: key to string, number or boolean (other keys are kept)"`
+}
+
+type pluginOut struct {
+	Name         string   `json:"name"`
+	Version      string   `json:"version"`
+	Description  string   `json:"description"`
+	System       bool     `json:"system" jsonschema:"installed for every tenant by the operator"`
+	Capabilities []string `json:"capabilities"`
+}
+
+type listPluginsOut struct {
+	Plugins []pluginOut `json:"plugins"`
+}
+
+type runPluginIn struct {
+	Plugin     string            `json:"plugin" jsonschema:"plugin name (see list_plugins)"`
+	DocumentID string            `json:"document_id" jsonschema:"id of the document to run it on"`
+	Params     map[string]string `json:"params,omitempty" jsonschema:"plugin parameters"`
+}
+
+type logLine struct {
+	Level string `json:"level"`
+	Text  string `json:"text"`
+}
+
+type runPluginOut struct {
+	Plugin   string         `json:"plugin"`
+	Status   string         `json:"status"`
+	Message  string         `json:"message"`
+	Document documentOut    `json:"document" jsonschema:"the input document with the metadata the plugin set"`
+	Derived  []documentOut  `json:"derived" jsonschema:"documents the plugin created, in the input's basket"`
+	Logs     []logLine      `json:"logs"`
+	Report   map[string]any `json:"report" jsonschema:"resources the run used"`
+}
+
+func (s *Server) addTools() {
+	addTool(s, &mcp.Tool{Name: "list_baskets", Description: "List the baskets (document collections) of this tenant, by name.",
+		Annotations: readOnly("List baskets")},
+		func(in, _ *jsonschema.Schema) {
+			limits(in, "limit", 1, maxBasketLimit)
+			limits(in, "offset", 0, 0)
+		},
+		func(ctx context.Context, in listBasketsIn) (*mcp.CallToolResult, listBasketsOut, error) {
+			limit, err := pageLimit(in.Limit, defaultBasketLimit, maxBasketLimit)
+			if err != nil {
+				return nil, listBasketsOut{}, err
+			}
+			bs, err := s.s.Baskets(ctx, docex.Page{Limit: limit, Offset: in.Offset})
+			if err != nil {
+				return nil, listBasketsOut{}, err
+			}
+			out := listBasketsOut{Baskets: make([]basketOut, len(bs)), NextOffset: nextOffset(in.Offset, len(bs), limit, -1)}
+			for i, b := range bs {
+				out.Baskets[i] = basketOf(b)
+			}
+			return nil, out, nil
+		})
+
+	addTool(s, &mcp.Tool{Name: "create_basket", Description: "Create a basket. Needs the writer role.",
+		Annotations: writes("Create basket", false)}, nil,
+		func(ctx context.Context, in createBasketIn) (*mcp.CallToolResult, basketOut, error) {
+			b, err := s.s.CreateBasket(ctx, in.Name)
+			if err != nil {
+				return nil, basketOut{}, err
+			}
+			return nil, basketOf(b), nil
+		})
+
+	addTool(s, &mcp.Tool{Name: "add_document", Description: fmt.Sprintf("Add a document to a basket from exactly one of: text, base64 (at most %d bytes either way), or path (a file under the directory this server may read%s). Needs the writer role. Content already in the basket is not added twice.", s.cfg.MaxInlineBytes, s.pathNote()),
+		Annotations: writes("Add document", true)},
+		func(in, _ *jsonschema.Schema) {
+			in.Properties["text"].MaxLength = ptr(int(s.cfg.MaxInlineBytes))
+			in.Properties["base64"].MaxLength = ptr(int(s.cfg.MaxInlineBytes/3*4 + 4))
+		},
+		func(ctx context.Context, in addDocumentIn) (*mcp.CallToolResult, addDocumentOut, error) {
+			a, err := s.addDocument(ctx, in)
+			if err != nil {
+				return nil, addDocumentOut{}, err
+			}
+			return nil, addDocumentOut{Document: documentOf(a.Document), Duplicate: a.Duplicate}, nil
+		})
+
+	addTool(s, &mcp.Tool{Name: "find_documents", Description: "Find the documents of a basket whose metadata equals every given key/value.",
+		Annotations: readOnly("Find documents")},
+		func(in, _ *jsonschema.Schema) {
+			limits(in, "limit", 1, maxDocLimit)
+			limits(in, "offset", 0, 0)
+			enum(in, "order", "created", "-created", "name")
+			in.Properties["metadata"].MinProperties = ptr(1)
+			in.Properties["metadata"].MaxProperties = ptr(16)
+		},
+		func(ctx context.Context, in findDocumentsIn) (*mcp.CallToolResult, findDocumentsOut, error) {
+			limit, err := pageLimit(in.Limit, defaultDocLimit, maxDocLimit)
+			if err != nil {
+				return nil, findDocumentsOut{}, err
+			}
+			order, err := parseOrder(in.Order)
+			if err != nil {
+				return nil, findDocumentsOut{}, err
+			}
+			filters := make([]docex.MetaFilter, 0, len(in.Metadata))
+			for k, v := range in.Metadata {
+				filters = append(filters, docex.MetaFilter{Key: k, Value: v})
+			}
+			b, err := s.resolveBasket(ctx, in.Basket)
+			if err != nil {
+				return nil, findDocumentsOut{}, err
+			}
+			docs, total, err := s.s.FindDocuments(ctx, b.ID, filters, docex.Page{Limit: limit, Offset: in.Offset, Order: order})
+			if err != nil {
+				return nil, findDocumentsOut{}, err
+			}
+			return nil, findDocumentsOut{Documents: documentsOf(docs), Total: total, NextOffset: nextOffset(in.Offset, len(docs), limit, total)}, nil
+		})
+
+	addTool(s, &mcp.Tool{Name: "list_documents", Description: "List the documents of a basket with their metadata.",
+		Annotations: readOnly("List documents")},
+		func(in, _ *jsonschema.Schema) {
+			limits(in, "limit", 1, maxDocLimit)
+			limits(in, "offset", 0, 0)
+			enum(in, "order", "created", "-created", "name")
+		},
+		func(ctx context.Context, in listDocumentsIn) (*mcp.CallToolResult, listDocumentsOut, error) {
+			limit, err := pageLimit(in.Limit, defaultDocLimit, maxDocLimit)
+			if err != nil {
+				return nil, listDocumentsOut{}, err
+			}
+			order, err := parseOrder(in.Order)
+			if err != nil {
+				return nil, listDocumentsOut{}, err
+			}
+			b, err := s.resolveBasket(ctx, in.Basket)
+			if err != nil {
+				return nil, listDocumentsOut{}, err
+			}
+			docs, err := s.s.Documents(ctx, b.ID, docex.Page{Limit: limit, Offset: in.Offset, Order: order})
+			if err != nil {
+				return nil, listDocumentsOut{}, err
+			}
+			return nil, listDocumentsOut{Documents: documentsOf(docs), NextOffset: nextOffset(in.Offset, len(docs), limit, b.DocumentCount)}, nil
+		})
+
+	addTool(s, &mcp.Tool{Name: "get_document", Description: "Get a document's record: name, type, size, checksum and metadata (not its content: see read_document).",
+		Annotations: readOnly("Get document")}, nil,
+		func(ctx context.Context, in idIn) (*mcp.CallToolResult, documentOut, error) {
+			d, err := s.s.Document(ctx, in.ID)
+			if err != nil {
+				return nil, documentOut{}, err
+			}
+			return nil, documentOf(d), nil
+		})
+
+	addTool(s, &mcp.Tool{Name: "read_document", Description: fmt.Sprintf("Read a page of a document's content: at most max_bytes (default %d, at most %d) from offset. While eof is false, call again with offset=next_offset for the next page.", DefaultReadBytes, s.cfg.MaxReadBytes),
+		Annotations: readOnly("Read document")},
+		func(in, _ *jsonschema.Schema) {
+			limits(in, "offset", 0, 0)
+			limits(in, "max_bytes", minReadBytes, float64(s.cfg.MaxReadBytes))
+			enum(in, "encoding", "text", "base64")
+		},
+		s.readDocument)
+
+	addTool(s, &mcp.Tool{Name: "set_metadata", Description: "Set metadata keys on a document (other keys are kept). Needs the writer role.",
+		Annotations: writes("Set metadata", true)},
+		func(in, _ *jsonschema.Schema) {
+			in.Properties["metadata"].MinProperties = ptr(1)
+			in.Properties["metadata"].MaxProperties = ptr(engine.MaxMetaKeys)
+		},
+		func(ctx context.Context, in setMetadataIn) (*mcp.CallToolResult, documentOut, error) {
+			d, err := s.s.SetMetadata(ctx, in.ID, in.Metadata)
+			if err != nil {
+				return nil, documentOut{}, err
+			}
+			return nil, documentOf(d), nil
+		})
+
+	addTool(s, &mcp.Tool{Name: "list_plugins", Description: "List the plugins (sandboxed document steps) this tenant can run with run_plugin.",
+		Annotations: readOnly("List plugins")}, nil,
+		func(ctx context.Context, _ struct{}) (*mcp.CallToolResult, listPluginsOut, error) {
+			ps, err := s.s.Plugins(ctx)
+			if err != nil {
+				return nil, listPluginsOut{}, err
+			}
+			out := listPluginsOut{Plugins: make([]pluginOut, len(ps))}
+			for i, p := range ps {
+				out.Plugins[i] = pluginOut{Name: p.Name, Version: p.Version, Description: p.Description, System: p.System, Capabilities: p.Capabilities}
+			}
+			return nil, out, nil
+		})
+
+	addTool(s, &mcp.Tool{Name: "run_plugin", Description: "Run a plugin on a document, in the sandbox. On success the metadata it sets and the documents it derives are saved. Needs the writer role.",
+		Annotations: writes("Run plugin", false)}, nil,
+		func(ctx context.Context, in runPluginIn) (*mcp.CallToolResult, runPluginOut, error) {
+			r, err := s.s.RunPlugin(ctx, in.Plugin, in.DocumentID, in.Params)
+			if err != nil {
+				return nil, runPluginOut{}, err
+			}
+			out := runPluginOut{Plugin: r.Plugin, Status: r.Status, Message: r.Message, Document: documentOf(r.Document),
+				Derived: documentsOf(r.Derived), Logs: make([]logLine, len(r.Logs)), Report: map[string]any{}}
+			for i, l := range r.Logs {
+				out.Logs[i] = logLine{Level: l.Level, Text: l.Text}
+			}
+			if data, err := json.Marshal(r.Report); err == nil {
+				_ = json.Unmarshal(data, &out.Report)
+			}
+			return nil, out, nil
+		})
+}
+
+// errPathRefused marks a path add_document may not read (a denial).
+var errPathRefused = errors.New("path refused")
+
+func pathRefused(format string, args ...any) error {
+	return fmt.Errorf("%w: %w", docex.Errorf(docex.ErrDenied, format, args...), errPathRefused)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (s *Server) pathNote() string {
+	if s.root == nil {
+		return "; this server was started without an allowed directory, so path is refused"
+	}
+	return ": " + s.rootDir[0]
+}
+
+// addDocument adds from exactly one of text, base64 and path.
+func (s *Server) addDocument(ctx context.Context, in addDocumentIn) (engine.Added, error) {
+	given := 0
+	for _, set := range []bool{in.Text != nil, in.Base64 != nil, in.Path != ""} {
+		if set {
+			given++
+		}
+	}
+	if given != 1 {
+		return engine.Added{}, docex.Errorf(docex.ErrInvalid, "give exactly one of text, base64 and path (got %d)", given)
+	}
+	var content io.Reader
+	name := in.Name
+	switch {
+	case in.Text != nil:
+		if int64(len(*in.Text)) > s.cfg.MaxInlineBytes {
+			return engine.Added{}, docex.Errorf(docex.ErrTooLarge, "text is %d bytes, more than the limit of %d", len(*in.Text), s.cfg.MaxInlineBytes)
+		}
+		content = strings.NewReader(*in.Text)
+	case in.Base64 != nil:
+		data, err := s.decodeBase64(*in.Base64)
+		if err != nil {
+			return engine.Added{}, err
+		}
+		content = strings.NewReader(string(data))
+	default:
+		f, err := s.openAllowed(in.Path)
+		if err != nil {
+			return engine.Added{}, err
+		}
+		defer f.Close()
+		content = f
+		if name == "" {
+			name = filepath.Base(in.Path)
+		}
+	}
+	if name == "" {
+		return engine.Added{}, docex.Errorf(docex.ErrInvalid, "name is required with text or base64 (e.g. notes.txt)")
+	}
+	b, err := s.resolveBasket(ctx, in.Basket)
+	if err != nil {
+		return engine.Added{}, err
+	}
+	return s.s.AddDocument(ctx, b.ID, engine.NewDocument{Name: name, ContentType: in.ContentType, Content: content, Metadata: in.Metadata})
+}
+
+func (s *Server) decodeBase64(text string) ([]byte, error) {
+	if int64(base64.StdEncoding.DecodedLen(len(text))) > s.cfg.MaxInlineBytes+2 {
+		return nil, docex.Errorf(docex.ErrTooLarge, "base64 content decodes to about %d bytes, more than the limit of %d", base64.StdEncoding.DecodedLen(len(text)), s.cfg.MaxInlineBytes)
+	}
+	text = strings.TrimRight(text, "=")
+	data, err := base64.RawStdEncoding.DecodeString(text)
+	if err != nil {
+		return nil, docex.Errorf(docex.ErrInvalid, "base64 is not valid standard base64: %v", err)
+	}
+	if int64(len(data)) > s.cfg.MaxInlineBytes {
+		return nil, docex.Errorf(docex.ErrTooLarge, "base64 content is %d bytes, more than the limit of %d", len(data), s.cfg.MaxInlineBytes)
+	}
+	return data, nil
+}
+
+// openAllowed opens a regular file inside AllowPath. The path may be
+// relative to it or absolute; os.Root refuses any resolution (.., a
+// symlink) that would leave the directory, without a window between check
+// and open.
+func (s *Server) openAllowed(path string) (*os.File, error) {
+	if s.root == nil {
+		return nil, pathRefused("adding from a path is disabled: the server was started without --allow-path; send the content as text or base64")
+	}
+	rel := path
+	if filepath.IsAbs(path) {
+		rel = ""
+		for _, dir := range s.rootDir {
+			if r, err := filepath.Rel(dir, filepath.Clean(path)); err == nil && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+				rel = r
+				break
+			}
+		}
+		if rel == "" {
+			return nil, pathRefused("path %q is outside the allowed directory %s", path, s.rootDir[0])
+		}
+	}
+	if rel = filepath.Clean(rel); rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return nil, pathRefused("path %q is outside the allowed directory %s", path, s.rootDir[0])
+	}
+	// Resolve symlinks first, so that links that stay inside the directory
+	// work (os.Root refuses absolute ones), then check where they lead.
+	real := s.rootDir[1]
+	resolved, err := filepath.EvalSymlinks(filepath.Join(real, rel))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, docex.Errorf(docex.ErrNotFound, "no file %q in the allowed directory %s", path, s.rootDir[0])
+	}
+	if err == nil {
+		rel, err = filepath.Rel(real, resolved)
+		if err == nil && (rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator))) {
+			return nil, pathRefused("path %q leads outside the allowed directory %s", path, s.rootDir[0])
+		}
+	}
+	// os.Root opens beneath the directory only, so a link swapped in after
+	// the check cannot lead out either. O_NONBLOCK: a FIFO must not hang
+	// the server.
+	var f *os.File
+	if err == nil {
+		f, err = s.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	}
+	if err != nil {
+		return nil, pathRefused("path %q cannot be opened inside the allowed directory %s (it may not lead outside it, by .. or by a symlink): %v", path, s.rootDir[0], err)
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, docex.Errorf(docex.ErrInvalid, "path %q is not a regular file", path)
+	}
+	return f, nil
+}
+
+// readDocument returns one page of a document's content.
+func (s *Server) readDocument(ctx context.Context, in readDocumentIn) (*mcp.CallToolResult, readDocumentOut, error) {
+	var out readDocumentOut
+	max := in.MaxBytes
+	if max == 0 {
+		max = min(DefaultReadBytes, s.cfg.MaxReadBytes)
+	}
+	if max < minReadBytes || max > s.cfg.MaxReadBytes {
+		return nil, out, docex.Errorf(docex.ErrTooLarge, "max_bytes %d: want %d to %d", in.MaxBytes, minReadBytes, s.cfg.MaxReadBytes)
+	}
+	if in.Offset < 0 {
+		return nil, out, docex.Errorf(docex.ErrInvalid, "offset %d is negative", in.Offset)
+	}
+	enc := in.Encoding
+	if enc == "" {
+		enc = "text"
+	}
+	if enc != "text" && enc != "base64" {
+		return nil, out, docex.Errorf(docex.ErrInvalid, "encoding %q: want text or base64", in.Encoding)
+	}
+	rc, d, err := s.s.OpenContent(ctx, in.ID)
+	if err != nil {
+		return nil, out, err
+	}
+	defer rc.Close()
+	out = readDocumentOut{ID: d.ID, Name: d.Name, ContentType: d.ContentType, Size: d.Size, Offset: in.Offset}
+	if in.Offset > d.Size {
+		return nil, readDocumentOut{}, docex.Errorf(docex.ErrInvalid, "offset %d is past the end of document %s (%d bytes)", in.Offset, d.ID, d.Size)
+	}
+	if err := skip(rc, in.Offset); err != nil {
+		return nil, readDocumentOut{}, err
+	}
+	buf := make([]byte, min(int64(max), d.Size-in.Offset))
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		return nil, readDocumentOut{}, fmt.Errorf("read document %s: %w", d.ID, err)
+	}
+	if enc == "text" {
+		// A page starts and ends on character boundaries: skip a partial
+		// character at the start, leave one cut at the end for the next page.
+		lead := 0
+		for lead < len(buf) && lead < utf8.UTFMax-1 && !utf8.RuneStart(buf[lead]) {
+			lead++
+		}
+		buf = buf[lead:]
+		out.Offset += int64(lead)
+		if end := in.Offset + int64(lead) + int64(len(buf)); end < d.Size {
+			buf = buf[:completeRunes(buf)]
+		}
+		if !utf8.Valid(buf) {
+			return nil, readDocumentOut{}, docex.Errorf(docex.ErrInvalid, "document %s (%s) is not UTF-8 text near byte %d: read it with encoding base64, or run a plugin that extracts its text", d.ID, d.ContentType, out.Offset)
+		}
+		out.Text = string(buf)
+	} else {
+		out.Base64 = base64.StdEncoding.EncodeToString(buf)
+	}
+	out.Length = len(buf)
+	end := out.Offset + int64(len(buf))
+	out.EOF = end >= d.Size
+	res := &mcp.CallToolResult{}
+	page := out.Text
+	if enc == "base64" {
+		page = out.Base64
+	}
+	res.Content = []mcp.Content{&mcp.TextContent{Text: page}}
+	if !out.EOF {
+		out.NextOffset = &end
+		res.Content = append(res.Content, &mcp.TextContent{Text: fmt.Sprintf("[bytes %d-%d of %d; more follows: call read_document with id=%s offset=%d]", out.Offset, end, d.Size, d.ID, end)})
+	} else {
+		res.Content = append(res.Content, &mcp.TextContent{Text: fmt.Sprintf("[bytes %d-%d of %d; end of document]", out.Offset, end, d.Size)})
+	}
+	return res, out, nil
+}
+
+// completeRunes returns the length of b without a trailing incomplete
+// UTF-8 sequence.
+func completeRunes(b []byte) int {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if utf8.FullRune(b[i:]) {
+				return len(b)
+			}
+			return i
+		}
+	}
+	return len(b)
+}
+
+// skip advances r by n bytes, seeking when it can.
+func skip(r io.Reader, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	if sk, ok := r.(io.Seeker); ok {
+		_, err := sk.Seek(n, io.SeekCurrent)
+		return err
+	}
+	_, err := io.CopyN(io.Discard, r, n)
+	return err
+}
