@@ -102,6 +102,8 @@ type Backend struct {
 
 	tenantPluginSQL, systemPluginSQL pluginSQL
 
+	queue *riverQueue // job delivery (River)
+
 	// provisionHook, when set (tests only), runs before each step of
 	// CreateTenant; an error aborts the provisioning there.
 	provisionHook func(step string) error
@@ -135,6 +137,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		local:  cfg.BootstrapSchema + pgconfig.LocalSuffix,
 	}
 	b.sql = newSystemSQL(b.sys)
+	b.queue = &riverQueue{b: b, schema: jobSchemaFor(cfg.BootstrapSchema)}
 	b.tenantPluginSQL, b.systemPluginSQL = newPluginSQL(""), newPluginSQL(b.sys+".")
 	pc.MaxConns = cfg.MaxConns
 	pc.MaxConnLifetime = cfg.MaxConnLifetime

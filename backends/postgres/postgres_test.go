@@ -313,7 +313,7 @@ func TestSingleTenant(t *testing.T) {
 func TestTenantSchemaVersion(t *testing.T) {
 	b := bootstrapped(t, Config{}, true)
 	must(t, b.CreateTenant(bg, docex.Tenant{ID: "acme", DisplayName: "A", CreatedAt: time.Now(), Incarnation: uuid.NewString()}))
-	exec(t, b, `UPDATE docex_t_acme.meta SET value = '2' WHERE key = 'schema_version'`)
+	exec(t, b, `UPDATE docex_t_acme.meta SET value = '99' WHERE key = 'schema_version'`)
 	_, err := b.OpenTenant(bg, "acme")
 	wantErr(t, err, docex.ErrSchemaVersion)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
 	"github.com/spf13/pflag"
 )
@@ -133,8 +134,10 @@ docex.yaml, --backend, --data-dir and --single-file must agree with it.`,
 }
 
 func cmdVersion(ctx context.Context, c *cli, args []string) error {
-	v := map[string]any{"version": version, "schema_version": 1, "config_version": config.Version}
-	return c.emit(v, func(w io.Writer) { fmt.Fprintf(w, "docex %s (schema %d, config %d)\n", version, 1, config.Version) })
+	v := map[string]any{"version": version, "schema_version": driver.SchemaVersion, "config_version": config.Version}
+	return c.emit(v, func(w io.Writer) {
+		fmt.Fprintf(w, "docex %s (schema %d, config %d)\n", version, driver.SchemaVersion, config.Version)
+	})
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
