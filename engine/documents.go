@@ -310,73 +310,107 @@ func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewD
 // when not nil, runs in the same transaction after the documents are
 // added, so that a caller's further writes commit with them or not at all.
 func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, basketID string, docs []NewDocument, extra func(tx driver.Tx) error) ([]Added, error) {
-	tc, err := s.e.tenantContent(st.Tenant())
+	sd, err := s.stageDocuments(ctx, st, docs)
 	if err != nil {
 		return nil, err
 	}
-	items := make([]driver.Staged, len(docs))
-	cts := make([]string, len(docs))
-	defer discardAll(items)
-	for i, nd := range docs {
-		if items[i], err = s.stageContent(ctx, tc, nd.Content, nd.Name); err != nil {
-			return nil, err
-		}
-		cts[i] = detectContentType(nd.ContentType, nd.Name, items[i].Head())
-	}
-	if err := tc.Sync(ctx, items); err != nil {
-		return nil, err
-	}
-	now := s.e.now()
-	out := make([]Added, len(items))
+	defer sd.discard()
+	var out []Added
 	err = s.writeAudit(ctx, st, "document.add", basketID, false, func(tx driver.Tx) error {
-		if _, err := tx.Basket(ctx, basketID); err != nil {
+		var err error
+		if out, err = sd.insert(ctx, tx, basketID); err != nil {
 			return err
 		}
-		var puts putNew
-		for i, it := range items {
-			if err := tx.LockContent(ctx, it.Checksum()); err != nil {
-				return err
-			}
-			existing, err := tx.DocumentByChecksum(ctx, basketID, it.Checksum())
-			if err == nil {
-				out[i] = Added{Document: existing, Duplicate: true}
-				if err := tx.AppendAudit(ctx, s.entryDetail("document.add", existing.ID, "duplicate content; existing document returned")); err != nil {
-					return err
-				}
-				continue
-			}
-			if !errors.Is(err, docex.ErrNotFound) {
-				return err
-			}
-			if err := puts.add(ctx, tx, it); err != nil {
-				return err
-			}
-			d := docex.Document{
-				ID: newID(), BasketID: basketID, Name: docs[i].Name, ContentType: cts[i],
-				Size: it.Size(), Checksum: it.Checksum(), Status: docex.DocumentActive,
-				CreatedAt: now, UpdatedAt: now, Metadata: cloneMeta(docs[i].Metadata),
-			}
-			if err := tx.InsertDocument(ctx, d); err != nil {
-				return err
-			}
-			out[i] = Added{Document: d}
-			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, "")); err != nil {
-				return err
-			}
-		}
 		if extra != nil {
-			if err := extra(tx); err != nil {
-				return err
-			}
+			return extra(tx)
 		}
-		// New content becomes readable, durably, before the references
-		// commit.
-		return puts.put(ctx, tx, tc)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// stagedDocs is new documents whose content is staged and durable, ready
+// to be inserted inside a transaction; discard releases the staging.
+type stagedDocs struct {
+	s     *Session
+	tc    driver.TenantContent
+	docs  []NewDocument
+	items []driver.Staged
+	cts   []string
+}
+
+// stageDocuments stages docs' content outside any transaction (filesystem
+// storage: written and fsynced; database storage: read into memory).
+func (s *Session) stageDocuments(ctx context.Context, st driver.TenantStore, docs []NewDocument) (*stagedDocs, error) {
+	tc, err := s.e.tenantContent(st.Tenant())
+	if err != nil {
+		return nil, err
+	}
+	sd := &stagedDocs{s: s, tc: tc, docs: docs, items: make([]driver.Staged, len(docs)), cts: make([]string, len(docs))}
+	for i, nd := range docs {
+		if sd.items[i], err = s.stageContent(ctx, tc, nd.Content, nd.Name); err != nil {
+			sd.discard()
+			return nil, err
+		}
+		sd.cts[i] = detectContentType(nd.ContentType, nd.Name, sd.items[i].Head())
+	}
+	if err := tc.Sync(ctx, sd.items); err != nil {
+		sd.discard()
+		return nil, err
+	}
+	return sd, nil
+}
+
+func (sd *stagedDocs) discard() { discardAll(sd.items) }
+
+// insert adds the staged documents to basketID inside tx, each with its
+// audit entry; a document whose content the basket already holds is
+// returned as a duplicate instead. Content the tenant holds no reference
+// to yet is put, in one batch, before it returns, so it is readable and
+// durable when tx commits.
+func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string) ([]Added, error) {
+	s := sd.s
+	if _, err := tx.Basket(ctx, basketID); err != nil {
+		return nil, err
+	}
+	now := s.e.now()
+	out := make([]Added, len(sd.items))
+	var puts putNew
+	for i, it := range sd.items {
+		if err := tx.LockContent(ctx, it.Checksum()); err != nil {
+			return nil, err
+		}
+		existing, err := tx.DocumentByChecksum(ctx, basketID, it.Checksum())
+		if err == nil {
+			out[i] = Added{Document: existing, Duplicate: true}
+			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", existing.ID, "duplicate content; existing document returned")); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if !errors.Is(err, docex.ErrNotFound) {
+			return nil, err
+		}
+		if err := puts.add(ctx, tx, it); err != nil {
+			return nil, err
+		}
+		d := docex.Document{
+			ID: newID(), BasketID: basketID, Name: sd.docs[i].Name, ContentType: sd.cts[i],
+			Size: it.Size(), Checksum: it.Checksum(), Status: docex.DocumentActive,
+			CreatedAt: now, UpdatedAt: now, Metadata: cloneMeta(sd.docs[i].Metadata),
+		}
+		if err := tx.InsertDocument(ctx, d); err != nil {
+			return nil, err
+		}
+		out[i] = Added{Document: d}
+		if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, "")); err != nil {
+			return nil, err
+		}
+	}
+	return out, puts.put(ctx, tx, sd.tc)
 }
 
 func (s *Session) entryDetail(op, target, detail string) docex.AuditEntry {

@@ -11,7 +11,6 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine/internal/blobstore"
-	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/tenancy"
 	"github.com/google/uuid"
 )
@@ -27,7 +26,8 @@ type Engine struct {
 
 	mu      sync.Mutex
 	blobs   map[string]driver.TenantContent // by tenant id + incarnation
-	plugins map[string]*sandbox.Plugin      // loaded plugins by manifest+module hash
+	plugins map[string]*loadedPlugin        // compiled plugins by record (pluginKey)
+	clock   uint64                          // plugin uses, for eviction
 }
 
 func (cfg Config) bootstrapInfo() driver.BootstrapInfo {
@@ -68,7 +68,7 @@ func New(ctx context.Context, be driver.Backend, cfg Config) (*Engine, error) {
 	default:
 		content = cfg.ContentStore
 	}
-	return &Engine{be: be, cfg: cfg, content: content, blobs: map[string]driver.TenantContent{}, plugins: map[string]*sandbox.Plugin{}}, nil
+	return &Engine{be: be, cfg: cfg, content: content, blobs: map[string]driver.TenantContent{}, plugins: map[string]*loadedPlugin{}}, nil
 }
 
 // Close marks the engine closed and releases its loaded plugins; later
@@ -77,10 +77,10 @@ func (e *Engine) Close() error {
 	e.closed.Store(true)
 	e.mu.Lock()
 	plugins := e.plugins
-	e.plugins = map[string]*sandbox.Plugin{}
+	e.plugins = map[string]*loadedPlugin{}
 	e.mu.Unlock()
-	for _, p := range plugins {
-		p.Close(context.Background())
+	for _, lp := range plugins {
+		lp.p.Close(context.Background())
 	}
 	return nil
 }
@@ -91,6 +91,9 @@ func (e *Engine) Config() Config { return e.cfg }
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // tenantContent returns the content namespace of the tenant incarnation.
+// The store is the one place that names it (internal/contentkey): the id
+// and the incarnation are validated there, so nothing else reaches a path
+// or an object key.
 func (e *Engine) tenantContent(t docex.Tenant) (driver.TenantContent, error) {
 	key := t.ID + "/" + t.Incarnation
 	e.mu.Lock()

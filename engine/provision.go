@@ -125,6 +125,11 @@ func (p *TenantProvisioner) setStatus(ctx context.Context, op, id string, st doc
 	}
 	err := p.e.be.SetTenantStatus(ctx, id, st)
 	p.audit(ctx, op, id, err)
+	if err == nil && st != docex.TenantActive {
+		if t, terr := p.e.be.Tenant(ctx, id); terr == nil {
+			p.e.releaseTenantPlugins(ctx, t) // no idle instance outlives the suspension
+		}
+	}
 	return err
 }
 
@@ -149,6 +154,7 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	p.e.forgetTenant(id)
+	p.e.releaseTenantPlugins(ctx, t)
 	// Only this incarnation's content: a tenant provisioned again with the
 	// same id meanwhile has a namespace of its own. A crash or a failure
 	// here leaves content that Sweep removes.
