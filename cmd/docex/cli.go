@@ -23,6 +23,7 @@ import (
 
 // cli is one invocation's state.
 type cli struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	g              globals
@@ -47,6 +48,7 @@ type opts struct {
 	contentType string
 	params      []string
 	grace       time.Duration
+	mcp         mcpOpts
 }
 
 // system is an opened configuration: backend and engine.

@@ -124,6 +124,10 @@ docex.yaml, --backend, --data-dir and --single-file must agree with it.`,
 				fs.StringArrayVar(&o.params, "param", nil, "plugin parameter key=value (repeatable)")
 			}},
 
+		"mcp": {summary: "serve the Model Context Protocol to an agent as the given user (stdio, or --http)", help: mcpHelp, maxArgs: 0,
+			run:   func(ctx context.Context, c *cli, _ []string) error { return cmdMCP(ctx, c, c.o.mcp, c.stdin) },
+			flags: func(fs *pflag.FlagSet, o *opts) { mcpFlags(fs, &o.mcp) }},
+
 		"audit list": {summary: "list the tenant's audit log, newest first (admin); --system: the system log (operator)", maxArgs: 0, run: cmdAuditList,
 			flags: func(fs *pflag.FlagSet, o *opts) {
 				pageFlags(fs, o)

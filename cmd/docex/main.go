@@ -101,7 +101,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (err error) {
-	c := &cli{stdout: stdout, stderr: stderr, getenv: getenv}
+	return runIO(ctx, args, os.Stdin, stdout, stderr, getenv)
+}
+
+// runIO is runEnv with a standard input (docex mcp reads it).
+func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (err error) {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	defer func() {
 		if errors.Is(err, errHelp) {
 			err = nil

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// mcpHarness is an initialised directory with tenant acme.
+func mcpHarness(t *testing.T) *harness {
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	return h
+}
+
+// startMCP runs "docex mcp args..." in-process on pipes and returns a
+// connected client and a function that closes the client and returns the
+// command's exit code.
+func (h *harness) startMCP(args ...string) (*mcp.ClientSession, *syncBuffer, func() int) {
+	h.t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	full := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp"}, args...)
+	go func() {
+		err := runIO(context.Background(), full, inR, outW, stderr, func(k string) string { return h.env[k] })
+		outW.Close()
+		done <- exitCode(err)
+	}()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "cli-test", Version: "1"}, nil).
+		Connect(context.Background(), &mcp.IOTransport{Reader: outR, Writer: inW}, nil)
+	if err != nil {
+		h.t.Fatalf("connect: %v (stderr: %s)", err, stderr.String())
+	}
+	return cs, stderr, func() int {
+		cs.Close()
+		inW.Close()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(time.Minute):
+			h.t.Fatal("docex mcp did not exit after stdin closed")
+			return -1
+		}
+	}
+}
+
+func TestMCPStdio(t *testing.T) {
+	h := mcpHarness(t)
+	h.env["DOCEX_TENANT"] = "acme"
+	h.env["DOCEX_USER"] = "agent"
+	h.env["DOCEX_ROLES"] = "writer"
+	cs, stderr, stop := h.startMCP()
+	ctx := context.Background()
+	callOK := func(tool string, args map[string]any) map[string]any {
+		t.Helper()
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+		if err != nil || res.IsError {
+			t.Fatalf("%s: %v %+v", tool, err, res)
+		}
+		return res.StructuredContent.(map[string]any)
+	}
+	callOK("create_basket", map[string]any{"name": "inbox"})
+	added := callOK("add_document", map[string]any{"basket": "inbox", "name": "memo.txt", "text": "quarterly memo", "metadata": map[string]any{"kind": "memo"}})
+	id := added["document"].(map[string]any)["id"].(string)
+	found := callOK("find_documents", map[string]any{"basket": "inbox", "metadata": map[string]any{"kind": "memo"}})
+	if found["total"] != float64(1) {
+		t.Fatalf("find: %v", found)
+	}
+	if page := callOK("read_document", map[string]any{"id": id}); page["text"] != "quarterly memo" || page["eof"] != true {
+		t.Fatalf("read: %v", page)
+	}
+	// A tool error keeps the server serving.
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_document", Arguments: map[string]any{"id": "nope"}})
+	if err != nil || !res.IsError {
+		t.Fatalf("unknown id: %v %+v", err, res)
+	}
+	callOK("list_baskets", nil)
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d after stdin closed; stderr: %s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `serving MCP on stdio as user "agent" of tenant "acme"`) {
+		t.Fatalf("stderr: %s", stderr.String())
+	}
+	// The calls are in the tenant's audit log, tagged as MCP.
+	h.env["DOCEX_ROLES"] = "admin"
+	log := decode[[]struct{ Operation, UserID string }](t, h.ok("audit", "list", "--json").stdout)
+	ops := map[string]bool{}
+	for _, e := range log {
+		ops[e.Operation] = true
+	}
+	for _, op := range []string{"mcp.basket.create", "mcp.document.add", "mcp.document.find", "mcp.document.read", "mcp.document.get"} {
+		if !ops[op] {
+			t.Errorf("no %s in the audit log: %v", op, ops)
+		}
+	}
+}
+
+func TestMCPRefusesBeforeServing(t *testing.T) {
+	h := mcpHarness(t)
+	h.ok("tenant", "create", "frozen")
+	h.ok("tenant", "suspend", "frozen")
+	cases := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no user", []string{"--tenant", "acme", "--roles", "reader"}, exitDenied, "user"},
+		{"no tenant", []string{"--user", "a", "--roles", "reader"}, exitDenied, "tenant"},
+		{"unknown tenant", []string{"--tenant", "nope", "--user", "a", "--roles", "reader"}, exitDenied, `unknown tenant "nope"`},
+		{"suspended tenant", []string{"--tenant", "frozen", "--user", "a", "--roles", "reader"}, exitDenied, "suspended"},
+		{"bootstrap tenant", []string{"--tenant", "system", "--user", "a", "--roles", "admin"}, exitDenied, "bootstrap"},
+		{"no role", []string{"--tenant", "acme", "--user", "a"}, exitDenied, "forbidden"},
+		{"remote http", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--http", "0.0.0.0:0"}, exitInvalid, "non-loopback"},
+		{"all interfaces", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--http", ":8765"}, exitInvalid, "--allow-remote"},
+		{"allow-remote without http", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--allow-remote"}, exitInvalid, "--http"},
+		{"bad allow-path", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--allow-path", "/nonexistent/dir"}, exitInvalid, "allowed path"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.want(c.code, append([]string{"mcp"}, c.args...)...)
+			if r.stdout != "" {
+				t.Fatalf("wrote to stdout before refusing: %q", r.stdout)
+			}
+			if !strings.Contains(r.stderr, c.msg) {
+				t.Fatalf("stderr %q, want %q", r.stderr, c.msg)
+			}
+		})
+	}
+	// The denial is in the system audit log, tagged as MCP.
+	sys := decode[[]struct{ Operation, Outcome string }](t, h.ok("audit", "list", "--system", "--json").stdout)
+	tagged := false
+	for _, e := range sys {
+		tagged = tagged || (strings.HasPrefix(e.Operation, "mcp.") && e.Outcome == "denied")
+	}
+	if !tagged {
+		t.Fatalf("no mcp denial in the system audit: %+v", sys)
+	}
+}
+
+func TestMCPHTTP(t *testing.T) {
+	h := mcpHarness(t)
+	h.ok("--tenant", "acme", "--user", "a", "--roles", "writer", "basket", "create", "inbox")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- runIO(ctx, []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--http", "127.0.0.1:0",
+			"--tenant", "acme", "--user", "a", "--roles", "reader"}, strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
+	}()
+	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/mcp`)
+	var url string
+	for deadline := time.Now().Add(time.Minute); url == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := addr.FindStringSubmatch(stderr.String()); m != nil {
+			url = "http://" + m[1] + "/mcp"
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("docex mcp --http exited: %v; stderr: %s", err, stderr.String())
+		default:
+		}
+	}
+	if url == "" {
+		t.Fatalf("no address on stderr: %s", stderr.String())
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "http-test", Version: "1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "list_baskets"})
+	if err != nil || res.IsError {
+		t.Fatalf("list_baskets over HTTP: %v %+v", err, res)
+	}
+	data, _ := json.Marshal(res.StructuredContent)
+	if !strings.Contains(string(data), `"inbox"`) {
+		t.Fatalf("list_baskets: %s", data)
+	}
+	// The reader's identity holds over HTTP too.
+	if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "create_basket", Arguments: map[string]any{"name": "x"}}); err != nil || !res.IsError {
+		t.Fatalf("reader created a basket over HTTP: %v %+v", err, res)
+	}
+	cs.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("docex mcp --http did not stop")
+	}
+}
