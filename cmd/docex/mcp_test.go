@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -219,5 +221,81 @@ func TestMCPHTTP(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("docex mcp --http did not stop")
+	}
+}
+
+// TestAgentsDoc keeps docs/agents.md exact: its client configuration
+// starts a server that serves, and its tool table is the server's tools.
+func TestAgentsDoc(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "agents.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	block := regexp.MustCompile("(?s)```json\n(.*?)```").FindStringSubmatch(doc)
+	if block == nil {
+		t.Fatal("no JSON client configuration in docs/agents.md")
+	}
+	var conf struct {
+		MCPServers map[string]struct {
+			Command string            `json:"command"`
+			Args    []string          `json:"args"`
+			Env     map[string]string `json:"env"`
+		} `json:"mcpServers"`
+	}
+	if err := json.Unmarshal([]byte(block[1]), &conf); err != nil {
+		t.Fatalf("client configuration: %v", err)
+	}
+	srv, ok := conf.MCPServers["docex"]
+	if !ok || srv.Command != "docex" {
+		t.Fatalf("client configuration: %+v", conf)
+	}
+	h := mcpHarness(t)
+	if err := os.MkdirAll(filepath.Join(h.dir, "inbox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for i := 0; i < len(srv.Args); i++ {
+		switch a := srv.Args[i]; a {
+		case "--config": // the harness gives its own
+			i++
+		case "mcp":
+		case "--allow-path":
+			args = append(args, a, filepath.Join(h.dir, "inbox"))
+			i++
+		default:
+			args = append(args, a)
+		}
+	}
+	for k, v := range srv.Env {
+		h.env[k] = v
+	}
+	cs, stderr, stop := h.startMCP(args...)
+	var tools []string
+	for tool, err := range cs.Tools(context.Background(), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		tools = append(tools, tool.Name)
+		if !strings.Contains(doc, "| `"+tool.Name+"` |") {
+			t.Errorf("tool %s is not in the table of docs/agents.md", tool.Name)
+		}
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| (reader|writer|admin) \\|").FindAllStringSubmatch(doc, -1) {
+		if !slices.Contains(tools, m[1]) {
+			t.Errorf("docs/agents.md lists tool %s, which the server does not have", m[1])
+		}
+	}
+	if !strings.Contains(stderr.String(), `serving MCP on stdio as user "assistant" of tenant "acme"`) || !strings.Contains(doc, `docex mcp: serving MCP on stdio as user "assistant" of tenant "acme"`) {
+		t.Errorf("the startup line differs from the doc: %s", stderr.String())
+	}
+	help := h.ok("mcp", "--help").stdout
+	for _, flag := range regexp.MustCompile("(?m)^\\| `(--[a-z-]+)").FindAllStringSubmatch(doc, -1) {
+		if !strings.Contains(help, flag[1]+" ") && !strings.Contains(help, flag[1]+"[") {
+			t.Errorf("docs/agents.md documents flag %s, which docex mcp does not have", flag[1])
+		}
 	}
 }
