@@ -299,3 +299,33 @@ func TestAgentsDoc(t *testing.T) {
 		}
 	}
 }
+
+// TestMCPOversizedMessage: a message over the stdio transport's 16 MiB
+// frame limit cannot be skipped (the stream has no resynchronisation
+// point), so the server ends the session with a message and exit code 1,
+// without a panic.
+func TestMCPOversizedMessage(t *testing.T) {
+	h := mcpHarness(t)
+	inR, inW := io.Pipe()
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		err := runIO(context.Background(), []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--tenant", "acme", "--user", "a", "--roles", "writer"},
+			inR, io.Discard, stderr, func(string) string { return "" })
+		inR.Close()
+		done <- exitCode(err)
+	}()
+	go func() {
+		inW.Write([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_document","arguments":{"text":"`))
+		inW.Write(bytes.Repeat([]byte("x"), 17<<20))
+		inW.Close()
+	}()
+	select {
+	case code := <-done:
+		if code != exitInternal || !strings.Contains(stderr.String(), "maximum line length") {
+			t.Fatalf("exit %d, stderr %q", code, stderr.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("docex mcp did not end the session")
+	}
+}
