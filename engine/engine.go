@@ -12,7 +12,6 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine/internal/blobstore"
-	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/tenancy"
 	"github.com/google/uuid"
 )
@@ -26,7 +25,8 @@ type Engine struct {
 
 	mu      sync.Mutex
 	blobs   map[string]*blobstore.Store // by tenant id + incarnation
-	plugins map[string]*sandbox.Plugin  // loaded plugins by manifest+module hash
+	plugins map[string]*loadedPlugin    // compiled plugins by record (pluginKey)
+	clock   uint64                      // plugin uses, for eviction
 }
 
 func (cfg Config) bootstrapInfo() driver.BootstrapInfo {
@@ -58,7 +58,7 @@ func New(ctx context.Context, be driver.Backend, cfg Config) (*Engine, error) {
 	if err := be.Check(ctx, cfg.bootstrapInfo()); err != nil {
 		return nil, err
 	}
-	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}, plugins: map[string]*sandbox.Plugin{}}, nil
+	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}, plugins: map[string]*loadedPlugin{}}, nil
 }
 
 // Close marks the engine closed and releases its loaded plugins; later
@@ -67,10 +67,10 @@ func (e *Engine) Close() error {
 	e.closed.Store(true)
 	e.mu.Lock()
 	plugins := e.plugins
-	e.plugins = map[string]*sandbox.Plugin{}
+	e.plugins = map[string]*loadedPlugin{}
 	e.mu.Unlock()
-	for _, p := range plugins {
-		p.Close(context.Background())
+	for _, lp := range plugins {
+		lp.p.Close(context.Background())
 	}
 	return nil
 }
@@ -88,17 +88,9 @@ func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
 	if s, ok := e.blobs[key]; ok {
 		return s, nil
 	}
-	var dir string
-	if e.cfg.MultiTenancy {
-		if err := tenancy.ValidateSyntax(t.ID); err != nil {
-			return nil, err
-		}
-		if !validIncarnation(t.Incarnation) {
-			return nil, docex.Errorf(docex.ErrCorrupt, "tenant %q has an invalid incarnation %q", t.ID, t.Incarnation)
-		}
-		dir = filepath.Join(TenantContentDir(e.cfg.ContentDir, t.ID), t.Incarnation)
-	} else {
-		dir = filepath.Join(e.cfg.ContentDir, "local")
+	dir, err := e.contentDir(t)
+	if err != nil {
+		return nil, err
 	}
 	s, err := blobstore.New(dir, e.cfg.NoContentSync)
 	if err != nil {
@@ -108,16 +100,31 @@ func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
 	return s, nil
 }
 
-// TenantContentDir returns where filesystem content of a tenant
-// incarnation lives under contentDir. Backends and tools use it to remove a
-// deleted tenant's content.
-func TenantContentDir(contentDir, tenantID string) string {
-	return filepath.Join(contentDir, "tenants", tenantID)
+// contentDir is the one place the filesystem content directory of a
+// tenant incarnation is named: <ContentDir>/tenants/<id>/<incarnation>, or
+// <ContentDir>/local without multi-tenancy. The id and the incarnation are
+// validated first, so nothing else reaches the path.
+func (e *Engine) contentDir(t docex.Tenant) (string, error) {
+	if !e.cfg.MultiTenancy {
+		return filepath.Join(e.cfg.ContentDir, "local"), nil
+	}
+	if err := tenancy.ValidateSyntax(t.ID); err != nil {
+		return "", err
+	}
+	if !validIncarnation(t.Incarnation) {
+		return "", docex.Errorf(docex.ErrCorrupt, "tenant %q has an invalid incarnation %q", t.ID, t.Incarnation)
+	}
+	return filepath.Join(e.tenantsContentDir(), t.ID, t.Incarnation), nil
 }
 
+// tenantsContentDir is the directory of every tenant's content directories.
+func (e *Engine) tenantsContentDir() string { return filepath.Join(e.cfg.ContentDir, "tenants") }
+
+// validIncarnation reports whether s is an incarnation id as the engine
+// makes them: a UUID in its canonical lowercase form.
 func validIncarnation(s string) bool {
-	_, err := uuid.Parse(s)
-	return err == nil && len(s) == 36
+	u, err := uuid.Parse(s)
+	return err == nil && u.String() == s
 }
 
 // forgetTenant drops cached content stores of a tenant id.

@@ -72,8 +72,10 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 			live[t.ID] = t.Incarnation
 		}
 	}
-	// Content directories of deleted tenants and old incarnations.
-	root := filepath.Join(e.cfg.ContentDir, "tenants")
+	// Content directories of deleted tenants and old incarnations: only
+	// directories named as the engine names them (see contentDir), never
+	// anything else found there.
+	root := e.tenantsContentDir()
 	ids, err := os.ReadDir(root)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -86,13 +88,16 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 		}
 		incs, _ := os.ReadDir(filepath.Join(root, id))
 		for _, inc := range incs {
-			if inc.Name() == live[id] {
+			if inc.Name() == live[id] || !inc.IsDir() || !validIncarnation(inc.Name()) {
 				continue
 			}
 			if info, err := inc.Info(); err != nil || info.ModTime().After(cutoff) {
 				continue
 			}
-			dir := filepath.Join(root, id, inc.Name())
+			dir, err := e.contentDir(docex.Tenant{ID: id, Incarnation: inc.Name()})
+			if err != nil {
+				continue
+			}
 			if err := os.RemoveAll(dir); err == nil {
 				rep.ContentDirs = append(rep.ContentDirs, dir)
 			}

@@ -9,13 +9,17 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
+	"github.com/google/uuid"
 )
 
 // Harness makes backends for the suite.
@@ -986,5 +990,59 @@ func (f *fixture) testSweep(t *testing.T) {
 	}
 	if _, err := s.ReadContent(bg, keep.ID); err != nil {
 		t.Fatal(err)
+	}
+	if f.storage == engine.ContentFilesystem {
+		f.testSweepLeavesForeignFiles(t, e, s, keep)
+	}
+}
+
+// testSweepLeavesForeignFiles: a sweep removes only what the engine
+// creates, named as it names things, never whatever else is found in the
+// content directory (issue 8: it deleted live tenant databases of a backend
+// that shared the directory).
+func (f *fixture) testSweepLeavesForeignFiles(t *testing.T, e *env, s *engine.Session, keep docex.Document) {
+	acme, err := e.eng.Provisioner("").Get(bg, "acme")
+	must(t, err)
+	tenants := filepath.Join(e.cfg.ContentDir, "tenants")
+	store := filepath.Join(tenants, "acme", acme.Incarnation)
+	outside := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(outside, "precious"), []byte("x"), 0o600))
+	sumOf := sum("some content nobody added")
+	var foreign []string
+	file := func(p string) {
+		must(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		must(t, os.WriteFile(p, []byte("not docex's"), 0o600))
+		foreign = append(foreign, p)
+	}
+	link := func(p, target string) {
+		must(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		must(t, os.Symlink(target, p))
+		foreign = append(foreign, p)
+	}
+	file(filepath.Join(tenants, "acme", "notes.txt"))
+	file(filepath.Join(tenants, "acme", "not-an-incarnation", "x"))
+	file(filepath.Join(tenants, "acme", uuid.NewString()+".db"))
+	file(filepath.Join(tenants, "Not_A_Tenant", uuid.NewString(), "x"))
+	link(filepath.Join(tenants, "acme", uuid.NewString()), outside)
+	file(filepath.Join(store, sumOf[:2], "notes.txt"))
+	file(filepath.Join(store, "zz", sumOf))
+	file(filepath.Join(store, sumOf))
+	file(filepath.Join(store, "tmp", "other"))
+	link(filepath.Join(store, sumOf[:2], sumOf), filepath.Join(outside, "precious"))
+	old := time.Now().Add(-48 * time.Hour)
+	for _, p := range foreign {
+		os.Chtimes(p, old, old)
+		os.Chtimes(filepath.Dir(p), old, old)
+	}
+	_, err = e.eng.Provisioner("ops").Sweep(bg, 0)
+	must(t, err)
+	for _, p := range append(foreign, filepath.Join(outside, "precious")) {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("sweep removed %s, which the engine did not create: %v", p, err)
+		}
+	}
+	c, err := s.ReadContent(bg, keep.ID)
+	if err != nil || string(c) != "keep me" {
+		t.Fatalf("content after sweep: %q %v", c, err)
 	}
 }

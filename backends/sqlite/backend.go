@@ -97,6 +97,8 @@ type Backend struct {
 	sysMu sync.Mutex
 	sys   *db // the system database, opened lazily
 
+	queue *jobQueue // the job queue over the tenants' job tables
+
 	mu      sync.Mutex
 	handles map[string]*handle // by tenant id + "/" + incarnation
 	lru     *list.List         // of *handle, most recently used first
@@ -111,7 +113,9 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{cfg: cfg, now: time.Now, handles: map[string]*handle{}, lru: list.New()}, nil
+	b := &Backend{cfg: cfg, now: time.Now, handles: map[string]*handle{}, lru: list.New()}
+	b.queue = &jobQueue{b: b}
+	return b, nil
 }
 
 // Dir returns the absolute data directory.
@@ -180,6 +184,14 @@ func (b *Backend) openDB(ctx context.Context, path string, create bool) (*db, er
 	mode := "rw"
 	if create {
 		mode = "rwc"
+		// Create the file owner-only before SQLite does (it would use
+		// 0644); SQLite gives its -wal and -shm files the database file's
+		// permissions.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		f.Close()
 	}
 	w, err := sql.Open("sqlite", b.dsn(path, mode, true))
 	if err != nil {

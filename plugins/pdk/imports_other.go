@@ -13,6 +13,9 @@ func hostDocContentType(int32, unsafe.Pointer, uint32) int32     { return notInS
 func hostContentRead(int32, int64, unsafe.Pointer, uint32) int32 { return notInSandbox }
 func hostMetadataKeys(int32, unsafe.Pointer, uint32) int32       { return notInSandbox }
 func hostSetStatus(int32, unsafe.Pointer, uint32) int32          { return notInSandbox }
+func hostDerivedMetadataSet(unsafe.Pointer, uint32, unsafe.Pointer, uint32, unsafe.Pointer, uint32) int32 {
+	return notInSandbox
+}
 func hostParamGet(unsafe.Pointer, uint32, unsafe.Pointer, uint32) int32 {
 	return notInSandbox
 }

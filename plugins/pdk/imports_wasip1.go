@@ -31,6 +31,9 @@ func hostMetadataSet(key unsafe.Pointer, keyLen uint32, val unsafe.Pointer, valL
 //go:wasmimport docex emit
 func hostEmit(name unsafe.Pointer, nameLen uint32, ct unsafe.Pointer, ctLen uint32, data unsafe.Pointer, dataLen uint32) int32
 
+//go:wasmimport docex derived_metadata_set
+func hostDerivedMetadataSet(name unsafe.Pointer, nameLen uint32, key unsafe.Pointer, keyLen uint32, val unsafe.Pointer, valLen uint32) int32
+
 //go:wasmimport docex param_get
 func hostParamGet(key unsafe.Pointer, keyLen uint32, buf unsafe.Pointer, capacity uint32) int32
 

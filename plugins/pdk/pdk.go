@@ -192,9 +192,28 @@ func SetMetadata(key string, v any) error {
 	return nil
 }
 
+// Derived is a document emitted during this invocation.
+type Derived struct{ name string }
+
 // Emit creates a derived document (capability documents.emit).
-func Emit(name, contentType string, data []byte) error {
-	if c := hostEmit(sptr(name), slen(name), sptr(contentType), slen(contentType), ptr(data), slen(data)); c < 0 {
+func Emit(name, contentType string, data []byte) (Derived, error) {
+	c := hostEmit(sptr(name), slen(name), sptr(contentType), slen(contentType), ptr(data), slen(data))
+	if c < 0 {
+		return Derived{}, codeErr(int64(c))
+	}
+	return Derived{name}, nil
+}
+
+// SetMetadata records key = v (as the package's SetMetadata) on the derived
+// document, or on the last one emitted with the same name (capability
+// documents.emit). The engine adds derived_from and derived_by itself; a
+// plugin's values for those keys are replaced.
+func (d Derived) SetMetadata(key string, v any) error {
+	b, err := encodeValue(v)
+	if err != nil {
+		return err
+	}
+	if c := hostDerivedMetadataSet(sptr(d.name), slen(d.name), sptr(key), slen(key), ptr(b), slen(b)); c < 0 {
 		return codeErr(int64(c))
 	}
 	return nil

@@ -1,10 +1,12 @@
 ;; derive: emits "summary.txt" (text/plain) whose content is the "title"
-;; parameter, sets metadata derived=true, logs one line.
+;; parameter, with metadata kind="summary", sets metadata derived=true on the
+;; input, logs one line.
 (module
   (import "docex" "log" (func $log (param i32 i32 i32) (result i32)))
   (import "docex" "param_get" (func $param (param i32 i32 i32 i32) (result i32)))
   (import "docex" "emit" (func $emit (param i32 i32 i32 i32 i32 i32) (result i32)))
   (import "docex" "metadata_set" (func $mset (param i32 i32 i32 i32) (result i32)))
+  (import "docex" "derived_metadata_set" (func $dset (param i32 i32 i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 0) "title")
   (data (i32.const 16) "summary.txt")
@@ -12,6 +14,8 @@
   (data (i32.const 48) "derived")
   (data (i32.const 64) "btrue")
   (data (i32.const 80) "deriving summary")
+  (data (i32.const 96) "kind")
+  (data (i32.const 112) "ssummary")
   (func (export "docex_run") (result i32)
     (local $n i32)
     (drop (call $log (i32.const 1) (i32.const 80) (i32.const 16)))
@@ -21,4 +25,6 @@
     (if (i32.gt_s (local.get $n) (i32.const 4096)) (then (local.set $n (i32.const 4096))))
     (if (call $emit (i32.const 16) (i32.const 11) (i32.const 32) (i32.const 10) (i32.const 1024) (local.get $n))
       (then (return (i32.const 1))))
+    (if (call $dset (i32.const 16) (i32.const 11) (i32.const 96) (i32.const 4) (i32.const 112) (i32.const 8))
+      (then (return (i32.const 2))))
     (call $mset (i32.const 48) (i32.const 7) (i32.const 64) (i32.const 5))))
