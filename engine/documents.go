@@ -321,13 +321,14 @@ func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewD
 		return nil, err
 	}
 	defer st.Close()
-	return s.addDocumentsTo(ctx, st, basketID, docs, nil)
+	return s.addDocumentsTo(ctx, st, basketID, docs, s.enqueueBound(ctx, basketID)) // a bound basket's jobs commit with the documents
 }
 
 // addDocumentsTo adds validated documents through an open store. extra,
 // when not nil, runs in the same transaction after the documents are
-// added, so that a caller's further writes commit with them or not at all.
-func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, basketID string, docs []NewDocument, extra func(tx driver.Tx) error) ([]Added, error) {
+// added (with the outcome of each), so that a caller's further writes
+// commit with them or not at all.
+func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, basketID string, docs []NewDocument, extra func(tx driver.Tx, added []Added) error) ([]Added, error) {
 	sd, err := s.stageDocuments(ctx, st, docs)
 	if err != nil {
 		return nil, err
@@ -340,7 +341,7 @@ func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, bas
 			return err
 		}
 		if extra != nil {
-			return extra(tx)
+			return extra(tx, out)
 		}
 		return nil
 	})
