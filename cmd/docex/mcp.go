@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/internal/mcpserver"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/pflag"
@@ -23,6 +25,7 @@ type mcpOpts struct {
 	allowPath   string
 	maxInline   int64
 	maxRead     int
+	worker      string
 }
 
 const mcpHelp = `Serves the Model Context Protocol to one agent: over stdin/stdout (the
@@ -37,7 +40,8 @@ before serving. Every call is audited as "mcp.<operation>", reads included.
 
 Tools: list_baskets, create_basket, add_document, find_documents,
 list_documents, get_document, read_document, set_metadata, list_plugins,
-run_plugin. Resources: docex://baskets, docex://baskets/{id},
+run_plugin, list_pipelines, run_pipeline, get_job. With SQLite this process also runs the tenant's pipeline jobs
+(--worker auto, the default; yes or no to choose). Resources: docex://baskets, docex://baskets/{id},
 docex://documents/{id}. See docs/agents.md.`
 
 func mcpFlags(fs *pflag.FlagSet, o *mcpOpts) {
@@ -46,6 +50,7 @@ func mcpFlags(fs *pflag.FlagSet, o *mcpOpts) {
 	fs.StringVar(&o.allowPath, "allow-path", "", "directory add_document may read files from (default: none; symlinks may not lead outside it)")
 	fs.Int64Var(&o.maxInline, "max-inline-bytes", mcpserver.DefaultMaxInlineBytes, "largest document add_document accepts as text or base64")
 	fs.IntVar(&o.maxRead, "max-read-bytes", mcpserver.DefaultMaxReadBytes, "largest page read_document returns")
+	fs.StringVar(&o.worker, "worker", "auto", "run the tenant's pipeline jobs in this process: auto (SQLite only), yes or no (rely on running workers)")
 }
 
 // cmdMCP serves MCP until stdin closes (stdio), or until ctx ends (HTTP).
@@ -58,6 +63,11 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts, stdin io.Reader) error {
 			return err
 		}
 	}
+	switch o.worker {
+	case "auto", "yes", "no":
+	default:
+		return docex.Errorf(errUsage, "--worker %q: want auto, yes or no", o.worker)
+	}
 	if o.maxInline <= 0 || o.maxRead <= 0 {
 		return docex.Errorf(errUsage, "--max-inline-bytes and --max-read-bytes must be positive")
 	}
@@ -67,10 +77,11 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts, stdin io.Reader) error {
 	}
 	defer sys.Close()
 	uc := docex.UserContext{UserID: c.g.user, TenantID: c.g.tenant, Roles: c.g.roles}
+	worker := o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend)
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := mcpserver.New(sys.eng, uc, mcpserver.Config{
 		AllowPath: o.allowPath, MaxInlineBytes: o.maxInline, MaxReadBytes: o.maxRead,
-		Version: version, Logger: logger,
+		Worker: worker, Version: version, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -78,6 +89,23 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts, stdin io.Reader) error {
 	defer srv.Close()
 	if err := srv.Check(ctx); err != nil {
 		return err
+	}
+	if worker {
+		var tenants []string
+		if uc.TenantID != "" {
+			tenants = []string{uc.TenantID}
+		}
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- sys.eng.Worker(engine.WorkerConfig{Tenants: tenants, Logger: logger}).Run(wctx)
+		}()
+		defer func() {
+			stop()
+			if err := <-done; err != nil {
+				fmt.Fprintf(c.stderr, "docex mcp: worker: %v\n", err)
+			}
+		}()
 	}
 	who := fmt.Sprintf("user %q", uc.UserID)
 	if uc.TenantID != "" {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/engine"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -328,4 +330,67 @@ func TestMCPOversizedMessage(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("docex mcp did not end the session")
 	}
+}
+
+// TestMCPWorker: on SQLite the server runs the tenant's pipeline jobs by
+// default (--worker auto), so run_pipeline can wait for the result; with
+// --worker no they stay queued.
+func TestMCPWorker(t *testing.T) {
+	h := mcpHarness(t)
+	admin := []string{"--tenant", "acme", "--user", "ops", "--roles", "admin"}
+	h.ok(append(admin, "plugin", "install", filepath.Join("..", "..", "testplugins", "upper"))...)
+	h.ok(append(admin, "basket", "create", "inbox")...)
+	sess := h.engineSession(docex.UserContext{UserID: "ops", TenantID: "acme", Roles: []string{"admin"}})
+	if _, err := sess.CreatePipeline(context.Background(), []byte("name = \"shout\"\n[[steps]]\nname = \"upper\"\nplugin = \"upper\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	h.file("a.txt", "quiet")
+	h.ok(append(admin, "doc", "add", "inbox", filepath.Join(h.dir, "a.txt"))...)
+	h.want(exitInvalid, "mcp", "--worker", "maybe", "--tenant", "acme", "--user", "agent", "--roles", "writer")
+	cs, stderr, stop := h.startMCP("--worker", "no", "--tenant", "acme", "--user", "agent", "--roles", "writer")
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "run_pipeline", Arguments: map[string]any{"pipeline": "shout", "basket": "inbox", "wait_seconds": 1}})
+	if err != nil || res.IsError || res.StructuredContent.(map[string]any)["status"].(map[string]any)["done"] != false {
+		t.Fatalf("run_pipeline without a worker: %v %+v", err, res)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	cs, stderr, stop = h.startMCP("--tenant", "acme", "--user", "agent", "--roles", "writer")
+	ctx := context.Background()
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "run_pipeline", Arguments: map[string]any{"pipeline": "shout", "basket": "inbox", "wait_seconds": 60}})
+	if err != nil || res.IsError {
+		t.Fatalf("run_pipeline: %v %+v", err, res)
+	}
+	data, _ := json.Marshal(res.StructuredContent)
+	var out struct {
+		JobIDs []string `json:"job_ids"`
+		Status struct {
+			Succeeded int
+			Done      bool
+		}
+	}
+	if err := json.Unmarshal(data, &out); err != nil || !out.Status.Done || out.Status.Succeeded != 1 {
+		t.Fatalf("run_pipeline: %s %v", data, err)
+	}
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_job", Arguments: map[string]any{"id": out.JobIDs[0]}})
+	if err != nil || res.IsError || res.StructuredContent.(map[string]any)["state"] != "succeeded" {
+		t.Fatalf("get_job: %v %+v", err, res)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+}
+
+// engineSession opens the harness's system through the CLI's own code and
+// returns a session of uc (closed with the test).
+func (h *harness) engineSession(uc docex.UserContext) *engine.Session {
+	h.t.Helper()
+	c := &cli{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return h.env[k] }}
+	c.g.config = filepath.Join(h.dir, "docex.yaml")
+	sys, err := c.open(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(sys.Close)
+	return sys.eng.As(uc)
 }
