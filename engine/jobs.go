@@ -53,17 +53,17 @@ type JobAttempt struct {
 
 // JobFailure says where and why a job failed.
 type JobFailure struct {
-	Step      string                  `json:"step"`
-	InputID   string                  `json:"input_id"`
-	ErrorCode string                  `json:"error_code"`
-	Error     string                  `json:"error"`
-	Report    *sandbox.ResourceReport `json:"report,omitempty"`
+	Step      string     `json:"step"`
+	InputID   string     `json:"input_id"`
+	ErrorCode string     `json:"error_code"`
+	Error     string     `json:"error"`
+	Report    *RunReport `json:"report,omitempty"`
 }
 
 // stepError is a failure of one step on one input, with its report.
 type stepError struct {
 	step, input string
-	report      *sandbox.ResourceReport
+	report      *RunReport
 	err         error
 }
 
@@ -263,7 +263,7 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 		if job.State != driver.JobSucceeded {
 			entry.Outcome, entry.Error = docex.OutcomeError, job.Error
 		}
-		entry.Detail = fmt.Sprintf(`{"pipeline":%q,"version":%d,"document":%q,"attempt":%d}`, job.Pipeline, job.Version, job.DocumentID, job.Attempts)
+		entry.Detail = map[string]any{"pipeline": job.Pipeline, "version": job.Version, "document_id": job.DocumentID, "attempt": job.Attempts}
 		return tx.AppendAudit(bg, entry)
 	})
 	if errors.Is(werr, errJobCancelled) {
@@ -372,7 +372,7 @@ type cachedResult struct {
 // together with the completion key: exactly once, whatever the replays.
 func (x *execution) unit(ctx context.Context, step Step, inputID, key string) (driver.StepRecord, error) {
 	s, st := x.s, x.st
-	fail := func(err error, rep *sandbox.ResourceReport) (driver.StepRecord, error) {
+	fail := func(err error, rep *RunReport) (driver.StepRecord, error) {
 		return driver.StepRecord{}, &stepError{step: step.Name, input: inputID, report: rep, err: err}
 	}
 	doc, err := st.Document(ctx, inputID)
@@ -401,7 +401,7 @@ func (x *execution) unit(ctx context.Context, step Step, inputID, key string) (d
 		}
 	}
 	out, err := s.runStep(ctx, st, step.Plugin, inputID, step.Params)
-	var report *sandbox.ResourceReport
+	var report *RunReport
 	if out != nil && out.ran {
 		report = &out.Report
 	}
@@ -488,7 +488,7 @@ func (x *execution) commit(ctx context.Context, input docex.Document, rec driver
 			return err
 		}
 		e := s.entry("pipeline.step", input.ID, docex.OutcomeOK, nil)
-		e.Detail = fmt.Sprintf(`{"job":%q,"step":%q,"plugin":%q,"outcome":%q,"outputs":%d}`, x.job.ID, step.Name, step.Plugin, rec.Outcome, len(rec.Outputs))
+		e.Detail = map[string]any{"job_id": x.job.ID, "step": step.Name, "plugin": step.Plugin, "outcome": rec.Outcome, "outputs": len(rec.Outputs)}
 		return tx.AppendAudit(ctx, e)
 	})
 	if errors.Is(err, docex.ErrExists) {

@@ -117,7 +117,7 @@ func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo,
 	}
 	defer st.Close()
 	if err := s.checkSteps(ctx, st, src, p); err != nil {
-		s.auditOutcome(ctx, st, "pipeline.create", p.Name, err, "")
+		s.auditOutcome(ctx, st, "pipeline.create", p.Name, err, nil)
 		return PipelineInfo{}, err
 	}
 	rec := driver.PipelineRecord{Name: p.Name, Definition: src, CreatedAt: s.e.now(), CreatedBy: s.uc.UserID}
@@ -321,7 +321,7 @@ func (s *Session) enqueueBound(ctx context.Context, basketID string) func(tx dri
 				return err
 			}
 			e := s.entry("job.enqueue", j.ID, docex.OutcomeOK, nil)
-			e.Detail = fmt.Sprintf(`{"pipeline":%q,"version":%d,"document":%q,"basket":%q}`, rec.Name, rec.Version, a.Document.ID, basketID)
+			e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": a.Document.ID, "basket_id": basketID}
 			if err := tx.AppendAudit(ctx, e); err != nil {
 				return err
 			}
@@ -438,12 +438,12 @@ type JobInfo struct {
 
 // JobStep is a completed step of a job on one input document.
 type JobStep struct {
-	Step      string                  `json:"step"`
-	InputID   string                  `json:"input_id"`
-	Outcome   string                  `json:"outcome"`
-	Outputs   []string                `json:"outputs"`
-	Report    *sandbox.ResourceReport `json:"report,omitempty"`
-	CreatedAt time.Time               `json:"created_at"`
+	Step      string     `json:"step"`
+	InputID   string     `json:"input_id"`
+	Outcome   string     `json:"outcome"`
+	Outputs   []string   `json:"outputs"`
+	Report    *RunReport `json:"report,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
 }
 
 func jobInfo(j driver.JobRecord) JobInfo {
@@ -479,7 +479,7 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 	for _, r := range steps {
 		js := JobStep{Step: r.Step, InputID: r.InputID, Outcome: r.Outcome, Outputs: r.Outputs, CreatedAt: r.CreatedAt}
 		var d struct {
-			Report *sandbox.ResourceReport `json:"report"`
+			Report *RunReport `json:"report"`
 		}
 		if jsonUnmarshal(r.Detail, &d) == nil {
 			js.Report = d.Report

@@ -44,17 +44,26 @@ run_plugin, list_pipelines, run_pipeline, get_job. With SQLite this process also
 (--worker auto, the default; yes or no to choose). Resources: docex://baskets, docex://baskets/{id},
 docex://documents/{id}. See docs/agents.md.`
 
-func mcpFlags(fs *pflag.FlagSet, o *mcpOpts) {
-	fs.StringVar(&o.http, "http", "", "serve streamable HTTP on ADDR (host:port, loopback only unless --allow-remote) instead of stdio")
-	fs.BoolVar(&o.allowRemote, "allow-remote", false, "let --http listen on a non-loopback address (no authentication: put an authenticating proxy in front)")
-	fs.StringVar(&o.allowPath, "allow-path", "", "directory add_document may read files from (default: none; symlinks may not lead outside it)")
-	fs.Int64Var(&o.maxInline, "max-inline-bytes", mcpserver.DefaultMaxInlineBytes, "largest document add_document accepts as text or base64")
-	fs.IntVar(&o.maxRead, "max-read-bytes", mcpserver.DefaultMaxReadBytes, "largest page read_document returns")
-	fs.StringVar(&o.worker, "worker", "auto", "run the tenant's pipeline jobs in this process: auto (SQLite only), yes or no (rely on running workers)")
+func mcpCommands() []*command {
+	var o mcpOpts
+	return []*command{
+		{path: "mcp", access: "reader", maxArgs: 0, plugins: true,
+			summary: "serve the Model Context Protocol to an agent as the user context (stdio, or --http)",
+			help:    mcpHelp,
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringVar(&o.http, "http", "", "serve streamable HTTP on ADDR (host:port, loopback only unless --allow-remote) instead of stdio")
+				fs.BoolVar(&o.allowRemote, "allow-remote", false, "let --http listen on a non-loopback address (no authentication: put an authenticating proxy in front)")
+				fs.StringVar(&o.allowPath, "allow-path", "", "directory add_document may read files from (default: none; symlinks may not lead outside it)")
+				fs.Int64Var(&o.maxInline, "max-inline-bytes", mcpserver.DefaultMaxInlineBytes, "largest document add_document accepts as text or base64")
+				fs.IntVar(&o.maxRead, "max-read-bytes", mcpserver.DefaultMaxReadBytes, "largest page read_document returns")
+				fs.StringVar(&o.worker, "worker", "auto", "run the tenant's pipeline jobs in this process: auto (SQLite only), yes or no (rely on running workers)")
+			},
+			run: func(ctx context.Context, c *cli, _ []string) error { return cmdMCP(ctx, c, o) }},
+	}
 }
 
 // cmdMCP serves MCP until stdin closes (stdio), or until ctx ends (HTTP).
-func cmdMCP(ctx context.Context, c *cli, o mcpOpts, stdin io.Reader) error {
+func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	if o.http == "" && o.allowRemote {
 		return docex.Errorf(errUsage, "--allow-remote is for --http")
 	}
@@ -71,12 +80,11 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts, stdin io.Reader) error {
 	if o.maxInline <= 0 || o.maxRead <= 0 {
 		return docex.Errorf(errUsage, "--max-inline-bytes and --max-read-bytes must be positive")
 	}
-	sys, err := c.openWithSandbox(ctx)
+	sys, err := c.system(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	uc := docex.UserContext{UserID: c.g.user, TenantID: c.g.tenant, Roles: c.g.roles}
+	uc := c.userContext()
 	worker := o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend)
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := mcpserver.New(sys.eng, uc, mcpserver.Config{
@@ -112,8 +120,8 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts, stdin io.Reader) error {
 		who += fmt.Sprintf(" of tenant %q", uc.TenantID)
 	}
 	if o.http == "" {
-		fmt.Fprintf(c.stderr, "docex mcp: serving MCP on stdio as %s\n", who)
-		err := srv.MCP().Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{c.stdout}})
+		c.progress("docex mcp: serving MCP on stdio as %s", who)
+		err := srv.MCP().Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(c.stdin), Writer: nopWriteCloser{c.stdout}})
 		if err == nil || errors.Is(err, io.EOF) || ctx.Err() != nil {
 			return nil // the client closed the connection, or we were stopped
 		}
@@ -154,7 +162,7 @@ func serveMCPHTTP(ctx context.Context, c *cli, srv *mcpserver.Server, addr, who 
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", http.NewCrossOriginProtection().Handler(h))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(c.stderr, "docex mcp: serving MCP (streamable HTTP) at http://%s/mcp as %s\n", ln.Addr(), who)
+	c.progress("docex mcp: serving MCP (streamable HTTP) at http://%s/mcp as %s", ln.Addr(), who)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -69,11 +69,11 @@ func benchMCP(b *testing.B, sync string) {
 	uc := docex.UserContext{UserID: "agent", TenantID: "acme", Roles: []string{"writer"}}
 	c := &cli{stdout: io.Discard, stderr: io.Discard, getenv: noEnv}
 	c.g.config = cfg
-	sys, err := c.open(ctx)
+	sys, err := c.system(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer sys.Close()
+	defer c.close()
 	s, err := sys.eng.AsWith(uc, engine.SessionOptions{Origin: mcpserver.Origin, AuditReads: true})
 	if err != nil {
 		b.Fatal(err)

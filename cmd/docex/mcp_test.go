@@ -104,7 +104,7 @@ func TestMCPStdio(t *testing.T) {
 		t.Fatalf("read: %v", page)
 	}
 	// A tool error keeps the server serving.
-	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_document", Arguments: map[string]any{"id": "nope"}})
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_document", Arguments: map[string]any{"id": "0190c1a2-0000-7000-8000-000000000000"}})
 	if err != nil || !res.IsError {
 		t.Fatalf("unknown id: %v %+v", err, res)
 	}
@@ -387,10 +387,10 @@ func (h *harness) engineSession(uc docex.UserContext) *engine.Session {
 	h.t.Helper()
 	c := &cli{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return h.env[k] }}
 	c.g.config = filepath.Join(h.dir, "docex.yaml")
-	sys, err := c.open(context.Background())
+	sys, err := c.system(context.Background())
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.t.Cleanup(sys.Close)
+	h.t.Cleanup(c.close)
 	return sys.eng.As(uc)
 }
