@@ -40,9 +40,14 @@ before serving. Every call is audited as "mcp.<operation>", reads included.
 
 Tools: list_baskets, create_basket, add_document, find_documents,
 list_documents, get_document, read_document, set_metadata, list_plugins,
-run_plugin, list_pipelines, run_pipeline, get_job. With SQLite this process also runs the tenant's pipeline jobs
-(--worker auto, the default; yes or no to choose). Resources: docex://baskets, docex://baskets/{id},
-docex://documents/{id}. See docs/agents.md.`
+run_plugin, list_pipelines, run_pipeline, get_job. Resources:
+docex://baskets, docex://baskets/{id}, docex://documents/{id}. With
+SQLite this process also runs the tenant's pipeline jobs (--worker auto).
+See docs/agents.md.
+
+Example:
+  DOCEX_TENANT=acme DOCEX_USER=assistant DOCEX_ROLES=writer docex mcp --allow-path ~/inbox
+  docex mcp --http 127.0.0.1:8765 --tenant acme --user assistant --roles reader`
 
 func mcpCommands() []*command {
 	var o mcpOpts
