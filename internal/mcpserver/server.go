@@ -78,6 +78,7 @@ type Server struct {
 	srv     *mcp.Server
 	log     *slog.Logger
 	schemas jsonschema.ForOptions
+	initErr error // a tool whose schema could not be built
 }
 
 // New returns a server acting as uc on eng. It does no I/O on the engine
@@ -125,6 +126,10 @@ func New(eng *engine.Engine, uc docex.UserContext, cfg Config) (*Server, error) 
 	srv.addTools()
 	srv.addPipelineTools()
 	srv.addResources()
+	if srv.initErr != nil {
+		srv.Close()
+		return nil, srv.initErr
+	}
 	return srv, nil
 }
 

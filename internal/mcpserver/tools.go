@@ -86,17 +86,19 @@ type toolFunc[In, Out any] func(ctx context.Context, in In) (res *mcp.CallToolRe
 // values typed as string, number or boolean) and adjusted by tweak.
 func addTool[In, Out any](s *Server, t *mcp.Tool, tweak func(in, out *jsonschema.Schema), fn toolFunc[In, Out]) {
 	in, err := jsonschema.For[In](&s.schemas)
-	if err != nil {
-		panic(fmt.Sprintf("tool %s: input schema: %v", t.Name, err)) // a programming error, caught by every test
+	if err == nil {
+		var out *jsonschema.Schema
+		if out, err = jsonschema.For[Out](&s.schemas); err == nil {
+			t.InputSchema, t.OutputSchema = in, out
+		}
 	}
-	out, err := jsonschema.For[Out](&s.schemas)
 	if err != nil {
-		panic(fmt.Sprintf("tool %s: output schema: %v", t.Name, err))
+		s.initErr = errors.Join(s.initErr, fmt.Errorf("tool %s: %w", t.Name, err)) // New returns it
+		return
 	}
 	if tweak != nil {
-		tweak(in, out)
+		tweak(in, t.OutputSchema.(*jsonschema.Schema))
 	}
-	t.InputSchema, t.OutputSchema = in, out
 	mcp.AddTool(s.srv, t, func(ctx context.Context, _ *mcp.CallToolRequest, args In) (*mcp.CallToolResult, Out, error) {
 		res, o, err := fn(ctx, args)
 		if err != nil {
