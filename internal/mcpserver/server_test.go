@@ -287,6 +287,9 @@ func TestToolsWorkflow(t *testing.T) {
 	if empty.Document.Size != 0 {
 		t.Fatalf("empty add: %+v", empty)
 	}
+	if ep := call[map[string]any](t, cs, "read_document", map[string]any{"id": empty.Document.ID}); ep["text"] != "" || ep["eof"] != true || ep["length"] != float64(0) {
+		t.Fatalf("read of an empty document: %v", ep)
+	}
 
 	// Find by metadata: typed values, total and paging.
 	found := call[struct {
