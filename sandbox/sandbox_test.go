@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -772,5 +775,43 @@ func TestEscapeText(t *testing.T) {
 		if got := escapeText(in); got != want {
 			t.Errorf("escapeText(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A restart reads instrumented modules from CacheDir instead of
+// instrumenting again; a damaged entry is ignored and rewritten.
+func TestMeteredCache(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	m, mod := readPlugin(t, "echo")
+	load := func() {
+		t.Helper()
+		sb, err := New(ctx, Config{CacheDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sb.Close(ctx)
+		p, err := sb.Load(ctx, m, mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := sb.Run(ctx, Invocation{TenantID: "a", Plugin: p, Input: textDoc("x", "hello")})
+		if err != nil || string(r.Derived[0].Content) != "hello" {
+			t.Fatalf("run: %v", err)
+		}
+	}
+	load()
+	base := filepath.Join(dir, "metered", m.SHA256+"-v"+wasmcheck.Version)
+	want, err := os.ReadFile(base + ".wasm")
+	if err != nil {
+		t.Fatalf("no instrumented module cached: %v", err)
+	}
+	if err := os.WriteFile(base+".wasm", want[:len(want)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load() // the damaged entry is not used...
+	got, err := os.ReadFile(base + ".wasm")
+	if err != nil || string(got) != string(want) {
+		t.Fatal("...and is rewritten")
 	}
 }
