@@ -802,15 +802,22 @@ func TestPipelineTools(t *testing.T) {
 		}
 	}()
 	ran := call[runOut](t, w, "run_pipeline", map[string]any{"pipeline": "shout", "basket": "in", "wait_seconds": 60})
-	if len(ran.JobIDs) != 1 || !ran.Status.Done || ran.Status.Succeeded != 1 {
+	if len(ran.JobIDs) != 1 || (ran.Status.Done && ran.Status.Succeeded != 1) {
 		t.Fatalf("run_pipeline with wait: %+v", ran)
 	}
-	job := call[struct {
+	type jobOut struct {
 		State      string
 		DocumentID string `json:"document_id"`
 		Outputs    []string
 		Steps      []struct{ Step, Outcome string }
-	}](t, w, "get_job", map[string]any{"id": ran.JobIDs[0]})
+	}
+	// Not done within the wait on a loaded machine: poll (no timing
+	// threshold decides this test).
+	job := call[jobOut](t, w, "get_job", map[string]any{"id": ran.JobIDs[0]})
+	for deadline := time.Now().Add(10 * time.Minute); (job.State == "queued" || job.State == "running") && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		job = call[jobOut](t, w, "get_job", map[string]any{"id": ran.JobIDs[0]})
+	}
 	if job.State != "succeeded" || job.DocumentID != e.doc.ID || len(job.Outputs) != 1 || len(job.Steps) != 1 {
 		t.Fatalf("get_job: %+v", job)
 	}
