@@ -20,11 +20,17 @@ const Version = 1
 
 // File is docex.yaml. Field comments give the defaults applied by Load.
 type File struct {
-	ConfigVersion int          `yaml:"config_version"`
-	MultiTenancy  MultiTenancy `yaml:"multi_tenancy"`
-	Database      Database     `yaml:"database"`
-	Storage       Storage      `yaml:"storage"`
-	Sandbox       Sandbox      `yaml:"sandbox"`
+	ConfigVersion int `yaml:"config_version"`
+	// DataDir is where docex keeps its files on every backend: the
+	// defaults of database.sqlite.path (DataDir itself),
+	// storage.documents.path (DataDir/content) and sandbox.cache_dir
+	// (DataDir/wasm-cache) are under it. Default: database.sqlite.path
+	// when that is set, else "docex-data".
+	DataDir      string       `yaml:"data_dir"`
+	MultiTenancy MultiTenancy `yaml:"multi_tenancy"`
+	Database     Database     `yaml:"database"`
+	Storage      Storage      `yaml:"storage"`
+	Sandbox      Sandbox      `yaml:"sandbox"`
 
 	// Dir is the directory of the file; relative paths resolve against it.
 	Dir string `yaml:"-"`
@@ -52,7 +58,7 @@ type Database struct {
 
 // SQLite configures the SQLite backend.
 type SQLite struct {
-	Path           string `yaml:"path"`             // data directory, default "docex-data"
+	Path           string `yaml:"path"`             // system and tenant databases, default data_dir
 	SystemFile     string `yaml:"system_file"`      // default "system.db" ("docex.db" in single-file mode)
 	Synchronous    string `yaml:"synchronous"`      // "full" (default) or "normal"
 	MaxOpenTenants int    `yaml:"max_open_tenants"` // default 256
@@ -79,7 +85,7 @@ type Storage struct {
 type Documents struct {
 	Type             string `yaml:"type"`               // "filesystem" (default) or "database"
 	TenantScoped     *bool  `yaml:"tenant_scoped"`      // default true; false is refused with multi-tenancy
-	Path             string `yaml:"path"`               // filesystem root, default "<database.sqlite.path>/content" or "docex-content"
+	Path             string `yaml:"path"`               // filesystem root, default "<data_dir>/content"
 	MaxDocumentBytes int64  `yaml:"max_document_bytes"` // default 268435456 (256 MiB)
 	Fsync            *bool  `yaml:"fsync"`              // fsync content files; default: true unless database.sqlite.synchronous is normal
 }
@@ -89,7 +95,7 @@ type Documents struct {
 // the sandbox package's default (sandbox.DefaultCeilings and
 // sandbox.Config), given in each comment.
 type Sandbox struct {
-	CacheDir        string `yaml:"cache_dir"`        // compilation cache, default "<data>/wasm-cache"
+	CacheDir        string `yaml:"cache_dir"`        // compilation cache, default "<data_dir>/wasm-cache"
 	MaxMemoryPages  uint32 `yaml:"max_memory_pages"` // ceiling in 64 KiB pages, default 4096 (256 MiB)
 	MaxTimeoutMS    int    `yaml:"max_timeout_ms"`   // ceiling, default 60000
 	MaxOutputBytes  int64  `yaml:"max_output_bytes"` // ceiling, default 268435456 (256 MiB)
@@ -120,12 +126,7 @@ func Parse(data []byte, dir string) (*File, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, docex.Errorf(docex.ErrInvalidConfig, "config is empty")
 		}
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			msg = strings.Join(te.Errors, "; ")
-		}
-		return nil, docex.Errorf(docex.ErrInvalidConfig, "config: %s", msg)
+		return nil, decodeError(data, err)
 	}
 	var extra any
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -202,8 +203,16 @@ func (f *File) normalize() error {
 	default:
 		return invalid("database.type", "%q: want sqlite or postgres", db.Type)
 	}
+	switch {
+	case f.DataDir != "":
+	case db.SQLite.Path != "":
+		f.DataDir = db.SQLite.Path
+	default:
+		f.DataDir = "docex-data"
+	}
+	f.DataDir = f.Resolve(f.DataDir)
 	if db.SQLite.Path == "" {
-		db.SQLite.Path = "docex-data"
+		db.SQLite.Path = f.DataDir
 	}
 	db.SQLite.Path = f.Resolve(db.SQLite.Path)
 	if db.SQLite.SystemFile == "" {
@@ -272,11 +281,7 @@ func (f *File) normalize() error {
 		return invalid("storage.documents.tenant_scoped", "false is not supported with multi-tenancy: content is always tenant-scoped")
 	}
 	if d.Path == "" {
-		if db.Type == SQLiteBackend {
-			d.Path = filepath.Join(db.SQLite.Path, "content")
-		} else {
-			d.Path = "docex-content"
-		}
+		d.Path = filepath.Join(f.DataDir, "content")
 	}
 	d.Path = f.Resolve(d.Path)
 	if d.Fsync == nil {
@@ -289,7 +294,7 @@ func (f *File) normalize() error {
 
 	s := &f.Sandbox
 	if s.CacheDir == "" {
-		s.CacheDir = filepath.Join(db.SQLite.Path, "wasm-cache")
+		s.CacheDir = filepath.Join(f.DataDir, "wasm-cache")
 	}
 	s.CacheDir = f.Resolve(s.CacheDir)
 	// Zero fields stay zero: the sandbox applies its own defaults.

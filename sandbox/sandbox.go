@@ -246,8 +246,8 @@ func (sb *Sandbox) Load(ctx context.Context, m *Manifest, module []byte) (*Plugi
 	if err != nil {
 		return nil, err
 	}
-	if len(module) > MaxModuleBytes {
-		return nil, fmt.Errorf("%w: module is %d bytes, limit %d", ErrInvalidModule, len(module), MaxModuleBytes)
+	if len(module) > maxModuleBytes {
+		return nil, fmt.Errorf("%w: module is %d bytes, limit %d", ErrInvalidModule, len(module), maxModuleBytes)
 	}
 	if err := mc.VerifyModule(module); err != nil {
 		return nil, err
@@ -371,8 +371,8 @@ func (sb *Sandbox) compileAndCheck(ctx context.Context, hash string, module []by
 func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
 	for _, d := range cm.ImportedFunctions() {
 		mod, name, _ := d.Import()
-		if mod != HostModule && mod != wasi_snapshot_preview1.ModuleName {
-			return fmt.Errorf("imports function %s.%s: only modules %q and %q exist", mod, name, HostModule, wasi_snapshot_preview1.ModuleName)
+		if mod != hostModule && mod != wasi_snapshot_preview1.ModuleName {
+			return fmt.Errorf("imports function %s.%s: only modules %q and %q exist", mod, name, hostModule, wasi_snapshot_preview1.ModuleName)
 		}
 		fd, ok := sb.rt.Module(mod).ExportedFunctionDefinitions()[name]
 		if !ok {
@@ -390,9 +390,9 @@ func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
 			return fmt.Errorf("export %q has signature %s, want () -> i32", name, sig(fd))
 		}
 	}
-	if init, ok := cm.ExportedFunctions()[InitExport]; ok {
+	if init, ok := cm.ExportedFunctions()[initExport]; ok {
 		if len(init.ParamTypes())+len(init.ResultTypes()) != 0 {
-			return fmt.Errorf("export %q has signature %s, want () -> ()", InitExport, sig(init))
+			return fmt.Errorf("export %q has signature %s, want () -> ()", initExport, sig(init))
 		}
 		c.hasInit = true
 	}

@@ -113,7 +113,7 @@ func TestHostilePlugins(t *testing.T) {
 		{plugin: "fanout", wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
 		{plugin: "binrec", wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
 		{plugin: "membomb", wantErr: []error{ErrPluginMemory}, check: func(t *testing.T, r *Result) {
-			if r.Report.PeakMemoryBytes > 64*PageSize {
+			if r.Report.PeakMemoryBytes > 64*pageSize {
 				t.Fatalf("memory grew to %d bytes past the 64-page limit", r.Report.PeakMemoryBytes)
 			}
 		}},
@@ -274,7 +274,7 @@ func TestLoadRejects(t *testing.T) {
 		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), `"docex_run_missing"`) {
 			t.Fatalf("missing entry: %v", err)
 		}
-		m.Entry = RunExport
+		m.Entry = runExport
 		p, err := sb.Load(ctx, m, mod)
 		if err != nil {
 			t.Fatalf("explicit default entry: %v", err)

@@ -216,7 +216,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 	res := initResult{
 		Created: created, Config: cfgPath, ConfigWritten: wrote, Backend: f.Database.Type,
 		MultiTenancy: f.MultiTenant(), BootstrapTenant: f.MultiTenancy.BootstrapTenant.ID,
-		DataDir: f.Database.SQLite.Path, ContentStorage: f.Storage.Documents.Type,
+		DataDir: f.DataDir, ContentStorage: f.Storage.Documents.Type,
 	}
 	if !f.MultiTenant() {
 		res.BootstrapTenant = ""
@@ -235,7 +235,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 			fmt.Fprintf(w, "initialised docex (%s, data in %s)\n", f.Database.Type, res.DataDir)
 			fmt.Fprintf(w, "next: create a tenant with: docex tenant create ID\n")
 		default:
-			fmt.Fprintf(w, "initialised docex in local single-file mode (%s)\n", filepath.Join(res.DataDir, f.Database.SQLite.SystemFile))
+			fmt.Fprintf(w, "initialised docex in local single-file mode (%s)\n", filepath.Join(f.Database.SQLite.Path, f.Database.SQLite.SystemFile))
 			fmt.Fprintf(w, "next: docex basket create NAME --user ID --roles admin\n")
 		}
 	})
@@ -251,8 +251,8 @@ func initFlagsAgree(c *cli, o initOptions, f *config.File) error {
 	}
 	if o.dataDir != "" {
 		abs, err := filepath.Abs(o.dataDir)
-		if err != nil || abs != f.Database.SQLite.Path {
-			return docex.Errorf(errUsage, "--data-dir %s, but %s says %s (edit the file or use another --config)", o.dataDir, c.g.config, f.Database.SQLite.Path)
+		if err != nil || abs != f.DataDir {
+			return docex.Errorf(errUsage, "--data-dir %s, but %s says %s (edit the file or use another --config)", o.dataDir, c.g.config, f.DataDir)
 		}
 	}
 	return nil
