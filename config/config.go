@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/docex-dev/docex"
@@ -83,11 +84,35 @@ type Storage struct {
 
 // Documents configures content storage.
 type Documents struct {
-	Type             string `yaml:"type"`               // "filesystem" (default) or "database"
+	Type             string `yaml:"type"`               // "filesystem" (default), "database" or "s3"
 	TenantScoped     *bool  `yaml:"tenant_scoped"`      // default true; false is refused with multi-tenancy
 	Path             string `yaml:"path"`               // filesystem root, default "<data_dir>/content"
 	MaxDocumentBytes int64  `yaml:"max_document_bytes"` // default 268435456 (256 MiB)
 	Fsync            *bool  `yaml:"fsync"`              // fsync content files; default: true unless database.sqlite.synchronous is normal
+	S3               S3     `yaml:"s3"`                 // with type s3
+}
+
+// S3 configures content in an S3 bucket (storage.documents.type: s3).
+// Credentials are only named, never written here: the environment
+// variables holding them, or, when both names are empty, the AWS SDK's
+// default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, shared files,
+// the instance role).
+type S3 struct {
+	Bucket             string `yaml:"bucket"`                // required; docex never creates it
+	Prefix             string `yaml:"prefix"`                // key prefix, default none
+	Region             string `yaml:"region"`                // default "us-east-1"
+	Endpoint           string `yaml:"endpoint"`              // URL of an S3-compatible server, default AWS
+	PathStyle          bool   `yaml:"path_style"`            // bucket in the path, not the host name; default false
+	AccessKeyIDEnv     string `yaml:"access_key_id_env"`     // environment variable with the access key id
+	SecretAccessKeyEnv string `yaml:"secret_access_key_env"` // environment variable with the secret key
+	SessionTokenEnv    string `yaml:"session_token_env"`     // environment variable with a session token, optional
+	RequestTimeoutMS   int    `yaml:"request_timeout_ms"`    // default 30000
+	PartSizeMiB        int    `yaml:"part_size_mib"`         // multipart part size, default 16, at least 5
+	SpoolDir           string `yaml:"spool_dir"`             // staging of content over 1 MiB, default "<data_dir>/s3-spool"
+
+	// Refused: present only to say where credentials go instead.
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
 }
 
 // Sandbox configures the plugin sandbox: the operator ceilings on what a
@@ -269,9 +294,11 @@ func (f *File) normalize() error {
 		d.Type = "filesystem"
 	case "filesystem", "database":
 	case "s3":
-		return invalid("storage.documents.type", "s3 is planned but not supported yet (use filesystem or database)")
+		if err := f.normalizeS3(&d.S3); err != nil {
+			return err
+		}
 	default:
-		return invalid("storage.documents.type", "%q: want filesystem or database", d.Type)
+		return invalid("storage.documents.type", "%q: want filesystem, database or s3", d.Type)
 	}
 	if d.TenantScoped == nil {
 		t := true
@@ -352,6 +379,45 @@ func overlaps(a, b string) bool {
 		return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
 	}
 	return inside(a, b) || inside(b, a)
+}
+
+var envNameRule = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+func (f *File) normalizeS3(c *S3) error {
+	if c.AccessKeyID != "" || c.SecretAccessKey != "" {
+		return invalid("storage.documents.s3", "credentials are never written in docex.yaml: name the environment variables that hold them with access_key_id_env and secret_access_key_env (or leave both out for the AWS SDK's default chain)")
+	}
+	if c.Bucket == "" {
+		return invalid("storage.documents.s3.bucket", "required with storage.documents.type s3")
+	}
+	if (c.AccessKeyIDEnv == "") != (c.SecretAccessKeyEnv == "") {
+		return invalid("storage.documents.s3", "access_key_id_env and secret_access_key_env go together (or neither, for the AWS SDK's default chain)")
+	}
+	for key, v := range map[string]string{"access_key_id_env": c.AccessKeyIDEnv, "secret_access_key_env": c.SecretAccessKeyEnv, "session_token_env": c.SessionTokenEnv} {
+		if v != "" && !envNameRule.MatchString(v) {
+			return invalid("storage.documents.s3."+key, "%q is not an environment variable name", v)
+		}
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.RequestTimeoutMS == 0 {
+		c.RequestTimeoutMS = 30000
+	}
+	if c.RequestTimeoutMS < 0 {
+		return invalid("storage.documents.s3.request_timeout_ms", "negative")
+	}
+	if c.PartSizeMiB == 0 {
+		c.PartSizeMiB = 16
+	}
+	if c.PartSizeMiB < 5 || c.PartSizeMiB > 5120 {
+		return invalid("storage.documents.s3.part_size_mib", "%d: want 5 to 5120", c.PartSizeMiB)
+	}
+	if c.SpoolDir == "" {
+		c.SpoolDir = filepath.Join(f.DataDir, "s3-spool")
+	}
+	c.SpoolDir = f.Resolve(c.SpoolDir)
+	return nil
 }
 
 // Resolve returns p made absolute against the file's directory.

@@ -116,6 +116,9 @@ func (w *spillWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if w.f == nil {
+		if err := os.MkdirAll(w.s.cfg.SpoolDir, 0o700); err != nil {
+			return 0, fmt.Errorf("s3 spool: %w", err)
+		}
 		f, err := os.CreateTemp(w.s.cfg.SpoolDir, spoolPrefix+"*")
 		if err != nil {
 			return 0, fmt.Errorf("s3 spool: %w", err)

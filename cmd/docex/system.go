@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/backends/s3store"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
@@ -193,17 +194,27 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 			defer fmt.Fprintf(c.stderr, "note: the DSN's password was not written to %s; export %s before the next command\n", cfgPath, f.Database.Postgres.DSNEnv)
 		}
 	}
-	be, err := c.openBackend(ctx, f)
+	// Content storage is checked before anything is created: a bucket
+	// that is missing or refuses the credentials fails init cleanly.
+	ecfg, err := engineConfig(ctx, f, c.getenv)
 	if err != nil {
 		return err
 	}
-	defer be.Close()
-	ecfg := engineConfig(f)
+	if s3, ok := ecfg.ContentStore.(*s3store.Store); ok {
+		if err := s3.Check(ctx); err != nil {
+			return err
+		}
+	}
 	if ecfg.ContentStorage == engine.ContentFilesystem {
 		if err := checkWritable(ecfg.ContentDir); err != nil {
 			return err
 		}
 	}
+	be, err := c.openBackend(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
 	created, err := engine.Bootstrap(ctx, be, ecfg)
 	if err != nil {
 		return err
