@@ -102,6 +102,7 @@ func documents(as []added) []doc {
 }
 
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.ok("init")
 	if !strings.Contains(r.stdout, "initialised") {
@@ -236,6 +237,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	// Before init: config missing.
 	r := h.want(exitInvalid, "tenant", "list")
@@ -313,6 +315,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestJSONErrors(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ok("init")
 	r := h.want(exitDenied, "basket", "list", "--json", "--tenant", "acme", "--roles", "admin")
@@ -339,6 +342,7 @@ func TestJSONErrors(t *testing.T) {
 }
 
 func TestEnvironment(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ok("init")
 	h.ok("tenant", "create", "acme")
@@ -384,6 +388,7 @@ func TestInitDataDirAndMove(t *testing.T) {
 }
 
 func TestSingleFileMode(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.ok("init", "--single-file", "--json")
 	res := decode[map[string]any](t, r.stdout)
@@ -430,6 +435,7 @@ func TestSingleFileMode(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
+	t.Parallel()
 	cases := map[string]string{
 		"unknown key":     "config_version: 1\nbogus: true\n",
 		"nested unknown":  "config_version: 1\ndatabase:\n  type: sqlite\n  colour: red\n",
@@ -461,6 +467,7 @@ func TestBadConfig(t *testing.T) {
 // TestPostgresCLI runs the CLI against PostgreSQL when
 // DOCEX_TEST_POSTGRES_DSN is set (CI sets it, and fails if it is missing).
 func TestPostgresCLI(t *testing.T) {
+	t.Parallel()
 	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
 	if dsn == "" {
 		if os.Getenv("CI") != "" {
