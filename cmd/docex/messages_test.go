@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/docex-dev/docex/tenancy"
 )
 
 func TestHelp(t *testing.T) {
@@ -43,6 +45,18 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	rule := h.ok("help", "tenant", "create").stdout
+	// Every id and prefix the help names as reserved is refused.
+	reserved := rule[strings.Index(rule, "Reserved ids are refused:")+len("Reserved ids are refused:") : strings.Index(rule, "; so are")]
+	for _, id := range strings.FieldsFunc(reserved, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
+		if err := tenancy.ValidateTenantID(id); err == nil {
+			t.Errorf("help says %q is reserved, but it is accepted", id)
+		}
+	}
+	for _, p := range []string{"pg_", "pg-", "docex", "sqlite"} {
+		if err := tenancy.ValidateTenantID(p + "x"); err == nil || !strings.Contains(rule, p) {
+			t.Errorf("prefix %q: %v", p, err)
+		}
+	}
 	for _, want := range []string{"1 to 40 bytes", "a-z, 0-9", "starting with a letter", "two separators", "information_schema", "pg_", "sqlite"} {
 		if !strings.Contains(rule, want) {
 			t.Errorf("tenant create --help lacks %q of the id rule", want)
