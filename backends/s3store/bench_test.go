@@ -43,7 +43,10 @@ func benchEngine(b *testing.B, srv *s3test.Server, storage string) (*engine.Sess
 	reqs := &counter{}
 	cfg := engine.Config{MultiTenancy: true, ContentDir: filepath.Join(dir, "content")}
 	if storage == "s3" {
-		cfg.ContentStore = newStore(b, srv, func(c *s3store.Config) { c.HTTPClient = &http.Client{Transport: reqs}; c.PartSize = s3store.DefaultPartSize })
+		cfg.ContentStore = newStore(b, srv, func(c *s3store.Config) {
+			c.HTTPClient = &http.Client{Transport: reqs}
+			c.PartSize = s3store.DefaultPartSize
+		})
 	}
 	if _, err := engine.Bootstrap(bg, be, cfg); err != nil {
 		b.Fatal(err)
