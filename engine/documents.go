@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -54,7 +55,7 @@ func (s *Session) Basket(ctx context.Context, id string) (docex.Basket, error) {
 	}
 	defer st.Close()
 	b, err := st.Basket(ctx, id)
-	s.readDone(ctx, st, "basket.get", id, err)
+	err = s.readDone(ctx, st, "basket.get", id, err)
 	return b, err
 }
 
@@ -66,7 +67,7 @@ func (s *Session) BasketByName(ctx context.Context, name string) (docex.Basket, 
 	}
 	defer st.Close()
 	b, err := st.BasketByName(ctx, name)
-	s.readDone(ctx, st, "basket.get", name, err)
+	err = s.readDone(ctx, st, "basket.get", name, err)
 	return b, err
 }
 
@@ -82,7 +83,7 @@ func (s *Session) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket,
 	}
 	defer st.Close()
 	bs, err := st.Baskets(ctx, page)
-	s.readDone(ctx, st, "basket.list", "", err)
+	err = s.readDone(ctx, st, "basket.list", "", err)
 	return bs, err
 }
 
@@ -431,8 +432,18 @@ func validateMeta(m map[string]docex.Value) error {
 		if !v.Valid() {
 			return docex.Errorf(docex.ErrInvalid, "metadata %q: value must be a string, a finite number or a bool", k)
 		}
-		if v.Type() == docex.TypeString && len(v.Str()) > MaxMetaValueLen {
-			return docex.Errorf(docex.ErrInvalid, "metadata %q: value is %d bytes, longer than %d", k, len(v.Str()), MaxMetaValueLen)
+		if v.Type() != docex.TypeString {
+			continue
+		}
+		// One rule for every backend: PostgreSQL cannot store invalid
+		// UTF-8 or NUL in text, so neither backend accepts them.
+		switch str := v.Str(); {
+		case len(str) > MaxMetaValueLen:
+			return docex.Errorf(docex.ErrInvalid, "metadata %q: value is %d bytes, longer than %d", k, len(str), MaxMetaValueLen)
+		case !utf8.ValidString(str):
+			return docex.Errorf(docex.ErrInvalid, "metadata %q: value is not valid UTF-8", k)
+		case strings.IndexByte(str, 0) >= 0:
+			return docex.Errorf(docex.ErrInvalid, "metadata %q: value contains a NUL byte", k)
 		}
 	}
 	return nil
@@ -478,7 +489,7 @@ func (s *Session) Document(ctx context.Context, id string) (docex.Document, erro
 	}
 	defer st.Close()
 	d, err := st.Document(ctx, id)
-	s.readDone(ctx, st, "document.get", id, err)
+	err = s.readDone(ctx, st, "document.get", id, err)
 	return d, err
 }
 
@@ -512,7 +523,7 @@ func (s *Session) Documents(ctx context.Context, basketID string, page docex.Pag
 	if err == nil {
 		docs, err = st.Documents(ctx, basketID, page)
 	}
-	s.readDone(ctx, st, "document.list", basketID, err)
+	err = s.readDone(ctx, st, "document.list", basketID, err)
 	if err != nil {
 		return nil, err
 	}
@@ -546,7 +557,7 @@ func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []
 	if err == nil {
 		docs, total, err = st.FindDocuments(ctx, basketID, filters, page)
 	}
-	s.readDone(ctx, st, "document.find", basketID, err)
+	err = s.readDone(ctx, st, "document.find", basketID, err)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -566,7 +577,7 @@ func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, do
 	if err == nil {
 		rc, err = s.openContent(ctx, st, d)
 	}
-	s.readDone(ctx, st, "document.read", id, err)
+	err = s.readDone(ctx, st, "document.read", id, err)
 	return rc, d, err
 }
 
@@ -786,6 +797,6 @@ func (s *Session) Audit(ctx context.Context, page docex.Page) ([]docex.AuditEntr
 	}
 	defer st.Close()
 	log, err := st.Audit(ctx, page)
-	s.readDone(ctx, st, "audit.list", "", err)
+	err = s.readDone(ctx, st, "audit.list", "", err)
 	return log, err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -208,6 +209,9 @@ func (s *Session) checkUser() error {
 	if uc.UserID == "" {
 		return docex.ErrUserRequired
 	}
+	if err := tenancy.ValidateUserID(uc.UserID); err != nil {
+		return err
+	}
 	if !s.e.cfg.MultiTenancy {
 		if uc.TenantID != "" {
 			return docex.Errorf(docex.ErrMultiTenancyOff, "tenant %q given, but multi-tenancy is disabled", uc.TenantID)
@@ -231,16 +235,14 @@ func (s *Session) checkUser() error {
 // known and active, the system's otherwise).
 func (s *Session) open(ctx context.Context, action tenancy.Action, op, target string) (driver.TenantStore, error) {
 	if err := s.checkUser(); err != nil {
-		s.systemDenial(ctx, op, target, err)
-		return nil, err
+		return nil, s.systemDenial(ctx, op, target, err)
 	}
 	st, err := s.e.be.OpenTenant(ctx, s.uc.TenantID)
 	if err != nil {
 		if errors.Is(err, docex.ErrTenantNotFound) {
 			err = docex.Errorf(docex.ErrTenantUnknown, "unknown tenant %q", s.uc.TenantID)
 		}
-		s.systemDenial(ctx, op, target, err)
-		return nil, err
+		return nil, s.systemDenial(ctx, op, target, err)
 	}
 	t := st.Tenant()
 	if s.e.cfg.MultiTenancy {
@@ -251,15 +253,14 @@ func (s *Session) open(ctx context.Context, action tenancy.Action, op, target st
 		if t.Status != docex.TenantActive {
 			st.Close()
 			err := docex.Errorf(docex.ErrTenantSuspended, "tenant %q is %s", t.ID, t.Status)
-			s.systemDenial(ctx, op, target, err)
-			return nil, err
+			return nil, s.systemDenial(ctx, op, target, err)
 		}
 	}
 	if err := s.e.cfg.Policy.Authorize(ctx, s.uc, action); err != nil {
 		if !errors.Is(err, docex.ErrDenied) {
 			err = fmt.Errorf("%w: %w", docex.ErrForbidden, err)
 		}
-		s.auditOutcome(ctx, st, op, target, err, "")
+		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, ""))
 		st.Close()
 		return nil, err
 	}
@@ -280,14 +281,57 @@ func (s *Session) entry(op, target, outcome string, err error) docex.AuditEntry 
 	if e.Roles == nil {
 		e.Roles = []string{}
 	}
+	return auditSafe(e)
+}
+
+// Bounds on user-supplied audit fields (bytes).
+const (
+	maxAuditLabel = 1024     // user, tenant, target, each role
+	maxAuditText  = 64 << 10 // error, detail
+)
+
+// auditSafe returns e with every text field valid UTF-8 without NUL bytes
+// and bounded, so that an audit write never fails because of what a caller
+// sent (PostgreSQL refuses invalid UTF-8 and NUL in text): a denial of a
+// malformed request is recorded like any other.
+func auditSafe(e docex.AuditEntry) docex.AuditEntry {
+	clean := func(s string, max int) string {
+		if len(s) > max {
+			s = s[:max] + "..."
+		}
+		return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	}
+	for _, f := range []*string{&e.UserID, &e.TenantID, &e.Target, &e.Operation, &e.Outcome} {
+		*f = clean(*f, maxAuditLabel)
+	}
+	e.Error, e.Detail = clean(e.Error, maxAuditText), clean(e.Detail, maxAuditText)
+	roles := make([]string, len(e.Roles))
+	for i, r := range e.Roles {
+		roles[i] = clean(r, maxAuditLabel)
+	}
+	e.Roles = roles
 	return e
 }
 
-func (s *Session) systemDenial(ctx context.Context, op, target string, err error) {
-	if errors.Is(err, docex.ErrClosed) {
-		return
+// withAuditErr returns err when aerr, the error of writing err's audit
+// entry, is nil; otherwise both, so that no audit write fails silently.
+func withAuditErr(err, aerr error) error {
+	switch {
+	case aerr == nil:
+		return err
+	case err == nil:
+		return fmt.Errorf("audit log: %w", aerr)
 	}
-	_ = s.e.be.AppendSystemAudit(ctx, s.entry(op, target, docex.OutcomeDenied, err))
+	return fmt.Errorf("%w (and this could not be audited: %w)", err, aerr)
+}
+
+// systemDenial records a denial in the system audit log and returns err
+// (with the audit write's error, if any).
+func (s *Session) systemDenial(ctx context.Context, op, target string, err error) error {
+	if errors.Is(err, docex.ErrClosed) || ctx.Err() != nil {
+		return err
+	}
+	return withAuditErr(err, s.e.be.AppendSystemAudit(ctx, s.entry(op, target, docex.OutcomeDenied, err)))
 }
 
 // write runs fn in a transaction that also records the audit entry of op;
@@ -309,22 +353,24 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 		return tx.AppendAudit(ctx, s.entry(op, target, docex.OutcomeOK, nil))
 	})
 	if err != nil && ctx.Err() == nil {
-		s.auditOutcome(ctx, st, op, target, err, "")
+		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, ""))
 	}
 	return err
 }
 
-// readDone audits a read call's outcome when the session audits reads.
-func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, target string, err error) {
+// readDone audits a read call's outcome when the session audits reads and
+// returns err (with the audit write's error, if any).
+func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, target string, err error) error {
 	if s.opts.AuditReads && ctx.Err() == nil {
-		s.auditOutcome(ctx, st, op, target, err, "")
+		return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, ""))
 	}
+	return err
 }
 
 // auditOutcome records one entry in the tenant's audit log, in a
 // transaction of its own: ok for a nil err, denied for a docex.ErrDenied
-// error, error otherwise.
-func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail string) {
+// error, error otherwise. It returns the audit write's error.
+func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail string) error {
 	outcome := docex.OutcomeOK
 	if err != nil {
 		outcome = docex.OutcomeError
@@ -333,6 +379,6 @@ func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, t
 		}
 	}
 	e := s.entry(op, target, outcome, err)
-	e.Detail = detail
-	_ = st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, e) })
+	e.Detail = auditSafe(docex.AuditEntry{Detail: detail}).Detail
+	return st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, e) })
 }

@@ -37,9 +37,11 @@ func (p *TenantProvisioner) Sweep(ctx context.Context, grace time.Duration) (Swe
 	if p.e.closed.Load() {
 		return rep, docex.ErrClosed
 	}
+	if err := tenancy.ValidateUserID(p.actor); err != nil {
+		return rep, err
+	}
 	err := p.sweep(ctx, grace, &rep)
-	p.audit(ctx, "system.sweep", fmt.Sprintf("storage=%d dirs=%d files=%d", len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles), err)
-	return rep, err
+	return rep, p.audit(ctx, "system.sweep", fmt.Sprintf("storage=%d dirs=%d files=%d", len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles), err)
 }
 
 func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep *SweepReport) error {

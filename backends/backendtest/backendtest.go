@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -50,6 +51,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("Find", f.testFind)
 			t.Run("Limits", f.testLimits)
 			t.Run("Audit", f.testAudit)
+			t.Run("MalformedInput", f.testMalformedInput)
 			t.Run("CrossTenant", f.testCrossTenant)
 			t.Run("RandomInterleaving", f.testRandomInterleaving)
 			t.Run("LocalMode", f.testLocalMode)
@@ -709,6 +711,71 @@ func (f *fixture) testLimits(t *testing.T) {
 	for _, bad := range []string{"", strings.Repeat("n", 1025), "a\x00b"} {
 		_, err = s.AddDocument(bg, b.ID, engine.NewDocument{Name: bad, Content: strings.NewReader("x")})
 		wantErr(t, err, docex.ErrInvalid)
+	}
+}
+
+// testMalformedInput: user ids are validated, invalid UTF-8 and NUL bytes
+// anywhere in a request give the same answer on every backend (ErrInvalid,
+// nothing stored), and the denial of such a request is still audited (issue
+// 8: PostgreSQL refused the audit row and the error was dropped).
+func (f *fixture) testMalformedInput(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	for _, user := range []string{"bad\xffuser", "nul\x00user", "new\nline", "esc\x1b[31m", strings.Repeat("u", 257), " "} {
+		_, err := e.eng.As(docex.UserContext{UserID: user, TenantID: "acme", Roles: []string{"admin"}}).Baskets(bg, docex.Page{})
+		wantErr(t, err, docex.ErrInvalidID, docex.ErrInvalid)
+		_, err = e.eng.Provisioner(user).Create(bg, "acme2", "")
+		wantErr(t, err, docex.ErrInvalidID, docex.ErrInvalid)
+	}
+	if _, err := e.eng.Provisioner("").Get(bg, "acme2"); !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("a provisioner with an invalid actor created a tenant: %v", err)
+	}
+	for _, ok := range []string{"alice@example.com", "CN=Alice,O=Acme", "用户", strings.Repeat("u", 256)} {
+		_, err := e.eng.As(docex.UserContext{UserID: ok, TenantID: "acme", Roles: []string{"admin"}}).Baskets(bg, docex.Page{})
+		must(t, err)
+	}
+	_, err := e.eng.As(docex.UserContext{UserID: "u", TenantID: "\xffacme\x00", Roles: []string{"admin"}}).Baskets(bg, docex.Page{})
+	wantErr(t, err, docex.ErrInvalidID)
+	sys, err := e.be.SystemAudit(bg, docex.Page{Limit: 100})
+	must(t, err)
+	denied := 0
+	for _, a := range sys {
+		if a.Operation == "basket.list" && a.Outcome == docex.OutcomeDenied {
+			denied++
+			if !utf8.ValidString(a.UserID+a.TenantID+a.Error) || strings.ContainsRune(a.UserID+a.TenantID, 0) {
+				t.Fatalf("audit entry not sanitised: %+q", a)
+			}
+		}
+	}
+	if denied != 7 {
+		t.Fatalf("%d denials of malformed requests in the system audit, want 7: %+v", denied, sys)
+	}
+
+	s := e.as("acme", "admin")
+	b := e.basket(s, "b")
+	d := e.add(s, b.ID, "x", "x", nil)
+	for _, v := range []string{"bad\xffvalue", "nul\x00value"} {
+		meta := map[string]docex.Value{"k": docex.String(v)}
+		_, err = s.AddDocument(bg, b.ID, engine.NewDocument{Name: "y", Content: strings.NewReader("y"), Metadata: meta})
+		wantErr(t, err, docex.ErrInvalid)
+		_, err = s.SetMetadata(bg, d.ID, meta)
+		wantErr(t, err, docex.ErrInvalid)
+		_, _, err = s.FindDocuments(bg, b.ID, []docex.MetaFilter{{Key: "k", Value: docex.String(v)}}, docex.Page{})
+		wantErr(t, err, docex.ErrInvalid)
+	}
+	for _, k := range []string{"bad\xffkey", "nul\x00key"} {
+		_, err = s.SetMetadata(bg, d.ID, map[string]docex.Value{k: docex.String("v")})
+		wantErr(t, err, docex.ErrInvalid)
+	}
+	_, err = s.CreateBasket(bg, "bad\xffname")
+	wantErr(t, err, docex.ErrInvalid)
+	got, err := s.Document(bg, d.ID)
+	must(t, err)
+	if len(got.Metadata) != 0 {
+		t.Fatalf("malformed metadata stored: %v", got.Metadata)
+	}
+	if bs, err := s.Baskets(bg, docex.Page{}); err != nil || len(bs) != 1 {
+		t.Fatalf("baskets %v %v", bs, err)
 	}
 }
 

@@ -59,7 +59,7 @@ func TestDroppedSchemaNeverFallsThrough(t *testing.T) {
 	wantErr(t, err, docex.ErrCorrupt)
 	must(t, onlyBasket(other, "beta-basket"))
 	// The registry row can still be removed, and the id provisioned again.
-	must(t, b.DeleteTenant(bg, "alpha"))
+	must(t, b.DeleteTenant(bg, "alpha", testAudit("tenant.delete")))
 	openStore(t, b, "alpha")
 }
 
@@ -216,7 +216,7 @@ func TestManyTenantsRoundRobin(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for id := range work {
-				err := b.CreateTenant(bg, docex.Tenant{ID: id, DisplayName: id, CreatedAt: time.Now(), Incarnation: uuid.NewString()})
+				err := b.CreateTenant(bg, docex.Tenant{ID: id, DisplayName: id, CreatedAt: time.Now(), Incarnation: uuid.NewString()}, testAudit("tenant.create"))
 				if err == nil {
 					var st driver.TenantStore
 					if st, err = b.OpenTenant(bg, id); err == nil {
@@ -310,17 +310,17 @@ func TestProvisioningCrashSafety(t *testing.T) {
 					}
 					return boom
 				}
-				err := b.CreateTenant(ctx, docex.Tenant{ID: "crash", DisplayName: "c", CreatedAt: time.Now(), Incarnation: uuid.NewString()})
+				err := b.CreateTenant(ctx, docex.Tenant{ID: "crash", DisplayName: "c", CreatedAt: time.Now(), Incarnation: uuid.NewString()}, testAudit("tenant.create"))
 				b.provisionHook = nil
 				if err == nil {
 					t.Fatal("CreateTenant succeeded despite the failure")
 				}
 				assertNoTenant(t, b, "crash")
-				must(t, b.CreateTenant(bg, docex.Tenant{ID: "crash", DisplayName: "c", CreatedAt: time.Now(), Incarnation: uuid.NewString()}))
+				must(t, b.CreateTenant(bg, docex.Tenant{ID: "crash", DisplayName: "c", CreatedAt: time.Now(), Incarnation: uuid.NewString()}, testAudit("tenant.create")))
 				st, err := b.OpenTenant(bg, "crash")
 				must(t, err)
 				st.Close()
-				must(t, b.DeleteTenant(bg, "crash"))
+				must(t, b.DeleteTenant(bg, "crash", testAudit("tenant.delete")))
 				assertNoTenant(t, b, "crash")
 			})
 		}

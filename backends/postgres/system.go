@@ -194,7 +194,7 @@ func (b *Backend) step(name string) error {
 // id is registered (or its schema exists), docex.ErrInvalidID for an
 // invalid id, docex.ErrMultiTenancyOff on a single-tenant system,
 // docex.ErrNotInitialized before Bootstrap.
-func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant) error {
+func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant, audit docex.AuditEntry) error {
 	schema, err := b.tenantSchema(t.ID)
 	if err != nil {
 		return err
@@ -250,6 +250,9 @@ func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant) error {
 				return fmt.Errorf("%w: %w", docex.ErrTenantExists, b.wrap(err, "register tenant %q", t.ID))
 			}
 			return b.wrap(err, "register tenant %q", t.ID)
+		}
+		if _, err := tx.Exec(ctx, b.sql.auditInsert, auditArgs(audit)...); err != nil {
+			return b.wrap(err, "append system audit")
 		}
 		return b.step("commit")
 	})
@@ -342,7 +345,7 @@ func (b *Backend) Tenants(ctx context.Context) ([]docex.Tenant, error) {
 // SetTenantStatus changes a tenant's status. It returns
 // docex.ErrTenantNotFound for an unregistered id, docex.ErrBootstrapTenant
 // for the bootstrap tenant, docex.ErrInvalid for an unknown status.
-func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus) error {
+func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus, audit docex.AuditEntry) error {
 	if status != docex.TenantActive && status != docex.TenantSuspended {
 		return docex.Errorf(docex.ErrInvalid, "postgres: tenant status %q", status)
 	}
@@ -353,19 +356,25 @@ func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.T
 	if t.IsSystem {
 		return docex.Errorf(docex.ErrBootstrapTenant, "postgres: the status of bootstrap tenant %q is fixed", id)
 	}
-	var isSys bool
-	err = b.pool.QueryRow(ctx, b.sql.tenantStatus, id, string(status)).Scan(&isSys)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return docex.Errorf(docex.ErrTenantNotFound, "postgres: tenant %q not found", id)
-	}
-	return b.sysErr(err, "set status of tenant %q", id)
+	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		var isSys bool
+		err := tx.QueryRow(ctx, b.sql.tenantStatus, id, string(status)).Scan(&isSys)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return docex.Errorf(docex.ErrTenantNotFound, "postgres: tenant %q not found", id)
+		}
+		if err != nil {
+			return b.sysErr(err, "set status of tenant %q", id)
+		}
+		_, err = tx.Exec(ctx, b.sql.auditInsert, auditArgs(audit)...)
+		return b.wrap(err, "append system audit")
+	})
 }
 
 // DeleteTenant removes the registry row and drops the tenant's schema in
 // one transaction. It returns docex.ErrTenantNotFound for an unregistered
 // id and docex.ErrBootstrapTenant for the bootstrap tenant. A tenant whose
 // schema was dropped behind docex's back can still be deleted.
-func (b *Backend) DeleteTenant(ctx context.Context, id string) error {
+func (b *Backend) DeleteTenant(ctx context.Context, id string, audit docex.AuditEntry) error {
 	schema, err := b.tenantSchema(id)
 	if err != nil {
 		return notFoundID(id, err)
@@ -391,7 +400,8 @@ func (b *Backend) DeleteTenant(ctx context.Context, id string) error {
 		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+quote(schema)+` CASCADE`); err != nil {
 			return b.wrap(err, "drop schema of tenant %q", id)
 		}
-		return nil
+		_, err = tx.Exec(ctx, b.sql.auditInsert, auditArgs(audit)...)
+		return b.wrap(err, "append system audit")
 	})
 }
 

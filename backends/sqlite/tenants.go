@@ -79,7 +79,7 @@ func (b *Backend) Tenants(ctx context.Context) ([]docex.Tenant, error) {
 // and the registry row inserted. A registry row therefore always names a
 // complete file; a crash can only leave an unregistered file, which no
 // OpenTenant ever opens and Sweep removes.
-func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant) error {
+func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant, audit docex.AuditEntry) error {
 	final, err := b.tenantPath(t.ID, t.Incarnation)
 	if err != nil {
 		return err
@@ -134,9 +134,11 @@ func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant) error {
 		if err := b.hook("before-register"); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO docex_tenants(`+tenantCols+`) VALUES (?, ?, ?, 0, ?, ?)`,
-			t.ID, t.DisplayName, string(docex.TenantActive), micros(t.CreatedAt), t.Incarnation)
-		return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO docex_tenants(`+tenantCols+`) VALUES (?, ?, ?, 0, ?, ?)`,
+			t.ID, t.DisplayName, string(docex.TenantActive), micros(t.CreatedAt), t.Incarnation); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, "docex_system_audit", audit)
 	})
 	if err != nil {
 		if !errors.Is(err, docex.ErrTenantExists) {
@@ -266,7 +268,7 @@ func syncDir(dir string) error {
 }
 
 // SetTenantStatus implements driver.Backend.
-func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus) error {
+func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus, audit docex.AuditEntry) error {
 	d, err := b.system(ctx, false)
 	if err != nil {
 		return err
@@ -279,14 +281,14 @@ func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.T
 		if n, _ := res.RowsAffected(); n == 0 {
 			return docex.Errorf(docex.ErrTenantNotFound, "tenant %q not found", id)
 		}
-		return nil
+		return insertAudit(ctx, tx, "docex_system_audit", audit)
 	})
 }
 
 // DeleteTenant implements driver.Backend. The registry row goes first, in
 // a transaction; then the file. A crash between the two leaves an
 // unregistered file for Sweep, never a registered tenant without a file.
-func (b *Backend) DeleteTenant(ctx context.Context, id string) error {
+func (b *Backend) DeleteTenant(ctx context.Context, id string, audit docex.AuditEntry) error {
 	d, err := b.system(ctx, false)
 	if err != nil {
 		return err
@@ -301,8 +303,10 @@ func (b *Backend) DeleteTenant(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM docex_tenants WHERE id = ?`, id)
-		return err
+		if _, err := tx.ExecContext(ctx, `DELETE FROM docex_tenants WHERE id = ?`, id); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, "docex_system_audit", audit)
 	})
 	if err != nil {
 		return err
