@@ -329,80 +329,114 @@ func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewD
 // when not nil, runs in the same transaction after the documents are
 // added, so that a caller's further writes commit with them or not at all.
 func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, basketID string, docs []NewDocument, extra func(tx driver.Tx) error) ([]Added, error) {
-	bs, err := s.contentStore(st)
+	sd, err := s.stageDocuments(ctx, st, docs)
 	if err != nil {
 		return nil, err
 	}
-	items := make([]*content, len(docs))
-	cts := make([]string, len(docs))
-	defer func() {
-		for _, c := range items {
-			c.discard()
-		}
-	}()
-	for i, nd := range docs {
-		if items[i], err = s.stageContent(ctx, bs, nd.Content, nd.Name); err != nil {
-			return nil, err
-		}
-		cts[i] = detectContentType(nd.ContentType, nd.Name, items[i].head)
-	}
-	if err := syncContent(items); err != nil {
-		return nil, err
-	}
-	now := s.e.now()
-	out := make([]Added, len(items))
+	defer sd.discard()
+	var out []Added
 	err = s.writeAudit(ctx, st, "document.add", basketID, false, func(tx driver.Tx) error {
-		if _, err := tx.Basket(ctx, basketID); err != nil {
+		var err error
+		if out, err = sd.insert(ctx, tx, basketID); err != nil {
 			return err
 		}
-		// Names linked in this transaction become durable before it
-		// commits, each directory once.
-		var dirs []string
-		for i, it := range items {
-			if err := tx.LockContent(ctx, it.sum); err != nil {
-				return err
-			}
-			existing, err := tx.DocumentByChecksum(ctx, basketID, it.sum)
-			if err == nil {
-				out[i] = Added{Document: existing, Duplicate: true}
-				if err := tx.AppendAudit(ctx, s.entryDetail("document.add", existing.ID, "duplicate content; existing document returned")); err != nil {
-					return err
-				}
-				continue
-			}
-			if !errors.Is(err, docex.ErrNotFound) {
-				return err
-			}
-			dir, err := it.put(ctx, tx)
-			if err != nil {
-				return err
-			}
-			dirs = append(dirs, dir)
-			d := docex.Document{
-				ID: newID(), BasketID: basketID, Name: docs[i].Name, ContentType: cts[i],
-				Size: it.size, Checksum: it.sum, Status: docex.DocumentActive,
-				CreatedAt: now, UpdatedAt: now, Metadata: cloneMeta(docs[i].Metadata),
-			}
-			if err := tx.InsertDocument(ctx, d); err != nil {
-				return err
-			}
-			out[i] = Added{Document: d}
-			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, "")); err != nil {
-				return err
-			}
-		}
 		if extra != nil {
-			if err := extra(tx); err != nil {
-				return err
-			}
-		}
-		if bs != nil {
-			return bs.SyncDirs(dirs...)
+			return extra(tx)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// stagedDocs is new documents whose content is staged and durable, ready
+// to be inserted inside a transaction; discard removes what no committed
+// transaction linked.
+type stagedDocs struct {
+	s     *Session
+	bs    *blobstore.Store
+	docs  []NewDocument
+	items []*content
+	cts   []string
+}
+
+// stageDocuments stages docs' content outside any transaction (filesystem
+// storage: written and fsynced; database storage: read into memory).
+func (s *Session) stageDocuments(ctx context.Context, st driver.TenantStore, docs []NewDocument) (*stagedDocs, error) {
+	bs, err := s.contentStore(st)
+	if err != nil {
+		return nil, err
+	}
+	sd := &stagedDocs{s: s, bs: bs, docs: docs, items: make([]*content, len(docs)), cts: make([]string, len(docs))}
+	for i, nd := range docs {
+		if sd.items[i], err = s.stageContent(ctx, bs, nd.Content, nd.Name); err != nil {
+			sd.discard()
+			return nil, err
+		}
+		sd.cts[i] = detectContentType(nd.ContentType, nd.Name, sd.items[i].head)
+	}
+	if err := syncContent(sd.items); err != nil {
+		sd.discard()
+		return nil, err
+	}
+	return sd, nil
+}
+
+func (sd *stagedDocs) discard() {
+	for _, c := range sd.items {
+		c.discard()
+	}
+}
+
+// insert adds the staged documents to basketID inside tx, each with its
+// audit entry; a document whose content the basket already holds is
+// returned as a duplicate instead. Directories it linked names into are
+// synced before it returns, so they are durable when tx commits.
+func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string) ([]Added, error) {
+	s := sd.s
+	if _, err := tx.Basket(ctx, basketID); err != nil {
+		return nil, err
+	}
+	now := s.e.now()
+	out := make([]Added, len(sd.items))
+	var dirs []string
+	for i, it := range sd.items {
+		if err := tx.LockContent(ctx, it.sum); err != nil {
+			return nil, err
+		}
+		existing, err := tx.DocumentByChecksum(ctx, basketID, it.sum)
+		if err == nil {
+			out[i] = Added{Document: existing, Duplicate: true}
+			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", existing.ID, "duplicate content; existing document returned")); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if !errors.Is(err, docex.ErrNotFound) {
+			return nil, err
+		}
+		dir, err := it.put(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		dirs = append(dirs, dir)
+		d := docex.Document{
+			ID: newID(), BasketID: basketID, Name: sd.docs[i].Name, ContentType: sd.cts[i],
+			Size: it.size, Checksum: it.sum, Status: docex.DocumentActive,
+			CreatedAt: now, UpdatedAt: now, Metadata: cloneMeta(sd.docs[i].Metadata),
+		}
+		if err := tx.InsertDocument(ctx, d); err != nil {
+			return nil, err
+		}
+		out[i] = Added{Document: d}
+		if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, "")); err != nil {
+			return nil, err
+		}
+	}
+	if sd.bs != nil {
+		return out, sd.bs.SyncDirs(dirs...)
 	}
 	return out, nil
 }

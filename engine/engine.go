@@ -13,7 +13,6 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine/internal/blobstore"
-	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/tenancy"
 	"github.com/google/uuid"
 )
@@ -27,7 +26,8 @@ type Engine struct {
 
 	mu      sync.Mutex
 	blobs   map[string]*blobstore.Store // by tenant id + incarnation
-	plugins map[string]*sandbox.Plugin  // loaded plugins by manifest+module hash
+	plugins map[string]*loadedPlugin    // compiled plugins by record (pluginKey)
+	clock   uint64                      // plugin uses, for eviction
 }
 
 func (cfg Config) bootstrapInfo() driver.BootstrapInfo {
@@ -59,7 +59,7 @@ func New(ctx context.Context, be driver.Backend, cfg Config) (*Engine, error) {
 	if err := be.Check(ctx, cfg.bootstrapInfo()); err != nil {
 		return nil, err
 	}
-	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}, plugins: map[string]*sandbox.Plugin{}}, nil
+	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}, plugins: map[string]*loadedPlugin{}}, nil
 }
 
 // Close marks the engine closed and releases its loaded plugins; later
@@ -68,10 +68,10 @@ func (e *Engine) Close() error {
 	e.closed.Store(true)
 	e.mu.Lock()
 	plugins := e.plugins
-	e.plugins = map[string]*sandbox.Plugin{}
+	e.plugins = map[string]*loadedPlugin{}
 	e.mu.Unlock()
-	for _, p := range plugins {
-		p.Close(context.Background())
+	for _, lp := range plugins {
+		lp.p.Close(context.Background())
 	}
 	return nil
 }

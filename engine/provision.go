@@ -144,7 +144,13 @@ func (p *TenantProvisioner) setStatus(ctx context.Context, op, id string, st doc
 	if err := tenancy.ValidateSyntax(id); err != nil {
 		return err
 	}
-	return p.change(ctx, op, id, func(e docex.AuditEntry) error { return p.e.be.SetTenantStatus(ctx, id, st, e) })
+	err := p.change(ctx, op, id, func(e docex.AuditEntry) error { return p.e.be.SetTenantStatus(ctx, id, st, e) })
+	if err == nil && st != docex.TenantActive {
+		if t, terr := p.e.be.Tenant(ctx, id); terr == nil {
+			p.e.releaseTenantPlugins(ctx, t) // no idle instance outlives the suspension
+		}
+	}
+	return err
 }
 
 // Delete removes a tenant, its database and its content. The id can be
@@ -167,6 +173,7 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	p.e.forgetTenant(id)
+	p.e.releaseTenantPlugins(ctx, t)
 	if p.e.cfg.ContentStorage == ContentFilesystem {
 		// Only this incarnation's directory: a tenant provisioned again
 		// with the same id meanwhile has a directory of its own. A crash
