@@ -19,6 +19,7 @@ import (
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine/internal/blobstore"
 	"github.com/docex-dev/docex/tenancy"
+	"github.com/google/uuid"
 )
 
 // Limits on user-supplied labels (bytes).
@@ -30,12 +31,27 @@ const (
 	MaxMetaKeys        = 256 // per call
 )
 
+// validateID refuses an id that cannot be a basket or document id: ids
+// are canonical UUIDs (lowercase, 36 bytes), which the engine makes. It
+// returns docex.ErrInvalidID, so a malformed id is invalid input, never
+// "not found", on every backend.
+func validateID(what, id string) error {
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
+		return docex.Errorf(docex.ErrInvalidID, "%s %.80q is not an id (ids look like 0190d7c5-7b1e-7c8a-9f00-1a2b3c4d5e6f)", what, id)
+	}
+	return nil
+}
+
 // CreateBasket creates a basket with a name unique in the tenant. It needs
 // the write action; it returns docex.ErrExists when the name is taken and
-// docex.ErrInvalid for a bad name.
+// docex.ErrInvalid for a bad name, including a name that has the form of
+// a basket id (so a name can never stand for another basket's id).
 func (s *Session) CreateBasket(ctx context.Context, name string) (docex.Basket, error) {
 	if err := validateText("basket name", name, MaxBasketNameLen); err != nil {
 		return docex.Basket{}, err
+	}
+	if _, err := uuid.Parse(name); err == nil {
+		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "basket name %q has the form of an id: choose a name that does not", name)
 	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "basket.create", name)
 	if err != nil {
@@ -47,8 +63,12 @@ func (s *Session) CreateBasket(ctx context.Context, name string) (docex.Basket, 
 	return b, err
 }
 
-// Basket returns a basket by id (with its stats), or docex.ErrNotFound.
+// Basket returns a basket by id (with its stats), docex.ErrNotFound, or
+// docex.ErrInvalidID for a malformed id.
 func (s *Session) Basket(ctx context.Context, id string) (docex.Basket, error) {
+	if err := validateID("basket id", id); err != nil {
+		return docex.Basket{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "basket.get", id)
 	if err != nil {
 		return docex.Basket{}, err
@@ -71,6 +91,17 @@ func (s *Session) BasketByName(ctx context.Context, name string) (docex.Basket, 
 	return b, err
 }
 
+// ResolveBasket returns the basket ref names: ref is a basket id when it
+// has the form of one (canonical UUID), else a basket name. The two never
+// collide, since CreateBasket refuses names of that form. It returns
+// docex.ErrNotFound when there is no such basket.
+func (s *Session) ResolveBasket(ctx context.Context, ref string) (docex.Basket, error) {
+	if validateID("", ref) == nil {
+		return s.Basket(ctx, ref)
+	}
+	return s.BasketByName(ctx, ref)
+}
+
 // Baskets lists the tenant's baskets ordered by name.
 func (s *Session) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket, error) {
 	page, err := page.Normalize()
@@ -91,6 +122,9 @@ func (s *Session) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket,
 // for a basket with documents unless force is set, in which case the
 // documents and their content go too.
 func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error {
+	if err := validateID("basket id", id); err != nil {
+		return err
+	}
 	st, err := s.open(ctx, tenancy.ActionDeleteBasket, "basket.delete", id)
 	if err != nil {
 		return err
@@ -306,6 +340,9 @@ func (s *Session) contentStore(st driver.TenantStore) (*blobstore.Store, error) 
 // AddDocuments adds documents to a basket in one transaction: all are
 // added, or none. Errors as AddDocument.
 func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewDocument) ([]Added, error) {
+	if err := validateID("basket id", basketID); err != nil {
+		return nil, err
+	}
 	for i := range docs {
 		if err := validateText("document name", docs[i].Name, MaxDocumentNameLen); err != nil {
 			return nil, err
@@ -517,6 +554,9 @@ var builtinTypes = map[string]string{
 // Document returns a document with its metadata, or docex.ErrNotFound
 // (also for an id of another tenant).
 func (s *Session) Document(ctx context.Context, id string) (docex.Document, error) {
+	if err := validateID("document id", id); err != nil {
+		return docex.Document{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "document.get", id)
 	if err != nil {
 		return docex.Document{}, err
@@ -530,6 +570,9 @@ func (s *Session) Document(ctx context.Context, id string) (docex.Document, erro
 // DocumentIn returns a document only if it belongs to the basket, and
 // docex.ErrNotFound otherwise.
 func (s *Session) DocumentIn(ctx context.Context, basketID, id string) (docex.Document, error) {
+	if err := validateID("basket id", basketID); err != nil {
+		return docex.Document{}, err
+	}
 	d, err := s.Document(ctx, id)
 	if err != nil {
 		return d, err
@@ -543,6 +586,9 @@ func (s *Session) DocumentIn(ctx context.Context, basketID, id string) (docex.Do
 // Documents lists a basket's documents with their metadata. It returns
 // docex.ErrNotFound for an unknown basket.
 func (s *Session) Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error) {
+	if err := validateID("basket id", basketID); err != nil {
+		return nil, err
+	}
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, err
@@ -568,6 +614,9 @@ func (s *Session) Documents(ctx context.Context, basketID string, page docex.Pag
 // every filter, and the total number of matches. It returns docex.ErrInvalid
 // without filters and docex.ErrNotFound for an unknown basket.
 func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
+	if err := validateID("basket id", basketID); err != nil {
+		return nil, 0, err
+	}
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, 0, err
@@ -601,6 +650,9 @@ func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []
 // OpenContent streams a document's content. The caller closes the reader.
 // It returns docex.ErrNotFound for an unknown document.
 func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, docex.Document, error) {
+	if err := validateID("document id", id); err != nil {
+		return nil, docex.Document{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "document.read", id)
 	if err != nil {
 		return nil, docex.Document{}, err
@@ -649,6 +701,9 @@ func (s *Session) ReadContent(ctx context.Context, id string) ([]byte, error) {
 // document, docex.ErrDuplicateContent when another document of the basket
 // has the new content, docex.ErrTooLarge over the limit.
 func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, contentType string) (docex.Document, error) {
+	if err := validateID("document id", id); err != nil {
+		return docex.Document{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.update", id)
 	if err != nil {
 		return docex.Document{}, err
@@ -727,6 +782,14 @@ func (s *Session) DeleteDocumentIn(ctx context.Context, basketID, id string) err
 }
 
 func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error {
+	if err := validateID("document id", id); err != nil {
+		return err
+	}
+	if basketID != "" {
+		if err := validateID("basket id", basketID); err != nil {
+			return err
+		}
+	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.delete", id)
 	if err != nil {
 		return err
@@ -763,6 +826,9 @@ func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error
 // document. It returns docex.ErrNotFound for an unknown document and
 // docex.ErrInvalid for bad keys or values.
 func (s *Session) SetMetadata(ctx context.Context, id string, kv map[string]docex.Value) (docex.Document, error) {
+	if err := validateID("document id", id); err != nil {
+		return docex.Document{}, err
+	}
 	if len(kv) == 0 {
 		return docex.Document{}, docex.Errorf(docex.ErrInvalid, "no metadata to set")
 	}
@@ -806,6 +872,9 @@ func (s *Session) Metadata(ctx context.Context, id, key string) (docex.Value, er
 // DeleteMetadata removes one key. It returns docex.ErrNotFound when the
 // document or the key does not exist.
 func (s *Session) DeleteMetadata(ctx context.Context, id, key string) error {
+	if err := validateID("document id", id); err != nil {
+		return err
+	}
 	if err := validateMetaKey(key); err != nil {
 		return err
 	}

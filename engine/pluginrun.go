@@ -161,6 +161,9 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	if s.e.cfg.Sandbox == nil {
 		return RunResult{}, docex.ErrNoSandbox
 	}
+	if err := validateID("document id", docID); err != nil {
+		return RunResult{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRunPlugin, "plugin.run", name)
 	if err != nil {
 		return RunResult{}, err

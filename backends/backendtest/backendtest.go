@@ -52,6 +52,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("Limits", f.testLimits)
 			t.Run("Audit", f.testAudit)
 			t.Run("MalformedInput", f.testMalformedInput)
+			t.Run("BasketNamesAreNotIDs", f.testBasketNamesAreNotIDs)
 			t.Run("CrossTenant", f.testCrossTenant)
 			t.Run("RandomInterleaving", f.testRandomInterleaving)
 			t.Run("LocalMode", f.testLocalMode)
@@ -383,7 +384,7 @@ func (f *fixture) testBaskets(t *testing.T) {
 	if got.ID != b.ID {
 		t.Fatalf("by name: %+v", got)
 	}
-	_, err = s.Basket(bg, "no-such-id")
+	_, err = s.Basket(bg, uuid.NewString())
 	wantErr(t, err, docex.ErrNotFound)
 	_, err = s.BasketByName(bg, "nope")
 	wantErr(t, err, docex.ErrNotFound)
@@ -495,7 +496,7 @@ func (f *fixture) testDocuments(t *testing.T) {
 	e.add(s, b.ID, "x.txt", "xxx", nil)
 	_, err = s.UpdateContent(bg, d.ID, strings.NewReader("xxx"), "")
 	wantErr(t, err, docex.ErrDuplicateContent)
-	_, err = s.UpdateContent(bg, "nope", strings.NewReader("x"), "")
+	_, err = s.UpdateContent(bg, uuid.NewString(), strings.NewReader("x"), "")
 	wantErr(t, err, docex.ErrNotFound)
 
 	// Wrong basket: not found, nothing deleted.
@@ -558,7 +559,7 @@ func (f *fixture) testDocuments(t *testing.T) {
 	if byName[0].Name != "doc-00.txt" {
 		t.Fatalf("OrderName first = %s", byName[0].Name)
 	}
-	_, err = s.Documents(bg, "nope", docex.Page{})
+	_, err = s.Documents(bg, uuid.NewString(), docex.Page{})
 	wantErr(t, err, docex.ErrNotFound)
 	_, err = s.Documents(bg, lb.ID, docex.Page{Limit: -1})
 	wantErr(t, err, docex.ErrInvalid)
@@ -580,7 +581,7 @@ func (f *fixture) testDocuments(t *testing.T) {
 		t.Fatalf("batch = %+v", added)
 	}
 	// Adding to a missing basket adds nothing.
-	_, err = s.AddDocument(bg, "nope", engine.NewDocument{Name: "x", Content: strings.NewReader("x")})
+	_, err = s.AddDocument(bg, uuid.NewString(), engine.NewDocument{Name: "x", Content: strings.NewReader("x")})
 	wantErr(t, err, docex.ErrNotFound)
 }
 
@@ -602,8 +603,9 @@ func (f *fixture) testMetadata(t *testing.T) {
 		t.Fatalf("after delete = %+v", got.Metadata)
 	}
 	wantErr(t, s.DeleteMetadata(bg, d.ID, "k"), docex.ErrNotFound)
-	wantErr(t, s.DeleteMetadata(bg, "nope", "n"), docex.ErrNotFound)
-	_, err = s.SetMetadata(bg, "nope", map[string]docex.Value{"a": docex.String("b")})
+	wantErr(t, s.DeleteMetadata(bg, "nope", "n"), docex.ErrInvalidID)
+	wantErr(t, s.DeleteMetadata(bg, uuid.NewString(), "n"), docex.ErrNotFound)
+	_, err = s.SetMetadata(bg, uuid.NewString(), map[string]docex.Value{"a": docex.String("b")})
 	wantErr(t, err, docex.ErrNotFound)
 	for _, bad := range []map[string]docex.Value{
 		nil,
@@ -668,7 +670,7 @@ func (f *fixture) testFind(t *testing.T) {
 	}
 	_, _, err = s.FindDocuments(bg, b.ID, nil, docex.Page{})
 	wantErr(t, err, docex.ErrInvalid)
-	_, _, err = s.FindDocuments(bg, "nope", []docex.MetaFilter{{Key: "a", Value: docex.String("b")}}, docex.Page{})
+	_, _, err = s.FindDocuments(bg, uuid.NewString(), []docex.MetaFilter{{Key: "a", Value: docex.String("b")}}, docex.Page{})
 	wantErr(t, err, docex.ErrNotFound)
 	// Metadata changes are reflected.
 	_, err = s.SetMetadata(bg, evens[0], map[string]docex.Value{"parity": docex.String("odd")})
@@ -776,6 +778,59 @@ func (f *fixture) testMalformedInput(t *testing.T) {
 	}
 	if bs, err := s.Baskets(bg, docex.Page{}); err != nil || len(bs) != 1 {
 		t.Fatalf("baskets %v %v", bs, err)
+	}
+
+	// Malformed ids are invalid input, never "not found" (and never reach
+	// a backend: invalid UTF-8 in an id made PostgreSQL fail).
+	for _, id := range []string{"nope", "bad\xffid", "nul\x00", strings.ToUpper(d.ID), "{" + d.ID + "}", "urn:uuid:" + d.ID, strings.ReplaceAll(d.ID, "-", "")} {
+		_, err = s.Document(bg, id)
+		wantErr(t, err, docex.ErrInvalidID)
+		_, _, err = s.OpenContent(bg, id)
+		wantErr(t, err, docex.ErrInvalidID)
+		_, err = s.SetMetadata(bg, id, map[string]docex.Value{"k": docex.String("v")})
+		wantErr(t, err, docex.ErrInvalidID)
+		wantErr(t, s.DeleteDocument(bg, id), docex.ErrInvalidID)
+		_, err = s.Basket(bg, id)
+		wantErr(t, err, docex.ErrInvalidID)
+		_, err = s.Documents(bg, id, docex.Page{})
+		wantErr(t, err, docex.ErrInvalidID)
+		_, err = s.AddDocument(bg, id, engine.NewDocument{Name: "z", Content: strings.NewReader("z")})
+		wantErr(t, err, docex.ErrInvalidID)
+		wantErr(t, s.DeleteBasket(bg, id, true), docex.ErrInvalidID)
+	}
+	_, err = s.Document(bg, uuid.NewString())
+	wantErr(t, err, docex.ErrNotFound)
+}
+
+// testBasketNamesAreNotIDs: a basket name can never stand for another
+// basket's id (issue 8: a writer created a basket named after another
+// basket's id, and commands that accept a name or an id acted on it).
+func (f *fixture) testBasketNamesAreNotIDs(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "admin")
+	victim := e.basket(s, "invoices")
+	d := e.add(s, victim.ID, "x", "x", nil)
+	for _, name := range []string{victim.ID, strings.ToUpper(victim.ID), "urn:uuid:" + victim.ID, "{" + victim.ID + "}", strings.ReplaceAll(victim.ID, "-", ""), uuid.NewString()} {
+		_, err := s.CreateBasket(bg, name)
+		wantErr(t, err, docex.ErrInvalid)
+	}
+	for _, ok := range []string{"2024-01-invoices", victim.ID + "-copy", "invoices " + victim.ID} {
+		e.basket(s, ok)
+	}
+	for _, ref := range []string{victim.ID, "invoices"} {
+		b, err := s.ResolveBasket(bg, ref)
+		must(t, err)
+		if b.ID != victim.ID {
+			t.Fatalf("ResolveBasket(%q) = %s, want %s", ref, b.ID, victim.ID)
+		}
+	}
+	_, err := s.ResolveBasket(bg, uuid.NewString())
+	wantErr(t, err, docex.ErrNotFound)
+	_, err = s.ResolveBasket(bg, "no such basket")
+	wantErr(t, err, docex.ErrNotFound)
+	if got, err := s.Document(bg, d.ID); err != nil || got.BasketID != victim.ID {
+		t.Fatalf("%v %v", got, err)
 	}
 }
 

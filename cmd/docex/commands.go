@@ -411,15 +411,10 @@ func printBaskets(w io.Writer, bs []docex.Basket) {
 	}
 }
 
-// resolveBasket finds a basket by name, then by id.
+// resolveBasket finds a basket by id when ref has the form of an id, else
+// by name (engine.Session.ResolveBasket).
 func resolveBasket(ctx context.Context, s *engine.Session, ref string) (docex.Basket, error) {
-	b, err := s.BasketByName(ctx, ref)
-	if errors.Is(err, docex.ErrNotFound) {
-		if b2, err2 := s.Basket(ctx, ref); err2 == nil {
-			return b2, nil
-		}
-	}
-	return b, err
+	return s.ResolveBasket(ctx, ref)
 }
 
 func cmdBasketCreate(ctx context.Context, c *cli, args []string) error {

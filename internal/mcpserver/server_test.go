@@ -737,7 +737,7 @@ func TestResources(t *testing.T) {
 	if err != nil || !strings.Contains(res.Contents[0].Text, `"bulk"`) || strings.Contains(res.Contents[0].Text, e.betaBask.ID) {
 		t.Fatalf("baskets resource: %+v %v", res, err)
 	}
-	for _, uri := range []string{documentURI(e.betaDoc.ID), basketURI(e.betaBask.ID), documentURI("x"), "docex://tenants"} {
+	for _, uri := range []string{documentURI(e.betaDoc.ID), basketURI(e.betaBask.ID), documentURI("01900000-0000-7000-8000-000000000000"), "docex://tenants"} {
 		if _, err := read(uri); err == nil || !strings.Contains(err.Error(), "not found") {
 			t.Errorf("%s: %v, want not found", uri, err)
 		}

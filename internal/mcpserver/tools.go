@@ -155,16 +155,14 @@ func parseOrder(s string) (docex.Order, error) {
 	return 0, docex.Errorf(docex.ErrInvalid, "order %q: want created, -created or name", s)
 }
 
-// resolveBasket finds a basket by name, then by id.
+// resolveBasket finds a basket by id when ref has the form of an id, else
+// by name (engine.Session.ResolveBasket: names never have that form).
 func (s *Server) resolveBasket(ctx context.Context, ref string) (docex.Basket, error) {
 	if strings.TrimSpace(ref) == "" {
 		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "basket is empty: give a basket name or id (see list_baskets)")
 	}
-	b, err := s.s.BasketByName(ctx, ref)
+	b, err := s.s.ResolveBasket(ctx, ref)
 	if errors.Is(err, docex.ErrNotFound) {
-		if b2, err2 := s.s.Basket(ctx, ref); err2 == nil {
-			return b2, nil
-		}
 		return b, docex.Errorf(docex.ErrNotFound, "no basket named or with id %q", ref)
 	}
 	return b, err
