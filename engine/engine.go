@@ -380,5 +380,11 @@ func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, t
 	}
 	e := s.entry(op, target, outcome, err)
 	e.Detail = auditSafe(docex.AuditEntry{Detail: detail}).Detail
-	return st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, e) })
+	aerr := st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, e) })
+	if errors.Is(aerr, docex.ErrTenantSuspended) || errors.Is(aerr, docex.ErrTenantUnknown) {
+		// The tenant was suspended or deleted meanwhile: its log takes no
+		// more writes, the system's records what happened.
+		aerr = s.e.be.AppendSystemAudit(ctx, e)
+	}
+	return aerr
 }

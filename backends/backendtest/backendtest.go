@@ -53,6 +53,8 @@ func Run(t *testing.T, h Harness) {
 			t.Run("Audit", f.testAudit)
 			t.Run("MalformedInput", f.testMalformedInput)
 			t.Run("BasketNamesAreNotIDs", f.testBasketNamesAreNotIDs)
+			t.Run("StaleStores", f.testStaleStores)
+			t.Run("SuspendIsAWriteBarrier", f.testSuspendIsAWriteBarrier)
 			t.Run("CrossTenant", f.testCrossTenant)
 			t.Run("RandomInterleaving", f.testRandomInterleaving)
 			t.Run("LocalMode", f.testLocalMode)
@@ -831,6 +833,96 @@ func (f *fixture) testBasketNamesAreNotIDs(t *testing.T) {
 	wantErr(t, err, docex.ErrNotFound)
 	if got, err := s.Document(bg, d.ID); err != nil || got.BasketID != victim.ID {
 		t.Fatalf("%v %v", got, err)
+	}
+}
+
+// testStaleStores: a store opened before its tenant was suspended, or
+// deleted and provisioned again, takes no more writes (issue 8: on
+// PostgreSQL such a store wrote a basket and an audit entry into the new
+// tenant). A store opened while the tenant is suspended (the operator's
+// sweep) keeps working.
+func (f *fixture) testStaleStores(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	e.tenant("beta")
+	p := e.eng.Provisioner("ops")
+	insert := func(st driver.TenantStore, name string) error {
+		return st.Write(bg, func(tx driver.Tx) error {
+			return tx.InsertBasket(bg, docex.Basket{ID: uuid.NewString(), Name: name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)})
+		})
+	}
+	stale, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer stale.Close()
+	must(t, insert(stale, "before"))
+	must(t, p.Delete(bg, "acme"))
+	e.tenant("acme")
+	wantErr(t, insert(stale, "into the new tenant"), docex.ErrTenantUnknown)
+	s := e.as("acme", "admin")
+	if bs, err := s.Baskets(bg, docex.Page{}); err != nil || len(bs) != 0 {
+		t.Fatalf("new incarnation of acme has baskets %+v (%v)", bs, err)
+	}
+
+	active, err := e.be.OpenTenant(bg, "beta")
+	must(t, err)
+	defer active.Close()
+	must(t, p.Suspend(bg, "beta"))
+	wantErr(t, insert(active, "after suspension"), docex.ErrTenantSuspended)
+	operator, err := e.be.OpenTenant(bg, "beta")
+	must(t, err)
+	defer operator.Close()
+	must(t, insert(operator, "operator while suspended"))
+	_, err = p.Sweep(bg, time.Hour)
+	must(t, err)
+	must(t, p.Resume(bg, "beta"))
+	must(t, insert(active, "after resume"))
+}
+
+// testSuspendIsAWriteBarrier: when Suspend returns, no write of the tenant
+// can commit any more, including writes that were in flight (they commit
+// before Suspend returns, or fail). Writers run flat out while the tenant
+// is suspended; the basket count read right after Suspend returns must be
+// the final one.
+func (f *fixture) testSuspendIsAWriteBarrier(t *testing.T) {
+	e := f.env(t)
+	for round := range 3 {
+		id := fmt.Sprintf("t%d", round)
+		e.tenant(id)
+		s := e.as(id, "writer")
+		var wg sync.WaitGroup
+		var started sync.WaitGroup
+		for w := range 6 {
+			started.Add(1)
+			wg.Go(func() {
+				first := true
+				for n := 0; ; n++ {
+					_, err := s.CreateBasket(bg, fmt.Sprintf("w%d-%d", w, n))
+					if first {
+						started.Done()
+						first = false
+					}
+					if err != nil {
+						if !errors.Is(err, docex.ErrTenantSuspended) {
+							t.Errorf("writer: %v", err)
+						}
+						return
+					}
+				}
+			})
+		}
+		started.Wait()
+		must(t, e.eng.Provisioner("ops").Suspend(bg, id))
+		st, err := e.be.OpenTenant(bg, id)
+		must(t, err)
+		atSuspend, err := st.Baskets(bg, docex.Page{Limit: docex.MaxPageLimit})
+		must(t, err)
+		wg.Wait()
+		final, err := st.Baskets(bg, docex.Page{Limit: docex.MaxPageLimit})
+		must(t, err)
+		st.Close()
+		if len(final) != len(atSuspend) {
+			t.Fatalf("round %d: %d baskets when Suspend returned, %d after the writers stopped: writes committed after the suspension", round, len(atSuspend), len(final))
+		}
 	}
 }
 

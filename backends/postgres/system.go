@@ -145,6 +145,9 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (cre
 				}
 				return b.wrap(err, "create local store %s", b.local)
 			}
+			if err := b.writeIdentity(ctx, tx, b.local, "", ""); err != nil {
+				return err
+			}
 		}
 		created = true
 		return nil
@@ -242,6 +245,9 @@ func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant, audit docex.
 			}
 			return b.wrap(err, "create schema of tenant %q", t.ID)
 		}
+		if err := b.writeIdentity(ctx, tx, schema, t.ID, t.Incarnation); err != nil {
+			return err
+		}
 		if err := b.step("register"); err != nil {
 			return err
 		}
@@ -256,6 +262,14 @@ func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant, audit docex.
 		}
 		return b.step("commit")
 	})
+}
+
+// writeIdentity records, inside a new store's schema, the tenant and the
+// incarnation it belongs to ("" for the local store); inTenant checks them
+// on every transaction.
+func (b *Backend) writeIdentity(ctx context.Context, tx pgx.Tx, schema, id, incarnation string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO `+quote(schema)+`.meta (key, value) VALUES ('tenant_id', $1), ('incarnation', $2)`, id, incarnation)
+	return b.wrap(err, "record the identity of %s", schema)
 }
 
 // registry is the outcome of registryForOpen.
@@ -439,18 +453,8 @@ func (b *Backend) OpenTenant(ctx context.Context, id string) (driver.TenantStore
 		}
 		st.schema, st.tenant = schema, reg.tenant
 	}
-	err = b.inTenant(ctx, st.schema, pgx.ReadOnly, func(q pgx.Tx) error {
-		var v string
-		err := q.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v)
-		if err != nil {
-			return b.wrap(err, "read schema version of %s", st.schema)
-		}
-		if v != strconv.Itoa(driver.SchemaVersion) {
-			return docex.Errorf(docex.ErrSchemaVersion, "postgres: store %s has schema version %q, this binary uses %d", st.schema, v, driver.SchemaVersion)
-		}
-		return nil
-	})
-	if err != nil {
+	// The first transaction checks the schema's identity and version.
+	if err := b.inTenant(ctx, st, pgx.ReadOnly, func(pgx.Tx) error { return nil }); err != nil {
 		return nil, err
 	}
 	return st, nil
