@@ -10,7 +10,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
@@ -30,17 +29,6 @@ const (
 	MaxMetaValueLen    = 64 << 10
 	MaxMetaKeys        = 256 // per call
 )
-
-// validateID refuses an id that cannot be a basket or document id: ids
-// are canonical UUIDs (lowercase, 36 bytes), which the engine makes. It
-// returns docex.ErrInvalidID, so a malformed id is invalid input, never
-// "not found", on every backend.
-func validateID(what, id string) error {
-	if u, err := uuid.Parse(id); err != nil || u.String() != id {
-		return docex.Errorf(docex.ErrInvalidID, "%s %.80q is not an id (ids look like 0190d7c5-7b1e-7c8a-9f00-1a2b3c4d5e6f)", what, id)
-	}
-	return nil
-}
 
 // CreateBasket creates a basket with a name unique in the tenant. It needs
 // the write action; it returns docex.ErrExists when the name is taken and
@@ -66,7 +54,7 @@ func (s *Session) CreateBasket(ctx context.Context, name string) (docex.Basket, 
 // Basket returns a basket by id (with its stats), docex.ErrNotFound, or
 // docex.ErrInvalidID for a malformed id.
 func (s *Session) Basket(ctx context.Context, id string) (docex.Basket, error) {
-	if err := validateID("basket id", id); err != nil {
+	if err := checkID("basket", id); err != nil {
 		return docex.Basket{}, err
 	}
 	st, err := s.open(ctx, tenancy.ActionRead, "basket.get", id)
@@ -96,7 +84,7 @@ func (s *Session) BasketByName(ctx context.Context, name string) (docex.Basket, 
 // collide, since CreateBasket refuses names of that form. It returns
 // docex.ErrNotFound when there is no such basket.
 func (s *Session) ResolveBasket(ctx context.Context, ref string) (docex.Basket, error) {
-	if validateID("", ref) == nil {
+	if checkID("basket", ref) == nil {
 		return s.Basket(ctx, ref)
 	}
 	return s.BasketByName(ctx, ref)
@@ -122,7 +110,7 @@ func (s *Session) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket,
 // for a basket with documents unless force is set, in which case the
 // documents and their content go too.
 func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error {
-	if err := validateID("basket id", id); err != nil {
+	if err := checkID("basket", id); err != nil {
 		return err
 	}
 	st, err := s.open(ctx, tenancy.ActionDeleteBasket, "basket.delete", id)
@@ -137,7 +125,7 @@ func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error
 			return err
 		}
 		if b.DocumentCount > 0 && !force {
-			return docex.Errorf(docex.ErrBasketNotEmpty, "basket %q holds %d documents (use force)", b.Name, b.DocumentCount)
+			return docex.Errorf(docex.ErrBasketNotEmpty, "basket %q is not empty: it holds %d documents", b.Name, b.DocumentCount)
 		}
 		sums = sums[:0]
 		for off := 0; int64(off) < b.DocumentCount; off += docex.MaxPageLimit {
@@ -255,16 +243,6 @@ func (s *Session) AddDocument(ctx context.Context, basketID string, nd NewDocume
 	return out[0], nil
 }
 
-// AddFile adds the file at path under its base name. Errors as AddDocument.
-func (s *Session) AddFile(ctx context.Context, basketID, path string, meta map[string]docex.Value) (Added, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Added{}, docex.Errorf(docex.ErrInvalid, "open %s: %v", path, err)
-	}
-	defer f.Close()
-	return s.AddDocument(ctx, basketID, NewDocument{Name: filepath.Base(path), Content: f, Metadata: meta})
-}
-
 // content is new document content, staged before the transaction that
 // refers to it: a hashed temporary file (filesystem storage) or the bytes
 // (database storage).
@@ -340,7 +318,7 @@ func (s *Session) contentStore(st driver.TenantStore) (*blobstore.Store, error) 
 // AddDocuments adds documents to a basket in one transaction: all are
 // added, or none. Errors as AddDocument.
 func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewDocument) ([]Added, error) {
-	if err := validateID("basket id", basketID); err != nil {
+	if err := checkID("basket", basketID); err != nil {
 		return nil, err
 	}
 	for i := range docs {
@@ -359,13 +337,14 @@ func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewD
 		return nil, err
 	}
 	defer st.Close()
-	return s.addDocumentsTo(ctx, st, basketID, docs, nil)
+	return s.addDocumentsTo(ctx, st, basketID, docs, s.enqueueBound(ctx, basketID)) // a bound basket's jobs commit with the documents
 }
 
 // addDocumentsTo adds validated documents through an open store. extra,
 // when not nil, runs in the same transaction after the documents are
-// added, so that a caller's further writes commit with them or not at all.
-func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, basketID string, docs []NewDocument, extra func(tx driver.Tx) error) ([]Added, error) {
+// added (with the outcome of each), so that a caller's further writes
+// commit with them or not at all.
+func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, basketID string, docs []NewDocument, extra func(tx driver.Tx, added []Added) error) ([]Added, error) {
 	sd, err := s.stageDocuments(ctx, st, docs)
 	if err != nil {
 		return nil, err
@@ -378,7 +357,7 @@ func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, bas
 			return err
 		}
 		if extra != nil {
-			return extra(tx)
+			return extra(tx, out)
 		}
 		return nil
 	})
@@ -446,7 +425,7 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 		existing, err := tx.DocumentByChecksum(ctx, basketID, it.sum)
 		if err == nil {
 			out[i] = Added{Document: existing, Duplicate: true}
-			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", existing.ID, "duplicate content; existing document returned")); err != nil {
+			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", existing.ID, map[string]any{"duplicate": true, "name": sd.docs[i].Name})); err != nil {
 				return nil, err
 			}
 			continue
@@ -468,7 +447,7 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 			return nil, err
 		}
 		out[i] = Added{Document: d}
-		if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, "")); err != nil {
+		if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, nil)); err != nil {
 			return nil, err
 		}
 	}
@@ -478,7 +457,7 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 	return out, nil
 }
 
-func (s *Session) entryDetail(op, target, detail string) docex.AuditEntry {
+func (s *Session) entryDetail(op, target string, detail map[string]any) docex.AuditEntry {
 	e := s.entry(op, target, docex.OutcomeOK, nil)
 	e.Detail = detail
 	return e
@@ -554,7 +533,7 @@ var builtinTypes = map[string]string{
 // Document returns a document with its metadata, or docex.ErrNotFound
 // (also for an id of another tenant).
 func (s *Session) Document(ctx context.Context, id string) (docex.Document, error) {
-	if err := validateID("document id", id); err != nil {
+	if err := checkID("document", id); err != nil {
 		return docex.Document{}, err
 	}
 	st, err := s.open(ctx, tenancy.ActionRead, "document.get", id)
@@ -570,7 +549,7 @@ func (s *Session) Document(ctx context.Context, id string) (docex.Document, erro
 // DocumentIn returns a document only if it belongs to the basket, and
 // docex.ErrNotFound otherwise.
 func (s *Session) DocumentIn(ctx context.Context, basketID, id string) (docex.Document, error) {
-	if err := validateID("basket id", basketID); err != nil {
+	if err := checkID("basket", basketID); err != nil {
 		return docex.Document{}, err
 	}
 	d, err := s.Document(ctx, id)
@@ -586,7 +565,7 @@ func (s *Session) DocumentIn(ctx context.Context, basketID, id string) (docex.Do
 // Documents lists a basket's documents with their metadata. It returns
 // docex.ErrNotFound for an unknown basket.
 func (s *Session) Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error) {
-	if err := validateID("basket id", basketID); err != nil {
+	if err := checkID("basket", basketID); err != nil {
 		return nil, err
 	}
 	page, err := page.Normalize()
@@ -614,7 +593,7 @@ func (s *Session) Documents(ctx context.Context, basketID string, page docex.Pag
 // every filter, and the total number of matches. It returns docex.ErrInvalid
 // without filters and docex.ErrNotFound for an unknown basket.
 func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
-	if err := validateID("basket id", basketID); err != nil {
+	if err := checkID("basket", basketID); err != nil {
 		return nil, 0, err
 	}
 	page, err := page.Normalize()
@@ -650,7 +629,7 @@ func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []
 // OpenContent streams a document's content. The caller closes the reader.
 // It returns docex.ErrNotFound for an unknown document.
 func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, docex.Document, error) {
-	if err := validateID("document id", id); err != nil {
+	if err := checkID("document", id); err != nil {
 		return nil, docex.Document{}, err
 	}
 	st, err := s.open(ctx, tenancy.ActionRead, "document.read", id)
@@ -701,7 +680,7 @@ func (s *Session) ReadContent(ctx context.Context, id string) ([]byte, error) {
 // document, docex.ErrDuplicateContent when another document of the basket
 // has the new content, docex.ErrTooLarge over the limit.
 func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, contentType string) (docex.Document, error) {
-	if err := validateID("document id", id); err != nil {
+	if err := checkID("document", id); err != nil {
 		return docex.Document{}, err
 	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.update", id)
@@ -782,11 +761,11 @@ func (s *Session) DeleteDocumentIn(ctx context.Context, basketID, id string) err
 }
 
 func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error {
-	if err := validateID("document id", id); err != nil {
+	if err := checkID("document", id); err != nil {
 		return err
 	}
 	if basketID != "" {
-		if err := validateID("basket id", basketID); err != nil {
+		if err := checkID("basket", basketID); err != nil {
 			return err
 		}
 	}
@@ -826,7 +805,7 @@ func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error
 // document. It returns docex.ErrNotFound for an unknown document and
 // docex.ErrInvalid for bad keys or values.
 func (s *Session) SetMetadata(ctx context.Context, id string, kv map[string]docex.Value) (docex.Document, error) {
-	if err := validateID("document id", id); err != nil {
+	if err := checkID("document", id); err != nil {
 		return docex.Document{}, err
 	}
 	if len(kv) == 0 {
@@ -855,6 +834,9 @@ func (s *Session) SetMetadata(ctx context.Context, id string, kv map[string]doce
 // Metadata returns one metadata value of a document. It returns
 // docex.ErrNotFound when the document or the key does not exist.
 func (s *Session) Metadata(ctx context.Context, id, key string) (docex.Value, error) {
+	if err := checkID("document", id); err != nil {
+		return docex.Value{}, err
+	}
 	if err := validateMetaKey(key); err != nil {
 		return docex.Value{}, err
 	}
@@ -872,7 +854,7 @@ func (s *Session) Metadata(ctx context.Context, id, key string) (docex.Value, er
 // DeleteMetadata removes one key. It returns docex.ErrNotFound when the
 // document or the key does not exist.
 func (s *Session) DeleteMetadata(ctx context.Context, id, key string) error {
-	if err := validateID("document id", id); err != nil {
+	if err := checkID("document", id); err != nil {
 		return err
 	}
 	if err := validateMetaKey(key); err != nil {

@@ -81,6 +81,19 @@ func (e *Engine) Config() Config { return e.cfg }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
+// checkID returns docex.ErrInvalidID unless id has the form of the ids the
+// engine generates (a UUID in its canonical 36-character form): a
+// malformed id is invalid input, never "not found".
+func checkID(what, id string) error {
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
+		if len(id) > 64 {
+			id = id[:64] + "..."
+		}
+		return docex.Errorf(docex.ErrInvalidID, "%s id %q is malformed (ids look like 0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b)", what, id)
+	}
+	return nil
+}
+
 // blobStore returns the filesystem content store of the tenant incarnation.
 func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
 	key := t.ID + "/" + t.Incarnation
@@ -248,7 +261,9 @@ func (s *Session) open(ctx context.Context, action tenancy.Action, op, target st
 	if s.e.cfg.MultiTenancy {
 		if t.ID != s.uc.TenantID || t.IsSystem {
 			st.Close()
-			return nil, fmt.Errorf("backend opened tenant %q for %q: %w", t.ID, s.uc.TenantID, docex.ErrBootstrapTenant)
+			err := fmt.Errorf("backend opened tenant %q (system %t) for %q: %w", t.ID, t.IsSystem, s.uc.TenantID, docex.ErrWrongTenant)
+			s.systemDenial(ctx, op, target, err)
+			return nil, err
 		}
 		if t.Status != docex.TenantActive {
 			st.Close()
@@ -260,7 +275,7 @@ func (s *Session) open(ctx context.Context, action tenancy.Action, op, target st
 		if !errors.Is(err, docex.ErrDenied) {
 			err = fmt.Errorf("%w: %w", docex.ErrForbidden, err)
 		}
-		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, ""))
+		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
 		st.Close()
 		return nil, err
 	}
@@ -287,7 +302,7 @@ func (s *Session) entry(op, target, outcome string, err error) docex.AuditEntry 
 // Bounds on user-supplied audit fields (bytes).
 const (
 	maxAuditLabel = 1024     // user, tenant, target, each role
-	maxAuditText  = 64 << 10 // error, detail
+	maxAuditText  = 64 << 10 // error
 )
 
 // auditSafe returns e with every text field valid UTF-8 without NUL bytes
@@ -304,7 +319,7 @@ func auditSafe(e docex.AuditEntry) docex.AuditEntry {
 	for _, f := range []*string{&e.UserID, &e.TenantID, &e.Target, &e.Operation, &e.Outcome} {
 		*f = clean(*f, maxAuditLabel)
 	}
-	e.Error, e.Detail = clean(e.Error, maxAuditText), clean(e.Detail, maxAuditText)
+	e.Error = clean(e.Error, maxAuditText) // Detail is JSON-encoded, which makes any string valid
 	roles := make([]string, len(e.Roles))
 	for i, r := range e.Roles {
 		roles[i] = clean(r, maxAuditLabel)
@@ -325,13 +340,26 @@ func withAuditErr(err, aerr error) error {
 	return fmt.Errorf("%w (and this could not be audited: %w)", err, aerr)
 }
 
-// systemDenial records a denial in the system audit log and returns err
-// (with the audit write's error, if any).
+// systemDenial records in the system audit log a call refused before a
+// tenant store was usable, with the outcome of err (outcomeOf), and returns
+// err (with the audit write's error, if any).
 func (s *Session) systemDenial(ctx context.Context, op, target string, err error) error {
 	if errors.Is(err, docex.ErrClosed) || ctx.Err() != nil {
 		return err
 	}
-	return withAuditErr(err, s.e.be.AppendSystemAudit(ctx, s.entry(op, target, docex.OutcomeDenied, err)))
+	return withAuditErr(err, s.e.be.AppendSystemAudit(ctx, s.entry(op, target, outcomeOf(err), err)))
+}
+
+// outcomeOf is the audit outcome of an operation's error: ok, denied for
+// a docex.ErrDenied error, error otherwise (an I/O failure is no denial).
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return docex.OutcomeOK
+	case errors.Is(err, docex.ErrDenied):
+		return docex.OutcomeDenied
+	}
+	return docex.OutcomeError
 }
 
 // write runs fn in a transaction that also records the audit entry of op;
@@ -353,7 +381,7 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 		return tx.AppendAudit(ctx, s.entry(op, target, docex.OutcomeOK, nil))
 	})
 	if err != nil && ctx.Err() == nil {
-		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, ""))
+		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
 	}
 	return err
 }
@@ -362,24 +390,17 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 // returns err (with the audit write's error, if any).
 func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, target string, err error) error {
 	if s.opts.AuditReads && ctx.Err() == nil {
-		return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, ""))
+		return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
 	}
 	return err
 }
 
 // auditOutcome records one entry in the tenant's audit log, in a
-// transaction of its own: ok for a nil err, denied for a docex.ErrDenied
-// error, error otherwise. It returns the audit write's error.
-func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail string) error {
-	outcome := docex.OutcomeOK
-	if err != nil {
-		outcome = docex.OutcomeError
-		if errors.Is(err, docex.ErrDenied) {
-			outcome = docex.OutcomeDenied
-		}
-	}
-	e := s.entry(op, target, outcome, err)
-	e.Detail = auditSafe(docex.AuditEntry{Detail: detail}).Detail
+// transaction of its own, with the outcome of err (outcomeOf); detail may
+// be nil. It returns the audit write's error.
+func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail map[string]any) error {
+	e := s.entry(op, target, outcomeOf(err), err)
+	e.Detail = detail
 	aerr := st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, e) })
 	if errors.Is(aerr, docex.ErrTenantSuspended) || errors.Is(aerr, docex.ErrTenantUnknown) {
 		// The tenant was suspended or deleted meanwhile: its log takes no

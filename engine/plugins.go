@@ -96,13 +96,13 @@ func (s *Session) InstallPlugin(ctx context.Context, manifest, module []byte) (P
 	if err == nil {
 		rec := driver.PluginRecord{Name: m.Name, Version: m.Version, Manifest: manifest, ModuleSHA256: m.SHA256, InstalledAt: s.e.now(), InstalledBy: s.uc.UserID}
 		if err = st.Plugins().PutPlugin(ctx, rec, module); err == nil {
-			if err := s.auditOutcome(ctx, st, "plugin.install", m.Name, nil, m.Version+" "+m.SHA256); err != nil {
+			if err := s.auditOutcome(ctx, st, "plugin.install", m.Name, nil, map[string]any{"version": m.Version, "module_sha256": m.SHA256}); err != nil {
 				return PluginInfo{}, withAuditErr(nil, err)
 			}
 			return pluginInfo(rec, false), nil
 		}
 	}
-	return PluginInfo{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.install", "", err, ""))
+	return PluginInfo{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.install", "", err, nil))
 }
 
 // Plugins lists the plugins the session's tenant can run: its own and the
@@ -181,7 +181,7 @@ func (s *Session) RemovePlugin(ctx context.Context, name string) error {
 	}
 	defer st.Close()
 	err = st.Plugins().DeletePlugin(ctx, name)
-	return withAuditErr(err, s.auditOutcome(ctx, st, "plugin.remove", name, err, ""))
+	return withAuditErr(err, s.auditOutcome(ctx, st, "plugin.remove", name, err, nil))
 }
 
 // InstallSystemPlugin installs a plugin available to every tenant (it runs

@@ -23,6 +23,9 @@ import (
 	"github.com/google/uuid"
 )
 
+// unknownID is a well-formed id that names nothing.
+const unknownID = "0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b"
+
 // Harness makes backends for the suite.
 type Harness struct {
 	// New returns a fresh backend that has not been bootstrapped, and an
@@ -386,8 +389,15 @@ func (f *fixture) testBaskets(t *testing.T) {
 	if got.ID != b.ID {
 		t.Fatalf("by name: %+v", got)
 	}
-	_, err = s.Basket(bg, uuid.NewString())
+	_, err = s.Basket(bg, unknownID)
 	wantErr(t, err, docex.ErrNotFound)
+	// A malformed id is invalid input, not "not found".
+	for _, bad := range []string{"", "nope", "../x", unknownID + "0", strings.ToUpper(unknownID)[:35] + "\x00"} {
+		_, err = s.Basket(bg, bad)
+		wantErr(t, err, docex.ErrInvalidID)
+		_, err = s.Document(bg, bad)
+		wantErr(t, err, docex.ErrInvalidID)
+	}
 	_, err = s.BasketByName(bg, "nope")
 	wantErr(t, err, docex.ErrNotFound)
 	list, err := s.Baskets(bg, docex.Page{})
@@ -498,7 +508,7 @@ func (f *fixture) testDocuments(t *testing.T) {
 	e.add(s, b.ID, "x.txt", "xxx", nil)
 	_, err = s.UpdateContent(bg, d.ID, strings.NewReader("xxx"), "")
 	wantErr(t, err, docex.ErrDuplicateContent)
-	_, err = s.UpdateContent(bg, uuid.NewString(), strings.NewReader("x"), "")
+	_, err = s.UpdateContent(bg, unknownID, strings.NewReader("x"), "")
 	wantErr(t, err, docex.ErrNotFound)
 
 	// Wrong basket: not found, nothing deleted.
@@ -561,7 +571,7 @@ func (f *fixture) testDocuments(t *testing.T) {
 	if byName[0].Name != "doc-00.txt" {
 		t.Fatalf("OrderName first = %s", byName[0].Name)
 	}
-	_, err = s.Documents(bg, uuid.NewString(), docex.Page{})
+	_, err = s.Documents(bg, unknownID, docex.Page{})
 	wantErr(t, err, docex.ErrNotFound)
 	_, err = s.Documents(bg, lb.ID, docex.Page{Limit: -1})
 	wantErr(t, err, docex.ErrInvalid)
@@ -583,7 +593,7 @@ func (f *fixture) testDocuments(t *testing.T) {
 		t.Fatalf("batch = %+v", added)
 	}
 	// Adding to a missing basket adds nothing.
-	_, err = s.AddDocument(bg, uuid.NewString(), engine.NewDocument{Name: "x", Content: strings.NewReader("x")})
+	_, err = s.AddDocument(bg, unknownID, engine.NewDocument{Name: "x", Content: strings.NewReader("x")})
 	wantErr(t, err, docex.ErrNotFound)
 }
 
@@ -605,9 +615,8 @@ func (f *fixture) testMetadata(t *testing.T) {
 		t.Fatalf("after delete = %+v", got.Metadata)
 	}
 	wantErr(t, s.DeleteMetadata(bg, d.ID, "k"), docex.ErrNotFound)
-	wantErr(t, s.DeleteMetadata(bg, "nope", "n"), docex.ErrInvalidID)
-	wantErr(t, s.DeleteMetadata(bg, uuid.NewString(), "n"), docex.ErrNotFound)
-	_, err = s.SetMetadata(bg, uuid.NewString(), map[string]docex.Value{"a": docex.String("b")})
+	wantErr(t, s.DeleteMetadata(bg, unknownID, "n"), docex.ErrNotFound)
+	_, err = s.SetMetadata(bg, unknownID, map[string]docex.Value{"a": docex.String("b")})
 	wantErr(t, err, docex.ErrNotFound)
 	for _, bad := range []map[string]docex.Value{
 		nil,
@@ -672,7 +681,7 @@ func (f *fixture) testFind(t *testing.T) {
 	}
 	_, _, err = s.FindDocuments(bg, b.ID, nil, docex.Page{})
 	wantErr(t, err, docex.ErrInvalid)
-	_, _, err = s.FindDocuments(bg, uuid.NewString(), []docex.MetaFilter{{Key: "a", Value: docex.String("b")}}, docex.Page{})
+	_, _, err = s.FindDocuments(bg, unknownID, []docex.MetaFilter{{Key: "a", Value: docex.String("b")}}, docex.Page{})
 	wantErr(t, err, docex.ErrNotFound)
 	// Metadata changes are reflected.
 	_, err = s.SetMetadata(bg, evens[0], map[string]docex.Value{"parity": docex.String("odd")})

@@ -257,8 +257,8 @@ func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant, audit docex.
 			}
 			return b.wrap(err, "register tenant %q", t.ID)
 		}
-		if _, err := tx.Exec(ctx, b.sql.auditInsert, auditArgs(audit)...); err != nil {
-			return b.wrap(err, "append system audit")
+		if err := b.appendSystemAudit(ctx, tx, audit); err != nil {
+			return err
 		}
 		return b.step("commit")
 	})
@@ -379,8 +379,7 @@ func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.T
 		if err != nil {
 			return b.sysErr(err, "set status of tenant %q", id)
 		}
-		_, err = tx.Exec(ctx, b.sql.auditInsert, auditArgs(audit)...)
-		return b.wrap(err, "append system audit")
+		return b.appendSystemAudit(ctx, tx, audit)
 	})
 }
 
@@ -414,8 +413,7 @@ func (b *Backend) DeleteTenant(ctx context.Context, id string, audit docex.Audit
 		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+quote(schema)+` CASCADE`); err != nil {
 			return b.wrap(err, "drop schema of tenant %q", id)
 		}
-		_, err = tx.Exec(ctx, b.sql.auditInsert, auditArgs(audit)...)
-		return b.wrap(err, "append system audit")
+		return b.appendSystemAudit(ctx, tx, audit)
 	})
 }
 
@@ -463,7 +461,17 @@ func (b *Backend) OpenTenant(ctx context.Context, id string) (driver.TenantStore
 // AppendSystemAudit records e in the system audit log. It returns
 // docex.ErrNotInitialized before Bootstrap.
 func (b *Backend) AppendSystemAudit(ctx context.Context, e docex.AuditEntry) error {
-	_, err := b.pool.Exec(ctx, b.sql.auditInsert, auditArgs(e)...)
+	return b.appendSystemAudit(ctx, b.pool, e)
+}
+
+// appendSystemAudit records e in the system audit log through q (the pool,
+// or the transaction of the registry change e records).
+func (b *Backend) appendSystemAudit(ctx context.Context, q querier, e docex.AuditEntry) error {
+	args, err := auditArgs(e)
+	if err != nil {
+		return err
+	}
+	_, err = q.Exec(ctx, b.sql.auditInsert, args...)
 	return b.sysErr(err, "append system audit")
 }
 

@@ -58,7 +58,7 @@ func TestFilesArePrivate(t *testing.T) {
 				h.env["DOCEX_TENANT"] = "acme"
 			}
 			h.ok("basket", "create", "b")
-			added := decode[[]doc](t, h.ok("doc", "add", "b", f, "--json").stdout)
+			added := documents(decode[[]added](t, h.ok("doc", "add", "b", f, "--json").stdout))
 			h.ok("plugin", "install", filepath.Join("..", "..", "testplugins", "echo"))
 			h.ok("run", "echo", added[0].ID)
 			h.ok("gc", "--grace", "0")
@@ -100,9 +100,11 @@ func TestBasketNameCannotImpersonateAnID(t *testing.T) {
 	h.want(exitInvalid, "basket", "create", victim.ID)
 	h.want(exitInvalid, "basket", "create", strings.ToUpper(victim.ID))
 	f := h.file("a.txt", "a")
-	added := decode[[]doc](t, h.ok("doc", "add", victim.ID, f, "--json").stdout)
-	if added[0].BasketID != victim.ID {
-		t.Fatalf("added to %s, want %s", added[0].BasketID, victim.ID)
+	added := decode[[]struct {
+		Document doc `json:"document"`
+	}](t, h.ok("doc", "add", victim.ID, f, "--json").stdout)
+	if added[0].Document.BasketID != victim.ID {
+		t.Fatalf("added to %s, want %s", added[0].Document.BasketID, victim.ID)
 	}
 	h.want(exitNotFound, "doc", "list", "01900000-0000-7000-8000-000000000000")
 }
