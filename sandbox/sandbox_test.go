@@ -252,6 +252,8 @@ func TestLoadRejects(t *testing.T) {
 		{"badimport", ErrInvalidModule, "docex.format_disk, which does not exist"},
 		{"badsig", ErrInvalidModule, "docex.log with signature (i64) -> (i32)"},
 		{"notwasm", ErrInvalidModule, "not a WebAssembly"},
+		{"importglobal", ErrInvalidModule, "only functions may be imported"},
+		{"refuel", ErrInvalidModule, "index 1 out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.plugin, func(t *testing.T) {
@@ -756,6 +758,19 @@ func TestFreshStatePerInvocation(t *testing.T) {
 		}
 		if i > 1 && r.Report.ColdStart && tenant == "a" {
 			t.Fatalf("run %d: the instance was not reused (restore failed?)", i)
+		}
+	}
+}
+
+func TestEscapeText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":            "plain",
+		"a\nb\x1b[31mred":  `a\nb\x1b[31mred`,
+		"sep\u2028x\u0085": `sep\u2028x\u0085`,
+		"bad\xffutf8":      "bad\uFFFDutf8",
+	} {
+		if got := escapeText(in); got != want {
+			t.Errorf("escapeText(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
