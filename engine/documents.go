@@ -313,6 +313,11 @@ func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewD
 		if err := validateMeta(docs[i].Metadata); err != nil {
 			return nil, err
 		}
+		if docs[i].ContentType != "" {
+			if _, err := ParseContentType(docs[i].ContentType); err != nil {
+				return nil, err
+			}
+		}
 	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.add", basketID)
 	if err != nil {
@@ -372,7 +377,14 @@ func (s *Session) stageDocuments(ctx context.Context, st driver.TenantStore, doc
 			sd.discard()
 			return nil, err
 		}
-		sd.cts[i] = detectContentType(nd.ContentType, nd.Name, sd.items[i].Head())
+		ct := ""
+		if nd.ContentType != "" {
+			if ct, err = ParseContentType(nd.ContentType); err != nil {
+				sd.discard()
+				return nil, err
+			}
+		}
+		sd.cts[i] = detectContentType(ct, nd.Name, sd.items[i].Head())
 	}
 	if err := tc.Sync(ctx, sd.items); err != nil {
 		sd.discard()
@@ -474,21 +486,54 @@ func validateMeta(m map[string]docex.Value) error {
 
 func validateMetaKey(k string) error { return validateText("metadata key", k, MaxMetaKeyLen) }
 
-// detectContentType returns given when set, else the type for the name's
-// extension, else a sniffed type.
+// MaxContentTypeLen bounds a content type (bytes).
+const MaxContentTypeLen = 255
+
+// ParseContentType checks a content type and returns it in canonical form
+// (mime.FormatMediaType: lowercase type, subtype and parameter names): a
+// media type "type/subtype" with optional parameters (RFC 2045 syntax), at
+// most MaxContentTypeLen bytes of printable ASCII. It returns an error
+// matching docex.ErrInvalid. Every content type stored, given by a caller,
+// detected or set by a plugin, passes it.
+func ParseContentType(ct string) (string, error) {
+	if ct == "" || len(ct) > MaxContentTypeLen {
+		return "", docex.Errorf(docex.ErrInvalid, "content type is %d bytes: want 1 to %d", len(ct), MaxContentTypeLen)
+	}
+	for i := 0; i < len(ct); i++ {
+		if c := ct[i]; c < 0x20 || c > 0x7e {
+			return "", docex.Errorf(docex.ErrInvalid, "content type %.80q: only printable ASCII is allowed", ct)
+		}
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || strings.Count(mt, "/") != 1 || strings.HasPrefix(mt, "/") || strings.HasSuffix(mt, "/") {
+		return "", docex.Errorf(docex.ErrInvalid, "content type %q is not a media type (want type/subtype, e.g. text/plain; charset=utf-8)", ct)
+	}
+	out := mime.FormatMediaType(mt, params)
+	if out == "" || len(out) > MaxContentTypeLen {
+		return "", docex.Errorf(docex.ErrInvalid, "content type %q is not a media type (want type/subtype, e.g. text/plain; charset=utf-8)", ct)
+	}
+	return out, nil
+}
+
+// detectContentType returns given when set (already checked), else the type
+// for the name's extension, else a sniffed type; a detected type the
+// machine's MIME database spells badly becomes application/octet-stream.
 func detectContentType(given, name string, head []byte) string {
 	if given != "" {
 		return given
 	}
+	detected := http.DetectContentType(head)
 	if ext := strings.ToLower(filepath.Ext(name)); ext != "" {
 		if t := builtinTypes[ext]; t != "" {
-			return t
-		}
-		if t := mime.TypeByExtension(ext); t != "" {
-			return t
+			detected = t
+		} else if t := mime.TypeByExtension(ext); t != "" {
+			detected = t
 		}
 	}
-	return http.DetectContentType(head)
+	if ct, err := ParseContentType(detected); err == nil {
+		return ct
+	}
+	return "application/octet-stream"
 }
 
 // builtinTypes makes detection of common document types independent of the
@@ -652,6 +697,12 @@ func (s *Session) ReadContent(ctx context.Context, id string) ([]byte, error) {
 func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, contentType string) (docex.Document, error) {
 	if err := checkID("document", id); err != nil {
 		return docex.Document{}, err
+	}
+	if contentType != "" {
+		var err error
+		if contentType, err = ParseContentType(contentType); err != nil {
+			return docex.Document{}, err
+		}
 	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.update", id)
 	if err != nil {

@@ -313,6 +313,11 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 		if err := validateText("derived document name", d.Name, MaxDocumentNameLen); err != nil {
 			return out, docex.Errorf(docex.ErrPluginFailed, "plugin %q output refused: %v", name, err)
 		}
+		if d.ContentType != "" {
+			if _, err := ParseContentType(d.ContentType); err != nil {
+				return out, docex.Errorf(docex.ErrPluginFailed, "plugin %q output refused: derived document %q: %v", name, d.Name, err)
+			}
+		}
 		dm, err := pluginValues(name, d.Metadata)
 		if err != nil {
 			return out, err

@@ -783,6 +783,22 @@ func (f *fixture) testMalformedInput(t *testing.T) {
 	}
 	_, err = s.CreateBasket(bg, "bad\xffname")
 	wantErr(t, err, docex.ErrInvalid)
+
+	// Content types: a media type, printable ASCII, bounded; stored in
+	// canonical form (issue 8: escape sequences, 100 KB and invalid UTF-8
+	// were accepted).
+	for _, ct := range []string{"\x1b[31mtext/plain", "text/plain\nX-Forged: 1", strings.Repeat("a", 100<<10), "text/pl\xffain", "notamediatype", "text/", "/plain", "text/plain; charset", "texte/plaîn"} {
+		_, err = s.AddDocument(bg, b.ID, engine.NewDocument{Name: "ct", Content: strings.NewReader("ct"), ContentType: ct})
+		wantErr(t, err, docex.ErrInvalid)
+		_, err = s.UpdateContent(bg, d.ID, strings.NewReader("ct"), ct)
+		wantErr(t, err, docex.ErrInvalid)
+	}
+	a, err := s.AddDocument(bg, b.ID, engine.NewDocument{Name: "ct", Content: strings.NewReader("ct"), ContentType: "Text/Plain; Charset=utf-8"})
+	must(t, err)
+	if a.Document.ContentType != "text/plain; charset=utf-8" {
+		t.Fatalf("content type stored as %q", a.Document.ContentType)
+	}
+	must(t, s.DeleteDocument(bg, a.Document.ID))
 	got, err := s.Document(bg, d.ID)
 	must(t, err)
 	if len(got.Metadata) != 0 {
