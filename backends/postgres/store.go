@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
