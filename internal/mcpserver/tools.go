@@ -17,6 +17,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
 	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -85,17 +86,19 @@ type toolFunc[In, Out any] func(ctx context.Context, in In) (res *mcp.CallToolRe
 // values typed as string, number or boolean) and adjusted by tweak.
 func addTool[In, Out any](s *Server, t *mcp.Tool, tweak func(in, out *jsonschema.Schema), fn toolFunc[In, Out]) {
 	in, err := jsonschema.For[In](&s.schemas)
-	if err != nil {
-		panic(fmt.Sprintf("tool %s: input schema: %v", t.Name, err)) // a programming error, caught by every test
+	if err == nil {
+		var out *jsonschema.Schema
+		if out, err = jsonschema.For[Out](&s.schemas); err == nil {
+			t.InputSchema, t.OutputSchema = in, out
+		}
 	}
-	out, err := jsonschema.For[Out](&s.schemas)
 	if err != nil {
-		panic(fmt.Sprintf("tool %s: output schema: %v", t.Name, err))
+		s.initErr = errors.Join(s.initErr, fmt.Errorf("tool %s: %w", t.Name, err)) // New returns it
+		return
 	}
 	if tweak != nil {
-		tweak(in, out)
+		tweak(in, t.OutputSchema.(*jsonschema.Schema))
 	}
-	t.InputSchema, t.OutputSchema = in, out
 	mcp.AddTool(s.srv, t, func(ctx context.Context, _ *mcp.CallToolRequest, args In) (*mcp.CallToolResult, Out, error) {
 		res, o, err := fn(ctx, args)
 		if err != nil {
@@ -156,7 +159,8 @@ func parseOrder(s string) (docex.Order, error) {
 }
 
 // resolveBasket finds a basket by id when ref has the form of an id, else
-// by name (engine.Session.ResolveBasket: names never have that form).
+// by name (engine.Session.ResolveBasket: names never have that form; one
+// lookup, so one audit entry).
 func (s *Server) resolveBasket(ctx context.Context, ref string) (docex.Basket, error) {
 	if strings.TrimSpace(ref) == "" {
 		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "basket is empty: give a basket name or id (see list_baskets)")
