@@ -17,7 +17,6 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
 	"github.com/google/jsonschema-go/jsonschema"
-	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
