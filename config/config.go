@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/internal/pgconfig"
 	"github.com/docex-dev/docex/tenancy"
 	"go.yaml.in/yaml/v3"
 )
@@ -64,9 +64,10 @@ type SQLite struct {
 // may hold a connection string without a password.
 type Postgres struct {
 	DSN          string `yaml:"dsn"`
-	DSNEnv       string `yaml:"dsn_env"`   // default "DOCEX_POSTGRES_DSN" when dsn is empty
-	MaxConns     int    `yaml:"max_conns"` // default 8
-	SchemaPrefix string `yaml:"tenant_schema_prefix"`
+	DSNEnv       string `yaml:"dsn_env"`              // default "DOCEX_POSTGRES_DSN" when dsn is empty
+	MaxConns     int    `yaml:"max_conns"`            // default 8
+	SchemaPrefix string `yaml:"tenant_schema_prefix"` // default "docex_t_"; at most 23 bytes of a-z, 0-9, '_'
+
 }
 
 // Storage is the storage section.
@@ -185,9 +186,6 @@ func (f *File) normalize() error {
 	if mt.BootstrapTenant.Schema == "" {
 		mt.BootstrapTenant.Schema = "docex_system"
 	}
-	if !validSchema(mt.BootstrapTenant.Schema) {
-		return invalid("multi_tenancy.bootstrap_tenant.schema", "%q: want lowercase letters, digits and '_', starting with a letter, at most 40 bytes", mt.BootstrapTenant.Schema)
-	}
 
 	db := &f.Database
 	switch db.Type {
@@ -220,12 +218,29 @@ func (f *File) normalize() error {
 	if db.SQLite.MaxOpenTenants < 0 || db.SQLite.BusyTimeoutMS < 0 {
 		return invalid("database.sqlite", "negative limits")
 	}
+	if db.Postgres.SchemaPrefix == "" {
+		db.Postgres.SchemaPrefix = "docex_t_"
+	}
+	var se *pgconfig.SchemaError
+	if err := pgconfig.CheckSchemas(mt.BootstrapTenant.Schema, db.Postgres.SchemaPrefix); errors.As(err, &se) {
+		key := "database.postgres.tenant_schema_prefix"
+		if se.Key == "bootstrap_schema" {
+			key = "multi_tenancy.bootstrap_tenant.schema"
+		}
+		return invalid(key, "%q: %s", se.Value, se.Reason)
+	}
 	if db.Type == PostgresBackend {
 		if db.Postgres.DSN == "" && db.Postgres.DSNEnv == "" {
 			db.Postgres.DSNEnv = "DOCEX_POSTGRES_DSN"
 		}
-		if db.Postgres.DSN != "" && DSNHasPassword(db.Postgres.DSN) {
-			return invalid("database.postgres.dsn", "contains a password; put the DSN in an environment variable and name it with dsn_env")
+		if db.Postgres.DSN != "" {
+			has, err := pgconfig.HasPassword(db.Postgres.DSN)
+			if err != nil {
+				return invalid("database.postgres.dsn", "%v", err)
+			}
+			if has {
+				return invalid("database.postgres.dsn", "contains a password; put the DSN in an environment variable and name it with dsn_env")
+			}
 		}
 		if db.Postgres.MaxConns < 0 {
 			return invalid("database.postgres.max_conns", "negative")
@@ -294,7 +309,44 @@ func (f *File) normalize() error {
 	if s.MaxTimeoutMS < 0 || s.MaxOutputBytes < 0 || s.MaxHostCalls < 0 || s.MaxLogBytes < 0 || s.PoolSize < 0 {
 		return invalid("sandbox", "negative limits")
 	}
+	return f.checkPaths()
+}
+
+// checkPaths refuses data paths that overlap. Each store owns its files:
+// the SQLite backend the tenants directory and the system file in
+// database.sqlite.path, filesystem content storage.documents.path, the
+// plugin sandbox sandbox.cache_dir. No two of them may be equal or nested
+// either way, or a sweep of one store could delete another's files. (The
+// data directory itself may hold the others: that is the default layout.)
+func (f *File) checkPaths() error {
+	type area struct{ key, path string }
+	var areas []area
+	if db := f.Database; db.Type == SQLiteBackend {
+		areas = append(areas,
+			area{"database.sqlite.path", filepath.Join(db.SQLite.Path, "tenants")},
+			area{"database.sqlite.system_file", filepath.Join(db.SQLite.Path, db.SQLite.SystemFile)})
+	}
+	if d := f.Storage.Documents; d.Type == "filesystem" {
+		areas = append(areas, area{"storage.documents.path", d.Path})
+	}
+	areas = append(areas, area{"sandbox.cache_dir", f.Sandbox.CacheDir})
+	for i, a := range areas {
+		for _, b := range areas[:i] {
+			if overlaps(a.path, b.path) {
+				return invalid(a.key, "%s overlaps %s (%s): each store needs a directory of its own, or cleaning up one could delete the other's files", a.path, b.key, b.path)
+			}
+		}
+	}
 	return nil
+}
+
+// overlaps reports whether two clean absolute paths are equal or one is
+// inside the other.
+func overlaps(a, b string) bool {
+	inside := func(p, dir string) bool {
+		return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
+	}
+	return inside(a, b) || inside(b, a)
 }
 
 // Resolve returns p made absolute against the file's directory.
@@ -324,58 +376,12 @@ func (f *File) PostgresDSN(getenv func(string) string) (string, error) {
 	return p.DSN, nil
 }
 
-func validSchema(s string) bool {
-	if s == "" || len(s) > 40 || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// DSNHasPassword reports whether a URL or key=value DSN carries a password.
+// DSNHasPassword reports whether a URL or keyword/value PostgreSQL
+// connection string itself carries a password, as pgx parses it (a
+// password pgx would read from the environment or a password file does not
+// count). A string pgx cannot parse counts as carrying one, so that it is
+// never written or shown.
 func DSNHasPassword(dsn string) bool {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return true // unparseable: refuse rather than risk printing it
-		}
-		if _, ok := u.User.Password(); ok {
-			return true
-		}
-		return u.Query().Has("password")
-	}
-	for _, field := range strings.Fields(dsn) {
-		if strings.HasPrefix(strings.ToLower(field), "password=") {
-			return true
-		}
-	}
-	return false
-}
-
-// RedactDSN returns dsn with any password replaced by "xxxxx", for
-// messages.
-func RedactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-		return u.String()
-	}
-	fields := strings.Fields(dsn)
-	for i, field := range fields {
-		if strings.HasPrefix(strings.ToLower(field), "password=") {
-			fields[i] = "password=xxxxx"
-		}
-	}
-	return strings.Join(fields, " ")
+	has, err := pgconfig.HasPassword(dsn)
+	return has || err != nil
 }

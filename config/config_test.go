@@ -58,6 +58,25 @@ func TestErrors(t *testing.T) {
 		{"two docs", "config_version: 1\n---\nconfig_version: 1\n", "more than one"},
 		{"negative", "config_version: 1\nstorage:\n  documents:\n    max_document_bytes: -1\n", "max_document_bytes"},
 		{"system file path", "config_version: 1\ndatabase:\n  sqlite:\n    system_file: ../x.db\n", "system_file"},
+		{"password with spaces", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: host=x password = hunter2\n", "dsn"},
+		{"quoted password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: \"host=x password='hunter2 x'\"\n", "dsn"},
+		{"url password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: postgres://u:hunter2@h/d\n", "dsn"},
+		{"unparsable dsn", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: \"host=x password='hunter2\"\n", "dsn"},
+		{"bad prefix", "config_version: 1\ndatabase:\n  postgres:\n    tenant_schema_prefix: T-\n", "database.postgres.tenant_schema_prefix"},
+		{"long prefix", "config_version: 1\ndatabase:\n  postgres:\n    tenant_schema_prefix: abcdefghijklmnopqrstuvwxyz\n", "database.postgres.tenant_schema_prefix"},
+		{"prefix of bootstrap schema", "config_version: 1\ndatabase:\n  postgres:\n    tenant_schema_prefix: docex_\n", "database.postgres.tenant_schema_prefix"},
+		{"pg_ schema", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: pg_docex\n", "multi_tenancy.bootstrap_tenant.schema"},
+		// Overlapping data paths (a sweep of one store would delete the other's files).
+		{"content = sqlite data", "config_version: 1\ndatabase:\n  sqlite:\n    path: data\nstorage:\n  documents:\n    path: data\n", "storage.documents.path"},
+		{"content = sqlite tenants", "config_version: 1\ndatabase:\n  sqlite:\n    path: data\nstorage:\n  documents:\n    path: data/tenants\n", "storage.documents.path"},
+		{"content inside sqlite tenants", "config_version: 1\ndatabase:\n  sqlite:\n    path: data\nstorage:\n  documents:\n    path: data/tenants/c\n", "storage.documents.path"},
+		{"content contains sqlite data", "config_version: 1\ndatabase:\n  sqlite:\n    path: data/db\nstorage:\n  documents:\n    path: data\n", "storage.documents.path"},
+		{"content = system file", "config_version: 1\ndatabase:\n  sqlite:\n    path: data\nstorage:\n  documents:\n    path: data/system.db\n", "storage.documents.path"},
+		{"cache = content", "config_version: 1\nstorage:\n  documents:\n    path: c\nsandbox:\n  cache_dir: c\n", "sandbox.cache_dir"},
+		{"cache inside content", "config_version: 1\nstorage:\n  documents:\n    path: c\nsandbox:\n  cache_dir: c/wasm\n", "sandbox.cache_dir"},
+		{"content inside cache", "config_version: 1\nstorage:\n  documents:\n    path: /w/c\nsandbox:\n  cache_dir: /w\n", "sandbox.cache_dir"},
+		{"cache = sqlite data, absolute", "config_version: 1\ndatabase:\n  sqlite:\n    path: /srv/d\nsandbox:\n  cache_dir: /srv/d/tenants/..//tenants\n", "sandbox.cache_dir"},
+		{"postgres content = cache", "config_version: 1\ndatabase:\n  type: postgres\nstorage:\n  documents:\n    path: x\nsandbox:\n  cache_dir: x\n", "sandbox.cache_dir"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -95,13 +114,38 @@ func TestPostgresDSN(t *testing.T) {
 	if _, err := f.PostgresDSN(func(string) string { return "" }); !errors.Is(err, docex.ErrInvalidConfig) {
 		t.Fatalf("empty env: %v", err)
 	}
-	for in, want := range map[string]string{
-		"postgres://u:secret@h/db":               "postgres://u:xxxxx@h/db",
-		"postgres://u@h/db?password=secret":      "postgres://u@h/db?password=xxxxx",
-		"host=h user=u password=secret dbname=d": "host=h user=u password=xxxxx dbname=d",
+}
+
+// Layouts that share a parent directory but not a store's own files are
+// accepted, the default one included.
+func TestDataPathsThatDoNotOverlap(t *testing.T) {
+	for _, y := range []string{
+		"config_version: 1\n",
+		"config_version: 1\nstorage:\n  documents:\n    path: docex-data/content2\nsandbox:\n  cache_dir: docex-data/tenantsx\n",
+		"config_version: 1\ndatabase:\n  sqlite:\n    path: data\nstorage:\n  documents:\n    path: content\n",
+		"config_version: 1\ndatabase:\n  type: postgres\n  sqlite:\n    path: data\nstorage:\n  documents:\n    path: data/tenants\n",
+		"config_version: 1\nmulti_tenancy:\n  enabled: false\nstorage:\n  documents:\n    type: database\n    path: docex-data\n",
 	} {
-		if got := RedactDSN(in); got != want || strings.Contains(got, "secret") {
-			t.Fatalf("RedactDSN(%q) = %q", in, got)
+		if _, err := Parse([]byte(y), "/x"); err != nil {
+			t.Errorf("%q: %v", y, err)
+		}
+	}
+}
+
+func TestDSNHasPassword(t *testing.T) {
+	t.Setenv("PGPASSWORD", "fromenv")
+	t.Setenv("PGPASSFILE", "/nonexistent")
+	for dsn, want := range map[string]bool{
+		"host=h user=u":                    false, // the environment's password is not in the string
+		"postgres://u@h/d":                 false,
+		"host=h password = x":              true,
+		"postgres://u:x@h/d":               true,
+		"postgres://u@h/d?password=x":      true,
+		"host=h password='unterminated":    true, // unparsable: treated as secret
+		"host=h application_name=password": false,
+	} {
+		if got := DSNHasPassword(dsn); got != want {
+			t.Errorf("DSNHasPassword(%q) = %v", dsn, got)
 		}
 	}
 }

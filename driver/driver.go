@@ -11,7 +11,7 @@ import (
 // SchemaVersion is the version of the storage schema this binary writes and
 // accepts. There are no migrations at run time: a system or tenant schema
 // with another version is refused with docex.ErrSchemaVersion.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // BootstrapInfo describes the system being bootstrapped.
 type BootstrapInfo struct {
@@ -79,6 +79,10 @@ type Backend interface {
 	// the operator, available to every tenant, run as the calling tenant).
 	SystemPlugins() PluginStore
 
+	// Jobs returns the queue that delivers the jobs enqueued by tenant
+	// transactions (PipelineWriter.InsertJob) to workers.
+	Jobs() JobQueue
+
 	// Close releases every resource. Stores still open become unusable.
 	Close() error
 }
@@ -107,6 +111,8 @@ type TenantStore interface {
 
 // Reader are the read operations of a tenant store.
 type Reader interface {
+	PipelineReader
+
 	// Basket returns the basket with the id, or docex.ErrNotFound.
 	Basket(ctx context.Context, id string) (docex.Basket, error)
 	// BasketByName returns the basket with the name, or docex.ErrNotFound.
@@ -140,6 +146,7 @@ type Reader interface {
 // Tx is a write transaction on one tenant store.
 type Tx interface {
 	Reader
+	PipelineWriter
 
 	// InsertBasket adds a basket; docex.ErrExists when the name is taken.
 	InsertBasket(ctx context.Context, b docex.Basket) error

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"net/url"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/pgconfig"
 	"github.com/docex-dev/docex/tenancy"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,12 +28,9 @@ const (
 // followed by a tenant id of at most tenancy.MaxTenantIDLen bytes; both stay
 // below PostgreSQL's 63-byte identifier limit.
 const (
-	MaxBootstrapSchemaLen = 40
-	MaxTenantPrefixLen    = 63 - tenancy.MaxTenantIDLen
+	MaxBootstrapSchemaLen = pgconfig.MaxBootstrapSchemaLen
+	MaxTenantPrefixLen    = pgconfig.MaxTenantPrefixLen
 )
-
-// localSuffix names the local store's schema: BootstrapSchema + localSuffix.
-const localSuffix = "_local"
 
 // Config configures the backend. It is a plain value; Open fills in the
 // defaults.
@@ -46,7 +41,7 @@ type Config struct {
 
 	// BootstrapSchema is the schema of the system tables (default
 	// "docex_system"): lowercase ASCII letters, digits and '_', starting
-	// with a letter, at most 40 bytes. The local store of a single-tenant
+	// with a letter (not "pg_"), at most 40 bytes. The local store of a single-tenant
 	// system is the schema BootstrapSchema + "_local".
 	BootstrapSchema string
 
@@ -62,7 +57,8 @@ type Config struct {
 	// TenantSchemaPrefix is prepended to a tenant id to name its schema
 	// (default "docex_t_": tenant "acme" lives in "docex_t_acme"). Same
 	// characters as BootstrapSchema, at most 23 bytes; the bootstrap
-	// schema and the local schema must not start with it.
+	// schema and the local schema must not start with it, nor may it
+	// start tenant schemas with "pg_".
 	TenantSchemaPrefix string
 }
 
@@ -84,20 +80,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxConnLifetime == 0 {
 		cfg.MaxConnLifetime = DefaultMaxConnLifetime
 	}
-	checks := []struct {
-		what, name string
-		max        int
-	}{
-		{"bootstrap schema", cfg.BootstrapSchema, MaxBootstrapSchemaLen},
-		{"tenant schema prefix", cfg.TenantSchemaPrefix, MaxTenantPrefixLen},
-	}
-	for _, c := range checks {
-		if !validSchemaName(c.name, c.max) {
-			return cfg, docex.Errorf(docex.ErrInvalidConfig, "postgres: %s %q: want 1 to %d bytes of a-z, 0-9 and '_', starting with a letter", c.what, c.name, c.max)
-		}
-	}
-	if strings.HasPrefix(cfg.BootstrapSchema, cfg.TenantSchemaPrefix) || strings.HasPrefix(cfg.BootstrapSchema+localSuffix, cfg.TenantSchemaPrefix) {
-		return cfg, docex.Errorf(docex.ErrInvalidConfig, "postgres: bootstrap schema %q starts with the tenant schema prefix %q", cfg.BootstrapSchema, cfg.TenantSchemaPrefix)
+	if err := pgconfig.CheckSchemas(cfg.BootstrapSchema, cfg.TenantSchemaPrefix); err != nil {
+		return cfg, fmt.Errorf("%w: postgres: %w", docex.ErrInvalidConfig, err)
 	}
 	if cfg.MaxConns < 0 || cfg.MaxConnLifetime < 0 {
 		return cfg, docex.Errorf(docex.ErrInvalidConfig, "postgres: negative pool size or connection lifetime")
@@ -105,31 +89,20 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
-func validSchemaName(s string, max int) bool {
-	if s == "" || len(s) > max || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 // Backend is the PostgreSQL driver.Backend. It is safe for concurrent use.
 type Backend struct {
 	pool   *pgxpool.Pool
 	cfg    Config
-	secret string // the DSN's password, masked in every error
-	dsn    string // the DSN with the password masked, for messages
+	secret string // the password pgx sends, masked in every error
+	dsn    string // the server, for messages (never the password)
 
 	sys   string // quoted system schema
 	local string // unquoted schema of the local store
 	sql   systemSQL
 
 	tenantPluginSQL, systemPluginSQL pluginSQL
+
+	queue *riverQueue // job delivery (River)
 
 	// provisionHook, when set (tests only), runs before each step of
 	// CreateTenant; an error aborts the provisioning there.
@@ -147,22 +120,24 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	secret := dsnPassword(cfg.DSN)
+	d, err := pgconfig.ParseDSN(cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("%w: postgres: %w", docex.ErrInvalidConfig, err)
+	}
 	pc, err := pgxpool.ParseConfig(cfg.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("%w: postgres: parse DSN: %s", docex.ErrInvalidConfig, mask(err.Error(), secret))
-	}
-	if p := pc.ConnConfig.Password; p != "" {
-		secret = p
+		// pgx's message quotes the string: never shown.
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "postgres: the connection string's pool settings (pool_*) do not parse (the string is not shown: it may hold a password)")
 	}
 	b := &Backend{
 		cfg:    cfg,
-		secret: secret,
-		dsn:    fmt.Sprintf("host=%s port=%d user=%s database=%s", pc.ConnConfig.Host, pc.ConnConfig.Port, pc.ConnConfig.User, pc.ConnConfig.Database),
+		secret: d.Password,
+		dsn:    fmt.Sprintf("host=%s port=%d user=%s database=%s", d.Host, d.Port, d.User, d.Database),
 		sys:    quote(cfg.BootstrapSchema),
-		local:  cfg.BootstrapSchema + localSuffix,
+		local:  cfg.BootstrapSchema + pgconfig.LocalSuffix,
 	}
 	b.sql = newSystemSQL(b.sys)
+	b.queue = &riverQueue{b: b, schema: jobSchemaFor(cfg.BootstrapSchema)}
 	b.tenantPluginSQL, b.systemPluginSQL = newPluginSQL(""), newPluginSQL(b.sys+".")
 	pc.MaxConns = cfg.MaxConns
 	pc.MaxConnLifetime = cfg.MaxConnLifetime
@@ -277,44 +252,5 @@ type maskedError struct {
 func (e *maskedError) Error() string { return e.msg }
 func (e *maskedError) Unwrap() error { return e.err }
 
-// mask replaces every occurrence of secret in s.
-func mask(s, secret string) string {
-	if secret == "" {
-		return s
-	}
-	s = strings.ReplaceAll(s, secret, "xxxxx")
-	if esc := url.QueryEscape(secret); esc != secret {
-		s = strings.ReplaceAll(s, esc, "xxxxx")
-	}
-	if esc := url.PathEscape(secret); esc != secret {
-		s = strings.ReplaceAll(s, esc, "xxxxx")
-	}
-	return s
-}
-
-var kvPassword = regexp.MustCompile(`password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
-
-// dsnPassword extracts the password of a DSN on a best-effort basis, so
-// that it can be masked even when the DSN does not parse.
-func dsnPassword(dsn string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		if u, err := url.Parse(dsn); err == nil {
-			if p, ok := u.User.Password(); ok {
-				return p
-			}
-			return u.Query().Get("password")
-		}
-		// Unparseable URL: mask what lies between "user:" and "@".
-		rest := dsn[strings.Index(dsn, "://")+3:]
-		if at := strings.LastIndex(rest, "@"); at > 0 {
-			if c := strings.Index(rest[:at], ":"); c >= 0 {
-				return rest[c+1 : at]
-			}
-		}
-		return ""
-	}
-	if m := kvPassword.FindStringSubmatch(dsn); m != nil {
-		return strings.Trim(m[1], "'")
-	}
-	return ""
-}
+// mask replaces the password in s (see pgconfig.Mask).
+func mask(s, secret string) string { return pgconfig.Mask(s, secret) }

@@ -136,5 +136,5 @@ func systemDDLFor(sys string) string { return fmt.Sprintf(systemDDL+pluginDDL, s
 
 // tenantDDLFor returns the DDL of a tenant store in the quoted schema.
 func tenantDDLFor(schema string, version int) string {
-	return fmt.Sprintf(tenantDDL+pluginDDL, schema, version)
+	return fmt.Sprintf(tenantDDL+pluginDDL+jobDDL, schema, version)
 }

@@ -95,7 +95,7 @@ func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = s.b.inTenant(ctx, s.schema, pgx.ReadWrite, func(q pgx.Tx) error {
-			t := &tx{b: s.b, q: q, schema: s.schema}
+			t := &tx{b: s.b, q: q, schema: s.schema, tenant: s.tenant.ID}
 			defer t.done.Store(true)
 			return fn(t)
 		})

@@ -120,6 +120,7 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (cre
 		if _, err := tx.Exec(ctx, systemDDLFor(b.sys)); err != nil {
 			return b.wrap(err, "create system schema %s", b.cfg.BootstrapSchema)
 		}
+
 		for _, kv := range [][2]string{
 			{metaSchemaVersion, strconv.Itoa(driver.SchemaVersion)},
 			{metaBootstrapID, info.BootstrapTenantID},
@@ -151,6 +152,13 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (cre
 	if err != nil {
 		return false, err
 	}
+	// River's migrations cannot share one transaction (they add enum
+	// values), so they run after the system tables commit; they are
+	// idempotent, every Bootstrap completes them, and Check refuses a
+	// system without them.
+	if err := b.migrateRiver(ctx); err != nil {
+		return false, err
+	}
 	return created, nil
 }
 
@@ -166,7 +174,10 @@ func (b *Backend) Check(ctx context.Context, info driver.BootstrapInfo) error {
 	if !found {
 		return docex.Errorf(docex.ErrNotInitialized, "postgres: schema %s is not initialised (run docex init)", b.cfg.BootstrapSchema)
 	}
-	return compareMeta(meta, info)
+	if err := compareMeta(meta, info); err != nil {
+		return err
+	}
+	return b.checkRiver(ctx)
 }
 
 // step runs the test hook of a provisioning step, if any.

@@ -59,6 +59,7 @@ type tx struct {
 	b      *Backend
 	q      pgx.Tx
 	schema string
+	tenant string // "" for the local store
 	done   atomic.Bool
 }
 

@@ -97,6 +97,8 @@ type Backend struct {
 	sysMu sync.Mutex
 	sys   *db // the system database, opened lazily
 
+	queue *jobQueue // the job queue over the tenants' job tables
+
 	mu      sync.Mutex
 	handles map[string]*handle // by tenant id + "/" + incarnation
 	lru     *list.List         // of *handle, most recently used first
@@ -111,7 +113,9 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{cfg: cfg, now: time.Now, handles: map[string]*handle{}, lru: list.New()}, nil
+	b := &Backend{cfg: cfg, now: time.Now, handles: map[string]*handle{}, lru: list.New()}
+	b.queue = &jobQueue{b: b}
+	return b, nil
 }
 
 // Dir returns the absolute data directory.

@@ -44,10 +44,18 @@ func (s *store) Close() error {
 // through group commit (each in a savepoint of its own; see groupCommitter).
 func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
 	s.db.wc.prepareMissed(ctx)
-	return s.db.group.do(ctx, s.db.w, func(t *sql.Tx) error {
+	enqueued := false
+	err := s.db.group.do(ctx, s.db.w, func(t *sql.Tx) error {
 		q := cachedTx{tx: t, c: s.db.wc}
-		return fn(&tx{reader: reader{q: q, audit: s.audit}, t: q})
+		x := &tx{reader: reader{q: q, audit: s.audit}, t: q}
+		err := fn(x)
+		enqueued = x.enqueued
+		return err
 	})
+	if err == nil && enqueued {
+		s.b.queue.wake(s.tenant.ID) // a job was committed: workers of this process look at once
+	}
+	return err
 }
 
 // reader implements driver.Reader over a pool or a transaction.
@@ -270,7 +278,8 @@ func (r reader) OpenContent(ctx context.Context, checksum string) (io.ReadCloser
 // tx implements driver.Tx.
 type tx struct {
 	reader
-	t querier
+	t        querier
+	enqueued bool // InsertJob ran: wake the workers after commit
 }
 
 func isUnique(err error) bool {

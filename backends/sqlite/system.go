@@ -51,7 +51,7 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (boo
 		}
 		if !info.MultiTenancy {
 			// Local mode: the one store's tables live in this file.
-			if _, err := tx.ExecContext(ctx, tenantSchema); err != nil {
+			if _, err := tx.ExecContext(ctx, tenantSchema+jobSchema); err != nil {
 				return fmt.Errorf("create local schema: %w", err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO tenant_meta(key, value) VALUES ('schema_version', ?), ('tenant_id', ''), ('incarnation', '')`, strconv.Itoa(driver.SchemaVersion)); err != nil {

@@ -225,7 +225,7 @@ func (b *Backend) tenantTemplate(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("create tenant template: %w", err)
 	}
 	err = withTx(ctx, nd.w, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, tenantSchema+pluginSchema); err != nil {
+		if _, err := tx.ExecContext(ctx, tenantSchema+pluginSchema+jobSchema); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO tenant_meta(key, value) VALUES ('schema_version', ?), ('tenant_id', ''), ('incarnation', '')`,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
 	"github.com/spf13/pflag"
 )
@@ -133,8 +134,10 @@ docex.yaml, --backend, --data-dir and --single-file must agree with it.`,
 }
 
 func cmdVersion(ctx context.Context, c *cli, args []string) error {
-	v := map[string]any{"version": version, "schema_version": 1, "config_version": config.Version}
-	return c.emit(v, func(w io.Writer) { fmt.Fprintf(w, "docex %s (schema %d, config %d)\n", version, 1, config.Version) })
+	v := map[string]any{"version": version, "schema_version": driver.SchemaVersion, "config_version": config.Version}
+	return c.emit(v, func(w io.Writer) {
+		fmt.Fprintf(w, "docex %s (schema %d, config %d)\n", version, driver.SchemaVersion, config.Version)
+	})
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -177,7 +180,7 @@ func cmdInit(ctx context.Context, c *cli, args []string) error {
 			}
 		}
 		data := config.Generate(config.GenerateOptions{Backend: o.backend, DataDir: dataDir, SingleFile: o.singleFile, DSNEnv: o.dsnEnv, DSN: o.dsn})
-		if err := os.MkdirAll(filepath.Dir(cfgPath), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(cfgPath), 0o700); err != nil {
 			return fmt.Errorf("create config directory: %w", err)
 		}
 		if err := writeNew(cfgPath, data); err != nil {
@@ -275,7 +278,7 @@ func initFlagsAgree(c *cli, f *config.File) error {
 
 // writeNew writes a file that must not exist yet, durably.
 func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

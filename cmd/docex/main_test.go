@@ -532,3 +532,33 @@ func TestInitPostgresDSN(t *testing.T) {
 	}
 	h2.want(exitInvalid, "init", "--dsn", "x", "--backend", "sqlite")
 }
+
+// TestInitNeverWritesPassword: whatever form the DSN's password takes (pgx
+// accepts spaces around '=' and quoted values), init writes docex.yaml
+// without it, readable by its owner only. (No server needed: the connection
+// to port 1 fails after the file is written.)
+func TestInitNeverWritesPassword(t *testing.T) {
+	for _, dsn := range []string{
+		"host=127.0.0.1 port=1 user=postgres password = sekr1tpw connect_timeout=2",
+		"host=127.0.0.1 port=1 user=postgres password='sekr1tpw x' connect_timeout=2",
+		"postgres://postgres:sekr1tpw@127.0.0.1:1/x?connect_timeout=2",
+		"postgres://postgres@127.0.0.1:1/x?connect_timeout=2&password=sekr1tpw",
+	} {
+		h := newHarness(t)
+		r := h.run("init", "--dsn", dsn)
+		if r.code == 0 || strings.Contains(r.stderr+r.stdout, "sekr1tpw") {
+			t.Fatalf("%q: exit %d, output %s %s", dsn, r.code, r.stdout, r.stderr)
+		}
+		path := filepath.Join(h.dir, "docex.yaml")
+		cfg, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(cfg), "sekr1tpw") {
+			t.Fatalf("%q: password written to docex.yaml:\n%s", dsn, cfg)
+		}
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("docex.yaml mode %v (%v), want 0600", st.Mode(), err)
+		}
+	}
+}

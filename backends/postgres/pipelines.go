@@ -1,0 +1,513 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/jackc/pgx/v5"
+)
+
+// jobDDL creates a tenant's pipelines, jobs, step completion keys, lineage
+// and step cache; %[1]s is the quoted tenant schema. Every foreign key
+// stays inside the schema (Citus schema-based sharding moves it whole).
+// The delivery of jobs is River's (see queue.go); the jobs table is the
+// tenant's own record of them.
+const jobDDL = `
+CREATE TABLE %[1]s.pipelines (
+	name       text COLLATE "C" NOT NULL,
+	version    integer NOT NULL,
+	definition bytea NOT NULL,
+	created_at timestamptz NOT NULL,
+	created_by text NOT NULL,
+	deleted    boolean NOT NULL DEFAULT false,
+	PRIMARY KEY (name, version)
+);
+CREATE TABLE %[1]s.basket_pipelines (
+	basket_id text COLLATE "C" PRIMARY KEY REFERENCES %[1]s.baskets (id) ON DELETE CASCADE,
+	pipeline  text COLLATE "C" NOT NULL
+);
+CREATE INDEX basket_pipelines_pipeline_idx ON %[1]s.basket_pipelines (pipeline);
+CREATE TABLE %[1]s.jobs (
+	id           text COLLATE "C" PRIMARY KEY,
+	pipeline     text COLLATE "C" NOT NULL,
+	version      integer NOT NULL,
+	document_id  text COLLATE "C" NOT NULL,
+	state        text NOT NULL,
+	attempts     integer NOT NULL,
+	max_attempts integer NOT NULL,
+	run_at       timestamptz NOT NULL,
+	user_ctx     jsonb NOT NULL,
+	error_code   text NOT NULL,
+	error        text NOT NULL,
+	detail       bytea NOT NULL,
+	created_at   timestamptz NOT NULL,
+	updated_at   timestamptz NOT NULL
+);
+CREATE INDEX jobs_state_idx ON %[1]s.jobs (state, id);
+CREATE INDEX jobs_document_idx ON %[1]s.jobs (document_id);
+CREATE TABLE %[1]s.job_steps (
+	seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	key        text COLLATE "C" NOT NULL UNIQUE,
+	job_id     text COLLATE "C" NOT NULL,
+	step       text NOT NULL,
+	input_id   text COLLATE "C" NOT NULL,
+	outcome    text NOT NULL,
+	outputs    text[] NOT NULL,
+	detail     bytea NOT NULL,
+	created_at timestamptz NOT NULL
+);
+CREATE INDEX job_steps_job_idx ON %[1]s.job_steps (job_id, seq);
+CREATE TABLE %[1]s.lineage (
+	source_id     text COLLATE "C" NOT NULL,
+	derived_id    text COLLATE "C" NOT NULL,
+	job_id        text COLLATE "C" NOT NULL,
+	step          text COLLATE "C" NOT NULL,
+	pipeline      text NOT NULL,
+	version       integer NOT NULL,
+	plugin        text NOT NULL,
+	module_sha256 text NOT NULL,
+	params        text NOT NULL,
+	created_at    timestamptz NOT NULL,
+	PRIMARY KEY (source_id, derived_id, job_id, step)
+);
+CREATE INDEX lineage_derived_idx ON %[1]s.lineage (derived_id);
+CREATE TABLE %[1]s.step_cache (
+	key        text COLLATE "C" PRIMARY KEY,
+	result     bytea NOT NULL,
+	created_at timestamptz NOT NULL
+);
+`
+
+const (
+	pipelineCols = `name, version, definition, created_at, created_by, deleted`
+	jobCols      = `id, pipeline, version, document_id, state, attempts, max_attempts, run_at, user_ctx, error_code, error, detail, created_at, updated_at`
+	stepCols     = `key, job_id, step, input_id, outcome, outputs, detail, created_at`
+	lineageCols  = `source_id, derived_id, job_id, step, pipeline, version, plugin, module_sha256, params, created_at`
+
+	sqlPipelineVersion = `SELECT ` + pipelineCols + ` FROM pipelines WHERE name = $1 AND version = $2`
+	sqlPipelineNewest  = `SELECT ` + pipelineCols + ` FROM pipelines WHERE name = $1 ORDER BY version DESC LIMIT 1`
+	sqlPipelines       = `SELECT DISTINCT ON (name) ` + pipelineCols + ` FROM pipelines ORDER BY name, version DESC`
+	sqlBasketPipeline  = `SELECT pipeline FROM basket_pipelines WHERE basket_id = $1`
+	sqlPipelineBaskets = `SELECT basket_id FROM basket_pipelines WHERE pipeline = $1 ORDER BY basket_id`
+	sqlJob             = `SELECT ` + jobCols + ` FROM jobs WHERE id = $1`
+	sqlJobs            = `SELECT ` + jobCols + ` FROM jobs WHERE ($1 = '' OR state = $1) AND ($2 = '' OR pipeline = $2) AND ($3 = '' OR document_id = $3)
+		ORDER BY id DESC LIMIT $4 OFFSET $5`
+	sqlJobSteps   = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = $1 ORDER BY seq`
+	sqlJobStep    = `SELECT ` + stepCols + ` FROM job_steps WHERE key = $1`
+	sqlLineageTo  = `SELECT ` + lineageCols + ` FROM lineage WHERE derived_id = $1 ORDER BY created_at, source_id, derived_id`
+	sqlLineageOf  = `SELECT ` + lineageCols + ` FROM lineage WHERE source_id = $1 ORDER BY created_at, source_id, derived_id`
+	sqlCacheEntry = `SELECT result, created_at FROM step_cache WHERE key = $1`
+
+	sqlInsertPipeline = `INSERT INTO pipelines (` + pipelineCols + `) VALUES ($1, $2, $3, $4, $5, false)`
+	sqlDeletePipeline = `UPDATE pipelines SET deleted = true WHERE name = $1 AND NOT deleted`
+	sqlBindBasket     = `INSERT INTO basket_pipelines (basket_id, pipeline) VALUES ($1, $2)
+		ON CONFLICT (basket_id) DO UPDATE SET pipeline = excluded.pipeline`
+	sqlUnbindBasket = `DELETE FROM basket_pipelines WHERE basket_id = $1`
+	sqlInsertJob    = `INSERT INTO jobs (` + jobCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	sqlUpdateJob    = `UPDATE jobs SET state = $2, attempts = $3, run_at = $4, error_code = $5, error = $6, detail = $7, updated_at = $8 WHERE id = $1`
+	sqlInsertStep   = `INSERT INTO job_steps (` + stepCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	sqlInsertEdge   = `INSERT INTO lineage (` + lineageCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`
+	sqlPutCache     = `INSERT INTO step_cache (key, result, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (key) DO UPDATE SET result = excluded.result, created_at = excluded.created_at`
+)
+
+func scanPipeline(row pgx.Row) (driver.PipelineRecord, error) {
+	var p driver.PipelineRecord
+	err := row.Scan(&p.Name, &p.Version, &p.Definition, &p.CreatedAt, &p.CreatedBy, &p.Deleted)
+	p.CreatedAt = p.CreatedAt.UTC()
+	return p, err
+}
+
+func scanJob(row pgx.Row) (driver.JobRecord, error) {
+	var j driver.JobRecord
+	var uc []byte
+	if err := row.Scan(&j.ID, &j.Pipeline, &j.Version, &j.DocumentID, &j.State, &j.Attempts, &j.MaxAttempts, &j.RunAt, &uc,
+		&j.ErrorCode, &j.Error, &j.Detail, &j.CreatedAt, &j.UpdatedAt); err != nil {
+		return j, err
+	}
+	j.RunAt, j.CreatedAt, j.UpdatedAt = j.RunAt.UTC(), j.CreatedAt.UTC(), j.UpdatedAt.UTC()
+	if err := json.Unmarshal(uc, &j.User); err != nil {
+		return j, docex.Errorf(docex.ErrCorrupt, "job %s: user context: %v", j.ID, err)
+	}
+	return j, nil
+}
+
+func scanStep(row pgx.Row) (driver.StepRecord, error) {
+	var s driver.StepRecord
+	err := row.Scan(&s.Key, &s.JobID, &s.Step, &s.InputID, &s.Outcome, &s.Outputs, &s.Detail, &s.CreatedAt)
+	s.CreatedAt = s.CreatedAt.UTC()
+	if s.Outputs == nil {
+		s.Outputs = []string{}
+	}
+	return s, err
+}
+
+func scanEdge(row pgx.Row) (driver.LineageEdge, error) {
+	var e driver.LineageEdge
+	err := row.Scan(&e.SourceID, &e.DerivedID, &e.JobID, &e.Step, &e.Pipeline, &e.Version, &e.Plugin, &e.ModuleSHA256, &e.Params, &e.CreatedAt)
+	e.CreatedAt = e.CreatedAt.UTC()
+	return e, err
+}
+
+// collect runs a query and scans every row with scan.
+func collect[T any](ctx context.Context, b *Backend, q querier, scan func(pgx.Row) (T, error), what, sql string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, b.wrap(err, "%s", what)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, b.wrap(err, "%s", what)
+		}
+		out = append(out, v)
+	}
+	return out, b.wrap(rows.Err(), "%s", what)
+}
+
+// one runs a query expected to return one row; no row is docex.ErrNotFound
+// with the message of format.
+func one[T any](ctx context.Context, b *Backend, q querier, scan func(pgx.Row) (T, error), sql string, args []any, format string, fargs ...any) (T, error) {
+	v, err := scan(q.QueryRow(ctx, sql, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return v, docex.Errorf(docex.ErrNotFound, format, fargs...)
+	}
+	return v, b.wrap(err, format, fargs...)
+}
+
+func scanString(row pgx.Row) (s string, err error) { err = row.Scan(&s); return }
+
+// pipelineReads implements driver.PipelineReader over a querier; the store
+// runs it in a read transaction, the tx directly.
+type pipelineReads struct {
+	b *Backend
+	q querier
+}
+
+func (r pipelineReads) Pipeline(ctx context.Context, name string, version int) (driver.PipelineRecord, error) {
+	if version > 0 {
+		return one(ctx, r.b, r.q, scanPipeline, sqlPipelineVersion, []any{name, version}, "pipeline %q has no version %d", name, version)
+	}
+	return one(ctx, r.b, r.q, scanPipeline, sqlPipelineNewest, []any{name}, "pipeline %q not found", name)
+}
+
+func (r pipelineReads) Pipelines(ctx context.Context) ([]driver.PipelineRecord, error) {
+	all, err := collect(ctx, r.b, r.q, scanPipeline, "list pipelines", sqlPipelines)
+	out := all[:0]
+	for _, p := range all {
+		if !p.Deleted {
+			out = append(out, p)
+		}
+	}
+	return out, err
+}
+
+func (r pipelineReads) BasketPipeline(ctx context.Context, basketID string) (string, error) {
+	return one(ctx, r.b, r.q, scanString, sqlBasketPipeline, []any{basketID}, "basket %q has no pipeline", basketID)
+}
+
+func (r pipelineReads) PipelineBaskets(ctx context.Context, name string) ([]string, error) {
+	return collect(ctx, r.b, r.q, scanString, "list baskets of pipeline", sqlPipelineBaskets, name)
+}
+
+func (r pipelineReads) Job(ctx context.Context, id string) (driver.JobRecord, error) {
+	return one(ctx, r.b, r.q, scanJob, sqlJob, []any{id}, "job %q not found", id)
+}
+
+func (r pipelineReads) Jobs(ctx context.Context, f driver.JobFilter, page docex.Page) ([]driver.JobRecord, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	return collect(ctx, r.b, r.q, scanJob, "list jobs", sqlJobs, f.State, f.Pipeline, f.DocumentID, page.Limit, page.Offset)
+}
+
+func (r pipelineReads) JobSteps(ctx context.Context, jobID string) ([]driver.StepRecord, error) {
+	return collect(ctx, r.b, r.q, scanStep, "list job steps", sqlJobSteps, jobID)
+}
+
+func (r pipelineReads) JobStep(ctx context.Context, key string) (driver.StepRecord, error) {
+	return one(ctx, r.b, r.q, scanStep, sqlJobStep, []any{key}, "job step %q not found", key)
+}
+
+func (r pipelineReads) Lineage(ctx context.Context, docID string) (sources, derived []driver.LineageEdge, err error) {
+	if sources, err = collect(ctx, r.b, r.q, scanEdge, "read lineage", sqlLineageTo, docID); err != nil {
+		return nil, nil, err
+	}
+	derived, err = collect(ctx, r.b, r.q, scanEdge, "read lineage", sqlLineageOf, docID)
+	return sources, derived, err
+}
+
+func (r pipelineReads) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
+	c := driver.CacheEntry{Key: key}
+	err := r.q.QueryRow(ctx, sqlCacheEntry, key).Scan(&c.Result, &c.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, docex.Errorf(docex.ErrNotFound, "no cache entry %q", key)
+	}
+	c.CreatedAt = c.CreatedAt.UTC()
+	return c, r.b.wrap(err, "read cache entry")
+}
+
+// Store reads: each in a read-only tenant transaction.
+
+func storeRead[T any](ctx context.Context, s *store, fn func(r pipelineReads) (T, error)) (v T, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { v, err = fn(pipelineReads{s.b, q}); return err })
+	return v, err
+}
+
+// Pipeline returns a pipeline version (0: newest), or docex.ErrNotFound.
+func (s *store) Pipeline(ctx context.Context, name string, version int) (driver.PipelineRecord, error) {
+	return storeRead(ctx, s, func(r pipelineReads) (driver.PipelineRecord, error) { return r.Pipeline(ctx, name, version) })
+}
+
+// Pipelines lists the newest version of every pipeline not deleted.
+func (s *store) Pipelines(ctx context.Context) ([]driver.PipelineRecord, error) {
+	return storeRead(ctx, s, func(r pipelineReads) ([]driver.PipelineRecord, error) { return r.Pipelines(ctx) })
+}
+
+// BasketPipeline returns the pipeline bound to a basket, or docex.ErrNotFound.
+func (s *store) BasketPipeline(ctx context.Context, basketID string) (string, error) {
+	return storeRead(ctx, s, func(r pipelineReads) (string, error) { return r.BasketPipeline(ctx, basketID) })
+}
+
+// PipelineBaskets lists the baskets bound to a pipeline.
+func (s *store) PipelineBaskets(ctx context.Context, name string) ([]string, error) {
+	return storeRead(ctx, s, func(r pipelineReads) ([]string, error) { return r.PipelineBaskets(ctx, name) })
+}
+
+// Job returns a job, or docex.ErrNotFound.
+func (s *store) Job(ctx context.Context, id string) (driver.JobRecord, error) {
+	return storeRead(ctx, s, func(r pipelineReads) (driver.JobRecord, error) { return r.Job(ctx, id) })
+}
+
+// Jobs lists jobs matching f, newest first; docex.ErrInvalid for a bad page.
+func (s *store) Jobs(ctx context.Context, f driver.JobFilter, page docex.Page) ([]driver.JobRecord, error) {
+	return storeRead(ctx, s, func(r pipelineReads) ([]driver.JobRecord, error) { return r.Jobs(ctx, f, page) })
+}
+
+// JobSteps lists a job's completed steps in order.
+func (s *store) JobSteps(ctx context.Context, jobID string) ([]driver.StepRecord, error) {
+	return storeRead(ctx, s, func(r pipelineReads) ([]driver.StepRecord, error) { return r.JobSteps(ctx, jobID) })
+}
+
+// JobStep returns a completion key, or docex.ErrNotFound.
+func (s *store) JobStep(ctx context.Context, key string) (driver.StepRecord, error) {
+	return storeRead(ctx, s, func(r pipelineReads) (driver.StepRecord, error) { return r.JobStep(ctx, key) })
+}
+
+// Lineage returns the edges into and out of a document.
+func (s *store) Lineage(ctx context.Context, docID string) (sources, derived []driver.LineageEdge, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error {
+		sources, derived, err = pipelineReads{s.b, q}.Lineage(ctx, docID)
+		return err
+	})
+	return sources, derived, err
+}
+
+// CacheEntry returns a cached step result, or docex.ErrNotFound.
+func (s *store) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
+	return storeRead(ctx, s, func(r pipelineReads) (driver.CacheEntry, error) { return r.CacheEntry(ctx, key) })
+}
+
+// Tx reads and writes.
+
+func (t *tx) reads() pipelineReads { return pipelineReads{t.b, t.q} }
+
+// Pipeline returns a pipeline version (0: newest), or docex.ErrNotFound.
+func (t *tx) Pipeline(ctx context.Context, name string, version int) (driver.PipelineRecord, error) {
+	if err := t.check(); err != nil {
+		return driver.PipelineRecord{}, err
+	}
+	return t.reads().Pipeline(ctx, name, version)
+}
+
+// Pipelines lists the newest version of every pipeline not deleted.
+func (t *tx) Pipelines(ctx context.Context) ([]driver.PipelineRecord, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return t.reads().Pipelines(ctx)
+}
+
+// BasketPipeline returns the pipeline bound to a basket, or docex.ErrNotFound.
+func (t *tx) BasketPipeline(ctx context.Context, basketID string) (string, error) {
+	if err := t.check(); err != nil {
+		return "", err
+	}
+	return t.reads().BasketPipeline(ctx, basketID)
+}
+
+// PipelineBaskets lists the baskets bound to a pipeline.
+func (t *tx) PipelineBaskets(ctx context.Context, name string) ([]string, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return t.reads().PipelineBaskets(ctx, name)
+}
+
+// Job returns a job, or docex.ErrNotFound.
+func (t *tx) Job(ctx context.Context, id string) (driver.JobRecord, error) {
+	if err := t.check(); err != nil {
+		return driver.JobRecord{}, err
+	}
+	return t.reads().Job(ctx, id)
+}
+
+// Jobs lists jobs matching f, newest first.
+func (t *tx) Jobs(ctx context.Context, f driver.JobFilter, page docex.Page) ([]driver.JobRecord, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return t.reads().Jobs(ctx, f, page)
+}
+
+// JobSteps lists a job's completed steps in order.
+func (t *tx) JobSteps(ctx context.Context, jobID string) ([]driver.StepRecord, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return t.reads().JobSteps(ctx, jobID)
+}
+
+// JobStep returns a completion key, or docex.ErrNotFound.
+func (t *tx) JobStep(ctx context.Context, key string) (driver.StepRecord, error) {
+	if err := t.check(); err != nil {
+		return driver.StepRecord{}, err
+	}
+	return t.reads().JobStep(ctx, key)
+}
+
+// Lineage returns the edges into and out of a document.
+func (t *tx) Lineage(ctx context.Context, docID string) (sources, derived []driver.LineageEdge, err error) {
+	if err := t.check(); err != nil {
+		return nil, nil, err
+	}
+	return t.reads().Lineage(ctx, docID)
+}
+
+// CacheEntry returns a cached step result, or docex.ErrNotFound.
+func (t *tx) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
+	if err := t.check(); err != nil {
+		return driver.CacheEntry{}, err
+	}
+	return t.reads().CacheEntry(ctx, key)
+}
+
+// exec runs a write statement; a unique violation is docex.ErrExists.
+func (t *tx) exec(ctx context.Context, what, sql string, args ...any) (int64, error) {
+	if err := t.check(); err != nil {
+		return 0, err
+	}
+	tag, err := t.q.Exec(ctx, sql, args...)
+	switch code, _ := pgError(err); {
+	case err == nil:
+		return tag.RowsAffected(), nil
+	case code == codeUniqueViolation:
+		return 0, fmt.Errorf("%w: %w", docex.ErrExists, t.b.wrap(err, "%s", what))
+	case code == codeForeignKeyViolation:
+		return 0, fmt.Errorf("%w: %w", docex.ErrNotFound, t.b.wrap(err, "%s", what))
+	}
+	return 0, t.b.wrap(err, "%s", what)
+}
+
+func mustAffect(n int64, err error, format string, args ...any) error {
+	if err == nil && n == 0 {
+		return docex.Errorf(docex.ErrNotFound, format, args...)
+	}
+	return err
+}
+
+// InsertPipeline adds a pipeline version; docex.ErrExists when it exists.
+func (t *tx) InsertPipeline(ctx context.Context, p driver.PipelineRecord) error {
+	_, err := t.exec(ctx, "insert pipeline "+p.Name+" version "+strconv.Itoa(p.Version), sqlInsertPipeline,
+		p.Name, p.Version, p.Definition, utcMicro(p.CreatedAt), p.CreatedBy)
+	return err
+}
+
+// DeletePipeline marks a pipeline's versions deleted; docex.ErrNotFound when none is live.
+func (t *tx) DeletePipeline(ctx context.Context, name string) error {
+	n, err := t.exec(ctx, "delete pipeline", sqlDeletePipeline, name)
+	return mustAffect(n, err, "pipeline %q not found", name)
+}
+
+// BindBasket binds a basket to a pipeline; docex.ErrNotFound for an unknown basket.
+func (t *tx) BindBasket(ctx context.Context, basketID, pipeline string) error {
+	_, err := t.exec(ctx, "bind basket "+basketID, sqlBindBasket, basketID, pipeline)
+	return err
+}
+
+// UnbindBasket removes a basket's binding; docex.ErrNotFound when none.
+func (t *tx) UnbindBasket(ctx context.Context, basketID string) error {
+	n, err := t.exec(ctx, "unbind basket", sqlUnbindBasket, basketID)
+	return mustAffect(n, err, "basket %q has no pipeline", basketID)
+}
+
+// InsertJob adds the tenant's job record and enqueues its River job in
+// the same transaction.
+func (t *tx) InsertJob(ctx context.Context, j driver.JobRecord) error {
+	uc, err := json.Marshal(j.User)
+	if err != nil {
+		return err
+	}
+	if j.Detail == nil {
+		j.Detail = []byte("{}")
+	}
+	if _, err := t.exec(ctx, "insert job", sqlInsertJob, j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts,
+		utcMicro(j.RunAt), uc, j.ErrorCode, j.Error, j.Detail, utcMicro(j.CreatedAt), utcMicro(j.UpdatedAt)); err != nil {
+		return err
+	}
+	return t.b.queue.enqueueTx(ctx, t.q, t.tenant, j.ID, j.RunAt)
+}
+
+// UpdateJob writes a job's state; docex.ErrNotFound when absent.
+func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
+	if j.Detail == nil {
+		j.Detail = []byte("{}")
+	}
+	n, err := t.exec(ctx, "update job", sqlUpdateJob, j.ID, j.State, j.Attempts, utcMicro(j.RunAt), j.ErrorCode, j.Error, j.Detail, utcMicro(j.UpdatedAt))
+	return mustAffect(n, err, "job %q not found", j.ID)
+}
+
+// InsertJobStep records a completion key; docex.ErrExists when recorded.
+func (t *tx) InsertJobStep(ctx context.Context, s driver.StepRecord) error {
+	if s.Detail == nil {
+		s.Detail = []byte("{}")
+	}
+	outputs := s.Outputs
+	if outputs == nil {
+		outputs = []string{}
+	}
+	_, err := t.exec(ctx, "record job step "+s.Key, sqlInsertStep, s.Key, s.JobID, s.Step, s.InputID, s.Outcome, outputs, s.Detail, utcMicro(s.CreatedAt))
+	return err
+}
+
+// InsertLineage records an edge (once).
+func (t *tx) InsertLineage(ctx context.Context, e driver.LineageEdge) error {
+	_, err := t.exec(ctx, "record lineage", sqlInsertEdge, e.SourceID, e.DerivedID, e.JobID, e.Step, e.Pipeline, e.Version, e.Plugin, e.ModuleSHA256, e.Params, utcMicro(e.CreatedAt))
+	return err
+}
+
+// PutCacheEntry stores a cached step result.
+func (t *tx) PutCacheEntry(ctx context.Context, c driver.CacheEntry) error {
+	_, err := t.exec(ctx, "store cache entry", sqlPutCache, c.Key, c.Result, utcMicro(c.CreatedAt))
+	return err
+}
+
+// jobSchemaFor returns the unquoted schema of River's tables.
+func jobSchemaFor(bootstrap string) string { return bootstrap + "_jobs" }
+
+// tenantQueue returns the River queue of a tenant ("local" for the local
+// store). Tenant ids are a-z, 0-9, '-' and '_', all valid in queue names.
+func tenantQueue(tenantID string) string {
+	if tenantID == "" {
+		return "local"
+	}
+	return "t_" + tenantID
+}

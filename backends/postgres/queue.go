@@ -1,0 +1,243 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+// jobArgs are the arguments of the one River job kind docex enqueues: the
+// tenant and the id of the job record in the tenant's schema, which holds
+// everything else.
+type jobArgs struct {
+	Tenant string `json:"tenant"`
+	Job    string `json:"job"`
+}
+
+// Kind implements river.JobArgs.
+func (jobArgs) Kind() string { return "docex_pipeline_job" }
+
+// riverMaxAttempts is River's attempt limit. The engine counts attempts
+// in the tenant's job record and ends a job itself; River only redelivers.
+const riverMaxAttempts = 1000
+
+// defaultRescueAfter is how long River leaves a running job to a worker
+// that stopped (it has no heartbeat) when WorkConfig.Lease is not set.
+const defaultRescueAfter = time.Hour
+
+// riverQueue is the PostgreSQL driver.JobQueue: River, with its tables in
+// the schema <bootstrap schema>_jobs (created by Bootstrap) and one River
+// queue per tenant ("t_<id>"), so that each tenant has its own fetcher
+// and concurrency limit.
+type riverQueue struct {
+	b      *Backend
+	schema string
+
+	once     sync.Once
+	inserter *river.Client[pgx.Tx]
+	err      error
+}
+
+// Jobs implements driver.Backend.
+func (b *Backend) Jobs() driver.JobQueue { return b.queue }
+
+// migrateRiver creates (or completes) River's schema and tables; it is
+// idempotent, and concurrent calls (of any process) are serialised by a
+// session advisory lock held on a connection of its own.
+func (b *Backend) migrateRiver(ctx context.Context) error {
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return b.wrap(err, "migrate job schema")
+	}
+	defer conn.Release() // AfterRelease unlocks every advisory lock
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey("river-migrate", b.queue.schema)); err != nil {
+		return b.wrap(err, "lock job schema migration")
+	}
+	if _, err := b.pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+quote(b.queue.schema)); err != nil {
+		return b.wrap(err, "create job schema %s", b.queue.schema)
+	}
+	m, err := rivermigrate.New(riverpgxv5.New(b.pool), &rivermigrate.Config{Schema: b.queue.schema, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("postgres: job schema migrator: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return b.wrap(err, "create job tables in %s", b.queue.schema)
+	}
+	return nil
+}
+
+// checkRiver returns docex.ErrNotInitialized when River's tables are
+// missing (a bootstrap interrupted before its migrations completed).
+func (b *Backend) checkRiver(ctx context.Context) error {
+	var n int
+	err := b.pool.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname IN ('river_job', 'river_migration')`, b.queue.schema).Scan(&n)
+	if err != nil {
+		return b.wrap(err, "look up job schema %s", b.queue.schema)
+	}
+	if n < 2 {
+		return docex.Errorf(docex.ErrNotInitialized, "postgres: job tables in %s are missing (run docex init again)", b.queue.schema)
+	}
+	return nil
+}
+
+func (q *riverQueue) client() (*river.Client[pgx.Tx], error) {
+	q.once.Do(func() {
+		q.inserter, q.err = river.NewClient(riverpgxv5.New(q.b.pool), &river.Config{Schema: q.schema, MaxAttempts: riverMaxAttempts})
+	})
+	return q.inserter, q.err
+}
+
+// enqueueTx inserts the River job of a tenant job inside the tenant
+// transaction tx (the transactional outbox).
+func (q *riverQueue) enqueueTx(ctx context.Context, tx pgx.Tx, tenant, jobID string, runAt time.Time) error {
+	c, err := q.client()
+	if err != nil {
+		return fmt.Errorf("postgres: job client: %w", err)
+	}
+	_, err = c.InsertTx(ctx, tx, jobArgs{Tenant: tenant, Job: jobID}, &river.InsertOpts{
+		Queue: tenantQueue(tenant), MaxAttempts: riverMaxAttempts, ScheduledAt: runAt,
+	})
+	return q.b.wrap(err, "enqueue job %s", jobID)
+}
+
+// Work implements driver.JobQueue with a River client. A global semaphore
+// bounds the jobs run at once (cfg.Concurrency); each tenant's queue runs
+// at most cfg.TenantConcurrency. River's producers fetch per queue, so a
+// tenant with a long backlog cannot hold the jobs of another: its jobs
+// wait for a slot as long as any other tenant's do.
+func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle driver.JobHandler) error {
+	rescue := cfg.Lease
+	if rescue <= 0 {
+		rescue = defaultRescueAfter
+	}
+	cfg = cfg.WithDefaults()
+	if cfg.WorkerID == "" {
+		cfg.WorkerID = "docex-" + uuid.NewString()
+	}
+	log := cfg.Logger.With("worker", cfg.WorkerID)
+	sem := make(chan struct{}, cfg.Concurrency)
+	workers := river.NewWorkers()
+	river.AddWorker(workers, river.WorkFunc(func(jctx context.Context, job *river.Job[jobArgs]) error {
+		select {
+		case sem <- struct{}{}:
+		case <-jctx.Done():
+			return river.JobSnooze(0)
+		}
+		defer func() { <-sem }()
+		out := handle(jctx, driver.Delivery{TenantID: job.Args.Tenant, JobID: job.Args.Job})
+		switch out.Kind {
+		case driver.Again:
+			return river.JobSnooze(max(out.After, 0))
+		case driver.Drop:
+			return river.JobCancel(errors.New(out.Reason))
+		}
+		return nil
+	}))
+	tenants, err := q.tenants(ctx, cfg.Tenants)
+	if err != nil {
+		return err
+	}
+	queues := map[string]river.QueueConfig{}
+	for _, t := range tenants {
+		queues[tenantQueue(t)] = river.QueueConfig{MaxWorkers: cfg.TenantConcurrency}
+	}
+	if len(queues) == 0 { // River needs one queue; tenants are added as they appear
+		queues[tenantQueue("")] = river.QueueConfig{MaxWorkers: 1}
+	}
+	client, err := river.NewClient(riverpgxv5.New(q.b.pool), &river.Config{
+		ID:                   cfg.WorkerID,
+		Schema:               q.schema,
+		Queues:               queues,
+		Workers:              workers,
+		Logger:               log,
+		MaxAttempts:          riverMaxAttempts,
+		JobTimeout:           -1, // plugins have their own limits
+		RescueStuckJobsAfter: rescue,
+		FetchPollInterval:    cfg.Poll,
+		FetchCooldown:        min(100*time.Millisecond, cfg.Poll),
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: job worker: %w", err)
+	}
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+		return q.b.wrap(err, "start job worker")
+	}
+	log.Info("worker started", "backend", "postgres", "concurrency", cfg.Concurrency, "tenant_concurrency", cfg.TenantConcurrency)
+	if cfg.Tenants == nil {
+		tick := time.NewTicker(max(cfg.Poll, time.Second))
+	watch:
+		for {
+			select {
+			case <-ctx.Done():
+				break watch
+			case <-tick.C:
+				ts, err := q.tenants(ctx, nil)
+				if err != nil {
+					continue
+				}
+				for _, t := range ts {
+					if _, ok := queues[tenantQueue(t)]; !ok {
+						qc := river.QueueConfig{MaxWorkers: cfg.TenantConcurrency}
+						if err := client.Queues().Add(tenantQueue(t), qc); err != nil {
+							log.Warn("add tenant queue", "tenant", t, "error", err)
+							continue
+						}
+						queues[tenantQueue(t)] = qc
+					}
+				}
+			}
+		}
+		tick.Stop()
+	} else {
+		<-ctx.Done()
+	}
+	log.Info("worker stopping", "shutdown_timeout_ms", cfg.ShutdownTimeout.Milliseconds())
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := client.Stop(stopCtx); err != nil {
+		log.Warn("shutdown timeout: cancelling running jobs (they will be delivered again)")
+		hard, cancelHard := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancelHard()
+		_ = client.StopAndCancel(hard)
+	}
+	log.Info("worker stopped")
+	return nil
+}
+
+// tenants returns the given tenants, or every registered tenant ("" alone
+// on a single-tenant system).
+func (q *riverQueue) tenants(ctx context.Context, given []string) ([]string, error) {
+	if given != nil {
+		return given, nil
+	}
+	reg, err := q.b.registryForOpen(ctx, q.b.pool, "")
+	if err != nil {
+		return nil, err
+	}
+	if !reg.multi {
+		return []string{""}, nil
+	}
+	ts, err := q.b.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		if !t.IsSystem {
+			out = append(out, t.ID)
+		}
+	}
+	return out, nil
+}

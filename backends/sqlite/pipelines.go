@@ -1,0 +1,380 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// jobSchema holds a tenant's pipelines, jobs (the job table is also the
+// queue: see queue.go), step completion keys, lineage and step cache. It
+// is part of every tenant file (and of the local store), so a tenant's
+// jobs stay inside its isolation boundary and its single-file copy.
+const jobSchema = `
+CREATE TABLE IF NOT EXISTS pipelines (
+	name       TEXT NOT NULL,
+	version    INTEGER NOT NULL,
+	definition BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	created_by TEXT NOT NULL,
+	deleted    INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (name, version)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS basket_pipelines (
+	basket_id TEXT PRIMARY KEY REFERENCES baskets(id) ON DELETE CASCADE,
+	pipeline  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS basket_pipelines_by_pipeline ON basket_pipelines (pipeline);
+CREATE TABLE IF NOT EXISTS jobs (
+	id           TEXT PRIMARY KEY,
+	pipeline     TEXT NOT NULL,
+	version      INTEGER NOT NULL,
+	document_id  TEXT NOT NULL,
+	state        TEXT NOT NULL,
+	attempts     INTEGER NOT NULL,
+	max_attempts INTEGER NOT NULL,
+	run_at       INTEGER NOT NULL,
+	user_ctx     TEXT NOT NULL,
+	error_code   TEXT NOT NULL,
+	error        TEXT NOT NULL,
+	detail       BLOB NOT NULL,
+	created_at   INTEGER NOT NULL,
+	updated_at   INTEGER NOT NULL,
+	lease_owner  TEXT NOT NULL DEFAULT '',
+	lease_until  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (state, run_at, id);
+CREATE INDEX IF NOT EXISTS jobs_by_document ON jobs (document_id);
+CREATE TABLE IF NOT EXISTS job_steps (
+	seq        INTEGER PRIMARY KEY,
+	key        TEXT NOT NULL UNIQUE,
+	job_id     TEXT NOT NULL,
+	step       TEXT NOT NULL,
+	input_id   TEXT NOT NULL,
+	outcome    TEXT NOT NULL,
+	outputs    TEXT NOT NULL,
+	detail     BLOB NOT NULL,
+	created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_steps_by_job ON job_steps (job_id, seq);
+CREATE TABLE IF NOT EXISTS lineage (
+	source_id     TEXT NOT NULL,
+	derived_id    TEXT NOT NULL,
+	job_id        TEXT NOT NULL,
+	step          TEXT NOT NULL,
+	pipeline      TEXT NOT NULL,
+	version       INTEGER NOT NULL,
+	plugin        TEXT NOT NULL,
+	module_sha256 TEXT NOT NULL,
+	params        TEXT NOT NULL,
+	created_at    INTEGER NOT NULL,
+	PRIMARY KEY (source_id, derived_id, job_id, step)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS lineage_by_derived ON lineage (derived_id);
+CREATE TABLE IF NOT EXISTS step_cache (
+	key        TEXT PRIMARY KEY,
+	result     BLOB NOT NULL,
+	created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+
+const pipelineCols = `name, version, definition, created_at, created_by, deleted`
+
+func scanPipeline(row interface{ Scan(...any) error }) (driver.PipelineRecord, error) {
+	var p driver.PipelineRecord
+	var created int64
+	var deleted int
+	err := row.Scan(&p.Name, &p.Version, &p.Definition, &created, &p.CreatedBy, &deleted)
+	p.CreatedAt, p.Deleted = fromMicros(created), deleted != 0
+	return p, err
+}
+
+func (r reader) Pipeline(ctx context.Context, name string, version int) (driver.PipelineRecord, error) {
+	var row *sql.Row
+	if version > 0 {
+		row = r.q.QueryRowContext(ctx, `SELECT `+pipelineCols+` FROM pipelines WHERE name = ? AND version = ?`, name, version)
+	} else {
+		row = r.q.QueryRowContext(ctx, `SELECT `+pipelineCols+` FROM pipelines WHERE name = ? ORDER BY version DESC LIMIT 1`, name)
+	}
+	p, err := scanPipeline(row)
+	if version > 0 {
+		return p, notFound(err, "pipeline %q has no version %d", name, version)
+	}
+	return p, notFound(err, "pipeline %q not found", name)
+}
+
+func (r reader) Pipelines(ctx context.Context) ([]driver.PipelineRecord, error) {
+	rows, err := r.q.QueryContext(ctx, `SELECT `+pipelineCols+` FROM pipelines p WHERE deleted = 0
+		AND version = (SELECT max(version) FROM pipelines q WHERE q.name = p.name) ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []driver.PipelineRecord{}
+	for rows.Next() {
+		p, err := scanPipeline(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (r reader) BasketPipeline(ctx context.Context, basketID string) (string, error) {
+	var name string
+	err := r.q.QueryRowContext(ctx, `SELECT pipeline FROM basket_pipelines WHERE basket_id = ?`, basketID).Scan(&name)
+	return name, notFound(err, "basket %q has no pipeline", basketID)
+}
+
+func (r reader) PipelineBaskets(ctx context.Context, name string) ([]string, error) {
+	rows, err := r.q.QueryContext(ctx, `SELECT basket_id FROM basket_pipelines WHERE pipeline = ? ORDER BY basket_id`, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+const jobCols = `id, pipeline, version, document_id, state, attempts, max_attempts, run_at, user_ctx, error_code, error, detail, created_at, updated_at`
+
+func scanJob(row interface{ Scan(...any) error }) (driver.JobRecord, error) {
+	var j driver.JobRecord
+	var runAt, created, updated int64
+	var uc string
+	err := row.Scan(&j.ID, &j.Pipeline, &j.Version, &j.DocumentID, &j.State, &j.Attempts, &j.MaxAttempts, &runAt, &uc,
+		&j.ErrorCode, &j.Error, &j.Detail, &created, &updated)
+	if err != nil {
+		return j, err
+	}
+	j.RunAt, j.CreatedAt, j.UpdatedAt = fromMicros(runAt), fromMicros(created), fromMicros(updated)
+	if err := json.Unmarshal([]byte(uc), &j.User); err != nil {
+		return j, docex.Errorf(docex.ErrCorrupt, "job %s: user context: %v", j.ID, err)
+	}
+	return j, nil
+}
+
+func (r reader) Job(ctx context.Context, id string) (driver.JobRecord, error) {
+	j, err := scanJob(r.q.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	return j, notFound(err, "job %q not found", id)
+}
+
+func (r reader) Jobs(ctx context.Context, f driver.JobFilter, page docex.Page) ([]driver.JobRecord, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"state", f.State}, {"pipeline", f.Pipeline}, {"document_id", f.DocumentID}} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	q := `SELECT ` + jobCols + ` FROM jobs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := r.q.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ? OFFSET ?`, append(args, page.Limit, page.Offset)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []driver.JobRecord{}
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+const stepCols = `key, job_id, step, input_id, outcome, outputs, detail, created_at`
+
+func scanStep(row interface{ Scan(...any) error }) (driver.StepRecord, error) {
+	var s driver.StepRecord
+	var outputs string
+	var created int64
+	if err := row.Scan(&s.Key, &s.JobID, &s.Step, &s.InputID, &s.Outcome, &outputs, &s.Detail, &created); err != nil {
+		return s, err
+	}
+	s.CreatedAt = fromMicros(created)
+	if err := json.Unmarshal([]byte(outputs), &s.Outputs); err != nil {
+		return s, docex.Errorf(docex.ErrCorrupt, "job step %s: outputs: %v", s.Key, err)
+	}
+	return s, nil
+}
+
+func (r reader) JobSteps(ctx context.Context, jobID string) ([]driver.StepRecord, error) {
+	rows, err := r.q.QueryContext(ctx, `SELECT `+stepCols+` FROM job_steps WHERE job_id = ? ORDER BY seq`, jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []driver.StepRecord{}
+	for rows.Next() {
+		s, err := scanStep(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func (r reader) JobStep(ctx context.Context, key string) (driver.StepRecord, error) {
+	s, err := scanStep(r.q.QueryRowContext(ctx, `SELECT `+stepCols+` FROM job_steps WHERE key = ?`, key))
+	return s, notFound(err, "job step %q not found", key)
+}
+
+const lineageCols = `source_id, derived_id, job_id, step, pipeline, version, plugin, module_sha256, params, created_at`
+
+func (r reader) lineage(ctx context.Context, col, id string) ([]driver.LineageEdge, error) {
+	rows, err := r.q.QueryContext(ctx, `SELECT `+lineageCols+` FROM lineage WHERE `+col+` = ? ORDER BY created_at, source_id, derived_id`, id) // col is a constant
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []driver.LineageEdge{}
+	for rows.Next() {
+		var e driver.LineageEdge
+		var created int64
+		if err := rows.Scan(&e.SourceID, &e.DerivedID, &e.JobID, &e.Step, &e.Pipeline, &e.Version, &e.Plugin, &e.ModuleSHA256, &e.Params, &created); err != nil {
+			return nil, err
+		}
+		e.CreatedAt = fromMicros(created)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (r reader) Lineage(ctx context.Context, docID string) (sources, derived []driver.LineageEdge, err error) {
+	if sources, err = r.lineage(ctx, "derived_id", docID); err != nil {
+		return nil, nil, err
+	}
+	derived, err = r.lineage(ctx, "source_id", docID)
+	return sources, derived, err
+}
+
+func (r reader) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
+	c := driver.CacheEntry{Key: key}
+	var created int64
+	err := r.q.QueryRowContext(ctx, `SELECT result, created_at FROM step_cache WHERE key = ?`, key).Scan(&c.Result, &created)
+	c.CreatedAt = fromMicros(created)
+	return c, notFound(err, "no cache entry %q", key)
+}
+
+func (t *tx) InsertPipeline(ctx context.Context, p driver.PipelineRecord) error {
+	_, err := t.t.ExecContext(ctx, `INSERT INTO pipelines(`+pipelineCols+`) VALUES (?,?,?,?,?,0)`,
+		p.Name, p.Version, p.Definition, micros(p.CreatedAt), p.CreatedBy)
+	if isUnique(err) {
+		return docex.Errorf(docex.ErrExists, "pipeline %q version %d exists", p.Name, p.Version)
+	}
+	return err
+}
+
+func (t *tx) DeletePipeline(ctx context.Context, name string) error {
+	return affected(t.t.ExecContext(ctx, `UPDATE pipelines SET deleted = 1 WHERE name = ? AND deleted = 0`, name))("pipeline %q not found", name)
+}
+
+func (t *tx) BindBasket(ctx context.Context, basketID, pipeline string) error {
+	_, err := t.t.ExecContext(ctx, `INSERT INTO basket_pipelines(basket_id, pipeline) VALUES (?, ?)
+		ON CONFLICT (basket_id) DO UPDATE SET pipeline = excluded.pipeline`, basketID, pipeline)
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+		return docex.Errorf(docex.ErrNotFound, "basket %q not found", basketID)
+	}
+	return err
+}
+
+func (t *tx) UnbindBasket(ctx context.Context, basketID string) error {
+	return affected(t.t.ExecContext(ctx, `DELETE FROM basket_pipelines WHERE basket_id = ?`, basketID))("basket %q has no pipeline", basketID)
+}
+
+func userJSON(uc docex.UserContext) (string, error) {
+	b, err := json.Marshal(uc)
+	return string(b), err
+}
+
+func (t *tx) InsertJob(ctx context.Context, j driver.JobRecord) error {
+	uc, err := userJSON(j.User)
+	if err != nil {
+		return err
+	}
+	if j.Detail == nil {
+		j.Detail = []byte("{}")
+	}
+	_, err = t.t.ExecContext(ctx, `INSERT INTO jobs(`+jobCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, micros(j.RunAt), uc,
+		j.ErrorCode, j.Error, j.Detail, micros(j.CreatedAt), micros(j.UpdatedAt))
+	if isUnique(err) {
+		return docex.Errorf(docex.ErrExists, "job %q exists", j.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("insert job: %w", err)
+	}
+	t.enqueued = true
+	return nil
+}
+
+func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
+	if j.Detail == nil {
+		j.Detail = []byte("{}")
+	}
+	return affected(t.t.ExecContext(ctx, `UPDATE jobs SET state = ?, attempts = ?, run_at = ?, error_code = ?, error = ?, detail = ?, updated_at = ? WHERE id = ?`,
+		j.State, j.Attempts, micros(j.RunAt), j.ErrorCode, j.Error, j.Detail, micros(j.UpdatedAt), j.ID))("job %q not found", j.ID)
+}
+
+func (t *tx) InsertJobStep(ctx context.Context, s driver.StepRecord) error {
+	outputs, err := json.Marshal(nonNil(s.Outputs))
+	if err != nil {
+		return err
+	}
+	if s.Detail == nil {
+		s.Detail = []byte("{}")
+	}
+	_, err = t.t.ExecContext(ctx, `INSERT INTO job_steps(`+stepCols+`) VALUES (?,?,?,?,?,?,?,?)`,
+		s.Key, s.JobID, s.Step, s.InputID, s.Outcome, string(outputs), s.Detail, micros(s.CreatedAt))
+	if isUnique(err) {
+		return docex.Errorf(docex.ErrExists, "job step %q is recorded", s.Key)
+	}
+	return err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (t *tx) InsertLineage(ctx context.Context, e driver.LineageEdge) error {
+	_, err := t.t.ExecContext(ctx, `INSERT INTO lineage(`+lineageCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT DO NOTHING`, e.SourceID, e.DerivedID, e.JobID, e.Step, e.Pipeline, e.Version, e.Plugin, e.ModuleSHA256, e.Params, micros(e.CreatedAt))
+	return err
+}
+
+func (t *tx) PutCacheEntry(ctx context.Context, c driver.CacheEntry) error {
+	_, err := t.t.ExecContext(ctx, `INSERT INTO step_cache(key, result, created_at) VALUES (?,?,?)
+		ON CONFLICT (key) DO UPDATE SET result = excluded.result, created_at = excluded.created_at`, c.Key, c.Result, micros(c.CreatedAt))
+	return err
+}

@@ -1,0 +1,255 @@
+package driver
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/docex-dev/docex"
+)
+
+// PipelineRecord is one version of a tenant's pipeline. Versions are never
+// rewritten: creating a pipeline with an existing name adds version N+1,
+// and deleting a name marks its versions deleted (running jobs and lineage
+// still refer to them).
+type PipelineRecord struct {
+	Name       string
+	Version    int
+	Definition []byte // the TOML source as created
+	CreatedAt  time.Time
+	CreatedBy  string
+	Deleted    bool
+}
+
+// Job states. A job is queued (waiting for a worker, or for its next
+// attempt at RunAt), running, or in one of the three final states.
+const (
+	JobQueued    = "queued"
+	JobRunning   = "running"
+	JobSucceeded = "succeeded"
+	JobFailed    = "failed"
+	JobCancelled = "cancelled"
+)
+
+// JobFinal reports whether state is final (succeeded, failed or cancelled).
+func JobFinal(state string) bool {
+	return state == JobSucceeded || state == JobFailed || state == JobCancelled
+}
+
+// JobRecord is one pipeline job of a tenant: a pipeline version run on one
+// document, as the user who enqueued it.
+type JobRecord struct {
+	ID          string
+	Pipeline    string
+	Version     int
+	DocumentID  string
+	State       string
+	Attempts    int // attempts started
+	MaxAttempts int
+	RunAt       time.Time // earliest start of the next attempt
+	User        docex.UserContext
+	ErrorCode   string // docex.Code of the last error ("" when none)
+	Error       string
+	Detail      []byte // engine-owned JSON (progress, attempts, resource reports)
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// JobFilter selects jobs; empty fields match everything.
+type JobFilter struct {
+	State      string
+	Pipeline   string
+	DocumentID string
+}
+
+// StepRecord is the completion key of one step of a job on one input
+// document. It is written in the transaction that commits the step's
+// outputs, so a replayed step finds it and applies nothing twice.
+type StepRecord struct {
+	Key       string // JobID "/" Step "/" InputID
+	JobID     string
+	Step      string
+	InputID   string
+	Outcome   string   // "ran", "cached" or "filtered"
+	Outputs   []string // ids of the documents the step derived (deduplicated ones included)
+	Detail    []byte   // engine-owned JSON (resource report, logs summary)
+	CreatedAt time.Time
+}
+
+// LineageEdge records that DerivedID was produced from SourceID by a step.
+// Edges are kept when either document is deleted: lineage then says the
+// document is gone.
+type LineageEdge struct {
+	SourceID     string
+	DerivedID    string
+	JobID        string
+	Pipeline     string
+	Version      int
+	Step         string
+	Plugin       string
+	ModuleSHA256 string
+	Params       string // canonical JSON of the step's parameters
+	CreatedAt    time.Time
+}
+
+// CacheEntry is a cached step result, keyed by a hash of the input
+// checksum, the module sha256 and the canonical parameters.
+type CacheEntry struct {
+	Key       string
+	Result    []byte // engine-owned JSON
+	CreatedAt time.Time
+}
+
+// PipelineReader are the pipeline, job and lineage reads of a tenant store.
+type PipelineReader interface {
+	// Pipeline returns a version of a pipeline (version 0: the newest),
+	// deleted or not, or docex.ErrNotFound.
+	Pipeline(ctx context.Context, name string, version int) (PipelineRecord, error)
+	// Pipelines lists the newest version of every pipeline that is not
+	// deleted, ordered by name.
+	Pipelines(ctx context.Context) ([]PipelineRecord, error)
+	// BasketPipeline returns the name of the pipeline bound to a basket,
+	// or docex.ErrNotFound when none is.
+	BasketPipeline(ctx context.Context, basketID string) (string, error)
+	// PipelineBaskets lists the ids of the baskets bound to a pipeline.
+	PipelineBaskets(ctx context.Context, name string) ([]string, error)
+
+	// Job returns a job, or docex.ErrNotFound.
+	Job(ctx context.Context, id string) (JobRecord, error)
+	// Jobs lists jobs matching f, newest first.
+	Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]JobRecord, error)
+	// JobSteps lists the completed steps of a job in completion order.
+	JobSteps(ctx context.Context, jobID string) ([]StepRecord, error)
+	// JobStep returns a completion key, or docex.ErrNotFound.
+	JobStep(ctx context.Context, key string) (StepRecord, error)
+
+	// Lineage returns the edges into a document (its sources) and out of
+	// it (what was derived from it).
+	Lineage(ctx context.Context, docID string) (sources, derived []LineageEdge, err error)
+	// CacheEntry returns a cached step result, or docex.ErrNotFound.
+	CacheEntry(ctx context.Context, key string) (CacheEntry, error)
+}
+
+// PipelineWriter are the pipeline, job and lineage writes of a tenant
+// transaction.
+type PipelineWriter interface {
+	// InsertPipeline adds a pipeline version; docex.ErrExists when that
+	// version exists.
+	InsertPipeline(ctx context.Context, p PipelineRecord) error
+	// DeletePipeline marks every version of a pipeline deleted;
+	// docex.ErrNotFound when it has no version that is not deleted.
+	DeletePipeline(ctx context.Context, name string) error
+	// BindBasket binds a basket to a pipeline name (replacing a binding).
+	BindBasket(ctx context.Context, basketID, pipeline string) error
+	// UnbindBasket removes a basket's binding; docex.ErrNotFound when none.
+	UnbindBasket(ctx context.Context, basketID string) error
+
+	// InsertJob adds a job and enqueues it for the backend's JobQueue in
+	// the same transaction (transactional outbox): the job is delivered
+	// if and only if the transaction commits.
+	InsertJob(ctx context.Context, j JobRecord) error
+	// UpdateJob writes a job's state, attempts, RunAt, error, detail and
+	// UpdatedAt; docex.ErrNotFound when absent.
+	UpdateJob(ctx context.Context, j JobRecord) error
+	// InsertJobStep records a completion key; docex.ErrExists when the key
+	// is recorded already.
+	InsertJobStep(ctx context.Context, s StepRecord) error
+	// InsertLineage records an edge; an identical edge (same source,
+	// derived document, job and step) is recorded once.
+	InsertLineage(ctx context.Context, e LineageEdge) error
+	// PutCacheEntry stores (or replaces) a cached step result.
+	PutCacheEntry(ctx context.Context, c CacheEntry) error
+}
+
+// Delivery is one job handed to a worker.
+type Delivery struct {
+	TenantID string // "" for the local store of a single-tenant system
+	JobID    string
+}
+
+// OutcomeKind says what the queue does with a delivered job.
+type OutcomeKind int
+
+// Outcomes of a delivery.
+const (
+	// Done: the job is final (the engine recorded its state); forget it.
+	Done OutcomeKind = iota
+	// Again: deliver the job again after Outcome.After (a retry, a wait
+	// for a suspended tenant, or a release at shutdown).
+	Again
+	// Drop: the job cannot run and is not to be retried (for example its
+	// tenant was deleted); Outcome.Reason says why.
+	Drop
+)
+
+// Outcome is a handler's verdict on a delivery.
+type Outcome struct {
+	Kind   OutcomeKind
+	After  time.Duration
+	Reason string
+}
+
+// JobHandler runs one delivered job. It must be safe to call again for
+// the same job (at-least-once delivery).
+type JobHandler func(ctx context.Context, d Delivery) Outcome
+
+// WorkConfig configures JobQueue.Work. Zero values take the defaults.
+type WorkConfig struct {
+	// Tenants to serve; nil serves every tenant, found again periodically.
+	Tenants []string
+	// Concurrency bounds the jobs run at once (default 4).
+	Concurrency int
+	// TenantConcurrency bounds the jobs of one tenant run at once
+	// (default: Concurrency/2, at least 1), so that one tenant's backlog
+	// cannot take every slot.
+	TenantConcurrency int
+	// Lease is how long a delivered job stays with a worker that stopped
+	// reporting (killed) before another worker gets it (default 1m).
+	Lease time.Duration
+	// Poll is the longest a worker waits before looking for new jobs
+	// (default 1s; work enqueued in the same process is seen at once).
+	Poll time.Duration
+	// ShutdownTimeout bounds how long Work waits, once ctx is done, for
+	// running jobs to finish before it cancels them (they are delivered
+	// again later) (default 10s).
+	ShutdownTimeout time.Duration
+	// WorkerID names this worker in leases and logs (default: random).
+	WorkerID string
+	// Logger receives structured logs (default: discard).
+	Logger *slog.Logger
+}
+
+// JobQueue delivers the jobs that tenant transactions enqueued (see
+// PipelineWriter.InsertJob) to workers, at least once: a job whose worker
+// dies is delivered again after its lease.
+type JobQueue interface {
+	// Work delivers jobs to handle until ctx is done, fairly across
+	// tenants and within the concurrency bounds of cfg. Once ctx is done
+	// it takes no new job, waits up to cfg.ShutdownTimeout for running
+	// handlers (then cancels their context) and returns nil. It returns
+	// an error only when it cannot start.
+	Work(ctx context.Context, cfg WorkConfig, handle JobHandler) error
+}
+
+// WithDefaults returns cfg with its defaults applied.
+func (cfg WorkConfig) WithDefaults() WorkConfig {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.TenantConcurrency <= 0 {
+		cfg.TenantConcurrency = max(1, cfg.Concurrency/2)
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
