@@ -123,7 +123,8 @@ func (d *document) buildFont(fd dict) *font {
 		}
 		return f
 	}
-	// Simple font.
+	// Simple font: one byte per code, whatever the ToUnicode code space says.
+	f.codeLen = 1
 	first := int(d.num(fd["FirstChar"]))
 	if ws, ok := d.get(fd["Widths"]).(array); ok {
 		for i, w := range ws {

@@ -111,6 +111,7 @@ func (m matrix) mul(n matrix) matrix {
 // placed is a glyph placed on the page.
 type placed struct {
 	text       string
+	code       uint32
 	x, y, endX float64 // baseline start and end in device space
 	size       float64 // effective font size
 	space      bool
@@ -187,9 +188,11 @@ func (in *interp) run(data []byte, res dict, gs gstate, depth int) error {
 				adv += gs.tw * gs.th
 			}
 			size := math.Hypot(trm[2], trm[3])
-			end := (matrix{1, 0, 0, 1, adv, 0}).mul(tm).mul(gs.ctm)
+			// The glyph ends at its own width: character and word spacing
+			// are gaps (Ghostscript spaces words with Tc).
+			end := (matrix{1, 0, 0, 1, g.width * gs.fontSize * gs.th, 0}).mul(tm).mul(gs.ctm)
 			endX := end[4] + gs.rise*end[2]
-			in.glyphs = append(in.glyphs, placed{text: g.text, x: trm[4], y: trm[5], endX: endX, size: size, space: g.text == " "})
+			in.glyphs = append(in.glyphs, placed{code: g.code, text: g.text, x: trm[4], y: trm[5], endX: endX, size: size, space: g.text == " "})
 			tm = (matrix{1, 0, 0, 1, adv, 0}).mul(tm)
 		}
 	}

@@ -161,8 +161,9 @@ func looksJSON(s string, whole bool) bool {
 	}
 }
 
-// looksCSV: at least two lines with the same number (>= 1) of commas,
-// semicolons or tabs.
+// looksCSV: at least two lines, each with 1 to n separators (commas,
+// semicolons or tabs) where n is the first line's count, at least half of
+// them with the same count.
 func looksCSV(s string) bool {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > 1 && !strings.HasSuffix(s, "\n") {
@@ -171,20 +172,24 @@ func looksCSV(s string) bool {
 	if len(lines) < 2 {
 		return false
 	}
-	lines = lines[:min(len(lines), 20)]
+	lines = lines[:min(len(lines), 50)]
 	for _, sep := range []string{",", ";", "\t"} {
 		n := strings.Count(lines[0], sep)
 		if n == 0 {
 			continue
 		}
-		ok := true
+		ok, same := true, map[int]int{}
+		mode := 0
 		for _, l := range lines[1:] {
-			if strings.Count(l, sep) != n {
+			c := strings.Count(l, sep)
+			if c < 1 || c > n {
 				ok = false
 				break
 			}
+			same[c]++
+			mode = max(mode, same[c])
 		}
-		if ok {
+		if ok && mode*2 >= len(lines)-1 {
 			return true
 		}
 	}

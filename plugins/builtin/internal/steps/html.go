@@ -103,19 +103,28 @@ func htmlText(r io.Reader) (string, error) {
 	w := &htmlWriter{b: limitedBuilder{max: MaxText}, lineBeg: true}
 	var stack []atom.Atom
 	skip := 0
+	var title strings.Builder
+	inTitle, figures := false, 0
 	for {
 		tt := z.Next()
 		switch tt {
 		case html.ErrorToken:
 			err := z.Err()
 			if errors.Is(err, io.EOF) {
-				return strings.TrimSpace(w.b.String()) + "\n", nil
+				body := strings.TrimSpace(w.b.String()) + "\n"
+				if t := strings.Join(strings.Fields(title.String()), " "); t != "" {
+					body = t + "\n\n" + body
+				}
+				return body, nil
 			}
 			if errors.Is(err, html.ErrBufferExceeded) {
 				return "", Errorf(ErrLimit, "an HTML token is longer than 4 MiB")
 			}
 			return "", err
 		case html.TextToken:
+			if inTitle && title.Len() < 4096 {
+				title.Write(z.Text())
+			}
 			if skip == 0 {
 				w.text(string(z.Text()))
 			}
@@ -124,6 +133,12 @@ func htmlText(r io.Reader) (string, error) {
 			a := atom.Lookup(name)
 			if a == 0 {
 				a = atom.Span // unknown elements are inline
+			}
+			switch a {
+			case atom.Title:
+				inTitle = tt == html.StartTagToken
+			case atom.Figure:
+				figures++
 			}
 			if a == atom.Body { // </head> may be left out
 				for i := len(stack) - 1; i >= 0; i-- {
@@ -154,7 +169,7 @@ func htmlText(r io.Reader) (string, error) {
 				w.breakLine()
 			case a == atom.Td || a == atom.Th:
 				w.sep('\t')
-			case a == atom.Img && hasAttr:
+			case a == atom.Img && hasAttr && figures == 0: // in a figure the caption stands for it
 				for {
 					k, v, more := z.TagAttr()
 					if string(k) == "alt" && len(v) > 0 {
@@ -173,6 +188,12 @@ func htmlText(r io.Reader) (string, error) {
 		case html.EndTagToken:
 			name, _ := z.TagName()
 			a := atom.Lookup(name)
+			switch {
+			case a == atom.Title:
+				inTitle = false
+			case a == atom.Figure && figures > 0:
+				figures--
+			}
 			if !htmlOptionalEnd[a] {
 				for i := len(stack) - 1; i >= 0; i-- {
 					if stack[i] == a {
