@@ -188,6 +188,7 @@ func (p *pkg) docxPart(name string, b *textBuilder) error {
 	skip := 0 // inside w:delText, w:instrText, mc:Fallback, separators
 	inText := false
 	cells, firstCell := 0, false // open table cells; no cell yet in this row
+	pending := false             // a paragraph ended inside a cell: space before more text
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -224,6 +225,7 @@ func (p *pkg) docxPart(name string, b *textBuilder) error {
 			case "noBreakHyphen":
 				b.WriteByte('-')
 			case "tc":
+				pending = false
 				if !firstCell {
 					b.WriteByte('\t')
 				}
@@ -244,15 +246,20 @@ func (p *pkg) docxPart(name string, b *textBuilder) error {
 				if cells == 0 {
 					b.WriteByte('\n')
 				} else {
-					b.WriteByte(' ')
+					pending = true
 				}
 			case "tc":
 				cells--
 			case "tr":
+				pending = false
 				b.WriteByte('\n')
 			}
 		case xml.CharData:
 			if inText && skip == 0 {
+				if pending {
+					b.WriteByte(' ')
+					pending = false
+				}
 				b.Write(t)
 			}
 		}

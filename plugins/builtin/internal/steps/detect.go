@@ -162,8 +162,8 @@ func looksJSON(s string, whole bool) bool {
 }
 
 // looksCSV: at least two lines, each with 1 to n separators (commas,
-// semicolons or tabs) where n is the first line's count, at least half of
-// them with the same count.
+// semicolons or tabs) where n is the first line's count, and a third of
+// them at least with the same count.
 func looksCSV(s string) bool {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > 1 && !strings.HasSuffix(s, "\n") {
@@ -189,7 +189,7 @@ func looksCSV(s string) bool {
 			same[c]++
 			mode = max(mode, same[c])
 		}
-		if ok && mode*2 >= len(lines)-1 {
+		if ok && mode*3 >= len(lines)-1 {
 			return true
 		}
 	}

@@ -280,6 +280,9 @@ func markdownText(s string) string {
 	b.Grow(len(s))
 	inFence := false
 	for _, line := range strings.SplitAfter(s, "\n") {
+		if line == "" {
+			continue
+		}
 		t := strings.TrimSpace(line)
 		if strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~") {
 			inFence = !inFence

@@ -76,6 +76,7 @@ func (s *TextStats) add(text string) {
 	for _, r := range text {
 		s.Chars++
 		if isWordRune(r) {
+			s.lastNonSpace = r
 			if !s.inWord {
 				s.inWord = true
 			}
