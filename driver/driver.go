@@ -217,6 +217,10 @@ type PluginStore interface {
 	Plugins(ctx context.Context) ([]PluginRecord, error)
 	// Plugin returns the plugin and its module bytes, or docex.ErrNotFound.
 	Plugin(ctx context.Context, name string) (PluginRecord, []byte, error)
+	// PluginRecord returns the plugin without reading its module (a run
+	// whose compiled plugin is cached needs only this), or
+	// docex.ErrNotFound.
+	PluginRecord(ctx context.Context, name string) (PluginRecord, error)
 	// PutPlugin installs or replaces the plugin of that name, atomically.
 	PutPlugin(ctx context.Context, rec PluginRecord, module []byte) error
 	// DeletePlugin removes the plugin (and its module when no other plugin

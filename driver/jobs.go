@@ -151,6 +151,9 @@ type PipelineWriter interface {
 	// UpdateJob writes a job's state, attempts, RunAt, error, detail and
 	// UpdatedAt; docex.ErrNotFound when absent.
 	UpdateJob(ctx context.Context, j JobRecord) error
+	// RequeueJob writes a final job back as queued (UpdateJob) and
+	// enqueues it for delivery again, in the same transaction.
+	RequeueJob(ctx context.Context, j JobRecord) error
 	// InsertJobStep records a completion key; docex.ErrExists when the key
 	// is recorded already.
 	InsertJobStep(ctx context.Context, s StepRecord) error

@@ -10,7 +10,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -48,6 +47,9 @@ func (s *Session) CreateBasket(ctx context.Context, name string) (docex.Basket, 
 
 // Basket returns a basket by id (with its stats), or docex.ErrNotFound.
 func (s *Session) Basket(ctx context.Context, id string) (docex.Basket, error) {
+	if err := checkID("basket", id); err != nil {
+		return docex.Basket{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "basket.get", id)
 	if err != nil {
 		return docex.Basket{}, err
@@ -90,6 +92,9 @@ func (s *Session) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket,
 // for a basket with documents unless force is set, in which case the
 // documents and their content go too.
 func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error {
+	if err := checkID("basket", id); err != nil {
+		return err
+	}
 	st, err := s.open(ctx, tenancy.ActionDeleteBasket, "basket.delete", id)
 	if err != nil {
 		return err
@@ -102,7 +107,7 @@ func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error
 			return err
 		}
 		if b.DocumentCount > 0 && !force {
-			return docex.Errorf(docex.ErrBasketNotEmpty, "basket %q holds %d documents (use force)", b.Name, b.DocumentCount)
+			return docex.Errorf(docex.ErrBasketNotEmpty, "basket %q is not empty: it holds %d documents", b.Name, b.DocumentCount)
 		}
 		sums = sums[:0]
 		for off := 0; int64(off) < b.DocumentCount; off += docex.MaxPageLimit {
@@ -220,16 +225,6 @@ func (s *Session) AddDocument(ctx context.Context, basketID string, nd NewDocume
 	return out[0], nil
 }
 
-// AddFile adds the file at path under its base name. Errors as AddDocument.
-func (s *Session) AddFile(ctx context.Context, basketID, path string, meta map[string]docex.Value) (Added, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Added{}, docex.Errorf(docex.ErrInvalid, "open %s: %v", path, err)
-	}
-	defer f.Close()
-	return s.AddDocument(ctx, basketID, NewDocument{Name: filepath.Base(path), Content: f, Metadata: meta})
-}
-
 // content is new document content, staged before the transaction that
 // refers to it: a hashed temporary file (filesystem storage) or the bytes
 // (database storage).
@@ -305,6 +300,9 @@ func (s *Session) contentStore(st driver.TenantStore) (*blobstore.Store, error) 
 // AddDocuments adds documents to a basket in one transaction: all are
 // added, or none. Errors as AddDocument.
 func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewDocument) ([]Added, error) {
+	if err := checkID("basket", basketID); err != nil {
+		return nil, err
+	}
 	for i := range docs {
 		if err := validateText("document name", docs[i].Name, MaxDocumentNameLen); err != nil {
 			return nil, err
@@ -321,82 +319,27 @@ func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewD
 		return nil, err
 	}
 	defer st.Close()
-	return s.addDocumentsTo(ctx, st, basketID, docs, nil)
+	return s.addDocumentsTo(ctx, st, basketID, docs, s.enqueueBound(ctx, basketID)) // a bound basket's jobs commit with the documents
 }
 
 // addDocumentsTo adds validated documents through an open store. extra,
 // when not nil, runs in the same transaction after the documents are
-// added, so that a caller's further writes commit with them or not at all.
-func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, basketID string, docs []NewDocument, extra func(tx driver.Tx) error) ([]Added, error) {
-	bs, err := s.contentStore(st)
+// added (with the outcome of each), so that a caller's further writes
+// commit with them or not at all.
+func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, basketID string, docs []NewDocument, extra func(tx driver.Tx, added []Added) error) ([]Added, error) {
+	sd, err := s.stageDocuments(ctx, st, docs)
 	if err != nil {
 		return nil, err
 	}
-	items := make([]*content, len(docs))
-	cts := make([]string, len(docs))
-	defer func() {
-		for _, c := range items {
-			c.discard()
-		}
-	}()
-	for i, nd := range docs {
-		if items[i], err = s.stageContent(ctx, bs, nd.Content, nd.Name); err != nil {
-			return nil, err
-		}
-		cts[i] = detectContentType(nd.ContentType, nd.Name, items[i].head)
-	}
-	if err := syncContent(items); err != nil {
-		return nil, err
-	}
-	now := s.e.now()
-	out := make([]Added, len(items))
+	defer sd.discard()
+	var out []Added
 	err = s.writeAudit(ctx, st, "document.add", basketID, false, func(tx driver.Tx) error {
-		if _, err := tx.Basket(ctx, basketID); err != nil {
+		var err error
+		if out, err = sd.insert(ctx, tx, basketID); err != nil {
 			return err
 		}
-		// Names linked in this transaction become durable before it
-		// commits, each directory once.
-		var dirs []string
-		for i, it := range items {
-			if err := tx.LockContent(ctx, it.sum); err != nil {
-				return err
-			}
-			existing, err := tx.DocumentByChecksum(ctx, basketID, it.sum)
-			if err == nil {
-				out[i] = Added{Document: existing, Duplicate: true}
-				if err := tx.AppendAudit(ctx, s.entryDetail("document.add", existing.ID, "duplicate content; existing document returned")); err != nil {
-					return err
-				}
-				continue
-			}
-			if !errors.Is(err, docex.ErrNotFound) {
-				return err
-			}
-			dir, err := it.put(ctx, tx)
-			if err != nil {
-				return err
-			}
-			dirs = append(dirs, dir)
-			d := docex.Document{
-				ID: newID(), BasketID: basketID, Name: docs[i].Name, ContentType: cts[i],
-				Size: it.size, Checksum: it.sum, Status: docex.DocumentActive,
-				CreatedAt: now, UpdatedAt: now, Metadata: cloneMeta(docs[i].Metadata),
-			}
-			if err := tx.InsertDocument(ctx, d); err != nil {
-				return err
-			}
-			out[i] = Added{Document: d}
-			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, "")); err != nil {
-				return err
-			}
-		}
 		if extra != nil {
-			if err := extra(tx); err != nil {
-				return err
-			}
-		}
-		if bs != nil {
-			return bs.SyncDirs(dirs...)
+			return extra(tx, out)
 		}
 		return nil
 	})
@@ -406,7 +349,97 @@ func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, bas
 	return out, nil
 }
 
-func (s *Session) entryDetail(op, target, detail string) docex.AuditEntry {
+// stagedDocs is new documents whose content is staged and durable, ready
+// to be inserted inside a transaction; discard removes what no committed
+// transaction linked.
+type stagedDocs struct {
+	s     *Session
+	bs    *blobstore.Store
+	docs  []NewDocument
+	items []*content
+	cts   []string
+}
+
+// stageDocuments stages docs' content outside any transaction (filesystem
+// storage: written and fsynced; database storage: read into memory).
+func (s *Session) stageDocuments(ctx context.Context, st driver.TenantStore, docs []NewDocument) (*stagedDocs, error) {
+	bs, err := s.contentStore(st)
+	if err != nil {
+		return nil, err
+	}
+	sd := &stagedDocs{s: s, bs: bs, docs: docs, items: make([]*content, len(docs)), cts: make([]string, len(docs))}
+	for i, nd := range docs {
+		if sd.items[i], err = s.stageContent(ctx, bs, nd.Content, nd.Name); err != nil {
+			sd.discard()
+			return nil, err
+		}
+		sd.cts[i] = detectContentType(nd.ContentType, nd.Name, sd.items[i].head)
+	}
+	if err := syncContent(sd.items); err != nil {
+		sd.discard()
+		return nil, err
+	}
+	return sd, nil
+}
+
+func (sd *stagedDocs) discard() {
+	for _, c := range sd.items {
+		c.discard()
+	}
+}
+
+// insert adds the staged documents to basketID inside tx, each with its
+// audit entry; a document whose content the basket already holds is
+// returned as a duplicate instead. Directories it linked names into are
+// synced before it returns, so they are durable when tx commits.
+func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string) ([]Added, error) {
+	s := sd.s
+	if _, err := tx.Basket(ctx, basketID); err != nil {
+		return nil, err
+	}
+	now := s.e.now()
+	out := make([]Added, len(sd.items))
+	var dirs []string
+	for i, it := range sd.items {
+		if err := tx.LockContent(ctx, it.sum); err != nil {
+			return nil, err
+		}
+		existing, err := tx.DocumentByChecksum(ctx, basketID, it.sum)
+		if err == nil {
+			out[i] = Added{Document: existing, Duplicate: true}
+			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", existing.ID, map[string]any{"duplicate": true, "name": sd.docs[i].Name})); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if !errors.Is(err, docex.ErrNotFound) {
+			return nil, err
+		}
+		dir, err := it.put(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		dirs = append(dirs, dir)
+		d := docex.Document{
+			ID: newID(), BasketID: basketID, Name: sd.docs[i].Name, ContentType: sd.cts[i],
+			Size: it.size, Checksum: it.sum, Status: docex.DocumentActive,
+			CreatedAt: now, UpdatedAt: now, Metadata: cloneMeta(sd.docs[i].Metadata),
+		}
+		if err := tx.InsertDocument(ctx, d); err != nil {
+			return nil, err
+		}
+		out[i] = Added{Document: d}
+		if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, nil)); err != nil {
+			return nil, err
+		}
+	}
+	if sd.bs != nil {
+		return out, sd.bs.SyncDirs(dirs...)
+	}
+	return out, nil
+}
+
+func (s *Session) entryDetail(op, target string, detail map[string]any) docex.AuditEntry {
 	e := s.entry(op, target, docex.OutcomeOK, nil)
 	e.Detail = detail
 	return e
@@ -472,6 +505,9 @@ var builtinTypes = map[string]string{
 // Document returns a document with its metadata, or docex.ErrNotFound
 // (also for an id of another tenant).
 func (s *Session) Document(ctx context.Context, id string) (docex.Document, error) {
+	if err := checkID("document", id); err != nil {
+		return docex.Document{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "document.get", id)
 	if err != nil {
 		return docex.Document{}, err
@@ -498,6 +534,9 @@ func (s *Session) DocumentIn(ctx context.Context, basketID, id string) (docex.Do
 // Documents lists a basket's documents with their metadata. It returns
 // docex.ErrNotFound for an unknown basket.
 func (s *Session) Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error) {
+	if err := checkID("basket", basketID); err != nil {
+		return nil, err
+	}
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, err
@@ -523,6 +562,9 @@ func (s *Session) Documents(ctx context.Context, basketID string, page docex.Pag
 // every filter, and the total number of matches. It returns docex.ErrInvalid
 // without filters and docex.ErrNotFound for an unknown basket.
 func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
+	if err := checkID("basket", basketID); err != nil {
+		return nil, 0, err
+	}
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, 0, err
@@ -556,6 +598,9 @@ func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []
 // OpenContent streams a document's content. The caller closes the reader.
 // It returns docex.ErrNotFound for an unknown document.
 func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, docex.Document, error) {
+	if err := checkID("document", id); err != nil {
+		return nil, docex.Document{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "document.read", id)
 	if err != nil {
 		return nil, docex.Document{}, err
@@ -604,6 +649,9 @@ func (s *Session) ReadContent(ctx context.Context, id string) ([]byte, error) {
 // document, docex.ErrDuplicateContent when another document of the basket
 // has the new content, docex.ErrTooLarge over the limit.
 func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, contentType string) (docex.Document, error) {
+	if err := checkID("document", id); err != nil {
+		return docex.Document{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.update", id)
 	if err != nil {
 		return docex.Document{}, err
@@ -682,6 +730,9 @@ func (s *Session) DeleteDocumentIn(ctx context.Context, basketID, id string) err
 }
 
 func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error {
+	if err := checkID("document", id); err != nil {
+		return err
+	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.delete", id)
 	if err != nil {
 		return err
@@ -718,6 +769,9 @@ func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error
 // document. It returns docex.ErrNotFound for an unknown document and
 // docex.ErrInvalid for bad keys or values.
 func (s *Session) SetMetadata(ctx context.Context, id string, kv map[string]docex.Value) (docex.Document, error) {
+	if err := checkID("document", id); err != nil {
+		return docex.Document{}, err
+	}
 	if len(kv) == 0 {
 		return docex.Document{}, docex.Errorf(docex.ErrInvalid, "no metadata to set")
 	}
@@ -744,6 +798,9 @@ func (s *Session) SetMetadata(ctx context.Context, id string, kv map[string]doce
 // Metadata returns one metadata value of a document. It returns
 // docex.ErrNotFound when the document or the key does not exist.
 func (s *Session) Metadata(ctx context.Context, id, key string) (docex.Value, error) {
+	if err := checkID("document", id); err != nil {
+		return docex.Value{}, err
+	}
 	if err := validateMetaKey(key); err != nil {
 		return docex.Value{}, err
 	}
@@ -761,6 +818,9 @@ func (s *Session) Metadata(ctx context.Context, id, key string) (docex.Value, er
 // DeleteMetadata removes one key. It returns docex.ErrNotFound when the
 // document or the key does not exist.
 func (s *Session) DeleteMetadata(ctx context.Context, id, key string) error {
+	if err := checkID("document", id); err != nil {
+		return err
+	}
 	if err := validateMetaKey(key); err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine/internal/blobstore"
-	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/tenancy"
 	"github.com/google/uuid"
 )
@@ -26,7 +25,8 @@ type Engine struct {
 
 	mu      sync.Mutex
 	blobs   map[string]*blobstore.Store // by tenant id + incarnation
-	plugins map[string]*sandbox.Plugin  // loaded plugins by manifest+module hash
+	plugins map[string]*loadedPlugin    // compiled plugins by record (pluginKey)
+	clock   uint64                      // plugin uses, for eviction
 }
 
 func (cfg Config) bootstrapInfo() driver.BootstrapInfo {
@@ -58,7 +58,7 @@ func New(ctx context.Context, be driver.Backend, cfg Config) (*Engine, error) {
 	if err := be.Check(ctx, cfg.bootstrapInfo()); err != nil {
 		return nil, err
 	}
-	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}, plugins: map[string]*sandbox.Plugin{}}, nil
+	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}, plugins: map[string]*loadedPlugin{}}, nil
 }
 
 // Close marks the engine closed and releases its loaded plugins; later
@@ -67,10 +67,10 @@ func (e *Engine) Close() error {
 	e.closed.Store(true)
 	e.mu.Lock()
 	plugins := e.plugins
-	e.plugins = map[string]*sandbox.Plugin{}
+	e.plugins = map[string]*loadedPlugin{}
 	e.mu.Unlock()
-	for _, p := range plugins {
-		p.Close(context.Background())
+	for _, lp := range plugins {
+		lp.p.Close(context.Background())
 	}
 	return nil
 }
@@ -80,6 +80,19 @@ func (e *Engine) Config() Config { return e.cfg }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
+// checkID returns docex.ErrInvalidID unless id has the form of the ids the
+// engine generates (a UUID in its canonical 36-character form): a
+// malformed id is invalid input, never "not found".
+func checkID(what, id string) error {
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		if len(id) > 64 {
+			id = id[:64] + "..."
+		}
+		return docex.Errorf(docex.ErrInvalidID, "%s id %q is malformed (ids look like 0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b)", what, id)
+	}
+	return nil
+}
+
 // blobStore returns the filesystem content store of the tenant incarnation.
 func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
 	key := t.ID + "/" + t.Incarnation
@@ -88,17 +101,9 @@ func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
 	if s, ok := e.blobs[key]; ok {
 		return s, nil
 	}
-	var dir string
-	if e.cfg.MultiTenancy {
-		if err := tenancy.ValidateSyntax(t.ID); err != nil {
-			return nil, err
-		}
-		if !validIncarnation(t.Incarnation) {
-			return nil, docex.Errorf(docex.ErrCorrupt, "tenant %q has an invalid incarnation %q", t.ID, t.Incarnation)
-		}
-		dir = filepath.Join(TenantContentDir(e.cfg.ContentDir, t.ID), t.Incarnation)
-	} else {
-		dir = filepath.Join(e.cfg.ContentDir, "local")
+	dir, err := e.contentDir(t)
+	if err != nil {
+		return nil, err
 	}
 	s, err := blobstore.New(dir, e.cfg.NoContentSync)
 	if err != nil {
@@ -108,16 +113,31 @@ func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
 	return s, nil
 }
 
-// TenantContentDir returns where filesystem content of a tenant
-// incarnation lives under contentDir. Backends and tools use it to remove a
-// deleted tenant's content.
-func TenantContentDir(contentDir, tenantID string) string {
-	return filepath.Join(contentDir, "tenants", tenantID)
+// contentDir is the one place the filesystem content directory of a
+// tenant incarnation is named: <ContentDir>/tenants/<id>/<incarnation>, or
+// <ContentDir>/local without multi-tenancy. The id and the incarnation are
+// validated first, so nothing else reaches the path.
+func (e *Engine) contentDir(t docex.Tenant) (string, error) {
+	if !e.cfg.MultiTenancy {
+		return filepath.Join(e.cfg.ContentDir, "local"), nil
+	}
+	if err := tenancy.ValidateSyntax(t.ID); err != nil {
+		return "", err
+	}
+	if !validIncarnation(t.Incarnation) {
+		return "", docex.Errorf(docex.ErrCorrupt, "tenant %q has an invalid incarnation %q", t.ID, t.Incarnation)
+	}
+	return filepath.Join(e.tenantsContentDir(), t.ID, t.Incarnation), nil
 }
 
+// tenantsContentDir is the directory of every tenant's content directories.
+func (e *Engine) tenantsContentDir() string { return filepath.Join(e.cfg.ContentDir, "tenants") }
+
+// validIncarnation reports whether s is an incarnation id as the engine
+// makes them: a UUID in its canonical lowercase form.
 func validIncarnation(s string) bool {
-	_, err := uuid.Parse(s)
-	return err == nil && len(s) == 36
+	u, err := uuid.Parse(s)
+	return err == nil && u.String() == s
 }
 
 // forgetTenant drops cached content stores of a tenant id.
@@ -239,7 +259,9 @@ func (s *Session) open(ctx context.Context, action tenancy.Action, op, target st
 	if s.e.cfg.MultiTenancy {
 		if t.ID != s.uc.TenantID || t.IsSystem {
 			st.Close()
-			return nil, fmt.Errorf("backend opened tenant %q for %q: %w", t.ID, s.uc.TenantID, docex.ErrBootstrapTenant)
+			err := fmt.Errorf("backend opened tenant %q (system %t) for %q: %w", t.ID, t.IsSystem, s.uc.TenantID, docex.ErrWrongTenant)
+			s.systemDenial(ctx, op, target, err)
+			return nil, err
 		}
 		if t.Status != docex.TenantActive {
 			st.Close()
@@ -252,7 +274,7 @@ func (s *Session) open(ctx context.Context, action tenancy.Action, op, target st
 		if !errors.Is(err, docex.ErrDenied) {
 			err = fmt.Errorf("%w: %w", docex.ErrForbidden, err)
 		}
-		s.auditOutcome(ctx, st, op, target, err, "")
+		s.auditOutcome(ctx, st, op, target, err, nil)
 		st.Close()
 		return nil, err
 	}
@@ -276,11 +298,25 @@ func (s *Session) entry(op, target, outcome string, err error) docex.AuditEntry 
 	return e
 }
 
+// systemDenial records in the system audit log a call refused before a
+// tenant store was usable, with the outcome of err (outcomeOf).
 func (s *Session) systemDenial(ctx context.Context, op, target string, err error) {
 	if errors.Is(err, docex.ErrClosed) {
 		return
 	}
-	_ = s.e.be.AppendSystemAudit(ctx, s.entry(op, target, docex.OutcomeDenied, err))
+	_ = s.e.be.AppendSystemAudit(ctx, s.entry(op, target, outcomeOf(err), err))
+}
+
+// outcomeOf is the audit outcome of an operation's error: ok, denied for
+// a docex.ErrDenied error, error otherwise (an I/O failure is no denial).
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return docex.OutcomeOK
+	case errors.Is(err, docex.ErrDenied):
+		return docex.OutcomeDenied
+	}
+	return docex.OutcomeError
 }
 
 // write runs fn in a transaction that also records the audit entry of op;
@@ -302,7 +338,7 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 		return tx.AppendAudit(ctx, s.entry(op, target, docex.OutcomeOK, nil))
 	})
 	if err != nil && ctx.Err() == nil {
-		s.auditOutcome(ctx, st, op, target, err, "")
+		s.auditOutcome(ctx, st, op, target, err, nil)
 	}
 	return err
 }
@@ -310,22 +346,15 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 // readDone audits a read call's outcome when the session audits reads.
 func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, target string, err error) {
 	if s.opts.AuditReads && ctx.Err() == nil {
-		s.auditOutcome(ctx, st, op, target, err, "")
+		s.auditOutcome(ctx, st, op, target, err, nil)
 	}
 }
 
 // auditOutcome records one entry in the tenant's audit log, in a
-// transaction of its own: ok for a nil err, denied for a docex.ErrDenied
-// error, error otherwise.
-func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail string) {
-	outcome := docex.OutcomeOK
-	if err != nil {
-		outcome = docex.OutcomeError
-		if errors.Is(err, docex.ErrDenied) {
-			outcome = docex.OutcomeDenied
-		}
-	}
-	e := s.entry(op, target, outcome, err)
+// transaction of its own, with the outcome of err (outcomeOf); detail may
+// be nil.
+func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail map[string]any) {
+	e := s.entry(op, target, outcomeOf(err), err)
 	e.Detail = detail
 	_ = st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, e) })
 }

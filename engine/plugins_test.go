@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/backends/sqlite"
@@ -150,14 +149,14 @@ func TestPluginRunWordcount(t *testing.T) {
 	if res.Status != "ok" || res.Document.Metadata["words"] != docex.Number(4) || res.Document.Metadata["author"] != docex.String("ann") {
 		t.Fatalf("result %+v", res)
 	}
-	if res.Report.HostCalls == 0 || res.Report.Duration <= 0 || res.Report.PeakMemoryBytes == 0 {
+	if res.Report.HostCalls == 0 || res.Report.DurationMS <= 0 || res.Report.PeakMemoryBytes == 0 {
 		t.Fatalf("resource report %+v", res.Report)
 	}
 	log, err := e.a.Audit(ctx, docex.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if log[0].Operation != "plugin.run" || log[0].Outcome != docex.OutcomeOK || !strings.Contains(log[0].Detail, "HostCalls") {
+	if rep, _ := log[0].Detail["report"].(map[string]any); log[0].Operation != "plugin.run" || log[0].Outcome != docex.OutcomeOK || rep["host_calls"] == nil || log[0].Detail["document_id"] != e.aDoc.ID {
 		t.Fatalf("audit %+v", log[0])
 	}
 	// Another tenant does not see alpha's plugin, and cannot run it on
@@ -244,6 +243,9 @@ func TestHostilePlugins(t *testing.T) {
 		want []error
 	}{
 		{"loop", []error{docex.ErrPluginFailed, sandbox.ErrPluginTimeout, context.DeadlineExceeded}},
+		{"fanout", []error{docex.ErrPluginFailed, sandbox.ErrPluginTimeout, context.DeadlineExceeded}},
+		{"binrec", []error{docex.ErrPluginFailed, sandbox.ErrPluginTimeout, context.DeadlineExceeded}},
+		{"wasiflood", []error{docex.ErrPluginFailed, sandbox.ErrHostCallLimit}},
 		{"membomb", []error{docex.ErrPluginFailed, sandbox.ErrPluginMemory}},
 		{"trap", []error{docex.ErrPluginFailed, sandbox.ErrPluginTrap}},
 		{"bigoutput", []error{docex.ErrPluginFailed, sandbox.ErrPluginOutputTooLarge}},
@@ -253,6 +255,7 @@ func TestHostilePlugins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.install(t, e.b, "wordcount")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e.install(t, e.a, c.name)
@@ -264,19 +267,14 @@ func TestHostilePlugins(t *testing.T) {
 				defer wg.Done()
 				_, bErr = e.b.RunPlugin(ctx, "wordcount", e.bDoc.ID, nil)
 			}()
-			start := time.Now()
 			_, err := e.a.RunPlugin(ctx, c.name, e.aDoc.ID, nil)
-			elapsed := time.Since(start)
 			wg.Wait()
 			for _, w := range c.want {
 				if !errors.Is(err, w) {
 					t.Fatalf("err = %v, want errors.Is %v", err, w)
 				}
 			}
-			if elapsed > 30*time.Second {
-				t.Fatalf("hostile plugin ran %v", elapsed)
-			}
-			if bErr != nil && !errors.Is(bErr, docex.ErrNotFound) {
+			if bErr != nil {
 				t.Fatalf("beta affected: %v", bErr)
 			}
 			got, err := e.a.Document(ctx, e.aDoc.ID)
@@ -297,13 +295,10 @@ func TestHostilePlugins(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if log[0].Operation != "plugin.run" || log[0].Outcome == docex.OutcomeOK || !strings.Contains(log[0].Detail, "report") {
+			if _, ok := log[0].Detail["report"].(map[string]any); log[0].Operation != "plugin.run" || log[0].Outcome == docex.OutcomeOK || !ok {
 				t.Fatalf("audit %+v", log[0])
 			}
 		})
-		if c.name == "loop" {
-			e.install(t, e.b, "wordcount")
-		}
 	}
 }
 
@@ -473,5 +468,66 @@ func TestPluginsRandomInterleaving(t *testing.T) {
 		if err != nil || b.DocumentCount != 2 {
 			t.Fatalf("tenant %d basket %+v %v", i, b, err)
 		}
+	}
+}
+
+// A plugin that keeps its last input in memory or a global never shows it
+// to a later run: of another basket, or of the tenant re-created with the
+// same id after a delete (issue 7, defect 5).
+func TestPluginStateDoesNotCrossRuns(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	runStash := func(s *engine.Session, docID string) {
+		t.Helper()
+		res, err := s.RunPlugin(ctx, "stash", docID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Derived) != 0 {
+			t.Fatalf("run saw a previous input: %+v", res.Derived)
+		}
+	}
+	e.install(t, e.a, "stash")
+	other, err := e.a.CreateBasket(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := e.a.AddDocument(ctx, other.ID, engine.NewDocument{Name: "o.txt", Content: strings.NewReader("other basket")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runStash(e.a, e.aSecret.ID)
+	runStash(e.a, o.Document.ID)
+	if err := e.provisio.Delete(ctx, "alpha"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.provisio.Create(ctx, "alpha", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.install(t, e.a, "stash")
+	b, err := e.a.CreateBasket(ctx, "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.a.AddDocument(ctx, b.ID, engine.NewDocument{Name: "new.txt", Content: strings.NewReader("new tenant")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runStash(e.a, d.Document.ID)
+}
+
+// A document the plugin does not accept is the caller's invalid input, not
+// an invalid plugin, and the error says what the plugin accepts.
+func TestPluginContentTypeRefused(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	e.install(t, e.a, "wordcount")
+	a, err := e.a.AddDocument(ctx, e.aBasket, engine.NewDocument{Name: "x.pdf", ContentType: "application/pdf", Content: strings.NewReader("%PDF-1.4")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.a.RunPlugin(ctx, "wordcount", a.Document.ID, nil)
+	if !errors.Is(err, docex.ErrInvalid) || errors.Is(err, docex.ErrPluginInvalid) || !strings.Contains(err.Error(), "accepts text/") {
+		t.Fatalf("err = %v", err)
 	}
 }

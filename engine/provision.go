@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -127,6 +126,11 @@ func (p *TenantProvisioner) setStatus(ctx context.Context, op, id string, st doc
 	}
 	err := p.e.be.SetTenantStatus(ctx, id, st)
 	p.audit(ctx, op, id, err)
+	if err == nil && st != docex.TenantActive {
+		if t, terr := p.e.be.Tenant(ctx, id); terr == nil {
+			p.e.releaseTenantPlugins(ctx, t) // no idle instance outlives the suspension
+		}
+	}
 	return err
 }
 
@@ -151,11 +155,14 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	p.e.forgetTenant(id)
-	if p.e.cfg.ContentStorage == ContentFilesystem && validIncarnation(t.Incarnation) {
+	p.e.releaseTenantPlugins(ctx, t)
+	if p.e.cfg.ContentStorage == ContentFilesystem {
 		// Only this incarnation's directory: a tenant provisioned again
 		// with the same id meanwhile has a directory of its own. A crash
 		// before this line leaves a directory that Sweep removes.
-		_ = os.RemoveAll(filepath.Join(TenantContentDir(p.e.cfg.ContentDir, id), t.Incarnation))
+		if dir, err := p.e.contentDir(t); err == nil {
+			_ = os.RemoveAll(dir)
+		}
 	}
 	return nil
 }

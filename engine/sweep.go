@@ -33,7 +33,7 @@ type SweepReport struct {
 // 0 is only for a quiet system). It is an operator action, recorded in the
 // system audit log.
 func (p *TenantProvisioner) Sweep(ctx context.Context, grace time.Duration) (SweepReport, error) {
-	var rep SweepReport
+	rep := SweepReport{Storage: []string{}, ContentDirs: []string{}}
 	if p.e.closed.Load() {
 		return rep, docex.ErrClosed
 	}
@@ -49,7 +49,7 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 		if err != nil {
 			return err
 		}
-		rep.Storage = removed
+		rep.Storage = append(rep.Storage, removed...)
 	}
 	if e.cfg.ContentStorage != ContentFilesystem {
 		return nil
@@ -72,8 +72,10 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 			live[t.ID] = t.Incarnation
 		}
 	}
-	// Content directories of deleted tenants and old incarnations.
-	root := filepath.Join(e.cfg.ContentDir, "tenants")
+	// Content directories of deleted tenants and old incarnations: only
+	// directories named as the engine names them (see contentDir), never
+	// anything else found there.
+	root := e.tenantsContentDir()
 	ids, err := os.ReadDir(root)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -86,13 +88,16 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 		}
 		incs, _ := os.ReadDir(filepath.Join(root, id))
 		for _, inc := range incs {
-			if inc.Name() == live[id] {
+			if inc.Name() == live[id] || !inc.IsDir() || !validIncarnation(inc.Name()) {
 				continue
 			}
 			if info, err := inc.Info(); err != nil || info.ModTime().After(cutoff) {
 				continue
 			}
-			dir := filepath.Join(root, id, inc.Name())
+			dir, err := e.contentDir(docex.Tenant{ID: id, Incarnation: inc.Name()})
+			if err != nil {
+				continue
+			}
 			if err := os.RemoveAll(dir); err == nil {
 				rep.ContentDirs = append(rep.ContentDirs, dir)
 			}

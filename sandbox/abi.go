@@ -16,6 +16,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 )
 
 // ABI v1 names (docs/plugin-abi.md).
@@ -42,6 +43,8 @@ const (
 	maxHandles     = 1024
 	maxDerived     = 16384
 	maxKeyLen      = 256
+	maxValueLen    = 64 << 10 // bytes of a metadata value
+	maxMetaKeys    = 256      // distinct keys set by one invocation
 	maxNameLen     = 255
 	maxMessageLen  = 4096
 	maxQueryLen    = 1024
@@ -105,6 +108,7 @@ type callState struct {
 	err       error // first abort reason
 	peakHost  int64 // most host bytes held for the guest at once
 	hostBytes int64 // host bytes held for the guest now
+	logKept   int64 // log bytes kept
 	hostCalls int64
 	bytesIn   int64
 	bytesOut  int64
@@ -182,21 +186,44 @@ func (st *callState) charge(n int) {
 	if st.bytesOut > st.limits.MaxOutputBytes {
 		st.abort(fmt.Errorf("%w: more than %d bytes", ErrPluginOutputTooLarge, st.limits.MaxOutputBytes))
 	}
+	st.hold(int64(n))
 }
 
-func (st *callState) addLog(level, text string) {
-	text = strings.ToValidUTF8(text, "\uFFFD")
-	st.logBytes += int64(len(text))
+// hostBudget is the most host memory held on the guest's behalf at once:
+// its output budget, its log budget and as much again as its own memory
+// limit for documents the host had to load.
+func (st *callState) hostBudget() int64 {
+	return st.limits.MaxOutputBytes + st.limits.MaxLogBytes + int64(st.limits.MemoryPages)*PageSize
+}
+
+// hold records n more host bytes held for the guest.
+func (st *callState) hold(n int64) {
+	st.hostBytes += n
+	st.peakHost = max(st.peakHost, st.hostBytes)
+}
+
+// addLog keeps what fits of raw (which may alias guest memory) in the
+// log: it is cut to the room left before anything is copied.
+func (st *callState) addLog(level string, raw []byte) {
+	room := st.limits.MaxLogBytes - st.logKept
+	st.logBytes += int64(len(raw))
 	if st.logTrunc {
 		return
 	}
-	if room := st.limits.MaxLogBytes - (st.logBytes - int64(len(text))); int64(len(text)) > room {
+	if int64(len(raw)) > room {
 		st.logTrunc = true
 		if room <= 0 {
 			return
 		}
-		text = strings.ToValidUTF8(text[:room], "")
+		raw = raw[:room]
 	}
+	text := strings.ToValidUTF8(string(raw), "\uFFFD")
+	if int64(len(text)) > room { // replacement characters are longer
+		text = strings.ToValidUTF8(text[:room], "")
+		st.logTrunc = true
+	}
+	st.logKept += int64(len(text))
+	st.hold(int64(len(text)))
 	st.logs = append(st.logs, LogLine{Level: level, Text: text})
 }
 
@@ -220,10 +247,16 @@ func (st *callState) slot(ctx context.Context, h int32, c capSet, fn string) (*D
 		if st.host == nil {
 			return nil, codeHost
 		}
-		d, err := st.host.Open(ctx, s.ref)
+		hctx, cancel := context.WithDeadline(ctx, st.deadline)
+		d, err := st.host.Open(hctx, s.ref)
+		cancel()
 		if err != nil || d == nil {
 			return nil, codeHost
 		}
+		if d.Resident > 0 && st.hostBytes+d.Resident > st.hostBudget() {
+			return nil, codeLimit
+		}
+		st.hold(max(d.Resident, 0))
 		s.doc = d
 	}
 	return s.doc, 0
@@ -284,13 +317,39 @@ func wrapHost(h hostFunc) api.GoModuleFunc {
 				panic(abortSignal{})
 			}
 		}()
-		st.hostCalls++
-		if st.hostCalls > st.limits.MaxHostCalls {
-			st.abort(fmt.Errorf("%w: more than %d calls", ErrHostCallLimit, st.limits.MaxHostCalls))
-		}
+		st.countCall()
 		h.fn(ctx, st, mod, stack)
 	}
 }
+
+// countCall counts one host call (docex or WASI) against max_host_calls.
+func (st *callState) countCall() {
+	st.hostCalls++
+	if st.hostCalls > st.limits.MaxHostCalls {
+		st.abort(fmt.Errorf("%w: more than %d calls", ErrHostCallLimit, st.limits.MaxHostCalls))
+	}
+}
+
+// wasiCounter makes WASI calls count toward max_host_calls: the WASI host
+// module is instantiated with it, so wazero calls its listener before every
+// WASI function.
+type wasiCounter struct{}
+
+func (wasiCounter) NewFunctionListener(api.FunctionDefinition) experimental.FunctionListener {
+	return wasiListener{}
+}
+
+type wasiListener struct{}
+
+func (wasiListener) Before(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
+	if st, _ := ctx.Value(stateKey{}).(*callState); st != nil {
+		st.countCall()
+	}
+}
+
+func (wasiListener) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {}
+
+func (wasiListener) Abort(context.Context, api.Module, api.FunctionDefinition, error) {}
 
 func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 	b := rt.NewHostModuleBuilder(HostModule)
@@ -315,7 +374,7 @@ func hLog(_ context.Context, st *callState, mod api.Module, s []uint64) {
 		ret(s, codeInval)
 		return
 	}
-	st.addLog(logLevels[level], string(msg))
+	st.addLog(logLevels[level], msg)
 	ret(s, 0)
 }
 
@@ -416,12 +475,15 @@ func decodeValue(b []byte) (any, bool) {
 	return nil, false
 }
 
+// validKey is the engine's rule for metadata keys and names: non-blank
+// UTF-8 of at most maxKeyLen bytes without control characters (C0, DEL,
+// C1) or line and paragraph separators.
 func validKey(k string) bool {
-	if len(k) == 0 || len(k) > maxKeyLen || !utf8.ValidString(k) {
+	if len(k) > maxKeyLen || strings.TrimSpace(k) == "" || !utf8.ValidString(k) {
 		return false
 	}
 	for _, r := range k {
-		if r < 0x20 || r == 0x7f {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
 			return false
 		}
 	}
@@ -474,7 +536,7 @@ func hMetadataSet(_ context.Context, st *callState, mod api.Module, s []uint64) 
 	key := st.str(mod, fn, arg(s, 0), arg(s, 1))
 	raw := st.mem(mod, fn, arg(s, 2), arg(s, 3))
 	v, ok := decodeValue(raw)
-	if !validKey(key) || !ok {
+	if _, exists := st.meta[key]; !validKey(key) || !ok || len(raw) > maxValueLen+1 || !exists && len(st.meta) >= maxMetaKeys {
 		ret(s, codeInval)
 		return
 	}
@@ -537,12 +599,16 @@ func hDerivedMetadataSet(_ context.Context, st *callState, mod api.Module, s []u
 	for i >= 0 && st.derived[i].Name != name {
 		i--
 	}
-	if i < 0 || !validKey(key) || !ok {
+	if i < 0 || !validKey(key) || !ok || len(raw) > maxValueLen+1 {
+		ret(s, codeInval)
+		return
+	}
+	d := &st.derived[i]
+	if _, exists := d.Metadata[key]; !exists && len(d.Metadata) >= maxMetaKeys-2 { // the engine adds derived_from and derived_by
 		ret(s, codeInval)
 		return
 	}
 	st.charge(len(key) + len(raw))
-	d := &st.derived[i]
 	if d.Metadata == nil {
 		d.Metadata = map[string]any{}
 	}
@@ -629,7 +695,9 @@ func (st *callState) lookup(ctx context.Context, mod api.Module, fn string, q Lo
 		return codeHost
 	}
 	q.Limit = room
-	refs, err := st.host.Lookup(ctx, q)
+	hctx, cancel := context.WithDeadline(ctx, st.deadline)
+	defer cancel()
+	refs, err := st.host.Lookup(hctx, q)
 	if err != nil {
 		return codeHost
 	}

@@ -17,7 +17,7 @@ var (
 	ErrInvalidParams = errors.New("sandbox: invalid parameters")
 	// ErrContentTypeNotAccepted: the input's content type is not in the
 	// manifest's accepted_content_types.
-	ErrContentTypeNotAccepted = errors.New("sandbox: content type not accepted by plugin")
+	ErrContentTypeNotAccepted = errors.New("sandbox: content type not accepted")
 	// ErrPluginTimeout: the guest ran past its wall-clock limit. Errors that
 	// wrap it also satisfy errors.Is(err, context.DeadlineExceeded).
 	ErrPluginTimeout = errors.New("sandbox: plugin timed out")

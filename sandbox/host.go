@@ -18,6 +18,11 @@ type Document struct {
 	// when Size is 0. It must be safe to call from the sandbox goroutine.
 	// ReadAt's buffer aliases guest memory: it must not be retained.
 	Content io.ReaderAt
+	// Resident is the host memory this document holds while the guest may
+	// read it: 0 when Content reads from a file, Size when the host had to
+	// load the bytes. It counts against the invocation's host-memory budget
+	// (see Limits.MaxOutputBytes): Open past the budget gets ELIMIT.
+	Resident int64
 }
 
 // DocumentRef identifies a document returned by Host.Lookup. The guest never

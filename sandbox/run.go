@@ -42,7 +42,7 @@ func (w outWriter) Write(p []byte) (int, error) {
 		}
 	}
 	if o.st != nil {
-		o.st.addLog(w.level, string(p))
+		o.st.addLog(w.level, p)
 	}
 	return len(p), nil
 }
@@ -82,7 +82,8 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		return nil, err
 	}
 	if !p.manifest.Accepts(inv.Input.ContentType) {
-		return nil, fmt.Errorf("%w: plugin %q does not accept %q", ErrContentTypeNotAccepted, p.manifest.Name, inv.Input.ContentType)
+		return nil, fmt.Errorf("%w: plugin %q accepts %s; the document is %q", ErrContentTypeNotAccepted, p.manifest.Name,
+			strings.Join(p.manifest.AcceptedContentTypes, ", "), inv.Input.ContentType)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		rc = rc.WithCompilationCache(c)
 	}
 	sb.rt = wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, sb.rt); err != nil {
+	if _, err := wasi_snapshot_preview1.Instantiate(experimental.WithFunctionListenerFactory(ctx, wasiCounter{}), sb.rt); err != nil {
 		sb.closeRuntime(ctx)
 		return nil, fmt.Errorf("sandbox: instantiate wasi: %w", err)
 	}

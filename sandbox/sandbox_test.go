@@ -156,6 +156,25 @@ func TestHostilePlugins(t *testing.T) {
 			}
 		}},
 		{plugin: "tablebomb"}, // table.grow of 2^31 elements must be refused
+		{plugin: "tables32"},
+		{plugin: "logbomb", check: func(t *testing.T, r *Result) {
+			if r.Report.LogBytes != 16<<20 || !r.Report.LogsTruncated || len(r.Logs) != 1 || len(r.Logs[0].Text) != 1024 {
+				t.Fatalf("report = %+v", r.Report)
+			}
+			if r.Report.PeakHostBytes > 1024 {
+				t.Fatalf("held %d host bytes for a 1 KiB log", r.Report.PeakHostBytes)
+			}
+		}}, // 2^20 elements for all tables together
+		{plugin: "badmeta", check: func(t *testing.T, r *Result) {
+			if len(r.Metadata) != 256 || len(r.Derived) != 0 {
+				t.Fatalf("kept %d keys and %d derived documents, want 256 and 0", len(r.Metadata), len(r.Derived))
+			}
+		}},
+		{plugin: "wasiflood", wantErr: []error{ErrHostCallLimit}, check: func(t *testing.T, r *Result) {
+			if r.Report.HostCalls != 1001 {
+				t.Fatalf("HostCalls = %d, want the 1,001st WASI call to abort", r.Report.HostCalls)
+			}
+		}},
 		{plugin: "recurse", wantErr: []error{ErrPluginTrap}, wantMsg: "stack overflow"},
 		{plugin: "wasi", check: func(t *testing.T, r *Result) {
 			if len(r.Logs) != 1 || r.Logs[0] != (LogLine{"stdout", "hello stdout"}) {
@@ -680,5 +699,25 @@ func TestInstructionBudget(t *testing.T) {
 				t.Fatalf("report says %d units, want the budget", r.Report.Instructions)
 			}
 		})
+	}
+}
+
+// No invocation sees another's state: not the same tenant's previous run
+// (another basket, say), not another tenant's (issue 7, defect 5).
+func TestFreshStatePerInvocation(t *testing.T) {
+	ctx := context.Background()
+	sb := sharedSandbox(t)
+	p := plugin(t, "stash")
+	for i, tenant := range []string{"a", "a", "b", "a", "b"} {
+		r, err := sb.Run(ctx, Invocation{TenantID: tenant, Plugin: p, Input: textDoc("x", fmt.Sprint("secret ", i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Derived) != 0 {
+			t.Fatalf("run %d (%s) saw %q", i, tenant, r.Derived[0].Content)
+		}
+		if i > 1 && r.Report.ColdStart && tenant == "a" {
+			t.Fatalf("run %d: the instance was not reused (restore failed?)", i)
+		}
 	}
 }

@@ -18,6 +18,10 @@ const (
 	ActionReadAudit     Action = "audit.read"    // read the tenant's audit log
 	ActionManagePlugins Action = "plugin.manage" // install and remove plugins
 	ActionRunPlugin     Action = "plugin.run"    // run a plugin on a document
+	// ActionManagePipelines: define, delete, bind and unbind pipelines.
+	ActionManagePipelines Action = "pipeline.manage"
+	// ActionRunPipeline: run pipelines; retry and cancel jobs.
+	ActionRunPipeline Action = "pipeline.run"
 )
 
 // Built-in roles.
@@ -40,16 +44,16 @@ type Policy interface {
 // RolePolicy is the built-in policy:
 //
 //	reader: read
-//	writer: read, write, plugin.run
-//	admin:  everything in the tenant (also basket.delete, audit.read, plugin.manage)
+//	writer: read, write, plugin.run, pipeline.run
+//	admin:  everything in the tenant (also basket.delete, audit.read, plugin.manage, pipeline.manage)
 //
 // Unknown roles grant nothing.
 type RolePolicy struct{}
 
 var grants = map[string][]Action{
 	RoleReader: {ActionRead},
-	RoleWriter: {ActionRead, ActionWrite, ActionRunPlugin},
-	RoleAdmin:  {ActionRead, ActionWrite, ActionRunPlugin, ActionDeleteBasket, ActionReadAudit, ActionManagePlugins},
+	RoleWriter: {ActionRead, ActionWrite, ActionRunPlugin, ActionRunPipeline},
+	RoleAdmin:  {ActionRead, ActionWrite, ActionRunPlugin, ActionRunPipeline, ActionDeleteBasket, ActionReadAudit, ActionManagePlugins, ActionManagePipelines},
 }
 
 // Authorize implements Policy.

@@ -12,6 +12,7 @@ import (
 var allActions = []tenancy.Action{
 	tenancy.ActionRead, tenancy.ActionWrite, tenancy.ActionDeleteBasket,
 	tenancy.ActionReadAudit, tenancy.ActionManagePlugins, tenancy.ActionRunPlugin,
+	tenancy.ActionManagePipelines, tenancy.ActionRunPipeline,
 }
 
 func TestRolePolicyMatrix(t *testing.T) {
@@ -24,12 +25,13 @@ func TestRolePolicyMatrix(t *testing.T) {
 		{"no roles", nil, allow{}},
 		{"empty roles", []string{}, allow{}},
 		{"reader", []string{"reader"}, allow{tenancy.ActionRead: true}},
-		{"writer", []string{"writer"}, allow{tenancy.ActionRead: true, tenancy.ActionWrite: true, tenancy.ActionRunPlugin: true}},
+		{"writer", []string{"writer"}, allow{tenancy.ActionRead: true, tenancy.ActionWrite: true, tenancy.ActionRunPlugin: true, tenancy.ActionRunPipeline: true}},
 		{"admin", []string{"admin"}, allow{
 			tenancy.ActionRead: true, tenancy.ActionWrite: true, tenancy.ActionRunPlugin: true,
 			tenancy.ActionDeleteBasket: true, tenancy.ActionReadAudit: true, tenancy.ActionManagePlugins: true,
+			tenancy.ActionRunPipeline: true, tenancy.ActionManagePipelines: true,
 		}},
-		{"reader+writer", []string{"reader", "writer"}, allow{tenancy.ActionRead: true, tenancy.ActionWrite: true, tenancy.ActionRunPlugin: true}},
+		{"reader+writer", []string{"reader", "writer"}, allow{tenancy.ActionRead: true, tenancy.ActionWrite: true, tenancy.ActionRunPlugin: true, tenancy.ActionRunPipeline: true}},
 		{"unknown", []string{"superuser"}, allow{}},
 		{"unknown+reader", []string{"superuser", "reader"}, allow{tenancy.ActionRead: true}},
 		{"case matters", []string{"Admin", "WRITER", "Reader"}, allow{}},

@@ -3,7 +3,8 @@
 // output and plugin.toml. Rebuild them all with testplugins/build.sh (needs
 // wat2wasm and Go); go test needs neither, because the outputs are embedded.
 //
-// Friendly: echo, derive (WAT); wordcount, lookup (Go guests using pdk).
+// Friendly: echo, derive, split, upper, tag (WAT; the last three make the
+// pipeline tests' 3-step fan-out); wordcount, lookup (Go guests using pdk).
 // Hostile: loop, membomb, trap, bigoutput, chatty, oob, nocap, forge, wasi,
 // procexit, tablebomb, recurse, badimport, badsig, notwasm, badhash; modules that
 // are malformed on purpose are generated in the tests instead.

@@ -9,14 +9,21 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
+	"github.com/google/uuid"
 )
+
+// unknownID is a well-formed id that names nothing.
+const unknownID = "0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b"
 
 // Harness makes backends for the suite.
 type Harness struct {
@@ -377,8 +384,15 @@ func (f *fixture) testBaskets(t *testing.T) {
 	if got.ID != b.ID {
 		t.Fatalf("by name: %+v", got)
 	}
-	_, err = s.Basket(bg, "no-such-id")
+	_, err = s.Basket(bg, unknownID)
 	wantErr(t, err, docex.ErrNotFound)
+	// A malformed id is invalid input, not "not found".
+	for _, bad := range []string{"", "nope", "../x", unknownID + "0", strings.ToUpper(unknownID)[:35] + "\x00"} {
+		_, err = s.Basket(bg, bad)
+		wantErr(t, err, docex.ErrInvalidID)
+		_, err = s.Document(bg, bad)
+		wantErr(t, err, docex.ErrInvalidID)
+	}
 	_, err = s.BasketByName(bg, "nope")
 	wantErr(t, err, docex.ErrNotFound)
 	list, err := s.Baskets(bg, docex.Page{})
@@ -489,7 +503,7 @@ func (f *fixture) testDocuments(t *testing.T) {
 	e.add(s, b.ID, "x.txt", "xxx", nil)
 	_, err = s.UpdateContent(bg, d.ID, strings.NewReader("xxx"), "")
 	wantErr(t, err, docex.ErrDuplicateContent)
-	_, err = s.UpdateContent(bg, "nope", strings.NewReader("x"), "")
+	_, err = s.UpdateContent(bg, unknownID, strings.NewReader("x"), "")
 	wantErr(t, err, docex.ErrNotFound)
 
 	// Wrong basket: not found, nothing deleted.
@@ -552,7 +566,7 @@ func (f *fixture) testDocuments(t *testing.T) {
 	if byName[0].Name != "doc-00.txt" {
 		t.Fatalf("OrderName first = %s", byName[0].Name)
 	}
-	_, err = s.Documents(bg, "nope", docex.Page{})
+	_, err = s.Documents(bg, unknownID, docex.Page{})
 	wantErr(t, err, docex.ErrNotFound)
 	_, err = s.Documents(bg, lb.ID, docex.Page{Limit: -1})
 	wantErr(t, err, docex.ErrInvalid)
@@ -574,7 +588,7 @@ func (f *fixture) testDocuments(t *testing.T) {
 		t.Fatalf("batch = %+v", added)
 	}
 	// Adding to a missing basket adds nothing.
-	_, err = s.AddDocument(bg, "nope", engine.NewDocument{Name: "x", Content: strings.NewReader("x")})
+	_, err = s.AddDocument(bg, unknownID, engine.NewDocument{Name: "x", Content: strings.NewReader("x")})
 	wantErr(t, err, docex.ErrNotFound)
 }
 
@@ -596,8 +610,8 @@ func (f *fixture) testMetadata(t *testing.T) {
 		t.Fatalf("after delete = %+v", got.Metadata)
 	}
 	wantErr(t, s.DeleteMetadata(bg, d.ID, "k"), docex.ErrNotFound)
-	wantErr(t, s.DeleteMetadata(bg, "nope", "n"), docex.ErrNotFound)
-	_, err = s.SetMetadata(bg, "nope", map[string]docex.Value{"a": docex.String("b")})
+	wantErr(t, s.DeleteMetadata(bg, unknownID, "n"), docex.ErrNotFound)
+	_, err = s.SetMetadata(bg, unknownID, map[string]docex.Value{"a": docex.String("b")})
 	wantErr(t, err, docex.ErrNotFound)
 	for _, bad := range []map[string]docex.Value{
 		nil,
@@ -662,7 +676,7 @@ func (f *fixture) testFind(t *testing.T) {
 	}
 	_, _, err = s.FindDocuments(bg, b.ID, nil, docex.Page{})
 	wantErr(t, err, docex.ErrInvalid)
-	_, _, err = s.FindDocuments(bg, "nope", []docex.MetaFilter{{Key: "a", Value: docex.String("b")}}, docex.Page{})
+	_, _, err = s.FindDocuments(bg, unknownID, []docex.MetaFilter{{Key: "a", Value: docex.String("b")}}, docex.Page{})
 	wantErr(t, err, docex.ErrNotFound)
 	// Metadata changes are reflected.
 	_, err = s.SetMetadata(bg, evens[0], map[string]docex.Value{"parity": docex.String("odd")})
@@ -986,5 +1000,59 @@ func (f *fixture) testSweep(t *testing.T) {
 	}
 	if _, err := s.ReadContent(bg, keep.ID); err != nil {
 		t.Fatal(err)
+	}
+	if f.storage == engine.ContentFilesystem {
+		f.testSweepLeavesForeignFiles(t, e, s, keep)
+	}
+}
+
+// testSweepLeavesForeignFiles: a sweep removes only what the engine
+// creates, named as it names things, never whatever else is found in the
+// content directory (issue 8: it deleted live tenant databases of a backend
+// that shared the directory).
+func (f *fixture) testSweepLeavesForeignFiles(t *testing.T, e *env, s *engine.Session, keep docex.Document) {
+	acme, err := e.eng.Provisioner("").Get(bg, "acme")
+	must(t, err)
+	tenants := filepath.Join(e.cfg.ContentDir, "tenants")
+	store := filepath.Join(tenants, "acme", acme.Incarnation)
+	outside := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(outside, "precious"), []byte("x"), 0o600))
+	sumOf := sum("some content nobody added")
+	var foreign []string
+	file := func(p string) {
+		must(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		must(t, os.WriteFile(p, []byte("not docex's"), 0o600))
+		foreign = append(foreign, p)
+	}
+	link := func(p, target string) {
+		must(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		must(t, os.Symlink(target, p))
+		foreign = append(foreign, p)
+	}
+	file(filepath.Join(tenants, "acme", "notes.txt"))
+	file(filepath.Join(tenants, "acme", "not-an-incarnation", "x"))
+	file(filepath.Join(tenants, "acme", uuid.NewString()+".db"))
+	file(filepath.Join(tenants, "Not_A_Tenant", uuid.NewString(), "x"))
+	link(filepath.Join(tenants, "acme", uuid.NewString()), outside)
+	file(filepath.Join(store, sumOf[:2], "notes.txt"))
+	file(filepath.Join(store, "zz", sumOf))
+	file(filepath.Join(store, sumOf))
+	file(filepath.Join(store, "tmp", "other"))
+	link(filepath.Join(store, sumOf[:2], sumOf), filepath.Join(outside, "precious"))
+	old := time.Now().Add(-48 * time.Hour)
+	for _, p := range foreign {
+		os.Chtimes(p, old, old)
+		os.Chtimes(filepath.Dir(p), old, old)
+	}
+	_, err = e.eng.Provisioner("ops").Sweep(bg, 0)
+	must(t, err)
+	for _, p := range append(foreign, filepath.Join(outside, "precious")) {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("sweep removed %s, which the engine did not create: %v", p, err)
+		}
+	}
+	c, err := s.ReadContent(bg, keep.ID)
+	if err != nil || string(c) != "keep me" {
+		t.Fatalf("content after sweep: %q %v", c, err)
 	}
 }

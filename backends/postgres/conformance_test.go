@@ -26,3 +26,12 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+// TestPipelineConformance runs the shared pipeline and job suite.
+func TestPipelineConformance(t *testing.T) {
+	backendtest.RunPipelines(t, backendtest.Harness{
+		New: func(t *testing.T) (driver.Backend, engine.Config) {
+			return openBackend(t, Config{MaxConns: 16}), engine.Config{MultiTenancy: true}
+		},
+	})
+}

@@ -475,6 +475,15 @@ func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 	return mustAffect(n, err, "job %q not found", j.ID)
 }
 
+// RequeueJob writes a job back as queued and enqueues a new River job for
+// it in the same transaction.
+func (t *tx) RequeueJob(ctx context.Context, j driver.JobRecord) error {
+	if err := t.UpdateJob(ctx, j); err != nil {
+		return err
+	}
+	return t.b.queue.enqueueTx(ctx, t.q, t.tenant, j.ID, j.RunAt)
+}
+
 // InsertJobStep records a completion key; docex.ErrExists when recorded.
 func (t *tx) InsertJobStep(ctx context.Context, s driver.StepRecord) error {
 	if s.Detail == nil {

@@ -114,6 +114,20 @@ func (p pluginStore) Plugins(ctx context.Context) (out []driver.PluginRecord, er
 	return out, err
 }
 
+// PluginRecord returns the plugin without its module, docex.ErrNotFound
+// when absent.
+func (p pluginStore) PluginRecord(ctx context.Context, name string) (rec driver.PluginRecord, err error) {
+	err = p.run(ctx, pgx.ReadOnly, func(q pgx.Tx) error {
+		var err error
+		rec, err = scanPlugin(q.QueryRow(ctx, p.sql.get, name))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return docex.Errorf(docex.ErrNotFound, "plugin %q not found", name)
+		}
+		return p.b.wrap(err, "read plugin %q", name)
+	})
+	return rec, err
+}
+
 // Plugin returns the plugin and its module bytes, docex.ErrNotFound when
 // absent, docex.ErrCorrupt when the stored module does not match its
 // checksum.

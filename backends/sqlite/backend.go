@@ -184,6 +184,14 @@ func (b *Backend) openDB(ctx context.Context, path string, create bool) (*db, er
 	mode := "rw"
 	if create {
 		mode = "rwc"
+		// Create the file owner-only before SQLite does (it would use
+		// 0644); SQLite gives its -wal and -shm files the database file's
+		// permissions.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		f.Close()
 	}
 	w, err := sql.Open("sqlite", b.dsn(path, mode, true))
 	if err != nil {

@@ -30,3 +30,11 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+func TestPipelineConformance(t *testing.T) {
+	backendtest.RunPipelines(t, backendtest.Harness{
+		New: func(t *testing.T) (driver.Backend, engine.Config) {
+			return newBackend(t, t.TempDir()), engine.Config{}
+		},
+	})
+}

@@ -344,6 +344,17 @@ func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 		j.State, j.Attempts, micros(j.RunAt), j.ErrorCode, j.Error, j.Detail, micros(j.UpdatedAt), j.ID))("job %q not found", j.ID)
 }
 
+func (t *tx) RequeueJob(ctx context.Context, j driver.JobRecord) error {
+	if err := t.UpdateJob(ctx, j); err != nil {
+		return err
+	}
+	if _, err := t.t.ExecContext(ctx, `UPDATE jobs SET lease_owner = '', lease_until = 0 WHERE id = ?`, j.ID); err != nil {
+		return err
+	}
+	t.enqueued = true
+	return nil
+}
+
 func (t *tx) InsertJobStep(ctx context.Context, s driver.StepRecord) error {
 	outputs, err := json.Marshal(nonNil(s.Outputs))
 	if err != nil {

@@ -56,6 +56,18 @@ func scanPlugin(row interface{ Scan(...any) error }) (driver.PluginRecord, error
 	return r, err
 }
 
+func (p pluginStore) PluginRecord(ctx context.Context, name string) (driver.PluginRecord, error) {
+	d, err := p.db(ctx)
+	if err != nil {
+		return driver.PluginRecord{}, err
+	}
+	rec, err := scanPlugin(d.r.QueryRowContext(ctx, `SELECT name, version, manifest, module_sha256, installed_at, installed_by FROM plugins WHERE name = ?`, name))
+	if err != nil {
+		return driver.PluginRecord{}, notFound(err, "plugin %q not found", name)
+	}
+	return rec, nil
+}
+
 func (p pluginStore) Plugin(ctx context.Context, name string) (driver.PluginRecord, []byte, error) {
 	d, err := p.db(ctx)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,19 +128,49 @@ func TestSweepRemovesUnregisteredFiles(t *testing.T) {
 	if err := b.buildTenantFile(ctx, p, orphan); err != nil {
 		t.Fatal(err)
 	}
-	tmp := filepath.Join(filepath.Dir(p), ".tmp-"+uuid.NewString()+".db")
+	os.MkdirAll(b.stagingDir(), 0o700)
+	tmp := filepath.Join(b.stagingDir(), uuid.NewString()+".db")
 	os.WriteFile(tmp, []byte("partial"), 0o600)
 	os.WriteFile(tmp+"-wal", []byte("partial"), 0o600)
+	// Files the backend never creates are never its to remove, even in its
+	// own directories (issue 8: a sweep deleted live databases of another
+	// store sharing the directory).
+	keepPath, _ := b.tenantPath(keep.ID, keep.Incarnation)
+	foreign := []string{
+		filepath.Join(b.stagingDir(), "notes.txt"),
+		filepath.Join(b.stagingDir(), "x.db"),
+		filepath.Join(filepath.Dir(keepPath), "notes.db"),
+		filepath.Join(filepath.Dir(keepPath), uuid.NewString()+".txt"),
+		filepath.Join(filepath.Dir(keepPath), strings.ToUpper(uuid.NewString())+".db"),
+	}
+	for _, f := range foreign {
+		must(t, os.WriteFile(f, []byte("not docex's"), 0o600))
+	}
+	target := filepath.Join(t.TempDir(), "target")
+	must(t, os.WriteFile(target, []byte("elsewhere"), 0o600))
+	link := filepath.Join(filepath.Dir(keepPath), uuid.NewString()+".db")
+	must(t, os.Symlink(target, link))
+	foreign = append(foreign, link, target)
 	time.Sleep(5 * time.Millisecond)
 
 	removed, err := b.Sweep(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(removed) != 2 {
-		t.Errorf("Sweep removed %v, want the orphan and the temporary file", removed)
+	slices.Sort(removed)
+	want := []string{p, tmp, tmp + "-wal"}
+	slices.Sort(want)
+	if !slices.Equal(removed, want) {
+		t.Errorf("Sweep removed %v, want the orphan and the staging files %v", removed, want)
 	}
-	keepPath, _ := b.tenantPath(keep.ID, keep.Incarnation)
+	for _, f := range foreign {
+		if _, err := os.Lstat(f); err != nil {
+			t.Errorf("Sweep removed a file it did not create: %v", err)
+		}
+		if filepath.Dir(f) != filepath.Dir(target) {
+			os.Remove(f)
+		}
+	}
 	files := listFiles(t, b.tenantsDir())
 	for _, f := range files {
 		if !strings.HasPrefix(f, keepPath) {
@@ -285,5 +316,12 @@ func TestSweepConcurrentWithCreateTenant(t *testing.T) {
 		if err := b.CreateTenant(ctx, newTenant(fmt.Sprintf("s%d", n))); err != nil {
 			t.Fatalf("CreateTenant %d failed while Sweep ran concurrently: %v", n, err)
 		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

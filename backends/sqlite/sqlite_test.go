@@ -631,3 +631,33 @@ func TestTwoEnginesTwoDirectories(t *testing.T) {
 		t.Fatalf("deleted tenant: %v", err)
 	}
 }
+
+// TestSweepWithContentInTheDataDirectory: issue 8's docex gc deleting live
+// tenant databases. With the content root equal to the SQLite data
+// directory (a configuration docex.yaml now refuses, but an embedding
+// application can still build), a sweep removes neither a tenant database
+// nor anything else it did not create.
+func TestSweepWithContentInTheDataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	r := openRig(t, sqlite.Config{Dir: dir}, engine.Config{MultiTenancy: true, ContentStorage: engine.ContentFilesystem, ContentDir: dir}, true)
+	r.tenant("acme")
+	d := seed(t, r.as("acme"), "b", "hello")
+	old := time.Now().Add(-2 * time.Hour)
+	filepath.WalkDir(dir, func(p string, _ os.DirEntry, _ error) error { return os.Chtimes(p, old, old) })
+	rep, err := r.eng.Provisioner("ops").Sweep(bgctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Storage)+len(rep.ContentDirs)+rep.ContentFiles != 0 {
+		t.Fatalf("sweep removed %+v", rep)
+	}
+	if _, err := os.Stat(r.tenantFile("acme")); err != nil {
+		t.Fatalf("tenant database: %v", err)
+	}
+	r.close()
+	r = openRig(t, sqlite.Config{Dir: dir}, r.cfg, false)
+	got, err := r.as("acme").ReadContent(bgctx, d.ID)
+	if err != nil || string(got) != "hello" {
+		t.Fatalf("after sweep and reopen: %q %v", got, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -358,6 +359,9 @@ func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 		}
 		staged, _ := os.ReadDir(b.stagingDir())
 		for _, f := range staged {
+			if _, ok := ownDBFile(f, true); !ok {
+				continue // not a name this backend gives: not ours to remove
+			}
 			p := filepath.Join(b.stagingDir(), f.Name())
 			if info, err := f.Info(); err == nil && b.now().Sub(info.ModTime()) > b.cfg.BusyTimeout*2 {
 				if os.Remove(p) == nil {
@@ -373,24 +377,42 @@ func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 			dir := filepath.Join(b.tenantsDir(), dEnt.Name())
 			files, _ := os.ReadDir(dir)
 			for _, f := range files {
-				name := f.Name()
-				if !strings.HasSuffix(name, ".db") {
-					continue
-				}
-				p := filepath.Join(dir, name)
-				if live[p] {
+				db, ok := ownDBFile(f, false)
+				if !ok || live[filepath.Join(dir, db)] {
 					continue
 				}
 				// Renamed into place only under this lock, and not
 				// registered: an orphan of a crash.
-				removeDB(p)
-				removed = append(removed, p)
+				p := filepath.Join(dir, f.Name())
+				if os.Remove(p) == nil {
+					removed = append(removed, p)
+				}
 			}
 			os.Remove(dir) // only if empty
 		}
 		return nil
 	})
 	return removed, err
+}
+
+// ownDBFile reports whether e is a regular file named as this backend
+// names tenant database files, <incarnation>.db with an optional -wal, -shm
+// or -journal suffix (in the staging directory also template-<uuid>.db), and
+// returns the name of its database file. Sweep removes nothing else.
+func ownDBFile(e fs.DirEntry, staging bool) (string, bool) {
+	if !e.Type().IsRegular() {
+		return "", false
+	}
+	name := e.Name()
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		name = strings.TrimSuffix(name, suffix)
+	}
+	base, ok := strings.CutSuffix(name, ".db")
+	if staging {
+		base = strings.TrimPrefix(base, "template-")
+	}
+	u, err := uuid.Parse(base)
+	return name, ok && err == nil && u.String() == base
 }
 
 // handle is an open tenant database shared by the stores opened on it.

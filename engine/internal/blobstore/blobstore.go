@@ -240,44 +240,50 @@ func (s *Store) Remove(sum string) error {
 // Sweep offers every content file older than grace to release, which
 // removes it (with Remove) if nothing refers to it and reports whether it
 // did, and removes temporary files older than grace. It returns the number
-// of files removed.
+// of files removed. It touches only what the store creates: regular files
+// named stage-* in tmp/, and regular files named by a checksum in the
+// directory named by its first two characters; anything else found in the
+// root is left alone.
 func (s *Store) Sweep(ctx context.Context, grace time.Duration, release func(sum string) (bool, error)) (int, error) {
 	cutoff := time.Now().Add(-grace)
+	old := func(e fs.DirEntry) bool {
+		info, err := e.Info()
+		return err == nil && e.Type().IsRegular() && !info.ModTime().After(cutoff)
+	}
 	removed := 0
-	err := filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if d.IsDir() {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil || info.ModTime().After(cutoff) {
-			return nil
-		}
-		name := d.Name()
-		if strings.HasPrefix(name, "stage-") {
-			if os.Remove(p) == nil {
-				removed++
-			}
-			return nil
-		}
-		if !ValidChecksum(name) {
-			return nil
-		}
-		ok, err := release(name)
-		if err != nil {
-			return err
-		}
-		if ok {
+	tmp, _ := os.ReadDir(filepath.Join(s.root, "tmp"))
+	for _, e := range tmp {
+		if strings.HasPrefix(e.Name(), "stage-") && old(e) && os.Remove(filepath.Join(s.root, "tmp", e.Name())) == nil {
 			removed++
 		}
-		return nil
-	})
-	return removed, err
+	}
+	dirs, err := os.ReadDir(s.root)
+	if err != nil {
+		return removed, fmt.Errorf("content store: %w", err)
+	}
+	for _, d := range dirs {
+		if !d.IsDir() || len(d.Name()) != 2 || !ValidChecksum(d.Name()+strings.Repeat("0", 62)) {
+			continue
+		}
+		files, _ := os.ReadDir(filepath.Join(s.root, d.Name()))
+		for _, f := range files {
+			if err := ctx.Err(); err != nil {
+				return removed, err
+			}
+			name := f.Name()
+			if !ValidChecksum(name) || name[:2] != d.Name() || !old(f) {
+				continue
+			}
+			ok, err := release(name)
+			if err != nil {
+				return removed, err
+			}
+			if ok {
+				removed++
+			}
+		}
+	}
+	return removed, nil
 }
 
 func syncDir(dir string) error {

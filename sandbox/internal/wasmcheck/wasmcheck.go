@@ -8,7 +8,7 @@ import (
 // Bounds enforced by Check.
 const (
 	MaxLocals      = 50_000  // per function
-	MaxTableLength = 1 << 20 // table max (and so min) elements
+	MaxTableLength = 1 << 20 // elements of all tables together
 )
 
 // Check returns nil if b's structure is bounded as described in the package
@@ -482,28 +482,48 @@ func Harden(b []byte) ([]byte, error) {
 	return out, nil
 }
 
+// capTables rewrites a table section so that the tables' maxima add up to
+// at most MaxTableLength elements: each table keeps its minimum and gets an
+// equal share of what the minima leave. Minima adding up to more are
+// refused.
 func capTables(r *reader) ([]byte, bool, error) {
 	n, err := r.count(3)
 	if err != nil {
 		return nil, false, err
 	}
+	type table struct {
+		ref      byte
+		min, max uint64
+		hasMax   bool
+	}
+	tables := make([]table, n)
+	var mins uint64
+	for i := range tables {
+		t := &tables[i]
+		if t.ref, err = r.byte(); err != nil {
+			return nil, false, err
+		}
+		if t.min, t.max, t.hasMax, err = r.limits(); err != nil {
+			return nil, false, err
+		}
+		mins += t.min
+	}
+	if mins > MaxTableLength {
+		return nil, false, fmt.Errorf("tables of %d elements in all: at most %d allowed", mins, MaxTableLength)
+	}
+	share := uint64(0)
+	if n > 0 {
+		share = (MaxTableLength - mins) / uint64(n)
+	}
 	out := appendU32(nil, n)
 	changed := false
-	for i := uint32(0); i < n; i++ {
-		ref, err := r.byte()
-		if err != nil {
-			return nil, false, err
+	for _, t := range tables {
+		if limit := t.min + share; !t.hasMax || t.max > limit {
+			t.max, changed = limit, true
 		}
-		min, max, hasMax, err := r.limits()
-		if err != nil {
-			return nil, false, err
-		}
-		if !hasMax || max > MaxTableLength {
-			max, changed = MaxTableLength, true
-		}
-		out = append(out, ref, 1)
-		out = appendU32(out, uint32(min))
-		out = appendU32(out, uint32(max))
+		out = append(out, t.ref, 1)
+		out = appendU32(out, uint32(t.min))
+		out = appendU32(out, uint32(t.max))
 	}
 	return out, changed, nil
 }

@@ -1,0 +1,697 @@
+package backendtest
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/testplugins"
+)
+
+// RunPipelines runs the pipeline and job part of the suite: definitions,
+// bound baskets (the transactional outbox), workers, exactly-once effect
+// on replay, error classification, suspended and deleted tenants, two
+// tenants at once, lineage and the step cache.
+func RunPipelines(t *testing.T, h Harness) {
+	f := &fixture{h: h, storage: engine.ContentFilesystem}
+	t.Run("Definitions", f.testPipelineDefinitions)
+	t.Run("BoundBasket", f.testBoundBasket)
+	t.Run("Replay", f.testReplay)
+	t.Run("Failures", f.testJobFailures)
+	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
+	t.Run("TwoTenants", f.testTwoTenantsPipelines)
+	t.Run("RandomInterleaving", f.testPipelineInterleaving)
+}
+
+var (
+	sbOnce sync.Once
+	sb     *sandbox.Sandbox
+	sbErr  error
+)
+
+func sharedSandbox(t *testing.T) *sandbox.Sandbox {
+	t.Helper()
+	sbOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "docex-backendtest-wasm-")
+		if err != nil {
+			sbErr = err
+			return
+		}
+		sb, sbErr = sandbox.New(context.Background(), sandbox.Config{CacheDir: dir})
+	})
+	if sbErr != nil {
+		t.Fatal(sbErr)
+	}
+	return sb
+}
+
+// pipeEnv is an env with a sandbox and helpers for pipelines.
+type pipeEnv struct {
+	*env
+}
+
+func (f *fixture) pipeEnv(t *testing.T) *pipeEnv {
+	t.Helper()
+	be, cfg := f.config(t, true)
+	cfg.Sandbox = sharedSandbox(t)
+	if _, err := engine.Bootstrap(bg, be, cfg); err != nil {
+		t.Fatalf("Bootstrap: %v", err)
+	}
+	eng, err := engine.New(bg, be, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return &pipeEnv{&env{t: t, be: be, cfg: cfg, eng: eng}}
+}
+
+// install installs test plugins for a tenant.
+func (e *pipeEnv) install(s *engine.Session, names ...string) {
+	e.t.Helper()
+	for _, name := range names {
+		fsys, err := testplugins.Dir(name)
+		must(e.t, err)
+		manifest, err := fs.ReadFile(fsys, "plugin.toml")
+		must(e.t, err)
+		m, err := sandbox.ParseManifest(manifest)
+		must(e.t, err)
+		module, err := fs.ReadFile(fsys, m.Module)
+		must(e.t, err)
+		if _, err := s.InstallPlugin(bg, manifest, module); err != nil {
+			e.t.Fatalf("install %s: %v", name, err)
+		}
+	}
+}
+
+// threeSteps is the suite's pipeline: split each document into two
+// parts, upper-case each part, tag each upper-cased part.
+const threeSteps = `name = "three"
+description = "split, upper, tag"
+
+[[steps]]
+name = "split"
+plugin = "split"
+
+[[steps]]
+name = "upper"
+plugin = "upper"
+input = "split"
+accept = ["text/*"]
+
+[[steps]]
+name = "tag"
+plugin = "tag"
+input = "upper"
+`
+
+// work runs a worker until every job of ids (of tenant s) is final, and
+// returns their status.
+func (e *pipeEnv) work(s *engine.Session, tenants []string, ids []string) engine.JobsStatus {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 3*time.Minute)
+	defer cancel()
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.eng.Worker(engine.WorkerConfig{Tenants: tenants, Concurrency: 4, TenantConcurrency: 2, Poll: 50 * time.Millisecond,
+			RetryBase: 10 * time.Millisecond, SuspendedWait: 50 * time.Millisecond, ShutdownTimeout: 30 * time.Second}).Run(wctx)
+	}()
+	st, err := s.WaitJobs(ctx, ids, 20*time.Millisecond, nil)
+	stop()
+	if werr := <-done; werr != nil {
+		e.t.Fatalf("worker: %v", werr)
+	}
+	if err != nil {
+		e.t.Fatalf("wait for jobs: %v (status %+v)", err, st)
+	}
+	return st
+}
+
+func (f *fixture) testPipelineDefinitions(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split", "upper", "tag", "derive")
+
+	p, err := admin.CreatePipeline(bg, []byte(threeSteps))
+	must(t, err)
+	if p.Version != 1 || len(p.Steps) != 3 || p.Steps[1].Input != "split" || p.Steps[0].Input != engine.InputDocument {
+		t.Fatalf("created %+v", p)
+	}
+	p2, err := admin.CreatePipeline(bg, []byte(threeSteps+"\n# v2\n"))
+	must(t, err)
+	if p2.Version != 2 {
+		t.Fatalf("second create: version %d, want 2", p2.Version)
+	}
+	v1, err := admin.Pipeline(bg, "three", 1)
+	must(t, err)
+	if v1.Version != 1 || strings.Contains(v1.Definition, "# v2") {
+		t.Fatalf("version 1 = %+v", v1)
+	}
+	list, err := admin.Pipelines(bg)
+	must(t, err)
+	if len(list) != 1 || list[0].Version != 2 {
+		t.Fatalf("list = %+v", list)
+	}
+
+	bad := []struct {
+		name, src, want string
+	}{
+		{"syntax", "name = \"x\"\n[[steps]\nname=", "pipeline line 3"},
+		{"unknown top key", "name = \"x\"\ncolour = 1\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key colour"},
+		{"unknown step key", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugn = \"tag\"\n", "line 4"},
+		{"unknown plugin", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"nope\"\n", "line 4, key steps[0].plugin: unknown plugin"},
+		{"unknown param", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\n[steps.params]\ntitle = \"t\"\ncolour = \"red\"\n", "line 7, key steps[0].params.colour"},
+		{"missing param", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\n", "needs parameter \"title\""},
+		{"missing capability", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n[[steps]]\nname = \"b\"\nplugin = \"tag\"\ninput = \"a\"\n", "line 8, key steps[1].input"},
+		{"cycle", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"split\"\ninput = \"b\"\n[[steps]]\nname = \"b\"\nplugin = \"split\"\ninput = \"a\"\n", "cycle"},
+		{"unknown input", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"split\"\ninput = \"zz\"\n", "line 5, key steps[0].input"},
+		{"duplicate step", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "duplicate step name"},
+		{"bad filter", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\naccept = [\"text\"]\n", "line 5, key steps[0].accept"},
+		{"bad name", "name = \"X Y\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 1, key name"},
+		{"no steps", "name = \"x\"\n", "at least one"},
+	}
+	for _, c := range bad {
+		_, err := admin.CreatePipeline(bg, []byte(c.src))
+		wantErr(t, err, docex.ErrInvalid)
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %q does not contain %q", c.name, err, c.want)
+		}
+	}
+	// Roles: writers run pipelines, only admins define them.
+	_, err = e.as("acme", "writer").CreatePipeline(bg, []byte(threeSteps))
+	wantErr(t, err, docex.ErrForbidden)
+	_, err = e.as("acme", "reader").Pipelines(bg)
+	must(t, err)
+
+	b := e.basket(admin, "in")
+	must(t, admin.BindBasket(bg, b.ID, "three"))
+	wantErr(t, e.as("acme", "writer").BindBasket(bg, b.ID, "three"), docex.ErrForbidden)
+	wantErr(t, admin.DeletePipeline(bg, "three"), docex.ErrConflict) // bound
+	wantErr(t, admin.BindBasket(bg, b.ID, "nope"), docex.ErrNotFound)
+	must(t, admin.UnbindBasket(bg, b.ID))
+	wantErr(t, admin.UnbindBasket(bg, b.ID), docex.ErrNotFound)
+	must(t, admin.DeletePipeline(bg, "three"))
+	if _, err := admin.Pipeline(bg, "three", 2); err != nil {
+		t.Fatalf("a deleted pipeline's versions stay readable: %v", err)
+	}
+	list, err = admin.Pipelines(bg)
+	must(t, err)
+	if len(list) != 0 {
+		t.Fatalf("deleted pipeline still listed: %+v", list)
+	}
+	p3, err := admin.CreatePipeline(bg, []byte(threeSteps))
+	must(t, err)
+	if p3.Version != 3 {
+		t.Fatalf("re-created after delete: version %d, want 3", p3.Version)
+	}
+	_, err = admin.CreateBasketWithPipeline(bg, "bound", "three")
+	must(t, err)
+	_, err = admin.CreateBasketWithPipeline(bg, "unbound", "nope")
+	wantErr(t, err, docex.ErrNotFound)
+	if _, err := admin.BasketByName(bg, "unbound"); err == nil {
+		t.Fatal("basket created although its pipeline does not exist")
+	}
+}
+
+// derivedOf returns the documents whose lineage source is id.
+func derivedOf(t *testing.T, s *engine.Session, id string) []engine.LineageEdge {
+	t.Helper()
+	l, err := s.Lineage(bg, id)
+	must(t, err)
+	var out []engine.LineageEdge
+	for _, d := range l.Descendants {
+		if d.Depth == 1 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (f *fixture) testBoundBasket(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin, writer := e.as("acme", "admin"), e.as("acme", "writer")
+	e.install(admin, "split", "upper", "tag")
+	_, err := admin.CreatePipeline(bg, []byte(threeSteps))
+	must(t, err)
+	b, err := admin.CreateBasketWithPipeline(bg, "inbox", "three")
+	must(t, err)
+	// The outbox: each acknowledged add has its job, committed with it.
+	var docs []docex.Document
+	for i := range 3 {
+		docs = append(docs, e.add(writer, b.ID, fmt.Sprintf("d%d.txt", i), fmt.Sprintf("%d hello document %d", i, i), nil))
+	}
+	jobs, err := writer.Jobs(bg, engine.JobFilter{Pipeline: "three"}, docex.Page{})
+	must(t, err)
+	if len(jobs) != 3 {
+		t.Fatalf("%d jobs after 3 adds to a bound basket, want 3", len(jobs))
+	}
+	ids := []string{}
+	for _, j := range jobs {
+		if j.State != driver.JobQueued || j.UserID != "u-acme" || j.Version != 1 {
+			t.Fatalf("job before a worker = %+v", j)
+		}
+		ids = append(ids, j.ID)
+	}
+	// A duplicate add enqueues nothing.
+	e.add(writer, b.ID, "again.txt", "0 hello document 0", nil)
+	jobs, _ = writer.Jobs(bg, engine.JobFilter{}, docex.Page{})
+	if len(jobs) != 3 {
+		t.Fatalf("duplicate add enqueued a job: %d jobs", len(jobs))
+	}
+	st := e.work(writer, []string{"acme"}, ids)
+	if st.Succeeded != 3 || st.Failed != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	for _, d := range docs {
+		parts := derivedOf(t, writer, d.ID)
+		if len(parts) != 2 {
+			t.Fatalf("document %s has %d direct derivatives, want 2: %+v", d.Name, len(parts), parts)
+		}
+		for _, p := range parts {
+			if p.Step != "split" || p.Pipeline != "three" || p.Version != 1 || p.Plugin != "split" || len(p.ModuleSHA256) != 64 || p.Params != "{}" {
+				t.Fatalf("edge %+v", p)
+			}
+			ups := derivedOf(t, writer, p.DerivedID)
+			if len(ups) != 1 || ups[0].Step != "upper" {
+				t.Fatalf("part %s: derivatives %+v", p.DerivedID, ups)
+			}
+			up, err := writer.Document(bg, ups[0].DerivedID)
+			must(t, err)
+			if up.Metadata["tagged"] != docex.Bool(true) {
+				t.Fatalf("upper-cased part not tagged: %+v", up.Metadata)
+			}
+			content, err := writer.ReadContent(bg, up.ID)
+			must(t, err)
+			if len(content) == 0 || strings.ToUpper(string(content)) != string(content) || !strings.Contains("0123 HELLO DOCUMENT 0123", string(content)[:1]) {
+				t.Fatalf("upper content %q", content)
+			}
+			// Ancestors, both ways.
+			l, err := writer.Lineage(bg, up.ID)
+			must(t, err)
+			if len(l.Ancestors) != 2 || l.Ancestors[1].SourceID != d.ID || l.Ancestors[1].Depth != 2 {
+				t.Fatalf("ancestors of %s: %+v", up.ID, l.Ancestors)
+			}
+		}
+	}
+	j, err := writer.Job(bg, ids[0])
+	must(t, err)
+	if j.State != driver.JobSucceeded || j.Attempts != 1 || len(j.Steps) != 1+2+2 || j.Progress.StepsRun != 5 {
+		t.Fatalf("job = %+v", j)
+	}
+	bk, err := writer.Basket(bg, b.ID)
+	must(t, err)
+	if want := int64(3 + 3*4); bk.DocumentCount != want {
+		t.Fatalf("basket holds %d documents, want %d", bk.DocumentCount, want)
+	}
+	log, err := admin.Audit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	for _, op := range []string{"job.enqueue", "pipeline.step", "job.succeeded", "basket.create"} {
+		if !hasAudit(log, op, docex.OutcomeOK) {
+			t.Errorf("audit has no %s", op)
+		}
+	}
+
+	// Re-running over unchanged input: every step comes from the cache,
+	// nothing new is derived, lineage gains no duplicate edge.
+	again, err := writer.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: []string{docs[0].ID, docs[1].ID}})
+	must(t, err)
+	st = e.work(writer, []string{"acme"}, again)
+	if st.Succeeded != 2 || st.StepsRun != 0 || st.StepsCached != 10 {
+		t.Fatalf("re-run status %+v, want every step cached", st)
+	}
+	bk, _ = writer.Basket(bg, b.ID)
+	if bk.DocumentCount != int64(3+3*4) {
+		t.Fatalf("re-run added documents: %d", bk.DocumentCount)
+	}
+	parts := map[string]bool{}
+	for _, e := range derivedOf(t, writer, docs[0].ID) {
+		parts[e.DerivedID] = true
+	}
+	if len(parts) != 2 {
+		t.Fatalf("after re-run: %d split derivatives, want the same 2", len(parts))
+	}
+
+	// Deleting a source: lineage says it is gone; --cascade removes descendants.
+	must(t, writer.DeleteDocument(bg, docs[2].ID))
+	l, err := writer.Lineage(bg, docs[2].ID)
+	must(t, err)
+	if !l.Gone || len(l.Descendants) != 4 { // 2 parts, 2 upper-cased parts (tag derives nothing)
+		t.Fatalf("lineage of a deleted source: %+v", l)
+	}
+	deleted, err := writer.DeleteDocumentCascade(bg, docs[1].ID)
+	must(t, err)
+	if len(deleted) != 5 {
+		t.Fatalf("cascade deleted %d documents, want 5 (the source and 4 descendants)", len(deleted))
+	}
+	_, err = e.as("acme", "reader").RunPipeline(bg, "three", engine.RunTarget{BasketID: b.ID})
+	wantErr(t, err, docex.ErrForbidden)
+}
+
+// testReplay puts a finished job back as if its worker had died before
+// recording the end: the replay finds every completion key and applies
+// nothing twice.
+func (f *fixture) testReplay(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split", "upper", "tag")
+	_, err := admin.CreatePipeline(bg, []byte(threeSteps))
+	must(t, err)
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "replay me please", nil)
+	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	e.work(admin, []string{"acme"}, ids)
+	before, _ := admin.Basket(bg, b.ID)
+	l1, _ := admin.Lineage(bg, d.ID)
+
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		j, err := tx.Job(bg, ids[0])
+		if err != nil {
+			return err
+		}
+		j.State, j.Attempts = driver.JobFailed, 0
+		if err := tx.UpdateJob(bg, j); err != nil {
+			return err
+		}
+		j.State = driver.JobQueued
+		return tx.RequeueJob(bg, j)
+	}))
+	st.Close()
+	s := e.work(admin, []string{"acme"}, ids)
+	if s.Succeeded != 1 {
+		t.Fatalf("replayed job: %+v", s)
+	}
+	after, _ := admin.Basket(bg, b.ID)
+	l2, _ := admin.Lineage(bg, d.ID)
+	if after.DocumentCount != before.DocumentCount || len(l2.Descendants) != len(l1.Descendants) {
+		t.Fatalf("replay applied twice: documents %d -> %d, lineage edges %d -> %d",
+			before.DocumentCount, after.DocumentCount, len(l1.Descendants), len(l2.Descendants))
+	}
+	j, err := admin.Job(bg, ids[0])
+	must(t, err)
+	if j.Progress.StepsRun != 5 {
+		t.Fatalf("replay ran steps again: %+v", j.Progress)
+	}
+}
+
+func (f *fixture) testJobFailures(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split", "trap", "tag")
+	_, err := admin.CreatePipeline(bg, []byte("name = \"bad\"\nmax_attempts = 5\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\ninput = \"s\"\n"))
+	must(t, err)
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "to be trapped", nil)
+	ids, err := admin.RunPipeline(bg, "bad", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	st := e.work(admin, []string{"acme"}, ids)
+	if st.Failed != 1 || len(st.Failures) != 1 || st.Failures[0].Step != "t" || st.Failures[0].DocumentID != d.ID {
+		t.Fatalf("status %+v", st)
+	}
+	j, err := admin.Job(bg, ids[0])
+	must(t, err)
+	// A trap is permanent: one attempt, typed error, resource report.
+	if j.State != driver.JobFailed || j.Attempts != 1 || j.ErrorCode != "plugin_failed" || j.Failure == nil || j.Failure.Report == nil {
+		t.Fatalf("failed job = %+v", j)
+	}
+	// The split step committed before the failure and is not redone on retry.
+	must(t, admin.RetryJob(bg, ids[0]))
+	st = e.work(admin, []string{"acme"}, ids)
+	j, _ = admin.Job(bg, ids[0])
+	if j.State != driver.JobFailed || j.Attempts != 2 || j.Progress.StepsRun != 1 || len(j.Steps) != 1 {
+		t.Fatalf("after retry: %+v", j)
+	}
+	wantErr(t, admin.RetryJob(bg, "nope"), docex.ErrNotFound)
+
+	// Cancel a queued job: it never runs.
+	ids2, err := admin.RunPipeline(bg, "bad", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	must(t, admin.CancelJob(bg, ids2[0]))
+	wantErr(t, admin.CancelJob(bg, ids2[0]), docex.ErrConflict)
+	st = e.work(admin, []string{"acme"}, ids2)
+	if st.Cancelled != 1 {
+		t.Fatalf("cancelled job: %+v", st)
+	}
+	j, _ = admin.Job(bg, ids2[0])
+	if j.Attempts != 0 {
+		t.Fatalf("cancelled job ran: %+v", j)
+	}
+}
+
+func (f *fixture) testSuspendedTenant(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "tag")
+	_, err := admin.CreatePipeline(bg, []byte("name = \"t\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\n"))
+	must(t, err)
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "suspend me", nil)
+	ids, err := admin.RunPipeline(bg, "t", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	p := e.eng.Provisioner("ops")
+	must(t, p.Suspend(bg, "acme"))
+	// A worker meets the job while the tenant is suspended: it waits
+	// (queued, no attempt spent) and runs once the tenant is resumed.
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond, SuspendedWait: 20 * time.Millisecond}).Run(ctx)
+	}()
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		j, err := st.Job(bg, ids[0])
+		must(t, err)
+		if strings.HasPrefix(j.Error, "waiting:") {
+			if j.State != driver.JobQueued || j.Attempts != 0 {
+				t.Fatalf("waiting job = %+v", j)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job never waited for the suspended tenant: %+v", j)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st.Close()
+	must(t, p.Resume(bg, "acme"))
+	s, err := admin.WaitJobs(bg, ids, 20*time.Millisecond, nil)
+	cancel()
+	must(t, <-done)
+	must(t, err)
+	if s.Succeeded != 1 {
+		t.Fatalf("after resume: %+v", s)
+	}
+
+	// A deleted tenant's jobs are cancelled (dropped), never retried.
+	_, err = admin.RunPipeline(bg, "t", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	must(t, p.Delete(bg, "acme"))
+	ctx, cancel = context.WithTimeout(bg, 2*time.Second)
+	defer cancel()
+	must(t, e.eng.Worker(engine.WorkerConfig{Poll: 20 * time.Millisecond}).Run(ctx))
+}
+
+func (f *fixture) testTwoTenantsPipelines(t *testing.T) {
+	e := f.pipeEnv(t)
+	var ids = map[string][]string{}
+	var docs = map[string][]docex.Document{}
+	for _, tn := range []string{"acme", "globex"} {
+		e.tenant(tn)
+		admin := e.as(tn, "admin")
+		e.install(admin, "split", "upper", "tag")
+		_, err := admin.CreatePipeline(bg, []byte(threeSteps))
+		must(t, err)
+		b, err := admin.CreateBasketWithPipeline(bg, "inbox", "three")
+		must(t, err)
+		for i := range 4 {
+			docs[tn] = append(docs[tn], e.add(admin, b.ID, "d.txt", fmt.Sprintf("%d secret of %s number %d", i, tn, i), nil))
+		}
+		js, err := admin.Jobs(bg, engine.JobFilter{}, docex.Page{})
+		must(t, err)
+		for _, j := range js {
+			ids[tn] = append(ids[tn], j.ID)
+		}
+	}
+	// One worker for both tenants, jobs interleaved.
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.eng.Worker(engine.WorkerConfig{Concurrency: 4, TenantConcurrency: 2, Poll: 20 * time.Millisecond}).Run(ctx)
+	}()
+	for _, tn := range []string{"acme", "globex"} {
+		st, err := e.as(tn, "reader").WaitJobs(bg, ids[tn], 20*time.Millisecond, nil)
+		must(t, err)
+		if st.Succeeded != 4 {
+			t.Fatalf("%s: %+v", tn, st)
+		}
+	}
+	cancel()
+	must(t, <-done)
+	for _, tn := range []string{"acme", "globex"} {
+		other := "globex"
+		if tn == "globex" {
+			other = "acme"
+		}
+		s := e.as(tn, "reader")
+		b, err := s.BasketByName(bg, "inbox")
+		must(t, err)
+		all, err := s.Documents(bg, b.ID, docex.Page{Limit: 1000})
+		must(t, err)
+		if len(all) != 4*5 {
+			t.Fatalf("%s holds %d documents, want 20", tn, len(all))
+		}
+		for _, d := range all {
+			c, err := s.ReadContent(bg, d.ID)
+			must(t, err)
+			if strings.Contains(strings.ToLower(string(c)), other) {
+				t.Fatalf("%s's document %s holds %s's content %q", tn, d.ID, other, c)
+			}
+		}
+		// Another tenant's lineage and jobs are not found.
+		_, err = e.as(other, "reader").Lineage(bg, docs[tn][0].ID)
+		wantErr(t, err, docex.ErrNotFound)
+		_, err = e.as(other, "reader").Job(bg, ids[tn][0])
+		wantErr(t, err, docex.ErrNotFound)
+	}
+}
+
+// testPipelineInterleaving extends the random interleaving with pipeline
+// operations: adds to bound baskets, runs, job and lineage reads of the
+// own and of other tenants, while a worker runs; no read ever returns
+// another tenant's data and every job ends.
+func (f *fixture) testPipelineInterleaving(t *testing.T) {
+	e := f.pipeEnv(t)
+	const tenants, goroutines, ops = 3, 6, 25
+	names := make([]string, tenants)
+	baskets := make([]string, tenants)
+	for i := range names {
+		names[i] = fmt.Sprintf("p%d", i)
+		e.tenant(names[i])
+		admin := e.as(names[i], "admin")
+		e.install(admin, "split", "upper", "tag")
+		_, err := admin.CreatePipeline(bg, []byte(threeSteps))
+		must(t, err)
+		b, err := admin.CreateBasketWithPipeline(bg, "shared-name", "three")
+		must(t, err)
+		baskets[i] = b.ID
+	}
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.eng.Worker(engine.WorkerConfig{Concurrency: 3, Poll: 20 * time.Millisecond}).Run(ctx)
+	}()
+	var mu sync.Mutex
+	docsOf := make([][]string, tenants)
+	jobsOf := make([][]string, tenants)
+	var wg sync.WaitGroup
+	errc := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 7))
+			for i := range ops {
+				ti := r.IntN(tenants)
+				s := e.as(names[ti], "writer")
+				mu.Lock()
+				own := append([]string{}, docsOf[ti]...)
+				other := append([]string{}, docsOf[(ti+1)%tenants]...)
+				ownJobs := append([]string{}, jobsOf[ti]...)
+				mu.Unlock()
+				var err error
+				switch r.IntN(6) {
+				case 0, 1:
+					var a engine.Added
+					a, err = s.AddDocument(bg, baskets[ti], engine.NewDocument{Name: "n.txt", Content: strings.NewReader(fmt.Sprintf("tenant %s g%d op%d", names[ti], g, i))})
+					if err == nil {
+						mu.Lock()
+						docsOf[ti] = append(docsOf[ti], a.Document.ID)
+						mu.Unlock()
+					}
+				case 2:
+					if len(own) > 0 {
+						var ids []string
+						ids, err = s.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: own[:1]})
+						mu.Lock()
+						jobsOf[ti] = append(jobsOf[ti], ids...)
+						mu.Unlock()
+					}
+				case 3:
+					if len(other) > 0 {
+						if _, lerr := s.Lineage(bg, other[0]); lerr == nil {
+							err = fmt.Errorf("tenant %s read the lineage of another tenant's document", names[ti])
+						}
+						if _, rerr := s.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: other[:1]}); rerr == nil {
+							err = fmt.Errorf("tenant %s ran a pipeline on another tenant's document", names[ti])
+						}
+					}
+				case 4:
+					var js []engine.JobInfo
+					js, err = s.Jobs(bg, engine.JobFilter{}, docex.Page{Limit: 1000})
+					for _, j := range js {
+						if j.UserID != "u-"+names[ti] {
+							err = fmt.Errorf("tenant %s lists a job of %s", names[ti], j.UserID)
+						}
+					}
+				case 5:
+					if len(ownJobs) > 0 {
+						_, err = s.Job(bg, ownJobs[r.IntN(len(ownJobs))])
+					}
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	for ti, tn := range names {
+		s := e.as(tn, "reader")
+		js, err := s.Jobs(bg, engine.JobFilter{}, docex.Page{Limit: 10000})
+		must(t, err)
+		var ids []string
+		for _, j := range js {
+			ids = append(ids, j.ID)
+		}
+		st, err := s.WaitJobs(bg, ids, 20*time.Millisecond, nil)
+		must(t, err)
+		if st.Succeeded != len(ids) {
+			t.Fatalf("%s: %+v", tn, st)
+		}
+		all, err := s.Documents(bg, baskets[ti], docex.Page{Limit: 10000})
+		must(t, err)
+		for _, d := range all {
+			c, err := s.ReadContent(bg, d.ID)
+			must(t, err)
+			if !strings.Contains(strings.ToLower(string(c)), strings.ToLower(tn)) && len(c) > 12 {
+				t.Fatalf("%s holds foreign content %q", tn, c)
+			}
+		}
+	}
+	cancel()
+	must(t, <-done)
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestInitNeverWritesPassword: whatever form the DSN's password takes (pgx
+// accepts spaces around '=' and quoted values), init writes docex.yaml
+// without it, readable by its owner only. (No server needed: the connection
+// to port 1 fails after the file is written.)
+func TestInitNeverWritesPassword(t *testing.T) {
+	for _, dsn := range []string{
+		"host=127.0.0.1 port=1 user=postgres password = sekr1tpw connect_timeout=2",
+		"host=127.0.0.1 port=1 user=postgres password='sekr1tpw x' connect_timeout=2",
+		"postgres://postgres:sekr1tpw@127.0.0.1:1/x?connect_timeout=2",
+		"postgres://postgres@127.0.0.1:1/x?connect_timeout=2&password=sekr1tpw",
+	} {
+		h := newHarness(t)
+		r := h.run("init", "--dsn", dsn)
+		if r.code == 0 || strings.Contains(r.stderr+r.stdout, "sekr1tpw") {
+			t.Fatalf("%q: exit %d, output %s %s", dsn, r.code, r.stdout, r.stderr)
+		}
+		path := filepath.Join(h.dir, "docex.yaml")
+		cfg, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(cfg), "sekr1tpw") {
+			t.Fatalf("%q: password written to docex.yaml:\n%s", dsn, cfg)
+		}
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("docex.yaml mode %v (%v), want 0600", st.Mode(), err)
+		}
+	}
+}
+
+// TestFilesArePrivate: every file docex creates is readable by its owner
+// only (0600) and every directory it creates is 0700: the system database,
+// the single-file database (which holds all content), tenant databases,
+// content, the compilation cache and docex.yaml (issue 8: system.db and
+// docex.db were created 0644).
+func TestFilesArePrivate(t *testing.T) {
+	for _, mode := range []string{"multi", "single"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t)
+			h.env["DOCEX_USER"] = "alice"
+			h.env["DOCEX_ROLES"] = "admin"
+			f := h.file("in.txt", "hello")
+			if mode == "single" {
+				h.ok("init", "--single-file")
+			} else {
+				h.ok("init")
+				h.ok("tenant", "create", "acme")
+				h.env["DOCEX_TENANT"] = "acme"
+			}
+			h.ok("basket", "create", "b")
+			added := documents(decode[[]added](t, h.ok("doc", "add", "b", f, "--json").stdout))
+			h.ok("plugin", "install", filepath.Join("..", "..", "testplugins", "echo"))
+			h.ok("run", "echo", added[0].ID)
+			h.ok("gc", "--grace", "0")
+			os.Remove(f)
+			err := filepath.WalkDir(h.dir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				if p == h.dir {
+					return nil
+				}
+				if perm := info.Mode().Perm(); d.IsDir() && perm != 0o700 || !d.IsDir() && perm != 0o600 {
+					t.Errorf("%s: mode %v", strings.TrimPrefix(p, h.dir), info.Mode())
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

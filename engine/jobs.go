@@ -1,0 +1,507 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/tenancy"
+)
+
+// Step outcomes recorded with a completion key.
+const (
+	StepRan      = "ran"      // the plugin ran and its outputs were committed
+	StepCached   = "cached"   // a cached result for the same input, module and parameters was applied
+	StepFiltered = "filtered" // the input's content type is not in the step's filter
+)
+
+// jobDetail is the engine-owned JSON of a job record.
+type jobDetail struct {
+	Progress JobProgress  `json:"progress"`
+	Attempts []JobAttempt `json:"attempts"`
+	Failure  *JobFailure  `json:"failure,omitempty"`
+}
+
+// JobProgress counts the step runs of a job (over all its attempts).
+type JobProgress struct {
+	StepsRun      int   `json:"steps_run"`
+	StepsCached   int   `json:"steps_cached"`
+	StepsFiltered int   `json:"steps_filtered"`
+	Derived       int   `json:"derived"`
+	DurationMS    int64 `json:"duration_ms"`
+}
+
+// JobAttempt is one attempt of a job.
+type JobAttempt struct {
+	N          int       `json:"n"`
+	StartedAt  time.Time `json:"started_at"`
+	EndedAt    time.Time `json:"ended_at"`
+	Worker     string    `json:"worker,omitempty"`
+	ErrorCode  string    `json:"error_code,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Transient  bool      `json:"transient,omitempty"`
+	DurationMS int64     `json:"duration_ms"`
+}
+
+// JobFailure says where and why a job failed.
+type JobFailure struct {
+	Step      string                  `json:"step"`
+	InputID   string                  `json:"input_id"`
+	ErrorCode string                  `json:"error_code"`
+	Error     string                  `json:"error"`
+	Report    *RunReport `json:"report,omitempty"`
+}
+
+// stepError is a failure of one step on one input, with its report.
+type stepError struct {
+	step, input string
+	report      *RunReport
+	err         error
+}
+
+func (e *stepError) Error() string { return fmt.Sprintf("step %s on %s: %v", e.step, e.input, e.err) }
+func (e *stepError) Unwrap() error { return e.err }
+
+// transient reports whether a job failure may succeed when retried: host
+// and storage I/O failures, interrupted work, and timeouts of steps that
+// allow retries. Invalid input, denials, traps, limit violations and bad
+// output are permanent.
+func transient(err error, retryTimeout bool) bool {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return true
+	case errors.Is(err, sandbox.ErrPluginTimeout), errors.Is(err, context.DeadlineExceeded):
+		return retryTimeout
+	case errors.Is(err, sandbox.ErrHostFailure):
+		return true
+	case errors.Is(err, docex.ErrPluginFailed), errors.Is(err, docex.ErrCorrupt), errors.Is(err, docex.ErrNoSandbox):
+		return false
+	case docex.KindOf(err) != nil:
+		return false
+	}
+	return true // storage and I/O errors
+}
+
+// backoff returns the delay before attempt n+1: base * 2^(n-1), at most
+// maxBackoff, with ±20% jitter.
+func backoff(base time.Duration, n int) time.Duration {
+	d := base << min(max(n-1, 0), 16)
+	if d <= 0 || d > maxBackoff {
+		d = maxBackoff
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+const maxBackoff = 10 * time.Minute
+
+// jobRunner runs delivered jobs for one worker.
+type jobRunner struct {
+	e             *Engine
+	worker        string
+	retryBase     time.Duration
+	suspendedWait time.Duration
+}
+
+// handle implements driver.JobHandler: it runs the job as the user who
+// enqueued it, re-checked now, and records its outcome in the tenant's
+// job record.
+func (r *jobRunner) handle(ctx context.Context, d driver.Delivery) driver.Outcome {
+	e := r.e
+	if e.closed.Load() {
+		return driver.Outcome{Kind: driver.Again}
+	}
+	st, err := e.be.OpenTenant(ctx, d.TenantID)
+	if err != nil {
+		if errors.Is(err, docex.ErrTenantNotFound) {
+			return driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: tenant %q was deleted", d.TenantID)}
+		}
+		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+	}
+	defer st.Close()
+	job, err := st.Job(ctx, d.JobID)
+	if errors.Is(err, docex.ErrNotFound) {
+		return driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: job %s no longer exists", d.JobID)}
+	}
+	if err != nil {
+		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+	}
+	if driver.JobFinal(job.State) {
+		return driver.Outcome{Kind: driver.Done}
+	}
+	s := e.As(job.User)
+	ust, err := s.open(ctx, tenancy.ActionRunPipeline, "job.run", job.ID)
+	switch {
+	case errors.Is(err, docex.ErrTenantSuspended):
+		// Wait without spending an attempt; say so in the record.
+		job.Error, job.ErrorCode = "waiting: "+err.Error(), docex.Code(err)
+		job.State, job.RunAt, job.UpdatedAt = driver.JobQueued, e.now().Add(r.suspendedWait), e.now()
+		_ = st.Write(ctx, func(tx driver.Tx) error { return tx.UpdateJob(ctx, job) })
+		return driver.Outcome{Kind: driver.Again, After: r.suspendedWait}
+	case errors.Is(err, docex.ErrTenantUnknown):
+		return driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: tenant %q was deleted", d.TenantID)}
+	case err != nil && docex.KindOf(err) != nil:
+		// The user may not run pipelines (any more): permanent.
+		r.finish(ctx, st, s, &job, jobDetailOf(job), nil, &stepError{err: err}, time.Now())
+		return driver.Outcome{Kind: driver.Done}
+	case err != nil:
+		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+	}
+	defer ust.Close()
+	return r.attempt(ctx, ust, s, job)
+}
+
+func jobDetailOf(j driver.JobRecord) *jobDetail {
+	d := &jobDetail{}
+	if len(j.Detail) > 0 {
+		_ = json.Unmarshal(j.Detail, d)
+	}
+	if d.Attempts == nil {
+		d.Attempts = []JobAttempt{}
+	}
+	return d
+}
+
+func (d *jobDetail) bytes() []byte {
+	b, _ := json.Marshal(d)
+	return b
+}
+
+// attempt runs one attempt of a job.
+func (r *jobRunner) attempt(ctx context.Context, st driver.TenantStore, s *Session, job driver.JobRecord) driver.Outcome {
+	e := r.e
+	det := jobDetailOf(job)
+	if job.Attempts >= job.MaxAttempts {
+		r.finish(ctx, st, s, &job, det, nil, &stepError{err: docex.Errorf(docex.ErrPluginFailed,
+			"gave up after %d attempts (the last ones did not finish: worker killed?)", job.Attempts)}, time.Now())
+		return driver.Outcome{Kind: driver.Done}
+	}
+	started := time.Now()
+	job.Attempts++
+	job.State, job.UpdatedAt = driver.JobRunning, e.now()
+	det.Attempts = append(det.Attempts, JobAttempt{N: job.Attempts, StartedAt: e.now(), Worker: r.worker})
+	job.Detail = det.bytes()
+	if err := st.Write(ctx, func(tx driver.Tx) error { return tx.UpdateJob(ctx, job) }); err != nil {
+		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+	}
+	x := &execution{r: r, s: s, st: st, job: job, det: det}
+	err := x.run(ctx)
+	if errors.Is(err, errJobCancelled) {
+		return driver.Outcome{Kind: driver.Done}
+	}
+	return r.finish(ctx, st, s, &x.job, det, x, err, started)
+}
+
+var errJobCancelled = errors.New("job cancelled")
+
+// finish records the end of an attempt: success, a transient failure (the
+// job is queued again with backoff) or a permanent one.
+func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Session, job *driver.JobRecord, det *jobDetail, x *execution, err error, started time.Time) driver.Outcome {
+	e := r.e
+	bg := context.WithoutCancel(ctx)
+	now := e.now()
+	if n := len(det.Attempts); n > 0 && det.Attempts[n-1].EndedAt.IsZero() {
+		a := &det.Attempts[n-1]
+		a.EndedAt, a.DurationMS = now, time.Since(started).Milliseconds()
+		if err != nil {
+			a.Error, a.ErrorCode = err.Error(), docex.Code(err)
+		}
+	}
+	det.Progress.DurationMS += time.Since(started).Milliseconds()
+	out := driver.Outcome{Kind: driver.Done}
+	op := "job.succeeded"
+	var se *stepError
+	errors.As(err, &se)
+	retryTimeout := x != nil && se != nil && x.retryTimeout(se.step)
+	switch {
+	case err == nil:
+		job.State, job.Error, job.ErrorCode = driver.JobSucceeded, "", ""
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		// Interrupted (shutdown): not the job's fault, no attempt spent.
+		job.Attempts--
+		det.Attempts = det.Attempts[:len(det.Attempts)-1]
+		job.State, job.RunAt = driver.JobQueued, now
+		op, out = "", driver.Outcome{Kind: driver.Again}
+	case transient(err, retryTimeout) && job.Attempts < job.MaxAttempts:
+		det.Attempts[len(det.Attempts)-1].Transient = true
+		wait := backoff(r.retryBase, job.Attempts)
+		job.State, job.RunAt = driver.JobQueued, now.Add(wait)
+		job.Error, job.ErrorCode = err.Error(), docex.Code(err)
+		op, out = "job.retry", driver.Outcome{Kind: driver.Again, After: wait}
+	default:
+		job.State, job.Error, job.ErrorCode = driver.JobFailed, err.Error(), docex.Code(err)
+		det.Failure = &JobFailure{ErrorCode: job.ErrorCode, Error: job.Error}
+		if se != nil {
+			det.Failure.Step, det.Failure.InputID, det.Failure.Report = se.step, se.input, se.report
+		}
+		op = "job.failed"
+	}
+	job.UpdatedAt = now
+	job.Detail = det.bytes()
+	werr := st.Write(bg, func(tx driver.Tx) error {
+		cur, err := tx.Job(bg, job.ID)
+		if err != nil {
+			return err
+		}
+		if cur.State == driver.JobCancelled {
+			return errJobCancelled // cancelled meanwhile: leave it so
+		}
+		if err := tx.UpdateJob(bg, *job); err != nil {
+			return err
+		}
+		if op == "" {
+			return nil
+		}
+		entry := s.entry(op, job.ID, docex.OutcomeOK, nil)
+		if job.State != driver.JobSucceeded {
+			entry.Outcome, entry.Error = docex.OutcomeError, job.Error
+		}
+		entry.Detail = map[string]any{"pipeline": job.Pipeline, "version": job.Version, "document_id": job.DocumentID, "attempt": job.Attempts}
+		return tx.AppendAudit(bg, entry)
+	})
+	if errors.Is(werr, errJobCancelled) {
+		return driver.Outcome{Kind: driver.Done}
+	}
+	if werr != nil {
+		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+	}
+	return out
+}
+
+// execution is one attempt's walk through a pipeline's steps.
+type execution struct {
+	r   *jobRunner
+	s   *Session
+	st  driver.TenantStore
+	job driver.JobRecord
+	det *jobDetail
+	pl  *Pipeline
+}
+
+func (x *execution) retryTimeout(step string) bool {
+	if x.pl == nil {
+		return false
+	}
+	for _, s := range x.pl.Steps {
+		if s.Name == step {
+			return s.RetryTimeout
+		}
+	}
+	return false
+}
+
+func (x *execution) run(ctx context.Context) error {
+	rec, err := x.st.Pipeline(ctx, x.job.Pipeline, x.job.Version)
+	if err != nil {
+		return &stepError{err: err}
+	}
+	if x.pl, err = ParsePipeline(rec.Definition); err != nil {
+		return &stepError{err: err}
+	}
+	input, err := x.st.Document(ctx, x.job.DocumentID)
+	if err != nil {
+		return &stepError{input: x.job.DocumentID, err: fmt.Errorf("input document: %w", err)}
+	}
+	// Completed steps of earlier attempts, by completion key.
+	done := map[string]driver.StepRecord{}
+	recs, err := x.st.JobSteps(ctx, x.job.ID)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		done[r.Key] = r
+	}
+	outputs := map[string][]string{InputDocument: {input.ID}}
+	for _, step := range x.pl.Order() {
+		var outs []string
+		for _, in := range outputs[step.Input] {
+			key := x.job.ID + "/" + step.Name + "/" + in
+			if r, ok := done[key]; ok {
+				outs = append(outs, r.Outputs...)
+				continue
+			}
+			if err := x.checkCancelled(ctx); err != nil {
+				return err
+			}
+			r, err := x.unit(ctx, step, in, key)
+			if err != nil {
+				return err
+			}
+			outs = append(outs, r.Outputs...)
+		}
+		outputs[step.Name] = outs
+	}
+	return nil
+}
+
+func (x *execution) checkCancelled(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j, err := x.st.Job(ctx, x.job.ID)
+	if err != nil {
+		return err
+	}
+	if j.State == driver.JobCancelled {
+		return errJobCancelled
+	}
+	return nil
+}
+
+// cacheKey is the step cache key: input checksum, module sha256 and
+// canonical parameters.
+func cacheKey(checksum, module, params string) string {
+	h := sha256.Sum256([]byte(checksum + "\x00" + module + "\x00" + params))
+	return hex.EncodeToString(h[:])
+}
+
+// cachedResult is a step's result kept in the step cache.
+type cachedResult struct {
+	Metadata map[string]docex.Value `json:"metadata"`
+	Derived  []string               `json:"derived"` // checksums of the derived documents
+}
+
+// unit runs one step on one input document and commits its outputs
+// together with the completion key: exactly once, whatever the replays.
+func (x *execution) unit(ctx context.Context, step Step, inputID, key string) (driver.StepRecord, error) {
+	s, st := x.s, x.st
+	fail := func(err error, rep *RunReport) (driver.StepRecord, error) {
+		return driver.StepRecord{}, &stepError{step: step.Name, input: inputID, report: rep, err: err}
+	}
+	doc, err := st.Document(ctx, inputID)
+	if err != nil {
+		return fail(err, nil)
+	}
+	rec := driver.StepRecord{Key: key, JobID: x.job.ID, Step: step.Name, InputID: inputID, Outputs: []string{}, CreatedAt: s.e.now()}
+	if !step.Accepts(doc.ContentType) {
+		rec.Outcome = StepFiltered
+		x.det.Progress.StepsFiltered++
+		return x.commit(ctx, doc, rec, nil, nil, step, "")
+	}
+	prec, _, err := s.resolvePlugin(ctx, st, step.Plugin)
+	if err != nil {
+		return fail(fmt.Errorf("plugin %q: %w", step.Plugin, err), nil)
+	}
+	ck := cacheKey(doc.Checksum, prec.ModuleSHA256, step.CanonicalParams())
+	if ce, err := st.CacheEntry(ctx, ck); err == nil {
+		var cr cachedResult
+		if json.Unmarshal(ce.Result, &cr) == nil {
+			if ids, ok := x.materialise(ctx, doc.BasketID, cr.Derived); ok {
+				rec.Outcome, rec.Outputs = StepCached, ids
+				x.det.Progress.StepsCached++
+				return x.commit(ctx, doc, rec, cr.Metadata, nil, step, prec.ModuleSHA256)
+			}
+		}
+	}
+	out, err := s.runStep(ctx, st, step.Plugin, inputID, step.Params)
+	var report *RunReport
+	if out != nil && out.ran {
+		report = &out.Report
+	}
+	if err != nil {
+		return fail(err, report)
+	}
+	rep, _ := json.Marshal(map[string]any{"report": report})
+	rec.Outcome, rec.Detail = StepRan, rep
+	r, err := x.commit(ctx, doc, rec, out.Metadata, out, step, prec.ModuleSHA256)
+	if err != nil {
+		return fail(err, report)
+	}
+	x.det.Progress.StepsRun++
+	x.det.Progress.Derived += len(out.Derived)
+	return r, nil
+}
+
+// materialise returns the ids of the basket's documents with the cached
+// checksums, and false when one of them is gone (the cache entry is then
+// not used).
+func (x *execution) materialise(ctx context.Context, basketID string, sums []string) ([]string, bool) {
+	ids := make([]string, 0, len(sums))
+	for _, sum := range sums {
+		d, err := x.st.DocumentByChecksum(ctx, basketID, sum)
+		if err != nil {
+			return nil, false
+		}
+		ids = append(ids, d.ID)
+	}
+	return ids, true
+}
+
+// commit writes a unit's outcome in one tenant transaction: a run's
+// output (the input's new metadata, the derived documents, deduplicated
+// ones included), or a cached result's metadata; a lineage edge per
+// output; the cache entry of a run; the audit entry; and the completion
+// key. A completion key recorded meanwhile (another worker replayed the
+// same step) rolls everything back and the recorded outcome is used.
+func (x *execution) commit(ctx context.Context, input docex.Document, rec driver.StepRecord, meta map[string]docex.Value,
+	out *StepOutput, step Step, moduleSHA string) (driver.StepRecord, error) {
+	s, st := x.s, x.st
+	var ss *stagedStep
+	if out != nil {
+		var err error
+		if ss, err = s.stageStep(ctx, st, out); err != nil {
+			return rec, err
+		}
+		defer ss.discard()
+	}
+	preset := rec.Outputs
+	params := step.CanonicalParams()
+	now := s.e.now()
+	err := st.Write(ctx, func(tx driver.Tx) error {
+		rec.Outputs = append([]string{}, preset...)
+		var sums []string
+		if ss != nil {
+			res, err := ss.persist(ctx, tx)
+			if err != nil {
+				return err
+			}
+			for _, d := range res.Derived {
+				rec.Outputs, sums = append(rec.Outputs, d.ID), append(sums, d.Checksum)
+			}
+		} else if len(meta) > 0 {
+			if err := tx.SetMetadata(ctx, input.ID, meta, now); err != nil {
+				return err
+			}
+		}
+		for _, id := range rec.Outputs {
+			if err := tx.InsertLineage(ctx, driver.LineageEdge{
+				SourceID: input.ID, DerivedID: id, JobID: x.job.ID, Pipeline: x.job.Pipeline, Version: x.job.Version,
+				Step: step.Name, Plugin: step.Plugin, ModuleSHA256: moduleSHA, Params: params, CreatedAt: now,
+			}); err != nil {
+				return err
+			}
+		}
+		if out != nil {
+			b, _ := json.Marshal(cachedResult{Metadata: meta, Derived: nonNilStrings(sums)})
+			if err := tx.PutCacheEntry(ctx, driver.CacheEntry{Key: cacheKey(input.Checksum, moduleSHA, params), Result: b, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		if err := tx.InsertJobStep(ctx, rec); err != nil {
+			return err
+		}
+		e := s.entry("pipeline.step", input.ID, docex.OutcomeOK, nil)
+		e.Detail = map[string]any{"job_id": x.job.ID, "step": step.Name, "plugin": step.Plugin, "outcome": rec.Outcome, "outputs": len(rec.Outputs)}
+		return tx.AppendAudit(ctx, e)
+	})
+	if errors.Is(err, docex.ErrExists) {
+		if prev, perr := st.JobStep(ctx, rec.Key); perr == nil {
+			return prev, nil
+		}
+	}
+	return rec, err
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

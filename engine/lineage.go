@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/tenancy"
+)
+
+// Bounds of a lineage walk.
+const (
+	maxLineageDepth = 64
+	maxLineageEdges = 10000
+)
+
+// LineageEdge is one "derived from" relation: which step of which
+// pipeline version, with which plugin module and parameters, produced
+// Derived from Source. A document that was deleted is shown as gone.
+type LineageEdge struct {
+	SourceID     string    `json:"source_id"`
+	SourceName   string    `json:"source_name,omitempty"`
+	SourceGone   bool      `json:"source_gone"`
+	DerivedID    string    `json:"derived_id"`
+	DerivedName  string    `json:"derived_name,omitempty"`
+	DerivedGone  bool      `json:"derived_gone"`
+	Depth        int       `json:"depth"` // 1: a direct source or derivative
+	Pipeline     string    `json:"pipeline"`
+	Version      int       `json:"version"`
+	Step         string    `json:"step"`
+	Plugin       string    `json:"plugin"`
+	ModuleSHA256 string    `json:"module_sha256"`
+	Params       string    `json:"params"`
+	JobID        string    `json:"job_id"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Lineage is a document's chain both ways.
+type Lineage struct {
+	DocumentID  string        `json:"document_id"`
+	Name        string        `json:"name,omitempty"`
+	Gone        bool          `json:"gone"`
+	Ancestors   []LineageEdge `json:"ancestors"`
+	Descendants []LineageEdge `json:"descendants"`
+	Truncated   bool          `json:"truncated"`
+}
+
+// Lineage returns what a document was derived from (ancestors, nearest
+// first) and what was derived from it (descendants), transitively (read
+// action). A deleted document with recorded lineage is shown as gone; an
+// id without document or lineage is docex.ErrNotFound.
+func (s *Session) Lineage(ctx context.Context, docID string) (Lineage, error) {
+	st, err := s.open(ctx, tenancy.ActionRead, "document.lineage", docID)
+	if err != nil {
+		return Lineage{}, err
+	}
+	defer st.Close()
+	l, err := lineageOf(ctx, st, docID)
+	s.readDone(ctx, st, "document.lineage", docID, err)
+	return l, err
+}
+
+func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineage, error) {
+	out := Lineage{DocumentID: docID, Ancestors: []LineageEdge{}, Descendants: []LineageEdge{}}
+	names := map[string]string{}
+	gone := map[string]bool{}
+	name := func(id string) (string, bool) {
+		if n, ok := names[id]; ok || gone[id] {
+			return n, gone[id]
+		}
+		d, err := st.Document(ctx, id)
+		if err != nil {
+			gone[id] = true
+			return "", true
+		}
+		names[id] = d.Name
+		return d.Name, false
+	}
+	out.Name, out.Gone = name(docID)
+	walk := func(up bool) ([]LineageEdge, error) {
+		var edges []LineageEdge
+		seen := map[string]bool{docID: true}
+		frontier := []string{docID}
+		for depth := 1; len(frontier) > 0 && depth <= maxLineageDepth; depth++ {
+			var next []string
+			for _, id := range frontier {
+				srcs, ders, err := st.Lineage(ctx, id)
+				if err != nil {
+					return nil, err
+				}
+				list := ders
+				if up {
+					list = srcs
+				}
+				for _, e := range list {
+					if len(edges) >= maxLineageEdges {
+						out.Truncated = true
+						return edges, nil
+					}
+					le := LineageEdge{SourceID: e.SourceID, DerivedID: e.DerivedID, Depth: depth, Pipeline: e.Pipeline, Version: e.Version,
+						Step: e.Step, Plugin: e.Plugin, ModuleSHA256: e.ModuleSHA256, Params: e.Params, JobID: e.JobID, CreatedAt: e.CreatedAt}
+					le.SourceName, le.SourceGone = name(e.SourceID)
+					le.DerivedName, le.DerivedGone = name(e.DerivedID)
+					edges = append(edges, le)
+					other := e.DerivedID
+					if up {
+						other = e.SourceID
+					}
+					if !seen[other] {
+						seen[other] = true
+						next = append(next, other)
+					}
+				}
+			}
+			frontier = next
+		}
+		if len(frontier) > 0 {
+			out.Truncated = true
+		}
+		return edges, nil
+	}
+	var err error
+	if out.Ancestors, err = walk(true); err != nil {
+		return out, err
+	}
+	if out.Descendants, err = walk(false); err != nil {
+		return out, err
+	}
+	if out.Gone && len(out.Ancestors) == 0 && len(out.Descendants) == 0 {
+		return out, docex.Errorf(docex.ErrNotFound, "document %q not found", docID)
+	}
+	if out.Ancestors == nil {
+		out.Ancestors = []LineageEdge{}
+	}
+	if out.Descendants == nil {
+		out.Descendants = []LineageEdge{}
+	}
+	return out, nil
+}
+
+// DescendantIDs returns the ids of the existing documents derived,
+// directly or not, from a document (read action), deepest first.
+func (s *Session) DescendantIDs(ctx context.Context, docID string) ([]string, error) {
+	l, err := s.Lineage(ctx, docID)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	seen := map[string]bool{docID: true}
+	for i := len(l.Descendants) - 1; i >= 0; i-- {
+		e := l.Descendants[i]
+		if !seen[e.DerivedID] && !e.DerivedGone {
+			seen[e.DerivedID] = true
+			ids = append(ids, e.DerivedID)
+		}
+	}
+	return ids, nil
+}
+
+// DeleteDocumentCascade deletes a document and every document derived
+// from it, directly or not (write action), descendants first. Lineage
+// keeps the edges and shows the documents as gone. It returns the ids
+// deleted; docex.ErrNotFound for an unknown document. Interrupted, it
+// leaves some descendants, which a second call deletes.
+func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]string, error) {
+	if _, err := s.Document(ctx, id); err != nil {
+		return nil, err
+	}
+	ids, err := s.DescendantIDs(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	deleted := []string{}
+	for _, d := range append(ids, id) {
+		if err := s.DeleteDocument(ctx, d); err != nil && !errors.Is(err, docex.ErrNotFound) {
+			return deleted, err
+		}
+		deleted = append(deleted, d)
+	}
+	return deleted, nil
+}

@@ -1,0 +1,389 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"github.com/docex-dev/docex"
+)
+
+// Limits of pipeline definitions.
+const (
+	MaxPipelineBytes  = 64 << 10
+	MaxPipelineSteps  = 32
+	MaxPipelineName   = 64
+	DefaultAttempts   = 3
+	MaxAttemptsLimit  = 20
+	InputDocument     = "document" // a step's input: the pipeline's input document
+	maxStepParamBytes = 4096
+)
+
+// Pipeline is a parsed, validated pipeline definition (see
+// docs/jobs.md for the TOML format).
+type Pipeline struct {
+	Name        string `toml:"name" json:"name"`
+	Description string `toml:"description" json:"description"`
+	// MaxAttempts bounds the attempts of a job (default 3): transient
+	// failures are retried with backoff until then.
+	MaxAttempts int    `toml:"max_attempts" json:"max_attempts"`
+	Steps       []Step `toml:"steps" json:"steps"`
+}
+
+// Step is one step of a pipeline: a plugin run on each of its input
+// documents.
+type Step struct {
+	Name string `toml:"name" json:"name"`
+	// Plugin names an installed plugin (the tenant's own, else a
+	// system-wide one).
+	Plugin string `toml:"plugin" json:"plugin"`
+	// Input is "document" (the default: the pipeline's input document) or
+	// the name of an earlier step, whose derived documents are then each
+	// an input of this step (fan-out).
+	Input string `toml:"input" json:"input"`
+	// Accept filters inputs by content type ("text/*", "application/pdf");
+	// empty accepts everything. Filtered inputs are skipped and recorded.
+	Accept []string `toml:"accept" json:"accept"`
+	// Params are the plugin's parameters (strings, integers, floats or
+	// bools; stored as their canonical text).
+	Params map[string]string `toml:"-" json:"params"`
+	// RetryTimeout makes a timeout of this step transient (retried up to
+	// MaxAttempts); by default a timeout fails the job at once.
+	RetryTimeout bool `toml:"retry_timeout" json:"retry_timeout"`
+
+	RawParams map[string]any `toml:"params" json:"-"`
+}
+
+// pipelineErr is an error matching docex.ErrInvalid that names the line
+// (when known) and the key of a pipeline definition.
+func pipelineErr(src []byte, step int, key, format string, args ...any) error {
+	where := key
+	if step >= 0 {
+		where = fmt.Sprintf("steps[%d]", step)
+		if key != "" {
+			where += "." + key
+		}
+	}
+	if line := keyLine(src, step, key); line > 0 {
+		return docex.Errorf(docex.ErrInvalid, "pipeline line %d, key %s: %s", line, where, fmt.Sprintf(format, args...))
+	}
+	return docex.Errorf(docex.ErrInvalid, "pipeline key %s: %s", where, fmt.Sprintf(format, args...))
+}
+
+// ParsePipeline parses and validates a pipeline definition on its own
+// (plugins are checked when it is created). It returns an error matching
+// docex.ErrInvalid that names the line and key: a TOML syntax error, an
+// unknown key, a bad name, a duplicate step, an unknown input, a cycle, a
+// bad content-type filter or parameter.
+func ParsePipeline(src []byte) (p *Pipeline, err error) {
+	if len(src) > MaxPipelineBytes {
+		return nil, docex.Errorf(docex.ErrInvalid, "pipeline definition is %d bytes, larger than %d", len(src), MaxPipelineBytes)
+	}
+	defer func() { // a parser bug must not crash the host
+		if r := recover(); r != nil {
+			p, err = nil, docex.Errorf(docex.ErrInvalid, "pipeline: parser failure: %v", r)
+		}
+	}()
+	p = new(Pipeline)
+	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(p)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d: %s", pe.Position.Line, pe.Message)
+		}
+		return nil, docex.Errorf(docex.ErrInvalid, "pipeline: %v", err)
+	}
+	for _, k := range md.Undecoded() {
+		if len(k) >= 3 && k[0] == "steps" && k[1] == "params" {
+			continue // parameter values are decoded below
+		}
+		step, key := -1, k.String()
+		if len(k) >= 2 && k[0] == "steps" {
+			step, key = stepOfKey(src, k[1]), strings.Join(k[1:], ".")
+		}
+		return nil, pipelineErr(src, step, key, "unknown key %q", k[len(k)-1])
+	}
+	if err := p.validate(src); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Pipeline) validate(src []byte) error {
+	if !validPipelineName(p.Name) {
+		return pipelineErr(src, -1, "name", "pipeline name %q: want 1 to %d bytes of a-z, 0-9, '-' and '_', starting with a letter", p.Name, MaxPipelineName)
+	}
+	if err := validateOptionalText("description", p.Description, 1024); err != nil {
+		return pipelineErr(src, -1, "description", "%v", err)
+	}
+	switch {
+	case p.MaxAttempts == 0:
+		p.MaxAttempts = DefaultAttempts
+	case p.MaxAttempts < 1 || p.MaxAttempts > MaxAttemptsLimit:
+		return pipelineErr(src, -1, "max_attempts", "max_attempts %d: want 1 to %d", p.MaxAttempts, MaxAttemptsLimit)
+	}
+	if len(p.Steps) == 0 {
+		return pipelineErr(src, -1, "steps", "a pipeline needs at least one [[steps]]")
+	}
+	if len(p.Steps) > MaxPipelineSteps {
+		return pipelineErr(src, -1, "steps", "%d steps, more than %d", len(p.Steps), MaxPipelineSteps)
+	}
+	index := map[string]int{}
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		if !validPipelineName(s.Name) || s.Name == InputDocument {
+			return pipelineErr(src, i, "name", "step name %q: want a-z, 0-9, '-' and '_', starting with a letter (not %q)", s.Name, InputDocument)
+		}
+		if _, dup := index[s.Name]; dup {
+			return pipelineErr(src, i, "name", "duplicate step name %q", s.Name)
+		}
+		index[s.Name] = i
+		if !validPipelineName(s.Plugin) {
+			return pipelineErr(src, i, "plugin", "plugin name %q is not valid", s.Plugin)
+		}
+		if s.Input == "" {
+			s.Input = InputDocument
+		}
+		for _, a := range s.Accept {
+			if !validMediaGlob(a) {
+				return pipelineErr(src, i, "accept", "content-type filter %q: want type/subtype, type/* or */*", a)
+			}
+		}
+		params, err := canonicalParams(s.RawParams)
+		if err != nil {
+			return pipelineErr(src, i, "params", "%v", err)
+		}
+		s.Params = params
+	}
+	for i, s := range p.Steps {
+		if s.Input == InputDocument {
+			continue
+		}
+		if _, ok := index[s.Input]; !ok {
+			return pipelineErr(src, i, "input", "input %q is neither %q nor a step of this pipeline", s.Input, InputDocument)
+		}
+		// Each step has one input, so following inputs from any step ends
+		// at the document unless there is a cycle.
+		seen := map[string]bool{s.Name: true}
+		for cur := s.Input; cur != InputDocument; cur = p.Steps[index[cur]].Input {
+			if seen[cur] {
+				return pipelineErr(src, i, "input", "steps form a cycle through %q", cur)
+			}
+			seen[cur] = true
+		}
+	}
+	return nil
+}
+
+// Order returns the steps in an order where every step comes after its
+// input step (definition order among independent steps).
+func (p *Pipeline) Order() []Step {
+	done := map[string]bool{InputDocument: true}
+	var out []Step
+	for len(out) < len(p.Steps) {
+		for _, s := range p.Steps {
+			if !done[s.Name] && done[s.Input] {
+				done[s.Name] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// Accepts reports whether a step takes a document of contentType.
+func (s Step) Accepts(contentType string) bool {
+	if len(s.Accept) == 0 {
+		return true
+	}
+	mt := strings.ToLower(strings.TrimSpace(contentType))
+	if i := strings.IndexByte(mt, ';'); i >= 0 {
+		mt = strings.TrimSpace(mt[:i])
+	}
+	typ, _, _ := strings.Cut(mt, "/")
+	for _, a := range s.Accept {
+		a = strings.ToLower(a)
+		if a == "*/*" || a == mt || (strings.HasSuffix(a, "/*") && strings.TrimSuffix(a, "/*") == typ) {
+			return true
+		}
+	}
+	return false
+}
+
+// CanonicalParams returns the step's parameters as canonical JSON (keys
+// sorted), the form recorded in lineage and hashed into the cache key.
+func (s Step) CanonicalParams() string {
+	b, _ := json.Marshal(s.Params) // maps marshal with sorted keys
+	return string(b)
+}
+
+func canonicalParams(raw map[string]any) (map[string]string, error) {
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		if !validParamName(k) {
+			return nil, fmt.Errorf("parameter name %q is not valid", k)
+		}
+		var s string
+		switch x := v.(type) {
+		case string:
+			s = x
+		case int64:
+			s = strconv.FormatInt(x, 10)
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return nil, fmt.Errorf("parameter %q: not a finite number", k)
+			}
+			s = strconv.FormatFloat(x, 'g', -1, 64)
+		case bool:
+			s = strconv.FormatBool(x)
+		default:
+			return nil, fmt.Errorf("parameter %q: want a string, number or bool, not %T", k, v)
+		}
+		if len(s) > maxStepParamBytes {
+			return nil, fmt.Errorf("parameter %q is longer than %d bytes", k, maxStepParamBytes)
+		}
+		out[k] = s
+	}
+	return out, nil
+}
+
+func validParamName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func validPipelineName(s string) bool {
+	if len(s) < 1 || len(s) > MaxPipelineName || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func validMediaGlob(s string) bool {
+	typ, sub, ok := strings.Cut(s, "/")
+	if !ok || typ == "" || sub == "" || (typ == "*" && sub != "*") {
+		return false
+	}
+	token := func(t string) bool {
+		if t == "*" {
+			return true
+		}
+		for _, c := range []byte(t) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$&-^_.+", c) >= 0) {
+				return false
+			}
+		}
+		return len(t) <= 127
+	}
+	return token(typ) && token(sub)
+}
+
+func validateOptionalText(what, s string, max int) error {
+	if s == "" {
+		return nil
+	}
+	return validateText(what, s, max)
+}
+
+// Locating keys in the source. BurntSushi/toml reports the line of a
+// syntax error but not of a key, so the source is scanned: a line is a
+// table header ([x], [[steps]], [steps.params]) or a "key = value".
+
+type srcLine struct {
+	n      int    // 1-based line number
+	step   int    // index of the enclosing [[steps]], -1 at top level
+	table  string // "", "steps" or "steps.params"
+	key    string // the key assigned on this line, if any
+	header bool
+}
+
+func scanLines(src []byte) []srcLine {
+	var out []srcLine
+	sc := bufio.NewScanner(bytes.NewReader(src))
+	sc.Buffer(make([]byte, 64<<10), MaxPipelineBytes+1)
+	step, table := -1, ""
+	for n := 1; sc.Scan(); n++ {
+		t := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(t, "[["):
+			name := strings.TrimSpace(strings.Trim(strings.SplitN(t, "#", 2)[0], "[] \t"))
+			table = name
+			if name == "steps" {
+				step++
+			}
+			out = append(out, srcLine{n: n, step: step, table: table, header: true})
+		case strings.HasPrefix(t, "["):
+			table = strings.TrimSpace(strings.Trim(strings.SplitN(t, "#", 2)[0], "[] \t"))
+			if !strings.HasPrefix(table, "steps") {
+				step = -1
+			}
+			out = append(out, srcLine{n: n, step: step, table: table, header: true})
+		case t == "" || strings.HasPrefix(t, "#"):
+		default:
+			key, _, ok := strings.Cut(t, "=")
+			if ok {
+				out = append(out, srcLine{n: n, step: step, table: table, key: strings.Trim(strings.TrimSpace(key), `"'`)})
+			}
+		}
+	}
+	return out
+}
+
+// keyLine returns the line of key (dotted below the step, e.g.
+// "params.size") in step (-1: top level), or of the step's header when the
+// key is absent, or 0.
+func keyLine(src []byte, step int, key string) int {
+	first, rest, _ := strings.Cut(key, ".")
+	header := 0
+	for _, l := range scanLines(src) {
+		if l.step != step {
+			continue
+		}
+		if l.header && l.table == "steps" && header == 0 {
+			header = l.n
+		}
+		if l.header {
+			continue
+		}
+		switch {
+		case step < 0 && l.table == "" && l.key == first:
+			return l.n
+		case step >= 0 && l.table == "steps" && l.key == first:
+			return l.n
+		case step >= 0 && l.table == "steps."+first && rest != "" && l.key == rest:
+			return l.n
+		case step >= 0 && l.table == "steps."+first && rest == "":
+			return l.n - 1 // the [steps.params] header above
+		}
+	}
+	return header
+}
+
+// stepOfKey returns the index of the first step that assigns key, or -1.
+func stepOfKey(src []byte, key string) int {
+	for _, l := range scanLines(src) {
+		if !l.header && l.step >= 0 && (l.key == key || slices.Contains([]string{"steps." + key}, l.table)) {
+			return l.step
+		}
+	}
+	return -1
+}

@@ -1,0 +1,740 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/tenancy"
+)
+
+// PipelineInfo describes one version of a pipeline.
+type PipelineInfo struct {
+	Pipeline
+	Version    int       `json:"version"`
+	CreatedAt  time.Time `json:"created_at"`
+	CreatedBy  string    `json:"created_by"`
+	Deleted    bool      `json:"deleted"`
+	Baskets    []string  `json:"baskets"` // ids of the baskets bound to the pipeline
+	Definition string    `json:"definition"`
+}
+
+func pipelineInfo(rec driver.PipelineRecord) (PipelineInfo, error) {
+	p, err := ParsePipeline(rec.Definition)
+	if err != nil {
+		return PipelineInfo{}, fmt.Errorf("%w: stored pipeline %s v%d: %w", docex.ErrCorrupt, rec.Name, rec.Version, err)
+	}
+	return PipelineInfo{Pipeline: *p, Version: rec.Version, CreatedAt: rec.CreatedAt, CreatedBy: rec.CreatedBy,
+		Deleted: rec.Deleted, Baskets: []string{}, Definition: string(rec.Definition)}, nil
+}
+
+// checkSteps validates a pipeline's steps against the plugins the tenant
+// can run: each exists, its parameters match the manifest, and a step
+// whose input is another step reads documents that step can emit.
+func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []byte, p *Pipeline) error {
+	manifests := map[string]*sandbox.Manifest{}
+	for i, step := range p.Steps {
+		rec, _, err := s.resolvePlugin(ctx, st, step.Plugin)
+		if errors.Is(err, docex.ErrNotFound) {
+			return pipelineErr(src, i, "plugin", "unknown plugin %q (install it first: docex plugin install)", step.Plugin)
+		}
+		if err != nil {
+			return err
+		}
+		m, err := sandbox.ParseManifest(rec.Manifest)
+		if err != nil {
+			return pipelineErr(src, i, "plugin", "plugin %q: %v", step.Plugin, err)
+		}
+		manifests[step.Name] = m
+		for k, v := range step.Params {
+			spec, ok := m.Parameters[k]
+			if !ok {
+				return pipelineErr(src, i, "params."+k, "plugin %q has no parameter %q", step.Plugin, k)
+			}
+			if err := checkParamType(spec.Type, v); err != nil {
+				return pipelineErr(src, i, "params."+k, "%v", err)
+			}
+		}
+		for k, spec := range m.Parameters {
+			if _, ok := step.Params[k]; spec.Required && !ok {
+				return pipelineErr(src, i, "params", "plugin %q needs parameter %q", step.Plugin, k)
+			}
+		}
+	}
+	for i, step := range p.Steps {
+		if step.Input == InputDocument {
+			continue
+		}
+		if m := manifests[step.Input]; !m.Has(sandbox.Capability("documents.emit")) {
+			return pipelineErr(src, i, "input", "step %q reads the documents of step %q, whose plugin %q lacks the capability documents.emit",
+				step.Name, step.Input, m.Name)
+		}
+	}
+	return nil
+}
+
+func checkParamType(typ, v string) error {
+	var err error
+	switch typ {
+	case "", "string":
+	case "int":
+		_, err = parseInt(v)
+	case "number":
+		_, err = parseFloat(v)
+	case "bool":
+		if v != "true" && v != "false" {
+			err = fmt.Errorf("not a bool")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("value %q is not of type %s", v, typ)
+	}
+	return nil
+}
+
+// CreatePipeline stores a pipeline definition (TOML) for the session's
+// tenant (pipeline.manage action): version 1 for a new name, the next
+// version otherwise; jobs already enqueued keep the version they have. It
+// returns docex.ErrInvalid naming the line and key of a bad definition
+// (syntax, unknown key, unknown plugin or parameter, missing capability,
+// cycle).
+func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo, error) {
+	p, err := ParsePipeline(src)
+	if err != nil {
+		return PipelineInfo{}, err
+	}
+	st, err := s.open(ctx, tenancy.ActionManagePipelines, "pipeline.create", p.Name)
+	if err != nil {
+		return PipelineInfo{}, err
+	}
+	defer st.Close()
+	if err := s.checkSteps(ctx, st, src, p); err != nil {
+		s.auditOutcome(ctx, st, "pipeline.create", p.Name, err, nil)
+		return PipelineInfo{}, err
+	}
+	rec := driver.PipelineRecord{Name: p.Name, Definition: src, CreatedAt: s.e.now(), CreatedBy: s.uc.UserID}
+	err = s.write(ctx, st, "pipeline.create", p.Name, func(tx driver.Tx) error {
+		rec.Version = 1
+		cur, err := tx.Pipeline(ctx, p.Name, 0)
+		if err == nil {
+			rec.Version = cur.Version + 1
+		} else if !errors.Is(err, docex.ErrNotFound) {
+			return err
+		}
+		return tx.InsertPipeline(ctx, rec)
+	})
+	if err != nil {
+		return PipelineInfo{}, err
+	}
+	return pipelineInfo(rec)
+}
+
+// Pipelines lists the tenant's pipelines (newest versions, deleted ones
+// left out), ordered by name.
+func (s *Session) Pipelines(ctx context.Context) ([]PipelineInfo, error) {
+	st, err := s.open(ctx, tenancy.ActionRead, "pipeline.list", "")
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	recs, err := st.Pipelines(ctx)
+	s.readDone(ctx, st, "pipeline.list", "", err)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PipelineInfo, 0, len(recs))
+	for _, r := range recs {
+		info, err := pipelineInfo(r)
+		if err != nil {
+			return nil, err
+		}
+		if info.Baskets, err = st.PipelineBaskets(ctx, r.Name); err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Pipeline returns a version of a pipeline (version 0: the newest), or
+// docex.ErrNotFound. A deleted pipeline's versions stay readable (jobs and
+// lineage refer to them) with Deleted set.
+func (s *Session) Pipeline(ctx context.Context, name string, version int) (PipelineInfo, error) {
+	st, err := s.open(ctx, tenancy.ActionRead, "pipeline.get", name)
+	if err != nil {
+		return PipelineInfo{}, err
+	}
+	defer st.Close()
+	rec, err := st.Pipeline(ctx, name, version)
+	s.readDone(ctx, st, "pipeline.get", name, err)
+	if err != nil {
+		return PipelineInfo{}, err
+	}
+	info, err := pipelineInfo(rec)
+	if err != nil {
+		return info, err
+	}
+	info.Baskets, err = st.PipelineBaskets(ctx, name)
+	return info, err
+}
+
+// DeletePipeline deletes a pipeline name (pipeline.manage): its versions
+// stay for the jobs and lineage that refer to them, and a new definition
+// of the name starts at the next version. It returns docex.ErrNotFound for
+// an unknown name and docex.ErrConflict while a basket is bound to it.
+func (s *Session) DeletePipeline(ctx context.Context, name string) error {
+	st, err := s.open(ctx, tenancy.ActionManagePipelines, "pipeline.delete", name)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return s.write(ctx, st, "pipeline.delete", name, func(tx driver.Tx) error {
+		bs, err := tx.PipelineBaskets(ctx, name)
+		if err != nil {
+			return err
+		}
+		if len(bs) > 0 {
+			return docex.Errorf(docex.ErrConflict, "pipeline %q is bound to %d basket(s); unbind them first", name, len(bs))
+		}
+		return tx.DeletePipeline(ctx, name)
+	})
+}
+
+// BindBasket binds a basket to a pipeline (pipeline.manage): from the
+// commit on, every document added to the basket is processed by the
+// pipeline's newest version at the time of the add; its job is enqueued
+// in the add's own transaction. It returns docex.ErrNotFound for an
+// unknown basket or pipeline.
+func (s *Session) BindBasket(ctx context.Context, basketID, pipeline string) error {
+	st, err := s.open(ctx, tenancy.ActionManagePipelines, "basket.bind", basketID)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return s.write(ctx, st, "basket.bind", basketID+" "+pipeline, func(tx driver.Tx) error {
+		return bindIn(ctx, tx, basketID, pipeline)
+	})
+}
+
+func bindIn(ctx context.Context, tx driver.Tx, basketID, pipeline string) error {
+	if _, err := tx.Basket(ctx, basketID); err != nil {
+		return err
+	}
+	p, err := tx.Pipeline(ctx, pipeline, 0)
+	if err == nil && p.Deleted {
+		err = docex.Errorf(docex.ErrNotFound, "pipeline %q was deleted", pipeline)
+	}
+	if err != nil {
+		return err
+	}
+	return tx.BindBasket(ctx, basketID, pipeline)
+}
+
+// UnbindBasket removes a basket's pipeline (pipeline.manage); jobs
+// already enqueued still run. docex.ErrNotFound when none is bound.
+func (s *Session) UnbindBasket(ctx context.Context, basketID string) error {
+	st, err := s.open(ctx, tenancy.ActionManagePipelines, "basket.unbind", basketID)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return s.write(ctx, st, "basket.unbind", basketID, func(tx driver.Tx) error { return tx.UnbindBasket(ctx, basketID) })
+}
+
+// BasketPipeline returns the name of the pipeline bound to a basket, or
+// docex.ErrNotFound.
+func (s *Session) BasketPipeline(ctx context.Context, basketID string) (string, error) {
+	st, err := s.open(ctx, tenancy.ActionRead, "basket.get", basketID)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	return st.BasketPipeline(ctx, basketID)
+}
+
+// CreateBasketWithPipeline creates a basket bound to a pipeline in one
+// transaction (write and pipeline.manage actions). Errors as CreateBasket
+// and BindBasket.
+func (s *Session) CreateBasketWithPipeline(ctx context.Context, name, pipeline string) (docex.Basket, error) {
+	if err := validateText("basket name", name, MaxBasketNameLen); err != nil {
+		return docex.Basket{}, err
+	}
+	st, err := s.open(ctx, tenancy.ActionManagePipelines, "basket.create", name)
+	if err != nil {
+		return docex.Basket{}, err
+	}
+	defer st.Close()
+	b := docex.Basket{ID: newID(), Name: name, CreatedAt: s.e.now()}
+	err = s.write(ctx, st, "basket.create", name+" pipeline="+pipeline, func(tx driver.Tx) error {
+		if err := tx.InsertBasket(ctx, b); err != nil {
+			return err
+		}
+		return bindIn(ctx, tx, b.ID, pipeline)
+	})
+	return b, err
+}
+
+// newJob returns a queued job of pipeline version p on a document, run
+// as the session's user.
+func (s *Session) newJob(p driver.PipelineRecord, maxAttempts int, docID string) driver.JobRecord {
+	now := s.e.now()
+	uc := s.uc
+	uc.Roles = slices.Clone(uc.Roles)
+	return driver.JobRecord{ID: newID(), Pipeline: p.Name, Version: p.Version, DocumentID: docID, State: driver.JobQueued,
+		MaxAttempts: maxAttempts, RunAt: now, User: uc, Detail: (&jobDetail{Attempts: []JobAttempt{}}).bytes(), CreatedAt: now, UpdatedAt: now}
+}
+
+// enqueueBound returns the extra step of a document add: when the basket
+// is bound to a pipeline, a job for every newly added document, in the
+// add's transaction (the transactional outbox).
+func (s *Session) enqueueBound(ctx context.Context, basketID string) func(tx driver.Tx, added []Added) error {
+	return func(tx driver.Tx, added []Added) error {
+		name, err := tx.BasketPipeline(ctx, basketID)
+		if errors.Is(err, docex.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec, err := tx.Pipeline(ctx, name, 0)
+		if err != nil {
+			return fmt.Errorf("basket %s is bound to pipeline %q: %w", basketID, name, err)
+		}
+		p, err := ParsePipeline(rec.Definition)
+		if err != nil {
+			return fmt.Errorf("%w: pipeline %q: %w", docex.ErrCorrupt, name, err)
+		}
+		for _, a := range added {
+			if a.Duplicate {
+				continue
+			}
+			j := s.newJob(rec, p.MaxAttempts, a.Document.ID)
+			if err := tx.InsertJob(ctx, j); err != nil {
+				return err
+			}
+			e := s.entry("job.enqueue", j.ID, docex.OutcomeOK, nil)
+			e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": a.Document.ID, "basket_id": basketID}
+			if err := tx.AppendAudit(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// RunTarget selects the documents of a pipeline run: the given ids, or
+// every document of a basket.
+type RunTarget struct {
+	DocumentIDs []string
+	BasketID    string
+}
+
+// MaxRunDocuments bounds the documents of one RunPipeline call.
+const MaxRunDocuments = 100000
+
+// RunPipeline enqueues a job of the pipeline's newest version for every
+// target document (pipeline.run action), all in one transaction, and
+// returns the job ids in the order of the documents. It returns
+// docex.ErrNotFound for an unknown pipeline, basket or document,
+// docex.ErrInvalid for an empty or too large target.
+func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTarget) ([]string, error) {
+	if (len(target.DocumentIDs) == 0) == (target.BasketID == "") {
+		return nil, docex.Errorf(docex.ErrInvalid, "run a pipeline on document ids or on a basket (one of the two)")
+	}
+	if len(target.DocumentIDs) > MaxRunDocuments {
+		return nil, docex.Errorf(docex.ErrInvalid, "%d documents, more than %d in one run", len(target.DocumentIDs), MaxRunDocuments)
+	}
+	st, err := s.open(ctx, tenancy.ActionRunPipeline, "pipeline.run", pipeline)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	var ids []string
+	err = s.write(ctx, st, "pipeline.run", pipeline, func(tx driver.Tx) error {
+		ids = ids[:0]
+		rec, err := tx.Pipeline(ctx, pipeline, 0)
+		if err == nil && rec.Deleted {
+			err = docex.Errorf(docex.ErrNotFound, "pipeline %q was deleted", pipeline)
+		}
+		if err != nil {
+			return err
+		}
+		p, err := ParsePipeline(rec.Definition)
+		if err != nil {
+			return fmt.Errorf("%w: pipeline %q: %w", docex.ErrCorrupt, pipeline, err)
+		}
+		docs := target.DocumentIDs
+		if target.BasketID != "" {
+			if _, err := tx.Basket(ctx, target.BasketID); err != nil {
+				return err
+			}
+			docs = nil
+			for off := 0; ; off += docex.MaxPageLimit {
+				page, err := tx.Documents(ctx, target.BasketID, docex.Page{Limit: docex.MaxPageLimit, Offset: off})
+				if err != nil {
+					return err
+				}
+				for _, d := range page {
+					docs = append(docs, d.ID)
+				}
+				if len(page) < docex.MaxPageLimit || len(docs) > MaxRunDocuments {
+					break
+				}
+			}
+			if len(docs) > MaxRunDocuments {
+				return docex.Errorf(docex.ErrInvalid, "basket has more than %d documents", MaxRunDocuments)
+			}
+		} else {
+			for _, id := range docs {
+				if _, err := tx.Document(ctx, id); err != nil {
+					return err
+				}
+			}
+		}
+		for _, id := range docs {
+			j := s.newJob(rec, p.MaxAttempts, id)
+			if err := tx.InsertJob(ctx, j); err != nil {
+				return err
+			}
+			ids = append(ids, j.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{}, ids...), nil
+}
+
+// JobInfo describes a job.
+type JobInfo struct {
+	ID          string       `json:"id"`
+	Pipeline    string       `json:"pipeline"`
+	Version     int          `json:"version"`
+	DocumentID  string       `json:"document_id"`
+	State       string       `json:"state"`
+	Attempts    int          `json:"attempts"`
+	MaxAttempts int          `json:"max_attempts"`
+	RunAt       time.Time    `json:"run_at"`
+	UserID      string       `json:"user_id"`
+	Roles       []string     `json:"roles"`
+	ErrorCode   string       `json:"error_code,omitempty"`
+	Error       string       `json:"error,omitempty"`
+	Progress    JobProgress  `json:"progress"`
+	History     []JobAttempt `json:"attempt_history"`
+	Failure     *JobFailure  `json:"failure,omitempty"`
+	Steps       []JobStep    `json:"steps"` // filled by Session.Job only
+	CreatedAt   time.Time    `json:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+}
+
+// JobStep is a completed step of a job on one input document.
+type JobStep struct {
+	Step      string                  `json:"step"`
+	InputID   string                  `json:"input_id"`
+	Outcome   string                  `json:"outcome"`
+	Outputs   []string                `json:"outputs"`
+	Report    *RunReport `json:"report,omitempty"`
+	CreatedAt time.Time               `json:"created_at"`
+}
+
+func jobInfo(j driver.JobRecord) JobInfo {
+	det := jobDetailOf(j)
+	roles := j.User.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	return JobInfo{ID: j.ID, Pipeline: j.Pipeline, Version: j.Version, DocumentID: j.DocumentID, State: j.State,
+		Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, RunAt: j.RunAt, UserID: j.User.UserID, Roles: roles,
+		ErrorCode: j.ErrorCode, Error: j.Error, Progress: det.Progress, History: det.Attempts, Failure: det.Failure,
+		Steps: []JobStep{}, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
+}
+
+// Job returns a job with its completed steps and their resource reports,
+// or docex.ErrNotFound.
+func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
+	st, err := s.open(ctx, tenancy.ActionRead, "job.get", id)
+	if err != nil {
+		return JobInfo{}, err
+	}
+	defer st.Close()
+	j, err := st.Job(ctx, id)
+	s.readDone(ctx, st, "job.get", id, err)
+	if err != nil {
+		return JobInfo{}, err
+	}
+	info := jobInfo(j)
+	steps, err := st.JobSteps(ctx, id)
+	if err != nil {
+		return info, err
+	}
+	for _, r := range steps {
+		js := JobStep{Step: r.Step, InputID: r.InputID, Outcome: r.Outcome, Outputs: r.Outputs, CreatedAt: r.CreatedAt}
+		var d struct {
+			Report *RunReport `json:"report"`
+		}
+		if jsonUnmarshal(r.Detail, &d) == nil {
+			js.Report = d.Report
+		}
+		info.Steps = append(info.Steps, js)
+	}
+	return info, nil
+}
+
+// JobFilter selects jobs by state, pipeline and document (empty: any).
+type JobFilter = driver.JobFilter
+
+// Jobs lists the tenant's jobs matching f, newest first (read action);
+// docex.ErrInvalid for an unknown state.
+func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]JobInfo, error) {
+	switch f.State {
+	case "", driver.JobQueued, driver.JobRunning, driver.JobSucceeded, driver.JobFailed, driver.JobCancelled:
+	default:
+		return nil, docex.Errorf(docex.ErrInvalid, "job state %q: want queued, running, succeeded, failed or cancelled", f.State)
+	}
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.open(ctx, tenancy.ActionRead, "job.list", "")
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	js, err := st.Jobs(ctx, f, page)
+	s.readDone(ctx, st, "job.list", "", err)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]JobInfo, len(js))
+	for i, j := range js {
+		out[i] = jobInfo(j)
+	}
+	return out, nil
+}
+
+// CancelJob cancels a queued or running job (pipeline.run action); a
+// running job stops before its next step. It returns docex.ErrNotFound
+// for an unknown job and docex.ErrConflict for a finished one.
+func (s *Session) CancelJob(ctx context.Context, id string) error {
+	st, err := s.open(ctx, tenancy.ActionRunPipeline, "job.cancel", id)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return s.write(ctx, st, "job.cancel", id, func(tx driver.Tx) error {
+		j, err := tx.Job(ctx, id)
+		if err != nil {
+			return err
+		}
+		if driver.JobFinal(j.State) {
+			return docex.Errorf(docex.ErrConflict, "job %s is %s", id, j.State)
+		}
+		j.State, j.Error, j.ErrorCode, j.UpdatedAt = driver.JobCancelled, "cancelled by "+s.uc.UserID, "cancelled", s.e.now()
+		return tx.UpdateJob(ctx, j)
+	})
+}
+
+// RetryJob queues a failed or cancelled job again with a fresh budget of
+// attempts (pipeline.run action); steps it completed are not run again.
+// It returns docex.ErrNotFound for an unknown job and docex.ErrConflict
+// for a job that is not failed or cancelled.
+func (s *Session) RetryJob(ctx context.Context, id string) error {
+	st, err := s.open(ctx, tenancy.ActionRunPipeline, "job.retry", id)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return s.write(ctx, st, "job.retry", id, func(tx driver.Tx) error {
+		j, err := tx.Job(ctx, id)
+		if err != nil {
+			return err
+		}
+		if j.State != driver.JobFailed && j.State != driver.JobCancelled {
+			return docex.Errorf(docex.ErrConflict, "job %s is %s; only failed or cancelled jobs are retried", id, j.State)
+		}
+		det := jobDetailOf(j)
+		det.Failure = nil
+		j.MaxAttempts = j.Attempts + max(1, j.MaxAttempts-j.Attempts, DefaultAttempts)
+		j.State, j.Error, j.ErrorCode, j.RunAt, j.UpdatedAt = driver.JobQueued, "", "", s.e.now(), s.e.now()
+		j.Detail = det.bytes()
+		return tx.RequeueJob(ctx, j)
+	})
+}
+
+// WorkerConfig configures a Worker. Zero values take the defaults.
+type WorkerConfig struct {
+	// Tenants to serve; nil serves every tenant (new ones are found as
+	// they are created).
+	Tenants []string
+	// Concurrency bounds the jobs run at once (default 4).
+	Concurrency int
+	// TenantConcurrency bounds one tenant's jobs run at once (default
+	// Concurrency/2, at least 1).
+	TenantConcurrency int
+	// ShutdownTimeout bounds the wait for running jobs once the context
+	// is done (default 10s); jobs still running are then cancelled and
+	// delivered again later.
+	ShutdownTimeout time.Duration
+	// Lease is how long a job stays with a worker that died before another
+	// worker takes it (SQLite default 1m, renewed while running;
+	// PostgreSQL: River's rescue of running jobs, default 1h).
+	Lease time.Duration
+	// Poll is the longest wait for new work (default 1s).
+	Poll time.Duration
+	// RetryBase is the first retry delay of a transient failure, doubled
+	// at every attempt (default 1s).
+	RetryBase time.Duration
+	// SuspendedWait is how long a job of a suspended tenant waits before
+	// it is looked at again (default 30s).
+	SuspendedWait time.Duration
+	// Name identifies the worker in logs and attempt records (default:
+	// random).
+	Name string
+	// Logger receives structured logs (default: discarded).
+	Logger *slog.Logger
+}
+
+// Worker runs pipeline jobs: the engine's side of the backend's job
+// queue. Embed it in a program or run docex worker.
+type Worker struct {
+	e   *Engine
+	cfg WorkerConfig
+}
+
+// Worker returns a worker over the engine's backend.
+func (e *Engine) Worker(cfg WorkerConfig) *Worker {
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = time.Second
+	}
+	if cfg.SuspendedWait <= 0 {
+		cfg.SuspendedWait = 30 * time.Second
+	}
+	if cfg.Name == "" {
+		cfg.Name = "worker-" + newID()
+	}
+	return &Worker{e: e, cfg: cfg}
+}
+
+// Run runs jobs until ctx is done, then stops taking jobs, lets running
+// ones finish within ShutdownTimeout, and returns nil. It returns an error
+// when it cannot start (docex.ErrNoSandbox without a sandbox, a backend
+// error).
+func (w *Worker) Run(ctx context.Context) error {
+	if w.e.cfg.Sandbox == nil {
+		return docex.ErrNoSandbox
+	}
+	if w.e.closed.Load() {
+		return docex.ErrClosed
+	}
+	r := &jobRunner{e: w.e, worker: w.cfg.Name, retryBase: w.cfg.RetryBase, suspendedWait: w.cfg.SuspendedWait}
+	return w.e.be.Jobs().Work(ctx, driver.WorkConfig{
+		Tenants: w.cfg.Tenants, Concurrency: w.cfg.Concurrency, TenantConcurrency: w.cfg.TenantConcurrency,
+		Lease: w.cfg.Lease, Poll: w.cfg.Poll, ShutdownTimeout: w.cfg.ShutdownTimeout, WorkerID: w.cfg.Name, Logger: w.cfg.Logger,
+	}, r.handle)
+}
+
+// JobsStatus summarises a set of jobs.
+type JobsStatus struct {
+	Total       int           `json:"total"`
+	Succeeded   int           `json:"succeeded"`
+	Failed      int           `json:"failed"`
+	Cancelled   int           `json:"cancelled"`
+	Pending     int           `json:"pending"`
+	StepsRun    int           `json:"steps_run"`
+	StepsCached int           `json:"steps_cached"`
+	Failures    []FailedJob   `json:"failures"`
+	Elapsed     time.Duration `json:"-"`
+}
+
+// FailedJob names a failed or cancelled job's document and why.
+type FailedJob struct {
+	JobID      string `json:"job_id"`
+	DocumentID string `json:"document_id"`
+	Step       string `json:"step,omitempty"`
+	ErrorCode  string `json:"error_code"`
+	Error      string `json:"error"`
+}
+
+// Done reports whether every job is final.
+func (j JobsStatus) Done() bool { return j.Pending == 0 }
+
+// JobsStatus reads the state of the given jobs (read action).
+func (s *Session) JobsStatus(ctx context.Context, ids []string) (JobsStatus, error) {
+	st, err := s.open(ctx, tenancy.ActionRead, "job.list", "")
+	if err != nil {
+		return JobsStatus{}, err
+	}
+	defer st.Close()
+	out := JobsStatus{Total: len(ids), Failures: []FailedJob{}}
+	for _, id := range ids {
+		j, err := st.Job(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		det := jobDetailOf(j)
+		out.StepsRun += det.Progress.StepsRun
+		out.StepsCached += det.Progress.StepsCached
+		switch j.State {
+		case driver.JobSucceeded:
+			out.Succeeded++
+		case driver.JobFailed, driver.JobCancelled:
+			if j.State == driver.JobFailed {
+				out.Failed++
+			} else {
+				out.Cancelled++
+			}
+			f := FailedJob{JobID: j.ID, DocumentID: j.DocumentID, ErrorCode: j.ErrorCode, Error: j.Error}
+			if det.Failure != nil {
+				f.Step = det.Failure.Step
+			}
+			out.Failures = append(out.Failures, f)
+		default:
+			out.Pending++
+		}
+	}
+	return out, nil
+}
+
+// WaitJobs polls the jobs every interval until all are final or ctx is
+// done, calling progress (when not nil) after each poll. It returns the
+// last status, and ctx's error when ctx ended first.
+func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Duration, progress func(JobsStatus)) (JobsStatus, error) {
+	start := time.Now()
+	for {
+		st, err := s.JobsStatus(ctx, ids)
+		st.Elapsed = time.Since(start)
+		if err != nil {
+			return st, err
+		}
+		if progress != nil {
+			progress(st)
+		}
+		if st.Done() {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+func parseInt(s string) (int64, error)     { return strconv.ParseInt(s, 10, 64) }
+func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+
+func jsonUnmarshal(b []byte, v any) error {
+	if len(b) == 0 {
+		return errors.New("empty")
+	}
+	return json.Unmarshal(b, v)
+}

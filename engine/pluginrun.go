@@ -1,0 +1,546 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/tenancy"
+)
+
+// RunResult is the outcome of a plugin run that completed.
+type RunResult struct {
+	Plugin   string           `json:"plugin"`
+	Document docex.Document   `json:"document"` // the input, with the metadata the plugin set
+	Derived  []docex.Document `json:"derived"`
+	Status   string           `json:"status"`
+	Message  string           `json:"message"`
+	Logs     []LogLine        `json:"logs"`
+	Report   RunReport        `json:"report"`
+}
+
+// LogLine is one line a plugin logged.
+type LogLine struct {
+	Level string `json:"level"`
+	Text  string `json:"text"`
+}
+
+// RunReport is what one plugin run consumed. It is also the "report" of
+// the run's audit entry detail.
+type RunReport struct {
+	DurationMS      float64 `json:"duration_ms"`       // wall time of the call, in milliseconds
+	Instructions    int64   `json:"instructions"`      // instruction units used (an upper bound on wasm instructions executed)
+	PeakMemoryBytes int64   `json:"peak_memory_bytes"` // the guest's linear memory at the end of the call
+	PeakHostBytes   int64   `json:"peak_host_bytes"`   // most host memory held at once for the guest
+	HostCalls       int64   `json:"host_calls"`
+	BytesIn         int64   `json:"bytes_in"`  // copied into the guest: content, metadata, params
+	BytesOut        int64   `json:"bytes_out"` // output charged against the output limit
+	LogBytes        int64   `json:"log_bytes"`
+	LogsTruncated   bool    `json:"logs_truncated"`
+	// CapabilityDenials lists the capabilities the plugin used without
+	// being granted them (never nil).
+	CapabilityDenials  []string `json:"capability_denials"`
+	ForeignRefsDropped int      `json:"foreign_refs_dropped"` // lookup results of another tenant, dropped
+	ColdStart          bool     `json:"cold_start"`           // a new instance was created for the call
+	InstanceRetired    bool     `json:"instance_retired"`     // the instance was discarded after the call
+}
+
+func runReport(r sandbox.ResourceReport) RunReport {
+	return RunReport{
+		DurationMS: docex.Milliseconds(r.Duration), Instructions: r.Instructions,
+		PeakMemoryBytes: r.PeakMemoryBytes, PeakHostBytes: r.PeakHostBytes, HostCalls: r.HostCalls,
+		BytesIn: r.BytesIn, BytesOut: r.BytesOut, LogBytes: r.LogBytes, LogsTruncated: r.LogsTruncated,
+		CapabilityDenials: append([]string{}, r.CapabilityDenials...), ForeignRefsDropped: r.ForeignRefsDropped,
+		ColdStart: r.ColdStart, InstanceRetired: r.InstanceRetired,
+	}
+}
+
+func logLines(ls []sandbox.LogLine) []LogLine {
+	out := make([]LogLine, len(ls))
+	for i, l := range ls {
+		out[i] = LogLine{Level: l.Level, Text: l.Text}
+	}
+	return out
+}
+
+// loadedPlugin is a compiled plugin and its parsed manifest, cached by the
+// record it was loaded from (module checksum and manifest bytes), so that
+// a run reads neither the module nor parses the manifest again.
+type loadedPlugin struct {
+	p    *sandbox.Plugin
+	m    *sandbox.Manifest
+	used uint64 // Engine.clock at the last use: the least recent is evicted
+}
+
+// maxLoadedPlugins bounds the compiled plugins an engine keeps (below the
+// sandbox's default MaxCompiled, 256): replaced versions age out.
+const maxLoadedPlugins = 128
+
+func pluginKey(rec driver.PluginRecord) string {
+	return rec.ModuleSHA256 + "\x00" + string(rec.Manifest)
+}
+
+// loadPlugin compiles rec (m parsed from rec.Manifest, module its bytes)
+// once and caches it. Errors are mapped by mapPluginErr.
+func (e *Engine) loadPlugin(ctx context.Context, rec driver.PluginRecord, m *sandbox.Manifest, module []byte) (*loadedPlugin, error) {
+	key := pluginKey(rec)
+	if lp := e.cachedPlugin(key); lp != nil {
+		return lp, nil
+	}
+	p, err := e.cfg.Sandbox.Load(ctx, m, module)
+	if err != nil {
+		return nil, mapPluginErr(err)
+	}
+	e.mu.Lock()
+	if old, ok := e.plugins[key]; ok {
+		e.mu.Unlock()
+		p.Close(ctx)
+		return old, nil
+	}
+	e.clock++
+	lp := &loadedPlugin{p: p, m: m, used: e.clock}
+	e.plugins[key] = lp
+	var evict *loadedPlugin
+	if len(e.plugins) > maxLoadedPlugins {
+		oldest := ""
+		for k, v := range e.plugins {
+			if oldest == "" || v.used < e.plugins[oldest].used {
+				oldest = k
+			}
+		}
+		evict = e.plugins[oldest]
+		delete(e.plugins, oldest)
+	}
+	e.mu.Unlock()
+	if evict != nil {
+		evict.p.Close(ctx) // running invocations finish
+	}
+	return lp, nil
+}
+
+func (e *Engine) cachedPlugin(key string) *loadedPlugin {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	lp := e.plugins[key]
+	if lp != nil {
+		e.clock++
+		lp.used = e.clock
+	}
+	return lp
+}
+
+// runnablePlugin returns the loaded plugin of rec, reading its module from
+// the store it came from only when it is not cached.
+func (s *Session) runnablePlugin(ctx context.Context, st driver.TenantStore, rec driver.PluginRecord, system bool) (*loadedPlugin, error) {
+	if lp := s.e.cachedPlugin(pluginKey(rec)); lp != nil {
+		return lp, nil
+	}
+	store := st.Plugins()
+	if system {
+		store = s.e.be.SystemPlugins()
+	}
+	stored, module, err := store.Plugin(ctx, rec.Name)
+	if err != nil {
+		return nil, err
+	}
+	if stored.ModuleSHA256 != rec.ModuleSHA256 || !bytes.Equal(stored.Manifest, rec.Manifest) {
+		return nil, docex.Errorf(docex.ErrConflict, "plugin %q was replaced during the run; run it again", rec.Name)
+	}
+	m, err := sandbox.ParseManifest(rec.Manifest)
+	if err != nil {
+		return nil, mapPluginErr(err)
+	}
+	return s.e.loadPlugin(ctx, rec, m, module)
+}
+
+// releaseTenantPlugins discards the idle plugin instances kept for a
+// tenant incarnation (it was deleted or suspended): no state of it
+// survives in memory.
+func (e *Engine) releaseTenantPlugins(ctx context.Context, t docex.Tenant) {
+	e.mu.Lock()
+	loaded := make([]*loadedPlugin, 0, len(e.plugins))
+	for _, lp := range e.plugins {
+		loaded = append(loaded, lp)
+	}
+	e.mu.Unlock()
+	key := e.poolKey(t)
+	for _, lp := range loaded {
+		_ = lp.p.ReleaseTenant(ctx, key)
+	}
+}
+
+// poolKey names a tenant incarnation to the sandbox: its instances are
+// pooled per key, so a tenant re-created with the same id never meets the
+// old one's instances.
+func (e *Engine) poolKey(t docex.Tenant) string {
+	if !e.cfg.MultiTenancy {
+		return "(local)"
+	}
+	return t.ID + "/" + t.Incarnation
+}
+
+// RunPlugin runs a plugin on one document as the session's user
+// (plugin.run action). The plugin sees the document, its metadata and the
+// params; it may look up other documents of the same basket of the same
+// tenant if granted documents.lookup. Only when it succeeds are its
+// metadata written to the document and its derived documents added to the
+// document's basket (with metadata derived_from = the input's id), in one
+// transaction together with the run's audit entry (which carries the
+// resource report); a failed run writes nothing but its audit entry.
+//
+// Errors: docex.ErrNotFound (no such plugin or document), docex.ErrInvalid
+// (the plugin does not accept the document's content type; the message
+// names the types it accepts), docex.ErrPluginInvalid (params refused),
+// docex.ErrPluginDenied (capability violation), docex.ErrPluginFailed
+// wrapping the sandbox's typed error (sandbox.ErrPluginTimeout, ...) or
+// saying why the engine refused the plugin's output.
+func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[string]string) (RunResult, error) {
+	if err := checkID("document", docID); err != nil {
+		return RunResult{}, err
+	}
+	if s.e.cfg.Sandbox == nil {
+		return RunResult{}, docex.ErrNoSandbox
+	}
+	st, err := s.open(ctx, tenancy.ActionRunPlugin, "plugin.run", name)
+	if err != nil {
+		return RunResult{}, err
+	}
+	defer st.Close()
+	out, err := s.runStep(ctx, st, name, docID, params)
+	if err != nil {
+		s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out))
+		return RunResult{}, err
+	}
+	ss, err := s.stageStep(ctx, st, out)
+	if err != nil {
+		s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out))
+		return RunResult{}, err
+	}
+	defer ss.discard()
+	var res RunResult
+	err = st.Write(ctx, func(tx driver.Tx) error {
+		var err error
+		if res, err = ss.persist(ctx, tx); err != nil {
+			return err
+		}
+		e := s.entry("plugin.run", name, docex.OutcomeOK, nil)
+		e.Detail = runDetail(docID, out)
+		return tx.AppendAudit(ctx, e)
+	})
+	if err != nil {
+		s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out))
+		return RunResult{}, err
+	}
+	return res, nil
+}
+
+// runDetail is a run's audit detail: the document, whether the guest ran,
+// and its resource report (zero when it did not run).
+func runDetail(docID string, out *StepOutput) map[string]any {
+	d := map[string]any{"document_id": docID, "ran": false, "report": runReport(sandbox.ResourceReport{})}
+	if out != nil && out.ran {
+		d["ran"], d["report"] = true, out.Report
+	}
+	return d
+}
+
+// StepOutput is what one plugin run produced, validated but not persisted:
+// pipelines persist it with their own rows in one transaction
+// (Session.stageStep, then stagedStep.persist inside the transaction).
+type StepOutput struct {
+	Plugin   string
+	Input    docex.Document
+	Metadata map[string]docex.Value // to set on Input (validated)
+	Derived  []NewDocument          // to add to Input's basket (validated)
+	Status   string
+	Message  string
+	Logs     []LogLine
+	Report   RunReport
+
+	ran bool // the guest ran: Report is meaningful
+}
+
+// runStep runs plugin name (the tenant's own, else the system-wide one) on
+// document docID through st, which must be the session's open tenant
+// store, and returns its validated output without writing anything. On
+// failure the output, when not nil, still carries the guest's Report and
+// Logs. Errors as Session.RunPlugin.
+func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docID string, params map[string]string) (*StepOutput, error) {
+	if s.e.cfg.Sandbox == nil {
+		return nil, docex.ErrNoSandbox
+	}
+	rec, system, err := s.resolvePlugin(ctx, st, name)
+	if err != nil {
+		return nil, err
+	}
+	lp, err := s.runnablePlugin(ctx, st, rec, system)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := st.Document(ctx, docID)
+	if err != nil {
+		return nil, err
+	}
+	content, closeContent, err := s.contentReaderAt(ctx, st, doc)
+	if err != nil {
+		return nil, err
+	}
+	defer closeContent()
+	key := s.e.poolKey(st.Tenant())
+	host := &pluginHost{s: s, st: st, basketID: doc.BasketID, key: key}
+	defer host.close()
+	res, err := s.e.cfg.Sandbox.Run(ctx, sandbox.Invocation{
+		TenantID: key, UserID: s.uc.UserID, Plugin: lp.p, Params: params, Host: host,
+		Input: sandbox.Document{Name: doc.Name, ContentType: doc.ContentType, Size: doc.Size, Metadata: metaAny(doc.Metadata), Content: content},
+	})
+	out := &StepOutput{Plugin: name, Input: doc, Logs: []LogLine{}, Report: runReport(sandbox.ResourceReport{})}
+	if res != nil {
+		out.ran, out.Report, out.Status, out.Message = true, runReport(res.Report), string(res.Status), res.Message
+		out.Logs = logLines(res.Logs)
+	}
+	if err != nil {
+		return out, mapPluginErr(err)
+	}
+	if out.Metadata, err = pluginValues(name, res.Metadata); err != nil {
+		return out, err
+	}
+	for _, d := range res.Derived {
+		if err := validateText("derived document name", d.Name, MaxDocumentNameLen); err != nil {
+			return out, docex.Errorf(docex.ErrPluginFailed, "plugin %q output refused: %v", name, err)
+		}
+		dm, err := pluginValues(name, d.Metadata)
+		if err != nil {
+			return out, err
+		}
+		// Lineage is the engine's: a plugin cannot set these two keys.
+		dm["derived_from"], dm["derived_by"] = docex.String(doc.ID), docex.String(name)
+		out.Derived = append(out.Derived, NewDocument{Name: d.Name, ContentType: d.ContentType, Content: bytes.NewReader(d.Content), Metadata: dm})
+	}
+	return out, nil
+}
+
+// pluginValues converts and validates metadata a plugin set. The engine
+// refusing the output is the plugin's failure (docex.ErrPluginFailed, exit
+// 6), not the caller's invalid input: only the reason's text is kept.
+func pluginValues(plugin string, m map[string]any) (map[string]docex.Value, error) {
+	out := make(map[string]docex.Value, len(m)+2)
+	for k, v := range m {
+		switch x := v.(type) {
+		case string:
+			out[k] = docex.String(x)
+		case float64:
+			out[k] = docex.Number(x)
+		case bool:
+			out[k] = docex.Bool(x)
+		default:
+			return nil, docex.Errorf(docex.ErrPluginFailed, "plugin %q set metadata %q of unsupported type %T", plugin, k, v)
+		}
+	}
+	if err := validateMeta(out); err != nil {
+		return nil, docex.Errorf(docex.ErrPluginFailed, "plugin %q output refused: %v", plugin, err)
+	}
+	return out, nil
+}
+
+// stagedStep is a step's output whose derived content is staged.
+type stagedStep struct {
+	s    *Session
+	out  *StepOutput
+	docs *stagedDocs // nil without derived documents
+}
+
+// stageStep stages out's derived documents' content, outside any
+// transaction (the caller then persists inside one and discards after).
+func (s *Session) stageStep(ctx context.Context, st driver.TenantStore, out *StepOutput) (*stagedStep, error) {
+	ss := &stagedStep{s: s, out: out}
+	if len(out.Derived) > 0 {
+		var err error
+		if ss.docs, err = s.stageDocuments(ctx, st, out.Derived); err != nil {
+			return nil, err
+		}
+	}
+	return ss, nil
+}
+
+func (ss *stagedStep) discard() {
+	if ss.docs != nil {
+		ss.docs.discard()
+	}
+}
+
+// persist writes the step's output inside tx: the input's new metadata
+// (with a metadata.set audit entry) and the derived documents (each with a
+// document.add entry) in the input's basket. The caller adds its own rows
+// (its audit entry, lineage, a completion key) to the same tx.
+func (ss *stagedStep) persist(ctx context.Context, tx driver.Tx) (RunResult, error) {
+	s, out := ss.s, ss.out
+	res := RunResult{Plugin: out.Plugin, Document: out.Input, Derived: []docex.Document{}, Status: out.Status,
+		Message: out.Message, Logs: out.Logs, Report: out.Report}
+	if len(out.Metadata) > 0 {
+		if err := tx.SetMetadata(ctx, out.Input.ID, out.Metadata, s.e.now()); err != nil {
+			return res, err
+		}
+		updated, err := tx.Document(ctx, out.Input.ID)
+		if err != nil {
+			return res, err
+		}
+		res.Document = updated
+		if err := tx.AppendAudit(ctx, s.entry("metadata.set", out.Input.ID, docex.OutcomeOK, nil)); err != nil {
+			return res, err
+		}
+	}
+	if ss.docs != nil {
+		added, err := ss.docs.insert(ctx, tx, out.Input.BasketID)
+		if err != nil {
+			return res, err
+		}
+		for _, a := range added {
+			res.Derived = append(res.Derived, a.Document)
+		}
+	}
+	return res, nil
+}
+
+func metaAny(m map[string]docex.Value) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v.Any()
+	}
+	return out
+}
+
+// contentReaderAt opens a document's content for ranged reads: the file
+// itself with filesystem storage, the bytes in memory otherwise.
+func (s *Session) contentReaderAt(ctx context.Context, st driver.TenantStore, d docex.Document) (io.ReaderAt, func(), error) {
+	rc, err := s.openContent(ctx, st, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f, ok := rc.(*os.File); ok {
+		return f, func() { f.Close() }, nil
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return bytes.NewReader(data), func() {}, nil
+}
+
+// pluginHost implements sandbox.Host for one run: lookups are confined to
+// the input document's basket in the session's tenant store. Documents it
+// opens are read in ranges straight from their files, or loaded only when
+// the guest first reads them (database storage; counted as resident host
+// memory against the run's budget); close releases them after the run.
+type pluginHost struct {
+	s        *Session
+	st       driver.TenantStore
+	basketID string
+	key      string // the invocation's pool key
+
+	mu    sync.Mutex
+	files []*os.File
+}
+
+func (h *pluginHost) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, f := range h.files {
+		f.Close()
+	}
+	h.files = nil
+}
+
+func (h *pluginHost) Lookup(ctx context.Context, q sandbox.LookupQuery) ([]sandbox.DocumentRef, error) {
+	limit := min(max(q.Limit, 1), 100)
+	var docs []docex.Document
+	var err error
+	switch {
+	case q.MetadataKey != "":
+		docs, _, err = h.st.FindDocuments(ctx, h.basketID, []docex.MetaFilter{{Key: q.MetadataKey, Value: docex.ParseValue(q.MetadataValue)}}, docex.Page{Limit: limit})
+	case q.Name != "":
+		var all []docex.Document
+		all, err = h.st.Documents(ctx, h.basketID, docex.Page{Limit: docex.MaxPageLimit, Order: docex.OrderName})
+		for _, d := range all {
+			if d.Name == q.Name && len(docs) < limit {
+				docs = append(docs, d)
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]sandbox.DocumentRef, len(docs))
+	for i, d := range docs {
+		refs[i] = sandbox.DocumentRef{TenantID: h.key, ID: d.ID}
+	}
+	return refs, nil
+}
+
+func (h *pluginHost) Open(ctx context.Context, ref sandbox.DocumentRef) (*sandbox.Document, error) {
+	if ref.TenantID != h.key {
+		return nil, docex.Errorf(docex.ErrNotFound, "document not found")
+	}
+	d, err := h.st.Document(ctx, ref.ID) // the store is bound to this tenant
+	if err != nil {
+		return nil, err
+	}
+	if d.BasketID != h.basketID {
+		return nil, docex.Errorf(docex.ErrNotFound, "document not found")
+	}
+	doc := &sandbox.Document{Name: d.Name, ContentType: d.ContentType, Size: d.Size, Metadata: metaAny(d.Metadata)}
+	bs, err := h.s.contentStore(h.st)
+	if err != nil {
+		return nil, err
+	}
+	if bs != nil {
+		rc, err := h.s.openContent(ctx, h.st, d)
+		if err != nil {
+			return nil, err
+		}
+		f, ok := rc.(*os.File)
+		if !ok {
+			rc.Close()
+			return nil, fmt.Errorf("document %s: content store did not open a file", d.ID)
+		}
+		h.mu.Lock()
+		h.files = append(h.files, f)
+		h.mu.Unlock()
+		doc.Content = f
+		return doc, nil
+	}
+	// Database storage: the bytes are loaded at the first read, after the
+	// sandbox has accepted Resident against the run's host-memory budget.
+	doc.Resident = d.Size
+	doc.Content = &lazyContent{load: func() ([]byte, error) {
+		rc, err := h.st.OpenContent(context.WithoutCancel(ctx), d.Checksum)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(io.LimitReader(rc, d.Size))
+	}}
+	return doc, nil
+}
+
+// lazyContent loads content at its first ReadAt.
+type lazyContent struct {
+	once sync.Once
+	load func() ([]byte, error)
+	data []byte
+	err  error
+}
+
+func (l *lazyContent) ReadAt(p []byte, off int64) (int, error) {
+	l.once.Do(func() { l.data, l.err = l.load() })
+	if l.err != nil {
+		return 0, l.err
+	}
+	return bytes.NewReader(l.data).ReadAt(p, off)
+}
