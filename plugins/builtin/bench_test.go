@@ -170,3 +170,39 @@ func TestVersusPdftotext(t *testing.T) {
 	t.Logf("%d PDFs, %.1f MiB: pdftotext %v (%.1f MB/s), extract-text in the sandbox %v (%.1f MB/s, %.2fx pdftotext's time), natively %v (%.1f MB/s)",
 		len(files), mb, tPop.Round(time.Millisecond), mb/tPop.Seconds(), tBox.Round(time.Millisecond), mb/tBox.Seconds(), tBox.Seconds()/tPop.Seconds(), tNat.Round(time.Millisecond), mb/tNat.Seconds())
 }
+
+// TestLargePDF extracts the corpus's large PDFs (a 442-page, 2.8 MiB file
+// joined by pdfunite; Octave's 1158-page manual) in the sandbox under
+// extract-text's shipped limits, reporting time, guest memory and host RSS.
+func TestLargePDF(t *testing.T) {
+	dir := os.Getenv("DOCEX_CORPUS")
+	if dir == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI: DOCEX_CORPUS is not set")
+		}
+		t.Skip("set DOCEX_CORPUS")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "large", "*.pdf"))
+	if len(files) == 0 {
+		t.Fatalf("no PDFs in %s/large", dir)
+	}
+	for _, f := range files {
+		doc := fileDoc(t, f, "application/pdf")
+		base, _ := rss()
+		resetPeak()
+		start := time.Now()
+		res, err := run(t, "extract-text", doc, nil)
+		took := time.Since(start)
+		_, peak := rss()
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		pages := res.Derived[0].Metadata["source_pages"].(float64)
+		if pages < 400 {
+			t.Fatalf("%s: %v pages", f, pages)
+		}
+		t.Logf("%s: %d KiB, %v pages, %d KiB of text in %v; guest memory %d MiB (limit %d MiB); host peak RSS %d MiB (%+d MiB)",
+			filepath.Base(f), doc.Size>>10, pages, len(res.Derived[0].Content)>>10, took.Round(time.Millisecond),
+			res.Report.PeakMemoryBytes>>20, 3072*64>>10, peak, peak-base)
+	}
+}

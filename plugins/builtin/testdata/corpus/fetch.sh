@@ -8,12 +8,14 @@
 #                   Doxygen, groff, hand-written)
 #   DIR/docx/*.docx written by pandoc from those pages and from Markdown
 #   DIR/ref/<format>/<name>.txt   pdftotext / pandoc -t plain output
+#   DIR/large/*.pdf large PDFs: four R manuals joined by pdfunite (442 pages,
+#                   about 2.5 MB) and Octave's manual (1158 pages, 4.7 MB)
 # Usage: fetch.sh [DIR]   (default: $DOCEX_CORPUS or ~/.cache/docex-corpus)
 # Needs apt-get (root), dpkg-deb; installs poppler-utils, pandoc, groff and
 # ghostscript if missing. Re-running reuses the downloaded packages.
 set -euo pipefail
 dir=${1:-${DOCEX_CORPUS:-$HOME/.cache/docex-corpus}}
-mkdir -p "$dir"/{debs,x,pdf,html,docx,ref/pdf,ref/html,ref/docx}
+mkdir -p "$dir"/{debs,x,pdf,html,docx,large,ref/pdf,ref/html,ref/docx}
 dir=$(cd "$dir" && pwd)
 
 need=()
@@ -45,6 +47,9 @@ pdfs=(
 	cups/data/default-testpage.pdf cups/data/form_english.pdf
 )
 for p in "${pdfs[@]}"; do cp -f "$x/$p" "$dir/pdf/"; done
+R="$x/R/doc/manual"
+pdfunite "$R/R-intro.pdf" "$R/R-exts.pdf" "$R/R-data.pdf" "$R/R-FAQ.pdf" "$dir/large/R-manuals-442p.pdf"
+cp -f "$x/doc/octave/octave.pdf" "$dir/large/octave-1158p.pdf"
 # groff (gropdf) and Ghostscript (ps2pdf) typeset Debian's own man pages.
 for m in bash.1 dpkg.1 apt-get.8; do
 	src=$(man -w "${m%.*}" 2>/dev/null || true)
