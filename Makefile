@@ -58,7 +58,7 @@ corpus:
 	plugins/builtin/testdata/corpus/fetch.sh $(CORPUS)
 
 corpus-test: corpus
-	DOCEX_CORPUS=$(CORPUS) $(GO) test -count=1 -v -run 'TestExtractionQuality|TestVersusPdftotext|TestColdStart|TestLargePDF' ./plugins/builtin
+	DOCEX_STEPS_REPORT=1 DOCEX_CORPUS=$(CORPUS) $(GO) test -count=1 -v -run 'TestExtractionQuality|TestVersusPdftotext|TestColdStart|TestLargePDF' ./plugins/builtin
 
 clean:
 	rm -rf bin

@@ -2,9 +2,11 @@ package main
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/plugins/builtin"
 )
 
@@ -18,6 +20,10 @@ func TestBuiltinSteps(t *testing.T) {
 	}
 	h := newHarness(t)
 	delete(h.env, noBuiltinEnv)
+	// The compilation cache the built-in steps' tests share (compiling the
+	// module takes minutes under the race detector).
+	cfg := string(config.Generate(config.GenerateOptions{})) + "\nsandbox:\n  cache_dir: " + strconv.Quote(builtin.TestCacheDir()) + "\n"
+	h.file("docex.yaml", cfg)
 	init := decode[initResult](t, h.ok("init", "--json").stdout)
 	if !slices.Equal(init.BuiltinSteps, builtin.Names()) {
 		t.Fatalf("init installed %v", init.BuiltinSteps)

@@ -78,9 +78,7 @@ func BenchmarkChunkRedact(b *testing.B) {
 // single-step Go guest (testplugins/lookup), which seven modules would pay
 // seven times. It only reports (no timing thresholds).
 func TestColdStart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("compiles the module twice")
-	}
+	reportsOnly(t)
 	ctx := context.Background()
 	all, err := builtin.Steps()
 	if err != nil {
@@ -133,6 +131,7 @@ func TestColdStart(t *testing.T) {
 // TestVersusPdftotext reports extract-text (in the sandbox and natively)
 // against poppler's pdftotext, whole process, on the corpus PDFs.
 func TestVersusPdftotext(t *testing.T) {
+	reportsOnly(t)
 	dir := os.Getenv("DOCEX_CORPUS")
 	if dir == "" {
 		t.Skip("set DOCEX_CORPUS")
@@ -171,6 +170,14 @@ func TestVersusPdftotext(t *testing.T) {
 		len(files), mb, tPop.Round(time.Millisecond), mb/tPop.Seconds(), tBox.Round(time.Millisecond), mb/tBox.Seconds(), tBox.Seconds()/tPop.Seconds(), tNat.Round(time.Millisecond), mb/tNat.Seconds())
 }
 
+// reportsOnly skips tests that only measure unless DOCEX_STEPS_REPORT=1
+// (make corpus-test sets it): they take minutes and assert nothing timed.
+func reportsOnly(t *testing.T) {
+	if os.Getenv("DOCEX_STEPS_REPORT") != "1" {
+		t.Skip("a measurement: set DOCEX_STEPS_REPORT=1 (make corpus-test)")
+	}
+}
+
 // TestLargePDF extracts the corpus's large PDFs (a 442-page, 2.8 MiB file
 // joined by pdfunite; Octave's 1158-page manual) in the sandbox under
 // extract-text's shipped limits, reporting time, guest memory and host RSS.
@@ -186,6 +193,7 @@ func TestLargePDF(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatalf("no PDFs in %s/large", dir)
 	}
+	plugin(t, "extract-text") // compiled before the clock starts
 	for _, f := range files {
 		doc := fileDoc(t, f, "application/pdf")
 		base, _ := rss()

@@ -1,9 +1,3 @@
-// Package builtin holds docex's built-in steps: extract-text, chunk,
-// redact-pii, csv-to-json, json-extract, stats and detect-type
-// (docs/steps.md). They are ordinary sandboxed plugins written with
-// plugins/pdk; all seven share one WebAssembly module (steps.wasm, built
-// from ./guest by build.sh and committed), each with its own manifest
-// naming its entry point, capabilities and limits.
 package builtin
 
 import (
@@ -11,7 +5,9 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -73,6 +69,14 @@ func ModuleSHA256() string {
 	module, _ := files.ReadFile(ModuleFile)
 	sum := sha256.Sum256(module)
 	return hex.EncodeToString(sum[:])
+}
+
+// TestCacheDir is the compilation cache tests of the built-in steps share
+// across runs and packages (in os.TempDir, mode 0700): without it every
+// test binary compiles the module again, minutes under the race detector.
+// Not for production: the cache holds executable code.
+func TestCacheDir() string {
+	return filepath.Join(os.TempDir(), "docex-test-wasm-cache")
 }
 
 // IsBuiltin reports whether name is a built-in step's name.

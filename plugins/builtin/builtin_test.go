@@ -20,10 +20,11 @@ import (
 	"github.com/docex-dev/docex/sandbox"
 )
 
-// One sandbox and one compile of the shared module per test binary.
+// One sandbox and one compile of the shared module per test binary, into
+// a compilation cache kept across runs (TestCacheDir): compiling the 5 MB
+// module takes minutes under the race detector.
 var shared struct {
 	once    sync.Once
-	dir     string
 	sb      *sandbox.Sandbox
 	plugins map[string]*sandbox.Plugin
 	err     error
@@ -33,7 +34,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared.sb != nil {
 		shared.sb.Close(context.Background())
-		os.RemoveAll(shared.dir)
 	}
 	os.Exit(code)
 }
@@ -43,10 +43,7 @@ func plugin(t testing.TB, name string) (*sandbox.Sandbox, *sandbox.Plugin) {
 	t.Helper()
 	shared.once.Do(func() {
 		ctx := context.Background()
-		if shared.dir, shared.err = os.MkdirTemp("", "builtin-test-cache-"); shared.err != nil {
-			return
-		}
-		if shared.sb, shared.err = sandbox.New(ctx, sandbox.Config{CacheDir: shared.dir}); shared.err != nil {
+		if shared.sb, shared.err = sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir()}); shared.err != nil {
 			return
 		}
 		var all []builtin.Step
