@@ -88,6 +88,9 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 	var ms []match
 	add := func(kind string, re *regexp.Regexp, ok func(string) bool) {
 		for _, loc := range re.FindAllStringIndex(text, -1) {
+			if kind == "ipv6" && !standsAlone(text, loc[0], loc[1]) {
+				continue // part of a word: "Dir::Cache::Archives"
+			}
 			if ok == nil || ok(text[loc[0]:loc[1]]) {
 				ms = append(ms, match{loc[0], loc[1], kind})
 			}
@@ -106,13 +109,7 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 		case "ipv6":
 			add(k, reIPv6, func(s string) bool {
 				a, err := netip.ParseAddr(s)
-				groups := 0
-				for _, g := range strings.Split(s, ":") {
-					if g != "" {
-						groups++
-					}
-				}
-				return err == nil && a.Is6() && groups >= 2
+				return err == nil && a.Is6() && strings.Trim(s, ":") != ""
 			})
 		case "phone":
 			add(k, rePhone, func(s string) bool {
@@ -161,6 +158,18 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 	}
 	b.WriteString(text[last:])
 	return b.String(), counts
+}
+
+// standsAlone reports whether text[start:end] is not glued to a letter,
+// digit, '_', ':' or '.' on either side (a full stop after it is fine).
+func standsAlone(text string, start, end int) bool {
+	glued := func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '.'
+	}
+	if end < len(text) && text[end] == '.' && (end+1 == len(text) || !glued(text[end+1])) {
+		end = len(text) // a full stop ends the sentence, not the address
+	}
+	return (start == 0 || !glued(text[start-1])) && (end == len(text) || !glued(text[end]))
 }
 
 func digits(s string) string {

@@ -129,6 +129,16 @@ func TestRedactReplacement(t *testing.T) {
 	}
 }
 
+func TestRedactIPv6(t *testing.T) {
+	r, _ := NewRedactor([]string{"ipv6"}, nil, "")
+	for in, want := range map[string]int{"Acquire::AllowInsecure Dir::Cache::Archives": 0, "std::vector<int>": 0,
+		"host fe80::1 and 2001:db8::8a2e:370:7334.": 2, "[::1]:80": 1} {
+		if _, c := r.Redact(in); c["ipv6"] != want {
+			t.Errorf("%q: %d IPv6, want %d", in, c["ipv6"], want)
+		}
+	}
+}
+
 func FuzzRedact(f *testing.F) {
 	f.Add("mail x@y.com 4111 1111 1111 1111 ::1 10.0.0.1 +1 (555) 010-9999")
 	f.Fuzz(func(t *testing.T, text string) {
