@@ -438,12 +438,12 @@ type JobInfo struct {
 
 // JobStep is a completed step of a job on one input document.
 type JobStep struct {
-	Step      string                  `json:"step"`
-	InputID   string                  `json:"input_id"`
-	Outcome   string                  `json:"outcome"`
-	Outputs   []string                `json:"outputs"`
+	Step      string     `json:"step"`
+	InputID   string     `json:"input_id"`
+	Outcome   string     `json:"outcome"`
+	Outputs   []string   `json:"outputs"`
 	Report    *RunReport `json:"report,omitempty"`
-	CreatedAt time.Time               `json:"created_at"`
+	CreatedAt time.Time  `json:"created_at"`
 }
 
 func jobInfo(j driver.JobRecord) JobInfo {

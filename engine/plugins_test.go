@@ -25,7 +25,7 @@ var (
 )
 
 // testSandbox is one sandbox for the whole package: modules compile once.
-func testSandbox(t *testing.T) *sandbox.Sandbox {
+func testSandbox(t testing.TB) *sandbox.Sandbox {
 	t.Helper()
 	sbOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "docex-wasm-cache-")
@@ -41,7 +41,7 @@ func testSandbox(t *testing.T) *sandbox.Sandbox {
 	return sharedSB
 }
 
-func pluginFiles(t *testing.T, name string) (manifest, module []byte) {
+func pluginFiles(t testing.TB, name string) (manifest, module []byte) {
 	t.Helper()
 	fsys, err := testplugins.Dir(name)
 	if err != nil {
@@ -305,7 +305,7 @@ func TestHostilePlugins(t *testing.T) {
 func TestInvalidPlugins(t *testing.T) {
 	ctx := context.Background()
 	e := newPluginEnv(t)
-	for _, name := range []string{"notwasm", "badimport", "badsig", "badhash"} {
+	for _, name := range []string{"notwasm", "badimport", "badsig", "badhash", "importglobal", "refuel"} {
 		t.Run(name, func(t *testing.T) {
 			manifest, module := pluginFiles(t, name)
 			if module == nil {

@@ -18,6 +18,7 @@ import (
 // c.system, c.session or c.provisioner: it is opened on first use and
 // closed when the command returns, so a command never closes it itself.
 type cli struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	g              globals
@@ -149,11 +150,14 @@ func (c *cli) openBackend(ctx context.Context, f *config.File) (driver.Backend, 
 func openSandbox(ctx context.Context, f *config.File) (*sandbox.Sandbox, error) {
 	sc := f.Sandbox
 	sb, err := sandbox.New(ctx, sandbox.Config{
-		CacheDir: sc.CacheDir,
-		PoolSize: sc.PoolSize,
+		CacheDir:     sc.CacheDir,
+		PoolSize:     sc.PoolSize,
+		InitTimeout:  ms(sc.InitTimeoutMS),
+		MaxIdleBytes: sc.MaxIdleBytes,
+		IdleTTL:      ms(sc.IdleTTLMS),
 		Ceilings: sandbox.Limits{
 			MemoryPages: sc.MaxMemoryPages, Timeout: ms(sc.MaxTimeoutMS), MaxOutputBytes: sc.MaxOutputBytes,
-			MaxHostCalls: sc.MaxHostCalls, MaxLogBytes: sc.MaxLogBytes,
+			MaxHostCalls: sc.MaxHostCalls, MaxLogBytes: sc.MaxLogBytes, MaxInstructions: sc.MaxInstructions,
 		},
 	})
 	if err != nil {

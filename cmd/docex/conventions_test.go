@@ -10,8 +10,9 @@ import (
 	"testing"
 )
 
-// noJSONForm lists the commands whose output is not JSON (raw content).
-var noJSONForm = map[string]bool{"doc cat": true}
+// noJSONForm lists the commands whose output is not JSON: raw content,
+// and the MCP protocol (mcp_test.go).
+var noJSONForm = map[string]bool{"doc cat": true, "mcp": true}
 
 // TestJSONConvention runs every command with --json and checks its output
 // against docs/json.md: one JSON value, snake_case keys, no null, [] for

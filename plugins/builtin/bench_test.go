@@ -3,6 +3,7 @@ package builtin_test
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,7 +117,15 @@ func TestColdStart(t *testing.T) {
 	}
 	second := time.Since(start)
 	fsys, _ := testplugins.Dir("lookup")
-	lm, lmod, err := sandbox.LoadPluginFS(fsys)
+	raw, err := fs.ReadFile(fsys, sandbox.ManifestFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm, err := sandbox.ParseManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lmod, err := fs.ReadFile(fsys, lm.Module)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -167,13 +167,13 @@ func TestExtractText(t *testing.T) {
 	}
 	t.Run("unsupported", func(t *testing.T) {
 		_, err := run(t, "extract-text", bytesDoc("x.bin", "application/octet-stream", []byte{0, 1, 2, 3}), nil)
-		if !errors.Is(err, sandbox.ErrPluginFailed) || !strings.Contains(err.Error(), "unsupported:") {
+		if !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), "unsupported:") {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("bad format param", func(t *testing.T) {
 		_, err := run(t, "extract-text", bytesDoc("a.txt", "text/plain", []byte("hi")), map[string]string{"format": "rtf"})
-		if !errors.Is(err, sandbox.ErrPluginFailed) || !strings.Contains(err.Error(), "invalid parameter: format") {
+		if !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter: format") {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -227,7 +227,7 @@ func TestChunk(t *testing.T) {
 	}
 	t.Run("bad overlap", func(t *testing.T) {
 		_, err := run(t, "chunk", bytesDoc("a.txt", "text/plain", []byte("hi")), map[string]string{"size": "10", "overlap": "10"})
-		if !errors.Is(err, sandbox.ErrPluginFailed) || !strings.Contains(err.Error(), "invalid parameter: overlap") {
+		if !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter: overlap") {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -270,7 +270,7 @@ func TestRedactPII(t *testing.T) {
 		}
 	}
 	for _, bad := range []map[string]string{{"kinds": "email,ssn"}, {"patterns": `{"x":"("}`}, {"patterns": `{"x":"a*"}`}, {"patterns": "nope"}} {
-		if _, err := run(t, "redact-pii", bytesDoc("a.txt", "text/plain", []byte(text)), bad); !errors.Is(err, sandbox.ErrPluginFailed) || !strings.Contains(err.Error(), "invalid parameter") {
+		if _, err := run(t, "redact-pii", bytesDoc("a.txt", "text/plain", []byte(text)), bad); !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter") {
 			t.Errorf("%v: err = %v", bad, err)
 		}
 	}
@@ -446,8 +446,8 @@ func TestHostileInputs(t *testing.T) {
 			resetPeak()
 			res, err := run(t, tt.step, doc, nil)
 			_, peak := rss()
-			if !errors.Is(err, sandbox.ErrPluginFailed) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want ErrPluginFailed with %q", err, tt.want)
+			if !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrPluginStatusError with %q", err, tt.want)
 			}
 			t.Logf("%s: %v; guest memory %d MiB, host peak RSS %d MiB (%+d MiB over the %d MiB before)",
 				tt.name, err, res.Report.PeakMemoryBytes>>20, peak, peak-base, base)

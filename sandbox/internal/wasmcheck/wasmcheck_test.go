@@ -107,8 +107,11 @@ func TestInstrumentTestPlugins(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		got, _, err := Instrument(h)
+		if refused := strings.HasPrefix(name, "importglobal/") || strings.HasPrefix(name, "refuel/"); refused != (err != nil) {
+			t.Errorf("%s: refused=%v, err = %v", name, refused, err)
+			continue
+		}
 		if err != nil {
-			t.Errorf("%s: %v", name, err)
 			continue
 		}
 		if err := Check(got); err != nil {
@@ -161,6 +164,36 @@ func TestInstrumentInfo(t *testing.T) {
 		if info.Checkpoints != want.Checkpoints || info.HasStart != want.HasStart || info.MutatesTables != want.MutatesTables ||
 			len(info.MutableGlobals) != len(want.MutableGlobals) {
 			t.Errorf("%s: info = %+v, want %+v", name, info, want)
+		}
+	}
+}
+
+// Modules whose compile time would run away are refused before wazero
+// sees them (issue 7, defect 4).
+func TestCompileBudgetRefuses(t *testing.T) {
+	for name, mod := range map[string][]byte{
+		"3000 loops":              genModule(20, 3000),
+		"20000 locals":            denseModule(20000, 200, 100),
+		"200 loops x 4000 locals": denseModule(4000, 200, 100),
+	} {
+		h, err := Harden(mod)
+		if err == nil {
+			_, _, err = Instrument(h)
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	for name, mod := range map[string][]byte{
+		"1500 loops":              genModule(20, 1500),
+		"122 loops x 4096 locals": denseModule(4096, 122, 100),
+	} {
+		h, err := Harden(mod)
+		if err == nil {
+			_, _, err = Instrument(h)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
