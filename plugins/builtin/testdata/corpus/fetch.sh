@@ -39,7 +39,7 @@ x="$dir/x/usr/share"
 # PDFs, by producer.
 pdfs=(
 	R/doc/manual/R-intro.pdf R/doc/manual/R-data.pdf R/doc/manual/R-FAQ.pdf R/doc/manual/R-lang.pdf
-	R/doc/manual/R-admin.pdf
+	R/doc/manual/R-admin.pdf R/doc/manual/R-ints.pdf doc/asymptote/TeXShopAndAsymptote.pdf doc/octave/refcard-letter.pdf
 	doc/asymptote/asymptote.pdf doc/asymptote/asy-latex.pdf doc/asymptote/CAD.pdf doc/asymptote/asyRefCard.pdf
 	doc/gnuplot/gnuplot.pdf doc/doxygen/doxygen_manual.pdf doc/octave/liboctave.pdf doc/octave/refcard-a4.pdf
 	developers-reference/developers-reference.pdf doc/ghostscript/GS9_Color_Management.pdf
