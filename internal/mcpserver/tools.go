@@ -17,7 +17,6 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
 	"github.com/google/jsonschema-go/jsonschema"
-	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -158,19 +157,14 @@ func parseOrder(s string) (docex.Order, error) {
 	return 0, docex.Errorf(docex.ErrInvalid, "order %q: want created, -created or name", s)
 }
 
-// resolveBasket finds a basket by id when ref looks like one, else by name
-// (one lookup, so one audit entry, in the usual case).
+// resolveBasket finds a basket by id when ref has the form of an id, else
+// by name (engine.Session.ResolveBasket: names never have that form; one
+// lookup, so one audit entry).
 func (s *Server) resolveBasket(ctx context.Context, ref string) (docex.Basket, error) {
 	if strings.TrimSpace(ref) == "" {
 		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "basket is empty: give a basket name or id (see list_baskets)")
 	}
-	if _, err := uuid.Parse(ref); err == nil {
-		b, err := s.s.Basket(ctx, ref)
-		if !errors.Is(err, docex.ErrNotFound) {
-			return b, err
-		}
-	}
-	b, err := s.s.BasketByName(ctx, ref)
+	b, err := s.s.ResolveBasket(ctx, ref)
 	if errors.Is(err, docex.ErrNotFound) {
 		return b, docex.Errorf(docex.ErrNotFound, "no basket named or with id %q", ref)
 	}
@@ -252,8 +246,8 @@ type readDocumentOut struct {
 	Size        int64  `json:"size" jsonschema:"content size in bytes"`
 	Offset      int64  `json:"offset" jsonschema:"byte offset of this page"`
 	Length      int    `json:"length" jsonschema:"bytes in this page"`
-	Text        string `json:"text,omitempty" jsonschema:"the page as text (encoding text)"`
-	Base64      string `json:"base64,omitempty" jsonschema:"the page as base64 (encoding base64)"`
+	Text        string `json:"text" jsonschema:"the page as text (encoding text; empty otherwise)"`
+	Base64      string `json:"base64" jsonschema:"the page as base64 (encoding base64; empty otherwise)"`
 	EOF         bool   `json:"eof" jsonschema:"true when this page ends the content"`
 	NextOffset  *int64 `json:"next_offset,omitempty" jsonschema:"offset of the next page; absent at the end"`
 }
