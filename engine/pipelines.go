@@ -331,7 +331,8 @@ func (s *Session) enqueueBound(ctx context.Context, basketID string) func(tx dri
 }
 
 // RunTarget selects the documents of a pipeline run: the given ids, or
-// every document of a basket.
+// the original documents of a basket (those not derived from another
+// document, by a pipeline or a plugin run).
 type RunTarget struct {
 	DocumentIDs []string
 	BasketID    string
@@ -383,7 +384,18 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 					return err
 				}
 				for _, d := range page {
-					docs = append(docs, d.ID)
+					// Originals only: a derived document is its
+					// source's output, not an input of its own.
+					if _, derived := d.Metadata["derived_from"]; derived {
+						continue
+					}
+					srcs, _, err := tx.Lineage(ctx, d.ID)
+					if err != nil {
+						return err
+					}
+					if len(srcs) == 0 {
+						docs = append(docs, d.ID)
+					}
 				}
 				if len(page) < docex.MaxPageLimit || len(docs) > MaxRunDocuments {
 					break

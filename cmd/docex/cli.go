@@ -47,6 +47,7 @@ type opts struct {
 	contentType string
 	params      []string
 	grace       time.Duration
+	j           jobOpts // pipeline, job, worker and lineage commands (pipeline.go)
 }
 
 // system is an opened configuration: backend and engine.

@@ -30,7 +30,7 @@ type command struct {
 	run     func(ctx context.Context, c *cli, args []string) error
 }
 
-var groups = map[string]bool{"tenant": true, "basket": true, "doc": true, "doc meta": true, "audit": true, "plugin": true}
+var groups = map[string]bool{"tenant": true, "basket": true, "doc": true, "doc meta": true, "audit": true, "plugin": true, "pipeline": true, "job": true}
 
 func isGroup(path string) bool { return groups[path] }
 
@@ -40,6 +40,14 @@ func pageFlags(fs *pflag.FlagSet, o *opts) {
 }
 
 func commands() map[string]*command {
+	m := baseCommands()
+	for k, v := range pipelineCommands() {
+		m[k] = v
+	}
+	return m
+}
+
+func baseCommands() map[string]*command {
 	return map[string]*command{
 		"init": {args: "", summary: "initialise docex here: write docex.yaml if missing, create the system database and the bootstrap tenant (idempotent)",
 			help: `Never overwrites an existing docex.yaml and never drops or rewrites data:
@@ -72,7 +80,10 @@ docex.yaml, --backend, --data-dir and --single-file must agree with it.`,
 		"tenant delete": {args: "ID --yes", summary: "delete a tenant, its database and its content (operator)", minArgs: 1, maxArgs: 1, run: cmdTenantDelete,
 			flags: func(fs *pflag.FlagSet, o *opts) { fs.BoolVar(&o.yes, "yes", false, "confirm the deletion") }},
 
-		"basket create": {args: "NAME", summary: "create a basket", minArgs: 1, maxArgs: 1, run: cmdBasketCreate},
+		"basket create": {args: "NAME", summary: "create a basket (--pipeline: bound to a pipeline, admin)", minArgs: 1, maxArgs: 1, run: cmdBasketCreate,
+			flags: func(fs *pflag.FlagSet, o *opts) {
+				fs.StringVar(&o.j.pipeline, "pipeline", "", "bind the new basket to this pipeline (in the same transaction)")
+			}},
 		"basket list":   {summary: "list baskets", maxArgs: 0, run: cmdBasketList, flags: pageFlags},
 		"basket show":   {args: "NAME", summary: "show a basket and its stats", minArgs: 1, maxArgs: 1, run: cmdBasketShow},
 		"basket delete": {args: "NAME", summary: "delete a basket (admin); refuses a non-empty one without --force", minArgs: 1, maxArgs: 1, run: cmdBasketDelete,
@@ -101,7 +112,11 @@ docex.yaml, --backend, --data-dir and --single-file must agree with it.`,
 			flags: func(fs *pflag.FlagSet, o *opts) {
 				fs.StringVar(&o.contentType, "content-type", "", "content type (default: detected)")
 			}},
-		"doc delete":      {args: "ID", summary: "delete a document", minArgs: 1, maxArgs: 1, run: cmdDocDelete},
+		"doc delete": {args: "ID", summary: "delete a document (with derived documents: --cascade or --keep-derived)", minArgs: 1, maxArgs: 1, run: cmdDocDelete,
+			flags: func(fs *pflag.FlagSet, o *opts) {
+				fs.BoolVar(&o.j.cascade, "cascade", false, "also delete every document derived from it (see doc lineage)")
+				fs.BoolVar(&o.j.keepDerived, "keep-derived", false, "keep derived documents; their lineage says the source is gone")
+			}},
 		"doc meta set":    {args: "ID key=value...", summary: "set metadata on a document", minArgs: 2, maxArgs: -1, run: cmdMetaSet},
 		"doc meta get":    {args: "ID [KEY]", summary: "print a document's metadata, or one key's value", minArgs: 1, maxArgs: 2, run: cmdMetaGet},
 		"doc meta delete": {args: "ID KEY", summary: "delete a metadata key", minArgs: 2, maxArgs: 2, run: cmdMetaDelete},
@@ -428,7 +443,12 @@ func cmdBasketCreate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer done()
-	b, err := s.CreateBasket(ctx, args[0])
+	var b docex.Basket
+	if c.o.j.pipeline != "" {
+		b, err = s.CreateBasketWithPipeline(ctx, args[0], c.o.j.pipeline)
+	} else {
+		b, err = s.CreateBasket(ctx, args[0])
+	}
 	if err != nil {
 		return err
 	}
@@ -669,10 +689,17 @@ func cmdDocDelete(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer done()
-	if err := s.DeleteDocument(ctx, args[0]); err != nil {
+	ids, err := deleteDocument(ctx, c, s, args[0])
+	if err != nil {
 		return err
 	}
-	return c.emit(map[string]any{"deleted": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "deleted document %s\n", args[0]) })
+	return c.emit(map[string]any{"deleted": args[0], "deleted_ids": ids}, func(w io.Writer) {
+		fmt.Fprintf(w, "deleted document %s", args[0])
+		if len(ids) > 1 {
+			fmt.Fprintf(w, " and %d derived document(s)", len(ids)-1)
+		}
+		fmt.Fprintln(w)
+	})
 }
 
 func cmdMetaSet(ctx context.Context, c *cli, args []string) error {
