@@ -32,6 +32,7 @@ type jobOpts struct {
 	concurrency       int
 	tenantConcurrency int
 	shutdown          time.Duration
+	lease             time.Duration
 	cascade           bool
 	keepDerived       bool
 }
@@ -87,6 +88,7 @@ later) and exits 0.`,
 				fs.IntVar(&o.j.concurrency, "concurrency", 4, "jobs run at once")
 				fs.IntVar(&o.j.tenantConcurrency, "tenant-concurrency", 0, "jobs of one tenant run at once (default concurrency/2)")
 				fs.DurationVar(&o.j.shutdown, "shutdown-timeout", 10*time.Second, "how long running jobs may finish after a stop signal")
+				fs.DurationVar(&o.j.lease, "lease", 0, "how long a killed worker's job waits before another worker takes it (default: SQLite 1m, PostgreSQL 1h)")
 			}},
 
 		"doc lineage": {args: "ID", summary: "show what a document was derived from and what was derived from it", minArgs: 1, maxArgs: 1, run: cmdDocLineage},
@@ -427,7 +429,7 @@ func cmdWorker(ctx context.Context, c *cli, args []string) error {
 		tenants = o.tenants
 	}
 	err = sys.eng.Worker(engine.WorkerConfig{Tenants: tenants, Concurrency: o.concurrency, TenantConcurrency: o.tenantConcurrency,
-		ShutdownTimeout: o.shutdown, Logger: log}).Run(ctx)
+		ShutdownTimeout: o.shutdown, Lease: o.lease, Logger: log}).Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
