@@ -2,8 +2,10 @@ package docex
 
 import "fmt"
 
-// Errorf returns an error that wraps sentinel (so errors.Is matches it and
-// its kind) with a formatted message prefixed to the sentinel's own.
+// Errorf returns an error that wraps sentinel, so that errors.Is matches
+// the sentinel and its kind and Code returns the sentinel's code. Its
+// message is the formatted text alone: the sentinel's own message is not
+// added, so write a message that stands on its own.
 func Errorf(sentinel *Error, format string, args ...any) error {
 	return &wrapped{msg: fmt.Sprintf(format, args...), err: sentinel}
 }

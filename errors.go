@@ -54,7 +54,7 @@ var (
 	ErrInvalidID        = newErr(ErrInvalid, "invalid_id", "invalid identifier")
 	ErrInvalidConfig    = newErr(ErrInvalid, "invalid_config", "invalid configuration")
 	ErrTooLarge         = newErr(ErrInvalid, "too_large", "input too large")
-	ErrNotInitialized   = newErr(ErrInvalid, "not_initialized", "docex is not initialised here (run docex init)")
+	ErrNotInitialized   = newErr(ErrInvalid, "not_initialized", "docex is not initialised here")
 	ErrMultiTenancyOff  = newErr(ErrInvalid, "multi_tenancy_disabled", "multi-tenancy is disabled in this configuration")
 	ErrTenantNotFound   = newErr(ErrNotFound, "tenant_not_found", "tenant not found")
 	ErrUserRequired     = newErr(ErrDenied, "user_required", "a user context with a user id is required")
@@ -74,6 +74,9 @@ var (
 	ErrSchemaVersion    = &Error{code: "schema_version", msg: "schema version does not match this binary (no migrations at run time)"}
 	ErrClosed           = &Error{code: "closed", msg: "engine is closed"}
 	ErrCorrupt          = &Error{code: "corrupt", msg: "stored data is corrupt"}
+	// ErrWrongTenant: a backend returned a store of another tenant than
+	// the one asked for (a backend bug); the engine refuses to use it.
+	ErrWrongTenant = &Error{code: "wrong_tenant", msg: "backend returned another tenant's store"}
 )
 
 // Code returns the machine-readable code of err: the code of the most

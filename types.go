@@ -9,8 +9,8 @@ import (
 // multi-tenancy is enabled, never a default.
 type UserContext struct {
 	UserID   string   `json:"user_id"`
-	TenantID string   `json:"tenant_id,omitempty"`
-	Roles    []string `json:"roles,omitempty"`
+	TenantID string   `json:"tenant_id"`
+	Roles    []string `json:"roles"`
 }
 
 // TenantStatus is the lifecycle state of a tenant.
@@ -123,12 +123,15 @@ const (
 type AuditEntry struct {
 	ID        string    `json:"id"`
 	Time      time.Time `json:"time"`
-	TenantID  string    `json:"tenant_id,omitempty"`
+	TenantID  string    `json:"tenant_id"` // "" in the system log for operator actions
 	UserID    string    `json:"user_id"`
 	Roles     []string  `json:"roles"`
 	Operation string    `json:"operation"`
 	Target    string    `json:"target"`
 	Outcome   string    `json:"outcome"`
-	Error     string    `json:"error,omitempty"`
-	Detail    string    `json:"detail,omitempty"`
+	Error     string    `json:"error"` // the error's message; "" when the outcome is ok
+	// Detail is structured context of the operation (a plugin run's
+	// resource report, say): JSON-encodable values only. Backends store it
+	// as a JSON object; it is never nil when read back.
+	Detail map[string]any `json:"detail"`
 }

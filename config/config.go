@@ -132,8 +132,8 @@ func Parse(data []byte, dir string) (*File, error) {
 }
 
 // Load reads and parses the file at path. It returns an error matching
-// docex.ErrNotFound when the file does not exist and docex.ErrInvalidConfig
-// when it is invalid.
+// docex.ErrNotInitialized when the file does not exist and
+// docex.ErrInvalidConfig when it is invalid.
 func Load(path string) (*File, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -141,7 +141,7 @@ func Load(path string) (*File, error) {
 	}
 	data, err := os.ReadFile(abs)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, docex.Errorf(docex.ErrNotFound, "no config file at %s (run docex init, or pass --config)", abs)
+		return nil, docex.Errorf(docex.ErrNotInitialized, "no config file at %s: docex is not initialised here", abs)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)

@@ -96,7 +96,7 @@ func TestErrors(t *testing.T) {
 
 func TestLoadMissing(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
-	if !errors.Is(err, docex.ErrNotFound) {
+	if !errors.Is(err, docex.ErrNotInitialized) {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -48,6 +47,9 @@ func (s *Session) CreateBasket(ctx context.Context, name string) (docex.Basket, 
 
 // Basket returns a basket by id (with its stats), or docex.ErrNotFound.
 func (s *Session) Basket(ctx context.Context, id string) (docex.Basket, error) {
+	if err := checkID("basket", id); err != nil {
+		return docex.Basket{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "basket.get", id)
 	if err != nil {
 		return docex.Basket{}, err
@@ -90,6 +92,9 @@ func (s *Session) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket,
 // for a basket with documents unless force is set, in which case the
 // documents and their content go too.
 func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error {
+	if err := checkID("basket", id); err != nil {
+		return err
+	}
 	st, err := s.open(ctx, tenancy.ActionDeleteBasket, "basket.delete", id)
 	if err != nil {
 		return err
@@ -102,7 +107,7 @@ func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error
 			return err
 		}
 		if b.DocumentCount > 0 && !force {
-			return docex.Errorf(docex.ErrBasketNotEmpty, "basket %q holds %d documents (use force)", b.Name, b.DocumentCount)
+			return docex.Errorf(docex.ErrBasketNotEmpty, "basket %q is not empty: it holds %d documents", b.Name, b.DocumentCount)
 		}
 		sums = sums[:0]
 		for off := 0; int64(off) < b.DocumentCount; off += docex.MaxPageLimit {
@@ -220,16 +225,6 @@ func (s *Session) AddDocument(ctx context.Context, basketID string, nd NewDocume
 	return out[0], nil
 }
 
-// AddFile adds the file at path under its base name. Errors as AddDocument.
-func (s *Session) AddFile(ctx context.Context, basketID, path string, meta map[string]docex.Value) (Added, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Added{}, docex.Errorf(docex.ErrInvalid, "open %s: %v", path, err)
-	}
-	defer f.Close()
-	return s.AddDocument(ctx, basketID, NewDocument{Name: filepath.Base(path), Content: f, Metadata: meta})
-}
-
 // content is new document content, staged before the transaction that
 // refers to it: a hashed temporary file (filesystem storage) or the bytes
 // (database storage).
@@ -305,6 +300,9 @@ func (s *Session) contentStore(st driver.TenantStore) (*blobstore.Store, error) 
 // AddDocuments adds documents to a basket in one transaction: all are
 // added, or none. Errors as AddDocument.
 func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewDocument) ([]Added, error) {
+	if err := checkID("basket", basketID); err != nil {
+		return nil, err
+	}
 	for i := range docs {
 		if err := validateText("document name", docs[i].Name, MaxDocumentNameLen); err != nil {
 			return nil, err
@@ -409,7 +407,7 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 		existing, err := tx.DocumentByChecksum(ctx, basketID, it.sum)
 		if err == nil {
 			out[i] = Added{Document: existing, Duplicate: true}
-			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", existing.ID, "duplicate content; existing document returned")); err != nil {
+			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", existing.ID, map[string]any{"duplicate": true, "name": sd.docs[i].Name})); err != nil {
 				return nil, err
 			}
 			continue
@@ -431,7 +429,7 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 			return nil, err
 		}
 		out[i] = Added{Document: d}
-		if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, "")); err != nil {
+		if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, nil)); err != nil {
 			return nil, err
 		}
 	}
@@ -441,7 +439,7 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 	return out, nil
 }
 
-func (s *Session) entryDetail(op, target, detail string) docex.AuditEntry {
+func (s *Session) entryDetail(op, target string, detail map[string]any) docex.AuditEntry {
 	e := s.entry(op, target, docex.OutcomeOK, nil)
 	e.Detail = detail
 	return e
@@ -507,6 +505,9 @@ var builtinTypes = map[string]string{
 // Document returns a document with its metadata, or docex.ErrNotFound
 // (also for an id of another tenant).
 func (s *Session) Document(ctx context.Context, id string) (docex.Document, error) {
+	if err := checkID("document", id); err != nil {
+		return docex.Document{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "document.get", id)
 	if err != nil {
 		return docex.Document{}, err
@@ -533,6 +534,9 @@ func (s *Session) DocumentIn(ctx context.Context, basketID, id string) (docex.Do
 // Documents lists a basket's documents with their metadata. It returns
 // docex.ErrNotFound for an unknown basket.
 func (s *Session) Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error) {
+	if err := checkID("basket", basketID); err != nil {
+		return nil, err
+	}
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, err
@@ -558,6 +562,9 @@ func (s *Session) Documents(ctx context.Context, basketID string, page docex.Pag
 // every filter, and the total number of matches. It returns docex.ErrInvalid
 // without filters and docex.ErrNotFound for an unknown basket.
 func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
+	if err := checkID("basket", basketID); err != nil {
+		return nil, 0, err
+	}
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, 0, err
@@ -591,6 +598,9 @@ func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []
 // OpenContent streams a document's content. The caller closes the reader.
 // It returns docex.ErrNotFound for an unknown document.
 func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, docex.Document, error) {
+	if err := checkID("document", id); err != nil {
+		return nil, docex.Document{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "document.read", id)
 	if err != nil {
 		return nil, docex.Document{}, err
@@ -639,6 +649,9 @@ func (s *Session) ReadContent(ctx context.Context, id string) ([]byte, error) {
 // document, docex.ErrDuplicateContent when another document of the basket
 // has the new content, docex.ErrTooLarge over the limit.
 func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, contentType string) (docex.Document, error) {
+	if err := checkID("document", id); err != nil {
+		return docex.Document{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.update", id)
 	if err != nil {
 		return docex.Document{}, err
@@ -717,6 +730,9 @@ func (s *Session) DeleteDocumentIn(ctx context.Context, basketID, id string) err
 }
 
 func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error {
+	if err := checkID("document", id); err != nil {
+		return err
+	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.delete", id)
 	if err != nil {
 		return err
@@ -753,6 +769,9 @@ func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error
 // document. It returns docex.ErrNotFound for an unknown document and
 // docex.ErrInvalid for bad keys or values.
 func (s *Session) SetMetadata(ctx context.Context, id string, kv map[string]docex.Value) (docex.Document, error) {
+	if err := checkID("document", id); err != nil {
+		return docex.Document{}, err
+	}
 	if len(kv) == 0 {
 		return docex.Document{}, docex.Errorf(docex.ErrInvalid, "no metadata to set")
 	}
@@ -779,6 +798,9 @@ func (s *Session) SetMetadata(ctx context.Context, id string, kv map[string]doce
 // Metadata returns one metadata value of a document. It returns
 // docex.ErrNotFound when the document or the key does not exist.
 func (s *Session) Metadata(ctx context.Context, id, key string) (docex.Value, error) {
+	if err := checkID("document", id); err != nil {
+		return docex.Value{}, err
+	}
 	if err := validateMetaKey(key); err != nil {
 		return docex.Value{}, err
 	}
@@ -796,6 +818,9 @@ func (s *Session) Metadata(ctx context.Context, id, key string) (docex.Value, er
 // DeleteMetadata removes one key. It returns docex.ErrNotFound when the
 // document or the key does not exist.
 func (s *Session) DeleteMetadata(ctx context.Context, id, key string) error {
+	if err := checkID("document", id); err != nil {
+		return err
+	}
 	if err := validateMetaKey(key); err != nil {
 		return err
 	}

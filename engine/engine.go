@@ -80,6 +80,19 @@ func (e *Engine) Config() Config { return e.cfg }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
+// checkID returns docex.ErrInvalidID unless id has the form of the ids the
+// engine generates (a UUID in its canonical 36-character form): a
+// malformed id is invalid input, never "not found".
+func checkID(what, id string) error {
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		if len(id) > 64 {
+			id = id[:64] + "..."
+		}
+		return docex.Errorf(docex.ErrInvalidID, "%s id %q is malformed (ids look like 0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b)", what, id)
+	}
+	return nil
+}
+
 // blobStore returns the filesystem content store of the tenant incarnation.
 func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
 	key := t.ID + "/" + t.Incarnation
@@ -246,7 +259,9 @@ func (s *Session) open(ctx context.Context, action tenancy.Action, op, target st
 	if s.e.cfg.MultiTenancy {
 		if t.ID != s.uc.TenantID || t.IsSystem {
 			st.Close()
-			return nil, fmt.Errorf("backend opened tenant %q for %q: %w", t.ID, s.uc.TenantID, docex.ErrBootstrapTenant)
+			err := fmt.Errorf("backend opened tenant %q (system %t) for %q: %w", t.ID, t.IsSystem, s.uc.TenantID, docex.ErrWrongTenant)
+			s.systemDenial(ctx, op, target, err)
+			return nil, err
 		}
 		if t.Status != docex.TenantActive {
 			st.Close()
@@ -259,7 +274,7 @@ func (s *Session) open(ctx context.Context, action tenancy.Action, op, target st
 		if !errors.Is(err, docex.ErrDenied) {
 			err = fmt.Errorf("%w: %w", docex.ErrForbidden, err)
 		}
-		s.auditOutcome(ctx, st, op, target, err, "")
+		s.auditOutcome(ctx, st, op, target, err, nil)
 		st.Close()
 		return nil, err
 	}
@@ -283,11 +298,25 @@ func (s *Session) entry(op, target, outcome string, err error) docex.AuditEntry 
 	return e
 }
 
+// systemDenial records in the system audit log a call refused before a
+// tenant store was usable, with the outcome of err (outcomeOf).
 func (s *Session) systemDenial(ctx context.Context, op, target string, err error) {
 	if errors.Is(err, docex.ErrClosed) {
 		return
 	}
-	_ = s.e.be.AppendSystemAudit(ctx, s.entry(op, target, docex.OutcomeDenied, err))
+	_ = s.e.be.AppendSystemAudit(ctx, s.entry(op, target, outcomeOf(err), err))
+}
+
+// outcomeOf is the audit outcome of an operation's error: ok, denied for
+// a docex.ErrDenied error, error otherwise (an I/O failure is no denial).
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return docex.OutcomeOK
+	case errors.Is(err, docex.ErrDenied):
+		return docex.OutcomeDenied
+	}
+	return docex.OutcomeError
 }
 
 // write runs fn in a transaction that also records the audit entry of op;
@@ -309,7 +338,7 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 		return tx.AppendAudit(ctx, s.entry(op, target, docex.OutcomeOK, nil))
 	})
 	if err != nil && ctx.Err() == nil {
-		s.auditOutcome(ctx, st, op, target, err, "")
+		s.auditOutcome(ctx, st, op, target, err, nil)
 	}
 	return err
 }
@@ -317,22 +346,15 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 // readDone audits a read call's outcome when the session audits reads.
 func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, target string, err error) {
 	if s.opts.AuditReads && ctx.Err() == nil {
-		s.auditOutcome(ctx, st, op, target, err, "")
+		s.auditOutcome(ctx, st, op, target, err, nil)
 	}
 }
 
 // auditOutcome records one entry in the tenant's audit log, in a
-// transaction of its own: ok for a nil err, denied for a docex.ErrDenied
-// error, error otherwise.
-func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail string) {
-	outcome := docex.OutcomeOK
-	if err != nil {
-		outcome = docex.OutcomeError
-		if errors.Is(err, docex.ErrDenied) {
-			outcome = docex.OutcomeDenied
-		}
-	}
-	e := s.entry(op, target, outcome, err)
+// transaction of its own, with the outcome of err (outcomeOf); detail may
+// be nil.
+func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail map[string]any) {
+	e := s.entry(op, target, outcomeOf(err), err)
 	e.Detail = detail
 	_ = st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, e) })
 }

@@ -27,7 +27,7 @@ const (
 type jobDetail struct {
 	Progress JobProgress  `json:"progress"`
 	Attempts []JobAttempt `json:"attempts"`
-	Failure  *JobFailure  `json:"failure,omitempty"`
+	Failure  *JobFailure  `json:"failure"`
 }
 
 // JobProgress counts the step runs of a job (over all its attempts).
@@ -44,10 +44,10 @@ type JobAttempt struct {
 	N          int       `json:"n"`
 	StartedAt  time.Time `json:"started_at"`
 	EndedAt    time.Time `json:"ended_at"`
-	Worker     string    `json:"worker,omitempty"`
-	ErrorCode  string    `json:"error_code,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	Transient  bool      `json:"transient,omitempty"`
+	Worker     string    `json:"worker"`
+	ErrorCode  string    `json:"error_code"`
+	Error      string    `json:"error"`
+	Transient  bool      `json:"transient"`
 	DurationMS int64     `json:"duration_ms"`
 }
 
@@ -57,13 +57,13 @@ type JobFailure struct {
 	InputID   string                  `json:"input_id"`
 	ErrorCode string                  `json:"error_code"`
 	Error     string                  `json:"error"`
-	Report    *sandbox.ResourceReport `json:"report,omitempty"`
+	Report    RunReport `json:"report"` // zero when the step did not run
 }
 
 // stepError is a failure of one step on one input, with its report.
 type stepError struct {
 	step, input string
-	report      *sandbox.ResourceReport
+	report      *RunReport
 	err         error
 }
 
@@ -239,7 +239,10 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 		job.State, job.Error, job.ErrorCode = driver.JobFailed, err.Error(), docex.Code(err)
 		det.Failure = &JobFailure{ErrorCode: job.ErrorCode, Error: job.Error}
 		if se != nil {
-			det.Failure.Step, det.Failure.InputID, det.Failure.Report = se.step, se.input, se.report
+			det.Failure.Step, det.Failure.InputID = se.step, se.input
+			if se.report != nil {
+				det.Failure.Report = *se.report
+			}
 		}
 		op = "job.failed"
 	}
@@ -263,7 +266,7 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 		if job.State != driver.JobSucceeded {
 			entry.Outcome, entry.Error = docex.OutcomeError, job.Error
 		}
-		entry.Detail = fmt.Sprintf(`{"pipeline":%q,"version":%d,"document":%q,"attempt":%d}`, job.Pipeline, job.Version, job.DocumentID, job.Attempts)
+		entry.Detail = map[string]any{"pipeline": job.Pipeline, "version": job.Version, "document_id": job.DocumentID, "attempt": job.Attempts}
 		return tx.AppendAudit(bg, entry)
 	})
 	if errors.Is(werr, errJobCancelled) {
@@ -372,7 +375,7 @@ type cachedResult struct {
 // together with the completion key: exactly once, whatever the replays.
 func (x *execution) unit(ctx context.Context, step Step, inputID, key string) (driver.StepRecord, error) {
 	s, st := x.s, x.st
-	fail := func(err error, rep *sandbox.ResourceReport) (driver.StepRecord, error) {
+	fail := func(err error, rep *RunReport) (driver.StepRecord, error) {
 		return driver.StepRecord{}, &stepError{step: step.Name, input: inputID, report: rep, err: err}
 	}
 	doc, err := st.Document(ctx, inputID)
@@ -401,7 +404,7 @@ func (x *execution) unit(ctx context.Context, step Step, inputID, key string) (d
 		}
 	}
 	out, err := s.runStep(ctx, st, step.Plugin, inputID, step.Params)
-	var report *sandbox.ResourceReport
+	var report *RunReport
 	if out != nil && out.ran {
 		report = &out.Report
 	}
@@ -488,7 +491,7 @@ func (x *execution) commit(ctx context.Context, input docex.Document, rec driver
 			return err
 		}
 		e := s.entry("pipeline.step", input.ID, docex.OutcomeOK, nil)
-		e.Detail = fmt.Sprintf(`{"job":%q,"step":%q,"plugin":%q,"outcome":%q,"outputs":%d}`, x.job.ID, step.Name, step.Plugin, rec.Outcome, len(rec.Outputs))
+		e.Detail = map[string]any{"job_id": x.job.ID, "step": step.Name, "plugin": step.Plugin, "outcome": rec.Outcome, "outputs": len(rec.Outputs)}
 		return tx.AppendAudit(ctx, e)
 	})
 	if errors.Is(err, docex.ErrExists) {

@@ -117,7 +117,7 @@ func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo,
 	}
 	defer st.Close()
 	if err := s.checkSteps(ctx, st, src, p); err != nil {
-		s.auditOutcome(ctx, st, "pipeline.create", p.Name, err, "")
+		s.auditOutcome(ctx, st, "pipeline.create", p.Name, err, nil)
 		return PipelineInfo{}, err
 	}
 	rec := driver.PipelineRecord{Name: p.Name, Definition: src, CreatedAt: s.e.now(), CreatedBy: s.uc.UserID}
@@ -321,7 +321,7 @@ func (s *Session) enqueueBound(ctx context.Context, basketID string) func(tx dri
 				return err
 			}
 			e := s.entry("job.enqueue", j.ID, docex.OutcomeOK, nil)
-			e.Detail = fmt.Sprintf(`{"pipeline":%q,"version":%d,"document":%q,"basket":%q}`, rec.Name, rec.Version, a.Document.ID, basketID)
+			e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": a.Document.ID, "basket_id": basketID}
 			if err := tx.AppendAudit(ctx, e); err != nil {
 				return err
 			}
@@ -438,11 +438,11 @@ type JobInfo struct {
 	RunAt       time.Time    `json:"run_at"`
 	UserID      string       `json:"user_id"`
 	Roles       []string     `json:"roles"`
-	ErrorCode   string       `json:"error_code,omitempty"`
-	Error       string       `json:"error,omitempty"`
+	ErrorCode   string       `json:"error_code"`
+	Error       string       `json:"error"`
 	Progress    JobProgress  `json:"progress"`
 	History     []JobAttempt `json:"attempt_history"`
-	Failure     *JobFailure  `json:"failure,omitempty"`
+	Failure     JobFailure   `json:"failure"` // zero unless the job failed
 	Steps       []JobStep    `json:"steps"` // filled by Session.Job only
 	CreatedAt   time.Time    `json:"created_at"`
 	UpdatedAt   time.Time    `json:"updated_at"`
@@ -454,7 +454,7 @@ type JobStep struct {
 	InputID   string                  `json:"input_id"`
 	Outcome   string                  `json:"outcome"`
 	Outputs   []string                `json:"outputs"`
-	Report    *sandbox.ResourceReport `json:"report,omitempty"`
+	Report    RunReport `json:"report"` // zero unless the step ran the plugin
 	CreatedAt time.Time               `json:"created_at"`
 }
 
@@ -466,7 +466,7 @@ func jobInfo(j driver.JobRecord) JobInfo {
 	}
 	return JobInfo{ID: j.ID, Pipeline: j.Pipeline, Version: j.Version, DocumentID: j.DocumentID, State: j.State,
 		Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, RunAt: j.RunAt, UserID: j.User.UserID, Roles: roles,
-		ErrorCode: j.ErrorCode, Error: j.Error, Progress: det.Progress, History: det.Attempts, Failure: det.Failure,
+		ErrorCode: j.ErrorCode, Error: j.Error, Progress: det.Progress, History: det.Attempts, Failure: failureOf(det),
 		Steps: []JobStep{}, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
 }
 
@@ -491,10 +491,10 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 	for _, r := range steps {
 		js := JobStep{Step: r.Step, InputID: r.InputID, Outcome: r.Outcome, Outputs: r.Outputs, CreatedAt: r.CreatedAt}
 		var d struct {
-			Report *sandbox.ResourceReport `json:"report"`
+			Report *RunReport `json:"report"`
 		}
-		if jsonUnmarshal(r.Detail, &d) == nil {
-			js.Report = d.Report
+		if jsonUnmarshal(r.Detail, &d) == nil && d.Report != nil {
+			js.Report = *d.Report
 		}
 		info.Steps = append(info.Steps, js)
 	}
@@ -671,7 +671,7 @@ type JobsStatus struct {
 type FailedJob struct {
 	JobID      string `json:"job_id"`
 	DocumentID string `json:"document_id"`
-	Step       string `json:"step,omitempty"`
+	Step       string `json:"step"`
 	ErrorCode  string `json:"error_code"`
 	Error      string `json:"error"`
 }
@@ -749,4 +749,15 @@ func jsonUnmarshal(b []byte, v any) error {
 		return errors.New("empty")
 	}
 	return json.Unmarshal(b, v)
+}
+
+func failureOf(d *jobDetail) JobFailure {
+	if d.Failure == nil {
+		return JobFailure{Report: RunReport{CapabilityDenials: []string{}}}
+	}
+	f := *d.Failure
+	if f.Report.CapabilityDenials == nil {
+		f.Report.CapabilityDenials = []string{}
+	}
+	return f
 }

@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -17,13 +16,57 @@ import (
 
 // RunResult is the outcome of a plugin run that completed.
 type RunResult struct {
-	Plugin   string                 `json:"plugin"`
-	Document docex.Document         `json:"document"` // the input, with the metadata the plugin set
-	Derived  []docex.Document       `json:"derived"`
-	Status   string                 `json:"status"`
-	Message  string                 `json:"message"`
-	Logs     []sandbox.LogLine      `json:"logs"`
-	Report   sandbox.ResourceReport `json:"report"`
+	Plugin   string           `json:"plugin"`
+	Document docex.Document   `json:"document"` // the input, with the metadata the plugin set
+	Derived  []docex.Document `json:"derived"`
+	Status   string           `json:"status"`
+	Message  string           `json:"message"`
+	Logs     []LogLine        `json:"logs"`
+	Report   RunReport        `json:"report"`
+}
+
+// LogLine is one line a plugin logged.
+type LogLine struct {
+	Level string `json:"level"`
+	Text  string `json:"text"`
+}
+
+// RunReport is what one plugin run consumed. It is also the "report" of
+// the run's audit entry detail.
+type RunReport struct {
+	DurationMS      float64 `json:"duration_ms"`       // wall time of the call, in milliseconds
+	Instructions    int64   `json:"instructions"`      // instruction units used (an upper bound on wasm instructions executed)
+	PeakMemoryBytes int64   `json:"peak_memory_bytes"` // the guest's linear memory at the end of the call
+	PeakHostBytes   int64   `json:"peak_host_bytes"`   // most host memory held at once for the guest
+	HostCalls       int64   `json:"host_calls"`
+	BytesIn         int64   `json:"bytes_in"`  // copied into the guest: content, metadata, params
+	BytesOut        int64   `json:"bytes_out"` // output charged against the output limit
+	LogBytes        int64   `json:"log_bytes"`
+	LogsTruncated   bool    `json:"logs_truncated"`
+	// CapabilityDenials lists the capabilities the plugin used without
+	// being granted them (never nil).
+	CapabilityDenials  []string `json:"capability_denials"`
+	ForeignRefsDropped int      `json:"foreign_refs_dropped"` // lookup results of another tenant, dropped
+	ColdStart          bool     `json:"cold_start"`           // a new instance was created for the call
+	InstanceRetired    bool     `json:"instance_retired"`     // the instance was discarded after the call
+}
+
+func runReport(r sandbox.ResourceReport) RunReport {
+	return RunReport{
+		DurationMS: docex.Milliseconds(r.Duration), Instructions: r.Instructions,
+		PeakMemoryBytes: r.PeakMemoryBytes, PeakHostBytes: r.PeakHostBytes, HostCalls: r.HostCalls,
+		BytesIn: r.BytesIn, BytesOut: r.BytesOut, LogBytes: r.LogBytes, LogsTruncated: r.LogsTruncated,
+		CapabilityDenials: append([]string{}, r.CapabilityDenials...), ForeignRefsDropped: r.ForeignRefsDropped,
+		ColdStart: r.ColdStart, InstanceRetired: r.InstanceRetired,
+	}
+}
+
+func logLines(ls []sandbox.LogLine) []LogLine {
+	out := make([]LogLine, len(ls))
+	for i, l := range ls {
+		out[i] = LogLine{Level: l.Level, Text: l.Text}
+	}
+	return out
 }
 
 // loadedPlugin is a compiled plugin and its parsed manifest, cached by the
@@ -158,6 +201,9 @@ func (e *Engine) poolKey(t docex.Tenant) string {
 // wrapping the sandbox's typed error (sandbox.ErrPluginTimeout, ...) or
 // saying why the engine refused the plugin's output.
 func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[string]string) (RunResult, error) {
+	if err := checkID("document", docID); err != nil {
+		return RunResult{}, err
+	}
 	if s.e.cfg.Sandbox == nil {
 		return RunResult{}, docex.ErrNoSandbox
 	}
@@ -194,17 +240,14 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	return res, nil
 }
 
-// runDetail is a run's audit detail: the document and the resource report.
-func runDetail(docID string, out *StepOutput) string {
-	d := struct {
-		Document string                  `json:"document"`
-		Report   *sandbox.ResourceReport `json:"report"`
-	}{Document: docID}
+// runDetail is a run's audit detail: the document, whether the guest ran,
+// and its resource report (zero when it did not run).
+func runDetail(docID string, out *StepOutput) map[string]any {
+	d := map[string]any{"document_id": docID, "ran": false, "report": runReport(sandbox.ResourceReport{})}
 	if out != nil && out.ran {
-		d.Report = &out.Report
+		d["ran"], d["report"] = true, out.Report
 	}
-	b, _ := json.Marshal(d)
-	return string(b)
+	return d
 }
 
 // StepOutput is what one plugin run produced, validated but not persisted:
@@ -217,8 +260,8 @@ type StepOutput struct {
 	Derived  []NewDocument          // to add to Input's basket (validated)
 	Status   string
 	Message  string
-	Logs     []sandbox.LogLine
-	Report   sandbox.ResourceReport
+	Logs     []LogLine
+	Report   RunReport
 
 	ran bool // the guest ran: Report is meaningful
 }
@@ -256,12 +299,10 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 		TenantID: key, UserID: s.uc.UserID, Plugin: lp.p, Params: params, Host: host,
 		Input: sandbox.Document{Name: doc.Name, ContentType: doc.ContentType, Size: doc.Size, Metadata: metaAny(doc.Metadata), Content: content},
 	})
-	out := &StepOutput{Plugin: name, Input: doc, Logs: []sandbox.LogLine{}}
+	out := &StepOutput{Plugin: name, Input: doc, Logs: []LogLine{}, Report: runReport(sandbox.ResourceReport{})}
 	if res != nil {
-		out.ran, out.Report, out.Status, out.Message = true, res.Report, string(res.Status), res.Message
-		if res.Logs != nil {
-			out.Logs = res.Logs
-		}
+		out.ran, out.Report, out.Status, out.Message = true, runReport(res.Report), string(res.Status), res.Message
+		out.Logs = logLines(res.Logs)
 	}
 	if err != nil {
 		return out, mapPluginErr(err)

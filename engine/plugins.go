@@ -96,11 +96,11 @@ func (s *Session) InstallPlugin(ctx context.Context, manifest, module []byte) (P
 	if err == nil {
 		rec := driver.PluginRecord{Name: m.Name, Version: m.Version, Manifest: manifest, ModuleSHA256: m.SHA256, InstalledAt: s.e.now(), InstalledBy: s.uc.UserID}
 		if err = st.Plugins().PutPlugin(ctx, rec, module); err == nil {
-			s.auditOutcome(ctx, st, "plugin.install", m.Name, nil, m.Version+" "+m.SHA256)
+			s.auditOutcome(ctx, st, "plugin.install", m.Name, nil, map[string]any{"version": m.Version, "module_sha256": m.SHA256})
 			return pluginInfo(rec, false), nil
 		}
 	}
-	s.auditOutcome(ctx, st, "plugin.install", "", err, "")
+	s.auditOutcome(ctx, st, "plugin.install", "", err, nil)
 	return PluginInfo{}, err
 }
 
@@ -180,7 +180,7 @@ func (s *Session) RemovePlugin(ctx context.Context, name string) error {
 	}
 	defer st.Close()
 	err = st.Plugins().DeletePlugin(ctx, name)
-	s.auditOutcome(ctx, st, "plugin.remove", name, err, "")
+	s.auditOutcome(ctx, st, "plugin.remove", name, err, nil)
 	return err
 }
 

@@ -25,7 +25,7 @@ var (
 )
 
 // testSandbox is one sandbox for the whole package: modules compile once.
-func testSandbox(t *testing.T) *sandbox.Sandbox {
+func testSandbox(t testing.TB) *sandbox.Sandbox {
 	t.Helper()
 	sbOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "docex-wasm-cache-")
@@ -41,7 +41,7 @@ func testSandbox(t *testing.T) *sandbox.Sandbox {
 	return sharedSB
 }
 
-func pluginFiles(t *testing.T, name string) (manifest, module []byte) {
+func pluginFiles(t testing.TB, name string) (manifest, module []byte) {
 	t.Helper()
 	fsys, err := testplugins.Dir(name)
 	if err != nil {
@@ -149,14 +149,14 @@ func TestPluginRunWordcount(t *testing.T) {
 	if res.Status != "ok" || res.Document.Metadata["words"] != docex.Number(4) || res.Document.Metadata["author"] != docex.String("ann") {
 		t.Fatalf("result %+v", res)
 	}
-	if res.Report.HostCalls == 0 || res.Report.Duration <= 0 || res.Report.PeakMemoryBytes == 0 {
+	if res.Report.HostCalls == 0 || res.Report.DurationMS <= 0 || res.Report.PeakMemoryBytes == 0 {
 		t.Fatalf("resource report %+v", res.Report)
 	}
 	log, err := e.a.Audit(ctx, docex.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if log[0].Operation != "plugin.run" || log[0].Outcome != docex.OutcomeOK || !strings.Contains(log[0].Detail, "HostCalls") {
+	if rep, _ := log[0].Detail["report"].(map[string]any); log[0].Operation != "plugin.run" || log[0].Outcome != docex.OutcomeOK || rep["host_calls"] == nil || log[0].Detail["document_id"] != e.aDoc.ID {
 		t.Fatalf("audit %+v", log[0])
 	}
 	// Another tenant does not see alpha's plugin, and cannot run it on
@@ -295,7 +295,7 @@ func TestHostilePlugins(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if log[0].Operation != "plugin.run" || log[0].Outcome == docex.OutcomeOK || !strings.Contains(log[0].Detail, "report") {
+			if _, ok := log[0].Detail["report"].(map[string]any); log[0].Operation != "plugin.run" || log[0].Outcome == docex.OutcomeOK || !ok {
 				t.Fatalf("audit %+v", log[0])
 			}
 		})

@@ -33,7 +33,7 @@ type SweepReport struct {
 // 0 is only for a quiet system). It is an operator action, recorded in the
 // system audit log.
 func (p *TenantProvisioner) Sweep(ctx context.Context, grace time.Duration) (SweepReport, error) {
-	var rep SweepReport
+	rep := SweepReport{Storage: []string{}, ContentDirs: []string{}}
 	if p.e.closed.Load() {
 		return rep, docex.ErrClosed
 	}
@@ -49,7 +49,7 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 		if err != nil {
 			return err
 		}
-		rep.Storage = removed
+		rep.Storage = append(rep.Storage, removed...)
 	}
 	if e.cfg.ContentStorage != ContentFilesystem {
 		return nil

@@ -44,7 +44,7 @@ func FuzzHostCallBounds(f *testing.F) {
 		r, err := sb.Run(context.Background(), Invocation{TenantID: "t", Plugin: p, Input: textDoc("in", "input text"),
 			Params: map[string]string{"fn": "a"}, Host: host, entry: entry, args: args})
 		switch {
-		case err == nil, errors.Is(err, ErrPluginFailed), errors.Is(err, ErrPluginOutputTooLarge):
+		case err == nil, errors.Is(err, ErrPluginStatusError), errors.Is(err, ErrPluginOutputTooLarge):
 		case errors.Is(err, ErrPluginTrap) && strings.Contains(err.Error(), "out-of-bounds memory access"):
 		default:
 			t.Fatalf("%s%v: unexpected error %v", name, args, err)

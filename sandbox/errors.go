@@ -39,9 +39,11 @@ var (
 	// ErrCapabilityDenied: the guest called a host function its manifest
 	// does not grant. The run fails even if the guest recovered.
 	ErrCapabilityDenied = errors.New("sandbox: capability denied")
-	// ErrPluginFailed: the guest finished normally but reported status
+	// ErrPluginStatusError: the guest finished normally but reported status
 	// "error" (its message is in the error text and in Result.Message).
-	ErrPluginFailed = errors.New("sandbox: plugin reported an error")
+	// (docex.ErrPluginFailed, the engine's kind, covers every way a plugin
+	// run can fail.)
+	ErrPluginStatusError = errors.New("sandbox: plugin reported status error")
 	// ErrHostFailure: a Host method or the sandbox itself failed in a way
 	// that is not the guest's fault (including a recovered panic).
 	ErrHostFailure = errors.New("sandbox: host failure")

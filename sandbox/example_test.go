@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/docex-dev/docex/sandbox"
-	"github.com/docex-dev/docex/testplugins"
 )
 
 // Load a plugin directory, run it on a document, and read the result.
@@ -19,12 +18,15 @@ func Example() {
 	}
 	defer sb.Close(ctx)
 
-	dir, _ := testplugins.Dir("derive") // or sandbox.LoadPluginDir("/plugins/derive")
-	manifest, module, err := sandbox.LoadPluginFS(dir)
+	raw, module, err := sandbox.ReadPluginDir("../testplugins/derive")
 	if err != nil {
 		panic(err)
 	}
-	p, err := sb.Load(ctx, manifest, module)
+	manifest, err := sandbox.ParseManifest(raw)
+	if err != nil {
+		panic(err)
+	}
+	p, err := sb.Load(ctx, manifest, module) // checks the sha256, compiles once per module
 	if err != nil {
 		panic(err)
 	}
@@ -57,8 +59,8 @@ func ExampleSandbox_Run_timeout() {
 	ctx := context.Background()
 	sb, _ := sandbox.New(ctx, sandbox.Config{})
 	defer sb.Close(ctx)
-	dir, _ := testplugins.Dir("loop")
-	m, mod, _ := sandbox.LoadPluginFS(dir)
+	raw, mod, _ := sandbox.ReadPluginDir("../testplugins/loop")
+	m, _ := sandbox.ParseManifest(raw)
 	p, _ := sb.Load(ctx, m, mod)
 
 	res, err := sb.Run(ctx, sandbox.Invocation{TenantID: "acme", Plugin: p})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
@@ -70,9 +71,20 @@ func readPlugin(tb testing.TB, name string) (*Manifest, []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, mod, err := LoadPluginFS(fsys)
+	raw, err := fs.ReadFile(fsys, ManifestFile)
 	if err != nil {
-		tb.Fatalf("load %s: %v", name, err)
+		tb.Fatal(err)
+	}
+	m, err := ParseManifest(raw)
+	if err != nil {
+		tb.Fatalf("%s: %v", name, err)
+	}
+	mod, err := fs.ReadFile(fsys, m.Module)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := m.VerifyModule(mod); err != nil {
+		tb.Fatalf("%s: %v", name, err)
 	}
 	return m, mod
 }

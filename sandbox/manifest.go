@@ -28,7 +28,7 @@ const ManifestFile = "plugin.toml"
 // Size caps applied before parsing or hashing anything.
 const (
 	MaxManifestBytes = 64 << 10
-	MaxModuleBytes   = 64 << 20
+	MaxModuleBytes   = 16 << 20 // compiles in about 3-5 s on a 2-core machine (docs/sandbox.md)
 )
 
 // Capability names a group of host functions a manifest may grant.
@@ -290,37 +290,12 @@ func (m *Manifest) VerifyModule(module []byte) error {
 	return nil
 }
 
-// LoadPluginDir reads dir/plugin.toml and the module it names, confined to
-// dir (symlinks and '..' cannot escape it), and verifies the module's hash.
-// It returns errors wrapping ErrInvalidManifest, ErrHashMismatch, or the
-// underlying fs error (e.g. fs.ErrNotExist).
-func LoadPluginDir(dir string) (*Manifest, []byte, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sandbox: open plugin dir: %w", err)
-	}
-	defer root.Close()
-	return LoadPluginFS(root.FS())
-}
-
-// LoadPluginFS is LoadPluginDir over an fs.FS whose root is the plugin
-// directory (for example an embed.FS sub-tree).
-func LoadPluginFS(fsys fs.FS) (*Manifest, []byte, error) {
-	_, m, mod, err := readPluginFS(fsys)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := m.VerifyModule(mod); err != nil {
-		return nil, nil, err
-	}
-	return m, mod, nil
-}
-
 // ReadPluginDir returns the bytes of dir/plugin.toml and of the module it
-// names, read as LoadPluginDir reads them (confined to dir, size-capped) but
-// without verifying the hash: for a caller that stores the manifest as
-// written and verifies it itself. Errors as LoadPluginDir's, less
-// ErrHashMismatch.
+// names, confined to dir (symlinks and '..' cannot escape it) and
+// size-capped (MaxManifestBytes, MaxModuleBytes). It parses the manifest
+// (to find the module) but does not verify the module's hash: Sandbox.Load
+// does. It returns errors wrapping ErrInvalidManifest, ErrInvalidModule (a
+// module over the size cap) or the underlying fs error (fs.ErrNotExist).
 func ReadPluginDir(dir string) (manifest, module []byte, err error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
@@ -90,22 +89,19 @@ func (p *Plugin) pool(tenantID string) (*pool, error) {
 	}
 	pl := p.pools[tenantID]
 	if pl == nil {
-		n := p.sb.cfg.PoolSize
-		pl = &pool{slots: make(chan struct{}, n), idle: make(chan *instance, n), count: &p.sb.idle, max: int64(p.sb.cfg.MaxIdle)}
+		pl = &pool{slots: make(chan struct{}, p.sb.cfg.PoolSize), cache: &p.sb.idle}
 		p.pools[tenantID] = pl
 	}
 	return pl, nil
 }
 
 // pool bounds the instances of one (tenant, plugin): at most cap(slots) in
-// use at once and cap(idle) kept for reuse.
+// use at once, and as many idle in the Sandbox's idle cache.
 type pool struct {
 	slots chan struct{}
-	idle  chan *instance
-	count *atomic.Int64 // Sandbox-wide idle instances
-	max   int64
-	mu    sync.Mutex
-	dead  bool
+	cache *idleCache
+	idle  []*idleEntry // guarded by cache.mu; the most recent last
+	dead  bool         // guarded by cache.mu
 }
 
 func (pl *pool) acquireSlot(ctx context.Context) error {
@@ -119,47 +115,12 @@ func (pl *pool) acquireSlot(ctx context.Context) error {
 
 func (pl *pool) releaseSlot() { <-pl.slots }
 
-func (pl *pool) takeIdle() *instance {
-	select {
-	case in := <-pl.idle:
-		pl.count.Add(-1)
-		return in
-	default:
-		return nil
-	}
-}
+func (pl *pool) takeIdle(ctx context.Context) *instance { return pl.cache.take(ctx, pl) }
 
-// put returns in to the pool, or closes it if the pool is full or dead.
-func (pl *pool) put(ctx context.Context, in *instance) {
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
-	if !pl.dead && pl.count.Add(1) <= pl.max {
-		select {
-		case pl.idle <- in:
-			return
-		default:
-		}
-		pl.count.Add(-1)
-	} else if !pl.dead {
-		pl.count.Add(-1)
-	}
-	in.close(ctx)
-}
+// put parks in for reuse, or closes it.
+func (pl *pool) put(ctx context.Context, in *instance) { pl.cache.put(ctx, pl, in, cap(pl.slots)) }
 
-func (pl *pool) drain(ctx context.Context) {
-	pl.mu.Lock()
-	pl.dead = true
-	pl.mu.Unlock()
-	for {
-		select {
-		case in := <-pl.idle:
-			pl.count.Add(-1)
-			in.close(ctx)
-		default:
-			return
-		}
-	}
-}
+func (pl *pool) drain(ctx context.Context) { pl.cache.drain(ctx, pl) }
 
 // instance is one instantiated guest, used by one goroutine at a time.
 type instance struct {

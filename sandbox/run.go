@@ -68,7 +68,7 @@ func (o *guestOutput) panicText() string {
 // the engine must persist nothing. Errors wrap ErrInvalidParams,
 // ErrContentTypeNotAccepted, ErrPluginTimeout (and context.DeadlineExceeded),
 // ErrPluginMemory, ErrPluginTrap, ErrPluginOutputTooLarge, ErrHostCallLimit,
-// ErrCapabilityDenied, ErrPluginFailed, ErrHostFailure, ErrClosed, or the
+// ErrCapabilityDenied, ErrPluginStatusError, ErrHostFailure, ErrClosed, or the
 // caller's ctx.Err(). The instance is discarded after any error.
 func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 	p := inv.Plugin
@@ -97,7 +97,7 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 	}
 	defer pl.releaseSlot()
 
-	in := pl.takeIdle()
+	in := pl.takeIdle(ctx)
 	cold := in == nil
 	if cold {
 		if in, err = p.instantiate(ctx); err != nil {
@@ -123,7 +123,7 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		status:   StatusOK,
 		deadline: time.Now().Add(p.limits.Timeout),
 	}
-	in.out.st = st
+	in.out.st, in.out.tail = st, in.out.tail[:0] // no stderr of an earlier call explains this one
 	fn, stack := in.run, in.stack[:1]
 	if inv.entry != "" { // tests only
 		if fn = in.mod.ExportedFunction(inv.entry); fn == nil {
@@ -165,7 +165,7 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		err = fmt.Errorf("%w: %s", ErrCapabilityDenied, strings.Join(st.denials, ", "))
 	}
 	if err == nil && st.status == StatusError {
-		err = fmt.Errorf("%w: %s", ErrPluginFailed, st.message)
+		err = fmt.Errorf("%w: %s", ErrPluginStatusError, st.message)
 	}
 	// The instance goes back to the pool only in its initial state: no
 	// byte of this invocation survives into the next one.

@@ -34,9 +34,13 @@ type Config struct {
 	PoolSize int
 	// MaxCompiled bounds distinct compiled modules held in memory. Default 256.
 	MaxCompiled int
-	// MaxIdle bounds idle instances kept across all tenants and plugins;
-	// past it, instances are closed after use instead of pooled. Default 256.
-	MaxIdle int
+	// MaxIdleBytes bounds the memory of idle instances kept for reuse
+	// across all tenants and plugins (each counts its linear memory plus an
+	// estimated 64 KiB); past it the least recently used are closed.
+	// Default DefaultMaxIdleBytes (512 MiB).
+	MaxIdleBytes int64
+	// IdleTTL closes instances idle for longer. Default 5 minutes.
+	IdleTTL time.Duration
 	// RetireAbovePercent retires an instance after a call that left its
 	// memory above this percentage of its plugin's memory limit. Default 75.
 	RetireAbovePercent int
@@ -56,7 +60,7 @@ type Sandbox struct {
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
 
-	idle atomic.Int64 // idle instances in all pools
+	idle idleCache // idle instances of all pools
 
 	// instrument rewrites modules at Load: wasmcheck.Instrument, or a
 	// benchmark's variant.
@@ -95,8 +99,11 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if cfg.MaxCompiled <= 0 {
 		cfg.MaxCompiled = 256
 	}
-	if cfg.MaxIdle <= 0 {
-		cfg.MaxIdle = 256
+	if cfg.MaxIdleBytes <= 0 {
+		cfg.MaxIdleBytes = DefaultMaxIdleBytes
+	}
+	if cfg.IdleTTL <= 0 {
+		cfg.IdleTTL = DefaultIdleTTL
 	}
 	if cfg.RetireAbovePercent <= 0 || cfg.RetireAbovePercent > 100 {
 		cfg.RetireAbovePercent = 75
@@ -113,6 +120,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	sb := &Sandbox{cfg: cfg, ceil: ceil, compiled: map[string]*compiled{}, plugins: map[*Plugin]struct{}{},
 		running: map[*instance]struct{}{}, instrument: wasmcheck.Instrument}
+	sb.idle.max, sb.idle.ttl, sb.idle.now = cfg.MaxIdleBytes, cfg.IdleTTL, time.Now
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(ceil.MemoryPages).
 		WithCoreFeatures(api.CoreFeaturesV2)
@@ -146,6 +154,12 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	return sb, nil
 }
+
+// Defaults of Config fields.
+const (
+	DefaultMaxIdleBytes = 512 << 20
+	DefaultIdleTTL      = 5 * time.Minute
+)
 
 // DefaultInitTimeout is the default of Config.InitTimeout.
 const DefaultInitTimeout = 10 * time.Second

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/docex-dev/docex/testplugins"
 )
 
 func TestFriendlyPlugins(t *testing.T) {
@@ -182,7 +180,7 @@ func TestHostilePlugins(t *testing.T) {
 			}
 		}},
 		{plugin: "lookup", params: map[string]string{"name": "notes.txt", "panic": "true"},
-			wantErr: []error{ErrPluginFailed}, wantMsg: "panic: lookup plugin asked to panic"},
+			wantErr: []error{ErrPluginStatusError}, wantMsg: "panic: lookup plugin asked to panic"},
 		{plugin: "lookup", params: map[string]string{"name": "notes.txt", "spin": "true"},
 			wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
 	}
@@ -202,7 +200,7 @@ func TestHostilePlugins(t *testing.T) {
 			wantErr []error
 			wantMsg string
 			check   func(t *testing.T, r *Result)
-		}{plugin: "oob", params: map[string]string{"fn": string(c)}, wantErr: []error{ErrPluginFailed}, wantMsg: "docex_run returned -1"})
+		}{plugin: "oob", params: map[string]string{"fn": string(c)}, wantErr: []error{ErrPluginStatusError}, wantMsg: "docex_run returned -1"})
 	}
 	for _, tt := range tests {
 		t.Run(tt.plugin+fmt.Sprint(tt.params), func(t *testing.T) {
@@ -279,11 +277,18 @@ func TestLoadRejects(t *testing.T) {
 		p.Close(ctx)
 	})
 	t.Run("badhash", func(t *testing.T) {
-		fsys, _ := testplugins.Dir("badhash")
-		if _, _, err := LoadPluginFS(fsys); !errors.Is(err, ErrHashMismatch) {
+		raw, mod, err := ReadPluginDir("../testplugins/badhash")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ParseManifest(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrHashMismatch) {
 			t.Fatalf("err = %v", err)
 		}
-		m, mod := readPlugin(t, "echo")
+		m, mod = readPlugin(t, "echo")
 		m.SHA256 = strings.Repeat("ab", 32)
 		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrHashMismatch) {
 			t.Fatalf("Load err = %v", err)
@@ -445,9 +450,10 @@ func TestRunValidation(t *testing.T) {
 	})
 }
 
-func TestMaxIdle(t *testing.T) {
+func TestMaxIdleBytes(t *testing.T) {
 	ctx := context.Background()
-	sb := newSandbox(t, Config{MaxIdle: 1})
+	// echo idles at 17 pages (1.06 MiB) + 64 KiB: room for one instance.
+	sb := newSandbox(t, Config{MaxIdleBytes: 3 << 19})
 	m, mod := readPlugin(t, "echo")
 	p, err := sb.Load(ctx, m, mod)
 	if err != nil {
@@ -460,15 +466,42 @@ func TestMaxIdle(t *testing.T) {
 		}
 		return r.Report.ColdStart
 	}
-	if !cold("a") || !cold("b") || cold("a") || !cold("b") {
-		t.Fatal("MaxIdle=1 should keep only tenant a's instance")
+	// b's instance evicts a's (least recently used), and back.
+	if !cold("a") || cold("a") || !cold("b") || !cold("a") || cold("a") {
+		t.Fatal("the idle budget should keep only the last tenant's instance")
 	}
-	if n := sb.idle.Load(); n != 1 {
-		t.Fatalf("idle = %d", n)
+	if n, bytes := sb.idle.stats(); n != 1 || bytes > 3<<19 {
+		t.Fatalf("idle = %d instances, %d bytes", n, bytes)
 	}
 	p.Close(ctx)
-	if n := sb.idle.Load(); n != 0 {
+	if n, _ := sb.idle.stats(); n != 0 {
 		t.Fatalf("idle after close = %d", n)
+	}
+}
+
+func TestIdleTTL(t *testing.T) {
+	ctx := context.Background()
+	sb := newSandbox(t, Config{IdleTTL: time.Minute})
+	now := time.Now()
+	sb.idle.now = func() time.Time { return now }
+	m, mod := readPlugin(t, "echo")
+	p, err := sb.Load(ctx, m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() bool {
+		r, err := sb.Run(ctx, Invocation{TenantID: "a", Plugin: p, Input: textDoc("x", "x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Report.ColdStart
+	}
+	if !run() || run() {
+		t.Fatal("want a cold then a warm run")
+	}
+	now = now.Add(2 * time.Minute)
+	if !run() {
+		t.Fatal("an instance idle past the TTL was reused")
 	}
 }
 
@@ -547,7 +580,7 @@ func TestCloseWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, mod := readPlugin(t, "loop")
-	m.Limits.TimeoutMS = 2000
+	m.Limits.TimeoutMS = 60_000 // only Close can end these runs in time
 	p, err := sb.Load(ctx, m, mod)
 	if err != nil {
 		t.Fatal(err)
@@ -564,8 +597,13 @@ func TestCloseWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 4 {
-		if err := <-done; err == nil {
-			t.Fatal("run survived Close")
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrClosed) {
+				t.Fatalf("run ended with %v, want ErrClosed", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("Close did not stop a running guest")
 		}
 	}
 	if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p}); !errors.Is(err, ErrClosed) {

@@ -10,7 +10,7 @@ import (
 var files embed.FS
 
 // Dir returns the plugin directory name (e.g. "echo") as an fs.FS, ready
-// for sandbox.LoadPluginFS.
+// for reading with fs.ReadFile.
 func Dir(name string) (fs.FS, error) {
 	return fs.Sub(files, name)
 }

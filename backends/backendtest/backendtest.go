@@ -22,6 +22,9 @@ import (
 	"github.com/google/uuid"
 )
 
+// unknownID is a well-formed id that names nothing.
+const unknownID = "0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b"
+
 // Harness makes backends for the suite.
 type Harness struct {
 	// New returns a fresh backend that has not been bootstrapped, and an
@@ -381,8 +384,15 @@ func (f *fixture) testBaskets(t *testing.T) {
 	if got.ID != b.ID {
 		t.Fatalf("by name: %+v", got)
 	}
-	_, err = s.Basket(bg, "no-such-id")
+	_, err = s.Basket(bg, unknownID)
 	wantErr(t, err, docex.ErrNotFound)
+	// A malformed id is invalid input, not "not found".
+	for _, bad := range []string{"", "nope", "../x", unknownID + "0", strings.ToUpper(unknownID)[:35] + "\x00"} {
+		_, err = s.Basket(bg, bad)
+		wantErr(t, err, docex.ErrInvalidID)
+		_, err = s.Document(bg, bad)
+		wantErr(t, err, docex.ErrInvalidID)
+	}
 	_, err = s.BasketByName(bg, "nope")
 	wantErr(t, err, docex.ErrNotFound)
 	list, err := s.Baskets(bg, docex.Page{})
@@ -493,7 +503,7 @@ func (f *fixture) testDocuments(t *testing.T) {
 	e.add(s, b.ID, "x.txt", "xxx", nil)
 	_, err = s.UpdateContent(bg, d.ID, strings.NewReader("xxx"), "")
 	wantErr(t, err, docex.ErrDuplicateContent)
-	_, err = s.UpdateContent(bg, "nope", strings.NewReader("x"), "")
+	_, err = s.UpdateContent(bg, unknownID, strings.NewReader("x"), "")
 	wantErr(t, err, docex.ErrNotFound)
 
 	// Wrong basket: not found, nothing deleted.
@@ -556,7 +566,7 @@ func (f *fixture) testDocuments(t *testing.T) {
 	if byName[0].Name != "doc-00.txt" {
 		t.Fatalf("OrderName first = %s", byName[0].Name)
 	}
-	_, err = s.Documents(bg, "nope", docex.Page{})
+	_, err = s.Documents(bg, unknownID, docex.Page{})
 	wantErr(t, err, docex.ErrNotFound)
 	_, err = s.Documents(bg, lb.ID, docex.Page{Limit: -1})
 	wantErr(t, err, docex.ErrInvalid)
@@ -578,7 +588,7 @@ func (f *fixture) testDocuments(t *testing.T) {
 		t.Fatalf("batch = %+v", added)
 	}
 	// Adding to a missing basket adds nothing.
-	_, err = s.AddDocument(bg, "nope", engine.NewDocument{Name: "x", Content: strings.NewReader("x")})
+	_, err = s.AddDocument(bg, unknownID, engine.NewDocument{Name: "x", Content: strings.NewReader("x")})
 	wantErr(t, err, docex.ErrNotFound)
 }
 
@@ -600,8 +610,8 @@ func (f *fixture) testMetadata(t *testing.T) {
 		t.Fatalf("after delete = %+v", got.Metadata)
 	}
 	wantErr(t, s.DeleteMetadata(bg, d.ID, "k"), docex.ErrNotFound)
-	wantErr(t, s.DeleteMetadata(bg, "nope", "n"), docex.ErrNotFound)
-	_, err = s.SetMetadata(bg, "nope", map[string]docex.Value{"a": docex.String("b")})
+	wantErr(t, s.DeleteMetadata(bg, unknownID, "n"), docex.ErrNotFound)
+	_, err = s.SetMetadata(bg, unknownID, map[string]docex.Value{"a": docex.String("b")})
 	wantErr(t, err, docex.ErrNotFound)
 	for _, bad := range []map[string]docex.Value{
 		nil,
@@ -666,7 +676,7 @@ func (f *fixture) testFind(t *testing.T) {
 	}
 	_, _, err = s.FindDocuments(bg, b.ID, nil, docex.Page{})
 	wantErr(t, err, docex.ErrInvalid)
-	_, _, err = s.FindDocuments(bg, "nope", []docex.MetaFilter{{Key: "a", Value: docex.String("b")}}, docex.Page{})
+	_, _, err = s.FindDocuments(bg, unknownID, []docex.MetaFilter{{Key: "a", Value: docex.String("b")}}, docex.Page{})
 	wantErr(t, err, docex.ErrNotFound)
 	// Metadata changes are reflected.
 	_, err = s.SetMetadata(bg, evens[0], map[string]docex.Value{"parity": docex.String("odd")})

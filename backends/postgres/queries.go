@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -335,12 +336,16 @@ func openContent(ctx context.Context, b *Backend, q pgx.Tx, checksum string) (io
 }
 
 // auditArgs returns the insert arguments of e (auditInsertCols).
-func auditArgs(e docex.AuditEntry) []any {
+func auditArgs(e docex.AuditEntry) ([]any, error) {
 	roles := e.Roles
 	if roles == nil {
 		roles = []string{}
 	}
-	return []any{e.ID, utcMicro(e.Time), e.TenantID, e.UserID, roles, e.Operation, e.Target, e.Outcome, e.Error, e.Detail}
+	detail, err := driver.EncodeDetail(e.Detail)
+	if err != nil {
+		return nil, err
+	}
+	return []any{e.ID, utcMicro(e.Time), e.TenantID, e.UserID, roles, e.Operation, e.Target, e.Outcome, e.Error, detail}, nil
 }
 
 // scanAudit reads audit rows (auditInsertCols) and closes rows.
@@ -349,7 +354,12 @@ func scanAudit(rows pgx.Rows) ([]docex.AuditEntry, error) {
 	out := []docex.AuditEntry{}
 	for rows.Next() {
 		var e docex.AuditEntry
-		if err := rows.Scan(&e.ID, &e.Time, &e.TenantID, &e.UserID, &e.Roles, &e.Operation, &e.Target, &e.Outcome, &e.Error, &e.Detail); err != nil {
+		var detail string
+		if err := rows.Scan(&e.ID, &e.Time, &e.TenantID, &e.UserID, &e.Roles, &e.Operation, &e.Target, &e.Outcome, &e.Error, &detail); err != nil {
+			return nil, err
+		}
+		var err error
+		if e.Detail, err = driver.DecodeDetail(detail); err != nil {
 			return nil, err
 		}
 		e.Time = e.Time.UTC()

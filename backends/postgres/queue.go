@@ -163,7 +163,11 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		Workers:              workers,
 		Logger:               log,
 		MaxAttempts:          riverMaxAttempts,
-		JobTimeout:           -1, // plugins have their own limits
+		// River rescues a running job only once it is past its timeout
+		// (an infinite timeout is never rescued), so the job timeout is
+		// the lease: a job must finish within it, or it is interrupted and
+		// delivered again (each plugin run has its own, shorter, limit).
+		JobTimeout:           rescue,
 		RescueStuckJobsAfter: rescue,
 		FetchPollInterval:    cfg.Poll,
 		FetchCooldown:        min(100*time.Millisecond, cfg.Poll),

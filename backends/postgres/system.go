@@ -449,7 +449,11 @@ func (b *Backend) OpenTenant(ctx context.Context, id string) (driver.TenantStore
 // AppendSystemAudit records e in the system audit log. It returns
 // docex.ErrNotInitialized before Bootstrap.
 func (b *Backend) AppendSystemAudit(ctx context.Context, e docex.AuditEntry) error {
-	_, err := b.pool.Exec(ctx, b.sql.auditInsert, auditArgs(e)...)
+	args, err := auditArgs(e)
+	if err != nil {
+		return err
+	}
+	_, err = b.pool.Exec(ctx, b.sql.auditInsert, args...)
 	return b.sysErr(err, "append system audit")
 }
 

@@ -341,7 +341,11 @@ func (t *tx) AppendAudit(ctx context.Context, e docex.AuditEntry) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	_, err := t.q.Exec(ctx, sqlAppendAudit, auditArgs(e)...)
+	args, err := auditArgs(e)
+	if err != nil {
+		return err
+	}
+	_, err = t.q.Exec(ctx, sqlAppendAudit, args...)
 	return t.b.wrap(err, "append audit")
 }
 

@@ -148,8 +148,12 @@ func insertAudit(ctx context.Context, q querier, table string, e docex.AuditEntr
 	if e.Roles == nil {
 		roles = []byte("[]")
 	}
+	detail, err := driver.EncodeDetail(e.Detail)
+	if err != nil {
+		return err
+	}
 	_, err = q.ExecContext(ctx, `INSERT INTO `+table+`(id, time, tenant_id, user_id, roles, operation, target, outcome, error, detail) VALUES (?,?,?,?,?,?,?,?,?,?)`,
-		e.ID, micros(e.Time), e.TenantID, e.UserID, string(roles), e.Operation, e.Target, e.Outcome, e.Error, e.Detail)
+		e.ID, micros(e.Time), e.TenantID, e.UserID, string(roles), e.Operation, e.Target, e.Outcome, e.Error, detail)
 	if err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
@@ -170,8 +174,11 @@ func listAudit(ctx context.Context, q querier, table string, page docex.Page) ([
 	for rows.Next() {
 		var e docex.AuditEntry
 		var t int64
-		var roles string
-		if err := rows.Scan(&e.ID, &t, &e.TenantID, &e.UserID, &roles, &e.Operation, &e.Target, &e.Outcome, &e.Error, &e.Detail); err != nil {
+		var roles, detail string
+		if err := rows.Scan(&e.ID, &t, &e.TenantID, &e.UserID, &roles, &e.Operation, &e.Target, &e.Outcome, &e.Error, &detail); err != nil {
+			return nil, err
+		}
+		if e.Detail, err = driver.DecodeDetail(detail); err != nil {
 			return nil, err
 		}
 		e.Time = fromMicros(t)

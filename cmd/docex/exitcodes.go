@@ -28,6 +28,16 @@ var exitTable = []struct {
 	{docex.ErrPluginFailed, exitPlugin},
 }
 
+// exitKinds names each exit code's meaning: the "kind" of a --json error.
+var exitKinds = map[int]string{
+	exitInternal: "internal",
+	exitInvalid:  "invalid",
+	exitNotFound: "not_found",
+	exitDenied:   "denied",
+	exitConflict: "conflict",
+	exitPlugin:   "plugin_failed",
+}
+
 // exitCode returns the exit code for err (0 for nil).
 func exitCode(err error) int {
 	if err == nil {

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -22,7 +20,87 @@ func main() {
 	os.Exit(exitCode(err))
 }
 
-// globals are the flags every command accepts.
+// run is the whole CLI: it parses args, runs the command and returns its
+// error; main maps the error to an exit code. It writes results to stdout
+// and diagnostics to stderr, and reads the environment only through the
+// process's os.Getenv.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runEnv(ctx, args, stdout, stderr, os.Getenv)
+}
+
+func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (err error) {
+	c := &cli{stdout: stdout, stderr: stderr, getenv: getenv}
+	defer func() {
+		c.close()
+		if errors.Is(err, errHelp) {
+			err = nil
+			return
+		}
+		if err != nil {
+			c.printError(err)
+		}
+	}()
+	reg := commands()
+	if i := firstWord(args); i >= 0 && args[i] == "help" {
+		// "docex help [COMMAND...]" is "docex [COMMAND...] --help".
+		args = append(append(append([]string(nil), args[:i]...), args[i+1:]...), "--help")
+	}
+	words, rest := commandWords(args, reg.isGroup)
+	c.g.json = hasFlag(rest, "--json")
+	path := strings.Join(words, " ")
+	cmd := reg.byPath[path]
+	if cmd == nil {
+		return c.noCommand(reg, path, rest)
+	}
+	c.cmd = cmd
+	fs := pflag.NewFlagSet("docex "+path, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SetInterspersed(true)
+	fs.SortFlags = false
+	addGlobals(fs, &c.g, getenv)
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	if err := fs.Parse(rest); err != nil {
+		return docex.Errorf(errUsage, "%s: %v (see docex help %s)", path, err, path)
+	}
+	if c.g.help {
+		commandUsage(stdout, cmd, fs)
+		return errHelp
+	}
+	pos := fs.Args()
+	if len(pos) < cmd.minArgs || (cmd.maxArgs >= 0 && len(pos) > cmd.maxArgs) {
+		return docex.Errorf(errUsage, "usage: docex %s %s (see docex help %s)", path, cmd.args, path)
+	}
+	return cmd.run(ctx, c, pos)
+}
+
+// noCommand handles a command line that names no command: "docex",
+// "docex --help", "docex --version", "docex tenant", "docex frobnicate".
+func (c *cli) noCommand(reg registry, path string, rest []string) error {
+	wantHelp := hasFlag(rest, "--help") || hasFlag(rest, "-h")
+	if path == "" && hasFlag(rest, "--version") {
+		return cmdVersion(context.Background(), c, nil)
+	}
+	if path != "" && !reg.isGroup(path) {
+		return docex.Errorf(errUsage, "unknown command %q (docex help lists the commands)", path)
+	}
+	w := c.stderr
+	if wantHelp {
+		w = c.stdout
+	}
+	usage(w, reg, path)
+	switch {
+	case wantHelp:
+		return errHelp
+	case path == "":
+		return docex.Errorf(errUsage, "no command given (docex help lists the commands)")
+	default:
+		return docex.Errorf(errUsage, "%q needs a subcommand (docex help %s lists them)", path, path)
+	}
+}
+
+// globals are the flags every command accepts, anywhere on the line.
 type globals struct {
 	config string
 	tenant string
@@ -32,23 +110,31 @@ type globals struct {
 	help   bool
 }
 
+// globalFlags describes the global flags once, for the help texts.
+var globalFlags = []struct{ name, arg, usage string }{
+	{"config", "PATH", "config file (default ./docex.yaml; env DOCEX_CONFIG)"},
+	{"tenant", "ID", "tenant of the user context (env DOCEX_TENANT)"},
+	{"user", "ID", "user of the user context, recorded in the audit log (env DOCEX_USER)"},
+	{"roles", "a,b", "roles of the user context: reader, writer, admin (env DOCEX_ROLES)"},
+	{"json", "", "machine-readable output on stdout (docs/json.md); errors as JSON on stderr"},
+}
+
+// addGlobals binds the global flags to g, hidden from per-command help
+// (which lists them once, in one line).
 func addGlobals(fs *pflag.FlagSet, g *globals, getenv func(string) string) {
-	def := func(env, fallback string) string {
-		if v := getenv(env); v != "" {
-			return v
-		}
-		return fallback
+	config := getenv("DOCEX_CONFIG")
+	if config == "" {
+		config = "docex.yaml"
 	}
-	fs.StringVar(&g.config, "config", def("DOCEX_CONFIG", "docex.yaml"), "config file (env DOCEX_CONFIG)")
-	fs.StringVar(&g.tenant, "tenant", getenv("DOCEX_TENANT"), "tenant id of the user context (env DOCEX_TENANT)")
-	fs.StringVar(&g.user, "user", getenv("DOCEX_USER"), "user id of the user context (env DOCEX_USER)")
-	var roles []string
-	if v := getenv("DOCEX_ROLES"); v != "" {
-		roles = splitList(v)
+	fs.StringVar(&g.config, "config", config, "")
+	fs.StringVar(&g.tenant, "tenant", getenv("DOCEX_TENANT"), "")
+	fs.StringVar(&g.user, "user", getenv("DOCEX_USER"), "")
+	fs.StringSliceVar(&g.roles, "roles", splitList(getenv("DOCEX_ROLES")), "")
+	fs.BoolVar(&g.json, "json", g.json, "")
+	fs.BoolVarP(&g.help, "help", "h", false, "")
+	for _, name := range []string{"config", "tenant", "user", "roles", "json", "help"} {
+		fs.MarkHidden(name)
 	}
-	fs.StringSliceVar(&g.roles, "roles", roles, "roles of the user context, comma-separated (env DOCEX_ROLES)")
-	fs.BoolVar(&g.json, "json", false, "machine-readable output on stdout; errors as JSON on stderr")
-	fs.BoolVarP(&g.help, "help", "h", false, "show help")
 }
 
 func splitList(s string) []string {
@@ -66,7 +152,7 @@ func splitList(s string) []string {
 var valueFlags = map[string]bool{"--config": true, "--tenant": true, "--user": true, "--roles": true}
 
 // commandWords returns the leading non-flag words of args that name a
-// command (at most depth of them), and the remaining arguments.
+// command (as deep as isGroup allows), and the remaining arguments.
 func commandWords(args []string, isGroup func(path string) bool) (words, rest []string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -92,100 +178,33 @@ func commandWords(args []string, isGroup func(path string) bool) (words, rest []
 	return words, rest
 }
 
-// run is the whole CLI: it parses args, runs the command and returns its
-// error; main maps the error to an exit code. It writes results to stdout
-// and diagnostics to stderr, and reads the environment only through the
-// process's os.Getenv.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runEnv(ctx, args, stdout, stderr, os.Getenv)
+// firstWord returns the index of the first argument that is not a flag or
+// a global flag's value, or -1.
+func firstWord(args []string) int {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--":
+			return -1
+		case valueFlags[a]:
+			i++
+		case !strings.HasPrefix(a, "-") || a == "-":
+			return i
+		}
+	}
+	return -1
 }
 
-func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (err error) {
-	c := &cli{stdout: stdout, stderr: stderr, getenv: getenv}
-	defer func() {
-		if errors.Is(err, errHelp) {
-			err = nil
-			return
-		}
-		if err != nil {
-			c.printError(err)
-		}
-	}()
-	words, rest := commandWords(args, isGroup)
-	path := strings.Join(words, " ")
-	cmd, ok := commands()[path]
-	if !ok {
-		if path == "" || isGroup(path) {
-			// "docex", "docex --help", "docex tenant": list commands.
-			wantHelp := false
-			for _, a := range rest {
-				if a == "--help" || a == "-h" {
-					wantHelp = true
-				}
-			}
-			if hasJSON(rest) {
-				c.g.json = true
-			}
-			c.usage(stdoutOrErr(wantHelp, stdout, stderr), path)
-			if wantHelp {
-				return errHelp
-			}
-			if path == "" {
-				return docex.Errorf(errUsage, "no command given (see docex --help)")
-			}
-			return docex.Errorf(errUsage, "%q needs a subcommand (see docex %s --help)", path, path)
-		}
-		if hasJSON(rest) {
-			c.g.json = true
-		}
-		return docex.Errorf(errUsage, "unknown command %q (see docex --help)", path)
-	}
-	fs := pflag.NewFlagSet("docex "+path, pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.SetInterspersed(true)
-	fs.SortFlags = false
-	addGlobals(fs, &c.g, getenv)
-	if cmd.flags != nil {
-		cmd.flags(fs, &c.o)
-	}
-	if err := fs.Parse(rest); err != nil {
-		c.g.json = c.g.json || hasJSON(rest)
-		return docex.Errorf(errUsage, "%s: %v (see docex %s --help)", path, err, path)
-	}
-	if c.g.help {
-		c.commandUsage(stdout, path, cmd, fs)
-		return errHelp
-	}
-	pos := fs.Args()
-	if len(pos) < cmd.minArgs || (cmd.maxArgs >= 0 && len(pos) > cmd.maxArgs) {
-		return docex.Errorf(errUsage, "usage: docex %s %s", path, cmd.args)
-	}
-	return cmd.run(ctx, c, pos)
-}
-
-func hasJSON(args []string) bool {
+// hasFlag reports whether the boolean flag is set among args (before the
+// flags are parsed: errors must be JSON with --json even when parsing
+// fails).
+func hasFlag(args []string, name string) bool {
 	for _, a := range args {
-		if a == "--json" || a == "--json=true" {
+		if a == "--" {
+			return false
+		}
+		if a == name || a == name+"=true" {
 			return true
 		}
 	}
 	return false
-}
-
-func stdoutOrErr(toStdout bool, stdout, stderr io.Writer) io.Writer {
-	if toStdout {
-		return stdout
-	}
-	return stderr
-}
-
-// printError writes err to stderr: a line of text, or with --json
-// {"error": {"code": ..., "message": ...}}.
-func (c *cli) printError(err error) {
-	if c.g.json {
-		enc := json.NewEncoder(c.stderr)
-		enc.Encode(map[string]any{"error": map[string]string{"code": docex.Code(err), "message": err.Error()}})
-		return
-	}
-	fmt.Fprintf(c.stderr, "docex: %v\n", err)
 }

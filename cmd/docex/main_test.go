@@ -87,6 +87,20 @@ type doc struct {
 	Metadata    map[string]any `json:"metadata"`
 }
 
+// added is an element of doc add --json.
+type added struct {
+	Document  doc  `json:"document"`
+	Duplicate bool `json:"duplicate"`
+}
+
+func documents(as []added) []doc {
+	out := make([]doc, len(as))
+	for i, a := range as {
+		out[i] = a.Document
+	}
+	return out
+}
+
 func TestEndToEnd(t *testing.T) {
 	h := newHarness(t)
 	r := h.ok("init")
@@ -122,7 +136,7 @@ func TestEndToEnd(t *testing.T) {
 	h.ok(append([]string{"basket", "create", "invoices"}, acme...)...)
 	a := h.file("a.txt", "hello world")
 	b := h.file("b.txt", "second")
-	docs := decode[[]doc](t, h.ok(append([]string{"doc", "add", "invoices", a, b, "--meta", "lang=en", "--meta", "pages=42", "--meta", "paid=true", "--json"}, acme...)...).stdout)
+	docs := documents(decode[[]added](t, h.ok(append([]string{"doc", "add", "invoices", a, b, "--meta", "lang=en", "--meta", "pages=42", "--meta", "paid=true", "--json"}, acme...)...).stdout))
 	if len(docs) != 2 || docs[0].Name != "a.txt" || docs[0].Size != 11 || docs[0].Metadata["pages"] != float64(42) || docs[0].Metadata["paid"] != true || docs[0].Metadata["lang"] != "en" {
 		t.Fatalf("added: %+v", docs)
 	}
@@ -155,7 +169,10 @@ func TestEndToEnd(t *testing.T) {
 	if got.Metadata["status"] != "final" || got.Metadata["n"] != 1.5 {
 		t.Fatalf("meta set: %+v", got.Metadata)
 	}
-	if r := h.ok(append([]string{"doc", "meta", "get", id, "n", "--json"}, acme...)...); strings.TrimSpace(r.stdout) != "1.5" {
+	if m := decode[map[string]any](t, h.ok(append([]string{"doc", "meta", "get", id, "n", "--json"}, acme...)...).stdout); m["value"] != 1.5 || m["key"] != "n" || m["document_id"] != id {
+		t.Fatalf("meta get: %v", m)
+	}
+	if r := h.ok(append([]string{"doc", "meta", "get", id, "n"}, acme...)...); strings.TrimSpace(r.stdout) != "1.5" {
 		t.Fatalf("meta get: %q", r.stdout)
 	}
 	if m := decode[map[string]any](t, h.ok(append([]string{"doc", "meta", "get", id, "--json"}, acme...)...).stdout); m["status"] != "final" {
@@ -221,7 +238,10 @@ func TestEndToEnd(t *testing.T) {
 func TestExitCodes(t *testing.T) {
 	h := newHarness(t)
 	// Before init: config missing.
-	h.want(exitNotFound, "tenant", "list")
+	r := h.want(exitInvalid, "tenant", "list")
+	if !strings.Contains(r.stderr, "docex init") {
+		t.Fatalf("missing config: %s", r.stderr)
+	}
 	h.ok("init")
 	h.ok("tenant", "create", "acme")
 	h.ok("tenant", "create", "beta")
@@ -258,7 +278,14 @@ func TestExitCodes(t *testing.T) {
 		{"no roles", exitDenied, []string{"basket", "list", "--tenant", "acme", "--user", "u"}},
 		{"invalid runtime tenant id", exitInvalid, []string{"basket", "list", "--tenant", "a;drop", "--user", "u", "--roles", "admin"}},
 		{"basket not found", exitNotFound, []string{"doc", "add", "nope", f, "--tenant", "acme", "--user", "u", "--roles", "admin"}},
-		{"document not found", exitNotFound, []string{"doc", "get", "nope", "--tenant", "acme", "--user", "u", "--roles", "admin"}},
+		{"malformed document id", exitInvalid, []string{"doc", "get", "nope", "--tenant", "acme", "--user", "u", "--roles", "admin"}},
+		{"malformed document id to run", exitInvalid, []string{"doc", "cat", "../x", "--tenant", "acme", "--user", "u", "--roles", "admin"}},
+		{"document not found", exitNotFound, []string{"doc", "get", "0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b", "--tenant", "acme", "--user", "u", "--roles", "admin"}},
+		{"help command", exitOK, []string{"help"}},
+		{"help for a command", exitOK, []string{"help", "doc", "add"}},
+		{"help for a group", exitOK, []string{"help", "tenant"}},
+		{"help for an unknown command", exitInvalid, []string{"help", "frobnicate"}},
+		{"version flag", exitOK, []string{"--version"}},
 		{"file missing", exitInvalid, []string{"doc", "add", "b", filepath.Join(h.dir, "missing"), "--tenant", "acme", "--user", "u", "--roles", "admin"}},
 		{"bad meta", exitInvalid, []string{"doc", "find", "b", "--meta", "novalue", "--tenant", "acme", "--user", "u", "--roles", "admin"}},
 		{"bad order", exitInvalid, []string{"doc", "list", "b", "--order", "sideways", "--tenant", "acme", "--user", "u", "--roles", "admin"}},
@@ -344,7 +371,7 @@ func TestInitDataDirAndMove(t *testing.T) {
 	h.ok("tenant", "create", "acme")
 	f := h.file("a.txt", "moved content")
 	h.ok("basket", "create", "b", "--tenant", "acme", "--user", "u", "--roles", "admin")
-	added := decode[[]doc](t, h.ok("doc", "add", "b", f, "--json", "--tenant", "acme", "--user", "u", "--roles", "admin").stdout)
+	added := documents(decode[[]added](t, h.ok("doc", "add", "b", f, "--json", "--tenant", "acme", "--user", "u", "--roles", "admin").stdout))
 	// Move the whole directory: relative paths follow the config file.
 	moved := filepath.Join(t.TempDir(), "moved")
 	if err := os.Rename(h.dir, moved); err != nil {
@@ -367,7 +394,7 @@ func TestSingleFileMode(t *testing.T) {
 	f := h.file("a.txt", "local data")
 	h.want(exitDenied, "basket", "create", "b", "--roles", "admin")
 	h.ok("basket", "create", "b", "--user", "me", "--roles", "admin")
-	added := decode[[]doc](t, h.ok("doc", "add", "b", f, "--json", "--user", "me", "--roles", "admin").stdout)
+	added := documents(decode[[]added](t, h.ok("doc", "add", "b", f, "--json", "--user", "me", "--roles", "admin").stdout))
 	// Exactly one database file holds everything; copy it elsewhere and read.
 	data := filepath.Join(h.dir, "docex-data")
 	entries, _ := os.ReadDir(data)
@@ -483,7 +510,7 @@ storage:
 	u := []string{"--tenant", tn, "--user", "u", "--roles", "admin"}
 	h.ok(append([]string{"basket", "create", "b"}, u...)...)
 	f := h.file("a.txt", "postgres content")
-	docs := decode[[]doc](t, h.ok(append([]string{"doc", "add", "b", f, "--meta", "k=1", "--json"}, u...)...).stdout)
+	docs := documents(decode[[]added](t, h.ok(append([]string{"doc", "add", "b", f, "--meta", "k=1", "--json"}, u...)...).stdout))
 	if r := h.ok(append([]string{"doc", "cat", docs[0].ID}, u...)...); r.stdout != "postgres content" {
 		t.Fatalf("cat: %q", r.stdout)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,81 +19,113 @@ import (
 	"golang.org/x/term"
 )
 
-// jobOpts are the flags of the pipeline, job and worker commands.
-type jobOpts struct {
-	pipeline          string
-	version           int
-	docs              []string
-	basket            string
-	wait              bool
-	worker            string
-	state             string
+// pipelineCommands are the commands of pipelines, jobs, workers and
+// lineage (docs/jobs.md).
+func pipelineCommands() []*command {
+	var (
+		version int
+		run     runOpts
+		jf      engine.JobFilter
+		page    docex.Page
+		wk      workerOpts
+	)
+	return []*command{
+		{path: "pipeline create", args: "FILE", access: "admin", minArgs: 1, maxArgs: 1,
+			summary: "define a pipeline from a TOML file; an existing name gets a new version",
+			help: `See docs/jobs.md for the format. Errors name the line and key. Jobs already
+enqueued keep the version they were enqueued with.
+
+Example:
+  docex pipeline create ocr.toml`,
+			plugins: true, run: cmdPipelineCreate},
+		{path: "pipeline list", access: "reader", maxArgs: 0,
+			summary: "list pipelines (newest versions) and the baskets bound to them", run: cmdPipelineList},
+		{path: "pipeline show", args: "NAME", access: "reader", minArgs: 1, maxArgs: 1,
+			summary: "show a pipeline (its newest version, or --version N)",
+			flags:   func(fs *pflag.FlagSet) { fs.IntVar(&version, "version", 0, "version to show (default: the newest)") },
+			run: func(ctx context.Context, c *cli, args []string) error {
+				return cmdPipelineShow(ctx, c, args[0], version)
+			}},
+		{path: "pipeline delete", args: "NAME", access: "admin", minArgs: 1, maxArgs: 1,
+			summary: "delete a pipeline; its versions stay for jobs and lineage", run: cmdPipelineDelete},
+		{path: "pipeline run", args: "NAME (--doc ID... | --basket BASKET)", access: "writer", minArgs: 1, maxArgs: 1, plugins: true,
+			summary: "run a pipeline on documents or on a basket's originals; --wait follows it to the end",
+			help: `With --wait: a progress bar on a terminal (none with --json), then a summary
+(done, failed, steps skipped thanks to the cache, time). Exit 6 when a
+document failed; the summary says which and why. On SQLite, --wait runs a
+worker in this process (--worker=no to rely on running workers only); on
+PostgreSQL it relies on running workers (--worker=yes runs one here too).
+
+Example:
+  docex pipeline run ocr --basket invoices --wait`,
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringArrayVar(&run.docs, "doc", nil, "document id (repeatable)")
+				fs.StringVar(&run.basket, "basket", "", "every original document of this basket (name or id)")
+				fs.BoolVar(&run.wait, "wait", false, "wait until every job is final; exit 6 when one failed")
+				fs.StringVar(&run.worker, "worker", "auto", "with --wait, run a worker in this process: auto (SQLite only), yes or no")
+			},
+			run: func(ctx context.Context, c *cli, args []string) error { return cmdPipelineRun(ctx, c, args[0], run) }},
+
+		{path: "basket bind", args: "BASKET PIPELINE", access: "admin", minArgs: 2, maxArgs: 2,
+			summary: "bind a basket to a pipeline: every document added is processed", run: cmdBasketBind},
+		{path: "basket unbind", args: "BASKET", access: "admin", minArgs: 1, maxArgs: 1,
+			summary: "remove a basket's pipeline", run: cmdBasketUnbind},
+
+		{path: "job list", access: "reader", maxArgs: 0,
+			summary: "list jobs, newest first",
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringVar(&jf.State, "state", "", "queued, running, succeeded, failed or cancelled")
+				fs.StringVar(&jf.Pipeline, "pipeline", "", "only jobs of this pipeline")
+				fs.StringVar(&jf.DocumentID, "doc", "", "only jobs of this document")
+				pageFlags(fs, &page)
+			},
+			run: func(ctx context.Context, c *cli, args []string) error { return cmdJobList(ctx, c, jf, page) }},
+		{path: "job show", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
+			summary: "show a job: steps, attempts, errors, resource reports", run: cmdJobShow},
+		{path: "job retry", args: "ID", access: "writer", minArgs: 1, maxArgs: 1,
+			summary: "queue a failed or cancelled job again; completed steps are kept", run: cmdJobRetry},
+		{path: "job cancel", args: "ID", access: "writer", minArgs: 1, maxArgs: 1,
+			summary: "cancel a queued or running job", run: cmdJobCancel},
+
+		{path: "worker", access: "operator", maxArgs: 0, plugins: true,
+			summary: "run pipeline jobs until SIGINT/SIGTERM; logs JSON lines on stderr",
+			help: `Serves --tenants a,b or --all (the default: every tenant, also those created
+later; the local store in single-file mode). Several workers, on one machine
+or many, share the work (docs/scale-out.md). On SIGINT or SIGTERM it takes
+no new job, lets running ones finish within --shutdown-timeout (then
+releases them: they run again later) and exits 0.
+
+Example:
+  docex worker --all --concurrency 8`,
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringSliceVar(&wk.tenants, "tenants", nil, "serve only these tenants (comma-separated)")
+				fs.BoolVar(&wk.all, "all", false, "serve every tenant, also those created later (the default)")
+				fs.IntVar(&wk.concurrency, "concurrency", 4, "jobs run at once")
+				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "jobs of one tenant run at once (default concurrency/2)")
+				fs.DurationVar(&wk.shutdown, "shutdown-timeout", 10*time.Second, "how long running jobs may finish after a stop signal")
+				fs.DurationVar(&wk.lease, "lease", 0, "how long a killed worker's job waits before another worker takes it (default: SQLite 1m, PostgreSQL 1h)")
+			},
+			run: func(ctx context.Context, c *cli, args []string) error { return cmdWorker(ctx, c, wk) }},
+
+		{path: "doc lineage", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
+			summary: "show what a document was derived from and what was derived from it", run: cmdDocLineage},
+	}
+}
+
+type runOpts struct {
+	docs   []string
+	basket string
+	wait   bool
+	worker string
+}
+
+type workerOpts struct {
 	tenants           []string
 	all               bool
 	concurrency       int
 	tenantConcurrency int
 	shutdown          time.Duration
 	lease             time.Duration
-	cascade           bool
-	keepDerived       bool
-}
-
-// pipelineCommands are the commands of pipelines, jobs, workers and
-// lineage (docs/jobs.md).
-func pipelineCommands() map[string]*command {
-	return map[string]*command{
-		"pipeline create": {args: "FILE", summary: "define a pipeline from a TOML file (admin); an existing name gets a new version", minArgs: 1, maxArgs: 1, run: cmdPipelineCreate,
-			help: "See docs/jobs.md for the format. Errors name the line and key. Jobs already\nenqueued keep the version they were enqueued with."},
-		"pipeline list": {summary: "list pipelines (newest versions) and the baskets bound to them", maxArgs: 0, run: cmdPipelineList},
-		"pipeline show": {args: "NAME", summary: "show a pipeline (its newest version, or --version N)", minArgs: 1, maxArgs: 1, run: cmdPipelineShow,
-			flags: func(fs *pflag.FlagSet, o *opts) { fs.IntVar(&o.j.version, "version", 0, "version to show (default: the newest)") }},
-		"pipeline delete": {args: "NAME", summary: "delete a pipeline (admin); its versions stay for jobs and lineage", minArgs: 1, maxArgs: 1, run: cmdPipelineDelete},
-		"pipeline run": {args: "NAME (--doc ID... | --basket BASKET)", summary: "enqueue a pipeline run on documents or a basket (writer); --wait follows it to the end",
-			help: `With --wait: a progress bar on a terminal (none with --json), then a summary
-(done, failed, steps skipped thanks to the cache, time). Exit 6 when a
-document failed; the summary says which and why. On SQLite, --wait runs a
-worker in this process (--worker=no to rely on running workers only); on
-PostgreSQL it relies on running workers (--worker=yes runs one here too).`,
-			minArgs: 1, maxArgs: 1, run: cmdPipelineRun,
-			flags: func(fs *pflag.FlagSet, o *opts) {
-				fs.StringArrayVar(&o.j.docs, "doc", nil, "document id (repeatable)")
-				fs.StringVar(&o.j.basket, "basket", "", "every document of this basket (name or id)")
-				fs.BoolVar(&o.j.wait, "wait", false, "wait until every job is final; exit 6 when one failed")
-				fs.StringVar(&o.j.worker, "worker", "auto", "with --wait, run a worker in this process: auto (SQLite only), yes or no")
-			}},
-
-		"basket bind": {args: "BASKET PIPELINE", summary: "bind a basket to a pipeline (admin): every document added is processed", minArgs: 2, maxArgs: 2, run: cmdBasketBind},
-		"basket unbind": {args: "BASKET", summary: "remove a basket's pipeline (admin)", minArgs: 1, maxArgs: 1, run: cmdBasketUnbind},
-
-		"job list": {summary: "list jobs, newest first", maxArgs: 0, run: cmdJobList,
-			flags: func(fs *pflag.FlagSet, o *opts) {
-				fs.StringVar(&o.j.state, "state", "", "queued, running, succeeded, failed or cancelled")
-				fs.StringVar(&o.j.pipeline, "pipeline", "", "only jobs of this pipeline")
-				fs.StringVar(&o.j.basket, "doc", "", "only jobs of this document")
-				pageFlags(fs, o)
-			}},
-		"job show":   {args: "ID", summary: "show a job: steps, attempts, errors, resource reports", minArgs: 1, maxArgs: 1, run: cmdJobShow},
-		"job retry":  {args: "ID", summary: "queue a failed or cancelled job again (writer); completed steps are kept", minArgs: 1, maxArgs: 1, run: cmdJobRetry},
-		"job cancel": {args: "ID", summary: "cancel a queued or running job (writer)", minArgs: 1, maxArgs: 1, run: cmdJobCancel},
-
-		"worker": {summary: "run pipeline jobs until SIGINT/SIGTERM (operator); logs JSON lines on stderr",
-			help: `Serves --tenants a,b or --all (default: every tenant; the local store in
-single-file mode). Several workers, on one machine or many, share the work
-(docs/scale-out.md). On SIGINT or SIGTERM it takes no new job, lets running
-ones finish within --shutdown-timeout (then releases them: they run again
-later) and exits 0.`,
-			maxArgs: 0, run: cmdWorker,
-			flags: func(fs *pflag.FlagSet, o *opts) {
-				fs.StringSliceVar(&o.j.tenants, "tenants", nil, "serve only these tenants (comma-separated)")
-				fs.BoolVar(&o.j.all, "all", false, "serve every tenant, also those created later (the default)")
-				fs.IntVar(&o.j.concurrency, "concurrency", 4, "jobs run at once")
-				fs.IntVar(&o.j.tenantConcurrency, "tenant-concurrency", 0, "jobs of one tenant run at once (default concurrency/2)")
-				fs.DurationVar(&o.j.shutdown, "shutdown-timeout", 10*time.Second, "how long running jobs may finish after a stop signal")
-				fs.DurationVar(&o.j.lease, "lease", 0, "how long a killed worker's job waits before another worker takes it (default: SQLite 1m, PostgreSQL 1h)")
-			}},
-
-		"doc lineage": {args: "ID", summary: "show what a document was derived from and what was derived from it", minArgs: 1, maxArgs: 1, run: cmdDocLineage},
-	}
 }
 
 func cmdPipelineCreate(ctx context.Context, c *cli, args []string) error {
@@ -100,11 +133,10 @@ func cmdPipelineCreate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return docex.Errorf(docex.ErrInvalid, "read %s: %v", args[0], err)
 	}
-	s, done, err := c.userSession(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
 	p, err := s.CreatePipeline(ctx, src)
 	if err != nil {
 		return err
@@ -115,11 +147,10 @@ func cmdPipelineCreate(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdPipelineList(ctx context.Context, c *cli, args []string) error {
-	s, done, err := c.userSession(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
 	ps, err := s.Pipelines(ctx)
 	if err != nil {
 		return err
@@ -140,13 +171,12 @@ func stepChain(p engine.Pipeline) string {
 	return strings.Join(parts, ",")
 }
 
-func cmdPipelineShow(ctx context.Context, c *cli, args []string) error {
-	s, done, err := c.userSession(ctx)
+func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) error {
+	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
-	p, err := s.Pipeline(ctx, args[0], c.o.j.version)
+	p, err := s.Pipeline(ctx, name, version)
 	if err != nil {
 		return err
 	}
@@ -163,11 +193,10 @@ func cmdPipelineShow(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdPipelineDelete(ctx context.Context, c *cli, args []string) error {
-	s, done, err := c.userSession(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
 	if err := s.DeletePipeline(ctx, args[0]); err != nil {
 		return err
 	}
@@ -175,11 +204,10 @@ func cmdPipelineDelete(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdBasketBind(ctx context.Context, c *cli, args []string) error {
-	s, done, err := c.userSession(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
 	b, err := resolveBasket(ctx, s, args[0])
 	if err != nil {
 		return err
@@ -193,11 +221,10 @@ func cmdBasketBind(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdBasketUnbind(ctx context.Context, c *cli, args []string) error {
-	s, done, err := c.userSession(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
 	b, err := resolveBasket(ctx, s, args[0])
 	if err != nil {
 		return err
@@ -205,7 +232,7 @@ func cmdBasketUnbind(ctx context.Context, c *cli, args []string) error {
 	if err := s.UnbindBasket(ctx, b.ID); err != nil {
 		return err
 	}
-	return c.emit(map[string]any{"basket": b.Name, "basket_id": b.ID, "pipeline": nil}, func(w io.Writer) {
+	return c.emit(map[string]any{"basket": b.Name, "basket_id": b.ID, "pipeline": ""}, func(w io.Writer) {
 		fmt.Fprintf(w, "basket %s has no pipeline any more\n", b.Name)
 	})
 }
@@ -226,8 +253,7 @@ type runSummary struct {
 	Failures    []engine.FailedJob `json:"failures"`
 }
 
-func cmdPipelineRun(ctx context.Context, c *cli, args []string) error {
-	o := c.o.j
+func cmdPipelineRun(ctx context.Context, c *cli, name string, o runOpts) error {
 	if (len(o.docs) == 0) == (o.basket == "") {
 		return docex.Errorf(errUsage, "pipeline run: give --doc ID... or --basket BASKET (one of the two)")
 	}
@@ -236,12 +262,11 @@ func cmdPipelineRun(ctx context.Context, c *cli, args []string) error {
 	default:
 		return docex.Errorf(errUsage, "--worker %q: want auto, yes or no", o.worker)
 	}
-	sys, err := c.openWithSandbox(ctx)
+	sys, err := c.system(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	s := c.session(sys)
+	s := sys.eng.As(c.userContext())
 	target := engine.RunTarget{DocumentIDs: o.docs}
 	if o.basket != "" {
 		b, err := resolveBasket(ctx, s, o.basket)
@@ -251,14 +276,14 @@ func cmdPipelineRun(ctx context.Context, c *cli, args []string) error {
 		target.BasketID = b.ID
 	}
 	start := time.Now()
-	ids, err := s.RunPipeline(ctx, args[0], target)
+	ids, err := s.RunPipeline(ctx, name, target)
 	if err != nil {
 		return err
 	}
-	sum := runSummary{Pipeline: args[0], Jobs: ids, Total: len(ids), Pending: len(ids), Failures: []engine.FailedJob{}}
+	sum := runSummary{Pipeline: name, Jobs: ids, Total: len(ids), Pending: len(ids), Failures: []engine.FailedJob{}}
 	if !o.wait {
 		return c.emit(sum, func(w io.Writer) {
-			fmt.Fprintf(w, "enqueued %d job(s) of pipeline %s (docex job list --pipeline %s)\n", len(ids), args[0], args[0])
+			fmt.Fprintf(w, "enqueued %d job(s) of pipeline %s (docex job list --pipeline %s)\n", len(ids), name, name)
 		})
 	}
 	if o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend) {
@@ -323,14 +348,12 @@ func (c *cli) progressBar(total int) *progressbar.ProgressBar {
 	)
 }
 
-func cmdJobList(ctx context.Context, c *cli, args []string) error {
-	s, done, err := c.userSession(ctx)
+func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, page docex.Page) error {
+	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
-	js, err := s.Jobs(ctx, engine.JobFilter{State: c.o.j.state, Pipeline: c.o.j.pipeline, DocumentID: c.o.j.basket},
-		docex.Page{Limit: c.o.limit, Offset: c.o.offset})
+	js, err := s.Jobs(ctx, f, page)
 	if err != nil {
 		return err
 	}
@@ -351,11 +374,10 @@ func oneLine(s string, n int) string {
 }
 
 func cmdJobShow(ctx context.Context, c *cli, args []string) error {
-	s, done, err := c.userSession(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
 	j, err := s.Job(ctx, args[0])
 	if err != nil {
 		return err
@@ -368,15 +390,15 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 		}
 		p := j.Progress
 		fmt.Fprintf(w, "steps: %d run, %d from cache, %d filtered; %d derived; %d ms\n", p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived, p.DurationMS)
-		if f := j.Failure; f != nil && f.Report != nil {
-			fmt.Fprintf(w, "failed step %s on %s: %d ms, %d instructions, peak memory %d bytes, %d host calls\n",
-				f.Step, f.InputID, f.Report.Duration.Milliseconds(), f.Report.Instructions, f.Report.PeakMemoryBytes, f.Report.HostCalls)
+		if f := j.Failure; f.Step != "" {
+			fmt.Fprintf(w, "failed step %s on %s: %.1f ms, %d instructions, peak memory %d bytes, %d host calls\n",
+				f.Step, f.InputID, f.Report.DurationMS, f.Report.Instructions, f.Report.PeakMemoryBytes, f.Report.HostCalls)
 		}
 		fmt.Fprintln(w, "\nSTEP\tINPUT\tOUTCOME\tOUTPUTS\tMS")
 		for _, st := range j.Steps {
 			ms := ""
-			if st.Report != nil {
-				ms = fmt.Sprint(st.Report.Duration.Milliseconds())
+			if st.Outcome == engine.StepRan {
+				ms = fmt.Sprintf("%.1f", st.Report.DurationMS)
 			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", st.Step, st.InputID, st.Outcome, len(st.Outputs), ms)
 		}
@@ -387,11 +409,10 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdJobRetry(ctx context.Context, c *cli, args []string) error {
-	s, done, err := c.userSession(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
 	if err := s.RetryJob(ctx, args[0]); err != nil {
 		return err
 	}
@@ -399,30 +420,27 @@ func cmdJobRetry(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdJobCancel(ctx context.Context, c *cli, args []string) error {
-	s, done, err := c.userSession(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
 	if err := s.CancelJob(ctx, args[0]); err != nil {
 		return err
 	}
 	return c.emit(map[string]any{"job": args[0], "state": "cancelled"}, func(w io.Writer) { fmt.Fprintf(w, "job %s cancelled\n", args[0]) })
 }
 
-func cmdWorker(ctx context.Context, c *cli, args []string) error {
-	o := c.o.j
+func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 	if o.all && len(o.tenants) > 0 {
 		return docex.Errorf(errUsage, "--tenants and --all exclude each other")
 	}
 	if o.concurrency < 1 || o.tenantConcurrency < 0 {
 		return docex.Errorf(errUsage, "--concurrency must be at least 1")
 	}
-	sys, err := c.openWithSandbox(ctx)
+	sys, err := c.system(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
 	log := slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var tenants []string
 	if len(o.tenants) > 0 {
@@ -437,11 +455,10 @@ func cmdWorker(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
-	s, done, err := c.userSession(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
 	l, err := s.Lineage(ctx, args[0])
 	if err != nil {
 		return err
@@ -468,7 +485,7 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 				continue
 			}
 			fmt.Fprintf(w, "%s<- %s\tby %s/%s v%d (plugin %s %s, params %s)\n", strings.Repeat("  ", e.Depth-1),
-				label(e.SourceID, e.SourceName, e.SourceGone), e.Pipeline, e.Step, e.Version, e.Plugin, e.ModuleSHA256[:min(12, len(e.ModuleSHA256))], e.Params)
+				label(e.SourceID, e.SourceName, e.SourceGone), e.Pipeline, e.Step, e.Version, e.Plugin, e.ModuleSHA256[:min(12, len(e.ModuleSHA256))], jsonText(e.Params))
 		}
 		if len(l.Descendants) == 0 {
 			fmt.Fprintln(w, "derived: nothing")
@@ -486,15 +503,14 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 // deleteDocument deletes a document; a document with derived documents
 // needs --cascade (delete them too) or --keep-derived (they stay and
 // their lineage says the source is gone).
-func deleteDocument(ctx context.Context, c *cli, s *engine.Session, id string) ([]string, error) {
-	o := c.o.j
-	if o.cascade && o.keepDerived {
+func deleteDocument(ctx context.Context, s *engine.Session, id string, cascade, keepDerived bool) ([]string, error) {
+	if cascade && keepDerived {
 		return nil, docex.Errorf(errUsage, "--cascade and --keep-derived exclude each other")
 	}
-	if o.cascade {
+	if cascade {
 		return s.DeleteDocumentCascade(ctx, id)
 	}
-	if !o.keepDerived {
+	if !keepDerived {
 		ds, err := s.DescendantIDs(ctx, id)
 		if err != nil && !errors.Is(err, docex.ErrNotFound) {
 			return nil, err
@@ -504,4 +520,18 @@ func deleteDocument(ctx context.Context, c *cli, s *engine.Session, id string) (
 		}
 	}
 	return []string{id}, s.DeleteDocument(ctx, id)
+}
+
+// deletedDocs is the JSON result of doc delete: the document and every id
+// deleted with it (itself included).
+type deletedDocs struct {
+	ID         string   `json:"id"`
+	Deleted    bool     `json:"deleted"`
+	DeletedIDs []string `json:"deleted_ids"`
+}
+
+// jsonText is v as compact JSON, for human output.
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

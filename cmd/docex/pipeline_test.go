@@ -75,7 +75,7 @@ func TestPipelineCLI(t *testing.T) {
 	for i := range 3 {
 		files = append(files, h.file(fmt.Sprintf("d%d.txt", i), fmt.Sprintf("%d document number %d", i, i)))
 	}
-	docs := decode[[]doc](t, h.ok(with(append([]string{"doc", "add", "inbox", "--json"}, files...)...)...).stdout)
+	docs := documents(decode[[]added](t, h.ok(with(append([]string{"doc", "add", "inbox", "--json"}, files...)...)...).stdout))
 	jobs := decode[[]map[string]any](t, h.ok(with("job", "list", "--json")...).stdout)
 	if len(jobs) != 3 || jobs[0]["state"] != "queued" {
 		t.Fatalf("jobs after adding to a bound basket: %+v", jobs)
@@ -244,6 +244,7 @@ func workerKill9(t *testing.T, h *harness, env []string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if got := succeeded(); got != n {
+		t.Logf("jobs: %s", h.ok(with("job", "list", "--limit", "1000")...).stdout)
 		t.Fatalf("%d of %d jobs succeeded after the restart", got, n)
 	}
 	t.Logf("killed the first worker with %d of %d jobs done", killedAt, n)

@@ -2,35 +2,190 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/spf13/pflag"
 )
+
+func pluginCommands() []*command {
+	var system bool
+	var params []string
+	systemFlag := func(usage string) func(fs *pflag.FlagSet) {
+		return func(fs *pflag.FlagSet) { fs.BoolVar(&system, "system", false, usage) }
+	}
+	return []*command{
+		{path: "plugin install", args: "DIR", access: "admin; --system: operator", minArgs: 1, maxArgs: 1, plugins: true,
+			summary: "install a built plugin for the tenant (--system: for all)",
+			help: `The module's sha256 must match the manifest; the engine stores the module
+bytes, so changing the files later changes nothing. The first install of a
+module compiles it (seconds for a Go plugin); the compiled code is cached.
+A plugin's source directory must be built first (docs/writing-plugins.md).
+
+Example:
+  docex plugin install testplugins/wordcount`,
+			flags: systemFlag("install for every tenant (operator; a run still acts as the calling tenant)"),
+			run: func(ctx context.Context, c *cli, args []string) error {
+				return cmdPluginInstall(ctx, c, args[0], system)
+			}},
+		{path: "plugin list", access: "reader; --system: operator", maxArgs: 0,
+			summary: "list the plugins the tenant can run",
+			flags:   systemFlag("list only the system-wide plugins (operator)"),
+			run: func(ctx context.Context, c *cli, args []string) error {
+				sys, err := c.system(ctx)
+				if err != nil {
+					return err
+				}
+				var ps []engine.PluginInfo
+				if system {
+					ps, err = sys.eng.Provisioner(c.g.user).SystemPlugins(ctx)
+				} else {
+					ps, err = sys.eng.As(c.userContext()).Plugins(ctx)
+				}
+				if err != nil {
+					return err
+				}
+				return c.emit(ps, func(w io.Writer) { printPlugins(w, ps) })
+			}},
+		{path: "plugin show", args: "NAME", access: "reader", minArgs: 1, maxArgs: 1,
+			summary: "show a plugin",
+			run: func(ctx context.Context, c *cli, args []string) error {
+				s, err := c.session(ctx)
+				if err != nil {
+					return err
+				}
+				p, err := s.Plugin(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return c.emit(p, func(w io.Writer) { printPlugins(w, []engine.PluginInfo{p}) })
+			}},
+		{path: "plugin remove", args: "NAME", access: "admin; --system: operator", minArgs: 1, maxArgs: 1,
+			summary: "remove a plugin (--system: a system-wide one)",
+			flags:   systemFlag("remove a system-wide plugin (operator)"),
+			run: func(ctx context.Context, c *cli, args []string) error {
+				sys, err := c.system(ctx)
+				if err != nil {
+					return err
+				}
+				if system {
+					err = sys.eng.Provisioner(c.g.user).RemoveSystemPlugin(ctx, args[0])
+				} else {
+					err = sys.eng.As(c.userContext()).RemovePlugin(ctx, args[0])
+				}
+				if err != nil {
+					return err
+				}
+				return c.emit(pluginRemoved{Name: args[0], System: system, Deleted: true}, func(w io.Writer) { fmt.Fprintf(w, "removed plugin %s\n", args[0]) })
+			}},
+		{path: "run", args: "PLUGIN DOC_ID", access: "writer", minArgs: 2, maxArgs: 2, plugins: true,
+			summary: "run a plugin on a document",
+			help: `A successful run writes the metadata the plugin set and adds its derived
+documents to the document's basket, in one transaction; a failed run writes
+nothing (exit 6). Every run's resource report is in the audit log.
+
+Example:
+  docex run wordcount DOC_ID --json`,
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringArrayVar(&params, "param", nil, "plugin parameter key=value (repeatable)")
+			},
+			run: func(ctx context.Context, c *cli, args []string) error {
+				return cmdRun(ctx, c, args[0], args[1], params)
+			}},
+	}
+}
+
+// pluginRemoved is the JSON result of plugin remove.
+type pluginRemoved struct {
+	Name    string `json:"name"`
+	System  bool   `json:"system"`
+	Deleted bool   `json:"deleted"`
+}
+
+func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) error {
+	manifest, module, err := readPlugin(path)
+	if err != nil {
+		return err
+	}
+	sys, err := c.system(ctx)
+	if err != nil {
+		return err
+	}
+	c.progress("installing %s: checking and compiling the module (slow the first time only; the compiled code is cached in %s)", path, sys.file.Sandbox.CacheDir)
+	start := time.Now()
+	var info engine.PluginInfo
+	if system {
+		info, err = sys.eng.Provisioner(c.g.user).InstallSystemPlugin(ctx, manifest, module)
+	} else {
+		info, err = sys.eng.As(c.userContext()).InstallPlugin(ctx, manifest, module)
+	}
+	if err != nil {
+		return err
+	}
+	took := time.Since(start).Round(10 * time.Millisecond)
+	return c.emit(info, func(w io.Writer) {
+		scope := "for tenant " + c.g.tenant
+		if system {
+			scope = "for every tenant"
+		}
+		fmt.Fprintf(w, "installed plugin %s %s %s in %s (module sha256 %s)\n", info.Name, info.Version, scope, took, info.ModuleSHA256)
+	})
+}
 
 // readPlugin reads a plugin directory (or its plugin.toml) and the module
 // the manifest names, confined to that directory. The engine verifies the
 // hash (and audits a refused install).
 func readPlugin(path string) (manifest, module []byte, err error) {
 	dir := path
-	if st, err := os.Stat(path); err != nil {
-		return nil, nil, docex.Errorf(docex.ErrInvalid, "plugin %s: %v", path, err)
-	} else if !st.IsDir() {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, docex.Errorf(docex.ErrInvalid, "plugin %s: %v", path, unwrapPath(err))
+	}
+	if !st.IsDir() {
 		if filepath.Base(path) != sandbox.ManifestFile {
-			return nil, nil, docex.Errorf(docex.ErrInvalid, "%s: want a plugin directory or its %s", path, sandbox.ManifestFile)
+			return nil, nil, docex.Errorf(docex.ErrInvalid, "%s: want a plugin directory (holding %s and the module it names)", path, sandbox.ManifestFile)
 		}
 		dir = filepath.Dir(path)
 	}
 	manifest, module, err = sandbox.ReadPluginDir(dir)
+	if errors.Is(err, fs.ErrNotExist) && hasGoSource(dir) {
+		mod := moduleName(dir)
+		return nil, nil, withHint(docex.Errorf(docex.ErrPluginInvalid, "%s holds a plugin's source, not its built module %s", dir, mod),
+			fmt.Sprintf("build it first (docs/writing-plugins.md):\n"+
+				"  (cd %s && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w' -o %s . && sha256sum %s)\n"+
+				"then set sha256 in its plugin.toml to the printed sum; or install the built copy in testplugins/", dir, mod, mod))
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", docex.ErrPluginInvalid, err)
+		return nil, nil, fmt.Errorf("%w: %s: %w", docex.ErrPluginInvalid, dir, err)
 	}
 	return manifest, module, nil
+}
+
+// moduleName returns the module file a plugin directory's manifest names
+// (for advice only: the engine parses manifests strictly).
+func moduleName(dir string) string {
+	var m struct {
+		Module string `toml:"module"`
+	}
+	if _, err := toml.DecodeFile(filepath.Join(dir, sandbox.ManifestFile), &m); err != nil || m.Module == "" {
+		return "MODULE.wasm"
+	}
+	return m.Module
+}
+
+func hasGoSource(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	return len(m) > 0
 }
 
 func printPlugins(w io.Writer, ps []engine.PluginInfo) {
@@ -44,93 +199,20 @@ func printPlugins(w io.Writer, ps []engine.PluginInfo) {
 	}
 }
 
-func cmdPluginInstall(ctx context.Context, c *cli, args []string) error {
-	manifest, module, err := readPlugin(args[0])
-	if err != nil {
-		return err
-	}
-	sys, err := c.openWithSandbox(ctx)
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	var info engine.PluginInfo
-	if c.o.system {
-		info, err = sys.eng.Provisioner(c.g.user).InstallSystemPlugin(ctx, manifest, module)
-	} else {
-		info, err = c.session(sys).InstallPlugin(ctx, manifest, module)
-	}
-	if err != nil {
-		return err
-	}
-	return c.emit(info, func(w io.Writer) {
-		fmt.Fprintf(w, "installed plugin %s %s (%s)\n", info.Name, info.Version, info.ModuleSHA256)
-	})
-}
-
-func cmdPluginList(ctx context.Context, c *cli, args []string) error {
-	sys, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	var ps []engine.PluginInfo
-	if c.o.system {
-		ps, err = sys.eng.Provisioner(c.g.user).SystemPlugins(ctx)
-	} else {
-		ps, err = c.session(sys).Plugins(ctx)
-	}
-	if err != nil {
-		return err
-	}
-	return c.emit(ps, func(w io.Writer) { printPlugins(w, ps) })
-}
-
-func cmdPluginShow(ctx context.Context, c *cli, args []string) error {
-	s, done, err := c.userSession(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	p, err := s.Plugin(ctx, args[0])
-	if err != nil {
-		return err
-	}
-	return c.emit(p, func(w io.Writer) { printPlugins(w, []engine.PluginInfo{p}) })
-}
-
-func cmdPluginRemove(ctx context.Context, c *cli, args []string) error {
-	sys, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	if c.o.system {
-		err = sys.eng.Provisioner(c.g.user).RemoveSystemPlugin(ctx, args[0])
-	} else {
-		err = c.session(sys).RemovePlugin(ctx, args[0])
-	}
-	if err != nil {
-		return err
-	}
-	return c.emit(map[string]any{"removed": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "removed plugin %s\n", args[0]) })
-}
-
-func cmdRun(ctx context.Context, c *cli, args []string) error {
+func cmdRun(ctx context.Context, c *cli, plugin, docID string, kvs []string) error {
 	params := map[string]string{}
-	for _, kv := range c.o.params {
+	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
 			return docex.Errorf(errUsage, "--param %q: want key=value", kv)
 		}
 		params[k] = v
 	}
-	sys, err := c.openWithSandbox(ctx)
+	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	res, err := c.session(sys).RunPlugin(ctx, args[0], args[1], params)
+	res, err := s.RunPlugin(ctx, plugin, docID, params)
 	if err != nil {
 		return err
 	}
@@ -149,6 +231,6 @@ func cmdRun(ctx context.Context, c *cli, args []string) error {
 			fmt.Fprintf(w, "log %s: %s\n", l.Level, l.Text)
 		}
 		r := res.Report
-		fmt.Fprintf(w, "report: %s, peak memory %d bytes, %d host calls, %d bytes in, %d bytes out\n", r.Duration, r.PeakMemoryBytes, r.HostCalls, r.BytesIn, r.BytesOut)
+		fmt.Fprintf(w, "report: %.3f ms, peak memory %d bytes, %d host calls, %d bytes in, %d bytes out\n", r.DurationMS, r.PeakMemoryBytes, r.HostCalls, r.BytesIn, r.BytesOut)
 	})
 }

@@ -17,10 +17,14 @@ func openPostgres(ctx context.Context, f *config.File, getenv func(string) strin
 		return nil, err
 	}
 	p := f.Database.Postgres
-	return postgres.Open(ctx, postgres.Config{
+	be, err := postgres.Open(ctx, postgres.Config{
 		DSN:                dsn,
 		BootstrapSchema:    f.MultiTenancy.BootstrapTenant.Schema,
 		MaxConns:           int32(p.MaxConns),
 		TenantSchemaPrefix: p.SchemaPrefix,
 	})
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return be, nil
 }

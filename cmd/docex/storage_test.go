@@ -58,7 +58,7 @@ func TestFilesArePrivate(t *testing.T) {
 				h.env["DOCEX_TENANT"] = "acme"
 			}
 			h.ok("basket", "create", "b")
-			added := decode[[]doc](t, h.ok("doc", "add", "b", f, "--json").stdout)
+			added := documents(decode[[]added](t, h.ok("doc", "add", "b", f, "--json").stdout))
 			h.ok("plugin", "install", filepath.Join("..", "..", "testplugins", "echo"))
 			h.ok("run", "echo", added[0].ID)
 			h.ok("gc", "--grace", "0")

@@ -737,10 +737,14 @@ func TestResources(t *testing.T) {
 	if err != nil || !strings.Contains(res.Contents[0].Text, `"bulk"`) || strings.Contains(res.Contents[0].Text, e.betaBask.ID) {
 		t.Fatalf("baskets resource: %+v %v", res, err)
 	}
-	for _, uri := range []string{documentURI(e.betaDoc.ID), basketURI(e.betaBask.ID), documentURI("x"), "docex://tenants"} {
+	for _, uri := range []string{documentURI(e.betaDoc.ID), basketURI(e.betaBask.ID), documentURI("0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b"), "docex://tenants"} {
 		if _, err := read(uri); err == nil || !strings.Contains(err.Error(), "not found") {
 			t.Errorf("%s: %v, want not found", uri, err)
 		}
+	}
+	// A malformed id is invalid input.
+	if _, err := read(documentURI("x")); err == nil || !strings.Contains(err.Error(), "invalid_id") {
+		t.Errorf("malformed id: %v, want invalid_id", err)
 	}
 	if _, err := cs.ListResources(ctx, &mcp.ListResourcesParams{Cursor: "garbage!"}); err == nil {
 		t.Error("a forged cursor was accepted")

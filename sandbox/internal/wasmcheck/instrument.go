@@ -46,6 +46,9 @@ type Info struct {
 	MutatesTables bool
 	// Checkpoints is the number of metering points added.
 	Checkpoints int
+
+	loops  int    // loops seen so far
+	locals uint64 // locals of the function being instrumented
 }
 
 // Options selects where checkpoints go. The zero value is what Instrument
@@ -318,11 +321,33 @@ func checkNoReservedExport(r *reader) error {
 	return err
 }
 
+// Compile-time budgets: wazero's compiler is superlinear in the loops of
+// one function (on a 2-core machine: 1,500 loops compiled in 1 s, 3,000 in
+// 7.8 s, 5,000 in 33 s) and in loops times the locals they touch (20,000
+// locals and 200 loops: over a minute). A module's functions may add up to
+// CompileBudget of loops^3 * (100 + locals) / 100, and to LoopLocalsBudget
+// of (loops * locals)^2 (docs/sandbox.md, "Compile time"). A Go guest
+// (at most ~20 locals and 3 loops per function) uses a ten-thousandth of
+// either.
+const (
+	CompileBudget    = 10_000_000_000
+	LoopLocalsBudget = 250_000_000_000
+)
+
+// compileCost is the cost model of one function.
+func compileCost(loops, locals uint64) uint64 {
+	if loops > 1<<20 {
+		loops = 1 << 20
+	}
+	return loops * loops * loops / 100 * (100 + locals)
+}
+
 func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info) ([]byte, error) {
 	n, err := r.u32()
 	if err != nil {
 		return nil, err
 	}
+	var cost, loopLocals uint64
 	out := appendU32(nil, n+1)
 	var body []byte
 	for i := uint32(0); i < n; i++ {
@@ -334,9 +359,16 @@ func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info) ([]byte,
 		if err != nil {
 			return nil, err
 		}
+		loops := info.loops
 		body, err = instrumentBody(fr, g, slow, opt, info, body[:0])
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
+		}
+		fl := uint64(info.loops - loops)
+		cost += compileCost(fl, info.locals)
+		loopLocals += fl * info.locals * fl * info.locals
+		if cost > CompileBudget || loopLocals > LoopLocalsBudget {
+			return nil, fmt.Errorf("function %d: the module's compile cost exceeds the budget (this function: %d loops, %d locals; see docs/sandbox.md, \"Compile time\")", i, fl, info.locals)
 		}
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
@@ -411,10 +443,13 @@ func instrumentBody(r *reader, g, slow uint32, opt Options, info *Info, out []by
 	if err != nil {
 		return nil, err
 	}
+	info.locals = 0
 	for i := uint32(0); i < n; i++ {
-		if _, err := r.u32(); err != nil {
+		c, err := r.u32()
+		if err != nil {
 			return nil, err
 		}
+		info.locals += uint64(c)
 		if _, err := r.byte(); err != nil {
 			return nil, err
 		}
@@ -474,6 +509,7 @@ func instrumentBody(r *reader, g, slow uint32, opt Options, info *Info, out []by
 		case 0x02, 0x04: // block, if
 			kinds = append(kinds, false)
 		case 0x03: // loop: pays at the head of every iteration
+			info.loops++
 			kinds = append(kinds, true)
 			f := frame{region: true, patch: -1}
 			if !opt.None {

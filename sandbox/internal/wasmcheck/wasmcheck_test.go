@@ -164,3 +164,33 @@ func TestInstrumentInfo(t *testing.T) {
 		}
 	}
 }
+
+// Modules whose compile time would run away are refused before wazero
+// sees them (issue 7, defect 4).
+func TestCompileBudgetRefuses(t *testing.T) {
+	for name, mod := range map[string][]byte{
+		"3000 loops":              genModule(20, 3000),
+		"20000 locals":            denseModule(20000, 200, 100),
+		"200 loops x 4000 locals": denseModule(4000, 200, 100),
+	} {
+		h, err := Harden(mod)
+		if err == nil {
+			_, _, err = Instrument(h)
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	for name, mod := range map[string][]byte{
+		"1500 loops":              genModule(20, 1500),
+		"122 loops x 4096 locals": denseModule(4096, 122, 100),
+	} {
+		h, err := Harden(mod)
+		if err == nil {
+			_, _, err = Instrument(h)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/engine"
+	"github.com/spf13/pflag"
+)
+
+func basketCommands() []*command {
+	var page docex.Page
+	var force bool
+	var pipeline string
+	return []*command{
+		{path: "basket create", args: "NAME", access: "writer", minArgs: 1, maxArgs: 1,
+			summary: "create a basket (a named collection of documents)",
+			help: `With --pipeline (admin), the basket is bound to a pipeline in the same
+transaction: every document added is processed by it (docs/jobs.md).`,
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringVar(&pipeline, "pipeline", "", "bind the new basket to this pipeline (admin)")
+			},
+			run: func(ctx context.Context, c *cli, args []string) error {
+				s, err := c.session(ctx)
+				if err != nil {
+					return err
+				}
+				var b docex.Basket
+				if pipeline != "" {
+					b, err = s.CreateBasketWithPipeline(ctx, args[0], pipeline)
+				} else {
+					b, err = s.CreateBasket(ctx, args[0])
+				}
+				if err != nil {
+					return err
+				}
+				return c.emit(b, func(w io.Writer) { fmt.Fprintf(w, "created basket %s (%s)\n", b.Name, b.ID) })
+			}},
+		{path: "basket list", access: "reader", maxArgs: 0,
+			summary: "list baskets",
+			flags:   func(fs *pflag.FlagSet) { pageFlags(fs, &page) },
+			run: func(ctx context.Context, c *cli, args []string) error {
+				s, err := c.session(ctx)
+				if err != nil {
+					return err
+				}
+				bs, err := s.Baskets(ctx, page)
+				if err != nil {
+					return err
+				}
+				return c.emit(bs, func(w io.Writer) { printBaskets(w, bs) })
+			}},
+		{path: "basket show", args: "NAME", access: "reader", minArgs: 1, maxArgs: 1,
+			summary: "show a basket and its stats",
+			run: func(ctx context.Context, c *cli, args []string) error {
+				s, err := c.session(ctx)
+				if err != nil {
+					return err
+				}
+				b, err := resolveBasket(ctx, s, args[0])
+				if err != nil {
+					return err
+				}
+				return c.emit(b, func(w io.Writer) { printBaskets(w, []docex.Basket{b}) })
+			}},
+		{path: "basket delete", args: "NAME", access: "admin", minArgs: 1, maxArgs: 1,
+			summary: "delete a basket (--force: with its documents)",
+			flags:   func(fs *pflag.FlagSet) { fs.BoolVar(&force, "force", false, "also delete its documents") },
+			run: func(ctx context.Context, c *cli, args []string) error {
+				s, err := c.session(ctx)
+				if err != nil {
+					return err
+				}
+				b, err := resolveBasket(ctx, s, args[0])
+				if err != nil {
+					return err
+				}
+				if err := s.DeleteBasket(ctx, b.ID, force); err != nil {
+					return err
+				}
+				return c.emit(deleted{ID: b.ID, Deleted: true}, func(w io.Writer) { fmt.Fprintf(w, "deleted basket %s\n", b.Name) })
+			}},
+	}
+}
+
+// pageFlags binds --limit and --offset to page.
+func pageFlags(fs *pflag.FlagSet, page *docex.Page) {
+	fs.IntVar(&page.Limit, "limit", docex.DefaultPageLimit, fmt.Sprintf("maximum number of results (at most %d)", docex.MaxPageLimit))
+	fs.IntVar(&page.Offset, "offset", 0, "number of results to skip")
+}
+
+func printBaskets(w io.Writer, bs []docex.Basket) {
+	fmt.Fprintln(w, "NAME\tID\tDOCUMENTS\tBYTES\tCREATED")
+	for _, b := range bs {
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", b.Name, b.ID, b.DocumentCount, b.Bytes, b.CreatedAt.Format(time.RFC3339))
+	}
+}
+
+// resolveBasket finds a basket by name, then by id.
+func resolveBasket(ctx context.Context, s *engine.Session, ref string) (docex.Basket, error) {
+	b, err := s.BasketByName(ctx, ref)
+	if errors.Is(err, docex.ErrNotFound) {
+		if b2, err2 := s.Basket(ctx, ref); err2 == nil {
+			return b2, nil
+		}
+	}
+	return b, err
+}

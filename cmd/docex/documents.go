@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/engine"
+	"github.com/spf13/pflag"
+)
+
+const metaValueHelp = `Metadata values: true/false are bools, decimal numbers are numbers, anything
+else is a string (prefix s: to force a string, e.g. --meta code=s:007).`
+
+func documentCommands() []*command {
+	var (
+		meta        []string
+		contentType string
+		cascade     bool
+		keepDerived bool
+		page        docex.Page
+		order       string
+	)
+	listFlags := func(fs *pflag.FlagSet) {
+		pageFlags(fs, &page)
+		fs.StringVar(&order, "order", "created", "created, -created (newest first) or name")
+	}
+	return []*command{
+		{path: "doc add", args: "BASKET FILE...", access: "writer", minArgs: 2, maxArgs: -1,
+			summary: "add files to a basket (deduplicated by content)",
+			help: metaValueHelp + `
+
+A file whose content is already in the basket is not added again: the
+existing document is reported (with --json: "duplicate": true).
+
+Example:
+  docex doc add invoices invoice.pdf --meta customer=initech --meta amount=120`,
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringArrayVar(&meta, "meta", nil, "metadata key=value to set on every added document (repeatable)")
+				fs.StringVar(&contentType, "content-type", "", "content type (default: detected from the name and content)")
+			},
+			run: func(ctx context.Context, c *cli, args []string) error {
+				return cmdDocAdd(ctx, c, args[0], args[1:], meta, contentType)
+			}},
+		{path: "doc get", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
+			summary: "show a document and its metadata",
+			run: func(ctx context.Context, c *cli, args []string) error {
+				s, err := c.session(ctx)
+				if err != nil {
+					return err
+				}
+				d, err := s.Document(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return c.emit(d, func(w io.Writer) { printDocs(w, []docex.Document{d}) })
+			}},
+		{path: "doc cat", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
+			summary: "write a document's content to stdout",
+			run: func(ctx context.Context, c *cli, args []string) error {
+				s, err := c.session(ctx)
+				if err != nil {
+					return err
+				}
+				rc, _, err := s.OpenContent(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				defer rc.Close()
+				_, err = io.Copy(c.stdout, rc)
+				return err
+			}},
+		{path: "doc list", args: "BASKET", access: "reader", minArgs: 1, maxArgs: 1,
+			summary: "list a basket's documents",
+			flags:   listFlags,
+			run: func(ctx context.Context, c *cli, args []string) error {
+				var err error
+				if page.Order, err = parseOrder(order); err != nil {
+					return err
+				}
+				s, err := c.session(ctx)
+				if err != nil {
+					return err
+				}
+				b, err := resolveBasket(ctx, s, args[0])
+				if err != nil {
+					return err
+				}
+				docs, err := s.Documents(ctx, b.ID, page)
+				if err != nil {
+					return err
+				}
+				return c.emit(docs, func(w io.Writer) { printDocs(w, docs) })
+			}},
+		{path: "doc find", args: "BASKET --meta key=value...", access: "reader", minArgs: 1, maxArgs: 1,
+			summary: "find documents whose metadata match every key=value",
+			help:    metaValueHelp,
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringArrayVar(&meta, "meta", nil, "key=value condition (repeatable; all must match)")
+				listFlags(fs)
+			},
+			run: func(ctx context.Context, c *cli, args []string) error {
+				return cmdDocFind(ctx, c, args[0], meta, page, order)
+			}},
+		{path: "doc update", args: "ID FILE", access: "writer", minArgs: 2, maxArgs: 2,
+			summary: "replace a document's content (keeps id and metadata)",
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringVar(&contentType, "content-type", "", "content type (default: detected from the name and content)")
+			},
+			run: func(ctx context.Context, c *cli, args []string) error {
+				f, _, err := openFileArg(args[1])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				s, err := c.session(ctx)
+				if err != nil {
+					return err
+				}
+				d, err := s.UpdateContent(ctx, args[0], f, contentType)
+				if err != nil {
+					return err
+				}
+				return c.emit(d, func(w io.Writer) { printDocs(w, []docex.Document{d}) })
+			}},
+		{path: "doc delete", args: "ID", access: "writer", minArgs: 1, maxArgs: 1,
+			summary: "delete a document (with derived documents: --cascade or --keep-derived)",
+			help: `A document that pipeline steps derived documents from is deleted only with
+--cascade (its descendants go too, see doc lineage) or --keep-derived (they
+stay, and their lineage says the source is gone).`,
+			flags: func(fs *pflag.FlagSet) {
+				fs.BoolVar(&cascade, "cascade", false, "also delete every document derived from it")
+				fs.BoolVar(&keepDerived, "keep-derived", false, "keep derived documents; their lineage says the source is gone")
+			},
+			run: func(ctx context.Context, c *cli, args []string) error {
+				s, err := c.session(ctx)
+				if err != nil {
+					return err
+				}
+				ids, err := deleteDocument(ctx, s, args[0], cascade, keepDerived)
+				if err != nil {
+					return err
+				}
+				return c.emit(deletedDocs{ID: args[0], Deleted: true, DeletedIDs: ids}, func(w io.Writer) {
+					fmt.Fprintf(w, "deleted document %s", args[0])
+					if len(ids) > 1 {
+						fmt.Fprintf(w, " and %d derived document(s)", len(ids)-1)
+					}
+					fmt.Fprintln(w)
+				})
+			}},
+		{path: "doc meta set", args: "ID key=value...", access: "writer", minArgs: 2, maxArgs: -1,
+			summary: "set metadata on a document",
+			help:    metaValueHelp,
+			run: func(ctx context.Context, c *cli, args []string) error {
+				kv, err := parseMeta(args[1:])
+				if err != nil {
+					return err
+				}
+				s, err := c.session(ctx)
+				if err != nil {
+					return err
+				}
+				d, err := s.SetMetadata(ctx, args[0], kv)
+				if err != nil {
+					return err
+				}
+				return c.emit(d, func(w io.Writer) { printDocs(w, []docex.Document{d}) })
+			}},
+		{path: "doc meta get", args: "ID [KEY]", access: "reader", minArgs: 1, maxArgs: 2,
+			summary: "print a document's metadata, or one key's value",
+			run:     cmdMetaGet},
+		{path: "doc meta delete", args: "ID KEY", access: "writer", minArgs: 2, maxArgs: 2,
+			summary: "delete a metadata key",
+			run: func(ctx context.Context, c *cli, args []string) error {
+				s, err := c.session(ctx)
+				if err != nil {
+					return err
+				}
+				if err := s.DeleteMetadata(ctx, args[0], args[1]); err != nil {
+					return err
+				}
+				return c.emit(metaDeleted{DocumentID: args[0], Key: args[1], Deleted: true}, func(w io.Writer) {
+					fmt.Fprintf(w, "deleted %s from %s\n", args[1], args[0])
+				})
+			}},
+	}
+}
+
+func cmdDocAdd(ctx context.Context, c *cli, basket string, paths, meta []string, contentType string) error {
+	kv, err := parseMeta(meta)
+	if err != nil {
+		return err
+	}
+	docs := make([]engine.NewDocument, 0, len(paths))
+	for _, path := range paths {
+		f, name, err := openFileArg(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		docs = append(docs, engine.NewDocument{Name: name, Content: f, ContentType: contentType, Metadata: kv})
+	}
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := resolveBasket(ctx, s, basket)
+	if err != nil {
+		return err
+	}
+	added, err := s.AddDocuments(ctx, b.ID, docs)
+	if err != nil {
+		return err
+	}
+	return c.emit(added, func(w io.Writer) {
+		out := make([]docex.Document, len(added))
+		for i, a := range added {
+			out[i] = a.Document
+		}
+		printDocs(w, out)
+		for i, a := range added {
+			if a.Duplicate {
+				c.progress("note: %s has the content of existing document %s (%s); nothing added", paths[i], a.Document.ID, a.Document.Name)
+			}
+		}
+	})
+}
+
+func cmdDocFind(ctx context.Context, c *cli, basket string, meta []string, page docex.Page, order string) error {
+	if len(meta) == 0 {
+		return docex.Errorf(errUsage, "doc find needs at least one --meta key=value")
+	}
+	kv, err := parseMeta(meta)
+	if err != nil {
+		return err
+	}
+	if page.Order, err = parseOrder(order); err != nil {
+		return err
+	}
+	filters := make([]docex.MetaFilter, 0, len(kv))
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
+		filters = append(filters, docex.MetaFilter{Key: k, Value: kv[k]})
+	}
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := resolveBasket(ctx, s, basket)
+	if err != nil {
+		return err
+	}
+	docs, total, err := s.FindDocuments(ctx, b.ID, filters, page)
+	if err != nil {
+		return err
+	}
+	return c.emit(docs, func(w io.Writer) {
+		printDocs(w, docs)
+		c.progress("%d of %d matching documents", len(docs), total)
+	})
+}
+
+// metaValue is the JSON result of doc meta get ID KEY.
+type metaValue struct {
+	DocumentID string      `json:"document_id"`
+	Key        string      `json:"key"`
+	Value      docex.Value `json:"value"`
+}
+
+// metaDeleted is the JSON result of doc meta delete.
+type metaDeleted struct {
+	DocumentID string `json:"document_id"`
+	Key        string `json:"key"`
+	Deleted    bool   `json:"deleted"`
+}
+
+func cmdMetaGet(ctx context.Context, c *cli, args []string) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	if len(args) == 2 {
+		v, err := s.Metadata(ctx, args[0], args[1])
+		if err != nil {
+			return err
+		}
+		return c.emit(metaValue{DocumentID: args[0], Key: args[1], Value: v}, func(w io.Writer) { fmt.Fprintln(w, v.Canonical()) })
+	}
+	d, err := s.Document(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return c.emit(d.Metadata, func(w io.Writer) {
+		for _, k := range slices.Sorted(maps.Keys(d.Metadata)) {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", k, d.Metadata[k].Type(), d.Metadata[k].Canonical())
+		}
+	})
+}
+
+func parseMeta(kvs []string) (map[string]docex.Value, error) {
+	out := map[string]docex.Value{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, docex.Errorf(errUsage, "metadata %q: want key=value", kv)
+		}
+		out[k] = docex.ParseValue(v)
+	}
+	return out, nil
+}
+
+func parseOrder(s string) (docex.Order, error) {
+	switch s {
+	case "", "created":
+		return docex.OrderCreated, nil
+	case "-created":
+		return docex.OrderCreatedDesc, nil
+	case "name":
+		return docex.OrderName, nil
+	}
+	return 0, docex.Errorf(errUsage, "--order %q: want created, -created or name", s)
+}
+
+func printDocs(w io.Writer, docs []docex.Document) {
+	fmt.Fprintln(w, "ID\tNAME\tTYPE\tSIZE\tCHECKSUM\tMETADATA")
+	for _, d := range docs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Name, d.ContentType, d.Size, d.Checksum[:min(12, len(d.Checksum))], formatMeta(d.Metadata))
+	}
+}
+
+func formatMeta(m map[string]docex.Value) string {
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k].Canonical()
+	}
+	return strings.Join(parts, " ")
+}
+
+// openFileArg opens a FILE argument: a regular file, whose base name
+// becomes the document's name. Errors are docex.ErrInvalid naming the path
+// once.
+func openFileArg(path string) (*os.File, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", docex.Errorf(docex.ErrInvalid, "cannot read %s: %v", path, unwrapPath(err))
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, "", docex.Errorf(docex.ErrInvalid, "%s is not a regular file", path)
+	}
+	return f, filepath.Base(path), nil
+}
+
+// unwrapPath returns the cause of a *fs.PathError (whose own message
+// repeats the operation and path the caller already names).
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/docex-dev/docex"
+)
+
+// hints say what to do next after an error, in the CLI's terms (flags,
+// environment variables, commands); the engine's messages say what went
+// wrong in the library's terms. The first matching entry wins.
+var hints = []struct {
+	err  error
+	hint func(g globals) string
+}{
+	{docex.ErrNotInitialized, fixed("run docex init here (or in the directory that should hold the data), or point --config or DOCEX_CONFIG at an existing docex.yaml")},
+	{docex.ErrInvalidConfig, fixed("fix that key in docex.yaml; docex.yaml.example documents every key")},
+	{docex.ErrUserRequired, fixed("pass --user ID or set DOCEX_USER (the user is recorded in the audit log)")},
+	{docex.ErrTenantRequired, fixed("pass --tenant ID or set DOCEX_TENANT (an operator lists tenants with docex tenant list)")},
+	{docex.ErrTenantUnknown, fixed("check the tenant id: an operator lists tenants with docex tenant list and creates one with docex tenant create ID")},
+	{docex.ErrTenantSuspended, func(g globals) string { return "an operator can resume it: docex tenant resume " + g.tenant }},
+	{docex.ErrBootstrapTenant, fixed("the bootstrap tenant holds the system's own records only: pass the --tenant of a tenant created with docex tenant create")},
+	{docex.ErrForbidden, func(g globals) string {
+		if len(g.roles) == 0 {
+			return "pass --roles (reader, writer or admin) or set DOCEX_ROLES"
+		}
+		return "this needs another role (docex help lists what reader, writer and admin may do)"
+	}},
+	{docex.ErrMultiTenancyOff, fixed("this docex.yaml is local single-file mode, without tenants: drop --tenant and unset DOCEX_TENANT")},
+	{docex.ErrBasketNotEmpty, fixed("add --force to delete the basket with its documents")},
+	{docex.ErrSchemaVersion, fixed("use the docex version that created this data (docex --version prints this binary's schema version)")},
+}
+
+func fixed(s string) func(globals) string { return func(globals) string { return s } }
+
+// hintedError is an error with a hint of its own (a command's specific
+// advice); it unwraps to the error.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (e *hintedError) Error() string { return e.err.Error() }
+func (e *hintedError) Unwrap() error { return e.err }
+
+// withHint returns err carrying hint, which hintFor prefers to the table's.
+func withHint(err error, hint string) error { return &hintedError{err: err, hint: hint} }
+
+// hintFor returns what to do next after err, or "" when the message says
+// it all.
+func hintFor(err error, g globals) string {
+	if he, ok := errors.AsType[*hintedError](err); ok {
+		return he.hint
+	}
+	for _, h := range hints {
+		if errors.Is(err, h.err) {
+			return h.hint(g)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	top := h.ok("help").stdout
+	if h.ok("--help").stdout != top {
+		t.Fatal("docex help and docex --help differ")
+	}
+	for _, want := range []string{"Global flags", "--config PATH", "DOCEX_USER", "operator ", "Exit codes"} {
+		if !strings.Contains(top, want) {
+			t.Errorf("docex help lacks %q", want)
+		}
+	}
+	if strings.Count(top, "--tenant ID") != 1 {
+		t.Errorf("global flags listed %d times", strings.Count(top, "--tenant ID"))
+	}
+	for path, cmd := range commands().byPath {
+		args := strings.Fields(path)
+		got := h.ok(append([]string{"help"}, args...)...).stdout
+		if flag := h.ok(append(args, "--help")...).stdout; flag != got {
+			t.Errorf("docex help %s and docex %s --help differ", path, path)
+		}
+		if !strings.HasPrefix(got, "Usage: docex "+path) {
+			t.Errorf("help %s: %q", path, got)
+		}
+		// Global flags once, in one line; never pflag's rendering of them.
+		if strings.Contains(got, "--config string") || strings.Contains(got, "--help[") || strings.Contains(got, "-h, --help") {
+			t.Errorf("help %s repeats the global flags:\n%s", path, got)
+		}
+		if !strings.Contains(got, "Global flags: --config, --tenant, --user, --roles, --json") {
+			t.Errorf("help %s does not name the global flags", path)
+		}
+		if cmd.access == "operator" && !strings.Contains(got, "operator") {
+			t.Errorf("help %s does not say who may run it", path)
+		}
+	}
+	rule := h.ok("help", "tenant", "create").stdout
+	for _, want := range []string{"1 to 40 bytes", "a-z, 0-9", "starting with a letter", "two separators", "information_schema", "pg_", "sqlite"} {
+		if !strings.Contains(rule, want) {
+			t.Errorf("tenant create --help lacks %q of the id rule", want)
+		}
+	}
+	if v := h.ok("--version").stdout; v != h.ok("version").stdout || !strings.HasPrefix(v, "docex ") {
+		t.Errorf("--version: %q", v)
+	}
+	if r := h.want(exitInvalid, "help", "frobnicate"); !strings.Contains(r.stderr, "unknown command") {
+		t.Errorf("help frobnicate: %q", r.stderr)
+	}
+}
+
+// TestMessagesSayWhatToDo: errors name the flag, variable or command that
+// fixes them, once, without doubled prefixes.
+func TestMessagesSayWhatToDo(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	if r := h.want(exitInvalid, "basket", "list"); !strings.Contains(r.stderr, "run docex init") {
+		t.Errorf("missing config: %s", r.stderr)
+	}
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	h.ok("tenant", "create", "paused")
+	h.ok("tenant", "suspend", "paused")
+	admin := []string{"--tenant", "acme", "--user", "u", "--roles", "admin"}
+	h.ok(append([]string{"basket", "create", "full"}, admin...)...)
+	h.ok(append([]string{"doc", "add", "full", h.file("a.txt", "a")}, admin...)...)
+	missing := filepath.Join(h.dir, "invoice.pdf")
+	cases := []struct {
+		name string
+		code int
+		args []string
+		want []string
+	}{
+		{"no user", exitDenied, []string{"basket", "list", "--tenant", "acme", "--roles", "admin"}, []string{"--user", "DOCEX_USER"}},
+		{"no tenant", exitDenied, []string{"basket", "list", "--user", "u", "--roles", "admin"}, []string{"--tenant", "DOCEX_TENANT"}},
+		{"no roles", exitDenied, []string{"basket", "list", "--tenant", "acme", "--user", "u"}, []string{"--roles", "DOCEX_ROLES"}},
+		{"unknown tenant", exitDenied, []string{"basket", "list", "--tenant", "nobody", "--user", "u", "--roles", "admin"}, []string{"docex tenant create"}},
+		{"suspended tenant", exitDenied, []string{"basket", "list", "--tenant", "paused", "--user", "u", "--roles", "admin"}, []string{"docex tenant resume paused"}},
+		{"bootstrap tenant", exitDenied, []string{"basket", "list", "--tenant", "system", "--user", "u", "--roles", "admin"}, []string{"bootstrap", "docex tenant create"}},
+		{"non-empty basket", exitConflict, append([]string{"basket", "delete", "full"}, admin...), []string{"--force"}},
+		{"missing file", exitInvalid, append([]string{"doc", "add", "full", missing}, admin...), []string{missing, "no such file"}},
+		{"malformed id", exitInvalid, append([]string{"doc", "get", "not-an-id"}, admin...), []string{"malformed"}},
+		{"tenant delete unconfirmed", exitInvalid, []string{"tenant", "delete", "acme"}, []string{"--yes"}},
+		{"source directory", exitInvalid, append([]string{"plugin", "install", "../../plugins/examples/wordcount"}, admin...), []string{"go build", "GOOS=wasip1", "docs/writing-plugins.md"}},
+	}
+	for _, c := range cases {
+		r := h.want(c.code, c.args...)
+		for _, w := range c.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("%s: stderr lacks %q:\n%s", c.name, w, r.stderr)
+			}
+		}
+		if strings.Contains(r.stderr, "use force") {
+			t.Errorf("%s: %s", c.name, r.stderr)
+		}
+		if d := doubledPrefix(r.stderr); d != "" {
+			t.Errorf("%s: doubled %q in %s", c.name, d, r.stderr)
+		}
+		if strings.Count(r.stderr, missing) > 1 {
+			t.Errorf("%s: path named twice: %s", c.name, r.stderr)
+		}
+	}
+}
+
+// doubledPrefix returns a "x: " prefix that repeats back to back in msg.
+func doubledPrefix(msg string) string {
+	parts := strings.Split(msg, ": ")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] == parts[i-1] || strings.HasSuffix(parts[i-1], " "+parts[i]) {
+			return parts[i]
+		}
+	}
+	return ""
+}
+
+func TestSingleFileModeSaysNothingOfTenants(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := h.ok("init", "--single-file")
+	if strings.Contains(r.stdout+r.stderr, "bootstrap") || strings.Contains(r.stdout+r.stderr, "tenant") {
+		t.Fatalf("single-file init talks about tenants: %s", r.stdout)
+	}
+	if res := decode[map[string]any](t, h.ok("init", "--json").stdout); res["bootstrap_tenant"] != "" || res["multi_tenancy"] != false {
+		t.Fatalf("init --json: %v", res)
+	}
+	if r := h.want(exitInvalid, "basket", "list", "--tenant", "acme", "--user", "u", "--roles", "admin"); !strings.Contains(r.stderr, "drop --tenant") {
+		t.Fatalf("tenant in single-file mode: %s", r.stderr)
+	}
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"reflect"
+	"text/tabwriter"
+
+	"github.com/docex-dev/docex"
+)
+
+// emit writes a command's result: with --json, v as one JSON value
+// following docs/json.md (an object for one thing, an array for a listing,
+// [] for an empty listing); otherwise human writes text, whose
+// tab-separated columns are aligned.
+//
+// JSON output must come from types whose json tags follow docs/json.md:
+// snake_case keys, no omitempty, durations as <name>_ms numbers (docex.Milliseconds),
+// lists never nil. TestJSONConvention checks every command's output.
+func (c *cli) emit(v any, human func(w io.Writer)) error {
+	if c.g.json {
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
+			v = []any{}
+		}
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := newTable(c.stdout)
+	human(tw)
+	return tw.Flush()
+}
+
+// newTable returns a writer that aligns tab-separated columns.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+}
+
+// errorJSON is the --json error object on stderr.
+type errorJSON struct {
+	Error struct {
+		Code    string `json:"code"`    // the most specific docex error code, "internal" otherwise
+		Kind    string `json:"kind"`    // invalid, not_found, denied, conflict, plugin_failed or internal (the exit code's meaning)
+		Message string `json:"message"` // what went wrong
+		Hint    string `json:"hint"`    // what to do next, "" when there is nothing to add
+	} `json:"error"`
+}
+
+// printError writes err to stderr: "docex: MESSAGE" and a "hint:" line
+// saying what to do next, or with --json one errorJSON object.
+func (c *cli) printError(err error) {
+	hint := hintFor(err, c.g)
+	if c.g.json {
+		var e errorJSON
+		e.Error.Code = docex.Code(err)
+		e.Error.Kind = exitKinds[exitCode(err)]
+		e.Error.Message = err.Error()
+		e.Error.Hint = hint
+		json.NewEncoder(c.stderr).Encode(e)
+		return
+	}
+	fmt.Fprintf(c.stderr, "docex: %v\n", err)
+	if hint != "" {
+		fmt.Fprintf(c.stderr, "hint: %s\n", hint)
+	}
+}

@@ -1,0 +1,322 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine"
+	"github.com/spf13/pflag"
+)
+
+// systemCommands are the operator's commands on the whole system.
+func systemCommands() []*command {
+	return []*command{initCommand(), gcCommand(), {
+		path: "version", summary: "print the versions of docex, its storage schema and config",
+		maxArgs: 0, run: cmdVersion,
+	}}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// versionInfo is the output of docex version.
+type versionInfo struct {
+	Version       string `json:"version"`
+	SchemaVersion int    `json:"schema_version"`
+	ConfigVersion int    `json:"config_version"`
+	GoVersion     string `json:"go_version"`
+}
+
+func cmdVersion(ctx context.Context, c *cli, args []string) error {
+	v := versionInfo{Version: version, SchemaVersion: driver.SchemaVersion, ConfigVersion: config.Version}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v.GoVersion = bi.GoVersion
+		if v.Version == "dev" {
+			v.Version = vcsVersion(bi)
+		}
+	}
+	return c.emit(v, func(w io.Writer) {
+		fmt.Fprintf(w, "docex %s (storage schema %d, config_version %d, %s)\n", v.Version, v.SchemaVersion, v.ConfigVersion, v.GoVersion)
+	})
+}
+
+// vcsVersion is the commit a binary built without the Makefile came from.
+func vcsVersion(bi *debug.BuildInfo) string {
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return "dev-" + rev
+}
+
+func initCommand() *command {
+	var o initOptions
+	return &command{
+		path: "init", access: "operator", maxArgs: 0,
+		summary: "set docex up here: docex.yaml and the system database (idempotent)",
+		help: `Never overwrites an existing docex.yaml and never drops or rewrites data:
+a second run says "already initialised" and exits 0. With an existing
+docex.yaml, --backend, --data-dir and --single-file must agree with it.
+
+Multi-tenant mode (the default) creates the bootstrap tenant, which holds the
+system's own records (the tenant registry, system plugins, the system audit
+log) and is never usable for documents: create tenants with
+"docex tenant create ID". Local single-file mode (--single-file) has no
+tenants: one SQLite file holds everything, content included.
+
+Examples:
+  docex init                                   # SQLite in ./docex-data
+  docex init --data-dir /var/lib/docex
+  docex init --single-file                     # one file: docex-data/docex.db
+  DOCEX_POSTGRES_DSN=postgres://... docex init --backend postgres`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&o.backend, "backend", "", "database backend for a new docex.yaml: sqlite (default) or postgres")
+			fs.StringVar(&o.dataDir, "data-dir", "", "where docex keeps its files (databases, content, caches) for a new docex.yaml (default docex-data next to it)")
+			fs.BoolVar(&o.singleFile, "single-file", false, "local single-file mode: no tenants, one SQLite file holds everything")
+			fs.StringVar(&o.dsnEnv, "dsn-env", "", "postgres: environment variable holding the DSN (default DOCEX_POSTGRES_DSN)")
+			fs.StringVar(&o.dsn, "dsn", "", "postgres: connection string for this init (implies --backend postgres); written to docex.yaml only if it has no password")
+		},
+		run: func(ctx context.Context, c *cli, args []string) error { return cmdInit(ctx, c, o) },
+	}
+}
+
+type initOptions struct {
+	backend    string
+	dataDir    string
+	singleFile bool
+	dsnEnv     string
+	dsn        string
+}
+
+// initResult is the output of docex init.
+type initResult struct {
+	Created         bool   `json:"created"`
+	Config          string `json:"config"`
+	ConfigWritten   bool   `json:"config_written"`
+	Backend         string `json:"backend"`
+	MultiTenancy    bool   `json:"multi_tenancy"`
+	BootstrapTenant string `json:"bootstrap_tenant"`
+	DataDir         string `json:"data_dir"`
+	ContentStorage  string `json:"content_storage"`
+	ContentDir      string `json:"content_dir"`
+}
+
+func cmdInit(ctx context.Context, c *cli, o initOptions) error {
+	switch o.backend {
+	case "", config.SQLiteBackend, config.PostgresBackend:
+	default:
+		return docex.Errorf(errUsage, "--backend %q: want sqlite or postgres", o.backend)
+	}
+	if o.dsn != "" {
+		if o.backend == config.SQLiteBackend || o.singleFile {
+			return docex.Errorf(errUsage, "--dsn is for --backend postgres")
+		}
+		o.backend = config.PostgresBackend
+	}
+	if o.singleFile && o.backend == config.PostgresBackend {
+		return docex.Errorf(errUsage, "--single-file is a SQLite mode: drop --backend postgres")
+	}
+	cfgPath, err := filepath.Abs(c.g.config)
+	if err != nil {
+		return docex.Errorf(errUsage, "--config: %v", err)
+	}
+	wrote := false
+	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
+		dataDir := o.dataDir
+		if dataDir != "" && !filepath.IsAbs(dataDir) {
+			// Given relative to the working directory: record it relative
+			// to the config file so the directory stays movable.
+			abs, err := filepath.Abs(dataDir)
+			if err != nil {
+				return docex.Errorf(errUsage, "--data-dir: %v", err)
+			}
+			if rel, err := filepath.Rel(filepath.Dir(cfgPath), abs); err == nil {
+				dataDir = rel
+			} else {
+				dataDir = abs
+			}
+		}
+		data := config.Generate(config.GenerateOptions{Backend: o.backend, DataDir: dataDir, SingleFile: o.singleFile, DSNEnv: o.dsnEnv, DSN: o.dsn})
+		if err := os.MkdirAll(filepath.Dir(cfgPath), 0o700); err != nil {
+			return fmt.Errorf("create the config directory: %w", err)
+		}
+		if err := writeNew(cfgPath, data); err != nil {
+			return err
+		}
+		wrote = true
+	} else if err != nil {
+		return fmt.Errorf("config %s: %w", cfgPath, err)
+	}
+	f, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	if !wrote {
+		if err := initFlagsAgree(c, o, f); err != nil {
+			return err
+		}
+	}
+	if o.dsn != "" {
+		// This run connects with --dsn; later runs read the variable the
+		// config names (the DSN is never printed).
+		getenv := c.getenv
+		c.getenv = func(k string) string {
+			if k == f.Database.Postgres.DSNEnv {
+				return o.dsn
+			}
+			return getenv(k)
+		}
+		if f.Database.Postgres.DSNEnv != "" && getenv(f.Database.Postgres.DSNEnv) == "" && config.DSNHasPassword(o.dsn) {
+			defer fmt.Fprintf(c.stderr, "note: the DSN's password was not written to %s; export %s before the next command\n", cfgPath, f.Database.Postgres.DSNEnv)
+		}
+	}
+	be, err := c.openBackend(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	ecfg := engineConfig(f)
+	if ecfg.ContentStorage == engine.ContentFilesystem {
+		if err := checkWritable(ecfg.ContentDir); err != nil {
+			return err
+		}
+	}
+	created, err := engine.Bootstrap(ctx, be, ecfg)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(ctx, be, ecfg)
+	if err != nil {
+		return err
+	}
+	eng.Close()
+	res := initResult{
+		Created: created, Config: cfgPath, ConfigWritten: wrote, Backend: f.Database.Type,
+		MultiTenancy: f.MultiTenant(), BootstrapTenant: f.MultiTenancy.BootstrapTenant.ID,
+		DataDir: f.Database.SQLite.Path, ContentStorage: f.Storage.Documents.Type,
+	}
+	if !f.MultiTenant() {
+		res.BootstrapTenant = ""
+	}
+	if res.ContentStorage == engine.ContentFilesystem {
+		res.ContentDir = f.Storage.Documents.Path
+	}
+	return c.emit(res, func(w io.Writer) {
+		if wrote {
+			fmt.Fprintf(w, "wrote %s\n", cfgPath)
+		}
+		switch {
+		case !created:
+			fmt.Fprintf(w, "already initialised; nothing changed\n")
+		case f.MultiTenant():
+			fmt.Fprintf(w, "initialised docex (%s, data in %s)\n", f.Database.Type, res.DataDir)
+			fmt.Fprintf(w, "next: create a tenant with: docex tenant create ID\n")
+		default:
+			fmt.Fprintf(w, "initialised docex in local single-file mode (%s)\n", filepath.Join(res.DataDir, f.Database.SQLite.SystemFile))
+			fmt.Fprintf(w, "next: docex basket create NAME --user ID --roles admin\n")
+		}
+	})
+}
+
+// initFlagsAgree refuses init flags that contradict an existing config.
+func initFlagsAgree(c *cli, o initOptions, f *config.File) error {
+	if o.backend != "" && o.backend != f.Database.Type {
+		return docex.Errorf(errUsage, "--backend %s, but %s says %s (edit the file or use another --config)", o.backend, c.g.config, f.Database.Type)
+	}
+	if o.singleFile && f.MultiTenant() {
+		return docex.Errorf(errUsage, "--single-file, but %s enables multi-tenancy (use another --config)", c.g.config)
+	}
+	if o.dataDir != "" {
+		abs, err := filepath.Abs(o.dataDir)
+		if err != nil || abs != f.Database.SQLite.Path {
+			return docex.Errorf(errUsage, "--data-dir %s, but %s says %s (edit the file or use another --config)", o.dataDir, c.g.config, f.Database.SQLite.Path)
+		}
+	}
+	return nil
+}
+
+// writeNew writes a file that must not exist yet, durably.
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func checkWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return docex.Errorf(docex.ErrInvalidConfig, "content directory %s is not writable: %v", dir, unwrapPath(err))
+	}
+	f, err := os.CreateTemp(dir, ".writable-*")
+	if err != nil {
+		return docex.Errorf(docex.ErrInvalidConfig, "content directory %s is not writable: %v", dir, unwrapPath(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func gcCommand() *command {
+	var grace time.Duration
+	return &command{
+		path: "gc", access: "operator", maxArgs: 0,
+		summary: "remove what a crash left behind (files older than --grace)",
+		help: `Removes tenant databases (or schemas) that no registered tenant owns, the
+content directories of deleted tenants and content files no document refers
+to: what a crash between two steps can leave. Files younger than --grace are
+left alone, since operations in flight may be using them. Safe to run while
+docex is in use.`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.DurationVar(&grace, "grace", time.Hour, "leave files younger than this alone (operations in flight may use them)")
+		},
+		run: func(ctx context.Context, c *cli, args []string) error {
+			if grace < 0 {
+				return docex.Errorf(errUsage, "--grace must not be negative")
+			}
+			p, err := c.provisioner(ctx)
+			if err != nil {
+				return err
+			}
+			rep, err := p.Sweep(ctx, grace)
+			if err != nil {
+				return err
+			}
+			return c.emit(rep, func(w io.Writer) {
+				fmt.Fprintf(w, "removed %d unregistered tenant files, %d stale content directories, %d unreferenced content files\n",
+					len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles)
+			})
+		},
+	}
+}

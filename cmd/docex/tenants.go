@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/spf13/pflag"
+)
+
+// tenantIDRule is the tenant id rule (tenancy.ValidateTenantID), for help.
+const tenantIDRule = `Tenant ids: 1 to 40 bytes of a-z, 0-9, '-' and '_'; starting with a letter
+and ending with a letter or digit; no two separators ('-', '_') in a row.
+Reserved ids are refused: system, public, default, admin, root, bootstrap,
+template0, template1, information_schema, postgres, sqlite, main, temp, all,
+none, null; so are the prefixes pg_, pg-, docex and sqlite.`
+
+func tenantCommands() []*command {
+	var displayName string
+	var yes bool
+	return []*command{
+		{path: "tenant create", args: "ID", access: "operator", minArgs: 1, maxArgs: 1,
+			summary: "provision a tenant (all or nothing)",
+			help:    tenantIDRule + "\n\nExample:\n  docex tenant create acme --display-name \"Acme Corp\"",
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringVar(&displayName, "display-name", "", "human-readable name (default: the id)")
+			},
+			run: func(ctx context.Context, c *cli, args []string) error {
+				p, err := c.provisioner(ctx)
+				if err != nil {
+					return err
+				}
+				t, err := p.Create(ctx, args[0], displayName)
+				if err != nil {
+					return err
+				}
+				return c.emit(t, func(w io.Writer) {
+					fmt.Fprintf(w, "created tenant %s\n", t.ID)
+					fmt.Fprintf(w, "next: docex basket create NAME --tenant %s --user ID --roles admin\n", t.ID)
+				})
+			}},
+		{path: "tenant list", access: "operator", maxArgs: 0,
+			summary: "list tenants, the bootstrap tenant included",
+			run: func(ctx context.Context, c *cli, args []string) error {
+				p, err := c.provisioner(ctx)
+				if err != nil {
+					return err
+				}
+				ts, err := p.List(ctx)
+				if err != nil {
+					return err
+				}
+				return c.emit(ts, func(w io.Writer) { printTenants(w, ts) })
+			}},
+		{path: "tenant show", args: "ID", access: "operator", minArgs: 1, maxArgs: 1,
+			summary: "show a tenant",
+			run: func(ctx context.Context, c *cli, args []string) error {
+				p, err := c.provisioner(ctx)
+				if err != nil {
+					return err
+				}
+				t, err := p.Get(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return c.emit(t, func(w io.Writer) { printTenants(w, []docex.Tenant{t}) })
+			}},
+		{path: "tenant suspend", args: "ID", access: "operator", minArgs: 1, maxArgs: 1,
+			summary: "suspend a tenant: deny its operations until resumed",
+			run:     tenantStatus(true)},
+		{path: "tenant resume", args: "ID", access: "operator", minArgs: 1, maxArgs: 1,
+			summary: "resume a suspended tenant",
+			run:     tenantStatus(false)},
+		{path: "tenant delete", args: "ID --yes", access: "operator", minArgs: 1, maxArgs: 1,
+			summary: "delete a tenant with all its data",
+			flags:   func(fs *pflag.FlagSet) { fs.BoolVar(&yes, "yes", false, "confirm the deletion") },
+			run: func(ctx context.Context, c *cli, args []string) error {
+				if !yes {
+					return docex.Errorf(errUsage, "tenant delete removes the tenant's database and content: confirm with --yes")
+				}
+				p, err := c.provisioner(ctx)
+				if err != nil {
+					return err
+				}
+				if err := p.Delete(ctx, args[0]); err != nil {
+					return err
+				}
+				return c.emit(deleted{ID: args[0], Deleted: true}, func(w io.Writer) { fmt.Fprintf(w, "deleted tenant %s\n", args[0]) })
+			}},
+	}
+}
+
+func tenantStatus(suspend bool) func(ctx context.Context, c *cli, args []string) error {
+	return func(ctx context.Context, c *cli, args []string) error {
+		p, err := c.provisioner(ctx)
+		if err != nil {
+			return err
+		}
+		verb := "resumed"
+		if suspend {
+			verb, err = "suspended", p.Suspend(ctx, args[0])
+		} else {
+			err = p.Resume(ctx, args[0])
+		}
+		if err != nil {
+			return err
+		}
+		t, err := p.Get(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		return c.emit(t, func(w io.Writer) { fmt.Fprintf(w, "%s tenant %s\n", verb, t.ID) })
+	}
+}
+
+func printTenants(w io.Writer, ts []docex.Tenant) {
+	fmt.Fprintln(w, "ID\tSTATUS\tSYSTEM\tCREATED\tDISPLAY NAME")
+	for _, t := range ts {
+		fmt.Fprintf(w, "%s\t%s\t%t\t%s\t%s\n", t.ID, t.Status, t.IsSystem, t.CreatedAt.Format(time.RFC3339), t.DisplayName)
+	}
+}
+
+// deleted is the JSON result of a command that deleted something.
+type deleted struct {
+	ID      string `json:"id"`
+	Deleted bool   `json:"deleted"`
+}
