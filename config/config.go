@@ -84,15 +84,22 @@ type Documents struct {
 	Fsync            *bool  `yaml:"fsync"`              // fsync content files; default: true unless database.sqlite.synchronous is normal
 }
 
-// Sandbox configures the plugin sandbox (operator ceilings).
+// Sandbox configures the plugin sandbox: the operator ceilings on what a
+// plugin manifest may ask for, and the instance pools. A zero field takes
+// the sandbox package's default (sandbox.DefaultCeilings and
+// sandbox.Config), given in each comment.
 type Sandbox struct {
-	CacheDir       string `yaml:"cache_dir"`        // compilation cache, default "<data>/wasm-cache"
-	MaxMemoryPages uint32 `yaml:"max_memory_pages"` // ceiling, default 256 (16 MiB)
-	MaxTimeoutMS   int    `yaml:"max_timeout_ms"`   // ceiling, default 10000
-	MaxOutputBytes int64  `yaml:"max_output_bytes"` // ceiling, default 64 MiB
-	MaxHostCalls   int64  `yaml:"max_host_calls"`   // ceiling, default 1000000
-	MaxLogBytes    int64  `yaml:"max_log_bytes"`    // ceiling, default 64 KiB
-	PoolSize       int    `yaml:"pool_size"`        // instances per (tenant, plugin), default 4
+	CacheDir        string `yaml:"cache_dir"`        // compilation cache, default "<data>/wasm-cache"
+	MaxMemoryPages  uint32 `yaml:"max_memory_pages"` // ceiling in 64 KiB pages, default 4096 (256 MiB)
+	MaxTimeoutMS    int    `yaml:"max_timeout_ms"`   // ceiling, default 60000
+	MaxOutputBytes  int64  `yaml:"max_output_bytes"` // ceiling, default 268435456 (256 MiB)
+	MaxHostCalls    int64  `yaml:"max_host_calls"`   // ceiling, default 10000000
+	MaxLogBytes     int64  `yaml:"max_log_bytes"`    // ceiling, default 1048576 (1 MiB)
+	MaxInstructions int64  `yaml:"max_instructions"` // ceiling on instruction units per call, default 10^15
+	InitTimeoutMS   int    `yaml:"init_timeout_ms"`  // start function + _initialize of a new instance, default 10000
+	PoolSize        int    `yaml:"pool_size"`        // instances per (tenant, plugin) running at once and idle, default 4
+	MaxIdleBytes    int64  `yaml:"max_idle_bytes"`   // idle instances in all, default 536870912 (512 MiB)
+	IdleTTLMS       int    `yaml:"idle_ttl_ms"`      // an idle instance is closed after, default 300000 (5 min)
 }
 
 // Backend types.
@@ -285,29 +292,22 @@ func (f *File) normalize() error {
 		s.CacheDir = filepath.Join(db.SQLite.Path, "wasm-cache")
 	}
 	s.CacheDir = f.Resolve(s.CacheDir)
-	if s.MaxMemoryPages == 0 {
-		s.MaxMemoryPages = 4096
-	}
+	// Zero fields stay zero: the sandbox applies its own defaults.
 	if s.MaxMemoryPages > 65536 {
 		return invalid("sandbox.max_memory_pages", "%d is more than 65536 (4 GiB)", s.MaxMemoryPages)
 	}
-	if s.MaxTimeoutMS == 0 {
-		s.MaxTimeoutMS = 60000
-	}
-	if s.MaxOutputBytes == 0 {
-		s.MaxOutputBytes = 256 << 20
-	}
-	if s.MaxHostCalls == 0 {
-		s.MaxHostCalls = 10_000_000
-	}
-	if s.MaxLogBytes == 0 {
-		s.MaxLogBytes = 1 << 20
-	}
-	if s.PoolSize == 0 {
-		s.PoolSize = 4
-	}
-	if s.MaxTimeoutMS < 0 || s.MaxOutputBytes < 0 || s.MaxHostCalls < 0 || s.MaxLogBytes < 0 || s.PoolSize < 0 {
-		return invalid("sandbox", "negative limits")
+	for _, n := range []struct {
+		key string
+		v   int64
+	}{
+		{"sandbox.max_timeout_ms", int64(s.MaxTimeoutMS)}, {"sandbox.max_output_bytes", s.MaxOutputBytes},
+		{"sandbox.max_host_calls", s.MaxHostCalls}, {"sandbox.max_log_bytes", s.MaxLogBytes},
+		{"sandbox.max_instructions", s.MaxInstructions}, {"sandbox.init_timeout_ms", int64(s.InitTimeoutMS)},
+		{"sandbox.pool_size", int64(s.PoolSize)}, {"sandbox.max_idle_bytes", s.MaxIdleBytes}, {"sandbox.idle_ttl_ms", int64(s.IdleTTLMS)},
+	} {
+		if n.v < 0 {
+			return invalid(n.key, "%d is negative", n.v)
+		}
 	}
 	return f.checkPaths()
 }

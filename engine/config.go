@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/tenancy"
 )
@@ -13,6 +14,9 @@ import (
 const (
 	ContentFilesystem = "filesystem"
 	ContentDatabase   = "database"
+	// ContentExternal is Config.ContentStore's type, set by default when
+	// that field is set.
+	ContentExternal = "external"
 )
 
 // Config configures an Engine. The zero value is not usable: MultiTenancy
@@ -27,8 +31,14 @@ type Config struct {
 	// operations.
 	BootstrapTenantID string
 
-	// ContentStorage is ContentFilesystem (default) or ContentDatabase.
+	// ContentStorage is ContentFilesystem (default), ContentDatabase, or
+	// ContentExternal (the default when ContentStore is set).
 	ContentStorage string
+
+	// ContentStore keeps content outside the engine's built-in stores, for
+	// example in an S3 bucket. It must pass the conformance suite in
+	// backends/contenttest. The engine does not own it.
+	ContentStore driver.ContentStore
 
 	// ContentDir is the root of filesystem content; each tenant gets its
 	// own subdirectory. Required for ContentFilesystem.
@@ -70,9 +80,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	switch cfg.ContentStorage {
 	case "":
 		cfg.ContentStorage = ContentFilesystem
-	case ContentFilesystem, ContentDatabase:
+		if cfg.ContentStore != nil {
+			cfg.ContentStorage = ContentExternal
+		}
+	case ContentFilesystem, ContentDatabase, ContentExternal:
 	default:
-		return cfg, docex.Errorf(docex.ErrInvalidConfig, "content storage %q: want %q or %q", cfg.ContentStorage, ContentFilesystem, ContentDatabase)
+		return cfg, docex.Errorf(docex.ErrInvalidConfig, "content storage %q: want %q, %q or %q", cfg.ContentStorage, ContentFilesystem, ContentDatabase, ContentExternal)
+	}
+	if (cfg.ContentStorage == ContentExternal) != (cfg.ContentStore != nil) {
+		return cfg, docex.Errorf(docex.ErrInvalidConfig, "content storage %q and a content store: give a store exactly with %q", cfg.ContentStorage, ContentExternal)
 	}
 	if cfg.ContentStorage == ContentFilesystem && cfg.ContentDir == "" {
 		return cfg, docex.Errorf(docex.ErrInvalidConfig, "filesystem content storage needs a content directory")

@@ -3,8 +3,6 @@ package engine
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
-	"github.com/docex-dev/docex/engine/internal/blobstore"
 	"github.com/docex-dev/docex/tenancy"
 )
 
@@ -100,6 +97,10 @@ func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error
 		return err
 	}
 	defer st.Close()
+	tc, err := s.e.tenantContent(st.Tenant())
+	if err != nil {
+		return err
+	}
 	var sums []string
 	err = s.write(ctx, st, "basket.delete", id, func(tx driver.Tx) error {
 		b, err := tx.Basket(ctx, id)
@@ -122,69 +123,68 @@ func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error
 		if err := tx.DeleteBasket(ctx, id); err != nil {
 			return err
 		}
-		if s.e.cfg.ContentStorage == ContentDatabase {
-			return dropUnreferenced(ctx, tx, sums)
-		}
-		return nil
+		return s.dropInTx(ctx, tx, tc, sums...)
 	})
 	if err != nil {
 		return err
 	}
-	if s.e.cfg.ContentStorage == ContentFilesystem {
-		s.releaseContent(ctx, st, sums...)
-	}
+	s.releaseAfter(ctx, st, tc, sums...)
 	return nil
 }
 
-func dropUnreferenced(ctx context.Context, tx driver.Tx, sums []string) error {
+// dropInTx removes, inside the transaction that removed references to
+// them, contents no document refers to any more, when the content store is
+// part of that transaction (database content).
+func (s *Session) dropInTx(ctx context.Context, tx driver.Tx, tc driver.TenantContent, sums ...string) error {
+	if !s.e.content.InTransaction() {
+		return nil
+	}
 	for _, sum := range sums {
-		if err := tx.LockContent(ctx, sum); err != nil {
+		if _, err := deleteIfUnreferenced(ctx, tx, tc, sum); err != nil {
 			return err
-		}
-		n, err := tx.ContentRefs(ctx, sum)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			if err := tx.DeleteContent(ctx, sum); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
 }
 
-// releaseContent removes filesystem content no document references any
-// more. Failures leave an orphan for Sweep.
-func (s *Session) releaseContent(ctx context.Context, st driver.TenantStore, sums ...string) {
-	bs, err := s.e.blobStore(st.Tenant())
-	if err != nil {
+// releaseAfter removes, after the transaction that removed references to
+// them committed, contents of a store outside the database that no
+// document refers to any more. Failures leave orphans for Sweep.
+func (s *Session) releaseAfter(ctx context.Context, st driver.TenantStore, tc driver.TenantContent, sums ...string) {
+	if s.e.content.InTransaction() {
 		return
 	}
 	for _, sum := range sums {
-		_, _ = releaseIfUnreferenced(ctx, st, bs, sum)
+		_, _ = releaseIfUnreferenced(ctx, st, tc, sum)
 	}
 }
 
-// releaseIfUnreferenced removes the content with checksum sum from bs when
-// no document of the tenant refers to it, and reports whether it did. The
-// reference check and the removal happen under the content lock, so a
-// concurrent add of the same content cannot lose it.
-func releaseIfUnreferenced(ctx context.Context, st driver.TenantStore, bs *blobstore.Store, sum string) (bool, error) {
+// releaseIfUnreferenced removes the content with checksum sum in a
+// transaction of its own when no document of the tenant refers to it, and
+// reports whether it did.
+func releaseIfUnreferenced(ctx context.Context, st driver.TenantStore, tc driver.TenantContent, sum string) (bool, error) {
 	removed := false
 	err := st.Write(ctx, func(tx driver.Tx) error {
-		removed = false
-		if err := tx.LockContent(ctx, sum); err != nil {
-			return err
-		}
-		n, err := tx.ContentRefs(ctx, sum)
-		if err != nil || n > 0 {
-			return err
-		}
-		removed = true
-		return bs.Remove(sum)
+		var err error
+		removed, err = deleteIfUnreferenced(ctx, tx, tc, sum)
+		return err
 	})
 	return removed && err == nil, err
+}
+
+// deleteIfUnreferenced deletes the content with checksum sum when no
+// document of the tenant refers to it, and reports whether it did. The
+// reference check and the removal happen under the content lock, so a
+// concurrent add of the same content cannot lose it.
+func deleteIfUnreferenced(ctx context.Context, tx driver.Tx, tc driver.TenantContent, sum string) (bool, error) {
+	if err := tx.LockContent(ctx, sum); err != nil {
+		return false, err
+	}
+	n, err := tx.ContentRefs(ctx, sum)
+	if err != nil || n > 0 {
+		return false, err
+	}
+	return true, tc.Delete(ctx, tx, sum)
 }
 
 // NewDocument is a document to add.
@@ -225,76 +225,58 @@ func (s *Session) AddDocument(ctx context.Context, basketID string, nd NewDocume
 	return out[0], nil
 }
 
-// content is new document content, staged before the transaction that
-// refers to it: a hashed temporary file (filesystem storage) or the bytes
-// (database storage).
-type content struct {
-	sum  string
-	size int64
-	head []byte            // the first up to 512 bytes, for type detection
-	blob *blobstore.Staged // filesystem storage; durable after syncContent
-	data []byte            // database storage
-}
-
-// stageContent reads r, at most Config.MaxDocumentBytes of it, into bs
-// (filesystem storage; not yet synced) or memory (bs nil). It returns
-// docex.ErrTooLarge, leaving nothing behind, for larger content.
-func (s *Session) stageContent(ctx context.Context, bs *blobstore.Store, r io.Reader, name string) (*content, error) {
-	max := s.e.cfg.MaxDocumentBytes
-	if bs != nil {
-		b, err := bs.StageDeferred(ctx, r, max)
-		if err != nil {
-			return nil, err
-		}
-		return &content{sum: b.Checksum, size: b.Size, head: b.Head, blob: b}, nil
-	}
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
+// stageContent reads r, at most Config.MaxDocumentBytes of it, into the
+// tenant's content store (not yet synced). It returns docex.ErrTooLarge,
+// leaving nothing behind, for larger content.
+func (s *Session) stageContent(ctx context.Context, tc driver.TenantContent, r io.Reader, name string) (driver.Staged, error) {
+	c, err := tc.Stage(ctx, r, s.e.cfg.MaxDocumentBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read content: %w", err)
+		return nil, fmt.Errorf("document %q: %w", name, err)
 	}
-	if int64(len(data)) > max {
-		return nil, docex.Errorf(docex.ErrTooLarge, "document %q is larger than the limit of %d bytes", name, max)
-	}
-	h := sha256.Sum256(data)
-	return &content{sum: hex.EncodeToString(h[:]), size: int64(len(data)), head: data[:min(512, len(data))], data: data}, nil
+	return c, nil
 }
 
-// syncContent makes staged files durable: one round of concurrent fsyncs.
-func syncContent(cs []*content) error {
-	var staged []*blobstore.Staged
-	for _, c := range cs {
-		if c.blob != nil {
-			staged = append(staged, c.blob)
-		}
-	}
-	if len(staged) == 0 {
+// putNew stores, inside tx, the staged contents the tenant has no
+// reference to yet (each checksum once), with their content locks held.
+// Content the tenant already holds is not stored again: a dedup hit costs
+// the store nothing.
+type putNew struct {
+	staged []driver.Staged
+	seen   map[string]bool
+}
+
+// add queues c for Put when nothing refers to its checksum; the caller
+// holds the content lock.
+func (p *putNew) add(ctx context.Context, tx driver.Tx, c driver.Staged) error {
+	sum := c.Checksum()
+	if p.seen[sum] {
 		return nil
 	}
-	return blobstore.SyncAll(staged)
+	n, err := tx.ContentRefs(ctx, sum)
+	if err != nil || n > 0 {
+		return err
+	}
+	if p.seen == nil {
+		p.seen = map[string]bool{}
+	}
+	p.seen[sum] = true
+	p.staged = append(p.staged, c)
+	return nil
 }
 
-// put makes the content referable inside tx: it links the file into place
-// (returning its directory, to be synced before commit) or stores the bytes.
-func (c *content) put(ctx context.Context, tx driver.Tx) (dir string, err error) {
-	if c.blob != nil {
-		return c.blob.Link()
+func (p *putNew) put(ctx context.Context, tx driver.Tx, tc driver.TenantContent) error {
+	if len(p.staged) == 0 {
+		return nil
 	}
-	return "", tx.PutContent(ctx, c.sum, c.data)
+	return tc.Put(ctx, tx, p.staged)
 }
 
-func (c *content) discard() {
-	if c != nil && c.blob != nil {
-		c.blob.Discard()
+func discardAll(cs []driver.Staged) {
+	for _, c := range cs {
+		if c != nil {
+			c.Discard()
+		}
 	}
-}
-
-// contentStore returns the tenant's filesystem content store, or nil with
-// database storage.
-func (s *Session) contentStore(st driver.TenantStore) (*blobstore.Store, error) {
-	if s.e.cfg.ContentStorage != ContentFilesystem {
-		return nil, nil
-	}
-	return s.e.blobStore(st.Tenant())
 }
 
 // AddDocuments adds documents to a basket in one transaction: all are
@@ -350,48 +332,44 @@ func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, bas
 }
 
 // stagedDocs is new documents whose content is staged and durable, ready
-// to be inserted inside a transaction; discard removes what no committed
-// transaction linked.
+// to be inserted inside a transaction; discard releases the staging.
 type stagedDocs struct {
 	s     *Session
-	bs    *blobstore.Store
+	tc    driver.TenantContent
 	docs  []NewDocument
-	items []*content
+	items []driver.Staged
 	cts   []string
 }
 
 // stageDocuments stages docs' content outside any transaction (filesystem
 // storage: written and fsynced; database storage: read into memory).
 func (s *Session) stageDocuments(ctx context.Context, st driver.TenantStore, docs []NewDocument) (*stagedDocs, error) {
-	bs, err := s.contentStore(st)
+	tc, err := s.e.tenantContent(st.Tenant())
 	if err != nil {
 		return nil, err
 	}
-	sd := &stagedDocs{s: s, bs: bs, docs: docs, items: make([]*content, len(docs)), cts: make([]string, len(docs))}
+	sd := &stagedDocs{s: s, tc: tc, docs: docs, items: make([]driver.Staged, len(docs)), cts: make([]string, len(docs))}
 	for i, nd := range docs {
-		if sd.items[i], err = s.stageContent(ctx, bs, nd.Content, nd.Name); err != nil {
+		if sd.items[i], err = s.stageContent(ctx, tc, nd.Content, nd.Name); err != nil {
 			sd.discard()
 			return nil, err
 		}
-		sd.cts[i] = detectContentType(nd.ContentType, nd.Name, sd.items[i].head)
+		sd.cts[i] = detectContentType(nd.ContentType, nd.Name, sd.items[i].Head())
 	}
-	if err := syncContent(sd.items); err != nil {
+	if err := tc.Sync(ctx, sd.items); err != nil {
 		sd.discard()
 		return nil, err
 	}
 	return sd, nil
 }
 
-func (sd *stagedDocs) discard() {
-	for _, c := range sd.items {
-		c.discard()
-	}
-}
+func (sd *stagedDocs) discard() { discardAll(sd.items) }
 
 // insert adds the staged documents to basketID inside tx, each with its
 // audit entry; a document whose content the basket already holds is
-// returned as a duplicate instead. Directories it linked names into are
-// synced before it returns, so they are durable when tx commits.
+// returned as a duplicate instead. Content the tenant holds no reference
+// to yet is put, in one batch, before it returns, so it is readable and
+// durable when tx commits.
 func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string) ([]Added, error) {
 	s := sd.s
 	if _, err := tx.Basket(ctx, basketID); err != nil {
@@ -399,12 +377,12 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 	}
 	now := s.e.now()
 	out := make([]Added, len(sd.items))
-	var dirs []string
+	var puts putNew
 	for i, it := range sd.items {
-		if err := tx.LockContent(ctx, it.sum); err != nil {
+		if err := tx.LockContent(ctx, it.Checksum()); err != nil {
 			return nil, err
 		}
-		existing, err := tx.DocumentByChecksum(ctx, basketID, it.sum)
+		existing, err := tx.DocumentByChecksum(ctx, basketID, it.Checksum())
 		if err == nil {
 			out[i] = Added{Document: existing, Duplicate: true}
 			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", existing.ID, map[string]any{"duplicate": true, "name": sd.docs[i].Name})); err != nil {
@@ -415,14 +393,12 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 		if !errors.Is(err, docex.ErrNotFound) {
 			return nil, err
 		}
-		dir, err := it.put(ctx, tx)
-		if err != nil {
+		if err := puts.add(ctx, tx, it); err != nil {
 			return nil, err
 		}
-		dirs = append(dirs, dir)
 		d := docex.Document{
 			ID: newID(), BasketID: basketID, Name: sd.docs[i].Name, ContentType: sd.cts[i],
-			Size: it.size, Checksum: it.sum, Status: docex.DocumentActive,
+			Size: it.Size(), Checksum: it.Checksum(), Status: docex.DocumentActive,
 			CreatedAt: now, UpdatedAt: now, Metadata: cloneMeta(sd.docs[i].Metadata),
 		}
 		if err := tx.InsertDocument(ctx, d); err != nil {
@@ -433,10 +409,7 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 			return nil, err
 		}
 	}
-	if sd.bs != nil {
-		return out, sd.bs.SyncDirs(dirs...)
-	}
-	return out, nil
+	return out, puts.put(ctx, tx, sd.tc)
 }
 
 func (s *Session) entryDetail(op, target string, detail map[string]any) docex.AuditEntry {
@@ -617,18 +590,15 @@ func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, do
 
 // openContent opens the content of d from the configured storage.
 func (s *Session) openContent(ctx context.Context, st driver.TenantStore, d docex.Document) (io.ReadCloser, error) {
-	bs, err := s.contentStore(st)
+	tc, err := s.e.tenantContent(st.Tenant())
 	if err != nil {
 		return nil, err
 	}
-	if bs == nil {
-		return st.OpenContent(ctx, d.Checksum)
-	}
-	f, err := bs.Open(d.Checksum)
+	rc, err := tc.Open(ctx, st, d.Checksum, d.Size)
 	if err != nil {
 		return nil, fmt.Errorf("document %s: %w", d.ID, err)
 	}
-	return f, nil
+	return rc, nil
 }
 
 // ReadContent returns a document's whole content. Errors as OpenContent.
@@ -657,19 +627,19 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 		return docex.Document{}, err
 	}
 	defer st.Close()
-	bs, err := s.contentStore(st)
+	tc, err := s.e.tenantContent(st.Tenant())
 	if err != nil {
 		return docex.Document{}, err
 	}
-	c, err := s.stageContent(ctx, bs, r, id)
+	c, err := s.stageContent(ctx, tc, r, id)
 	if err != nil {
 		return docex.Document{}, err
 	}
-	defer c.discard()
-	if err := syncContent([]*content{c}); err != nil {
+	defer c.Discard()
+	if err := tc.Sync(ctx, []driver.Staged{c}); err != nil {
 		return docex.Document{}, err
 	}
-	sum := c.sum
+	sum := c.Checksum()
 	var old, upd docex.Document
 	now := s.e.now()
 	err = s.write(ctx, st, "document.update", id, func(tx driver.Tx) error {
@@ -680,24 +650,22 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 		if err := tx.LockContent(ctx, sum); err != nil {
 			return err
 		}
-		dir, err := c.put(ctx, tx)
-		if err != nil {
+		var puts putNew
+		if err := puts.add(ctx, tx, c); err != nil {
 			return err
 		}
-		if bs != nil {
-			if err := bs.SyncDirs(dir); err != nil {
-				return err
-			}
+		if err := puts.put(ctx, tx, tc); err != nil {
+			return err
 		}
 		ct := contentType
 		if ct == "" {
-			ct = detectContentType("", old.Name, c.head)
+			ct = detectContentType("", old.Name, c.Head())
 		}
-		if err := tx.UpdateContent(ctx, id, c.size, sum, ct, now); err != nil {
+		if err := tx.UpdateContent(ctx, id, c.Size(), sum, ct, now); err != nil {
 			return err
 		}
-		if bs == nil && old.Checksum != sum {
-			if err := dropUnreferenced(ctx, tx, []string{old.Checksum}); err != nil {
+		if old.Checksum != sum {
+			if err := s.dropInTx(ctx, tx, tc, old.Checksum); err != nil {
 				return err
 			}
 		}
@@ -707,8 +675,8 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 	if err != nil {
 		return docex.Document{}, err
 	}
-	if bs != nil && old.Checksum != sum {
-		s.releaseContent(ctx, st, old.Checksum)
+	if old.Checksum != sum {
+		s.releaseAfter(ctx, st, tc, old.Checksum)
 	}
 	return upd, nil
 }
@@ -738,6 +706,10 @@ func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error
 		return err
 	}
 	defer st.Close()
+	tc, err := s.e.tenantContent(st.Tenant())
+	if err != nil {
+		return err
+	}
 	var sum string
 	err = s.write(ctx, st, "document.delete", id, func(tx driver.Tx) error {
 		d, err := tx.Document(ctx, id)
@@ -751,17 +723,12 @@ func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error
 		if err := tx.DeleteDocument(ctx, id); err != nil {
 			return err
 		}
-		if s.e.cfg.ContentStorage == ContentDatabase {
-			return dropUnreferenced(ctx, tx, []string{sum})
-		}
-		return nil
+		return s.dropInTx(ctx, tx, tc, sum)
 	})
 	if err != nil {
 		return err
 	}
-	if s.e.cfg.ContentStorage == ContentFilesystem {
-		s.releaseContent(ctx, st, sum)
-	}
+	s.releaseAfter(ctx, st, tc, sum)
 	return nil
 }
 

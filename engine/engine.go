@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,10 +22,12 @@ type Engine struct {
 	cfg    Config
 	closed atomic.Bool
 
+	content driver.ContentStore
+
 	mu      sync.Mutex
-	blobs   map[string]*blobstore.Store // by tenant id + incarnation
-	plugins map[string]*loadedPlugin    // compiled plugins by record (pluginKey)
-	clock   uint64                      // plugin uses, for eviction
+	blobs   map[string]driver.TenantContent // by tenant id + incarnation
+	plugins map[string]*loadedPlugin        // compiled plugins by record (pluginKey)
+	clock   uint64                          // plugin uses, for eviction
 }
 
 func (cfg Config) bootstrapInfo() driver.BootstrapInfo {
@@ -58,7 +59,16 @@ func New(ctx context.Context, be driver.Backend, cfg Config) (*Engine, error) {
 	if err := be.Check(ctx, cfg.bootstrapInfo()); err != nil {
 		return nil, err
 	}
-	return &Engine{be: be, cfg: cfg, blobs: map[string]*blobstore.Store{}, plugins: map[string]*loadedPlugin{}}, nil
+	var content driver.ContentStore
+	switch cfg.ContentStorage {
+	case ContentFilesystem:
+		content = blobstore.NewFS(cfg.ContentDir, cfg.NoContentSync)
+	case ContentDatabase:
+		content = blobstore.DB{}
+	default:
+		content = cfg.ContentStore
+	}
+	return &Engine{be: be, cfg: cfg, content: content, blobs: map[string]driver.TenantContent{}, plugins: map[string]*loadedPlugin{}}, nil
 }
 
 // Close marks the engine closed and releases its loaded plugins; later
@@ -93,51 +103,26 @@ func checkID(what, id string) error {
 	return nil
 }
 
-// blobStore returns the filesystem content store of the tenant incarnation.
-func (e *Engine) blobStore(t docex.Tenant) (*blobstore.Store, error) {
+// tenantContent returns the content namespace of the tenant incarnation.
+// The store is the one place that names it (internal/contentkey): the id
+// and the incarnation are validated there, so nothing else reaches a path
+// or an object key.
+func (e *Engine) tenantContent(t docex.Tenant) (driver.TenantContent, error) {
 	key := t.ID + "/" + t.Incarnation
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if s, ok := e.blobs[key]; ok {
-		return s, nil
+	if tc, ok := e.blobs[key]; ok {
+		return tc, nil
 	}
-	dir, err := e.contentDir(t)
+	if e.cfg.MultiTenancy != (t.ID != "") {
+		return nil, fmt.Errorf("content of tenant %q with multi-tenancy %v: %w", t.ID, e.cfg.MultiTenancy, docex.ErrCorrupt)
+	}
+	tc, err := e.content.Tenant(t)
 	if err != nil {
 		return nil, err
 	}
-	s, err := blobstore.New(dir, e.cfg.NoContentSync)
-	if err != nil {
-		return nil, err
-	}
-	e.blobs[key] = s
-	return s, nil
-}
-
-// contentDir is the one place the filesystem content directory of a
-// tenant incarnation is named: <ContentDir>/tenants/<id>/<incarnation>, or
-// <ContentDir>/local without multi-tenancy. The id and the incarnation are
-// validated first, so nothing else reaches the path.
-func (e *Engine) contentDir(t docex.Tenant) (string, error) {
-	if !e.cfg.MultiTenancy {
-		return filepath.Join(e.cfg.ContentDir, "local"), nil
-	}
-	if err := tenancy.ValidateSyntax(t.ID); err != nil {
-		return "", err
-	}
-	if !validIncarnation(t.Incarnation) {
-		return "", docex.Errorf(docex.ErrCorrupt, "tenant %q has an invalid incarnation %q", t.ID, t.Incarnation)
-	}
-	return filepath.Join(e.tenantsContentDir(), t.ID, t.Incarnation), nil
-}
-
-// tenantsContentDir is the directory of every tenant's content directories.
-func (e *Engine) tenantsContentDir() string { return filepath.Join(e.cfg.ContentDir, "tenants") }
-
-// validIncarnation reports whether s is an incarnation id as the engine
-// makes them: a UUID in its canonical lowercase form.
-func validIncarnation(s string) bool {
-	u, err := uuid.Parse(s)
-	return err == nil && u.String() == s
+	e.blobs[key] = tc
+	return tc, nil
 }
 
 // forgetTenant drops cached content stores of a tenant id.

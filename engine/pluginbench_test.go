@@ -71,7 +71,7 @@ func newPluginBench(b *testing.B, tenants int) *pluginBench {
 
 // BenchmarkPluginRun: a warm plugin run through the engine against a bare
 // write transaction of the same output, in one run. baseline-write is
-// Session.SetMetadata of checked=true (one transaction with its audit
+// Session.SetMetadata of tagged=true (one transaction with its audit
 // entry); wat runs the tag plugin, which sets the same key; go runs the
 // wordcount Go guest, which sets one key too. Compare ns/op as ratios.
 func BenchmarkPluginRun(b *testing.B) {
@@ -79,7 +79,7 @@ func BenchmarkPluginRun(b *testing.B) {
 	s, doc := pb.sessions[0], pb.docs[0]
 	b.Run("baseline-write", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := s.SetMetadata(benchCtx, doc, map[string]docex.Value{"checked": docex.Bool(true)}); err != nil {
+			if _, err := s.SetMetadata(benchCtx, doc, map[string]docex.Value{"tagged": docex.Bool(true)}); err != nil {
 				b.Fatal(err)
 			}
 		}

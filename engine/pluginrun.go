@@ -3,13 +3,12 @@ package engine
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/contentkey"
 	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/tenancy"
 )
@@ -416,14 +415,22 @@ func metaAny(m map[string]docex.Value) map[string]any {
 }
 
 // contentReaderAt opens a document's content for ranged reads: the file
-// itself with filesystem storage, the bytes in memory otherwise.
+// itself with filesystem storage (verified by one pass first), the bytes in
+// memory otherwise (verified as they are read).
 func (s *Session) contentReaderAt(ctx context.Context, st driver.TenantStore, d docex.Document) (io.ReaderAt, func(), error) {
 	rc, err := s.openContent(ctx, st, d)
 	if err != nil {
 		return nil, nil, err
 	}
-	if f, ok := rc.(*os.File); ok {
-		return f, func() { f.Close() }, nil
+	if v, ok := rc.(*contentkey.Verifier); ok {
+		ra, ok, err := v.ReaderAt()
+		if err != nil {
+			v.Close()
+			return nil, nil, err
+		}
+		if ok {
+			return ra, func() { v.Close() }, nil
+		}
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(rc)
@@ -444,17 +451,17 @@ type pluginHost struct {
 	basketID string
 	key      string // the invocation's pool key
 
-	mu    sync.Mutex
-	files []*os.File
+	mu      sync.Mutex
+	closers []func()
 }
 
 func (h *pluginHost) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, f := range h.files {
-		f.Close()
+	for _, c := range h.closers {
+		c()
 	}
-	h.files = nil
+	h.closers = nil
 }
 
 func (h *pluginHost) Lookup(ctx context.Context, q sandbox.LookupQuery) ([]sandbox.DocumentRef, error) {
@@ -495,36 +502,28 @@ func (h *pluginHost) Open(ctx context.Context, ref sandbox.DocumentRef) (*sandbo
 		return nil, docex.Errorf(docex.ErrNotFound, "document not found")
 	}
 	doc := &sandbox.Document{Name: d.Name, ContentType: d.ContentType, Size: d.Size, Metadata: metaAny(d.Metadata)}
-	bs, err := h.s.contentStore(h.st)
-	if err != nil {
-		return nil, err
-	}
-	if bs != nil {
-		rc, err := h.s.openContent(ctx, h.st, d)
+	if h.s.e.cfg.ContentStorage == ContentFilesystem {
+		ra, closeContent, err := h.s.contentReaderAt(ctx, h.st, d)
 		if err != nil {
 			return nil, err
 		}
-		f, ok := rc.(*os.File)
-		if !ok {
-			rc.Close()
-			return nil, fmt.Errorf("document %s: content store did not open a file", d.ID)
-		}
 		h.mu.Lock()
-		h.files = append(h.files, f)
+		h.closers = append(h.closers, closeContent)
 		h.mu.Unlock()
-		doc.Content = f
+		doc.Content = ra
 		return doc, nil
 	}
-	// Database storage: the bytes are loaded at the first read, after the
-	// sandbox has accepted Resident against the run's host-memory budget.
+	// Other storage: the bytes are loaded (and verified) at the first read,
+	// after the sandbox has accepted Resident against the run's host-memory
+	// budget.
 	doc.Resident = d.Size
 	doc.Content = &lazyContent{load: func() ([]byte, error) {
-		rc, err := h.st.OpenContent(context.WithoutCancel(ctx), d.Checksum)
+		rc, err := h.s.openContent(context.WithoutCancel(ctx), h.st, d)
 		if err != nil {
 			return nil, err
 		}
 		defer rc.Close()
-		return io.ReadAll(io.LimitReader(rc, d.Size))
+		return io.ReadAll(rc)
 	}}
 	return doc, nil
 }

@@ -104,6 +104,21 @@ func (s *Session) InstallPlugin(ctx context.Context, manifest, module []byte) (P
 	return PluginInfo{}, err
 }
 
+// RefuseInstall records in the tenant's audit log an install that failed
+// before the plugin reached the engine (its directory could not be read: a
+// path escaping it, a missing module, a malformed manifest), with source
+// naming what was asked for. It returns err, or the error of opening the
+// session (a denial, also audited).
+func (s *Session) RefuseInstall(ctx context.Context, source string, err error) error {
+	st, oerr := s.open(ctx, tenancy.ActionManagePlugins, "plugin.install", "")
+	if oerr != nil {
+		return oerr
+	}
+	defer st.Close()
+	s.auditOutcome(ctx, st, "plugin.install", "", err, map[string]any{"source": source})
+	return err
+}
+
 // Plugins lists the plugins the session's tenant can run: its own and the
 // system-wide ones (read action).
 func (s *Session) Plugins(ctx context.Context) ([]PluginInfo, error) {
@@ -202,6 +217,14 @@ func (p *TenantProvisioner) InstallSystemPlugin(ctx context.Context, manifest, m
 		return PluginInfo{}, err
 	}
 	return pluginInfo(rec, true), nil
+}
+
+// RefuseInstall records in the system audit log a system-wide install that
+// failed before the plugin reached the engine (see Session.RefuseInstall).
+// It returns err.
+func (p *TenantProvisioner) RefuseInstall(ctx context.Context, source string, err error) error {
+	p.audit(ctx, "plugin.install.system", source, err)
+	return err
 }
 
 // SystemPlugins lists the system-wide plugins.

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -156,14 +155,10 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 	}
 	p.e.forgetTenant(id)
 	p.e.releaseTenantPlugins(ctx, t)
-	if p.e.cfg.ContentStorage == ContentFilesystem {
-		// Only this incarnation's directory: a tenant provisioned again
-		// with the same id meanwhile has a directory of its own. A crash
-		// before this line leaves a directory that Sweep removes.
-		if dir, err := p.e.contentDir(t); err == nil {
-			_ = os.RemoveAll(dir)
-		}
-	}
+	// Only this incarnation's content: a tenant provisioned again with the
+	// same id meanwhile has a namespace of its own. A crash or a failure
+	// here leaves content that Sweep removes.
+	_ = p.e.content.DeleteTenant(ctx, id, t.Incarnation)
 	return nil
 }
 

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
-	"github.com/docex-dev/docex/tenancy"
 )
 
 // SweepReport lists what Sweep removed.
@@ -18,11 +15,11 @@ type SweepReport struct {
 	// Storage is backend storage no tenant refers to (tenant files of
 	// crashed provisioning or deletion).
 	Storage []string `json:"storage"`
-	// ContentDirs are content directories of deleted tenants or of old
-	// incarnations of a tenant id.
+	// ContentDirs are content namespaces (directories, object prefixes) of
+	// deleted tenants or of old incarnations of a tenant id.
 	ContentDirs []string `json:"content_dirs"`
-	// ContentFiles is the number of unreferenced content files and stale
-	// temporary files removed.
+	// ContentFiles is the number of unreferenced content files or objects
+	// and stale staging leftovers removed.
 	ContentFiles int `json:"content_files"`
 }
 
@@ -51,16 +48,17 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 		}
 		rep.Storage = append(rep.Storage, removed...)
 	}
-	if e.cfg.ContentStorage != ContentFilesystem {
-		return nil
+	if e.content.InTransaction() {
+		return nil // content commits and rolls back with its references
 	}
+	cutoff := time.Now().Add(-grace)
 	if !e.cfg.MultiTenancy {
 		st, err := e.be.OpenTenant(ctx, "")
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		return p.sweepContent(ctx, st, grace, rep)
+		return p.sweepContent(ctx, st, cutoff, rep)
 	}
 	tenants, err := e.be.Tenants(ctx)
 	if err != nil {
@@ -72,37 +70,29 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 			live[t.ID] = t.Incarnation
 		}
 	}
-	// Content directories of deleted tenants and old incarnations: only
-	// directories named as the engine names them (see contentDir), never
-	// anything else found there.
-	root := e.tenantsContentDir()
-	ids, err := os.ReadDir(root)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	// Content of deleted tenants and old incarnations. An incarnation that
+	// is not the registered one never becomes registered again (each
+	// provisioning draws a new one), so what the registry does not name is
+	// dead; the registry is asked again for tenants created since the
+	// listing above.
+	err = e.content.Incarnations(ctx, func(si driver.StoredIncarnation) error {
+		if live[si.TenantID] == si.Incarnation || si.ModTime.After(cutoff) {
+			return nil
+		}
+		t, err := e.be.Tenant(ctx, si.TenantID)
+		if err == nil && t.Incarnation == si.Incarnation {
+			return nil
+		}
+		if err != nil && !errors.Is(err, docex.ErrTenantNotFound) {
+			return err
+		}
+		if e.content.DeleteTenant(ctx, si.TenantID, si.Incarnation) == nil {
+			rep.ContentDirs = append(rep.ContentDirs, si.Location)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
-	}
-	cutoff := time.Now().Add(-grace)
-	for _, idEnt := range ids {
-		id := idEnt.Name()
-		if !idEnt.IsDir() || tenancy.ValidateSyntax(id) != nil {
-			continue
-		}
-		incs, _ := os.ReadDir(filepath.Join(root, id))
-		for _, inc := range incs {
-			if inc.Name() == live[id] || !inc.IsDir() || !validIncarnation(inc.Name()) {
-				continue
-			}
-			if info, err := inc.Info(); err != nil || info.ModTime().After(cutoff) {
-				continue
-			}
-			dir, err := e.contentDir(docex.Tenant{ID: id, Incarnation: inc.Name()})
-			if err != nil {
-				continue
-			}
-			if err := os.RemoveAll(dir); err == nil {
-				rep.ContentDirs = append(rep.ContentDirs, dir)
-			}
-		}
-		os.Remove(filepath.Join(root, id)) // only if empty
 	}
 	// Unreferenced content of live tenants.
 	for _, t := range tenants {
@@ -116,7 +106,7 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 			}
 			return err
 		}
-		err = p.sweepContent(ctx, st, grace, rep)
+		err = p.sweepContent(ctx, st, cutoff, rep)
 		st.Close()
 		if err != nil {
 			return err
@@ -125,14 +115,23 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 	return nil
 }
 
-func (p *TenantProvisioner) sweepContent(ctx context.Context, st driver.TenantStore, grace time.Duration, rep *SweepReport) error {
-	bs, err := p.e.blobStore(st.Tenant())
+// sweepContent removes the tenant's staging leftovers and the content no
+// document refers to, both older than cutoff.
+func (p *TenantProvisioner) sweepContent(ctx context.Context, st driver.TenantStore, cutoff time.Time, rep *SweepReport) error {
+	tc, err := p.e.tenantContent(st.Tenant())
 	if err != nil {
 		return err
 	}
-	n, err := bs.Sweep(ctx, grace, func(sum string) (bool, error) {
-		return releaseIfUnreferenced(ctx, st, bs, sum)
-	})
+	n, err := tc.Clean(ctx, cutoff)
 	rep.ContentFiles += n
-	return err
+	if err != nil {
+		return err
+	}
+	return tc.List(ctx, cutoff, func(sum string) error {
+		removed, err := releaseIfUnreferenced(ctx, st, tc, sum)
+		if removed {
+			rep.ContentFiles++
+		}
+		return err
+	})
 }

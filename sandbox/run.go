@@ -53,7 +53,7 @@ func (o *guestOutput) panicText() string {
 	for _, marker := range []string{"panic: ", "fatal error: "} {
 		if i := strings.LastIndex(t, marker); i >= 0 {
 			line, _, _ := strings.Cut(t[i:], "\n")
-			return "; guest: " + strings.ToValidUTF8(line, "?")
+			return "; guest: " + escapeText(line)
 		}
 	}
 	return ""
@@ -165,7 +165,7 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		err = fmt.Errorf("%w: %s", ErrCapabilityDenied, strings.Join(st.denials, ", "))
 	}
 	if err == nil && st.status == StatusError {
-		err = fmt.Errorf("%w: %s", ErrPluginStatusError, st.message)
+		err = fmt.Errorf("%w: %s", ErrPluginStatusError, escapeText(st.message))
 	}
 	// The instance goes back to the pool only in its initial state: no
 	// byte of this invocation survives into the next one.
@@ -220,6 +220,23 @@ func (p *Plugin) classify(ctx context.Context, st *callState, in *instance, o ou
 		return fmt.Errorf("%w: plugin %q hit its limit of %d pages: %s%s", ErrPluginMemory, p.manifest.Name, p.limits.MemoryPages, firstLine(o.err), in.out.panicText())
 	}
 	return fmt.Errorf("%w: plugin %q: %s%s", ErrPluginTrap, p.manifest.Name, firstLine(o.err), in.out.panicText())
+}
+
+// escapeText makes guest-written text safe to show in an error message or
+// a terminal: invalid UTF-8 becomes U+FFFD, control characters (C0, DEL,
+// C1, U+2028, U+2029) are written as Go escapes (\n, \x1b, \u2028).
+func escapeText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func firstLine(err error) string {

@@ -759,3 +759,16 @@ func TestFreshStatePerInvocation(t *testing.T) {
 		}
 	}
 }
+
+func TestEscapeText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":            "plain",
+		"a\nb\x1b[31mred":  `a\nb\x1b[31mred`,
+		"sep\u2028x\u0085": `sep\u2028x\u0085`,
+		"bad\xffutf8":      "bad\uFFFDutf8",
+	} {
+		if got := escapeText(in); got != want {
+			t.Errorf("escapeText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

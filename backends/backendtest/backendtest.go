@@ -58,6 +58,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("LocalMode", f.testLocalMode)
 			t.Run("Reopen", f.testReopen)
 			t.Run("Sweep", f.testSweep)
+			t.Run("Plugins", f.testPlugins)
 		})
 	}
 }

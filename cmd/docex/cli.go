@@ -149,11 +149,14 @@ func (c *cli) openBackend(ctx context.Context, f *config.File) (driver.Backend, 
 func openSandbox(ctx context.Context, f *config.File) (*sandbox.Sandbox, error) {
 	sc := f.Sandbox
 	sb, err := sandbox.New(ctx, sandbox.Config{
-		CacheDir: sc.CacheDir,
-		PoolSize: sc.PoolSize,
+		CacheDir:     sc.CacheDir,
+		PoolSize:     sc.PoolSize,
+		InitTimeout:  ms(sc.InitTimeoutMS),
+		MaxIdleBytes: sc.MaxIdleBytes,
+		IdleTTL:      ms(sc.IdleTTLMS),
 		Ceilings: sandbox.Limits{
 			MemoryPages: sc.MaxMemoryPages, Timeout: ms(sc.MaxTimeoutMS), MaxOutputBytes: sc.MaxOutputBytes,
-			MaxHostCalls: sc.MaxHostCalls, MaxLogBytes: sc.MaxLogBytes,
+			MaxHostCalls: sc.MaxHostCalls, MaxLogBytes: sc.MaxLogBytes, MaxInstructions: sc.MaxInstructions,
 		},
 	})
 	if err != nil {

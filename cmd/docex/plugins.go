@@ -113,13 +113,16 @@ type pluginRemoved struct {
 }
 
 func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) error {
-	manifest, module, err := readPlugin(path)
-	if err != nil {
-		return err
-	}
+	manifest, module, rerr := readPlugin(path)
 	sys, err := c.system(ctx)
 	if err != nil {
-		return err
+		return errors.Join(rerr, err)
+	}
+	if rerr != nil { // refused before the engine saw it: audited all the same
+		if system {
+			return sys.eng.Provisioner(c.g.user).RefuseInstall(ctx, path, rerr)
+		}
+		return sys.eng.As(c.userContext()).RefuseInstall(ctx, path, rerr)
 	}
 	c.progress("installing %s: checking and compiling the module (slow the first time only; the compiled code is cached in %s)", path, sys.file.Sandbox.CacheDir)
 	start := time.Now()

@@ -1,8 +1,12 @@
-// Package blobstore stores document content on the filesystem, addressed by
-// its sha256 checksum, under one directory per tenant incarnation.
+// Package blobstore holds the engine's built-in content stores, the two
+// implementations of driver.ContentStore that need no configuration beyond
+// the engine's own: FS keeps content in a directory per tenant incarnation,
+// DB keeps it in the tenant's database.
 //
-// Writes are atomic: content is streamed to a temporary file in the store's
-// tmp directory while it is hashed, fsynced, then linked to its final name
-// and the directory fsynced. Names are derived from checksums only, never
+// FS writes are atomic: content is streamed to a temporary file in the
+// namespace's tmp directory while it is hashed, fsynced, then linked to its
+// final name (sha256[:2]/sha256) and the directory fsynced, inside the
+// transaction that refers to it. Names are derived from checksums and
+// validated tenant incarnations only (package internal/contentkey), never
 // from user-supplied names, so nothing can escape the root.
 package blobstore

@@ -1,0 +1,110 @@
+package backendtest
+
+import (
+	"errors"
+	"io/fs"
+	"testing"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/testplugins"
+)
+
+// pluginFiles returns a test plugin's manifest and module bytes.
+func pluginFiles(t *testing.T, name string) (manifest, module []byte) {
+	t.Helper()
+	fsys, err := testplugins.Dir(name)
+	must(t, err)
+	manifest, err = fs.ReadFile(fsys, "plugin.toml")
+	must(t, err)
+	m, err := sandbox.ParseManifest(manifest)
+	must(t, err)
+	module, err = fs.ReadFile(fsys, m.Module)
+	must(t, err)
+	return manifest, module
+}
+
+// testPlugins installs and runs plugins through the engine on this
+// backend: output persisted with its audit entry in one transaction,
+// tenant and system plugin stores, a hostile plugin that writes nothing,
+// no state crossing runs, removal.
+func (f *fixture) testPlugins(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	e.tenant("globex")
+	a, g := e.as("acme", "admin"), e.as("globex", "admin")
+	e.install(a, "derive", "loop", "stash")
+	bk := e.basket(a, "in")
+	doc := e.add(a, bk.ID, "q3.txt", "quarterly", nil)
+
+	res, err := a.RunPlugin(bg, "derive", doc.ID, map[string]string{"title": "Q3 summary"})
+	must(t, err)
+	if res.Document.Metadata["derived"] != docex.Bool(true) || len(res.Derived) != 1 || res.Derived[0].Name != "summary.txt" {
+		t.Fatalf("run result = %+v", res)
+	}
+	got, err := a.ReadContent(bg, res.Derived[0].ID)
+	must(t, err)
+	if string(got) != "Q3 summary" || res.Derived[0].Metadata["derived_from"] != docex.String(doc.ID) {
+		t.Fatalf("derived document %q %+v", got, res.Derived[0].Metadata)
+	}
+	log, err := a.Audit(bg, docex.Page{Limit: 20})
+	must(t, err)
+	if !hasAudit(log, "plugin.run", docex.OutcomeOK) || !hasAudit(log, "document.add", docex.OutcomeOK) {
+		t.Fatalf("audit lacks the run or its output: %+v", log)
+	}
+
+	// Another tenant does not see acme's plugins, nor its documents.
+	if _, err := g.RunPlugin(bg, "derive", doc.ID, map[string]string{"title": "x"}); !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("globex ran acme's plugin: %v", err)
+	}
+	// A system-wide plugin runs for every tenant, as that tenant.
+	manifest, module := pluginFiles(t, "derive")
+	if _, err := e.eng.Provisioner("ops").InstallSystemPlugin(bg, manifest, module); err != nil {
+		t.Fatal(err)
+	}
+	gb := e.basket(g, "in")
+	gd := e.add(g, gb.ID, "g.txt", "globex", nil)
+	if _, err := g.RunPlugin(bg, "derive", doc.ID, map[string]string{"title": "x"}); !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("globex's run reached acme's document: %v", err)
+	}
+	res, err = g.RunPlugin(bg, "derive", gd.ID, map[string]string{"title": "G"})
+	must(t, err)
+	if len(res.Derived) != 1 || res.Derived[0].BasketID != gb.ID {
+		t.Fatalf("system plugin run = %+v", res)
+	}
+
+	// A hostile run fails and writes nothing but its audit entry.
+	before, err := a.Basket(bg, bk.ID)
+	must(t, err)
+	if _, err := a.RunPlugin(bg, "loop", doc.ID, nil); !errors.Is(err, docex.ErrPluginFailed) || !errors.Is(err, sandbox.ErrPluginTimeout) {
+		t.Fatalf("loop: %v", err)
+	}
+	after, err := a.Basket(bg, bk.ID)
+	must(t, err)
+	if after.DocumentCount != before.DocumentCount {
+		t.Fatal("a failed run added documents")
+	}
+	log, err = a.Audit(bg, docex.Page{Limit: 1})
+	must(t, err)
+	if log[0].Operation != "plugin.run" || log[0].Outcome != docex.OutcomeError {
+		t.Fatalf("failed run audited as %+v", log[0])
+	}
+
+	// No run sees another's input, whatever the basket.
+	other := e.basket(a, "other")
+	for _, d := range []docex.Document{doc, e.add(a, other.ID, "o.txt", "other", nil)} {
+		res, err := a.RunPlugin(bg, "stash", d.ID, nil)
+		must(t, err)
+		if len(res.Derived) != 0 {
+			t.Fatalf("stash saw a previous input: %+v", res.Derived)
+		}
+	}
+
+	must(t, a.RemovePlugin(bg, "stash"))
+	if _, err := a.RunPlugin(bg, "stash", doc.ID, nil); !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("removed plugin ran: %v", err)
+	}
+	if ps, err := a.Plugins(bg); err != nil || len(ps) != 2 {
+		t.Fatalf("plugins = %+v, %v", ps, err)
+	}
+}

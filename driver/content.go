@@ -1,0 +1,128 @@
+package driver
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/docex-dev/docex"
+)
+
+// ContentStore keeps document content addressed by its SHA-256 checksum,
+// in one namespace per tenant incarnation: a directory, the tenant's own
+// database, or an object-store prefix. The engine decides when content is
+// stored and removed; a store only keeps bytes. Methods are safe for
+// concurrent use.
+//
+// The lifecycle, which every implementation supports and
+// backends/contenttest checks:
+//
+//  1. Stage, outside any transaction: the bytes are read, hashed and kept
+//     where nothing can see them under their checksum; then Sync, once for
+//     the batch, makes what was staged durable.
+//  2. Put, inside the transaction that adds the first reference to the
+//     checksum, with the content lock held (Tx.LockContent) and after
+//     ContentRefs returned 0: the content becomes readable under its
+//     checksum, durably, before the transaction commits. Whatever a crash
+//     or another party left under that checksum is replaced or verified
+//     byte for byte, never adopted unchecked.
+//  3. Open verifies what it returns against the checksum and size.
+//  4. Delete, inside a transaction holding the content lock, after
+//     ContentRefs returned 0: for a store outside the database that
+//     transaction runs after the one that removed the last reference
+//     committed, so a rollback can never leave a reference to missing
+//     content.
+//  5. List and Clean let the sweep (docex gc) find what a crash between
+//     Put and commit, or during staging, left behind.
+//
+// Put and Delete may run again when the backend retries a transaction: both
+// are idempotent.
+type ContentStore interface {
+	// Tenant returns the content namespace of a tenant incarnation (the
+	// zero Tenant: the local namespace with multi-tenancy disabled). It
+	// returns docex.ErrInvalidID or docex.ErrCorrupt for a tenant whose id
+	// or incarnation cannot name a namespace, and does no I/O that other
+	// tenants could observe.
+	Tenant(t docex.Tenant) (TenantContent, error)
+
+	// Incarnations calls fn for every tenant incarnation that has content
+	// in the store (never the local namespace). A store whose content
+	// lives in the tenant's database has none.
+	Incarnations(ctx context.Context, fn func(StoredIncarnation) error) error
+
+	// DeleteTenant removes all content of one tenant incarnation; absent
+	// is not an error. It returns docex.ErrInvalidID or docex.ErrCorrupt
+	// for an id or incarnation that cannot name a namespace.
+	DeleteTenant(ctx context.Context, tenantID, incarnation string) error
+
+	// InTransaction reports whether content lives in the tenant's database,
+	// so that Put and Delete are part of the transaction itself and may run
+	// in the same transaction as the reference change.
+	InTransaction() bool
+}
+
+// StoredIncarnation is a tenant incarnation found in a content store.
+type StoredIncarnation struct {
+	TenantID    string
+	Incarnation string
+	// Location names the namespace for reports (a directory, a URL).
+	Location string
+	// ModTime is when the namespace last changed, or the zero time when
+	// the store cannot tell cheaply.
+	ModTime time.Time
+}
+
+// TenantContent is the content of one tenant incarnation. Nothing reachable
+// from it reads or writes another tenant's content: every checksum is
+// resolved inside the namespace it was opened for.
+type TenantContent interface {
+	// Stage reads r to the end, at most max bytes, hashing it. It returns
+	// docex.ErrTooLarge, leaving nothing behind, when r holds more. The
+	// caller must call Discard on the result.
+	Stage(ctx context.Context, r io.Reader, max int64) (Staged, error)
+
+	// Sync makes staged content durable (or uploads it ahead of Put), all
+	// of the batch at once; it runs before the transaction.
+	Sync(ctx context.Context, staged []Staged) error
+
+	// Put makes staged content readable under its checksum, for a whole
+	// batch at once (see the lifecycle above). tx is the transaction that
+	// adds the references; stores outside the database ignore it. It
+	// returns docex.ErrInvalid for Staged values of another store.
+	Put(ctx context.Context, tx Tx, staged []Staged) error
+
+	// Open returns the content with checksum sum, which the caller's
+	// records say has size bytes. Reading the returned stream to the end
+	// fails with an error matching docex.ErrCorrupt when the stored bytes do
+	// not match. r reads the tenant's database (stores outside the database
+	// ignore it). It returns docex.ErrNotFound for absent content and
+	// docex.ErrInvalid for an invalid checksum.
+	Open(ctx context.Context, r Reader, sum string, size int64) (io.ReadCloser, error)
+
+	// Delete removes the content with checksum sum; absent is not an
+	// error. It returns docex.ErrInvalid for an invalid checksum.
+	Delete(ctx context.Context, tx Tx, sum string) error
+
+	// List calls fn with the checksum of every stored content last written
+	// before cutoff. fn may call Delete. A store whose content lives in the
+	// tenant's database lists nothing: its Put and Delete commit or roll
+	// back with the references.
+	List(ctx context.Context, cutoff time.Time, fn func(sum string) error) error
+
+	// Clean removes what interrupted staging or uploads left before cutoff
+	// and returns how many items it removed.
+	Clean(ctx context.Context, cutoff time.Time) (int, error)
+}
+
+// Staged is content read and hashed by TenantContent.Stage.
+type Staged interface {
+	// Checksum is the lowercase hex SHA-256 of the content.
+	Checksum() string
+	// Size is its length in bytes.
+	Size() int64
+	// Head is its first bytes (up to 512), for content-type sniffing.
+	Head() []byte
+	// Discard releases what staging holds (temporary files, memory). Call
+	// it when done, after Put too; it is idempotent.
+	Discard()
+}

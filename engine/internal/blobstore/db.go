@@ -1,0 +1,105 @@
+package blobstore
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/contentkey"
+)
+
+// DB keeps content in the tenant's own database (Tx.PutContent), so it
+// commits and rolls back with the references: nothing is ever orphaned, and
+// a tenant's content goes with its database.
+type DB struct{}
+
+// Tenant returns the namespace of a tenant incarnation: its database.
+func (DB) Tenant(t docex.Tenant) (driver.TenantContent, error) {
+	if _, err := contentkey.Tenant(t); err != nil {
+		return nil, err
+	}
+	return dbTenant{}, nil
+}
+
+// Incarnations lists nothing: content lives in tenant databases.
+func (DB) Incarnations(context.Context, func(driver.StoredIncarnation) error) error { return nil }
+
+// DeleteTenant does nothing: the backend drops the tenant's database.
+func (DB) DeleteTenant(_ context.Context, tenantID, incarnation string) error {
+	_, err := contentkey.Tenant(docex.Tenant{ID: tenantID, Incarnation: incarnation})
+	return err
+}
+
+// InTransaction is true.
+func (DB) InTransaction() bool { return true }
+
+type dbTenant struct{}
+
+type dbStaged struct {
+	data []byte
+	contentkey.Hashed
+}
+
+func (st *dbStaged) Checksum() string { return st.Hashed.Checksum }
+func (st *dbStaged) Size() int64      { return st.Hashed.Size }
+func (st *dbStaged) Head() []byte     { return st.Hashed.Head }
+func (st *dbStaged) Discard()         { st.data = nil }
+
+// Stage reads the content into memory.
+func (dbTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.Staged, error) {
+	var buf bytes.Buffer
+	h, err := contentkey.Copy(ctx, &buf, r, max)
+	if err != nil {
+		return nil, err
+	}
+	return &dbStaged{data: buf.Bytes(), Hashed: h}, nil
+}
+
+// Sync does nothing: the transaction makes the content durable.
+func (dbTenant) Sync(context.Context, []driver.Staged) error { return nil }
+
+// Put writes each content row in tx, replacing any row of that checksum.
+func (dbTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged) error {
+	for _, s := range staged {
+		st, ok := s.(*dbStaged)
+		if !ok || tx == nil {
+			return docex.Errorf(docex.ErrInvalid, "content store: staged content of another store, or no transaction")
+		}
+		if err := tx.DeleteContent(ctx, st.Checksum()); err != nil {
+			return err
+		}
+		if err := tx.PutContent(ctx, st.Checksum(), st.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Open reads the content row through r, verifying it as it is read.
+func (dbTenant) Open(ctx context.Context, r driver.Reader, sum string, size int64) (io.ReadCloser, error) {
+	if !contentkey.ValidChecksum(sum) {
+		return nil, docex.Errorf(docex.ErrInvalid, "invalid checksum %q", sum)
+	}
+	rc, err := r.OpenContent(ctx, sum)
+	if err != nil {
+		return nil, err
+	}
+	return contentkey.Verify(rc, sum, size, "content "+sum), nil
+}
+
+// Delete removes the content row in tx.
+func (dbTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
+	if !contentkey.ValidChecksum(sum) {
+		return docex.Errorf(docex.ErrInvalid, "invalid checksum %q", sum)
+	}
+	return tx.DeleteContent(ctx, sum)
+}
+
+// List lists nothing: rows commit and roll back with their references.
+func (dbTenant) List(context.Context, time.Time, func(string) error) error { return nil }
+
+// Clean removes nothing: staging is in memory.
+func (dbTenant) Clean(context.Context, time.Time) (int, error) { return 0, nil }

@@ -1,0 +1,404 @@
+package blobstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/contentkey"
+	"github.com/docex-dev/docex/tenancy"
+)
+
+// FS is a content store on the filesystem: one directory per tenant
+// incarnation under root (tenants/<id>/<incarnation>, or local with
+// multi-tenancy disabled).
+type FS struct {
+	root   string
+	noSync bool
+}
+
+// NewFS returns a filesystem store rooted at root; it creates directories
+// (0700) only when content is first staged. With noSync, files and
+// directories are not fsynced: content then survives a process crash
+// (kill -9) but not a power loss.
+func NewFS(root string, noSync bool) *FS { return &FS{root: root, noSync: noSync} }
+
+// Root returns the store's root directory.
+func (s *FS) Root() string { return s.root }
+
+// Tenant returns the namespace of a tenant incarnation. Errors as
+// driver.ContentStore.Tenant.
+func (s *FS) Tenant(t docex.Tenant) (driver.TenantContent, error) {
+	ns, err := contentkey.Tenant(t)
+	if err != nil {
+		return nil, err
+	}
+	return &fsTenant{dir: filepath.Join(s.root, filepath.FromSlash(ns)), noSync: s.noSync}, nil
+}
+
+// InTransaction is false: files are not part of the database transaction.
+func (s *FS) InTransaction() bool { return false }
+
+// Incarnations lists the directories tenants/<id>/<incarnation> whose
+// names are a valid tenant id and a UUID; anything else is not the store's
+// and is never reported.
+func (s *FS) Incarnations(ctx context.Context, fn func(driver.StoredIncarnation) error) error {
+	root := filepath.Join(s.root, "tenants")
+	ids, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("content store: %w", err)
+	}
+	for _, idEnt := range ids {
+		id := idEnt.Name()
+		if !idEnt.IsDir() || tenancy.ValidateSyntax(id) != nil {
+			continue
+		}
+		incs, err := os.ReadDir(filepath.Join(root, id))
+		if err != nil {
+			continue
+		}
+		for _, inc := range incs {
+			if !inc.IsDir() || !contentkey.ValidIncarnation(inc.Name()) {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			info, err := inc.Info()
+			if err != nil {
+				continue
+			}
+			si := driver.StoredIncarnation{TenantID: id, Incarnation: inc.Name(), Location: filepath.Join(root, id, inc.Name()), ModTime: info.ModTime()}
+			if err := fn(si); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DeleteTenant removes the directory of one tenant incarnation, and the
+// tenant id's directory when that leaves it empty.
+func (s *FS) DeleteTenant(ctx context.Context, tenantID, incarnation string) error {
+	ns, err := contentkey.Tenant(docex.Tenant{ID: tenantID, Incarnation: incarnation})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(s.root, filepath.FromSlash(ns))
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("content store: %w", err)
+	}
+	os.Remove(filepath.Dir(dir)) // only if empty
+	return nil
+}
+
+type fsTenant struct {
+	dir    string
+	noSync bool
+	ready  atomic.Bool // tmp directory exists
+}
+
+func (t *fsTenant) tmpDir() (string, error) {
+	tmp := filepath.Join(t.dir, "tmp")
+	if !t.ready.Load() {
+		if err := os.MkdirAll(tmp, 0o700); err != nil {
+			return "", fmt.Errorf("content store: %w", err)
+		}
+		t.ready.Store(true)
+	}
+	return tmp, nil
+}
+
+func (t *fsTenant) path(sum string) (string, error) {
+	obj, err := contentkey.Object(sum)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(t.dir, filepath.FromSlash(obj)), nil
+}
+
+type fsStaged struct {
+	owner *fsTenant
+	tmp   string
+	contentkey.Hashed
+}
+
+func (st *fsStaged) Checksum() string { return st.Hashed.Checksum }
+func (st *fsStaged) Size() int64      { return st.Hashed.Size }
+func (st *fsStaged) Head() []byte     { return st.Hashed.Head }
+func (st *fsStaged) Discard()         { os.Remove(st.tmp) }
+
+// Stage streams r into a temporary file (not yet synced: see Sync).
+func (t *fsTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.Staged, error) {
+	tmp, err := t.tmpDir()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(tmp, "stage-*")
+	if err != nil {
+		return nil, fmt.Errorf("content store: create temp: %w", err)
+	}
+	st := &fsStaged{owner: t, tmp: f.Name()}
+	h, err := contentkey.Copy(ctx, f, r, max)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("content store: close: %w", cerr)
+	}
+	if err != nil {
+		os.Remove(st.tmp)
+		if errors.Is(err, docex.ErrTooLarge) || errors.Is(err, ctx.Err()) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("content store: write: %w", err)
+	}
+	st.Hashed = h
+	return st, nil
+}
+
+// Sync fsyncs the staged files concurrently (at most 8 at a time), so the
+// filesystem can fold their flushes into few journal commits.
+func (t *fsTenant) Sync(ctx context.Context, staged []driver.Staged) error {
+	if t.noSync || len(staged) == 0 {
+		return nil
+	}
+	sts, err := t.own(staged)
+	if err != nil {
+		return err
+	}
+	if len(sts) == 1 {
+		return syncFile(sts[0].tmp)
+	}
+	sem := make(chan struct{}, 8)
+	errc := make(chan error, len(sts))
+	for _, st := range sts {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errc <- syncFile(st.tmp)
+		}()
+	}
+	var first error
+	for range sts {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (t *fsTenant) own(staged []driver.Staged) ([]*fsStaged, error) {
+	out := make([]*fsStaged, len(staged))
+	for i, s := range staged {
+		st, ok := s.(*fsStaged)
+		if !ok || st.owner.dir != t.dir {
+			return nil, docex.Errorf(docex.ErrInvalid, "content store: staged content of another store")
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+func syncFile(p string) error {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("content store: %w", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("content store: fsync: %w", err)
+	}
+	return nil
+}
+
+// Put links each staged file to its final name and fsyncs each directory
+// it linked into once. A file already there is kept only when it is a
+// regular file with the staged size and checksum; anything else is
+// replaced.
+func (t *fsTenant) Put(ctx context.Context, _ driver.Tx, staged []driver.Staged) error {
+	sts, err := t.own(staged)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	var dirs []string
+	for _, st := range sts {
+		final, err := t.path(st.Checksum())
+		if err != nil {
+			return err
+		}
+		dir := filepath.Dir(final)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("content store: %w", err)
+		}
+		if err := linkVerified(st.tmp, final, st.Checksum(), st.Size()); err != nil {
+			return err
+		}
+		if !seen[dir] {
+			seen[dir] = true
+			dirs = append(dirs, dir)
+		}
+	}
+	if t.noSync {
+		return nil
+	}
+	for _, d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// linkVerified links tmp to final. When final exists it is adopted (its
+// time refreshed, so a sweep's grace period covers the new reference) only
+// if it holds the expected bytes; otherwise it is replaced.
+func linkVerified(tmp, final, sum string, size int64) error {
+	err := os.Link(tmp, final)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("content store: link: %w", err)
+	}
+	if matches(final, sum, size) {
+		now := time.Now()
+		_ = os.Chtimes(final, now, now)
+		return nil
+	}
+	if err := os.Remove(final); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("content store: replace damaged content: %w", err)
+	}
+	if err := os.Link(tmp, final); err != nil {
+		return fmt.Errorf("content store: link: %w", err)
+	}
+	return nil
+}
+
+// matches reports whether p is a regular file (not a symlink) with size
+// bytes hashing to sum.
+func matches(p, sum string, size int64) bool {
+	info, err := os.Lstat(p)
+	if err != nil || !info.Mode().IsRegular() || info.Size() != size {
+		return false
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, err = io.Copy(io.Discard, contentkey.Verify(f, sum, size, p))
+	return err == nil
+}
+
+// Open opens the content, verifying it as it is read.
+func (t *fsTenant) Open(ctx context.Context, _ driver.Reader, sum string, size int64) (io.ReadCloser, error) {
+	p, err := t.path(sum)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, docex.Errorf(docex.ErrNotFound, "content %s is missing", sum)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("content store: %w", err)
+	}
+	return contentkey.Verify(f, sum, size, "content "+sum), nil
+}
+
+// Delete removes the content file.
+func (t *fsTenant) Delete(ctx context.Context, _ driver.Tx, sum string) error {
+	p, err := t.path(sum)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("content store: remove: %w", err)
+	}
+	return nil
+}
+
+// List walks the two-hex-digit directories for files named by their
+// checksum; other names are never reported.
+func (t *fsTenant) List(ctx context.Context, cutoff time.Time, fn func(sum string) error) error {
+	subs, err := os.ReadDir(t.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("content store: %w", err)
+	}
+	for _, sub := range subs {
+		if !sub.IsDir() || len(sub.Name()) != 2 {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(t.dir, sub.Name()))
+		if err != nil {
+			return fmt.Errorf("content store: %w", err)
+		}
+		for _, f := range files {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			name := f.Name()
+			if !f.Type().IsRegular() || !contentkey.ValidChecksum(name) || name[:2] != sub.Name() {
+				continue
+			}
+			if info, err := f.Info(); err != nil || !info.ModTime().Before(cutoff) {
+				continue
+			}
+			if err := fn(name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Clean removes staging files older than cutoff.
+func (t *fsTenant) Clean(ctx context.Context, cutoff time.Time) (int, error) {
+	tmp := filepath.Join(t.dir, "tmp")
+	ents, err := os.ReadDir(tmp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("content store: %w", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "stage-") || !e.Type().IsRegular() {
+			continue
+		}
+		if info, err := e.Info(); err != nil || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		if os.Remove(filepath.Join(tmp, e.Name())) == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("content store: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("content store: fsync dir: %w", err)
+	}
+	return nil
+}
