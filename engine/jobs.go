@@ -53,10 +53,10 @@ type JobAttempt struct {
 
 // JobFailure says where and why a job failed.
 type JobFailure struct {
-	Step      string                  `json:"step"`
-	InputID   string                  `json:"input_id"`
-	ErrorCode string                  `json:"error_code"`
-	Error     string                  `json:"error"`
+	Step      string    `json:"step"`
+	InputID   string    `json:"input_id"`
+	ErrorCode string    `json:"error_code"`
+	Error     string    `json:"error"`
 	Report    RunReport `json:"report"` // zero when the step did not run
 }
 

@@ -443,19 +443,19 @@ type JobInfo struct {
 	Progress    JobProgress  `json:"progress"`
 	History     []JobAttempt `json:"attempt_history"`
 	Failure     JobFailure   `json:"failure"` // zero unless the job failed
-	Steps       []JobStep    `json:"steps"` // filled by Session.Job only
+	Steps       []JobStep    `json:"steps"`   // filled by Session.Job only
 	CreatedAt   time.Time    `json:"created_at"`
 	UpdatedAt   time.Time    `json:"updated_at"`
 }
 
 // JobStep is a completed step of a job on one input document.
 type JobStep struct {
-	Step      string                  `json:"step"`
-	InputID   string                  `json:"input_id"`
-	Outcome   string                  `json:"outcome"`
-	Outputs   []string                `json:"outputs"`
+	Step      string    `json:"step"`
+	InputID   string    `json:"input_id"`
+	Outcome   string    `json:"outcome"`
+	Outputs   []string  `json:"outputs"`
 	Report    RunReport `json:"report"` // zero unless the step ran the plugin
-	CreatedAt time.Time               `json:"created_at"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 func jobInfo(j driver.JobRecord) JobInfo {

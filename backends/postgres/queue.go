@@ -157,12 +157,12 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		queues[tenantQueue("")] = river.QueueConfig{MaxWorkers: 1}
 	}
 	client, err := river.NewClient(riverpgxv5.New(q.b.pool), &river.Config{
-		ID:                   cfg.WorkerID,
-		Schema:               q.schema,
-		Queues:               queues,
-		Workers:              workers,
-		Logger:               log,
-		MaxAttempts:          riverMaxAttempts,
+		ID:          cfg.WorkerID,
+		Schema:      q.schema,
+		Queues:      queues,
+		Workers:     workers,
+		Logger:      log,
+		MaxAttempts: riverMaxAttempts,
 		// River rescues a running job only once it is past its timeout
 		// (an infinite timeout is never rescued), so the job timeout is
 		// the lease: a job must finish within it, or it is interrupted and
