@@ -305,7 +305,7 @@ func TestHostilePlugins(t *testing.T) {
 func TestInvalidPlugins(t *testing.T) {
 	ctx := context.Background()
 	e := newPluginEnv(t)
-	for _, name := range []string{"notwasm", "badimport", "badsig", "badhash"} {
+	for _, name := range []string{"notwasm", "badimport", "badsig", "badhash", "importglobal", "refuel"} {
 		t.Run(name, func(t *testing.T) {
 			manifest, module := pluginFiles(t, name)
 			if module == nil {

@@ -6,26 +6,28 @@
 // tenants, users and storage, uses the package in four steps:
 //
 //	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: dir, Ceilings: ceilings})
-//	m, module, err := sandbox.LoadPluginDir(pluginDir) // strict manifest, sha256 checked
-//	p, err := sb.Load(ctx, m, module)                   // validate + compile once per hash
-//	res, err := sb.Run(ctx, sandbox.Invocation{TenantID: t, UserID: u, Plugin: p, Input: doc, Host: h})
+//	raw, module, err := sandbox.ReadPluginDir(pluginDir) // confined to the directory
+//	m, err := sandbox.ParseManifest(raw)                 // strict
+//	p, err := sb.Load(ctx, m, module)                    // sha256, validate, meter, compile once per hash
+//	res, err := sb.Run(ctx, sandbox.Invocation{TenantID: key, UserID: u, Plugin: p, Input: doc, Host: h})
 //
 // Run never writes anything: it returns a Result (metadata to set, derived
 // documents, status, capped logs and a ResourceReport) and the engine
 // persists it only when err is nil. Errors wrap the sentinels in errors.go
-// (ErrPluginTimeout, ErrPluginMemory, ErrPluginTrap, ...) for errors.Is.
+// (ErrPluginTimeout, ErrInstructionLimit, ErrPluginMemory, ErrPluginTrap,
+// ...) for errors.Is.
 //
-// Isolation: instances are pooled per (tenant, plugin) and never shared
-// across tenants; an instance runs one call at a time and is discarded after
-// any trap, timeout or limit breach, or when its memory passes a high-water
-// mark. Every call has a wall-clock deadline: Load instruments the module
-// with a stop check at every loop head (internal/wasmcheck), which the
-// deadline sets; wazero's WithCloseOnContextDone does the same job 4-12x
-// more slowly and is kept only for comparison. The guest sees documents only through
-// per-invocation handles; the Host interface (implemented by the engine and
-// bound to the invoking tenant) resolves lookups. No filesystem, network,
-// environment or arguments are granted; WASI is present only so that Go
-// guests start, with stdout/stderr captured into the capped log.
+// Isolation: Load meters every function entry and loop head
+// (internal/wasmcheck), so every call, start function and _initialize has
+// a wall-clock deadline and a deterministic instruction budget. Every
+// invocation starts from the state right after initialisation: memory and
+// globals are restored to a snapshot after each call. Instances are pooled
+// per (tenant key, plugin) and never shared across keys; idle ones share a
+// byte budget. The guest sees documents only through per-invocation
+// handles; the Host interface (implemented by the engine and bound to the
+// invoking tenant) resolves lookups. No filesystem, network, environment or
+// arguments are granted; WASI is present only so that Go guests start, with
+// stdout/stderr captured into the capped log.
 //
 // See docs/sandbox.md for the design, the measured costs and the limits.
 package sandbox

@@ -252,6 +252,8 @@ func TestLoadRejects(t *testing.T) {
 		{"badimport", ErrInvalidModule, "docex.format_disk, which does not exist"},
 		{"badsig", ErrInvalidModule, "docex.log with signature (i64) -> (i32)"},
 		{"notwasm", ErrInvalidModule, "not a WebAssembly"},
+		{"importglobal", ErrInvalidModule, "only functions may be imported"},
+		{"refuel", ErrInvalidModule, "index 1 out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.plugin, func(t *testing.T) {

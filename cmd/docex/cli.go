@@ -18,6 +18,7 @@ import (
 // c.system, c.session or c.provisioner: it is opened on first use and
 // closed when the command returns, so a command never closes it itself.
 type cli struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	g              globals

@@ -10,11 +10,10 @@ import (
 	"testing"
 )
 
-// noJSONForm lists the commands whose output is not JSON (raw content).
-var noJSONForm = map[string]bool{
-	"doc cat": true,
-	"worker":  true, // runs until a signal; it writes JSON log lines on stderr (TestWorkerKill9 runs it)
-}
+// noJSONForm lists the commands whose output is not JSON: raw content, the
+// MCP protocol (mcp_test.go), and the worker, which runs until a signal and
+// writes JSON log lines on stderr (TestWorkerKill9 runs it).
+var noJSONForm = map[string]bool{"doc cat": true, "mcp": true, "worker": true}
 
 // TestJSONConvention runs every command with --json and checks its output
 // against docs/json.md: one JSON value, snake_case keys, no null, [] for

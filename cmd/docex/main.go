@@ -28,8 +28,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return runEnv(ctx, args, stdout, stderr, os.Getenv)
 }
 
-func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (err error) {
-	c := &cli{stdout: stdout, stderr: stderr, getenv: getenv}
+func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	return runIO(ctx, args, os.Stdin, stdout, stderr, getenv)
+}
+
+// runIO is runEnv with a standard input (docex mcp serves on it).
+func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (err error) {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	defer func() {
 		c.close()
 		if errors.Is(err, errHelp) {

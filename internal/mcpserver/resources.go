@@ -37,10 +37,10 @@ func (s *Server) addResources() {
 		Description: fmt.Sprintf("A document's content: text when it is UTF-8, else bytes; at most %d bytes (read_document pages through more).", s.cfg.MaxResourceBytes)}, s.readResource)
 }
 
-// resourceErr maps engine errors to the protocol's: unknown and invisible
-// objects are "resource not found", anything else keeps its message.
+// resourceErr maps engine errors to the protocol's: unknown, invisible and
+// malformed ids are "resource not found", anything else keeps its message.
 func (s *Server) resourceErr(uri string, err error) error {
-	if errors.Is(err, docex.ErrNotFound) {
+	if errors.Is(err, docex.ErrNotFound) || errors.Is(err, docex.ErrInvalidID) {
 		return mcp.ResourceNotFoundError(uri)
 	}
 	return s.toolError(err)

@@ -55,6 +55,10 @@ type Config struct {
 	// result's _meta says so (read_document pages through the rest).
 	MaxResourceBytes int
 
+	// Worker tells the model that this process runs pipeline jobs (the
+	// caller runs an engine.Worker); it changes descriptions only.
+	Worker bool
+
 	// Version is the server version reported to clients (default "dev").
 	Version string
 
@@ -74,6 +78,7 @@ type Server struct {
 	srv     *mcp.Server
 	log     *slog.Logger
 	schemas jsonschema.ForOptions
+	initErr error // a tool whose schema could not be built
 }
 
 // New returns a server acting as uc on eng. It does no I/O on the engine
@@ -119,7 +124,12 @@ func New(eng *engine.Engine, uc docex.UserContext, cfg Config) (*Server, error) 
 	})
 	srv.srv.AddReceivingMiddleware(srv.middleware)
 	srv.addTools()
+	srv.addPipelineTools()
 	srv.addResources()
+	if srv.initErr != nil {
+		srv.Close()
+		return nil, srv.initErr
+	}
 	return srv, nil
 }
 
@@ -230,7 +240,7 @@ func (s *Server) toolError(err error) error {
 	case errors.Is(err, errPathRefused):
 		hint = "Only files under the directory the server was started with (--allow-path) can be added by path; send other content as text or base64."
 	case errors.Is(err, docex.ErrNotFound):
-		hint = "Use ids returned by list_baskets, list_documents or find_documents; only this tenant's objects exist here."
+		hint = "Use ids returned by list_baskets, list_documents, find_documents, list_pipelines or run_pipeline; only this tenant's objects exist here."
 	case errors.Is(err, docex.ErrForbidden):
 		hint = fmt.Sprintf("This server acts as user %q with roles %s, fixed when it started; this call needs another role. Retrying will not help: ask the operator.", s.uc.UserID, rolesText(s.uc.Roles))
 	case errors.Is(err, docex.ErrPluginDenied):

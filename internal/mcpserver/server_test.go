@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/backends/sqlite"
@@ -108,23 +109,8 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	e.betaDoc = a.Document
-	for _, name := range []string{"echo", "trap"} {
-		fsys, err := testplugins.Dir(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		manifest, err := fs.ReadFile(fsys, "plugin.toml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := sandbox.ParseManifest(manifest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		module, err := fs.ReadFile(fsys, m.Module)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, name := range []string{"echo", "trap", "upper"} {
+		manifest, module := pluginBytes(t, name)
 		if _, err := e.admin.InstallPlugin(ctx, manifest, module); err != nil {
 			t.Fatal(err)
 		}
@@ -207,8 +193,8 @@ func text(res *mcp.CallToolResult) string {
 	return strings.Join(parts, "\n")
 }
 
-var allTools = []string{"add_document", "create_basket", "find_documents", "get_document", "list_baskets",
-	"list_documents", "list_plugins", "read_document", "run_plugin", "set_metadata"}
+var allTools = []string{"add_document", "create_basket", "find_documents", "get_document", "get_job", "list_baskets",
+	"list_documents", "list_pipelines", "list_plugins", "read_document", "run_pipeline", "run_plugin", "set_metadata"}
 
 func TestListTools(t *testing.T) {
 	e := newEnv(t)
@@ -378,7 +364,7 @@ func TestToolsWorkflow(t *testing.T) {
 
 	// Plugins.
 	pl := call[struct{ Plugins []struct{ Name string } }](t, cs, "list_plugins", map[string]any{})
-	if len(pl.Plugins) != 2 || pl.Plugins[0].Name != "echo" || pl.Plugins[1].Name != "trap" {
+	if len(pl.Plugins) != 3 || pl.Plugins[0].Name != "echo" || pl.Plugins[1].Name != "trap" {
 		t.Fatalf("list_plugins: %+v", pl)
 	}
 	run := call[struct {
@@ -742,9 +728,9 @@ func TestResources(t *testing.T) {
 			t.Errorf("%s: %v, want not found", uri, err)
 		}
 	}
-	// A malformed id is invalid input.
-	if _, err := read(documentURI("x")); err == nil || !strings.Contains(err.Error(), "invalid_id") {
-		t.Errorf("malformed id: %v, want invalid_id", err)
+	// A malformed id names no resource either.
+	if _, err := read(documentURI("x")); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("malformed id: %v, want not found", err)
 	}
 	if _, err := cs.ListResources(ctx, &mcp.ListResourcesParams{Cursor: "garbage!"}); err == nil {
 		t.Error("a forged cursor was accepted")
@@ -757,3 +743,138 @@ func (e *env) writerClient(t *testing.T) *mcp.ClientSession {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+const shout = `name = "shout"
+description = "upper-cases text"
+
+[[steps]]
+name = "upper"
+plugin = "upper"
+accept = ["text/*"]
+`
+
+func TestPipelineTools(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.admin.CreatePipeline(ctx, []byte(shout)); err != nil {
+		t.Fatal(err)
+	}
+	_, w := e.connect(t, user("will", "writer"), Config{})
+	_, r := e.connect(t, user("rita", "reader"), Config{})
+
+	pl := call[struct {
+		Pipelines []struct {
+			Name    string
+			Version int
+			Steps   []struct{ Name, Plugin string }
+		}
+	}](t, w, "list_pipelines", nil)
+	if len(pl.Pipelines) != 1 || pl.Pipelines[0].Name != "shout" || len(pl.Pipelines[0].Steps) != 1 || pl.Pipelines[0].Steps[0].Plugin != "upper" {
+		t.Fatalf("list_pipelines: %+v", pl)
+	}
+
+	type runOut struct {
+		JobIDs []string `json:"job_ids"`
+		Status struct {
+			Total, Succeeded, Pending int
+			Done                      bool
+		}
+	}
+	// Without a worker the job stays queued: the status says so.
+	queued := call[runOut](t, w, "run_pipeline", map[string]any{"pipeline": "shout", "document_ids": []string{e.doc.ID}})
+	if len(queued.JobIDs) != 1 || queued.Status.Pending != 1 || queued.Status.Done {
+		t.Fatalf("run_pipeline: %+v", queued)
+	}
+	// A worker runs it; run_pipeline on the basket waits for the result.
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{"alpha"}, Poll: 20 * time.Millisecond}).Run(wctx)
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	ran := call[runOut](t, w, "run_pipeline", map[string]any{"pipeline": "shout", "basket": "in", "wait_seconds": 60})
+	if len(ran.JobIDs) != 1 || !ran.Status.Done || ran.Status.Succeeded != 1 {
+		t.Fatalf("run_pipeline with wait: %+v", ran)
+	}
+	job := call[struct {
+		State      string
+		DocumentID string `json:"document_id"`
+		Outputs    []string
+		Steps      []struct{ Step, Outcome string }
+	}](t, w, "get_job", map[string]any{"id": ran.JobIDs[0]})
+	if job.State != "succeeded" || job.DocumentID != e.doc.ID || len(job.Outputs) != 1 || len(job.Steps) != 1 {
+		t.Fatalf("get_job: %+v", job)
+	}
+	page := call[pageOut](t, w, "read_document", map[string]any{"id": job.Outputs[0]})
+	if page.Text != "ONE TWO THREE" {
+		t.Fatalf("pipeline output %q", page.Text)
+	}
+
+	// Beta's job is not alpha's to see.
+	manifest, module := pluginBytes(t, "upper")
+	if _, err := e.beta.InstallPlugin(ctx, manifest, module); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.beta.CreatePipeline(ctx, []byte(shout)); err != nil {
+		t.Fatal(err)
+	}
+	betaJobs, err := e.beta.RunPipeline(ctx, "shout", engine.RunTarget{DocumentIDs: []string{e.betaDoc.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	many := make([]string, maxRunDocuments+1)
+	for i := range many {
+		many[i] = e.doc.ID
+	}
+	for _, c := range []struct {
+		name string
+		cs   *mcp.ClientSession
+		tool string
+		args map[string]any
+		want string
+	}{
+		{"beta's job", w, "get_job", map[string]any{"id": betaJobs[0]}, "not_found:"},
+		{"unknown job", w, "get_job", map[string]any{"id": "0190c1a2-0000-7000-8000-000000000000"}, "not_found:"},
+		{"unknown pipeline", w, "run_pipeline", map[string]any{"pipeline": "nope", "document_ids": []string{e.doc.ID}}, "not_found:"},
+		{"beta's document", w, "run_pipeline", map[string]any{"pipeline": "shout", "document_ids": []string{e.betaDoc.ID}}, "not_found:"},
+		{"beta's basket", w, "run_pipeline", map[string]any{"pipeline": "shout", "basket": e.betaBask.ID}, "not_found:"},
+		{"both targets", w, "run_pipeline", map[string]any{"pipeline": "shout", "basket": "in", "document_ids": []string{e.doc.ID}}, "invalid:"},
+		{"no target", w, "run_pipeline", map[string]any{"pipeline": "shout"}, "invalid:"},
+		{"too many documents", w, "run_pipeline", map[string]any{"pipeline": "shout", "document_ids": many}, "validating"},
+		{"wait too long", w, "run_pipeline", map[string]any{"pipeline": "shout", "basket": "in", "wait_seconds": 61}, "validating"},
+		{"reader runs", r, "run_pipeline", map[string]any{"pipeline": "shout", "basket": "in"}, "forbidden:"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if msg := callErr(t, c.cs, c.tool, c.args); !strings.HasPrefix(msg, c.want) {
+				t.Fatalf("message %q, want prefix %q", msg, c.want)
+			}
+		})
+	}
+	// A reader may look at jobs and pipelines.
+	call[struct{ State string }](t, r, "get_job", map[string]any{"id": ran.JobIDs[0]})
+	call[struct{}](t, r, "list_pipelines", nil)
+}
+
+func pluginBytes(t testing.TB, name string) (manifest, module []byte) {
+	t.Helper()
+	fsys, err := testplugins.Dir(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if manifest, err = fs.ReadFile(fsys, "plugin.toml"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sandbox.ParseManifest(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if module, err = fs.ReadFile(fsys, m.Module); err != nil {
+		t.Fatal(err)
+	}
+	return manifest, module
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
 	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -85,17 +86,19 @@ type toolFunc[In, Out any] func(ctx context.Context, in In) (res *mcp.CallToolRe
 // values typed as string, number or boolean) and adjusted by tweak.
 func addTool[In, Out any](s *Server, t *mcp.Tool, tweak func(in, out *jsonschema.Schema), fn toolFunc[In, Out]) {
 	in, err := jsonschema.For[In](&s.schemas)
-	if err != nil {
-		panic(fmt.Sprintf("tool %s: input schema: %v", t.Name, err)) // a programming error, caught by every test
+	if err == nil {
+		var out *jsonschema.Schema
+		if out, err = jsonschema.For[Out](&s.schemas); err == nil {
+			t.InputSchema, t.OutputSchema = in, out
+		}
 	}
-	out, err := jsonschema.For[Out](&s.schemas)
 	if err != nil {
-		panic(fmt.Sprintf("tool %s: output schema: %v", t.Name, err))
+		s.initErr = errors.Join(s.initErr, fmt.Errorf("tool %s: %w", t.Name, err)) // New returns it
+		return
 	}
 	if tweak != nil {
-		tweak(in, out)
+		tweak(in, t.OutputSchema.(*jsonschema.Schema))
 	}
-	t.InputSchema, t.OutputSchema = in, out
 	mcp.AddTool(s.srv, t, func(ctx context.Context, _ *mcp.CallToolRequest, args In) (*mcp.CallToolResult, Out, error) {
 		res, o, err := fn(ctx, args)
 		if err != nil {
@@ -155,16 +158,20 @@ func parseOrder(s string) (docex.Order, error) {
 	return 0, docex.Errorf(docex.ErrInvalid, "order %q: want created, -created or name", s)
 }
 
-// resolveBasket finds a basket by name, then by id.
+// resolveBasket finds a basket by id when ref looks like one, else by name
+// (one lookup, so one audit entry, in the usual case).
 func (s *Server) resolveBasket(ctx context.Context, ref string) (docex.Basket, error) {
 	if strings.TrimSpace(ref) == "" {
 		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "basket is empty: give a basket name or id (see list_baskets)")
 	}
+	if _, err := uuid.Parse(ref); err == nil {
+		b, err := s.s.Basket(ctx, ref)
+		if !errors.Is(err, docex.ErrNotFound) {
+			return b, err
+		}
+	}
 	b, err := s.s.BasketByName(ctx, ref)
 	if errors.Is(err, docex.ErrNotFound) {
-		if b2, err2 := s.s.Basket(ctx, ref); err2 == nil {
-			return b2, nil
-		}
 		return b, docex.Errorf(docex.ErrNotFound, "no basket named or with id %q", ref)
 	}
 	return b, err

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/internal/mcpserver"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/spf13/pflag"
+)
+
+// mcpOpts are the flags of docex mcp.
+type mcpOpts struct {
+	http        string
+	allowRemote bool
+	allowPath   string
+	maxInline   int64
+	maxRead     int
+	worker      string
+}
+
+const mcpHelp = `Serves the Model Context Protocol to one agent: over stdin/stdout (the
+default: an MCP client starts "docex mcp" as a subprocess), or with --http
+ADDR as streamable HTTP at http://ADDR/mcp.
+
+The identity is fixed when the server starts, from --tenant/--user/--roles
+or DOCEX_TENANT/DOCEX_USER/DOCEX_ROLES: nothing the model sends can change
+it. Without a user, for an unknown, suspended or bootstrap tenant, or with
+roles that cannot read, the server exits with the usual code and message
+before serving. Every call is audited as "mcp.<operation>", reads included.
+
+Tools: list_baskets, create_basket, add_document, find_documents,
+list_documents, get_document, read_document, set_metadata, list_plugins,
+run_plugin, list_pipelines, run_pipeline, get_job. Resources:
+docex://baskets, docex://baskets/{id}, docex://documents/{id}. With
+SQLite this process also runs the tenant's pipeline jobs (--worker auto).
+See docs/agents.md.
+
+Example:
+  DOCEX_TENANT=acme DOCEX_USER=assistant DOCEX_ROLES=writer docex mcp --allow-path ~/inbox
+  docex mcp --http 127.0.0.1:8765 --tenant acme --user assistant --roles reader`
+
+func mcpCommands() []*command {
+	var o mcpOpts
+	return []*command{
+		{path: "mcp", access: "reader", maxArgs: 0, plugins: true,
+			summary: "serve the Model Context Protocol to an agent as the user context (stdio, or --http)",
+			help:    mcpHelp,
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringVar(&o.http, "http", "", "serve streamable HTTP on ADDR (host:port, loopback only unless --allow-remote) instead of stdio")
+				fs.BoolVar(&o.allowRemote, "allow-remote", false, "let --http listen on a non-loopback address (no authentication: put an authenticating proxy in front)")
+				fs.StringVar(&o.allowPath, "allow-path", "", "directory add_document may read files from (default: none; symlinks may not lead outside it)")
+				fs.Int64Var(&o.maxInline, "max-inline-bytes", mcpserver.DefaultMaxInlineBytes, "largest document add_document accepts as text or base64")
+				fs.IntVar(&o.maxRead, "max-read-bytes", mcpserver.DefaultMaxReadBytes, "largest page read_document returns")
+				fs.StringVar(&o.worker, "worker", "auto", "run the tenant's pipeline jobs in this process: auto (SQLite only), yes or no (rely on running workers)")
+			},
+			run: func(ctx context.Context, c *cli, _ []string) error { return cmdMCP(ctx, c, o) }},
+	}
+}
+
+// cmdMCP serves MCP until stdin closes (stdio), or until ctx ends (HTTP).
+func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
+	if o.http == "" && o.allowRemote {
+		return docex.Errorf(errUsage, "--allow-remote is for --http")
+	}
+	if o.http != "" {
+		if err := checkListenAddr(o.http, o.allowRemote, c.g.user, c.g.tenant); err != nil {
+			return err
+		}
+	}
+	switch o.worker {
+	case "auto", "yes", "no":
+	default:
+		return docex.Errorf(errUsage, "--worker %q: want auto, yes or no", o.worker)
+	}
+	if o.maxInline <= 0 || o.maxRead <= 0 {
+		return docex.Errorf(errUsage, "--max-inline-bytes and --max-read-bytes must be positive")
+	}
+	sys, err := c.system(ctx)
+	if err != nil {
+		return err
+	}
+	uc := c.userContext()
+	worker := o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend)
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := mcpserver.New(sys.eng, uc, mcpserver.Config{
+		AllowPath: o.allowPath, MaxInlineBytes: o.maxInline, MaxReadBytes: o.maxRead,
+		Worker: worker, Version: version, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := srv.Check(ctx); err != nil {
+		return err
+	}
+	if worker {
+		var tenants []string
+		if uc.TenantID != "" {
+			tenants = []string{uc.TenantID}
+		}
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- sys.eng.Worker(engine.WorkerConfig{Tenants: tenants, Logger: logger}).Run(wctx)
+		}()
+		defer func() {
+			stop()
+			if err := <-done; err != nil {
+				fmt.Fprintf(c.stderr, "docex mcp: worker: %v\n", err)
+			}
+		}()
+	}
+	who := fmt.Sprintf("user %q", uc.UserID)
+	if uc.TenantID != "" {
+		who += fmt.Sprintf(" of tenant %q", uc.TenantID)
+	}
+	if o.http == "" {
+		c.progress("docex mcp: serving MCP on stdio as %s", who)
+		err := srv.MCP().Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(c.stdin), Writer: nopWriteCloser{c.stdout}})
+		if err == nil || errors.Is(err, io.EOF) || ctx.Err() != nil {
+			return nil // the client closed the connection, or we were stopped
+		}
+		return fmt.Errorf("mcp: %w", err)
+	}
+	return serveMCPHTTP(ctx, c, srv, o.http, who, 2*o.maxInline+1<<20)
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+// checkListenAddr refuses a non-loopback address unless allowRemote: the
+// server has no authentication of its own, and whoever reaches it acts as
+// the server's user.
+func checkListenAddr(addr string, allowRemote bool, user, tenant string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return docex.Errorf(errUsage, "--http %q: want host:port, e.g. 127.0.0.1:8765 (%v)", addr, err)
+	}
+	if allowRemote {
+		return nil
+	}
+	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" {
+		return nil
+	}
+	return docex.Errorf(errUsage, "--http %s: refusing to listen on a non-loopback address: MCP over HTTP has no authentication here, so anyone who can reach it would act as user %q of tenant %q; listen on 127.0.0.1:PORT, or add --allow-remote behind an authenticating proxy", addr, user, tenant)
+}
+
+func serveMCPHTTP(ctx context.Context, c *cli, srv *mcpserver.Server, addr, who string, maxBody int64) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return docex.Errorf(errUsage, "--http %s: %v", addr, err)
+	}
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv.MCP() }, &mcp.StreamableHTTPOptions{
+		MaxRequestBodyBytes: maxBody,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", http.NewCrossOriginProtection().Handler(h))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	c.progress("docex mcp: serving MCP (streamable HTTP) at http://%s/mcp as %s", ln.Addr(), who)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("mcp http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	return nil
+}

@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/engine"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// mcpHarness is an initialised directory with tenant acme.
+func mcpHarness(t *testing.T) *harness {
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	return h
+}
+
+// startMCP runs "docex mcp args..." in-process on pipes and returns a
+// connected client and a function that closes the client and returns the
+// command's exit code.
+func (h *harness) startMCP(args ...string) (*mcp.ClientSession, *syncBuffer, func() int) {
+	h.t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	full := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp"}, args...)
+	go func() {
+		err := runIO(context.Background(), full, inR, outW, stderr, func(k string) string { return h.env[k] })
+		outW.Close()
+		done <- exitCode(err)
+	}()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "cli-test", Version: "1"}, nil).
+		Connect(context.Background(), &mcp.IOTransport{Reader: outR, Writer: inW}, nil)
+	if err != nil {
+		h.t.Fatalf("connect: %v (stderr: %s)", err, stderr.String())
+	}
+	return cs, stderr, func() int {
+		cs.Close()
+		inW.Close()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(time.Minute):
+			h.t.Fatal("docex mcp did not exit after stdin closed")
+			return -1
+		}
+	}
+}
+
+func TestMCPStdio(t *testing.T) {
+	h := mcpHarness(t)
+	h.env["DOCEX_TENANT"] = "acme"
+	h.env["DOCEX_USER"] = "agent"
+	h.env["DOCEX_ROLES"] = "writer"
+	cs, stderr, stop := h.startMCP()
+	ctx := context.Background()
+	callOK := func(tool string, args map[string]any) map[string]any {
+		t.Helper()
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+		if err != nil || res.IsError {
+			t.Fatalf("%s: %v %+v", tool, err, res)
+		}
+		return res.StructuredContent.(map[string]any)
+	}
+	callOK("create_basket", map[string]any{"name": "inbox"})
+	added := callOK("add_document", map[string]any{"basket": "inbox", "name": "memo.txt", "text": "quarterly memo", "metadata": map[string]any{"kind": "memo"}})
+	id := added["document"].(map[string]any)["id"].(string)
+	found := callOK("find_documents", map[string]any{"basket": "inbox", "metadata": map[string]any{"kind": "memo"}})
+	if found["total"] != float64(1) {
+		t.Fatalf("find: %v", found)
+	}
+	if page := callOK("read_document", map[string]any{"id": id}); page["text"] != "quarterly memo" || page["eof"] != true {
+		t.Fatalf("read: %v", page)
+	}
+	// A tool error keeps the server serving.
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_document", Arguments: map[string]any{"id": "0190c1a2-0000-7000-8000-000000000000"}})
+	if err != nil || !res.IsError {
+		t.Fatalf("unknown id: %v %+v", err, res)
+	}
+	callOK("list_baskets", nil)
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d after stdin closed; stderr: %s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `serving MCP on stdio as user "agent" of tenant "acme"`) {
+		t.Fatalf("stderr: %s", stderr.String())
+	}
+	// The calls are in the tenant's audit log, tagged as MCP.
+	h.env["DOCEX_ROLES"] = "admin"
+	log := decode[[]struct{ Operation, UserID string }](t, h.ok("audit", "list", "--json").stdout)
+	ops := map[string]bool{}
+	for _, e := range log {
+		ops[e.Operation] = true
+	}
+	for _, op := range []string{"mcp.basket.create", "mcp.document.add", "mcp.document.find", "mcp.document.read", "mcp.document.get"} {
+		if !ops[op] {
+			t.Errorf("no %s in the audit log: %v", op, ops)
+		}
+	}
+}
+
+func TestMCPRefusesBeforeServing(t *testing.T) {
+	h := mcpHarness(t)
+	h.ok("tenant", "create", "frozen")
+	h.ok("tenant", "suspend", "frozen")
+	cases := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no user", []string{"--tenant", "acme", "--roles", "reader"}, exitDenied, "user"},
+		{"no tenant", []string{"--user", "a", "--roles", "reader"}, exitDenied, "tenant"},
+		{"unknown tenant", []string{"--tenant", "nope", "--user", "a", "--roles", "reader"}, exitDenied, `unknown tenant "nope"`},
+		{"suspended tenant", []string{"--tenant", "frozen", "--user", "a", "--roles", "reader"}, exitDenied, "suspended"},
+		{"bootstrap tenant", []string{"--tenant", "system", "--user", "a", "--roles", "admin"}, exitDenied, "bootstrap"},
+		{"no role", []string{"--tenant", "acme", "--user", "a"}, exitDenied, "forbidden"},
+		{"remote http", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--http", "0.0.0.0:0"}, exitInvalid, "non-loopback"},
+		{"all interfaces", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--http", ":8765"}, exitInvalid, "--allow-remote"},
+		{"allow-remote without http", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--allow-remote"}, exitInvalid, "--http"},
+		{"bad allow-path", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--allow-path", "/nonexistent/dir"}, exitInvalid, "allowed path"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.want(c.code, append([]string{"mcp"}, c.args...)...)
+			if r.stdout != "" {
+				t.Fatalf("wrote to stdout before refusing: %q", r.stdout)
+			}
+			if !strings.Contains(r.stderr, c.msg) {
+				t.Fatalf("stderr %q, want %q", r.stderr, c.msg)
+			}
+		})
+	}
+	// The denial is in the system audit log, tagged as MCP.
+	sys := decode[[]struct{ Operation, Outcome string }](t, h.ok("audit", "list", "--system", "--json").stdout)
+	tagged := false
+	for _, e := range sys {
+		tagged = tagged || (strings.HasPrefix(e.Operation, "mcp.") && e.Outcome == "denied")
+	}
+	if !tagged {
+		t.Fatalf("no mcp denial in the system audit: %+v", sys)
+	}
+}
+
+func TestMCPHTTP(t *testing.T) {
+	h := mcpHarness(t)
+	h.ok("--tenant", "acme", "--user", "a", "--roles", "writer", "basket", "create", "inbox")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- runIO(ctx, []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--http", "127.0.0.1:0",
+			"--tenant", "acme", "--user", "a", "--roles", "reader"}, strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
+	}()
+	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/mcp`)
+	var url string
+	for deadline := time.Now().Add(time.Minute); url == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := addr.FindStringSubmatch(stderr.String()); m != nil {
+			url = "http://" + m[1] + "/mcp"
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("docex mcp --http exited: %v; stderr: %s", err, stderr.String())
+		default:
+		}
+	}
+	if url == "" {
+		t.Fatalf("no address on stderr: %s", stderr.String())
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "http-test", Version: "1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "list_baskets"})
+	if err != nil || res.IsError {
+		t.Fatalf("list_baskets over HTTP: %v %+v", err, res)
+	}
+	data, _ := json.Marshal(res.StructuredContent)
+	if !strings.Contains(string(data), `"inbox"`) {
+		t.Fatalf("list_baskets: %s", data)
+	}
+	// The reader's identity holds over HTTP too.
+	if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "create_basket", Arguments: map[string]any{"name": "x"}}); err != nil || !res.IsError {
+		t.Fatalf("reader created a basket over HTTP: %v %+v", err, res)
+	}
+	cs.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("docex mcp --http did not stop")
+	}
+}
+
+// TestAgentsDoc keeps docs/agents.md exact: its client configuration
+// starts a server that serves, and its tool table is the server's tools.
+func TestAgentsDoc(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "agents.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	block := regexp.MustCompile("(?s)```json\n(.*?)```").FindStringSubmatch(doc)
+	if block == nil {
+		t.Fatal("no JSON client configuration in docs/agents.md")
+	}
+	var conf struct {
+		MCPServers map[string]struct {
+			Command string            `json:"command"`
+			Args    []string          `json:"args"`
+			Env     map[string]string `json:"env"`
+		} `json:"mcpServers"`
+	}
+	if err := json.Unmarshal([]byte(block[1]), &conf); err != nil {
+		t.Fatalf("client configuration: %v", err)
+	}
+	srv, ok := conf.MCPServers["docex"]
+	if !ok || srv.Command != "docex" {
+		t.Fatalf("client configuration: %+v", conf)
+	}
+	h := mcpHarness(t)
+	if err := os.MkdirAll(filepath.Join(h.dir, "inbox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for i := 0; i < len(srv.Args); i++ {
+		switch a := srv.Args[i]; a {
+		case "--config": // the harness gives its own
+			i++
+		case "mcp":
+		case "--allow-path":
+			args = append(args, a, filepath.Join(h.dir, "inbox"))
+			i++
+		default:
+			args = append(args, a)
+		}
+	}
+	for k, v := range srv.Env {
+		h.env[k] = v
+	}
+	cs, stderr, stop := h.startMCP(args...)
+	var tools []string
+	for tool, err := range cs.Tools(context.Background(), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		tools = append(tools, tool.Name)
+		if !strings.Contains(doc, "| `"+tool.Name+"` |") {
+			t.Errorf("tool %s is not in the table of docs/agents.md", tool.Name)
+		}
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| (reader|writer|admin) \\|").FindAllStringSubmatch(doc, -1) {
+		if !slices.Contains(tools, m[1]) {
+			t.Errorf("docs/agents.md lists tool %s, which the server does not have", m[1])
+		}
+	}
+	if !strings.Contains(stderr.String(), `serving MCP on stdio as user "assistant" of tenant "acme"`) || !strings.Contains(doc, `docex mcp: serving MCP on stdio as user "assistant" of tenant "acme"`) {
+		t.Errorf("the startup line differs from the doc: %s", stderr.String())
+	}
+	help := h.ok("mcp", "--help").stdout
+	for _, flag := range regexp.MustCompile("(?m)^\\| `(--[a-z-]+)").FindAllStringSubmatch(doc, -1) {
+		if !strings.Contains(help, flag[1]+" ") && !strings.Contains(help, flag[1]+"[") {
+			t.Errorf("docs/agents.md documents flag %s, which docex mcp does not have", flag[1])
+		}
+	}
+}
+
+// TestMCPOversizedMessage: a message over the stdio transport's 16 MiB
+// frame limit cannot be skipped (the stream has no resynchronisation
+// point), so the server ends the session with a message and exit code 1,
+// without a panic.
+func TestMCPOversizedMessage(t *testing.T) {
+	h := mcpHarness(t)
+	inR, inW := io.Pipe()
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		err := runIO(context.Background(), []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--tenant", "acme", "--user", "a", "--roles", "writer"},
+			inR, io.Discard, stderr, func(string) string { return "" })
+		inR.Close()
+		done <- exitCode(err)
+	}()
+	go func() {
+		inW.Write([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_document","arguments":{"text":"`))
+		inW.Write(bytes.Repeat([]byte("x"), 17<<20))
+		inW.Close()
+	}()
+	select {
+	case code := <-done:
+		if code != exitInternal || !strings.Contains(stderr.String(), "maximum line length") {
+			t.Fatalf("exit %d, stderr %q", code, stderr.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("docex mcp did not end the session")
+	}
+}
+
+// TestMCPWorker: on SQLite the server runs the tenant's pipeline jobs by
+// default (--worker auto), so run_pipeline can wait for the result; with
+// --worker no they stay queued.
+func TestMCPWorker(t *testing.T) {
+	h := mcpHarness(t)
+	admin := []string{"--tenant", "acme", "--user", "ops", "--roles", "admin"}
+	h.ok(append(admin, "plugin", "install", filepath.Join("..", "..", "testplugins", "upper"))...)
+	h.ok(append(admin, "basket", "create", "inbox")...)
+	sess := h.engineSession(docex.UserContext{UserID: "ops", TenantID: "acme", Roles: []string{"admin"}})
+	if _, err := sess.CreatePipeline(context.Background(), []byte("name = \"shout\"\n[[steps]]\nname = \"upper\"\nplugin = \"upper\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	h.file("a.txt", "quiet")
+	h.ok(append(admin, "doc", "add", "inbox", filepath.Join(h.dir, "a.txt"))...)
+	h.want(exitInvalid, "mcp", "--worker", "maybe", "--tenant", "acme", "--user", "agent", "--roles", "writer")
+	cs, stderr, stop := h.startMCP("--worker", "no", "--tenant", "acme", "--user", "agent", "--roles", "writer")
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "run_pipeline", Arguments: map[string]any{"pipeline": "shout", "basket": "inbox", "wait_seconds": 1}})
+	if err != nil || res.IsError || res.StructuredContent.(map[string]any)["status"].(map[string]any)["done"] != false {
+		t.Fatalf("run_pipeline without a worker: %v %+v", err, res)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	cs, stderr, stop = h.startMCP("--tenant", "acme", "--user", "agent", "--roles", "writer")
+	ctx := context.Background()
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "run_pipeline", Arguments: map[string]any{"pipeline": "shout", "basket": "inbox", "wait_seconds": 60}})
+	if err != nil || res.IsError {
+		t.Fatalf("run_pipeline: %v %+v", err, res)
+	}
+	data, _ := json.Marshal(res.StructuredContent)
+	var out struct {
+		JobIDs []string `json:"job_ids"`
+		Status struct {
+			Succeeded int
+			Done      bool
+		}
+	}
+	if err := json.Unmarshal(data, &out); err != nil || !out.Status.Done || out.Status.Succeeded != 1 {
+		t.Fatalf("run_pipeline: %s %v", data, err)
+	}
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_job", Arguments: map[string]any{"id": out.JobIDs[0]}})
+	if err != nil || res.IsError || res.StructuredContent.(map[string]any)["state"] != "succeeded" {
+		t.Fatalf("get_job: %v %+v", err, res)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+}
+
+// engineSession opens the harness's system through the CLI's own code and
+// returns a session of uc (closed with the test).
+func (h *harness) engineSession(uc docex.UserContext) *engine.Session {
+	h.t.Helper()
+	c := &cli{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return h.env[k] }}
+	c.g.config = filepath.Join(h.dir, "docex.yaml")
+	sys, err := c.system(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(c.close)
+	return sys.eng.As(uc)
+}
