@@ -211,7 +211,13 @@ func workerKill9(t *testing.T, h *harness, env []string) {
 	}
 	h.ok(with(append([]string{"doc", "add", "inbox"}, files...)...)...)
 	spawn := func() *exec.Cmd {
-		args := []string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker", "--concurrency", "2", "--lease", "2s"}
+		// On SQLite the lease is renewed while a job runs; River (PostgreSQL)
+		// has no renewal, so its lease must outlast a job on a loaded machine.
+		lease := "2s"
+		if env != nil {
+			lease = "15s"
+		}
+		args := []string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker", "--concurrency", "2", "--lease", lease}
 		cmd := exec.Command(os.Args[0], "-test.run=^TestWorkerChild$", "-test.count=1")
 		cmd.Env = append(append(os.Environ(), envWorkerChild+"=1", "DOCEX_TEST_WORKER_ARGS="+strings.Join(args, "\x1f")), env...)
 		cmd.Stderr = nil
