@@ -223,15 +223,21 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 	switch {
 	case err == nil:
 		job.State, job.Error, job.ErrorCode = driver.JobSucceeded, "", ""
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) && job.Attempts < job.MaxAttempts:
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		// The delivery's deadline (the queue's lease) passed: retried,
 		// and the attempt counts, so a job that never fits its lease ends.
 		err = fmt.Errorf("the job did not finish within the worker's lease: %w", err)
-		det.Attempts[len(det.Attempts)-1].Error, det.Attempts[len(det.Attempts)-1].Transient = err.Error(), true
-		wait := backoff(r.retryBase, job.Attempts)
-		job.State, job.RunAt = driver.JobQueued, now.Add(wait)
+		det.Attempts[len(det.Attempts)-1].Error = err.Error()
 		job.Error, job.ErrorCode = err.Error(), docex.Code(err)
-		op, out = "job.retry", driver.Outcome{Kind: driver.Again, After: wait}
+		if job.Attempts < job.MaxAttempts {
+			det.Attempts[len(det.Attempts)-1].Transient = true
+			wait := backoff(r.retryBase, job.Attempts)
+			job.State, job.RunAt = driver.JobQueued, now.Add(wait)
+			op, out = "job.retry", driver.Outcome{Kind: driver.Again, After: wait}
+		} else {
+			job.State, op = driver.JobFailed, "job.failed"
+			det.Failure = &JobFailure{ErrorCode: job.ErrorCode, Error: job.Error}
+		}
 	case ctx.Err() != nil:
 		// Interrupted (shutdown): not the job's fault, no attempt spent.
 		job.Attempts--
