@@ -39,7 +39,7 @@ var (
 	sbErr  error
 )
 
-func sharedSandbox(t *testing.T) *sandbox.Sandbox {
+func sharedSandbox(t testing.TB) *sandbox.Sandbox {
 	t.Helper()
 	sbOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "docex-backendtest-wasm-")
