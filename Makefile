@@ -1,37 +1,54 @@
-# docex: see README.md. Every target works on a fresh machine with Go.
+# docex: see README.md. Every target works on a fresh machine with Go, and
+# says what it is doing.
 GO       ?= go
 BIN      := bin/docex
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: all build demo demo-postgres test test-short bench fuzz vet lint testplugins clean
+.PHONY: all build demo demo-postgres test test-scale test-readme test-short bench fuzz vet clean
 
 all: build
 
 # One static binary, no cgo.
 build:
+	@echo "==> building $(BIN) (the first build compiles every dependency: a minute or two)"
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/docex
 
-# End-to-end demo on the embedded SQLite default, in a temporary directory.
+# End-to-end demo on the embedded SQLite default; its data stays in
+# .demo/sqlite (recreated by each run) for you to explore.
 demo: build
 	scripts/demo.sh $(BIN)
 
-# Everything: vet, then all tests with the race detector. The PostgreSQL
-# tests need DOCEX_TEST_POSTGRES_DSN (.ci/run sets it); outside CI they skip
-# with a message when it is unset.
-# The same demo against a throw-away database on the local PostgreSQL.
+# The same demo against the local PostgreSQL server (database docex_demo,
+# recreated by each run; DOCEX_DEMO_PGHOST, default 127.0.0.1).
 demo-postgres: build
 	scripts/demo.sh $(BIN) postgres
 
+# vet and gofmt, then every test with the race detector except the scale
+# tests. The PostgreSQL tests use DOCEX_TEST_POSTGRES_DSN, or a throw-away
+# server when the PostgreSQL server binaries are installed (scripts/test.sh).
 test: vet
-	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+	scripts/test.sh
 
+# The scale tests (//go:build scale, named TestScale*): 1,000 tenants and
+# the like. .ci/run runs them after make test.
+test-scale:
+	scripts/test.sh scale
+
+# The README's Quick start and Plugins sections, verbatim, in a temporary
+# directory.
+test-readme:
+	scripts/readme-test.sh
+
+# A quick check while editing: no race detector, long tests shortened.
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
 vet:
+	@echo "==> go vet (also the scale tests) and gofmt"
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags scale $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 
 # Benchmarks; compare figures within one run (the machines are noisy).
@@ -47,4 +64,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin .demo

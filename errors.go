@@ -77,6 +77,12 @@ var (
 	// ErrWrongTenant: a backend returned a store of another tenant than
 	// the one asked for (a backend bug); the engine refuses to use it.
 	ErrWrongTenant = &Error{code: "wrong_tenant", msg: "backend returned another tenant's store"}
+	// ErrStorageDenied: the content store (an S3 server) refused the
+	// credentials or the request (exit code of the denied kind).
+	ErrStorageDenied = newErr(ErrDenied, "storage_denied", "the content store denied access")
+	// ErrStorageUnavailable: the content store cannot be reached or did not
+	// answer in time; nothing was stored (an I/O failure, exit 1).
+	ErrStorageUnavailable = &Error{code: "storage_unavailable", msg: "the content store is unavailable"}
 )
 
 // Code returns the machine-readable code of err: the code of the most

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/docex-dev/docex"
@@ -20,11 +21,17 @@ const Version = 1
 
 // File is docex.yaml. Field comments give the defaults applied by Load.
 type File struct {
-	ConfigVersion int          `yaml:"config_version"`
-	MultiTenancy  MultiTenancy `yaml:"multi_tenancy"`
-	Database      Database     `yaml:"database"`
-	Storage       Storage      `yaml:"storage"`
-	Sandbox       Sandbox      `yaml:"sandbox"`
+	ConfigVersion int `yaml:"config_version"`
+	// DataDir is where docex keeps its files on every backend: the
+	// defaults of database.sqlite.path (DataDir itself),
+	// storage.documents.path (DataDir/content) and sandbox.cache_dir
+	// (DataDir/wasm-cache) are under it. Default: database.sqlite.path
+	// when that is set, else "docex-data".
+	DataDir      string       `yaml:"data_dir"`
+	MultiTenancy MultiTenancy `yaml:"multi_tenancy"`
+	Database     Database     `yaml:"database"`
+	Storage      Storage      `yaml:"storage"`
+	Sandbox      Sandbox      `yaml:"sandbox"`
 
 	// Dir is the directory of the file; relative paths resolve against it.
 	Dir string `yaml:"-"`
@@ -52,7 +59,7 @@ type Database struct {
 
 // SQLite configures the SQLite backend.
 type SQLite struct {
-	Path           string `yaml:"path"`             // data directory, default "docex-data"
+	Path           string `yaml:"path"`             // system and tenant databases, default data_dir
 	SystemFile     string `yaml:"system_file"`      // default "system.db" ("docex.db" in single-file mode)
 	Synchronous    string `yaml:"synchronous"`      // "full" (default) or "normal"
 	MaxOpenTenants int    `yaml:"max_open_tenants"` // default 256
@@ -77,11 +84,35 @@ type Storage struct {
 
 // Documents configures content storage.
 type Documents struct {
-	Type             string `yaml:"type"`               // "filesystem" (default) or "database"
+	Type             string `yaml:"type"`               // "filesystem" (default), "database" or "s3"
 	TenantScoped     *bool  `yaml:"tenant_scoped"`      // default true; false is refused with multi-tenancy
-	Path             string `yaml:"path"`               // filesystem root, default "<database.sqlite.path>/content" or "docex-content"
+	Path             string `yaml:"path"`               // filesystem root, default "<data_dir>/content"
 	MaxDocumentBytes int64  `yaml:"max_document_bytes"` // default 268435456 (256 MiB)
 	Fsync            *bool  `yaml:"fsync"`              // fsync content files; default: true unless database.sqlite.synchronous is normal
+	S3               S3     `yaml:"s3"`                 // with type s3
+}
+
+// S3 configures content in an S3 bucket (storage.documents.type: s3).
+// Credentials are only named, never written here: the environment
+// variables holding them, or, when both names are empty, the AWS SDK's
+// default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, shared files,
+// the instance role).
+type S3 struct {
+	Bucket             string `yaml:"bucket"`                // required; docex never creates it
+	Prefix             string `yaml:"prefix"`                // key prefix, default none
+	Region             string `yaml:"region"`                // default "us-east-1"
+	Endpoint           string `yaml:"endpoint"`              // URL of an S3-compatible server, default AWS
+	PathStyle          bool   `yaml:"path_style"`            // bucket in the path, not the host name; default false
+	AccessKeyIDEnv     string `yaml:"access_key_id_env"`     // environment variable with the access key id
+	SecretAccessKeyEnv string `yaml:"secret_access_key_env"` // environment variable with the secret key
+	SessionTokenEnv    string `yaml:"session_token_env"`     // environment variable with a session token, optional
+	RequestTimeoutMS   int    `yaml:"request_timeout_ms"`    // default 30000
+	PartSizeMiB        int    `yaml:"part_size_mib"`         // multipart part size, default 16, at least 5
+	SpoolDir           string `yaml:"spool_dir"`             // staging of content over 1 MiB, default "<data_dir>/s3-spool"
+
+	// Refused: present only to say where credentials go instead.
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
 }
 
 // Sandbox configures the plugin sandbox: the operator ceilings on what a
@@ -89,7 +120,7 @@ type Documents struct {
 // the sandbox package's default (sandbox.DefaultCeilings and
 // sandbox.Config), given in each comment.
 type Sandbox struct {
-	CacheDir        string `yaml:"cache_dir"`        // compilation cache, default "<data>/wasm-cache"
+	CacheDir        string `yaml:"cache_dir"`        // compilation cache, default "<data_dir>/wasm-cache"
 	MaxMemoryPages  uint32 `yaml:"max_memory_pages"` // ceiling in 64 KiB pages, default 4096 (256 MiB)
 	MaxTimeoutMS    int    `yaml:"max_timeout_ms"`   // ceiling, default 60000
 	MaxOutputBytes  int64  `yaml:"max_output_bytes"` // ceiling, default 268435456 (256 MiB)
@@ -120,12 +151,7 @@ func Parse(data []byte, dir string) (*File, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, docex.Errorf(docex.ErrInvalidConfig, "config is empty")
 		}
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			msg = strings.Join(te.Errors, "; ")
-		}
-		return nil, docex.Errorf(docex.ErrInvalidConfig, "config: %s", msg)
+		return nil, decodeError(data, err)
 	}
 	var extra any
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -202,8 +228,16 @@ func (f *File) normalize() error {
 	default:
 		return invalid("database.type", "%q: want sqlite or postgres", db.Type)
 	}
+	switch {
+	case f.DataDir != "":
+	case db.SQLite.Path != "":
+		f.DataDir = db.SQLite.Path
+	default:
+		f.DataDir = "docex-data"
+	}
+	f.DataDir = f.Resolve(f.DataDir)
 	if db.SQLite.Path == "" {
-		db.SQLite.Path = "docex-data"
+		db.SQLite.Path = f.DataDir
 	}
 	db.SQLite.Path = f.Resolve(db.SQLite.Path)
 	if db.SQLite.SystemFile == "" {
@@ -260,9 +294,11 @@ func (f *File) normalize() error {
 		d.Type = "filesystem"
 	case "filesystem", "database":
 	case "s3":
-		return invalid("storage.documents.type", "s3 is planned but not supported yet (use filesystem or database)")
+		if err := f.normalizeS3(&d.S3); err != nil {
+			return err
+		}
 	default:
-		return invalid("storage.documents.type", "%q: want filesystem or database", d.Type)
+		return invalid("storage.documents.type", "%q: want filesystem, database or s3", d.Type)
 	}
 	if d.TenantScoped == nil {
 		t := true
@@ -272,11 +308,7 @@ func (f *File) normalize() error {
 		return invalid("storage.documents.tenant_scoped", "false is not supported with multi-tenancy: content is always tenant-scoped")
 	}
 	if d.Path == "" {
-		if db.Type == SQLiteBackend {
-			d.Path = filepath.Join(db.SQLite.Path, "content")
-		} else {
-			d.Path = "docex-content"
-		}
+		d.Path = filepath.Join(f.DataDir, "content")
 	}
 	d.Path = f.Resolve(d.Path)
 	if d.Fsync == nil {
@@ -289,7 +321,7 @@ func (f *File) normalize() error {
 
 	s := &f.Sandbox
 	if s.CacheDir == "" {
-		s.CacheDir = filepath.Join(db.SQLite.Path, "wasm-cache")
+		s.CacheDir = filepath.Join(f.DataDir, "wasm-cache")
 	}
 	s.CacheDir = f.Resolve(s.CacheDir)
 	// Zero fields stay zero: the sandbox applies its own defaults.
@@ -347,6 +379,45 @@ func overlaps(a, b string) bool {
 		return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
 	}
 	return inside(a, b) || inside(b, a)
+}
+
+var envNameRule = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+func (f *File) normalizeS3(c *S3) error {
+	if c.AccessKeyID != "" || c.SecretAccessKey != "" {
+		return invalid("storage.documents.s3", "credentials are never written in docex.yaml: name the environment variables that hold them with access_key_id_env and secret_access_key_env (or leave both out for the AWS SDK's default chain)")
+	}
+	if c.Bucket == "" {
+		return invalid("storage.documents.s3.bucket", "required with storage.documents.type s3")
+	}
+	if (c.AccessKeyIDEnv == "") != (c.SecretAccessKeyEnv == "") {
+		return invalid("storage.documents.s3", "access_key_id_env and secret_access_key_env go together (or neither, for the AWS SDK's default chain)")
+	}
+	for key, v := range map[string]string{"access_key_id_env": c.AccessKeyIDEnv, "secret_access_key_env": c.SecretAccessKeyEnv, "session_token_env": c.SessionTokenEnv} {
+		if v != "" && !envNameRule.MatchString(v) {
+			return invalid("storage.documents.s3."+key, "%q is not an environment variable name", v)
+		}
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.RequestTimeoutMS == 0 {
+		c.RequestTimeoutMS = 30000
+	}
+	if c.RequestTimeoutMS < 0 {
+		return invalid("storage.documents.s3.request_timeout_ms", "negative")
+	}
+	if c.PartSizeMiB == 0 {
+		c.PartSizeMiB = 16
+	}
+	if c.PartSizeMiB < 5 || c.PartSizeMiB > 5120 {
+		return invalid("storage.documents.s3.part_size_mib", "%d: want 5 to 5120", c.PartSizeMiB)
+	}
+	if c.SpoolDir == "" {
+		c.SpoolDir = filepath.Join(f.DataDir, "s3-spool")
+	}
+	c.SpoolDir = f.Resolve(c.SpoolDir)
+	return nil
 }
 
 // Resolve returns p made absolute against the file's directory.

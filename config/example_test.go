@@ -21,5 +21,5 @@ func ExampleParse() {
 	// Output:
 	// /srv/docex/data /srv/docex/data/content true
 	// true
-	// config: line 2: field databse not found in type config.File
+	// config key databse (line 2): unknown key
 }

@@ -9,7 +9,7 @@ import (
 // GenerateOptions choose what Generate writes.
 type GenerateOptions struct {
 	Backend    string // "sqlite" (default) or "postgres"
-	DataDir    string // database.sqlite.path as it should appear in the file (default "docex-data")
+	DataDir    string // data_dir as it should appear in the file (default "docex-data")
 	SingleFile bool   // multi-tenancy off and database content: one SQLite file holds everything
 	DSNEnv     string // postgres: the environment variable holding the DSN (default DOCEX_POSTGRES_DSN)
 	DSN        string // postgres: a connection string to write; refused (not written) if it holds a password
@@ -37,6 +37,10 @@ func Generate(opts GenerateOptions) []byte {
 # for every key.
 config_version: 1
 
+# Where docex keeps its files: databases (SQLite), document content, the
+# plugin compilation cache.
+data_dir: %s
+
 multi_tenancy:
   # true: every runtime operation names a tenant; false: one local store.
   enabled: %s
@@ -47,28 +51,24 @@ multi_tenancy:
 
 database:
   type: %s
-`, multi, opts.Backend)
+`, strconv.Quote(opts.DataDir), multi, opts.Backend)
 	if opts.Backend == PostgresBackend {
 		fmt.Fprintf(&b, `  postgres:
     # The connection string is read from this environment variable; it is
     # never written here or printed.
     dsn_env: %s
-%s  sqlite:
-    # Local files docex keeps even with PostgreSQL (wasm compilation cache).
-    path: %s
-`, opts.DSNEnv, dsnLine(opts.DSN), strconv.Quote(opts.DataDir))
+%s`, opts.DSNEnv, dsnLine(opts.DSN))
 	} else {
 		fmt.Fprintf(&b, `  sqlite:
-    # Directory of the system database and the tenant databases.
-    path: %s
+    # full: every commit is fsynced (survives power loss).
     synchronous: full
-`, strconv.Quote(opts.DataDir))
+`)
 	}
 	fmt.Fprintf(&b, `
 storage:
   documents:
-    # filesystem: content files under the data directory, one directory per
-    # tenant; database: content inside the tenant's database.
+    # filesystem: content files under data_dir, one directory per tenant;
+    # database: content inside the tenant's database.
     type: %s
     tenant_scoped: true
 `, content)

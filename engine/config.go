@@ -19,8 +19,9 @@ const (
 	ContentExternal = "external"
 )
 
-// Config configures an Engine. The zero value is not usable: MultiTenancy
-// needs a BootstrapTenantID, and filesystem content needs a ContentDir.
+// Config configures an Engine. Every field has a default except
+// ContentDir, which filesystem content (the default ContentStorage) needs:
+// the zero value plus a ContentDir is a single-tenant engine.
 type Config struct {
 	// MultiTenancy requires a tenant in every runtime UserContext. When
 	// false, there is one local store and UserContext.TenantID must be "".

@@ -21,12 +21,12 @@ import (
 
 // ABI v1 names (docs/plugin-abi.md).
 const (
-	// HostModule is the import module of the docex host functions.
-	HostModule = "docex"
-	// RunExport is the guest's entry point: () -> i32.
-	RunExport = "docex_run"
-	// InitExport is the optional reactor initializer: () -> ().
-	InitExport = "_initialize"
+	// hostModule is the import module of the docex host functions.
+	hostModule = "docex"
+	// runExport is the guest's entry point: () -> i32.
+	runExport = "docex_run"
+	// initExport is the optional reactor initializer: () -> ().
+	initExport = "_initialize"
 )
 
 // Error codes returned by host functions to the guest (negative i32).
@@ -64,7 +64,7 @@ const (
 
 func capsOf(m *Manifest) capSet {
 	var s capSet
-	for i, c := range KnownCapabilities() {
+	for i, c := range knownCapabilities() {
 		if m.Has(c) {
 			s |= 1 << i
 		}
@@ -73,7 +73,7 @@ func capsOf(m *Manifest) capSet {
 }
 
 func (s capSet) name() Capability {
-	for i, c := range KnownCapabilities() {
+	for i, c := range knownCapabilities() {
 		if s == 1<<i {
 			return c
 		}
@@ -132,7 +132,7 @@ func (st *callState) abort(err error) {
 }
 
 func (st *callState) deny(c capSet, fn string) int32 {
-	d := string(c.name()) + " (" + HostModule + "." + fn + ")"
+	d := string(c.name()) + " (" + hostModule + "." + fn + ")"
 	if !slices.Contains(st.denials, d) {
 		st.denials = append(st.denials, d)
 	}
@@ -147,7 +147,7 @@ func (st *callState) mem(mod api.Module, fn string, ptr, n uint32) []byte {
 	if b, ok := checkedRange(mod.Memory(), ptr, n); ok {
 		return b
 	}
-	st.abort(fmt.Errorf("%w: %s.%s: out-of-bounds memory access (ptr=%d len=%d, memory=%d bytes)", ErrPluginTrap, HostModule, fn, ptr, n, memSize(mod)))
+	st.abort(fmt.Errorf("%w: %s.%s: out-of-bounds memory access (ptr=%d len=%d, memory=%d bytes)", ErrPluginTrap, hostModule, fn, ptr, n, memSize(mod)))
 	return nil
 }
 
@@ -193,7 +193,7 @@ func (st *callState) charge(n int) {
 // its output budget, its log budget and as much again as its own memory
 // limit for documents the host had to load.
 func (st *callState) hostBudget() int64 {
-	return st.limits.MaxOutputBytes + st.limits.MaxLogBytes + int64(st.limits.MemoryPages)*PageSize
+	return st.limits.MaxOutputBytes + st.limits.MaxLogBytes + int64(st.limits.MemoryPages)*pageSize
 }
 
 // hold records n more host bytes held for the guest.
@@ -305,13 +305,13 @@ func wrapHost(h hostFunc) api.GoModuleFunc {
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		st, _ := ctx.Value(stateKey{}).(*callState)
 		if st == nil {
-			panic(fmt.Errorf("%w: %s.%s: %w", ErrPluginTrap, HostModule, name, errNoInvocation))
+			panic(fmt.Errorf("%w: %s.%s: %w", ErrPluginTrap, hostModule, name, errNoInvocation))
 		}
 		defer func() {
 			if r := recover(); r != nil {
 				if _, ok := r.(abortSignal); !ok {
 					if st.err == nil {
-						st.err = fmt.Errorf("%w: %s.%s panicked: %v", ErrHostFailure, HostModule, name, r)
+						st.err = fmt.Errorf("%w: %s.%s panicked: %v", ErrHostFailure, hostModule, name, r)
 					}
 				}
 				panic(abortSignal{})
@@ -352,7 +352,7 @@ func (wasiListener) After(context.Context, api.Module, api.FunctionDefinition, [
 func (wasiListener) Abort(context.Context, api.Module, api.FunctionDefinition, error) {}
 
 func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
-	b := rt.NewHostModuleBuilder(HostModule)
+	b := rt.NewHostModuleBuilder(hostModule)
 	for _, h := range hostFuncs() {
 		b.NewFunctionBuilder().WithGoModuleFunction(wrapHost(h), h.params, h.results).Export(h.name)
 	}
@@ -681,7 +681,7 @@ func hLookupMetadata(ctx context.Context, st *callState, mod api.Module, s []uin
 
 func (st *callState) lookup(ctx context.Context, mod api.Module, fn string, q LookupQuery, out, outCap uint32) int32 {
 	if uint64(outCap)*4 > math.MaxUint32 {
-		st.abort(fmt.Errorf("%w: %s.%s: out-of-bounds memory access (out_cap %d overflows)", ErrPluginTrap, HostModule, fn, outCap))
+		st.abort(fmt.Errorf("%w: %s.%s: out-of-bounds memory access (out_cap %d overflows)", ErrPluginTrap, hostModule, fn, outCap))
 	}
 	dst := st.mem(mod, fn, out, outCap*4)
 	room := min(int(outCap), maxHandles-len(st.docs))

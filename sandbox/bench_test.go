@@ -125,6 +125,7 @@ func BenchmarkPreemption(b *testing.B) {
 	}{{"entries+loops", wasmcheck.Options{}}, {"loops-only", wasmcheck.Options{LoopsOnly: true}}, {"none", wasmcheck.Options{None: true}}} {
 		sb := newSandbox(b, Config{})
 		sb.instrument = func(mod []byte) ([]byte, wasmcheck.Info, error) { return wasmcheck.InstrumentWith(mod, mode.opt) }
+		sb.meteredDir = "" // its cache keys on the default instrumentation
 		m, mod := readPlugin(b, "wordcount")
 		p, err := sb.Load(context.Background(), m, mod)
 		if err != nil {
@@ -137,16 +138,17 @@ func BenchmarkPreemption(b *testing.B) {
 }
 
 // BenchmarkColdStart: a fresh Sandbox, Load and first Run of the Go
-// wordcount guest, with an empty and with a warm on-disk compilation cache.
+// wordcount guest, with an empty on-disk cache, with a warm cache of
+// compiled code only (instrumenting again), and with a warm cache of both.
 // Run with -benchtime=3x: each no-cache iteration compiles ~2.7 MB of wasm.
 func BenchmarkColdStart(b *testing.B) {
 	ctx := context.Background()
 	m, mod := readPlugin(b, "wordcount")
 	warmDir := b.TempDir()
-	for _, mode := range []string{"no-cache", "cache"} {
+	for _, mode := range []string{"no-cache", "cache-compiled-only", "cache"} {
 		b.Run(mode, func(b *testing.B) {
 			dir := ""
-			if mode == "cache" {
+			if mode != "no-cache" {
 				dir = warmDir
 				sb, err := New(ctx, Config{CacheDir: dir})
 				if err != nil {
@@ -162,6 +164,9 @@ func BenchmarkColdStart(b *testing.B) {
 				sb, err := New(ctx, Config{CacheDir: dir})
 				if err != nil {
 					b.Fatal(err)
+				}
+				if mode == "cache-compiled-only" {
+					sb.meteredDir = "" // Harden and Instrument again
 				}
 				p, err := sb.Load(ctx, m, mod)
 				if err != nil {

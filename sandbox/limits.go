@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// PageSize is the size of one WebAssembly memory page in bytes.
-const PageSize = 65536
+// pageSize is the size of one WebAssembly memory page in bytes.
+const pageSize = 65536
 
 // Limits bounds one plugin invocation. It is used twice: as the operator's
 // ceilings (Config.Ceilings) and as a plugin's effective limits (Plugin.Limits).

@@ -27,8 +27,8 @@ const ManifestFile = "plugin.toml"
 
 // Size caps applied before parsing or hashing anything.
 const (
-	MaxManifestBytes = 64 << 10
-	MaxModuleBytes   = 16 << 20 // compiles in about 3-5 s on a 2-core machine (docs/sandbox.md)
+	maxManifestBytes = 64 << 10
+	maxModuleBytes   = 16 << 20 // compiles in about 3-5 s on a 2-core machine (docs/sandbox.md)
 )
 
 // Capability names a group of host functions a manifest may grant.
@@ -45,7 +45,7 @@ const (
 )
 
 // KnownCapabilities lists every capability this ABI version understands.
-func KnownCapabilities() []Capability {
+func knownCapabilities() []Capability {
 	return []Capability{CapLog, CapContentRead, CapMetadataRead, CapMetadataWrite, CapDocumentsEmit, CapDocumentsLookup}
 }
 
@@ -132,8 +132,8 @@ func (m *Manifest) Accepts(contentType string) bool {
 // unsupported abi_version. It does not check limits against ceilings (see
 // Manifest.Resolve) nor the module hash.
 func ParseManifest(data []byte) (m *Manifest, err error) {
-	if len(data) > MaxManifestBytes {
-		return nil, fmt.Errorf("%w: manifest is %d bytes, limit %d", ErrInvalidManifest, len(data), MaxManifestBytes)
+	if len(data) > maxManifestBytes {
+		return nil, fmt.Errorf("%w: manifest is %d bytes, limit %d", ErrInvalidManifest, len(data), maxManifestBytes)
 	}
 	defer func() { // defence in depth: a parser bug must not crash the host
 		if r := recover(); r != nil {
@@ -172,10 +172,10 @@ func validName(s string) bool {
 }
 
 func validEntry(s string) bool {
-	if s == RunExport {
+	if s == runExport {
 		return true
 	}
-	rest, ok := strings.CutPrefix(s, RunExport+"_")
+	rest, ok := strings.CutPrefix(s, runExport+"_")
 	if !ok || len(rest) < 1 || len(rest) > 54 {
 		return false
 	}
@@ -217,10 +217,10 @@ func (m *Manifest) validate() error {
 		return fmt.Errorf("module %q: want a relative file name without '..'", m.Module)
 	}
 	if m.Entry == "" {
-		m.Entry = RunExport
+		m.Entry = runExport
 	}
 	if !validEntry(m.Entry) {
-		return fmt.Errorf("entry %q: want %q or %q followed by 1-54 of [a-z0-9_]", m.Entry, RunExport, RunExport+"_")
+		return fmt.Errorf("entry %q: want %q or %q followed by 1-54 of [a-z0-9_]", m.Entry, runExport, runExport+"_")
 	}
 	if len(m.SHA256) != 64 {
 		return fmt.Errorf("sha256 %q: want 64 hex digits", m.SHA256)
@@ -229,7 +229,7 @@ func (m *Manifest) validate() error {
 		return fmt.Errorf("sha256 %q: want 64 hex digits", m.SHA256)
 	}
 	m.SHA256 = strings.ToLower(m.SHA256)
-	known := KnownCapabilities()
+	known := knownCapabilities()
 	seen := map[string]bool{}
 	for _, c := range m.Capabilities {
 		if !slices.Contains(known, Capability(c)) {
@@ -292,7 +292,7 @@ func (m *Manifest) VerifyModule(module []byte) error {
 
 // ReadPluginDir returns the bytes of dir/plugin.toml and of the module it
 // names, confined to dir (symlinks and '..' cannot escape it) and
-// size-capped (MaxManifestBytes, MaxModuleBytes). It parses the manifest
+// size-capped (64 KiB of manifest, 16 MiB of module). It parses the manifest
 // (to find the module) but does not verify the module's hash: Sandbox.Load
 // does. It returns errors wrapping ErrInvalidManifest, ErrInvalidModule (a
 // module over the size cap) or the underlying fs error (fs.ErrNotExist).
@@ -307,14 +307,14 @@ func ReadPluginDir(dir string) (manifest, module []byte, err error) {
 }
 
 func readPluginFS(fsys fs.FS) (raw []byte, m *Manifest, mod []byte, err error) {
-	raw, err = readCapped(fsys, ManifestFile, MaxManifestBytes, ErrInvalidManifest)
+	raw, err = readCapped(fsys, ManifestFile, maxManifestBytes, ErrInvalidManifest)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("sandbox: read %s: %w", ManifestFile, err)
 	}
 	if m, err = ParseManifest(raw); err != nil {
 		return nil, nil, nil, err
 	}
-	if mod, err = readCapped(fsys, m.Module, MaxModuleBytes, ErrInvalidModule); err != nil {
+	if mod, err = readCapped(fsys, m.Module, maxModuleBytes, ErrInvalidModule); err != nil {
 		return nil, nil, nil, fmt.Errorf("sandbox: read module %q: %w", m.Module, err)
 	}
 	return raw, m, mod, nil

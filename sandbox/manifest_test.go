@@ -43,7 +43,7 @@ func TestParseManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Entry != RunExport {
+	if m.Entry != runExport {
 		t.Fatalf("default entry = %q", m.Entry)
 	}
 	if m.Name != "word-count_2" || m.SHA256 != strings.ToLower(m.SHA256) || !m.Has(CapLog) || m.Has(CapDocumentsLookup) ||

@@ -219,7 +219,7 @@ func (in *instance) restore(s *snapshot) bool {
 		if n > len(s.mem) {
 			return false
 		}
-		if _, ok := in.mod.Memory().Grow(uint32((len(s.mem) - n) / PageSize)); !ok || len(in.mem.buf) != len(s.mem) {
+		if _, ok := in.mod.Memory().Grow(uint32((len(s.mem) - n) / pageSize)); !ok || len(in.mem.buf) != len(s.mem) {
 			return false
 		}
 	}
@@ -235,7 +235,7 @@ func (in *instance) restore(s *snapshot) bool {
 // and _initialize (under Config.InitTimeout and the ceiling's instruction
 // budget) and taking the snapshot.
 func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
-	mem := &linearMemory{limit: uint64(p.limits.MemoryPages) * PageSize}
+	mem := &linearMemory{limit: uint64(p.limits.MemoryPages) * pageSize}
 	out := &guestOutput{}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
@@ -276,7 +276,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		in.close(ctx)
 		return nil, err
 	}
-	for _, name := range []string{wasmcheck.StartExport, InitExport} {
+	for _, name := range []string{wasmcheck.StartExport, initExport} {
 		fn := mod.ExportedFunction(name)
 		if fn == nil {
 			continue

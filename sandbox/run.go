@@ -173,7 +173,7 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 	snap := p.snap
 	p.mu.Unlock()
 	retire := err != nil || o.err != nil || snap == nil ||
-		in.mem.size()*100 > int64(p.limits.MemoryPages)*PageSize*int64(p.sb.cfg.RetireAbovePercent)
+		in.mem.size()*100 > int64(p.limits.MemoryPages)*pageSize*int64(p.sb.cfg.RetireAbovePercent)
 	if !retire {
 		retire = !in.restore(snap)
 	}

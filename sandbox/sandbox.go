@@ -65,6 +65,10 @@ type Sandbox struct {
 	// instrument rewrites modules at Load: wasmcheck.Instrument, or a
 	// benchmark's variant.
 	instrument func([]byte) ([]byte, wasmcheck.Info, error)
+	// meteredDir, when set (CacheDir/metered), also keeps instrumented
+	// modules by the sha256 of the original, so that a restart skips
+	// Harden and Instrument (see meteredCache).
+	meteredDir string
 
 	// inflight counts Runs using an instance so that Close can stop them
 	// (running holds their instances) and wait for them before closing the
@@ -141,6 +145,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 			return nil, fmt.Errorf("sandbox: compilation cache: %w", err)
 		}
 		sb.cache = c
+		sb.meteredDir = dir
 		rc = rc.WithCompilationCache(c)
 	}
 	sb.rt = wazero.NewRuntimeWithConfig(ctx, rc)
@@ -241,8 +246,8 @@ func (sb *Sandbox) Load(ctx context.Context, m *Manifest, module []byte) (*Plugi
 	if err != nil {
 		return nil, err
 	}
-	if len(module) > MaxModuleBytes {
-		return nil, fmt.Errorf("%w: module is %d bytes, limit %d", ErrInvalidModule, len(module), MaxModuleBytes)
+	if len(module) > maxModuleBytes {
+		return nil, fmt.Errorf("%w: module is %d bytes, limit %d", ErrInvalidModule, len(module), maxModuleBytes)
 	}
 	if err := mc.VerifyModule(module); err != nil {
 		return nil, err
@@ -313,7 +318,7 @@ func (sb *Sandbox) compile(ctx context.Context, hash string, module []byte) (*co
 	sb.compiled[hash] = c
 	sb.mu.Unlock()
 
-	c.cm, c.err = sb.compileAndCheck(ctx, module, c)
+	c.cm, c.err = sb.compileAndCheck(ctx, hash, module, c)
 	close(c.ready)
 	if c.err != nil {
 		sb.release(ctx, hash, c)
@@ -338,19 +343,17 @@ func (sb *Sandbox) release(ctx context.Context, hash string, c *compiled) {
 
 var wasmMagic = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 
-func (sb *Sandbox) compileAndCheck(ctx context.Context, module []byte, c *compiled) (wazero.CompiledModule, error) {
+func (sb *Sandbox) compileAndCheck(ctx context.Context, hash string, module []byte, c *compiled) (wazero.CompiledModule, error) {
 	if len(module) < 8 || string(module[:8]) != string(wasmMagic) {
 		return nil, fmt.Errorf("%w: not a WebAssembly 1.0 binary module", ErrInvalidModule)
 	}
 	// wazero sizes allocations from counts in the binary: screen them first,
 	// and cap table growth (internal/wasmcheck).
-	module, err := wasmcheck.Harden(module)
+	module, info, err := sb.metered(hash, module)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
 	}
-	if module, c.info, err = sb.instrument(module); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
-	}
+	c.info = info
 	cctx := experimental.WithCompilationWorkers(ctx, sb.cfg.CompilationWorkers)
 	cm, err := sb.rt.CompileModule(cctx, module)
 	if err != nil {
@@ -368,8 +371,8 @@ func (sb *Sandbox) compileAndCheck(ctx context.Context, module []byte, c *compil
 func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
 	for _, d := range cm.ImportedFunctions() {
 		mod, name, _ := d.Import()
-		if mod != HostModule && mod != wasi_snapshot_preview1.ModuleName {
-			return fmt.Errorf("imports function %s.%s: only modules %q and %q exist", mod, name, HostModule, wasi_snapshot_preview1.ModuleName)
+		if mod != hostModule && mod != wasi_snapshot_preview1.ModuleName {
+			return fmt.Errorf("imports function %s.%s: only modules %q and %q exist", mod, name, hostModule, wasi_snapshot_preview1.ModuleName)
 		}
 		fd, ok := sb.rt.Module(mod).ExportedFunctionDefinitions()[name]
 		if !ok {
@@ -387,9 +390,9 @@ func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
 			return fmt.Errorf("export %q has signature %s, want () -> i32", name, sig(fd))
 		}
 	}
-	if init, ok := cm.ExportedFunctions()[InitExport]; ok {
+	if init, ok := cm.ExportedFunctions()[initExport]; ok {
 		if len(init.ParamTypes())+len(init.ResultTypes()) != 0 {
-			return fmt.Errorf("export %q has signature %s, want () -> ()", InitExport, sig(init))
+			return fmt.Errorf("export %q has signature %s, want () -> ()", initExport, sig(init))
 		}
 		c.hasInit = true
 	}

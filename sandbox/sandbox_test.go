@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -110,7 +113,7 @@ func TestHostilePlugins(t *testing.T) {
 		{plugin: "fanout", wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
 		{plugin: "binrec", wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
 		{plugin: "membomb", wantErr: []error{ErrPluginMemory}, check: func(t *testing.T, r *Result) {
-			if r.Report.PeakMemoryBytes > 64*PageSize {
+			if r.Report.PeakMemoryBytes > 64*pageSize {
 				t.Fatalf("memory grew to %d bytes past the 64-page limit", r.Report.PeakMemoryBytes)
 			}
 		}},
@@ -271,7 +274,7 @@ func TestLoadRejects(t *testing.T) {
 		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), `"docex_run_missing"`) {
 			t.Fatalf("missing entry: %v", err)
 		}
-		m.Entry = RunExport
+		m.Entry = runExport
 		p, err := sb.Load(ctx, m, mod)
 		if err != nil {
 			t.Fatalf("explicit default entry: %v", err)
@@ -772,5 +775,43 @@ func TestEscapeText(t *testing.T) {
 		if got := escapeText(in); got != want {
 			t.Errorf("escapeText(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A restart reads instrumented modules from CacheDir instead of
+// instrumenting again; a damaged entry is ignored and rewritten.
+func TestMeteredCache(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	m, mod := readPlugin(t, "echo")
+	load := func() {
+		t.Helper()
+		sb, err := New(ctx, Config{CacheDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sb.Close(ctx)
+		p, err := sb.Load(ctx, m, mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := sb.Run(ctx, Invocation{TenantID: "a", Plugin: p, Input: textDoc("x", "hello")})
+		if err != nil || string(r.Derived[0].Content) != "hello" {
+			t.Fatalf("run: %v", err)
+		}
+	}
+	load()
+	base := filepath.Join(dir, "metered", m.SHA256+"-v"+wasmcheck.Version)
+	want, err := os.ReadFile(base + ".wasm")
+	if err != nil {
+		t.Fatalf("no instrumented module cached: %v", err)
+	}
+	if err := os.WriteFile(base+".wasm", want[:len(want)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load() // the damaged entry is not used...
+	got, err := os.ReadFile(base + ".wasm")
+	if err != nil || string(got) != string(want) {
+		t.Fatal("...and is rewritten")
 	}
 }

@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
-# End-to-end demo of docex on the embedded SQLite default, in a temporary
-# directory: init, two tenants, documents, metadata search, a plugin, and
-# denied cross-tenant reads. Usage: scripts/demo.sh [path/to/docex] [postgres]
-# With "postgres" it runs the same script against a throw-away database on
-# the local server (DOCEX_DEMO_PGHOST, default 127.0.0.1, user postgres).
+# End-to-end demo of docex: init, two tenants, documents, metadata search, a
+# plugin, and denied cross-tenant reads. Usage:
+#   scripts/demo.sh [path/to/docex] [sqlite|postgres]
+# Its data stays in .demo/<backend> (recreated by each run) so that you can
+# explore it afterwards; "make clean" removes it. With "postgres" it uses
+# the database docex_demo (recreated by each run) on the local server
+# (DOCEX_DEMO_PGHOST, default 127.0.0.1, user postgres).
 set -euo pipefail
 DOCEX=${1:-bin/docex}
 DOCEX=$(cd "$(dirname "$DOCEX")" && pwd)/$(basename "$DOCEX")
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/docex-demo.XXXXXX")
 BACKEND=${2:-sqlite}
-cleanup() { rm -rf "$WORK"; }
-trap cleanup EXIT
+WORK="$REPO/.demo/$BACKEND"
+rm -rf "$WORK"
+mkdir -p "$WORK"
 cd "$WORK"
 unset DOCEX_CONFIG DOCEX_TENANT DOCEX_USER DOCEX_ROLES
 if [ "$BACKEND" = postgres ]; then
 	PGHOST_DEMO=${DOCEX_DEMO_PGHOST:-127.0.0.1}
-	DB="docex_demo_$$"
-	psql -h "$PGHOST_DEMO" -U postgres -d test -q -c "CREATE DATABASE $DB"
-	cleanup() { cd /; rm -rf "$WORK"; psql -h "$PGHOST_DEMO" -U postgres -d test -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" || true; }
+	DB=docex_demo
+	psql -h "$PGHOST_DEMO" -U postgres -d test -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 	export DOCEX_POSTGRES_DSN="postgres://postgres@$PGHOST_DEMO:5432/$DB?sslmode=disable"
 fi
 
@@ -68,4 +69,8 @@ run tenant suspend globex
 expect_fail 4 basket list $GLOBEX                 # suspended: denied
 run tenant resume globex
 run audit list --limit 5 $ACME
-printf '\ndemo: ok (data was in %s)\n' "$WORK"
+printf '\ndemo: ok. Its data is in %s; explore it with\n  cd %s && %s tenant list\n' "$WORK" "$WORK" "$DOCEX"
+if [ "$BACKEND" = postgres ]; then
+	printf 'with DOCEX_POSTGRES_DSN=%s (database %s, dropped by the next run)\n' "$DOCEX_POSTGRES_DSN" "$DB"
+fi
+printf '"make clean" removes it.\n'

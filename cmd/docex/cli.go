@@ -65,7 +65,10 @@ func (c *cli) system(ctx context.Context) (*system, error) {
 		return nil, err
 	}
 	sys := &system{file: f}
-	ecfg := engineConfig(f)
+	ecfg, err := engineConfig(ctx, f, c.getenv)
+	if err != nil {
+		return nil, err
+	}
 	if c.cmd != nil && c.cmd.plugins {
 		sb, err := openSandbox(ctx, f)
 		if err != nil {
@@ -114,9 +117,10 @@ func (c *cli) provisioner(ctx context.Context) (*engine.TenantProvisioner, error
 	return sys.eng.Provisioner(c.g.user), nil
 }
 
-// engineConfig derives the engine configuration from the file.
-func engineConfig(f *config.File) engine.Config {
-	return engine.Config{
+// engineConfig derives the engine configuration from the file, opening
+// the S3 content store when the file configures one.
+func engineConfig(ctx context.Context, f *config.File, getenv func(string) string) (engine.Config, error) {
+	cfg := engine.Config{
 		MultiTenancy:      f.MultiTenant(),
 		BootstrapTenantID: f.MultiTenancy.BootstrapTenant.ID,
 		ContentStorage:    f.Storage.Documents.Type,
@@ -124,6 +128,14 @@ func engineConfig(f *config.File) engine.Config {
 		MaxDocumentBytes:  f.Storage.Documents.MaxDocumentBytes,
 		NoContentSync:     !*f.Storage.Documents.Fsync,
 	}
+	if f.Storage.Documents.Type == "s3" {
+		store, err := openS3(ctx, f, getenv)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.ContentStorage, cfg.ContentDir, cfg.ContentStore = "", "", store
+	}
+	return cfg, nil
 }
 
 // openBackend opens the configured backend (creating nothing).

@@ -28,10 +28,15 @@ func documentCommands() []*command {
 		keepDerived bool
 		page        docex.Page
 		order       string
+		quiet       bool
 	)
+	quietFlag := func(fs *pflag.FlagSet) {
+		fs.BoolVarP(&quiet, "quiet", "q", false, "print only the documents' ids, one per line (for scripts: ID=$(docex ... -q))")
+	}
 	listFlags := func(fs *pflag.FlagSet) {
 		pageFlags(fs, &page)
 		fs.StringVar(&order, "order", "created", "created, -created (newest first) or name")
+		quietFlag(fs)
 	}
 	return []*command{
 		{path: "doc add", args: "BASKET FILE...", access: "writer", minArgs: 2, maxArgs: -1,
@@ -46,9 +51,10 @@ Example:
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringArrayVar(&meta, "meta", nil, "metadata key=value to set on every added document (repeatable)")
 				fs.StringVar(&contentType, "content-type", "", "content type (default: detected from the name and content)")
+				quietFlag(fs)
 			},
 			run: func(ctx context.Context, c *cli, args []string) error {
-				return cmdDocAdd(ctx, c, args[0], args[1:], meta, contentType)
+				return cmdDocAdd(ctx, c, args[0], args[1:], meta, contentType, quiet)
 			}},
 		{path: "doc get", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "show a document and its metadata",
@@ -98,7 +104,7 @@ Example:
 				if err != nil {
 					return err
 				}
-				return c.emit(docs, func(w io.Writer) { printDocs(w, docs) })
+				return c.emit(docs, func(w io.Writer) { printDocList(w, docs, quiet) })
 			}},
 		{path: "doc find", args: "BASKET --meta key=value...", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "find documents whose metadata match every key=value",
@@ -108,7 +114,7 @@ Example:
 				listFlags(fs)
 			},
 			run: func(ctx context.Context, c *cli, args []string) error {
-				return cmdDocFind(ctx, c, args[0], meta, page, order)
+				return cmdDocFind(ctx, c, args[0], meta, page, order, quiet)
 			}},
 		{path: "doc update", args: "ID FILE", access: "writer", minArgs: 2, maxArgs: 2,
 			summary: "replace a document's content (keeps id and metadata)",
@@ -195,7 +201,7 @@ stay, and their lineage says the source is gone).`,
 	}
 }
 
-func cmdDocAdd(ctx context.Context, c *cli, basket string, paths, meta []string, contentType string) error {
+func cmdDocAdd(ctx context.Context, c *cli, basket string, paths, meta []string, contentType string, quiet bool) error {
 	kv, err := parseMeta(meta)
 	if err != nil {
 		return err
@@ -221,21 +227,22 @@ func cmdDocAdd(ctx context.Context, c *cli, basket string, paths, meta []string,
 	if err != nil {
 		return err
 	}
-	return c.emit(added, func(w io.Writer) {
+	err = c.emit(added, func(w io.Writer) {
 		out := make([]docex.Document, len(added))
 		for i, a := range added {
 			out[i] = a.Document
 		}
-		printDocs(w, out)
-		for i, a := range added {
-			if a.Duplicate {
-				c.progress("note: %s has the content of existing document %s (%s); nothing added", paths[i], a.Document.ID, a.Document.Name)
-			}
-		}
+		printDocList(w, out, quiet)
 	})
+	for i, a := range added {
+		if a.Duplicate && err == nil {
+			c.progress("note: %s has the content of existing document %s (%s); nothing added", paths[i], a.Document.ID, a.Document.Name)
+		}
+	}
+	return err
 }
 
-func cmdDocFind(ctx context.Context, c *cli, basket string, meta []string, page docex.Page, order string) error {
+func cmdDocFind(ctx context.Context, c *cli, basket string, meta []string, page docex.Page, order string, quiet bool) error {
 	if len(meta) == 0 {
 		return docex.Errorf(errUsage, "doc find needs at least one --meta key=value")
 	}
@@ -262,10 +269,13 @@ func cmdDocFind(ctx context.Context, c *cli, basket string, meta []string, page 
 	if err != nil {
 		return err
 	}
-	return c.emit(docs, func(w io.Writer) {
-		printDocs(w, docs)
+	if err := c.emit(docs, func(w io.Writer) { printDocList(w, docs, quiet) }); err != nil {
+		return err
+	}
+	if !quiet {
 		c.progress("%d of %d matching documents", len(docs), total)
-	})
+	}
+	return nil
 }
 
 // metaValue is the JSON result of doc meta get ID KEY.
@@ -327,6 +337,17 @@ func parseOrder(s string) (docex.Order, error) {
 		return docex.OrderName, nil
 	}
 	return 0, docex.Errorf(errUsage, "--order %q: want created, -created or name", s)
+}
+
+// printDocList prints docs as a table, or only their ids with quiet.
+func printDocList(w io.Writer, docs []docex.Document, quiet bool) {
+	if !quiet {
+		printDocs(w, docs)
+		return
+	}
+	for _, d := range docs {
+		fmt.Fprintln(w, d.ID)
+	}
 }
 
 func printDocs(w io.Writer, docs []docex.Document) {

@@ -26,7 +26,12 @@ var hints = []struct {
 		}
 		return "this needs another role (docex help lists what reader, writer and admin may do)"
 	}},
-	{docex.ErrMultiTenancyOff, fixed("this docex.yaml is local single-file mode, without tenants: drop --tenant and unset DOCEX_TENANT")},
+	{docex.ErrMultiTenancyOff, func(g globals) string {
+		if g.tenant != "" {
+			return "this docex.yaml is local single-file mode, without tenants: drop --tenant and unset DOCEX_TENANT"
+		}
+		return "this docex.yaml is local single-file mode, which has no tenants; for tenants, docex init another one: docex init --config DIR/docex.yaml"
+	}},
 	{docex.ErrBasketNotEmpty, fixed("add --force to delete the basket with its documents")},
 	{docex.ErrSchemaVersion, fixed("use the docex version that created this data (docex --version prints this binary's schema version)")},
 }

@@ -559,3 +559,63 @@ func TestInitPostgresDSN(t *testing.T) {
 	}
 	h2.want(exitInvalid, "init", "--dsn", "x", "--backend", "sqlite")
 }
+
+// TestPostgresDataDir: with PostgreSQL, filesystem content and the plugin
+// cache go under data_dir (init --data-dir), not next to where the command
+// ran.
+func TestPostgresDataDir(t *testing.T) {
+	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
+		}
+		t.Skip("set DOCEX_TEST_POSTGRES_DSN to run the PostgreSQL CLI test")
+	}
+	h := newHarness(t)
+	h.env["PGTEST_DSN"] = dsn
+	n := time.Now().UnixNano() % 1_000_000_000
+	schema, prefix := fmt.Sprintf("docex_dd_%d", n), fmt.Sprintf("d%d_", n%100000)
+	elsewhere := t.TempDir()
+	t.Chdir(elsewhere) // content must not land in the working directory
+	h.file("docex.yaml", fmt.Sprintf(`config_version: 1
+data_dir: stored
+multi_tenancy:
+  bootstrap_tenant:
+    schema: %s
+database:
+  type: postgres
+  postgres:
+    dsn_env: PGTEST_DSN
+    tenant_schema_prefix: %s
+`, schema, prefix))
+	t.Cleanup(func() { dropSchemas(t, dsn, schema, schema+"_local", schema+"_jobs", prefix+"acme") })
+	res := decode[map[string]any](t, h.ok("init", "--json").stdout)
+	if res["data_dir"] != filepath.Join(h.dir, "stored") || res["content_dir"] != filepath.Join(h.dir, "stored", "content") {
+		t.Fatalf("init: %v", res)
+	}
+	h.ok("tenant", "create", "acme")
+	u := []string{"--tenant", "acme", "--user", "u", "--roles", "admin"}
+	h.ok(append([]string{"basket", "create", "b"}, u...)...)
+	h.ok(append([]string{"doc", "add", "b", h.file("a.txt", "content on disk")}, u...)...)
+	if _, err := os.Stat(filepath.Join(h.dir, "stored", "content", "tenants", "acme")); err != nil {
+		t.Fatalf("content not under data_dir: %v", err)
+	}
+	if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
+		t.Fatalf("files written to the working directory: %v", entries)
+	}
+}
+
+// dropSchemas removes schemas a PostgreSQL test created in a shared database.
+func dropSchemas(t *testing.T, dsn string, schemas ...string) {
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer conn.Close(context.Background())
+	for _, s := range schemas {
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE"); err != nil {
+			t.Log(err)
+		}
+	}
+}

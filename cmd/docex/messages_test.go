@@ -132,4 +132,7 @@ func TestSingleFileModeSaysNothingOfTenants(t *testing.T) {
 	if r := h.want(exitInvalid, "basket", "list", "--tenant", "acme", "--user", "u", "--roles", "admin"); !strings.Contains(r.stderr, "drop --tenant") {
 		t.Fatalf("tenant in single-file mode: %s", r.stderr)
 	}
+	if r := h.want(exitInvalid, "tenant", "create", "acme"); !strings.Contains(r.stderr, "has no tenants") || strings.Contains(r.stderr, "drop --tenant") {
+		t.Fatalf("tenant create in single-file mode: %s", r.stderr)
+	}
 }

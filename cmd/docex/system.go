@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/backends/s3store"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
@@ -193,17 +194,27 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 			defer fmt.Fprintf(c.stderr, "note: the DSN's password was not written to %s; export %s before the next command\n", cfgPath, f.Database.Postgres.DSNEnv)
 		}
 	}
-	be, err := c.openBackend(ctx, f)
+	// Content storage is checked before anything is created: a bucket
+	// that is missing or refuses the credentials fails init cleanly.
+	ecfg, err := engineConfig(ctx, f, c.getenv)
 	if err != nil {
 		return err
 	}
-	defer be.Close()
-	ecfg := engineConfig(f)
+	if s3, ok := ecfg.ContentStore.(*s3store.Store); ok {
+		if err := s3.Check(ctx); err != nil {
+			return err
+		}
+	}
 	if ecfg.ContentStorage == engine.ContentFilesystem {
 		if err := checkWritable(ecfg.ContentDir); err != nil {
 			return err
 		}
 	}
+	be, err := c.openBackend(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
 	created, err := engine.Bootstrap(ctx, be, ecfg)
 	if err != nil {
 		return err
@@ -216,7 +227,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 	res := initResult{
 		Created: created, Config: cfgPath, ConfigWritten: wrote, Backend: f.Database.Type,
 		MultiTenancy: f.MultiTenant(), BootstrapTenant: f.MultiTenancy.BootstrapTenant.ID,
-		DataDir: f.Database.SQLite.Path, ContentStorage: f.Storage.Documents.Type,
+		DataDir: f.DataDir, ContentStorage: f.Storage.Documents.Type,
 	}
 	if !f.MultiTenant() {
 		res.BootstrapTenant = ""
@@ -235,7 +246,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 			fmt.Fprintf(w, "initialised docex (%s, data in %s)\n", f.Database.Type, res.DataDir)
 			fmt.Fprintf(w, "next: create a tenant with: docex tenant create ID\n")
 		default:
-			fmt.Fprintf(w, "initialised docex in local single-file mode (%s)\n", filepath.Join(res.DataDir, f.Database.SQLite.SystemFile))
+			fmt.Fprintf(w, "initialised docex in local single-file mode (%s)\n", filepath.Join(f.Database.SQLite.Path, f.Database.SQLite.SystemFile))
 			fmt.Fprintf(w, "next: docex basket create NAME --user ID --roles admin\n")
 		}
 	})
@@ -251,8 +262,8 @@ func initFlagsAgree(c *cli, o initOptions, f *config.File) error {
 	}
 	if o.dataDir != "" {
 		abs, err := filepath.Abs(o.dataDir)
-		if err != nil || abs != f.Database.SQLite.Path {
-			return docex.Errorf(errUsage, "--data-dir %s, but %s says %s (edit the file or use another --config)", o.dataDir, c.g.config, f.Database.SQLite.Path)
+		if err != nil || abs != f.DataDir {
+			return docex.Errorf(errUsage, "--data-dir %s, but %s says %s (edit the file or use another --config)", o.dataDir, c.g.config, f.DataDir)
 		}
 	}
 	return nil

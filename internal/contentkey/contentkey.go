@@ -68,6 +68,12 @@ func ValidIncarnation(s string) bool {
 	return err == nil && u.String() == s
 }
 
+// Sum returns the lowercase hex SHA-256 of data.
+func Sum(data []byte) string {
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
+}
+
 // Hashed is the outcome of Copy.
 type Hashed struct {
 	Checksum string

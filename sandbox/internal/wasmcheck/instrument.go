@@ -26,6 +26,10 @@ const (
 	GlobalPrefix = "__docex_g"
 )
 
+// Version names the instrumentation's output: change it whenever Instrument
+// would produce different bytes for the same input (caches key on it).
+const Version = "1"
+
 // Slice is how many instruction units a guest runs between two visits of
 // the slow path, which checks StopGlobal, refills FuelGlobal from
 // ReserveGlobal and exits to Go (a Go preemption point: without one, a

@@ -1,0 +1,360 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/docex-dev/docex"
+	"github.com/google/uuid"
+)
+
+// metaSHA256 is the user metadata key holding an object's full SHA-256
+// (hex): a multipart object's own checksum is a checksum of its parts.
+const metaSHA256 = "docex-sha256"
+
+// call runs one metadata request (HEAD, DELETE, LIST, multipart control)
+// under the request timeout and classifies its error.
+func (s *Store) call(ctx context.Context, op string, fn func(context.Context) error) error {
+	return s.callFor(ctx, op, s.cfg.RequestTimeout, fn)
+}
+
+// callData runs one request that sends n bytes: the request timeout plus
+// one second per MiB.
+func (s *Store) callData(ctx context.Context, op string, n int64, fn func(context.Context) error) error {
+	return s.callFor(ctx, op, s.cfg.RequestTimeout+time.Duration(n>>20)*time.Second, fn)
+}
+
+func (s *Store) callFor(ctx context.Context, op string, timeout time.Duration, fn func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := fn(cctx)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // the caller's cancellation, not the store's
+	}
+	return s.classify(op, err)
+}
+
+// deniedCodes are S3 error codes meaning the credentials or the request
+// were refused.
+var deniedCodes = map[string]bool{
+	"AccessDenied": true, "Forbidden": true, "InvalidAccessKeyId": true, "SignatureDoesNotMatch": true,
+	"InvalidToken": true, "ExpiredToken": true, "TokenRefreshRequired": true, "AllAccessDisabled": true,
+	"AccountProblem": true, "InvalidSecurity": true, "RequestTimeTooSkewed": true, "InvalidAccessKey": true,
+	"XAdminUserNotFound": true, // versitygw's answer to an unknown access key
+}
+
+// classify maps an SDK error to the docex error kinds. Messages name the
+// operation and the endpoint, never credentials.
+func (s *Store) classify(op string, err error) error {
+	where := s.endpointName()
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code := ae.ErrorCode()
+		switch {
+		case code == "NoSuchBucket":
+			return docex.Errorf(docex.ErrInvalidConfig, "s3 %s: bucket %q does not exist at %s", op, s.cfg.Bucket, where)
+		case code == "NoSuchKey" || code == "NotFound" || code == "NoSuchUpload":
+			return docex.Errorf(docex.ErrNotFound, "s3 %s: not found", op)
+		case deniedCodes[code]:
+			return fmt.Errorf("%w: s3 %s at %s: %s (check the credentials the config names and the bucket's permissions)", docex.ErrStorageDenied, op, where, code)
+		}
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		switch st := re.HTTPStatusCode(); {
+		case st == 403 || st == 401:
+			return fmt.Errorf("%w: s3 %s at %s: HTTP %d (check the credentials the config names and the bucket's permissions)", docex.ErrStorageDenied, op, where, st)
+		case st == 404:
+			return docex.Errorf(docex.ErrNotFound, "s3 %s: not found", op)
+		case st >= 500:
+			return fmt.Errorf("%w: s3 %s at %s: HTTP %d: %v", docex.ErrStorageUnavailable, op, where, st, err)
+		}
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "retrieve credentials") || strings.Contains(msg, "refresh cached credentials") || strings.Contains(msg, "no EC2 IMDS") {
+		return fmt.Errorf("%w: s3 %s: no usable credentials (name them in storage.documents.s3 or set the SDK's environment): %v", docex.ErrStorageDenied, op, err)
+	}
+	var ne net.Error
+	var oe *net.OpError
+	var qe *retry.MaxAttemptsError
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) || errors.As(err, &oe) || errors.As(err, &qe) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || strings.Contains(msg, "connection reset") {
+		return fmt.Errorf("%w: s3 %s: %s unreachable or not answering within %v: %v", docex.ErrStorageUnavailable, op, where, s.cfg.RequestTimeout, err)
+	}
+	return fmt.Errorf("s3 %s at %s: %w", op, where, err)
+}
+
+// withPayloadHash makes the SDK sign the request with a payload hash
+// computed while the content was staged, instead of reading the body a
+// second time to compute it.
+func withPayloadHash(hexSum string) func(*s3.Options) {
+	return func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("DocexPayloadHash",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					return next.HandleFinalize(v4.SetPayloadHash(ctx, hexSum), in)
+				}), middleware.Before)
+		})
+	}
+}
+
+func b64(raw []byte) *string { return aws.String(base64.StdEncoding.EncodeToString(raw)) }
+
+func rawSum(hexSum string) []byte {
+	b, _ := hex.DecodeString(hexSum)
+	return b
+}
+
+// putBytes uploads data in one PUT with its SHA-256.
+func (s *Store) putBytes(ctx context.Context, key string, data []byte, sum string) error {
+	return s.putReader(ctx, key, bytes.NewReader(data), int64(len(data)), sum, rawSum(sum))
+}
+
+// putReader uploads size bytes from body (rewindable, for retries) in one
+// PUT: the full SHA-256 goes as x-amz-checksum-sha256 (the server rejects
+// other bytes), as the signed payload hash and in the metadata.
+func (s *Store) putReader(ctx context.Context, key string, body io.ReadSeeker, size int64, sum string, raw []byte) error {
+	return s.callData(ctx, "put object", size, func(ctx context.Context) error {
+		if _, err := body.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: &s.cfg.Bucket, Key: &key, Body: body, ContentLength: aws.Int64(size),
+			ChecksumSHA256: b64(raw), Metadata: map[string]string{metaSHA256: sum},
+			ContentType: aws.String("application/octet-stream"),
+		}, withPayloadHash(hex.EncodeToString(raw)))
+		return err
+	})
+}
+
+// putMultipart uploads f (size bytes) in parts of PartSize, 4 at a time,
+// each with its SHA-256; on failure the upload is aborted (or left for
+// Clean when even that fails).
+func (s *Store) putMultipart(ctx context.Context, key string, f *os.File, size int64, sum string, parts [][]byte) error {
+	ps := s.cfg.PartSize
+	if int64(len(parts)) != (size+ps-1)/ps || len(parts) > maxParts {
+		return fmt.Errorf("s3: %d part checksums for %d bytes in parts of %d (at most %d parts)", len(parts), size, ps, maxParts)
+	}
+	var uploadID string
+	err := s.call(ctx, "create multipart upload", func(ctx context.Context) error {
+		out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+			Bucket: &s.cfg.Bucket, Key: &key, ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+			Metadata: map[string]string{metaSHA256: sum}, ContentType: aws.String("application/octet-stream"),
+		})
+		if err == nil {
+			uploadID = aws.ToString(out.UploadId)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	done := make([]types.CompletedPart, len(parts))
+	idx := make([]int, len(parts))
+	for i := range idx {
+		idx[i] = i
+	}
+	err = eachLimit(ctx, 4, idx, func(ctx context.Context, i int) error {
+		off := int64(i) * ps
+		n := min(ps, size-off)
+		body := io.NewSectionReader(f, off, n)
+		return s.callData(ctx, "upload part", n, func(ctx context.Context) error {
+			if _, err := body.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
+				Bucket: &s.cfg.Bucket, Key: &key, UploadId: &uploadID, PartNumber: aws.Int32(int32(i + 1)),
+				Body: body, ContentLength: aws.Int64(n), ChecksumSHA256: b64(parts[i]),
+			}, withPayloadHash(hex.EncodeToString(parts[i])))
+			if err == nil {
+				done[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag, ChecksumSHA256: b64(parts[i])}
+			}
+			return err
+		})
+	})
+	if err == nil {
+		err = s.call(ctx, "complete multipart upload", func(ctx context.Context) error {
+			_, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+				Bucket: &s.cfg.Bucket, Key: &key, UploadId: &uploadID,
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
+			})
+			return err
+		})
+	}
+	if err != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+		defer cancel()
+		_, _ = s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: &key, UploadId: &uploadID})
+	}
+	return err
+}
+
+// head returns the object's size and the full SHA-256 recorded in its
+// metadata, or docex.ErrNotFound.
+func (s *Store) head(ctx context.Context, key string) (int64, string, error) {
+	var size int64
+	var sum string
+	err := s.call(ctx, "head object", func(ctx context.Context) error {
+		out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+		if err == nil {
+			size, sum = aws.ToInt64(out.ContentLength), out.Metadata[metaSHA256]
+		}
+		return err
+	})
+	return size, sum, err
+}
+
+// get opens the object's body. The response must start within the
+// request timeout; the body then streams under ctx.
+func (s *Store) get(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, s.classify("get object", err)
+	}
+	return out.Body, nil
+}
+
+// deleteKey deletes one object; absent is not an error.
+func (s *Store) deleteKey(ctx context.Context, key string) error {
+	err := s.call(ctx, "delete object", func(ctx context.Context) error {
+		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+		return err
+	})
+	if errors.Is(err, docex.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// listObjects calls fn for every object under keyPrefix, page by page.
+func (s *Store) listObjects(ctx context.Context, keyPrefix string, fn func(key string, modified time.Time) error) error {
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &keyPrefix})
+	for p.HasMorePages() {
+		var page *s3.ListObjectsV2Output
+		if err := s.call(ctx, "list objects", func(ctx context.Context) error {
+			var err error
+			page, err = p.NextPage(ctx)
+			return err
+		}); err != nil {
+			return err
+		}
+		for _, o := range page.Contents {
+			if err := fn(aws.ToString(o.Key), aws.ToTime(o.LastModified)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// listPrefixes calls fn for every common prefix one level below keyPrefix.
+func (s *Store) listPrefixes(ctx context.Context, keyPrefix string, fn func(prefix string) error) error {
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &keyPrefix, Delimiter: aws.String("/")})
+	for p.HasMorePages() {
+		var page *s3.ListObjectsV2Output
+		if err := s.call(ctx, "list objects", func(ctx context.Context) error {
+			var err error
+			page, err = p.NextPage(ctx)
+			return err
+		}); err != nil {
+			return err
+		}
+		for _, cp := range page.CommonPrefixes {
+			if err := fn(aws.ToString(cp.Prefix)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deletePrefix deletes every object under keyPrefix, 1,000 per request.
+func (s *Store) deletePrefix(ctx context.Context, keyPrefix string) error {
+	var batch []types.ObjectIdentifier
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := s.call(ctx, "delete objects", func(ctx context.Context) error {
+			out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &s.cfg.Bucket,
+				Delete: &types.Delete{Objects: batch, Quiet: aws.Bool(true)}})
+			if err == nil && len(out.Errors) > 0 {
+				e := out.Errors[0]
+				return &smithy.GenericAPIError{Code: aws.ToString(e.Code), Message: aws.ToString(e.Key) + ": " + aws.ToString(e.Message)}
+			}
+			return err
+		})
+		batch = batch[:0]
+		return err
+	}
+	err := s.listObjects(ctx, keyPrefix, func(key string, _ time.Time) error {
+		batch = append(batch, types.ObjectIdentifier{Key: aws.String(key)})
+		if len(batch) == 1000 {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// abortUploads aborts the multipart uploads under keyPrefix started
+// before cutoff and returns how many it aborted.
+func (s *Store) abortUploads(ctx context.Context, keyPrefix string, cutoff time.Time) (int, error) {
+	n := 0
+	in := &s3.ListMultipartUploadsInput{Bucket: &s.cfg.Bucket, Prefix: &keyPrefix}
+	for {
+		var page *s3.ListMultipartUploadsOutput
+		if err := s.call(ctx, "list multipart uploads", func(ctx context.Context) error {
+			var err error
+			page, err = s.client.ListMultipartUploads(ctx, in)
+			return err
+		}); err != nil {
+			return n, err
+		}
+		for _, u := range page.Uploads {
+			if !aws.ToTime(u.Initiated).Before(cutoff) {
+				continue
+			}
+			err := s.call(ctx, "abort multipart upload", func(ctx context.Context) error {
+				_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: u.Key, UploadId: u.UploadId})
+				return err
+			})
+			if err != nil && !errors.Is(err, docex.ErrNotFound) {
+				return n, err
+			}
+			n++
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			return n, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
+}
+
+func newCheckName() string { return uuid.NewString() }

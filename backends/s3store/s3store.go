@@ -1,0 +1,257 @@
+package s3store
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/contentkey"
+)
+
+// Defaults and bounds of Config.
+const (
+	DefaultRegion         = "us-east-1"
+	DefaultPartSize       = 16 << 20
+	MinPartSize           = 5 << 20 // S3's smallest part but the last
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultMemoryBudget   = 64 << 20
+	// inlineMax is the largest content staged in memory (within the
+	// memory budget); larger content is spooled to a file.
+	inlineMax = 1 << 20
+	// maxParts is S3's limit of parts per upload.
+	maxParts = 10000
+)
+
+// Config configures a Store. Credentials are never part of it as values in
+// a file: pass a provider (the CLI builds one from environment variables
+// named in docex.yaml), or nil for the SDK's default chain.
+type Config struct {
+	// Bucket is the bucket's name (required). It must exist: the store
+	// never creates buckets.
+	Bucket string
+	// Prefix is prepended to every key (default none), without leading or
+	// trailing slashes: "docex/prod" gives docex/prod/tenants/...
+	Prefix string
+	// Region is the bucket's region (default "us-east-1").
+	Region string
+	// Endpoint is the server's URL for S3-compatible servers, such as
+	// "http://127.0.0.1:7070" (default: AWS's endpoint for the region).
+	Endpoint string
+	// PathStyle addresses the bucket in the path (endpoint/bucket/key)
+	// instead of the host name (bucket.endpoint/key); most S3-compatible
+	// servers need it.
+	PathStyle bool
+	// Credentials signs requests (default nil: the SDK's default chain:
+	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, shared files, then the
+	// instance's role).
+	Credentials aws.CredentialsProvider
+	// RequestTimeout bounds connecting and waiting for a response (default
+	// 30s); an upload gets in addition one second per MiB of its body.
+	RequestTimeout time.Duration
+	// PartSize is the size of multipart upload parts (default 16 MiB, at
+	// least 5 MiB); content larger than one part is uploaded in parts.
+	PartSize int64
+	// SpoolDir holds content larger than 1 MiB while it is staged
+	// (default: the system's temporary directory).
+	SpoolDir string
+	// MemoryBudget bounds the bytes of content staged in memory at once
+	// across the store (default 64 MiB); beyond it content is spooled.
+	MemoryBudget int64
+	// HTTPClient sends the requests (default: a client with the request
+	// timeout applied to connecting and to response headers).
+	HTTPClient *http.Client
+}
+
+// Store is an S3 content store. It is safe for concurrent use.
+type Store struct {
+	cfg    Config
+	client *s3.Client
+	prefix string // "" or "PREFIX/"
+	mem    atomic.Int64
+}
+
+var (
+	bucketRule = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	prefixRule = regexp.MustCompile(`^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$`)
+)
+
+// New returns a store for cfg. It does no network I/O (Check does). It
+// returns docex.ErrInvalidConfig for a bad bucket name, prefix, endpoint
+// or size.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if !bucketRule.MatchString(cfg.Bucket) || strings.Contains(cfg.Bucket, "..") {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3 bucket %q: want 3 to 63 lowercase letters, digits, '.' and '-'", cfg.Bucket)
+	}
+	if cfg.Prefix != "" && (len(cfg.Prefix) > 512 || !prefixRule.MatchString(cfg.Prefix) || hasDotSegment(cfg.Prefix)) {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3 prefix %q: want slash-separated segments of letters, digits and !_.*'()- (no '.' or '..' segments, no leading or trailing slash)", cfg.Prefix)
+	}
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	if cfg.Endpoint != "" && !(strings.HasPrefix(cfg.Endpoint, "http://") || strings.HasPrefix(cfg.Endpoint, "https://")) {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3 endpoint %q: want an http:// or https:// URL", cfg.Endpoint)
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.PartSize == 0 {
+		cfg.PartSize = DefaultPartSize
+	}
+	if cfg.MemoryBudget == 0 {
+		cfg.MemoryBudget = DefaultMemoryBudget
+	}
+	if cfg.RequestTimeout < 0 || cfg.PartSize < MinPartSize || cfg.MemoryBudget < 0 {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3: request timeout %v, part size %d (at least %d), memory budget %d", cfg.RequestTimeout, cfg.PartSize, MinPartSize, cfg.MemoryBudget)
+	}
+	if cfg.SpoolDir == "" {
+		cfg.SpoolDir = os.TempDir()
+	}
+	rt := cfg.RequestTimeout
+	httpClient := awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = rt }).
+		WithTransportOptions(func(tr *http.Transport) {
+			tr.ResponseHeaderTimeout = rt
+			tr.TLSHandshakeTimeout = rt
+			tr.MaxIdleConnsPerHost = 32
+		})
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(cfg.Region),
+		awsconfig.WithHTTPClient(httpClient),
+		awsconfig.WithRetryMaxAttempts(3),
+		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+	}
+	if cfg.Credentials != nil {
+		opts = append(opts, awsconfig.WithCredentialsProvider(cfg.Credentials))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3: %v", err)
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.UsePathStyle = cfg.PathStyle
+		if cfg.HTTPClient != nil {
+			o.HTTPClient = cfg.HTTPClient
+		}
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
+	s := &Store{cfg: cfg, client: client}
+	if cfg.Prefix != "" {
+		s.prefix = cfg.Prefix + "/"
+	}
+	return s, nil
+}
+
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// Bucket returns the bucket's name.
+func (s *Store) Bucket() string { return s.cfg.Bucket }
+
+// location names a key prefix for reports.
+func (s *Store) location(keyPrefix string) string { return "s3://" + s.cfg.Bucket + "/" + keyPrefix }
+
+// Check verifies that the bucket is reachable and writable: it writes a
+// small object under PREFIX/.docex-check/ and deletes it again. It returns
+// docex.ErrInvalidConfig when the bucket does not exist,
+// docex.ErrStorageDenied when the server refuses the credentials or the
+// requests, docex.ErrStorageUnavailable when the endpoint cannot be
+// reached; on an error it leaves nothing behind that it could remove.
+func (s *Store) Check(ctx context.Context) error {
+	err := s.call(ctx, "head bucket", func(ctx context.Context) error {
+		_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.cfg.Bucket})
+		return err
+	})
+	if errors.Is(err, docex.ErrNotFound) {
+		// A HEAD answer has no body to say why; a listing's has (some
+		// servers answer an unknown access key with 404).
+		err = s.call(ctx, "list objects", func(ctx context.Context) error {
+			_, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, MaxKeys: aws.Int32(1)})
+			return err
+		})
+		if err == nil || errors.Is(err, docex.ErrNotFound) {
+			return docex.Errorf(docex.ErrInvalidConfig, "s3: bucket %q does not exist at %s", s.cfg.Bucket, s.endpointName())
+		}
+	}
+	if err != nil {
+		return err
+	}
+	key := s.prefix + ".docex-check/" + newCheckName()
+	body := []byte("docex connectivity check\n")
+	if err := s.putBytes(ctx, key, body, contentkey.Sum(body)); err != nil {
+		return err
+	}
+	return s.deleteKey(ctx, key)
+}
+
+func (s *Store) endpointName() string {
+	if s.cfg.Endpoint != "" {
+		return s.cfg.Endpoint
+	}
+	return "AWS region " + s.cfg.Region
+}
+
+// Tenant returns the namespace of a tenant incarnation. Errors as
+// driver.ContentStore.Tenant.
+func (s *Store) Tenant(t docex.Tenant) (driver.TenantContent, error) {
+	ns, err := contentkey.Tenant(t)
+	if err != nil {
+		return nil, err
+	}
+	return &tenantContent{s: s, ns: s.prefix + ns + "/"}, nil
+}
+
+// InTransaction is false: objects are not part of the database transaction.
+func (s *Store) InTransaction() bool { return false }
+
+// Incarnations lists PREFIX/tenants/<id>/<incarnation>/ prefixes whose
+// names are a valid tenant id and a UUID; other keys are never reported.
+// ModTime is zero (a prefix has none).
+func (s *Store) Incarnations(ctx context.Context, fn func(driver.StoredIncarnation) error) error {
+	root := s.prefix + "tenants/"
+	return s.listPrefixes(ctx, root, func(idPrefix string) error {
+		id := strings.TrimSuffix(strings.TrimPrefix(idPrefix, root), "/")
+		return s.listPrefixes(ctx, idPrefix, func(incPrefix string) error {
+			inc := strings.TrimSuffix(strings.TrimPrefix(incPrefix, idPrefix), "/")
+			ns, err := contentkey.Tenant(docex.Tenant{ID: id, Incarnation: inc})
+			if err != nil || s.prefix+ns+"/" != incPrefix {
+				return nil
+			}
+			return fn(driver.StoredIncarnation{TenantID: id, Incarnation: inc, Location: s.location(incPrefix)})
+		})
+	})
+}
+
+// DeleteTenant removes every object and unfinished upload under the
+// incarnation's prefix.
+func (s *Store) DeleteTenant(ctx context.Context, tenantID, incarnation string) error {
+	ns, err := contentkey.Tenant(docex.Tenant{ID: tenantID, Incarnation: incarnation})
+	if err != nil {
+		return err
+	}
+	keyPrefix := s.prefix + ns + "/"
+	if _, err := s.abortUploads(ctx, keyPrefix, time.Now().Add(time.Hour)); err != nil {
+		return err
+	}
+	return s.deletePrefix(ctx, keyPrefix)
+}

@@ -1,0 +1,503 @@
+package s3store_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/backends/s3store"
+	"github.com/docex-dev/docex/backends/sqlite"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/internal/contentkey"
+	"github.com/docex-dev/docex/internal/s3test"
+	"github.com/google/uuid"
+)
+
+// counter counts S3 requests by operation; before, when set, runs before
+// each request is sent.
+type counter struct {
+	mu     sync.Mutex
+	n      map[string]int
+	before func(op string)
+	after  func(op string, resp *http.Response)
+}
+
+func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
+	q := r.URL.Query()
+	op := r.Method
+	switch {
+	case r.Method == "PUT" && q.Has("partNumber"):
+		op = "UploadPart"
+	case r.Method == "POST" && q.Has("uploads"):
+		op = "CreateMultipartUpload"
+	case r.Method == "POST" && q.Has("uploadId"):
+		op = "CompleteMultipartUpload"
+	case r.Method == "POST" && q.Has("delete"):
+		op = "DeleteObjects"
+	case r.Method == "GET" && (q.Has("list-type") || q.Has("uploads")):
+		op = "LIST"
+	}
+	c.mu.Lock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[op]++
+	before, after := c.before, c.after
+	c.mu.Unlock()
+	if before != nil {
+		before(op)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if after != nil && err == nil {
+		after(op, resp)
+	}
+	return resp, err
+}
+
+func (c *counter) hooks(before func(string), after func(string, *http.Response)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.before, c.after = before, after
+}
+
+func (c *counter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = map[string]int{}
+	if n == nil {
+		n = map[string]int{}
+	}
+	return n
+}
+
+func (c *counter) want(t *testing.T, what string, want map[string]int) {
+	t.Helper()
+	got := c.take()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s: requests %v, want %v", what, got, want)
+	}
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// rig is an engine over SQLite with content in S3.
+type rig struct {
+	srv   *s3test.Server
+	store *s3store.Store
+	reqs  *counter
+	eng   *engine.Engine
+	s     *engine.Session
+	be    *sqlite.Backend
+}
+
+func newRig(t *testing.T, srv *s3test.Server, mod func(*s3store.Config)) *rig {
+	t.Helper()
+	reqs := &counter{}
+	store := newStore(t, srv, func(c *s3store.Config) {
+		c.HTTPClient = &http.Client{Transport: reqs}
+		if mod != nil {
+			mod(c)
+		}
+	})
+	be, err := sqlite.Open(bg, sqlite.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	cfg := engine.Config{MultiTenancy: true, ContentStore: store}
+	if _, err := engine.Bootstrap(bg, be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(bg, be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	if _, err := eng.Provisioner("test").Create(bg, "acme", ""); err != nil {
+		t.Fatal(err)
+	}
+	reqs.take()
+	return &rig{srv: srv, store: store, reqs: reqs, eng: eng, be: be,
+		s: eng.As(docex.UserContext{UserID: "u", TenantID: "acme", Roles: []string{"admin"}})}
+}
+
+func (r *rig) add(t *testing.T, basket string, data []byte) engine.Added {
+	t.Helper()
+	a, err := r.s.AddDocument(bg, basket, engine.NewDocument{Name: "d.bin", Content: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// objects lists the keys in the store's bucket.
+func objects(t *testing.T, srv *s3test.Server, bucket string) []string {
+	t.Helper()
+	out, err := srv.Client().ListObjectsV2(bg, &s3.ListObjectsV2Input{Bucket: &bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range out.Contents {
+		keys = append(keys, *o.Key)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// One PUT per new content, none for a dedup hit, one GET per read, one
+// DELETE when the last reference goes; keys are tenant-scoped.
+func TestRequestsPerOperation(t *testing.T) {
+	srv := s3test.Start(t)
+	r := newRig(t, srv, nil)
+	b1, _ := r.s.CreateBasket(bg, "one")
+	b2, _ := r.s.CreateBasket(bg, "two")
+	r.reqs.take()
+	data := random(4096)
+	a := r.add(t, b1.ID, data)
+	r.reqs.want(t, "new content", map[string]int{"PUT": 1})
+	if dup := r.add(t, b1.ID, data); !dup.Duplicate {
+		t.Fatal("not a duplicate")
+	}
+	r.reqs.want(t, "duplicate in the basket", map[string]int{})
+	a2 := r.add(t, b2.ID, data)
+	r.reqs.want(t, "dedup hit in another basket", map[string]int{})
+	got, err := r.s.ReadContent(bg, a.Document.ID)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: %v", err)
+	}
+	r.reqs.want(t, "read", map[string]int{"GET": 1})
+	tn, _ := r.eng.Provisioner("t").Get(bg, "acme")
+	if keys := objects(t, srv, r.store.Bucket()); len(keys) != 1 || keys[0] != "docex/test/tenants/acme/"+tn.Incarnation+"/"+a.Document.Checksum[:2]+"/"+a.Document.Checksum {
+		t.Fatalf("keys %v", keys)
+	}
+	if err := r.s.DeleteDocument(bg, a.Document.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.reqs.want(t, "delete of a shared content's first reference", map[string]int{})
+	if err := r.s.DeleteDocument(bg, a2.Document.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.reqs.want(t, "delete of the last reference", map[string]int{"DELETE": 1})
+	if keys := objects(t, srv, r.store.Bucket()); len(keys) != 0 {
+		t.Fatalf("keys left %v", keys)
+	}
+	// Tenant delete removes the prefix.
+	r.add(t, b1.ID, random(100))
+	r.add(t, b1.ID, random(100))
+	if err := r.eng.Provisioner("t").Delete(bg, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if keys := objects(t, srv, r.store.Bucket()); len(keys) != 0 {
+		t.Fatalf("keys left after tenant delete %v", keys)
+	}
+}
+
+// Large content goes up in parts before the transaction, each part with
+// its checksum; a dedup hit costs one HEAD.
+func TestMultipart(t *testing.T) {
+	srv := s3test.Start(t)
+	r := newRig(t, srv, nil)
+	b1, _ := r.s.CreateBasket(bg, "one")
+	b2, _ := r.s.CreateBasket(bg, "two")
+	r.reqs.take()
+	data := random(2*s3store.MinPartSize + 12345)
+	a := r.add(t, b1.ID, data)
+	r.reqs.want(t, "new multipart content", map[string]int{"HEAD": 2, "CreateMultipartUpload": 1, "UploadPart": 3, "CompleteMultipartUpload": 1})
+	r.add(t, b2.ID, data)
+	r.reqs.want(t, "multipart dedup hit", map[string]int{"HEAD": 1})
+	got, err := r.s.ReadContent(bg, a.Document.ID)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %d bytes, %v", len(got), err)
+	}
+	head, err := srv.Client().HeadObject(bg, &s3.HeadObjectInput{Bucket: ptr(r.store.Bucket()), Key: ptr(objects(t, srv, r.store.Bucket())[0])})
+	if err != nil || head.Metadata["docex-sha256"] != a.Document.Checksum {
+		t.Fatalf("metadata %v, %v", head.Metadata, err)
+	}
+}
+
+// The server checks the SHA-256 sent with an upload: bytes damaged on the
+// way are refused, and nothing is stored.
+func TestServerRejectsDamagedUpload(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	body := []byte("the bytes that arrive")
+	wrong := contentkey.Sum([]byte("the bytes that were sent"))
+	k := "x/" + wrong
+	_, err := srv.Client().PutObject(bg, &s3.PutObjectInput{Bucket: &bucket, Key: &k, Body: bytes.NewReader(body),
+		ChecksumSHA256: ptr(b64sum(wrong))})
+	if err == nil {
+		t.Fatal("server accepted an upload whose checksum does not match")
+	}
+	if keys := objects(t, srv, bucket); len(keys) != 0 {
+		t.Fatalf("stored %v", keys)
+	}
+}
+
+// Check: reachable and writable, or a typed error naming the problem, and
+// nothing left behind either way.
+func TestCheck(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	closed := func() string {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer l.Close()
+		return "http://" + l.Addr().String()
+	}()
+	cases := []struct {
+		name string
+		mod  func(*s3store.Config)
+		want error
+		msg  string
+	}{
+		{"ok", func(*s3store.Config) {}, nil, ""},
+		{"no such bucket", func(c *s3store.Config) { c.Bucket = "docex-missing-bucket" }, docex.ErrInvalidConfig, "does not exist"},
+		{"wrong secret", func(c *s3store.Config) {
+			c.Credentials = credentials.NewStaticCredentialsProvider(srv.AccessKey, "wrong-secret", "")
+		}, docex.ErrStorageDenied, "credentials"},
+		{"unknown key id", func(c *s3store.Config) {
+			c.Credentials = credentials.NewStaticCredentialsProvider("nobody", srv.SecretKey, "")
+		}, docex.ErrStorageDenied, "credentials"},
+		{"endpoint unreachable", func(c *s3store.Config) { c.Endpoint = closed; c.RequestTimeout = 2 * time.Second }, docex.ErrStorageUnavailable, "unreachable"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := s3store.Config{Bucket: bucket, Prefix: "p", Endpoint: srv.Endpoint, PathStyle: true, Credentials: srv.Credentials()}
+			c.mod(&cfg)
+			s, err := s3store.New(bg, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Check(bg)
+			if c.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("Check = %v, want %v mentioning %q", err, c.want, c.msg)
+			}
+			if err != nil && strings.Contains(err.Error(), srv.SecretKey) {
+				t.Fatal("the error shows the secret")
+			}
+			if keys := objects(t, srv, bucket); len(keys) != 0 {
+				t.Fatalf("Check left %v", keys)
+			}
+		})
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	for _, cfg := range []s3store.Config{
+		{Bucket: ""}, {Bucket: "UPPER"}, {Bucket: "a"}, {Bucket: "has_underscore"}, {Bucket: "a..b"},
+		{Bucket: "ok-bucket", Prefix: "/lead"}, {Bucket: "ok-bucket", Prefix: "trail/"}, {Bucket: "ok-bucket", Prefix: "a/../b"},
+		{Bucket: "ok-bucket", Prefix: "a//b"}, {Bucket: "ok-bucket", Prefix: "sp ace"}, {Bucket: "ok-bucket", Endpoint: "127.0.0.1:9000"},
+		{Bucket: "ok-bucket", PartSize: 1 << 20},
+	} {
+		if _, err := s3store.New(bg, cfg); !errors.Is(err, docex.ErrInvalidConfig) {
+			t.Errorf("New(%+v) = %v, want ErrInvalidConfig", cfg, err)
+		}
+	}
+}
+
+// Clean aborts multipart uploads a crash left behind, only the tenant's
+// and only older than the cutoff.
+func TestCleanAbortsStaleUploads(t *testing.T) {
+	srv := s3test.Start(t)
+	s := newStore(t, srv, nil)
+	tn := docex.Tenant{ID: "acme", Incarnation: uuid.NewString()}
+	other := docex.Tenant{ID: "globex", Incarnation: uuid.NewString()}
+	for _, x := range []docex.Tenant{tn, other} {
+		k := key(t, s, x, contentkey.Sum([]byte(x.ID)))
+		if _, err := srv.Client().CreateMultipartUpload(bg, &s3.CreateMultipartUploadInput{Bucket: ptr(s.Bucket()), Key: &k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc, _ := s.Tenant(tn)
+	if n, err := tc.Clean(bg, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("Clean(past cutoff) = %d, %v", n, err)
+	}
+	if n, err := tc.Clean(bg, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("Clean = %d, %v; want 1", n, err)
+	}
+	out, err := srv.Client().ListMultipartUploads(bg, &s3.ListMultipartUploadsInput{Bucket: ptr(s.Bucket())})
+	if err != nil || len(out.Uploads) != 1 || !strings.Contains(*out.Uploads[0].Key, "globex") {
+		t.Fatalf("uploads left %+v, %v", out.Uploads, err)
+	}
+}
+
+// Staging keeps small content in memory within the budget and spools the
+// rest; discarding frees both.
+func TestStagingMemoryBudget(t *testing.T) {
+	srv := s3test.Start(t)
+	spool := t.TempDir()
+	s := newStore(t, srv, func(c *s3store.Config) { c.MemoryBudget = 2 << 20; c.SpoolDir = spool })
+	tc, _ := s.Tenant(docex.Tenant{ID: "acme", Incarnation: uuid.NewString()})
+	var staged []driver.Staged
+	for range 6 {
+		st, err := tc.Stage(bg, bytes.NewReader(random(600<<10)), 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		staged = append(staged, st)
+	}
+	files, _ := os.ReadDir(spool)
+	if len(files) < 3 || len(files) > 5 {
+		t.Fatalf("%d of 6 stagings spooled with a 2 MiB budget, want 3 to 5", len(files))
+	}
+	big, err := tc.Stage(bg, bytes.NewReader(random(3<<20)), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged = append(staged, big)
+	for _, st := range staged {
+		st.Discard()
+	}
+	if files, _ := os.ReadDir(spool); len(files) != 0 {
+		t.Fatalf("%d spool files left", len(files))
+	}
+	// The budget is whole again: small content is in memory.
+	st, _ := tc.Stage(bg, bytes.NewReader(random(1000)), 1<<30)
+	defer st.Discard()
+	if files, _ := os.ReadDir(spool); len(files) != 0 {
+		t.Fatal("budget not released")
+	}
+	// Spool files of a crashed process are removed by Clean.
+	stale := filepath.Join(spool, "docex-s3-stage-123")
+	os.WriteFile(stale, []byte("x"), 0o600)
+	if n, err := tc.Clean(bg, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("Clean = %d, %v", n, err)
+	}
+}
+
+// The server stops in the middle of a batch add: the add fails with a
+// clear error, nothing is acknowledged, and what was uploaded is an orphan
+// that gc removes once the server is back.
+func TestServerStoppedMidAdd(t *testing.T) {
+	srv := s3test.Start(t)
+	r := newRig(t, srv, nil)
+	b, _ := r.s.CreateBasket(bg, "b")
+	var mu sync.Mutex
+	stored := 0
+	r.reqs.hooks(nil, func(op string, resp *http.Response) {
+		mu.Lock()
+		defer mu.Unlock()
+		if op == "PUT" && resp.StatusCode == 200 {
+			if stored++; stored == 3 {
+				srv.Stop()
+			}
+		}
+	})
+	var docs []engine.NewDocument
+	for i := range 10 {
+		docs = append(docs, engine.NewDocument{Name: fmt.Sprint("d", i), Content: bytes.NewReader(random(64 << 10))})
+	}
+	_, err := r.s.AddDocuments(bg, b.ID, docs)
+	if !errors.Is(err, docex.ErrStorageUnavailable) || !strings.Contains(err.Error(), srv.Addr()) {
+		t.Fatalf("add with the server stopped: %v; want ErrStorageUnavailable naming the endpoint", err)
+	}
+	r.reqs.hooks(nil, nil)
+	srv.Restart(t)
+	listed, err := r.s.Documents(bg, b.ID, docex.Page{})
+	if err != nil || len(listed) != 0 {
+		t.Fatalf("documents after a failed add: %d, %v", len(listed), err)
+	}
+	orphans := len(objects(t, srv, r.store.Bucket()))
+	if orphans < 3 {
+		t.Fatalf("%d objects stored before the server stopped, want at least 3", orphans)
+	}
+	rep, err := r.eng.Provisioner("t").Sweep(bg, 0)
+	if err != nil || rep.ContentFiles != orphans {
+		t.Fatalf("sweep = %+v, %v; want %d orphans removed", rep, err, orphans)
+	}
+	if keys := objects(t, srv, r.store.Bucket()); len(keys) != 0 {
+		t.Fatalf("left %v", keys)
+	}
+	// And the store works again.
+	r.add(t, b.ID, random(100))
+}
+
+// A server that answers slower than the request timeout: the add fails
+// with ErrStorageUnavailable once the timeout passes, and nothing is
+// acknowledged.
+func TestSlowServerTimesOut(t *testing.T) {
+	srv := s3test.Start(t)
+	proxy := s3test.StartProxy(t, srv.Addr())
+	bucket := srv.Bucket(t)
+	s, err := s3store.New(bg, s3store.Config{Bucket: bucket, Endpoint: "http://" + proxy.Addr, PathStyle: true,
+		Credentials: srv.Credentials(), RequestTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, _ := sqlite.Open(bg, sqlite.Config{Dir: t.TempDir()})
+	defer be.Close()
+	cfg := engine.Config{MultiTenancy: true, ContentStore: s}
+	engine.Bootstrap(bg, be, cfg)
+	eng, err := engine.New(bg, be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	eng.Provisioner("t").Create(bg, "acme", "")
+	ss := eng.As(docex.UserContext{UserID: "u", TenantID: "acme", Roles: []string{"admin"}})
+	bk, _ := ss.CreateBasket(bg, "b")
+	proxy.SetDelay(time.Hour)
+	_, err = ss.AddDocument(bg, bk.ID, engine.NewDocument{Name: "slow", Content: strings.NewReader("slow server")})
+	if !errors.Is(err, docex.ErrStorageUnavailable) {
+		t.Fatalf("add through a stalled server: %v, want ErrStorageUnavailable", err)
+	}
+	proxy.SetDelay(0)
+	if docs, err := ss.Documents(bg, bk.ID, docex.Page{}); err != nil || len(docs) != 0 {
+		t.Fatalf("acknowledged %d documents, %v", len(docs), err)
+	}
+	// A read that stalls is bounded the same way.
+	a, err := ss.AddDocument(bg, bk.ID, engine.NewDocument{Name: "ok", Content: strings.NewReader("fine")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetDelay(time.Hour)
+	if _, err := ss.ReadContent(bg, a.Document.ID); !errors.Is(err, docex.ErrStorageUnavailable) {
+		t.Fatalf("read through a stalled server: %v", err)
+	}
+}
+
+// An object damaged in the bucket fails the read loudly.
+func TestDamagedObjectFailsRead(t *testing.T) {
+	srv := s3test.Start(t)
+	r := newRig(t, srv, nil)
+	b, _ := r.s.CreateBasket(bg, "b")
+	a := r.add(t, b.ID, []byte("original content"))
+	k := objects(t, srv, r.store.Bucket())[0]
+	srv.Client().PutObject(bg, &s3.PutObjectInput{Bucket: ptr(r.store.Bucket()), Key: &k, Body: strings.NewReader("damaged content!")})
+	got, err := r.s.ReadContent(bg, a.Document.ID)
+	if !errors.Is(err, docex.ErrCorrupt) {
+		t.Fatalf("read of a damaged object: %q, %v; want ErrCorrupt", got, err)
+	}
+	rc, _, err := r.s.OpenContent(bg, a.Document.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(io.Discard, rc); !errors.Is(err, docex.ErrCorrupt) {
+		t.Fatalf("streamed read: %v", err)
+	}
+}

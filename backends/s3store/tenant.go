@@ -1,0 +1,370 @@
+package s3store
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/contentkey"
+)
+
+// tenantContent is one tenant incarnation's key prefix.
+type tenantContent struct {
+	s  *Store
+	ns string // key prefix, ending in "/"
+}
+
+func (t *tenantContent) key(sum string) (string, error) {
+	obj, err := contentkey.Object(sum)
+	if err != nil {
+		return "", err
+	}
+	return t.ns + obj, nil
+}
+
+// staged is content hashed and kept locally: in memory (small content,
+// within the store's memory budget) or in a spool file, with the SHA-256 of
+// each upload part for spooled content.
+type staged struct {
+	t *tenantContent
+	contentkey.Hashed
+	mem   []byte
+	path  string   // spool file, "" for content in memory
+	parts [][]byte // raw SHA-256 of each part of spooled content
+	// synced is set when Sync uploaded the content (or found it stored)
+	// ahead of Put, as it does for multipart content.
+	synced bool
+
+	mu        sync.Mutex
+	discarded bool
+}
+
+func (st *staged) Checksum() string { return st.Hashed.Checksum }
+func (st *staged) Size() int64      { return st.Hashed.Size }
+func (st *staged) Head() []byte     { return st.Hashed.Head }
+
+// Discard releases the memory or removes the spool file.
+func (st *staged) Discard() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.discarded {
+		return
+	}
+	st.discarded = true
+	st.t.s.mem.Add(-int64(cap(st.mem)))
+	st.mem = nil
+	if st.path != "" {
+		os.Remove(st.path)
+	}
+}
+
+// spoolPrefix names spool files, so that Clean removes only its own.
+const spoolPrefix = "docex-s3-stage-"
+
+// Stage reads r into memory while it fits the inline size and the store's
+// memory budget, and into a spool file beyond that.
+func (t *tenantContent) Stage(ctx context.Context, r io.Reader, max int64) (driver.Staged, error) {
+	s := t.s
+	w := &spillWriter{s: s, partSize: s.cfg.PartSize}
+	if s.mem.Add(inlineMax) <= s.cfg.MemoryBudget {
+		w.memCap = inlineMax
+		w.mem = make([]byte, 0, min(inlineMax, 64<<10))
+	} else {
+		s.mem.Add(-inlineMax)
+	}
+	h, err := contentkey.Copy(ctx, w, r, max)
+	if cerr := w.close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	// The reservation becomes what the content holds.
+	s.mem.Add(int64(cap(w.mem)) - w.memCap)
+	st := &staged{t: t, Hashed: h, mem: w.mem, path: w.path, parts: w.parts}
+	if err != nil {
+		st.Discard()
+		return nil, err
+	}
+	return st, nil
+}
+
+// spillWriter keeps up to memCap bytes in memory, then moves everything to
+// a spool file, hashing each part of partSize bytes from then on.
+type spillWriter struct {
+	s        *Store
+	memCap   int64
+	mem      []byte
+	f        *os.File
+	path     string
+	partSize int64
+	ph       hash.Hash
+	pn       int64 // bytes in the current part
+	parts    [][]byte
+}
+
+func (w *spillWriter) Write(p []byte) (int, error) {
+	if w.f == nil && int64(len(w.mem)+len(p)) <= w.memCap {
+		w.mem = append(w.mem, p...)
+		return len(p), nil
+	}
+	if w.f == nil {
+		if err := os.MkdirAll(w.s.cfg.SpoolDir, 0o700); err != nil {
+			return 0, fmt.Errorf("s3 spool: %w", err)
+		}
+		f, err := os.CreateTemp(w.s.cfg.SpoolDir, spoolPrefix+"*")
+		if err != nil {
+			return 0, fmt.Errorf("s3 spool: %w", err)
+		}
+		w.f, w.path = f, f.Name()
+		w.ph = sha256.New()
+		if _, err := w.spool(w.mem); err != nil {
+			return 0, err
+		}
+		w.mem = nil
+	}
+	return w.spool(p)
+}
+
+func (w *spillWriter) spool(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("s3 spool: %w", err)
+	}
+	for len(p) > 0 {
+		k := min(int64(len(p)), w.partSize-w.pn)
+		w.ph.Write(p[:k])
+		w.pn += k
+		p = p[k:]
+		if w.pn == w.partSize {
+			w.parts = append(w.parts, w.ph.Sum(nil))
+			w.ph.Reset()
+			w.pn = 0
+		}
+	}
+	return n, nil
+}
+
+func (w *spillWriter) close() error {
+	if w.f == nil {
+		return nil
+	}
+	if w.pn > 0 {
+		w.parts = append(w.parts, w.ph.Sum(nil))
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("s3 spool: %w", err)
+	}
+	return nil
+}
+
+func (t *tenantContent) own(in []driver.Staged) ([]*staged, error) {
+	out := make([]*staged, len(in))
+	for i, x := range in {
+		st, ok := x.(*staged)
+		if !ok || st.t.s != t.s || st.t.ns != t.ns {
+			return nil, docex.Errorf(docex.ErrInvalid, "s3: staged content of another store or tenant")
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+// multipart reports whether st goes up in parts.
+func (t *tenantContent) multipart(st *staged) bool { return st.Size() > t.s.cfg.PartSize }
+
+// Sync uploads multipart content ahead of the transaction (unless the
+// object is stored already), so that a large upload never holds the
+// transaction open; smaller content is uploaded by Put.
+func (t *tenantContent) Sync(ctx context.Context, in []driver.Staged) error {
+	sts, err := t.own(in)
+	if err != nil {
+		return err
+	}
+	for _, st := range sts {
+		if !t.multipart(st) || st.synced {
+			continue
+		}
+		ok, err := t.present(ctx, st)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := t.upload(ctx, st); err != nil {
+				return err
+			}
+		}
+		st.synced = true
+	}
+	return nil
+}
+
+// Put uploads each staged content, at most 8 at a time: one PUT each, the
+// object replacing whatever was stored under its key. Content Sync uploaded
+// is only confirmed with a HEAD (a release may have deleted it since) and
+// uploaded again if it is gone.
+func (t *tenantContent) Put(ctx context.Context, _ driver.Tx, in []driver.Staged) error {
+	sts, err := t.own(in)
+	if err != nil {
+		return err
+	}
+	return eachLimit(ctx, 8, sts, func(ctx context.Context, st *staged) error {
+		if st.synced {
+			ok, err := t.present(ctx, st)
+			if err != nil || ok {
+				return err
+			}
+		}
+		return t.upload(ctx, st)
+	})
+}
+
+// present reports whether the object of st is stored with st's size and
+// checksum.
+func (t *tenantContent) present(ctx context.Context, st *staged) (bool, error) {
+	key, err := t.key(st.Checksum())
+	if err != nil {
+		return false, err
+	}
+	size, sum, err := t.s.head(ctx, key)
+	if errors.Is(err, docex.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return size == st.Size() && sum == st.Checksum(), nil
+}
+
+func (t *tenantContent) upload(ctx context.Context, st *staged) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.discarded {
+		return docex.Errorf(docex.ErrInvalid, "s3: staged content %s was discarded", st.Checksum())
+	}
+	key, err := t.key(st.Checksum())
+	if err != nil {
+		return err
+	}
+	if st.path == "" {
+		return t.s.putBytes(ctx, key, st.mem, st.Checksum())
+	}
+	f, err := os.Open(st.path)
+	if err != nil {
+		return fmt.Errorf("s3 spool: %w", err)
+	}
+	defer f.Close()
+	if !t.multipart(st) {
+		return t.s.putReader(ctx, key, io.NewSectionReader(f, 0, st.Size()), st.Size(), st.Checksum(), st.parts[0])
+	}
+	return t.s.putMultipart(ctx, key, f, st.Size(), st.Checksum(), st.parts)
+}
+
+// Open streams the object through the verifying reader.
+func (t *tenantContent) Open(ctx context.Context, _ driver.Reader, sum string, size int64) (io.ReadCloser, error) {
+	key, err := t.key(sum)
+	if err != nil {
+		return nil, err
+	}
+	body, err := t.s.get(ctx, key)
+	if err != nil {
+		if errors.Is(err, docex.ErrNotFound) {
+			return nil, docex.Errorf(docex.ErrNotFound, "content %s is missing", sum)
+		}
+		return nil, err
+	}
+	return contentkey.Verify(body, sum, size, "content "+sum), nil
+}
+
+// Delete removes the object.
+func (t *tenantContent) Delete(ctx context.Context, _ driver.Tx, sum string) error {
+	key, err := t.key(sum)
+	if err != nil {
+		return err
+	}
+	return t.s.deleteKey(ctx, key)
+}
+
+// List reports objects named <sum[:2]>/<sum> under the tenant's prefix,
+// last modified before cutoff; other keys are never reported.
+func (t *tenantContent) List(ctx context.Context, cutoff time.Time, fn func(sum string) error) error {
+	return t.s.listObjects(ctx, t.ns, func(key string, modified time.Time) error {
+		rest := strings.TrimPrefix(key, t.ns)
+		dir, sum, ok := strings.Cut(rest, "/")
+		if !ok || !contentkey.ValidChecksum(sum) || dir != sum[:2] || !modified.Before(cutoff) {
+			return nil
+		}
+		return fn(sum)
+	})
+}
+
+// Clean aborts the tenant's multipart uploads started before cutoff and
+// removes spool files a crashed process left before cutoff.
+func (t *tenantContent) Clean(ctx context.Context, cutoff time.Time) (int, error) {
+	n, err := t.s.abortUploads(ctx, t.ns, cutoff)
+	if err != nil {
+		return n, err
+	}
+	return n + t.s.cleanSpool(cutoff), nil
+}
+
+// cleanSpool removes the store's spool files older than cutoff.
+func (s *Store) cleanSpool(cutoff time.Time) int {
+	ents, err := os.ReadDir(s.cfg.SpoolDir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), spoolPrefix) || !e.Type().IsRegular() {
+			continue
+		}
+		if info, err := e.Info(); err != nil || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		if os.Remove(filepath.Join(s.cfg.SpoolDir, e.Name())) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// eachLimit runs fn for every item, at most limit at a time, and returns
+// the first error; the others are cancelled then.
+func eachLimit[T any](ctx context.Context, limit int, items []T, fn func(context.Context, T) error) error {
+	if len(items) == 1 {
+		return fn(ctx, items[0])
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for _, it := range items {
+		sem <- struct{}{}
+		if ctx.Err() != nil {
+			<-sem
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := fn(ctx, it); err != nil {
+				once.Do(func() { first = err; cancel(err) })
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return first
+}

@@ -1,0 +1,109 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/docex-dev/docex"
+	"go.yaml.in/yaml/v3"
+)
+
+var (
+	// The YAML decoder's messages, which name Go types, not keys.
+	typeMsg    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+	unknownMsg = regexp.MustCompile(`^line (\d+): field (\S+) not found in type .+$`)
+)
+
+// decodeError turns a YAML decoding error into docex.ErrInvalidConfig
+// naming each offending key by its path as written in the file
+// ("sandbox.max_memory_pages") and what it should hold, never a Go type.
+func decodeError(data []byte, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return docex.Errorf(docex.ErrInvalidConfig, "config is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root)
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = describe(&root, m)
+	}
+	return docex.Errorf(docex.ErrInvalidConfig, "%s", strings.Join(msgs, "; "))
+}
+
+// describe rewrites one decoder message.
+func describe(root *yaml.Node, msg string) string {
+	if m := unknownMsg.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return fmt.Sprintf("config key %s (line %d): unknown key", keyAt(root, line, m[2]), line)
+	}
+	if m := typeMsg.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		got := m[3]
+		if got == "" {
+			got = map[string]string{"seq": "a list", "map": "a mapping"}[m[2]]
+		}
+		if got == "" {
+			got = m[2]
+		}
+		return fmt.Sprintf("config key %s (line %d): want %s, got %s", keyAt(root, line, ""), line, want(m[4]), got)
+	}
+	return "config: " + msg
+}
+
+// want says in YAML terms what a Go type holds.
+func want(goType string) string {
+	switch strings.TrimPrefix(goType, "*") {
+	case "bool":
+		return "true or false"
+	case "int", "int32", "int64":
+		return "a whole number"
+	case "uint32", "uint64", "uint":
+		return "a whole number, 0 or more"
+	case "string":
+		return "text"
+	}
+	if strings.HasPrefix(goType, "[]") {
+		return "a list"
+	}
+	return "a mapping of keys"
+}
+
+// keyAt returns the dotted path of the key on line (named name, when
+// given) in the document, or "at line N" when none is found.
+func keyAt(root *yaml.Node, line int, name string) string {
+	var best string
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				if k.Line == line && (name == "" || k.Value == name) {
+					best = p
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(root, "")
+	if best == "" {
+		return fmt.Sprintf("at line %d", line)
+	}
+	return best
+}
