@@ -71,7 +71,7 @@ func (h *harness) startMCP(args ...string) (*mcp.ClientSession, *syncBuffer, fun
 		select {
 		case code := <-done:
 			return code
-		case <-time.After(time.Minute):
+		case <-time.After(10 * time.Minute):
 			h.t.Fatal("docex mcp did not exit after stdin closed")
 			return -1
 		}
@@ -185,7 +185,7 @@ func TestMCPHTTP(t *testing.T) {
 	}()
 	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/mcp`)
 	var url string
-	for deadline := time.Now().Add(time.Minute); url == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Minute); url == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if m := addr.FindStringSubmatch(stderr.String()); m != nil {
 			url = "http://" + m[1] + "/mcp"
 		}
@@ -221,7 +221,7 @@ func TestMCPHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatalf("exit: %v", err)
 		}
-	case <-time.After(time.Minute):
+	case <-time.After(10 * time.Minute):
 		t.Fatal("docex mcp --http did not stop")
 	}
 }
@@ -327,7 +327,7 @@ func TestMCPOversizedMessage(t *testing.T) {
 		if code != exitInternal || !strings.Contains(stderr.String(), "maximum line length") {
 			t.Fatalf("exit %d, stderr %q", code, stderr.String())
 		}
-	case <-time.After(2 * time.Minute):
+	case <-time.After(10 * time.Minute):
 		t.Fatal("docex mcp did not end the session")
 	}
 }
@@ -369,12 +369,23 @@ func TestMCPWorker(t *testing.T) {
 			Done      bool
 		}
 	}
-	if err := json.Unmarshal(data, &out); err != nil || !out.Status.Done || out.Status.Succeeded != 1 {
+	if err := json.Unmarshal(data, &out); err != nil || len(out.JobIDs) != 1 || (out.Status.Done && out.Status.Succeeded != 1) {
 		t.Fatalf("run_pipeline: %s %v", data, err)
 	}
-	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_job", Arguments: map[string]any{"id": out.JobIDs[0]}})
-	if err != nil || res.IsError || res.StructuredContent.(map[string]any)["state"] != "succeeded" {
-		t.Fatalf("get_job: %v %+v", err, res)
+	// Not done within the wait on a loaded machine: poll (no timing
+	// threshold decides this test).
+	state := ""
+	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_job", Arguments: map[string]any{"id": out.JobIDs[0]}})
+		if err != nil || res.IsError {
+			t.Fatalf("get_job: %v %+v", err, res)
+		}
+		if state = res.StructuredContent.(map[string]any)["state"].(string); state != "queued" && state != "running" {
+			break
+		}
+	}
+	if state != "succeeded" {
+		t.Fatalf("job %s", state)
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())

@@ -31,9 +31,12 @@ func pluginCommands() []*command {
 bytes, so changing the files later changes nothing. The first install of a
 module compiles it (seconds for a Go plugin); the compiled code is cached.
 A plugin's source directory must be built first (docs/writing-plugins.md).
+builtin:NAME (or builtin:all) with --system reinstalls built-in steps
+(docs/steps.md), for example after removing one or upgrading docex.
 
-Example:
-  docex plugin install testplugins/wordcount`,
+Examples:
+  docex plugin install testplugins/wordcount
+  docex plugin install --system builtin:all`,
 			flags: systemFlag("install for every tenant (operator; a run still acts as the calling tenant)"),
 			run: func(ctx context.Context, c *cli, args []string) error {
 				return cmdPluginInstall(ctx, c, args[0], system)
@@ -113,6 +116,9 @@ type pluginRemoved struct {
 }
 
 func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) error {
+	if spec, ok := strings.CutPrefix(path, builtinPrefix); ok {
+		return cmdInstallBuiltins(ctx, c, spec, system)
+	}
 	manifest, module, rerr := readPlugin(path)
 	sys, err := c.system(ctx)
 	if err != nil {
@@ -142,6 +148,32 @@ func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) err
 			scope = "for every tenant"
 		}
 		fmt.Fprintf(w, "installed plugin %s %s %s in %s (module sha256 %s)\n", info.Name, info.Version, scope, took, info.ModuleSHA256)
+	})
+}
+
+// cmdInstallBuiltins (re)installs built-in steps as system plugins.
+func cmdInstallBuiltins(ctx context.Context, c *cli, spec string, system bool) error {
+	if !system {
+		return docex.Errorf(errUsage, "built-in steps are system plugins: add --system")
+	}
+	steps, err := builtinSteps(spec)
+	if err != nil {
+		return err
+	}
+	p, err := c.provisioner(ctx)
+	if err != nil {
+		return err
+	}
+	c.progress("installing %d built-in steps (one shared module, compiled once and cached in %s)", len(steps), c.sys.file.Sandbox.CacheDir)
+	infos, took, err := installBuiltins(ctx, p, steps)
+	if err != nil {
+		return err
+	}
+	return c.emit(infos, func(w io.Writer) {
+		for _, info := range infos {
+			fmt.Fprintf(w, "installed built-in step %s %s for every tenant (module sha256 %s)\n", info.Name, info.Version, info.ModuleSHA256)
+		}
+		fmt.Fprintf(w, "took %s\n", took.Round(10*time.Millisecond))
 	})
 }
 

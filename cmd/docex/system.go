@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -82,6 +83,12 @@ func initCommand() *command {
 a second run says "already initialised" and exits 0. With an existing
 docex.yaml, --backend, --data-dir and --single-file must agree with it.
 
+A new system gets the built-in steps (extract-text, chunk, redact-pii,
+csv-to-json, json-extract, stats, detect-type; docs/steps.md) as system
+plugins, their module compiled into the sandbox's cache so that a first run
+does not wait for it (--no-builtin-steps or DOCEX_NO_BUILTIN_STEPS=1 skips
+them; "docex plugin remove --system NAME" disables one).
+
 Multi-tenant mode (the default) creates the bootstrap tenant, which holds the
 system's own records (the tenant registry, system plugins, the system audit
 log) and is never usable for documents: create tenants with
@@ -99,6 +106,7 @@ Examples:
 			fs.BoolVar(&o.singleFile, "single-file", false, "local single-file mode: no tenants, one SQLite file holds everything")
 			fs.StringVar(&o.dsnEnv, "dsn-env", "", "postgres: environment variable holding the DSN (default DOCEX_POSTGRES_DSN)")
 			fs.StringVar(&o.dsn, "dsn", "", "postgres: connection string for this init (implies --backend postgres); written to docex.yaml only if it has no password")
+			fs.BoolVar(&o.noBuiltins, "no-builtin-steps", false, "do not install the built-in steps (also DOCEX_NO_BUILTIN_STEPS=1)")
 		},
 		run: func(ctx context.Context, c *cli, args []string) error { return cmdInit(ctx, c, o) },
 	}
@@ -110,6 +118,7 @@ type initOptions struct {
 	singleFile bool
 	dsnEnv     string
 	dsn        string
+	noBuiltins bool
 }
 
 // initResult is the output of docex init.
@@ -123,6 +132,9 @@ type initResult struct {
 	DataDir         string `json:"data_dir"`
 	ContentStorage  string `json:"content_storage"`
 	ContentDir      string `json:"content_dir"`
+	// BuiltinSteps are the built-in steps this run installed.
+	BuiltinSteps     []string `json:"builtin_steps"`
+	BuiltinInstallMS float64  `json:"builtin_install_ms"`
 }
 
 func cmdInit(ctx context.Context, c *cli, o initOptions) error {
@@ -219,15 +231,40 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 	if err != nil {
 		return err
 	}
+	builtins := created && !o.noBuiltins && c.getenv(noBuiltinEnv) != "1"
+	if builtins {
+		sb, err := openSandbox(ctx, f)
+		if err != nil {
+			return err
+		}
+		defer sb.Close(ctx)
+		ecfg.Sandbox = sb
+	}
 	eng, err := engine.New(ctx, be, ecfg)
 	if err != nil {
 		return err
 	}
-	eng.Close()
+	defer eng.Close()
+	installed, took := []string{}, time.Duration(0)
+	if builtins {
+		c.progress("installing the built-in steps (compiling their module once into %s)", f.Sandbox.CacheDir)
+		steps, err := builtinSteps("all")
+		if err != nil {
+			return err
+		}
+		var infos []engine.PluginInfo
+		if infos, took, err = installBuiltins(ctx, eng.Provisioner("docex init"), steps); err != nil {
+			return err
+		}
+		for _, i := range infos {
+			installed = append(installed, i.Name)
+		}
+	}
 	res := initResult{
 		Created: created, Config: cfgPath, ConfigWritten: wrote, Backend: f.Database.Type,
 		MultiTenancy: f.MultiTenant(), BootstrapTenant: f.MultiTenancy.BootstrapTenant.ID,
 		DataDir: f.DataDir, ContentStorage: f.Storage.Documents.Type,
+		BuiltinSteps: installed, BuiltinInstallMS: docex.Milliseconds(took),
 	}
 	if !f.MultiTenant() {
 		res.BootstrapTenant = ""
@@ -238,6 +275,9 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 	return c.emit(res, func(w io.Writer) {
 		if wrote {
 			fmt.Fprintf(w, "wrote %s\n", cfgPath)
+		}
+		if len(installed) > 0 {
+			fmt.Fprintf(w, "installed %d built-in steps (%s) in %s\n", len(installed), strings.Join(installed, ", "), took.Round(10*time.Millisecond))
 		}
 		switch {
 		case !created:

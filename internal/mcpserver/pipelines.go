@@ -48,7 +48,7 @@ type runPipelineIn struct {
 type failedJobOut struct {
 	JobID      string `json:"job_id"`
 	DocumentID string `json:"document_id"`
-	Step       string `json:"step,omitempty"`
+	Step       string `json:"step" jsonschema:"the failed step (empty when not known)"`
 	ErrorCode  string `json:"error_code"`
 	Error      string `json:"error"`
 }
@@ -83,8 +83,8 @@ type jobOut struct {
 	State       string       `json:"state" jsonschema:"queued, running, succeeded, failed or cancelled"`
 	Attempts    int          `json:"attempts"`
 	MaxAttempts int          `json:"max_attempts"`
-	ErrorCode   string       `json:"error_code,omitempty"`
-	Error       string       `json:"error,omitempty"`
+	ErrorCode   string       `json:"error_code" jsonschema:"the code of the last error (empty when none)"`
+	Error       string       `json:"error" jsonschema:"the last error (empty when none)"`
 	Steps       []jobStepOut `json:"steps" jsonschema:"completed steps and the documents they produced"`
 	Outputs     []string     `json:"outputs" jsonschema:"ids of every document the job produced (read them with read_document)"`
 	CreatedAt   time.Time    `json:"created_at"`

@@ -252,8 +252,8 @@ type readDocumentOut struct {
 	Size        int64  `json:"size" jsonschema:"content size in bytes"`
 	Offset      int64  `json:"offset" jsonschema:"byte offset of this page"`
 	Length      int    `json:"length" jsonschema:"bytes in this page"`
-	Text        string `json:"text,omitempty" jsonschema:"the page as text (encoding text)"`
-	Base64      string `json:"base64,omitempty" jsonschema:"the page as base64 (encoding base64)"`
+	Text        string `json:"text" jsonschema:"the page as text (encoding text; empty otherwise)"`
+	Base64      string `json:"base64" jsonschema:"the page as base64 (encoding base64; empty otherwise)"`
 	EOF         bool   `json:"eof" jsonschema:"true when this page ends the content"`
 	NextOffset  *int64 `json:"next_offset,omitempty" jsonschema:"offset of the next page; absent at the end"`
 }
