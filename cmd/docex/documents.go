@@ -156,7 +156,7 @@ stay, and their lineage says the source is gone).`,
 					return err
 				}
 				return c.emit(deletedDocs{ID: args[0], Deleted: true, DeletedIDs: ids}, func(w io.Writer) {
-					fmt.Fprintf(w, "deleted document %s", args[0])
+					writef(w, "deleted document %s", args[0])
 					if len(ids) > 1 {
 						fmt.Fprintf(w, " and %d derived document(s)", len(ids)-1)
 					}
@@ -195,7 +195,7 @@ stay, and their lineage says the source is gone).`,
 					return err
 				}
 				return c.emit(metaDeleted{DocumentID: args[0], Key: args[1], Deleted: true}, func(w io.Writer) {
-					fmt.Fprintf(w, "deleted %s from %s\n", args[1], args[0])
+					writef(w, "deleted %s from %s\n", args[1], args[0])
 				})
 			}},
 	}
@@ -302,7 +302,7 @@ func cmdMetaGet(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		return c.emit(metaValue{DocumentID: args[0], Key: args[1], Value: v}, func(w io.Writer) { fmt.Fprintln(w, v.Canonical()) })
+		return c.emit(metaValue{DocumentID: args[0], Key: args[1], Value: v}, func(w io.Writer) { writef(w, "%s\n", v.Canonical()) })
 	}
 	d, err := s.Document(ctx, args[0])
 	if err != nil {
@@ -310,7 +310,7 @@ func cmdMetaGet(ctx context.Context, c *cli, args []string) error {
 	}
 	return c.emit(d.Metadata, func(w io.Writer) {
 		for _, k := range slices.Sorted(maps.Keys(d.Metadata)) {
-			fmt.Fprintf(w, "%s\t%s\t%s\n", k, d.Metadata[k].Type(), d.Metadata[k].Canonical())
+			writef(w, "%s\t%s\t%s\n", k, d.Metadata[k].Type(), d.Metadata[k].Canonical())
 		}
 	})
 }
@@ -353,7 +353,7 @@ func printDocList(w io.Writer, docs []docex.Document, quiet bool) {
 func printDocs(w io.Writer, docs []docex.Document) {
 	fmt.Fprintln(w, "ID\tNAME\tTYPE\tSIZE\tCHECKSUM\tMETADATA")
 	for _, d := range docs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Name, d.ContentType, d.Size, d.Checksum[:min(12, len(d.Checksum))], formatMeta(d.Metadata))
+		writef(w, "%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Name, d.ContentType, d.Size, d.Checksum[:min(12, len(d.Checksum))], formatMeta(d.Metadata))
 	}
 }
 
