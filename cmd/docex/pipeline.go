@@ -142,7 +142,7 @@ func cmdPipelineCreate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.emit(p, func(w io.Writer) {
-		fmt.Fprintf(w, "created pipeline %s version %d (%d steps)\n", p.Name, p.Version, len(p.Steps))
+		writef(w, "created pipeline %s version %d (%d steps)\n", p.Name, p.Version, len(p.Steps))
 	})
 }
 
@@ -158,7 +158,7 @@ func cmdPipelineList(ctx context.Context, c *cli, args []string) error {
 	return c.emit(ps, func(w io.Writer) {
 		fmt.Fprintln(w, "NAME\tVERSION\tSTEPS\tBASKETS\tDESCRIPTION")
 		for _, p := range ps {
-			fmt.Fprintf(w, "%s\t%d\t%s\t%d\t%s\n", p.Name, p.Version, stepChain(p.Pipeline), len(p.Baskets), p.Description)
+			writef(w, "%s\t%d\t%s\t%d\t%s\n", p.Name, p.Version, stepChain(p.Pipeline), len(p.Baskets), p.Description)
 		}
 	})
 }
@@ -181,13 +181,13 @@ func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) erro
 		return err
 	}
 	return c.emit(p, func(w io.Writer) {
-		fmt.Fprintf(w, "pipeline %s version %d, created %s by %s", p.Name, p.Version, p.CreatedAt.Format(time.RFC3339), p.CreatedBy)
+		writef(w, "pipeline %s version %d, created %s by %s", p.Name, p.Version, p.CreatedAt.Format(time.RFC3339), p.CreatedBy)
 		if p.Deleted {
 			fmt.Fprint(w, " (deleted)")
 		}
-		fmt.Fprintf(w, "\nmax attempts %d, bound baskets %d\n\nSTEP\tPLUGIN\tINPUT\tACCEPT\tPARAMS\n", p.MaxAttempts, len(p.Baskets))
+		writef(w, "\nmax attempts %d, bound baskets %d\n\nSTEP\tPLUGIN\tINPUT\tACCEPT\tPARAMS\n", p.MaxAttempts, len(p.Baskets))
 		for _, st := range p.Steps {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", st.Name, st.Plugin, st.Input, strings.Join(st.Accept, ","), st.CanonicalParams())
+			writef(w, "%s\t%s\t%s\t%s\t%s\n", st.Name, st.Plugin, st.Input, strings.Join(st.Accept, ","), st.CanonicalParams())
 		}
 	})
 }
@@ -200,7 +200,7 @@ func cmdPipelineDelete(ctx context.Context, c *cli, args []string) error {
 	if err := s.DeletePipeline(ctx, args[0]); err != nil {
 		return err
 	}
-	return c.emit(map[string]any{"deleted": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "deleted pipeline %s\n", args[0]) })
+	return c.emit(map[string]any{"deleted": args[0]}, func(w io.Writer) { writef(w, "deleted pipeline %s\n", args[0]) })
 }
 
 func cmdBasketBind(ctx context.Context, c *cli, args []string) error {
@@ -216,7 +216,7 @@ func cmdBasketBind(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.emit(map[string]any{"basket": b.Name, "basket_id": b.ID, "pipeline": args[1]}, func(w io.Writer) {
-		fmt.Fprintf(w, "basket %s is bound to pipeline %s: every document added is processed\n", b.Name, args[1])
+		writef(w, "basket %s is bound to pipeline %s: every document added is processed\n", b.Name, args[1])
 	})
 }
 
@@ -233,7 +233,7 @@ func cmdBasketUnbind(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.emit(map[string]any{"basket": b.Name, "basket_id": b.ID, "pipeline": ""}, func(w io.Writer) {
-		fmt.Fprintf(w, "basket %s has no pipeline any more\n", b.Name)
+		writef(w, "basket %s has no pipeline any more\n", b.Name)
 	})
 }
 
@@ -283,7 +283,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, o runOpts) error {
 	sum := runSummary{Pipeline: name, Jobs: ids, Total: len(ids), Pending: len(ids), Failures: []engine.FailedJob{}}
 	if !o.wait {
 		return c.emit(sum, func(w io.Writer) {
-			fmt.Fprintf(w, "enqueued %d job(s) of pipeline %s (docex job list --pipeline %s)\n", len(ids), name, name)
+			writef(w, "enqueued %d job(s) of pipeline %s (docex job list --pipeline %s)\n", len(ids), name, name)
 		})
 	}
 	if o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend) {
@@ -322,10 +322,10 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, o runOpts) error {
 }
 
 func printRunSummary(w io.Writer, s runSummary) {
-	fmt.Fprintf(w, "pipeline %s: %d document(s): %d done, %d failed", s.Pipeline, s.Total, s.Succeeded, s.Failed+s.Cancelled)
-	fmt.Fprintf(w, ", %d step run(s), %d skipped (cache), %s\n", s.StepsRun, s.StepsCached, (time.Duration(s.ElapsedMS) * time.Millisecond).String())
+	writef(w, "pipeline %s: %d document(s): %d done, %d failed", s.Pipeline, s.Total, s.Succeeded, s.Failed+s.Cancelled)
+	writef(w, ", %d step run(s), %d skipped (cache), %s\n", s.StepsRun, s.StepsCached, (time.Duration(s.ElapsedMS) * time.Millisecond).String())
 	for _, f := range s.Failures {
-		fmt.Fprintf(w, "failed: document %s (job %s) step %s: %s: %s\n", f.DocumentID, f.JobID, f.Step, f.ErrorCode, f.Error)
+		writef(w, "failed: document %s (job %s) step %s: %s: %s\n", f.DocumentID, f.JobID, f.Step, f.ErrorCode, f.Error)
 	}
 }
 
@@ -360,7 +360,7 @@ func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, page docex.Page
 	return c.emit(js, func(w io.Writer) {
 		fmt.Fprintln(w, "ID\tPIPELINE\tDOCUMENT\tSTATE\tATTEMPTS\tERROR")
 		for _, j := range js {
-			fmt.Fprintf(w, "%s\t%s v%d\t%s\t%s\t%d/%d\t%s\n", j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, oneLine(j.Error, 80))
+			writef(w, "%s\t%s v%d\t%s\t%s\t%d/%d\t%s\n", j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, oneLine(j.Error, 80))
 		}
 	})
 }
@@ -383,15 +383,15 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.emit(j, func(w io.Writer) {
-		fmt.Fprintf(w, "job %s: pipeline %s v%d on document %s, %s (attempt %d of %d), run as %s %v\n",
+		writef(w, "job %s: pipeline %s v%d on document %s, %s (attempt %d of %d), run as %s %v\n",
 			j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, j.UserID, j.Roles)
 		if j.Error != "" {
-			fmt.Fprintf(w, "error (%s): %s\n", j.ErrorCode, j.Error)
+			writef(w, "error (%s): %s\n", j.ErrorCode, j.Error)
 		}
 		p := j.Progress
-		fmt.Fprintf(w, "steps: %d run, %d from cache, %d filtered; %d derived; %d ms\n", p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived, p.DurationMS)
+		writef(w, "steps: %d run, %d from cache, %d filtered; %d derived; %d ms\n", p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived, p.DurationMS)
 		if f := j.Failure; f.Step != "" {
-			fmt.Fprintf(w, "failed step %s on %s: %.1f ms, %d instructions, peak memory %d bytes, %d host calls\n",
+			writef(w, "failed step %s on %s: %.1f ms, %d instructions, peak memory %d bytes, %d host calls\n",
 				f.Step, f.InputID, f.Report.DurationMS, f.Report.Instructions, f.Report.PeakMemoryBytes, f.Report.HostCalls)
 		}
 		fmt.Fprintln(w, "\nSTEP\tINPUT\tOUTCOME\tOUTPUTS\tMS")
@@ -400,10 +400,10 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 			if st.Outcome == engine.StepRan {
 				ms = fmt.Sprintf("%.1f", st.Report.DurationMS)
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", st.Step, st.InputID, st.Outcome, len(st.Outputs), ms)
+			writef(w, "%s\t%s\t%s\t%d\t%s\n", st.Step, st.InputID, st.Outcome, len(st.Outputs), ms)
 		}
 		for _, a := range j.History {
-			fmt.Fprintf(w, "attempt %d: %s, %d ms %s\n", a.N, a.StartedAt.Format(time.RFC3339), a.DurationMS, oneLine(a.Error, 100))
+			writef(w, "attempt %d: %s, %d ms %s\n", a.N, a.StartedAt.Format(time.RFC3339), a.DurationMS, oneLine(a.Error, 100))
 		}
 	})
 }
@@ -416,7 +416,7 @@ func cmdJobRetry(ctx context.Context, c *cli, args []string) error {
 	if err := s.RetryJob(ctx, args[0]); err != nil {
 		return err
 	}
-	return c.emit(map[string]any{"job": args[0], "state": "queued"}, func(w io.Writer) { fmt.Fprintf(w, "job %s queued again\n", args[0]) })
+	return c.emit(map[string]any{"job": args[0], "state": "queued"}, func(w io.Writer) { writef(w, "job %s queued again\n", args[0]) })
 }
 
 func cmdJobCancel(ctx context.Context, c *cli, args []string) error {
@@ -427,7 +427,7 @@ func cmdJobCancel(ctx context.Context, c *cli, args []string) error {
 	if err := s.CancelJob(ctx, args[0]); err != nil {
 		return err
 	}
-	return c.emit(map[string]any{"job": args[0], "state": "cancelled"}, func(w io.Writer) { fmt.Fprintf(w, "job %s cancelled\n", args[0]) })
+	return c.emit(map[string]any{"job": args[0], "state": "cancelled"}, func(w io.Writer) { writef(w, "job %s cancelled\n", args[0]) })
 }
 
 func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
@@ -470,7 +470,7 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 			}
 			return id + " " + name
 		}
-		fmt.Fprintf(w, "document %s\n", label(l.DocumentID, l.Name, l.Gone))
+		writef(w, "document %s\n", label(l.DocumentID, l.Name, l.Gone))
 		if len(l.Ancestors) == 0 {
 			fmt.Fprintln(w, "derived from: nothing (an original)")
 		}
@@ -484,7 +484,7 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 			if dup(e) {
 				continue
 			}
-			fmt.Fprintf(w, "%s<- %s\tby %s/%s v%d (plugin %s %s, params %s)\n", strings.Repeat("  ", e.Depth-1),
+			writef(w, "%s<- %s\tby %s/%s v%d (plugin %s %s, params %s)\n", strings.Repeat("  ", e.Depth-1),
 				label(e.SourceID, e.SourceName, e.SourceGone), e.Pipeline, e.Step, e.Version, e.Plugin, e.ModuleSHA256[:min(12, len(e.ModuleSHA256))], jsonText(e.Params))
 		}
 		if len(l.Descendants) == 0 {
@@ -494,7 +494,7 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 			if dup(e) {
 				continue
 			}
-			fmt.Fprintf(w, "%s-> %s\tby %s/%s v%d (plugin %s)\n", strings.Repeat("  ", e.Depth-1),
+			writef(w, "%s-> %s\tby %s/%s v%d (plugin %s)\n", strings.Repeat("  ", e.Depth-1),
 				label(e.DerivedID, e.DerivedName, e.DerivedGone), e.Pipeline, e.Step, e.Version, e.Plugin)
 		}
 	})
