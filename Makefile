@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: all build demo demo-postgres test test-scale test-readme test-short bench fuzz vet clean
+.PHONY: all build demo demo-postgres test test-scale test-readme test-short bench fuzz vet builtin corpus corpus-test clean
 
 all: build
 
@@ -62,6 +62,20 @@ fuzz:
 			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; \
 		done; \
 	done
+
+# The built-in steps' shared module (plugins/builtin/steps.wasm, committed):
+# rebuild after changing plugins/builtin; TestModuleReproducible checks it.
+builtin:
+	plugins/builtin/build.sh
+
+# The extraction-quality corpus from Debian packages (docs/steps.md), and the
+# F1, pdftotext, cold-start and large-PDF measurements on it.
+CORPUS ?= $(HOME)/.cache/docex-corpus
+corpus:
+	plugins/builtin/testdata/corpus/fetch.sh $(CORPUS)
+
+corpus-test: corpus
+	DOCEX_STEPS_REPORT=1 DOCEX_CORPUS=$(CORPUS) $(GO) test -count=1 -v -run 'TestExtractionQuality|TestVersusPdftotext|TestColdStart|TestLargePDF' ./plugins/builtin
 
 clean:
 	rm -rf bin .demo

@@ -31,9 +31,12 @@ func pluginCommands() []*command {
 bytes, so changing the files later changes nothing. The first install of a
 module compiles it (seconds for a Go plugin); the compiled code is cached.
 A plugin's source directory must be built first (docs/writing-plugins.md).
+builtin:NAME (or builtin:all) with --system reinstalls built-in steps
+(docs/steps.md), for example after removing one or upgrading docex.
 
-Example:
-  docex plugin install testplugins/wordcount`,
+Examples:
+  docex plugin install testplugins/wordcount
+  docex plugin install --system builtin:all`,
 			flags: systemFlag("install for every tenant (operator; a run still acts as the calling tenant)"),
 			run: func(ctx context.Context, c *cli, args []string) error {
 				return cmdPluginInstall(ctx, c, args[0], system)
@@ -86,7 +89,7 @@ Example:
 				if err != nil {
 					return err
 				}
-				return c.emit(pluginRemoved{Name: args[0], System: system, Deleted: true}, func(w io.Writer) { fmt.Fprintf(w, "removed plugin %s\n", args[0]) })
+				return c.emit(pluginRemoved{Name: args[0], System: system, Deleted: true}, func(w io.Writer) { writef(w, "removed plugin %s\n", args[0]) })
 			}},
 		{path: "run", args: "PLUGIN DOC_ID", access: "writer", minArgs: 2, maxArgs: 2, plugins: true,
 			summary: "run a plugin on a document",
@@ -113,6 +116,9 @@ type pluginRemoved struct {
 }
 
 func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) error {
+	if spec, ok := strings.CutPrefix(path, builtinPrefix); ok {
+		return cmdInstallBuiltins(ctx, c, spec, system)
+	}
 	manifest, module, rerr := readPlugin(path)
 	sys, err := c.system(ctx)
 	if err != nil {
@@ -141,7 +147,33 @@ func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) err
 		if system {
 			scope = "for every tenant"
 		}
-		fmt.Fprintf(w, "installed plugin %s %s %s in %s (module sha256 %s)\n", info.Name, info.Version, scope, took, info.ModuleSHA256)
+		writef(w, "installed plugin %s %s %s in %s (module sha256 %s)\n", info.Name, info.Version, scope, took, info.ModuleSHA256)
+	})
+}
+
+// cmdInstallBuiltins (re)installs built-in steps as system plugins.
+func cmdInstallBuiltins(ctx context.Context, c *cli, spec string, system bool) error {
+	if !system {
+		return docex.Errorf(errUsage, "built-in steps are system plugins: add --system")
+	}
+	steps, err := builtinSteps(spec)
+	if err != nil {
+		return err
+	}
+	p, err := c.provisioner(ctx)
+	if err != nil {
+		return err
+	}
+	c.progress("installing %d built-in steps (one shared module, compiled once and cached in %s)", len(steps), c.sys.file.Sandbox.CacheDir)
+	infos, took, err := installBuiltins(ctx, p, steps)
+	if err != nil {
+		return err
+	}
+	return c.emit(infos, func(w io.Writer) {
+		for _, info := range infos {
+			fmt.Fprintf(w, "installed built-in step %s %s for every tenant (module sha256 %s)\n", info.Name, info.Version, info.ModuleSHA256)
+		}
+		fmt.Fprintf(w, "took %s\n", took.Round(10*time.Millisecond))
 	})
 }
 
@@ -198,7 +230,7 @@ func printPlugins(w io.Writer, ps []engine.PluginInfo) {
 		if p.System {
 			scope = "system"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, scope, strings.Join(p.Capabilities, ","), p.ModuleSHA256[:min(12, len(p.ModuleSHA256))], p.Description)
+		writef(w, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, scope, strings.Join(p.Capabilities, ","), p.ModuleSHA256[:min(12, len(p.ModuleSHA256))], p.Description)
 	}
 }
 
@@ -220,20 +252,20 @@ func cmdRun(ctx context.Context, c *cli, plugin, docID string, kvs []string) err
 		return err
 	}
 	return c.emit(res, func(w io.Writer) {
-		fmt.Fprintf(w, "status: %s\n", res.Status)
+		writef(w, "status: %s\n", res.Status)
 		if res.Message != "" {
-			fmt.Fprintf(w, "message: %s\n", res.Message)
+			writef(w, "message: %s\n", res.Message)
 		}
 		if len(res.Document.Metadata) > 0 {
-			fmt.Fprintf(w, "metadata: %s\n", formatMeta(res.Document.Metadata))
+			writef(w, "metadata: %s\n", formatMeta(res.Document.Metadata))
 		}
 		for _, d := range res.Derived {
-			fmt.Fprintf(w, "derived: %s %s (%d bytes)\n", d.ID, d.Name, d.Size)
+			writef(w, "derived: %s %s (%d bytes)\n", d.ID, d.Name, d.Size)
 		}
 		for _, l := range res.Logs {
-			fmt.Fprintf(w, "log %s: %s\n", l.Level, l.Text)
+			writef(w, "log %s: %s\n", l.Level, l.Text)
 		}
 		r := res.Report
-		fmt.Fprintf(w, "report: %.3f ms, peak memory %d bytes, %d host calls, %d bytes in, %d bytes out\n", r.DurationMS, r.PeakMemoryBytes, r.HostCalls, r.BytesIn, r.BytesOut)
+		writef(w, "report: %.3f ms, peak memory %d bytes, %d host calls, %d bytes in, %d bytes out\n", r.DurationMS, r.PeakMemoryBytes, r.HostCalls, r.BytesIn, r.BytesOut)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -46,7 +47,7 @@ func cmdVersion(ctx context.Context, c *cli, args []string) error {
 		}
 	}
 	return c.emit(v, func(w io.Writer) {
-		fmt.Fprintf(w, "docex %s (storage schema %d, config_version %d, %s)\n", v.Version, v.SchemaVersion, v.ConfigVersion, v.GoVersion)
+		writef(w, "docex %s (storage schema %d, config_version %d, %s)\n", v.Version, v.SchemaVersion, v.ConfigVersion, v.GoVersion)
 	})
 }
 
@@ -82,6 +83,12 @@ func initCommand() *command {
 a second run says "already initialised" and exits 0. With an existing
 docex.yaml, --backend, --data-dir and --single-file must agree with it.
 
+A new system gets the built-in steps (extract-text, chunk, redact-pii,
+csv-to-json, json-extract, stats, detect-type; docs/steps.md) as system
+plugins, their module compiled into the sandbox's cache so that a first run
+does not wait for it (--no-builtin-steps or DOCEX_NO_BUILTIN_STEPS=1 skips
+them; "docex plugin remove --system NAME" disables one).
+
 Multi-tenant mode (the default) creates the bootstrap tenant, which holds the
 system's own records (the tenant registry, system plugins, the system audit
 log) and is never usable for documents: create tenants with
@@ -99,6 +106,7 @@ Examples:
 			fs.BoolVar(&o.singleFile, "single-file", false, "local single-file mode: no tenants, one SQLite file holds everything")
 			fs.StringVar(&o.dsnEnv, "dsn-env", "", "postgres: environment variable holding the DSN (default DOCEX_POSTGRES_DSN)")
 			fs.StringVar(&o.dsn, "dsn", "", "postgres: connection string for this init (implies --backend postgres); written to docex.yaml only if it has no password")
+			fs.BoolVar(&o.noBuiltins, "no-builtin-steps", false, "do not install the built-in steps (also DOCEX_NO_BUILTIN_STEPS=1)")
 		},
 		run: func(ctx context.Context, c *cli, args []string) error { return cmdInit(ctx, c, o) },
 	}
@@ -110,6 +118,7 @@ type initOptions struct {
 	singleFile bool
 	dsnEnv     string
 	dsn        string
+	noBuiltins bool
 }
 
 // initResult is the output of docex init.
@@ -123,6 +132,9 @@ type initResult struct {
 	DataDir         string `json:"data_dir"`
 	ContentStorage  string `json:"content_storage"`
 	ContentDir      string `json:"content_dir"`
+	// BuiltinSteps are the built-in steps this run installed.
+	BuiltinSteps     []string `json:"builtin_steps"`
+	BuiltinInstallMS float64  `json:"builtin_install_ms"`
 }
 
 func cmdInit(ctx context.Context, c *cli, o initOptions) error {
@@ -191,7 +203,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 			return getenv(k)
 		}
 		if f.Database.Postgres.DSNEnv != "" && getenv(f.Database.Postgres.DSNEnv) == "" && config.DSNHasPassword(o.dsn) {
-			defer fmt.Fprintf(c.stderr, "note: the DSN's password was not written to %s; export %s before the next command\n", cfgPath, f.Database.Postgres.DSNEnv)
+			defer writef(c.stderr, "note: the DSN's password was not written to %s; export %s before the next command\n", cfgPath, f.Database.Postgres.DSNEnv)
 		}
 	}
 	// Content storage is checked before anything is created: a bucket
@@ -219,15 +231,40 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 	if err != nil {
 		return err
 	}
+	builtins := created && !o.noBuiltins && c.getenv(noBuiltinEnv) != "1"
+	if builtins {
+		sb, err := openSandbox(ctx, f)
+		if err != nil {
+			return err
+		}
+		defer sb.Close(ctx)
+		ecfg.Sandbox = sb
+	}
 	eng, err := engine.New(ctx, be, ecfg)
 	if err != nil {
 		return err
 	}
-	eng.Close()
+	defer eng.Close()
+	installed, took := []string{}, time.Duration(0)
+	if builtins {
+		c.progress("installing the built-in steps (compiling their module once into %s)", f.Sandbox.CacheDir)
+		steps, err := builtinSteps("all")
+		if err != nil {
+			return err
+		}
+		var infos []engine.PluginInfo
+		if infos, took, err = installBuiltins(ctx, eng.Provisioner("docex init"), steps); err != nil {
+			return err
+		}
+		for _, i := range infos {
+			installed = append(installed, i.Name)
+		}
+	}
 	res := initResult{
 		Created: created, Config: cfgPath, ConfigWritten: wrote, Backend: f.Database.Type,
 		MultiTenancy: f.MultiTenant(), BootstrapTenant: f.MultiTenancy.BootstrapTenant.ID,
 		DataDir: f.DataDir, ContentStorage: f.Storage.Documents.Type,
+		BuiltinSteps: installed, BuiltinInstallMS: docex.Milliseconds(took),
 	}
 	if !f.MultiTenant() {
 		res.BootstrapTenant = ""
@@ -237,17 +274,20 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 	}
 	return c.emit(res, func(w io.Writer) {
 		if wrote {
-			fmt.Fprintf(w, "wrote %s\n", cfgPath)
+			writef(w, "wrote %s\n", cfgPath)
+		}
+		if len(installed) > 0 {
+			fmt.Fprintf(w, "installed %d built-in steps (%s) in %s\n", len(installed), strings.Join(installed, ", "), took.Round(10*time.Millisecond))
 		}
 		switch {
 		case !created:
-			fmt.Fprintf(w, "already initialised; nothing changed\n")
+			writef(w, "already initialised; nothing changed\n")
 		case f.MultiTenant():
-			fmt.Fprintf(w, "initialised docex (%s, data in %s)\n", f.Database.Type, res.DataDir)
-			fmt.Fprintf(w, "next: create a tenant with: docex tenant create ID\n")
+			writef(w, "initialised docex (%s, data in %s)\n", f.Database.Type, res.DataDir)
+			writef(w, "next: create a tenant with: docex tenant create ID\n")
 		default:
-			fmt.Fprintf(w, "initialised docex in local single-file mode (%s)\n", filepath.Join(f.Database.SQLite.Path, f.Database.SQLite.SystemFile))
-			fmt.Fprintf(w, "next: docex basket create NAME --user ID --roles admin\n")
+			writef(w, "initialised docex in local single-file mode (%s)\n", filepath.Join(f.Database.SQLite.Path, f.Database.SQLite.SystemFile))
+			writef(w, "next: docex basket create NAME --user ID --roles admin\n")
 		}
 	})
 }
@@ -325,7 +365,7 @@ docex is in use.`,
 				return err
 			}
 			return c.emit(rep, func(w io.Writer) {
-				fmt.Fprintf(w, "removed %d unregistered tenant files, %d stale content directories, %d unreferenced content files\n",
+				writef(w, "removed %d unregistered tenant files, %d stale content directories, %d unreferenced content files\n",
 					len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles)
 			})
 		},

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/plugins/builtin"
+)
+
+// TestBuiltinSteps: docex init installs the built-in steps as system
+// plugins, compiled once; every tenant lists and runs them (extract-text ->
+// chunk -> redact-pii on a real PDF); an operator removes one, a second
+// init does not bring it back, and builtin:NAME reinstalls it.
+func TestBuiltinSteps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the built-in steps' module")
+	}
+	h := newHarness(t)
+	delete(h.env, noBuiltinEnv)
+	// The compilation cache the built-in steps' tests share (compiling the
+	// module takes minutes under the race detector).
+	cfg := string(config.Generate(config.GenerateOptions{})) + "\nsandbox:\n  cache_dir: " + strconv.Quote(builtin.TestCacheDir()) + "\n"
+	h.file("docex.yaml", cfg)
+	init := decode[initResult](t, h.ok("init", "--json").stdout)
+	if !slices.Equal(init.BuiltinSteps, builtin.Names()) {
+		t.Fatalf("init installed %v", init.BuiltinSteps)
+	}
+	t.Logf("docex init installed the built-in steps in %.0f ms (one compile of the shared module)", init.BuiltinInstallMS)
+	h.ok("tenant", "create", "acme")
+	u := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
+	with := func(args ...string) []string { return append(append(args, u...), "--json") }
+
+	type plugin struct {
+		Name         string `json:"name"`
+		Version      string `json:"version"`
+		System       bool   `json:"system"`
+		ModuleSHA256 string `json:"module_sha256"`
+	}
+	list := decode[[]plugin](t, h.ok(with("plugin", "list")...).stdout)
+	if len(list) != len(builtin.Names()) {
+		t.Fatalf("plugin list: %+v", list)
+	}
+	for _, p := range list {
+		if !p.System || p.Version == "" || p.ModuleSHA256 != builtin.ModuleSHA256() {
+			t.Fatalf("plugin list entry %+v", p)
+		}
+	}
+
+	h.ok(with("basket", "create", "papers")...)
+	pdf := "../../plugins/builtin/testdata/quality/pdf/refcard-a4.pdf"
+	d := documents(decode[[]added](t, h.ok(with("doc", "add", "papers", pdf)...).stdout))[0]
+	type runResult struct {
+		Derived []doc `json:"derived"`
+	}
+	text := decode[runResult](t, h.ok(with("run", "extract-text", d.ID)...).stdout).Derived
+	if len(text) != 1 || text[0].Metadata["source_pages"] != 3.0 || text[0].Metadata["derived_from"] != d.ID {
+		t.Fatalf("extract-text: %+v", text)
+	}
+	chunks := decode[runResult](t, h.ok(with("run", "chunk", text[0].ID, "--param", "size=400")...).stdout).Derived
+	if len(chunks) < 5 || chunks[1].Metadata["chunk_index"] != 1.0 {
+		t.Fatalf("chunk: %d chunks, %+v", len(chunks), chunks[:min(2, len(chunks))])
+	}
+	red := decode[runResult](t, h.ok(with("run", "redact-pii", chunks[0].ID)...).stdout).Derived
+	if len(red) != 1 || red[0].Metadata["pii_total"] == nil {
+		t.Fatalf("redact-pii: %+v", red)
+	}
+
+	// An operator disables a step; init does not reinstall it; builtin:
+	// does.
+	h.ok("plugin", "remove", "--system", "chunk")
+	if r := h.run(with("run", "chunk", text[0].ID)...); r.code == 0 {
+		t.Fatal("a removed built-in step still runs")
+	}
+	if r := h.ok("init"); !strings.Contains(r.stdout, "already initialised") {
+		t.Fatalf("second init: %s", r.stdout)
+	}
+	if l := decode[[]plugin](t, h.ok(with("plugin", "list")...).stdout); len(l) != len(builtin.Names())-1 {
+		t.Fatalf("after remove and init: %+v", l)
+	}
+	h.ok("plugin", "install", "--system", "builtin:chunk")
+	h.ok(with("run", "chunk", text[0].ID)...)
+	if r := h.run("plugin", "install", "--system", "builtin:nope"); r.code == 0 || !strings.Contains(r.stderr, "no such built-in step") {
+		t.Fatalf("builtin:nope: %+v", r)
+	}
+}

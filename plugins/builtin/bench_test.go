@@ -1,0 +1,225 @@
+package builtin_test
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex/plugins/builtin"
+	"github.com/docex-dev/docex/plugins/builtin/internal/steps"
+	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/testplugins"
+)
+
+var benchFiles = []struct{ name, file, contentType string }{
+	{"pdf", "quality/pdf/refcard-a4.pdf", "application/pdf"},
+	{"docx", "quality/docx/html-arch.docx", ctDOCX},
+	{"html", "quality/html/html-autolink.html", "text/html"},
+	{"xlsx", "files/sheet.xlsx", ctXLSX},
+	{"json", "files/iso_3166-1.json", "application/json"},
+}
+
+// BenchmarkExtract compares each extractor inside the sandbox with the same
+// Go code run natively, in one run (MB/s of input).
+func BenchmarkExtract(b *testing.B) {
+	for _, f := range benchFiles {
+		data, err := os.ReadFile(filepath.Join("testdata", f.file))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(f.name+"/native", func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := steps.ExtractFormat(steps.Input{Name: "x", ContentType: f.contentType, Size: int64(len(data)), Content: bytes.NewReader(data)}, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(f.name+"/sandbox", func(b *testing.B) {
+			doc := bytesDoc("x", f.contentType, data)
+			run(b, "extract-text", doc, nil) // warm: compiled and instantiated
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := run(b, "extract-text", doc, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkChunkRedact runs chunk and redact-pii on extracted text.
+func BenchmarkChunkRedact(b *testing.B) {
+	text, err := os.ReadFile("testdata/quality/ref/pdf/gs-apt-get.8.pdf.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, step := range []string{"chunk", "redact-pii", "stats"} {
+		b.Run(step, func(b *testing.B) {
+			doc := bytesDoc("x.txt", "text/plain", text)
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				if _, err := run(b, step, doc, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestColdStart reports what the first run of a built-in costs: compiling
+// the shared module without and with the on-disk compilation cache, and
+// creating an instance; and, for the one-module decision, the compile of a
+// single-step Go guest (testplugins/lookup), which seven modules would pay
+// seven times. It only reports (no timing thresholds).
+func TestColdStart(t *testing.T) {
+	reportsOnly(t)
+	ctx := context.Background()
+	all, err := builtin.Steps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sandbox.ParseManifest(all[0].Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	load := func(m *sandbox.Manifest, module []byte) (time.Duration, *sandbox.Sandbox, *sandbox.Plugin) {
+		sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sb.Close(ctx) })
+		start := time.Now()
+		p, err := sb.Load(ctx, m, module)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start), sb, p
+	}
+	cold, _, _ := load(m, all[0].Module)
+	warm, sb, p := load(m, all[0].Module)
+	start := time.Now()
+	res, err := sb.Run(ctx, sandbox.Invocation{TenantID: "t", Plugin: p, Input: bytesDoc("a.txt", "text/plain", []byte("hello world"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := time.Since(start)
+	start = time.Now()
+	if _, err := sb.Run(ctx, sandbox.Invocation{TenantID: "t", Plugin: p, Input: bytesDoc("a.txt", "text/plain", []byte("hello world"))}); err != nil {
+		t.Fatal(err)
+	}
+	second := time.Since(start)
+	fsys, _ := testplugins.Dir("lookup")
+	raw, err := fs.ReadFile(fsys, sandbox.ManifestFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm, err := sandbox.ParseManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lmod, err := fs.ReadFile(fsys, lm.Module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	single, _, _ := load(lm, lmod)
+	t.Logf("shared module %d KiB: compile %v without cache, %v from the file cache; first run %v (instance created: %v), next run %v",
+		len(all[0].Module)>>10, cold.Round(time.Millisecond), warm.Round(time.Millisecond), first.Round(time.Millisecond), res.Report.ColdStart, second.Round(time.Microsecond))
+	t.Logf("one-step Go guest (lookup, %d KiB): compile %v without cache; seven such modules: ~%v, %d KiB",
+		len(lmod)>>10, single.Round(time.Millisecond), (7 * single).Round(time.Millisecond), 7*len(lmod)>>10)
+}
+
+// TestVersusPdftotext reports extract-text (in the sandbox and natively)
+// against poppler's pdftotext, whole process, on the corpus PDFs.
+func TestVersusPdftotext(t *testing.T) {
+	reportsOnly(t)
+	dir := os.Getenv("DOCEX_CORPUS")
+	if dir == "" {
+		t.Skip("set DOCEX_CORPUS")
+	}
+	if _, err := exec.LookPath("pdftotext"); err != nil {
+		t.Skip("pdftotext not installed")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "pdf", "*.pdf"))
+	slices.Sort(files)
+	var tPop, tBox, tNat time.Duration
+	var bytesIn int64
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		bytesIn += int64(len(data))
+		start := time.Now()
+		if err := exec.Command("pdftotext", "-enc", "UTF-8", f, filepath.Join(t.TempDir(), "out.txt")).Run(); err != nil {
+			t.Fatal(err)
+		}
+		tPop += time.Since(start)
+		start = time.Now()
+		res, err := run(t, "extract-text", bytesDoc(filepath.Base(f), "application/pdf", data), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		d := time.Since(start)
+		tBox += d
+		start = time.Now()
+		if _, err := steps.ExtractFormat(steps.Input{Name: "x", ContentType: "application/pdf", Size: int64(len(data)), Content: bytes.NewReader(data)}, ""); err != nil {
+			t.Fatal(err)
+		}
+		tNat += time.Since(start)
+		t.Logf("%-28s %6d KiB %4v pages: sandbox %v, peak guest memory %d MiB", filepath.Base(f), len(data)>>10, res.Derived[0].Metadata["source_pages"], d.Round(time.Millisecond), res.Report.PeakMemoryBytes>>20)
+	}
+	mb := float64(bytesIn) / (1 << 20)
+	t.Logf("%d PDFs, %.1f MiB: pdftotext %v (%.1f MB/s), extract-text in the sandbox %v (%.1f MB/s, %.2fx pdftotext's time), natively %v (%.1f MB/s)",
+		len(files), mb, tPop.Round(time.Millisecond), mb/tPop.Seconds(), tBox.Round(time.Millisecond), mb/tBox.Seconds(), tBox.Seconds()/tPop.Seconds(), tNat.Round(time.Millisecond), mb/tNat.Seconds())
+}
+
+// reportsOnly skips tests that only measure unless DOCEX_STEPS_REPORT=1
+// (make corpus-test sets it): they take minutes and assert nothing timed.
+func reportsOnly(t *testing.T) {
+	if os.Getenv("DOCEX_STEPS_REPORT") != "1" {
+		t.Skip("a measurement: set DOCEX_STEPS_REPORT=1 (make corpus-test)")
+	}
+}
+
+// TestLargePDF extracts the corpus's large PDFs (a 442-page, 2.8 MiB file
+// joined by pdfunite; Octave's 1158-page manual) in the sandbox under
+// extract-text's shipped limits, reporting time, guest memory and host RSS.
+func TestLargePDF(t *testing.T) {
+	dir := os.Getenv("DOCEX_CORPUS")
+	if dir == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI: DOCEX_CORPUS is not set")
+		}
+		t.Skip("set DOCEX_CORPUS")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "large", "*.pdf"))
+	if len(files) == 0 {
+		t.Fatalf("no PDFs in %s/large", dir)
+	}
+	plugin(t, "extract-text") // compiled before the clock starts
+	for _, f := range files {
+		doc := fileDoc(t, f, "application/pdf")
+		base, _ := rss()
+		resetPeak()
+		start := time.Now()
+		res, err := run(t, "extract-text", doc, nil)
+		took := time.Since(start)
+		_, peak := rss()
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		pages := res.Derived[0].Metadata["source_pages"].(float64)
+		if pages < 400 {
+			t.Fatalf("%s: %v pages", f, pages)
+		}
+		t.Logf("%s: %d KiB, %v pages, %d KiB of text in %v; guest memory %d MiB (limit %d MiB); host peak RSS %d MiB (%+d MiB)",
+			filepath.Base(f), doc.Size>>10, pages, len(res.Derived[0].Content)>>10, took.Round(time.Millisecond),
+			res.Report.PeakMemoryBytes>>20, 3072*64>>10, peak, peak-base)
+	}
+}

@@ -1,0 +1,461 @@
+package builtin_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"compress/zlib"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/docex-dev/docex/plugins/builtin"
+	"github.com/docex-dev/docex/sandbox"
+)
+
+// One sandbox and one compile of the shared module per test binary, into
+// a compilation cache kept across runs (TestCacheDir): compiling the 5 MB
+// module takes minutes under the race detector.
+var shared struct {
+	once    sync.Once
+	sb      *sandbox.Sandbox
+	plugins map[string]*sandbox.Plugin
+	err     error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.sb != nil {
+		shared.sb.Close(context.Background())
+	}
+	os.Exit(code)
+}
+
+// plugin returns the loaded built-in step name.
+func plugin(t testing.TB, name string) (*sandbox.Sandbox, *sandbox.Plugin) {
+	t.Helper()
+	shared.once.Do(func() {
+		ctx := context.Background()
+		if shared.sb, shared.err = sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir()}); shared.err != nil {
+			return
+		}
+		var all []builtin.Step
+		if all, shared.err = builtin.Steps(); shared.err != nil {
+			return
+		}
+		shared.plugins = map[string]*sandbox.Plugin{}
+		for _, s := range all {
+			m, err := sandbox.ParseManifest(s.Manifest)
+			if err != nil {
+				shared.err = err
+				return
+			}
+			if shared.plugins[s.Name], shared.err = shared.sb.Load(ctx, m, s.Module); shared.err != nil {
+				return
+			}
+		}
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.sb, shared.plugins[name]
+}
+
+func run(t testing.TB, step string, doc sandbox.Document, params map[string]string) (*sandbox.Result, error) {
+	t.Helper()
+	sb, p := plugin(t, step)
+	return sb.Run(context.Background(), sandbox.Invocation{TenantID: "t1", UserID: "u", Plugin: p, Params: params, Input: doc})
+}
+
+func fileDoc(t testing.TB, path, contentType string) sandbox.Document {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytesDoc(filepath.Base(path), contentType, b)
+}
+
+func bytesDoc(name, contentType string, b []byte) sandbox.Document {
+	return sandbox.Document{Name: name, ContentType: contentType, Size: int64(len(b)), Content: bytes.NewReader(b)}
+}
+
+const (
+	ctDOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+	ctXLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+)
+
+func TestSteps(t *testing.T) {
+	all, err := builtin.Steps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(builtin.Names()) {
+		t.Fatalf("%d steps", len(all))
+	}
+	for _, s := range all {
+		m, err := sandbox.ParseManifest(s.Manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Entry != "docex_run_"+strings.ReplaceAll(s.Name, "-", "_") {
+			t.Errorf("%s: entry %q", s.Name, m.Entry)
+		}
+		if m.Has(sandbox.CapDocumentsLookup) || m.Has(sandbox.CapMetadataRead) {
+			t.Errorf("%s asks for more than it uses: %v", s.Name, m.Capabilities)
+		}
+		if _, p := plugin(t, s.Name); p == nil {
+			t.Fatalf("%s not loaded", s.Name)
+		}
+	}
+	if !builtin.IsBuiltin("chunk") || builtin.IsBuiltin("wordcount") {
+		t.Fatal("IsBuiltin")
+	}
+}
+
+// TestExtractText runs extract-text in the sandbox on real files of every
+// format.
+func TestExtractText(t *testing.T) {
+	tests := []struct {
+		file, contentType, format string
+		pages                     int
+		want                      string // a phrase of the text
+	}{
+		{"quality/pdf/refcard-a4.pdf", "application/pdf", "pdf", 3, "Octave"},
+		{"quality/pdf/gropdf-apt-get.8.pdf", "application/pdf", "pdf", 0, "apt-get"},
+		{"quality/pdf/gs-apt-get.8.pdf", "application/octet-stream", "pdf", 0, "package"},
+		{"quality/pdf/default-testpage.pdf", "application/pdf", "pdf", 1, ""},
+		{"quality/docx/charis-faq.docx", ctDOCX, "docx", 0, "Charis"},
+		{"quality/html/policy.html-ap-flowcharts.html", "text/html", "html", 0, "Maintainer script flowcharts"},
+		{"files/debian.csv", "text/csv", "csv", 0, "bookworm"},
+		{"files/iso_3166-1.json", "application/json", "json", 0, "Switzerland"},
+		{"files/charis-design.md", "text/markdown", "markdown", 0, "Charis"},
+		{"files/sheet.xlsx", ctXLSX, "xlsx", 2, "bookworm"},
+	}
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.file), func(t *testing.T) {
+			res, err := run(t, "extract-text", fileDoc(t, filepath.Join("testdata", tt.file), tt.contentType), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Derived) != 1 {
+				t.Fatalf("derived %d documents", len(res.Derived))
+			}
+			d := res.Derived[0]
+			text := string(d.Content)
+			if !strings.HasPrefix(d.ContentType, "text/plain") || !utf8.ValidString(text) || !strings.Contains(text, tt.want) {
+				t.Fatalf("derived %s %q: %.300q", d.Name, d.ContentType, text)
+			}
+			if d.Metadata["source_format"] != tt.format || d.Metadata["text_words"].(float64) < 1 && tt.want != "" {
+				t.Fatalf("metadata %v", d.Metadata)
+			}
+			if tt.pages > 0 && d.Metadata["source_pages"] != float64(tt.pages) {
+				t.Fatalf("pages %v, want %d", d.Metadata["source_pages"], tt.pages)
+			}
+			if res.Metadata["text_extracted"] != true {
+				t.Fatalf("input metadata %v", res.Metadata)
+			}
+			t.Logf("%s: %d bytes of text, %v, %s, peak guest memory %d MiB", tt.file, len(text), d.Metadata, res.Report.Duration, res.Report.PeakMemoryBytes>>20)
+		})
+	}
+	t.Run("unsupported", func(t *testing.T) {
+		_, err := run(t, "extract-text", bytesDoc("x.bin", "application/octet-stream", []byte{0, 1, 2, 3}), nil)
+		if !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), "unsupported:") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("bad format param", func(t *testing.T) {
+		_, err := run(t, "extract-text", bytesDoc("a.txt", "text/plain", []byte("hi")), map[string]string{"format": "rtf"})
+		if !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter: format") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestChunk checks, in the sandbox, that every chunk is the exact span of
+// the input its offsets name, for every strategy.
+func TestChunk(t *testing.T) {
+	ref, err := os.ReadFile("testdata/quality/ref/pdf/refcard-a4.pdf.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile("testdata/files/charis-design.md")
+	for _, tt := range []struct {
+		strategy string
+		input    []byte
+		params   map[string]string
+	}{
+		{"recursive", ref, nil},
+		{"fixed", ref, map[string]string{"size": "300", "overlap": "30"}},
+		{"sentence", ref, map[string]string{"size": "400"}},
+		{"structure", md, map[string]string{"size": "800"}},
+	} {
+		t.Run(tt.strategy, func(t *testing.T) {
+			params := map[string]string{"strategy": tt.strategy}
+			for k, v := range tt.params {
+				params[k] = v
+			}
+			res, err := run(t, "chunk", bytesDoc("doc.txt", "text/plain", tt.input), params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Derived) < 2 || res.Metadata["chunk_count"] != float64(len(res.Derived)) {
+				t.Fatalf("%d chunks, metadata %v", len(res.Derived), res.Metadata)
+			}
+			size := 512
+			if s, ok := tt.params["size"]; ok {
+				fmt.Sscan(s, &size)
+			}
+			for i, d := range res.Derived {
+				m := d.Metadata
+				start, end := int(m["chunk_start"].(float64)), int(m["chunk_end"].(float64))
+				if m["chunk_index"] != float64(i) || string(tt.input[start:end]) != string(d.Content) || m["chunk_strategy"] != tt.strategy {
+					t.Fatalf("chunk %d: metadata %v does not match its content %q", i, m, d.Content)
+				}
+				if n := utf8.RuneCount(d.Content); n > size || m["chunk_chars"] != float64(n) {
+					t.Fatalf("chunk %d has %d characters (size %d)", i, n, size)
+				}
+			}
+		})
+	}
+	t.Run("bad overlap", func(t *testing.T) {
+		_, err := run(t, "chunk", bytesDoc("a.txt", "text/plain", []byte("hi")), map[string]string{"size": "10", "overlap": "10"})
+		if !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter: overlap") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("size not an int", func(t *testing.T) {
+		_, err := run(t, "chunk", bytesDoc("a.txt", "text/plain", []byte("hi")), map[string]string{"size": "big"})
+		if !errors.Is(err, sandbox.ErrInvalidParams) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestRedactPII(t *testing.T) {
+	text := "Mail ann.lee+x@example.co.uk or call +44 20 7946 0958. Card 4111 1111 1111 1111 (and 4111 1111 1111 1112, not one). " +
+		"IBAN GB82 WEST 1234 5698 7654 32 and DE89370400440532013000; bad GB82WEST12345698765433. " +
+		"Hosts 192.168.10.254, 999.1.1.1, 2001:db8::8a2e:370:7334 and std::vector. Ticket EMP-123456."
+	res, err := run(t, "redact-pii", bytesDoc("a.txt", "text/plain", []byte(text)), map[string]string{"patterns": `{"employee":"EMP-[0-9]{6}"}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(res.Derived[0].Content)
+	for _, secret := range []string{"ann.lee", "7946", "4111 1111 1111 1111", "WEST 1234", "DE89370400440532013000", "192.168.10.254", "2001:db8", "EMP-123456"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%q left in %q", secret, out)
+		}
+	}
+	for _, kept := range []string{"4111 1111 1111 1112", "GB82WEST12345698765433", "999.1.1.1", "std::vector"} {
+		if !strings.Contains(out, kept) {
+			t.Errorf("%q (not PII) was redacted: %q", kept, out)
+		}
+	}
+	want := map[string]float64{"pii_email": 1, "pii_phone": 1, "pii_card": 1, "pii_iban": 2, "pii_ipv4": 1, "pii_ipv6": 1, "pii_employee": 1, "pii_total": 8}
+	for k, v := range want {
+		if res.Metadata[k] != v || res.Derived[0].Metadata[k] != v {
+			t.Errorf("%s = %v / %v, want %v", k, res.Metadata[k], res.Derived[0].Metadata[k], v)
+		}
+	}
+	for k, v := range res.Metadata {
+		if s, ok := v.(string); ok && strings.Contains(text, s) {
+			t.Errorf("metadata %s carries a value from the text: %q", k, s)
+		}
+	}
+	for _, bad := range []map[string]string{{"kinds": "email,ssn"}, {"patterns": `{"x":"("}`}, {"patterns": `{"x":"a*"}`}, {"patterns": "nope"}} {
+		if _, err := run(t, "redact-pii", bytesDoc("a.txt", "text/plain", []byte(text)), bad); !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter") {
+			t.Errorf("%v: err = %v", bad, err)
+		}
+	}
+}
+
+func TestOtherSteps(t *testing.T) {
+	csv := fileDoc(t, "testdata/files/debian.csv", "text/csv")
+	res, err := run(t, "csv-to-json", csv, map[string]string{"infer_types": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := string(res.Derived[0].Content); !strings.Contains(j, `"series":"bookworm"`) || res.Metadata["csv_columns"] != 8.0 {
+		t.Fatalf("csv-to-json: %v %.200s", res.Metadata, j)
+	}
+	res, err = run(t, "json-extract", fileDoc(t, "testdata/files/iso_3166-1.json", "application/json"),
+		map[string]string{"fields": "first=3166-1[0].name,code=3166-1[0].alpha_2,missing=nope"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metadata["first"] != "Aruba" || res.Metadata["code"] != "AW" || res.Metadata["json_fields_found"] != 2.0 {
+		t.Fatalf("json-extract: %v", res.Metadata)
+	}
+	if _, err := run(t, "json-extract", fileDoc(t, "testdata/files/iso_3166-1.json", "application/json"), nil); !errors.Is(err, sandbox.ErrInvalidParams) {
+		t.Fatalf("json-extract without fields: %v", err)
+	}
+	res, err = run(t, "stats", fileDoc(t, "testdata/quality/ref/pdf/refcard-a4.pdf.txt", "text/plain"), map[string]string{"top": "5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metadata["stats_words"].(float64) < 1000 || res.Metadata["stats_language"] != "en" || strings.Count(res.Metadata["stats_top_terms"].(string), ",") != 4 {
+		t.Fatalf("stats: %v", res.Metadata)
+	}
+	for file, want := range map[string]string{
+		"quality/pdf/refcard-a4.pdf": "application/pdf", "quality/docx/charis-faq.docx": ctDOCX, "files/sheet.xlsx": ctXLSX,
+		"quality/html/html-autolink.html": "text/html", "files/debian.csv": "text/csv", "files/iso_3166-1.json": "application/json",
+		"files/charis-design.md": "text/markdown",
+	} {
+		res, err := run(t, "detect-type", fileDoc(t, filepath.Join("testdata", file), "application/octet-stream"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Metadata["detected_type"] != want || res.Metadata["detected_matches_declared"] != false {
+			t.Errorf("%s: %v, want %s", file, res.Metadata, want)
+		}
+	}
+}
+
+// zipDoc builds a DOCX whose word/document.xml is inflated from n bytes of
+// spaces; declared is the uncompressed size its header states.
+func zipBomb(t testing.TB, n int, declared uint64) []byte {
+	t.Helper()
+	var deflated bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&deflated, zlib.BestCompression)
+	chunk := bytes.Repeat([]byte(" "), 1<<20)
+	for i := 0; i < n; i += len(chunk) {
+		zw.Write(chunk[:min(len(chunk), n-i)])
+	}
+	zw.Close()
+	raw := deflated.Bytes()[2 : deflated.Len()-4] // zlib -> raw deflate
+	var b bytes.Buffer
+	w := zip.NewWriter(&b)
+	ct, _ := w.Create("[Content_Types].xml")
+	ct.Write([]byte(`<?xml version="1.0"?><Types/>`))
+	fw, err := w.CreateRaw(&zip.FileHeader{Name: "word/document.xml", Method: zip.Deflate,
+		CompressedSize64: uint64(len(raw)), UncompressedSize64: declared, CRC32: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(raw)
+	w.Close()
+	return b.Bytes()
+}
+
+// pdfBomb builds a one-page PDF whose content stream inflates to n bytes.
+func pdfBomb(n int) []byte {
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	chunk := bytes.Repeat([]byte("0 0 m "), 1<<18)
+	for i := 0; i < n; i += len(chunk) {
+		zw.Write(chunk)
+	}
+	zw.Close()
+	var b bytes.Buffer
+	offs := []int{}
+	obj := func(s string) { offs = append(offs, b.Len()); b.WriteString(s) }
+	b.WriteString("%PDF-1.7\n")
+	obj("1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n")
+	obj("2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n")
+	obj("3 0 obj << /Type /Page /Parent 2 0 R /Contents 4 0 R >> endobj\n")
+	obj(fmt.Sprintf("4 0 obj << /Length %d /Filter /FlateDecode >> stream\n", z.Len()))
+	b.Write(z.Bytes())
+	b.WriteString("\nendstream endobj\n")
+	x := b.Len()
+	fmt.Fprintf(&b, "xref\n0 5\n0000000000 65535 f \n")
+	for _, o := range offs {
+		fmt.Fprintf(&b, "%010d 00000 n \n", o)
+	}
+	fmt.Fprintf(&b, "trailer << /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", x)
+	return b.Bytes()
+}
+
+// lineReader is n bytes of one CSV line, made up as it is read.
+type lineReader int64
+
+func (l lineReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(l) {
+		return 0, fmt.Errorf("EOF")
+	}
+	n := min(int64(len(p)), int64(l)-off)
+	for i := range p[:n] {
+		if (off+int64(i))%10 == 9 {
+			p[i] = ','
+		} else {
+			p[i] = 'a'
+		}
+	}
+	return int(n), nil
+}
+
+// rss returns the process's resident set and its peak (VmRSS, VmHWM) in
+// MiB; resetPeak restarts the peak (Linux /proc/self/clear_refs).
+func rss() (cur, peak int) {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		var kb int
+		if _, err := fmt.Sscanf(l, "VmRSS: %d kB", &kb); err == nil {
+			cur = kb >> 10
+		}
+		if _, err := fmt.Sscanf(l, "VmHWM: %d kB", &kb); err == nil {
+			peak = kb >> 10
+		}
+	}
+	return
+}
+
+func resetPeak() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// TestHostileInputs: each hostile input ends in a typed error within the
+// step's limits, and the host's memory stays bounded (peak RSS reported).
+// The bombs are just above the limits they hit (compressing more costs
+// minutes under the race detector; the limits stop at the same point).
+func TestHostileInputs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds large inputs")
+	}
+	nested := func() sandbox.Document {
+		return bytesDoc("deep.html", "text/html", []byte(strings.Repeat("<div>", 200_000)+"deep"+strings.Repeat("</div>", 200_000)))
+	}
+	line := func() sandbox.Document {
+		return sandbox.Document{Name: "line.csv", ContentType: "text/csv", Size: 100 << 20, Content: lineReader(100 << 20)}
+	}
+	tests := []struct {
+		name, step string
+		doc        func() sandbox.Document
+		want       string // the step's error kind in the message
+	}{
+		{"zip bomb docx", "extract-text", func() sandbox.Document { return bytesDoc("bomb.docx", ctDOCX, zipBomb(t, 80<<20, 80<<20)) }, "limit:"},
+		// archive/zip refuses an entry that inflates past its declared size.
+		{"zip bomb docx, size understated", "extract-text", func() sandbox.Document { return bytesDoc("bomb.docx", ctDOCX, zipBomb(t, 80<<20, 1000)) }, "malformed input:"},
+		{"pdf compression bomb", "extract-text", func() sandbox.Document { return bytesDoc("bomb.pdf", "application/pdf", pdfBomb(96<<20)) }, "limit:"},
+		{"deeply nested html", "extract-text", nested, "limit:"},
+		{"100 MB single-line csv", "extract-text", line, "limit:"},
+		{"100 MB single-line csv to json", "csv-to-json", line, "limit:"},
+		{"junk pdf", "extract-text", func() sandbox.Document {
+			return bytesDoc("junk.pdf", "application/pdf", []byte("%PDF-1.4\nthis is not a PDF\n"))
+		}, "malformed input:"},
+	}
+	plugin(t, "extract-text") // compile first: its memory is not the inputs'
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := tt.doc()
+			runtime.GC()
+			debug.FreeOSMemory()
+			base, _ := rss()
+			resetPeak()
+			res, err := run(t, tt.step, doc, nil)
+			_, peak := rss()
+			if !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrPluginStatusError with %q", err, tt.want)
+			}
+			t.Logf("%s: %v; guest memory %d MiB, host peak RSS %d MiB (%+d MiB over the %d MiB before)",
+				tt.name, err, res.Report.PeakMemoryBytes>>20, peak, peak-base, base)
+			if peak-base > 512 {
+				t.Errorf("host peak RSS grew by %d MiB", peak-base)
+			}
+		})
+	}
+}

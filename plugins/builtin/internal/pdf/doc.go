@@ -1,0 +1,6 @@
+// Package pdf extracts the text of PDF documents, in pure Go and with
+// bounded memory and work: every decoded stream is size-limited (a
+// compression bomb is refused, not inflated), objects, pages and form
+// nesting are bounded, and a malformed cross-reference table falls back to
+// scanning the file for objects.
+package pdf

@@ -1,0 +1,377 @@
+package steps
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Chunk limits.
+const (
+	// MaxChunkInput is the largest text chunk reads (it is read whole).
+	MaxChunkInput = 64 << 20
+	// MaxChunks is the most chunks one run emits (the sandbox's cap on
+	// derived documents per invocation).
+	MaxChunks = 16384
+)
+
+// span is a byte range of the text with its length in characters.
+type span struct{ start, end, runes int }
+
+// ChunkOptions configures Chunks.
+type ChunkOptions struct {
+	Strategy   string   // fixed, recursive, structure, sentence
+	Size       int      // characters per chunk (default 512)
+	Overlap    int      // characters shared by consecutive chunks (default 50)
+	Separators []string // recursive: tried in order (default "\n\n", "\n", ". ", " ", "")
+}
+
+// ChunkSpan is one chunk: text[Start:End] (byte offsets into the input),
+// with the heading it falls under (structure strategy).
+type ChunkSpan struct {
+	Start, End int
+	Section    string
+}
+
+// Chunk splits a text document into derived documents, one per chunk, each
+// with metadata chunk_index, chunk_start and chunk_end (byte offsets into
+// the input), chunk_chars and chunk_strategy.
+func Chunk(env Env) error {
+	p := params{env: env}
+	opt := ChunkOptions{
+		Strategy: p.oneOf("strategy", "recursive", "fixed", "recursive", "structure", "sentence"),
+		Size:     p.integer("size", 512, 1, 1<<20),
+		Overlap:  p.integer("overlap", 50, 0, 1<<20),
+	}
+	if s, ok := env.Param("separators"); ok {
+		opt.Separators = parseSeparators(s)
+	}
+	if p.err == nil && opt.Overlap >= opt.Size {
+		p.fail("overlap", "%d must be smaller than size %d", opt.Overlap, opt.Size)
+	}
+	if p.err != nil {
+		return p.err
+	}
+	in := env.Input()
+	data, err := in.ReadAll(MaxChunkInput)
+	if err != nil {
+		return err
+	}
+	text := strings.ToValidUTF8(string(data), "\uFFFD")
+	if len(text) != len(data) {
+		return Errorf(ErrMalformed, "input is not UTF-8 text (run extract-text first)")
+	}
+	chunks, err := Chunks(text, opt)
+	if err != nil {
+		return err
+	}
+	for i, c := range chunks {
+		meta := []KV{
+			{"chunk_index", i},
+			{"chunk_start", c.Start},
+			{"chunk_end", c.End},
+			{"chunk_chars", utf8.RuneCountInString(text[c.Start:c.End])},
+			{"chunk_strategy", opt.Strategy},
+		}
+		if c.Section != "" {
+			meta = append(meta, KV{"chunk_section", truncateUTF8(c.Section, 1024)})
+		}
+		name := derivedName(in.Name, fmt.Sprintf(".chunk-%05d.txt", i))
+		if err := env.Emit(name, "text/plain; charset=utf-8", []byte(text[c.Start:c.End]), meta); err != nil {
+			return err
+		}
+	}
+	if err := env.SetMetadata("chunk_count", len(chunks)); err != nil {
+		return err
+	}
+	return env.SetMetadata("chunk_strategy", opt.Strategy)
+}
+
+// parseSeparators reads a JSON-like list of separators given as a
+// comma-separated string with \n, \t and \\ escapes ("\n\n,\n, ").
+func parseSeparators(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		r := strings.NewReplacer(`\n`, "\n", `\t`, "\t", `\\`, `\`, `\c`, ",")
+		out = append(out, r.Replace(part))
+	}
+	return out
+}
+
+// Chunks splits text per opt. Chunks are trimmed of surrounding white
+// space; empty ones are dropped. It returns ErrParam for bad options and
+// ErrLimit beyond MaxChunks.
+func Chunks(text string, opt ChunkOptions) ([]ChunkSpan, error) {
+	if opt.Size <= 0 {
+		opt.Size = 512
+	}
+	if opt.Overlap < 0 || opt.Overlap >= opt.Size {
+		return nil, Errorf(ErrParam, "overlap %d must be in [0, size)", opt.Overlap)
+	}
+	if opt.Separators == nil {
+		opt.Separators = []string{"\n\n", "\n", ". ", " ", ""}
+	}
+	var spans []ChunkSpan
+	add := func(s span, section string) {
+		st, en := s.start, s.end
+		for st < en {
+			r, n := utf8.DecodeRuneInString(text[st:])
+			if !unicode.IsSpace(r) {
+				break
+			}
+			st += n
+		}
+		for en > st {
+			r, n := utf8.DecodeLastRuneInString(text[:en])
+			if !unicode.IsSpace(r) {
+				break
+			}
+			en -= n
+		}
+		if st < en {
+			spans = append(spans, ChunkSpan{Start: st, End: en, Section: section})
+		}
+	}
+	switch opt.Strategy {
+	case "fixed":
+		for _, s := range fixedSpans(text, span{0, len(text), utf8.RuneCountInString(text)}, opt.Size, opt.Overlap) {
+			add(s, "")
+		}
+	case "", "recursive":
+		pieces := splitRecursive(text, span{0, len(text), utf8.RuneCountInString(text)}, opt.Separators, opt.Size)
+		for _, s := range pack(pieces, opt.Size, opt.Overlap) {
+			add(s, "")
+		}
+	case "sentence":
+		var pieces []span
+		for _, s := range sentences(text) {
+			pieces = append(pieces, splitRecursive(text, s, []string{" ", ""}, opt.Size)...)
+		}
+		for _, s := range pack(pieces, opt.Size, opt.Overlap) {
+			add(s, "")
+		}
+	case "structure":
+		for _, sec := range sections(text) {
+			var pieces []span
+			for _, para := range splitKeep(text, sec.span, "\n\n") {
+				pieces = append(pieces, splitRecursive(text, para, opt.Separators[min(1, len(opt.Separators)):], opt.Size)...)
+			}
+			for _, s := range pack(pieces, opt.Size, 0) {
+				add(s, sec.heading)
+			}
+		}
+	default:
+		return nil, Errorf(ErrParam, "strategy %q is not one of fixed, recursive, structure, sentence", opt.Strategy)
+	}
+	if len(spans) > MaxChunks {
+		return nil, Errorf(ErrLimit, "%d chunks, more than %d per run: use a larger size", len(spans), MaxChunks)
+	}
+	return spans, nil
+}
+
+// advance returns the byte offset n characters after off.
+func advance(text string, off, n int) int {
+	for ; n > 0 && off < len(text); n-- {
+		_, w := utf8.DecodeRuneInString(text[off:])
+		off += w
+	}
+	return off
+}
+
+// fixedSpans cuts s into windows of size characters, each starting
+// size-overlap characters after the previous one.
+func fixedSpans(text string, s span, size, overlap int) []span {
+	var out []span
+	for start, left := s.start, s.runes; ; {
+		n := min(size, left)
+		end := advance(text, start, n)
+		out = append(out, span{start, end, n})
+		if n == left {
+			return out
+		}
+		start = advance(text, start, size-overlap)
+		left -= size - overlap
+	}
+}
+
+// splitKeep splits s after each occurrence of sep (the separator stays with
+// the piece before it), so the pieces cover s exactly.
+func splitKeep(text string, s span, sep string) []span {
+	var out []span
+	start := s.start
+	for start < s.end {
+		i := strings.Index(text[start:s.end], sep)
+		end := s.end
+		if i >= 0 {
+			end = start + i + len(sep)
+		}
+		out = append(out, span{start, end, utf8.RuneCountInString(text[start:end])})
+		start = end
+	}
+	return out
+}
+
+// splitRecursive splits s by the first separator it contains, then splits
+// pieces still longer than size by the next separators; "" splits by
+// characters.
+func splitRecursive(text string, s span, seps []string, size int) []span {
+	if s.runes <= size {
+		return []span{s}
+	}
+	for i, sep := range seps {
+		if sep == "" {
+			return fixedSpans(text, s, size, 0)
+		}
+		if !strings.Contains(text[s.start:s.end], sep) {
+			continue
+		}
+		var out []span
+		for _, p := range splitKeep(text, s, sep) {
+			out = append(out, splitRecursive(text, p, seps[i+1:], size)...)
+		}
+		return out
+	}
+	return fixedSpans(text, s, size, 0)
+}
+
+// pack merges consecutive pieces into chunks of at most size characters;
+// each new chunk starts with the previous chunk's trailing pieces that fit
+// in overlap characters.
+func pack(pieces []span, size, overlap int) []span {
+	var out []span
+	i := 0
+	for i < len(pieces) {
+		start, n, j := pieces[i].start, 0, i
+		for j < len(pieces) && (j == i || n+pieces[j].runes <= size) {
+			n += pieces[j].runes
+			j++
+		}
+		out = append(out, span{start, pieces[j-1].end, n})
+		if j == len(pieces) {
+			break
+		}
+		// Back up over trailing pieces that fit in the overlap.
+		k, o := j, 0
+		for k-1 > i && o+pieces[k-1].runes <= overlap {
+			k--
+			o += pieces[k].runes
+		}
+		i = k
+	}
+	return out
+}
+
+type section struct {
+	heading string
+	span    span
+}
+
+// sections splits Markdown-like text at heading lines ("# ...", or a line
+// underlined with === or ---).
+func sections(text string) []section {
+	var out []section
+	cur := section{span: span{start: 0}}
+	off := 0
+	for off < len(text) {
+		end := strings.IndexByte(text[off:], '\n')
+		next := len(text)
+		if end >= 0 {
+			next = off + end + 1
+		}
+		line := strings.TrimRight(text[off:next], "\r\n")
+		if h, ok := headingText(line); ok && off > cur.span.start {
+			cur.span.end = off
+			out = append(out, cur)
+			cur = section{heading: h, span: span{start: off}}
+		} else if ok {
+			cur.heading = h
+		}
+		off = next
+	}
+	cur.span.end = len(text)
+	if cur.span.end > cur.span.start {
+		out = append(out, cur)
+	}
+	return out
+}
+
+func headingText(line string) (string, bool) {
+	t := strings.TrimLeft(line, " ")
+	if len(line)-len(t) > 3 || !strings.HasPrefix(t, "#") {
+		return "", false
+	}
+	h := strings.TrimLeft(t, "#")
+	if n := len(t) - len(h); n > 6 || (h != "" && h[0] != ' ' && h[0] != '\t') {
+		return "", false
+	}
+	return strings.TrimSpace(strings.TrimRight(strings.TrimSpace(h), "#")), true
+}
+
+// abbreviations that do not end a sentence.
+var abbreviations = map[string]bool{
+	"mr": true, "mrs": true, "ms": true, "dr": true, "prof": true, "sr": true, "jr": true, "st": true,
+	"vs": true, "etc": true, "e.g": true, "i.e": true, "cf": true, "no": true, "fig": true, "eq": true,
+	"approx": true, "inc": true, "ltd": true, "co": true, "vol": true, "p": true, "pp": true,
+}
+
+// sentences splits text into sentence spans covering it: a sentence ends
+// after '.', '!' or '?' (and closing quotes or brackets) followed by white
+// space, unless the word before is a known abbreviation or a single
+// letter; a blank line also ends one.
+func sentences(text string) []span {
+	var out []span
+	start := 0
+	emit := func(end int) {
+		if end > start {
+			out = append(out, span{start, end, utf8.RuneCountInString(text[start:end])})
+			start = end
+		}
+	}
+	for i := 0; i < len(text); {
+		r, w := utf8.DecodeRuneInString(text[i:])
+		switch {
+		case r == '\n' && i+1 < len(text) && text[i+1] == '\n':
+			j := i
+			for j < len(text) && (text[j] == '\n' || text[j] == '\r' || text[j] == ' ' || text[j] == '\t') {
+				j++
+			}
+			emit(j)
+			i = j
+			continue
+		case r == '.' || r == '!' || r == '?' || r == '。' || r == '！' || r == '？':
+			j := i + w
+			for j < len(text) && strings.ContainsRune(`"')]»”’`, rune(text[j])) {
+				j++
+			}
+			if j < len(text) && !unicode.IsSpace(rune(text[j])) && r < 0x80 {
+				break
+			}
+			if r == '.' && isAbbreviation(text[start:i]) {
+				break
+			}
+			for j < len(text) && (text[j] == ' ' || text[j] == '\t' || text[j] == '\n' || text[j] == '\r') {
+				j++
+			}
+			emit(j)
+			i = j
+			continue
+		}
+		i += w
+	}
+	emit(len(text))
+	return out
+}
+
+func isAbbreviation(before string) bool {
+	k := len(before)
+	for k > 0 && before[k-1] != ' ' && before[k-1] != '\n' && before[k-1] != '\t' && before[k-1] != '(' {
+		k--
+	}
+	w := strings.ToLower(before[k:])
+	if utf8.RuneCountInString(w) == 1 {
+		r, _ := utf8.DecodeRuneInString(w)
+		return unicode.IsLetter(r)
+	}
+	return abbreviations[w]
+}

@@ -1,0 +1,193 @@
+package steps
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// CSV limits.
+const (
+	// MaxCSVLine bounds one physical line of a CSV file: a 100 MB line is
+	// refused after reading 1 MiB of it, whatever the memory limit.
+	MaxCSVLine = 1 << 20
+	// MaxJSONOutput bounds what csv-to-json and extract-text produce.
+	MaxJSONOutput = 48 << 20
+)
+
+// lineLimitReader fails with ErrLimit once a line exceeds max bytes.
+type lineLimitReader struct {
+	r    io.Reader
+	max  int
+	line int
+}
+
+func (l *lineLimitReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for i, c := range p[:n] {
+		if c == '\n' {
+			l.line = 0
+			continue
+		}
+		l.line++
+		if l.line > l.max {
+			return i, Errorf(ErrLimit, "a line is longer than %d bytes", l.max)
+		}
+	}
+	return n, err
+}
+
+// newCSVReader reads delimiter-separated records with bounded lines.
+func newCSVReader(r io.Reader, comma rune) *csv.Reader {
+	cr := csv.NewReader(bufio.NewReaderSize(&lineLimitReader{r: r, max: MaxCSVLine}, 64<<10))
+	cr.Comma = comma
+	cr.FieldsPerRecord = -1
+	cr.LazyQuotes = true
+	cr.ReuseRecord = true
+	return cr
+}
+
+// csvError maps encoding/csv errors to the step's kinds.
+func csvError(err error) error {
+	var le interface{ Unwrap() error }
+	if errors.Is(err, ErrLimit) {
+		return err
+	}
+	if errors.As(err, &le) {
+		if e := le.Unwrap(); errors.Is(e, ErrLimit) {
+			return e
+		}
+	}
+	return Errorf(ErrMalformed, "csv: %v", err)
+}
+
+func delimiterParam(p *params) rune {
+	s := p.str("delimiter", ",")
+	if s == `\t` || s == "tab" {
+		s = "\t"
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	if n != len(s) || n == 0 || r == '"' || r == '\n' || r == '\r' || r == utf8.RuneError {
+		p.fail("delimiter", "%q: want one character other than a quote or line break", s)
+		return ','
+	}
+	return r
+}
+
+// CSVToJSON converts a CSV document into a JSON array: of objects keyed by
+// the header row (header=true, the default), or of arrays.
+func CSVToJSON(env Env) error {
+	p := params{env: env}
+	comma := delimiterParam(&p)
+	header := p.boolean("header", true)
+	infer := p.boolean("infer_types", false)
+	if p.err != nil {
+		return p.err
+	}
+	in := env.Input()
+	cr := newCSVReader(in.Reader(), comma)
+	var out bytes.Buffer
+	out.WriteByte('[')
+	var cols []string
+	rows := 0
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return csvError(err)
+		}
+		if header && cols == nil {
+			cols = make([]string, len(rec))
+			seen := map[string]int{}
+			for i, c := range rec {
+				c = strings.TrimPrefix(c, "\uFEFF")
+				if c == "" {
+					c = "column_" + strconv.Itoa(i+1)
+				}
+				if n := seen[c]; n > 0 {
+					c += "_" + strconv.Itoa(n+1)
+				}
+				seen[rec[i]]++
+				cols[i] = c
+			}
+			continue
+		}
+		if rows > 0 {
+			out.WriteByte(',')
+		}
+		out.WriteByte('\n')
+		if header {
+			out.WriteByte('{')
+			for i, v := range rec {
+				if i > 0 {
+					out.WriteByte(',')
+				}
+				name := "column_" + strconv.Itoa(i+1)
+				if i < len(cols) {
+					name = cols[i]
+				}
+				writeJSONString(&out, name)
+				out.WriteByte(':')
+				writeCSVValue(&out, v, infer)
+			}
+			out.WriteByte('}')
+		} else {
+			out.WriteByte('[')
+			for i, v := range rec {
+				if i > 0 {
+					out.WriteByte(',')
+				}
+				writeCSVValue(&out, v, infer)
+			}
+			out.WriteByte(']')
+		}
+		rows++
+		if out.Len() > MaxJSONOutput {
+			return Errorf(ErrLimit, "JSON output exceeds %d bytes", MaxJSONOutput)
+		}
+	}
+	out.WriteString("\n]\n")
+	if err := env.Emit(derivedName(strings.TrimSuffix(in.Name, ".csv"), ".json"), "application/json", out.Bytes(),
+		[]KV{{"csv_rows", rows}, {"csv_columns", len(cols)}}); err != nil {
+		return err
+	}
+	if err := env.SetMetadata("csv_rows", rows); err != nil {
+		return err
+	}
+	return env.SetMetadata("csv_columns", len(cols))
+}
+
+func writeJSONString(b *bytes.Buffer, s string) {
+	enc, _ := json.Marshal(strings.ToValidUTF8(s, "\uFFFD"))
+	b.Write(enc)
+}
+
+// writeCSVValue writes v as a JSON string, or with infer as a number,
+// boolean or null when it reads as one.
+func writeCSVValue(b *bytes.Buffer, v string, infer bool) {
+	if infer {
+		t := strings.TrimSpace(v)
+		switch strings.ToLower(t) {
+		case "true", "false":
+			b.WriteString(strings.ToLower(t))
+			return
+		case "":
+			b.WriteString("null")
+			return
+		}
+		if f, err := strconv.ParseFloat(t, 64); err == nil && json.Valid([]byte(t)) {
+			_ = f
+			b.WriteString(t)
+			return
+		}
+	}
+	writeJSONString(b, v)
+}

@@ -1,0 +1,170 @@
+package steps
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// MaxJSONInput is the largest JSON document json-extract reads.
+const MaxJSONInput = 32 << 20
+
+// field is one requested value: metadata key <- path.
+type field struct {
+	key  string
+	path []any // string (object key) or int (array index)
+}
+
+// parseFields reads "key=path,path,..." where a path is dotted object keys
+// with [N] array indexes ("items[0].price"); a bare path is also the key.
+func parseFields(s string) ([]field, error) {
+	var out []field
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		key, path, ok := strings.Cut(part, "=")
+		if !ok {
+			path = key
+		}
+		key, path = strings.TrimSpace(key), strings.TrimSpace(path)
+		if key == "" || len(key) > 256 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return nil, Errorf(ErrParam, "fields: bad metadata key %q", key)
+		}
+		p, err := parsePath(path)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, field{key, p})
+	}
+	if len(out) == 0 {
+		return nil, Errorf(ErrParam, "fields: no field given")
+	}
+	if len(out) > 256 {
+		return nil, Errorf(ErrParam, "fields: at most 256")
+	}
+	return out, nil
+}
+
+func parsePath(s string) ([]any, error) {
+	var out []any
+	for _, seg := range strings.Split(s, ".") {
+		name := seg
+		var idx []int
+		if i := strings.IndexByte(seg, '['); i >= 0 {
+			name = seg[:i]
+			rest := seg[i:]
+			for rest != "" {
+				j := strings.IndexByte(rest, ']')
+				if rest[0] != '[' || j < 0 {
+					return nil, Errorf(ErrParam, "fields: bad path %q", s)
+				}
+				n, err := strconv.Atoi(rest[1:j])
+				if err != nil || n < 0 {
+					return nil, Errorf(ErrParam, "fields: bad index in %q", s)
+				}
+				idx = append(idx, n)
+				rest = rest[j+1:]
+			}
+		}
+		if name == "" && (len(out) > 0 || len(idx) == 0) {
+			return nil, Errorf(ErrParam, "fields: empty segment in path %q", s)
+		}
+		if name != "" {
+			out = append(out, name)
+		}
+		for _, n := range idx {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func lookupPath(v any, path []any) (any, bool) {
+	for _, seg := range path {
+		switch s := seg.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if v, ok = m[s]; !ok {
+				return nil, false
+			}
+		case int:
+			a, ok := v.([]any)
+			if !ok || s >= len(a) {
+				return nil, false
+			}
+			v = a[s]
+		}
+	}
+	return v, true
+}
+
+// JSONExtract copies selected fields of a JSON document into typed
+// metadata: strings, numbers and booleans as such; objects and arrays as
+// their compact JSON text; null and missing fields are skipped (or fail
+// the run with required=true).
+func JSONExtract(env Env) error {
+	p := params{env: env}
+	spec, ok := env.Param("fields")
+	if !ok {
+		p.fail("fields", "required")
+	}
+	required := p.boolean("required", false)
+	if p.err != nil {
+		return p.err
+	}
+	fields, err := parseFields(spec)
+	if err != nil {
+		return err
+	}
+	data, err := env.Input().ReadAll(MaxJSONInput)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return Errorf(ErrMalformed, "json: %v", err)
+	}
+	found := 0
+	for _, f := range fields {
+		v, ok := lookupPath(doc, f.path)
+		if !ok || v == nil {
+			if required {
+				return Errorf(ErrMalformed, "field %q not found", f.key)
+			}
+			continue
+		}
+		var mv any
+		switch x := v.(type) {
+		case string:
+			mv = x
+		case bool:
+			mv = x
+		case json.Number:
+			n, err := x.Float64()
+			if err != nil {
+				mv = x.String()
+			} else {
+				mv = n
+			}
+		default:
+			b, _ := json.Marshal(x)
+			if len(b) > 64<<10 {
+				return Errorf(ErrLimit, "field %q is %d bytes of JSON, limit 65536", f.key, len(b))
+			}
+			mv = string(b)
+		}
+		if err := env.SetMetadata(f.key, mv); err != nil {
+			return err
+		}
+		found++
+	}
+	return env.SetMetadata("json_fields_found", found)
+}

@@ -1,0 +1,307 @@
+package steps
+
+import (
+	"encoding/json"
+	"net/netip"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// MaxRedactInput is the largest text redact-pii reads (it is read whole).
+const MaxRedactInput = 64 << 20
+
+// PIIKinds are the built-in detectors, in reporting order.
+var PIIKinds = []string{"email", "phone", "card", "iban", "ipv4", "ipv6"}
+
+var (
+	reEmail = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,}`)
+	// Phone numbers: an optional +country code, then digit groups separated
+	// by single spaces, dots, dashes or a parenthesised area code; 9-15
+	// digits in all (checked after matching).
+	rePhone = regexp.MustCompile(`(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}`)
+	reCard  = regexp.MustCompile(`\b\d(?:[ -]?\d){12,18}\b`)
+	reIBAN  = regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b`)
+	reIPv4  = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
+	reIPv6  = regexp.MustCompile(`(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%[0-9a-z]+)?`)
+)
+
+// Redactor finds and replaces personal data.
+type Redactor struct {
+	kinds   []string
+	extra   map[string]*regexp.Regexp
+	replace string // template; "{kind}" is replaced by the kind
+}
+
+// NewRedactor returns a redactor for kinds (nil: all built-in kinds) and
+// extra named patterns (RE2 syntax). It returns ErrParam for an unknown
+// kind, a bad name or a pattern that does not compile or matches "".
+func NewRedactor(kinds []string, extra map[string]string, replacement string) (*Redactor, error) {
+	if kinds == nil {
+		kinds = PIIKinds
+	}
+	for _, k := range kinds {
+		if !slices.Contains(PIIKinds, k) {
+			return nil, Errorf(ErrParam, "kinds: unknown kind %q (want %s)", k, strings.Join(PIIKinds, ", "))
+		}
+	}
+	r := &Redactor{kinds: kinds, extra: map[string]*regexp.Regexp{}, replace: replacement}
+	if r.replace == "" {
+		r.replace = "[{kind}]"
+	}
+	for name, pat := range extra {
+		if !validKind(name) || slices.Contains(PIIKinds, name) {
+			return nil, Errorf(ErrParam, "patterns: name %q: want 1-32 of [a-z0-9_], not a built-in kind", name)
+		}
+		re, err := regexp.Compile(pat)
+		if err != nil {
+			return nil, Errorf(ErrParam, "patterns: %s: %v", name, err)
+		}
+		if re.MatchString("") {
+			return nil, Errorf(ErrParam, "patterns: %s matches the empty string", name)
+		}
+		r.extra[name] = re
+	}
+	return r, nil
+}
+
+func validKind(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+type match struct {
+	start, end int
+	kind       string
+}
+
+// Redact returns text with every match replaced and the count per kind.
+func (r *Redactor) Redact(text string) (string, map[string]int) {
+	var ms []match
+	add := func(kind string, re *regexp.Regexp, ok func(string) bool) {
+		for _, loc := range re.FindAllStringIndex(text, -1) {
+			if kind == "ipv6" && !standsAlone(text, loc[0], loc[1]) {
+				continue // part of a word: "Dir::Cache::Archives"
+			}
+			if ok == nil || ok(text[loc[0]:loc[1]]) {
+				ms = append(ms, match{loc[0], loc[1], kind})
+			}
+		}
+	}
+	for _, k := range r.kinds {
+		switch k {
+		case "email":
+			add(k, reEmail, nil)
+		case "card":
+			add(k, reCard, func(s string) bool { return luhn(digits(s)) })
+		case "iban":
+			add(k, reIBAN, validIBAN)
+		case "ipv4":
+			add(k, reIPv4, func(s string) bool { a, err := netip.ParseAddr(s); return err == nil && a.Is4() })
+		case "ipv6":
+			add(k, reIPv6, func(s string) bool {
+				a, err := netip.ParseAddr(s)
+				return err == nil && a.Is6() && strings.Trim(s, ":") != ""
+			})
+		case "phone":
+			add(k, rePhone, func(s string) bool {
+				d := digits(s)
+				return len(d) >= 9 && len(d) <= 15 && (strings.ContainsAny(s, " .-()+") || len(d) >= 10)
+			})
+		}
+	}
+	names := make([]string, 0, len(r.extra))
+	for n := range r.extra {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		add(n, r.extra[n], nil)
+	}
+	// Earlier first; at one start the longer match; then the kind order
+	// above (a card number is not also a phone number).
+	prio := func(k string) int {
+		if i := slices.Index([]string{"email", "iban", "card", "ipv6", "ipv4", "phone"}, k); i >= 0 {
+			return i
+		}
+		return -1 // extra patterns first
+	}
+	sort.SliceStable(ms, func(i, j int) bool {
+		if ms[i].start != ms[j].start {
+			return ms[i].start < ms[j].start
+		}
+		if pi, pj := prio(ms[i].kind), prio(ms[j].kind); pi != pj {
+			return pi < pj
+		}
+		return ms[i].end > ms[j].end
+	})
+	counts := map[string]int{}
+	var b strings.Builder
+	b.Grow(len(text))
+	last := 0
+	for _, m := range ms {
+		if m.start < last {
+			continue // overlaps an earlier match
+		}
+		b.WriteString(text[last:m.start])
+		b.WriteString(strings.ReplaceAll(r.replace, "{kind}", strings.ToUpper(m.kind)))
+		counts[m.kind]++
+		last = m.end
+	}
+	b.WriteString(text[last:])
+	return b.String(), counts
+}
+
+// standsAlone reports whether text[start:end] is not glued to a letter,
+// digit, '_', ':' or '.' on either side (a full stop after it is fine).
+func standsAlone(text string, start, end int) bool {
+	glued := func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '.'
+	}
+	if end < len(text) && text[end] == '.' && (end+1 == len(text) || !glued(text[end+1])) {
+		end = len(text) // a full stop ends the sentence, not the address
+	}
+	return (start == 0 || !glued(text[start-1])) && (end == len(text) || !glued(text[end]))
+}
+
+func digits(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
+}
+
+// luhn reports whether a 13-19 digit number passes the Luhn check.
+func luhn(d string) bool {
+	if len(d) < 13 || len(d) > 19 {
+		return false
+	}
+	sum := 0
+	for i := 0; i < len(d); i++ {
+		n := int(d[len(d)-1-i] - '0')
+		if i%2 == 1 {
+			n *= 2
+			if n > 9 {
+				n -= 9
+			}
+		}
+		sum += n
+	}
+	return sum%10 == 0
+}
+
+// ibanLengths are the IBAN lengths of the registry's countries.
+var ibanLengths = map[string]int{
+	"AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+	"BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
+	"ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
+	"HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+	"LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+	"MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
+	"RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
+	"TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}
+
+// validIBAN checks the country length and the ISO 13616 mod-97 checksum.
+func validIBAN(s string) bool {
+	s = strings.ReplaceAll(s, " ", "")
+	if n, ok := ibanLengths[s[:2]]; !ok || n != len(s) {
+		return false
+	}
+	rem := 0
+	for _, c := range s[4:] + s[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			rem = (rem*10 + int(c-'0')) % 97
+		case c >= 'A' && c <= 'Z':
+			rem = (rem*100 + int(c-'A'+10)) % 97
+		default:
+			return false
+		}
+	}
+	return rem == 1
+}
+
+// RedactPII writes a redacted copy of a text document and records how many
+// values of each kind it replaced (never the values).
+func RedactPII(env Env) error {
+	p := params{env: env}
+	var kinds []string
+	if s, ok := env.Param("kinds"); ok {
+		for _, k := range strings.Split(s, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				kinds = append(kinds, k)
+			}
+		}
+		if len(kinds) == 0 {
+			p.fail("kinds", "empty list")
+		}
+	}
+	extra := map[string]string{}
+	if s, ok := env.Param("patterns"); ok {
+		if err := json.Unmarshal([]byte(s), &extra); err != nil {
+			p.fail("patterns", `want a JSON object {"name": "regexp", ...}: %v`, err)
+		}
+		if len(extra) > 32 {
+			p.fail("patterns", "at most 32 patterns")
+		}
+	}
+	repl := p.str("replacement", "[{kind}]")
+	if len(repl) > 256 {
+		p.fail("replacement", "at most 256 bytes")
+	}
+	if p.err != nil {
+		return p.err
+	}
+	r, err := NewRedactor(kinds, extra, repl)
+	if err != nil {
+		return err
+	}
+	in := env.Input()
+	data, err := in.ReadAll(MaxRedactInput)
+	if err != nil {
+		return err
+	}
+	text := string(data)
+	if strings.ToValidUTF8(text, "") != text {
+		return Errorf(ErrMalformed, "input is not UTF-8 text (run extract-text first)")
+	}
+	out, counts := r.Redact(text)
+	var meta []KV
+	total := 0
+	all := append(slices.Clone(r.kinds), sortedKeys(r.extra)...)
+	for _, k := range all {
+		meta = append(meta, KV{"pii_" + k, counts[k]})
+		total += counts[k]
+	}
+	meta = append(meta, KV{"pii_total", total})
+	if err := env.Emit(derivedName(in.Name, ".redacted.txt"), "text/plain; charset=utf-8", []byte(out), meta); err != nil {
+		return err
+	}
+	for _, kv := range meta {
+		if err := env.SetMetadata(kv.Key, kv.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

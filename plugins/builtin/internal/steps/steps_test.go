@@ -1,0 +1,222 @@
+package steps
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// memEnv is an in-memory Env.
+type memEnv struct {
+	in      Input
+	params  map[string]string
+	meta    map[string]any
+	derived []memDoc
+}
+
+type memDoc struct {
+	name, contentType string
+	data              []byte
+	meta              []KV
+}
+
+func newEnv(name, ct, content string, params map[string]string) *memEnv {
+	return &memEnv{in: Input{Name: name, ContentType: ct, Size: int64(len(content)), Content: strings.NewReader(content)},
+		params: params, meta: map[string]any{}}
+}
+
+func (e *memEnv) Input() Input                      { return e.in }
+func (e *memEnv) Param(n string) (string, bool)     { v, ok := e.params[n]; return v, ok }
+func (e *memEnv) SetMetadata(k string, v any) error { e.meta[k] = v; return nil }
+func (e *memEnv) Log(string)                        {}
+func (e *memEnv) Emit(n, ct string, d []byte, m []KV) error {
+	e.derived = append(e.derived, memDoc{n, ct, bytes.Clone(d), m})
+	return nil
+}
+
+func TestChunks(t *testing.T) {
+	text := strings.Repeat("Alpha beta gamma. Delta epsilon zeta! Eta theta? ", 40) + "\n\n# Part two\n\nIota kappa lambda.\n\nMu nu xi omicron pi.\n"
+	for _, strategy := range []string{"fixed", "recursive", "sentence", "structure"} {
+		for _, size := range []int{1, 7, 64, 512, 100000} {
+			overlap := min(size/10, 50)
+			spans, err := Chunks(text, ChunkOptions{Strategy: strategy, Size: size, Overlap: overlap})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSpans(t, text, spans, size)
+		}
+	}
+	spans, _ := Chunks(text, ChunkOptions{Strategy: "structure", Size: 512})
+	if spans[len(spans)-1].Section != "Part two" {
+		t.Fatalf("last section %q", spans[len(spans)-1].Section)
+	}
+	// Defaults: 512 characters with 50 of overlap.
+	spans, _ = Chunks(strings.Repeat("x", 1000), ChunkOptions{Strategy: "fixed", Size: 512, Overlap: 50})
+	if len(spans) != 3 || spans[1].Start != 462 || spans[0].End != 512 {
+		t.Fatalf("fixed defaults: %+v", spans)
+	}
+	if _, err := Chunks("x", ChunkOptions{Size: 10, Overlap: 10}); !errors.Is(err, ErrParam) {
+		t.Fatalf("overlap = size: %v", err)
+	}
+	if _, err := Chunks(strings.Repeat("a ", MaxChunks+10), ChunkOptions{Strategy: "fixed", Size: 2, Overlap: 0}); !errors.Is(err, ErrLimit) {
+		t.Fatalf("too many chunks: %v", err)
+	}
+}
+
+func checkSpans(t *testing.T, text string, spans []ChunkSpan, size int) {
+	t.Helper()
+	prev := -1
+	for i, s := range spans {
+		if s.Start < 0 || s.End > len(text) || s.Start >= s.End || s.Start < prev {
+			t.Fatalf("span %d %+v out of order (prev start %d)", i, s, prev)
+		}
+		c := text[s.Start:s.End]
+		if !utf8.ValidString(c) || utf8.RuneCountInString(c) > size || strings.TrimSpace(c) != c {
+			t.Fatalf("span %d %q: size %d", i, c, size)
+		}
+		prev = s.Start
+	}
+}
+
+func FuzzChunks(f *testing.F) {
+	f.Add("Hello world. Second sentence!\n\n# H\n\npara", 10, 3, "sentence")
+	f.Add("ééééé ééé", 2, 1, "fixed")
+	f.Fuzz(func(t *testing.T, text string, size, overlap int, strategy string) {
+		if !utf8.ValidString(text) || size < 1 || size > 1000 || overlap < 0 || overlap >= size {
+			return
+		}
+		spans, err := Chunks(text, ChunkOptions{Strategy: strategy, Size: size, Overlap: overlap})
+		if err != nil {
+			if !errors.Is(err, ErrParam) && !errors.Is(err, ErrLimit) {
+				t.Fatal(err)
+			}
+			return
+		}
+		checkSpans(t, text, spans, size)
+	})
+}
+
+func TestChecksums(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		want bool
+	}{{"4111111111111111", true}, {"4111111111111112", false}, {"79927398713", false}, {"378282246310005", true}} {
+		if luhn(c.s) != c.want {
+			t.Errorf("luhn(%s) = %v", c.s, !c.want)
+		}
+	}
+	for _, c := range []struct {
+		s    string
+		want bool
+	}{{"GB82WEST12345698765432", true}, {"GB82 WEST 1234 5698 7654 32", true}, {"DE89370400440532013000", true},
+		{"GB82WEST12345698765433", false}, {"DE8937040044053201300", false}, {"XX82WEST12345698765432", false}} {
+		if validIBAN(c.s) != c.want {
+			t.Errorf("validIBAN(%s) = %v", c.s, !c.want)
+		}
+	}
+}
+
+func TestRedactReplacement(t *testing.T) {
+	r, err := NewRedactor([]string{"email"}, nil, "<{kind}>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, counts := r.Redact("a@b.io and call 555-123-4567")
+	if out != "<EMAIL> and call 555-123-4567" || counts["email"] != 1 || counts["phone"] != 0 {
+		t.Fatalf("%q %v", out, counts)
+	}
+}
+
+func TestRedactIPv6(t *testing.T) {
+	r, _ := NewRedactor([]string{"ipv6"}, nil, "")
+	for in, want := range map[string]int{"Acquire::AllowInsecure Dir::Cache::Archives": 0, "std::vector<int>": 0,
+		"host fe80::1 and 2001:db8::8a2e:370:7334.": 2, "[::1]:80": 1} {
+		if _, c := r.Redact(in); c["ipv6"] != want {
+			t.Errorf("%q: %d IPv6, want %d", in, c["ipv6"], want)
+		}
+	}
+}
+
+func FuzzRedact(f *testing.F) {
+	f.Add("mail x@y.com 4111 1111 1111 1111 ::1 10.0.0.1 +1 (555) 010-9999")
+	f.Fuzz(func(t *testing.T, text string) {
+		r, _ := NewRedactor(nil, nil, "")
+		out, counts := r.Redact(text)
+		n := 0
+		for _, c := range counts {
+			n += c
+		}
+		if n == 0 && out != text {
+			t.Fatalf("nothing found but text changed: %q -> %q", text, out)
+		}
+	})
+}
+
+func TestJSONExtract(t *testing.T) {
+	e := newEnv("a.json", "application/json", `{"a":{"b":[1,{"c":"x"}],"t":true,"o":{"k":1}},"n":null}`,
+		map[string]string{"fields": "a.b[1].c, num=a.b[0], t=a.t, obj=a.o, n, missing"})
+	if err := JSONExtract(e); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"a.b[1].c": "x", "num": 1.0, "t": true, "obj": `{"k":1}`, "json_fields_found": 4}
+	for k, v := range want {
+		if e.meta[k] != v {
+			t.Errorf("%s = %#v, want %#v", k, e.meta[k], v)
+		}
+	}
+	e.params["required"] = "true"
+	if err := JSONExtract(e); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("required: %v", err)
+	}
+	for _, bad := range []string{"a..b", "a[x]", "=a", "a[1"} {
+		if _, err := parseFields(bad); !errors.Is(err, ErrParam) {
+			t.Errorf("parseFields(%q) = %v", bad, err)
+		}
+	}
+}
+
+func TestExtractFormats(t *testing.T) {
+	tests := []struct{ ct, in, want string }{
+		{"text/html", "<html><head><title>T</title><style>p{}</style><script>x=1</script></head><body><h1>Head</h1><p>One <b>two</b>\n three</p><table><tr><td>a</td><td>b</td></tr></table><ul><li>i1<li>i2</ul><img alt=\"pic\"></body></html>",
+			"T\n\nHead\nOne two three\na\tb\ni1\ni2\npic\n"},
+		{"text/csv", "a,\"b,c\"\n1,2\n", "a\tb,c\n1\t2\n"},
+		{"application/json", `{"k":"v","l":["x",1,{"m":"y"}]}`, "v\nx\ny\n"},
+		{"text/markdown", "# Title\n\nSome *em* and [link](http://x) `code`.\n- item\n", "Title\n\nSome em and link code.\nitem\n"},
+		{"text/plain", "caf\xe9", "café"},
+	}
+	for _, tt := range tests {
+		x, err := ExtractFormat(Input{Name: "x", ContentType: tt.ct, Size: int64(len(tt.in)), Content: strings.NewReader(tt.in)}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.Text != tt.want {
+			t.Errorf("%s: %q, want %q", tt.ct, x.Text, tt.want)
+		}
+	}
+}
+
+func FuzzHTML(f *testing.F) {
+	f.Add("<p>a<div><table><td>x</td></table></div><script>y</script>")
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := htmlText(strings.NewReader(in))
+		if err == nil && !utf8.ValidString(out) && utf8.ValidString(in) {
+			t.Fatalf("invalid UTF-8 out of valid input")
+		}
+	})
+}
+
+func TestStats(t *testing.T) {
+	s := CountText("The cat sat.\nThe cat ran! Dogs run", true)
+	if s.Words != 8 || s.Lines != 2 || s.Sentences != 3 || s.TopTerms(1)[0] != (TermCount{"cat", 2}) {
+		t.Fatalf("%+v %v", s, s.TopTerms(3))
+	}
+	e := newEnv("a.txt", "text/plain", strings.Repeat("der Hund und die Katze ist nicht da. ", 20), map[string]string{"top": "3"})
+	if err := Stats(e); err != nil || e.meta["stats_language"] != "de" {
+		t.Fatalf("%v %v", err, e.meta)
+	}
+	if err := Stats(newEnv("a", "text/plain", "", map[string]string{"top": "101"})); !errors.Is(err, ErrParam) {
+		t.Fatalf("top 101: %v", err)
+	}
+}

@@ -1,0 +1,150 @@
+package builtin_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/backends/sqlite"
+	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/plugins/builtin"
+	"github.com/docex-dev/docex/sandbox"
+)
+
+// Showcase is the pipeline of docs/steps.md.
+const Showcase = `
+name = "showcase"
+description = "PDF or DOCX -> text -> chunks -> redacted chunks"
+
+[[steps]]
+name = "text"
+plugin = "extract-text"
+
+[[steps]]
+name = "chunks"
+plugin = "chunk"
+input = "text"
+params = { size = 800, overlap = 80 }
+
+[[steps]]
+name = "redacted"
+plugin = "redact-pii"
+input = "chunks"
+`
+
+// TestShowcasePipeline runs extract-text -> chunk -> redact-pii as a
+// pipeline through the engine on real PDFs and DOCX, and follows lineage
+// from a redacted chunk back to its source document.
+func TestShowcasePipeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a pipeline of the built-in steps")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	be, err := sqlite.Open(ctx, sqlite.Config{Dir: filepath.Join(dir, "data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close(ctx)
+	cfg := engine.Config{MultiTenancy: true, ContentStorage: engine.ContentFilesystem, ContentDir: filepath.Join(dir, "content"), Sandbox: sb}
+	if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(ctx, be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ops := eng.Provisioner("ops")
+	steps, err := builtin.Steps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range steps {
+		if _, err := ops.InstallSystemPlugin(ctx, s.Manifest, s.Module); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ops.Create(ctx, "acme", "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	s := eng.As(docex.UserContext{UserID: "alice", TenantID: "acme", Roles: []string{"admin"}})
+	if _, err := s.CreatePipeline(ctx, []byte(Showcase)); err != nil {
+		t.Fatal(err)
+	}
+	basket, err := s.CreateBasket(ctx, "papers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range []string{"quality/pdf/gs-apt-get.8.pdf", "quality/pdf/refcard-a4.pdf", "quality/docx/charis-faq.docx"} {
+		b, err := os.ReadFile(filepath.Join("testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.AddDocument(ctx, basket.ID, engine.NewDocument{Name: filepath.Base(f), Content: strings.NewReader(string(b))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, a.Document.ID)
+	}
+	jobs, err := s.RunPipeline(ctx, "showcase", engine.RunTarget{DocumentIDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithTimeout(ctx, 10*time.Minute)
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		done <- eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond, ShutdownTimeout: time.Minute}).Run(wctx)
+	}()
+	st, err := s.WaitJobs(wctx, jobs, 50*time.Millisecond, nil)
+	stop()
+	if werr := <-done; werr != nil && werr != context.Canceled {
+		t.Fatalf("worker: %v", werr)
+	}
+	if err != nil || st.Succeeded != len(ids) {
+		t.Fatalf("jobs: %+v, %v", st, err)
+	}
+	// Every chunk went through redact-pii (a redacted copy identical to
+	// its chunk is the same document: content is stored once per basket).
+	find := func(step string) []docex.Document {
+		docs, _, err := s.FindDocuments(ctx, basket.ID, []docex.MetaFilter{{Key: "derived_by", Value: docex.String(step)}}, docex.Page{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return docs
+	}
+	chunks, docs := find("chunk"), find("redact-pii")
+	if len(chunks) < 10 || len(docs) == 0 || st.StepsRun != 2*len(ids)+len(chunks) {
+		t.Fatalf("%d chunks, %d redacted, jobs %+v", len(chunks), len(docs), st)
+	}
+	// Follow a redacted chunk back to the document it came from.
+	lin, err := s.Lineage(ctx, docs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lin.Ancestors) != 3 || !containsID(ids, lin.Ancestors[len(lin.Ancestors)-1].SourceID) {
+		t.Fatalf("lineage of %s: %+v", docs[0].Name, lin.Ancestors)
+	}
+	t.Logf("%d jobs, %d steps run; %d chunks, %d with personal data redacted; lineage %s <- %s <- %s <- %s", st.Total, st.StepsRun, len(chunks), len(docs),
+		docs[0].Name, lin.Ancestors[0].SourceName, lin.Ancestors[1].SourceName, lin.Ancestors[2].SourceName)
+}
+
+func containsID(ids []string, id string) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
