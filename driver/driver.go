@@ -40,10 +40,11 @@ type Backend interface {
 	// CreateTenant provisions t's isolation boundary and registers it,
 	// all or nothing: on any error, or a crash, no registry row without a
 	// working store remains, and nothing that a later CreateTenant of the
-	// same id trips over. It returns docex.ErrTenantExists when the id is
-	// registered (by this or a concurrent call). The caller has validated
-	// the id.
-	CreateTenant(ctx context.Context, t docex.Tenant) error
+	// same id trips over. audit is appended to the system audit log in the
+	// transaction that registers the tenant: both commit or neither. It
+	// returns docex.ErrTenantExists when the id is registered (by this or
+	// a concurrent call). The caller has validated the id.
+	CreateTenant(ctx context.Context, t docex.Tenant, audit docex.AuditEntry) error
 
 	// Tenant returns the registered tenant, or docex.ErrTenantNotFound.
 	Tenant(ctx context.Context, id string) (docex.Tenant, error)
@@ -51,14 +52,16 @@ type Backend interface {
 	// Tenants lists the registered tenants, ordered by id.
 	Tenants(ctx context.Context) ([]docex.Tenant, error)
 
-	// SetTenantStatus changes a tenant's status; docex.ErrTenantNotFound
+	// SetTenantStatus changes a tenant's status and appends audit to the
+	// system audit log in the same transaction; docex.ErrTenantNotFound
 	// when it is not registered.
-	SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus) error
+	SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus, audit docex.AuditEntry) error
 
-	// DeleteTenant unregisters the tenant and removes its store. After it
+	// DeleteTenant unregisters the tenant, appending audit to the system
+	// audit log in the same transaction, and removes its store. After it
 	// returns, OpenTenant fails and the id can be provisioned again.
 	// docex.ErrTenantNotFound when it is not registered.
-	DeleteTenant(ctx context.Context, id string) error
+	DeleteTenant(ctx context.Context, id string, audit docex.AuditEntry) error
 
 	// OpenTenant returns the store of a registered tenant. It fails closed:
 	// an unregistered id gives docex.ErrTenantNotFound and a missing or

@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/tenancy"
+	"github.com/google/uuid"
 )
 
 // Limits on user-supplied labels (bytes).
@@ -27,10 +29,14 @@ const (
 
 // CreateBasket creates a basket with a name unique in the tenant. It needs
 // the write action; it returns docex.ErrExists when the name is taken and
-// docex.ErrInvalid for a bad name.
+// docex.ErrInvalid for a bad name, including a name that has the form of
+// a basket id (so a name can never stand for another basket's id).
 func (s *Session) CreateBasket(ctx context.Context, name string) (docex.Basket, error) {
 	if err := validateText("basket name", name, MaxBasketNameLen); err != nil {
 		return docex.Basket{}, err
+	}
+	if _, err := uuid.Parse(name); err == nil {
+		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "basket name %q has the form of an id: choose a name that does not", name)
 	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "basket.create", name)
 	if err != nil {
@@ -42,7 +48,8 @@ func (s *Session) CreateBasket(ctx context.Context, name string) (docex.Basket, 
 	return b, err
 }
 
-// Basket returns a basket by id (with its stats), or docex.ErrNotFound.
+// Basket returns a basket by id (with its stats), docex.ErrNotFound, or
+// docex.ErrInvalidID for a malformed id.
 func (s *Session) Basket(ctx context.Context, id string) (docex.Basket, error) {
 	if err := checkID("basket", id); err != nil {
 		return docex.Basket{}, err
@@ -53,7 +60,7 @@ func (s *Session) Basket(ctx context.Context, id string) (docex.Basket, error) {
 	}
 	defer st.Close()
 	b, err := st.Basket(ctx, id)
-	s.readDone(ctx, st, "basket.get", id, err)
+	err = s.readDone(ctx, st, "basket.get", id, err)
 	return b, err
 }
 
@@ -65,8 +72,19 @@ func (s *Session) BasketByName(ctx context.Context, name string) (docex.Basket, 
 	}
 	defer st.Close()
 	b, err := st.BasketByName(ctx, name)
-	s.readDone(ctx, st, "basket.get", name, err)
+	err = s.readDone(ctx, st, "basket.get", name, err)
 	return b, err
+}
+
+// ResolveBasket returns the basket ref names: ref is a basket id when it
+// has the form of one (canonical UUID), else a basket name. The two never
+// collide, since CreateBasket refuses names of that form. It returns
+// docex.ErrNotFound when there is no such basket.
+func (s *Session) ResolveBasket(ctx context.Context, ref string) (docex.Basket, error) {
+	if checkID("basket", ref) == nil {
+		return s.Basket(ctx, ref)
+	}
+	return s.BasketByName(ctx, ref)
 }
 
 // Baskets lists the tenant's baskets ordered by name.
@@ -81,7 +99,7 @@ func (s *Session) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket,
 	}
 	defer st.Close()
 	bs, err := st.Baskets(ctx, page)
-	s.readDone(ctx, st, "basket.list", "", err)
+	err = s.readDone(ctx, st, "basket.list", "", err)
 	return bs, err
 }
 
@@ -295,6 +313,11 @@ func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewD
 		if err := validateMeta(docs[i].Metadata); err != nil {
 			return nil, err
 		}
+		if docs[i].ContentType != "" {
+			if _, err := ParseContentType(docs[i].ContentType); err != nil {
+				return nil, err
+			}
+		}
 	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.add", basketID)
 	if err != nil {
@@ -354,7 +377,14 @@ func (s *Session) stageDocuments(ctx context.Context, st driver.TenantStore, doc
 			sd.discard()
 			return nil, err
 		}
-		sd.cts[i] = detectContentType(nd.ContentType, nd.Name, sd.items[i].Head())
+		ct := ""
+		if nd.ContentType != "" {
+			if ct, err = ParseContentType(nd.ContentType); err != nil {
+				sd.discard()
+				return nil, err
+			}
+		}
+		sd.cts[i] = detectContentType(ct, nd.Name, sd.items[i].Head())
 	}
 	if err := tc.Sync(ctx, sd.items); err != nil {
 		sd.discard()
@@ -437,8 +467,18 @@ func validateMeta(m map[string]docex.Value) error {
 		if !v.Valid() {
 			return docex.Errorf(docex.ErrInvalid, "metadata %q: value must be a string, a finite number or a bool", k)
 		}
-		if v.Type() == docex.TypeString && len(v.Str()) > MaxMetaValueLen {
-			return docex.Errorf(docex.ErrInvalid, "metadata %q: value is %d bytes, longer than %d", k, len(v.Str()), MaxMetaValueLen)
+		if v.Type() != docex.TypeString {
+			continue
+		}
+		// One rule for every backend: PostgreSQL cannot store invalid
+		// UTF-8 or NUL in text, so neither backend accepts them.
+		switch str := v.Str(); {
+		case len(str) > MaxMetaValueLen:
+			return docex.Errorf(docex.ErrInvalid, "metadata %q: value is %d bytes, longer than %d", k, len(str), MaxMetaValueLen)
+		case !utf8.ValidString(str):
+			return docex.Errorf(docex.ErrInvalid, "metadata %q: value is not valid UTF-8", k)
+		case strings.IndexByte(str, 0) >= 0:
+			return docex.Errorf(docex.ErrInvalid, "metadata %q: value contains a NUL byte", k)
 		}
 	}
 	return nil
@@ -446,21 +486,54 @@ func validateMeta(m map[string]docex.Value) error {
 
 func validateMetaKey(k string) error { return validateText("metadata key", k, MaxMetaKeyLen) }
 
-// detectContentType returns given when set, else the type for the name's
-// extension, else a sniffed type.
+// MaxContentTypeLen bounds a content type (bytes).
+const MaxContentTypeLen = 255
+
+// ParseContentType checks a content type and returns it in canonical form
+// (mime.FormatMediaType: lowercase type, subtype and parameter names): a
+// media type "type/subtype" with optional parameters (RFC 2045 syntax), at
+// most MaxContentTypeLen bytes of printable ASCII. It returns an error
+// matching docex.ErrInvalid. Every content type stored, given by a caller,
+// detected or set by a plugin, passes it.
+func ParseContentType(ct string) (string, error) {
+	if ct == "" || len(ct) > MaxContentTypeLen {
+		return "", docex.Errorf(docex.ErrInvalid, "content type is %d bytes: want 1 to %d", len(ct), MaxContentTypeLen)
+	}
+	for i := 0; i < len(ct); i++ {
+		if c := ct[i]; c < 0x20 || c > 0x7e {
+			return "", docex.Errorf(docex.ErrInvalid, "content type %.80q: only printable ASCII is allowed", ct)
+		}
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || strings.Count(mt, "/") != 1 || strings.HasPrefix(mt, "/") || strings.HasSuffix(mt, "/") {
+		return "", docex.Errorf(docex.ErrInvalid, "content type %q is not a media type (want type/subtype, e.g. text/plain; charset=utf-8)", ct)
+	}
+	out := mime.FormatMediaType(mt, params)
+	if out == "" || len(out) > MaxContentTypeLen {
+		return "", docex.Errorf(docex.ErrInvalid, "content type %q is not a media type (want type/subtype, e.g. text/plain; charset=utf-8)", ct)
+	}
+	return out, nil
+}
+
+// detectContentType returns given when set (already checked), else the type
+// for the name's extension, else a sniffed type; a detected type the
+// machine's MIME database spells badly becomes application/octet-stream.
 func detectContentType(given, name string, head []byte) string {
 	if given != "" {
 		return given
 	}
+	detected := http.DetectContentType(head)
 	if ext := strings.ToLower(filepath.Ext(name)); ext != "" {
 		if t := builtinTypes[ext]; t != "" {
-			return t
-		}
-		if t := mime.TypeByExtension(ext); t != "" {
-			return t
+			detected = t
+		} else if t := mime.TypeByExtension(ext); t != "" {
+			detected = t
 		}
 	}
-	return http.DetectContentType(head)
+	if ct, err := ParseContentType(detected); err == nil {
+		return ct
+	}
+	return "application/octet-stream"
 }
 
 // builtinTypes makes detection of common document types independent of the
@@ -487,13 +560,16 @@ func (s *Session) Document(ctx context.Context, id string) (docex.Document, erro
 	}
 	defer st.Close()
 	d, err := st.Document(ctx, id)
-	s.readDone(ctx, st, "document.get", id, err)
+	err = s.readDone(ctx, st, "document.get", id, err)
 	return d, err
 }
 
 // DocumentIn returns a document only if it belongs to the basket, and
 // docex.ErrNotFound otherwise.
 func (s *Session) DocumentIn(ctx context.Context, basketID, id string) (docex.Document, error) {
+	if err := checkID("basket", basketID); err != nil {
+		return docex.Document{}, err
+	}
 	d, err := s.Document(ctx, id)
 	if err != nil {
 		return d, err
@@ -524,7 +600,7 @@ func (s *Session) Documents(ctx context.Context, basketID string, page docex.Pag
 	if err == nil {
 		docs, err = st.Documents(ctx, basketID, page)
 	}
-	s.readDone(ctx, st, "document.list", basketID, err)
+	err = s.readDone(ctx, st, "document.list", basketID, err)
 	if err != nil {
 		return nil, err
 	}
@@ -561,7 +637,7 @@ func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []
 	if err == nil {
 		docs, total, err = st.FindDocuments(ctx, basketID, filters, page)
 	}
-	s.readDone(ctx, st, "document.find", basketID, err)
+	err = s.readDone(ctx, st, "document.find", basketID, err)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -584,7 +660,7 @@ func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, do
 	if err == nil {
 		rc, err = s.openContent(ctx, st, d)
 	}
-	s.readDone(ctx, st, "document.read", id, err)
+	err = s.readDone(ctx, st, "document.read", id, err)
 	return rc, d, err
 }
 
@@ -621,6 +697,12 @@ func (s *Session) ReadContent(ctx context.Context, id string) ([]byte, error) {
 func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, contentType string) (docex.Document, error) {
 	if err := checkID("document", id); err != nil {
 		return docex.Document{}, err
+	}
+	if contentType != "" {
+		var err error
+		if contentType, err = ParseContentType(contentType); err != nil {
+			return docex.Document{}, err
+		}
 	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.update", id)
 	if err != nil {
@@ -700,6 +782,11 @@ func (s *Session) DeleteDocumentIn(ctx context.Context, basketID, id string) err
 func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error {
 	if err := checkID("document", id); err != nil {
 		return err
+	}
+	if basketID != "" {
+		if err := checkID("basket", basketID); err != nil {
+			return err
+		}
 	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.delete", id)
 	if err != nil {
@@ -813,6 +900,6 @@ func (s *Session) Audit(ctx context.Context, page docex.Page) ([]docex.AuditEntr
 	}
 	defer st.Close()
 	log, err := st.Audit(ctx, page)
-	s.readDone(ctx, st, "audit.list", "", err)
+	err = s.readDone(ctx, st, "audit.list", "", err)
 	return log, err
 }

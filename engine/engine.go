@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,7 +95,7 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // engine generates (a UUID in its canonical 36-character form): a
 // malformed id is invalid input, never "not found".
 func checkID(what, id string) error {
-	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
 		if len(id) > 64 {
 			id = id[:64] + "..."
 		}
@@ -206,6 +207,9 @@ func (s *Session) checkUser() error {
 	if uc.UserID == "" {
 		return docex.ErrUserRequired
 	}
+	if err := tenancy.ValidateUserID(uc.UserID); err != nil {
+		return err
+	}
 	if !s.e.cfg.MultiTenancy {
 		if uc.TenantID != "" {
 			return docex.Errorf(docex.ErrMultiTenancyOff, "tenant %q given, but multi-tenancy is disabled", uc.TenantID)
@@ -229,16 +233,14 @@ func (s *Session) checkUser() error {
 // known and active, the system's otherwise).
 func (s *Session) open(ctx context.Context, action tenancy.Action, op, target string) (driver.TenantStore, error) {
 	if err := s.checkUser(); err != nil {
-		s.systemDenial(ctx, op, target, err)
-		return nil, err
+		return nil, s.systemDenial(ctx, op, target, err)
 	}
 	st, err := s.e.be.OpenTenant(ctx, s.uc.TenantID)
 	if err != nil {
 		if errors.Is(err, docex.ErrTenantNotFound) {
 			err = docex.Errorf(docex.ErrTenantUnknown, "unknown tenant %q", s.uc.TenantID)
 		}
-		s.systemDenial(ctx, op, target, err)
-		return nil, err
+		return nil, s.systemDenial(ctx, op, target, err)
 	}
 	t := st.Tenant()
 	if s.e.cfg.MultiTenancy {
@@ -251,15 +253,14 @@ func (s *Session) open(ctx context.Context, action tenancy.Action, op, target st
 		if t.Status != docex.TenantActive {
 			st.Close()
 			err := docex.Errorf(docex.ErrTenantSuspended, "tenant %q is %s", t.ID, t.Status)
-			s.systemDenial(ctx, op, target, err)
-			return nil, err
+			return nil, s.systemDenial(ctx, op, target, err)
 		}
 	}
 	if err := s.e.cfg.Policy.Authorize(ctx, s.uc, action); err != nil {
 		if !errors.Is(err, docex.ErrDenied) {
 			err = fmt.Errorf("%w: %w", docex.ErrForbidden, err)
 		}
-		s.auditOutcome(ctx, st, op, target, err, nil)
+		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
 		st.Close()
 		return nil, err
 	}
@@ -280,16 +281,58 @@ func (s *Session) entry(op, target, outcome string, err error) docex.AuditEntry 
 	if e.Roles == nil {
 		e.Roles = []string{}
 	}
+	return auditSafe(e)
+}
+
+// Bounds on user-supplied audit fields (bytes).
+const (
+	maxAuditLabel = 1024     // user, tenant, target, each role
+	maxAuditText  = 64 << 10 // error
+)
+
+// auditSafe returns e with every text field valid UTF-8 without NUL bytes
+// and bounded, so that an audit write never fails because of what a caller
+// sent (PostgreSQL refuses invalid UTF-8 and NUL in text): a denial of a
+// malformed request is recorded like any other.
+func auditSafe(e docex.AuditEntry) docex.AuditEntry {
+	clean := func(s string, max int) string {
+		if len(s) > max {
+			s = s[:max] + "..."
+		}
+		return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	}
+	for _, f := range []*string{&e.UserID, &e.TenantID, &e.Target, &e.Operation, &e.Outcome} {
+		*f = clean(*f, maxAuditLabel)
+	}
+	e.Error = clean(e.Error, maxAuditText) // Detail is JSON-encoded, which makes any string valid
+	roles := make([]string, len(e.Roles))
+	for i, r := range e.Roles {
+		roles[i] = clean(r, maxAuditLabel)
+	}
+	e.Roles = roles
 	return e
 }
 
-// systemDenial records in the system audit log a call refused before a
-// tenant store was usable, with the outcome of err (outcomeOf).
-func (s *Session) systemDenial(ctx context.Context, op, target string, err error) {
-	if errors.Is(err, docex.ErrClosed) {
-		return
+// withAuditErr returns err when aerr, the error of writing err's audit
+// entry, is nil; otherwise both, so that no audit write fails silently.
+func withAuditErr(err, aerr error) error {
+	switch {
+	case aerr == nil:
+		return err
+	case err == nil:
+		return fmt.Errorf("audit log: %w", aerr)
 	}
-	_ = s.e.be.AppendSystemAudit(ctx, s.entry(op, target, outcomeOf(err), err))
+	return fmt.Errorf("%w (and this could not be audited: %w)", err, aerr)
+}
+
+// systemDenial records in the system audit log a call refused before a
+// tenant store was usable, with the outcome of err (outcomeOf), and returns
+// err (with the audit write's error, if any).
+func (s *Session) systemDenial(ctx context.Context, op, target string, err error) error {
+	if errors.Is(err, docex.ErrClosed) || ctx.Err() != nil {
+		return err
+	}
+	return withAuditErr(err, s.e.be.AppendSystemAudit(ctx, s.entry(op, target, outcomeOf(err), err)))
 }
 
 // outcomeOf is the audit outcome of an operation's error: ok, denied for
@@ -323,23 +366,31 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 		return tx.AppendAudit(ctx, s.entry(op, target, docex.OutcomeOK, nil))
 	})
 	if err != nil && ctx.Err() == nil {
-		s.auditOutcome(ctx, st, op, target, err, nil)
+		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
 	}
 	return err
 }
 
-// readDone audits a read call's outcome when the session audits reads.
-func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, target string, err error) {
+// readDone audits a read call's outcome when the session audits reads and
+// returns err (with the audit write's error, if any).
+func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, target string, err error) error {
 	if s.opts.AuditReads && ctx.Err() == nil {
-		s.auditOutcome(ctx, st, op, target, err, nil)
+		return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
 	}
+	return err
 }
 
 // auditOutcome records one entry in the tenant's audit log, in a
 // transaction of its own, with the outcome of err (outcomeOf); detail may
-// be nil.
-func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail map[string]any) {
+// be nil. It returns the audit write's error.
+func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail map[string]any) error {
 	e := s.entry(op, target, outcomeOf(err), err)
 	e.Detail = detail
-	_ = st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, e) })
+	aerr := st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, e) })
+	if errors.Is(aerr, docex.ErrTenantSuspended) || errors.Is(aerr, docex.ErrTenantUnknown) {
+		// The tenant was suspended or deleted meanwhile: its log takes no
+		// more writes, the system's records what happened.
+		aerr = s.e.be.AppendSystemAudit(ctx, e)
+	}
+	return aerr
 }

@@ -206,6 +206,9 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	if s.e.cfg.Sandbox == nil {
 		return RunResult{}, docex.ErrNoSandbox
 	}
+	if err := checkID("document", docID); err != nil {
+		return RunResult{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRunPlugin, "plugin.run", name)
 	if err != nil {
 		return RunResult{}, err
@@ -213,13 +216,11 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	defer st.Close()
 	out, err := s.runStep(ctx, st, name, docID, params)
 	if err != nil {
-		s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out))
-		return RunResult{}, err
+		return RunResult{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out)))
 	}
 	ss, err := s.stageStep(ctx, st, out)
 	if err != nil {
-		s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out))
-		return RunResult{}, err
+		return RunResult{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out)))
 	}
 	defer ss.discard()
 	var res RunResult
@@ -233,8 +234,7 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 		return tx.AppendAudit(ctx, e)
 	})
 	if err != nil {
-		s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out))
-		return RunResult{}, err
+		return RunResult{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out)))
 	}
 	return res, nil
 }
@@ -312,6 +312,11 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 	for _, d := range res.Derived {
 		if err := validateText("derived document name", d.Name, MaxDocumentNameLen); err != nil {
 			return out, docex.Errorf(docex.ErrPluginFailed, "plugin %q output refused: %v", name, err)
+		}
+		if d.ContentType != "" {
+			if _, err := ParseContentType(d.ContentType); err != nil {
+				return out, docex.Errorf(docex.ErrPluginFailed, "plugin %q output refused: derived document %q: %v", name, d.Name, err)
+			}
 		}
 		dm, err := pluginValues(name, d.Metadata)
 		if err != nil {

@@ -96,12 +96,13 @@ func (s *Session) InstallPlugin(ctx context.Context, manifest, module []byte) (P
 	if err == nil {
 		rec := driver.PluginRecord{Name: m.Name, Version: m.Version, Manifest: manifest, ModuleSHA256: m.SHA256, InstalledAt: s.e.now(), InstalledBy: s.uc.UserID}
 		if err = st.Plugins().PutPlugin(ctx, rec, module); err == nil {
-			s.auditOutcome(ctx, st, "plugin.install", m.Name, nil, map[string]any{"version": m.Version, "module_sha256": m.SHA256})
+			if err := s.auditOutcome(ctx, st, "plugin.install", m.Name, nil, map[string]any{"version": m.Version, "module_sha256": m.SHA256}); err != nil {
+				return PluginInfo{}, withAuditErr(nil, err)
+			}
 			return pluginInfo(rec, false), nil
 		}
 	}
-	s.auditOutcome(ctx, st, "plugin.install", "", err, nil)
-	return PluginInfo{}, err
+	return PluginInfo{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.install", "", err, nil))
 }
 
 // RefuseInstall records in the tenant's audit log an install that failed
@@ -128,7 +129,7 @@ func (s *Session) Plugins(ctx context.Context) ([]PluginInfo, error) {
 	}
 	defer st.Close()
 	out, err := s.plugins(ctx, st)
-	s.readDone(ctx, st, "plugin.list", "", err)
+	err = s.readDone(ctx, st, "plugin.list", "", err)
 	return out, err
 }
 
@@ -178,7 +179,7 @@ func (s *Session) Plugin(ctx context.Context, name string) (PluginInfo, error) {
 	}
 	defer st.Close()
 	rec, system, err := s.resolvePlugin(ctx, st, name)
-	s.readDone(ctx, st, "plugin.get", name, err)
+	err = s.readDone(ctx, st, "plugin.get", name, err)
 	if err != nil {
 		return PluginInfo{}, err
 	}
@@ -195,8 +196,7 @@ func (s *Session) RemovePlugin(ctx context.Context, name string) error {
 	}
 	defer st.Close()
 	err = st.Plugins().DeletePlugin(ctx, name)
-	s.auditOutcome(ctx, st, "plugin.remove", name, err, nil)
-	return err
+	return withAuditErr(err, s.auditOutcome(ctx, st, "plugin.remove", name, err, nil))
 }
 
 // InstallSystemPlugin installs a plugin available to every tenant (it runs
@@ -205,15 +205,16 @@ func (p *TenantProvisioner) InstallSystemPlugin(ctx context.Context, manifest, m
 	if p.e.closed.Load() {
 		return PluginInfo{}, docex.ErrClosed
 	}
+	if err := tenancy.ValidateUserID(p.actor); err != nil {
+		return PluginInfo{}, err
+	}
 	m, err := p.e.checkPlugin(ctx, manifest, module)
 	if err != nil {
-		p.audit(ctx, "plugin.install.system", "", err)
-		return PluginInfo{}, err
+		return PluginInfo{}, p.audit(ctx, "plugin.install.system", "", err)
 	}
 	rec := driver.PluginRecord{Name: m.Name, Version: m.Version, Manifest: manifest, ModuleSHA256: m.SHA256, InstalledAt: p.e.now(), InstalledBy: p.actor}
 	err = p.e.be.SystemPlugins().PutPlugin(ctx, rec, module)
-	p.audit(ctx, "plugin.install.system", m.Name, err)
-	if err != nil {
+	if err = p.audit(ctx, "plugin.install.system", m.Name, err); err != nil {
 		return PluginInfo{}, err
 	}
 	return pluginInfo(rec, true), nil
@@ -242,7 +243,9 @@ func (p *TenantProvisioner) SystemPlugins(ctx context.Context) ([]PluginInfo, er
 
 // RemoveSystemPlugin removes a system-wide plugin; docex.ErrNotFound if absent.
 func (p *TenantProvisioner) RemoveSystemPlugin(ctx context.Context, name string) error {
+	if err := tenancy.ValidateUserID(p.actor); err != nil {
+		return err
+	}
 	err := p.e.be.SystemPlugins().DeletePlugin(ctx, name)
-	p.audit(ctx, "plugin.remove.system", name, err)
-	return err
+	return p.audit(ctx, "plugin.remove.system", name, err)
 }

@@ -2,8 +2,7 @@ package engine
 
 import (
 	"context"
-	"strings"
-	"unicode/utf8"
+	"errors"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/tenancy"
@@ -37,15 +36,37 @@ func (p *TenantProvisioner) check() error {
 	if !p.e.cfg.MultiTenancy {
 		return docex.ErrMultiTenancyOff
 	}
-	return nil
+	return tenancy.ValidateUserID(p.actor)
 }
 
-func (p *TenantProvisioner) audit(ctx context.Context, op, target string, err error) {
+// entry returns the system audit entry of an operator action: ok for a
+// nil err, error otherwise.
+func (p *TenantProvisioner) entry(op, target string, err error) docex.AuditEntry {
 	e := docex.AuditEntry{ID: newID(), Time: p.e.now(), UserID: p.actor, Roles: []string{"operator"}, Operation: op, Target: target, Outcome: docex.OutcomeOK}
 	if err != nil {
 		e.Outcome, e.Error = docex.OutcomeError, err.Error()
 	}
-	_ = p.e.be.AppendSystemAudit(ctx, e)
+	return auditSafe(e)
+}
+
+// audit records an operator action in the system audit log. It returns
+// err, joined with the audit write's error when the entry could not be
+// written: an operator action is never left unaudited silently.
+func (p *TenantProvisioner) audit(ctx context.Context, op, target string, err error) error {
+	if ctx.Err() != nil {
+		return errors.Join(err, ctx.Err())
+	}
+	return withAuditErr(err, p.e.be.AppendSystemAudit(ctx, p.entry(op, target, err)))
+}
+
+// change runs a registry change that commits its own audit entry (the
+// backend writes it in the change's transaction); a failed change is
+// recorded as such afterwards.
+func (p *TenantProvisioner) change(ctx context.Context, op, target string, fn func(e docex.AuditEntry) error) error {
+	if err := fn(p.entry(op, target, nil)); err != nil {
+		return p.audit(ctx, op, target, err)
+	}
+	return nil
 }
 
 // Create provisions a tenant: its isolation boundary and its registry
@@ -72,8 +93,7 @@ func (p *TenantProvisioner) Create(ctx context.Context, id, displayName string) 
 		ID: id, DisplayName: displayName, Status: docex.TenantActive,
 		CreatedAt: p.e.now(), Incarnation: uuid.NewString(),
 	}
-	err := p.e.be.CreateTenant(ctx, t)
-	p.audit(ctx, "tenant.create", id, err)
+	err := p.change(ctx, "tenant.create", id, func(e docex.AuditEntry) error { return p.e.be.CreateTenant(ctx, t, e) })
 	if err != nil {
 		return docex.Tenant{}, err
 	}
@@ -123,8 +143,7 @@ func (p *TenantProvisioner) setStatus(ctx context.Context, op, id string, st doc
 	if err := tenancy.ValidateSyntax(id); err != nil {
 		return err
 	}
-	err := p.e.be.SetTenantStatus(ctx, id, st)
-	p.audit(ctx, op, id, err)
+	err := p.change(ctx, op, id, func(e docex.AuditEntry) error { return p.e.be.SetTenantStatus(ctx, id, st, e) })
 	if err == nil && st != docex.TenantActive {
 		if t, terr := p.e.be.Tenant(ctx, id); terr == nil {
 			p.e.releaseTenantPlugins(ctx, t) // no idle instance outlives the suspension
@@ -146,11 +165,10 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	t, err := p.e.be.Tenant(ctx, id)
-	if err == nil {
-		err = p.e.be.DeleteTenant(ctx, id)
-	}
-	p.audit(ctx, "tenant.delete", id, err)
 	if err != nil {
+		return p.audit(ctx, "tenant.delete", id, err)
+	}
+	if err := p.change(ctx, "tenant.delete", id, func(e docex.AuditEntry) error { return p.e.be.DeleteTenant(ctx, id, e) }); err != nil {
 		return err
 	}
 	p.e.forgetTenant(id)
@@ -162,22 +180,6 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// validateText checks a user-supplied label: valid UTF-8, no control
-// characters, 1..max bytes. It returns docex.ErrInvalid.
-func validateText(what, s string, max int) error {
-	if s == "" || strings.TrimSpace(s) == "" {
-		return docex.Errorf(docex.ErrInvalid, "%s is empty", what)
-	}
-	if len(s) > max {
-		return docex.Errorf(docex.ErrInvalid, "%s is %d bytes, longer than %d", what, len(s), max)
-	}
-	if !utf8.ValidString(s) {
-		return docex.Errorf(docex.ErrInvalid, "%s is not valid UTF-8", what)
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
-			return docex.Errorf(docex.ErrInvalid, "%s contains a control character %U", what, r)
-		}
-	}
-	return nil
-}
+// validateText checks a user-supplied label (tenancy.ValidateLabel): valid
+// UTF-8, no control characters, 1..max bytes. It returns docex.ErrInvalid.
+func validateText(what, s string, max int) error { return tenancy.ValidateLabel(what, s, max) }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/tenancy"
 )
 
 // SweepReport lists what Sweep removed.
@@ -34,9 +35,11 @@ func (p *TenantProvisioner) Sweep(ctx context.Context, grace time.Duration) (Swe
 	if p.e.closed.Load() {
 		return rep, docex.ErrClosed
 	}
+	if err := tenancy.ValidateUserID(p.actor); err != nil {
+		return rep, err
+	}
 	err := p.sweep(ctx, grace, &rep)
-	p.audit(ctx, "system.sweep", fmt.Sprintf("storage=%d dirs=%d files=%d", len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles), err)
-	return rep, err
+	return rep, p.audit(ctx, "system.sweep", fmt.Sprintf("storage=%d dirs=%d files=%d", len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles), err)
 }
 
 func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep *SweepReport) error {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -53,6 +54,10 @@ func Run(t *testing.T, h Harness) {
 			t.Run("Find", f.testFind)
 			t.Run("Limits", f.testLimits)
 			t.Run("Audit", f.testAudit)
+			t.Run("MalformedInput", f.testMalformedInput)
+			t.Run("BasketNamesAreNotIDs", f.testBasketNamesAreNotIDs)
+			t.Run("StaleStores", f.testStaleStores)
+			t.Run("SuspendIsAWriteBarrier", f.testSuspendIsAWriteBarrier)
 			t.Run("CrossTenant", f.testCrossTenant)
 			t.Run("RandomInterleaving", f.testRandomInterleaving)
 			t.Run("LocalMode", f.testLocalMode)
@@ -720,6 +725,230 @@ func (f *fixture) testLimits(t *testing.T) {
 	for _, bad := range []string{"", strings.Repeat("n", 1025), "a\x00b"} {
 		_, err = s.AddDocument(bg, b.ID, engine.NewDocument{Name: bad, Content: strings.NewReader("x")})
 		wantErr(t, err, docex.ErrInvalid)
+	}
+}
+
+// testMalformedInput: user ids are validated, invalid UTF-8 and NUL bytes
+// anywhere in a request give the same answer on every backend (ErrInvalid,
+// nothing stored), and the denial of such a request is still audited (issue
+// 8: PostgreSQL refused the audit row and the error was dropped).
+func (f *fixture) testMalformedInput(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	for _, user := range []string{"bad\xffuser", "nul\x00user", "new\nline", "esc\x1b[31m", strings.Repeat("u", 257), " "} {
+		_, err := e.eng.As(docex.UserContext{UserID: user, TenantID: "acme", Roles: []string{"admin"}}).Baskets(bg, docex.Page{})
+		wantErr(t, err, docex.ErrInvalidID, docex.ErrInvalid)
+		_, err = e.eng.Provisioner(user).Create(bg, "acme2", "")
+		wantErr(t, err, docex.ErrInvalidID, docex.ErrInvalid)
+	}
+	if _, err := e.eng.Provisioner("").Get(bg, "acme2"); !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("a provisioner with an invalid actor created a tenant: %v", err)
+	}
+	for _, ok := range []string{"alice@example.com", "CN=Alice,O=Acme", "用户", strings.Repeat("u", 256)} {
+		_, err := e.eng.As(docex.UserContext{UserID: ok, TenantID: "acme", Roles: []string{"admin"}}).Baskets(bg, docex.Page{})
+		must(t, err)
+	}
+	_, err := e.eng.As(docex.UserContext{UserID: "u", TenantID: "\xffacme\x00", Roles: []string{"admin"}}).Baskets(bg, docex.Page{})
+	wantErr(t, err, docex.ErrInvalidID)
+	sys, err := e.be.SystemAudit(bg, docex.Page{Limit: 100})
+	must(t, err)
+	denied := 0
+	for _, a := range sys {
+		if a.Operation == "basket.list" && a.Outcome != docex.OutcomeOK {
+			denied++
+			if !utf8.ValidString(a.UserID+a.TenantID+a.Error) || strings.ContainsRune(a.UserID+a.TenantID, 0) {
+				t.Fatalf("audit entry not sanitised: %+q", a)
+			}
+		}
+	}
+	if denied != 7 {
+		t.Fatalf("%d denials of malformed requests in the system audit, want 7: %+v", denied, sys)
+	}
+
+	s := e.as("acme", "admin")
+	b := e.basket(s, "b")
+	d := e.add(s, b.ID, "x", "x", nil)
+	for _, v := range []string{"bad\xffvalue", "nul\x00value"} {
+		meta := map[string]docex.Value{"k": docex.String(v)}
+		_, err = s.AddDocument(bg, b.ID, engine.NewDocument{Name: "y", Content: strings.NewReader("y"), Metadata: meta})
+		wantErr(t, err, docex.ErrInvalid)
+		_, err = s.SetMetadata(bg, d.ID, meta)
+		wantErr(t, err, docex.ErrInvalid)
+		_, _, err = s.FindDocuments(bg, b.ID, []docex.MetaFilter{{Key: "k", Value: docex.String(v)}}, docex.Page{})
+		wantErr(t, err, docex.ErrInvalid)
+	}
+	for _, k := range []string{"bad\xffkey", "nul\x00key"} {
+		_, err = s.SetMetadata(bg, d.ID, map[string]docex.Value{k: docex.String("v")})
+		wantErr(t, err, docex.ErrInvalid)
+	}
+	_, err = s.CreateBasket(bg, "bad\xffname")
+	wantErr(t, err, docex.ErrInvalid)
+
+	// Content types: a media type, printable ASCII, bounded; stored in
+	// canonical form (issue 8: escape sequences, 100 KB and invalid UTF-8
+	// were accepted).
+	for _, ct := range []string{"\x1b[31mtext/plain", "text/plain\nX-Forged: 1", strings.Repeat("a", 100<<10), "text/pl\xffain", "notamediatype", "text/", "/plain", "text/plain; charset", "texte/plaîn"} {
+		_, err = s.AddDocument(bg, b.ID, engine.NewDocument{Name: "ct", Content: strings.NewReader("ct"), ContentType: ct})
+		wantErr(t, err, docex.ErrInvalid)
+		_, err = s.UpdateContent(bg, d.ID, strings.NewReader("ct"), ct)
+		wantErr(t, err, docex.ErrInvalid)
+	}
+	a, err := s.AddDocument(bg, b.ID, engine.NewDocument{Name: "ct", Content: strings.NewReader("ct"), ContentType: "Text/Plain; Charset=utf-8"})
+	must(t, err)
+	if a.Document.ContentType != "text/plain; charset=utf-8" {
+		t.Fatalf("content type stored as %q", a.Document.ContentType)
+	}
+	must(t, s.DeleteDocument(bg, a.Document.ID))
+	got, err := s.Document(bg, d.ID)
+	must(t, err)
+	if len(got.Metadata) != 0 {
+		t.Fatalf("malformed metadata stored: %v", got.Metadata)
+	}
+	if bs, err := s.Baskets(bg, docex.Page{}); err != nil || len(bs) != 1 {
+		t.Fatalf("baskets %v %v", bs, err)
+	}
+
+	// Malformed ids are invalid input, never "not found" (and never reach
+	// a backend: invalid UTF-8 in an id made PostgreSQL fail).
+	for _, id := range []string{"nope", "bad\xffid", "nul\x00", strings.ToUpper(d.ID), "{" + d.ID + "}", "urn:uuid:" + d.ID, strings.ReplaceAll(d.ID, "-", "")} {
+		_, err = s.Document(bg, id)
+		wantErr(t, err, docex.ErrInvalidID)
+		_, _, err = s.OpenContent(bg, id)
+		wantErr(t, err, docex.ErrInvalidID)
+		_, err = s.SetMetadata(bg, id, map[string]docex.Value{"k": docex.String("v")})
+		wantErr(t, err, docex.ErrInvalidID)
+		wantErr(t, s.DeleteDocument(bg, id), docex.ErrInvalidID)
+		_, err = s.Basket(bg, id)
+		wantErr(t, err, docex.ErrInvalidID)
+		_, err = s.Documents(bg, id, docex.Page{})
+		wantErr(t, err, docex.ErrInvalidID)
+		_, err = s.AddDocument(bg, id, engine.NewDocument{Name: "z", Content: strings.NewReader("z")})
+		wantErr(t, err, docex.ErrInvalidID)
+		wantErr(t, s.DeleteBasket(bg, id, true), docex.ErrInvalidID)
+	}
+	_, err = s.Document(bg, uuid.NewString())
+	wantErr(t, err, docex.ErrNotFound)
+}
+
+// testBasketNamesAreNotIDs: a basket name can never stand for another
+// basket's id (issue 8: a writer created a basket named after another
+// basket's id, and commands that accept a name or an id acted on it).
+func (f *fixture) testBasketNamesAreNotIDs(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "admin")
+	victim := e.basket(s, "invoices")
+	d := e.add(s, victim.ID, "x", "x", nil)
+	for _, name := range []string{victim.ID, strings.ToUpper(victim.ID), "urn:uuid:" + victim.ID, "{" + victim.ID + "}", strings.ReplaceAll(victim.ID, "-", ""), uuid.NewString()} {
+		_, err := s.CreateBasket(bg, name)
+		wantErr(t, err, docex.ErrInvalid)
+	}
+	for _, ok := range []string{"2024-01-invoices", victim.ID + "-copy", "invoices " + victim.ID} {
+		e.basket(s, ok)
+	}
+	for _, ref := range []string{victim.ID, "invoices"} {
+		b, err := s.ResolveBasket(bg, ref)
+		must(t, err)
+		if b.ID != victim.ID {
+			t.Fatalf("ResolveBasket(%q) = %s, want %s", ref, b.ID, victim.ID)
+		}
+	}
+	_, err := s.ResolveBasket(bg, uuid.NewString())
+	wantErr(t, err, docex.ErrNotFound)
+	_, err = s.ResolveBasket(bg, "no such basket")
+	wantErr(t, err, docex.ErrNotFound)
+	if got, err := s.Document(bg, d.ID); err != nil || got.BasketID != victim.ID {
+		t.Fatalf("%v %v", got, err)
+	}
+}
+
+// testStaleStores: a store opened before its tenant was suspended, or
+// deleted and provisioned again, takes no more writes (issue 8: on
+// PostgreSQL such a store wrote a basket and an audit entry into the new
+// tenant). A store opened while the tenant is suspended (the operator's
+// sweep) keeps working.
+func (f *fixture) testStaleStores(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	e.tenant("beta")
+	p := e.eng.Provisioner("ops")
+	insert := func(st driver.TenantStore, name string) error {
+		return st.Write(bg, func(tx driver.Tx) error {
+			return tx.InsertBasket(bg, docex.Basket{ID: uuid.NewString(), Name: name, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)})
+		})
+	}
+	stale, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer stale.Close()
+	must(t, insert(stale, "before"))
+	must(t, p.Delete(bg, "acme"))
+	e.tenant("acme")
+	wantErr(t, insert(stale, "into the new tenant"), docex.ErrTenantUnknown)
+	s := e.as("acme", "admin")
+	if bs, err := s.Baskets(bg, docex.Page{}); err != nil || len(bs) != 0 {
+		t.Fatalf("new incarnation of acme has baskets %+v (%v)", bs, err)
+	}
+
+	active, err := e.be.OpenTenant(bg, "beta")
+	must(t, err)
+	defer active.Close()
+	must(t, p.Suspend(bg, "beta"))
+	wantErr(t, insert(active, "after suspension"), docex.ErrTenantSuspended)
+	operator, err := e.be.OpenTenant(bg, "beta")
+	must(t, err)
+	defer operator.Close()
+	must(t, insert(operator, "operator while suspended"))
+	_, err = p.Sweep(bg, time.Hour)
+	must(t, err)
+	must(t, p.Resume(bg, "beta"))
+	must(t, insert(active, "after resume"))
+}
+
+// testSuspendIsAWriteBarrier: when Suspend returns, no write of the tenant
+// can commit any more, including writes that were in flight (they commit
+// before Suspend returns, or fail). Writers run flat out while the tenant
+// is suspended; the basket count read right after Suspend returns must be
+// the final one.
+func (f *fixture) testSuspendIsAWriteBarrier(t *testing.T) {
+	e := f.env(t)
+	for round := range 3 {
+		id := fmt.Sprintf("t%d", round)
+		e.tenant(id)
+		s := e.as(id, "writer")
+		var wg sync.WaitGroup
+		var started sync.WaitGroup
+		for w := range 6 {
+			started.Add(1)
+			wg.Go(func() {
+				first := true
+				for n := 0; ; n++ {
+					_, err := s.CreateBasket(bg, fmt.Sprintf("w%d-%d", w, n))
+					if first {
+						started.Done()
+						first = false
+					}
+					if err != nil {
+						if !errors.Is(err, docex.ErrTenantSuspended) {
+							t.Errorf("writer: %v", err)
+						}
+						return
+					}
+				}
+			})
+		}
+		started.Wait()
+		must(t, e.eng.Provisioner("ops").Suspend(bg, id))
+		st, err := e.be.OpenTenant(bg, id)
+		must(t, err)
+		atSuspend, err := st.Baskets(bg, docex.Page{Limit: docex.MaxPageLimit})
+		must(t, err)
+		wg.Wait()
+		final, err := st.Baskets(bg, docex.Page{Limit: docex.MaxPageLimit})
+		must(t, err)
+		st.Close()
+		if len(final) != len(atSuspend) {
+			t.Fatalf("round %d: %d baskets when Suspend returned, %d after the writers stopped: writes committed after the suspension", round, len(atSuspend), len(final))
+		}
 	}
 }
 

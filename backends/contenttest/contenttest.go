@@ -87,7 +87,8 @@ func (e *env) tenant(id string) *tenant {
 	e.t.Helper()
 	tn := docex.Tenant{ID: id, DisplayName: id, Status: docex.TenantActive, CreatedAt: time.Now().UTC().Truncate(time.Microsecond), Incarnation: uuid.NewString()}
 	if id != "" {
-		if err := e.be.CreateTenant(bg, tn); err != nil {
+		audit := docex.AuditEntry{ID: uuid.NewString(), Time: tn.CreatedAt, UserID: "contenttest", Roles: []string{"operator"}, Operation: "tenant.create", Target: id, Outcome: docex.OutcomeOK}
+		if err := e.be.CreateTenant(bg, tn, audit); err != nil {
 			e.t.Fatal(err)
 		}
 	} else {

@@ -33,7 +33,7 @@ func seedTenants(tb testing.TB, b *Backend, prefix string, n int) []string {
 	for range 4 {
 		wg.Go(func() {
 			for id := range work {
-				if err := b.CreateTenant(bg, docex.Tenant{ID: id, DisplayName: id, CreatedAt: time.Now(), Incarnation: uuid.NewString()}); err != nil {
+				if err := b.CreateTenant(bg, docex.Tenant{ID: id, DisplayName: id, CreatedAt: time.Now(), Incarnation: uuid.NewString()}, testAudit("tenant.create")); err != nil {
 					errs <- err
 					continue
 				}
@@ -75,7 +75,7 @@ func BenchmarkProvisionTenant(b *testing.B) {
 			for b.Loop() {
 				i++
 				id := fmt.Sprintf("new%d-%d", existing, i)
-				if err := be.CreateTenant(bg, docex.Tenant{ID: id, DisplayName: id, CreatedAt: time.Now(), Incarnation: uuid.NewString()}); err != nil {
+				if err := be.CreateTenant(bg, docex.Tenant{ID: id, DisplayName: id, CreatedAt: time.Now(), Incarnation: uuid.NewString()}, testAudit("tenant.create")); err != nil {
 					b.Fatal(err)
 				}
 			}

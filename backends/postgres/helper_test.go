@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -120,4 +122,9 @@ func queryInt(t testing.TB, b *Backend, sql string, args ...any) int64 {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return n
+}
+
+// testAudit is a system audit entry for backend calls made by the tests.
+func testAudit(op string) docex.AuditEntry {
+	return docex.AuditEntry{ID: uuid.NewString(), Time: time.Now(), UserID: "test", Roles: []string{"operator"}, Operation: op, Outcome: docex.OutcomeOK}
 }

@@ -59,12 +59,15 @@ func TestDroppedSchemaNeverFallsThrough(t *testing.T) {
 	wantErr(t, err, docex.ErrCorrupt)
 	must(t, onlyBasket(other, "beta-basket"))
 	// The registry row can still be removed, and the id provisioned again.
-	must(t, b.DeleteTenant(bg, "alpha"))
+	must(t, b.DeleteTenant(bg, "alpha", testAudit("tenant.delete")))
 	openStore(t, b, "alpha")
 }
 
-// TestSchemaDroppedMidTransaction drops the schema after the search_path
-// check: the next statement must fail, not resolve elsewhere.
+// TestSchemaDroppedMidTransaction: the check at the start of every tenant
+// transaction reads the schema's own meta table, so the schema cannot be
+// dropped (or renamed) under a running transaction: the DROP waits for the
+// transaction, here until its lock timeout, and the transaction reads its
+// own tenant's rows only. Public and temporary decoys are never found.
 func TestSchemaDroppedMidTransaction(t *testing.T) {
 	b := bootstrapped(t, Config{MaxConns: 3}, true)
 	a := openStore(t, b, "alpha")
@@ -73,19 +76,23 @@ func TestSchemaDroppedMidTransaction(t *testing.T) {
 		INSERT INTO public.baskets VALUES ('p', 'public-basket', now(), 0, 0)`)
 	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
 	defer cancel()
-	// DROP SCHEMA waits for the open transaction's locks; run the sabotage
-	// before the transaction touches any table.
 	err := a.Write(ctx, func(tx driver.Tx) error {
-		exec(t, b, `DROP SCHEMA docex_t_alpha CASCADE`)
-		list, err := tx.Baskets(ctx, docex.Page{})
-		if err == nil {
-			return fmt.Errorf("read after drop returned %+v", list)
+		conn, err := b.pool.Acquire(ctx)
+		if err != nil {
+			return err
 		}
-		return err
+		defer conn.Release()
+		_, derr := conn.Exec(ctx, `SET lock_timeout = '500ms'; DROP SCHEMA docex_t_alpha CASCADE`)
+		if code, _ := pgError(derr); code != "55P03" {
+			return fmt.Errorf("DROP SCHEMA under a running transaction: %v, want a lock timeout", derr)
+		}
+		list, err := tx.Baskets(ctx, docex.Page{})
+		if err != nil || len(list) != 1 || list[0].Name != "alpha-basket" {
+			return fmt.Errorf("read in the transaction: %+v %v", list, err)
+		}
+		return nil
 	})
-	if err == nil || docex.Code(err) == "internal" && !isUndefinedTable(err) {
-		t.Fatalf("got %v, want an undefined-table error", err)
-	}
+	must(t, err)
 }
 
 func isUndefinedTable(err error) bool {
@@ -217,7 +224,7 @@ func manyTenantsRoundRobin(t *testing.T, n int) {
 	for range 4 {
 		wg.Go(func() {
 			for id := range work {
-				err := b.CreateTenant(bg, docex.Tenant{ID: id, DisplayName: id, CreatedAt: time.Now(), Incarnation: uuid.NewString()})
+				err := b.CreateTenant(bg, docex.Tenant{ID: id, DisplayName: id, CreatedAt: time.Now(), Incarnation: uuid.NewString()}, testAudit("tenant.create"))
 				if err == nil {
 					var st driver.TenantStore
 					if st, err = b.OpenTenant(bg, id); err == nil {
@@ -311,17 +318,17 @@ func TestProvisioningCrashSafety(t *testing.T) {
 					}
 					return boom
 				}
-				err := b.CreateTenant(ctx, docex.Tenant{ID: "crash", DisplayName: "c", CreatedAt: time.Now(), Incarnation: uuid.NewString()})
+				err := b.CreateTenant(ctx, docex.Tenant{ID: "crash", DisplayName: "c", CreatedAt: time.Now(), Incarnation: uuid.NewString()}, testAudit("tenant.create"))
 				b.provisionHook = nil
 				if err == nil {
 					t.Fatal("CreateTenant succeeded despite the failure")
 				}
 				assertNoTenant(t, b, "crash")
-				must(t, b.CreateTenant(bg, docex.Tenant{ID: "crash", DisplayName: "c", CreatedAt: time.Now(), Incarnation: uuid.NewString()}))
+				must(t, b.CreateTenant(bg, docex.Tenant{ID: "crash", DisplayName: "c", CreatedAt: time.Now(), Incarnation: uuid.NewString()}, testAudit("tenant.create")))
 				st, err := b.OpenTenant(bg, "crash")
 				must(t, err)
 				st.Close()
-				must(t, b.DeleteTenant(bg, "crash"))
+				must(t, b.DeleteTenant(bg, "crash", testAudit("tenant.delete")))
 				assertNoTenant(t, b, "crash")
 			})
 		}
@@ -339,4 +346,31 @@ func assertNoTenant(t *testing.T, b *Backend, id string) {
 	}
 	_, err := b.OpenTenant(bg, id)
 	wantErr(t, err, docex.ErrTenantNotFound)
+}
+
+// TestRenamedSchemaIsNotAnotherTenant: each schema records the tenant and
+// incarnation it belongs to, and every transaction checks them, so a
+// schema renamed to another tenant's schema name is refused, not read as
+// that tenant (issue 8).
+func TestRenamedSchemaIsNotAnotherTenant(t *testing.T) {
+	b := bootstrapped(t, Config{MaxConns: 2}, true)
+	alpha, beta := openStore(t, b, "alpha"), openStore(t, b, "beta")
+	addBasket(t, alpha, "alpha-basket")
+	addBasket(t, beta, "beta-basket")
+	exec(t, b, `DROP SCHEMA docex_t_beta CASCADE; ALTER SCHEMA docex_t_alpha RENAME TO docex_t_beta`)
+	list, err := beta.Baskets(bg, docex.Page{})
+	if err == nil {
+		t.Fatalf("beta's store read alpha's schema: %+v", list)
+	}
+	wantErr(t, err, docex.ErrCorrupt)
+	wantErr(t, addBasketErr(beta, "x"), docex.ErrCorrupt)
+	_, err = b.OpenTenant(bg, "beta")
+	wantErr(t, err, docex.ErrCorrupt)
+	_, err = b.OpenTenant(bg, "alpha")
+	wantErr(t, err, docex.ErrCorrupt) // its schema is gone
+}
+
+func addBasketErr(st driver.TenantStore, name string) error {
+	bk := docex.Basket{ID: newID(), Name: name, CreatedAt: time.Now()}
+	return st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) })
 }

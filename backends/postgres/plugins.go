@@ -70,7 +70,7 @@ func (s *store) Plugins() driver.PluginStore {
 		if s.closed.Load() {
 			return docex.Errorf(docex.ErrClosed, "postgres: store of %s is closed", s.schema)
 		}
-		return s.b.inTenant(ctx, s.schema, mode, fn)
+		return s.b.inTenant(ctx, s, mode, fn)
 	}}
 }
 

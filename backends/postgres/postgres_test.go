@@ -166,9 +166,9 @@ func TestBootstrap(t *testing.T) {
 	}
 	_, err = b.OpenTenant(bg, "system")
 	wantErr(t, err, docex.ErrBootstrapTenant)
-	wantErr(t, b.CreateTenant(bg, docex.Tenant{ID: "system", DisplayName: "x"}), docex.ErrTenantExists)
-	wantErr(t, b.DeleteTenant(bg, "system"), docex.ErrBootstrapTenant)
-	wantErr(t, b.SetTenantStatus(bg, "system", docex.TenantSuspended), docex.ErrBootstrapTenant)
+	wantErr(t, b.CreateTenant(bg, docex.Tenant{ID: "system", DisplayName: "x"}, testAudit("tenant.create")), docex.ErrTenantExists)
+	wantErr(t, b.DeleteTenant(bg, "system", testAudit("tenant.delete")), docex.ErrBootstrapTenant)
+	wantErr(t, b.SetTenantStatus(bg, "system", docex.TenantSuspended, testAudit("tenant.status")), docex.ErrBootstrapTenant)
 
 	exec(t, b, `UPDATE docex_system.meta SET value = '99' WHERE key = 'schema_version'`)
 	wantErr(t, b.Check(bg, testInfo(true)), docex.ErrSchemaVersion)
@@ -190,10 +190,10 @@ func TestTenantLifecycle(t *testing.T) {
 	b := bootstrapped(t, Config{}, true)
 	now := time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.FixedZone("x", 3600))
 	acme := docex.Tenant{ID: "acme", DisplayName: "Acme", Status: docex.TenantActive, CreatedAt: now, Incarnation: uuid.NewString()}
-	must(t, b.CreateTenant(bg, acme))
-	must(t, b.CreateTenant(bg, docex.Tenant{ID: "beta", DisplayName: "Beta", CreatedAt: now, Incarnation: uuid.NewString()}))
-	wantErr(t, b.CreateTenant(bg, acme), docex.ErrTenantExists, docex.ErrConflict)
-	wantErr(t, b.CreateTenant(bg, docex.Tenant{ID: "Bad Id"}), docex.ErrInvalidID)
+	must(t, b.CreateTenant(bg, acme, testAudit("tenant.create")))
+	must(t, b.CreateTenant(bg, docex.Tenant{ID: "beta", DisplayName: "Beta", CreatedAt: now, Incarnation: uuid.NewString()}, testAudit("tenant.create")))
+	wantErr(t, b.CreateTenant(bg, acme, testAudit("tenant.create")), docex.ErrTenantExists, docex.ErrConflict)
+	wantErr(t, b.CreateTenant(bg, docex.Tenant{ID: "Bad Id"}, testAudit("tenant.create")), docex.ErrInvalidID)
 
 	got, err := b.Tenant(bg, "acme")
 	must(t, err)
@@ -210,7 +210,7 @@ func TestTenantLifecycle(t *testing.T) {
 		t.Fatalf("Tenants = %v", ids)
 	}
 
-	must(t, b.SetTenantStatus(bg, "acme", docex.TenantSuspended))
+	must(t, b.SetTenantStatus(bg, "acme", docex.TenantSuspended, testAudit("tenant.status")))
 	st, err := b.OpenTenant(bg, "acme")
 	must(t, err)
 	if st.Tenant().Status != docex.TenantSuspended || st.Tenant().ID != "acme" {
@@ -224,8 +224,8 @@ func TestTenantLifecycle(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"status unknown", b.SetTenantStatus(bg, "nope", docex.TenantActive)},
-		{"delete unknown", b.DeleteTenant(bg, "nope")},
+		{"status unknown", b.SetTenantStatus(bg, "nope", docex.TenantActive, testAudit("tenant.status"))},
+		{"delete unknown", b.DeleteTenant(bg, "nope", testAudit("tenant.delete"))},
 		{"open unknown", second(b.OpenTenant(bg, "nope"))},
 		{"open invalid", second(b.OpenTenant(bg, "../../x"))},
 		{"open empty", second(b.OpenTenant(bg, ""))},
@@ -234,7 +234,7 @@ func TestTenantLifecycle(t *testing.T) {
 	for _, c := range notFound {
 		t.Run(c.name, func(t *testing.T) { wantErr(t, c.err, docex.ErrTenantNotFound) })
 	}
-	wantErr(t, b.SetTenantStatus(bg, "acme", "weird"), docex.ErrInvalid)
+	wantErr(t, b.SetTenantStatus(bg, "acme", "weird", testAudit("tenant.status")), docex.ErrInvalid)
 
 	// Delete, then provision again: a clean, empty store.
 	st, err = b.OpenTenant(bg, "acme")
@@ -243,13 +243,13 @@ func TestTenantLifecycle(t *testing.T) {
 		return tx.InsertBasket(bg, docex.Basket{ID: newID(), Name: "old", CreatedAt: now})
 	}))
 	st.Close()
-	must(t, b.DeleteTenant(bg, "acme"))
+	must(t, b.DeleteTenant(bg, "acme", testAudit("tenant.delete")))
 	_, err = b.OpenTenant(bg, "acme")
 	wantErr(t, err, docex.ErrTenantNotFound)
 	if n := queryInt(t, b, `SELECT count(*) FROM pg_namespace WHERE nspname = 'docex_t_acme'`); n != 0 {
 		t.Fatal("schema survived DeleteTenant")
 	}
-	must(t, b.CreateTenant(bg, docex.Tenant{ID: "acme", DisplayName: "Acme 2", CreatedAt: now, Incarnation: uuid.NewString()}))
+	must(t, b.CreateTenant(bg, docex.Tenant{ID: "acme", DisplayName: "Acme 2", CreatedAt: now, Incarnation: uuid.NewString()}, testAudit("tenant.create")))
 	st, err = b.OpenTenant(bg, "acme")
 	must(t, err)
 	defer st.Close()
@@ -269,7 +269,7 @@ func TestConcurrentCreateSameID(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			errs[i] = b.CreateTenant(bg, docex.Tenant{ID: "race", DisplayName: "r", CreatedAt: time.Now(), Incarnation: uuid.NewString()})
+			errs[i] = b.CreateTenant(bg, docex.Tenant{ID: "race", DisplayName: "r", CreatedAt: time.Now(), Incarnation: uuid.NewString()}, testAudit("tenant.create"))
 		})
 	}
 	wg.Wait()
@@ -302,7 +302,7 @@ func TestSingleTenant(t *testing.T) {
 	}
 	_, err = b.OpenTenant(bg, "acme")
 	wantErr(t, err, docex.ErrMultiTenancyOff)
-	wantErr(t, b.CreateTenant(bg, docex.Tenant{ID: "acme"}), docex.ErrMultiTenancyOff)
+	wantErr(t, b.CreateTenant(bg, docex.Tenant{ID: "acme"}, testAudit("tenant.create")), docex.ErrMultiTenancyOff)
 	created, err := b.Bootstrap(bg, testInfo(false))
 	must(t, err)
 	if created {
@@ -312,7 +312,7 @@ func TestSingleTenant(t *testing.T) {
 
 func TestTenantSchemaVersion(t *testing.T) {
 	b := bootstrapped(t, Config{}, true)
-	must(t, b.CreateTenant(bg, docex.Tenant{ID: "acme", DisplayName: "A", CreatedAt: time.Now(), Incarnation: uuid.NewString()}))
+	must(t, b.CreateTenant(bg, docex.Tenant{ID: "acme", DisplayName: "A", CreatedAt: time.Now(), Incarnation: uuid.NewString()}, testAudit("tenant.create")))
 	exec(t, b, `UPDATE docex_t_acme.meta SET value = '99' WHERE key = 'schema_version'`)
 	_, err := b.OpenTenant(bg, "acme")
 	wantErr(t, err, docex.ErrSchemaVersion)
@@ -321,7 +321,7 @@ func TestTenantSchemaVersion(t *testing.T) {
 // openStore creates tenant id on b and opens its store.
 func openStore(t testing.TB, b *Backend, id string) driver.TenantStore {
 	t.Helper()
-	must(t, b.CreateTenant(bg, docex.Tenant{ID: id, DisplayName: id, CreatedAt: time.Now(), Incarnation: uuid.NewString()}))
+	must(t, b.CreateTenant(bg, docex.Tenant{ID: id, DisplayName: id, CreatedAt: time.Now(), Incarnation: uuid.NewString()}, testAudit("tenant.create")))
 	st, err := b.OpenTenant(bg, id)
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
@@ -511,7 +511,13 @@ func TestStore(t *testing.T) {
 		must(t, st.Write(bg, func(tx driver.Tx) error { return tx.AppendAudit(bg, e) }))
 		must(t, b.AppendSystemAudit(bg, e))
 	}
-	for _, list := range [][]docex.AuditEntry{must1(st.Audit(bg, docex.Page{Limit: 2})), must1(b.SystemAudit(bg, docex.Page{Limit: 2}))} {
+	var sysOps []docex.AuditEntry // the system log also holds tenant.create
+	for _, e := range must1(b.SystemAudit(bg, docex.Page{Limit: 10})) {
+		if e.Operation == "op" {
+			sysOps = append(sysOps, e)
+		}
+	}
+	for _, list := range [][]docex.AuditEntry{must1(st.Audit(bg, docex.Page{Limit: 2})), sysOps[:2]} {
 		if len(list) != 2 || !list[0].Time.After(list[1].Time) || list[1].Roles == nil || len(list[0].Roles) != 2 {
 			t.Fatalf("audit = %+v", list)
 		}

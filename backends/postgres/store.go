@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -13,37 +15,100 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// setPathSQL sets the transaction-local search_path and returns the
-// schemas that are then effectively on it. It is the first statement of
-// every tenant transaction. set_config runs in the sub-select, so
-// current_schemas sees the new path; a missing schema does not appear in
-// the result.
-const setPathSQL = `SELECT current_schemas(false) FROM (SELECT set_config('search_path', $1, true)) AS s`
-
 // maxWriteAttempts bounds how often Write runs fn on serialisation
 // failures and deadlocks.
 const maxWriteAttempts = 5
 
+// checkSQL is the first statement of every tenant transaction, one round
+// trip: it sets the transaction-local search_path ($1) and returns the
+// schemas then effectively on it (set_config runs in the FROM clause, so
+// current_schemas sees the new path; a missing schema does not appear),
+// the identity and schema version recorded inside the schema, and, for a
+// tenant store, the tenant's registry row ($2) — locked FOR SHARE in a
+// write transaction, so that a concurrent suspension or deletion waits for
+// the write to commit (the barrier described in docs/isolation-postgres.md).
+// The schema is spliced in, validated and quoted, so the statement runs in
+// exec mode: it is never prepared, and pgx's statement cache does not
+// fill with one statement per tenant.
+func (b *Backend) checkSQL(s *store, mode pgx.TxAccessMode) string {
+	q := `SELECT current_schemas(false), m.tid, m.inc, m.ver`
+	if s.tenant.ID != "" {
+		q += `, r.status, r.incarnation`
+	}
+	q += ` FROM (SELECT set_config('search_path', $1, true)) AS s
+		LEFT JOIN LATERAL (SELECT max(value) FILTER (WHERE key = 'tenant_id') AS tid,
+			max(value) FILTER (WHERE key = 'incarnation') AS inc,
+			max(value) FILTER (WHERE key = 'schema_version') AS ver FROM ` + quote(s.schema) + `.meta) AS m ON true`
+	if s.tenant.ID != "" {
+		q += ` LEFT JOIN LATERAL (SELECT status, incarnation FROM ` + b.sys + `.tenants WHERE id = $2`
+		if mode == pgx.ReadWrite {
+			q += ` FOR SHARE`
+		}
+		q += `) AS r ON true`
+	}
+	return q
+}
+
 // inTenant is the only way to run SQL against a tenant schema. It begins a
-// transaction, sets the transaction-local search_path to the quoted schema
-// followed by pg_temp (never public), checks that schema exists and is
-// first on the path, runs fn, and commits. The tenant SQL is unqualified:
-// with schema missing, every table lookup fails (42P01) instead of finding
-// another schema's table. The search_path ends with the transaction, so
-// nothing stays on the pooled connection. It returns fn's error, or an
-// error matching docex.ErrCorrupt when the schema is missing.
-func (b *Backend) inTenant(ctx context.Context, schema string, mode pgx.TxAccessMode, fn func(q pgx.Tx) error) error {
+// transaction and, in one round trip (checkSQL), sets the transaction-local
+// search_path to the quoted schema followed by pg_temp (never public) and
+// checks that the schema exists and is first on the path, that it holds
+// the tenant incarnation the store was opened for with this binary's
+// schema version, and that the registry still names that incarnation (and
+// it is still active when the store was opened active). Then it runs fn
+// and commits. The tenant SQL is unqualified: with the schema missing,
+// every table lookup fails (42P01) instead of finding another schema's
+// table. The search_path ends with the transaction, so nothing stays on
+// the pooled connection.
+//
+// It returns fn's error, or an error matching docex.ErrCorrupt when the
+// schema is missing or holds another tenant, docex.ErrSchemaVersion,
+// docex.ErrTenantUnknown when the tenant was deleted (or deleted and
+// created again) since the store was opened, docex.ErrTenantSuspended when
+// it was suspended since.
+func (b *Backend) inTenant(ctx context.Context, s *store, mode pgx.TxAccessMode, fn func(q pgx.Tx) error) error {
+	schema := s.schema
 	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: mode})
 	if err != nil {
 		return b.wrap(err, "begin transaction on %s", schema)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-	var path []string
-	if err := tx.QueryRow(ctx, setPathSQL, quote(schema)+", pg_temp").Scan(&path); err != nil {
+	var (
+		path                           []string
+		tid, inc, ver, status, regIncs *string
+	)
+	dest := []any{&path, &tid, &inc, &ver}
+	args := []any{pgx.QueryExecModeExec, quote(schema) + ", pg_temp"}
+	if s.tenant.ID != "" {
+		dest = append(dest, &status, &regIncs)
+		args = append(args, s.tenant.ID)
+	}
+	if err := tx.QueryRow(ctx, b.checkSQL(s, mode), args...).Scan(dest...); err != nil {
+		if code, _ := pgError(err); code == codeUndefinedTable || code == codeInvalidSchemaName {
+			return fmt.Errorf("%w: %w", docex.ErrCorrupt, b.wrap(err, "schema %s of the store is missing", schema))
+		}
 		return b.wrap(err, "set search_path to %s", schema)
 	}
-	if len(path) == 0 || path[0] != schema {
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	switch {
+	case len(path) == 0 || path[0] != schema:
 		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s of the store is missing (search_path resolves to %q)", schema, path)
+	case tid == nil || *tid != s.tenant.ID:
+		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s holds tenant %q, not %q (renamed?)", schema, str(tid), s.tenant.ID)
+	case str(ver) != strconv.Itoa(driver.SchemaVersion):
+		return docex.Errorf(docex.ErrSchemaVersion, "postgres: store %s has schema version %q, this binary uses %d", schema, str(ver), driver.SchemaVersion)
+	case s.tenant.ID == "":
+	case status == nil || str(regIncs) != s.tenant.Incarnation:
+		return docex.Errorf(docex.ErrTenantUnknown, "postgres: tenant %q was deleted since the store was opened", s.tenant.ID)
+	case str(inc) != s.tenant.Incarnation:
+		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s holds incarnation %q of tenant %q, the registry names %q", schema, str(inc), s.tenant.ID, s.tenant.Incarnation)
+	case s.tenant.Status == docex.TenantActive && *status != string(docex.TenantActive):
+		return docex.Errorf(docex.ErrTenantSuspended, "postgres: tenant %q is %s", s.tenant.ID, *status)
 	}
 	if err := fn(tx); err != nil {
 		return err
@@ -79,7 +144,7 @@ func (s *store) read(ctx context.Context, fn func(q pgx.Tx) error) error {
 	if s.closed.Load() {
 		return docex.Errorf(docex.ErrClosed, "postgres: store of %s is closed", s.schema)
 	}
-	return s.b.inTenant(ctx, s.schema, pgx.ReadOnly, fn)
+	return s.b.inTenant(ctx, s, pgx.ReadOnly, fn)
 }
 
 // Write runs fn in one read-write transaction (READ COMMITTED, so that
@@ -94,7 +159,7 @@ func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
 	}
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = s.b.inTenant(ctx, s.schema, pgx.ReadWrite, func(q pgx.Tx) error {
+		err = s.b.inTenant(ctx, s, pgx.ReadWrite, func(q pgx.Tx) error {
 			t := &tx{b: s.b, q: q, schema: s.schema, tenant: s.tenant.ID}
 			defer t.done.Store(true)
 			return fn(t)

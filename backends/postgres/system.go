@@ -145,6 +145,9 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (cre
 				}
 				return b.wrap(err, "create local store %s", b.local)
 			}
+			if err := b.writeIdentity(ctx, tx, b.local, "", ""); err != nil {
+				return err
+			}
 		}
 		created = true
 		return nil
@@ -194,7 +197,7 @@ func (b *Backend) step(name string) error {
 // id is registered (or its schema exists), docex.ErrInvalidID for an
 // invalid id, docex.ErrMultiTenancyOff on a single-tenant system,
 // docex.ErrNotInitialized before Bootstrap.
-func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant) error {
+func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant, audit docex.AuditEntry) error {
 	schema, err := b.tenantSchema(t.ID)
 	if err != nil {
 		return err
@@ -242,6 +245,9 @@ func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant) error {
 			}
 			return b.wrap(err, "create schema of tenant %q", t.ID)
 		}
+		if err := b.writeIdentity(ctx, tx, schema, t.ID, t.Incarnation); err != nil {
+			return err
+		}
 		if err := b.step("register"); err != nil {
 			return err
 		}
@@ -251,8 +257,19 @@ func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant) error {
 			}
 			return b.wrap(err, "register tenant %q", t.ID)
 		}
+		if err := b.appendSystemAudit(ctx, tx, audit); err != nil {
+			return err
+		}
 		return b.step("commit")
 	})
+}
+
+// writeIdentity records, inside a new store's schema, the tenant and the
+// incarnation it belongs to ("" for the local store); inTenant checks them
+// on every transaction.
+func (b *Backend) writeIdentity(ctx context.Context, tx pgx.Tx, schema, id, incarnation string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO `+quote(schema)+`.meta (key, value) VALUES ('tenant_id', $1), ('incarnation', $2)`, id, incarnation)
+	return b.wrap(err, "record the identity of %s", schema)
 }
 
 // registry is the outcome of registryForOpen.
@@ -342,7 +359,7 @@ func (b *Backend) Tenants(ctx context.Context) ([]docex.Tenant, error) {
 // SetTenantStatus changes a tenant's status. It returns
 // docex.ErrTenantNotFound for an unregistered id, docex.ErrBootstrapTenant
 // for the bootstrap tenant, docex.ErrInvalid for an unknown status.
-func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus) error {
+func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus, audit docex.AuditEntry) error {
 	if status != docex.TenantActive && status != docex.TenantSuspended {
 		return docex.Errorf(docex.ErrInvalid, "postgres: tenant status %q", status)
 	}
@@ -353,19 +370,24 @@ func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.T
 	if t.IsSystem {
 		return docex.Errorf(docex.ErrBootstrapTenant, "postgres: the status of bootstrap tenant %q is fixed", id)
 	}
-	var isSys bool
-	err = b.pool.QueryRow(ctx, b.sql.tenantStatus, id, string(status)).Scan(&isSys)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return docex.Errorf(docex.ErrTenantNotFound, "postgres: tenant %q not found", id)
-	}
-	return b.sysErr(err, "set status of tenant %q", id)
+	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		var isSys bool
+		err := tx.QueryRow(ctx, b.sql.tenantStatus, id, string(status)).Scan(&isSys)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return docex.Errorf(docex.ErrTenantNotFound, "postgres: tenant %q not found", id)
+		}
+		if err != nil {
+			return b.sysErr(err, "set status of tenant %q", id)
+		}
+		return b.appendSystemAudit(ctx, tx, audit)
+	})
 }
 
 // DeleteTenant removes the registry row and drops the tenant's schema in
 // one transaction. It returns docex.ErrTenantNotFound for an unregistered
 // id and docex.ErrBootstrapTenant for the bootstrap tenant. A tenant whose
 // schema was dropped behind docex's back can still be deleted.
-func (b *Backend) DeleteTenant(ctx context.Context, id string) error {
+func (b *Backend) DeleteTenant(ctx context.Context, id string, audit docex.AuditEntry) error {
 	schema, err := b.tenantSchema(id)
 	if err != nil {
 		return notFoundID(id, err)
@@ -391,7 +413,7 @@ func (b *Backend) DeleteTenant(ctx context.Context, id string) error {
 		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+quote(schema)+` CASCADE`); err != nil {
 			return b.wrap(err, "drop schema of tenant %q", id)
 		}
-		return nil
+		return b.appendSystemAudit(ctx, tx, audit)
 	})
 }
 
@@ -429,18 +451,8 @@ func (b *Backend) OpenTenant(ctx context.Context, id string) (driver.TenantStore
 		}
 		st.schema, st.tenant = schema, reg.tenant
 	}
-	err = b.inTenant(ctx, st.schema, pgx.ReadOnly, func(q pgx.Tx) error {
-		var v string
-		err := q.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v)
-		if err != nil {
-			return b.wrap(err, "read schema version of %s", st.schema)
-		}
-		if v != strconv.Itoa(driver.SchemaVersion) {
-			return docex.Errorf(docex.ErrSchemaVersion, "postgres: store %s has schema version %q, this binary uses %d", st.schema, v, driver.SchemaVersion)
-		}
-		return nil
-	})
-	if err != nil {
+	// The first transaction checks the schema's identity and version.
+	if err := b.inTenant(ctx, st, pgx.ReadOnly, func(pgx.Tx) error { return nil }); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -449,11 +461,17 @@ func (b *Backend) OpenTenant(ctx context.Context, id string) (driver.TenantStore
 // AppendSystemAudit records e in the system audit log. It returns
 // docex.ErrNotInitialized before Bootstrap.
 func (b *Backend) AppendSystemAudit(ctx context.Context, e docex.AuditEntry) error {
+	return b.appendSystemAudit(ctx, b.pool, e)
+}
+
+// appendSystemAudit records e in the system audit log through q (the pool,
+// or the transaction of the registry change e records).
+func (b *Backend) appendSystemAudit(ctx context.Context, q querier, e docex.AuditEntry) error {
 	args, err := auditArgs(e)
 	if err != nil {
 		return err
 	}
-	_, err = b.pool.Exec(ctx, b.sql.auditInsert, args...)
+	_, err = q.Exec(ctx, b.sql.auditInsert, args...)
 	return b.sysErr(err, "append system audit")
 }
 

@@ -62,7 +62,7 @@ func TestCreateTenantFailureInjection(t *testing.T) {
 				return nil
 			}
 			tn := newTenant("acme")
-			err := b.CreateTenant(ctx, tn)
+			err := b.CreateTenant(ctx, tn, testAudit("tenant.create"))
 			if !errors.Is(err, injected) {
 				t.Fatalf("CreateTenant = %v, want the injected error", err)
 			}
@@ -83,7 +83,7 @@ func TestCreateTenantFailureInjection(t *testing.T) {
 			}
 			// Same id, same incarnation even: succeeds cleanly.
 			b.testHook = nil
-			if err := b.CreateTenant(ctx, tn); err != nil {
+			if err := b.CreateTenant(ctx, tn, testAudit("tenant.create")); err != nil {
 				t.Fatalf("CreateTenant after the failure: %v", err)
 			}
 			st, err := b.OpenTenant(ctx, "acme")
@@ -117,7 +117,7 @@ func TestSweepRemovesUnregisteredFiles(t *testing.T) {
 	b := bootstrapped(t)
 	b.cfg.BusyTimeout = time.Millisecond // grace of 2 ms
 	keep := newTenant("keep")
-	if err := b.CreateTenant(ctx, keep); err != nil {
+	if err := b.CreateTenant(ctx, keep, testAudit("tenant.create")); err != nil {
 		t.Fatal(err)
 	}
 	// Simulate leftovers: a renamed but unregistered file and a temporary
@@ -186,7 +186,7 @@ func TestSweepRemovesUnregisteredFiles(t *testing.T) {
 	}
 	st.Close()
 	// The orphan's id provisions cleanly.
-	if err := b.CreateTenant(ctx, newTenant("orphan")); err != nil {
+	if err := b.CreateTenant(ctx, newTenant("orphan"), testAudit("tenant.create")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -198,7 +198,7 @@ func TestConcurrentCreateSameID(t *testing.T) {
 	const n = 6
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
-		go func() { errs <- b.CreateTenant(ctx, newTenant("race")) }()
+		go func() { errs <- b.CreateTenant(ctx, newTenant("race"), testAudit("tenant.create")) }()
 	}
 	ok := 0
 	for i := 0; i < n; i++ {
@@ -232,7 +232,7 @@ func TestEvictionWhileInUse(t *testing.T) {
 	b := bootstrapped(t)
 	b.cfg.MaxOpenTenants = 1
 	for _, id := range []string{"a1", "a2", "a3"} {
-		if err := b.CreateTenant(ctx, newTenant(id)); err != nil {
+		if err := b.CreateTenant(ctx, newTenant(id), testAudit("tenant.create")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -272,7 +272,7 @@ func TestEvictionWhileInUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.DeleteTenant(ctx, "a1"); err != nil {
+	if err := b.DeleteTenant(ctx, "a1", testAudit("tenant.delete")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s1.Baskets(ctx, docex.Page{}); err != nil {
@@ -313,7 +313,7 @@ func TestSweepConcurrentWithCreateTenant(t *testing.T) {
 	defer func() { close(stop); <-done }()
 	deadline := time.Now().Add(3 * time.Second)
 	for n := 0; time.Now().Before(deadline); n++ {
-		if err := b.CreateTenant(ctx, newTenant(fmt.Sprintf("s%d", n))); err != nil {
+		if err := b.CreateTenant(ctx, newTenant(fmt.Sprintf("s%d", n)), testAudit("tenant.create")); err != nil {
 			t.Fatalf("CreateTenant %d failed while Sweep ran concurrently: %v", n, err)
 		}
 	}
@@ -324,4 +324,9 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testAudit is a system audit entry for backend calls made by the tests.
+func testAudit(op string) docex.AuditEntry {
+	return docex.AuditEntry{ID: uuid.NewString(), Time: time.Now(), UserID: "test", Roles: []string{"operator"}, Operation: op, Outcome: docex.OutcomeOK}
 }

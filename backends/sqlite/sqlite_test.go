@@ -661,3 +661,77 @@ func TestSweepWithContentInTheDataDirectory(t *testing.T) {
 		t.Fatalf("after sweep and reopen: %q %v", got, err)
 	}
 }
+
+// TestAuditWriteFailureFailsTheOperation: an operation whose audit entry
+// cannot be written fails and changes nothing; a denial whose entry cannot
+// be written says so (issue 8: audit errors were discarded). The failure is
+// real: a trigger makes SQLite refuse the audit insert.
+func TestAuditWriteFailureFailsTheOperation(t *testing.T) {
+	dir := t.TempDir()
+	r := openRig(t, sqlite.Config{Dir: dir}, engine.Config{MultiTenancy: true}, true)
+	r.tenant("acme")
+	r.tenant("beta")
+	breakAudit := func(path, table string) {
+		t.Helper()
+		db, err := sql.Open("sqlite", "file:"+path+"?mode=rw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(`CREATE TRIGGER fail_audit BEFORE INSERT ON ` + table + ` BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	breakAudit(filepath.Join(dir, "system.db"), "docex_system_audit")
+	p := r.eng.Provisioner("ops")
+
+	if _, err := p.Create(bgctx, "gamma", ""); err == nil || !strings.Contains(err.Error(), "audit log unavailable") {
+		t.Fatalf("create with a broken system audit: %v", err)
+	}
+	if _, err := p.Get(bgctx, "gamma"); !errors.Is(err, docex.ErrTenantNotFound) {
+		t.Fatalf("tenant created without its audit entry: %v", err)
+	}
+	if err := p.Suspend(bgctx, "beta"); err == nil {
+		t.Fatal("suspend with a broken system audit succeeded")
+	}
+	if tn, _ := p.Get(bgctx, "beta"); tn.Status != docex.TenantActive {
+		t.Fatalf("status changed without its audit entry: %s", tn.Status)
+	}
+	if err := p.Delete(bgctx, "beta"); err == nil {
+		t.Fatal("delete with a broken system audit succeeded")
+	}
+	if _, err := p.Get(bgctx, "beta"); err != nil {
+		t.Fatalf("tenant deleted without its audit entry: %v", err)
+	}
+	_, err := r.eng.As(docex.UserContext{UserID: "u", TenantID: "nope", Roles: []string{"admin"}}).Baskets(bgctx, docex.Page{})
+	if !errors.Is(err, docex.ErrTenantUnknown) || !strings.Contains(err.Error(), "audit log unavailable") {
+		t.Fatalf("denial with a broken system audit: %v", err)
+	}
+	if _, err := p.Sweep(bgctx, time.Hour); err == nil {
+		t.Fatal("sweep with a broken system audit succeeded")
+	}
+
+	// The tenant's own log.
+	s := r.as("acme")
+	b, err := s.CreateBasket(bgctx, "kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	breakAudit(r.tenantFile("acme"), "audit")
+	r.close() // reopen: the handle caches prepared statements
+	r = openRig(t, sqlite.Config{Dir: dir}, r.cfg, false)
+	s = r.as("acme")
+	if _, err := s.CreateBasket(bgctx, "lost"); err == nil {
+		t.Fatal("create basket with a broken audit succeeded")
+	}
+	if _, err := s.BasketByName(bgctx, "lost"); !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("basket created without its audit entry: %v", err)
+	}
+	if err := s.DeleteBasket(bgctx, b.ID, true); err == nil {
+		t.Fatal("delete basket with a broken audit succeeded")
+	}
+	reader := r.eng.As(docex.UserContext{UserID: "u", TenantID: "acme", Roles: []string{"reader"}})
+	if _, err := reader.CreateBasket(bgctx, "x"); !errors.Is(err, docex.ErrForbidden) || !strings.Contains(err.Error(), "audit log unavailable") {
+		t.Fatalf("forbidden with a broken audit: %v", err)
+	}
+}

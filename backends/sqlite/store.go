@@ -46,6 +46,13 @@ func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
 	s.db.wc.prepareMissed(ctx)
 	enqueued := false
 	err := s.db.group.do(ctx, s.db.w, func(t *sql.Tx) error {
+		if s.h != nil {
+			// Holding the write lock: a suspension or deletion that
+			// committed before is seen here (see Backend.drain).
+			if err := s.b.checkRegistered(ctx, s.tenant); err != nil {
+				return err
+			}
+		}
 		q := cachedTx{tx: t, c: s.db.wc}
 		x := &tx{reader: reader{q: q, audit: s.audit}, t: q}
 		err := fn(x)
@@ -280,6 +287,13 @@ type tx struct {
 	reader
 	t        querier
 	enqueued bool // InsertJob ran: wake the workers after commit
+}
+
+// isBusy reports whether err is SQLite's "database is locked" after the
+// busy timeout.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 func isUnique(err error) bool {

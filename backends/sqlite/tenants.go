@@ -79,7 +79,7 @@ func (b *Backend) Tenants(ctx context.Context) ([]docex.Tenant, error) {
 // and the registry row inserted. A registry row therefore always names a
 // complete file; a crash can only leave an unregistered file, which no
 // OpenTenant ever opens and Sweep removes.
-func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant) error {
+func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant, audit docex.AuditEntry) error {
 	final, err := b.tenantPath(t.ID, t.Incarnation)
 	if err != nil {
 		return err
@@ -134,9 +134,11 @@ func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant) error {
 		if err := b.hook("before-register"); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO docex_tenants(`+tenantCols+`) VALUES (?, ?, ?, 0, ?, ?)`,
-			t.ID, t.DisplayName, string(docex.TenantActive), micros(t.CreatedAt), t.Incarnation)
-		return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO docex_tenants(`+tenantCols+`) VALUES (?, ?, ?, 0, ?, ?)`,
+			t.ID, t.DisplayName, string(docex.TenantActive), micros(t.CreatedAt), t.Incarnation); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, "docex_system_audit", audit)
 	})
 	if err != nil {
 		if !errors.Is(err, docex.ErrTenantExists) {
@@ -266,27 +268,82 @@ func syncDir(dir string) error {
 }
 
 // SetTenantStatus implements driver.Backend.
-func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus) error {
+func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus, audit docex.AuditEntry) error {
 	d, err := b.system(ctx, false)
 	if err != nil {
 		return err
 	}
-	return withTx(ctx, d.w, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE docex_tenants SET status = ? WHERE id = ? AND is_system = 0`, string(status), id)
+	var t docex.Tenant
+	err = withTx(ctx, d.w, func(tx *sql.Tx) error {
+		var err error
+		t, err = scanTenant(tx.QueryRowContext(ctx, `UPDATE docex_tenants SET status = ? WHERE id = ? AND is_system = 0 RETURNING `+tenantCols, string(status), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return docex.Errorf(docex.ErrTenantNotFound, "tenant %q not found", id)
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return docex.Errorf(docex.ErrTenantNotFound, "tenant %q not found", id)
-		}
-		return nil
+		return insertAudit(ctx, tx, "docex_system_audit", audit)
 	})
+	if err != nil || status == docex.TenantActive {
+		return err
+	}
+	return b.drain(ctx, t)
+}
+
+// drain returns once no write transaction of the tenant that began before
+// the registry changed can still commit: it takes the tenant database's
+// write lock once, with an empty transaction (through the group committer
+// in this process; SQLite's file lock orders it after other processes'
+// writers). Every write re-reads the registry after taking that lock
+// (store.Write), so writes that begin later are refused. This makes
+// suspension and deletion a barrier for writes.
+func (b *Backend) drain(ctx context.Context, t docex.Tenant) error {
+	h, err := b.acquire(ctx, t)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // no database: nothing in flight
+		}
+		return fmt.Errorf("wait for writes in flight: %w", err)
+	}
+	defer b.release(h)
+	for {
+		err := h.db.group.do(ctx, h.db.w, func(*sql.Tx) error { return nil })
+		if !isBusy(err) || ctx.Err() != nil {
+			if err != nil {
+				return fmt.Errorf("wait for writes in flight: %w", err)
+			}
+			return nil
+		}
+	}
+}
+
+// checkRegistered returns nil when the registry still names t's
+// incarnation and, for a store opened while t was active, t is still
+// active: docex.ErrTenantUnknown when t was deleted (or deleted and created
+// again), docex.ErrTenantSuspended when it was suspended.
+func (b *Backend) checkRegistered(ctx context.Context, t docex.Tenant) error {
+	sys, err := b.system(ctx, false)
+	if err != nil {
+		return err
+	}
+	var status, inc string
+	err = sys.reads().QueryRowContext(ctx, `SELECT status, incarnation FROM docex_tenants WHERE id = ?`, t.ID).Scan(&status, &inc)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || err == nil && inc != t.Incarnation:
+		return docex.Errorf(docex.ErrTenantUnknown, "tenant %q was deleted since the store was opened", t.ID)
+	case err != nil:
+		return fmt.Errorf("read tenant registry: %w", err)
+	case t.Status == docex.TenantActive && status != string(docex.TenantActive):
+		return docex.Errorf(docex.ErrTenantSuspended, "tenant %q is %s", t.ID, status)
+	}
+	return nil
 }
 
 // DeleteTenant implements driver.Backend. The registry row goes first, in
 // a transaction; then the file. A crash between the two leaves an
 // unregistered file for Sweep, never a registered tenant without a file.
-func (b *Backend) DeleteTenant(ctx context.Context, id string) error {
+func (b *Backend) DeleteTenant(ctx context.Context, id string, audit docex.AuditEntry) error {
 	d, err := b.system(ctx, false)
 	if err != nil {
 		return err
@@ -301,12 +358,15 @@ func (b *Backend) DeleteTenant(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM docex_tenants WHERE id = ?`, id)
-		return err
+		if _, err := tx.ExecContext(ctx, `DELETE FROM docex_tenants WHERE id = ?`, id); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, "docex_system_audit", audit)
 	})
 	if err != nil {
 		return err
 	}
+	_ = b.drain(ctx, t) // best effort: the file goes anyway
 	b.evict(id + "/" + t.Incarnation)
 	path, err := b.tenantPath(t.ID, t.Incarnation)
 	if err != nil {

@@ -42,7 +42,7 @@ system plugins) and denials that happened before a tenant was known.`,
 				return c.emit(log, func(w io.Writer) {
 					fmt.Fprintln(w, "TIME\tUSER\tOPERATION\tTARGET\tOUTCOME\tERROR")
 					for _, a := range log {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Time.Format(time.RFC3339), a.UserID, a.Operation, a.Target, a.Outcome, a.Error)
+						writef(w, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Time.Format(time.RFC3339), a.UserID, a.Operation, a.Target, a.Outcome, a.Error)
 					}
 				})
 			}},

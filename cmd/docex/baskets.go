@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -27,7 +26,7 @@ func basketCommands() []*command {
 				if err != nil {
 					return err
 				}
-				return c.emit(b, func(w io.Writer) { fmt.Fprintf(w, "created basket %s (%s)\n", b.Name, b.ID) })
+				return c.emit(b, func(w io.Writer) { writef(w, "created basket %s (%s)\n", b.Name, b.ID) })
 			}},
 		{path: "basket list", access: "reader", maxArgs: 0,
 			summary: "list baskets",
@@ -71,7 +70,7 @@ func basketCommands() []*command {
 				if err := s.DeleteBasket(ctx, b.ID, force); err != nil {
 					return err
 				}
-				return c.emit(deleted{ID: b.ID, Deleted: true}, func(w io.Writer) { fmt.Fprintf(w, "deleted basket %s\n", b.Name) })
+				return c.emit(deleted{ID: b.ID, Deleted: true}, func(w io.Writer) { writef(w, "deleted basket %s\n", b.Name) })
 			}},
 	}
 }
@@ -85,17 +84,12 @@ func pageFlags(fs *pflag.FlagSet, page *docex.Page) {
 func printBaskets(w io.Writer, bs []docex.Basket) {
 	fmt.Fprintln(w, "NAME\tID\tDOCUMENTS\tBYTES\tCREATED")
 	for _, b := range bs {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", b.Name, b.ID, b.DocumentCount, b.Bytes, b.CreatedAt.Format(time.RFC3339))
+		writef(w, "%s\t%s\t%d\t%d\t%s\n", b.Name, b.ID, b.DocumentCount, b.Bytes, b.CreatedAt.Format(time.RFC3339))
 	}
 }
 
-// resolveBasket finds a basket by name, then by id.
+// resolveBasket finds a basket by id when ref has the form of an id, else
+// by name (engine.Session.ResolveBasket: names never have that form).
 func resolveBasket(ctx context.Context, s *engine.Session, ref string) (docex.Basket, error) {
-	b, err := s.BasketByName(ctx, ref)
-	if errors.Is(err, docex.ErrNotFound) {
-		if b2, err2 := s.Basket(ctx, ref); err2 == nil {
-			return b2, nil
-		}
-	}
-	return b, err
+	return s.ResolveBasket(ctx, ref)
 }

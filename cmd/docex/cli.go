@@ -182,7 +182,7 @@ func openSandbox(ctx context.Context, f *config.File) (*sandbox.Sandbox, error) 
 // --json, whose stderr carries only the error object).
 func (c *cli) progress(format string, args ...any) {
 	if !c.g.json {
-		fmt.Fprintf(c.stderr, format+"\n", args...)
+		writef(c.stderr, format+"\n", args...)
 	}
 }
 

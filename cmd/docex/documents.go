@@ -145,7 +145,7 @@ Example:
 				if err := s.DeleteDocument(ctx, args[0]); err != nil {
 					return err
 				}
-				return c.emit(deleted{ID: args[0], Deleted: true}, func(w io.Writer) { fmt.Fprintf(w, "deleted document %s\n", args[0]) })
+				return c.emit(deleted{ID: args[0], Deleted: true}, func(w io.Writer) { writef(w, "deleted document %s\n", args[0]) })
 			}},
 		{path: "doc meta set", args: "ID key=value...", access: "writer", minArgs: 2, maxArgs: -1,
 			summary: "set metadata on a document",
@@ -179,7 +179,7 @@ Example:
 					return err
 				}
 				return c.emit(metaDeleted{DocumentID: args[0], Key: args[1], Deleted: true}, func(w io.Writer) {
-					fmt.Fprintf(w, "deleted %s from %s\n", args[1], args[0])
+					writef(w, "deleted %s from %s\n", args[1], args[0])
 				})
 			}},
 	}
@@ -286,7 +286,7 @@ func cmdMetaGet(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		return c.emit(metaValue{DocumentID: args[0], Key: args[1], Value: v}, func(w io.Writer) { fmt.Fprintln(w, v.Canonical()) })
+		return c.emit(metaValue{DocumentID: args[0], Key: args[1], Value: v}, func(w io.Writer) { writef(w, "%s\n", v.Canonical()) })
 	}
 	d, err := s.Document(ctx, args[0])
 	if err != nil {
@@ -294,7 +294,7 @@ func cmdMetaGet(ctx context.Context, c *cli, args []string) error {
 	}
 	return c.emit(d.Metadata, func(w io.Writer) {
 		for _, k := range slices.Sorted(maps.Keys(d.Metadata)) {
-			fmt.Fprintf(w, "%s\t%s\t%s\n", k, d.Metadata[k].Type(), d.Metadata[k].Canonical())
+			writef(w, "%s\t%s\t%s\n", k, d.Metadata[k].Type(), d.Metadata[k].Canonical())
 		}
 	})
 }
@@ -337,7 +337,7 @@ func printDocList(w io.Writer, docs []docex.Document, quiet bool) {
 func printDocs(w io.Writer, docs []docex.Document) {
 	fmt.Fprintln(w, "ID\tNAME\tTYPE\tSIZE\tCHECKSUM\tMETADATA")
 	for _, d := range docs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Name, d.ContentType, d.Size, d.Checksum[:min(12, len(d.Checksum))], formatMeta(d.Metadata))
+		writef(w, "%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.Name, d.ContentType, d.Size, d.Checksum[:min(12, len(d.Checksum))], formatMeta(d.Metadata))
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"reflect"
 	"text/tabwriter"
@@ -27,9 +26,13 @@ func (c *cli) emit(v any, human func(w io.Writer)) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	tw := newTable(c.stdout)
+	out := newTerminalWriter(c.stdout)
+	tw := newTable(out)
 	human(tw)
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return out.Flush()
 }
 
 // newTable returns a writer that aligns tab-separated columns.
@@ -60,8 +63,8 @@ func (c *cli) printError(err error) {
 		json.NewEncoder(c.stderr).Encode(e)
 		return
 	}
-	fmt.Fprintf(c.stderr, "docex: %v\n", err)
+	writef(c.stderr, "docex: %s\n", err)
 	if hint != "" {
-		fmt.Fprintf(c.stderr, "hint: %s\n", hint)
+		writef(c.stderr, "hint: %s\n", hint)
 	}
 }

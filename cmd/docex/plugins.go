@@ -89,7 +89,7 @@ Examples:
 				if err != nil {
 					return err
 				}
-				return c.emit(pluginRemoved{Name: args[0], System: system, Deleted: true}, func(w io.Writer) { fmt.Fprintf(w, "removed plugin %s\n", args[0]) })
+				return c.emit(pluginRemoved{Name: args[0], System: system, Deleted: true}, func(w io.Writer) { writef(w, "removed plugin %s\n", args[0]) })
 			}},
 		{path: "run", args: "PLUGIN DOC_ID", access: "writer", minArgs: 2, maxArgs: 2, plugins: true,
 			summary: "run a plugin on a document",
@@ -147,7 +147,7 @@ func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) err
 		if system {
 			scope = "for every tenant"
 		}
-		fmt.Fprintf(w, "installed plugin %s %s %s in %s (module sha256 %s)\n", info.Name, info.Version, scope, took, info.ModuleSHA256)
+		writef(w, "installed plugin %s %s %s in %s (module sha256 %s)\n", info.Name, info.Version, scope, took, info.ModuleSHA256)
 	})
 }
 
@@ -230,7 +230,7 @@ func printPlugins(w io.Writer, ps []engine.PluginInfo) {
 		if p.System {
 			scope = "system"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, scope, strings.Join(p.Capabilities, ","), p.ModuleSHA256[:min(12, len(p.ModuleSHA256))], p.Description)
+		writef(w, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, scope, strings.Join(p.Capabilities, ","), p.ModuleSHA256[:min(12, len(p.ModuleSHA256))], p.Description)
 	}
 }
 
@@ -252,20 +252,20 @@ func cmdRun(ctx context.Context, c *cli, plugin, docID string, kvs []string) err
 		return err
 	}
 	return c.emit(res, func(w io.Writer) {
-		fmt.Fprintf(w, "status: %s\n", res.Status)
+		writef(w, "status: %s\n", res.Status)
 		if res.Message != "" {
-			fmt.Fprintf(w, "message: %s\n", res.Message)
+			writef(w, "message: %s\n", res.Message)
 		}
 		if len(res.Document.Metadata) > 0 {
-			fmt.Fprintf(w, "metadata: %s\n", formatMeta(res.Document.Metadata))
+			writef(w, "metadata: %s\n", formatMeta(res.Document.Metadata))
 		}
 		for _, d := range res.Derived {
-			fmt.Fprintf(w, "derived: %s %s (%d bytes)\n", d.ID, d.Name, d.Size)
+			writef(w, "derived: %s %s (%d bytes)\n", d.ID, d.Name, d.Size)
 		}
 		for _, l := range res.Logs {
-			fmt.Fprintf(w, "log %s: %s\n", l.Level, l.Text)
+			writef(w, "log %s: %s\n", l.Level, l.Text)
 		}
 		r := res.Report
-		fmt.Fprintf(w, "report: %.3f ms, peak memory %d bytes, %d host calls, %d bytes in, %d bytes out\n", r.DurationMS, r.PeakMemoryBytes, r.HostCalls, r.BytesIn, r.BytesOut)
+		writef(w, "report: %.3f ms, peak memory %d bytes, %d host calls, %d bytes in, %d bytes out\n", r.DurationMS, r.PeakMemoryBytes, r.HostCalls, r.BytesIn, r.BytesOut)
 	})
 }

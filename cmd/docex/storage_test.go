@@ -85,3 +85,26 @@ func TestFilesArePrivate(t *testing.T) {
 		})
 	}
 }
+
+// TestBasketNameCannotImpersonateAnID: issue 8's impostor basket. A writer
+// cannot create a basket named after another basket's id, and commands
+// that take a basket name or id act on the basket with that id.
+func TestBasketNameCannotImpersonateAnID(t *testing.T) {
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	h.env["DOCEX_TENANT"], h.env["DOCEX_USER"], h.env["DOCEX_ROLES"] = "acme", "alice", "admin"
+	victim := decode[struct {
+		ID string `json:"id"`
+	}](t, h.ok("basket", "create", "invoices", "--json").stdout)
+	h.want(exitInvalid, "basket", "create", victim.ID)
+	h.want(exitInvalid, "basket", "create", strings.ToUpper(victim.ID))
+	f := h.file("a.txt", "a")
+	added := decode[[]struct {
+		Document doc `json:"document"`
+	}](t, h.ok("doc", "add", victim.ID, f, "--json").stdout)
+	if added[0].Document.BasketID != victim.ID {
+		t.Fatalf("added to %s, want %s", added[0].Document.BasketID, victim.ID)
+	}
+	h.want(exitNotFound, "doc", "list", "01900000-0000-7000-8000-000000000000")
+}

@@ -47,7 +47,7 @@ func cmdVersion(ctx context.Context, c *cli, args []string) error {
 		}
 	}
 	return c.emit(v, func(w io.Writer) {
-		fmt.Fprintf(w, "docex %s (storage schema %d, config_version %d, %s)\n", v.Version, v.SchemaVersion, v.ConfigVersion, v.GoVersion)
+		writef(w, "docex %s (storage schema %d, config_version %d, %s)\n", v.Version, v.SchemaVersion, v.ConfigVersion, v.GoVersion)
 	})
 }
 
@@ -203,7 +203,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 			return getenv(k)
 		}
 		if f.Database.Postgres.DSNEnv != "" && getenv(f.Database.Postgres.DSNEnv) == "" && config.DSNHasPassword(o.dsn) {
-			defer fmt.Fprintf(c.stderr, "note: the DSN's password was not written to %s; export %s before the next command\n", cfgPath, f.Database.Postgres.DSNEnv)
+			defer writef(c.stderr, "note: the DSN's password was not written to %s; export %s before the next command\n", cfgPath, f.Database.Postgres.DSNEnv)
 		}
 	}
 	// Content storage is checked before anything is created: a bucket
@@ -274,20 +274,20 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 	}
 	return c.emit(res, func(w io.Writer) {
 		if wrote {
-			fmt.Fprintf(w, "wrote %s\n", cfgPath)
+			writef(w, "wrote %s\n", cfgPath)
 		}
 		if len(installed) > 0 {
 			fmt.Fprintf(w, "installed %d built-in steps (%s) in %s\n", len(installed), strings.Join(installed, ", "), took.Round(10*time.Millisecond))
 		}
 		switch {
 		case !created:
-			fmt.Fprintf(w, "already initialised; nothing changed\n")
+			writef(w, "already initialised; nothing changed\n")
 		case f.MultiTenant():
-			fmt.Fprintf(w, "initialised docex (%s, data in %s)\n", f.Database.Type, res.DataDir)
-			fmt.Fprintf(w, "next: create a tenant with: docex tenant create ID\n")
+			writef(w, "initialised docex (%s, data in %s)\n", f.Database.Type, res.DataDir)
+			writef(w, "next: create a tenant with: docex tenant create ID\n")
 		default:
-			fmt.Fprintf(w, "initialised docex in local single-file mode (%s)\n", filepath.Join(f.Database.SQLite.Path, f.Database.SQLite.SystemFile))
-			fmt.Fprintf(w, "next: docex basket create NAME --user ID --roles admin\n")
+			writef(w, "initialised docex in local single-file mode (%s)\n", filepath.Join(f.Database.SQLite.Path, f.Database.SQLite.SystemFile))
+			writef(w, "next: docex basket create NAME --user ID --roles admin\n")
 		}
 	})
 }
@@ -365,7 +365,7 @@ docex is in use.`,
 				return err
 			}
 			return c.emit(rep, func(w io.Writer) {
-				fmt.Fprintf(w, "removed %d unregistered tenant files, %d stale content directories, %d unreferenced content files\n",
+				writef(w, "removed %d unregistered tenant files, %d stale content directories, %d unreferenced content files\n",
 					len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles)
 			})
 		},

@@ -37,8 +37,8 @@ func tenantCommands() []*command {
 					return err
 				}
 				return c.emit(t, func(w io.Writer) {
-					fmt.Fprintf(w, "created tenant %s\n", t.ID)
-					fmt.Fprintf(w, "next: docex basket create NAME --tenant %s --user ID --roles admin\n", t.ID)
+					writef(w, "created tenant %s\n", t.ID)
+					writef(w, "next: docex basket create NAME --tenant %s --user ID --roles admin\n", t.ID)
 				})
 			}},
 		{path: "tenant list", access: "operator", maxArgs: 0,
@@ -87,7 +87,7 @@ func tenantCommands() []*command {
 				if err := p.Delete(ctx, args[0]); err != nil {
 					return err
 				}
-				return c.emit(deleted{ID: args[0], Deleted: true}, func(w io.Writer) { fmt.Fprintf(w, "deleted tenant %s\n", args[0]) })
+				return c.emit(deleted{ID: args[0], Deleted: true}, func(w io.Writer) { writef(w, "deleted tenant %s\n", args[0]) })
 			}},
 	}
 }
@@ -111,14 +111,14 @@ func tenantStatus(suspend bool) func(ctx context.Context, c *cli, args []string)
 		if err != nil {
 			return err
 		}
-		return c.emit(t, func(w io.Writer) { fmt.Fprintf(w, "%s tenant %s\n", verb, t.ID) })
+		return c.emit(t, func(w io.Writer) { writef(w, "%s tenant %s\n", verb, t.ID) })
 	}
 }
 
 func printTenants(w io.Writer, ts []docex.Tenant) {
 	fmt.Fprintln(w, "ID\tSTATUS\tSYSTEM\tCREATED\tDISPLAY NAME")
 	for _, t := range ts {
-		fmt.Fprintf(w, "%s\t%s\t%t\t%s\t%s\n", t.ID, t.Status, t.IsSystem, t.CreatedAt.Format(time.RFC3339), t.DisplayName)
+		writef(w, "%s\t%s\t%t\t%s\t%s\n", t.ID, t.Status, t.IsSystem, t.CreatedAt.Format(time.RFC3339), t.DisplayName)
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
 	"github.com/google/jsonschema-go/jsonschema"
-	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -158,19 +157,14 @@ func parseOrder(s string) (docex.Order, error) {
 	return 0, docex.Errorf(docex.ErrInvalid, "order %q: want created, -created or name", s)
 }
 
-// resolveBasket finds a basket by id when ref looks like one, else by name
-// (one lookup, so one audit entry, in the usual case).
+// resolveBasket finds a basket by id when ref has the form of an id, else
+// by name (engine.Session.ResolveBasket: names never have that form; one
+// lookup, so one audit entry).
 func (s *Server) resolveBasket(ctx context.Context, ref string) (docex.Basket, error) {
 	if strings.TrimSpace(ref) == "" {
 		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "basket is empty: give a basket name or id (see list_baskets)")
 	}
-	if _, err := uuid.Parse(ref); err == nil {
-		b, err := s.s.Basket(ctx, ref)
-		if !errors.Is(err, docex.ErrNotFound) {
-			return b, err
-		}
-	}
-	b, err := s.s.BasketByName(ctx, ref)
+	b, err := s.s.ResolveBasket(ctx, ref)
 	if errors.Is(err, docex.ErrNotFound) {
 		return b, docex.Errorf(docex.ErrNotFound, "no basket named or with id %q", ref)
 	}
