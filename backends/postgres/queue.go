@@ -12,6 +12,7 @@ import (
 	"github.com/docex-dev/docex/driver"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -55,8 +56,19 @@ func (b *Backend) Jobs() driver.JobQueue { return b.queue }
 // migrateRiver creates (or completes) River's schema and tables; it is
 // idempotent, and concurrent calls (of any process) are serialised by a
 // session advisory lock held on a connection of its own.
+//
+// The migration runs on a pool of its own (two connections: the lock's and
+// the migrator's) so that it never waits for a connection of the backend's
+// pool, which may be a single one held by the caller.
 func (b *Backend) migrateRiver(ctx context.Context) error {
-	conn, err := b.pool.Acquire(ctx)
+	pc := b.pool.Config().Copy()
+	pc.MinConns, pc.MaxConns = 0, 2
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return b.wrap(err, "migrate job schema")
+	}
+	defer pool.Close()
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return b.wrap(err, "migrate job schema")
 	}
@@ -64,10 +76,10 @@ func (b *Backend) migrateRiver(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey("river-migrate", b.queue.schema)); err != nil {
 		return b.wrap(err, "lock job schema migration")
 	}
-	if _, err := b.pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+quote(b.queue.schema)); err != nil {
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+quote(b.queue.schema)); err != nil {
 		return b.wrap(err, "create job schema %s", b.queue.schema)
 	}
-	m, err := rivermigrate.New(riverpgxv5.New(b.pool), &rivermigrate.Config{Schema: b.queue.schema, Logger: slog.New(slog.DiscardHandler)})
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: b.queue.schema, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return fmt.Errorf("postgres: job schema migrator: %w", err)
 	}
