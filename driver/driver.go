@@ -131,6 +131,10 @@ type Reader interface {
 	DocumentByChecksum(ctx context.Context, basketID, checksum string) (docex.Document, error)
 	// Documents lists a basket's documents with their metadata.
 	Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error)
+	// DocumentsByName lists the basket's documents named name (in id
+	// order, with their metadata), through the (basket, name) index: a
+	// large basket is not read to find a few.
+	DocumentsByName(ctx context.Context, basketID, name string, page docex.Page) ([]docex.Document, error)
 	// FindDocuments lists a basket's documents matching all filters (at
 	// least one) and the total number of matches.
 	FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error)

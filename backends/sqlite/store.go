@@ -174,6 +174,15 @@ func (r reader) Documents(ctx context.Context, basketID string, page docex.Page)
 		basketID, page.Limit, page.Offset)
 }
 
+func (r reader) DocumentsByName(ctx context.Context, basketID, name string, page docex.Page) ([]docex.Document, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	return r.queryDocs(ctx, `SELECT `+docCols+` FROM documents d WHERE d.basket_id = ? AND d.name = ? ORDER BY d.id LIMIT ? OFFSET ?`,
+		basketID, name, page.Limit, page.Offset)
+}
+
 // findWhere builds the metadata match: the first filter drives the
 // metadata_find index (rows come out in document id order), the others are
 // primary-key probes.
