@@ -101,6 +101,14 @@ type TenantStore interface {
 	// it must not have side effects outside tx.
 	Write(ctx context.Context, fn func(tx Tx) error) error
 
+	// WriteIsolated is Write for a transaction that acts outside the
+	// database on what it reads (the engine removing a content file no
+	// document refers to): fn runs in a transaction that no other write
+	// shares, so everything it reads is committed state and no other
+	// write's rollback can undo what its action relied on. fn's outside
+	// actions must be idempotent: it may run again like Write's.
+	WriteIsolated(ctx context.Context, fn func(tx Tx) error) error
+
 	// Tenant returns the registry record the store was opened for (the
 	// zero Tenant when multi-tenancy is disabled).
 	Tenant() docex.Tenant

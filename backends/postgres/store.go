@@ -176,6 +176,12 @@ func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
 	}
 }
 
+// WriteIsolated is Write: every PostgreSQL write is a transaction of its
+// own.
+func (s *store) WriteIsolated(ctx context.Context, fn func(tx driver.Tx) error) error {
+	return s.Write(ctx, fn)
+}
+
 // Basket returns the basket with its counters, docex.ErrNotFound, or docex.ErrClosed.
 func (s *store) Basket(ctx context.Context, id string) (b docex.Basket, err error) {
 	err = s.read(ctx, func(q pgx.Tx) error { b, err = getBasket(ctx, s.b, q, sqlBasketByID, id); return err })
