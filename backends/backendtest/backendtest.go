@@ -1020,6 +1020,14 @@ func (f *fixture) testAudit(t *testing.T) {
 	if !hasAudit(sys, "tenant.create", docex.OutcomeOK) {
 		t.Fatal("tenant.create not in the system audit")
 	}
+	// Reading the system log is itself audited (issue 8), before the read.
+	read, err := e.eng.Provisioner("auditor").SystemAudit(bg, docex.Page{Limit: 5})
+	must(t, err)
+	if len(read) == 0 || read[0].Operation != "system.audit.list" || read[0].UserID != "auditor" {
+		t.Fatalf("system audit read not recorded first: %+v", read)
+	}
+	_, err = e.eng.Provisioner("bad\nactor").SystemAudit(bg, docex.Page{})
+	wantErr(t, err, docex.ErrInvalidID)
 }
 
 func (f *fixture) testCrossTenant(t *testing.T) {
