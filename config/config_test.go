@@ -52,7 +52,14 @@ func TestErrors(t *testing.T) {
 		{"bad bootstrap id", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    id: ../x\n", "bootstrap_tenant.id"},
 		{"bad schema", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: a;b\n", "schema"},
 		{"bad db", "config_version: 1\ndatabase:\n  type: mysql\n", "database.type"},
-		{"bad storage", "config_version: 1\nstorage:\n  documents:\n    type: s3\n", "storage.documents.type"},
+		{"bad storage", "config_version: 1\nstorage:\n  documents:\n    type: ftp\n", "storage.documents.type"},
+		{"s3 without bucket", "config_version: 1\nstorage:\n  documents:\n    type: s3\n", "storage.documents.s3.bucket"},
+		{"s3 inline secret", "config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: b\n      secret_access_key: hunter2\n", "never written"},
+		{"s3 inline key id", "config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: b\n      access_key_id: AKIA\n", "never written"},
+		{"s3 one env name", "config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: b\n      access_key_id_env: K\n", "go together"},
+		{"s3 bad env name", "config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: b\n      access_key_id_env: K-1\n      secret_access_key_env: S\n", "access_key_id_env"},
+		{"s3 small parts", "config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: b\n      part_size_mib: 4\n", "part_size_mib"},
+		{"s3 negative timeout", "config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: b\n      request_timeout_ms: -1\n", "request_timeout_ms"},
 		{"unscoped", "config_version: 1\nstorage:\n  documents:\n    tenant_scoped: false\n", "tenant_scoped"},
 		{"password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: host=x password=hunter2\n", "dsn"},
 		{"two docs", "config_version: 1\n---\nconfig_version: 1\n", "more than one"},
@@ -168,4 +175,15 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted config not normalised: %+v", cfg)
 		}
 	})
+}
+
+func TestS3Defaults(t *testing.T) {
+	f, err := Parse([]byte("config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: b\n      access_key_id_env: K\n      secret_access_key_env: S\n"), "/srv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Storage.Documents.S3
+	if c.Region != "us-east-1" || c.RequestTimeoutMS != 30000 || c.PartSizeMiB != 16 || c.SpoolDir != "/srv/docex-data/s3-spool" || c.PathStyle {
+		t.Fatalf("defaults: %+v", c)
+	}
 }

@@ -27,7 +27,7 @@ const (
 type jobDetail struct {
 	Progress JobProgress  `json:"progress"`
 	Attempts []JobAttempt `json:"attempts"`
-	Failure  *JobFailure  `json:"failure,omitempty"`
+	Failure  *JobFailure  `json:"failure"`
 }
 
 // JobProgress counts the step runs of a job (over all its attempts).
@@ -44,20 +44,20 @@ type JobAttempt struct {
 	N          int       `json:"n"`
 	StartedAt  time.Time `json:"started_at"`
 	EndedAt    time.Time `json:"ended_at"`
-	Worker     string    `json:"worker,omitempty"`
-	ErrorCode  string    `json:"error_code,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	Transient  bool      `json:"transient,omitempty"`
+	Worker     string    `json:"worker"`
+	ErrorCode  string    `json:"error_code"`
+	Error      string    `json:"error"`
+	Transient  bool      `json:"transient"`
 	DurationMS int64     `json:"duration_ms"`
 }
 
 // JobFailure says where and why a job failed.
 type JobFailure struct {
-	Step      string     `json:"step"`
-	InputID   string     `json:"input_id"`
-	ErrorCode string     `json:"error_code"`
-	Error     string     `json:"error"`
-	Report    *RunReport `json:"report,omitempty"`
+	Step      string    `json:"step"`
+	InputID   string    `json:"input_id"`
+	ErrorCode string    `json:"error_code"`
+	Error     string    `json:"error"`
+	Report    RunReport `json:"report"` // zero when the step did not run
 }
 
 // stepError is a failure of one step on one input, with its report.
@@ -223,7 +223,22 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 	switch {
 	case err == nil:
 		job.State, job.Error, job.ErrorCode = driver.JobSucceeded, "", ""
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// The delivery's deadline (the queue's lease) passed: retried,
+		// and the attempt counts, so a job that never fits its lease ends.
+		err = fmt.Errorf("the job did not finish within the worker's lease: %w", err)
+		det.Attempts[len(det.Attempts)-1].Error = err.Error()
+		job.Error, job.ErrorCode = err.Error(), docex.Code(err)
+		if job.Attempts < job.MaxAttempts {
+			det.Attempts[len(det.Attempts)-1].Transient = true
+			wait := backoff(r.retryBase, job.Attempts)
+			job.State, job.RunAt = driver.JobQueued, now.Add(wait)
+			op, out = "job.retry", driver.Outcome{Kind: driver.Again, After: wait}
+		} else {
+			job.State, op = driver.JobFailed, "job.failed"
+			det.Failure = &JobFailure{ErrorCode: job.ErrorCode, Error: job.Error}
+		}
+	case ctx.Err() != nil:
 		// Interrupted (shutdown): not the job's fault, no attempt spent.
 		job.Attempts--
 		det.Attempts = det.Attempts[:len(det.Attempts)-1]
@@ -239,7 +254,10 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 		job.State, job.Error, job.ErrorCode = driver.JobFailed, err.Error(), docex.Code(err)
 		det.Failure = &JobFailure{ErrorCode: job.ErrorCode, Error: job.Error}
 		if se != nil {
-			det.Failure.Step, det.Failure.InputID, det.Failure.Report = se.step, se.input, se.report
+			det.Failure.Step, det.Failure.InputID = se.step, se.input
+			if se.report != nil {
+				det.Failure.Report = *se.report
+			}
 		}
 		op = "job.failed"
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -20,27 +21,27 @@ const (
 // pipeline version, with which plugin module and parameters, produced
 // Derived from Source. A document that was deleted is shown as gone.
 type LineageEdge struct {
-	SourceID     string    `json:"source_id"`
-	SourceName   string    `json:"source_name,omitempty"`
-	SourceGone   bool      `json:"source_gone"`
-	DerivedID    string    `json:"derived_id"`
-	DerivedName  string    `json:"derived_name,omitempty"`
-	DerivedGone  bool      `json:"derived_gone"`
-	Depth        int       `json:"depth"` // 1: a direct source or derivative
-	Pipeline     string    `json:"pipeline"`
-	Version      int       `json:"version"`
-	Step         string    `json:"step"`
-	Plugin       string    `json:"plugin"`
-	ModuleSHA256 string    `json:"module_sha256"`
-	Params       string    `json:"params"`
-	JobID        string    `json:"job_id"`
-	CreatedAt    time.Time `json:"created_at"`
+	SourceID     string            `json:"source_id"`
+	SourceName   string            `json:"source_name"`
+	SourceGone   bool              `json:"source_gone"`
+	DerivedID    string            `json:"derived_id"`
+	DerivedName  string            `json:"derived_name"`
+	DerivedGone  bool              `json:"derived_gone"`
+	Depth        int               `json:"depth"` // 1: a direct source or derivative
+	Pipeline     string            `json:"pipeline"`
+	Version      int               `json:"version"`
+	Step         string            `json:"step"`
+	Plugin       string            `json:"plugin"`
+	ModuleSHA256 string            `json:"module_sha256"`
+	Params       map[string]string `json:"params"`
+	JobID        string            `json:"job_id"`
+	CreatedAt    time.Time         `json:"created_at"`
 }
 
 // Lineage is a document's chain both ways.
 type Lineage struct {
 	DocumentID  string        `json:"document_id"`
-	Name        string        `json:"name,omitempty"`
+	Name        string        `json:"name"`
 	Gone        bool          `json:"gone"`
 	Ancestors   []LineageEdge `json:"ancestors"`
 	Descendants []LineageEdge `json:"descendants"`
@@ -100,7 +101,8 @@ func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineag
 						return edges, nil
 					}
 					le := LineageEdge{SourceID: e.SourceID, DerivedID: e.DerivedID, Depth: depth, Pipeline: e.Pipeline, Version: e.Version,
-						Step: e.Step, Plugin: e.Plugin, ModuleSHA256: e.ModuleSHA256, Params: e.Params, JobID: e.JobID, CreatedAt: e.CreatedAt}
+						Step: e.Step, Plugin: e.Plugin, ModuleSHA256: e.ModuleSHA256, Params: map[string]string{}, JobID: e.JobID, CreatedAt: e.CreatedAt}
+					_ = json.Unmarshal([]byte(e.Params), &le.Params)
 					le.SourceName, le.SourceGone = name(e.SourceID)
 					le.DerivedName, le.DerivedGone = name(e.DerivedID)
 					edges = append(edges, le)

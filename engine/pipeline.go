@@ -151,6 +151,9 @@ func (p *Pipeline) validate(src []byte) error {
 		if s.Input == "" {
 			s.Input = InputDocument
 		}
+		if s.Accept == nil {
+			s.Accept = []string{}
+		}
 		for _, a := range s.Accept {
 			if !validMediaGlob(a) {
 				return pipelineErr(src, i, "accept", "content-type filter %q: want type/subtype, type/* or */*", a)

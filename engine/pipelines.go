@@ -331,7 +331,8 @@ func (s *Session) enqueueBound(ctx context.Context, basketID string) func(tx dri
 }
 
 // RunTarget selects the documents of a pipeline run: the given ids, or
-// every document of a basket.
+// the original documents of a basket (those not derived from another
+// document, by a pipeline or a plugin run).
 type RunTarget struct {
 	DocumentIDs []string
 	BasketID    string
@@ -383,7 +384,18 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 					return err
 				}
 				for _, d := range page {
-					docs = append(docs, d.ID)
+					// Originals only: a derived document is its
+					// source's output, not an input of its own.
+					if _, derived := d.Metadata["derived_from"]; derived {
+						continue
+					}
+					srcs, _, err := tx.Lineage(ctx, d.ID)
+					if err != nil {
+						return err
+					}
+					if len(srcs) == 0 {
+						docs = append(docs, d.ID)
+					}
 				}
 				if len(page) < docex.MaxPageLimit || len(docs) > MaxRunDocuments {
 					break
@@ -426,24 +438,24 @@ type JobInfo struct {
 	RunAt       time.Time    `json:"run_at"`
 	UserID      string       `json:"user_id"`
 	Roles       []string     `json:"roles"`
-	ErrorCode   string       `json:"error_code,omitempty"`
-	Error       string       `json:"error,omitempty"`
+	ErrorCode   string       `json:"error_code"`
+	Error       string       `json:"error"`
 	Progress    JobProgress  `json:"progress"`
 	History     []JobAttempt `json:"attempt_history"`
-	Failure     *JobFailure  `json:"failure,omitempty"`
-	Steps       []JobStep    `json:"steps"` // filled by Session.Job only
+	Failure     JobFailure   `json:"failure"` // zero unless the job failed
+	Steps       []JobStep    `json:"steps"`   // filled by Session.Job only
 	CreatedAt   time.Time    `json:"created_at"`
 	UpdatedAt   time.Time    `json:"updated_at"`
 }
 
 // JobStep is a completed step of a job on one input document.
 type JobStep struct {
-	Step      string     `json:"step"`
-	InputID   string     `json:"input_id"`
-	Outcome   string     `json:"outcome"`
-	Outputs   []string   `json:"outputs"`
-	Report    *RunReport `json:"report,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
+	Step      string    `json:"step"`
+	InputID   string    `json:"input_id"`
+	Outcome   string    `json:"outcome"`
+	Outputs   []string  `json:"outputs"`
+	Report    RunReport `json:"report"` // zero unless the step ran the plugin
+	CreatedAt time.Time `json:"created_at"`
 }
 
 func jobInfo(j driver.JobRecord) JobInfo {
@@ -454,7 +466,7 @@ func jobInfo(j driver.JobRecord) JobInfo {
 	}
 	return JobInfo{ID: j.ID, Pipeline: j.Pipeline, Version: j.Version, DocumentID: j.DocumentID, State: j.State,
 		Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, RunAt: j.RunAt, UserID: j.User.UserID, Roles: roles,
-		ErrorCode: j.ErrorCode, Error: j.Error, Progress: det.Progress, History: det.Attempts, Failure: det.Failure,
+		ErrorCode: j.ErrorCode, Error: j.Error, Progress: det.Progress, History: det.Attempts, Failure: failureOf(det),
 		Steps: []JobStep{}, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
 }
 
@@ -481,8 +493,8 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 		var d struct {
 			Report *RunReport `json:"report"`
 		}
-		if jsonUnmarshal(r.Detail, &d) == nil {
-			js.Report = d.Report
+		if jsonUnmarshal(r.Detail, &d) == nil && d.Report != nil {
+			js.Report = *d.Report
 		}
 		info.Steps = append(info.Steps, js)
 	}
@@ -659,7 +671,7 @@ type JobsStatus struct {
 type FailedJob struct {
 	JobID      string `json:"job_id"`
 	DocumentID string `json:"document_id"`
-	Step       string `json:"step,omitempty"`
+	Step       string `json:"step"`
 	ErrorCode  string `json:"error_code"`
 	Error      string `json:"error"`
 }
@@ -737,4 +749,15 @@ func jsonUnmarshal(b []byte, v any) error {
 		return errors.New("empty")
 	}
 	return json.Unmarshal(b, v)
+}
+
+func failureOf(d *jobDetail) JobFailure {
+	if d.Failure == nil {
+		return JobFailure{Report: RunReport{CapabilityDenials: []string{}}}
+	}
+	f := *d.Failure
+	if f.Report.CapabilityDenials == nil {
+		f.Report.CapabilityDenials = []string{}
+	}
+	return f
 }

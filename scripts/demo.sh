@@ -65,6 +65,34 @@ run run wordcount "$ID" $ACME
 expect_fail 3 run wordcount "$ID" $GLOBEX        # not installed for globex, and not its document
 expect_fail 4 run wordcount "$ID" --tenant acme --user rita --roles reader   # readers cannot run plugins
 
+# A pipeline bound to a basket: every document added is processed by a
+# 3-step pipeline (split each document in halves, upper-case each half, tag
+# it), in jobs enqueued with the add itself; then the lineage chain.
+for p in split upper tag; do run plugin install "$REPO/testplugins/$p" $ACME; done
+cat > three.toml <<'TOML'
+name = "three"
+description = "split, upper-case, tag"
+[[steps]]
+name = "split"
+plugin = "split"
+[[steps]]
+name = "upper"
+plugin = "upper"
+input = "split"
+[[steps]]
+name = "tag"
+plugin = "tag"
+input = "upper"
+TOML
+run pipeline create three.toml $ACME
+run basket create inbox --pipeline three $ACME
+run doc add inbox invoice-1001.txt invoice-1002.txt $ACME
+run job list $ACME
+run pipeline run three --basket inbox --wait $ACME    # a progress bar on a terminal, then a summary
+SRC=$("$DOCEX" doc list inbox --json $ACME | sed -n 's/^    "id": "\(.*\)",$/\1/p' | head -1)
+run doc lineage "$SRC" $ACME
+expect_fail 5 doc delete "$SRC" $ACME              # it has derived documents: --cascade or --keep-derived
+
 run tenant suspend globex
 expect_fail 4 basket list $GLOBEX                 # suspended: denied
 run tenant resume globex

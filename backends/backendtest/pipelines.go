@@ -39,7 +39,7 @@ var (
 	sbErr  error
 )
 
-func sharedSandbox(t *testing.T) *sandbox.Sandbox {
+func sharedSandbox(t testing.TB) *sandbox.Sandbox {
 	t.Helper()
 	sbOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "docex-backendtest-wasm-")
@@ -280,7 +280,7 @@ func (f *fixture) testBoundBasket(t *testing.T) {
 			t.Fatalf("document %s has %d direct derivatives, want 2: %+v", d.Name, len(parts), parts)
 		}
 		for _, p := range parts {
-			if p.Step != "split" || p.Pipeline != "three" || p.Version != 1 || p.Plugin != "split" || len(p.ModuleSHA256) != 64 || p.Params != "{}" {
+			if p.Step != "split" || p.Pipeline != "three" || p.Version != 1 || p.Plugin != "split" || len(p.ModuleSHA256) != 64 || len(p.Params) != 0 {
 				t.Fatalf("edge %+v", p)
 			}
 			ups := derivedOf(t, writer, p.DerivedID)
@@ -427,7 +427,7 @@ func (f *fixture) testJobFailures(t *testing.T) {
 	j, err := admin.Job(bg, ids[0])
 	must(t, err)
 	// A trap is permanent: one attempt, typed error, resource report.
-	if j.State != driver.JobFailed || j.Attempts != 1 || j.ErrorCode != "plugin_failed" || j.Failure == nil || j.Failure.Report == nil {
+	if j.State != driver.JobFailed || j.Attempts != 1 || j.ErrorCode != "plugin_failed" || j.Failure.Step != "t" || j.Failure.Report.DurationMS <= 0 {
 		t.Fatalf("failed job = %+v", j)
 	}
 	// The split step committed before the failure and is not redone on retry.

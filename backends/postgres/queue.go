@@ -12,6 +12,7 @@ import (
 	"github.com/docex-dev/docex/driver"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -55,8 +56,19 @@ func (b *Backend) Jobs() driver.JobQueue { return b.queue }
 // migrateRiver creates (or completes) River's schema and tables; it is
 // idempotent, and concurrent calls (of any process) are serialised by a
 // session advisory lock held on a connection of its own.
+//
+// The migration runs on a pool of its own (two connections: the lock's and
+// the migrator's) so that it never waits for a connection of the backend's
+// pool, which may be a single one held by the caller.
 func (b *Backend) migrateRiver(ctx context.Context) error {
-	conn, err := b.pool.Acquire(ctx)
+	pc := b.pool.Config().Copy()
+	pc.MinConns, pc.MaxConns = 0, 2
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return b.wrap(err, "migrate job schema")
+	}
+	defer pool.Close()
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return b.wrap(err, "migrate job schema")
 	}
@@ -64,10 +76,10 @@ func (b *Backend) migrateRiver(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey("river-migrate", b.queue.schema)); err != nil {
 		return b.wrap(err, "lock job schema migration")
 	}
-	if _, err := b.pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+quote(b.queue.schema)); err != nil {
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+quote(b.queue.schema)); err != nil {
 		return b.wrap(err, "create job schema %s", b.queue.schema)
 	}
-	m, err := rivermigrate.New(riverpgxv5.New(b.pool), &rivermigrate.Config{Schema: b.queue.schema, Logger: slog.New(slog.DiscardHandler)})
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: b.queue.schema, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return fmt.Errorf("postgres: job schema migrator: %w", err)
 	}
@@ -157,13 +169,17 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		queues[tenantQueue("")] = river.QueueConfig{MaxWorkers: 1}
 	}
 	client, err := river.NewClient(riverpgxv5.New(q.b.pool), &river.Config{
-		ID:                   cfg.WorkerID,
-		Schema:               q.schema,
-		Queues:               queues,
-		Workers:              workers,
-		Logger:               log,
-		MaxAttempts:          riverMaxAttempts,
-		JobTimeout:           -1, // plugins have their own limits
+		ID:          cfg.WorkerID,
+		Schema:      q.schema,
+		Queues:      queues,
+		Workers:     workers,
+		Logger:      log,
+		MaxAttempts: riverMaxAttempts,
+		// River rescues a running job only once it is past its timeout
+		// (an infinite timeout is never rescued), so the job timeout is
+		// the lease: a job must finish within it, or it is interrupted and
+		// delivered again (each plugin run has its own, shorter, limit).
+		JobTimeout:           rescue,
 		RescueStuckJobsAfter: rescue,
 		FetchPollInterval:    cfg.Poll,
 		FetchCooldown:        min(100*time.Millisecond, cfg.Poll),

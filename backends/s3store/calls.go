@@ -193,7 +193,9 @@ func (s *Store) putMultipart(ctx context.Context, key string, f *os.File, size i
 		})
 	})
 	if err == nil {
-		err = s.call(ctx, "complete multipart upload", func(ctx context.Context) error {
+		// Some servers assemble the object before they answer: the
+		// wait grows with the size.
+		err = s.callData(ctx, "complete multipart upload", size, func(ctx context.Context) error {
 			_, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 				Bucket: &s.cfg.Bucket, Key: &key, UploadId: &uploadID,
 				MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
@@ -227,14 +229,33 @@ func (s *Store) head(ctx context.Context, key string) (int64, string, error) {
 // get opens the object's body. The response must start within the
 // request timeout; the body then streams under ctx.
 func (s *Store) get(ctx context.Context, key string) (io.ReadCloser, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	cctx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(s.cfg.RequestTimeout, cancel)
+	out, err := s.client.GetObject(cctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	expired := !timer.Stop()
 	if err != nil {
+		cancel()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if expired {
+			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		}
 		return nil, s.classify("get object", err)
 	}
-	return out.Body, nil
+	return &cancelBody{ReadCloser: out.Body, cancel: cancel}, nil
+}
+
+// cancelBody releases the request's context when the body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // deleteKey deletes one object; absent is not an error.

@@ -57,8 +57,9 @@ type Config struct {
 	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, shared files, then the
 	// instance's role).
 	Credentials aws.CredentialsProvider
-	// RequestTimeout bounds connecting and waiting for a response (default
-	// 30s); an upload gets in addition one second per MiB of its body.
+	// RequestTimeout bounds connecting and each request (default 30s); an
+	// upload, and the completion of a multipart upload, get in addition one
+	// second per MiB; a download must start within it.
 	RequestTimeout time.Duration
 	// PartSize is the size of multipart upload parts (default 16 MiB, at
 	// least 5 MiB); content larger than one part is uploaded in parts.
@@ -69,8 +70,8 @@ type Config struct {
 	// MemoryBudget bounds the bytes of content staged in memory at once
 	// across the store (default 64 MiB); beyond it content is spooled.
 	MemoryBudget int64
-	// HTTPClient sends the requests (default: a client with the request
-	// timeout applied to connecting and to response headers).
+	// HTTPClient sends the requests (default: the SDK's client with the
+	// request timeout applied to connecting).
 	HTTPClient *http.Client
 }
 
@@ -122,7 +123,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	httpClient := awshttp.NewBuildableClient().
 		WithDialerOptions(func(d *net.Dialer) { d.Timeout = rt }).
 		WithTransportOptions(func(tr *http.Transport) {
-			tr.ResponseHeaderTimeout = rt
 			tr.TLSHandshakeTimeout = rt
 			tr.MaxIdleConnsPerHost = 32
 		})

@@ -14,15 +14,26 @@ import (
 func basketCommands() []*command {
 	var page docex.Page
 	var force bool
+	var pipeline string
 	return []*command{
 		{path: "basket create", args: "NAME", access: "writer", minArgs: 1, maxArgs: 1,
 			summary: "create a basket (a named collection of documents)",
+			help: `With --pipeline (admin), the basket is bound to a pipeline in the same
+transaction: every document added is processed by it (docs/jobs.md).`,
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringVar(&pipeline, "pipeline", "", "bind the new basket to this pipeline (admin)")
+			},
 			run: func(ctx context.Context, c *cli, args []string) error {
 				s, err := c.session(ctx)
 				if err != nil {
 					return err
 				}
-				b, err := s.CreateBasket(ctx, args[0])
+				var b docex.Basket
+				if pipeline != "" {
+					b, err = s.CreateBasketWithPipeline(ctx, args[0], pipeline)
+				} else {
+					b, err = s.CreateBasket(ctx, args[0])
+				}
 				if err != nil {
 					return err
 				}

@@ -10,9 +10,10 @@ import (
 	"testing"
 )
 
-// noJSONForm lists the commands whose output is not JSON: raw content,
-// and the MCP protocol (mcp_test.go).
-var noJSONForm = map[string]bool{"doc cat": true, "mcp": true}
+// noJSONForm lists the commands whose output is not JSON: raw content, the
+// MCP protocol (mcp_test.go), and the worker, which runs until a signal and
+// writes JSON log lines on stderr (TestWorkerKill9 runs it).
+var noJSONForm = map[string]bool{"doc cat": true, "mcp": true, "worker": true}
 
 // TestJSONConvention runs every command with --json and checks its output
 // against docs/json.md: one JSON value, snake_case keys, no null, [] for
@@ -32,6 +33,8 @@ func TestJSONConvention(t *testing.T) {
 	docs := documents(decode[[]added](t, h.ok(with("doc", "add", "docs", h.file("a.txt", "alpha"), h.file("b.txt", "beta"), "--meta", "k=v")...).stdout))
 	id, other := docs[0].ID, docs[1].ID
 	h.ok(with("plugin", "install", "../../testplugins/derive")...)
+	h.ok(with("plugin", "install", "../../testplugins/tag")...)
+	pipelineFile := h.file("tagger.toml", "name = \"tagger\"\n[[steps]]\nname = \"tag\"\nplugin = \"tag\"\n")
 
 	// Each case runs once, in order; cases may depend on earlier ones.
 	cases := []struct {
@@ -69,32 +72,42 @@ func TestJSONConvention(t *testing.T) {
 		{"plugin remove", []string{"plugin", "remove", "derive", "--system", "--json"}},
 		{"audit list", with("audit", "list")},
 		{"audit list", []string{"audit", "list", "--system", "--json"}},
+		{"pipeline create", with("pipeline", "create", pipelineFile)},
+		{"pipeline list", with("pipeline", "list")},
+		{"pipeline show", with("pipeline", "show", "tagger")},
+		{"basket bind", with("basket", "bind", "docs", "tagger")},
+		{"pipeline run", with("pipeline", "run", "tagger", "--doc", id)},
+		{"job list", with("job", "list")},
+		{"pipeline run", with("pipeline", "run", "tagger", "--doc", id, "--wait")},
+		{"basket unbind", with("basket", "unbind", "docs")},
+		{"doc lineage", with("doc", "lineage", id)},
+		{"pipeline delete", with("pipeline", "delete", "tagger")},
 		{"doc delete", with("doc", "delete", other)},
 		{"gc", []string{"gc", "--grace", "0s", "--json"}},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {
 		covered[c.path] = true
-		r := h.ok(c.args...)
-		var v any
-		dec := json.NewDecoder(strings.NewReader(r.stdout))
-		if err := dec.Decode(&v); err != nil {
-			t.Fatalf("%s: stdout is not JSON: %v\n%s", c.path, err, r.stdout)
-		}
-		if dec.More() {
-			t.Fatalf("%s: more than one JSON value on stdout:\n%s", c.path, r.stdout)
-		}
-		if r.stderr != "" {
-			t.Errorf("%s --json wrote to stderr: %q", c.path, r.stderr)
-		}
-		switch v.(type) {
-		case map[string]any, []any:
-		default:
-			t.Errorf("%s: top level is %T, want an object or an array", c.path, v)
-		}
-		for _, p := range conventionViolations("", v) {
-			t.Errorf("%s: %s", c.path, p)
-		}
+		checkJSON(t, c.path, h.ok(c.args...))
+	}
+	// Job commands need a queued job.
+	h.ok(with("pipeline", "create", h.file("tagger2.toml", "name = \"tagger2\"\n[[steps]]\nname = \"tag\"\nplugin = \"tag\"\n"))...)
+	var queued struct {
+		Jobs []string `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(h.ok(with("pipeline", "run", "tagger2", "--doc", id)...).stdout), &queued); err != nil || len(queued.Jobs) != 1 {
+		t.Fatalf("pipeline run: %v %+v", err, queued)
+	}
+	for _, c := range []struct {
+		path string
+		args []string
+	}{
+		{"job show", with("job", "show", queued.Jobs[0])},
+		{"job cancel", with("job", "cancel", queued.Jobs[0])},
+		{"job retry", with("job", "retry", queued.Jobs[0])},
+	} {
+		covered[c.path] = true
+		checkJSON(t, c.path, h.ok(c.args...))
 	}
 	var missing []string
 	for path := range commands().byPath {
@@ -105,6 +118,31 @@ func TestJSONConvention(t *testing.T) {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Errorf("commands without a case in TestJSONConvention (add one): %v", missing)
+	}
+}
+
+// checkJSON checks one command's --json output against docs/json.md.
+func checkJSON(t *testing.T, path string, r result) {
+	t.Helper()
+	c := struct{ path string }{path}
+	var v any
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("%s: stdout is not JSON: %v\n%s", c.path, err, r.stdout)
+	}
+	if dec.More() {
+		t.Fatalf("%s: more than one JSON value on stdout:\n%s", c.path, r.stdout)
+	}
+	if r.stderr != "" {
+		t.Errorf("%s --json wrote to stderr: %q", c.path, r.stderr)
+	}
+	switch v.(type) {
+	case map[string]any, []any:
+	default:
+		t.Errorf("%s: top level is %T, want an object or an array", c.path, v)
+	}
+	for _, p := range conventionViolations("", v) {
+		t.Errorf("%s: %s", c.path, p)
 	}
 }
 

@@ -24,6 +24,8 @@ func documentCommands() []*command {
 	var (
 		meta        []string
 		contentType string
+		cascade     bool
+		keepDerived bool
 		page        docex.Page
 		order       string
 		quiet       bool
@@ -136,16 +138,30 @@ Example:
 				return c.emit(d, func(w io.Writer) { printDocs(w, []docex.Document{d}) })
 			}},
 		{path: "doc delete", args: "ID", access: "writer", minArgs: 1, maxArgs: 1,
-			summary: "delete a document",
+			summary: "delete a document (with derived documents: --cascade or --keep-derived)",
+			help: `A document that pipeline steps derived documents from is deleted only with
+--cascade (its descendants go too, see doc lineage) or --keep-derived (they
+stay, and their lineage says the source is gone).`,
+			flags: func(fs *pflag.FlagSet) {
+				fs.BoolVar(&cascade, "cascade", false, "also delete every document derived from it")
+				fs.BoolVar(&keepDerived, "keep-derived", false, "keep derived documents; their lineage says the source is gone")
+			},
 			run: func(ctx context.Context, c *cli, args []string) error {
 				s, err := c.session(ctx)
 				if err != nil {
 					return err
 				}
-				if err := s.DeleteDocument(ctx, args[0]); err != nil {
+				ids, err := deleteDocument(ctx, s, args[0], cascade, keepDerived)
+				if err != nil {
 					return err
 				}
-				return c.emit(deleted{ID: args[0], Deleted: true}, func(w io.Writer) { writef(w, "deleted document %s\n", args[0]) })
+				return c.emit(deletedDocs{ID: args[0], Deleted: true, DeletedIDs: ids}, func(w io.Writer) {
+					writef(w, "deleted document %s", args[0])
+					if len(ids) > 1 {
+						fmt.Fprintf(w, " and %d derived document(s)", len(ids)-1)
+					}
+					fmt.Fprintln(w)
+				})
 			}},
 		{path: "doc meta set", args: "ID key=value...", access: "writer", minArgs: 2, maxArgs: -1,
 			summary: "set metadata on a document",

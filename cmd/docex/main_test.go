@@ -503,7 +503,7 @@ storage:
 			return
 		}
 		defer conn.Close(context.Background())
-		for _, s := range []string{prefix + tn, schema, schema + "_local"} {
+		for _, s := range []string{prefix + tn, schema, schema + "_local", schema + "_jobs"} {
 			if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE"); err != nil {
 				t.Log(err)
 			}

@@ -188,8 +188,10 @@ func reportsOnly(t *testing.T) {
 }
 
 // TestLargePDF extracts the corpus's large PDFs (a 442-page, 2.8 MiB file
-// joined by pdfunite; Octave's 1158-page manual) in the sandbox under
-// extract-text's shipped limits, reporting time, guest memory and host RSS.
+// joined by pdfunite; Octave's 1158-page manual) in the sandbox within
+// extract-text's shipped memory limit, reporting time, instructions, guest
+// memory and host RSS. The wall-clock limit is raised for the test (it
+// must pass at any machine load); the time is reported, not asserted.
 func TestLargePDF(t *testing.T) {
 	dir := os.Getenv("DOCEX_CORPUS")
 	if dir == "" {
@@ -202,24 +204,43 @@ func TestLargePDF(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatalf("no PDFs in %s/large", dir)
 	}
-	plugin(t, "extract-text") // compiled before the clock starts
+	ctx := context.Background()
+	all, err := builtin.Steps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sandbox.ParseManifest(all[0].Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	memLimit := int64(m.Limits.MemoryPages) * 65536 // 64 KiB wasm pages
+	m.Limits.TimeoutMS = 30 * 60 * 1000
+	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir(), Ceilings: sandbox.Limits{Timeout: 30 * time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close(ctx)
+	p, err := sb.Load(ctx, m, all[0].Module)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range files {
 		doc := fileDoc(t, f, "application/pdf")
 		base, _ := rss()
 		resetPeak()
 		start := time.Now()
-		res, err := run(t, "extract-text", doc, nil)
+		res, err := sb.Run(ctx, sandbox.Invocation{TenantID: "t", Plugin: p, Input: doc})
 		took := time.Since(start)
 		_, peak := rss()
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 		pages := res.Derived[0].Metadata["source_pages"].(float64)
-		if pages < 400 {
-			t.Fatalf("%s: %v pages", f, pages)
+		if pages < 400 || res.Report.PeakMemoryBytes > memLimit {
+			t.Fatalf("%s: %v pages, %d bytes of guest memory (limit %d)", f, pages, res.Report.PeakMemoryBytes, memLimit)
 		}
-		t.Logf("%s: %d KiB, %v pages, %d KiB of text in %v; guest memory %d MiB (limit %d MiB); host peak RSS %d MiB (%+d MiB)",
-			filepath.Base(f), doc.Size>>10, pages, len(res.Derived[0].Content)>>10, took.Round(time.Millisecond),
-			res.Report.PeakMemoryBytes>>20, 3072*64>>10, peak, peak-base)
+		t.Logf("%s: %d KiB, %v pages, %d KiB of text in %v (shipped limit %d s), %d instructions; guest memory %d MiB (limit %d MiB); host peak RSS %d MiB (%+d MiB)",
+			filepath.Base(f), doc.Size>>10, pages, len(res.Derived[0].Content)>>10, took.Round(time.Millisecond), 60,
+			res.Report.Instructions, res.Report.PeakMemoryBytes>>20, memLimit>>20, peak, peak-base)
 	}
 }

@@ -1,0 +1,291 @@
+package backendtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/testplugins"
+)
+
+// BenchHarness makes a backend for the pipeline benchmarks; Second, when
+// set, opens another backend over the same storage (a second worker
+// process's connections).
+type BenchHarness struct {
+	New    func(b *testing.B) (driver.Backend, engine.Config)
+	Second func(b *testing.B, be driver.Backend) driver.Backend
+}
+
+type benchEnv struct {
+	b   *testing.B
+	be  driver.Backend
+	cfg engine.Config
+	eng *engine.Engine
+}
+
+func newBenchEnv(b *testing.B, h BenchHarness) *benchEnv {
+	be, cfg := h.New(b)
+	cfg.MultiTenancy, cfg.BootstrapTenantID = true, "system"
+	if cfg.ContentDir == "" {
+		cfg.ContentDir = b.TempDir()
+	}
+	if cfg.ContentStorage == "" {
+		cfg.ContentStorage = engine.ContentFilesystem
+	}
+	cfg.NoContentSync = true
+	cfg.Sandbox = sharedSandbox(b)
+	if _, err := engine.Bootstrap(bg, be, cfg); err != nil {
+		b.Fatal(err)
+	}
+	eng, err := engine.New(bg, be, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { eng.Close() })
+	return &benchEnv{b: b, be: be, cfg: cfg, eng: eng}
+}
+
+func (e *benchEnv) tenant(id, pipeline string, plugins ...string) *engine.Session {
+	if _, err := e.eng.Provisioner("bench").Create(bg, id, id); err != nil {
+		e.b.Fatal(err)
+	}
+	s := e.eng.As(docex.UserContext{UserID: "u-" + id, TenantID: id, Roles: []string{"admin"}})
+	for _, name := range plugins {
+		manifest, module := benchPlugin(e.b, name)
+		if _, err := s.InstallPlugin(bg, manifest, module); err != nil {
+			e.b.Fatal(err)
+		}
+	}
+	if _, err := s.CreatePipeline(bg, []byte(pipeline)); err != nil {
+		e.b.Fatal(err)
+	}
+	return s
+}
+
+func benchPlugin(b *testing.B, name string) (manifest, module []byte) {
+	fsys, err := testplugins.Dir(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if manifest, err = fs.ReadFile(fsys, "plugin.toml"); err != nil {
+		b.Fatal(err)
+	}
+	m, err := sandbox.ParseManifest(manifest)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if module, err = fs.ReadFile(fsys, m.Module); err != nil {
+		b.Fatal(err)
+	}
+	return manifest, module
+}
+
+// addDocs adds n small distinct documents to a new basket.
+func addDocs(b *testing.B, s *engine.Session, basket string, n int, tag string) docex.Basket {
+	bk, err := s.CreateBasket(bg, basket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch = 500
+	for off := 0; off < n; off += batch {
+		var docs []engine.NewDocument
+		for i := off; i < min(n, off+batch); i++ {
+			docs = append(docs, engine.NewDocument{Name: "d.txt", Content: strings.NewReader(fmt.Sprintf("%06d %s small document body number %d", i, tag, i))})
+		}
+		if _, err := s.AddDocuments(bg, bk.ID, docs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return bk
+}
+
+// runWorkers runs n workers (the second and later on their own backends
+// when second is set) until ctx is done.
+func (e *benchEnv) runWorkers(ctx context.Context, h BenchHarness, n int, cfg engine.WorkerConfig) func() {
+	var wg sync.WaitGroup
+	for i := range n {
+		eng := e.eng
+		if i > 0 && h.Second != nil {
+			be2 := h.Second(e.b, e.be)
+			var err error
+			if eng, err = engine.New(bg, be2, e.cfg); err != nil {
+				e.b.Fatal(err)
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := eng.Worker(cfg).Run(ctx); err != nil {
+				e.b.Error(err)
+			}
+		}()
+	}
+	return wg.Wait
+}
+
+const benchThreeSteps = threeSteps
+
+// BenchPipeline measures documents per second through the 3-step test
+// pipeline (split, upper on each half, tag on each) over 1,000 small
+// documents with one worker of concurrency 2, and, in the same run, the
+// same plugin calls made directly on the sandbox in a loop (no jobs,
+// lineage, audit, cache or persistence): the engine's overhead.
+func BenchPipeline(b *testing.B, h BenchHarness) {
+	const n = 1000
+	for range b.N {
+		e := newBenchEnv(b, h)
+		s := e.tenant("bench", benchThreeSteps, "split", "upper", "tag")
+		bk := addDocs(b, s, "in", n, "pipeline")
+		ctx, cancel := context.WithCancel(bg)
+		start := time.Now()
+		ids, err := s.RunPipeline(bg, "three", engine.RunTarget{BasketID: bk.ID})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Poll: 20 * time.Millisecond})
+		st, err := s.WaitJobs(bg, ids, 500*time.Millisecond, nil)
+		elapsed := time.Since(start)
+		cancel()
+		wait()
+		if err != nil || st.Succeeded != n {
+			b.Fatalf("pipeline: %+v %v", st, err)
+		}
+		direct := directLoop(b, n)
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "docs/s")
+		b.ReportMetric(float64(n)/direct.Seconds(), "direct-docs/s")
+		b.ReportMetric(elapsed.Seconds()/direct.Seconds(), "engine/direct")
+	}
+}
+
+// directLoop calls split, upper and tag on the sandbox for n documents
+// like the pipeline does, on two goroutines (one per core), nothing
+// persisted.
+func directLoop(b *testing.B, n int) time.Duration {
+	sb := sharedSandbox(b)
+	load := func(name string) *sandbox.Plugin {
+		manifest, module := benchPlugin(b, name)
+		m, err := sandbox.ParseManifest(manifest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := sb.Load(bg, m, module)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}
+	split, upper, tag := load("split"), load("upper"), load("tag")
+	run := func(p *sandbox.Plugin, content []byte) *sandbox.Result {
+		res, err := sb.Run(bg, sandbox.Invocation{TenantID: "direct", UserID: "u", Plugin: p,
+			Input: sandbox.Document{Name: "d.txt", ContentType: "text/plain", Size: int64(len(content)), Metadata: map[string]any{}, Content: bytes.NewReader(content)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return res
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 2 {
+				for _, part := range run(split, fmt.Appendf(nil, "%06d direct small document body number %d", i, i)).Derived {
+					for _, up := range run(upper, part.Content).Derived {
+						run(tag, up.Content)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// BenchWorkers measures documents per second through the 3-step pipeline
+// with 1 and with 2 workers (the second on its own backend: its own
+// connections, as a second process would have), each of concurrency 8.
+func BenchWorkers(b *testing.B, h BenchHarness, workers int) {
+	const n = 1000
+	for range b.N {
+		e := newBenchEnv(b, h)
+		s := e.tenant("bench", benchThreeSteps, "split", "upper", "tag")
+		bk := addDocs(b, s, "in", n, "workers")
+		ctx, cancel := context.WithCancel(bg)
+		start := time.Now()
+		ids, err := s.RunPipeline(bg, "three", engine.RunTarget{BasketID: bk.ID})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wait := e.runWorkers(ctx, h, workers, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Poll: 20 * time.Millisecond})
+		st, err := s.WaitJobs(bg, ids, 500*time.Millisecond, nil)
+		elapsed := time.Since(start)
+		cancel()
+		wait()
+		if err != nil || st.Succeeded != n {
+			b.Fatalf("pipeline: %+v %v", st, err)
+		}
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "docs/s")
+	}
+}
+
+// BenchFairness measures how long tenant B's single document takes while
+// tenant A has a backlog of backlog documents, against B alone, with one
+// worker (concurrency 4, 2 per tenant). The pipeline is one tag step.
+func BenchFairness(b *testing.B, h BenchHarness, backlog int) {
+	const oneStep = "name = \"one\"\n[[steps]]\nname = \"tag\"\nplugin = \"tag\"\n"
+	for range b.N {
+		e := newBenchEnv(b, h)
+		sa := e.tenant("tenant-a", oneStep, "tag")
+		sb := e.tenant("tenant-b", oneStep, "tag")
+		bka := addDocs(b, sa, "in", backlog, "a")
+		bkb := addDocs(b, sb, "in", 2, "b")
+		docsB, err := sb.Documents(bg, bkb.ID, docex.Page{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(bg)
+		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 4, TenantConcurrency: 2, Poll: 20 * time.Millisecond})
+		timeB := func(doc string) time.Duration {
+			start := time.Now()
+			ids, err := sb.RunPipeline(bg, "one", engine.RunTarget{DocumentIDs: []string{doc}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if st, err := sb.WaitJobs(bg, ids, 5*time.Millisecond, nil); err != nil || st.Succeeded != 1 {
+				b.Fatalf("%+v %v", st, err)
+			}
+			return time.Since(start)
+		}
+		alone := timeB(docsB[0].ID)
+		idsA, err := sa.RunPipeline(bg, "one", engine.RunTarget{BasketID: bka.ID})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Let A's backlog occupy the worker, then measure B.
+		for {
+			st, _ := sa.JobsStatus(bg, idsA[:50])
+			if st.Succeeded > 0 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		loaded := timeB(docsB[1].ID)
+		stA, _ := sa.JobsStatus(bg, idsA)
+		cancel()
+		wait()
+		b.ReportMetric(float64(alone.Microseconds())/1000, "b-alone-ms")
+		b.ReportMetric(float64(loaded.Microseconds())/1000, "b-with-backlog-ms")
+		b.ReportMetric(loaded.Seconds()/alone.Seconds(), "ratio")
+		b.ReportMetric(float64(stA.Pending), "a-pending-after-b")
+	}
+}

@@ -1,0 +1,38 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/docex-dev/docex/backends/backendtest"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine"
+)
+
+var pipelineBench = backendtest.BenchHarness{
+	New: func(b *testing.B) (driver.Backend, engine.Config) {
+		return openBackend(b, Config{MaxConns: 16}), engine.Config{MultiTenancy: true, ContentStorage: engine.ContentDatabase}
+	},
+	Second: func(b *testing.B, be driver.Backend) driver.Backend {
+		b2, err := Open(context.Background(), be.(*Backend).cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { b2.Close() })
+		return b2
+	},
+}
+
+// BenchmarkPipeline: documents/s through the 3-step pipeline over 1,000
+// small documents, and the same plugin calls made directly (run with
+// -benchtime=1x).
+func BenchmarkPipeline(b *testing.B) { backendtest.BenchPipeline(b, pipelineBench) }
+
+// BenchmarkWorkers1 and BenchmarkWorkers2: the same run with one and with
+// two workers on their own connection pools (River clients).
+func BenchmarkWorkers1(b *testing.B) { backendtest.BenchWorkers(b, pipelineBench, 1) }
+func BenchmarkWorkers2(b *testing.B) { backendtest.BenchWorkers(b, pipelineBench, 2) }
+
+// BenchmarkFairness: tenant B's single document with tenant A's
+// 10,000-document backlog, against B alone (run with -benchtime=1x).
+func BenchmarkFairness(b *testing.B) { backendtest.BenchFairness(b, pipelineBench, 10000) }

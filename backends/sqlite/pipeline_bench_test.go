@@ -1,0 +1,24 @@
+package sqlite_test
+
+import (
+	"testing"
+
+	"github.com/docex-dev/docex/backends/backendtest"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine"
+)
+
+var pipelineBench = backendtest.BenchHarness{
+	New: func(b *testing.B) (driver.Backend, engine.Config) {
+		return newBackend(b, b.TempDir()), engine.Config{}
+	},
+}
+
+// BenchmarkPipeline: documents/s through the 3-step pipeline over 1,000
+// small documents, and the same plugin calls made directly (run with
+// -benchtime=1x).
+func BenchmarkPipeline(b *testing.B) { backendtest.BenchPipeline(b, pipelineBench) }
+
+// BenchmarkFairness: tenant B's single document with tenant A's
+// 10,000-document backlog, against B alone (run with -benchtime=1x).
+func BenchmarkFairness(b *testing.B) { backendtest.BenchFairness(b, pipelineBench, 10000) }

@@ -1,0 +1,537 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/engine"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+)
+
+// pipelineCommands are the commands of pipelines, jobs, workers and
+// lineage (docs/jobs.md).
+func pipelineCommands() []*command {
+	var (
+		version int
+		run     runOpts
+		jf      engine.JobFilter
+		page    docex.Page
+		wk      workerOpts
+	)
+	return []*command{
+		{path: "pipeline create", args: "FILE", access: "admin", minArgs: 1, maxArgs: 1,
+			summary: "define a pipeline from a TOML file; an existing name gets a new version",
+			help: `See docs/jobs.md for the format. Errors name the line and key. Jobs already
+enqueued keep the version they were enqueued with.
+
+Example:
+  docex pipeline create ocr.toml`,
+			plugins: true, run: cmdPipelineCreate},
+		{path: "pipeline list", access: "reader", maxArgs: 0,
+			summary: "list pipelines (newest versions) and the baskets bound to them", run: cmdPipelineList},
+		{path: "pipeline show", args: "NAME", access: "reader", minArgs: 1, maxArgs: 1,
+			summary: "show a pipeline (its newest version, or --version N)",
+			flags:   func(fs *pflag.FlagSet) { fs.IntVar(&version, "version", 0, "version to show (default: the newest)") },
+			run: func(ctx context.Context, c *cli, args []string) error {
+				return cmdPipelineShow(ctx, c, args[0], version)
+			}},
+		{path: "pipeline delete", args: "NAME", access: "admin", minArgs: 1, maxArgs: 1,
+			summary: "delete a pipeline; its versions stay for jobs and lineage", run: cmdPipelineDelete},
+		{path: "pipeline run", args: "NAME (--doc ID... | --basket BASKET)", access: "writer", minArgs: 1, maxArgs: 1, plugins: true,
+			summary: "run a pipeline on documents or on a basket's originals; --wait follows it to the end",
+			help: `With --wait: a progress bar on a terminal (none with --json), then a summary
+(done, failed, steps skipped thanks to the cache, time). Exit 6 when a
+document failed; the summary says which and why. On SQLite, --wait runs a
+worker in this process (--worker=no to rely on running workers only); on
+PostgreSQL it relies on running workers (--worker=yes runs one here too).
+
+Example:
+  docex pipeline run ocr --basket invoices --wait`,
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringArrayVar(&run.docs, "doc", nil, "document id (repeatable)")
+				fs.StringVar(&run.basket, "basket", "", "every original document of this basket (name or id)")
+				fs.BoolVar(&run.wait, "wait", false, "wait until every job is final; exit 6 when one failed")
+				fs.StringVar(&run.worker, "worker", "auto", "with --wait, run a worker in this process: auto (SQLite only), yes or no")
+			},
+			run: func(ctx context.Context, c *cli, args []string) error { return cmdPipelineRun(ctx, c, args[0], run) }},
+
+		{path: "basket bind", args: "BASKET PIPELINE", access: "admin", minArgs: 2, maxArgs: 2,
+			summary: "bind a basket to a pipeline: every document added is processed", run: cmdBasketBind},
+		{path: "basket unbind", args: "BASKET", access: "admin", minArgs: 1, maxArgs: 1,
+			summary: "remove a basket's pipeline", run: cmdBasketUnbind},
+
+		{path: "job list", access: "reader", maxArgs: 0,
+			summary: "list jobs, newest first",
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringVar(&jf.State, "state", "", "queued, running, succeeded, failed or cancelled")
+				fs.StringVar(&jf.Pipeline, "pipeline", "", "only jobs of this pipeline")
+				fs.StringVar(&jf.DocumentID, "doc", "", "only jobs of this document")
+				pageFlags(fs, &page)
+			},
+			run: func(ctx context.Context, c *cli, args []string) error { return cmdJobList(ctx, c, jf, page) }},
+		{path: "job show", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
+			summary: "show a job: steps, attempts, errors, resource reports", run: cmdJobShow},
+		{path: "job retry", args: "ID", access: "writer", minArgs: 1, maxArgs: 1,
+			summary: "queue a failed or cancelled job again; completed steps are kept", run: cmdJobRetry},
+		{path: "job cancel", args: "ID", access: "writer", minArgs: 1, maxArgs: 1,
+			summary: "cancel a queued or running job", run: cmdJobCancel},
+
+		{path: "worker", access: "operator", maxArgs: 0, plugins: true,
+			summary: "run pipeline jobs until SIGINT/SIGTERM; logs JSON lines on stderr",
+			help: `Serves --tenants a,b or --all (the default: every tenant, also those created
+later; the local store in single-file mode). Several workers, on one machine
+or many, share the work (docs/scale-out.md). On SIGINT or SIGTERM it takes
+no new job, lets running ones finish within --shutdown-timeout (then
+releases them: they run again later) and exits 0.
+
+Example:
+  docex worker --all --concurrency 8`,
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringSliceVar(&wk.tenants, "tenants", nil, "serve only these tenants (comma-separated)")
+				fs.BoolVar(&wk.all, "all", false, "serve every tenant, also those created later (the default)")
+				fs.IntVar(&wk.concurrency, "concurrency", 4, "jobs run at once")
+				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "jobs of one tenant run at once (default concurrency/2)")
+				fs.DurationVar(&wk.shutdown, "shutdown-timeout", 10*time.Second, "how long running jobs may finish after a stop signal")
+				fs.DurationVar(&wk.lease, "lease", 0, "how long a killed worker's job waits before another worker takes it (default: SQLite 1m, PostgreSQL 1h)")
+			},
+			run: func(ctx context.Context, c *cli, args []string) error { return cmdWorker(ctx, c, wk) }},
+
+		{path: "doc lineage", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
+			summary: "show what a document was derived from and what was derived from it", run: cmdDocLineage},
+	}
+}
+
+type runOpts struct {
+	docs   []string
+	basket string
+	wait   bool
+	worker string
+}
+
+type workerOpts struct {
+	tenants           []string
+	all               bool
+	concurrency       int
+	tenantConcurrency int
+	shutdown          time.Duration
+	lease             time.Duration
+}
+
+func cmdPipelineCreate(ctx context.Context, c *cli, args []string) error {
+	src, err := os.ReadFile(args[0])
+	if err != nil {
+		return docex.Errorf(docex.ErrInvalid, "read %s: %v", args[0], err)
+	}
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := s.CreatePipeline(ctx, src)
+	if err != nil {
+		return err
+	}
+	return c.emit(p, func(w io.Writer) {
+		writef(w, "created pipeline %s version %d (%d steps)\n", p.Name, p.Version, len(p.Steps))
+	})
+}
+
+func cmdPipelineList(ctx context.Context, c *cli, args []string) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	ps, err := s.Pipelines(ctx)
+	if err != nil {
+		return err
+	}
+	return c.emit(ps, func(w io.Writer) {
+		fmt.Fprintln(w, "NAME\tVERSION\tSTEPS\tBASKETS\tDESCRIPTION")
+		for _, p := range ps {
+			writef(w, "%s\t%d\t%s\t%d\t%s\n", p.Name, p.Version, stepChain(p.Pipeline), len(p.Baskets), p.Description)
+		}
+	})
+}
+
+func stepChain(p engine.Pipeline) string {
+	var parts []string
+	for _, s := range p.Steps {
+		parts = append(parts, s.Name)
+	}
+	return strings.Join(parts, ",")
+}
+
+func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := s.Pipeline(ctx, name, version)
+	if err != nil {
+		return err
+	}
+	return c.emit(p, func(w io.Writer) {
+		writef(w, "pipeline %s version %d, created %s by %s", p.Name, p.Version, p.CreatedAt.Format(time.RFC3339), p.CreatedBy)
+		if p.Deleted {
+			fmt.Fprint(w, " (deleted)")
+		}
+		writef(w, "\nmax attempts %d, bound baskets %d\n\nSTEP\tPLUGIN\tINPUT\tACCEPT\tPARAMS\n", p.MaxAttempts, len(p.Baskets))
+		for _, st := range p.Steps {
+			writef(w, "%s\t%s\t%s\t%s\t%s\n", st.Name, st.Plugin, st.Input, strings.Join(st.Accept, ","), st.CanonicalParams())
+		}
+	})
+}
+
+func cmdPipelineDelete(ctx context.Context, c *cli, args []string) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.DeletePipeline(ctx, args[0]); err != nil {
+		return err
+	}
+	return c.emit(map[string]any{"deleted": args[0]}, func(w io.Writer) { writef(w, "deleted pipeline %s\n", args[0]) })
+}
+
+func cmdBasketBind(ctx context.Context, c *cli, args []string) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := resolveBasket(ctx, s, args[0])
+	if err != nil {
+		return err
+	}
+	if err := s.BindBasket(ctx, b.ID, args[1]); err != nil {
+		return err
+	}
+	return c.emit(map[string]any{"basket": b.Name, "basket_id": b.ID, "pipeline": args[1]}, func(w io.Writer) {
+		writef(w, "basket %s is bound to pipeline %s: every document added is processed\n", b.Name, args[1])
+	})
+}
+
+func cmdBasketUnbind(ctx context.Context, c *cli, args []string) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := resolveBasket(ctx, s, args[0])
+	if err != nil {
+		return err
+	}
+	if err := s.UnbindBasket(ctx, b.ID); err != nil {
+		return err
+	}
+	return c.emit(map[string]any{"basket": b.Name, "basket_id": b.ID, "pipeline": ""}, func(w io.Writer) {
+		writef(w, "basket %s has no pipeline any more\n", b.Name)
+	})
+}
+
+// runSummary is the machine summary of pipeline run.
+type runSummary struct {
+	Pipeline    string             `json:"pipeline"`
+	Jobs        []string           `json:"jobs"`
+	Waited      bool               `json:"waited"`
+	Total       int                `json:"total"`
+	Succeeded   int                `json:"succeeded"`
+	Failed      int                `json:"failed"`
+	Cancelled   int                `json:"cancelled"`
+	Pending     int                `json:"pending"`
+	StepsRun    int                `json:"steps_run"`
+	StepsCached int                `json:"steps_cached"`
+	ElapsedMS   int64              `json:"elapsed_ms"`
+	Failures    []engine.FailedJob `json:"failures"`
+}
+
+func cmdPipelineRun(ctx context.Context, c *cli, name string, o runOpts) error {
+	if (len(o.docs) == 0) == (o.basket == "") {
+		return docex.Errorf(errUsage, "pipeline run: give --doc ID... or --basket BASKET (one of the two)")
+	}
+	switch o.worker {
+	case "auto", "yes", "no":
+	default:
+		return docex.Errorf(errUsage, "--worker %q: want auto, yes or no", o.worker)
+	}
+	sys, err := c.system(ctx)
+	if err != nil {
+		return err
+	}
+	s := sys.eng.As(c.userContext())
+	target := engine.RunTarget{DocumentIDs: o.docs}
+	if o.basket != "" {
+		b, err := resolveBasket(ctx, s, o.basket)
+		if err != nil {
+			return err
+		}
+		target.BasketID = b.ID
+	}
+	start := time.Now()
+	ids, err := s.RunPipeline(ctx, name, target)
+	if err != nil {
+		return err
+	}
+	sum := runSummary{Pipeline: name, Jobs: ids, Total: len(ids), Pending: len(ids), Failures: []engine.FailedJob{}}
+	if !o.wait {
+		return c.emit(sum, func(w io.Writer) {
+			writef(w, "enqueued %d job(s) of pipeline %s (docex job list --pipeline %s)\n", len(ids), name, name)
+		})
+	}
+	if o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend) {
+		wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		werr := make(chan error, 1)
+		go func() {
+			werr <- sys.eng.Worker(engine.WorkerConfig{Tenants: []string{c.g.tenant}, Poll: 100 * time.Millisecond}).Run(wctx)
+		}()
+		defer func() { stop(); <-werr }()
+	}
+	bar := c.progressBar(len(ids))
+	st, err := s.WaitJobs(ctx, ids, 100*time.Millisecond, func(st engine.JobsStatus) {
+		if bar != nil {
+			bar.Describe(fmt.Sprintf("done %d, failed %d", st.Succeeded, st.Failed+st.Cancelled))
+			_ = bar.Set(st.Succeeded + st.Failed + st.Cancelled)
+		}
+	})
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(c.stderr)
+	}
+	sum.Waited = err == nil
+	sum.Succeeded, sum.Failed, sum.Cancelled, sum.Pending = st.Succeeded, st.Failed, st.Cancelled, st.Pending
+	sum.StepsRun, sum.StepsCached, sum.ElapsedMS, sum.Failures = st.StepsRun, st.StepsCached, time.Since(start).Milliseconds(), st.Failures
+	if err != nil {
+		return err
+	}
+	if perr := c.emit(sum, func(w io.Writer) { printRunSummary(w, sum) }); perr != nil {
+		return perr
+	}
+	if n := sum.Failed + sum.Cancelled; n > 0 {
+		f := sum.Failures[0]
+		return fmt.Errorf("%w: %d of %d document(s) failed; first: document %s, step %s: %s", docex.ErrPluginFailed, n, sum.Total, f.DocumentID, f.Step, f.Error)
+	}
+	return nil
+}
+
+func printRunSummary(w io.Writer, s runSummary) {
+	writef(w, "pipeline %s: %d document(s): %d done, %d failed", s.Pipeline, s.Total, s.Succeeded, s.Failed+s.Cancelled)
+	writef(w, ", %d step run(s), %d skipped (cache), %s\n", s.StepsRun, s.StepsCached, (time.Duration(s.ElapsedMS) * time.Millisecond).String())
+	for _, f := range s.Failures {
+		writef(w, "failed: document %s (job %s) step %s: %s: %s\n", f.DocumentID, f.JobID, f.Step, f.ErrorCode, f.Error)
+	}
+}
+
+// progressBar returns a bar on stderr when it is a terminal and --json is
+// not given, else nil.
+func (c *cli) progressBar(total int) *progressbar.ProgressBar {
+	f, ok := c.stderr.(*os.File)
+	if c.g.json || !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(f),
+		progressbar.OptionSetDescription("done 0, failed 0"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("docs"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetWidth(30),
+	)
+}
+
+func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, page docex.Page) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	js, err := s.Jobs(ctx, f, page)
+	if err != nil {
+		return err
+	}
+	return c.emit(js, func(w io.Writer) {
+		fmt.Fprintln(w, "ID\tPIPELINE\tDOCUMENT\tSTATE\tATTEMPTS\tERROR")
+		for _, j := range js {
+			writef(w, "%s\t%s v%d\t%s\t%s\t%d/%d\t%s\n", j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, oneLine(j.Error, 80))
+		}
+	})
+}
+
+func oneLine(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n-3] + "..."
+	}
+	return s
+}
+
+func cmdJobShow(ctx context.Context, c *cli, args []string) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	j, err := s.Job(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return c.emit(j, func(w io.Writer) {
+		writef(w, "job %s: pipeline %s v%d on document %s, %s (attempt %d of %d), run as %s %v\n",
+			j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, j.UserID, j.Roles)
+		if j.Error != "" {
+			writef(w, "error (%s): %s\n", j.ErrorCode, j.Error)
+		}
+		p := j.Progress
+		writef(w, "steps: %d run, %d from cache, %d filtered; %d derived; %d ms\n", p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived, p.DurationMS)
+		if f := j.Failure; f.Step != "" {
+			writef(w, "failed step %s on %s: %.1f ms, %d instructions, peak memory %d bytes, %d host calls\n",
+				f.Step, f.InputID, f.Report.DurationMS, f.Report.Instructions, f.Report.PeakMemoryBytes, f.Report.HostCalls)
+		}
+		fmt.Fprintln(w, "\nSTEP\tINPUT\tOUTCOME\tOUTPUTS\tMS")
+		for _, st := range j.Steps {
+			ms := ""
+			if st.Outcome == engine.StepRan {
+				ms = fmt.Sprintf("%.1f", st.Report.DurationMS)
+			}
+			writef(w, "%s\t%s\t%s\t%d\t%s\n", st.Step, st.InputID, st.Outcome, len(st.Outputs), ms)
+		}
+		for _, a := range j.History {
+			writef(w, "attempt %d: %s, %d ms %s\n", a.N, a.StartedAt.Format(time.RFC3339), a.DurationMS, oneLine(a.Error, 100))
+		}
+	})
+}
+
+func cmdJobRetry(ctx context.Context, c *cli, args []string) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.RetryJob(ctx, args[0]); err != nil {
+		return err
+	}
+	return c.emit(map[string]any{"job": args[0], "state": "queued"}, func(w io.Writer) { writef(w, "job %s queued again\n", args[0]) })
+}
+
+func cmdJobCancel(ctx context.Context, c *cli, args []string) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.CancelJob(ctx, args[0]); err != nil {
+		return err
+	}
+	return c.emit(map[string]any{"job": args[0], "state": "cancelled"}, func(w io.Writer) { writef(w, "job %s cancelled\n", args[0]) })
+}
+
+func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
+	if o.all && len(o.tenants) > 0 {
+		return docex.Errorf(errUsage, "--tenants and --all exclude each other")
+	}
+	if o.concurrency < 1 || o.tenantConcurrency < 0 {
+		return docex.Errorf(errUsage, "--concurrency must be at least 1")
+	}
+	sys, err := c.system(ctx)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var tenants []string
+	if len(o.tenants) > 0 {
+		tenants = o.tenants
+	}
+	err = sys.eng.Worker(engine.WorkerConfig{Tenants: tenants, Concurrency: o.concurrency, TenantConcurrency: o.tenantConcurrency,
+		ShutdownTimeout: o.shutdown, Lease: o.lease, Logger: log}).Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	l, err := s.Lineage(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return c.emit(l, func(w io.Writer) {
+		label := func(id, name string, gone bool) string {
+			if gone {
+				return id + " (gone)"
+			}
+			return id + " " + name
+		}
+		writef(w, "document %s\n", label(l.DocumentID, l.Name, l.Gone))
+		if len(l.Ancestors) == 0 {
+			fmt.Fprintln(w, "derived from: nothing (an original)")
+		}
+		seen := map[string]bool{}
+		dup := func(e engine.LineageEdge) bool { // the same relation made by several jobs: shown once
+			k := e.SourceID + e.DerivedID + e.Step
+			defer func() { seen[k] = true }()
+			return seen[k]
+		}
+		for _, e := range l.Ancestors {
+			if dup(e) {
+				continue
+			}
+			writef(w, "%s<- %s\tby %s/%s v%d (plugin %s %s, params %s)\n", strings.Repeat("  ", e.Depth-1),
+				label(e.SourceID, e.SourceName, e.SourceGone), e.Pipeline, e.Step, e.Version, e.Plugin, e.ModuleSHA256[:min(12, len(e.ModuleSHA256))], jsonText(e.Params))
+		}
+		if len(l.Descendants) == 0 {
+			fmt.Fprintln(w, "derived: nothing")
+		}
+		for _, e := range l.Descendants {
+			if dup(e) {
+				continue
+			}
+			writef(w, "%s-> %s\tby %s/%s v%d (plugin %s)\n", strings.Repeat("  ", e.Depth-1),
+				label(e.DerivedID, e.DerivedName, e.DerivedGone), e.Pipeline, e.Step, e.Version, e.Plugin)
+		}
+	})
+}
+
+// deleteDocument deletes a document; a document with derived documents
+// needs --cascade (delete them too) or --keep-derived (they stay and
+// their lineage says the source is gone).
+func deleteDocument(ctx context.Context, s *engine.Session, id string, cascade, keepDerived bool) ([]string, error) {
+	if cascade && keepDerived {
+		return nil, docex.Errorf(errUsage, "--cascade and --keep-derived exclude each other")
+	}
+	if cascade {
+		return s.DeleteDocumentCascade(ctx, id)
+	}
+	if !keepDerived {
+		ds, err := s.DescendantIDs(ctx, id)
+		if err != nil && !errors.Is(err, docex.ErrNotFound) {
+			return nil, err
+		}
+		if len(ds) > 0 {
+			return nil, docex.Errorf(docex.ErrConflict, "document %s has %d derived document(s): add --cascade to delete them too, or --keep-derived to keep them (their lineage will say the source is gone)", id, len(ds))
+		}
+	}
+	return []string{id}, s.DeleteDocument(ctx, id)
+}
+
+// deletedDocs is the JSON result of doc delete: the document and every id
+// deleted with it (itself included).
+type deletedDocs struct {
+	ID         string   `json:"id"`
+	Deleted    bool     `json:"deleted"`
+	DeletedIDs []string `json:"deleted_ids"`
+}
+
+// jsonText is v as compact JSON, for human output.
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const threeStepsTOML = `name = "three"
+description = "split, upper, tag"
+
+[[steps]]
+name = "split"
+plugin = "split"
+
+[[steps]]
+name = "upper"
+plugin = "upper"
+input = "split"
+
+[[steps]]
+name = "tag"
+plugin = "tag"
+input = "upper"
+`
+
+// pipelineSetup initialises h (its docex.yaml already written, or SQLite
+// by default), creates tenant tn with the test plugins, the pipeline and a
+// basket "inbox" bound to it, and returns the user flags.
+func pipelineSetup(t *testing.T, h *harness, tn string) []string {
+	t.Helper()
+	h.ok("init")
+	h.ok("tenant", "create", tn)
+	u := []string{"--tenant", tn, "--user", "alice", "--roles", "admin"}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"split", "upper", "tag", "trap"} {
+		h.ok(append([]string{"plugin", "install", filepath.Join(root, "testplugins", p)}, u...)...)
+	}
+	h.ok(append([]string{"pipeline", "create", h.file("three.toml", threeStepsTOML)}, u...)...)
+	h.ok(append([]string{"basket", "create", "inbox", "--pipeline", "three"}, u...)...)
+	return u
+}
+
+type runSummaryJSON struct {
+	Total       int      `json:"total"`
+	Succeeded   int      `json:"succeeded"`
+	Failed      int      `json:"failed"`
+	StepsRun    int      `json:"steps_run"`
+	StepsCached int      `json:"steps_cached"`
+	Jobs        []string `json:"jobs"`
+	Failures    []struct {
+		DocumentID string `json:"document_id"`
+		Step       string `json:"step"`
+		ErrorCode  string `json:"error_code"`
+	}
+}
+
+func TestPipelineCLI(t *testing.T) {
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	var files []string
+	for i := range 3 {
+		files = append(files, h.file(fmt.Sprintf("d%d.txt", i), fmt.Sprintf("%d document number %d", i, i)))
+	}
+	docs := documents(decode[[]added](t, h.ok(with(append([]string{"doc", "add", "inbox", "--json"}, files...)...)...).stdout))
+	jobs := decode[[]map[string]any](t, h.ok(with("job", "list", "--json")...).stdout)
+	if len(jobs) != 3 || jobs[0]["state"] != "queued" {
+		t.Fatalf("jobs after adding to a bound basket: %+v", jobs)
+	}
+	// --wait on SQLite runs a worker in-process: the bound jobs run too.
+	sum := decode[runSummaryJSON](t, h.ok(with("pipeline", "run", "three", "--basket", "inbox", "--wait", "--json")...).stdout)
+	if sum.Total != 3 || sum.Succeeded != 3 || sum.StepsCached+sum.StepsRun != 15 {
+		t.Fatalf("summary %+v", sum)
+	}
+	jobs = decode[[]map[string]any](t, h.ok(with("job", "list", "--state", "succeeded", "--json")...).stdout)
+	if len(jobs) != 6 {
+		t.Fatalf("%d succeeded jobs, want 6", len(jobs))
+	}
+	show := h.ok(with("job", "show", jobs[0]["id"].(string))...).stdout
+	if !strings.Contains(show, "succeeded") || !strings.Contains(show, "split") {
+		t.Fatalf("job show: %s", show)
+	}
+	lin := decode[struct {
+		Descendants []struct {
+			DerivedID string `json:"derived_id"`
+			Step      string `json:"step"`
+			Depth     int    `json:"depth"`
+		} `json:"descendants"`
+	}](t, h.ok(with("doc", "lineage", docs[0].ID, "--json")...).stdout)
+	distinct := map[string]bool{}
+	for _, d := range lin.Descendants {
+		distinct[d.DerivedID] = true
+	}
+	if len(distinct) != 4 {
+		t.Fatalf("lineage: %d distinct descendants, want 4: %+v", len(distinct), lin)
+	}
+	human := h.ok(with("doc", "lineage", docs[0].ID)...).stdout
+	if !strings.Contains(human, "three/split v1") || !strings.Contains(human, "three/upper v1") {
+		t.Fatalf("lineage:\n%s", human)
+	}
+	// Deleting a source asks what to do with its descendants.
+	r := h.want(exitConflict, with("doc", "delete", docs[0].ID)...)
+	if !strings.Contains(r.stderr, "--cascade") {
+		t.Fatalf("delete without --cascade: %s", r.stderr)
+	}
+	h.ok(with("doc", "delete", docs[1].ID, "--keep-derived")...)
+	if out := h.ok(with("doc", "lineage", docs[1].ID)...).stdout; !strings.Contains(out, "(gone)") {
+		t.Fatalf("lineage of a deleted source: %s", out)
+	}
+	del := decode[map[string]any](t, h.ok(with("doc", "delete", docs[0].ID, "--cascade", "--json")...).stdout)
+	if ids := del["deleted_ids"].([]any); len(ids) != 5 {
+		t.Fatalf("cascade: %+v", del)
+	}
+
+	// A failing step: exit 6, and the summary says which document and why.
+	h.ok(with("pipeline", "create", h.file("bad.toml", "name = \"bad\"\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\n"))...)
+	r = h.want(exitPlugin, with("pipeline", "run", "bad", "--doc", docs[2].ID, "--wait", "--json")...)
+	bad := decode[runSummaryJSON](t, r.stdout)
+	if bad.Failed != 1 || len(bad.Failures) != 1 || bad.Failures[0].DocumentID != docs[2].ID || bad.Failures[0].Step != "t" || bad.Failures[0].ErrorCode != "plugin_failed" {
+		t.Fatalf("failed run summary %+v", bad)
+	}
+	r = h.want(exitPlugin, with("pipeline", "run", "bad", "--doc", docs[2].ID, "--wait")...)
+	if !strings.Contains(r.stdout, "1 failed") || !strings.Contains(r.stdout, docs[2].ID) {
+		t.Fatalf("human summary: %s", r.stdout)
+	}
+	// A bad definition names its line and key; roles are enforced.
+	r = h.want(exitInvalid, with("pipeline", "create", h.file("x.toml", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"nope\"\n"))...)
+	if !strings.Contains(r.stderr, "line 4, key steps[0].plugin") {
+		t.Fatalf("bad pipeline: %s", r.stderr)
+	}
+	h.want(exitDenied, "pipeline", "create", h.file("y.toml", threeStepsTOML), "--tenant", "acme", "--user", "w", "--roles", "writer")
+	h.want(exitDenied, "pipeline", "run", "three", "--basket", "inbox", "--tenant", "acme", "--user", "r", "--roles", "reader")
+	h.want(exitInvalid, with("pipeline", "run", "three")...)
+	h.want(exitNotFound, with("job", "show", "nope")...)
+	list := h.ok(with("pipeline", "list")...).stdout
+	if !strings.Contains(list, "three") || !strings.Contains(list, "split,upper,tag") {
+		t.Fatalf("pipeline list: %s", list)
+	}
+	h.ok(with("basket", "unbind", "inbox")...)
+	h.ok(with("pipeline", "delete", "three")...)
+}
+
+// Worker crash test: a docex worker child process is killed with SIGKILL
+// in the middle of a run; a second worker finishes, and every document is
+// processed exactly once (no document or lineage edge twice).
+
+const envWorkerChild = "DOCEX_TEST_WORKER_CHILD"
+
+// TestWorkerChild is the child process: "docex worker" with the arguments
+// in DOCEX_TEST_WORKER_ARGS. It does nothing in a normal run.
+func TestWorkerChild(t *testing.T) {
+	if os.Getenv(envWorkerChild) == "" {
+		t.Skip("run by TestWorkerKill9")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	args := strings.Split(os.Getenv("DOCEX_TEST_WORKER_ARGS"), "\x1f")
+	err := runEnv(ctx, args, os.Stdout, os.Stderr, os.Getenv)
+	os.Exit(exitCode(err))
+}
+
+func TestWorkerKill9(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { workerKill9(t, newHarness(t), nil) })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
+		if dsn == "" {
+			if os.Getenv("CI") != "" {
+				t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
+			}
+			t.Skip("set DOCEX_TEST_POSTGRES_DSN")
+		}
+		h := newHarness(t)
+		schema := fmt.Sprintf("docex_k9_%d", time.Now().UnixNano()%1_000_000_000)
+		prefix := fmt.Sprintf("k%d_", time.Now().UnixNano()%100000)
+		h.env["PGTEST_DSN"] = dsn
+		h.file("docex.yaml", fmt.Sprintf("config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: %s\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: PGTEST_DSN\n    tenant_schema_prefix: %s\nstorage:\n  documents:\n    type: database\n", schema, prefix))
+		t.Cleanup(func() {
+			conn, err := pgx.Connect(context.Background(), dsn)
+			if err != nil {
+				return
+			}
+			defer conn.Close(context.Background())
+			for _, s := range []string{prefix + "acme", schema, schema + "_local", schema + "_jobs"} {
+				_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE")
+			}
+		})
+		workerKill9(t, h, []string{"PGTEST_DSN=" + dsn})
+	})
+}
+
+func workerKill9(t *testing.T, h *harness, env []string) {
+	const n = 40
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	var files []string
+	for i := range n {
+		files = append(files, h.file(fmt.Sprintf("d%03d.txt", i), fmt.Sprintf("%03d crash test document %d", i, i)))
+	}
+	h.ok(with(append([]string{"doc", "add", "inbox"}, files...)...)...)
+	spawn := func() *exec.Cmd {
+		// On SQLite the lease is renewed while a job runs; River (PostgreSQL)
+		// has no renewal, so its lease must outlast a job on a loaded machine.
+		lease := "2s"
+		if env != nil {
+			lease = "15s"
+		}
+		args := []string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker", "--concurrency", "2", "--lease", lease}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestWorkerChild$", "-test.count=1")
+		cmd.Env = append(append(os.Environ(), envWorkerChild+"=1", "DOCEX_TEST_WORKER_ARGS="+strings.Join(args, "\x1f")), env...)
+		cmd.Stderr = nil
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	succeeded := func() int {
+		return len(decode[[]map[string]any](t, h.ok(with("job", "list", "--state", "succeeded", "--limit", "1000", "--json")...).stdout))
+	}
+	first := spawn()
+	deadline := time.Now().Add(3 * time.Minute)
+	for succeeded() < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	killedAt := succeeded()
+	second := spawn()
+	defer func() {
+		_ = second.Process.Signal(syscall.SIGTERM)
+		if err := second.Wait(); err != nil {
+			t.Errorf("second worker after SIGTERM: %v (want exit 0)", err)
+		}
+	}()
+	for succeeded() < n && time.Now().Before(deadline.Add(2*time.Minute)) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := succeeded(); got != n {
+		t.Logf("jobs: %s", h.ok(with("job", "list", "--limit", "1000")...).stdout)
+		t.Fatalf("%d of %d jobs succeeded after the restart", got, n)
+	}
+	t.Logf("killed the first worker with %d of %d jobs done", killedAt, n)
+	// Exactly once: 4 derived documents per original, each derived once.
+	listed := decode[[]doc](t, h.ok(with("doc", "list", "inbox", "--limit", "10000", "--json")...).stdout)
+	if len(listed) != n*5 {
+		t.Fatalf("basket holds %d documents, want %d", len(listed), n*5)
+	}
+	for _, d := range listed {
+		if !strings.HasSuffix(d.Name, ".txt") {
+			continue
+		}
+		lin := decode[struct {
+			Descendants []struct {
+				DerivedID string `json:"derived_id"`
+				Step      string `json:"step"`
+			} `json:"descendants"`
+		}](t, h.ok(with("doc", "lineage", d.ID, "--json")...).stdout)
+		if len(lin.Descendants) != 4 {
+			t.Fatalf("document %s has %d lineage edges, want 4 (no duplicates): %+v", d.Name, len(lin.Descendants), lin.Descendants)
+		}
+	}
+}
