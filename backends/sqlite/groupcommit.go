@@ -30,10 +30,10 @@ type groupCommitter struct {
 type writeReq struct {
 	ctx   context.Context
 	alone bool // runs in a transaction of its own (see store.WriteIsolated)
-	fn   func(*sql.Tx) error
-	err  error
-	done chan struct{} // closed when err is final
-	lead chan struct{} // closed when this writer must lead the next batch
+	fn    func(*sql.Tx) error
+	err   error
+	done  chan struct{} // closed when err is final
+	lead  chan struct{} // closed when this writer must lead the next batch
 }
 
 // do runs fn in a transaction shared with concurrent callers and returns
