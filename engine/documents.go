@@ -126,7 +126,7 @@ func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error
 			return err
 		}
 		if b.DocumentCount > 0 && !force {
-			return docex.Errorf(docex.ErrBasketNotEmpty, "basket %q is not empty: it holds %d documents", b.Name, b.DocumentCount)
+			return docex.Errorf(docex.ErrBasketNotEmpty, "basket %q is not empty: it holds %s", b.Name, plural(b.DocumentCount, "document"))
 		}
 		sums = sums[:0]
 		for off := 0; int64(off) < b.DocumentCount; off += docex.MaxPageLimit {
@@ -905,4 +905,12 @@ func (s *Session) Audit(ctx context.Context, page docex.Page) ([]docex.AuditEntr
 	log, err := st.Audit(ctx, page)
 	err = s.readDone(ctx, st, "audit.list", "", err)
 	return log, err
+}
+
+// plural returns "1 document", "2 documents".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

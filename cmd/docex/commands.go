@@ -161,7 +161,10 @@ func writeTable(w io.Writer, rows [][]string) {
 func commandUsage(w io.Writer, cmd *command, fs *pflag.FlagSet) {
 	fmt.Fprintf(w, "Usage: docex %s\n\n%s.\n", strings.TrimSpace(cmd.path+" "+cmd.args), upperFirst(cmd.summary))
 	if cmd.access != "" {
-		fmt.Fprintf(w, "Who: %s (see \"docex help\" for roles and operators).\n", cmd.access)
+		fmt.Fprintf(w, "Who: %s (see \"docex help\" for what each role may do).\n", cmd.access)
+	}
+	if strings.Contains(cmd.access, "operator") {
+		fmt.Fprintf(w, "An operator is whoever runs docex with access to docex.yaml and its storage:\nno user context is needed (--user, if given, is recorded as the actor).\n")
 	}
 	if cmd.help != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(cmd.help))

@@ -104,6 +104,7 @@ func documents(as []added) []doc {
 }
 
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.ok("init")
 	if !strings.Contains(r.stdout, "initialised") {
@@ -238,6 +239,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	// Before init: config missing.
 	r := h.want(exitInvalid, "tenant", "list")
@@ -315,6 +317,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestJSONErrors(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ok("init")
 	r := h.want(exitDenied, "basket", "list", "--json", "--tenant", "acme", "--roles", "admin")
@@ -341,6 +344,7 @@ func TestJSONErrors(t *testing.T) {
 }
 
 func TestEnvironment(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.ok("init")
 	h.ok("tenant", "create", "acme")
@@ -386,6 +390,7 @@ func TestInitDataDirAndMove(t *testing.T) {
 }
 
 func TestSingleFileMode(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.ok("init", "--single-file", "--json")
 	res := decode[map[string]any](t, r.stdout)
@@ -432,6 +437,7 @@ func TestSingleFileMode(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
+	t.Parallel()
 	cases := map[string]string{
 		"unknown key":     "config_version: 1\nbogus: true\n",
 		"nested unknown":  "config_version: 1\ndatabase:\n  type: sqlite\n  colour: red\n",
@@ -463,6 +469,7 @@ func TestBadConfig(t *testing.T) {
 // TestPostgresCLI runs the CLI against PostgreSQL when
 // DOCEX_TEST_POSTGRES_DSN is set (CI sets it, and fails if it is missing).
 func TestPostgresCLI(t *testing.T) {
+	t.Parallel()
 	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
 	if dsn == "" {
 		if os.Getenv("CI") != "" {

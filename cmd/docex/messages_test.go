@@ -1,9 +1,12 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/docex-dev/docex/tenancy"
 )
 
 func TestHelp(t *testing.T) {
@@ -42,6 +45,18 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	rule := h.ok("help", "tenant", "create").stdout
+	// Every id and prefix the help names as reserved is refused.
+	reserved := rule[strings.Index(rule, "Reserved ids are refused:")+len("Reserved ids are refused:") : strings.Index(rule, "; so are")]
+	for _, id := range strings.FieldsFunc(reserved, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
+		if err := tenancy.ValidateTenantID(id); err == nil {
+			t.Errorf("help says %q is reserved, but it is accepted", id)
+		}
+	}
+	for _, p := range []string{"pg_", "pg-", "docex", "sqlite"} {
+		if err := tenancy.ValidateTenantID(p + "x"); err == nil || !strings.Contains(rule, p) {
+			t.Errorf("prefix %q: %v", p, err)
+		}
+	}
 	for _, want := range []string{"1 to 40 bytes", "a-z, 0-9", "starting with a letter", "two separators", "information_schema", "pg_", "sqlite"} {
 		if !strings.Contains(rule, want) {
 			t.Errorf("tenant create --help lacks %q of the id rule", want)
@@ -71,6 +86,23 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 	h.ok(append([]string{"basket", "create", "full"}, admin...)...)
 	h.ok(append([]string{"doc", "add", "full", h.file("a.txt", "a")}, admin...)...)
 	missing := filepath.Join(h.dir, "invoice.pdf")
+	// A plugin whose module no longer matches its manifest's sha256.
+	stale := filepath.Join(h.dir, "stale")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"plugin.toml", "echo.wasm"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "testplugins", "echo", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "echo.wasm" {
+			b = append(b, 0) // a custom section's worth of change
+		}
+		if err := os.WriteFile(filepath.Join(stale, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cases := []struct {
 		name string
 		code int
@@ -87,6 +119,7 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 		{"missing file", exitInvalid, append([]string{"doc", "add", "full", missing}, admin...), []string{missing, "no such file"}},
 		{"malformed id", exitInvalid, append([]string{"doc", "get", "not-an-id"}, admin...), []string{"malformed"}},
 		{"tenant delete unconfirmed", exitInvalid, []string{"tenant", "delete", "acme"}, []string{"--yes"}},
+		{"stale module", exitInvalid, append([]string{"plugin", "install", stale}, admin...), []string{"set sha256 in plugin.toml"}},
 		{"source directory", exitInvalid, append([]string{"plugin", "install", "../../plugins/examples/wordcount"}, admin...), []string{"go build", "GOOS=wasip1", "docs/writing-plugins.md"}},
 	}
 	for _, c := range cases {
