@@ -30,8 +30,9 @@ import (
 //  4. Delete, inside a transaction holding the content lock, after
 //     ContentRefs returned 0: for a store outside the database that
 //     transaction runs after the one that removed the last reference
-//     committed, so a rollback can never leave a reference to missing
-//     content.
+//     committed, and is never shared with other writes
+//     (TenantStore.WriteIsolated), so a rollback can never leave a
+//     reference to missing content.
 //  5. List and Clean let the sweep (docex gc) find what a crash between
 //     Put and commit, or during staging, left behind.
 //

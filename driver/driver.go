@@ -101,6 +101,14 @@ type TenantStore interface {
 	// it must not have side effects outside tx.
 	Write(ctx context.Context, fn func(tx Tx) error) error
 
+	// WriteIsolated is Write for a transaction that acts outside the
+	// database on what it reads (the engine removing a content file no
+	// document refers to): fn runs in a transaction that no other write
+	// shares, so everything it reads is committed state and no other
+	// write's rollback can undo what its action relied on. fn's outside
+	// actions must be idempotent: it may run again like Write's.
+	WriteIsolated(ctx context.Context, fn func(tx Tx) error) error
+
 	// Tenant returns the registry record the store was opened for (the
 	// zero Tenant when multi-tenancy is disabled).
 	Tenant() docex.Tenant
@@ -131,6 +139,10 @@ type Reader interface {
 	DocumentByChecksum(ctx context.Context, basketID, checksum string) (docex.Document, error)
 	// Documents lists a basket's documents with their metadata.
 	Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error)
+	// DocumentsByName lists the basket's documents named name (in id
+	// order, with their metadata), through the (basket, name) index: a
+	// large basket is not read to find a few.
+	DocumentsByName(ctx context.Context, basketID, name string, page docex.Page) ([]docex.Document, error)
 	// FindDocuments lists a basket's documents matching all filters (at
 	// least one) and the total number of matches.
 	FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error)

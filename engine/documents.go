@@ -179,10 +179,13 @@ func (s *Session) releaseAfter(ctx context.Context, st driver.TenantStore, tc dr
 
 // releaseIfUnreferenced removes the content with checksum sum in a
 // transaction of its own when no document of the tenant refers to it, and
-// reports whether it did.
+// reports whether it did. The transaction is never shared with other
+// writes (WriteIsolated): the removal acts on the reference count it
+// reads, so that count must be committed state, not another write's that
+// could still roll back.
 func releaseIfUnreferenced(ctx context.Context, st driver.TenantStore, tc driver.TenantContent, sum string) (bool, error) {
 	removed := false
-	err := st.Write(ctx, func(tx driver.Tx) error {
+	err := st.WriteIsolated(ctx, func(tx driver.Tx) error {
 		var err error
 		removed, err = deleteIfUnreferenced(ctx, tx, tc, sum)
 		return err

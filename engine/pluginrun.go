@@ -477,13 +477,7 @@ func (h *pluginHost) Lookup(ctx context.Context, q sandbox.LookupQuery) ([]sandb
 	case q.MetadataKey != "":
 		docs, _, err = h.st.FindDocuments(ctx, h.basketID, []docex.MetaFilter{{Key: q.MetadataKey, Value: docex.ParseValue(q.MetadataValue)}}, docex.Page{Limit: limit})
 	case q.Name != "":
-		var all []docex.Document
-		all, err = h.st.Documents(ctx, h.basketID, docex.Page{Limit: docex.MaxPageLimit, Order: docex.OrderName})
-		for _, d := range all {
-			if d.Name == q.Name && len(docs) < limit {
-				docs = append(docs, d)
-			}
-		}
+		docs, err = h.st.DocumentsByName(ctx, h.basketID, q.Name, docex.Page{Limit: limit})
 	}
 	if err != nil {
 		return nil, err

@@ -180,6 +180,30 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// SystemAudit lists the system audit log, newest first. Reading it is an
+// operator action, recorded in that log itself (system.audit.list) before
+// the read, in single-tenant mode too. It returns docex.ErrInvalid for a
+// bad page, and the audit write's error, with no entries, when the read
+// could not be recorded.
+func (p *TenantProvisioner) SystemAudit(ctx context.Context, page docex.Page) ([]docex.AuditEntry, error) {
+	if p.e.closed.Load() {
+		return nil, docex.ErrClosed
+	}
+	if err := tenancy.ValidateUserID(p.actor); err != nil {
+		return nil, err
+	}
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	e := p.entry("system.audit.list", "", nil)
+	e.Detail = map[string]any{"limit": page.Limit, "offset": page.Offset}
+	if err := p.e.be.AppendSystemAudit(ctx, e); err != nil {
+		return nil, withAuditErr(nil, err)
+	}
+	return p.e.be.SystemAudit(ctx, page)
+}
+
 // validateText checks a user-supplied label (tenancy.ValidateLabel): valid
 // UTF-8, no control characters, 1..max bytes. It returns docex.ErrInvalid.
 func validateText(what, s string, max int) error { return tenancy.ValidateLabel(what, s, max) }

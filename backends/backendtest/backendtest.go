@@ -57,6 +57,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("MalformedInput", f.testMalformedInput)
 			t.Run("BasketNamesAreNotIDs", f.testBasketNamesAreNotIDs)
 			t.Run("StaleStores", f.testStaleStores)
+			t.Run("DocumentsByName", f.testDocumentsByName)
 			t.Run("SuspendIsAWriteBarrier", f.testSuspendIsAWriteBarrier)
 			t.Run("CrossTenant", f.testCrossTenant)
 			t.Run("RandomInterleaving", f.testRandomInterleaving)
@@ -862,6 +863,38 @@ func (f *fixture) testBasketNamesAreNotIDs(t *testing.T) {
 	}
 }
 
+// testDocumentsByName: the driver pages through a basket's documents of
+// one name (the plugin host's lookup by name uses it).
+func (f *fixture) testDocumentsByName(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "writer")
+	b := e.basket(s, "b")
+	other := e.basket(s, "other")
+	first := e.add(s, b.ID, "report.pdf", "one", map[string]docex.Value{"k": docex.String("v")})
+	e.add(s, b.ID, "notes.txt", "two", nil)
+	second := e.add(s, b.ID, "report.pdf", "three", nil)
+	e.add(s, other.ID, "report.pdf", "four", nil)
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	got, err := st.DocumentsByName(bg, b.ID, "report.pdf", docex.Page{})
+	must(t, err)
+	if len(got) != 2 || got[0].ID != first.ID || got[1].ID != second.ID || got[0].Metadata["k"] != docex.String("v") {
+		t.Fatalf("DocumentsByName = %+v", got)
+	}
+	got, err = st.DocumentsByName(bg, b.ID, "report.pdf", docex.Page{Limit: 1, Offset: 1})
+	must(t, err)
+	if len(got) != 1 || got[0].ID != second.ID {
+		t.Fatalf("second page = %+v", got)
+	}
+	got, err = st.DocumentsByName(bg, b.ID, "absent", docex.Page{})
+	must(t, err)
+	if got == nil || len(got) != 0 {
+		t.Fatalf("no match = %#v, want an empty list", got)
+	}
+}
+
 // testStaleStores: a store opened before its tenant was suspended, or
 // deleted and provisioned again, takes no more writes (issue 8: on
 // PostgreSQL such a store wrote a basket and an audit entry into the new
@@ -987,6 +1020,14 @@ func (f *fixture) testAudit(t *testing.T) {
 	if !hasAudit(sys, "tenant.create", docex.OutcomeOK) {
 		t.Fatal("tenant.create not in the system audit")
 	}
+	// Reading the system log is itself audited (issue 8), before the read.
+	read, err := e.eng.Provisioner("auditor").SystemAudit(bg, docex.Page{Limit: 5})
+	must(t, err)
+	if len(read) == 0 || read[0].Operation != "system.audit.list" || read[0].UserID != "auditor" {
+		t.Fatalf("system audit read not recorded first: %+v", read)
+	}
+	_, err = e.eng.Provisioner("bad\nactor").SystemAudit(bg, docex.Page{})
+	wantErr(t, err, docex.ErrInvalidID)
 }
 
 func (f *fixture) testCrossTenant(t *testing.T) {

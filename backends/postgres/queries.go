@@ -194,7 +194,24 @@ func listDocuments(ctx context.Context, b *Backend, q pgx.Tx, basketID string, p
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.Query(ctx, sqlDocuments(page.Order), basketID, page.Limit, page.Offset)
+	return queryDocuments(ctx, b, q, basketID, sqlDocuments(page.Order), basketID, page.Limit, page.Offset)
+}
+
+// sqlDocumentsByName pages through a basket's documents of one name
+// (documents_basket_name_idx).
+const sqlDocumentsByName = `SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND name = $2 ORDER BY id LIMIT $3 OFFSET $4`
+
+func listDocumentsByName(ctx context.Context, b *Backend, q pgx.Tx, basketID, name string, page docex.Page) ([]docex.Document, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	return queryDocuments(ctx, b, q, basketID, sqlDocumentsByName, basketID, name, page.Limit, page.Offset)
+}
+
+// queryDocuments runs a document query and attaches the metadata.
+func queryDocuments(ctx context.Context, b *Backend, q pgx.Tx, basketID, sql string, args ...any) ([]docex.Document, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, b.wrap(err, "list documents of basket %q", basketID)
 	}

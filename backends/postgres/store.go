@@ -176,6 +176,12 @@ func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
 	}
 }
 
+// WriteIsolated is Write: every PostgreSQL write is a transaction of its
+// own.
+func (s *store) WriteIsolated(ctx context.Context, fn func(tx driver.Tx) error) error {
+	return s.Write(ctx, fn)
+}
+
 // Basket returns the basket with its counters, docex.ErrNotFound, or docex.ErrClosed.
 func (s *store) Basket(ctx context.Context, id string) (b docex.Basket, err error) {
 	err = s.read(ctx, func(q pgx.Tx) error { b, err = getBasket(ctx, s.b, q, sqlBasketByID, id); return err })
@@ -210,6 +216,12 @@ func (s *store) DocumentByChecksum(ctx context.Context, basketID, checksum strin
 }
 
 // Documents lists a basket's documents with metadata in page order; docex.ErrInvalid for a bad page.
+// DocumentsByName lists the basket's documents named name, in id order.
+func (s *store) DocumentsByName(ctx context.Context, basketID, name string, page docex.Page) (out []docex.Document, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { out, err = listDocumentsByName(ctx, s.b, q, basketID, name, page); return err })
+	return out, err
+}
+
 func (s *store) Documents(ctx context.Context, basketID string, page docex.Page) (out []docex.Document, err error) {
 	err = s.read(ctx, func(q pgx.Tx) error { out, err = listDocuments(ctx, s.b, q, basketID, page); return err })
 	return out, err

@@ -114,6 +114,14 @@ func (t *tx) DocumentByChecksum(ctx context.Context, basketID, checksum string) 
 }
 
 // Documents lists a basket's documents with metadata in page order; docex.ErrInvalid for a bad page.
+// DocumentsByName lists the basket's documents named name, in id order.
+func (t *tx) DocumentsByName(ctx context.Context, basketID, name string, page docex.Page) ([]docex.Document, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return listDocumentsByName(ctx, t.b, t.q, basketID, name, page)
+}
+
 func (t *tx) Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error) {
 	if err := t.check(); err != nil {
 		return nil, err

@@ -212,7 +212,9 @@ func (b *Backend) openDB(ctx context.Context, path string, create bool) (*db, er
 	}
 	r.SetMaxOpenConns(b.cfg.ReadConns)
 	r.SetMaxIdleConns(b.cfg.ReadConns)
-	return &db{w: w, r: r, wc: newStmtCache(w), rc: newStmtCache(r)}, nil
+	d := &db{w: w, r: r, wc: newStmtCache(w), rc: newStmtCache(r)}
+	d.group.hook = b.hook
+	return d, nil
 }
 
 // system returns the system database; with create it is created with its

@@ -24,20 +24,28 @@ type groupCommitter struct {
 	mu      sync.Mutex
 	pending []*writeReq
 	leading bool
+	hook    func(point string) error // failure injection (tests); nil otherwise
 }
 
 type writeReq struct {
-	ctx  context.Context
-	fn   func(*sql.Tx) error
-	err  error
-	done chan struct{} // closed when err is final
-	lead chan struct{} // closed when this writer must lead the next batch
+	ctx   context.Context
+	alone bool // runs in a transaction of its own (see store.WriteIsolated)
+	fn    func(*sql.Tx) error
+	err   error
+	done  chan struct{} // closed when err is final
+	lead  chan struct{} // closed when this writer must lead the next batch
 }
 
 // do runs fn in a transaction shared with concurrent callers and returns
 // fn's error, or the commit's.
 func (g *groupCommitter) do(ctx context.Context, w *sql.DB, fn func(*sql.Tx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{}), lead: make(chan struct{})}
+	return g.run(ctx, w, fn, false)
+}
+
+// run is do; with alone, the write gets a transaction of its own: it
+// sees only what other writes committed.
+func (g *groupCommitter) run(ctx context.Context, w *sql.DB, fn func(*sql.Tx) error, alone bool) error {
+	req := &writeReq{ctx: ctx, fn: fn, alone: alone, done: make(chan struct{}), lead: make(chan struct{})}
 	g.mu.Lock()
 	g.pending = append(g.pending, req)
 	if g.leading {
@@ -54,10 +62,16 @@ func (g *groupCommitter) do(ctx context.Context, w *sql.DB, fn func(*sql.Tx) err
 	// Lead one batch: everything queued, this request included.
 	g.mu.Lock()
 	n := min(len(g.pending), maxGroup)
+	for i, r := range g.pending[:n] {
+		if r.alone { // a batch of its own; the batch before it stops short
+			n = max(i, 1)
+			break
+		}
+	}
 	batch := g.pending[:n:n]
 	g.pending = g.pending[n:]
 	g.mu.Unlock()
-	runBatch(w, batch)
+	g.runBatch(w, batch)
 	g.mu.Lock()
 	if len(g.pending) > 0 {
 		close(g.pending[0].lead)
@@ -74,7 +88,7 @@ func (g *groupCommitter) do(ctx context.Context, w *sql.DB, fn func(*sql.Tx) err
 // SQLite transaction, or the commit fails), the requests that had succeeded
 // run again, each in a transaction of its own: the driver contract allows
 // fn to run more than once, and no caller is failed for another's error.
-func runBatch(w *sql.DB, batch []*writeReq) {
+func (g *groupCommitter) runBatch(w *sql.DB, batch []*writeReq) {
 	defer func() {
 		for _, r := range batch {
 			close(r.done)
@@ -82,7 +96,16 @@ func runBatch(w *sql.DB, batch []*writeReq) {
 	}()
 	if len(batch) == 1 {
 		r := batch[0]
-		r.err = withTx(r.ctx, w, r.fn)
+		fn := r.fn
+		if g.hook != nil {
+			fn = func(tx *sql.Tx) error {
+				if err := r.fn(tx); err != nil {
+					return err
+				}
+				return g.hook("group-commit") // as if the commit failed
+			}
+		}
+		r.err = withTx(r.ctx, w, fn)
 		return
 	}
 	broken := false
@@ -114,6 +137,9 @@ func runBatch(w *sql.DB, batch []*writeReq) {
 			broken = true
 			break
 		}
+	}
+	if !broken && g.hook != nil && g.hook("group-commit") != nil {
+		broken = true // as if the shared commit failed
 	}
 	if !broken {
 		if err := tx.Commit(); err == nil {

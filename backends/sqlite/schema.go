@@ -1,5 +1,21 @@
 package sqlite
 
+// auditColumns are the columns of an audit log table (docex.AuditEntry):
+// the system's (docex_system_audit) and each tenant's (audit).
+const auditColumns = `
+	seq       INTEGER PRIMARY KEY, -- rowid: audit rows are never deleted, so it only grows
+	id        TEXT NOT NULL,
+	time      INTEGER NOT NULL,
+	tenant_id TEXT NOT NULL,
+	user_id   TEXT NOT NULL,
+	roles     TEXT NOT NULL,
+	operation TEXT NOT NULL,
+	target    TEXT NOT NULL,
+	outcome   TEXT NOT NULL,
+	error     TEXT NOT NULL,
+	detail    TEXT NOT NULL
+`
+
 // systemSchema creates the system tables. Every statement is idempotent.
 const systemSchema = `
 CREATE TABLE IF NOT EXISTS docex_meta (
@@ -14,19 +30,7 @@ CREATE TABLE IF NOT EXISTS docex_tenants (
 	created_at   INTEGER NOT NULL,
 	incarnation  TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS docex_system_audit (
-	seq       INTEGER PRIMARY KEY, -- rowid: audit rows are never deleted, so it only grows
-	id        TEXT NOT NULL,
-	time      INTEGER NOT NULL,
-	tenant_id TEXT NOT NULL,
-	user_id   TEXT NOT NULL,
-	roles     TEXT NOT NULL,
-	operation TEXT NOT NULL,
-	target    TEXT NOT NULL,
-	outcome   TEXT NOT NULL,
-	error     TEXT NOT NULL,
-	detail    TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS docex_system_audit (` + auditColumns + `);
 `
 
 // tenantSchema creates a tenant's tables. In single-file mode it is applied
@@ -68,19 +72,7 @@ CREATE TABLE IF NOT EXISTS metadata (
 	PRIMARY KEY (document_id, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS metadata_find ON metadata (basket_id, key, vtype, value, document_id);
-CREATE TABLE IF NOT EXISTS audit (
-	seq       INTEGER PRIMARY KEY, -- rowid: audit rows are never deleted, so it only grows
-	id        TEXT NOT NULL,
-	time      INTEGER NOT NULL,
-	tenant_id TEXT NOT NULL,
-	user_id   TEXT NOT NULL,
-	roles     TEXT NOT NULL,
-	operation TEXT NOT NULL,
-	target    TEXT NOT NULL,
-	outcome   TEXT NOT NULL,
-	error     TEXT NOT NULL,
-	detail    TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS audit (` + auditColumns + `);
 CREATE TABLE IF NOT EXISTS content (
 	checksum TEXT PRIMARY KEY,
 	data     BLOB NOT NULL

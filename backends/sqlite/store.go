@@ -43,9 +43,19 @@ func (s *store) Close() error {
 // the database's single write connection, shared with concurrent writers
 // through group commit (each in a savepoint of its own; see groupCommitter).
 func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
+	return s.write(ctx, fn, false)
+}
+
+// WriteIsolated implements driver.TenantStore: Write in a transaction of
+// its own, never grouped with other writes.
+func (s *store) WriteIsolated(ctx context.Context, fn func(tx driver.Tx) error) error {
+	return s.write(ctx, fn, true)
+}
+
+func (s *store) write(ctx context.Context, fn func(tx driver.Tx) error, alone bool) error {
 	s.db.wc.prepareMissed(ctx)
 	enqueued := false
-	err := s.db.group.do(ctx, s.db.w, func(t *sql.Tx) error {
+	err := s.db.group.run(ctx, s.db.w, func(t *sql.Tx) error {
 		if s.h != nil {
 			// Holding the write lock: a suspension or deletion that
 			// committed before is seen here (see Backend.drain).
@@ -58,7 +68,7 @@ func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
 		err := fn(x)
 		enqueued = x.enqueued
 		return err
-	})
+	}, alone)
 	if err == nil && enqueued {
 		s.b.queue.wake(s.tenant.ID) // a job was committed: workers of this process look at once
 	}
@@ -172,6 +182,15 @@ func (r reader) Documents(ctx context.Context, basketID string, page docex.Page)
 	}
 	return r.queryDocs(ctx, `SELECT `+docCols+` FROM documents d WHERE d.basket_id = ? ORDER BY `+orderBy(page.Order, "d.id", "d.name")+` LIMIT ? OFFSET ?`,
 		basketID, page.Limit, page.Offset)
+}
+
+func (r reader) DocumentsByName(ctx context.Context, basketID, name string, page docex.Page) ([]docex.Document, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	return r.queryDocs(ctx, `SELECT `+docCols+` FROM documents d WHERE d.basket_id = ? AND d.name = ? ORDER BY d.id LIMIT ? OFFSET ?`,
+		basketID, name, page.Limit, page.Offset)
 }
 
 // findWhere builds the metadata match: the first filter drives the

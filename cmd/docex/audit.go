@@ -30,9 +30,7 @@ system plugins) and denials that happened before a tenant was known.`,
 				}
 				var log []docex.AuditEntry
 				if system {
-					if page, err = page.Normalize(); err == nil {
-						log, err = sys.be.SystemAudit(ctx, page)
-					}
+					log, err = sys.eng.Provisioner(c.g.user).SystemAudit(ctx, page) // audited itself
 				} else {
 					log, err = sys.eng.As(c.userContext()).Audit(ctx, page)
 				}
