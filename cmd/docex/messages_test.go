@@ -86,7 +86,21 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 	h.ok(append([]string{"basket", "create", "full"}, admin...)...)
 	h.ok(append([]string{"doc", "add", "full", h.file("a.txt", "a")}, admin...)...)
 	missing := filepath.Join(h.dir, "invoice.pdf")
-	// A plugin whose module no longer matches its manifest's sha256.
+	// A plugin's source directory (a copy: the example may have been built
+	// in place), and a plugin whose module no longer matches its sha256.
+	source := filepath.Join(h.dir, "wordcount-source")
+	if err := os.MkdirAll(source, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"plugin.toml", "main.go"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "plugins", "examples", "wordcount", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(source, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	stale := filepath.Join(h.dir, "stale")
 	if err := os.MkdirAll(stale, 0o755); err != nil {
 		t.Fatal(err)
@@ -120,7 +134,7 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 		{"malformed id", exitInvalid, append([]string{"doc", "get", "not-an-id"}, admin...), []string{"malformed"}},
 		{"tenant delete unconfirmed", exitInvalid, []string{"tenant", "delete", "acme"}, []string{"--yes"}},
 		{"stale module", exitInvalid, append([]string{"plugin", "install", stale}, admin...), []string{"set sha256 in plugin.toml"}},
-		{"source directory", exitInvalid, append([]string{"plugin", "install", "../../plugins/examples/wordcount"}, admin...), []string{"go build", "GOOS=wasip1", "docs/writing-plugins.md"}},
+		{"source directory", exitInvalid, append([]string{"plugin", "install", source}, admin...), []string{"go build", "GOOS=wasip1", "docs/writing-plugins.md"}},
 	}
 	for _, c := range cases {
 		r := h.want(c.code, c.args...)
