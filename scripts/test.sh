@@ -60,8 +60,11 @@ echo "compiled in $(elapsed "$t")"
 
 step "running $what; one line per package as it finishes"
 t=$(date +%s)
+progress=$(mktemp -d "${TMPDIR:-/tmp}/docex-testprogress.XXXXXX")
+$GO build -o "$progress/testprogress" ./internal/testprogress
 status=0
-$GO test "${args[@]}" || status=$?
+$GO test -json "${args[@]}" | "$progress/testprogress" || status=$?
+rm -rf "$progress"
 echo "tests ran in $(elapsed "$t")"
 
 step "total $(elapsed "$start"), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"

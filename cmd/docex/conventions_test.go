@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -218,5 +220,33 @@ func TestJSONErrorShape(t *testing.T) {
 	}
 	if r.stdout != "" {
 		t.Fatalf("stdout: %q", r.stdout)
+	}
+}
+
+// TestNoOmitEmpty: the types the CLI prints (root package docex, engine,
+// cmd/docex) keep every key (docs/json.md): no omitempty or omitzero in
+// their json tags.
+func TestNoOmitEmpty(t *testing.T) {
+	t.Parallel()
+	tag := regexp.MustCompile("json:\"[^\"]*,(omitempty|omitzero)")
+	for _, dir := range []string{"../..", "../../engine", "."} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("%s: %v (%d files)", dir, err, len(files))
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, line := range strings.Split(string(b), "\n") {
+				if tag.MatchString(line) {
+					t.Errorf("%s:%d: %s (keys are always present: docs/json.md)", f, i+1, strings.TrimSpace(line))
+				}
+			}
+		}
 	}
 }

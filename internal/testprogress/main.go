@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// event is one line of go test -json (test2json).
+type event struct {
+	Action     string
+	Package    string
+	ImportPath string // build-output events
+	Test       string
+	Output     string
+	Elapsed    float64
+}
+
+type testTime struct {
+	name    string
+	elapsed float64
+}
+
+func main() {
+	os.Exit(run(os.Stdin, os.Stdout))
+}
+
+func run(in io.Reader, out io.Writer) int {
+	start := time.Now()
+	output := map[string][]string{} // package/test -> output lines
+	var slow []testTime
+	var failed, skipped []string
+	passed := 0
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var e event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			fmt.Fprintln(out, sc.Text()) // build errors arrive as plain text
+			continue
+		}
+		key := e.Package + " " + e.Test
+		short := strings.TrimPrefix(e.Package, "github.com/docex-dev/docex")
+		if short == "" {
+			short = "."
+		} else {
+			short = strings.TrimPrefix(short, "/")
+		}
+		switch e.Action {
+		case "build-output":
+			fmt.Fprint(out, e.Output)
+		case "output":
+			output[key] = append(output[key], e.Output)
+		case "pass", "fail", "skip":
+			if e.Test != "" {
+				if e.Action == "skip" && !strings.Contains(e.Test, "/") {
+					why := ""
+					if lines := output[key]; len(lines) > 0 {
+						why = strings.TrimSpace(lines[len(lines)-1])
+					}
+					skipped = append(skipped, fmt.Sprintf("%s %s: %s", short, e.Test, why))
+				}
+				if e.Action == "fail" {
+					fmt.Fprintf(out, "--- FAIL %s %s (%.1fs)\n%s", short, e.Test, e.Elapsed, strings.Join(output[key], ""))
+				}
+				if e.Action == "pass" && !strings.Contains(e.Test, "/") {
+					slow = append(slow, testTime{short + " " + e.Test, e.Elapsed})
+				}
+				delete(output, key)
+				continue
+			}
+			status := map[string]string{"pass": "ok  ", "fail": "FAIL", "skip": "--  "}[e.Action]
+			note := ""
+			if e.Action == "fail" {
+				failed = append(failed, short)
+				note = " " + strings.TrimSpace(strings.Join(output[key], ""))
+			} else if e.Action == "skip" {
+				note = " (no tests)"
+			} else {
+				passed++
+			}
+			if e.Action == "pass" && strings.Contains(strings.Join(output[key], ""), "no tests to run") {
+				note = " (no tests)"
+			}
+			delete(output, key)
+			fmt.Fprintf(out, "%s %-40s %6.1fs  (%s since start)%s\n", status, short, e.Elapsed, time.Since(start).Round(time.Second), note)
+		}
+	}
+	sort.Slice(slow, func(i, j int) bool { return slow[i].elapsed > slow[j].elapsed })
+	if len(slow) > 0 {
+		fmt.Fprintf(out, "\nslowest tests:\n")
+		for _, s := range slow[:min(8, len(slow))] {
+			fmt.Fprintf(out, "  %6.1fs  %s\n", s.elapsed, s.name)
+		}
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(out, "\n%d skipped tests:\n", len(skipped))
+		for _, s := range skipped[:min(10, len(skipped))] {
+			fmt.Fprintf(out, "  %s\n", s)
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(out, "\nFAILED: %s\n", strings.Join(failed, ", "))
+		return 1
+	}
+	fmt.Fprintf(out, "\n%d packages passed\n", passed)
+	return 0
+}
