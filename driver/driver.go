@@ -149,6 +149,10 @@ type Reader interface {
 	// ContentRefs counts the documents of the tenant whose content has
 	// this checksum.
 	ContentRefs(ctx context.Context, checksum string) (int64, error)
+	// ContentRefsAfter lists the documents' references to content in
+	// (checksum, document id) order, after (afterSum, afterID), at most
+	// limit: a walk over everything the tenant stores (docex verify).
+	ContentRefsAfter(ctx context.Context, afterSum, afterID string, limit int) ([]ContentRef, error)
 
 	// Audit lists the tenant's audit log, newest first.
 	Audit(ctx context.Context, page docex.Page) ([]docex.AuditEntry, error)
@@ -156,6 +160,13 @@ type Reader interface {
 	// OpenContent opens content stored in the database (storage type
 	// "database"), or docex.ErrNotFound.
 	OpenContent(ctx context.Context, checksum string) (io.ReadCloser, error)
+}
+
+// ContentRef is one document's reference to stored content.
+type ContentRef struct {
+	Checksum   string
+	DocumentID string
+	Size       int64
 }
 
 // Tx is a write transaction on one tenant store.

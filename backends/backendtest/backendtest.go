@@ -58,6 +58,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("BasketNamesAreNotIDs", f.testBasketNamesAreNotIDs)
 			t.Run("StaleStores", f.testStaleStores)
 			t.Run("DocumentsByName", f.testDocumentsByName)
+			t.Run("Verify", f.testVerify)
 			t.Run("SuspendIsAWriteBarrier", f.testSuspendIsAWriteBarrier)
 			t.Run("CrossTenant", f.testCrossTenant)
 			t.Run("RandomInterleaving", f.testRandomInterleaving)
@@ -860,6 +861,40 @@ func (f *fixture) testBasketNamesAreNotIDs(t *testing.T) {
 	wantErr(t, err, docex.ErrNotFound)
 	if got, err := s.Document(bg, d.ID); err != nil || got.BasketID != victim.ID {
 		t.Fatalf("%v %v", got, err)
+	}
+}
+
+// testVerify: docex verify reads back every stored object once, of every
+// tenant or one, suspended ones too, and is audited.
+func (f *fixture) testVerify(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	e.tenant("beta")
+	s := e.as("acme", "writer")
+	b1, b2 := e.basket(s, "b1"), e.basket(s, "b2")
+	e.add(s, b1.ID, "x", "shared", nil)
+	e.add(s, b2.ID, "x", "shared", nil) // same content: one object
+	e.add(s, b1.ID, "y", "other", nil)
+	p := e.eng.Provisioner("ops")
+	must(t, p.Suspend(bg, "acme"))
+	rep, err := p.Verify(bg, "")
+	must(t, err)
+	if rep.Objects != 2 || rep.Bytes != int64(len("shared")+len("other")) || len(rep.Damaged) != 0 || len(rep.Tenants) != 2 {
+		t.Fatalf("verify all: %+v", rep)
+	}
+	rep, err = p.Verify(bg, "beta")
+	must(t, err)
+	if rep.Objects != 0 || len(rep.Tenants) != 1 {
+		t.Fatalf("verify beta: %+v", rep)
+	}
+	_, err = p.Verify(bg, "nope")
+	wantErr(t, err, docex.ErrTenantNotFound)
+	_, err = p.Verify(bg, "system")
+	wantErr(t, err, docex.ErrBootstrapTenant)
+	sys, err := e.be.SystemAudit(bg, docex.Page{Limit: 10})
+	must(t, err)
+	if !hasAudit(sys, "system.verify", docex.OutcomeOK) {
+		t.Fatalf("verify not audited: %+v", sys)
 	}
 }
 

@@ -26,6 +26,7 @@ const (
 	sqlDocumentByChecksum = `SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND checksum = $2`
 	sqlMetaOf             = `SELECT document_id, key, vtype, value FROM metadata WHERE document_id = ANY($1)`
 	sqlContentRefs        = `SELECT count(*) FROM documents WHERE checksum = $1`
+	sqlContentRefsAfter   = `SELECT checksum, id, size FROM documents WHERE (checksum, id) > ($1, $2) ORDER BY checksum, id LIMIT $3`
 	sqlAudit              = `SELECT ` + auditInsertCols + ` FROM audit ORDER BY time DESC, seq DESC LIMIT $1 OFFSET $2`
 	sqlContent            = `SELECT data FROM content WHERE checksum = $1`
 )
@@ -386,4 +387,17 @@ func scanAudit(rows pgx.Rows) ([]docex.AuditEntry, error) {
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// contentRefsAfter lists documents' content references in (checksum, id)
+// order after (afterSum, afterID).
+func contentRefsAfter(ctx context.Context, b *Backend, q pgx.Tx, afterSum, afterID string, limit int) ([]driver.ContentRef, error) {
+	rows, err := q.Query(ctx, sqlContentRefsAfter, afterSum, afterID, limit)
+	if err != nil {
+		return nil, b.wrap(err, "list content references")
+	}
+	out := []driver.ContentRef{}
+	var c driver.ContentRef
+	_, err = pgx.ForEachRow(rows, []any{&c.Checksum, &c.DocumentID, &c.Size}, func() error { out = append(out, c); return nil })
+	return out, b.wrap(err, "list content references")
 }

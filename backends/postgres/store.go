@@ -236,6 +236,12 @@ func (s *store) FindDocuments(ctx context.Context, basketID string, filters []do
 	return out, total, err
 }
 
+// ContentRefsAfter lists documents' content references in (checksum, id) order.
+func (s *store) ContentRefsAfter(ctx context.Context, afterSum, afterID string, limit int) (out []driver.ContentRef, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { out, err = contentRefsAfter(ctx, s.b, q, afterSum, afterID, limit); return err })
+	return out, err
+}
+
 // ContentRefs counts the tenant's documents with the checksum.
 func (s *store) ContentRefs(ctx context.Context, checksum string) (n int64, err error) {
 	err = s.read(ctx, func(q pgx.Tx) error { n, err = contentRefs(ctx, s.b, q, checksum); return err })

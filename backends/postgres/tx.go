@@ -137,6 +137,14 @@ func (t *tx) FindDocuments(ctx context.Context, basketID string, filters []docex
 	return findDocuments(ctx, t.b, t.q, basketID, filters, page)
 }
 
+// ContentRefsAfter lists documents' content references in (checksum, id) order.
+func (t *tx) ContentRefsAfter(ctx context.Context, afterSum, afterID string, limit int) ([]driver.ContentRef, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return contentRefsAfter(ctx, t.b, t.q, afterSum, afterID, limit)
+}
+
 // ContentRefs counts the tenant's documents with the checksum.
 func (t *tx) ContentRefs(ctx context.Context, checksum string) (int64, error) {
 	if err := t.check(); err != nil {

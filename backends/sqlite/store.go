@@ -282,6 +282,23 @@ func (r reader) loadMeta(ctx context.Context, docs []docex.Document) error {
 	return rows.Err()
 }
 
+func (r reader) ContentRefsAfter(ctx context.Context, afterSum, afterID string, limit int) ([]driver.ContentRef, error) {
+	rows, err := r.q.QueryContext(ctx, `SELECT checksum, id, size FROM documents WHERE (checksum, id) > (?, ?) ORDER BY checksum, id LIMIT ?`, afterSum, afterID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []driver.ContentRef{}
+	for rows.Next() {
+		var c driver.ContentRef
+		if err := rows.Scan(&c.Checksum, &c.DocumentID, &c.Size); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 func (r reader) ContentRefs(ctx context.Context, checksum string) (int64, error) {
 	var n int64
 	err := r.q.QueryRowContext(ctx, `SELECT count(*) FROM documents WHERE checksum = ?`, checksum).Scan(&n)

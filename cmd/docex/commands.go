@@ -39,6 +39,7 @@ func commands() registry {
 		documentCommands(),
 		pluginCommands(),
 		auditCommands(),
+		verifyCommands(),
 		pipelineCommands(),
 		mcpCommands(),
 	)

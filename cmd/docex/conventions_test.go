@@ -86,6 +86,7 @@ func TestJSONConvention(t *testing.T) {
 		{"pipeline delete", with("pipeline", "delete", "tagger")},
 		{"doc delete", with("doc", "delete", other)},
 		{"gc", []string{"gc", "--grace", "0s", "--json"}},
+		{"verify", []string{"verify", "--json"}},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

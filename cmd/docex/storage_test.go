@@ -108,3 +108,89 @@ func TestBasketNameCannotImpersonateAnID(t *testing.T) {
 	}
 	h.want(exitNotFound, "doc", "list", "01900000-0000-7000-8000-000000000000")
 }
+
+// TestVerify: docex verify reads back every stored object and reports the
+// damaged ones with their documents (exit 1); doc cat refuses a planted
+// symbolic link before printing anything (issue 8).
+func TestVerify(t *testing.T) {
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	h.ok("tenant", "create", "beta")
+	h.env["DOCEX_TENANT"], h.env["DOCEX_USER"], h.env["DOCEX_ROLES"] = "acme", "alice", "admin"
+	h.ok("basket", "create", "b")
+	var files []string
+	for _, c := range []string{"intact", "bit rot", "gone", "linked"} {
+		files = append(files, h.file(strings.ReplaceAll(c, " ", "_")+".txt", "content: "+c))
+	}
+	added := decode[[]struct {
+		Document doc `json:"document"`
+	}](t, h.ok(append([]string{"doc", "add", "b", "--json"}, files...)...).stdout)
+	type report struct {
+		Tenants []string `json:"tenants"`
+		Objects int      `json:"objects"`
+		Damaged []struct {
+			Tenant, Checksum, Problem string
+			Documents                 []string
+		} `json:"damaged"`
+	}
+	rep := decode[report](t, h.ok("verify", "--json").stdout)
+	if rep.Objects != 4 || len(rep.Damaged) != 0 || len(rep.Tenants) != 2 {
+		t.Fatalf("clean verify: %+v", rep)
+	}
+	path := func(sum string) string {
+		var found string
+		filepath.WalkDir(filepath.Join(h.dir, "docex-data", "content"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Name() == sum {
+				found = p
+			}
+			return nil
+		})
+		if found == "" {
+			t.Fatalf("no file for %s", sum)
+		}
+		return found
+	}
+	rot := path(added[1].Document.Checksum)
+	b, _ := os.ReadFile(rot)
+	b[0] ^= 0x01
+	must(t, os.WriteFile(rot, b, 0o600))
+	must(t, os.Remove(path(added[2].Document.Checksum)))
+	linked := path(added[3].Document.Checksum)
+	must(t, os.Remove(linked))
+	secret := h.file("secret", "root:x:0:0:root:/root:/bin/bash")
+	must(t, os.Symlink(secret, linked))
+
+	r := h.want(exitInternal, "verify", "--json")
+	rep = decode[report](t, r.stdout)
+	got := map[string]string{}
+	for _, d := range rep.Damaged {
+		got[d.Checksum] = d.Problem
+		if len(d.Documents) != 1 || d.Tenant != "acme" {
+			t.Fatalf("damaged %+v", d)
+		}
+	}
+	if len(got) != 3 || got[added[1].Document.Checksum] != "corrupt" || got[added[2].Document.Checksum] != "missing" || got[added[3].Document.Checksum] != "corrupt" {
+		t.Fatalf("damage found: %+v", rep.Damaged)
+	}
+	if !strings.Contains(r.stderr, `"corrupt"`) {
+		t.Fatalf("stderr: %s", r.stderr)
+	}
+	h.want(exitOK, "verify", "beta")
+	h.want(exitInternal, "verify", "acme")
+	h.want(exitNotFound, "verify", "nope")
+	c := h.want(exitInternal, "doc", "cat", added[3].Document.ID)
+	if strings.Contains(c.stdout, "root:") || c.stdout != "" {
+		t.Fatalf("doc cat printed %q", c.stdout)
+	}
+	if out := h.ok("doc", "cat", added[0].Document.ID).stdout; out != "content: intact" {
+		t.Fatalf("intact document: %q", out)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

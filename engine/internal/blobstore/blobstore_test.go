@@ -3,6 +3,8 @@ package blobstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,5 +240,54 @@ func TestDBStageKeepsBytes(t *testing.T) {
 	}
 	if err := tc.Put(bg, nil, []driver.Staged{st}); err == nil {
 		t.Fatal("Put without a transaction accepted")
+	}
+}
+
+// TestFSOpenRefusesPlantedContent: Open never follows a symbolic link (at
+// the content's name or its directory) and refuses a file of another size
+// before serving a byte (issue 8: a planted link made doc cat print a
+// system file).
+func TestFSOpenRefusesPlantedContent(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("root:x:0:0"), 0o600)
+	for _, c := range []struct {
+		name  string
+		plant func(t *testing.T, p string)
+	}{
+		{"symlink to a file", func(t *testing.T, p string) { must(t, os.Symlink(secret, p)) }},
+		{"symlinked directory", func(t *testing.T, p string) {
+			dir := t.TempDir()
+			must(t, os.WriteFile(filepath.Join(dir, filepath.Base(p)), []byte("0123456789"), 0o600))
+			must(t, os.Remove(filepath.Dir(p)))
+			must(t, os.Symlink(dir, filepath.Dir(p)))
+		}},
+		{"longer file", func(t *testing.T, p string) { must(t, os.WriteFile(p, []byte("0123456789 and more"), 0o600)) }},
+		{"a directory", func(t *testing.T, p string) { must(t, os.Mkdir(p, 0o700)) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			tn := docex.Tenant{ID: "acme", Incarnation: uuid.NewString()}
+			tc, _ := blobstore.NewFS(root, true).Tenant(tn)
+			sum := "c775e7b757ede630cd0aa1113bd102661ab38829ca52a6422ab782862f268646" // sha256("1234567890")
+			p := fsPath(root, tn, sum)
+			must(t, os.MkdirAll(filepath.Dir(p), 0o700))
+			c.plant(t, p)
+			rc, err := tc.Open(bg, nil, sum, 10)
+			if err == nil {
+				b, _ := io.ReadAll(rc)
+				rc.Close()
+				t.Fatalf("opened planted content, read %q", b)
+			}
+			if !errors.Is(err, docex.ErrCorrupt) {
+				t.Fatalf("err %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

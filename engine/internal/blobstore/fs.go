@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -301,20 +302,50 @@ func matches(p, sum string, size int64) bool {
 	return err == nil
 }
 
-// Open opens the content, verifying it as it is read.
+// Open opens the content, verifying it as it is read. It never follows a
+// symbolic link (neither the file nor its directory may be one) and
+// checks the file's size against size before returning, so a planted
+// link or a file of another length is refused before a byte is served
+// (docex.ErrCorrupt); the checksum is verified as the content is read.
 func (t *fsTenant) Open(ctx context.Context, _ driver.Reader, sum string, size int64) (io.ReadCloser, error) {
 	p, err := t.path(sum)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := openNoFollow(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, docex.Errorf(docex.ErrNotFound, "content %s is missing", sum)
 	}
 	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("content store: %w", err)
 	}
+	if !info.Mode().IsRegular() || info.Size() != size {
+		f.Close()
+		return nil, docex.Errorf(docex.ErrCorrupt, "content %s: stored file has %d bytes (mode %v), its recorded size is %d", sum, info.Size(), info.Mode(), size)
+	}
 	return contentkey.Verify(f, sum, size, "content "+sum), nil
+}
+
+// openNoFollow opens p for reading without following a symbolic link at p
+// or at its directory. A link is docex.ErrCorrupt: the store never makes
+// one.
+func openNoFollow(p string) (*os.File, error) {
+	if dir, err := os.Lstat(filepath.Dir(p)); err == nil && !dir.IsDir() {
+		return nil, docex.Errorf(docex.ErrCorrupt, "content store: %s is not a directory (mode %v)", filepath.Dir(p), dir.Mode())
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, docex.Errorf(docex.ErrCorrupt, "content store: %s is a symbolic link", p)
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("content store: %w", err)
+	}
+	return f, err
 }
 
 // Delete removes the content file.
