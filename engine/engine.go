@@ -63,7 +63,7 @@ func New(ctx context.Context, be driver.Backend, cfg Config) (*Engine, error) {
 	var content driver.ContentStore
 	switch cfg.ContentStorage {
 	case ContentFilesystem:
-		content = blobstore.NewFS(cfg.ContentDir, cfg.NoContentSync)
+		content = blobstore.NewFSPacked(cfg.ContentDir, cfg.NoContentSync, blobstore.DefaultPackMax)
 	case ContentDatabase:
 		content = blobstore.DB{}
 	default:

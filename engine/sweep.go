@@ -8,6 +8,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine/internal/blobstore"
 	"github.com/docex-dev/docex/tenancy"
 )
 
@@ -129,6 +130,13 @@ func (p *TenantProvisioner) sweepContent(ctx context.Context, st driver.TenantSt
 	rep.ContentFiles += n
 	if err != nil {
 		return err
+	}
+	if ps, ok := tc.(blobstore.PackSweeper); ok {
+		n, err := ps.SweepPacks(ctx, st, cutoff)
+		rep.ContentFiles += n
+		if err != nil {
+			return err
+		}
 	}
 	return tc.List(ctx, cutoff, func(sum string) error {
 		removed, err := releaseIfUnreferenced(ctx, st, tc, sum)
