@@ -408,8 +408,15 @@ func (t *fsTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
 		return err
 	}
 	if t.packMax > 0 && tx != nil {
+		loc, packed, err := readLocator(ctx, tx, sum)
+		if err != nil {
+			return err
+		}
 		if err := tx.DeleteContent(ctx, sum); err != nil {
 			return err
+		}
+		if packed {
+			t.removeSolePack(loc)
 		}
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {

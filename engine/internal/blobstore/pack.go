@@ -284,6 +284,20 @@ func (t *fsTenant) openPacked(ctx context.Context, r driver.Reader, sum string, 
 	return &packRange{SectionReader: io.NewSectionReader(f, loc.off, loc.size), f: f}, true, nil
 }
 
+// removeSolePack removes the pack of loc when loc's content is all it
+// holds (the pack of a single add or update), so that deleting such a
+// document frees its space at once; packs shared with other contents wait
+// for the sweep. Delete runs after the last reference was removed and
+// committed, so nothing can refer to the pack any more.
+func (t *fsTenant) removeSolePack(loc locator) {
+	p := filepath.Join(t.dir, packDir, loc.pack)
+	info, err := os.Lstat(p)
+	if err != nil || !info.Mode().IsRegular() || loc.off != 0 || info.Size() != loc.size {
+		return
+	}
+	os.Remove(p)
+}
+
 // packRange is one content's range of a pack: read, read at, close.
 type packRange struct {
 	*io.SectionReader
