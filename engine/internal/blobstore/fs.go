@@ -407,7 +407,7 @@ func (t *fsTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
 	if err != nil {
 		return err
 	}
-	if t.packMax > 0 && tx != nil {
+	if tx != nil {
 		loc, packed, err := readLocator(ctx, tx, sum)
 		if err != nil {
 			return err

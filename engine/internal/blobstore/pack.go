@@ -242,7 +242,7 @@ func (t *fsTenant) putLocators(ctx context.Context, tx driver.Tx, sts []*fsStage
 // openPacked returns the packed content with checksum sum, or ok false
 // when the tenant's database holds no locator for it.
 func (t *fsTenant) openPacked(ctx context.Context, r driver.Reader, sum string, size int64) (rc io.ReadCloser, ok bool, err error) {
-	if r == nil || t.packMax <= 0 {
+	if r == nil {
 		return nil, false, nil
 	}
 	lrc, err := r.OpenContent(ctx, sum)
