@@ -15,6 +15,7 @@ import (
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/testplugins"
 )
 
@@ -83,7 +84,7 @@ func (e *pipeEnv) install(s *engine.Session, names ...string) {
 		must(e.t, err)
 		manifest, err := fs.ReadFile(fsys, "plugin.toml")
 		must(e.t, err)
-		m, err := sandbox.ParseManifest(manifest)
+		m, err := pluginapi.ParseManifest(manifest)
 		must(e.t, err)
 		module, err := fs.ReadFile(fsys, m.Module)
 		must(e.t, err)
