@@ -103,7 +103,7 @@ run job list --limit 1 $ACME
 
 note "A redacted chunk: counts per kind as metadata (never the values found)," \
 	"placeholders in the text, and lineage back to the PDF it came from."
-RED=$("$DOCEX" doc find papers --meta derived_by=redact-pii --meta pii_card=1 -q $ACME 2>/dev/null | head -1)
+RED=$("$DOCEX" doc find papers --meta derived_by=redact-pii --meta pii_card=1 --meta pii_ipv4=1 -q $ACME 2>/dev/null | head -1)
 run doc meta get "$RED" $ACME
 run doc cat "$RED" $ACME; echo
 run doc lineage "$RED" $ACME
