@@ -160,3 +160,29 @@ func containsID(ids []string, id string) bool {
 	}
 	return false
 }
+
+// TestShowcaseDocumented: the pipeline docs/steps.md shows is the one make
+// demo and the README run (examples/showcase/showcase.toml, less its
+// comments).
+func TestShowcaseDocumented(t *testing.T) {
+	def, err := os.ReadFile(filepath.Join(showcaseDir, "showcase.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(def), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	want := strings.TrimSpace(strings.Join(lines, "\n"))
+	doc, err := os.ReadFile("../../docs/steps.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "```toml\n")
+	block, _, _ = strings.Cut(block, "```")
+	if !ok || strings.TrimSpace(block) != want {
+		t.Fatalf("docs/steps.md's toml block:\n%s\nwant (examples/showcase/showcase.toml):\n%s", block, want)
+	}
+}
