@@ -1,11 +1,14 @@
 package docex_test
 
 import (
+	"go/build"
 	"go/parser"
 	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,11 +87,135 @@ func TestArchitectureRules(t *testing.T) {
 				t.Errorf("config imports %s: config reads docex.yaml and knows no backend, engine or sandbox", imp)
 			case pkg == "tenancy" && imp != "":
 				t.Errorf("tenancy imports %s: it depends on docex only", imp)
+			case under(pkg, "sandbox") && imp != "" && !under(imp, "sandbox/internal"):
+				t.Errorf("%s imports %s: the sandbox knows no tenant, engine or backend", pkg, imp)
 			}
 		}
 	}
 	// The walk itself works: edges the documentation names are found.
 	if len(deps) < 8 || !deps["engine"]["driver"] || !deps["backends/sqlite"]["driver"] || !deps["cmd/docex"]["config"] {
 		t.Fatalf("import graph looks incomplete (%d packages): is the test running at the module root?", len(deps))
+	}
+}
+
+// buildGraph returns the import graph, as module-relative paths ("docex"
+// for the root), of the packages the non-test build of root reaches,
+// with the build constraints of this platform (go/build, as go build
+// itself sees them).
+func buildGraph(t *testing.T, root string) map[string][]string {
+	t.Helper()
+	rel := func(p string) (string, bool) {
+		if p == module {
+			return "docex", true
+		}
+		r, ok := strings.CutPrefix(p, module+"/")
+		return r, ok
+	}
+	graph := map[string][]string{}
+	var visit func(pkg string)
+	visit = func(pkg string) {
+		if _, done := graph[pkg]; done {
+			return
+		}
+		dir := pkg
+		if pkg == "docex" {
+			dir = "."
+		}
+		bp, err := build.Default.ImportDir(filepath.FromSlash(dir), 0)
+		if err != nil {
+			t.Fatalf("%s: %v", pkg, err)
+		}
+		graph[pkg] = []string{}
+		for _, imp := range bp.Imports {
+			if r, ok := rel(imp); ok {
+				graph[pkg] = append(graph[pkg], r)
+			}
+		}
+		for _, imp := range graph[pkg] {
+			visit(imp)
+		}
+	}
+	visit(root)
+	return graph
+}
+
+// diagramEdges parses the first code block of docs/architecture.md: lines
+// "A, B ──► C, D" (A and B import C and D); a line starting with a space
+// continues the previous line's list; "(...)" is a comment.
+func diagramEdges(t *testing.T) map[[2]string]bool {
+	t.Helper()
+	data, err := os.ReadFile("docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "```\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/architecture.md has no code block")
+	}
+	comment := regexp.MustCompile(`\([^)]*\)`)
+	pkgName := regexp.MustCompile(`^[a-z][a-z0-9/]*$`)
+	list := func(s string) []string {
+		var out []string
+		for _, f := range strings.Split(s, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				if !pkgName.MatchString(f) {
+					t.Errorf("diagram: %q is not a package path", f)
+				}
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	edges := map[[2]string]bool{}
+	var from []string
+	for _, line := range strings.Split(block, "\n") {
+		line = comment.ReplaceAllString(line, "")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var to string
+		if l, r, ok := strings.Cut(line, "──►"); ok {
+			from, to = list(l), r
+		} else if strings.HasPrefix(line, " ") && from != nil {
+			to = line
+		} else {
+			t.Fatalf("diagram: cannot read line %q", line)
+		}
+		for _, a := range from {
+			for _, b := range list(to) {
+				edges[[2]string{a, b}] = true
+			}
+		}
+	}
+	return edges
+}
+
+// TestArchitectureDiagram checks that the picture in docs/architecture.md
+// is the import graph of the docex binary's packages: every arrow drawn
+// is an import, and every import between module packages (but those of
+// the root package docex, which the picture may leave out) is drawn.
+func TestArchitectureDiagram(t *testing.T) {
+	graph := buildGraph(t, "cmd/docex")
+	drawn := diagramEdges(t)
+	for e := range drawn {
+		imps, ok := graph[e[0]]
+		if !ok {
+			t.Errorf("diagram: %s is not a package of the docex binary", e[0])
+			continue
+		}
+		if !slices.Contains(imps, e[1]) {
+			t.Errorf("diagram: %s ──► %s, but %s does not import %s", e[0], e[1], e[0], e[1])
+		}
+	}
+	for pkg, imps := range graph {
+		for _, imp := range imps {
+			if imp != "docex" && !drawn[[2]string{pkg, imp}] {
+				t.Errorf("diagram: %s imports %s, which docs/architecture.md does not draw", pkg, imp)
+			}
+		}
+	}
+	if len(graph) < 10 || len(drawn) < 10 {
+		t.Fatalf("graph of %d packages, %d arrows drawn: is the test running at the module root?", len(graph), len(drawn))
 	}
 }

@@ -63,7 +63,7 @@ func (s *store) write(ctx context.Context, fn func(tx driver.Tx) error, alone bo
 				return err
 			}
 		}
-		q := cachedTx{tx: t, c: s.db.wc}
+		q := newCachedTx(t, s.db.wc)
 		x := &tx{reader: reader{q: q, audit: s.audit}, t: q}
 		err := fn(x)
 		enqueued = x.enqueued

@@ -143,6 +143,9 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 				t.Errorf("%s: stderr lacks %q:\n%s", c.name, w, r.stderr)
 			}
 		}
+		if strings.Contains(r.stderr, `\n`) {
+			t.Errorf("%s: a newline printed as \\n: %s", c.name, r.stderr)
+		}
 		if strings.Contains(r.stderr, "use force") {
 			t.Errorf("%s: %s", c.name, r.stderr)
 		}

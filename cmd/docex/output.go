@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"reflect"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/docex-dev/docex"
@@ -65,6 +66,13 @@ func (c *cli) printError(err error) {
 	}
 	writef(c.stderr, "docex: %s\n", err)
 	if hint != "" {
-		writef(c.stderr, "hint: %s\n", hint)
+		// A hint's own newlines lay it out (a command to run on a line of
+		// its own); what it quotes of the user's input is escaped where the
+		// hint is built.
+		prefix := "hint: "
+		for line := range strings.SplitSeq(hint, "\n") {
+			writef(c.stderr, "%s%s\n", prefix, line)
+			prefix = ""
+		}
 	}
 }

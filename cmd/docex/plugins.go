@@ -198,7 +198,7 @@ func readPlugin(path string) (manifest, module []byte, err error) {
 		return nil, nil, withHint(docex.Errorf(docex.ErrPluginInvalid, "%s holds a plugin's source, not its built module %s", dir, mod),
 			fmt.Sprintf("build it first (docs/writing-plugins.md):\n"+
 				"  (cd %s && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w' -o %s . && sha256sum %s)\n"+
-				"then set sha256 in its plugin.toml to the printed sum; or install the built copy in testplugins/", dir, mod, mod))
+				"then set sha256 in its plugin.toml to the printed sum; or install the built copy in testplugins/", escape(dir), escape(mod), escape(mod)))
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %s: %w", docex.ErrPluginInvalid, dir, err)
