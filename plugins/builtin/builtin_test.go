@@ -139,6 +139,7 @@ func TestExtractText(t *testing.T) {
 		{"files/iso_3166-1.json", "application/json", "json", 0, "Switzerland"},
 		{"files/charis-design.md", "text/markdown", "markdown", 0, "Charis"},
 		{"files/sheet.xlsx", ctXLSX, "xlsx", 2, "bookworm"},
+		{"quality/ref/pdf/gs-apt-get.8.pdf.txt", "text/plain", "text", 0, "apt-get"},
 	}
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.file), func(t *testing.T) {
@@ -156,6 +157,9 @@ func TestExtractText(t *testing.T) {
 			}
 			if d.Metadata["source_format"] != tt.format || d.Metadata["text_words"].(float64) < 1 && tt.want != "" {
 				t.Fatalf("metadata %v", d.Metadata)
+			}
+			if tt.format == "text" && d.Metadata["text_language"] != "en" { // an English man page
+				t.Fatalf("language: metadata %v", d.Metadata)
 			}
 			if tt.pages > 0 && d.Metadata["source_pages"] != float64(tt.pages) {
 				t.Fatalf("pages %v, want %d", d.Metadata["source_pages"], tt.pages)
