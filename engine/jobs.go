@@ -191,10 +191,13 @@ func (r *jobRunner) attempt(ctx context.Context, st driver.TenantStore, s *Sessi
 	if err := st.Write(ctx, func(tx driver.Tx) error { return tx.UpdateJob(ctx, job) }); err != nil {
 		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
 	}
-	x := &execution{r: r, s: s, st: st, job: job, det: det}
+	x := &execution{r: r, s: s, st: st, job: job, det: det, started: started}
 	err := x.run(ctx)
 	if errors.Is(err, errJobCancelled) {
 		return driver.Outcome{Kind: driver.Done}
+	}
+	if err == nil && x.settled != nil {
+		return *x.settled // recorded with the last step's outputs
 	}
 	return r.finish(ctx, st, s, &x.job, det, x, err, started)
 }
@@ -204,8 +207,23 @@ var errJobCancelled = errors.New("job cancelled")
 // finish records the end of an attempt: success, a transient failure (the
 // job is queued again with backoff) or a permanent one.
 func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Session, job *driver.JobRecord, det *jobDetail, x *execution, err error, started time.Time) driver.Outcome {
-	e := r.e
 	bg := context.WithoutCancel(ctx)
+	op, out := r.settle(ctx, job, det, x, err, started)
+	werr := st.Write(bg, func(tx driver.Tx) error { return record(bg, tx, s, *job, op) })
+	if errors.Is(werr, errJobCancelled) {
+		return driver.Outcome{Kind: driver.Done}
+	}
+	if werr != nil {
+		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+	}
+	return out
+}
+
+// settle writes the end of an attempt into job and det: its state, error
+// and history. It returns the audit operation ("" for none) and the
+// delivery's outcome.
+func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobDetail, x *execution, err error, started time.Time) (string, driver.Outcome) {
+	e := r.e
 	now := e.now()
 	if n := len(det.Attempts); n > 0 && det.Attempts[n-1].EndedAt.IsZero() {
 		a := &det.Attempts[n-1]
@@ -263,44 +281,52 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 	}
 	job.UpdatedAt = now
 	job.Detail = det.bytes()
-	werr := st.Write(bg, func(tx driver.Tx) error {
-		cur, err := tx.Job(bg, job.ID)
-		if err != nil {
-			return err
-		}
-		if cur.State == driver.JobCancelled {
-			return errJobCancelled // cancelled meanwhile: leave it so
-		}
-		if err := tx.UpdateJob(bg, *job); err != nil {
-			return err
-		}
-		if op == "" {
-			return nil
-		}
-		entry := s.entry(op, job.ID, docex.OutcomeOK, nil)
-		if job.State != driver.JobSucceeded {
-			entry.Outcome, entry.Error = docex.OutcomeError, job.Error
-		}
-		entry.Detail = map[string]any{"pipeline": job.Pipeline, "version": job.Version, "document_id": job.DocumentID, "attempt": job.Attempts}
-		return tx.AppendAudit(bg, entry)
-	})
-	if errors.Is(werr, errJobCancelled) {
-		return driver.Outcome{Kind: driver.Done}
+	return op, out
+}
+
+// record writes a settled job record and its audit entry inside tx;
+// errJobCancelled when the job was cancelled meanwhile (it is left so).
+func record(ctx context.Context, tx driver.Tx, s *Session, job driver.JobRecord, op string) error {
+	cur, err := tx.Job(ctx, job.ID)
+	if err != nil {
+		return err
 	}
-	if werr != nil {
-		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+	if cur.State == driver.JobCancelled {
+		return errJobCancelled // cancelled meanwhile: leave it so
 	}
-	return out
+	if err := tx.UpdateJob(ctx, job); err != nil {
+		return err
+	}
+	if op == "" {
+		return nil
+	}
+	entry := s.entry(op, job.ID, docex.OutcomeOK, nil)
+	if job.State != driver.JobSucceeded {
+		entry.Outcome, entry.Error = docex.OutcomeError, job.Error
+	}
+	entry.Detail = map[string]any{"pipeline": job.Pipeline, "version": job.Version, "document_id": job.DocumentID, "attempt": job.Attempts}
+	return tx.AppendAudit(ctx, entry)
 }
 
 // execution is one attempt's walk through a pipeline's steps.
 type execution struct {
-	r   *jobRunner
-	s   *Session
-	st  driver.TenantStore
-	job driver.JobRecord
-	det *jobDetail
-	pl  *Pipeline
+	r       *jobRunner
+	s       *Session
+	st      driver.TenantStore
+	job     driver.JobRecord
+	det     *jobDetail
+	pl      *Pipeline
+	started time.Time
+
+	plugins map[string]stepPlugin     // a step's plugin, resolved once per attempt
+	docs    map[string]docex.Document // documents read or written by this attempt, current
+	settled *driver.Outcome           // the job's end was committed with its last step
+}
+
+// stepPlugin is a step's resolved and loaded plugin.
+type stepPlugin struct {
+	rec driver.PluginRecord
+	lp  *loadedPlugin
 }
 
 func (x *execution) retryTimeout(step string) bool {
@@ -315,6 +341,15 @@ func (x *execution) retryTimeout(step string) bool {
 	return false
 }
 
+// maxBatchUnits bounds the step runs whose outputs commit in one
+// transaction (and are held in memory until then).
+const maxBatchUnits = 32
+
+// run walks the steps in order. The runs of one step (one per input)
+// are made first, then their outputs commit in one tenant transaction,
+// each with its completion key (at most maxBatchUnits per transaction);
+// the last step's transaction also records the job's success. A run that
+// fails commits the runs of its step made before it, then fails the job.
 func (x *execution) run(ctx context.Context) error {
 	rec, err := x.st.Pipeline(ctx, x.job.Pipeline, x.job.Version)
 	if err != nil {
@@ -327,6 +362,8 @@ func (x *execution) run(ctx context.Context) error {
 	if err != nil {
 		return &stepError{input: x.job.DocumentID, err: fmt.Errorf("input document: %w", err)}
 	}
+	x.docs = map[string]docex.Document{input.ID: input}
+	x.plugins = map[string]stepPlugin{}
 	// Completed steps of earlier attempts, by completion key.
 	done := map[string]driver.StepRecord{}
 	recs, err := x.st.JobSteps(ctx, x.job.ID)
@@ -337,24 +374,47 @@ func (x *execution) run(ctx context.Context) error {
 		done[r.Key] = r
 	}
 	outputs := map[string][]string{InputDocument: {input.ID}}
-	for _, step := range x.pl.Order() {
-		var outs []string
-		for _, in := range outputs[step.Input] {
+	order := x.pl.Order()
+	for si, step := range order {
+		ins := outputs[step.Input]
+		outs := make([][]string, len(ins))
+		var batch []*pendingUnit
+		checked := false
+		for i, in := range ins {
 			key := x.job.ID + "/" + step.Name + "/" + in
 			if r, ok := done[key]; ok {
-				outs = append(outs, r.Outputs...)
+				outs[i] = r.Outputs
 				continue
 			}
-			if err := x.checkCancelled(ctx); err != nil {
-				return err
+			if !checked {
+				if err := x.checkCancelled(ctx); err != nil {
+					return err
+				}
+				checked = true
 			}
-			r, err := x.unit(ctx, step, in, key)
+			pu, err := x.prepare(ctx, step, in, key)
 			if err != nil {
+				if cerr := x.flush(ctx, batch, outs, false); cerr != nil && errors.Is(cerr, errJobCancelled) {
+					return cerr
+				}
 				return err
 			}
-			outs = append(outs, r.Outputs...)
+			pu.slot = i
+			if batch = append(batch, pu); len(batch) >= maxBatchUnits {
+				if err := x.flush(ctx, batch, outs, false); err != nil {
+					return err
+				}
+				batch = nil
+			}
 		}
-		outputs[step.Name] = outs
+		if err := x.flush(ctx, batch, outs, si == len(order)-1); err != nil {
+			return err
+		}
+		var all []string
+		for _, o := range outs {
+			all = append(all, o...)
+		}
+		outputs[step.Name] = all
 	}
 	return nil
 }
@@ -386,55 +446,101 @@ type cachedResult struct {
 	Derived  []string               `json:"derived"` // checksums of the derived documents
 }
 
-// unit runs one step on one input document and commits its outputs
-// together with the completion key: exactly once, whatever the replays.
-func (x *execution) unit(ctx context.Context, step Step, inputID, key string) (driver.StepRecord, error) {
-	s, st := x.s, x.st
-	fail := func(err error, rep *RunReport) (driver.StepRecord, error) {
-		return driver.StepRecord{}, &stepError{step: step.Name, input: inputID, report: rep, err: err}
+// pendingUnit is one step run on one input, made but not committed.
+type pendingUnit struct {
+	step   Step
+	input  docex.Document
+	rec    driver.StepRecord
+	preset []string // outputs known before the commit (a cached result's)
+	meta   map[string]docex.Value
+	ss     *stagedStep // a run's output, staged; nil otherwise
+	module string
+	report *RunReport
+	slot   int                // the input's index in its step
+	added  []docex.Document   // set by the commit: the derived documents
+	prog   func(*JobProgress) // counts the unit once committed
+}
+
+func (pu *pendingUnit) discard() {
+	if pu.ss != nil {
+		pu.ss.discard()
 	}
-	doc, err := st.Document(ctx, inputID)
+}
+
+// plugin resolves and loads a step's plugin once per attempt.
+func (x *execution) plugin(ctx context.Context, name string) (stepPlugin, error) {
+	if p, ok := x.plugins[name]; ok {
+		return p, nil
+	}
+	rec, system, err := x.s.resolvePlugin(ctx, x.st, name)
 	if err != nil {
-		return fail(err, nil)
+		return stepPlugin{}, err
 	}
-	rec := driver.StepRecord{Key: key, JobID: x.job.ID, Step: step.Name, InputID: inputID, Outputs: []string{}, CreatedAt: s.e.now()}
+	lp, err := x.s.runnablePlugin(ctx, x.st, rec, system)
+	if err != nil {
+		return stepPlugin{}, err
+	}
+	p := stepPlugin{rec: rec, lp: lp}
+	x.plugins[name] = p
+	return p, nil
+}
+
+// prepare makes one step run on one input: filtered out, taken from the
+// step cache, or run by the plugin (its derived content staged). Nothing
+// is committed.
+func (x *execution) prepare(ctx context.Context, step Step, inputID, key string) (*pendingUnit, error) {
+	s, st := x.s, x.st
+	fail := func(err error, rep *RunReport) (*pendingUnit, error) {
+		return nil, &stepError{step: step.Name, input: inputID, report: rep, err: err}
+	}
+	doc, ok := x.docs[inputID]
+	if !ok {
+		var err error
+		if doc, err = st.Document(ctx, inputID); err != nil {
+			return fail(err, nil)
+		}
+		x.docs[inputID] = doc
+	}
+	pu := &pendingUnit{step: step, input: doc, rec: driver.StepRecord{Key: key, JobID: x.job.ID, Step: step.Name, InputID: inputID, Outputs: []string{}, CreatedAt: s.e.now()}}
 	if !step.Accepts(doc.ContentType) {
-		rec.Outcome = StepFiltered
-		x.det.Progress.StepsFiltered++
-		return x.commit(ctx, doc, rec, nil, nil, step, "")
+		pu.rec.Outcome = StepFiltered
+		pu.prog = func(p *JobProgress) { p.StepsFiltered++ }
+		return pu, nil
 	}
-	prec, _, err := s.resolvePlugin(ctx, st, step.Plugin)
+	if s.e.cfg.Sandbox == nil {
+		return fail(docex.ErrNoSandbox, nil)
+	}
+	plug, err := x.plugin(ctx, step.Plugin)
 	if err != nil {
 		return fail(fmt.Errorf("plugin %q: %w", step.Plugin, err), nil)
 	}
-	ck := cacheKey(doc.Checksum, prec.ModuleSHA256, step.CanonicalParams())
+	pu.module = plug.rec.ModuleSHA256
+	ck := cacheKey(doc.Checksum, pu.module, step.CanonicalParams())
 	if ce, err := st.CacheEntry(ctx, ck); err == nil {
 		var cr cachedResult
 		if json.Unmarshal(ce.Result, &cr) == nil {
 			if ids, ok := x.materialise(ctx, doc.BasketID, cr.Derived); ok {
-				rec.Outcome, rec.Outputs = StepCached, ids
-				x.det.Progress.StepsCached++
-				return x.commit(ctx, doc, rec, cr.Metadata, nil, step, prec.ModuleSHA256)
+				pu.rec.Outcome, pu.preset, pu.meta = StepCached, ids, cr.Metadata
+				pu.prog = func(p *JobProgress) { p.StepsCached++ }
+				return pu, nil
 			}
 		}
 	}
-	out, err := s.runStep(ctx, st, step.Plugin, inputID, step.Params)
-	var report *RunReport
+	out, err := s.runLoaded(ctx, st, step.Plugin, plug.lp, doc, step.Params)
 	if out != nil && out.ran {
-		report = &out.Report
+		pu.report = &out.Report
 	}
 	if err != nil {
-		return fail(err, report)
+		return fail(err, pu.report)
 	}
-	rep, _ := json.Marshal(map[string]any{"report": report})
-	rec.Outcome, rec.Detail = StepRan, rep
-	r, err := x.commit(ctx, doc, rec, out.Metadata, out, step, prec.ModuleSHA256)
-	if err != nil {
-		return fail(err, report)
+	if pu.ss, err = s.stageStep(ctx, st, out); err != nil {
+		return fail(err, pu.report)
 	}
-	x.det.Progress.StepsRun++
-	x.det.Progress.Derived += len(out.Derived)
-	return r, nil
+	rep, _ := json.Marshal(map[string]any{"report": pu.report})
+	pu.rec.Outcome, pu.rec.Detail, pu.meta = StepRan, rep, out.Metadata
+	n := len(out.Derived)
+	pu.prog = func(p *JobProgress) { p.StepsRun++; p.Derived += n }
+	return pu, nil
 }
 
 // materialise returns the ids of the basket's documents with the cached
@@ -447,74 +553,137 @@ func (x *execution) materialise(ctx context.Context, basketID string, sums []str
 		if err != nil {
 			return nil, false
 		}
+		x.docs[d.ID] = d
 		ids = append(ids, d.ID)
 	}
 	return ids, true
 }
 
-// commit writes a unit's outcome in one tenant transaction: a run's
-// output (the input's new metadata, the derived documents, deduplicated
-// ones included), or a cached result's metadata; a lineage edge per
-// output; the cache entry of a run; the audit entry; and the completion
-// key. A completion key recorded meanwhile (another worker replayed the
-// same step) rolls everything back and the recorded outcome is used.
-func (x *execution) commit(ctx context.Context, input docex.Document, rec driver.StepRecord, meta map[string]docex.Value,
-	out *StepOutput, step Step, moduleSHA string) (driver.StepRecord, error) {
-	s, st := x.s, x.st
-	var ss *stagedStep
-	if out != nil {
-		var err error
-		if ss, err = s.stageStep(ctx, st, out); err != nil {
-			return rec, err
-		}
-		defer ss.discard()
+// flush commits a batch of units in one tenant transaction and writes
+// each unit's outputs at its slot in outs. With last (the batch ends the
+// pipeline) the transaction also records the job's success, and
+// x.settled is set. A completion key recorded meanwhile (another worker
+// replayed the same step) rolls the batch back; the units then commit one
+// by one, and a unit whose key exists takes the recorded outcome.
+func (x *execution) flush(ctx context.Context, batch []*pendingUnit, outs [][]string, last bool) error {
+	if len(batch) == 0 {
+		return nil
 	}
-	preset := rec.Outputs
-	params := step.CanonicalParams()
-	now := s.e.now()
-	err := st.Write(ctx, func(tx driver.Tx) error {
-		rec.Outputs = append([]string{}, preset...)
-		var sums []string
-		if ss != nil {
-			res, err := ss.persist(ctx, tx)
-			if err != nil {
-				return err
-			}
-			for _, d := range res.Derived {
-				rec.Outputs, sums = append(rec.Outputs, d.ID), append(sums, d.Checksum)
-			}
-		} else if len(meta) > 0 {
-			if err := tx.SetMetadata(ctx, input.ID, meta, now); err != nil {
+	defer func() {
+		for _, pu := range batch {
+			pu.discard()
+		}
+	}()
+	var (
+		fjob driver.JobRecord
+		op   string
+		fout driver.Outcome
+	)
+	if last {
+		// The job's end, settled on copies: the real record is settled
+		// only if this transaction commits.
+		fjob = x.job
+		fdet := &jobDetail{}
+		_ = json.Unmarshal(x.det.bytes(), fdet)
+		for _, pu := range batch {
+			pu.prog(&fdet.Progress)
+		}
+		op, fout = x.r.settle(ctx, &fjob, fdet, x, nil, x.started)
+	}
+	err := x.st.Write(ctx, func(tx driver.Tx) error {
+		for _, pu := range batch {
+			if err := x.apply(ctx, tx, pu); err != nil {
 				return err
 			}
 		}
-		for _, id := range rec.Outputs {
-			if err := tx.InsertLineage(ctx, driver.LineageEdge{
-				SourceID: input.ID, DerivedID: id, JobID: x.job.ID, Pipeline: x.job.Pipeline, Version: x.job.Version,
-				Step: step.Name, Plugin: step.Plugin, ModuleSHA256: moduleSHA, Params: params, CreatedAt: now,
-			}); err != nil {
+		if last {
+			return record(ctx, tx, x.s, fjob, op)
+		}
+		return nil
+	})
+	if errors.Is(err, docex.ErrExists) && len(batch) > 1 {
+		for _, pu := range batch {
+			if err := x.flush(ctx, []*pendingUnit{pu}, outs, false); err != nil {
 				return err
 			}
 		}
-		if out != nil {
-			b, _ := json.Marshal(cachedResult{Metadata: meta, Derived: nonNilStrings(sums)})
-			if err := tx.PutCacheEntry(ctx, driver.CacheEntry{Key: cacheKey(input.Checksum, moduleSHA, params), Result: b, CreatedAt: now}); err != nil {
-				return err
-			}
+		return nil
+	}
+	if errors.Is(err, docex.ErrExists) {
+		prev, perr := x.st.JobStep(ctx, batch[0].rec.Key)
+		if perr != nil {
+			return &stepError{step: batch[0].step.Name, input: batch[0].input.ID, report: batch[0].report, err: err}
 		}
-		if err := tx.InsertJobStep(ctx, rec); err != nil {
+		outs[batch[0].slot] = prev.Outputs
+		delete(x.docs, batch[0].input.ID)
+		return nil
+	}
+	if err != nil {
+		if errors.Is(err, errJobCancelled) {
 			return err
 		}
-		e := s.entry("pipeline.step", input.ID, docex.OutcomeOK, nil)
-		e.Detail = map[string]any{"job_id": x.job.ID, "step": step.Name, "plugin": step.Plugin, "outcome": rec.Outcome, "outputs": len(rec.Outputs)}
-		return tx.AppendAudit(ctx, e)
-	})
-	if errors.Is(err, docex.ErrExists) {
-		if prev, perr := st.JobStep(ctx, rec.Key); perr == nil {
-			return prev, nil
+		pu := batch[0]
+		return &stepError{step: pu.step.Name, input: pu.input.ID, report: pu.report, err: err}
+	}
+	for _, pu := range batch {
+		pu.prog(&x.det.Progress)
+		outs[pu.slot] = pu.rec.Outputs
+		delete(x.docs, pu.input.ID) // its metadata may have changed
+		for _, d := range pu.added {
+			x.docs[d.ID] = d
 		}
 	}
-	return rec, err
+	if last {
+		x.job, *x.det, x.settled = fjob, *jobDetailOf(fjob), &fout
+	}
+	return nil
+}
+
+// apply writes a unit's outcome inside tx: a run's output (the input's
+// new metadata, the derived documents, deduplicated ones included), or a
+// cached result's metadata; a lineage edge per output; the cache entry of
+// a run; the audit entry; and the completion key.
+func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit) error {
+	s, step, input := x.s, pu.step, pu.input
+	params := step.CanonicalParams()
+	now := s.e.now()
+	pu.rec.Outputs = append([]string{}, pu.preset...)
+	pu.added = nil
+	var sums []string
+	if pu.ss != nil {
+		res, err := pu.ss.persist(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, d := range res.Derived {
+			pu.rec.Outputs, sums = append(pu.rec.Outputs, d.ID), append(sums, d.Checksum)
+		}
+		pu.added = res.Derived
+	} else if len(pu.meta) > 0 {
+		if err := tx.SetMetadata(ctx, input.ID, pu.meta, now); err != nil {
+			return err
+		}
+	}
+	for _, id := range pu.rec.Outputs {
+		if err := tx.InsertLineage(ctx, driver.LineageEdge{
+			SourceID: input.ID, DerivedID: id, JobID: x.job.ID, Pipeline: x.job.Pipeline, Version: x.job.Version,
+			Step: step.Name, Plugin: step.Plugin, ModuleSHA256: pu.module, Params: params, CreatedAt: now,
+		}); err != nil {
+			return err
+		}
+	}
+	if pu.ss != nil {
+		b, _ := json.Marshal(cachedResult{Metadata: pu.meta, Derived: nonNilStrings(sums)})
+		if err := tx.PutCacheEntry(ctx, driver.CacheEntry{Key: cacheKey(input.Checksum, pu.module, params), Result: b, CreatedAt: now}); err != nil {
+			return err
+		}
+	}
+	if err := tx.InsertJobStep(ctx, pu.rec); err != nil {
+		return err
+	}
+	e := s.entry("pipeline.step", input.ID, docex.OutcomeOK, nil)
+	e.Detail = map[string]any{"job_id": x.job.ID, "step": step.Name, "plugin": step.Plugin, "outcome": pu.rec.Outcome, "outputs": len(pu.rec.Outputs)}
+	return tx.AppendAudit(ctx, e)
 }
 
 func nonNilStrings(s []string) []string {

@@ -681,6 +681,12 @@ func (j JobsStatus) Done() bool { return j.Pending == 0 }
 
 // JobsStatus reads the state of the given jobs (read action).
 func (s *Session) JobsStatus(ctx context.Context, ids []string) (JobsStatus, error) {
+	return s.jobsStatus(ctx, ids, nil)
+}
+
+// jobsStatus is JobsStatus; final, when not nil, keeps the records of
+// final jobs between calls, so that they are read once.
+func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string]driver.JobRecord) (JobsStatus, error) {
 	st, err := s.open(ctx, tenancy.ActionRead, "job.list", "")
 	if err != nil {
 		return JobsStatus{}, err
@@ -688,9 +694,14 @@ func (s *Session) JobsStatus(ctx context.Context, ids []string) (JobsStatus, err
 	defer st.Close()
 	out := JobsStatus{Total: len(ids), Failures: []FailedJob{}}
 	for _, id := range ids {
-		j, err := st.Job(ctx, id)
-		if err != nil {
-			return out, err
+		j, ok := final[id]
+		if !ok {
+			if j, err = st.Job(ctx, id); err != nil {
+				return out, err
+			}
+			if final != nil && driver.JobFinal(j.State) {
+				final[id] = j
+			}
 		}
 		det := jobDetailOf(j)
 		out.StepsRun += det.Progress.StepsRun
@@ -721,8 +732,9 @@ func (s *Session) JobsStatus(ctx context.Context, ids []string) (JobsStatus, err
 // last status, and ctx's error when ctx ended first.
 func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Duration, progress func(JobsStatus)) (JobsStatus, error) {
 	start := time.Now()
+	final := map[string]driver.JobRecord{}
 	for {
-		st, err := s.JobsStatus(ctx, ids)
+		st, err := s.jobsStatus(ctx, ids, final)
 		st.Elapsed = time.Since(start)
 		if err != nil {
 			return st, err

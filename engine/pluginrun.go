@@ -305,6 +305,16 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 	if err != nil {
 		return nil, err
 	}
+	return s.runLoaded(ctx, st, name, lp, doc, params)
+}
+
+// runLoaded is runStep with the plugin resolved and loaded and the input
+// document read (pipelines resolve a step's plugin once per job and read
+// each input once).
+func (s *Session) runLoaded(ctx context.Context, st driver.TenantStore, name string, lp *loadedPlugin, doc docex.Document, params map[string]string) (*StepOutput, error) {
+	if s.e.cfg.Sandbox == nil {
+		return nil, docex.ErrNoSandbox
+	}
 	content, closeContent, err := s.contentReaderAt(ctx, st, doc)
 	if err != nil {
 		return nil, err

@@ -14,10 +14,22 @@ var pipelineBench = backendtest.BenchHarness{
 	},
 }
 
+// pipelineBenchDB keeps content in the tenant's file (content_storage:
+// database): no file per derived document.
+var pipelineBenchDB = backendtest.BenchHarness{
+	New: func(b *testing.B) (driver.Backend, engine.Config) {
+		return newBackend(b, b.TempDir()), engine.Config{ContentStorage: engine.ContentDatabase}
+	},
+}
+
 // BenchmarkPipeline: documents/s through the 3-step pipeline over 1,000
 // small documents, and the same plugin calls made directly (run with
 // -benchtime=1x).
 func BenchmarkPipeline(b *testing.B) { backendtest.BenchPipeline(b, pipelineBench) }
+
+// BenchmarkPipelineDBContent: BenchmarkPipeline with content stored in
+// the tenant's file instead of one file per document.
+func BenchmarkPipelineDBContent(b *testing.B) { backendtest.BenchPipeline(b, pipelineBenchDB) }
 
 // BenchmarkFairness: tenant B's single document with tenant A's
 // 10,000-document backlog, against B alone (run with -benchtime=1x).

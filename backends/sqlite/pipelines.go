@@ -340,7 +340,10 @@ func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 	if j.Detail == nil {
 		j.Detail = []byte("{}")
 	}
-	return affected(t.t.ExecContext(ctx, `UPDATE jobs SET state = ?, attempts = ?, run_at = ?, error_code = ?, error = ?, detail = ?, updated_at = ? WHERE id = ?`,
+	// A final job's lease ends with it: its worker need not release it.
+	return affected(t.t.ExecContext(ctx, `UPDATE jobs SET state = ?, attempts = ?, run_at = ?, error_code = ?, error = ?, detail = ?, updated_at = ?,
+		lease_owner = CASE WHEN ?1 IN ('succeeded', 'failed', 'cancelled') THEN '' ELSE lease_owner END,
+		lease_until = CASE WHEN ?1 IN ('succeeded', 'failed', 'cancelled') THEN 0 ELSE lease_until END WHERE id = ?`,
 		j.State, j.Attempts, micros(j.RunAt), j.ErrorCode, j.Error, j.Detail, micros(j.UpdatedAt), j.ID))("job %q not found", j.ID)
 }
 

@@ -116,13 +116,16 @@ loop:
 		for i := range tenants {
 			t := tenants[(rr+i)%len(tenants)]
 			mu.Lock()
-			busy := running[t] >= cfg.TenantConcurrency
+			room := cfg.TenantConcurrency - running[t]
 			mu.Unlock()
-			if busy || now.Before(idle[t]) {
+			if room <= 0 || now.Before(idle[t]) {
 				continue
 			}
-			st, id, err := q.claim(ctx, t, cfg)
-			if err != nil || id == "" {
+			// Claim as many jobs as there are free slots (within the
+			// tenant's cap) in one transaction: one commit, not one each.
+			n := min(1+cap(slots)-len(slots), room)
+			st, ids, err := q.claim(ctx, t, cfg, max(n, 1))
+			if err != nil || len(ids) == 0 {
 				if err != nil && ctx.Err() == nil {
 					log.Warn("claim", "tenant", t, "error", err)
 				}
@@ -135,22 +138,30 @@ loop:
 			rr = (rr + i + 1) % len(tenants)
 			claimed = true
 			mu.Lock()
-			running[t]++
+			running[t] += len(ids)
 			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				q.run(hctx, st, t, id, cfg, handle, log)
-				st.Close()
-				mu.Lock()
-				running[t]--
-				mu.Unlock()
-				<-slots
-				select {
-				case doneCh <- struct{}{}:
-				default:
+			var stores sync.WaitGroup
+			stores.Add(len(ids))
+			go func() { stores.Wait(); st.Close() }()
+			for i, id := range ids {
+				if i > 0 {
+					slots <- struct{}{} // free: counted above, and only this loop takes slots
 				}
-			}()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					q.run(hctx, st, t, id, cfg, handle, log)
+					stores.Done()
+					mu.Lock()
+					running[t]--
+					mu.Unlock()
+					<-slots
+					select {
+					case doneCh <- struct{}{}:
+					default:
+					}
+				}()
+			}
 			break
 		}
 		if claimed {
@@ -216,33 +227,42 @@ func (q *jobQueue) tenants(ctx context.Context, given []string) ([]string, error
 	return out, nil
 }
 
-// claim takes one ready job of tenant t (queued and due, or running with
-// an expired lease) and leases it to this worker. It returns the open
-// store (the caller closes it) and the job id, or "" when none is ready.
-func (q *jobQueue) claim(ctx context.Context, t string, cfg driver.WorkConfig) (*store, string, error) {
+// claim takes up to n ready jobs of tenant t (queued and due, or running
+// with an expired lease), oldest first, and leases them to this worker in
+// one transaction. It returns the open store (the caller closes it) and
+// the job ids, none when none is ready.
+func (q *jobQueue) claim(ctx context.Context, t string, cfg driver.WorkConfig, n int) (*store, []string, error) {
 	ts, err := q.b.OpenTenant(ctx, t)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	st := ts.(*store)
-	var id string
+	var ids []string
 	now := time.Now()
 	err = st.db.group.do(ctx, st.db.w, func(tx *sql.Tx) error {
-		id = ""
-		err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?
-			WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= ?) OR (state = 'running' AND lease_until < ?)
-				ORDER BY run_at, id LIMIT 1)
-			RETURNING id`, cfg.WorkerID, micros(now.Add(cfg.Lease)), micros(now), micros(now)).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
+		ids = ids[:0]
+		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?
+			WHERE id IN (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= ?) OR (state = 'running' AND lease_until < ?)
+				ORDER BY run_at, id LIMIT ?)
+			RETURNING id`, cfg.WorkerID, micros(now.Add(cfg.Lease)), micros(now), micros(now), n)
+		if err != nil {
+			return err
 		}
-		return err
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
 	})
-	if err != nil || id == "" {
+	if err != nil || len(ids) == 0 {
 		st.Close()
-		return nil, "", err
+		return nil, nil, err
 	}
-	return st, id, nil
+	return st, ids, nil
 }
 
 // run hands a leased job to handle, renewing the lease meanwhile, and
@@ -272,6 +292,12 @@ func (q *jobQueue) run(ctx context.Context, st *store, tenant, id string, cfg dr
 	out := handle(ctx, driver.Delivery{TenantID: tenant, JobID: id})
 	stopHB()
 	<-hbDone
+	if out.Kind == driver.Done {
+		// The handler wrote the job's final state, which ended the lease
+		// (tx.UpdateJob). Were the state not final, the lease expires and
+		// the job is delivered again.
+		return
+	}
 	bg := context.WithoutCancel(ctx)
 	err := st.db.group.do(bg, st.db.w, func(tx *sql.Tx) error {
 		var err error
@@ -284,8 +310,6 @@ func (q *jobQueue) run(ctx context.Context, st *store, tenant, id string, cfg dr
 			_, err = tx.ExecContext(bg, `UPDATE jobs SET state = CASE WHEN state IN ('queued', 'running') THEN 'cancelled' ELSE state END,
 				error = CASE WHEN state IN ('queued', 'running') THEN ? ELSE error END,
 				lease_owner = '', lease_until = 0 WHERE id = ? AND lease_owner = ?`, out.Reason, id, cfg.WorkerID)
-		default:
-			_, err = tx.ExecContext(bg, `UPDATE jobs SET lease_owner = '', lease_until = 0 WHERE id = ? AND lease_owner = ?`, id, cfg.WorkerID)
 		}
 		return err
 	})
