@@ -305,7 +305,11 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 	if err != nil {
 		return nil, err
 	}
-	return s.runLoaded(ctx, st, name, lp, doc, params)
+	out, err := s.runLoaded(ctx, st, name, lp, doc, params)
+	if out != nil {
+		out.moduleSHA256 = rec.ModuleSHA256
+	}
+	return out, err
 }
 
 // runLoaded is runStep with the plugin resolved and loaded and the input
@@ -327,7 +331,7 @@ func (s *Session) runLoaded(ctx context.Context, st driver.TenantStore, name str
 		TenantID: key, UserID: s.uc.UserID, Plugin: lp.p, Params: params, Host: host,
 		Input: sandbox.Document{Name: doc.Name, ContentType: doc.ContentType, Size: doc.Size, Metadata: metaAny(doc.Metadata), Content: content},
 	})
-	out := &StepOutput{Plugin: name, Input: doc, Logs: []LogLine{}, Report: runReport(sandbox.ResourceReport{}), moduleSHA256: rec.ModuleSHA256}
+	out := &StepOutput{Plugin: name, Input: doc, Logs: []LogLine{}, Report: runReport(sandbox.ResourceReport{})}
 	if res != nil {
 		out.ran, out.Report, out.Status, out.Message = true, runReport(res.Report), string(res.Status), res.Message
 		out.Logs = logLines(res.Logs)
