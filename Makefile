@@ -36,8 +36,8 @@ test: vet
 test-scale:
 	scripts/test.sh scale
 
-# The README's Quick start and Plugins sections, verbatim, in a temporary
-# directory.
+# The README's Quick start, Plugins and Showcase sections, verbatim, in a
+# temporary directory.
 test-readme:
 	scripts/readme-test.sh
 

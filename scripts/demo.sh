@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end demo of docex: init, two tenants, documents, metadata search, a
-# plugin, and denied cross-tenant reads. Usage:
+# plugin, denied cross-tenant reads, and the showcase pipeline of built-in
+# steps (extract-text -> chunk -> redact-pii) on real PDFs and DOCX. Usage:
 #   scripts/demo.sh [path/to/docex] [sqlite|postgres]
 # Its data stays in .demo/<backend> (recreated by each run) so that you can
 # explore it afterwards; "make clean" removes it. With "postgres" it uses
@@ -24,6 +25,7 @@ if [ "$BACKEND" = postgres ]; then
 fi
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+note() { printf '\n'; printf '# %s\n' "$@"; }
 run() { step "docex $*"; "$DOCEX" "$@"; }
 expect_fail() {
 	local want=$1; shift
@@ -65,32 +67,48 @@ run run wordcount "$ID" $ACME
 expect_fail 3 run wordcount "$ID" $GLOBEX        # not installed for globex, and not its document
 expect_fail 4 run wordcount "$ID" --tenant acme --user rita --roles reader   # readers cannot run plugins
 
-# A pipeline bound to a basket: every document added is processed by a
-# 3-step pipeline (split each document in halves, upper-case each half, tag
-# it), in jobs enqueued with the add itself; then the lineage chain.
-for p in split upper tag; do run plugin install "$REPO/testplugins/$p" $ACME; done
-cat > three.toml <<'TOML'
-name = "three"
-description = "split, upper-case, tag"
-[[steps]]
-name = "split"
-plugin = "split"
-[[steps]]
-name = "upper"
-plugin = "upper"
-input = "split"
-[[steps]]
-name = "tag"
-plugin = "tag"
-input = "upper"
-TOML
-run pipeline create three.toml $ACME
-run basket create inbox --pipeline three $ACME
-run doc add inbox invoice-1001.txt invoice-1002.txt $ACME
-run job list $ACME
-run pipeline run three --basket inbox --wait $ACME    # a progress bar on a terminal, then a summary
-SRC=$("$DOCEX" doc list inbox --json $ACME | sed -n 's/^    "id": "\(.*\)",$/\1/p' | head -1)
-run doc lineage "$SRC" $ACME
+# The showcase (README "Showcase"); the documents and the pipeline are in
+# examples/showcase.
+SHOW="$REPO/examples/showcase"
+note "The showcase: the built-in steps extract-text -> chunk -> redact-pii as a" \
+	"pipeline over real PDFs (groff, Ghostscript) and DOCX (pandoc) holding" \
+	"(fictitious) personal data. \"docex init\" compiled the built-in steps' one" \
+	"module into the compilation cache once: no step below compiles anything."
+cp "$SHOW"/ticket.pdf "$SHOW"/invoice.pdf "$SHOW"/onboarding.docx "$SHOW"/claim.docx .
+step "cat showcase.toml"; cp "$SHOW/showcase.toml" .; grep -v '^#' showcase.toml
+run pipeline create showcase.toml $ACME
+run basket create papers $ACME
+run doc add papers ticket.pdf invoice.pdf onboarding.docx $ACME
+# --worker=yes: jobs run in this process (on SQLite that is the default; on
+# PostgreSQL "pipeline run" otherwise waits for a running "docex worker").
+run pipeline run showcase --basket papers --wait --worker=yes $ACME   # a progress bar on a terminal, then a summary
+
+note "Bound to the basket, the pipeline processes every document added: the" \
+	"job is queued in the same transaction as the add, and a worker takes it."
+run basket bind papers showcase $ACME
+run doc add papers claim.docx $ACME
+run job list --state queued $ACME
+step "docex worker --tenants acme &    # until the queue is empty, then SIGTERM"
+"$DOCEX" worker --tenants acme 2> worker.log &
+WORKER=$!
+for _ in $(seq 600); do
+	kill -0 "$WORKER" 2>/dev/null || break
+	"$DOCEX" job list --json $ACME | grep -q '"state": "\(queued\|running\)"' || break
+	sleep 0.2
+done
+kill -TERM "$WORKER"
+wait "$WORKER"
+echo "(worker exited $?; its JSON log lines are in $WORK/worker.log)"
+run job list --limit 1 $ACME
+
+note "A redacted chunk: counts per kind as metadata (never the values found)," \
+	"placeholders in the text, and lineage back to the PDF it came from."
+RED=$("$DOCEX" doc find papers --meta derived_by=redact-pii --meta pii_card=1 --meta pii_ipv4=1 -q $ACME 2>/dev/null | head -1)
+run doc meta get "$RED" $ACME
+run doc cat "$RED" $ACME; echo
+run doc lineage "$RED" $ACME
+SRC=$("$DOCEX" doc lineage "$RED" --json $ACME | awk -F'"' '/"source_id"/ { id = $4 } /"depth": 3,/ { print id; exit }')
+run pipeline run showcase --basket papers --wait --worker=yes $ACME   # again: unchanged input, every step from the cache
 expect_fail 5 doc delete "$SRC" $ACME              # it has derived documents: --cascade or --keep-derived
 
 run tenant suspend globex

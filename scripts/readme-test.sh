@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the README's Quick start and Plugins sections verbatim, in order, in
-# a temporary directory (bin/ and testplugins/ linked from the repository),
-# as a new user would. Fails on the first command that fails.
+# Runs the README's Quick start, Plugins and Showcase sections verbatim, in
+# order, in a temporary directory (bin/, testplugins/ and examples/ linked
+# from the repository), as a new user would. Fails on the first command
+# that fails.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/docex-readme.XXXXXX")
@@ -20,6 +21,7 @@ section() {
 	echo 'set -x'
 	section "Quick start"
 	section "Plugins"
+	section "Showcase"
 } | sed "s|^make build|make -C \"$REPO\" build|" >"$WORK/readme.sh"
 if [ "$(grep -c 'bin/docex' "$WORK/readme.sh")" -lt 5 ]; then
 	echo "readme-test: found no commands in the README's sections" >&2
@@ -27,6 +29,7 @@ if [ "$(grep -c 'bin/docex' "$WORK/readme.sh")" -lt 5 ]; then
 fi
 ln -s "$REPO/bin" "$WORK/bin"
 ln -s "$REPO/testplugins" "$WORK/testplugins"
+ln -s "$REPO/examples" "$WORK/examples"
 cd "$WORK"
 env -u DOCEX_CONFIG -u DOCEX_TENANT -u DOCEX_USER -u DOCEX_ROLES bash "$WORK/readme.sh"
-echo "readme-test: the Quick start and Plugins sections ran as written"
+echo "readme-test: the Quick start, Plugins and Showcase sections ran as written"

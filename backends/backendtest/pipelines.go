@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/testplugins"
 )
 
@@ -84,7 +86,7 @@ func (e *pipeEnv) install(s *engine.Session, names ...string) {
 		must(e.t, err)
 		manifest, err := fs.ReadFile(fsys, "plugin.toml")
 		must(e.t, err)
-		m, err := sandbox.ParseManifest(manifest)
+		m, err := pluginapi.ParseManifest(manifest)
 		must(e.t, err)
 		module, err := fs.ReadFile(fsys, m.Module)
 		must(e.t, err)
@@ -397,6 +399,29 @@ func (f *fixture) testBoundBasket(t *testing.T) {
 	must(t, err)
 	if len(deleted) != 5 {
 		t.Fatalf("cascade deleted %d documents, want 5 (the source and 4 descendants)", len(deleted))
+	}
+	if deleted[len(deleted)-1] != docs[1].ID {
+		t.Fatalf("cascade deleted %v: the source last (descendants first)", deleted)
+	}
+	for _, id := range deleted {
+		if _, err := writer.Document(bg, id); !errors.Is(err, docex.ErrNotFound) {
+			t.Fatalf("document %s after the cascade: %v", id, err)
+		}
+	}
+	// One transaction: every deletion is audited with the cascade's source.
+	alog, err := admin.Audit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	cascaded := 0
+	for _, a := range alog {
+		if a.Operation == "document.delete" && a.Outcome == docex.OutcomeOK && a.Detail["cascade_from"] == docs[1].ID {
+			cascaded++
+		}
+	}
+	if cascaded != 5 {
+		t.Fatalf("%d document.delete audit entries name the cascade, want 5", cascaded)
+	}
+	if _, err := writer.DeleteDocumentCascade(bg, docs[1].ID); !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("cascade of a deleted document: %v, want not found", err)
 	}
 	_, err = e.as("acme", "reader").RunPipeline(bg, "three", engine.RunTarget{BasketID: b.ID})
 	wantErr(t, err, docex.ErrForbidden)

@@ -8,43 +8,97 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/docex-dev/docex/plugins/builtin"
 	"github.com/docex-dev/docex/plugins/builtin/internal/steps"
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/testplugins"
 )
 
-var benchFiles = []struct{ name, file, contentType string }{
-	{"pdf", "quality/pdf/refcard-a4.pdf", "application/pdf"},
-	{"docx", "quality/docx/html-arch.docx", ctDOCX},
-	{"html", "quality/html/html-autolink.html", "text/html"},
-	{"xlsx", "files/sheet.xlsx", ctXLSX},
-	{"json", "files/iso_3166-1.json", "application/json"},
+// benchInputs are the extractor benchmarks' inputs, one per format: real
+// files, the small text ones repeated to about 128 KiB so that the figure is
+// the extractor's rather than the invocation's.
+func benchInputs(t testing.TB) []benchInput {
+	t.Helper()
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	repeat := func(b []byte, header bool) []byte {
+		var out bytes.Buffer
+		first := []byte{}
+		if header {
+			i := bytes.IndexByte(b, '\n') + 1
+			first, b = b[:i], b[i:]
+		}
+		out.Write(first)
+		for out.Len() < 128<<10 {
+			out.Write(b)
+		}
+		return out.Bytes()
+	}
+	return []benchInput{
+		{"text", "text/plain", repeat(read("quality/ref/pdf/gs-apt-get.8.pdf.txt"), false)},
+		{"markdown", "text/markdown", repeat(read("files/charis-design.md"), false)},
+		{"html", "text/html", read("quality/html/html-autolink.html")},
+		{"docx", ctDOCX, read("quality/docx/html-arch.docx")},
+		{"pdf", "application/pdf", read("quality/pdf/refcard-a4.pdf")},
+		{"xlsx", ctXLSX, read("files/sheet.xlsx")},
+		{"csv", "text/csv", repeat(read("files/debian.csv"), true)},
+		{"json", "application/json", read("files/iso_3166-1.json")},
+	}
+}
+
+type benchInput struct {
+	format, contentType string
+	data                []byte
+}
+
+// native runs extract-text's Go code (steps.ExtractText, what the guest
+// runs) outside the sandbox, with an in-memory environment.
+func native(in benchInput) error {
+	return steps.ExtractText(&memEnv{in: steps.Input{Name: "x", ContentType: in.contentType, Size: int64(len(in.data)), Content: bytes.NewReader(in.data)}})
+}
+
+// memEnv is steps.Env in memory: the host functions' native double.
+type memEnv struct {
+	in      steps.Input
+	emitted int
+}
+
+func (e *memEnv) Input() steps.Input            { return e.in }
+func (e *memEnv) Param(string) (string, bool)   { return "", false }
+func (e *memEnv) SetMetadata(string, any) error { return nil }
+func (e *memEnv) Log(string)                    {}
+func (e *memEnv) Emit(_, _ string, data []byte, _ []steps.KV) error {
+	e.emitted += len(data)
+	return nil
 }
 
 // BenchmarkExtract compares each extractor inside the sandbox with the same
-// Go code run natively, in one run (MB/s of input).
+// Go code run natively, in one run (MB/s of input). TestExtractThroughput
+// reports the same as one table with ratios.
 func BenchmarkExtract(b *testing.B) {
-	for _, f := range benchFiles {
-		data, err := os.ReadFile(filepath.Join("testdata", f.file))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(f.name+"/native", func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
+	for _, f := range benchInputs(b) {
+		b.Run(f.format+"/native", func(b *testing.B) {
+			b.SetBytes(int64(len(f.data)))
 			for b.Loop() {
-				if _, err := steps.ExtractFormat(steps.Input{Name: "x", ContentType: f.contentType, Size: int64(len(data)), Content: bytes.NewReader(data)}, ""); err != nil {
+				if err := native(f); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
-		b.Run(f.name+"/sandbox", func(b *testing.B) {
-			doc := bytesDoc("x", f.contentType, data)
+		b.Run(f.format+"/sandbox", func(b *testing.B) {
+			doc := bytesDoc("x", f.contentType, f.data)
 			run(b, "extract-text", doc, nil) // warm: compiled and instantiated
-			b.SetBytes(int64(len(data)))
+			b.SetBytes(int64(len(f.data)))
 			for b.Loop() {
 				if _, err := run(b, "extract-text", doc, nil); err != nil {
 					b.Fatal(err)
@@ -52,6 +106,62 @@ func BenchmarkExtract(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestExtractThroughput reports, for every format extract-text reads, its
+// MB/s in the sandbox against the same Go code natively, in one run: the
+// two alternate round by round (so that a change of machine load affects
+// both), after a warm-up run of each. Reports only (DOCEX_STEPS_REPORT=1).
+func TestExtractThroughput(t *testing.T) {
+	reportsOnly(t)
+	const rounds = 5
+	t.Logf("load average at start: %s", loadAverage())
+	t.Logf("%-9s %8s %14s %14s %8s", "format", "KiB", "native MB/s", "sandbox MB/s", "ratio")
+	for _, f := range benchInputs(t) {
+		doc := bytesDoc("x", f.contentType, f.data)
+		if _, err := run(t, "extract-text", doc, nil); err != nil { // warm
+			t.Fatalf("%s: %v", f.format, err)
+		}
+		if err := native(f); err != nil {
+			t.Fatalf("%s: %v", f.format, err)
+		}
+		var tn, ts time.Duration
+		var nn, ns int
+		for range rounds {
+			// About 0.3 s of each per round, at least one run.
+			for start := time.Now(); nn == 0 || time.Since(start) < 300*time.Millisecond; nn++ {
+				t0 := time.Now()
+				if err := native(f); err != nil {
+					t.Fatal(err)
+				}
+				tn += time.Since(t0)
+			}
+			for start := time.Now(); ns == 0 || time.Since(start) < 300*time.Millisecond; ns++ {
+				t0 := time.Now()
+				if _, err := run(t, "extract-text", doc, nil); err != nil {
+					t.Fatal(err)
+				}
+				ts += time.Since(t0)
+			}
+		}
+		mb := float64(len(f.data)) / 1e6
+		nat, box := mb*float64(nn)/tn.Seconds(), mb*float64(ns)/ts.Seconds()
+		t.Logf("%-9s %8d %14.2f %14.2f %7.1fx", f.format, len(f.data)>>10, nat, box, nat/box)
+	}
+	t.Logf("load average at end: %s", loadAverage())
+}
+
+// loadAverage is /proc/loadavg's first three fields ("?" elsewhere).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // BenchmarkChunkRedact runs chunk and redact-pii on extracted text.
@@ -85,12 +195,12 @@ func TestColdStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := sandbox.ParseManifest(all[0].Manifest)
+	m, err := pluginapi.ParseManifest(all[0].Manifest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	load := func(m *sandbox.Manifest, module []byte) (time.Duration, *sandbox.Sandbox, *sandbox.Plugin) {
+	load := func(m *pluginapi.Manifest, module []byte) (time.Duration, *sandbox.Sandbox, *sandbox.Plugin) {
 		sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: dir})
 		if err != nil {
 			t.Fatal(err)
@@ -117,11 +227,11 @@ func TestColdStart(t *testing.T) {
 	}
 	second := time.Since(start)
 	fsys, _ := testplugins.Dir("lookup")
-	raw, err := fs.ReadFile(fsys, sandbox.ManifestFile)
+	raw, err := fs.ReadFile(fsys, pluginapi.ManifestFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lm, err := sandbox.ParseManifest(raw)
+	lm, err := pluginapi.ParseManifest(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,13 +319,13 @@ func TestLargePDF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := sandbox.ParseManifest(all[0].Manifest)
+	m, err := pluginapi.ParseManifest(all[0].Manifest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	memLimit := int64(m.Limits.MemoryPages) * 65536 // 64 KiB wasm pages
 	m.Limits.TimeoutMS = 30 * 60 * 1000
-	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir(), Ceilings: sandbox.Limits{Timeout: 30 * time.Minute}})
+	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir(), Ceilings: pluginapi.Limits{Timeout: 30 * time.Minute}})
 	if err != nil {
 		t.Fatal(err)
 	}
