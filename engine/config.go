@@ -6,7 +6,6 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
-	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/tenancy"
 )
 
@@ -57,8 +56,9 @@ type Config struct {
 	MaxDocumentBytes int64
 
 	// Sandbox runs plugins (optional: without it, plugin operations
-	// return docex.ErrNoSandbox). The engine does not own it.
-	Sandbox *sandbox.Sandbox
+	// return docex.ErrNoSandbox). A *sandbox.Sandbox is one; the engine
+	// sees it only through PluginRuntime and does not own it.
+	Sandbox PluginRuntime
 
 	// Policy authorises runtime operations (default tenancy.RolePolicy).
 	Policy tenancy.Policy

@@ -19,7 +19,9 @@ const (
 
 // LineageEdge is one "derived from" relation: which step of which
 // pipeline version, with which plugin module and parameters, produced
-// Derived from Source. A document that was deleted is shown as gone.
+// Derived from Source. A direct run (Session.RunPlugin, docex run) has no
+// pipeline, step or job: those are "" and Version 0. A document that was
+// deleted is shown as gone.
 type LineageEdge struct {
 	SourceID     string            `json:"source_id"`
 	SourceName   string            `json:"source_name"`
@@ -162,24 +164,95 @@ func (s *Session) DescendantIDs(ctx context.Context, docID string) ([]string, er
 }
 
 // DeleteDocumentCascade deletes a document and every document derived
-// from it, directly or not (write action), descendants first. Lineage
-// keeps the edges and shows the documents as gone. It returns the ids
-// deleted; docex.ErrNotFound for an unknown document. Interrupted, it
-// leaves some descendants, which a second call deletes.
+// from it, directly or not (write action), in one transaction: all of
+// them or none. Lineage keeps the edges and shows the documents as gone.
+// It returns the ids deleted, descendants first; docex.ErrNotFound for an
+// unknown document. Each deletion is audited (document.delete, with the
+// cascade's source in the detail).
 func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]string, error) {
-	if _, err := s.Document(ctx, id); err != nil {
+	if err := checkID("document", id); err != nil {
 		return nil, err
 	}
-	ids, err := s.DescendantIDs(ctx, id)
+	st, err := s.open(ctx, tenancy.ActionWrite, "document.delete", id)
 	if err != nil {
 		return nil, err
 	}
-	deleted := []string{}
-	for _, d := range append(ids, id) {
-		if err := s.DeleteDocument(ctx, d); err != nil && !errors.Is(err, docex.ErrNotFound) {
-			return deleted, err
-		}
-		deleted = append(deleted, d)
+	defer st.Close()
+	tc, err := s.e.tenantContent(st.Tenant())
+	if err != nil {
+		return nil, err
 	}
+	var deleted, sums []string
+	err = s.writeAudit(ctx, st, "document.delete", id, false, func(tx driver.Tx) error {
+		deleted, sums = []string{}, nil
+		if _, err := tx.Document(ctx, id); err != nil {
+			return err
+		}
+		ids, err := descendantsIn(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		seenSum := map[string]bool{}
+		for _, d := range append(ids, id) {
+			doc, err := tx.Document(ctx, d)
+			if errors.Is(err, docex.ErrNotFound) {
+				continue // gone already; its descendants were walked
+			}
+			if err != nil {
+				return err
+			}
+			if err := tx.DeleteDocument(ctx, d); err != nil {
+				return err
+			}
+			if !seenSum[doc.Checksum] {
+				seenSum[doc.Checksum] = true
+				sums = append(sums, doc.Checksum)
+			}
+			detail := map[string]any{"cascade_from": id}
+			if err := tx.AppendAudit(ctx, s.entryDetail("document.delete", d, detail)); err != nil {
+				return err
+			}
+			deleted = append(deleted, d)
+		}
+		return s.dropInTx(ctx, tx, tc, sums...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.releaseAfter(ctx, st, tc, sums...)
 	return deleted, nil
+}
+
+// descendantsIn returns the ids of the documents derived from docID,
+// directly or not, read in tx (gone ones included, as their own
+// descendants may exist), deepest first.
+func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, error) {
+	var levels [][]string
+	seen := map[string]bool{docID: true}
+	frontier := []string{docID}
+	for depth := 1; len(frontier) > 0 && depth <= maxLineageDepth; depth++ {
+		var next []string
+		for _, id := range frontier {
+			_, ders, err := tx.Lineage(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range ders {
+				if !seen[e.DerivedID] {
+					seen[e.DerivedID] = true
+					next = append(next, e.DerivedID)
+				}
+			}
+		}
+		levels = append(levels, next)
+		frontier = next
+	}
+	if len(frontier) > 0 {
+		return nil, docex.Errorf(docex.ErrInvalid, "document %s has descendants deeper than %d steps; delete the deepest first", docID, maxLineageDepth)
+	}
+	var ids []string
+	for i := len(levels) - 1; i >= 0; i-- {
+		ids = append(ids, levels[i]...)
+	}
+	return ids, nil
 }

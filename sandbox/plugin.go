@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -19,8 +20,8 @@ import (
 // It is safe for concurrent use.
 type Plugin struct {
 	sb       *Sandbox
-	manifest *Manifest
-	limits   Limits
+	manifest *pluginapi.Manifest
+	limits   pluginapi.Limits
 	caps     capSet
 	c        *compiled
 
@@ -31,14 +32,21 @@ type Plugin struct {
 }
 
 // Manifest returns a copy of the plugin's manifest.
-func (p *Plugin) Manifest() *Manifest { return cloneManifest(p.manifest) }
+// Run runs the plugin on call: Sandbox.Run with the Invocation's Plugin
+// set to p. It makes *Plugin a pluginapi.Runner.
+func (p *Plugin) Run(ctx context.Context, call pluginapi.Call) (*pluginapi.Result, error) {
+	return p.sb.Run(ctx, Invocation{TenantID: call.TenantID, UserID: call.UserID, Plugin: p,
+		Input: call.Input, Params: call.Params, Host: call.Host})
+}
+
+func (p *Plugin) Manifest() *pluginapi.Manifest { return cloneManifest(p.manifest) }
 
 // Limits returns the plugin's effective limits.
-func (p *Plugin) Limits() Limits { return p.limits }
+func (p *Plugin) Limits() pluginapi.Limits { return p.limits }
 
 // Close discards the plugin's idle instances and releases its compiled
 // module (shared with other Plugins of the same hash). Running invocations
-// finish; later Runs return ErrClosed. It always returns nil.
+// finish; later Runs return pluginapi.ErrClosed. It always returns nil.
 func (p *Plugin) Close(ctx context.Context) error {
 	if !p.closePools(ctx) {
 		return nil
@@ -85,7 +93,7 @@ func (p *Plugin) pool(tenantID string) (*pool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, ErrClosed
+		return nil, pluginapi.ErrClosed
 	}
 	pl := p.pools[tenantID]
 	if pl == nil {
@@ -247,7 +255,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		func(_, _ uint64) experimental.LinearMemory { return mem }))
 	mod, err := p.sb.rt.InstantiateModule(actx, p.c.cm, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: instantiate: %v", ErrPluginTrap, err)
+		return nil, fmt.Errorf("%w: instantiate: %v", pluginapi.ErrPluginTrap, err)
 	}
 	in := &instance{mod: mod, run: mod.ExportedFunction(p.manifest.Entry), mem: mem, out: out, stack: make([]uint64, 8)}
 	global := func(name string) api.MutableGlobal {
@@ -260,7 +268,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	}
 	if in.stop == nil || in.fuel == nil || in.reserve == nil || in.run == nil || slices.Contains(in.globals, nil) {
 		in.close(ctx)
-		return nil, fmt.Errorf("%w: instrumented module lacks its metering exports", ErrHostFailure)
+		return nil, fmt.Errorf("%w: instrumented module lacks its metering exports", pluginapi.ErrHostFailure)
 	}
 	p.mu.Lock()
 	snap := p.snap
@@ -268,7 +276,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	if snap != nil {
 		if !in.restore(snap) {
 			in.close(ctx)
-			return nil, fmt.Errorf("%w: cannot restore the initial state", ErrHostFailure)
+			return nil, fmt.Errorf("%w: cannot restore the initial state", pluginapi.ErrHostFailure)
 		}
 		return in, nil
 	}
@@ -312,16 +320,16 @@ func (p *Plugin) initCall(ctx context.Context, in *instance, fn api.Function, na
 	switch {
 	case o.err == nil:
 		return nil
-	case errors.Is(o.err, ErrClosed) || p.sb.isClosed():
-		return ErrClosed
+	case errors.Is(o.err, pluginapi.ErrClosed) || p.sb.isClosed():
+		return pluginapi.ErrClosed
 	case ctx.Err() != nil:
 		return fmt.Errorf("sandbox: run: %w", ctx.Err())
 	case o.fired:
-		return fmt.Errorf("%w: %s ran longer than %s: %w", ErrPluginTimeout, name, timeout, context.DeadlineExceeded)
+		return fmt.Errorf("%w: %s ran longer than %s: %w", pluginapi.ErrPluginTimeout, name, timeout, context.DeadlineExceeded)
 	case o.spent:
-		return fmt.Errorf("%w: %s used more than %d instruction units", ErrInstructionLimit, name, p.sb.ceil.MaxInstructions)
+		return fmt.Errorf("%w: %s used more than %d instruction units", pluginapi.ErrInstructionLimit, name, p.sb.ceil.MaxInstructions)
 	case in.mem.denied:
-		return fmt.Errorf("%w: during %s: %v", ErrPluginMemory, name, firstLine(o.err))
+		return fmt.Errorf("%w: during %s: %v", pluginapi.ErrPluginMemory, name, firstLine(o.err))
 	}
-	return fmt.Errorf("%w: %s: %v%s", ErrPluginTrap, name, firstLine(o.err), in.out.panicText())
+	return fmt.Errorf("%w: %s: %v%s", pluginapi.ErrPluginTrap, name, firstLine(o.err), in.out.panicText())
 }
