@@ -54,7 +54,7 @@ func (s *FS) InTransaction() bool { return false }
 // names are a valid tenant id and a UUID; anything else is not the store's
 // and is never reported.
 func (s *FS) Incarnations(ctx context.Context, fn func(driver.StoredIncarnation) error) error {
-	root := filepath.Join(s.root, "tenants")
+	root := filepath.Join(s.root, contentkey.Tenants)
 	ids, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
