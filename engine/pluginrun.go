@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"sync"
 
@@ -206,9 +207,6 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	if s.e.cfg.Sandbox == nil {
 		return RunResult{}, docex.ErrNoSandbox
 	}
-	if err := checkID("document", docID); err != nil {
-		return RunResult{}, err
-	}
 	st, err := s.open(ctx, tenancy.ActionRunPlugin, "plugin.run", name)
 	if err != nil {
 		return RunResult{}, err
@@ -228,6 +226,19 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 		var err error
 		if res, err = ss.persist(ctx, tx); err != nil {
 			return err
+		}
+		// A run's derived documents have their lineage edge like a
+		// pipeline step's (no job, pipeline or step); an output that is
+		// the input itself (the same content) is no derivation.
+		params, _ := json.Marshal(nonNilParams(params)) // maps marshal with sorted keys
+		for _, d := range res.Derived {
+			if d.ID == docID {
+				continue
+			}
+			if err := tx.InsertLineage(ctx, driver.LineageEdge{SourceID: docID, DerivedID: d.ID, Plugin: out.Plugin,
+				ModuleSHA256: out.moduleSHA256, Params: string(params), CreatedAt: s.e.now()}); err != nil {
+				return err
+			}
 		}
 		e := s.entry("plugin.run", name, docex.OutcomeOK, nil)
 		e.Detail = runDetail(docID, out)
@@ -262,7 +273,15 @@ type StepOutput struct {
 	Logs     []LogLine
 	Report   RunReport
 
-	ran bool // the guest ran: Report is meaningful
+	ran          bool   // the guest ran: Report is meaningful
+	moduleSHA256 string // the plugin module that ran
+}
+
+func nonNilParams(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }
 
 // runStep runs plugin name (the tenant's own, else the system-wide one) on
@@ -286,7 +305,11 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 	if err != nil {
 		return nil, err
 	}
-	return s.runLoaded(ctx, st, name, lp, doc, params)
+	out, err := s.runLoaded(ctx, st, name, lp, doc, params)
+	if out != nil {
+		out.moduleSHA256 = rec.ModuleSHA256
+	}
+	return out, err
 }
 
 // runLoaded is runStep with the plugin resolved and loaded and the input
