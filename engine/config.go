@@ -50,6 +50,12 @@ type Config struct {
 	// loss; pair it with the SQLite backend's Synchronous "normal".
 	NoContentSync bool
 
+	// ContentPackMax is the largest filesystem content packed with the
+	// rest of its batch into one pack file (docs/architecture.md, content
+	// packs): 0 is the default, 64 KiB; negative stores every content as a
+	// file of its own.
+	ContentPackMax int64
+
 	// MaxDocumentBytes is the largest document accepted (default 256 MiB).
 	// Larger documents are refused with docex.ErrTooLarge and nothing is
 	// stored.
