@@ -125,6 +125,7 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*pluginapi.Result, 
 		status:   pluginapi.StatusOK,
 		deadline: time.Now().Add(p.limits.Timeout),
 	}
+	st.hold(max(input.Resident, 0))              // reported, and leaves less room for lookups; never refused
 	in.out.st, in.out.tail = st, in.out.tail[:0] // no stderr of an earlier call explains this one
 	fn, stack := in.run, in.stack[:1]
 	if inv.entry != "" { // tests only
@@ -177,7 +178,14 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*pluginapi.Result, 
 	retire := err != nil || o.err != nil || snap == nil ||
 		in.mem.size()*100 > int64(p.limits.MemoryPages)*pageSize*int64(p.sb.cfg.RetireAbovePercent)
 	if !retire {
-		retire = !in.restore(snap)
+		var start time.Time
+		if sb.onReset != nil {
+			start = time.Now()
+		}
+		retire = !in.restore(sb.pm, snap)
+		if sb.onReset != nil && !retire {
+			sb.onReset(time.Since(start), in.dirtyPages)
+		}
 	}
 	if retire {
 		res.Report.InstanceRetired = true
