@@ -319,7 +319,10 @@ func (s *Session) runLoaded(ctx context.Context, st driver.TenantStore, name str
 	if s.e.cfg.Sandbox == nil {
 		return nil, docex.ErrNoSandbox
 	}
-	content, closeContent, err := s.contentReaderAt(ctx, st, doc)
+	// The input is opened before the run, so that missing or damaged
+	// content fails the run as such; bytes the engine had to load count
+	// as the run's resident host memory (Resident).
+	content, resident, closeContent, err := s.contentReaderAt(ctx, st, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +332,8 @@ func (s *Session) runLoaded(ctx context.Context, st driver.TenantStore, name str
 	defer host.close()
 	res, err := lp.p.Run(ctx, pluginapi.Call{
 		TenantID: key, UserID: s.uc.UserID, Params: params, Host: host,
-		Input: pluginapi.Document{Name: doc.Name, ContentType: doc.ContentType, Size: doc.Size, Metadata: metaAny(doc.Metadata), Content: content},
+		Input: pluginapi.Document{Name: doc.Name, ContentType: doc.ContentType, Size: doc.Size, Metadata: metaAny(doc.Metadata),
+			Content: content, Resident: resident},
 	})
 	out := &StepOutput{Plugin: name, Input: doc, Logs: []LogLine{}, Report: runReport(pluginapi.ResourceReport{})}
 	if res != nil {
@@ -455,27 +459,29 @@ func metaAny(m map[string]docex.Value) map[string]any {
 // contentReaderAt opens a document's content for ranged reads: the file
 // itself with filesystem storage (verified by one pass first), the bytes in
 // memory otherwise (verified as they are read).
-func (s *Session) contentReaderAt(ctx context.Context, st driver.TenantStore, d docex.Document) (io.ReaderAt, func(), error) {
+//
+// resident is the number of bytes held in memory (0 for a file).
+func (s *Session) contentReaderAt(ctx context.Context, st driver.TenantStore, d docex.Document) (ra io.ReaderAt, resident int64, release func(), err error) {
 	rc, err := s.openContent(ctx, st, d)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	if v, ok := rc.(*contentkey.Verifier); ok {
 		ra, ok, err := v.ReaderAt()
 		if err != nil {
 			v.Close()
-			return nil, nil, err
+			return nil, 0, nil, err
 		}
 		if ok {
-			return ra, func() { v.Close() }, nil
+			return ra, 0, func() { v.Close() }, nil
 		}
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(rc)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
-	return bytes.NewReader(data), func() {}, nil
+	return bytes.NewReader(data), int64(len(data)), func() {}, nil
 }
 
 // pluginHost implements pluginapi.Host for one run: lookups are confined to
@@ -533,9 +539,18 @@ func (h *pluginHost) Open(ctx context.Context, ref pluginapi.DocumentRef) (*plug
 	if d.BasketID != h.basketID {
 		return nil, docex.Errorf(docex.ErrNotFound, "document not found")
 	}
+	return h.document(ctx, d)
+}
+
+// document gives the guest d: its content is read in ranges straight from
+// its file (filesystem storage; the engine holds no copy), or loaded whole,
+// and verified, at the guest's first read (database and external storage:
+// Resident is then d.Size, which the sandbox counts against the run's
+// host-memory budget: docs/sandbox.md, "How each threat is handled").
+func (h *pluginHost) document(ctx context.Context, d docex.Document) (*pluginapi.Document, error) {
 	doc := &pluginapi.Document{Name: d.Name, ContentType: d.ContentType, Size: d.Size, Metadata: metaAny(d.Metadata)}
 	if h.s.e.cfg.ContentStorage == ContentFilesystem {
-		ra, closeContent, err := h.s.contentReaderAt(ctx, h.st, d)
+		ra, _, closeContent, err := h.s.contentReaderAt(ctx, h.st, d)
 		if err != nil {
 			return nil, err
 		}
@@ -545,9 +560,6 @@ func (h *pluginHost) Open(ctx context.Context, ref pluginapi.DocumentRef) (*plug
 		doc.Content = ra
 		return doc, nil
 	}
-	// Other storage: the bytes are loaded (and verified) at the first read,
-	// after the sandbox has accepted Resident against the run's host-memory
-	// budget.
 	doc.Resident = d.Size
 	doc.Content = &lazyContent{load: func() ([]byte, error) {
 		rc, err := h.s.openContent(context.WithoutCancel(ctx), h.st, d)

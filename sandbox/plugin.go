@@ -32,13 +32,6 @@ type Plugin struct {
 }
 
 // Manifest returns a copy of the plugin's manifest.
-// Run runs the plugin on call: Sandbox.Run with the Invocation's Plugin
-// set to p. It makes *Plugin a pluginapi.Runner.
-func (p *Plugin) Run(ctx context.Context, call pluginapi.Call) (*pluginapi.Result, error) {
-	return p.sb.Run(ctx, Invocation{TenantID: call.TenantID, UserID: call.UserID, Plugin: p,
-		Input: call.Input, Params: call.Params, Host: call.Host})
-}
-
 func (p *Plugin) Manifest() *pluginapi.Manifest { return cloneManifest(p.manifest) }
 
 // Limits returns the plugin's effective limits.
@@ -69,6 +62,9 @@ func (p *Plugin) closePools(ctx context.Context) bool {
 	p.closed = true
 	pools := p.pools
 	p.pools = nil
+	if p.snap != nil {
+		p.snap.img.close() // instances keep their mappings
+	}
 	p.mu.Unlock()
 	for _, pl := range pools {
 		pl.drain(ctx)
@@ -142,6 +138,14 @@ type instance struct {
 	out     *guestOutput
 	stack   []uint64
 
+	// State reset (restore): pagemap entries and the pages the last call
+	// wrote (-1: the whole memory was copied); fullCopy forces the copy
+	// (benchmarks compare both).
+	pmBuf      []byte
+	dirty      []int
+	dirtyPages int
+	fullCopy   bool
+
 	mu    sync.Mutex // guards armed and fired against a late timer
 	armed bool
 	fired bool
@@ -209,6 +213,10 @@ func (in *instance) invoke(ctx context.Context, sb *Sandbox, fn api.Function, st
 type snapshot struct {
 	mem     []byte
 	globals []uint64
+	// img holds mem in a sealed memfd that instances map privately, so
+	// that a reset copies back only the pages a call wrote (cow_linux.go);
+	// nil where that is not available.
+	img *image
 }
 
 func (in *instance) capture() *snapshot {
@@ -221,14 +229,25 @@ func (in *instance) capture() *snapshot {
 
 // restore returns the instance to s. It reports false when it cannot (the
 // memory grew past the snapshot: wasm memory cannot shrink); the instance
-// must then be discarded.
-func (in *instance) restore(s *snapshot) bool {
+// must then be discarded. An instance whose memory maps s.img gets back
+// only the pages the call wrote (the private copies pagemap reports); any
+// other, or if pagemap fails, the whole memory is copied.
+func (in *instance) restore(pm *pagemap, s *snapshot) bool {
 	if n := len(in.mem.buf); n != len(s.mem) {
 		if n > len(s.mem) {
 			return false
 		}
 		if _, ok := in.mod.Memory().Grow(uint32((len(s.mem) - n) / pageSize)); !ok || len(in.mem.buf) != len(s.mem) {
 			return false
+		}
+	}
+	in.dirtyPages = -1
+	if in.mem.mapped != nil && pm != nil && !in.fullCopy {
+		if in.resetPages(pm, s) {
+			for i, g := range in.globals {
+				g.Set(s.globals[i])
+			}
+			return true
 		}
 	}
 	copy(in.mem.buf, s.mem)
@@ -238,12 +257,43 @@ func (in *instance) restore(s *snapshot) bool {
 	return true
 }
 
+// resetPages copies back the pages of a mapped memory that the call wrote.
+// When more than a quarter of them are private copies it drops them all
+// instead (they read as the snapshot again; later writes copy them anew).
+func (in *instance) resetPages(pm *pagemap, s *snapshot) bool {
+	mem := in.mem.buf[:len(s.mem)]
+	if n := len(mem) / pageBytes * 8; len(in.pmBuf) < n {
+		in.pmBuf = make([]byte, n)
+	}
+	dirty, err := pm.dirty(mem, in.pmBuf, in.dirty[:0])
+	if err != nil {
+		return false
+	}
+	in.dirty, in.dirtyPages = dirty, len(dirty)
+	if len(dirty)*4 > len(mem)/pageBytes {
+		return dropPages(mem) == nil
+	}
+	for _, i := range dirty {
+		off := i * pageBytes
+		copy(mem[off:off+pageBytes], s.mem[off:])
+	}
+	return true
+}
+
 // instantiate returns an instance of p in its initial state: from p's
 // snapshot when it has one, else by running the module's start function
 // and _initialize (under Config.InitTimeout and the ceiling's instruction
 // budget) and taking the snapshot.
 func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
+	p.mu.Lock()
+	snap := p.snap
+	p.mu.Unlock()
 	mem := &linearMemory{limit: uint64(p.limits.MemoryPages) * pageSize}
+	if snap != nil && snap.img != nil && !p.sb.copyReset {
+		if m, err := snap.img.mapping(mem.limit); err == nil {
+			mem.mapped = m
+		}
+	}
 	out := &guestOutput{}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
@@ -270,11 +320,8 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		in.close(ctx)
 		return nil, fmt.Errorf("%w: instrumented module lacks its metering exports", pluginapi.ErrHostFailure)
 	}
-	p.mu.Lock()
-	snap := p.snap
-	p.mu.Unlock()
 	if snap != nil {
-		if !in.restore(snap) {
+		if !in.restore(p.sb.pm, snap) {
 			in.close(ctx)
 			return nil, fmt.Errorf("%w: cannot restore the initial state", pluginapi.ErrHostFailure)
 		}
@@ -302,11 +349,25 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		return in, nil // no snapshot: a fresh instance per invocation
 	}
 	snap = in.capture()
+	if p.sb.pm != nil && !p.sb.copyReset {
+		if img, err := newImage(snap.mem); err == nil {
+			snap.img = img
+		}
+	}
 	p.mu.Lock()
-	if p.snap == nil {
+	if p.snap == nil && !p.closed {
 		p.snap = snap
+	} else {
+		snap.img.close()
+		snap = p.snap
 	}
 	p.mu.Unlock()
+	if snap != nil && snap.img != nil {
+		// This instance's memory is Go memory, reset by a full copy: start
+		// over from the image so that resets copy only what a call wrote.
+		in.close(ctx)
+		return p.instantiate(ctx)
+	}
 	return in, nil
 }
 

@@ -70,6 +70,13 @@ type Sandbox struct {
 	// modules by the sha256 of the original, so that a restart skips
 	// Harden and Instrument (see meteredCache).
 	meteredDir string
+	// pm reads /proc/self/pagemap for copy-on-write state resets (nil
+	// where unavailable: resets copy the whole memory). copyReset forces
+	// full copies and onReset sees each reset's time and dirty pages (-1
+	// for a full copy): benchmarks compare the two.
+	pm        *pagemap
+	copyReset bool
+	onReset   func(d time.Duration, dirtyPages int)
 
 	// inflight counts Runs using an instance so that Close can stop them
 	// (running holds their instances) and wait for them before closing the
@@ -158,6 +165,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		sb.closeRuntime(ctx)
 		return nil, fmt.Errorf("sandbox: instantiate docex host module: %w", err)
 	}
+	sb.pm = openPagemap()
 	return sb, nil
 }
 
@@ -194,6 +202,7 @@ func (sb *Sandbox) isClosed() bool { return sb.closedA.Load() }
 
 func (sb *Sandbox) closeRuntime(ctx context.Context) error {
 	err := sb.rt.Close(ctx)
+	sb.pm.close()
 	if sb.cache != nil {
 		err = errors.Join(err, sb.cache.Close(ctx))
 	}

@@ -20,8 +20,11 @@ type Document struct {
 	Content io.ReaderAt
 	// Resident is the host memory this document holds while the guest may
 	// read it: 0 when Content reads from a file, Size when the host had to
-	// load the bytes. It counts against the invocation's host-memory budget
-	// (see Limits.MaxOutputBytes): Open past the budget gets ELIMIT.
+	// load the bytes. It counts against the invocation's host-memory
+	// budget (max_output_bytes + max_log_bytes + the memory limit): a
+	// looked-up document past the budget gets ELIMIT at its first use. The
+	// input's Resident is counted (Report.PeakHostBytes, and less room for
+	// lookups) but never refused: the host chose to load it.
 	Resident int64
 }
 
