@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -85,11 +86,25 @@ func TestArchitectureRules(t *testing.T) {
 				t.Errorf("%s imports %s: backends never import the engine (only the conformance suites do)", pkg, imp)
 			case pkg == "config" && (under(imp, "backends") || under(imp, "engine") || under(imp, "sandbox")):
 				t.Errorf("config imports %s: config reads docex.yaml and knows no backend, engine or sandbox", imp)
+			case under(pkg, "engine") && imp == "sandbox":
+				t.Errorf("%s imports sandbox: the engine sees plugins through engine.PluginRuntime and sandbox/pluginapi", pkg)
+			case pkg == "sandbox/pluginapi" && imp != "":
+				t.Errorf("sandbox/pluginapi imports %s: the plugin contract depends on nothing of the module", imp)
 			case pkg == "tenancy" && imp != "":
 				t.Errorf("tenancy imports %s: it depends on docex only", imp)
-			case under(pkg, "sandbox") && imp != "" && !under(imp, "sandbox/internal"):
+			case under(pkg, "sandbox") && imp != "" && !under(imp, "sandbox/internal") && imp != "sandbox/pluginapi":
 				t.Errorf("%s imports %s: the sandbox knows no tenant, engine or backend", pkg, imp)
 			}
+		}
+	}
+	// Neither the engine nor the plugin contract links wazero.
+	for _, pkg := range []string{"./engine", "./sandbox/pluginapi"} {
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		if strings.Contains(string(out), "tetratelabs/wazero") {
+			t.Errorf("%s depends on wazero: it must see the sandbox only through engine.PluginRuntime and sandbox/pluginapi", pkg)
 		}
 	}
 	// The walk itself works: edges the documentation names are found.

@@ -216,6 +216,15 @@ type Tx interface {
 	DeleteContent(ctx context.Context, checksum string) error
 }
 
+// BatchTx is implemented by transactions that insert many documents (with
+// their metadata) and audit entries in few statements (multi-row INSERTs).
+// The effect is that of InsertDocument for each document, in order, then
+// AppendAudit for each entry; the engine uses it for batch adds when the
+// backend's Tx has it.
+type BatchTx interface {
+	InsertDocuments(ctx context.Context, docs []docex.Document, audit []docex.AuditEntry) error
+}
+
 // Sweeper is implemented by backends that can leave unregistered storage
 // behind after a crash (for example a tenant file renamed into place whose
 // registry row never committed). Sweep removes it and returns what it

@@ -76,7 +76,9 @@ type StepRecord struct {
 	CreatedAt time.Time
 }
 
-// LineageEdge records that DerivedID was produced from SourceID by a step.
+// LineageEdge records that DerivedID was produced from SourceID by a
+// pipeline step, or by a direct plugin run (JobID, Pipeline and Step "",
+// Version 0).
 // Edges are kept when either document is deleted: lineage then says the
 // document is gone.
 type LineageEdge struct {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
-	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/tenancy"
 )
 
@@ -51,14 +50,21 @@ type Config struct {
 	// loss; pair it with the SQLite backend's Synchronous "normal".
 	NoContentSync bool
 
+	// ContentPackMax is the largest filesystem content packed with the
+	// rest of its batch into one pack file (docs/architecture.md, content
+	// packs): 0 is the default, 64 KiB; negative stores every content as a
+	// file of its own.
+	ContentPackMax int64
+
 	// MaxDocumentBytes is the largest document accepted (default 256 MiB).
 	// Larger documents are refused with docex.ErrTooLarge and nothing is
 	// stored.
 	MaxDocumentBytes int64
 
 	// Sandbox runs plugins (optional: without it, plugin operations
-	// return docex.ErrNoSandbox). The engine does not own it.
-	Sandbox *sandbox.Sandbox
+	// return docex.ErrNoSandbox). A *sandbox.Sandbox is one; the engine
+	// sees it only through PluginRuntime and does not own it.
+	Sandbox PluginRuntime
 
 	// Policy authorises runtime operations (default tenancy.RolePolicy).
 	Policy tenancy.Policy

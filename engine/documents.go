@@ -411,14 +411,34 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 	now := s.e.now()
 	out := make([]Added, len(sd.items))
 	var puts putNew
+	// With a batching backend (driver.BatchTx) the new documents and the
+	// audit entries are inserted together at the end, in multi-row
+	// statements; a checksum added earlier in the same call is then found
+	// in batch, not by DocumentByChecksum.
+	bt, batching := tx.(driver.BatchTx)
+	batching = batching && len(sd.items) > 1
+	var newDocs []docex.Document
+	var entries []docex.AuditEntry
+	batch := map[string]docex.Document{}
+	audit := func(e docex.AuditEntry) error {
+		if batching {
+			entries = append(entries, e)
+			return nil
+		}
+		return tx.AppendAudit(ctx, e)
+	}
 	for i, it := range sd.items {
 		if err := tx.LockContent(ctx, it.Checksum()); err != nil {
 			return nil, err
 		}
-		existing, err := tx.DocumentByChecksum(ctx, basketID, it.Checksum())
+		existing, ok := batch[it.Checksum()]
+		var err error
+		if !ok {
+			existing, err = tx.DocumentByChecksum(ctx, basketID, it.Checksum())
+		}
 		if err == nil {
 			out[i] = Added{Document: existing, Duplicate: true}
-			if err := tx.AppendAudit(ctx, s.entryDetail("document.add", existing.ID, map[string]any{"duplicate": true, "name": sd.docs[i].Name})); err != nil {
+			if err := audit(s.entryDetail("document.add", existing.ID, map[string]any{"duplicate": true, "name": sd.docs[i].Name})); err != nil {
 				return nil, err
 			}
 			continue
@@ -434,11 +454,19 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 			Size: it.Size(), Checksum: it.Checksum(), Status: docex.DocumentActive,
 			CreatedAt: now, UpdatedAt: now, Metadata: cloneMeta(sd.docs[i].Metadata),
 		}
-		if err := tx.InsertDocument(ctx, d); err != nil {
+		out[i] = Added{Document: d}
+		if batching {
+			batch[d.Checksum] = d
+			newDocs = append(newDocs, d)
+		} else if err := tx.InsertDocument(ctx, d); err != nil {
 			return nil, err
 		}
-		out[i] = Added{Document: d}
-		if err := tx.AppendAudit(ctx, s.entryDetail("document.add", d.ID, nil)); err != nil {
+		if err := audit(s.entryDetail("document.add", d.ID, nil)); err != nil {
+			return nil, err
+		}
+	}
+	if batching {
+		if err := bt.InsertDocuments(ctx, newDocs, entries); err != nil {
 			return nil, err
 		}
 	}

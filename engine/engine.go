@@ -63,7 +63,11 @@ func New(ctx context.Context, be driver.Backend, cfg Config) (*Engine, error) {
 	var content driver.ContentStore
 	switch cfg.ContentStorage {
 	case ContentFilesystem:
-		content = blobstore.NewFS(cfg.ContentDir, cfg.NoContentSync)
+		packMax := cfg.ContentPackMax
+		if packMax == 0 {
+			packMax = blobstore.DefaultPackMax
+		}
+		content = blobstore.NewFSPacked(cfg.ContentDir, cfg.NoContentSync, max(packMax, 0))
 	case ContentDatabase:
 		content = blobstore.DB{}
 	default:

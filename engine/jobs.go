@@ -12,7 +12,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
-	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/tenancy"
 )
 
@@ -78,9 +78,9 @@ func transient(err error, retryTimeout bool) bool {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return true
-	case errors.Is(err, sandbox.ErrPluginTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, pluginapi.ErrPluginTimeout), errors.Is(err, context.DeadlineExceeded):
 		return retryTimeout
-	case errors.Is(err, sandbox.ErrHostFailure):
+	case errors.Is(err, pluginapi.ErrHostFailure):
 		return true
 	case errors.Is(err, docex.ErrPluginFailed), errors.Is(err, docex.ErrCorrupt), errors.Is(err, docex.ErrNoSandbox):
 		return false

@@ -19,7 +19,9 @@ const (
 
 // LineageEdge is one "derived from" relation: which step of which
 // pipeline version, with which plugin module and parameters, produced
-// Derived from Source. A document that was deleted is shown as gone.
+// Derived from Source. A direct run (Session.RunPlugin, docex run) has no
+// pipeline, step or job: those are "" and Version 0. A document that was
+// deleted is shown as gone.
 type LineageEdge struct {
 	SourceID     string            `json:"source_id"`
 	SourceName   string            `json:"source_name"`

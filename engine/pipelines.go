@@ -12,7 +12,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
-	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/tenancy"
 )
 
@@ -40,7 +40,7 @@ func pipelineInfo(rec driver.PipelineRecord) (PipelineInfo, error) {
 // can run: each exists, its parameters match the manifest, and a step
 // whose input is another step reads documents that step can emit.
 func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []byte, p *Pipeline) error {
-	manifests := map[string]*sandbox.Manifest{}
+	manifests := map[string]*pluginapi.Manifest{}
 	for i, step := range p.Steps {
 		rec, _, err := s.resolvePlugin(ctx, st, step.Plugin)
 		if errors.Is(err, docex.ErrNotFound) {
@@ -49,7 +49,7 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 		if err != nil {
 			return err
 		}
-		m, err := sandbox.ParseManifest(rec.Manifest)
+		m, err := pluginapi.ParseManifest(rec.Manifest)
 		if err != nil {
 			return pipelineErr(src, i, "plugin", "plugin %q: %v", step.Plugin, err)
 		}
@@ -73,7 +73,7 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 		if step.Input == InputDocument {
 			continue
 		}
-		if m := manifests[step.Input]; !m.Has(sandbox.Capability("documents.emit")) {
+		if m := manifests[step.Input]; !m.Has(pluginapi.Capability("documents.emit")) {
 			return pipelineErr(src, i, "input", "step %q reads the documents of step %q, whose plugin %q lacks the capability documents.emit",
 				step.Name, step.Input, m.Name)
 		}

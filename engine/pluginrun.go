@@ -3,13 +3,14 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"sync"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/internal/contentkey"
-	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/tenancy"
 )
 
@@ -50,7 +51,7 @@ type RunReport struct {
 	InstanceRetired    bool     `json:"instance_retired"`     // the instance was discarded after the call
 }
 
-func runReport(r sandbox.ResourceReport) RunReport {
+func runReport(r pluginapi.ResourceReport) RunReport {
 	return RunReport{
 		DurationMS: docex.Milliseconds(r.Duration), Instructions: r.Instructions,
 		PeakMemoryBytes: r.PeakMemoryBytes, PeakHostBytes: r.PeakHostBytes, HostCalls: r.HostCalls,
@@ -60,7 +61,7 @@ func runReport(r sandbox.ResourceReport) RunReport {
 	}
 }
 
-func logLines(ls []sandbox.LogLine) []LogLine {
+func logLines(ls []pluginapi.LogLine) []LogLine {
 	out := make([]LogLine, len(ls))
 	for i, l := range ls {
 		out[i] = LogLine{Level: l.Level, Text: l.Text}
@@ -72,8 +73,8 @@ func logLines(ls []sandbox.LogLine) []LogLine {
 // record it was loaded from (module checksum and manifest bytes), so that
 // a run reads neither the module nor parses the manifest again.
 type loadedPlugin struct {
-	p    *sandbox.Plugin
-	m    *sandbox.Manifest
+	p    pluginapi.Runner
+	m    *pluginapi.Manifest
 	used uint64 // Engine.clock at the last use: the least recent is evicted
 }
 
@@ -87,12 +88,12 @@ func pluginKey(rec driver.PluginRecord) string {
 
 // loadPlugin compiles rec (m parsed from rec.Manifest, module its bytes)
 // once and caches it. Errors are mapped by mapPluginErr.
-func (e *Engine) loadPlugin(ctx context.Context, rec driver.PluginRecord, m *sandbox.Manifest, module []byte) (*loadedPlugin, error) {
+func (e *Engine) loadPlugin(ctx context.Context, rec driver.PluginRecord, m *pluginapi.Manifest, module []byte) (*loadedPlugin, error) {
 	key := pluginKey(rec)
 	if lp := e.cachedPlugin(key); lp != nil {
 		return lp, nil
 	}
-	p, err := e.cfg.Sandbox.Load(ctx, m, module)
+	p, err := e.cfg.Sandbox.LoadRunner(ctx, m, module)
 	if err != nil {
 		return nil, mapPluginErr(err)
 	}
@@ -151,7 +152,7 @@ func (s *Session) runnablePlugin(ctx context.Context, st driver.TenantStore, rec
 	if stored.ModuleSHA256 != rec.ModuleSHA256 || !bytes.Equal(stored.Manifest, rec.Manifest) {
 		return nil, docex.Errorf(docex.ErrConflict, "plugin %q was replaced during the run; run it again", rec.Name)
 	}
-	m, err := sandbox.ParseManifest(rec.Manifest)
+	m, err := pluginapi.ParseManifest(rec.Manifest)
 	if err != nil {
 		return nil, mapPluginErr(err)
 	}
@@ -197,7 +198,7 @@ func (e *Engine) poolKey(t docex.Tenant) string {
 // (the plugin does not accept the document's content type; the message
 // names the types it accepts), docex.ErrPluginInvalid (params refused),
 // docex.ErrPluginDenied (capability violation), docex.ErrPluginFailed
-// wrapping the sandbox's typed error (sandbox.ErrPluginTimeout, ...) or
+// wrapping the sandbox's typed error (pluginapi.ErrPluginTimeout, ...) or
 // saying why the engine refused the plugin's output.
 func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[string]string) (RunResult, error) {
 	if err := checkID("document", docID); err != nil {
@@ -205,9 +206,6 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	}
 	if s.e.cfg.Sandbox == nil {
 		return RunResult{}, docex.ErrNoSandbox
-	}
-	if err := checkID("document", docID); err != nil {
-		return RunResult{}, err
 	}
 	st, err := s.open(ctx, tenancy.ActionRunPlugin, "plugin.run", name)
 	if err != nil {
@@ -229,6 +227,19 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 		if res, err = ss.persist(ctx, tx); err != nil {
 			return err
 		}
+		// A run's derived documents have their lineage edge like a
+		// pipeline step's (no job, pipeline or step); an output that is
+		// the input itself (the same content) is no derivation.
+		params, _ := json.Marshal(nonNilParams(params)) // maps marshal with sorted keys
+		for _, d := range res.Derived {
+			if d.ID == docID {
+				continue
+			}
+			if err := tx.InsertLineage(ctx, driver.LineageEdge{SourceID: docID, DerivedID: d.ID, Plugin: out.Plugin,
+				ModuleSHA256: out.moduleSHA256, Params: string(params), CreatedAt: s.e.now()}); err != nil {
+				return err
+			}
+		}
 		e := s.entry("plugin.run", name, docex.OutcomeOK, nil)
 		e.Detail = runDetail(docID, out)
 		return tx.AppendAudit(ctx, e)
@@ -242,7 +253,7 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 // runDetail is a run's audit detail: the document, whether the guest ran,
 // and its resource report (zero when it did not run).
 func runDetail(docID string, out *StepOutput) map[string]any {
-	d := map[string]any{"document_id": docID, "ran": false, "report": runReport(sandbox.ResourceReport{})}
+	d := map[string]any{"document_id": docID, "ran": false, "report": runReport(pluginapi.ResourceReport{})}
 	if out != nil && out.ran {
 		d["ran"], d["report"] = true, out.Report
 	}
@@ -262,7 +273,15 @@ type StepOutput struct {
 	Logs     []LogLine
 	Report   RunReport
 
-	ran bool // the guest ran: Report is meaningful
+	ran          bool   // the guest ran: Report is meaningful
+	moduleSHA256 string // the plugin module that ran
+}
+
+func nonNilParams(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }
 
 // runStep runs plugin name (the tenant's own, else the system-wide one) on
@@ -286,7 +305,11 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 	if err != nil {
 		return nil, err
 	}
-	return s.runLoaded(ctx, st, name, lp, doc, params)
+	out, err := s.runLoaded(ctx, st, name, lp, doc, params)
+	if out != nil {
+		out.moduleSHA256 = rec.ModuleSHA256
+	}
+	return out, err
 }
 
 // runLoaded is runStep with the plugin resolved and loaded and the input
@@ -296,7 +319,10 @@ func (s *Session) runLoaded(ctx context.Context, st driver.TenantStore, name str
 	if s.e.cfg.Sandbox == nil {
 		return nil, docex.ErrNoSandbox
 	}
-	content, closeContent, err := s.contentReaderAt(ctx, st, doc)
+	// The input is opened before the run, so that missing or damaged
+	// content fails the run as such; bytes the engine had to load count
+	// as the run's resident host memory (Resident).
+	content, resident, closeContent, err := s.contentReaderAt(ctx, st, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -304,11 +330,12 @@ func (s *Session) runLoaded(ctx context.Context, st driver.TenantStore, name str
 	key := s.e.poolKey(st.Tenant())
 	host := &pluginHost{s: s, st: st, basketID: doc.BasketID, key: key}
 	defer host.close()
-	res, err := s.e.cfg.Sandbox.Run(ctx, sandbox.Invocation{
-		TenantID: key, UserID: s.uc.UserID, Plugin: lp.p, Params: params, Host: host,
-		Input: sandbox.Document{Name: doc.Name, ContentType: doc.ContentType, Size: doc.Size, Metadata: metaAny(doc.Metadata), Content: content},
+	res, err := lp.p.Run(ctx, pluginapi.Call{
+		TenantID: key, UserID: s.uc.UserID, Params: params, Host: host,
+		Input: pluginapi.Document{Name: doc.Name, ContentType: doc.ContentType, Size: doc.Size, Metadata: metaAny(doc.Metadata),
+			Content: content, Resident: resident},
 	})
-	out := &StepOutput{Plugin: name, Input: doc, Logs: []LogLine{}, Report: runReport(sandbox.ResourceReport{})}
+	out := &StepOutput{Plugin: name, Input: doc, Logs: []LogLine{}, Report: runReport(pluginapi.ResourceReport{})}
 	if res != nil {
 		out.ran, out.Report, out.Status, out.Message = true, runReport(res.Report), string(res.Status), res.Message
 		out.Logs = logLines(res.Logs)
@@ -432,30 +459,32 @@ func metaAny(m map[string]docex.Value) map[string]any {
 // contentReaderAt opens a document's content for ranged reads: the file
 // itself with filesystem storage (verified by one pass first), the bytes in
 // memory otherwise (verified as they are read).
-func (s *Session) contentReaderAt(ctx context.Context, st driver.TenantStore, d docex.Document) (io.ReaderAt, func(), error) {
+//
+// resident is the number of bytes held in memory (0 for a file).
+func (s *Session) contentReaderAt(ctx context.Context, st driver.TenantStore, d docex.Document) (ra io.ReaderAt, resident int64, release func(), err error) {
 	rc, err := s.openContent(ctx, st, d)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	if v, ok := rc.(*contentkey.Verifier); ok {
 		ra, ok, err := v.ReaderAt()
 		if err != nil {
 			v.Close()
-			return nil, nil, err
+			return nil, 0, nil, err
 		}
 		if ok {
-			return ra, func() { v.Close() }, nil
+			return ra, 0, func() { v.Close() }, nil
 		}
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(rc)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
-	return bytes.NewReader(data), func() {}, nil
+	return bytes.NewReader(data), int64(len(data)), func() {}, nil
 }
 
-// pluginHost implements sandbox.Host for one run: lookups are confined to
+// pluginHost implements pluginapi.Host for one run: lookups are confined to
 // the input document's basket in the session's tenant store. Documents it
 // opens are read in ranges straight from their files, or loaded only when
 // the guest first reads them (database storage; counted as resident host
@@ -479,7 +508,7 @@ func (h *pluginHost) close() {
 	h.closers = nil
 }
 
-func (h *pluginHost) Lookup(ctx context.Context, q sandbox.LookupQuery) ([]sandbox.DocumentRef, error) {
+func (h *pluginHost) Lookup(ctx context.Context, q pluginapi.LookupQuery) ([]pluginapi.DocumentRef, error) {
 	limit := min(max(q.Limit, 1), 100)
 	var docs []docex.Document
 	var err error
@@ -492,14 +521,14 @@ func (h *pluginHost) Lookup(ctx context.Context, q sandbox.LookupQuery) ([]sandb
 	if err != nil {
 		return nil, err
 	}
-	refs := make([]sandbox.DocumentRef, len(docs))
+	refs := make([]pluginapi.DocumentRef, len(docs))
 	for i, d := range docs {
-		refs[i] = sandbox.DocumentRef{TenantID: h.key, ID: d.ID}
+		refs[i] = pluginapi.DocumentRef{TenantID: h.key, ID: d.ID}
 	}
 	return refs, nil
 }
 
-func (h *pluginHost) Open(ctx context.Context, ref sandbox.DocumentRef) (*sandbox.Document, error) {
+func (h *pluginHost) Open(ctx context.Context, ref pluginapi.DocumentRef) (*pluginapi.Document, error) {
 	if ref.TenantID != h.key {
 		return nil, docex.Errorf(docex.ErrNotFound, "document not found")
 	}
@@ -510,9 +539,18 @@ func (h *pluginHost) Open(ctx context.Context, ref sandbox.DocumentRef) (*sandbo
 	if d.BasketID != h.basketID {
 		return nil, docex.Errorf(docex.ErrNotFound, "document not found")
 	}
-	doc := &sandbox.Document{Name: d.Name, ContentType: d.ContentType, Size: d.Size, Metadata: metaAny(d.Metadata)}
+	return h.document(ctx, d)
+}
+
+// document gives the guest d: its content is read in ranges straight from
+// its file (filesystem storage; the engine holds no copy), or loaded whole,
+// and verified, at the guest's first read (database and external storage:
+// Resident is then d.Size, which the sandbox counts against the run's
+// host-memory budget: docs/sandbox.md, "How each threat is handled").
+func (h *pluginHost) document(ctx context.Context, d docex.Document) (*pluginapi.Document, error) {
+	doc := &pluginapi.Document{Name: d.Name, ContentType: d.ContentType, Size: d.Size, Metadata: metaAny(d.Metadata)}
 	if h.s.e.cfg.ContentStorage == ContentFilesystem {
-		ra, closeContent, err := h.s.contentReaderAt(ctx, h.st, d)
+		ra, _, closeContent, err := h.s.contentReaderAt(ctx, h.st, d)
 		if err != nil {
 			return nil, err
 		}
@@ -522,9 +560,6 @@ func (h *pluginHost) Open(ctx context.Context, ref sandbox.DocumentRef) (*sandbo
 		doc.Content = ra
 		return doc, nil
 	}
-	// Other storage: the bytes are loaded (and verified) at the first read,
-	// after the sandbox has accepted Resident against the run's host-memory
-	// budget.
 	doc.Resident = d.Size
 	doc.Content = &lazyContent{load: func() ([]byte, error) {
 		rc, err := h.s.openContent(context.WithoutCancel(ctx), h.st, d)

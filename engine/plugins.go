@@ -10,7 +10,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
-	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/tenancy"
 )
 
@@ -33,16 +33,16 @@ func mapPluginErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, sandbox.ErrContentTypeNotAccepted):
+	case errors.Is(err, pluginapi.ErrContentTypeNotAccepted):
 		// The document does not suit the plugin: invalid input, not an
 		// invalid plugin. The sandbox's message names the accepted types.
 		return docex.Errorf(docex.ErrInvalid, "%s", strings.TrimPrefix(err.Error(), "sandbox: "))
-	case errors.Is(err, sandbox.ErrInvalidManifest), errors.Is(err, sandbox.ErrHashMismatch), errors.Is(err, sandbox.ErrInvalidModule),
-		errors.Is(err, sandbox.ErrInvalidParams), errors.Is(err, sandbox.ErrTooManyModules):
+	case errors.Is(err, pluginapi.ErrInvalidManifest), errors.Is(err, pluginapi.ErrHashMismatch), errors.Is(err, pluginapi.ErrInvalidModule),
+		errors.Is(err, pluginapi.ErrInvalidParams), errors.Is(err, pluginapi.ErrTooManyModules):
 		return fmt.Errorf("%w: %w", docex.ErrPluginInvalid, err)
-	case errors.Is(err, sandbox.ErrCapabilityDenied):
+	case errors.Is(err, pluginapi.ErrCapabilityDenied):
 		return fmt.Errorf("%w: %w", docex.ErrPluginDenied, err)
-	case errors.Is(err, sandbox.ErrHostFailure), errors.Is(err, sandbox.ErrClosed):
+	case errors.Is(err, pluginapi.ErrHostFailure), errors.Is(err, pluginapi.ErrClosed):
 		return err
 	}
 	var de *docex.Error
@@ -55,11 +55,11 @@ func mapPluginErr(err error) error {
 // checkPlugin parses and validates a plugin before it is stored: the
 // manifest is strict, the module matches its hash and compiles with only
 // the imports the sandbox provides.
-func (e *Engine) checkPlugin(ctx context.Context, manifest, module []byte) (*sandbox.Manifest, error) {
+func (e *Engine) checkPlugin(ctx context.Context, manifest, module []byte) (*pluginapi.Manifest, error) {
 	if e.cfg.Sandbox == nil {
 		return nil, docex.ErrNoSandbox
 	}
-	m, err := sandbox.ParseManifest(manifest)
+	m, err := pluginapi.ParseManifest(manifest)
 	if err != nil {
 		return nil, mapPluginErr(err)
 	}
@@ -75,7 +75,7 @@ func (e *Engine) checkPlugin(ctx context.Context, manifest, module []byte) (*san
 func pluginInfo(rec driver.PluginRecord, system bool) PluginInfo {
 	info := PluginInfo{Name: rec.Name, Version: rec.Version, System: system, ModuleSHA256: rec.ModuleSHA256,
 		InstalledAt: rec.InstalledAt, InstalledBy: rec.InstalledBy, Capabilities: []string{}}
-	if m, err := sandbox.ParseManifest(rec.Manifest); err == nil {
+	if m, err := pluginapi.ParseManifest(rec.Manifest); err == nil {
 		info.Description = m.Description
 		info.Capabilities = append(info.Capabilities, m.Capabilities...)
 	}

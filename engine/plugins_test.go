@@ -15,6 +15,7 @@ import (
 	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/testplugins"
 )
 
@@ -51,7 +52,7 @@ func pluginFiles(t testing.TB, name string) (manifest, module []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := sandbox.ParseManifest(manifest)
+	m, err := pluginapi.ParseManifest(manifest)
 	if err != nil {
 		// Hostile manifests are read raw; the module name is in the file.
 		return manifest, nil
@@ -242,14 +243,14 @@ func TestHostilePlugins(t *testing.T) {
 		name string
 		want []error
 	}{
-		{"loop", []error{docex.ErrPluginFailed, sandbox.ErrPluginTimeout, context.DeadlineExceeded}},
-		{"fanout", []error{docex.ErrPluginFailed, sandbox.ErrPluginTimeout, context.DeadlineExceeded}},
-		{"binrec", []error{docex.ErrPluginFailed, sandbox.ErrPluginTimeout, context.DeadlineExceeded}},
-		{"wasiflood", []error{docex.ErrPluginFailed, sandbox.ErrHostCallLimit}},
-		{"membomb", []error{docex.ErrPluginFailed, sandbox.ErrPluginMemory}},
-		{"trap", []error{docex.ErrPluginFailed, sandbox.ErrPluginTrap}},
-		{"bigoutput", []error{docex.ErrPluginFailed, sandbox.ErrPluginOutputTooLarge}},
-		{"nocap", []error{docex.ErrPluginDenied, docex.ErrDenied, sandbox.ErrCapabilityDenied}},
+		{"loop", []error{docex.ErrPluginFailed, pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
+		{"fanout", []error{docex.ErrPluginFailed, pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
+		{"binrec", []error{docex.ErrPluginFailed, pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
+		{"wasiflood", []error{docex.ErrPluginFailed, pluginapi.ErrHostCallLimit}},
+		{"membomb", []error{docex.ErrPluginFailed, pluginapi.ErrPluginMemory}},
+		{"trap", []error{docex.ErrPluginFailed, pluginapi.ErrPluginTrap}},
+		{"bigoutput", []error{docex.ErrPluginFailed, pluginapi.ErrPluginOutputTooLarge}},
+		{"nocap", []error{docex.ErrPluginDenied, docex.ErrDenied, pluginapi.ErrCapabilityDenied}},
 	}
 	before, err := e.a.Basket(ctx, e.aBasket)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine/internal/blobstore"
 	"github.com/docex-dev/docex/tenancy"
 )
 
@@ -22,6 +23,12 @@ type SweepReport struct {
 	// ContentFiles is the number of unreferenced content files or objects
 	// and stale staging leftovers removed.
 	ContentFiles int `json:"content_files"`
+	// Packs is the number of pack files (filesystem storage) removed:
+	// packs no document refers to (a crash between writing a pack and
+	// committing its documents, or all their documents deleted), and
+	// packs less than half referenced, whose live content was first
+	// rewritten into a new pack.
+	Packs int `json:"packs"`
 }
 
 // Sweep finds and removes what a crash can leave behind: unregistered
@@ -39,7 +46,7 @@ func (p *TenantProvisioner) Sweep(ctx context.Context, grace time.Duration) (Swe
 		return rep, err
 	}
 	err := p.sweep(ctx, grace, &rep)
-	return rep, p.audit(ctx, "system.sweep", fmt.Sprintf("storage=%d dirs=%d files=%d", len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles), err)
+	return rep, p.audit(ctx, "system.sweep", fmt.Sprintf("storage=%d dirs=%d files=%d packs=%d", len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles, rep.Packs), err)
 }
 
 func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep *SweepReport) error {
@@ -129,6 +136,13 @@ func (p *TenantProvisioner) sweepContent(ctx context.Context, st driver.TenantSt
 	rep.ContentFiles += n
 	if err != nil {
 		return err
+	}
+	if ps, ok := tc.(blobstore.PackSweeper); ok {
+		n, err := ps.SweepPacks(ctx, st, cutoff)
+		rep.Packs += n
+		if err != nil {
+			return err
+		}
 	}
 	return tc.List(ctx, cutoff, func(sum string) error {
 		removed, err := releaseIfUnreferenced(ctx, st, tc, sum)

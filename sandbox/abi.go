@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -62,9 +63,9 @@ const (
 	capDocumentsLookup
 )
 
-func capsOf(m *Manifest) capSet {
+func capsOf(m *pluginapi.Manifest) capSet {
 	var s capSet
-	for i, c := range knownCapabilities() {
+	for i, c := range pluginapi.Capabilities() {
 		if m.Has(c) {
 			s |= 1 << i
 		}
@@ -72,8 +73,8 @@ func capsOf(m *Manifest) capSet {
 	return s
 }
 
-func (s capSet) name() Capability {
-	for i, c := range knownCapabilities() {
+func (s capSet) name() pluginapi.Capability {
+	for i, c := range pluginapi.Capabilities() {
 		if s == 1<<i {
 			return c
 		}
@@ -89,21 +90,21 @@ type abortSignal struct{}
 
 // docSlot is one handle: 0 is the input, others come from lookups.
 type docSlot struct {
-	ref DocumentRef
-	doc *Document
+	ref pluginapi.DocumentRef
+	doc *pluginapi.Document
 }
 
 // callState is everything one invocation's host calls may touch.
 type callState struct {
 	tenant string
 	plugin *Plugin
-	limits Limits
+	limits pluginapi.Limits
 	caps   capSet
-	host   Host
+	host   pluginapi.Host
 	params map[string]string
 	docs   []docSlot
 
-	deadline time.Time // of the call: Host methods get it in their context
+	deadline time.Time // of the call: pluginapi.Host methods get it in their context
 
 	err       error // first abort reason
 	peakHost  int64 // most host bytes held for the guest at once
@@ -115,11 +116,11 @@ type callState struct {
 	denials   []string
 	foreign   int
 
-	status   Status
+	status   pluginapi.Status
 	message  string
 	meta     map[string]any
-	derived  []DerivedDocument
-	logs     []LogLine
+	derived  []pluginapi.DerivedDocument
+	logs     []pluginapi.LogLine
 	logBytes int64
 	logTrunc bool
 }
@@ -142,12 +143,12 @@ func (st *callState) deny(c capSet, fn string) int32 {
 func (st *callState) need(c capSet, _ string) bool { return st.caps&c != 0 }
 
 // mem returns the guest bytes [ptr, ptr+n) (aliasing guest memory) or
-// aborts the call with ErrPluginTrap.
+// aborts the call with pluginapi.ErrPluginTrap.
 func (st *callState) mem(mod api.Module, fn string, ptr, n uint32) []byte {
 	if b, ok := checkedRange(mod.Memory(), ptr, n); ok {
 		return b
 	}
-	st.abort(fmt.Errorf("%w: %s.%s: out-of-bounds memory access (ptr=%d len=%d, memory=%d bytes)", ErrPluginTrap, hostModule, fn, ptr, n, memSize(mod)))
+	st.abort(fmt.Errorf("%w: %s.%s: out-of-bounds memory access (ptr=%d len=%d, memory=%d bytes)", pluginapi.ErrPluginTrap, hostModule, fn, ptr, n, memSize(mod)))
 	return nil
 }
 
@@ -184,7 +185,7 @@ func (st *callState) copyOut(mod api.Module, fn string, buf, capacity uint32, da
 func (st *callState) charge(n int) {
 	st.bytesOut += int64(n)
 	if st.bytesOut > st.limits.MaxOutputBytes {
-		st.abort(fmt.Errorf("%w: more than %d bytes", ErrPluginOutputTooLarge, st.limits.MaxOutputBytes))
+		st.abort(fmt.Errorf("%w: more than %d bytes", pluginapi.ErrPluginOutputTooLarge, st.limits.MaxOutputBytes))
 	}
 	st.hold(int64(n))
 }
@@ -224,12 +225,12 @@ func (st *callState) addLog(level string, raw []byte) {
 	}
 	st.logKept += int64(len(text))
 	st.hold(int64(len(text)))
-	st.logs = append(st.logs, LogLine{Level: level, Text: text})
+	st.logs = append(st.logs, pluginapi.LogLine{Level: level, Text: text})
 }
 
 // slot returns the document for handle h, opening looked-up documents
 // lazily; code is non-zero on failure.
-func (st *callState) slot(ctx context.Context, h int32, c capSet, fn string) (*Document, int32) {
+func (st *callState) slot(ctx context.Context, h int32, c capSet, fn string) (*pluginapi.Document, int32) {
 	if h < 0 || int(h) >= len(st.docs) {
 		return nil, codeInval
 	}
@@ -305,13 +306,13 @@ func wrapHost(h hostFunc) api.GoModuleFunc {
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		st, _ := ctx.Value(stateKey{}).(*callState)
 		if st == nil {
-			panic(fmt.Errorf("%w: %s.%s: %w", ErrPluginTrap, hostModule, name, errNoInvocation))
+			panic(fmt.Errorf("%w: %s.%s: %w", pluginapi.ErrPluginTrap, hostModule, name, errNoInvocation))
 		}
 		defer func() {
 			if r := recover(); r != nil {
 				if _, ok := r.(abortSignal); !ok {
 					if st.err == nil {
-						st.err = fmt.Errorf("%w: %s.%s panicked: %v", ErrHostFailure, hostModule, name, r)
+						st.err = fmt.Errorf("%w: %s.%s panicked: %v", pluginapi.ErrHostFailure, hostModule, name, r)
 					}
 				}
 				panic(abortSignal{})
@@ -326,7 +327,7 @@ func wrapHost(h hostFunc) api.GoModuleFunc {
 func (st *callState) countCall() {
 	st.hostCalls++
 	if st.hostCalls > st.limits.MaxHostCalls {
-		st.abort(fmt.Errorf("%w: more than %d calls", ErrHostCallLimit, st.limits.MaxHostCalls))
+		st.abort(fmt.Errorf("%w: more than %d calls", pluginapi.ErrHostCallLimit, st.limits.MaxHostCalls))
 	}
 }
 
@@ -430,7 +431,7 @@ func hContentRead(ctx context.Context, st *callState, mod api.Module, s []uint64
 	// The reader writes straight into guest memory: no intermediate copy.
 	got, err := d.Content.ReadAt(dst[:n], off)
 	if got < 0 || int64(got) > n {
-		st.abort(fmt.Errorf("%w: Document.Content.ReadAt returned %d for a %d-byte buffer", ErrHostFailure, got, n))
+		st.abort(fmt.Errorf("%w: pluginapi.Document.Content.ReadAt returned %d for a %d-byte buffer", pluginapi.ErrHostFailure, got, n))
 	}
 	if err != nil && !errors.Is(err, io.EOF) && got == 0 {
 		ret(s, codeHost)
@@ -579,7 +580,7 @@ func hEmit(_ context.Context, st *callState, mod api.Module, s []uint64) {
 		return
 	}
 	st.charge(len(name) + len(ct) + len(data))
-	st.derived = append(st.derived, DerivedDocument{Name: name, ContentType: ct, Content: slices.Clone(data)})
+	st.derived = append(st.derived, pluginapi.DerivedDocument{Name: name, ContentType: ct, Content: slices.Clone(data)})
 	ret(s, 0)
 }
 
@@ -634,7 +635,7 @@ func hSetStatus(_ context.Context, st *callState, mod api.Module, s []uint64) {
 	const fn = "set_status"
 	code := api.DecodeI32(s[0])
 	msg := st.mem(mod, fn, arg(s, 1), arg(s, 2))
-	statuses := []Status{StatusOK, StatusError, StatusSkipped}
+	statuses := []pluginapi.Status{pluginapi.StatusOK, pluginapi.StatusError, pluginapi.StatusSkipped}
 	if code < 0 || int(code) >= len(statuses) {
 		ret(s, codeInval)
 		return
@@ -660,7 +661,7 @@ func hLookupName(ctx context.Context, st *callState, mod api.Module, s []uint64)
 		ret(s, codeInval)
 		return
 	}
-	ret(s, st.lookup(ctx, mod, fn, LookupQuery{Name: name}, arg(s, 2), arg(s, 3)))
+	ret(s, st.lookup(ctx, mod, fn, pluginapi.LookupQuery{Name: name}, arg(s, 2), arg(s, 3)))
 }
 
 // lookup_metadata(key, key_len, value, value_len, out, out_cap) -> handles written | error
@@ -676,12 +677,12 @@ func hLookupMetadata(ctx context.Context, st *callState, mod api.Module, s []uin
 		ret(s, codeInval)
 		return
 	}
-	ret(s, st.lookup(ctx, mod, fn, LookupQuery{MetadataKey: key, MetadataValue: val}, arg(s, 4), arg(s, 5)))
+	ret(s, st.lookup(ctx, mod, fn, pluginapi.LookupQuery{MetadataKey: key, MetadataValue: val}, arg(s, 4), arg(s, 5)))
 }
 
-func (st *callState) lookup(ctx context.Context, mod api.Module, fn string, q LookupQuery, out, outCap uint32) int32 {
+func (st *callState) lookup(ctx context.Context, mod api.Module, fn string, q pluginapi.LookupQuery, out, outCap uint32) int32 {
 	if uint64(outCap)*4 > math.MaxUint32 {
-		st.abort(fmt.Errorf("%w: %s.%s: out-of-bounds memory access (out_cap %d overflows)", ErrPluginTrap, hostModule, fn, outCap))
+		st.abort(fmt.Errorf("%w: %s.%s: out-of-bounds memory access (out_cap %d overflows)", pluginapi.ErrPluginTrap, hostModule, fn, outCap))
 	}
 	dst := st.mem(mod, fn, out, outCap*4)
 	room := min(int(outCap), maxHandles-len(st.docs))

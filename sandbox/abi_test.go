@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -44,8 +45,8 @@ func FuzzHostCallBounds(f *testing.F) {
 		r, err := sb.Run(context.Background(), Invocation{TenantID: "t", Plugin: p, Input: textDoc("in", "input text"),
 			Params: map[string]string{"fn": "a"}, Host: host, entry: entry, args: args})
 		switch {
-		case err == nil, errors.Is(err, ErrPluginStatusError), errors.Is(err, ErrPluginOutputTooLarge):
-		case errors.Is(err, ErrPluginTrap) && strings.Contains(err.Error(), "out-of-bounds memory access"):
+		case err == nil, errors.Is(err, pluginapi.ErrPluginStatusError), errors.Is(err, pluginapi.ErrPluginOutputTooLarge):
+		case errors.Is(err, pluginapi.ErrPluginTrap) && strings.Contains(err.Error(), "out-of-bounds memory access"):
 		default:
 			t.Fatalf("%s%v: unexpected error %v", name, args, err)
 		}
@@ -59,7 +60,7 @@ func FuzzHostCallBounds(f *testing.F) {
 }
 
 // FuzzLoadModule feeds arbitrary bytes to Load: it must return
-// ErrInvalidModule (or succeed), never panic or hang.
+// pluginapi.ErrInvalidModule (or succeed), never panic or hang.
 func FuzzLoadModule(f *testing.F) {
 	for _, name := range []string{"echo", "oob", "badimport", "wasi", "forge"} {
 		_, mod := readPlugin(f, name)
@@ -69,10 +70,10 @@ func FuzzLoadModule(f *testing.F) {
 	sb := newSandbox(f, Config{MaxCompiled: 1 << 20})
 	f.Fuzz(func(t *testing.T, mod []byte) {
 		sum := sha256.Sum256(mod)
-		m := &Manifest{Name: "f", Version: "1", ABIVersion: ABIVersion, Module: "f.wasm", SHA256: hex.EncodeToString(sum[:])}
+		m := &pluginapi.Manifest{Name: "f", Version: "1", ABIVersion: pluginapi.ABIVersion, Module: "f.wasm", SHA256: hex.EncodeToString(sum[:])}
 		p, err := sb.Load(context.Background(), m, mod)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidModule) {
+			if !errors.Is(err, pluginapi.ErrInvalidModule) {
 				t.Fatalf("err = %v", err)
 			}
 			return

@@ -2,12 +2,14 @@ package sandbox
 
 import (
 	"context"
-	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
 )
 
 // nativeWordCount is the wordcount plugin's step as native Go: the same
@@ -182,14 +184,80 @@ func BenchmarkColdStart(b *testing.B) {
 	_ = os.RemoveAll(warmDir)
 }
 
-// BenchmarkStateReset: the ways to give an invocation a fresh Go guest
-// (wordcount, about 3 MiB of memory after its runtime started), in one
-// run: restore the post-initialisation snapshot into a live instance (what
-// every Run does after its call), instantiate a new instance from the
-// snapshot (a cold start once a snapshot exists), and instantiate and run
-// _initialize (the first cold start).
+// processCPU is the process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkStateReset compares, in one run, the ways an invocation can
+// start from the post-initialisation state of the Go wordcount guest (3 MiB
+// of memory): the reset after a warm call copying back only the pages the
+// call wrote (copy-on-write image and pagemap, the default on Linux) or
+// the whole memory ("reset-ns" is the reset alone, "run" the whole warm
+// call), against creating a new instance from the snapshot or from
+// scratch (start function and _initialize).
 func BenchmarkStateReset(b *testing.B) {
 	ctx := context.Background()
+	for _, mode := range []string{"pages", "copy"} {
+		b.Run("run-reset-"+mode, func(b *testing.B) {
+			sb := newSandbox(b, Config{})
+			sb.copyReset = mode == "copy"
+			if mode == "pages" && sb.pm == nil {
+				b.Skip("no pagemap: resets copy the whole memory")
+			}
+			var total time.Duration
+			resets, dirty := 0, 0
+			sb.onReset = func(d time.Duration, pages int) { total += d; resets++; dirty += pages }
+			m, mod := readPlugin(b, "wordcount")
+			p, err := sb.Load(ctx, m, mod)
+			if err != nil {
+				b.Fatal(err)
+			}
+			inv := Invocation{TenantID: "t", Plugin: p, Input: textDoc("x", "hello docex world")}
+			if _, err := sb.Run(ctx, inv); err != nil {
+				b.Fatal(err)
+			}
+			total, resets, dirty = 0, 0, 0
+			cpu0, n := processCPU(), 0
+			for b.Loop() {
+				inv.Input = textDoc("x", "hello docex world")
+				if _, err := sb.Run(ctx, inv); err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(n), "cpu-ns/op")
+			if resets > 0 {
+				b.ReportMetric(float64(total.Nanoseconds())/float64(resets), "reset-ns")
+				b.ReportMetric(float64(dirty)/float64(resets), "pages-written")
+			}
+		})
+	}
+	for _, mode := range []string{"pages", "copy"} {
+		b.Run("instantiate-from-snapshot-"+mode, func(b *testing.B) {
+			sb := newSandbox(b, Config{})
+			sb.copyReset = mode == "copy"
+			m, mod := readPlugin(b, "wordcount")
+			p, err := sb.Load(ctx, m, mod)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p, Input: textDoc("x", "a b c")}); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				in, err := p.instantiate(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				in.close(ctx)
+			}
+		})
+	}
 	sb := newSandbox(b, Config{})
 	m, mod := readPlugin(b, "wordcount")
 	p, err := sb.Load(ctx, m, mod)
@@ -199,34 +267,13 @@ func BenchmarkStateReset(b *testing.B) {
 	if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p, Input: textDoc("x", "a b c")}); err != nil {
 		b.Fatal(err)
 	}
-	snap := p.snap
-	b.Run("restore", func(b *testing.B) {
-		in, err := p.instantiate(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer in.close(ctx)
-		b.SetBytes(int64(len(snap.mem)))
-		for b.Loop() {
-			if !in.restore(snap) {
-				b.Fatal("restore failed")
-			}
-		}
-	})
-	b.Run("instantiate-from-snapshot", func(b *testing.B) {
-		for b.Loop() {
-			in, err := p.instantiate(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			in.close(ctx)
-		}
-	})
 	b.Run("instantiate-and-initialize", func(b *testing.B) {
 		for b.Loop() {
 			p.mu.Lock()
+			p.snap.img.close()
 			p.snap = nil
 			p.mu.Unlock()
+			sb.copyReset = true // one instance, no image: the cost of initialising
 			in, err := p.instantiate(ctx)
 			if err != nil {
 				b.Fatal(err)

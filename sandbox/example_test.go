@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
 // Load a plugin directory, run it on a document, and read the result.
@@ -18,11 +19,11 @@ func Example() {
 	}
 	defer sb.Close(ctx)
 
-	raw, module, err := sandbox.ReadPluginDir("../testplugins/derive")
+	raw, module, err := pluginapi.ReadPluginDir("../testplugins/derive")
 	if err != nil {
 		panic(err)
 	}
-	manifest, err := sandbox.ParseManifest(raw)
+	manifest, err := pluginapi.ParseManifest(raw)
 	if err != nil {
 		panic(err)
 	}
@@ -35,7 +36,7 @@ func Example() {
 		TenantID: "acme",
 		UserID:   "ann",
 		Plugin:   p,
-		Input:    sandbox.Document{Name: "q3.txt", ContentType: "text/plain", Size: int64(len(text)), Content: strings.NewReader(text)},
+		Input:    pluginapi.Document{Name: "q3.txt", ContentType: "text/plain", Size: int64(len(text)), Content: strings.NewReader(text)},
 		Params:   map[string]string{"title": "Q3 summary"},
 	})
 	if err != nil {
@@ -54,17 +55,17 @@ func Example() {
 }
 
 // A runaway plugin is stopped at its timeout_ms and reported as
-// ErrPluginTimeout, which also matches context.DeadlineExceeded.
+// pluginapi.ErrPluginTimeout, which also matches context.DeadlineExceeded.
 func ExampleSandbox_Run_timeout() {
 	ctx := context.Background()
 	sb, _ := sandbox.New(ctx, sandbox.Config{})
 	defer sb.Close(ctx)
-	raw, mod, _ := sandbox.ReadPluginDir("../testplugins/loop")
-	m, _ := sandbox.ParseManifest(raw)
+	raw, mod, _ := pluginapi.ReadPluginDir("../testplugins/loop")
+	m, _ := pluginapi.ParseManifest(raw)
 	p, _ := sb.Load(ctx, m, mod)
 
 	res, err := sb.Run(ctx, sandbox.Invocation{TenantID: "acme", Plugin: p})
-	fmt.Println(errors.Is(err, sandbox.ErrPluginTimeout), errors.Is(err, context.DeadlineExceeded))
+	fmt.Println(errors.Is(err, pluginapi.ErrPluginTimeout), errors.Is(err, context.DeadlineExceeded))
 	fmt.Println(res.Status, res.Metadata == nil, res.Report.InstanceRetired)
 	// Output:
 	// true true
@@ -72,7 +73,7 @@ func ExampleSandbox_Run_timeout() {
 }
 
 func ExampleParseManifest() {
-	m, err := sandbox.ParseManifest([]byte(`
+	m, err := pluginapi.ParseManifest([]byte(`
 name = "wordcount"
 version = "1.0.0"
 abi_version = 1
@@ -87,11 +88,11 @@ timeout_ms = 2000
 	if err != nil {
 		panic(err)
 	}
-	limits, _ := m.Resolve(sandbox.Limits{}) // operator ceilings
-	fmt.Println(m.Name, m.Has(sandbox.CapMetadataWrite), m.Accepts("text/markdown"), limits.Timeout)
+	limits, _ := m.Resolve(pluginapi.Limits{}) // operator ceilings
+	fmt.Println(m.Name, m.Has(pluginapi.CapMetadataWrite), m.Accepts("text/markdown"), limits.Timeout)
 
-	_, err = sandbox.ParseManifest([]byte(`name = "x"` + "\nshell = true"))
-	fmt.Println(errors.Is(err, sandbox.ErrInvalidManifest), err)
+	_, err = pluginapi.ParseManifest([]byte(`name = "x"` + "\nshell = true"))
+	fmt.Println(errors.Is(err, pluginapi.ErrInvalidManifest), err)
 	// Output:
 	// wordcount true true 2s
 	// true sandbox: invalid manifest: unknown key "shell"

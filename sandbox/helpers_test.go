@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/testplugins"
 )
 
@@ -65,17 +66,17 @@ func newSandbox(tb testing.TB, cfg Config) *Sandbox {
 	return sb
 }
 
-func readPlugin(tb testing.TB, name string) (*Manifest, []byte) {
+func readPlugin(tb testing.TB, name string) (*pluginapi.Manifest, []byte) {
 	tb.Helper()
 	fsys, err := testplugins.Dir(name)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	raw, err := fs.ReadFile(fsys, ManifestFile)
+	raw, err := fs.ReadFile(fsys, pluginapi.ManifestFile)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, err := ParseManifest(raw)
+	m, err := pluginapi.ParseManifest(raw)
 	if err != nil {
 		tb.Fatalf("%s: %v", name, err)
 	}
@@ -114,8 +115,8 @@ func plugin(tb testing.TB, name string) *Plugin {
 	return p
 }
 
-func textDoc(name, text string) Document {
-	return Document{Name: name, ContentType: "text/plain", Size: int64(len(text)), Content: strings.NewReader(text),
+func textDoc(name, text string) pluginapi.Document {
+	return pluginapi.Document{Name: name, ContentType: "text/plain", Size: int64(len(text)), Content: strings.NewReader(text),
 		Metadata: map[string]any{"author": "ann", "pages": 3.0, "draft": true}}
 }
 
@@ -127,18 +128,18 @@ type fakeHost struct {
 	leak   bool
 
 	mu     sync.Mutex
-	opened []DocumentRef
+	opened []pluginapi.DocumentRef
 }
 
-func (h *fakeHost) Lookup(_ context.Context, q LookupQuery) ([]DocumentRef, error) {
-	var refs []DocumentRef
+func (h *fakeHost) Lookup(_ context.Context, q pluginapi.LookupQuery) ([]pluginapi.DocumentRef, error) {
+	var refs []pluginapi.DocumentRef
 	for tenant, docs := range h.store {
 		if tenant != h.tenant && !h.leak {
 			continue
 		}
 		for name := range docs {
 			if q.Name == name || (q.MetadataKey == "author" && q.MetadataValue == "ann") {
-				refs = append(refs, DocumentRef{TenantID: tenant, ID: tenant + "/" + name})
+				refs = append(refs, pluginapi.DocumentRef{TenantID: tenant, ID: tenant + "/" + name})
 			}
 		}
 	}
@@ -148,7 +149,7 @@ func (h *fakeHost) Lookup(_ context.Context, q LookupQuery) ([]DocumentRef, erro
 	return refs, nil
 }
 
-func (h *fakeHost) Open(_ context.Context, ref DocumentRef) (*Document, error) {
+func (h *fakeHost) Open(_ context.Context, ref pluginapi.DocumentRef) (*pluginapi.Document, error) {
 	h.mu.Lock()
 	h.opened = append(h.opened, ref)
 	h.mu.Unlock()
@@ -164,10 +165,10 @@ func (h *fakeHost) Open(_ context.Context, ref DocumentRef) (*Document, error) {
 	return &d, nil
 }
 
-func (h *fakeHost) openedForeign() []DocumentRef {
+func (h *fakeHost) openedForeign() []pluginapi.DocumentRef {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var bad []DocumentRef
+	var bad []pluginapi.DocumentRef
 	for _, r := range h.opened {
 		if r.TenantID != h.tenant {
 			bad = append(bad, r)

@@ -10,6 +10,9 @@ type linearMemory struct {
 	buf    []byte
 	limit  uint64
 	denied bool
+	// mapped, when set, is a private mapping of the plugin's snapshot
+	// image (cow_linux.go) reserving the whole limit; buf is a prefix.
+	mapped []byte
 }
 
 var _ experimental.LinearMemory = (*linearMemory)(nil)
@@ -20,6 +23,14 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 			m.denied = true
 			return nil
 		}
+	}
+	if m.mapped != nil {
+		if size > uint64(len(m.mapped)) {
+			m.denied = true
+			return nil
+		}
+		m.buf = m.mapped[:size:size] // idle accounting counts cap(buf)
+		return m.buf
 	}
 	if size <= uint64(cap(m.buf)) {
 		m.buf = m.buf[:size] // never shrinks, so bytes past len are still zero
@@ -34,6 +45,12 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 	return nb
 }
 
-func (m *linearMemory) Free() { m.buf = nil }
+func (m *linearMemory) Free() {
+	m.buf = nil
+	if m.mapped != nil {
+		unmap(m.mapped)
+		m.mapped = nil
+	}
+}
 
 func (m *linearMemory) size() int64 { return int64(len(m.buf)) }

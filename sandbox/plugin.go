@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -19,8 +20,8 @@ import (
 // It is safe for concurrent use.
 type Plugin struct {
 	sb       *Sandbox
-	manifest *Manifest
-	limits   Limits
+	manifest *pluginapi.Manifest
+	limits   pluginapi.Limits
 	caps     capSet
 	c        *compiled
 
@@ -31,14 +32,21 @@ type Plugin struct {
 }
 
 // Manifest returns a copy of the plugin's manifest.
-func (p *Plugin) Manifest() *Manifest { return cloneManifest(p.manifest) }
+// Run runs the plugin on call: Sandbox.Run with the Invocation's Plugin
+// set to p. It makes *Plugin a pluginapi.Runner.
+func (p *Plugin) Run(ctx context.Context, call pluginapi.Call) (*pluginapi.Result, error) {
+	return p.sb.Run(ctx, Invocation{TenantID: call.TenantID, UserID: call.UserID, Plugin: p,
+		Input: call.Input, Params: call.Params, Host: call.Host})
+}
+
+func (p *Plugin) Manifest() *pluginapi.Manifest { return cloneManifest(p.manifest) }
 
 // Limits returns the plugin's effective limits.
-func (p *Plugin) Limits() Limits { return p.limits }
+func (p *Plugin) Limits() pluginapi.Limits { return p.limits }
 
 // Close discards the plugin's idle instances and releases its compiled
 // module (shared with other Plugins of the same hash). Running invocations
-// finish; later Runs return ErrClosed. It always returns nil.
+// finish; later Runs return pluginapi.ErrClosed. It always returns nil.
 func (p *Plugin) Close(ctx context.Context) error {
 	if !p.closePools(ctx) {
 		return nil
@@ -61,6 +69,9 @@ func (p *Plugin) closePools(ctx context.Context) bool {
 	p.closed = true
 	pools := p.pools
 	p.pools = nil
+	if p.snap != nil {
+		p.snap.img.close() // instances keep their mappings
+	}
 	p.mu.Unlock()
 	for _, pl := range pools {
 		pl.drain(ctx)
@@ -85,7 +96,7 @@ func (p *Plugin) pool(tenantID string) (*pool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, ErrClosed
+		return nil, pluginapi.ErrClosed
 	}
 	pl := p.pools[tenantID]
 	if pl == nil {
@@ -133,6 +144,14 @@ type instance struct {
 	mem     *linearMemory
 	out     *guestOutput
 	stack   []uint64
+
+	// State reset (restore): pagemap entries and the pages the last call
+	// wrote (-1: the whole memory was copied); fullCopy forces the copy
+	// (benchmarks compare both).
+	pmBuf      []byte
+	dirty      []int
+	dirtyPages int
+	fullCopy   bool
 
 	mu    sync.Mutex // guards armed and fired against a late timer
 	armed bool
@@ -201,6 +220,10 @@ func (in *instance) invoke(ctx context.Context, sb *Sandbox, fn api.Function, st
 type snapshot struct {
 	mem     []byte
 	globals []uint64
+	// img holds mem in a sealed memfd that instances map privately, so
+	// that a reset copies back only the pages a call wrote (cow_linux.go);
+	// nil where that is not available.
+	img *image
 }
 
 func (in *instance) capture() *snapshot {
@@ -213,14 +236,25 @@ func (in *instance) capture() *snapshot {
 
 // restore returns the instance to s. It reports false when it cannot (the
 // memory grew past the snapshot: wasm memory cannot shrink); the instance
-// must then be discarded.
-func (in *instance) restore(s *snapshot) bool {
+// must then be discarded. An instance whose memory maps s.img gets back
+// only the pages the call wrote (the private copies pagemap reports); any
+// other, or if pagemap fails, the whole memory is copied.
+func (in *instance) restore(pm *pagemap, s *snapshot) bool {
 	if n := len(in.mem.buf); n != len(s.mem) {
 		if n > len(s.mem) {
 			return false
 		}
 		if _, ok := in.mod.Memory().Grow(uint32((len(s.mem) - n) / pageSize)); !ok || len(in.mem.buf) != len(s.mem) {
 			return false
+		}
+	}
+	in.dirtyPages = -1
+	if in.mem.mapped != nil && pm != nil && !in.fullCopy {
+		if in.resetPages(pm, s) {
+			for i, g := range in.globals {
+				g.Set(s.globals[i])
+			}
+			return true
 		}
 	}
 	copy(in.mem.buf, s.mem)
@@ -230,12 +264,43 @@ func (in *instance) restore(s *snapshot) bool {
 	return true
 }
 
+// resetPages copies back the pages of a mapped memory that the call wrote.
+// When more than a quarter of them are private copies it drops them all
+// instead (they read as the snapshot again; later writes copy them anew).
+func (in *instance) resetPages(pm *pagemap, s *snapshot) bool {
+	mem := in.mem.buf[:len(s.mem)]
+	if n := len(mem) / pageBytes * 8; len(in.pmBuf) < n {
+		in.pmBuf = make([]byte, n)
+	}
+	dirty, err := pm.dirty(mem, in.pmBuf, in.dirty[:0])
+	if err != nil {
+		return false
+	}
+	in.dirty, in.dirtyPages = dirty, len(dirty)
+	if len(dirty)*4 > len(mem)/pageBytes {
+		return dropPages(mem) == nil
+	}
+	for _, i := range dirty {
+		off := i * pageBytes
+		copy(mem[off:off+pageBytes], s.mem[off:])
+	}
+	return true
+}
+
 // instantiate returns an instance of p in its initial state: from p's
 // snapshot when it has one, else by running the module's start function
 // and _initialize (under Config.InitTimeout and the ceiling's instruction
 // budget) and taking the snapshot.
 func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
+	p.mu.Lock()
+	snap := p.snap
+	p.mu.Unlock()
 	mem := &linearMemory{limit: uint64(p.limits.MemoryPages) * pageSize}
+	if snap != nil && snap.img != nil && !p.sb.copyReset {
+		if m, err := snap.img.mapping(mem.limit); err == nil {
+			mem.mapped = m
+		}
+	}
 	out := &guestOutput{}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
@@ -247,7 +312,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		func(_, _ uint64) experimental.LinearMemory { return mem }))
 	mod, err := p.sb.rt.InstantiateModule(actx, p.c.cm, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: instantiate: %v", ErrPluginTrap, err)
+		return nil, fmt.Errorf("%w: instantiate: %v", pluginapi.ErrPluginTrap, err)
 	}
 	in := &instance{mod: mod, run: mod.ExportedFunction(p.manifest.Entry), mem: mem, out: out, stack: make([]uint64, 8)}
 	global := func(name string) api.MutableGlobal {
@@ -260,15 +325,12 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	}
 	if in.stop == nil || in.fuel == nil || in.reserve == nil || in.run == nil || slices.Contains(in.globals, nil) {
 		in.close(ctx)
-		return nil, fmt.Errorf("%w: instrumented module lacks its metering exports", ErrHostFailure)
+		return nil, fmt.Errorf("%w: instrumented module lacks its metering exports", pluginapi.ErrHostFailure)
 	}
-	p.mu.Lock()
-	snap := p.snap
-	p.mu.Unlock()
 	if snap != nil {
-		if !in.restore(snap) {
+		if !in.restore(p.sb.pm, snap) {
 			in.close(ctx)
-			return nil, fmt.Errorf("%w: cannot restore the initial state", ErrHostFailure)
+			return nil, fmt.Errorf("%w: cannot restore the initial state", pluginapi.ErrHostFailure)
 		}
 		return in, nil
 	}
@@ -294,11 +356,25 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		return in, nil // no snapshot: a fresh instance per invocation
 	}
 	snap = in.capture()
+	if p.sb.pm != nil && !p.sb.copyReset {
+		if img, err := newImage(snap.mem); err == nil {
+			snap.img = img
+		}
+	}
 	p.mu.Lock()
-	if p.snap == nil {
+	if p.snap == nil && !p.closed {
 		p.snap = snap
+	} else {
+		snap.img.close()
+		snap = p.snap
 	}
 	p.mu.Unlock()
+	if snap != nil && snap.img != nil {
+		// This instance's memory is Go memory, reset by a full copy: start
+		// over from the image so that resets copy only what a call wrote.
+		in.close(ctx)
+		return p.instantiate(ctx)
+	}
 	return in, nil
 }
 
@@ -312,16 +388,16 @@ func (p *Plugin) initCall(ctx context.Context, in *instance, fn api.Function, na
 	switch {
 	case o.err == nil:
 		return nil
-	case errors.Is(o.err, ErrClosed) || p.sb.isClosed():
-		return ErrClosed
+	case errors.Is(o.err, pluginapi.ErrClosed) || p.sb.isClosed():
+		return pluginapi.ErrClosed
 	case ctx.Err() != nil:
 		return fmt.Errorf("sandbox: run: %w", ctx.Err())
 	case o.fired:
-		return fmt.Errorf("%w: %s ran longer than %s: %w", ErrPluginTimeout, name, timeout, context.DeadlineExceeded)
+		return fmt.Errorf("%w: %s ran longer than %s: %w", pluginapi.ErrPluginTimeout, name, timeout, context.DeadlineExceeded)
 	case o.spent:
-		return fmt.Errorf("%w: %s used more than %d instruction units", ErrInstructionLimit, name, p.sb.ceil.MaxInstructions)
+		return fmt.Errorf("%w: %s used more than %d instruction units", pluginapi.ErrInstructionLimit, name, p.sb.ceil.MaxInstructions)
 	case in.mem.denied:
-		return fmt.Errorf("%w: during %s: %v", ErrPluginMemory, name, firstLine(o.err))
+		return fmt.Errorf("%w: during %s: %v", pluginapi.ErrPluginMemory, name, firstLine(o.err))
 	}
-	return fmt.Errorf("%w: %s: %v%s", ErrPluginTrap, name, firstLine(o.err), in.out.panicText())
+	return fmt.Errorf("%w: %s: %v%s", pluginapi.ErrPluginTrap, name, firstLine(o.err), in.out.panicText())
 }

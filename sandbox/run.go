@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -64,25 +65,26 @@ func (o *guestOutput) panicText() string {
 //
 // On success it returns a Result with Status ok or skipped and a nil error.
 // On failure it returns an error and, once the guest ran, a Result carrying
-// only Status "error", Message, Logs and Report (never Metadata or Derived):
-// the engine must persist nothing. Errors wrap ErrInvalidParams,
-// ErrContentTypeNotAccepted, ErrPluginTimeout (and context.DeadlineExceeded),
-// ErrPluginMemory, ErrPluginTrap, ErrPluginOutputTooLarge, ErrHostCallLimit,
-// ErrCapabilityDenied, ErrPluginStatusError, ErrHostFailure, ErrClosed, or the
-// caller's ctx.Err(). The instance is discarded after any error.
-func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
+// only Status "error", Message, Logs and Report (never Metadata or
+// Derived): the engine must persist nothing. Errors wrap pluginapi's
+// ErrInvalidParams, ErrContentTypeNotAccepted, ErrPluginTimeout (and
+// context.DeadlineExceeded), ErrInstructionLimit, ErrPluginMemory,
+// ErrPluginTrap, ErrPluginOutputTooLarge, ErrHostCallLimit,
+// ErrCapabilityDenied, ErrPluginStatusError, ErrHostFailure, ErrClosed, or
+// the caller's ctx.Err(). The instance is discarded after any error.
+func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*pluginapi.Result, error) {
 	p := inv.Plugin
 	if p == nil || p.sb != sb {
-		return nil, fmt.Errorf("%w: invocation has no plugin of this sandbox", ErrInvalidParams)
+		return nil, fmt.Errorf("%w: invocation has no plugin of this sandbox", pluginapi.ErrInvalidParams)
 	}
 	if inv.TenantID == "" {
-		return nil, fmt.Errorf("%w: empty TenantID", ErrInvalidParams)
+		return nil, fmt.Errorf("%w: empty TenantID", pluginapi.ErrInvalidParams)
 	}
 	if err := p.checkParams(inv.Params); err != nil {
 		return nil, err
 	}
 	if !p.manifest.Accepts(inv.Input.ContentType) {
-		return nil, fmt.Errorf("%w: plugin %q accepts %s; the document is %q", ErrContentTypeNotAccepted, p.manifest.Name,
+		return nil, fmt.Errorf("%w: plugin %q accepts %s; the document is %q", pluginapi.ErrContentTypeNotAccepted, p.manifest.Name,
 			strings.Join(p.manifest.AcceptedContentTypes, ", "), inv.Input.ContentType)
 	}
 	if err := ctx.Err(); err != nil {
@@ -120,15 +122,16 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		host:     inv.Host,
 		params:   inv.Params,
 		docs:     []docSlot{{doc: &input}},
-		status:   StatusOK,
+		status:   pluginapi.StatusOK,
 		deadline: time.Now().Add(p.limits.Timeout),
 	}
+	st.hold(max(input.Resident, 0))              // reported, and leaves less room for lookups; never refused
 	in.out.st, in.out.tail = st, in.out.tail[:0] // no stderr of an earlier call explains this one
 	fn, stack := in.run, in.stack[:1]
 	if inv.entry != "" { // tests only
 		if fn = in.mod.ExportedFunction(inv.entry); fn == nil {
 			in.close(ctx)
-			return nil, fmt.Errorf("%w: no export %q", ErrInvalidParams, inv.entry)
+			return nil, fmt.Errorf("%w: no export %q", pluginapi.ErrInvalidParams, inv.entry)
 		}
 		stack = make([]uint64, max(len(inv.args), len(fn.Definition().ResultTypes()), 1))
 		copy(stack, inv.args)
@@ -136,7 +139,7 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 	o := in.invoke(context.WithValue(ctx, stateKey{}, st), sb, fn, stack, p.limits.Timeout, p.limits.MaxInstructions)
 	in.out.st = nil
 
-	res := &Result{Logs: st.logs, Report: ResourceReport{
+	res := &pluginapi.Result{Logs: st.logs, Report: pluginapi.ResourceReport{
 		Duration:           o.dur,
 		Instructions:       o.used,
 		PeakMemoryBytes:    in.mem.size(),
@@ -158,14 +161,14 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 	if o.err == nil {
 		rc = api.DecodeU32(stack[0])
 	}
-	if err == nil && rc != 0 && st.status == StatusOK {
-		st.status, st.message = StatusError, "docex_run returned "+strconv.Itoa(int(int32(rc)))
+	if err == nil && rc != 0 && st.status == pluginapi.StatusOK {
+		st.status, st.message = pluginapi.StatusError, "docex_run returned "+strconv.Itoa(int(int32(rc)))
 	}
 	if err == nil && len(st.denials) > 0 {
-		err = fmt.Errorf("%w: %s", ErrCapabilityDenied, strings.Join(st.denials, ", "))
+		err = fmt.Errorf("%w: %s", pluginapi.ErrCapabilityDenied, strings.Join(st.denials, ", "))
 	}
-	if err == nil && st.status == StatusError {
-		err = fmt.Errorf("%w: %s", ErrPluginStatusError, escapeText(st.message))
+	if err == nil && st.status == pluginapi.StatusError {
+		err = fmt.Errorf("%w: %s", pluginapi.ErrPluginStatusError, escapeText(st.message))
 	}
 	// The instance goes back to the pool only in its initial state: no
 	// byte of this invocation survives into the next one.
@@ -175,7 +178,14 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 	retire := err != nil || o.err != nil || snap == nil ||
 		in.mem.size()*100 > int64(p.limits.MemoryPages)*pageSize*int64(p.sb.cfg.RetireAbovePercent)
 	if !retire {
-		retire = !in.restore(snap)
+		var start time.Time
+		if sb.onReset != nil {
+			start = time.Now()
+		}
+		retire = !in.restore(sb.pm, snap)
+		if sb.onReset != nil && !retire {
+			sb.onReset(time.Since(start), in.dirtyPages)
+		}
 	}
 	if retire {
 		res.Report.InstanceRetired = true
@@ -184,7 +194,7 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		pl.put(ctx, in)
 	}
 	if err != nil {
-		res.Status, res.Message = StatusError, err.Error()
+		res.Status, res.Message = pluginapi.StatusError, err.Error()
 		return res, err
 	}
 	res.Status, res.Message = st.status, st.message
@@ -202,24 +212,24 @@ func (p *Plugin) classify(ctx context.Context, st *callState, in *instance, o ou
 	}
 	if o.fired {
 		if p.sb.isClosed() {
-			return ErrClosed
+			return pluginapi.ErrClosed
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("sandbox: run: %w", ctx.Err())
 		}
-		return fmt.Errorf("%w: plugin %q ran longer than %s: %w", ErrPluginTimeout, p.manifest.Name, p.limits.Timeout, context.DeadlineExceeded)
+		return fmt.Errorf("%w: plugin %q ran longer than %s: %w", pluginapi.ErrPluginTimeout, p.manifest.Name, p.limits.Timeout, context.DeadlineExceeded)
 	}
 	if o.spent {
-		return fmt.Errorf("%w: plugin %q used more than %d instruction units", ErrInstructionLimit, p.manifest.Name, p.limits.MaxInstructions)
+		return fmt.Errorf("%w: plugin %q used more than %d instruction units", pluginapi.ErrInstructionLimit, p.manifest.Name, p.limits.MaxInstructions)
 	}
 	var exit *sys.ExitError
 	if errors.As(o.err, &exit) {
-		return fmt.Errorf("%w: plugin %q called proc_exit(%d)%s", ErrPluginTrap, p.manifest.Name, exit.ExitCode(), in.out.panicText())
+		return fmt.Errorf("%w: plugin %q called proc_exit(%d)%s", pluginapi.ErrPluginTrap, p.manifest.Name, exit.ExitCode(), in.out.panicText())
 	}
 	if in.mem.denied {
-		return fmt.Errorf("%w: plugin %q hit its limit of %d pages: %s%s", ErrPluginMemory, p.manifest.Name, p.limits.MemoryPages, firstLine(o.err), in.out.panicText())
+		return fmt.Errorf("%w: plugin %q hit its limit of %d pages: %s%s", pluginapi.ErrPluginMemory, p.manifest.Name, p.limits.MemoryPages, firstLine(o.err), in.out.panicText())
 	}
-	return fmt.Errorf("%w: plugin %q: %s%s", ErrPluginTrap, p.manifest.Name, firstLine(o.err), in.out.panicText())
+	return fmt.Errorf("%w: plugin %q: %s%s", pluginapi.ErrPluginTrap, p.manifest.Name, firstLine(o.err), in.out.panicText())
 }
 
 // escapeText makes guest-written text safe to show in an error message or
@@ -250,7 +260,7 @@ func (p *Plugin) checkParams(params map[string]string) error {
 	for _, k := range sortedKeys(params) {
 		ps, ok := spec[k]
 		if !ok {
-			return fmt.Errorf("%w: plugin %q has no parameter %q", ErrInvalidParams, p.manifest.Name, k)
+			return fmt.Errorf("%w: plugin %q has no parameter %q", pluginapi.ErrInvalidParams, p.manifest.Name, k)
 		}
 		v := params[k]
 		var err error
@@ -263,12 +273,12 @@ func (p *Plugin) checkParams(params map[string]string) error {
 			_, err = strconv.ParseBool(v)
 		}
 		if err != nil || len(v) > 64<<10 {
-			return fmt.Errorf("%w: parameter %q: %q is not a valid %s", ErrInvalidParams, k, v, ps.Type)
+			return fmt.Errorf("%w: parameter %q: %q is not a valid %s", pluginapi.ErrInvalidParams, k, v, ps.Type)
 		}
 	}
 	for _, k := range sortedKeys(spec) {
 		if _, ok := params[k]; spec[k].Required && !ok {
-			return fmt.Errorf("%w: missing required parameter %q", ErrInvalidParams, k)
+			return fmt.Errorf("%w: missing required parameter %q", pluginapi.ErrInvalidParams, k)
 		}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -28,7 +29,7 @@ type Config struct {
 	CacheDir string
 	// Ceilings are the operator's per-invocation maxima; zero fields take
 	// DefaultCeilings. A manifest asking for more is refused at Load.
-	Ceilings Limits
+	Ceilings pluginapi.Limits
 	// PoolSize bounds the instances of one plugin for one tenant that run at
 	// once, and those kept idle for reuse. Default 4.
 	PoolSize int
@@ -56,7 +57,7 @@ type Config struct {
 // Sandbox runs untrusted plugins. It is safe for concurrent use.
 type Sandbox struct {
 	cfg   Config
-	ceil  Limits
+	ceil  pluginapi.Limits
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
 
@@ -69,6 +70,13 @@ type Sandbox struct {
 	// modules by the sha256 of the original, so that a restart skips
 	// Harden and Instrument (see meteredCache).
 	meteredDir string
+	// pm reads /proc/self/pagemap for copy-on-write state resets (nil
+	// where unavailable: resets copy the whole memory). copyReset forces
+	// full copies and onReset sees each reset's time and dirty pages (-1
+	// for a full copy): benchmarks compare the two.
+	pm        *pagemap
+	copyReset bool
+	onReset   func(d time.Duration, dirtyPages int)
 
 	// inflight counts Runs using an instance so that Close can stop them
 	// (running holds their instances) and wait for them before closing the
@@ -118,8 +126,8 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if cfg.InitTimeout <= 0 {
 		cfg.InitTimeout = DefaultInitTimeout
 	}
-	ceil := cfg.Ceilings.withDefaults(DefaultCeilings())
-	if err := ceil.validate(); err != nil {
+	ceil, err := pluginapi.Ceilings(cfg.Ceilings)
+	if err != nil {
 		return nil, fmt.Errorf("sandbox: ceilings: %w", err)
 	}
 	sb := &Sandbox{cfg: cfg, ceil: ceil, compiled: map[string]*compiled{}, plugins: map[*Plugin]struct{}{},
@@ -157,6 +165,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		sb.closeRuntime(ctx)
 		return nil, fmt.Errorf("sandbox: instantiate docex host module: %w", err)
 	}
+	sb.pm = openPagemap()
 	return sb, nil
 }
 
@@ -175,7 +184,7 @@ func (sb *Sandbox) enter(in *instance) error {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if sb.closed {
-		return ErrClosed
+		return pluginapi.ErrClosed
 	}
 	sb.inflight.Add(1)
 	sb.running[in] = struct{}{}
@@ -193,6 +202,7 @@ func (sb *Sandbox) isClosed() bool { return sb.closedA.Load() }
 
 func (sb *Sandbox) closeRuntime(ctx context.Context) error {
 	err := sb.rt.Close(ctx)
+	sb.pm.close()
 	if sb.cache != nil {
 		err = errors.Join(err, sb.cache.Close(ctx))
 	}
@@ -200,9 +210,9 @@ func (sb *Sandbox) closeRuntime(ctx context.Context) error {
 }
 
 // Ceilings returns the effective operator ceilings.
-func (sb *Sandbox) Ceilings() Limits { return sb.ceil }
+func (sb *Sandbox) Ceilings() pluginapi.Limits { return sb.ceil }
 
-// Close stops running guests (their Runs fail with ErrClosed), waits for
+// Close stops running guests (their Runs fail with pluginapi.ErrClosed), waits for
 // them, and closes every plugin, instance and compiled module. It returns
 // the first error from closing the runtime.
 func (sb *Sandbox) Close(ctx context.Context) error {
@@ -221,33 +231,43 @@ func (sb *Sandbox) Close(ctx context.Context) error {
 		in.fire() // the guest traps at its next slow path
 	}
 	sb.mu.Unlock()
-	sb.inflight.Wait() // (a guest inside a Host call waits for it to return)
+	sb.inflight.Wait() // (a guest inside a pluginapi.Host call waits for it to return)
 	for _, p := range plugins {
 		p.closePools(ctx)
 	}
 	return sb.closeRuntime(ctx)
 }
 
+// LoadRunner is Load for hosts that see plugins as pluginapi.Runner (it
+// makes *Sandbox an engine.PluginRuntime).
+func (sb *Sandbox) LoadRunner(ctx context.Context, m *pluginapi.Manifest, module []byte) (pluginapi.Runner, error) {
+	p, err := sb.Load(ctx, m, module)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // Load verifies module against m (sha256), validates it and compiles it,
 // once per distinct hash: later Loads of the same bytes reuse the compiled
-// code. It returns errors wrapping ErrInvalidManifest (bad manifest or limits
-// above the ceilings), ErrHashMismatch, ErrInvalidModule (not wasm, unknown
+// code. It returns errors wrapping pluginapi's ErrInvalidManifest (bad
+// manifest or limits above the ceilings), ErrHashMismatch, ErrInvalidModule (not wasm, unknown
 // imports, missing exports, initial memory above the limit),
 // ErrTooManyModules or ErrClosed.
-func (sb *Sandbox) Load(ctx context.Context, m *Manifest, module []byte) (*Plugin, error) {
+func (sb *Sandbox) Load(ctx context.Context, m *pluginapi.Manifest, module []byte) (*Plugin, error) {
 	if m == nil {
-		return nil, fmt.Errorf("%w: nil manifest", ErrInvalidManifest)
+		return nil, fmt.Errorf("%w: nil manifest", pluginapi.ErrInvalidManifest)
 	}
 	mc := cloneManifest(m)
-	if err := mc.validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
+	if err := mc.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", pluginapi.ErrInvalidManifest, err)
 	}
 	limits, err := mc.Resolve(sb.ceil)
 	if err != nil {
 		return nil, err
 	}
-	if len(module) > maxModuleBytes {
-		return nil, fmt.Errorf("%w: module is %d bytes, limit %d", ErrInvalidModule, len(module), maxModuleBytes)
+	if len(module) > pluginapi.MaxModuleBytes {
+		return nil, fmt.Errorf("%w: module is %d bytes, limit %d", pluginapi.ErrInvalidModule, len(module), pluginapi.MaxModuleBytes)
 	}
 	if err := mc.VerifyModule(module); err != nil {
 		return nil, err
@@ -258,28 +278,28 @@ func (sb *Sandbox) Load(ctx context.Context, m *Manifest, module []byte) (*Plugi
 	}
 	if _, ok := c.cm.ExportedFunctions()[mc.Entry]; !ok {
 		sb.release(ctx, mc.SHA256, c)
-		return nil, fmt.Errorf("%w: plugin %q: module does not export function %q", ErrInvalidModule, mc.Name, mc.Entry)
+		return nil, fmt.Errorf("%w: plugin %q: module does not export function %q", pluginapi.ErrInvalidModule, mc.Name, mc.Entry)
 	}
 	if c.minMem > limits.MemoryPages {
 		sb.release(ctx, mc.SHA256, c)
-		return nil, fmt.Errorf("%w: plugin %q starts with %d memory pages, its limit is %d", ErrInvalidModule, mc.Name, c.minMem, limits.MemoryPages)
+		return nil, fmt.Errorf("%w: plugin %q starts with %d memory pages, its limit is %d", pluginapi.ErrInvalidModule, mc.Name, c.minMem, limits.MemoryPages)
 	}
 	p := &Plugin{sb: sb, manifest: mc, limits: limits, caps: capsOf(mc), c: c, pools: map[string]*pool{}}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if sb.closed {
-		return nil, ErrClosed
+		return nil, pluginapi.ErrClosed
 	}
 	sb.plugins[p] = struct{}{}
 	return p, nil
 }
 
-func cloneManifest(m *Manifest) *Manifest {
+func cloneManifest(m *pluginapi.Manifest) *pluginapi.Manifest {
 	c := *m
 	c.Capabilities = slices.Clone(m.Capabilities)
 	c.AcceptedContentTypes = slices.Clone(m.AcceptedContentTypes)
 	if m.Parameters != nil {
-		c.Parameters = make(map[string]ParameterSpec, len(m.Parameters))
+		c.Parameters = make(map[string]pluginapi.ParameterSpec, len(m.Parameters))
 		for k, v := range m.Parameters {
 			c.Parameters[k] = v
 		}
@@ -293,7 +313,7 @@ func (sb *Sandbox) compile(ctx context.Context, hash string, module []byte) (*co
 	sb.mu.Lock()
 	if sb.closed {
 		sb.mu.Unlock()
-		return nil, ErrClosed
+		return nil, pluginapi.ErrClosed
 	}
 	if c, ok := sb.compiled[hash]; ok {
 		c.refs++
@@ -312,7 +332,7 @@ func (sb *Sandbox) compile(ctx context.Context, hash string, module []byte) (*co
 	}
 	if len(sb.compiled) >= sb.cfg.MaxCompiled {
 		sb.mu.Unlock()
-		return nil, fmt.Errorf("%w: limit %d", ErrTooManyModules, sb.cfg.MaxCompiled)
+		return nil, fmt.Errorf("%w: limit %d", pluginapi.ErrTooManyModules, sb.cfg.MaxCompiled)
 	}
 	c := &compiled{ready: make(chan struct{}), refs: 1}
 	sb.compiled[hash] = c
@@ -345,23 +365,23 @@ var wasmMagic = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 
 func (sb *Sandbox) compileAndCheck(ctx context.Context, hash string, module []byte, c *compiled) (wazero.CompiledModule, error) {
 	if len(module) < 8 || string(module[:8]) != string(wasmMagic) {
-		return nil, fmt.Errorf("%w: not a WebAssembly 1.0 binary module", ErrInvalidModule)
+		return nil, fmt.Errorf("%w: not a WebAssembly 1.0 binary module", pluginapi.ErrInvalidModule)
 	}
 	// wazero sizes allocations from counts in the binary: screen them first,
 	// and cap table growth (internal/wasmcheck).
 	module, info, err := sb.metered(hash, module)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+		return nil, fmt.Errorf("%w: %w", pluginapi.ErrInvalidModule, err)
 	}
 	c.info = info
 	cctx := experimental.WithCompilationWorkers(ctx, sb.cfg.CompilationWorkers)
 	cm, err := sb.rt.CompileModule(cctx, module)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+		return nil, fmt.Errorf("%w: %w", pluginapi.ErrInvalidModule, err)
 	}
 	if err := sb.checkModule(cm, c); err != nil {
 		_ = cm.Close(ctx)
-		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+		return nil, fmt.Errorf("%w: %w", pluginapi.ErrInvalidModule, err)
 	}
 	return cm, nil
 }
@@ -386,7 +406,7 @@ func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
 		return errors.New("imports a memory: the module must define and export its own")
 	}
 	for name, fd := range cm.ExportedFunctions() {
-		if validEntry(name) && (len(fd.ParamTypes()) != 0 || !slices.Equal(fd.ResultTypes(), []api.ValueType{api.ValueTypeI32})) {
+		if pluginapi.ValidEntry(name) && (len(fd.ParamTypes()) != 0 || !slices.Equal(fd.ResultTypes(), []api.ValueType{api.ValueTypeI32})) {
 			return fmt.Errorf("export %q has signature %s, want () -> i32", name, sig(fd))
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,22 +26,22 @@ func TestFriendlyPlugins(t *testing.T) {
 	}
 	tests := []struct {
 		plugin string
-		input  Document
+		input  pluginapi.Document
 		params map[string]string
-		check  func(t *testing.T, r *Result)
+		check  func(t *testing.T, r *pluginapi.Result)
 	}{
-		{"echo", textDoc("in.txt", "hello world"), nil, func(t *testing.T, r *Result) {
+		{"echo", textDoc("in.txt", "hello world"), nil, func(t *testing.T, r *pluginapi.Result) {
 			if len(r.Derived) != 1 || string(r.Derived[0].Content) != "hello world" ||
 				r.Derived[0].Name != "echo" || r.Derived[0].ContentType != "text/plain" {
 				t.Fatalf("derived = %+v", r.Derived)
 			}
 		}},
-		{"echo", textDoc("empty.txt", ""), nil, func(t *testing.T, r *Result) {
+		{"echo", textDoc("empty.txt", ""), nil, func(t *testing.T, r *pluginapi.Result) {
 			if len(r.Derived) != 1 || len(r.Derived[0].Content) != 0 {
 				t.Fatalf("derived = %+v", r.Derived)
 			}
 		}},
-		{"derive", textDoc("in.txt", "x"), map[string]string{"title": "Quarterly"}, func(t *testing.T, r *Result) {
+		{"derive", textDoc("in.txt", "x"), map[string]string{"title": "Quarterly"}, func(t *testing.T, r *pluginapi.Result) {
 			if len(r.Derived) != 1 || r.Derived[0].Name != "summary.txt" || string(r.Derived[0].Content) != "Quarterly" ||
 				r.Derived[0].Metadata["kind"] != "summary" {
 				t.Fatalf("derived = %+v", r.Derived)
@@ -49,28 +50,28 @@ func TestFriendlyPlugins(t *testing.T) {
 				t.Fatalf("metadata = %v, logs = %v", r.Metadata, r.Logs)
 			}
 		}},
-		{"wordcount", textDoc("in.txt", "the quick  brown\nfox"), nil, func(t *testing.T, r *Result) {
+		{"wordcount", textDoc("in.txt", "the quick  brown\nfox"), nil, func(t *testing.T, r *pluginapi.Result) {
 			if r.Metadata["words"] != 4.0 {
 				t.Fatalf("metadata = %v", r.Metadata)
 			}
 		}},
-		{"wordcount", textDoc("big.txt", words(100_000)), nil, func(t *testing.T, r *Result) {
+		{"wordcount", textDoc("big.txt", words(100_000)), nil, func(t *testing.T, r *pluginapi.Result) {
 			if r.Metadata["words"] != 100_000.0 {
 				t.Fatalf("metadata = %v", r.Metadata)
 			}
 		}},
-		{"lookup", textDoc("in.txt", "x"), map[string]string{"name": "notes.txt"}, func(t *testing.T, r *Result) {
+		{"lookup", textDoc("in.txt", "x"), map[string]string{"name": "notes.txt"}, func(t *testing.T, r *pluginapi.Result) {
 			if r.Metadata["found"] != 1.0 || r.Metadata["total_bytes"] != 10.0 || r.Metadata["names"] != "notes.txt;" ||
 				r.Metadata["author"] != "ann" {
 				t.Fatalf("metadata = %v", r.Metadata)
 			}
 		}},
-		{"lookup", textDoc("in.txt", "x"), map[string]string{"key": "author", "value": "ann"}, func(t *testing.T, r *Result) {
+		{"lookup", textDoc("in.txt", "x"), map[string]string{"key": "author", "value": "ann"}, func(t *testing.T, r *pluginapi.Result) {
 			if r.Metadata["found"] != 2.0 || r.Metadata["total_bytes"] != 15.0 {
 				t.Fatalf("metadata = %v", r.Metadata)
 			}
 		}},
-		{"lookup", textDoc("in.txt", "x"), map[string]string{"name": "secret.txt"}, func(t *testing.T, r *Result) {
+		{"lookup", textDoc("in.txt", "x"), map[string]string{"name": "secret.txt"}, func(t *testing.T, r *pluginapi.Result) {
 			if r.Metadata["found"] != 0.0 {
 				t.Fatalf("another tenant's document was found: %v", r.Metadata)
 			}
@@ -84,7 +85,7 @@ func TestFriendlyPlugins(t *testing.T) {
 			if err != nil {
 				t.Fatalf("run: %v (logs %v)", err, r)
 			}
-			if r.Status != StatusOK {
+			if r.Status != pluginapi.StatusOK {
 				t.Fatalf("status = %s %q", r.Status, r.Message)
 			}
 			tt.check(t, r)
@@ -106,25 +107,25 @@ func TestHostilePlugins(t *testing.T) {
 		params  map[string]string
 		wantErr []error
 		wantMsg string
-		check   func(t *testing.T, r *Result)
+		check   func(t *testing.T, r *pluginapi.Result)
 	}{
-		{plugin: "loop", wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
+		{plugin: "loop", wantErr: []error{pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
 		// Loop-free code: checked at every function entry (issue 7, defect 1).
-		{plugin: "fanout", wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
-		{plugin: "binrec", wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
-		{plugin: "membomb", wantErr: []error{ErrPluginMemory}, check: func(t *testing.T, r *Result) {
+		{plugin: "fanout", wantErr: []error{pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
+		{plugin: "binrec", wantErr: []error{pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
+		{plugin: "membomb", wantErr: []error{pluginapi.ErrPluginMemory}, check: func(t *testing.T, r *pluginapi.Result) {
 			if r.Report.PeakMemoryBytes > 64*pageSize {
 				t.Fatalf("memory grew to %d bytes past the 64-page limit", r.Report.PeakMemoryBytes)
 			}
 		}},
-		{plugin: "trap", wantErr: []error{ErrPluginTrap}, wantMsg: "panic: boom at line"},
-		{plugin: "procexit", wantErr: []error{ErrPluginTrap}, wantMsg: "proc_exit(3)"},
-		{plugin: "bigoutput", wantErr: []error{ErrPluginOutputTooLarge}, check: func(t *testing.T, r *Result) {
+		{plugin: "trap", wantErr: []error{pluginapi.ErrPluginTrap}, wantMsg: "panic: boom at line"},
+		{plugin: "procexit", wantErr: []error{pluginapi.ErrPluginTrap}, wantMsg: "proc_exit(3)"},
+		{plugin: "bigoutput", wantErr: []error{pluginapi.ErrPluginOutputTooLarge}, check: func(t *testing.T, r *pluginapi.Result) {
 			if r.Report.BytesOut > 5<<20 {
 				t.Fatalf("BytesOut = %d", r.Report.BytesOut)
 			}
 		}},
-		{plugin: "chatty", wantErr: []error{ErrHostCallLimit}, check: func(t *testing.T, r *Result) {
+		{plugin: "chatty", wantErr: []error{pluginapi.ErrHostCallLimit}, check: func(t *testing.T, r *pluginapi.Result) {
 			if !r.Report.LogsTruncated || r.Report.HostCalls != 5001 {
 				t.Fatalf("report = %+v", r.Report)
 			}
@@ -136,7 +137,7 @@ func TestHostilePlugins(t *testing.T) {
 				t.Fatalf("kept %d log bytes, limit 4096", total)
 			}
 		}},
-		{plugin: "nocap", wantErr: []error{ErrCapabilityDenied}, check: func(t *testing.T, r *Result) {
+		{plugin: "nocap", wantErr: []error{pluginapi.ErrCapabilityDenied}, check: func(t *testing.T, r *pluginapi.Result) {
 			want := []string{"content.read (docex.content_read)", "metadata.read (docex.metadata_get)",
 				"metadata.write (docex.metadata_set)", "documents.emit (docex.emit)", "documents.lookup (docex.lookup_name)"}
 			if fmt.Sprint(r.Report.CapabilityDenials) != fmt.Sprint(want) {
@@ -148,7 +149,7 @@ func TestHostilePlugins(t *testing.T) {
 				}
 			}
 		}},
-		{plugin: "forge", check: func(t *testing.T, r *Result) {
+		{plugin: "forge", check: func(t *testing.T, r *pluginapi.Result) {
 			if r.Metadata["forged"] != 0.0 || r.Metadata["found"] != 0.0 {
 				t.Fatalf("metadata = %v", r.Metadata)
 			}
@@ -158,7 +159,7 @@ func TestHostilePlugins(t *testing.T) {
 		}},
 		{plugin: "tablebomb"}, // table.grow of 2^31 elements must be refused
 		{plugin: "tables32"},
-		{plugin: "logbomb", check: func(t *testing.T, r *Result) {
+		{plugin: "logbomb", check: func(t *testing.T, r *pluginapi.Result) {
 			if r.Report.LogBytes != 16<<20 || !r.Report.LogsTruncated || len(r.Logs) != 1 || len(r.Logs[0].Text) != 1024 {
 				t.Fatalf("report = %+v", r.Report)
 			}
@@ -166,26 +167,26 @@ func TestHostilePlugins(t *testing.T) {
 				t.Fatalf("held %d host bytes for a 1 KiB log", r.Report.PeakHostBytes)
 			}
 		}}, // 2^20 elements for all tables together
-		{plugin: "badmeta", check: func(t *testing.T, r *Result) {
+		{plugin: "badmeta", check: func(t *testing.T, r *pluginapi.Result) {
 			if len(r.Metadata) != 256 || len(r.Derived) != 0 {
 				t.Fatalf("kept %d keys and %d derived documents, want 256 and 0", len(r.Metadata), len(r.Derived))
 			}
 		}},
-		{plugin: "wasiflood", wantErr: []error{ErrHostCallLimit}, check: func(t *testing.T, r *Result) {
+		{plugin: "wasiflood", wantErr: []error{pluginapi.ErrHostCallLimit}, check: func(t *testing.T, r *pluginapi.Result) {
 			if r.Report.HostCalls != 1001 {
 				t.Fatalf("HostCalls = %d, want the 1,001st WASI call to abort", r.Report.HostCalls)
 			}
 		}},
-		{plugin: "recurse", wantErr: []error{ErrPluginTrap}, wantMsg: "stack overflow"},
-		{plugin: "wasi", check: func(t *testing.T, r *Result) {
-			if len(r.Logs) != 1 || r.Logs[0] != (LogLine{"stdout", "hello stdout"}) {
+		{plugin: "recurse", wantErr: []error{pluginapi.ErrPluginTrap}, wantMsg: "stack overflow"},
+		{plugin: "wasi", check: func(t *testing.T, r *pluginapi.Result) {
+			if len(r.Logs) != 1 || r.Logs[0] != (pluginapi.LogLine{Level: "stdout", Text: "hello stdout"}) {
 				t.Fatalf("logs = %v", r.Logs)
 			}
 		}},
 		{plugin: "lookup", params: map[string]string{"name": "notes.txt", "panic": "true"},
-			wantErr: []error{ErrPluginStatusError}, wantMsg: "panic: lookup plugin asked to panic"},
+			wantErr: []error{pluginapi.ErrPluginStatusError}, wantMsg: "panic: lookup plugin asked to panic"},
 		{plugin: "lookup", params: map[string]string{"name": "notes.txt", "spin": "true"},
-			wantErr: []error{ErrPluginTimeout, context.DeadlineExceeded}},
+			wantErr: []error{pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
 	}
 	for c := 'a'; c <= 'm'; c++ {
 		tests = append(tests, struct {
@@ -193,8 +194,8 @@ func TestHostilePlugins(t *testing.T) {
 			params  map[string]string
 			wantErr []error
 			wantMsg string
-			check   func(t *testing.T, r *Result)
-		}{plugin: "oob", params: map[string]string{"fn": string(c)}, wantErr: []error{ErrPluginTrap}, wantMsg: "out-of-bounds memory access"})
+			check   func(t *testing.T, r *pluginapi.Result)
+		}{plugin: "oob", params: map[string]string{"fn": string(c)}, wantErr: []error{pluginapi.ErrPluginTrap}, wantMsg: "out-of-bounds memory access"})
 	}
 	for _, c := range "no" { // EINVAL returned, not a trap: docex_run returns -1
 		tests = append(tests, struct {
@@ -202,8 +203,8 @@ func TestHostilePlugins(t *testing.T) {
 			params  map[string]string
 			wantErr []error
 			wantMsg string
-			check   func(t *testing.T, r *Result)
-		}{plugin: "oob", params: map[string]string{"fn": string(c)}, wantErr: []error{ErrPluginStatusError}, wantMsg: "docex_run returned -1"})
+			check   func(t *testing.T, r *pluginapi.Result)
+		}{plugin: "oob", params: map[string]string{"fn": string(c)}, wantErr: []error{pluginapi.ErrPluginStatusError}, wantMsg: "docex_run returned -1"})
 	}
 	for _, tt := range tests {
 		t.Run(tt.plugin+fmt.Sprint(tt.params), func(t *testing.T) {
@@ -227,7 +228,7 @@ func TestHostilePlugins(t *testing.T) {
 			if r == nil {
 				t.Fatal("nil result")
 			}
-			if err != nil && (r.Metadata != nil || r.Derived != nil || r.Status != StatusError) {
+			if err != nil && (r.Metadata != nil || r.Derived != nil || r.Status != pluginapi.StatusError) {
 				t.Fatalf("failed run carries output: %+v", r)
 			}
 			if err != nil && !r.Report.InstanceRetired {
@@ -252,11 +253,11 @@ func TestLoadRejects(t *testing.T) {
 		wantErr error
 		wantMsg string
 	}{
-		{"badimport", ErrInvalidModule, "docex.format_disk, which does not exist"},
-		{"badsig", ErrInvalidModule, "docex.log with signature (i64) -> (i32)"},
-		{"notwasm", ErrInvalidModule, "not a WebAssembly"},
-		{"importglobal", ErrInvalidModule, "only functions may be imported"},
-		{"refuel", ErrInvalidModule, "index 1 out of range"},
+		{"badimport", pluginapi.ErrInvalidModule, "docex.format_disk, which does not exist"},
+		{"badsig", pluginapi.ErrInvalidModule, "docex.log with signature (i64) -> (i32)"},
+		{"notwasm", pluginapi.ErrInvalidModule, "not a WebAssembly"},
+		{"importglobal", pluginapi.ErrInvalidModule, "only functions may be imported"},
+		{"refuel", pluginapi.ErrInvalidModule, "index 1 out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.plugin, func(t *testing.T) {
@@ -271,7 +272,7 @@ func TestLoadRejects(t *testing.T) {
 	t.Run("entry", func(t *testing.T) {
 		m, mod := readPlugin(t, "echo")
 		m.Entry = "docex_run_missing"
-		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), `"docex_run_missing"`) {
+		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, pluginapi.ErrInvalidModule) || !strings.Contains(err.Error(), `"docex_run_missing"`) {
 			t.Fatalf("missing entry: %v", err)
 		}
 		m.Entry = runExport
@@ -282,20 +283,20 @@ func TestLoadRejects(t *testing.T) {
 		p.Close(ctx)
 	})
 	t.Run("badhash", func(t *testing.T) {
-		raw, mod, err := ReadPluginDir("../testplugins/badhash")
+		raw, mod, err := pluginapi.ReadPluginDir("../testplugins/badhash")
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := ParseManifest(raw)
+		m, err := pluginapi.ParseManifest(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrHashMismatch) {
+		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, pluginapi.ErrHashMismatch) {
 			t.Fatalf("err = %v", err)
 		}
 		m, mod = readPlugin(t, "echo")
 		m.SHA256 = strings.Repeat("ab", 32)
-		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrHashMismatch) {
+		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, pluginapi.ErrHashMismatch) {
 			t.Fatalf("Load err = %v", err)
 		}
 	})
@@ -309,16 +310,16 @@ func TestLoadRejects(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b := []byte("\x00asm\x01\x00\x00\x00" + mod)
 			sum := sha256.Sum256(b)
-			m := &Manifest{Name: "bomb", Version: "1", ABIVersion: ABIVersion, Module: "b.wasm", SHA256: hex.EncodeToString(sum[:])}
-			if _, err := sb.Load(ctx, m, b); !errors.Is(err, ErrInvalidModule) {
+			m := &pluginapi.Manifest{Name: "bomb", Version: "1", ABIVersion: pluginapi.ABIVersion, Module: "b.wasm", SHA256: hex.EncodeToString(sum[:])}
+			if _, err := sb.Load(ctx, m, b); !errors.Is(err, pluginapi.ErrInvalidModule) {
 				t.Fatalf("err = %v", err)
 			}
 		})
 	}
 	t.Run("ceiling", func(t *testing.T) {
-		small := newSandbox(t, Config{Ceilings: Limits{MemoryPages: 32}})
+		small := newSandbox(t, Config{Ceilings: pluginapi.Limits{MemoryPages: 32}})
 		m, mod := readPlugin(t, "membomb") // asks for 64 pages
-		if _, err := small.Load(ctx, m, mod); !errors.Is(err, ErrInvalidManifest) || !strings.Contains(err.Error(), "memory_pages") {
+		if _, err := small.Load(ctx, m, mod); !errors.Is(err, pluginapi.ErrInvalidManifest) || !strings.Contains(err.Error(), "memory_pages") {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -376,7 +377,7 @@ func TestPoolReuseAndRetire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(tenant, text string) ResourceReport {
+	run := func(tenant, text string) pluginapi.ResourceReport {
 		t.Helper()
 		r, err := sb.Run(ctx, Invocation{TenantID: tenant, Plugin: p, Input: textDoc("x", text)})
 		if err != nil {
@@ -411,7 +412,7 @@ func TestPoolReuseAndRetire(t *testing.T) {
 	if err := p.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sb.Run(ctx, Invocation{TenantID: "a", Plugin: p, Input: textDoc("x", "x")}); !errors.Is(err, ErrClosed) {
+	if _, err := sb.Run(ctx, Invocation{TenantID: "a", Plugin: p, Input: textDoc("x", "x")}); !errors.Is(err, pluginapi.ErrClosed) {
 		t.Fatalf("run after close: %v", err)
 	}
 }
@@ -424,12 +425,12 @@ func TestRunValidation(t *testing.T) {
 		inv  Invocation
 		want error
 	}{
-		{"no tenant", Invocation{Plugin: plugin(t, "echo")}, ErrInvalidParams},
-		{"no plugin", Invocation{TenantID: "a"}, ErrInvalidParams},
-		{"unknown param", Invocation{TenantID: "a", Plugin: plugin(t, "echo"), Params: map[string]string{"x": "1"}}, ErrInvalidParams},
-		{"missing required", Invocation{TenantID: "a", Plugin: plugin(t, "derive")}, ErrInvalidParams},
-		{"bad bool", Invocation{TenantID: "a", Plugin: plugin(t, "lookup"), Params: map[string]string{"panic": "maybe"}}, ErrInvalidParams},
-		{"content type", Invocation{TenantID: "a", Plugin: plugin(t, "wordcount"), Input: Document{ContentType: "image/png"}}, ErrContentTypeNotAccepted},
+		{"no tenant", Invocation{Plugin: plugin(t, "echo")}, pluginapi.ErrInvalidParams},
+		{"no plugin", Invocation{TenantID: "a"}, pluginapi.ErrInvalidParams},
+		{"unknown param", Invocation{TenantID: "a", Plugin: plugin(t, "echo"), Params: map[string]string{"x": "1"}}, pluginapi.ErrInvalidParams},
+		{"missing required", Invocation{TenantID: "a", Plugin: plugin(t, "derive")}, pluginapi.ErrInvalidParams},
+		{"bad bool", Invocation{TenantID: "a", Plugin: plugin(t, "lookup"), Params: map[string]string{"panic": "maybe"}}, pluginapi.ErrInvalidParams},
+		{"content type", Invocation{TenantID: "a", Plugin: plugin(t, "wordcount"), Input: pluginapi.Document{ContentType: "image/png"}}, pluginapi.ErrContentTypeNotAccepted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -449,7 +450,7 @@ func TestRunValidation(t *testing.T) {
 		}
 		defer p.Close(ctx)
 		_, err = sb.Run(cctx, Invocation{TenantID: "a", Plugin: p})
-		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrPluginTimeout) {
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pluginapi.ErrPluginTimeout) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -535,7 +536,7 @@ func TestStopLatency(t *testing.T) {
 		var worst time.Duration
 		for range tc.runs {
 			r, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p, Params: tc.params, Host: &fakeHost{tenant: "t"}})
-			if !errors.Is(err, ErrPluginTimeout) || r == nil {
+			if !errors.Is(err, pluginapi.ErrPluginTimeout) || r == nil {
 				t.Fatalf("%s: err = %v", tc.plugin, err)
 			}
 			worst = max(worst, r.Report.Duration-50*time.Millisecond)
@@ -602,17 +603,17 @@ func TestCloseWhileRunning(t *testing.T) {
 	for range 4 {
 		select {
 		case err := <-done:
-			if !errors.Is(err, ErrClosed) {
+			if !errors.Is(err, pluginapi.ErrClosed) {
 				t.Fatalf("run ended with %v, want ErrClosed", err)
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatal("Close did not stop a running guest")
 		}
 	}
-	if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p}); !errors.Is(err, ErrClosed) {
+	if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p}); !errors.Is(err, pluginapi.ErrClosed) {
 		t.Fatalf("run after close: %v", err)
 	}
-	if _, err := sb.Load(ctx, m, mod); !errors.Is(err, ErrClosed) {
+	if _, err := sb.Load(ctx, m, mod); !errors.Is(err, pluginapi.ErrClosed) {
 		t.Fatalf("load after close: %v", err)
 	}
 }
@@ -650,7 +651,7 @@ func TestStopDuringGC(t *testing.T) {
 	}()
 	defer close(stopGC)
 	for range 4 {
-		if err := <-done; !errors.Is(err, ErrPluginTimeout) {
+		if err := <-done; !errors.Is(err, pluginapi.ErrPluginTimeout) {
 			t.Fatalf("err = %v", err)
 		}
 	}
@@ -659,10 +660,10 @@ func TestStopDuringGC(t *testing.T) {
 // runWithin runs inv and fails the test if Run has not returned after a
 // minute: far past any plugin's deadline, so it holds on a loaded machine,
 // and it turns a guest that cannot be stopped into a failure, not a hang.
-func runWithin(t *testing.T, sb *Sandbox, inv Invocation) (*Result, error) {
+func runWithin(t *testing.T, sb *Sandbox, inv Invocation) (*pluginapi.Result, error) {
 	t.Helper()
 	type ret struct {
-		r   *Result
+		r   *pluginapi.Result
 		err error
 	}
 	done := make(chan ret, 1)
@@ -691,7 +692,7 @@ func TestInitDeadline(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = runWithin(t, sb, Invocation{TenantID: "a", Plugin: p})
-			if !errors.Is(err, ErrPluginTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+			if !errors.Is(err, pluginapi.ErrPluginTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("err = %v", err)
 			}
 			want := "_initialize"
@@ -733,7 +734,7 @@ func TestInstructionBudget(t *testing.T) {
 			}
 			defer p.Close(ctx)
 			r, err := runWithin(t, sb, Invocation{TenantID: "a", Plugin: p})
-			if !errors.Is(err, ErrInstructionLimit) || errors.Is(err, ErrPluginTimeout) {
+			if !errors.Is(err, pluginapi.ErrInstructionLimit) || errors.Is(err, pluginapi.ErrPluginTimeout) {
 				t.Fatalf("err = %v", err)
 			}
 			if r.Report.Instructions != 5_000_000 {

@@ -6,6 +6,7 @@
 // Friendly: echo, derive, split, upper, tag (WAT; the last three make the
 // pipeline tests' 3-step fan-out); wordcount, lookup (Go guests using pdk).
 // Hostile: loop, membomb, trap, bigoutput, chatty, oob, nocap, forge, wasi,
-// procexit, tablebomb, recurse, badimport, badsig, notwasm, badhash; modules that
+// procexit, tablebomb, recurse, badimport, badsig, notwasm, badhash, lookupflood
+// (and the issue 7 set, each described in its .wat); modules that
 // are malformed on purpose are generated in the tests instead.
 package testplugins

@@ -14,6 +14,7 @@ import (
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/testplugins"
 )
 
@@ -79,7 +80,7 @@ func benchPlugin(b *testing.B, name string) (manifest, module []byte) {
 	if manifest, err = fs.ReadFile(fsys, "plugin.toml"); err != nil {
 		b.Fatal(err)
 	}
-	m, err := sandbox.ParseManifest(manifest)
+	m, err := pluginapi.ParseManifest(manifest)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func directLoop(b *testing.B, n int) time.Duration {
 	sb := sharedSandbox(b)
 	load := func(name string) *sandbox.Plugin {
 		manifest, module := benchPlugin(b, name)
-		m, err := sandbox.ParseManifest(manifest)
+		m, err := pluginapi.ParseManifest(manifest)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -184,9 +185,9 @@ func directLoop(b *testing.B, n int) time.Duration {
 		return p
 	}
 	split, upper, tag := load("split"), load("upper"), load("tag")
-	run := func(p *sandbox.Plugin, content []byte) *sandbox.Result {
+	run := func(p *sandbox.Plugin, content []byte) *pluginapi.Result {
 		res, err := sb.Run(bg, sandbox.Invocation{TenantID: "direct", UserID: "u", Plugin: p,
-			Input: sandbox.Document{Name: "d.txt", ContentType: "text/plain", Size: int64(len(content)), Metadata: map[string]any{}, Content: bytes.NewReader(content)}})
+			Input: pluginapi.Document{Name: "d.txt", ContentType: "text/plain", Size: int64(len(content)), Metadata: map[string]any{}, Content: bytes.NewReader(content)}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/testplugins"
 )
 
@@ -27,6 +28,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	f := &fixture{h: h, storage: engine.ContentFilesystem}
 	t.Run("Definitions", f.testPipelineDefinitions)
 	t.Run("BoundBasket", f.testBoundBasket)
+	t.Run("DirectRunLineage", f.testDirectRunLineage)
 	t.Run("Replay", f.testReplay)
 	t.Run("Failures", f.testJobFailures)
 	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
@@ -84,7 +86,7 @@ func (e *pipeEnv) install(s *engine.Session, names ...string) {
 		must(e.t, err)
 		manifest, err := fs.ReadFile(fsys, "plugin.toml")
 		must(e.t, err)
-		m, err := sandbox.ParseManifest(manifest)
+		m, err := pluginapi.ParseManifest(manifest)
 		must(e.t, err)
 		module, err := fs.ReadFile(fsys, m.Module)
 		must(e.t, err)
@@ -237,6 +239,48 @@ func derivedOf(t *testing.T, s *engine.Session, id string) []engine.LineageEdge 
 		}
 	}
 	return out
+}
+
+// testDirectRunLineage: documents derived by a direct run (docex run)
+// have lineage edges without a pipeline, step or job; an output that is
+// the input itself (the same content, deduplicated) is no derivation.
+func (f *fixture) testDirectRunLineage(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin, writer := e.as("acme", "admin"), e.as("acme", "writer")
+	e.install(admin, "split", "upper")
+	b, err := writer.CreateBasket(bg, "direct")
+	must(t, err)
+	d := e.add(writer, b.ID, "d.txt", "hello direct run", nil)
+	res, err := writer.RunPlugin(bg, "split", d.ID, nil)
+	must(t, err)
+	if len(res.Derived) != 2 {
+		t.Fatalf("split derived %d documents, want 2", len(res.Derived))
+	}
+	parts := derivedOf(t, writer, d.ID)
+	if len(parts) != 2 {
+		t.Fatalf("%d lineage edges from the run's input, want 2: %+v", len(parts), parts)
+	}
+	for _, p := range parts {
+		if p.Pipeline != "" || p.Step != "" || p.JobID != "" || p.Version != 0 || p.Plugin != "split" ||
+			len(p.ModuleSHA256) != 64 || len(p.Params) != 0 || p.SourceID != d.ID {
+			t.Fatalf("edge of a direct run %+v", p)
+		}
+		l, err := writer.Lineage(bg, p.DerivedID)
+		must(t, err)
+		if len(l.Ancestors) != 1 || l.Ancestors[0].SourceID != d.ID {
+			t.Fatalf("ancestors of %s: %+v", p.DerivedID, l.Ancestors)
+		}
+	}
+	same := e.add(writer, b.ID, "same.txt", "ALREADY UPPER", nil)
+	res, err = writer.RunPlugin(bg, "upper", same.ID, nil)
+	must(t, err)
+	if len(res.Derived) != 1 || res.Derived[0].ID != same.ID {
+		t.Fatalf("upper of upper-case text: derived %+v, want the input itself", res.Derived)
+	}
+	if l, err := writer.Lineage(bg, same.ID); err != nil || len(l.Ancestors)+len(l.Descendants) != 0 {
+		t.Fatalf("a run whose output is its input: lineage %+v, %v", l, err)
+	}
 }
 
 func (f *fixture) testBoundBasket(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/docex-dev/docex"
-	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/testplugins"
 )
 
@@ -17,7 +17,7 @@ func pluginFiles(t *testing.T, name string) (manifest, module []byte) {
 	must(t, err)
 	manifest, err = fs.ReadFile(fsys, "plugin.toml")
 	must(t, err)
-	m, err := sandbox.ParseManifest(manifest)
+	m, err := pluginapi.ParseManifest(manifest)
 	must(t, err)
 	module, err = fs.ReadFile(fsys, m.Module)
 	must(t, err)
@@ -76,7 +76,7 @@ func (f *fixture) testPlugins(t *testing.T) {
 	// A hostile run fails and writes nothing but its audit entry.
 	before, err := a.Basket(bg, bk.ID)
 	must(t, err)
-	if _, err := a.RunPlugin(bg, "loop", doc.ID, nil); !errors.Is(err, docex.ErrPluginFailed) || !errors.Is(err, sandbox.ErrPluginTimeout) {
+	if _, err := a.RunPlugin(bg, "loop", doc.ID, nil); !errors.Is(err, docex.ErrPluginFailed) || !errors.Is(err, pluginapi.ErrPluginTimeout) {
 		t.Fatalf("loop: %v", err)
 	}
 	after, err := a.Basket(bg, bk.ID)

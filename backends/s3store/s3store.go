@@ -228,7 +228,7 @@ func (s *Store) InTransaction() bool { return false }
 // names are a valid tenant id and a UUID; other keys are never reported.
 // ModTime is zero (a prefix has none).
 func (s *Store) Incarnations(ctx context.Context, fn func(driver.StoredIncarnation) error) error {
-	root := s.prefix + "tenants/"
+	root := s.prefix + contentkey.Tenants + "/"
 	return s.listPrefixes(ctx, root, func(idPrefix string) error {
 		id := strings.TrimSuffix(strings.TrimPrefix(idPrefix, root), "/")
 		return s.listPrefixes(ctx, idPrefix, func(incPrefix string) error {

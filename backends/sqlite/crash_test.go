@@ -31,7 +31,7 @@ import (
 // everything acknowledged is there and intact and nothing is half-made.
 
 const (
-	envCrashMode  = "DOCEX_CRASH_MODE" // tenants | docs-filesystem | docs-database
+	envCrashMode  = "DOCEX_CRASH_MODE" // tenants | docs-filesystem | docs-database | docs-parallel | docs-batch-filesystem
 	envCrashDir   = "DOCEX_CRASH_DIR"
 	envCrashSync  = "DOCEX_CRASH_SYNC"
 	envCrashRound = "DOCEX_CRASH_ROUND"
@@ -41,7 +41,7 @@ const crashDocSize = 4 << 10
 
 func crashConfigs(dir, mode, sync string) (sqlite.Config, engine.Config) {
 	storage := engine.ContentDatabase
-	if mode == "docs-filesystem" {
+	if strings.HasSuffix(mode, "-filesystem") {
 		storage = engine.ContentFilesystem
 	}
 	return sqlite.Config{Dir: filepath.Join(dir, "data"), Synchronous: sync},
@@ -62,6 +62,10 @@ func crashContent(round, n int) []byte {
 // crashWriters is the number of concurrent writers of the docs-parallel
 // mode.
 const crashWriters = 4
+
+// crashBatch is the number of documents per AddDocuments call of the
+// docs-batch-filesystem mode: one pack file per call.
+const crashBatch = 25
 
 func crashTenantID(round, n int) string { return fmt.Sprintf("r%d-t%d", round, n) }
 
@@ -112,6 +116,29 @@ func TestCrashChild(t *testing.T) {
 		fail("basket: %v", err)
 	}
 	fmt.Fprintln(out, "READY")
+	if mode == "docs-batch-filesystem" {
+		// Batches: each call's small contents go into one pack file whose
+		// locators commit with the documents.
+		for n := 0; ; n += crashBatch {
+			docs := make([]engine.NewDocument, crashBatch)
+			for i := range docs {
+				docs[i] = engine.NewDocument{Name: fmt.Sprintf("r%d-%d.bin", round, n+i), Content: bytes.NewReader(crashContent(round, n+i))}
+			}
+			fmt.Fprintf(out, "BEGIN %d\n", n)
+			added, err := s.AddDocuments(bgctx, b.ID, docs)
+			if err != nil {
+				fail("add: %v", err)
+			}
+			var buf strings.Builder
+			for _, a := range added {
+				if a.Duplicate {
+					fail("add %d: duplicate", n)
+				}
+				fmt.Fprintf(&buf, "DOC %s %s\n", a.Document.ID, a.Document.Checksum)
+			}
+			fmt.Fprint(out, buf.String())
+		}
+	}
 	if mode == "docs-parallel" {
 		// Concurrent writers: their adds share commits (group commit).
 		var mu sync.Mutex
@@ -238,7 +265,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Skip("in the crash child")
 	}
 	const rounds = 3
-	for _, mode := range []string{"tenants", "docs-filesystem", "docs-database", "docs-parallel"} {
+	for _, mode := range []string{"tenants", "docs-filesystem", "docs-database", "docs-parallel", "docs-batch-filesystem"} {
 		for _, sync := range []string{"full", "normal"} {
 			t.Run(mode+"/"+sync, func(t *testing.T) {
 				t.Parallel()
@@ -361,8 +388,11 @@ func verifyDocs(t *testing.T, dir, mode, sync string, round int, lines []string,
 	t.Helper()
 	inflight := -1
 	maxInflight := 1
-	if mode == "docs-parallel" {
+	switch mode {
+	case "docs-parallel":
 		maxInflight = crashWriters
+	case "docs-batch-filesystem":
+		maxInflight = crashBatch
 	}
 	for _, l := range lines {
 		f := strings.Fields(l)
@@ -471,7 +501,7 @@ func verifyDocs(t *testing.T, dir, mode, sync string, round int, lines []string,
 		t.Logf("round %d: swept %+v", round, rep)
 	}
 	check("after the sweep")
-	if mode == "docs-filesystem" {
+	if strings.HasSuffix(mode, "-filesystem") {
 		tmp := 0
 		filepath.WalkDir(filepath.Join(dir, "content"), func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "stage-") {

@@ -41,7 +41,9 @@ func TestGroupCommitFailureLosesNoContent(t *testing.T) {
 		}
 		return nil
 	}
-	cfg := engine.Config{MultiTenancy: true, ContentDir: filepath.Join(dir, "content")}
+	// Content files of their own (not packed): the sweep releases
+	// unreferenced files through List.
+	cfg := engine.Config{MultiTenancy: true, ContentDir: filepath.Join(dir, "content"), ContentPackMax: -1}
 	if _, err := engine.Bootstrap(ctx, b, cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -382,6 +383,85 @@ func (t *tx) InsertDocument(ctx context.Context, d docex.Document) error {
 		return err
 	}
 	return t.putMeta(ctx, d.ID, d.BasketID, d.Metadata)
+}
+
+// rowsPerInsert bounds the rows of one multi-row INSERT (SQLite allows
+// 32766 parameters; 10 columns x 64 rows stays far below). Full chunks
+// share one statement text, so the transaction prepares each once.
+const rowsPerInsert = 64
+
+// insertRows runs "INSERT INTO <head> VALUES (?,...),(?,...) <tail>" for
+// n rows of cols values each, args(i) giving row i's values, in chunks.
+func (t *tx) insertRows(ctx context.Context, head, tail string, cols, n int, args func(i int, dst []any) []any) error {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	vals := make([]any, 0, cols*rowsPerInsert)
+	for start := 0; start < n; start += rowsPerInsert {
+		end := min(n, start+rowsPerInsert)
+		vals = vals[:0]
+		for i := start; i < end; i++ {
+			vals = args(i, vals)
+		}
+		q := "INSERT INTO " + head + " VALUES " + strings.TrimSuffix(strings.Repeat(row+",", end-start), ",") + tail
+		if _, err := t.t.ExecContext(ctx, q, vals...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// InsertDocuments implements driver.BatchTx: multi-row INSERTs of the
+// documents, their metadata and the audit entries, one count update per
+// basket.
+func (t *tx) InsertDocuments(ctx context.Context, docs []docex.Document, audit []docex.AuditEntry) error {
+	err := t.insertRows(ctx, "documents(id, basket_id, name, content_type, size, checksum, status, created_at, updated_at)", "", 9, len(docs), func(i int, dst []any) []any {
+		d := docs[i]
+		return append(dst, d.ID, d.BasketID, d.Name, d.ContentType, d.Size, d.Checksum, d.Status, micros(d.CreatedAt), micros(d.UpdatedAt))
+	})
+	if isUnique(err) {
+		return docex.Errorf(docex.ErrDuplicateContent, "a basket already holds content of a document being added")
+	}
+	if err != nil {
+		return fmt.Errorf("insert document: %w", err)
+	}
+	type total struct{ docs, bytes int64 }
+	totals := map[string]*total{}
+	var order []string
+	type metaRow struct {
+		doc, basket, key string
+		v                docex.Value
+	}
+	var meta []metaRow
+	for _, d := range docs {
+		tt := totals[d.BasketID]
+		if tt == nil {
+			tt = &total{}
+			totals[d.BasketID] = tt
+			order = append(order, d.BasketID)
+		}
+		tt.docs++
+		tt.bytes += d.Size
+		keys := make([]string, 0, len(d.Metadata))
+		for k := range d.Metadata {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			meta = append(meta, metaRow{d.ID, d.BasketID, k, d.Metadata[k]})
+		}
+	}
+	for _, b := range order {
+		if err := t.count(ctx, b, totals[b].docs, totals[b].bytes); err != nil {
+			return err
+		}
+	}
+	err = t.insertRows(ctx, "metadata(document_id, basket_id, key, vtype, value)", " ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value", 5, len(meta), func(i int, dst []any) []any {
+		m := meta[i]
+		return append(dst, m.doc, m.basket, m.key, int(m.v.Type()), m.v.Canonical())
+	})
+	if err != nil {
+		return fmt.Errorf("set metadata: %w", err)
+	}
+	return insertAudits(ctx, t, t.audit, audit)
 }
 
 // count adjusts a basket's document count and byte total.

@@ -160,6 +160,32 @@ func insertAudit(ctx context.Context, q querier, table string, e docex.AuditEntr
 	return nil
 }
 
+// insertAudits appends entries with multi-row INSERTs.
+func insertAudits(ctx context.Context, t *tx, table string, entries []docex.AuditEntry) error {
+	rows := make([][]any, len(entries))
+	for i, e := range entries {
+		roles, err := json.Marshal(e.Roles)
+		if err != nil {
+			return err
+		}
+		if e.Roles == nil {
+			roles = []byte("[]")
+		}
+		detail, err := driver.EncodeDetail(e.Detail)
+		if err != nil {
+			return err
+		}
+		rows[i] = []any{e.ID, micros(e.Time), e.TenantID, e.UserID, string(roles), e.Operation, e.Target, e.Outcome, e.Error, detail}
+	}
+	err := t.insertRows(ctx, table+"(id, time, tenant_id, user_id, roles, operation, target, outcome, error, detail)", "", 10, len(rows), func(i int, dst []any) []any {
+		return append(dst, rows[i]...)
+	})
+	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	return nil
+}
+
 func listAudit(ctx context.Context, q querier, table string, page docex.Page) ([]docex.AuditEntry, error) {
 	page, err := page.Normalize()
 	if err != nil {

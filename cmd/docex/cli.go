@@ -12,6 +12,7 @@ import (
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
 // cli is one invocation's state. Commands get the configured system from
@@ -167,7 +168,7 @@ func openSandbox(ctx context.Context, f *config.File) (*sandbox.Sandbox, error) 
 		InitTimeout:  ms(sc.InitTimeoutMS),
 		MaxIdleBytes: sc.MaxIdleBytes,
 		IdleTTL:      ms(sc.IdleTTLMS),
-		Ceilings: sandbox.Limits{
+		Ceilings: pluginapi.Limits{
 			MemoryPages: sc.MaxMemoryPages, Timeout: ms(sc.MaxTimeoutMS), MaxOutputBytes: sc.MaxOutputBytes,
 			MaxHostCalls: sc.MaxHostCalls, MaxLogBytes: sc.MaxLogBytes, MaxInstructions: sc.MaxInstructions,
 		},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
 // TestSandboxDefaultsDocumented checks that the sandbox defaults are
@@ -27,7 +28,7 @@ func TestSandboxDefaultsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docex.yaml.example: %v", err)
 	}
-	ex, ceil := f.Sandbox, sandbox.DefaultCeilings()
+	ex, ceil := f.Sandbox, pluginapi.DefaultCeilings()
 	example := map[string]int64{
 		"max_memory_pages": int64(ex.MaxMemoryPages), "max_timeout_ms": int64(ex.MaxTimeoutMS),
 		"max_output_bytes": ex.MaxOutputBytes, "max_host_calls": ex.MaxHostCalls,

@@ -4,7 +4,7 @@ import (
 	"errors"
 
 	"github.com/docex-dev/docex"
-	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
 // hints say what to do next after an error, in the CLI's terms (flags,
@@ -34,7 +34,7 @@ var hints = []struct {
 		return "this docex.yaml is local single-file mode, which has no tenants; for tenants, docex init another one: docex init --config DIR/docex.yaml"
 	}},
 	{docex.ErrBasketNotEmpty, fixed("add --force to delete the basket with its documents")},
-	{sandbox.ErrHashMismatch, fixed("the module is not the one plugin.toml names: if you rebuilt it, set sha256 in plugin.toml to its sha256sum")},
+	{pluginapi.ErrHashMismatch, fixed("the module is not the one plugin.toml names: if you rebuilt it, set sha256 in plugin.toml to its sha256sum")},
 	{docex.ErrSchemaVersion, fixed("use the docex version that created this data (docex --version prints this binary's schema version)")},
 }
 

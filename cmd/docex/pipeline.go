@@ -484,8 +484,8 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 			if dup(e) {
 				continue
 			}
-			writef(w, "%s<- %s\tby %s/%s v%d (plugin %s %s, params %s)\n", strings.Repeat("  ", e.Depth-1),
-				label(e.SourceID, e.SourceName, e.SourceGone), e.Pipeline, e.Step, e.Version, e.Plugin, e.ModuleSHA256[:min(12, len(e.ModuleSHA256))], jsonText(e.Params))
+			writef(w, "%s<- %s\tby %s (plugin %s %s, params %s)\n", strings.Repeat("  ", e.Depth-1),
+				label(e.SourceID, e.SourceName, e.SourceGone), producedBy(e), e.Plugin, e.ModuleSHA256[:min(12, len(e.ModuleSHA256))], jsonText(e.Params))
 		}
 		if len(l.Descendants) == 0 {
 			fmt.Fprintln(w, "derived: nothing")
@@ -494,10 +494,19 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 			if dup(e) {
 				continue
 			}
-			writef(w, "%s-> %s\tby %s/%s v%d (plugin %s)\n", strings.Repeat("  ", e.Depth-1),
-				label(e.DerivedID, e.DerivedName, e.DerivedGone), e.Pipeline, e.Step, e.Version, e.Plugin)
+			writef(w, "%s-> %s\tby %s (plugin %s)\n", strings.Repeat("  ", e.Depth-1),
+				label(e.DerivedID, e.DerivedName, e.DerivedGone), producedBy(e), e.Plugin)
 		}
 	})
+}
+
+// producedBy names what made a lineage edge: a pipeline's step
+// ("PIPELINE/STEP vN") or a direct run (docex run, no pipeline).
+func producedBy(e engine.LineageEdge) string {
+	if e.Pipeline == "" {
+		return "docex run"
+	}
+	return fmt.Sprintf("%s/%s v%d", e.Pipeline, e.Step, e.Version)
 }
 
 // deleteDocument deletes a document; a document with derived documents

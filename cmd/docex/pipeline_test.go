@@ -274,3 +274,22 @@ func workerKill9(t *testing.T, h *harness, env []string) {
 		}
 	}
 }
+
+// TestRunLineageCLI: a document derived by docex run shows in doc lineage
+// ("by docex run") and protects its source from a plain delete.
+func TestRunLineageCLI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "plain")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("r.txt", "a document run by hand"), "-q")...).stdout)
+	h.ok(with("run", "split", id)...)
+	out := h.ok(with("doc", "lineage", id)...).stdout
+	if strings.Count(out, "by docex run (plugin split)") != 2 || strings.Contains(out, "derived: nothing") {
+		t.Fatalf("lineage after docex run:\n%s", out)
+	}
+	if r := h.want(exitConflict, with("doc", "delete", id)...); !strings.Contains(r.stderr, "--cascade") {
+		t.Fatalf("delete of a run's source: %s", r.stderr)
+	}
+}

@@ -14,7 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
-	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/spf13/pflag"
 )
 
@@ -187,12 +187,12 @@ func readPlugin(path string) (manifest, module []byte, err error) {
 		return nil, nil, docex.Errorf(docex.ErrInvalid, "plugin %s: %v", path, unwrapPath(err))
 	}
 	if !st.IsDir() {
-		if filepath.Base(path) != sandbox.ManifestFile {
-			return nil, nil, docex.Errorf(docex.ErrInvalid, "%s: want a plugin directory (holding %s and the module it names)", path, sandbox.ManifestFile)
+		if filepath.Base(path) != pluginapi.ManifestFile {
+			return nil, nil, docex.Errorf(docex.ErrInvalid, "%s: want a plugin directory (holding %s and the module it names)", path, pluginapi.ManifestFile)
 		}
 		dir = filepath.Dir(path)
 	}
-	manifest, module, err = sandbox.ReadPluginDir(dir)
+	manifest, module, err = pluginapi.ReadPluginDir(dir)
 	if errors.Is(err, fs.ErrNotExist) && hasGoSource(dir) {
 		mod := moduleName(dir)
 		return nil, nil, withHint(docex.Errorf(docex.ErrPluginInvalid, "%s holds a plugin's source, not its built module %s", dir, mod),
@@ -212,7 +212,7 @@ func moduleName(dir string) string {
 	var m struct {
 		Module string `toml:"module"`
 	}
-	if _, err := toml.DecodeFile(filepath.Join(dir, sandbox.ManifestFile), &m); err != nil || m.Module == "" {
+	if _, err := toml.DecodeFile(filepath.Join(dir, pluginapi.ManifestFile), &m); err != nil || m.Module == "" {
 		return "MODULE.wasm"
 	}
 	return m.Module

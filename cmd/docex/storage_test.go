@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -119,13 +120,19 @@ func TestVerify(t *testing.T) {
 	h.ok("tenant", "create", "beta")
 	h.env["DOCEX_TENANT"], h.env["DOCEX_USER"], h.env["DOCEX_ROLES"] = "acme", "alice", "admin"
 	h.ok("basket", "create", "b")
-	var files []string
-	for _, c := range []string{"intact", "bit rot", "gone", "linked"} {
-		files = append(files, h.file(strings.ReplaceAll(c, " ", "_")+".txt", "content: "+c))
-	}
-	added := decode[[]struct {
+	// Filesystem content is packed: "intact" and "bit rot" share the pack
+	// of one add, "gone" and "linked" have a pack each.
+	type addedDoc struct {
 		Document doc `json:"document"`
-	}](t, h.ok(append([]string{"doc", "add", "b", "--json"}, files...)...).stdout)
+	}
+	var added []addedDoc
+	for _, group := range [][]string{{"intact", "bit rot"}, {"gone"}, {"linked"}} {
+		args := []string{"doc", "add", "b", "--json"}
+		for _, c := range group {
+			args = append(args, h.file(strings.ReplaceAll(c, " ", "_")+".txt", "content: "+c))
+		}
+		added = append(added, decode[[]addedDoc](t, h.ok(args...).stdout)...)
+	}
 	type report struct {
 		Tenants []string `json:"tenants"`
 		Objects int      `json:"objects"`
@@ -138,25 +145,31 @@ func TestVerify(t *testing.T) {
 	if rep.Objects != 4 || len(rep.Damaged) != 0 || len(rep.Tenants) != 2 {
 		t.Fatalf("clean verify: %+v", rep)
 	}
-	path := func(sum string) string {
+	// pack returns the pack file holding content and where.
+	pack := func(content string) (string, int) {
 		var found string
+		var at int
 		filepath.WalkDir(filepath.Join(h.dir, "docex-data", "content"), func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.Name() == sum {
-				found = p
+			if err == nil && strings.HasSuffix(d.Name(), ".pack") {
+				b, _ := os.ReadFile(p)
+				if i := bytes.Index(b, []byte(content)); i >= 0 {
+					found, at = p, i
+				}
 			}
 			return nil
 		})
 		if found == "" {
-			t.Fatalf("no file for %s", sum)
+			t.Fatalf("no pack holds %q", content)
 		}
-		return found
+		return found, at
 	}
-	rot := path(added[1].Document.Checksum)
+	rot, at := pack("content: bit rot")
 	b, _ := os.ReadFile(rot)
-	b[0] ^= 0x01
+	b[at] ^= 0x01
 	must(t, os.WriteFile(rot, b, 0o600))
-	must(t, os.Remove(path(added[2].Document.Checksum)))
-	linked := path(added[3].Document.Checksum)
+	gone, _ := pack("content: gone")
+	must(t, os.Remove(gone))
+	linked, _ := pack("content: linked")
 	must(t, os.Remove(linked))
 	secret := h.file("secret", "root:x:0:0:root:/root:/bin/bash")
 	must(t, os.Symlink(secret, linked))

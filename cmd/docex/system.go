@@ -346,7 +346,9 @@ func gcCommand() *command {
 		summary: "remove what a crash left behind (files older than --grace)",
 		help: `Removes tenant databases (or schemas) that no registered tenant owns, the
 content directories of deleted tenants and content files no document refers
-to: what a crash between two steps can leave. Files younger than --grace are
+to: what a crash between two steps can leave. With filesystem storage it
+also removes pack files no document refers to and rewrites packs less than
+half referenced (deleted documents leave their bytes in a pack until then). Files younger than --grace are
 left alone, since operations in flight may be using them. Safe to run while
 docex is in use.`,
 		flags: func(fs *pflag.FlagSet) {
@@ -365,8 +367,8 @@ docex is in use.`,
 				return err
 			}
 			return c.emit(rep, func(w io.Writer) {
-				writef(w, "removed %d unregistered tenant files, %d stale content directories, %d unreferenced content files\n",
-					len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles)
+				writef(w, "removed %d unregistered tenant files, %d stale content directories, %d unreferenced content files, %d pack files\n",
+					len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles, rep.Packs)
 			})
 		},
 	}

@@ -44,6 +44,10 @@ func Object(sum string) (string, error) {
 // Local is the namespace of content with multi-tenancy disabled.
 const Local = "local"
 
+// Tenants is the first element of every tenant namespace (Tenant): the
+// directory or key prefix content stores list to find incarnations.
+const Tenants = "tenants"
+
 // Tenant returns the slash-separated namespace of a tenant incarnation:
 // "tenants/<id>/<incarnation>", or Local for the zero tenant (multi-tenancy
 // disabled). It returns docex.ErrInvalidID for an invalid id and
@@ -59,7 +63,7 @@ func Tenant(t docex.Tenant) (string, error) {
 	if !ValidIncarnation(t.Incarnation) {
 		return "", docex.Errorf(docex.ErrCorrupt, "tenant %q has an invalid incarnation %q", t.ID, t.Incarnation)
 	}
-	return path.Join("tenants", t.ID, t.Incarnation), nil
+	return path.Join(Tenants, t.ID, t.Incarnation), nil
 }
 
 // ValidIncarnation reports whether s is a canonical UUID.

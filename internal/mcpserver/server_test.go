@@ -22,6 +22,7 @@ import (
 	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/testplugins"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -880,7 +881,7 @@ func pluginBytes(t testing.TB, name string) (manifest, module []byte) {
 	if manifest, err = fs.ReadFile(fsys, "plugin.toml"); err != nil {
 		t.Fatal(err)
 	}
-	m, err := sandbox.ParseManifest(manifest)
+	m, err := pluginapi.ParseManifest(manifest)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -34,7 +35,8 @@ func run(in io.Reader, out io.Writer) int {
 	start := time.Now()
 	output := map[string][]string{} // package/test -> output lines
 	var slow []testTime
-	var failed, skipped []string
+	var failed []string
+	var skipped []skip // in order of the first test of each (package, reason)
 	passed := 0
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -59,11 +61,7 @@ func run(in io.Reader, out io.Writer) int {
 		case "pass", "fail", "skip":
 			if e.Test != "" {
 				if e.Action == "skip" && !strings.Contains(e.Test, "/") {
-					why := ""
-					if lines := output[key]; len(lines) > 0 {
-						why = strings.TrimSpace(lines[len(lines)-1])
-					}
-					skipped = append(skipped, fmt.Sprintf("%s %s: %s", short, e.Test, why))
+					skipped = addSkip(skipped, short, e.Test, skipReason(output[key]))
 				}
 				if e.Action == "fail" {
 					fmt.Fprintf(out, "--- FAIL %s %s (%.1fs)\n%s", short, e.Test, e.Elapsed, strings.Join(output[key], ""))
@@ -99,9 +97,17 @@ func run(in io.Reader, out io.Writer) int {
 		}
 	}
 	if len(skipped) > 0 {
-		fmt.Fprintf(out, "\n%d skipped tests:\n", len(skipped))
-		for _, s := range skipped[:min(10, len(skipped))] {
-			fmt.Fprintf(out, "  %s\n", s)
+		n := 0
+		for _, s := range skipped {
+			n += len(s.tests)
+		}
+		fmt.Fprintf(out, "\n%d skipped tests:\n", n)
+		for _, s := range skipped {
+			names := strings.Join(s.tests[:min(3, len(s.tests))], ", ")
+			if len(s.tests) > 3 {
+				names += fmt.Sprintf(" and %d more", len(s.tests)-3)
+			}
+			fmt.Fprintf(out, "  %s %s: %s\n", s.pkg, names, s.reason)
 		}
 	}
 	if len(failed) > 0 {
@@ -111,3 +117,36 @@ func run(in io.Reader, out io.Writer) int {
 	fmt.Fprintf(out, "\n%d packages passed\n", passed)
 	return 0
 }
+
+// skip is the skipped tests of one package for one reason.
+type skip struct {
+	pkg, reason string
+	tests       []string
+}
+
+func addSkip(skipped []skip, pkg, test, reason string) []skip {
+	for i := range skipped {
+		if skipped[i].pkg == pkg && skipped[i].reason == reason {
+			skipped[i].tests = append(skipped[i].tests, test)
+			return skipped
+		}
+	}
+	return append(skipped, skip{pkg: pkg, reason: reason, tests: []string{test}})
+}
+
+// skipReason is the message a skipped test gave: its last output line
+// that is not go test's own "--- SKIP" or "=== RUN" line, without t.Skip's
+// "file.go:N: " (so that the tests skipped for one reason are counted
+// together).
+func skipReason(lines []string) string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l == "" || strings.HasPrefix(l, "--- ") || strings.HasPrefix(l, "=== ") {
+			continue
+		}
+		return skipLocation.ReplaceAllString(l, "")
+	}
+	return "(no reason given)"
+}
+
+var skipLocation = regexp.MustCompile(`^[\w.-]+\.go:\d+: `)

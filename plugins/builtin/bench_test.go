@@ -15,6 +15,7 @@ import (
 	"github.com/docex-dev/docex/plugins/builtin"
 	"github.com/docex-dev/docex/plugins/builtin/internal/steps"
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/testplugins"
 )
 
@@ -194,12 +195,12 @@ func TestColdStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := sandbox.ParseManifest(all[0].Manifest)
+	m, err := pluginapi.ParseManifest(all[0].Manifest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	load := func(m *sandbox.Manifest, module []byte) (time.Duration, *sandbox.Sandbox, *sandbox.Plugin) {
+	load := func(m *pluginapi.Manifest, module []byte) (time.Duration, *sandbox.Sandbox, *sandbox.Plugin) {
 		sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: dir})
 		if err != nil {
 			t.Fatal(err)
@@ -226,11 +227,11 @@ func TestColdStart(t *testing.T) {
 	}
 	second := time.Since(start)
 	fsys, _ := testplugins.Dir("lookup")
-	raw, err := fs.ReadFile(fsys, sandbox.ManifestFile)
+	raw, err := fs.ReadFile(fsys, pluginapi.ManifestFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lm, err := sandbox.ParseManifest(raw)
+	lm, err := pluginapi.ParseManifest(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,13 +319,13 @@ func TestLargePDF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := sandbox.ParseManifest(all[0].Manifest)
+	m, err := pluginapi.ParseManifest(all[0].Manifest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	memLimit := int64(m.Limits.MemoryPages) * 65536 // 64 KiB wasm pages
 	m.Limits.TimeoutMS = 30 * 60 * 1000
-	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir(), Ceilings: sandbox.Limits{Timeout: 30 * time.Minute}})
+	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir(), Ceilings: pluginapi.Limits{Timeout: 30 * time.Minute}})
 	if err != nil {
 		t.Fatal(err)
 	}

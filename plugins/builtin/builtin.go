@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
 //go:generate ./build.sh
@@ -36,7 +36,7 @@ func Names() []string {
 
 // Steps returns every built-in step, its manifest parsed and checked
 // against the module's hash. It returns an error (wrapping
-// sandbox.ErrInvalidManifest or sandbox.ErrHashMismatch) only if the
+// pluginapi.ErrInvalidManifest or pluginapi.ErrHashMismatch) only if the
 // embedded files are inconsistent, which TestSteps prevents.
 func Steps() ([]Step, error) {
 	module, err := files.ReadFile(ModuleFile)
@@ -49,12 +49,12 @@ func Steps() ([]Step, error) {
 		if err != nil {
 			return nil, fmt.Errorf("builtin: %w", err)
 		}
-		m, err := sandbox.ParseManifest(raw)
+		m, err := pluginapi.ParseManifest(raw)
 		if err != nil {
 			return nil, fmt.Errorf("builtin: %s: %w", n, err)
 		}
 		if m.Name != n || m.Module != ModuleFile {
-			return nil, fmt.Errorf("builtin: %s: %w: manifest names %q with module %q", n, sandbox.ErrInvalidManifest, m.Name, m.Module)
+			return nil, fmt.Errorf("builtin: %s: %w: manifest names %q with module %q", n, pluginapi.ErrInvalidManifest, m.Name, m.Module)
 		}
 		if err := m.VerifyModule(module); err != nil {
 			return nil, fmt.Errorf("builtin: %w (rebuild with plugins/builtin/build.sh)", err)

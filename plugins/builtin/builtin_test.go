@@ -18,6 +18,7 @@ import (
 
 	"github.com/docex-dev/docex/plugins/builtin"
 	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
 // One sandbox and one compile of the shared module per test binary, into
@@ -52,7 +53,7 @@ func plugin(t testing.TB, name string) (*sandbox.Sandbox, *sandbox.Plugin) {
 		}
 		shared.plugins = map[string]*sandbox.Plugin{}
 		for _, s := range all {
-			m, err := sandbox.ParseManifest(s.Manifest)
+			m, err := pluginapi.ParseManifest(s.Manifest)
 			if err != nil {
 				shared.err = err
 				return
@@ -68,13 +69,13 @@ func plugin(t testing.TB, name string) (*sandbox.Sandbox, *sandbox.Plugin) {
 	return shared.sb, shared.plugins[name]
 }
 
-func run(t testing.TB, step string, doc sandbox.Document, params map[string]string) (*sandbox.Result, error) {
+func run(t testing.TB, step string, doc pluginapi.Document, params map[string]string) (*pluginapi.Result, error) {
 	t.Helper()
 	sb, p := plugin(t, step)
 	return sb.Run(context.Background(), sandbox.Invocation{TenantID: "t1", UserID: "u", Plugin: p, Params: params, Input: doc})
 }
 
-func fileDoc(t testing.TB, path, contentType string) sandbox.Document {
+func fileDoc(t testing.TB, path, contentType string) pluginapi.Document {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -83,8 +84,8 @@ func fileDoc(t testing.TB, path, contentType string) sandbox.Document {
 	return bytesDoc(filepath.Base(path), contentType, b)
 }
 
-func bytesDoc(name, contentType string, b []byte) sandbox.Document {
-	return sandbox.Document{Name: name, ContentType: contentType, Size: int64(len(b)), Content: bytes.NewReader(b)}
+func bytesDoc(name, contentType string, b []byte) pluginapi.Document {
+	return pluginapi.Document{Name: name, ContentType: contentType, Size: int64(len(b)), Content: bytes.NewReader(b)}
 }
 
 const (
@@ -101,14 +102,14 @@ func TestSteps(t *testing.T) {
 		t.Fatalf("%d steps", len(all))
 	}
 	for _, s := range all {
-		m, err := sandbox.ParseManifest(s.Manifest)
+		m, err := pluginapi.ParseManifest(s.Manifest)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if m.Entry != "docex_run_"+strings.ReplaceAll(s.Name, "-", "_") {
 			t.Errorf("%s: entry %q", s.Name, m.Entry)
 		}
-		if m.Has(sandbox.CapDocumentsLookup) || m.Has(sandbox.CapMetadataRead) {
+		if m.Has(pluginapi.CapDocumentsLookup) || m.Has(pluginapi.CapMetadataRead) {
 			t.Errorf("%s asks for more than it uses: %v", s.Name, m.Capabilities)
 		}
 		if _, p := plugin(t, s.Name); p == nil {
@@ -171,13 +172,13 @@ func TestExtractText(t *testing.T) {
 	}
 	t.Run("unsupported", func(t *testing.T) {
 		_, err := run(t, "extract-text", bytesDoc("x.bin", "application/octet-stream", []byte{0, 1, 2, 3}), nil)
-		if !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), "unsupported:") {
+		if !errors.Is(err, pluginapi.ErrPluginStatusError) || !strings.Contains(err.Error(), "unsupported:") {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("bad format param", func(t *testing.T) {
 		_, err := run(t, "extract-text", bytesDoc("a.txt", "text/plain", []byte("hi")), map[string]string{"format": "rtf"})
-		if !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter: format") {
+		if !errors.Is(err, pluginapi.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter: format") {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -231,13 +232,13 @@ func TestChunk(t *testing.T) {
 	}
 	t.Run("bad overlap", func(t *testing.T) {
 		_, err := run(t, "chunk", bytesDoc("a.txt", "text/plain", []byte("hi")), map[string]string{"size": "10", "overlap": "10"})
-		if !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter: overlap") {
+		if !errors.Is(err, pluginapi.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter: overlap") {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("size not an int", func(t *testing.T) {
 		_, err := run(t, "chunk", bytesDoc("a.txt", "text/plain", []byte("hi")), map[string]string{"size": "big"})
-		if !errors.Is(err, sandbox.ErrInvalidParams) {
+		if !errors.Is(err, pluginapi.ErrInvalidParams) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -274,7 +275,7 @@ func TestRedactPII(t *testing.T) {
 		}
 	}
 	for _, bad := range []map[string]string{{"kinds": "email,ssn"}, {"patterns": `{"x":"("}`}, {"patterns": `{"x":"a*"}`}, {"patterns": "nope"}} {
-		if _, err := run(t, "redact-pii", bytesDoc("a.txt", "text/plain", []byte(text)), bad); !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter") {
+		if _, err := run(t, "redact-pii", bytesDoc("a.txt", "text/plain", []byte(text)), bad); !errors.Is(err, pluginapi.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter") {
 			t.Errorf("%v: err = %v", bad, err)
 		}
 	}
@@ -297,7 +298,7 @@ func TestOtherSteps(t *testing.T) {
 	if res.Metadata["first"] != "Aruba" || res.Metadata["code"] != "AW" || res.Metadata["json_fields_found"] != 2.0 {
 		t.Fatalf("json-extract: %v", res.Metadata)
 	}
-	if _, err := run(t, "json-extract", fileDoc(t, "testdata/files/iso_3166-1.json", "application/json"), nil); !errors.Is(err, sandbox.ErrInvalidParams) {
+	if _, err := run(t, "json-extract", fileDoc(t, "testdata/files/iso_3166-1.json", "application/json"), nil); !errors.Is(err, pluginapi.ErrInvalidParams) {
 		t.Fatalf("json-extract without fields: %v", err)
 	}
 	res, err = run(t, "stats", fileDoc(t, "testdata/quality/ref/pdf/refcard-a4.pdf.txt", "text/plain"), map[string]string{"top": "5"})
@@ -420,25 +421,25 @@ func TestHostileInputs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds large inputs")
 	}
-	nested := func() sandbox.Document {
+	nested := func() pluginapi.Document {
 		return bytesDoc("deep.html", "text/html", []byte(strings.Repeat("<div>", 200_000)+"deep"+strings.Repeat("</div>", 200_000)))
 	}
-	line := func() sandbox.Document {
-		return sandbox.Document{Name: "line.csv", ContentType: "text/csv", Size: 100 << 20, Content: lineReader(100 << 20)}
+	line := func() pluginapi.Document {
+		return pluginapi.Document{Name: "line.csv", ContentType: "text/csv", Size: 100 << 20, Content: lineReader(100 << 20)}
 	}
 	tests := []struct {
 		name, step string
-		doc        func() sandbox.Document
+		doc        func() pluginapi.Document
 		want       string // the step's error kind in the message
 	}{
-		{"zip bomb docx", "extract-text", func() sandbox.Document { return bytesDoc("bomb.docx", ctDOCX, zipBomb(t, 80<<20, 80<<20)) }, "limit:"},
+		{"zip bomb docx", "extract-text", func() pluginapi.Document { return bytesDoc("bomb.docx", ctDOCX, zipBomb(t, 80<<20, 80<<20)) }, "limit:"},
 		// archive/zip refuses an entry that inflates past its declared size.
-		{"zip bomb docx, size understated", "extract-text", func() sandbox.Document { return bytesDoc("bomb.docx", ctDOCX, zipBomb(t, 80<<20, 1000)) }, "malformed input:"},
-		{"pdf compression bomb", "extract-text", func() sandbox.Document { return bytesDoc("bomb.pdf", "application/pdf", pdfBomb(96<<20)) }, "limit:"},
+		{"zip bomb docx, size understated", "extract-text", func() pluginapi.Document { return bytesDoc("bomb.docx", ctDOCX, zipBomb(t, 80<<20, 1000)) }, "malformed input:"},
+		{"pdf compression bomb", "extract-text", func() pluginapi.Document { return bytesDoc("bomb.pdf", "application/pdf", pdfBomb(96<<20)) }, "limit:"},
 		{"deeply nested html", "extract-text", nested, "limit:"},
 		{"100 MB single-line csv", "extract-text", line, "limit:"},
 		{"100 MB single-line csv to json", "csv-to-json", line, "limit:"},
-		{"junk pdf", "extract-text", func() sandbox.Document {
+		{"junk pdf", "extract-text", func() pluginapi.Document {
 			return bytesDoc("junk.pdf", "application/pdf", []byte("%PDF-1.4\nthis is not a PDF\n"))
 		}, "malformed input:"},
 	}
@@ -452,7 +453,7 @@ func TestHostileInputs(t *testing.T) {
 			resetPeak()
 			res, err := run(t, tt.step, doc, nil)
 			_, peak := rss()
-			if !errors.Is(err, sandbox.ErrPluginStatusError) || !strings.Contains(err.Error(), tt.want) {
+			if !errors.Is(err, pluginapi.ErrPluginStatusError) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want ErrPluginStatusError with %q", err, tt.want)
 			}
 			t.Logf("%s: %v; guest memory %d MiB, host peak RSS %d MiB (%+d MiB over the %d MiB before)",

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/docex-dev/docex/plugins/builtin"
-	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
 // The built-in steps share one module; each manifest names its entry.
@@ -14,7 +14,7 @@ func ExampleSteps() {
 		panic(err)
 	}
 	for _, s := range steps[:3] {
-		m, _ := sandbox.ParseManifest(s.Manifest)
+		m, _ := pluginapi.ParseManifest(s.Manifest)
 		fmt.Println(m.Name, m.Entry, m.SHA256 == builtin.ModuleSHA256())
 	}
 	// Output:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -49,6 +50,42 @@ func TestFSConformance(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestFSPackedConformance: the pack layout (NewFSPacked) passes the same
+// suite; Corrupt plants a pack of its own and points the checksum's
+// locator at it, as a hostile writer of the data directory and the
+// database could.
+func TestFSPackedConformance(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fsync", true: "nosync"}[noSync], func(t *testing.T) {
+			contenttest.Run(t, contenttest.Harness{
+				New: func(t *testing.T) driver.ContentStore {
+					return blobstore.NewFSPacked(filepath.Join(t.TempDir(), "content"), noSync, blobstore.DefaultPackMax)
+				},
+				Corrupt: func(t *testing.T, s driver.ContentStore, tn docex.Tenant, tx driver.Tx, sum string, data []byte) {
+					plantPack(t, s.(*blobstore.FS).Root(), tn, tx, sum, data)
+				},
+			})
+		})
+	}
+}
+
+// plantPack writes data into a new pack file and points sum's locator at
+// it.
+func plantPack(t *testing.T, root string, tn docex.Tenant, tx driver.Tx, sum string, data []byte) string {
+	t.Helper()
+	ns, err := contentkey.Tenant(tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, filepath.FromSlash(ns), "packs")
+	must(t, os.MkdirAll(dir, 0o700))
+	name := uuid.NewString() + ".pack"
+	must(t, os.WriteFile(filepath.Join(dir, name), append([]byte("padding"), data...), 0o600))
+	must(t, tx.DeleteContent(bg, sum))
+	must(t, tx.PutContent(bg, sum, []byte(fmt.Sprintf("docex-pack/1 %s 7 %d", name, len(data)))))
+	return filepath.Join(dir, name)
 }
 
 func TestDBConformance(t *testing.T) {

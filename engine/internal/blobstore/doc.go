@@ -6,7 +6,12 @@
 // FS writes are atomic: content is streamed to a temporary file in the
 // namespace's tmp directory while it is hashed, fsynced, then linked to its
 // final name (sha256[:2]/sha256) and the directory fsynced, inside the
-// transaction that refers to it. Names are derived from checksums and
+// transaction that refers to it. With packing (NewFSPacked, what the
+// engine uses), content of at most packMax bytes is instead held in
+// memory, written with the rest of its batch into one pack file
+// (packs/<uuid>.pack) fsynced with its directory before the transaction,
+// and located by a row of the tenant database's content table written in
+// the transaction (pack.go). Names are derived from checksums and
 // validated tenant incarnations only (package internal/contentkey), never
 // from user-supplied names, so nothing can escape the root.
 package blobstore

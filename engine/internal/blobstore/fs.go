@@ -23,8 +23,9 @@ import (
 // incarnation under root (tenants/<id>/<incarnation>, or local with
 // multi-tenancy disabled).
 type FS struct {
-	root   string
-	noSync bool
+	root    string
+	noSync  bool
+	packMax int64 // content of at most this many bytes is packed (NewFSPacked)
 }
 
 // NewFS returns a filesystem store rooted at root; it creates directories
@@ -43,7 +44,7 @@ func (s *FS) Tenant(t docex.Tenant) (driver.TenantContent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fsTenant{dir: filepath.Join(s.root, filepath.FromSlash(ns)), noSync: s.noSync}, nil
+	return &fsTenant{root: s.root, dir: filepath.Join(s.root, filepath.FromSlash(ns)), noSync: s.noSync, packMax: s.packMax}, nil
 }
 
 // InTransaction is false: files are not part of the database transaction.
@@ -53,7 +54,7 @@ func (s *FS) InTransaction() bool { return false }
 // names are a valid tenant id and a UUID; anything else is not the store's
 // and is never reported.
 func (s *FS) Incarnations(ctx context.Context, fn func(driver.StoredIncarnation) error) error {
-	root := filepath.Join(s.root, "tenants")
+	root := filepath.Join(s.root, contentkey.Tenants)
 	ids, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -106,9 +107,11 @@ func (s *FS) DeleteTenant(ctx context.Context, tenantID, incarnation string) err
 }
 
 type fsTenant struct {
-	dir    string
-	noSync bool
-	ready  atomic.Bool // tmp directory exists
+	root    string
+	dir     string
+	noSync  bool
+	packMax int64
+	ready   atomic.Bool // tmp directory exists
 }
 
 func (t *fsTenant) tmpDir() (string, error) {
@@ -132,17 +135,31 @@ func (t *fsTenant) path(sum string) (string, error) {
 
 type fsStaged struct {
 	owner *fsTenant
-	tmp   string
+	tmp   string // a staging file, or "" for content packed from memory
+	data  []byte // packed content, until Discard
+	loc   *locator
 	contentkey.Hashed
 }
 
 func (st *fsStaged) Checksum() string { return st.Hashed.Checksum }
 func (st *fsStaged) Size() int64      { return st.Hashed.Size }
 func (st *fsStaged) Head() []byte     { return st.Hashed.Head }
-func (st *fsStaged) Discard()         { os.Remove(st.tmp) }
+func (st *fsStaged) Discard() {
+	if st.tmp != "" {
+		os.Remove(st.tmp)
+	}
+	st.data = nil
+}
 
-// Stage streams r into a temporary file (not yet synced: see Sync).
+// packed reports whether the content goes into a pack.
+func (st *fsStaged) packed() bool { return st.tmp == "" }
+
+// Stage streams r into a temporary file (not yet synced: see Sync); a
+// packing store keeps content of at most packMax bytes in memory instead.
 func (t *fsTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.Staged, error) {
+	if t.packMax > 0 {
+		return t.stageSpill(ctx, r, max)
+	}
 	tmp, err := t.tmpDir()
 	if err != nil {
 		return nil, err
@@ -167,15 +184,33 @@ func (t *fsTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.St
 	return st, nil
 }
 
-// Sync fsyncs the staged files concurrently (at most 8 at a time), so the
+// Sync writes the batch's packed content into one pack file, durably,
+// and fsyncs the staged files concurrently (at most 8 at a time), so the
 // filesystem can fold their flushes into few journal commits.
 func (t *fsTenant) Sync(ctx context.Context, staged []driver.Staged) error {
-	if t.noSync || len(staged) == 0 {
+	if len(staged) == 0 {
 		return nil
 	}
-	sts, err := t.own(staged)
+	all, err := t.own(staged)
 	if err != nil {
 		return err
+	}
+	var packs, sts []*fsStaged
+	for _, st := range all {
+		switch {
+		case !st.packed():
+			sts = append(sts, st)
+		case st.loc == nil && st.data != nil:
+			packs = append(packs, st)
+		}
+	}
+	if len(packs) > 0 {
+		if err := t.writePack(ctx, packs); err != nil {
+			return err
+		}
+	}
+	if t.noSync || len(sts) == 0 {
+		return nil
 	}
 	if len(sts) == 1 {
 		return syncFile(sts[0].tmp)
@@ -226,9 +261,20 @@ func syncFile(p string) error {
 // it linked into once. A file already there is kept only when it is a
 // regular file with the staged size and checksum; anything else is
 // replaced.
-func (t *fsTenant) Put(ctx context.Context, _ driver.Tx, staged []driver.Staged) error {
-	sts, err := t.own(staged)
+func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged) error {
+	all, err := t.own(staged)
 	if err != nil {
+		return err
+	}
+	var packs, sts []*fsStaged
+	for _, st := range all {
+		if st.packed() {
+			packs = append(packs, st)
+		} else {
+			sts = append(sts, st)
+		}
+	}
+	if err := t.putLocators(ctx, tx, packs); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
@@ -307,10 +353,16 @@ func matches(p, sum string, size int64) bool {
 // checks the file's size against size before returning, so a planted
 // link or a file of another length is refused before a byte is served
 // (docex.ErrCorrupt); the checksum is verified as the content is read.
-func (t *fsTenant) Open(ctx context.Context, _ driver.Reader, sum string, size int64) (io.ReadCloser, error) {
+func (t *fsTenant) Open(ctx context.Context, r driver.Reader, sum string, size int64) (io.ReadCloser, error) {
 	p, err := t.path(sum)
 	if err != nil {
 		return nil, err
+	}
+	if rc, ok, err := t.openPacked(ctx, r, sum, size); ok || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		return contentkey.Verify(rc, sum, size, "content "+sum), nil
 	}
 	f, err := openNoFollow(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -348,11 +400,24 @@ func openNoFollow(p string) (*os.File, error) {
 	return f, err
 }
 
-// Delete removes the content file.
-func (t *fsTenant) Delete(ctx context.Context, _ driver.Tx, sum string) error {
+// Delete removes the content file, and the locator of packed content
+// (its bytes stay in the pack until the sweep).
+func (t *fsTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
 	p, err := t.path(sum)
 	if err != nil {
 		return err
+	}
+	if tx != nil {
+		loc, packed, err := readLocator(ctx, tx, sum)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteContent(ctx, sum); err != nil {
+			return err
+		}
+		if packed {
+			t.removeSolePack(loc)
+		}
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("content store: remove: %w", err)

@@ -431,6 +431,7 @@ func (p *pkg) sheetText(name string, shared []string, b *textBuilder) error {
 		return err
 	}
 	defer c.Close()
+	cellSpace := strings.NewReplacer("\t", " ", "\n", " ", "\r", "") // once per sheet: building one is costly
 	var (
 		row       []string
 		cellType  string
@@ -485,7 +486,10 @@ func (p *pkg) sheetText(name string, shared []string, b *textBuilder) error {
 				for len(row) < cellCol {
 					row = append(row, "")
 				}
-				row = append(row, strings.NewReplacer("\t", " ", "\n", " ", "\r", "").Replace(v))
+				if strings.ContainsAny(v, "\t\n\r") {
+					v = cellSpace.Replace(v)
+				}
+				row = append(row, v)
 			case "row":
 				for len(row) > 0 && row[len(row)-1] == "" {
 					row = row[:len(row)-1]

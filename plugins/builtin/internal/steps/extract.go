@@ -196,6 +196,9 @@ func cp1252(c byte) rune {
 
 // csvText renders CSV rows as tab-separated lines.
 func csvText(r io.Reader, comma rune) (string, error) {
+	// Built once per document: building a Replacer costs far more than
+	// using it, and most fields have nothing to replace.
+	fieldSpace := strings.NewReplacer("\t", " ", "\r\n", " ", "\n", " ")
 	cr := newCSVReader(r, comma)
 	b := limitedBuilder{max: MaxText}
 	for {
@@ -210,7 +213,10 @@ func csvText(r io.Reader, comma rune) (string, error) {
 			if i > 0 {
 				b.WriteByte('\t')
 			}
-			b.WriteString(strings.NewReplacer("\t", " ", "\r\n", " ", "\n", " ").Replace(f))
+			if strings.ContainsAny(f, "\t\r\n") {
+				f = fieldSpace.Replace(f)
+			}
+			b.WriteString(f)
 		}
 		b.WriteByte('\n')
 		if err := b.check(); err != nil {

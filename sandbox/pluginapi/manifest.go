@@ -1,4 +1,4 @@
-package sandbox
+package pluginapi
 
 import (
 	"bytes"
@@ -25,10 +25,16 @@ const ABIVersion = 1
 // ManifestFile is the manifest's file name inside a plugin directory.
 const ManifestFile = "plugin.toml"
 
+// DefaultEntry is the export a plugin's manifest names when it sets no entry.
+const DefaultEntry = "docex_run"
+
 // Size caps applied before parsing or hashing anything.
 const (
 	maxManifestBytes = 64 << 10
-	maxModuleBytes   = 16 << 20 // compiles in about 3-5 s on a 2-core machine (docs/sandbox.md)
+	// MaxModuleBytes is the largest module accepted (16 MiB: the slowest
+	// shapes accepted compile in about 3-5 s on a 2-core machine, see
+	// docs/sandbox.md).
+	MaxModuleBytes = 16 << 20
 )
 
 // Capability names a group of host functions a manifest may grant.
@@ -44,8 +50,9 @@ const (
 	CapDocumentsLookup Capability = "documents.lookup"
 )
 
-// KnownCapabilities lists every capability this ABI version understands.
-func knownCapabilities() []Capability {
+// Capabilities lists every capability this ABI version understands, in a
+// fixed order (the sandbox numbers them by position).
+func Capabilities() []Capability {
 	return []Capability{CapLog, CapContentRead, CapMetadataRead, CapMetadataWrite, CapDocumentsEmit, CapDocumentsLookup}
 }
 
@@ -152,7 +159,7 @@ func ParseManifest(data []byte) (m *Manifest, err error) {
 		}
 		return nil, fmt.Errorf("%w: unknown key %q", ErrInvalidManifest, strings.Join(keys, ", "))
 	}
-	if err := m.validate(); err != nil {
+	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
 	}
 	return m, nil
@@ -171,11 +178,13 @@ func validName(s string) bool {
 	return true
 }
 
-func validEntry(s string) bool {
-	if s == runExport {
+// ValidEntry reports whether s may name a plugin's entry export:
+// DefaultEntry, or "docex_run_" followed by 1-54 of [a-z0-9_].
+func ValidEntry(s string) bool {
+	if s == DefaultEntry {
 		return true
 	}
-	rest, ok := strings.CutPrefix(s, runExport+"_")
+	rest, ok := strings.CutPrefix(s, DefaultEntry+"_")
 	if !ok || len(rest) < 1 || len(rest) > 54 {
 		return false
 	}
@@ -199,7 +208,10 @@ func printable(s string, maxLen int) bool {
 	return true
 }
 
-func (m *Manifest) validate() error {
+// Validate checks a manifest built or changed in code as ParseManifest
+// checks a parsed one, filling in the default entry and lowering the
+// sha256. It returns the reason without wrapping ErrInvalidManifest.
+func (m *Manifest) Validate() error {
 	if !validName(m.Name) {
 		return fmt.Errorf("name %q: want 1-64 of [a-z0-9_-] starting with a letter", m.Name)
 	}
@@ -217,10 +229,10 @@ func (m *Manifest) validate() error {
 		return fmt.Errorf("module %q: want a relative file name without '..'", m.Module)
 	}
 	if m.Entry == "" {
-		m.Entry = runExport
+		m.Entry = DefaultEntry
 	}
-	if !validEntry(m.Entry) {
-		return fmt.Errorf("entry %q: want %q or %q followed by 1-54 of [a-z0-9_]", m.Entry, runExport, runExport+"_")
+	if !ValidEntry(m.Entry) {
+		return fmt.Errorf("entry %q: want %q or %q followed by 1-54 of [a-z0-9_]", m.Entry, DefaultEntry, DefaultEntry+"_")
 	}
 	if len(m.SHA256) != 64 {
 		return fmt.Errorf("sha256 %q: want 64 hex digits", m.SHA256)
@@ -229,7 +241,7 @@ func (m *Manifest) validate() error {
 		return fmt.Errorf("sha256 %q: want 64 hex digits", m.SHA256)
 	}
 	m.SHA256 = strings.ToLower(m.SHA256)
-	known := knownCapabilities()
+	known := Capabilities()
 	seen := map[string]bool{}
 	for _, c := range m.Capabilities {
 		if !slices.Contains(known, Capability(c)) {
@@ -293,7 +305,7 @@ func (m *Manifest) VerifyModule(module []byte) error {
 // ReadPluginDir returns the bytes of dir/plugin.toml and of the module it
 // names, confined to dir (symlinks and '..' cannot escape it) and
 // size-capped (64 KiB of manifest, 16 MiB of module). It parses the manifest
-// (to find the module) but does not verify the module's hash: Sandbox.Load
+// (to find the module) but does not verify the module's hash: sandbox.Sandbox.Load
 // does. It returns errors wrapping ErrInvalidManifest, ErrInvalidModule (a
 // module over the size cap) or the underlying fs error (fs.ErrNotExist).
 func ReadPluginDir(dir string) (manifest, module []byte, err error) {
@@ -314,7 +326,7 @@ func readPluginFS(fsys fs.FS) (raw []byte, m *Manifest, mod []byte, err error) {
 	if m, err = ParseManifest(raw); err != nil {
 		return nil, nil, nil, err
 	}
-	if mod, err = readCapped(fsys, m.Module, maxModuleBytes, ErrInvalidModule); err != nil {
+	if mod, err = readCapped(fsys, m.Module, MaxModuleBytes, ErrInvalidModule); err != nil {
 		return nil, nil, nil, fmt.Errorf("sandbox: read module %q: %w", m.Module, err)
 	}
 	return raw, m, mod, nil

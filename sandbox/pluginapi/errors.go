@@ -1,4 +1,4 @@
-package sandbox
+package pluginapi
 
 import "errors"
 
@@ -49,7 +49,7 @@ var (
 	ErrHostFailure = errors.New("sandbox: host failure")
 	// ErrClosed: the Sandbox or Plugin has been closed.
 	ErrClosed = errors.New("sandbox: closed")
-	// ErrTooManyModules: loading would exceed Config.MaxCompiled distinct
+	// ErrTooManyModules: loading would exceed sandbox.Config.MaxCompiled distinct
 	// compiled modules.
 	ErrTooManyModules = errors.New("sandbox: too many compiled modules")
 )

@@ -1,4 +1,4 @@
-package sandbox
+package pluginapi
 
 import (
 	"crypto/sha256"
@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func TestParseManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Entry != runExport {
+	if m.Entry != DefaultEntry {
 		t.Fatalf("default entry = %q", m.Entry)
 	}
 	if m.Name != "word-count_2" || m.SHA256 != strings.ToLower(m.SHA256) || !m.Has(CapLog) || m.Has(CapDocumentsLookup) ||
@@ -175,7 +176,7 @@ func FuzzParseManifest(f *testing.F) {
 			t.Fatalf("accepted invalid manifest %+v", m)
 		}
 		for _, c := range m.Capabilities {
-			if capsOf(&Manifest{Capabilities: []string{c}}) == 0 {
+			if !slices.Contains(Capabilities(), Capability(c)) {
 				t.Fatalf("accepted unknown capability %q", c)
 			}
 		}

@@ -1,15 +1,12 @@
-package sandbox
+package pluginapi
 
 import (
 	"fmt"
 	"time"
 )
 
-// pageSize is the size of one WebAssembly memory page in bytes.
-const pageSize = 65536
-
 // Limits bounds one plugin invocation. It is used twice: as the operator's
-// ceilings (Config.Ceilings) and as a plugin's effective limits (Plugin.Limits).
+// ceilings (sandbox.Config.Ceilings) and as a plugin's effective limits (Plugin.Limits).
 // A zero field means "use the default" (DefaultLimits for a plugin,
 // DefaultCeilings for the operator).
 type Limits struct {
@@ -17,7 +14,7 @@ type Limits struct {
 	MemoryPages uint32
 	// Timeout is the wall-clock limit of one call into the guest. Creating
 	// an instance (its start function and _initialize) is limited by
-	// Config.InitTimeout. Every untrusted call has a deadline.
+	// sandbox.Config.InitTimeout. Every untrusted call has a deadline.
 	Timeout time.Duration
 	// MaxOutputBytes bounds metadata values, derived documents and the status
 	// message produced by one invocation.
@@ -48,7 +45,7 @@ func DefaultLimits() Limits {
 	}
 }
 
-// DefaultCeilings are the operator ceilings used when Config.Ceilings
+// DefaultCeilings are the operator ceilings used when sandbox.Config.Ceilings
 // leaves a field zero.
 func DefaultCeilings() Limits {
 	return Limits{
@@ -93,6 +90,14 @@ func (l Limits) clampTo(c Limits) Limits {
 	l.MaxLogBytes = min(l.MaxLogBytes, c.MaxLogBytes)
 	l.MaxInstructions = min(l.MaxInstructions, c.MaxInstructions)
 	return l
+}
+
+// Ceilings returns the operator ceilings l with its zero fields taken from
+// DefaultCeilings, or an error if a field is out of range (memory_pages
+// above 65536, a negative value).
+func Ceilings(l Limits) (Limits, error) {
+	l = l.withDefaults(DefaultCeilings())
+	return l, l.validate()
 }
 
 func (l Limits) validate() error {

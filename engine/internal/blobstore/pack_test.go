@@ -1,0 +1,252 @@
+package blobstore_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/backends/sqlite"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine/internal/blobstore"
+	"github.com/docex-dev/docex/internal/contentkey"
+	"github.com/google/uuid"
+)
+
+// packRig is a tenant of a SQLite backend (holding the references and
+// the locators) and its namespace in a packing filesystem store.
+type packRig struct {
+	t      *testing.T
+	root   string
+	ns     string
+	st     driver.TenantStore
+	tc     driver.TenantContent
+	basket string
+}
+
+func newPackRig(t *testing.T, packMax int64) *packRig {
+	t.Helper()
+	be, err := sqlite.Open(bg, sqlite.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	if _, err := be.Bootstrap(bg, driver.BootstrapInfo{BootstrapTenantID: "system", MultiTenancy: true, Now: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	tn := docex.Tenant{ID: "acme", DisplayName: "acme", Status: docex.TenantActive, CreatedAt: time.Now().UTC().Truncate(time.Microsecond), Incarnation: uuid.NewString()}
+	audit := docex.AuditEntry{ID: uuid.NewString(), Time: tn.CreatedAt, UserID: "test", Roles: []string{"operator"}, Operation: "tenant.create", Target: "acme", Outcome: docex.OutcomeOK}
+	must(t, be.CreateTenant(bg, tn, audit))
+	st, err := be.OpenTenant(bg, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	root := filepath.Join(t.TempDir(), "content")
+	tc, err := blobstore.NewFSPacked(root, false, packMax).Tenant(st.Tenant())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, _ := contentkey.Tenant(st.Tenant())
+	r := &packRig{t: t, root: root, ns: filepath.Join(root, filepath.FromSlash(ns)), st: st, tc: tc, basket: uuid.NewString()}
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		return tx.InsertBasket(bg, docex.Basket{ID: r.basket, Name: "b", CreatedAt: time.Now().UTC()})
+	}))
+	return r
+}
+
+// add stages, syncs and puts contents, inserting one document each, the
+// way the engine does; it returns the document ids.
+func (r *packRig) add(contents ...[]byte) []string {
+	r.t.Helper()
+	var staged []driver.Staged
+	for _, c := range contents {
+		s, err := r.tc.Stage(bg, bytes.NewReader(c), 1<<30)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		defer s.Discard()
+		staged = append(staged, s)
+	}
+	must(r.t, r.tc.Sync(bg, staged))
+	ids := make([]string, len(staged))
+	must(r.t, r.st.Write(bg, func(tx driver.Tx) error {
+		for i, s := range staged {
+			ids[i] = uuid.NewString()
+			now := time.Now().UTC()
+			if err := tx.InsertDocument(bg, docex.Document{ID: ids[i], BasketID: r.basket, Name: "d", ContentType: "application/octet-stream", Size: s.Size(), Checksum: s.Checksum(), Status: docex.DocumentActive, CreatedAt: now, UpdatedAt: now}); err != nil {
+				return err
+			}
+		}
+		return r.tc.Put(bg, tx, staged)
+	}))
+	return ids
+}
+
+func (r *packRig) read(sum string, size int64) ([]byte, error) {
+	rc, err := r.tc.Open(bg, r.st, sum, size)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func (r *packRig) packs() []string {
+	ents, _ := os.ReadDir(filepath.Join(r.ns, "packs"))
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// TestPackLayout: a batch of small contents is one pack file (no staging
+// file, no file per content); larger content is a file of its own; both
+// read back verified.
+func TestPackLayout(t *testing.T) {
+	r := newPackRig(t, 1024)
+	var contents [][]byte
+	for i := range 50 {
+		contents = append(contents, []byte(fmt.Sprintf("small content %d", i)))
+	}
+	big := bytes.Repeat([]byte("L"), 4096)
+	contents = append(contents, big)
+	r.add(contents...)
+	if p := r.packs(); len(p) != 1 || !strings.HasSuffix(p[0], ".pack") {
+		t.Fatalf("packs: %v", p)
+	}
+	if n := countFiles(filepath.Join(r.ns, "tmp")); n != 0 {
+		t.Fatalf("%d staging files left", n)
+	}
+	loose := countFiles(r.ns) - 1 // minus the pack
+	if loose != 1 {
+		t.Fatalf("%d loose content files, want 1 (the large one)", loose)
+	}
+	for _, c := range contents {
+		got, err := r.read(contentkey.Sum(c), int64(len(c)))
+		if err != nil || !bytes.Equal(got, c) {
+			t.Fatalf("read %q: %q, %v", c[:min(10, len(c))], got, err)
+		}
+	}
+	info, err := os.Stat(filepath.Join(r.ns, "packs", r.packs()[0]))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("pack mode: %v %v", info.Mode(), err)
+	}
+}
+
+// TestPackDamage: a damaged range, a truncated or missing pack, a pack
+// replaced by a symbolic link, a damaged locator are errors, never wrong
+// bytes.
+func TestPackDamage(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		harm func(t *testing.T, pack string, r *packRig, sum string)
+		want error
+	}{
+		{"flipped byte", func(t *testing.T, pack string, _ *packRig, _ string) {
+			b, _ := os.ReadFile(pack)
+			b[3] ^= 1
+			must(t, os.WriteFile(pack, b, 0o600))
+		}, docex.ErrCorrupt},
+		{"truncated", func(t *testing.T, pack string, _ *packRig, _ string) { must(t, os.Truncate(pack, 2)) }, docex.ErrCorrupt},
+		{"missing", func(t *testing.T, pack string, _ *packRig, _ string) { must(t, os.Remove(pack)) }, docex.ErrNotFound},
+		{"symlink", func(t *testing.T, pack string, _ *packRig, _ string) {
+			other := filepath.Join(t.TempDir(), "x")
+			b, _ := os.ReadFile(pack)
+			must(t, os.WriteFile(other, b, 0o600))
+			must(t, os.Remove(pack))
+			must(t, os.Symlink(other, pack))
+		}, docex.ErrCorrupt},
+		{"locator", func(t *testing.T, _ string, r *packRig, sum string) {
+			must(t, r.st.Write(bg, func(tx driver.Tx) error {
+				if err := tx.DeleteContent(bg, sum); err != nil {
+					return err
+				}
+				return tx.PutContent(bg, sum, []byte("docex-pack/1 ../../etc/passwd 0 9"))
+			}))
+		}, docex.ErrCorrupt},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newPackRig(t, 1024)
+			data := []byte("packed content")
+			r.add(data)
+			sum := contentkey.Sum(data)
+			c.harm(t, filepath.Join(r.ns, "packs", r.packs()[0]), r, sum)
+			got, err := r.read(sum, int64(len(data)))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("read %q, err %v, want %v", got, err, c.want)
+			}
+		})
+	}
+}
+
+// TestSweepPacks: the sweep removes packs nothing refers to (a crash
+// between Sync and commit) and rewrites packs mostly dead, moving the
+// live ranges; it never touches a file that is not its own, nor a pack
+// younger than the cutoff.
+func TestSweepPacks(t *testing.T) {
+	r := newPackRig(t, 1024)
+	ps, ok := r.tc.(blobstore.PackSweeper)
+	if !ok {
+		t.Fatal("packing store is not a PackSweeper")
+	}
+	// An orphan pack: synced, never committed.
+	orphan, err := r.tc.Stage(bg, strings.NewReader("never committed"), 100)
+	must(t, err)
+	must(t, r.tc.Sync(bg, []driver.Staged{orphan}))
+	orphan.Discard()
+	// A pack of 10 contents, 9 of them deleted.
+	var contents [][]byte
+	for i := range 10 {
+		contents = append(contents, []byte(fmt.Sprintf("content number %d", i)))
+	}
+	ids := r.add(contents...)
+	must(t, r.st.WriteIsolated(bg, func(tx driver.Tx) error {
+		for i, id := range ids[1:] {
+			if err := tx.DeleteDocument(bg, id); err != nil {
+				return err
+			}
+			if err := r.tc.Delete(bg, tx, contentkey.Sum(contents[i+1])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	// Files that are not the store's.
+	foreign := []string{"notes.txt", "123.pack", uuid.NewString() + ".pack.bak"}
+	for _, f := range foreign {
+		must(t, os.WriteFile(filepath.Join(r.ns, "packs", f), []byte("x"), 0o600))
+	}
+	before := r.packs()
+	if n, err := ps.SweepPacks(bg, r.st, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("young packs swept: %d, %v", n, err)
+	}
+	n, err := ps.SweepPacks(bg, r.st, time.Now().Add(time.Second))
+	if err != nil || n != 2 {
+		t.Fatalf("swept %d packs, want 2 (the orphan and the mostly dead one): %v", n, err)
+	}
+	after := r.packs()
+	if len(after) != len(before)-1 {
+		t.Fatalf("packs before %v after %v: want one new pack for the live content", before, after)
+	}
+	for _, f := range foreign {
+		if _, err := os.Stat(filepath.Join(r.ns, "packs", f)); err != nil {
+			t.Fatalf("sweep touched %s: %v", f, err)
+		}
+	}
+	got, err := r.read(contentkey.Sum(contents[0]), int64(len(contents[0])))
+	if err != nil || !bytes.Equal(got, contents[0]) {
+		t.Fatalf("live content after compaction: %q, %v", got, err)
+	}
+	// The new pack is fully live: a second sweep keeps it.
+	if n, err := ps.SweepPacks(bg, r.st, time.Now().Add(time.Second)); err != nil || n != 0 {
+		t.Fatalf("second sweep removed %d: %v", n, err)
+	}
+}

@@ -1,0 +1,22 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/docex-dev/docex/sandbox/pluginapi"
+)
+
+// PluginRuntime is all the engine needs of a plugin sandbox: compile a
+// plugin once and get something that runs it (pluginapi.Runner: Run,
+// ReleaseTenant, Close). *sandbox.Sandbox implements it on wazero; the
+// engine itself does not import the sandbox, so its tests and other
+// runtimes need no wazero.
+//
+// LoadRunner must verify module against m (sha256), refuse limits above
+// the runtime's ceilings and return errors wrapping pluginapi's sentinels
+// (ErrInvalidManifest, ErrHashMismatch, ErrInvalidModule, ...). The engine
+// caches what it returns by the plugin's record and closes it when the
+// record is replaced, evicted or the engine closes.
+type PluginRuntime interface {
+	LoadRunner(ctx context.Context, m *pluginapi.Manifest, module []byte) (pluginapi.Runner, error)
+}

@@ -1,0 +1,32 @@
+//go:build !linux
+
+package sandbox
+
+import "errors"
+
+// Without Linux's pagemap, instances use Go memory and a reset copies the
+// whole snapshot (see cow_linux.go).
+
+var pageBytes = 4096
+
+type pagemap struct{}
+
+func openPagemap() *pagemap { return nil }
+
+func (pm *pagemap) close() {}
+
+func (pm *pagemap) dirty(mem, buf []byte, out []int) ([]int, error) {
+	return nil, errors.ErrUnsupported
+}
+
+type image struct{}
+
+func newImage([]byte) (*image, error) { return nil, errors.ErrUnsupported }
+
+func (img *image) mapping(uint64) ([]byte, error) { return nil, errors.ErrUnsupported }
+
+func (img *image) close() {}
+
+func unmap([]byte) {}
+
+func dropPages([]byte) error { return errors.ErrUnsupported }

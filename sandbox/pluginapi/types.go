@@ -1,0 +1,161 @@
+package pluginapi
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Document is a document the guest may read: the invocation's input, or one
+// returned by Host.Open. Metadata values are string, float64 or bool; other
+// types are invisible to the guest.
+type Document struct {
+	Name        string
+	ContentType string
+	Size        int64
+	Metadata    map[string]any
+	// Content is read in ranges as the guest asks for it; it may be nil
+	// when Size is 0. It must be safe to call from the sandbox goroutine.
+	// ReadAt's buffer aliases guest memory: it must not be retained.
+	Content io.ReaderAt
+	// Resident is the host memory this document holds while the guest may
+	// read it: 0 when Content reads from a file, Size when the host had to
+	// load the bytes. It counts against the invocation's host-memory
+	// budget (max_output_bytes + max_log_bytes + the memory limit): a
+	// looked-up document past the budget gets ELIMIT at its first use. The
+	// input's Resident is counted (Report.PeakHostBytes, and less room for
+	// lookups) but never refused: the host chose to load it.
+	Resident int64
+}
+
+// DocumentRef identifies a document returned by Host.Lookup. The guest never
+// sees it: it gets a small per-invocation handle instead.
+type DocumentRef struct {
+	// TenantID must equal the invocation's TenantID; the sandbox drops refs
+	// that do not (defence in depth) and counts them in
+	// ResourceReport.ForeignRefsDropped.
+	TenantID string
+	// ID is the engine's identifier, opaque to the sandbox.
+	ID string
+}
+
+// LookupQuery is a guest's request for other documents of the same tenant.
+// Exactly one of Name or MetadataKey is set.
+type LookupQuery struct {
+	Name          string
+	MetadataKey   string
+	MetadataValue string
+	// Limit is the most refs to return (>= 1).
+	Limit int
+}
+
+// Host is implemented by the engine, bound to the invoking tenant and user.
+// The sandbox calls it only for plugins granted "documents.lookup", from the
+// goroutine running the plugin, with the invocation's (deadline-bearing)
+// context. Tenant and user come from the engine's invocation, never from the
+// guest.
+type Host interface {
+	// Lookup returns at most q.Limit documents of the invoking tenant that the
+	// invoking user may read. It returns an empty slice when nothing matches.
+	Lookup(ctx context.Context, q LookupQuery) ([]DocumentRef, error)
+	// Open returns the document ref points to; it must return an error if
+	// ref does not belong to the invoking tenant.
+	Open(ctx context.Context, ref DocumentRef) (*Document, error)
+}
+
+// Status is a plugin's verdict on its run.
+type Status string
+
+// Statuses a guest may report.
+const (
+	StatusOK      Status = "ok"
+	StatusError   Status = "error"
+	StatusSkipped Status = "skipped"
+)
+
+// DerivedDocument is a new document the plugin emitted.
+type DerivedDocument struct {
+	Name        string
+	ContentType string
+	Content     []byte
+	// Metadata was set with derived_metadata_set (nil if none).
+	Metadata map[string]any
+}
+
+// LogLine is one captured log record. Level is "debug", "info", "warn",
+// "error", or "stdout"/"stderr" for WASI output.
+type LogLine struct {
+	Level string
+	Text  string
+}
+
+// ResourceReport describes what one invocation consumed.
+type ResourceReport struct {
+	Duration time.Duration
+	// Instructions is the instruction units the call used (an upper bound
+	// on the wasm instructions it executed; see Limits.MaxInstructions).
+	Instructions int64
+	// PeakHostBytes is the most host memory held at once on the guest's
+	// behalf during the call (documents opened for it, output, logs).
+	PeakHostBytes int64
+	// PeakMemoryBytes is the guest's linear memory size at the end of the call
+	// (memory never shrinks, so it is the peak).
+	PeakMemoryBytes int64
+	HostCalls       int64
+	// BytesIn counts bytes copied into the guest (content, metadata, params).
+	BytesIn int64
+	// BytesOut counts output bytes charged against max_output_bytes.
+	BytesOut          int64
+	LogBytes          int64
+	LogsTruncated     bool
+	CapabilityDenials []string
+	// ForeignRefsDropped counts refs from Host.Lookup with another TenantID.
+	ForeignRefsDropped int
+	// ColdStart is true when a new instance was created for this call.
+	ColdStart bool
+	// InstanceRetired is true when the instance was discarded after the call.
+	InstanceRetired bool
+}
+
+// Result is what a run produced. The sandbox persists nothing: the engine
+// writes Metadata and Derived only when Run returned a nil error.
+type Result struct {
+	Status   Status
+	Message  string
+	Metadata map[string]any
+	Derived  []DerivedDocument
+	Logs     []LogLine
+	Report   ResourceReport
+}
+
+// Call is one request to run a loaded plugin.
+type Call struct {
+	// TenantID selects the instance pool: instances (and any state in
+	// them) are never shared across tenant ids. Required.
+	TenantID string
+	// UserID is recorded for the host; the runtime does not interpret it.
+	UserID string
+	Input  Document
+	// Params are checked against the manifest's [parameters].
+	Params map[string]string
+	// Host serves documents.lookup; may be nil for plugins without it.
+	Host Host
+}
+
+// Runner is a loaded plugin as its host sees it: *sandbox.Plugin
+// implements it.
+type Runner interface {
+	// Run executes the plugin's entry on call.Input under the plugin's
+	// limits. On success it returns a Result with Status ok or skipped and
+	// a nil error; on failure an error wrapping one of this package's
+	// sentinels and, once the guest ran, a Result carrying only Status
+	// "error", Message, Logs and Report. The host persists nothing of a
+	// failed run.
+	Run(ctx context.Context, call Call) (*Result, error)
+	// ReleaseTenant discards what the runtime keeps for tenantID (idle
+	// instances), for example when the tenant is deleted or suspended.
+	ReleaseTenant(ctx context.Context, tenantID string) error
+	// Close releases the plugin; running calls finish, later ones fail
+	// with ErrClosed.
+	Close(ctx context.Context) error
+}
