@@ -27,7 +27,6 @@ func FuzzHostCallBounds(f *testing.F) {
 		f.Add(uint8(i), uint32(1), uint32(65535), uint32(1), uint32(8), uint32(8), uint32(0x40000000), int64(1<<62))
 	}
 	p := plugin(f, "oob")
-	sb := sharedSandbox(f)
 	f.Fuzz(func(t *testing.T, which uint8, a, b, c, d, e, g uint32, off int64) {
 		name := names[int(which)%len(names)]
 		entry := "fuzz_" + name
@@ -42,8 +41,8 @@ func FuzzHostCallBounds(f *testing.F) {
 			}
 		}
 		host := &fakeHost{tenant: "t", store: map[string]map[string]string{"t": {"key": "v"}, "u": {"key": "x"}}, leak: true}
-		r, err := sb.Run(context.Background(), Invocation{TenantID: "t", Plugin: p, Input: textDoc("in", "input text"),
-			Params: map[string]string{"fn": "a"}, Host: host, entry: entry, args: args})
+		r, err := p.run(context.Background(), pluginapi.Call{TenantID: "t", Input: textDoc("in", "input text"),
+			Params: map[string]string{"fn": "a"}, Host: host}, entry, args)
 		switch {
 		case err == nil, errors.Is(err, pluginapi.ErrPluginStatusError), errors.Is(err, pluginapi.ErrPluginOutputTooLarge):
 		case errors.Is(err, pluginapi.ErrPluginTrap) && strings.Contains(err.Error(), "out-of-bounds memory access"):

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
 // nativeWordCount is the wordcount plugin's step as native Go: the same
@@ -62,8 +63,8 @@ func nativeNsPerOp(text string) float64 {
 func benchRun(b *testing.B, sb *Sandbox, p *Plugin, text string) {
 	b.Helper()
 	ctx := context.Background()
-	inv := Invocation{TenantID: "bench", Plugin: p, Input: textDoc("x", text)}
-	if _, err := sb.Run(ctx, inv); err != nil { // warm the pool
+	inv := pluginapi.Call{TenantID: "bench", Input: textDoc("x", text)}
+	if _, err := p.Run(ctx, inv); err != nil { // warm the pool
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(text)))
@@ -71,7 +72,7 @@ func benchRun(b *testing.B, sb *Sandbox, p *Plugin, text string) {
 	b.ResetTimer()
 	for b.Loop() {
 		inv.Input.Content = strings.NewReader(text)
-		if _, err := sb.Run(ctx, inv); err != nil {
+		if _, err := p.Run(ctx, inv); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -174,7 +175,7 @@ func BenchmarkColdStart(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p, Input: textDoc("x", "a b c")}); err != nil {
+				if _, err := p.Run(ctx, pluginapi.Call{TenantID: "t", Input: textDoc("x", "a b c")}); err != nil {
 					b.Fatal(err)
 				}
 				sb.Close(ctx)
@@ -217,15 +218,15 @@ func BenchmarkStateReset(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			inv := Invocation{TenantID: "t", Plugin: p, Input: textDoc("x", "hello docex world")}
-			if _, err := sb.Run(ctx, inv); err != nil {
+			inv := pluginapi.Call{TenantID: "t", Input: textDoc("x", "hello docex world")}
+			if _, err := p.Run(ctx, inv); err != nil {
 				b.Fatal(err)
 			}
 			total, resets, dirty = 0, 0, 0
 			cpu0, n := processCPU(), 0
 			for b.Loop() {
 				inv.Input = textDoc("x", "hello docex world")
-				if _, err := sb.Run(ctx, inv); err != nil {
+				if _, err := p.Run(ctx, inv); err != nil {
 					b.Fatal(err)
 				}
 				n++
@@ -246,7 +247,7 @@ func BenchmarkStateReset(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p, Input: textDoc("x", "a b c")}); err != nil {
+			if _, err := p.Run(ctx, pluginapi.Call{TenantID: "t", Input: textDoc("x", "a b c")}); err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
@@ -264,7 +265,7 @@ func BenchmarkStateReset(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p, Input: textDoc("x", "a b c")}); err != nil {
+	if _, err := p.Run(ctx, pluginapi.Call{TenantID: "t", Input: textDoc("x", "a b c")}); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("instantiate-and-initialize", func(b *testing.B) {

@@ -32,10 +32,9 @@ func Example() {
 		panic(err)
 	}
 	text := "Quarterly results were good."
-	res, err := sb.Run(ctx, sandbox.Invocation{
+	res, err := p.Run(ctx, pluginapi.Call{
 		TenantID: "acme",
 		UserID:   "ann",
-		Plugin:   p,
 		Input:    pluginapi.Document{Name: "q3.txt", ContentType: "text/plain", Size: int64(len(text)), Content: strings.NewReader(text)},
 		Params:   map[string]string{"title": "Q3 summary"},
 	})
@@ -56,7 +55,7 @@ func Example() {
 
 // A runaway plugin is stopped at its timeout_ms and reported as
 // pluginapi.ErrPluginTimeout, which also matches context.DeadlineExceeded.
-func ExampleSandbox_Run_timeout() {
+func ExamplePlugin_Run_timeout() {
 	ctx := context.Background()
 	sb, _ := sandbox.New(ctx, sandbox.Config{})
 	defer sb.Close(ctx)
@@ -64,36 +63,10 @@ func ExampleSandbox_Run_timeout() {
 	m, _ := pluginapi.ParseManifest(raw)
 	p, _ := sb.Load(ctx, m, mod)
 
-	res, err := sb.Run(ctx, sandbox.Invocation{TenantID: "acme", Plugin: p})
+	res, err := p.Run(ctx, pluginapi.Call{TenantID: "acme"})
 	fmt.Println(errors.Is(err, pluginapi.ErrPluginTimeout), errors.Is(err, context.DeadlineExceeded))
 	fmt.Println(res.Status, res.Metadata == nil, res.Report.InstanceRetired)
 	// Output:
 	// true true
 	// error true true
-}
-
-func ExampleParseManifest() {
-	m, err := pluginapi.ParseManifest([]byte(`
-name = "wordcount"
-version = "1.0.0"
-abi_version = 1
-module = "wordcount.wasm"
-sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-capabilities = ["content.read", "metadata.write"]
-accepted_content_types = ["text/*"]
-
-[limits]
-timeout_ms = 2000
-`))
-	if err != nil {
-		panic(err)
-	}
-	limits, _ := m.Resolve(pluginapi.Limits{}) // operator ceilings
-	fmt.Println(m.Name, m.Has(pluginapi.CapMetadataWrite), m.Accepts("text/markdown"), limits.Timeout)
-
-	_, err = pluginapi.ParseManifest([]byte(`name = "x"` + "\nshell = true"))
-	fmt.Println(errors.Is(err, pluginapi.ErrInvalidManifest), err)
-	// Output:
-	// wordcount true true 2s
-	// true sandbox: invalid manifest: unknown key "shell"
 }

@@ -32,13 +32,6 @@ type Plugin struct {
 }
 
 // Manifest returns a copy of the plugin's manifest.
-// Run runs the plugin on call: Sandbox.Run with the Invocation's Plugin
-// set to p. It makes *Plugin a pluginapi.Runner.
-func (p *Plugin) Run(ctx context.Context, call pluginapi.Call) (*pluginapi.Result, error) {
-	return p.sb.Run(ctx, Invocation{TenantID: call.TenantID, UserID: call.UserID, Plugin: p,
-		Input: call.Input, Params: call.Params, Host: call.Host})
-}
-
 func (p *Plugin) Manifest() *pluginapi.Manifest { return cloneManifest(p.manifest) }
 
 // Limits returns the plugin's effective limits.

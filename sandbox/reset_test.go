@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
 // TestResetRestoresSnapshot checks the state reset byte for byte: after
@@ -31,7 +33,7 @@ func TestResetRestoresSnapshot(t *testing.T) {
 					t.Fatal(err)
 				}
 				for i, text := range []string{"a b c", words(20000), "secret " + fmt.Sprint(name), words(3)} {
-					if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p, Input: textDoc("x", text)}); err != nil {
+					if _, err := p.Run(ctx, pluginapi.Call{TenantID: "t", Input: textDoc("x", text)}); err != nil {
 						t.Fatalf("%s run %d: %v", name, i, err)
 					}
 					pl, err := p.pool("t")

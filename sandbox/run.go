@@ -60,23 +60,30 @@ func (o *guestOutput) panicText() string {
 	return ""
 }
 
-// Run executes inv.Plugin's docex_run on inv.Input for inv.TenantID, under
-// the plugin's limits, on an instance from the (tenant, plugin) pool.
+// Run executes the plugin's entry export (docex_run unless the manifest
+// names another) on call.Input for call.TenantID, under the plugin's
+// limits, on an instance from the (tenant, plugin) pool, in the state right
+// after initialisation. It makes *Plugin a pluginapi.Runner.
 //
 // On success it returns a Result with Status ok or skipped and a nil error.
 // On failure it returns an error and, once the guest ran, a Result carrying
 // only Status "error", Message, Logs and Report (never Metadata or
-// Derived): the engine must persist nothing. Errors wrap pluginapi's
+// Derived): the caller must persist nothing. Errors wrap pluginapi's
 // ErrInvalidParams, ErrContentTypeNotAccepted, ErrPluginTimeout (and
 // context.DeadlineExceeded), ErrInstructionLimit, ErrPluginMemory,
 // ErrPluginTrap, ErrPluginOutputTooLarge, ErrHostCallLimit,
 // ErrCapabilityDenied, ErrPluginStatusError, ErrHostFailure, ErrClosed, or
 // the caller's ctx.Err(). The instance is discarded after any error.
-func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*pluginapi.Result, error) {
-	p := inv.Plugin
-	if p == nil || p.sb != sb {
-		return nil, fmt.Errorf("%w: invocation has no plugin of this sandbox", pluginapi.ErrInvalidParams)
+func (p *Plugin) Run(ctx context.Context, call pluginapi.Call) (*pluginapi.Result, error) {
+	return p.run(ctx, call, "", nil)
+}
+
+// run is Run; entry and args, when set, call another export (tests only).
+func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, entry string, args []uint64) (*pluginapi.Result, error) {
+	if p == nil {
+		return nil, fmt.Errorf("%w: no plugin", pluginapi.ErrInvalidParams)
 	}
+	sb := p.sb
 	if inv.TenantID == "" {
 		return nil, fmt.Errorf("%w: empty TenantID", pluginapi.ErrInvalidParams)
 	}
@@ -128,13 +135,13 @@ func (sb *Sandbox) Run(ctx context.Context, inv Invocation) (*pluginapi.Result, 
 	st.hold(max(input.Resident, 0))              // reported, and leaves less room for lookups; never refused
 	in.out.st, in.out.tail = st, in.out.tail[:0] // no stderr of an earlier call explains this one
 	fn, stack := in.run, in.stack[:1]
-	if inv.entry != "" { // tests only
-		if fn = in.mod.ExportedFunction(inv.entry); fn == nil {
+	if entry != "" { // tests only
+		if fn = in.mod.ExportedFunction(entry); fn == nil {
 			in.close(ctx)
-			return nil, fmt.Errorf("%w: no export %q", pluginapi.ErrInvalidParams, inv.entry)
+			return nil, fmt.Errorf("%w: no export %q", pluginapi.ErrInvalidParams, entry)
 		}
-		stack = make([]uint64, max(len(inv.args), len(fn.Definition().ResultTypes()), 1))
-		copy(stack, inv.args)
+		stack = make([]uint64, max(len(args), len(fn.Definition().ResultTypes()), 1))
+		copy(stack, args)
 	}
 	o := in.invoke(context.WithValue(ctx, stateKey{}, st), sb, fn, stack, p.limits.Timeout, p.limits.MaxInstructions)
 	in.out.st = nil

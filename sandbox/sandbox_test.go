@@ -19,7 +19,6 @@ import (
 
 func TestFriendlyPlugins(t *testing.T) {
 	ctx := context.Background()
-	sb := sharedSandbox(t)
 	store := map[string]map[string]string{
 		"acme":   {"notes.txt": "alpha beta", "todo.txt": "gamma"},
 		"globex": {"secret.txt": "globex secret"},
@@ -80,7 +79,7 @@ func TestFriendlyPlugins(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%d", tt.plugin, i), func(t *testing.T) {
 			host := &fakeHost{tenant: "acme", store: store}
-			r, err := sb.Run(ctx, Invocation{TenantID: "acme", UserID: "u1", Plugin: plugin(t, tt.plugin),
+			r, err := plugin(t, tt.plugin).Run(ctx, pluginapi.Call{TenantID: "acme", UserID: "u1",
 				Input: tt.input, Params: tt.params, Host: host})
 			if err != nil {
 				t.Fatalf("run: %v (logs %v)", err, r)
@@ -97,7 +96,6 @@ func TestFriendlyPlugins(t *testing.T) {
 }
 
 func TestHostilePlugins(t *testing.T) {
-	sb := sharedSandbox(t)
 	store := map[string]map[string]string{
 		"acme":   {"notes.txt": "alpha beta"},
 		"globex": {"secret.txt": "globex secret"},
@@ -211,7 +209,7 @@ func TestHostilePlugins(t *testing.T) {
 			host := &fakeHost{tenant: "acme", store: store, leak: true}
 			p := plugin(t, tt.plugin) // compile outside the timed part
 			start := time.Now()
-			r, err := runWithin(t, sb, Invocation{TenantID: "acme", Plugin: p,
+			r, err := runWithin(t, p, pluginapi.Call{TenantID: "acme",
 				Input: textDoc("in.txt", "some input"), Params: tt.params, Host: host})
 			elapsed := time.Since(start)
 			for _, want := range tt.wantErr {
@@ -329,7 +327,6 @@ func TestLoadRejects(t *testing.T) {
 // runs of another, and each tenant gets its own instances.
 func TestConcurrentTenants(t *testing.T) {
 	ctx := context.Background()
-	sb := sharedSandbox(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for _, name := range []string{"loop", "membomb", "trap", "bigoutput", "chatty"} {
@@ -337,7 +334,7 @@ func TestConcurrentTenants(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 3 {
-				_, err := sb.Run(ctx, Invocation{TenantID: "evil", Plugin: plugin(t, name), Input: textDoc("x", "x")})
+				_, err := plugin(t, name).Run(ctx, pluginapi.Call{TenantID: "evil", Input: textDoc("x", "x")})
 				if err == nil {
 					errs <- fmt.Errorf("%s succeeded", name)
 				}
@@ -350,7 +347,7 @@ func TestConcurrentTenants(t *testing.T) {
 			defer wg.Done()
 			for i := range 25 {
 				text := fmt.Sprintf("good %d %d", g, i)
-				r, err := sb.Run(ctx, Invocation{TenantID: fmt.Sprint("good", g), Plugin: plugin(t, "echo"), Input: textDoc("x", text)})
+				r, err := plugin(t, "echo").Run(ctx, pluginapi.Call{TenantID: fmt.Sprint("good", g), Input: textDoc("x", text)})
 				if err != nil {
 					errs <- err
 					return
@@ -379,7 +376,7 @@ func TestPoolReuseAndRetire(t *testing.T) {
 	}
 	run := func(tenant, text string) pluginapi.ResourceReport {
 		t.Helper()
-		r, err := sb.Run(ctx, Invocation{TenantID: tenant, Plugin: p, Input: textDoc("x", text)})
+		r, err := p.Run(ctx, pluginapi.Call{TenantID: tenant, Input: textDoc("x", text)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -404,7 +401,7 @@ func TestPoolReuseAndRetire(t *testing.T) {
 	// A trap discards the instance.
 	pt := plugin(t, "trap")
 	for range 2 {
-		r, _ := shared.sb.Run(ctx, Invocation{TenantID: "a", Plugin: pt, Input: textDoc("x", "x")})
+		r, _ := pt.Run(ctx, pluginapi.Call{TenantID: "a", Input: textDoc("x", "x")})
 		if !r.Report.ColdStart || !r.Report.InstanceRetired {
 			t.Fatalf("report = %+v", r.Report)
 		}
@@ -412,7 +409,7 @@ func TestPoolReuseAndRetire(t *testing.T) {
 	if err := p.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sb.Run(ctx, Invocation{TenantID: "a", Plugin: p, Input: textDoc("x", "x")}); !errors.Is(err, pluginapi.ErrClosed) {
+	if _, err := p.Run(ctx, pluginapi.Call{TenantID: "a", Input: textDoc("x", "x")}); !errors.Is(err, pluginapi.ErrClosed) {
 		t.Fatalf("run after close: %v", err)
 	}
 }
@@ -421,20 +418,21 @@ func TestRunValidation(t *testing.T) {
 	ctx := context.Background()
 	sb := sharedSandbox(t)
 	tests := []struct {
-		name string
-		inv  Invocation
-		want error
+		name   string
+		plugin *Plugin
+		call   pluginapi.Call
+		want   error
 	}{
-		{"no tenant", Invocation{Plugin: plugin(t, "echo")}, pluginapi.ErrInvalidParams},
-		{"no plugin", Invocation{TenantID: "a"}, pluginapi.ErrInvalidParams},
-		{"unknown param", Invocation{TenantID: "a", Plugin: plugin(t, "echo"), Params: map[string]string{"x": "1"}}, pluginapi.ErrInvalidParams},
-		{"missing required", Invocation{TenantID: "a", Plugin: plugin(t, "derive")}, pluginapi.ErrInvalidParams},
-		{"bad bool", Invocation{TenantID: "a", Plugin: plugin(t, "lookup"), Params: map[string]string{"panic": "maybe"}}, pluginapi.ErrInvalidParams},
-		{"content type", Invocation{TenantID: "a", Plugin: plugin(t, "wordcount"), Input: pluginapi.Document{ContentType: "image/png"}}, pluginapi.ErrContentTypeNotAccepted},
+		{"no tenant", plugin(t, "echo"), pluginapi.Call{}, pluginapi.ErrInvalidParams},
+		{"no plugin", nil, pluginapi.Call{TenantID: "a"}, pluginapi.ErrInvalidParams},
+		{"unknown param", plugin(t, "echo"), pluginapi.Call{TenantID: "a", Params: map[string]string{"x": "1"}}, pluginapi.ErrInvalidParams},
+		{"missing required", plugin(t, "derive"), pluginapi.Call{TenantID: "a"}, pluginapi.ErrInvalidParams},
+		{"bad bool", plugin(t, "lookup"), pluginapi.Call{TenantID: "a", Params: map[string]string{"panic": "maybe"}}, pluginapi.ErrInvalidParams},
+		{"content type", plugin(t, "wordcount"), pluginapi.Call{TenantID: "a", Input: pluginapi.Document{ContentType: "image/png"}}, pluginapi.ErrContentTypeNotAccepted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := sb.Run(ctx, tt.inv); !errors.Is(err, tt.want) {
+			if _, err := tt.plugin.Run(ctx, tt.call); !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 		})
@@ -449,7 +447,7 @@ func TestRunValidation(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer p.Close(ctx)
-		_, err = sb.Run(cctx, Invocation{TenantID: "a", Plugin: p})
+		_, err = p.Run(cctx, pluginapi.Call{TenantID: "a"})
 		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pluginapi.ErrPluginTimeout) {
 			t.Fatalf("err = %v", err)
 		}
@@ -466,7 +464,7 @@ func TestMaxIdleBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cold := func(tenant string) bool {
-		r, err := sb.Run(ctx, Invocation{TenantID: tenant, Plugin: p, Input: textDoc("x", "x")})
+		r, err := p.Run(ctx, pluginapi.Call{TenantID: tenant, Input: textDoc("x", "x")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -496,7 +494,7 @@ func TestIdleTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func() bool {
-		r, err := sb.Run(ctx, Invocation{TenantID: "a", Plugin: p, Input: textDoc("x", "x")})
+		r, err := p.Run(ctx, pluginapi.Call{TenantID: "a", Input: textDoc("x", "x")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -535,7 +533,7 @@ func TestStopLatency(t *testing.T) {
 		}
 		var worst time.Duration
 		for range tc.runs {
-			r, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p, Params: tc.params, Host: &fakeHost{tenant: "t"}})
+			r, err := p.Run(ctx, pluginapi.Call{TenantID: "t", Params: tc.params, Host: &fakeHost{tenant: "t"}})
 			if !errors.Is(err, pluginapi.ErrPluginTimeout) || r == nil {
 				t.Fatalf("%s: err = %v", tc.plugin, err)
 			}
@@ -592,7 +590,7 @@ func TestCloseWhileRunning(t *testing.T) {
 	done := make(chan error, 4)
 	for i := range 4 {
 		go func() {
-			_, err := sb.Run(ctx, Invocation{TenantID: fmt.Sprint("t", i), Plugin: p})
+			_, err := p.Run(ctx, pluginapi.Call{TenantID: fmt.Sprint("t", i)})
 			done <- err
 		}()
 	}
@@ -610,7 +608,7 @@ func TestCloseWhileRunning(t *testing.T) {
 			t.Fatal("Close did not stop a running guest")
 		}
 	}
-	if _, err := sb.Run(ctx, Invocation{TenantID: "t", Plugin: p}); !errors.Is(err, pluginapi.ErrClosed) {
+	if _, err := p.Run(ctx, pluginapi.Call{TenantID: "t"}); !errors.Is(err, pluginapi.ErrClosed) {
 		t.Fatalf("run after close: %v", err)
 	}
 	if _, err := sb.Load(ctx, m, mod); !errors.Is(err, pluginapi.ErrClosed) {
@@ -634,7 +632,7 @@ func TestStopDuringGC(t *testing.T) {
 	done := make(chan error, 4)
 	for i := range 4 {
 		go func() {
-			_, err := sb.Run(ctx, Invocation{TenantID: fmt.Sprint("gc", i), Plugin: p})
+			_, err := p.Run(ctx, pluginapi.Call{TenantID: fmt.Sprint("gc", i)})
 			done <- err
 		}()
 	}
@@ -660,7 +658,7 @@ func TestStopDuringGC(t *testing.T) {
 // runWithin runs inv and fails the test if Run has not returned after a
 // minute: far past any plugin's deadline, so it holds on a loaded machine,
 // and it turns a guest that cannot be stopped into a failure, not a hang.
-func runWithin(t *testing.T, sb *Sandbox, inv Invocation) (*pluginapi.Result, error) {
+func runWithin(t *testing.T, p *Plugin, inv pluginapi.Call) (*pluginapi.Result, error) {
 	t.Helper()
 	type ret struct {
 		r   *pluginapi.Result
@@ -668,14 +666,14 @@ func runWithin(t *testing.T, sb *Sandbox, inv Invocation) (*pluginapi.Result, er
 	}
 	done := make(chan ret, 1)
 	go func() {
-		r, err := sb.Run(context.Background(), inv)
+		r, err := p.Run(context.Background(), inv)
 		done <- ret{r, err}
 	}()
 	select {
 	case x := <-done:
 		return x.r, x.err
 	case <-time.After(time.Minute):
-		t.Fatalf("%s still running a minute after its %s deadline", inv.Plugin.manifest.Name, inv.Plugin.limits.Timeout)
+		t.Fatalf("%s still running a minute after its %s deadline", p.manifest.Name, p.limits.Timeout)
 		return nil, nil
 	}
 }
@@ -691,7 +689,7 @@ func TestInitDeadline(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = runWithin(t, sb, Invocation{TenantID: "a", Plugin: p})
+			_, err = runWithin(t, p, pluginapi.Call{TenantID: "a"})
 			if !errors.Is(err, pluginapi.ErrPluginTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("err = %v", err)
 			}
@@ -714,7 +712,7 @@ func TestInstructionBudget(t *testing.T) {
 	p := plugin(t, "wordcount")
 	var units []int64
 	for range 3 {
-		r, err := sb.Run(ctx, Invocation{TenantID: "a", Plugin: p, Input: textDoc("x", words(500))})
+		r, err := p.Run(ctx, pluginapi.Call{TenantID: "a", Input: textDoc("x", words(500))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -733,7 +731,7 @@ func TestInstructionBudget(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer p.Close(ctx)
-			r, err := runWithin(t, sb, Invocation{TenantID: "a", Plugin: p})
+			r, err := runWithin(t, p, pluginapi.Call{TenantID: "a"})
 			if !errors.Is(err, pluginapi.ErrInstructionLimit) || errors.Is(err, pluginapi.ErrPluginTimeout) {
 				t.Fatalf("err = %v", err)
 			}
@@ -748,10 +746,9 @@ func TestInstructionBudget(t *testing.T) {
 // (another basket, say), not another tenant's (issue 7, defect 5).
 func TestFreshStatePerInvocation(t *testing.T) {
 	ctx := context.Background()
-	sb := sharedSandbox(t)
 	p := plugin(t, "stash")
 	for i, tenant := range []string{"a", "a", "b", "a", "b"} {
-		r, err := sb.Run(ctx, Invocation{TenantID: tenant, Plugin: p, Input: textDoc("x", fmt.Sprint("secret ", i))})
+		r, err := p.Run(ctx, pluginapi.Call{TenantID: tenant, Input: textDoc("x", fmt.Sprint("secret ", i))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -794,7 +791,7 @@ func TestMeteredCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := sb.Run(ctx, Invocation{TenantID: "a", Plugin: p, Input: textDoc("x", "hello")})
+		r, err := p.Run(ctx, pluginapi.Call{TenantID: "a", Input: textDoc("x", "hello")})
 		if err != nil || string(r.Derived[0].Content) != "hello" {
 			t.Fatalf("run: %v", err)
 		}

@@ -186,7 +186,7 @@ func directLoop(b *testing.B, n int) time.Duration {
 	}
 	split, upper, tag := load("split"), load("upper"), load("tag")
 	run := func(p *sandbox.Plugin, content []byte) *pluginapi.Result {
-		res, err := sb.Run(bg, sandbox.Invocation{TenantID: "direct", UserID: "u", Plugin: p,
+		res, err := p.Run(bg, pluginapi.Call{TenantID: "direct", UserID: "u",
 			Input: pluginapi.Document{Name: "d.txt", ContentType: "text/plain", Size: int64(len(content)), Metadata: map[string]any{}, Content: bytes.NewReader(content)}})
 		if err != nil {
 			b.Fatal(err)

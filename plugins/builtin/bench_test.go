@@ -214,15 +214,15 @@ func TestColdStart(t *testing.T) {
 		return time.Since(start), sb, p
 	}
 	cold, _, _ := load(m, all[0].Module)
-	warm, sb, p := load(m, all[0].Module)
+	warm, _, p := load(m, all[0].Module)
 	start := time.Now()
-	res, err := sb.Run(ctx, sandbox.Invocation{TenantID: "t", Plugin: p, Input: bytesDoc("a.txt", "text/plain", []byte("hello world"))})
+	res, err := p.Run(ctx, pluginapi.Call{TenantID: "t", Input: bytesDoc("a.txt", "text/plain", []byte("hello world"))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := time.Since(start)
 	start = time.Now()
-	if _, err := sb.Run(ctx, sandbox.Invocation{TenantID: "t", Plugin: p, Input: bytesDoc("a.txt", "text/plain", []byte("hello world"))}); err != nil {
+	if _, err := p.Run(ctx, pluginapi.Call{TenantID: "t", Input: bytesDoc("a.txt", "text/plain", []byte("hello world"))}); err != nil {
 		t.Fatal(err)
 	}
 	second := time.Since(start)
@@ -339,7 +339,7 @@ func TestLargePDF(t *testing.T) {
 		base, _ := rss()
 		resetPeak()
 		start := time.Now()
-		res, err := sb.Run(ctx, sandbox.Invocation{TenantID: "t", Plugin: p, Input: doc})
+		res, err := p.Run(ctx, pluginapi.Call{TenantID: "t", Input: doc})
 		took := time.Since(start)
 		_, peak := rss()
 		if err != nil {

@@ -71,8 +71,8 @@ func plugin(t testing.TB, name string) (*sandbox.Sandbox, *sandbox.Plugin) {
 
 func run(t testing.TB, step string, doc pluginapi.Document, params map[string]string) (*pluginapi.Result, error) {
 	t.Helper()
-	sb, p := plugin(t, step)
-	return sb.Run(context.Background(), sandbox.Invocation{TenantID: "t1", UserID: "u", Plugin: p, Params: params, Input: doc})
+	_, p := plugin(t, step)
+	return p.Run(context.Background(), pluginapi.Call{TenantID: "t1", UserID: "u", Params: params, Input: doc})
 }
 
 func fileDoc(t testing.TB, path, contentType string) pluginapi.Document {

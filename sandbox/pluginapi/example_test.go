@@ -1,0 +1,34 @@
+package pluginapi_test
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/docex-dev/docex/sandbox/pluginapi"
+)
+
+func ExampleParseManifest() {
+	m, err := pluginapi.ParseManifest([]byte(`
+name = "wordcount"
+version = "1.0.0"
+abi_version = 1
+module = "wordcount.wasm"
+sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+capabilities = ["content.read", "metadata.write"]
+accepted_content_types = ["text/*"]
+
+[limits]
+timeout_ms = 2000
+`))
+	if err != nil {
+		panic(err)
+	}
+	limits, _ := m.Resolve(pluginapi.Limits{}) // operator ceilings
+	fmt.Println(m.Name, m.Has(pluginapi.CapMetadataWrite), m.Accepts("text/markdown"), limits.Timeout)
+
+	_, err = pluginapi.ParseManifest([]byte(`name = "x"` + "\nshell = true"))
+	fmt.Println(errors.Is(err, pluginapi.ErrInvalidManifest), err)
+	// Output:
+	// wordcount true true 2s
+	// true sandbox: invalid manifest: unknown key "shell"
+}
