@@ -223,6 +223,10 @@ type Tx interface {
 // backend's Tx has it.
 type BatchTx interface {
 	InsertDocuments(ctx context.Context, docs []docex.Document, audit []docex.AuditEntry) error
+	// ReplaceContents stores content rows (as PutContent), replacing any
+	// row of the same checksum (as DeleteContent first), in few
+	// statements. checksums and data have the same length.
+	ReplaceContents(ctx context.Context, checksums []string, data [][]byte) error
 }
 
 // Sweeper is implemented by backends that can leave unregistered storage

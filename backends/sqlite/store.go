@@ -464,6 +464,16 @@ func (t *tx) InsertDocuments(ctx context.Context, docs []docex.Document, audit [
 	return insertAudits(ctx, t, t.audit, audit)
 }
 
+// ReplaceContents implements driver.BatchTx: multi-row upserts.
+func (t *tx) ReplaceContents(ctx context.Context, checksums []string, data [][]byte) error {
+	if len(checksums) != len(data) {
+		return docex.Errorf(docex.ErrInvalid, "ReplaceContents: %d checksums, %d contents", len(checksums), len(data))
+	}
+	return t.insertRows(ctx, "content(checksum, data)", " ON CONFLICT (checksum) DO UPDATE SET data = excluded.data", 2, len(checksums), func(i int, dst []any) []any {
+		return append(dst, checksums[i], data[i])
+	})
+}
+
 // count adjusts a basket's document count and byte total.
 func (t *tx) count(ctx context.Context, basketID string, docs, bytes int64) error {
 	_, err := t.t.ExecContext(ctx, `UPDATE baskets SET doc_count = doc_count + ?, bytes = bytes + ? WHERE id = ?`, docs, bytes, basketID)

@@ -63,6 +63,18 @@ func (dbTenant) Sync(context.Context, []driver.Staged) error { return nil }
 
 // Put writes each content row in tx, replacing any row of that checksum.
 func (dbTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged) error {
+	if bt, ok := tx.(driver.BatchTx); ok && len(staged) > 1 {
+		sums := make([]string, len(staged))
+		data := make([][]byte, len(staged))
+		for i, s := range staged {
+			st, ok := s.(*dbStaged)
+			if !ok {
+				return docex.Errorf(docex.ErrInvalid, "content store: staged content of another store")
+			}
+			sums[i], data[i] = st.Checksum(), st.data
+		}
+		return bt.ReplaceContents(ctx, sums, data)
+	}
 	for _, s := range staged {
 		st, ok := s.(*dbStaged)
 		if !ok || tx == nil {

@@ -226,6 +226,14 @@ func (t *fsTenant) putLocators(ctx context.Context, tx driver.Tx, sts []*fsStage
 			return err
 		}
 	}
+	if bt, ok := tx.(driver.BatchTx); ok && len(sts) > 1 {
+		sums := make([]string, len(sts))
+		locs := make([][]byte, len(sts))
+		for i, st := range sts {
+			sums[i], locs[i] = st.Checksum(), st.loc.encode()
+		}
+		return bt.ReplaceContents(ctx, sums, locs)
+	}
 	for _, st := range sts {
 		// Whatever a crash or a failed release left under the checksum
 		// is replaced.
