@@ -665,6 +665,12 @@ func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit) er
 		}
 	}
 	for _, id := range pu.rec.Outputs {
+		if id == input.ID {
+			// The output is the input itself (the same content,
+			// deduplicated): it feeds the next step, but a document is
+			// never its own ancestor.
+			continue
+		}
 		if err := tx.InsertLineage(ctx, driver.LineageEdge{
 			SourceID: input.ID, DerivedID: id, JobID: x.job.ID, Pipeline: x.job.Pipeline, Version: x.job.Version,
 			Step: step.Name, Plugin: step.Plugin, ModuleSHA256: pu.module, Params: params, CreatedAt: now,

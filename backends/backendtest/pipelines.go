@@ -281,6 +281,25 @@ func (f *fixture) testDirectRunLineage(t *testing.T) {
 	if l, err := writer.Lineage(bg, same.ID); err != nil || len(l.Ancestors)+len(l.Descendants) != 0 {
 		t.Fatalf("a run whose output is its input: lineage %+v, %v", l, err)
 	}
+	// The same through a pipeline step: the input feeds the next step, but
+	// gets no edge to itself.
+	_, err = admin.CreatePipeline(bg, []byte("name = \"up\"\n[[steps]]\nname = \"u\"\nplugin = \"upper\"\n[[steps]]\nname = \"s\"\nplugin = \"split\"\ninput = \"u\"\n"))
+	must(t, err)
+	ids, err := admin.RunPipeline(bg, "up", engine.RunTarget{DocumentIDs: []string{same.ID}})
+	must(t, err)
+	if st := e.work(admin, []string{"acme"}, ids); st.Succeeded != 1 {
+		t.Fatalf("pipeline up: %+v", st)
+	}
+	l, err := writer.Lineage(bg, same.ID)
+	must(t, err)
+	if len(l.Ancestors) != 0 || len(l.Descendants) != 2 {
+		t.Fatalf("a step whose output is its input: ancestors %+v, descendants %+v (want none, and the 2 split parts)", l.Ancestors, l.Descendants)
+	}
+	for _, d := range l.Descendants {
+		if d.SourceID != same.ID || d.DerivedID == same.ID || d.Step != "s" {
+			t.Fatalf("edge %+v", d)
+		}
+	}
 }
 
 func (f *fixture) testBoundBasket(t *testing.T) {

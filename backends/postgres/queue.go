@@ -118,9 +118,14 @@ func (q *riverQueue) enqueueTx(ctx context.Context, tx pgx.Tx, tenant, jobID str
 	if err != nil {
 		return fmt.Errorf("postgres: job client: %w", err)
 	}
-	_, err = c.InsertTx(ctx, tx, jobArgs{Tenant: tenant, Job: jobID}, &river.InsertOpts{
-		Queue: tenantQueue(tenant), MaxAttempts: riverMaxAttempts, ScheduledAt: runAt,
-	})
+	opts := &river.InsertOpts{Queue: tenantQueue(tenant), MaxAttempts: riverMaxAttempts}
+	if runAt.After(time.Now()) {
+		// A job with a ScheduledAt is "scheduled" for River, made available
+		// by its leader's scheduler every few seconds: only a job due later
+		// gets one, a job due now is available at once.
+		opts.ScheduledAt = runAt
+	}
+	_, err = c.InsertTx(ctx, tx, jobArgs{Tenant: tenant, Job: jobID}, opts)
 	return q.b.wrap(err, "enqueue job %s", jobID)
 }
 

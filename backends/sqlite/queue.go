@@ -111,6 +111,19 @@ loop:
 		case <-ctx.Done():
 			break loop
 		}
+		// Tenants whose jobs were committed meanwhile are looked at now,
+		// not after their idle back-off: a busy loop (another tenant's
+		// backlog) does not reach the wait below.
+	drain:
+		for {
+			select {
+			case t := <-wakeCh:
+				delete(idle, t)
+				delete(backoff, t)
+			default:
+				break drain
+			}
+		}
 		claimed := false
 		now := time.Now()
 		for i := range tenants {

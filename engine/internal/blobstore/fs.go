@@ -138,6 +138,8 @@ type fsStaged struct {
 	tmp   string // a staging file, or "" for content packed from memory
 	data  []byte // packed content, until Discard
 	loc   *locator
+	// durable is the background flush of loc's pack (nil: flushed).
+	durable *packSync
 	contentkey.Hashed
 }
 
@@ -184,9 +186,12 @@ func (t *fsTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.St
 	return st, nil
 }
 
-// Sync writes the batch's packed content into one pack file, durably,
-// and fsyncs the staged files concurrently (at most 8 at a time), so the
-// filesystem can fold their flushes into few journal commits.
+// Sync writes the batch's packed content into one pack file and starts
+// its flush (file and directory) in the background, so that it overlaps
+// the start of the transaction: Put waits for it before it writes a
+// locator, so packed content is durable before Put returns. Staged files
+// are fsynced concurrently (at most 8 at a time), so the filesystem can
+// fold their flushes into few journal commits.
 func (t *fsTenant) Sync(ctx context.Context, staged []driver.Staged) error {
 	if len(staged) == 0 {
 		return nil
@@ -205,7 +210,7 @@ func (t *fsTenant) Sync(ctx context.Context, staged []driver.Staged) error {
 		}
 	}
 	if len(packs) > 0 {
-		if err := t.writePack(ctx, packs); err != nil {
+		if err := t.writePack(ctx, packs, true); err != nil {
 			return err
 		}
 	}

@@ -145,9 +145,30 @@ func (t *fsTenant) stageSpill(ctx context.Context, r io.Reader, max int64) (driv
 	return st, nil
 }
 
+// packSync is the flush of a pack file and its directory running in the
+// background; Put waits for it before it writes a locator.
+type packSync struct {
+	done chan struct{}
+	err  error
+}
+
+// wait returns the flush's error once it finished.
+func (p *packSync) wait(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // writePack writes the in-memory staged contents into one new pack file
-// and makes it durable (the file, then its directory).
-func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged) error {
+// and makes it durable (the file, then its directory). With async, the
+// flush runs in the background while the caller goes on (Sync: the
+// transaction starts meanwhile); each content's durable field is then the
+// flush that Put waits for before writing its locator, so no locator
+// commits before its pack is on disk.
+func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged, async bool) error {
 	dir := filepath.Join(t.dir, packDir)
 	created := false
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
@@ -175,8 +196,29 @@ func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged) error {
 		st.loc = &locator{pack: name, off: off, size: int64(len(st.data))}
 		off += int64(len(st.data))
 	}
-	err = w.Flush()
-	if err == nil && !t.noSync {
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("content store: write pack: %w", err)
+	}
+	if !async || t.noSync {
+		return t.flushPack(f, dir, created)
+	}
+	ps := &packSync{done: make(chan struct{})}
+	for _, st := range sts {
+		st.durable = ps
+	}
+	go func() {
+		defer close(ps.done)
+		ps.err = t.flushPack(f, dir, created)
+	}()
+	return nil
+}
+
+// flushPack fsyncs and closes the pack file f, then fsyncs its directory
+// (and the new directories above it when created).
+func (t *fsTenant) flushPack(f *os.File, dir string, created bool) error {
+	var err error
+	if !t.noSync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -222,8 +264,15 @@ func (t *fsTenant) putLocators(ctx context.Context, tx driver.Tx, sts []*fsStage
 		}
 	}
 	if len(unsynced) > 0 {
-		if err := t.writePack(ctx, unsynced); err != nil {
+		if err := t.writePack(ctx, unsynced, false); err != nil {
 			return err
+		}
+	}
+	for _, st := range sts {
+		if st.durable != nil {
+			if err := st.durable.wait(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	if bt, ok := tx.(driver.BatchTx); ok && len(sts) > 1 {
@@ -434,7 +483,7 @@ func (t *fsTenant) rewritePack(ctx context.Context, st driver.TenantStore, old s
 		}
 		sts = append(sts, &fsStaged{owner: t, data: buf.Bytes(), Hashed: contentkey.Hashed{Checksum: sum, Size: loc.size}})
 	}
-	if err := t.writePack(ctx, sts); err != nil {
+	if err := t.writePack(ctx, sts, false); err != nil {
 		return err
 	}
 	return st.WriteIsolated(ctx, func(tx driver.Tx) error {
