@@ -497,6 +497,10 @@ type pluginHost struct {
 
 	mu      sync.Mutex
 	closers []func()
+	// files are the verified content readers opened in this run, by
+	// checksum: further handles to the same content share one (a guest
+	// opening 1,023 handles to one document hashes its file once).
+	files map[string]io.ReaderAt
 }
 
 func (h *pluginHost) close() {
@@ -550,12 +554,23 @@ func (h *pluginHost) Open(ctx context.Context, ref pluginapi.DocumentRef) (*plug
 func (h *pluginHost) document(ctx context.Context, d docex.Document) (*pluginapi.Document, error) {
 	doc := &pluginapi.Document{Name: d.Name, ContentType: d.ContentType, Size: d.Size, Metadata: metaAny(d.Metadata)}
 	if h.s.e.cfg.ContentStorage == ContentFilesystem {
+		h.mu.Lock()
+		ra, ok := h.files[d.Checksum]
+		h.mu.Unlock()
+		if ok {
+			doc.Content = ra
+			return doc, nil
+		}
 		ra, _, closeContent, err := h.s.contentReaderAt(ctx, h.st, d)
 		if err != nil {
 			return nil, err
 		}
 		h.mu.Lock()
 		h.closers = append(h.closers, closeContent)
+		if h.files == nil {
+			h.files = map[string]io.ReaderAt{}
+		}
+		h.files[d.Checksum] = ra
 		h.mu.Unlock()
 		doc.Content = ra
 		return doc, nil
