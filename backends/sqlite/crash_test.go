@@ -512,5 +512,35 @@ func verifyDocs(t *testing.T, dir, mode, sync string, round int, lines []string,
 		if tmp > 0 {
 			t.Fatalf("round %d: %d temporary content files left after the sweep", round, tmp)
 		}
+		// Every pack left after the sweep holds a document's content: the
+		// pack of a batch in flight at the kill (written, never committed)
+		// was removed.
+		ts, err := r.be.OpenTenant(bgctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ts.Close()
+		referenced := map[string]bool{}
+		for _, sum := range st.docs {
+			rc, err := ts.OpenContent(bgctx, sum)
+			if err != nil {
+				continue // not packed
+			}
+			b := new(bytes.Buffer)
+			b.ReadFrom(rc)
+			rc.Close()
+			if f := strings.Fields(b.String()); len(f) == 4 && f[0] == "docex-pack/1" {
+				referenced[f[1]] = true
+			}
+		}
+		filepath.WalkDir(filepath.Join(dir, "content"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(d.Name(), ".pack") && !referenced[d.Name()] {
+				t.Errorf("round %d: pack %s is referenced by no document after the sweep", round, d.Name())
+			}
+			return nil
+		})
+		if len(referenced) == 0 && len(st.docs) > 0 {
+			t.Fatalf("round %d: no document content is packed", round)
+		}
 	}
 }
