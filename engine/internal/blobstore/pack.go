@@ -302,28 +302,47 @@ func (t *fsTenant) openPacked(ctx context.Context, r driver.Reader, sum string, 
 	if r == nil {
 		return nil, false, nil
 	}
-	lrc, err := r.OpenContent(ctx, sum)
-	if errors.Is(err, docex.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	b, err := io.ReadAll(io.LimitReader(lrc, 256))
-	lrc.Close()
-	if err != nil {
-		return nil, false, err
-	}
-	loc, ok := parseLocator(b)
-	if !ok {
-		return nil, true, docex.Errorf(docex.ErrCorrupt, "content %s: its locator is damaged", sum)
-	}
-	f, err := openNoFollow(filepath.Join(t.dir, packDir, loc.pack))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, true, docex.Errorf(docex.ErrNotFound, "content %s is missing (pack %s)", sum, loc.pack)
-	}
-	if err != nil {
-		return nil, true, err
+	var (
+		loc  locator
+		f    *os.File
+		seen string
+	)
+	for attempt := 1; ; attempt++ {
+		lrc, err := r.OpenContent(ctx, sum)
+		if errors.Is(err, docex.ErrNotFound) {
+			if seen != "" { // the reference went away while we looked
+				return nil, true, docex.Errorf(docex.ErrNotFound, "content %s is missing (pack %s)", sum, seen)
+			}
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		b, err := io.ReadAll(io.LimitReader(lrc, 256))
+		lrc.Close()
+		if err != nil {
+			return nil, false, err
+		}
+		var ok bool
+		if loc, ok = parseLocator(b); !ok {
+			return nil, true, docex.Errorf(docex.ErrCorrupt, "content %s: its locator is damaged", sum)
+		}
+		f, err = openNoFollow(filepath.Join(t.dir, packDir, loc.pack))
+		if errors.Is(err, fs.ErrNotExist) && loc.pack != seen && attempt < 3 {
+			// docex gc may have moved the content into a new pack and
+			// removed the old one between our lookup and the open: look
+			// the locator up again, and give up only when it still names
+			// a pack that is gone (or after three lookups).
+			seen = loc.pack
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, true, docex.Errorf(docex.ErrNotFound, "content %s is missing (pack %s)", sum, loc.pack)
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		break
 	}
 	if loc.size != size {
 		f.Close()

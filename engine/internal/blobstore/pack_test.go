@@ -2,6 +2,7 @@ package blobstore_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -249,4 +250,87 @@ func TestSweepPacks(t *testing.T) {
 	if n, err := ps.SweepPacks(bg, r.st, time.Now().Add(time.Second)); err != nil || n != 0 {
 		t.Fatalf("second sweep removed %d: %v", n, err)
 	}
+}
+
+// staleReader answers the first OpenContent with a locator read before
+// the sweep moved the content, as a reader that looked it up just before
+// docex gc rewrote its pack would see; later calls go to the store.
+type staleReader struct {
+	driver.TenantStore
+	stale []byte
+	used  bool
+}
+
+func (s *staleReader) OpenContent(ctx context.Context, sum string) (io.ReadCloser, error) {
+	if !s.used {
+		s.used = true
+		return io.NopCloser(bytes.NewReader(s.stale)), nil
+	}
+	return s.TenantStore.OpenContent(ctx, sum)
+}
+
+// TestReadDuringCompaction: a read that looked up a locator just before
+// the sweep moved its content into a new pack (and removed the old one)
+// finds the content through the new locator instead of failing.
+func TestReadDuringCompaction(t *testing.T) {
+	r := newPackRig(t, 1024)
+	ps := r.tc.(blobstore.PackSweeper)
+	var contents [][]byte
+	for i := range 4 {
+		contents = append(contents, []byte(fmt.Sprintf("content number %d", i)))
+	}
+	ids := r.add(contents...)
+	must(t, r.st.WriteIsolated(bg, func(tx driver.Tx) error {
+		for i, id := range ids[1:] {
+			if err := tx.DeleteDocument(bg, id); err != nil {
+				return err
+			}
+			if err := r.tc.Delete(bg, tx, contentkey.Sum(contents[i+1])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	sum, size := contentkey.Sum(contents[0]), int64(len(contents[0]))
+	lrc, err := r.st.OpenContent(bg, sum)
+	must(t, err)
+	old, err := io.ReadAll(lrc)
+	lrc.Close()
+	must(t, err)
+	if n, err := ps.SweepPacks(bg, r.st, time.Now().Add(time.Second)); err != nil || n != 1 {
+		t.Fatalf("swept %d packs, want the mostly dead one: %v", n, err)
+	}
+	rc, err := r.tc.Open(bg, &staleReader{TenantStore: r.st, stale: old}, sum, size)
+	if err != nil {
+		t.Fatalf("read with a locator from before the compaction: %v", err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, contents[0]) {
+		t.Fatalf("read %q, %v; want %q", got, err, contents[0])
+	}
+	// A locator that keeps naming a removed pack is not found, after a
+	// second look; so is one whose reference went away meanwhile.
+	for name, rd := range map[string]driver.Reader{
+		"same stale locator": &fixedReader{TenantStore: r.st, b: old},
+		"reference gone":     &staleReader{TenantStore: &fixedReader{TenantStore: r.st}, stale: old},
+	} {
+		if _, err := r.tc.Open(bg, rd, sum, size); !errors.Is(err, docex.ErrNotFound) {
+			t.Fatalf("%s: %v, want ErrNotFound", name, err)
+		}
+	}
+}
+
+// fixedReader answers every OpenContent with b, or not found when b is
+// nil.
+type fixedReader struct {
+	driver.TenantStore
+	b []byte
+}
+
+func (f *fixedReader) OpenContent(ctx context.Context, sum string) (io.ReadCloser, error) {
+	if f.b == nil {
+		return nil, docex.ErrNotFound
+	}
+	return io.NopCloser(bytes.NewReader(f.b)), nil
 }
