@@ -140,20 +140,32 @@ func (b *Backend) SystemAudit(ctx context.Context, page docex.Page) ([]docex.Aud
 	return listAudit(ctx, d.r, "docex_system_audit", page)
 }
 
-func insertAudit(ctx context.Context, q querier, table string, e docex.AuditEntry) error {
-	roles, err := json.Marshal(e.Roles)
-	if err != nil {
-		return err
-	}
-	if e.Roles == nil {
-		roles = []byte("[]")
+// auditRow returns e's column values in the order of auditColumnList, or
+// the error of encoding its roles or detail.
+func auditRow(e docex.AuditEntry) ([]any, error) {
+	roles := []byte("[]")
+	if e.Roles != nil {
+		var err error
+		if roles, err = json.Marshal(e.Roles); err != nil {
+			return nil, err
+		}
 	}
 	detail, err := driver.EncodeDetail(e.Detail)
 	if err != nil {
+		return nil, err
+	}
+	return []any{e.ID, micros(e.Time), e.TenantID, e.UserID, string(roles), e.Operation, e.Target, e.Outcome, e.Error, detail}, nil
+}
+
+// auditColumnList names the columns auditRow fills.
+const auditColumnList = "(id, time, tenant_id, user_id, roles, operation, target, outcome, error, detail)"
+
+func insertAudit(ctx context.Context, q querier, table string, e docex.AuditEntry) error {
+	row, err := auditRow(e)
+	if err != nil {
 		return err
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO `+table+`(id, time, tenant_id, user_id, roles, operation, target, outcome, error, detail) VALUES (?,?,?,?,?,?,?,?,?,?)`,
-		e.ID, micros(e.Time), e.TenantID, e.UserID, string(roles), e.Operation, e.Target, e.Outcome, e.Error, detail)
+	_, err = q.ExecContext(ctx, `INSERT INTO `+table+auditColumnList+` VALUES (?,?,?,?,?,?,?,?,?,?)`, row...)
 	if err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
@@ -164,20 +176,13 @@ func insertAudit(ctx context.Context, q querier, table string, e docex.AuditEntr
 func insertAudits(ctx context.Context, t *tx, table string, entries []docex.AuditEntry) error {
 	rows := make([][]any, len(entries))
 	for i, e := range entries {
-		roles, err := json.Marshal(e.Roles)
+		row, err := auditRow(e)
 		if err != nil {
 			return err
 		}
-		if e.Roles == nil {
-			roles = []byte("[]")
-		}
-		detail, err := driver.EncodeDetail(e.Detail)
-		if err != nil {
-			return err
-		}
-		rows[i] = []any{e.ID, micros(e.Time), e.TenantID, e.UserID, string(roles), e.Operation, e.Target, e.Outcome, e.Error, detail}
+		rows[i] = row
 	}
-	err := t.insertRows(ctx, table+"(id, time, tenant_id, user_id, roles, operation, target, outcome, error, detail)", "", 10, len(rows), func(i int, dst []any) []any {
+	err := t.insertRows(ctx, table+auditColumnList, "", 10, len(rows), func(i int, dst []any) []any {
 		return append(dst, rows[i]...)
 	})
 	if err != nil {

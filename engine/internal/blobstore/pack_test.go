@@ -90,6 +90,23 @@ func (r *packRig) add(contents ...[]byte) []string {
 	return ids
 }
 
+// remove deletes the documents ids and their contents (one each, in
+// order) in one transaction, the way the engine deletes documents.
+func (r *packRig) remove(ids []string, contents [][]byte) {
+	r.t.Helper()
+	must(r.t, r.st.WriteIsolated(bg, func(tx driver.Tx) error {
+		for i, id := range ids {
+			if err := tx.DeleteDocument(bg, id); err != nil {
+				return err
+			}
+			if err := r.tc.Delete(bg, tx, contentkey.Sum(contents[i])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
 func (r *packRig) read(sum string, size int64) ([]byte, error) {
 	rc, err := r.tc.Open(bg, r.st, sum, size)
 	if err != nil {
@@ -209,17 +226,7 @@ func TestSweepPacks(t *testing.T) {
 		contents = append(contents, []byte(fmt.Sprintf("content number %d", i)))
 	}
 	ids := r.add(contents...)
-	must(t, r.st.WriteIsolated(bg, func(tx driver.Tx) error {
-		for i, id := range ids[1:] {
-			if err := tx.DeleteDocument(bg, id); err != nil {
-				return err
-			}
-			if err := r.tc.Delete(bg, tx, contentkey.Sum(contents[i+1])); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
+	r.remove(ids[1:], contents[1:])
 	// Files that are not the store's.
 	foreign := []string{"notes.txt", "123.pack", uuid.NewString() + ".pack.bak"}
 	for _, f := range foreign {
@@ -280,17 +287,7 @@ func TestReadDuringCompaction(t *testing.T) {
 		contents = append(contents, []byte(fmt.Sprintf("content number %d", i)))
 	}
 	ids := r.add(contents...)
-	must(t, r.st.WriteIsolated(bg, func(tx driver.Tx) error {
-		for i, id := range ids[1:] {
-			if err := tx.DeleteDocument(bg, id); err != nil {
-				return err
-			}
-			if err := r.tc.Delete(bg, tx, contentkey.Sum(contents[i+1])); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
+	r.remove(ids[1:], contents[1:])
 	sum, size := contentkey.Sum(contents[0]), int64(len(contents[0]))
 	lrc, err := r.st.OpenContent(bg, sum)
 	must(t, err)
