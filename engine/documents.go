@@ -370,6 +370,21 @@ type stagedDocs struct {
 // stageDocuments stages docs' content outside any transaction (filesystem
 // storage: written and fsynced; database storage: read into memory).
 func (s *Session) stageDocuments(ctx context.Context, st driver.TenantStore, docs []NewDocument) (*stagedDocs, error) {
+	sd, err := s.stageDocumentsUnsynced(ctx, st, docs)
+	if err != nil {
+		return nil, err
+	}
+	if err := sd.sync(ctx); err != nil {
+		sd.discard()
+		return nil, err
+	}
+	return sd, nil
+}
+
+// stageDocumentsUnsynced is stageDocuments without the final Sync: the
+// caller syncs (syncStaged) before it puts the content, so that the
+// staged documents of several calls can share one pack and one flush.
+func (s *Session) stageDocumentsUnsynced(ctx context.Context, st driver.TenantStore, docs []NewDocument) (*stagedDocs, error) {
 	tc, err := s.e.tenantContent(st.Tenant())
 	if err != nil {
 		return nil, err
@@ -389,14 +404,33 @@ func (s *Session) stageDocuments(ctx context.Context, st driver.TenantStore, doc
 		}
 		sd.cts[i] = detectContentType(ct, nd.Name, sd.items[i].Head())
 	}
-	if err := tc.Sync(ctx, sd.items); err != nil {
-		sd.discard()
-		return nil, err
-	}
 	return sd, nil
 }
 
 func (sd *stagedDocs) discard() { discardAll(sd.items) }
+
+func (sd *stagedDocs) sync(ctx context.Context) error { return sd.tc.Sync(ctx, sd.items) }
+
+// syncStaged makes the content staged by several unsynced stagedDocs of
+// one tenant durable in one Sync (one pack and one flush for small
+// contents); nil entries are skipped.
+func syncStaged(ctx context.Context, sds []*stagedDocs) error {
+	var (
+		tc    driver.TenantContent
+		items []driver.Staged
+	)
+	for _, sd := range sds {
+		if sd == nil {
+			continue
+		}
+		tc = sd.tc
+		items = append(items, sd.items...)
+	}
+	if tc == nil || len(items) == 0 {
+		return nil
+	}
+	return tc.Sync(ctx, items)
+}
 
 // insert adds the staged documents to basketID inside tx, each with its
 // audit entry; a document whose content the basket already holds is

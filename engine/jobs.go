@@ -533,7 +533,7 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 	if err != nil {
 		return fail(err, pu.report)
 	}
-	if pu.ss, err = s.stageStep(ctx, st, out); err != nil {
+	if pu.ss, err = s.stageStep(ctx, st, out, true); err != nil { // synced by flush, with the batch's other runs
 		return fail(err, pu.report)
 	}
 	rep, _ := json.Marshal(map[string]any{"report": pu.report})
@@ -589,6 +589,19 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, outs [][]st
 			pu.prog(&fdet.Progress)
 		}
 		op, fout = x.r.settle(ctx, &fjob, fdet, x, nil, x.started)
+	}
+	// The batch's derived content becomes durable in one Sync (one pack
+	// file and one flush for small contents) before the transaction that
+	// refers to it.
+	staged := make([]*stagedDocs, 0, len(batch))
+	for _, pu := range batch {
+		if pu.ss != nil {
+			staged = append(staged, pu.ss.docs)
+		}
+	}
+	if err := syncStaged(ctx, staged); err != nil {
+		pu := batch[0]
+		return &stepError{step: pu.step.Name, input: pu.input.ID, report: pu.report, err: err}
 	}
 	err := x.st.Write(ctx, func(tx driver.Tx) error {
 		for _, pu := range batch {

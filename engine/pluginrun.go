@@ -216,7 +216,7 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	if err != nil {
 		return RunResult{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out)))
 	}
-	ss, err := s.stageStep(ctx, st, out)
+	ss, err := s.stageStep(ctx, st, out, false)
 	if err != nil {
 		return RunResult{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out)))
 	}
@@ -398,11 +398,18 @@ type stagedStep struct {
 
 // stageStep stages out's derived documents' content, outside any
 // transaction (the caller then persists inside one and discards after).
-func (s *Session) stageStep(ctx context.Context, st driver.TenantStore, out *StepOutput) (*stagedStep, error) {
+// With unsynced the content is not yet durable: the caller syncs it
+// (syncStaged) before persisting.
+func (s *Session) stageStep(ctx context.Context, st driver.TenantStore, out *StepOutput, unsynced bool) (*stagedStep, error) {
 	ss := &stagedStep{s: s, out: out}
 	if len(out.Derived) > 0 {
 		var err error
-		if ss.docs, err = s.stageDocuments(ctx, st, out.Derived); err != nil {
+		if unsynced {
+			ss.docs, err = s.stageDocumentsUnsynced(ctx, st, out.Derived)
+		} else {
+			ss.docs, err = s.stageDocuments(ctx, st, out.Derived)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
