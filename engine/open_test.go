@@ -59,19 +59,7 @@ func TestOpenRefusesWrongTenantAndAuditsFailures(t *testing.T) {
 	t.Cleanup(func() { real.Close() })
 	be := &faultyBackend{Backend: real}
 	cfg := engine.Config{MultiTenancy: true, ContentDir: filepath.Join(dir, "content")}
-	if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(ctx, be, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	for _, id := range []string{"acme", "globex"} {
-		if _, err := eng.Provisioner("ops").Create(ctx, id, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	eng := startEngine(t, be, cfg, "acme", "globex")
 	s := eng.As(docex.UserContext{UserID: "ann", TenantID: "acme", Roles: []string{"admin"}})
 	lastSystemOutcome := func() docex.AuditEntry {
 		t.Helper()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/backends/sqlite"
+	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
@@ -88,20 +89,8 @@ func newPluginEnv(t *testing.T) *pluginEnv {
 	}
 	t.Cleanup(func() { be.Close() })
 	cfg := engine.Config{MultiTenancy: true, ContentDir: dir + "/content", Sandbox: testSandbox(t)}
-	if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(ctx, be, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
+	eng := startEngine(t, be, cfg, "alpha", "beta")
 	p := eng.Provisioner("ops")
-	for _, id := range []string{"alpha", "beta"} {
-		if _, err := p.Create(ctx, id, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
 	e := &pluginEnv{eng: eng, provisio: p,
 		a:       eng.As(docex.UserContext{UserID: "ann", TenantID: "alpha", Roles: []string{"admin"}}),
 		b:       eng.As(docex.UserContext{UserID: "bob", TenantID: "beta", Roles: []string{"admin"}}),
@@ -531,4 +520,25 @@ func TestPluginContentTypeRefused(t *testing.T) {
 	if !errors.Is(err, docex.ErrInvalid) || errors.Is(err, docex.ErrPluginInvalid) || !strings.Contains(err.Error(), "accepts text/") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// startEngine bootstraps be with cfg, opens an engine on it (closed when
+// the test ends) and creates the tenants; it fails the test on any error.
+func startEngine(t testing.TB, be driver.Backend, cfg engine.Config, tenants ...string) *engine.Engine {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(ctx, be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	for _, id := range tenants {
+		if _, err := eng.Provisioner("ops").Create(ctx, id, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return eng
 }

@@ -73,17 +73,7 @@ func TestPluginRuntimeInterface(t *testing.T) {
 	t.Cleanup(func() { be.Close() })
 	rt := &goRuntime{}
 	cfg := engine.Config{MultiTenancy: true, ContentDir: dir + "/content", NoContentSync: true, Sandbox: rt}
-	if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(ctx, be, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	if _, err := eng.Provisioner("ops").Create(ctx, "alpha", ""); err != nil {
-		t.Fatal(err)
-	}
+	eng := startEngine(t, be, cfg, "alpha")
 	s := eng.As(docex.UserContext{UserID: "ann", TenantID: "alpha", Roles: []string{"admin"}})
 	basket, err := s.CreateBasket(ctx, "in")
 	if err != nil {

@@ -21,17 +21,7 @@ func TestSessionOriginAndReadAudit(t *testing.T) {
 	}
 	t.Cleanup(func() { be.Close() })
 	cfg := engine.Config{MultiTenancy: true, ContentDir: filepath.Join(dir, "content")}
-	if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(ctx, be, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	if _, err := eng.Provisioner("ops").Create(ctx, "acme", ""); err != nil {
-		t.Fatal(err)
-	}
+	eng := startEngine(t, be, cfg, "acme")
 	admin := eng.As(docex.UserContext{UserID: "ann", TenantID: "acme", Roles: []string{"admin"}})
 
 	for _, bad := range []string{"MCP", "1mcp", "m.cp", "m cp", strings.Repeat("a", 33), "mcp/x"} {
