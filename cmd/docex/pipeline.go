@@ -409,25 +409,23 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 }
 
 func cmdJobRetry(ctx context.Context, c *cli, args []string) error {
-	s, err := c.session(ctx)
-	if err != nil {
-		return err
-	}
-	if err := s.RetryJob(ctx, args[0]); err != nil {
-		return err
-	}
-	return c.emit(map[string]any{"job": args[0], "state": "queued"}, func(w io.Writer) { writef(w, "job %s queued again\n", args[0]) })
+	return jobAction(ctx, c, args[0], (*engine.Session).RetryJob, "queued", "queued again")
 }
 
 func cmdJobCancel(ctx context.Context, c *cli, args []string) error {
+	return jobAction(ctx, c, args[0], (*engine.Session).CancelJob, "cancelled", "cancelled")
+}
+
+// jobAction applies act to job id and reports the job's new state.
+func jobAction(ctx context.Context, c *cli, id string, act func(*engine.Session, context.Context, string) error, state, done string) error {
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
-	if err := s.CancelJob(ctx, args[0]); err != nil {
+	if err := act(s, ctx, id); err != nil {
 		return err
 	}
-	return c.emit(map[string]any{"job": args[0], "state": "cancelled"}, func(w io.Writer) { writef(w, "job %s cancelled\n", args[0]) })
+	return c.emit(map[string]any{"job": id, "state": state}, func(w io.Writer) { writef(w, "job %s %s\n", id, done) })
 }
 
 func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
