@@ -8,6 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -108,36 +112,113 @@ type jobRunner struct {
 	worker        string
 	retryBase     time.Duration
 	suspendedWait time.Duration
+	batches       *batcher
 }
 
-// handle implements driver.JobHandler: it runs the job as the user who
-// enqueued it, re-checked now, and records its outcome in the tenant's
-// job record.
+// handle implements driver.JobHandler: the delivery joins a batch of its
+// tenant's deliveries (see batcher), which runs it.
 func (r *jobRunner) handle(ctx context.Context, d driver.Delivery) driver.Outcome {
-	e := r.e
-	if e.closed.Load() {
+	if r.e.closed.Load() {
 		return driver.Outcome{Kind: driver.Again}
 	}
-	st, err := e.be.OpenTenant(ctx, d.TenantID)
+	return r.batches.submit(ctx, d)
+}
+
+// runBatch runs a batch of one tenant's deliveries (the batcher's run).
+func (r *jobRunner) runBatch(ctx context.Context, tenant string, batch []*pending) {
+	outs := r.handleBatch(ctx, tenant, batch)
+	for i, p := range batch {
+		p.out = outs[i]
+		close(p.done)
+	}
+}
+
+// handleBatch runs each delivered job as the user who enqueued it,
+// re-checked now, and records its outcome in the tenant's job record. The
+// jobs of one user and pipeline version run together (execute). It
+// returns the deliveries' outcomes, in order.
+func (r *jobRunner) handleBatch(ctx context.Context, tenant string, batch []*pending) []driver.Outcome {
+	e := r.e
+	outs := make([]driver.Outcome, len(batch))
+	all := func(o driver.Outcome) []driver.Outcome {
+		for i := range outs {
+			outs[i] = o
+		}
+		return outs
+	}
+	if e.closed.Load() {
+		return all(driver.Outcome{Kind: driver.Again})
+	}
+	st, err := e.be.OpenTenant(ctx, tenant)
 	if err != nil {
 		if errors.Is(err, docex.ErrTenantNotFound) {
-			return driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: tenant %q was deleted", d.TenantID)}
+			return all(driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: tenant %q was deleted", tenant)})
 		}
-		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+		return all(driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)})
 	}
 	defer st.Close()
-	job, err := st.Job(ctx, d.JobID)
-	if errors.Is(err, docex.ErrNotFound) {
-		return driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: job %s no longer exists", d.JobID)}
+	type userJobs struct {
+		idx  []int
+		jobs []driver.JobRecord
 	}
-	if err != nil {
-		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+	var groups []*userJobs
+	byUser := map[string]*userJobs{}
+	for i, p := range batch {
+		job, err := st.Job(ctx, p.d.JobID)
+		switch {
+		case errors.Is(err, docex.ErrNotFound):
+			outs[i] = driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: job %s no longer exists", p.d.JobID)}
+			continue
+		case err != nil:
+			outs[i] = driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+			continue
+		case driver.JobFinal(job.State):
+			outs[i] = driver.Outcome{Kind: driver.Done}
+			continue
+		}
+		k := userKey(job.User)
+		g := byUser[k]
+		if g == nil {
+			g = &userJobs{}
+			byUser[k] = g
+			groups = append(groups, g)
+		}
+		g.idx, g.jobs = append(g.idx, i), append(g.jobs, job)
 	}
-	if driver.JobFinal(job.State) {
-		return driver.Outcome{Kind: driver.Done}
+	for _, g := range groups {
+		s := e.As(g.jobs[0].User)
+		ust, err := s.open(ctx, tenancy.ActionRunPipeline, "job.run", g.jobs[0].ID)
+		if err != nil {
+			for k, i := range g.idx {
+				kerr := err
+				if k > 0 { // each job's refusal is checked and audited with its own id
+					if ust, kerr = s.open(ctx, tenancy.ActionRunPipeline, "job.run", g.jobs[k].ID); kerr == nil {
+						ust.Close()
+						outs[i] = driver.Outcome{Kind: driver.Again}
+						continue
+					}
+				}
+				outs[i] = r.refused(ctx, st, s, g.jobs[k], kerr)
+			}
+			continue
+		}
+		r.attempts(ctx, ust, s, g.jobs, g.idx, outs)
+		ust.Close()
 	}
-	s := e.As(job.User)
-	ust, err := s.open(ctx, tenancy.ActionRunPipeline, "job.run", job.ID)
+	return outs
+}
+
+// userKey identifies a job's UserContext: the jobs of one batch that share
+// it share a session and a store.
+func userKey(u docex.UserContext) string {
+	return u.UserID + "\x00" + u.TenantID + "\x00" + strings.Join(u.Roles, "\x00")
+}
+
+// refused settles a job whose user cannot run it now: a suspended tenant
+// (the job waits, no attempt spent), a deleted one (cancelled), a user no
+// longer allowed (failed), or a transient error (retried).
+func (r *jobRunner) refused(ctx context.Context, st driver.TenantStore, s *Session, job driver.JobRecord, err error) driver.Outcome {
+	e := r.e
 	switch {
 	case errors.Is(err, docex.ErrTenantSuspended):
 		// Wait without spending an attempt; say so in the record.
@@ -146,16 +227,12 @@ func (r *jobRunner) handle(ctx context.Context, d driver.Delivery) driver.Outcom
 		_ = st.Write(ctx, func(tx driver.Tx) error { return tx.UpdateJob(ctx, job) })
 		return driver.Outcome{Kind: driver.Again, After: r.suspendedWait}
 	case errors.Is(err, docex.ErrTenantUnknown):
-		return driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: tenant %q was deleted", d.TenantID)}
-	case err != nil && docex.KindOf(err) != nil:
+		return driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: tenant %q was deleted", job.User.TenantID)}
+	case docex.KindOf(err) != nil:
 		// The user may not run pipelines (any more): permanent.
-		r.finish(ctx, st, s, &job, jobDetailOf(job), nil, &stepError{err: err}, time.Now())
-		return driver.Outcome{Kind: driver.Done}
-	case err != nil:
-		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+		return r.finish(ctx, st, s, &job, jobDetailOf(job), nil, &stepError{err: err}, time.Now())
 	}
-	defer ust.Close()
-	return r.attempt(ctx, ust, s, job)
+	return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
 }
 
 func jobDetailOf(j driver.JobRecord) *jobDetail {
@@ -174,32 +251,68 @@ func (d *jobDetail) bytes() []byte {
 	return b
 }
 
-// attempt runs one attempt of a job.
-func (r *jobRunner) attempt(ctx context.Context, st driver.TenantStore, s *Session, job driver.JobRecord) driver.Outcome {
+// attempts runs one attempt of each of jobs (all of one user) and writes
+// their outcomes at outs[idx[k]]. The attempts start in one transaction
+// (each in its own should that fail); the jobs then run together.
+func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Session, jobs []driver.JobRecord, idx []int, outs []driver.Outcome) {
 	e := r.e
-	det := jobDetailOf(job)
-	if job.Attempts >= job.MaxAttempts {
-		r.finish(ctx, st, s, &job, det, nil, &stepError{err: docex.Errorf(docex.ErrPluginFailed,
-			"gave up after %d attempts (the last ones did not finish: worker killed?)", job.Attempts)}, time.Now())
-		return driver.Outcome{Kind: driver.Done}
-	}
 	started := time.Now()
-	job.Attempts++
-	job.State, job.UpdatedAt = driver.JobRunning, e.now()
-	det.Attempts = append(det.Attempts, JobAttempt{N: job.Attempts, StartedAt: e.now(), Worker: r.worker})
-	job.Detail = det.bytes()
-	if err := st.Write(ctx, func(tx driver.Tx) error { return tx.UpdateJob(ctx, job) }); err != nil {
-		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+	var (
+		xs []*execution
+		xi []int
+	)
+	for k, job := range jobs {
+		det := jobDetailOf(job)
+		if job.Attempts >= job.MaxAttempts {
+			outs[idx[k]] = r.finish(ctx, st, s, &job, det, nil, &stepError{err: docex.Errorf(docex.ErrPluginFailed,
+				"gave up after %d attempts (the last ones did not finish: worker killed?)", job.Attempts)}, time.Now())
+			continue
+		}
+		job.Attempts++
+		job.State, job.UpdatedAt = driver.JobRunning, e.now()
+		det.Attempts = append(det.Attempts, JobAttempt{N: job.Attempts, StartedAt: e.now(), Worker: r.worker})
+		job.Detail = det.bytes()
+		xs = append(xs, &execution{r: r, s: s, st: st, job: job, det: det, started: started})
+		xi = append(xi, idx[k])
 	}
-	x := &execution{r: r, s: s, st: st, job: job, det: det, started: started}
-	err := x.run(ctx)
-	if errors.Is(err, errJobCancelled) {
-		return driver.Outcome{Kind: driver.Done}
+	if len(xs) == 0 {
+		return
 	}
-	if err == nil && x.settled != nil {
-		return *x.settled // recorded with the last step's outputs
+	err := st.Write(ctx, func(tx driver.Tx) error {
+		for _, x := range xs {
+			if err := tx.UpdateJob(ctx, x.job); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(xs) > 1 {
+		// One by one: a job deleted meanwhile fails only its own start.
+		kept, keptIdx := xs[:0:0], xi[:0:0]
+		for k, x := range xs {
+			if err := st.Write(ctx, func(tx driver.Tx) error { return tx.UpdateJob(ctx, x.job) }); err != nil {
+				outs[xi[k]] = driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+				continue
+			}
+			kept, keptIdx = append(kept, x), append(keptIdx, xi[k])
+		}
+		xs, xi, err = kept, keptIdx, nil
 	}
-	return r.finish(ctx, st, s, &x.job, det, x, err, started)
+	if err != nil {
+		outs[xi[0]] = driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+		return
+	}
+	r.execute(ctx, xs)
+	for k, x := range xs {
+		switch {
+		case errors.Is(x.err, errJobCancelled):
+			outs[xi[k]] = driver.Outcome{Kind: driver.Done}
+		case x.err == nil && x.settled != nil:
+			outs[xi[k]] = *x.settled // recorded with the last step's outputs
+		default:
+			outs[xi[k]] = r.finish(ctx, st, s, &x.job, x.det, x, x.err, x.started)
+		}
+	}
 }
 
 var errJobCancelled = errors.New("job cancelled")
@@ -318,9 +431,26 @@ type execution struct {
 	pl      *Pipeline
 	started time.Time
 
-	plugins map[string]stepPlugin     // a step's plugin, resolved once per attempt
+	plugins *stepPlugins              // the steps' plugins, resolved once per batch
 	docs    map[string]docex.Document // documents read or written by this attempt, current
-	settled *driver.Outcome           // the job's end was committed with its last step
+	done    map[string]driver.StepRecord
+	outputs map[string][]string // a step's outputs, by step name
+	settled *driver.Outcome     // the job's end was committed with its last step
+	err     error               // why the attempt stopped (nil: it has not)
+
+	// The current step: its inputs, the next one to prepare, each
+	// input's outputs, and the runs prepared and not yet committed.
+	ins   []string
+	next  int
+	outs  [][]string
+	units []*pendingUnit
+}
+
+// stepPlugins are the resolved and loaded plugins of a batch's steps, by
+// name; the executions of a batch share them.
+type stepPlugins struct {
+	mu sync.Mutex
+	m  map[string]stepPlugin
 }
 
 // stepPlugin is a step's resolved and loaded plugin.
@@ -341,82 +471,198 @@ func (x *execution) retryTimeout(step string) bool {
 	return false
 }
 
-// maxBatchUnits bounds the step runs whose outputs commit in one
-// transaction (and are held in memory until then).
-const maxBatchUnits = 32
+// maxBatchUnits bounds the step runs of one job whose outputs commit in
+// one transaction (and are held in memory until then); maxTxUnits bounds
+// those of all the jobs of a batch.
+const (
+	maxBatchUnits = 32
+	maxTxUnits    = 256
+)
 
-// run walks the steps in order. The runs of one step (one per input)
-// are made first, then their outputs commit in one tenant transaction,
-// each with its completion key (at most maxBatchUnits per transaction);
-// the last step's transaction also records the job's success. A run that
-// fails commits the runs of its step made before it, then fails the job.
-func (x *execution) run(ctx context.Context) error {
-	rec, err := x.st.Pipeline(ctx, x.job.Pipeline, x.job.Version)
+// execute runs the attempts xs (the jobs of one batch and user), grouped
+// by pipeline version, and leaves each's end in x.err and x.settled.
+func (r *jobRunner) execute(ctx context.Context, xs []*execution) {
+	type version struct {
+		name string
+		v    int
+	}
+	var order []version
+	groups := map[version][]*execution{}
+	for _, x := range xs {
+		k := version{x.job.Pipeline, x.job.Version}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], x)
+	}
+	for _, k := range order {
+		r.executeGroup(ctx, groups[k])
+	}
+}
+
+// executeGroup walks the attempts xs of one pipeline version through its
+// steps together: for each step, each job's runs are made (the jobs on up
+// to GOMAXPROCS goroutines, each job's own runs in order), then the runs
+// of all the jobs commit in one tenant transaction, each with its
+// completion key (at most maxBatchUnits per job and maxTxUnits in all per
+// transaction; a job with more runs commits them in rounds); the last
+// step's transaction also records each job's success. A run that fails
+// commits the runs of its job made before it, then fails its job; the
+// other jobs go on.
+func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
+	x0 := xs[0]
+	rec, err := x0.st.Pipeline(ctx, x0.job.Pipeline, x0.job.Version)
+	var pl *Pipeline
+	if err == nil {
+		pl, err = ParsePipeline(rec.Definition)
+	}
 	if err != nil {
-		return &stepError{err: err}
+		for _, x := range xs {
+			x.err = &stepError{err: err}
+		}
+		return
 	}
-	if x.pl, err = ParsePipeline(rec.Definition); err != nil {
-		return &stepError{err: err}
+	plugins := &stepPlugins{m: map[string]stepPlugin{}}
+	live := make([]*execution, 0, len(xs))
+	for _, x := range xs {
+		x.pl, x.plugins = pl, plugins
+		if x.err = x.begin(ctx); x.err == nil {
+			live = append(live, x)
+		}
 	}
+	order := pl.Order()
+	for si, step := range order {
+		for _, x := range live {
+			x.ins, x.next = x.outputs[step.Input], 0
+			x.outs, x.units = make([][]string, len(x.ins)), nil
+		}
+		// Rounds: every job prepares up to maxBatchUnits runs, then they
+		// commit; jobs with more inputs go on in the next round.
+		for round := live; len(round) > 0; {
+			forEach(round, func(x *execution) { x.prepareRound(ctx, step) })
+			r.commitRound(ctx, round, si == len(order)-1)
+			next := round[:0:0]
+			for _, x := range round {
+				if x.err == nil && x.next < len(x.ins) {
+					next = append(next, x)
+				}
+			}
+			round = next
+		}
+		kept := live[:0:0]
+		for _, x := range live {
+			if x.err != nil {
+				continue
+			}
+			var all []string
+			for _, o := range x.outs {
+				all = append(all, o...)
+			}
+			x.outputs[step.Name] = all
+			kept = append(kept, x)
+		}
+		live = kept
+	}
+}
+
+// forEach calls f on every execution, on up to GOMAXPROCS goroutines.
+func forEach(xs []*execution, f func(*execution)) {
+	workers := min(runtime.GOMAXPROCS(0), len(xs))
+	if workers <= 1 {
+		for _, x := range xs {
+			f(x)
+		}
+		return
+	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(xs); i = int(next.Add(1) - 1) {
+				f(xs[i])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// begin reads what an attempt starts from: its input document and the
+// completion keys of earlier attempts.
+func (x *execution) begin(ctx context.Context) error {
 	input, err := x.st.Document(ctx, x.job.DocumentID)
 	if err != nil {
 		return &stepError{input: x.job.DocumentID, err: fmt.Errorf("input document: %w", err)}
 	}
 	x.docs = map[string]docex.Document{input.ID: input}
-	x.plugins = map[string]stepPlugin{}
-	// Completed steps of earlier attempts, by completion key.
-	done := map[string]driver.StepRecord{}
+	x.done = map[string]driver.StepRecord{}
 	recs, err := x.st.JobSteps(ctx, x.job.ID)
 	if err != nil {
 		return err
 	}
 	for _, r := range recs {
-		done[r.Key] = r
+		x.done[r.Key] = r
 	}
-	outputs := map[string][]string{InputDocument: {input.ID}}
-	order := x.pl.Order()
-	for si, step := range order {
-		ins := outputs[step.Input]
-		outs := make([][]string, len(ins))
-		var batch []*pendingUnit
-		checked := false
-		for i, in := range ins {
-			key := x.job.ID + "/" + step.Name + "/" + in
-			if r, ok := done[key]; ok {
-				outs[i] = r.Outputs
-				continue
-			}
-			if !checked {
-				if err := x.checkCancelled(ctx); err != nil {
-					return err
-				}
-				checked = true
-			}
-			pu, err := x.prepare(ctx, step, in, key)
-			if err != nil {
-				if cerr := x.flush(ctx, batch, outs, false); cerr != nil && errors.Is(cerr, errJobCancelled) {
-					return cerr
-				}
-				return err
-			}
-			pu.slot = i
-			if batch = append(batch, pu); len(batch) >= maxBatchUnits {
-				if err := x.flush(ctx, batch, outs, false); err != nil {
-					return err
-				}
-				batch = nil
-			}
-		}
-		if err := x.flush(ctx, batch, outs, si == len(order)-1); err != nil {
-			return err
-		}
-		var all []string
-		for _, o := range outs {
-			all = append(all, o...)
-		}
-		outputs[step.Name] = all
-	}
+	x.outputs = map[string][]string{InputDocument: {input.ID}}
 	return nil
+}
+
+// prepareRound prepares up to maxBatchUnits runs of step from x.next on:
+// inputs whose completion key exists take its outputs; the others are
+// filtered, taken from the cache or run (x.units). A failure stops the
+// job (x.err); the runs prepared before it still commit.
+func (x *execution) prepareRound(ctx context.Context, step Step) {
+	checked := false
+	for ; x.next < len(x.ins) && len(x.units) < maxBatchUnits; x.next++ {
+		i, in := x.next, x.ins[x.next]
+		key := x.job.ID + "/" + step.Name + "/" + in
+		if r, ok := x.done[key]; ok {
+			x.outs[i] = r.Outputs
+			continue
+		}
+		if !checked {
+			if err := x.checkCancelled(ctx); err != nil {
+				x.err = err
+				return
+			}
+			checked = true
+		}
+		pu, err := x.prepare(ctx, step, in, key)
+		if err != nil {
+			x.err = err
+			return
+		}
+		pu.slot = i
+		x.units = append(x.units, pu)
+	}
+}
+
+// commitRound commits the runs the executions of round prepared, in
+// transactions of up to maxTxUnits runs, whole jobs each. With lastStep,
+// a job with no input left also records its success in its transaction.
+func (r *jobRunner) commitRound(ctx context.Context, round []*execution, lastStep bool) {
+	var (
+		parts []flushPart
+		n     int
+	)
+	for _, x := range round {
+		if len(x.units) == 0 {
+			continue
+		}
+		if n+len(x.units) > maxTxUnits && len(parts) > 0 {
+			flushParts(ctx, parts)
+			parts, n = nil, 0
+		}
+		parts = append(parts, flushPart{x: x, units: x.units, last: lastStep && x.err == nil && x.next == len(x.ins)})
+		n += len(x.units)
+		x.units = nil
+	}
+	if len(parts) > 0 {
+		flushParts(ctx, parts)
+	}
 }
 
 func (x *execution) checkCancelled(ctx context.Context) error {
@@ -467,9 +713,11 @@ func (pu *pendingUnit) discard() {
 	}
 }
 
-// plugin resolves and loads a step's plugin once per attempt.
+// plugin resolves and loads a step's plugin once per batch.
 func (x *execution) plugin(ctx context.Context, name string) (stepPlugin, error) {
-	if p, ok := x.plugins[name]; ok {
+	x.plugins.mu.Lock()
+	defer x.plugins.mu.Unlock()
+	if p, ok := x.plugins.m[name]; ok {
 		return p, nil
 	}
 	rec, system, err := x.s.resolvePlugin(ctx, x.st, name)
@@ -481,7 +729,7 @@ func (x *execution) plugin(ctx context.Context, name string) (stepPlugin, error)
 		return stepPlugin{}, err
 	}
 	p := stepPlugin{rec: rec, lp: lp}
-	x.plugins[name] = p
+	x.plugins.m[name] = p
 	return p, nil
 }
 
@@ -559,64 +807,160 @@ func (x *execution) materialise(ctx context.Context, basketID string, sums []str
 	return ids, true
 }
 
-// flush commits a batch of units in one tenant transaction and writes
-// each unit's outputs at its slot in outs. With last (the batch ends the
+// flushPart is one job's share of a transaction: its prepared runs and,
+// with last, its success.
+type flushPart struct {
+	x     *execution
+	units []*pendingUnit
+	last  bool
+}
+
+// fail records err as why x stopped, unless it stopped already (a
+// cancellation wins: the job is left as cancelled).
+func (x *execution) fail(err error) {
+	if x.err == nil || errors.Is(err, errJobCancelled) {
+		x.err = err
+	}
+}
+
+// flushParts commits the parts of several jobs in one tenant transaction.
+// Should it fail (a completion key recorded meanwhile, a job cancelled
+// meanwhile, a storage error), each job's part commits on its own
+// (flush), so that the failure stays with its job.
+func flushParts(ctx context.Context, parts []flushPart) {
+	if len(parts) == 1 {
+		p := parts[0]
+		if err := p.x.flush(ctx, p.units, p.last); err != nil {
+			p.x.fail(err)
+		}
+		return
+	}
+	ends := make([]*jobEnd, len(parts))
+	var staged []*stagedDocs
+	for i, p := range parts {
+		if p.last {
+			ends[i] = p.x.end(ctx, p.units)
+		}
+		staged = append(staged, p.x.staged(p.units)...)
+	}
+	// The content of every part becomes durable in one Sync.
+	if err := syncStaged(ctx, staged); err == nil {
+		st := parts[0].x.st
+		err = st.Write(ctx, func(tx driver.Tx) error {
+			for i, p := range parts {
+				if err := p.x.applyAll(ctx, tx, p.units, ends[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			for i, p := range parts {
+				p.x.committed(p.units, ends[i])
+				discardUnits(p.units)
+			}
+			return
+		}
+	}
+	for _, p := range parts {
+		if err := p.x.flush(ctx, p.units, p.last); err != nil {
+			p.x.fail(err)
+		}
+	}
+}
+
+func discardUnits(units []*pendingUnit) {
+	for _, pu := range units {
+		pu.discard()
+	}
+}
+
+// jobEnd is a job's success, settled on copies of its record before the
+// transaction that records it: the real record is settled only if that
+// transaction commits.
+type jobEnd struct {
+	job driver.JobRecord
+	op  string
+	out driver.Outcome
+}
+
+// end settles x's success with units counted.
+func (x *execution) end(ctx context.Context, units []*pendingUnit) *jobEnd {
+	je := &jobEnd{job: x.job}
+	det := &jobDetail{}
+	_ = json.Unmarshal(x.det.bytes(), det)
+	for _, pu := range units {
+		pu.prog(&det.Progress)
+	}
+	je.op, je.out = x.r.settle(ctx, &je.job, det, x, nil, x.started)
+	return je
+}
+
+// staged returns the units' staged derived content.
+func (x *execution) staged(units []*pendingUnit) []*stagedDocs {
+	var out []*stagedDocs
+	for _, pu := range units {
+		if pu.ss != nil && pu.ss.docs != nil {
+			out = append(out, pu.ss.docs)
+		}
+	}
+	return out
+}
+
+// applyAll writes units inside tx, and the job's end when je is not nil.
+func (x *execution) applyAll(ctx context.Context, tx driver.Tx, units []*pendingUnit, je *jobEnd) error {
+	for _, pu := range units {
+		if err := x.apply(ctx, tx, pu); err != nil {
+			return err
+		}
+	}
+	if je != nil {
+		return record(ctx, tx, x.s, je.job, je.op)
+	}
+	return nil
+}
+
+// committed updates x once units (and je) committed.
+func (x *execution) committed(units []*pendingUnit, je *jobEnd) {
+	for _, pu := range units {
+		pu.prog(&x.det.Progress)
+		x.outs[pu.slot] = pu.rec.Outputs
+		delete(x.docs, pu.input.ID) // its metadata may have changed
+		for _, d := range pu.added {
+			x.docs[d.ID] = d
+		}
+	}
+	if je != nil {
+		x.job, *x.det, x.settled = je.job, *jobDetailOf(je.job), &je.out
+	}
+}
+
+// flush commits one job's units in one tenant transaction and writes each
+// unit's outputs at its slot in x.outs. With last (the units end the
 // pipeline) the transaction also records the job's success, and
 // x.settled is set. A completion key recorded meanwhile (another worker
 // replayed the same step) rolls the batch back; the units then commit one
 // by one, and a unit whose key exists takes the recorded outcome.
-func (x *execution) flush(ctx context.Context, batch []*pendingUnit, outs [][]string, last bool) error {
+func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	defer func() {
-		for _, pu := range batch {
-			pu.discard()
-		}
-	}()
-	var (
-		fjob driver.JobRecord
-		op   string
-		fout driver.Outcome
-	)
+	defer discardUnits(batch)
+	var je *jobEnd
 	if last {
-		// The job's end, settled on copies: the real record is settled
-		// only if this transaction commits.
-		fjob = x.job
-		fdet := &jobDetail{}
-		_ = json.Unmarshal(x.det.bytes(), fdet)
-		for _, pu := range batch {
-			pu.prog(&fdet.Progress)
-		}
-		op, fout = x.r.settle(ctx, &fjob, fdet, x, nil, x.started)
+		je = x.end(ctx, batch)
 	}
 	// The batch's derived content becomes durable in one Sync (one pack
 	// file and one flush for small contents) before the transaction that
 	// refers to it.
-	staged := make([]*stagedDocs, 0, len(batch))
-	for _, pu := range batch {
-		if pu.ss != nil {
-			staged = append(staged, pu.ss.docs)
-		}
-	}
-	if err := syncStaged(ctx, staged); err != nil {
+	if err := syncStaged(ctx, x.staged(batch)); err != nil {
 		pu := batch[0]
 		return &stepError{step: pu.step.Name, input: pu.input.ID, report: pu.report, err: err}
 	}
-	err := x.st.Write(ctx, func(tx driver.Tx) error {
-		for _, pu := range batch {
-			if err := x.apply(ctx, tx, pu); err != nil {
-				return err
-			}
-		}
-		if last {
-			return record(ctx, tx, x.s, fjob, op)
-		}
-		return nil
-	})
+	err := x.st.Write(ctx, func(tx driver.Tx) error { return x.applyAll(ctx, tx, batch, je) })
 	if errors.Is(err, docex.ErrExists) && len(batch) > 1 {
-		for _, pu := range batch {
-			if err := x.flush(ctx, []*pendingUnit{pu}, outs, false); err != nil {
+		for i, pu := range batch {
+			if err := x.flush(ctx, []*pendingUnit{pu}, last && i == len(batch)-1); err != nil {
 				return err
 			}
 		}
@@ -627,7 +971,7 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, outs [][]st
 		if perr != nil {
 			return &stepError{step: batch[0].step.Name, input: batch[0].input.ID, report: batch[0].report, err: err}
 		}
-		outs[batch[0].slot] = prev.Outputs
+		x.outs[batch[0].slot] = prev.Outputs
 		delete(x.docs, batch[0].input.ID)
 		return nil
 	}
@@ -638,17 +982,7 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, outs [][]st
 		pu := batch[0]
 		return &stepError{step: pu.step.Name, input: pu.input.ID, report: pu.report, err: err}
 	}
-	for _, pu := range batch {
-		pu.prog(&x.det.Progress)
-		outs[pu.slot] = pu.rec.Outputs
-		delete(x.docs, pu.input.ID) // its metadata may have changed
-		for _, d := range pu.added {
-			x.docs[d.ID] = d
-		}
-	}
-	if last {
-		x.job, *x.det, x.settled = fjob, *jobDetailOf(fjob), &fout
-	}
+	x.committed(batch, je)
 	return nil
 }
 

@@ -587,11 +587,19 @@ type WorkerConfig struct {
 	// Tenants to serve; nil serves every tenant (new ones are found as
 	// they are created).
 	Tenants []string
-	// Concurrency bounds the jobs run at once (default 4).
+	// Concurrency bounds the batches of jobs run at once (default 4).
 	Concurrency int
-	// TenantConcurrency bounds one tenant's jobs run at once (default
-	// Concurrency/2, at least 1).
+	// TenantConcurrency bounds one tenant's batches run at once (default
+	// Concurrency/2, at least 1), so that one tenant's backlog cannot take
+	// every slot.
 	TenantConcurrency int
+	// Batch bounds the jobs of one batch (default 32; 1 runs every job on
+	// its own). The jobs a worker has taken from one tenant run together:
+	// each step's runs commit in one transaction for all of them, which
+	// is what makes small documents fast (docs/jobs.md, "Batches"). A
+	// worker takes up to Concurrency*Batch jobs at once, and up to
+	// TenantConcurrency*Batch of one tenant.
+	Batch int
 	// ShutdownTimeout bounds the wait for running jobs once the context
 	// is done (default 10s); jobs still running are then cancelled and
 	// delivered again later.
@@ -615,6 +623,12 @@ type WorkerConfig struct {
 	Logger *slog.Logger
 }
 
+// WorkerConfig.Batch's default and largest value.
+const (
+	DefaultBatch = 32
+	MaxBatch     = 1024
+)
+
 // Worker runs pipeline jobs: the engine's side of the backend's job
 // queue. Embed it in a program or run docex worker.
 type Worker struct {
@@ -630,6 +644,10 @@ func (e *Engine) Worker(cfg WorkerConfig) *Worker {
 	if cfg.SuspendedWait <= 0 {
 		cfg.SuspendedWait = 30 * time.Second
 	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = DefaultBatch
+	}
+	cfg.Batch = min(cfg.Batch, MaxBatch)
 	if cfg.Name == "" {
 		cfg.Name = "worker-" + newID()
 	}
@@ -647,9 +665,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.e.closed.Load() {
 		return docex.ErrClosed
 	}
+	wc := driver.WorkConfig{Concurrency: w.cfg.Concurrency, TenantConcurrency: w.cfg.TenantConcurrency}.WithDefaults()
 	r := &jobRunner{e: w.e, worker: w.cfg.Name, retryBase: w.cfg.RetryBase, suspendedWait: w.cfg.SuspendedWait}
+	r.batches = newBatcher(w.cfg.Batch, wc.Concurrency, wc.TenantConcurrency, r.runBatch)
 	return w.e.be.Jobs().Work(ctx, driver.WorkConfig{
-		Tenants: w.cfg.Tenants, Concurrency: w.cfg.Concurrency, TenantConcurrency: w.cfg.TenantConcurrency,
+		Tenants: w.cfg.Tenants, Concurrency: wc.Concurrency * w.cfg.Batch, TenantConcurrency: wc.TenantConcurrency * w.cfg.Batch,
 		Lease: w.cfg.Lease, Poll: w.cfg.Poll, ShutdownTimeout: w.cfg.ShutdownTimeout, WorkerID: w.cfg.Name, Logger: w.cfg.Logger,
 	}, r.handle)
 }

@@ -31,6 +31,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("DirectRunLineage", f.testDirectRunLineage)
 	t.Run("Replay", f.testReplay)
 	t.Run("Failures", f.testJobFailures)
+	t.Run("MixedBatch", f.testMixedBatch)
 	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
 	t.Run("RandomInterleaving", f.testPipelineInterleaving)
@@ -539,6 +540,111 @@ func (f *fixture) testJobFailures(t *testing.T) {
 	if j.Attempts != 0 {
 		t.Fatalf("cancelled job ran: %+v", j)
 	}
+}
+
+// testMixedBatch runs, in batches of one worker, jobs that end
+// differently: jobs of two pipeline versions, one of which traps at its
+// second step; a job whose input was deleted after it was enqueued; a
+// job cancelled while queued. Each ends as it would alone, and the
+// successful ones derive exactly what a job run alone (Batch 1) derives.
+func (f *fixture) testMixedBatch(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split", "upper", "tag", "trap")
+	_, err := admin.CreatePipeline(bg, []byte(threeSteps))
+	must(t, err)
+	_, err = admin.CreatePipeline(bg, []byte("name = \"bad\"\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\ninput = \"s\"\n"))
+	must(t, err)
+	run := func(batch int, ids []string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(bg, 3*time.Minute)
+		defer cancel()
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Concurrency: 2, TenantConcurrency: 1, Batch: batch,
+				Poll: 50 * time.Millisecond, RetryBase: 10 * time.Millisecond}).Run(wctx)
+		}()
+		_, err := admin.WaitJobs(ctx, ids, 20*time.Millisecond, nil)
+		stop()
+		if werr := <-done; werr != nil {
+			t.Fatalf("worker: %v", werr)
+		}
+		must(t, err)
+	}
+	// The reference: one job alone.
+	ref := e.basket(admin, "ref")
+	rd := e.add(admin, ref.ID, "r.txt", "00 reference document body 00", nil)
+	rids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: []string{rd.ID}})
+	must(t, err)
+	run(1, rids)
+	rj, err := admin.Job(bg, rids[0])
+	must(t, err)
+	rl, err := admin.Lineage(bg, rd.ID)
+	must(t, err)
+	if rj.State != driver.JobSucceeded || rj.Progress.Derived == 0 {
+		t.Fatalf("reference job: %+v", rj)
+	}
+
+	b := e.basket(admin, "in")
+	var good, bad []string
+	docOf := map[string]string{}
+	for i := range 12 {
+		d := e.add(admin, b.ID, fmt.Sprintf("d%02d.txt", i), fmt.Sprintf("%02d mixed batch document body %02d", i+1, i+1), nil)
+		pipe := "three"
+		if i%4 == 3 {
+			pipe = "bad"
+		}
+		ids, err := admin.RunPipeline(bg, pipe, engine.RunTarget{DocumentIDs: []string{d.ID}})
+		must(t, err)
+		docOf[ids[0]] = d.ID
+		if pipe == "bad" {
+			bad = append(bad, ids[0])
+		} else {
+			good = append(good, ids[0])
+		}
+	}
+	// good[0]: cancelled while queued; good[1]: its input deleted.
+	must(t, admin.CancelJob(bg, good[0]))
+	must(t, admin.DeleteDocument(bg, docOf[good[1]]))
+	all := append(append([]string{}, good...), bad...)
+	run(64, all)
+
+	for i, id := range good {
+		j, err := admin.Job(bg, id)
+		must(t, err)
+		switch i {
+		case 0:
+			if j.State != driver.JobCancelled || j.Attempts != 0 {
+				t.Fatalf("cancelled job: %+v", j)
+			}
+		case 1:
+			if j.State != driver.JobFailed || j.ErrorCode != "not_found" || j.Attempts != 1 {
+				t.Fatalf("job of a deleted input: %+v", j)
+			}
+		default:
+			l, err := admin.Lineage(bg, docOf[id])
+			must(t, err)
+			if j.State != driver.JobSucceeded || j.Progress != withDuration(rj.Progress, j.Progress) || len(j.Steps) != len(rj.Steps) ||
+				len(l.Descendants) != len(rl.Descendants) {
+				t.Fatalf("job %d: %+v (%d descendants), want as the reference: %+v (%d descendants)", i, j, len(l.Descendants), rj, len(rl.Descendants))
+			}
+		}
+	}
+	for _, id := range bad {
+		j, err := admin.Job(bg, id)
+		must(t, err)
+		if j.State != driver.JobFailed || j.Failure.Step != "t" || j.ErrorCode != "plugin_failed" || j.Progress.StepsRun != 1 {
+			t.Fatalf("trapping job: %+v", j)
+		}
+	}
+}
+
+// withDuration returns p with got's duration, to compare progress counts.
+func withDuration(p, got engine.JobProgress) engine.JobProgress {
+	p.DurationMS = got.DurationMS
+	return p
 }
 
 func (f *fixture) testSuspendedTenant(t *testing.T) {

@@ -93,15 +93,18 @@ Example:
 later; the local store in single-file mode). Several workers, on one machine
 or many, share the work (docs/scale-out.md). On SIGINT or SIGTERM it takes
 no new job, lets running ones finish within --shutdown-timeout (then
-releases them: they run again later) and exits 0.
+releases them: they run again later) and exits 0. The jobs a worker takes
+from one tenant run in batches of up to --batch: each step's outputs commit
+in one transaction for the whole batch (docs/jobs.md, "Batches").
 
 Example:
   docex worker --all --concurrency 8`,
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringSliceVar(&wk.tenants, "tenants", nil, "serve only these tenants (comma-separated)")
 				fs.BoolVar(&wk.all, "all", false, "serve every tenant, also those created later (the default)")
-				fs.IntVar(&wk.concurrency, "concurrency", 4, "jobs run at once")
-				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "jobs of one tenant run at once (default concurrency/2)")
+				fs.IntVar(&wk.concurrency, "concurrency", 4, "batches of jobs run at once")
+				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "batches of one tenant run at once (default concurrency/2)")
+				fs.IntVar(&wk.batch, "batch", engine.DefaultBatch, "jobs of one tenant run together, each step committed once for all (1: each job alone)")
 				fs.DurationVar(&wk.shutdown, "shutdown-timeout", 10*time.Second, "how long running jobs may finish after a stop signal")
 				fs.DurationVar(&wk.lease, "lease", 0, "how long a killed worker's job waits before another worker takes it (default: SQLite 1m, PostgreSQL 1h)")
 			},
@@ -124,6 +127,7 @@ type workerOpts struct {
 	all               bool
 	concurrency       int
 	tenantConcurrency int
+	batch             int
 	shutdown          time.Duration
 	lease             time.Duration
 }
@@ -435,6 +439,9 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 	if o.concurrency < 1 || o.tenantConcurrency < 0 {
 		return docex.Errorf(errUsage, "--concurrency must be at least 1")
 	}
+	if o.batch < 1 || o.batch > engine.MaxBatch {
+		return docex.Errorf(errUsage, "--batch must be 1 to %d", engine.MaxBatch)
+	}
 	sys, err := c.system(ctx)
 	if err != nil {
 		return err
@@ -445,7 +452,7 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 		tenants = o.tenants
 	}
 	err = sys.eng.Worker(engine.WorkerConfig{Tenants: tenants, Concurrency: o.concurrency, TenantConcurrency: o.tenantConcurrency,
-		ShutdownTimeout: o.shutdown, Lease: o.lease, Logger: log}).Run(ctx)
+		Batch: o.batch, ShutdownTimeout: o.shutdown, Lease: o.lease, Logger: log}).Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/docex-dev/docex/driver"
+)
+
+// batcher gathers the deliveries that a backend's job queue hands to a
+// worker concurrently into batches of one tenant, so that the jobs of a
+// batch run their steps together and commit each step's outputs in one
+// transaction (docs/jobs.md, "Batches"). A delivery waits while its
+// tenant has perTenant batches running or the worker has total; the first
+// waiting delivery to get a slot takes every waiting delivery of its
+// tenant, up to max, as its batch. A lone delivery runs at once, alone.
+type batcher struct {
+	max   int                                       // deliveries in one batch
+	total chan struct{}                             // batches running on this worker
+	run   func(context.Context, string, []*pending) // runs a batch; sets out and closes done of each
+
+	mu        sync.Mutex
+	perTenant int
+	tenants   map[string]*tenantBatches
+}
+
+// tenantBatches are one tenant's waiting deliveries and batch slots.
+type tenantBatches struct {
+	waiting []*pending
+	slots   chan struct{}
+	users   int // deliveries submitted and not yet returned
+}
+
+// pending is one delivery waiting for, or running in, a batch.
+type pending struct {
+	ctx  context.Context
+	d    driver.Delivery
+	out  driver.Outcome
+	done chan struct{}
+}
+
+func newBatcher(max, total, perTenant int, run func(context.Context, string, []*pending)) *batcher {
+	return &batcher{max: max, total: make(chan struct{}, total), run: run, perTenant: perTenant, tenants: map[string]*tenantBatches{}}
+}
+
+// submit runs d in a batch of its tenant and returns its outcome. It
+// returns when d's batch has run, whichever delivery's goroutine ran it.
+func (b *batcher) submit(ctx context.Context, d driver.Delivery) driver.Outcome {
+	p := &pending{ctx: ctx, d: d, done: make(chan struct{})}
+	b.mu.Lock()
+	tb := b.tenants[d.TenantID]
+	if tb == nil {
+		tb = &tenantBatches{slots: make(chan struct{}, b.perTenant)}
+		b.tenants[d.TenantID] = tb
+	}
+	tb.waiting = append(tb.waiting, p)
+	tb.users++
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		if tb.users--; tb.users == 0 {
+			delete(b.tenants, d.TenantID)
+		}
+		b.mu.Unlock()
+	}()
+	for {
+		select {
+		case <-p.done:
+			return p.out
+		case tb.slots <- struct{}{}:
+		}
+		// A slot of the tenant; then one of the worker.
+		select {
+		case <-p.done:
+			<-tb.slots
+			return p.out
+		case b.total <- struct{}{}:
+		}
+		b.mu.Lock()
+		n := min(len(tb.waiting), b.max)
+		batch := tb.waiting[:n:n]
+		tb.waiting = tb.waiting[n:]
+		b.mu.Unlock()
+		if n > 0 {
+			bctx, release := batchContext(batch)
+			b.run(bctx, d.TenantID, batch)
+			release()
+		}
+		<-b.total
+		<-tb.slots
+		if n == 0 {
+			// Another goroutine took p into its batch: wait for it.
+			<-p.done
+			return p.out
+		}
+	}
+}
+
+// batchContext returns the context a batch runs under: done when the
+// first of its deliveries' contexts is done (a shutdown cancels them all
+// at once), with the earliest of their deadlines (a delivery's lease).
+// The caller calls release when the batch has run.
+func batchContext(batch []*pending) (ctx context.Context, release func()) {
+	ctx = context.WithoutCancel(batch[0].ctx)
+	var earliest time.Time
+	for _, p := range batch {
+		if dl, ok := p.ctx.Deadline(); ok && (earliest.IsZero() || dl.Before(earliest)) {
+			earliest = dl
+		}
+	}
+	cancelDeadline := func() {}
+	if !earliest.IsZero() {
+		ctx, cancelDeadline = context.WithDeadline(ctx, earliest)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stops := make([]func() bool, len(batch))
+	for i, p := range batch {
+		stops[i] = context.AfterFunc(p.ctx, cancel)
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+		cancelDeadline()
+	}
+}
