@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex/driver"
+)
+
+// TestBatcher: every delivery gets its own outcome; batches hold one
+// tenant's deliveries, at most max; at most perTenant batches of a tenant
+// and total batches in all run at once; deliveries that arrive while a
+// tenant's slots are busy are gathered into batches.
+func TestBatcher(t *testing.T) {
+	for _, tc := range []struct {
+		name                         string
+		max, total, perTenant        int
+		tenants, perTenantDeliveries int
+	}{
+		{"one tenant", 8, 4, 2, 1, 200},
+		{"many tenants", 16, 3, 1, 7, 60},
+		{"batch of one", 1, 2, 2, 3, 40},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var (
+				mu             sync.Mutex
+				running        int
+				runningTenant  = map[string]int{}
+				maxRunning     int
+				maxTenant      int
+				batches, multi atomic.Int64
+			)
+			var b *batcher
+			b = newBatcher(tc.max, tc.total, tc.perTenant, func(ctx context.Context, tenant string, batch []*pending) {
+				if len(batch) == 0 || len(batch) > tc.max {
+					t.Errorf("batch of %d", len(batch))
+				}
+				mu.Lock()
+				running++
+				runningTenant[tenant]++
+				maxRunning, maxTenant = max(maxRunning, running), max(maxTenant, runningTenant[tenant])
+				mu.Unlock()
+				batches.Add(1)
+				if len(batch) > 1 {
+					multi.Add(1)
+				}
+				time.Sleep(time.Millisecond) // let others arrive
+				for _, p := range batch {
+					if p.d.TenantID != tenant {
+						t.Errorf("delivery of %q in a batch of %q", p.d.TenantID, tenant)
+					}
+					p.out = driver.Outcome{Reason: p.d.JobID}
+					close(p.done)
+				}
+				mu.Lock()
+				running--
+				runningTenant[tenant]--
+				mu.Unlock()
+			})
+			var wg sync.WaitGroup
+			for tn := range tc.tenants {
+				for j := range tc.perTenantDeliveries {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						d := driver.Delivery{TenantID: fmt.Sprintf("t%d", tn), JobID: fmt.Sprintf("t%d-j%d", tn, j)}
+						if out := b.submit(context.Background(), d); out.Reason != d.JobID {
+							t.Errorf("delivery %s got the outcome of %q", d.JobID, out.Reason)
+						}
+					}()
+				}
+			}
+			wg.Wait()
+			if maxRunning > tc.total || maxTenant > tc.perTenant {
+				t.Errorf("at most %d batches (%d of one tenant) ran at once, want at most %d (%d)", maxRunning, maxTenant, tc.total, tc.perTenant)
+			}
+			if tc.max > 1 && multi.Load() == 0 {
+				t.Errorf("%d batches, none of more than one delivery", batches.Load())
+			}
+			if len(b.tenants) != 0 {
+				t.Errorf("tenants left behind: %d", len(b.tenants))
+			}
+			t.Logf("%d deliveries in %d batches", tc.tenants*tc.perTenantDeliveries, batches.Load())
+		})
+	}
+}
+
+// TestBatchContext: a batch's context ends when any of its deliveries'
+// does, and has the earliest deadline; release stops watching them.
+func TestBatchContext(t *testing.T) {
+	c1, cancel1 := context.WithCancel(context.Background())
+	defer cancel1()
+	dl := time.Now().Add(time.Hour)
+	c2, cancel2 := context.WithDeadline(context.Background(), dl)
+	defer cancel2()
+	batch := []*pending{{ctx: c1}, {ctx: c2}}
+	ctx, release := batchContext(batch)
+	if got, ok := ctx.Deadline(); !ok || !got.Equal(dl) {
+		t.Fatalf("deadline %v %v, want %v", got, ok, dl)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("done before any delivery is")
+	}
+	cancel2()
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("not done when a delivery's context is")
+	}
+	release()
+
+	c3, cancel3 := context.WithCancel(context.Background())
+	ctx, release = batchContext([]*pending{{ctx: c3}})
+	release()
+	if ctx.Err() == nil {
+		t.Fatal("release leaves the context running")
+	}
+	cancel3()
+}
