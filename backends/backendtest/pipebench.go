@@ -34,6 +34,11 @@ type benchEnv struct {
 }
 
 func newBenchEnv(b *testing.B, h BenchHarness) *benchEnv {
+	return newBenchEnvOn(b, h, sharedSandbox(b))
+}
+
+// newBenchEnvOn is newBenchEnv with the engine's plugins run by sb.
+func newBenchEnvOn(b *testing.B, h BenchHarness, sb engine.PluginRuntime) *benchEnv {
 	be, cfg := h.New(b)
 	cfg.MultiTenancy, cfg.BootstrapTenantID = true, "system"
 	if cfg.ContentDir == "" {
@@ -43,7 +48,7 @@ func newBenchEnv(b *testing.B, h BenchHarness) *benchEnv {
 		cfg.ContentStorage = engine.ContentFilesystem
 	}
 	cfg.NoContentSync = true
-	cfg.Sandbox = sharedSandbox(b)
+	cfg.Sandbox = sb
 	if _, err := engine.Bootstrap(bg, be, cfg); err != nil {
 		b.Fatal(err)
 	}
@@ -160,17 +165,21 @@ func BenchPipeline(b *testing.B, h BenchHarness) {
 		if err != nil || st.Succeeded != n {
 			b.Fatalf("pipeline: %+v %v", st, err)
 		}
-		direct := directLoop(b, n)
+		direct, calls := directLoop(b, n)
+		if calls != st.StepsRun || st.StepsCached != 0 {
+			b.Fatalf("the direct loop made %d plugin calls, the engine %d (and %d cached)", calls, st.StepsRun, st.StepsCached)
+		}
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "docs/s")
 		b.ReportMetric(float64(n)/direct.Seconds(), "direct-docs/s")
 		b.ReportMetric(elapsed.Seconds()/direct.Seconds(), "engine/direct")
+		b.ReportMetric(float64(calls)/n, "calls/doc")
 	}
 }
 
 // directLoop calls split, upper and tag on the sandbox for n documents
 // like the pipeline does, on two goroutines (one per core), nothing
-// persisted.
-func directLoop(b *testing.B, n int) time.Duration {
+// persisted. It returns the time taken and the number of plugin calls.
+func directLoop(b *testing.B, n int) (time.Duration, int) {
 	sb := sharedSandbox(b)
 	load := func(name string) *sandbox.Plugin {
 		manifest, module := benchPlugin(b, name)
@@ -195,13 +204,17 @@ func directLoop(b *testing.B, n int) time.Duration {
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
+	var calls [2]int
 	for w := range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += 2 {
+				calls[w]++
 				for _, part := range run(split, fmt.Appendf(nil, "%06d direct small document body number %d", i, i)).Derived {
+					calls[w]++
 					for _, up := range run(upper, part.Content).Derived {
+						calls[w]++
 						run(tag, up.Content)
 					}
 				}
@@ -209,7 +222,7 @@ func directLoop(b *testing.B, n int) time.Duration {
 		}()
 	}
 	wg.Wait()
-	return time.Since(start)
+	return time.Since(start), calls[0] + calls[1]
 }
 
 // BenchWorkers measures documents per second through the 3-step pipeline

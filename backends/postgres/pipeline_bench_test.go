@@ -28,6 +28,11 @@ var pipelineBench = backendtest.BenchHarness{
 // -benchtime=1x).
 func BenchmarkPipeline(b *testing.B) { backendtest.BenchPipeline(b, pipelineBench) }
 
+// BenchmarkPipelineBuiltin: documents/s through extract-text, chunk and
+// redact-pii (the built-in steps) over 1,000 pages of about 2 KiB, and
+// the same plugin calls made directly (run with -benchtime=1x).
+func BenchmarkPipelineBuiltin(b *testing.B) { backendtest.BenchPipelineBuiltin(b, pipelineBench) }
+
 // BenchmarkWorkers1 and BenchmarkWorkers2: the same run with one and with
 // two workers on their own connection pools (River clients).
 func BenchmarkWorkers1(b *testing.B) { backendtest.BenchWorkers(b, pipelineBench, 1) }

@@ -34,3 +34,8 @@ func BenchmarkPipelineDBContent(b *testing.B) { backendtest.BenchPipeline(b, pip
 // BenchmarkFairness: tenant B's single document with tenant A's
 // 10,000-document backlog, against B alone (run with -benchtime=1x).
 func BenchmarkFairness(b *testing.B) { backendtest.BenchFairness(b, pipelineBench, 10000) }
+
+// BenchmarkPipelineBuiltin: documents/s through extract-text, chunk and
+// redact-pii (the built-in steps) over 1,000 pages of about 2 KiB, and
+// the same plugin calls made directly (run with -benchtime=1x).
+func BenchmarkPipelineBuiltin(b *testing.B) { backendtest.BenchPipelineBuiltin(b, pipelineBench) }

@@ -1,0 +1,283 @@
+package backendtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/plugins/builtin"
+	"github.com/docex-dev/docex/sandbox"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
+)
+
+// builtinBenchPipeline is the showcase pipeline of docs/steps.md with a
+// chunk size that cuts the benchmark's documents into about three chunks.
+const builtinBenchPipeline = `name = "builtin"
+description = "extract-text, chunk, redact-pii on each chunk"
+
+[[steps]]
+name = "text"
+plugin = "extract-text"
+
+[[steps]]
+name = "chunks"
+plugin = "chunk"
+input = "text"
+params = { size = 800, overlap = 80 }
+
+[[steps]]
+name = "redacted"
+plugin = "redact-pii"
+input = "chunks"
+`
+
+// builtinBenchSentences make the benchmark documents' prose, one a line.
+const builtinBenchSentences = `The customer reported that the invoice total did not match the order confirmation sent last week.
+Our support team reviewed the account history and found two payments recorded against the same order.
+A refund for the duplicate amount was approved by the billing department this morning.
+Please allow three to five working days for the refund to appear on the original payment method.
+The shipping address on file was updated after the customer moved to a new office building.
+Delivery of the replacement parts is scheduled for the second half of the month.
+The technician noted that the device firmware was two releases behind the current version.
+After the upgrade the error no longer appeared during the overnight synchronisation job.
+The contract renewal includes an extended warranty and priority handling of future requests.
+Meeting notes from the quarterly review were shared with everyone on the distribution list.
+The auditors asked for copies of the signed agreements and the change log for the period.
+No further action is needed from the customer unless the problem comes back.`
+
+// builtinBenchDoc returns the i-th benchmark document of the built-in
+// pipeline: a page of about 2 KiB, HTML, Markdown or plain text by i mod
+// 3, whose paragraphs all name the case number i (every chunk of every
+// document is distinct: no step result comes from the step cache) and
+// hold an email address and a phone number for redact-pii.
+func builtinBenchDoc(i int) (name, contentType string, content []byte) {
+	sentences := strings.Split(builtinBenchSentences, "\n")
+	paras := make([]string, 6)
+	for k := range paras {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "Case %06d, note %d.", i, k+1)
+		for j := range 3 {
+			sb.WriteString(" ")
+			sb.WriteString(sentences[(i*7+k*5+j*3)%len(sentences)])
+		}
+		switch k {
+		case 1:
+			fmt.Fprintf(&sb, " Write to casey.%06d@example.com with any question.", i)
+		case 4:
+			fmt.Fprintf(&sb, " The customer can be reached on +44 20 7946 %04d during office hours.", i%10000)
+		}
+		paras[k] = sb.String()
+	}
+	title := fmt.Sprintf("Case %06d: billing and delivery follow-up", i)
+	var buf bytes.Buffer
+	switch i % 3 {
+	case 0:
+		name, contentType = fmt.Sprintf("case-%06d.html", i), "text/html"
+		fmt.Fprintf(&buf, "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>%s</title></head>\n<body>\n<h1>%s</h1>\n", title, title)
+		for k, p := range paras {
+			if k == 3 {
+				buf.WriteString("<h2>Resolution</h2>\n")
+			}
+			fmt.Fprintf(&buf, "<p>%s</p>\n", p)
+		}
+		buf.WriteString("</body>\n</html>\n")
+	case 1:
+		name, contentType = fmt.Sprintf("case-%06d.md", i), "text/markdown"
+		fmt.Fprintf(&buf, "# %s\n\n", title)
+		for k, p := range paras {
+			if k == 3 {
+				buf.WriteString("## Resolution\n\n")
+			}
+			fmt.Fprintf(&buf, "%s\n\n", p)
+		}
+	default:
+		name, contentType = fmt.Sprintf("case-%06d.txt", i), "text/plain"
+		fmt.Fprintf(&buf, "%s\n\n", title)
+		for _, p := range paras {
+			fmt.Fprintf(&buf, "%s\n\n", p)
+		}
+	}
+	return name, contentType, buf.Bytes()
+}
+
+// builtinPlugins are the three built-in steps of the benchmark, loaded on
+// one sandbox.
+type builtinPlugins struct {
+	extract, chunk, redact *sandbox.Plugin
+}
+
+// loadBuiltins makes a sandbox with the built-in steps' test compilation
+// cache (builtin.TestCacheDir: compiled once per machine, not per run) and
+// loads extract-text, chunk and redact-pii on it; the shared module is
+// compiled, or read from the cache, by the first Load. Both are closed at
+// the end of the benchmark. It returns the built-in steps too, to install
+// them in the engine.
+func loadBuiltins(b *testing.B) (*sandbox.Sandbox, builtinPlugins, []builtin.Step) {
+	sb, err := sandbox.New(bg, sandbox.Config{CacheDir: builtin.TestCacheDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { sb.Close(context.Background()) })
+	steps, err := builtin.Steps()
+	if err != nil {
+		b.Fatal(err)
+	}
+	loaded := map[string]*sandbox.Plugin{}
+	for _, s := range steps {
+		if s.Name != "extract-text" && s.Name != "chunk" && s.Name != "redact-pii" {
+			continue
+		}
+		m, err := pluginapi.ParseManifest(s.Manifest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := sb.Load(bg, m, s.Module)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { p.Close(context.Background()) })
+		loaded[s.Name] = p
+	}
+	return sb, builtinPlugins{extract: loaded["extract-text"], chunk: loaded["chunk"], redact: loaded["redact-pii"]}, steps
+}
+
+// BenchPipelineBuiltin measures documents per second through the
+// built-in steps' pipeline (extract-text, chunk of 800 characters,
+// redact-pii on each chunk) over 1,000 distinct pages of about 2 KiB
+// (HTML, Markdown, plain text) with one worker of concurrency 8, and, in
+// the same run, the same plugin calls made directly on the same sandbox
+// in a loop (no jobs, lineage, audit, cache or persistence): the engine's
+// overhead on real steps. The shared module is compiled (or read from the
+// compilation cache) before either is timed.
+func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
+	const n = 1000
+	start := time.Now()
+	sb, plugins, steps := loadBuiltins(b)
+	b.Logf("built-in module loaded in %v (compiled, or read from %s)", time.Since(start).Round(time.Millisecond), builtin.TestCacheDir())
+	for range b.N {
+		e := newBenchEnvOn(b, h, sb)
+		ops := e.eng.Provisioner("bench")
+		for _, s := range steps {
+			if _, err := ops.InstallSystemPlugin(bg, s.Manifest, s.Module); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s := e.tenant("bench", builtinBenchPipeline)
+		bk, err := s.CreateBasket(bg, "in")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var docs []engine.NewDocument
+		for i := range n {
+			name, ct, content := builtinBenchDoc(i)
+			docs = append(docs, engine.NewDocument{Name: name, ContentType: ct, Content: bytes.NewReader(content)})
+		}
+		for off := 0; off < n; off += 500 {
+			if _, err := s.AddDocuments(bg, bk.ID, docs[off:min(n, off+500)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithCancel(bg)
+		start := time.Now()
+		ids, err := s.RunPipeline(bg, "builtin", engine.RunTarget{BasketID: bk.ID})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Poll: 20 * time.Millisecond})
+		st, err := s.WaitJobs(bg, ids, 500*time.Millisecond, nil)
+		elapsed := time.Since(start)
+		cancel()
+		wait()
+		if err != nil || st.Succeeded != n {
+			b.Fatalf("pipeline: %+v %v", st, err)
+		}
+		direct, calls := directLoopBuiltin(b, plugins, n)
+		if calls.total() != st.StepsRun || st.StepsCached != 0 {
+			b.Fatalf("the direct loop made %d plugin calls (%+v), the engine %d (and %d cached)", calls.total(), calls, st.StepsRun, st.StepsCached)
+		}
+		ratio := elapsed.Seconds() / direct.Seconds()
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "docs/s")
+		b.ReportMetric(float64(n)/direct.Seconds(), "direct-docs/s")
+		b.ReportMetric(ratio, "engine/direct")
+		b.ReportMetric((ratio-1)*100, "overhead-%")
+		b.ReportMetric(float64(calls.total())/n, "calls/doc")
+		b.ReportMetric(float64(calls.redact)/n, "chunks/doc")
+	}
+}
+
+// builtinCalls counts the direct loop's plugin calls by step.
+type builtinCalls struct{ extract, chunk, redact int }
+
+func (c builtinCalls) total() int { return c.extract + c.chunk + c.redact }
+
+// directLoopBuiltin makes the pipeline's plugin calls for the n benchmark
+// documents on p (extract-text, chunk on its text, redact-pii on each
+// chunk), on two goroutines (one per core), nothing persisted. It returns
+// the time taken and the calls made.
+func directLoopBuiltin(b *testing.B, p builtinPlugins, n int) (time.Duration, builtinCalls) {
+	inputs := make([][]byte, n)
+	types := make([]string, n)
+	names := make([]string, n)
+	for i := range n {
+		names[i], types[i], inputs[i] = builtinBenchDoc(i)
+	}
+	// The chunk step's parameters as the engine passes them.
+	chunkParams := map[string]string{"size": "800", "overlap": "80"}
+	run := func(pl *sandbox.Plugin, name, contentType string, content []byte, meta map[string]any, params map[string]string) ([]pluginapi.DerivedDocument, error) {
+		if meta == nil {
+			meta = map[string]any{}
+		}
+		res, err := pl.Run(bg, pluginapi.Call{TenantID: "direct", UserID: "u", Params: params,
+			Input: pluginapi.Document{Name: name, ContentType: contentType, Size: int64(len(content)), Metadata: meta, Content: bytes.NewReader(content)}})
+		if err != nil {
+			return nil, fmt.Errorf("%s on %s: %w", pl.Manifest().Name, name, err)
+		}
+		return res.Derived, nil
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	var calls [2]builtinCalls
+	var errs [2]error
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &calls[w]
+			errs[w] = func() error {
+				for i := w; i < n; i += 2 {
+					c.extract++
+					texts, err := run(p.extract, names[i], types[i], inputs[i], nil, nil)
+					if err != nil {
+						return err
+					}
+					for _, text := range texts {
+						c.chunk++
+						chunks, err := run(p.chunk, text.Name, text.ContentType, text.Content, text.Metadata, chunkParams)
+						if err != nil {
+							return err
+						}
+						for _, ch := range chunks {
+							c.redact++
+							if _, err := run(p.redact, ch.Name, ch.ContentType, ch.Content, ch.Metadata, nil); err != nil {
+								return err
+							}
+						}
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start), builtinCalls{extract: calls[0].extract + calls[1].extract, chunk: calls[0].chunk + calls[1].chunk, redact: calls[0].redact + calls[1].redact}
+}
