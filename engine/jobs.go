@@ -455,8 +455,9 @@ type stepPlugins struct {
 
 // stepPlugin is a step's resolved and loaded plugin.
 type stepPlugin struct {
-	rec driver.PluginRecord
-	lp  *loadedPlugin
+	rec         driver.PluginRecord
+	lp          *loadedPlugin
+	manifestSHA string
 }
 
 func (x *execution) retryTimeout(step string) bool {
@@ -679,10 +680,13 @@ func (x *execution) checkCancelled(ctx context.Context) error {
 	return nil
 }
 
-// cacheKey is the step cache key: input checksum, module sha256 and
-// canonical parameters.
-func cacheKey(checksum, module, params string) string {
-	h := sha256.Sum256([]byte(checksum + "\x00" + module + "\x00" + params))
+// cacheKey is the step cache key: input checksum, module sha256, the
+// sha256 of the plugin's manifest as installed, and canonical parameters.
+// The manifest counts because it names the entry point: the built-in
+// steps share one module (plugins/builtin), and two of them on the same
+// input with the same parameters must not share a result.
+func cacheKey(checksum, module, manifest, params string) string {
+	h := sha256.Sum256([]byte(checksum + "\x00" + module + "\x00" + manifest + "\x00" + params))
 	return hex.EncodeToString(h[:])
 }
 
@@ -701,6 +705,7 @@ type pendingUnit struct {
 	meta   map[string]docex.Value
 	ss     *stagedStep // a run's output, staged; nil otherwise
 	module string
+	ck     string // the step cache key
 	report *RunReport
 	slot   int                // the input's index in its step
 	added  []docex.Document   // set by the commit: the derived documents
@@ -728,7 +733,8 @@ func (x *execution) plugin(ctx context.Context, name string) (stepPlugin, error)
 	if err != nil {
 		return stepPlugin{}, err
 	}
-	p := stepPlugin{rec: rec, lp: lp}
+	sum := sha256.Sum256(rec.Manifest)
+	p := stepPlugin{rec: rec, lp: lp, manifestSHA: hex.EncodeToString(sum[:])}
 	x.plugins.m[name] = p
 	return p, nil
 }
@@ -763,7 +769,8 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 		return fail(fmt.Errorf("plugin %q: %w", step.Plugin, err), nil)
 	}
 	pu.module = plug.rec.ModuleSHA256
-	ck := cacheKey(doc.Checksum, pu.module, step.CanonicalParams())
+	ck := cacheKey(doc.Checksum, pu.module, plug.manifestSHA, step.CanonicalParams())
+	pu.ck = ck
 	if ce, err := st.CacheEntry(ctx, ck); err == nil {
 		var cr cachedResult
 		if json.Unmarshal(ce.Result, &cr) == nil {
@@ -1027,7 +1034,7 @@ func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit) er
 	}
 	if pu.ss != nil {
 		b, _ := json.Marshal(cachedResult{Metadata: pu.meta, Derived: nonNilStrings(sums)})
-		if err := tx.PutCacheEntry(ctx, driver.CacheEntry{Key: cacheKey(input.Checksum, pu.module, params), Result: b, CreatedAt: now}); err != nil {
+		if err := tx.PutCacheEntry(ctx, driver.CacheEntry{Key: pu.ck, Result: b, CreatedAt: now}); err != nil {
 			return err
 		}
 	}
