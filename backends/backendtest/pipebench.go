@@ -142,38 +142,51 @@ const benchThreeSteps = threeSteps
 
 // BenchPipeline measures documents per second through the 3-step test
 // pipeline (split, upper on each half, tag on each) over 1,000 small
-// documents with one worker of concurrency 2, and, in the same run, the
-// same plugin calls made directly on the sandbox in a loop (no jobs,
-// lineage, audit, cache or persistence): the engine's overhead.
+// documents with one worker of concurrency 8, and, in the same run: the
+// same with batches of one job (WorkerConfig.Batch 1: each job's steps
+// commit on their own, as before batches), and the same plugin calls
+// made directly on the sandbox in a loop (no jobs, lineage, audit, cache
+// or persistence): the engine's overhead.
 func BenchPipeline(b *testing.B, h BenchHarness) {
 	const n = 1000
 	for range b.N {
-		e := newBenchEnv(b, h)
-		s := e.tenant("bench", benchThreeSteps, "split", "upper", "tag")
-		bk := addDocs(b, s, "in", n, "pipeline")
-		ctx, cancel := context.WithCancel(bg)
-		start := time.Now()
-		ids, err := s.RunPipeline(bg, "three", engine.RunTarget{BasketID: bk.ID})
-		if err != nil {
-			b.Fatal(err)
-		}
-		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Poll: 20 * time.Millisecond})
-		st, err := s.WaitJobs(bg, ids, 500*time.Millisecond, nil)
-		elapsed := time.Since(start)
-		cancel()
-		wait()
-		if err != nil || st.Succeeded != n {
-			b.Fatalf("pipeline: %+v %v", st, err)
-		}
+		one := pipelineRun(b, h, n, 1)
+		batched := pipelineRun(b, h, n, engine.DefaultBatch)
 		direct, calls := directLoop(b, n)
-		if calls != st.StepsRun || st.StepsCached != 0 {
-			b.Fatalf("the direct loop made %d plugin calls, the engine %d (and %d cached)", calls, st.StepsRun, st.StepsCached)
+		if calls != batched.StepsRun || batched.StepsCached != 0 || one.StepsRun != calls {
+			b.Fatalf("the direct loop made %d plugin calls, the engine %d and %d (and %d cached)", calls, batched.StepsRun, one.StepsRun, batched.StepsCached)
 		}
-		b.ReportMetric(float64(n)/elapsed.Seconds(), "docs/s")
+		b.ReportMetric(float64(n)/batched.Elapsed.Seconds(), "docs/s")
+		b.ReportMetric(float64(n)/one.Elapsed.Seconds(), "batch1-docs/s")
 		b.ReportMetric(float64(n)/direct.Seconds(), "direct-docs/s")
-		b.ReportMetric(elapsed.Seconds()/direct.Seconds(), "engine/direct")
+		b.ReportMetric(one.Elapsed.Seconds()/batched.Elapsed.Seconds(), "batched/batch1")
+		b.ReportMetric(batched.Elapsed.Seconds()/direct.Seconds(), "engine/direct")
 		b.ReportMetric(float64(calls)/n, "calls/doc")
 	}
+}
+
+// pipelineRun adds n documents to a new tenant's basket and runs the
+// 3-step pipeline over them with one worker (concurrency 8, batches of
+// batch jobs); Elapsed is from RunPipeline to the last job's end.
+func pipelineRun(b *testing.B, h BenchHarness, n, batch int) engine.JobsStatus {
+	e := newBenchEnv(b, h)
+	s := e.tenant("bench", benchThreeSteps, "split", "upper", "tag")
+	bk := addDocs(b, s, "in", n, "pipeline")
+	ctx, cancel := context.WithCancel(bg)
+	start := time.Now()
+	ids, err := s.RunPipeline(bg, "three", engine.RunTarget{BasketID: bk.ID})
+	if err != nil {
+		b.Fatal(err)
+	}
+	wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Batch: batch, Poll: 20 * time.Millisecond})
+	st, err := s.WaitJobs(bg, ids, 500*time.Millisecond, nil)
+	st.Elapsed = time.Since(start)
+	cancel()
+	wait()
+	if err != nil || st.Succeeded != n {
+		b.Fatalf("pipeline: %+v %v", st, err)
+	}
+	return st
 }
 
 // directLoop calls split, upper and tag on the sandbox for n documents
