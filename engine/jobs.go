@@ -953,8 +953,9 @@ func flushParts(ctx context.Context, parts []flushPart) {
 	if err := syncStaged(ctx, staged); err == nil {
 		st := parts[0].x.st
 		err = st.Write(ctx, func(tx driver.Tx) error {
+			baskets := map[string]bool{}
 			for i, p := range parts {
-				if err := p.x.applyAll(ctx, tx, p.units, ends[i]); err != nil {
+				if err := p.x.applyAll(ctx, tx, p.units, ends[i], baskets); err != nil {
 					return err
 				}
 			}
@@ -1014,8 +1015,19 @@ func (x *execution) staged(units []*pendingUnit) []*stagedDocs {
 }
 
 // applyAll writes units inside tx, and the job's end when je is not nil.
-func (x *execution) applyAll(ctx context.Context, tx driver.Tx, units []*pendingUnit, je *jobEnd) error {
+// baskets are the baskets tx found to exist already (each is looked up
+// once per transaction).
+func (x *execution) applyAll(ctx context.Context, tx driver.Tx, units []*pendingUnit, je *jobEnd, baskets map[string]bool) error {
 	for _, pu := range units {
+		if pu.ss != nil && pu.ss.docs != nil {
+			if b := pu.input.BasketID; !baskets[b] {
+				if _, err := tx.Basket(ctx, b); err != nil {
+					return err
+				}
+				baskets[b] = true
+			}
+			pu.ss.docs.basketChecked = true
+		}
 		if err := x.apply(ctx, tx, pu); err != nil {
 			return err
 		}
@@ -1063,7 +1075,7 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) 
 		pu := batch[0]
 		return &stepError{step: pu.step.Name, input: pu.input.ID, report: pu.report, err: err}
 	}
-	err := x.st.Write(ctx, func(tx driver.Tx) error { return x.applyAll(ctx, tx, batch, je) })
+	err := x.st.Write(ctx, func(tx driver.Tx) error { return x.applyAll(ctx, tx, batch, je, map[string]bool{}) })
 	if errors.Is(err, docex.ErrExists) && len(batch) > 1 {
 		for i, pu := range batch {
 			if err := x.flush(ctx, []*pendingUnit{pu}, last && i == len(batch)-1); err != nil {
@@ -1104,7 +1116,7 @@ func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit) er
 	pu.added = nil
 	var sums []string
 	if pu.ss != nil {
-		res, err := pu.ss.persist(ctx, tx)
+		res, err := pu.ss.persist(ctx, tx, true)
 		if err != nil {
 			return err
 		}
