@@ -149,7 +149,8 @@ func loadBuiltins(b *testing.B) (*sandbox.Sandbox, builtinPlugins, []builtin.Ste
 // BenchPipelineBuiltin measures documents per second through the
 // built-in steps' pipeline (extract-text, chunk of 800 characters,
 // redact-pii on each chunk) over 1,000 distinct pages of about 2 KiB
-// (HTML, Markdown, plain text) with one worker of concurrency 8, and, in
+// (HTML, Markdown, plain text) with one worker of concurrency 8 (batches
+// of engine.DefaultBatch jobs), and, in
 // the same run (just before and just after the pipeline: their mean), the
 // same plugin calls made directly on the same sandbox in a loop (no jobs,
 // lineage, audit, cache or persistence): the engine's overhead on real
@@ -194,7 +195,7 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Poll: 20 * time.Millisecond})
+		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Batch: engine.DefaultBatch, Poll: 20 * time.Millisecond})
 		st, err := s.WaitJobs(bg, ids, 500*time.Millisecond, nil)
 		elapsed := time.Since(start)
 		cancel()
