@@ -178,6 +178,17 @@ type PipelineWriter interface {
 	PutCacheEntry(ctx context.Context, c CacheEntry) error
 }
 
+// StepRowsTx is implemented by transactions that record the rows of many
+// step runs in few statements or round trips. The effect is that of
+// InsertJobStep for each step (docex.ErrExists when a key is recorded
+// already), InsertLineage for each edge, PutCacheEntry for each cache
+// entry (the last of one key wins) and AppendAudit for each audit entry,
+// in that order; on error the caller rolls the transaction back. The
+// engine uses it for a batch's step runs when the backend's Tx has it.
+type StepRowsTx interface {
+	InsertStepRows(ctx context.Context, steps []StepRecord, edges []LineageEdge, cache []CacheEntry, audit []docex.AuditEntry) error
+}
+
 // Delivery is one job handed to a worker.
 type Delivery struct {
 	TenantID string // "" for the local store of a single-tenant system

@@ -952,15 +952,7 @@ func flushParts(ctx context.Context, parts []flushPart) {
 	// The content of every part becomes durable in one Sync.
 	if err := syncStaged(ctx, staged); err == nil {
 		st := parts[0].x.st
-		err = st.Write(ctx, func(tx driver.Tx) error {
-			baskets := map[string]bool{}
-			for i, p := range parts {
-				if err := p.x.applyAll(ctx, tx, p.units, ends[i], baskets); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err = st.Write(ctx, func(tx driver.Tx) error { return applyParts(ctx, tx, parts, ends) })
 		if err == nil {
 			for i, p := range parts {
 				p.x.committed(p.units, ends[i])
@@ -1014,28 +1006,53 @@ func (x *execution) staged(units []*pendingUnit) []*stagedDocs {
 	return out
 }
 
-// applyAll writes units inside tx, and the job's end when je is not nil.
-// baskets are the baskets tx found to exist already (each is looked up
-// once per transaction).
-func (x *execution) applyAll(ctx context.Context, tx driver.Tx, units []*pendingUnit, je *jobEnd, baskets map[string]bool) error {
-	for _, pu := range units {
-		if pu.ss != nil && pu.ss.docs != nil {
-			if b := pu.input.BasketID; !baskets[b] {
-				if _, err := tx.Basket(ctx, b); err != nil {
-					return err
+// applyParts writes the parts' units inside tx, then their step rows
+// (completion keys, lineage edges, cache entries, audit entries: in few
+// statements when tx is a driver.StepRowsTx), then the ends of the jobs
+// that end (ends[i] not nil). Each basket is looked up once.
+func applyParts(ctx context.Context, tx driver.Tx, parts []flushPart, ends []*jobEnd) error {
+	baskets := map[string]bool{}
+	var rows *stepRows
+	if _, ok := tx.(driver.StepRowsTx); ok {
+		rows = &stepRows{}
+	}
+	for _, p := range parts {
+		for _, pu := range p.units {
+			if pu.ss != nil && pu.ss.docs != nil {
+				if b := pu.input.BasketID; !baskets[b] {
+					if _, err := tx.Basket(ctx, b); err != nil {
+						return err
+					}
+					baskets[b] = true
 				}
-				baskets[b] = true
+				pu.ss.docs.basketChecked = true
 			}
-			pu.ss.docs.basketChecked = true
+			if err := p.x.apply(ctx, tx, pu, rows); err != nil {
+				return err
+			}
 		}
-		if err := x.apply(ctx, tx, pu); err != nil {
+	}
+	if rows != nil {
+		if err := tx.(driver.StepRowsTx).InsertStepRows(ctx, rows.steps, rows.edges, rows.cache, rows.audit); err != nil {
 			return err
 		}
 	}
-	if je != nil {
-		return record(ctx, tx, x.s, je.job, je.op)
+	for i, p := range parts {
+		if ends[i] != nil {
+			if err := record(ctx, tx, p.x.s, ends[i].job, ends[i].op); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// stepRows are step runs' rows gathered to be written together.
+type stepRows struct {
+	steps []driver.StepRecord
+	edges []driver.LineageEdge
+	cache []driver.CacheEntry
+	audit []docex.AuditEntry
 }
 
 // committed updates x once units (and je) committed.
@@ -1075,7 +1092,9 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) 
 		pu := batch[0]
 		return &stepError{step: pu.step.Name, input: pu.input.ID, report: pu.report, err: err}
 	}
-	err := x.st.Write(ctx, func(tx driver.Tx) error { return x.applyAll(ctx, tx, batch, je, map[string]bool{}) })
+	err := x.st.Write(ctx, func(tx driver.Tx) error {
+		return applyParts(ctx, tx, []flushPart{{x: x, units: batch, last: last}}, []*jobEnd{je})
+	})
 	if errors.Is(err, docex.ErrExists) && len(batch) > 1 {
 		for i, pu := range batch {
 			if err := x.flush(ctx, []*pendingUnit{pu}, last && i == len(batch)-1); err != nil {
@@ -1108,7 +1127,10 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) 
 // new metadata, the derived documents, deduplicated ones included), or a
 // cached result's metadata; a lineage edge per output; the cache entry of
 // a run; the audit entry; and the completion key.
-func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit) error {
+//
+// With rows, the lineage edges, the cache entry, the completion key and
+// the audit entry are added to rows instead, for the caller to write.
+func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit, rows *stepRows) error {
 	s, step, input := x.s, pu.step, pu.input
 	params := step.CanonicalParams()
 	now := s.e.now()
@@ -1136,24 +1158,34 @@ func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit) er
 			// never its own ancestor.
 			continue
 		}
-		if err := tx.InsertLineage(ctx, driver.LineageEdge{
+		edge := driver.LineageEdge{
 			SourceID: input.ID, DerivedID: id, JobID: x.job.ID, Pipeline: x.job.Pipeline, Version: x.job.Version,
 			Step: step.Name, Plugin: step.Plugin, ModuleSHA256: pu.module, Params: params, CreatedAt: now,
-		}); err != nil {
+		}
+		if rows != nil {
+			rows.edges = append(rows.edges, edge)
+		} else if err := tx.InsertLineage(ctx, edge); err != nil {
 			return err
 		}
 	}
 	if pu.ss != nil {
 		b, _ := json.Marshal(cachedResult{Metadata: pu.meta, Derived: nonNilStrings(sums)})
-		if err := tx.PutCacheEntry(ctx, driver.CacheEntry{Key: pu.ck, Result: b, CreatedAt: now}); err != nil {
+		ce := driver.CacheEntry{Key: pu.ck, Result: b, CreatedAt: now}
+		if rows != nil {
+			rows.cache = append(rows.cache, ce)
+		} else if err := tx.PutCacheEntry(ctx, ce); err != nil {
 			return err
 		}
+	}
+	e := s.entry("pipeline.step", input.ID, docex.OutcomeOK, nil)
+	e.Detail = map[string]any{"job_id": x.job.ID, "step": step.Name, "plugin": step.Plugin, "outcome": pu.rec.Outcome, "outputs": len(pu.rec.Outputs)}
+	if rows != nil {
+		rows.steps, rows.audit = append(rows.steps, pu.rec), append(rows.audit, e)
+		return nil
 	}
 	if err := tx.InsertJobStep(ctx, pu.rec); err != nil {
 		return err
 	}
-	e := s.entry("pipeline.step", input.ID, docex.OutcomeOK, nil)
-	e.Detail = map[string]any{"job_id": x.job.ID, "step": step.Name, "plugin": step.Plugin, "outcome": pu.rec.Outcome, "outputs": len(pu.rec.Outputs)}
 	return tx.AppendAudit(ctx, e)
 }
 

@@ -450,6 +450,72 @@ func (t *tx) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, err
 	return t.reads().CacheEntry(ctx, key)
 }
 
+// InsertStepRows implements driver.StepRowsTx: the rows' statements are
+// sent in one round trip (a pipelined batch); cache entries of one key are
+// reduced to the last.
+func (t *tx) InsertStepRows(ctx context.Context, steps []driver.StepRecord, edges []driver.LineageEdge, cache []driver.CacheEntry, audit []docex.AuditEntry) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	var (
+		batch pgx.Batch
+		whats []string
+	)
+	queue := func(what, sql string, args ...any) {
+		batch.Queue(sql, args...)
+		whats = append(whats, what)
+	}
+	for _, s := range steps {
+		if s.Detail == nil {
+			s.Detail = []byte("{}")
+		}
+		outputs := s.Outputs
+		if outputs == nil {
+			outputs = []string{}
+		}
+		queue("record job step "+s.Key, sqlInsertStep, s.Key, s.JobID, s.Step, s.InputID, s.Outcome, outputs, s.Detail, utcMicro(s.CreatedAt))
+	}
+	for _, e := range edges {
+		queue("record lineage", sqlInsertEdge, e.SourceID, e.DerivedID, e.JobID, e.Step, e.Pipeline, e.Version, e.Plugin, e.ModuleSHA256, e.Params, utcMicro(e.CreatedAt))
+	}
+	last := map[string]int{}
+	for i, c := range cache {
+		last[c.Key] = i
+	}
+	for i, c := range cache {
+		if last[c.Key] == i {
+			queue("store cache entry", sqlPutCache, c.Key, c.Result, utcMicro(c.CreatedAt))
+		}
+	}
+	for _, e := range audit {
+		args, err := auditArgs(e)
+		if err != nil {
+			return err
+		}
+		queue("append audit", sqlAppendAudit, args...)
+	}
+	if len(whats) == 0 {
+		return nil
+	}
+	res := t.q.SendBatch(ctx, &batch)
+	for _, what := range whats {
+		_, err := res.Exec()
+		switch code, _ := pgError(err); {
+		case err == nil:
+			continue
+		case code == codeUniqueViolation:
+			err = fmt.Errorf("%w: %w", docex.ErrExists, t.b.wrap(err, "%s", what))
+		case code == codeForeignKeyViolation:
+			err = fmt.Errorf("%w: %w", docex.ErrNotFound, t.b.wrap(err, "%s", what))
+		default:
+			err = t.b.wrap(err, "%s", what)
+		}
+		res.Close()
+		return err
+	}
+	return t.b.wrap(res.Close(), "record step rows")
+}
+
 // JobsByID returns the jobs of ids that exist.
 func (t *tx) JobsByID(ctx context.Context, ids []string) ([]driver.JobRecord, error) {
 	if err := t.check(); err != nil {

@@ -283,6 +283,47 @@ func (r reader) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, 
 	return c, notFound(err, "no cache entry %q", key)
 }
 
+// InsertStepRows implements driver.StepRowsTx with multi-row INSERTs.
+func (t *tx) InsertStepRows(ctx context.Context, steps []driver.StepRecord, edges []driver.LineageEdge, cache []driver.CacheEntry, audit []docex.AuditEntry) error {
+	outputs := make([]string, len(steps))
+	for i, s := range steps {
+		b, err := json.Marshal(nonNil(s.Outputs))
+		if err != nil {
+			return err
+		}
+		outputs[i] = string(b)
+	}
+	err := t.insertRows(ctx, "job_steps("+stepCols+")", "", 8, len(steps), func(i int, dst []any) []any {
+		s := steps[i]
+		detail := s.Detail
+		if detail == nil {
+			detail = []byte("{}")
+		}
+		return append(dst, s.Key, s.JobID, s.Step, s.InputID, s.Outcome, outputs[i], detail, micros(s.CreatedAt))
+	})
+	if isUnique(err) {
+		return docex.Errorf(docex.ErrExists, "a job step of the batch is recorded")
+	}
+	if err != nil {
+		return err
+	}
+	err = t.insertRows(ctx, "lineage("+lineageCols+")", " ON CONFLICT DO NOTHING", 10, len(edges), func(i int, dst []any) []any {
+		e := edges[i]
+		return append(dst, e.SourceID, e.DerivedID, e.JobID, e.Step, e.Pipeline, e.Version, e.Plugin, e.ModuleSHA256, e.Params, micros(e.CreatedAt))
+	})
+	if err != nil {
+		return err
+	}
+	err = t.insertRows(ctx, "step_cache(key, result, created_at)", " ON CONFLICT (key) DO UPDATE SET result = excluded.result, created_at = excluded.created_at", 3, len(cache), func(i int, dst []any) []any {
+		c := cache[i]
+		return append(dst, c.Key, c.Result, micros(c.CreatedAt))
+	})
+	if err != nil {
+		return err
+	}
+	return insertAudits(ctx, t, t.audit, audit)
+}
+
 // inChunks calls fn with the args of ids in chunks of at most
 // maxInParams, and the matching "?,?,..." list.
 func inChunks(ids []string, fn func(list string, args []any) error) error {
