@@ -130,6 +130,18 @@ type PipelineReader interface {
 	Lineage(ctx context.Context, docID string) (sources, derived []LineageEdge, err error)
 	// CacheEntry returns a cached step result, or docex.ErrNotFound.
 	CacheEntry(ctx context.Context, key string) (CacheEntry, error)
+
+	// Batch reads, for the jobs of a batch (one statement, or a few for
+	// long lists, instead of one per item).
+
+	// JobsByID returns the jobs of ids that exist, in no particular
+	// order; an id with no job is left out.
+	JobsByID(ctx context.Context, ids []string) ([]JobRecord, error)
+	// StepsOfJobs returns the completed steps of the jobs of ids, by job
+	// id, each job's in completion order; a job with none is left out.
+	StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]StepRecord, error)
+	// CacheEntries returns the cache entries of keys that exist, by key.
+	CacheEntries(ctx context.Context, keys []string) (map[string]CacheEntry, error)
 }
 
 // PipelineWriter are the pipeline, job and lineage writes of a tenant

@@ -365,6 +365,9 @@ type stagedDocs struct {
 	docs  []NewDocument
 	items []driver.Staged
 	cts   []string
+	// basketChecked: the transaction that inserts the documents found
+	// their basket already (insert does not look it up again).
+	basketChecked bool
 }
 
 // stageDocuments stages docs' content outside any transaction (filesystem
@@ -439,8 +442,10 @@ func syncStaged(ctx context.Context, sds []*stagedDocs) error {
 // durable when tx commits.
 func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string) ([]Added, error) {
 	s := sd.s
-	if _, err := tx.Basket(ctx, basketID); err != nil {
-		return nil, err
+	if !sd.basketChecked {
+		if _, err := tx.Basket(ctx, basketID); err != nil {
+			return nil, err
+		}
 	}
 	now := s.e.now()
 	out := make([]Added, len(sd.items))

@@ -163,14 +163,23 @@ func (r *jobRunner) handleBatch(ctx context.Context, tenant string, batch []*pen
 	}
 	var groups []*userJobs
 	byUser := map[string]*userJobs{}
+	ids := make([]string, len(batch))
 	for i, p := range batch {
-		job, err := st.Job(ctx, p.d.JobID)
+		ids[i] = p.d.JobID
+	}
+	recs, err := st.JobsByID(ctx, ids)
+	if err != nil {
+		return all(driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)})
+	}
+	byID := make(map[string]driver.JobRecord, len(recs))
+	for _, j := range recs {
+		byID[j.ID] = j
+	}
+	for i, p := range batch {
+		job, ok := byID[p.d.JobID]
 		switch {
-		case errors.Is(err, docex.ErrNotFound):
+		case !ok:
 			outs[i] = driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: job %s no longer exists", p.d.JobID)}
-			continue
-		case err != nil:
-			outs[i] = driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
 			continue
 		case driver.JobFinal(job.State):
 			outs[i] = driver.Outcome{Kind: driver.Done}
@@ -447,10 +456,12 @@ type execution struct {
 }
 
 // stepPlugins are the resolved and loaded plugins of a batch's steps, by
-// name; the executions of a batch share them.
+// name, and the step cache entries prefetched for its runs; the
+// executions of a batch share them.
 type stepPlugins struct {
-	mu sync.Mutex
-	m  map[string]stepPlugin
+	mu    sync.Mutex
+	m     map[string]stepPlugin
+	cache map[string]*driver.CacheEntry // prefetched step cache entries (nil: none)
 }
 
 // stepPlugin is a step's resolved and loaded plugin.
@@ -524,10 +535,21 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 		return
 	}
 	plugins := &stepPlugins{m: map[string]stepPlugin{}}
+	ids := make([]string, len(xs))
+	for i, x := range xs {
+		ids[i] = x.job.ID
+	}
+	steps, err := x0.st.StepsOfJobs(ctx, ids)
+	if err != nil {
+		for _, x := range xs {
+			x.err = err
+		}
+		return
+	}
 	live := make([]*execution, 0, len(xs))
 	for _, x := range xs {
 		x.pl, x.plugins = pl, plugins
-		if x.err = x.begin(ctx); x.err == nil {
+		if x.err = x.begin(ctx, steps[x.job.ID]); x.err == nil {
 			live = append(live, x)
 		}
 	}
@@ -540,6 +562,8 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 		// Rounds: every job prepares up to maxBatchUnits runs, then they
 		// commit; jobs with more inputs go on in the next round.
 		for round := live; len(round) > 0; {
+			checkCancelled(ctx, round)
+			prefetchCache(ctx, round, step)
 			forEach(round, func(x *execution) { x.prepareRound(ctx, step) })
 			r.commitRound(ctx, round, si == len(order)-1)
 			next := round[:0:0]
@@ -591,19 +615,15 @@ func forEach(xs []*execution, f func(*execution)) {
 	wg.Wait()
 }
 
-// begin reads what an attempt starts from: its input document and the
-// completion keys of earlier attempts.
-func (x *execution) begin(ctx context.Context) error {
+// begin reads what an attempt starts from: its input document; recs are
+// the completion keys of its earlier attempts.
+func (x *execution) begin(ctx context.Context, recs []driver.StepRecord) error {
 	input, err := x.st.Document(ctx, x.job.DocumentID)
 	if err != nil {
 		return &stepError{input: x.job.DocumentID, err: fmt.Errorf("input document: %w", err)}
 	}
 	x.docs = map[string]docex.Document{input.ID: input}
 	x.done = map[string]driver.StepRecord{}
-	recs, err := x.st.JobSteps(ctx, x.job.ID)
-	if err != nil {
-		return err
-	}
 	for _, r := range recs {
 		x.done[r.Key] = r
 	}
@@ -616,20 +636,15 @@ func (x *execution) begin(ctx context.Context) error {
 // filtered, taken from the cache or run (x.units). A failure stops the
 // job (x.err); the runs prepared before it still commit.
 func (x *execution) prepareRound(ctx context.Context, step Step) {
-	checked := false
+	if x.err != nil {
+		return
+	}
 	for ; x.next < len(x.ins) && len(x.units) < maxBatchUnits; x.next++ {
 		i, in := x.next, x.ins[x.next]
 		key := x.job.ID + "/" + step.Name + "/" + in
 		if r, ok := x.done[key]; ok {
 			x.outs[i] = r.Outputs
 			continue
-		}
-		if !checked {
-			if err := x.checkCancelled(ctx); err != nil {
-				x.err = err
-				return
-			}
-			checked = true
 		}
 		pu, err := x.prepare(ctx, step, in, key)
 		if err != nil {
@@ -666,18 +681,102 @@ func (r *jobRunner) commitRound(ctx context.Context, round []*execution, lastSte
 	}
 }
 
-func (x *execution) checkCancelled(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// checkCancelled stops (errJobCancelled) the executions of round whose
+// job was cancelled meanwhile: a running job stops before its next step.
+// Should the read fail, each execution stops with its error.
+func checkCancelled(ctx context.Context, round []*execution) {
+	ids := make([]string, 0, len(round))
+	for _, x := range round {
+		if x.err == nil {
+			ids = append(ids, x.job.ID)
+		}
 	}
-	j, err := x.st.Job(ctx, x.job.ID)
+	if len(ids) == 0 {
+		return
+	}
+	err := ctx.Err()
+	var jobs []driver.JobRecord
+	if err == nil {
+		jobs, err = round[0].st.JobsByID(ctx, ids)
+	}
+	state := make(map[string]string, len(jobs))
+	for _, j := range jobs {
+		state[j.ID] = j.State
+	}
+	for _, x := range round {
+		switch {
+		case x.err != nil:
+		case err != nil:
+			x.err = err
+		case state[x.job.ID] == driver.JobCancelled:
+			x.err = errJobCancelled
+		case state[x.job.ID] == "":
+			x.err = docex.Errorf(docex.ErrNotFound, "job %s no longer exists", x.job.ID)
+		}
+	}
+}
+
+// prefetchCache reads, in one statement, the step cache entries of the
+// runs the executions of round are about to prepare (the inputs they hold
+// in memory; prepare reads the others itself), so that prepare finds
+// them, or their absence, in x.plugins.cache.
+func prefetchCache(ctx context.Context, round []*execution, step Step) {
+	var keys []string
+	for _, x := range round {
+		if x.err != nil {
+			continue
+		}
+		plug, err := x.plugin(ctx, step.Plugin)
+		if err != nil {
+			continue // prepare reports it
+		}
+		n := 0
+		for i := x.next; i < len(x.ins) && n < maxBatchUnits; i++ {
+			in := x.ins[i]
+			if _, ok := x.done[x.job.ID+"/"+step.Name+"/"+in]; ok {
+				continue
+			}
+			n++
+			if doc, ok := x.docs[in]; ok && step.Accepts(doc.ContentType) {
+				keys = append(keys, cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, step.CanonicalParams()))
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	entries, err := round[0].st.CacheEntries(ctx, keys)
 	if err != nil {
-		return err
+		return // prepare reads each entry itself
 	}
-	if j.State == driver.JobCancelled {
-		return errJobCancelled
+	c := round[0].plugins
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cache == nil {
+		c.cache = map[string]*driver.CacheEntry{}
 	}
-	return nil
+	for _, k := range keys {
+		if e, ok := entries[k]; ok {
+			c.cache[k] = &e
+		} else {
+			c.cache[k] = nil
+		}
+	}
+}
+
+// cacheEntry returns the cache entry of key, from the prefetched ones
+// when it was prefetched, else read; docex.ErrNotFound when none.
+func (x *execution) cacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
+	x.plugins.mu.Lock()
+	e, ok := x.plugins.cache[key]
+	x.plugins.mu.Unlock()
+	switch {
+	case !ok:
+		return x.st.CacheEntry(ctx, key)
+	case e == nil:
+		return driver.CacheEntry{}, docex.ErrNotFound
+	}
+	return *e, nil
 }
 
 // cacheKey is the step cache key: input checksum, module sha256, the
@@ -771,7 +870,7 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 	pu.module = plug.rec.ModuleSHA256
 	ck := cacheKey(doc.Checksum, pu.module, plug.manifestSHA, step.CanonicalParams())
 	pu.ck = ck
-	if ce, err := st.CacheEntry(ctx, ck); err == nil {
+	if ce, err := x.cacheEntry(ctx, ck); err == nil {
 		var cr cachedResult
 		if json.Unmarshal(ce.Result, &cr) == nil {
 			if ids, ok := x.materialise(ctx, doc.BasketID, cr.Derived); ok {
@@ -854,8 +953,9 @@ func flushParts(ctx context.Context, parts []flushPart) {
 	if err := syncStaged(ctx, staged); err == nil {
 		st := parts[0].x.st
 		err = st.Write(ctx, func(tx driver.Tx) error {
+			baskets := map[string]bool{}
 			for i, p := range parts {
-				if err := p.x.applyAll(ctx, tx, p.units, ends[i]); err != nil {
+				if err := p.x.applyAll(ctx, tx, p.units, ends[i], baskets); err != nil {
 					return err
 				}
 			}
@@ -915,8 +1015,19 @@ func (x *execution) staged(units []*pendingUnit) []*stagedDocs {
 }
 
 // applyAll writes units inside tx, and the job's end when je is not nil.
-func (x *execution) applyAll(ctx context.Context, tx driver.Tx, units []*pendingUnit, je *jobEnd) error {
+// baskets are the baskets tx found to exist already (each is looked up
+// once per transaction).
+func (x *execution) applyAll(ctx context.Context, tx driver.Tx, units []*pendingUnit, je *jobEnd, baskets map[string]bool) error {
 	for _, pu := range units {
+		if pu.ss != nil && pu.ss.docs != nil {
+			if b := pu.input.BasketID; !baskets[b] {
+				if _, err := tx.Basket(ctx, b); err != nil {
+					return err
+				}
+				baskets[b] = true
+			}
+			pu.ss.docs.basketChecked = true
+		}
 		if err := x.apply(ctx, tx, pu); err != nil {
 			return err
 		}
@@ -964,7 +1075,7 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) 
 		pu := batch[0]
 		return &stepError{step: pu.step.Name, input: pu.input.ID, report: pu.report, err: err}
 	}
-	err := x.st.Write(ctx, func(tx driver.Tx) error { return x.applyAll(ctx, tx, batch, je) })
+	err := x.st.Write(ctx, func(tx driver.Tx) error { return x.applyAll(ctx, tx, batch, je, map[string]bool{}) })
 	if errors.Is(err, docex.ErrExists) && len(batch) > 1 {
 		for i, pu := range batch {
 			if err := x.flush(ctx, []*pendingUnit{pu}, last && i == len(batch)-1); err != nil {
@@ -1005,7 +1116,7 @@ func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit) er
 	pu.added = nil
 	var sums []string
 	if pu.ss != nil {
-		res, err := pu.ss.persist(ctx, tx)
+		res, err := pu.ss.persist(ctx, tx, true)
 		if err != nil {
 			return err
 		}

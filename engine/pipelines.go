@@ -713,14 +713,32 @@ func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string
 	}
 	defer st.Close()
 	out := JobsStatus{Total: len(ids), Failures: []FailedJob{}}
+	// The jobs not known final are read in one statement (a few for long
+	// lists): a run --wait over a large basket polls them all.
+	var unknown []string
+	for _, id := range ids {
+		if _, ok := final[id]; !ok {
+			unknown = append(unknown, id)
+		}
+	}
+	read := map[string]driver.JobRecord{}
+	if len(unknown) > 0 {
+		recs, err := st.JobsByID(ctx, unknown)
+		if err != nil {
+			return out, err
+		}
+		for _, j := range recs {
+			read[j.ID] = j
+			if final != nil && driver.JobFinal(j.State) {
+				final[j.ID] = j
+			}
+		}
+	}
 	for _, id := range ids {
 		j, ok := final[id]
 		if !ok {
-			if j, err = st.Job(ctx, id); err != nil {
-				return out, err
-			}
-			if final != nil && driver.JobFinal(j.State) {
-				final[id] = j
+			if j, ok = read[id]; !ok {
+				return out, docex.Errorf(docex.ErrNotFound, "job %q not found", id)
 			}
 		}
 		det := jobDetailOf(j)

@@ -224,7 +224,7 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	var res RunResult
 	err = st.Write(ctx, func(tx driver.Tx) error {
 		var err error
-		if res, err = ss.persist(ctx, tx); err != nil {
+		if res, err = ss.persist(ctx, tx, false); err != nil {
 			return err
 		}
 		// A run's derived documents have their lineage edge like a
@@ -425,8 +425,10 @@ func (ss *stagedStep) discard() {
 // persist writes the step's output inside tx: the input's new metadata
 // (with a metadata.set audit entry) and the derived documents (each with a
 // document.add entry) in the input's basket. The caller adds its own rows
-// (its audit entry, lineage, a completion key) to the same tx.
-func (ss *stagedStep) persist(ctx context.Context, tx driver.Tx) (RunResult, error) {
+// (its audit entry, lineage, a completion key) to the same tx. The
+// result's Document is the input as updated (read again) unless pipeline
+// is set: a pipeline step does not use it.
+func (ss *stagedStep) persist(ctx context.Context, tx driver.Tx, pipeline bool) (RunResult, error) {
 	s, out := ss.s, ss.out
 	res := RunResult{Plugin: out.Plugin, Document: out.Input, Derived: []docex.Document{}, Status: out.Status,
 		Message: out.Message, Logs: out.Logs, Report: out.Report}
@@ -434,11 +436,13 @@ func (ss *stagedStep) persist(ctx context.Context, tx driver.Tx) (RunResult, err
 		if err := tx.SetMetadata(ctx, out.Input.ID, out.Metadata, s.e.now()); err != nil {
 			return res, err
 		}
-		updated, err := tx.Document(ctx, out.Input.ID)
-		if err != nil {
-			return res, err
+		if !pipeline {
+			updated, err := tx.Document(ctx, out.Input.ID)
+			if err != nil {
+				return res, err
+			}
+			res.Document = updated
 		}
-		res.Document = updated
 		if err := tx.AppendAudit(ctx, s.entry("metadata.set", out.Input.ID, docex.OutcomeOK, nil)); err != nil {
 			return res, err
 		}

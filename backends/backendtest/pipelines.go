@@ -32,6 +32,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("Replay", f.testReplay)
 	t.Run("Failures", f.testJobFailures)
 	t.Run("MixedBatch", f.testMixedBatch)
+	t.Run("BatchReads", f.testBatchReads)
 	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
 	t.Run("RandomInterleaving", f.testPipelineInterleaving)
@@ -639,6 +640,77 @@ func (f *fixture) testMixedBatch(t *testing.T) {
 			t.Fatalf("trapping job: %+v", j)
 		}
 	}
+}
+
+// testBatchReads: the batch reads of a store and of a transaction return
+// what the one-item reads do, leave out what does not exist, and accept
+// lists longer than one statement's parameters.
+func (f *fixture) testBatchReads(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split", "upper", "tag")
+	_, err := admin.CreatePipeline(bg, []byte(threeSteps))
+	must(t, err)
+	b := e.basket(admin, "in")
+	var ids []string
+	for i := range 3 {
+		d := e.add(admin, b.ID, fmt.Sprintf("d%d.txt", i), fmt.Sprintf("%d batch reads body %d", i, i), nil)
+		jids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: []string{d.ID}})
+		must(t, err)
+		ids = append(ids, jids...)
+	}
+	e.work(admin, []string{"acme"}, ids[:2]) // the third may still be queued
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	// 1,200 ids: more than one statement's worth.
+	long := append([]string{}, ids...)
+	for i := range 1200 {
+		long = append(long, fmt.Sprintf("nope-%d", i))
+	}
+	check := func(name string, r driver.PipelineReader) {
+		jobs, err := r.JobsByID(bg, long)
+		must(t, err)
+		if len(jobs) != len(ids) {
+			t.Fatalf("%s: JobsByID: %d jobs, want %d", name, len(jobs), len(ids))
+		}
+		for _, j := range jobs {
+			one, err := r.Job(bg, j.ID)
+			must(t, err)
+			if one.ID != j.ID || one.State != j.State || one.DocumentID != j.DocumentID || string(one.Detail) != string(j.Detail) {
+				t.Fatalf("%s: JobsByID gave %+v, Job %+v", name, j, one)
+			}
+		}
+		steps, err := r.StepsOfJobs(bg, long)
+		must(t, err)
+		for _, id := range ids {
+			one, err := r.JobSteps(bg, id)
+			must(t, err)
+			if len(steps[id]) != len(one) {
+				t.Fatalf("%s: StepsOfJobs(%s): %d steps, JobSteps %d", name, id, len(steps[id]), len(one))
+			}
+			for i := range one {
+				if steps[id][i].Key != one[i].Key {
+					t.Fatalf("%s: step %d of %s: %s, want %s (completion order)", name, i, id, steps[id][i].Key, one[i].Key)
+				}
+			}
+		}
+		entries, err := r.CacheEntries(bg, []string{"k1", "k2", "absent"})
+		must(t, err)
+		if len(entries) != 2 || string(entries["k1"].Result) != `{"a":1}` || entries["k2"].Key != "k2" {
+			t.Fatalf("%s: CacheEntries = %+v", name, entries)
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		if err := tx.PutCacheEntry(bg, driver.CacheEntry{Key: "k1", Result: []byte(`{"a":1}`), CreatedAt: now}); err != nil {
+			return err
+		}
+		return tx.PutCacheEntry(bg, driver.CacheEntry{Key: "k2", Result: []byte(`{}`), CreatedAt: now})
+	}))
+	check("store", st)
+	must(t, st.Write(bg, func(tx driver.Tx) error { check("tx", tx); return nil }))
 }
 
 // withDuration returns p with got's duration, to compare progress counts.

@@ -102,6 +102,9 @@ const (
 	sqlLineageTo  = `SELECT ` + lineageCols + ` FROM lineage WHERE derived_id = $1 ORDER BY created_at, source_id, derived_id`
 	sqlLineageOf  = `SELECT ` + lineageCols + ` FROM lineage WHERE source_id = $1 ORDER BY created_at, source_id, derived_id`
 	sqlCacheEntry = `SELECT result, created_at FROM step_cache WHERE key = $1`
+	sqlJobsByID   = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
+	sqlStepsOf    = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = ANY($1) ORDER BY seq`
+	sqlCaches     = `SELECT key, result, created_at FROM step_cache WHERE key = ANY($1)`
 
 	sqlInsertPipeline = `INSERT INTO pipelines (` + pipelineCols + `) VALUES ($1, $2, $3, $4, $5, false)`
 	sqlDeletePipeline = `UPDATE pipelines SET deleted = true WHERE name = $1 AND NOT deleted`
@@ -255,6 +258,38 @@ func (r pipelineReads) CacheEntry(ctx context.Context, key string) (driver.Cache
 	return c, r.b.wrap(err, "read cache entry")
 }
 
+func (r pipelineReads) JobsByID(ctx context.Context, ids []string) ([]driver.JobRecord, error) {
+	return collect(ctx, r.b, r.q, scanJob, "read jobs", sqlJobsByID, ids)
+}
+
+func (r pipelineReads) StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]driver.StepRecord, error) {
+	steps, err := collect(ctx, r.b, r.q, scanStep, "list job steps", sqlStepsOf, jobIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]driver.StepRecord{}
+	for _, s := range steps {
+		out[s.JobID] = append(out[s.JobID], s)
+	}
+	return out, nil
+}
+
+func (r pipelineReads) CacheEntries(ctx context.Context, keys []string) (map[string]driver.CacheEntry, error) {
+	entries, err := collect(ctx, r.b, r.q, func(row pgx.Row) (c driver.CacheEntry, err error) {
+		err = row.Scan(&c.Key, &c.Result, &c.CreatedAt)
+		c.CreatedAt = c.CreatedAt.UTC()
+		return c, err
+	}, "read cache entries", sqlCaches, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]driver.CacheEntry, len(entries))
+	for _, c := range entries {
+		out[c.Key] = c
+	}
+	return out, nil
+}
+
 // Store reads: each in a read-only tenant transaction.
 
 func storeRead[T any](ctx context.Context, s *store, fn func(r pipelineReads) (T, error)) (v T, err error) {
@@ -314,6 +349,21 @@ func (s *store) Lineage(ctx context.Context, docID string) (sources, derived []d
 // CacheEntry returns a cached step result, or docex.ErrNotFound.
 func (s *store) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
 	return storeRead(ctx, s, func(r pipelineReads) (driver.CacheEntry, error) { return r.CacheEntry(ctx, key) })
+}
+
+// JobsByID returns the jobs of ids that exist.
+func (s *store) JobsByID(ctx context.Context, ids []string) ([]driver.JobRecord, error) {
+	return storeRead(ctx, s, func(r pipelineReads) ([]driver.JobRecord, error) { return r.JobsByID(ctx, ids) })
+}
+
+// StepsOfJobs returns the completed steps of jobs, by job id.
+func (s *store) StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]driver.StepRecord, error) {
+	return storeRead(ctx, s, func(r pipelineReads) (map[string][]driver.StepRecord, error) { return r.StepsOfJobs(ctx, jobIDs) })
+}
+
+// CacheEntries returns the cache entries of keys that exist, by key.
+func (s *store) CacheEntries(ctx context.Context, keys []string) (map[string]driver.CacheEntry, error) {
+	return storeRead(ctx, s, func(r pipelineReads) (map[string]driver.CacheEntry, error) { return r.CacheEntries(ctx, keys) })
 }
 
 // Tx reads and writes.
@@ -398,6 +448,30 @@ func (t *tx) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, err
 		return driver.CacheEntry{}, err
 	}
 	return t.reads().CacheEntry(ctx, key)
+}
+
+// JobsByID returns the jobs of ids that exist.
+func (t *tx) JobsByID(ctx context.Context, ids []string) ([]driver.JobRecord, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return t.reads().JobsByID(ctx, ids)
+}
+
+// StepsOfJobs returns the completed steps of jobs, by job id.
+func (t *tx) StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]driver.StepRecord, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return t.reads().StepsOfJobs(ctx, jobIDs)
+}
+
+// CacheEntries returns the cache entries of keys that exist, by key.
+func (t *tx) CacheEntries(ctx context.Context, keys []string) (map[string]driver.CacheEntry, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return t.reads().CacheEntries(ctx, keys)
 }
 
 // exec runs a write statement; a unique violation is docex.ErrExists.

@@ -283,6 +283,89 @@ func (r reader) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, 
 	return c, notFound(err, "no cache entry %q", key)
 }
 
+// inChunks calls fn with the args of ids in chunks of at most
+// maxInParams, and the matching "?,?,..." list.
+func inChunks(ids []string, fn func(list string, args []any) error) error {
+	for start := 0; start < len(ids); start += maxInParams {
+		end := min(len(ids), start+maxInParams)
+		args := make([]any, 0, end-start)
+		for _, id := range ids[start:end] {
+			args = append(args, id)
+		}
+		if err := fn(strings.TrimSuffix(strings.Repeat("?,", end-start), ","), args); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxInParams bounds the parameters of one IN list.
+const maxInParams = 500
+
+func (r reader) JobsByID(ctx context.Context, ids []string) ([]driver.JobRecord, error) {
+	out := []driver.JobRecord{}
+	err := inChunks(ids, func(list string, args []any) error {
+		rows, err := r.q.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id IN (`+list+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			j, err := scanJob(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, j)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+func (r reader) StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]driver.StepRecord, error) {
+	out := map[string][]driver.StepRecord{}
+	err := inChunks(jobIDs, func(list string, args []any) error {
+		rows, err := r.q.QueryContext(ctx, `SELECT `+stepCols+` FROM job_steps WHERE job_id IN (`+list+`) ORDER BY seq`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			s, err := scanStep(rows)
+			if err != nil {
+				return err
+			}
+			out[s.JobID] = append(out[s.JobID], s)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+func (r reader) CacheEntries(ctx context.Context, keys []string) (map[string]driver.CacheEntry, error) {
+	out := map[string]driver.CacheEntry{}
+	err := inChunks(keys, func(list string, args []any) error {
+		rows, err := r.q.QueryContext(ctx, `SELECT key, result, created_at FROM step_cache WHERE key IN (`+list+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				c       driver.CacheEntry
+				created int64
+			)
+			if err := rows.Scan(&c.Key, &c.Result, &created); err != nil {
+				return err
+			}
+			c.CreatedAt = fromMicros(created)
+			out[c.Key] = c
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
 func (t *tx) InsertPipeline(ctx context.Context, p driver.PipelineRecord) error {
 	_, err := t.t.ExecContext(ctx, `INSERT INTO pipelines(`+pipelineCols+`) VALUES (?,?,?,?,?,0)`,
 		p.Name, p.Version, p.Definition, micros(p.CreatedAt), p.CreatedBy)
