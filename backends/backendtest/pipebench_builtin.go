@@ -150,13 +150,13 @@ func loadBuiltins(b *testing.B) (*sandbox.Sandbox, builtinPlugins, []builtin.Ste
 // built-in steps' pipeline (extract-text, chunk of 800 characters,
 // redact-pii on each chunk) over 1,000 distinct pages of about 2 KiB
 // (HTML, Markdown, plain text) with one worker of concurrency 8 (batches
-// of engine.DefaultBatch jobs), and, in
-// the same run (just before and just after the pipeline: their mean), the
-// same plugin calls made directly on the same sandbox in a loop (no jobs,
-// lineage, audit, cache or persistence): the engine's overhead on real
-// steps. direct-spread is the slower direct loop's time over the faster's
-// (the load's drift). The shared module is compiled (or read from the
-// compilation cache) before anything is timed.
+// of engine.DefaultBatch jobs), and, in the same run (just before and
+// just after the pipeline: their mean), the same plugin calls made
+// directly on the same sandbox in a loop (no jobs, lineage, audit, cache
+// or persistence): the engine's overhead on real steps. direct-spread is
+// the slower direct loop's time over the faster's (the load's drift).
+// The shared module is compiled (or read from the compilation cache)
+// before anything is timed.
 func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 	const n = 1000
 	start := time.Now()
