@@ -150,8 +150,8 @@ const benchThreeSteps = threeSteps
 func BenchPipeline(b *testing.B, h BenchHarness) {
 	const n = 1000
 	for range b.N {
-		one := pipelineRun(b, h, n, 1)
-		batched := pipelineRun(b, h, n, engine.DefaultBatch)
+		one := pipelineRun(b, h, n, 1, 1)
+		batched := pipelineRun(b, h, n, engine.DefaultBatch, 1)
 		direct, calls := directLoop(b, n)
 		if calls != batched.StepsRun || batched.StepsCached != 0 || one.StepsRun != calls {
 			b.Fatalf("the direct loop made %d plugin calls, the engine %d and %d (and %d cached)", calls, batched.StepsRun, one.StepsRun, batched.StepsCached)
@@ -166,9 +166,10 @@ func BenchPipeline(b *testing.B, h BenchHarness) {
 }
 
 // pipelineRun adds n documents to a new tenant's basket and runs the
-// 3-step pipeline over them with one worker (concurrency 8, batches of
-// batch jobs); Elapsed is from RunPipeline to the last job's end.
-func pipelineRun(b *testing.B, h BenchHarness, n, batch int) engine.JobsStatus {
+// 3-step pipeline over them with the given number of workers (each of
+// concurrency 8, batches of batch jobs); Elapsed is from RunPipeline to
+// the last job's end.
+func pipelineRun(b *testing.B, h BenchHarness, n, batch, workers int) engine.JobsStatus {
 	e := newBenchEnv(b, h)
 	s := e.tenant("bench", benchThreeSteps, "split", "upper", "tag")
 	bk := addDocs(b, s, "in", n, "pipeline")
@@ -178,7 +179,7 @@ func pipelineRun(b *testing.B, h BenchHarness, n, batch int) engine.JobsStatus {
 	if err != nil {
 		b.Fatal(err)
 	}
-	wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Batch: batch, Poll: 20 * time.Millisecond})
+	wait := e.runWorkers(ctx, h, workers, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Batch: batch, Poll: 20 * time.Millisecond})
 	st, err := s.WaitJobs(bg, ids, 500*time.Millisecond, nil)
 	st.Elapsed = time.Since(start)
 	cancel()
@@ -244,24 +245,8 @@ func directLoop(b *testing.B, n int) (time.Duration, int) {
 func BenchWorkers(b *testing.B, h BenchHarness, workers int) {
 	const n = 1000
 	for range b.N {
-		e := newBenchEnv(b, h)
-		s := e.tenant("bench", benchThreeSteps, "split", "upper", "tag")
-		bk := addDocs(b, s, "in", n, "workers")
-		ctx, cancel := context.WithCancel(bg)
-		start := time.Now()
-		ids, err := s.RunPipeline(bg, "three", engine.RunTarget{BasketID: bk.ID})
-		if err != nil {
-			b.Fatal(err)
-		}
-		wait := e.runWorkers(ctx, h, workers, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Poll: 20 * time.Millisecond})
-		st, err := s.WaitJobs(bg, ids, 500*time.Millisecond, nil)
-		elapsed := time.Since(start)
-		cancel()
-		wait()
-		if err != nil || st.Succeeded != n {
-			b.Fatalf("pipeline: %+v %v", st, err)
-		}
-		b.ReportMetric(float64(n)/elapsed.Seconds(), "docs/s")
+		st := pipelineRun(b, h, n, engine.DefaultBatch, workers)
+		b.ReportMetric(float64(n)/st.Elapsed.Seconds(), "docs/s")
 	}
 }
 

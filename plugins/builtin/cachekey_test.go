@@ -2,16 +2,12 @@ package builtin_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docex-dev/docex"
-	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/engine"
-	"github.com/docex-dev/docex/plugins/builtin"
-	"github.com/docex-dev/docex/sandbox"
 )
 
 // TestStepsSharingAModuleDoNotShareCache: the built-in steps share one
@@ -22,40 +18,16 @@ import (
 // cached result and never ran: the email address stayed.
 func TestStepsSharingAModuleDoNotShareCache(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	be, err := sqlite.Open(ctx, sqlite.Config{Dir: filepath.Join(dir, "data")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
-	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close(ctx)
-	cfg := engine.Config{MultiTenancy: true, ContentStorage: engine.ContentFilesystem, ContentDir: filepath.Join(dir, "content"), Sandbox: sb}
-	if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(ctx, be, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	ops := eng.Provisioner("ops")
-	steps, _ := builtin.Steps()
-	for _, s := range steps {
-		if _, err := ops.InstallSystemPlugin(ctx, s.Manifest, s.Module); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ops.Create(ctx, "acme", "Acme")
+	eng := builtinEngine(t)
 	s := eng.As(docex.UserContext{UserID: "alice", TenantID: "acme", Roles: []string{"admin"}})
 	def := "name = \"p\"\n[[steps]]\nname = \"text\"\nplugin = \"extract-text\"\n[[steps]]\nname = \"red\"\nplugin = \"redact-pii\"\ninput = \"text\"\n"
 	if _, err := s.CreatePipeline(ctx, []byte(def)); err != nil {
 		t.Fatal(err)
 	}
-	bk, _ := s.CreateBasket(ctx, "in")
+	bk, err := s.CreateBasket(ctx, "in")
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := s.AddDocument(ctx, bk.ID, engine.NewDocument{Name: "a.txt", ContentType: "text/plain", Content: strings.NewReader("Write to jane.doe@example.com today.\n")})
 	if err != nil {
 		t.Fatal(err)
@@ -65,9 +37,13 @@ func TestStepsSharingAModuleDoNotShareCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	wctx, stop := context.WithTimeout(ctx, 2*time.Minute)
-	defer stop()
-	go eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond}).Run(wctx)
+	done := make(chan error, 1)
+	go func() { done <- eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond}).Run(wctx) }()
 	st, err := s.WaitJobs(wctx, jobs, 50*time.Millisecond, nil)
+	stop()
+	if werr := <-done; werr != nil {
+		t.Fatalf("worker: %v", werr)
+	}
 	if err != nil || st.Succeeded != 1 || st.StepsRun != 2 || st.StepsCached != 0 {
 		t.Fatalf("status %+v, %v: want one job, both steps run", st, err)
 	}

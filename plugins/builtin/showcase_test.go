@@ -29,39 +29,7 @@ func TestShowcasePipeline(t *testing.T) {
 		t.Skip("runs a pipeline of the built-in steps")
 	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	be, err := sqlite.Open(ctx, sqlite.Config{Dir: filepath.Join(dir, "data")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
-	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close(ctx)
-	cfg := engine.Config{MultiTenancy: true, ContentStorage: engine.ContentFilesystem, ContentDir: filepath.Join(dir, "content"), Sandbox: sb}
-	if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(ctx, be, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	ops := eng.Provisioner("ops")
-	steps, err := builtin.Steps()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range steps {
-		if _, err := ops.InstallSystemPlugin(ctx, s.Manifest, s.Module); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := ops.Create(ctx, "acme", "Acme"); err != nil {
-		t.Fatal(err)
-	}
+	eng := builtinEngine(t)
 	s := eng.As(docex.UserContext{UserID: "alice", TenantID: "acme", Roles: []string{"admin"}})
 	def, err := os.ReadFile(filepath.Join(showcaseDir, "showcase.toml"))
 	if err != nil {
@@ -185,4 +153,47 @@ func TestShowcaseDocumented(t *testing.T) {
 	if !ok || strings.TrimSpace(block) != want {
 		t.Fatalf("docs/steps.md's toml block:\n%s\nwant (examples/showcase/showcase.toml):\n%s", block, want)
 	}
+}
+
+// builtinEngine returns an engine over a SQLite backend and filesystem
+// content in a temporary directory, with the built-in steps installed as
+// system plugins (compiled through the tests' cache) and a tenant "acme";
+// everything is closed when the test ends.
+func builtinEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	be, err := sqlite.Open(ctx, sqlite.Config{Dir: filepath.Join(dir, "data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close(ctx) })
+	cfg := engine.Config{MultiTenancy: true, ContentStorage: engine.ContentFilesystem, ContentDir: filepath.Join(dir, "content"), Sandbox: sb}
+	if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(ctx, be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	ops := eng.Provisioner("ops")
+	steps, err := builtin.Steps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range steps {
+		if _, err := ops.InstallSystemPlugin(ctx, s.Manifest, s.Module); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ops.Create(ctx, "acme", "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	return eng
 }
