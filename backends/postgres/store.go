@@ -162,7 +162,10 @@ func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
 		err = s.b.inTenant(ctx, s, pgx.ReadWrite, func(q pgx.Tx) error {
 			t := &tx{b: s.b, q: q, schema: s.schema, tenant: s.tenant.ID}
 			defer t.done.Store(true)
-			return fn(t)
+			if err := fn(t); err != nil {
+				return err
+			}
+			return t.flushCounts(ctx)
 		})
 		if err == nil || attempt == maxWriteAttempts || !retryable(err) || ctx.Err() != nil {
 			return err

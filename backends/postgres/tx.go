@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -18,16 +19,16 @@ const (
 	sqlInsertBasket = `INSERT INTO baskets (id, name, created_at) VALUES ($1, $2, $3)`
 	sqlDeleteBasket = `DELETE FROM baskets WHERE id = $1`
 
-	// sqlInsertDocument adds the document, its metadata and the basket's
-	// counters in one statement (one round trip).
+	// sqlInsertDocument adds the document and its metadata in one
+	// statement (one round trip); the basket's counters are updated at the
+	// end of the transaction (tx.flushCounts).
 	sqlInsertDocument = `WITH d AS (
 		INSERT INTO documents (id, basket_id, name, content_type, size, checksum, status, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, basket_id, size
-	), m AS (
-		INSERT INTO metadata (document_id, basket_id, key, vtype, value)
-		SELECT d.id, d.basket_id, f.k, f.t, f.v FROM d, unnest($10::text[], $11::int2[], $12::text[]) AS f(k, t, v)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, basket_id
 	)
-	UPDATE baskets SET doc_count = baskets.doc_count + 1, bytes = baskets.bytes + d.size FROM d WHERE baskets.id = d.basket_id`
+	INSERT INTO metadata (document_id, basket_id, key, vtype, value)
+	SELECT d.id, d.basket_id, f.k, f.t, f.v FROM d, unnest($10::text[], $11::int2[], $12::text[]) AS f(k, t, v)`
+	sqlAddBasketCounts = `UPDATE baskets SET doc_count = doc_count + $2, bytes = bytes + $3 WHERE id = $1`
 
 	sqlLockDocument   = `SELECT basket_id, size FROM documents WHERE id = $1 FOR UPDATE`
 	sqlUpdateContent  = `UPDATE documents SET size = $2, checksum = $3, content_type = $4, updated_at = $5 WHERE id = $1`
@@ -61,9 +62,34 @@ type tx struct {
 	schema string
 	tenant string // "" for the local store
 	done   atomic.Bool
+	// counts are the basket counters' increments of the documents this
+	// transaction inserted, applied at its end (flushCounts): a basket's
+	// row is then locked only from there to the commit, so that
+	// transactions adding documents to one basket (a worker's batches)
+	// do not wait for each other's whole transactions.
+	counts map[string]*[2]int64
 }
 
 var _ driver.Tx = (*tx)(nil)
+
+// flushCounts applies the basket counters' increments of the documents
+// the transaction inserted, baskets in id order (so that two transactions
+// never wait for each other's rows in opposite orders).
+func (t *tx) flushCounts(ctx context.Context) error {
+	ids := make([]string, 0, len(t.counts))
+	for id := range t.counts {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		c := t.counts[id]
+		if _, err := t.q.Exec(ctx, sqlAddBasketCounts, id, c[0], c[1]); err != nil {
+			return t.b.wrap(err, "count documents of basket %q", id)
+		}
+	}
+	t.counts = nil
+	return nil
+}
 
 // check returns docex.ErrClosed once Write's fn has returned.
 func (t *tx) check() error {
@@ -231,6 +257,16 @@ func (t *tx) InsertDocument(ctx context.Context, d docex.Document) error {
 		utcMicro(d.CreatedAt), utcMicro(d.UpdatedAt), keys, types, values)
 	switch code, con := pgError(err); {
 	case err == nil:
+		if t.counts == nil {
+			t.counts = map[string]*[2]int64{}
+		}
+		c := t.counts[d.BasketID]
+		if c == nil {
+			c = &[2]int64{}
+			t.counts[d.BasketID] = c
+		}
+		c[0]++
+		c[1] += d.Size
 		return nil
 	case code == codeUniqueViolation && con == conDocumentsChecksum:
 		return fmt.Errorf("%w: %w", docex.ErrDuplicateContent, t.b.wrap(err, "document %q in basket %q", d.Name, d.BasketID))
