@@ -38,7 +38,9 @@ func TestStepsSharingAModuleDoNotShareCache(t *testing.T) {
 	}
 	wctx, stop := context.WithTimeout(ctx, 2*time.Minute)
 	done := make(chan error, 1)
-	go func() { done <- eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond}).Run(wctx) }()
+	go func() {
+		done <- eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond}).Run(wctx)
+	}()
 	st, err := s.WaitJobs(wctx, jobs, 50*time.Millisecond, nil)
 	stop()
 	if werr := <-done; werr != nil {
