@@ -98,6 +98,18 @@ func (e *pipeEnv) install(s *engine.Session, names ...string) {
 	}
 }
 
+// threeStepsTenant provisions tenant id with the test plugins split,
+// upper and tag and the pipeline "three", and returns its admin session.
+func (e *pipeEnv) threeStepsTenant(id string) *engine.Session {
+	e.t.Helper()
+	e.tenant(id)
+	admin := e.as(id, "admin")
+	e.install(admin, "split", "upper", "tag")
+	_, err := admin.CreatePipeline(bg, []byte(threeSteps))
+	must(e.t, err)
+	return admin
+}
+
 // threeSteps is the suite's pipeline: split each document into two
 // parts, upper-case each part, tag each upper-cased part.
 const threeSteps = `name = "three"
@@ -306,11 +318,7 @@ func (f *fixture) testDirectRunLineage(t *testing.T) {
 
 func (f *fixture) testBoundBasket(t *testing.T) {
 	e := f.pipeEnv(t)
-	e.tenant("acme")
-	admin, writer := e.as("acme", "admin"), e.as("acme", "writer")
-	e.install(admin, "split", "upper", "tag")
-	_, err := admin.CreatePipeline(bg, []byte(threeSteps))
-	must(t, err)
+	admin, writer := e.threeStepsTenant("acme"), e.as("acme", "writer")
 	b, err := admin.CreateBasketWithPipeline(bg, "inbox", "three")
 	must(t, err)
 	// The outbox: each acknowledged add has its job, committed with it.
@@ -453,11 +461,7 @@ func (f *fixture) testBoundBasket(t *testing.T) {
 // nothing twice.
 func (f *fixture) testReplay(t *testing.T) {
 	e := f.pipeEnv(t)
-	e.tenant("acme")
-	admin := e.as("acme", "admin")
-	e.install(admin, "split", "upper", "tag")
-	_, err := admin.CreatePipeline(bg, []byte(threeSteps))
-	must(t, err)
+	admin := e.threeStepsTenant("acme")
 	b := e.basket(admin, "in")
 	d := e.add(admin, b.ID, "a.txt", "replay me please", nil)
 	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: []string{d.ID}})
@@ -647,11 +651,7 @@ func (f *fixture) testMixedBatch(t *testing.T) {
 // lists longer than one statement's parameters.
 func (f *fixture) testBatchReads(t *testing.T) {
 	e := f.pipeEnv(t)
-	e.tenant("acme")
-	admin := e.as("acme", "admin")
-	e.install(admin, "split", "upper", "tag")
-	_, err := admin.CreatePipeline(bg, []byte(threeSteps))
-	must(t, err)
+	admin := e.threeStepsTenant("acme")
 	b := e.basket(admin, "in")
 	var ids []string
 	for i := range 3 {
@@ -780,11 +780,7 @@ func (f *fixture) testTwoTenantsPipelines(t *testing.T) {
 	var ids = map[string][]string{}
 	var docs = map[string][]docex.Document{}
 	for _, tn := range []string{"acme", "globex"} {
-		e.tenant(tn)
-		admin := e.as(tn, "admin")
-		e.install(admin, "split", "upper", "tag")
-		_, err := admin.CreatePipeline(bg, []byte(threeSteps))
-		must(t, err)
+		admin := e.threeStepsTenant(tn)
 		b, err := admin.CreateBasketWithPipeline(bg, "inbox", "three")
 		must(t, err)
 		for i := range 4 {
@@ -850,11 +846,7 @@ func (f *fixture) testPipelineInterleaving(t *testing.T) {
 	baskets := make([]string, tenants)
 	for i := range names {
 		names[i] = fmt.Sprintf("p%d", i)
-		e.tenant(names[i])
-		admin := e.as(names[i], "admin")
-		e.install(admin, "split", "upper", "tag")
-		_, err := admin.CreatePipeline(bg, []byte(threeSteps))
-		must(t, err)
+		admin := e.threeStepsTenant(names[i])
 		b, err := admin.CreateBasketWithPipeline(bg, "shared-name", "three")
 		must(t, err)
 		baskets[i] = b.ID
