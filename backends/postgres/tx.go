@@ -43,10 +43,12 @@ const (
 	sqlDeleteMeta    = `DELETE FROM metadata WHERE document_id = $1 AND key = $2`
 	sqlDocumentCount = `SELECT count(*) FROM documents WHERE id = $1`
 
-	sqlAdvisoryLock = `SELECT pg_advisory_xact_lock($1)`
-	sqlAppendAudit  = `INSERT INTO audit (` + auditInsertCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-	sqlPutContent   = `INSERT INTO content (checksum, data) VALUES ($1, $2) ON CONFLICT (checksum) DO NOTHING`
-	sqlDelContent   = `DELETE FROM content WHERE checksum = $1`
+	sqlAdvisoryLock   = `SELECT pg_advisory_xact_lock($1)`
+	sqlAppendAudit    = `INSERT INTO audit (` + auditInsertCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	sqlPutContent     = `INSERT INTO content (checksum, data) VALUES ($1, $2) ON CONFLICT (checksum) DO NOTHING`
+	sqlDelContent     = `DELETE FROM content WHERE checksum = $1`
+	sqlReplaceContent = `INSERT INTO content (checksum, data) VALUES ($1, $2)
+		ON CONFLICT (checksum) DO UPDATE SET data = excluded.data`
 )
 
 // Constraint names (see tenantDDL) mapped to sentinels.
@@ -70,7 +72,10 @@ type tx struct {
 	counts map[string]*[2]int64
 }
 
-var _ driver.Tx = (*tx)(nil)
+var (
+	_ driver.Tx      = (*tx)(nil)
+	_ driver.BatchTx = (*tx)(nil)
+)
 
 // flushCounts applies the basket counters' increments of the documents
 // the transaction inserted, baskets in id order (so that two transactions
@@ -245,16 +250,98 @@ func (t *tx) InsertDocument(ctx context.Context, d docex.Document) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	keys, types, values, err := metaArrays(d.Metadata)
+	args, err := documentArgs(d)
 	if err != nil {
 		return err
+	}
+	_, err = t.q.Exec(ctx, sqlInsertDocument, args...)
+	return t.inserted(d, err)
+}
+
+// documentArgs are sqlInsertDocument's arguments for d.
+func documentArgs(d docex.Document) ([]any, error) {
+	keys, types, values, err := metaArrays(d.Metadata)
+	if err != nil {
+		return nil, err
 	}
 	status := d.Status
 	if status == "" {
 		status = docex.DocumentActive
 	}
-	_, err = t.q.Exec(ctx, sqlInsertDocument, d.ID, d.BasketID, d.Name, d.ContentType, d.Size, d.Checksum, status,
-		utcMicro(d.CreatedAt), utcMicro(d.UpdatedAt), keys, types, values)
+	return []any{d.ID, d.BasketID, d.Name, d.ContentType, d.Size, d.Checksum, status,
+		utcMicro(d.CreatedAt), utcMicro(d.UpdatedAt), keys, types, values}, nil
+}
+
+// InsertDocuments implements driver.BatchTx: the documents' and the audit
+// entries' statements are sent in one round trip (a pipelined batch).
+func (t *tx) InsertDocuments(ctx context.Context, docs []docex.Document, audit []docex.AuditEntry) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	var batch pgx.Batch
+	for _, d := range docs {
+		args, err := documentArgs(d)
+		if err != nil {
+			return err
+		}
+		batch.Queue(sqlInsertDocument, args...)
+	}
+	for _, e := range audit {
+		args, err := auditArgs(e)
+		if err != nil {
+			return err
+		}
+		batch.Queue(sqlAppendAudit, args...)
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	res := t.q.SendBatch(ctx, &batch)
+	defer res.Close()
+	for _, d := range docs {
+		_, err := res.Exec()
+		if err := t.inserted(d, err); err != nil {
+			return err
+		}
+	}
+	for range audit {
+		if _, err := res.Exec(); err != nil {
+			return t.b.wrap(err, "append audit")
+		}
+	}
+	return t.b.wrap(res.Close(), "insert documents")
+}
+
+// ReplaceContents implements driver.BatchTx: upserts sent in one round
+// trip.
+func (t *tx) ReplaceContents(ctx context.Context, checksums []string, data [][]byte) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if len(checksums) != len(data) {
+		return docex.Errorf(docex.ErrInvalid, "ReplaceContents: %d checksums, %d contents", len(checksums), len(data))
+	}
+	var batch pgx.Batch
+	for i, sum := range checksums {
+		d := data[i]
+		if d == nil {
+			d = []byte{}
+		}
+		batch.Queue(sqlReplaceContent, sum, d)
+	}
+	res := t.q.SendBatch(ctx, &batch)
+	defer res.Close()
+	for _, sum := range checksums {
+		if _, err := res.Exec(); err != nil {
+			return t.b.wrap(err, "store content %q", sum)
+		}
+	}
+	return t.b.wrap(res.Close(), "store contents")
+}
+
+// inserted maps the error of inserting d, and counts d in its basket's
+// counters when it was inserted.
+func (t *tx) inserted(d docex.Document, err error) error {
 	switch code, con := pgError(err); {
 	case err == nil:
 		if t.counts == nil {
