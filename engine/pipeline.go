@@ -59,6 +59,8 @@ type Step struct {
 	RetryTimeout bool `toml:"retry_timeout" json:"retry_timeout"`
 
 	RawParams map[string]any `toml:"params" json:"-"`
+
+	canonical string // CanonicalParams, computed once by ParsePipeline
 }
 
 // pipelineErr is an error matching docex.ErrInvalid that names the line
@@ -164,6 +166,7 @@ func (p *Pipeline) validate(src []byte) error {
 			return pipelineErr(src, i, "params", "%v", err)
 		}
 		s.Params = params
+		s.canonical = s.CanonicalParams()
 	}
 	for i, s := range p.Steps {
 		if s.Input == InputDocument {
@@ -223,6 +226,9 @@ func (s Step) Accepts(contentType string) bool {
 // CanonicalParams returns the step's parameters as canonical JSON (keys
 // sorted), the form recorded in lineage and hashed into the cache key.
 func (s Step) CanonicalParams() string {
+	if s.canonical != "" {
+		return s.canonical
+	}
 	b, _ := json.Marshal(s.Params) // maps marshal with sorted keys
 	return string(b)
 }

@@ -99,12 +99,13 @@ func (e *pipeEnv) install(s *engine.Session, names ...string) {
 }
 
 // threeStepsTenant provisions tenant id with the test plugins split,
-// upper and tag and the pipeline "three", and returns its admin session.
-func (e *pipeEnv) threeStepsTenant(id string) *engine.Session {
+// upper and tag (and extra) and the pipeline "three", and returns its
+// admin session.
+func (e *pipeEnv) threeStepsTenant(id string, extra ...string) *engine.Session {
 	e.t.Helper()
 	e.tenant(id)
 	admin := e.as(id, "admin")
-	e.install(admin, "split", "upper", "tag")
+	e.install(admin, append([]string{"split", "upper", "tag"}, extra...)...)
 	_, err := admin.CreatePipeline(bg, []byte(threeSteps))
 	must(e.t, err)
 	return admin
@@ -135,12 +136,19 @@ input = "upper"
 // returns their status.
 func (e *pipeEnv) work(s *engine.Session, tenants []string, ids []string) engine.JobsStatus {
 	e.t.Helper()
+	return e.workBatch(s, tenants, ids, 0)
+}
+
+// workBatch is work with a worker that runs batches of batch jobs (0: the
+// default).
+func (e *pipeEnv) workBatch(s *engine.Session, tenants []string, ids []string, batch int) engine.JobsStatus {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(bg, 3*time.Minute)
 	defer cancel()
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- e.eng.Worker(engine.WorkerConfig{Tenants: tenants, Concurrency: 4, TenantConcurrency: 2, Poll: 50 * time.Millisecond,
+		done <- e.eng.Worker(engine.WorkerConfig{Tenants: tenants, Concurrency: 4, TenantConcurrency: 2, Batch: batch, Poll: 50 * time.Millisecond,
 			RetryBase: 10 * time.Millisecond, SuspendedWait: 50 * time.Millisecond, ShutdownTimeout: 30 * time.Second}).Run(wctx)
 	}()
 	st, err := s.WaitJobs(ctx, ids, 20*time.Millisecond, nil)
@@ -554,30 +562,10 @@ func (f *fixture) testJobFailures(t *testing.T) {
 // successful ones derive exactly what a job run alone (Batch 1) derives.
 func (f *fixture) testMixedBatch(t *testing.T) {
 	e := f.pipeEnv(t)
-	e.tenant("acme")
-	admin := e.as("acme", "admin")
-	e.install(admin, "split", "upper", "tag", "trap")
-	_, err := admin.CreatePipeline(bg, []byte(threeSteps))
+	admin := e.threeStepsTenant("acme", "trap")
+	_, err := admin.CreatePipeline(bg, []byte("name = \"bad\"\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\ninput = \"s\"\n"))
 	must(t, err)
-	_, err = admin.CreatePipeline(bg, []byte("name = \"bad\"\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\ninput = \"s\"\n"))
-	must(t, err)
-	run := func(batch int, ids []string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(bg, 3*time.Minute)
-		defer cancel()
-		wctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() {
-			done <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Concurrency: 2, TenantConcurrency: 1, Batch: batch,
-				Poll: 50 * time.Millisecond, RetryBase: 10 * time.Millisecond}).Run(wctx)
-		}()
-		_, err := admin.WaitJobs(ctx, ids, 20*time.Millisecond, nil)
-		stop()
-		if werr := <-done; werr != nil {
-			t.Fatalf("worker: %v", werr)
-		}
-		must(t, err)
-	}
+	run := func(batch int, ids []string) { e.workBatch(admin, []string{"acme"}, ids, batch) }
 	// The reference: one job alone.
 	ref := e.basket(admin, "ref")
 	rd := e.add(admin, ref.ID, "r.txt", "00 reference document body 00", nil)
