@@ -189,6 +189,15 @@ type StepRowsTx interface {
 	InsertStepRows(ctx context.Context, steps []StepRecord, edges []LineageEdge, cache []CacheEntry, audit []docex.AuditEntry) error
 }
 
+// JobsTx is implemented by transactions that update many jobs in few
+// statements or round trips. The effect is that of UpdateJob on each job,
+// in order: docex.ErrNotFound when one does not exist, after which the
+// caller rolls the transaction back. The engine uses it to start and end
+// the attempts of a batch when the backend's Tx has it.
+type JobsTx interface {
+	UpdateJobs(ctx context.Context, jobs []JobRecord) error
+}
+
 // Delivery is one job handed to a worker.
 type Delivery struct {
 	TenantID string // "" for the local store of a single-tenant system

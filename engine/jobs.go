@@ -288,6 +288,13 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		return
 	}
 	err := st.Write(ctx, func(tx driver.Tx) error {
+		if jt, ok := tx.(driver.JobsTx); ok {
+			jobs := make([]driver.JobRecord, len(xs))
+			for i, x := range xs {
+				jobs[i] = x.job
+			}
+			return jt.UpdateJobs(ctx, jobs)
+		}
 		for _, x := range xs {
 			if err := tx.UpdateJob(ctx, x.job); err != nil {
 				return err
@@ -422,12 +429,7 @@ func record(ctx context.Context, tx driver.Tx, s *Session, job driver.JobRecord,
 	if op == "" {
 		return nil
 	}
-	entry := s.entry(op, job.ID, docex.OutcomeOK, nil)
-	if job.State != driver.JobSucceeded {
-		entry.Outcome, entry.Error = docex.OutcomeError, job.Error
-	}
-	entry.Detail = map[string]any{"pipeline": job.Pipeline, "version": job.Version, "document_id": job.DocumentID, "attempt": job.Attempts}
-	return tx.AppendAudit(ctx, entry)
+	return tx.AppendAudit(ctx, endEntry(s, job, op))
 }
 
 // execution is one attempt's walk through a pipeline's steps.
@@ -1127,10 +1129,21 @@ func applyParts(ctx context.Context, tx driver.Tx, parts []flushPart, ends []*jo
 			return err
 		}
 	}
+	jt, batchEnds := tx.(driver.JobsTx)
+	if batchEnds = batchEnds && rows != nil; batchEnds {
+		// The jobs' ends are written before the step rows, with their
+		// audit entries among the rows'.
+		if err := recordEnds(ctx, tx, jt, parts, ends, rows); err != nil {
+			return err
+		}
+	}
 	if rows != nil {
 		if err := tx.(driver.StepRowsTx).InsertStepRows(ctx, rows.steps, rows.edges, rows.cache, rows.audit); err != nil {
 			return err
 		}
+	}
+	if batchEnds {
+		return nil
 	}
 	for i, p := range parts {
 		if ends[i] != nil {
@@ -1140,6 +1153,60 @@ func applyParts(ctx context.Context, tx driver.Tx, parts []flushPart, ends []*jo
 		}
 	}
 	return nil
+}
+
+// recordEnds is record for the jobs of parts that end (ends[i] not nil):
+// their current states read in one statement, their updates written by
+// jt, their audit entries added to rows. errJobCancelled when one was
+// cancelled meanwhile.
+func recordEnds(ctx context.Context, tx driver.Tx, jt driver.JobsTx, parts []flushPart, ends []*jobEnd, rows *stepRows) error {
+	var (
+		ids  []string
+		jobs []driver.JobRecord
+	)
+	for i := range parts {
+		if ends[i] != nil {
+			ids, jobs = append(ids, ends[i].job.ID), append(jobs, ends[i].job)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	cur, err := tx.JobsByID(ctx, ids)
+	if err != nil {
+		return err
+	}
+	state := make(map[string]string, len(cur))
+	for _, j := range cur {
+		state[j.ID] = j.State
+	}
+	for _, id := range ids {
+		switch state[id] {
+		case driver.JobCancelled:
+			return errJobCancelled // cancelled meanwhile: leave it so
+		case "":
+			return docex.Errorf(docex.ErrNotFound, "job %s not found", id)
+		}
+	}
+	if err := jt.UpdateJobs(ctx, jobs); err != nil {
+		return err
+	}
+	for i, p := range parts {
+		if ends[i] != nil && ends[i].op != "" {
+			rows.audit = append(rows.audit, endEntry(p.x.s, ends[i].job, ends[i].op))
+		}
+	}
+	return nil
+}
+
+// endEntry is the audit entry of an attempt's end op.
+func endEntry(s *Session, job driver.JobRecord, op string) docex.AuditEntry {
+	entry := s.entry(op, job.ID, docex.OutcomeOK, nil)
+	if job.State != driver.JobSucceeded {
+		entry.Outcome, entry.Error = docex.OutcomeError, job.Error
+	}
+	entry.Detail = map[string]any{"pipeline": job.Pipeline, "version": job.Version, "document_id": job.DocumentID, "attempt": job.Attempts}
+	return entry
 }
 
 // stepRows are step runs' rows gathered to be written together.

@@ -1,3 +1,6 @@
+// The optional batch interfaces of driver.Tx (driver.ChecksumTx,
+// driver.JobsTx).
+
 package sqlite
 
 import (
@@ -67,3 +70,16 @@ func (r reader) ContentRefsOf(ctx context.Context, checksums []string) (map[stri
 }
 
 var _ driver.ChecksumTx = (*tx)(nil)
+
+// UpdateJobs implements driver.JobsTx: UpdateJob on each job (statements
+// cost no round trip here).
+func (t *tx) UpdateJobs(ctx context.Context, jobs []driver.JobRecord) error {
+	for _, j := range jobs {
+		if err := t.UpdateJob(ctx, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ driver.JobsTx = (*tx)(nil)
