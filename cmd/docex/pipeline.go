@@ -436,8 +436,11 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 	if o.all && len(o.tenants) > 0 {
 		return docex.Errorf(errUsage, "--tenants and --all exclude each other")
 	}
-	if o.concurrency < 1 || o.tenantConcurrency < 0 {
+	if o.concurrency < 1 {
 		return docex.Errorf(errUsage, "--concurrency must be at least 1")
+	}
+	if o.tenantConcurrency < 0 {
+		return docex.Errorf(errUsage, "--tenant-concurrency must be at least 0 (0: half of --concurrency)")
 	}
 	if o.batch < 1 || o.batch > engine.MaxBatch {
 		return docex.Errorf(errUsage, "--batch must be 1 to %d", engine.MaxBatch)

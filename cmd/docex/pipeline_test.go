@@ -293,3 +293,30 @@ func TestRunLineageCLI(t *testing.T) {
 		t.Fatalf("delete of a run's source: %s", r.stderr)
 	}
 }
+
+// TestWorkerFlagBounds: out-of-range worker flags exit 2 with the reason,
+// before anything starts (no worker log line on stderr).
+func TestWorkerFlagBounds(t *testing.T) {
+	h := newHarness(t)
+	pipelineSetup(t, h, "acme")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--batch", "0"}, "--batch must be 1 to 1024"},
+		{[]string{"--batch", "-3"}, "--batch must be 1 to 1024"},
+		{[]string{"--batch", "1025"}, "--batch must be 1 to 1024"},
+		{[]string{"--batch", "many"}, "batch"},
+		{[]string{"--concurrency", "0"}, "--concurrency must be at least 1"},
+		{[]string{"--tenant-concurrency", "-1"}, "--tenant-concurrency must be at least 0"},
+		{[]string{"--tenants", "acme", "--all"}, "exclude each other"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker"}, tc.args...)
+			r := h.want(exitInvalid, args...)
+			if !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "worker started") {
+				t.Fatalf("stderr %q, want %q and no worker started", r.stderr, tc.want)
+			}
+		})
+	}
+}
