@@ -189,6 +189,19 @@ type StepRowsTx interface {
 	InsertStepRows(ctx context.Context, steps []StepRecord, edges []LineageEdge, cache []CacheEntry, audit []docex.AuditEntry) error
 }
 
+// BatchReader is implemented by tenant stores and transactions that read
+// many documents, or the lineage of many, in few statements. The engine
+// uses it to start a batch's attempts and to pick a basket's original
+// documents when the backend has it.
+type BatchReader interface {
+	// DocumentsByID returns the documents of ids that exist, with their
+	// metadata, by id; an id with no document is left out.
+	DocumentsByID(ctx context.Context, ids []string) (map[string]docex.Document, error)
+	// DerivedAmong returns the ids among ids that some lineage edge has
+	// as its derived document (documents a step produced).
+	DerivedAmong(ctx context.Context, ids []string) (map[string]bool, error)
+}
+
 // JobsTx is implemented by transactions that update many jobs in few
 // statements or round trips. The effect is that of UpdateJob on each job,
 // in order: docex.ErrNotFound when one does not exist, after which the

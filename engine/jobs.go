@@ -579,10 +579,24 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 		}
 		return
 	}
+	// The attempts' input documents, in one read when the backend can.
+	var inputs map[string]docex.Document
+	if br, ok := x0.st.(driver.BatchReader); ok {
+		docIDs := make([]string, len(xs))
+		for i, x := range xs {
+			docIDs[i] = x.job.DocumentID
+		}
+		if inputs, err = br.DocumentsByID(ctx, docIDs); err != nil {
+			for _, x := range xs {
+				x.err = err
+			}
+			return
+		}
+	}
 	live := make([]*execution, 0, len(xs))
 	for _, x := range xs {
 		x.pl, x.plugins = pl, plugins
-		if x.err = x.begin(ctx, steps[x.job.ID]); x.err == nil {
+		if x.err = x.begin(ctx, steps[x.job.ID], inputs); x.err == nil {
 			live = append(live, x)
 		}
 	}
@@ -685,10 +699,22 @@ func forEach(xs []*execution, f func(*execution)) {
 	wg.Wait()
 }
 
-// begin reads what an attempt starts from: its input document; recs are
-// the completion keys of its earlier attempts.
-func (x *execution) begin(ctx context.Context, recs []driver.StepRecord) error {
-	input, err := x.st.Document(ctx, x.job.DocumentID)
+// begin reads what an attempt starts from: its input document (from
+// inputs, read for the batch, when not nil); recs are the completion keys
+// of its earlier attempts.
+func (x *execution) begin(ctx context.Context, recs []driver.StepRecord, inputs map[string]docex.Document) error {
+	var (
+		input docex.Document
+		err   error
+	)
+	if inputs != nil {
+		var ok bool
+		if input, ok = inputs[x.job.DocumentID]; !ok {
+			err = docex.Errorf(docex.ErrNotFound, "document %q not found", x.job.DocumentID)
+		}
+	} else {
+		input, err = x.st.Document(ctx, x.job.DocumentID)
+	}
 	if err != nil {
 		return &stepError{input: x.job.DocumentID, err: fmt.Errorf("input document: %w", err)}
 	}

@@ -330,6 +330,25 @@ func (s *Session) enqueueBound(ctx context.Context, basketID string) func(tx dri
 	}
 }
 
+// derivedAmong returns the ids among ids that are a lineage edge's
+// derived document: in one read when tx is a driver.BatchReader.
+func derivedAmong(ctx context.Context, tx driver.Tx, ids []string) (map[string]bool, error) {
+	if br, ok := tx.(driver.BatchReader); ok {
+		return br.DerivedAmong(ctx, ids)
+	}
+	out := map[string]bool{}
+	for _, id := range ids {
+		srcs, _, err := tx.Lineage(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if len(srcs) > 0 {
+			out[id] = true
+		}
+	}
+	return out, nil
+}
+
 // RunTarget selects the documents of a pipeline run: the given ids, or
 // the original documents of a basket (those not derived from another
 // document, by a pipeline or a plugin run).
@@ -383,18 +402,21 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 				if err != nil {
 					return err
 				}
+				// Originals only: a derived document is its source's
+				// output, not an input of its own.
+				var cand []string
 				for _, d := range page {
-					// Originals only: a derived document is its
-					// source's output, not an input of its own.
-					if _, derived := d.Metadata["derived_from"]; derived {
-						continue
+					if _, derived := d.Metadata["derived_from"]; !derived {
+						cand = append(cand, d.ID)
 					}
-					srcs, _, err := tx.Lineage(ctx, d.ID)
-					if err != nil {
-						return err
-					}
-					if len(srcs) == 0 {
-						docs = append(docs, d.ID)
+				}
+				derived, err := derivedAmong(ctx, tx, cand)
+				if err != nil {
+					return err
+				}
+				for _, id := range cand {
+					if !derived[id] {
+						docs = append(docs, id)
 					}
 				}
 				if len(page) < docex.MaxPageLimit || len(docs) > MaxRunDocuments {

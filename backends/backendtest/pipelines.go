@@ -664,6 +664,12 @@ func (f *fixture) testBatchReads(t *testing.T) {
 	for i := range 1200 {
 		long = append(long, fmt.Sprintf("nope-%d", i))
 	}
+	all, err := admin.Documents(bg, b.ID, docex.Page{Limit: docex.MaxPageLimit})
+	must(t, err)
+	var docIDs []string
+	for _, d := range all {
+		docIDs = append(docIDs, d.ID)
+	}
 	check := func(name string, r driver.PipelineReader) {
 		jobs, err := r.JobsByID(bg, long)
 		must(t, err)
@@ -696,6 +702,36 @@ func (f *fixture) testBatchReads(t *testing.T) {
 		if len(entries) != 2 || string(entries["k1"].Result) != `{"a":1}` || entries["k2"].Key != "k2" {
 			t.Fatalf("%s: CacheEntries = %+v", name, entries)
 		}
+		// The optional batch reads: both backends have them (the engine's
+		// batches rely on them for speed), with the effect of the
+		// one-by-one reads.
+		br, ok := r.(driver.BatchReader)
+		if !ok {
+			t.Fatalf("%s: %T is not a driver.BatchReader", name, r)
+		}
+		rd := r.(driver.Reader)
+		docs, err := br.DocumentsByID(bg, append(append([]string{}, docIDs...), long...))
+		must(t, err)
+		if len(docs) != len(docIDs) {
+			t.Fatalf("%s: DocumentsByID: %d documents, want %d", name, len(docs), len(docIDs))
+		}
+		derived, err := br.DerivedAmong(bg, append(append([]string{}, docIDs...), long...))
+		must(t, err)
+		for _, id := range docIDs {
+			one, err := rd.Document(bg, id)
+			must(t, err)
+			if d := docs[id]; d.ID != id || d.Checksum != one.Checksum || d.Name != one.Name || len(d.Metadata) != len(one.Metadata) || !d.UpdatedAt.Equal(one.UpdatedAt) {
+				t.Fatalf("%s: DocumentsByID gave %+v, Document %+v", name, d, one)
+			}
+			srcs, _, err := r.Lineage(bg, id)
+			must(t, err)
+			if derived[id] != (len(srcs) > 0) {
+				t.Fatalf("%s: DerivedAmong says %t for %s, which has %d sources", name, derived[id], id, len(srcs))
+			}
+		}
+		if len(derived) == 0 || len(derived) == len(docIDs) {
+			t.Fatalf("%s: DerivedAmong: %d of %d documents derived, want some", name, len(derived), len(docIDs))
+		}
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	must(t, st.Write(bg, func(tx driver.Tx) error {
@@ -706,6 +742,78 @@ func (f *fixture) testBatchReads(t *testing.T) {
 	}))
 	check("store", st)
 	must(t, st.Write(bg, func(tx driver.Tx) error { check("tx", tx); return nil }))
+	// driver.ChecksumTx: the effect of LockContent, DocumentByChecksum and
+	// ContentRefs on each checksum.
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		ct, ok := tx.(driver.ChecksumTx)
+		if !ok {
+			t.Fatalf("%T is not a driver.ChecksumTx", tx)
+		}
+		var sums []string
+		for _, d := range all {
+			sums = append(sums, d.Checksum, d.Checksum) // duplicates allowed
+		}
+		sums = append(sums, strings.Repeat("0", 64))
+		must(t, ct.LockContents(bg, sums))
+		byChecksum, err := ct.DocumentsByChecksums(bg, b.ID, sums)
+		must(t, err)
+		refs, err := ct.ContentRefsOf(bg, sums)
+		must(t, err)
+		for _, d := range all {
+			one, err := tx.DocumentByChecksum(bg, b.ID, d.Checksum)
+			must(t, err)
+			if got := byChecksum[d.Checksum]; got.ID != one.ID || len(got.Metadata) != len(one.Metadata) {
+				t.Fatalf("DocumentsByChecksums gave %+v, DocumentByChecksum %+v", got, one)
+			}
+			n, err := tx.ContentRefs(bg, d.Checksum)
+			must(t, err)
+			if refs[d.Checksum] != n {
+				t.Fatalf("ContentRefsOf(%s) = %d, ContentRefs %d", d.Checksum, refs[d.Checksum], n)
+			}
+		}
+		if _, ok := byChecksum[strings.Repeat("0", 64)]; ok || refs[strings.Repeat("0", 64)] != 0 || len(byChecksum) != len(all) {
+			t.Fatalf("DocumentsByChecksums found %d of %d documents, refs %v", len(byChecksum), len(all), refs)
+		}
+		// Another basket's documents are not the basket's.
+		other, err := ct.DocumentsByChecksums(bg, "no-such-basket", sums)
+		must(t, err)
+		if len(other) != 0 {
+			t.Fatalf("DocumentsByChecksums of another basket: %+v", other)
+		}
+		return nil
+	}))
+	// driver.JobsTx: UpdateJobs is UpdateJob on each; a missing job is
+	// docex.ErrNotFound.
+	jobs, err := st.JobsByID(bg, ids)
+	must(t, err)
+	err = st.Write(bg, func(tx driver.Tx) error {
+		jt, ok := tx.(driver.JobsTx)
+		if !ok {
+			t.Fatalf("%T is not a driver.JobsTx", tx)
+		}
+		for i := range jobs {
+			jobs[i].Error = "updated together"
+		}
+		if err := jt.UpdateJobs(bg, jobs); err != nil {
+			return err
+		}
+		for _, j := range jobs {
+			one, err := tx.Job(bg, j.ID)
+			must(t, err)
+			if one.Error != "updated together" {
+				t.Fatalf("UpdateJobs: job %s error %q", j.ID, one.Error)
+			}
+		}
+		ghost := jobs[0]
+		ghost.ID = "no-such-job"
+		return jt.UpdateJobs(bg, []driver.JobRecord{jobs[1], ghost})
+	})
+	if !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("UpdateJobs with a missing job: %v, want docex.ErrNotFound", err)
+	}
+	if j, err := st.Job(bg, jobs[0].ID); err != nil || j.Error == "updated together" {
+		t.Fatalf("the failed UpdateJobs was not rolled back: %+v %v", j, err)
+	}
 }
 
 // withDuration returns p with got's duration, to compare progress counts.

@@ -1,7 +1,7 @@
-// The optional batch interfaces of driver.Tx (driver.ChecksumTx,
-// driver.JobsTx).
-
 package sqlite
+
+// The optional batch interfaces of the driver (driver.ChecksumTx,
+// driver.JobsTx, driver.BatchReader).
 
 import (
 	"context"
@@ -83,3 +83,62 @@ func (t *tx) UpdateJobs(ctx context.Context, jobs []driver.JobRecord) error {
 }
 
 var _ driver.JobsTx = (*tx)(nil)
+
+// DocumentsByID implements driver.BatchReader.
+func (r reader) DocumentsByID(ctx context.Context, ids []string) (map[string]docex.Document, error) {
+	var docs []docex.Document
+	err := inChunks(ids, func(list string, args []any) error {
+		rows, err := r.q.QueryContext(ctx, `SELECT `+docCols+` FROM documents d WHERE d.id IN (`+list+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDoc(rows)
+			if err != nil {
+				return err
+			}
+			docs = append(docs, d)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for start := 0; start < len(docs); start += maxInParams {
+		if err := r.loadMeta(ctx, docs[start:min(len(docs), start+maxInParams)]); err != nil {
+			return nil, err
+		}
+	}
+	out := make(map[string]docex.Document, len(docs))
+	for _, d := range docs {
+		out[d.ID] = d
+	}
+	return out, nil
+}
+
+// DerivedAmong implements driver.BatchReader.
+func (r reader) DerivedAmong(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := inChunks(ids, func(list string, args []any) error {
+		rows, err := r.q.QueryContext(ctx, `SELECT DISTINCT derived_id FROM lineage WHERE derived_id IN (`+list+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			out[id] = true
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+var (
+	_ driver.BatchReader = (*tx)(nil)
+	_ driver.BatchReader = (*store)(nil)
+)
