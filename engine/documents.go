@@ -457,6 +457,9 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 	var td *txDocs
 	if bt, ok := tx.(driver.BatchTx); ok && len(sd.items) > 1 {
 		td = newTxDocs(bt)
+		if err := td.resolve(ctx, tx, []*stagedDocs{sd}, []string{basketID}); err != nil {
+			return nil, err
+		}
 	}
 	var puts putNew
 	out, err := sd.insertIn(ctx, tx, basketID, td, &puts)
