@@ -113,6 +113,10 @@ type jobRunner struct {
 	retryBase     time.Duration
 	suspendedWait time.Duration
 	batches       *batcher
+	// runs bounds the plugin runs of the worker's batches at once to
+	// GOMAXPROCS: more would not run faster, and would need more plugin
+	// instances than the sandbox keeps idle (each one started cold).
+	runs chan struct{}
 }
 
 // handle implements driver.JobHandler: the delivery joins a batch of its
@@ -976,7 +980,17 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 			}
 		}
 	}
+	if x.r.runs != nil {
+		select {
+		case x.r.runs <- struct{}{}:
+		case <-ctx.Done():
+			return fail(ctx.Err(), nil)
+		}
+	}
 	out, err := s.runLoaded(ctx, st, step.Plugin, plug.lp, doc, x.held[inputID], step.Params)
+	if x.r.runs != nil {
+		<-x.r.runs
+	}
 	if out != nil && out.ran {
 		pu.report = &out.Report
 	}

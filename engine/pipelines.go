@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -688,7 +689,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		return docex.ErrClosed
 	}
 	wc := driver.WorkConfig{Concurrency: w.cfg.Concurrency, TenantConcurrency: w.cfg.TenantConcurrency}.WithDefaults()
-	r := &jobRunner{e: w.e, worker: w.cfg.Name, retryBase: w.cfg.RetryBase, suspendedWait: w.cfg.SuspendedWait}
+	r := &jobRunner{e: w.e, worker: w.cfg.Name, retryBase: w.cfg.RetryBase, suspendedWait: w.cfg.SuspendedWait,
+		runs: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	r.batches = newBatcher(w.cfg.Batch, wc.Concurrency, wc.TenantConcurrency, r.runBatch)
 	return w.e.be.Jobs().Work(ctx, driver.WorkConfig{
 		Tenants: w.cfg.Tenants, Concurrency: wc.Concurrency * w.cfg.Batch, TenantConcurrency: wc.TenantConcurrency * w.cfg.Batch,
