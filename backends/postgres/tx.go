@@ -37,9 +37,14 @@ const (
 		UPDATE baskets SET doc_count = baskets.doc_count - 1, bytes = baskets.bytes - d.size FROM d WHERE baskets.id = d.basket_id RETURNING baskets.id`
 
 	sqlTouchDocument = `UPDATE documents SET updated_at = $2 WHERE id = $1 RETURNING basket_id`
-	sqlUpsertMeta    = `INSERT INTO metadata (document_id, basket_id, key, vtype, value)
-		SELECT $1, $2, f.k, f.t, f.v FROM unnest($3::text[], $4::int2[], $5::text[]) AS f(k, t, v)
-		ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value`
+	// sqlSetMeta bumps the document's updated_at and upserts the keys in
+	// one statement (one round trip); it returns no row when the document
+	// is absent, and then writes nothing.
+	sqlSetMeta = `WITH d AS (UPDATE documents SET updated_at = $2 WHERE id = $1 RETURNING id, basket_id),
+	m AS (INSERT INTO metadata (document_id, basket_id, key, vtype, value)
+		SELECT d.id, d.basket_id, f.k, f.t, f.v FROM d, unnest($3::text[], $4::int2[], $5::text[]) AS f(k, t, v)
+		ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value)
+	SELECT basket_id FROM d`
 	sqlDeleteMeta    = `DELETE FROM metadata WHERE document_id = $1 AND key = $2`
 	sqlDocumentCount = `SELECT count(*) FROM documents WHERE id = $1`
 
@@ -426,17 +431,10 @@ func (t *tx) SetMetadata(ctx context.Context, docID string, kv map[string]docex.
 		return err
 	}
 	var basketID string
-	err = t.q.QueryRow(ctx, sqlTouchDocument, docID, utcMicro(updatedAt)).Scan(&basketID)
+	err = t.q.QueryRow(ctx, sqlSetMeta, docID, utcMicro(updatedAt), keys, types, values).Scan(&basketID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return docex.Errorf(docex.ErrNotFound, "document %q not found", docID)
 	}
-	if err != nil {
-		return t.b.wrap(err, "set metadata of %q", docID)
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	_, err = t.q.Exec(ctx, sqlUpsertMeta, docID, basketID, keys, types, values)
 	return t.b.wrap(err, "set metadata of %q", docID)
 }
 
