@@ -368,7 +368,7 @@ func (s *store) CacheEntries(ctx context.Context, keys []string) (map[string]dri
 
 // Tx reads and writes.
 
-func (t *tx) reads() pipelineReads { return pipelineReads{t.b, t.q} }
+func (t *tx) reads() pipelineReads { return pipelineReads{t.b, t.p} }
 
 // Pipeline returns a pipeline version (0: newest), or docex.ErrNotFound.
 func (t *tx) Pipeline(ctx context.Context, name string, version int) (driver.PipelineRecord, error) {
@@ -497,10 +497,13 @@ func (t *tx) InsertStepRows(ctx context.Context, steps []driver.StepRecord, edge
 	if len(whats) == 0 {
 		return nil
 	}
-	res := t.q.SendBatch(ctx, &batch)
+	res, err := t.p.send(ctx, &batch)
+	if err != nil {
+		return err
+	}
 	for _, what := range whats {
 		_, err := res.Exec()
-		switch code, _ := pgError(err); {
+		switch code, _ := stmtError(err); {
 		case err == nil:
 			continue
 		case code == codeUniqueViolation:
@@ -545,8 +548,8 @@ func (t *tx) exec(ctx context.Context, what, sql string, args ...any) (int64, er
 	if err := t.check(); err != nil {
 		return 0, err
 	}
-	tag, err := t.q.Exec(ctx, sql, args...)
-	switch code, _ := pgError(err); {
+	tag, err := t.p.Exec(ctx, sql, args...)
+	switch code, _ := stmtError(err); {
 	case err == nil:
 		return tag.RowsAffected(), nil
 	case code == codeUniqueViolation:
@@ -603,6 +606,9 @@ func (t *tx) InsertJob(ctx context.Context, j driver.JobRecord) error {
 		utcMicro(j.RunAt), uc, j.ErrorCode, j.Error, j.Detail, utcMicro(j.CreatedAt), utcMicro(j.UpdatedAt)); err != nil {
 		return err
 	}
+	if err := t.p.flush(ctx); err != nil { // River's statements do not go through the pipe
+		return err
+	}
 	return t.b.queue.enqueueTx(ctx, t.q, t.tenant, j.ID, j.RunAt)
 }
 
@@ -619,6 +625,9 @@ func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 // it in the same transaction.
 func (t *tx) RequeueJob(ctx context.Context, j driver.JobRecord) error {
 	if err := t.UpdateJob(ctx, j); err != nil {
+		return err
+	}
+	if err := t.p.flush(ctx); err != nil { // River's statements do not go through the pipe
 		return err
 	}
 	return t.b.queue.enqueueTx(ctx, t.q, t.tenant, j.ID, j.RunAt)

@@ -235,10 +235,11 @@ func retryable(err error) bool {
 }
 
 // wrap adds context to err and masks the DSN's password in its message;
-// errors.Is and errors.As still see err. It returns nil for a nil err.
+// errors.Is and errors.As still see err. It returns nil for a nil err,
+// and the error of a held statement (see pipe) as it is.
 func (b *Backend) wrap(err error, format string, args ...any) error {
-	if err == nil {
-		return nil
+	if err == nil || isHeld(err) {
+		return err
 	}
 	return &maskedError{msg: mask("postgres: "+fmt.Sprintf(format, args...)+": "+err.Error(), b.secret), err: err}
 }

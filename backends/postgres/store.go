@@ -160,7 +160,7 @@ func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = s.b.inTenant(ctx, s, pgx.ReadWrite, func(q pgx.Tx) error {
-			t := &tx{b: s.b, q: q, schema: s.schema, tenant: s.tenant.ID}
+			t := &tx{b: s.b, q: q, p: &pipe{b: s.b, q: q}, schema: s.schema, tenant: s.tenant.ID}
 			defer t.done.Store(true)
 			if err := fn(t); err != nil {
 				return err

@@ -65,7 +65,8 @@ const (
 // usable only while fn runs.
 type tx struct {
 	b      *Backend
-	q      pgx.Tx
+	q      pgx.Tx // River's inserts only; everything else goes through p
+	p      *pipe
 	schema string
 	tenant string // "" for the local store
 	done   atomic.Bool
@@ -84,7 +85,8 @@ var (
 
 // flushCounts applies the basket counters' increments of the documents
 // the transaction inserted, baskets in id order (so that two transactions
-// never wait for each other's rows in opposite orders).
+// never wait for each other's rows in opposite orders), with the held
+// statements: it returns the first error of either.
 func (t *tx) flushCounts(ctx context.Context) error {
 	ids := make([]string, 0, len(t.counts))
 	for id := range t.counts {
@@ -93,12 +95,12 @@ func (t *tx) flushCounts(ctx context.Context) error {
 	sort.Strings(ids)
 	for _, id := range ids {
 		c := t.counts[id]
-		if _, err := t.q.Exec(ctx, sqlAddBasketCounts, id, c[0], c[1]); err != nil {
-			return t.b.wrap(err, "count documents of basket %q", id)
+		if err := t.p.later("count documents of basket "+id, sqlAddBasketCounts, id, c[0], c[1]); err != nil {
+			return err
 		}
 	}
 	t.counts = nil
-	return nil
+	return t.p.flush(ctx)
 }
 
 // check returns docex.ErrClosed once Write's fn has returned.
@@ -114,7 +116,7 @@ func (t *tx) Basket(ctx context.Context, id string) (docex.Basket, error) {
 	if err := t.check(); err != nil {
 		return docex.Basket{}, err
 	}
-	return getBasket(ctx, t.b, t.q, sqlBasketByID, id)
+	return getBasket(ctx, t.b, t.p, sqlBasketByID, id)
 }
 
 // BasketByName returns the basket named name, docex.ErrNotFound.
@@ -122,7 +124,7 @@ func (t *tx) BasketByName(ctx context.Context, name string) (docex.Basket, error
 	if err := t.check(); err != nil {
 		return docex.Basket{}, err
 	}
-	return getBasket(ctx, t.b, t.q, sqlBasketByName, name)
+	return getBasket(ctx, t.b, t.p, sqlBasketByName, name)
 }
 
 // Baskets lists baskets ordered by name (byte order); docex.ErrInvalid for a bad page.
@@ -130,7 +132,7 @@ func (t *tx) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket, erro
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return listBaskets(ctx, t.b, t.q, page)
+	return listBaskets(ctx, t.b, t.p, page)
 }
 
 // Document returns the document with its metadata, or docex.ErrNotFound.
@@ -138,7 +140,7 @@ func (t *tx) Document(ctx context.Context, id string) (docex.Document, error) {
 	if err := t.check(); err != nil {
 		return docex.Document{}, err
 	}
-	return getDocument(ctx, t.b, t.q, sqlDocumentByID, id)
+	return getDocument(ctx, t.b, t.p, sqlDocumentByID, id)
 }
 
 // DocumentByChecksum returns the basket's document with the checksum, or docex.ErrNotFound.
@@ -146,7 +148,7 @@ func (t *tx) DocumentByChecksum(ctx context.Context, basketID, checksum string) 
 	if err := t.check(); err != nil {
 		return docex.Document{}, err
 	}
-	return getDocument(ctx, t.b, t.q, sqlDocumentByChecksum, basketID, checksum)
+	return getDocument(ctx, t.b, t.p, sqlDocumentByChecksum, basketID, checksum)
 }
 
 // Documents lists a basket's documents with metadata in page order; docex.ErrInvalid for a bad page.
@@ -155,14 +157,14 @@ func (t *tx) DocumentsByName(ctx context.Context, basketID, name string, page do
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return listDocumentsByName(ctx, t.b, t.q, basketID, name, page)
+	return listDocumentsByName(ctx, t.b, t.p, basketID, name, page)
 }
 
 func (t *tx) Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error) {
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return listDocuments(ctx, t.b, t.q, basketID, page)
+	return listDocuments(ctx, t.b, t.p, basketID, page)
 }
 
 // FindDocuments lists the basket's documents matching all filters and their total; docex.ErrInvalid without filters.
@@ -170,7 +172,7 @@ func (t *tx) FindDocuments(ctx context.Context, basketID string, filters []docex
 	if err := t.check(); err != nil {
 		return nil, 0, err
 	}
-	return findDocuments(ctx, t.b, t.q, basketID, filters, page)
+	return findDocuments(ctx, t.b, t.p, basketID, filters, page)
 }
 
 // ContentRefsAfter lists documents' content references in (checksum, id) order.
@@ -178,7 +180,7 @@ func (t *tx) ContentRefsAfter(ctx context.Context, afterSum, afterID string, lim
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return contentRefsAfter(ctx, t.b, t.q, afterSum, afterID, limit)
+	return contentRefsAfter(ctx, t.b, t.p, afterSum, afterID, limit)
 }
 
 // ContentRefs counts the tenant's documents with the checksum.
@@ -186,7 +188,7 @@ func (t *tx) ContentRefs(ctx context.Context, checksum string) (int64, error) {
 	if err := t.check(); err != nil {
 		return 0, err
 	}
-	return contentRefs(ctx, t.b, t.q, checksum)
+	return contentRefs(ctx, t.b, t.p, checksum)
 }
 
 // Audit lists the tenant's audit log, newest first; docex.ErrInvalid for a bad page.
@@ -194,7 +196,7 @@ func (t *tx) Audit(ctx context.Context, page docex.Page) ([]docex.AuditEntry, er
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return listAudit(ctx, t.b, t.q, page)
+	return listAudit(ctx, t.b, t.p, page)
 }
 
 // OpenContent returns a reader over database content, or docex.ErrNotFound.
@@ -202,7 +204,7 @@ func (t *tx) OpenContent(ctx context.Context, checksum string) (io.ReadCloser, e
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return openContent(ctx, t.b, t.q, checksum)
+	return openContent(ctx, t.b, t.p, checksum)
 }
 
 // InsertBasket adds a basket; docex.ErrExists when the name (or id) is
@@ -211,8 +213,8 @@ func (t *tx) InsertBasket(ctx context.Context, bk docex.Basket) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	_, err := t.q.Exec(ctx, sqlInsertBasket, bk.ID, bk.Name, utcMicro(bk.CreatedAt))
-	if code, _ := pgError(err); code == codeUniqueViolation {
+	_, err := t.p.Exec(ctx, sqlInsertBasket, bk.ID, bk.Name, utcMicro(bk.CreatedAt))
+	if code, _ := stmtError(err); code == codeUniqueViolation {
 		return fmt.Errorf("%w: %w", docex.ErrExists, t.b.wrap(err, "basket %q", bk.Name))
 	}
 	return t.b.wrap(err, "insert basket %q", bk.Name)
@@ -224,7 +226,7 @@ func (t *tx) DeleteBasket(ctx context.Context, id string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	tag, err := t.q.Exec(ctx, sqlDeleteBasket, id)
+	tag, err := t.p.Exec(ctx, sqlDeleteBasket, id)
 	if err != nil {
 		return t.b.wrap(err, "delete basket %q", id)
 	}
@@ -259,7 +261,7 @@ func (t *tx) InsertDocument(ctx context.Context, d docex.Document) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.q.Exec(ctx, sqlInsertDocument, args...)
+	_, err = t.p.Exec(ctx, sqlInsertDocument, args...)
 	return t.inserted(d, err)
 }
 
@@ -301,7 +303,10 @@ func (t *tx) InsertDocuments(ctx context.Context, docs []docex.Document, audit [
 	if batch.Len() == 0 {
 		return nil
 	}
-	res := t.q.SendBatch(ctx, &batch)
+	res, err := t.p.send(ctx, &batch)
+	if err != nil {
+		return err
+	}
 	defer res.Close()
 	for _, d := range docs {
 		_, err := res.Exec()
@@ -317,8 +322,8 @@ func (t *tx) InsertDocuments(ctx context.Context, docs []docex.Document, audit [
 	return t.b.wrap(res.Close(), "insert documents")
 }
 
-// ReplaceContents implements driver.BatchTx: upserts sent in one round
-// trip.
+// ReplaceContents implements driver.BatchTx: the upserts are held (see
+// pipe) and sent with the transaction's next statement.
 func (t *tx) ReplaceContents(ctx context.Context, checksums []string, data [][]byte) error {
 	if err := t.check(); err != nil {
 		return err
@@ -326,28 +331,22 @@ func (t *tx) ReplaceContents(ctx context.Context, checksums []string, data [][]b
 	if len(checksums) != len(data) {
 		return docex.Errorf(docex.ErrInvalid, "ReplaceContents: %d checksums, %d contents", len(checksums), len(data))
 	}
-	var batch pgx.Batch
 	for i, sum := range checksums {
 		d := data[i]
 		if d == nil {
 			d = []byte{}
 		}
-		batch.Queue(sqlReplaceContent, sum, d)
-	}
-	res := t.q.SendBatch(ctx, &batch)
-	defer res.Close()
-	for _, sum := range checksums {
-		if _, err := res.Exec(); err != nil {
-			return t.b.wrap(err, "store content %q", sum)
+		if err := t.p.later("store content "+sum, sqlReplaceContent, sum, d); err != nil {
+			return err
 		}
 	}
-	return t.b.wrap(res.Close(), "store contents")
+	return nil
 }
 
 // inserted maps the error of inserting d, and counts d in its basket's
 // counters when it was inserted.
 func (t *tx) inserted(d docex.Document, err error) error {
-	switch code, con := pgError(err); {
+	switch code, con := stmtError(err); {
 	case err == nil:
 		if t.counts == nil {
 			t.counts = map[string]*[2]int64{}
@@ -381,22 +380,22 @@ func (t *tx) UpdateContent(ctx context.Context, id string, size int64, checksum,
 	}
 	var basketID string
 	var oldSize int64
-	err := t.q.QueryRow(ctx, sqlLockDocument, id).Scan(&basketID, &oldSize)
+	err := t.p.QueryRow(ctx, sqlLockDocument, id).Scan(&basketID, &oldSize)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return docex.Errorf(docex.ErrNotFound, "document %q not found", id)
 	}
 	if err != nil {
 		return t.b.wrap(err, "update document %q", id)
 	}
-	_, err = t.q.Exec(ctx, sqlUpdateContent, id, size, checksum, contentType, utcMicro(updatedAt))
-	if code, con := pgError(err); code == codeUniqueViolation && con == conDocumentsChecksum {
+	_, err = t.p.Exec(ctx, sqlUpdateContent, id, size, checksum, contentType, utcMicro(updatedAt))
+	if code, con := stmtError(err); code == codeUniqueViolation && con == conDocumentsChecksum {
 		return fmt.Errorf("%w: %w", docex.ErrDuplicateContent, t.b.wrap(err, "update document %q", id))
 	}
 	if err != nil {
 		return t.b.wrap(err, "update document %q", id)
 	}
 	if size != oldSize {
-		if _, err := t.q.Exec(ctx, sqlAddBasketBytes, basketID, size-oldSize); err != nil {
+		if _, err := t.p.Exec(ctx, sqlAddBasketBytes, basketID, size-oldSize); err != nil {
 			return t.b.wrap(err, "update basket %q", basketID)
 		}
 	}
@@ -409,7 +408,7 @@ func (t *tx) DeleteDocument(ctx context.Context, id string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	tag, err := t.q.Exec(ctx, sqlDeleteDocument, id)
+	tag, err := t.p.Exec(ctx, sqlDeleteDocument, id)
 	if err != nil {
 		return t.b.wrap(err, "delete document %q", id)
 	}
@@ -431,7 +430,7 @@ func (t *tx) SetMetadata(ctx context.Context, docID string, kv map[string]docex.
 		return err
 	}
 	var basketID string
-	err = t.q.QueryRow(ctx, sqlSetMeta, docID, utcMicro(updatedAt), keys, types, values).Scan(&basketID)
+	err = t.p.QueryRow(ctx, sqlSetMeta, docID, utcMicro(updatedAt), keys, types, values).Scan(&basketID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return docex.Errorf(docex.ErrNotFound, "document %q not found", docID)
 	}
@@ -444,13 +443,13 @@ func (t *tx) DeleteMetadata(ctx context.Context, docID, key string, updatedAt ti
 	if err := t.check(); err != nil {
 		return err
 	}
-	tag, err := t.q.Exec(ctx, sqlDeleteMeta, docID, key)
+	tag, err := t.p.Exec(ctx, sqlDeleteMeta, docID, key)
 	if err != nil {
 		return t.b.wrap(err, "delete metadata %q of %q", key, docID)
 	}
 	if tag.RowsAffected() == 0 {
 		var n int64
-		if err := t.q.QueryRow(ctx, sqlDocumentCount, docID).Scan(&n); err != nil {
+		if err := t.p.QueryRow(ctx, sqlDocumentCount, docID).Scan(&n); err != nil {
 			return t.b.wrap(err, "delete metadata %q of %q", key, docID)
 		}
 		if n == 0 {
@@ -459,21 +458,23 @@ func (t *tx) DeleteMetadata(ctx context.Context, docID, key string, updatedAt ti
 		return docex.Errorf(docex.ErrNotFound, "document %q has no metadata %q", docID, key)
 	}
 	var basketID string
-	err = t.q.QueryRow(ctx, sqlTouchDocument, docID, utcMicro(updatedAt)).Scan(&basketID)
+	err = t.p.QueryRow(ctx, sqlTouchDocument, docID, utcMicro(updatedAt)).Scan(&basketID)
 	return t.b.wrap(err, "delete metadata %q of %q", key, docID)
 }
 
 // LockContent takes a transaction-scoped advisory lock on a hash of
 // (schema, checksum). A hash collision only serialises more than needed.
+// The lock statement is held (see pipe): the lock is taken before the
+// transaction's next statement runs, in that statement's round trip.
 func (t *tx) LockContent(ctx context.Context, checksum string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	_, err := t.q.Exec(ctx, sqlAdvisoryLock, lockKey("content", t.schema, checksum))
-	return t.b.wrap(err, "lock content %q", checksum)
+	return t.p.later("lock content "+checksum, sqlAdvisoryLock, lockKey("content", t.schema, checksum))
 }
 
-// AppendAudit records e in the tenant's audit log.
+// AppendAudit records e in the tenant's audit log; the insert is held
+// (see pipe) and sent with the transaction's next statement.
 func (t *tx) AppendAudit(ctx context.Context, e docex.AuditEntry) error {
 	if err := t.check(); err != nil {
 		return err
@@ -482,11 +483,12 @@ func (t *tx) AppendAudit(ctx context.Context, e docex.AuditEntry) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.q.Exec(ctx, sqlAppendAudit, args...)
-	return t.b.wrap(err, "append audit")
+	return t.p.later("append audit", sqlAppendAudit, args...)
 }
 
-// PutContent stores content; an existing checksum is left as it is.
+// PutContent stores content; an existing checksum is left as it is. The
+// insert is held (see pipe) and sent with the transaction's next
+// statement.
 func (t *tx) PutContent(ctx context.Context, checksum string, data []byte) error {
 	if err := t.check(); err != nil {
 		return err
@@ -494,15 +496,15 @@ func (t *tx) PutContent(ctx context.Context, checksum string, data []byte) error
 	if data == nil {
 		data = []byte{}
 	}
-	_, err := t.q.Exec(ctx, sqlPutContent, checksum, data)
-	return t.b.wrap(err, "store content %q", checksum)
+	return t.p.later("store content "+checksum, sqlPutContent, checksum, data)
 }
 
-// DeleteContent removes stored content; absent is not an error.
+// DeleteContent removes stored content; absent is not an error. The
+// delete is held (see pipe) and sent with the transaction's next
+// statement.
 func (t *tx) DeleteContent(ctx context.Context, checksum string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	_, err := t.q.Exec(ctx, sqlDelContent, checksum)
-	return t.b.wrap(err, "delete content %q", checksum)
+	return t.p.later("delete content "+checksum, sqlDelContent, checksum)
 }
