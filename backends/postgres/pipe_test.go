@@ -100,9 +100,10 @@ func TestRoundTrips(t *testing.T) {
 	before := rt.n.Load()
 	must(t, step(1))
 	// begin, the tenant check, Basket, SetMetadata, DocumentByChecksum
-	// (with the lock and the audit entry), ContentRefs, InsertDocument,
-	// the held statements with the basket counters, commit.
-	if got, want := rt.n.Load()-before, int64(9); got != want {
+	// (with the lock and the audit entry before it, the reference count
+	// for ContentRefs after it), InsertDocument, the held statements with
+	// the basket counters, commit.
+	if got, want := rt.n.Load()-before, int64(8); got != want {
 		t.Errorf("a step's commit took %d round trips, want %d", got, want)
 	}
 	got, err := st.Basket(bg, bk.ID)
@@ -160,4 +161,53 @@ func TestHeldStatementError(t *testing.T) {
 	if len(audit) != 0 {
 		t.Fatalf("%d audit entries committed, want 0", len(audit))
 	}
+}
+
+// TestContentRefsAfterLookup: ContentRefs answers from the count read
+// with DocumentByChecksum only right after it, for the same checksum.
+func TestContentRefsAfterLookup(t *testing.T) {
+	st, rt := countingStore(t)
+	now := time.Now()
+	bk := docex.Basket{ID: newID(), Name: "in", CreatedAt: now}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) }))
+	sum, other := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	doc := func(sum string) docex.Document {
+		return docex.Document{ID: newID(), BasketID: bk.ID, Name: "d", ContentType: "text/plain", Size: 1,
+			Checksum: sum, CreatedAt: now, UpdatedAt: now, Metadata: map[string]docex.Value{}}
+	}
+	refs := func(tx driver.Tx, sum string, want int64) {
+		t.Helper()
+		if n, err := tx.ContentRefs(bg, sum); err != nil || n != want {
+			t.Fatalf("ContentRefs(%.4s) = %d, %v; want %d", sum, n, err, want)
+		}
+	}
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		if _, err := tx.DocumentByChecksum(bg, bk.ID, sum); !errors.Is(err, docex.ErrNotFound) {
+			t.Fatalf("DocumentByChecksum = %v, want ErrNotFound", err)
+		}
+		n := rt.n.Load()
+		refs(tx, sum, 0)
+		if rt.n.Load() != n {
+			t.Fatal("ContentRefs right after DocumentByChecksum made a round trip")
+		}
+		// Another call in between: counted again.
+		if _, err := tx.DocumentByChecksum(bg, bk.ID, sum); !errors.Is(err, docex.ErrNotFound) {
+			t.Fatalf("DocumentByChecksum = %v, want ErrNotFound", err)
+		}
+		if err := tx.InsertDocument(bg, doc(sum)); err != nil {
+			return err
+		}
+		refs(tx, sum, 1)
+		// Another checksum: counted.
+		if _, err := tx.DocumentByChecksum(bg, bk.ID, sum); err != nil {
+			return err
+		}
+		refs(tx, other, 0)
+		// Found: the count comes with it too.
+		if _, err := tx.DocumentByChecksum(bg, bk.ID, sum); err != nil {
+			return err
+		}
+		refs(tx, sum, 1)
+		return nil
+	}))
 }

@@ -70,6 +70,16 @@ type tx struct {
 	schema string
 	tenant string // "" for the local store
 	done   atomic.Bool
+	// refs is the reference count of a checksum that DocumentByChecksum
+	// read in the round trip of its lookup, for a ContentRefs call of the
+	// same checksum right after it (the engine adds a document that way:
+	// lock the content, look it up in the basket, count its references);
+	// every other call drops it (check).
+	refs struct {
+		sum string
+		n   int64
+		ok  bool
+	}
 	// counts are the basket counters' increments of the documents this
 	// transaction inserted, applied at its end (flushCounts): a basket's
 	// row is then locked only from there to the commit, so that
@@ -105,6 +115,7 @@ func (t *tx) flushCounts(ctx context.Context) error {
 
 // check returns docex.ErrClosed once Write's fn has returned.
 func (t *tx) check() error {
+	t.refs.ok = false
 	if t.done.Load() {
 		return docex.Errorf(docex.ErrClosed, "postgres: transaction on %s has ended", t.schema)
 	}
@@ -143,12 +154,43 @@ func (t *tx) Document(ctx context.Context, id string) (docex.Document, error) {
 	return getDocument(ctx, t.b, t.p, sqlDocumentByID, id)
 }
 
-// DocumentByChecksum returns the basket's document with the checksum, or docex.ErrNotFound.
+// DocumentByChecksum returns the basket's document with the checksum, or
+// docex.ErrNotFound. The tenant's references to the checksum are counted
+// in the same round trip, for ContentRefs.
 func (t *tx) DocumentByChecksum(ctx context.Context, basketID, checksum string) (docex.Document, error) {
 	if err := t.check(); err != nil {
 		return docex.Document{}, err
 	}
-	return getDocument(ctx, t.b, t.p, sqlDocumentByChecksum, basketID, checksum)
+	var batch pgx.Batch
+	batch.Queue(sqlDocumentByChecksum, basketID, checksum)
+	batch.Queue(sqlContentRefs, checksum)
+	res, err := t.p.send(ctx, &batch)
+	if err != nil {
+		return docex.Document{}, err
+	}
+	d, err := scanDoc(res.QueryRow())
+	var n int64
+	nerr := res.QueryRow().Scan(&n)
+	if cerr := res.Close(); nerr == nil {
+		nerr = cerr
+	}
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		err = docex.Errorf(docex.ErrNotFound, "document %v not found", []any{basketID, checksum})
+	case err != nil:
+		return docex.Document{}, t.b.wrap(err, "read document %v", []any{basketID, checksum})
+	default:
+		docs := []docex.Document{d}
+		if err := attachMeta(ctx, t.b, t.p, docs); err != nil {
+			return docex.Document{}, err
+		}
+		d = docs[0]
+	}
+	if nerr != nil {
+		return docex.Document{}, t.b.wrap(nerr, "count references to %q", checksum)
+	}
+	t.refs.sum, t.refs.n, t.refs.ok = checksum, n, true
+	return d, err
 }
 
 // Documents lists a basket's documents with metadata in page order; docex.ErrInvalid for a bad page.
@@ -183,10 +225,16 @@ func (t *tx) ContentRefsAfter(ctx context.Context, afterSum, afterID string, lim
 	return contentRefsAfter(ctx, t.b, t.p, afterSum, afterID, limit)
 }
 
-// ContentRefs counts the tenant's documents with the checksum.
+// ContentRefs counts the tenant's documents with the checksum: the count
+// DocumentByChecksum read when it was the transaction's previous call, for
+// the same checksum.
 func (t *tx) ContentRefs(ctx context.Context, checksum string) (int64, error) {
+	refs := t.refs
 	if err := t.check(); err != nil {
 		return 0, err
+	}
+	if refs.ok && refs.sum == checksum {
+		return refs.n, nil
 	}
 	return contentRefs(ctx, t.b, t.p, checksum)
 }
