@@ -107,7 +107,10 @@ func (p *pipe) send(ctx context.Context, b *pgx.Batch) (pgx.BatchResults, error)
 // the statement is sent with them.
 
 func (p *pipe) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if p.failed == nil && len(p.held) == 0 {
+	if p.direct(args) {
+		if err := p.flush(ctx); err != nil {
+			return pgconn.CommandTag{}, err
+		}
 		return p.q.Exec(ctx, sql, args...)
 	}
 	br, err := p.send(ctx, batchOf(sql, args))
@@ -122,7 +125,10 @@ func (p *pipe) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 }
 
 func (p *pipe) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if p.failed == nil && len(p.held) == 0 {
+	if p.direct(args) {
+		if err := p.flush(ctx); err != nil {
+			return nil, err
+		}
 		return p.q.Query(ctx, sql, args...)
 	}
 	br, err := p.send(ctx, batchOf(sql, args))
@@ -138,7 +144,10 @@ func (p *pipe) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, er
 }
 
 func (p *pipe) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if p.failed == nil && len(p.held) == 0 {
+	if p.direct(args) {
+		if err := p.flush(ctx); err != nil {
+			return errRow{err}
+		}
 		return p.q.QueryRow(ctx, sql, args...)
 	}
 	br, err := p.send(ctx, batchOf(sql, args))
@@ -146,6 +155,20 @@ func (p *pipe) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 		return errRow{err}
 	}
 	return batchRow{br}
+}
+
+// direct reports whether a statement is sent on its own: nothing is held
+// (and nothing failed), or args begin with a pgx.QueryExecMode, which a
+// batch does not take (the held statements are then flushed first).
+func (p *pipe) direct(args []any) bool {
+	if p.failed == nil && len(p.held) == 0 {
+		return true
+	}
+	if len(args) > 0 {
+		_, ok := args[0].(pgx.QueryExecMode)
+		return ok
+	}
+	return false
 }
 
 func batchOf(sql string, args []any) *pgx.Batch {

@@ -37,6 +37,12 @@ func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEnd
 // round trips rt counts.
 func countingStore(t *testing.T) (driver.TenantStore, *roundTrips) {
 	t.Helper()
+	_, st, rt := countingBackend(t)
+	return st, rt
+}
+
+func countingBackend(t *testing.T) (*Backend, driver.TenantStore, *roundTrips) {
+	t.Helper()
 	b := bootstrapped(t, Config{MaxConns: 1}, true)
 	pc := b.pool.Config()
 	rt := &roundTrips{}
@@ -45,7 +51,7 @@ func countingStore(t *testing.T) (driver.TenantStore, *roundTrips) {
 	must(t, err)
 	b.pool.Close()
 	b.pool = pool
-	return openStore(t, b, "acme"), rt
+	return b, openStore(t, b, "acme"), rt
 }
 
 // TestRoundTrips: the statements a pipeline step's commit makes for a
@@ -210,4 +216,43 @@ func TestContentRefsAfterLookup(t *testing.T) {
 		refs(tx, sum, 1)
 		return nil
 	}))
+}
+
+// TestArrayLookupsUnprepared: the lookups by an array of keys (metadata of
+// documents, steps of jobs, cache entries, jobs) are not prepared
+// statements, whose cached generic plan, made while a new tenant's table
+// was small, would stay a sequential scan as the table grows.
+func TestArrayLookupsUnprepared(t *testing.T) {
+	b, st, _ := countingBackend(t)
+	now := time.Now()
+	bk := docex.Basket{ID: newID(), Name: "in", CreatedAt: now}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) }))
+	d := docex.Document{ID: newID(), BasketID: bk.ID, Name: "d", ContentType: "text/plain", Size: 1,
+		Checksum: strings.Repeat("a", 64), CreatedAt: now, UpdatedAt: now, Metadata: map[string]docex.Value{"k": docex.String("v")}}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertDocument(bg, d) }))
+	pr := st.(driver.PipelineReader)
+	for range 10 {
+		got, err := st.Document(bg, d.ID)
+		must(t, err)
+		if got.Metadata["k"].Str() != "v" {
+			t.Fatalf("metadata %v", got.Metadata)
+		}
+		must(t, st.Write(bg, func(tx driver.Tx) error {
+			_, err := tx.DocumentByChecksum(bg, bk.ID, d.Checksum)
+			return err
+		}))
+		_, err = pr.JobsByID(bg, []string{"j"})
+		must(t, err)
+		_, err = pr.StepsOfJobs(bg, []string{"j"})
+		must(t, err)
+		_, err = pr.CacheEntries(bg, []string{"k"})
+		must(t, err)
+	}
+	var n int64
+	var which *string
+	// The pool's only connection: the session that ran the lookups.
+	must(t, b.pool.QueryRow(bg, `SELECT count(*), string_agg(statement, '; ') FROM pg_prepared_statements WHERE statement LIKE '%= ANY($1)%' AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&n, &which))
+	if n != 0 {
+		t.Fatalf("%d lookups by an array of keys are prepared statements: %s", n, *which)
+	}
 }

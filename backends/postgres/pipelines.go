@@ -102,9 +102,11 @@ const (
 	sqlLineageTo  = `SELECT ` + lineageCols + ` FROM lineage WHERE derived_id = $1 ORDER BY created_at, source_id, derived_id`
 	sqlLineageOf  = `SELECT ` + lineageCols + ` FROM lineage WHERE source_id = $1 ORDER BY created_at, source_id, derived_id`
 	sqlCacheEntry = `SELECT result, created_at FROM step_cache WHERE key = $1`
-	sqlJobsByID   = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
-	sqlStepsOf    = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = ANY($1) ORDER BY seq`
-	sqlCaches     = `SELECT key, result, created_at FROM step_cache WHERE key = ANY($1)`
+	// The lookups by an array of keys run unprepared (pgx.QueryExecModeExec,
+	// see sqlMetaOf).
+	sqlJobsByID = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
+	sqlStepsOf  = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = ANY($1) ORDER BY seq`
+	sqlCaches   = `SELECT key, result, created_at FROM step_cache WHERE key = ANY($1)`
 
 	sqlInsertPipeline = `INSERT INTO pipelines (` + pipelineCols + `) VALUES ($1, $2, $3, $4, $5, false)`
 	sqlDeletePipeline = `UPDATE pipelines SET deleted = true WHERE name = $1 AND NOT deleted`
@@ -259,11 +261,11 @@ func (r pipelineReads) CacheEntry(ctx context.Context, key string) (driver.Cache
 }
 
 func (r pipelineReads) JobsByID(ctx context.Context, ids []string) ([]driver.JobRecord, error) {
-	return collect(ctx, r.b, r.q, scanJob, "read jobs", sqlJobsByID, ids)
+	return collect(ctx, r.b, r.q, scanJob, "read jobs", sqlJobsByID, pgx.QueryExecModeExec, ids)
 }
 
 func (r pipelineReads) StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]driver.StepRecord, error) {
-	steps, err := collect(ctx, r.b, r.q, scanStep, "list job steps", sqlStepsOf, jobIDs)
+	steps, err := collect(ctx, r.b, r.q, scanStep, "list job steps", sqlStepsOf, pgx.QueryExecModeExec, jobIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +281,7 @@ func (r pipelineReads) CacheEntries(ctx context.Context, keys []string) (map[str
 		err = row.Scan(&c.Key, &c.Result, &c.CreatedAt)
 		c.CreatedAt = c.CreatedAt.UTC()
 		return c, err
-	}, "read cache entries", sqlCaches, keys)
+	}, "read cache entries", sqlCaches, pgx.QueryExecModeExec, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -24,11 +24,16 @@ const (
 
 	sqlDocumentByID       = `SELECT ` + docCols + ` FROM documents WHERE id = $1`
 	sqlDocumentByChecksum = `SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND checksum = $2`
-	sqlMetaOf             = `SELECT document_id, key, vtype, value FROM metadata WHERE document_id = ANY($1)`
-	sqlContentRefs        = `SELECT count(*) FROM documents WHERE checksum = $1`
-	sqlContentRefsAfter   = `SELECT checksum, id, size FROM documents WHERE (checksum, id) > ($1, $2) ORDER BY checksum, id LIMIT $3`
-	sqlAudit              = `SELECT ` + auditInsertCols + ` FROM audit ORDER BY time DESC, seq DESC LIMIT $1 OFFSET $2`
-	sqlContent            = `SELECT data FROM content WHERE checksum = $1`
+	// sqlMetaOf runs unprepared (pgx.QueryExecModeExec): planned for each
+	// call with the table's current size. A prepared statement's cached
+	// generic plan, made while a new tenant's table was small, stays a
+	// sequential scan as the table grows (10 ms a call after 1,000
+	// pipeline runs, until autovacuum analyzes the table again).
+	sqlMetaOf           = `SELECT document_id, key, vtype, value FROM metadata WHERE document_id = ANY($1)`
+	sqlContentRefs      = `SELECT count(*) FROM documents WHERE checksum = $1`
+	sqlContentRefsAfter = `SELECT checksum, id, size FROM documents WHERE (checksum, id) > ($1, $2) ORDER BY checksum, id LIMIT $3`
+	sqlAudit            = `SELECT ` + auditInsertCols + ` FROM audit ORDER BY time DESC, seq DESC LIMIT $1 OFFSET $2`
+	sqlContent          = `SELECT data FROM content WHERE checksum = $1`
 )
 
 // orderBy returns the ORDER BY clause of a page order; ids are UUIDv7, so
@@ -164,7 +169,7 @@ func attachMeta(ctx context.Context, b *Backend, q querier, docs []docex.Documen
 		ids[i] = d.ID
 		byID[d.ID] = i
 	}
-	rows, err := q.Query(ctx, sqlMetaOf, ids)
+	rows, err := q.Query(ctx, sqlMetaOf, pgx.QueryExecModeExec, ids)
 	if err != nil {
 		return b.wrap(err, "read metadata")
 	}
