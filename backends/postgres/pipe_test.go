@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -58,7 +59,7 @@ func countingBackend(t *testing.T) (*Backend, driver.TenantStore, *roundTrips) {
 // derived document (the input's metadata, the content lock and checks,
 // the document, its content, the audit entries) share round trips: the
 // statements nobody waits for are sent with the next one that is waited
-// for, or before the commit.
+// for, or before the commit, and the tenant check with the begin.
 func TestRoundTrips(t *testing.T) {
 	st, rt := countingStore(t)
 	now := time.Now()
@@ -105,15 +106,20 @@ func TestRoundTrips(t *testing.T) {
 	must(t, step(0)) // prepares the statements on the connection
 	before := rt.n.Load()
 	must(t, step(1))
-	// begin, the tenant check, Basket, SetMetadata, DocumentByChecksum
-	// (with the lock and the audit entry before it, the reference count
-	// for ContentRefs after it), InsertDocument, the held statements with
-	// the basket counters, commit.
-	if got, want := rt.n.Load()-before, int64(8); got != want {
+	// begin with the tenant check, Basket, SetMetadata,
+	// DocumentByChecksum (with the lock and the audit entry before it, the
+	// reference count for ContentRefs after it), InsertDocument, the held
+	// statements with the basket counters, commit.
+	if got, want := rt.n.Load()-before, int64(7); got != want {
 		t.Errorf("a step's commit took %d round trips, want %d", got, want)
 	}
+	// A read: begin with the tenant check, the query, commit.
+	before = rt.n.Load()
 	got, err := st.Basket(bg, bk.ID)
 	must(t, err)
+	if n := rt.n.Load() - before; n != 3 {
+		t.Errorf("a read took %d round trips, want 3", n)
+	}
 	if got.DocumentCount != 3 || got.Bytes != 7 {
 		t.Errorf("basket counters %d documents, %d bytes; want 3, 7", got.DocumentCount, got.Bytes)
 	}
@@ -254,5 +260,34 @@ func TestArrayLookupsUnprepared(t *testing.T) {
 	must(t, b.pool.QueryRow(bg, `SELECT count(*), string_agg(statement, '; ') FROM pg_prepared_statements WHERE statement LIKE '%= ANY($1)%' AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&n, &which))
 	if n != 0 {
 		t.Fatalf("%d lookups by an array of keys are prepared statements: %s", n, *which)
+	}
+}
+
+// TestTenantCheckExecModes: the tenant check runs with the begin in one
+// batch under every exec mode a DSN can choose, on a connection where it
+// is not prepared yet and on one where it is; a dropped schema is still
+// reported as docex.ErrCorrupt.
+func TestTenantCheckExecModes(t *testing.T) {
+	for _, mode := range []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			b, err := Open(bg, Config{DSN: newDatabase(t) + "&default_query_exec_mode=" + mode, MaxConns: 1})
+			must(t, err)
+			t.Cleanup(func() { b.Close() })
+			_, err = b.Bootstrap(bg, testInfo(true))
+			must(t, err)
+			st := openStore(t, b, "alpha")
+			for i := range 3 {
+				addBasket(t, st, fmt.Sprintf("b%d", i))
+				list, err := st.Baskets(bg, docex.Page{})
+				must(t, err)
+				if len(list) != i+1 {
+					t.Fatalf("%d baskets, want %d", len(list), i+1)
+				}
+			}
+			exec(t, b, `DROP SCHEMA docex_t_alpha CASCADE`)
+			_, err = st.Baskets(bg, docex.Page{})
+			wantErr(t, err, docex.ErrCorrupt)
+			wantErr(t, addBasketErr(st, "x"), docex.ErrCorrupt)
+		})
 	}
 }

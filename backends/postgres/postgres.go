@@ -99,6 +99,12 @@ type Backend struct {
 	sys   string // quoted system schema
 	local string // unquoted schema of the local store
 	sql   systemSQL
+	check checkSQLs
+	// pipelineCheck is false when the connections' exec mode describes
+	// every statement before running it (pgx.QueryExecModeDescribeExec):
+	// checkSQL can then never be sent in the batch that sets the
+	// search_path (see beginChecked).
+	pipelineCheck bool
 
 	tenantPluginSQL, systemPluginSQL pluginSQL
 
@@ -137,8 +143,10 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		local:  cfg.BootstrapSchema + pgconfig.LocalSuffix,
 	}
 	b.sql = newSystemSQL(b.sys)
+	b.check = b.newCheckSQLs()
 	b.queue = &riverQueue{b: b, schema: jobSchemaFor(cfg.BootstrapSchema)}
 	b.tenantPluginSQL, b.systemPluginSQL = newPluginSQL(""), newPluginSQL(b.sys+".")
+	b.pipelineCheck = pc.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeDescribeExec
 	pc.MaxConns = cfg.MaxConns
 	pc.MaxConnLifetime = cfg.MaxConnLifetime
 	pc.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
