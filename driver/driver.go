@@ -229,6 +229,24 @@ type BatchTx interface {
 	ReplaceContents(ctx context.Context, checksums []string, data [][]byte) error
 }
 
+// ChecksumTx is implemented by transactions that resolve many content
+// checksums in few statements or round trips; the engine uses it to add a
+// batch's derived documents when the backend's Tx has it.
+type ChecksumTx interface {
+	// LockContents has the effect of LockContent on each checksum, taken
+	// in one order whatever the order of checksums (duplicates allowed),
+	// so that two transactions locking overlapping sets cannot deadlock.
+	LockContents(ctx context.Context, checksums []string) error
+	// DocumentsByChecksums returns the basket's documents (with their
+	// metadata) whose checksum is one of checksums, by checksum; a
+	// checksum no document of the basket has is absent from the map.
+	DocumentsByChecksums(ctx context.Context, basketID string, checksums []string) (map[string]docex.Document, error)
+	// ContentRefsOf has the effect of ContentRefs on each checksum: the
+	// number of the tenant's documents with it, by checksum; a checksum no
+	// document has may be absent from the map.
+	ContentRefsOf(ctx context.Context, checksums []string) (map[string]int64, error)
+}
+
 // Sweeper is implemented by backends that can leave unregistered storage
 // behind after a crash (for example a tenant file renamed into place whose
 // registry row never committed). Sweep removes it and returns what it

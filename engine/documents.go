@@ -285,6 +285,19 @@ func (p *putNew) add(ctx context.Context, tx driver.Tx, c driver.Staged) error {
 	return nil
 }
 
+// addKnown is add with n the number of references to c's checksum.
+func (p *putNew) addKnown(c driver.Staged, n int64) {
+	sum := c.Checksum()
+	if p.seen[sum] || n > 0 {
+		return
+	}
+	if p.seen == nil {
+		p.seen = map[string]bool{}
+	}
+	p.seen[sum] = true
+	p.staged = append(p.staged, c)
+}
+
 func (p *putNew) put(ctx context.Context, tx driver.Tx, tc driver.TenantContent) error {
 	if len(p.staged) == 0 {
 		return nil
@@ -441,6 +454,121 @@ func syncStaged(ctx context.Context, sds []*stagedDocs) error {
 // to yet is put, in one batch, before it returns, so it is readable and
 // durable when tx commits.
 func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string) ([]Added, error) {
+	var td *txDocs
+	if bt, ok := tx.(driver.BatchTx); ok && len(sd.items) > 1 {
+		td = newTxDocs(bt)
+	}
+	var puts putNew
+	out, err := sd.insertIn(ctx, tx, basketID, td, &puts)
+	if err == nil && td != nil {
+		err = td.flush(ctx, tx)
+	} else if err == nil {
+		err = puts.put(ctx, tx, sd.tc)
+	}
+	return out, err
+}
+
+// txDocs gathers the new documents, their audit entries and the content
+// to put of several insertIn calls in one transaction (a driver.BatchTx),
+// for flush to write together in multi-row statements; a checksum added
+// earlier in the same transaction is found in pending, not by
+// DocumentByChecksum.
+type txDocs struct {
+	bt      driver.BatchTx
+	pending map[string]docex.Document // by basket id + "/" + checksum
+	newDocs []docex.Document
+	entries []docex.AuditEntry
+	puts    putNew
+	tc      driver.TenantContent // the content store of the documents (one tenant)
+
+	// With resolved (resolve), the content locks of the documents to add
+	// are held, and known and refs tell what DocumentByChecksum and
+	// ContentRefs would.
+	resolved bool
+	known    map[string]docex.Document // by basket id + "/" + checksum
+	refs     map[string]int64
+	stale    map[string]bool // ids of known documents changed since (touched)
+}
+
+// touched records that metadata was set on document d inside the
+// transaction: its resolved copy (known) is stale, and insertIn reads it
+// again.
+func (td *txDocs) touched(d docex.Document) {
+	if td.stale == nil {
+		td.stale = map[string]bool{}
+	}
+	td.stale[d.ID] = true
+}
+
+// resolve takes, when tx is a driver.ChecksumTx, the content locks of the
+// documents sds will add to the baskets in basketIDs (sds[i] to
+// basketIDs[i]), and reads the basket's documents and the tenant's
+// references with their checksums, in a few statements. Errors as the
+// driver's.
+func (td *txDocs) resolve(ctx context.Context, tx driver.Tx, sds []*stagedDocs, basketIDs []string) error {
+	ct, ok := tx.(driver.ChecksumTx)
+	if !ok || len(sds) == 0 {
+		return nil
+	}
+	var all []string
+	byBasket := map[string][]string{}
+	var baskets []string
+	for i, sd := range sds {
+		b := basketIDs[i]
+		if _, ok := byBasket[b]; !ok {
+			baskets = append(baskets, b)
+		}
+		for _, it := range sd.items {
+			all = append(all, it.Checksum())
+			byBasket[b] = append(byBasket[b], it.Checksum())
+		}
+	}
+	if err := ct.LockContents(ctx, all); err != nil {
+		return err
+	}
+	td.known = map[string]docex.Document{}
+	for _, b := range baskets {
+		docs, err := ct.DocumentsByChecksums(ctx, b, byBasket[b])
+		if err != nil {
+			return err
+		}
+		for sum, d := range docs {
+			td.known[b+"/"+sum] = d
+		}
+	}
+	refs, err := ct.ContentRefsOf(ctx, all)
+	if err != nil {
+		return err
+	}
+	td.refs, td.resolved = refs, true
+	return nil
+}
+
+func newTxDocs(bt driver.BatchTx) *txDocs {
+	return &txDocs{bt: bt, pending: map[string]docex.Document{}}
+}
+
+// flush inserts the gathered documents and audit entries, then puts the
+// new content. Errors as the driver's.
+func (td *txDocs) flush(ctx context.Context, tx driver.Tx) error {
+	if len(td.newDocs) > 0 || len(td.entries) > 0 {
+		if err := td.bt.InsertDocuments(ctx, td.newDocs, td.entries); err != nil {
+			return err
+		}
+	}
+	td.newDocs, td.entries = nil, nil
+	if td.tc == nil {
+		return nil
+	}
+	err := td.puts.put(ctx, tx, td.tc)
+	td.puts = putNew{}
+	return err
+}
+
+// insertIn is insert, the content to put left in puts; with td the
+// documents, their audit entries and the content to put are left in td
+// instead, for its flush (the caller's).
+func (sd *stagedDocs) insertIn(ctx context.Context, tx driver.Tx, basketID string, td *txDocs, puts *putNew) ([]Added, error) {
 	s := sd.s
 	if !sd.basketChecked {
 		if _, err := tx.Basket(ctx, basketID); err != nil {
@@ -449,30 +577,41 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 	}
 	now := s.e.now()
 	out := make([]Added, len(sd.items))
-	var puts putNew
-	// With a batching backend (driver.BatchTx) the new documents and the
-	// audit entries are inserted together at the end, in multi-row
-	// statements; a checksum added earlier in the same call is then found
-	// in batch, not by DocumentByChecksum.
-	bt, batching := tx.(driver.BatchTx)
-	batching = batching && len(sd.items) > 1
-	var newDocs []docex.Document
-	var entries []docex.AuditEntry
-	batch := map[string]docex.Document{}
+	batching := td != nil
+	if batching {
+		puts, td.tc = &td.puts, sd.tc
+	}
 	audit := func(e docex.AuditEntry) error {
 		if batching {
-			entries = append(entries, e)
+			td.entries = append(td.entries, e)
 			return nil
 		}
 		return tx.AppendAudit(ctx, e)
 	}
+	resolved := batching && td.resolved
 	for i, it := range sd.items {
-		if err := tx.LockContent(ctx, it.Checksum()); err != nil {
-			return nil, err
+		if !resolved {
+			if err := tx.LockContent(ctx, it.Checksum()); err != nil {
+				return nil, err
+			}
 		}
-		existing, ok := batch[it.Checksum()]
-		var err error
-		if !ok {
+		var (
+			existing docex.Document
+			ok       bool
+			err      error
+		)
+		if batching {
+			existing, ok = td.pending[basketID+"/"+it.Checksum()]
+		}
+		switch {
+		case ok:
+		case resolved:
+			if existing, ok = td.known[basketID+"/"+it.Checksum()]; !ok {
+				err = docex.ErrNotFound
+			} else if td.stale[existing.ID] {
+				existing, err = tx.DocumentByChecksum(ctx, basketID, it.Checksum())
+			}
+		default:
 			existing, err = tx.DocumentByChecksum(ctx, basketID, it.Checksum())
 		}
 		if err == nil {
@@ -485,7 +624,9 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 		if !errors.Is(err, docex.ErrNotFound) {
 			return nil, err
 		}
-		if err := puts.add(ctx, tx, it); err != nil {
+		if resolved {
+			puts.addKnown(it, td.refs[it.Checksum()])
+		} else if err := puts.add(ctx, tx, it); err != nil {
 			return nil, err
 		}
 		d := docex.Document{
@@ -495,8 +636,8 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 		}
 		out[i] = Added{Document: d}
 		if batching {
-			batch[d.Checksum] = d
-			newDocs = append(newDocs, d)
+			td.pending[basketID+"/"+d.Checksum] = d
+			td.newDocs = append(td.newDocs, d)
 		} else if err := tx.InsertDocument(ctx, d); err != nil {
 			return nil, err
 		}
@@ -504,12 +645,7 @@ func (sd *stagedDocs) insert(ctx context.Context, tx driver.Tx, basketID string)
 			return nil, err
 		}
 	}
-	if batching {
-		if err := bt.InsertDocuments(ctx, newDocs, entries); err != nil {
-			return nil, err
-		}
-	}
-	return out, puts.put(ctx, tx, sd.tc)
+	return out, nil
 }
 
 func (s *Session) entryDetail(op, target string, detail map[string]any) docex.AuditEntry {

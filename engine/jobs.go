@@ -444,8 +444,13 @@ type execution struct {
 	docs    map[string]docex.Document // documents read or written by this attempt, current
 	done    map[string]driver.StepRecord
 	outputs map[string][]string // a step's outputs, by step name
-	settled *driver.Outcome     // the job's end was committed with its last step
-	err     error               // why the attempt stopped (nil: it has not)
+	// held is the content of documents this attempt derived, by id, kept
+	// for the steps that take them as input (within the batch's budget,
+	// stepPlugins.take): they do not read it back from storage.
+	held    map[string][]byte
+	lastUse map[string]int  // see executeGroup
+	settled *driver.Outcome // the job's end was committed with its last step
+	err     error           // why the attempt stopped (nil: it has not)
 
 	// The current step: its inputs, the next one to prepare, each
 	// input's outputs, and the runs prepared and not yet committed.
@@ -462,6 +467,32 @@ type stepPlugins struct {
 	mu    sync.Mutex
 	m     map[string]stepPlugin
 	cache map[string]*driver.CacheEntry // prefetched step cache entries (nil: none)
+	held  int64                         // bytes of derived content the executions hold (see hold)
+}
+
+// Derived content passed on in memory to the next step: a document of at
+// most maxHeldDoc bytes, while the batch holds at most maxHeldBatch.
+const (
+	maxHeldDoc   = 1 << 20
+	maxHeldBatch = 8 << 20
+)
+
+// take reserves n bytes of the batch's held-content budget; it returns
+// false when they do not fit.
+func (p *stepPlugins) take(n int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n > maxHeldDoc || p.held+n > maxHeldBatch {
+		return false
+	}
+	p.held += n
+	return true
+}
+
+func (p *stepPlugins) give(n int64) {
+	p.mu.Lock()
+	p.held -= n
+	p.mu.Unlock()
 }
 
 // stepPlugin is a step's resolved and loaded plugin.
@@ -554,6 +585,20 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 		}
 	}
 	order := pl.Order()
+	// lastUse: the index in order of the last step taking a step's
+	// outputs as input; once it is done, its held content is let go.
+	lastUse := map[string]int{}
+	for i, st := range order {
+		lastUse[st.Input] = i
+	}
+	for _, x := range live {
+		x.lastUse = lastUse
+	}
+	defer func() {
+		for _, x := range xs {
+			x.release(nil)
+		}
+	}()
 	for si, step := range order {
 		for _, x := range live {
 			x.ins, x.next = x.outputs[step.Input], 0
@@ -574,6 +619,13 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 			}
 			round = next
 		}
+		for _, st := range order[:si+1] {
+			if last, ok := lastUse[st.Name]; ok && last == si {
+				for _, x := range live {
+					x.release(x.outputs[st.Name])
+				}
+			}
+		}
 		kept := live[:0:0]
 		for _, x := range live {
 			if x.err != nil {
@@ -587,6 +639,22 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 			kept = append(kept, x)
 		}
 		live = kept
+	}
+}
+
+// release lets go of the held content of the documents ids (all of it
+// when ids is nil).
+func (x *execution) release(ids []string) {
+	if ids == nil {
+		for id := range x.held {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		if b, ok := x.held[id]; ok {
+			x.plugins.give(int64(len(b)))
+			delete(x.held, id)
+		}
 	}
 }
 
@@ -880,7 +948,7 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 			}
 		}
 	}
-	out, err := s.runLoaded(ctx, st, step.Plugin, plug.lp, doc, step.Params)
+	out, err := s.runLoaded(ctx, st, step.Plugin, plug.lp, doc, x.held[inputID], step.Params)
 	if out != nil && out.ran {
 		pu.report = &out.Report
 	}
@@ -1012,9 +1080,31 @@ func (x *execution) staged(units []*pendingUnit) []*stagedDocs {
 // that end (ends[i] not nil). Each basket is looked up once.
 func applyParts(ctx context.Context, tx driver.Tx, parts []flushPart, ends []*jobEnd) error {
 	baskets := map[string]bool{}
-	var rows *stepRows
+	var (
+		rows *stepRows
+		td   *txDocs
+	)
 	if _, ok := tx.(driver.StepRowsTx); ok {
 		rows = &stepRows{}
+		// The runs' derived documents go in together too, before the
+		// lineage edges that refer to them.
+		if bt, ok := tx.(driver.BatchTx); ok {
+			td = newTxDocs(bt)
+			var (
+				sds     []*stagedDocs
+				baskets []string
+			)
+			for _, p := range parts {
+				for _, pu := range p.units {
+					if pu.ss != nil && pu.ss.docs != nil {
+						sds, baskets = append(sds, pu.ss.docs), append(baskets, pu.input.BasketID)
+					}
+				}
+			}
+			if err := td.resolve(ctx, tx, sds, baskets); err != nil {
+				return err
+			}
+		}
 	}
 	for _, p := range parts {
 		for _, pu := range p.units {
@@ -1027,9 +1117,14 @@ func applyParts(ctx context.Context, tx driver.Tx, parts []flushPart, ends []*jo
 				}
 				pu.ss.docs.basketChecked = true
 			}
-			if err := p.x.apply(ctx, tx, pu, rows); err != nil {
+			if err := p.x.apply(ctx, tx, pu, rows, td); err != nil {
 				return err
 			}
+		}
+	}
+	if td != nil {
+		if err := td.flush(ctx, tx); err != nil {
+			return err
 		}
 	}
 	if rows != nil {
@@ -1061,8 +1156,17 @@ func (x *execution) committed(units []*pendingUnit, je *jobEnd) {
 		pu.prog(&x.det.Progress)
 		x.outs[pu.slot] = pu.rec.Outputs
 		delete(x.docs, pu.input.ID) // its metadata may have changed
-		for _, d := range pu.added {
+		for i, d := range pu.added {
 			x.docs[d.ID] = d
+			if _, used := x.lastUse[pu.step.Name]; !used || pu.ss == nil || i >= len(pu.ss.out.raw) || x.held[d.ID] != nil {
+				continue
+			}
+			if raw := pu.ss.out.raw[i]; raw != nil && x.plugins.take(int64(len(raw))) {
+				if x.held == nil {
+					x.held = map[string][]byte{}
+				}
+				x.held[d.ID] = raw
+			}
 		}
 	}
 	if je != nil {
@@ -1130,7 +1234,7 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) 
 //
 // With rows, the lineage edges, the cache entry, the completion key and
 // the audit entry are added to rows instead, for the caller to write.
-func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit, rows *stepRows) error {
+func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit, rows *stepRows, td *txDocs) error {
 	s, step, input := x.s, pu.step, pu.input
 	params := step.CanonicalParams()
 	now := s.e.now()
@@ -1138,7 +1242,7 @@ func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit, ro
 	pu.added = nil
 	var sums []string
 	if pu.ss != nil {
-		res, err := pu.ss.persist(ctx, tx, true)
+		res, err := pu.ss.persist(ctx, tx, true, td)
 		if err != nil {
 			return err
 		}

@@ -224,7 +224,7 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	var res RunResult
 	err = st.Write(ctx, func(tx driver.Tx) error {
 		var err error
-		if res, err = ss.persist(ctx, tx, false); err != nil {
+		if res, err = ss.persist(ctx, tx, false, nil); err != nil {
 			return err
 		}
 		// A run's derived documents have their lineage edge like a
@@ -273,8 +273,9 @@ type StepOutput struct {
 	Logs     []LogLine
 	Report   RunReport
 
-	ran          bool   // the guest ran: Report is meaningful
-	moduleSHA256 string // the plugin module that ran
+	ran          bool     // the guest ran: Report is meaningful
+	moduleSHA256 string   // the plugin module that ran
+	raw          [][]byte // Derived's content, in order
 }
 
 func nonNilParams(m map[string]string) map[string]string {
@@ -305,7 +306,7 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.runLoaded(ctx, st, name, lp, doc, params)
+	out, err := s.runLoaded(ctx, st, name, lp, doc, nil, params)
 	if out != nil {
 		out.moduleSHA256 = rec.ModuleSHA256
 	}
@@ -314,16 +315,26 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 
 // runLoaded is runStep with the plugin resolved and loaded and the input
 // document read (pipelines resolve a step's plugin once per job and read
-// each input once).
-func (s *Session) runLoaded(ctx context.Context, st driver.TenantStore, name string, lp *loadedPlugin, doc docex.Document, params map[string]string) (*StepOutput, error) {
+// each input once). With data not nil, data is the input's content, held
+// in memory by the caller (a pipeline's derived document, passed on to the
+// next step): it is not read from storage, and counts as resident host
+// memory.
+func (s *Session) runLoaded(ctx context.Context, st driver.TenantStore, name string, lp *loadedPlugin, doc docex.Document, data []byte, params map[string]string) (*StepOutput, error) {
 	if s.e.cfg.Sandbox == nil {
 		return nil, docex.ErrNoSandbox
 	}
 	// The input is opened before the run, so that missing or damaged
 	// content fails the run as such; bytes the engine had to load count
 	// as the run's resident host memory (Resident).
-	content, resident, closeContent, err := s.contentReaderAt(ctx, st, doc)
-	if err != nil {
+	var (
+		content      io.ReaderAt
+		resident     int64
+		closeContent = func() {}
+		err          error
+	)
+	if data != nil {
+		content, resident = bytes.NewReader(data), int64(len(data))
+	} else if content, resident, closeContent, err = s.contentReaderAt(ctx, st, doc); err != nil {
 		return nil, err
 	}
 	defer closeContent()
@@ -362,6 +373,7 @@ func (s *Session) runLoaded(ctx context.Context, st driver.TenantStore, name str
 		// Lineage is the engine's: a plugin cannot set these two keys.
 		dm["derived_from"], dm["derived_by"] = docex.String(doc.ID), docex.String(name)
 		out.Derived = append(out.Derived, NewDocument{Name: d.Name, ContentType: d.ContentType, Content: bytes.NewReader(d.Content), Metadata: dm})
+		out.raw = append(out.raw, d.Content)
 	}
 	return out, nil
 }
@@ -427,14 +439,18 @@ func (ss *stagedStep) discard() {
 // document.add entry) in the input's basket. The caller adds its own rows
 // (its audit entry, lineage, a completion key) to the same tx. The
 // result's Document is the input as updated (read again) unless pipeline
-// is set: a pipeline step does not use it.
-func (ss *stagedStep) persist(ctx context.Context, tx driver.Tx, pipeline bool) (RunResult, error) {
+// is set: a pipeline step does not use it. With td, the derived documents
+// and the audit entries are left in td for the caller to flush.
+func (ss *stagedStep) persist(ctx context.Context, tx driver.Tx, pipeline bool, td *txDocs) (RunResult, error) {
 	s, out := ss.s, ss.out
 	res := RunResult{Plugin: out.Plugin, Document: out.Input, Derived: []docex.Document{}, Status: out.Status,
 		Message: out.Message, Logs: out.Logs, Report: out.Report}
 	if len(out.Metadata) > 0 {
 		if err := tx.SetMetadata(ctx, out.Input.ID, out.Metadata, s.e.now()); err != nil {
 			return res, err
+		}
+		if td != nil {
+			td.touched(out.Input)
 		}
 		if !pipeline {
 			updated, err := tx.Document(ctx, out.Input.ID)
@@ -443,12 +459,23 @@ func (ss *stagedStep) persist(ctx context.Context, tx driver.Tx, pipeline bool) 
 			}
 			res.Document = updated
 		}
-		if err := tx.AppendAudit(ctx, s.entry("metadata.set", out.Input.ID, docex.OutcomeOK, nil)); err != nil {
+		e := s.entry("metadata.set", out.Input.ID, docex.OutcomeOK, nil)
+		if td != nil {
+			td.entries = append(td.entries, e) // written by td.flush
+		} else if err := tx.AppendAudit(ctx, e); err != nil {
 			return res, err
 		}
 	}
 	if ss.docs != nil {
-		added, err := ss.docs.insert(ctx, tx, out.Input.BasketID)
+		var (
+			added []Added
+			err   error
+		)
+		if td != nil {
+			added, err = ss.docs.insertIn(ctx, tx, out.Input.BasketID, td, nil)
+		} else {
+			added, err = ss.docs.insert(ctx, tx, out.Input.BasketID)
+		}
 		if err != nil {
 			return res, err
 		}

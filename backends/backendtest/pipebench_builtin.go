@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -155,6 +157,10 @@ func loadBuiltins(b *testing.B) (*sandbox.Sandbox, builtinPlugins, []builtin.Ste
 // directly on the same sandbox in a loop (no jobs, lineage, audit, cache
 // or persistence): the engine's overhead on real steps. direct-spread is
 // the slower direct loop's time over the faster's (the load's drift).
+// engine-cpu/direct-cpu compares the process's CPU time (user and
+// system) during the pipeline with the direct loops' mean: the engine's
+// own work, whether or not it kept the cores busy; engine-core-use is the
+// pipeline's CPU time over its wall time and GOMAXPROCS.
 // The shared module is compiled (or read from the compilation cache)
 // before anything is timed.
 func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
@@ -188,8 +194,13 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		// The direct loop runs just before and just after the pipeline,
 		// and their mean is the baseline: on a shared machine the load
 		// drifts during a run.
+		cpu0 := processCPU()
 		before, calls := directLoopBuiltin(b, plugins, n)
-		ctx, cancel := context.WithCancel(bg)
+		cpu1 := processCPU()
+		// Profiles tell the phases apart: go tool pprof -tagfocus
+		// phase=engine (goroutines inherit their creator's labels).
+		ctx, cancel := context.WithCancel(pprof.WithLabels(bg, pprof.Labels("phase", "engine")))
+		pprof.SetGoroutineLabels(ctx)
 		start := time.Now()
 		ids, err := s.RunPipeline(bg, "builtin", engine.RunTarget{BasketID: bk.ID})
 		if err != nil {
@@ -198,12 +209,16 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Batch: engine.DefaultBatch, Poll: 20 * time.Millisecond})
 		st, err := s.WaitJobs(bg, ids, 500*time.Millisecond, nil)
 		elapsed := time.Since(start)
+		cpu2 := processCPU()
+		pprof.SetGoroutineLabels(bg)
 		cancel()
 		wait()
 		if err != nil || st.Succeeded != n {
 			b.Fatalf("pipeline: %+v %v", st, err)
 		}
+		cpu3 := processCPU()
 		after, _ := directLoopBuiltin(b, plugins, n)
+		cpu4 := processCPU()
 		if calls.total() != st.StepsRun || st.StepsCached != 0 {
 			b.Fatalf("the direct loop made %d plugin calls (%+v), the engine %d (and %d cached)", calls.total(), calls, st.StepsRun, st.StepsCached)
 		}
@@ -214,6 +229,12 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		b.ReportMetric(max(before, after).Seconds()/min(before, after).Seconds(), "direct-spread")
 		b.ReportMetric(ratio, "engine/direct")
 		b.ReportMetric((ratio-1)*100, "overhead-%")
+		if directCPU := (cpu1 - cpu0 + cpu4 - cpu3) / 2; directCPU > 0 {
+			// CPU time, not wall time: the engine's own work, whether or
+			// not it kept both cores busy.
+			b.ReportMetric(float64(cpu2-cpu1)/float64(directCPU), "engine-cpu/direct-cpu")
+			b.ReportMetric(float64(cpu2-cpu1)/float64(elapsed)/float64(runtime.GOMAXPROCS(0)), "engine-core-use")
+		}
 		b.ReportMetric(float64(calls.total())/n, "calls/doc")
 		b.ReportMetric(float64(calls.redact)/n, "chunks/doc")
 	}

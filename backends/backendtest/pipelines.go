@@ -379,6 +379,13 @@ func (f *fixture) testBoundBasket(t *testing.T) {
 			if len(content) == 0 || strings.ToUpper(string(content)) != string(content) || !strings.Contains("0123 HELLO DOCUMENT 0123", string(content)[:1]) {
 				t.Fatalf("upper content %q", content)
 			}
+			// Each upper-cased part is its own part's (the worker passes a
+			// step's derived content on to the next step in memory).
+			part, err := writer.ReadContent(bg, p.DerivedID)
+			must(t, err)
+			if string(content) != strings.ToUpper(string(part)) {
+				t.Fatalf("part %q was upper-cased into %q", part, content)
+			}
 			// Ancestors, both ways.
 			l, err := writer.Lineage(bg, up.ID)
 			must(t, err)
