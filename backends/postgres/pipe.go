@@ -75,6 +75,27 @@ func (p *pipe) flush(ctx context.Context) error {
 	return p.b.wrap(br.Close(), "send held statements")
 }
 
+// commit sends the held statements and COMMIT, in one round trip. It
+// returns the first held statement's error (the transaction is then still
+// open, aborted), pgx.ErrTxCommitRollback when the server rolled the
+// transaction back instead, or the commit's error.
+func (p *pipe) commit(ctx context.Context, schema string) error {
+	b := &pgx.Batch{}
+	b.Queue("commit")
+	br, err := p.send(ctx, b)
+	if err != nil {
+		return err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() == "ROLLBACK" {
+		err = pgx.ErrTxCommitRollback
+	}
+	return p.b.wrap(err, "commit on %s", schema)
+}
+
 // send sends b preceded by the held statements, in one round trip, and
 // returns b's results once the held statements' results are read. It
 // returns the error of a held statement instead (and closes the results).

@@ -81,6 +81,14 @@ type tenantCheck struct {
 // created again) since the store was opened, docex.ErrTenantSuspended when
 // it was suspended since.
 func (b *Backend) inTenant(ctx context.Context, s *store, mode pgx.TxAccessMode, fn func(q pgx.Tx) error) error {
+	return b.inTenantCommit(ctx, s, mode, func(q pgx.Tx) (func(context.Context) error, error) { return nil, fn(q) })
+}
+
+// inTenantCommit is inTenant for an fn that may return its own commit: a
+// function that commits the transaction (see pipe.commit), run instead of
+// pgx's Commit. When it fails with the transaction still open, the
+// transaction is rolled back.
+func (b *Backend) inTenantCommit(ctx context.Context, s *store, mode pgx.TxAccessMode, fn func(q pgx.Tx) (func(context.Context) error, error)) error {
 	schema := s.schema
 	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
@@ -91,7 +99,13 @@ func (b *Backend) inTenant(ctx context.Context, s *store, mode pgx.TxAccessMode,
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
+	defer func() {
+		// pgx's Rollback is a no-op after its Commit; after a commit of
+		// our own the connection is outside any transaction.
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the transaction failed
+		}
+	}()
 	str := func(p *string) string {
 		if p == nil {
 			return ""
@@ -113,8 +127,12 @@ func (b *Backend) inTenant(ctx context.Context, s *store, mode pgx.TxAccessMode,
 	case s.tenant.Status == docex.TenantActive && *c.status != string(docex.TenantActive):
 		return docex.Errorf(docex.ErrTenantSuspended, "postgres: tenant %q is %s", s.tenant.ID, *c.status)
 	}
-	if err := fn(tx); err != nil {
+	commit, err := fn(tx)
+	if err != nil {
 		return err
+	}
+	if commit != nil {
+		return commit(ctx)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return b.wrap(err, "commit on %s", schema)
@@ -223,13 +241,16 @@ func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
 	}
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = s.b.inTenant(ctx, s, pgx.ReadWrite, func(q pgx.Tx) error {
+		err = s.b.inTenantCommit(ctx, s, pgx.ReadWrite, func(q pgx.Tx) (func(context.Context) error, error) {
 			t := &tx{b: s.b, q: q, p: &pipe{b: s.b, q: q}, schema: s.schema, tenant: s.tenant.ID}
 			defer t.done.Store(true)
 			if err := fn(t); err != nil {
-				return err
+				return nil, err
 			}
-			return t.flushCounts(ctx)
+			if err := t.flushCounts(); err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context) error { return t.p.commit(ctx, s.schema) }, nil
 		})
 		if err == nil || attempt == maxWriteAttempts || !retryable(err) || ctx.Err() != nil {
 			return err

@@ -93,11 +93,12 @@ var (
 	_ driver.BatchTx = (*tx)(nil)
 )
 
-// flushCounts applies the basket counters' increments of the documents
-// the transaction inserted, baskets in id order (so that two transactions
-// never wait for each other's rows in opposite orders), with the held
-// statements: it returns the first error of either.
-func (t *tx) flushCounts(ctx context.Context) error {
+// flushCounts holds (see pipe) the updates of the basket counters by the
+// documents the transaction inserted, baskets in id order (so that two
+// transactions never wait for each other's rows in opposite orders); they
+// are sent with the commit, so that the rows stay locked for as short a
+// time as can be. It returns the error of an earlier held statement.
+func (t *tx) flushCounts() error {
 	ids := make([]string, 0, len(t.counts))
 	for id := range t.counts {
 		ids = append(ids, id)
@@ -110,7 +111,7 @@ func (t *tx) flushCounts(ctx context.Context) error {
 		}
 	}
 	t.counts = nil
-	return t.p.flush(ctx)
+	return nil
 }
 
 // check returns docex.ErrClosed once Write's fn has returned.
