@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -12,7 +13,8 @@ import (
 
 // The statements of driver.ChecksumTx: one round trip each, whatever the
 // number of checksums. The advisory locks are taken in the order of the
-// array, which LockContents sorts.
+// array, which LockContents sorts. The lookups run unprepared, as the
+// other lookups by an array of keys (see sqlMetaOf).
 const (
 	sqlAdvisoryLocks        = `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`
 	sqlDocumentsByChecksums = `SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND checksum = ANY($2)`
@@ -20,7 +22,8 @@ const (
 )
 
 // LockContents implements driver.ChecksumTx: the advisory locks of
-// LockContent, taken in ascending key order in one statement.
+// LockContent, taken in ascending key order in one statement, held (see
+// pipe) as LockContent's.
 func (t *tx) LockContents(ctx context.Context, checksums []string) error {
 	if err := t.check(); err != nil {
 		return err
@@ -34,8 +37,7 @@ func (t *tx) LockContents(ctx context.Context, checksums []string) error {
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	_, err := t.q.Exec(ctx, sqlAdvisoryLocks, keys)
-	return t.b.wrap(err, "lock %d contents", len(keys))
+	return t.p.later(fmt.Sprintf("lock %d contents", len(keys)), sqlAdvisoryLocks, keys)
 }
 
 // DocumentsByChecksums implements driver.ChecksumTx: the documents in one
@@ -48,7 +50,7 @@ func (t *tx) DocumentsByChecksums(ctx context.Context, basketID string, checksum
 	if len(checksums) == 0 {
 		return out, nil
 	}
-	rows, err := t.q.Query(ctx, sqlDocumentsByChecksums, basketID, checksums)
+	rows, err := t.p.Query(ctx, sqlDocumentsByChecksums, pgx.QueryExecModeExec, basketID, checksums)
 	if err != nil {
 		return nil, t.b.wrap(err, "read documents by checksum")
 	}
@@ -56,7 +58,7 @@ func (t *tx) DocumentsByChecksums(ctx context.Context, basketID string, checksum
 	if err != nil {
 		return nil, t.b.wrap(err, "read documents by checksum")
 	}
-	if err := attachMeta(ctx, t.b, t.q, docs); err != nil {
+	if err := attachMeta(ctx, t.b, t.p, docs); err != nil {
 		return nil, err
 	}
 	for _, d := range docs {
@@ -74,7 +76,7 @@ func (t *tx) ContentRefsOf(ctx context.Context, checksums []string) (map[string]
 	if len(checksums) == 0 {
 		return out, nil
 	}
-	rows, err := t.q.Query(ctx, sqlContentRefsOf, checksums)
+	rows, err := t.p.Query(ctx, sqlContentRefsOf, pgx.QueryExecModeExec, checksums)
 	if err != nil {
 		return nil, t.b.wrap(err, "count content references")
 	}

@@ -21,8 +21,8 @@
 //
 // Every tenant query runs in a transaction that first sets the
 // transaction-local search_path to the tenant's quoted schema (followed only
-// by pg_temp, never public) and checks, in the same statement, that the
-// schema exists and is first on the path. One function, Backend.inTenant,
+// by pg_temp, never public) and checks, in the same round trip as its
+// BEGIN, that the schema exists and is first on the path. One function, Backend.inTenant,
 // does this; every TenantStore and Tx method goes through it, and the tenant
 // SQL itself is unqualified, so pgx's statement cache holds one statement
 // per query shape whatever the number of tenants. Connections start with an

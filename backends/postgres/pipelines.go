@@ -102,9 +102,11 @@ const (
 	sqlLineageTo  = `SELECT ` + lineageCols + ` FROM lineage WHERE derived_id = $1 ORDER BY created_at, source_id, derived_id`
 	sqlLineageOf  = `SELECT ` + lineageCols + ` FROM lineage WHERE source_id = $1 ORDER BY created_at, source_id, derived_id`
 	sqlCacheEntry = `SELECT result, created_at FROM step_cache WHERE key = $1`
-	sqlJobsByID   = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
-	sqlStepsOf    = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = ANY($1) ORDER BY seq`
-	sqlCaches     = `SELECT key, result, created_at FROM step_cache WHERE key = ANY($1)`
+	// The lookups by an array of keys run unprepared (pgx.QueryExecModeExec,
+	// see sqlMetaOf).
+	sqlJobsByID = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
+	sqlStepsOf  = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = ANY($1) ORDER BY seq`
+	sqlCaches   = `SELECT key, result, created_at FROM step_cache WHERE key = ANY($1)`
 
 	sqlInsertPipeline = `INSERT INTO pipelines (` + pipelineCols + `) VALUES ($1, $2, $3, $4, $5, false)`
 	sqlDeletePipeline = `UPDATE pipelines SET deleted = true WHERE name = $1 AND NOT deleted`
@@ -259,11 +261,11 @@ func (r pipelineReads) CacheEntry(ctx context.Context, key string) (driver.Cache
 }
 
 func (r pipelineReads) JobsByID(ctx context.Context, ids []string) ([]driver.JobRecord, error) {
-	return collect(ctx, r.b, r.q, scanJob, "read jobs", sqlJobsByID, ids)
+	return collect(ctx, r.b, r.q, scanJob, "read jobs", sqlJobsByID, pgx.QueryExecModeExec, ids)
 }
 
 func (r pipelineReads) StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]driver.StepRecord, error) {
-	steps, err := collect(ctx, r.b, r.q, scanStep, "list job steps", sqlStepsOf, jobIDs)
+	steps, err := collect(ctx, r.b, r.q, scanStep, "list job steps", sqlStepsOf, pgx.QueryExecModeExec, jobIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +281,7 @@ func (r pipelineReads) CacheEntries(ctx context.Context, keys []string) (map[str
 		err = row.Scan(&c.Key, &c.Result, &c.CreatedAt)
 		c.CreatedAt = c.CreatedAt.UTC()
 		return c, err
-	}, "read cache entries", sqlCaches, keys)
+	}, "read cache entries", sqlCaches, pgx.QueryExecModeExec, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +370,7 @@ func (s *store) CacheEntries(ctx context.Context, keys []string) (map[string]dri
 
 // Tx reads and writes.
 
-func (t *tx) reads() pipelineReads { return pipelineReads{t.b, t.q} }
+func (t *tx) reads() pipelineReads { return pipelineReads{t.b, t.p} }
 
 // Pipeline returns a pipeline version (0: newest), or docex.ErrNotFound.
 func (t *tx) Pipeline(ctx context.Context, name string, version int) (driver.PipelineRecord, error) {
@@ -497,10 +499,13 @@ func (t *tx) InsertStepRows(ctx context.Context, steps []driver.StepRecord, edge
 	if len(whats) == 0 {
 		return nil
 	}
-	res := t.q.SendBatch(ctx, &batch)
+	res, err := t.p.send(ctx, &batch)
+	if err != nil {
+		return err
+	}
 	for _, what := range whats {
 		_, err := res.Exec()
-		switch code, _ := pgError(err); {
+		switch code, _ := stmtError(err); {
 		case err == nil:
 			continue
 		case code == codeUniqueViolation:
@@ -545,8 +550,8 @@ func (t *tx) exec(ctx context.Context, what, sql string, args ...any) (int64, er
 	if err := t.check(); err != nil {
 		return 0, err
 	}
-	tag, err := t.q.Exec(ctx, sql, args...)
-	switch code, _ := pgError(err); {
+	tag, err := t.p.Exec(ctx, sql, args...)
+	switch code, _ := stmtError(err); {
 	case err == nil:
 		return tag.RowsAffected(), nil
 	case code == codeUniqueViolation:
@@ -603,6 +608,9 @@ func (t *tx) InsertJob(ctx context.Context, j driver.JobRecord) error {
 		utcMicro(j.RunAt), uc, j.ErrorCode, j.Error, j.Detail, utcMicro(j.CreatedAt), utcMicro(j.UpdatedAt)); err != nil {
 		return err
 	}
+	if err := t.p.flush(ctx); err != nil { // River's statements do not go through the pipe
+		return err
+	}
 	return t.b.queue.enqueueTx(ctx, t.q, t.tenant, j.ID, j.RunAt)
 }
 
@@ -619,6 +627,9 @@ func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 // it in the same transaction.
 func (t *tx) RequeueJob(ctx context.Context, j driver.JobRecord) error {
 	if err := t.UpdateJob(ctx, j); err != nil {
+		return err
+	}
+	if err := t.p.flush(ctx); err != nil { // River's statements do not go through the pipe
 		return err
 	}
 	return t.b.queue.enqueueTx(ctx, t.q, t.tenant, j.ID, j.RunAt)

@@ -99,6 +99,12 @@ type Backend struct {
 	sys   string // quoted system schema
 	local string // unquoted schema of the local store
 	sql   systemSQL
+	check checkSQLs
+	// pipelineCheck is false when the connections' exec mode describes
+	// every statement before running it (pgx.QueryExecModeDescribeExec):
+	// checkSQL can then never be sent in the batch that sets the
+	// search_path (see beginChecked).
+	pipelineCheck bool
 
 	tenantPluginSQL, systemPluginSQL pluginSQL
 
@@ -137,8 +143,10 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		local:  cfg.BootstrapSchema + pgconfig.LocalSuffix,
 	}
 	b.sql = newSystemSQL(b.sys)
+	b.check = b.newCheckSQLs()
 	b.queue = &riverQueue{b: b, schema: jobSchemaFor(cfg.BootstrapSchema)}
 	b.tenantPluginSQL, b.systemPluginSQL = newPluginSQL(""), newPluginSQL(b.sys+".")
+	b.pipelineCheck = pc.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeDescribeExec
 	pc.MaxConns = cfg.MaxConns
 	pc.MaxConnLifetime = cfg.MaxConnLifetime
 	pc.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
@@ -235,10 +243,11 @@ func retryable(err error) bool {
 }
 
 // wrap adds context to err and masks the DSN's password in its message;
-// errors.Is and errors.As still see err. It returns nil for a nil err.
+// errors.Is and errors.As still see err. It returns nil for a nil err,
+// and the error of a held statement (see pipe) as it is.
 func (b *Backend) wrap(err error, format string, args ...any) error {
-	if err == nil {
-		return nil
+	if err == nil || isHeld(err) {
+		return err
 	}
 	return &maskedError{msg: mask("postgres: "+fmt.Sprintf(format, args...)+": "+err.Error(), b.secret), err: err}
 }

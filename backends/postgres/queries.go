@@ -24,11 +24,16 @@ const (
 
 	sqlDocumentByID       = `SELECT ` + docCols + ` FROM documents WHERE id = $1`
 	sqlDocumentByChecksum = `SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND checksum = $2`
-	sqlMetaOf             = `SELECT document_id, key, vtype, value FROM metadata WHERE document_id = ANY($1)`
-	sqlContentRefs        = `SELECT count(*) FROM documents WHERE checksum = $1`
-	sqlContentRefsAfter   = `SELECT checksum, id, size FROM documents WHERE (checksum, id) > ($1, $2) ORDER BY checksum, id LIMIT $3`
-	sqlAudit              = `SELECT ` + auditInsertCols + ` FROM audit ORDER BY time DESC, seq DESC LIMIT $1 OFFSET $2`
-	sqlContent            = `SELECT data FROM content WHERE checksum = $1`
+	// sqlMetaOf runs unprepared (pgx.QueryExecModeExec): planned for each
+	// call with the table's current size. A prepared statement's cached
+	// generic plan, made while a new tenant's table was small, stays a
+	// sequential scan as the table grows (10 ms a call after 1,000
+	// pipeline runs, until autovacuum analyzes the table again).
+	sqlMetaOf           = `SELECT document_id, key, vtype, value FROM metadata WHERE document_id = ANY($1)`
+	sqlContentRefs      = `SELECT count(*) FROM documents WHERE checksum = $1`
+	sqlContentRefsAfter = `SELECT checksum, id, size FROM documents WHERE (checksum, id) > ($1, $2) ORDER BY checksum, id LIMIT $3`
+	sqlAudit            = `SELECT ` + auditInsertCols + ` FROM audit ORDER BY time DESC, seq DESC LIMIT $1 OFFSET $2`
+	sqlContent          = `SELECT data FROM content WHERE checksum = $1`
 )
 
 // orderBy returns the ORDER BY clause of a page order; ids are UUIDv7, so
@@ -87,7 +92,7 @@ func sqlFindCount(multi bool) string { return `SELECT count(*) FROM (` + matchSQ
 
 // getBasket returns the basket selected by sql with args, or
 // docex.ErrNotFound.
-func getBasket(ctx context.Context, b *Backend, q pgx.Tx, sql string, arg string) (docex.Basket, error) {
+func getBasket(ctx context.Context, b *Backend, q querier, sql string, arg string) (docex.Basket, error) {
 	bk, err := scanBasket(q.QueryRow(ctx, sql, arg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return bk, docex.Errorf(docex.ErrNotFound, "basket %q not found", arg)
@@ -104,7 +109,7 @@ func scanBasket(row pgx.Row) (docex.Basket, error) {
 
 // listBaskets returns a page of baskets ordered by name, or docex.ErrInvalid
 // for a bad page.
-func listBaskets(ctx context.Context, b *Backend, q pgx.Tx, page docex.Page) ([]docex.Basket, error) {
+func listBaskets(ctx context.Context, b *Backend, q querier, page docex.Page) ([]docex.Basket, error) {
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, err
@@ -137,7 +142,7 @@ func scanDoc(row pgx.Row, extra ...any) (docex.Document, error) {
 
 // getDocument returns the document selected by sql with its metadata, or
 // docex.ErrNotFound.
-func getDocument(ctx context.Context, b *Backend, q pgx.Tx, sql string, args ...any) (docex.Document, error) {
+func getDocument(ctx context.Context, b *Backend, q querier, sql string, args ...any) (docex.Document, error) {
 	d, err := scanDoc(q.QueryRow(ctx, sql, args...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return docex.Document{}, docex.Errorf(docex.ErrNotFound, "document %v not found", args)
@@ -154,7 +159,7 @@ func getDocument(ctx context.Context, b *Backend, q pgx.Tx, sql string, args ...
 
 // attachMeta fills in the metadata of docs (whose maps are empty) in one
 // query. It returns docex.ErrCorrupt for an undecodable stored value.
-func attachMeta(ctx context.Context, b *Backend, q pgx.Tx, docs []docex.Document) error {
+func attachMeta(ctx context.Context, b *Backend, q querier, docs []docex.Document) error {
 	if len(docs) == 0 {
 		return nil
 	}
@@ -164,7 +169,7 @@ func attachMeta(ctx context.Context, b *Backend, q pgx.Tx, docs []docex.Document
 		ids[i] = d.ID
 		byID[d.ID] = i
 	}
-	rows, err := q.Query(ctx, sqlMetaOf, ids)
+	rows, err := q.Query(ctx, sqlMetaOf, pgx.QueryExecModeExec, ids)
 	if err != nil {
 		return b.wrap(err, "read metadata")
 	}
@@ -190,7 +195,7 @@ func attachMeta(ctx context.Context, b *Backend, q pgx.Tx, docs []docex.Document
 
 // listDocuments returns a page of a basket's documents with metadata, or
 // docex.ErrInvalid for a bad page.
-func listDocuments(ctx context.Context, b *Backend, q pgx.Tx, basketID string, page docex.Page) ([]docex.Document, error) {
+func listDocuments(ctx context.Context, b *Backend, q querier, basketID string, page docex.Page) ([]docex.Document, error) {
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, err
@@ -202,7 +207,7 @@ func listDocuments(ctx context.Context, b *Backend, q pgx.Tx, basketID string, p
 // (documents_basket_name_idx).
 const sqlDocumentsByName = `SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND name = $2 ORDER BY id LIMIT $3 OFFSET $4`
 
-func listDocumentsByName(ctx context.Context, b *Backend, q pgx.Tx, basketID, name string, page docex.Page) ([]docex.Document, error) {
+func listDocumentsByName(ctx context.Context, b *Backend, q querier, basketID, name string, page docex.Page) ([]docex.Document, error) {
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, err
@@ -211,7 +216,7 @@ func listDocumentsByName(ctx context.Context, b *Backend, q pgx.Tx, basketID, na
 }
 
 // queryDocuments runs a document query and attaches the metadata.
-func queryDocuments(ctx context.Context, b *Backend, q pgx.Tx, basketID, sql string, args ...any) ([]docex.Document, error) {
+func queryDocuments(ctx context.Context, b *Backend, q querier, basketID, sql string, args ...any) ([]docex.Document, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, b.wrap(err, "list documents of basket %q", basketID)
@@ -276,7 +281,7 @@ func filterArrays(filters []docex.MetaFilter) (keys []string, types []int16, val
 // findDocuments returns a page of the basket's documents matching every
 // filter, with metadata, and the total number of matches. It returns
 // docex.ErrInvalid without filters or for a bad page.
-func findDocuments(ctx context.Context, b *Backend, q pgx.Tx, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
+func findDocuments(ctx context.Context, b *Backend, q querier, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, 0, err
@@ -318,7 +323,7 @@ func findDocuments(ctx context.Context, b *Backend, q pgx.Tx, basketID string, f
 }
 
 // contentRefs counts the tenant's documents with the checksum.
-func contentRefs(ctx context.Context, b *Backend, q pgx.Tx, checksum string) (int64, error) {
+func contentRefs(ctx context.Context, b *Backend, q querier, checksum string) (int64, error) {
 	var n int64
 	err := q.QueryRow(ctx, sqlContentRefs, checksum).Scan(&n)
 	return n, b.wrap(err, "count references to %q", checksum)
@@ -326,7 +331,7 @@ func contentRefs(ctx context.Context, b *Backend, q pgx.Tx, checksum string) (in
 
 // listAudit returns a page of the tenant's audit log, newest first, or
 // docex.ErrInvalid for a bad page.
-func listAudit(ctx context.Context, b *Backend, q pgx.Tx, page docex.Page) ([]docex.AuditEntry, error) {
+func listAudit(ctx context.Context, b *Backend, q querier, page docex.Page) ([]docex.AuditEntry, error) {
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, err
@@ -341,7 +346,7 @@ func listAudit(ctx context.Context, b *Backend, q pgx.Tx, page docex.Page) ([]do
 
 // openContent returns a reader over the stored content, or
 // docex.ErrNotFound.
-func openContent(ctx context.Context, b *Backend, q pgx.Tx, checksum string) (io.ReadCloser, error) {
+func openContent(ctx context.Context, b *Backend, q querier, checksum string) (io.ReadCloser, error) {
 	var data []byte
 	err := q.QueryRow(ctx, sqlContent, checksum).Scan(&data)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -391,7 +396,7 @@ func scanAudit(rows pgx.Rows) ([]docex.AuditEntry, error) {
 
 // contentRefsAfter lists documents' content references in (checksum, id)
 // order after (afterSum, afterID).
-func contentRefsAfter(ctx context.Context, b *Backend, q pgx.Tx, afterSum, afterID string, limit int) ([]driver.ContentRef, error) {
+func contentRefsAfter(ctx context.Context, b *Backend, q querier, afterSum, afterID string, limit int) ([]driver.ContentRef, error) {
 	rows, err := q.Query(ctx, sqlContentRefsAfter, afterSum, afterID, limit)
 	if err != nil {
 		return nil, b.wrap(err, "list content references")

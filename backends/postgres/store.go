@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,28 +20,29 @@ import (
 // failures and deadlocks.
 const maxWriteAttempts = 5
 
-// checkSQL is the first statement of every tenant transaction, one round
-// trip: it sets the transaction-local search_path ($1) and returns the
-// schemas then effectively on it (set_config runs in the FROM clause, so
-// current_schemas sees the new path; a missing schema does not appear),
-// the identity and schema version recorded inside the schema, and, for a
-// tenant store, the tenant's registry row ($2) — locked FOR SHARE in a
-// write transaction, so that a concurrent suspension or deletion waits for
-// the write to commit (the barrier described in docs/isolation-postgres.md).
-// The schema is spliced in, validated and quoted, so the statement runs in
-// exec mode: it is never prepared, and pgx's statement cache does not
-// fill with one statement per tenant.
-func (b *Backend) checkSQL(s *store, mode pgx.TxAccessMode) string {
+// sqlSetPath sets the transaction-local search_path ($1).
+const sqlSetPath = `SELECT set_config('search_path', $1, true)`
+
+// checkSQL is the statement that checks a tenant transaction's schema,
+// run right after sqlSetPath: it returns the schemas then effectively on
+// the search_path (a missing schema does not appear), the identity and
+// schema version recorded in the schema's meta table (unqualified: found
+// through that search_path), and, for a tenant store, the tenant's
+// registry row ($1) — locked FOR SHARE in a write transaction, so that a
+// concurrent suspension or deletion waits for the write to commit (the
+// barrier described in docs/isolation-postgres.md). Its text is the same
+// for every tenant: pgx's statement cache holds it once, and the server
+// plans it again only when a connection moves to another tenant.
+func (b *Backend) checkSQL(tenant bool, mode pgx.TxAccessMode) string {
 	q := `SELECT current_schemas(false), m.tid, m.inc, m.ver`
-	if s.tenant.ID != "" {
+	if tenant {
 		q += `, r.status, r.incarnation`
 	}
-	q += ` FROM (SELECT set_config('search_path', $1, true)) AS s
-		LEFT JOIN LATERAL (SELECT max(value) FILTER (WHERE key = 'tenant_id') AS tid,
+	q += ` FROM (SELECT max(value) FILTER (WHERE key = 'tenant_id') AS tid,
 			max(value) FILTER (WHERE key = 'incarnation') AS inc,
-			max(value) FILTER (WHERE key = 'schema_version') AS ver FROM ` + quote(s.schema) + `.meta) AS m ON true`
-	if s.tenant.ID != "" {
-		q += ` LEFT JOIN LATERAL (SELECT status, incarnation FROM ` + b.sys + `.tenants WHERE id = $2`
+			max(value) FILTER (WHERE key = 'schema_version') AS ver FROM meta) AS m`
+	if tenant {
+		q += ` LEFT JOIN LATERAL (SELECT status, incarnation FROM ` + b.sys + `.tenants WHERE id = $1`
 		if mode == pgx.ReadWrite {
 			q += ` FOR SHARE`
 		}
@@ -49,17 +51,29 @@ func (b *Backend) checkSQL(s *store, mode pgx.TxAccessMode) string {
 	return q
 }
 
+// checkSQLs are the backend's checkSQL variants.
+type checkSQLs struct{ local, tenantRead, tenantWrite string }
+
+func (b *Backend) newCheckSQLs() checkSQLs {
+	return checkSQLs{local: b.checkSQL(false, pgx.ReadOnly), tenantRead: b.checkSQL(true, pgx.ReadOnly), tenantWrite: b.checkSQL(true, pgx.ReadWrite)}
+}
+
+// tenantCheck is what checkSQL returns.
+type tenantCheck struct {
+	path                           []string
+	tid, inc, ver, status, regIncs *string
+}
+
 // inTenant is the only way to run SQL against a tenant schema. It begins a
-// transaction and, in one round trip (checkSQL), sets the transaction-local
-// search_path to the quoted schema followed by pg_temp (never public) and
-// checks that the schema exists and is first on the path, that it holds
-// the tenant incarnation the store was opened for with this binary's
-// schema version, and that the registry still names that incarnation (and
-// it is still active when the store was opened active). Then it runs fn
-// and commits. The tenant SQL is unqualified: with the schema missing,
-// every table lookup fails (42P01) instead of finding another schema's
-// table. The search_path ends with the transaction, so nothing stays on
-// the pooled connection.
+// transaction, sets the transaction-local search_path to the quoted schema
+// followed by pg_temp (never public) and checks (checkSQL) that the schema
+// exists and is first on the path, that it holds the tenant incarnation
+// the store was opened for with this binary's schema version, and that the
+// registry still names that incarnation (and it is still active when the
+// store was opened active). Then it runs fn and commits. The tenant SQL is
+// unqualified: with the schema missing, every table lookup fails (42P01)
+// instead of finding another schema's table. The search_path ends with the
+// transaction, so nothing stays on the pooled connection.
 //
 // It returns fn's error, or an error matching docex.ErrCorrupt when the
 // schema is missing or holds another tenant, docex.ErrSchemaVersion,
@@ -67,28 +81,31 @@ func (b *Backend) checkSQL(s *store, mode pgx.TxAccessMode) string {
 // created again) since the store was opened, docex.ErrTenantSuspended when
 // it was suspended since.
 func (b *Backend) inTenant(ctx context.Context, s *store, mode pgx.TxAccessMode, fn func(q pgx.Tx) error) error {
+	return b.inTenantCommit(ctx, s, mode, func(q pgx.Tx) (func(context.Context) error, error) { return nil, fn(q) })
+}
+
+// inTenantCommit is inTenant for an fn that may return its own commit: a
+// function that commits the transaction (see pipe.commit), run instead of
+// pgx's Commit. When it fails with the transaction still open, the
+// transaction is rolled back.
+func (b *Backend) inTenantCommit(ctx context.Context, s *store, mode pgx.TxAccessMode, fn func(q pgx.Tx) (func(context.Context) error, error)) error {
 	schema := s.schema
-	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: mode})
+	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
 		return b.wrap(err, "begin transaction on %s", schema)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-	var (
-		path                           []string
-		tid, inc, ver, status, regIncs *string
-	)
-	dest := []any{&path, &tid, &inc, &ver}
-	args := []any{pgx.QueryExecModeExec, quote(schema) + ", pg_temp"}
-	if s.tenant.ID != "" {
-		dest = append(dest, &status, &regIncs)
-		args = append(args, s.tenant.ID)
+	defer conn.Release() // after the Rollback below
+	tx, c, err := b.beginChecked(ctx, conn.Conn(), s, mode, b.pipelineCheck)
+	if err != nil {
+		return err
 	}
-	if err := tx.QueryRow(ctx, b.checkSQL(s, mode), args...).Scan(dest...); err != nil {
-		if code, _ := pgError(err); code == codeUndefinedTable || code == codeInvalidSchemaName {
-			return fmt.Errorf("%w: %w", docex.ErrCorrupt, b.wrap(err, "schema %s of the store is missing", schema))
+	defer func() {
+		// pgx's Rollback is a no-op after its Commit; after a commit of
+		// our own the connection is outside any transaction.
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the transaction failed
 		}
-		return b.wrap(err, "set search_path to %s", schema)
-	}
+	}()
 	str := func(p *string) string {
 		if p == nil {
 			return ""
@@ -96,27 +113,92 @@ func (b *Backend) inTenant(ctx context.Context, s *store, mode pgx.TxAccessMode,
 		return *p
 	}
 	switch {
-	case len(path) == 0 || path[0] != schema:
-		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s of the store is missing (search_path resolves to %q)", schema, path)
-	case tid == nil || *tid != s.tenant.ID:
-		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s holds tenant %q, not %q (renamed?)", schema, str(tid), s.tenant.ID)
-	case str(ver) != strconv.Itoa(driver.SchemaVersion):
-		return docex.Errorf(docex.ErrSchemaVersion, "postgres: store %s has schema version %q, this binary uses %d", schema, str(ver), driver.SchemaVersion)
+	case len(c.path) == 0 || c.path[0] != schema:
+		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s of the store is missing (search_path resolves to %q)", schema, c.path)
+	case c.tid == nil || *c.tid != s.tenant.ID:
+		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s holds tenant %q, not %q (renamed?)", schema, str(c.tid), s.tenant.ID)
+	case str(c.ver) != strconv.Itoa(driver.SchemaVersion):
+		return docex.Errorf(docex.ErrSchemaVersion, "postgres: store %s has schema version %q, this binary uses %d", schema, str(c.ver), driver.SchemaVersion)
 	case s.tenant.ID == "":
-	case status == nil || str(regIncs) != s.tenant.Incarnation:
+	case c.status == nil || str(c.regIncs) != s.tenant.Incarnation:
 		return docex.Errorf(docex.ErrTenantUnknown, "postgres: tenant %q was deleted since the store was opened", s.tenant.ID)
-	case str(inc) != s.tenant.Incarnation:
-		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s holds incarnation %q of tenant %q, the registry names %q", schema, str(inc), s.tenant.ID, s.tenant.Incarnation)
-	case s.tenant.Status == docex.TenantActive && *status != string(docex.TenantActive):
-		return docex.Errorf(docex.ErrTenantSuspended, "postgres: tenant %q is %s", s.tenant.ID, *status)
+	case str(c.inc) != s.tenant.Incarnation:
+		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s holds incarnation %q of tenant %q, the registry names %q", schema, str(c.inc), s.tenant.ID, s.tenant.Incarnation)
+	case s.tenant.Status == docex.TenantActive && *c.status != string(docex.TenantActive):
+		return docex.Errorf(docex.ErrTenantSuspended, "postgres: tenant %q is %s", s.tenant.ID, *c.status)
 	}
-	if err := fn(tx); err != nil {
+	commit, err := fn(tx)
+	if err != nil {
 		return err
+	}
+	if commit != nil {
+		return commit(ctx)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return b.wrap(err, "commit on %s", schema)
 	}
 	return nil
+}
+
+// beginChecked begins a transaction on c, sets its search_path and runs
+// checkSQL, in one round trip (a pgx batch): pipelined, when checkSQL is
+// already prepared on c (pgx's statement cache), or else (with pipelined
+// false, or when the batch fails to prepare it: it cannot be prepared
+// before the search_path is set) in two, which prepares it. It returns
+// the transaction (to roll back when the caller is done) and the check's
+// result, or an error (the transaction then rolled back): docex.ErrCorrupt
+// when the schema is missing.
+func (b *Backend) beginChecked(ctx context.Context, c *pgx.Conn, s *store, mode pgx.TxAccessMode, pipelined bool) (pgx.Tx, tenantCheck, error) {
+	var (
+		ck   tenantCheck
+		sql  = b.check.local
+		args []any
+	)
+	dest := []any{&ck.path, &ck.tid, &ck.inc, &ck.ver}
+	if s.tenant.ID != "" {
+		sql, args = b.check.tenantRead, []any{s.tenant.ID}
+		if mode == pgx.ReadWrite {
+			sql = b.check.tenantWrite
+		}
+		dest = append(dest, &ck.status, &ck.regIncs)
+	}
+	var batch pgx.Batch
+	batch.BeginTx(pgx.TxOptions{AccessMode: mode})
+	batch.Queue(sqlSetPath, quote(s.schema)+", pg_temp")
+	if pipelined {
+		batch.Queue(sql, args...)
+	}
+	res := c.SendBatch(ctx, &batch)
+	tx := res.Tx()
+	if _, err := res.Exec(); err != nil {
+		res.Close()
+		var pre pgx.ErrPreprocessingBatch
+		if code, _ := pgError(err); pipelined && errors.As(err, &pre) && code == codeUndefinedTable && c.PgConn().TxStatus() == 'I' {
+			return b.beginChecked(ctx, c, s, mode, false)
+		}
+		return nil, ck, b.wrap(err, "begin transaction on %s", s.schema)
+	}
+	_, err := res.Exec()
+	if err == nil {
+		if pipelined {
+			err = res.QueryRow().Scan(dest...)
+		}
+		if cerr := res.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil && !pipelined {
+		err = tx.QueryRow(ctx, sql, args...).Scan(dest...)
+	}
+	if err != nil {
+		res.Close()
+		tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the error is err
+		if code, _ := pgError(err); code == codeUndefinedTable || code == codeInvalidSchemaName {
+			return nil, ck, fmt.Errorf("%w: %w", docex.ErrCorrupt, b.wrap(err, "schema %s of the store is missing", s.schema))
+		}
+		return nil, ck, b.wrap(err, "set search_path to %s", s.schema)
+	}
+	return tx, ck, nil
 }
 
 // store is a driver.TenantStore bound to one schema.
@@ -159,13 +241,16 @@ func (s *store) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
 	}
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = s.b.inTenant(ctx, s, pgx.ReadWrite, func(q pgx.Tx) error {
-			t := &tx{b: s.b, q: q, schema: s.schema, tenant: s.tenant.ID}
+		err = s.b.inTenantCommit(ctx, s, pgx.ReadWrite, func(q pgx.Tx) (func(context.Context) error, error) {
+			t := &tx{b: s.b, q: q, p: &pipe{b: s.b, q: q}, schema: s.schema, tenant: s.tenant.ID}
 			defer t.done.Store(true)
 			if err := fn(t); err != nil {
-				return err
+				return nil, err
 			}
-			return t.flushCounts(ctx)
+			if err := t.flushCounts(); err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context) error { return t.p.commit(ctx, s.schema) }, nil
 		})
 		if err == nil || attempt == maxWriteAttempts || !retryable(err) || ctx.Err() != nil {
 			return err

@@ -37,9 +37,14 @@ const (
 		UPDATE baskets SET doc_count = baskets.doc_count - 1, bytes = baskets.bytes - d.size FROM d WHERE baskets.id = d.basket_id RETURNING baskets.id`
 
 	sqlTouchDocument = `UPDATE documents SET updated_at = $2 WHERE id = $1 RETURNING basket_id`
-	sqlUpsertMeta    = `INSERT INTO metadata (document_id, basket_id, key, vtype, value)
-		SELECT $1, $2, f.k, f.t, f.v FROM unnest($3::text[], $4::int2[], $5::text[]) AS f(k, t, v)
-		ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value`
+	// sqlSetMeta bumps the document's updated_at and upserts the keys in
+	// one statement (one round trip); it returns no row when the document
+	// is absent, and then writes nothing.
+	sqlSetMeta = `WITH d AS (UPDATE documents SET updated_at = $2 WHERE id = $1 RETURNING id, basket_id),
+	m AS (INSERT INTO metadata (document_id, basket_id, key, vtype, value)
+		SELECT d.id, d.basket_id, f.k, f.t, f.v FROM d, unnest($3::text[], $4::int2[], $5::text[]) AS f(k, t, v)
+		ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value)
+	SELECT basket_id FROM d`
 	sqlDeleteMeta    = `DELETE FROM metadata WHERE document_id = $1 AND key = $2`
 	sqlDocumentCount = `SELECT count(*) FROM documents WHERE id = $1`
 
@@ -60,10 +65,21 @@ const (
 // usable only while fn runs.
 type tx struct {
 	b      *Backend
-	q      pgx.Tx
+	q      pgx.Tx // River's inserts only; everything else goes through p
+	p      *pipe
 	schema string
 	tenant string // "" for the local store
 	done   atomic.Bool
+	// refs is the reference count of a checksum that DocumentByChecksum
+	// read in the round trip of its lookup, for a ContentRefs call of the
+	// same checksum right after it (the engine adds a document that way:
+	// lock the content, look it up in the basket, count its references);
+	// every other call drops it (check).
+	refs struct {
+		sum string
+		n   int64
+		ok  bool
+	}
 	// counts are the basket counters' increments of the documents this
 	// transaction inserted, applied at its end (flushCounts): a basket's
 	// row is then locked only from there to the commit, so that
@@ -77,10 +93,12 @@ var (
 	_ driver.BatchTx = (*tx)(nil)
 )
 
-// flushCounts applies the basket counters' increments of the documents
-// the transaction inserted, baskets in id order (so that two transactions
-// never wait for each other's rows in opposite orders).
-func (t *tx) flushCounts(ctx context.Context) error {
+// flushCounts holds (see pipe) the updates of the basket counters by the
+// documents the transaction inserted, baskets in id order (so that two
+// transactions never wait for each other's rows in opposite orders); they
+// are sent with the commit, so that the rows stay locked for as short a
+// time as can be. It returns the error of an earlier held statement.
+func (t *tx) flushCounts() error {
 	ids := make([]string, 0, len(t.counts))
 	for id := range t.counts {
 		ids = append(ids, id)
@@ -88,8 +106,8 @@ func (t *tx) flushCounts(ctx context.Context) error {
 	sort.Strings(ids)
 	for _, id := range ids {
 		c := t.counts[id]
-		if _, err := t.q.Exec(ctx, sqlAddBasketCounts, id, c[0], c[1]); err != nil {
-			return t.b.wrap(err, "count documents of basket %q", id)
+		if err := t.p.later("count documents of basket "+id, sqlAddBasketCounts, id, c[0], c[1]); err != nil {
+			return err
 		}
 	}
 	t.counts = nil
@@ -98,6 +116,7 @@ func (t *tx) flushCounts(ctx context.Context) error {
 
 // check returns docex.ErrClosed once Write's fn has returned.
 func (t *tx) check() error {
+	t.refs.ok = false
 	if t.done.Load() {
 		return docex.Errorf(docex.ErrClosed, "postgres: transaction on %s has ended", t.schema)
 	}
@@ -109,7 +128,7 @@ func (t *tx) Basket(ctx context.Context, id string) (docex.Basket, error) {
 	if err := t.check(); err != nil {
 		return docex.Basket{}, err
 	}
-	return getBasket(ctx, t.b, t.q, sqlBasketByID, id)
+	return getBasket(ctx, t.b, t.p, sqlBasketByID, id)
 }
 
 // BasketByName returns the basket named name, docex.ErrNotFound.
@@ -117,7 +136,7 @@ func (t *tx) BasketByName(ctx context.Context, name string) (docex.Basket, error
 	if err := t.check(); err != nil {
 		return docex.Basket{}, err
 	}
-	return getBasket(ctx, t.b, t.q, sqlBasketByName, name)
+	return getBasket(ctx, t.b, t.p, sqlBasketByName, name)
 }
 
 // Baskets lists baskets ordered by name (byte order); docex.ErrInvalid for a bad page.
@@ -125,7 +144,7 @@ func (t *tx) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket, erro
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return listBaskets(ctx, t.b, t.q, page)
+	return listBaskets(ctx, t.b, t.p, page)
 }
 
 // Document returns the document with its metadata, or docex.ErrNotFound.
@@ -133,15 +152,46 @@ func (t *tx) Document(ctx context.Context, id string) (docex.Document, error) {
 	if err := t.check(); err != nil {
 		return docex.Document{}, err
 	}
-	return getDocument(ctx, t.b, t.q, sqlDocumentByID, id)
+	return getDocument(ctx, t.b, t.p, sqlDocumentByID, id)
 }
 
-// DocumentByChecksum returns the basket's document with the checksum, or docex.ErrNotFound.
+// DocumentByChecksum returns the basket's document with the checksum, or
+// docex.ErrNotFound. The tenant's references to the checksum are counted
+// in the same round trip, for ContentRefs.
 func (t *tx) DocumentByChecksum(ctx context.Context, basketID, checksum string) (docex.Document, error) {
 	if err := t.check(); err != nil {
 		return docex.Document{}, err
 	}
-	return getDocument(ctx, t.b, t.q, sqlDocumentByChecksum, basketID, checksum)
+	var batch pgx.Batch
+	batch.Queue(sqlDocumentByChecksum, basketID, checksum)
+	batch.Queue(sqlContentRefs, checksum)
+	res, err := t.p.send(ctx, &batch)
+	if err != nil {
+		return docex.Document{}, err
+	}
+	d, err := scanDoc(res.QueryRow())
+	var n int64
+	nerr := res.QueryRow().Scan(&n)
+	if cerr := res.Close(); nerr == nil {
+		nerr = cerr
+	}
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		err = docex.Errorf(docex.ErrNotFound, "document %v not found", []any{basketID, checksum})
+	case err != nil:
+		return docex.Document{}, t.b.wrap(err, "read document %v", []any{basketID, checksum})
+	default:
+		docs := []docex.Document{d}
+		if err := attachMeta(ctx, t.b, t.p, docs); err != nil {
+			return docex.Document{}, err
+		}
+		d = docs[0]
+	}
+	if nerr != nil {
+		return docex.Document{}, t.b.wrap(nerr, "count references to %q", checksum)
+	}
+	t.refs.sum, t.refs.n, t.refs.ok = checksum, n, true
+	return d, err
 }
 
 // Documents lists a basket's documents with metadata in page order; docex.ErrInvalid for a bad page.
@@ -150,14 +200,14 @@ func (t *tx) DocumentsByName(ctx context.Context, basketID, name string, page do
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return listDocumentsByName(ctx, t.b, t.q, basketID, name, page)
+	return listDocumentsByName(ctx, t.b, t.p, basketID, name, page)
 }
 
 func (t *tx) Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error) {
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return listDocuments(ctx, t.b, t.q, basketID, page)
+	return listDocuments(ctx, t.b, t.p, basketID, page)
 }
 
 // FindDocuments lists the basket's documents matching all filters and their total; docex.ErrInvalid without filters.
@@ -165,7 +215,7 @@ func (t *tx) FindDocuments(ctx context.Context, basketID string, filters []docex
 	if err := t.check(); err != nil {
 		return nil, 0, err
 	}
-	return findDocuments(ctx, t.b, t.q, basketID, filters, page)
+	return findDocuments(ctx, t.b, t.p, basketID, filters, page)
 }
 
 // ContentRefsAfter lists documents' content references in (checksum, id) order.
@@ -173,15 +223,21 @@ func (t *tx) ContentRefsAfter(ctx context.Context, afterSum, afterID string, lim
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return contentRefsAfter(ctx, t.b, t.q, afterSum, afterID, limit)
+	return contentRefsAfter(ctx, t.b, t.p, afterSum, afterID, limit)
 }
 
-// ContentRefs counts the tenant's documents with the checksum.
+// ContentRefs counts the tenant's documents with the checksum: the count
+// DocumentByChecksum read when it was the transaction's previous call, for
+// the same checksum.
 func (t *tx) ContentRefs(ctx context.Context, checksum string) (int64, error) {
+	refs := t.refs
 	if err := t.check(); err != nil {
 		return 0, err
 	}
-	return contentRefs(ctx, t.b, t.q, checksum)
+	if refs.ok && refs.sum == checksum {
+		return refs.n, nil
+	}
+	return contentRefs(ctx, t.b, t.p, checksum)
 }
 
 // Audit lists the tenant's audit log, newest first; docex.ErrInvalid for a bad page.
@@ -189,7 +245,7 @@ func (t *tx) Audit(ctx context.Context, page docex.Page) ([]docex.AuditEntry, er
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return listAudit(ctx, t.b, t.q, page)
+	return listAudit(ctx, t.b, t.p, page)
 }
 
 // OpenContent returns a reader over database content, or docex.ErrNotFound.
@@ -197,7 +253,7 @@ func (t *tx) OpenContent(ctx context.Context, checksum string) (io.ReadCloser, e
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return openContent(ctx, t.b, t.q, checksum)
+	return openContent(ctx, t.b, t.p, checksum)
 }
 
 // InsertBasket adds a basket; docex.ErrExists when the name (or id) is
@@ -206,8 +262,8 @@ func (t *tx) InsertBasket(ctx context.Context, bk docex.Basket) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	_, err := t.q.Exec(ctx, sqlInsertBasket, bk.ID, bk.Name, utcMicro(bk.CreatedAt))
-	if code, _ := pgError(err); code == codeUniqueViolation {
+	_, err := t.p.Exec(ctx, sqlInsertBasket, bk.ID, bk.Name, utcMicro(bk.CreatedAt))
+	if code, _ := stmtError(err); code == codeUniqueViolation {
 		return fmt.Errorf("%w: %w", docex.ErrExists, t.b.wrap(err, "basket %q", bk.Name))
 	}
 	return t.b.wrap(err, "insert basket %q", bk.Name)
@@ -219,7 +275,7 @@ func (t *tx) DeleteBasket(ctx context.Context, id string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	tag, err := t.q.Exec(ctx, sqlDeleteBasket, id)
+	tag, err := t.p.Exec(ctx, sqlDeleteBasket, id)
 	if err != nil {
 		return t.b.wrap(err, "delete basket %q", id)
 	}
@@ -254,7 +310,7 @@ func (t *tx) InsertDocument(ctx context.Context, d docex.Document) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.q.Exec(ctx, sqlInsertDocument, args...)
+	_, err = t.p.Exec(ctx, sqlInsertDocument, args...)
 	return t.inserted(d, err)
 }
 
@@ -296,7 +352,10 @@ func (t *tx) InsertDocuments(ctx context.Context, docs []docex.Document, audit [
 	if batch.Len() == 0 {
 		return nil
 	}
-	res := t.q.SendBatch(ctx, &batch)
+	res, err := t.p.send(ctx, &batch)
+	if err != nil {
+		return err
+	}
 	defer res.Close()
 	for _, d := range docs {
 		_, err := res.Exec()
@@ -312,8 +371,8 @@ func (t *tx) InsertDocuments(ctx context.Context, docs []docex.Document, audit [
 	return t.b.wrap(res.Close(), "insert documents")
 }
 
-// ReplaceContents implements driver.BatchTx: upserts sent in one round
-// trip.
+// ReplaceContents implements driver.BatchTx: the upserts are held (see
+// pipe) and sent with the transaction's next statement.
 func (t *tx) ReplaceContents(ctx context.Context, checksums []string, data [][]byte) error {
 	if err := t.check(); err != nil {
 		return err
@@ -321,28 +380,22 @@ func (t *tx) ReplaceContents(ctx context.Context, checksums []string, data [][]b
 	if len(checksums) != len(data) {
 		return docex.Errorf(docex.ErrInvalid, "ReplaceContents: %d checksums, %d contents", len(checksums), len(data))
 	}
-	var batch pgx.Batch
 	for i, sum := range checksums {
 		d := data[i]
 		if d == nil {
 			d = []byte{}
 		}
-		batch.Queue(sqlReplaceContent, sum, d)
-	}
-	res := t.q.SendBatch(ctx, &batch)
-	defer res.Close()
-	for _, sum := range checksums {
-		if _, err := res.Exec(); err != nil {
-			return t.b.wrap(err, "store content %q", sum)
+		if err := t.p.later("store content "+sum, sqlReplaceContent, sum, d); err != nil {
+			return err
 		}
 	}
-	return t.b.wrap(res.Close(), "store contents")
+	return nil
 }
 
 // inserted maps the error of inserting d, and counts d in its basket's
 // counters when it was inserted.
 func (t *tx) inserted(d docex.Document, err error) error {
-	switch code, con := pgError(err); {
+	switch code, con := stmtError(err); {
 	case err == nil:
 		if t.counts == nil {
 			t.counts = map[string]*[2]int64{}
@@ -376,22 +429,22 @@ func (t *tx) UpdateContent(ctx context.Context, id string, size int64, checksum,
 	}
 	var basketID string
 	var oldSize int64
-	err := t.q.QueryRow(ctx, sqlLockDocument, id).Scan(&basketID, &oldSize)
+	err := t.p.QueryRow(ctx, sqlLockDocument, id).Scan(&basketID, &oldSize)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return docex.Errorf(docex.ErrNotFound, "document %q not found", id)
 	}
 	if err != nil {
 		return t.b.wrap(err, "update document %q", id)
 	}
-	_, err = t.q.Exec(ctx, sqlUpdateContent, id, size, checksum, contentType, utcMicro(updatedAt))
-	if code, con := pgError(err); code == codeUniqueViolation && con == conDocumentsChecksum {
+	_, err = t.p.Exec(ctx, sqlUpdateContent, id, size, checksum, contentType, utcMicro(updatedAt))
+	if code, con := stmtError(err); code == codeUniqueViolation && con == conDocumentsChecksum {
 		return fmt.Errorf("%w: %w", docex.ErrDuplicateContent, t.b.wrap(err, "update document %q", id))
 	}
 	if err != nil {
 		return t.b.wrap(err, "update document %q", id)
 	}
 	if size != oldSize {
-		if _, err := t.q.Exec(ctx, sqlAddBasketBytes, basketID, size-oldSize); err != nil {
+		if _, err := t.p.Exec(ctx, sqlAddBasketBytes, basketID, size-oldSize); err != nil {
 			return t.b.wrap(err, "update basket %q", basketID)
 		}
 	}
@@ -404,7 +457,7 @@ func (t *tx) DeleteDocument(ctx context.Context, id string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	tag, err := t.q.Exec(ctx, sqlDeleteDocument, id)
+	tag, err := t.p.Exec(ctx, sqlDeleteDocument, id)
 	if err != nil {
 		return t.b.wrap(err, "delete document %q", id)
 	}
@@ -426,17 +479,10 @@ func (t *tx) SetMetadata(ctx context.Context, docID string, kv map[string]docex.
 		return err
 	}
 	var basketID string
-	err = t.q.QueryRow(ctx, sqlTouchDocument, docID, utcMicro(updatedAt)).Scan(&basketID)
+	err = t.p.QueryRow(ctx, sqlSetMeta, docID, utcMicro(updatedAt), keys, types, values).Scan(&basketID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return docex.Errorf(docex.ErrNotFound, "document %q not found", docID)
 	}
-	if err != nil {
-		return t.b.wrap(err, "set metadata of %q", docID)
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	_, err = t.q.Exec(ctx, sqlUpsertMeta, docID, basketID, keys, types, values)
 	return t.b.wrap(err, "set metadata of %q", docID)
 }
 
@@ -446,13 +492,13 @@ func (t *tx) DeleteMetadata(ctx context.Context, docID, key string, updatedAt ti
 	if err := t.check(); err != nil {
 		return err
 	}
-	tag, err := t.q.Exec(ctx, sqlDeleteMeta, docID, key)
+	tag, err := t.p.Exec(ctx, sqlDeleteMeta, docID, key)
 	if err != nil {
 		return t.b.wrap(err, "delete metadata %q of %q", key, docID)
 	}
 	if tag.RowsAffected() == 0 {
 		var n int64
-		if err := t.q.QueryRow(ctx, sqlDocumentCount, docID).Scan(&n); err != nil {
+		if err := t.p.QueryRow(ctx, sqlDocumentCount, docID).Scan(&n); err != nil {
 			return t.b.wrap(err, "delete metadata %q of %q", key, docID)
 		}
 		if n == 0 {
@@ -461,21 +507,23 @@ func (t *tx) DeleteMetadata(ctx context.Context, docID, key string, updatedAt ti
 		return docex.Errorf(docex.ErrNotFound, "document %q has no metadata %q", docID, key)
 	}
 	var basketID string
-	err = t.q.QueryRow(ctx, sqlTouchDocument, docID, utcMicro(updatedAt)).Scan(&basketID)
+	err = t.p.QueryRow(ctx, sqlTouchDocument, docID, utcMicro(updatedAt)).Scan(&basketID)
 	return t.b.wrap(err, "delete metadata %q of %q", key, docID)
 }
 
 // LockContent takes a transaction-scoped advisory lock on a hash of
 // (schema, checksum). A hash collision only serialises more than needed.
+// The lock statement is held (see pipe): the lock is taken before the
+// transaction's next statement runs, in that statement's round trip.
 func (t *tx) LockContent(ctx context.Context, checksum string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	_, err := t.q.Exec(ctx, sqlAdvisoryLock, lockKey("content", t.schema, checksum))
-	return t.b.wrap(err, "lock content %q", checksum)
+	return t.p.later("lock content "+checksum, sqlAdvisoryLock, lockKey("content", t.schema, checksum))
 }
 
-// AppendAudit records e in the tenant's audit log.
+// AppendAudit records e in the tenant's audit log; the insert is held
+// (see pipe) and sent with the transaction's next statement.
 func (t *tx) AppendAudit(ctx context.Context, e docex.AuditEntry) error {
 	if err := t.check(); err != nil {
 		return err
@@ -484,11 +532,12 @@ func (t *tx) AppendAudit(ctx context.Context, e docex.AuditEntry) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.q.Exec(ctx, sqlAppendAudit, args...)
-	return t.b.wrap(err, "append audit")
+	return t.p.later("append audit", sqlAppendAudit, args...)
 }
 
-// PutContent stores content; an existing checksum is left as it is.
+// PutContent stores content; an existing checksum is left as it is. The
+// insert is held (see pipe) and sent with the transaction's next
+// statement.
 func (t *tx) PutContent(ctx context.Context, checksum string, data []byte) error {
 	if err := t.check(); err != nil {
 		return err
@@ -496,15 +545,15 @@ func (t *tx) PutContent(ctx context.Context, checksum string, data []byte) error
 	if data == nil {
 		data = []byte{}
 	}
-	_, err := t.q.Exec(ctx, sqlPutContent, checksum, data)
-	return t.b.wrap(err, "store content %q", checksum)
+	return t.p.later("store content "+checksum, sqlPutContent, checksum, data)
 }
 
-// DeleteContent removes stored content; absent is not an error.
+// DeleteContent removes stored content; absent is not an error. The
+// delete is held (see pipe) and sent with the transaction's next
+// statement.
 func (t *tx) DeleteContent(ctx context.Context, checksum string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	_, err := t.q.Exec(ctx, sqlDelContent, checksum)
-	return t.b.wrap(err, "delete content %q", checksum)
+	return t.p.later("delete content "+checksum, sqlDelContent, checksum)
 }

@@ -1,0 +1,308 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// roundTrips counts the statements and batches the backend sends (each
+// one round trip once its statements are prepared), leaving out the
+// session reset of a released connection.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if d.SQL != resetSessionSQL {
+		r.n.Add(1)
+	}
+	return ctx
+}
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// countingStore returns a tenant store on one pooled connection whose
+// round trips rt counts.
+func countingStore(t *testing.T) (driver.TenantStore, *roundTrips) {
+	t.Helper()
+	_, st, rt := countingBackend(t)
+	return st, rt
+}
+
+func countingBackend(t *testing.T) (*Backend, driver.TenantStore, *roundTrips) {
+	t.Helper()
+	b := bootstrapped(t, Config{MaxConns: 1}, true)
+	pc := b.pool.Config()
+	rt := &roundTrips{}
+	pc.ConnConfig.Tracer = rt
+	pool, err := pgxpool.NewWithConfig(bg, pc)
+	must(t, err)
+	b.pool.Close()
+	b.pool = pool
+	return b, openStore(t, b, "acme"), rt
+}
+
+// TestRoundTrips: the statements a pipeline step's commit makes for a
+// derived document (the input's metadata, the content lock and checks,
+// the document, its content, the audit entries) share round trips: the
+// statements nobody waits for are sent with the next one that is waited
+// for, or with the commit, and the tenant check with the begin.
+func TestRoundTrips(t *testing.T) {
+	st, rt := countingStore(t)
+	now := time.Now()
+	bk := docex.Basket{ID: newID(), Name: "in", CreatedAt: now}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) }))
+	input := docex.Document{ID: newID(), BasketID: bk.ID, Name: "in.txt", ContentType: "text/plain", Size: 1,
+		Checksum: strings.Repeat("a", 64), CreatedAt: now, UpdatedAt: now, Metadata: map[string]docex.Value{}}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertDocument(bg, input) }))
+	step := func(i int) error {
+		return st.Write(bg, func(tx driver.Tx) error {
+			if _, err := tx.Basket(bg, bk.ID); err != nil {
+				return err
+			}
+			if err := tx.SetMetadata(bg, input.ID, map[string]docex.Value{"n": docex.Number(float64(i)), "lang": docex.String("en")}, now); err != nil {
+				return err
+			}
+			if err := tx.AppendAudit(bg, testAudit("metadata.set")); err != nil {
+				return err
+			}
+			sum := strings.Repeat(string(rune('b'+i)), 64)
+			if err := tx.LockContent(bg, sum); err != nil {
+				return err
+			}
+			if _, err := tx.DocumentByChecksum(bg, bk.ID, sum); !errors.Is(err, docex.ErrNotFound) {
+				t.Fatalf("DocumentByChecksum: %v, want ErrNotFound", err)
+			}
+			if n, err := tx.ContentRefs(bg, sum); err != nil || n != 0 {
+				t.Fatalf("ContentRefs = %d, %v", n, err)
+			}
+			d := docex.Document{ID: newID(), BasketID: bk.ID, Name: "out.txt", ContentType: "text/plain", Size: 3,
+				Checksum: sum, CreatedAt: now, UpdatedAt: now, Metadata: map[string]docex.Value{"part": docex.Number(1)}}
+			if err := tx.InsertDocument(bg, d); err != nil {
+				return err
+			}
+			if err := tx.AppendAudit(bg, testAudit("document.add")); err != nil {
+				return err
+			}
+			if err := tx.DeleteContent(bg, sum); err != nil {
+				return err
+			}
+			return tx.PutContent(bg, sum, []byte("out"))
+		})
+	}
+	must(t, step(0)) // prepares the statements on the connection
+	before := rt.n.Load()
+	must(t, step(1))
+	// begin with the tenant check, Basket, SetMetadata,
+	// DocumentByChecksum (with the lock and the audit entry before it, the
+	// reference count for ContentRefs after it), InsertDocument, the held
+	// statements with the basket counters and the commit.
+	if got, want := rt.n.Load()-before, int64(6); got != want {
+		t.Errorf("a step's commit took %d round trips, want %d", got, want)
+	}
+	// A read: begin with the tenant check, the query, commit.
+	before = rt.n.Load()
+	got, err := st.Basket(bg, bk.ID)
+	must(t, err)
+	if n := rt.n.Load() - before; n != 3 {
+		t.Errorf("a read took %d round trips, want 3", n)
+	}
+	if got.DocumentCount != 3 || got.Bytes != 7 {
+		t.Errorf("basket counters %d documents, %d bytes; want 3, 7", got.DocumentCount, got.Bytes)
+	}
+	audit, err := st.Audit(bg, docex.Page{})
+	must(t, err)
+	if len(audit) != 4 {
+		t.Errorf("%d audit entries, want 4", len(audit))
+	}
+}
+
+// TestHeldStatementError: a held statement that fails (an audit entry
+// PostgreSQL rejects: text with a NUL byte) is reported by the call that
+// sends it, untyped (not as that call's own unique violation), by every
+// later call, and by Write even when fn ignores it; nothing commits.
+func TestHeldStatementError(t *testing.T) {
+	st, _ := countingStore(t)
+	now := time.Now()
+	bk := docex.Basket{ID: newID(), Name: "in", CreatedAt: now}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) }))
+	bad := testAudit("bad")
+	bad.Target = "a\x00b"
+	var appendErr, insertErr, laterErr error
+	err := st.Write(bg, func(tx driver.Tx) error {
+		appendErr = tx.AppendAudit(bg, bad)
+		// A taken basket name: its own error would be ErrExists.
+		insertErr = tx.InsertBasket(bg, docex.Basket{ID: newID(), Name: "in", CreatedAt: now})
+		laterErr = tx.AppendAudit(bg, testAudit("good"))
+		return nil
+	})
+	if appendErr != nil {
+		t.Fatalf("AppendAudit = %v, want nil (held)", appendErr)
+	}
+	if insertErr == nil || errors.Is(insertErr, docex.ErrExists) || !strings.Contains(insertErr.Error(), "append audit") {
+		t.Fatalf("InsertBasket after a failing held statement = %v, want the audit entry's error", insertErr)
+	}
+	if !errors.Is(laterErr, insertErr) || !errors.Is(err, insertErr) {
+		t.Fatalf("later call = %v, Write = %v, want %v", laterErr, err, insertErr)
+	}
+
+	// fn ignores the held error: Write still fails and nothing commits.
+	err = st.Write(bg, func(tx driver.Tx) error {
+		_ = tx.AppendAudit(bg, testAudit("good"))
+		_ = tx.AppendAudit(bg, bad)
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "append audit") {
+		t.Fatalf("Write = %v, want the audit entry's error", err)
+	}
+	audit, err := st.Audit(bg, docex.Page{})
+	must(t, err)
+	if len(audit) != 0 {
+		t.Fatalf("%d audit entries committed, want 0", len(audit))
+	}
+}
+
+// TestContentRefsAfterLookup: ContentRefs answers from the count read
+// with DocumentByChecksum only right after it, for the same checksum.
+func TestContentRefsAfterLookup(t *testing.T) {
+	st, rt := countingStore(t)
+	now := time.Now()
+	bk := docex.Basket{ID: newID(), Name: "in", CreatedAt: now}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) }))
+	sum, other := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	doc := func(sum string) docex.Document {
+		return docex.Document{ID: newID(), BasketID: bk.ID, Name: "d", ContentType: "text/plain", Size: 1,
+			Checksum: sum, CreatedAt: now, UpdatedAt: now, Metadata: map[string]docex.Value{}}
+	}
+	refs := func(tx driver.Tx, sum string, want int64) {
+		t.Helper()
+		if n, err := tx.ContentRefs(bg, sum); err != nil || n != want {
+			t.Fatalf("ContentRefs(%.4s) = %d, %v; want %d", sum, n, err, want)
+		}
+	}
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		if _, err := tx.DocumentByChecksum(bg, bk.ID, sum); !errors.Is(err, docex.ErrNotFound) {
+			t.Fatalf("DocumentByChecksum = %v, want ErrNotFound", err)
+		}
+		n := rt.n.Load()
+		refs(tx, sum, 0)
+		if rt.n.Load() != n {
+			t.Fatal("ContentRefs right after DocumentByChecksum made a round trip")
+		}
+		// Another call in between: counted again.
+		if _, err := tx.DocumentByChecksum(bg, bk.ID, sum); !errors.Is(err, docex.ErrNotFound) {
+			t.Fatalf("DocumentByChecksum = %v, want ErrNotFound", err)
+		}
+		if err := tx.InsertDocument(bg, doc(sum)); err != nil {
+			return err
+		}
+		refs(tx, sum, 1)
+		// Another checksum: counted.
+		if _, err := tx.DocumentByChecksum(bg, bk.ID, sum); err != nil {
+			return err
+		}
+		refs(tx, other, 0)
+		// Found: the count comes with it too.
+		if _, err := tx.DocumentByChecksum(bg, bk.ID, sum); err != nil {
+			return err
+		}
+		refs(tx, sum, 1)
+		return nil
+	}))
+}
+
+// TestArrayLookupsUnprepared: the lookups by an array of keys (metadata of
+// documents, documents by checksums and their references, steps of jobs,
+// cache entries, jobs) are not prepared
+// statements, whose cached generic plan, made while a new tenant's table
+// was small, would stay a sequential scan as the table grows.
+func TestArrayLookupsUnprepared(t *testing.T) {
+	b, st, _ := countingBackend(t)
+	now := time.Now()
+	bk := docex.Basket{ID: newID(), Name: "in", CreatedAt: now}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) }))
+	d := docex.Document{ID: newID(), BasketID: bk.ID, Name: "d", ContentType: "text/plain", Size: 1,
+		Checksum: strings.Repeat("a", 64), CreatedAt: now, UpdatedAt: now, Metadata: map[string]docex.Value{"k": docex.String("v")}}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertDocument(bg, d) }))
+	pr := st.(driver.PipelineReader)
+	for range 10 {
+		got, err := st.Document(bg, d.ID)
+		must(t, err)
+		if got.Metadata["k"].Str() != "v" {
+			t.Fatalf("metadata %v", got.Metadata)
+		}
+		must(t, st.Write(bg, func(tx driver.Tx) error {
+			if _, err := tx.DocumentByChecksum(bg, bk.ID, d.Checksum); err != nil {
+				return err
+			}
+			ct := tx.(driver.ChecksumTx)
+			if err := ct.LockContents(bg, []string{d.Checksum}); err != nil {
+				return err
+			}
+			docs, err := ct.DocumentsByChecksums(bg, bk.ID, []string{d.Checksum})
+			if err != nil || docs[d.Checksum].Metadata["k"].Str() != "v" {
+				t.Fatalf("DocumentsByChecksums = %v, %v", docs, err)
+			}
+			refs, err := ct.ContentRefsOf(bg, []string{d.Checksum})
+			if err != nil || refs[d.Checksum] != 1 {
+				t.Fatalf("ContentRefsOf = %v, %v", refs, err)
+			}
+			return nil
+		}))
+		_, err = pr.JobsByID(bg, []string{"j"})
+		must(t, err)
+		_, err = pr.StepsOfJobs(bg, []string{"j"})
+		must(t, err)
+		_, err = pr.CacheEntries(bg, []string{"k"})
+		must(t, err)
+	}
+	var n int64
+	var which *string
+	// The pool's only connection: the session that ran the lookups.
+	must(t, b.pool.QueryRow(bg, `SELECT count(*), string_agg(statement, '; ') FROM pg_prepared_statements WHERE statement LIKE '%= ANY($%' AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&n, &which))
+	if n != 0 {
+		t.Fatalf("%d lookups by an array of keys are prepared statements: %s", n, *which)
+	}
+}
+
+// TestTenantCheckExecModes: the tenant check runs with the begin in one
+// batch under every exec mode a DSN can choose, on a connection where it
+// is not prepared yet and on one where it is; a dropped schema is still
+// reported as docex.ErrCorrupt.
+func TestTenantCheckExecModes(t *testing.T) {
+	for _, mode := range []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			b, err := Open(bg, Config{DSN: newDatabase(t) + "&default_query_exec_mode=" + mode, MaxConns: 1})
+			must(t, err)
+			t.Cleanup(func() { b.Close() })
+			_, err = b.Bootstrap(bg, testInfo(true))
+			must(t, err)
+			st := openStore(t, b, "alpha")
+			for i := range 3 {
+				addBasket(t, st, fmt.Sprintf("b%d", i))
+				list, err := st.Baskets(bg, docex.Page{})
+				must(t, err)
+				if len(list) != i+1 {
+					t.Fatalf("%d baskets, want %d", len(list), i+1)
+				}
+			}
+			exec(t, b, `DROP SCHEMA docex_t_alpha CASCADE`)
+			_, err = st.Baskets(bg, docex.Page{})
+			wantErr(t, err, docex.ErrCorrupt)
+			wantErr(t, addBasketErr(st, "x"), docex.ErrCorrupt)
+		})
+	}
+}
