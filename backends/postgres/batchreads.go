@@ -10,18 +10,19 @@ import (
 )
 
 // The statements of driver.BatchReader: one query each, whatever the
-// number of ids (and one for the documents' metadata).
+// number of ids (and one for the documents' metadata), unprepared as the
+// other lookups by an array of keys (see sqlMetaOf).
 const (
 	sqlDocumentsByID = `SELECT ` + docCols + ` FROM documents WHERE id = ANY($1)`
 	sqlDerivedAmong  = `SELECT DISTINCT derived_id FROM lineage WHERE derived_id = ANY($1)`
 )
 
-func documentsByID(ctx context.Context, b *Backend, q pgx.Tx, ids []string) (map[string]docex.Document, error) {
+func documentsByID(ctx context.Context, b *Backend, q querier, ids []string) (map[string]docex.Document, error) {
 	out := map[string]docex.Document{}
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := q.Query(ctx, sqlDocumentsByID, ids)
+	rows, err := q.Query(ctx, sqlDocumentsByID, pgx.QueryExecModeExec, ids)
 	if err != nil {
 		return nil, b.wrap(err, "read documents")
 	}
@@ -38,12 +39,12 @@ func documentsByID(ctx context.Context, b *Backend, q pgx.Tx, ids []string) (map
 	return out, nil
 }
 
-func derivedAmong(ctx context.Context, b *Backend, q pgx.Tx, ids []string) (map[string]bool, error) {
+func derivedAmong(ctx context.Context, b *Backend, q querier, ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := q.Query(ctx, sqlDerivedAmong, ids)
+	rows, err := q.Query(ctx, sqlDerivedAmong, pgx.QueryExecModeExec, ids)
 	if err != nil {
 		return nil, b.wrap(err, "read lineage")
 	}
@@ -69,7 +70,7 @@ func (t *tx) DocumentsByID(ctx context.Context, ids []string) (map[string]docex.
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return documentsByID(ctx, t.b, t.q, ids)
+	return documentsByID(ctx, t.b, t.p, ids)
 }
 
 // DerivedAmong implements driver.BatchReader.
@@ -77,7 +78,7 @@ func (t *tx) DerivedAmong(ctx context.Context, ids []string) (map[string]bool, e
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return derivedAmong(ctx, t.b, t.q, ids)
+	return derivedAmong(ctx, t.b, t.p, ids)
 }
 
 var (

@@ -25,7 +25,10 @@ func (t *tx) UpdateJobs(ctx context.Context, jobs []driver.JobRecord) error {
 		}
 		batch.Queue(sqlUpdateJob, j.ID, j.State, j.Attempts, utcMicro(j.RunAt), j.ErrorCode, j.Error, j.Detail, utcMicro(j.UpdatedAt))
 	}
-	res := t.q.SendBatch(ctx, &batch)
+	res, err := t.p.send(ctx, &batch) // after the held statements (see pipe)
+	if err != nil {
+		return err
+	}
 	defer res.Close()
 	for _, j := range jobs {
 		tag, err := res.Exec()
