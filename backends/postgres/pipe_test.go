@@ -306,3 +306,28 @@ func TestTenantCheckExecModes(t *testing.T) {
 		})
 	}
 }
+
+// TestFreshConnectionCheck: on a new connection the tenant check is not
+// prepared yet, and the transaction begins in two round trips (no batch
+// that fails to prepare it, which the server would log as an error); on
+// the same connection afterwards, in one.
+func TestFreshConnectionCheck(t *testing.T) {
+	b, st, _ := countingBackend(t)
+	bk := docex.Basket{ID: newID(), Name: "in", CreatedAt: time.Now()}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) }))
+	pc := b.pool.Config()
+	rt := &roundTrips{}
+	pc.ConnConfig.Tracer = rt
+	pool, err := pgxpool.NewWithConfig(bg, pc)
+	must(t, err)
+	b.pool.Close()
+	b.pool = pool
+	for i, want := range []int64{4, 3} {
+		before := rt.n.Load()
+		_, err := st.Basket(bg, bk.ID)
+		must(t, err)
+		if n := rt.n.Load() - before; n != want {
+			t.Errorf("read %d on the connection took %d round trips, want %d", i+1, n, want)
+		}
+	}
+}

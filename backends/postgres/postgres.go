@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"sync"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -105,6 +106,10 @@ type Backend struct {
 	// checkSQL can then never be sent in the batch that sets the
 	// search_path (see beginChecked).
 	pipelineCheck bool
+	// checked holds the connections (*pgx.Conn) on which checkSQL has been
+	// prepared, so that beginChecked pipelines it from the start; a
+	// connection leaves it when it closes.
+	checked sync.Map
 
 	tenantPluginSQL, systemPluginSQL pluginSQL
 
@@ -157,6 +162,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		pc.ConnConfig.RuntimeParams["application_name"] = "docex"
 	}
 	pc.AfterRelease = resetSession
+	pc.BeforeClose = func(c *pgx.Conn) { b.checked.Delete(c) }
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, b.wrap(err, "connect to %s", b.dsn)

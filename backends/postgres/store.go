@@ -95,7 +95,8 @@ func (b *Backend) inTenantCommit(ctx context.Context, s *store, mode pgx.TxAcces
 		return b.wrap(err, "begin transaction on %s", schema)
 	}
 	defer conn.Release() // after the Rollback below
-	tx, c, err := b.beginChecked(ctx, conn.Conn(), s, mode, b.pipelineCheck)
+	_, checked := b.checked.Load(conn.Conn())
+	tx, c, err := b.beginChecked(ctx, conn.Conn(), s, mode, b.pipelineCheck && checked)
 	if err != nil {
 		return err
 	}
@@ -142,9 +143,10 @@ func (b *Backend) inTenantCommit(ctx context.Context, s *store, mode pgx.TxAcces
 
 // beginChecked begins a transaction on c, sets its search_path and runs
 // checkSQL, in one round trip (a pgx batch): pipelined, when checkSQL is
-// already prepared on c (pgx's statement cache), or else (with pipelined
-// false, or when the batch fails to prepare it: it cannot be prepared
-// before the search_path is set) in two, which prepares it. It returns
+// already prepared on c (pgx's statement cache; b.checked), or else (with
+// pipelined false, or when the batch fails to prepare it, as after an
+// eviction from the cache: it cannot be prepared before the search_path
+// is set) in two, which prepares it. It returns
 // the transaction (to roll back when the caller is done) and the check's
 // result, or an error (the transaction then rolled back): docex.ErrCorrupt
 // when the schema is missing.
@@ -188,7 +190,9 @@ func (b *Backend) beginChecked(ctx context.Context, c *pgx.Conn, s *store, mode 
 		}
 	}
 	if err == nil && !pipelined {
-		err = tx.QueryRow(ctx, sql, args...).Scan(dest...)
+		if err = tx.QueryRow(ctx, sql, args...).Scan(dest...); err == nil {
+			b.checked.Store(c, struct{}{})
+		}
 	}
 	if err != nil {
 		res.Close()
