@@ -170,6 +170,16 @@ type ContentRef struct {
 }
 
 // Tx is a write transaction on one tenant store.
+//
+// A write whose caller needs neither a result nor a typed error
+// (AppendAudit, PutContent, DeleteContent, LockContent and the batch
+// forms of these) may be held back by the backend and sent with the
+// transaction's next statement (PostgreSQL does, to save round trips):
+// it then returns nil at once, and its error comes back from the
+// transaction's next call or from Write, which rolls the transaction
+// back. Held statements run in the order given and before any later
+// statement: a content lock is held before the next read, so code that
+// acts outside the database under the lock must run a statement first.
 type Tx interface {
 	Reader
 	PipelineWriter
