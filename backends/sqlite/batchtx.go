@@ -14,13 +14,24 @@ import (
 // tenant's write transactions are serialised).
 func (t *tx) LockContents(context.Context, []string) error { return nil }
 
-// DocumentsByChecksums implements driver.ChecksumTx: one query per
-// maxInParams checksums, and one for the metadata.
+// DocumentsByChecksums implements driver.ChecksumTx.
 func (r reader) DocumentsByChecksums(ctx context.Context, basketID string, checksums []string) (map[string]docex.Document, error) {
+	docs, err := r.documentsIn(ctx, `d.basket_id = ? AND d.checksum`, []any{basketID}, checksums)
+	out := make(map[string]docex.Document, len(docs))
+	for _, d := range docs {
+		out[d.Checksum] = d
+	}
+	return out, err
+}
+
+// documentsIn returns, with their metadata, the documents where "cond IN
+// (keys)" holds; cond's own parameters are pre. One query per maxInParams
+// keys, and one per maxInParams documents for the metadata.
+func (r reader) documentsIn(ctx context.Context, cond string, pre []any, keys []string) ([]docex.Document, error) {
 	var docs []docex.Document
-	err := inChunks(checksums, func(list string, args []any) error {
-		rows, err := r.q.QueryContext(ctx, `SELECT `+docCols+` FROM documents d WHERE d.basket_id = ? AND d.checksum IN (`+list+`)`,
-			append([]any{basketID}, args...)...)
+	err := inChunks(keys, func(list string, args []any) error {
+		rows, err := r.q.QueryContext(ctx, `SELECT `+docCols+` FROM documents d WHERE `+cond+` IN (`+list+`)`, // cond is a constant
+			append(append([]any{}, pre...), args...)...)
 		if err != nil {
 			return err
 		}
@@ -37,14 +48,12 @@ func (r reader) DocumentsByChecksums(ctx context.Context, basketID string, check
 	if err != nil {
 		return nil, err
 	}
-	if err := r.loadMeta(ctx, docs); err != nil {
-		return nil, err
+	for start := 0; start < len(docs); start += maxInParams {
+		if err := r.loadMeta(ctx, docs[start:min(len(docs), start+maxInParams)]); err != nil {
+			return nil, err
+		}
 	}
-	out := make(map[string]docex.Document, len(docs))
-	for _, d := range docs {
-		out[d.Checksum] = d
-	}
-	return out, nil
+	return docs, nil
 }
 
 // ContentRefsOf implements driver.ChecksumTx.
@@ -86,35 +95,12 @@ var _ driver.JobsTx = (*tx)(nil)
 
 // DocumentsByID implements driver.BatchReader.
 func (r reader) DocumentsByID(ctx context.Context, ids []string) (map[string]docex.Document, error) {
-	var docs []docex.Document
-	err := inChunks(ids, func(list string, args []any) error {
-		rows, err := r.q.QueryContext(ctx, `SELECT `+docCols+` FROM documents d WHERE d.id IN (`+list+`)`, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			d, err := scanDoc(rows)
-			if err != nil {
-				return err
-			}
-			docs = append(docs, d)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	for start := 0; start < len(docs); start += maxInParams {
-		if err := r.loadMeta(ctx, docs[start:min(len(docs), start+maxInParams)]); err != nil {
-			return nil, err
-		}
-	}
+	docs, err := r.documentsIn(ctx, `d.id`, nil, ids)
 	out := make(map[string]docex.Document, len(docs))
 	for _, d := range docs {
 		out[d.ID] = d
 	}
-	return out, nil
+	return out, err
 }
 
 // DerivedAmong implements driver.BatchReader.
