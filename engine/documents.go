@@ -269,19 +269,14 @@ type putNew struct {
 // add queues c for Put when nothing refers to its checksum; the caller
 // holds the content lock.
 func (p *putNew) add(ctx context.Context, tx driver.Tx, c driver.Staged) error {
-	sum := c.Checksum()
-	if p.seen[sum] {
+	if p.seen[c.Checksum()] {
 		return nil
 	}
-	n, err := tx.ContentRefs(ctx, sum)
-	if err != nil || n > 0 {
+	n, err := tx.ContentRefs(ctx, c.Checksum())
+	if err != nil {
 		return err
 	}
-	if p.seen == nil {
-		p.seen = map[string]bool{}
-	}
-	p.seen[sum] = true
-	p.staged = append(p.staged, c)
+	p.addKnown(c, n)
 	return nil
 }
 

@@ -473,7 +473,7 @@ type stepPlugins struct {
 	mu    sync.Mutex
 	m     map[string]stepPlugin
 	cache map[string]*driver.CacheEntry // prefetched step cache entries (nil: none)
-	held  int64                         // bytes of derived content the executions hold (see hold)
+	held  int64                         // bytes of derived content the executions hold (see take)
 }
 
 // Derived content passed on in memory to the next step: a document of at
