@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -11,14 +12,26 @@ import (
 	"github.com/docex-dev/docex/driver"
 )
 
-// The statements of driver.ChecksumTx: one round trip each, whatever the
-// number of checksums. The advisory locks are taken in the order of the
-// array, which LockContents sorts. The lookups run unprepared, as the
-// other lookups by an array of keys (see sqlMetaOf).
+// The statements of driver.ChecksumTx. The advisory locks are taken in
+// the order of the array, which LockContents sorts. The lookup
+// (sqlChecksumLookup) runs unprepared, as the other lookups by an array of
+// keys (see sqlMetaOf), and reads, for each distinct checksum, the
+// tenant's references to it, the basket's document with it (if any) and
+// that document's metadata, in one statement: each through its own index
+// (a lookup per key in a nested loop, the LATERAL subqueries being
+// neither flattened nor aggregated over the table), whatever the size of
+// the tables and whether or not they were ever analyzed. Written as
+// "checksum = ANY($2)", a tenant whose tables were never analyzed (no
+// statistics: each of the array's keys is taken to match 0.5% of the rows)
+// read every document of the basket, or of the tenant, at each call.
 const (
-	sqlAdvisoryLocks        = `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`
-	sqlDocumentsByChecksums = `SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND checksum = ANY($2)`
-	sqlContentRefsOf        = `SELECT checksum, count(*) FROM documents WHERE checksum = ANY($1) GROUP BY checksum`
+	sqlAdvisoryLocks  = `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`
+	sqlChecksumLookup = `SELECT c.sum, (SELECT count(*) FROM documents r WHERE r.checksum = c.sum),
+		d.id, d.basket_id, d.name, d.content_type, d.size, d.checksum, d.status, d.created_at, d.updated_at, m.keys, m.types, m.vals
+	FROM (SELECT DISTINCT unnest($2::text[])) AS c(sum)
+	LEFT JOIN LATERAL (SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND checksum = c.sum LIMIT 1) AS d ON true
+	LEFT JOIN LATERAL (SELECT array_agg(key) AS keys, array_agg(vtype) AS types, array_agg(value) AS vals
+		FROM metadata WHERE document_id = d.id) AS m ON true`
 )
 
 // LockContents implements driver.ChecksumTx: the advisory locks of
@@ -40,8 +53,9 @@ func (t *tx) LockContents(ctx context.Context, checksums []string) error {
 	return t.p.later(fmt.Sprintf("lock %d contents", len(keys)), sqlAdvisoryLocks, keys)
 }
 
-// DocumentsByChecksums implements driver.ChecksumTx: the documents in one
-// query and their metadata in another.
+// DocumentsByChecksums implements driver.ChecksumTx in one statement
+// (sqlChecksumLookup), which also counts the tenant's references to each
+// checksum, for a ContentRefsOf call right after it.
 func (t *tx) DocumentsByChecksums(ctx context.Context, basketID string, checksums []string) (map[string]docex.Document, error) {
 	if err := t.check(); err != nil {
 		return nil, err
@@ -50,42 +64,84 @@ func (t *tx) DocumentsByChecksums(ctx context.Context, basketID string, checksum
 	if len(checksums) == 0 {
 		return out, nil
 	}
-	rows, err := t.p.Query(ctx, sqlDocumentsByChecksums, pgx.QueryExecModeExec, basketID, checksums)
+	refs, err := checksumLookup(ctx, t.b, t.p, basketID, checksums, out)
 	if err != nil {
-		return nil, t.b.wrap(err, "read documents by checksum")
-	}
-	docs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (docex.Document, error) { return scanDoc(r) })
-	if err != nil {
-		return nil, t.b.wrap(err, "read documents by checksum")
-	}
-	if err := attachMeta(ctx, t.b, t.p, docs); err != nil {
 		return nil, err
 	}
-	for _, d := range docs {
-		out[d.Checksum] = d
-	}
+	t.refsOf = refs
 	return out, nil
 }
 
-// ContentRefsOf implements driver.ChecksumTx in one query.
+// checksumLookup runs sqlChecksumLookup: the basket's documents go to
+// docs, and it returns the reference counts of every checksum (0
+// included).
+func checksumLookup(ctx context.Context, b *Backend, q querier, basketID string, checksums []string, docs map[string]docex.Document) (map[string]int64, error) {
+	rows, err := q.Query(ctx, sqlChecksumLookup, pgx.QueryExecModeExec, basketID, checksums)
+	if err != nil {
+		return nil, b.wrap(err, "read documents by checksum")
+	}
+	defer rows.Close()
+	refs := make(map[string]int64, len(checksums))
+	for rows.Next() {
+		var (
+			sum                                    string
+			n                                      int64
+			id, basket, name, ct, checksum, status *string
+			size                                   *int64
+			created, updated                       *time.Time
+			keys, vals                             []string
+			types                                  []int16
+		)
+		if err := rows.Scan(&sum, &n, &id, &basket, &name, &ct, &size, &checksum, &status, &created, &updated, &keys, &types, &vals); err != nil {
+			return nil, b.wrap(err, "read documents by checksum")
+		}
+		refs[sum] = n
+		if id == nil {
+			continue
+		}
+		meta, err := decodeMeta(keys, types, vals)
+		if err != nil {
+			return nil, err
+		}
+		docs[sum] = docex.Document{ID: *id, BasketID: *basket, Name: *name, ContentType: *ct, Size: *size, Checksum: *checksum, Status: *status,
+			CreatedAt: created.UTC(), UpdatedAt: updated.UTC(), Metadata: meta}
+	}
+	return refs, b.wrap(rows.Err(), "read documents by checksum")
+}
+
+// ContentRefsOf implements driver.ChecksumTx in one query, or in none
+// right after a DocumentsByChecksums call that counted every checksum.
 func (t *tx) ContentRefsOf(ctx context.Context, checksums []string) (map[string]int64, error) {
+	counted := t.refsOf
 	if err := t.check(); err != nil {
 		return nil, err
 	}
 	out := map[string]int64{}
-	if len(checksums) == 0 {
-		return out, nil
+	for _, sum := range checksums {
+		n, ok := counted[sum]
+		if !ok {
+			var err error
+			if counted, err = checksumLookup(ctx, t.b, t.p, "", checksums, map[string]docex.Document{}); err != nil {
+				return nil, err
+			}
+			return positive(counted), nil
+		}
+		if n > 0 {
+			out[sum] = n
+		}
 	}
-	rows, err := t.p.Query(ctx, sqlContentRefsOf, pgx.QueryExecModeExec, checksums)
-	if err != nil {
-		return nil, t.b.wrap(err, "count content references")
-	}
-	var (
-		sum string
-		n   int64
-	)
-	_, err = pgx.ForEachRow(rows, []any{&sum, &n}, func() error { out[sum] = n; return nil })
-	return out, t.b.wrap(err, "count content references")
+	return out, nil
 }
 
 var _ driver.ChecksumTx = (*tx)(nil)
+
+// positive returns the counts of refs above 0.
+func positive(refs map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(refs))
+	for sum, n := range refs {
+		if n > 0 {
+			out[sum] = n
+		}
+	}
+	return out
+}

@@ -272,7 +272,7 @@ func TestArrayLookupsUnprepared(t *testing.T) {
 	var n int64
 	var which *string
 	// The pool's only connection: the session that ran the lookups.
-	must(t, b.pool.QueryRow(bg, `SELECT count(*), string_agg(statement, '; ') FROM pg_prepared_statements WHERE statement LIKE '%= ANY($%' AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&n, &which))
+	must(t, b.pool.QueryRow(bg, `SELECT count(*), string_agg(statement, '; ') FROM pg_prepared_statements WHERE (statement LIKE '%= ANY($%' OR statement LIKE '%c.sum%') AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&n, &which))
 	if n != 0 {
 		t.Fatalf("%d lookups by an array of keys are prepared statements: %s", n, *which)
 	}
@@ -330,4 +330,84 @@ func TestFreshConnectionCheck(t *testing.T) {
 			t.Errorf("read %d on the connection took %d round trips, want %d", i+1, n, want)
 		}
 	}
+}
+
+// rowsRead returns the rows of table the transaction has read so far, by
+// sequential and by index scans (pg_stat_xact_user_tables).
+func rowsRead(t *testing.T, dtx driver.Tx, table string) int64 {
+	t.Helper()
+	var n int64
+	must(t, dtx.(*tx).p.QueryRow(bg, `SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables
+		WHERE schemaname = (current_schemas(false))[1] AND relname = $1`, table).Scan(&n))
+	return n
+}
+
+// TestChecksumLookupsByIndex: DocumentsByChecksums and ContentRefsOf read
+// the rows of their checksums, not every document of the basket or of the
+// tenant, in a tenant whose tables were never analyzed (without
+// statistics, "checksum = ANY($1)" was planned as a scan of the basket's
+// documents, and the count as a sequential scan of all documents), and
+// the counts come with the documents, in one statement.
+func TestChecksumLookupsByIndex(t *testing.T) {
+	st, rt := countingStore(t)
+	now := time.Now()
+	bk := docex.Basket{ID: newID(), Name: "in", CreatedAt: now}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) }))
+	const n = 2000
+	var sums []string
+	for k := 0; k < n; k += 500 {
+		docs := make([]docex.Document, 500)
+		for i := range docs {
+			docs[i] = docex.Document{ID: newID(), BasketID: bk.ID, Name: "d", ContentType: "text/plain", Size: 1,
+				Checksum: fmt.Sprintf("%064x", k+i), CreatedAt: now, UpdatedAt: now, Metadata: map[string]docex.Value{"i": docex.Number(float64(k + i))}}
+			sums = append(sums, docs[i].Checksum)
+		}
+		must(t, st.Write(bg, func(tx driver.Tx) error { return tx.(driver.BatchTx).InsertDocuments(bg, docs, nil) }))
+	}
+	// 16 checksums the basket holds, 16 it does not, one twice.
+	ask := append([]string{sums[100]}, sums[100:116]...)
+	for i := range 16 {
+		ask = append(ask, fmt.Sprintf("%064x", n+i))
+	}
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		ct := tx.(driver.ChecksumTx)
+		before := rowsRead(t, tx, "documents")
+		trips := rt.n.Load()
+		if err := ct.LockContents(bg, ask); err != nil {
+			return err
+		}
+		docs, err := ct.DocumentsByChecksums(bg, bk.ID, ask)
+		if err != nil {
+			return err
+		}
+		refs, err := ct.ContentRefsOf(bg, ask)
+		if err != nil {
+			return err
+		}
+		// The held locks, then the lookup.
+		if got := rt.n.Load() - trips; got != 2 {
+			t.Errorf("the lookups took %d round trips, want 2", got)
+		}
+		if read := rowsRead(t, tx, "documents") - before; read > 2*int64(len(ask)) {
+			t.Errorf("the lookups of %d checksums read %d documents (of %d)", len(ask), read, n)
+		}
+		if len(docs) != 16 || len(refs) != 16 {
+			t.Fatalf("found %d documents, %d references; want 16, 16", len(docs), len(refs))
+		}
+		for _, sum := range sums[100:116] {
+			if d := docs[sum]; d.Checksum != sum || d.Metadata["i"].Num() < 100 || refs[sum] != 1 {
+				t.Fatalf("checksum %.8s: document %+v, %d references", sum, d, refs[sum])
+			}
+		}
+		// Another call in between: counted again.
+		if _, err := tx.Basket(bg, bk.ID); err != nil {
+			return err
+		}
+		trips = rt.n.Load()
+		again, err := ct.ContentRefsOf(bg, ask)
+		if err != nil || len(again) != 16 || rt.n.Load() == trips {
+			t.Errorf("ContentRefsOf after another call = %v, %v (round trips %d)", again, err, rt.n.Load()-trips)
+		}
+		return nil
+	}))
 }

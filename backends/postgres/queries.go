@@ -193,6 +193,24 @@ func attachMeta(ctx context.Context, b *Backend, q querier, docs []docex.Documen
 	return err
 }
 
+// decodeMeta returns the metadata of parallel arrays of keys, value types
+// and canonical values (array_agg over a document's metadata rows: nil
+// without any). It returns docex.ErrCorrupt for an undecodable value.
+func decodeMeta(keys []string, types []int16, vals []string) (map[string]docex.Value, error) {
+	out := make(map[string]docex.Value, len(keys))
+	if len(types) != len(keys) || len(vals) != len(keys) {
+		return nil, docex.Errorf(docex.ErrCorrupt, "metadata: %d keys, %d types, %d values", len(keys), len(types), len(vals))
+	}
+	for i, k := range keys {
+		v, err := docex.Decode(docex.ValueType(types[i]), vals[i])
+		if err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
 // listDocuments returns a page of a basket's documents with metadata, or
 // docex.ErrInvalid for a bad page.
 func listDocuments(ctx context.Context, b *Backend, q querier, basketID string, page docex.Page) ([]docex.Document, error) {

@@ -86,6 +86,10 @@ type tx struct {
 	// transactions adding documents to one basket (a worker's batches)
 	// do not wait for each other's whole transactions.
 	counts map[string]*[2]int64
+	// refsOf are the reference counts of the checksums DocumentsByChecksums
+	// read, for a ContentRefsOf call right after it; every other call
+	// drops them (check).
+	refsOf map[string]int64
 }
 
 var (
@@ -117,6 +121,7 @@ func (t *tx) flushCounts() error {
 // check returns docex.ErrClosed once Write's fn has returned.
 func (t *tx) check() error {
 	t.refs.ok = false
+	t.refsOf = nil
 	if t.done.Load() {
 		return docex.Errorf(docex.ErrClosed, "postgres: transaction on %s has ended", t.schema)
 	}
