@@ -17,12 +17,14 @@ import (
 
 // roundTrips counts the statements and batches the backend sends (each
 // one round trip once its statements are prepared), leaving out the
-// session reset of a released connection.
-type roundTrips struct{ n atomic.Int64 }
+// session reset of a released connection; stmts counts the statements
+// (a batch's each).
+type roundTrips struct{ n, stmts atomic.Int64 }
 
 func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	if d.SQL != resetSessionSQL {
 		r.n.Add(1)
+		r.stmts.Add(1)
 	}
 	return ctx
 }
@@ -31,8 +33,10 @@ func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 	r.n.Add(1)
 	return ctx
 }
-func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
+	r.stmts.Add(1)
+}
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 // countingStore returns a tenant store on one pooled connection whose
 // round trips rt counts.
@@ -410,4 +414,136 @@ func TestChecksumLookupsByIndex(t *testing.T) {
 		}
 		return nil
 	}))
+}
+
+// TestMultiRowStatements: a step transaction's rows go in one statement
+// per table whatever their number (InsertDocuments: the documents with
+// their metadata, the audit entries; InsertStepRows: completion keys,
+// lineage edges, cache entries, audit entries), in one round trip each,
+// and read back as written, in order.
+func TestMultiRowStatements(t *testing.T) {
+	st, rt := countingStore(t)
+	now := time.Now().Truncate(time.Microsecond)
+	bk := docex.Basket{ID: newID(), Name: "in", CreatedAt: now}
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) }))
+	const n = 10
+	var (
+		docs  []docex.Document
+		audit []docex.AuditEntry
+		steps []driver.StepRecord
+		edges []driver.LineageEdge
+		cache []driver.CacheEntry
+	)
+	for i := range n {
+		meta := map[string]docex.Value{"i": docex.Number(float64(i))}
+		if i%2 == 0 {
+			meta["even"] = docex.Bool(true)
+		}
+		if i == 3 {
+			meta = map[string]docex.Value{} // a document without metadata
+		}
+		d := docex.Document{ID: newID(), BasketID: bk.ID, Name: fmt.Sprintf("d%d", i), ContentType: "text/plain", Size: int64(i),
+			Checksum: fmt.Sprintf("%064x", i), CreatedAt: now, UpdatedAt: now, Metadata: meta}
+		docs = append(docs, d)
+		e := testAudit(fmt.Sprintf("op%d", i))
+		e.Time = now
+		if i == 2 {
+			e.Roles = nil
+		}
+		audit = append(audit, e)
+		outputs := []string{d.ID}
+		if i == 4 {
+			outputs = nil
+		}
+		steps = append(steps, driver.StepRecord{Key: fmt.Sprintf("job/s/%d", i), JobID: "job", Step: "s", InputID: "in", Outcome: "ran",
+			Outputs: outputs, Detail: []byte(`{"n":1}`), CreatedAt: now})
+		edges = append(edges, driver.LineageEdge{SourceID: "in", DerivedID: d.ID, JobID: "job", Pipeline: "p", Version: 2, Step: "s",
+			Plugin: "pl", ModuleSHA256: "sha", Params: `{"a":1}`, CreatedAt: now})
+		cache = append(cache, driver.CacheEntry{Key: fmt.Sprintf("c%d", i%4), Result: []byte(fmt.Sprint(i)), CreatedAt: now})
+	}
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		before, trips := rt.stmts.Load(), rt.n.Load()
+		if err := tx.(driver.BatchTx).InsertDocuments(bg, docs, audit); err != nil {
+			return err
+		}
+		if got := rt.stmts.Load() - before; got != 2 || rt.n.Load()-trips != 1 {
+			t.Errorf("InsertDocuments of %d documents and %d audit entries: %d statements in %d round trips, want 2 in 1", n, n, got, rt.n.Load()-trips)
+		}
+		before, trips = rt.stmts.Load(), rt.n.Load()
+		if err := tx.(driver.StepRowsTx).InsertStepRows(bg, steps, edges, cache, audit[:2]); err != nil {
+			return err
+		}
+		if got := rt.stmts.Load() - before; got != 4 || rt.n.Load()-trips != 1 {
+			t.Errorf("InsertStepRows of %d rows each: %d statements in %d round trips, want 4 in 1", n, got, rt.n.Load()-trips)
+		}
+		return nil
+	}))
+	pr := st.(driver.PipelineReader)
+	for i, d := range docs {
+		got, err := st.Document(bg, d.ID)
+		must(t, err)
+		if got.Name != d.Name || got.Size != d.Size || len(got.Metadata) != len(d.Metadata) || (i%2 == 0 && i != 3 && !got.Metadata["even"].Truth()) {
+			t.Fatalf("document %d read back as %+v, want %+v", i, got, d)
+		}
+	}
+	_, derived, err := pr.Lineage(bg, "in")
+	must(t, err)
+	if len(derived) != n || derived[0].Version != 2 || derived[0].Params != `{"a":1}` {
+		t.Fatalf("lineage %+v", derived)
+	}
+	js, err := pr.JobSteps(bg, "job")
+	must(t, err)
+	if len(js) != n {
+		t.Fatalf("%d job steps, want %d", len(js), n)
+	}
+	for i, s := range js {
+		if s.Key != steps[i].Key || string(s.Detail) != `{"n": 1}` && string(s.Detail) != `{"n":1}` || len(s.Outputs) != len(steps[i].Outputs) {
+			t.Fatalf("job step %d read back as %+v, want %+v", i, s, steps[i])
+		}
+	}
+	for k := range 4 {
+		c, err := pr.CacheEntry(bg, fmt.Sprintf("c%d", k))
+		must(t, err)
+		last := k + 8 // the last i with i%4 == k
+		if last >= n {
+			last -= 4
+		}
+		if string(c.Result) != fmt.Sprint(last) {
+			t.Fatalf("cache entry c%d = %s, want %d (the last)", k, c.Result, last)
+		}
+	}
+	entries, err := st.Audit(bg, docex.Page{Limit: 100})
+	must(t, err)
+	if len(entries) != n+2 {
+		t.Fatalf("%d audit entries, want %d", len(entries), n+2)
+	}
+	// Newest first; one time: the order written, reversed.
+	for i, e := range entries[2:] {
+		w := audit[n-1-i]
+		if e.ID != w.ID || e.Operation != w.Operation || len(e.Roles) != len(w.Roles) {
+			t.Fatalf("audit entry %d read back as %+v, want %+v", i, e, w)
+		}
+	}
+	// Errors name the document at fault (or its basket), typed as
+	// InsertDocument's.
+	fresh := func(i int) docex.Document {
+		d := docs[0]
+		d.ID, d.Name, d.Checksum = newID(), fmt.Sprintf("new%d", i), fmt.Sprintf("%064x", 100+i)
+		return d
+	}
+	dup, taken, orphan := fresh(1), fresh(2), fresh(3)
+	dup.Checksum = docs[5].Checksum
+	taken.ID = docs[6].ID
+	orphan.BasketID = newID()
+	for _, c := range []struct {
+		bad  docex.Document
+		want error
+	}{{dup, docex.ErrDuplicateContent}, {taken, docex.ErrExists}, {orphan, docex.ErrNotFound}} {
+		err := st.Write(bg, func(tx driver.Tx) error {
+			return tx.(driver.BatchTx).InsertDocuments(bg, []docex.Document{fresh(4), c.bad, fresh(5)}, nil)
+		})
+		if msg := err.Error(); !errors.Is(err, c.want) || !strings.Contains(msg, c.bad.ID) && !strings.Contains(msg, c.bad.Name) && !strings.Contains(msg, c.bad.BasketID) {
+			t.Errorf("InsertDocuments with %s = %v, want %v naming it", c.bad.Name, err, c.want)
+		}
+	}
 }

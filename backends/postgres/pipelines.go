@@ -452,9 +452,9 @@ func (t *tx) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, err
 	return t.reads().CacheEntry(ctx, key)
 }
 
-// InsertStepRows implements driver.StepRowsTx: the rows' statements are
-// sent in one round trip (a pipelined batch); cache entries of one key are
-// reduced to the last.
+// InsertStepRows implements driver.StepRowsTx: one multi-row statement
+// per table (see sqlInsertSteps), sent in one round trip; cache entries of
+// one key are reduced to the last.
 func (t *tx) InsertStepRows(ctx context.Context, steps []driver.StepRecord, edges []driver.LineageEdge, cache []driver.CacheEntry, audit []docex.AuditEntry) error {
 	if err := t.check(); err != nil {
 		return err
@@ -463,38 +463,43 @@ func (t *tx) InsertStepRows(ctx context.Context, steps []driver.StepRecord, edge
 		batch pgx.Batch
 		whats []string
 	)
-	queue := func(what, sql string, args ...any) {
+	queue := func(what, sql string, args []any) {
 		batch.Queue(sql, args...)
 		whats = append(whats, what)
 	}
-	for _, s := range steps {
-		if s.Detail == nil {
-			s.Detail = []byte("{}")
-		}
-		outputs := s.Outputs
-		if outputs == nil {
-			outputs = []string{}
-		}
-		queue("record job step "+s.Key, sqlInsertStep, s.Key, s.JobID, s.Step, s.InputID, s.Outcome, outputs, s.Detail, utcMicro(s.CreatedAt))
-	}
-	for _, e := range edges {
-		queue("record lineage", sqlInsertEdge, e.SourceID, e.DerivedID, e.JobID, e.Step, e.Pipeline, e.Version, e.Plugin, e.ModuleSHA256, e.Params, utcMicro(e.CreatedAt))
-	}
-	last := map[string]int{}
-	for i, c := range cache {
-		last[c.Key] = i
-	}
-	for i, c := range cache {
-		if last[c.Key] == i {
-			queue("store cache entry", sqlPutCache, c.Key, c.Result, utcMicro(c.CreatedAt))
-		}
-	}
-	for _, e := range audit {
-		args, err := auditArgs(e)
+	if len(steps) > 0 {
+		args, err := stepsArgs(steps)
 		if err != nil {
 			return err
 		}
-		queue("append audit", sqlAppendAudit, args...)
+		what := "record job step " + steps[0].Key
+		if len(steps) > 1 {
+			what = fmt.Sprintf("record %d job steps", len(steps))
+		}
+		queue(what, sqlInsertSteps, args)
+	}
+	if len(edges) > 0 {
+		queue("record lineage", sqlInsertEdges, edgesArgs(edges))
+	}
+	if len(cache) > 0 {
+		last := map[string]int{}
+		for i, c := range cache {
+			last[c.Key] = i
+		}
+		var distinct []driver.CacheEntry
+		for i, c := range cache {
+			if last[c.Key] == i {
+				distinct = append(distinct, c)
+			}
+		}
+		queue("store cache entries", sqlPutCaches, cachesArgs(distinct))
+	}
+	if len(audit) > 0 {
+		args, err := auditsArgs(audit)
+		if err != nil {
+			return err
+		}
+		queue("append audit", sqlAppendAudits, args)
 	}
 	if len(whats) == 0 {
 		return nil

@@ -333,26 +333,27 @@ func documentArgs(d docex.Document) ([]any, error) {
 		utcMicro(d.CreatedAt), utcMicro(d.UpdatedAt), keys, types, values}, nil
 }
 
-// InsertDocuments implements driver.BatchTx: the documents' and the audit
-// entries' statements are sent in one round trip (a pipelined batch).
+// InsertDocuments implements driver.BatchTx: the documents with their
+// metadata in one statement and the audit entries in another (see
+// sqlInsertDocuments), sent in one round trip.
 func (t *tx) InsertDocuments(ctx context.Context, docs []docex.Document, audit []docex.AuditEntry) error {
 	if err := t.check(); err != nil {
 		return err
 	}
 	var batch pgx.Batch
-	for _, d := range docs {
-		args, err := documentArgs(d)
+	if len(docs) > 0 {
+		args, err := documentsArgs(docs)
 		if err != nil {
 			return err
 		}
-		batch.Queue(sqlInsertDocument, args...)
+		batch.Queue(sqlInsertDocuments, args...)
 	}
-	for _, e := range audit {
-		args, err := auditArgs(e)
+	if len(audit) > 0 {
+		args, err := auditsArgs(audit)
 		if err != nil {
 			return err
 		}
-		batch.Queue(sqlAppendAudit, args...)
+		batch.Queue(sqlAppendAudits, args...)
 	}
 	if batch.Len() == 0 {
 		return nil
@@ -362,13 +363,15 @@ func (t *tx) InsertDocuments(ctx context.Context, docs []docex.Document, audit [
 		return err
 	}
 	defer res.Close()
-	for _, d := range docs {
-		_, err := res.Exec()
-		if err := t.inserted(d, err); err != nil {
-			return err
+	if len(docs) > 0 {
+		if _, err := res.Exec(); err != nil {
+			return t.inserted(culprit(docs, err), err)
+		}
+		for _, d := range docs {
+			_ = t.inserted(d, nil)
 		}
 	}
-	for range audit {
+	if len(audit) > 0 {
 		if _, err := res.Exec(); err != nil {
 			return t.b.wrap(err, "append audit")
 		}
