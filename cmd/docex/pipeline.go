@@ -204,7 +204,14 @@ func cmdPipelineDelete(ctx context.Context, c *cli, args []string) error {
 	if err := s.DeletePipeline(ctx, args[0]); err != nil {
 		return err
 	}
-	return c.emit(map[string]any{"deleted": args[0]}, func(w io.Writer) { writef(w, "deleted pipeline %s\n", args[0]) })
+	return c.emit(pipelineDeleted{Name: args[0], Deleted: true}, func(w io.Writer) { writef(w, "deleted pipeline %s\n", args[0]) })
+}
+
+// pipelineDeleted is the JSON result of pipeline delete (docs/json.md,
+// Deleted).
+type pipelineDeleted struct {
+	Name    string `json:"name"`
+	Deleted bool   `json:"deleted"`
 }
 
 func cmdBasketBind(ctx context.Context, c *cli, args []string) error {
