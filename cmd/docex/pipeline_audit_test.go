@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -18,5 +20,30 @@ func TestPipelineDeleteJSON(t *testing.T) {
 	got := decode[map[string]any](t, h.ok(with("pipeline", "delete", "solo", "--json")...).stdout)
 	if len(got) != 2 || got["name"] != "solo" || got["deleted"] != true {
 		t.Fatalf("pipeline delete --json = %v, want {\"name\": \"solo\", \"deleted\": true}", got)
+	}
+}
+
+// TestMalformedIDsAreInvalid: a malformed document or job id is invalid
+// input (exit 2, code invalid_id), never "not found" (README exit codes),
+// for every pipeline command as for doc get.
+func TestMalformedIDsAreInvalid(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	for _, args := range [][]string{
+		{"doc", "get", "nope"},
+		{"doc", "lineage", "nope"},
+		{"job", "show", "nope"},
+		{"job", "retry", "nope"},
+		{"job", "cancel", "nope"},
+		{"job", "list", "--doc", "nope"},
+		{"pipeline", "run", "three", "--doc", "nope"},
+		{"pipeline", "run", "three", "--doc", "nope", "--wait"},
+	} {
+		r := h.run(append(append(args, u...), "--json")...)
+		var e map[string]map[string]string
+		if err := json.Unmarshal([]byte(r.stderr), &e); r.code != exitInvalid || err != nil || e["error"]["code"] != "invalid_id" {
+			t.Errorf("docex %s: exit %d, stderr %q; want exit 2, code invalid_id", strings.Join(args, " "), r.code, r.stderr)
+		}
 	}
 }
