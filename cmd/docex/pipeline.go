@@ -407,6 +407,14 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	for i := range j.Steps { // a step that did not run its plugin has a zero report: no null in JSON
+		if j.Steps[i].Report.CapabilityDenials == nil {
+			j.Steps[i].Report.CapabilityDenials = []string{}
+		}
+		if j.Steps[i].Outputs == nil {
+			j.Steps[i].Outputs = []string{}
+		}
+	}
 	return c.emit(j, func(w io.Writer) {
 		writef(w, "job %s: pipeline %s v%d on document %s, %s (attempt %d of %d), run as %s %v\n",
 			j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, j.UserID, j.Roles)

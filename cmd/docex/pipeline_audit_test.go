@@ -47,3 +47,36 @@ func TestMalformedIDsAreInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestJobShowNoNull: a job whose steps came from the cache or did not run
+// their plugin prints every step's report without null (docs/json.md rule
+// 3): capability_denials is [].
+func TestJobShowNoNull(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "plain")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("a.txt", "some text to split"), "-q")...).stdout)
+	h.ok(with("pipeline", "run", "three", "--doc", id, "--wait")...)
+	sum := decode[runSummaryJSON](t, h.ok(with("pipeline", "run", "three", "--doc", id, "--wait", "--json")...).stdout)
+	if sum.StepsCached == 0 || len(sum.Jobs) != 1 {
+		t.Fatalf("second run: %+v, want steps from the cache", sum)
+	}
+	out := h.ok(with("job", "show", sum.Jobs[0], "--json")...).stdout
+	var v any
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range conventionViolations("", v) {
+		t.Errorf("job show: %s", p)
+	}
+	var j struct {
+		Steps []struct {
+			Outcome string `json:"outcome"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(out), &j); err != nil || len(j.Steps) == 0 || j.Steps[0].Outcome != "cached" {
+		t.Fatalf("job show steps: %v %+v", err, j)
+	}
+}
