@@ -177,6 +177,9 @@ func stepChain(p engine.Pipeline) string {
 }
 
 func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) error {
+	if version < 0 {
+		return docex.Errorf(errUsage, "--version %d: want a version number (1, 2, ...), or 0 for the newest", version)
+	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return err

@@ -80,3 +80,17 @@ func TestJobShowNoNull(t *testing.T) {
 		t.Fatalf("job show steps: %v %+v", err, j)
 	}
 }
+
+// TestPipelineShowBadVersion: --version below 0 is a usage error, not the
+// newest version.
+func TestPipelineShowBadVersion(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	r := h.want(exitInvalid, append([]string{"pipeline", "show", "three", "--version", "-1"}, u...)...)
+	if !strings.Contains(r.stderr, "--version") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+	h.want(exitNotFound, append([]string{"pipeline", "show", "three", "--version", "2"}, u...)...)
+	h.ok(append([]string{"pipeline", "show", "three", "--version", "1"}, u...)...)
+}
