@@ -480,9 +480,26 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 	if o.batch < 1 || o.batch > engine.MaxBatch {
 		return docex.Errorf(errUsage, "--batch must be 1 to %d", engine.MaxBatch)
 	}
+	if o.shutdown < 0 {
+		return docex.Errorf(errUsage, "--shutdown-timeout must not be negative")
+	}
+	if o.lease < 0 {
+		return docex.Errorf(errUsage, "--lease must not be negative (0: the backend's default)")
+	}
 	sys, err := c.system(ctx)
 	if err != nil {
 		return err
+	}
+	// A tenant the worker cannot serve is an error now, not a queue
+	// polled forever.
+	for _, id := range o.tenants {
+		t, err := sys.eng.Provisioner(c.g.user).Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("--tenants: %w", err)
+		}
+		if t.IsSystem {
+			return docex.Errorf(docex.ErrDenied, "--tenants: %q is the bootstrap tenant, which holds no documents or jobs", id)
+		}
 	}
 	log := slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var tenants []string

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Conformance of the pipeline commands with docs/json.md, docs/jobs.md and
@@ -20,31 +24,6 @@ func TestPipelineDeleteJSON(t *testing.T) {
 	got := decode[map[string]any](t, h.ok(with("pipeline", "delete", "solo", "--json")...).stdout)
 	if len(got) != 2 || got["name"] != "solo" || got["deleted"] != true {
 		t.Fatalf("pipeline delete --json = %v, want {\"name\": \"solo\", \"deleted\": true}", got)
-	}
-}
-
-// TestMalformedIDsAreInvalid: a malformed document or job id is invalid
-// input (exit 2, code invalid_id), never "not found" (README exit codes),
-// for every pipeline command as for doc get.
-func TestMalformedIDsAreInvalid(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t)
-	u := pipelineSetup(t, h, "acme")
-	for _, args := range [][]string{
-		{"doc", "get", "nope"},
-		{"doc", "lineage", "nope"},
-		{"job", "show", "nope"},
-		{"job", "retry", "nope"},
-		{"job", "cancel", "nope"},
-		{"job", "list", "--doc", "nope"},
-		{"pipeline", "run", "three", "--doc", "nope"},
-		{"pipeline", "run", "three", "--doc", "nope", "--wait"},
-	} {
-		r := h.run(append(append(args, u...), "--json")...)
-		var e map[string]map[string]string
-		if err := json.Unmarshal([]byte(r.stderr), &e); r.code != exitInvalid || err != nil || e["error"]["code"] != "invalid_id" {
-			t.Errorf("docex %s: exit %d, stderr %q; want exit 2, code invalid_id", strings.Join(args, " "), r.code, r.stderr)
-		}
 	}
 }
 
@@ -81,6 +60,31 @@ func TestJobShowNoNull(t *testing.T) {
 	}
 }
 
+// TestMalformedIDsAreInvalid: a malformed document or job id is invalid
+// input (exit 2, code invalid_id), never "not found" (README exit codes),
+// for every pipeline command as for doc get.
+func TestMalformedIDsAreInvalid(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	for _, args := range [][]string{
+		{"doc", "get", "nope"},
+		{"doc", "lineage", "nope"},
+		{"job", "show", "nope"},
+		{"job", "retry", "nope"},
+		{"job", "cancel", "nope"},
+		{"job", "list", "--doc", "nope"},
+		{"pipeline", "run", "three", "--doc", "nope"},
+		{"pipeline", "run", "three", "--doc", "nope", "--wait"},
+	} {
+		r := h.run(append(append(args, u...), "--json")...)
+		var e map[string]map[string]string
+		if err := json.Unmarshal([]byte(r.stderr), &e); r.code != exitInvalid || err != nil || e["error"]["code"] != "invalid_id" {
+			t.Errorf("docex %s: exit %d, stderr %q; want exit 2, code invalid_id", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}
+
 // TestPipelineShowBadVersion: --version below 0 is a usage error, not the
 // newest version.
 func TestPipelineShowBadVersion(t *testing.T) {
@@ -93,4 +97,37 @@ func TestPipelineShowBadVersion(t *testing.T) {
 	}
 	h.want(exitNotFound, append([]string{"pipeline", "show", "three", "--version", "2"}, u...)...)
 	h.ok(append([]string{"pipeline", "show", "three", "--version", "1"}, u...)...)
+}
+
+// TestWorkerBadTenants: a worker given --tenants that it cannot serve says
+// so and exits before it starts (instead of polling a tenant that does not
+// exist forever): 2 for a malformed id, 3 for an unknown tenant, 4 for the
+// bootstrap tenant; negative durations are usage errors too.
+func TestWorkerBadTenants(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	pipelineSetup(t, h, "acme")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--tenants", "nope"}, exitNotFound, `"nope"`},
+		{[]string{"--tenants", "acme,nope"}, exitNotFound, `"nope"`},
+		{[]string{"--tenants", "Bad_ID"}, exitInvalid, "Bad_ID"},
+		{[]string{"--tenants", "system"}, exitDenied, "system"},
+		{[]string{"--shutdown-timeout", "-1s"}, exitInvalid, "--shutdown-timeout"},
+		{[]string{"--lease", "-1s"}, exitInvalid, "--lease"},
+	} {
+		// A worker that starts anyway runs until the context ends: the
+		// test then fails on its exit code instead of hanging.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		var out, errb bytes.Buffer
+		args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker"}, tc.args...)
+		err := runEnv(ctx, args, &out, &errb, func(k string) string { return h.env[k] })
+		cancel()
+		if code := exitCode(err); code != tc.code || !strings.Contains(errb.String(), tc.want) || strings.Contains(errb.String(), "worker started") {
+			t.Errorf("docex worker %s: exit %d, stderr %q; want exit %d, %q and no worker started", strings.Join(tc.args, " "), code, errb.String(), tc.code, tc.want)
+		}
+	}
 }
