@@ -264,7 +264,7 @@ type runSummary struct {
 	Pending     int                `json:"pending"`
 	StepsRun    int                `json:"steps_run"`
 	StepsCached int                `json:"steps_cached"`
-	ElapsedMS   int64              `json:"elapsed_ms"`
+	ElapsedMS   float64            `json:"elapsed_ms"`
 	Failures    []engine.FailedJob `json:"failures"`
 }
 
@@ -325,9 +325,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, o runOpts) error {
 		_ = bar.Finish()
 		fmt.Fprintln(c.stderr)
 	}
-	sum.Waited = err == nil
-	sum.Succeeded, sum.Failed, sum.Cancelled, sum.Pending = st.Succeeded, st.Failed, st.Cancelled, st.Pending
-	sum.StepsRun, sum.StepsCached, sum.ElapsedMS, sum.Failures = st.StepsRun, st.StepsCached, time.Since(start).Milliseconds(), st.Failures
+	sum.finish(st, err == nil, time.Since(start))
 	if err != nil {
 		return err
 	}
@@ -341,9 +339,17 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, o runOpts) error {
 	return nil
 }
 
+// finish records the final status of the jobs and the time taken
+// (milliseconds at microsecond precision, docs/json.md rule 4).
+func (s *runSummary) finish(st engine.JobsStatus, waited bool, elapsed time.Duration) {
+	s.Waited = waited
+	s.Succeeded, s.Failed, s.Cancelled, s.Pending = st.Succeeded, st.Failed, st.Cancelled, st.Pending
+	s.StepsRun, s.StepsCached, s.ElapsedMS, s.Failures = st.StepsRun, st.StepsCached, docex.Milliseconds(elapsed), st.Failures
+}
+
 func printRunSummary(w io.Writer, s runSummary) {
 	writef(w, "pipeline %s: %d document(s): %d done, %d failed", s.Pipeline, s.Total, s.Succeeded, s.Failed+s.Cancelled)
-	writef(w, ", %d step run(s), %d skipped (cache), %s\n", s.StepsRun, s.StepsCached, (time.Duration(s.ElapsedMS) * time.Millisecond).String())
+	writef(w, ", %d step run(s), %d skipped (cache), %s\n", s.StepsRun, s.StepsCached, time.Duration(s.ElapsedMS*float64(time.Millisecond)).Round(time.Millisecond).String())
 	for _, f := range s.Failures {
 		writef(w, "failed: document %s (job %s) step %s: %s: %s\n", f.DocumentID, f.JobID, f.Step, f.ErrorCode, f.Error)
 	}

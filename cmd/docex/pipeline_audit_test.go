@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docex-dev/docex/engine"
 )
 
 // Conformance of the pipeline commands with docs/json.md, docs/jobs.md and
@@ -129,5 +131,21 @@ func TestWorkerBadTenants(t *testing.T) {
 		if code := exitCode(err); code != tc.code || !strings.Contains(errb.String(), tc.want) || strings.Contains(errb.String(), "worker started") {
 			t.Errorf("docex worker %s: exit %d, stderr %q; want exit %d, %q and no worker started", strings.Join(tc.args, " "), code, errb.String(), tc.code, tc.want)
 		}
+	}
+}
+
+// TestRunSummaryElapsed: the run summary's elapsed_ms is milliseconds at
+// microsecond precision (docs/json.md rule 4), not whole milliseconds.
+func TestRunSummaryElapsed(t *testing.T) {
+	t.Parallel()
+	var s runSummary
+	s.finish(engine.JobsStatus{Total: 1, Succeeded: 1, Failures: []engine.FailedJob{}}, true, 1500*time.Microsecond)
+	if s.ElapsedMS != 1.5 || !s.Waited || s.Succeeded != 1 {
+		t.Fatalf("summary %+v, want elapsed_ms 1.5", s)
+	}
+	var b bytes.Buffer
+	printRunSummary(&b, s)
+	if !strings.Contains(b.String(), "1 done, 0 failed") || !strings.Contains(b.String(), "2ms") {
+		t.Fatalf("human summary %q", b.String())
 	}
 }
