@@ -149,3 +149,23 @@ func TestRunSummaryElapsed(t *testing.T) {
 		t.Fatalf("human summary %q", b.String())
 	}
 }
+
+// TestHelpRoles: docex help says what each role may do with pipelines and
+// jobs (docs/jobs.md: admin defines and binds, writer runs, retries and
+// cancels, reader reads), and that operators run workers.
+func TestHelpRoles(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	out := h.ok("help").stdout
+	flat := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		"reader reads (documents, pipelines, jobs, lineage)",
+		"runs plugins and pipelines, and retries or cancels jobs",
+		"defines, deletes, binds and unbinds pipelines",
+		"run init, gc and workers",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("docex help does not say %q:\n%s", want, out)
+		}
+	}
+}
