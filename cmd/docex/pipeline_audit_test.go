@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docex-dev/docex/engine"
+	"github.com/jackc/pgx/v5"
 )
 
 // Conformance of the pipeline commands with docs/json.md, docs/jobs.md and
@@ -167,5 +170,56 @@ func TestHelpRoles(t *testing.T) {
 		if !strings.Contains(flat, want) {
 			t.Errorf("docex help does not say %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestJobRetryBudgetPostgres: job retry gives a failed job a fresh budget
+// of attempts (docs/jobs.md): the job's max_attempts grows with it. The
+// backend wrote the job back without its new max_attempts, so a job that
+// had spent its attempts got one more at most. (The SQLite backend has the
+// same defect: backends/sqlite RequeueJob.)
+func TestJobRetryBudgetPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
+		}
+		t.Skip("set DOCEX_TEST_POSTGRES_DSN")
+	}
+	h := newHarness(t)
+	schema := fmt.Sprintf("docex_rb_%d", time.Now().UnixNano()%1_000_000_000)
+	prefix := fmt.Sprintf("r%d_", time.Now().UnixNano()%100000)
+	h.env["PGTEST_DSN"] = dsn
+	h.file("docex.yaml", fmt.Sprintf("config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: %s\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: PGTEST_DSN\n    tenant_schema_prefix: %s\nstorage:\n  documents:\n    type: database\n", schema, prefix))
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			return
+		}
+		defer conn.Close(context.Background())
+		for _, s := range []string{prefix + "acme", schema, schema + "_local", schema + "_jobs"} {
+			_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE")
+		}
+	})
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("pipeline", "create", h.file("bad.toml", "name = \"bad\"\nmax_attempts = 2\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\n"))...)
+	h.ok(with("basket", "create", "plain")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("a.txt", "to be trapped"), "-q")...).stdout)
+	sum := decode[runSummaryJSON](t, h.want(exitPlugin, with("pipeline", "run", "bad", "--doc", id, "--wait", "--worker=yes", "--json")...).stdout)
+	type job struct {
+		State       string `json:"state"`
+		Attempts    int    `json:"attempts"`
+		MaxAttempts int    `json:"max_attempts"`
+	}
+	before := decode[job](t, h.ok(with("job", "show", sum.Jobs[0], "--json")...).stdout)
+	if before.State != "failed" || before.Attempts != 1 || before.MaxAttempts != 2 {
+		t.Fatalf("failed job %+v", before)
+	}
+	h.ok(with("job", "retry", sum.Jobs[0])...)
+	after := decode[job](t, h.ok(with("job", "show", sum.Jobs[0], "--json")...).stdout)
+	if after.State != "queued" || after.MaxAttempts-after.Attempts < 2 {
+		t.Fatalf("retried job %+v: want a fresh budget of attempts (max_attempts - attempts >= 2)", after)
 	}
 }
