@@ -49,23 +49,27 @@ Example:
 			}},
 		{path: "pipeline delete", args: "NAME", access: "admin", minArgs: 1, maxArgs: 1,
 			summary: "delete a pipeline; its versions stay for jobs and lineage", run: cmdPipelineDelete},
-		{path: "pipeline run", args: "NAME (--doc ID... | --basket BASKET)", access: "writer", minArgs: 1, maxArgs: 1, plugins: true,
+		{path: "pipeline run", args: "NAME (--doc ID... | --basket BASKET)", access: "writer", minArgs: 1, maxArgs: -1, plugins: true,
 			summary: "run a pipeline on documents or on a basket's originals; --wait follows it to the end",
 			help: `With --wait: a progress bar on a terminal (none with --json), then a summary
 (done, failed, steps skipped thanks to the cache, time). Exit 6 when a
 document failed; the summary says which and why. On SQLite, --wait runs a
 worker in this process (--worker=no to rely on running workers only); on
 PostgreSQL it relies on running workers (--worker=yes runs one here too).
+Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID.
 
-Example:
-  docex pipeline run ocr --basket invoices --wait`,
+Examples:
+  docex pipeline run ocr --basket invoices --wait
+  docex pipeline run ocr --doc 0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b --wait --json`,
 			flags: func(fs *pflag.FlagSet) {
-				fs.StringArrayVar(&run.docs, "doc", nil, "document id (repeatable)")
+				fs.StringArrayVar(&run.docs, "doc", nil, "document ids (repeatable, or comma-separated)")
 				fs.StringVar(&run.basket, "basket", "", "every original document of this basket (name or id)")
 				fs.BoolVar(&run.wait, "wait", false, "wait until every job is final; exit 6 when one failed")
 				fs.StringVar(&run.worker, "worker", "auto", "with --wait, run a worker in this process: auto (SQLite only), yes or no")
 			},
-			run: func(ctx context.Context, c *cli, args []string) error { return cmdPipelineRun(ctx, c, args[0], run) }},
+			run: func(ctx context.Context, c *cli, args []string) error {
+				return cmdPipelineRun(ctx, c, args[0], args[1:], run)
+			}},
 
 		{path: "basket bind", args: "BASKET PIPELINE", access: "admin", minArgs: 2, maxArgs: 2,
 			summary: "bind a basket to a pipeline: every document added is processed", run: cmdBasketBind},
@@ -268,7 +272,17 @@ type runSummary struct {
 	Failures    []engine.FailedJob `json:"failures"`
 }
 
-func cmdPipelineRun(ctx context.Context, c *cli, name string, o runOpts) error {
+// cmdPipelineRun runs pipeline name; more holds the words after --doc's
+// first id ("--doc ID ID..."): more document ids.
+func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o runOpts) error {
+	if len(more) > 0 && len(o.docs) == 0 {
+		return docex.Errorf(errUsage, "usage: docex pipeline run NAME (--doc ID... | --basket BASKET): %q is not a flag (see docex help pipeline run)", more[0])
+	}
+	var docs []string
+	for _, d := range append(append([]string(nil), o.docs...), more...) {
+		docs = append(docs, strings.Split(d, ",")...)
+	}
+	o.docs = docs
 	if (len(o.docs) == 0) == (o.basket == "") {
 		return docex.Errorf(errUsage, "pipeline run: give --doc ID... or --basket BASKET (one of the two)")
 	}

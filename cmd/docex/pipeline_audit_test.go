@@ -223,3 +223,28 @@ func TestJobRetryBudgetPostgres(t *testing.T) {
 		t.Fatalf("retried job %+v: want a fresh budget of attempts (max_attempts - attempts >= 2)", after)
 	}
 }
+
+// TestPipelineRunSeveralDocs: "pipeline run NAME --doc ID..." takes several
+// ids, as its usage line says: --doc A --doc B, --doc A,B or --doc A B.
+func TestPipelineRunSeveralDocs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "plain")...)
+	a := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("a.txt", "first document"), "-q")...).stdout)
+	b := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("b.txt", "second document"), "-q")...).stdout)
+	for _, args := range [][]string{
+		{"--doc", a, "--doc", b},
+		{"--doc", a + "," + b},
+		{"--doc", a, b},
+	} {
+		sum := decode[runSummaryJSON](t, h.ok(with(append([]string{"pipeline", "run", "three", "--json"}, args...)...)...).stdout)
+		if sum.Total != 2 || len(sum.Jobs) != 2 {
+			t.Errorf("pipeline run %v: %+v, want 2 jobs", args, sum)
+		}
+	}
+	// Without --doc, a second word is a usage error.
+	h.want(exitInvalid, with("pipeline", "run", "three", a)...)
+	h.want(exitInvalid, with("pipeline", "run", "three", "--basket", "plain", a)...)
+}
