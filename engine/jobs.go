@@ -131,6 +131,13 @@ func (r *jobRunner) handle(ctx context.Context, d driver.Delivery) driver.Outcom
 // runBatch runs a batch of one tenant's deliveries (the batcher's run).
 func (r *jobRunner) runBatch(ctx context.Context, tenant string, batch []*pending) {
 	outs := r.handleBatch(ctx, tenant, batch)
+	var ended []string
+	for i, p := range batch {
+		if outs[i].Kind != driver.Again {
+			ended = append(ended, p.d.JobID)
+		}
+	}
+	r.e.ends.ended(tenant, ended)
 	for i, p := range batch {
 		p.out = outs[i]
 		close(p.done)

@@ -728,9 +728,9 @@ func (s *Session) JobsStatus(ctx context.Context, ids []string) (JobsStatus, err
 	return s.jobsStatus(ctx, ids, nil)
 }
 
-// jobsStatus is JobsStatus; final, when not nil, keeps the records of
-// final jobs between calls, so that they are read once.
-func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string]driver.JobRecord) (JobsStatus, error) {
+// jobsStatus is JobsStatus; final, when not nil, keeps what final jobs
+// contribute between calls, so that each is read and decoded once.
+func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string]jobState) (JobsStatus, error) {
 	st, err := s.open(ctx, tenancy.ActionRead, "job.list", "")
 	if err != nil {
 		return JobsStatus{}, err
@@ -745,16 +745,17 @@ func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string
 			unknown = append(unknown, id)
 		}
 	}
-	read := map[string]driver.JobRecord{}
+	read := map[string]jobState{}
 	if len(unknown) > 0 {
 		recs, err := st.JobsByID(ctx, unknown)
 		if err != nil {
 			return out, err
 		}
 		for _, j := range recs {
-			read[j.ID] = j
+			js := jobStateOf(j)
+			read[j.ID] = js
 			if final != nil && driver.JobFinal(j.State) {
-				final[j.ID] = j
+				final[j.ID] = js
 			}
 		}
 	}
@@ -765,23 +766,17 @@ func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string
 				return out, docex.Errorf(docex.ErrNotFound, "job %q not found", id)
 			}
 		}
-		det := jobDetailOf(j)
-		out.StepsRun += det.Progress.StepsRun
-		out.StepsCached += det.Progress.StepsCached
-		switch j.State {
+		out.StepsRun += j.stepsRun
+		out.StepsCached += j.stepsCached
+		switch j.state {
 		case driver.JobSucceeded:
 			out.Succeeded++
-		case driver.JobFailed, driver.JobCancelled:
-			if j.State == driver.JobFailed {
-				out.Failed++
-			} else {
-				out.Cancelled++
-			}
-			f := FailedJob{JobID: j.ID, DocumentID: j.DocumentID, ErrorCode: j.ErrorCode, Error: j.Error}
-			if det.Failure != nil {
-				f.Step = det.Failure.Step
-			}
-			out.Failures = append(out.Failures, f)
+		case driver.JobFailed:
+			out.Failed++
+			out.Failures = append(out.Failures, *j.failure)
+		case driver.JobCancelled:
+			out.Cancelled++
+			out.Failures = append(out.Failures, *j.failure)
 		default:
 			out.Pending++
 		}
@@ -789,12 +784,34 @@ func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string
 	return out, nil
 }
 
+// jobState is what one job contributes to a JobsStatus.
+type jobState struct {
+	state                 string
+	stepsRun, stepsCached int
+	failure               *FailedJob // failed and cancelled jobs
+}
+
+func jobStateOf(j driver.JobRecord) jobState {
+	det := jobDetailOf(j)
+	js := jobState{state: j.State, stepsRun: det.Progress.StepsRun, stepsCached: det.Progress.StepsCached}
+	if j.State == driver.JobFailed || j.State == driver.JobCancelled {
+		js.failure = &FailedJob{JobID: j.ID, DocumentID: j.DocumentID, ErrorCode: j.ErrorCode, Error: j.Error}
+		if det.Failure != nil {
+			js.failure.Step = det.Failure.Step
+		}
+	}
+	return js
+}
+
 // WaitJobs polls the jobs every interval until all are final or ctx is
-// done, calling progress (when not nil) after each poll. It returns the
-// last status, and ctx's error when ctx ended first.
+// done, calling progress (when not nil) after each poll; when this
+// process's workers settle the last of them, it polls at once. It returns
+// the last status, and ctx's error when ctx ended first.
 func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Duration, progress func(JobsStatus)) (JobsStatus, error) {
 	start := time.Now()
-	final := map[string]driver.JobRecord{}
+	final := map[string]jobState{}
+	sub := s.e.ends.subscribe(s.uc.TenantID, ids)
+	defer s.e.ends.unsubscribe(sub)
 	for {
 		st, err := s.jobsStatus(ctx, ids, final)
 		st.Elapsed = time.Since(start)
@@ -807,10 +824,19 @@ func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Dura
 		if st.Done() {
 			return st, nil
 		}
+		seen := make([]string, 0, len(final))
+		for id := range final {
+			seen = append(seen, id)
+		}
+		s.e.ends.known(sub, seen)
+		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return st, ctx.Err()
-		case <-time.After(interval):
+		case <-t.C:
+		case <-sub.wake:
+			t.Stop()
 		}
 	}
 }

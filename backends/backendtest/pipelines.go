@@ -30,6 +30,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("BoundBasket", f.testBoundBasket)
 	t.Run("DirectRunLineage", f.testDirectRunLineage)
 	t.Run("Replay", f.testReplay)
+	t.Run("WaitWakes", f.testWaitWakes)
 	t.Run("Failures", f.testJobFailures)
 	t.Run("MixedBatch", f.testMixedBatch)
 	t.Run("BatchReads", f.testBatchReads)
@@ -514,6 +515,49 @@ func (f *fixture) testReplay(t *testing.T) {
 	must(t, err)
 	if j.Progress.StepsRun != 5 {
 		t.Fatalf("replay ran steps again: %+v", j.Progress)
+	}
+}
+
+// testWaitWakes: WaitJobs returns when this process's worker settles the
+// last job it waits for, not at its next poll: here the poll interval is
+// an hour, and the wait must end well within the test's deadline, with
+// the status read from the job records (a failed job included).
+func (f *fixture) testWaitWakes(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	b := e.basket(admin, "in")
+	var docs []string
+	for i := range 5 {
+		docs = append(docs, e.add(admin, b.ID, fmt.Sprintf("w%d.txt", i), fmt.Sprintf("wake me %d", i), nil).ID)
+	}
+	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: docs})
+	must(t, err)
+	ctx, cancel := context.WithTimeout(bg, 3*time.Minute)
+	defer cancel()
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Concurrency: 2, Poll: 50 * time.Millisecond}).Run(wctx)
+	}()
+	polls := 0
+	st, err := admin.WaitJobs(ctx, ids, time.Hour, func(engine.JobsStatus) { polls++ })
+	stop()
+	if werr := <-done; werr != nil {
+		t.Fatalf("worker: %v", werr)
+	}
+	if err != nil {
+		t.Fatalf("WaitJobs with an hour's poll interval did not return when the in-process worker settled the jobs: %v (status %+v)", err, st)
+	}
+	if st.Succeeded != len(ids) || !st.Done() {
+		t.Fatalf("status %+v, want %d succeeded", st, len(ids))
+	}
+	if polls < 1 {
+		t.Fatalf("progress called %d times", polls)
+	}
+	// Final jobs: the first poll returns.
+	again, err := admin.WaitJobs(ctx, ids, time.Hour, nil)
+	if err != nil || again.Succeeded != len(ids) || again.StepsRun != st.StepsRun {
+		t.Fatalf("waiting again on final jobs: %+v %v, want %+v", again, err, st)
 	}
 }
 
