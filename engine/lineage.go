@@ -55,6 +55,9 @@ type Lineage struct {
 // action). A deleted document with recorded lineage is shown as gone; an
 // id without document or lineage is docex.ErrNotFound.
 func (s *Session) Lineage(ctx context.Context, docID string) (Lineage, error) {
+	if err := checkID("document", docID); err != nil {
+		return Lineage{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "document.lineage", docID)
 	if err != nil {
 		return Lineage{}, err

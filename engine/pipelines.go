@@ -373,6 +373,16 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 	if len(target.DocumentIDs) > MaxRunDocuments {
 		return nil, docex.Errorf(docex.ErrInvalid, "%d documents, more than %d in one run", len(target.DocumentIDs), MaxRunDocuments)
 	}
+	for _, id := range target.DocumentIDs {
+		if err := checkID("document", id); err != nil {
+			return nil, err
+		}
+	}
+	if target.BasketID != "" {
+		if err := checkID("basket", target.BasketID); err != nil {
+			return nil, err
+		}
+	}
 	st, err := s.open(ctx, tenancy.ActionRunPipeline, "pipeline.run", pipeline)
 	if err != nil {
 		return nil, err
@@ -496,6 +506,9 @@ func jobInfo(j driver.JobRecord) JobInfo {
 // Job returns a job with its completed steps and their resource reports,
 // or docex.ErrNotFound.
 func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
+	if err := checkID("job", id); err != nil {
+		return JobInfo{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "job.get", id)
 	if err != nil {
 		return JobInfo{}, err
@@ -519,6 +532,9 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 		if jsonUnmarshal(r.Detail, &d) == nil && d.Report != nil {
 			js.Report = *d.Report
 		}
+		if js.Report.CapabilityDenials == nil { // a cached or filtered step ran nothing: an empty list, not null
+			js.Report.CapabilityDenials = []string{}
+		}
 		info.Steps = append(info.Steps, js)
 	}
 	return info, nil
@@ -534,6 +550,11 @@ func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]Job
 	case "", driver.JobQueued, driver.JobRunning, driver.JobSucceeded, driver.JobFailed, driver.JobCancelled:
 	default:
 		return nil, docex.Errorf(docex.ErrInvalid, "job state %q: want queued, running, succeeded, failed or cancelled", f.State)
+	}
+	if f.DocumentID != "" {
+		if err := checkID("document", f.DocumentID); err != nil {
+			return nil, err
+		}
 	}
 	page, err := page.Normalize()
 	if err != nil {
@@ -560,6 +581,9 @@ func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]Job
 // running job stops before its next step. It returns docex.ErrNotFound
 // for an unknown job and docex.ErrConflict for a finished one.
 func (s *Session) CancelJob(ctx context.Context, id string) error {
+	if err := checkID("job", id); err != nil {
+		return err
+	}
 	st, err := s.open(ctx, tenancy.ActionRunPipeline, "job.cancel", id)
 	if err != nil {
 		return err
@@ -583,6 +607,9 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 // It returns docex.ErrNotFound for an unknown job and docex.ErrConflict
 // for a job that is not failed or cancelled.
 func (s *Session) RetryJob(ctx context.Context, id string) error {
+	if err := checkID("job", id); err != nil {
+		return err
+	}
 	st, err := s.open(ctx, tenancy.ActionRunPipeline, "job.retry", id)
 	if err != nil {
 		return err

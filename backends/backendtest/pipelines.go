@@ -589,7 +589,42 @@ func (f *fixture) testJobFailures(t *testing.T) {
 	if j.State != driver.JobFailed || j.Attempts != 2 || j.Progress.StepsRun != 1 || len(j.Steps) != 1 {
 		t.Fatalf("after retry: %+v", j)
 	}
-	wantErr(t, admin.RetryJob(bg, "nope"), docex.ErrNotFound)
+	wantErr(t, admin.RetryJob(bg, "nope"), docex.ErrInvalidID)
+	wantErr(t, admin.RetryJob(bg, "0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b"), docex.ErrNotFound)
+	for _, call := range []struct {
+		name string
+		err  error
+	}{
+		{"Job", func() error { _, err := admin.Job(bg, "nope"); return err }()},
+		{"CancelJob", admin.CancelJob(bg, "../x")},
+		{"Lineage", func() error { _, err := admin.Lineage(bg, "nope"); return err }()},
+		{"Jobs --doc", func() error { _, err := admin.Jobs(bg, engine.JobFilter{DocumentID: "nope"}, docex.Page{}); return err }()},
+		{"RunPipeline --doc", func() error {
+			_, err := admin.RunPipeline(bg, "bad", engine.RunTarget{DocumentIDs: []string{d.ID, "nope"}})
+			return err
+		}()},
+		{"RunPipeline --basket", func() error { _, err := admin.RunPipeline(bg, "bad", engine.RunTarget{BasketID: "in"}); return err }()},
+	} {
+		if !errors.Is(call.err, docex.ErrInvalidID) {
+			t.Errorf("%s with a malformed id: %v, want ErrInvalidID", call.name, call.err)
+		}
+	}
+
+	// A job that spent its whole budget gets a fresh one on retry, and
+	// the retry runs its plugin (the budget is written, not only computed).
+	_, err = admin.CreatePipeline(bg, []byte("name = \"once\"\nmax_attempts = 1\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\n"))
+	must(t, err)
+	ids1, err := admin.RunPipeline(bg, "once", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	e.work(admin, []string{"acme"}, ids1)
+	must(t, admin.RetryJob(bg, ids1[0]))
+	if j, _ := admin.Job(bg, ids1[0]); j.MaxAttempts != 1+engine.DefaultAttempts {
+		t.Fatalf("retried job's budget: %d attempts of %d, want %d", j.Attempts, j.MaxAttempts, 1+engine.DefaultAttempts)
+	}
+	e.work(admin, []string{"acme"}, ids1)
+	if j, _ := admin.Job(bg, ids1[0]); j.Attempts != 2 || j.ErrorCode != "plugin_failed" || len(j.History) != 2 {
+		t.Fatalf("retried job did not run again: %+v", j)
+	}
 
 	// Cancel a queued job: it never runs.
 	ids2, err := admin.RunPipeline(bg, "bad", engine.RunTarget{DocumentIDs: []string{d.ID}})
