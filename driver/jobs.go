@@ -165,7 +165,8 @@ type PipelineWriter interface {
 	// UpdateJob writes a job's state, attempts, RunAt, error, detail and
 	// UpdatedAt; docex.ErrNotFound when absent.
 	UpdateJob(ctx context.Context, j JobRecord) error
-	// RequeueJob writes a final job back as queued (UpdateJob) and
+	// RequeueJob writes a final job back as queued (UpdateJob, and its
+	// MaxAttempts: a retried job gets a new budget of attempts) and
 	// enqueues it for delivery again, in the same transaction.
 	RequeueJob(ctx context.Context, j JobRecord) error
 	// InsertJobStep records a completion key; docex.ErrExists when the key

@@ -121,6 +121,11 @@ const (
 		ON CONFLICT (key) DO UPDATE SET result = excluded.result, created_at = excluded.created_at`
 )
 
+// sqlRequeueJob is sqlUpdateJob with the job's new budget of attempts
+// (job retry).
+const sqlRequeueJob = `UPDATE jobs SET state = $2, attempts = $3, run_at = $4, error_code = $5, error = $6, detail = $7, updated_at = $8,
+	max_attempts = $9 WHERE id = $1`
+
 func scanPipeline(row pgx.Row) (driver.PipelineRecord, error) {
 	var p driver.PipelineRecord
 	err := row.Scan(&p.Name, &p.Version, &p.Definition, &p.CreatedAt, &p.CreatedBy, &p.Deleted)
@@ -623,10 +628,14 @@ func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 	return mustAffect(n, err, "job %q not found", j.ID)
 }
 
-// RequeueJob writes a job back as queued and enqueues a new River job for
-// it in the same transaction.
+// RequeueJob writes a job back as queued, with its new budget of attempts,
+// and enqueues a new River job for it in the same transaction.
 func (t *tx) RequeueJob(ctx context.Context, j driver.JobRecord) error {
-	if err := t.UpdateJob(ctx, j); err != nil {
+	if j.Detail == nil {
+		j.Detail = []byte("{}")
+	}
+	n, err := t.exec(ctx, "requeue job", sqlRequeueJob, j.ID, j.State, j.Attempts, utcMicro(j.RunAt), j.ErrorCode, j.Error, j.Detail, utcMicro(j.UpdatedAt), j.MaxAttempts)
+	if err := mustAffect(n, err, "job %q not found", j.ID); err != nil {
 		return err
 	}
 	if err := t.p.flush(ctx); err != nil { // River's statements do not go through the pipe

@@ -88,13 +88,17 @@ const (
 	accessHelp = `Who may run a command (in brackets):
   reader, writer, admin   roles of the user context, given with --roles; the
                           user context is --user, --tenant and --roles.
-                          reader reads; writer also changes documents and
-                          metadata and runs plugins; admin also deletes
-                          baskets, reads the audit log and manages plugins.
+                          reader reads (documents, pipelines, jobs, lineage);
+                          writer also changes documents and metadata, runs
+                          plugins and pipelines, and retries or cancels jobs;
+                          admin also deletes baskets, reads the audit log,
+                          manages plugins, and defines, deletes, binds and
+                          unbinds pipelines.
   operator                whoever runs docex with access to docex.yaml and
                           its storage: no user context is needed; --user, if
                           given, is recorded as the actor in the system audit
-                          log. Operators provision tenants and run init and gc.`
+                          log. Operators provision tenants and run init, gc
+                          and workers.`
 	exitHelp = `Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 not found,
 4 denied, 5 conflict, 6 plugin failed.`
 )

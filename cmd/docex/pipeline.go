@@ -14,6 +14,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/engine"
+	"github.com/google/uuid"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
@@ -48,23 +49,27 @@ Example:
 			}},
 		{path: "pipeline delete", args: "NAME", access: "admin", minArgs: 1, maxArgs: 1,
 			summary: "delete a pipeline; its versions stay for jobs and lineage", run: cmdPipelineDelete},
-		{path: "pipeline run", args: "NAME (--doc ID... | --basket BASKET)", access: "writer", minArgs: 1, maxArgs: 1, plugins: true,
+		{path: "pipeline run", args: "NAME (--doc ID... | --basket BASKET)", access: "writer", minArgs: 1, maxArgs: -1, plugins: true,
 			summary: "run a pipeline on documents or on a basket's originals; --wait follows it to the end",
 			help: `With --wait: a progress bar on a terminal (none with --json), then a summary
 (done, failed, steps skipped thanks to the cache, time). Exit 6 when a
 document failed; the summary says which and why. On SQLite, --wait runs a
 worker in this process (--worker=no to rely on running workers only); on
 PostgreSQL it relies on running workers (--worker=yes runs one here too).
+Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID.
 
-Example:
-  docex pipeline run ocr --basket invoices --wait`,
+Examples:
+  docex pipeline run ocr --basket invoices --wait
+  docex pipeline run ocr --doc 0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b --wait --json`,
 			flags: func(fs *pflag.FlagSet) {
-				fs.StringArrayVar(&run.docs, "doc", nil, "document id (repeatable)")
+				fs.StringArrayVar(&run.docs, "doc", nil, "document ids (repeatable, or comma-separated)")
 				fs.StringVar(&run.basket, "basket", "", "every original document of this basket (name or id)")
 				fs.BoolVar(&run.wait, "wait", false, "wait until every job is final; exit 6 when one failed")
 				fs.StringVar(&run.worker, "worker", "auto", "with --wait, run a worker in this process: auto (SQLite only), yes or no")
 			},
-			run: func(ctx context.Context, c *cli, args []string) error { return cmdPipelineRun(ctx, c, args[0], run) }},
+			run: func(ctx context.Context, c *cli, args []string) error {
+				return cmdPipelineRun(ctx, c, args[0], args[1:], run)
+			}},
 
 		{path: "basket bind", args: "BASKET PIPELINE", access: "admin", minArgs: 2, maxArgs: 2,
 			summary: "bind a basket to a pipeline: every document added is processed", run: cmdBasketBind},
@@ -176,6 +181,9 @@ func stepChain(p engine.Pipeline) string {
 }
 
 func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) error {
+	if version < 0 {
+		return docex.Errorf(errUsage, "--version %d: want a version number (1, 2, ...), or 0 for the newest", version)
+	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
@@ -204,7 +212,14 @@ func cmdPipelineDelete(ctx context.Context, c *cli, args []string) error {
 	if err := s.DeletePipeline(ctx, args[0]); err != nil {
 		return err
 	}
-	return c.emit(map[string]any{"deleted": args[0]}, func(w io.Writer) { writef(w, "deleted pipeline %s\n", args[0]) })
+	return c.emit(pipelineDeleted{Name: args[0], Deleted: true}, func(w io.Writer) { writef(w, "deleted pipeline %s\n", args[0]) })
+}
+
+// pipelineDeleted is the JSON result of pipeline delete (docs/json.md,
+// Deleted).
+type pipelineDeleted struct {
+	Name    string `json:"name"`
+	Deleted bool   `json:"deleted"`
 }
 
 func cmdBasketBind(ctx context.Context, c *cli, args []string) error {
@@ -253,13 +268,28 @@ type runSummary struct {
 	Pending     int                `json:"pending"`
 	StepsRun    int                `json:"steps_run"`
 	StepsCached int                `json:"steps_cached"`
-	ElapsedMS   int64              `json:"elapsed_ms"`
+	ElapsedMS   float64            `json:"elapsed_ms"`
 	Failures    []engine.FailedJob `json:"failures"`
 }
 
-func cmdPipelineRun(ctx context.Context, c *cli, name string, o runOpts) error {
+// cmdPipelineRun runs pipeline name; more holds the words after --doc's
+// first id ("--doc ID ID..."): more document ids.
+func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o runOpts) error {
+	if len(more) > 0 && len(o.docs) == 0 {
+		return docex.Errorf(errUsage, "usage: docex pipeline run NAME (--doc ID... | --basket BASKET): %q is not a flag (see docex help pipeline run)", more[0])
+	}
+	var docs []string
+	for _, d := range append(append([]string(nil), o.docs...), more...) {
+		docs = append(docs, strings.Split(d, ",")...)
+	}
+	o.docs = docs
 	if (len(o.docs) == 0) == (o.basket == "") {
 		return docex.Errorf(errUsage, "pipeline run: give --doc ID... or --basket BASKET (one of the two)")
+	}
+	for _, id := range o.docs {
+		if err := checkID("document", id); err != nil {
+			return err
+		}
 	}
 	switch o.worker {
 	case "auto", "yes", "no":
@@ -309,9 +339,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, o runOpts) error {
 		_ = bar.Finish()
 		fmt.Fprintln(c.stderr)
 	}
-	sum.Waited = err == nil
-	sum.Succeeded, sum.Failed, sum.Cancelled, sum.Pending = st.Succeeded, st.Failed, st.Cancelled, st.Pending
-	sum.StepsRun, sum.StepsCached, sum.ElapsedMS, sum.Failures = st.StepsRun, st.StepsCached, time.Since(start).Milliseconds(), st.Failures
+	sum.finish(st, err == nil, time.Since(start))
 	if err != nil {
 		return err
 	}
@@ -325,9 +353,17 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, o runOpts) error {
 	return nil
 }
 
+// finish records the final status of the jobs and the time taken
+// (milliseconds at microsecond precision, docs/json.md rule 4).
+func (s *runSummary) finish(st engine.JobsStatus, waited bool, elapsed time.Duration) {
+	s.Waited = waited
+	s.Succeeded, s.Failed, s.Cancelled, s.Pending = st.Succeeded, st.Failed, st.Cancelled, st.Pending
+	s.StepsRun, s.StepsCached, s.ElapsedMS, s.Failures = st.StepsRun, st.StepsCached, docex.Milliseconds(elapsed), st.Failures
+}
+
 func printRunSummary(w io.Writer, s runSummary) {
 	writef(w, "pipeline %s: %d document(s): %d done, %d failed", s.Pipeline, s.Total, s.Succeeded, s.Failed+s.Cancelled)
-	writef(w, ", %d step run(s), %d skipped (cache), %s\n", s.StepsRun, s.StepsCached, (time.Duration(s.ElapsedMS) * time.Millisecond).String())
+	writef(w, ", %d step run(s), %d skipped (cache), %s\n", s.StepsRun, s.StepsCached, time.Duration(s.ElapsedMS*float64(time.Millisecond)).Round(time.Millisecond).String())
 	for _, f := range s.Failures {
 		writef(w, "failed: document %s (job %s) step %s: %s: %s\n", f.DocumentID, f.JobID, f.Step, f.ErrorCode, f.Error)
 	}
@@ -353,6 +389,11 @@ func (c *cli) progressBar(total int) *progressbar.ProgressBar {
 }
 
 func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, page docex.Page) error {
+	if f.DocumentID != "" {
+		if err := checkID("document", f.DocumentID); err != nil {
+			return err
+		}
+	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
@@ -378,6 +419,9 @@ func oneLine(s string, n int) string {
 }
 
 func cmdJobShow(ctx context.Context, c *cli, args []string) error {
+	if err := checkID("job", args[0]); err != nil {
+		return err
+	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
@@ -385,6 +429,14 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 	j, err := s.Job(ctx, args[0])
 	if err != nil {
 		return err
+	}
+	for i := range j.Steps { // a step that did not run its plugin has a zero report: no null in JSON
+		if j.Steps[i].Report.CapabilityDenials == nil {
+			j.Steps[i].Report.CapabilityDenials = []string{}
+		}
+		if j.Steps[i].Outputs == nil {
+			j.Steps[i].Outputs = []string{}
+		}
 	}
 	return c.emit(j, func(w io.Writer) {
 		writef(w, "job %s: pipeline %s v%d on document %s, %s (attempt %d of %d), run as %s %v\n",
@@ -422,6 +474,9 @@ func cmdJobCancel(ctx context.Context, c *cli, args []string) error {
 
 // jobAction applies act to job id and reports the job's new state.
 func jobAction(ctx context.Context, c *cli, id string, act func(*engine.Session, context.Context, string) error, state, done string) error {
+	if err := checkID("job", id); err != nil {
+		return err
+	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
@@ -445,9 +500,26 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 	if o.batch < 1 || o.batch > engine.MaxBatch {
 		return docex.Errorf(errUsage, "--batch must be 1 to %d", engine.MaxBatch)
 	}
+	if o.shutdown < 0 {
+		return docex.Errorf(errUsage, "--shutdown-timeout must not be negative")
+	}
+	if o.lease < 0 {
+		return docex.Errorf(errUsage, "--lease must not be negative (0: the backend's default)")
+	}
 	sys, err := c.system(ctx)
 	if err != nil {
 		return err
+	}
+	// A tenant the worker cannot serve is an error now, not a queue
+	// polled forever.
+	for _, id := range o.tenants {
+		t, err := sys.eng.Provisioner(c.g.user).Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("--tenants: %w", err)
+		}
+		if t.IsSystem {
+			return docex.Errorf(docex.ErrDenied, "--tenants: %q is the bootstrap tenant, which holds no documents or jobs", id)
+		}
 	}
 	log := slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var tenants []string
@@ -463,6 +535,9 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 }
 
 func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
+	if err := checkID("document", args[0]); err != nil {
+		return err
+	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
@@ -545,6 +620,19 @@ type deletedDocs struct {
 	ID         string   `json:"id"`
 	Deleted    bool     `json:"deleted"`
 	DeletedIDs []string `json:"deleted_ids"`
+}
+
+// checkID returns docex.ErrInvalidID unless id has the form of the ids
+// docex generates (a UUID in its canonical form): a malformed id is
+// invalid input (exit 2), never "not found", as for doc get.
+func checkID(what, id string) error {
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
+		if len(id) > 64 {
+			id = id[:64] + "..."
+		}
+		return docex.Errorf(docex.ErrInvalidID, "%s id %q is malformed (ids look like 0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b)", what, id)
+	}
+	return nil
 }
 
 // jsonText is v as compact JSON, for human output.

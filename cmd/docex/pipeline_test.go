@@ -144,7 +144,8 @@ func TestPipelineCLI(t *testing.T) {
 	h.want(exitDenied, "pipeline", "create", h.file("y.toml", threeStepsTOML), "--tenant", "acme", "--user", "w", "--roles", "writer")
 	h.want(exitDenied, "pipeline", "run", "three", "--basket", "inbox", "--tenant", "acme", "--user", "r", "--roles", "reader")
 	h.want(exitInvalid, with("pipeline", "run", "three")...)
-	h.want(exitNotFound, with("job", "show", "nope")...)
+	h.want(exitInvalid, with("job", "show", "nope")...) // malformed: invalid_id
+	h.want(exitNotFound, with("job", "show", "01a236c1-4232-7399-aaae-bf07b074825f")...)
 	list := h.ok(with("pipeline", "list")...).stdout
 	if !strings.Contains(list, "three") || !strings.Contains(list, "split,upper,tag") {
 		t.Fatalf("pipeline list: %s", list)

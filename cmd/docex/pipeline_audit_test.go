@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex/engine"
+	"github.com/jackc/pgx/v5"
+)
+
+// Conformance of the pipeline commands with docs/json.md, docs/jobs.md and
+// the README's exit codes (cases found by an audit of issue 9).
+
+// TestPipelineDeleteJSON: pipeline delete --json prints {"name", "deleted":
+// true} (docs/json.md, Deleted), as plugin remove does.
+func TestPipelineDeleteJSON(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("pipeline", "create", h.file("solo.toml", "name = \"solo\"\n[[steps]]\nname = \"tag\"\nplugin = \"tag\"\n"))...)
+	got := decode[map[string]any](t, h.ok(with("pipeline", "delete", "solo", "--json")...).stdout)
+	if len(got) != 2 || got["name"] != "solo" || got["deleted"] != true {
+		t.Fatalf("pipeline delete --json = %v, want {\"name\": \"solo\", \"deleted\": true}", got)
+	}
+}
+
+// TestJobShowNoNull: a job whose steps came from the cache or did not run
+// their plugin prints every step's report without null (docs/json.md rule
+// 3): capability_denials is [].
+func TestJobShowNoNull(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "plain")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("a.txt", "some text to split"), "-q")...).stdout)
+	h.ok(with("pipeline", "run", "three", "--doc", id, "--wait")...)
+	sum := decode[runSummaryJSON](t, h.ok(with("pipeline", "run", "three", "--doc", id, "--wait", "--json")...).stdout)
+	if sum.StepsCached == 0 || len(sum.Jobs) != 1 {
+		t.Fatalf("second run: %+v, want steps from the cache", sum)
+	}
+	out := h.ok(with("job", "show", sum.Jobs[0], "--json")...).stdout
+	var v any
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range conventionViolations("", v) {
+		t.Errorf("job show: %s", p)
+	}
+	var j struct {
+		Steps []struct {
+			Outcome string `json:"outcome"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(out), &j); err != nil || len(j.Steps) == 0 || j.Steps[0].Outcome != "cached" {
+		t.Fatalf("job show steps: %v %+v", err, j)
+	}
+}
+
+// TestMalformedIDsAreInvalid: a malformed document or job id is invalid
+// input (exit 2, code invalid_id), never "not found" (README exit codes),
+// for every pipeline command as for doc get.
+func TestMalformedIDsAreInvalid(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	for _, args := range [][]string{
+		{"doc", "get", "nope"},
+		{"doc", "lineage", "nope"},
+		{"job", "show", "nope"},
+		{"job", "retry", "nope"},
+		{"job", "cancel", "nope"},
+		{"job", "list", "--doc", "nope"},
+		{"pipeline", "run", "three", "--doc", "nope"},
+		{"pipeline", "run", "three", "--doc", "nope", "--wait"},
+	} {
+		r := h.run(append(append(args, u...), "--json")...)
+		var e map[string]map[string]string
+		if err := json.Unmarshal([]byte(r.stderr), &e); r.code != exitInvalid || err != nil || e["error"]["code"] != "invalid_id" {
+			t.Errorf("docex %s: exit %d, stderr %q; want exit 2, code invalid_id", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}
+
+// TestPipelineShowBadVersion: --version below 0 is a usage error, not the
+// newest version.
+func TestPipelineShowBadVersion(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	r := h.want(exitInvalid, append([]string{"pipeline", "show", "three", "--version", "-1"}, u...)...)
+	if !strings.Contains(r.stderr, "--version") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+	h.want(exitNotFound, append([]string{"pipeline", "show", "three", "--version", "2"}, u...)...)
+	h.ok(append([]string{"pipeline", "show", "three", "--version", "1"}, u...)...)
+}
+
+// TestWorkerBadTenants: a worker given --tenants that it cannot serve says
+// so and exits before it starts (instead of polling a tenant that does not
+// exist forever): 2 for a malformed id, 3 for an unknown tenant, 4 for the
+// bootstrap tenant; negative durations are usage errors too.
+func TestWorkerBadTenants(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	pipelineSetup(t, h, "acme")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--tenants", "nope"}, exitNotFound, `"nope"`},
+		{[]string{"--tenants", "acme,nope"}, exitNotFound, `"nope"`},
+		{[]string{"--tenants", "Bad_ID"}, exitInvalid, "Bad_ID"},
+		{[]string{"--tenants", "system"}, exitDenied, "system"},
+		{[]string{"--shutdown-timeout", "-1s"}, exitInvalid, "--shutdown-timeout"},
+		{[]string{"--lease", "-1s"}, exitInvalid, "--lease"},
+	} {
+		// A worker that starts anyway runs until the context ends: the
+		// test then fails on its exit code instead of hanging.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		var out, errb bytes.Buffer
+		args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker"}, tc.args...)
+		err := runEnv(ctx, args, &out, &errb, func(k string) string { return h.env[k] })
+		cancel()
+		if code := exitCode(err); code != tc.code || !strings.Contains(errb.String(), tc.want) || strings.Contains(errb.String(), "worker started") {
+			t.Errorf("docex worker %s: exit %d, stderr %q; want exit %d, %q and no worker started", strings.Join(tc.args, " "), code, errb.String(), tc.code, tc.want)
+		}
+	}
+}
+
+// TestRunSummaryElapsed: the run summary's elapsed_ms is milliseconds at
+// microsecond precision (docs/json.md rule 4), not whole milliseconds.
+func TestRunSummaryElapsed(t *testing.T) {
+	t.Parallel()
+	var s runSummary
+	s.finish(engine.JobsStatus{Total: 1, Succeeded: 1, Failures: []engine.FailedJob{}}, true, 1500*time.Microsecond)
+	if s.ElapsedMS != 1.5 || !s.Waited || s.Succeeded != 1 {
+		t.Fatalf("summary %+v, want elapsed_ms 1.5", s)
+	}
+	var b bytes.Buffer
+	printRunSummary(&b, s)
+	if !strings.Contains(b.String(), "1 done, 0 failed") || !strings.Contains(b.String(), "2ms") {
+		t.Fatalf("human summary %q", b.String())
+	}
+}
+
+// TestHelpRoles: docex help says what each role may do with pipelines and
+// jobs (docs/jobs.md: admin defines and binds, writer runs, retries and
+// cancels, reader reads), and that operators run workers.
+func TestHelpRoles(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	out := h.ok("help").stdout
+	flat := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		"reader reads (documents, pipelines, jobs, lineage)",
+		"runs plugins and pipelines, and retries or cancels jobs",
+		"defines, deletes, binds and unbinds pipelines",
+		"run init, gc and workers",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("docex help does not say %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestJobRetryBudgetPostgres: job retry gives a failed job a fresh budget
+// of attempts (docs/jobs.md): the job's max_attempts grows with it. The
+// backend wrote the job back without its new max_attempts, so a job that
+// had spent its attempts got one more at most. (The SQLite backend has the
+// same defect: backends/sqlite RequeueJob.)
+func TestJobRetryBudgetPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
+		}
+		t.Skip("set DOCEX_TEST_POSTGRES_DSN")
+	}
+	h := newHarness(t)
+	schema := fmt.Sprintf("docex_rb_%d", time.Now().UnixNano()%1_000_000_000)
+	prefix := fmt.Sprintf("r%d_", time.Now().UnixNano()%100000)
+	h.env["PGTEST_DSN"] = dsn
+	h.file("docex.yaml", fmt.Sprintf("config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: %s\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: PGTEST_DSN\n    tenant_schema_prefix: %s\nstorage:\n  documents:\n    type: database\n", schema, prefix))
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			return
+		}
+		defer conn.Close(context.Background())
+		for _, s := range []string{prefix + "acme", schema, schema + "_local", schema + "_jobs"} {
+			_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE")
+		}
+	})
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("pipeline", "create", h.file("bad.toml", "name = \"bad\"\nmax_attempts = 2\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\n"))...)
+	h.ok(with("basket", "create", "plain")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("a.txt", "to be trapped"), "-q")...).stdout)
+	sum := decode[runSummaryJSON](t, h.want(exitPlugin, with("pipeline", "run", "bad", "--doc", id, "--wait", "--worker=yes", "--json")...).stdout)
+	type job struct {
+		State       string `json:"state"`
+		Attempts    int    `json:"attempts"`
+		MaxAttempts int    `json:"max_attempts"`
+	}
+	before := decode[job](t, h.ok(with("job", "show", sum.Jobs[0], "--json")...).stdout)
+	if before.State != "failed" || before.Attempts != 1 || before.MaxAttempts != 2 {
+		t.Fatalf("failed job %+v", before)
+	}
+	h.ok(with("job", "retry", sum.Jobs[0])...)
+	after := decode[job](t, h.ok(with("job", "show", sum.Jobs[0], "--json")...).stdout)
+	if after.State != "queued" || after.MaxAttempts-after.Attempts < 2 {
+		t.Fatalf("retried job %+v: want a fresh budget of attempts (max_attempts - attempts >= 2)", after)
+	}
+}
+
+// TestPipelineRunSeveralDocs: "pipeline run NAME --doc ID..." takes several
+// ids, as its usage line says: --doc A --doc B, --doc A,B or --doc A B.
+func TestPipelineRunSeveralDocs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "plain")...)
+	a := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("a.txt", "first document"), "-q")...).stdout)
+	b := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("b.txt", "second document"), "-q")...).stdout)
+	for _, args := range [][]string{
+		{"--doc", a, "--doc", b},
+		{"--doc", a + "," + b},
+		{"--doc", a, b},
+	} {
+		sum := decode[runSummaryJSON](t, h.ok(with(append([]string{"pipeline", "run", "three", "--json"}, args...)...)...).stdout)
+		if sum.Total != 2 || len(sum.Jobs) != 2 {
+			t.Errorf("pipeline run %v: %+v, want 2 jobs", args, sum)
+		}
+	}
+	// Without --doc, a second word is a usage error.
+	h.want(exitInvalid, with("pipeline", "run", "three", a)...)
+	h.want(exitInvalid, with("pipeline", "run", "three", "--basket", "plain", a)...)
+}
