@@ -535,6 +535,9 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 		if js.Report.CapabilityDenials == nil { // a cached or filtered step ran nothing: an empty list, not null
 			js.Report.CapabilityDenials = []string{}
 		}
+		if js.Outputs == nil {
+			js.Outputs = []string{}
+		}
 		info.Steps = append(info.Steps, js)
 	}
 	return info, nil
