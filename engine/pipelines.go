@@ -389,7 +389,7 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 	}
 	defer st.Close()
 	var ids []string
-	err = s.write(ctx, st, "pipeline.run", pipeline, func(tx driver.Tx) error {
+	err = s.writeAudit(ctx, st, "pipeline.run", pipeline, false, func(tx driver.Tx) error {
 		ids = ids[:0]
 		rec, err := tx.Pipeline(ctx, pipeline, 0)
 		if err == nil && rec.Deleted {
@@ -450,8 +450,21 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 				return err
 			}
 			ids = append(ids, j.ID)
+			e := s.entry("job.enqueue", j.ID, docex.OutcomeOK, nil)
+			e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": id}
+			if target.BasketID != "" {
+				e.Detail["basket_id"] = target.BasketID
+			}
+			if err := tx.AppendAudit(ctx, e); err != nil {
+				return err
+			}
 		}
-		return nil
+		e := s.entry("pipeline.run", pipeline, docex.OutcomeOK, nil)
+		e.Detail = map[string]any{"version": rec.Version, "jobs": len(ids)}
+		if target.BasketID != "" {
+			e.Detail["basket_id"] = target.BasketID
+		}
+		return tx.AppendAudit(ctx, e)
 	})
 	if err != nil {
 		return nil, err

@@ -425,6 +425,28 @@ func (f *fixture) testBoundBasket(t *testing.T) {
 	if bk.DocumentCount != int64(3+3*4) {
 		t.Fatalf("re-run added documents: %d", bk.DocumentCount)
 	}
+	// pipeline run is audited: the run (with its pipeline version and
+	// job count) and each job it enqueued (with its document).
+	log, err = admin.Audit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	enqueued := map[string]string{}
+	runs := 0
+	for _, a := range log {
+		switch {
+		case a.Operation == "job.enqueue":
+			enqueued[a.Target], _ = a.Detail["document_id"].(string)
+		case a.Operation == "pipeline.run" && a.Target == "three" && a.Outcome == docex.OutcomeOK:
+			if n, _ := a.Detail["jobs"].(float64); n == 2 {
+				runs++
+			}
+		}
+	}
+	if enqueued[again[0]] != docs[0].ID || enqueued[again[1]] != docs[1].ID {
+		t.Errorf("job.enqueue entries of the re-run's jobs: %v (jobs %v)", enqueued, again)
+	}
+	if runs != 1 {
+		t.Errorf("%d pipeline.run entries for a run of 2 jobs, want 1", runs)
+	}
 	parts := map[string]bool{}
 	for _, e := range derivedOf(t, writer, docs[0].ID) {
 		parts[e.DerivedID] = true
