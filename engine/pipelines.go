@@ -611,7 +611,7 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 			return err
 		}
 		if driver.JobFinal(j.State) {
-			return docex.Errorf(docex.ErrConflict, "job %s is %s", id, j.State)
+			return docex.Errorf(docex.ErrConflict, "job %s has already %s: only queued or running jobs can be cancelled", id, j.State)
 		}
 		j.State, j.Error, j.ErrorCode, j.UpdatedAt = driver.JobCancelled, "cancelled by "+s.uc.UserID, "cancelled", s.e.now()
 		return tx.UpdateJob(ctx, j)
@@ -735,6 +735,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	r := &jobRunner{e: w.e, worker: w.cfg.Name, retryBase: w.cfg.RetryBase, suspendedWait: w.cfg.SuspendedWait,
 		runs: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	r.batches = newBatcher(w.cfg.Batch, wc.Concurrency, wc.TenantConcurrency, r.runBatch)
+	if w.cfg.Logger != nil {
+		// The backend's "worker started" line counts job slots:
+		// concurrency x batch.
+		w.cfg.Logger.Info("worker batches", "worker", w.cfg.Name, "concurrency", wc.Concurrency, "tenant_concurrency", wc.TenantConcurrency, "batch", w.cfg.Batch)
+	}
 	return w.e.be.Jobs().Work(ctx, driver.WorkConfig{
 		Tenants: w.cfg.Tenants, Concurrency: wc.Concurrency * w.cfg.Batch, TenantConcurrency: wc.TenantConcurrency * w.cfg.Batch,
 		Lease: w.cfg.Lease, Poll: w.cfg.Poll, ShutdownTimeout: w.cfg.ShutdownTimeout, WorkerID: w.cfg.Name, Logger: w.cfg.Logger,

@@ -205,6 +205,7 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 		{"duplicate step", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "duplicate step name"},
 		{"bad filter", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\naccept = [\"text\"]\n", "line 5, key steps[0].accept"},
 		{"bad name", "name = \"X Y\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 1, key name"},
+		{"wrong type", "name = \"x\"\ndescription = 5\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "pipeline line 2, key description: incompatible types"},
 		{"no steps", "name = \"x\"\n", "at least one"},
 	}
 	for _, c := range bad {

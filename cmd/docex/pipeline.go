@@ -423,7 +423,7 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 			writef(w, "error (%s): %s\n", j.ErrorCode, j.Error)
 		}
 		p := j.Progress
-		writef(w, "steps: %d run, %d from cache, %d filtered; %d derived; %d ms\n", p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived, p.DurationMS)
+		writef(w, "steps: %d run, %d from cache, %d filtered; %d derived; %.3f ms\n", p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived, p.DurationMS)
 		if f := j.Failure; f.Step != "" {
 			writef(w, "failed step %s on %s: %.1f ms, %d instructions, peak memory %d bytes, %d host calls\n",
 				f.Step, f.InputID, f.Report.DurationMS, f.Report.Instructions, f.Report.PeakMemoryBytes, f.Report.HostCalls)
@@ -437,7 +437,7 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 			writef(w, "%s\t%s\t%s\t%d\t%s\n", st.Step, st.InputID, st.Outcome, len(st.Outputs), ms)
 		}
 		for _, a := range j.History {
-			writef(w, "attempt %d: %s, %d ms %s\n", a.N, a.StartedAt.Format(time.RFC3339), a.DurationMS, oneLine(a.Error, 100))
+			writef(w, "attempt %d: %s, %.3f ms %s\n", a.N, a.StartedAt.Format(time.RFC3339), a.DurationMS, oneLine(a.Error, 100))
 		}
 	})
 }
