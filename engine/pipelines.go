@@ -365,6 +365,7 @@ const MaxRunDocuments = 100000
 // target document (pipeline.run action), all in one transaction, and
 // returns the job ids in the order of the documents. It returns
 // docex.ErrNotFound for an unknown pipeline, basket or document,
+// docex.ErrInvalidID for a malformed document or basket id,
 // docex.ErrInvalid for an empty or too large target.
 func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTarget) ([]string, error) {
 	if (len(target.DocumentIDs) == 0) == (target.BasketID == "") {
@@ -517,7 +518,7 @@ func jobInfo(j driver.JobRecord) JobInfo {
 }
 
 // Job returns a job with its completed steps and their resource reports,
-// or docex.ErrNotFound.
+// or docex.ErrNotFound (docex.ErrInvalidID for a malformed id).
 func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 	if err := checkID("job", id); err != nil {
 		return JobInfo{}, err
@@ -560,7 +561,8 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 type JobFilter = driver.JobFilter
 
 // Jobs lists the tenant's jobs matching f, newest first (read action);
-// docex.ErrInvalid for an unknown state.
+// docex.ErrInvalid for an unknown state, docex.ErrInvalidID for a
+// malformed document id.
 func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]JobInfo, error) {
 	switch f.State {
 	case "", driver.JobQueued, driver.JobRunning, driver.JobSucceeded, driver.JobFailed, driver.JobCancelled:
@@ -595,7 +597,8 @@ func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]Job
 
 // CancelJob cancels a queued or running job (pipeline.run action); a
 // running job stops before its next step. It returns docex.ErrNotFound
-// for an unknown job and docex.ErrConflict for a finished one.
+// for an unknown job, docex.ErrInvalidID for a malformed id and
+// docex.ErrConflict for a finished one.
 func (s *Session) CancelJob(ctx context.Context, id string) error {
 	if err := checkID("job", id); err != nil {
 		return err
@@ -620,8 +623,9 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 
 // RetryJob queues a failed or cancelled job again with a fresh budget of
 // attempts (pipeline.run action); steps it completed are not run again.
-// It returns docex.ErrNotFound for an unknown job and docex.ErrConflict
-// for a job that is not failed or cancelled.
+// It returns docex.ErrNotFound for an unknown job, docex.ErrInvalidID for
+// a malformed id and docex.ErrConflict for a job that is not failed or
+// cancelled.
 func (s *Session) RetryJob(ctx context.Context, id string) error {
 	if err := checkID("job", id); err != nil {
 		return err
