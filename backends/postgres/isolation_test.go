@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // addBasket adds a basket named name to the store.
@@ -373,4 +376,27 @@ func TestRenamedSchemaIsNotAnotherTenant(t *testing.T) {
 func addBasketErr(st driver.TenantStore, name string) error {
 	bk := docex.Basket{ID: newID(), Name: name, CreatedAt: time.Now()}
 	return st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) })
+}
+
+// TestScaleOutDocListsTenantTables: docs/scale-out.md names every table of
+// a tenant schema (what Citus moves with the tenant).
+func TestScaleOutDocListsTenantTables(t *testing.T) {
+	b := bootstrapped(t, Config{}, true)
+	openStore(t, b, "acme")
+	doc, err := os.ReadFile("../../docs/scale-out.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := b.pool.Query(bg, `SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'docex_t_acme' ORDER BY 1`)
+	must(t, err)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	must(t, err)
+	if len(tables) == 0 {
+		t.Fatal("no tables in docex_t_acme")
+	}
+	for _, tb := range tables {
+		if !strings.Contains(string(doc), "`"+tb+"`") {
+			t.Errorf("docs/scale-out.md does not name the tenant table `%s`", tb)
+		}
+	}
 }

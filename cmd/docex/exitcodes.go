@@ -14,7 +14,7 @@ const (
 	exitNotFound = 3 // the named object does not exist
 	exitDenied   = 4 // no user, missing/unknown/suspended/bootstrap tenant, forbidden role
 	exitConflict = 5 // already exists, basket not empty, duplicate content
-	exitPlugin   = 6 // a plugin ran and failed: timeout, trap, memory or output limit
+	exitPlugin   = 6 // a plugin ran and failed: timeout, trap, memory or output limit; a job of pipeline run --wait failed
 )
 
 var exitTable = []struct {

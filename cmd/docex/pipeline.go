@@ -334,6 +334,9 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		fmt.Fprintln(c.stderr)
 	}
 	sum.finish(st, err == nil, time.Since(start))
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("interrupted while waiting: the jobs not finished stay queued and run when a worker takes them (docex job list --pipeline %s): %w", name, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -248,3 +248,40 @@ func TestPipelineRunSeveralDocs(t *testing.T) {
 	h.want(exitInvalid, with("pipeline", "run", "three", a)...)
 	h.want(exitInvalid, with("pipeline", "run", "three", "--basket", "plain", a)...)
 }
+
+// TestPipelineRunWaitInterrupted: an interrupted pipeline run --wait (Ctrl-C)
+// says that its jobs stay queued, not just "context canceled".
+func TestPipelineRunWaitInterrupted(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ok(with("plugin", "install", filepath.Join(root, "testplugins", "loop"))...)
+	// A step that times out, retried up to 20 times with backoff: the job
+	// stays unfinished for a long time.
+	h.ok(with("pipeline", "create", h.file("spin.toml", "name = \"spin\"\nmax_attempts = 20\n[[steps]]\nname = \"s\"\nplugin = \"loop\"\nretry_timeout = true\n"))...)
+	h.ok(with("basket", "create", "plain")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("a.txt", "spin on me"), "-q")...).stdout)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // interrupt once the job exists
+		for ctx.Err() == nil {
+			var jobs []any
+			if json.Unmarshal([]byte(h.run(with("job", "list", "--pipeline", "spin", "--json")...).stdout), &jobs) == nil && len(jobs) > 0 {
+				cancel()
+				return
+			}
+		}
+	}()
+	var out, errb bytes.Buffer
+	args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "pipeline", "run", "spin", "--doc", id, "--wait"}, u...)
+	err = runEnv(ctx, args, &out, &errb, func(k string) string { return h.env[k] })
+	if err == nil || !strings.Contains(errb.String(), "interrupted while waiting") || !strings.Contains(errb.String(), "stay queued") {
+		t.Fatalf("interrupted run: %v, stderr %q", err, errb.String())
+	}
+}
