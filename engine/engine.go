@@ -29,6 +29,8 @@ type Engine struct {
 	blobs   map[string]driver.TenantContent // by tenant id + incarnation
 	plugins map[string]*loadedPlugin        // compiled plugins by record (pluginKey)
 	clock   uint64                          // plugin uses, for eviction
+
+	ends jobEnds // wakes WaitJobs when this process's workers settle jobs
 }
 
 func (cfg Config) bootstrapInfo() driver.BootstrapInfo {

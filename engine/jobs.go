@@ -36,11 +36,11 @@ type jobDetail struct {
 
 // JobProgress counts the step runs of a job (over all its attempts).
 type JobProgress struct {
-	StepsRun      int   `json:"steps_run"`
-	StepsCached   int   `json:"steps_cached"`
-	StepsFiltered int   `json:"steps_filtered"`
-	Derived       int   `json:"derived"`
-	DurationMS    int64 `json:"duration_ms"`
+	StepsRun      int     `json:"steps_run"`
+	StepsCached   int     `json:"steps_cached"`
+	StepsFiltered int     `json:"steps_filtered"`
+	Derived       int     `json:"derived"`
+	DurationMS    float64 `json:"duration_ms"`
 }
 
 // JobAttempt is one attempt of a job.
@@ -52,7 +52,7 @@ type JobAttempt struct {
 	ErrorCode  string    `json:"error_code"`
 	Error      string    `json:"error"`
 	Transient  bool      `json:"transient"`
-	DurationMS int64     `json:"duration_ms"`
+	DurationMS float64   `json:"duration_ms"`
 }
 
 // JobFailure says where and why a job failed.
@@ -131,6 +131,13 @@ func (r *jobRunner) handle(ctx context.Context, d driver.Delivery) driver.Outcom
 // runBatch runs a batch of one tenant's deliveries (the batcher's run).
 func (r *jobRunner) runBatch(ctx context.Context, tenant string, batch []*pending) {
 	outs := r.handleBatch(ctx, tenant, batch)
+	var ended []string
+	for i, p := range batch {
+		if outs[i].Kind != driver.Again {
+			ended = append(ended, p.d.JobID)
+		}
+	}
+	r.e.ends.ended(tenant, ended)
 	for i, p := range batch {
 		p.out = outs[i]
 		close(p.done)
@@ -360,12 +367,12 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 	now := e.now()
 	if n := len(det.Attempts); n > 0 && det.Attempts[n-1].EndedAt.IsZero() {
 		a := &det.Attempts[n-1]
-		a.EndedAt, a.DurationMS = now, time.Since(started).Milliseconds()
+		a.EndedAt, a.DurationMS = now, docex.Milliseconds(time.Since(started))
 		if err != nil {
 			a.Error, a.ErrorCode = err.Error(), docex.Code(err)
 		}
 	}
-	det.Progress.DurationMS += time.Since(started).Milliseconds()
+	det.Progress.DurationMS += docex.Milliseconds(time.Since(started))
 	out := driver.Outcome{Kind: driver.Done}
 	op := "job.succeeded"
 	var se *stepError

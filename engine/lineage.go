@@ -53,8 +53,12 @@ type Lineage struct {
 // Lineage returns what a document was derived from (ancestors, nearest
 // first) and what was derived from it (descendants), transitively (read
 // action). A deleted document with recorded lineage is shown as gone; an
-// id without document or lineage is docex.ErrNotFound.
+// id without document or lineage is docex.ErrNotFound, a malformed one
+// docex.ErrInvalidID.
 func (s *Session) Lineage(ctx context.Context, docID string) (Lineage, error) {
+	if err := checkID("document", docID); err != nil {
+		return Lineage{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "document.lineage", docID)
 	if err != nil {
 		return Lineage{}, err

@@ -100,6 +100,9 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 		if errors.As(err, &pe) {
 			return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d: %s", pe.Position.Line, pe.Message)
 		}
+		if line, key, msg, ok := tomlTypeError(err.Error()); ok {
+			return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d, key %s: %s", line, key, msg)
+		}
 		return nil, docex.Errorf(docex.ErrInvalid, "pipeline: %v", err)
 	}
 	for _, k := range md.Undecoded() {
@@ -395,4 +398,28 @@ func stepOfKey(src []byte, key string) int {
 		}
 	}
 	return -1
+}
+
+// tomlTypeError splits the decoder's type errors, which are not
+// toml.ParseError ("toml: line 2 (last key \"description\"): incompatible
+// types: TOML value has type int64; destination has type string"), into
+// their line, key and message.
+func tomlTypeError(s string) (line int, key, msg string, ok bool) {
+	rest, ok := strings.CutPrefix(s, "toml: line ")
+	if !ok {
+		return 0, "", "", false
+	}
+	num, rest, ok := strings.Cut(rest, " (last key \"")
+	if !ok {
+		return 0, "", "", false
+	}
+	key, msg, ok = strings.Cut(rest, "\"): ")
+	if !ok {
+		return 0, "", "", false
+	}
+	line, err := strconv.Atoi(num)
+	if err != nil {
+		return 0, "", "", false
+	}
+	return line, key, msg, true
 }

@@ -365,6 +365,7 @@ const MaxRunDocuments = 100000
 // target document (pipeline.run action), all in one transaction, and
 // returns the job ids in the order of the documents. It returns
 // docex.ErrNotFound for an unknown pipeline, basket or document,
+// docex.ErrInvalidID for a malformed document or basket id,
 // docex.ErrInvalid for an empty or too large target.
 func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTarget) ([]string, error) {
 	if (len(target.DocumentIDs) == 0) == (target.BasketID == "") {
@@ -373,13 +374,23 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 	if len(target.DocumentIDs) > MaxRunDocuments {
 		return nil, docex.Errorf(docex.ErrInvalid, "%d documents, more than %d in one run", len(target.DocumentIDs), MaxRunDocuments)
 	}
+	for _, id := range target.DocumentIDs {
+		if err := checkID("document", id); err != nil {
+			return nil, err
+		}
+	}
+	if target.BasketID != "" {
+		if err := checkID("basket", target.BasketID); err != nil {
+			return nil, err
+		}
+	}
 	st, err := s.open(ctx, tenancy.ActionRunPipeline, "pipeline.run", pipeline)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
 	var ids []string
-	err = s.write(ctx, st, "pipeline.run", pipeline, func(tx driver.Tx) error {
+	err = s.writeAudit(ctx, st, "pipeline.run", pipeline, false, func(tx driver.Tx) error {
 		ids = ids[:0]
 		rec, err := tx.Pipeline(ctx, pipeline, 0)
 		if err == nil && rec.Deleted {
@@ -440,8 +451,21 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 				return err
 			}
 			ids = append(ids, j.ID)
+			e := s.entry("job.enqueue", j.ID, docex.OutcomeOK, nil)
+			e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": id}
+			if target.BasketID != "" {
+				e.Detail["basket_id"] = target.BasketID
+			}
+			if err := tx.AppendAudit(ctx, e); err != nil {
+				return err
+			}
 		}
-		return nil
+		e := s.entry("pipeline.run", pipeline, docex.OutcomeOK, nil)
+		e.Detail = map[string]any{"version": rec.Version, "jobs": len(ids)}
+		if target.BasketID != "" {
+			e.Detail["basket_id"] = target.BasketID
+		}
+		return tx.AppendAudit(ctx, e)
 	})
 	if err != nil {
 		return nil, err
@@ -494,8 +518,11 @@ func jobInfo(j driver.JobRecord) JobInfo {
 }
 
 // Job returns a job with its completed steps and their resource reports,
-// or docex.ErrNotFound.
+// or docex.ErrNotFound (docex.ErrInvalidID for a malformed id).
 func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
+	if err := checkID("job", id); err != nil {
+		return JobInfo{}, err
+	}
 	st, err := s.open(ctx, tenancy.ActionRead, "job.get", id)
 	if err != nil {
 		return JobInfo{}, err
@@ -519,6 +546,12 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 		if jsonUnmarshal(r.Detail, &d) == nil && d.Report != nil {
 			js.Report = *d.Report
 		}
+		if js.Report.CapabilityDenials == nil { // a cached or filtered step ran nothing: an empty list, not null
+			js.Report.CapabilityDenials = []string{}
+		}
+		if js.Outputs == nil {
+			js.Outputs = []string{}
+		}
 		info.Steps = append(info.Steps, js)
 	}
 	return info, nil
@@ -528,12 +561,18 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 type JobFilter = driver.JobFilter
 
 // Jobs lists the tenant's jobs matching f, newest first (read action);
-// docex.ErrInvalid for an unknown state.
+// docex.ErrInvalid for an unknown state, docex.ErrInvalidID for a
+// malformed document id.
 func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]JobInfo, error) {
 	switch f.State {
 	case "", driver.JobQueued, driver.JobRunning, driver.JobSucceeded, driver.JobFailed, driver.JobCancelled:
 	default:
 		return nil, docex.Errorf(docex.ErrInvalid, "job state %q: want queued, running, succeeded, failed or cancelled", f.State)
+	}
+	if f.DocumentID != "" {
+		if err := checkID("document", f.DocumentID); err != nil {
+			return nil, err
+		}
 	}
 	page, err := page.Normalize()
 	if err != nil {
@@ -558,8 +597,12 @@ func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]Job
 
 // CancelJob cancels a queued or running job (pipeline.run action); a
 // running job stops before its next step. It returns docex.ErrNotFound
-// for an unknown job and docex.ErrConflict for a finished one.
+// for an unknown job, docex.ErrInvalidID for a malformed id and
+// docex.ErrConflict for a finished one.
 func (s *Session) CancelJob(ctx context.Context, id string) error {
+	if err := checkID("job", id); err != nil {
+		return err
+	}
 	st, err := s.open(ctx, tenancy.ActionRunPipeline, "job.cancel", id)
 	if err != nil {
 		return err
@@ -571,7 +614,7 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 			return err
 		}
 		if driver.JobFinal(j.State) {
-			return docex.Errorf(docex.ErrConflict, "job %s is %s", id, j.State)
+			return docex.Errorf(docex.ErrConflict, "job %s has already %s: only queued or running jobs can be cancelled", id, j.State)
 		}
 		j.State, j.Error, j.ErrorCode, j.UpdatedAt = driver.JobCancelled, "cancelled by "+s.uc.UserID, "cancelled", s.e.now()
 		return tx.UpdateJob(ctx, j)
@@ -580,9 +623,13 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 
 // RetryJob queues a failed or cancelled job again with a fresh budget of
 // attempts (pipeline.run action); steps it completed are not run again.
-// It returns docex.ErrNotFound for an unknown job and docex.ErrConflict
-// for a job that is not failed or cancelled.
+// It returns docex.ErrNotFound for an unknown job, docex.ErrInvalidID for
+// a malformed id and docex.ErrConflict for a job that is not failed or
+// cancelled.
 func (s *Session) RetryJob(ctx context.Context, id string) error {
+	if err := checkID("job", id); err != nil {
+		return err
+	}
 	st, err := s.open(ctx, tenancy.ActionRunPipeline, "job.retry", id)
 	if err != nil {
 		return err
@@ -692,6 +739,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	r := &jobRunner{e: w.e, worker: w.cfg.Name, retryBase: w.cfg.RetryBase, suspendedWait: w.cfg.SuspendedWait,
 		runs: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	r.batches = newBatcher(w.cfg.Batch, wc.Concurrency, wc.TenantConcurrency, r.runBatch)
+	if w.cfg.Logger != nil {
+		// The backend's "worker started" line counts job slots:
+		// concurrency x batch.
+		w.cfg.Logger.Info("worker batches", "worker", w.cfg.Name, "concurrency", wc.Concurrency, "tenant_concurrency", wc.TenantConcurrency, "batch", w.cfg.Batch)
+	}
 	return w.e.be.Jobs().Work(ctx, driver.WorkConfig{
 		Tenants: w.cfg.Tenants, Concurrency: wc.Concurrency * w.cfg.Batch, TenantConcurrency: wc.TenantConcurrency * w.cfg.Batch,
 		Lease: w.cfg.Lease, Poll: w.cfg.Poll, ShutdownTimeout: w.cfg.ShutdownTimeout, WorkerID: w.cfg.Name, Logger: w.cfg.Logger,
@@ -728,9 +780,9 @@ func (s *Session) JobsStatus(ctx context.Context, ids []string) (JobsStatus, err
 	return s.jobsStatus(ctx, ids, nil)
 }
 
-// jobsStatus is JobsStatus; final, when not nil, keeps the records of
-// final jobs between calls, so that they are read once.
-func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string]driver.JobRecord) (JobsStatus, error) {
+// jobsStatus is JobsStatus; final, when not nil, keeps what final jobs
+// contribute between calls, so that each is read and decoded once.
+func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string]jobState) (JobsStatus, error) {
 	st, err := s.open(ctx, tenancy.ActionRead, "job.list", "")
 	if err != nil {
 		return JobsStatus{}, err
@@ -745,16 +797,17 @@ func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string
 			unknown = append(unknown, id)
 		}
 	}
-	read := map[string]driver.JobRecord{}
+	read := map[string]jobState{}
 	if len(unknown) > 0 {
 		recs, err := st.JobsByID(ctx, unknown)
 		if err != nil {
 			return out, err
 		}
 		for _, j := range recs {
-			read[j.ID] = j
+			js := jobStateOf(j)
+			read[j.ID] = js
 			if final != nil && driver.JobFinal(j.State) {
-				final[j.ID] = j
+				final[j.ID] = js
 			}
 		}
 	}
@@ -765,23 +818,17 @@ func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string
 				return out, docex.Errorf(docex.ErrNotFound, "job %q not found", id)
 			}
 		}
-		det := jobDetailOf(j)
-		out.StepsRun += det.Progress.StepsRun
-		out.StepsCached += det.Progress.StepsCached
-		switch j.State {
+		out.StepsRun += j.stepsRun
+		out.StepsCached += j.stepsCached
+		switch j.state {
 		case driver.JobSucceeded:
 			out.Succeeded++
-		case driver.JobFailed, driver.JobCancelled:
-			if j.State == driver.JobFailed {
-				out.Failed++
-			} else {
-				out.Cancelled++
-			}
-			f := FailedJob{JobID: j.ID, DocumentID: j.DocumentID, ErrorCode: j.ErrorCode, Error: j.Error}
-			if det.Failure != nil {
-				f.Step = det.Failure.Step
-			}
-			out.Failures = append(out.Failures, f)
+		case driver.JobFailed:
+			out.Failed++
+			out.Failures = append(out.Failures, *j.failure)
+		case driver.JobCancelled:
+			out.Cancelled++
+			out.Failures = append(out.Failures, *j.failure)
 		default:
 			out.Pending++
 		}
@@ -789,12 +836,34 @@ func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string
 	return out, nil
 }
 
+// jobState is what one job contributes to a JobsStatus.
+type jobState struct {
+	state                 string
+	stepsRun, stepsCached int
+	failure               *FailedJob // failed and cancelled jobs
+}
+
+func jobStateOf(j driver.JobRecord) jobState {
+	det := jobDetailOf(j)
+	js := jobState{state: j.State, stepsRun: det.Progress.StepsRun, stepsCached: det.Progress.StepsCached}
+	if j.State == driver.JobFailed || j.State == driver.JobCancelled {
+		js.failure = &FailedJob{JobID: j.ID, DocumentID: j.DocumentID, ErrorCode: j.ErrorCode, Error: j.Error}
+		if det.Failure != nil {
+			js.failure.Step = det.Failure.Step
+		}
+	}
+	return js
+}
+
 // WaitJobs polls the jobs every interval until all are final or ctx is
-// done, calling progress (when not nil) after each poll. It returns the
-// last status, and ctx's error when ctx ended first.
+// done, calling progress (when not nil) after each poll; when this
+// process's workers settle the last of them, it polls at once. It returns
+// the last status, and ctx's error when ctx ended first.
 func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Duration, progress func(JobsStatus)) (JobsStatus, error) {
 	start := time.Now()
-	final := map[string]driver.JobRecord{}
+	final := map[string]jobState{}
+	sub := s.e.ends.subscribe(s.uc.TenantID, ids)
+	defer s.e.ends.unsubscribe(sub)
 	for {
 		st, err := s.jobsStatus(ctx, ids, final)
 		st.Elapsed = time.Since(start)
@@ -807,10 +876,19 @@ func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Dura
 		if st.Done() {
 			return st, nil
 		}
+		seen := make([]string, 0, len(final))
+		for id := range final {
+			seen = append(seen, id)
+		}
+		s.e.ends.known(sub, seen)
+		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return st, ctx.Err()
-		case <-time.After(interval):
+		case <-t.C:
+		case <-sub.wake:
+			t.Stop()
 		}
 	}
 }

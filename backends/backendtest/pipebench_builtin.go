@@ -160,7 +160,11 @@ func loadBuiltins(b *testing.B) (*sandbox.Sandbox, builtinPlugins, []builtin.Ste
 // engine-cpu/direct-cpu compares the process's CPU time (user and
 // system) during the pipeline with the direct loops' mean: the engine's
 // own work, whether or not it kept the cores busy; engine-core-use is the
-// pipeline's CPU time over its wall time and GOMAXPROCS.
+// pipeline's CPU time over its wall time and GOMAXPROCS; written-KiB/doc
+// is what the process wrote during the pipeline (write system calls:
+// database, WAL, content files; on PostgreSQL the bytes sent to the
+// server), per input document, which does not depend on the load. CPU
+// profiles label the phases phase=engine, direct-before and direct-after.
 // The shared module is compiled (or read from the compilation cache)
 // before anything is timed.
 func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
@@ -195,13 +199,15 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		// and their mean is the baseline: on a shared machine the load
 		// drifts during a run.
 		cpu0 := processCPU()
+		pprof.SetGoroutineLabels(pprof.WithLabels(bg, pprof.Labels("phase", "direct-before")))
 		before, calls := directLoopBuiltin(b, plugins, n)
+		pprof.SetGoroutineLabels(bg)
 		cpu1 := processCPU()
 		// Profiles tell the phases apart: go tool pprof -tagfocus
 		// phase=engine (goroutines inherit their creator's labels).
 		ctx, cancel := context.WithCancel(pprof.WithLabels(bg, pprof.Labels("phase", "engine")))
 		pprof.SetGoroutineLabels(ctx)
-		start := time.Now()
+		start, w0 := time.Now(), processWritten()
 		ids, err := s.RunPipeline(bg, "builtin", engine.RunTarget{BasketID: bk.ID})
 		if err != nil {
 			b.Fatal(err)
@@ -209,7 +215,7 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Batch: engine.DefaultBatch, Poll: 20 * time.Millisecond})
 		st, err := s.WaitJobs(bg, ids, 500*time.Millisecond, nil)
 		elapsed := time.Since(start)
-		cpu2 := processCPU()
+		cpu2, w1 := processCPU(), processWritten()
 		pprof.SetGoroutineLabels(bg)
 		cancel()
 		wait()
@@ -217,7 +223,9 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 			b.Fatalf("pipeline: %+v %v", st, err)
 		}
 		cpu3 := processCPU()
+		pprof.SetGoroutineLabels(pprof.WithLabels(bg, pprof.Labels("phase", "direct-after")))
 		after, _ := directLoopBuiltin(b, plugins, n)
+		pprof.SetGoroutineLabels(bg)
 		cpu4 := processCPU()
 		if calls.total() != st.StepsRun || st.StepsCached != 0 {
 			b.Fatalf("the direct loop made %d plugin calls (%+v), the engine %d (and %d cached)", calls.total(), calls, st.StepsRun, st.StepsCached)
@@ -234,6 +242,12 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 			// not it kept both cores busy.
 			b.ReportMetric(float64(cpu2-cpu1)/float64(directCPU), "engine-cpu/direct-cpu")
 			b.ReportMetric(float64(cpu2-cpu1)/float64(elapsed)/float64(runtime.GOMAXPROCS(0)), "engine-core-use")
+		}
+		if w0 >= 0 && w1 >= 0 {
+			// Bytes the process wrote during the pipeline (the database's
+			// WAL and checkpoints, content files), per input document:
+			// the persistence's volume, whatever the load.
+			b.ReportMetric(float64(w1-w0)/1024/n, "written-KiB/doc")
 		}
 		b.ReportMetric(float64(calls.total())/n, "calls/doc")
 		b.ReportMetric(float64(calls.redact)/n, "chunks/doc")

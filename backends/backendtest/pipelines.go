@@ -30,6 +30,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("BoundBasket", f.testBoundBasket)
 	t.Run("DirectRunLineage", f.testDirectRunLineage)
 	t.Run("Replay", f.testReplay)
+	t.Run("WaitWakes", f.testWaitWakes)
 	t.Run("Failures", f.testJobFailures)
 	t.Run("MixedBatch", f.testMixedBatch)
 	t.Run("BatchReads", f.testBatchReads)
@@ -204,6 +205,7 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 		{"duplicate step", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "duplicate step name"},
 		{"bad filter", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\naccept = [\"text\"]\n", "line 5, key steps[0].accept"},
 		{"bad name", "name = \"X Y\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 1, key name"},
+		{"wrong type", "name = \"x\"\ndescription = 5\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "pipeline line 2, key description: incompatible types"},
 		{"no steps", "name = \"x\"\n", "at least one"},
 	}
 	for _, c := range bad {
@@ -424,6 +426,28 @@ func (f *fixture) testBoundBasket(t *testing.T) {
 	if bk.DocumentCount != int64(3+3*4) {
 		t.Fatalf("re-run added documents: %d", bk.DocumentCount)
 	}
+	// pipeline run is audited: the run (with its pipeline version and
+	// job count) and each job it enqueued (with its document).
+	log, err = admin.Audit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	enqueued := map[string]string{}
+	runs := 0
+	for _, a := range log {
+		switch {
+		case a.Operation == "job.enqueue":
+			enqueued[a.Target], _ = a.Detail["document_id"].(string)
+		case a.Operation == "pipeline.run" && a.Target == "three" && a.Outcome == docex.OutcomeOK:
+			if n, _ := a.Detail["jobs"].(float64); n == 2 {
+				runs++
+			}
+		}
+	}
+	if enqueued[again[0]] != docs[0].ID || enqueued[again[1]] != docs[1].ID {
+		t.Errorf("job.enqueue entries of the re-run's jobs: %v (jobs %v)", enqueued, again)
+	}
+	if runs != 1 {
+		t.Errorf("%d pipeline.run entries for a run of 2 jobs, want 1", runs)
+	}
 	parts := map[string]bool{}
 	for _, e := range derivedOf(t, writer, docs[0].ID) {
 		parts[e.DerivedID] = true
@@ -517,6 +541,49 @@ func (f *fixture) testReplay(t *testing.T) {
 	}
 }
 
+// testWaitWakes: WaitJobs returns when this process's worker settles the
+// last job it waits for, not at its next poll: here the poll interval is
+// an hour, and the wait must end well within the test's deadline, with
+// the status read from the job records (a failed job included).
+func (f *fixture) testWaitWakes(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	b := e.basket(admin, "in")
+	var docs []string
+	for i := range 5 {
+		docs = append(docs, e.add(admin, b.ID, fmt.Sprintf("w%d.txt", i), fmt.Sprintf("wake me %d", i), nil).ID)
+	}
+	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: docs})
+	must(t, err)
+	ctx, cancel := context.WithTimeout(bg, 3*time.Minute)
+	defer cancel()
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Concurrency: 2, Poll: 50 * time.Millisecond}).Run(wctx)
+	}()
+	polls := 0
+	st, err := admin.WaitJobs(ctx, ids, time.Hour, func(engine.JobsStatus) { polls++ })
+	stop()
+	if werr := <-done; werr != nil {
+		t.Fatalf("worker: %v", werr)
+	}
+	if err != nil {
+		t.Fatalf("WaitJobs with an hour's poll interval did not return when the in-process worker settled the jobs: %v (status %+v)", err, st)
+	}
+	if st.Succeeded != len(ids) || !st.Done() {
+		t.Fatalf("status %+v, want %d succeeded", st, len(ids))
+	}
+	if polls < 1 {
+		t.Fatalf("progress called %d times", polls)
+	}
+	// Final jobs: the first poll returns.
+	again, err := admin.WaitJobs(ctx, ids, time.Hour, nil)
+	if err != nil || again.Succeeded != len(ids) || again.StepsRun != st.StepsRun {
+		t.Fatalf("waiting again on final jobs: %+v %v, want %+v", again, err, st)
+	}
+}
+
 func (f *fixture) testJobFailures(t *testing.T) {
 	e := f.pipeEnv(t)
 	e.tenant("acme")
@@ -545,7 +612,42 @@ func (f *fixture) testJobFailures(t *testing.T) {
 	if j.State != driver.JobFailed || j.Attempts != 2 || j.Progress.StepsRun != 1 || len(j.Steps) != 1 {
 		t.Fatalf("after retry: %+v", j)
 	}
-	wantErr(t, admin.RetryJob(bg, "nope"), docex.ErrNotFound)
+	wantErr(t, admin.RetryJob(bg, "nope"), docex.ErrInvalidID)
+	wantErr(t, admin.RetryJob(bg, "0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b"), docex.ErrNotFound)
+	for _, call := range []struct {
+		name string
+		err  error
+	}{
+		{"Job", func() error { _, err := admin.Job(bg, "nope"); return err }()},
+		{"CancelJob", admin.CancelJob(bg, "../x")},
+		{"Lineage", func() error { _, err := admin.Lineage(bg, "nope"); return err }()},
+		{"Jobs --doc", func() error { _, err := admin.Jobs(bg, engine.JobFilter{DocumentID: "nope"}, docex.Page{}); return err }()},
+		{"RunPipeline --doc", func() error {
+			_, err := admin.RunPipeline(bg, "bad", engine.RunTarget{DocumentIDs: []string{d.ID, "nope"}})
+			return err
+		}()},
+		{"RunPipeline --basket", func() error { _, err := admin.RunPipeline(bg, "bad", engine.RunTarget{BasketID: "in"}); return err }()},
+	} {
+		if !errors.Is(call.err, docex.ErrInvalidID) {
+			t.Errorf("%s with a malformed id: %v, want ErrInvalidID", call.name, call.err)
+		}
+	}
+
+	// A job that spent its whole budget gets a fresh one on retry, and
+	// the retry runs its plugin (the budget is written, not only computed).
+	_, err = admin.CreatePipeline(bg, []byte("name = \"once\"\nmax_attempts = 1\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\n"))
+	must(t, err)
+	ids1, err := admin.RunPipeline(bg, "once", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	e.work(admin, []string{"acme"}, ids1)
+	must(t, admin.RetryJob(bg, ids1[0]))
+	if j, _ := admin.Job(bg, ids1[0]); j.MaxAttempts != 1+engine.DefaultAttempts {
+		t.Fatalf("retried job's budget: %d attempts of %d, want %d", j.Attempts, j.MaxAttempts, 1+engine.DefaultAttempts)
+	}
+	e.work(admin, []string{"acme"}, ids1)
+	if j, _ := admin.Job(bg, ids1[0]); j.Attempts != 2 || j.ErrorCode != "plugin_failed" || len(j.History) != 2 {
+		t.Fatalf("retried job did not run again: %+v", j)
+	}
 
 	// Cancel a queued job: it never runs.
 	ids2, err := admin.RunPipeline(bg, "bad", engine.RunTarget{DocumentIDs: []string{d.ID}})

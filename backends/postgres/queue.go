@@ -195,7 +195,7 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return q.b.wrap(err, "start job worker")
 	}
-	log.Info("worker started", "backend", "postgres", "concurrency", cfg.Concurrency, "tenant_concurrency", cfg.TenantConcurrency)
+	log.Info("worker started", "backend", "postgres", "job_slots", cfg.Concurrency, "tenant_job_slots", cfg.TenantConcurrency)
 	if cfg.Tenants == nil {
 		tick := time.NewTicker(max(cfg.Poll, time.Second))
 	watch:

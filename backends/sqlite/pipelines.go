@@ -475,7 +475,7 @@ func (t *tx) RequeueJob(ctx context.Context, j driver.JobRecord) error {
 	if err := t.UpdateJob(ctx, j); err != nil {
 		return err
 	}
-	if _, err := t.t.ExecContext(ctx, `UPDATE jobs SET lease_owner = '', lease_until = 0 WHERE id = ?`, j.ID); err != nil {
+	if _, err := t.t.ExecContext(ctx, `UPDATE jobs SET max_attempts = ?, lease_owner = '', lease_until = 0 WHERE id = ?`, j.MaxAttempts, j.ID); err != nil {
 		return err
 	}
 	t.enqueued = true

@@ -90,7 +90,7 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 	var refreshed time.Time
 	rr := 0
 	log := cfg.Logger.With("worker", cfg.WorkerID)
-	log.Info("worker started", "backend", "sqlite", "concurrency", cfg.Concurrency, "tenant_concurrency", cfg.TenantConcurrency)
+	log.Info("worker started", "backend", "sqlite", "job_slots", cfg.Concurrency, "tenant_job_slots", cfg.TenantConcurrency)
 
 loop:
 	for {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -329,4 +330,49 @@ func must(t *testing.T, err error) {
 // testAudit is a system audit entry for backend calls made by the tests.
 func testAudit(op string) docex.AuditEntry {
 	return docex.AuditEntry{ID: uuid.NewString(), Time: time.Now(), UserID: "test", Roles: []string{"operator"}, Operation: op, Outcome: docex.OutcomeOK}
+}
+
+// TestWriterPragmas: a tenant's write connection keeps temporary files,
+// the group commit's savepoint sub-journals among them, in memory
+// (temp_store=2), with the configured synchronous level and foreign keys
+// on; its read connections are query-only.
+func TestWriterPragmas(t *testing.T) {
+	ctx := context.Background()
+	b := bootstrapped(t)
+	tn := newTenant("acme")
+	if err := b.CreateTenant(ctx, tn, testAudit("tenant.create")); err != nil {
+		t.Fatal(err)
+	}
+	h, err := b.acquire(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.release(h)
+	pragma := func(conn interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}, name string) int {
+		t.Helper()
+		var v int
+		if err := conn.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v); err != nil {
+			t.Fatalf("PRAGMA %s: %v", name, err)
+		}
+		return v
+	}
+	for _, c := range []struct {
+		name string
+		conn interface {
+			QueryRowContext(context.Context, string, ...any) *sql.Row
+		}
+		pragma string
+		want   int
+	}{
+		{"writer", h.db.w, "temp_store", 2},
+		{"writer", h.db.w, "synchronous", 2}, // full
+		{"writer", h.db.w, "foreign_keys", 1},
+		{"reader", h.db.r, "query_only", 1},
+	} {
+		if got := pragma(c.conn, c.pragma); got != c.want {
+			t.Errorf("%s: PRAGMA %s = %d, want %d", c.name, c.pragma, got, c.want)
+		}
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -481,12 +483,15 @@ func (t *tx) count(ctx context.Context, basketID string, docs, bytes int64) erro
 }
 
 func (t *tx) putMeta(ctx context.Context, docID, basketID string, kv map[string]docex.Value) error {
-	for k, v := range kv {
-		if _, err := t.t.ExecContext(ctx, `INSERT INTO metadata(document_id, basket_id, key, vtype, value) VALUES (?,?,?,?,?)
-			ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value`,
-			docID, basketID, k, int(v.Type()), v.Canonical()); err != nil {
-			return fmt.Errorf("set metadata: %w", err)
-		}
+	keys := slices.Sorted(maps.Keys(kv))
+	err := t.insertRows(ctx, "metadata(document_id, basket_id, key, vtype, value)",
+		" ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value", 5, len(keys),
+		func(i int, dst []any) []any {
+			v := kv[keys[i]]
+			return append(dst, docID, basketID, keys[i], int(v.Type()), v.Canonical())
+		})
+	if err != nil {
+		return fmt.Errorf("set metadata: %w", err)
 	}
 	return nil
 }

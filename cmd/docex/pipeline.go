@@ -14,7 +14,6 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/engine"
-	"github.com/google/uuid"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
@@ -286,11 +285,6 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	if (len(o.docs) == 0) == (o.basket == "") {
 		return docex.Errorf(errUsage, "pipeline run: give --doc ID... or --basket BASKET (one of the two)")
 	}
-	for _, id := range o.docs {
-		if err := checkID("document", id); err != nil {
-			return err
-		}
-	}
 	switch o.worker {
 	case "auto", "yes", "no":
 	default:
@@ -392,11 +386,6 @@ func (c *cli) progressBar(total int) *progressbar.ProgressBar {
 }
 
 func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, page docex.Page) error {
-	if f.DocumentID != "" {
-		if err := checkID("document", f.DocumentID); err != nil {
-			return err
-		}
-	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
@@ -422,9 +411,6 @@ func oneLine(s string, n int) string {
 }
 
 func cmdJobShow(ctx context.Context, c *cli, args []string) error {
-	if err := checkID("job", args[0]); err != nil {
-		return err
-	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
@@ -433,14 +419,6 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	for i := range j.Steps { // a step that did not run its plugin has a zero report: no null in JSON
-		if j.Steps[i].Report.CapabilityDenials == nil {
-			j.Steps[i].Report.CapabilityDenials = []string{}
-		}
-		if j.Steps[i].Outputs == nil {
-			j.Steps[i].Outputs = []string{}
-		}
-	}
 	return c.emit(j, func(w io.Writer) {
 		writef(w, "job %s: pipeline %s v%d on document %s, %s (attempt %d of %d), run as %s %v\n",
 			j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, j.UserID, j.Roles)
@@ -448,7 +426,7 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 			writef(w, "error (%s): %s\n", j.ErrorCode, j.Error)
 		}
 		p := j.Progress
-		writef(w, "steps: %d run, %d from cache, %d filtered; %d derived; %d ms\n", p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived, p.DurationMS)
+		writef(w, "steps: %d run, %d from cache, %d filtered; %d derived; %.3f ms\n", p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived, p.DurationMS)
 		if f := j.Failure; f.Step != "" {
 			writef(w, "failed step %s on %s: %.1f ms, %d instructions, peak memory %d bytes, %d host calls\n",
 				f.Step, f.InputID, f.Report.DurationMS, f.Report.Instructions, f.Report.PeakMemoryBytes, f.Report.HostCalls)
@@ -462,7 +440,7 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 			writef(w, "%s\t%s\t%s\t%d\t%s\n", st.Step, st.InputID, st.Outcome, len(st.Outputs), ms)
 		}
 		for _, a := range j.History {
-			writef(w, "attempt %d: %s, %d ms %s\n", a.N, a.StartedAt.Format(time.RFC3339), a.DurationMS, oneLine(a.Error, 100))
+			writef(w, "attempt %d: %s, %.3f ms %s\n", a.N, a.StartedAt.Format(time.RFC3339), a.DurationMS, oneLine(a.Error, 100))
 		}
 	})
 }
@@ -477,9 +455,6 @@ func cmdJobCancel(ctx context.Context, c *cli, args []string) error {
 
 // jobAction applies act to job id and reports the job's new state.
 func jobAction(ctx context.Context, c *cli, id string, act func(*engine.Session, context.Context, string) error, state, done string) error {
-	if err := checkID("job", id); err != nil {
-		return err
-	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
@@ -538,9 +513,6 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 }
 
 func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
-	if err := checkID("document", args[0]); err != nil {
-		return err
-	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
@@ -623,19 +595,6 @@ type deletedDocs struct {
 	ID         string   `json:"id"`
 	Deleted    bool     `json:"deleted"`
 	DeletedIDs []string `json:"deleted_ids"`
-}
-
-// checkID returns docex.ErrInvalidID unless id has the form of the ids
-// docex generates (a UUID in its canonical form): a malformed id is
-// invalid input (exit 2), never "not found", as for doc get.
-func checkID(what, id string) error {
-	if u, err := uuid.Parse(id); err != nil || u.String() != id {
-		if len(id) > 64 {
-			id = id[:64] + "..."
-		}
-		return docex.Errorf(docex.ErrInvalidID, "%s id %q is malformed (ids look like 0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b)", what, id)
-	}
-	return nil
 }
 
 // jsonText is v as compact JSON, for human output.

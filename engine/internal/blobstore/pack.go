@@ -182,7 +182,12 @@ func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged, async bool) e
 	if err != nil {
 		return fmt.Errorf("content store: create pack: %w", err)
 	}
-	w := bufio.NewWriterSize(f, packBufSize)
+	var total int
+	for _, st := range sts {
+		total += len(st.data)
+	}
+	// A pipeline round's pack is a few KiB: no larger buffer than it.
+	w := bufio.NewWriterSize(f, max(512, min(packBufSize, total)))
 	var off int64
 	for _, st := range sts {
 		if err := ctx.Err(); err != nil {
