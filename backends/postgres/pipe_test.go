@@ -18,8 +18,8 @@ import (
 // roundTrips counts the statements and batches the backend sends (each
 // one round trip once its statements are prepared), leaving out the
 // session reset of a released connection; stmts counts the statements
-// (a batch's each).
-type roundTrips struct{ n, stmts atomic.Int64 }
+// (a batch's each), failed the batches that failed.
+type roundTrips struct{ n, stmts, failed atomic.Int64 }
 
 func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	if d.SQL != resetSessionSQL {
@@ -36,7 +36,11 @@ func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
 	r.stmts.Add(1)
 }
-func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+func (r *roundTrips) TraceBatchEnd(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchEndData) {
+	if d.Err != nil {
+		r.failed.Add(1)
+	}
+}
 
 // countingStore returns a tenant store on one pooled connection whose
 // round trips rt counts.
@@ -333,6 +337,19 @@ func TestFreshConnectionCheck(t *testing.T) {
 		if n := rt.n.Load() - before; n != want {
 			t.Errorf("read %d on the connection took %d round trips, want %d", i+1, n, want)
 		}
+	}
+	// A write's check (FOR SHARE) is another statement: the first write
+	// on the connection prepares it as the first read did, without a
+	// batch that fails to prepare it.
+	for i, want := range []int64{4, 3} {
+		before := rt.n.Load()
+		must(t, addBasketErr(st, fmt.Sprintf("w%d", i)))
+		if n := rt.n.Load() - before; n != want {
+			t.Errorf("write %d on the connection took %d round trips, want %d", i+1, n, want)
+		}
+	}
+	if n := rt.failed.Load(); n != 0 {
+		t.Errorf("%d batches failed", n)
 	}
 }
 

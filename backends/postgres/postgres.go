@@ -106,9 +106,12 @@ type Backend struct {
 	// checkSQL can then never be sent in the batch that sets the
 	// search_path (see beginChecked).
 	pipelineCheck bool
-	// checked holds the connections (*pgx.Conn) on which checkSQL has been
-	// prepared, so that beginChecked pipelines it from the start; a
-	// connection leaves it when it closes.
+	// checked holds the connections (*pgx.Conn) and the checkSQL variants
+	// (checkedKey) prepared on them, so that beginChecked pipelines a
+	// variant from the start; a connection leaves it when it closes. (A
+	// connection used for reads has not prepared the write variant: its
+	// first write begins in two round trips too, instead of a batch that
+	// fails to prepare the check.)
 	checked sync.Map
 
 	tenantPluginSQL, systemPluginSQL pluginSQL
@@ -162,7 +165,11 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		pc.ConnConfig.RuntimeParams["application_name"] = "docex"
 	}
 	pc.AfterRelease = resetSession
-	pc.BeforeClose = func(c *pgx.Conn) { b.checked.Delete(c) }
+	pc.BeforeClose = func(c *pgx.Conn) {
+		for _, sql := range []string{b.check.local, b.check.tenantRead, b.check.tenantWrite} {
+			b.checked.Delete(checkedKey{c, sql})
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, b.wrap(err, "connect to %s", b.dsn)

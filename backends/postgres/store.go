@@ -95,7 +95,7 @@ func (b *Backend) inTenantCommit(ctx context.Context, s *store, mode pgx.TxAcces
 		return b.wrap(err, "begin transaction on %s", schema)
 	}
 	defer conn.Release() // after the Rollback below
-	_, checked := b.checked.Load(conn.Conn())
+	_, checked := b.checked.Load(checkedKey{conn.Conn(), b.checkFor(s, mode)})
 	tx, c, err := b.beginChecked(ctx, conn.Conn(), s, mode, b.pipelineCheck && checked)
 	if err != nil {
 		return err
@@ -141,6 +141,23 @@ func (b *Backend) inTenantCommit(ctx context.Context, s *store, mode pgx.TxAcces
 	return nil
 }
 
+// checkFor returns the checkSQL variant of a transaction of s in mode.
+func (b *Backend) checkFor(s *store, mode pgx.TxAccessMode) string {
+	switch {
+	case s.tenant.ID == "":
+		return b.check.local
+	case mode == pgx.ReadWrite:
+		return b.check.tenantWrite
+	}
+	return b.check.tenantRead
+}
+
+// checkedKey is a connection and a checkSQL variant prepared on it.
+type checkedKey struct {
+	c   *pgx.Conn
+	sql string
+}
+
 // beginChecked begins a transaction on c, sets its search_path and runs
 // checkSQL, in one round trip (a pgx batch): pipelined, when checkSQL is
 // already prepared on c (pgx's statement cache; b.checked), or else (with
@@ -153,15 +170,12 @@ func (b *Backend) inTenantCommit(ctx context.Context, s *store, mode pgx.TxAcces
 func (b *Backend) beginChecked(ctx context.Context, c *pgx.Conn, s *store, mode pgx.TxAccessMode, pipelined bool) (pgx.Tx, tenantCheck, error) {
 	var (
 		ck   tenantCheck
-		sql  = b.check.local
+		sql  = b.checkFor(s, mode)
 		args []any
 	)
 	dest := []any{&ck.path, &ck.tid, &ck.inc, &ck.ver}
 	if s.tenant.ID != "" {
-		sql, args = b.check.tenantRead, []any{s.tenant.ID}
-		if mode == pgx.ReadWrite {
-			sql = b.check.tenantWrite
-		}
+		args = []any{s.tenant.ID}
 		dest = append(dest, &ck.status, &ck.regIncs)
 	}
 	var batch pgx.Batch
@@ -191,7 +205,7 @@ func (b *Backend) beginChecked(ctx context.Context, c *pgx.Conn, s *store, mode 
 	}
 	if err == nil && !pipelined {
 		if err = tx.QueryRow(ctx, sql, args...).Scan(dest...); err == nil {
-			b.checked.Store(c, struct{}{})
+			b.checked.Store(checkedKey{c, sql}, struct{}{})
 		}
 	}
 	if err != nil {
