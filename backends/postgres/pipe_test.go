@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -299,6 +300,8 @@ func TestTenantCheckExecModes(t *testing.T) {
 			_, err = b.Bootstrap(bg, testInfo(true))
 			must(t, err)
 			st := openStore(t, b, "alpha")
+			sum := strings.Repeat("a", 64)
+			must(t, st.Write(bg, func(tx driver.Tx) error { return tx.PutContent(bg, sum, []byte("x")) }))
 			for i := range 3 {
 				addBasket(t, st, fmt.Sprintf("b%d", i))
 				list, err := st.Baskets(bg, docex.Page{})
@@ -306,9 +309,16 @@ func TestTenantCheckExecModes(t *testing.T) {
 				if len(list) != i+1 {
 					t.Fatalf("%d baskets, want %d", len(list), i+1)
 				}
+				rc, err := st.OpenContent(bg, sum) // readOne
+				must(t, err)
+				if got, _ := io.ReadAll(rc); string(got) != "x" {
+					t.Fatalf("content %q", got)
+				}
 			}
 			exec(t, b, `DROP SCHEMA docex_t_alpha CASCADE`)
 			_, err = st.Baskets(bg, docex.Page{})
+			wantErr(t, err, docex.ErrCorrupt)
+			_, err = st.OpenContent(bg, sum)
 			wantErr(t, err, docex.ErrCorrupt)
 			wantErr(t, addBasketErr(st, "x"), docex.ErrCorrupt)
 		})
@@ -563,4 +573,59 @@ func TestMultiRowStatements(t *testing.T) {
 			t.Errorf("InsertDocuments with %s = %v, want %v naming it", c.bad.Name, err, c.want)
 		}
 	}
+}
+
+// TestOpenContentOneRoundTrip: reading content is one round trip (BEGIN,
+// search_path, check, query, COMMIT in one batch) once the check and the
+// query are prepared on the connection, and the check still decides: a
+// suspended tenant, a deleted one, a dropped schema read nothing.
+func TestOpenContentOneRoundTrip(t *testing.T) {
+	b, st, rt := countingBackend(t)
+	sum := strings.Repeat("c", 64)
+	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.PutContent(bg, sum, []byte("hello")) }))
+	read := func(want int64) {
+		t.Helper()
+		before := rt.n.Load()
+		rc, err := st.OpenContent(bg, sum)
+		must(t, err)
+		got, err := io.ReadAll(rc)
+		must(t, err)
+		if string(got) != "hello" {
+			t.Fatalf("content %q", got)
+		}
+		if n := rt.n.Load() - before; n != want {
+			t.Errorf("OpenContent took %d round trips, want %d", n, want)
+		}
+	}
+	read(3) // the query is prepared (the read check was, by OpenTenant)
+	read(1)
+	read(1)
+	before := rt.n.Load()
+	if _, err := st.OpenContent(bg, strings.Repeat("d", 64)); !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("OpenContent of absent content = %v, want ErrNotFound", err)
+	}
+	if n := rt.n.Load() - before; n != 1 {
+		t.Errorf("OpenContent of absent content took %d round trips, want 1", n)
+	}
+	if rt.failed.Load() != 0 {
+		t.Errorf("%d batches failed", rt.failed.Load())
+	}
+
+	must(t, b.SetTenantStatus(bg, "acme", docex.TenantSuspended, testAudit("tenant.suspend")))
+	_, err := st.OpenContent(bg, sum)
+	wantErr(t, err, docex.ErrTenantSuspended)
+	must(t, b.SetTenantStatus(bg, "acme", docex.TenantActive, testAudit("tenant.resume")))
+	read(1)
+	exec(t, b, `ALTER SCHEMA docex_t_acme RENAME TO docex_t_moved`)
+	_, err = st.OpenContent(bg, sum)
+	wantErr(t, err, docex.ErrCorrupt)
+	exec(t, b, `ALTER SCHEMA docex_t_moved RENAME TO docex_t_acme`)
+	read(4) // prepared again after the failure
+	read(1)
+	// Deleted and created again: the stale store reads nothing of the new
+	// tenant (whose content table is empty).
+	must(t, b.DeleteTenant(bg, "acme", testAudit("tenant.delete")))
+	must(t, b.CreateTenant(bg, docex.Tenant{ID: "acme", DisplayName: "acme", CreatedAt: time.Now(), Incarnation: newID()}, testAudit("tenant.create")))
+	_, err = st.OpenContent(bg, sum)
+	wantErr(t, err, docex.ErrTenantUnknown)
 }

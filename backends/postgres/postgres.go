@@ -107,11 +107,12 @@ type Backend struct {
 	// search_path (see beginChecked).
 	pipelineCheck bool
 	// checked holds the connections (*pgx.Conn) and the checkSQL variants
-	// (checkedKey) prepared on them, so that beginChecked pipelines a
-	// variant from the start; a connection leaves it when it closes. (A
-	// connection used for reads has not prepared the write variant: its
-	// first write begins in two round trips too, instead of a batch that
-	// fails to prepare the check.)
+	// prepared on them (checkedKey), so that beginChecked pipelines a
+	// variant from the start, and the oneTripSQL prepared on them (see
+	// readOne); a connection leaves it when it closes. (A connection used
+	// for reads has not prepared the write variant: its first write
+	// begins in two round trips too, instead of a batch that fails to
+	// prepare the check.)
 	checked sync.Map
 
 	tenantPluginSQL, systemPluginSQL pluginSQL
@@ -166,7 +167,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	pc.AfterRelease = resetSession
 	pc.BeforeClose = func(c *pgx.Conn) {
-		for _, sql := range []string{b.check.local, b.check.tenantRead, b.check.tenantWrite} {
+		for _, sql := range append([]string{b.check.local, b.check.tenantRead, b.check.tenantWrite}, oneTripSQL...) {
 			b.checked.Delete(checkedKey{c, sql})
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
@@ -107,6 +106,29 @@ func (b *Backend) inTenantCommit(ctx context.Context, s *store, mode pgx.TxAcces
 			tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the transaction failed
 		}
 	}()
+	if err := b.verify(s, c); err != nil {
+		return err
+	}
+	commit, err := fn(tx)
+	if err != nil {
+		return err
+	}
+	if commit != nil {
+		return commit(ctx)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return b.wrap(err, "commit on %s", schema)
+	}
+	return nil
+}
+
+// verify returns nil when c, what checkSQL returned in a transaction of
+// s, shows s's schema first on the search_path, holding s's tenant and
+// incarnation at this binary's schema version, and the registry still
+// naming that incarnation (and the tenant active, when s was opened
+// active); else the errors described at inTenant.
+func (b *Backend) verify(s *store, c tenantCheck) error {
+	schema := s.schema
 	str := func(p *string) string {
 		if p == nil {
 			return ""
@@ -128,17 +150,18 @@ func (b *Backend) inTenantCommit(ctx context.Context, s *store, mode pgx.TxAcces
 	case s.tenant.Status == docex.TenantActive && *c.status != string(docex.TenantActive):
 		return docex.Errorf(docex.ErrTenantSuspended, "postgres: tenant %q is %s", s.tenant.ID, *c.status)
 	}
-	commit, err := fn(tx)
-	if err != nil {
-		return err
-	}
-	if commit != nil {
-		return commit(ctx)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return b.wrap(err, "commit on %s", schema)
-	}
 	return nil
+}
+
+// checkArgs returns the arguments of s's checkSQL and ck's fields to
+// scan its row into.
+func checkArgs(s *store, ck *tenantCheck) (args, dest []any) {
+	dest = []any{&ck.path, &ck.tid, &ck.inc, &ck.ver}
+	if s.tenant.ID != "" {
+		args = []any{s.tenant.ID}
+		dest = append(dest, &ck.status, &ck.regIncs)
+	}
+	return args, dest
 }
 
 // checkFor returns the checkSQL variant of a transaction of s in mode.
@@ -168,16 +191,9 @@ type checkedKey struct {
 // result, or an error (the transaction then rolled back): docex.ErrCorrupt
 // when the schema is missing.
 func (b *Backend) beginChecked(ctx context.Context, c *pgx.Conn, s *store, mode pgx.TxAccessMode, pipelined bool) (pgx.Tx, tenantCheck, error) {
-	var (
-		ck   tenantCheck
-		sql  = b.checkFor(s, mode)
-		args []any
-	)
-	dest := []any{&ck.path, &ck.tid, &ck.inc, &ck.ver}
-	if s.tenant.ID != "" {
-		args = []any{s.tenant.ID}
-		dest = append(dest, &ck.status, &ck.regIncs)
-	}
+	var ck tenantCheck
+	sql := b.checkFor(s, mode)
+	args, dest := checkArgs(s, &ck)
 	var batch pgx.Batch
 	batch.BeginTx(pgx.TxOptions{AccessMode: mode})
 	batch.Queue(sqlSetPath, quote(s.schema)+", pg_temp")
@@ -358,12 +374,6 @@ func (s *store) ContentRefs(ctx context.Context, checksum string) (n int64, err 
 func (s *store) Audit(ctx context.Context, page docex.Page) (out []docex.AuditEntry, err error) {
 	err = s.read(ctx, func(q pgx.Tx) error { out, err = listAudit(ctx, s.b, q, page); return err })
 	return out, err
-}
-
-// OpenContent returns a reader over database content, or docex.ErrNotFound.
-func (s *store) OpenContent(ctx context.Context, checksum string) (rc io.ReadCloser, err error) {
-	err = s.read(ctx, func(q pgx.Tx) error { rc, err = openContent(ctx, s.b, q, checksum); return err })
-	return rc, err
 }
 
 // utcMicro returns t in UTC truncated to microseconds, PostgreSQL's
