@@ -469,6 +469,9 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 	if o.all && len(o.tenants) > 0 {
 		return docex.Errorf(errUsage, "--tenants and --all exclude each other")
 	}
+	if o.tenants != nil && len(o.tenants) == 0 { // --tenants "": not every tenant
+		return docex.Errorf(errUsage, "--tenants needs at least one tenant id (every tenant: --all)")
+	}
 	if o.concurrency < 1 {
 		return docex.Errorf(errUsage, "--concurrency must be at least 1")
 	}

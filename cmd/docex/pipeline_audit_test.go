@@ -123,6 +123,8 @@ func TestWorkerBadTenants(t *testing.T) {
 		{[]string{"--tenants", "system"}, exitDenied, "system"},
 		{[]string{"--shutdown-timeout", "-1s"}, exitInvalid, "--shutdown-timeout"},
 		{[]string{"--lease", "-1s"}, exitInvalid, "--lease"},
+		{[]string{"--tenants", ""}, exitInvalid, "--tenants needs at least one"},
+		{[]string{"--tenants", "acme,,"}, exitInvalid, "tenant id is empty"},
 	} {
 		// A worker that starts anyway runs until the context ends: the
 		// test then fails on its exit code instead of hanging.
