@@ -481,6 +481,42 @@ type stepPlugins struct {
 	m     map[string]stepPlugin
 	cache map[string]*driver.CacheEntry // prefetched step cache entries (nil: none)
 	held  int64                         // bytes of derived content the executions hold (see take)
+	// runs are the plugin calls of the current round by step cache key:
+	// runs of the round on identical content share one call (shareRun).
+	runs map[string]*sharedRun
+}
+
+// sharedRun is a plugin call of a round that other runs with the same
+// step cache key wait for: res is its result once done is closed, nil when
+// the call failed (each waiter then calls the plugin itself).
+type sharedRun struct {
+	done chan struct{}
+	res  *pluginapi.Result
+}
+
+// shareRun returns the round's call for cache key ck and whether the
+// caller leads it: a leader calls the plugin, sets res on success and
+// closes done; the others wait for done. A leader never waits for another
+// run while it leads, so the waits cannot form a cycle.
+func (p *stepPlugins) shareRun(ck string) (*sharedRun, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r, ok := p.runs[ck]; ok {
+		return r, false
+	}
+	if p.runs == nil {
+		p.runs = map[string]*sharedRun{}
+	}
+	r := &sharedRun{done: make(chan struct{})}
+	p.runs[ck] = r
+	return r, true
+}
+
+// endRound forgets the round's calls (and the results they hold).
+func (p *stepPlugins) endRound() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.runs = nil
 }
 
 // Derived content passed on in memory to the next step: a document of at
@@ -637,6 +673,7 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 			checkCancelled(ctx, round)
 			prefetchCache(ctx, round, step)
 			forEach(round, func(x *execution) { x.prepareRound(ctx, step) })
+			plugins.endRound()
 			r.commitRound(ctx, round, si == len(order)-1)
 			next := round[:0:0]
 			for _, x := range round {
@@ -987,16 +1024,35 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 			}
 		}
 	}
-	if x.r.runs != nil {
+	// Another run of this round on the same content (two jobs of one
+	// document, identical chunks of two documents) may be calling the
+	// plugin already: its result makes this run's outputs, and the run
+	// counts as a cache hit.
+	shared, lead := x.plugins.shareRun(ck)
+	if !lead {
 		select {
-		case x.r.runs <- struct{}{}:
+		case <-shared.done:
 		case <-ctx.Done():
 			return fail(ctx.Err(), nil)
 		}
+		if shared.res != nil {
+			if out, err := stepOutput(step.Plugin, doc, shared.res, nil); err == nil {
+				if pu.ss, err = s.stageStep(ctx, st, out, true); err != nil {
+					return fail(err, nil)
+				}
+				pu.rec.Outcome, pu.meta = StepCached, out.Metadata
+				pu.prog = func(p *JobProgress) { p.StepsCached++ }
+				return pu, nil
+			}
+		}
+		// That call failed: this run calls the plugin itself.
 	}
-	out, err := s.runLoaded(ctx, st, step.Plugin, plug.lp, doc, x.held[inputID], step.Params)
-	if x.r.runs != nil {
-		<-x.r.runs
+	out, err := x.call(ctx, step, plug, doc, inputID)
+	if lead {
+		if err == nil {
+			shared.res = out.res
+		}
+		close(shared.done)
 	}
 	if out != nil && out.ran {
 		pu.report = &out.Report
@@ -1012,6 +1068,29 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 	n := len(out.Derived)
 	pu.prog = func(p *JobProgress) { p.StepsRun++; p.Derived += n }
 	return pu, nil
+}
+
+// call runs step's plugin on doc, within the worker's bound on plugin
+// calls at once, and returns its validated output (with the guest's
+// result in out.res, for the round's runs that share it).
+func (x *execution) call(ctx context.Context, step Step, plug stepPlugin, doc docex.Document, inputID string) (*StepOutput, error) {
+	if x.r.runs != nil {
+		select {
+		case x.r.runs <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-x.r.runs }()
+	}
+	res, called, err := x.s.callPlugin(ctx, x.st, plug.lp, doc, x.held[inputID], step.Params)
+	if !called {
+		return nil, err
+	}
+	out, err := stepOutput(step.Plugin, doc, res, err)
+	if out != nil {
+		out.res = res
+	}
+	return out, err
 }
 
 // materialise returns the ids of the basket's documents with the cached
@@ -1185,6 +1264,10 @@ func applyParts(ctx context.Context, tx driver.Tx, parts []flushPart, ends []*jo
 		}
 	}
 	if rows != nil {
+		// Runs of one transaction on identical content (shared calls, or
+		// one derived document taken twice) write one cache entry: a
+		// multi-row upsert may not touch a key twice (PostgreSQL).
+		rows.cache = lastPerKey(rows.cache)
 		if err := tx.(driver.StepRowsTx).InsertStepRows(ctx, rows.steps, rows.edges, rows.cache, rows.audit); err != nil {
 			return err
 		}
@@ -1262,6 +1345,22 @@ type stepRows struct {
 	edges []driver.LineageEdge
 	cache []driver.CacheEntry
 	audit []docex.AuditEntry
+}
+
+// lastPerKey returns the entries with distinct keys, the last of each,
+// in the order of their first appearance.
+func lastPerKey(entries []driver.CacheEntry) []driver.CacheEntry {
+	at := make(map[string]int, len(entries))
+	out := entries[:0:0]
+	for _, ce := range entries {
+		if i, ok := at[ce.Key]; ok {
+			out[i] = ce
+			continue
+		}
+		at[ce.Key] = len(out)
+		out = append(out, ce)
+	}
+	return out
 }
 
 // committed updates x once units (and je) committed.

@@ -273,9 +273,10 @@ type StepOutput struct {
 	Logs     []LogLine
 	Report   RunReport
 
-	ran          bool     // the guest ran: Report is meaningful
-	moduleSHA256 string   // the plugin module that ran
-	raw          [][]byte // Derived's content, in order
+	ran          bool              // the guest ran: Report is meaningful
+	moduleSHA256 string            // the plugin module that ran
+	raw          [][]byte          // Derived's content, in order
+	res          *pluginapi.Result // the guest's result (pipeline runs share it: see shareRun)
 }
 
 func nonNilParams(m map[string]string) map[string]string {
@@ -320,8 +321,20 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 // next step): it is not read from storage, and counts as resident host
 // memory.
 func (s *Session) runLoaded(ctx context.Context, st driver.TenantStore, name string, lp *loadedPlugin, doc docex.Document, data []byte, params map[string]string) (*StepOutput, error) {
+	res, called, err := s.callPlugin(ctx, st, lp, doc, data, params)
+	if !called {
+		return nil, err
+	}
+	return stepOutput(name, doc, res, err)
+}
+
+// callPlugin runs the loaded plugin on doc (data, when not nil, is doc's
+// content held in memory) and returns the guest's result and error; it is
+// runLoaded without the validation of the output. called is false when it
+// failed before the plugin was called (no sandbox, unreadable content).
+func (s *Session) callPlugin(ctx context.Context, st driver.TenantStore, lp *loadedPlugin, doc docex.Document, data []byte, params map[string]string) (res *pluginapi.Result, called bool, err error) {
 	if s.e.cfg.Sandbox == nil {
-		return nil, docex.ErrNoSandbox
+		return nil, false, docex.ErrNoSandbox
 	}
 	// The input is opened before the run, so that missing or damaged
 	// content fails the run as such; bytes the engine had to load count
@@ -330,22 +343,29 @@ func (s *Session) runLoaded(ctx context.Context, st driver.TenantStore, name str
 		content      io.ReaderAt
 		resident     int64
 		closeContent = func() {}
-		err          error
 	)
 	if data != nil {
 		content, resident = bytes.NewReader(data), int64(len(data))
 	} else if content, resident, closeContent, err = s.contentReaderAt(ctx, st, doc); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer closeContent()
 	key := s.e.poolKey(st.Tenant())
 	host := &pluginHost{s: s, st: st, basketID: doc.BasketID, key: key}
 	defer host.close()
-	res, err := lp.p.Run(ctx, pluginapi.Call{
+	res, err = lp.p.Run(ctx, pluginapi.Call{
 		TenantID: key, UserID: s.uc.UserID, Params: params, Host: host,
 		Input: pluginapi.Document{Name: doc.Name, ContentType: doc.ContentType, Size: doc.Size, Metadata: metaAny(doc.Metadata),
 			Content: content, Resident: resident},
 	})
+	return res, true, err
+}
+
+// stepOutput validates plugin name's result res of a run on doc (err is
+// the run's error) into a StepOutput: the metadata to set on doc and the
+// documents to derive from it. It reads res without changing it, so one
+// result can make the outputs of several inputs with the same content.
+func stepOutput(name string, doc docex.Document, res *pluginapi.Result, err error) (*StepOutput, error) {
 	out := &StepOutput{Plugin: name, Input: doc, Logs: []LogLine{}, Report: runReport(pluginapi.ResourceReport{})}
 	if res != nil {
 		out.ran, out.Report, out.Status, out.Message = true, runReport(res.Report), string(res.Status), res.Message

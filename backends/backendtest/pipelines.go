@@ -31,6 +31,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("DirectRunLineage", f.testDirectRunLineage)
 	t.Run("Replay", f.testReplay)
 	t.Run("WaitWakes", f.testWaitWakes)
+	t.Run("SharedRuns", f.testSharedRuns)
 	t.Run("Failures", f.testJobFailures)
 	t.Run("MixedBatch", f.testMixedBatch)
 	t.Run("BatchReads", f.testBatchReads)
@@ -538,6 +539,65 @@ func (f *fixture) testReplay(t *testing.T) {
 	must(t, err)
 	if j.Progress.StepsRun != 5 {
 		t.Fatalf("replay ran steps again: %+v", j.Progress)
+	}
+}
+
+// testSharedRuns: jobs on identical content in two baskets (in one batch
+// their runs share plugin calls: engine's TestSharedRuns) each derive, in
+// their own basket, what a job of its own would have; a document whose two
+// halves are identical (one derived document, taken twice as input) is
+// processed like any other.
+func (f *fixture) testSharedRuns(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	b1, b2 := e.basket(admin, "one"), e.basket(admin, "two")
+	d1 := e.add(admin, b1.ID, "a.txt", "the same words", nil)
+	d2 := e.add(admin, b2.ID, "a.txt", "the same words", nil)
+	twin := e.add(admin, b1.ID, "twin.txt", "abcabc", nil)
+	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: []string{d1.ID, d2.ID, twin.ID}})
+	must(t, err)
+	st := e.workBatch(admin, []string{"acme"}, ids, 32)
+	if st.Succeeded != 3 {
+		t.Fatalf("status %+v", st)
+	}
+	// d1 and d2: whether they ran in one batch (sharing calls) or apart
+	// (the second from the step cache), 10 steps, at least 5 run.
+	j1, err := admin.Job(bg, ids[0])
+	must(t, err)
+	j2, err := admin.Job(bg, ids[1])
+	must(t, err)
+	if run, cached := j1.Progress.StepsRun+j2.Progress.StepsRun, j1.Progress.StepsCached+j2.Progress.StepsCached; run+cached != 10 || run < 5 {
+		t.Errorf("two jobs on identical content: %d steps run and %d cached, want 10 in all, 5 or more run (%+v, %+v)", run, cached, j1.Progress, j2.Progress)
+	}
+	for _, b := range []docex.Basket{b1, b2} {
+		bk, err := admin.Basket(bg, b.ID)
+		must(t, err)
+		want := int64(1 + 2 + 2) // the input, its halves, their upper-case (tag sets metadata only)
+		if b.ID == b1.ID {
+			want += 1 + 1 + 1 // twin: one half (both identical), one upper-case half
+		}
+		if bk.DocumentCount != want {
+			t.Errorf("basket %s holds %d documents, want %d", b.Name, bk.DocumentCount, want)
+		}
+	}
+	for _, d := range []docex.Document{d1, d2} {
+		l, err := admin.Lineage(bg, d.ID)
+		must(t, err)
+		if len(l.Descendants) != 4 {
+			t.Errorf("document in basket %s: %d descendants, want 4: %+v", d.BasketID, len(l.Descendants), l.Descendants)
+		}
+		for _, edge := range l.Descendants {
+			dd, err := admin.Document(bg, edge.DerivedID)
+			must(t, err)
+			if dd.BasketID != d.BasketID {
+				t.Errorf("a descendant of %s is in basket %s", d.BasketID, dd.BasketID)
+			}
+		}
+	}
+	jt, err := admin.Job(bg, ids[2])
+	must(t, err)
+	if jt.State != driver.JobSucceeded {
+		t.Fatalf("twin job: %+v", jt)
 	}
 }
 
