@@ -1,9 +1,11 @@
 package sqlite_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/docex-dev/docex/backends/backendtest"
+	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
 )
@@ -39,3 +41,24 @@ func BenchmarkFairness(b *testing.B) { backendtest.BenchFairness(b, pipelineBenc
 // redact-pii (the built-in steps) over 1,000 pages of about 2 KiB, and
 // the same plugin calls made directly (run with -benchtime=1x).
 func BenchmarkPipelineBuiltin(b *testing.B) { backendtest.BenchPipelineBuiltin(b, pipelineBench) }
+
+// pipelineBenchNoSync is pipelineBench with synchronous=normal: no fsync
+// per commit in WAL mode (the pipeline benchmarks never fsync content
+// files: newBenchEnvOn sets NoContentSync). It tells the cost of waiting
+// for the disk apart from the engine's CPU.
+var pipelineBenchNoSync = backendtest.BenchHarness{
+	New: func(b *testing.B) (driver.Backend, engine.Config) {
+		be, err := sqlite.Open(context.Background(), sqlite.Config{Dir: b.TempDir(), MaxOpenTenants: 4, Synchronous: "normal"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { be.Close() })
+		return be, engine.Config{}
+	},
+}
+
+// BenchmarkPipelineBuiltinNoSync: BenchmarkPipelineBuiltin with
+// synchronous=normal (what waiting for each commit's fsync costs).
+func BenchmarkPipelineBuiltinNoSync(b *testing.B) {
+	backendtest.BenchPipelineBuiltin(b, pipelineBenchNoSync)
+}

@@ -54,8 +54,9 @@ Example:
 (done, failed, steps skipped thanks to the cache, time). Exit 6 when a
 document failed; the summary says which and why. On SQLite, --wait runs a
 worker in this process (--worker=no to rely on running workers only); on
-PostgreSQL it relies on running workers (--worker=yes runs one here too).
-Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID.
+PostgreSQL it relies on running workers (--worker=yes runs one here too);
+when no job has finished a step after 10s, it asks on stderr whether one
+is running. Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID.
 
 Examples:
   docex pipeline run ocr --basket invoices --wait
@@ -118,6 +119,10 @@ Example:
 			summary: "show what a document was derived from and what was derived from it", run: cmdDocLineage},
 	}
 }
+
+// idleRunHint is how long pipeline run --wait without a worker of its own
+// waits for a first step before it asks whether a worker is running.
+const idleRunHint = 10 * time.Second
 
 type runOpts struct {
 	docs   []string
@@ -314,7 +319,8 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 			writef(w, "enqueued %d job(s) of pipeline %s (docex job list --pipeline %s)\n", len(ids), name, name)
 		})
 	}
-	if o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend) {
+	inProcess := o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend)
+	if inProcess {
 		wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 		werr := make(chan error, 1)
 		go func() {
@@ -323,7 +329,12 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		defer func() { stop(); <-werr }()
 	}
 	bar := c.progressBar(len(ids))
+	hinted := inProcess
 	st, err := s.WaitJobs(ctx, ids, 100*time.Millisecond, func(st engine.JobsStatus) {
+		if !hinted && time.Since(start) > idleRunHint && st.StepsRun+st.StepsCached+st.Succeeded+st.Failed+st.Cancelled == 0 {
+			hinted = true // once: the jobs wait for a worker of another process
+			fmt.Fprintf(c.stderr, "\ndocex: no job of this run has finished a step after %v: is a worker running for tenant %s? (docex worker, or pipeline run --worker=yes)\n", idleRunHint, c.g.tenant)
+		}
 		if bar != nil {
 			bar.Describe(fmt.Sprintf("done %d, failed %d", st.Succeeded, st.Failed+st.Cancelled))
 			_ = bar.Set(st.Succeeded + st.Failed + st.Cancelled)
@@ -468,6 +479,9 @@ func jobAction(ctx context.Context, c *cli, id string, act func(*engine.Session,
 func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 	if o.all && len(o.tenants) > 0 {
 		return docex.Errorf(errUsage, "--tenants and --all exclude each other")
+	}
+	if o.tenants != nil && len(o.tenants) == 0 { // --tenants "": not every tenant
+		return docex.Errorf(errUsage, "--tenants needs at least one tenant id (every tenant: --all)")
 	}
 	if o.concurrency < 1 {
 		return docex.Errorf(errUsage, "--concurrency must be at least 1")

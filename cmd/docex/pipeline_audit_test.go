@@ -123,6 +123,8 @@ func TestWorkerBadTenants(t *testing.T) {
 		{[]string{"--tenants", "system"}, exitDenied, "system"},
 		{[]string{"--shutdown-timeout", "-1s"}, exitInvalid, "--shutdown-timeout"},
 		{[]string{"--lease", "-1s"}, exitInvalid, "--lease"},
+		{[]string{"--tenants", ""}, exitInvalid, "--tenants needs at least one"},
+		{[]string{"--tenants", "acme,,"}, exitInvalid, "tenant id is empty"},
 	} {
 		// A worker that starts anyway runs until the context ends: the
 		// test then fails on its exit code instead of hanging.
@@ -283,5 +285,29 @@ func TestPipelineRunWaitInterrupted(t *testing.T) {
 	err = runEnv(ctx, args, &out, &errb, func(k string) string { return h.env[k] })
 	if err == nil || !strings.Contains(errb.String(), "interrupted while waiting") || !strings.Contains(errb.String(), "stay queued") {
 		t.Fatalf("interrupted run: %v, stderr %q", err, errb.String())
+	}
+}
+
+// TestRunWaitWithoutWorker: pipeline run --wait --worker=no with no worker
+// running says, once and after a while, that its jobs wait for a worker,
+// instead of waiting silently forever (as on PostgreSQL, where no worker
+// runs in the CLI by default).
+func TestRunWaitWithoutWorker(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	h.ok(append([]string{"doc", "add", "inbox", h.file("a.txt", "wait for a worker")}, u...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), idleRunHint+5*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "pipeline", "run", "three", "--basket", "inbox", "--wait", "--worker=no"}, u...)
+		done <- runEnv(ctx, args, &out, &errb, func(k string) string { return h.env[k] })
+	}()
+	// The run waits until ctx ends; the hint comes after idleRunHint.
+	err := <-done
+	if got := errb.String(); strings.Count(got, "is a worker running for tenant acme?") != 1 {
+		t.Fatalf("pipeline run --wait without a worker: stderr %q (exit %v), want the hint once", got, err)
 	}
 }
