@@ -48,6 +48,10 @@ const (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::text[], $10::timestamptz[])
 	ON CONFLICT DO NOTHING`
 
+	sqlReplaceContents = `INSERT INTO content (checksum, data)
+	SELECT * FROM unnest($1::text[], $2::bytea[])
+	ON CONFLICT (checksum) DO UPDATE SET data = excluded.data`
+
 	sqlPutCaches = `INSERT INTO step_cache (key, result, created_at)
 	SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[])
 	ON CONFLICT (key) DO UPDATE SET result = excluded.result, created_at = excluded.created_at`

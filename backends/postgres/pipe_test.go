@@ -446,8 +446,8 @@ func TestChecksumLookupsByIndex(t *testing.T) {
 // TestMultiRowStatements: a step transaction's rows go in one statement
 // per table whatever their number (InsertDocuments: the documents with
 // their metadata, the audit entries; InsertStepRows: completion keys,
-// lineage edges, cache entries, audit entries), in one round trip each,
-// and read back as written, in order.
+// lineage edges, cache entries, audit entries; ReplaceContents: the
+// contents), in one round trip each, and read back as written, in order.
 func TestMultiRowStatements(t *testing.T) {
 	st, rt := countingStore(t)
 	now := time.Now().Truncate(time.Microsecond)
@@ -503,8 +503,37 @@ func TestMultiRowStatements(t *testing.T) {
 		if got := rt.stmts.Load() - before; got != 4 || rt.n.Load()-trips != 1 {
 			t.Errorf("InsertStepRows of %d rows each: %d statements in %d round trips, want 4 in 1", n, got, rt.n.Load()-trips)
 		}
+		// The contents: one held statement, sent with the next one; a
+		// checksum given twice stores its last data.
+		var sums []string
+		var data [][]byte
+		for _, d := range docs {
+			sums, data = append(sums, d.Checksum), append(data, []byte(d.Name))
+		}
+		sums, data = append(sums, docs[0].Checksum), append(data, []byte("last"))
+		before = rt.stmts.Load()
+		if err := tx.(driver.BatchTx).ReplaceContents(bg, sums, data); err != nil {
+			return err
+		}
+		if _, err := tx.Basket(bg, bk.ID); err != nil {
+			return err
+		}
+		if got := rt.stmts.Load() - before; got != 2 {
+			t.Errorf("ReplaceContents of %d contents and a read: %d statements, want 2", len(sums), got)
+		}
 		return nil
 	}))
+	for i, d := range docs {
+		want := d.Name
+		if i == 0 {
+			want = "last"
+		}
+		rc, err := st.OpenContent(bg, d.Checksum)
+		must(t, err)
+		if got, _ := io.ReadAll(rc); string(got) != want {
+			t.Fatalf("content of document %d = %q, want %q", i, got, want)
+		}
+	}
 	pr := st.(driver.PipelineReader)
 	for i, d := range docs {
 		got, err := st.Document(bg, d.ID)

@@ -48,12 +48,10 @@ const (
 	sqlDeleteMeta    = `DELETE FROM metadata WHERE document_id = $1 AND key = $2`
 	sqlDocumentCount = `SELECT count(*) FROM documents WHERE id = $1`
 
-	sqlAdvisoryLock   = `SELECT pg_advisory_xact_lock($1)`
-	sqlAppendAudit    = `INSERT INTO audit (` + auditInsertCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-	sqlPutContent     = `INSERT INTO content (checksum, data) VALUES ($1, $2) ON CONFLICT (checksum) DO NOTHING`
-	sqlDelContent     = `DELETE FROM content WHERE checksum = $1`
-	sqlReplaceContent = `INSERT INTO content (checksum, data) VALUES ($1, $2)
-		ON CONFLICT (checksum) DO UPDATE SET data = excluded.data`
+	sqlAdvisoryLock = `SELECT pg_advisory_xact_lock($1)`
+	sqlAppendAudit  = `INSERT INTO audit (` + auditInsertCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	sqlPutContent   = `INSERT INTO content (checksum, data) VALUES ($1, $2) ON CONFLICT (checksum) DO NOTHING`
+	sqlDelContent   = `DELETE FROM content WHERE checksum = $1`
 )
 
 // Constraint names (see tenantDDL) mapped to sentinels.
@@ -379,8 +377,9 @@ func (t *tx) InsertDocuments(ctx context.Context, docs []docex.Document, audit [
 	return t.b.wrap(res.Close(), "insert documents")
 }
 
-// ReplaceContents implements driver.BatchTx: the upserts are held (see
-// pipe) and sent with the transaction's next statement.
+// ReplaceContents implements driver.BatchTx: one multi-row upsert (see
+// sqlReplaceContents; of a checksum given twice, the last data), held
+// (see pipe) and sent with the transaction's next statement.
 func (t *tx) ReplaceContents(ctx context.Context, checksums []string, data [][]byte) error {
 	if err := t.check(); err != nil {
 		return err
@@ -388,16 +387,29 @@ func (t *tx) ReplaceContents(ctx context.Context, checksums []string, data [][]b
 	if len(checksums) != len(data) {
 		return docex.Errorf(docex.ErrInvalid, "ReplaceContents: %d checksums, %d contents", len(checksums), len(data))
 	}
+	if len(checksums) == 0 {
+		return nil
+	}
+	last := make(map[string]int, len(checksums))
 	for i, sum := range checksums {
+		last[sum] = i
+	}
+	sums, blobs := make([]string, 0, len(last)), make([][]byte, 0, len(last))
+	for i, sum := range checksums {
+		if last[sum] != i {
+			continue
+		}
 		d := data[i]
 		if d == nil {
 			d = []byte{}
 		}
-		if err := t.p.later("store content "+sum, sqlReplaceContent, sum, d); err != nil {
-			return err
-		}
+		sums, blobs = append(sums, sum), append(blobs, d)
 	}
-	return nil
+	what := "store content " + sums[0]
+	if len(sums) > 1 {
+		what = fmt.Sprintf("store %d contents", len(sums))
+	}
+	return t.p.later(what, sqlReplaceContents, sums, blobs)
 }
 
 // inserted maps the error of inserting d, and counts d in its basket's
