@@ -9,9 +9,9 @@ import (
 )
 
 // processWritten is the number of bytes the process has passed to write
-// system calls so far (wchar in /proc/self/io: files, WAL and sockets
-// alike, whether or not they reached the disk), or -1 when it cannot be
-// read. Unlike time, it does not depend on the machine's load.
+// system calls so far (wchar in /proc/self/io: files, WAL, memfds and
+// sockets alike, whether or not they reached the disk), or -1 when it
+// cannot be read. It depends on the machine's load far less than time.
 func processWritten() int64 {
 	b, err := os.ReadFile("/proc/self/io")
 	if err != nil {

@@ -163,7 +163,8 @@ func loadBuiltins(b *testing.B) (*sandbox.Sandbox, builtinPlugins, []builtin.Ste
 // pipeline's CPU time over its wall time and GOMAXPROCS; written-KiB/doc
 // is what the process wrote during the pipeline (write system calls:
 // database, WAL, content files; on PostgreSQL the bytes sent to the
-// server), per input document, which does not depend on the load. CPU
+// server; also the sandbox's snapshot images, written to memfd), per input
+// document, which depends on the load far less than the times. CPU
 // profiles label the phases phase=engine, direct-before and direct-after.
 // The shared module is compiled (or read from the compilation cache)
 // before anything is timed.
@@ -245,8 +246,8 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		}
 		if w0 >= 0 && w1 >= 0 {
 			// Bytes the process wrote during the pipeline (the database's
-			// WAL and checkpoints, content files), per input document:
-			// the persistence's volume, whatever the load.
+			// WAL and checkpoints, content files, sandbox snapshots), per
+			// input document: mostly the persistence's volume.
 			b.ReportMetric(float64(w1-w0)/1024/n, "written-KiB/doc")
 		}
 		b.ReportMetric(float64(calls.total())/n, "calls/doc")
