@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex"
-	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
@@ -23,30 +22,13 @@ import (
 // shared calls are written once (lastPerKey).
 func TestSharedRuns(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	be, err := sqlite.Open(ctx, sqlite.Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
 	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close(context.Background()) })
-	cfg := Config{MultiTenancy: true, ContentDir: dir + "/content", Sandbox: sb}
-	if _, err := Bootstrap(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(ctx, be, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	if _, err := e.Provisioner("ops").Create(ctx, "acme", ""); err != nil {
-		t.Fatal(err)
-	}
-	s := e.As(docex.UserContext{UserID: "ann", TenantID: "acme", Roles: []string{"admin"}})
+	s := acmeSession(t, sb)
+	e := s.e
 	for _, name := range []string{"split", "upper", "tag"} {
 		fsys, err := testplugins.Dir(name)
 		if err != nil {

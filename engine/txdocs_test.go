@@ -20,25 +20,7 @@ import (
 // read again, not taken from the copy resolved at the start.
 func TestTxDocsResolved(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	be, err := sqlite.Open(ctx, sqlite.Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
-	cfg := Config{MultiTenancy: true, ContentDir: dir + "/content"}
-	if _, err := Bootstrap(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(ctx, be, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	if _, err := e.Provisioner("ops").Create(ctx, "acme", ""); err != nil {
-		t.Fatal(err)
-	}
-	s := e.As(docex.UserContext{UserID: "ann", TenantID: "acme", Roles: []string{"admin"}})
+	s := acmeSession(t, nil)
 	bk, err := s.CreateBasket(ctx, "in")
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +60,7 @@ func TestTxDocsResolved(t *testing.T) {
 				t.Fatal("the SQLite transaction is a driver.ChecksumTx: resolve should have resolved")
 			}
 			if touch {
-				if err := tx.SetMetadata(ctx, old.Document.ID, map[string]docex.Value{"b": docex.Number(2)}, e.now()); err != nil {
+				if err := tx.SetMetadata(ctx, old.Document.ID, map[string]docex.Value{"b": docex.Number(2)}, s.e.now()); err != nil {
 					return err
 				}
 				td.touched(old.Document)
@@ -116,4 +98,31 @@ func TestTxDocsResolved(t *testing.T) {
 			t.Fatalf("touch %t: content %q, %v", touch, content, err)
 		}
 	}
+}
+
+// acmeSession returns an admin session of tenant "acme" on an engine over
+// a SQLite backend in a temporary directory, with sb (nil: none) running
+// plugins.
+func acmeSession(t *testing.T, sb PluginRuntime) *Session {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	be, err := sqlite.Open(ctx, sqlite.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	cfg := Config{MultiTenancy: true, ContentDir: dir + "/content", Sandbox: sb}
+	if _, err := Bootstrap(ctx, be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(ctx, be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if _, err := e.Provisioner("ops").Create(ctx, "acme", ""); err != nil {
+		t.Fatal(err)
+	}
+	return e.As(docex.UserContext{UserID: "ann", TenantID: "acme", Roles: []string{"admin"}})
 }

@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docex-dev/docex/engine"
-	"github.com/jackc/pgx/v5"
 )
 
 // Conformance of the pipeline commands with docs/json.md, docs/jobs.md and
@@ -175,35 +172,21 @@ func TestHelpRoles(t *testing.T) {
 	}
 }
 
-// TestJobRetryBudgetPostgres: job retry gives a failed job a fresh budget
-// of attempts (docs/jobs.md): the job's max_attempts grows with it. The
-// backend wrote the job back without its new max_attempts, so a job that
-// had spent its attempts got one more at most. (The SQLite backend has the
-// same defect: backends/sqlite RequeueJob.)
-func TestJobRetryBudgetPostgres(t *testing.T) {
+// TestJobRetryBudget: job retry gives a job that spent its attempts a
+// fresh budget, on both backends: they wrote the job back without its new
+// max_attempts, so such a job got one more attempt at most (PostgreSQL)
+// or none (SQLite).
+func TestJobRetryBudget(t *testing.T) {
 	t.Parallel()
-	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
-		}
-		t.Skip("set DOCEX_TEST_POSTGRES_DSN")
-	}
-	h := newHarness(t)
-	schema := fmt.Sprintf("docex_rb_%d", time.Now().UnixNano()%1_000_000_000)
-	prefix := fmt.Sprintf("r%d_", time.Now().UnixNano()%100000)
-	h.env["PGTEST_DSN"] = dsn
-	h.file("docex.yaml", fmt.Sprintf("config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: %s\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: PGTEST_DSN\n    tenant_schema_prefix: %s\nstorage:\n  documents:\n    type: database\n", schema, prefix))
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			return
-		}
-		defer conn.Close(context.Background())
-		for _, s := range []string{prefix + "acme", schema, schema + "_local", schema + "_jobs"} {
-			_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE")
-		}
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); jobRetryBudget(t, newHarness(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		h, _ := pgHarness(t, "rb")
+		jobRetryBudget(t, h)
 	})
+}
+
+func jobRetryBudget(t *testing.T, h *harness) {
 	u := pipelineSetup(t, h, "acme")
 	with := func(args ...string) []string { return append(args, u...) }
 	h.ok(with("pipeline", "create", h.file("bad.toml", "name = \"bad\"\nmax_attempts = 2\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\n"))...)

@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 const threeStepsTOML = `name = "three"
@@ -176,29 +174,8 @@ func TestWorkerChild(t *testing.T) {
 func TestWorkerKill9(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) { workerKill9(t, newHarness(t), nil) })
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
-		if dsn == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
-			}
-			t.Skip("set DOCEX_TEST_POSTGRES_DSN")
-		}
-		h := newHarness(t)
-		schema := fmt.Sprintf("docex_k9_%d", time.Now().UnixNano()%1_000_000_000)
-		prefix := fmt.Sprintf("k%d_", time.Now().UnixNano()%100000)
-		h.env["PGTEST_DSN"] = dsn
-		h.file("docex.yaml", fmt.Sprintf("config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: %s\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: PGTEST_DSN\n    tenant_schema_prefix: %s\nstorage:\n  documents:\n    type: database\n", schema, prefix))
-		t.Cleanup(func() {
-			conn, err := pgx.Connect(context.Background(), dsn)
-			if err != nil {
-				return
-			}
-			defer conn.Close(context.Background())
-			for _, s := range []string{prefix + "acme", schema, schema + "_local", schema + "_jobs"} {
-				_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE")
-			}
-		})
-		workerKill9(t, h, []string{"PGTEST_DSN=" + dsn})
+		h, env := pgHarness(t, "k")
+		workerKill9(t, h, env)
 	})
 }
 
