@@ -239,6 +239,43 @@ type BatchTx interface {
 	ReplaceContents(ctx context.Context, checksums []string, data [][]byte) error
 }
 
+// MetadataSet is one document's metadata to set (SetMetadata's arguments).
+type MetadataSet struct {
+	DocumentID string
+	Values     map[string]docex.Value
+}
+
+// MetadataBatchTx is implemented by transactions that set the metadata of
+// many documents in few statements; the engine uses it for the metadata
+// a step transaction's runs set on their inputs.
+type MetadataBatchTx interface {
+	// SetMetadataBatch has the effect of SetMetadata on each set, in
+	// order (a key set twice on one document keeps the later value), with
+	// updatedAt for all. It returns docex.ErrNotFound when a document is
+	// absent; the transaction must then be rolled back.
+	SetMetadataBatch(ctx context.Context, sets []MetadataSet, updatedAt time.Time) error
+}
+
+// MergeMetadataSets merges sets by document, in order (a later value of a
+// key wins), and returns the merged values and the documents in the order
+// of their first set.
+func MergeMetadataSets(sets []MetadataSet) (map[string]map[string]docex.Value, []string) {
+	merged := make(map[string]map[string]docex.Value, len(sets))
+	var order []string
+	for _, set := range sets {
+		m, ok := merged[set.DocumentID]
+		if !ok {
+			m = make(map[string]docex.Value, len(set.Values))
+			merged[set.DocumentID] = m
+			order = append(order, set.DocumentID)
+		}
+		for k, v := range set.Values {
+			m[k] = v
+		}
+	}
+	return merged, order
+}
+
 // ChecksumTx is implemented by transactions that resolve many content
 // checksums in few statements or round trips; the engine uses it to add a
 // batch's derived documents when the backend's Tx has it.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/docex-dev/docex"
@@ -486,6 +487,37 @@ type txDocs struct {
 	known    map[string]docex.Document // by basket id + "/" + checksum
 	refs     map[string]int64
 	stale    map[string]bool // ids of known documents changed since (touched)
+
+	// meta is the metadata the runs set on their inputs, held for one
+	// driver.MetadataBatchTx call (flushMeta) before the transaction next
+	// reads documents, and at flush; metaAt is the latest time of them.
+	meta   []driver.MetadataSet
+	metaAt time.Time
+}
+
+// holdMeta holds kv for document id when tx sets metadata in batches
+// (driver.MetadataBatchTx) and reports whether it did; the caller then
+// marks the document touched as if it had set it.
+func (td *txDocs) holdMeta(tx driver.Tx, id string, kv map[string]docex.Value, at time.Time) bool {
+	if _, ok := tx.(driver.MetadataBatchTx); !ok {
+		return false
+	}
+	td.meta = append(td.meta, driver.MetadataSet{DocumentID: id, Values: kv})
+	if at.After(td.metaAt) {
+		td.metaAt = at
+	}
+	return true
+}
+
+// flushMeta sets the held metadata (holdMeta); the transaction's reads of
+// documents after it see them. Errors as SetMetadataBatch's.
+func (td *txDocs) flushMeta(ctx context.Context, tx driver.Tx) error {
+	if td == nil || len(td.meta) == 0 {
+		return nil
+	}
+	err := tx.(driver.MetadataBatchTx).SetMetadataBatch(ctx, td.meta, td.metaAt)
+	td.meta = nil
+	return err
 }
 
 // touched records that metadata was set on document d inside the
@@ -549,6 +581,9 @@ func newTxDocs(bt driver.BatchTx) *txDocs {
 // flush inserts the gathered documents and audit entries, then puts the
 // new content. Errors as the driver's.
 func (td *txDocs) flush(ctx context.Context, tx driver.Tx) error {
+	if err := td.flushMeta(ctx, tx); err != nil {
+		return err
+	}
 	if len(td.newDocs) > 0 || len(td.entries) > 0 {
 		if err := td.bt.InsertDocuments(ctx, td.newDocs, td.entries); err != nil {
 			return err
@@ -607,10 +642,14 @@ func (sd *stagedDocs) insertIn(ctx context.Context, tx driver.Tx, basketID strin
 			if existing, ok = td.known[basketID+"/"+it.Checksum()]; !ok {
 				err = docex.ErrNotFound
 			} else if td.stale[existing.ID] {
-				existing, err = tx.DocumentByChecksum(ctx, basketID, it.Checksum())
+				if err = td.flushMeta(ctx, tx); err == nil {
+					existing, err = tx.DocumentByChecksum(ctx, basketID, it.Checksum())
+				}
 			}
 		default:
-			existing, err = tx.DocumentByChecksum(ctx, basketID, it.Checksum())
+			if err = td.flushMeta(ctx, tx); err == nil {
+				existing, err = tx.DocumentByChecksum(ctx, basketID, it.Checksum())
+			}
 		}
 		if err == nil {
 			out[i] = Added{Document: existing, Duplicate: true}

@@ -47,7 +47,11 @@ func TestTxDocsResolved(t *testing.T) {
 		t.Cleanup(sd.discard)
 		return sd
 	}
-	for _, touch := range []bool{false, true} {
+	// touch: metadata set on the old document inside the transaction,
+	// directly ("b") or held for the batch call ("c": insertIn sets it
+	// before it reads the document again).
+	for _, mode := range []string{"", "b", "c"} {
+		touch := mode != ""
 		a, b := stage("same bytes", "new bytes"), stage("new bytes")
 		var got [][]Added
 		err := st.Write(ctx, func(tx driver.Tx) error {
@@ -59,9 +63,15 @@ func TestTxDocsResolved(t *testing.T) {
 			if !td.resolved {
 				t.Fatal("the SQLite transaction is a driver.ChecksumTx: resolve should have resolved")
 			}
-			if touch {
+			switch mode {
+			case "b":
 				if err := tx.SetMetadata(ctx, old.Document.ID, map[string]docex.Value{"b": docex.Number(2)}, s.e.now()); err != nil {
 					return err
+				}
+				td.touched(old.Document)
+			case "c":
+				if !td.holdMeta(tx, old.Document.ID, map[string]docex.Value{"c": docex.Number(3)}, s.e.now()) {
+					t.Fatal("the SQLite transaction is a driver.MetadataBatchTx: holdMeta should have held")
 				}
 				td.touched(old.Document)
 			}
@@ -81,8 +91,11 @@ func TestTxDocsResolved(t *testing.T) {
 		if !dup.Duplicate || dup.Document.ID != old.Document.ID {
 			t.Fatalf("touch %t: same bytes: %+v, want a duplicate of %s", touch, dup, old.Document.ID)
 		}
-		if _, ok := dup.Document.Metadata["b"]; ok != touch {
-			t.Fatalf("touch %t: the duplicate's metadata %v (stale copy used?)", touch, dup.Document.Metadata)
+		if _, ok := dup.Document.Metadata["b"]; ok != (mode != "") {
+			t.Fatalf("touch %q: the duplicate's metadata %v (stale copy used?)", mode, dup.Document.Metadata)
+		}
+		if _, ok := dup.Document.Metadata["c"]; ok != (mode == "c") {
+			t.Fatalf("touch %q: the duplicate's metadata %v (held metadata not set before the read?)", mode, dup.Document.Metadata)
 		}
 		if second.Document.ID != first.Document.ID || !second.Duplicate {
 			t.Fatalf("touch %t: new bytes derived twice in one transaction: %+v then %+v, want one document", touch, first, second)

@@ -32,6 +32,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("Replay", f.testReplay)
 	t.Run("WaitWakes", f.testWaitWakes)
 	t.Run("SharedRuns", f.testSharedRuns)
+	t.Run("MetadataBatch", f.testMetadataBatch)
 	t.Run("Failures", f.testJobFailures)
 	t.Run("MixedBatch", f.testMixedBatch)
 	t.Run("BatchReads", f.testBatchReads)
@@ -598,6 +599,66 @@ func (f *fixture) testSharedRuns(t *testing.T) {
 	must(t, err)
 	if jt.State != driver.JobSucceeded {
 		t.Fatalf("twin job: %+v", jt)
+	}
+}
+
+// testMetadataBatch: a backend's SetMetadataBatch (driver.MetadataBatchTx)
+// has the effect of SetMetadata on each set in order: a key set twice
+// keeps the later value, keys of other sets and earlier keys stay, each
+// document's updated_at moves; a missing document is ErrNotFound and the
+// transaction changes nothing.
+func (f *fixture) testMetadataBatch(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	b := e.basket(admin, "in")
+	d1 := e.add(admin, b.ID, "a.txt", "first", map[string]docex.Value{"keep": docex.String("yes"), "n": docex.Number(1)})
+	d2 := e.add(admin, b.ID, "b.txt", "second", nil)
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	var mb driver.MetadataBatchTx
+	at := time.Now().UTC().Add(time.Hour).Truncate(time.Microsecond)
+	sets := []driver.MetadataSet{
+		{DocumentID: d1.ID, Values: map[string]docex.Value{"n": docex.Number(2), "s": docex.String("x")}},
+		{DocumentID: d2.ID, Values: map[string]docex.Value{"flag": docex.Bool(true)}},
+		{DocumentID: d1.ID, Values: map[string]docex.Value{"n": docex.Number(3)}},
+	}
+	err = st.Write(bg, func(tx driver.Tx) error {
+		var ok bool
+		if mb, ok = tx.(driver.MetadataBatchTx); !ok {
+			return nil
+		}
+		return mb.SetMetadataBatch(bg, sets, at)
+	})
+	must(t, err)
+	if mb == nil {
+		t.Fatal("the backend's transactions do not implement driver.MetadataBatchTx (both of docex's do)")
+	}
+	got1, err := admin.Document(bg, d1.ID)
+	must(t, err)
+	got2, err := admin.Document(bg, d2.ID)
+	must(t, err)
+	if got1.Metadata["n"].Num() != 3 || got1.Metadata["s"].Str() != "x" || got1.Metadata["keep"].Str() != "yes" || !got2.Metadata["flag"].Truth() {
+		t.Fatalf("after SetMetadataBatch: %v and %v", got1.Metadata, got2.Metadata)
+	}
+	if !got1.UpdatedAt.Equal(at) || !got2.UpdatedAt.Equal(at) {
+		t.Fatalf("updated_at %v and %v, want %v", got1.UpdatedAt, got2.UpdatedAt, at)
+	}
+	found, _, err := admin.FindDocuments(bg, b.ID, []docex.MetaFilter{{Key: "n", Value: docex.Number(3)}}, docex.Page{})
+	must(t, err)
+	if len(found) != 1 || found[0].ID != d1.ID {
+		t.Fatalf("find n=3: %v", found)
+	}
+	err = st.Write(bg, func(tx driver.Tx) error {
+		return tx.(driver.MetadataBatchTx).SetMetadataBatch(bg, []driver.MetadataSet{
+			{DocumentID: d2.ID, Values: map[string]docex.Value{"flag": docex.Bool(false)}},
+			{DocumentID: "0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b", Values: map[string]docex.Value{"x": docex.Number(1)}},
+		}, at.Add(time.Hour))
+	})
+	wantErr(t, err, docex.ErrNotFound)
+	if again, _ := admin.Document(bg, d2.ID); !again.Metadata["flag"].Truth() || !again.UpdatedAt.Equal(at) {
+		t.Fatalf("a failed SetMetadataBatch changed %v (updated %v)", again.Metadata, again.UpdatedAt)
 	}
 }
 

@@ -45,6 +45,14 @@ const (
 		SELECT d.id, d.basket_id, f.k, f.t, f.v FROM d, unnest($3::text[], $4::int2[], $5::text[]) AS f(k, t, v)
 		ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value)
 	SELECT basket_id FROM d`
+	// sqlSetMetaBatch is sqlSetMeta for many documents: it returns the ids
+	// of those that exist. It runs unprepared, as the other lookups by an
+	// array (see checksums.go).
+	sqlSetMetaBatch = `WITH d AS (UPDATE documents SET updated_at = $1 WHERE id = ANY($2::text[]) RETURNING id, basket_id),
+	m AS (INSERT INTO metadata (document_id, basket_id, key, vtype, value)
+		SELECT d.id, d.basket_id, f.k, f.t, f.v FROM unnest($3::text[], $4::text[], $5::int2[], $6::text[]) AS f(doc, k, t, v) JOIN d ON d.id = f.doc
+		ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value)
+	SELECT id FROM d`
 	sqlDeleteMeta    = `DELETE FROM metadata WHERE document_id = $1 AND key = $2`
 	sqlDocumentCount = `SELECT count(*) FROM documents WHERE id = $1`
 
@@ -504,6 +512,54 @@ func (t *tx) SetMetadata(ctx context.Context, docID string, kv map[string]docex.
 		return docex.Errorf(docex.ErrNotFound, "document %q not found", docID)
 	}
 	return t.b.wrap(err, "set metadata of %q", docID)
+}
+
+// SetMetadataBatch implements driver.MetadataBatchTx in one statement
+// (sqlSetMetaBatch), the sets merged by document first (a multi-row
+// upsert may not touch a key twice).
+func (t *tx) SetMetadataBatch(ctx context.Context, sets []driver.MetadataSet, updatedAt time.Time) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	merged, order := driver.MergeMetadataSets(sets)
+	if len(order) == 0 {
+		return nil
+	}
+	var docs, keys, values []string
+	var types []int16
+	for _, id := range order {
+		k, ty, v, err := metaArrays(merged[id])
+		if err != nil {
+			return err
+		}
+		for range k {
+			docs = append(docs, id)
+		}
+		keys, types, values = append(keys, k...), append(types, ty...), append(values, v...)
+	}
+	rows, err := t.p.Query(ctx, sqlSetMetaBatch, pgx.QueryExecModeExec, utcMicro(updatedAt), order, docs, keys, types, values)
+	if err != nil {
+		return t.b.wrap(err, "set metadata")
+	}
+	found := make(map[string]bool, len(order))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return t.b.wrap(err, "set metadata")
+		}
+		found[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return t.b.wrap(err, "set metadata")
+	}
+	for _, id := range order {
+		if !found[id] {
+			return docex.Errorf(docex.ErrNotFound, "document %q not found", id)
+		}
+	}
+	return nil
 }
 
 // DeleteMetadata removes one key and bumps the document's updated_at;

@@ -559,3 +559,56 @@ func (t *tx) DeleteContent(ctx context.Context, checksum string) error {
 	_, err := t.t.ExecContext(ctx, `DELETE FROM content WHERE checksum = ?`, checksum)
 	return err
 }
+
+// SetMetadataBatch implements driver.MetadataBatchTx: one UPDATE of the
+// documents' updated_at (which also says which exist, and their baskets)
+// and one multi-row upsert of their keys, merged in order.
+func (t *tx) SetMetadataBatch(ctx context.Context, sets []driver.MetadataSet, updatedAt time.Time) error {
+	merged, order := driver.MergeMetadataSets(sets)
+	if len(order) == 0 {
+		return nil
+	}
+	baskets := make(map[string]string, len(order))
+	err := inChunks(order, func(list string, ids []any) error {
+		args := append([]any{micros(updatedAt)}, ids...)
+		rows, err := t.t.QueryContext(ctx, `UPDATE documents SET updated_at = ? WHERE id IN (`+list+`) RETURNING id, basket_id`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, basket string
+			if err := rows.Scan(&id, &basket); err != nil {
+				return err
+			}
+			baskets[id] = basket
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("set metadata: %w", err)
+	}
+	type row struct {
+		doc, key string
+		v        docex.Value
+	}
+	var all []row
+	for _, id := range order {
+		if _, ok := baskets[id]; !ok {
+			return docex.Errorf(docex.ErrNotFound, "document %q not found", id)
+		}
+		for _, k := range slices.Sorted(maps.Keys(merged[id])) {
+			all = append(all, row{id, k, merged[id][k]})
+		}
+	}
+	err = t.insertRows(ctx, "metadata(document_id, basket_id, key, vtype, value)",
+		" ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value", 5, len(all),
+		func(i int, dst []any) []any {
+			r := all[i]
+			return append(dst, r.doc, baskets[r.doc], r.key, int(r.v.Type()), r.v.Canonical())
+		})
+	if err != nil {
+		return fmt.Errorf("set metadata: %w", err)
+	}
+	return nil
+}
