@@ -9,7 +9,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -428,10 +427,6 @@ func (t *tx) InsertDocuments(ctx context.Context, docs []docex.Document, audit [
 	type total struct{ docs, bytes int64 }
 	totals := map[string]*total{}
 	var order []string
-	type metaRow struct {
-		doc, basket, key string
-		v                docex.Value
-	}
 	var meta []metaRow
 	for _, d := range docs {
 		tt := totals[d.BasketID]
@@ -442,26 +437,15 @@ func (t *tx) InsertDocuments(ctx context.Context, docs []docex.Document, audit [
 		}
 		tt.docs++
 		tt.bytes += d.Size
-		keys := make([]string, 0, len(d.Metadata))
-		for k := range d.Metadata {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			meta = append(meta, metaRow{d.ID, d.BasketID, k, d.Metadata[k]})
-		}
+		meta = appendMeta(meta, d.ID, d.BasketID, d.Metadata)
 	}
 	for _, b := range order {
 		if err := t.count(ctx, b, totals[b].docs, totals[b].bytes); err != nil {
 			return err
 		}
 	}
-	err = t.insertRows(ctx, "metadata(document_id, basket_id, key, vtype, value)", " ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value", 5, len(meta), func(i int, dst []any) []any {
-		m := meta[i]
-		return append(dst, m.doc, m.basket, m.key, int(m.v.Type()), m.v.Canonical())
-	})
-	if err != nil {
-		return fmt.Errorf("set metadata: %w", err)
+	if err := t.upsertMeta(ctx, meta); err != nil {
+		return err
 	}
 	return insertAudits(ctx, t, t.audit, audit)
 }
@@ -483,12 +467,31 @@ func (t *tx) count(ctx context.Context, basketID string, docs, bytes int64) erro
 }
 
 func (t *tx) putMeta(ctx context.Context, docID, basketID string, kv map[string]docex.Value) error {
-	keys := slices.Sorted(maps.Keys(kv))
+	return t.upsertMeta(ctx, appendMeta(nil, docID, basketID, kv))
+}
+
+// metaRow is one metadata row to write.
+type metaRow struct {
+	doc, basket, key string
+	v                docex.Value
+}
+
+// appendMeta appends the rows of a document's metadata kv, by key.
+func appendMeta(rows []metaRow, docID, basketID string, kv map[string]docex.Value) []metaRow {
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
+		rows = append(rows, metaRow{docID, basketID, k, kv[k]})
+	}
+	return rows
+}
+
+// upsertMeta writes rows in multi-row upserts (a key a document has
+// already takes the new value). Keys must not repeat within rows.
+func (t *tx) upsertMeta(ctx context.Context, rows []metaRow) error {
 	err := t.insertRows(ctx, "metadata(document_id, basket_id, key, vtype, value)",
-		" ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value", 5, len(keys),
+		" ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value", 5, len(rows),
 		func(i int, dst []any) []any {
-			v := kv[keys[i]]
-			return append(dst, docID, basketID, keys[i], int(v.Type()), v.Canonical())
+			r := rows[i]
+			return append(dst, r.doc, r.basket, r.key, int(r.v.Type()), r.v.Canonical())
 		})
 	if err != nil {
 		return fmt.Errorf("set metadata: %w", err)
@@ -588,27 +591,13 @@ func (t *tx) SetMetadataBatch(ctx context.Context, sets []driver.MetadataSet, up
 	if err != nil {
 		return fmt.Errorf("set metadata: %w", err)
 	}
-	type row struct {
-		doc, key string
-		v        docex.Value
-	}
-	var all []row
+	var all []metaRow
 	for _, id := range order {
-		if _, ok := baskets[id]; !ok {
+		basket, ok := baskets[id]
+		if !ok {
 			return docex.Errorf(docex.ErrNotFound, "document %q not found", id)
 		}
-		for _, k := range slices.Sorted(maps.Keys(merged[id])) {
-			all = append(all, row{id, k, merged[id][k]})
-		}
+		all = appendMeta(all, id, basket, merged[id])
 	}
-	err = t.insertRows(ctx, "metadata(document_id, basket_id, key, vtype, value)",
-		" ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value", 5, len(all),
-		func(i int, dst []any) []any {
-			r := all[i]
-			return append(dst, r.doc, baskets[r.doc], r.key, int(r.v.Type()), r.v.Canonical())
-		})
-	if err != nil {
-		return fmt.Errorf("set metadata: %w", err)
-	}
-	return nil
+	return t.upsertMeta(ctx, all)
 }
