@@ -495,6 +495,22 @@ type txDocs struct {
 	metaAt time.Time
 }
 
+// setMeta sets kv on document d inside tx. In a step transaction (td not
+// nil) it is held for one batch call with the other runs' when the
+// backend batches (holdMeta), so that the sets on one document keep their
+// order, and d is marked touched. Errors as SetMetadata's.
+func (td *txDocs) setMeta(ctx context.Context, tx driver.Tx, d docex.Document, kv map[string]docex.Value, at time.Time) error {
+	if td == nil || !td.holdMeta(tx, d.ID, kv, at) {
+		if err := tx.SetMetadata(ctx, d.ID, kv, at); err != nil {
+			return err
+		}
+	}
+	if td != nil {
+		td.touched(d)
+	}
+	return nil
+}
+
 // holdMeta holds kv for document id when tx sets metadata in batches
 // (driver.MetadataBatchTx) and reports whether it did; the caller then
 // marks the document touched as if it had set it.

@@ -1464,15 +1464,8 @@ func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit, ro
 		}
 		pu.added = res.Derived
 	} else if len(pu.meta) > 0 {
-		// Held with the runs' metadata when they are, so that the sets
-		// on one document keep their order.
-		if td == nil || !td.holdMeta(tx, input.ID, pu.meta, now) {
-			if err := tx.SetMetadata(ctx, input.ID, pu.meta, now); err != nil {
-				return err
-			}
-		}
-		if td != nil {
-			td.touched(input)
+		if err := td.setMeta(ctx, tx, input, pu.meta, now); err != nil {
+			return err
 		}
 	}
 	for _, id := range pu.rec.Outputs {

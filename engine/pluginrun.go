@@ -466,15 +466,8 @@ func (ss *stagedStep) persist(ctx context.Context, tx driver.Tx, pipeline bool, 
 	res := RunResult{Plugin: out.Plugin, Document: out.Input, Derived: []docex.Document{}, Status: out.Status,
 		Message: out.Message, Logs: out.Logs, Report: out.Report}
 	if len(out.Metadata) > 0 {
-		// In a pipeline's transaction the metadata may be held and set
-		// with the other runs' (txDocs.holdMeta).
-		if !pipeline || td == nil || !td.holdMeta(tx, out.Input.ID, out.Metadata, s.e.now()) {
-			if err := tx.SetMetadata(ctx, out.Input.ID, out.Metadata, s.e.now()); err != nil {
-				return res, err
-			}
-		}
-		if td != nil {
-			td.touched(out.Input)
+		if err := td.setMeta(ctx, tx, out.Input, out.Metadata, s.e.now()); err != nil {
+			return res, err
 		}
 		if !pipeline {
 			updated, err := tx.Document(ctx, out.Input.ID)
