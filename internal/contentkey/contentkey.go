@@ -93,20 +93,16 @@ func Copy(ctx context.Context, w io.Writer, r io.Reader, max int64) (Hashed, err
 	h := sha256.New()
 	hw := &headWriter{h: h}
 	src := io.TeeReader(&ctxReader{ctx: ctx, r: io.LimitReader(r, max+1)}, hw)
-	var n int64
-	var err error
+	// io.Copy would allocate a 32 KiB buffer for w (unless w reads for
+	// itself); content of known, smaller length (the outputs of a
+	// pipeline step) gets one its size.
+	var buf []byte
 	if l, ok := r.(interface{ Len() int }); ok && l.Len() < 32<<10 {
-		// io.Copy would allocate a 32 KiB buffer for w (unless w reads
-		// for itself); content of known, smaller length (the outputs of a
-		// pipeline step) gets one its size.
 		if _, rf := w.(io.ReaderFrom); !rf {
-			n, err = io.CopyBuffer(w, src, make([]byte, 512+l.Len()))
-		} else {
-			n, err = io.Copy(w, src)
+			buf = make([]byte, 512+l.Len())
 		}
-	} else {
-		n, err = io.Copy(w, src)
 	}
+	n, err := io.CopyBuffer(w, src, buf)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Hashed{}, ctx.Err()
