@@ -73,11 +73,7 @@ func documentsArgs(docs []docex.Document) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		status := d.Status
-		if status == "" {
-			status = docex.DocumentActive
-		}
-		ids[i], baskets[i], names[i], cts[i], sums[i], statuses[i] = d.ID, d.BasketID, d.Name, d.ContentType, d.Checksum, status
+		ids[i], baskets[i], names[i], cts[i], sums[i], statuses[i] = d.ID, d.BasketID, d.Name, d.ContentType, d.Checksum, statusOf(d)
 		sizes[i], created[i], updated[i] = d.Size, utcMicro(d.CreatedAt), utcMicro(d.UpdatedAt)
 		for range keys {
 			mDocs, mBaskets = append(mDocs, d.ID), append(mBaskets, d.BasketID)

@@ -54,6 +54,13 @@ func countingStore(t *testing.T) (driver.TenantStore, *roundTrips) {
 func countingBackend(t *testing.T) (*Backend, driver.TenantStore, *roundTrips) {
 	t.Helper()
 	b := bootstrapped(t, Config{MaxConns: 1}, true)
+	rt := traceRoundTrips(t, b) // before the store opens: its connection is counted from the start
+	return b, openStore(t, b, "acme"), rt
+}
+
+// traceRoundTrips replaces b's pool with one whose round trips it counts.
+func traceRoundTrips(t *testing.T, b *Backend) *roundTrips {
+	t.Helper()
 	pc := b.pool.Config()
 	rt := &roundTrips{}
 	pc.ConnConfig.Tracer = rt
@@ -61,7 +68,7 @@ func countingBackend(t *testing.T) (*Backend, driver.TenantStore, *roundTrips) {
 	must(t, err)
 	b.pool.Close()
 	b.pool = pool
-	return b, openStore(t, b, "acme"), rt
+	return rt
 }
 
 // TestRoundTrips: the statements a pipeline step's commit makes for a
@@ -333,13 +340,7 @@ func TestFreshConnectionCheck(t *testing.T) {
 	b, st, _ := countingBackend(t)
 	bk := docex.Basket{ID: newID(), Name: "in", CreatedAt: time.Now()}
 	must(t, st.Write(bg, func(tx driver.Tx) error { return tx.InsertBasket(bg, bk) }))
-	pc := b.pool.Config()
-	rt := &roundTrips{}
-	pc.ConnConfig.Tracer = rt
-	pool, err := pgxpool.NewWithConfig(bg, pc)
-	must(t, err)
-	b.pool.Close()
-	b.pool = pool
+	rt := traceRoundTrips(t, b)
 	for i, want := range []int64{4, 3} {
 		before := rt.n.Load()
 		_, err := st.Basket(bg, bk.ID)

@@ -325,17 +325,21 @@ func (t *tx) InsertDocument(ctx context.Context, d docex.Document) error {
 	return t.inserted(d, err)
 }
 
+// statusOf is d's status, active when unset.
+func statusOf(d docex.Document) string {
+	if d.Status == "" {
+		return docex.DocumentActive
+	}
+	return d.Status
+}
+
 // documentArgs are sqlInsertDocument's arguments for d.
 func documentArgs(d docex.Document) ([]any, error) {
 	keys, types, values, err := metaArrays(d.Metadata)
 	if err != nil {
 		return nil, err
 	}
-	status := d.Status
-	if status == "" {
-		status = docex.DocumentActive
-	}
-	return []any{d.ID, d.BasketID, d.Name, d.ContentType, d.Size, d.Checksum, status,
+	return []any{d.ID, d.BasketID, d.Name, d.ContentType, d.Size, d.Checksum, statusOf(d),
 		utcMicro(d.CreatedAt), utcMicro(d.UpdatedAt), keys, types, values}, nil
 }
 
