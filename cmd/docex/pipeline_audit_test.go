@@ -280,17 +280,30 @@ func TestRunWaitWithoutWorker(t *testing.T) {
 	h := newHarness(t)
 	u := pipelineSetup(t, h, "acme")
 	h.ok(append([]string{"doc", "add", "inbox", h.file("a.txt", "wait for a worker")}, u...)...)
-	ctx, cancel := context.WithTimeout(context.Background(), idleRunHint+5*time.Second)
+	// The run waits until ctx ends: the test ends it once the hint is
+	// written (after idleRunHint), or fails at the deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), idleRunHint+2*time.Minute)
 	defer cancel()
-	var out, errb bytes.Buffer
-	done := make(chan error, 1)
-	go func() {
-		args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "pipeline", "run", "three", "--basket", "inbox", "--wait", "--worker=no"}, u...)
-		done <- runEnv(ctx, args, &out, &errb, func(k string) string { return h.env[k] })
-	}()
-	// The run waits until ctx ends; the hint comes after idleRunHint.
-	err := <-done
-	if got := errb.String(); strings.Count(got, "is a worker running for tenant acme?") != 1 {
+	var out bytes.Buffer
+	errb := &cancelOn{want: "is a worker running for tenant acme?", cancel: cancel}
+	args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "pipeline", "run", "three", "--basket", "inbox", "--wait", "--worker=no"}, u...)
+	err := runEnv(ctx, args, &out, errb, func(k string) string { return h.env[k] })
+	if got := errb.buf.String(); strings.Count(got, "is a worker running for tenant acme?") != 1 {
 		t.Fatalf("pipeline run --wait without a worker: stderr %q (exit %v), want the hint once", got, err)
 	}
+}
+
+// cancelOn is a writer that calls cancel once what was written holds want.
+type cancelOn struct {
+	buf    bytes.Buffer
+	want   string
+	cancel func()
+}
+
+func (w *cancelOn) Write(p []byte) (int, error) {
+	n, err := w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.cancel()
+	}
+	return n, err
 }
