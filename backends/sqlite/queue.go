@@ -244,6 +244,20 @@ func (q *jobQueue) tenants(ctx context.Context, given []string) ([]string, error
 // with an expired lease), oldest first, and leases them to this worker in
 // one transaction. It returns the open store (the caller closes it) and
 // the job ids, none when none is ready.
+// claimSQL leases the first ?4 jobs by (run_at, id) that are ready at
+// ?3: queued and due, or running with an expired lease. Each kind is
+// read in jobs_ready order up to ?4 rows and only those are merged, so a
+// claim costs the same with a backlog of 100,000 queued jobs as with
+// 1,000 (BenchmarkClaim); one condition with OR made SQLite read and sort
+// every queued job at each claim.
+const claimSQL = `UPDATE jobs SET state = 'running', lease_owner = ?1, lease_until = ?2
+	WHERE id IN (SELECT id FROM (
+		SELECT id, run_at FROM (SELECT id, run_at FROM jobs WHERE state = 'queued' AND run_at <= ?3 ORDER BY run_at, id LIMIT ?4)
+		UNION ALL
+		SELECT id, run_at FROM (SELECT id, run_at FROM jobs WHERE state = 'running' AND lease_until < ?3 ORDER BY run_at, id LIMIT ?4)
+	) ORDER BY run_at, id LIMIT ?4)
+	RETURNING id`
+
 func (q *jobQueue) claim(ctx context.Context, t string, cfg driver.WorkConfig, n int) (*store, []string, error) {
 	ts, err := q.b.OpenTenant(ctx, t)
 	if err != nil {
@@ -254,10 +268,7 @@ func (q *jobQueue) claim(ctx context.Context, t string, cfg driver.WorkConfig, n
 	now := time.Now()
 	err = st.db.group.do(ctx, st.db.w, func(tx *sql.Tx) error {
 		ids = ids[:0]
-		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?
-			WHERE id IN (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= ?) OR (state = 'running' AND lease_until < ?)
-				ORDER BY run_at, id LIMIT ?)
-			RETURNING id`, cfg.WorkerID, micros(now.Add(cfg.Lease)), micros(now), micros(now), n)
+		rows, err := tx.QueryContext(ctx, claimSQL, cfg.WorkerID, micros(now.Add(cfg.Lease)), micros(now), n)
 		if err != nil {
 			return err
 		}
