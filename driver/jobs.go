@@ -137,6 +137,10 @@ type PipelineReader interface {
 	// JobsByID returns the jobs of ids that exist, in no particular
 	// order; an id with no job is left out.
 	JobsByID(ctx context.Context, ids []string) ([]JobRecord, error)
+	// JobStates returns the state of each job of ids that exists, by id;
+	// an id with no job is left out. It reads no detail: a wait over many
+	// jobs polls it.
+	JobStates(ctx context.Context, ids []string) (map[string]string, error)
 	// StepsOfJobs returns the completed steps of the jobs of ids, by job
 	// id, each job's in completion order; a job with none is left out.
 	StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]StepRecord, error)

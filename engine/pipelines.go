@@ -757,8 +757,9 @@ type JobsStatus struct {
 	Failed      int           `json:"failed"`
 	Cancelled   int           `json:"cancelled"`
 	Pending     int           `json:"pending"`
-	StepsRun    int           `json:"steps_run"`
-	StepsCached int           `json:"steps_cached"`
+	Running     int           `json:"running"`      // of Pending, the jobs a worker has taken
+	StepsRun    int           `json:"steps_run"`    // steps run by the jobs that ended
+	StepsCached int           `json:"steps_cached"` // steps taken from the step cache by the jobs that ended
 	Failures    []FailedJob   `json:"failures"`
 	Elapsed     time.Duration `json:"-"`
 }
@@ -799,15 +800,32 @@ func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string
 	}
 	read := map[string]jobState{}
 	if len(unknown) > 0 {
-		recs, err := st.JobsByID(ctx, unknown)
+		// Their states first (no detail: the poll of a run over a large
+		// basket reads every pending job), then the records of those
+		// that ended, decoded once.
+		states, err := st.JobStates(ctx, unknown)
 		if err != nil {
 			return out, err
 		}
-		for _, j := range recs {
-			js := jobStateOf(j)
-			read[j.ID] = js
-			if final != nil && driver.JobFinal(j.State) {
-				final[j.ID] = js
+		var ended []string
+		for id, state := range states {
+			if driver.JobFinal(state) {
+				ended = append(ended, id)
+			} else {
+				read[id] = jobState{state: state}
+			}
+		}
+		if len(ended) > 0 {
+			recs, err := st.JobsByID(ctx, ended)
+			if err != nil {
+				return out, err
+			}
+			for _, j := range recs {
+				js := jobStateOf(j)
+				read[j.ID] = js
+				if final != nil && driver.JobFinal(j.State) {
+					final[j.ID] = js
+				}
 			}
 		}
 	}
@@ -831,6 +849,9 @@ func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string
 			out.Failures = append(out.Failures, *j.failure)
 		default:
 			out.Pending++
+			if j.state == driver.JobRunning {
+				out.Running++
+			}
 		}
 	}
 	return out, nil
@@ -857,15 +878,19 @@ func jobStateOf(j driver.JobRecord) jobState {
 
 // WaitJobs polls the jobs every interval until all are final or ctx is
 // done, calling progress (when not nil) after each poll; when this
-// process's workers settle the last of them, it polls at once. It returns
-// the last status, and ctx's error when ctx ended first.
+// process's workers settle the last of them, it polls at once. A poll
+// that took longer than a fifth of interval stretches the wait before
+// the next to four times its own time. It returns the last status, and
+// ctx's error when ctx ended first.
 func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Duration, progress func(JobsStatus)) (JobsStatus, error) {
 	start := time.Now()
 	final := map[string]jobState{}
 	sub := s.e.ends.subscribe(s.uc.TenantID, ids)
 	defer s.e.ends.unsubscribe(sub)
 	for {
+		polled := time.Now()
 		st, err := s.jobsStatus(ctx, ids, final)
+		took := time.Since(polled)
 		st.Elapsed = time.Since(start)
 		if err != nil {
 			return st, err
@@ -881,7 +906,9 @@ func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Dura
 			seen = append(seen, id)
 		}
 		s.e.ends.known(sub, seen)
-		t := time.NewTimer(interval)
+		// A poll of many jobs takes long: waiting four times as long
+		// keeps the waiter's share of a core under a fifth.
+		t := time.NewTimer(max(interval, 4*took))
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -327,3 +327,28 @@ func BenchFairness(b *testing.B, h BenchHarness, backlog int) {
 		b.ReportMetric(float64(stA.Pending), "a-pending-after-b")
 	}
 }
+
+// BenchJobsStatus measures one JobsStatus poll (what pipeline run --wait
+// does every interval) of a run over n documents whose jobs are all still
+// queued (no worker runs), for n of 1,000 and of 20,000; the smaller is
+// the baseline: per-job cost should not grow with the run.
+func BenchJobsStatus(b *testing.B, h BenchHarness) {
+	for _, n := range []int{1_000, 20_000} {
+		b.Run(fmt.Sprintf("jobs=%d", n), func(b *testing.B) {
+			e := newBenchEnv(b, h)
+			s := e.tenant("bench", benchThreeSteps, "split", "upper", "tag")
+			bk := addDocs(b, s, "in", n, "status")
+			ids, err := s.RunPipeline(bg, "three", engine.RunTarget{BasketID: bk.ID})
+			if err != nil || len(ids) != n {
+				b.Fatalf("run: %d jobs, %v", len(ids), err)
+			}
+			for b.Loop() {
+				st, err := s.JobsStatus(bg, ids)
+				if err != nil || st.Pending != n {
+					b.Fatalf("status: %+v %v", st, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/job")
+		})
+	}
+}

@@ -906,6 +906,16 @@ func (f *fixture) testBatchReads(t *testing.T) {
 				t.Fatalf("%s: JobsByID gave %+v, Job %+v", name, j, one)
 			}
 		}
+		states, err := r.JobStates(bg, long)
+		must(t, err)
+		if len(states) != len(ids) {
+			t.Fatalf("%s: JobStates: %d jobs, want %d", name, len(states), len(ids))
+		}
+		for _, j := range jobs {
+			if states[j.ID] != j.State {
+				t.Fatalf("%s: JobStates(%s) = %q, JobsByID %q", name, j.ID, states[j.ID], j.State)
+			}
+		}
 		steps, err := r.StepsOfJobs(bg, long)
 		must(t, err)
 		for _, id := range ids {

@@ -104,9 +104,10 @@ const (
 	sqlCacheEntry = `SELECT result, created_at FROM step_cache WHERE key = $1`
 	// The lookups by an array of keys run unprepared (pgx.QueryExecModeExec,
 	// see sqlMetaOf).
-	sqlJobsByID = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
-	sqlStepsOf  = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = ANY($1) ORDER BY seq`
-	sqlCaches   = `SELECT key, result, created_at FROM step_cache WHERE key = ANY($1)`
+	sqlJobsByID  = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
+	sqlJobStates = `SELECT id, state FROM jobs WHERE id = ANY($1)`
+	sqlStepsOf   = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = ANY($1) ORDER BY seq`
+	sqlCaches    = `SELECT key, result, created_at FROM step_cache WHERE key = ANY($1)`
 
 	sqlInsertPipeline = `INSERT INTO pipelines (` + pipelineCols + `) VALUES ($1, $2, $3, $4, $5, false)`
 	sqlDeletePipeline = `UPDATE pipelines SET deleted = true WHERE name = $1 AND NOT deleted`
@@ -269,6 +270,22 @@ func (r pipelineReads) JobsByID(ctx context.Context, ids []string) ([]driver.Job
 	return collect(ctx, r.b, r.q, scanJob, "read jobs", sqlJobsByID, pgx.QueryExecModeExec, ids)
 }
 
+func (r pipelineReads) JobStates(ctx context.Context, ids []string) (map[string]string, error) {
+	type idState struct{ id, state string }
+	rows, err := collect(ctx, r.b, r.q, func(row pgx.Row) (v idState, err error) {
+		err = row.Scan(&v.id, &v.state)
+		return v, err
+	}, "read job states", sqlJobStates, pgx.QueryExecModeExec, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(rows))
+	for _, v := range rows {
+		out[v.id] = v.state
+	}
+	return out, nil
+}
+
 func (r pipelineReads) StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]driver.StepRecord, error) {
 	steps, err := collect(ctx, r.b, r.q, scanStep, "list job steps", sqlStepsOf, pgx.QueryExecModeExec, jobIDs)
 	if err != nil {
@@ -356,6 +373,11 @@ func (s *store) Lineage(ctx context.Context, docID string) (sources, derived []d
 // CacheEntry returns a cached step result, or docex.ErrNotFound.
 func (s *store) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
 	return storeRead(ctx, s, func(r pipelineReads) (driver.CacheEntry, error) { return r.CacheEntry(ctx, key) })
+}
+
+// JobStates returns the states of the jobs of ids that exist, by id.
+func (s *store) JobStates(ctx context.Context, ids []string) (map[string]string, error) {
+	return storeRead(ctx, s, func(r pipelineReads) (map[string]string, error) { return r.JobStates(ctx, ids) })
 }
 
 // JobsByID returns the jobs of ids that exist.
@@ -537,6 +559,14 @@ func (t *tx) JobsByID(ctx context.Context, ids []string) ([]driver.JobRecord, er
 		return nil, err
 	}
 	return t.reads().JobsByID(ctx, ids)
+}
+
+// JobStates returns the states of the jobs of ids that exist, by id.
+func (t *tx) JobStates(ctx context.Context, ids []string) (map[string]string, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return t.reads().JobStates(ctx, ids)
 }
 
 // StepsOfJobs returns the completed steps of jobs, by job id.

@@ -62,3 +62,7 @@ var pipelineBenchNoSync = backendtest.BenchHarness{
 func BenchmarkPipelineBuiltinNoSync(b *testing.B) {
 	backendtest.BenchPipelineBuiltin(b, pipelineBenchNoSync)
 }
+
+// BenchmarkJobsStatus: one pipeline run --wait poll of 1,000 and of
+// 20,000 queued jobs.
+func BenchmarkJobsStatus(b *testing.B) { backendtest.BenchJobsStatus(b, pipelineBench) }

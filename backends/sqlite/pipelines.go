@@ -363,6 +363,26 @@ func (r reader) JobsByID(ctx context.Context, ids []string) ([]driver.JobRecord,
 	return out, err
 }
 
+func (r reader) JobStates(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	err := inChunks(ids, func(list string, args []any) error {
+		rows, err := r.q.QueryContext(ctx, `SELECT id, state FROM jobs WHERE id IN (`+list+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, state string
+			if err := rows.Scan(&id, &state); err != nil {
+				return err
+			}
+			out[id] = state
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
 func (r reader) StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]driver.StepRecord, error) {
 	out := map[string][]driver.StepRecord{}
 	err := inChunks(jobIDs, func(list string, args []any) error {

@@ -55,8 +55,8 @@ Example:
 document failed; the summary says which and why. On SQLite, --wait runs a
 worker in this process (--worker=no to rely on running workers only); on
 PostgreSQL it relies on running workers (--worker=yes runs one here too);
-when no job has finished a step after 10s, it asks on stderr whether one
-is running. Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID.
+when no worker has taken a job of the run after 10s, it asks on stderr
+whether one is running. Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID.
 
 Examples:
   docex pipeline run ocr --basket invoices --wait
@@ -331,9 +331,9 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	bar := c.progressBar(len(ids))
 	hinted := inProcess
 	st, err := s.WaitJobs(ctx, ids, 100*time.Millisecond, func(st engine.JobsStatus) {
-		if !hinted && time.Since(start) > idleRunHint && st.StepsRun+st.StepsCached+st.Succeeded+st.Failed+st.Cancelled == 0 {
+		if !hinted && time.Since(start) > idleRunHint && st.Running+st.Succeeded+st.Failed+st.Cancelled == 0 {
 			hinted = true // once: the jobs wait for a worker of another process
-			fmt.Fprintf(c.stderr, "\ndocex: no job of this run has finished a step after %v: is a worker running for tenant %s? (docex worker, or pipeline run --worker=yes)\n", idleRunHint, c.g.tenant)
+			fmt.Fprintf(c.stderr, "\ndocex: no worker has taken a job of this run after %v: is a worker running for tenant %s? (docex worker, or pipeline run --worker=yes)\n", idleRunHint, c.g.tenant)
 		}
 		if bar != nil {
 			bar.Describe(fmt.Sprintf("done %d, failed %d", st.Succeeded, st.Failed+st.Cancelled))
