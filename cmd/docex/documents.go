@@ -208,12 +208,12 @@ func cmdDocAdd(ctx context.Context, c *cli, basket string, paths, meta []string,
 	}
 	docs := make([]engine.NewDocument, 0, len(paths))
 	for _, path := range paths {
-		f, name, err := openFileArg(path)
+		f, err := checkFileArg(path)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		docs = append(docs, engine.NewDocument{Name: name, Content: f, ContentType: contentType, Metadata: kv})
+		defer f.close()
+		docs = append(docs, engine.NewDocument{Name: filepath.Base(path), Content: f, ContentType: contentType, Metadata: kv})
 	}
 	s, err := c.session(ctx)
 	if err != nil {
@@ -380,6 +380,65 @@ func openFileArg(path string) (*os.File, string, error) {
 		return nil, "", docex.Errorf(docex.ErrInvalid, "%s is not a regular file", path)
 	}
 	return f, filepath.Base(path), nil
+}
+
+// fileArg is a FILE argument of doc add, checked (a regular file) before
+// anything is added and opened only when the engine reads it, then closed
+// at its end: the engine reads the documents of a call one after the
+// other, so a call holds one file open at a time, however many it adds
+// (the open-file limit is 256 to 1,024 on common systems).
+type fileArg struct {
+	path string
+	info os.FileInfo
+	f    *os.File
+	done bool
+}
+
+// checkFileArg returns path as a fileArg if it names a regular file (after
+// symbolic links); errors are docex.ErrInvalid naming the path once.
+func checkFileArg(path string) (*fileArg, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, docex.Errorf(docex.ErrInvalid, "cannot read %s: %v", path, unwrapPath(err))
+	}
+	if !st.Mode().IsRegular() {
+		return nil, docex.Errorf(docex.ErrInvalid, "%s is not a regular file", path)
+	}
+	return &fileArg{path: path, info: st}, nil
+}
+
+// Read opens the file at the first call, and closes it at its end or at
+// an error; the file it opens must be the one checked.
+func (a *fileArg) Read(p []byte) (int, error) {
+	if a.done {
+		return 0, io.EOF
+	}
+	if a.f == nil {
+		f, err := os.Open(a.path)
+		if err != nil {
+			a.done = true
+			return 0, docex.Errorf(docex.ErrInvalid, "cannot read %s: %v", a.path, unwrapPath(err))
+		}
+		if st, err := f.Stat(); err != nil || !os.SameFile(st, a.info) {
+			f.Close()
+			a.done = true
+			return 0, docex.Errorf(docex.ErrInvalid, "%s was replaced while being added", a.path)
+		}
+		a.f = f
+	}
+	n, err := a.f.Read(p)
+	if err != nil {
+		a.close()
+	}
+	return n, err
+}
+
+func (a *fileArg) close() {
+	if a.f != nil {
+		a.f.Close()
+		a.f = nil
+	}
+	a.done = true
 }
 
 // unwrapPath returns the cause of a *fs.PathError (whose own message
