@@ -168,15 +168,24 @@ func (s *Session) dropInTx(ctx context.Context, tx driver.Tx, tc driver.TenantCo
 
 // releaseAfter removes, after the transaction that removed references to
 // them committed, contents of a store outside the database that no
-// document refers to any more. Failures leave orphans for Sweep.
+// document refers to any more, releaseBatch of them per transaction.
+// Failures leave orphans for Sweep.
 func (s *Session) releaseAfter(ctx context.Context, st driver.TenantStore, tc driver.TenantContent, sums ...string) {
 	if s.e.content.InTransaction() {
 		return
 	}
-	for _, sum := range sums {
-		_, _ = releaseIfUnreferenced(ctx, st, tc, sum)
+	for len(sums) > 0 {
+		n := min(len(sums), releaseBatch)
+		_, _ = releaseUnreferenced(ctx, st, tc, sums[:n])
+		sums = sums[n:]
 	}
 }
+
+// releaseBatch bounds the contents one release transaction checks and
+// removes: a basket of 20,000 documents deleted with --force took 20,000
+// transactions, each with its own commit, before contents were released
+// in batches.
+const releaseBatch = 256
 
 // releaseIfUnreferenced removes the content with checksum sum in a
 // transaction of its own when no document of the tenant refers to it, and
@@ -192,6 +201,73 @@ func releaseIfUnreferenced(ctx context.Context, st driver.TenantStore, tc driver
 		return err
 	})
 	return removed && err == nil, err
+}
+
+// releaseUnreferenced is releaseIfUnreferenced for several contents in
+// one transaction (their locks taken in one statement and their
+// references counted in one when the backend can: driver.ChecksumTx). It
+// returns how many it removed. When that transaction fails, each content
+// is tried again in a transaction of its own, so that one failure does
+// not keep the others.
+func releaseUnreferenced(ctx context.Context, st driver.TenantStore, tc driver.TenantContent, sums []string) (int, error) {
+	if len(sums) == 1 {
+		removed, err := releaseIfUnreferenced(ctx, st, tc, sums[0])
+		return b2i(removed), err
+	}
+	removed := 0
+	err := st.WriteIsolated(ctx, func(tx driver.Tx) error {
+		removed = 0
+		ct, ok := tx.(driver.ChecksumTx)
+		if !ok {
+			for _, sum := range sums {
+				r, err := deleteIfUnreferenced(ctx, tx, tc, sum)
+				if err != nil {
+					return err
+				}
+				removed += b2i(r)
+			}
+			return nil
+		}
+		if err := ct.LockContents(ctx, sums); err != nil {
+			return err
+		}
+		refs, err := ct.ContentRefsOf(ctx, sums)
+		if err != nil {
+			return err
+		}
+		done := make(map[string]bool, len(sums))
+		for _, sum := range sums {
+			if refs[sum] > 0 || done[sum] {
+				continue
+			}
+			done[sum] = true
+			if err := tc.Delete(ctx, tx, sum); err != nil {
+				return err
+			}
+			removed++
+		}
+		return nil
+	})
+	if err == nil {
+		return removed, nil
+	}
+	removed = 0
+	var first error
+	for _, sum := range sums {
+		r, err := releaseIfUnreferenced(ctx, st, tc, sum)
+		removed += b2i(r)
+		if first == nil {
+			first = err
+		}
+	}
+	return removed, first
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // deleteIfUnreferenced deletes the content with checksum sum when no

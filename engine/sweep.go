@@ -144,11 +144,22 @@ func (p *TenantProvisioner) sweepContent(ctx context.Context, st driver.TenantSt
 			return err
 		}
 	}
-	return tc.List(ctx, cutoff, func(sum string) error {
-		removed, err := releaseIfUnreferenced(ctx, st, tc, sum)
-		if removed {
-			rep.ContentFiles++
-		}
+	// Listed contents are released releaseBatch at a time.
+	var batch []string
+	release := func() error {
+		n, err := releaseUnreferenced(ctx, st, tc, batch)
+		rep.ContentFiles += n
+		batch = batch[:0]
 		return err
+	}
+	err = tc.List(ctx, cutoff, func(sum string) error {
+		if batch = append(batch, sum); len(batch) < releaseBatch {
+			return nil
+		}
+		return release()
 	})
+	if err != nil || len(batch) == 0 {
+		return err
+	}
+	return release()
 }

@@ -65,6 +65,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("LocalMode", f.testLocalMode)
 			t.Run("Reopen", f.testReopen)
 			t.Run("Sweep", f.testSweep)
+			t.Run("ForceDeleteReleasesContent", f.testForceDeleteReleasesContent)
 			t.Run("Plugins", f.testPlugins)
 		})
 	}
@@ -1309,6 +1310,46 @@ func (f *fixture) testSweep(t *testing.T) {
 	}
 	if f.storage == engine.ContentFilesystem {
 		f.testSweepLeavesForeignFiles(t, e, s, keep)
+	}
+}
+
+// testForceDeleteReleasesContent: deleting a basket of more documents
+// than one release transaction takes (engine releaseBatch: 256) releases every
+// content no other document refers to, and none that another basket's
+// documents still use; the sweep after it finds nothing left.
+func (f *fixture) testForceDeleteReleasesContent(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "admin")
+	a := e.basket(s, "a")
+	b := e.basket(s, "b")
+	// Above the pack threshold (64 KiB): each content is a file of its
+	// own, which the sweep would find and count if it were left behind.
+	pad := strings.Repeat("x", 65<<10)
+	var docs []engine.NewDocument
+	for i := range 300 {
+		docs = append(docs, engine.NewDocument{Name: fmt.Sprintf("a%d", i), Content: strings.NewReader(fmt.Sprintf("only in a %d %s", i, pad))})
+	}
+	var shared []docex.Document
+	for i := range 5 {
+		content := fmt.Sprintf("in a and b %d", i)
+		docs = append(docs, engine.NewDocument{Name: fmt.Sprintf("s%d", i), Content: strings.NewReader(content)})
+		shared = append(shared, e.add(s, b.ID, fmt.Sprintf("s%d", i), content, nil))
+	}
+	_, err := s.AddDocuments(bg, a.ID, docs)
+	must(t, err)
+	must(t, s.DeleteBasket(bg, a.ID, true))
+	for i, d := range shared {
+		c, err := s.ReadContent(bg, d.ID)
+		must(t, err)
+		if string(c) != fmt.Sprintf("in a and b %d", i) {
+			t.Fatalf("shared content %d: %q", i, c)
+		}
+	}
+	rep, err := e.eng.Provisioner("ops").Sweep(bg, 0)
+	must(t, err)
+	if rep.ContentFiles != 0 {
+		t.Fatalf("the basket's contents should have been released when it was deleted; the sweep found %d", rep.ContentFiles)
 	}
 }
 
