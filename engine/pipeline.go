@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/docex-dev/docex"
@@ -256,7 +257,7 @@ func canonicalParams(raw map[string]any) (map[string]string, error) {
 		case bool:
 			s = strconv.FormatBool(x)
 		default:
-			return nil, fmt.Errorf("parameter %q: want a string, number or bool, not %T", k, v)
+			return nil, fmt.Errorf("parameter %q: want a string, number or bool, not %s", k, tomlKind(v))
 		}
 		if len(s) > maxStepParamBytes {
 			return nil, fmt.Errorf("parameter %q is longer than %d bytes", k, maxStepParamBytes)
@@ -422,4 +423,19 @@ func tomlTypeError(s string) (line int, key, msg string, ok bool) {
 		return 0, "", "", false
 	}
 	return line, key, msg, true
+}
+
+// tomlKind names the TOML kind of a decoded value that is not a string,
+// number or bool, for error messages.
+func tomlKind(v any) string {
+	switch v.(type) {
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	case time.Time:
+		return "a date or time"
+	default:
+		return fmt.Sprintf("a %T", v)
+	}
 }

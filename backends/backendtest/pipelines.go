@@ -209,6 +209,8 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 		{"bad name", "name = \"X Y\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 1, key name"},
 		{"wrong type", "name = \"x\"\ndescription = 5\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "pipeline line 2, key description: incompatible types"},
 		{"no steps", "name = \"x\"\n", "at least one"},
+		{"array param", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\nparams = { title = [1, 2] }\n", "line 5, key steps[0].params: parameter \"title\": want a string, number or bool, not an array"},
+		{"table param", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\n[steps.params]\ntitle = { a = 1 }\n", "not a table"},
 	}
 	for _, c := range bad {
 		_, err := admin.CreatePipeline(bg, []byte(c.src))
