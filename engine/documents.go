@@ -158,12 +158,8 @@ func (s *Session) dropInTx(ctx context.Context, tx driver.Tx, tc driver.TenantCo
 	if !s.e.content.InTransaction() {
 		return nil
 	}
-	for _, sum := range sums {
-		if _, err := deleteIfUnreferenced(ctx, tx, tc, sum); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := deleteUnreferenced(ctx, tx, tc, sums)
+	return err
 }
 
 // releaseAfter removes, after the transaction that removed references to
@@ -216,37 +212,9 @@ func releaseUnreferenced(ctx context.Context, st driver.TenantStore, tc driver.T
 	}
 	removed := 0
 	err := st.WriteIsolated(ctx, func(tx driver.Tx) error {
-		removed = 0
-		ct, ok := tx.(driver.ChecksumTx)
-		if !ok {
-			for _, sum := range sums {
-				r, err := deleteIfUnreferenced(ctx, tx, tc, sum)
-				if err != nil {
-					return err
-				}
-				removed += b2i(r)
-			}
-			return nil
-		}
-		if err := ct.LockContents(ctx, sums); err != nil {
-			return err
-		}
-		refs, err := ct.ContentRefsOf(ctx, sums)
-		if err != nil {
-			return err
-		}
-		done := make(map[string]bool, len(sums))
-		for _, sum := range sums {
-			if refs[sum] > 0 || done[sum] {
-				continue
-			}
-			done[sum] = true
-			if err := tc.Delete(ctx, tx, sum); err != nil {
-				return err
-			}
-			removed++
-		}
-		return nil
+		var err error
+		removed, err = deleteUnreferenced(ctx, tx, tc, sums)
+		return err
 	})
 	if err == nil {
 		return removed, nil
@@ -261,6 +229,45 @@ func releaseUnreferenced(ctx context.Context, st driver.TenantStore, tc driver.T
 		}
 	}
 	return removed, first
+}
+
+// deleteUnreferenced is deleteIfUnreferenced for several contents: their
+// locks taken in one statement and their references counted in one when
+// tx is a driver.ChecksumTx (a backend may bound the locks one
+// transaction holds only when it sees them together). It returns how many
+// it deleted.
+func deleteUnreferenced(ctx context.Context, tx driver.Tx, tc driver.TenantContent, sums []string) (int, error) {
+	removed := 0
+	ct, ok := tx.(driver.ChecksumTx)
+	if !ok || len(sums) == 1 {
+		for _, sum := range sums {
+			r, err := deleteIfUnreferenced(ctx, tx, tc, sum)
+			if err != nil {
+				return removed, err
+			}
+			removed += b2i(r)
+		}
+		return removed, nil
+	}
+	if err := ct.LockContents(ctx, sums); err != nil {
+		return 0, err
+	}
+	refs, err := ct.ContentRefsOf(ctx, sums)
+	if err != nil {
+		return 0, err
+	}
+	done := make(map[string]bool, len(sums))
+	for _, sum := range sums {
+		if refs[sum] > 0 || done[sum] {
+			continue
+		}
+		done[sum] = true
+		if err := tc.Delete(ctx, tx, sum); err != nil {
+			return removed, err
+		}
+		removed++
+	}
+	return removed, nil
 }
 
 func b2i(b bool) int {

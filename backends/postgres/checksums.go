@@ -50,8 +50,51 @@ func (t *tx) LockContents(ctx context.Context, checksums []string) error {
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
+	return t.lockContentKeys(keys)
+}
+
+// maxContentLocks bounds the per-content advisory locks one transaction
+// takes. PostgreSQL keeps every lock in one shared table, of
+// max_locks_per_transaction x max_connections entries (6,400 by default):
+// a doc add of 20,000 files locking each content failed with "out of
+// shared memory".
+const maxContentLocks = 512
+
+// lockContentKeys takes the content locks of keys (sorted, distinct). Every
+// transaction first takes the tenant's content lock: shared, and then the
+// per-content locks, while it holds at most maxContentLocks of those; or
+// exclusive, instead of any per-content lock, when it would hold more (it
+// then excludes every other content lock of the tenant until it ends). The
+// tenant's lock is always taken first, and held to the end, so the two
+// kinds cannot deadlock. A transaction that holds the shared lock keeps
+// taking per-content locks (upgrading could deadlock with another
+// transaction doing the same), so the engine locks a transaction's
+// contents in one call where it can (driver.ChecksumTx).
+func (t *tx) lockContentKeys(keys []int64) error {
+	switch {
+	case t.contentLock == contentLockExclusive:
+		return nil
+	case t.contentLock == contentLockNone && len(keys) > maxContentLocks:
+		t.contentLock = contentLockExclusive
+		return t.p.later(fmt.Sprintf("lock the tenant's contents (%d contents)", len(keys)), sqlAdvisoryLock, lockKey("contents", t.schema))
+	case t.contentLock == contentLockNone:
+		t.contentLock = contentLockShared
+		if err := t.p.later("lock the tenant's contents (shared)", sqlAdvisoryLockShared, lockKey("contents", t.schema)); err != nil {
+			return err
+		}
+	}
+	if len(keys) == 1 {
+		return t.p.later("lock content", sqlAdvisoryLock, keys[0])
+	}
 	return t.p.later(fmt.Sprintf("lock %d contents", len(keys)), sqlAdvisoryLocks, keys)
 }
+
+// The content locks a transaction holds (lockContentKeys).
+const (
+	contentLockNone = iota
+	contentLockShared
+	contentLockExclusive
+)
 
 // DocumentsByChecksums implements driver.ChecksumTx in one statement
 // (sqlChecksumLookup), which also counts the tenant's references to each

@@ -56,10 +56,11 @@ const (
 	sqlDeleteMeta    = `DELETE FROM metadata WHERE document_id = $1 AND key = $2`
 	sqlDocumentCount = `SELECT count(*) FROM documents WHERE id = $1`
 
-	sqlAdvisoryLock = `SELECT pg_advisory_xact_lock($1)`
-	sqlAppendAudit  = `INSERT INTO audit (` + auditInsertCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-	sqlPutContent   = `INSERT INTO content (checksum, data) VALUES ($1, $2) ON CONFLICT (checksum) DO NOTHING`
-	sqlDelContent   = `DELETE FROM content WHERE checksum = $1`
+	sqlAdvisoryLock       = `SELECT pg_advisory_xact_lock($1)`
+	sqlAdvisoryLockShared = `SELECT pg_advisory_xact_lock_shared($1)`
+	sqlAppendAudit        = `INSERT INTO audit (` + auditInsertCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	sqlPutContent         = `INSERT INTO content (checksum, data) VALUES ($1, $2) ON CONFLICT (checksum) DO NOTHING`
+	sqlDelContent         = `DELETE FROM content WHERE checksum = $1`
 )
 
 // Constraint names (see tenantDDL) mapped to sentinels.
@@ -92,6 +93,9 @@ type tx struct {
 	// transactions adding documents to one basket (a worker's batches)
 	// do not wait for each other's whole transactions.
 	counts map[string]*[2]int64
+	// contentLock is the tenant content lock this transaction holds
+	// (lockContentKeys).
+	contentLock int
 	// refsOf are the reference counts of the checksums DocumentsByChecksums
 	// read, for a ContentRefsOf call right after it; every other call
 	// drops them (check).
@@ -599,7 +603,7 @@ func (t *tx) LockContent(ctx context.Context, checksum string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	return t.p.later("lock content "+checksum, sqlAdvisoryLock, lockKey("content", t.schema, checksum))
+	return t.lockContentKeys([]int64{lockKey("content", t.schema, checksum)})
 }
 
 // AppendAudit records e in the tenant's audit log; the insert is held
