@@ -214,6 +214,10 @@ type BatchReader interface {
 // the attempts of a batch when the backend's Tx has it.
 type JobsTx interface {
 	UpdateJobs(ctx context.Context, jobs []JobRecord) error
+	// InsertJobs has the effect of InsertJob on each job, in a few
+	// statements (a run over a large basket enqueues a job per document);
+	// docex.ErrExists when one of the jobs exists.
+	InsertJobs(ctx context.Context, jobs []JobRecord) error
 }
 
 // Delivery is one job handed to a worker.

@@ -313,22 +313,38 @@ func (s *Session) enqueueBound(ctx context.Context, basketID string) func(tx dri
 		if err != nil {
 			return fmt.Errorf("%w: pipeline %q: %w", docex.ErrCorrupt, name, err)
 		}
+		var jobs []driver.JobRecord
 		for _, a := range added {
-			if a.Duplicate {
-				continue
+			if !a.Duplicate {
+				jobs = append(jobs, s.newJob(rec, p.MaxAttempts, a.Document.ID))
 			}
-			j := s.newJob(rec, p.MaxAttempts, a.Document.ID)
-			if err := tx.InsertJob(ctx, j); err != nil {
-				return err
-			}
+		}
+		if err := insertJobs(ctx, tx, jobs); err != nil {
+			return err
+		}
+		for _, j := range jobs {
 			e := s.entry("job.enqueue", j.ID, docex.OutcomeOK, nil)
-			e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": a.Document.ID, "basket_id": basketID}
+			e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": j.DocumentID, "basket_id": basketID}
 			if err := tx.AppendAudit(ctx, e); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
+}
+
+// insertJobs enqueues jobs in tx: in a few statements when the backend
+// can (driver.JobsTx), else one by one.
+func insertJobs(ctx context.Context, tx driver.Tx, jobs []driver.JobRecord) error {
+	if jt, ok := tx.(driver.JobsTx); ok && len(jobs) > 1 {
+		return jt.InsertJobs(ctx, jobs)
+	}
+	for _, j := range jobs {
+		if err := tx.InsertJob(ctx, j); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // derivedAmong returns the ids among ids that are a lineage edge's
@@ -445,14 +461,17 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 				}
 			}
 		}
-		for _, id := range docs {
-			j := s.newJob(rec, p.MaxAttempts, id)
-			if err := tx.InsertJob(ctx, j); err != nil {
-				return err
-			}
+		jobs := make([]driver.JobRecord, len(docs))
+		for i, id := range docs {
+			jobs[i] = s.newJob(rec, p.MaxAttempts, id)
+		}
+		if err := insertJobs(ctx, tx, jobs); err != nil {
+			return err
+		}
+		for _, j := range jobs {
 			ids = append(ids, j.ID)
 			e := s.entry("job.enqueue", j.ID, docex.OutcomeOK, nil)
-			e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": id}
+			e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": j.DocumentID}
 			if target.BasketID != "" {
 				e.Detail["basket_id"] = target.BasketID
 			}

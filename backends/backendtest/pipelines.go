@@ -36,6 +36,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("Failures", f.testJobFailures)
 	t.Run("MixedBatch", f.testMixedBatch)
 	t.Run("BatchReads", f.testBatchReads)
+	t.Run("LargeRuns", f.testLargeRuns)
 	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
 	t.Run("RandomInterleaving", f.testPipelineInterleaving)
@@ -863,6 +864,70 @@ func (f *fixture) testMixedBatch(t *testing.T) {
 		if j.State != driver.JobFailed || j.Failure.Step != "t" || j.ErrorCode != "plugin_failed" || j.Progress.StepsRun != 1 {
 			t.Fatalf("trapping job: %+v", j)
 		}
+	}
+}
+
+// testLargeRuns: a run over a basket and a batch add to a bound basket
+// enqueue a job per document in a few statements (driver.JobsTx
+// InsertJobs: more rows than one statement takes), each job queued for
+// its own document, recorded in the audit log, delivered and run once.
+func (f *fixture) testLargeRuns(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	const n = 150
+	newDocs := func(tag string) []engine.NewDocument {
+		docs := make([]engine.NewDocument, n)
+		for i := range docs {
+			docs[i] = engine.NewDocument{Name: fmt.Sprintf("%s%d.txt", tag, i), Content: strings.NewReader(fmt.Sprintf("%s %d large run body", tag, i))}
+		}
+		return docs
+	}
+	in := e.basket(admin, "in")
+	_, err := admin.AddDocuments(bg, in.ID, newDocs("run"))
+	must(t, err)
+	ran, err := admin.RunPipeline(bg, "three", engine.RunTarget{BasketID: in.ID})
+	must(t, err)
+	bound, err := admin.CreateBasketWithPipeline(bg, "bound", "three")
+	must(t, err)
+	added, err := admin.AddDocuments(bg, bound.ID, newDocs("bound"))
+	must(t, err)
+	jobs, err := admin.Jobs(bg, engine.JobFilter{}, docex.Page{Limit: docex.MaxPageLimit})
+	must(t, err)
+	var boundIDs []string
+	docOf := map[string]string{}
+	for _, j := range jobs {
+		if _, dup := docOf[j.DocumentID]; dup {
+			t.Fatalf("two jobs for document %s", j.DocumentID)
+		}
+		docOf[j.DocumentID] = j.ID
+		if j.State != "queued" || j.Pipeline != "three" {
+			t.Fatalf("job %+v, want queued for pipeline three", j)
+		}
+	}
+	for _, a := range added {
+		id, ok := docOf[a.Document.ID]
+		if !ok {
+			t.Fatalf("no job for document %s added to the bound basket", a.Document.ID)
+		}
+		boundIDs = append(boundIDs, id)
+	}
+	if len(ran) != n || len(boundIDs) != n || len(jobs) != 2*n {
+		t.Fatalf("%d jobs run, %d enqueued by the bound basket, %d in all; want %d, %d and %d", len(ran), len(boundIDs), len(jobs), n, n, 2*n)
+	}
+	audit, err := admin.Audit(bg, docex.Page{Limit: docex.MaxPageLimit})
+	must(t, err)
+	enqueued := 0
+	for _, a := range audit {
+		if a.Operation == "job.enqueue" && a.Outcome == docex.OutcomeOK {
+			enqueued++
+		}
+	}
+	if enqueued != 2*n {
+		t.Fatalf("%d job.enqueue audit entries, want %d", enqueued, 2*n)
+	}
+	st := e.work(admin, []string{"acme"}, append(ran, boundIDs...))
+	if st.Succeeded != 2*n {
+		t.Fatalf("status %+v, want %d succeeded", st, 2*n)
 	}
 }
 

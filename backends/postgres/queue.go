@@ -129,6 +129,25 @@ func (q *riverQueue) enqueueTx(ctx context.Context, tx pgx.Tx, tenant, jobID str
 	return q.b.wrap(err, "enqueue job %s", jobID)
 }
 
+// enqueueManyTx is enqueueTx for several jobs of tenant, in one COPY.
+func (q *riverQueue) enqueueManyTx(ctx context.Context, tx pgx.Tx, tenant string, jobs []driver.JobRecord) error {
+	c, err := q.client()
+	if err != nil {
+		return fmt.Errorf("postgres: job client: %w", err)
+	}
+	now := time.Now()
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		opts := &river.InsertOpts{Queue: tenantQueue(tenant), MaxAttempts: riverMaxAttempts}
+		if j.RunAt.After(now) {
+			opts.ScheduledAt = j.RunAt // see enqueueTx
+		}
+		params[i] = river.InsertManyParams{Args: jobArgs{Tenant: tenant, Job: j.ID}, InsertOpts: opts}
+	}
+	_, err = c.InsertManyFastTx(ctx, tx, params)
+	return q.b.wrap(err, "enqueue %d jobs", len(jobs))
+}
+
 // Work implements driver.JobQueue with a River client. A global semaphore
 // bounds the jobs run at once (cfg.Concurrency); each tenant's queue runs
 // at most cfg.TenantConcurrency. River's producers fetch per queue, so a

@@ -480,6 +480,39 @@ func (t *tx) InsertJob(ctx context.Context, j driver.JobRecord) error {
 	return nil
 }
 
+// InsertJobs implements driver.JobsTx: InsertJob's rows in multi-row
+// INSERTs.
+func (t *tx) InsertJobs(ctx context.Context, jobs []driver.JobRecord) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	ucs := make([]string, len(jobs))
+	for i, j := range jobs {
+		uc, err := userJSON(j.User)
+		if err != nil {
+			return err
+		}
+		ucs[i] = uc
+	}
+	err := t.insertRows(ctx, "jobs("+jobCols+")", "", 14, len(jobs), func(i int, dst []any) []any {
+		j := jobs[i]
+		detail := j.Detail
+		if detail == nil {
+			detail = []byte("{}")
+		}
+		return append(dst, j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, micros(j.RunAt), ucs[i],
+			j.ErrorCode, j.Error, detail, micros(j.CreatedAt), micros(j.UpdatedAt))
+	})
+	if isUnique(err) {
+		return docex.Errorf(docex.ErrExists, "a job of the batch exists")
+	}
+	if err != nil {
+		return fmt.Errorf("insert jobs: %w", err)
+	}
+	t.enqueued = true
+	return nil
+}
+
 func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 	if j.Detail == nil {
 		j.Detail = []byte("{}")
