@@ -44,22 +44,8 @@ func BenchmarkClaim(b *testing.B) {
 // jobs, ready now, and a store of acme.
 func queueBench(b *testing.B, backlog int) (*Backend, driver.TenantStore) {
 	ctx := context.Background()
-	be, err := Open(ctx, Config{Dir: b.TempDir(), Synchronous: "normal"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { be.Close() })
-	if _, err := be.Bootstrap(ctx, driver.BootstrapInfo{BootstrapTenantID: "system", MultiTenancy: true, Now: time.Now()}); err != nil {
-		b.Fatal(err)
-	}
-	if err := be.CreateTenant(ctx, newTenant("acme"), testAudit("tenant.create")); err != nil {
-		b.Fatal(err)
-	}
-	st, err := be.OpenTenant(ctx, "acme")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	be, st := benchTenant(b)
+	var err error
 	now := time.Now().UTC().Add(-time.Minute)
 	uc := docex.UserContext{UserID: "u", TenantID: "acme", Roles: []string{"writer"}}
 	for off := 0; off < backlog; off += 10_000 {

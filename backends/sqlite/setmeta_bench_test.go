@@ -17,22 +17,8 @@ import (
 // statements, not the fsync, are measured; ns/doc is per document.
 func BenchmarkSetMetadata(b *testing.B) {
 	ctx := context.Background()
-	be, err := Open(ctx, Config{Dir: b.TempDir(), Synchronous: "normal"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { be.Close() })
-	if _, err := be.Bootstrap(ctx, driver.BootstrapInfo{BootstrapTenantID: "system", MultiTenancy: true, Now: time.Now()}); err != nil {
-		b.Fatal(err)
-	}
-	if err := be.CreateTenant(ctx, newTenant("acme"), testAudit("tenant.create")); err != nil {
-		b.Fatal(err)
-	}
-	st, err := be.OpenTenant(ctx, "acme")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	_, st := benchTenant(b)
+	var err error
 	now := time.Now().UTC()
 	bk := docex.Basket{ID: uuid.NewString(), Name: "in", CreatedAt: now}
 	ids := make([]string, 1000)
@@ -72,4 +58,28 @@ func BenchmarkSetMetadata(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/doc")
+}
+
+// benchTenant returns a backend in b's temporary directory, with
+// synchronous=normal (the statements are measured, not the fsync), and a
+// store of its tenant acme; both are closed at the end of b.
+func benchTenant(b *testing.B) (*Backend, driver.TenantStore) {
+	ctx := context.Background()
+	be, err := Open(ctx, Config{Dir: b.TempDir(), Synchronous: "normal"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { be.Close() })
+	if _, err := be.Bootstrap(ctx, driver.BootstrapInfo{BootstrapTenantID: "system", MultiTenancy: true, Now: time.Now()}); err != nil {
+		b.Fatal(err)
+	}
+	if err := be.CreateTenant(ctx, newTenant("acme"), testAudit("tenant.create")); err != nil {
+		b.Fatal(err)
+	}
+	st, err := be.OpenTenant(ctx, "acme")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return be, st
 }
