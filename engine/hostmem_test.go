@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/docex-dev/docex"
-	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/engine"
 )
 
@@ -29,12 +28,7 @@ func TestLookupFloodHostMemory(t *testing.T) {
 	for _, storage := range []string{engine.ContentFilesystem, engine.ContentDatabase} {
 		t.Run(storage, func(t *testing.T) {
 			ctx := context.Background()
-			dir := t.TempDir()
-			be, err := sqlite.Open(ctx, sqlite.Config{Dir: dir})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { be.Close() })
+			be, dir := engine.OpenTestSQLite(t)
 			cfg := engine.Config{MultiTenancy: true, ContentStorage: storage, ContentDir: dir + "/content", NoContentSync: true, Sandbox: testSandbox(t)}
 			eng := startEngine(t, be, cfg, "alpha")
 			s := eng.As(docex.UserContext{UserID: "ann", TenantID: "alpha", Roles: []string{"admin"}})

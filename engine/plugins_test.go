@@ -82,12 +82,7 @@ type pluginEnv struct {
 func newPluginEnv(t *testing.T) *pluginEnv {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	be, err := sqlite.Open(ctx, sqlite.Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
+	be, dir := engine.OpenTestSQLite(t)
 	cfg := engine.Config{MultiTenancy: true, ContentDir: dir + "/content", Sandbox: testSandbox(t)}
 	eng := startEngine(t, be, cfg, "alpha", "beta")
 	p := eng.Provisioner("ops")

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/docex-dev/docex"
-	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
@@ -65,12 +64,7 @@ func (g *goRunner) Close(ctx context.Context) error { return nil }
 
 func TestPluginRuntimeInterface(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	be, err := sqlite.Open(ctx, sqlite.Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
+	be, dir := engine.OpenTestSQLite(t)
 	rt := &goRuntime{}
 	cfg := engine.Config{MultiTenancy: true, ContentDir: dir + "/content", NoContentSync: true, Sandbox: rt}
 	eng := startEngine(t, be, cfg, "alpha")

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/docex-dev/docex"
-	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/tenancy"
 )
@@ -119,12 +118,7 @@ func TestTxDocsResolved(t *testing.T) {
 func acmeSession(t *testing.T, sb PluginRuntime) *Session {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	be, err := sqlite.Open(ctx, sqlite.Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { be.Close() })
+	be, dir := OpenTestSQLite(t)
 	cfg := Config{MultiTenancy: true, ContentDir: dir + "/content", Sandbox: sb}
 	if _, err := Bootstrap(ctx, be, cfg); err != nil {
 		t.Fatal(err)
