@@ -319,28 +319,32 @@ func (s *Session) enqueueBound(ctx context.Context, basketID string) func(tx dri
 				jobs = append(jobs, s.newJob(rec, p.MaxAttempts, a.Document.ID))
 			}
 		}
-		if err := insertJobs(ctx, tx, jobs); err != nil {
-			return err
-		}
-		for _, j := range jobs {
-			e := s.entry("job.enqueue", j.ID, docex.OutcomeOK, nil)
-			e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": j.DocumentID, "basket_id": basketID}
-			if err := tx.AppendAudit(ctx, e); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.enqueue(ctx, tx, rec, jobs, basketID)
 	}
 }
 
-// insertJobs enqueues jobs in tx: in a few statements when the backend
-// can (driver.JobsTx), else one by one.
-func insertJobs(ctx context.Context, tx driver.Tx, jobs []driver.JobRecord) error {
+// enqueue inserts jobs of pipeline version rec in tx, in a few
+// statements when the backend can (driver.JobsTx), and audits each as
+// job.enqueue (with basketID when not empty).
+func (s *Session) enqueue(ctx context.Context, tx driver.Tx, rec driver.PipelineRecord, jobs []driver.JobRecord, basketID string) error {
 	if jt, ok := tx.(driver.JobsTx); ok && len(jobs) > 1 {
-		return jt.InsertJobs(ctx, jobs)
+		if err := jt.InsertJobs(ctx, jobs); err != nil {
+			return err
+		}
+	} else {
+		for _, j := range jobs {
+			if err := tx.InsertJob(ctx, j); err != nil {
+				return err
+			}
+		}
 	}
 	for _, j := range jobs {
-		if err := tx.InsertJob(ctx, j); err != nil {
+		e := s.entry("job.enqueue", j.ID, docex.OutcomeOK, nil)
+		e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": j.DocumentID}
+		if basketID != "" {
+			e.Detail["basket_id"] = basketID
+		}
+		if err := tx.AppendAudit(ctx, e); err != nil {
 			return err
 		}
 	}
@@ -465,19 +469,11 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 		for i, id := range docs {
 			jobs[i] = s.newJob(rec, p.MaxAttempts, id)
 		}
-		if err := insertJobs(ctx, tx, jobs); err != nil {
+		if err := s.enqueue(ctx, tx, rec, jobs, target.BasketID); err != nil {
 			return err
 		}
 		for _, j := range jobs {
 			ids = append(ids, j.ID)
-			e := s.entry("job.enqueue", j.ID, docex.OutcomeOK, nil)
-			e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": j.DocumentID}
-			if target.BasketID != "" {
-				e.Detail["basket_id"] = target.BasketID
-			}
-			if err := tx.AppendAudit(ctx, e); err != nil {
-				return err
-			}
 		}
 		e := s.entry("pipeline.run", pipeline, docex.OutcomeOK, nil)
 		e.Detail = map[string]any{"version": rec.Version, "jobs": len(ids)}

@@ -121,7 +121,8 @@ Example:
 }
 
 // idleRunHint is how long pipeline run --wait without a worker of its own
-// waits for a first step before it asks whether a worker is running.
+// waits for a worker to take one of its jobs before it asks whether a
+// worker is running.
 const idleRunHint = 10 * time.Second
 
 type runOpts struct {
