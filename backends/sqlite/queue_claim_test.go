@@ -30,14 +30,14 @@ func TestClaimOrder(t *testing.T) {
 		lease     int
 	}{
 		{"j01", driver.JobQueued, -50, 0},
-		{"j02", driver.JobRunning, -45, -1},  // lease expired: ready
-		{"j03", driver.JobRunning, -40, 60},  // lease holds
-		{"j04", driver.JobSucceeded, -35, 0}, // final
+		{"j02", driver.JobRunning, -45, -1},   // lease expired: ready
+		{"j03", driver.JobRunning, -40, 3600}, // lease holds
+		{"j04", driver.JobSucceeded, -35, 0},  // final
 		{"j05", driver.JobQueued, -30, 0},
 		{"j06", driver.JobFailed, -25, 0},    // final
 		{"j07", driver.JobRunning, -20, -5},  // lease expired: ready
 		{"j08", driver.JobQueued, -20, 0},    // same run_at as j07: after it by id
-		{"j09", driver.JobQueued, 30, 0},     // not due
+		{"j09", driver.JobQueued, 3600, 0},   // not due
 		{"j10", driver.JobCancelled, -60, 0}, // final
 		{"j11", driver.JobQueued, -10, 0},
 	}
