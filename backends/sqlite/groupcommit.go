@@ -88,6 +88,12 @@ func (g *groupCommitter) run(ctx context.Context, w *sql.DB, fn func(*sql.Tx) er
 // SQLite transaction, or the commit fails), the requests that had succeeded
 // run again, each in a transaction of its own: the driver contract allows
 // fn to run more than once, and no caller is failed for another's error.
+//
+// The batch first runs without savepoints: SQLite copies every page a
+// savepoint changes into a sub-journal before changing it, which cost
+// about a third of the writer's CPU in a pipeline run (docs/benchmarks.md).
+// Only if a write fails does the batch run again, each write in its own
+// savepoint, so that its error rolls back only its own changes.
 func (g *groupCommitter) runBatch(w *sql.DB, batch []*writeReq) {
 	defer func() {
 		for _, r := range batch {
@@ -108,45 +114,13 @@ func (g *groupCommitter) runBatch(w *sql.DB, batch []*writeReq) {
 		r.err = withTx(r.ctx, w, fn)
 		return
 	}
-	broken := false
-	tx, err := w.BeginTx(context.Background(), nil)
-	if err != nil {
-		for _, r := range batch {
-			r.err = withTx(r.ctx, w, r.fn)
-		}
+	switch g.runShared(w, batch, false) {
+	case sharedCommitted:
 		return
-	}
-	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			r.err = err
-			continue
-		}
-		sp := "docex_w" + strconv.Itoa(i)
-		if _, err := tx.Exec("SAVEPOINT " + sp); err != nil {
-			broken = true
-			break
-		}
-		if err := call(r.fn, tx); err != nil {
-			r.err = err
-			if _, rerr := tx.Exec("ROLLBACK TO " + sp); rerr != nil {
-				broken = true
-				break
-			}
-		}
-		if _, err := tx.Exec("RELEASE " + sp); err != nil {
-			broken = true
-			break
-		}
-	}
-	if !broken && g.hook != nil && g.hook("group-commit") != nil {
-		broken = true // as if the shared commit failed
-	}
-	if !broken {
-		if err := tx.Commit(); err == nil {
+	case sharedWriteFailed:
+		if g.runShared(w, batch, true) == sharedCommitted {
 			return
 		}
-	} else {
-		_ = rollback(tx)
 	}
 	// The shared transaction is gone, and with it every change made in it:
 	// each request whose caller still waits runs again, alone, so that no
@@ -158,6 +132,69 @@ func (g *groupCommitter) runBatch(w *sql.DB, batch []*writeReq) {
 		}
 		r.err = withTx(r.ctx, w, r.fn)
 	}
+}
+
+// sharedOutcome is how runShared ended.
+type sharedOutcome int
+
+const (
+	sharedCommitted   sharedOutcome = iota // every request settled, the transaction committed
+	sharedWriteFailed                      // without savepoints, a write failed: rolled back, nothing settled
+	sharedBroken                           // the transaction broke or its commit failed: rolled back
+)
+
+// runShared runs the batch's requests in one transaction, each in a
+// savepoint of its own when savepoints is set, and commits it. It sets
+// each request's err only when it returns sharedCommitted.
+func (g *groupCommitter) runShared(w *sql.DB, batch []*writeReq, savepoints bool) sharedOutcome {
+	tx, err := w.BeginTx(context.Background(), nil)
+	if err != nil {
+		return sharedBroken
+	}
+	errs := make([]error, len(batch))
+	out := sharedCommitted
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if !savepoints {
+			if errs[i] = call(r.fn, tx); errs[i] != nil {
+				out = sharedWriteFailed
+				break
+			}
+			continue
+		}
+		sp := "docex_w" + strconv.Itoa(i)
+		if _, err := tx.Exec("SAVEPOINT " + sp); err != nil {
+			out = sharedBroken
+			break
+		}
+		if errs[i] = call(r.fn, tx); errs[i] != nil {
+			if _, rerr := tx.Exec("ROLLBACK TO " + sp); rerr != nil {
+				out = sharedBroken
+				break
+			}
+		}
+		if _, err := tx.Exec("RELEASE " + sp); err != nil {
+			out = sharedBroken
+			break
+		}
+	}
+	if out == sharedCommitted && g.hook != nil && g.hook("group-commit") != nil {
+		out = sharedBroken // as if the shared commit failed
+	}
+	if out == sharedCommitted {
+		if err := tx.Commit(); err != nil {
+			return sharedBroken
+		}
+		for i, r := range batch {
+			r.err = errs[i]
+		}
+		return sharedCommitted
+	}
+	_ = rollback(tx)
+	return out
 }
 
 // call runs fn, turning a panic into an error so that one broken write

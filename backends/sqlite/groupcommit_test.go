@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -93,5 +95,111 @@ func TestGroupCommit(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(fmt.Sprint(len(seen)))
+	}
+}
+
+// TestGroupCommitFailedWriteRollsBackAlone: three writes queued into one
+// batch, the middle one failing after its insert. The batch first runs
+// without savepoints; the failure sends it through the savepoint path,
+// where only the failed write's changes are rolled back. The others
+// commit once each, and a batch without a failure runs each write once.
+func TestGroupCommitFailedWriteRollsBackAlone(t *testing.T) {
+	ctx := context.Background()
+	b, err := Open(ctx, Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	d, err := b.openDB(ctx, filepath.Join(b.cfg.Dir, "g.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	if _, err := d.w.Exec(`CREATE TABLE t (k INTEGER PRIMARY KEY, n INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	errBoom := errors.New("boom")
+	for _, tc := range []struct {
+		name   string
+		fail   int // the write that fails, -1 for none
+		commit []int
+	}{
+		{"middle fails", 1, []int{0, 2}},
+		{"first fails", 0, []int{1, 2}},
+		{"last fails", 2, []int{0, 1}},
+		{"none fails", -1, []int{0, 1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := d.w.Exec(`DELETE FROM t`); err != nil {
+				t.Fatal(err)
+			}
+			pending := func() int { d.group.mu.Lock(); defer d.group.mu.Unlock(); return len(d.group.pending) }
+			holding, release := make(chan struct{}), make(chan struct{})
+			held := make(chan error, 1)
+			go func() {
+				held <- d.group.do(ctx, d.w, func(*sql.Tx) error { close(holding); <-release; return nil })
+			}()
+			<-holding
+			var runs [3]atomic.Int32
+			errs := make([]chan error, 3)
+			for i := range 3 {
+				errs[i] = make(chan error, 1)
+				go func() {
+					errs[i] <- d.group.do(ctx, d.w, func(tx *sql.Tx) error {
+						runs[i].Add(1)
+						// Two statements, so a failure leaves a change behind
+						// unless something rolls it back.
+						if _, err := tx.Exec(`INSERT INTO t(k, n) VALUES (?, 0)`, i); err != nil {
+							return err
+						}
+						if _, err := tx.Exec(`UPDATE t SET n = n + 1 WHERE k = ?`, i); err != nil {
+							return err
+						}
+						if i == tc.fail {
+							return errBoom
+						}
+						return nil
+					})
+				}()
+				for pending() < i+1 { // queued in order
+					time.Sleep(time.Millisecond)
+				}
+			}
+			close(release)
+			if err := <-held; err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				if err := <-errs[i]; (i == tc.fail) != errors.Is(err, errBoom) || (i != tc.fail && err != nil) {
+					t.Errorf("write %d: %v", i, err)
+				}
+			}
+			rows, err := d.w.Query(`SELECT k, n FROM t ORDER BY k`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var got []int
+			for rows.Next() {
+				var k, n int
+				if err := rows.Scan(&k, &n); err != nil {
+					t.Fatal(err)
+				}
+				if n != 1 {
+					t.Errorf("row %d updated %d times", k, n)
+				}
+				got = append(got, k)
+			}
+			if !slices.Equal(got, tc.commit) {
+				t.Errorf("committed %v, want %v", got, tc.commit)
+			}
+			if tc.fail < 0 {
+				for i := range runs {
+					if n := runs[i].Load(); n != 1 {
+						t.Errorf("write %d ran %d times in a batch without failures", i, n)
+					}
+				}
+			}
+		})
 	}
 }
