@@ -165,11 +165,11 @@ func (b *Backend) dsn(path, mode string, write bool) string {
 	q.Add("_pragma", "synchronous("+b.cfg.Synchronous+")")
 	if write {
 		// The write connection keeps its temporary files in memory, among
-		// them the sub-journal: group commit runs each write in a
-		// savepoint, and SQLite copies every page a savepoint changes
-		// there first. On disk that copy was half of all bytes a pipeline
-		// wrote (docs/benchmarks.md); in memory it is bounded by the pages
-		// one transaction changes.
+		// them the sub-journal: SQLite copies every page a statement or
+		// savepoint may have to roll back there first (group commit uses
+		// savepoints only after a write of a batch failed). On disk that
+		// copy was half of all bytes a pipeline wrote (docs/benchmarks.md);
+		// in memory it is bounded by the pages one transaction changes.
 		q.Add("_pragma", "temp_store(memory)")
 		q.Set("_txlock", "immediate")
 	} else {
