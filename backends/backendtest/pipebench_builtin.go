@@ -160,7 +160,8 @@ func loadBuiltins(b *testing.B) (*sandbox.Sandbox, builtinPlugins, []builtin.Ste
 // engine-cpu/direct-cpu compares the process's CPU time (user and
 // system) during the pipeline with the direct loops' mean: the engine's
 // own work, whether or not it kept the cores busy; engine-core-use is the
-// pipeline's CPU time over its wall time and GOMAXPROCS; written-KiB/doc
+// pipeline's CPU time over its wall time and GOMAXPROCS, direct-core-use
+// the same of the direct loops; written-KiB/doc
 // is what the process wrote during the pipeline (write system calls:
 // database, WAL, content files; on PostgreSQL the bytes sent to the
 // server; also the sandbox's snapshot images, written to memfd), per input
@@ -243,6 +244,7 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 			// not it kept both cores busy.
 			b.ReportMetric(float64(cpu2-cpu1)/float64(directCPU), "engine-cpu/direct-cpu")
 			b.ReportMetric(float64(cpu2-cpu1)/float64(elapsed)/float64(runtime.GOMAXPROCS(0)), "engine-core-use")
+			b.ReportMetric(float64(directCPU)/float64(direct)/float64(runtime.GOMAXPROCS(0)), "direct-core-use")
 		}
 		if w0 >= 0 && w1 >= 0 {
 			// Bytes the process wrote during the pipeline (the database's
