@@ -369,6 +369,7 @@ func TestWriterPragmas(t *testing.T) {
 		{"writer", h.db.w, "temp_store", 2},
 		{"writer", h.db.w, "synchronous", 2}, // full
 		{"writer", h.db.w, "foreign_keys", 1},
+		{"writer", h.db.w, "wal_autocheckpoint", walAutocheckpoint},
 		{"reader", h.db.r, "query_only", 1},
 	} {
 		if got := pragma(c.conn, c.pragma); got != c.want {
