@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"path/filepath"
@@ -569,7 +570,8 @@ type txDocs struct {
 	resolved bool
 	known    map[string]docex.Document // by basket id + "/" + checksum
 	refs     map[string]int64
-	stale    map[string]bool // ids of known documents changed since (touched)
+	stale    map[string]bool          // ids of known documents changed since (touched)
+	held     map[string]*heldMetadata // by document id: what holdMeta held for it since
 
 	// meta is the metadata the runs set on their inputs, held for one
 	// driver.MetadataBatchTx call (flushMeta) before the transaction next
@@ -583,10 +585,11 @@ type txDocs struct {
 // backend batches (holdMeta), so that the sets on one document keep their
 // order, and d is marked touched. Errors as SetMetadata's.
 func (td *txDocs) setMeta(ctx context.Context, tx driver.Tx, d docex.Document, kv map[string]docex.Value, at time.Time) error {
-	if td == nil || !td.holdMeta(tx, d.ID, kv, at) {
-		if err := tx.SetMetadata(ctx, d.ID, kv, at); err != nil {
-			return err
-		}
+	if td != nil && td.holdMeta(tx, d.ID, kv, at) {
+		return nil
+	}
+	if err := tx.SetMetadata(ctx, d.ID, kv, at); err != nil {
+		return err
 	}
 	if td != nil {
 		td.touched(d)
@@ -594,9 +597,29 @@ func (td *txDocs) setMeta(ctx context.Context, tx driver.Tx, d docex.Document, k
 	return nil
 }
 
+// heldMetadata is the metadata held for one document in a transaction:
+// the values of its sets, later ones over earlier ones, and the latest
+// time.
+type heldMetadata struct {
+	values map[string]docex.Value
+	at     time.Time
+}
+
+// over returns d as the transaction will hold it once h is set: its
+// metadata with h's values over it, updated at h's time (the batch call
+// writes its latest time, which may be a few microseconds later).
+func (h *heldMetadata) over(d docex.Document) docex.Document {
+	meta := make(map[string]docex.Value, len(d.Metadata)+len(h.values))
+	maps.Copy(meta, d.Metadata)
+	maps.Copy(meta, h.values)
+	d.Metadata, d.UpdatedAt = meta, h.at
+	return d
+}
+
 // holdMeta holds kv for document id when tx sets metadata in batches
-// (driver.MetadataBatchTx) and reports whether it did; the caller then
-// marks the document touched as if it had set it.
+// (driver.MetadataBatchTx) and reports whether it did. A document the
+// transaction resolved (known) is then taken with the held values over
+// it (heldMetadata.over), not read again.
 func (td *txDocs) holdMeta(tx driver.Tx, id string, kv map[string]docex.Value, at time.Time) bool {
 	if _, ok := tx.(driver.MetadataBatchTx); !ok {
 		return false
@@ -604,6 +627,18 @@ func (td *txDocs) holdMeta(tx driver.Tx, id string, kv map[string]docex.Value, a
 	td.meta = append(td.meta, driver.MetadataSet{DocumentID: id, Values: kv})
 	if at.After(td.metaAt) {
 		td.metaAt = at
+	}
+	if td.held == nil {
+		td.held = map[string]*heldMetadata{}
+	}
+	h := td.held[id]
+	if h == nil {
+		h = &heldMetadata{values: make(map[string]docex.Value, len(kv))}
+		td.held[id] = h
+	}
+	maps.Copy(h.values, kv)
+	if at.After(h.at) {
+		h.at = at
 	}
 	return true
 }
@@ -620,8 +655,8 @@ func (td *txDocs) flushMeta(ctx context.Context, tx driver.Tx) error {
 }
 
 // touched records that metadata was set on document d inside the
-// transaction: its resolved copy (known) is stale, and insertIn reads it
-// again.
+// transaction, not held: its resolved copy (known) is stale, and insertIn
+// reads it again.
 func (td *txDocs) touched(d docex.Document) {
 	if td.stale == nil {
 		td.stale = map[string]bool{}
@@ -744,6 +779,12 @@ func (sd *stagedDocs) insertIn(ctx context.Context, tx driver.Tx, basketID strin
 				if err = td.flushMeta(ctx, tx); err == nil {
 					existing, err = tx.DocumentByChecksum(ctx, basketID, it.Checksum())
 				}
+			} else if h := td.held[existing.ID]; h != nil {
+				// A step that tags its input and derives the same bytes
+				// (redact-pii on a chunk with nothing to redact): the
+				// input as its held metadata leaves it, with no flush and
+				// no read of it (four round trips on PostgreSQL).
+				existing = h.over(existing)
 			}
 		default:
 			if err = td.flushMeta(ctx, tx); err == nil {

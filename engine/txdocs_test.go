@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 
@@ -15,8 +16,9 @@ import (
 // would read them at that point: a new checksum is added once however
 // many runs derive it, a checksum the basket holds is a duplicate of its
 // document, and a document whose metadata was set earlier in the same
-// transaction (a step that tags its input and derives the same bytes) is
-// read again, not taken from the copy resolved at the start.
+// transaction (a step that tags its input and derives the same bytes)
+// comes out with that metadata: read again after a direct set, or with
+// the held values laid over the copy resolved at the start, as committed.
 func TestTxDocsResolved(t *testing.T) {
 	ctx := context.Background()
 	s := acmeSession(t, nil)
@@ -95,6 +97,14 @@ func TestTxDocsResolved(t *testing.T) {
 		}
 		if _, ok := dup.Document.Metadata["c"]; ok != (mode == "c") {
 			t.Fatalf("touch %q: the duplicate's metadata %v (held metadata not set before the read?)", mode, dup.Document.Metadata)
+		}
+		// What the transaction returned for the duplicate is what it
+		// committed: held metadata is laid over the resolved copy, not
+		// read back, so compare with a read.
+		if stored, err := s.Document(ctx, old.Document.ID); err != nil {
+			t.Fatal(err)
+		} else if !maps.Equal(stored.Metadata, dup.Document.Metadata) {
+			t.Fatalf("touch %q: the duplicate came out with metadata %v, the transaction committed %v", mode, dup.Document.Metadata, stored.Metadata)
 		}
 		if second.Document.ID != first.Document.ID || !second.Duplicate {
 			t.Fatalf("touch %t: new bytes derived twice in one transaction: %+v then %+v, want one document", touch, first, second)
