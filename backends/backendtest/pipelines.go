@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1082,8 +1084,9 @@ func (f *fixture) testBatchReads(t *testing.T) {
 		}
 		return nil
 	}))
-	// driver.JobsTx: UpdateJobs is UpdateJob on each; a missing job is
-	// docex.ErrNotFound.
+	// driver.JobsTx: UpdateJobs is UpdateJob on each, in order (a job
+	// given twice takes its last update), every field written; a missing
+	// job is docex.ErrNotFound and the transaction is rolled back.
 	jobs, err := st.JobsByID(bg, ids)
 	must(t, err)
 	err = st.Write(bg, func(tx driver.Tx) error {
@@ -1091,17 +1094,26 @@ func (f *fixture) testBatchReads(t *testing.T) {
 		if !ok {
 			t.Fatalf("%T is not a driver.JobsTx", tx)
 		}
+		at := time.Now().UTC().Truncate(time.Millisecond)
 		for i := range jobs {
-			jobs[i].Error = "updated together"
+			jobs[i].Error, jobs[i].ErrorCode = "updated together", "E"+strconv.Itoa(i)
+			jobs[i].Attempts = i + 2
+			jobs[i].RunAt, jobs[i].UpdatedAt = at.Add(time.Duration(i)*time.Second), at.Add(time.Duration(i)*time.Minute)
+			jobs[i].Detail = []byte(`{"n":` + strconv.Itoa(i) + `}`)
 		}
-		if err := jt.UpdateJobs(bg, jobs); err != nil {
+		// A job given twice takes its last update.
+		twice := jobs[0]
+		twice.Error = "the last update"
+		if err := jt.UpdateJobs(bg, append(slices.Clone(jobs), twice)); err != nil {
 			return err
 		}
-		for _, j := range jobs {
+		jobs[0] = twice
+		for i, j := range jobs {
 			one, err := tx.Job(bg, j.ID)
 			must(t, err)
-			if one.Error != "updated together" {
-				t.Fatalf("UpdateJobs: job %s error %q", j.ID, one.Error)
+			if one.Error != j.Error || one.ErrorCode != j.ErrorCode || one.Attempts != j.Attempts ||
+				!one.RunAt.Equal(j.RunAt) || !one.UpdatedAt.Equal(j.UpdatedAt) || string(one.Detail) != string(j.Detail) {
+				t.Fatalf("UpdateJobs: job %d reads back as %+v, want %+v", i, one, j)
 			}
 		}
 		ghost := jobs[0]
@@ -1111,7 +1123,7 @@ func (f *fixture) testBatchReads(t *testing.T) {
 	if !errors.Is(err, docex.ErrNotFound) {
 		t.Fatalf("UpdateJobs with a missing job: %v, want docex.ErrNotFound", err)
 	}
-	if j, err := st.Job(bg, jobs[0].ID); err != nil || j.Error == "updated together" {
+	if j, err := st.Job(bg, jobs[0].ID); err != nil || j.Error == "the last update" {
 		t.Fatalf("the failed UpdateJobs was not rolled back: %+v %v", j, err)
 	}
 }

@@ -5,14 +5,22 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 )
 
-// UpdateJobs implements driver.JobsTx: the updates of UpdateJob sent in
-// one round trip.
+// sqlUpdateJobs is sqlUpdateJob for many rows, as parallel arrays (see
+// multirow.go); it returns the ids of the jobs it updated.
+const sqlUpdateJobs = `UPDATE jobs AS j SET state = u.state, attempts = u.attempts, run_at = u.run_at,
+		error_code = u.error_code, error = u.error, detail = u.detail, updated_at = u.updated_at
+	FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::text[], $7::bytea[], $8::timestamptz[])
+		AS u(id, state, attempts, run_at, error_code, error, detail, updated_at)
+	WHERE j.id = u.id
+	RETURNING j.id`
+
+// UpdateJobs implements driver.JobsTx: the jobs' updates in one statement
+// (sqlUpdateJobs; of a job given twice, the last). It returns
+// docex.ErrNotFound naming the first job that does not exist.
 func (t *tx) UpdateJobs(ctx context.Context, jobs []driver.JobRecord) error {
 	if err := t.check(); err != nil {
 		return err
@@ -20,28 +28,53 @@ func (t *tx) UpdateJobs(ctx context.Context, jobs []driver.JobRecord) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	var batch pgx.Batch
-	for _, j := range jobs {
+	// One row per job, the last of each: an UPDATE ... FROM that joins a
+	// row twice applies one of them, unpredictably.
+	last := make(map[string]int, len(jobs))
+	for i, j := range jobs {
+		last[j.ID] = i
+	}
+	n := len(last)
+	var (
+		ids, states, codes, errs = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		attempts                 = make([]int32, 0, n)
+		runAt, updated           = make([]time.Time, 0, n), make([]time.Time, 0, n)
+		details                  = make([][]byte, 0, n)
+	)
+	for i, j := range jobs {
+		if last[j.ID] != i {
+			continue
+		}
 		if j.Detail == nil {
 			j.Detail = []byte("{}")
 		}
-		batch.Queue(sqlUpdateJob, j.ID, j.State, j.Attempts, utcMicro(j.RunAt), j.ErrorCode, j.Error, j.Detail, utcMicro(j.UpdatedAt))
+		ids, states, codes, errs = append(ids, j.ID), append(states, j.State), append(codes, j.ErrorCode), append(errs, j.Error)
+		attempts, details = append(attempts, int32(j.Attempts)), append(details, j.Detail)
+		runAt, updated = append(runAt, utcMicro(j.RunAt)), append(updated, utcMicro(j.UpdatedAt))
 	}
-	res, err := t.p.send(ctx, &batch) // after the held statements (see pipe)
+	rows, err := t.p.Query(ctx, sqlUpdateJobs, ids, states, attempts, runAt, codes, errs, details, updated)
 	if err != nil {
-		return err
+		return t.b.wrap(err, "update jobs")
 	}
-	defer res.Close()
-	for _, j := range jobs {
-		tag, err := res.Exec()
-		if err != nil {
-			return t.b.wrap(err, "update job %q", j.ID)
+	found := make(map[string]bool, n)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return t.b.wrap(err, "update jobs")
 		}
-		if tag.RowsAffected() == 0 {
+		found[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return t.b.wrap(err, "update jobs")
+	}
+	for _, j := range jobs {
+		if !found[j.ID] {
 			return docex.Errorf(docex.ErrNotFound, "job %q not found", j.ID)
 		}
 	}
-	return t.b.wrap(res.Close(), "update jobs")
+	return nil
 }
 
 var _ driver.JobsTx = (*tx)(nil)
