@@ -1070,10 +1070,31 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 	return pu, nil
 }
 
+// earlyInputMax is the largest input a run opens before it waits for a
+// plugin slot (see call).
+const earlyInputMax = 1 << 20
+
 // call runs step's plugin on doc, within the worker's bound on plugin
 // calls at once, and returns its validated output (with the guest's
 // result in out.res, for the round's runs that share it).
 func (x *execution) call(ctx context.Context, step Step, plug stepPlugin, doc docex.Document, inputID string) (*StepOutput, error) {
+	// A small input is opened before the run takes one of the worker's
+	// plugin slots: reading it (a round trip to PostgreSQL for content in
+	// the database) must not keep a core idle. A large one is opened in
+	// the slot, so that the inputs loaded at once stay bounded by the
+	// slots.
+	var in pluginInput
+	open := func() (err error) {
+		in, err = x.s.openInput(ctx, x.st, doc, x.held[inputID])
+		return err
+	}
+	early := doc.Size <= earlyInputMax
+	if early {
+		if err := open(); err != nil {
+			return nil, err
+		}
+		defer in.release()
+	}
 	if x.r.runs != nil {
 		select {
 		case x.r.runs <- struct{}{}:
@@ -1082,10 +1103,13 @@ func (x *execution) call(ctx context.Context, step Step, plug stepPlugin, doc do
 		}
 		defer func() { <-x.r.runs }()
 	}
-	res, called, err := x.s.callPlugin(ctx, x.st, plug.lp, doc, x.held[inputID], step.Params)
-	if !called {
-		return nil, err
+	if !early {
+		if err := open(); err != nil {
+			return nil, err
+		}
+		defer in.release()
 	}
+	res, err := x.s.runInput(ctx, x.st, plug.lp, doc, in, step.Params)
 	out, err := stepOutput(step.Plugin, doc, res, err)
 	if out != nil {
 		out.res = res

@@ -333,32 +333,53 @@ func (s *Session) runLoaded(ctx context.Context, st driver.TenantStore, name str
 // runLoaded without the validation of the output. called is false when it
 // failed before the plugin was called (no sandbox, unreadable content).
 func (s *Session) callPlugin(ctx context.Context, st driver.TenantStore, lp *loadedPlugin, doc docex.Document, data []byte, params map[string]string) (res *pluginapi.Result, called bool, err error) {
-	if s.e.cfg.Sandbox == nil {
-		return nil, false, docex.ErrNoSandbox
-	}
-	// The input is opened before the run, so that missing or damaged
-	// content fails the run as such; bytes the engine had to load count
-	// as the run's resident host memory (Resident).
-	var (
-		content      io.ReaderAt
-		resident     int64
-		closeContent = func() {}
-	)
-	if data != nil {
-		content, resident = bytes.NewReader(data), int64(len(data))
-	} else if content, resident, closeContent, err = s.contentReaderAt(ctx, st, doc); err != nil {
+	in, err := s.openInput(ctx, st, doc, data)
+	if err != nil {
 		return nil, false, err
 	}
-	defer closeContent()
+	defer in.release()
+	res, err = s.runInput(ctx, st, lp, doc, in, params)
+	return res, true, err
+}
+
+// pluginInput is the content of a run's input document, opened for the
+// run: release when the run is done.
+type pluginInput struct {
+	content  io.ReaderAt
+	resident int64 // bytes the engine holds in memory for it
+	release  func()
+}
+
+// openInput opens doc's content for a run (data, when not nil, is its
+// content held in memory), before the run, so that missing or damaged
+// content fails the run as such; bytes the engine had to load count as
+// the run's resident host memory. It returns docex.ErrNoSandbox without
+// a sandbox, and the content store's errors.
+func (s *Session) openInput(ctx context.Context, st driver.TenantStore, doc docex.Document, data []byte) (pluginInput, error) {
+	if s.e.cfg.Sandbox == nil {
+		return pluginInput{}, docex.ErrNoSandbox
+	}
+	if data != nil {
+		return pluginInput{content: bytes.NewReader(data), resident: int64(len(data)), release: func() {}}, nil
+	}
+	content, resident, release, err := s.contentReaderAt(ctx, st, doc)
+	if err != nil {
+		return pluginInput{}, err
+	}
+	return pluginInput{content: content, resident: resident, release: release}, nil
+}
+
+// runInput runs the loaded plugin on doc, whose content in is, and
+// returns the guest's result and error.
+func (s *Session) runInput(ctx context.Context, st driver.TenantStore, lp *loadedPlugin, doc docex.Document, in pluginInput, params map[string]string) (*pluginapi.Result, error) {
 	key := s.e.poolKey(st.Tenant())
 	host := &pluginHost{s: s, st: st, basketID: doc.BasketID, key: key}
 	defer host.close()
-	res, err = lp.p.Run(ctx, pluginapi.Call{
+	return lp.p.Run(ctx, pluginapi.Call{
 		TenantID: key, UserID: s.uc.UserID, Params: params, Host: host,
 		Input: pluginapi.Document{Name: doc.Name, ContentType: doc.ContentType, Size: doc.Size, Metadata: metaAny(doc.Metadata),
-			Content: content, Resident: resident},
+			Content: in.content, Resident: in.resident},
 	})
-	return res, true, err
 }
 
 // stepOutput validates plugin name's result res of a run on doc (err is
