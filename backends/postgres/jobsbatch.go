@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 )
@@ -56,17 +58,8 @@ func (t *tx) UpdateJobs(ctx context.Context, jobs []driver.JobRecord) error {
 	if err != nil {
 		return t.b.wrap(err, "update jobs")
 	}
-	found := make(map[string]bool, n)
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return t.b.wrap(err, "update jobs")
-		}
-		found[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	found, err := idSet(rows, n)
+	if err != nil {
 		return t.b.wrap(err, "update jobs")
 	}
 	for _, j := range jobs {
@@ -75,6 +68,21 @@ func (t *tx) UpdateJobs(ctx context.Context, jobs []driver.JobRecord) error {
 		}
 	}
 	return nil
+}
+
+// idSet reads rows of one text column (ids) into a set, about n of them,
+// and closes rows.
+func idSet(rows pgx.Rows, n int) (map[string]bool, error) {
+	defer rows.Close()
+	found := make(map[string]bool, n)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		found[id] = true
+	}
+	return found, rows.Err()
 }
 
 var _ driver.JobsTx = (*tx)(nil)

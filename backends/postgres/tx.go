@@ -549,17 +549,8 @@ func (t *tx) SetMetadataBatch(ctx context.Context, sets []driver.MetadataSet, up
 	if err != nil {
 		return t.b.wrap(err, "set metadata")
 	}
-	found := make(map[string]bool, len(order))
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return t.b.wrap(err, "set metadata")
-		}
-		found[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	found, err := idSet(rows, len(order))
+	if err != nil {
 		return t.b.wrap(err, "set metadata")
 	}
 	for _, id := range order {

@@ -17,19 +17,7 @@ import (
 // exactly the writes that returned nil are in the database, each once.
 func TestGroupCommit(t *testing.T) {
 	ctx := context.Background()
-	b, err := Open(ctx, Config{Dir: t.TempDir(), Synchronous: "full"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	d, err := b.openDB(ctx, filepath.Join(b.cfg.Dir, "g.db"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.close()
-	if _, err := d.w.Exec(`CREATE TABLE t (k INTEGER PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
+	d := groupDB(t, Config{Synchronous: "full"}, `CREATE TABLE t (k INTEGER PRIMARY KEY)`)
 	errBoom := errors.New("boom")
 	const writers, perWriter = 8, 40
 	var mu sync.Mutex
@@ -98,26 +86,37 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
-// TestGroupCommitFailedWriteRollsBackAlone: three writes queued into one
-// batch, the middle one failing after its insert. The batch first runs
-// without savepoints; the failure sends it through the savepoint path,
-// where only the failed write's changes are rolled back. The others
-// commit once each, and a batch without a failure runs each write once.
-func TestGroupCommitFailedWriteRollsBackAlone(t *testing.T) {
+// groupDB opens a database of its own in a backend with cfg (its Dir a
+// temporary directory) and runs ddl on it.
+func groupDB(t *testing.T, cfg Config, ddl string) *db {
+	t.Helper()
 	ctx := context.Background()
-	b, err := Open(ctx, Config{Dir: t.TempDir()})
+	cfg.Dir = t.TempDir()
+	b, err := Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(func() { b.Close() })
 	d, err := b.openDB(ctx, filepath.Join(b.cfg.Dir, "g.db"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.close()
-	if _, err := d.w.Exec(`CREATE TABLE t (k INTEGER PRIMARY KEY, n INTEGER NOT NULL)`); err != nil {
+	t.Cleanup(func() { d.close() })
+	if _, err := d.w.Exec(ddl); err != nil {
 		t.Fatal(err)
 	}
+	return d
+}
+
+// TestGroupCommitFailedWriteRollsBackAlone: three writes queued into one
+// batch, the first, the middle, the last or none of them failing after
+// its changes. The batch first runs without savepoints; a failure sends
+// it through the savepoint path, where only the failed write's changes
+// are rolled back. The others commit once each, and a batch without a
+// failure runs each write once.
+func TestGroupCommitFailedWriteRollsBackAlone(t *testing.T) {
+	ctx := context.Background()
+	d := groupDB(t, Config{}, `CREATE TABLE t (k INTEGER PRIMARY KEY, n INTEGER NOT NULL)`)
 	errBoom := errors.New("boom")
 	for _, tc := range []struct {
 		name   string
