@@ -49,8 +49,8 @@ func TestTxDocsResolved(t *testing.T) {
 		return sd
 	}
 	// touch: metadata set on the old document inside the transaction,
-	// directly ("b") or held for the batch call ("c": insertIn sets it
-	// before it reads the document again).
+	// directly ("b": insertIn reads the document again) or held for the
+	// batch call ("c": insertIn lays the held values over its copy).
 	for _, mode := range []string{"", "b", "c"} {
 		touch := mode != ""
 		a, b := stage("same bytes", "new bytes"), stage("new bytes")
@@ -71,10 +71,13 @@ func TestTxDocsResolved(t *testing.T) {
 				}
 				td.touched(old.Document)
 			case "c":
-				if !td.holdMeta(tx, old.Document.ID, map[string]docex.Value{"c": docex.Number(3)}, s.e.now()) {
-					t.Fatal("the SQLite transaction is a driver.MetadataBatchTx: holdMeta should have held")
+				// As a step run sets its input's metadata: held, not set.
+				if err := td.setMeta(ctx, tx, old.Document, map[string]docex.Value{"c": docex.Number(3)}, s.e.now()); err != nil {
+					return err
 				}
-				td.touched(old.Document)
+				if len(td.meta) != 1 {
+					t.Fatal("the SQLite transaction is a driver.MetadataBatchTx: setMeta should have held the metadata")
+				}
 			}
 			for _, sd := range []*stagedDocs{a, b} {
 				added, err := sd.insertIn(ctx, tx, bk.ID, td, nil)
