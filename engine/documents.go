@@ -583,7 +583,8 @@ type txDocs struct {
 // setMeta sets kv on document d inside tx. In a step transaction (td not
 // nil) it is held for one batch call with the other runs' when the
 // backend batches (holdMeta), so that the sets on one document keep their
-// order, and d is marked touched. Errors as SetMetadata's.
+// order; set at once instead, d is marked touched. Errors as
+// SetMetadata's.
 func (td *txDocs) setMeta(ctx context.Context, tx driver.Tx, d docex.Document, kv map[string]docex.Value, at time.Time) error {
 	if td != nil && td.holdMeta(tx, d.ID, kv, at) {
 		return nil

@@ -1084,6 +1084,11 @@ func (x *execution) call(ctx context.Context, step Step, plug stepPlugin, doc do
 	// the slot, so that the inputs loaded at once stay bounded by the
 	// slots.
 	var in pluginInput
+	defer func() {
+		if in.release != nil {
+			in.release()
+		}
+	}()
 	open := func() (err error) {
 		in, err = x.s.openInput(ctx, x.st, doc, x.held[inputID])
 		return err
@@ -1093,7 +1098,6 @@ func (x *execution) call(ctx context.Context, step Step, plug stepPlugin, doc do
 		if err := open(); err != nil {
 			return nil, err
 		}
-		defer in.release()
 	}
 	if x.r.runs != nil {
 		select {
@@ -1107,7 +1111,6 @@ func (x *execution) call(ctx context.Context, step Step, plug stepPlugin, doc do
 		if err := open(); err != nil {
 			return nil, err
 		}
-		defer in.release()
 	}
 	res, err := x.s.runInput(ctx, x.st, plug.lp, doc, in, step.Params)
 	out, err := stepOutput(step.Plugin, doc, res, err)

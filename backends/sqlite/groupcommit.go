@@ -90,8 +90,9 @@ func (g *groupCommitter) run(ctx context.Context, w *sql.DB, fn func(*sql.Tx) er
 // fn to run more than once, and no caller is failed for another's error.
 //
 // The batch first runs without savepoints: SQLite copies every page a
-// savepoint changes into a sub-journal before changing it, which cost
-// about a third of the writer's CPU in a pipeline run (docs/benchmarks.md).
+// savepoint changes into a sub-journal before changing it, which, with
+// its allocations, was about half of the writer's CPU in a pipeline run
+// (docs/benchmarks.md).
 // Only if a write fails does the batch run again, each write in its own
 // savepoint, so that its error rolls back only its own changes.
 func (g *groupCommitter) runBatch(w *sql.DB, batch []*writeReq) {
