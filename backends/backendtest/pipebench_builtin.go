@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/plugins/builtin"
 	"github.com/docex-dev/docex/sandbox"
@@ -157,6 +158,13 @@ func loadBuiltins(b *testing.B) (*sandbox.Sandbox, builtinPlugins, []builtin.Ste
 // directly on the same sandbox in a loop (no jobs, lineage, audit, cache
 // or persistence): the engine's overhead on real steps. direct-spread is
 // the slower direct loop's time over the faster's (the load's drift).
+// The same loop storing the outputs (directSink: the derived documents
+// and their metadata, added in batches with the public API to baskets of
+// their own; first of all and last of all) gives direct-store-docs/s,
+// engine/direct-store (what the engine's own work costs over storing the
+// same results by hand: jobs, completion keys, lineage, step audit, cache)
+// and direct-store/direct (what storing them costs); the benchmark fails
+// unless the stored loops keep as many documents as the engine derived.
 // engine-cpu/direct-cpu compares the process's CPU time (user and
 // system) during the pipeline with the direct loops' mean: the engine's
 // own work, whether or not it kept the cores busy; engine-core-use is the
@@ -166,7 +174,8 @@ func loadBuiltins(b *testing.B) (*sandbox.Sandbox, builtinPlugins, []builtin.Ste
 // database, WAL, content files; on PostgreSQL the bytes sent to the
 // server; also the sandbox's snapshot images, written to memfd), per input
 // document, which depends on the load far less than the times. CPU
-// profiles label the phases phase=engine, direct-before and direct-after.
+// profiles label the phases phase=engine, direct-before, direct-after,
+// direct-store-before and direct-store-after.
 // The shared module is compiled (or read from the compilation cache)
 // before anything is timed.
 func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
@@ -197,12 +206,24 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 				b.Fatal(err)
 			}
 		}
-		// The direct loop runs just before and just after the pipeline,
-		// and their mean is the baseline: on a shared machine the load
-		// drifts during a run.
+		// The direct loops run just before and just after the pipeline,
+		// and their means are the baselines: on a shared machine the load
+		// drifts during a run. The plain loop stores nothing; the stored
+		// one keeps the outputs in baskets of their own.
+		stored := func(phase, basket string) time.Duration {
+			bk, err := s.CreateBasket(bg, basket)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pprof.SetGoroutineLabels(pprof.WithLabels(bg, pprof.Labels("phase", phase)))
+			defer pprof.SetGoroutineLabels(bg)
+			d, _ := directLoopBuiltin(b, plugins, n, &directSink{s: s, basket: bk.ID})
+			return d
+		}
+		storedBefore := stored("direct-store-before", "direct-before")
 		cpu0 := processCPU()
 		pprof.SetGoroutineLabels(pprof.WithLabels(bg, pprof.Labels("phase", "direct-before")))
-		before, calls := directLoopBuiltin(b, plugins, n)
+		before, calls := directLoopBuiltin(b, plugins, n, nil)
 		pprof.SetGoroutineLabels(bg)
 		cpu1 := processCPU()
 		// Profiles tell the phases apart: go tool pprof -tagfocus
@@ -226,9 +247,21 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		}
 		cpu3 := processCPU()
 		pprof.SetGoroutineLabels(pprof.WithLabels(bg, pprof.Labels("phase", "direct-after")))
-		after, _ := directLoopBuiltin(b, plugins, n)
+		after, _ := directLoopBuiltin(b, plugins, n, nil)
 		pprof.SetGoroutineLabels(bg)
 		cpu4 := processCPU()
+		storedAfter := stored("direct-store-after", "direct-after")
+		// The stored loops keep the documents the engine derived: as many.
+		derived := func(basket string) int64 {
+			got, err := s.BasketByName(bg, basket)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return got.DocumentCount
+		}
+		if in, bef, aft := derived("in")-n, derived("direct-before"), derived("direct-after"); in != bef || in != aft {
+			b.Fatalf("the engine derived %d documents, the stored direct loops kept %d and %d", in, bef, aft)
+		}
 		if calls.total() != st.StepsRun || st.StepsCached != 0 {
 			b.Fatalf("the direct loop made %d plugin calls (%+v), the engine %d (and %d cached)", calls.total(), calls, st.StepsRun, st.StepsCached)
 		}
@@ -239,6 +272,10 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		b.ReportMetric(max(before, after).Seconds()/min(before, after).Seconds(), "direct-spread")
 		b.ReportMetric(ratio, "engine/direct")
 		b.ReportMetric((ratio-1)*100, "overhead-%")
+		directStored := (storedBefore + storedAfter) / 2
+		b.ReportMetric(float64(n)/directStored.Seconds(), "direct-store-docs/s")
+		b.ReportMetric(elapsed.Seconds()/directStored.Seconds(), "engine/direct-store")
+		b.ReportMetric(directStored.Seconds()/direct.Seconds(), "direct-store/direct")
 		if directCPU := (cpu1 - cpu0 + cpu4 - cpu3) / 2; directCPU > 0 {
 			// CPU time, not wall time: the engine's own work, whether or
 			// not it kept both cores busy.
@@ -263,12 +300,79 @@ type builtinCalls struct{ extract, chunk, redact, emails, phones int }
 
 func (c builtinCalls) total() int { return c.extract + c.chunk + c.redact }
 
+// directStoreEvery is how many input documents' outputs a direct loop with
+// a sink stores in one AddDocuments call (about 6 documents each): the
+// engine's batches commit 32 jobs' runs of a step at once.
+const directStoreEvery = 16
+
+// directSink stores the direct loop's outputs the way a program that
+// calls the plugins itself and keeps their results with the public API
+// would: every derived document, with the metadata the plugins set on
+// it and the metadata the next step set on it as its input, added in
+// batches (AddDocuments of directStoreEvery input documents' outputs on
+// each of the loop's two goroutines) to its basket. What it leaves out is the engine's own work (jobs,
+// completion keys, lineage edges, derived_from/derived_by, step audit
+// entries, cache entries) and, to err on the baseline's side, the
+// metadata extract-text sets on the stored input (text_extracted; and the
+// text's keys when the text is the input itself: a plain-text input). A nil sink
+// stores nothing (the plain direct loop).
+type directSink struct {
+	s      *engine.Session
+	basket string
+}
+
+// doc appends an output document to out with the metadata maps merged
+// (later ones win) as docex values.
+func (k *directSink) doc(out []engine.NewDocument, d pluginapi.DerivedDocument, metas ...map[string]any) []engine.NewDocument {
+	meta := map[string]docex.Value{}
+	for _, m := range metas {
+		for key, v := range m {
+			switch v := v.(type) {
+			case string:
+				meta[key] = docex.String(v)
+			case float64:
+				meta[key] = docex.Number(v)
+			case bool:
+				meta[key] = docex.Bool(v)
+			}
+		}
+	}
+	return append(out, engine.NewDocument{Name: d.Name, ContentType: d.ContentType, Content: bytes.NewReader(d.Content), Metadata: meta})
+}
+
+// outputs appends chunk ch, with the metadata redact-pii set on it, and
+// red's derived documents to out. A redacted document with the chunk's
+// bytes (nothing redacted) is the chunk itself, as in the engine: its
+// metadata goes on the chunk.
+func (k *directSink) outputs(out []engine.NewDocument, ch pluginapi.DerivedDocument, red *pluginapi.Result) []engine.NewDocument {
+	metas := []map[string]any{ch.Metadata, red.Metadata}
+	for _, r := range red.Derived {
+		if bytes.Equal(r.Content, ch.Content) {
+			metas = append(metas, r.Metadata)
+			continue
+		}
+		out = k.doc(out, r, r.Metadata)
+	}
+	return k.doc(out, ch, metas...)
+}
+
+// store adds docs to the sink's basket in one call and returns docs[:0].
+func (k *directSink) store(docs []engine.NewDocument) ([]engine.NewDocument, error) {
+	if len(docs) == 0 {
+		return docs[:0], nil
+	}
+	if _, err := k.s.AddDocuments(bg, k.basket, docs); err != nil {
+		return nil, fmt.Errorf("store the direct loop's outputs: %w", err)
+	}
+	return docs[:0], nil
+}
+
 // directLoopBuiltin makes the pipeline's plugin calls for the n benchmark
 // documents on p (extract-text, chunk on its text, redact-pii on each
 // chunk), on two goroutines (one per core), nothing persisted. It returns
 // the time taken and the calls made; it fails the benchmark unless
 // redact-pii found an email address and a phone number per document.
-func directLoopBuiltin(b *testing.B, p builtinPlugins, n int) (time.Duration, builtinCalls) {
+func directLoopBuiltin(b *testing.B, p builtinPlugins, n int, sink *directSink) (time.Duration, builtinCalls) {
 	inputs := make([][]byte, n)
 	types := make([]string, n)
 	names := make([]string, n)
@@ -298,6 +402,7 @@ func directLoopBuiltin(b *testing.B, p builtinPlugins, n int) (time.Duration, bu
 			defer wg.Done()
 			c := &calls[w]
 			errs[w] = func() error {
+				var out []engine.NewDocument // this goroutine's outputs not yet stored
 				for i := w; i < n; i += 2 {
 					c.extract++
 					texts, err := run(p.extract, names[i], types[i], inputs[i], nil, nil)
@@ -319,6 +424,19 @@ func directLoopBuiltin(b *testing.B, p builtinPlugins, n int) (time.Duration, bu
 							e, _ := red.Metadata["pii_email"].(float64)
 							ph, _ := red.Metadata["pii_phone"].(float64)
 							c.emails, c.phones = c.emails+int(e), c.phones+int(ph)
+							if sink != nil {
+								out = sink.outputs(out, ch, red)
+							}
+						}
+						if sink != nil && !bytes.Equal(text.Content, inputs[i]) {
+							// (A plain-text input's text is the input
+							// itself: the engine adds no document.)
+							out = sink.doc(out, text, text.Metadata, chunks.Metadata)
+						}
+					}
+					if sink != nil && ((i/2)%directStoreEvery == directStoreEvery-1 || i+2 >= n) {
+						if out, err = sink.store(out); err != nil {
+							return err
 						}
 					}
 				}
