@@ -325,7 +325,8 @@ func (s *Session) enqueueBound(ctx context.Context, basketID string) func(tx dri
 
 // enqueue inserts jobs of pipeline version rec in tx, in a few
 // statements when the backend can (driver.JobsTx), and audits each as
-// job.enqueue (with basketID when not empty).
+// job.enqueue (with basketID when not empty), in one statement when the
+// backend can (driver.StepRowsTx).
 func (s *Session) enqueue(ctx context.Context, tx driver.Tx, rec driver.PipelineRecord, jobs []driver.JobRecord, basketID string) error {
 	if jt, ok := tx.(driver.JobsTx); ok && len(jobs) > 1 {
 		if err := jt.InsertJobs(ctx, jobs); err != nil {
@@ -338,12 +339,20 @@ func (s *Session) enqueue(ctx context.Context, tx driver.Tx, rec driver.Pipeline
 			}
 		}
 	}
-	for _, j := range jobs {
+	entries := make([]docex.AuditEntry, len(jobs))
+	for i, j := range jobs {
 		e := s.entry("job.enqueue", j.ID, docex.OutcomeOK, nil)
 		e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": j.DocumentID}
 		if basketID != "" {
 			e.Detail["basket_id"] = basketID
 		}
+		entries[i] = e
+	}
+	if rt, ok := tx.(driver.StepRowsTx); ok && len(entries) > 1 {
+		// One multi-row statement for a run over a basket.
+		return rt.InsertStepRows(ctx, nil, nil, nil, entries)
+	}
+	for _, e := range entries {
 		if err := tx.AppendAudit(ctx, e); err != nil {
 			return err
 		}
