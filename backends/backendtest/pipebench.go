@@ -254,10 +254,10 @@ func BenchWorkers(b *testing.B, h BenchHarness, workers int) {
 // BenchFairness measures how long tenant B's single document takes while
 // tenant A has a backlog of backlog documents, against B alone (after a
 // first, unmeasured, document of B that also waits for the worker to
-// start), with one worker (concurrency 4, 2 per tenant). The pipeline is
-// one tag step. B's documents run one at a time, 7 alone then 7 with the
-// backlog; ratio compares the medians, and the -max metrics are the
-// slowest of each.
+// start), with one worker (concurrency 4, 2 per tenant, batches of
+// benchBatch). The pipeline is one tag step. B's documents run one at a
+// time, 7 alone then 7 with the backlog; ratio compares the medians, and
+// the -max metrics are the slowest of each.
 func BenchFairness(b *testing.B, h BenchHarness, backlog int) {
 	const oneStep = "name = \"one\"\n[[steps]]\nname = \"tag\"\nplugin = \"tag\"\n"
 	for range b.N {
@@ -275,7 +275,7 @@ func BenchFairness(b *testing.B, h BenchHarness, backlog int) {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(bg)
-		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 4, TenantConcurrency: 2, Poll: 20 * time.Millisecond})
+		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 4, TenantConcurrency: 2, Batch: benchBatch(), Poll: 20 * time.Millisecond})
 		timeB := func(doc string) time.Duration {
 			start := time.Now()
 			ids, err := sb.RunPipeline(bg, "one", engine.RunTarget{DocumentIDs: []string{doc}})

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -153,7 +155,7 @@ func loadBuiltins(b *testing.B) (*sandbox.Sandbox, builtinPlugins, []builtin.Ste
 // built-in steps' pipeline (extract-text, chunk of 800 characters,
 // redact-pii on each chunk) over 1,000 distinct pages of about 2 KiB
 // (HTML, Markdown, plain text) with one worker of concurrency 8 (batches
-// of engine.DefaultBatch jobs), and, in the same run (just before and
+// of benchBatch jobs), and, in the same run (just before and
 // just after the pipeline: their mean), the same plugin calls made
 // directly on the same sandbox in a loop (no jobs, lineage, audit, cache
 // or persistence): the engine's overhead on real steps. direct-spread is
@@ -235,7 +237,7 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Batch: engine.DefaultBatch, Poll: 20 * time.Millisecond})
+		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Batch: benchBatch(), Poll: 20 * time.Millisecond})
 		st, err := s.WaitJobs(bg, ids, 500*time.Millisecond, nil)
 		elapsed := time.Since(start)
 		cpu2, w1 := processCPU(), processWritten()
@@ -462,4 +464,14 @@ func directLoopBuiltin(b *testing.B, p builtinPlugins, n int, sink *directSink) 
 		b.Fatalf("redact-pii found %d emails and %d phone numbers in %d documents, want at least one of each per document", sum.emails, sum.phones, n)
 	}
 	return elapsed, sum
+}
+
+// benchBatch is the worker's batch size in BenchPipelineBuiltin and
+// BenchFairness: DOCEX_BENCH_BATCH when set to a number (to measure other
+// sizes), engine.DefaultBatch otherwise.
+func benchBatch() int {
+	if v, err := strconv.Atoi(os.Getenv("DOCEX_BENCH_BATCH")); err == nil {
+		return v
+	}
+	return engine.DefaultBatch
 }
