@@ -116,7 +116,8 @@ type jobRunner struct {
 	// runs bounds the plugin runs of the worker's batches at once to
 	// GOMAXPROCS: more would not run faster, and would need more plugin
 	// instances than the sandbox keeps idle (each one started cold).
-	runs chan struct{}
+	// Waiting tenants take freed slots in turn (fairSlots).
+	runs *fairSlots
 }
 
 // handle implements driver.JobHandler: the delivery joins a batch of its
@@ -1100,12 +1101,10 @@ func (x *execution) call(ctx context.Context, step Step, plug stepPlugin, doc do
 		}
 	}
 	if x.r.runs != nil {
-		select {
-		case x.r.runs <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if err := x.r.runs.acquire(ctx, x.st.Tenant().ID); err != nil {
+			return nil, err
 		}
-		defer func() { <-x.r.runs }()
+		defer x.r.runs.release()
 	}
 	if !early {
 		if err := open(); err != nil {

@@ -761,7 +761,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	wc := driver.WorkConfig{Concurrency: w.cfg.Concurrency, TenantConcurrency: w.cfg.TenantConcurrency}.WithDefaults()
 	r := &jobRunner{e: w.e, worker: w.cfg.Name, retryBase: w.cfg.RetryBase, suspendedWait: w.cfg.SuspendedWait,
-		runs: make(chan struct{}, runtime.GOMAXPROCS(0))}
+		runs: newFairSlots(runtime.GOMAXPROCS(0))}
 	r.batches = newBatcher(w.cfg.Batch, wc.Concurrency, wc.TenantConcurrency, r.runBatch)
 	if w.cfg.Logger != nil {
 		// The backend's "worker started" line counts job slots:

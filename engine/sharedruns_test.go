@@ -75,7 +75,7 @@ func TestSharedRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One batch, run directly: no queue timing decides what shares.
-	r := &jobRunner{e: e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: make(chan struct{}, 2)}
+	r := &jobRunner{e: e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(2)}
 	batch := make([]*pending, len(ids))
 	for i, id := range ids {
 		batch[i] = &pending{ctx: ctx, d: driver.Delivery{TenantID: "acme", JobID: id}, done: make(chan struct{})}

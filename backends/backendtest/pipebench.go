@@ -264,68 +264,111 @@ func BenchFairness(b *testing.B, h BenchHarness, backlog int) {
 		e := newBenchEnv(b, h)
 		sa := e.tenant("tenant-a", oneStep, "tag")
 		sb := e.tenant("tenant-b", oneStep, "tag")
-		bka := addDocs(b, sa, "in", backlog, "a")
-		// B's documents: one for the worker's start, then samples alone
-		// and samples with A's backlog (their medians are compared: one
-		// sample of a few milliseconds, polled every 5 ms, is noise).
-		const samples = 7
-		bkb := addDocs(b, sb, "in", 1+2*samples, "b")
-		docsB, err := sb.Documents(bg, bkb.ID, docex.Page{})
-		if err != nil {
-			b.Fatal(err)
+		fairness(b, e, h, "one", sa, addDocs(b, sa, "in", backlog, "a"), sb, addDocs(b, sb, "in", 1+2*fairSamples, "b"))
+	}
+}
+
+// BenchFairnessBuiltin is BenchFairness with the built-in steps' pipeline
+// (extract-text, chunk, redact-pii on each chunk: 5 plugin calls of about
+// a millisecond each per document) on the benchmark pages of
+// BenchPipelineBuiltin.
+func BenchFairnessBuiltin(b *testing.B, h BenchHarness, backlog int) {
+	sb0, _, steps := loadBuiltins(b)
+	for range b.N {
+		e := newBenchEnvOn(b, h, sb0)
+		for _, s := range steps {
+			if _, err := e.eng.Provisioner("bench").InstallSystemPlugin(bg, s.Manifest, s.Module); err != nil {
+				b.Fatal(err)
+			}
 		}
-		ctx, cancel := context.WithCancel(bg)
-		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 4, TenantConcurrency: 2, Batch: benchBatch(), Poll: 20 * time.Millisecond})
-		timeB := func(doc string) time.Duration {
-			start := time.Now()
-			ids, err := sb.RunPipeline(bg, "one", engine.RunTarget{DocumentIDs: []string{doc}})
+		sa := e.tenant("tenant-a", builtinBenchPipeline)
+		sb := e.tenant("tenant-b", builtinBenchPipeline)
+		pages := func(s *engine.Session, from, n int) docex.Basket {
+			bk, err := s.CreateBasket(bg, "in")
 			if err != nil {
 				b.Fatal(err)
 			}
-			if st, err := sb.WaitJobs(bg, ids, 5*time.Millisecond, nil); err != nil || st.Succeeded != 1 {
-				b.Fatalf("%+v %v", st, err)
+			for off := from; off < from+n; off += 500 {
+				var docs []engine.NewDocument
+				for i := off; i < min(from+n, off+500); i++ {
+					name, ct, content := builtinBenchDoc(i)
+					docs = append(docs, engine.NewDocument{Name: name, ContentType: ct, Content: bytes.NewReader(content)})
+				}
+				if _, err := s.AddDocuments(bg, bk.ID, docs); err != nil {
+					b.Fatal(err)
+				}
 			}
-			return time.Since(start)
+			return bk
 		}
-		median := func(docs []docex.Document) (med, worst time.Duration) {
-			ts := make([]time.Duration, len(docs))
-			for i, d := range docs {
-				ts[i] = timeB(d.ID)
-			}
-			slices.Sort(ts)
-			return ts[len(ts)/2], ts[len(ts)-1]
-		}
-		// The first job after the worker starts also waits for its start
-		// (River: client, leader, queues): not counted.
-		first := timeB(docsB[0].ID)
-		alone, aloneMax := median(docsB[1 : 1+samples])
-		idsA, err := sa.RunPipeline(bg, "one", engine.RunTarget{BasketID: bka.ID})
+		fairness(b, e, h, "builtin", sa, pages(sa, 0, backlog), sb, pages(sb, backlog, 1+2*fairSamples))
+	}
+}
+
+// fairSamples is how many of B's documents run alone, and how many with
+// A's backlog.
+const fairSamples = 7
+
+// fairness runs BenchFairness's measure: pipeline over A's basket bka
+// (the backlog) and over B's documents in bkb, one at a time.
+func fairness(b *testing.B, e *benchEnv, h BenchHarness, pipeline string, sa *engine.Session, bka docex.Basket, sb *engine.Session, bkb docex.Basket) {
+	// B's documents: one for the worker's start, then samples alone
+	// and samples with A's backlog (their medians are compared: one
+	// sample of a few milliseconds, polled every 5 ms, is noise).
+	docsB, err := sb.Documents(bg, bkb.ID, docex.Page{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 4, TenantConcurrency: 2, Batch: benchBatch(), Poll: 20 * time.Millisecond})
+	timeB := func(doc string) time.Duration {
+		start := time.Now()
+		ids, err := sb.RunPipeline(bg, pipeline, engine.RunTarget{DocumentIDs: []string{doc}})
 		if err != nil {
 			b.Fatal(err)
 		}
-		// Let A's backlog occupy the worker, then measure B.
-		for {
-			st, _ := sa.JobsStatus(bg, idsA[:50])
-			if st.Succeeded > 0 {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
+		if st, err := sb.WaitJobs(bg, ids, 5*time.Millisecond, nil); err != nil || st.Succeeded != 1 {
+			b.Fatalf("%+v %v", st, err)
 		}
-		loaded, loadedMax := median(docsB[1+samples:])
-		stA, _ := sa.JobsStatus(bg, idsA)
-		cancel()
-		wait()
-		if stA.Pending == 0 {
-			b.Fatalf("A's backlog of %d was done before B's samples were: make it longer", backlog)
-		}
-		b.ReportMetric(float64(first.Microseconds())/1000, "b-first-ms")
-		b.ReportMetric(float64(alone.Microseconds())/1000, "b-alone-ms")
-		b.ReportMetric(float64(loaded.Microseconds())/1000, "b-with-backlog-ms")
-		b.ReportMetric(float64(aloneMax.Microseconds())/1000, "b-alone-max-ms")
-		b.ReportMetric(float64(loadedMax.Microseconds())/1000, "b-with-backlog-max-ms")
-		b.ReportMetric(loaded.Seconds()/alone.Seconds(), "ratio")
-		b.ReportMetric(float64(stA.Pending), "a-pending-after-b")
+		return time.Since(start)
 	}
+	median := func(docs []docex.Document) (med, worst time.Duration) {
+		ts := make([]time.Duration, len(docs))
+		for i, d := range docs {
+			ts[i] = timeB(d.ID)
+		}
+		slices.Sort(ts)
+		return ts[len(ts)/2], ts[len(ts)-1]
+	}
+	// The first job after the worker starts also waits for its start
+	// (River: client, leader, queues): not counted.
+	first := timeB(docsB[0].ID)
+	alone, aloneMax := median(docsB[1 : 1+fairSamples])
+	idsA, err := sa.RunPipeline(bg, pipeline, engine.RunTarget{BasketID: bka.ID})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Let A's backlog occupy the worker, then measure B.
+	for {
+		st, _ := sa.JobsStatus(bg, idsA[:50])
+		if st.Succeeded > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	loaded, loadedMax := median(docsB[1+fairSamples:])
+	stA, _ := sa.JobsStatus(bg, idsA)
+	cancel()
+	wait()
+	if stA.Pending == 0 {
+		b.Fatalf("A's backlog of %d was done before B's samples were: make it longer", len(idsA))
+	}
+	b.ReportMetric(float64(first.Microseconds())/1000, "b-first-ms")
+	b.ReportMetric(float64(alone.Microseconds())/1000, "b-alone-ms")
+	b.ReportMetric(float64(loaded.Microseconds())/1000, "b-with-backlog-ms")
+	b.ReportMetric(float64(aloneMax.Microseconds())/1000, "b-alone-max-ms")
+	b.ReportMetric(float64(loadedMax.Microseconds())/1000, "b-with-backlog-max-ms")
+	b.ReportMetric(loaded.Seconds()/alone.Seconds(), "ratio")
+	b.ReportMetric(float64(stA.Pending), "a-pending-after-b")
 }
 
 // BenchJobsStatus measures one JobsStatus poll (what pipeline run --wait

@@ -41,3 +41,9 @@ func BenchmarkWorkers2(b *testing.B) { backendtest.BenchWorkers(b, pipelineBench
 // BenchmarkFairness: tenant B's single document with tenant A's
 // 10,000-document backlog, against B alone (run with -benchtime=1x).
 func BenchmarkFairness(b *testing.B) { backendtest.BenchFairness(b, pipelineBench, 10000) }
+
+// BenchmarkFairnessBuiltin: BenchmarkFairness with the built-in steps'
+// pipeline (about 1 ms a plugin call) and a backlog of 2,000 pages.
+func BenchmarkFairnessBuiltin(b *testing.B) {
+	backendtest.BenchFairnessBuiltin(b, pipelineBench, 2000)
+}

@@ -37,6 +37,12 @@ func BenchmarkPipelineDBContent(b *testing.B) { backendtest.BenchPipeline(b, pip
 // 10,000-document backlog, against B alone (run with -benchtime=1x).
 func BenchmarkFairness(b *testing.B) { backendtest.BenchFairness(b, pipelineBench, 10000) }
 
+// BenchmarkFairnessBuiltin: BenchmarkFairness with the built-in steps'
+// pipeline (about 1 ms a plugin call) and a backlog of 2,000 pages.
+func BenchmarkFairnessBuiltin(b *testing.B) {
+	backendtest.BenchFairnessBuiltin(b, pipelineBench, 2000)
+}
+
 // BenchmarkPipelineBuiltin: documents/s through extract-text, chunk and
 // redact-pii (the built-in steps) over 1,000 pages of about 2 KiB, and
 // the same plugin calls made directly (run with -benchtime=1x).
