@@ -207,6 +207,14 @@ type BatchReader interface {
 	DerivedAmong(ctx context.Context, ids []string) (map[string]bool, error)
 }
 
+// ContentsReader is implemented by tenant stores that read many content
+// rows (content stored in the database) in one read. ReadContents returns
+// the rows of checksums that exist, by checksum; a checksum with no row is
+// left out. The bytes are as stored: the caller verifies them.
+type ContentsReader interface {
+	ReadContents(ctx context.Context, checksums []string) (map[string][]byte, error)
+}
+
 // JobsTx is implemented by transactions that update many jobs in few
 // statements or round trips. The effect is that of UpdateJob on each job,
 // in order: docex.ErrNotFound when one does not exist, after which the

@@ -673,6 +673,7 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 		for round := live; len(round) > 0; {
 			checkCancelled(ctx, round)
 			prefetchCache(ctx, round, step)
+			prefetchInputs(ctx, round, step)
 			forEach(round, func(x *execution) { x.prepareRound(ctx, step) })
 			plugins.endRound()
 			r.commitRound(ctx, round, si == len(order)-1)
@@ -906,6 +907,100 @@ func prefetchCache(ctx context.Context, round []*execution, step Step) {
 		} else {
 			c.cache[k] = nil
 		}
+	}
+}
+
+// manyReader is a tenant content store that reads many contents in one
+// read (content in the database: blobstore.DB).
+type manyReader interface {
+	ReadMany(ctx context.Context, r driver.Reader, sums []string) (map[string][]byte, error)
+}
+
+// prefetchInputs reads the content of the round's inputs that will call
+// the plugin (no completion key, accepted by the step, no cache entry)
+// and that no execution holds, in one read when the tenant's content
+// store can (manyReader), and holds it for their runs within the batch's
+// held-content budget (stepPlugins.take; at most half of it, the other
+// half being for the round's outputs): with content in the database a
+// round then reads its inputs in one transaction, not one each. What it
+// does not get (a read error, a missing or corrupt row, no budget left)
+// each run opens itself, as before, and reports.
+func prefetchInputs(ctx context.Context, round []*execution, step Step) {
+	x0 := round[0]
+	tc, err := x0.s.e.tenantContent(x0.st.Tenant())
+	if err != nil {
+		return
+	}
+	mr, ok := tc.(manyReader)
+	if !ok {
+		return
+	}
+	type want struct {
+		x   *execution
+		doc docex.Document
+	}
+	var (
+		wants []want
+		sums  []string
+		seen  = map[string]bool{}
+		total int64
+	)
+	c := x0.plugins
+	for _, x := range round {
+		if x.err != nil {
+			continue
+		}
+		plug, err := x.plugin(ctx, step.Plugin)
+		if err != nil {
+			continue
+		}
+		n := 0
+		for i := x.next; i < len(x.ins) && n < maxBatchUnits; i++ {
+			in := x.ins[i]
+			if _, ok := x.done[x.job.ID+"/"+step.Name+"/"+in]; ok {
+				continue
+			}
+			n++
+			doc, ok := x.docs[in]
+			if !ok || x.held[in] != nil || doc.Size > maxHeldDoc || !step.Accepts(doc.ContentType) {
+				continue
+			}
+			c.mu.Lock()
+			ce, known := c.cache[cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, step.CanonicalParams())]
+			c.mu.Unlock()
+			if !known || ce != nil {
+				continue // cached, or its cache entry is still to be read
+			}
+			// At most half the budget: the rest is for the outputs the
+			// round derives, held for the next step.
+			if total+doc.Size > maxHeldBatch/2 || !c.take(doc.Size) {
+				break
+			}
+			total += doc.Size
+			wants = append(wants, want{x, doc})
+			if !seen[doc.Checksum] {
+				seen[doc.Checksum] = true
+				sums = append(sums, doc.Checksum)
+			}
+		}
+	}
+	if len(wants) == 0 {
+		return
+	}
+	data, err := mr.ReadMany(ctx, x0.st, sums)
+	if err != nil {
+		data = nil
+	}
+	for _, w := range wants {
+		b, ok := data[w.doc.Checksum]
+		if !ok || int64(len(b)) != w.doc.Size || w.x.held[w.doc.ID] != nil {
+			c.give(w.doc.Size)
+			continue
+		}
+		if w.x.held == nil {
+			w.x.held = map[string][]byte{}
+		}
+		w.x.held[w.doc.ID] = b
 	}
 }
 

@@ -38,6 +38,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("Failures", f.testJobFailures)
 	t.Run("MixedBatch", f.testMixedBatch)
 	t.Run("BatchReads", f.testBatchReads)
+	t.Run("DatabaseContentInputs", (&fixture{h: h, storage: engine.ContentDatabase}).testDatabaseContentInputs)
 	t.Run("LargeRuns", f.testLargeRuns)
 	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
@@ -1366,4 +1367,88 @@ func (f *fixture) testPipelineInterleaving(t *testing.T) {
 	}
 	cancel()
 	must(t, <-done)
+}
+
+// testDatabaseContentInputs: with content in the database, a batch reads
+// its inputs' content together (driver.ContentsReader, verified against
+// the checksum before use): every job gets its own input's bytes, and an
+// input whose stored bytes were altered fails its job as corrupt, as a
+// read one by one does, while the rest of the batch succeeds.
+func (f *fixture) testDatabaseContentInputs(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	e.tenant("beta")
+	b := e.basket(admin, "in")
+	var docs []docex.Document
+	for i := range 40 {
+		docs = append(docs, e.add(admin, b.ID, fmt.Sprintf("d%02d.txt", i), fmt.Sprintf("%02d database content input %d", i, i*i), nil))
+	}
+	bad := docs[17]
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		if err := tx.DeleteContent(bg, bad.Checksum); err != nil {
+			return err
+		}
+		// The same length: only the checksum tells it apart.
+		return tx.PutContent(bg, bad.Checksum, []byte("17 tampered content input 289"))
+	}))
+	// The driver returns the rows as stored (the caller verifies), leaves
+	// out what does not exist, and reads only its own tenant's.
+	cr, ok := st.(driver.ContentsReader)
+	if !ok {
+		t.Fatalf("%T is not a driver.ContentsReader", st)
+	}
+	sums := []string{strings.Repeat("0", 64)}
+	for _, d := range docs {
+		sums = append(sums, d.Checksum)
+	}
+	rows, err := cr.ReadContents(bg, sums)
+	must(t, err)
+	if len(rows) != len(docs) || string(rows[bad.Checksum]) != "17 tampered content input 289" || string(rows[docs[3].Checksum]) != "03 database content input 9" {
+		t.Fatalf("ReadContents: %d rows, bad %q, docs[3] %q", len(rows), rows[bad.Checksum], rows[docs[3].Checksum])
+	}
+	other, err := e.be.OpenTenant(bg, "beta")
+	must(t, err)
+	defer other.Close()
+	if rows, err := other.(driver.ContentsReader).ReadContents(bg, sums); err != nil || len(rows) != 0 {
+		t.Fatalf("another tenant's ReadContents: %d rows, %v", len(rows), err)
+	}
+	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{BasketID: b.ID})
+	must(t, err)
+	status := e.workBatch(admin, []string{"acme"}, ids, 64)
+	if status.Succeeded != len(docs)-1 || status.Failed != 1 {
+		t.Fatalf("status %+v, want %d succeeded and the altered input's job failed", status, len(docs)-1)
+	}
+	for _, d := range docs {
+		parts := derivedOf(t, admin, d.ID)
+		if d.ID == bad.ID {
+			if len(parts) != 0 {
+				t.Fatalf("the altered input has %d derived documents", len(parts))
+			}
+			continue
+		}
+		if len(parts) != 2 {
+			t.Fatalf("%s: %d parts, want 2", d.Name, len(parts))
+		}
+		var got []string
+		for _, p := range parts {
+			c, err := admin.ReadContent(bg, p.DerivedID)
+			must(t, err)
+			got = append(got, string(c))
+		}
+		orig, err := admin.ReadContent(bg, d.ID)
+		must(t, err)
+		if got[0]+got[1] != string(orig) && got[1]+got[0] != string(orig) {
+			t.Fatalf("%s: parts %q and %q, not its content %q", d.Name, got[0], got[1], orig)
+		}
+	}
+	jobs, err := admin.Jobs(bg, engine.JobFilter{}, docex.Page{Limit: 100})
+	must(t, err)
+	for _, j := range jobs {
+		if j.DocumentID == bad.ID && (j.State != "failed" || j.ErrorCode != "corrupt") {
+			t.Fatalf("the altered input's job: %s, %s: %s", j.State, j.ErrorCode, j.Error)
+		}
+	}
 }

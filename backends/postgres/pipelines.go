@@ -314,11 +314,38 @@ func (r pipelineReads) CacheEntries(ctx context.Context, keys []string) (map[str
 	return out, nil
 }
 
+// ReadContents returns the content rows of checksums that exist, in one
+// statement (driver.ContentsReader).
+func (r pipelineReads) ReadContents(ctx context.Context, checksums []string) (map[string][]byte, error) {
+	type row struct {
+		sum  string
+		data []byte
+	}
+	rows, err := collect(ctx, r.b, r.q, func(pr pgx.Row) (c row, err error) {
+		err = pr.Scan(&c.sum, &c.data)
+		return c, err
+	}, "read contents", sqlContents, pgx.QueryExecModeExec, checksums)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(rows))
+	for _, c := range rows {
+		out[c.sum] = c.data
+	}
+	return out, nil
+}
+
 // Store reads: each in a read-only tenant transaction.
 
 func storeRead[T any](ctx context.Context, s *store, fn func(r pipelineReads) (T, error)) (v T, err error) {
 	err = s.read(ctx, func(q pgx.Tx) error { v, err = fn(pipelineReads{s.b, q}); return err })
 	return v, err
+}
+
+// ReadContents returns the content rows of checksums that exist, by
+// checksum, in one read-only transaction.
+func (s *store) ReadContents(ctx context.Context, checksums []string) (map[string][]byte, error) {
+	return storeRead(ctx, s, func(r pipelineReads) (map[string][]byte, error) { return r.ReadContents(ctx, checksums) })
 }
 
 // Pipeline returns a pipeline version (0: newest), or docex.ErrNotFound.

@@ -34,6 +34,7 @@ const (
 	sqlContentRefsAfter = `SELECT checksum, id, size FROM documents WHERE (checksum, id) > ($1, $2) ORDER BY checksum, id LIMIT $3`
 	sqlAudit            = `SELECT ` + auditInsertCols + ` FROM audit ORDER BY time DESC, seq DESC LIMIT $1 OFFSET $2`
 	sqlContent          = `SELECT data FROM content WHERE checksum = $1`
+	sqlContents         = `SELECT checksum, data FROM content WHERE checksum = ANY($1)`
 )
 
 // orderBy returns the ORDER BY clause of a page order; ids are UUIDv7, so

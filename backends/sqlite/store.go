@@ -320,6 +320,32 @@ func (r reader) OpenContent(ctx context.Context, checksum string) (io.ReadCloser
 	return io.NopCloser(bytes.NewReader(data)), nil
 }
 
+// ReadContents returns the content rows of checksums that exist, by
+// checksum (driver.ContentsReader), in statements of up to maxInParams.
+func (r reader) ReadContents(ctx context.Context, checksums []string) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(checksums))
+	err := inChunks(checksums, func(list string, args []any) error {
+		rows, err := r.q.QueryContext(ctx, `SELECT checksum, data FROM content WHERE checksum IN (`+list+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var sum string
+			var data []byte
+			if err := rows.Scan(&sum, &data); err != nil {
+				return err
+			}
+			out[sum] = data
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // tx implements driver.Tx.
 type tx struct {
 	reader

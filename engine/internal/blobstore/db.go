@@ -102,6 +102,37 @@ func (dbTenant) Open(ctx context.Context, r driver.Reader, sum string, size int6
 	return contentkey.Verify(rc, sum, size, "content "+sum), nil
 }
 
+// ReadMany reads the content rows of sums in one read when r can
+// (driver.ContentsReader), and returns those whose bytes match their
+// checksum, by checksum. A missing or mismatching row is left out (the
+// caller opens it with Open, which reports it); nil when r cannot read
+// many at once.
+func (dbTenant) ReadMany(ctx context.Context, r driver.Reader, sums []string) (map[string][]byte, error) {
+	cr, ok := r.(driver.ContentsReader)
+	if !ok {
+		return nil, nil
+	}
+	valid := make([]string, 0, len(sums))
+	for _, sum := range sums {
+		if contentkey.ValidChecksum(sum) {
+			valid = append(valid, sum)
+		}
+	}
+	if len(valid) == 0 {
+		return nil, nil
+	}
+	rows, err := cr.ReadContents(ctx, valid)
+	if err != nil {
+		return nil, err
+	}
+	for sum, data := range rows {
+		if contentkey.Sum(data) != sum {
+			delete(rows, sum)
+		}
+	}
+	return rows, nil
+}
+
 // Delete removes the content row in tx.
 func (dbTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
 	if !contentkey.ValidChecksum(sum) {
