@@ -30,6 +30,22 @@ func waitQueued(t *testing.T, f *fairSlots, n int) {
 	}
 }
 
+// waiterOfB returns one slot, taken by tenant a, and tenant b waiting for
+// it: cancel ends b's wait, whose outcome errc receives.
+func waiterOfB(t *testing.T) (*fairSlots, context.CancelFunc, chan error) {
+	t.Helper()
+	f := newFairSlots(1)
+	if err := f.acquire(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	errc := make(chan error, 1)
+	go func() { errc <- f.acquire(ctx, "b") }()
+	waitQueued(t, f, 1)
+	return f, cancel, errc
+}
+
 // TestFairSlotsTurns: with the only slot taken, tenant a queues five
 // runs and then b queues one: b's is served second, not sixth; then a's
 // in the order they came.
@@ -80,14 +96,7 @@ func TestFairSlotsTurns(t *testing.T) {
 // TestFairSlotsCancel: a waiter whose context ends leaves the queue
 // without a slot, and the others are served; the slots all come back.
 func TestFairSlotsCancel(t *testing.T) {
-	f := newFairSlots(1)
-	if err := f.acquire(context.Background(), "a"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- f.acquire(ctx, "b") }()
-	waitQueued(t, f, 1)
+	f, cancel, errc := waiterOfB(t)
 	done := make(chan error, 1)
 	go func() { done <- f.acquire(context.Background(), "c") }()
 	waitQueued(t, f, 2)
@@ -156,14 +165,7 @@ func TestFairSlotsStress(t *testing.T) {
 // many of the rounds, whichever order the goroutines run in.)
 func TestFairSlotsCancelAtHandover(t *testing.T) {
 	for round := range 300 {
-		f := newFairSlots(1)
-		if err := f.acquire(context.Background(), "a"); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() { errc <- f.acquire(ctx, "b") }()
-		waitQueued(t, f, 1)
+		f, cancel, errc := waiterOfB(t)
 		cancel()
 		f.release()
 		if err := <-errc; err == nil {

@@ -862,19 +862,20 @@ func checkCancelled(ctx context.Context, round []*execution) {
 	}
 }
 
-// prefetchCache reads, in one statement, the step cache entries of the
-// runs the executions of round are about to prepare (the inputs they hold
-// in memory; prepare reads the others itself), so that prepare finds
-// them, or their absence, in x.plugins.cache.
-func prefetchCache(ctx context.Context, round []*execution, step Step) {
-	var keys []string
+// pendingRuns calls fn for each run that the round's executions will
+// prepare next for step (up to maxBatchUnits inputs each with no
+// completion key) whose input document is known and accepted by the
+// step, with the step's plugin (an execution whose plugin does not
+// resolve is left to prepare, which reports it). fn returns false to skip
+// the rest of that execution's runs.
+func pendingRuns(ctx context.Context, round []*execution, step Step, fn func(x *execution, plug stepPlugin, doc docex.Document) bool) {
 	for _, x := range round {
 		if x.err != nil {
 			continue
 		}
 		plug, err := x.plugin(ctx, step.Plugin)
 		if err != nil {
-			continue // prepare reports it
+			continue
 		}
 		n := 0
 		for i := x.next; i < len(x.ins) && n < maxBatchUnits; i++ {
@@ -883,11 +884,23 @@ func prefetchCache(ctx context.Context, round []*execution, step Step) {
 				continue
 			}
 			n++
-			if doc, ok := x.docs[in]; ok && step.Accepts(doc.ContentType) {
-				keys = append(keys, cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, step.CanonicalParams()))
+			if doc, ok := x.docs[in]; ok && step.Accepts(doc.ContentType) && !fn(x, plug, doc) {
+				break
 			}
 		}
 	}
+}
+
+// prefetchCache reads, in one statement, the step cache entries of the
+// runs the executions of round are about to prepare (the inputs they hold
+// in memory; prepare reads the others itself), so that prepare finds
+// them, or their absence, in x.plugins.cache.
+func prefetchCache(ctx context.Context, round []*execution, step Step) {
+	var keys []string
+	pendingRuns(ctx, round, step, func(x *execution, plug stepPlugin, doc docex.Document) bool {
+		keys = append(keys, cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, step.CanonicalParams()))
+		return true
+	})
 	if len(keys) == 0 {
 		return
 	}
@@ -946,44 +959,29 @@ func prefetchInputs(ctx context.Context, round []*execution, step Step) {
 		total int64
 	)
 	c := x0.plugins
-	for _, x := range round {
-		if x.err != nil {
-			continue
+	pendingRuns(ctx, round, step, func(x *execution, plug stepPlugin, doc docex.Document) bool {
+		if x.held[doc.ID] != nil || doc.Size > maxHeldDoc {
+			return true
 		}
-		plug, err := x.plugin(ctx, step.Plugin)
-		if err != nil {
-			continue
+		c.mu.Lock()
+		ce, known := c.cache[cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, step.CanonicalParams())]
+		c.mu.Unlock()
+		if !known || ce != nil {
+			return true // cached, or its cache entry is still to be read
 		}
-		n := 0
-		for i := x.next; i < len(x.ins) && n < maxBatchUnits; i++ {
-			in := x.ins[i]
-			if _, ok := x.done[x.job.ID+"/"+step.Name+"/"+in]; ok {
-				continue
-			}
-			n++
-			doc, ok := x.docs[in]
-			if !ok || x.held[in] != nil || doc.Size > maxHeldDoc || !step.Accepts(doc.ContentType) {
-				continue
-			}
-			c.mu.Lock()
-			ce, known := c.cache[cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, step.CanonicalParams())]
-			c.mu.Unlock()
-			if !known || ce != nil {
-				continue // cached, or its cache entry is still to be read
-			}
-			// At most half the budget: the rest is for the outputs the
-			// round derives, held for the next step.
-			if total+doc.Size > maxHeldBatch/2 || !c.take(doc.Size) {
-				break
-			}
-			total += doc.Size
-			wants = append(wants, want{x, doc})
-			if !seen[doc.Checksum] {
-				seen[doc.Checksum] = true
-				sums = append(sums, doc.Checksum)
-			}
+		// At most half the budget: the rest is for the outputs the
+		// round derives, held for the next step.
+		if total+doc.Size > maxHeldBatch/2 || !c.take(doc.Size) {
+			return false
 		}
-	}
+		total += doc.Size
+		wants = append(wants, want{x, doc})
+		if !seen[doc.Checksum] {
+			seen[doc.Checksum] = true
+			sums = append(sums, doc.Checksum)
+		}
+		return true
+	})
 	if len(wants) == 0 {
 		return
 	}
