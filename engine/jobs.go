@@ -673,7 +673,6 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 		for round := live; len(round) > 0; {
 			checkCancelled(ctx, round)
 			prefetchCache(ctx, round, step)
-			prefetchInputs(ctx, round, step)
 			forEach(round, func(x *execution) { x.prepareRound(ctx, step) })
 			plugins.endRound()
 			r.commitRound(ctx, round, si == len(order)-1)
@@ -862,20 +861,21 @@ func checkCancelled(ctx context.Context, round []*execution) {
 	}
 }
 
-// pendingRuns calls fn for each run that the round's executions will
-// prepare next for step (up to maxBatchUnits inputs each with no
-// completion key) whose input document is known and accepted by the
-// step, with the step's plugin (an execution whose plugin does not
-// resolve is left to prepare, which reports it). fn returns false to skip
-// the rest of that execution's runs.
-func pendingRuns(ctx context.Context, round []*execution, step Step, fn func(x *execution, plug stepPlugin, doc docex.Document) bool) {
+// prefetchCache reads, in one statement, the step cache entries of the
+// runs the executions of round are about to prepare (the inputs they hold
+// in memory; prepare reads the others itself), so that prepare finds
+// them, or their absence, in x.plugins.cache; then the content of the
+// runs' inputs that have no entry (prefetchInputs).
+func prefetchCache(ctx context.Context, round []*execution, step Step) {
+	params := step.CanonicalParams()
+	var runs []pendingRun
 	for _, x := range round {
 		if x.err != nil {
 			continue
 		}
 		plug, err := x.plugin(ctx, step.Plugin)
 		if err != nil {
-			continue
+			continue // prepare reports it
 		}
 		n := 0
 		for i := x.next; i < len(x.ins) && n < maxBatchUnits; i++ {
@@ -884,25 +884,17 @@ func pendingRuns(ctx context.Context, round []*execution, step Step, fn func(x *
 				continue
 			}
 			n++
-			if doc, ok := x.docs[in]; ok && step.Accepts(doc.ContentType) && !fn(x, plug, doc) {
-				break
+			if doc, ok := x.docs[in]; ok && step.Accepts(doc.ContentType) {
+				runs = append(runs, pendingRun{x, doc, cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, params)})
 			}
 		}
 	}
-}
-
-// prefetchCache reads, in one statement, the step cache entries of the
-// runs the executions of round are about to prepare (the inputs they hold
-// in memory; prepare reads the others itself), so that prepare finds
-// them, or their absence, in x.plugins.cache.
-func prefetchCache(ctx context.Context, round []*execution, step Step) {
-	var keys []string
-	pendingRuns(ctx, round, step, func(x *execution, plug stepPlugin, doc docex.Document) bool {
-		keys = append(keys, cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, step.CanonicalParams()))
-		return true
-	})
-	if len(keys) == 0 {
+	if len(runs) == 0 {
 		return
+	}
+	keys := make([]string, len(runs))
+	for i, r := range runs {
+		keys[i] = r.key
 	}
 	entries, err := round[0].st.CacheEntries(ctx, keys)
 	if err != nil {
@@ -910,17 +902,28 @@ func prefetchCache(ctx context.Context, round []*execution, step Step) {
 	}
 	c := round[0].plugins
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.cache == nil {
 		c.cache = map[string]*driver.CacheEntry{}
 	}
-	for _, k := range keys {
-		if e, ok := entries[k]; ok {
-			c.cache[k] = &e
+	misses := runs[:0]
+	for _, r := range runs {
+		if e, ok := entries[r.key]; ok {
+			c.cache[r.key] = &e
 		} else {
-			c.cache[k] = nil
+			c.cache[r.key] = nil
+			misses = append(misses, r)
 		}
 	}
+	c.mu.Unlock()
+	prefetchInputs(ctx, round[0], misses)
+}
+
+// pendingRun is a run a round is about to prepare: its execution, input
+// document and step cache key.
+type pendingRun struct {
+	x   *execution
+	doc docex.Document
+	key string
 }
 
 // manyReader is a tenant content store that reads many contents in one
@@ -929,17 +932,16 @@ type manyReader interface {
 	ReadMany(ctx context.Context, r driver.Reader, sums []string) (map[string][]byte, error)
 }
 
-// prefetchInputs reads the content of the round's inputs that will call
-// the plugin (no completion key, accepted by the step, no cache entry)
-// and that no execution holds, in one read when the tenant's content
-// store can (manyReader), and holds it for their runs within the batch's
+// prefetchInputs reads the content of the inputs of runs (runs of one
+// round, of x0's batch, that will call the plugin: no cache entry) that no
+// execution holds, in one read when the tenant's content store can
+// (manyReader), and holds it for their runs within the batch's
 // held-content budget (stepPlugins.take; at most half of it, the other
 // half being for the round's outputs): with content in the database a
 // round then reads its inputs in one transaction, not one each. What it
 // does not get (a read error, a missing or corrupt row, no budget left)
 // each run opens itself, as before, and reports.
-func prefetchInputs(ctx context.Context, round []*execution, step Step) {
-	x0 := round[0]
+func prefetchInputs(ctx context.Context, x0 *execution, runs []pendingRun) {
 	tc, err := x0.s.e.tenantContent(x0.st.Tenant())
 	if err != nil {
 		return
@@ -948,40 +950,29 @@ func prefetchInputs(ctx context.Context, round []*execution, step Step) {
 	if !ok {
 		return
 	}
-	type want struct {
-		x   *execution
-		doc docex.Document
-	}
 	var (
-		wants []want
+		wants []pendingRun
 		sums  []string
 		seen  = map[string]bool{}
 		total int64
 	)
 	c := x0.plugins
-	pendingRuns(ctx, round, step, func(x *execution, plug stepPlugin, doc docex.Document) bool {
-		if x.held[doc.ID] != nil || doc.Size > maxHeldDoc {
-			return true
-		}
-		c.mu.Lock()
-		ce, known := c.cache[cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, step.CanonicalParams())]
-		c.mu.Unlock()
-		if !known || ce != nil {
-			return true // cached, or its cache entry is still to be read
+	for _, r := range runs {
+		if r.x.held[r.doc.ID] != nil || r.doc.Size > maxHeldDoc {
+			continue
 		}
 		// At most half the budget: the rest is for the outputs the
 		// round derives, held for the next step.
-		if total+doc.Size > maxHeldBatch/2 || !c.take(doc.Size) {
-			return false
+		if total+r.doc.Size > maxHeldBatch/2 || !c.take(r.doc.Size) {
+			break
 		}
-		total += doc.Size
-		wants = append(wants, want{x, doc})
-		if !seen[doc.Checksum] {
-			seen[doc.Checksum] = true
-			sums = append(sums, doc.Checksum)
+		total += r.doc.Size
+		wants = append(wants, r)
+		if !seen[r.doc.Checksum] {
+			seen[r.doc.Checksum] = true
+			sums = append(sums, r.doc.Checksum)
 		}
-		return true
-	})
+	}
 	if len(wants) == 0 {
 		return
 	}

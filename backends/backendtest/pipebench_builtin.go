@@ -309,15 +309,16 @@ const directStoreEvery = 16
 
 // directSink stores the direct loop's outputs the way a program that
 // calls the plugins itself and keeps their results with the public API
-// would: every derived document, with the metadata the plugins set on
-// it and the metadata the next step set on it as its input, added in
-// batches (AddDocuments of directStoreEvery input documents' outputs on
-// each of the loop's two goroutines) to its basket. What it leaves out is the engine's own work (jobs,
-// completion keys, lineage edges, derived_from/derived_by, step audit
-// entries, cache entries) and, to err on the baseline's side, the
-// metadata extract-text sets on the stored input (text_extracted; and the
-// text's keys when the text is the input itself: a plain-text input). A nil sink
-// stores nothing (the plain direct loop).
+// would: every derived document, with the metadata the plugins set on it
+// and the metadata the next step set on it as its input, added to its
+// basket in batches (one AddDocuments call per directStoreEvery input
+// documents on each of the loop's two goroutines). What it leaves out is
+// the engine's own work (jobs, completion keys, lineage edges,
+// derived_from/derived_by, step audit entries, cache entries) and, to err
+// on the baseline's side, the metadata extract-text sets on the stored
+// input (text_extracted; and the text's keys when the text is the input
+// itself: a plain-text input). A nil sink stores nothing (the plain
+// direct loop).
 type directSink struct {
 	s      *engine.Session
 	basket string
@@ -466,8 +467,8 @@ func directLoopBuiltin(b *testing.B, p builtinPlugins, n int, sink *directSink) 
 	return elapsed, sum
 }
 
-// benchBatch is the worker's batch size in BenchPipelineBuiltin and
-// BenchFairness: DOCEX_BENCH_BATCH when set to a number (to measure other
+// benchBatch is the worker's batch size in BenchPipelineBuiltin,
+// BenchFairness and BenchFairnessBuiltin: DOCEX_BENCH_BATCH when set to a number (to measure other
 // sizes), engine.DefaultBatch otherwise.
 func benchBatch() int {
 	if v, err := strconv.Atoi(os.Getenv("DOCEX_BENCH_BATCH")); err == nil {
