@@ -289,12 +289,7 @@ func BenchFairnessBuiltin(b *testing.B, h BenchHarness, backlog int) {
 				b.Fatal(err)
 			}
 			for off := from; off < from+n; off += 500 {
-				var docs []engine.NewDocument
-				for i := off; i < min(from+n, off+500); i++ {
-					name, ct, content := builtinBenchDoc(i)
-					docs = append(docs, engine.NewDocument{Name: name, ContentType: ct, Content: bytes.NewReader(content)})
-				}
-				if _, err := s.AddDocuments(bg, bk.ID, docs); err != nil {
+				if _, err := s.AddDocuments(bg, bk.ID, builtinBenchDocs(off, min(from+n, off+500))); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -110,6 +110,17 @@ func builtinBenchDoc(i int) (name, contentType string, content []byte) {
 	return name, contentType, buf.Bytes()
 }
 
+// builtinBenchDocs returns benchmark documents from to to-1 (builtinBenchDoc)
+// as documents to add.
+func builtinBenchDocs(from, to int) []engine.NewDocument {
+	docs := make([]engine.NewDocument, 0, to-from)
+	for i := from; i < to; i++ {
+		name, ct, content := builtinBenchDoc(i)
+		docs = append(docs, engine.NewDocument{Name: name, ContentType: ct, Content: bytes.NewReader(content)})
+	}
+	return docs
+}
+
 // builtinPlugins are the three built-in steps of the benchmark, loaded on
 // one sandbox.
 type builtinPlugins struct {
@@ -201,19 +212,13 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var docs []engine.NewDocument
-		for i := range n {
-			name, ct, content := builtinBenchDoc(i)
-			docs = append(docs, engine.NewDocument{Name: name, ContentType: ct, Content: bytes.NewReader(content)})
-		}
+		docs := builtinBenchDocs(0, n)
 		for off := 0; off < n; off += 500 {
 			if _, err := s.AddDocuments(bg, bk.ID, docs[off:min(n, off+500)]); err != nil {
 				b.Fatal(err)
 			}
 		}
-		// Every phase is timed warm: the plugins' instances for the
-		// direct loops' tenant are started here, the engine's (tenant
-		// bench) by warmPipeline just before the clock starts.
+		// Warm the direct loops' instances (the engine's: warmPipeline).
 		directLoopBuiltin(b, plugins, builtinWarmDocs, nil)
 		// The direct loops run just before and just after the pipeline,
 		// and their means are the baselines: on a shared machine the load
@@ -308,8 +313,8 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 }
 
 // builtinWarmDocs is how many documents warm each phase up before it is
-// timed: enough for every step to run in every instance the phase keeps
-// (a worker of concurrency 8, a direct loop of two goroutines).
+// timed: more than the worker's concurrency (8) and the direct loop's two
+// goroutines, so that every plugin runs on each of them.
 const builtinWarmDocs = 12
 
 // warmPipeline runs the built-in pipeline over builtinWarmDocs documents
@@ -323,12 +328,7 @@ func warmPipeline(b *testing.B, s *engine.Session, first int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var docs []engine.NewDocument
-	for i := first; i < first+builtinWarmDocs; i++ {
-		name, ct, content := builtinBenchDoc(i)
-		docs = append(docs, engine.NewDocument{Name: name, ContentType: ct, Content: bytes.NewReader(content)})
-	}
-	if _, err := s.AddDocuments(bg, bk.ID, docs); err != nil {
+	if _, err := s.AddDocuments(bg, bk.ID, builtinBenchDocs(first, first+builtinWarmDocs)); err != nil {
 		b.Fatal(err)
 	}
 	ids, err := s.RunPipeline(bg, "builtin", engine.RunTarget{BasketID: bk.ID})
