@@ -182,7 +182,11 @@ func loadBuiltins(b *testing.B) (*sandbox.Sandbox, builtinPlugins, []builtin.Ste
 // system) during the pipeline with the direct loops' mean: the engine's
 // own work, whether or not it kept the cores busy; engine-core-use is the
 // pipeline's CPU time over its wall time and GOMAXPROCS, direct-core-use
-// the same of the direct loops; written-KiB/doc
+// and direct-store-core-use the same of the direct and stored loops
+// (what a phase leaves idle: on SQLite, waits for the one writer);
+// engine-cpu/direct-store-cpu compares the pipeline's CPU time with the
+// stored loops' mean (on PostgreSQL both leave out the server's);
+// written-KiB/doc
 // is what the process wrote during the pipeline (write system calls:
 // database, WAL, content files; on PostgreSQL the bytes sent to the
 // server; also the sandbox's snapshot images, written to memfd), per input
@@ -224,17 +228,18 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		// and their means are the baselines: on a shared machine the load
 		// drifts during a run. The plain loop stores nothing; the stored
 		// one keeps the outputs in baskets of their own.
-		stored := func(phase, basket string) time.Duration {
+		stored := func(phase, basket string) (wall, cpu time.Duration) {
 			bk, err := s.CreateBasket(bg, basket)
 			if err != nil {
 				b.Fatal(err)
 			}
 			pprof.SetGoroutineLabels(pprof.WithLabels(bg, pprof.Labels("phase", phase)))
 			defer pprof.SetGoroutineLabels(bg)
-			d, _ := directLoopBuiltin(b, plugins, n, &directSink{s: s, basket: bk.ID})
-			return d
+			c0 := processCPU()
+			wall, _ = directLoopBuiltin(b, plugins, n, &directSink{s: s, basket: bk.ID})
+			return wall, processCPU() - c0
 		}
-		storedBefore := stored("direct-store-before", "direct-before")
+		storedBefore, storedCPUBefore := stored("direct-store-before", "direct-before")
 		cpu0 := processCPU()
 		pprof.SetGoroutineLabels(pprof.WithLabels(bg, pprof.Labels("phase", "direct-before")))
 		before, calls := directLoopBuiltin(b, plugins, n, nil)
@@ -268,7 +273,7 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		after, _ := directLoopBuiltin(b, plugins, n, nil)
 		pprof.SetGoroutineLabels(bg)
 		cpu4 := processCPU()
-		storedAfter := stored("direct-store-after", "direct-after")
+		storedAfter, storedCPUAfter := stored("direct-store-after", "direct-after")
 		// The stored loops keep the documents the engine derived: as many.
 		derived := func(basket string) int64 {
 			got, err := s.BasketByName(bg, basket)
@@ -300,6 +305,10 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 			b.ReportMetric(float64(cpu2-cpuEngine)/float64(directCPU), "engine-cpu/direct-cpu")
 			b.ReportMetric(float64(cpu2-cpuEngine)/float64(elapsed)/float64(runtime.GOMAXPROCS(0)), "engine-core-use")
 			b.ReportMetric(float64(directCPU)/float64(direct)/float64(runtime.GOMAXPROCS(0)), "direct-core-use")
+		}
+		if storedCPU := (storedCPUBefore + storedCPUAfter) / 2; storedCPU > 0 {
+			b.ReportMetric(float64(cpu2-cpuEngine)/float64(storedCPU), "engine-cpu/direct-store-cpu")
+			b.ReportMetric(float64(storedCPU)/float64(directStored)/float64(runtime.GOMAXPROCS(0)), "direct-store-core-use")
 		}
 		if w0 >= 0 && w1 >= 0 {
 			// Bytes the process wrote during the pipeline (the database's
