@@ -269,18 +269,8 @@ func (p *Plugin) checkParams(params map[string]string) error {
 		if !ok {
 			return fmt.Errorf("%w: plugin %q has no parameter %q", pluginapi.ErrInvalidParams, p.manifest.Name, k)
 		}
-		v := params[k]
-		var err error
-		switch ps.Type {
-		case "int":
-			_, err = strconv.ParseInt(v, 10, 64)
-		case "number":
-			_, err = strconv.ParseFloat(v, 64)
-		case "bool":
-			_, err = strconv.ParseBool(v)
-		}
-		if err != nil || len(v) > 64<<10 {
-			return fmt.Errorf("%w: parameter %q: %q is not a valid %s", pluginapi.ErrInvalidParams, k, v, ps.Type)
+		if err := ps.Check(params[k]); err != nil {
+			return fmt.Errorf("%w: parameter %q: %w", pluginapi.ErrInvalidParams, k, err)
 		}
 	}
 	for _, k := range sortedKeys(spec) {

@@ -301,7 +301,7 @@ func cloneManifest(m *pluginapi.Manifest) *pluginapi.Manifest {
 	if m.Parameters != nil {
 		c.Parameters = make(map[string]pluginapi.ParameterSpec, len(m.Parameters))
 		for k, v := range m.Parameters {
-			c.Parameters[k] = v
+			c.Parameters[k] = v.Clone()
 		}
 	}
 	return &c

@@ -102,14 +102,6 @@ func (l ManifestLimits) limits() Limits {
 	}
 }
 
-// ParameterSpec declares one invocation parameter ([parameters.NAME]).
-type ParameterSpec struct {
-	// Type is "string" (default), "int", "number" or "bool".
-	Type        string `toml:"type"`
-	Required    bool   `toml:"required"`
-	Description string `toml:"description"`
-}
-
 // Has reports whether the manifest grants capability c.
 func (m *Manifest) Has(c Capability) bool {
 	return slices.Contains(m.Capabilities, string(c))
@@ -277,16 +269,12 @@ func (m *Manifest) Validate() error {
 		if !validName(name) {
 			return fmt.Errorf("parameter name %q: want 1-64 of [a-z0-9_-] starting with a letter", name)
 		}
-		switch p.Type {
-		case "":
+		if p.Type == "" {
 			p.Type = "string"
 			m.Parameters[name] = p
-		case "string", "int", "number", "bool":
-		default:
-			return fmt.Errorf("parameter %q: unknown type %q (want string, int, number or bool)", name, p.Type)
 		}
-		if !printable(p.Description, 1024) {
-			return fmt.Errorf("parameter %q: description too long or not printable", name)
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("parameter %q: %w", name, err)
 		}
 	}
 	return nil

@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +98,19 @@ func TestParseManifestErrors(t *testing.T) {
 		{"negative limit", `max_host_calls = 50`, `max_host_calls = -1`, "negative"},
 		{"wrong type", `memory_pages = 100`, `memory_pages = "lots"`, "memory_pages"},
 		{"bad param type", `type = "int"`, `type = "blob"`, "unknown type"},
+		{"min on a string", `type = "string"`, "type = \"string\"\nmin = 1", "min applies to int and number"},
+		{"max on a bool", `type = "int"`, "type = \"bool\"\nmax = 1", "max applies to int and number"},
+		{"fractional int bound", `type = "int"`, "type = \"int\"\nmin = 1.5", "whole number"},
+		{"huge int bound", `type = "int"`, "type = \"int\"\nmax = 1e300", "whole number"},
+		{"nan bound", `type = "int"`, "type = \"number\"\nmax = nan", "finite"},
+		{"inf bound", `type = "int"`, "type = \"number\"\nmin = -inf", "finite"},
+		{"min above max", `type = "int"`, "type = \"int\"\nmin = 5\nmax = 4", "min 5 is greater than max 4"},
+		{"bound of wrong type", `type = "int"`, "type = \"int\"\nmin = \"1\"", "parameters.min.min"},
+		{"values on an int", `type = "int"`, "type = \"int\"\nvalues = [\"1\"]", "values applies to string"},
+		{"empty values", `type = "string"`, "type = \"string\"\nvalues = []", "want 1-256 values"},
+		{"duplicate value", `type = "string"`, "type = \"string\"\nvalues = [\"a\", \"b\", \"a\"]", `values[2]: "a" appears twice`},
+		{"control char value", `type = "string"`, "type = \"string\"\nvalues = [\"a\\u0000\"]", "values[0]"},
+		{"too many values", `type = "string"`, "type = \"string\"\nvalues = [" + manyValues(257) + "]", "want 1-256 values"},
 		{"no version", `version = "1.2.3"`, `version = ""`, "version"},
 		{"syntax", `[limits]`, `[limits`, ""},
 		{"entry not docex_run*", `module = "wc.wasm"`, "module = \"wc.wasm\"\nentry = \"_initialize\"", "entry"},
@@ -156,8 +171,113 @@ func TestReadPluginDir(t *testing.T) {
 	}
 }
 
+func manyValues(n int) string {
+	v := make([]string, n)
+	for i := range v {
+		v[i] = fmt.Sprintf("%q", fmt.Sprint("v", i))
+	}
+	return strings.Join(v, ", ")
+}
+
+func TestParameterCheck(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	tests := []struct {
+		name string
+		spec ParameterSpec
+		ok   []string
+		bad  map[string]string // value -> error text
+	}{
+		{"string", ParameterSpec{}, []string{"", "anything", "  x "}, map[string]string{strings.Repeat("a", 64<<10+1): "longer than"}},
+		{"string values", ParameterSpec{Type: "string", Values: []string{"fixed", "recursive"}},
+			[]string{"fixed", "recursive"}, map[string]string{"Fixed": `"Fixed" is not one of fixed, recursive`, "": "is not one of", " fixed": "is not one of"}},
+		{"int", ParameterSpec{Type: "int"}, []string{"0", "-7", "9223372036854775807"},
+			map[string]string{"1.5": `"1.5" is not a valid int`, " 1": "not a valid int", "": "not a valid int", "9223372036854775808": "not a valid int"}},
+		{"int bounded", ParameterSpec{Type: "int", Min: f(1), Max: f(1048576)}, []string{"1", "512", "1048576"},
+			map[string]string{"0": "0 is less than the minimum 1", "1048577": "1048577 is greater than the maximum 1048576", "-9223372036854775808": "less than the minimum"}},
+		{"int max only", ParameterSpec{Type: "int", Max: f(9007199254740991)}, []string{"-5", "9007199254740991"},
+			map[string]string{"9007199254740992": "greater than the maximum 9007199254740991"}},
+		{"number bounded", ParameterSpec{Type: "number", Min: f(-0.5), Max: f(2.5)}, []string{"-0.5", "0", "2.5", "1e0"},
+			map[string]string{"2.51": "greater than the maximum 2.5", "-1": "less than the minimum -0.5", "NaN": "not a number in range", "+Inf": "greater than the maximum", "x": "not a valid number"}},
+		{"number", ParameterSpec{Type: "number"}, []string{"NaN", "1e308", "-3"}, map[string]string{"1,5": "not a valid number"}},
+		{"bool", ParameterSpec{Type: "bool"}, []string{"true", "false", "1", "F"}, map[string]string{"yes": `"yes" is not a valid bool`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.spec.Type != "" {
+				if err := tt.spec.validate(); err != nil {
+					t.Fatalf("declaration: %v", err)
+				}
+			}
+			for _, v := range tt.ok {
+				if err := tt.spec.Check(v); err != nil {
+					t.Errorf("Check(%q) = %v", v, err)
+				}
+			}
+			for v, want := range tt.bad {
+				if err := tt.spec.Check(v); err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("Check(%.40q) = %v, want an error mentioning %q", v, err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestParameterBoundsParsed(t *testing.T) {
+	src := validManifest + "min = 1\nmax = 10\n[parameters.mode]\nvalues = [\"a\", \"b\"]\n[parameters.ratio]\ntype = \"number\"\nmin = 0.25\n"
+	m, err := ParseManifest([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Parameters["min"]
+	if p.Min == nil || *p.Min != 1 || p.Max == nil || *p.Max != 10 {
+		t.Fatalf("min = %+v", p)
+	}
+	if mode := m.Parameters["mode"]; mode.Type != "string" || !slices.Equal(mode.Values, []string{"a", "b"}) || mode.Check("c") == nil {
+		t.Fatalf("mode = %+v", mode)
+	}
+	if r := m.Parameters["ratio"]; r.Min == nil || *r.Min != 0.25 || r.Max != nil || r.Check("0.2") == nil {
+		t.Fatalf("ratio = %+v", r)
+	}
+	// A clone shares nothing with the original.
+	c := p.Clone()
+	*c.Min = 5
+	if *p.Min != 1 {
+		t.Fatal("Clone shares Min")
+	}
+}
+
+func FuzzParameterCheck(f *testing.F) {
+	f.Add("int", 1.0, 10.0, "5")
+	f.Add("number", -1.5, 2.5, "NaN")
+	f.Add("int", 0.0, 100.0, "-9223372036854775808")
+	f.Add("number", 0.0, 1.0, "1e-400")
+	f.Fuzz(func(t *testing.T, typ string, lo, hi float64, v string) {
+		p := ParameterSpec{Type: typ, Min: &lo, Max: &hi}
+		if p.validate() != nil {
+			return
+		}
+		if p.Check(v) != nil {
+			return
+		}
+		// Accepted: within the bounds.
+		switch typ {
+		case "int":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || float64(n) < lo || float64(n) > hi {
+				t.Fatalf("accepted %q outside [%v, %v]", v, lo, hi)
+			}
+		case "number":
+			x, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(x >= lo && x <= hi) {
+				t.Fatalf("accepted %q outside [%v, %v]", v, lo, hi)
+			}
+		}
+	})
+}
+
 func FuzzParseManifest(f *testing.F) {
 	f.Add([]byte(validManifest))
+	f.Add([]byte(validManifest + "min = -3\nmax = 9007199254740991\n[parameters.m]\nvalues = [\"a\"]\n"))
 	f.Add([]byte("name = \"x\"\n[limits]\nmemory_pages = 1e99"))
 	f.Add([]byte("[parameters]\nx = 1"))
 	f.Add([]byte("capabilities = [1, \"log\"]\n"))
@@ -178,6 +298,11 @@ func FuzzParseManifest(f *testing.F) {
 		for _, c := range m.Capabilities {
 			if !slices.Contains(Capabilities(), Capability(c)) {
 				t.Fatalf("accepted unknown capability %q", c)
+			}
+		}
+		for name, p := range m.Parameters {
+			if p.validate() != nil || (p.Min != nil && p.Max != nil && *p.Min > *p.Max) {
+				t.Fatalf("accepted invalid parameter %q: %+v", name, p)
 			}
 		}
 		m.Resolve(Limits{})
