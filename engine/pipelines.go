@@ -63,6 +63,9 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 			if err := checkParamType(spec.Type, v); err != nil {
 				return pipelineErr(src, i, "params."+k, "%v", err)
 			}
+			if err := spec.Check(v); err != nil {
+				return pipelineErr(src, i, "params."+k, "plugin %q, parameter %q: %v", step.Plugin, k, err)
+			}
 		}
 		for k, spec := range m.Parameters {
 			if _, ok := step.Params[k]; spec.Required && !ok {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +27,26 @@ type PluginInfo struct {
 	Capabilities []string  `json:"capabilities"`
 	InstalledAt  time.Time `json:"installed_at"`
 	InstalledBy  string    `json:"installed_by"`
+	// AcceptedContentTypes are the media-type globs the plugin accepts
+	// (empty: any).
+	AcceptedContentTypes []string `json:"accepted_content_types"`
+	// Parameters are the manifest's [parameters], sorted by name.
+	Parameters []PluginParameter `json:"parameters"`
+}
+
+// PluginParameter is one parameter a plugin declares: what a pipeline
+// step's params or docex run --param may set.
+type PluginParameter struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"` // string, int, number or bool
+	Required    bool   `json:"required"`
+	Description string `json:"description"`
+	// Min and Max are the inclusive bounds of an int or number, in
+	// decimal ("1048576", "0.5"); "" when unbounded.
+	Min string `json:"min"`
+	Max string `json:"max"`
+	// Values are the values a string may take; empty: any.
+	Values []string `json:"values"`
 }
 
 // mapPluginErr gives sandbox errors docex kinds: a bad plugin is invalid
@@ -74,12 +97,27 @@ func (e *Engine) checkPlugin(ctx context.Context, manifest, module []byte) (*plu
 
 func pluginInfo(rec driver.PluginRecord, system bool) PluginInfo {
 	info := PluginInfo{Name: rec.Name, Version: rec.Version, System: system, ModuleSHA256: rec.ModuleSHA256,
-		InstalledAt: rec.InstalledAt, InstalledBy: rec.InstalledBy, Capabilities: []string{}}
+		InstalledAt: rec.InstalledAt, InstalledBy: rec.InstalledBy, Capabilities: []string{},
+		AcceptedContentTypes: []string{}, Parameters: []PluginParameter{}}
 	if m, err := pluginapi.ParseManifest(rec.Manifest); err == nil {
 		info.Description = m.Description
 		info.Capabilities = append(info.Capabilities, m.Capabilities...)
+		info.AcceptedContentTypes = append(info.AcceptedContentTypes, m.AcceptedContentTypes...)
+		for _, name := range slices.Sorted(maps.Keys(m.Parameters)) {
+			p := m.Parameters[name]
+			info.Parameters = append(info.Parameters, PluginParameter{Name: name, Type: p.Type, Required: p.Required,
+				Description: p.Description, Min: bound(p.Min), Max: bound(p.Max), Values: append([]string{}, p.Values...)})
+		}
 	}
 	return info
+}
+
+// bound formats a parameter's bound in decimal, "" for none.
+func bound(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*v, 'f', -1, 64)
 }
 
 // InstallPlugin installs (or replaces) a plugin for the session's tenant

@@ -61,7 +61,7 @@ Examples:
 				return c.emit(ps, func(w io.Writer) { printPlugins(w, ps) })
 			}},
 		{path: "plugin show", args: "NAME", access: "reader", minArgs: 1, maxArgs: 1,
-			summary: "show a plugin",
+			summary: "show a plugin, the content types it accepts and its parameters",
 			run: func(ctx context.Context, c *cli, args []string) error {
 				s, err := c.session(ctx)
 				if err != nil {
@@ -71,7 +71,7 @@ Examples:
 				if err != nil {
 					return err
 				}
-				return c.emit(p, func(w io.Writer) { printPlugins(w, []engine.PluginInfo{p}) })
+				return c.emit(p, func(w io.Writer) { printPlugin(w, p) })
 			}},
 		{path: "plugin remove", args: "NAME", access: "admin; --system: operator", minArgs: 1, maxArgs: 1,
 			summary: "remove a plugin (--system: a system-wide one)",
@@ -232,6 +232,45 @@ func printPlugins(w io.Writer, ps []engine.PluginInfo) {
 		}
 		writef(w, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, scope, strings.Join(p.Capabilities, ","), p.ModuleSHA256[:min(12, len(p.ModuleSHA256))], p.Description)
 	}
+}
+
+// printPlugin is plugin show: the plugin's row, the content types it
+// accepts and its parameters.
+func printPlugin(w io.Writer, p engine.PluginInfo) {
+	printPlugins(w, []engine.PluginInfo{p})
+	accepts := "any"
+	if len(p.AcceptedContentTypes) > 0 {
+		accepts = strings.Join(p.AcceptedContentTypes, ", ")
+	}
+	writef(w, "\naccepts: %s\n", accepts)
+	if len(p.Parameters) == 0 {
+		writef(w, "parameters: none\n")
+		return
+	}
+	fmt.Fprintln(w, "\nPARAMETER\tTYPE\tREQUIRED\tALLOWED\tDESCRIPTION")
+	for _, q := range p.Parameters {
+		req := "no"
+		if q.Required {
+			req = "yes"
+		}
+		writef(w, "%s\t%s\t%s\t%s\t%s\n", q.Name, q.Type, req, allowedValues(q), q.Description)
+	}
+}
+
+// allowedValues describes a parameter's declared range or values: "1..100",
+// ">= 0", "a|b|c", or "any".
+func allowedValues(q engine.PluginParameter) string {
+	switch {
+	case len(q.Values) > 0:
+		return strings.Join(q.Values, "|")
+	case q.Min != "" && q.Max != "":
+		return q.Min + ".." + q.Max
+	case q.Min != "":
+		return ">= " + q.Min
+	case q.Max != "":
+		return "<= " + q.Max
+	}
+	return "any"
 }
 
 func cmdRun(ctx context.Context, c *cli, plugin, docID string, kvs []string) error {
