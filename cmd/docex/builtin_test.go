@@ -49,6 +49,44 @@ func TestBuiltinSteps(t *testing.T) {
 		}
 	}
 
+	// plugin show lists the parameters with their declared bounds.
+	type param struct {
+		Name     string   `json:"name"`
+		Type     string   `json:"type"`
+		Required bool     `json:"required"`
+		Min      string   `json:"min"`
+		Max      string   `json:"max"`
+		Values   []string `json:"values"`
+	}
+	type shown struct {
+		AcceptedContentTypes []string `json:"accepted_content_types"`
+		Parameters           []param  `json:"parameters"`
+	}
+	chunk := decode[shown](t, h.ok(with("plugin", "show", "chunk")...).stdout)
+	names := []string{}
+	for _, p := range chunk.Parameters {
+		names = append(names, p.Name)
+		switch p.Name {
+		case "size":
+			if p.Type != "int" || p.Min != "1" || p.Max != "1048576" || p.Values == nil {
+				t.Fatalf("chunk size: %+v", p)
+			}
+		case "strategy":
+			if p.Type != "string" || p.Min != "" || p.Max != "" || !slices.Equal(p.Values, []string{"recursive", "fixed", "structure", "sentence"}) {
+				t.Fatalf("chunk strategy: %+v", p)
+			}
+		}
+	}
+	if !slices.Equal(names, []string{"overlap", "separators", "size", "strategy"}) || !slices.Contains(chunk.AcceptedContentTypes, "text/*") {
+		t.Fatalf("plugin show chunk: %+v", chunk)
+	}
+	txt := h.ok("plugin", "show", "chunk", "--tenant", "acme", "--user", "alice", "--roles", "reader").stdout
+	for _, want := range []string{"accepts: text/*, application/json", "PARAMETER", "1..1048576", "recursive|fixed|structure|sentence"} {
+		if !strings.Contains(txt, want) {
+			t.Fatalf("plugin show chunk (text) lacks %q:\n%s", want, txt)
+		}
+	}
+
 	h.ok(with("basket", "create", "papers")...)
 	pdf := "../../plugins/builtin/testdata/quality/pdf/refcard-a4.pdf"
 	d := documents(decode[[]added](t, h.ok(with("doc", "add", "papers", pdf)...).stdout))[0]
@@ -62,6 +100,10 @@ func TestBuiltinSteps(t *testing.T) {
 	chunks := decode[runResult](t, h.ok(with("run", "chunk", text[0].ID, "--param", "size=400")...).stdout).Derived
 	if len(chunks) < 5 || chunks[1].Metadata["chunk_index"] != 1.0 {
 		t.Fatalf("chunk: %d chunks, %+v", len(chunks), chunks[:min(2, len(chunks))])
+	}
+	// A value outside the declared range is refused before the step runs.
+	if r := h.run(with("run", "chunk", text[0].ID, "--param", "size=0")...); r.code != 2 || !strings.Contains(r.stderr, `size\": 0 is less than the minimum 1`) {
+		t.Fatalf("run chunk size=0: %+v", r)
 	}
 	red := decode[runResult](t, h.ok(with("run", "redact-pii", chunks[0].ID)...).stdout).Derived
 	if len(red) != 1 || red[0].Metadata["pii_total"] == nil {

@@ -178,7 +178,9 @@ func TestExtractText(t *testing.T) {
 	})
 	t.Run("bad format param", func(t *testing.T) {
 		_, err := run(t, "extract-text", bytesDoc("a.txt", "text/plain", []byte("hi")), map[string]string{"format": "rtf"})
-		if !errors.Is(err, pluginapi.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter: format") {
+		// Refused by the sandbox (the manifest declares the values) before
+		// the step runs.
+		if !errors.Is(err, pluginapi.ErrInvalidParams) || !strings.Contains(err.Error(), `parameter "format": "rtf" is not one of auto, pdf`) {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -23,7 +23,7 @@ type span struct{ start, end, runes int }
 type ChunkOptions struct {
 	Strategy   string   // fixed, recursive, structure, sentence
 	Size       int      // characters per chunk (default 512)
-	Overlap    int      // characters shared by consecutive chunks (default 50)
+	Overlap    int      // characters shared by consecutive chunks (default 50, at most size/4)
 	Separators []string // recursive: tried in order (default "\n\n", "\n", ". ", " ", "")
 }
 
@@ -42,8 +42,10 @@ func Chunk(env Env) error {
 	opt := ChunkOptions{
 		Strategy: p.oneOf("strategy", "recursive", "fixed", "recursive", "structure", "sentence"),
 		Size:     p.integer("size", 512, 1, 1<<20),
-		Overlap:  p.integer("overlap", 50, 0, 1<<20),
 	}
+	// The default overlap fits any size: 50, or a quarter of a smaller
+	// chunk.
+	opt.Overlap = p.integer("overlap", min(50, opt.Size/4), 0, 1<<20-1)
 	if s, ok := env.Param("separators"); ok {
 		opt.Separators = parseSeparators(s)
 	}
