@@ -28,6 +28,7 @@ func pipelineCommands() []*command {
 		jf      engine.JobFilter
 		page    docex.Page
 		wk      workerOpts
+		quiet   bool
 	)
 	return []*command{
 		{path: "pipeline create", args: "FILE", access: "admin", minArgs: 1, maxArgs: 1,
@@ -66,6 +67,7 @@ Examples:
 				fs.StringVar(&run.basket, "basket", "", "every original document of this basket (name or id)")
 				fs.BoolVar(&run.wait, "wait", false, "wait until every job is final; exit 6 when one failed")
 				fs.StringVar(&run.worker, "worker", "auto", "with --wait, run a worker in this process: auto (SQLite only), yes or no")
+				fs.BoolVarP(&run.quiet, "quiet", "q", false, "without --wait, print only the jobs' ids, one per line (for scripts)")
 			},
 			run: func(ctx context.Context, c *cli, args []string) error {
 				return cmdPipelineRun(ctx, c, args[0], args[1:], run)
@@ -83,8 +85,9 @@ Examples:
 				fs.StringVar(&jf.Pipeline, "pipeline", "", "only jobs of this pipeline")
 				fs.StringVar(&jf.DocumentID, "doc", "", "only jobs of this document")
 				pageFlags(fs, &page)
+				fs.BoolVarP(&quiet, "quiet", "q", false, "print only the jobs' ids, one per line (for scripts)")
 			},
-			run: func(ctx context.Context, c *cli, args []string) error { return cmdJobList(ctx, c, jf, page) }},
+			run: func(ctx context.Context, c *cli, args []string) error { return cmdJobList(ctx, c, jf, page, quiet) }},
 		{path: "job show", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "show a job: steps, attempts, errors, resource reports", run: cmdJobShow},
 		{path: "job retry", args: "ID", access: "writer", minArgs: 1, maxArgs: 1,
@@ -130,6 +133,7 @@ type runOpts struct {
 	basket string
 	wait   bool
 	worker string
+	quiet  bool
 }
 
 type workerOpts struct {
@@ -291,6 +295,9 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	if (len(o.docs) == 0) == (o.basket == "") {
 		return docex.Errorf(errUsage, "pipeline run: give --doc ID... or --basket BASKET (one of the two)")
 	}
+	if o.quiet && o.wait {
+		return docex.Errorf(errUsage, "pipeline run: -q prints the enqueued jobs' ids, without --wait (with --wait, --json gives them)")
+	}
 	switch o.worker {
 	case "auto", "yes", "no":
 	default:
@@ -317,6 +324,12 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	sum := runSummary{Pipeline: name, Jobs: ids, Total: len(ids), Pending: len(ids), Failures: []engine.FailedJob{}}
 	if !o.wait {
 		return c.emit(sum, func(w io.Writer) {
+			if o.quiet {
+				for _, id := range ids {
+					writef(w, "%s\n", id)
+				}
+				return
+			}
 			writef(w, "enqueued %d job(s) of pipeline %s (docex job list --pipeline %s)\n", len(ids), name, name)
 		})
 	}
@@ -397,7 +410,7 @@ func (c *cli) progressBar(total int) *progressbar.ProgressBar {
 	)
 }
 
-func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, page docex.Page) error {
+func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, page docex.Page, quiet bool) error {
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
@@ -407,6 +420,12 @@ func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, page docex.Page
 		return err
 	}
 	return c.emit(js, func(w io.Writer) {
+		if quiet {
+			for _, j := range js {
+				writef(w, "%s\n", j.ID)
+			}
+			return
+		}
 		fmt.Fprintln(w, "ID\tPIPELINE\tDOCUMENT\tSTATE\tATTEMPTS\tERROR")
 		for _, j := range js {
 			writef(w, "%s\t%s v%d\t%s\t%s\t%d/%d\t%s\n", j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, oneLine(j.Error, 80))

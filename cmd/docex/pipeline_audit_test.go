@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -306,4 +307,36 @@ func (w *cancelOn) Write(p []byte) (int, error) {
 		w.cancel()
 	}
 	return n, err
+}
+
+// TestQuietJobIDs: pipeline run -q (without --wait) and job list -q print
+// only job ids, one per line, for scripts; -q with --wait is a usage error
+// that enqueues nothing.
+func TestQuietJobIDs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "plain")...)
+	a := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("a.txt", "one text"), "-q")...).stdout)
+	b := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("b.txt", "another text"), "-q")...).stdout)
+	enq := strings.Fields(h.ok(with("pipeline", "run", "three", "--doc", a, "--doc", b, "-q")...).stdout)
+	if len(enq) != 2 {
+		t.Fatalf("pipeline run -q printed %q, want two job ids", enq)
+	}
+	listed := strings.Fields(h.ok(with("job", "list", "-q")...).stdout)
+	slices.Sort(enq)
+	slices.Sort(listed)
+	if !slices.Equal(enq, listed) {
+		t.Fatalf("job list -q = %q, pipeline run -q = %q", listed, enq)
+	}
+	for _, id := range listed {
+		h.ok(with("job", "show", id)...)
+	}
+	if r := h.run(with("pipeline", "run", "three", "--doc", a, "-q", "--wait")...); r.code != 2 || !strings.Contains(r.stderr, "without --wait") {
+		t.Fatalf("-q --wait: %+v", r)
+	}
+	if n := len(strings.Fields(h.ok(with("job", "list", "-q")...).stdout)); n != 2 {
+		t.Fatalf("-q --wait enqueued jobs: %d listed", n)
+	}
 }
