@@ -41,6 +41,9 @@ type Basket struct {
 	CreatedAt     time.Time `json:"created_at"`
 	DocumentCount int64     `json:"document_count"`
 	Bytes         int64     `json:"bytes"`
+	// Pipeline is the pipeline the basket is bound to: every document
+	// added to it is processed by it ("" when unbound).
+	Pipeline string `json:"pipeline"`
 }
 
 // Document status values.

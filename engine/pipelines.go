@@ -276,7 +276,7 @@ func (s *Session) CreateBasketWithPipeline(ctx context.Context, name, pipeline s
 		return docex.Basket{}, err
 	}
 	defer st.Close()
-	b := docex.Basket{ID: newID(), Name: name, CreatedAt: s.e.now()}
+	b := docex.Basket{ID: newID(), Name: name, CreatedAt: s.e.now(), Pipeline: pipeline}
 	err = s.write(ctx, st, "basket.create", name+" pipeline="+pipeline, func(tx driver.Tx) error {
 		if err := tx.InsertBasket(ctx, b); err != nil {
 			return err

@@ -230,11 +230,29 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 	must(t, err)
 
 	b := e.basket(admin, "in")
+	if b.Pipeline != "" {
+		t.Fatalf("a new basket is bound to %q", b.Pipeline)
+	}
 	must(t, admin.BindBasket(bg, b.ID, "three"))
+	// Every read of the basket says what it is bound to.
+	boundTo := func(want string) {
+		t.Helper()
+		got, err := admin.Basket(bg, b.ID)
+		must(t, err)
+		byName, err := admin.BasketByName(bg, "in")
+		must(t, err)
+		all, err := admin.Baskets(bg, docex.Page{})
+		must(t, err)
+		if got.Pipeline != want || byName.Pipeline != want || len(all) != 1 || all[0].Pipeline != want {
+			t.Fatalf("basket reads %q, %q, %+v: want pipeline %q", got.Pipeline, byName.Pipeline, all, want)
+		}
+	}
+	boundTo("three")
 	wantErr(t, e.as("acme", "writer").BindBasket(bg, b.ID, "three"), docex.ErrForbidden)
 	wantErr(t, admin.DeletePipeline(bg, "three"), docex.ErrConflict) // bound
 	wantErr(t, admin.BindBasket(bg, b.ID, "nope"), docex.ErrNotFound)
 	must(t, admin.UnbindBasket(bg, b.ID))
+	boundTo("")
 	wantErr(t, admin.UnbindBasket(bg, b.ID), docex.ErrNotFound)
 	must(t, admin.DeletePipeline(bg, "three"))
 	if _, err := admin.Pipeline(bg, "three", 2); err != nil {
@@ -250,8 +268,11 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 	if p3.Version != 3 {
 		t.Fatalf("re-created after delete: version %d, want 3", p3.Version)
 	}
-	_, err = admin.CreateBasketWithPipeline(bg, "bound", "three")
+	created, err := admin.CreateBasketWithPipeline(bg, "bound", "three")
 	must(t, err)
+	if got, err := admin.BasketByName(bg, "bound"); err != nil || created.Pipeline != "three" || got.Pipeline != "three" {
+		t.Fatalf("basket created bound: %+v, read back %+v, %v", created, got, err)
+	}
 	_, err = admin.CreateBasketWithPipeline(bg, "unbound", "nope")
 	wantErr(t, err, docex.ErrNotFound)
 	if _, err := admin.BasketByName(bg, "unbound"); err == nil {

@@ -15,12 +15,13 @@ import (
 // set the search_path to the tenant's schema; its text is the same for
 // every tenant, so pgx's statement cache holds it once.
 const (
-	basketCols = `id, name, created_at, doc_count, bytes`
-	docCols    = `id, basket_id, name, content_type, size, checksum, status, created_at, updated_at`
+	basketCols = `b.id, b.name, b.created_at, b.doc_count, b.bytes,
+		coalesce((SELECT p.pipeline FROM basket_pipelines p WHERE p.basket_id = b.id), '')`
+	docCols = `id, basket_id, name, content_type, size, checksum, status, created_at, updated_at`
 
-	sqlBasketByID   = `SELECT ` + basketCols + ` FROM baskets WHERE id = $1`
-	sqlBasketByName = `SELECT ` + basketCols + ` FROM baskets WHERE name = $1`
-	sqlBaskets      = `SELECT ` + basketCols + ` FROM baskets ORDER BY name LIMIT $1 OFFSET $2`
+	sqlBasketByID   = `SELECT ` + basketCols + ` FROM baskets b WHERE b.id = $1`
+	sqlBasketByName = `SELECT ` + basketCols + ` FROM baskets b WHERE b.name = $1`
+	sqlBaskets      = `SELECT ` + basketCols + ` FROM baskets b ORDER BY b.name LIMIT $1 OFFSET $2`
 
 	sqlDocumentByID       = `SELECT ` + docCols + ` FROM documents WHERE id = $1`
 	sqlDocumentByChecksum = `SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND checksum = $2`
@@ -103,7 +104,7 @@ func getBasket(ctx context.Context, b *Backend, q querier, sql string, arg strin
 
 func scanBasket(row pgx.Row) (docex.Basket, error) {
 	var bk docex.Basket
-	err := row.Scan(&bk.ID, &bk.Name, &bk.CreatedAt, &bk.DocumentCount, &bk.Bytes)
+	err := row.Scan(&bk.ID, &bk.Name, &bk.CreatedAt, &bk.DocumentCount, &bk.Bytes, &bk.Pipeline)
 	bk.CreatedAt = bk.CreatedAt.UTC()
 	return bk, err
 }

@@ -85,12 +85,13 @@ type reader struct {
 
 // basketCols: the stats are counters kept by the write methods, so reading
 // a basket costs the same at 10 or 1M documents.
-const basketCols = `b.id, b.name, b.created_at, b.doc_count, b.bytes`
+const basketCols = `b.id, b.name, b.created_at, b.doc_count, b.bytes,
+	coalesce((SELECT p.pipeline FROM basket_pipelines p WHERE p.basket_id = b.id), '')`
 
 func scanBasket(row interface{ Scan(...any) error }) (docex.Basket, error) {
 	var b docex.Basket
 	var created int64
-	err := row.Scan(&b.ID, &b.Name, &created, &b.DocumentCount, &b.Bytes)
+	err := row.Scan(&b.ID, &b.Name, &created, &b.DocumentCount, &b.Bytes, &b.Pipeline)
 	b.CreatedAt = fromMicros(created)
 	return b, err
 }

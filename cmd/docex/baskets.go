@@ -93,9 +93,13 @@ func pageFlags(fs *pflag.FlagSet, page *docex.Page) {
 }
 
 func printBaskets(w io.Writer, bs []docex.Basket) {
-	fmt.Fprintln(w, "NAME\tID\tDOCUMENTS\tBYTES\tCREATED")
+	fmt.Fprintln(w, "NAME\tID\tDOCUMENTS\tBYTES\tCREATED\tPIPELINE")
 	for _, b := range bs {
-		writef(w, "%s\t%s\t%d\t%d\t%s\n", b.Name, b.ID, b.DocumentCount, b.Bytes, b.CreatedAt.Format(time.RFC3339))
+		p := b.Pipeline
+		if p == "" {
+			p = "-"
+		}
+		writef(w, "%s\t%s\t%d\t%d\t%s\t%s\n", b.Name, b.ID, b.DocumentCount, b.Bytes, b.CreatedAt.Format(time.RFC3339), p)
 	}
 }
 

@@ -340,3 +340,30 @@ func TestQuietJobIDs(t *testing.T) {
 		t.Fatalf("-q --wait enqueued jobs: %d listed", n)
 	}
 }
+
+// TestBasketShowsPipeline: basket show and basket list say which pipeline
+// a basket is bound to ("pipeline", "" when unbound; docs/json.md).
+func TestBasketShowsPipeline(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	type basket struct {
+		Name     string `json:"name"`
+		Pipeline string `json:"pipeline"`
+	}
+	if b := decode[basket](t, h.ok(with("basket", "create", "bound", "--pipeline", "three", "--json")...).stdout); b.Pipeline != "three" {
+		t.Fatalf("basket create --pipeline: %+v", b)
+	}
+	if b := decode[basket](t, h.ok(with("basket", "show", "bound", "--json")...).stdout); b.Pipeline != "three" {
+		t.Fatalf("basket show: %+v", b)
+	}
+	if out := h.ok(with("basket", "list")...).stdout; !strings.Contains(out, "PIPELINE") || !strings.Contains(out, "three") {
+		t.Fatalf("basket list:\n%s", out)
+	}
+	h.ok(with("basket", "unbind", "bound")...)
+	bs := decode[[]basket](t, h.ok(with("basket", "list", "--json")...).stdout)
+	if i := slices.IndexFunc(bs, func(b basket) bool { return b.Name == "bound" }); i < 0 || bs[i].Pipeline != "" {
+		t.Fatalf("basket list after unbind: %+v", bs)
+	}
+}
