@@ -176,9 +176,25 @@ func cmdPipelineList(ctx context.Context, c *cli, args []string) error {
 	return c.emit(ps, func(w io.Writer) {
 		fmt.Fprintln(w, "NAME\tVERSION\tSTEPS\tBASKETS\tDESCRIPTION")
 		for _, p := range ps {
-			writef(w, "%s\t%d\t%s\t%d\t%s\n", p.Name, p.Version, stepChain(p.Pipeline), len(p.Baskets), p.Description)
+			writef(w, "%s\t%d\t%s\t%s\t%s\n", p.Name, p.Version, stepChain(p.Pipeline), basketNames(ctx, s, p.Baskets), p.Description)
 		}
 	})
+}
+
+// basketNames is the names of the baskets ids (an id when its basket
+// cannot be read), comma-separated; "-" for none. For text output only.
+func basketNames(ctx context.Context, s *engine.Session, ids []string) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = id
+		if b, err := s.Basket(ctx, id); err == nil {
+			names[i] = b.Name
+		}
+	}
+	return strings.Join(names, ",")
 }
 
 func stepChain(p engine.Pipeline) string {
@@ -206,7 +222,7 @@ func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) erro
 		if p.Deleted {
 			fmt.Fprint(w, " (deleted)")
 		}
-		writef(w, "\nmax attempts %d, bound baskets %d\n\nSTEP\tPLUGIN\tINPUT\tACCEPT\tPARAMS\n", p.MaxAttempts, len(p.Baskets))
+		writef(w, "\nmax attempts %d, bound baskets: %s\n\nSTEP\tPLUGIN\tINPUT\tACCEPT\tPARAMS\n", p.MaxAttempts, basketNames(ctx, s, p.Baskets))
 		for _, st := range p.Steps {
 			writef(w, "%s\t%s\t%s\t%s\t%s\n", st.Name, st.Plugin, st.Input, strings.Join(st.Accept, ","), st.CanonicalParams())
 		}

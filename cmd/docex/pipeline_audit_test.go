@@ -361,6 +361,15 @@ func TestBasketShowsPipeline(t *testing.T) {
 	if out := h.ok(with("basket", "list")...).stdout; !strings.Contains(out, "PIPELINE") || !strings.Contains(out, "three") {
 		t.Fatalf("basket list:\n%s", out)
 	}
+	// ... and pipeline show and list name the bound baskets.
+	out := h.ok(with("pipeline", "show", "three")...).stdout
+	_, line, _ := strings.Cut(out, "bound baskets: ")
+	line, _, _ = strings.Cut(line, "\n")
+	names := strings.Split(line, ",")
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"bound", "inbox"}) {
+		t.Fatalf("pipeline show names the bound baskets %q:\n%s", names, out)
+	}
 	h.ok(with("basket", "unbind", "bound")...)
 	bs := decode[[]basket](t, h.ok(with("basket", "list", "--json")...).stdout)
 	if i := slices.IndexFunc(bs, func(b basket) bool { return b.Name == "bound" }); i < 0 || bs[i].Pipeline != "" {
