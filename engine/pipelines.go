@@ -641,7 +641,7 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 			return err
 		}
 		if driver.JobFinal(j.State) {
-			return docex.Errorf(docex.ErrConflict, "job %s has already %s: only queued or running jobs can be cancelled", id, j.State)
+			return docex.Errorf(docex.ErrConflict, "job %s is %s already: only queued or running jobs can be cancelled", id, j.State)
 		}
 		j.State, j.Error, j.ErrorCode, j.UpdatedAt = driver.JobCancelled, "cancelled by "+s.uc.UserID, "cancelled", s.e.now()
 		return tx.UpdateJob(ctx, j)
