@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,4 +58,20 @@ func installBuiltins(ctx context.Context, p *engine.TenantProvisioner, steps []b
 		out = append(out, info)
 	}
 	return out, time.Since(start), nil
+}
+
+// outdatedBuiltins returns the built-in steps installed system-wide whose
+// module is not this binary's (installed by another docex version).
+func outdatedBuiltins(ctx context.Context, eng *engine.Engine) ([]string, error) {
+	ps, err := eng.Provisioner("docex init").SystemPlugins(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, sum := []string{}, builtin.ModuleSHA256()
+	for _, p := range ps {
+		if slices.Contains(builtin.Names(), p.Name) && p.ModuleSHA256 != sum {
+			out = append(out, p.Name)
+		}
+	}
+	return out, nil
 }

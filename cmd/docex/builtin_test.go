@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,5 +129,44 @@ func TestBuiltinSteps(t *testing.T) {
 	h.ok(with("run", "chunk", text[0].ID)...)
 	if r := h.run("plugin", "install", "--system", "builtin:nope"); r.code == 0 || !strings.Contains(r.stderr, "no such built-in step") {
 		t.Fatalf("builtin:nope: %+v", r)
+	}
+
+	// A built-in step installed by another docex version (another
+	// module): init says so, and builtin: updates it.
+	type initOutdated struct {
+		Created  bool     `json:"created"`
+		Outdated []string `json:"builtin_steps_outdated"`
+	}
+	if r := decode[initOutdated](t, h.ok("init", "--json").stdout); r.Created || r.Outdated == nil || len(r.Outdated) != 0 {
+		t.Fatalf("init on an up-to-date system: %+v", r)
+	}
+	old := filepath.Join(t.TempDir(), "stats")
+	if err := os.MkdirAll(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile("../../testplugins/tag/tag.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := os.ReadFile("../../testplugins/tag/plugin.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "tag.wasm"), wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "plugin.toml"), bytes.Replace(manifest, []byte(`name = "tag"`), []byte(`name = "stats"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.ok("plugin", "install", "--system", old)
+	if r := decode[initOutdated](t, h.ok("init", "--json").stdout); !slices.Equal(r.Outdated, []string{"stats"}) {
+		t.Fatalf("init with an older stats: %+v", r)
+	}
+	if out := h.ok("init").stdout; !strings.Contains(out, "the built-in steps stats were installed by another docex version; docex plugin install --system builtin:all") {
+		t.Fatalf("init text:\n%s", out)
+	}
+	h.ok("plugin", "install", "--system", "builtin:stats")
+	if r := decode[initOutdated](t, h.ok("init", "--json").stdout); len(r.Outdated) != 0 {
+		t.Fatalf("init after builtin:stats: %+v", r)
 	}
 }

@@ -87,7 +87,9 @@ A new system gets the built-in steps (extract-text, chunk, redact-pii,
 csv-to-json, json-extract, stats, detect-type; docs/steps.md) as system
 plugins, their module compiled into the sandbox's cache so that a first run
 does not wait for it (--no-builtin-steps or DOCEX_NO_BUILTIN_STEPS=1 skips
-them; "docex plugin remove --system NAME" disables one).
+them; "docex plugin remove --system NAME" disables one). On an existing
+system, init names the built-in steps another docex version installed;
+"docex plugin install --system builtin:all" updates them.
 
 Multi-tenant mode (the default) creates the bootstrap tenant, which holds the
 system's own records (the tenant registry, system plugins, the system audit
@@ -135,6 +137,9 @@ type initResult struct {
 	// BuiltinSteps are the built-in steps this run installed.
 	BuiltinSteps     []string `json:"builtin_steps"`
 	BuiltinInstallMS float64  `json:"builtin_install_ms"`
+	// BuiltinStepsOutdated are the built-in steps installed (on an
+	// existing system) with another module than this binary's.
+	BuiltinStepsOutdated []string `json:"builtin_steps_outdated"`
 }
 
 func cmdInit(ctx context.Context, c *cli, o initOptions) error {
@@ -260,8 +265,15 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 			installed = append(installed, i.Name)
 		}
 	}
+	outdated := []string{}
+	if !created {
+		if outdated, err = outdatedBuiltins(ctx, eng); err != nil {
+			return err
+		}
+	}
 	res := initResult{
-		Created: created, Config: cfgPath, ConfigWritten: wrote, Backend: f.Database.Type,
+		BuiltinStepsOutdated: outdated,
+		Created:              created, Config: cfgPath, ConfigWritten: wrote, Backend: f.Database.Type,
 		MultiTenancy: f.MultiTenant(), BootstrapTenant: f.MultiTenancy.BootstrapTenant.ID,
 		DataDir: f.DataDir, ContentStorage: f.Storage.Documents.Type,
 		BuiltinSteps: installed, BuiltinInstallMS: docex.Milliseconds(took),
@@ -282,6 +294,9 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 		switch {
 		case !created:
 			writef(w, "already initialised; nothing changed\n")
+			if len(outdated) > 0 {
+				writef(w, "note: the built-in steps %s were installed by another docex version; docex plugin install --system builtin:all updates them\n", strings.Join(outdated, ", "))
+			}
 		case f.MultiTenant():
 			writef(w, "initialised docex (%s, data in %s)\n", f.Database.Type, res.DataDir)
 			writef(w, "next: create a tenant with: docex tenant create ID\n")
