@@ -272,11 +272,10 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 		}
 	}
 	res := initResult{
-		BuiltinStepsOutdated: outdated,
-		Created:              created, Config: cfgPath, ConfigWritten: wrote, Backend: f.Database.Type,
+		Created: created, Config: cfgPath, ConfigWritten: wrote, Backend: f.Database.Type,
 		MultiTenancy: f.MultiTenant(), BootstrapTenant: f.MultiTenancy.BootstrapTenant.ID,
 		DataDir: f.DataDir, ContentStorage: f.Storage.Documents.Type,
-		BuiltinSteps: installed, BuiltinInstallMS: docex.Milliseconds(took),
+		BuiltinSteps: installed, BuiltinInstallMS: docex.Milliseconds(took), BuiltinStepsOutdated: outdated,
 	}
 	if !f.MultiTenant() {
 		res.BootstrapTenant = ""
