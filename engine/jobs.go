@@ -118,6 +118,11 @@ type jobRunner struct {
 	// instances than the sandbox keeps idle (each one started cold).
 	// Waiting tenants take freed slots in turn (fairSlots).
 	runs *fairSlots
+	// shares are the plugin calls of the worker's batches by tenant and
+	// step cache key, from the call until its round has committed: a
+	// batch of the same tenant running the same call meanwhile waits for
+	// its result instead of calling the plugin again.
+	shares runShares
 }
 
 // handle implements driver.JobHandler: the delivery joins a batch of its
@@ -484,41 +489,105 @@ type stepPlugins struct {
 	held  int64                         // bytes of derived content the executions hold (see take)
 	// runs are the plugin calls of the current round by step cache key:
 	// runs of the round on identical content share one call (shareRun).
+	runs runShares
+	// led are the keys of the worker's calls (jobRunner.shares) this
+	// batch's round leads: forgotten once the round has committed.
+	led []string
+}
+
+// sharedRun is a plugin call that other runs with the same step cache key
+// wait for: res is its result once done is closed, nil when the call
+// failed (each waiter then calls the plugin itself). waiting counts the
+// runs waiting for it.
+type sharedRun struct {
+	done    chan struct{}
+	res     *pluginapi.Result
+	waiting atomic.Int32
+}
+
+// end sets the call's result (nil: it failed) and wakes its waiters.
+func (r *sharedRun) end(res *pluginapi.Result) {
+	r.res = res
+	close(r.done)
+}
+
+// await waits for the call to end and returns its result: nil when it
+// failed; ctx's error when ctx ends first.
+func (r *sharedRun) await(ctx context.Context) (*pluginapi.Result, error) {
+	r.waiting.Add(1)
+	defer r.waiting.Add(-1)
+	select {
+	case <-r.done:
+		return r.res, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// runShares are plugin calls by key, so that runs with the same key make
+// one call. The zero value is ready to use.
+type runShares struct {
+	mu   sync.Mutex
 	runs map[string]*sharedRun
 }
 
-// sharedRun is a plugin call of a round that other runs with the same
-// step cache key wait for: res is its result once done is closed, nil when
-// the call failed (each waiter then calls the plugin itself).
-type sharedRun struct {
-	done chan struct{}
-	res  *pluginapi.Result
-}
-
-// shareRun returns the round's call for cache key ck and whether the
-// caller leads it: a leader calls the plugin, sets res on success and
-// closes done; the others wait for done. A leader never waits for another
-// run while it leads, so the waits cannot form a cycle.
-func (p *stepPlugins) shareRun(ck string) (*sharedRun, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if r, ok := p.runs[ck]; ok {
+// join returns the call for key and whether the caller leads it: a
+// leader calls the plugin and ends the call (sharedRun.end), on every
+// path; the others await it. A leader never waits for another call while
+// it leads, so the waits cannot form a cycle.
+func (s *runShares) join(key string) (*sharedRun, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.runs[key]; ok {
 		return r, false
 	}
-	if p.runs == nil {
-		p.runs = map[string]*sharedRun{}
+	if s.runs == nil {
+		s.runs = map[string]*sharedRun{}
 	}
 	r := &sharedRun{done: make(chan struct{})}
-	p.runs[ck] = r
+	s.runs[key] = r
 	return r, true
 }
 
-// endRound forgets the round's calls (and the results they hold).
-func (p *stepPlugins) endRound() {
+// forget drops the calls of keys, and the results they hold.
+func (s *runShares) forget(keys []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		delete(s.runs, k)
+	}
+}
+
+// reset drops every call, and the results they hold.
+func (s *runShares) reset() {
+	s.mu.Lock()
+	s.runs = nil
+	s.mu.Unlock()
+}
+
+// shareRun returns the round's call for cache key ck and whether the
+// caller leads it (see runShares.join).
+func (p *stepPlugins) shareRun(ck string) (*sharedRun, bool) { return p.runs.join(ck) }
+
+// lead records that the round leads the worker's call key.
+func (p *stepPlugins) lead(key string) {
+	p.mu.Lock()
+	p.led = append(p.led, key)
+	p.mu.Unlock()
+}
+
+// takeLed returns the worker's calls the batch led since the last call,
+// to forget them.
+func (p *stepPlugins) takeLed() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.runs = nil
+	led := p.led
+	p.led = nil
+	return led
 }
+
+// endRound forgets the round's calls (and the results they hold).
+func (p *stepPlugins) endRound() { p.runs.reset() }
 
 // Derived content passed on in memory to the next step: a document of at
 // most maxHeldDoc bytes, while the batch holds at most maxHeldBatch.
@@ -662,6 +731,7 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 		for _, x := range xs {
 			x.release(nil)
 		}
+		r.shares.forget(plugins.takeLed())
 	}()
 	for si, step := range order {
 		for _, x := range live {
@@ -676,6 +746,9 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 			forEach(round, func(x *execution) { x.prepareRound(ctx, step) })
 			plugins.endRound()
 			r.commitRound(ctx, round, si == len(order)-1)
+			// Committed (or failed): a batch starting these calls now
+			// finds their cache entries, or makes them.
+			r.shares.forget(plugins.takeLed())
 			next := round[:0:0]
 			for _, x := range round {
 				if x.err == nil && x.next < len(x.ins) {
@@ -1111,33 +1184,55 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 	}
 	// Another run of this round on the same content (two jobs of one
 	// document, identical chunks of two documents) may be calling the
-	// plugin already: its result makes this run's outputs, and the run
-	// counts as a cache hit.
+	// plugin already, or, for the round's first run of this content, a
+	// run of another batch of this worker and tenant (two batches of one
+	// tenant run at once): its result makes this run's outputs, and the
+	// run counts as a cache hit. Calls are never shared across tenants.
 	shared, lead := x.plugins.shareRun(ck)
+	var wide *sharedRun // the worker's call for ck, when this run leads it
+	var res *pluginapi.Result
 	if !lead {
-		select {
-		case <-shared.done:
-		case <-ctx.Done():
-			return fail(ctx.Err(), nil)
+		if res, err = shared.await(ctx); err != nil {
+			return fail(err, nil)
 		}
-		if shared.res != nil {
-			if out, err := stepOutput(step.Plugin, doc, shared.res, nil); err == nil {
-				if pu.ss, err = s.stageStep(ctx, st, out, true); err != nil {
-					return fail(err, nil)
-				}
-				pu.rec.Outcome, pu.meta = StepCached, out.Metadata
-				pu.prog = func(p *JobProgress) { p.StepsCached++ }
-				return pu, nil
+	} else {
+		wkey := x.st.Tenant().ID + "\x00" + ck
+		w, wlead := x.r.shares.join(wkey)
+		if wlead {
+			wide = w
+			x.plugins.lead(wkey)
+		} else {
+			if res, err = w.await(ctx); err != nil {
+				shared.end(nil)
+				return fail(err, nil)
+			}
+			if res != nil {
+				shared.end(res)
+				lead = false
 			}
 		}
-		// That call failed: this run calls the plugin itself.
 	}
-	out, err := x.call(ctx, step, plug, doc, inputID)
-	if lead {
-		if err == nil {
-			shared.res = out.res
+	if res != nil {
+		if out, err := stepOutput(step.Plugin, doc, res, nil); err == nil {
+			if pu.ss, err = s.stageStep(ctx, st, out, true); err != nil {
+				return fail(err, nil)
+			}
+			pu.rec.Outcome, pu.meta = StepCached, out.Metadata
+			pu.prog = func(p *JobProgress) { p.StepsCached++ }
+			return pu, nil
 		}
-		close(shared.done)
+	}
+	// No call to share, or it failed: this run calls the plugin itself.
+	out, err := x.call(ctx, step, plug, doc, inputID)
+	var got *pluginapi.Result
+	if err == nil {
+		got = out.res
+	}
+	if lead {
+		shared.end(got)
+	}
+	if wide != nil {
+		wide.end(got)
 	}
 	if out != nil && out.ran {
 		pu.report = &out.Report

@@ -132,3 +132,172 @@ func TestLastPerKey(t *testing.T) {
 		t.Fatal("lastPerKey(nil) not empty")
 	}
 }
+
+// threeStepSession returns a session of tenant on e, as admin, with the
+// split, upper and tag test plugins installed and the pipeline "three"
+// (split, then upper on its outputs, then tag).
+func threeStepSession(t *testing.T, e *Engine, tenant string) *Session {
+	t.Helper()
+	ctx := context.Background()
+	s := e.As(docex.UserContext{UserID: "ann", TenantID: tenant, Roles: []string{"admin"}})
+	for _, name := range []string{"split", "upper", "tag"} {
+		fsys, err := testplugins.Dir(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		manifest, err := fs.ReadFile(fsys, "plugin.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := pluginapi.ParseManifest(manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		module, err := fs.ReadFile(fsys, m.Module)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.InstallPlugin(ctx, manifest, module); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreatePipeline(ctx, []byte("name = \"three\"\n[[steps]]\nname = \"split\"\nplugin = \"split\"\n"+
+		"[[steps]]\nname = \"upper\"\nplugin = \"upper\"\ninput = \"split\"\n[[steps]]\nname = \"tag\"\nplugin = \"tag\"\ninput = \"upper\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSharedRunsAcrossBatches: two batches of one tenant running at once
+// on equal documents make one plugin call between them (the other batch
+// waits for it and counts the step as cached), while a batch of another
+// tenant on the same content makes its own call: calls are never shared
+// across tenants. The worker's only plugin slot is held until the first
+// batch's call waits for it and the second batch waits for that call, so
+// no timing decides the outcome.
+func TestSharedRunsAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close(context.Background()) })
+	e := acmeSession(t, sb).e
+	if _, err := e.Provisioner("ops").Create(ctx, "beta", ""); err != nil {
+		t.Fatal(err)
+	}
+	acme, beta := threeStepSession(t, e, "acme"), threeStepSession(t, e, "beta")
+	type jobAt struct {
+		s      *Session
+		tenant string
+		doc    docex.Document
+		job    string
+	}
+	var jobs []jobAt
+	for _, c := range []struct {
+		s              *Session
+		tenant, basket string
+	}{{acme, "acme", "one"}, {acme, "acme", "two"}, {beta, "beta", "one"}} {
+		bk, err := c.s.CreateBasket(ctx, c.basket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := c.s.AddDocument(ctx, bk.ID, NewDocument{Name: "a.txt", Content: strings.NewReader("the same words")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := c.s.RunPipeline(ctx, "three", RunTarget{DocumentIDs: []string{d.Document.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, jobAt{c.s, c.tenant, d.Document, ids[0]})
+	}
+	r := &jobRunner{e: e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(1)}
+	if err := r.runs.acquire(ctx, "test"); err != nil { // the only slot
+		t.Fatal(err)
+	}
+	outs := make(chan driver.Outcome, len(jobs))
+	for _, j := range jobs { // three batches of one job each, at once
+		go func() {
+			p := &pending{ctx: ctx, d: driver.Delivery{TenantID: j.tenant, JobID: j.job}, done: make(chan struct{})}
+			outs <- r.handleBatch(ctx, j.tenant, []*pending{p})[0]
+		}()
+	}
+	// Wait until acme's first call and beta's wait for the slot, and
+	// acme's other batch waits for acme's call.
+	for deadline := time.Now().Add(time.Minute); ; {
+		r.runs.mu.Lock()
+		queued := len(r.runs.queue["acme"]) + 10*len(r.runs.queue["beta"])
+		r.runs.mu.Unlock()
+		waiting := int32(0)
+		r.shares.mu.Lock()
+		for k, c := range r.shares.runs {
+			if strings.HasPrefix(k, "acme\x00") {
+				waiting += c.waiting.Load()
+			}
+		}
+		r.shares.mu.Unlock()
+		if queued == 11 && waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batches never reached their waits: slot queue %d (want 11), waiting for a call %d (want 1)", queued, waiting)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.runs.release()
+	for range jobs {
+		if out := <-outs; out.Kind != driver.Done {
+			t.Fatalf("outcome %+v", out)
+		}
+	}
+	// The first step of each job: acme's two share one call, beta's ran.
+	outcome := func(j jobAt) string {
+		info, err := j.s.Job(ctx, j.job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State != driver.JobSucceeded || info.Progress.StepsRun+info.Progress.StepsCached != 5 {
+			t.Fatalf("job of %s: %+v", j.tenant, info)
+		}
+		for _, st := range info.Steps {
+			if st.Step == "split" {
+				return st.Outcome
+			}
+		}
+		t.Fatalf("job of %s: no split step in %+v", j.tenant, info.Steps)
+		return ""
+	}
+	a1, a2, b := outcome(jobs[0]), outcome(jobs[1]), outcome(jobs[2])
+	if (a1 == StepRan) == (a2 == StepRan) || (a1 != StepCached && a2 != StepCached) {
+		t.Errorf("acme's split steps: %q and %q; want one ran and one cached", a1, a2)
+	}
+	if b != StepRan {
+		t.Errorf("beta's split step: %q; want ran (calls are not shared across tenants)", b)
+	}
+	// Each job derived its own documents, in its own basket and tenant.
+	for _, j := range jobs {
+		l, err := j.s.Lineage(ctx, j.doc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Descendants) != 4 {
+			t.Fatalf("%s basket %s: %d descendants, want 4", j.tenant, j.doc.BasketID, len(l.Descendants))
+		}
+		for _, edge := range l.Descendants {
+			dd, err := j.s.Document(ctx, edge.DerivedID)
+			if err != nil {
+				t.Fatalf("%s: descendant %s: %v", j.tenant, edge.DerivedID, err)
+			}
+			if dd.BasketID != j.doc.BasketID {
+				t.Errorf("%s: descendant %s in basket %s, want %s", j.tenant, dd.ID, dd.BasketID, j.doc.BasketID)
+			}
+		}
+	}
+	r.shares.mu.Lock()
+	left := len(r.shares.runs)
+	r.shares.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d calls still kept after the batches ended", left)
+	}
+}
