@@ -22,38 +22,8 @@ import (
 // shared calls are written once (lastPerKey).
 func TestSharedRuns(t *testing.T) {
 	ctx := context.Background()
-	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close(context.Background()) })
-	s := acmeSession(t, sb)
-	e := s.e
-	for _, name := range []string{"split", "upper", "tag"} {
-		fsys, err := testplugins.Dir(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		manifest, err := fs.ReadFile(fsys, "plugin.toml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := pluginapi.ParseManifest(manifest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		module, err := fs.ReadFile(fsys, m.Module)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.InstallPlugin(ctx, manifest, module); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := s.CreatePipeline(ctx, []byte("name = \"three\"\n[[steps]]\nname = \"split\"\nplugin = \"split\"\n"+
-		"[[steps]]\nname = \"upper\"\nplugin = \"upper\"\ninput = \"split\"\n[[steps]]\nname = \"tag\"\nplugin = \"tag\"\ninput = \"upper\"\n")); err != nil {
-		t.Fatal(err)
-	}
+	e := acmeSession(t, newTestSandbox(t)).e
+	s := threeStepSession(t, e, "acme")
 	baskets := map[string]string{}
 	for _, name := range []string{"one", "two"} {
 		bk, err := s.CreateBasket(ctx, name)
@@ -177,12 +147,7 @@ func threeStepSession(t *testing.T, e *Engine, tenant string) *Session {
 // no timing decides the outcome.
 func TestSharedRunsAcrossBatches(t *testing.T) {
 	ctx := context.Background()
-	sb, err := sandbox.New(ctx, sandbox.Config{CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close(context.Background()) })
-	e := acmeSession(t, sb).e
+	e := acmeSession(t, newTestSandbox(t)).e
 	if _, err := e.Provisioner("ops").Create(ctx, "beta", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -300,4 +265,16 @@ func TestSharedRunsAcrossBatches(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d calls still kept after the batches ended", left)
 	}
+}
+
+// newTestSandbox returns a sandbox with a compilation cache of the test's
+// own, closed when the test ends.
+func newTestSandbox(t *testing.T) *sandbox.Sandbox {
+	t.Helper()
+	sb, err := sandbox.New(context.Background(), sandbox.Config{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close(context.Background()) })
+	return sb
 }
