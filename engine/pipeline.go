@@ -32,7 +32,8 @@ const (
 type Pipeline struct {
 	Name        string `toml:"name" json:"name"`
 	Description string `toml:"description" json:"description"`
-	// MaxAttempts bounds the attempts of a job (default 3): transient
+	// MaxAttempts bounds the attempts of a job, 1 (no retries) to
+	// MaxAttemptsLimit (default 3; a new definition may not say 0): transient
 	// failures are retried with backoff until then.
 	MaxAttempts int    `toml:"max_attempts" json:"max_attempts"`
 	Steps       []Step `toml:"steps" json:"steps"`
@@ -120,6 +121,21 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// checkNewDefinition returns an error matching docex.ErrInvalid for what a
+// new definition may not say though a stored one may (ParsePipeline still
+// reads it, for the jobs of the versions stored with it): max_attempts =
+// 0, which older versions took as the default (3) where a user may mean
+// "no retries" (1).
+func checkNewDefinition(src []byte) error {
+	var v struct {
+		MaxAttempts *int64 `toml:"max_attempts"`
+	}
+	if _, err := toml.Decode(string(src), &v); err == nil && v.MaxAttempts != nil && *v.MaxAttempts == 0 {
+		return pipelineErr(src, -1, "max_attempts", "max_attempts 0: want 1 to %d (1: no retries; leave it out for the default, %d)", MaxAttemptsLimit, DefaultAttempts)
+	}
+	return nil
 }
 
 func (p *Pipeline) validate(src []byte) error {

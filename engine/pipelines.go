@@ -112,6 +112,9 @@ func checkParamType(typ, v string) error {
 // cycle).
 func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo, error) {
 	p, err := ParsePipeline(src)
+	if err == nil {
+		err = checkNewDefinition(src)
+	}
 	if err != nil {
 		return PipelineInfo{}, err
 	}

@@ -213,6 +213,8 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 		{"bad name", "name = \"X Y\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 1, key name"},
 		{"wrong type", "name = \"x\"\ndescription = 5\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "pipeline line 2, key description: incompatible types"},
 		{"no steps", "name = \"x\"\n", "at least one"},
+		{"no attempts", "name = \"x\"\nmax_attempts = 0\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key max_attempts: max_attempts 0: want 1 to 20 (1: no retries"},
+		{"too many attempts", "name = \"x\"\nmax_attempts = 21\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key max_attempts: max_attempts 21: want 1 to 20"},
 		{"array param", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\nparams = { title = [1, 2] }\n", "line 5, key steps[0].params: parameter \"title\": want a string, number or bool, not an array"},
 		{"table param", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\n[steps.params]\ntitle = { a = 1 }\n", "not a table"},
 	}

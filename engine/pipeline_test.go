@@ -1,0 +1,27 @@
+package engine
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/docex-dev/docex"
+)
+
+// TestStoredZeroAttempts: a new definition may not say max_attempts = 0,
+// but a version stored with it (older versions took it as the default)
+// still parses, with the default, so that its jobs run.
+func TestStoredZeroAttempts(t *testing.T) {
+	src := []byte("name = \"x\"\nmax_attempts = 0\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n")
+	p, err := ParsePipeline(src)
+	if err != nil || p.MaxAttempts != DefaultAttempts {
+		t.Fatalf("stored definition: %+v, %v; want max_attempts %d", p, err, DefaultAttempts)
+	}
+	if err := checkNewDefinition(src); !errors.Is(err, docex.ErrInvalid) {
+		t.Fatalf("new definition: %v, want ErrInvalid", err)
+	}
+	for _, ok := range []string{"name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "name = \"x\"\nmax_attempts = 1\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n"} {
+		if err := checkNewDefinition([]byte(ok)); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
