@@ -267,8 +267,8 @@ type WorkConfig struct {
 	// Concurrency bounds the jobs run at once (default 4).
 	Concurrency int
 	// TenantConcurrency bounds the jobs of one tenant run at once
-	// (default: Concurrency/2, at least 1), so that one tenant's backlog
-	// cannot take every slot.
+	// (default: Concurrency/2, at least 1; at most Concurrency), so that
+	// one tenant's backlog cannot take every slot.
 	TenantConcurrency int
 	// Lease is how long a delivered job stays with a worker that stopped
 	// reporting (killed) before another worker gets it (default 1m).
@@ -306,6 +306,7 @@ func (cfg WorkConfig) WithDefaults() WorkConfig {
 	if cfg.TenantConcurrency <= 0 {
 		cfg.TenantConcurrency = max(1, cfg.Concurrency/2)
 	}
+	cfg.TenantConcurrency = min(cfg.TenantConcurrency, cfg.Concurrency)
 	if cfg.Lease <= 0 {
 		cfg.Lease = time.Minute
 	}

@@ -591,8 +591,8 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 type JobFilter = driver.JobFilter
 
 // Jobs lists the tenant's jobs matching f, newest first (read action);
-// docex.ErrInvalid for an unknown state, docex.ErrInvalidID for a
-// malformed document id.
+// docex.ErrInvalid for an unknown state or a malformed pipeline name,
+// docex.ErrInvalidID for a malformed document id.
 func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]JobInfo, error) {
 	switch f.State {
 	case "", driver.JobQueued, driver.JobRunning, driver.JobSucceeded, driver.JobFailed, driver.JobCancelled:
@@ -603,6 +603,9 @@ func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]Job
 		if err := checkID("document", f.DocumentID); err != nil {
 			return nil, err
 		}
+	}
+	if f.Pipeline != "" && !validPipelineName(f.Pipeline) {
+		return nil, docex.Errorf(docex.ErrInvalid, "pipeline name %q: want 1 to %d bytes of a-z, 0-9, '-' and '_', starting with a letter", f.Pipeline, MaxPipelineName)
 	}
 	page, err := page.Normalize()
 	if err != nil {
@@ -690,8 +693,8 @@ type WorkerConfig struct {
 	// Concurrency bounds the batches of jobs run at once (default 4).
 	Concurrency int
 	// TenantConcurrency bounds one tenant's batches run at once (default
-	// Concurrency/2, at least 1), so that one tenant's backlog cannot take
-	// every slot.
+	// Concurrency/2, at least 1; at most Concurrency), so that one
+	// tenant's backlog cannot take every slot.
 	TenantConcurrency int
 	// Batch bounds the jobs of one batch (default 32; 1 runs every job on
 	// its own). The jobs a worker has taken from one tenant run together:

@@ -87,6 +87,16 @@ func TestPipelineCLI(t *testing.T) {
 	if len(jobs) != 6 {
 		t.Fatalf("%d succeeded jobs, want 6", len(jobs))
 	}
+	// Filters: a malformed value is a usage error, an unknown pipeline
+	// matches nothing.
+	for _, bad := range [][]string{{"--state", "bogus"}, {"--pipeline", "x y"}, {"--pipeline", "../three"}, {"--doc", "bogus"}} {
+		if r := h.want(exitInvalid, with(append([]string{"job", "list"}, bad...)...)...); r.stdout != "" {
+			t.Errorf("job list %v printed %q", bad, r.stdout)
+		}
+	}
+	if none := decode[[]map[string]any](t, h.ok(with("job", "list", "--pipeline", "nosuch", "--json")...).stdout); len(none) != 0 {
+		t.Errorf("job list --pipeline nosuch: %d jobs", len(none))
+	}
 	show := h.ok(with("job", "show", jobs[0]["id"].(string))...).stdout
 	if !strings.Contains(show, "succeeded") || !strings.Contains(show, "split") {
 		t.Fatalf("job show: %s", show)
@@ -286,7 +296,8 @@ func TestWorkerFlagBounds(t *testing.T) {
 		{[]string{"--batch", "1025"}, "--batch must be 1 to 1024"},
 		{[]string{"--batch", "many"}, "batch"},
 		{[]string{"--concurrency", "0"}, "--concurrency must be at least 1"},
-		{[]string{"--tenant-concurrency", "-1"}, "--tenant-concurrency must be at least 0"},
+		{[]string{"--tenant-concurrency", "-1"}, "--tenant-concurrency must be 0 to --concurrency (4)"},
+		{[]string{"--concurrency", "2", "--tenant-concurrency", "3"}, "--tenant-concurrency must be 0 to --concurrency (2)"},
 		{[]string{"--tenants", "acme", "--all"}, "exclude each other"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
