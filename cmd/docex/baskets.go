@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -88,8 +90,35 @@ transaction: every document added is processed by it (docs/jobs.md).`,
 
 // pageFlags binds --limit and --offset to page.
 func pageFlags(fs *pflag.FlagSet, page *docex.Page) {
-	fs.IntVar(&page.Limit, "limit", docex.DefaultPageLimit, fmt.Sprintf("maximum number of results (at most %d)", docex.MaxPageLimit))
+	page.Limit = docex.DefaultPageLimit
+	fs.Var(pageLimit{&page.Limit}, "limit", fmt.Sprintf("maximum number of results, 1 or more (at most %d are returned)", docex.MaxPageLimit))
 	fs.IntVar(&page.Offset, "offset", 0, "number of results to skip")
+}
+
+// pageLimit is the value of --limit: a number of results, at least 1 (the
+// library reads a zero limit as the default, which --limit 0 must not
+// silently mean).
+type pageLimit struct{ n *int }
+
+func (l pageLimit) String() string {
+	if l.n == nil {
+		return ""
+	}
+	return strconv.Itoa(*l.n)
+}
+
+func (l pageLimit) Type() string { return "int" }
+
+func (l pageLimit) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("must be an integer")
+	}
+	if n < 1 {
+		return fmt.Errorf("must be at least 1 (at most %d results are returned)", docex.MaxPageLimit)
+	}
+	*l.n = n
+	return nil
 }
 
 func printBaskets(w io.Writer, bs []docex.Basket) {

@@ -263,6 +263,8 @@ func TestExitCodes(t *testing.T) {
 		{"unknown command", exitInvalid, []string{"frobnicate"}},
 		{"group without subcommand", exitInvalid, []string{"tenant"}},
 		{"unknown flag", exitInvalid, []string{"tenant", "list", "--bogus"}},
+		{"zero limit", exitInvalid, []string{"audit", "list", "--system", "--limit", "0"}},
+		{"limit above the most", exitOK, []string{"audit", "list", "--system", "--limit", "100000"}},
 		{"missing argument", exitInvalid, []string{"tenant", "create"}},
 		{"too many arguments", exitInvalid, []string{"tenant", "show", "a", "b"}},
 		{"invalid tenant id", exitInvalid, []string{"tenant", "create", "../evil"}},
