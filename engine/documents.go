@@ -1075,7 +1075,9 @@ func (s *Session) ReadContent(ctx context.Context, id string) ([]byte, error) {
 
 // UpdateContent replaces a document's content, keeping its id, name and
 // metadata; the checksum, size and content type are rewritten. contentType
-// "" keeps the detected type. It returns docex.ErrNotFound for an unknown
+// "" keeps the detected type. When the content changed and the document
+// is an original (no step derived it) of a basket bound to a pipeline, a
+// job for it is enqueued in the same transaction, as for an add. It returns docex.ErrNotFound for an unknown
 // document, docex.ErrDuplicateContent when another document of the basket
 // has the new content, docex.ErrTooLarge over the limit.
 func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, contentType string) (docex.Document, error) {
@@ -1135,8 +1137,21 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 				return err
 			}
 		}
-		upd, err = tx.Document(ctx, id)
-		return err
+		if upd, err = tx.Document(ctx, id); err != nil {
+			return err
+		}
+		if old.Checksum == sum {
+			return nil
+		}
+		// New content of an original document in a bound basket is
+		// processed like an added document: its job commits with the
+		// update (a document a step derived is not: its source's job
+		// makes it).
+		derived, err := derivedAmong(ctx, tx, []string{id})
+		if err != nil || derived[id] {
+			return err
+		}
+		return s.enqueueBound(ctx, old.BasketID)(tx, []Added{{Document: upd}})
 	})
 	if err != nil {
 		return docex.Document{}, err

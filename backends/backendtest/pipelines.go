@@ -30,6 +30,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	f := &fixture{h: h, storage: engine.ContentFilesystem}
 	t.Run("Definitions", f.testPipelineDefinitions)
 	t.Run("BoundBasket", f.testBoundBasket)
+	t.Run("BoundUpdate", f.testBoundUpdate)
 	t.Run("DirectRunLineage", f.testDirectRunLineage)
 	t.Run("Replay", f.testReplay)
 	t.Run("WaitWakes", f.testWaitWakes)
@@ -354,6 +355,74 @@ func (f *fixture) testDirectRunLineage(t *testing.T) {
 		if d.SourceID != same.ID || d.DerivedID == same.ID || d.Step != "s" {
 			t.Fatalf("edge %+v", d)
 		}
+	}
+}
+
+// testBoundUpdate: new content of an original document of a bound basket
+// is processed like an add (its job commits with the update); the same
+// content again, a derived document's new content and an unbound basket's
+// document enqueue nothing.
+func (f *fixture) testBoundUpdate(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin, writer := e.threeStepsTenant("acme"), e.as("acme", "writer")
+	b, err := admin.CreateBasketWithPipeline(bg, "inbox", "three")
+	must(t, err)
+	free, err := admin.CreateBasket(bg, "free")
+	must(t, err)
+	d := e.add(writer, b.ID, "d.txt", "first words here", nil)
+	loose := e.add(writer, free.ID, "loose.txt", "loose words here", nil)
+	jobsOf := func(id string) []engine.JobInfo {
+		t.Helper()
+		js, err := writer.Jobs(bg, engine.JobFilter{DocumentID: id}, docex.Page{})
+		must(t, err)
+		return js
+	}
+	first := jobsOf(d.ID)
+	if len(first) != 1 {
+		t.Fatalf("%d jobs after the add, want 1", len(first))
+	}
+	if st := e.work(writer, []string{"acme"}, []string{first[0].ID}); st.Succeeded != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	// The same content again: nothing to process.
+	_, err = writer.UpdateContent(bg, d.ID, strings.NewReader("first words here"), "")
+	must(t, err)
+	if n := len(jobsOf(d.ID)); n != 1 {
+		t.Fatalf("an update with the same content enqueued a job: %d jobs", n)
+	}
+	// New content: one queued job, run as the updating user.
+	_, err = writer.UpdateContent(bg, d.ID, strings.NewReader("second text now"), "")
+	must(t, err)
+	js := jobsOf(d.ID)
+	if len(js) != 2 || js[0].State != driver.JobQueued || js[0].UserID != "u-acme" || js[0].ID == first[0].ID {
+		t.Fatalf("jobs after new content: %+v", js)
+	}
+	if st := e.work(writer, []string{"acme"}, []string{js[0].ID}); st.Succeeded != 1 || st.StepsRun != 5 {
+		t.Fatalf("status %+v, want the new content's 5 steps run", st)
+	}
+	var parts []string
+	for _, edge := range derivedOf(t, writer, d.ID) {
+		if edge.JobID == js[0].ID {
+			c, err := writer.ReadContent(bg, edge.DerivedID)
+			must(t, err)
+			parts = append(parts, string(c))
+		}
+	}
+	if got := strings.Join(parts, ""); got != "second text now" {
+		t.Fatalf("the new job split %q, want the new content", got)
+	}
+	// A derived document's new content: its source's job makes it.
+	part := derivedOf(t, writer, d.ID)[0].DerivedID
+	_, err = writer.UpdateContent(bg, part, strings.NewReader("edited part"), "")
+	must(t, err)
+	if n := len(jobsOf(part)); n != 0 {
+		t.Fatalf("updating a derived document enqueued %d jobs", n)
+	}
+	// An unbound basket: nothing.
+	_, err = writer.UpdateContent(bg, loose.ID, strings.NewReader("other loose words"), "")
+	must(t, err)
+	if n := len(jobsOf(loose.ID)); n != 0 {
+		t.Fatalf("updating a document of an unbound basket enqueued %d jobs", n)
 	}
 }
 

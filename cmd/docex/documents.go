@@ -118,6 +118,9 @@ Example:
 			}},
 		{path: "doc update", args: "ID FILE", access: "writer", minArgs: 2, maxArgs: 2,
 			summary: "replace a document's content (keeps id and metadata)",
+			help: `In a basket bound to a pipeline, new content of an original document
+(not one a step derived) is processed like an added document: its job is
+queued in the same transaction as the update.`,
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringVar(&contentType, "content-type", "", "content type (default: detected from the name and content)")
 			},
