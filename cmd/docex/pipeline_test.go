@@ -159,6 +159,18 @@ func TestPipelineCLI(t *testing.T) {
 		t.Fatalf("pipeline list: %s", list)
 	}
 	h.ok(with("basket", "unbind", "inbox")...)
+	// Binding a basket that holds documents says they are not processed
+	// and how to process them; an empty basket's binding says nothing more.
+	if out := h.ok(with("basket", "bind", "inbox", "three")...).stdout; !strings.Contains(out, "documents added before the binding are not (it holds ") ||
+		!strings.Contains(out, "docex pipeline run three --basket inbox") {
+		t.Fatalf("bind of a basket with documents: %q", out)
+	}
+	h.ok(with("basket", "unbind", "inbox")...)
+	h.ok(with("basket", "create", "empty")...)
+	if out := h.ok(with("basket", "bind", "empty", "three")...).stdout; strings.Count(out, "\n") != 1 {
+		t.Fatalf("bind of an empty basket: %q", out)
+	}
+	h.ok(with("basket", "unbind", "empty")...)
 	h.ok(with("pipeline", "delete", "three")...)
 }
 
