@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,6 +66,18 @@ type Step struct {
 	canonical string // CanonicalParams, computed once by ParsePipeline
 }
 
+// tomlKeys returns the TOML keys of struct type t: the keys a definition
+// may use at that level (for the suggestions of an unknown key).
+func tomlKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		if k, _, _ := strings.Cut(f.Tag.Get("toml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
 // pipelineErr is an error matching docex.ErrInvalid that names the line
 // (when known) and the key of a pipeline definition.
 func pipelineErr(src []byte, step int, key, format string, args ...any) error {
@@ -111,11 +124,14 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 		if len(k) >= 3 && k[0] == "steps" && k[1] == "params" {
 			continue // parameter values are decoded below
 		}
-		step, key := -1, k.String()
+		step, key, known := -1, k.String(), tomlKeys(reflect.TypeFor[Pipeline]())
 		if len(k) >= 2 && k[0] == "steps" {
-			step, key = stepOfKey(src, k[1]), strings.Join(k[1:], ".")
+			step, key, known = stepOfKey(src, k[1]), strings.Join(k[1:], "."), tomlKeys(reflect.TypeFor[Step]())
 		}
-		return nil, pipelineErr(src, step, key, "unknown key %q", k[len(k)-1])
+		if len(k) > 2 || (len(k) == 2 && k[0] != "steps") {
+			known = nil // inside a value: no key is expected there
+		}
+		return nil, pipelineErr(src, step, key, "unknown key %q%s", k[len(k)-1], didYouMean(k[len(k)-1], known))
 	}
 	if err := p.validate(src); err != nil {
 		return nil, err
@@ -193,7 +209,11 @@ func (p *Pipeline) validate(src []byte) error {
 			continue
 		}
 		if _, ok := index[s.Input]; !ok {
-			return pipelineErr(src, i, "input", "input %q is neither %q nor a step of this pipeline", s.Input, InputDocument)
+			names := []string{InputDocument}
+			for _, o := range p.Steps {
+				names = append(names, o.Name)
+			}
+			return pipelineErr(src, i, "input", "input %q is neither %q nor a step of this pipeline%s", s.Input, InputDocument, didYouMean(s.Input, names))
 		}
 		// Each step has one input, so following inputs from any step ends
 		// at the document unless there is a cycle.

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -45,7 +47,16 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 	for i, step := range p.Steps {
 		rec, _, err := s.resolvePlugin(ctx, st, step.Plugin)
 		if errors.Is(err, docex.ErrNotFound) {
-			return pipelineErr(src, i, "plugin", "unknown plugin %q (install it first: docex plugin install)", step.Plugin)
+			var names []string
+			if all, lerr := s.plugins(ctx, st); lerr == nil {
+				for _, pi := range all {
+					names = append(names, pi.Name)
+				}
+			}
+			if hint := didYouMean(step.Plugin, names); hint != "" {
+				return pipelineErr(src, i, "plugin", "unknown plugin %q%s", step.Plugin, hint)
+			}
+			return pipelineErr(src, i, "plugin", "unknown plugin %q (install it first: docex plugin install; docex plugin list shows those installed)", step.Plugin)
 		}
 		if err != nil {
 			return err
@@ -58,7 +69,16 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 		for k, v := range step.Params {
 			spec, ok := m.Parameters[k]
 			if !ok {
-				return pipelineErr(src, i, "params."+k, "plugin %q has no parameter %q", step.Plugin, k)
+				names := slices.Sorted(maps.Keys(m.Parameters))
+				hint := didYouMean(k, names)
+				switch {
+				case hint != "":
+				case len(names) == 0:
+					hint = " (it takes none)"
+				default:
+					hint = fmt.Sprintf(" (its parameters: %s)", strings.Join(names, ", "))
+				}
+				return pipelineErr(src, i, "params."+k, "plugin %q has no parameter %q%s", step.Plugin, k, hint)
 			}
 			if err := checkParamType(spec.Type, v); err != nil {
 				return pipelineErr(src, i, "params."+k, "%v", err)

@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// didYouMean returns ` (did you mean "x"?)` for the candidate closest to
+// name, or "" when none is close: equal but for case and '-'/'_', or
+// within an edit distance (a swap of neighbours counts one) of a third of name's length (at least 1, at
+// most 3). Ties go to the candidate first in sorted order.
+func didYouMean(name string, candidates []string) string {
+	fold := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "-") }
+	limit := min(max(1, len(name)/3), 3)
+	best, bestD := "", limit+1
+	sorted := append([]string(nil), candidates...)
+	sort.Strings(sorted)
+	for _, c := range sorted {
+		if c == name {
+			continue
+		}
+		d := editDistance(fold(name), fold(c), limit)
+		if d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the edit distance of a and b (insertions, deletions,
+// substitutions and transpositions of neighbours: optimal string
+// alignment), or limit+1 when it is more than limit (names are short: at
+// most 64 bytes).
+func editDistance(a, b string, limit int) int {
+	if d := len(a) - len(b); d > limit || -d > limit {
+		return limit + 1
+	}
+	pprev := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		rowMin := cur[0]
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], pprev[j-2]+1)
+			}
+			rowMin = min(rowMin, cur[j])
+		}
+		if rowMin > limit {
+			return limit + 1
+		}
+		pprev, prev, cur = prev, cur, pprev
+	}
+	return min(prev[len(b)], limit+1)
+}

@@ -1,0 +1,59 @@
+package engine
+
+import "testing"
+
+func TestDidYouMean(t *testing.T) {
+	cands := []string{"extract-text", "chunk", "redact-pii", "size", "overlap", "strategy"}
+	for _, c := range []struct{ name, want string }{
+		{"extract_text", ` (did you mean "extract-text"?)`},
+		{"Extract-Text", ` (did you mean "extract-text"?)`},
+		{"sise", ` (did you mean "size"?)`},
+		{"chunks", ` (did you mean "chunk"?)`},
+		{"redact", ""}, // 4 edits: too far
+		{"overlpa", ` (did you mean "overlap"?)`},
+		{"x", ""},
+		{"", ""},
+		{"chunk", ""}, // itself is not a suggestion
+		{"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", ""},
+	} {
+		if got := didYouMean(c.name, cands); got != c.want {
+			t.Errorf("didYouMean(%q) = %q, want %q", c.name, got, c.want)
+		}
+	}
+	if got := didYouMean("a", nil); got != "" {
+		t.Errorf("no candidates: %q", got)
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, c := range []struct {
+		a, b        string
+		limit, want int
+	}{
+		{"kitten", "sitting", 5, 3},
+		{"kitten", "sitting", 2, 3}, // over the limit: limit+1
+		{"", "abc", 5, 3},
+		{"abc", "abc", 1, 0},
+		{"ab", "ba", 3, 1}, // a transposition
+		{"titel", "title", 1, 1},
+		{"ca", "abc", 3, 3},
+	} {
+		if got := editDistance(c.a, c.b, c.limit); got != c.want {
+			t.Errorf("editDistance(%q, %q, %d) = %d, want %d", c.a, c.b, c.limit, got, c.want)
+		}
+	}
+}
+
+func FuzzDidYouMean(f *testing.F) {
+	f.Add("extract_text", "extract-text")
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, name, cand string) {
+		got := didYouMean(name, []string{cand})
+		if got != "" && name == cand {
+			t.Fatalf("suggested the name itself: %q", got)
+		}
+		if d := editDistance(name, cand, 3); d < 0 || d > 4 {
+			t.Fatalf("editDistance out of range: %d", d)
+		}
+	})
+}
