@@ -3,18 +3,20 @@ package config
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/internal/spell"
 	"go.yaml.in/yaml/v3"
 )
 
 var (
 	// The YAML decoder's messages, which name Go types, not keys.
 	typeMsg    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
-	unknownMsg = regexp.MustCompile(`^line (\d+): field (\S+) not found in type .+$`)
+	unknownMsg = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (.+)$`)
 )
 
 // decodeError turns a YAML decoding error into docex.ErrInvalidConfig
@@ -38,7 +40,7 @@ func decodeError(data []byte, err error) error {
 func describe(root *yaml.Node, msg string) string {
 	if m := unknownMsg.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return fmt.Sprintf("config key %s (line %d): unknown key", keyAt(root, line, m[2]), line)
+		return fmt.Sprintf("config key %s (line %d): unknown key%s", keyAt(root, line, m[2]), line, spell.Suggest(m[2], yamlKeys(m[3])))
 	}
 	if m := typeMsg.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
@@ -52,6 +54,35 @@ func describe(root *yaml.Node, msg string) string {
 		return fmt.Sprintf("config key %s (line %d): want %s, got %s", keyAt(root, line, ""), line, want(m[4]), got)
 	}
 	return "config: " + msg
+}
+
+// yamlKeys returns the keys of the section whose Go type the decoder
+// names (goType, "config.Database"): the keys a misspelt one may have
+// meant. None for a type that is not a section of File.
+func yamlKeys(goType string) []string {
+	var keys []string
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		match := t.String() == goType
+		for f := range t.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			if match {
+				keys = append(keys, name)
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeFor[File]())
+	return keys
 }
 
 // want says in YAML terms what a Go type holds.

@@ -21,5 +21,5 @@ func ExampleParse() {
 	// Output:
 	// /srv/docex/data /srv/docex/data/content true
 	// true
-	// config key databse (line 2): unknown key
+	// config key databse (line 2): unknown key (did you mean "database"?)
 }

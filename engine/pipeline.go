@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/internal/spell"
 )
 
 // Limits of pipeline definitions.
@@ -131,7 +132,7 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 		if len(k) > 2 || (len(k) == 2 && k[0] != "steps") {
 			known = nil // inside a value: no key is expected there
 		}
-		return nil, pipelineErr(src, step, key, "unknown key %q%s", k[len(k)-1], didYouMean(k[len(k)-1], known))
+		return nil, pipelineErr(src, step, key, "unknown key %q%s", k[len(k)-1], spell.Suggest(k[len(k)-1], known))
 	}
 	if err := p.validate(src); err != nil {
 		return nil, err
@@ -213,7 +214,7 @@ func (p *Pipeline) validate(src []byte) error {
 			for _, o := range p.Steps {
 				names = append(names, o.Name)
 			}
-			return pipelineErr(src, i, "input", "input %q is neither %q nor a step of this pipeline%s", s.Input, InputDocument, didYouMean(s.Input, names))
+			return pipelineErr(src, i, "input", "input %q is neither %q nor a step of this pipeline%s", s.Input, InputDocument, spell.Suggest(s.Input, names))
 		}
 		// Each step has one input, so following inputs from any step ends
 		// at the document unless there is a cycle.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/spell"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/tenancy"
 )
@@ -53,7 +54,7 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 					names = append(names, pi.Name)
 				}
 			}
-			if hint := didYouMean(step.Plugin, names); hint != "" {
+			if hint := spell.Suggest(step.Plugin, names); hint != "" {
 				return pipelineErr(src, i, "plugin", "unknown plugin %q%s", step.Plugin, hint)
 			}
 			return pipelineErr(src, i, "plugin", "unknown plugin %q (install it first: docex plugin install; docex plugin list shows those installed)", step.Plugin)
@@ -70,7 +71,7 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 			spec, ok := m.Parameters[k]
 			if !ok {
 				names := slices.Sorted(maps.Keys(m.Parameters))
-				hint := didYouMean(k, names)
+				hint := spell.Suggest(k, names)
 				switch {
 				case hint != "":
 				case len(names) == 0:

@@ -1,4 +1,4 @@
-package engine
+package spell
 
 import (
 	"fmt"
@@ -6,11 +6,11 @@ import (
 	"strings"
 )
 
-// didYouMean returns ` (did you mean "x"?)` for the candidate closest to
+// Suggest returns ` (did you mean "x"?)` for the candidate closest to
 // name, or "" when none is close: equal but for case and '-'/'_', or
 // within an edit distance (a swap of neighbours counts one) of a third of name's length (at least 1, at
 // most 3). Ties go to the candidate first in sorted order.
-func didYouMean(name string, candidates []string) string {
+func Suggest(name string, candidates []string) string {
 	fold := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "-") }
 	limit := min(max(1, len(name)/3), 3)
 	best, bestD := "", limit+1

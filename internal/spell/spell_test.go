@@ -1,8 +1,8 @@
-package engine
+package spell
 
 import "testing"
 
-func TestDidYouMean(t *testing.T) {
+func TestSuggest(t *testing.T) {
 	cands := []string{"extract-text", "chunk", "redact-pii", "size", "overlap", "strategy"}
 	for _, c := range []struct{ name, want string }{
 		{"extract_text", ` (did you mean "extract-text"?)`},
@@ -16,11 +16,11 @@ func TestDidYouMean(t *testing.T) {
 		{"chunk", ""}, // itself is not a suggestion
 		{"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", ""},
 	} {
-		if got := didYouMean(c.name, cands); got != c.want {
-			t.Errorf("didYouMean(%q) = %q, want %q", c.name, got, c.want)
+		if got := Suggest(c.name, cands); got != c.want {
+			t.Errorf("Suggest(%q) = %q, want %q", c.name, got, c.want)
 		}
 	}
-	if got := didYouMean("a", nil); got != "" {
+	if got := Suggest("a", nil); got != "" {
 		t.Errorf("no candidates: %q", got)
 	}
 }
@@ -44,11 +44,11 @@ func TestEditDistance(t *testing.T) {
 	}
 }
 
-func FuzzDidYouMean(f *testing.F) {
+func FuzzSuggest(f *testing.F) {
 	f.Add("extract_text", "extract-text")
 	f.Add("", "")
 	f.Fuzz(func(t *testing.T, name, cand string) {
-		got := didYouMean(name, []string{cand})
+		got := Suggest(name, []string{cand})
 		if got != "" && name == cand {
 			t.Fatalf("suggested the name itself: %q", got)
 		}
