@@ -71,6 +71,22 @@ func newRegistry(lists ...[]*command) registry {
 
 func (r registry) isGroup(path string) bool { return r.groups[path] }
 
+// pathsOfLength returns the command and group paths of n words.
+func (r registry) pathsOfLength(n int) []string {
+	var out []string
+	for p := range r.groups {
+		if len(strings.Fields(p)) == n {
+			out = append(out, p)
+		}
+	}
+	for p := range r.byPath {
+		if len(strings.Fields(p)) == n {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // sorted returns the commands under group ("" for all), by path.
 func (r registry) sorted(group string) []*command {
 	var out []*command

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/internal/spell"
 	"github.com/spf13/pflag"
 )
 
@@ -67,7 +68,7 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		cmd.flags(fs)
 	}
 	if err := fs.Parse(rest); err != nil {
-		return docex.Errorf(errUsage, "%s: %v (see docex help %s)", path, err, path)
+		return docex.Errorf(errUsage, "%s: %v%s (see docex help %s)", path, err, flagHint(fs, err), path)
 	}
 	if c.g.help {
 		commandUsage(stdout, cmd, fs)
@@ -88,7 +89,7 @@ func (c *cli) noCommand(reg registry, path string, rest []string) error {
 		return cmdVersion(context.Background(), c, nil)
 	}
 	if path != "" && !reg.isGroup(path) {
-		return docex.Errorf(errUsage, "unknown command %q (docex help lists the commands)", path)
+		return docex.Errorf(errUsage, "unknown command %q%s (docex help lists the commands)", path, spell.Suggest(path, reg.pathsOfLength(len(strings.Fields(path)))))
 	}
 	w := c.stderr
 	if wantHelp {
@@ -103,6 +104,19 @@ func (c *cli) noCommand(reg registry, path string, rest []string) error {
 	default:
 		return docex.Errorf(errUsage, "%q needs a subcommand (docex help %s lists them)", path, path)
 	}
+}
+
+// flagHint returns the flag an unknown --flag may have meant, as
+// spell.Suggest does, or "".
+func flagHint(fs *pflag.FlagSet, err error) string {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return ""
+	}
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	hint := spell.Suggest(name, names)
+	return strings.Replace(hint, `"`, `"--`, 1)
 }
 
 // globals are the flags every command accepts, anywhere on the line.

@@ -630,3 +630,26 @@ func dropSchemas(t *testing.T, dsn string, schemas ...string) {
 		}
 	}
 }
+
+// TestSuggestions: a misspelt command or flag names the close match; a
+// name close to nothing gets no suggestion.
+func TestSuggestions(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pipline", "list"}, `unknown command "pipline" (did you mean "pipeline"?)`},
+		{[]string{"pipeline", "lst"}, `unknown command "pipeline lst" (did you mean "pipeline list"?)`},
+		{[]string{"doc", "ad", "b", "f"}, `unknown command "doc ad" (did you mean "doc add"?)`},
+		{[]string{"job", "list", "--stat", "failed"}, `unknown flag: --stat (did you mean "--state"?)`},
+		{[]string{"tenant", "list", "--jsno"}, `unknown flag: --jsno (did you mean "--json"?)`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate" (docex help lists the commands)`},
+		{[]string{"tenant", "list", "--bogus"}, `unknown flag: --bogus (see docex help tenant list)`},
+	} {
+		if r := h.want(exitInvalid, c.args...); !strings.Contains(r.stderr, c.want) {
+			t.Errorf("docex %v: stderr %q, want %q", c.args, r.stderr, c.want)
+		}
+	}
+}
