@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -70,15 +69,7 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 		for k, v := range step.Params {
 			spec, ok := m.Parameters[k]
 			if !ok {
-				names := slices.Sorted(maps.Keys(m.Parameters))
-				hint := spell.Suggest(k, names)
-				switch {
-				case hint != "":
-				case len(names) == 0:
-					hint = " (it takes none)"
-				default:
-					hint = fmt.Sprintf(" (its parameters: %s)", strings.Join(names, ", "))
-				}
+				hint := spell.SuggestOrList(k, slices.Collect(maps.Keys(m.Parameters)), "parameters")
 				return pipelineErr(src, i, "params."+k, "plugin %q has no parameter %q%s", step.Plugin, k, hint)
 			}
 			if err := checkParamType(spec.Type, v); err != nil {

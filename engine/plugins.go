@@ -60,8 +60,12 @@ func mapPluginErr(err error) error {
 		// The document does not suit the plugin: invalid input, not an
 		// invalid plugin. The sandbox's message names the accepted types.
 		return docex.Errorf(docex.ErrInvalid, "%s", strings.TrimPrefix(err.Error(), "sandbox: "))
+	case errors.Is(err, pluginapi.ErrInvalidParams):
+		// The plugin is fine, its parameters are not: the message says so
+		// ("invalid parameters: ..."), the code stays plugin_invalid.
+		return &relabelled{msg: strings.TrimPrefix(err.Error(), "sandbox: "), errs: []error{docex.ErrPluginInvalid, err}}
 	case errors.Is(err, pluginapi.ErrInvalidManifest), errors.Is(err, pluginapi.ErrHashMismatch), errors.Is(err, pluginapi.ErrInvalidModule),
-		errors.Is(err, pluginapi.ErrInvalidParams), errors.Is(err, pluginapi.ErrTooManyModules):
+		errors.Is(err, pluginapi.ErrTooManyModules):
 		return fmt.Errorf("%w: %w", docex.ErrPluginInvalid, err)
 	case errors.Is(err, pluginapi.ErrCapabilityDenied):
 		return fmt.Errorf("%w: %w", docex.ErrPluginDenied, err)
@@ -74,6 +78,16 @@ func mapPluginErr(err error) error {
 	}
 	return fmt.Errorf("%w: %w", docex.ErrPluginFailed, err)
 }
+
+// relabelled is an error with a message of its own that matches each of
+// errs (errors.Is, errors.As, docex.Code: the first one's code).
+type relabelled struct {
+	msg  string
+	errs []error
+}
+
+func (e *relabelled) Error() string   { return e.msg }
+func (e *relabelled) Unwrap() []error { return e.errs }
 
 // checkPlugin parses and validates a plugin before it is stored: the
 // manifest is strict, the module matches its hash and compiles with only

@@ -184,6 +184,13 @@ func TestPluginDeriveAndLookup(t *testing.T) {
 	if _, err := e.a.RunPlugin(ctx, "derive", e.aDoc.ID, nil); !errors.Is(err, docex.ErrPluginInvalid) {
 		t.Fatalf("missing required param: %v", err)
 	}
+	// A bad parameter: the plugin is fine, the message says what is not
+	// (and the misspelt name's match); the code stays plugin_invalid.
+	_, err = e.a.RunPlugin(ctx, "derive", e.aDoc.ID, map[string]string{"titel": "x"})
+	if !errors.Is(err, docex.ErrPluginInvalid) || !errors.Is(err, pluginapi.ErrInvalidParams) || docex.Code(err) != "plugin_invalid" ||
+		err.Error() != `invalid parameters: plugin "derive" has no parameter "titel" (did you mean "title"?)` {
+		t.Fatalf("misspelt param: %v (code %s)", err, docex.Code(err))
+	}
 
 	// lookup: beta's plugin looking up "secret.txt" finds beta's only.
 	e.install(t, e.b, "lookup")

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docex-dev/docex/internal/spell"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -267,7 +268,7 @@ func (p *Plugin) checkParams(params map[string]string) error {
 	for _, k := range sortedKeys(params) {
 		ps, ok := spec[k]
 		if !ok {
-			return fmt.Errorf("%w: plugin %q has no parameter %q", pluginapi.ErrInvalidParams, p.manifest.Name, k)
+			return fmt.Errorf("%w: plugin %q has no parameter %q%s", pluginapi.ErrInvalidParams, p.manifest.Name, k, spell.SuggestOrList(k, sortedKeys(spec), "parameters"))
 		}
 		if err := ps.Check(params[k]); err != nil {
 			return fmt.Errorf("%w: parameter %q: %w", pluginapi.ErrInvalidParams, k, err)

@@ -66,3 +66,19 @@ func editDistance(a, b string, limit int) int {
 	}
 	return min(prev[len(b)], limit+1)
 }
+
+// SuggestOrList is Suggest, or when no candidate is close, ` (its NOUN:
+// a, b, c)` listing the candidates sorted, or ` (it takes none)` when
+// there are none: for an unknown name from a short list (a plugin's
+// parameters).
+func SuggestOrList(name string, candidates []string, noun string) string {
+	if s := Suggest(name, candidates); s != "" {
+		return s
+	}
+	if len(candidates) == 0 {
+		return " (it takes none)"
+	}
+	sorted := append([]string(nil), candidates...)
+	sort.Strings(sorted)
+	return fmt.Sprintf(" (its %s: %s)", noun, strings.Join(sorted, ", "))
+}

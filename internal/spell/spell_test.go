@@ -57,3 +57,19 @@ func FuzzSuggest(f *testing.F) {
 		}
 	})
 }
+
+func TestSuggestOrList(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		cands []string
+		want  string
+	}{
+		{"sise", []string{"size", "overlap"}, ` (did you mean "size"?)`},
+		{"foo", []string{"size", "overlap"}, ` (its parameters: overlap, size)`},
+		{"foo", nil, ` (it takes none)`},
+	} {
+		if got := SuggestOrList(c.name, c.cands, "parameters"); got != c.want {
+			t.Errorf("SuggestOrList(%q, %v) = %q, want %q", c.name, c.cands, got, c.want)
+		}
+	}
+}
