@@ -76,7 +76,13 @@ func mapPluginErr(err error) error {
 	if errors.As(err, &de) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", docex.ErrPluginFailed, err)
+	// "plugin failed: trap: ...", "plugin failed: <the plugin's own
+	// message>": without the sandbox's prefixes.
+	msg := strings.TrimPrefix(err.Error(), "sandbox: ")
+	if guest, ok := strings.CutPrefix(err.Error(), pluginapi.ErrPluginStatusError.Error()+": "); ok {
+		msg = guest
+	}
+	return &relabelled{msg: docex.ErrPluginFailed.Error() + ": " + msg, errs: []error{docex.ErrPluginFailed, err}}
 }
 
 // relabelled is an error with a message of its own that matches each of

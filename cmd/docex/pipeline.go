@@ -389,7 +389,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	}
 	if n := sum.Failed + sum.Cancelled; n > 0 {
 		f := sum.Failures[0]
-		return fmt.Errorf("%w: %d of %d document(s) failed; first: document %s, step %s: %s", docex.ErrPluginFailed, n, sum.Total, f.DocumentID, f.Step, f.Error)
+		return fmt.Errorf("%w: %d of %d document(s) failed; first: document %s: %s", docex.ErrPluginFailed, n, sum.Total, f.DocumentID, failureText(f))
 	}
 	return nil
 }
@@ -406,8 +406,18 @@ func printRunSummary(w io.Writer, s runSummary) {
 	writef(w, "pipeline %s: %d document(s): %d done, %d failed", s.Pipeline, s.Total, s.Succeeded, s.Failed+s.Cancelled)
 	writef(w, ", %d step run(s), %d skipped (cache), %s\n", s.StepsRun, s.StepsCached, time.Duration(s.ElapsedMS*float64(time.Millisecond)).Round(time.Millisecond).String())
 	for _, f := range s.Failures {
-		writef(w, "failed: document %s (job %s) step %s: %s: %s\n", f.DocumentID, f.JobID, f.Step, f.ErrorCode, f.Error)
+		writef(w, "failed: document %s (job %s): %s\n", f.DocumentID, f.JobID, failureText(f))
 	}
+}
+
+// failureText says why a job failed: its error, which names the step and
+// its input ("step pick on ID: ..."), or the step and the error when it
+// does not (a cancelled job).
+func failureText(f engine.FailedJob) string {
+	if f.Step == "" || strings.HasPrefix(f.Error, "step "+f.Step+" ") {
+		return f.Error
+	}
+	return fmt.Sprintf("step %s: %s", f.Step, f.Error)
 }
 
 // progressBar returns a bar on stderr when it is a terminal and --json is

@@ -144,6 +144,13 @@ func TestPipelineCLI(t *testing.T) {
 	if !strings.Contains(r.stdout, "1 failed") || !strings.Contains(r.stdout, docs[2].ID) {
 		t.Fatalf("human summary: %s", r.stdout)
 	}
+	// The failure line names the document, the job, the step and its
+	// input once, then the plugin's failure without the sandbox's prefixes.
+	wantLine := fmt.Sprintf("failed: document %s (job ", docs[2].ID)
+	if !strings.Contains(r.stdout, wantLine) || !strings.Contains(r.stdout, "): step t on "+docs[2].ID+": plugin failed: ") ||
+		strings.Contains(r.stdout+r.stderr, "sandbox:") || strings.Count(r.stdout, "step t") != 1 {
+		t.Fatalf("failure line: %s (stderr %s)", r.stdout, r.stderr)
+	}
 	// A bad definition names its line and key; roles are enforced.
 	r = h.want(exitInvalid, with("pipeline", "create", h.file("x.toml", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"nope\"\n"))...)
 	if !strings.Contains(r.stderr, "line 4, key steps[0].plugin") {

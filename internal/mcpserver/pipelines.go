@@ -163,7 +163,10 @@ func (s *Server) addPipelineTools() {
 				st, err = s.s.WaitJobs(wctx, ids, waitInterval, nil)
 				cancel()
 				if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-					err = nil // still pending: the status says so
+					// Still pending: the status says so. It is read again,
+					// as the wait may have ended in the middle of a read
+					// (a zero status would say every job is done).
+					st, err = s.s.JobsStatus(ctx, ids)
 				}
 			} else {
 				st, err = s.s.JobsStatus(ctx, ids)
