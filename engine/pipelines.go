@@ -670,7 +670,7 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 // attempts (pipeline.run action); steps it completed are not run again.
 // It returns docex.ErrNotFound for an unknown job, docex.ErrInvalidID for
 // a malformed id and docex.ErrConflict for a job that is not failed or
-// cancelled.
+// cancelled, or whose document was deleted.
 func (s *Session) RetryJob(ctx context.Context, id string) error {
 	if err := checkID("job", id); err != nil {
 		return err
@@ -687,6 +687,11 @@ func (s *Session) RetryJob(ctx context.Context, id string) error {
 		}
 		if j.State != driver.JobFailed && j.State != driver.JobCancelled {
 			return docex.Errorf(docex.ErrConflict, "job %s is %s; only failed or cancelled jobs are retried", id, j.State)
+		}
+		if _, err := tx.Document(ctx, j.DocumentID); errors.Is(err, docex.ErrNotFound) {
+			return docex.Errorf(docex.ErrConflict, "job %s cannot be retried: its document %s was deleted", id, j.DocumentID)
+		} else if err != nil {
+			return err
 		}
 		det := jobDetailOf(j)
 		det.Failure = nil

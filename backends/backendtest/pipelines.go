@@ -885,6 +885,13 @@ func (f *fixture) testJobFailures(t *testing.T) {
 	if j.Attempts != 0 {
 		t.Fatalf("cancelled job ran: %+v", j)
 	}
+	// A job whose document was deleted has nothing to retry: refused, and
+	// the job stays as it was.
+	must(t, admin.DeleteDocument(bg, d.ID))
+	wantErr(t, admin.RetryJob(bg, ids2[0]), docex.ErrConflict)
+	if j, _ = admin.Job(bg, ids2[0]); j.State != driver.JobCancelled {
+		t.Fatalf("after a refused retry: %+v", j)
+	}
 }
 
 // testMixedBatch runs, in batches of one worker, jobs that end
