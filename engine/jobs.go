@@ -350,6 +350,10 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 
 var errJobCancelled = errors.New("job cancelled")
 
+// errInputGone: the job's document was deleted before the job ran; the
+// job is cancelled with that reason (settle), not failed or retried.
+var errInputGone = errors.New("input document deleted")
+
 // finish records the end of an attempt: success, a transient failure (the
 // job is queued again with backoff) or a permanent one.
 func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Session, job *driver.JobRecord, det *jobDetail, x *execution, err error, started time.Time) driver.Outcome {
@@ -402,6 +406,15 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 			job.State, op = driver.JobFailed, "job.failed"
 			det.Failure = &JobFailure{ErrorCode: job.ErrorCode, Error: job.Error}
 		}
+	case errors.Is(err, errInputGone):
+		// Nothing to process: the document was deleted after the job was
+		// queued. Cancelled, with the reason, like a job of a deleted
+		// tenant; no attempt spent.
+		job.Attempts--
+		det.Attempts = det.Attempts[:len(det.Attempts)-1]
+		job.State, job.ErrorCode = driver.JobCancelled, "cancelled"
+		job.Error = fmt.Sprintf("cancelled: document %s was deleted before the job ran", job.DocumentID)
+		op = "job.cancelled"
 	case ctx.Err() != nil:
 		// Interrupted (shutdown): not the job's fault, no attempt spent.
 		job.Attempts--
@@ -836,6 +849,9 @@ func (x *execution) begin(ctx context.Context, recs []driver.StepRecord, inputs 
 		}
 	} else {
 		input, err = x.st.Document(ctx, x.job.DocumentID)
+	}
+	if errors.Is(err, docex.ErrNotFound) {
+		return errInputGone
 	}
 	if err != nil {
 		return &stepError{input: x.job.DocumentID, err: fmt.Errorf("input document: %w", err)}

@@ -892,6 +892,28 @@ func (f *fixture) testJobFailures(t *testing.T) {
 	if j, _ = admin.Job(bg, ids2[0]); j.State != driver.JobCancelled {
 		t.Fatalf("after a refused retry: %+v", j)
 	}
+	// A queued job whose document is deleted before it runs is cancelled
+	// with that reason: not failed, no attempt spent, audited.
+	gone := e.add(admin, b.ID, "gone.txt", "deleted before its job ran", nil)
+	ids3, err := admin.RunPipeline(bg, "bad", engine.RunTarget{DocumentIDs: []string{gone.ID}})
+	must(t, err)
+	must(t, admin.DeleteDocument(bg, gone.ID))
+	if st = e.work(admin, []string{"acme"}, ids3); st.Cancelled != 1 || st.Failed != 0 {
+		t.Fatalf("job of a deleted document: %+v", st)
+	}
+	j, _ = admin.Job(bg, ids3[0])
+	if j.State != driver.JobCancelled || j.Attempts != 0 || j.ErrorCode != "cancelled" || !strings.Contains(j.Error, gone.ID+" was deleted") {
+		t.Fatalf("job of a deleted document: %+v", j)
+	}
+	log, err := admin.Audit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	found := false
+	for _, a := range log {
+		found = found || (a.Operation == "job.cancelled" && a.Target == ids3[0])
+	}
+	if !found {
+		t.Error("no job.cancelled audit entry for the job of a deleted document")
+	}
 }
 
 // testMixedBatch runs, in batches of one worker, jobs that end
