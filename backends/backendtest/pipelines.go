@@ -974,7 +974,7 @@ func (f *fixture) testMixedBatch(t *testing.T) {
 				t.Fatalf("cancelled job: %+v", j)
 			}
 		case 1:
-			if j.State != driver.JobFailed || j.ErrorCode != "not_found" || j.Attempts != 1 {
+			if j.State != driver.JobCancelled || j.ErrorCode != "cancelled" || j.Attempts != 0 {
 				t.Fatalf("job of a deleted input: %+v", j)
 			}
 		default:
