@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/docex-dev/docex"
@@ -22,6 +23,19 @@ func TestStoredZeroAttempts(t *testing.T) {
 	for _, ok := range []string{"name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "name = \"x\"\nmax_attempts = 1\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n"} {
 		if err := checkNewDefinition([]byte(ok)); err != nil {
 			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
+
+func TestUniqueIDs(t *testing.T) {
+	for _, c := range []struct{ in, want []string }{
+		{[]string{"a", "b"}, []string{"a", "b"}},
+		{[]string{"a", "a"}, []string{"a"}},
+		{[]string{"b", "a", "b", "c", "a"}, []string{"b", "a", "c"}},
+		{nil, nil},
+	} {
+		if got := uniqueIDs(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("uniqueIDs(%v) = %v, want %v", c.in, got, c.want)
 		}
 	}
 }

@@ -397,12 +397,29 @@ func derivedAmong(ctx context.Context, tx driver.Tx, ids []string) (map[string]b
 	return out, nil
 }
 
-// RunTarget selects the documents of a pipeline run: the given ids, or
-// the original documents of a basket (those not derived from another
-// document, by a pipeline or a plugin run).
+// RunTarget selects the documents of a pipeline run: the given ids (a
+// repeated id counts once), or the original documents of a basket (those
+// not derived from another document, by a pipeline or a plugin run).
 type RunTarget struct {
 	DocumentIDs []string
 	BasketID    string
+}
+
+// uniqueIDs returns ids without repeats, in the order of their first
+// appearance (ids itself when it has none).
+func uniqueIDs(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	if len(out) == len(ids) {
+		return ids
+	}
+	return out
 }
 
 // MaxRunDocuments bounds the documents of one RunPipeline call.
@@ -410,7 +427,8 @@ const MaxRunDocuments = 100000
 
 // RunPipeline enqueues a job of the pipeline's newest version for every
 // target document (pipeline.run action), all in one transaction, and
-// returns the job ids in the order of the documents. It returns
+// returns the job ids in the order of the documents (one job per
+// document, however often its id is given). It returns
 // docex.ErrNotFound for an unknown pipeline, basket or document,
 // docex.ErrInvalidID for a malformed document or basket id,
 // docex.ErrInvalid for an empty or too large target.
@@ -426,6 +444,9 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 			return nil, err
 		}
 	}
+	// One job per document: "--doc A --doc A" is a slip, not a request to
+	// run A twice at once.
+	target.DocumentIDs = uniqueIDs(target.DocumentIDs)
 	if target.BasketID != "" {
 		if err := checkID("basket", target.BasketID); err != nil {
 			return nil, err

@@ -57,7 +57,8 @@ document failed; the summary says which and why. On SQLite, --wait runs a
 worker in this process (--worker=no to rely on running workers only); on
 PostgreSQL it relies on running workers (--worker=yes runs one here too);
 when no worker has taken a job of the run after 10s, it asks on stderr
-whether one is running. Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID.
+whether one is running. Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID
+(a repeated id counts once).
 
 Examples:
   docex pipeline run ocr --basket invoices --wait

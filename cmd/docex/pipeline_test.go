@@ -165,6 +165,11 @@ func TestPipelineCLI(t *testing.T) {
 	if !strings.Contains(list, "three") || !strings.Contains(list, "split,upper,tag") {
 		t.Fatalf("pipeline list: %s", list)
 	}
+	// A repeated --doc makes one job.
+	once := decode[runSummaryJSON](t, h.ok(with("pipeline", "run", "three", "--doc", docs[2].ID, "--doc", docs[2].ID+","+docs[2].ID, "--json")...).stdout)
+	if once.Total != 1 || len(once.Jobs) != 1 {
+		t.Fatalf("pipeline run with a repeated --doc: %+v", once)
+	}
 	h.ok(with("basket", "unbind", "inbox")...)
 	// Binding a basket that holds documents says they are not processed
 	// and how to process them; an empty basket's binding says nothing more.
