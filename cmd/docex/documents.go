@@ -237,10 +237,17 @@ func cmdDocAdd(ctx context.Context, c *cli, basket string, paths, meta []string,
 		}
 		printDocList(w, out, quiet)
 	})
+	queued := 0
 	for i, a := range added {
 		if a.Duplicate && err == nil {
 			c.progress("note: %s has the content of existing document %s (%s); nothing added", paths[i], a.Document.ID, a.Document.Name)
 		}
+		if !a.Duplicate {
+			queued++
+		}
+	}
+	if b.Pipeline != "" && queued > 0 && err == nil {
+		c.progress("note: basket %s is bound to pipeline %s: %d job(s) queued with the documents; a worker runs them (docex worker; docex job list --state queued)", b.Name, b.Pipeline, queued)
 	}
 	return err
 }

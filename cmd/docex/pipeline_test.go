@@ -182,6 +182,13 @@ func TestPipelineCLI(t *testing.T) {
 	if out := h.ok(with("basket", "bind", "empty", "three")...).stdout; strings.Count(out, "\n") != 1 {
 		t.Fatalf("bind of an empty basket: %q", out)
 	}
+	// An add to a bound basket says its jobs were queued (not with --json).
+	if r := h.ok(with("doc", "add", "empty", h.file("e.txt", "queued words"))...); !strings.Contains(r.stderr, "bound to pipeline three: 1 job(s) queued") {
+		t.Fatalf("add to a bound basket: stderr %q", r.stderr)
+	}
+	if r := h.ok(with("doc", "add", "empty", h.file("e2.txt", "more queued words"), "--json")...); r.stderr != "" {
+		t.Fatalf("add to a bound basket with --json: stderr %q", r.stderr)
+	}
 	h.ok(with("basket", "unbind", "empty")...)
 	h.ok(with("pipeline", "delete", "three")...)
 }
