@@ -385,7 +385,15 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	if err != nil {
 		return err
 	}
-	if perr := c.emit(sum, func(w io.Writer) { printRunSummary(w, sum) }); perr != nil {
+	names := map[string]string{} // the shown failures' document names
+	if !c.g.json {
+		for _, f := range sum.Failures[:min(len(sum.Failures), maxFailureLines)] {
+			if d, err := s.Document(ctx, f.DocumentID); err == nil {
+				names[f.DocumentID] = d.Name
+			}
+		}
+	}
+	if perr := c.emit(sum, func(w io.Writer) { printRunSummary(w, sum, names) }); perr != nil {
 		return perr
 	}
 	if n := sum.Failed + sum.Cancelled; n > 0 {
@@ -403,11 +411,26 @@ func (s *runSummary) finish(st engine.JobsStatus, waited bool, elapsed time.Dura
 	s.StepsRun, s.StepsCached, s.ElapsedMS, s.Failures = st.StepsRun, st.StepsCached, docex.Milliseconds(elapsed), st.Failures
 }
 
-func printRunSummary(w io.Writer, s runSummary) {
+// maxFailureLines bounds the failures the human run summary lists (the
+// JSON summary has them all).
+const maxFailureLines = 20
+
+// printRunSummary writes the human run summary; names are the documents'
+// names by id, for the failures it lists (an id without one is printed
+// alone: a deleted document).
+func printRunSummary(w io.Writer, s runSummary, names map[string]string) {
 	writef(w, "pipeline %s: %d document(s): %d done, %d failed", s.Pipeline, s.Total, s.Succeeded, s.Failed+s.Cancelled)
 	writef(w, ", %d step run(s), %d skipped (cache), %s\n", s.StepsRun, s.StepsCached, time.Duration(s.ElapsedMS*float64(time.Millisecond)).Round(time.Millisecond).String())
-	for _, f := range s.Failures {
-		writef(w, "failed: document %s (job %s): %s\n", f.DocumentID, f.JobID, failureText(f))
+	for i, f := range s.Failures {
+		if i == maxFailureLines {
+			writef(w, "... and %d more (docex job list --state failed --pipeline %s; --json lists them all)\n", len(s.Failures)-i, s.Pipeline)
+			break
+		}
+		doc := f.DocumentID
+		if n := names[doc]; n != "" {
+			doc = fmt.Sprintf("%s (%s)", n, doc)
+		}
+		writef(w, "failed: %s, job %s: %s\n", doc, f.JobID, failureText(f))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -147,9 +148,30 @@ func TestRunSummaryElapsed(t *testing.T) {
 		t.Fatalf("summary %+v, want elapsed_ms 1.5", s)
 	}
 	var b bytes.Buffer
-	printRunSummary(&b, s)
+	printRunSummary(&b, s, nil)
 	if !strings.Contains(b.String(), "1 done, 0 failed") || !strings.Contains(b.String(), "2ms") {
 		t.Fatalf("human summary %q", b.String())
+	}
+}
+
+// TestRunSummaryFailureLines: the human summary lists at most
+// maxFailureLines failures, with the documents' names when known, and
+// says how many more there are.
+func TestRunSummaryFailureLines(t *testing.T) {
+	t.Parallel()
+	var s runSummary
+	s.Pipeline = "p"
+	fs := make([]engine.FailedJob, maxFailureLines+5)
+	for i := range fs {
+		fs[i] = engine.FailedJob{JobID: fmt.Sprintf("j%d", i), DocumentID: fmt.Sprintf("d%d", i), Step: "s", ErrorCode: "plugin_failed", Error: "step s on x: plugin failed: no"}
+	}
+	s.finish(engine.JobsStatus{Total: len(fs), Failed: len(fs), Failures: fs}, true, time.Second)
+	var b bytes.Buffer
+	printRunSummary(&b, s, map[string]string{"d0": "a.txt"})
+	out := b.String()
+	if strings.Count(out, "\nfailed: ") != maxFailureLines || !strings.Contains(out, "failed: a.txt (d0), job j0: step s on x: plugin failed: no\n") ||
+		!strings.Contains(out, "failed: d1, job j1: ") || !strings.Contains(out, "... and 5 more (docex job list --state failed --pipeline p") {
+		t.Fatalf("summary:\n%s", out)
 	}
 }
 

@@ -146,8 +146,8 @@ func TestPipelineCLI(t *testing.T) {
 	}
 	// The failure line names the document, the job, the step and its
 	// input once, then the plugin's failure without the sandbox's prefixes.
-	wantLine := fmt.Sprintf("failed: document %s (job ", docs[2].ID)
-	if !strings.Contains(r.stdout, wantLine) || !strings.Contains(r.stdout, "): step t on "+docs[2].ID+": plugin failed: ") ||
+	wantLine := fmt.Sprintf("failed: d2.txt (%s), job ", docs[2].ID)
+	if !strings.Contains(r.stdout, wantLine) || !strings.Contains(r.stdout, ": step t on "+docs[2].ID+": plugin failed: ") ||
 		strings.Contains(r.stdout+r.stderr, "sandbox:") || strings.Count(r.stdout, "step t") != 1 {
 		t.Fatalf("failure line: %s (stderr %s)", r.stdout, r.stderr)
 	}
