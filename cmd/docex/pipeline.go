@@ -398,7 +398,11 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	}
 	if n := sum.Failed + sum.Cancelled; n > 0 {
 		f := sum.Failures[0]
-		return fmt.Errorf("%w: %d of %d document(s) failed; first: document %s: %s", docex.ErrPluginFailed, n, sum.Total, f.DocumentID, failureText(f))
+		doc := "document " + f.DocumentID
+		if name := names[f.DocumentID]; name != "" {
+			doc = fmt.Sprintf("%s (%s)", name, f.DocumentID)
+		}
+		return fmt.Errorf("%w: %d of %d document(s) failed; first: %s: %s", docex.ErrPluginFailed, n, sum.Total, doc, failureText(f))
 	}
 	return nil
 }
