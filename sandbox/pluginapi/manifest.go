@@ -11,12 +11,15 @@ import (
 	"mime"
 	"os"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/docex-dev/docex/internal/spell"
 )
 
 // ABIVersion is the plugin ABI implemented by this package (docs/plugin-abi.md).
@@ -149,12 +152,58 @@ func ParseManifest(data []byte) (m *Manifest, err error) {
 		for i, k := range und {
 			keys[i] = k.String()
 		}
-		return nil, fmt.Errorf("%w: unknown key %q", ErrInvalidManifest, strings.Join(keys, ", "))
+		hint := ""
+		if len(und) == 1 { // "limits.memory_page": did you mean "memory_pages"?
+			hint = spell.Suggest(und[0][len(und[0])-1], knownKeys(und[0]))
+		}
+		return nil, fmt.Errorf("%w: unknown key %q%s", ErrInvalidManifest, strings.Join(keys, ", "), hint)
 	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
 	}
 	return m, nil
+}
+
+// knownKeys returns the keys plugin.toml defines in the table that holds
+// key (a key path as the TOML decoder reports it): the fields of
+// Manifest, of [limits] or of a [parameters.NAME] table; none when key is
+// inside a value.
+func knownKeys(key toml.Key) []string {
+	t := reflect.TypeFor[Manifest]()
+	for _, part := range key[:len(key)-1] {
+		switch t.Kind() {
+		case reflect.Struct:
+			f, ok := fieldByTag(t, part)
+			if !ok {
+				return nil
+			}
+			t = f.Type
+		case reflect.Map:
+			t = t.Elem()
+		default:
+			return nil
+		}
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var keys []string
+	for f := range t.Fields() {
+		if k, _, _ := strings.Cut(f.Tag.Get("toml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// fieldByTag returns the field of struct type t whose toml key is name.
+func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
+	for f := range t.Fields() {
+		if k, _, _ := strings.Cut(f.Tag.Get("toml"), ","); k == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 func validName(s string) bool {
