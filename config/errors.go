@@ -69,15 +69,10 @@ func yamlKeys(goType string) []string {
 		if t.Kind() != reflect.Struct {
 			return
 		}
-		match := t.String() == goType
+		if t.String() == goType {
+			keys = spell.FieldKeys(t, "yaml")
+		}
 		for f := range t.Fields() {
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			if name == "" || name == "-" {
-				continue
-			}
-			if match {
-				keys = append(keys, name)
-			}
 			walk(f.Type)
 		}
 	}

@@ -1077,9 +1077,10 @@ func (s *Session) ReadContent(ctx context.Context, id string) ([]byte, error) {
 // metadata; the checksum, size and content type are rewritten. contentType
 // "" keeps the detected type. When the content changed and the document
 // is an original (no step derived it) of a basket bound to a pipeline, a
-// job for it is enqueued in the same transaction, as for an add. It returns docex.ErrNotFound for an unknown
-// document, docex.ErrDuplicateContent when another document of the basket
-// has the new content, docex.ErrTooLarge over the limit.
+// job for it is enqueued in the same transaction, as for an add. It
+// returns docex.ErrNotFound for an unknown document,
+// docex.ErrDuplicateContent when another document of the basket has the
+// new content, docex.ErrTooLarge over the limit.
 func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, contentType string) (docex.Document, error) {
 	if err := checkID("document", id); err != nil {
 		return docex.Document{}, err

@@ -39,6 +39,8 @@ type Pipeline struct {
 	// failures are retried with backoff until then.
 	MaxAttempts int    `toml:"max_attempts" json:"max_attempts"`
 	Steps       []Step `toml:"steps" json:"steps"`
+
+	zeroAttempts bool // the definition says max_attempts = 0 (see checkNew)
 }
 
 // Step is one step of a pipeline: a plugin run on each of its input
@@ -65,18 +67,6 @@ type Step struct {
 	RawParams map[string]any `toml:"params" json:"-"`
 
 	canonical string // CanonicalParams, computed once by ParsePipeline
-}
-
-// tomlKeys returns the TOML keys of struct type t: the keys a definition
-// may use at that level (for the suggestions of an unknown key).
-func tomlKeys(t reflect.Type) []string {
-	var keys []string
-	for f := range t.Fields() {
-		if k, _, _ := strings.Cut(f.Tag.Get("toml"), ","); k != "" && k != "-" {
-			keys = append(keys, k)
-		}
-	}
-	return keys
 }
 
 // pipelineErr is an error matching docex.ErrInvalid that names the line
@@ -125,31 +115,29 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 		if len(k) >= 3 && k[0] == "steps" && k[1] == "params" {
 			continue // parameter values are decoded below
 		}
-		step, key, known := -1, k.String(), tomlKeys(reflect.TypeFor[Pipeline]())
+		step, key, known := -1, k.String(), spell.FieldKeys(reflect.TypeFor[Pipeline](), "toml")
 		if len(k) >= 2 && k[0] == "steps" {
-			step, key, known = stepOfKey(src, k[1]), strings.Join(k[1:], "."), tomlKeys(reflect.TypeFor[Step]())
+			step, key, known = stepOfKey(src, k[1]), strings.Join(k[1:], "."), spell.FieldKeys(reflect.TypeFor[Step](), "toml")
 		}
 		if len(k) > 2 || (len(k) == 2 && k[0] != "steps") {
 			known = nil // inside a value: no key is expected there
 		}
 		return nil, pipelineErr(src, step, key, "unknown key %q%s", k[len(k)-1], spell.Suggest(k[len(k)-1], known))
 	}
+	p.zeroAttempts = md.IsDefined("max_attempts") && p.MaxAttempts == 0
 	if err := p.validate(src); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// checkNewDefinition returns an error matching docex.ErrInvalid for what a
-// new definition may not say though a stored one may (ParsePipeline still
-// reads it, for the jobs of the versions stored with it): max_attempts =
-// 0, which older versions took as the default (3) where a user may mean
-// "no retries" (1).
-func checkNewDefinition(src []byte) error {
-	var v struct {
-		MaxAttempts *int64 `toml:"max_attempts"`
-	}
-	if _, err := toml.Decode(string(src), &v); err == nil && v.MaxAttempts != nil && *v.MaxAttempts == 0 {
+// checkNew returns an error matching docex.ErrInvalid for what a new
+// definition (src, parsed as p) may not say though a stored one may
+// (ParsePipeline still reads it, for the jobs of the versions stored with
+// it): max_attempts = 0, which older versions took as the default (3)
+// where a user may mean "no retries" (1).
+func (p *Pipeline) checkNew(src []byte) error {
+	if p.zeroAttempts {
 		return pipelineErr(src, -1, "max_attempts", "max_attempts 0: want 1 to %d (1: no retries; leave it out for the default, %d)", MaxAttemptsLimit, DefaultAttempts)
 	}
 	return nil

@@ -17,11 +17,15 @@ func TestStoredZeroAttempts(t *testing.T) {
 	if err != nil || p.MaxAttempts != DefaultAttempts {
 		t.Fatalf("stored definition: %+v, %v; want max_attempts %d", p, err, DefaultAttempts)
 	}
-	if err := checkNewDefinition(src); !errors.Is(err, docex.ErrInvalid) {
+	if err := p.checkNew(src); !errors.Is(err, docex.ErrInvalid) {
 		t.Fatalf("new definition: %v, want ErrInvalid", err)
 	}
 	for _, ok := range []string{"name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "name = \"x\"\nmax_attempts = 1\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n"} {
-		if err := checkNewDefinition([]byte(ok)); err != nil {
+		q, err := ParsePipeline([]byte(ok))
+		if err == nil {
+			err = q.checkNew([]byte(ok))
+		}
+		if err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}

@@ -125,7 +125,7 @@ func checkParamType(typ, v string) error {
 func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo, error) {
 	p, err := ParsePipeline(src)
 	if err == nil {
-		err = checkNewDefinition(src)
+		err = p.checkNew(src)
 	}
 	if err != nil {
 		return PipelineInfo{}, err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -115,8 +116,10 @@ func flagHint(fs *pflag.FlagSet, err error) string {
 	}
 	var names []string
 	fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
-	hint := spell.Suggest(name, names)
-	return strings.Replace(hint, `"`, `"--`, 1)
+	if best, ok := spell.Closest(name, names); ok {
+		return fmt.Sprintf(" (did you mean %q?)", "--"+best)
+	}
+	return ""
 }
 
 // globals are the flags every command accepts, anywhere on the line.

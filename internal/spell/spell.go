@@ -2,15 +2,27 @@ package spell
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 )
 
-// Suggest returns ` (did you mean "x"?)` for the candidate closest to
-// name, or "" when none is close: equal but for case and '-'/'_', or
-// within an edit distance (a swap of neighbours counts one) of a third of name's length (at least 1, at
-// most 3). Ties go to the candidate first in sorted order.
+// Suggest returns ` (did you mean "x"?)` for the candidate Closest to
+// name, or "" when none is close.
 func Suggest(name string, candidates []string) string {
+	best, ok := Closest(name, candidates)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// Closest returns the candidate closest to name and true, or false when
+// none is close: equal but for case and '-'/'_', or within an edit
+// distance (a swap of neighbours counts one) of a third of name's length
+// (at least 1, at most 3). name itself is not a candidate. Ties go to the
+// candidate first in sorted order.
+func Closest(name string, candidates []string) (string, bool) {
 	fold := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "-") }
 	limit := min(max(1, len(name)/3), 3)
 	best, bestD := "", limit+1
@@ -20,15 +32,24 @@ func Suggest(name string, candidates []string) string {
 		if c == name {
 			continue
 		}
-		d := editDistance(fold(name), fold(c), limit)
-		if d < bestD {
+		if d := editDistance(fold(name), fold(c), limit); d < bestD {
 			best, bestD = c, d
 		}
 	}
-	if best == "" {
-		return ""
+	return best, best != ""
+}
+
+// FieldKeys returns the keys that struct type t's fields have in the
+// given struct tag ("toml", "yaml"): the keys a strict parser accepts at
+// that level (fields tagged "-" or untagged are left out).
+func FieldKeys(t reflect.Type, tag string) []string {
+	var keys []string
+	for f := range t.Fields() {
+		if k, _, _ := strings.Cut(f.Tag.Get(tag), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return keys
 }
 
 // editDistance is the edit distance of a and b (insertions, deletions,

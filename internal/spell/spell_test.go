@@ -1,6 +1,10 @@
 package spell
 
-import "testing"
+import (
+	"reflect"
+	"slices"
+	"testing"
+)
 
 func TestSuggest(t *testing.T) {
 	cands := []string{"extract-text", "chunk", "redact-pii", "size", "overlap", "strategy"}
@@ -71,5 +75,26 @@ func TestSuggestOrList(t *testing.T) {
 		if got := SuggestOrList(c.name, c.cands, "parameters"); got != c.want {
 			t.Errorf("SuggestOrList(%q, %v) = %q, want %q", c.name, c.cands, got, c.want)
 		}
+	}
+}
+
+func TestClosestAndFieldKeys(t *testing.T) {
+	if best, ok := Closest("stat", []string{"state", "doc"}); !ok || best != "state" {
+		t.Errorf("Closest(stat) = %q, %v", best, ok)
+	}
+	if best, ok := Closest("zzz", []string{"state"}); ok {
+		t.Errorf("Closest(zzz) = %q, want none", best)
+	}
+	type section struct {
+		A int    `yaml:"alpha" toml:"a"`
+		B string `yaml:"beta,omitempty"`
+		C bool   `yaml:"-"`
+		D int
+	}
+	if got := FieldKeys(reflect.TypeFor[section](), "yaml"); !slices.Equal(got, []string{"alpha", "beta"}) {
+		t.Errorf("FieldKeys yaml = %v", got)
+	}
+	if got := FieldKeys(reflect.TypeFor[section](), "toml"); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("FieldKeys toml = %v", got)
 	}
 }

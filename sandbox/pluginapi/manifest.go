@@ -187,13 +187,7 @@ func knownKeys(key toml.Key) []string {
 	if t.Kind() != reflect.Struct {
 		return nil
 	}
-	var keys []string
-	for f := range t.Fields() {
-		if k, _, _ := strings.Cut(f.Tag.Get("toml"), ","); k != "" && k != "-" {
-			keys = append(keys, k)
-		}
-	}
-	return keys
+	return spell.FieldKeys(t, "toml")
 }
 
 // fieldByTag returns the field of struct type t whose toml key is name.
