@@ -188,29 +188,39 @@ func TestSharedRunsAcrossBatches(t *testing.T) {
 			outs <- r.handleBatch(ctx, j.tenant, []*pending{p})[0]
 		}()
 	}
-	// Wait until acme's first call and beta's wait for the slot, and
-	// acme's other batch waits for acme's call.
-	for deadline := time.Now().Add(time.Minute); ; {
+	// Wait until each batch's first run is parked (nothing moves while
+	// the slot is held), then check where: acme's first call and beta's
+	// wait for the slot, and acme's other batch waits for acme's call. No
+	// clock decides: a wrong sharing parks the runs elsewhere.
+	var acmeQueued, betaQueued int
+	var acmeWaiting, otherWaiting int32
+	for {
 		r.runs.mu.Lock()
-		queued := len(r.runs.queue["acme"]) + 10*len(r.runs.queue["beta"])
+		acmeQueued, betaQueued = len(r.runs.queue["acme"]), len(r.runs.queue["beta"])
 		r.runs.mu.Unlock()
-		waiting := int32(0)
+		acmeWaiting, otherWaiting = 0, 0
 		r.shares.mu.Lock()
 		for k, c := range r.shares.runs {
 			if strings.HasPrefix(k, "acme\x00") {
-				waiting += c.waiting.Load()
+				acmeWaiting += c.waiting.Load()
+			} else {
+				otherWaiting += c.waiting.Load()
 			}
 		}
 		r.shares.mu.Unlock()
-		if queued == 11 && waiting == 1 {
+		if acmeQueued+betaQueued+int(acmeWaiting+otherWaiting) == len(jobs) {
 			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("batches never reached their waits: slot queue %d (want 11), waiting for a call %d (want 1)", queued, waiting)
 		}
 		time.Sleep(time.Millisecond)
 	}
 	r.runs.release()
+	if acmeQueued != 1 || betaQueued != 1 || acmeWaiting != 1 || otherWaiting != 0 {
+		for range jobs {
+			<-outs
+		}
+		t.Fatalf("parked runs: acme %d and beta %d at the slot, %d waiting for an acme call, %d for another; want 1, 1, 1, 0",
+			acmeQueued, betaQueued, acmeWaiting, otherWaiting)
+	}
 	for range jobs {
 		if out := <-outs; out.Kind != driver.Done {
 			t.Fatalf("outcome %+v", out)
