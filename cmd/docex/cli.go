@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -13,6 +14,7 @@ import (
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
+	"golang.org/x/term"
 )
 
 // cli is one invocation's state. Commands get the configured system from
@@ -188,3 +190,23 @@ func (c *cli) progress(format string, args ...any) {
 }
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// terminal reports whether v, a standard stream, is a terminal: an
+// *os.File on one, or a value with an IsTerminal method that says so
+// (the tests' stand-in for one).
+func terminal(v any) bool {
+	switch v := v.(type) {
+	case interface{ IsTerminal() bool }:
+		return v.IsTerminal()
+	case *os.File:
+		return term.IsTerminal(int(v.Fd()))
+	}
+	return false
+}
+
+// interactive reports whether the command may ask its user a question:
+// standard input and standard error are terminals, and --json is not
+// given.
+func (c *cli) interactive() bool {
+	return !c.g.json && terminal(c.stdin) && terminal(c.stderr)
+}

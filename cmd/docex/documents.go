@@ -144,7 +144,9 @@ queued in the same transaction as the update.`,
 			summary: "delete a document (with derived documents: --cascade or --keep-derived)",
 			help: `A document that pipeline steps derived documents from is deleted only with
 --cascade (its descendants go too, see doc lineage) or --keep-derived (they
-stay, and their lineage says the source is gone).`,
+stay, and their lineage says the source is gone). Without either, on a
+terminal, it asks which (c, k, or nothing: not deleted); otherwise it
+deletes nothing and exits 5.`,
 			flags: func(fs *pflag.FlagSet) {
 				fs.BoolVar(&cascade, "cascade", false, "also delete every document derived from it")
 				fs.BoolVar(&keepDerived, "keep-derived", false, "keep derived documents; their lineage says the source is gone")
@@ -154,7 +156,7 @@ stay, and their lineage says the source is gone).`,
 				if err != nil {
 					return err
 				}
-				ids, err := deleteDocument(ctx, s, args[0], cascade, keepDerived)
+				ids, err := deleteDocument(ctx, c, s, args[0], cascade, keepDerived)
 				if err != nil {
 					return err
 				}

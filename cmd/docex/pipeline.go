@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -660,8 +661,10 @@ func producedBy(e engine.LineageEdge) string {
 
 // deleteDocument deletes a document; a document with derived documents
 // needs --cascade (delete them too) or --keep-derived (they stay and
-// their lineage says the source is gone).
-func deleteDocument(ctx context.Context, s *engine.Session, id string, cascade, keepDerived bool) ([]string, error) {
+// their lineage says the source is gone). Without either, on a terminal
+// (c.interactive), it asks which; otherwise, and when the answer is
+// neither, it returns an ErrConflict error and deletes nothing.
+func deleteDocument(ctx context.Context, c *cli, s *engine.Session, id string, cascade, keepDerived bool) ([]string, error) {
 	if cascade && keepDerived {
 		return nil, docex.Errorf(errUsage, "--cascade and --keep-derived exclude each other")
 	}
@@ -674,10 +677,36 @@ func deleteDocument(ctx context.Context, s *engine.Session, id string, cascade, 
 			return nil, err
 		}
 		if len(ds) > 0 {
-			return nil, docex.Errorf(docex.ErrConflict, "document %s has %d derived document(s): add --cascade to delete them too, or --keep-derived to keep them (their lineage will say the source is gone)", id, len(ds))
+			if !c.interactive() {
+				return nil, docex.Errorf(docex.ErrConflict, "document %s has %d derived document(s): add --cascade to delete them too, or --keep-derived to keep them (their lineage will say the source is gone)", id, len(ds))
+			}
+			switch askDerived(c.stdin, c.stderr, id, len(ds)) {
+			case 'c':
+				return s.DeleteDocumentCascade(ctx, id)
+			case 'k':
+			default:
+				return nil, docex.Errorf(docex.ErrConflict, "document %s not deleted: it has %d derived document(s) (--cascade deletes them too, --keep-derived keeps them)", id, len(ds))
+			}
 		}
 	}
 	return []string{id}, s.DeleteDocument(ctx, id)
+}
+
+// askDerived asks on w what to do with the n documents derived from
+// document id and reads one line of answer from r: it returns 'c'
+// (delete them too), 'k' (keep them) or 0 (do not delete: an empty or
+// other answer, or the end of r).
+func askDerived(r io.Reader, w io.Writer, id string, n int) byte {
+	fmt.Fprintf(w, "document %s has %d derived document(s) (docex doc lineage %s lists them).\n", id, n, id)
+	fmt.Fprint(w, "delete them too [c], keep them with their lineage saying the source is gone [k], or do nothing [N]? ")
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "c", "cascade":
+		return 'c'
+	case "k", "keep":
+		return 'k'
+	}
+	return 0
 }
 
 // deletedDocs is the JSON result of doc delete: the document and every id

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// ttyReader and ttyBuffer stand in for a terminal's standard input and
+// standard error (see terminal).
+type ttyReader struct{ io.Reader }
+
+func (ttyReader) IsTerminal() bool { return true }
+
+type ttyBuffer struct{ bytes.Buffer }
+
+func (*ttyBuffer) IsTerminal() bool { return true }
+
+// TestDocDeleteAsks: on a terminal, deleting a document with derived
+// documents and neither --cascade nor --keep-derived asks which; the
+// answer decides, and anything but c or k (an empty line, the end of
+// input, a typo) deletes nothing. Off a terminal, or with --json, it
+// does not ask.
+func TestDocDeleteAsks(t *testing.T) {
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	var files []string
+	for i := range 6 {
+		files = append(files, h.file(fmt.Sprintf("d%d.txt", i), fmt.Sprintf("%d document number %d", i, i)))
+	}
+	docs := documents(decode[[]added](t, h.ok(with(append([]string{"doc", "add", "inbox", "--json"}, files...)...)...).stdout))
+	h.ok(with("pipeline", "run", "three", "--basket", "inbox", "--wait")...)
+	// asked runs doc delete ID on a terminal that answers answer.
+	asked := func(answer string, args ...string) (result, string) {
+		t.Helper()
+		errb := &ttyBuffer{}
+		var out bytes.Buffer
+		full := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "doc", "delete"}, with(args...)...)
+		err := runIO(context.Background(), full, ttyReader{strings.NewReader(answer)}, &out, errb, func(k string) string { return h.env[k] })
+		return result{code: exitCode(err), stdout: out.String(), stderr: errb.String()}, errb.String()
+	}
+	exists := func(id string) bool {
+		return h.run(with("doc", "get", id)...).code == 0
+	}
+	descendants := func(id string) []string {
+		lin := decode[struct {
+			Descendants []struct {
+				DerivedID string `json:"derived_id"`
+			} `json:"descendants"`
+		}](t, h.ok(with("doc", "lineage", id, "--json")...).stdout)
+		var ids []string
+		seen := map[string]bool{}
+		for _, d := range lin.Descendants {
+			if !seen[d.DerivedID] {
+				seen[d.DerivedID] = true
+				ids = append(ids, d.DerivedID)
+			}
+		}
+		return ids // (an edge per job that derived it: once each here)
+	}
+	for i, tc := range []struct {
+		answer            string
+		code              int
+		deleted, derived  bool // the document is gone; its descendants are
+		wantOut, wantWarn string
+	}{
+		{answer: "c\n", deleted: true, derived: true, wantOut: "and 4 derived document(s)"},
+		{answer: " Cascade \n", deleted: true, derived: true},
+		{answer: "k\n", deleted: true, wantOut: "deleted document"},
+		{answer: "\n", code: exitConflict, wantWarn: "not deleted"},
+		{answer: "", code: exitConflict, wantWarn: "not deleted"},
+		{answer: "yes\n", code: exitConflict, wantWarn: "not deleted"},
+	} {
+		id := docs[i].ID
+		ds := descendants(id)
+		if len(ds) != 4 {
+			t.Fatalf("%s: %d descendants before the delete, want 4", id, len(ds))
+		}
+		r, tty := asked(tc.answer, id)
+		if r.code != tc.code {
+			t.Fatalf("answer %q: exit %d, want %d\nstdout: %s\nstderr: %s", tc.answer, r.code, tc.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(tty, "4 derived document(s)") || !strings.Contains(tty, "[c]") {
+			t.Errorf("answer %q: the question was %q", tc.answer, tty)
+		}
+		if !strings.Contains(r.stdout, tc.wantOut) || !strings.Contains(r.stderr, tc.wantWarn) {
+			t.Errorf("answer %q: stdout %q, stderr %q", tc.answer, r.stdout, r.stderr)
+		}
+		if exists(id) == tc.deleted {
+			t.Errorf("answer %q: document exists %v", tc.answer, !tc.deleted)
+		}
+		for _, d := range ds {
+			if exists(d) == tc.derived {
+				t.Errorf("answer %q: derived %s exists %v", tc.answer, d, !tc.derived)
+			}
+		}
+	}
+	// --json, or a standard input that is not a terminal: no question.
+	id := docs[3].ID
+	errb := &ttyBuffer{}
+	full := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "doc", "delete", id, "--json"}, u...)
+	if err := runIO(context.Background(), full, ttyReader{strings.NewReader("c\n")}, io.Discard, errb, func(k string) string { return h.env[k] }); exitCode(err) != exitConflict || strings.Contains(errb.String(), "[c]") {
+		t.Errorf("--json on a terminal: exit %d, stderr %q", exitCode(err), errb.String())
+	}
+	full = append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "doc", "delete", id}, u...)
+	errb = &ttyBuffer{}
+	if err := runIO(context.Background(), full, strings.NewReader("c\n"), io.Discard, errb, func(k string) string { return h.env[k] }); exitCode(err) != exitConflict || strings.Contains(errb.String(), "[c]") {
+		t.Errorf("piped standard input: exit %d, stderr %q", exitCode(err), errb.String())
+	}
+	if !exists(id) {
+		t.Errorf("%s deleted without an answer", id)
+	}
+}
