@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -221,7 +222,19 @@ func (s *Session) DeletePipeline(ctx context.Context, name string) error {
 			return err
 		}
 		if len(bs) > 0 {
-			return docex.Errorf(docex.ErrConflict, "pipeline %q is bound to %d basket(s); unbind them first", name, len(bs))
+			// Name the baskets (a few), so that the user can unbind them.
+			var names []string
+			for _, id := range bs[:min(len(bs), 5)] {
+				if b, err := tx.Basket(ctx, id); err == nil {
+					names = append(names, b.Name)
+				} else {
+					names = append(names, id)
+				}
+			}
+			if len(bs) > len(names) {
+				names = append(names, fmt.Sprintf("and %d more", len(bs)-len(names)))
+			}
+			return docex.Errorf(docex.ErrConflict, "pipeline %q is bound to %d basket(s): %s; unbind them first (basket unbind)", name, len(bs), strings.Join(names, ", "))
 		}
 		return tx.DeletePipeline(ctx, name)
 	})

@@ -264,7 +264,7 @@ func cmdBasketBind(ctx context.Context, c *cli, args []string) error {
 	return c.emit(map[string]any{"basket": b.Name, "basket_id": b.ID, "pipeline": args[1]}, func(w io.Writer) {
 		writef(w, "basket %s is bound to pipeline %s: every document added is processed\n", b.Name, args[1])
 		if b.DocumentCount > 0 {
-			writef(w, "documents added before the binding are not (it holds %d); to process them: docex pipeline run %s --basket %s\n", b.DocumentCount, args[1], b.Name)
+			writef(w, "documents added before the binding are not processed by it (the basket holds %d, counting derived ones); to process its original documents: docex pipeline run %s --basket %s\n", b.DocumentCount, args[1], b.Name)
 		}
 	})
 }

@@ -173,7 +173,7 @@ func TestPipelineCLI(t *testing.T) {
 	h.ok(with("basket", "unbind", "inbox")...)
 	// Binding a basket that holds documents says they are not processed
 	// and how to process them; an empty basket's binding says nothing more.
-	if out := h.ok(with("basket", "bind", "inbox", "three")...).stdout; !strings.Contains(out, "documents added before the binding are not (it holds ") ||
+	if out := h.ok(with("basket", "bind", "inbox", "three")...).stdout; !strings.Contains(out, "documents added before the binding are not processed by it (the basket holds ") ||
 		!strings.Contains(out, "docex pipeline run three --basket inbox") {
 		t.Fatalf("bind of a basket with documents: %q", out)
 	}
@@ -188,6 +188,10 @@ func TestPipelineCLI(t *testing.T) {
 	}
 	if r := h.ok(with("doc", "add", "empty", h.file("e2.txt", "more queued words"), "--json")...); r.stderr != "" {
 		t.Fatalf("add to a bound basket with --json: stderr %q", r.stderr)
+	}
+	// A bound pipeline is not deleted; the error names the basket.
+	if r := h.want(exitConflict, with("pipeline", "delete", "three")...); !strings.Contains(r.stderr, "bound to 1 basket(s): empty;") {
+		t.Fatalf("delete of a bound pipeline: stderr %q", r.stderr)
 	}
 	h.ok(with("basket", "unbind", "empty")...)
 	h.ok(with("pipeline", "delete", "three")...)
