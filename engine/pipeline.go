@@ -122,7 +122,11 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 		if len(k) > 2 || (len(k) == 2 && k[0] != "steps") {
 			known = nil // inside a value: no key is expected there
 		}
-		return nil, pipelineErr(src, step, key, "unknown key %q%s", k[len(k)-1], spell.Suggest(k[len(k)-1], known))
+		hint := spell.Suggest(k[len(k)-1], known)
+		if hint == "" && known != nil {
+			hint = keyAlias(k[len(k)-1], len(k) == 2)
+		}
+		return nil, pipelineErr(src, step, key, "unknown key %q%s", k[len(k)-1], hint)
 	}
 	p.zeroAttempts = md.IsDefined("max_attempts") && p.MaxAttempts == 0
 	if err := p.validate(src); err != nil {
@@ -447,7 +451,69 @@ func tomlTypeError(s string) (line int, key, msg string, ok bool) {
 	if err != nil {
 		return 0, "", "", false
 	}
-	return line, key, msg, true
+	return line, key, typeMismatch(key, msg), true
+}
+
+// keyAlias returns " (did you mean KEY? ...)" when key is a name other
+// tools give to a key of a pipeline (inStep: of a step), else "".
+func keyAlias(key string, inStep bool) string {
+	k := strings.ToLower(strings.NewReplacer("-", "_", " ", "_").Replace(key))
+	if inStep {
+		switch k {
+		case "content_type", "content_types", "contenttype", "type", "types", "mime", "mime_type", "mime_types", "filter", "only", "when", "match":
+			return ` (did you mean "accept"? the content types a step takes, for example accept = ["text/*"])`
+		case "parameters", "param", "args", "arguments", "with", "config", "options", "settings":
+			return ` (did you mean "params"? for example params = { size = 800 })`
+		case "uses", "use", "module", "run", "step", "plugin_name", "wasm":
+			return ` (did you mean "plugin"? the name of an installed plugin: docex plugin list)`
+		case "from", "source", "inputs", "after", "depends_on", "needs", "requires", "on":
+			return ` (did you mean "input"? "document", the default, or the name of an earlier step)`
+		case "retries", "max_retries", "attempts":
+			return ` (a step has no such key: max_attempts, at the top of the file, sets a job's attempts)`
+		case "timeout":
+			return ` (did you mean "retry_timeout"? a step's time limit is its plugin's: docex plugin show NAME)`
+		}
+		return ""
+	}
+	switch k {
+	case "retries", "max_retries", "attempts", "retry":
+		return ` (did you mean "max_attempts"?)`
+	case "step", "stage", "stages", "pipeline", "tasks":
+		return ` (did you mean "steps"? each step starts with a [[steps]] line)`
+	case "desc", "summary", "about":
+		return ` (did you mean "description"?)`
+	}
+	return ""
+}
+
+// typeMismatch rewords the decoder's "incompatible types: TOML value has
+// type T; destination has type D" for a pipeline's author: "want D, got
+// T", with the form a key expects (steps: [[steps]] tables; accept: an
+// array of strings). Any other message is returned as it is.
+func typeMismatch(key, msg string) string {
+	rest, ok := strings.CutPrefix(msg, "incompatible types: TOML value has type ")
+	if !ok {
+		return msg
+	}
+	got, want, ok := strings.Cut(rest, "; destination has type ")
+	if !ok {
+		return msg
+	}
+	switch {
+	case key == "steps":
+		want = "[[steps]] tables (an array of tables: each step starts with a [[steps]] line)"
+	case strings.HasSuffix(key, ".accept") || key == "accept":
+		want = `an array of content types, for example accept = ["text/plain", "application/pdf"]`
+	default:
+		want = map[string]string{"string": "a string", "integer": "an integer", "boolean": "true or false", "slice": "an array", "float": "a number"}[want]
+	}
+	kinds := map[string]string{"int64": "an integer", "float64": "a number", "string": "a string", "bool": "a boolean",
+		"map[string]any": "a table", "map[string]interface {}": "a table", "[]any": "an array", "[]interface {}": "an array",
+		"[]map[string]any": "an array of tables", "[]map[string]interface {}": "an array of tables"}
+	if want == "" || kinds[got] == "" {
+		return msg
+	}
+	return fmt.Sprintf("want %s, got %s", want, kinds[got])
 }
 
 // tomlKind names the TOML kind of a decoded value that is not a string,
