@@ -106,7 +106,7 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 		if errors.As(err, &pe) {
 			return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d: %s", pe.Position.Line, pe.Message)
 		}
-		if line, key, msg, ok := tomlTypeError(err.Error()); ok {
+		if line, key, msg, ok := spell.TOMLTypeError(err.Error(), pipelineWant); ok {
 			return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d, key %s: %s", line, key, msg)
 		}
 		return nil, docex.Errorf(docex.ErrInvalid, "pipeline: %v", err)
@@ -430,30 +430,6 @@ func stepOfKey(src []byte, key string) int {
 	return -1
 }
 
-// tomlTypeError splits the decoder's type errors, which are not
-// toml.ParseError ("toml: line 2 (last key \"description\"): incompatible
-// types: TOML value has type int64; destination has type string"), into
-// their line, key and message.
-func tomlTypeError(s string) (line int, key, msg string, ok bool) {
-	rest, ok := strings.CutPrefix(s, "toml: line ")
-	if !ok {
-		return 0, "", "", false
-	}
-	num, rest, ok := strings.Cut(rest, " (last key \"")
-	if !ok {
-		return 0, "", "", false
-	}
-	key, msg, ok = strings.Cut(rest, "\"): ")
-	if !ok {
-		return 0, "", "", false
-	}
-	line, err := strconv.Atoi(num)
-	if err != nil {
-		return 0, "", "", false
-	}
-	return line, key, typeMismatch(key, msg), true
-}
-
 // keyAlias returns " (did you mean KEY? ...)" when key is a name other
 // tools give to a key of a pipeline (inStep: of a step), else "".
 func keyAlias(key string, inStep bool) string {
@@ -486,34 +462,16 @@ func keyAlias(key string, inStep bool) string {
 	return ""
 }
 
-// typeMismatch rewords the decoder's "incompatible types: TOML value has
-// type T; destination has type D" for a pipeline's author: "want D, got
-// T", with the form a key expects (steps: [[steps]] tables; accept: an
-// array of strings). Any other message is returned as it is.
-func typeMismatch(key, msg string) string {
-	rest, ok := strings.CutPrefix(msg, "incompatible types: TOML value has type ")
-	if !ok {
-		return msg
-	}
-	got, want, ok := strings.Cut(rest, "; destination has type ")
-	if !ok {
-		return msg
-	}
+// pipelineWant words what a pipeline's key wants where the plain words
+// ("an array") would not say how to write it (see spell.TOMLTypeError).
+func pipelineWant(key, _ string) string {
 	switch {
 	case key == "steps":
-		want = "[[steps]] tables (an array of tables: each step starts with a [[steps]] line)"
-	case strings.HasSuffix(key, ".accept") || key == "accept":
-		want = `an array of content types, for example accept = ["text/plain", "application/pdf"]`
-	default:
-		want = map[string]string{"string": "a string", "integer": "an integer", "boolean": "true or false", "slice": "an array", "float": "a number"}[want]
+		return "[[steps]] tables (an array of tables: each step starts with a [[steps]] line)"
+	case strings.HasSuffix(key, ".accept"):
+		return `an array of content types, for example accept = ["text/plain", "application/pdf"]`
 	}
-	kinds := map[string]string{"int64": "an integer", "float64": "a number", "string": "a string", "bool": "a boolean",
-		"map[string]any": "a table", "map[string]interface {}": "a table", "[]any": "an array", "[]interface {}": "an array",
-		"[]map[string]any": "an array of tables", "[]map[string]interface {}": "an array of tables"}
-	if want == "" || kinds[got] == "" {
-		return msg
-	}
-	return fmt.Sprintf("want %s, got %s", want, kinds[got])
+	return ""
 }
 
 // tomlKind names the TOML kind of a decoded value that is not a string,

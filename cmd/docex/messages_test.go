@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,12 +118,31 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A manifest with a value of the wrong type: the message names the
+	// file, line and key, without the sandbox's prefixes.
+	badType := filepath.Join(h.dir, "badtype")
+	if err := os.MkdirAll(badType, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"plugin.toml", "echo.wasm"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "testplugins", "echo", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "plugin.toml" {
+			b = bytes.Replace(b, []byte("abi_version = 1"), []byte(`abi_version = "1"`), 1)
+		}
+		if err := os.WriteFile(filepath.Join(badType, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cases := []struct {
 		name string
 		code int
 		args []string
 		want []string
 	}{
+		{"manifest type", exitInvalid, append([]string{"plugin", "install", badType}, admin...), []string{"invalid plugin: " + filepath.Join(badType, "plugin.toml") + " line ", ", key abi_version: want an integer, got a string"}},
 		{"no user", exitDenied, []string{"basket", "list", "--tenant", "acme", "--roles", "admin"}, []string{"--user", "DOCEX_USER"}},
 		{"no tenant", exitDenied, []string{"basket", "list", "--user", "u", "--roles", "admin"}, []string{"--tenant", "DOCEX_TENANT"}},
 		{"no roles", exitDenied, []string{"basket", "list", "--tenant", "acme", "--user", "u"}, []string{"--roles", "DOCEX_ROLES"}},

@@ -201,10 +201,29 @@ func readPlugin(path string) (manifest, module []byte, err error) {
 				"then set sha256 in its plugin.toml to the printed sum; or install the built copy in testplugins/", escape(dir), escape(mod), escape(mod)))
 	}
 	if err != nil {
+		// "invalid plugin: DIR/plugin.toml line 4, key abi_version: ...",
+		// without the sandbox's own prefix.
+		if rest, ok := strings.CutPrefix(err.Error(), pluginapi.ErrInvalidManifest.Error()+": "); ok {
+			sep := ": "
+			if strings.HasPrefix(rest, "line ") {
+				sep = " "
+			}
+			return nil, nil, &relabelled{msg: fmt.Sprintf("%s: %s%s%s", docex.ErrPluginInvalid, filepath.Join(dir, pluginapi.ManifestFile), sep, rest), errs: []error{docex.ErrPluginInvalid, err}}
+		}
 		return nil, nil, fmt.Errorf("%w: %s: %w", docex.ErrPluginInvalid, dir, err)
 	}
 	return manifest, module, nil
 }
+
+// relabelled is an error with a message of its own that matches each of
+// errs (errors.Is, errors.As, docex.Code: the first one's code).
+type relabelled struct {
+	msg  string
+	errs []error
+}
+
+func (e *relabelled) Error() string   { return e.msg }
+func (e *relabelled) Unwrap() []error { return e.errs }
 
 // moduleName returns the module file a plugin directory's manifest names
 // (for advice only: the engine parses manifests strictly).

@@ -3,6 +3,7 @@ package spell
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -97,4 +98,46 @@ func TestClosestAndFieldKeys(t *testing.T) {
 	if got := FieldKeys(reflect.TypeFor[section](), "toml"); !slices.Equal(got, []string{"a"}) {
 		t.Errorf("FieldKeys toml = %v", got)
 	}
+}
+
+func TestTOMLTypeError(t *testing.T) {
+	steps := func(key, _ string) string {
+		if key == "steps" {
+			return "[[steps]] tables"
+		}
+		return ""
+	}
+	for _, tt := range []struct {
+		in       string
+		want     func(key, dest string) string
+		line     int
+		key, msg string
+		ok       bool
+	}{
+		{`toml: line 2 (last key "description"): incompatible types: TOML value has type int64; destination has type string`, nil, 2, "description", "want a string, got an integer", true},
+		{`toml: line 3 (last key "steps"): incompatible types: TOML value has type map[string]any; destination has type slice`, steps, 3, "steps", "want [[steps]] tables, got a table", true},
+		{`toml: line 3 (last key "steps"): incompatible types: TOML value has type int64; destination has type slice`, nil, 3, "steps", "want an array, got an integer", true},
+		{`toml: line 4 (last key "on"): incompatible types: TOML value has type string; destination has type boolean`, steps, 4, "on", "want true or false, got a string", true},
+		// An unknown type keeps the decoder's words; other errors too.
+		{`toml: line 5 (last key "x"): incompatible types: TOML value has type complex128; destination has type string`, nil, 5, "x", "incompatible types: TOML value has type complex128; destination has type string", true},
+		{`toml: line 6 (last key "x"): value out of range`, nil, 6, "x", "value out of range", true},
+		{`toml: line x (last key "x"): value out of range`, nil, 0, "", "", false},
+		{`some other error`, nil, 0, "", "", false},
+	} {
+		line, key, msg, ok := TOMLTypeError(tt.in, tt.want)
+		if line != tt.line || key != tt.key || msg != tt.msg || ok != tt.ok {
+			t.Errorf("TOMLTypeError(%q) = %d, %q, %q, %v; want %d, %q, %q, %v", tt.in, line, key, msg, ok, tt.line, tt.key, tt.msg, tt.ok)
+		}
+	}
+}
+
+func FuzzTOMLTypeError(f *testing.F) {
+	f.Add(`toml: line 2 (last key "description"): incompatible types: TOML value has type int64; destination has type string`)
+	f.Add(`toml: line 2 (last key "`)
+	f.Fuzz(func(t *testing.T, s string) {
+		line, _, msg, ok := TOMLTypeError(s, nil)
+		if ok && (!strings.HasPrefix(s, "toml: line ") || msg == "" && !strings.HasSuffix(s, "\"): ")) {
+			t.Fatalf("TOMLTypeError(%q) = line %d, %q, ok", s, line, msg)
+		}
+	})
 }

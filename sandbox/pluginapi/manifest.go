@@ -145,6 +145,13 @@ func ParseManifest(data []byte) (m *Manifest, err error) {
 	m = new(Manifest)
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(m)
 	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%w: line %d: %s", ErrInvalidManifest, pe.Position.Line, pe.Message)
+		}
+		if line, key, msg, ok := spell.TOMLTypeError(err.Error(), manifestWant); ok {
+			return nil, fmt.Errorf("%w: line %d, key %s: %s", ErrInvalidManifest, line, key, msg)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
@@ -162,6 +169,18 @@ func ParseManifest(data []byte) (m *Manifest, err error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
 	}
 	return m, nil
+}
+
+// manifestWant words what a plugin.toml key wants where the plain words
+// ("an array") would not say how to write it (see spell.TOMLTypeError).
+func manifestWant(key, _ string) string {
+	switch key {
+	case "capabilities":
+		return `an array of capabilities, for example capabilities = ["content.read", "metadata.write"]`
+	case "accepted_content_types":
+		return `an array of content types, for example accepted_content_types = ["text/*", "application/pdf"]`
+	}
+	return ""
 }
 
 // knownKeys returns the keys plugin.toml defines in the table that holds
@@ -280,7 +299,15 @@ func (m *Manifest) Validate() error {
 	seen := map[string]bool{}
 	for _, c := range m.Capabilities {
 		if !slices.Contains(known, Capability(c)) {
-			return fmt.Errorf("unknown capability %q", c)
+			names := make([]string, len(known))
+			for i, k := range known {
+				names[i] = string(k)
+			}
+			hint := spell.Suggest(c, names)
+			if hint == "" {
+				hint = " (the capabilities: " + strings.Join(names, ", ") + ")"
+			}
+			return fmt.Errorf("unknown capability %q%s", c, hint)
 		}
 		if seen[c] {
 			return fmt.Errorf("duplicate capability %q", c)
@@ -294,7 +321,7 @@ func (m *Manifest) Validate() error {
 		p = strings.ToLower(strings.TrimSpace(p))
 		m.AcceptedContentTypes[i] = p
 		if _, err := path.Match(p, ""); err != nil || !strings.Contains(p, "/") || !printable(p, 255) {
-			return fmt.Errorf("accepted_content_types: bad pattern %q", p)
+			return fmt.Errorf("accepted_content_types: bad pattern %q: want a media type (text/plain) or a pattern (text/*)", p)
 		}
 		if !strings.Contains(p, "*") {
 			if _, _, err := mime.ParseMediaType(p); err != nil {

@@ -1,0 +1,66 @@
+package spell
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// TOMLTypeError splits a BurntSushi/toml decode error that is not a
+// toml.ParseError ("toml: line 2 (last key "description"): incompatible
+// types: TOML value has type int64; destination has type string") into
+// its line, its key and a message in the words of the file's author. A
+// type mismatch becomes "want W, got G": G names the TOML value ("an
+// integer", "a table"...), W is want(key, dest) when want is not nil and
+// returns a wording (dest is the decoder's name of the Go type: "string",
+// "integer", "float", "boolean", "slice"...), else a plain one ("a
+// string", "an array"...). Any other such error keeps its message. ok is
+// false when s has not that form.
+func TOMLTypeError(s string, want func(key, dest string) string) (line int, key, msg string, ok bool) {
+	rest, ok := strings.CutPrefix(s, "toml: line ")
+	if !ok {
+		return 0, "", "", false
+	}
+	num, rest, ok := strings.Cut(rest, " (last key \"")
+	if !ok {
+		return 0, "", "", false
+	}
+	key, msg, ok = strings.Cut(rest, "\"): ")
+	if !ok {
+		return 0, "", "", false
+	}
+	line, err := strconv.Atoi(num)
+	if err != nil {
+		return 0, "", "", false
+	}
+	return line, key, typeMismatch(key, msg, want), true
+}
+
+// typeMismatch rewords the decoder's "incompatible types: TOML value has
+// type T; destination has type D" as "want D, got T" (see TOMLTypeError);
+// any other message, or a type it has no words for, is returned as it is.
+func typeMismatch(key, msg string, want func(key, dest string) string) string {
+	rest, ok := strings.CutPrefix(msg, "incompatible types: TOML value has type ")
+	if !ok {
+		return msg
+	}
+	got, dest, ok := strings.Cut(rest, "; destination has type ")
+	if !ok {
+		return msg
+	}
+	w := ""
+	if want != nil {
+		w = want(key, dest)
+	}
+	if w == "" {
+		w = map[string]string{"string": "a string", "integer": "an integer", "boolean": "true or false", "slice": "an array", "float": "a number", "map": "a table"}[dest]
+	}
+	g := map[string]string{"int64": "an integer", "float64": "a number", "string": "a string", "bool": "a boolean",
+		"map[string]any": "a table", "map[string]interface {}": "a table", "[]any": "an array", "[]interface {}": "an array",
+		"[]map[string]any": "an array of tables", "[]map[string]interface {}": "an array of tables",
+		"time.Time": "a date or time"}[got]
+	if w == "" || g == "" {
+		return msg
+	}
+	return fmt.Sprintf("want %s, got %s", w, g)
+}
