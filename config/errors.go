@@ -51,7 +51,17 @@ func describe(root *yaml.Node, msg string) string {
 		if got == "" {
 			got = m[2]
 		}
-		return fmt.Sprintf("config key %s (line %d): want %s, got %s", keyAt(root, line, ""), line, want(m[4]), got)
+		w, tip := want(m[4]), ""
+		if m[2] == "str" {
+			// config_version: "1" is text, not a number: a value that
+			// would be one without quotes was quoted.
+			got = strconv.Quote(got) + " (text)"
+			_, numErr := strconv.ParseFloat(m[3], 64)
+			if (numErr == nil && strings.HasPrefix(w, "a whole number")) || (w == "true or false" && (m[3] == "true" || m[3] == "false")) {
+				tip = ": write it without the quotes"
+			}
+		}
+		return fmt.Sprintf("config key %s (line %d): want %s, got %s%s", keyAt(root, line, ""), line, w, got, tip)
 	}
 	return "config: " + msg
 }

@@ -25,6 +25,8 @@ func TestDecodeErrorsNameKeys(t *testing.T) {
 		{"config_version: 1\nsandbox:\n  max_memory_page: 10\n", []string{`sandbox.max_memory_page (line 3): unknown key (did you mean "max_memory_pages"?)`}},
 		{"config_version: 1\ndatabase: [1,2]\n", []string{"database (line 2)", "a mapping", "a list"}},
 		{"config_version: x\n", []string{"config_version (line 1)", "whole number"}},
+		{"config_version: \"1\"\n", []string{`config_version (line 1): want a whole number, got "1" (text): write it without the quotes`}},
+		{"config_version: 1\nmulti_tenancy:\n  enabled: 'true'\n", []string{`multi_tenancy.enabled (line 3): want true or false, got "true" (text): write it without the quotes`}},
 		{"config_version: 1\nstorage:\n  documents:\n    fsync: 3\n", []string{"storage.documents.fsync (line 4)"}},
 		{"config_version: 1\nstorage: {documents: {type: [a]}}\n", []string{"storage.documents.type (line 2)", "text"}},
 		{"{{{", []string{"not valid YAML"}},
