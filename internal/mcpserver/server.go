@@ -2,17 +2,22 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime/debug"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/internal/spell"
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -20,6 +25,10 @@ import (
 // Origin is the audit origin of every call made through MCP: operations
 // are audited as "mcp.document.add", "mcp.document.read", ...
 const Origin = "mcp"
+
+// extraProps finds the arguments a tool's schema refused as unknown in the
+// SDK's message: `unexpected additional properties ["meta"]`.
+var extraProps = regexp.MustCompile(`unexpected additional properties \[(.*?)\]`)
 
 // Defaults of Config.
 const (
@@ -79,6 +88,10 @@ type Server struct {
 	log     *slog.Logger
 	schemas jsonschema.ForOptions
 	initErr error // a tool whose schema could not be built
+	// inputs are the tools' input schemas by name (set by addTool while
+	// New runs, read only after): a call with arguments the schema
+	// refuses is told what the tool takes.
+	inputs map[string]*jsonschema.Schema
 }
 
 // New returns a server acting as uc on eng. It does no I/O on the engine
@@ -226,8 +239,75 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		if lr, ok := req.(*mcp.ListResourcesRequest); ok && method == "resources/list" {
 			return s.listResources(ctx, lr)
 		}
-		return next(ctx, method, req)
+		res, err = next(ctx, method, req)
+		if cr, ok := req.(*mcp.CallToolRequest); ok && err == nil && method == "tools/call" {
+			s.explainArguments(cr, res)
+		}
+		return res, err
 	}
+}
+
+// suggestArg is spell.Suggest, or else ` (did you mean "P"?)` for the
+// argument P that name abbreviates or extends (meta: metadata, ids:
+// document_ids, document_id: id), or "". An identity (tenant_id...) is
+// never an argument: it says so.
+func suggestArg(name string, props []string) string {
+	switch name {
+	case "tenant", "tenant_id", "user", "user_id", "roles", "role":
+		return " (the identity is the server's, fixed when it started: no call can name one)"
+	}
+	if s := spell.Suggest(name, props); s != "" {
+		return s
+	}
+	for _, p := range props {
+		if len(name) >= 3 && (strings.HasPrefix(p, name) || strings.HasSuffix(p, "_"+name) || strings.HasPrefix(name, p) || strings.HasSuffix(name, "_"+p)) {
+			return fmt.Sprintf(" (did you mean %q?)", p)
+		}
+	}
+	return ""
+}
+
+// explainArguments adds to a call's error result that the SDK's schema
+// validation made ("validating \"arguments\": ...") what the tool takes
+// and, for an argument it does not know, the close name it may have
+// meant: a model corrects its call from that.
+func (s *Server) explainArguments(req *mcp.CallToolRequest, res mcp.Result) {
+	r, ok := res.(*mcp.CallToolResult)
+	if !ok || !r.IsError || len(r.Content) != 1 || req.Params == nil {
+		return
+	}
+	tc, ok := r.Content[0].(*mcp.TextContent)
+	in := s.inputs[req.Params.Name]
+	if !ok || in == nil || !strings.HasPrefix(tc.Text, `validating "arguments"`) {
+		return
+	}
+	props := make([]string, 0, len(in.Properties))
+	for name := range in.Properties {
+		props = append(props, name)
+	}
+	sort.Strings(props)
+	var b strings.Builder
+	b.WriteString(tc.Text + ".")
+	if m := extraProps.FindStringSubmatch(tc.Text); m != nil {
+		var names []string
+		if json.Unmarshal([]byte("["+m[1]+"]"), &names) == nil {
+			for _, n := range names {
+				fmt.Fprintf(&b, " %q is not an argument of %s%s.", n, req.Params.Name, suggestArg(n, props))
+			}
+		}
+	}
+	fmt.Fprintf(&b, " %s takes:", req.Params.Name)
+	for i, name := range props {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(" " + name)
+		if slices.Contains(in.Required, name) {
+			b.WriteString(" (required)")
+		}
+	}
+	b.WriteString(". Fix the arguments and call again.")
+	tc.Text = b.String()
 }
 
 // toolError is the message a model gets for a failed call: the error's

@@ -497,6 +497,11 @@ func TestToolErrors(t *testing.T) {
 		{"missing id", writer, "get_document", map[string]any{}, "validating"},
 		{"wrong type", writer, "get_document", map[string]any{"id": 42}, "validating"},
 		{"identity in arguments", writer, "get_document", map[string]any{"id": e.betaDoc.ID, "tenant_id": "beta"}, "validating"},
+		// An unknown argument: what the tool takes, and the likely one.
+		{"abbreviated argument", writer, "find_documents", map[string]any{"basket": "in", "meta": map[string]any{"kind": "note"}}, `validating "arguments": validating root: unexpected additional properties ["meta"]. "meta" is not an argument of find_documents (did you mean "metadata"?). find_documents takes: basket (required), limit, metadata (required), offset, order. Fix the arguments and call again.`},
+		{"misspelt argument", writer, "list_documents", map[string]any{"baskte": "in"}, `validating "arguments": validating root: unexpected additional properties ["baskte"]. "baskte" is not an argument of list_documents (did you mean "basket"?). list_documents takes: basket (required), limit, offset, order.`},
+		{"longer argument", writer, "get_document", map[string]any{"document_id": e.doc.ID}, `validating "arguments": validating root: unexpected additional properties ["document_id"]. "document_id" is not an argument of get_document (did you mean "id"?). get_document takes: id (required).`},
+		{"identity named", writer, "get_document", map[string]any{"id": e.doc.ID, "user_id": "root"}, `validating "arguments": validating root: unexpected additional properties ["user_id"]. "user_id" is not an argument of get_document (the identity is the server's, fixed when it started: no call can name one).`},
 		{"bad metadata value", writer, "set_metadata", map[string]any{"id": e.doc.ID, "metadata": map[string]any{"x": []int{1}}}, "validating"},
 		{"no metadata", writer, "set_metadata", map[string]any{"id": e.doc.ID, "metadata": map[string]any{}}, "validating"},
 		{"empty key", writer, "set_metadata", map[string]any{"id": e.doc.ID, "metadata": map[string]any{"": 1}}, "invalid:"},

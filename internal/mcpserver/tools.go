@@ -98,6 +98,10 @@ func addTool[In, Out any](s *Server, t *mcp.Tool, tweak func(in, out *jsonschema
 	if tweak != nil {
 		tweak(in, t.OutputSchema.(*jsonschema.Schema))
 	}
+	if s.inputs == nil {
+		s.inputs = map[string]*jsonschema.Schema{}
+	}
+	s.inputs[t.Name] = in
 	mcp.AddTool(s.srv, t, func(ctx context.Context, _ *mcp.CallToolRequest, args In) (*mcp.CallToolResult, Out, error) {
 		res, o, err := fn(ctx, args)
 		if err != nil {
