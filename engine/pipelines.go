@@ -826,7 +826,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.cfg.Logger != nil {
 		// The backend's "worker started" line counts job slots:
 		// concurrency x batch.
-		w.cfg.Logger.Info("worker batches", "worker", w.cfg.Name, "concurrency", wc.Concurrency, "tenant_concurrency", wc.TenantConcurrency, "batch", w.cfg.Batch)
+		tenants := any("all")
+		if w.cfg.Tenants != nil {
+			tenants = w.cfg.Tenants
+		}
+		w.cfg.Logger.Info("worker batches", "worker", w.cfg.Name, "tenants", tenants, "concurrency", wc.Concurrency, "tenant_concurrency", wc.TenantConcurrency, "batch", w.cfg.Batch)
 	}
 	return w.e.be.Jobs().Work(ctx, driver.WorkConfig{
 		Tenants: w.cfg.Tenants, Concurrency: wc.Concurrency * w.cfg.Batch, TenantConcurrency: wc.TenantConcurrency * w.cfg.Batch,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -396,5 +397,42 @@ func TestBasketShowsPipeline(t *testing.T) {
 	bs := decode[[]basket](t, h.ok(with("basket", "list", "--json")...).stdout)
 	if i := slices.IndexFunc(bs, func(b basket) bool { return b.Name == "bound" }); i < 0 || bs[i].Pipeline != "" {
 		t.Fatalf("basket list after unbind: %+v", bs)
+	}
+}
+
+// TestWorkerLogsTenants: the worker's first log line says which tenants it
+// serves ("all", or the --tenants list), and SIGINT-like cancellation ends
+// it with exit 0.
+func TestWorkerLogsTenants(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	pipelineSetup(t, h, "acme")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, `"tenants":"all"`},
+		{[]string{"--tenants", "acme"}, `"tenants":["acme"]`},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		errb := &syncBuffer{}
+		args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker"}, tc.args...)
+		done := make(chan error, 1)
+		go func() { done <- runEnv(ctx, args, io.Discard, errb, func(k string) string { return h.env[k] }) }()
+		for !strings.Contains(errb.String(), "worker started") {
+			select {
+			case err := <-done:
+				cancel()
+				t.Fatalf("docex worker %v ended before it started: %v\n%s", tc.args, err, errb.String())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("docex worker %v after cancellation: %v (want exit 0)", tc.args, err)
+		}
+		if !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("docex worker %v: log lacks %s:\n%s", tc.args, tc.want, errb.String())
+		}
 	}
 }
