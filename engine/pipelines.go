@@ -85,6 +85,9 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 				return pipelineErr(src, i, "params", "plugin %q needs parameter %q", step.Plugin, k)
 			}
 		}
+		if k, err := m.CheckRelations(step.Params); err != nil {
+			return pipelineErr(src, i, "params."+k, "plugin %q, parameter %q: %v", step.Plugin, k, err)
+		}
 	}
 	for i, step := range p.Steps {
 		if step.Input == InputDocument {

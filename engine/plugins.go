@@ -47,6 +47,9 @@ type PluginParameter struct {
 	Max string `json:"max"`
 	// Values are the values a string may take; empty: any.
 	Values []string `json:"values"`
+	// LessThan names the parameter this one must be less than when both
+	// are given; "" for none.
+	LessThan string `json:"less_than"`
 }
 
 // mapPluginErr gives sandbox errors docex kinds: a bad plugin is invalid
@@ -126,7 +129,7 @@ func pluginInfo(rec driver.PluginRecord, system bool) PluginInfo {
 		for _, name := range slices.Sorted(maps.Keys(m.Parameters)) {
 			p := m.Parameters[name]
 			info.Parameters = append(info.Parameters, PluginParameter{Name: name, Type: p.Type, Required: p.Required,
-				Description: p.Description, Min: bound(p.Min), Max: bound(p.Max), Values: append([]string{}, p.Values...)})
+				Description: p.Description, Min: bound(p.Min), Max: bound(p.Max), Values: append([]string{}, p.Values...), LessThan: p.LessThan})
 		}
 	}
 	return info

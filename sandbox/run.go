@@ -279,6 +279,9 @@ func (p *Plugin) checkParams(params map[string]string) error {
 			return fmt.Errorf("%w: missing required parameter %q", pluginapi.ErrInvalidParams, k)
 		}
 	}
+	if k, err := p.manifest.CheckRelations(params); err != nil {
+		return fmt.Errorf("%w: parameter %q: %w", pluginapi.ErrInvalidParams, k, err)
+	}
 	return nil
 }
 

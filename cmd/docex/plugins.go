@@ -277,8 +277,17 @@ func printPlugin(w io.Writer, p engine.PluginInfo) {
 }
 
 // allowedValues describes a parameter's declared range or values: "1..100",
-// ">= 0", "a|b|c", or "any".
+// ">= 0", "a|b|c", or "any", then "< OTHER" when it must be less than
+// another parameter.
 func allowedValues(q engine.PluginParameter) string {
+	if q.LessThan != "" {
+		r := q
+		r.LessThan = ""
+		if a := allowedValues(r); a != "any" {
+			return a + ", < " + q.LessThan
+		}
+		return "< " + q.LessThan
+	}
 	switch {
 	case len(q.Values) > 0:
 		return strings.Join(q.Values, "|")

@@ -139,6 +139,9 @@ func TestPipelineCreateRefusesDeclaredRanges(t *testing.T) {
 		{"size = 2000000\n", "greater than the maximum 1048576"},
 		{"overlap = -1\n", "line 6, key steps[0].params.overlap"},
 		{"strategy = \"recursiv\"\n", `"recursiv" is not one of recursive, fixed, structure, sentence`},
+		// Declared between two parameters: overlap less_than size.
+		{"size = 100\noverlap = 200\n", `pipeline line 7, key steps[0].params.overlap: plugin "chunk", parameter "overlap": 200 must be less than size (100)`},
+		{"size = 100\noverlap = 100\n", `parameter "overlap": 100 must be less than size (100)`},
 	} {
 		_, err := s.CreatePipeline(ctx, []byte(head+tt.params))
 		if !errors.Is(err, docex.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
@@ -148,6 +151,9 @@ func TestPipelineCreateRefusesDeclaredRanges(t *testing.T) {
 	if _, err := s.CreatePipeline(ctx, []byte(head+"size = 20\n")); err != nil {
 		t.Fatalf("size 20 with the default overlap: %v", err)
 	}
+	if _, err := s.CreatePipeline(ctx, []byte(head+"size = 100\noverlap = 99\n")); err != nil {
+		t.Fatalf("size 100, overlap 99: %v", err)
+	}
 	if _, err := s.CreatePipeline(ctx, []byte("name = \"e\"\n[[steps]]\nname = \"x\"\nplugin = \"extract-text\"\nparams = { format = \"PDF\" }\n")); !errors.Is(err, docex.ErrInvalid) ||
 		!strings.Contains(err.Error(), "line 5, key steps[0].params.format") {
 		t.Errorf("format PDF: %v", err)
@@ -156,5 +162,9 @@ func TestPipelineCreateRefusesDeclaredRanges(t *testing.T) {
 	_, err := run(t, "stats", bytesDoc("a.txt", "text/plain", []byte("hi")), map[string]string{"top": "101"})
 	if !errors.Is(err, pluginapi.ErrInvalidParams) || !strings.Contains(err.Error(), `parameter "top": 101 is greater than the maximum 100`) {
 		t.Fatalf("stats top=101: %v", err)
+	}
+	_, err = run(t, "chunk", bytesDoc("a.txt", "text/plain", []byte("hi")), map[string]string{"size": "10", "overlap": "10"})
+	if !errors.Is(err, pluginapi.ErrInvalidParams) || !strings.Contains(err.Error(), `parameter "overlap": 10 must be less than size (10)`) {
+		t.Fatalf("chunk size=10 overlap=10: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"mime"
 	"os"
 	"path"
@@ -345,6 +346,20 @@ func (m *Manifest) Validate() error {
 		}
 		if err := p.validate(); err != nil {
 			return fmt.Errorf("parameter %q: %w", name, err)
+		}
+	}
+	for name, p := range m.Parameters {
+		if p.LessThan == "" {
+			continue
+		}
+		other, ok := m.Parameters[p.LessThan]
+		switch {
+		case p.LessThan == name:
+			return fmt.Errorf("parameter %q: less_than names the parameter itself", name)
+		case !ok:
+			return fmt.Errorf("parameter %q: less_than names %q, which is not a parameter%s", name, p.LessThan, spell.Suggest(p.LessThan, slices.Collect(maps.Keys(m.Parameters))))
+		case other.Type != "int" && other.Type != "number":
+			return fmt.Errorf("parameter %q: less_than names %q, a %s parameter (want int or number)", name, p.LessThan, other.Type)
 		}
 	}
 	return nil

@@ -121,6 +121,10 @@ func TestParseManifestErrors(t *testing.T) {
 		{"control char value", `type = "string"`, "type = \"string\"\nvalues = [\"a\\u0000\"]", "values[0]"},
 		{"too many values", `type = "string"`, "type = \"string\"\nvalues = [" + manyValues(257) + "]", "want 1-256 values"},
 		{"no version", `version = "1.2.3"`, `version = ""`, "version"},
+		{"less_than on a string", `type = "int"`, "type = \"string\"\nless_than = \"lang\"", `parameter "min": less_than applies to int and number parameters, not string`},
+		{"less_than itself", `type = "int"`, "type = \"int\"\nless_than = \"min\"", `parameter "min": less_than names the parameter itself`},
+		{"less_than unknown", `type = "int"`, "type = \"int\"\nless_than = \"mix\"", `parameter "min": less_than names "mix", which is not a parameter (did you mean "min"?)`},
+		{"less_than a string", `type = "int"`, "type = \"int\"\nless_than = \"lang\"", `parameter "min": less_than names "lang", a string parameter (want int or number)`},
 		{"syntax", `[limits]`, `[limits`, "invalid manifest: line "},
 		{"entry not docex_run*", `module = "wc.wasm"`, "module = \"wc.wasm\"\nentry = \"_initialize\"", "entry"},
 		{"entry bad char", `module = "wc.wasm"`, "module = \"wc.wasm\"\nentry = \"docex_run_X\"", "entry"},
@@ -316,4 +320,45 @@ func FuzzParseManifest(f *testing.F) {
 		}
 		m.Resolve(Limits{})
 	})
+}
+
+// TestCheckRelations: less_than holds between given values only; ints
+// compare exactly, numbers as floats.
+func TestCheckRelations(t *testing.T) {
+	m, err := ParseManifest([]byte(validManifest + `
+[parameters.size]
+type = "int"
+[parameters.overlap]
+type = "int"
+less_than = "size"
+[parameters.ratio]
+type = "number"
+less_than = "limit"
+[parameters.limit]
+type = "number"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		params map[string]string
+		key    string
+		want   string
+	}{
+		{map[string]string{"size": "100", "overlap": "99"}, "", ""},
+		{map[string]string{"size": "100", "overlap": "100"}, "overlap", "100 must be less than size (100)"},
+		{map[string]string{"size": "100", "overlap": "500"}, "overlap", "500 must be less than size (100)"},
+		{map[string]string{"overlap": "500"}, "", ""}, // size not given: the plugin's default, its own check
+		{map[string]string{"size": "5"}, "", ""},
+		{map[string]string{"size": "9007199254740993", "overlap": "9007199254740992"}, "", ""}, // exact beyond 2^53
+		{map[string]string{"size": "9007199254740992", "overlap": "9007199254740993"}, "overlap", "must be less than size"},
+		{map[string]string{"ratio": "0.5", "limit": "0.75"}, "", ""},
+		{map[string]string{"ratio": "0.75", "limit": "0.5"}, "ratio", "0.75 must be less than limit (0.5)"},
+		{map[string]string{"ratio": "NaN", "limit": "1"}, "ratio", "must be less than limit"},
+	} {
+		key, err := m.CheckRelations(tt.params)
+		if key != tt.key || (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("CheckRelations(%v) = %q, %v; want %q, %q", tt.params, key, err, tt.key, tt.want)
+		}
+	}
 }

@@ -23,6 +23,11 @@ type ParameterSpec struct {
 	Max *float64 `toml:"max"`
 	// Values lists the values a string parameter may take (absent: any).
 	Values []string `toml:"values"`
+	// LessThan names another int or number parameter that this one (int
+	// or number) must be smaller than when both are given (chunk's
+	// overlap: less_than = "size"); "" for none. See
+	// Manifest.CheckRelations.
+	LessThan string `toml:"less_than"`
 }
 
 // Limits of a parameter declaration and of a value.
@@ -58,6 +63,9 @@ func (p ParameterSpec) validate() error {
 	}
 	if p.Min != nil && p.Max != nil && *p.Min > *p.Max {
 		return fmt.Errorf("min %s is greater than max %s", formatBound(*p.Min), formatBound(*p.Max))
+	}
+	if p.LessThan != "" && p.Type != "int" && p.Type != "number" {
+		return fmt.Errorf("less_than applies to int and number parameters, not %s", p.Type)
 	}
 	if p.Values != nil {
 		if p.Type != "string" {
@@ -128,6 +136,45 @@ func (p ParameterSpec) Check(v string) error {
 		}
 	}
 	return nil
+}
+
+// CheckRelations checks what the manifest declares between parameters
+// (less_than) on the values given in params, each of which has passed
+// ParameterSpec.Check: a relation with a parameter not given is not
+// checked (the plugin applies its own default, and checks it itself). It
+// returns the name of the parameter at fault and a plain error saying
+// why, or "" and nil; parameters are visited in name order.
+func (m *Manifest) CheckRelations(params map[string]string) (string, error) {
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		spec, ok := m.Parameters[k]
+		if !ok || spec.LessThan == "" {
+			continue
+		}
+		other, given := params[spec.LessThan]
+		if !given {
+			continue
+		}
+		a, errA := strconv.ParseFloat(params[k], 64)
+		b, errB := strconv.ParseFloat(other, 64)
+		if errA != nil || errB != nil {
+			continue // Check refused it already
+		}
+		less := a < b
+		if spec.Type == "int" && m.Parameters[spec.LessThan].Type == "int" {
+			x, errX := strconv.ParseInt(params[k], 10, 64)
+			y, errY := strconv.ParseInt(other, 10, 64)
+			less = errX == nil && errY == nil && x < y
+		}
+		if !less {
+			return k, fmt.Errorf("%s must be less than %s (%s)", params[k], spec.LessThan, other)
+		}
+	}
+	return "", nil
 }
 
 func formatBound(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
