@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,14 +21,17 @@ import (
 
 // PluginInfo describes an installed plugin.
 type PluginInfo struct {
-	Name         string    `json:"name"`
-	Version      string    `json:"version"`
-	Description  string    `json:"description"`
-	System       bool      `json:"system"`
-	ModuleSHA256 string    `json:"module_sha256"`
-	Capabilities []string  `json:"capabilities"`
-	InstalledAt  time.Time `json:"installed_at"`
-	InstalledBy  string    `json:"installed_by"`
+	Name         string `json:"name"`
+	Version      string `json:"version"`
+	Description  string `json:"description"`
+	System       bool   `json:"system"`
+	ModuleSHA256 string `json:"module_sha256"`
+	// ManifestSHA256 is the sha256 of the plugin.toml installed (part of
+	// the step cache key, with the module's).
+	ManifestSHA256 string    `json:"manifest_sha256"`
+	Capabilities   []string  `json:"capabilities"`
+	InstalledAt    time.Time `json:"installed_at"`
+	InstalledBy    string    `json:"installed_by"`
 	// AcceptedContentTypes are the media-type globs the plugin accepts
 	// (empty: any).
 	AcceptedContentTypes []string `json:"accepted_content_types"`
@@ -119,7 +124,8 @@ func (e *Engine) checkPlugin(ctx context.Context, manifest, module []byte) (*plu
 }
 
 func pluginInfo(rec driver.PluginRecord, system bool) PluginInfo {
-	info := PluginInfo{Name: rec.Name, Version: rec.Version, System: system, ModuleSHA256: rec.ModuleSHA256,
+	sum := sha256.Sum256(rec.Manifest)
+	info := PluginInfo{Name: rec.Name, Version: rec.Version, System: system, ModuleSHA256: rec.ModuleSHA256, ManifestSHA256: hex.EncodeToString(sum[:]),
 		InstalledAt: rec.InstalledAt, InstalledBy: rec.InstalledBy, Capabilities: []string{},
 		AcceptedContentTypes: []string{}, Parameters: []PluginParameter{}}
 	if m, err := pluginapi.ParseManifest(rec.Manifest); err == nil {

@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -61,15 +62,26 @@ func installBuiltins(ctx context.Context, p *engine.TenantProvisioner, steps []b
 }
 
 // outdatedBuiltins returns the built-in steps installed system-wide whose
-// module is not this binary's (installed by another docex version).
+// module or manifest is not this binary's (installed by another docex
+// version: a new parameter, limit or check can change the manifest
+// alone).
 func outdatedBuiltins(ctx context.Context, eng *engine.Engine) ([]string, error) {
 	ps, err := eng.Provisioner("docex init").SystemPlugins(ctx)
 	if err != nil {
 		return nil, err
 	}
+	steps, err := builtin.Steps()
+	if err != nil {
+		return nil, err
+	}
+	manifests := map[string]string{}
+	for _, s := range steps {
+		sum := sha256.Sum256(s.Manifest)
+		manifests[s.Name] = hex.EncodeToString(sum[:])
+	}
 	out, sum := []string{}, builtin.ModuleSHA256()
 	for _, p := range ps {
-		if slices.Contains(builtin.Names(), p.Name) && p.ModuleSHA256 != sum {
+		if m, ok := manifests[p.Name]; ok && (p.ModuleSHA256 != sum || p.ManifestSHA256 != m) {
 			out = append(out, p.Name)
 		}
 	}

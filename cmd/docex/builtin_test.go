@@ -162,11 +162,43 @@ func TestBuiltinSteps(t *testing.T) {
 	if r := decode[initOutdated](t, h.ok("init", "--json").stdout); !slices.Equal(r.Outdated, []string{"stats"}) {
 		t.Fatalf("init with an older stats: %+v", r)
 	}
-	if out := h.ok("init").stdout; !strings.Contains(out, "the built-in steps stats were installed by another docex version; docex plugin install --system builtin:all") {
+	if out := h.ok("init").stdout; !strings.Contains(out, "the built-in step stats was installed by another docex version; docex plugin install --system builtin:all updates it") {
 		t.Fatalf("init text:\n%s", out)
 	}
 	h.ok("plugin", "install", "--system", "builtin:stats")
 	if r := decode[initOutdated](t, h.ok("init", "--json").stdout); len(r.Outdated) != 0 {
 		t.Fatalf("init after builtin:stats: %+v", r)
+	}
+	// The same module with another manifest (a docex version that
+	// declared a parameter differently) is outdated too.
+	oldChunk := filepath.Join(t.TempDir(), "chunk")
+	if err := os.MkdirAll(oldChunk, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	steps, err := os.ReadFile("../../plugins/builtin/steps.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunkTOML, err := os.ReadFile("../../plugins/builtin/manifests/chunk.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := bytes.Replace(chunkTOML, []byte("less_than = \"size\"\n"), nil, 1)
+	if bytes.Equal(older, chunkTOML) {
+		t.Fatal("chunk.toml no longer declares overlap less_than size: change the edit above")
+	}
+	if err := os.WriteFile(filepath.Join(oldChunk, "steps.wasm"), steps, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(oldChunk, "plugin.toml"), older, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.ok("plugin", "install", "--system", oldChunk)
+	if r := decode[initOutdated](t, h.ok("init", "--json").stdout); !slices.Equal(r.Outdated, []string{"chunk"}) {
+		t.Fatalf("init with an older chunk manifest: %+v", r)
+	}
+	h.ok("plugin", "install", "--system", "builtin:all")
+	if r := decode[initOutdated](t, h.ok("init", "--json").stdout); len(r.Outdated) != 0 {
+		t.Fatalf("init after builtin:all: %+v", r)
 	}
 }

@@ -294,7 +294,11 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 		case !created:
 			writef(w, "already initialised; nothing changed\n")
 			if len(outdated) > 0 {
-				writef(w, "note: the built-in steps %s were installed by another docex version; docex plugin install --system builtin:all updates them\n", strings.Join(outdated, ", "))
+				if len(outdated) == 1 {
+					writef(w, "note: the built-in step %s was installed by another docex version; docex plugin install --system builtin:all updates it\n", outdated[0])
+				} else {
+					writef(w, "note: the built-in steps %s were installed by another docex version; docex plugin install --system builtin:all updates them\n", strings.Join(outdated, ", "))
+				}
 			}
 		case f.MultiTenant():
 			writef(w, "initialised docex (%s, data in %s)\n", f.Database.Type, res.DataDir)
