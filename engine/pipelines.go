@@ -696,7 +696,7 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 			return err
 		}
 		if driver.JobFinal(j.State) {
-			return docex.Errorf(docex.ErrConflict, "job %s is %s already: only queued or running jobs can be cancelled", id, j.State)
+			return docex.Errorf(docex.ErrConflict, "job %s %s already: only queued or running jobs can be cancelled", id, stateWords(j.State))
 		}
 		j.State, j.Error, j.ErrorCode, j.UpdatedAt = driver.JobCancelled, "cancelled by "+s.uc.UserID, "cancelled", s.e.now()
 		return tx.UpdateJob(ctx, j)
@@ -723,7 +723,7 @@ func (s *Session) RetryJob(ctx context.Context, id string) error {
 			return err
 		}
 		if j.State != driver.JobFailed && j.State != driver.JobCancelled {
-			return docex.Errorf(docex.ErrConflict, "job %s is %s; only failed or cancelled jobs are retried", id, j.State)
+			return docex.Errorf(docex.ErrConflict, "job %s %s; only failed or cancelled jobs are retried", id, stateWords(j.State))
 		}
 		if _, err := tx.Document(ctx, j.DocumentID); errors.Is(err, docex.ErrNotFound) {
 			return docex.Errorf(docex.ErrConflict, "job %s cannot be retried: its document %s was deleted", id, j.DocumentID)
@@ -839,6 +839,18 @@ func (w *Worker) Run(ctx context.Context) error {
 		Tenants: w.cfg.Tenants, Concurrency: wc.Concurrency * w.cfg.Batch, TenantConcurrency: wc.TenantConcurrency * w.cfg.Batch,
 		Lease: w.cfg.Lease, Poll: w.cfg.Poll, ShutdownTimeout: w.cfg.ShutdownTimeout, WorkerID: w.cfg.Name, Logger: w.cfg.Logger,
 	}, r.handle)
+}
+
+// stateWords says a job's state in a sentence: "has succeeded", "is
+// queued", "was cancelled".
+func stateWords(state string) string {
+	switch state {
+	case "succeeded", "failed":
+		return "has " + state
+	case "cancelled":
+		return "was cancelled"
+	}
+	return "is " + state
 }
 
 // JobsStatus summarises a set of jobs.

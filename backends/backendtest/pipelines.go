@@ -883,7 +883,11 @@ func (f *fixture) testJobFailures(t *testing.T) {
 	ids2, err := admin.RunPipeline(bg, "bad", engine.RunTarget{DocumentIDs: []string{d.ID}})
 	must(t, err)
 	must(t, admin.CancelJob(bg, ids2[0]))
-	wantErr(t, admin.CancelJob(bg, ids2[0]), docex.ErrConflict)
+	err = admin.CancelJob(bg, ids2[0])
+	wantErr(t, err, docex.ErrConflict)
+	if want := "job " + ids2[0] + " was cancelled already: only queued or running jobs can be cancelled"; err.Error() != want {
+		t.Errorf("cancel of a cancelled job: %q, want %q", err, want)
+	}
 	st = e.work(admin, []string{"acme"}, ids2)
 	if st.Cancelled != 1 {
 		t.Fatalf("cancelled job: %+v", st)

@@ -97,6 +97,9 @@ func TestPipelineCLI(t *testing.T) {
 	if none := decode[[]map[string]any](t, h.ok(with("job", "list", "--pipeline", "nosuch", "--json")...).stdout); len(none) != 0 {
 		t.Errorf("job list --pipeline nosuch: %d jobs", len(none))
 	}
+	if r := h.want(exitConflict, with("job", "retry", jobs[0]["id"].(string))...); !strings.Contains(r.stderr, "job "+jobs[0]["id"].(string)+" has succeeded; only failed or cancelled jobs are retried") {
+		t.Errorf("retry of a succeeded job: %s", r.stderr)
+	}
 	show := h.ok(with("job", "show", jobs[0]["id"].(string))...).stdout
 	if !strings.Contains(show, "succeeded") || !strings.Contains(show, "split") {
 		t.Fatalf("job show: %s", show)
