@@ -37,6 +37,7 @@ system plugins) and denials that happened before a tenant was known.`,
 				if err != nil {
 					return err
 				}
+				defer c.morePages(page, len(log), -1, "entries")
 				return c.emit(log, func(w io.Writer) {
 					fmt.Fprintln(w, "TIME\tUSER\tOPERATION\tTARGET\tOUTCOME\tERROR")
 					for _, a := range log {

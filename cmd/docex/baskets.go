@@ -53,7 +53,11 @@ transaction: every document added is processed by it (docs/jobs.md).`,
 				if err != nil {
 					return err
 				}
-				return c.emit(bs, func(w io.Writer) { printBaskets(w, bs) })
+				if err := c.emit(bs, func(w io.Writer) { printBaskets(w, bs) }); err != nil {
+					return err
+				}
+				c.morePages(page, len(bs), -1, "baskets")
+				return nil
 			}},
 		{path: "basket show", args: "NAME", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "show a basket and its stats",
@@ -93,6 +97,25 @@ func pageFlags(fs *pflag.FlagSet, page *docex.Page) {
 	page.Limit = docex.DefaultPageLimit
 	fs.Var(pageLimit{&page.Limit}, "limit", fmt.Sprintf("maximum number of results, 1 or more (at most %d are returned)", docex.MaxPageLimit))
 	fs.IntVar(&page.Offset, "offset", 0, "number of results to skip")
+}
+
+// morePages says on stderr (not with --json) that a listing stopped at
+// its page and how to get the next: shown results from page.Offset, of
+// total (-1: unknown; then a full page may have more after it).
+func (c *cli) morePages(page docex.Page, shown, total int, noun string) {
+	limit := page.Limit
+	if limit <= 0 {
+		limit = docex.DefaultPageLimit
+	}
+	limit = min(limit, docex.MaxPageLimit)
+	next := page.Offset + shown
+	switch {
+	case shown == 0:
+	case total >= 0 && next < total:
+		c.progress("showing %s %d to %d of %d; the next page: --offset %d", noun, page.Offset+1, next, total, next)
+	case total < 0 && shown >= limit:
+		c.progress("showing %s %d to %d; there may be more: --offset %d", noun, page.Offset+1, next, next)
+	}
 }
 
 // pageLimit is the value of --limit: a number of results, at least 1 (the

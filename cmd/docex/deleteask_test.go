@@ -116,3 +116,38 @@ func TestDocDeleteAsks(t *testing.T) {
 		t.Errorf("%s deleted without an answer", id)
 	}
 }
+
+// TestListsSayTheNextPage: a listing cut by --limit says so on stderr with
+// the --offset of the next page (doc list: of how many); the last page, -q
+// and --json say nothing.
+func TestListsSayTheNextPage(t *testing.T) {
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	u := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "b")...)
+	for i := range 3 {
+		h.ok(with("doc", "add", "b", h.file(fmt.Sprintf("f%d.txt", i), fmt.Sprintf("file %d", i)), "--meta", "kind=note")...)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string // "" : nothing on stderr
+	}{
+		{[]string{"doc", "list", "b", "--limit", "2"}, "showing documents 1 to 2 of 3; the next page: --offset 2\n"},
+		{[]string{"doc", "list", "b", "--limit", "2", "--offset", "2"}, ""},
+		{[]string{"doc", "list", "b", "--limit", "2", "-q"}, ""},
+		{[]string{"doc", "list", "b", "--limit", "2", "--json"}, ""},
+		{[]string{"doc", "list", "b", "--offset", "5"}, ""},
+		{[]string{"doc", "find", "b", "--meta", "kind=note", "--limit", "1"}, "1 of 3 matching documents (1 to 1); the next page: --offset 1\n"},
+		{[]string{"doc", "find", "b", "--meta", "kind=note"}, "3 of 3 matching documents\n"},
+		{[]string{"job", "list", "--limit", "1"}, ""}, // no jobs
+		{[]string{"audit", "list", "--limit", "2"}, "showing entries 1 to 2; there may be more: --offset 2\n"},
+		{[]string{"basket", "list", "--limit", "1"}, "showing baskets 1 to 1; there may be more: --offset 1\n"},
+		{[]string{"basket", "list", "--limit", "2"}, ""},
+	} {
+		if r := h.ok(with(tc.args...)...); r.stderr != tc.want {
+			t.Errorf("docex %s: stderr %q, want %q", strings.Join(tc.args, " "), r.stderr, tc.want)
+		}
+	}
+}

@@ -104,7 +104,13 @@ Example:
 				if err != nil {
 					return err
 				}
-				return c.emit(docs, func(w io.Writer) { printDocList(w, docs, quiet) })
+				if err := c.emit(docs, func(w io.Writer) { printDocList(w, docs, quiet) }); err != nil {
+					return err
+				}
+				if !quiet {
+					c.morePages(page, len(docs), int(b.DocumentCount), "documents")
+				}
+				return nil
 			}},
 		{path: "doc find", args: "BASKET --meta key=value...", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "find documents whose metadata match every key=value",
@@ -285,7 +291,11 @@ func cmdDocFind(ctx context.Context, c *cli, basket string, meta []string, page 
 		return err
 	}
 	if !quiet {
-		c.progress("%d of %d matching documents", len(docs), total)
+		if next := page.Offset + len(docs); len(docs) > 0 && int64(next) < total {
+			c.progress("%d of %d matching documents (%d to %d); the next page: --offset %d", len(docs), total, page.Offset+1, next, next)
+		} else {
+			c.progress("%d of %d matching documents", len(docs), total)
+		}
 	}
 	return nil
 }

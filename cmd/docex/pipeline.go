@@ -477,6 +477,9 @@ func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, page docex.Page
 	if err != nil {
 		return err
 	}
+	if !quiet {
+		defer c.morePages(page, len(js), -1, "jobs")
+	}
 	return c.emit(js, func(w io.Writer) {
 		if quiet {
 			for _, j := range js {
