@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -140,24 +139,10 @@ func TestBuiltinSteps(t *testing.T) {
 	if r := decode[initOutdated](t, h.ok("init", "--json").stdout); r.Created || r.Outdated == nil || len(r.Outdated) != 0 {
 		t.Fatalf("init on an up-to-date system: %+v", r)
 	}
-	old := filepath.Join(t.TempDir(), "stats")
-	if err := os.MkdirAll(old, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := os.ReadFile("../../testplugins/tag/tag.wasm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest, err := os.ReadFile("../../testplugins/tag/plugin.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(old, "tag.wasm"), wasm, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(old, "plugin.toml"), bytes.Replace(manifest, []byte(`name = "tag"`), []byte(`name = "stats"`), 1), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	old := copyFiles(t, filepath.Join(t.TempDir(), "stats"), map[string]string{"tag.wasm": "testplugins/tag/tag.wasm", "plugin.toml": "testplugins/tag/plugin.toml"},
+		func(name string, b []byte) []byte {
+			return bytes.Replace(b, []byte(`name = "tag"`), []byte(`name = "stats"`), 1)
+		})
 	h.ok("plugin", "install", "--system", old)
 	if r := decode[initOutdated](t, h.ok("init", "--json").stdout); !slices.Equal(r.Outdated, []string{"stats"}) {
 		t.Fatalf("init with an older stats: %+v", r)
@@ -171,27 +156,18 @@ func TestBuiltinSteps(t *testing.T) {
 	}
 	// The same module with another manifest (a docex version that
 	// declared a parameter differently) is outdated too.
-	oldChunk := filepath.Join(t.TempDir(), "chunk")
-	if err := os.MkdirAll(oldChunk, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	steps, err := os.ReadFile("../../plugins/builtin/steps.wasm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunkTOML, err := os.ReadFile("../../plugins/builtin/manifests/chunk.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	older := bytes.Replace(chunkTOML, []byte("less_than = \"size\"\n"), nil, 1)
-	if bytes.Equal(older, chunkTOML) {
+	edited := false
+	oldChunk := copyFiles(t, filepath.Join(t.TempDir(), "chunk"), map[string]string{"steps.wasm": "plugins/builtin/steps.wasm", "plugin.toml": "plugins/builtin/manifests/chunk.toml"},
+		func(name string, b []byte) []byte {
+			if name != "plugin.toml" {
+				return b
+			}
+			older := bytes.Replace(b, []byte("less_than = \"size\"\n"), nil, 1)
+			edited = !bytes.Equal(older, b)
+			return older
+		})
+	if !edited {
 		t.Fatal("chunk.toml no longer declares overlap less_than size: change the edit above")
-	}
-	if err := os.WriteFile(filepath.Join(oldChunk, "steps.wasm"), steps, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(oldChunk, "plugin.toml"), older, 0o644); err != nil {
-		t.Fatal(err)
 	}
 	h.ok("plugin", "install", "--system", oldChunk)
 	if r := decode[initOutdated](t, h.ok("init", "--json").stdout); !slices.Equal(r.Outdated, []string{"chunk"}) {

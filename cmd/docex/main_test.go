@@ -653,3 +653,26 @@ func TestSuggestions(t *testing.T) {
 		}
 	}
 }
+
+// copyFiles makes directory dst holding a copy of each file of the
+// repository named by files (destination name: path from the repository
+// root), passed through edit when edit is not nil, and returns dst.
+func copyFiles(t *testing.T, dst string, files map[string]string, edit func(name string, b []byte) []byte) string {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range files {
+		b, err := os.ReadFile(filepath.Join("..", "..", filepath.FromSlash(src)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if edit != nil {
+			b = edit(name, b)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,53 +88,23 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 	missing := filepath.Join(h.dir, "invoice.pdf")
 	// A plugin's source directory (a copy: the example may have been built
 	// in place), and a plugin whose module no longer matches its sha256.
-	source := filepath.Join(h.dir, "wordcount-source")
-	if err := os.MkdirAll(source, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"plugin.toml", "main.go"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "plugins", "examples", "wordcount", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(source, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stale := filepath.Join(h.dir, "stale")
-	if err := os.MkdirAll(stale, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"plugin.toml", "echo.wasm"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "testplugins", "echo", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f == "echo.wasm" {
+	source := copyFiles(t, filepath.Join(h.dir, "wordcount-source"), map[string]string{
+		"plugin.toml": "plugins/examples/wordcount/plugin.toml", "main.go": "plugins/examples/wordcount/main.go"}, nil)
+	echo := map[string]string{"plugin.toml": "testplugins/echo/plugin.toml", "echo.wasm": "testplugins/echo/echo.wasm"}
+	stale := copyFiles(t, filepath.Join(h.dir, "stale"), echo, func(name string, b []byte) []byte {
+		if name == "echo.wasm" {
 			b = append(b, 0) // a custom section's worth of change
 		}
-		if err := os.WriteFile(filepath.Join(stale, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return b
+	})
 	// A manifest with a value of the wrong type: the message names the
 	// file, line and key, without the sandbox's prefixes.
-	badType := filepath.Join(h.dir, "badtype")
-	if err := os.MkdirAll(badType, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"plugin.toml", "echo.wasm"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "testplugins", "echo", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f == "plugin.toml" {
+	badType := copyFiles(t, filepath.Join(h.dir, "badtype"), echo, func(name string, b []byte) []byte {
+		if name == "plugin.toml" {
 			b = bytes.Replace(b, []byte("abi_version = 1"), []byte(`abi_version = "1"`), 1)
 		}
-		if err := os.WriteFile(filepath.Join(badType, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return b
+	})
 	cases := []struct {
 		name string
 		code int
