@@ -191,6 +191,11 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 	if v1.Version != 1 || strings.Contains(v1.Definition, "# v2") {
 		t.Fatalf("version 1 = %+v", v1)
 	}
+	_, err = admin.Pipeline(bg, "three", 9)
+	wantErr(t, err, docex.ErrNotFound)
+	if want := `pipeline "three" has no version 9 (its newest version is 2)`; !strings.Contains(err.Error(), want) {
+		t.Errorf("version 9: %q, want %q", err, want)
+	}
 	list, err := admin.Pipelines(bg)
 	must(t, err)
 	if len(list) != 1 || list[0].Version != 2 {
