@@ -71,7 +71,15 @@ type stepError struct {
 	err         error
 }
 
-func (e *stepError) Error() string { return fmt.Sprintf("step %s on %s: %v", e.step, e.input, e.err) }
+func (e *stepError) Error() string {
+	msg := fmt.Sprintf("step %s on %s: %v", e.step, e.input, e.err)
+	if e.step != "" && errors.Is(e.err, pluginapi.ErrContentTypeNotAccepted) {
+		// The job fails (nothing says the document was meant to be
+		// skipped); the pipeline can say so.
+		msg += fmt.Sprintf(" (to skip such documents instead, give step %s an accept list of the content types it takes)", e.step)
+	}
+	return msg
+}
 func (e *stepError) Unwrap() error { return e.err }
 
 // transient reports whether a job failure may succeed when retried: host

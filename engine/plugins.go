@@ -67,7 +67,7 @@ func mapPluginErr(err error) error {
 	case errors.Is(err, pluginapi.ErrContentTypeNotAccepted):
 		// The document does not suit the plugin: invalid input, not an
 		// invalid plugin. The sandbox's message names the accepted types.
-		return docex.Errorf(docex.ErrInvalid, "%s", strings.TrimPrefix(err.Error(), "sandbox: "))
+		return &relabelled{msg: strings.TrimPrefix(err.Error(), "sandbox: "), errs: []error{docex.ErrInvalid, err}}
 	case errors.Is(err, pluginapi.ErrInvalidParams):
 		// The plugin is fine, its parameters are not: the message says so
 		// ("invalid parameters: ..."), the code stays plugin_invalid.
