@@ -861,16 +861,19 @@ func stateWords(state string) string {
 
 // JobsStatus summarises a set of jobs.
 type JobsStatus struct {
-	Total       int           `json:"total"`
-	Succeeded   int           `json:"succeeded"`
-	Failed      int           `json:"failed"`
-	Cancelled   int           `json:"cancelled"`
-	Pending     int           `json:"pending"`
-	Running     int           `json:"running"`      // of Pending, the jobs a worker has taken
-	StepsRun    int           `json:"steps_run"`    // steps run by the jobs that ended
-	StepsCached int           `json:"steps_cached"` // steps taken from the step cache by the jobs that ended
-	Failures    []FailedJob   `json:"failures"`
-	Elapsed     time.Duration `json:"-"`
+	Total       int `json:"total"`
+	Succeeded   int `json:"succeeded"`
+	Failed      int `json:"failed"`
+	Cancelled   int `json:"cancelled"`
+	Pending     int `json:"pending"`
+	Running     int `json:"running"`      // of Pending, the jobs a worker has taken
+	StepsRun    int `json:"steps_run"`    // steps run by the jobs that ended
+	StepsCached int `json:"steps_cached"` // steps taken from the step cache by the jobs that ended
+	// StepsFiltered counts the step inputs the steps' accept lists
+	// skipped in the jobs that ended.
+	StepsFiltered int           `json:"steps_filtered"`
+	Failures      []FailedJob   `json:"failures"`
+	Elapsed       time.Duration `json:"-"`
 }
 
 // FailedJob names a failed or cancelled job's document and why.
@@ -947,6 +950,7 @@ func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string
 		}
 		out.StepsRun += j.stepsRun
 		out.StepsCached += j.stepsCached
+		out.StepsFiltered += j.stepsFiltered
 		switch j.state {
 		case driver.JobSucceeded:
 			out.Succeeded++
@@ -968,14 +972,14 @@ func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string
 
 // jobState is what one job contributes to a JobsStatus.
 type jobState struct {
-	state                 string
-	stepsRun, stepsCached int
-	failure               *FailedJob // failed and cancelled jobs
+	state                                string
+	stepsRun, stepsCached, stepsFiltered int
+	failure                              *FailedJob // failed and cancelled jobs
 }
 
 func jobStateOf(j driver.JobRecord) jobState {
 	det := jobDetailOf(j)
-	js := jobState{state: j.State, stepsRun: det.Progress.StepsRun, stepsCached: det.Progress.StepsCached}
+	js := jobState{state: j.State, stepsRun: det.Progress.StepsRun, stepsCached: det.Progress.StepsCached, stepsFiltered: det.Progress.StepsFiltered}
 	if j.State == driver.JobFailed || j.State == driver.JobCancelled {
 		js.failure = &FailedJob{JobID: j.ID, DocumentID: j.DocumentID, ErrorCode: j.ErrorCode, Error: j.Error}
 		if det.Failure != nil {

@@ -151,3 +151,30 @@ func TestListsSayTheNextPage(t *testing.T) {
 		}
 	}
 }
+
+// TestRunSummaryFiltered: inputs a step's accept list skips are counted in
+// the run summary (steps_filtered; "N filtered (accept)"), so a run that
+// processed nothing does not read as plain success.
+func TestRunSummaryFiltered(t *testing.T) {
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("pipeline", "create", h.file("pdf.toml", "name = \"pdfonly\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\naccept = [\"application/pdf\"]\n"))...)
+	h.ok(with("basket", "create", "notes")...)
+	h.ok(with("doc", "add", "notes", h.file("n1.txt", "one"), h.file("n2.txt", "two"))...)
+	sum := decode[struct {
+		Succeeded     int `json:"succeeded"`
+		StepsRun      int `json:"steps_run"`
+		StepsFiltered int `json:"steps_filtered"`
+	}](t, h.ok(with("pipeline", "run", "pdfonly", "--basket", "notes", "--wait", "--json")...).stdout)
+	if sum.Succeeded != 2 || sum.StepsRun != 0 || sum.StepsFiltered != 2 {
+		t.Fatalf("summary %+v: want 2 done, nothing run, 2 filtered", sum)
+	}
+	if out := h.ok(with("pipeline", "run", "pdfonly", "--basket", "notes", "--wait")...).stdout; !strings.Contains(out, "2 done, 0 failed, 0 step run(s), 0 skipped (cache), 2 filtered (accept), ") {
+		t.Fatalf("summary: %s", out)
+	}
+	// Nothing filtered: the line says nothing of it.
+	if out := h.ok(with("pipeline", "run", "three", "--basket", "notes", "--wait")...).stdout; strings.Contains(out, "filtered") {
+		t.Fatalf("summary: %s", out)
+	}
+}

@@ -288,18 +288,20 @@ func cmdBasketUnbind(ctx context.Context, c *cli, args []string) error {
 
 // runSummary is the machine summary of pipeline run.
 type runSummary struct {
-	Pipeline    string             `json:"pipeline"`
-	Jobs        []string           `json:"jobs"`
-	Waited      bool               `json:"waited"`
-	Total       int                `json:"total"`
-	Succeeded   int                `json:"succeeded"`
-	Failed      int                `json:"failed"`
-	Cancelled   int                `json:"cancelled"`
-	Pending     int                `json:"pending"`
-	StepsRun    int                `json:"steps_run"`
-	StepsCached int                `json:"steps_cached"`
-	ElapsedMS   float64            `json:"elapsed_ms"`
-	Failures    []engine.FailedJob `json:"failures"`
+	Pipeline    string   `json:"pipeline"`
+	Jobs        []string `json:"jobs"`
+	Waited      bool     `json:"waited"`
+	Total       int      `json:"total"`
+	Succeeded   int      `json:"succeeded"`
+	Failed      int      `json:"failed"`
+	Cancelled   int      `json:"cancelled"`
+	Pending     int      `json:"pending"`
+	StepsRun    int      `json:"steps_run"`
+	StepsCached int      `json:"steps_cached"`
+	// StepsFiltered: step inputs the steps' accept lists skipped.
+	StepsFiltered int                `json:"steps_filtered"`
+	ElapsedMS     float64            `json:"elapsed_ms"`
+	Failures      []engine.FailedJob `json:"failures"`
 }
 
 // cmdPipelineRun runs pipeline name; more holds the words after --doc's
@@ -413,7 +415,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 func (s *runSummary) finish(st engine.JobsStatus, waited bool, elapsed time.Duration) {
 	s.Waited = waited
 	s.Succeeded, s.Failed, s.Cancelled, s.Pending = st.Succeeded, st.Failed, st.Cancelled, st.Pending
-	s.StepsRun, s.StepsCached, s.ElapsedMS, s.Failures = st.StepsRun, st.StepsCached, docex.Milliseconds(elapsed), st.Failures
+	s.StepsRun, s.StepsCached, s.StepsFiltered, s.ElapsedMS, s.Failures = st.StepsRun, st.StepsCached, st.StepsFiltered, docex.Milliseconds(elapsed), st.Failures
 }
 
 // maxFailureLines bounds the failures the human run summary lists (the
@@ -425,7 +427,13 @@ const maxFailureLines = 20
 // alone: a deleted document).
 func printRunSummary(w io.Writer, s runSummary, names map[string]string) {
 	writef(w, "pipeline %s: %d document(s): %d done, %d failed", s.Pipeline, s.Total, s.Succeeded, s.Failed+s.Cancelled)
-	writef(w, ", %d step run(s), %d skipped (cache), %s\n", s.StepsRun, s.StepsCached, time.Duration(s.ElapsedMS*float64(time.Millisecond)).Round(time.Millisecond).String())
+	writef(w, ", %d step run(s), %d skipped (cache)", s.StepsRun, s.StepsCached)
+	if s.StepsFiltered > 0 {
+		// Inputs a step's accept list left out: a run where they all
+		// were would otherwise read as done with nothing run.
+		writef(w, ", %d filtered (accept)", s.StepsFiltered)
+	}
+	writef(w, ", %s\n", time.Duration(s.ElapsedMS*float64(time.Millisecond)).Round(time.Millisecond).String())
 	for i, f := range s.Failures {
 		if i == maxFailureLines {
 			writef(w, "... and %d more (docex job list --state failed --pipeline %s; --json lists them all)\n", len(s.Failures)-i, s.Pipeline)
