@@ -296,6 +296,11 @@ func (s *Server) explainArguments(req *mcp.CallToolRequest, res mcp.Result) {
 			}
 		}
 	}
+	if len(props) == 0 {
+		fmt.Fprintf(&b, " %s takes no arguments: call it with {}.", req.Params.Name)
+		tc.Text = b.String()
+		return
+	}
 	fmt.Fprintf(&b, " %s takes:", req.Params.Name)
 	for i, name := range props {
 		if i > 0 {
