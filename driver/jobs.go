@@ -60,6 +60,9 @@ type JobFilter struct {
 	State      string
 	Pipeline   string
 	DocumentID string
+	// BasketID keeps the jobs whose document is in that basket (a job
+	// whose document was deleted is in none).
+	BasketID string
 }
 
 // StepRecord is the completion key of one step of a job on one input

@@ -647,7 +647,7 @@ type JobFilter = driver.JobFilter
 
 // Jobs lists the tenant's jobs matching f, newest first (read action);
 // docex.ErrInvalid for an unknown state or a malformed pipeline name,
-// docex.ErrInvalidID for a malformed document id.
+// docex.ErrInvalidID for a malformed document or basket id.
 func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]JobInfo, error) {
 	switch f.State {
 	case "", driver.JobQueued, driver.JobRunning, driver.JobSucceeded, driver.JobFailed, driver.JobCancelled:
@@ -656,6 +656,11 @@ func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]Job
 	}
 	if f.DocumentID != "" {
 		if err := checkID("document", f.DocumentID); err != nil {
+			return nil, err
+		}
+	}
+	if f.BasketID != "" {
+		if err := checkID("basket", f.BasketID); err != nil {
 			return nil, err
 		}
 	}

@@ -464,6 +464,20 @@ func (f *fixture) testBoundBasket(t *testing.T) {
 		}
 		ids = append(ids, j.ID)
 	}
+	// By basket: the jobs of its documents; another basket's: none; a
+	// malformed basket id is refused.
+	inBasket, err := writer.Jobs(bg, engine.JobFilter{BasketID: b.ID, State: driver.JobQueued}, docex.Page{})
+	must(t, err)
+	if len(inBasket) != 3 {
+		t.Fatalf("%d queued jobs of basket inbox, want 3", len(inBasket))
+	}
+	other := e.basket(admin, "other")
+	e.add(writer, other.ID, "o.txt", "other basket's document", nil)
+	if js, err := writer.Jobs(bg, engine.JobFilter{BasketID: other.ID}, docex.Page{}); err != nil || len(js) != 0 {
+		t.Fatalf("jobs of an unbound basket: %d, %v", len(js), err)
+	}
+	_, err = writer.Jobs(bg, engine.JobFilter{BasketID: "../inbox"}, docex.Page{})
+	wantErr(t, err, docex.ErrInvalidID)
 	// A duplicate add enqueues nothing.
 	e.add(writer, b.ID, "again.txt", "0 hello document 0", nil)
 	jobs, _ = writer.Jobs(bg, engine.JobFilter{}, docex.Page{})

@@ -96,6 +96,7 @@ const (
 	sqlPipelineBaskets = `SELECT basket_id FROM basket_pipelines WHERE pipeline = $1 ORDER BY basket_id`
 	sqlJob             = `SELECT ` + jobCols + ` FROM jobs WHERE id = $1`
 	sqlJobs            = `SELECT ` + jobCols + ` FROM jobs WHERE ($1 = '' OR state = $1) AND ($2 = '' OR pipeline = $2) AND ($3 = '' OR document_id = $3)
+		AND ($6 = '' OR document_id IN (SELECT id FROM documents WHERE basket_id = $6))
 		ORDER BY id DESC LIMIT $4 OFFSET $5`
 	sqlJobSteps   = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = $1 ORDER BY seq`
 	sqlJobStep    = `SELECT ` + stepCols + ` FROM job_steps WHERE key = $1`
@@ -237,7 +238,7 @@ func (r pipelineReads) Jobs(ctx context.Context, f driver.JobFilter, page docex.
 	if err != nil {
 		return nil, err
 	}
-	return collect(ctx, r.b, r.q, scanJob, "list jobs", sqlJobs, f.State, f.Pipeline, f.DocumentID, page.Limit, page.Offset)
+	return collect(ctx, r.b, r.q, scanJob, "list jobs", sqlJobs, f.State, f.Pipeline, f.DocumentID, page.Limit, page.Offset, f.BasketID)
 }
 
 func (r pipelineReads) JobSteps(ctx context.Context, jobID string) ([]driver.StepRecord, error) {

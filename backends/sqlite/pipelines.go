@@ -188,6 +188,10 @@ func (r reader) Jobs(ctx context.Context, f driver.JobFilter, page docex.Page) (
 			args = append(args, c.v)
 		}
 	}
+	if f.BasketID != "" {
+		where = append(where, "document_id IN (SELECT id FROM documents WHERE basket_id = ?)")
+		args = append(args, f.BasketID)
+	}
 	q := `SELECT ` + jobCols + ` FROM jobs`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

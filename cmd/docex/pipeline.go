@@ -24,12 +24,13 @@ import (
 // lineage (docs/jobs.md).
 func pipelineCommands() []*command {
 	var (
-		version int
-		run     runOpts
-		jf      engine.JobFilter
-		page    docex.Page
-		wk      workerOpts
-		quiet   bool
+		version   int
+		run       runOpts
+		jf        engine.JobFilter
+		jobBasket string
+		page      docex.Page
+		wk        workerOpts
+		quiet     bool
 	)
 	return []*command{
 		{path: "pipeline create", args: "FILE", access: "admin", minArgs: 1, maxArgs: 1,
@@ -86,10 +87,13 @@ Examples:
 				fs.StringVar(&jf.State, "state", "", "queued, running, succeeded, failed or cancelled")
 				fs.StringVar(&jf.Pipeline, "pipeline", "", "only jobs of this pipeline")
 				fs.StringVar(&jf.DocumentID, "doc", "", "only jobs of this document")
+				fs.StringVar(&jobBasket, "basket", "", "only jobs of this basket's documents (name or id)")
 				pageFlags(fs, &page)
 				fs.BoolVarP(&quiet, "quiet", "q", false, "print only the jobs' ids, one per line (for scripts)")
 			},
-			run: func(ctx context.Context, c *cli, args []string) error { return cmdJobList(ctx, c, jf, page, quiet) }},
+			run: func(ctx context.Context, c *cli, args []string) error {
+				return cmdJobList(ctx, c, jf, jobBasket, page, quiet)
+			}},
 		{path: "job show", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "show a job: steps, attempts, errors, resource reports", run: cmdJobShow},
 		{path: "job retry", args: "ID", access: "writer", minArgs: 1, maxArgs: 1,
@@ -279,10 +283,30 @@ func cmdBasketUnbind(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if err := s.UnbindBasket(ctx, b.ID); err != nil {
+		if errors.Is(err, docex.ErrNotFound) {
+			return docex.Errorf(docex.ErrNotFound, "basket %q has no pipeline", b.Name)
+		}
 		return err
+	}
+	// Jobs already queued still run: say how many (up to a page's worth)
+	// and how to see or stop them.
+	queued := 0
+	if !c.g.json && b.Pipeline != "" {
+		js, err := s.Jobs(ctx, engine.JobFilter{State: "queued", Pipeline: b.Pipeline, BasketID: b.ID}, docex.Page{Limit: docex.MaxPageLimit})
+		if err != nil {
+			return err
+		}
+		queued = len(js)
 	}
 	return c.emit(map[string]any{"basket": b.Name, "basket_id": b.ID, "pipeline": ""}, func(w io.Writer) {
 		writef(w, "basket %s has no pipeline any more\n", b.Name)
+		if queued > 0 {
+			more := ""
+			if queued == docex.MaxPageLimit {
+				more = " or more"
+			}
+			writef(w, "%d%s job(s) of pipeline %s on its documents are still queued and will run (docex job list --basket %s --state queued; docex job cancel ID stops one)\n", queued, more, b.Pipeline, b.Name)
+		}
 	})
 }
 
@@ -476,10 +500,17 @@ func (c *cli) progressBar(total int) *progressbar.ProgressBar {
 	)
 }
 
-func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, page docex.Page, quiet bool) error {
+func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, basket string, page docex.Page, quiet bool) error {
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
+	}
+	if basket != "" {
+		b, err := resolveBasket(ctx, s, basket)
+		if err != nil {
+			return err
+		}
+		f.BasketID = b.ID
 	}
 	js, err := s.Jobs(ctx, f, page)
 	if err != nil {

@@ -196,7 +196,17 @@ func TestPipelineCLI(t *testing.T) {
 	if r := h.want(exitConflict, with("pipeline", "delete", "three")...); !strings.Contains(r.stderr, "bound to 1 basket(s): empty;") {
 		t.Fatalf("delete of a bound pipeline: stderr %q", r.stderr)
 	}
-	h.ok(with("basket", "unbind", "empty")...)
+	// The basket's jobs, by basket; unbinding says they still run.
+	if js := decode[[]map[string]any](t, h.ok(with("job", "list", "--basket", "empty", "--state", "queued", "--json")...).stdout); len(js) != 2 {
+		t.Fatalf("job list --basket empty: %d queued jobs, want 2", len(js))
+	}
+	h.want(exitNotFound, with("job", "list", "--basket", "nosuch")...)
+	if out := h.ok(with("basket", "unbind", "empty")...).stdout; !strings.Contains(out, "2 job(s) of pipeline three on its documents are still queued and will run (docex job list --basket empty --state queued;") {
+		t.Fatalf("unbind with queued jobs: %q", out)
+	}
+	if r := h.want(exitNotFound, with("basket", "unbind", "empty")...); !strings.Contains(r.stderr, `basket "empty" has no pipeline`) {
+		t.Fatalf("unbind of an unbound basket: %q", r.stderr)
+	}
 	h.ok(with("pipeline", "delete", "three")...)
 }
 
