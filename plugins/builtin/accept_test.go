@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
@@ -43,18 +42,8 @@ func TestStepPluginRefusesContentType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond}).Run(wctx)
-	}()
-	st, err := s.WaitJobs(wctx, append(strict, skips...), 50*time.Millisecond, nil)
-	stop()
-	if werr := <-done; werr != nil {
-		t.Fatalf("worker: %v", werr)
-	}
-	if err != nil || st.Failed != 1 || st.Succeeded != 1 {
-		t.Fatalf("status %+v, %v: want the strict job failed, the other succeeded", st, err)
+	if st := runJobs(t, eng, s, append(strict, skips...)); st.Failed != 1 || st.Succeeded != 1 {
+		t.Fatalf("status %+v: want the strict job failed, the other succeeded", st)
 	}
 	j, err := s.Job(ctx, strict[0])
 	if err != nil {

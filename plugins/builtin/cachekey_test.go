@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
@@ -36,18 +35,8 @@ func TestStepsSharingAModuleDoNotShareCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wctx, stop := context.WithTimeout(ctx, 2*time.Minute)
-	done := make(chan error, 1)
-	go func() {
-		done <- eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond}).Run(wctx)
-	}()
-	st, err := s.WaitJobs(wctx, jobs, 50*time.Millisecond, nil)
-	stop()
-	if werr := <-done; werr != nil {
-		t.Fatalf("worker: %v", werr)
-	}
-	if err != nil || st.Succeeded != 1 || st.StepsRun != 2 || st.StepsCached != 0 {
-		t.Fatalf("status %+v, %v: want one job, both steps run", st, err)
+	if st := runJobs(t, eng, s, jobs); st.Succeeded != 1 || st.StepsRun != 2 || st.StepsCached != 0 {
+		t.Fatalf("status %+v: want one job, both steps run", st)
 	}
 	docs, err := s.Documents(ctx, bk.ID, docex.Page{})
 	if err != nil {

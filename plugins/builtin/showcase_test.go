@@ -2,6 +2,7 @@ package builtin_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,19 +59,9 @@ func TestShowcasePipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wctx, stop := context.WithTimeout(ctx, 10*time.Minute)
-	defer stop()
-	done := make(chan error, 1)
-	go func() {
-		done <- eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond, ShutdownTimeout: time.Minute}).Run(wctx)
-	}()
-	st, err := s.WaitJobs(wctx, jobs, 50*time.Millisecond, nil)
-	stop()
-	if werr := <-done; werr != nil && werr != context.Canceled {
-		t.Fatalf("worker: %v", werr)
-	}
-	if err != nil || st.Succeeded != len(ids) {
-		t.Fatalf("jobs: %+v, %v", st, err)
+	st := runJobs(t, eng, s, jobs)
+	if st.Succeeded != len(ids) {
+		t.Fatalf("jobs: %+v", st)
 	}
 	// Every chunk went through redact-pii (a redacted copy identical to
 	// its chunk is the same document: content is stored once per basket).
@@ -159,6 +150,27 @@ func TestShowcaseDocumented(t *testing.T) {
 // content in a temporary directory, with the built-in steps installed as
 // system plugins (compiled through the tests' cache) and a tenant "acme";
 // everything is closed when the test ends.
+// runJobs runs a worker for tenant acme until jobs have ended, then
+// stops it, and returns their status; it fails the test when the worker
+// or the wait fails.
+func runJobs(t *testing.T, eng *engine.Engine, s *engine.Session, jobs []string) engine.JobsStatus {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond, ShutdownTimeout: time.Minute}).Run(ctx)
+	}()
+	st, err := s.WaitJobs(ctx, jobs, 50*time.Millisecond, nil)
+	stop()
+	if werr := <-done; werr != nil && !errors.Is(werr, context.Canceled) {
+		t.Fatalf("worker: %v", werr)
+	}
+	if err != nil {
+		t.Fatalf("waiting for the jobs: %v", err)
+	}
+	return st
+}
+
 func builtinEngine(t *testing.T) *engine.Engine {
 	t.Helper()
 	ctx := context.Background()
