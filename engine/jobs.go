@@ -1158,8 +1158,7 @@ func (x *execution) plugin(ctx context.Context, name string) (stepPlugin, error)
 	if err != nil {
 		return stepPlugin{}, err
 	}
-	sum := sha256.Sum256(rec.Manifest)
-	p := stepPlugin{rec: rec, lp: lp, manifestSHA: hex.EncodeToString(sum[:])}
+	p := stepPlugin{rec: rec, lp: lp, manifestSHA: manifestSHA256(rec.Manifest)}
 	x.plugins.m[name] = p
 	return p, nil
 }

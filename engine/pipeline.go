@@ -149,7 +149,7 @@ func (p *Pipeline) checkNew(src []byte) error {
 
 func (p *Pipeline) validate(src []byte) error {
 	if !validPipelineName(p.Name) {
-		return pipelineErr(src, -1, "name", "pipeline name %q: want 1 to %d bytes of a-z, 0-9, '-' and '_', starting with a letter", p.Name, MaxPipelineName)
+		return pipelineErr(src, -1, "name", "%s", badPipelineName(p.Name))
 	}
 	if err := validateOptionalText("description", p.Description, 1024); err != nil {
 		return pipelineErr(src, -1, "description", "%v", err)
@@ -306,6 +306,12 @@ func validParamName(s string) bool {
 		}
 	}
 	return true
+}
+
+// badPipelineName says why s, which validPipelineName refuses, is not a
+// pipeline name.
+func badPipelineName(s string) string {
+	return fmt.Sprintf("pipeline name %q: want 1 to %d bytes of a-z, 0-9, '-' and '_', starting with a letter", s, MaxPipelineName)
 }
 
 func validPipelineName(s string) bool {

@@ -665,7 +665,7 @@ func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]Job
 		}
 	}
 	if f.Pipeline != "" && !validPipelineName(f.Pipeline) {
-		return nil, docex.Errorf(docex.ErrInvalid, "pipeline name %q: want 1 to %d bytes of a-z, 0-9, '-' and '_', starting with a letter", f.Pipeline, MaxPipelineName)
+		return nil, docex.Errorf(docex.ErrInvalid, "%s", badPipelineName(f.Pipeline))
 	}
 	page, err := page.Normalize()
 	if err != nil {

@@ -123,9 +123,15 @@ func (e *Engine) checkPlugin(ctx context.Context, manifest, module []byte) (*plu
 	return m, nil
 }
 
+// manifestSHA256 is the hex sha256 of a plugin.toml as installed: in the
+// step cache key and in PluginInfo.
+func manifestSHA256(manifest []byte) string {
+	sum := sha256.Sum256(manifest)
+	return hex.EncodeToString(sum[:])
+}
+
 func pluginInfo(rec driver.PluginRecord, system bool) PluginInfo {
-	sum := sha256.Sum256(rec.Manifest)
-	info := PluginInfo{Name: rec.Name, Version: rec.Version, System: system, ModuleSHA256: rec.ModuleSHA256, ManifestSHA256: hex.EncodeToString(sum[:]),
+	info := PluginInfo{Name: rec.Name, Version: rec.Version, System: system, ModuleSHA256: rec.ModuleSHA256, ManifestSHA256: manifestSHA256(rec.Manifest),
 		InstalledAt: rec.InstalledAt, InstalledBy: rec.InstalledBy, Capabilities: []string{},
 		AcceptedContentTypes: []string{}, Parameters: []PluginParameter{}}
 	if m, err := pluginapi.ParseManifest(rec.Manifest); err == nil {
