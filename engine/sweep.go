@@ -52,7 +52,7 @@ func (p *TenantProvisioner) Sweep(ctx context.Context, grace time.Duration) (Swe
 func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep *SweepReport) error {
 	e := p.e
 	if sw, ok := e.be.(driver.Sweeper); ok {
-		removed, err := sw.Sweep(ctx)
+		removed, err := sw.Sweep(ctx, false)
 		if err != nil {
 			return err
 		}
@@ -132,13 +132,13 @@ func (p *TenantProvisioner) sweepContent(ctx context.Context, st driver.TenantSt
 	if err != nil {
 		return err
 	}
-	n, err := tc.Clean(ctx, cutoff)
-	rep.ContentFiles += n
+	cleaned, err := tc.Clean(ctx, cutoff, false)
+	rep.ContentFiles += len(cleaned)
 	if err != nil {
 		return err
 	}
 	if ps, ok := tc.(blobstore.PackSweeper); ok {
-		n, err := ps.SweepPacks(ctx, st, cutoff)
+		n, err := ps.SweepPacks(ctx, st, cutoff, false)
 		rep.Packs += n
 		if err != nil {
 			return err

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -333,11 +335,29 @@ func TestCleanAbortsStaleUploads(t *testing.T) {
 		}
 	}
 	tc, _ := s.Tenant(tn)
-	if n, err := tc.Clean(bg, time.Now().Add(-time.Hour)); err != nil || n != 0 {
-		t.Fatalf("Clean(past cutoff) = %d, %v", n, err)
+	uploads := func() int {
+		t.Helper()
+		out, err := srv.Client().ListMultipartUploads(bg, &s3.ListMultipartUploadsInput{Bucket: ptr(s.Bucket())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Uploads)
 	}
-	if n, err := tc.Clean(bg, time.Now().Add(time.Hour)); err != nil || n != 1 {
-		t.Fatalf("Clean = %d, %v; want 1", n, err)
+	for _, dry := range []bool{true, false} {
+		if names, err := tc.Clean(bg, time.Now().Add(-time.Hour), dry); err != nil || len(names) != 0 {
+			t.Fatalf("Clean(past cutoff, dryRun %v) = %q, %v", dry, names, err)
+		}
+	}
+	// A dry run names the upload and aborts nothing.
+	dry, err := tc.Clean(bg, time.Now().Add(time.Hour), true)
+	if err != nil || len(dry) != 1 || !strings.Contains(dry[0], "acme") {
+		t.Fatalf("Clean(dry run) = %q, %v; want acme's upload", dry, err)
+	}
+	if n := uploads(); n != 2 {
+		t.Fatalf("the dry run left %d of 2 uploads", n)
+	}
+	if names, err := tc.Clean(bg, time.Now().Add(time.Hour), false); err != nil || !slices.Equal(names, dry) {
+		t.Fatalf("Clean = %q, %v; want what the dry run named, %q", names, err, dry)
 	}
 	out, err := srv.Client().ListMultipartUploads(bg, &s3.ListMultipartUploadsInput{Bucket: ptr(s.Bucket())})
 	if err != nil || len(out.Uploads) != 1 || !strings.Contains(*out.Uploads[0].Key, "globex") {
@@ -381,11 +401,21 @@ func TestStagingMemoryBudget(t *testing.T) {
 	if files, _ := os.ReadDir(spool); len(files) != 0 {
 		t.Fatal("budget not released")
 	}
-	// Spool files of a crashed process are removed by Clean.
+	// Spool files of a crashed process are removed by Clean; a dry run
+	// names them and leaves them.
 	stale := filepath.Join(spool, "docex-s3-stage-123")
 	os.WriteFile(stale, []byte("x"), 0o600)
-	if n, err := tc.Clean(bg, time.Now().Add(time.Hour)); err != nil || n != 1 {
-		t.Fatalf("Clean = %d, %v", n, err)
+	if names, err := tc.Clean(bg, time.Now().Add(time.Hour), true); err != nil || !slices.Equal(names, []string{stale}) {
+		t.Fatalf("Clean(dry run) = %q, %v", names, err)
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Fatalf("the dry run removed the spool file: %v", err)
+	}
+	if names, err := tc.Clean(bg, time.Now().Add(time.Hour), false); err != nil || !slices.Equal(names, []string{stale}) {
+		t.Fatalf("Clean = %q, %v", names, err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("spool file after Clean: %v", err)
 	}
 }
 
