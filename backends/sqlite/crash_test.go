@@ -493,7 +493,7 @@ func verifyDocs(t *testing.T, dir, mode, sync string, round int, lines []string,
 		st.docs[a.Document.ID] = a.Document.Checksum
 	}
 	// A sweep removes crash leftovers and never acknowledged content.
-	rep, err := r.eng.Provisioner("check").Sweep(bgctx, 0)
+	rep, err := r.eng.Provisioner("check").Sweep(bgctx, engine.SweepOptions{})
 	if err != nil {
 		t.Fatalf("round %d: Sweep: %v", round, err)
 	}

@@ -380,7 +380,7 @@ docex is in use.`,
 			if err != nil {
 				return err
 			}
-			rep, err := p.Sweep(ctx, grace)
+			rep, err := p.Sweep(ctx, engine.SweepOptions{Grace: grace})
 			if err != nil {
 				return err
 			}
