@@ -111,8 +111,11 @@ type TenantContent interface {
 	List(ctx context.Context, cutoff time.Time, fn func(sum string) error) error
 
 	// Clean removes what interrupted staging or uploads left before cutoff
-	// and returns how many items it removed.
-	Clean(ctx context.Context, cutoff time.Time) (int, error)
+	// and returns the names of the items it removed (paths, upload
+	// names); with dryRun it removes nothing and returns those it would
+	// remove. An item that namespaces share (a spool directory) has the
+	// same name in each, so that the sweep counts it once.
+	Clean(ctx context.Context, cutoff time.Time, dryRun bool) ([]string, error)
 }
 
 // Staged is content read and hashed by TenantContent.Stage.

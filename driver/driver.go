@@ -297,9 +297,10 @@ type ChecksumTx interface {
 // Sweeper is implemented by backends that can leave unregistered storage
 // behind after a crash (for example a tenant file renamed into place whose
 // registry row never committed). Sweep removes it and returns what it
-// removed. It must never remove anything a registered tenant uses.
+// removed; with dryRun it removes nothing and returns what it would
+// remove. It must never remove anything a registered tenant uses.
 type Sweeper interface {
-	Sweep(ctx context.Context) ([]string, error)
+	Sweep(ctx context.Context, dryRun bool) ([]string, error)
 }
 
 // PluginRecord is an installed plugin: its manifest as installed and the

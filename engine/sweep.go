@@ -12,8 +12,12 @@ import (
 	"github.com/docex-dev/docex/tenancy"
 )
 
-// SweepReport lists what Sweep removed.
+// SweepReport lists what Sweep removed, or with SweepOptions.DryRun what
+// it would remove.
 type SweepReport struct {
+	// DryRun is set when nothing was removed: the report lists what a
+	// sweep would have removed at that moment.
+	DryRun bool `json:"dry_run"`
 	// Storage is backend storage no tenant refers to (tenant files of
 	// crashed provisioning or deletion).
 	Storage []string `json:"storage"`
@@ -31,28 +35,60 @@ type SweepReport struct {
 	Packs int `json:"packs"`
 }
 
+// SweepOptions are the settings of a Sweep.
+type SweepOptions struct {
+	// Grace is how old a file must be for Sweep to remove it: younger
+	// files are left alone, since an operation in flight may be about to
+	// use them. An hour is safe; 0 is only for a quiet system.
+	Grace time.Duration
+	// DryRun removes nothing: no file, pack, object or tenant storage is
+	// removed or rewritten, and the report lists what a sweep would
+	// remove at that moment.
+	DryRun bool
+}
+
 // Sweep finds and removes what a crash can leave behind: unregistered
 // tenant storage, content of deleted tenants, content no document refers
-// to, temporary files. Files younger than grace are left alone, since an
-// operation in flight may be about to use them (a grace of an hour is safe;
-// 0 is only for a quiet system). It is an operator action, recorded in the
-// system audit log.
-func (p *TenantProvisioner) Sweep(ctx context.Context, grace time.Duration) (SweepReport, error) {
-	rep := SweepReport{Storage: []string{}, ContentDirs: []string{}}
+// to, temporary files. It is an operator action, recorded in the system
+// audit log: as system.sweep, or as system.sweep.dry_run for a dry run
+// (which lists the counts it would remove). It returns docex.ErrInvalid
+// for a negative grace, docex.ErrClosed after Close, and a partial report
+// with the error when the sweep stops half way.
+func (p *TenantProvisioner) Sweep(ctx context.Context, opts SweepOptions) (SweepReport, error) {
+	rep := SweepReport{DryRun: opts.DryRun, Storage: []string{}, ContentDirs: []string{}}
 	if p.e.closed.Load() {
 		return rep, docex.ErrClosed
 	}
 	if err := tenancy.ValidateUserID(p.actor); err != nil {
 		return rep, err
 	}
-	err := p.sweep(ctx, grace, &rep)
-	return rep, p.audit(ctx, "system.sweep", fmt.Sprintf("storage=%d dirs=%d files=%d packs=%d", len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles, rep.Packs), err)
+	if opts.Grace < 0 {
+		return rep, docex.Errorf(docex.ErrInvalid, "sweep grace %v is negative", opts.Grace)
+	}
+	sw := sweepRun{p: p, opts: opts, cutoff: time.Now().Add(-opts.Grace), cleaned: map[string]bool{}, rep: &rep}
+	err := sw.sweep(ctx)
+	op := "system.sweep"
+	if opts.DryRun {
+		op = "system.sweep.dry_run"
+	}
+	return rep, p.audit(ctx, op, fmt.Sprintf("storage=%d dirs=%d files=%d packs=%d", len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles, rep.Packs), err)
 }
 
-func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep *SweepReport) error {
-	e := p.e
-	if sw, ok := e.be.(driver.Sweeper); ok {
-		removed, err := sw.Sweep(ctx)
+// sweepRun is one Sweep.
+type sweepRun struct {
+	p      *TenantProvisioner
+	opts   SweepOptions
+	cutoff time.Time
+	// cleaned are the staging leftovers counted: one shared by
+	// namespaces (a spool directory) is counted once.
+	cleaned map[string]bool
+	rep     *SweepReport
+}
+
+func (sw *sweepRun) sweep(ctx context.Context) error {
+	e, rep := sw.p.e, sw.rep
+	if bs, ok := e.be.(driver.Sweeper); ok {
+		removed, err := bs.Sweep(ctx, sw.opts.DryRun)
 		if err != nil {
 			return err
 		}
@@ -61,14 +97,13 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 	if e.content.InTransaction() {
 		return nil // content commits and rolls back with its references
 	}
-	cutoff := time.Now().Add(-grace)
 	if !e.cfg.MultiTenancy {
 		st, err := e.be.OpenTenant(ctx, "")
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		return p.sweepContent(ctx, st, cutoff, rep)
+		return sw.sweepContent(ctx, st)
 	}
 	tenants, err := e.be.Tenants(ctx)
 	if err != nil {
@@ -86,7 +121,7 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 	// dead; the registry is asked again for tenants created since the
 	// listing above.
 	err = e.content.Incarnations(ctx, func(si driver.StoredIncarnation) error {
-		if live[si.TenantID] == si.Incarnation || si.ModTime.After(cutoff) {
+		if live[si.TenantID] == si.Incarnation || si.ModTime.After(sw.cutoff) {
 			return nil
 		}
 		t, err := e.be.Tenant(ctx, si.TenantID)
@@ -96,7 +131,7 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 		if err != nil && !errors.Is(err, docex.ErrTenantNotFound) {
 			return err
 		}
-		if e.content.DeleteTenant(ctx, si.TenantID, si.Incarnation) == nil {
+		if sw.opts.DryRun || e.content.DeleteTenant(ctx, si.TenantID, si.Incarnation) == nil {
 			rep.ContentDirs = append(rep.ContentDirs, si.Location)
 		}
 		return nil
@@ -116,7 +151,7 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 			}
 			return err
 		}
-		err = p.sweepContent(ctx, st, cutoff, rep)
+		err = sw.sweepContent(ctx, st)
 		st.Close()
 		if err != nil {
 			return err
@@ -126,33 +161,47 @@ func (p *TenantProvisioner) sweep(ctx context.Context, grace time.Duration, rep 
 }
 
 // sweepContent removes the tenant's staging leftovers and the content no
-// document refers to, both older than cutoff.
-func (p *TenantProvisioner) sweepContent(ctx context.Context, st driver.TenantStore, cutoff time.Time, rep *SweepReport) error {
-	tc, err := p.e.tenantContent(st.Tenant())
+// document refers to, both older than the cutoff (in a dry run: counts
+// them).
+func (sw *sweepRun) sweepContent(ctx context.Context, st driver.TenantStore) error {
+	rep, dry := sw.rep, sw.opts.DryRun
+	tc, err := sw.p.e.tenantContent(st.Tenant())
 	if err != nil {
 		return err
 	}
-	n, err := tc.Clean(ctx, cutoff)
-	rep.ContentFiles += n
+	cleaned, err := tc.Clean(ctx, sw.cutoff, dry)
+	for _, name := range cleaned {
+		if !sw.cleaned[name] {
+			sw.cleaned[name] = true
+			rep.ContentFiles++
+		}
+	}
 	if err != nil {
 		return err
 	}
 	if ps, ok := tc.(blobstore.PackSweeper); ok {
-		n, err := ps.SweepPacks(ctx, st, cutoff)
+		n, err := ps.SweepPacks(ctx, st, sw.cutoff, dry)
 		rep.Packs += n
 		if err != nil {
 			return err
 		}
 	}
-	// Listed contents are released releaseBatch at a time.
+	// Listed contents are released (in a dry run: counted) releaseBatch
+	// at a time.
 	var batch []string
 	release := func() error {
-		n, err := releaseUnreferenced(ctx, st, tc, batch)
+		var n int
+		var err error
+		if dry {
+			n, err = countUnreferenced(ctx, st, batch)
+		} else {
+			n, err = releaseUnreferenced(ctx, st, tc, batch)
+		}
 		rep.ContentFiles += n
 		batch = batch[:0]
 		return err
 	}
-	err = tc.List(ctx, cutoff, func(sum string) error {
+	err = tc.List(ctx, sw.cutoff, func(sum string) error {
 		if batch = append(batch, sum); len(batch) < releaseBatch {
 			return nil
 		}
@@ -162,4 +211,21 @@ func (p *TenantProvisioner) sweepContent(ctx context.Context, st driver.TenantSt
 		return err
 	}
 	return release()
+}
+
+// countUnreferenced returns how many of the contents sums no document of
+// the tenant refers to: those releaseUnreferenced would remove. It reads
+// committed state and takes no lock, so it writes nothing.
+func countUnreferenced(ctx context.Context, r driver.Reader, sums []string) (int, error) {
+	n := 0
+	for _, sum := range sums {
+		refs, err := r.ContentRefs(ctx, sum)
+		if err != nil {
+			return n, err
+		}
+		if refs == 0 {
+			n++
+		}
+	}
+	return n, nil
 }

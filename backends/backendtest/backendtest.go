@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,6 +67,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("LocalMode", f.testLocalMode)
 			t.Run("Reopen", f.testReopen)
 			t.Run("Sweep", f.testSweep)
+			t.Run("SweepDryRun", f.testSweepDryRun)
 			t.Run("ForceDeleteReleasesContent", f.testForceDeleteReleasesContent)
 			t.Run("Plugins", f.testPlugins)
 		})
@@ -967,7 +970,7 @@ func (f *fixture) testStaleStores(t *testing.T) {
 	must(t, err)
 	defer operator.Close()
 	must(t, insert(operator, "operator while suspended"))
-	_, err = p.Sweep(bg, time.Hour)
+	_, err = p.Sweep(bg, engine.SweepOptions{Grace: time.Hour})
 	must(t, err)
 	must(t, p.Resume(bg, "beta"))
 	must(t, insert(active, "after resume"))
@@ -1289,7 +1292,7 @@ func (f *fixture) testSweep(t *testing.T) {
 	must(t, s.DeleteDocument(bg, drop.ID))
 	must(t, e.eng.Provisioner("").Delete(bg, "gone"))
 	// A quiet system: grace 0 is allowed.
-	rep, err := e.eng.Provisioner("ops").Sweep(bg, 0)
+	rep, err := e.eng.Provisioner("ops").Sweep(bg, engine.SweepOptions{})
 	must(t, err)
 	c, err := s.ReadContent(bg, keep.ID)
 	must(t, err)
@@ -1300,7 +1303,7 @@ func (f *fixture) testSweep(t *testing.T) {
 		t.Fatalf("content should have been released at delete time, sweep found %d", rep.ContentFiles)
 	}
 	// Sweeping twice is a no-op.
-	rep, err = e.eng.Provisioner("ops").Sweep(bg, 0)
+	rep, err = e.eng.Provisioner("ops").Sweep(bg, engine.SweepOptions{})
 	must(t, err)
 	if len(rep.Storage)+len(rep.ContentDirs)+rep.ContentFiles != 0 {
 		t.Fatalf("second sweep removed %+v", rep)
@@ -1311,6 +1314,187 @@ func (f *fixture) testSweep(t *testing.T) {
 	if f.storage == engine.ContentFilesystem {
 		f.testSweepLeavesForeignFiles(t, e, s, keep)
 	}
+}
+
+// testSweepDryRun: for each kind of leftover the sweep removes from a
+// content directory, a dry run reports it exactly as the sweep then does
+// and changes nothing: every file and directory under the content
+// directory stays as it was, byte for byte, and the system audit log
+// records a dry run (system.sweep.dry_run), never a removal. The real
+// sweep then reports the same and removes the leftover. With database
+// content there is nothing of the kind to leave: both report nothing.
+func (f *fixture) testSweepDryRun(t *testing.T) {
+	old := time.Now().Add(-48 * time.Hour)
+	// file writes a file (and its directories), old enough for any grace.
+	file := func(t *testing.T, p, content string) {
+		t.Helper()
+		must(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		must(t, os.WriteFile(p, []byte(content), 0o600))
+		must(t, os.Chtimes(p, old, old))
+	}
+	for _, c := range []struct {
+		name string
+		// leave makes the leftover in tenant acme's content directory
+		// (store; tenants is the directory of all tenants) and returns
+		// the paths the sweep removes.
+		leave func(t *testing.T, e *env, s *engine.Session, tenants, store string) []string
+		want  engine.SweepReport // the counts; ContentDirs are the paths leave returns
+	}{
+		{"nothing", func(*testing.T, *env, *engine.Session, string, string) []string { return nil }, engine.SweepReport{}},
+		{"content of a deleted incarnation", func(t *testing.T, e *env, s *engine.Session, tenants, store string) []string {
+			dir := filepath.Join(tenants, "acme", uuid.NewString())
+			file(t, filepath.Join(dir, sum("gone")[:2], sum("gone")), "gone")
+			must(t, os.Chtimes(dir, old, old))
+			return []string{dir}
+		}, engine.SweepReport{ContentDirs: []string{"?"}}},
+		{"unreferenced content file", func(t *testing.T, e *env, s *engine.Session, tenants, store string) []string {
+			p := filepath.Join(store, sum("orphan")[:2], sum("orphan"))
+			file(t, p, "orphan")
+			return []string{p}
+		}, engine.SweepReport{ContentFiles: 1}},
+		{"staging leftover", func(t *testing.T, e *env, s *engine.Session, tenants, store string) []string {
+			p := filepath.Join(store, "tmp", "stage-1234")
+			file(t, p, "half staged")
+			return []string{p}
+		}, engine.SweepReport{ContentFiles: 1}},
+		{"unreferenced pack", func(t *testing.T, e *env, s *engine.Session, tenants, store string) []string {
+			p := filepath.Join(store, "packs", uuid.NewString()+".pack")
+			file(t, p, "a pack whose documents never committed")
+			return []string{p}
+		}, engine.SweepReport{Packs: 1}},
+		{"pack less than half referenced", func(t *testing.T, e *env, s *engine.Session, tenants, store string) []string {
+			b := e.basket(s, "packed")
+			had, err := filepath.Glob(filepath.Join(store, "packs", "*.pack"))
+			must(t, err)
+			var docs []engine.NewDocument
+			for i := range 4 {
+				docs = append(docs, engine.NewDocument{Name: fmt.Sprint("d", i), Content: strings.NewReader(fmt.Sprint("packed content ", i))})
+			}
+			added, err := s.AddDocuments(bg, b.ID, docs)
+			must(t, err)
+			for _, a := range added[1:] {
+				must(t, s.DeleteDocument(bg, a.Document.ID))
+			}
+			all, err := filepath.Glob(filepath.Join(store, "packs", "*.pack"))
+			must(t, err)
+			var packs []string
+			for _, p := range all {
+				if !slices.Contains(had, p) {
+					packs = append(packs, p)
+				}
+			}
+			if len(packs) != 1 {
+				t.Fatalf("new packs %v, want the batch's one", packs)
+			}
+			must(t, os.Chtimes(packs[0], old, old))
+			return packs
+		}, engine.SweepReport{Packs: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if f.storage != engine.ContentFilesystem && c.name != "nothing" {
+				t.Skip("content in the database leaves nothing of the kind")
+			}
+			e := f.env(t)
+			e.tenant("acme")
+			s := e.as("acme", "admin")
+			keep := e.add(s, e.basket(s, "b").ID, "keep", "keep me", nil)
+			acme, err := e.eng.Provisioner("").Get(bg, "acme")
+			must(t, err)
+			tenants := filepath.Join(e.cfg.ContentDir, "tenants")
+			gone := c.leave(t, e, s, tenants, filepath.Join(tenants, "acme", acme.Incarnation))
+			want := c.want
+			if len(want.ContentDirs) > 0 {
+				want.ContentDirs = gone
+			}
+			p := e.eng.Provisioner("ops")
+
+			before := snapshot(t, e.cfg.ContentDir)
+			dry, err := p.Sweep(bg, engine.SweepOptions{DryRun: true})
+			must(t, err)
+			if !dry.DryRun || !sameSweep(dry, want) {
+				t.Fatalf("dry run reported %+v, want %+v", dry, want)
+			}
+			if after := snapshot(t, e.cfg.ContentDir); !maps.Equal(after, before) {
+				t.Fatalf("the dry run changed the content directory:\nbefore %v\nafter  %v", before, after)
+			}
+			for _, p := range gone {
+				if _, err := os.Lstat(p); err != nil {
+					t.Fatalf("the dry run removed %s: %v", p, err)
+				}
+			}
+			sys, err := e.be.SystemAudit(bg, docex.Page{Limit: 10})
+			must(t, err)
+			if !hasAudit(sys, "system.sweep.dry_run", docex.OutcomeOK) || hasAudit(sys, "system.sweep", docex.OutcomeOK) {
+				t.Fatalf("the dry run's audit entries: %+v", sys)
+			}
+
+			real, err := p.Sweep(bg, engine.SweepOptions{})
+			must(t, err)
+			if real.DryRun || !sameSweep(real, dry) {
+				t.Fatalf("the sweep reported %+v, the dry run %+v", real, dry)
+			}
+			for _, p := range gone {
+				if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("%s after the sweep: %v", p, err)
+				}
+			}
+			if c, err := s.ReadContent(bg, keep.ID); err != nil || string(c) != "keep me" {
+				t.Fatalf("content after the sweep: %q, %v", c, err)
+			}
+			sys, err = e.be.SystemAudit(bg, docex.Page{Limit: 10})
+			must(t, err)
+			if !hasAudit(sys, "system.sweep", docex.OutcomeOK) {
+				t.Fatalf("the sweep is not audited: %+v", sys)
+			}
+			// Nothing is left for another dry run.
+			again, err := p.Sweep(bg, engine.SweepOptions{DryRun: true})
+			must(t, err)
+			if !sameSweep(again, engine.SweepReport{}) {
+				t.Fatalf("dry run after the sweep: %+v", again)
+			}
+		})
+	}
+}
+
+// sameSweep reports whether two sweep reports name and count the same,
+// whether dry runs or not.
+func sameSweep(a, b engine.SweepReport) bool {
+	return slices.Equal(sorted(a.Storage), sorted(b.Storage)) && slices.Equal(sorted(a.ContentDirs), sorted(b.ContentDirs)) &&
+		a.ContentFiles == b.ContentFiles && a.Packs == b.Packs
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+// snapshot describes every file and directory under root: its type,
+// mode, time and, for a file, its content's checksum.
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		desc := fmt.Sprintf("%v %d %v", info.Mode(), info.Size(), info.ModTime().UnixNano())
+		if info.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			desc += " " + sum(string(b))
+		}
+		out[p] = desc
+		return nil
+	})
+	must(t, err)
+	return out
 }
 
 // testForceDeleteReleasesContent: deleting a basket of more documents
@@ -1346,7 +1530,7 @@ func (f *fixture) testForceDeleteReleasesContent(t *testing.T) {
 			t.Fatalf("shared content %d: %q", i, c)
 		}
 	}
-	rep, err := e.eng.Provisioner("ops").Sweep(bg, 0)
+	rep, err := e.eng.Provisioner("ops").Sweep(bg, engine.SweepOptions{})
 	must(t, err)
 	if rep.ContentFiles != 0 {
 		t.Fatalf("the basket's contents should have been released when it was deleted; the sweep found %d", rep.ContentFiles)
@@ -1391,7 +1575,7 @@ func (f *fixture) testSweepLeavesForeignFiles(t *testing.T, e *env, s *engine.Se
 		os.Chtimes(p, old, old)
 		os.Chtimes(filepath.Dir(p), old, old)
 	}
-	_, err = e.eng.Provisioner("ops").Sweep(bg, 0)
+	_, err = e.eng.Provisioner("ops").Sweep(bg, engine.SweepOptions{})
 	must(t, err)
 	for _, p := range append(foreign, filepath.Join(outside, "precious")) {
 		if _, err := os.Lstat(p); err != nil {

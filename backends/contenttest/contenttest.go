@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -203,23 +204,35 @@ func (tn *tenant) remove(ctx context.Context, docID string) error {
 	})
 }
 
-// sweep runs the gc's protocol on the tenant with a cutoff in the future.
+// sweep runs the gc's protocol on the tenant with a cutoff in the future:
+// Clean runs first as a dry run, which must remove nothing and name
+// exactly what the real Clean then removes.
 func (tn *tenant) sweep(ctx context.Context) (int, error) {
 	cutoff := time.Now().Add(time.Hour)
-	n, err := tn.tc.Clean(ctx, cutoff)
+	dry, err := tn.tc.Clean(ctx, cutoff, true)
 	if err != nil {
-		return n, err
+		return 0, err
 	}
+	cleaned, err := tn.tc.Clean(ctx, cutoff, false)
+	if err != nil {
+		return len(cleaned), err
+	}
+	slices.Sort(dry)
+	slices.Sort(cleaned)
+	if !slices.Equal(dry, cleaned) {
+		tn.e.t.Errorf("Clean: the dry run named %q, the real run removed %q", dry, cleaned)
+	}
+	released := 0
 	err = tn.tc.List(ctx, cutoff, func(sum string) error {
 		return tn.st.Write(ctx, func(tx driver.Tx) error {
 			removed, err := tn.release(ctx, tx, sum)
 			if removed {
-				n++
+				released++
 			}
 			return err
 		})
 	})
-	return n, err
+	return len(cleaned) + released, err
 }
 
 // read returns the content of sum and the error of reading it through.

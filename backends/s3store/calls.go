@@ -345,9 +345,11 @@ func (s *Store) deletePrefix(ctx context.Context, keyPrefix string) error {
 }
 
 // abortUploads aborts the multipart uploads under keyPrefix started
-// before cutoff and returns how many it aborted.
-func (s *Store) abortUploads(ctx context.Context, keyPrefix string, cutoff time.Time) (int, error) {
-	n := 0
+// before cutoff and returns their names (the object's location and the
+// upload id); with dryRun it aborts nothing and returns the names of
+// those it would abort.
+func (s *Store) abortUploads(ctx context.Context, keyPrefix string, cutoff time.Time, dryRun bool) ([]string, error) {
+	var aborted []string
 	in := &s3.ListMultipartUploadsInput{Bucket: &s.cfg.Bucket, Prefix: &keyPrefix}
 	for {
 		var page *s3.ListMultipartUploadsOutput
@@ -356,10 +358,15 @@ func (s *Store) abortUploads(ctx context.Context, keyPrefix string, cutoff time.
 			page, err = s.client.ListMultipartUploads(ctx, in)
 			return err
 		}); err != nil {
-			return n, err
+			return aborted, err
 		}
 		for _, u := range page.Uploads {
 			if !aws.ToTime(u.Initiated).Before(cutoff) {
+				continue
+			}
+			name := s.location(aws.ToString(u.Key)) + " (upload " + aws.ToString(u.UploadId) + ")"
+			if dryRun {
+				aborted = append(aborted, name)
 				continue
 			}
 			err := s.call(ctx, "abort multipart upload", func(ctx context.Context) error {
@@ -367,12 +374,12 @@ func (s *Store) abortUploads(ctx context.Context, keyPrefix string, cutoff time.
 				return err
 			})
 			if err != nil && !errors.Is(err, docex.ErrNotFound) {
-				return n, err
+				return aborted, err
 			}
-			n++
+			aborted = append(aborted, name)
 		}
 		if !aws.ToBool(page.IsTruncated) {
-			return n, nil
+			return aborted, nil
 		}
 		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
 	}

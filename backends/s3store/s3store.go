@@ -250,7 +250,7 @@ func (s *Store) DeleteTenant(ctx context.Context, tenantID, incarnation string) 
 		return err
 	}
 	keyPrefix := s.prefix + ns + "/"
-	if _, err := s.abortUploads(ctx, keyPrefix, time.Now().Add(time.Hour)); err != nil {
+	if _, err := s.abortUploads(ctx, keyPrefix, time.Now().Add(time.Hour), false); err != nil {
 		return err
 	}
 	return s.deletePrefix(ctx, keyPrefix)

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -333,11 +335,29 @@ func TestCleanAbortsStaleUploads(t *testing.T) {
 		}
 	}
 	tc, _ := s.Tenant(tn)
-	if n, err := tc.Clean(bg, time.Now().Add(-time.Hour)); err != nil || n != 0 {
-		t.Fatalf("Clean(past cutoff) = %d, %v", n, err)
+	uploads := func() int {
+		t.Helper()
+		out, err := srv.Client().ListMultipartUploads(bg, &s3.ListMultipartUploadsInput{Bucket: ptr(s.Bucket())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Uploads)
 	}
-	if n, err := tc.Clean(bg, time.Now().Add(time.Hour)); err != nil || n != 1 {
-		t.Fatalf("Clean = %d, %v; want 1", n, err)
+	for _, dry := range []bool{true, false} {
+		if names, err := tc.Clean(bg, time.Now().Add(-time.Hour), dry); err != nil || len(names) != 0 {
+			t.Fatalf("Clean(past cutoff, dryRun %v) = %q, %v", dry, names, err)
+		}
+	}
+	// A dry run names the upload and aborts nothing.
+	dry, err := tc.Clean(bg, time.Now().Add(time.Hour), true)
+	if err != nil || len(dry) != 1 || !strings.Contains(dry[0], "acme") {
+		t.Fatalf("Clean(dry run) = %q, %v; want acme's upload", dry, err)
+	}
+	if n := uploads(); n != 2 {
+		t.Fatalf("the dry run left %d of 2 uploads", n)
+	}
+	if names, err := tc.Clean(bg, time.Now().Add(time.Hour), false); err != nil || !slices.Equal(names, dry) {
+		t.Fatalf("Clean = %q, %v; want what the dry run named, %q", names, err, dry)
 	}
 	out, err := srv.Client().ListMultipartUploads(bg, &s3.ListMultipartUploadsInput{Bucket: ptr(s.Bucket())})
 	if err != nil || len(out.Uploads) != 1 || !strings.Contains(*out.Uploads[0].Key, "globex") {
@@ -381,11 +401,21 @@ func TestStagingMemoryBudget(t *testing.T) {
 	if files, _ := os.ReadDir(spool); len(files) != 0 {
 		t.Fatal("budget not released")
 	}
-	// Spool files of a crashed process are removed by Clean.
+	// Spool files of a crashed process are removed by Clean; a dry run
+	// names them and leaves them.
 	stale := filepath.Join(spool, "docex-s3-stage-123")
 	os.WriteFile(stale, []byte("x"), 0o600)
-	if n, err := tc.Clean(bg, time.Now().Add(time.Hour)); err != nil || n != 1 {
-		t.Fatalf("Clean = %d, %v", n, err)
+	if names, err := tc.Clean(bg, time.Now().Add(time.Hour), true); err != nil || !slices.Equal(names, []string{stale}) {
+		t.Fatalf("Clean(dry run) = %q, %v", names, err)
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Fatalf("the dry run removed the spool file: %v", err)
+	}
+	if names, err := tc.Clean(bg, time.Now().Add(time.Hour), false); err != nil || !slices.Equal(names, []string{stale}) {
+		t.Fatalf("Clean = %q, %v", names, err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("spool file after Clean: %v", err)
 	}
 }
 
@@ -425,7 +455,7 @@ func TestServerStoppedMidAdd(t *testing.T) {
 	if orphans < 3 {
 		t.Fatalf("%d objects stored before the server stopped, want at least 3", orphans)
 	}
-	rep, err := r.eng.Provisioner("t").Sweep(bg, 0)
+	rep, err := r.eng.Provisioner("t").Sweep(bg, engine.SweepOptions{})
 	if err != nil || rep.ContentFiles != orphans {
 		t.Fatalf("sweep = %+v, %v; want %d orphans removed", rep, err, orphans)
 	}
@@ -434,6 +464,104 @@ func TestServerStoppedMidAdd(t *testing.T) {
 	}
 	// And the store works again.
 	r.add(t, b.ID, random(100))
+}
+
+// TestSweepDryRun: for each kind of leftover docex gc removes from S3
+// content (an object no document refers to, the objects of a deleted
+// incarnation, a stale multipart upload, a spool file of a crashed
+// process), a dry run reports what the sweep then reports and changes
+// nothing: no object deleted, no upload aborted, no file removed. Two
+// tenants share the spool directory: its file is counted once.
+func TestSweepDryRun(t *testing.T) {
+	srv := s3test.Start(t)
+	must := func(t *testing.T, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		// leave makes the leftover; spool is the store's spool directory.
+		leave func(t *testing.T, r *rig, acme docex.Tenant, spool string)
+		want  engine.SweepReport // counts; ContentDirs only its length
+	}{
+		{"nothing", func(*testing.T, *rig, docex.Tenant, string) {}, engine.SweepReport{}},
+		{"unreferenced object", func(t *testing.T, r *rig, acme docex.Tenant, _ string) {
+			k := key(t, r.store, acme, contentkey.Sum([]byte("orphan")))
+			if _, err := srv.Client().PutObject(bg, &s3.PutObjectInput{Bucket: ptr(r.store.Bucket()), Key: &k, Body: strings.NewReader("orphan")}); err != nil {
+				t.Fatal(err)
+			}
+		}, engine.SweepReport{ContentFiles: 1}},
+		{"objects of a deleted incarnation", func(t *testing.T, r *rig, acme docex.Tenant, _ string) {
+			dead := docex.Tenant{ID: "acme", Incarnation: uuid.NewString()}
+			for _, data := range []string{"one", "two"} {
+				k := key(t, r.store, dead, contentkey.Sum([]byte(data)))
+				if _, err := srv.Client().PutObject(bg, &s3.PutObjectInput{Bucket: ptr(r.store.Bucket()), Key: &k, Body: strings.NewReader(data)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, engine.SweepReport{ContentDirs: []string{"?"}}},
+		{"stale multipart upload", func(t *testing.T, r *rig, acme docex.Tenant, _ string) {
+			k := key(t, r.store, acme, contentkey.Sum([]byte("never completed")))
+			if _, err := srv.Client().CreateMultipartUpload(bg, &s3.CreateMultipartUploadInput{Bucket: ptr(r.store.Bucket()), Key: &k}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1100 * time.Millisecond) // the server's times are in seconds
+		}, engine.SweepReport{ContentFiles: 1}},
+		{"spool file", func(t *testing.T, r *rig, _ docex.Tenant, spool string) {
+			p := filepath.Join(spool, "docex-s3-stage-crashed")
+			must(t, os.WriteFile(p, []byte("x"), 0o600))
+			old := time.Now().Add(-time.Hour)
+			must(t, os.Chtimes(p, old, old))
+		}, engine.SweepReport{ContentFiles: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spool := t.TempDir()
+			r := newRig(t, srv, func(cfg *s3store.Config) { cfg.SpoolDir = spool })
+			if _, err := r.eng.Provisioner("test").Create(bg, "globex", ""); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := r.s.CreateBasket(bg, "b")
+			keep := r.add(t, b.ID, []byte("keep me"))
+			acme, err := r.eng.Provisioner("test").Get(bg, "acme")
+			must(t, err)
+			c.leave(t, r, acme, spool)
+			state := func() string {
+				out, err := srv.Client().ListMultipartUploads(bg, &s3.ListMultipartUploadsInput{Bucket: ptr(r.store.Bucket())})
+				must(t, err)
+				files, _ := os.ReadDir(spool)
+				return fmt.Sprintf("objects %v, %d uploads, %d spool files", objects(t, srv, r.store.Bucket()), len(out.Uploads), len(files))
+			}
+			before := state()
+			p := r.eng.Provisioner("ops")
+			dry, err := p.Sweep(bg, engine.SweepOptions{DryRun: true})
+			must(t, err)
+			if !dry.DryRun || dry.ContentFiles != c.want.ContentFiles || len(dry.ContentDirs) != len(c.want.ContentDirs) || dry.Packs != 0 || len(dry.Storage) != 0 {
+				t.Fatalf("dry run reported %+v, want %+v", dry, c.want)
+			}
+			if after := state(); after != before {
+				t.Fatalf("the dry run changed the store:\nbefore %s\nafter  %s", before, after)
+			}
+			real, err := p.Sweep(bg, engine.SweepOptions{})
+			must(t, err)
+			if real.DryRun || real.ContentFiles != dry.ContentFiles || !slices.Equal(real.ContentDirs, dry.ContentDirs) {
+				t.Fatalf("the sweep reported %+v, the dry run %+v", real, dry)
+			}
+			if c.name != "nothing" && state() == before {
+				t.Fatalf("the sweep left %s", before)
+			}
+			again, err := p.Sweep(bg, engine.SweepOptions{DryRun: true})
+			must(t, err)
+			if again.ContentFiles+len(again.ContentDirs) != 0 {
+				t.Fatalf("dry run after the sweep: %+v", again)
+			}
+			got, err := r.s.ReadContent(bg, keep.Document.ID)
+			if err != nil || string(got) != "keep me" {
+				t.Fatalf("content after the sweep: %q, %v", got, err)
+			}
+		})
+	}
 }
 
 // A server that answers slower than the request timeout: the add fails

@@ -306,22 +306,28 @@ func (t *tenantContent) List(ctx context.Context, cutoff time.Time, fn func(sum 
 }
 
 // Clean aborts the tenant's multipart uploads started before cutoff and
-// removes spool files a crashed process left before cutoff.
-func (t *tenantContent) Clean(ctx context.Context, cutoff time.Time) (int, error) {
-	n, err := t.s.abortUploads(ctx, t.ns, cutoff)
+// removes spool files a crashed process left before cutoff (the store's,
+// shared by its tenants: each tenant's Clean names them the same). It
+// returns the names of what it aborted and removed; with dryRun it
+// changes nothing and returns the names of what it would abort and
+// remove.
+func (t *tenantContent) Clean(ctx context.Context, cutoff time.Time, dryRun bool) ([]string, error) {
+	names, err := t.s.abortUploads(ctx, t.ns, cutoff, dryRun)
 	if err != nil {
-		return n, err
+		return names, err
 	}
-	return n + t.s.cleanSpool(cutoff), nil
+	return append(names, t.s.cleanSpool(cutoff, dryRun)...), nil
 }
 
-// cleanSpool removes the store's spool files older than cutoff.
-func (s *Store) cleanSpool(cutoff time.Time) int {
+// cleanSpool removes the store's spool files older than cutoff and
+// returns their paths; with dryRun it removes nothing and returns the
+// paths it would remove.
+func (s *Store) cleanSpool(cutoff time.Time, dryRun bool) []string {
 	ents, err := os.ReadDir(s.cfg.SpoolDir)
 	if err != nil {
-		return 0
+		return nil
 	}
-	n := 0
+	var removed []string
 	for _, e := range ents {
 		if !strings.HasPrefix(e.Name(), spoolPrefix) || !e.Type().IsRegular() {
 			continue
@@ -329,11 +335,12 @@ func (s *Store) cleanSpool(cutoff time.Time) int {
 		if info, err := e.Info(); err != nil || !info.ModTime().Before(cutoff) {
 			continue
 		}
-		if os.Remove(filepath.Join(s.cfg.SpoolDir, e.Name())) == nil {
-			n++
+		p := filepath.Join(s.cfg.SpoolDir, e.Name())
+		if dryRun || os.Remove(p) == nil {
+			removed = append(removed, p)
 		}
 	}
-	return n
+	return removed
 }
 
 // eachLimit runs fn for every item, at most limit at a time, and returns

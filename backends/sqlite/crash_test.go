@@ -321,7 +321,7 @@ func verifyTenants(t *testing.T, dir, mode, sync string, round int, lines []stri
 	// Orphans (a file renamed in place whose registry row never
 	// committed, a temporary file of a build) are swept; registered
 	// files are not.
-	removed, err := r.be.Sweep(bgctx)
+	removed, err := r.be.Sweep(bgctx, false)
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
@@ -493,7 +493,7 @@ func verifyDocs(t *testing.T, dir, mode, sync string, round int, lines []string,
 		st.docs[a.Document.ID] = a.Document.Checksum
 	}
 	// A sweep removes crash leftovers and never acknowledged content.
-	rep, err := r.eng.Provisioner("check").Sweep(bgctx, 0)
+	rep, err := r.eng.Provisioner("check").Sweep(bgctx, engine.SweepOptions{})
 	if err != nil {
 		t.Fatalf("round %d: Sweep: %v", round, err)
 	}

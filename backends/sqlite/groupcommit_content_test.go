@@ -95,7 +95,7 @@ func TestGroupCommitFailureLosesNoContent(t *testing.T) {
 	}
 	swept := make(chan error, 1)
 	go func() {
-		_, err := eng.Provisioner("ops").Sweep(ctx, 0)
+		_, err := eng.Provisioner("ops").Sweep(ctx, engine.SweepOptions{})
 		swept <- err
 	}()
 	for pending() < 2 {

@@ -153,14 +153,36 @@ func TestSweepRemovesUnregisteredFiles(t *testing.T) {
 	must(t, os.Symlink(target, link))
 	foreign = append(foreign, link, target)
 	time.Sleep(5 * time.Millisecond)
+	want := []string{p, tmp, tmp + "-wal"}
+	slices.Sort(want)
 
-	removed, err := b.Sweep(ctx)
+	// A dry run names what Sweep removes and removes nothing, not even an
+	// empty directory.
+	before := listFiles(t, b.tenantsDir())
+	dry, err := b.Sweep(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(dry)
+	if !slices.Equal(dry, want) {
+		t.Errorf("the dry run named %v, want the orphan and the staging files %v", dry, want)
+	}
+	if after := listFiles(t, b.tenantsDir()); !slices.Equal(after, before) {
+		t.Errorf("the dry run changed the files: before %v, after %v", before, after)
+	}
+	must(t, os.MkdirAll(filepath.Join(b.tenantsDir(), "empty"), 0o700))
+	if _, err := b.Sweep(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(b.tenantsDir(), "empty")); err != nil {
+		t.Errorf("the dry run removed an empty tenant directory: %v", err)
+	}
+
+	removed, err := b.Sweep(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(removed)
-	want := []string{p, tmp, tmp + "-wal"}
-	slices.Sort(want)
 	if !slices.Equal(removed, want) {
 		t.Errorf("Sweep removed %v, want the orphan and the staging files %v", removed, want)
 	}
@@ -307,7 +329,7 @@ func TestSweepConcurrentWithCreateTenant(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				b.Sweep(ctx)
+				b.Sweep(ctx, false)
 			}
 		}
 	}()

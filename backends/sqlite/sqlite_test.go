@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/engine"
+	"github.com/google/uuid"
 )
 
 var bgctx = context.Background()
@@ -644,7 +646,7 @@ func TestSweepWithContentInTheDataDirectory(t *testing.T) {
 	d := seed(t, r.as("acme"), "b", "hello")
 	old := time.Now().Add(-2 * time.Hour)
 	filepath.WalkDir(dir, func(p string, _ os.DirEntry, _ error) error { return os.Chtimes(p, old, old) })
-	rep, err := r.eng.Provisioner("ops").Sweep(bgctx, 0)
+	rep, err := r.eng.Provisioner("ops").Sweep(bgctx, engine.SweepOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -659,6 +661,96 @@ func TestSweepWithContentInTheDataDirectory(t *testing.T) {
 	got, err := r.as("acme").ReadContent(bgctx, d.ID)
 	if err != nil || string(got) != "hello" {
 		t.Fatalf("after sweep and reopen: %q %v", got, err)
+	}
+}
+
+// TestSweepDryRunTenantFiles: for each kind of tenant file the sweep
+// removes (docex gc), a dry run names it in the report as the sweep then
+// does and leaves it as it was; the sweep removes it. The dry run's
+// audit entry is system.sweep.dry_run, never system.sweep.
+func TestSweepDryRunTenantFiles(t *testing.T) {
+	old := time.Now().Add(-time.Hour)
+	for _, c := range []struct {
+		name string
+		// leave makes the leftover files in the data directory of r
+		// (tenant acme exists) and returns them.
+		leave func(r *rig) []string
+	}{
+		{"unregistered tenant file", func(r *rig) []string {
+			p := filepath.Join(filepath.Dir(r.tenantFile("acme")), uuid.NewString()+".db")
+			return []string{p, p + "-wal"}
+		}},
+		{"file of a deleted tenant", func(r *rig) []string {
+			return []string{filepath.Join(r.dir, "tenants", "gone", uuid.NewString()+".db")}
+		}},
+		{"staging file of a crashed create", func(r *rig) []string {
+			p := filepath.Join(r.dir, "tenants", ".staging", "template-"+uuid.NewString()+".db")
+			return []string{p, p + "-journal"}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := openRig(t, sqlite.Config{Dir: t.TempDir()}, engine.Config{MultiTenancy: true}, true)
+			r.tenant("acme")
+			keep := seed(t, r.as("acme"), "b", "keep me")
+			files := c.leave(r)
+			before := map[string]string{}
+			for _, p := range files {
+				if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte("left by a crash"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(p, old, old); err != nil {
+					t.Fatal(err)
+				}
+				info, _ := os.Stat(p)
+				before[p] = fmt.Sprint(info.Size(), info.ModTime())
+			}
+			p := r.eng.Provisioner("ops")
+			dry, err := p.Sweep(bgctx, engine.SweepOptions{DryRun: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(dry.Storage)
+			if !dry.DryRun || !slices.Equal(dry.Storage, slices.Sorted(maps.Keys(before))) {
+				t.Fatalf("dry run reported %+v, want the files %v", dry, slices.Sorted(maps.Keys(before)))
+			}
+			for p, was := range before {
+				info, err := os.Stat(p)
+				if err != nil || fmt.Sprint(info.Size(), info.ModTime()) != was {
+					t.Fatalf("%s after the dry run: %v (%v)", p, info, err)
+				}
+			}
+			if _, err := os.Stat(filepath.Dir(files[0])); err != nil {
+				t.Fatalf("the dry run removed the directory: %v", err)
+			}
+			audit, err := r.be.SystemAudit(bgctx, docex.Page{Limit: 5})
+			if err != nil || len(audit) == 0 || audit[0].Operation != "system.sweep.dry_run" {
+				t.Fatalf("audit after the dry run: %+v, %v", audit, err)
+			}
+
+			real, err := p.Sweep(bgctx, engine.SweepOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(real.Storage)
+			if real.DryRun || !slices.Equal(real.Storage, dry.Storage) || real.ContentFiles != dry.ContentFiles || len(real.ContentDirs) != len(dry.ContentDirs) {
+				t.Fatalf("the sweep reported %+v, the dry run %+v", real, dry)
+			}
+			for p := range before {
+				if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("%s after the sweep: %v", p, err)
+				}
+			}
+			if got := readAll(t, r.as("acme"), keep.ID); string(got) != "keep me" {
+				t.Fatalf("acme reads %q after the sweep", got)
+			}
+			audit, err = r.be.SystemAudit(bgctx, docex.Page{Limit: 5})
+			if err != nil || len(audit) == 0 || audit[0].Operation != "system.sweep" || audit[0].Target != "storage="+fmt.Sprint(len(before))+" dirs=0 files=0 packs=0" {
+				t.Fatalf("audit after the sweep: %+v, %v", audit, err)
+			}
+		})
 	}
 }
 
@@ -707,7 +799,7 @@ func TestAuditWriteFailureFailsTheOperation(t *testing.T) {
 	if !errors.Is(err, docex.ErrTenantUnknown) || !strings.Contains(err.Error(), "audit log unavailable") {
 		t.Fatalf("denial with a broken system audit: %v", err)
 	}
-	if _, err := p.Sweep(bgctx, time.Hour); err == nil {
+	if _, err := p.Sweep(bgctx, engine.SweepOptions{Grace: time.Hour}); err == nil {
 		t.Fatal("sweep with a broken system audit succeeded")
 	}
 

@@ -389,8 +389,10 @@ func (b *Backend) stagingDir() string { return filepath.Join(b.tenantsDir(), ".s
 // provisioning. It runs under the system write lock, so it is serialised
 // with CreateTenant's rename-and-register step; staging files younger than
 // twice the busy timeout are left alone (a create may be building them).
-// It returns the paths removed.
-func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
+// It returns the paths removed; with dryRun it removes nothing (taking
+// the same lock, so that what it lists is what a sweep would remove) and
+// returns the paths it would remove.
+func (b *Backend) Sweep(ctx context.Context, dryRun bool) ([]string, error) {
 	d, err := b.system(ctx, false)
 	if err != nil {
 		return nil, err
@@ -424,7 +426,7 @@ func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 			}
 			p := filepath.Join(b.stagingDir(), f.Name())
 			if info, err := f.Info(); err == nil && b.now().Sub(info.ModTime()) > b.cfg.BusyTimeout*2 {
-				if os.Remove(p) == nil {
+				if dryRun || os.Remove(p) == nil {
 					removed = append(removed, p)
 				}
 			}
@@ -444,11 +446,13 @@ func (b *Backend) Sweep(ctx context.Context) ([]string, error) {
 				// Renamed into place only under this lock, and not
 				// registered: an orphan of a crash.
 				p := filepath.Join(dir, f.Name())
-				if os.Remove(p) == nil {
+				if dryRun || os.Remove(p) == nil {
 					removed = append(removed, p)
 				}
 			}
-			os.Remove(dir) // only if empty
+			if !dryRun {
+				os.Remove(dir) // only if empty
+			}
 		}
 		return nil
 	})

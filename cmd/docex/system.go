@@ -358,35 +358,51 @@ func checkWritable(dir string) error {
 }
 
 func gcCommand() *command {
-	var grace time.Duration
+	var opts engine.SweepOptions
 	return &command{
 		path: "gc", access: "operator", maxArgs: 0,
 		summary: "remove what a crash left behind (files older than --grace)",
-		help: `Removes tenant databases (or schemas) that no registered tenant owns, the
+		help: `Removes tenant database files that no registered tenant owns (SQLite; a
+PostgreSQL tenant's schema comes and goes with its registry row), the
 content directories of deleted tenants and content files no document refers
 to: what a crash between two steps can leave. With filesystem storage it
 also removes pack files no document refers to and rewrites packs less than
-half referenced (deleted documents leave their bytes in a pack until then). Files younger than --grace are
-left alone, since operations in flight may be using them. Safe to run while
-docex is in use.`,
+half referenced (deleted documents leave their bytes in a pack until then).
+Files younger than --grace are left alone, since operations in flight may
+be using them. Safe to run while docex is in use.
+
+With --dry-run it removes, rewrites and deletes nothing and reports what gc
+would remove at that moment, in the same form (the system audit log records
+it as system.sweep.dry_run).`,
 		flags: func(fs *pflag.FlagSet) {
-			fs.DurationVar(&grace, "grace", time.Hour, "leave files younger than this alone (operations in flight may use them)")
+			fs.DurationVar(&opts.Grace, "grace", time.Hour, "leave files younger than this alone (operations in flight may use them)")
+			fs.BoolVar(&opts.DryRun, "dry-run", false, "remove nothing: report what gc would remove")
 		},
 		run: func(ctx context.Context, c *cli, args []string) error {
-			if grace < 0 {
+			if opts.Grace < 0 {
 				return docex.Errorf(errUsage, "--grace must not be negative")
 			}
 			p, err := c.provisioner(ctx)
 			if err != nil {
 				return err
 			}
-			rep, err := p.Sweep(ctx, grace)
+			rep, err := p.Sweep(ctx, opts)
 			if err != nil {
 				return err
 			}
 			return c.emit(rep, func(w io.Writer) {
-				writef(w, "removed %d unregistered tenant files, %d stale content directories, %d unreferenced content files, %d pack files\n",
-					len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles, rep.Packs)
+				verb := "removed"
+				if rep.DryRun {
+					verb = "would remove"
+				}
+				writef(w, "%s %d unregistered tenant files, %d stale content directories, %d unreferenced content files, %d pack files\n",
+					verb, len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles, rep.Packs)
+				for _, p := range rep.Storage {
+					writef(w, "  tenant file %s\n", p)
+				}
+				for _, d := range rep.ContentDirs {
+					writef(w, "  content directory %s\n", d)
+				}
 			})
 		},
 	}

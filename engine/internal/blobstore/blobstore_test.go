@@ -251,8 +251,10 @@ func TestFSSweepTouchesOnlyItsOwnNames(t *testing.T) {
 	if len(listed) != 1 || listed[0] != st.Checksum() {
 		t.Fatalf("listed %v", listed)
 	}
-	if n, err := tc.Clean(bg, future); err != nil || n != 0 {
-		t.Fatalf("Clean = %d, %v", n, err)
+	for _, dry := range []bool{true, false} {
+		if names, err := tc.Clean(bg, future, dry); err != nil || len(names) != 0 {
+			t.Fatalf("Clean(dryRun %v) = %q, %v", dry, names, err)
+		}
 	}
 	var incs []driver.StoredIncarnation
 	s.Incarnations(bg, func(si driver.StoredIncarnation) error { incs = append(incs, si); return nil })

@@ -145,4 +145,4 @@ func (dbTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
 func (dbTenant) List(context.Context, time.Time, func(string) error) error { return nil }
 
 // Clean removes nothing: staging is in memory.
-func (dbTenant) Clean(context.Context, time.Time) (int, error) { return 0, nil }
+func (dbTenant) Clean(context.Context, time.Time, bool) ([]string, error) { return nil, nil }

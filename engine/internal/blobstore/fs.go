@@ -467,17 +467,18 @@ func (t *fsTenant) List(ctx context.Context, cutoff time.Time, fn func(sum strin
 	return nil
 }
 
-// Clean removes staging files older than cutoff.
-func (t *fsTenant) Clean(ctx context.Context, cutoff time.Time) (int, error) {
+// Clean removes staging files older than cutoff and returns their paths;
+// with dryRun it removes nothing and returns the paths it would remove.
+func (t *fsTenant) Clean(ctx context.Context, cutoff time.Time, dryRun bool) ([]string, error) {
 	tmp := filepath.Join(t.dir, "tmp")
 	ents, err := os.ReadDir(tmp)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
+		return nil, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("content store: %w", err)
+		return nil, fmt.Errorf("content store: %w", err)
 	}
-	n := 0
+	var removed []string
 	for _, e := range ents {
 		if !strings.HasPrefix(e.Name(), "stage-") || !e.Type().IsRegular() {
 			continue
@@ -485,11 +486,12 @@ func (t *fsTenant) Clean(ctx context.Context, cutoff time.Time) (int, error) {
 		if info, err := e.Info(); err != nil || !info.ModTime().Before(cutoff) {
 			continue
 		}
-		if os.Remove(filepath.Join(tmp, e.Name())) == nil {
-			n++
+		p := filepath.Join(tmp, e.Name())
+		if dryRun || os.Remove(p) == nil {
+			removed = append(removed, p)
 		}
 	}
-	return n, nil
+	return removed, nil
 }
 
 func syncDir(dir string) error {

@@ -392,8 +392,11 @@ func (p *packRange) Close() error { return p.f.Close() }
 // than half of the file into a new pack (moving the locators in a
 // transaction of its own), then removes them. Only files named
 // <uuid>.pack in the namespace's packs directory are ever touched. It
-// returns how many pack files it removed.
-func (t *fsTenant) SweepPacks(ctx context.Context, st driver.TenantStore, cutoff time.Time) (int, error) {
+// returns how many pack files it removed. With dryRun it writes and
+// removes nothing and returns how many it would remove: the live ranges of
+// a pack to rewrite are read and verified as a rewrite would, so that a
+// damaged pack, which a rewrite keeps, is not counted.
+func (t *fsTenant) SweepPacks(ctx context.Context, st driver.TenantStore, cutoff time.Time, dryRun bool) (int, error) {
 	dir := filepath.Join(t.dir, packDir)
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -458,13 +461,19 @@ func (t *fsTenant) SweepPacks(ctx context.Context, st driver.TenantStore, cutoff
 			continue
 		}
 		if len(p.live) > 0 {
-			if err := t.rewritePack(ctx, st, name, p.live); errors.Is(err, docex.ErrCorrupt) {
+			var err error
+			if dryRun {
+				_, err = t.readLive(name, p.live)
+			} else {
+				err = t.rewritePack(ctx, st, name, p.live)
+			}
+			if errors.Is(err, docex.ErrCorrupt) {
 				continue // damaged: kept for docex verify to report
 			} else if err != nil {
 				return removed, err
 			}
 		}
-		if err := os.Remove(filepath.Join(dir, name)); err == nil {
+		if dryRun || os.Remove(filepath.Join(dir, name)) == nil {
 			removed++
 		}
 	}
@@ -493,19 +502,9 @@ func readLocator(ctx context.Context, r driver.Reader, sum string) (locator, boo
 // one transaction, each under its content lock and only if it still
 // points into old.
 func (t *fsTenant) rewritePack(ctx context.Context, st driver.TenantStore, old string, live map[string]locator) error {
-	f, err := openNoFollow(filepath.Join(t.dir, packDir, old))
+	sts, err := t.readLive(old, live)
 	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var sts []*fsStaged
-	for sum, loc := range live {
-		var buf bytes.Buffer
-		v := contentkey.Verify(io.NopCloser(io.NewSectionReader(f, loc.off, loc.size)), sum, loc.size, "content "+sum)
-		if _, err := io.Copy(&buf, v); err != nil {
-			return err // damaged: leave the pack for docex verify to report
-		}
-		sts = append(sts, &fsStaged{owner: t, data: buf.Bytes(), Hashed: contentkey.Hashed{Checksum: sum, Size: loc.size}})
+		return err // damaged: leave the pack for docex verify to report
 	}
 	if err := t.writePack(ctx, sts, false); err != nil {
 		return err
@@ -530,9 +529,30 @@ func (t *fsTenant) rewritePack(ctx context.Context, st driver.TenantStore, old s
 	})
 }
 
+// readLive reads the live ranges of pack old, each verified against its
+// checksum, as content to stage into a new pack. It returns an error
+// matching docex.ErrCorrupt for a damaged range.
+func (t *fsTenant) readLive(old string, live map[string]locator) ([]*fsStaged, error) {
+	f, err := openNoFollow(filepath.Join(t.dir, packDir, old))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var sts []*fsStaged
+	for sum, loc := range live {
+		var buf bytes.Buffer
+		v := contentkey.Verify(io.NopCloser(io.NewSectionReader(f, loc.off, loc.size)), sum, loc.size, "content "+sum)
+		if _, err := io.Copy(&buf, v); err != nil {
+			return nil, err
+		}
+		sts = append(sts, &fsStaged{owner: t, data: buf.Bytes(), Hashed: contentkey.Hashed{Checksum: sum, Size: loc.size}})
+	}
+	return sts, nil
+}
+
 // PackSweeper is implemented by content namespaces that keep packs the
 // sweep must inspect with the tenant's references (the filesystem store
 // with packing).
 type PackSweeper interface {
-	SweepPacks(ctx context.Context, st driver.TenantStore, cutoff time.Time) (int, error)
+	SweepPacks(ctx context.Context, st driver.TenantStore, cutoff time.Time, dryRun bool) (int, error)
 }
