@@ -1,0 +1,103 @@
+package main
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/plugins/builtin"
+)
+
+// fencedBlocks returns the bodies of the markdown file's fenced blocks
+// tagged lang ("" for untagged ones), in order.
+func fencedBlocks(t *testing.T, path, lang string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	var body strings.Builder
+	open, tag := false, ""
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		fence, isFence := strings.CutPrefix(strings.TrimRight(line, "\n"), "```")
+		switch {
+		case isFence && !open:
+			open, tag = true, fence
+			body.Reset()
+		case isFence && open:
+			open = false
+			if tag == lang {
+				out = append(out, body.String())
+			}
+		case open:
+			body.WriteString(line)
+		}
+	}
+	return out
+}
+
+// TestDocsPipelines: the pipelines docs/jobs.md and docs/steps.md show are
+// accepted by pipeline create as written, the showcase pipeline
+// docs/steps.md quotes is examples/showcase/showcase.toml, and the
+// definition errors docs/jobs.md quotes are what pipeline create prints.
+func TestDocsPipelines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("installs the built-in steps")
+	}
+	h := newHarness(t)
+	delete(h.env, noBuiltinEnv)
+	h.file("docex.yaml", string(config.Generate(config.GenerateOptions{}))+"\nsandbox:\n  cache_dir: "+strconv.Quote(builtin.TestCacheDir())+"\n")
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	admin := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
+
+	for _, path := range []string{"../../docs/jobs.md", "../../docs/steps.md"} {
+		blocks := fencedBlocks(t, path, "toml")
+		if len(blocks) == 0 {
+			t.Fatalf("%s shows no pipeline", path)
+		}
+		for i, b := range blocks {
+			f := h.file("doc-pipeline.toml", b)
+			if r := h.run(append([]string{"pipeline", "create", f}, admin...)...); r.code != 0 {
+				t.Errorf("%s, pipeline %d: exit %d: %s", path, i+1, r.code, r.stderr)
+			}
+		}
+	}
+
+	showcase, err := os.ReadFile("../../examples/showcase/showcase.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if quoted := fencedBlocks(t, "../../docs/steps.md", "toml")[0]; !strings.HasSuffix(string(showcase), quoted) {
+		t.Errorf("docs/steps.md quotes a showcase pipeline that is not examples/showcase/showcase.toml:\n%s", quoted)
+	}
+
+	// The definition errors docs/jobs.md gives as examples.
+	var quoted string
+	for _, b := range fencedBlocks(t, "../../docs/jobs.md", "") {
+		if strings.Contains(b, "docex: pipeline line") {
+			quoted = b
+		}
+	}
+	for _, tc := range []struct{ pipeline, line string }{
+		{"name = \"p\"\n[[steps]]\nname = \"a\"\nplugin = \"nope\"\n",
+			`docex: pipeline line 4, key steps[0].plugin: unknown plugin "nope" (install it first: docex plugin install; docex plugin list shows those installed)`},
+		{"name = \"p\"\n[[steps]]\nname = \"a\"\nplugin = \"extract_text\"\n",
+			`docex: pipeline line 4, key steps[0].plugin: unknown plugin "extract_text" (did you mean "extract-text"?)`},
+		{"name = \"p\"\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\nparams = { foo = 1 }\n",
+			`docex: pipeline line 5, key steps[0].params.foo: plugin "chunk" has no parameter "foo" (its parameters: overlap, separators, size, strategy)`},
+		{"name = \"p\"\nmax_attempt = 3\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\n",
+			`docex: pipeline line 2, key max_attempt: unknown key "max_attempt" (did you mean "max_attempts"?)`},
+	} {
+		if !strings.Contains(quoted, tc.line+"\n") {
+			t.Errorf("docs/jobs.md no longer quotes %s", tc.line)
+		}
+		r := h.want(exitInvalid, append([]string{"pipeline", "create", h.file("bad.toml", tc.pipeline)}, admin...)...)
+		if got := strings.SplitN(r.stderr, "\n", 2)[0]; got != tc.line {
+			t.Errorf("pipeline create:\n got %s\nwant %s", got, tc.line)
+		}
+	}
+}
