@@ -7,36 +7,18 @@ import (
 	"testing"
 
 	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/internal/markdown"
 	"github.com/docex-dev/docex/plugins/builtin"
 )
 
-// fencedBlocks returns the bodies of the markdown file's fenced blocks
-// tagged lang ("" for untagged ones), in order.
+// fencedBlocks returns the fenced blocks of the markdown file tagged lang.
 func fencedBlocks(t *testing.T, path, lang string) []string {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	var body strings.Builder
-	open, tag := false, ""
-	for _, line := range strings.SplitAfter(string(data), "\n") {
-		fence, isFence := strings.CutPrefix(strings.TrimRight(line, "\n"), "```")
-		switch {
-		case isFence && !open:
-			open, tag = true, fence
-			body.Reset()
-		case isFence && open:
-			open = false
-			if tag == lang {
-				out = append(out, body.String())
-			}
-		case open:
-			body.WriteString(line)
-		}
-	}
-	return out
+	return markdown.FencedBlocks(string(data), lang)
 }
 
 // TestDocsPipelines: the pipelines docs/jobs.md and docs/steps.md show are

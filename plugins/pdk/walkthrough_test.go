@@ -1,7 +1,6 @@
 package pdk_test
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/docex-dev/docex/internal/markdown"
 )
 
 // TestWritingPluginsWalkthrough follows docs/writing-plugins.md as a
@@ -40,29 +41,7 @@ func TestWritingPluginsWalkthrough(t *testing.T) {
 		}
 		return rest
 	}
-	// blocks returns the bodies of s's fenced blocks tagged lang ("" for
-	// untagged ones).
-	blocks := func(s, lang string) []string {
-		var out []string
-		var body strings.Builder
-		open, tag := false, ""
-		for _, line := range strings.SplitAfter(s, "\n") {
-			fence, isFence := strings.CutPrefix(strings.TrimRight(line, "\n"), "```")
-			switch {
-			case isFence && !open:
-				open, tag = true, fence
-				body.Reset()
-			case isFence && open:
-				open = false
-				if tag == lang {
-					out = append(out, body.String())
-				}
-			case open:
-				body.WriteString(line)
-			}
-		}
-		return out
-	}
+	blocks := markdown.FencedBlocks
 	one := func(heading, lang string) string {
 		b := blocks(section(heading), lang)
 		if len(b) == 0 {
@@ -149,7 +128,7 @@ func TestWritingPluginsWalkthrough(t *testing.T) {
 		want = append(want, line)
 	}
 	check()
-	if !bytes.Contains([]byte(transcript[0]), []byte("status=ok metadata=map[lines:3]")) {
+	if !strings.Contains(transcript[0], "status=ok metadata=map[lines:3]") {
 		t.Error("the transcript no longer shows a successful run")
 	}
 }
