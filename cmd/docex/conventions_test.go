@@ -88,10 +88,22 @@ func TestJSONConvention(t *testing.T) {
 		{"gc", []string{"gc", "--grace", "0s", "--json"}},
 		{"verify", []string{"verify", "--json"}},
 	}
+	// Each output has exactly the keys docs/json.md's shape for its
+	// command lists.
+	shapes := parseJSONShapes(t)
+	check := func(path string, r result) {
+		t.Helper()
+		v := checkJSON(t, path, r)
+		if name, ok := shapes.byCommand[path]; ok {
+			for _, m := range shapes.shapeMismatches(path, name, v) {
+				t.Error(m)
+			}
+		}
+	}
 	covered := map[string]bool{}
 	for _, c := range cases {
 		covered[c.path] = true
-		checkJSON(t, c.path, h.ok(c.args...))
+		check(c.path, h.ok(c.args...))
 	}
 	// Job commands need a queued job.
 	h.ok(with("pipeline", "create", h.file("tagger2.toml", "name = \"tagger2\"\n[[steps]]\nname = \"tag\"\nplugin = \"tag\"\n"))...)
@@ -101,16 +113,23 @@ func TestJSONConvention(t *testing.T) {
 	if err := json.Unmarshal([]byte(h.ok(with("pipeline", "run", "tagger2", "--doc", id)...).stdout), &queued); err != nil || len(queued.Jobs) != 1 {
 		t.Fatalf("pipeline run: %v %+v", err, queued)
 	}
+	var done []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(h.ok(with("job", "list", "--state", "succeeded", "--limit", "1")...).stdout), &done); err != nil || len(done) != 1 {
+		t.Fatalf("job list --state succeeded: %v %+v", err, done)
+	}
 	for _, c := range []struct {
 		path string
 		args []string
 	}{
+		{"job show", with("job", "show", done[0].ID)}, // with steps and their reports
 		{"job show", with("job", "show", queued.Jobs[0])},
 		{"job cancel", with("job", "cancel", queued.Jobs[0])},
 		{"job retry", with("job", "retry", queued.Jobs[0])},
 	} {
 		covered[c.path] = true
-		checkJSON(t, c.path, h.ok(c.args...))
+		check(c.path, h.ok(c.args...))
 	}
 	var missing []string
 	for path := range commands().byPath {
@@ -124,8 +143,9 @@ func TestJSONConvention(t *testing.T) {
 	}
 }
 
-// checkJSON checks one command's --json output against docs/json.md.
-func checkJSON(t *testing.T, path string, r result) {
+// checkJSON checks one command's --json output against docs/json.md's
+// rules and returns it decoded.
+func checkJSON(t *testing.T, path string, r result) any {
 	t.Helper()
 	c := struct{ path string }{path}
 	var v any
@@ -147,6 +167,7 @@ func checkJSON(t *testing.T, path string, r result) {
 	for _, p := range conventionViolations("", v) {
 		t.Errorf("%s: %s", c.path, p)
 	}
+	return v
 }
 
 var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
