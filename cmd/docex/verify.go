@@ -36,7 +36,7 @@ Example:
 				return err
 			}
 			if err := c.emit(rep, func(w io.Writer) {
-				writef(w, "verified %d stored objects (%d bytes) of %d tenants: %d damaged\n", rep.Objects, rep.Bytes, len(rep.Tenants), len(rep.Damaged))
+				writef(w, "verified %d stored object(s) (%d bytes) of %d tenant(s): %d damaged\n", rep.Objects, rep.Bytes, len(rep.Tenants), len(rep.Damaged))
 				if len(rep.Damaged) > 0 {
 					writef(w, "TENANT\tCHECKSUM\tSIZE\tPROBLEM\tDOCUMENTS\tERROR\n")
 				}
@@ -47,7 +47,12 @@ Example:
 				return err
 			}
 			if len(rep.Damaged) > 0 {
-				return docex.Errorf(docex.ErrCorrupt, "%d stored objects are damaged (listed above)", len(rep.Damaged))
+				where := "listed above"
+				if c.g.json {
+					where = "listed in the report on stdout"
+				}
+				return withHint(docex.Errorf(docex.ErrCorrupt, "%d stored object(s) damaged (%s); nothing was changed", len(rep.Damaged), where),
+					"restore each damaged object from a backup, or delete the documents that refer to it: docex doc delete ID --tenant TENANT")
 			}
 			return nil
 		},
