@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/backends/s3store"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
@@ -15,6 +17,16 @@ var hints = []struct {
 	hint func(g globals) string
 }{
 	{docex.ErrNotInitialized, fixed("run docex init here (or in the directory that should hold the data), or point --config or DOCEX_CONFIG at an existing docex.yaml")},
+	{s3store.ErrNoSuchBucket, func(g globals) string {
+		return "create the bucket (docex never creates buckets), or correct storage.documents.s3.bucket (or endpoint, region) in docex.yaml"
+	}},
+	{docex.ErrStorageDenied, func(g globals) string {
+		if g.s3 != nil && g.s3.AccessKeyIDEnv != "" {
+			return fmt.Sprintf("check the credentials in %s and %s (storage.documents.s3.access_key_id_env, secret_access_key_env) and what the bucket's policy allows them", g.s3.AccessKeyIDEnv, g.s3.SecretAccessKeyEnv)
+		}
+		return "check the AWS SDK's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the shared config files, the instance role) and what the bucket's policy allows them, or name variables in storage.documents.s3.access_key_id_env and secret_access_key_env"
+	}},
+	{docex.ErrStorageUnavailable, fixed("check that the S3 server is running and reachable at storage.documents.s3.endpoint (request_timeout_ms bounds each request), then run the command again")},
 	{docex.ErrInvalidConfig, fixed("fix that key in docex.yaml; docex.yaml.example documents every key")},
 	{docex.ErrUserRequired, fixed("pass --user ID or set DOCEX_USER (the user is recorded in the audit log)")},
 	{docex.ErrTenantRequired, fixed("pass --tenant ID or set DOCEX_TENANT (an operator lists tenants with docex tenant list)")},

@@ -213,7 +213,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 	}
 	// Content storage is checked before anything is created: a bucket
 	// that is missing or refuses the credentials fails init cleanly.
-	ecfg, err := engineConfig(ctx, f, c.getenv)
+	ecfg, err := c.engineConfig(ctx, f)
 	if err != nil {
 		return err
 	}
