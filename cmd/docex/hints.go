@@ -32,7 +32,7 @@ var hints = []struct {
 	{docex.ErrTenantRequired, fixed("pass --tenant ID or set DOCEX_TENANT (an operator lists tenants with docex tenant list)")},
 	{docex.ErrTenantUnknown, fixed("check the tenant id: an operator lists tenants with docex tenant list and creates one with docex tenant create ID")},
 	{docex.ErrTenantSuspended, func(g globals) string { return "an operator can resume it: docex tenant resume " + g.tenant }},
-	{docex.ErrBootstrapTenant, fixed("the bootstrap tenant holds the system's own records only: pass the --tenant of a tenant created with docex tenant create")},
+	{docex.ErrBootstrapTenant, fixed("the bootstrap tenant holds the system's own records only: name a tenant created with docex tenant create (docex tenant list shows them)")},
 	{docex.ErrForbidden, func(g globals) string {
 		if len(g.roles) == 0 {
 			return "pass --roles (reader, writer or admin) or set DOCEX_ROLES"

@@ -122,6 +122,11 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 		{"missing file", exitInvalid, append([]string{"doc", "add", "full", missing}, admin...), []string{missing, "no such file"}},
 		{"malformed id", exitInvalid, append([]string{"doc", "get", "not-an-id"}, admin...), []string{"malformed"}},
 		{"tenant delete unconfirmed", exitInvalid, []string{"tenant", "delete", "acme"}, []string{"--yes"}},
+		// An operator command names the bootstrap tenant as an argument:
+		// the hint does not tell it to pass --tenant.
+		{"delete bootstrap tenant", exitDenied, []string{"tenant", "delete", "system", "--yes"}, []string{"bootstrap", "docex tenant list"}},
+		{"suspend bootstrap tenant", exitDenied, []string{"tenant", "suspend", "system"}, []string{"bootstrap", "docex tenant list"}},
+		{"verify bootstrap tenant", exitDenied, []string{"verify", "system"}, []string{"bootstrap", "docex tenant list"}},
 		{"stale module", exitInvalid, append([]string{"plugin", "install", stale}, admin...), []string{"set sha256 in plugin.toml"}},
 		{"source directory", exitInvalid, append([]string{"plugin", "install", source}, admin...), []string{"go build", "GOOS=wasip1", "docs/writing-plugins.md"}},
 	}
@@ -134,6 +139,9 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 		}
 		if strings.Contains(r.stderr, `\n`) {
 			t.Errorf("%s: a newline printed as \\n: %s", c.name, r.stderr)
+		}
+		if strings.Contains(c.name, "bootstrap tenant") && c.args[0] != "basket" && strings.Contains(r.stderr, "--tenant") {
+			t.Errorf("%s: the hint asks for --tenant: %s", c.name, r.stderr)
 		}
 		if strings.Contains(r.stderr, "use force") {
 			t.Errorf("%s: %s", c.name, r.stderr)
