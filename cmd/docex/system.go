@@ -292,7 +292,13 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 		}
 		switch {
 		case !created:
-			writef(w, "already initialised; nothing changed\n")
+			if wrote {
+				// A docex.yaml written for data that was there already
+				// (a copied single-file database, a lost docex.yaml).
+				writef(w, "found an existing docex system in %s: it is used as it is; nothing else changed\n", res.DataDir)
+			} else {
+				writef(w, "already initialised; nothing changed\n")
+			}
 			if len(outdated) > 0 {
 				if len(outdated) == 1 {
 					writef(w, "note: the built-in step %s was installed by another docex version; docex plugin install --system builtin:all updates it\n", outdated[0])
