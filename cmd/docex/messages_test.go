@@ -62,6 +62,18 @@ func TestHelp(t *testing.T) {
 			t.Errorf("tenant create --help lacks %q of the id rule", want)
 		}
 	}
+	// What suspension and deletion do to the tenant's users, jobs and data.
+	for path, wants := range map[string][]string{
+		"tenant suspend": {"exit 4", "tenant_suspended", "jobs", "docex tenant resume", "verify"},
+		"tenant delete":  {"Irreversible", "S3", "docex gc", "jobs", "same id starts empty"},
+	} {
+		got := h.ok(append([]string{"help"}, strings.Fields(path)...)...).stdout
+		for _, w := range wants {
+			if !strings.Contains(strings.Join(strings.Fields(got), " "), w) {
+				t.Errorf("help %s lacks %q", path, w)
+			}
+		}
+	}
 	if v := h.ok("--version").stdout; v != h.ok("version").stdout || !strings.HasPrefix(v, "docex ") {
 		t.Errorf("--version: %q", v)
 	}
