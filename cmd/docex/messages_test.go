@@ -194,4 +194,9 @@ func TestSingleFileModeSaysNothingOfTenants(t *testing.T) {
 	if r := h.want(exitInvalid, "tenant", "create", "acme"); !strings.Contains(r.stderr, "has no tenants") || strings.Contains(r.stderr, "drop --tenant") {
 		t.Fatalf("tenant create in single-file mode: %s", r.stderr)
 	}
+	h.ok("basket", "create", "b", "--user", "u", "--roles", "admin")
+	h.ok("doc", "add", "b", h.file("a.txt", "a"), "--user", "u", "--roles", "admin")
+	if r := h.ok("verify"); strings.Contains(r.stdout, "tenant") || !strings.Contains(r.stdout, "verified 1 stored object(s)") {
+		t.Fatalf("verify in single-file mode: %s", r.stdout)
+	}
 }
