@@ -30,6 +30,7 @@ var hints = []struct {
 	{docex.ErrInvalidConfig, fixed("fix that key in docex.yaml; docex.yaml.example documents every key")},
 	{docex.ErrUserRequired, fixed("pass --user ID or set DOCEX_USER (the user is recorded in the audit log)")},
 	{docex.ErrTenantRequired, fixed("pass --tenant ID or set DOCEX_TENANT (an operator lists tenants with docex tenant list)")},
+	{docex.ErrTenantNotFound, fixed("check the tenant id: docex tenant list shows the tenants")},
 	{docex.ErrTenantUnknown, fixed("check the tenant id: an operator lists tenants with docex tenant list and creates one with docex tenant create ID")},
 	{docex.ErrTenantSuspended, func(g globals) string { return "an operator can resume it: docex tenant resume " + g.tenant }},
 	{docex.ErrBootstrapTenant, fixed("the bootstrap tenant holds the system's own records only: name a tenant created with docex tenant create (docex tenant list shows them)")},

@@ -139,6 +139,9 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 		{"delete bootstrap tenant", exitDenied, []string{"tenant", "delete", "system", "--yes"}, []string{"bootstrap", "docex tenant list"}},
 		{"suspend bootstrap tenant", exitDenied, []string{"tenant", "suspend", "system"}, []string{"bootstrap", "docex tenant list"}},
 		{"verify bootstrap tenant", exitDenied, []string{"verify", "system"}, []string{"bootstrap", "docex tenant list"}},
+		{"tenant show unknown", exitNotFound, []string{"tenant", "show", "nobody"}, []string{"hint: ", "docex tenant list"}},
+		{"tenant delete unknown", exitNotFound, []string{"tenant", "delete", "nobody", "--yes"}, []string{"hint: ", "docex tenant list"}},
+		{"verify unknown", exitNotFound, []string{"verify", "nobody"}, []string{"hint: ", "docex tenant list"}},
 		{"stale module", exitInvalid, append([]string{"plugin", "install", stale}, admin...), []string{"set sha256 in plugin.toml"}},
 		{"source directory", exitInvalid, append([]string{"plugin", "install", source}, admin...), []string{"go build", "GOOS=wasip1", "docs/writing-plugins.md"}},
 	}
