@@ -98,6 +98,10 @@ func runS3CLI(t *testing.T, srv *s3test.Server, database string, env map[string]
 	}
 	h.file("docex.yaml", s3Config(database, bucket, srv.Endpoint))
 	r := h.ok("init")
+	// It says where the content goes: not in the data directory.
+	if !strings.Contains(r.stdout, "content in s3://"+bucket+"/docex/") {
+		t.Fatalf("init: %s", r.stdout)
+	}
 	if strings.Contains(r.stdout+r.stderr, srv.SecretKey) {
 		t.Fatal("init printed the secret")
 	}

@@ -308,6 +308,9 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 			}
 		case f.MultiTenant():
 			writef(w, "initialised docex (%s, data in %s)\n", f.Database.Type, res.DataDir)
+			if s3 := f.Storage.Documents.S3; res.ContentStorage == "s3" {
+				writef(w, "content in s3://%s/%s\n", s3.Bucket, strings.TrimPrefix(strings.TrimSuffix(s3.Prefix, "/")+"/", "/"))
+			}
 			writef(w, "next: create a tenant with: docex tenant create ID\n")
 		default:
 			writef(w, "initialised docex in local single-file mode (%s)\n", filepath.Join(f.Database.SQLite.Path, f.Database.SQLite.SystemFile))
