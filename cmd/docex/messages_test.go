@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -201,5 +202,41 @@ func TestSingleFileModeSaysNothingOfTenants(t *testing.T) {
 	h.ok("doc", "add", "b", h.file("a.txt", "a"), "--user", "u", "--roles", "admin")
 	if r := h.ok("verify"); strings.Contains(r.stdout, "tenant") || !strings.Contains(r.stdout, "verified 1 stored object(s)") {
 		t.Fatalf("verify in single-file mode: %s", r.stdout)
+	}
+}
+
+// TestReadmeNamesThePagedLists: the README's paragraph on --limit names
+// exactly the commands that take it, and the lists that print every entry.
+func TestReadmeNamesThePagedLists(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(readme)), " ")
+	i := strings.Index(text, "`--limit N`")
+	if i < 0 {
+		t.Fatal("the README does not describe --limit")
+	}
+	start := strings.LastIndex(text[:i], ". ") + 2
+	end := i + strings.Index(text[i:], ").")
+	para := text[start:end]
+	if len(para) > 400 {
+		t.Fatalf("no paragraph on --limit ending with the lists that print every entry: %s...", para[:400])
+	}
+	paged, all := para[:strings.Index(para, "take")], para[strings.Index(para, "("):]
+	h := newHarness(t)
+	for path := range commands().byPath {
+		if !strings.Contains(path, "list") && path != "doc find" {
+			continue
+		}
+		takes := strings.Contains(h.ok(append([]string{"help"}, strings.Fields(path)...)...).stdout, "--limit")
+		named := "`" + path + "`"
+		switch {
+		case takes && !strings.Contains(paged, named):
+			t.Errorf("%s takes --limit, but the README does not say so: %s", path, para)
+		case !takes && !strings.Contains(all, named):
+			t.Errorf("%s prints every entry, but the README does not say so: %s", path, para)
+		}
 	}
 }
