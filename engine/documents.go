@@ -1055,6 +1055,14 @@ func (s *Session) openContent(ctx context.Context, st driver.TenantStore, d doce
 		return nil, err
 	}
 	rc, err := tc.Open(ctx, st, d.Checksum, d.Size)
+	if errors.Is(err, docex.ErrNotFound) {
+		// The document is there but its content is not: damaged storage
+		// (exit 1), not an unknown document (exit 3); unless a concurrent
+		// delete removed the document and then its content.
+		if _, derr := st.Document(ctx, d.ID); derr == nil {
+			return nil, docex.Errorf(docex.ErrCorrupt, "document %s: %v", d.ID, err)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("document %s: %w", d.ID, err)
 	}

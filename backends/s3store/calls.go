@@ -72,7 +72,7 @@ func (s *Store) classify(op string, err error) error {
 		code := ae.ErrorCode()
 		switch {
 		case code == "NoSuchBucket":
-			return docex.Errorf(docex.ErrInvalidConfig, "s3 %s: bucket %q does not exist at %s", op, s.cfg.Bucket, where)
+			return s.noSuchBucket(op)
 		case code == "NoSuchKey" || code == "NotFound" || code == "NoSuchUpload":
 			return docex.Errorf(docex.ErrNotFound, "s3 %s: not found", op)
 		case deniedCodes[code]:
@@ -99,9 +99,28 @@ func (s *Store) classify(op string, err error) error {
 	var qe *retry.MaxAttemptsError
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) || errors.As(err, &oe) || errors.As(err, &qe) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || strings.Contains(msg, "connection reset") {
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			// The cause alone ("dial tcp ...: connection refused"), not
+			// the SDK's retry chain around it.
+			return fmt.Errorf("%w: s3 %s: %s unreachable: %v", docex.ErrStorageUnavailable, op, where, oe)
+		}
 		return fmt.Errorf("%w: s3 %s: %s unreachable or not answering within %v: %v", docex.ErrStorageUnavailable, op, where, s.cfg.RequestTimeout, err)
 	}
 	return fmt.Errorf("s3 %s at %s: %w", op, where, err)
+}
+
+// ErrNoSuchBucket marks the error of a bucket that does not exist (it is
+// also docex.ErrInvalidConfig): docex never creates buckets.
+var ErrNoSuchBucket = errors.New("s3 bucket does not exist")
+
+// noSuchBucketError is docex.ErrInvalidConfig and ErrNoSuchBucket.
+type noSuchBucketError struct{ msg string }
+
+func (e *noSuchBucketError) Error() string   { return e.msg }
+func (e *noSuchBucketError) Unwrap() []error { return []error{docex.ErrInvalidConfig, ErrNoSuchBucket} }
+
+func (s *Store) noSuchBucket(op string) error {
+	return &noSuchBucketError{msg: fmt.Sprintf("s3 %s: bucket %q does not exist at %s", op, s.cfg.Bucket, s.endpointName())}
 }
 
 // withPayloadHash makes the SDK sign the request with a payload hash

@@ -173,7 +173,7 @@ func (s *Store) location(keyPrefix string) string { return "s3://" + s.cfg.Bucke
 
 // Check verifies that the bucket is reachable and writable: it writes a
 // small object under PREFIX/.docex-check/ and deletes it again. It returns
-// docex.ErrInvalidConfig when the bucket does not exist,
+// docex.ErrInvalidConfig (and ErrNoSuchBucket) when the bucket does not exist,
 // docex.ErrStorageDenied when the server refuses the credentials or the
 // requests, docex.ErrStorageUnavailable when the endpoint cannot be
 // reached; on an error it leaves nothing behind that it could remove.
@@ -190,7 +190,7 @@ func (s *Store) Check(ctx context.Context) error {
 			return err
 		})
 		if err == nil || errors.Is(err, docex.ErrNotFound) {
-			return docex.Errorf(docex.ErrInvalidConfig, "s3: bucket %q does not exist at %s", s.cfg.Bucket, s.endpointName())
+			return s.noSuchBucket("head bucket")
 		}
 	}
 	if err != nil {

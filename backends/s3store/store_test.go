@@ -273,7 +273,7 @@ func TestCheck(t *testing.T) {
 		msg  string
 	}{
 		{"ok", func(*s3store.Config) {}, nil, ""},
-		{"no such bucket", func(c *s3store.Config) { c.Bucket = "docex-missing-bucket" }, docex.ErrInvalidConfig, "does not exist"},
+		{"no such bucket", func(c *s3store.Config) { c.Bucket = "docex-missing-bucket" }, s3store.ErrNoSuchBucket, "does not exist"},
 		{"wrong secret", func(c *s3store.Config) {
 			c.Credentials = credentials.NewStaticCredentialsProvider(srv.AccessKey, "wrong-secret", "")
 		}, docex.ErrStorageDenied, "credentials"},
@@ -300,6 +300,12 @@ func TestCheck(t *testing.T) {
 			}
 			if err != nil && strings.Contains(err.Error(), srv.SecretKey) {
 				t.Fatal("the error shows the secret")
+			}
+			if errors.Is(err, s3store.ErrNoSuchBucket) && !errors.Is(err, docex.ErrInvalidConfig) {
+				t.Fatalf("a missing bucket is not invalid_config: %v", err)
+			}
+			if err != nil && strings.Contains(err.Error(), "StatusCode: 0") {
+				t.Fatalf("the SDK's retry chain in the message: %v", err)
 			}
 			if keys := objects(t, srv, bucket); len(keys) != 0 {
 				t.Fatalf("Check left %v", keys)

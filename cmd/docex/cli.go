@@ -68,7 +68,7 @@ func (c *cli) system(ctx context.Context) (*system, error) {
 		return nil, err
 	}
 	sys := &system{file: f}
-	ecfg, err := engineConfig(ctx, f, c.getenv)
+	ecfg, err := c.engineConfig(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func (c *cli) provisioner(ctx context.Context) (*engine.TenantProvisioner, error
 
 // engineConfig derives the engine configuration from the file, opening
 // the S3 content store when the file configures one.
-func engineConfig(ctx context.Context, f *config.File, getenv func(string) string) (engine.Config, error) {
+func (c *cli) engineConfig(ctx context.Context, f *config.File) (engine.Config, error) {
 	cfg := engine.Config{
 		MultiTenancy:      f.MultiTenant(),
 		BootstrapTenantID: f.MultiTenancy.BootstrapTenant.ID,
@@ -132,7 +132,8 @@ func engineConfig(ctx context.Context, f *config.File, getenv func(string) strin
 		NoContentSync:     !*f.Storage.Documents.Fsync,
 	}
 	if f.Storage.Documents.Type == "s3" {
-		store, err := openS3(ctx, f, getenv)
+		c.g.s3 = &f.Storage.Documents.S3
+		store, err := openS3(ctx, f, c.getenv)
 		if err != nil {
 			return cfg, err
 		}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/backends/s3store"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
@@ -15,12 +17,23 @@ var hints = []struct {
 	hint func(g globals) string
 }{
 	{docex.ErrNotInitialized, fixed("run docex init here (or in the directory that should hold the data), or point --config or DOCEX_CONFIG at an existing docex.yaml")},
+	{s3store.ErrNoSuchBucket, func(g globals) string {
+		return "create the bucket (docex never creates buckets), or correct storage.documents.s3.bucket (or endpoint, region) in docex.yaml"
+	}},
+	{docex.ErrStorageDenied, func(g globals) string {
+		if g.s3 != nil && g.s3.AccessKeyIDEnv != "" {
+			return fmt.Sprintf("check the credentials in %s and %s (storage.documents.s3.access_key_id_env, secret_access_key_env) and what the bucket's policy allows them", g.s3.AccessKeyIDEnv, g.s3.SecretAccessKeyEnv)
+		}
+		return "check the AWS SDK's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the shared config files, the instance role) and what the bucket's policy allows them, or name variables in storage.documents.s3.access_key_id_env and secret_access_key_env"
+	}},
+	{docex.ErrStorageUnavailable, fixed("check that the S3 server is running and reachable at storage.documents.s3.endpoint (request_timeout_ms bounds each request), then run the command again")},
 	{docex.ErrInvalidConfig, fixed("fix that key in docex.yaml; docex.yaml.example documents every key")},
 	{docex.ErrUserRequired, fixed("pass --user ID or set DOCEX_USER (the user is recorded in the audit log)")},
 	{docex.ErrTenantRequired, fixed("pass --tenant ID or set DOCEX_TENANT (an operator lists tenants with docex tenant list)")},
+	{docex.ErrTenantNotFound, fixed("check the tenant id: docex tenant list shows the tenants")},
 	{docex.ErrTenantUnknown, fixed("check the tenant id: an operator lists tenants with docex tenant list and creates one with docex tenant create ID")},
 	{docex.ErrTenantSuspended, func(g globals) string { return "an operator can resume it: docex tenant resume " + g.tenant }},
-	{docex.ErrBootstrapTenant, fixed("the bootstrap tenant holds the system's own records only: pass the --tenant of a tenant created with docex tenant create")},
+	{docex.ErrBootstrapTenant, fixed("the bootstrap tenant holds the system's own records only: name a tenant created with docex tenant create (docex tenant list shows them)")},
 	{docex.ErrForbidden, func(g globals) string {
 		if len(g.roles) == 0 {
 			return "pass --roles (reader, writer or admin) or set DOCEX_ROLES"
@@ -35,6 +48,7 @@ var hints = []struct {
 	}},
 	{docex.ErrBasketNotEmpty, fixed("add --force to delete the basket with its documents")},
 	{pluginapi.ErrHashMismatch, fixed("the module is not the one plugin.toml names: if you rebuilt it, set sha256 in plugin.toml to its sha256sum")},
+	{docex.ErrCorrupt, fixed("stored content is damaged: an operator runs docex verify to list every damaged object and the documents that refer to it, then restores the content from a backup or deletes those documents")},
 	{docex.ErrSchemaVersion, fixed("use the docex version that created this data (docex --version prints this binary's schema version)")},
 }
 

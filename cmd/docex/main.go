@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/internal/spell"
 	"github.com/spf13/pflag"
 )
@@ -130,6 +131,9 @@ type globals struct {
 	roles  []string
 	json   bool
 	help   bool
+	// s3 is storage.documents.s3 once a config with S3 content storage
+	// is loaded (nil otherwise): the S3 errors' hints name its keys.
+	s3 *config.S3
 }
 
 // globalFlags describes the global flags once, for the help texts.

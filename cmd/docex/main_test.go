@@ -436,6 +436,20 @@ func TestSingleFileMode(t *testing.T) {
 	if r := h2.ok("doc", "cat", added[0].ID, "--user", "me", "--roles", "reader"); r.stdout != "local data" {
 		t.Fatalf("copied file: %q", r.stdout)
 	}
+	// The copied file alone, in a directory of its own: init writes a
+	// docex.yaml for it and says so, rather than "nothing changed".
+	h3 := newHarness(t)
+	must(t, os.WriteFile(filepath.Join(h3.dir, dbs[0]), src, 0o600))
+	r = h3.ok("init", "--single-file", "--data-dir", h3.dir)
+	if !strings.Contains(r.stdout, "wrote ") || strings.Contains(r.stdout, "nothing changed") || !strings.Contains(r.stdout, "existing") {
+		t.Fatalf("init next to a copied file: %s", r.stdout)
+	}
+	if r := h3.ok("doc", "cat", added[0].ID, "--user", "me", "--roles", "reader"); r.stdout != "local data" {
+		t.Fatalf("copied file alone: %q", r.stdout)
+	}
+	if r := h3.ok("init"); !strings.Contains(r.stdout, "already initialised; nothing changed") {
+		t.Fatalf("init again: %s", r.stdout)
+	}
 }
 
 func TestBadConfig(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,6 +61,18 @@ func TestHelp(t *testing.T) {
 	for _, want := range []string{"1 to 40 bytes", "a-z, 0-9", "starting with a letter", "two separators", "information_schema", "pg_", "sqlite"} {
 		if !strings.Contains(rule, want) {
 			t.Errorf("tenant create --help lacks %q of the id rule", want)
+		}
+	}
+	// What suspension and deletion do to the tenant's users, jobs and data.
+	for path, wants := range map[string][]string{
+		"tenant suspend": {"exit 4", "tenant_suspended", "jobs", "docex tenant resume", "verify"},
+		"tenant delete":  {"Irreversible", "S3", "docex gc", "jobs", "same id starts empty"},
+	} {
+		got := h.ok(append([]string{"help"}, strings.Fields(path)...)...).stdout
+		for _, w := range wants {
+			if !strings.Contains(strings.Join(strings.Fields(got), " "), w) {
+				t.Errorf("help %s lacks %q", path, w)
+			}
 		}
 	}
 	if v := h.ok("--version").stdout; v != h.ok("version").stdout || !strings.HasPrefix(v, "docex ") {
@@ -122,6 +135,14 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 		{"missing file", exitInvalid, append([]string{"doc", "add", "full", missing}, admin...), []string{missing, "no such file"}},
 		{"malformed id", exitInvalid, append([]string{"doc", "get", "not-an-id"}, admin...), []string{"malformed"}},
 		{"tenant delete unconfirmed", exitInvalid, []string{"tenant", "delete", "acme"}, []string{"--yes"}},
+		// An operator command names the bootstrap tenant as an argument:
+		// the hint does not tell it to pass --tenant.
+		{"delete bootstrap tenant", exitDenied, []string{"tenant", "delete", "system", "--yes"}, []string{"bootstrap", "docex tenant list"}},
+		{"suspend bootstrap tenant", exitDenied, []string{"tenant", "suspend", "system"}, []string{"bootstrap", "docex tenant list"}},
+		{"verify bootstrap tenant", exitDenied, []string{"verify", "system"}, []string{"bootstrap", "docex tenant list"}},
+		{"tenant show unknown", exitNotFound, []string{"tenant", "show", "nobody"}, []string{"hint: ", "docex tenant list"}},
+		{"tenant delete unknown", exitNotFound, []string{"tenant", "delete", "nobody", "--yes"}, []string{"hint: ", "docex tenant list"}},
+		{"verify unknown", exitNotFound, []string{"verify", "nobody"}, []string{"hint: ", "docex tenant list"}},
 		{"stale module", exitInvalid, append([]string{"plugin", "install", stale}, admin...), []string{"set sha256 in plugin.toml"}},
 		{"source directory", exitInvalid, append([]string{"plugin", "install", source}, admin...), []string{"go build", "GOOS=wasip1", "docs/writing-plugins.md"}},
 	}
@@ -134,6 +155,9 @@ func TestMessagesSayWhatToDo(t *testing.T) {
 		}
 		if strings.Contains(r.stderr, `\n`) {
 			t.Errorf("%s: a newline printed as \\n: %s", c.name, r.stderr)
+		}
+		if strings.Contains(c.name, "bootstrap tenant") && c.args[0] != "basket" && strings.Contains(r.stderr, "--tenant") {
+			t.Errorf("%s: the hint asks for --tenant: %s", c.name, r.stderr)
 		}
 		if strings.Contains(r.stderr, "use force") {
 			t.Errorf("%s: %s", c.name, r.stderr)
@@ -173,5 +197,46 @@ func TestSingleFileModeSaysNothingOfTenants(t *testing.T) {
 	}
 	if r := h.want(exitInvalid, "tenant", "create", "acme"); !strings.Contains(r.stderr, "has no tenants") || strings.Contains(r.stderr, "drop --tenant") {
 		t.Fatalf("tenant create in single-file mode: %s", r.stderr)
+	}
+	h.ok("basket", "create", "b", "--user", "u", "--roles", "admin")
+	h.ok("doc", "add", "b", h.file("a.txt", "a"), "--user", "u", "--roles", "admin")
+	if r := h.ok("verify"); strings.Contains(r.stdout, "tenant") || !strings.Contains(r.stdout, "verified 1 stored object(s)") {
+		t.Fatalf("verify in single-file mode: %s", r.stdout)
+	}
+}
+
+// TestReadmeNamesThePagedLists: the README's paragraph on --limit names
+// exactly the commands that take it, and the lists that print every entry.
+func TestReadmeNamesThePagedLists(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(readme)), " ")
+	i := strings.Index(text, "`--limit N`")
+	if i < 0 {
+		t.Fatal("the README does not describe --limit")
+	}
+	start := strings.LastIndex(text[:i], ". ") + 2
+	end := i + strings.Index(text[i:], ").")
+	para := text[start:end]
+	if len(para) > 400 {
+		t.Fatalf("no paragraph on --limit ending with the lists that print every entry: %s...", para[:400])
+	}
+	paged, all := para[:strings.Index(para, "take")], para[strings.Index(para, "("):]
+	h := newHarness(t)
+	for path := range commands().byPath {
+		if !strings.Contains(path, "list") && path != "doc find" {
+			continue
+		}
+		takes := strings.Contains(h.ok(append([]string{"help"}, strings.Fields(path)...)...).stdout, "--limit")
+		named := "`" + path + "`"
+		switch {
+		case takes && !strings.Contains(paged, named):
+			t.Errorf("%s takes --limit, but the README does not say so: %s", path, para)
+		case !takes && !strings.Contains(all, named):
+			t.Errorf("%s prints every entry, but the README does not say so: %s", path, para)
+		}
 	}
 }

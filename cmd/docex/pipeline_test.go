@@ -154,6 +154,12 @@ func TestPipelineCLI(t *testing.T) {
 		strings.Contains(r.stdout+r.stderr, "sandbox:") || strings.Count(r.stdout, "step t") != 1 {
 		t.Fatalf("failure line: %s (stderr %s)", r.stdout, r.stderr)
 	}
+	// The error names the pipeline (the step's plugin may never have run:
+	// not "plugin failed:") and the hint the commands that show and retry
+	// the failed job.
+	if !strings.HasPrefix(r.stderr, "docex: pipeline bad: 1 of 1 document(s) failed") || !strings.Contains(r.stderr, "hint: docex job show 0") || !strings.Contains(r.stderr, "docex job retry") {
+		t.Fatalf("failed run's error: %s", r.stderr)
+	}
 	// A bad definition names its line and key; roles are enforced.
 	r = h.want(exitInvalid, with("pipeline", "create", h.file("x.toml", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"nope\"\n"))...)
 	if !strings.Contains(r.stderr, "line 4, key steps[0].plugin") {

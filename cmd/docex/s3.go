@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,7 +22,8 @@ func openS3(ctx context.Context, f *config.File, getenv func(string) string) (*s
 	if c.AccessKeyIDEnv != "" {
 		id, secret := getenv(c.AccessKeyIDEnv), getenv(c.SecretAccessKeyEnv)
 		if id == "" || secret == "" {
-			return nil, docex.Errorf(docex.ErrInvalidConfig, "storage.documents.s3: environment variables %s and %s must both be set", c.AccessKeyIDEnv, c.SecretAccessKeyEnv)
+			return nil, withHint(docex.Errorf(docex.ErrInvalidConfig, "storage.documents.s3: environment variables %s and %s must both be set", c.AccessKeyIDEnv, c.SecretAccessKeyEnv),
+				fmt.Sprintf("export %s and %s (the S3 access key id and secret key; docs/s3.md), or remove access_key_id_env and secret_access_key_env from docex.yaml to use the AWS SDK's default credentials", c.AccessKeyIDEnv, c.SecretAccessKeyEnv))
 		}
 		token := ""
 		if c.SessionTokenEnv != "" {

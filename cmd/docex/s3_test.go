@@ -98,6 +98,10 @@ func runS3CLI(t *testing.T, srv *s3test.Server, database string, env map[string]
 	}
 	h.file("docex.yaml", s3Config(database, bucket, srv.Endpoint))
 	r := h.ok("init")
+	// It says where the content goes: not in the data directory.
+	if !strings.Contains(r.stdout, "content in s3://"+bucket+"/docex/") {
+		t.Fatalf("init: %s", r.stdout)
+	}
 	if strings.Contains(r.stdout+r.stderr, srv.SecretKey) {
 		t.Fatal("init printed the secret")
 	}
@@ -175,10 +179,12 @@ func TestS3InitErrors(t *testing.T) {
 		name, bucket, endpoint, secret string
 		code                           int
 		msg                            string
+		hint                           []string // what the hint line says to do
 	}{
-		{"no such bucket", "docex-no-such-bucket", srv.Endpoint, srv.SecretKey, exitInvalid, "does not exist"},
-		{"access denied", bucket, srv.Endpoint, "not-the-secret", exitDenied, "denied"},
-		{"endpoint unreachable", bucket, closed, srv.SecretKey, exitInternal, "unreachable"},
+		{"no such bucket", "docex-no-such-bucket", srv.Endpoint, srv.SecretKey, exitInvalid, "does not exist", []string{"create the bucket", "storage.documents.s3.bucket"}},
+		{"access denied", bucket, srv.Endpoint, "not-the-secret", exitDenied, "denied", []string{"TEST_S3_KEY", "TEST_S3_SECRET"}},
+		{"endpoint unreachable", bucket, closed, srv.SecretKey, exitInternal, "unreachable", []string{"storage.documents.s3.endpoint", "running"}},
+		{"credentials unset", bucket, srv.Endpoint, "", exitInvalid, "TEST_S3_SECRET", []string{"export TEST_S3_KEY and TEST_S3_SECRET"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -186,8 +192,17 @@ func TestS3InitErrors(t *testing.T) {
 			h.env["TEST_S3_KEY"], h.env["TEST_S3_SECRET"] = srv.AccessKey, c.secret
 			h.file("docex.yaml", s3Config("", c.bucket, c.endpoint))
 			r := h.want(c.code, "init")
-			if !strings.Contains(r.stderr, c.msg) || strings.Contains(r.stderr, c.secret) {
+			if !strings.Contains(r.stderr, c.msg) || (c.secret != "" && strings.Contains(r.stderr, c.secret)) {
 				t.Fatalf("stderr %q, want it to mention %q and not the secret", r.stderr, c.msg)
+			}
+			_, hint, _ := strings.Cut(r.stderr, "\nhint: ")
+			for _, w := range c.hint {
+				if !strings.Contains(hint, w) {
+					t.Errorf("hint %q lacks %q (stderr %q)", hint, w, r.stderr)
+				}
+			}
+			if strings.Contains(r.stderr, "fix that key") || strings.Contains(r.stderr, "StatusCode: 0") {
+				t.Errorf("stderr: %q", r.stderr)
 			}
 			if _, err := os.Stat(filepath.Join(h.dir, "docex-data")); !os.IsNotExist(err) {
 				t.Fatalf("init created the data directory: %v", err)

@@ -213,7 +213,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 	}
 	// Content storage is checked before anything is created: a bucket
 	// that is missing or refuses the credentials fails init cleanly.
-	ecfg, err := engineConfig(ctx, f, c.getenv)
+	ecfg, err := c.engineConfig(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -292,7 +292,13 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 		}
 		switch {
 		case !created:
-			writef(w, "already initialised; nothing changed\n")
+			if wrote {
+				// A docex.yaml written for data that was there already
+				// (a copied single-file database, a lost docex.yaml).
+				writef(w, "found an existing docex system in %s: it is used as it is; nothing else changed\n", res.DataDir)
+			} else {
+				writef(w, "already initialised; nothing changed\n")
+			}
 			if len(outdated) > 0 {
 				if len(outdated) == 1 {
 					writef(w, "note: the built-in step %s was installed by another docex version; docex plugin install --system builtin:all updates it\n", outdated[0])
@@ -302,6 +308,9 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 			}
 		case f.MultiTenant():
 			writef(w, "initialised docex (%s, data in %s)\n", f.Database.Type, res.DataDir)
+			if s3 := f.Storage.Documents.S3; res.ContentStorage == "s3" {
+				writef(w, "content in s3://%s/%s\n", s3.Bucket, strings.TrimPrefix(strings.TrimSuffix(s3.Prefix, "/")+"/", "/"))
+			}
 			writef(w, "next: create a tenant with: docex tenant create ID\n")
 		default:
 			writef(w, "initialised docex in local single-file mode (%s)\n", filepath.Join(f.Database.SQLite.Path, f.Database.SQLite.SystemFile))

@@ -69,13 +69,33 @@ func tenantCommands() []*command {
 			}},
 		{path: "tenant suspend", args: "ID", access: "operator", minArgs: 1, maxArgs: 1,
 			summary: "suspend a tenant: deny its operations until resumed",
-			run:     tenantStatus(true)},
+			help: `Every operation of the tenant's users that starts afterwards is refused
+(exit 4, tenant_suspended, recorded in the system audit log), and no write
+of the tenant commits any more; its data is kept. Workers leave its jobs
+queued, spending no attempt, until "docex tenant resume ID". The operator's
+docex verify and docex gc still read it. Suspending a suspended tenant (or
+resuming an active one) changes nothing and exits 0.
+
+Example:
+  docex tenant suspend acme
+  docex tenant resume acme`,
+			run: tenantStatus(true)},
 		{path: "tenant resume", args: "ID", access: "operator", minArgs: 1, maxArgs: 1,
 			summary: "resume a suspended tenant",
 			run:     tenantStatus(false)},
 		{path: "tenant delete", args: "ID --yes", access: "operator", minArgs: 1, maxArgs: 1,
 			summary: "delete a tenant with all its data",
-			flags:   func(fs *pflag.FlagSet) { fs.BoolVar(&yes, "yes", false, "confirm the deletion") },
+			help: `Irreversible: removes the tenant from the registry, then its database
+(SQLite file or PostgreSQL schema) and its content (files or S3 objects;
+what a failure there leaves, docex gc removes). Its users are refused from
+then on (exit 4, tenant_unknown); its queued jobs never run and its
+running ones commit nothing more.
+A tenant created again with the same id starts empty: it never sees its
+predecessor's data.
+
+Example:
+  docex tenant delete acme --yes`,
+			flags: func(fs *pflag.FlagSet) { fs.BoolVar(&yes, "yes", false, "confirm the deletion") },
 			run: func(ctx context.Context, c *cli, args []string) error {
 				if !yes {
 					return docex.Errorf(errUsage, "tenant delete removes the tenant's database and content: confirm with --yes")

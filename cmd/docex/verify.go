@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 
@@ -35,19 +36,40 @@ Example:
 			if err != nil {
 				return err
 			}
+			// Single-file mode has no tenants: its local store is "".
+			local := len(rep.Tenants) == 1 && rep.Tenants[0] == ""
 			if err := c.emit(rep, func(w io.Writer) {
-				writef(w, "verified %d stored objects (%d bytes) of %d tenants: %d damaged\n", rep.Objects, rep.Bytes, len(rep.Tenants), len(rep.Damaged))
+				of := fmt.Sprintf(" of %d tenant(s)", len(rep.Tenants))
+				if local {
+					of = ""
+				}
+				writef(w, "verified %d stored object(s) (%d bytes)%s: %d damaged\n", rep.Objects, rep.Bytes, of, len(rep.Damaged))
+				if len(rep.Damaged) > 0 && !local {
+					writef(w, "TENANT\t")
+				}
 				if len(rep.Damaged) > 0 {
-					writef(w, "TENANT\tCHECKSUM\tSIZE\tPROBLEM\tDOCUMENTS\tERROR\n")
+					writef(w, "CHECKSUM\tSIZE\tPROBLEM\tDOCUMENTS\tERROR\n")
 				}
 				for _, d := range rep.Damaged {
-					writef(w, "%s\t%s\t%d\t%s\t%s\t%s\n", d.Tenant, d.Checksum, d.Size, d.Problem, strings.Join(d.Documents, ","), d.Error)
+					if !local {
+						writef(w, "%s\t", d.Tenant)
+					}
+					writef(w, "%s\t%d\t%s\t%s\t%s\n", d.Checksum, d.Size, d.Problem, strings.Join(d.Documents, ","), d.Error)
 				}
 			}); err != nil {
 				return err
 			}
 			if len(rep.Damaged) > 0 {
-				return docex.Errorf(docex.ErrCorrupt, "%d stored objects are damaged (listed above)", len(rep.Damaged))
+				where := "listed above"
+				if c.g.json {
+					where = "listed in the report on stdout"
+				}
+				del := "docex doc delete ID --tenant TENANT"
+				if local {
+					del = "docex doc delete ID"
+				}
+				return withHint(docex.Errorf(docex.ErrCorrupt, "%d stored object(s) damaged (%s); nothing was changed", len(rep.Damaged), where),
+					"restore each damaged object from a backup, or delete the documents that refer to it: "+del)
 			}
 			return nil
 		},
