@@ -17,7 +17,6 @@ import (
 	"github.com/docex-dev/docex/engine"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 )
 
 // pipelineCommands are the commands of pipelines, jobs, workers and
@@ -488,12 +487,11 @@ func failureText(f engine.FailedJob) string {
 // progressBar returns a bar on stderr when it is a terminal and --json is
 // not given, else nil.
 func (c *cli) progressBar(total int) *progressbar.ProgressBar {
-	f, ok := c.stderr.(*os.File)
-	if c.g.json || !ok || !term.IsTerminal(int(f.Fd())) {
+	if c.g.json || !terminal(c.stderr) {
 		return nil
 	}
 	return progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(f),
+		progressbar.OptionSetWriter(c.stderr),
 		progressbar.OptionSetDescription("done 0, failed 0"),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
