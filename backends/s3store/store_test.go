@@ -432,14 +432,34 @@ func TestServerStoppedMidAdd(t *testing.T) {
 	srv := s3test.Start(t)
 	r := newRig(t, srv, nil)
 	b, _ := r.s.CreateBasket(bg, "b")
-	var mu sync.Mutex
-	stored := 0
-	r.reqs.hooks(nil, func(op string, resp *http.Response) {
+	// Three uploads succeed; the server is then stopped before a fourth
+	// is sent, so that it fails however the uploads interleave (stopping
+	// it after the third response let the other uploads finish first on
+	// a loaded machine).
+	var (
+		mu           sync.Mutex
+		puts, stored int
+		three        = make(chan struct{})
+		stop         sync.Once
+	)
+	r.reqs.hooks(func(op string) {
+		if op != "PUT" {
+			return
+		}
+		mu.Lock()
+		puts++
+		n := puts
+		mu.Unlock()
+		if n > 3 {
+			<-three
+			stop.Do(srv.Stop)
+		}
+	}, func(op string, resp *http.Response) {
 		mu.Lock()
 		defer mu.Unlock()
 		if op == "PUT" && resp.StatusCode == 200 {
 			if stored++; stored == 3 {
-				srv.Stop()
+				close(three)
 			}
 		}
 	})
