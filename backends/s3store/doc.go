@@ -20,5 +20,5 @@
 // Errors: a refused request (bad credentials, missing permission) matches
 // docex.ErrStorageDenied; a server that cannot be reached or does not answer
 // within the request timeout matches docex.ErrStorageUnavailable; a missing
-// bucket is docex.ErrInvalidConfig.
+// bucket is docex.ErrInvalidConfig and ErrNoSuchBucket.
 package s3store

@@ -48,7 +48,7 @@ var hints = []struct {
 	}},
 	{docex.ErrBasketNotEmpty, fixed("add --force to delete the basket with its documents")},
 	{pluginapi.ErrHashMismatch, fixed("the module is not the one plugin.toml names: if you rebuilt it, set sha256 in plugin.toml to its sha256sum")},
-	{docex.ErrCorrupt, fixed("stored content is damaged: an operator runs docex verify to list every damaged object and the documents that refer to it, then restores the content from a backup or deletes those documents")},
+	{docex.ErrCorrupt, fixed("stored content is damaged, or not where docex.yaml's storage.documents now points (a changed type, path, bucket or prefix): an operator runs docex verify to list every damaged object and the documents that refer to it")},
 	{docex.ErrSchemaVersion, fixed("use the docex version that created this data (docex --version prints this binary's schema version)")},
 }
 

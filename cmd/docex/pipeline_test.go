@@ -174,6 +174,11 @@ func TestPipelineCLI(t *testing.T) {
 	if !strings.Contains(list, "three") || !strings.Contains(list, "split,upper,tag") {
 		t.Fatalf("pipeline list: %s", list)
 	}
+	// Without --wait, the jobs only wait in the queue: the summary says
+	// what runs them.
+	if out := h.ok(with("pipeline", "run", "three", "--doc", docs[2].ID)...).stdout; !strings.Contains(out, "enqueued 1 job(s)") || !strings.Contains(out, "docex worker") || !strings.Contains(out, "--wait") {
+		t.Fatalf("pipeline run without --wait: %s", out)
+	}
 	// A repeated --doc makes one job.
 	once := decode[runSummaryJSON](t, h.ok(with("pipeline", "run", "three", "--doc", docs[2].ID, "--doc", docs[2].ID+","+docs[2].ID, "--json")...).stdout)
 	if once.Total != 1 || len(once.Jobs) != 1 {

@@ -190,7 +190,7 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("stderr: %s", r.stderr)
 	}
 	// The error says where the list is and what to do about it.
-	if e := decode[map[string]map[string]string](t, r.stderr)["error"]; strings.Contains(e["message"], "above") || !strings.Contains(e["message"], "stdout") || !strings.Contains(e["hint"], "docex doc delete") {
+	if e := decode[map[string]map[string]string](t, r.stderr)["error"]; strings.Contains(e["message"], "above") || !strings.Contains(e["message"], "stdout") || !strings.Contains(e["hint"], "docex doc delete") || !strings.Contains(e["hint"], "storage.documents") {
 		t.Fatalf("verify --json error: %s", r.stderr)
 	}
 	if r := h.want(exitInternal, "verify"); !strings.Contains(r.stdout, "3 damaged") || !strings.Contains(r.stderr, "listed above") || !strings.Contains(r.stderr, "hint: ") || strings.Contains(r.stderr, "runs docex verify") {
@@ -203,7 +203,7 @@ func TestVerify(t *testing.T) {
 	// storage (exit 1, corrupt), not "not found" (exit 3), and the hint
 	// names docex verify.
 	g := h.want(exitInternal, "doc", "cat", added[2].Document.ID, "--json")
-	if e := decode[map[string]map[string]string](t, g.stderr)["error"]; e["code"] != "corrupt" || !strings.Contains(e["message"], "missing") || !strings.Contains(e["hint"], "docex verify") {
+	if e := decode[map[string]map[string]string](t, g.stderr)["error"]; e["code"] != "corrupt" || !strings.Contains(e["message"], "missing") || !strings.Contains(e["hint"], "docex verify") || !strings.Contains(e["hint"], "storage.documents") {
 		t.Fatalf("missing content: %s", g.stderr)
 	}
 	c := h.want(exitInternal, "doc", "cat", added[3].Document.ID)

@@ -69,7 +69,8 @@ Example:
 					del = "docex doc delete ID"
 				}
 				return withHint(docex.Errorf(docex.ErrCorrupt, "%d stored object(s) damaged (%s); nothing was changed", len(rep.Damaged), where),
-					"restore each damaged object from a backup, or delete the documents that refer to it: "+del)
+					"if all are missing, check that docex.yaml's storage.documents (type, path, bucket, prefix) still names where the content was stored; "+
+						"otherwise restore each damaged object from a backup, or delete the documents that refer to it: "+del)
 			}
 			return nil
 		},
