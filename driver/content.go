@@ -118,6 +118,16 @@ type TenantContent interface {
 	Clean(ctx context.Context, cutoff time.Time, dryRun bool) ([]string, error)
 }
 
+// ContentProber is implemented by content stores outside the database
+// that can fail on their own (S3): Probe returns the error a removal would
+// meet now (the store unreachable, the credentials refused, the bucket
+// gone), or nil. The engine probes before a delete changes anything, so
+// that such a delete is refused whole instead of leaving the content
+// behind for docex gc.
+type ContentProber interface {
+	Probe(ctx context.Context) error
+}
+
 // Staged is content read and hashed by TenantContent.Stage.
 type Staged interface {
 	// Checksum is the lowercase hex SHA-256 of the content.

@@ -107,7 +107,9 @@ func (s *Session) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket,
 
 // DeleteBasket deletes a basket (admin). It returns docex.ErrBasketNotEmpty
 // for a basket with documents unless force is set, in which case the
-// documents and their content go too.
+// documents and their content go too. When the content store cannot
+// remove content now (S3 unreachable: driver.ContentProber) it returns the
+// store's error (docex.ErrStorageUnavailable, ...) and deletes nothing.
 func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error {
 	if err := checkID("basket", id); err != nil {
 		return err
@@ -117,6 +119,9 @@ func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error
 		return err
 	}
 	defer st.Close()
+	if err := s.probeContent(ctx, st, "basket.delete", id); err != nil {
+		return err
+	}
 	tc, err := s.e.tenantContent(st.Tenant())
 	if err != nil {
 		return err
@@ -1173,7 +1178,8 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 
 // DeleteDocument deletes a document, its metadata and (when no other
 // document shares it) its content. It returns docex.ErrNotFound for an
-// unknown document.
+// unknown document, and the content store's error, having deleted
+// nothing, when the store cannot remove content now (DeleteBasket).
 func (s *Session) DeleteDocument(ctx context.Context, id string) error {
 	return s.deleteDocument(ctx, "", id)
 }
@@ -1201,6 +1207,9 @@ func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error
 		return err
 	}
 	defer st.Close()
+	if err := s.probeContent(ctx, st, "document.delete", id); err != nil {
+		return err
+	}
 	tc, err := s.e.tenantContent(st.Tenant())
 	if err != nil {
 		return err

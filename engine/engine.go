@@ -386,6 +386,32 @@ func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, targe
 	return err
 }
 
+// probeContent returns, recorded as op's outcome in the audit log, the
+// error a removal from the content store would meet now
+// (driver.ContentProber: S3 unreachable, credentials refused, bucket
+// gone), so that a delete is refused before it changes anything rather
+// than leaving content behind; nil for a store that cannot tell or lives
+// in the database.
+func (s *Session) probeContent(ctx context.Context, st driver.TenantStore, op, target string) error {
+	err := s.e.probeContent(ctx)
+	if err != nil && ctx.Err() == nil {
+		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
+	}
+	return err
+}
+
+// probeContent is Session.probeContent without the audit entry.
+func (e *Engine) probeContent(ctx context.Context) error {
+	p, ok := e.content.(driver.ContentProber)
+	if !ok || e.content.InTransaction() {
+		return nil
+	}
+	if err := p.Probe(ctx); err != nil {
+		return fmt.Errorf("nothing was deleted: the content store cannot remove content now: %w", err)
+	}
+	return nil
+}
+
 // auditOutcome records one entry in the tenant's audit log, in a
 // transaction of its own, with the outcome of err (outcomeOf); detail may
 // be nil. It returns the audit write's error.

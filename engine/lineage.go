@@ -171,7 +171,8 @@ func (s *Session) DescendantIDs(ctx context.Context, docID string) ([]string, er
 // from it, directly or not (write action), in one transaction: all of
 // them or none. Lineage keeps the edges and shows the documents as gone.
 // It returns the ids deleted, descendants first; docex.ErrNotFound for an
-// unknown document. Each deletion is audited (document.delete, with the
+// unknown document; the content store's error, having deleted nothing,
+// when the store cannot remove content now (DeleteBasket). Each deletion is audited (document.delete, with the
 // cascade's source in the detail).
 func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]string, error) {
 	if err := checkID("document", id); err != nil {
@@ -182,6 +183,9 @@ func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]strin
 		return nil, err
 	}
 	defer st.Close()
+	if err := s.probeContent(ctx, st, "document.delete", id); err != nil {
+		return nil, err
+	}
 	tc, err := s.e.tenantContent(st.Tenant())
 	if err != nil {
 		return nil, err

@@ -153,7 +153,9 @@ func (p *TenantProvisioner) setStatus(ctx context.Context, op, id string, st doc
 }
 
 // Delete removes a tenant, its database and its content. The id can be
-// provisioned again afterwards, cleanly. Errors as for Suspend.
+// provisioned again afterwards, cleanly. Errors as for Suspend, and the
+// content store's error, having deleted nothing, when the store cannot
+// remove content now (S3 unreachable: driver.ContentProber).
 func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 	if err := p.check(); err != nil {
 		return err
@@ -166,6 +168,9 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 	}
 	t, err := p.e.be.Tenant(ctx, id)
 	if err != nil {
+		return p.audit(ctx, "tenant.delete", id, err)
+	}
+	if err := p.e.probeContent(ctx); err != nil {
 		return p.audit(ctx, "tenant.delete", id, err)
 	}
 	if err := p.change(ctx, "tenant.delete", id, func(e docex.AuditEntry) error { return p.e.be.DeleteTenant(ctx, id, e) }); err != nil {

@@ -178,6 +178,21 @@ func (s *Store) location(keyPrefix string) string { return "s3://" + s.cfg.Bucke
 // requests, docex.ErrStorageUnavailable when the endpoint cannot be
 // reached; on an error it leaves nothing behind that it could remove.
 func (s *Store) Check(ctx context.Context) error {
+	if err := s.Probe(ctx); err != nil {
+		return err
+	}
+	key := s.prefix + ".docex-check/" + newCheckName()
+	body := []byte("docex connectivity check\n")
+	if err := s.putBytes(ctx, key, body, contentkey.Sum(body)); err != nil {
+		return err
+	}
+	return s.deleteKey(ctx, key)
+}
+
+// Probe implements driver.ContentProber with one HEAD of the bucket (and a
+// listing when the answer is 404, to tell a missing bucket from refused
+// credentials). It returns the errors Check does for the bucket.
+func (s *Store) Probe(ctx context.Context) error {
 	err := s.call(ctx, "head bucket", func(ctx context.Context) error {
 		_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.cfg.Bucket})
 		return err
@@ -193,15 +208,7 @@ func (s *Store) Check(ctx context.Context) error {
 			return s.noSuchBucket("head bucket")
 		}
 	}
-	if err != nil {
-		return err
-	}
-	key := s.prefix + ".docex-check/" + newCheckName()
-	body := []byte("docex connectivity check\n")
-	if err := s.putBytes(ctx, key, body, contentkey.Sum(body)); err != nil {
-		return err
-	}
-	return s.deleteKey(ctx, key)
+	return err
 }
 
 func (s *Store) endpointName() string {

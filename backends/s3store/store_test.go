@@ -43,6 +43,8 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 	q := r.URL.Query()
 	op := r.Method
 	switch {
+	case r.Method == "HEAD" && !strings.Contains(strings.Trim(r.URL.Path, "/"), "/"):
+		op = "HeadBucket" // path-style: /bucket
 	case r.Method == "PUT" && q.Has("partNumber"):
 		op = "UploadPart"
 	case r.Method == "POST" && q.Has("uploads"):
@@ -167,8 +169,9 @@ func objects(t *testing.T, srv *s3test.Server, bucket string) []string {
 	return keys
 }
 
-// One PUT per new content, none for a dedup hit, one GET per read, one
-// DELETE when the last reference goes; keys are tenant-scoped.
+// One PUT per new content, none for a dedup hit, one GET per read; a
+// delete checks the bucket (one HEAD of it) before it changes anything, and
+// costs one DELETE when the last reference goes; keys are tenant-scoped.
 func TestRequestsPerOperation(t *testing.T) {
 	srv := s3test.Start(t)
 	r := newRig(t, srv, nil)
@@ -196,11 +199,11 @@ func TestRequestsPerOperation(t *testing.T) {
 	if err := r.s.DeleteDocument(bg, a.Document.ID); err != nil {
 		t.Fatal(err)
 	}
-	r.reqs.want(t, "delete of a shared content's first reference", map[string]int{})
+	r.reqs.want(t, "delete of a shared content's first reference", map[string]int{"HeadBucket": 1})
 	if err := r.s.DeleteDocument(bg, a2.Document.ID); err != nil {
 		t.Fatal(err)
 	}
-	r.reqs.want(t, "delete of the last reference", map[string]int{"DELETE": 1})
+	r.reqs.want(t, "delete of the last reference", map[string]int{"HeadBucket": 1, "DELETE": 1})
 	if keys := objects(t, srv, r.store.Bucket()); len(keys) != 0 {
 		t.Fatalf("keys left %v", keys)
 	}
@@ -653,5 +656,71 @@ func TestDamagedObjectFailsRead(t *testing.T) {
 	defer rc.Close()
 	if _, err := io.Copy(io.Discard, rc); !errors.Is(err, docex.ErrCorrupt) {
 		t.Fatalf("streamed read: %v", err)
+	}
+}
+
+// With the bucket out of reach (the server stopped), doc delete, a cascade, basket delete --force and tenant delete fail with
+// the content store's error and change nothing, rather than delete the
+// documents and leave their objects behind; once it is back they work
+// and leave no object.
+func TestDeleteRefusedWhileStoreDown(t *testing.T) {
+	srv := s3test.Start(t)
+	r := newRig(t, srv, nil)
+	b, _ := r.s.CreateBasket(bg, "b")
+	a := r.add(t, b.ID, random(100))
+	r.add(t, b.ID, random(100))
+	keys := objects(t, srv, r.store.Bucket())
+	deletes := []struct {
+		name string
+		run  func() error
+	}{
+		{"doc delete", func() error { return r.s.DeleteDocument(bg, a.Document.ID) }},
+		{"doc delete --cascade", func() error { _, err := r.s.DeleteDocumentCascade(bg, a.Document.ID); return err }},
+		{"basket delete --force", func() error { return r.s.DeleteBasket(bg, b.ID, true) }},
+		{"tenant delete", func() error { return r.eng.Provisioner("ops").Delete(bg, "acme") }},
+	}
+	srv.Stop()
+	for _, d := range deletes {
+		err := d.run()
+		if !errors.Is(err, docex.ErrStorageUnavailable) || !strings.Contains(err.Error(), "nothing was deleted") {
+			t.Errorf("%s with the server stopped: %v; want ErrStorageUnavailable, nothing deleted", d.name, err)
+		}
+	}
+	srv.Restart(t)
+	if _, err := r.s.Document(bg, a.Document.ID); err != nil {
+		t.Fatalf("the document after refused deletes: %v", err)
+	}
+	if got, err := r.s.ReadContent(bg, a.Document.ID); err != nil || len(got) != 100 {
+		t.Fatalf("its content after refused deletes: %d bytes, %v", len(got), err)
+	}
+	if got := objects(t, srv, r.store.Bucket()); !slices.Equal(got, keys) {
+		t.Fatalf("objects after refused deletes: %v, want %v", got, keys)
+	}
+	entries, err := r.s.Audit(bg, docex.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, e := range entries {
+		if e.Operation == "document.delete" || e.Operation == "basket.delete" {
+			if e.Outcome != docex.OutcomeError {
+				t.Errorf("audit %s: outcome %s", e.Operation, e.Outcome)
+			}
+			failed++
+		}
+	}
+	if failed != 3 {
+		t.Errorf("%d failed deletes audited, want 3", failed)
+	}
+
+	// Back: the deletes work and leave nothing.
+	if _, err := r.s.DeleteDocumentCascade(bg, a.Document.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.eng.Provisioner("ops").Delete(bg, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if got := objects(t, srv, r.store.Bucket()); len(got) != 0 {
+		t.Fatalf("objects left after the deletes: %v", got)
 	}
 }

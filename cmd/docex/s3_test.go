@@ -140,9 +140,20 @@ func runS3CLI(t *testing.T, srv *s3test.Server, database string, env map[string]
 	if !strings.Contains(r.stderr, "unreachable") || !strings.Contains(r.stderr, srv.Addr()) {
 		t.Fatalf("server down: %s", r.stderr)
 	}
+	// Deletes are refused whole (exit 1) rather than leave objects behind.
+	for _, args := range [][]string{
+		append([]string{"doc", "delete", docs[0].ID}, u...),
+		append([]string{"basket", "delete", "b", "--force"}, u...),
+		{"tenant", "delete", "acme", "--yes"},
+	} {
+		r = h.want(exitInternal, args...)
+		if !strings.Contains(r.stderr, "nothing was deleted") || !strings.Contains(r.stderr, srv.Addr()) {
+			t.Fatalf("%v with the server down: %s", args, r.stderr)
+		}
+	}
 	srv.Restart(t)
 	if listed := decode[[]doc](t, h.ok(append([]string{"doc", "list", "b", "--json"}, u...)...).stdout); len(listed) != 1 {
-		t.Fatalf("documents after a failed add: %+v", listed)
+		t.Fatalf("documents after a failed add and refused deletes: %+v", listed)
 	}
 	// Wrong credentials: exit 4 with a clear message, the secret unprinted.
 	bad := &harness{t: t, dir: h.dir, env: map[string]string{"TEST_S3_KEY": srv.AccessKey, "TEST_S3_SECRET": "wrong-secret-value"}}
