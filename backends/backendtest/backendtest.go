@@ -383,6 +383,11 @@ func (f *fixture) testBaskets(t *testing.T) {
 	}
 	_, err := s.CreateBasket(bg, "invoices")
 	wantErr(t, err, docex.ErrExists, docex.ErrConflict)
+	// The message names the basket, in the same words on every backend
+	// (never a driver's text: a PostgreSQL constraint name is no help).
+	if want := `basket "invoices" already exists`; err.Error() != want {
+		t.Fatalf("duplicate basket: %q, want %q", err, want)
+	}
 	for _, bad := range []string{"", "  ", "a\nb", strings.Repeat("x", 129), "bad\xffutf8"} {
 		_, err := s.CreateBasket(bg, bad)
 		wantErr(t, err, docex.ErrInvalid)

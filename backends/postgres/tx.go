@@ -66,6 +66,7 @@ const (
 // Constraint names (see tenantDDL) mapped to sentinels.
 const (
 	conDocumentsChecksum = "documents_basket_checksum_key"
+	conBasketsName       = "baskets_name_key"
 )
 
 // tx is a driver.Tx: one tenant transaction opened by store.Write. It is
@@ -278,7 +279,11 @@ func (t *tx) InsertBasket(ctx context.Context, bk docex.Basket) error {
 		return err
 	}
 	_, err := t.p.Exec(ctx, sqlInsertBasket, bk.ID, bk.Name, utcMicro(bk.CreatedAt))
-	if code, _ := stmtError(err); code == codeUniqueViolation {
+	switch code, con := stmtError(err); {
+	case code == codeUniqueViolation && con == conBasketsName:
+		// The words of every backend: the driver's text names a constraint.
+		return docex.Errorf(docex.ErrExists, "basket %q already exists", bk.Name)
+	case code == codeUniqueViolation:
 		return fmt.Errorf("%w: %w", docex.ErrExists, t.b.wrap(err, "basket %q", bk.Name))
 	}
 	return t.b.wrap(err, "insert basket %q", bk.Name)
