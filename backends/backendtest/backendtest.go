@@ -530,8 +530,15 @@ func (f *fixture) testDocuments(t *testing.T) {
 	must(t, s.DeleteDocumentIn(bg, b.ID, d.ID))
 	_, err = s.Document(bg, d.ID)
 	wantErr(t, err, docex.ErrNotFound)
+	// The words of every backend: the id quoted, as the user typed it.
+	if want := fmt.Sprintf("document %q not found", d.ID); err.Error() != want {
+		t.Fatalf("deleted document: %q, want %q", err, want)
+	}
 	_, err = s.ReadContent(bg, d.ID)
 	wantErr(t, err, docex.ErrNotFound)
+	if want := fmt.Sprintf("document %q not found", d.ID); err.Error() != want {
+		t.Fatalf("content of a deleted document: %q, want %q", err, want)
+	}
 	wantErr(t, s.DeleteDocument(bg, d.ID), docex.ErrNotFound)
 	c, err = s.ReadContent(bg, o.Document.ID)
 	must(t, err)

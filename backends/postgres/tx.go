@@ -168,7 +168,7 @@ func (t *tx) Document(ctx context.Context, id string) (docex.Document, error) {
 	if err := t.check(); err != nil {
 		return docex.Document{}, err
 	}
-	return getDocument(ctx, t.b, t.p, sqlDocumentByID, id)
+	return getDocument(ctx, t.b, t.p, docWhat(id), sqlDocumentByID, id)
 }
 
 // DocumentByChecksum returns the basket's document with the checksum, or
@@ -193,9 +193,9 @@ func (t *tx) DocumentByChecksum(ctx context.Context, basketID, checksum string) 
 	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		err = docex.Errorf(docex.ErrNotFound, "document %v not found", []any{basketID, checksum})
+		err = docex.Errorf(docex.ErrNotFound, "document with checksum %s not found", checksum)
 	case err != nil:
-		return docex.Document{}, t.b.wrap(err, "read document %v", []any{basketID, checksum})
+		return docex.Document{}, t.b.wrap(err, "read document with checksum %s", checksum)
 	default:
 		docs := []docex.Document{d}
 		if err := attachMeta(ctx, t.b, t.p, docs); err != nil {
