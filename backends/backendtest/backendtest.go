@@ -212,6 +212,9 @@ func (f *fixture) testTenantLifecycle(t *testing.T) {
 	}
 	_, err = p.Create(bg, "acme", "again")
 	wantErr(t, err, docex.ErrTenantExists, docex.ErrConflict)
+	if want := `tenant "acme" already exists`; err.Error() != want {
+		t.Fatalf("second create: %q, want %q", err, want)
+	}
 	_, err = p.Create(bg, "system", "bootstrap")
 	wantErr(t, err, docex.ErrConflict)
 
@@ -242,6 +245,15 @@ func (f *fixture) testTenantLifecycle(t *testing.T) {
 		t.Fatalf("after resume: %v", err)
 	}
 	wantErr(t, p.Suspend(bg, "nope"), docex.ErrNotFound)
+	// The words of every backend, without the backend's name.
+	for op, err := range map[string]error{"suspend": p.Suspend(bg, "nope"), "resume": p.Resume(bg, "nope"), "delete": p.Delete(bg, "nope")} {
+		if want := `tenant "nope" not found`; err == nil || err.Error() != want {
+			t.Fatalf("%s of an unknown tenant: %v, want %q", op, err, want)
+		}
+	}
+	if _, err := p.Get(bg, "nope"); err == nil || err.Error() != `tenant "nope" not found` {
+		t.Fatalf("get of an unknown tenant: %v", err)
+	}
 	wantErr(t, p.Suspend(bg, "system"), docex.ErrDenied)
 	wantErr(t, p.Delete(bg, "system"), docex.ErrDenied)
 
