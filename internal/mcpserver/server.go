@@ -324,6 +324,8 @@ func (s *Server) toolError(err error) error {
 		hint = "The call was cancelled."
 	case errors.Is(err, errPathRefused):
 		hint = "Only files under the directory the server was started with (--allow-path) can be added by path; send other content as text or base64."
+	case errors.As(err, new(noFileError)):
+		hint = "Give the path of an existing file, relative to the allowed directory (or absolute, inside it); or send the content as text or base64."
 	case errors.Is(err, docex.ErrNotFound):
 		hint = "Use ids and names returned by list_baskets, list_documents, find_documents, list_plugins, list_pipelines or run_pipeline; only this tenant's objects exist here."
 	case errors.Is(err, docex.ErrForbidden):

@@ -497,6 +497,12 @@ func pathRefused(format string, args ...any) error {
 	return fmt.Errorf("%w: %w", docex.Errorf(docex.ErrDenied, format, args...), errPathRefused)
 }
 
+// noFileError marks a path add_document found no file at (not found, but
+// not an id: its hint is not the one of ids).
+type noFileError struct{ error }
+
+func (e noFileError) Unwrap() error { return e.error }
+
 func ptr[T any](v T) *T { return &v }
 
 func (s *Server) pathNote() string {
@@ -596,7 +602,7 @@ func (s *Server) openAllowed(path string) (*os.File, error) {
 	real := s.rootDir[1]
 	resolved, err := filepath.EvalSymlinks(filepath.Join(real, rel))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, docex.Errorf(docex.ErrNotFound, "no file %q in the allowed directory %s", path, s.rootDir[0])
+		return nil, noFileError{docex.Errorf(docex.ErrNotFound, "no file %q in the allowed directory %s", path, s.rootDir[0])}
 	}
 	if err == nil {
 		rel, err = filepath.Rel(real, resolved)
