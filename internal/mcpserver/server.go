@@ -349,7 +349,10 @@ func (s *Server) toolError(err error) error {
 	case errors.Is(err, docex.ErrNoSandbox):
 		hint = "This server runs no plugins."
 	}
-	msg := docex.Code(err) + ": " + err.Error()
+	// The code once, even when the engine's message starts with it
+	// ("forbidden: write requires ...").
+	code := docex.Code(err)
+	msg := code + ": " + strings.TrimPrefix(err.Error(), code+": ")
 	if hint != "" {
 		msg += ". " + hint
 	}

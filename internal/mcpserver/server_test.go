@@ -535,6 +535,10 @@ func TestToolErrors(t *testing.T) {
 			if !strings.HasPrefix(msg, c.want) {
 				t.Fatalf("message %q, want prefix %q", msg, c.want)
 			}
+			// The code once: "forbidden: write requires ...", as docs/agents.md shows.
+			if code, _, _ := strings.Cut(msg, ":"); strings.HasPrefix(msg, code+": "+code+":") {
+				t.Fatalf("message %q repeats its code", msg)
+			}
 			if strings.Contains(msg, "beta's secret") || strings.Contains(msg, e.betaDoc.Name) {
 				t.Fatalf("message leaks beta: %s", msg)
 			}
