@@ -308,6 +308,9 @@ func cmdRun(ctx context.Context, c *cli, plugin, docID string, kvs []string) err
 		if !ok || k == "" {
 			return docex.Errorf(errUsage, "--param %q: want key=value", kv)
 		}
+		if old, dup := params[k]; dup && old != v {
+			return docex.Errorf(errUsage, "--param %q given twice (%s=%s, %s=%s): give each parameter once", k, k, old, k, v)
+		}
 		params[k] = v
 	}
 	s, err := c.session(ctx)
