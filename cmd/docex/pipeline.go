@@ -429,7 +429,12 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		if name := names[f.DocumentID]; name != "" {
 			doc = fmt.Sprintf("%s (%s)", name, f.DocumentID)
 		}
-		return fmt.Errorf("%w: %d of %d document(s) failed; first: %s: %s", docex.ErrPluginFailed, n, sum.Total, doc, failureText(f))
+		err := fmt.Errorf("%w: %d of %d document(s) failed; first: %s: %s", docex.ErrPluginFailed, n, sum.Total, doc, failureText(f))
+		hint := fmt.Sprintf("docex job show %s shows the failed step, its error and resource report; once the cause is fixed, docex job retry %s runs it again (completed steps are kept)", f.JobID, f.JobID)
+		if n > 1 {
+			hint += fmt.Sprintf("; docex job list --pipeline %s --state failed lists the failed jobs (--state cancelled, the cancelled ones)", name)
+		}
+		return withHint(err, hint)
 	}
 	return nil
 }

@@ -59,6 +59,7 @@ type runSummaryJSON struct {
 	StepsCached int      `json:"steps_cached"`
 	Jobs        []string `json:"jobs"`
 	Failures    []struct {
+		JobID      string `json:"job_id"`
 		DocumentID string `json:"document_id"`
 		Step       string `json:"step"`
 		ErrorCode  string `json:"error_code"`
@@ -153,6 +154,13 @@ func TestPipelineCLI(t *testing.T) {
 	if !strings.Contains(r.stdout, wantLine) || !strings.Contains(r.stdout, ": step t on "+docs[2].ID+": plugin failed: ") ||
 		strings.Contains(r.stdout+r.stderr, "sandbox:") || strings.Count(r.stdout, "step t") != 1 {
 		t.Fatalf("failure line: %s (stderr %s)", r.stdout, r.stderr)
+	}
+	// What to do next: see the failed job, retry it once fixed.
+	if want := "hint: docex job show " + bad.Failures[0].JobID + " shows"; !strings.Contains(r.stderr, "hint: docex job show ") || !strings.Contains(r.stderr, "docex job retry ") {
+		t.Fatalf("failed run, no hint like %q: %s", want, r.stderr)
+	}
+	if e := decode[map[string]map[string]string](t, h.want(exitPlugin, with("pipeline", "run", "bad", "--doc", docs[2].ID, "--wait", "--json")...).stderr); !strings.Contains(e["error"]["hint"], "docex job retry ") {
+		t.Fatalf("failed run, JSON hint: %+v", e)
 	}
 	// A bad definition names its line and key; roles are enforced.
 	r = h.want(exitInvalid, with("pipeline", "create", h.file("x.toml", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"nope\"\n"))...)
