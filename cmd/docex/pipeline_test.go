@@ -365,3 +365,34 @@ func TestWorkerFlagBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownPluginSaysWhatExists: run and plugin show of a plugin name
+// that does not exist name the likely one, or the command that lists them,
+// as pipeline create does.
+func TestUnknownPluginSaysWhatExists(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	id := strings.TrimSpace(h.ok(with("doc", "add", "inbox", h.file("a.txt", "hello"), "-q")...).stdout)
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"run", "uper", id}, []string{`plugin "uper" not found (did you mean "upper"?)`}},
+		{[]string{"plugin", "show", "Split"}, []string{`plugin "Split" not found (did you mean "split"?)`}},
+		{[]string{"run", "frobnicate", id}, []string{`plugin "frobnicate" not found`, "hint: docex plugin list shows the plugins this tenant can run"}},
+		{[]string{"plugin", "show", "frobnicate"}, []string{"hint: docex plugin list"}},
+	} {
+		r := h.want(exitNotFound, with(c.args...)...)
+		for _, w := range c.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("docex %s: %q, want %q", strings.Join(c.args, " "), r.stderr, w)
+			}
+		}
+	}
+	// A missing document is not a missing plugin.
+	if r := h.want(exitNotFound, with("run", "upper", "0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b")...); strings.Contains(r.stderr, "plugin list") {
+		t.Errorf("missing document: %s", r.stderr)
+	}
+}
