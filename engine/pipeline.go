@@ -40,7 +40,8 @@ type Pipeline struct {
 	MaxAttempts int    `toml:"max_attempts" json:"max_attempts"`
 	Steps       []Step `toml:"steps" json:"steps"`
 
-	zeroAttempts bool // the definition says max_attempts = 0 (see checkNew)
+	zeroAttempts bool       // the definition says max_attempts = 0 (see checkNew)
+	badParams    *badParams // a step's params is not a table (see checkNew)
 }
 
 // Step is one step of a pipeline: a plugin run on each of its input
@@ -129,6 +130,7 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 		return nil, pipelineErr(src, step, key, "unknown key %q%s", k[len(k)-1], hint)
 	}
 	p.zeroAttempts = md.IsDefined("max_attempts") && p.MaxAttempts == 0
+	p.badParams = nonTableParams(src)
 	if err := p.validate(src); err != nil {
 		return nil, err
 	}
@@ -143,6 +145,36 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 func (p *Pipeline) checkNew(src []byte) error {
 	if p.zeroAttempts {
 		return pipelineErr(src, -1, "max_attempts", "max_attempts 0: want 1 to %d (1: no retries; leave it out for the default, %d)", MaxAttemptsLimit, DefaultAttempts)
+	}
+	if b := p.badParams; b != nil {
+		return pipelineErr(src, b.step, "params", "want a table of parameters, for example params = { size = 800 }, got %s", b.kind)
+	}
+	return nil
+}
+
+// badParams is a step's params that is not a table.
+type badParams struct {
+	step int
+	kind string // "a string", "an array", ...
+}
+
+// nonTableParams returns the first step whose params is not a table, or
+// nil. The decoder drops such a value without a word (the step would run
+// with its plugin's defaults), so src is decoded again with params as
+// anything to see it.
+func nonTableParams(src []byte) *badParams {
+	var shadow struct {
+		Steps []struct {
+			Params any `toml:"params"`
+		} `toml:"steps"`
+	}
+	if _, err := toml.NewDecoder(bytes.NewReader(src)).Decode(&shadow); err != nil {
+		return nil
+	}
+	for i, s := range shadow.Steps {
+		if _, table := s.Params.(map[string]any); s.Params != nil && !table {
+			return &badParams{step: i, kind: tomlKind(s.Params)}
+		}
 	}
 	return nil
 }
@@ -490,6 +522,14 @@ func tomlKind(v any) string {
 		return "a table"
 	case time.Time:
 		return "a date or time"
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a number"
+	case bool:
+		return "a bool"
 	default:
 		return fmt.Sprintf("a %T", v)
 	}

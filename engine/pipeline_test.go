@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/docex-dev/docex"
@@ -40,6 +41,48 @@ func TestUniqueIDs(t *testing.T) {
 	} {
 		if got := uniqueIDs(c.in); !slices.Equal(got, c.want) {
 			t.Errorf("uniqueIDs(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// TestParamsMustBeATable: params given as anything but a table (a string,
+// a number, an array) was dropped without a word, so the step ran with
+// its plugin's defaults. A new definition is refused with the line, the
+// key and an example; a version stored with it still parses, as before.
+func TestParamsMustBeATable(t *testing.T) {
+	head := "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\n"
+	for _, c := range []struct{ value, want string }{
+		{`"size=800"`, "pipeline line 5, key steps[0].params: want a table of parameters, for example params = { size = 800 }, got a string"},
+		{`800`, "pipeline line 5, key steps[0].params: want a table of parameters, for example params = { size = 800 }, got an integer"},
+		{`["size", 800]`, "pipeline line 5, key steps[0].params: want a table of parameters, for example params = { size = 800 }, got an array"},
+		{`true`, "got a bool"},
+	} {
+		src := []byte(head + "params = " + c.value + "\n")
+		p, err := ParsePipeline(src)
+		if err != nil {
+			t.Fatalf("%s: stored definition: %v", c.value, err)
+		}
+		err = p.checkNew(src)
+		if !errors.Is(err, docex.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("params = %s: %v, want %q", c.value, err, c.want)
+		}
+	}
+	// The second step's, after a table header.
+	src := []byte(head + "[steps.params]\nsize = 800\n[[steps]]\nname = \"b\"\nplugin = \"chunk\"\ninput = \"a\"\nparams = 3\n")
+	p, err := ParsePipeline(src)
+	if err == nil {
+		err = p.checkNew(src)
+	}
+	if want := "pipeline line 11, key steps[1].params: want a table"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("second step: %v, want %q", err, want)
+	}
+	for _, ok := range []string{head, head + "params = { size = 800 }\n", head + "[steps.params]\nsize = 800\n", head + "params = {}\n"} {
+		p, err := ParsePipeline([]byte(ok))
+		if err == nil {
+			err = p.checkNew([]byte(ok))
+		}
+		if err != nil {
+			t.Errorf("%q: %v", ok, err)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/spell"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/tenancy"
 )
@@ -237,11 +238,22 @@ func (s *Session) plugins(ctx context.Context, st driver.TenantStore) ([]PluginI
 // docex.ErrNotFound when neither exists.
 func (s *Session) resolvePlugin(ctx context.Context, st driver.TenantStore, name string) (driver.PluginRecord, bool, error) {
 	rec, err := st.Plugins().PluginRecord(ctx, name)
-	if err == nil || !errors.Is(err, docex.ErrNotFound) || !s.e.cfg.MultiTenancy {
-		return rec, false, err
+	system := false
+	if errors.Is(err, docex.ErrNotFound) && s.e.cfg.MultiTenancy {
+		rec, err = s.e.be.SystemPlugins().PluginRecord(ctx, name)
+		system = true
 	}
-	rec, err = s.e.be.SystemPlugins().PluginRecord(ctx, name)
-	return rec, true, err
+	if errors.Is(err, docex.ErrNotFound) {
+		// Name the likely one (case, '-' for '_', a few letters apart).
+		var names []string
+		if all, lerr := s.plugins(ctx, st); lerr == nil {
+			for _, pi := range all {
+				names = append(names, pi.Name)
+			}
+		}
+		err = docex.Errorf(docex.ErrNotFound, "plugin %q not found%s", name, spell.Suggest(name, names))
+	}
+	return rec, system, err
 }
 
 // Plugin describes one plugin the tenant can run; docex.ErrNotFound if none.

@@ -215,6 +215,9 @@ func (f *fixture) testTenantLifecycle(t *testing.T) {
 	}
 	_, err = p.Create(bg, "acme", "again")
 	wantErr(t, err, docex.ErrTenantExists, docex.ErrConflict)
+	if want := `tenant "acme" already exists`; err.Error() != want {
+		t.Fatalf("second create: %q, want %q", err, want)
+	}
 	_, err = p.Create(bg, "system", "bootstrap")
 	wantErr(t, err, docex.ErrConflict)
 
@@ -245,6 +248,15 @@ func (f *fixture) testTenantLifecycle(t *testing.T) {
 		t.Fatalf("after resume: %v", err)
 	}
 	wantErr(t, p.Suspend(bg, "nope"), docex.ErrNotFound)
+	// The words of every backend, without the backend's name.
+	for op, err := range map[string]error{"suspend": p.Suspend(bg, "nope"), "resume": p.Resume(bg, "nope"), "delete": p.Delete(bg, "nope")} {
+		if want := `tenant "nope" not found`; err == nil || err.Error() != want {
+			t.Fatalf("%s of an unknown tenant: %v, want %q", op, err, want)
+		}
+	}
+	if _, err := p.Get(bg, "nope"); err == nil || err.Error() != `tenant "nope" not found` {
+		t.Fatalf("get of an unknown tenant: %v", err)
+	}
 	wantErr(t, p.Suspend(bg, "system"), docex.ErrDenied)
 	wantErr(t, p.Delete(bg, "system"), docex.ErrDenied)
 
@@ -386,6 +398,11 @@ func (f *fixture) testBaskets(t *testing.T) {
 	}
 	_, err := s.CreateBasket(bg, "invoices")
 	wantErr(t, err, docex.ErrExists, docex.ErrConflict)
+	// The message names the basket, in the same words on every backend
+	// (never a driver's text: a PostgreSQL constraint name is no help).
+	if want := `basket "invoices" already exists`; err.Error() != want {
+		t.Fatalf("duplicate basket: %q, want %q", err, want)
+	}
 	for _, bad := range []string{"", "  ", "a\nb", strings.Repeat("x", 129), "bad\xffutf8"} {
 		_, err := s.CreateBasket(bg, bad)
 		wantErr(t, err, docex.ErrInvalid)
@@ -528,8 +545,15 @@ func (f *fixture) testDocuments(t *testing.T) {
 	must(t, s.DeleteDocumentIn(bg, b.ID, d.ID))
 	_, err = s.Document(bg, d.ID)
 	wantErr(t, err, docex.ErrNotFound)
+	// The words of every backend: the id quoted, as the user typed it.
+	if want := fmt.Sprintf("document %q not found", d.ID); err.Error() != want {
+		t.Fatalf("deleted document: %q, want %q", err, want)
+	}
 	_, err = s.ReadContent(bg, d.ID)
 	wantErr(t, err, docex.ErrNotFound)
+	if want := fmt.Sprintf("document %q not found", d.ID); err.Error() != want {
+		t.Fatalf("content of a deleted document: %q, want %q", err, want)
+	}
 	wantErr(t, s.DeleteDocument(bg, d.ID), docex.ErrNotFound)
 	c, err = s.ReadContent(bg, o.Document.ID)
 	must(t, err)

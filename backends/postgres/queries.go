@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/docex-dev/docex"
@@ -142,15 +143,19 @@ func scanDoc(row pgx.Row, extra ...any) (docex.Document, error) {
 	return d, err
 }
 
+// docWhat names a document by id in not-found errors.
+func docWhat(id string) string { return fmt.Sprintf("document %q", id) }
+
 // getDocument returns the document selected by sql with its metadata, or
-// docex.ErrNotFound.
-func getDocument(ctx context.Context, b *Backend, q querier, sql string, args ...any) (docex.Document, error) {
+// docex.ErrNotFound saying that what (`document "ID"`, in the words of
+// every backend) was not found.
+func getDocument(ctx context.Context, b *Backend, q querier, what, sql string, args ...any) (docex.Document, error) {
 	d, err := scanDoc(q.QueryRow(ctx, sql, args...))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return docex.Document{}, docex.Errorf(docex.ErrNotFound, "document %v not found", args)
+		return docex.Document{}, docex.Errorf(docex.ErrNotFound, "%s not found", what)
 	}
 	if err != nil {
-		return docex.Document{}, b.wrap(err, "read document %v", args)
+		return docex.Document{}, b.wrap(err, "read %s", what)
 	}
 	docs := []docex.Document{d}
 	if err := attachMeta(ctx, b, q, docs); err != nil {

@@ -324,14 +324,14 @@ func (s *store) Baskets(ctx context.Context, page docex.Page) (out []docex.Baske
 
 // Document returns the document with its metadata, or docex.ErrNotFound.
 func (s *store) Document(ctx context.Context, id string) (d docex.Document, err error) {
-	err = s.read(ctx, func(q pgx.Tx) error { d, err = getDocument(ctx, s.b, q, sqlDocumentByID, id); return err })
+	err = s.read(ctx, func(q pgx.Tx) error { d, err = getDocument(ctx, s.b, q, docWhat(id), sqlDocumentByID, id); return err })
 	return d, err
 }
 
 // DocumentByChecksum returns the basket's document with the checksum, or docex.ErrNotFound.
 func (s *store) DocumentByChecksum(ctx context.Context, basketID, checksum string) (d docex.Document, err error) {
 	err = s.read(ctx, func(q pgx.Tx) error {
-		d, err = getDocument(ctx, s.b, q, sqlDocumentByChecksum, basketID, checksum)
+		d, err = getDocument(ctx, s.b, q, "document with checksum "+checksum, sqlDocumentByChecksum, basketID, checksum)
 		return err
 	})
 	return d, err

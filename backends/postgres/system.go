@@ -234,7 +234,7 @@ func (b *Backend) CreateTenant(ctx context.Context, t docex.Tenant, audit docex.
 			return docex.Errorf(docex.ErrMultiTenancyOff, "postgres: cannot create tenant %q", t.ID)
 		}
 		if reg.found {
-			return docex.Errorf(docex.ErrTenantExists, "postgres: tenant %q exists", t.ID)
+			return docex.Errorf(docex.ErrTenantExists, "tenant %q already exists", t.ID)
 		}
 		if err := b.step("schema"); err != nil {
 			return err
@@ -326,7 +326,7 @@ func (b *Backend) Tenant(ctx context.Context, id string) (docex.Tenant, error) {
 	}
 	t, err := scanTenant(b.pool.QueryRow(ctx, b.sql.tenantGet, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return docex.Tenant{}, docex.Errorf(docex.ErrTenantNotFound, "postgres: tenant %q not found", id)
+		return docex.Tenant{}, docex.Errorf(docex.ErrTenantNotFound, "tenant %q not found", id)
 	}
 	if err != nil {
 		return docex.Tenant{}, b.sysErr(err, "read tenant %q", id)
@@ -374,7 +374,7 @@ func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.T
 		var isSys bool
 		err := tx.QueryRow(ctx, b.sql.tenantStatus, id, string(status)).Scan(&isSys)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return docex.Errorf(docex.ErrTenantNotFound, "postgres: tenant %q not found", id)
+			return docex.Errorf(docex.ErrTenantNotFound, "tenant %q not found", id)
 		}
 		if err != nil {
 			return b.sysErr(err, "set status of tenant %q", id)
@@ -403,7 +403,7 @@ func (b *Backend) DeleteTenant(ctx context.Context, id string, audit docex.Audit
 		if tag.RowsAffected() == 0 {
 			t, err := scanTenant(tx.QueryRow(ctx, b.sql.tenantGet, id))
 			if errors.Is(err, pgx.ErrNoRows) {
-				return docex.Errorf(docex.ErrTenantNotFound, "postgres: tenant %q not found", id)
+				return docex.Errorf(docex.ErrTenantNotFound, "tenant %q not found", id)
 			}
 			if err == nil && t.IsSystem {
 				return docex.Errorf(docex.ErrBootstrapTenant, "postgres: bootstrap tenant %q cannot be deleted", id)
@@ -444,7 +444,7 @@ func (b *Backend) OpenTenant(ctx context.Context, id string) (driver.TenantStore
 			return nil, notFoundID(id, err)
 		}
 		if !reg.found {
-			return nil, docex.Errorf(docex.ErrTenantNotFound, "postgres: tenant %q not found", id)
+			return nil, docex.Errorf(docex.ErrTenantNotFound, "tenant %q not found", id)
 		}
 		if reg.tenant.IsSystem || reg.tenant.ID != id {
 			return nil, docex.Errorf(docex.ErrBootstrapTenant, "postgres: tenant %q has no store", id)

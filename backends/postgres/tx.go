@@ -66,6 +66,7 @@ const (
 // Constraint names (see tenantDDL) mapped to sentinels.
 const (
 	conDocumentsChecksum = "documents_basket_checksum_key"
+	conBasketsName       = "baskets_name_key"
 )
 
 // tx is a driver.Tx: one tenant transaction opened by store.Write. It is
@@ -167,7 +168,7 @@ func (t *tx) Document(ctx context.Context, id string) (docex.Document, error) {
 	if err := t.check(); err != nil {
 		return docex.Document{}, err
 	}
-	return getDocument(ctx, t.b, t.p, sqlDocumentByID, id)
+	return getDocument(ctx, t.b, t.p, docWhat(id), sqlDocumentByID, id)
 }
 
 // DocumentByChecksum returns the basket's document with the checksum, or
@@ -192,9 +193,9 @@ func (t *tx) DocumentByChecksum(ctx context.Context, basketID, checksum string) 
 	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		err = docex.Errorf(docex.ErrNotFound, "document %v not found", []any{basketID, checksum})
+		err = docex.Errorf(docex.ErrNotFound, "document with checksum %s not found", checksum)
 	case err != nil:
-		return docex.Document{}, t.b.wrap(err, "read document %v", []any{basketID, checksum})
+		return docex.Document{}, t.b.wrap(err, "read document with checksum %s", checksum)
 	default:
 		docs := []docex.Document{d}
 		if err := attachMeta(ctx, t.b, t.p, docs); err != nil {
@@ -278,7 +279,11 @@ func (t *tx) InsertBasket(ctx context.Context, bk docex.Basket) error {
 		return err
 	}
 	_, err := t.p.Exec(ctx, sqlInsertBasket, bk.ID, bk.Name, utcMicro(bk.CreatedAt))
-	if code, _ := stmtError(err); code == codeUniqueViolation {
+	switch code, con := stmtError(err); {
+	case code == codeUniqueViolation && con == conBasketsName:
+		// The words of every backend: the driver's text names a constraint.
+		return docex.Errorf(docex.ErrExists, "basket %q already exists", bk.Name)
+	case code == codeUniqueViolation:
 		return fmt.Errorf("%w: %w", docex.ErrExists, t.b.wrap(err, "basket %q", bk.Name))
 	}
 	return t.b.wrap(err, "insert basket %q", bk.Name)

@@ -339,12 +339,16 @@ func cmdMetaGet(ctx context.Context, c *cli, args []string) error {
 
 func parseMeta(kvs []string) (map[string]docex.Value, error) {
 	out := map[string]docex.Value{}
+	raw := map[string]string{}
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
 			return nil, docex.Errorf(errUsage, "metadata %q: want key=value", kv)
 		}
-		out[k] = docex.ParseValue(v)
+		if old, dup := raw[k]; dup && old != v {
+			return nil, docex.Errorf(errUsage, "metadata key %q given twice (%s=%s, %s=%s): give each key once", k, k, old, k, v)
+		}
+		raw[k], out[k] = v, docex.ParseValue(v)
 	}
 	return out, nil
 }

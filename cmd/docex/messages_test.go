@@ -240,3 +240,36 @@ func TestReadmeNamesThePagedLists(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatedKeyIsRefused: a --param or --meta key given twice is a
+// mistake (which value was meant?); it used to keep the last one without
+// a word. Refused before anything runs, naming the key and both values.
+func TestRepeatedKeyIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	as := []string{"--tenant", "acme", "--user", "u", "--roles", "admin"}
+	h.ok(append(as, "basket", "create", "b")...)
+	id := strings.TrimSpace(h.ok(append(as, "doc", "add", "b", h.file("a.txt", "hello"), "-q")...).stdout)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "stats", id, "--param", "top=5", "--param", "top=9"}, `--param "top" given twice (top=5, top=9): give each parameter once`},
+		{[]string{"doc", "meta", "set", id, "k=1", "k=2"}, `metadata key "k" given twice (k=1, k=2): give each key once`},
+		{[]string{"doc", "add", "b", h.file("c.txt", "other"), "--meta", "k=1", "--meta", "k=2"}, `metadata key "k" given twice (k=1, k=2)`},
+		{[]string{"doc", "find", "b", "--meta", "k=1", "--meta", "k=2"}, `metadata key "k" given twice (k=1, k=2)`},
+	} {
+		r := h.want(exitInvalid, append(as, c.args...)...)
+		if !strings.Contains(r.stderr, c.want) {
+			t.Errorf("docex %s: %q, want %q", strings.Join(c.args, " "), r.stderr, c.want)
+		}
+	}
+	// Nothing was added or set.
+	if r := h.ok(append(as, "doc", "list", "b", "-q")...); strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("documents after the refusals: %q", r.stdout)
+	}
+	// The same key with the same value twice says one thing: accepted.
+	h.ok(append(as, "doc", "meta", "set", id, "k=1", "k=1")...)
+}

@@ -436,8 +436,12 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		// Exit 6 (plugin_failed), though the step's plugin may not have
 		// run at all (damaged content, a plugin removed): the message
 		// names the pipeline, the hint the commands that show and retry.
-		return withHint(docex.Errorf(docex.ErrPluginFailed, "pipeline %s: %d of %d document(s) failed; first: %s: %s", name, n, sum.Total, doc, failureText(f)),
-			fmt.Sprintf("docex job show %s shows the failed step and its error; once the cause is fixed, docex job retry %s runs it again (docex job list --pipeline %s --state failed lists the failed jobs)", f.JobID, f.JobID, name))
+		err := docex.Errorf(docex.ErrPluginFailed, "pipeline %s: %d of %d document(s) failed; first: %s: %s", name, n, sum.Total, doc, failureText(f))
+		hint := fmt.Sprintf("docex job show %s shows the failed step, its error and resource report; once the cause is fixed, docex job retry %s runs it again (completed steps are kept)", f.JobID, f.JobID)
+		if n > 1 {
+			hint += fmt.Sprintf("; docex job list --pipeline %s --state failed lists the failed jobs (--state cancelled, the cancelled ones)", name)
+		}
+		return withHint(err, hint)
 	}
 	return nil
 }

@@ -59,6 +59,7 @@ type runSummaryJSON struct {
 	StepsCached int      `json:"steps_cached"`
 	Jobs        []string `json:"jobs"`
 	Failures    []struct {
+		JobID      string `json:"job_id"`
 		DocumentID string `json:"document_id"`
 		Step       string `json:"step"`
 		ErrorCode  string `json:"error_code"`
@@ -157,8 +158,14 @@ func TestPipelineCLI(t *testing.T) {
 	// The error names the pipeline (the step's plugin may never have run:
 	// not "plugin failed:") and the hint the commands that show and retry
 	// the failed job.
-	if !strings.HasPrefix(r.stderr, "docex: pipeline bad: 1 of 1 document(s) failed") || !strings.Contains(r.stderr, "hint: docex job show 0") || !strings.Contains(r.stderr, "docex job retry") {
+	if !strings.HasPrefix(r.stderr, "docex: pipeline bad: 1 of 1 document(s) failed") {
 		t.Fatalf("failed run's error: %s", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "hint: docex job show ") || !strings.Contains(r.stderr, "docex job retry ") {
+		t.Fatalf("failed run, no hint: %s", r.stderr)
+	}
+	if e := decode[map[string]map[string]string](t, h.want(exitPlugin, with("pipeline", "run", "bad", "--doc", docs[2].ID, "--wait", "--json")...).stderr); !strings.Contains(e["error"]["hint"], "docex job retry ") {
+		t.Fatalf("failed run, JSON hint: %+v", e)
 	}
 	// A bad definition names its line and key; roles are enforced.
 	r = h.want(exitInvalid, with("pipeline", "create", h.file("x.toml", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"nope\"\n"))...)
@@ -366,5 +373,36 @@ func TestWorkerFlagBounds(t *testing.T) {
 				t.Fatalf("stderr %q, want %q and no worker started", r.stderr, tc.want)
 			}
 		})
+	}
+}
+
+// TestUnknownPluginSaysWhatExists: run and plugin show of a plugin name
+// that does not exist name the likely one, or the command that lists them,
+// as pipeline create does.
+func TestUnknownPluginSaysWhatExists(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	id := strings.TrimSpace(h.ok(with("doc", "add", "inbox", h.file("a.txt", "hello"), "-q")...).stdout)
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"run", "uper", id}, []string{`plugin "uper" not found (did you mean "upper"?)`}},
+		{[]string{"plugin", "show", "Split"}, []string{`plugin "Split" not found (did you mean "split"?)`}},
+		{[]string{"run", "frobnicate", id}, []string{`plugin "frobnicate" not found`, "hint: docex plugin list shows the plugins this tenant can run"}},
+		{[]string{"plugin", "show", "frobnicate"}, []string{"hint: docex plugin list"}},
+	} {
+		r := h.want(exitNotFound, with(c.args...)...)
+		for _, w := range c.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("docex %s: %q, want %q", strings.Join(c.args, " "), r.stderr, w)
+			}
+		}
+	}
+	// A missing document is not a missing plugin.
+	if r := h.want(exitNotFound, with("run", "upper", "0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b")...); strings.Contains(r.stderr, "plugin list") {
+		t.Errorf("missing document: %s", r.stderr)
 	}
 }

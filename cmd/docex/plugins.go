@@ -69,7 +69,7 @@ Examples:
 				}
 				p, err := s.Plugin(ctx, args[0])
 				if err != nil {
-					return err
+					return unknownPluginHint(err, args[0])
 				}
 				return c.emit(p, func(w io.Writer) { printPlugin(w, p) })
 			}},
@@ -301,12 +301,24 @@ func allowedValues(q engine.PluginParameter) string {
 	return "any"
 }
 
+// unknownPluginHint gives err, when it says that plugin name does not
+// exist (not the document), the command that lists those that do.
+func unknownPluginHint(err error, name string) error {
+	if errors.Is(err, docex.ErrNotFound) && strings.HasPrefix(err.Error(), fmt.Sprintf("plugin %q not found", name)) {
+		return withHint(err, "docex plugin list shows the plugins this tenant can run; docex plugin install adds one")
+	}
+	return err
+}
+
 func cmdRun(ctx context.Context, c *cli, plugin, docID string, kvs []string) error {
 	params := map[string]string{}
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
 			return docex.Errorf(errUsage, "--param %q: want key=value", kv)
+		}
+		if old, dup := params[k]; dup && old != v {
+			return docex.Errorf(errUsage, "--param %q given twice (%s=%s, %s=%s): give each parameter once", k, k, old, k, v)
 		}
 		params[k] = v
 	}
@@ -316,7 +328,7 @@ func cmdRun(ctx context.Context, c *cli, plugin, docID string, kvs []string) err
 	}
 	res, err := s.RunPlugin(ctx, plugin, docID, params)
 	if err != nil {
-		return err
+		return unknownPluginHint(err, plugin)
 	}
 	return c.emit(res, func(w io.Writer) {
 		writef(w, "status: %s\n", res.Status)

@@ -324,8 +324,10 @@ func (s *Server) toolError(err error) error {
 		hint = "The call was cancelled."
 	case errors.Is(err, errPathRefused):
 		hint = "Only files under the directory the server was started with (--allow-path) can be added by path; send other content as text or base64."
+	case errors.As(err, new(noFileError)):
+		hint = "Give the path of an existing file, relative to the allowed directory (or absolute, inside it); or send the content as text or base64."
 	case errors.Is(err, docex.ErrNotFound):
-		hint = "Use ids returned by list_baskets, list_documents, find_documents, list_pipelines or run_pipeline; only this tenant's objects exist here."
+		hint = "Use ids and names returned by list_baskets, list_documents, find_documents, list_plugins, list_pipelines or run_pipeline; only this tenant's objects exist here."
 	case errors.Is(err, docex.ErrForbidden):
 		hint = fmt.Sprintf("This server acts as user %q with roles %s, fixed when it started; this call needs another role. Retrying will not help: ask the operator.", s.uc.UserID, rolesText(s.uc.Roles))
 	case errors.Is(err, docex.ErrPluginDenied):
@@ -347,7 +349,10 @@ func (s *Server) toolError(err error) error {
 	case errors.Is(err, docex.ErrNoSandbox):
 		hint = "This server runs no plugins."
 	}
-	msg := docex.Code(err) + ": " + err.Error()
+	// The code once, even when the engine's message starts with it
+	// ("forbidden: write requires ...").
+	code := docex.Code(err)
+	msg := code + ": " + strings.TrimPrefix(err.Error(), code+": ")
 	if hint != "" {
 		msg += ". " + hint
 	}

@@ -445,7 +445,10 @@ func TestAddFromPath(t *testing.T) {
 	if msg := callErr(t, cs, "add_document", map[string]any{"basket": "in", "path": "fifo"}); !strings.HasPrefix(msg, "invalid:") {
 		t.Errorf("fifo: %s", msg)
 	}
-	if msg := callErr(t, cs, "add_document", map[string]any{"basket": "in", "path": "missing.txt"}); !strings.HasPrefix(msg, "not_found:") {
+	// A missing file is not an id: the hint speaks of the directory, not
+	// of the tools that return ids.
+	if msg := callErr(t, cs, "add_document", map[string]any{"basket": "in", "path": "missing.txt"}); !strings.HasPrefix(msg, "not_found:") ||
+		strings.Contains(msg, "Use ids") || !strings.Contains(msg, "relative to the allowed directory") {
 		t.Errorf("missing: %s", msg)
 	}
 	// Nothing of the outside was stored.
@@ -531,6 +534,10 @@ func TestToolErrors(t *testing.T) {
 			msg := callErr(t, c.cs, c.tool, c.args)
 			if !strings.HasPrefix(msg, c.want) {
 				t.Fatalf("message %q, want prefix %q", msg, c.want)
+			}
+			// The code once: "forbidden: write requires ...", as docs/agents.md shows.
+			if code, _, _ := strings.Cut(msg, ":"); strings.HasPrefix(msg, code+": "+code+":") {
+				t.Fatalf("message %q repeats its code", msg)
 			}
 			if strings.Contains(msg, "beta's secret") || strings.Contains(msg, e.betaDoc.Name) {
 				t.Fatalf("message leaks beta: %s", msg)
@@ -991,6 +998,59 @@ func TestTenantsInterleaved(t *testing.T) {
 		}
 		if bs.DocumentCount != int64(len(c.mine.ids))+1 {
 			t.Fatalf("%s's basket holds %d documents, want %d", c.mine.name, bs.DocumentCount, len(c.mine.ids)+1)
+		}
+	}
+}
+
+// TestListPluginsSaysHowToCallThem: list_plugins gives what run_plugin's
+// errors send the model to look up: the content types each plugin accepts
+// and its parameters; an unknown plugin's error points to list_plugins.
+func TestListPluginsSaysHowToCallThem(t *testing.T) {
+	e := newEnv(t)
+	for _, name := range []string{"derive", "wordcount"} {
+		manifest, module := pluginBytes(t, name)
+		if _, err := e.admin.InstallPlugin(context.Background(), manifest, module); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, cs := e.connect(t, user("will", "writer"), Config{})
+	type param struct {
+		Name, Type, Description string
+		Required                bool
+	}
+	pl := call[struct {
+		Plugins []struct {
+			Name       string
+			Accepts    []string
+			Parameters []param
+		}
+	}](t, cs, "list_plugins", map[string]any{})
+	got := map[string]int{}
+	for i, p := range pl.Plugins {
+		got[p.Name] = i
+	}
+	derive, wc, echo := pl.Plugins[got["derive"]], pl.Plugins[got["wordcount"]], pl.Plugins[got["echo"]]
+	if want := []param{{Name: "title", Type: "string", Description: "Text of the summary.", Required: true}}; !slices.Equal(derive.Parameters, want) {
+		t.Errorf("derive's parameters: %+v, want %+v", derive.Parameters, want)
+	}
+	if !slices.Equal(wc.Accepts, []string{"text/*"}) || len(wc.Parameters) != 0 {
+		t.Errorf("wordcount: %+v", wc)
+	}
+	if len(echo.Accepts) != 0 || len(echo.Parameters) != 0 {
+		t.Errorf("echo: %+v", echo)
+	}
+	for _, c := range []struct {
+		args map[string]any
+		want []string
+	}{
+		{map[string]any{"plugin": "derive", "document_id": e.doc.ID}, []string{"plugin_invalid:", `"title"`, "list_plugins"}},
+		{map[string]any{"plugin": "nope", "document_id": e.doc.ID}, []string{"not_found:", `plugin "nope"`, "list_plugins"}},
+	} {
+		msg := callErr(t, cs, "run_plugin", c.args)
+		for _, w := range c.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("run_plugin %v: %q, want %q in it", c.args, msg, w)
+			}
 		}
 	}
 }

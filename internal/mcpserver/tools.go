@@ -262,11 +262,24 @@ type setMetadataIn struct {
 }
 
 type pluginOut struct {
-	Name         string   `json:"name"`
-	Version      string   `json:"version"`
-	Description  string   `json:"description"`
-	System       bool     `json:"system" jsonschema:"installed for every tenant by the operator"`
-	Capabilities []string `json:"capabilities"`
+	Name         string     `json:"name"`
+	Version      string     `json:"version"`
+	Description  string     `json:"description"`
+	System       bool       `json:"system" jsonschema:"installed for every tenant by the operator"`
+	Capabilities []string   `json:"capabilities"`
+	Accepts      []string   `json:"accepts" jsonschema:"the content types the plugin accepts (globs such as text/*; empty: any)"`
+	Parameters   []paramOut `json:"parameters" jsonschema:"what run_plugin's params may set"`
+}
+
+type paramOut struct {
+	Name        string   `json:"name"`
+	Type        string   `json:"type" jsonschema:"string, int, number or bool (run_plugin takes every value as a string)"`
+	Required    bool     `json:"required"`
+	Description string   `json:"description"`
+	Min         string   `json:"min,omitempty" jsonschema:"smallest value of an int or number"`
+	Max         string   `json:"max,omitempty" jsonschema:"largest value of an int or number"`
+	Values      []string `json:"values,omitempty" jsonschema:"the values a string may take"`
+	LessThan    string   `json:"less_than,omitempty" jsonschema:"the parameter this one must be less than when both are given"`
 }
 
 type listPluginsOut struct {
@@ -443,7 +456,17 @@ func (s *Server) addTools() {
 			}
 			out := listPluginsOut{Plugins: make([]pluginOut, len(ps))}
 			for i, p := range ps {
-				out.Plugins[i] = pluginOut{Name: p.Name, Version: p.Version, Description: p.Description, System: p.System, Capabilities: p.Capabilities}
+				params := make([]paramOut, len(p.Parameters))
+				for j, pp := range p.Parameters {
+					params[j] = paramOut{Name: pp.Name, Type: pp.Type, Required: pp.Required, Description: pp.Description,
+						Min: pp.Min, Max: pp.Max, Values: pp.Values, LessThan: pp.LessThan}
+				}
+				accepts := p.AcceptedContentTypes
+				if accepts == nil {
+					accepts = []string{}
+				}
+				out.Plugins[i] = pluginOut{Name: p.Name, Version: p.Version, Description: p.Description, System: p.System,
+					Capabilities: p.Capabilities, Accepts: accepts, Parameters: params}
 			}
 			return nil, out, nil
 		})
@@ -473,6 +496,12 @@ var errPathRefused = errors.New("path refused")
 func pathRefused(format string, args ...any) error {
 	return fmt.Errorf("%w: %w", docex.Errorf(docex.ErrDenied, format, args...), errPathRefused)
 }
+
+// noFileError marks a path add_document found no file at (not found, but
+// not an id: its hint is not the one of ids).
+type noFileError struct{ error }
+
+func (e noFileError) Unwrap() error { return e.error }
 
 func ptr[T any](v T) *T { return &v }
 
@@ -573,7 +602,7 @@ func (s *Server) openAllowed(path string) (*os.File, error) {
 	real := s.rootDir[1]
 	resolved, err := filepath.EvalSymlinks(filepath.Join(real, rel))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, docex.Errorf(docex.ErrNotFound, "no file %q in the allowed directory %s", path, s.rootDir[0])
+		return nil, noFileError{docex.Errorf(docex.ErrNotFound, "no file %q in the allowed directory %s", path, s.rootDir[0])}
 	}
 	if err == nil {
 		rel, err = filepath.Rel(real, resolved)
