@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -77,11 +78,16 @@ type Claimer interface {
 	Claim(ctx context.Context, systemID string) error
 
 	// CheckClaim reads the marker and writes nothing. It returns an error
-	// wrapping docex.ErrNotInitialized when the store has no marker, and
+	// wrapping docex.ErrNotInitialized and ErrUnclaimed when the store has
+	// no marker, and
 	// one wrapping docex.ErrInvalidConfig, naming both ids and the
 	// store's location, when the marker names another system.
 	CheckClaim(ctx context.Context, systemID string) error
 }
+
+// ErrUnclaimed marks the error of a content store without a claim marker
+// (Claimer.CheckClaim); it comes with docex.ErrNotInitialized.
+var ErrUnclaimed = errors.New("the content store has no docex system marker")
 
 // StoredIncarnation is a tenant incarnation found in a content store.
 type StoredIncarnation struct {

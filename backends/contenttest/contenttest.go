@@ -810,6 +810,8 @@ func (f *fixture) testClaim(t *testing.T) {
 			t.Fatalf("%s: %v", step.name, err)
 		case step.want != nil && !errors.Is(err, step.want):
 			t.Fatalf("%s: err = %v, want %v", step.name, err, step.want)
+		case errors.Is(step.want, docex.ErrNotInitialized) && !errors.Is(err, driver.ErrUnclaimed):
+			t.Fatalf("%s: err = %v, want driver.ErrUnclaimed too", step.name, err)
 		case errors.Is(err, docex.ErrInvalidConfig) && (!strings.Contains(err.Error(), mine) || !strings.Contains(err.Error(), other)):
 			t.Fatalf("%s: %v: want both system ids named", step.name, err)
 		}

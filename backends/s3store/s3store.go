@@ -277,7 +277,7 @@ func (s *Store) CheckClaim(ctx context.Context, systemID string) error {
 		return err
 	})
 	if errors.Is(err, docex.ErrNotFound) {
-		return contentkey.Unclaimed(s.location(s.prefix))
+		return contentkey.Unclaimed(s.location(s.prefix), driver.ErrUnclaimed)
 	}
 	if err != nil {
 		return err

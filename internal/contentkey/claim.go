@@ -34,8 +34,17 @@ func CheckMarker(location string, data []byte, systemID string) error {
 }
 
 // Unclaimed returns the error of a store without a marker, which wraps
-// docex.ErrNotInitialized.
-func Unclaimed(location string) error {
-	return fmt.Errorf("%w: the content store at %s is not this system's: it has no %s marker (storage.documents changed after docex init? then change it back; a system initialised by an older docex: run docex init, which claims the store)",
-		docex.ErrNotInitialized, location, Marker)
+// docex.ErrNotInitialized and mark (driver.ErrUnclaimed: this package
+// does not import driver).
+func Unclaimed(location string, mark error) error {
+	return &unclaimedError{mark: mark, msg: fmt.Sprintf("the content store at %s is not this system's: it has no %s marker (storage.documents changed after docex init? then change it back; a system initialised by an older docex: run docex init, which claims the store)",
+		location, Marker)}
 }
+
+type unclaimedError struct {
+	msg  string
+	mark error
+}
+
+func (e *unclaimedError) Error() string   { return e.msg }
+func (e *unclaimedError) Unwrap() []error { return []error{docex.ErrNotInitialized, e.mark} }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/internal/contentkey"
 )
 
@@ -21,7 +22,7 @@ func (s *FS) marker() string { return filepath.Join(s.root, contentkey.Marker) }
 func (s *FS) CheckClaim(ctx context.Context, systemID string) error {
 	data, err := os.ReadFile(s.marker())
 	if errors.Is(err, fs.ErrNotExist) {
-		return contentkey.Unclaimed(s.root)
+		return contentkey.Unclaimed(s.root, driver.ErrUnclaimed)
 	}
 	if err != nil {
 		return fmt.Errorf("content store: read the system marker: %w", err)
