@@ -287,8 +287,10 @@ func (s *Store) CheckClaim(ctx context.Context, systemID string) error {
 
 // Claim writes the claim marker PREFIX/.docex-system naming systemID when
 // there is none (driver.Claimer); a PUT is durable when the server answers.
-// It reads the marker back, so that of two systems claiming at once, the
-// one whose marker did not stay gets the error. It returns an error
+// It reads the marker back: of two systems claiming at once (S3 has no
+// portable create-if-absent), the one whose marker did not stay gets the
+// error, here or from its next CheckClaim (docex gc, verify, init), so a
+// race ends in a refusal, never in a shared prefix. It returns an error
 // wrapping docex.ErrInvalidConfig, writing nothing, when a marker names
 // another system.
 func (s *Store) Claim(ctx context.Context, systemID string) error {
