@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -61,6 +62,32 @@ type ContentStore interface {
 	// in the same transaction as the reference change.
 	InTransaction() bool
 }
+
+// Claimer is a ContentStore outside the database (InTransaction false)
+// that records which system owns it, in a marker at its root holding the
+// system id (Backend.SystemID). Two systems configured with one store
+// would otherwise take each other's tenant namespaces for those of deleted
+// tenants, and a store changed in the configuration after bootstrap would
+// read as if every document were missing. A store whose content lives in
+// the tenant's database needs no marker.
+type Claimer interface {
+	// Claim writes the marker naming systemID, durably, when the store
+	// has none; with a marker naming systemID it changes nothing. It
+	// returns an error wrapping docex.ErrInvalidConfig, and writes
+	// nothing, when the marker names another system.
+	Claim(ctx context.Context, systemID string) error
+
+	// CheckClaim reads the marker and writes nothing. It returns an error
+	// wrapping docex.ErrNotInitialized and ErrUnclaimed when the store has
+	// no marker, and
+	// one wrapping docex.ErrInvalidConfig, naming both ids and the
+	// store's location, when the marker names another system.
+	CheckClaim(ctx context.Context, systemID string) error
+}
+
+// ErrUnclaimed marks the error of a content store without a claim marker
+// (Claimer.CheckClaim); it comes with docex.ErrNotInitialized.
+var ErrUnclaimed = errors.New("the content store has no docex system marker")
 
 // StoredIncarnation is a tenant incarnation found in a content store.
 type StoredIncarnation struct {

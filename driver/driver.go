@@ -18,6 +18,11 @@ type BootstrapInfo struct {
 	BootstrapTenantID string // the configured bootstrap tenant id
 	MultiTenancy      bool   // whether tenants are enabled
 	Now               time.Time
+	// SystemID is the system id Bootstrap stores when it creates the
+	// system, or adds to an existing system that has none (one
+	// initialised before system ids); an existing id is never changed.
+	// Empty stores none.
+	SystemID string
 }
 
 // Backend stores the tenant registry, the system audit log and, through
@@ -36,6 +41,13 @@ type Backend interface {
 	// settings and schema version. It returns docex.ErrNotInitialized when
 	// it is not bootstrapped and docex.ErrSchemaVersion on a mismatch.
 	Check(ctx context.Context, info BootstrapInfo) error
+
+	// SystemID returns the random id Bootstrap stored for the system,
+	// which names it in the content store's claim marker (Claimer). It
+	// returns "" for a system bootstrapped before system ids, until the
+	// next Bootstrap adds one, and docex.ErrNotInitialized when the
+	// system is not bootstrapped. It never creates or writes anything.
+	SystemID(ctx context.Context) (string, error)
 
 	// CreateTenant provisions t's isolation boundary and registers it,
 	// all or nothing: on any error, or a crash, no registry row without a

@@ -37,18 +37,84 @@ func (cfg Config) bootstrapInfo() driver.BootstrapInfo {
 	return driver.BootstrapInfo{BootstrapTenantID: cfg.BootstrapTenantID, MultiTenancy: cfg.MultiTenancy, Now: cfg.Now().UTC()}
 }
 
-// Bootstrap initialises the system on be (docex init): system metadata, the
-// bootstrap tenant, the schema version. It is idempotent and never destroys
-// data: on an initialised system it returns created=false and changes
-// nothing. It returns docex.ErrInvalidConfig for a bad cfg or a system
-// bootstrapped with other settings, docex.ErrSchemaVersion for a system of
+// contentStore returns the content store cfg configures.
+func (cfg Config) contentStore() driver.ContentStore {
+	switch cfg.ContentStorage {
+	case ContentFilesystem:
+		packMax := cfg.ContentPackMax
+		if packMax == 0 {
+			packMax = blobstore.DefaultPackMax
+		}
+		return blobstore.NewFSPacked(cfg.ContentDir, cfg.NoContentSync, max(packMax, 0))
+	case ContentDatabase:
+		return blobstore.DB{}
+	default:
+		return cfg.ContentStore
+	}
+}
+
+// Bootstrap initialises the system on be (docex init): system metadata
+// with a random system id, the bootstrap tenant, the schema version, and
+// the claim marker in a content store outside the database
+// (driver.Claimer) naming the system id. It is idempotent and never
+// destroys data: on an initialised system it returns created=false and
+// changes nothing, except that a system initialised before system ids gets
+// one and a content store without a marker is claimed. It returns
+// docex.ErrInvalidConfig for a bad cfg, a system bootstrapped with other
+// settings, or a content store another system claimed (checked before the
+// backend creates anything), docex.ErrSchemaVersion for a system of
 // another version.
 func Bootstrap(ctx context.Context, be driver.Backend, cfg Config) (created bool, err error) {
 	cfg, err = cfg.withDefaults()
 	if err != nil {
 		return false, err
 	}
-	return be.Bootstrap(ctx, cfg.bootstrapInfo())
+	id, err := be.SystemID(ctx)
+	if err != nil && !errors.Is(err, docex.ErrNotInitialized) {
+		return false, err
+	}
+	if id == "" {
+		id = uuid.NewString()
+	}
+	claimer, _ := cfg.contentStore().(driver.Claimer)
+	if claimer != nil {
+		// A store claimed by another system is refused before anything
+		// is created; an unclaimed one is claimed after the backend
+		// stored the id.
+		if err := claimer.CheckClaim(ctx, id); err != nil && !errors.Is(err, docex.ErrNotInitialized) {
+			return false, err
+		}
+	}
+	info := cfg.bootstrapInfo()
+	info.SystemID = id
+	created, err = be.Bootstrap(ctx, info)
+	if err != nil || claimer == nil {
+		return created, err
+	}
+	// A concurrent Bootstrap may have stored its id first.
+	if id, err = be.SystemID(ctx); err != nil {
+		return created, err
+	}
+	return created, claimer.Claim(ctx, id)
+}
+
+// checkClaim returns nil unless the content store is outside the database
+// and not claimed by this system: then an error wrapping
+// docex.ErrNotInitialized (no marker, or a system without an id: run
+// docex init) or docex.ErrInvalidConfig (another system's marker).
+func (e *Engine) checkClaim(ctx context.Context) error {
+	claimer, ok := e.content.(driver.Claimer)
+	if !ok {
+		return nil
+	}
+	id, err := e.be.SystemID(ctx)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		return docex.Errorf(docex.ErrNotInitialized, "this system has no system id yet (initialised by an older docex): run docex init, which adds one and claims the content store")
+	}
+	return claimer.CheckClaim(ctx, id)
 }
 
 // New returns an engine over an initialised backend. It returns
@@ -62,20 +128,7 @@ func New(ctx context.Context, be driver.Backend, cfg Config) (*Engine, error) {
 	if err := be.Check(ctx, cfg.bootstrapInfo()); err != nil {
 		return nil, err
 	}
-	var content driver.ContentStore
-	switch cfg.ContentStorage {
-	case ContentFilesystem:
-		packMax := cfg.ContentPackMax
-		if packMax == 0 {
-			packMax = blobstore.DefaultPackMax
-		}
-		content = blobstore.NewFSPacked(cfg.ContentDir, cfg.NoContentSync, max(packMax, 0))
-	case ContentDatabase:
-		content = blobstore.DB{}
-	default:
-		content = cfg.ContentStore
-	}
-	return &Engine{be: be, cfg: cfg, content: content, blobs: map[string]driver.TenantContent{}, plugins: map[string]*loadedPlugin{}}, nil
+	return &Engine{be: be, cfg: cfg, content: cfg.contentStore(), blobs: map[string]driver.TenantContent{}, plugins: map[string]*loadedPlugin{}}, nil
 }
 
 // Close marks the engine closed and releases its loaded plugins; later

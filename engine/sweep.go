@@ -51,8 +51,13 @@ type SweepOptions struct {
 // tenant storage, content of deleted tenants, content no document refers
 // to, temporary files. It is an operator action, recorded in the system
 // audit log: as system.sweep, or as system.sweep.dry_run for a dry run
-// (which lists the counts it would remove). It returns docex.ErrInvalid
-// for a negative grace, docex.ErrClosed after Close, and a partial report
+// (which lists the counts it would remove). It fails closed: before
+// anything, it checks that a content store outside the database carries
+// this system's claim marker (driver.Claimer) and removes nothing when
+// the marker is absent or the system has no id (docex.ErrNotInitialized:
+// run docex init) or names another system (docex.ErrInvalidConfig), since
+// another system's tenant namespaces would otherwise look like those of
+// deleted tenants. It returns docex.ErrInvalid for a negative grace, docex.ErrClosed after Close, and a partial report
 // with the error when the sweep stops half way.
 func (p *TenantProvisioner) Sweep(ctx context.Context, opts SweepOptions) (SweepReport, error) {
 	rep := SweepReport{DryRun: opts.DryRun, Storage: []string{}, ContentDirs: []string{}}
@@ -87,6 +92,9 @@ type sweepRun struct {
 
 func (sw *sweepRun) sweep(ctx context.Context) error {
 	e, rep := sw.p.e, sw.rep
+	if err := e.checkClaim(ctx); err != nil {
+		return err
+	}
 	if bs, ok := e.be.(driver.Sweeper); ok {
 		removed, err := bs.Sweep(ctx, sw.opts.DryRun)
 		if err != nil {

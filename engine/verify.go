@@ -40,7 +40,9 @@ const verifyPage = 1000
 // contract, so every store, S3 included, is verified the same way). It is
 // the answer to bit rot, to tampering, and to fsync: false after a power
 // loss. Damaged objects are listed in the report; the error is for
-// failures to verify at all (ctx, I/O on the database). Suspended tenants
+// failures to verify at all (ctx, I/O on the database, and, as with
+// Sweep, a content store not claimed by this system: docex.ErrNotInitialized
+// or docex.ErrInvalidConfig). Suspended tenants
 // are verified too. It is an operator action, recorded in the system audit
 // log (system.verify).
 func (p *TenantProvisioner) Verify(ctx context.Context, tenantID string) (VerifyReport, error) {
@@ -87,6 +89,11 @@ func (p *TenantProvisioner) verify(ctx context.Context, tenantID string, rep *Ve
 				ids = append(ids, t.ID)
 			}
 		}
+	}
+	// A content store that is not this system's (storage.documents
+	// changed after init) would list every document as missing.
+	if err := p.e.checkClaim(ctx); err != nil {
+		return err
 	}
 	for _, id := range ids {
 		st, err := p.e.be.OpenTenant(ctx, id)

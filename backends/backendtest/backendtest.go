@@ -47,6 +47,8 @@ func Run(t *testing.T, h Harness) {
 		t.Run(storage, func(t *testing.T) {
 			f := &fixture{h: h, storage: storage}
 			t.Run("Bootstrap", f.testBootstrap)
+			t.Run("SystemID", f.testSystemID)
+			t.Run("SharedContentStore", f.testSharedContentStore)
 			t.Run("TenantLifecycle", f.testTenantLifecycle)
 			t.Run("ConcurrentCreate", f.testConcurrentCreate)
 			t.Run("RuntimeDenials", f.testRuntimeDenials)
@@ -203,6 +205,128 @@ func (f *fixture) testBootstrap(t *testing.T) {
 	other.MultiTenancy = false
 	_, err = engine.New(bg, be, other)
 	wantErr(t, err, docex.ErrInvalidConfig)
+}
+
+// testSystemID: Bootstrap stores a system id, keeps it, and adds one to a
+// system bootstrapped without (before system ids); SystemID writes nothing.
+func (f *fixture) testSystemID(t *testing.T) {
+	be, cfg := f.config(t, true)
+	_, err := be.SystemID(bg)
+	wantErr(t, err, docex.ErrNotInitialized)
+	_, err = be.SystemID(bg)
+	wantErr(t, err, docex.ErrNotInitialized) // the first call created nothing
+	info := driver.BootstrapInfo{BootstrapTenantID: cfg.BootstrapTenantID, MultiTenancy: true, Now: time.Now().UTC()}
+	_, err = be.Bootstrap(bg, info) // as before system ids
+	must(t, err)
+	id, err := be.SystemID(bg)
+	must(t, err)
+	if id != "" {
+		t.Fatalf("SystemID of a system bootstrapped without one = %q", id)
+	}
+	first, second := uuid.NewString(), uuid.NewString()
+	for _, step := range []struct {
+		give, want string
+	}{
+		{"", ""},        // no id given: none stored
+		{first, first},  // an old system gets one
+		{second, first}, // never changed
+		{"", first},
+	} {
+		info.SystemID = step.give
+		created, err := be.Bootstrap(bg, info)
+		must(t, err)
+		if created {
+			t.Fatal("Bootstrap of an existing system: created=true")
+		}
+		if id, err := be.SystemID(bg); err != nil || id != step.want {
+			t.Fatalf("after Bootstrap with %q: SystemID = %q, %v; want %q", step.give, id, err, step.want)
+		}
+	}
+	// engine.Bootstrap draws a random UUID for a new system.
+	be2, cfg2 := f.config(t, true)
+	_, err = engine.Bootstrap(bg, be2, cfg2)
+	must(t, err)
+	id, err = be2.SystemID(bg)
+	must(t, err)
+	if u, err := uuid.Parse(id); err != nil || u.Version() != 4 {
+		t.Fatalf("new system id %q: want a random UUID", id)
+	}
+	_, err = engine.Bootstrap(bg, be2, cfg2)
+	must(t, err)
+	if again, _ := be2.SystemID(bg); again != id {
+		t.Fatalf("system id changed by a second Bootstrap: %q, then %q", id, again)
+	}
+}
+
+// testSharedContentStore: a second system configured with the content
+// directory of the first is refused before its backend creates anything;
+// a system whose content store lost its marker or carries another's
+// neither sweeps nor verifies, and removes nothing.
+func (f *fixture) testSharedContentStore(t *testing.T) {
+	if f.storage != engine.ContentFilesystem {
+		t.Skip("content in the database belongs to its system")
+	}
+	a := f.env(t)
+	a.tenant("acme")
+	s := a.as("acme", "admin")
+	b := a.basket(s, "b")
+	doc := a.add(s, b.ID, "keep.txt", "system A's content", nil)
+	// A second system on the same content directory.
+	beB, cfgB := f.config(t, true)
+	cfgB.ContentDir = a.cfg.ContentDir
+	_, err := engine.Bootstrap(bg, beB, cfgB)
+	wantErr(t, err, docex.ErrInvalidConfig)
+	_, err = beB.SystemID(bg)
+	wantErr(t, err, docex.ErrNotInitialized) // nothing bootstrapped
+	if got := a.read(s, doc.ID); got != "system A's content" {
+		t.Fatalf("system A's document reads %q", got)
+	}
+	// System B initialised elsewhere and then pointed at A's directory
+	// (storage.documents changed): sweep and verify refuse.
+	_, err = engine.Bootstrap(bg, beB, f.withDir(t, cfgB))
+	must(t, err)
+	engB, err := engine.New(bg, beB, cfgB)
+	must(t, err)
+	defer engB.Close()
+	for _, dry := range []bool{true, false} {
+		rep, err := engB.Provisioner("ops").Sweep(bg, engine.SweepOptions{DryRun: dry})
+		wantErr(t, err, docex.ErrInvalidConfig)
+		if len(rep.ContentDirs) != 0 || rep.ContentFiles != 0 {
+			t.Fatalf("refused sweep (dry run %v) reports %+v", dry, rep)
+		}
+	}
+	_, err = engB.Provisioner("ops").Verify(bg, "")
+	wantErr(t, err, docex.ErrInvalidConfig)
+	// A's store without its marker (lost, or a fresh directory): A refuses
+	// too, until init claims the store again.
+	marker := filepath.Join(a.cfg.ContentDir, ".docex-system")
+	must(t, os.Remove(marker))
+	_, err = a.eng.Provisioner("ops").Sweep(bg, engine.SweepOptions{})
+	wantErr(t, err, docex.ErrNotInitialized)
+	_, err = a.eng.Provisioner("ops").Verify(bg, "")
+	wantErr(t, err, docex.ErrNotInitialized)
+	_, err = engine.Bootstrap(bg, a.be, a.cfg)
+	must(t, err)
+	_, err = a.eng.Provisioner("ops").Sweep(bg, engine.SweepOptions{})
+	must(t, err)
+	if got := a.read(s, doc.ID); got != "system A's content" {
+		t.Fatalf("after the sweeps, system A's document reads %q", got)
+	}
+}
+
+// read returns the document's content, or the error's text.
+func (e *env) read(s *engine.Session, id string) string {
+	data, err := s.ReadContent(bg, id)
+	if err != nil {
+		return err.Error()
+	}
+	return string(data)
+}
+
+// withDir returns cfg with a content directory of its own.
+func (f *fixture) withDir(t *testing.T, cfg engine.Config) engine.Config {
+	cfg.ContentDir = t.TempDir()
+	return cfg
 }
 
 func (f *fixture) testTenantLifecycle(t *testing.T) {

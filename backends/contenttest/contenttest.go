@@ -51,6 +51,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("DeleteTenant", f.testDeleteTenant)
 	t.Run("LocalNamespace", f.testLocal)
 	t.Run("BatchPut", f.testBatchPut)
+	t.Run("Claim", f.testClaim)
 }
 
 type fixture struct{ h Harness }
@@ -763,5 +764,83 @@ func (f *fixture) testBatchPut(t *testing.T) {
 	}
 	for _, d := range datas {
 		tn.mustRead(sum(d), d)
+	}
+}
+
+// testClaim checks the claim marker of a store outside the database
+// (driver.Claimer): absent, claimed by this system, by another, claimed
+// again; a refused claim writes nothing, and the marker is never taken
+// for a tenant namespace.
+func (f *fixture) testClaim(t *testing.T) {
+	store := f.h.New(t)
+	c, ok := store.(driver.Claimer)
+	if store.InTransaction() {
+		if ok {
+			t.Fatal("a store in the database implements driver.Claimer: it needs no marker")
+		}
+		return
+	}
+	if !ok {
+		t.Fatal("a store outside the database must implement driver.Claimer")
+	}
+	mine, other := uuid.NewString(), uuid.NewString()
+	for _, step := range []struct {
+		name  string
+		claim bool // Claim, else CheckClaim
+		id    string
+		want  error // nil, docex.ErrNotInitialized or docex.ErrInvalidConfig
+	}{
+		{"check absent", false, mine, docex.ErrNotInitialized},
+		{"check absent for another", false, other, docex.ErrNotInitialized},
+		{"claim absent", true, mine, nil},
+		{"check same", false, mine, nil},
+		{"claim again (idempotent)", true, mine, nil},
+		{"check other", false, other, docex.ErrInvalidConfig},
+		{"claim other", true, other, docex.ErrInvalidConfig},
+		{"check same after refused claim", false, mine, nil},
+	} {
+		var err error
+		if step.claim {
+			err = c.Claim(bg, step.id)
+		} else {
+			err = c.CheckClaim(bg, step.id)
+		}
+		switch {
+		case step.want == nil && err != nil:
+			t.Fatalf("%s: %v", step.name, err)
+		case step.want != nil && !errors.Is(err, step.want):
+			t.Fatalf("%s: err = %v, want %v", step.name, err, step.want)
+		case errors.Is(step.want, docex.ErrNotInitialized) && !errors.Is(err, driver.ErrUnclaimed):
+			t.Fatalf("%s: err = %v, want driver.ErrUnclaimed too", step.name, err)
+		case errors.Is(err, docex.ErrInvalidConfig) && (!strings.Contains(err.Error(), mine) || !strings.Contains(err.Error(), other)):
+			t.Fatalf("%s: %v: want both system ids named", step.name, err)
+		}
+	}
+	err := store.Incarnations(bg, func(si driver.StoredIncarnation) error {
+		return fmt.Errorf("the marker listed as incarnation %+v", si)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Content and tenant deletion leave the marker alone.
+	e := &env{t: t, store: store}
+	be, err := sqlite.Open(bg, sqlite.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	if _, err := be.Bootstrap(bg, driver.BootstrapInfo{BootstrapTenantID: "system", MultiTenancy: true, Now: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	e.be = be
+	tn := e.tenant("acme")
+	if _, err := tn.add(bg, tn.basket(), []byte("claimed content")); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.DeleteTenant(bg, tn.t.ID, tn.t.Incarnation); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckClaim(bg, mine); err != nil {
+		t.Fatalf("after DeleteTenant: %v", err)
 	}
 }

@@ -26,6 +26,7 @@ const (
 	metaSchemaVersion = "schema_version"
 	metaBootstrapID   = "bootstrap_tenant_id"
 	metaMultiTenancy  = "multi_tenancy"
+	metaSystemID      = "system_id"
 )
 
 // sysErr wraps an error of a registry query: a missing system schema or
@@ -108,7 +109,17 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (cre
 			return err
 		}
 		if found {
-			return compareMeta(meta, info)
+			if err := compareMeta(meta, info); err != nil {
+				return err
+			}
+			if meta[metaSystemID] != "" || info.SystemID == "" {
+				return nil
+			}
+			// A system bootstrapped before system ids gets one.
+			if _, err := tx.Exec(ctx, b.sql.metaInsert, metaSystemID, info.SystemID); err != nil {
+				return b.wrap(err, "write system meta %s", metaSystemID)
+			}
+			return nil
 		}
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1`, b.cfg.BootstrapSchema).Scan(&n); err != nil {
@@ -125,7 +136,11 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (cre
 			{metaSchemaVersion, strconv.Itoa(driver.SchemaVersion)},
 			{metaBootstrapID, info.BootstrapTenantID},
 			{metaMultiTenancy, strconv.FormatBool(info.MultiTenancy)},
+			{metaSystemID, info.SystemID},
 		} {
+			if kv[1] == "" {
+				continue // no system id given
+			}
 			if _, err := tx.Exec(ctx, b.sql.metaInsert, kv[0], kv[1]); err != nil {
 				return b.wrap(err, "write system meta %s", kv[0])
 			}
@@ -181,6 +196,20 @@ func (b *Backend) Check(ctx context.Context, info driver.BootstrapInfo) error {
 		return err
 	}
 	return b.checkRiver(ctx)
+}
+
+// SystemID returns the system id Bootstrap stored, "" for a system
+// bootstrapped before system ids, and docex.ErrNotInitialized when the
+// system schema or its meta table is absent. It writes nothing.
+func (b *Backend) SystemID(ctx context.Context) (string, error) {
+	meta, found, err := b.readMeta(ctx, b.pool)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return "", docex.Errorf(docex.ErrNotInitialized, "postgres: schema %s is not initialised (run docex init)", b.cfg.BootstrapSchema)
+	}
+	return meta[metaSystemID], nil
 }
 
 // step runs the test hook of a provisioning step, if any.

@@ -6,7 +6,10 @@
 // (PREFIX/local/... with multi-tenancy disabled), from validated tenant ids,
 // incarnation UUIDs and checksums only, never from user-supplied names: a
 // deleted and re-created tenant never sees its predecessor's objects, and a
-// tenant is exported or wiped by prefix.
+// tenant is exported or wiped by prefix. PREFIX/.docex-system is the claim
+// marker (driver.Claimer): the id of the one system the prefix belongs to,
+// written by engine.Bootstrap (docex init) and read by the sweep and
+// verify, which refuse a prefix without it or claimed by another system.
 //
 // Content is staged locally while it is hashed (in memory up to 1 MiB
 // within a memory budget, else in a spool file), so that each new content

@@ -3,6 +3,7 @@ package s3store
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -261,4 +262,51 @@ func (s *Store) DeleteTenant(ctx context.Context, tenantID, incarnation string) 
 		return err
 	}
 	return s.deletePrefix(ctx, keyPrefix)
+}
+
+// markerKey is the key of the claim marker, PREFIX/.docex-system.
+func (s *Store) markerKey() string { return s.prefix + contentkey.Marker }
+
+// CheckClaim reads the claim marker PREFIX/.docex-system
+// (driver.Claimer), one GET. It returns an error wrapping
+// docex.ErrNotInitialized when there is none, one wrapping
+// docex.ErrInvalidConfig when it names another system, and the errors of
+// Check when the bucket cannot be read.
+func (s *Store) CheckClaim(ctx context.Context, systemID string) error {
+	var data []byte
+	err := s.call(ctx, "get object", func(ctx context.Context) error {
+		out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(s.markerKey())})
+		if err != nil {
+			return err
+		}
+		defer out.Body.Close()
+		data, err = io.ReadAll(io.LimitReader(out.Body, 4096))
+		return err
+	})
+	if errors.Is(err, docex.ErrNotFound) {
+		return contentkey.Unclaimed(s.location(s.prefix), driver.ErrUnclaimed)
+	}
+	if err != nil {
+		return err
+	}
+	return contentkey.CheckMarker(s.location(s.prefix), data, systemID)
+}
+
+// Claim writes the claim marker PREFIX/.docex-system naming systemID when
+// there is none (driver.Claimer); a PUT is durable when the server answers.
+// It reads the marker back: of two systems claiming at once (S3 has no
+// portable create-if-absent), the one whose marker did not stay gets the
+// error, here or from its next CheckClaim (docex gc, verify, init), so a
+// race ends in a refusal, never in a shared prefix. It returns an error
+// wrapping docex.ErrInvalidConfig, writing nothing, when a marker names
+// another system.
+func (s *Store) Claim(ctx context.Context, systemID string) error {
+	if err := s.CheckClaim(ctx, systemID); !errors.Is(err, docex.ErrNotInitialized) {
+		return err // claimed (nil), another system's, or unreadable
+	}
+	body := contentkey.MarkerBytes(systemID)
+	if err := s.putBytes(ctx, s.markerKey(), body, contentkey.Sum(body)); err != nil {
+		return err
+	}
+	return s.CheckClaim(ctx, systemID)
 }

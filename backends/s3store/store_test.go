@@ -154,7 +154,8 @@ func (r *rig) add(t *testing.T, basket string, data []byte) engine.Added {
 	return a
 }
 
-// objects lists the keys in the store's bucket.
+// objects lists the keys in the store's bucket but the claim marker
+// (PREFIX/.docex-system, which engine.Bootstrap writes).
 func objects(t *testing.T, srv *s3test.Server, bucket string) []string {
 	t.Helper()
 	out, err := srv.Client().ListObjectsV2(bg, &s3.ListObjectsV2Input{Bucket: &bucket})
@@ -163,7 +164,9 @@ func objects(t *testing.T, srv *s3test.Server, bucket string) []string {
 	}
 	var keys []string
 	for _, o := range out.Contents {
-		keys = append(keys, *o.Key)
+		if !strings.HasSuffix(*o.Key, "/.docex-system") {
+			keys = append(keys, *o.Key)
+		}
 	}
 	sort.Strings(keys)
 	return keys

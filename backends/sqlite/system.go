@@ -28,7 +28,15 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (boo
 			return err
 		}
 		if len(meta) > 0 {
-			return compareMeta(meta, info)
+			if err := compareMeta(meta, info); err != nil {
+				return err
+			}
+			if meta["system_id"] != "" || info.SystemID == "" {
+				return nil
+			}
+			// A system bootstrapped before system ids gets one.
+			_, err := tx.ExecContext(ctx, `INSERT INTO docex_meta(key, value) VALUES ('system_id', ?)`, info.SystemID)
+			return err
 		}
 		created = true
 		mt := "false"
@@ -40,7 +48,11 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (boo
 			"bootstrap_tenant_id": info.BootstrapTenantID,
 			"multi_tenancy":       mt,
 			"created_at":          info.Now.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
+			"system_id":           info.SystemID,
 		} {
+			if v == "" {
+				continue // no system id given
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO docex_meta(key, value) VALUES (?, ?)`, k, v); err != nil {
 				return err
 			}
@@ -82,6 +94,27 @@ func (b *Backend) Check(ctx context.Context, info driver.BootstrapInfo) error {
 		return docex.Errorf(docex.ErrNotInitialized, "the system database at %s is not initialised (run docex init)", b.SystemPath())
 	}
 	return compareMeta(meta, info)
+}
+
+// SystemID implements driver.Backend.
+func (b *Backend) SystemID(ctx context.Context) (string, error) {
+	d, err := b.system(ctx, false)
+	if err != nil {
+		return "", err
+	}
+	var meta map[string]string
+	err = withReadTx(ctx, d.r, func(tx *sql.Tx) error {
+		var err error
+		meta, err = readMeta(ctx, tx, "docex_meta")
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if len(meta) == 0 {
+		return "", docex.Errorf(docex.ErrNotInitialized, "the system database at %s is not initialised (run docex init)", b.SystemPath())
+	}
+	return meta["system_id"], nil
 }
 
 func compareMeta(meta map[string]string, info driver.BootstrapInfo) error {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/backends/s3store"
+	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
@@ -16,6 +17,7 @@ var hints = []struct {
 	err  error
 	hint func(g globals) string
 }{
+	{driver.ErrUnclaimed, fixed("if storage.documents in docex.yaml changed after docex init, change it back (docex init would claim the new location for this system); if this system was initialised by an older docex, run docex init")},
 	{docex.ErrNotInitialized, fixed("run docex init here (or in the directory that should hold the data), or point --config or DOCEX_CONFIG at an existing docex.yaml")},
 	{s3store.ErrNoSuchBucket, func(g globals) string {
 		return "create the bucket (docex never creates buckets), or correct storage.documents.s3.bucket (or endpoint, region) in docex.yaml"

@@ -30,6 +30,19 @@ func s3Keys(t *testing.T, srv *s3test.Server, bucket string) []string {
 	return keys
 }
 
+// s3ContentKeys lists the bucket's keys but the claim marker under the
+// prefix docex.
+func s3ContentKeys(t *testing.T, srv *s3test.Server, bucket string) []string {
+	t.Helper()
+	var keys []string
+	for _, k := range s3Keys(t, srv, bucket) {
+		if k != "docex/.docex-system" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
 func s3Config(database, bucket, endpoint string) string {
 	return fmt.Sprintf(`config_version: 1
 %s
@@ -108,7 +121,8 @@ func runS3CLI(t *testing.T, srv *s3test.Server, database string, env map[string]
 	if y, _ := os.ReadFile(filepath.Join(h.dir, "docex.yaml")); strings.Contains(string(y), srv.SecretKey) {
 		t.Fatal("the secret is in docex.yaml")
 	}
-	if keys := s3Keys(t, srv, bucket); len(keys) != 0 {
+	// Init leaves one object: the claim marker naming the system.
+	if keys := s3Keys(t, srv, bucket); len(keys) != 1 || keys[0] != "docex/.docex-system" {
 		t.Fatalf("init left objects: %v", keys)
 	}
 	h.ok("tenant", "create", "acme")
@@ -120,7 +134,7 @@ func runS3CLI(t *testing.T, srv *s3test.Server, database string, env map[string]
 		t.Fatalf("cat: %q", r.stdout)
 	}
 	sum := contentkey.Sum([]byte("content kept in S3"))
-	keys := s3Keys(t, srv, bucket)
+	keys := s3ContentKeys(t, srv, bucket)
 	if len(keys) != 1 || !strings.HasPrefix(keys[0], "docex/tenants/acme/") || !strings.HasSuffix(keys[0], "/"+sum[:2]+"/"+sum) {
 		t.Fatalf("keys %v", keys)
 	}
@@ -130,7 +144,7 @@ func runS3CLI(t *testing.T, srv *s3test.Server, database string, env map[string]
 		t.Fatal(err)
 	}
 	h.ok("gc", "--grace", "0s")
-	if keys := s3Keys(t, srv, bucket); len(keys) != 1 || keys[0] == orphan {
+	if keys := s3ContentKeys(t, srv, bucket); len(keys) != 1 || keys[0] == orphan {
 		t.Fatalf("after gc: %v", keys)
 	}
 	// The server stopped: a clear error, exit 1, nothing acknowledged.
@@ -167,12 +181,12 @@ func runS3CLI(t *testing.T, srv *s3test.Server, database string, env map[string]
 	// Delete: the object goes after the reference; tenant delete empties
 	// the tenant's prefix.
 	h.ok(append([]string{"doc", "delete", docs[0].ID}, u...)...)
-	if keys := s3Keys(t, srv, bucket); len(keys) != 0 {
+	if keys := s3ContentKeys(t, srv, bucket); len(keys) != 0 {
 		t.Fatalf("after delete: %v", keys)
 	}
 	h.ok(append([]string{"doc", "add", "b", f}, u...)...)
 	h.ok("tenant", "delete", "acme", "--yes")
-	if keys := s3Keys(t, srv, bucket); len(keys) != 0 {
+	if keys := s3ContentKeys(t, srv, bucket); len(keys) != 0 {
 		t.Fatalf("after tenant delete: %v", keys)
 	}
 }
@@ -229,4 +243,65 @@ func TestS3InitErrors(t *testing.T) {
 	if r := h.want(exitInvalid, "init"); !strings.Contains(r.stderr, "never written") {
 		t.Fatalf("inline secret: %s", r.stderr)
 	}
+}
+
+// TestS3SharedPrefix: two systems (two data directories) configured with
+// one bucket and prefix. The second init is refused (exit 2) and writes
+// nothing; a system whose docex.yaml is pointed at another's prefix after
+// its own init refuses gc and verify, and the first system's objects stay.
+func TestS3SharedPrefix(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	cfg := s3Config("", bucket, srv.Endpoint)
+	system := func() *harness {
+		h := newHarness(t)
+		h.env["TEST_S3_KEY"], h.env["TEST_S3_SECRET"] = srv.AccessKey, srv.SecretKey
+		return h
+	}
+	a := system()
+	a.file("docex.yaml", cfg)
+	a.ok("init")
+	a.ok("tenant", "create", "acme")
+	u := []string{"--tenant", "acme", "--user", "u", "--roles", "admin"}
+	a.ok(append([]string{"basket", "create", "b"}, u...)...)
+	docs := documents(decode[[]added](t, a.ok(append([]string{"doc", "add", "b", a.file("a.txt", "system A's object"), "--json"}, u...)...).stdout))
+	before := s3Keys(t, srv, bucket)
+
+	b := system()
+	b.file("docex.yaml", cfg)
+	r := b.want(exitInvalid, "init")
+	for _, want := range []string{"s3://" + bucket + "/docex/", "is not this system's", "give each system its own bucket/prefix"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Fatalf("second init: stderr lacks %q: %s", want, r.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(b.dir, "docex-data", "system.db")); !os.IsNotExist(err) {
+		t.Fatalf("the refused init created its system database: %v", err)
+	}
+	// The review's repro: B initialised on a prefix of its own, then its
+	// docex.yaml names A's.
+	b.file("docex.yaml", strings.Replace(cfg, "prefix: docex", "prefix: other", 1))
+	b.ok("init")
+	b.ok("tenant", "create", "other")
+	b.file("docex.yaml", cfg)
+	for _, args := range [][]string{{"gc", "--dry-run", "--grace", "0s"}, {"gc", "--grace", "0s"}, {"verify"}} {
+		if r := b.want(exitInvalid, args...); !strings.Contains(r.stderr, "is not this system's") {
+			t.Fatalf("%v: %s", args, r.stderr)
+		}
+	}
+	after := s3Keys(t, srv, bucket)
+	var aKeys []string
+	for _, k := range after {
+		if strings.HasPrefix(k, "docex/") {
+			aKeys = append(aKeys, k)
+		}
+	}
+	if strings.Join(aKeys, "\n") != strings.Join(before, "\n") {
+		t.Fatalf("system A's objects changed: %v, then %v", before, aKeys)
+	}
+	if r := a.ok(append([]string{"doc", "cat", docs[0].ID}, u...)...); r.stdout != "system A's object" {
+		t.Fatalf("cat: %q", r.stdout)
+	}
+	a.ok("gc", "--grace", "0s")
+	a.ok("verify")
 }

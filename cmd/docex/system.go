@@ -83,6 +83,11 @@ func initCommand() *command {
 a second run says "already initialised" and exits 0. With an existing
 docex.yaml, --backend, --data-dir and --single-file must agree with it.
 
+Init claims the content store for this system: it writes .docex-system
+(the system's id) in the content directory, or PREFIX/.docex-system in an
+S3 bucket, and refuses (exit 2, creating nothing) a store another system
+claimed: each system needs its own content directory or bucket/prefix.
+
 A new system gets the built-in steps (extract-text, chunk, redact-pii,
 csv-to-json, json-extract, stats, detect-type; docs/steps.md) as system
 plugins, their module compiled into the sandbox's cache so that a first run
@@ -379,6 +384,11 @@ also removes pack files no document refers to and rewrites packs less than
 half referenced (deleted documents leave their bytes in a pack until then).
 Files younger than --grace are left alone, since operations in flight may
 be using them. Safe to run while docex is in use.
+
+It first checks that the content store carries this system's marker
+(written by docex init) and removes nothing, exit 2, when the marker is
+missing or names another system (storage.documents shared with another
+system, or changed after docex init).
 
 With --dry-run it removes, rewrites and deletes nothing and reports what gc
 would remove at that moment, in the same form (the system audit log records

@@ -19,6 +19,8 @@ tenant (or only TENANT; suspended tenants too). It finds bit rot,
 tampering, and what a power loss can leave with storage.documents.fsync
 false. Damaged objects are listed with the documents that refer to them,
 and the command then exits with 1; it changes nothing.
+A content store without this system's marker (storage.documents changed
+after docex init, or another system's) is refused with exit 2 instead.
 
 Example:
   docex verify

@@ -1,0 +1,70 @@
+package blobstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/contentkey"
+)
+
+// marker is the path of the claim marker.
+func (s *FS) marker() string { return filepath.Join(s.root, contentkey.Marker) }
+
+// CheckClaim reads the claim marker at the root (driver.Claimer). It
+// returns an error wrapping docex.ErrNotInitialized when there is none and
+// one wrapping docex.ErrInvalidConfig when it names another system.
+func (s *FS) CheckClaim(ctx context.Context, systemID string) error {
+	data, err := os.ReadFile(s.marker())
+	if errors.Is(err, fs.ErrNotExist) {
+		return contentkey.Unclaimed(s.root, driver.ErrUnclaimed)
+	}
+	if err != nil {
+		return fmt.Errorf("content store: read the system marker: %w", err)
+	}
+	return contentkey.CheckMarker(s.root, data, systemID)
+}
+
+// Claim writes the claim marker naming systemID at the root, creating the
+// root (0700) when absent (driver.Claimer): a new file, fsynced, linked in
+// without replacing a marker written meanwhile, and the root fsynced (even
+// with noSync: the marker is written once). It returns an error wrapping
+// docex.ErrInvalidConfig, writing nothing, when a marker names another
+// system.
+func (s *FS) Claim(ctx context.Context, systemID string) error {
+	if err := s.CheckClaim(ctx, systemID); !errors.Is(err, docex.ErrNotInitialized) {
+		return err // claimed (nil), another system's, or unreadable
+	}
+	if err := os.MkdirAll(s.root, 0o700); err != nil {
+		return fmt.Errorf("content store: %w", err)
+	}
+	tmp, err := os.CreateTemp(s.root, contentkey.Marker+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("content store: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(contentkey.MarkerBytes(systemID))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("content store: write the system marker: %w", err)
+	}
+	// A link fails when a concurrent Claim linked its marker first:
+	// then that marker decides.
+	if err := os.Link(tmp.Name(), s.marker()); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("content store: write the system marker: %w", err)
+	}
+	if err := syncDir(s.root); err != nil {
+		return err
+	}
+	return s.CheckClaim(ctx, systemID)
+}
