@@ -120,7 +120,7 @@ Example:
 				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "batches of one tenant run at once, at most --concurrency (default concurrency/2)")
 				fs.IntVar(&wk.batch, "batch", engine.DefaultBatch, "jobs of one tenant run together, each step committed once for all (1: each job alone)")
 				fs.DurationVar(&wk.shutdown, "shutdown-timeout", 10*time.Second, "how long running jobs may finish after a stop signal")
-				fs.DurationVar(&wk.lease, "lease", 0, "how long a killed worker's job waits before another worker takes it (default: SQLite 1m, PostgreSQL 1h)")
+				fs.DurationVar(&wk.lease, "lease", 0, "how long a killed worker's job waits before another worker takes it; on PostgreSQL also the longest a job may run (default: SQLite 1m, PostgreSQL 1h)")
 			},
 			run: func(ctx context.Context, c *cli, args []string) error { return cmdWorker(ctx, c, wk) }},
 
