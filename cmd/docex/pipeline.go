@@ -405,10 +405,19 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		_ = bar.Finish()
 		fmt.Fprintln(c.stderr)
 	}
-	sum.finish(st, err == nil, time.Since(start))
 	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("interrupted while waiting: the jobs not finished stay queued and run when a worker takes them (docex job list --pipeline %s): %w", name, err)
+		// Interrupted: the summary as far as it got (waited false), so that
+		// the job ids are not lost, then the error.
+		if st.Total == 0 { // not polled yet
+			st = engine.JobsStatus{Total: len(ids), Pending: len(ids), Failures: []engine.FailedJob{}}
+		}
+		sum.finish(st, false, time.Since(start))
+		if perr := c.emit(sum, func(w io.Writer) { printRunSummary(w, sum, nil) }); perr != nil {
+			return perr
+		}
+		return fmt.Errorf("interrupted while waiting: the jobs not finished stay queued and run when a worker takes them (docex job list --pipeline %s)", name)
 	}
+	sum.finish(st, err == nil, time.Since(start))
 	if err != nil {
 		return err
 	}
@@ -456,6 +465,9 @@ const maxFailureLines = 20
 // alone: a deleted document).
 func printRunSummary(w io.Writer, s runSummary, names map[string]string) {
 	writef(w, "pipeline %s: %d document(s): %d done, %d failed", s.Pipeline, s.Total, s.Succeeded, s.Failed+s.Cancelled)
+	if s.Pending > 0 { // an interrupted wait
+		writef(w, ", %d pending", s.Pending)
+	}
 	writef(w, ", %d step run(s), %d skipped (cache)", s.StepsRun, s.StepsCached)
 	if s.StepsFiltered > 0 {
 		// Inputs a step's accept list left out: a run where they all
