@@ -208,3 +208,20 @@ func TestRepeatedKeyIsRefused(t *testing.T) {
 	// The same key with the same value twice says one thing: accepted.
 	h.ok(append(as, "doc", "meta", "set", id, "k=1", "k=1")...)
 }
+
+// TestNegativeOffsetNamesTheFlag: --offset -1 is refused like --limit 0,
+// naming the flag, not with the library's "negative limit or offset".
+func TestNegativeOffsetNamesTheFlag(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	as := []string{"--tenant", "acme", "--user", "u", "--roles", "admin"}
+	h.ok(append([]string{"basket", "create", "b"}, as...)...)
+	for _, args := range [][]string{{"job", "list"}, {"basket", "list"}, {"audit", "list"}, {"doc", "list", "b"}} {
+		r := h.want(exitInvalid, append(append(args, "--offset", "-1"), as...)...)
+		if !strings.Contains(r.stderr, `invalid argument "-1" for "--offset" flag: must be 0 or more`) || strings.Contains(r.stderr, "negative limit or offset") {
+			t.Errorf("docex %s --offset -1: %q", strings.Join(args, " "), r.stderr)
+		}
+	}
+}
