@@ -839,6 +839,25 @@ func TestPipelineTools(t *testing.T) {
 	if page.Text != "ONE TWO THREE" {
 		t.Fatalf("pipeline output %q", page.Text)
 	}
+	// The basket now holds the output too, but a run on the basket takes
+	// its originals only, and the tool says so to the model.
+	again := call[runOut](t, w, "run_pipeline", map[string]any{"pipeline": "shout", "basket": "in"})
+	if len(again.JobIDs) != 1 {
+		t.Fatalf("run_pipeline on a basket holding a derived document: %d jobs, want 1 (the original)", len(again.JobIDs))
+	}
+	tools, err := w.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range tools.Tools {
+		if tool.Name != "run_pipeline" {
+			continue
+		}
+		schema, _ := json.Marshal(tool.InputSchema)
+		if !strings.Contains(tool.Description, "original") || !strings.Contains(string(schema), "original") {
+			t.Errorf("run_pipeline does not say that a basket's originals are run, not its derived documents: %q %s", tool.Description, schema)
+		}
+	}
 
 	// Beta's job is not alpha's to see.
 	manifest, module := pluginBytes(t, "upper")
