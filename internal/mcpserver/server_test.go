@@ -1073,3 +1073,30 @@ func TestListPluginsSaysHowToCallThem(t *testing.T) {
 		}
 	}
 }
+
+// TestReadDefaultWithinTheMost: with --max-read-bytes below the default
+// page, read_document's description and schema give the page a call
+// without max_bytes gets (the most), not a default above the most.
+func TestReadDefaultWithinTheMost(t *testing.T) {
+	e := newEnv(t)
+	_, cs := e.connect(t, user("will", "reader"), Config{MaxReadBytes: 100})
+	tools, err := cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range tools.Tools {
+		if tool.Name != "read_document" {
+			continue
+		}
+		schema, _ := json.Marshal(tool.InputSchema)
+		if want := "default 100, at most 100"; !strings.Contains(tool.Description, want) || strings.Contains(string(schema), fmt.Sprint(DefaultReadBytes)) {
+			t.Errorf("read_document: %q (want %q), schema %s", tool.Description, want, schema)
+		}
+	}
+	big := call[struct {
+		Length int `json:"length"`
+	}](t, cs, "read_document", map[string]any{"id": e.doc.ID})
+	if big.Length != len("one two three") {
+		t.Fatalf("page: %+v", big)
+	}
+}

@@ -424,11 +424,15 @@ func (s *Server) addTools() {
 			return nil, documentOf(d), nil
 		})
 
-	addTool(s, &mcp.Tool{Name: "read_document", Description: fmt.Sprintf("Read a page of a document's content: at most max_bytes (default %d, at most %d) from offset. While eof is false, call again with offset=next_offset for the next page.", DefaultReadBytes, s.cfg.MaxReadBytes),
+	// A call without max_bytes gets DefaultReadBytes, or the most when
+	// the server allows less.
+	defPage := min(DefaultReadBytes, s.cfg.MaxReadBytes)
+	addTool(s, &mcp.Tool{Name: "read_document", Description: fmt.Sprintf("Read a page of a document's content: at most max_bytes (default %d, at most %d) from offset. While eof is false, call again with offset=next_offset for the next page.", defPage, s.cfg.MaxReadBytes),
 		Annotations: readOnly("Read document")},
 		func(in, _ *jsonschema.Schema) {
 			limits(in, "offset", 0, 0)
 			limits(in, "max_bytes", minReadBytes, float64(s.cfg.MaxReadBytes))
+			in.Properties["max_bytes"].Description = fmt.Sprintf("page size in bytes (default %d)", defPage)
 			enum(in, "encoding", "text", "base64")
 		},
 		s.readDocument)
