@@ -225,3 +225,24 @@ func TestNegativeOffsetNamesTheFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresDSNVariableHint: a PostgreSQL docex.yaml whose DSN variable
+// is unset, or holds a string that does not parse, is fixed in the
+// environment, not in docex.yaml: the hint names the variable.
+func TestPostgresDSNVariableHint(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.file("docex.yaml", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: MY_PG_DSN\n")
+	for _, c := range []struct{ value, want string }{
+		{"", "hint: set MY_PG_DSN to the PostgreSQL connection string"},
+		{"not a dsn", "hint: fix the connection string in MY_PG_DSN"},
+	} {
+		h.env["MY_PG_DSN"] = c.value
+		for _, args := range [][]string{{"tenant", "list"}, {"init", "--backend", "postgres"}} {
+			r := h.want(exitInvalid, args...)
+			if !strings.Contains(r.stderr, c.want) || strings.Contains(r.stderr, "fix that key in docex.yaml") {
+				t.Errorf("docex %s with MY_PG_DSN=%q: %q, want %q", strings.Join(args, " "), c.value, r.stderr, c.want)
+			}
+		}
+	}
+}
