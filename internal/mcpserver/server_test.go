@@ -451,6 +451,22 @@ func TestAddFromPath(t *testing.T) {
 		strings.Contains(msg, "Use ids") || !strings.Contains(msg, "relative to the allowed directory") {
 		t.Errorf("missing: %s", msg)
 	}
+	// Every refused path is in the tenant's audit log, as a denial of the
+	// add, with the path the agent asked for.
+	log, err := e.admin.Audit(context.Background(), docex.Page{Limit: 1000})
+	must(err)
+	refused := map[string]bool{}
+	for _, a := range log {
+		if a.Operation == "mcp.document.add" && a.Outcome == "denied" {
+			p, _ := a.Detail["path"].(string)
+			refused[p] = true
+		}
+	}
+	for _, p := range []string{"link-out.txt", "/etc/passwd", "sub/../../x"} {
+		if !refused[p] {
+			t.Errorf("path %q refused without an audit entry (denied: %v)", p, refused)
+		}
+	}
 	// Nothing of the outside was stored.
 	docs, _, err := e.admin.FindDocuments(context.Background(), e.basket.ID, []docex.MetaFilter{{Key: "kind", Value: docex.String("note")}}, docex.Page{})
 	if err != nil || len(docs) != 1 {

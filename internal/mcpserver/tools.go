@@ -543,6 +543,10 @@ func (s *Server) addDocument(ctx context.Context, in addDocumentIn) (engine.Adde
 		content = strings.NewReader(string(data))
 	default:
 		f, err := s.openAllowed(in.Path)
+		if errors.Is(err, errPathRefused) {
+			// A path the agent may not read: audited like any denial.
+			return engine.Added{}, s.s.RefuseAdd(ctx, in.Path, err)
+		}
 		if err != nil {
 			return engine.Added{}, err
 		}
