@@ -431,7 +431,7 @@ func (s *Server) addTools() {
 		Annotations: readOnly("Read document")},
 		func(in, _ *jsonschema.Schema) {
 			limits(in, "offset", 0, 0)
-			limits(in, "max_bytes", minReadBytes, float64(s.cfg.MaxReadBytes))
+			limits(in, "max_bytes", MinReadBytes, float64(s.cfg.MaxReadBytes))
 			in.Properties["max_bytes"].Description = fmt.Sprintf("page size in bytes (default %d)", defPage)
 			enum(in, "encoding", "text", "base64")
 		},
@@ -643,8 +643,8 @@ func (s *Server) readDocument(ctx context.Context, in readDocumentIn) (*mcp.Call
 	if max == 0 {
 		max = min(DefaultReadBytes, s.cfg.MaxReadBytes)
 	}
-	if max < minReadBytes || max > s.cfg.MaxReadBytes {
-		return nil, out, docex.Errorf(docex.ErrTooLarge, "max_bytes %d: want %d to %d", in.MaxBytes, minReadBytes, s.cfg.MaxReadBytes)
+	if max < MinReadBytes || max > s.cfg.MaxReadBytes {
+		return nil, out, docex.Errorf(docex.ErrTooLarge, "max_bytes %d: want %d to %d", in.MaxBytes, MinReadBytes, s.cfg.MaxReadBytes)
 	}
 	if in.Offset < 0 {
 		return nil, out, docex.Errorf(docex.ErrInvalid, "offset %d is negative", in.Offset)
