@@ -33,6 +33,7 @@ transaction: every document added is processed by it (docs/jobs.md).`,
 				var b docex.Basket
 				if pipeline != "" {
 					b, err = s.CreateBasketWithPipeline(ctx, args[0], pipeline)
+					err = unknownPipelineHint(ctx, s, err, pipeline)
 				} else {
 					b, err = s.CreateBasket(ctx, args[0])
 				}

@@ -15,6 +15,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/internal/spell"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
@@ -221,7 +222,7 @@ func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) erro
 	}
 	p, err := s.Pipeline(ctx, name, version)
 	if err != nil {
-		return err
+		return unknownPipelineHint(ctx, s, err, name)
 	}
 	return c.emit(p, func(w io.Writer) {
 		writef(w, "pipeline %s version %d, created %s by %s", p.Name, p.Version, p.CreatedAt.Format(time.RFC3339), p.CreatedBy)
@@ -235,13 +236,32 @@ func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) erro
 	})
 }
 
+// unknownPipelineHint gives err, when it says that pipeline name does not
+// exist (not a document or basket), the likely name or the command that
+// lists the pipelines.
+func unknownPipelineHint(ctx context.Context, s *engine.Session, err error, name string) error {
+	if !errors.Is(err, docex.ErrNotFound) || !strings.HasPrefix(err.Error(), fmt.Sprintf("pipeline %q not found", name)) {
+		return err
+	}
+	var names []string
+	if ps, lerr := s.Pipelines(ctx); lerr == nil {
+		for _, p := range ps {
+			names = append(names, p.Name)
+		}
+	}
+	if best, ok := spell.Closest(name, names); ok {
+		return withHint(err, fmt.Sprintf("did you mean %q? docex pipeline list shows the tenant's pipelines", best))
+	}
+	return withHint(err, "docex pipeline list shows the tenant's pipelines; docex pipeline create FILE defines one")
+}
+
 func cmdPipelineDelete(ctx context.Context, c *cli, args []string) error {
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
 	if err := s.DeletePipeline(ctx, args[0]); err != nil {
-		return err
+		return unknownPipelineHint(ctx, s, err, args[0])
 	}
 	return c.emit(pipelineDeleted{Name: args[0], Deleted: true}, func(w io.Writer) { writef(w, "deleted pipeline %s\n", args[0]) })
 }
@@ -263,7 +283,7 @@ func cmdBasketBind(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if err := s.BindBasket(ctx, b.ID, args[1]); err != nil {
-		return err
+		return unknownPipelineHint(ctx, s, err, args[1])
 	}
 	return c.emit(map[string]any{"basket": b.Name, "basket_id": b.ID, "pipeline": args[1]}, func(w io.Writer) {
 		writef(w, "basket %s is bound to pipeline %s: every document added is processed\n", b.Name, args[1])
@@ -366,7 +386,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	start := time.Now()
 	ids, err := s.RunPipeline(ctx, name, target)
 	if err != nil {
-		return err
+		return unknownPipelineHint(ctx, s, err, name)
 	}
 	sum := runSummary{Pipeline: name, Jobs: ids, Total: len(ids), Pending: len(ids), Failures: []engine.FailedJob{}}
 	if !o.wait {

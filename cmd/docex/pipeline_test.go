@@ -437,3 +437,32 @@ func TestPostgresLeaseBoundsAJob(t *testing.T) {
 		t.Fatalf("job error %q: want the lease named, and the flag that gives more time", msg)
 	}
 }
+
+// TestUnknownPipelineSaysWhatExists: a pipeline name that does not exist
+// names the likely one, or the command that lists them; a deleted one
+// says how to define it again.
+func TestUnknownPipelineSaysWhatExists(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme") // pipeline "three", basket "inbox" bound to it
+	with := func(args ...string) []string { return append(args, u...) }
+	id := strings.TrimSpace(h.ok(with("doc", "add", "inbox", h.file("a.txt", "hello"), "-q")...).stdout)
+	h.ok(with("basket", "create", "plain")...)
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"pipeline", "show", "thre"}, []string{`pipeline "thre" not found`, `hint: did you mean "three"?`}},
+		{[]string{"pipeline", "run", "Three", "--doc", id}, []string{`pipeline "Three" not found`, `hint: did you mean "three"?`}},
+		{[]string{"basket", "bind", "plain", "threee"}, []string{`hint: did you mean "three"?`}},
+		{[]string{"basket", "create", "b2", "--pipeline", "thee"}, []string{`hint: did you mean "three"?`}},
+		{[]string{"pipeline", "delete", "frobnicate"}, []string{`pipeline "frobnicate" not found`, "hint: docex pipeline list shows the tenant's pipelines"}},
+	} {
+		r := h.want(exitNotFound, with(c.args...)...)
+		for _, w := range c.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("docex %s: %q, want %q", strings.Join(c.args, " "), r.stderr, w)
+			}
+		}
+	}
+}
