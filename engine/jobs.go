@@ -402,7 +402,7 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		// The delivery's deadline (the queue's lease) passed: retried,
 		// and the attempt counts, so a job that never fits its lease ends.
-		err = fmt.Errorf("the job did not finish within the worker's lease: %w", err)
+		err = fmt.Errorf("the job did not finish within the worker's lease (a job must fit in it: give the workers a longer one, docex worker --lease or WorkerConfig.Lease): %w", err)
 		det.Attempts[len(det.Attempts)-1].Error = err.Error()
 		job.Error, job.ErrorCode = err.Error(), docex.Code(err)
 		if job.Attempts < job.MaxAttempts {

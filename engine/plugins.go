@@ -194,6 +194,21 @@ func (s *Session) RefuseInstall(ctx context.Context, source string, err error) e
 	return err
 }
 
+// RefuseAdd records in the tenant's audit log an add refused before the
+// content reached the engine (a front end's own check: a path outside
+// the directory it may read, say), as the write it was: "document.add"
+// with err's outcome and the path in the detail. It returns err, or the
+// session's own denial (a role that may not write) when there is one.
+func (s *Session) RefuseAdd(ctx context.Context, path string, err error) error {
+	st, oerr := s.open(ctx, tenancy.ActionWrite, "document.add", "")
+	if oerr != nil {
+		return oerr
+	}
+	defer st.Close()
+	s.auditOutcome(ctx, st, "document.add", "", err, map[string]any{"path": path})
+	return err
+}
+
 // Plugins lists the plugins the session's tenant can run: its own and the
 // system-wide ones (read action).
 func (s *Session) Plugins(ctx context.Context) ([]PluginInfo, error) {

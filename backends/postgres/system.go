@@ -442,6 +442,12 @@ func (b *Backend) DeleteTenant(ctx context.Context, id string, audit docex.Audit
 		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+quote(schema)+` CASCADE`); err != nil {
 			return b.wrap(err, "drop schema of tenant %q", id)
 		}
+		// Its deliveries no worker holds go too: a worker started after
+		// this serves no queue of the tenant, so they would wait for ever.
+		// A running one stays: its worker finds the tenant gone and drops it.
+		if _, err := tx.Exec(ctx, `DELETE FROM `+quote(b.queue.schema)+`.river_job WHERE queue = $1 AND state IN ('available', 'pending', 'retryable', 'scheduled')`, tenantQueue(id)); err != nil {
+			return b.wrap(err, "drop the queued jobs of tenant %q", id)
+		}
 		return b.appendSystemAudit(ctx, tx, audit)
 	})
 }

@@ -33,6 +33,7 @@ transaction: every document added is processed by it (docs/jobs.md).`,
 				var b docex.Basket
 				if pipeline != "" {
 					b, err = s.CreateBasketWithPipeline(ctx, args[0], pipeline)
+					err = unknownPipelineHint(ctx, s, err, pipeline)
 				} else {
 					b, err = s.CreateBasket(ctx, args[0])
 				}
@@ -96,7 +97,7 @@ transaction: every document added is processed by it (docs/jobs.md).`,
 func pageFlags(fs *pflag.FlagSet, page *docex.Page) {
 	page.Limit = docex.DefaultPageLimit
 	fs.Var(pageLimit{&page.Limit}, "limit", fmt.Sprintf("maximum number of results, 1 or more (at most %d are returned)", docex.MaxPageLimit))
-	fs.IntVar(&page.Offset, "offset", 0, "number of results to skip")
+	fs.Var(pageOffset{&page.Offset}, "offset", "number of results to skip")
 }
 
 // morePages says on stderr (not with --json) that a listing stopped at
@@ -141,6 +142,30 @@ func (l pageLimit) Set(s string) error {
 		return fmt.Errorf("must be at least 1 (at most %d results are returned)", docex.MaxPageLimit)
 	}
 	*l.n = n
+	return nil
+}
+
+// pageOffset is the value of --offset: 0 or more.
+type pageOffset struct{ n *int }
+
+func (o pageOffset) String() string {
+	if o.n == nil {
+		return ""
+	}
+	return strconv.Itoa(*o.n)
+}
+
+func (o pageOffset) Type() string { return "int" }
+
+func (o pageOffset) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("must be an integer")
+	}
+	if n < 0 {
+		return errors.New("must be 0 or more")
+	}
+	*o.n = n
 	return nil
 }
 

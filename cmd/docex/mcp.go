@@ -85,6 +85,9 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	if o.maxInline <= 0 || o.maxRead <= 0 {
 		return docex.Errorf(errUsage, "--max-inline-bytes and --max-read-bytes must be positive")
 	}
+	if o.maxRead < mcpserver.MinReadBytes {
+		return docex.Errorf(errUsage, "--max-read-bytes %d: want at least %d (the smallest page read_document returns)", o.maxRead, mcpserver.MinReadBytes)
+	}
 	sys, err := c.system(ctx)
 	if err != nil {
 		return err

@@ -149,6 +149,8 @@ func TestMCPRefusesBeforeServing(t *testing.T) {
 		{"all interfaces", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--http", ":8765"}, exitInvalid, "--allow-remote"},
 		{"allow-remote without http", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--allow-remote"}, exitInvalid, "--http"},
 		{"bad allow-path", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--allow-path", "/nonexistent/dir"}, exitInvalid, "allowed path"},
+		// A page under 16 bytes was raised to 16 without a word.
+		{"read page below the least", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--max-read-bytes", "8"}, exitInvalid, "--max-read-bytes 8: want at least 16"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -273,3 +273,41 @@ func TestRepeatedKeyIsRefused(t *testing.T) {
 	// The same key with the same value twice says one thing: accepted.
 	h.ok(append(as, "doc", "meta", "set", id, "k=1", "k=1")...)
 }
+
+// TestNegativeOffsetNamesTheFlag: --offset -1 is refused like --limit 0,
+// naming the flag, not with the library's "negative limit or offset".
+func TestNegativeOffsetNamesTheFlag(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	as := []string{"--tenant", "acme", "--user", "u", "--roles", "admin"}
+	h.ok(append([]string{"basket", "create", "b"}, as...)...)
+	for _, args := range [][]string{{"job", "list"}, {"basket", "list"}, {"audit", "list"}, {"doc", "list", "b"}} {
+		r := h.want(exitInvalid, append(append(args, "--offset", "-1"), as...)...)
+		if !strings.Contains(r.stderr, `invalid argument "-1" for "--offset" flag: must be 0 or more`) || strings.Contains(r.stderr, "negative limit or offset") {
+			t.Errorf("docex %s --offset -1: %q", strings.Join(args, " "), r.stderr)
+		}
+	}
+}
+
+// TestPostgresDSNVariableHint: a PostgreSQL docex.yaml whose DSN variable
+// is unset, or holds a string that does not parse, is fixed in the
+// environment, not in docex.yaml: the hint names the variable.
+func TestPostgresDSNVariableHint(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.file("docex.yaml", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: MY_PG_DSN\n")
+	for _, c := range []struct{ value, want string }{
+		{"", "hint: set MY_PG_DSN to the PostgreSQL connection string"},
+		{"not a dsn", "hint: fix the connection string in MY_PG_DSN"},
+	} {
+		h.env["MY_PG_DSN"] = c.value
+		for _, args := range [][]string{{"tenant", "list"}, {"init", "--backend", "postgres"}} {
+			r := h.want(exitInvalid, args...)
+			if !strings.Contains(r.stderr, c.want) || strings.Contains(r.stderr, "fix that key in docex.yaml") {
+				t.Errorf("docex %s with MY_PG_DSN=%q: %q, want %q", strings.Join(args, " "), c.value, r.stderr, c.want)
+			}
+		}
+	}
+}

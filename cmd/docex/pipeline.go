@@ -15,6 +15,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/internal/spell"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 )
@@ -119,7 +120,7 @@ Example:
 				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "batches of one tenant run at once, at most --concurrency (default concurrency/2)")
 				fs.IntVar(&wk.batch, "batch", engine.DefaultBatch, "jobs of one tenant run together, each step committed once for all (1: each job alone)")
 				fs.DurationVar(&wk.shutdown, "shutdown-timeout", 10*time.Second, "how long running jobs may finish after a stop signal")
-				fs.DurationVar(&wk.lease, "lease", 0, "how long a killed worker's job waits before another worker takes it (default: SQLite 1m, PostgreSQL 1h)")
+				fs.DurationVar(&wk.lease, "lease", 0, "how long a killed worker's job waits before another worker takes it; on PostgreSQL also the longest a job may run (default: SQLite 1m, PostgreSQL 1h)")
 			},
 			run: func(ctx context.Context, c *cli, args []string) error { return cmdWorker(ctx, c, wk) }},
 
@@ -220,7 +221,7 @@ func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) erro
 	}
 	p, err := s.Pipeline(ctx, name, version)
 	if err != nil {
-		return err
+		return unknownPipelineHint(ctx, s, err, name)
 	}
 	return c.emit(p, func(w io.Writer) {
 		writef(w, "pipeline %s version %d, created %s by %s", p.Name, p.Version, p.CreatedAt.Format(time.RFC3339), p.CreatedBy)
@@ -234,13 +235,32 @@ func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) erro
 	})
 }
 
+// unknownPipelineHint gives err, when it says that pipeline name does not
+// exist (not a document or basket), the likely name or the command that
+// lists the pipelines.
+func unknownPipelineHint(ctx context.Context, s *engine.Session, err error, name string) error {
+	if !errors.Is(err, docex.ErrNotFound) || !strings.HasPrefix(err.Error(), fmt.Sprintf("pipeline %q not found", name)) {
+		return err
+	}
+	var names []string
+	if ps, lerr := s.Pipelines(ctx); lerr == nil {
+		for _, p := range ps {
+			names = append(names, p.Name)
+		}
+	}
+	if best, ok := spell.Closest(name, names); ok {
+		return withHint(err, fmt.Sprintf("did you mean %q? docex pipeline list shows the tenant's pipelines", best))
+	}
+	return withHint(err, "docex pipeline list shows the tenant's pipelines; docex pipeline create FILE defines one")
+}
+
 func cmdPipelineDelete(ctx context.Context, c *cli, args []string) error {
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
 	if err := s.DeletePipeline(ctx, args[0]); err != nil {
-		return err
+		return unknownPipelineHint(ctx, s, err, args[0])
 	}
 	return c.emit(pipelineDeleted{Name: args[0], Deleted: true}, func(w io.Writer) { writef(w, "deleted pipeline %s\n", args[0]) })
 }
@@ -262,7 +282,7 @@ func cmdBasketBind(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if err := s.BindBasket(ctx, b.ID, args[1]); err != nil {
-		return err
+		return unknownPipelineHint(ctx, s, err, args[1])
 	}
 	return c.emit(map[string]any{"basket": b.Name, "basket_id": b.ID, "pipeline": args[1]}, func(w io.Writer) {
 		writef(w, "basket %s is bound to pipeline %s: every document added is processed\n", b.Name, args[1])
@@ -365,7 +385,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	start := time.Now()
 	ids, err := s.RunPipeline(ctx, name, target)
 	if err != nil {
-		return err
+		return unknownPipelineHint(ctx, s, err, name)
 	}
 	sum := runSummary{Pipeline: name, Jobs: ids, Total: len(ids), Pending: len(ids), Failures: []engine.FailedJob{}}
 	if !o.wait {
@@ -409,10 +429,19 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		_ = bar.Finish()
 		fmt.Fprintln(c.stderr)
 	}
-	sum.finish(st, err == nil, time.Since(start))
 	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("interrupted while waiting: the jobs not finished stay queued and run when a worker takes them (docex job list --pipeline %s): %w", name, err)
+		// Interrupted: the summary as far as it got (waited false), so that
+		// the job ids are not lost, then the error.
+		if st.Total == 0 { // not polled yet
+			st = engine.JobsStatus{Total: len(ids), Pending: len(ids), Failures: []engine.FailedJob{}}
+		}
+		sum.finish(st, false, time.Since(start))
+		if perr := c.emit(sum, func(w io.Writer) { printRunSummary(w, sum, nil) }); perr != nil {
+			return perr
+		}
+		return fmt.Errorf("interrupted while waiting: the jobs not finished stay queued and run when a worker takes them (docex job list --pipeline %s)", name)
 	}
+	sum.finish(st, err == nil, time.Since(start))
 	if err != nil {
 		return err
 	}
@@ -463,6 +492,9 @@ const maxFailureLines = 20
 // alone: a deleted document).
 func printRunSummary(w io.Writer, s runSummary, names map[string]string) {
 	writef(w, "pipeline %s: %d document(s): %d done, %d failed", s.Pipeline, s.Total, s.Succeeded, s.Failed+s.Cancelled)
+	if s.Pending > 0 { // an interrupted wait
+		writef(w, ", %d pending", s.Pending)
+	}
 	writef(w, ", %d step run(s), %d skipped (cache)", s.StepsRun, s.StepsCached)
 	if s.StepsFiltered > 0 {
 		// Inputs a step's accept list left out: a run where they all

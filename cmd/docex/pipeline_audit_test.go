@@ -288,10 +288,22 @@ func TestPipelineRunWaitInterrupted(t *testing.T) {
 		}
 	}()
 	var out, errb bytes.Buffer
-	args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "pipeline", "run", "spin", "--doc", id, "--wait"}, u...)
+	args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "pipeline", "run", "spin", "--doc", id, "--wait", "--json"}, u...)
 	err = runEnv(ctx, args, &out, &errb, func(k string) string { return h.env[k] })
-	if err == nil || !strings.Contains(errb.String(), "interrupted while waiting") || !strings.Contains(errb.String(), "stay queued") {
+	if err == nil || !strings.Contains(errb.String(), "interrupted while waiting") || !strings.Contains(errb.String(), "stay queued") ||
+		strings.Contains(errb.String(), "context canceled") {
 		t.Fatalf("interrupted run: %v, stderr %q", err, errb.String())
+	}
+	// The summary is printed all the same (docs/json.md: waited false), so
+	// that a script learns the ids of the jobs it enqueued.
+	var sum struct {
+		Jobs    []string `json:"jobs"`
+		Waited  bool     `json:"waited"`
+		Total   int      `json:"total"`
+		Pending int      `json:"pending"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &sum); err != nil || len(sum.Jobs) != 1 || sum.Waited || sum.Total != 1 || sum.Pending != 1 {
+		t.Fatalf("interrupted run's summary: %+v, %v (stdout %q)", sum, err, out.String())
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -404,5 +405,74 @@ func TestUnknownPluginSaysWhatExists(t *testing.T) {
 	// A missing document is not a missing plugin.
 	if r := h.want(exitNotFound, with("run", "upper", "0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b")...); strings.Contains(r.stderr, "plugin list") {
 		t.Errorf("missing document: %s", r.stderr)
+	}
+}
+
+// TestPostgresLeaseBoundsAJob: on PostgreSQL a job must finish within the
+// worker's --lease (River has no lease renewal). The worker's help says
+// so, and a job that did not fit says which flag gives it more time.
+func TestPostgresLeaseBoundsAJob(t *testing.T) {
+	h, _ := pgHarness(t, "lease")
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	if help := h.ok("help", "worker").stdout; !strings.Contains(help, "on PostgreSQL also the longest a job may run") {
+		t.Errorf("worker --help does not say that a PostgreSQL job must fit in --lease:\n%s", help)
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ok(with("plugin", "install", filepath.Join(root, "testplugins", "loop"))...) // spins for its 200 ms timeout
+	h.ok(with("pipeline", "create", h.file("slow.toml", "name = \"slow\"\nmax_attempts = 1\n[[steps]]\nname = \"spin\"\nplugin = \"loop\"\n"))...)
+	h.ok(with("basket", "create", "b")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "b", h.file("s.txt", "slow"), "-q")...).stdout)
+
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		args := []string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker", "--lease", "50ms"}
+		done <- runEnv(ctx, args, io.Discard, io.Discard, func(k string) string { return h.env[k] })
+	}()
+	r := h.want(exitPlugin, with("pipeline", "run", "slow", "--doc", id, "--wait", "--worker=no", "--json")...)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	sum := decode[runSummaryJSON](t, r.stdout)
+	if len(sum.Failures) != 1 {
+		t.Fatalf("summary: %+v", sum)
+	}
+	j := decode[map[string]any](t, h.ok(with("job", "show", sum.Failures[0].JobID, "--json")...).stdout)
+	if msg, _ := j["error"].(string); !strings.Contains(msg, "the job did not finish within the worker's lease") || !strings.Contains(msg, "docex worker --lease") {
+		t.Fatalf("job error %q: want the lease named, and the flag that gives more time", msg)
+	}
+}
+
+// TestUnknownPipelineSaysWhatExists: a pipeline name that does not exist
+// names the likely one, or the command that lists them; a deleted one
+// says how to define it again.
+func TestUnknownPipelineSaysWhatExists(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme") // pipeline "three", basket "inbox" bound to it
+	with := func(args ...string) []string { return append(args, u...) }
+	id := strings.TrimSpace(h.ok(with("doc", "add", "inbox", h.file("a.txt", "hello"), "-q")...).stdout)
+	h.ok(with("basket", "create", "plain")...)
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"pipeline", "show", "thre"}, []string{`pipeline "thre" not found`, `hint: did you mean "three"?`}},
+		{[]string{"pipeline", "run", "Three", "--doc", id}, []string{`pipeline "Three" not found`, `hint: did you mean "three"?`}},
+		{[]string{"basket", "bind", "plain", "threee"}, []string{`hint: did you mean "three"?`}},
+		{[]string{"basket", "create", "b2", "--pipeline", "thee"}, []string{`hint: did you mean "three"?`}},
+		{[]string{"pipeline", "delete", "frobnicate"}, []string{`pipeline "frobnicate" not found`, "hint: docex pipeline list shows the tenant's pipelines"}},
+	} {
+		r := h.want(exitNotFound, with(c.args...)...)
+		for _, w := range c.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("docex %s: %q, want %q", strings.Join(c.args, " "), r.stderr, w)
+			}
+		}
 	}
 }

@@ -41,7 +41,7 @@ type listPipelinesOut struct {
 type runPipelineIn struct {
 	Pipeline    string   `json:"pipeline" jsonschema:"pipeline name (see list_pipelines)"`
 	DocumentIDs []string `json:"document_ids,omitempty" jsonschema:"the documents to process (give this or basket)"`
-	Basket      string   `json:"basket,omitempty" jsonschema:"a basket name or id: process every document in it (give this or document_ids)"`
+	Basket      string   `json:"basket,omitempty" jsonschema:"a basket name or id: process every original document in it, not those derived by steps (give this or document_ids)"`
 	WaitSeconds int      `json:"wait_seconds,omitempty" jsonschema:"wait up to this many seconds for the jobs to finish (default 0: return at once; then poll get_job)"`
 }
 
@@ -209,7 +209,7 @@ func (s *Server) addPipelineTools() {
 }
 
 func (s *Server) runPipelineDescription() string {
-	d := "Run a pipeline on documents, or on every document of a basket: one job per document. Needs the writer role. "
+	d := "Run a pipeline on documents, or on every original document of a basket (not those its steps derived): one job per document. Needs the writer role. "
 	if s.cfg.Worker {
 		return d + "This server runs the jobs; wait for them with wait_seconds, or poll get_job."
 	}

@@ -36,7 +36,7 @@ const (
 	DefaultReadBytes        = 16 << 10 // read_document page when max_bytes is not given
 	DefaultMaxReadBytes     = 64 << 10 // largest read_document page
 	DefaultMaxResourceBytes = 1 << 20  // a document read as a resource
-	minReadBytes            = 16
+	MinReadBytes            = 16       // smallest read_document page
 )
 
 // Config configures a Server. The zero value is usable: no path access and
@@ -104,7 +104,7 @@ func New(eng *engine.Engine, uc docex.UserContext, cfg Config) (*Server, error) 
 	if cfg.MaxReadBytes <= 0 {
 		cfg.MaxReadBytes = DefaultMaxReadBytes
 	}
-	cfg.MaxReadBytes = max(cfg.MaxReadBytes, minReadBytes)
+	cfg.MaxReadBytes = max(cfg.MaxReadBytes, MinReadBytes)
 	if cfg.MaxResourceBytes <= 0 {
 		cfg.MaxResourceBytes = DefaultMaxResourceBytes
 	}

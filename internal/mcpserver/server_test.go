@@ -451,6 +451,22 @@ func TestAddFromPath(t *testing.T) {
 		strings.Contains(msg, "Use ids") || !strings.Contains(msg, "relative to the allowed directory") {
 		t.Errorf("missing: %s", msg)
 	}
+	// Every refused path is in the tenant's audit log, as a denial of the
+	// add, with the path the agent asked for.
+	log, err := e.admin.Audit(context.Background(), docex.Page{Limit: 1000})
+	must(err)
+	refused := map[string]bool{}
+	for _, a := range log {
+		if a.Operation == "mcp.document.add" && a.Outcome == "denied" {
+			p, _ := a.Detail["path"].(string)
+			refused[p] = true
+		}
+	}
+	for _, p := range []string{"link-out.txt", "/etc/passwd", "sub/../../x"} {
+		if !refused[p] {
+			t.Errorf("path %q refused without an audit entry (denied: %v)", p, refused)
+		}
+	}
 	// Nothing of the outside was stored.
 	docs, _, err := e.admin.FindDocuments(context.Background(), e.basket.ID, []docex.MetaFilter{{Key: "kind", Value: docex.String("note")}}, docex.Page{})
 	if err != nil || len(docs) != 1 {
@@ -839,6 +855,25 @@ func TestPipelineTools(t *testing.T) {
 	if page.Text != "ONE TWO THREE" {
 		t.Fatalf("pipeline output %q", page.Text)
 	}
+	// The basket now holds the output too, but a run on the basket takes
+	// its originals only, and the tool says so to the model.
+	again := call[runOut](t, w, "run_pipeline", map[string]any{"pipeline": "shout", "basket": "in"})
+	if len(again.JobIDs) != 1 {
+		t.Fatalf("run_pipeline on a basket holding a derived document: %d jobs, want 1 (the original)", len(again.JobIDs))
+	}
+	tools, err := w.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range tools.Tools {
+		if tool.Name != "run_pipeline" {
+			continue
+		}
+		schema, _ := json.Marshal(tool.InputSchema)
+		if !strings.Contains(tool.Description, "original") || !strings.Contains(string(schema), "original") {
+			t.Errorf("run_pipeline does not say that a basket's originals are run, not its derived documents: %q %s", tool.Description, schema)
+		}
+	}
 
 	// Beta's job is not alpha's to see.
 	manifest, module := pluginBytes(t, "upper")
@@ -1052,5 +1087,32 @@ func TestListPluginsSaysHowToCallThem(t *testing.T) {
 				t.Errorf("run_plugin %v: %q, want %q in it", c.args, msg, w)
 			}
 		}
+	}
+}
+
+// TestReadDefaultWithinTheMost: with --max-read-bytes below the default
+// page, read_document's description and schema give the page a call
+// without max_bytes gets (the most), not a default above the most.
+func TestReadDefaultWithinTheMost(t *testing.T) {
+	e := newEnv(t)
+	_, cs := e.connect(t, user("will", "reader"), Config{MaxReadBytes: 100})
+	tools, err := cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range tools.Tools {
+		if tool.Name != "read_document" {
+			continue
+		}
+		schema, _ := json.Marshal(tool.InputSchema)
+		if want := "default 100, at most 100"; !strings.Contains(tool.Description, want) || strings.Contains(string(schema), fmt.Sprint(DefaultReadBytes)) {
+			t.Errorf("read_document: %q (want %q), schema %s", tool.Description, want, schema)
+		}
+	}
+	big := call[struct {
+		Length int `json:"length"`
+	}](t, cs, "read_document", map[string]any{"id": e.doc.ID})
+	if big.Length != len("one two three") {
+		t.Fatalf("page: %+v", big)
 	}
 }

@@ -424,11 +424,15 @@ func (s *Server) addTools() {
 			return nil, documentOf(d), nil
 		})
 
-	addTool(s, &mcp.Tool{Name: "read_document", Description: fmt.Sprintf("Read a page of a document's content: at most max_bytes (default %d, at most %d) from offset. While eof is false, call again with offset=next_offset for the next page.", DefaultReadBytes, s.cfg.MaxReadBytes),
+	// A call without max_bytes gets DefaultReadBytes, or the most when
+	// the server allows less.
+	defPage := min(DefaultReadBytes, s.cfg.MaxReadBytes)
+	addTool(s, &mcp.Tool{Name: "read_document", Description: fmt.Sprintf("Read a page of a document's content: at most max_bytes (default %d, at most %d) from offset. While eof is false, call again with offset=next_offset for the next page.", defPage, s.cfg.MaxReadBytes),
 		Annotations: readOnly("Read document")},
 		func(in, _ *jsonschema.Schema) {
 			limits(in, "offset", 0, 0)
-			limits(in, "max_bytes", minReadBytes, float64(s.cfg.MaxReadBytes))
+			limits(in, "max_bytes", MinReadBytes, float64(s.cfg.MaxReadBytes))
+			in.Properties["max_bytes"].Description = fmt.Sprintf("page size in bytes (default %d)", defPage)
 			enum(in, "encoding", "text", "base64")
 		},
 		s.readDocument)
@@ -539,6 +543,10 @@ func (s *Server) addDocument(ctx context.Context, in addDocumentIn) (engine.Adde
 		content = strings.NewReader(string(data))
 	default:
 		f, err := s.openAllowed(in.Path)
+		if errors.Is(err, errPathRefused) {
+			// A path the agent may not read: audited like any denial.
+			return engine.Added{}, s.s.RefuseAdd(ctx, in.Path, err)
+		}
 		if err != nil {
 			return engine.Added{}, err
 		}
@@ -635,8 +643,8 @@ func (s *Server) readDocument(ctx context.Context, in readDocumentIn) (*mcp.Call
 	if max == 0 {
 		max = min(DefaultReadBytes, s.cfg.MaxReadBytes)
 	}
-	if max < minReadBytes || max > s.cfg.MaxReadBytes {
-		return nil, out, docex.Errorf(docex.ErrTooLarge, "max_bytes %d: want %d to %d", in.MaxBytes, minReadBytes, s.cfg.MaxReadBytes)
+	if max < MinReadBytes || max > s.cfg.MaxReadBytes {
+		return nil, out, docex.Errorf(docex.ErrTooLarge, "max_bytes %d: want %d to %d", in.MaxBytes, MinReadBytes, s.cfg.MaxReadBytes)
 	}
 	if in.Offset < 0 {
 		return nil, out, docex.Errorf(docex.ErrInvalid, "offset %d is negative", in.Offset)
