@@ -690,3 +690,56 @@ func copyFiles(t *testing.T, dst string, files map[string]string, edit func(name
 	}
 	return dst
 }
+
+// TestInitFailureChangesNothing: a first init that fails after writing
+// docex.yaml (the DSN variable unset, a server that refuses) removes the
+// config and the directories it made; a directory that was there before
+// stays, and a later init with the variable set works.
+func TestInitFailureChangesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"DSN variable unset", map[string]string{}, []string{"init", "--backend", "postgres"}},
+		{"server refuses", map[string]string{"DOCEX_POSTGRES_DSN": "postgres://postgres@127.0.0.1:1/x?connect_timeout=2"}, []string{"init", "--backend", "postgres"}},
+		{"existing data dir kept", map[string]string{}, []string{"init", "--backend", "postgres", "--data-dir", "mine"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			for k, v := range tc.env {
+				h.env[k] = v
+			}
+			keep := filepath.Join(h.dir, "mine")
+			if err := os.Mkdir(keep, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			h.file("notes.txt", "the user's own file")
+			r := h.run(tc.args...)
+			if r.code == 0 {
+				t.Fatalf("init succeeded: %s", r.stdout)
+			}
+			ents, err := os.ReadDir(h.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			if strings.Join(names, ",") != "mine,notes.txt" {
+				t.Fatalf("after a failed init the directory holds %v, want only what was there", names)
+			}
+		})
+	}
+	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		return
+	}
+	h := newHarness(t)
+	if r := h.run("init", "--backend", "postgres"); r.code == 0 {
+		t.Fatal("init without the DSN variable succeeded")
+	}
+	h.env["DOCEX_POSTGRES_DSN"] = dsn
+	h.ok("init", "--backend", "postgres")
+}

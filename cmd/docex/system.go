@@ -81,7 +81,10 @@ func initCommand() *command {
 		summary: "set docex up here: docex.yaml and the system database (idempotent)",
 		help: `Never overwrites an existing docex.yaml and never drops or rewrites data:
 a second run says "already initialised" and exits 0. With an existing
-docex.yaml, --backend, --data-dir and --single-file must agree with it.
+docex.yaml, --backend, --data-dir and --single-file must agree with it. A
+first init that fails (the DSN variable unset, a server or bucket out of
+reach) removes the docex.yaml and the directories it made: fix the cause
+and run it again.
 
 Init claims the content store for this system: it writes .docex-system
 (the system's id) in the content directory, or PREFIX/.docex-system in an
@@ -147,7 +150,7 @@ type initResult struct {
 	BuiltinStepsOutdated []string `json:"builtin_steps_outdated"`
 }
 
-func cmdInit(ctx context.Context, c *cli, o initOptions) error {
+func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 	switch o.backend {
 	case "", config.SQLiteBackend, config.PostgresBackend:
 	default:
@@ -193,9 +196,30 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 	} else if err != nil {
 		return fmt.Errorf("config %s: %w", cfgPath, err)
 	}
+	if wrote {
+		// A first init that fails (a DSN variable unset, a bucket
+		// missing) changes nothing: the config it wrote goes, and so do
+		// the directories it made, which hold nothing else.
+		defer func() {
+			if err != nil {
+				os.Remove(cfgPath)
+			}
+		}()
+	}
 	f, err := config.Load(cfgPath)
 	if err != nil {
 		return err
+	}
+	if wrote {
+		for _, dir := range []string{f.DataDir, f.Storage.Documents.Path, f.Sandbox.CacheDir} {
+			if _, serr := os.Stat(dir); dir != "" && errors.Is(serr, os.ErrNotExist) {
+				defer func() {
+					if err != nil {
+						os.RemoveAll(dir)
+					}
+				}()
+			}
+		}
 	}
 	if !wrote {
 		if err := initFlagsAgree(c, o, f); err != nil {
@@ -300,7 +324,11 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) error {
 			if wrote {
 				// A docex.yaml written for data that was there already
 				// (a copied single-file database, a lost docex.yaml).
-				writef(w, "found an existing docex system in %s: it is used as it is; nothing else changed\n", res.DataDir)
+				where := res.DataDir
+				if res.Backend == config.PostgresBackend {
+					where = "the PostgreSQL database $" + f.Database.Postgres.DSNEnv + " names"
+				}
+				writef(w, "found an existing docex system in %s: it is used as it is; nothing else changed\n", where)
 			} else {
 				writef(w, "already initialised; nothing changed\n")
 			}
