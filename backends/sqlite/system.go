@@ -77,30 +77,28 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (boo
 
 // Check implements driver.Backend.
 func (b *Backend) Check(ctx context.Context, info driver.BootstrapInfo) error {
-	d, err := b.system(ctx, false)
+	meta, err := b.systemMeta(ctx)
 	if err != nil {
 		return err
-	}
-	var meta map[string]string
-	err = withReadTx(ctx, d.r, func(tx *sql.Tx) error {
-		var err error
-		meta, err = readMeta(ctx, tx, "docex_meta")
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if len(meta) == 0 {
-		return docex.Errorf(docex.ErrNotInitialized, "the system database at %s is not initialised (run docex init)", b.SystemPath())
 	}
 	return compareMeta(meta, info)
 }
 
 // SystemID implements driver.Backend.
 func (b *Backend) SystemID(ctx context.Context) (string, error) {
-	d, err := b.system(ctx, false)
+	meta, err := b.systemMeta(ctx)
 	if err != nil {
 		return "", err
+	}
+	return meta["system_id"], nil
+}
+
+// systemMeta reads the system meta table; docex.ErrNotInitialized when
+// the system is not bootstrapped.
+func (b *Backend) systemMeta(ctx context.Context) (map[string]string, error) {
+	d, err := b.system(ctx, false)
+	if err != nil {
+		return nil, err
 	}
 	var meta map[string]string
 	err = withReadTx(ctx, d.r, func(tx *sql.Tx) error {
@@ -109,12 +107,12 @@ func (b *Backend) SystemID(ctx context.Context) (string, error) {
 		return err
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if len(meta) == 0 {
-		return "", docex.Errorf(docex.ErrNotInitialized, "the system database at %s is not initialised (run docex init)", b.SystemPath())
+		return nil, docex.Errorf(docex.ErrNotInitialized, "the system database at %s is not initialised (run docex init)", b.SystemPath())
 	}
-	return meta["system_id"], nil
+	return meta, nil
 }
 
 func compareMeta(meta map[string]string, info driver.BootstrapInfo) error {

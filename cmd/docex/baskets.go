@@ -96,8 +96,8 @@ transaction: every document added is processed by it (docs/jobs.md).`,
 // pageFlags binds --limit and --offset to page.
 func pageFlags(fs *pflag.FlagSet, page *docex.Page) {
 	page.Limit = docex.DefaultPageLimit
-	fs.Var(pageLimit{&page.Limit}, "limit", fmt.Sprintf("maximum number of results, 1 or more (at most %d are returned)", docex.MaxPageLimit))
-	fs.Var(pageOffset{&page.Offset}, "offset", "number of results to skip")
+	fs.Var(pageLimit(&page.Limit), "limit", fmt.Sprintf("maximum number of results, 1 or more (at most %d are returned)", docex.MaxPageLimit))
+	fs.Var(pageOffset(&page.Offset), "offset", "number of results to skip")
 }
 
 // morePages says on stderr (not with --json) that a listing stopped at
@@ -119,53 +119,39 @@ func (c *cli) morePages(page docex.Page, shown, total int, noun string) {
 	}
 }
 
-// pageLimit is the value of --limit: a number of results, at least 1 (the
-// library reads a zero limit as the default, which --limit 0 must not
-// silently mean).
-type pageLimit struct{ n *int }
-
-func (l pageLimit) String() string {
-	if l.n == nil {
-		return ""
-	}
-	return strconv.Itoa(*l.n)
+// pageFlag is the value of --limit (at least 1: the library reads a zero
+// limit as the default, which --limit 0 must not silently mean) or
+// --offset (0 or more).
+type pageFlag struct {
+	n     *int
+	min   int
+	below string // the error of a value under min
 }
 
-func (l pageLimit) Type() string { return "int" }
+func pageLimit(n *int) pageFlag {
+	return pageFlag{n, 1, fmt.Sprintf("must be at least 1 (at most %d results are returned)", docex.MaxPageLimit)}
+}
 
-func (l pageLimit) Set(s string) error {
+func pageOffset(n *int) pageFlag { return pageFlag{n, 0, "must be 0 or more"} }
+
+func (p pageFlag) String() string {
+	if p.n == nil {
+		return ""
+	}
+	return strconv.Itoa(*p.n)
+}
+
+func (p pageFlag) Type() string { return "int" }
+
+func (p pageFlag) Set(s string) error {
 	n, err := strconv.Atoi(s)
 	if err != nil {
 		return errors.New("must be an integer")
 	}
-	if n < 1 {
-		return fmt.Errorf("must be at least 1 (at most %d results are returned)", docex.MaxPageLimit)
+	if n < p.min {
+		return errors.New(p.below)
 	}
-	*l.n = n
-	return nil
-}
-
-// pageOffset is the value of --offset: 0 or more.
-type pageOffset struct{ n *int }
-
-func (o pageOffset) String() string {
-	if o.n == nil {
-		return ""
-	}
-	return strconv.Itoa(*o.n)
-}
-
-func (o pageOffset) Type() string { return "int" }
-
-func (o pageOffset) Set(s string) error {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return errors.New("must be an integer")
-	}
-	if n < 0 {
-		return errors.New("must be 0 or more")
-	}
-	*o.n = n
+	*p.n = n
 	return nil
 }
 
