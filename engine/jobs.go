@@ -299,7 +299,7 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		det := jobDetailOf(job)
 		if job.Attempts >= job.MaxAttempts {
 			outs[idx[k]] = r.finish(ctx, st, s, &job, det, nil, &stepError{err: docex.Errorf(docex.ErrPluginFailed,
-				"gave up after %d attempts (the last ones did not finish: worker killed?)", job.Attempts)}, time.Now())
+				"gave up after %d attempts (the last ones did not finish: a worker was killed, or the job took longer than the worker's lease: docex worker --lease or WorkerConfig.Lease gives more time)", job.Attempts)}, time.Now())
 			continue
 		}
 		job.Attempts++

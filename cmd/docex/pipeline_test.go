@@ -443,8 +443,15 @@ func TestPostgresLeaseBoundsAJob(t *testing.T) {
 		t.Fatalf("summary: %+v", sum)
 	}
 	j := decode[map[string]any](t, h.ok(with("job", "show", sum.Failures[0].JobID, "--json")...).stdout)
-	if msg, _ := j["error"].(string); !strings.Contains(msg, "the job did not finish within the worker's lease") || !strings.Contains(msg, "docex worker --lease") {
-		t.Fatalf("job error %q: want the lease named, and the flag that gives more time", msg)
+	// The attempt ends at its deadline (the lease), or, when River's
+	// rescuer takes the job back first (a loaded machine), the next
+	// delivery finds its attempts spent: both name the lease and the flag.
+	msg, _ := j["error"].(string)
+	if !strings.Contains(msg, "the job did not finish within the worker's lease") && !strings.Contains(msg, "took longer than the worker's lease") {
+		t.Fatalf("job error %q: want the lease named", msg)
+	}
+	if !strings.Contains(msg, "docex worker --lease") {
+		t.Fatalf("job error %q: want the flag that gives more time", msg)
 	}
 }
 
