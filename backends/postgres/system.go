@@ -185,12 +185,9 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (cre
 // docex.ErrInvalidConfig when the system was bootstrapped with another
 // bootstrap tenant id or multi-tenancy setting.
 func (b *Backend) Check(ctx context.Context, info driver.BootstrapInfo) error {
-	meta, found, err := b.readMeta(ctx, b.pool)
+	meta, err := b.systemMeta(ctx)
 	if err != nil {
 		return err
-	}
-	if !found {
-		return docex.Errorf(docex.ErrNotInitialized, "postgres: schema %s is not initialised (run docex init)", b.cfg.BootstrapSchema)
 	}
 	if err := compareMeta(meta, info); err != nil {
 		return err
@@ -202,14 +199,24 @@ func (b *Backend) Check(ctx context.Context, info driver.BootstrapInfo) error {
 // bootstrapped before system ids, and docex.ErrNotInitialized when the
 // system schema or its meta table is absent. It writes nothing.
 func (b *Backend) SystemID(ctx context.Context) (string, error) {
-	meta, found, err := b.readMeta(ctx, b.pool)
+	meta, err := b.systemMeta(ctx)
 	if err != nil {
 		return "", err
 	}
-	if !found {
-		return "", docex.Errorf(docex.ErrNotInitialized, "postgres: schema %s is not initialised (run docex init)", b.cfg.BootstrapSchema)
-	}
 	return meta[metaSystemID], nil
+}
+
+// systemMeta reads the system meta table; docex.ErrNotInitialized when
+// the system schema or its meta table is absent.
+func (b *Backend) systemMeta(ctx context.Context) (map[string]string, error) {
+	meta, found, err := b.readMeta(ctx, b.pool)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, docex.Errorf(docex.ErrNotInitialized, "postgres: schema %s is not initialised (run docex init)", b.cfg.BootstrapSchema)
+	}
+	return meta, nil
 }
 
 // step runs the test hook of a provisioning step, if any.

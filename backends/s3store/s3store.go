@@ -273,21 +273,17 @@ func (s *Store) markerKey() string { return s.prefix + contentkey.Marker }
 // docex.ErrInvalidConfig when it names another system, and the errors of
 // Check when the bucket cannot be read.
 func (s *Store) CheckClaim(ctx context.Context, systemID string) error {
-	var data []byte
-	err := s.call(ctx, "get object", func(ctx context.Context) error {
-		out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(s.markerKey())})
-		if err != nil {
-			return err
-		}
-		defer out.Body.Close()
-		data, err = io.ReadAll(io.LimitReader(out.Body, 4096))
-		return err
-	})
+	rc, err := s.get(ctx, s.markerKey())
 	if errors.Is(err, docex.ErrNotFound) {
 		return contentkey.Unclaimed(s.location(s.prefix), driver.ErrUnclaimed)
 	}
 	if err != nil {
 		return err
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, 4096))
+	rc.Close()
+	if err != nil {
+		return s.classify("get object", err)
 	}
 	return contentkey.CheckMarker(s.location(s.prefix), data, systemID)
 }

@@ -397,11 +397,11 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 				return
 			}
 			writef(w, "enqueued %d job(s) of pipeline %s (docex job list --pipeline %s)\n", len(ids), name, name)
+			here := "" // on SQLite, --wait runs a worker in this process
 			if sys.file.Database.Type == config.SQLiteBackend {
-				writef(w, "a worker runs them (docex worker); with --wait, pipeline run runs them here and follows them to the end\n")
-			} else {
-				writef(w, "a worker runs them (docex worker); with --wait, pipeline run follows them to the end\n")
+				here = " runs them here and"
 			}
+			writef(w, "a worker runs them (docex worker); with --wait, pipeline run%s follows them to the end\n", here)
 		})
 	}
 	inProcess := o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend)
