@@ -252,17 +252,52 @@ func (s *Session) DeletePipeline(ctx context.Context, name string) error {
 // BindBasket binds a basket to a pipeline (pipeline.manage): from the
 // commit on, every document added to the basket is processed by the
 // pipeline's newest version at the time of the add; its job is enqueued
-// in the add's own transaction. It returns docex.ErrNotFound for an
-// unknown basket or pipeline.
-func (s *Session) BindBasket(ctx context.Context, basketID, pipeline string) error {
+// in the add's own transaction. It returns the pipeline the basket was
+// bound to before ("" when none): binding a basket to the pipeline it is
+// bound to changes nothing, and its audit entry says so (detail
+// {"unchanged": true}). It returns docex.ErrNotFound for an unknown basket
+// or pipeline.
+func (s *Session) BindBasket(ctx context.Context, basketID, pipeline string) (previous string, err error) {
 	st, err := s.open(ctx, tenancy.ActionManagePipelines, "basket.bind", basketID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer st.Close()
-	return s.write(ctx, st, "basket.bind", basketID+" "+pipeline, func(tx driver.Tx) error {
-		return bindIn(ctx, tx, basketID, pipeline)
+	target := basketID + " " + pipeline
+	err = s.writeAudit(ctx, st, "basket.bind", target, false, func(tx driver.Tx) error {
+		prev, err := basketPipelineIn(ctx, tx, basketID)
+		if err != nil {
+			return err
+		}
+		if err := bindIn(ctx, tx, basketID, pipeline); err != nil {
+			return err
+		}
+		previous = prev
+		return tx.AppendAudit(ctx, s.entryDetail("basket.bind", target, unchangedDetail(prev == pipeline)))
 	})
+	return previous, err
+}
+
+// basketPipelineIn returns the pipeline a basket is bound to, "" when
+// none, or docex.ErrNotFound for an unknown basket.
+func basketPipelineIn(ctx context.Context, tx driver.Tx, basketID string) (string, error) {
+	if _, err := tx.Basket(ctx, basketID); err != nil {
+		return "", err
+	}
+	name, err := tx.BasketPipeline(ctx, basketID)
+	if errors.Is(err, docex.ErrNotFound) {
+		return "", nil
+	}
+	return name, err
+}
+
+// unchangedDetail is the audit detail of a bind or unbind: {"unchanged":
+// true} when it changed nothing, none otherwise.
+func unchangedDetail(unchanged bool) map[string]any {
+	if unchanged {
+		return map[string]any{"unchanged": true}
+	}
+	return nil
 }
 
 func bindIn(ctx context.Context, tx driver.Tx, basketID, pipeline string) error {
@@ -280,14 +315,30 @@ func bindIn(ctx context.Context, tx driver.Tx, basketID, pipeline string) error 
 }
 
 // UnbindBasket removes a basket's pipeline (pipeline.manage); jobs
-// already enqueued still run. docex.ErrNotFound when none is bound.
-func (s *Session) UnbindBasket(ctx context.Context, basketID string) error {
+// already enqueued still run. It returns the pipeline the basket was bound
+// to, "" when none: unbinding a basket that is not bound changes nothing,
+// and its audit entry says so (detail {"unchanged": true}). It returns
+// docex.ErrNotFound for an unknown basket.
+func (s *Session) UnbindBasket(ctx context.Context, basketID string) (previous string, err error) {
 	st, err := s.open(ctx, tenancy.ActionManagePipelines, "basket.unbind", basketID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer st.Close()
-	return s.write(ctx, st, "basket.unbind", basketID, func(tx driver.Tx) error { return tx.UnbindBasket(ctx, basketID) })
+	err = s.writeAudit(ctx, st, "basket.unbind", basketID, false, func(tx driver.Tx) error {
+		prev, err := basketPipelineIn(ctx, tx, basketID)
+		if err != nil {
+			return err
+		}
+		if prev != "" {
+			if err := tx.UnbindBasket(ctx, basketID); err != nil {
+				return err
+			}
+		}
+		previous = prev
+		return tx.AppendAudit(ctx, s.entryDetail("basket.unbind", basketID, unchangedDetail(prev == "")))
+	})
+	return previous, err
 }
 
 // BasketPipeline returns the name of the pipeline bound to a basket, or

@@ -252,7 +252,20 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 	if b.Pipeline != "" {
 		t.Fatalf("a new basket is bound to %q", b.Pipeline)
 	}
-	must(t, admin.BindBasket(bg, b.ID, "three"))
+	prev, err := admin.BindBasket(bg, b.ID, "three")
+	must(t, err)
+	if prev != "" {
+		t.Fatalf("first bind: previous binding %q", prev)
+	}
+	lastAudit := func(op string, unchanged bool) {
+		t.Helper()
+		es, err := admin.Audit(bg, docex.Page{Limit: 1})
+		must(t, err)
+		if len(es) != 1 || es[0].Operation != op || es[0].Outcome != docex.OutcomeOK || (es[0].Detail["unchanged"] == true) != unchanged {
+			t.Fatalf("audit after %s: %+v, want unchanged %t", op, es, unchanged)
+		}
+	}
+	lastAudit("basket.bind", false)
 	// Every read of the basket says what it is bound to.
 	boundTo := func(want string) {
 		t.Helper()
@@ -267,12 +280,41 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 		}
 	}
 	boundTo("three")
-	wantErr(t, e.as("acme", "writer").BindBasket(bg, b.ID, "three"), docex.ErrForbidden)
+	_, err = e.as("acme", "writer").BindBasket(bg, b.ID, "three")
+	wantErr(t, err, docex.ErrForbidden)
 	wantErr(t, admin.DeletePipeline(bg, "three"), docex.ErrConflict) // bound
-	wantErr(t, admin.BindBasket(bg, b.ID, "nope"), docex.ErrNotFound)
-	must(t, admin.UnbindBasket(bg, b.ID))
+	_, err = admin.BindBasket(bg, b.ID, "nope")
+	wantErr(t, err, docex.ErrNotFound)
+	_, err = admin.BindBasket(bg, "01a236c1-4232-7399-aaae-bf07b074825f", "three")
+	wantErr(t, err, docex.ErrNotFound)
+	// Binding again to the same pipeline, and unbinding an unbound basket,
+	// change nothing: they succeed, say what the binding was, and their
+	// audit entries say that nothing changed.
+	prev, err = admin.BindBasket(bg, b.ID, "three")
+	must(t, err)
+	if prev != "three" {
+		t.Fatalf("bind again: previous binding %q, want three", prev)
+	}
+	lastAudit("basket.bind", true)
+	boundTo("three")
+	prev, err = admin.UnbindBasket(bg, b.ID)
+	must(t, err)
+	if prev != "three" {
+		t.Fatalf("unbind: previous binding %q, want three", prev)
+	}
+	lastAudit("basket.unbind", false)
 	boundTo("")
-	wantErr(t, admin.UnbindBasket(bg, b.ID), docex.ErrNotFound)
+	prev, err = admin.UnbindBasket(bg, b.ID)
+	must(t, err)
+	if prev != "" {
+		t.Fatalf("unbind of an unbound basket: previous binding %q", prev)
+	}
+	lastAudit("basket.unbind", true)
+	boundTo("")
+	_, err = admin.UnbindBasket(bg, "01a236c1-4232-7399-aaae-bf07b074825f")
+	wantErr(t, err, docex.ErrNotFound)
+	_, err = e.as("acme", "writer").UnbindBasket(bg, b.ID)
+	wantErr(t, err, docex.ErrForbidden)
 	must(t, admin.DeletePipeline(bg, "three"))
 	if _, err := admin.Pipeline(bg, "three", 2); err != nil {
 		t.Fatalf("a deleted pipeline's versions stay readable: %v", err)

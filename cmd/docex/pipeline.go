@@ -77,9 +77,22 @@ Examples:
 			}},
 
 		{path: "basket bind", args: "BASKET PIPELINE", access: "admin", minArgs: 2, maxArgs: 2,
-			summary: "bind a basket to a pipeline: every document added is processed", run: cmdBasketBind},
+			summary: "bind a basket to a pipeline: every document added is processed",
+			help: `Documents the basket holds already are not processed (it says how to process
+them: docex pipeline run PIPELINE --basket BASKET). Binding a basket to the
+pipeline it is bound to changes nothing and says so.
+
+Example:
+  docex basket bind invoices ocr`,
+			run: cmdBasketBind},
 		{path: "basket unbind", args: "BASKET", access: "admin", minArgs: 1, maxArgs: 1,
-			summary: "remove a basket's pipeline", run: cmdBasketUnbind},
+			summary: "remove a basket's pipeline",
+			help: `Jobs already queued still run (it says how many). Unbinding a basket that is
+not bound changes nothing and says so (exit 0).
+
+Example:
+  docex basket unbind invoices`,
+			run: cmdBasketUnbind},
 
 		{path: "job list", access: "reader", maxArgs: 0,
 			summary: "list jobs, newest first",
@@ -281,10 +294,15 @@ func cmdBasketBind(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.BindBasket(ctx, b.ID, args[1]); err != nil {
+	prev, err := s.BindBasket(ctx, b.ID, args[1])
+	if err != nil {
 		return unknownPipelineHint(ctx, s, err, args[1])
 	}
 	return c.emit(map[string]any{"basket": b.Name, "basket_id": b.ID, "pipeline": args[1]}, func(w io.Writer) {
+		if prev == args[1] {
+			writef(w, "basket %s is already bound to pipeline %s: nothing changed\n", b.Name, args[1])
+			return
+		}
 		writef(w, "basket %s is bound to pipeline %s: every document added is processed\n", b.Name, args[1])
 		if b.DocumentCount > 0 {
 			writef(w, "documents added before the binding are not processed by it (the basket holds %d, counting derived ones); to process its original documents: docex pipeline run %s --basket %s\n", b.DocumentCount, args[1], b.Name)
@@ -301,30 +319,32 @@ func cmdBasketUnbind(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.UnbindBasket(ctx, b.ID); err != nil {
-		if errors.Is(err, docex.ErrNotFound) {
-			return docex.Errorf(docex.ErrNotFound, "basket %q has no pipeline", b.Name)
-		}
+	prev, err := s.UnbindBasket(ctx, b.ID)
+	if err != nil {
 		return err
 	}
 	// Jobs already queued still run: say how many (up to a page's worth)
 	// and how to see or stop them.
 	queued := 0
-	if !c.g.json && b.Pipeline != "" {
-		js, err := s.Jobs(ctx, engine.JobFilter{State: "queued", Pipeline: b.Pipeline, BasketID: b.ID}, docex.Page{Limit: docex.MaxPageLimit})
+	if !c.g.json && prev != "" {
+		js, err := s.Jobs(ctx, engine.JobFilter{State: "queued", Pipeline: prev, BasketID: b.ID}, docex.Page{Limit: docex.MaxPageLimit})
 		if err != nil {
 			return err
 		}
 		queued = len(js)
 	}
 	return c.emit(map[string]any{"basket": b.Name, "basket_id": b.ID, "pipeline": ""}, func(w io.Writer) {
+		if prev == "" {
+			writef(w, "basket %s was not bound to a pipeline: nothing changed\n", b.Name)
+			return
+		}
 		writef(w, "basket %s has no pipeline any more\n", b.Name)
 		if queued > 0 {
 			more := ""
 			if queued == docex.MaxPageLimit {
 				more = " or more"
 			}
-			writef(w, "%d%s job(s) of pipeline %s on its documents are still queued and will run (docex job list --basket %s --state queued; docex job cancel ID stops one)\n", queued, more, b.Pipeline, b.Name)
+			writef(w, "%d%s job(s) of pipeline %s on its documents are still queued and will run (docex job list --basket %s --state queued; docex job cancel ID stops one)\n", queued, more, prev, b.Name)
 		}
 	})
 }

@@ -223,10 +223,75 @@ func TestPipelineCLI(t *testing.T) {
 	if out := h.ok(with("basket", "unbind", "empty")...).stdout; !strings.Contains(out, "2 job(s) of pipeline three on its documents are still queued and will run (docex job list --basket empty --state queued;") {
 		t.Fatalf("unbind with queued jobs: %q", out)
 	}
-	if r := h.want(exitNotFound, with("basket", "unbind", "empty")...); !strings.Contains(r.stderr, `basket "empty" has no pipeline`) {
-		t.Fatalf("unbind of an unbound basket: %q", r.stderr)
-	}
 	h.ok(with("pipeline", "delete", "three")...)
+}
+
+// TestBasketBindUnchanged: binding a basket to the pipeline it is bound to,
+// and unbinding a basket that is not bound, succeed without changing
+// anything, say so (without the note on earlier documents), and their
+// audit entries say that nothing changed; an unknown basket is still not
+// found.
+func TestBasketBindUnchanged(t *testing.T) {
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme") // inbox is bound to three
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("doc", "add", "inbox", h.file("a.txt", "some words"))...)
+	lastAudit := func(op string, unchanged bool) {
+		t.Helper()
+		es := decode[[]struct {
+			Operation string         `json:"operation"`
+			Outcome   string         `json:"outcome"`
+			Detail    map[string]any `json:"detail"`
+		}](t, h.ok(with("audit", "list", "--limit", "1", "--json")...).stdout)
+		if len(es) != 1 || es[0].Operation != op || es[0].Outcome != "ok" || (es[0].Detail["unchanged"] == true) != unchanged {
+			t.Fatalf("last audit entry %+v: want %s ok, unchanged %t", es, op, unchanged)
+		}
+	}
+	type bound struct {
+		Basket   string `json:"basket"`
+		BasketID string `json:"basket_id"`
+		Pipeline string `json:"pipeline"`
+	}
+	cases := []struct {
+		name      string
+		args      []string
+		op        string
+		unchanged bool
+		out       string // the first line printed
+		pipeline  string // with --json
+		note      bool   // the note on documents added before the binding
+	}{
+		{"bind again", []string{"basket", "bind", "inbox", "three"}, "basket.bind", true,
+			"basket inbox is already bound to pipeline three: nothing changed", "three", false},
+		{"unbind", []string{"basket", "unbind", "inbox"}, "basket.unbind", false,
+			"basket inbox has no pipeline any more", "", false},
+		{"unbind again", []string{"basket", "unbind", "inbox"}, "basket.unbind", true,
+			"basket inbox was not bound to a pipeline: nothing changed", "", false},
+		{"bind", []string{"basket", "bind", "inbox", "three"}, "basket.bind", false,
+			"basket inbox is bound to pipeline three: every document added is processed", "three", true},
+	}
+	for _, c := range cases {
+		out := h.ok(with(c.args...)...).stdout
+		if first, _, _ := strings.Cut(out, "\n"); first != c.out {
+			t.Errorf("%s: printed %q, want first line %q", c.name, out, c.out)
+		}
+		if got := strings.Contains(out, "documents added before the binding"); got != c.note {
+			t.Errorf("%s: note on earlier documents %t, want %t: %q", c.name, got, c.note, out)
+		}
+		lastAudit(c.op, c.unchanged)
+		// Once more with --json: the same shape, and nothing changes.
+		j := decode[bound](t, h.ok(with(append(c.args, "--json")...)...).stdout)
+		if j.Basket != "inbox" || j.BasketID == "" || j.Pipeline != c.pipeline {
+			t.Errorf("%s --json: %+v", c.name, j)
+		}
+		lastAudit(c.op, true)
+	}
+	for _, args := range [][]string{{"basket", "unbind", "nosuch"}, {"basket", "bind", "nosuch", "three"}} {
+		if r := h.want(exitNotFound, with(args...)...); !strings.Contains(r.stderr, "nosuch") {
+			t.Errorf("%v: %q", args, r.stderr)
+		}
+	}
+	h.want(exitDenied, "basket", "unbind", "inbox", "--tenant", "acme", "--user", "w", "--roles", "writer")
 }
 
 // Worker crash test: a docex worker child process is killed with SIGKILL
