@@ -9,7 +9,7 @@ import (
 // Exit codes: the one table mapping error kinds to process exit codes.
 const (
 	exitOK       = 0
-	exitInternal = 1 // anything not below: I/O failures, corrupt data, bugs
+	exitInternal = 1 // anything not below: I/O failures (an address in use), corrupt data, bugs
 	exitInvalid  = 2 // usage errors, invalid input, invalid ids, invalid config
 	exitNotFound = 3 // the named object does not exist
 	exitDenied   = 4 // no user, missing/unknown/suspended/bootstrap tenant, forbidden role

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -159,10 +161,41 @@ func checkListenAddr(addr string, allowRemote bool, user, tenant string) error {
 	return docex.Errorf(errUsage, "--http %s: refusing to listen on a non-loopback address: MCP over HTTP has no authentication here, so anyone who can reach it would act as user %q of tenant %q; listen on 127.0.0.1:PORT, or add --allow-remote behind an authenticating proxy", addr, user, tenant)
 }
 
+// listenError is the error of a failed listen on --http addr: an address
+// in use or a port the user may not open is the environment's doing (exit
+// 1, with a hint naming the address), anything else is an address that
+// cannot be listened on (exit 2: a malformed port, a host that is not
+// this machine's).
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return withHint(fmt.Errorf("--http %s: the address is already in use: %w", addr, err),
+			fmt.Sprintf("another process listens on %s: stop it, or pass another port (--http %s)", addr, otherPort(addr)))
+	case errors.Is(err, syscall.EACCES):
+		return withHint(fmt.Errorf("--http %s: not allowed to listen there: %w", addr, err),
+			fmt.Sprintf("ports below 1024 need privileges: pass another port (--http %s)", otherPort(addr)))
+	}
+	return docex.Errorf(errUsage, "--http %s: %v", addr, err)
+}
+
+// otherPort returns addr with another port: the next one, or 8765 when
+// addr's port is not a number or the last one.
+func otherPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "127.0.0.1:8765"
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1024 || n >= 65535 {
+		n = 8764
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n+1))
+}
+
 func serveMCPHTTP(ctx context.Context, c *cli, srv *mcpserver.Server, addr, who string, maxBody int64) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return docex.Errorf(errUsage, "--http %s: %v", addr, err)
+		return listenError(addr, err)
 	}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv.MCP() }, &mcp.StreamableHTTPOptions{
 		MaxRequestBodyBytes: maxBody,

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -171,6 +173,62 @@ func TestMCPRefusesBeforeServing(t *testing.T) {
 	}
 	if !tagged {
 		t.Fatalf("no mcp denial in the system audit: %+v", sys)
+	}
+}
+
+// TestMCPHTTPAddressInUse: an address another process listens on is the
+// environment's failure (exit 1, kind internal), and the hint names the
+// address and another port; a malformed port stays a usage error (exit 2).
+func TestMCPHTTPAddressInUse(t *testing.T) {
+	h := mcpHarness(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	user := []string{"--tenant", "acme", "--user", "a", "--roles", "reader"}
+	r := h.want(exitInternal, append([]string{"mcp", "--http", addr}, user...)...)
+	if !strings.Contains(r.stderr, "--http "+addr+": the address is already in use") ||
+		!strings.Contains(r.stderr, "hint: another process listens on "+addr+": stop it, or pass another port (--http 127.0.0.1:") {
+		t.Fatalf("address in use: stderr %q", r.stderr)
+	}
+	e := decode[map[string]map[string]string](t, h.want(exitInternal, append([]string{"mcp", "--http", addr, "--json"}, user...)...).stderr)
+	if e["error"]["kind"] != "internal" || !strings.Contains(e["error"]["hint"], addr) {
+		t.Fatalf("address in use, JSON: %+v", e)
+	}
+	r = h.want(exitInvalid, append([]string{"mcp", "--http", "127.0.0.1:99999"}, user...)...)
+	if !strings.Contains(r.stderr, "--http 127.0.0.1:99999") {
+		t.Fatalf("malformed port: stderr %q", r.stderr)
+	}
+}
+
+// TestListenError: which listen failures are the environment's (exit 1)
+// and which the address's (exit 2), and the port each hint suggests.
+func TestListenError(t *testing.T) {
+	opErr := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", errno)}
+	}
+	cases := []struct {
+		addr string
+		err  error
+		code int
+		hint string
+	}{
+		{"127.0.0.1:8765", opErr(syscall.EADDRINUSE), exitInternal, "another process listens on 127.0.0.1:8765: stop it, or pass another port (--http 127.0.0.1:8766)"},
+		{"[::1]:65535", opErr(syscall.EADDRINUSE), exitInternal, "(--http [::1]:8765)"},
+		{"127.0.0.1:80", opErr(syscall.EACCES), exitInternal, "ports below 1024 need privileges: pass another port (--http 127.0.0.1:8765)"},
+		{"127.0.0.2:8765", opErr(syscall.EADDRNOTAVAIL), exitInvalid, ""},
+		{"127.0.0.1:99999", &net.AddrError{Err: "invalid port", Addr: "99999"}, exitInvalid, ""},
+	}
+	for _, c := range cases {
+		err := listenError(c.addr, c.err)
+		if got := exitCode(err); got != c.code {
+			t.Errorf("%s %v: exit %d, want %d", c.addr, c.err, got, c.code)
+		}
+		if hint := hintFor(err, globals{}); !strings.Contains(hint, c.hint) || (c.hint == "") != (hint == "") {
+			t.Errorf("%s %v: hint %q, want %q", c.addr, c.err, hint, c.hint)
+		}
 	}
 }
 
