@@ -579,6 +579,11 @@ func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, basket string, 
 	if err != nil {
 		return err
 	}
+	if len(js) == 0 && f.Pipeline != "" {
+		if err := checkPipelineName(ctx, s, f.Pipeline); err != nil {
+			return err
+		}
+	}
 	if !quiet {
 		defer c.morePages(page, len(js), -1, "jobs")
 	}
@@ -594,6 +599,18 @@ func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, basket string, 
 			writef(w, "%s\t%s v%d\t%s\t%s\t%d/%d\t%s\n", j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, oneLine(j.Error, 80))
 		}
 	})
+}
+
+// checkPipelineName returns docex.ErrNotFound, with the likely name, when
+// name never was a pipeline of the tenant: an empty listing of such a name
+// is most likely a typo. A pipeline's versions are never removed (a
+// deleted pipeline's stay, with their jobs), so a name with jobs always
+// has a version.
+func checkPipelineName(ctx context.Context, s *engine.Session, name string) error {
+	if _, err := s.Pipeline(ctx, name, 0); err != nil {
+		return unknownPipelineHint(ctx, s, err, name)
+	}
+	return nil
 }
 
 func oneLine(s string, n int) string {

@@ -89,15 +89,24 @@ func TestPipelineCLI(t *testing.T) {
 	if len(jobs) != 6 {
 		t.Fatalf("%d succeeded jobs, want 6", len(jobs))
 	}
-	// Filters: a malformed value is a usage error, an unknown pipeline
-	// matches nothing.
+	// Filters: a malformed value is a usage error, a pipeline name the
+	// tenant never had is not found (as --basket), with the likely name;
+	// a known pipeline without matching jobs lists nothing.
 	for _, bad := range [][]string{{"--state", "bogus"}, {"--pipeline", "x y"}, {"--pipeline", "../three"}, {"--doc", "bogus"}} {
 		if r := h.want(exitInvalid, with(append([]string{"job", "list"}, bad...)...)...); r.stdout != "" {
 			t.Errorf("job list %v printed %q", bad, r.stdout)
 		}
 	}
-	if none := decode[[]map[string]any](t, h.ok(with("job", "list", "--pipeline", "nosuch", "--json")...).stdout); len(none) != 0 {
-		t.Errorf("job list --pipeline nosuch: %d jobs", len(none))
+	for _, args := range [][]string{{"--pipeline", "thre"}, {"--pipeline", "thre", "--state", "failed"}, {"--pipeline", "thre", "-q"}} {
+		if r := h.want(exitNotFound, with(append([]string{"job", "list"}, args...)...)...); r.stdout != "" || !strings.Contains(r.stderr, `pipeline "thre" not found`) || !strings.Contains(r.stderr, `hint: did you mean "three"?`) {
+			t.Errorf("job list %v: stdout %q, stderr %q", args, r.stdout, r.stderr)
+		}
+	}
+	if e := decode[map[string]map[string]string](t, h.want(exitNotFound, with("job", "list", "--pipeline", "thre", "--json")...).stderr); e["error"]["kind"] != "not_found" || !strings.HasPrefix(e["error"]["hint"], `did you mean "three"?`) {
+		t.Errorf("job list --pipeline thre --json: %+v", e)
+	}
+	if none := decode[[]map[string]any](t, h.ok(with("job", "list", "--pipeline", "three", "--state", "failed", "--json")...).stdout); len(none) != 0 {
+		t.Errorf("job list --pipeline three --state failed: %d jobs", len(none))
 	}
 	if r := h.want(exitConflict, with("job", "retry", jobs[0]["id"].(string))...); !strings.Contains(r.stderr, "job "+jobs[0]["id"].(string)+" has succeeded; only failed or cancelled jobs are retried") {
 		t.Errorf("retry of a succeeded job: %s", r.stderr)
@@ -224,6 +233,14 @@ func TestPipelineCLI(t *testing.T) {
 		t.Fatalf("unbind with queued jobs: %q", out)
 	}
 	h.ok(with("pipeline", "delete", "three")...)
+	// A deleted pipeline's jobs are still listed; once it has none that
+	// match, the listing is empty, not an error.
+	if js := decode[[]map[string]any](t, h.ok(with("job", "list", "--pipeline", "three", "--json")...).stdout); len(js) == 0 {
+		t.Errorf("job list --pipeline three after its deletion: no jobs")
+	}
+	if none := decode[[]map[string]any](t, h.ok(with("job", "list", "--pipeline", "three", "--state", "running", "--json")...).stdout); len(none) != 0 {
+		t.Errorf("job list --pipeline three --state running after its deletion: %d jobs", len(none))
+	}
 }
 
 // TestBasketBindUnchanged: binding a basket to the pipeline it is bound to,
