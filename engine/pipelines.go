@@ -891,11 +891,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.cfg.Logger != nil {
 		// The backend's "worker started" line counts job slots:
 		// concurrency x batch.
-		tenants := any("all")
-		if w.cfg.Tenants != nil {
-			tenants = w.cfg.Tenants
+		// What it serves: the tenants, or in single-file mode (no
+		// tenants) the local store.
+		serves := []any{"tenants", "all"}
+		switch {
+		case !w.e.cfg.MultiTenancy:
+			serves = []any{"mode", "single-file"}
+		case w.cfg.Tenants != nil:
+			serves = []any{"tenants", w.cfg.Tenants}
 		}
-		w.cfg.Logger.Info("worker batches", "worker", w.cfg.Name, "tenants", tenants, "concurrency", wc.Concurrency, "tenant_concurrency", wc.TenantConcurrency, "batch", w.cfg.Batch)
+		w.cfg.Logger.Info("worker batches", append(append([]any{"worker", w.cfg.Name}, serves...),
+			"concurrency", wc.Concurrency, "tenant_concurrency", wc.TenantConcurrency, "batch", w.cfg.Batch)...)
 	}
 	return w.e.be.Jobs().Work(ctx, driver.WorkConfig{
 		Tenants: w.cfg.Tenants, Concurrency: wc.Concurrency * w.cfg.Batch, TenantConcurrency: wc.TenantConcurrency * w.cfg.Batch,

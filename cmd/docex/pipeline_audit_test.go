@@ -419,13 +419,20 @@ func TestWorkerLogsTenants(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	pipelineSetup(t, h, "acme")
+	// Single-file mode has no tenants: the log says the mode instead.
+	single := newHarness(t)
+	single.ok("init", "--single-file")
 	for _, tc := range []struct {
-		args []string
-		want string
+		h      *harness
+		args   []string
+		want   string
+		absent string
 	}{
-		{nil, `"tenants":"all"`},
-		{[]string{"--tenants", "acme"}, `"tenants":["acme"]`},
+		{h, nil, `"tenants":"all"`, `"mode"`},
+		{h, []string{"--tenants", "acme"}, `"tenants":["acme"]`, `"mode"`},
+		{single, nil, `"mode":"single-file"`, `"tenants"`},
 	} {
+		h := tc.h
 		ctx, cancel := context.WithCancel(context.Background())
 		errb := &syncBuffer{}
 		args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker"}, tc.args...)
@@ -443,8 +450,8 @@ func TestWorkerLogsTenants(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("docex worker %v after cancellation: %v (want exit 0)", tc.args, err)
 		}
-		if !strings.Contains(errb.String(), tc.want) {
-			t.Errorf("docex worker %v: log lacks %s:\n%s", tc.args, tc.want, errb.String())
+		if !strings.Contains(errb.String(), tc.want) || strings.Contains(errb.String(), tc.absent) {
+			t.Errorf("docex worker %v: log lacks %s or has %s:\n%s", tc.args, tc.want, tc.absent, errb.String())
 		}
 	}
 }
