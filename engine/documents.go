@@ -1065,14 +1065,25 @@ func (s *Session) openContent(ctx context.Context, st driver.TenantStore, d doce
 		// (exit 1), not an unknown document (exit 3); unless a concurrent
 		// delete removed the document and then its content.
 		if _, derr := st.Document(ctx, d.ID); derr == nil {
-			return nil, docex.Errorf(docex.ErrCorrupt, "document %s: %v", d.ID, err)
+			return nil, &contentError{docID: d.ID, err: docex.Errorf(docex.ErrCorrupt, "%v", err)}
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("document %s: %w", d.ID, err)
+		return nil, &contentError{docID: d.ID, err: err}
 	}
 	return rc, nil
 }
+
+// contentError is a failure to open a document's content: "document ID:
+// the store's error". A step error whose input is that document names it
+// already and says the store's error alone (stepError.Error).
+type contentError struct {
+	docID string
+	err   error
+}
+
+func (e *contentError) Error() string { return fmt.Sprintf("document %s: %v", e.docID, e.err) }
+func (e *contentError) Unwrap() error { return e.err }
 
 // ReadContent returns a document's whole content. Errors as OpenContent.
 func (s *Session) ReadContent(ctx context.Context, id string) ([]byte, error) {

@@ -72,7 +72,11 @@ type stepError struct {
 }
 
 func (e *stepError) Error() string {
-	msg := fmt.Sprintf("step %s on %s: %v", e.step, e.input, e.err)
+	cause := e.err
+	if ce, ok := cause.(*contentError); ok && ce.docID == e.input {
+		cause = ce.err // "step s on D: document D: ..." names D twice
+	}
+	msg := fmt.Sprintf("step %s on %s: %v", e.step, e.input, cause)
 	if e.step != "" && errors.Is(e.err, pluginapi.ErrContentTypeNotAccepted) {
 		// The job fails (nothing says the document was meant to be
 		// skipped); the pipeline can say so.

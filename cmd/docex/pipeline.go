@@ -487,6 +487,9 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		// names the pipeline, the hint the commands that show and retry.
 		err := docex.Errorf(docex.ErrPluginFailed, "pipeline %s: %d of %d document(s) failed; first: %s: %s", name, n, sum.Total, doc, failureText(f))
 		hint := fmt.Sprintf("docex job show %s shows the failed step, its error and resource report; once the cause is fixed, docex job retry %s runs it again (completed steps are kept)", f.JobID, f.JobID)
+		if f.ErrorCode == docex.ErrCorrupt.Code() {
+			hint = hintFor(docex.ErrCorrupt, c.g) + "; " + hint
+		}
 		if n > 1 {
 			hint += fmt.Sprintf("; docex job list --pipeline %s --state failed lists the failed jobs (--state cancelled, the cancelled ones)", name)
 		}
@@ -635,6 +638,9 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 			j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, j.UserID, j.Roles)
 		if j.Error != "" {
 			writef(w, "error (%s): %s\n", j.ErrorCode, j.Error)
+			if j.ErrorCode == docex.ErrCorrupt.Code() {
+				writef(w, "hint: %s\n", hintFor(docex.ErrCorrupt, c.g))
+			}
 		}
 		p := j.Progress
 		writef(w, "steps: %d run, %d from cache, %d filtered; %d derived; %.3f ms\n", p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived, p.DurationMS)

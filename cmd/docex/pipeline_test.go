@@ -311,6 +311,50 @@ func TestBasketBindUnchanged(t *testing.T) {
 	h.want(exitDenied, "basket", "unbind", "inbox", "--tenant", "acme", "--user", "w", "--roles", "writer")
 }
 
+// TestStepContentMissing: a document whose content was removed behind
+// docex's back fails its step with an error that names the document once
+// (as the step's input), and job show and pipeline run --wait point to
+// docex verify.
+func TestStepContentMissing(t *testing.T) {
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	d := documents(decode[[]added](t, h.ok(with("doc", "add", "inbox", h.file("a.txt", "some words"), "--json")...).stdout))[0]
+	content := filepath.Join(h.dir, "docex-data", "content", "tenants")
+	removed := 0
+	err := filepath.WalkDir(content, func(path string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		removed++
+		return os.Remove(path)
+	})
+	if err != nil || removed == 0 {
+		t.Fatalf("removing the content under %s: %d files, %v", content, removed, err)
+	}
+	r := h.want(exitPlugin, with("pipeline", "run", "three", "--doc", d.ID, "--wait")...)
+	if !strings.Contains(r.stderr, "docex verify") || !strings.Contains(r.stderr, "docex job retry ") {
+		t.Errorf("pipeline run --wait: stderr %q, want the docex verify and job retry hints", r.stderr)
+	}
+	failed := strings.Fields(h.ok(with("job", "list", "--state", "failed", "-q")...).stdout)
+	if len(failed) == 0 {
+		t.Fatal("no failed job")
+	}
+	for _, id := range failed {
+		j := decode[struct {
+			ErrorCode string `json:"error_code"`
+			Error     string `json:"error"`
+		}](t, h.ok(with("job", "show", id, "--json")...).stdout)
+		if j.ErrorCode != "corrupt" || !strings.Contains(j.Error, "is missing") || strings.Count(j.Error, d.ID) != 1 {
+			t.Errorf("job %s: error (%s) %q: want the document named once", id, j.ErrorCode, j.Error)
+		}
+		out := h.ok(with("job", "show", id)...).stdout
+		if !strings.Contains(out, "error (corrupt): step split on "+d.ID+": content ") || !strings.Contains(out, "\nhint: stored content is damaged") || !strings.Contains(out, "docex verify") {
+			t.Errorf("job show %s: %s", id, out)
+		}
+	}
+}
+
 // Worker crash test: a docex worker child process is killed with SIGKILL
 // in the middle of a run; a second worker finishes, and every document is
 // processed exactly once (no document or lineage edge twice).
