@@ -74,6 +74,9 @@ var (
 	ErrSchemaVersion    = &Error{code: "schema_version", msg: "schema version does not match this binary (no migrations at run time)"}
 	ErrClosed           = &Error{code: "closed", msg: "engine is closed"}
 	ErrCorrupt          = &Error{code: "corrupt", msg: "stored data is corrupt"}
+	// ErrInterrupted: a wait was interrupted (its context cancelled, the
+	// CLI's Ctrl-C); what it waited for goes on without it.
+	ErrInterrupted = &Error{code: "interrupted", msg: "interrupted"}
 	// ErrWrongTenant: a backend returned a store of another tenant than
 	// the one asked for (a backend bug); the engine refuses to use it.
 	ErrWrongTenant = &Error{code: "wrong_tenant", msg: "backend returned another tenant's store"}

@@ -15,6 +15,10 @@ const (
 	exitDenied   = 4 // no user, missing/unknown/suspended/bootstrap tenant, forbidden role
 	exitConflict = 5 // already exists, basket not empty, duplicate content
 	exitPlugin   = 6 // a plugin ran and failed: timeout, trap, memory or output limit; a job of pipeline run --wait failed
+	// exitInterrupted: a wait was interrupted (SIGINT, SIGTERM) while
+	// what it waited for goes on: pipeline run --wait's jobs stay queued.
+	// 130 is the shells' code for a command ended by SIGINT.
+	exitInterrupted = 130
 )
 
 var exitTable = []struct {
@@ -26,16 +30,18 @@ var exitTable = []struct {
 	{docex.ErrDenied, exitDenied},
 	{docex.ErrConflict, exitConflict},
 	{docex.ErrPluginFailed, exitPlugin},
+	{docex.ErrInterrupted, exitInterrupted},
 }
 
 // exitKinds names each exit code's meaning: the "kind" of a --json error.
 var exitKinds = map[int]string{
-	exitInternal: "internal",
-	exitInvalid:  "invalid",
-	exitNotFound: "not_found",
-	exitDenied:   "denied",
-	exitConflict: "conflict",
-	exitPlugin:   "plugin_failed",
+	exitInternal:    "internal",
+	exitInvalid:     "invalid",
+	exitNotFound:    "not_found",
+	exitDenied:      "denied",
+	exitConflict:    "conflict",
+	exitPlugin:      "plugin_failed",
+	exitInterrupted: "interrupted",
 }
 
 // exitCode returns the exit code for err (0 for nil).

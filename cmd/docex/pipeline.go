@@ -59,7 +59,8 @@ document failed; the summary says which and why. On SQLite, --wait runs a
 worker in this process (--worker=no to rely on running workers only); on
 PostgreSQL it relies on running workers (--worker=yes runs one here too);
 when no worker has taken a job of the run after 10s, it asks on stderr
-whether one is running. Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID
+whether one is running. Interrupted (Ctrl-C), it prints the summary so far
+and exits 130: the jobs not finished stay queued. Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID
 (a repeated id counts once).
 
 Examples:
@@ -459,7 +460,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		if perr := c.emit(sum, func(w io.Writer) { printRunSummary(w, sum, nil) }); perr != nil {
 			return perr
 		}
-		return fmt.Errorf("interrupted while waiting: the jobs not finished stay queued and run when a worker takes them (docex job list --pipeline %s)", name)
+		return docex.Errorf(docex.ErrInterrupted, "interrupted while waiting: the jobs not finished stay queued and run when a worker takes them (docex job list --pipeline %s)", name)
 	}
 	sum.finish(st, err == nil, time.Since(start))
 	if err != nil {

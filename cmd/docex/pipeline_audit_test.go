@@ -294,6 +294,13 @@ func TestPipelineRunWaitInterrupted(t *testing.T) {
 		strings.Contains(errb.String(), "context canceled") {
 		t.Fatalf("interrupted run: %v, stderr %q", err, errb.String())
 	}
+	// Interrupted, not failed: exit 130, kind and code "interrupted".
+	if code := exitCode(err); code != 130 {
+		t.Errorf("interrupted run: exit %d, want 130", code)
+	}
+	if e := decode[map[string]map[string]string](t, errb.String())["error"]; e["kind"] != "interrupted" || e["code"] != "interrupted" {
+		t.Errorf("interrupted run's JSON error: %+v", e)
+	}
 	// The summary is printed all the same (docs/json.md: waited false), so
 	// that a script learns the ids of the jobs it enqueued.
 	var sum struct {
