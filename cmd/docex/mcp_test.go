@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -257,6 +258,26 @@ func TestMCPHTTP(t *testing.T) {
 	}
 	if url == "" {
 		t.Fatalf("no address on stderr: %s", stderr.String())
+	}
+	// A call before initialize is the client's mistake: it is told so,
+	// and the server logs no ERROR.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !strings.Contains(string(body), `"error"`) || !strings.Contains(string(body), "invalid during session initialization") {
+		t.Fatalf("tools/list before initialize: %v, %s", err, body)
+	}
+	if strings.Contains(stderr.String(), "ERROR") {
+		t.Fatalf("a client's call before initialize logged an error: %s", stderr.String())
 	}
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "http-test", Version: "1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url}, nil)
 	if err != nil {

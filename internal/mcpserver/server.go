@@ -72,7 +72,9 @@ type Config struct {
 	Version string
 
 	// Logger receives diagnostics such as a recovered panic (default:
-	// discarded). Never stdout: that is the stdio transport.
+	// discarded), and the MCP SDK's, of which a client's protocol mistakes
+	// (a call before initialize) at Info, not ERROR. Never stdout: that is
+	// the stdio transport.
 	Logger *slog.Logger
 }
 
@@ -131,7 +133,7 @@ func New(eng *engine.Engine, uc docex.UserContext, cfg Config) (*Server, error) 
 	}}
 	srv.srv = mcp.NewServer(&mcp.Implementation{Name: "docex", Title: "docex document engine", Version: cfg.Version}, &mcp.ServerOptions{
 		Instructions: srv.instructions(),
-		Logger:       log,
+		Logger:       slog.New(sdkLogHandler{log.Handler()}),
 		HasTools:     true,
 		HasResources: true,
 	})
