@@ -810,7 +810,9 @@ type WorkerConfig struct {
 	Concurrency int
 	// TenantConcurrency bounds one tenant's batches run at once (default
 	// Concurrency/2, at least 1; at most Concurrency), so that one
-	// tenant's backlog cannot take every slot.
+	// tenant's backlog cannot take every slot. A worker that serves one
+	// tenant only (Tenants of one name, or single-file mode) has no other
+	// tenant to leave slots to: its default is Concurrency.
 	TenantConcurrency int
 	// Batch bounds the jobs of one batch (default 32; 1 runs every job on
 	// its own). The jobs a worker has taken from one tenant run together:
@@ -884,7 +886,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.e.closed.Load() {
 		return docex.ErrClosed
 	}
-	wc := driver.WorkConfig{Concurrency: w.cfg.Concurrency, TenantConcurrency: w.cfg.TenantConcurrency}.WithDefaults()
+	wc := driver.WorkConfig{Concurrency: w.cfg.Concurrency, TenantConcurrency: w.cfg.TenantConcurrency}
+	if wc.TenantConcurrency <= 0 && (!w.e.cfg.MultiTenancy || len(w.cfg.Tenants) == 1) {
+		wc.TenantConcurrency = wc.WithDefaults().Concurrency // one tenant: every slot is its own
+	}
+	wc = wc.WithDefaults()
 	r := &jobRunner{e: w.e, worker: w.cfg.Name, retryBase: w.cfg.RetryBase, suspendedWait: w.cfg.SuspendedWait,
 		runs: newFairSlots(runtime.GOMAXPROCS(0))}
 	r.batches = newBatcher(w.cfg.Batch, wc.Concurrency, wc.TenantConcurrency, r.runBatch)

@@ -131,7 +131,7 @@ Example:
 				fs.StringSliceVar(&wk.tenants, "tenants", nil, "serve only these tenants (comma-separated)")
 				fs.BoolVar(&wk.all, "all", false, "serve every tenant, also those created later (the default)")
 				fs.IntVar(&wk.concurrency, "concurrency", 4, "batches of jobs run at once")
-				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "batches of one tenant run at once, at most --concurrency (default concurrency/2)")
+				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "batches of one tenant run at once, at most --concurrency (default concurrency/2; all of --concurrency when serving one tenant or in single-file mode)")
 				fs.IntVar(&wk.batch, "batch", engine.DefaultBatch, "jobs of one tenant run together, each step committed once for all (1: each job alone)")
 				fs.DurationVar(&wk.shutdown, "shutdown-timeout", 10*time.Second, "how long running jobs may finish after a stop signal")
 				fs.DurationVar(&wk.lease, "lease", 0, "how long a killed worker's job waits before another worker takes it; on PostgreSQL also the longest a job may run (default: SQLite 1m, PostgreSQL 1h)")
@@ -694,7 +694,7 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 		return docex.Errorf(errUsage, "--concurrency must be at least 1")
 	}
 	if o.tenantConcurrency < 0 || o.tenantConcurrency > o.concurrency {
-		return docex.Errorf(errUsage, "--tenant-concurrency must be 0 to --concurrency (%d) (0: half of --concurrency)", o.concurrency)
+		return docex.Errorf(errUsage, "--tenant-concurrency must be 0 to --concurrency (%d) (0: half of it, or all of it for one tenant)", o.concurrency)
 	}
 	if o.batch < 1 || o.batch > engine.MaxBatch {
 		return docex.Errorf(errUsage, "--batch must be 1 to %d", engine.MaxBatch)

@@ -420,12 +420,14 @@ func TestBasketShowsPipeline(t *testing.T) {
 }
 
 // TestWorkerLogsTenants: the worker's first log line says which tenants it
-// serves ("all", or the --tenants list), and SIGINT-like cancellation ends
-// it with exit 0.
+// serves ("all", or the --tenants list) and how many batches of one tenant
+// it runs at once (all of them when it serves one tenant), and SIGINT-like
+// cancellation ends it with exit 0.
 func TestWorkerLogsTenants(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	pipelineSetup(t, h, "acme")
+	h.ok("tenant", "create", "acme2")
 	// Single-file mode has no tenants: the log says the mode instead.
 	single := newHarness(t)
 	single.ok("init", "--single-file")
@@ -438,6 +440,13 @@ func TestWorkerLogsTenants(t *testing.T) {
 		{h, nil, `"tenants":"all"`, `"mode"`},
 		{h, []string{"--tenants", "acme"}, `"tenants":["acme"]`, `"mode"`},
 		{single, nil, `"mode":"single-file"`, `"tenants"`},
+		// Half the batches for one tenant where there are others to serve;
+		// all of them for a worker of one tenant, or of the local store.
+		{h, nil, `"concurrency":4,"tenant_concurrency":2`, `"tenant_concurrency":4`},
+		{h, []string{"--tenants", "acme"}, `"concurrency":4,"tenant_concurrency":4`, `"tenant_concurrency":2`},
+		{h, []string{"--tenants", "acme,acme2"}, `"concurrency":4,"tenant_concurrency":2`, `"tenant_concurrency":4`},
+		{h, []string{"--tenants", "acme", "--tenant-concurrency", "1"}, `"tenant_concurrency":1,`, `"tenant_concurrency":4`},
+		{single, nil, `"concurrency":4,"tenant_concurrency":4`, `"tenant_concurrency":2`},
 	} {
 		h := tc.h
 		ctx, cancel := context.WithCancel(context.Background())
