@@ -658,7 +658,11 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 			writef(w, "%s\t%s\t%s\t%d\t%s\n", st.Step, st.InputID, st.Outcome, len(st.Outputs), ms)
 		}
 		for _, a := range j.History {
-			writef(w, "attempt %d: %s, %.3f ms %s\n", a.N, a.StartedAt.Format(time.RFC3339), a.DurationMS, oneLine(a.Error, 100))
+			line := fmt.Sprintf("attempt %d: %s, %.3f ms", a.N, a.StartedAt.Format(time.RFC3339), a.DurationMS)
+			if a.Error != "" {
+				line += ": " + oneLine(a.Error, 100)
+			}
+			writef(w, "%s\n", line)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -351,6 +352,10 @@ func TestStepContentMissing(t *testing.T) {
 		out := h.ok(with("job", "show", id)...).stdout
 		if !strings.Contains(out, "error (corrupt): step split on "+d.ID+": content ") || !strings.Contains(out, "\nhint: stored content is damaged") || !strings.Contains(out, "docex verify") {
 			t.Errorf("job show %s: %s", id, out)
+		}
+		// An attempt line: "attempt N: TIME, D ms: ERROR" (the error set off).
+		if !regexp.MustCompile(`(?m)^attempt 1: \S+, [0-9.]+ ms: step split on `).MatchString(out) {
+			t.Errorf("job show %s: no \"attempt 1: TIME, D ms: step split on ...\" line:\n%s", id, out)
 		}
 	}
 }
