@@ -73,6 +73,12 @@ type Step struct {
 // pipelineErr is an error matching docex.ErrInvalid that names the line
 // (when known) and the key of a pipeline definition.
 func pipelineErr(src []byte, step int, key, format string, args ...any) error {
+	return docex.Errorf(docex.ErrInvalid, "%s: %s", pipelineWhere(src, step, key), fmt.Sprintf(format, args...))
+}
+
+// pipelineWhere is the start of pipelineErr's message: "pipeline line N,
+// key K" (or "pipeline key K" when the line is not known).
+func pipelineWhere(src []byte, step int, key string) string {
 	where := key
 	if step >= 0 {
 		where = fmt.Sprintf("steps[%d]", step)
@@ -81,9 +87,9 @@ func pipelineErr(src []byte, step int, key, format string, args ...any) error {
 		}
 	}
 	if line := keyLine(src, step, key); line > 0 {
-		return docex.Errorf(docex.ErrInvalid, "pipeline line %d, key %s: %s", line, where, fmt.Sprintf(format, args...))
+		return fmt.Sprintf("pipeline line %d, key %s", line, where)
 	}
-	return docex.Errorf(docex.ErrInvalid, "pipeline key %s: %s", where, fmt.Sprintf(format, args...))
+	return "pipeline key " + where
 }
 
 // ParsePipeline parses and validates a pipeline definition on its own

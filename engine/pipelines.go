@@ -41,12 +41,19 @@ func pipelineInfo(rec driver.PipelineRecord) (PipelineInfo, error) {
 }
 
 // checkSteps validates a pipeline's steps against the plugins the tenant
-// can run: each exists, its parameters match the manifest, and a step
-// whose input is another step reads documents that step can emit.
+// can run: each exists, its parameters match the manifest, a step whose
+// input is another step reads documents that step can emit, and, with a
+// sandbox, each plugin that can check its parameters (docex_validate,
+// docs/plugin-abi.md) accepts them.
 func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []byte, p *Pipeline) error {
 	manifests := map[string]*pluginapi.Manifest{}
+	type resolved struct {
+		rec    driver.PluginRecord
+		system bool
+	}
+	recs := make([]resolved, len(p.Steps))
 	for i, step := range p.Steps {
-		rec, _, err := s.resolvePlugin(ctx, st, step.Plugin)
+		rec, system, err := s.resolvePlugin(ctx, st, step.Plugin)
 		if errors.Is(err, docex.ErrNotFound) {
 			var names []string
 			if all, lerr := s.plugins(ctx, st); lerr == nil {
@@ -62,6 +69,7 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 		if err != nil {
 			return err
 		}
+		recs[i] = resolved{rec, system}
 		m, err := pluginapi.ParseManifest(rec.Manifest)
 		if err != nil {
 			return pipelineErr(src, i, "plugin", "plugin %q: %v", step.Plugin, err)
@@ -98,7 +106,62 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 				step.Name, step.Input, m.Name)
 		}
 	}
+	if s.e.cfg.Sandbox == nil {
+		return nil // nothing can run the plugins' checks (nor the jobs)
+	}
+	for i, step := range p.Steps {
+		lp, err := s.runnablePlugin(ctx, st, recs[i].rec, recs[i].system)
+		if err != nil {
+			return err
+		}
+		if err := s.validateParams(ctx, st, lp, step.Params); err != nil {
+			return stepParamsErr(src, i, step, err)
+		}
+	}
 	return nil
+}
+
+// validateParams has a loaded plugin check params with its validate
+// export (pluginapi.Validator), when it has one, in the tenant's instance
+// pool; it returns the sandbox's error as is.
+func (s *Session) validateParams(ctx context.Context, st driver.TenantStore, lp *loadedPlugin, params map[string]string) error {
+	v, ok := lp.p.(pluginapi.Validator)
+	if !ok || !v.Validates() {
+		return nil
+	}
+	return v.Validate(ctx, s.e.poolKey(st.Tenant()), nonNilParams(params))
+}
+
+// stepParamsErr is the error of pipeline create when step i's plugin did
+// not accept its parameters (err from validateParams): a refusal is
+// docex.ErrInvalid naming the line and key (the parameter the plugin's
+// text starts with, as "size: ...", else the step's params); a plugin
+// that failed while checking (trap, instruction budget, timeout...) is
+// docex.ErrPluginFailed at the step's plugin key.
+func stepParamsErr(src []byte, i int, step Step, err error) error {
+	var r *pluginapi.Refusal
+	switch {
+	case errors.As(err, &r):
+		key := "params"
+		if name, _, ok := strings.Cut(r.Message, ":"); ok {
+			if _, given := step.Params[name]; given {
+				key += "." + name
+			}
+		}
+		why := r.Message
+		if why == "" {
+			why = fmt.Sprintf("%s returned %d", r.Export, r.Code)
+		}
+		return pipelineErr(src, i, key, "plugin %q refused its parameters: %s", step.Plugin, why)
+	case errors.Is(err, pluginapi.ErrInvalidParams):
+		return pipelineErr(src, i, "params", "plugin %q: %s", step.Plugin, strings.TrimPrefix(err.Error(), "sandbox: "))
+	case errors.Is(err, pluginapi.ErrPluginTrap), errors.Is(err, pluginapi.ErrPluginTimeout), errors.Is(err, pluginapi.ErrInstructionLimit),
+		errors.Is(err, pluginapi.ErrPluginMemory), errors.Is(err, pluginapi.ErrHostCallLimit), errors.Is(err, pluginapi.ErrPluginOutputTooLarge):
+		msg := fmt.Sprintf("%s: plugin %q failed while checking its parameters: %s", pipelineWhere(src, i, "plugin"), step.Plugin,
+			strings.TrimPrefix(err.Error(), "sandbox: "))
+		return &relabelled{msg: msg, errs: []error{docex.ErrPluginFailed, err}}
+	}
+	return mapPluginErr(err)
 }
 
 func checkParamType(typ, v string) error {
@@ -125,7 +188,9 @@ func checkParamType(typ, v string) error {
 // version otherwise; jobs already enqueued keep the version they have. It
 // returns docex.ErrInvalid naming the line and key of a bad definition
 // (syntax, unknown key, unknown plugin or parameter, missing capability,
-// cycle).
+// cycle, parameters the plugin's docex_validate refuses), and
+// docex.ErrPluginFailed when a plugin failed while checking its
+// parameters (trap, instruction budget...).
 func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo, error) {
 	p, err := ParsePipeline(src)
 	if err == nil {

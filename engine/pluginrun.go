@@ -196,7 +196,8 @@ func (e *Engine) poolKey(t docex.Tenant) string {
 //
 // Errors: docex.ErrNotFound (no such plugin or document), docex.ErrInvalid
 // (the plugin does not accept the document's content type; the message
-// names the types it accepts), docex.ErrPluginInvalid (params refused),
+// names the types it accepts), docex.ErrPluginInvalid (params refused by
+// the manifest or, before the run, by the plugin's docex_validate),
 // docex.ErrPluginDenied (capability violation), docex.ErrPluginFailed
 // wrapping the sandbox's typed error (pluginapi.ErrPluginTimeout, ...) or
 // saying why the engine refused the plugin's output.
@@ -306,6 +307,12 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 	doc, err := st.Document(ctx, docID)
 	if err != nil {
 		return nil, err
+	}
+	// A plugin that checks its parameters (docex_validate) refuses bad
+	// ones as such (invalid parameters), before its run would fail on
+	// them; pipeline jobs skip this: pipeline create checked.
+	if err := s.validateParams(ctx, st, lp, params); err != nil {
+		return nil, mapPluginErr(err)
 	}
 	out, err := s.runLoaded(ctx, st, name, lp, doc, nil, params)
 	if out != nil {

@@ -98,11 +98,14 @@ type docSlot struct {
 type callState struct {
 	tenant string
 	plugin *Plugin
-	limits pluginapi.Limits
-	caps   capSet
-	host   pluginapi.Host
-	params map[string]string
-	docs   []docSlot
+	// validating: the call is to the validate export, where only
+	// param_get and log (without the log capability) are available.
+	validating bool
+	limits     pluginapi.Limits
+	caps       capSet
+	host       pluginapi.Host
+	params     map[string]string
+	docs       []docSlot
 
 	deadline time.Time // of the call: pluginapi.Host methods get it in their context
 
@@ -299,6 +302,8 @@ func hostFuncs() []hostFunc {
 	}
 }
 
+var errValidating = errors.New("only param_get and log are available while a plugin checks its parameters")
+
 var errNoInvocation = errors.New("docex host functions are unavailable outside docex_run (e.g. during _initialize)")
 
 func wrapHost(h hostFunc) api.GoModuleFunc {
@@ -319,6 +324,9 @@ func wrapHost(h hostFunc) api.GoModuleFunc {
 			}
 		}()
 		st.countCall()
+		if st.validating && name != "param_get" && name != "log" {
+			st.abort(fmt.Errorf("%w: %s.%s: %w", pluginapi.ErrPluginTrap, hostModule, name, errValidating))
+		}
 		h.fn(ctx, st, mod, stack)
 	}
 }
@@ -365,7 +373,7 @@ var logLevels = []string{"debug", "info", "warn", "error"}
 
 // log(level, ptr, len) -> 0 | error
 func hLog(_ context.Context, st *callState, mod api.Module, s []uint64) {
-	if !st.need(capLog, "log") {
+	if !st.validating && !st.need(capLog, "log") {
 		ret(s, st.deny(capLog, "log"))
 		return
 	}

@@ -42,7 +42,7 @@ func FuzzHostCallBounds(f *testing.F) {
 		}
 		host := &fakeHost{tenant: "t", store: map[string]map[string]string{"t": {"key": "v"}, "u": {"key": "x"}}, leak: true}
 		r, err := p.run(context.Background(), pluginapi.Call{TenantID: "t", Input: textDoc("in", "input text"),
-			Params: map[string]string{"fn": "a"}, Host: host}, entry, args)
+			Params: map[string]string{"fn": "a"}, Host: host}, callOpts{entry: entry, args: args})
 		switch {
 		case err == nil, errors.Is(err, pluginapi.ErrPluginStatusError), errors.Is(err, pluginapi.ErrPluginOutputTooLarge):
 		case errors.Is(err, pluginapi.ErrPluginTrap) && strings.Contains(err.Error(), "out-of-bounds memory access"):

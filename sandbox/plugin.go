@@ -24,6 +24,7 @@ type Plugin struct {
 	limits   pluginapi.Limits
 	caps     capSet
 	c        *compiled
+	validate string // the export that checks parameters, "" if none
 
 	mu     sync.Mutex
 	pools  map[string]*pool

@@ -76,11 +76,53 @@ func (o *guestOutput) panicText() string {
 // ErrCapabilityDenied, ErrPluginStatusError, ErrHostFailure, ErrClosed, or
 // the caller's ctx.Err(). The instance is discarded after any error.
 func (p *Plugin) Run(ctx context.Context, call pluginapi.Call) (*pluginapi.Result, error) {
-	return p.run(ctx, call, "", nil)
+	return p.run(ctx, call, callOpts{})
 }
 
-// run is Run; entry and args, when set, call another export (tests only).
-func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, entry string, args []uint64) (*pluginapi.Result, error) {
+// Validates reports whether the plugin's module exports the validate
+// function of its entry (pluginapi.ValidateExport): docex_validate for
+// docex_run, docex_validate_NAME for docex_run_NAME.
+func (p *Plugin) Validates() bool { return p != nil && p.validate != "" }
+
+// Validate checks params against the manifest's [parameters] and, when
+// the module exports the plugin's validate function (Validates), calls it
+// for tenantID on an instance of the (tenant, plugin) pool, in the state
+// right after initialisation, under the plugin's limits (instructions,
+// timeout, memory, host calls, log bytes), as a Run. The guest may read
+// its parameters (param_get) and log (without the log capability: the
+// text explains a refusal); any other docex host function traps. It makes
+// *Plugin a pluginapi.Validator.
+//
+// It returns nil when the parameters are accepted (or the module has no
+// validate function), a *pluginapi.Refusal (wrapping ErrInvalidParams)
+// when the guest returned non-zero, an error wrapping ErrInvalidParams
+// when the manifest refused them, and otherwise the errors of Run
+// (ErrPluginTrap, ErrInstructionLimit, ErrPluginTimeout...), their
+// messages naming the validate export.
+func (p *Plugin) Validate(ctx context.Context, tenantID string, params map[string]string) error {
+	if p == nil {
+		return fmt.Errorf("%w: no plugin", pluginapi.ErrInvalidParams)
+	}
+	if p.validate == "" {
+		if tenantID == "" {
+			return fmt.Errorf("%w: empty TenantID", pluginapi.ErrInvalidParams)
+		}
+		return p.checkParams(params)
+	}
+	_, err := p.run(ctx, pluginapi.Call{TenantID: tenantID, Params: params}, callOpts{validate: true})
+	return err
+}
+
+// callOpts varies what run calls: the validate export, or (tests only)
+// another export with arguments.
+type callOpts struct {
+	validate bool
+	entry    string
+	args     []uint64
+}
+
+// run is Run, or Validate with o.validate.
+func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, o callOpts) (*pluginapi.Result, error) {
 	if p == nil {
 		return nil, fmt.Errorf("%w: no plugin", pluginapi.ErrInvalidParams)
 	}
@@ -91,7 +133,7 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, entry string, args
 	if err := p.checkParams(inv.Params); err != nil {
 		return nil, err
 	}
-	if !p.manifest.Accepts(inv.Input.ContentType) {
+	if !o.validate && !p.manifest.Accepts(inv.Input.ContentType) {
 		return nil, fmt.Errorf("%w: plugin %q accepts %s; the document is %q", pluginapi.ErrContentTypeNotAccepted, p.manifest.Name,
 			strings.Join(p.manifest.AcceptedContentTypes, ", "), inv.Input.ContentType)
 	}
@@ -132,24 +174,29 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, entry string, args
 		docs:     []docSlot{{doc: &input}},
 		status:   pluginapi.StatusOK,
 		deadline: time.Now().Add(p.limits.Timeout),
+
+		validating: o.validate,
 	}
 	st.hold(max(input.Resident, 0))              // reported, and leaves less room for lookups; never refused
 	in.out.st, in.out.tail = st, in.out.tail[:0] // no stderr of an earlier call explains this one
 	fn, stack := in.run, in.stack[:1]
-	if entry != "" { // tests only
-		if fn = in.mod.ExportedFunction(entry); fn == nil {
-			in.close(ctx)
-			return nil, fmt.Errorf("%w: no export %q", pluginapi.ErrInvalidParams, entry)
-		}
-		stack = make([]uint64, max(len(args), len(fn.Definition().ResultTypes()), 1))
-		copy(stack, args)
+	if o.validate {
+		fn = in.mod.ExportedFunction(p.validate) // checked at Load
 	}
-	o := in.invoke(context.WithValue(ctx, stateKey{}, st), sb, fn, stack, p.limits.Timeout, p.limits.MaxInstructions)
+	if o.entry != "" { // tests only
+		if fn = in.mod.ExportedFunction(o.entry); fn == nil {
+			in.close(ctx)
+			return nil, fmt.Errorf("%w: no export %q", pluginapi.ErrInvalidParams, o.entry)
+		}
+		stack = make([]uint64, max(len(o.args), len(fn.Definition().ResultTypes()), 1))
+		copy(stack, o.args)
+	}
+	oc := in.invoke(context.WithValue(ctx, stateKey{}, st), sb, fn, stack, p.limits.Timeout, p.limits.MaxInstructions)
 	in.out.st = nil
 
 	res := &pluginapi.Result{Logs: st.logs, Report: pluginapi.ResourceReport{
-		Duration:           o.dur,
-		Instructions:       o.used,
+		Duration:           oc.dur,
+		Instructions:       oc.used,
 		PeakMemoryBytes:    in.mem.size(),
 		PeakHostBytes:      st.peakHost,
 		HostCalls:          st.hostCalls,
@@ -164,10 +211,13 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, entry string, args
 	if res.Report.CapabilityDenials == nil {
 		res.Report.CapabilityDenials = []string{}
 	}
-	err = p.classify(ctx, st, in, o)
+	err = p.classify(ctx, st, in, oc)
 	rc := uint32(0)
-	if o.err == nil {
+	if oc.err == nil {
 		rc = api.DecodeU32(stack[0])
+	}
+	if o.validate {
+		err = p.validateOutcome(err, rc, st)
 	}
 	if err == nil && rc != 0 && st.status == pluginapi.StatusOK {
 		st.status, st.message = pluginapi.StatusError, "docex_run returned "+strconv.Itoa(int(int32(rc)))
@@ -183,7 +233,7 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, entry string, args
 	p.mu.Lock()
 	snap := p.snap
 	p.mu.Unlock()
-	retire := err != nil || o.err != nil || snap == nil ||
+	retire := err != nil || oc.err != nil || snap == nil ||
 		in.mem.size()*100 > int64(p.limits.MemoryPages)*pageSize*int64(p.sb.cfg.RetireAbovePercent)
 	if !retire {
 		var start time.Time
@@ -208,6 +258,33 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, entry string, args
 	res.Status, res.Message = st.status, st.message
 	res.Metadata, res.Derived = st.meta, st.derived
 	return res, nil
+}
+
+// validateOutcome is the error of a call to the validate export that
+// returned rc (err: the call's classified error).
+func (p *Plugin) validateOutcome(err error, rc uint32, st *callState) error {
+	if err != nil {
+		return fmt.Errorf("%w (in %s)", err, p.validate)
+	}
+	if rc == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, l := range st.logs {
+		t := strings.TrimSpace(escapeText(strings.TrimSpace(l.Text)))
+		if t == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(t)
+	}
+	msg := b.String()
+	if len(msg) > maxMessageLen {
+		msg = strings.ToValidUTF8(msg[:maxMessageLen], "") + "..."
+	}
+	return &pluginapi.Refusal{Plugin: p.manifest.Name, Export: p.validate, Code: int32(rc), Message: msg}
 }
 
 // classify maps the outcome of a guest call to the package's sentinels.

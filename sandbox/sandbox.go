@@ -285,6 +285,9 @@ func (sb *Sandbox) Load(ctx context.Context, m *pluginapi.Manifest, module []byt
 		return nil, fmt.Errorf("%w: plugin %q starts with %d memory pages, its limit is %d", pluginapi.ErrInvalidModule, mc.Name, c.minMem, limits.MemoryPages)
 	}
 	p := &Plugin{sb: sb, manifest: mc, limits: limits, caps: capsOf(mc), c: c, pools: map[string]*pool{}}
+	if v := pluginapi.ValidateExport(mc.Entry); c.cm.ExportedFunctions()[v] != nil {
+		p.validate = v
+	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if sb.closed {
@@ -406,7 +409,8 @@ func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
 		return errors.New("imports a memory: the module must define and export its own")
 	}
 	for name, fd := range cm.ExportedFunctions() {
-		if pluginapi.ValidEntry(name) && (len(fd.ParamTypes()) != 0 || !slices.Equal(fd.ResultTypes(), []api.ValueType{api.ValueTypeI32})) {
+		if (pluginapi.ValidEntry(name) || pluginapi.IsValidateExport(name)) &&
+			(len(fd.ParamTypes()) != 0 || !slices.Equal(fd.ResultTypes(), []api.ValueType{api.ValueTypeI32})) {
 			return fmt.Errorf("export %q has signature %s, want () -> i32", name, sig(fd))
 		}
 	}

@@ -256,6 +256,7 @@ func TestLoadRejects(t *testing.T) {
 		{"notwasm", pluginapi.ErrInvalidModule, "not a WebAssembly"},
 		{"importglobal", pluginapi.ErrInvalidModule, "only functions may be imported"},
 		{"refuel", pluginapi.ErrInvalidModule, "index 1 out of range"},
+		{"badvalidate", pluginapi.ErrInvalidModule, `export "docex_validate" has signature (i32) -> (i32), want () -> i32`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.plugin, func(t *testing.T) {

@@ -4,9 +4,12 @@
 // wat2wasm and Go); go test needs neither, because the outputs are embedded.
 //
 // Friendly: echo, derive, split, upper, tag (WAT; the last three make the
-// pipeline tests' 3-step fan-out); wordcount, lookup (Go guests using pdk).
+// pipeline tests' 3-step fan-out); validate (WAT: a docex_validate that
+// accepts, refuses, traps or spins as its parameter says); wordcount,
+// lookup (Go guests using pdk).
 // Hostile: loop, membomb, trap, bigoutput, chatty, oob, nocap, forge, wasi,
-// procexit, tablebomb, recurse, badimport, badsig, notwasm, badhash, lookupflood
+// procexit, tablebomb, recurse, badimport, badsig, badvalidate, notwasm,
+// badhash, lookupflood
 // (and the issue 7 set, each described in its .wat); modules that
 // are malformed on purpose are generated in the tests instead.
 package testplugins

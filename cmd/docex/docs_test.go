@@ -73,6 +73,11 @@ func TestDocsPipelines(t *testing.T) {
 			`docex: pipeline line 5, key steps[0].params.foo: plugin "chunk" has no parameter "foo" (its parameters: overlap, separators, size, strategy)`},
 		{"name = \"p\"\nmax_attempt = 3\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\n",
 			`docex: pipeline line 2, key max_attempt: unknown key "max_attempt" (did you mean "max_attempts"?)`},
+		// The plugin's own check (docex_validate).
+		{"name = \"p\"\n[[steps]]\nname = \"a\"\nplugin = \"redact-pii\"\nparams = { kinds = \"emial\" }\n",
+			`docex: pipeline line 5, key steps[0].params.kinds: plugin "redact-pii" refused its parameters: kinds: unknown kind "emial" (want email, phone, card, iban, ipv4, ipv6)`},
+		{"name = \"p\"\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\nparams = { overlap = 600 }\n",
+			`docex: pipeline line 5, key steps[0].params.overlap: plugin "chunk" refused its parameters: overlap: 600 must be smaller than size 512`},
 	} {
 		if !strings.Contains(quoted, tc.line+"\n") {
 			t.Errorf("docs/jobs.md no longer quotes %s", tc.line)
@@ -82,4 +87,5 @@ func TestDocsPipelines(t *testing.T) {
 			t.Errorf("pipeline create:\n got %s\nwant %s", got, tc.line)
 		}
 	}
+	h.want(exitNotFound, append([]string{"pipeline", "show", "p"}, admin...)...) // nothing was stored
 }

@@ -543,6 +543,20 @@ storage:
 	if len(found) != 1 {
 		t.Fatalf("find: %+v", found)
 	}
+	// pipeline create runs the plugin's parameter check (docex_validate):
+	// a refusal is exit 2, a plugin failing its check exit 6; nothing is
+	// stored.
+	h.ok(append([]string{"plugin", "install", "../../testplugins/validate"}, u...)...)
+	check := func(mode string) string {
+		return h.file("v.toml", "name = \"v\"\n[[steps]]\nname = \"c\"\nplugin = \"validate\"\nparams = { mode = \""+mode+"\" }\n")
+	}
+	r = h.want(exitInvalid, append([]string{"pipeline", "create", check("refuse")}, u...)...)
+	if !strings.Contains(r.stderr, `pipeline line 5, key steps[0].params.mode: plugin "validate" refused its parameters: mode: refused on purpose`) {
+		t.Fatalf("refused parameters: %s", r.stderr)
+	}
+	h.want(exitPlugin, append([]string{"pipeline", "create", check("loop")}, u...)...)
+	h.want(exitNotFound, append([]string{"pipeline", "show", "v"}, u...)...)
+	h.ok(append([]string{"pipeline", "create", check("ok")}, u...)...)
 	h.want(exitDenied, "basket", "list", "--tenant", "system", "--user", "u", "--roles", "admin")
 	// A bad password is never printed.
 	bad := &harness{t: t, dir: h.dir, env: map[string]string{"PGTEST_DSN": "postgres://postgres:hunter2secret@127.0.0.1:1/nope?connect_timeout=2"}}

@@ -95,7 +95,9 @@ Examples:
 			summary: "run a plugin on a document",
 			help: `A successful run writes the metadata the plugin set and adds its derived
 documents to the document's basket, in one transaction; a failed run writes
-nothing (exit 6). Every run's resource report is in the audit log.
+nothing (exit 6). Parameters the plugin's manifest or its own check
+(docex_validate) refuses are refused before the run (exit 2). Every run's
+resource report is in the audit log.
 
 Example:
   docex run wordcount DOC_ID --json`,

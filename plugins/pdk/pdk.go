@@ -315,3 +315,25 @@ func Run(fn func() error) (rc int32) {
 		return 1
 	}
 }
+
+// Validate calls fn and converts its outcome into the return value of a
+// validate export (docex_validate, or docex_validate_NAME for the entry
+// docex_run_NAME; docs/plugin-abi.md): nil -> 0, the parameters are
+// accepted; an error or a panic -> its text is logged and 1, they are
+// refused, and the engine shows that text (docex pipeline create refuses
+// the pipeline). fn may read parameters (Param) and Log, nothing else:
+// any other host call traps. Start the text with the parameter's name and
+// a colon ("size: must be even") to have the error point at it.
+func Validate(fn func() error) (rc int32) {
+	defer func() {
+		if r := recover(); r != nil {
+			Log(Error, fmt.Sprint("panic: ", r))
+			rc = 1
+		}
+	}()
+	if err := fn(); err != nil {
+		Log(Error, err.Error())
+		return 1
+	}
+	return 0
+}

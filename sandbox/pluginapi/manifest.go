@@ -251,6 +251,25 @@ func ValidEntry(s string) bool {
 	return true
 }
 
+// ValidateEntry is the optional export that checks a plugin's parameters
+// (docs/plugin-abi.md): "docex_validate" for the entry "docex_run",
+// "docex_validate_NAME" for "docex_run_NAME".
+const ValidateEntry = "docex_validate"
+
+// ValidateExport returns the name of the optional export that checks the
+// parameters of a plugin whose entry is entry (ValidEntry): ValidateEntry
+// for DefaultEntry, "docex_validate_NAME" for "docex_run_NAME".
+func ValidateExport(entry string) string {
+	return ValidateEntry + strings.TrimPrefix(entry, DefaultEntry)
+}
+
+// IsValidateExport reports whether an export named s is one the sandbox
+// may call to check parameters, and so must have the signature () -> i32:
+// ValidateEntry, or a name starting with "docex_validate_".
+func IsValidateExport(s string) bool {
+	return s == ValidateEntry || strings.HasPrefix(s, ValidateEntry+"_")
+}
+
 func printable(s string, maxLen int) bool {
 	if len(s) > maxLen || !utf8.ValidString(s) {
 		return false

@@ -362,3 +362,18 @@ type = "number"
 		}
 	}
 }
+
+// TestValidateExport: the validate export of an entry, and which exports
+// must have the validate signature.
+func TestValidateExport(t *testing.T) {
+	for entry, want := range map[string]string{"docex_run": "docex_validate", "docex_run_chunk": "docex_validate_chunk", "docex_run_a_b": "docex_validate_a_b"} {
+		if got := ValidateExport(entry); got != want || !IsValidateExport(got) {
+			t.Errorf("ValidateExport(%q) = %q, want %q", entry, got, want)
+		}
+	}
+	for name, want := range map[string]bool{"docex_validate": true, "docex_validate_x": true, "docex_validate_": true, "docex_validatex": false, "docex_run": false, "validate": false} {
+		if got := IsValidateExport(name); got != want {
+			t.Errorf("IsValidateExport(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

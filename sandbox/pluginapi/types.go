@@ -2,6 +2,7 @@ package pluginapi
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 )
@@ -159,3 +160,42 @@ type Runner interface {
 	// with ErrClosed.
 	Close(ctx context.Context) error
 }
+
+// Validator is a Runner that can check an invocation's parameters without
+// a document: *sandbox.Plugin implements it. Hosts call it where a
+// definition is made (docex pipeline create), not per document.
+type Validator interface {
+	// Validates reports whether the plugin's module exports its validate
+	// function (ValidateExport of its entry).
+	Validates() bool
+	// Validate checks params against the manifest's [parameters] and then,
+	// when Validates, calls the validate function with them in tenantID's
+	// instance pool under the plugin's limits. It returns nil when they
+	// are accepted, an error wrapping ErrInvalidParams when they are
+	// refused (a *Refusal when the guest refused them), or one wrapping
+	// ErrPluginTrap, ErrPluginTimeout, ErrInstructionLimit,
+	// ErrPluginMemory, ErrHostCallLimit, ErrHostFailure, ErrClosed or the
+	// caller's ctx.Err() when the call failed.
+	Validate(ctx context.Context, tenantID string, params map[string]string) error
+}
+
+// Refusal is the error of a validate function that refused its
+// parameters (returned non-zero). It wraps ErrInvalidParams.
+type Refusal struct {
+	Plugin string
+	Export string // the export that refused (docex_validate...)
+	Code   int32  // what it returned
+	// Message is what the guest logged during the call, escaped for a
+	// terminal, lines joined by "; " and cut to 4 KiB; "" if nothing.
+	Message string
+}
+
+func (e *Refusal) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("%v: plugin %q refused them (%s returned %d)", ErrInvalidParams, e.Plugin, e.Export, e.Code)
+	}
+	return fmt.Sprintf("%v: plugin %q refused them: %s", ErrInvalidParams, e.Plugin, e.Message)
+}
+
+// Unwrap makes a Refusal match ErrInvalidParams.
+func (e *Refusal) Unwrap() error { return ErrInvalidParams }

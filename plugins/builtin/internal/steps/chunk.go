@@ -38,22 +38,9 @@ type ChunkSpan struct {
 // with metadata chunk_index, chunk_start and chunk_end (byte offsets into
 // the input), chunk_chars and chunk_strategy.
 func Chunk(env Env) error {
-	p := params{env: env}
-	opt := ChunkOptions{
-		Strategy: p.oneOf("strategy", "recursive", "fixed", "recursive", "structure", "sentence"),
-		Size:     p.integer("size", 512, 1, 1<<20),
-	}
-	// The default overlap fits any size: 50, or a quarter of a smaller
-	// chunk.
-	opt.Overlap = p.integer("overlap", min(50, opt.Size/4), 0, 1<<20-1)
-	if s, ok := env.Param("separators"); ok {
-		opt.Separators = parseSeparators(s)
-	}
-	if p.err == nil && opt.Overlap >= opt.Size {
-		p.fail("overlap", "%d must be smaller than size %d", opt.Overlap, opt.Size)
-	}
-	if p.err != nil {
-		return p.err
+	opt, err := chunkParams(env)
+	if err != nil {
+		return err
 	}
 	in := env.Input()
 	data, err := in.ReadAll(MaxChunkInput)
@@ -88,6 +75,26 @@ func Chunk(env Env) error {
 		return err
 	}
 	return env.SetMetadata("chunk_strategy", opt.Strategy)
+}
+
+// chunkParams reads chunk's parameters (strategy, size, overlap,
+// separators) into its options.
+func chunkParams(env Env) (ChunkOptions, error) {
+	p := params{env: env}
+	opt := ChunkOptions{
+		Strategy: p.oneOf("strategy", "recursive", "fixed", "recursive", "structure", "sentence"),
+		Size:     p.integer("size", 512, 1, 1<<20),
+	}
+	// The default overlap fits any size: 50, or a quarter of a smaller
+	// chunk.
+	opt.Overlap = p.integer("overlap", min(50, opt.Size/4), 0, 1<<20-1)
+	if s, ok := env.Param("separators"); ok {
+		opt.Separators = parseSeparators(s)
+	}
+	if p.err == nil && opt.Overlap >= opt.Size {
+		p.fail("overlap", "%d must be smaller than size %d", opt.Overlap, opt.Size)
+	}
+	return opt, p.err
 }
 
 // parseSeparators reads a JSON-like list of separators given as a

@@ -83,12 +83,9 @@ func delimiterParam(p *params) rune {
 // CSVToJSON converts a CSV document into a JSON array: of objects keyed by
 // the header row (header=true, the default), or of arrays.
 func CSVToJSON(env Env) error {
-	p := params{env: env}
-	comma := delimiterParam(&p)
-	header := p.boolean("header", true)
-	infer := p.boolean("infer_types", false)
-	if p.err != nil {
-		return p.err
+	comma, header, infer, err := csvParams(env)
+	if err != nil {
+		return err
 	}
 	in := env.Input()
 	cr := newCSVReader(in.Reader(), comma)
@@ -190,4 +187,14 @@ func writeCSVValue(b *bytes.Buffer, v string, infer bool) {
 		}
 	}
 	writeJSONString(b, v)
+}
+
+// csvParams reads csv-to-json's parameters: the delimiter, whether the
+// first row is a header and whether to infer types.
+func csvParams(env Env) (comma rune, header, infer bool, err error) {
+	p := params{env: env}
+	comma = delimiterParam(&p)
+	header = p.boolean("header", true)
+	infer = p.boolean("infer_types", false)
+	return comma, header, infer, p.err
 }

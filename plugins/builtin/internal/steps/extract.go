@@ -364,10 +364,9 @@ func isAlnum(c byte) bool {
 // metadata source_format, source_pages (PDF pages, XLSX sheets),
 // text_chars, text_words and text_language (when it can be told).
 func ExtractText(env Env) error {
-	p := params{env: env}
-	format := p.oneOf("format", "auto", append([]string{"auto"}, Formats...)...)
-	if p.err != nil {
-		return p.err
+	format, err := extractParams(env)
+	if err != nil {
+		return err
 	}
 	in := env.Input()
 	x, err := ExtractFormat(in, format)
@@ -387,4 +386,11 @@ func ExtractText(env Env) error {
 		return err
 	}
 	return env.SetMetadata("text_extracted", true)
+}
+
+// extractParams reads extract-text's parameters: the format.
+func extractParams(env Env) (string, error) {
+	p := params{env: env}
+	format := p.oneOf("format", "auto", append([]string{"auto"}, Formats...)...)
+	return format, p.err
 }

@@ -109,16 +109,7 @@ func lookupPath(v any, path []any) (any, bool) {
 // their compact JSON text; null and missing fields are skipped (or fail
 // the run with required=true).
 func JSONExtract(env Env) error {
-	p := params{env: env}
-	spec, ok := env.Param("fields")
-	if !ok {
-		p.fail("fields", "required")
-	}
-	required := p.boolean("required", false)
-	if p.err != nil {
-		return p.err
-	}
-	fields, err := parseFields(spec)
+	fields, required, err := jsonExtractParams(env)
 	if err != nil {
 		return err
 	}
@@ -167,4 +158,23 @@ func JSONExtract(env Env) error {
 		found++
 	}
 	return env.SetMetadata("json_fields_found", found)
+}
+
+// jsonExtractParams reads json-extract's parameters: the fields and
+// whether they are required.
+func jsonExtractParams(env Env) ([]field, bool, error) {
+	p := params{env: env}
+	spec, ok := env.Param("fields")
+	if !ok {
+		p.fail("fields", "required")
+	}
+	required := p.boolean("required", false)
+	if p.err != nil {
+		return nil, false, p.err
+	}
+	fields, err := parseFields(spec)
+	if err != nil {
+		return nil, false, err
+	}
+	return fields, required, nil
 }

@@ -236,35 +236,7 @@ func validIBAN(s string) bool {
 // RedactPII writes a redacted copy of a text document and records how many
 // values of each kind it replaced (never the values).
 func RedactPII(env Env) error {
-	p := params{env: env}
-	var kinds []string
-	if s, ok := env.Param("kinds"); ok {
-		for _, k := range strings.Split(s, ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				kinds = append(kinds, k)
-			}
-		}
-		if len(kinds) == 0 {
-			p.fail("kinds", "empty list")
-		}
-	}
-	extra := map[string]string{}
-	if s, ok := env.Param("patterns"); ok {
-		if err := json.Unmarshal([]byte(s), &extra); err != nil {
-			p.fail("patterns", `want a JSON object {"name": "regexp", ...}: %v`, err)
-		}
-		if len(extra) > 32 {
-			p.fail("patterns", "at most 32 patterns")
-		}
-	}
-	repl := p.str("replacement", "[{kind}]")
-	if len(repl) > 256 {
-		p.fail("replacement", "at most 256 bytes")
-	}
-	if p.err != nil {
-		return p.err
-	}
-	r, err := NewRedactor(kinds, extra, repl)
+	r, err := redactParams(env)
 	if err != nil {
 		return err
 	}
@@ -304,4 +276,38 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// redactParams reads redact-pii's parameters (kinds, patterns,
+// replacement) into a Redactor.
+func redactParams(env Env) (*Redactor, error) {
+	p := params{env: env}
+	var kinds []string
+	if s, ok := env.Param("kinds"); ok {
+		for _, k := range strings.Split(s, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				kinds = append(kinds, k)
+			}
+		}
+		if len(kinds) == 0 {
+			p.fail("kinds", "empty list")
+		}
+	}
+	extra := map[string]string{}
+	if s, ok := env.Param("patterns"); ok {
+		if err := json.Unmarshal([]byte(s), &extra); err != nil {
+			p.fail("patterns", `want a JSON object {"name": "regexp", ...}: %v`, err)
+		}
+		if len(extra) > 32 {
+			p.fail("patterns", "at most 32 patterns")
+		}
+	}
+	repl := p.str("replacement", "[{kind}]")
+	if len(repl) > 256 {
+		p.fail("replacement", "at most 256 bytes")
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	return NewRedactor(kinds, extra, repl)
 }

@@ -183,10 +183,9 @@ func countReader(r io.Reader, s *TextStats) error {
 // ("term:count,...", stopwords and numbers left out) and stats_language
 // when it can be told.
 func Stats(env Env) error {
-	p := params{env: env}
-	top := p.integer("top", 10, 0, 100)
-	if p.err != nil {
-		return p.err
+	top, err := statsParams(env)
+	if err != nil {
+		return err
 	}
 	s := newTextStats(true)
 	if err := countReader(env.Input().Reader(), s); err != nil {
@@ -215,4 +214,11 @@ func Stats(env Env) error {
 		}
 	}
 	return nil
+}
+
+// statsParams reads stats' parameters: the number of top terms.
+func statsParams(env Env) (int, error) {
+	p := params{env: env}
+	top := p.integer("top", 10, 0, 100)
+	return top, p.err
 }

@@ -156,17 +156,48 @@ func truncateUTF8(s string, n int) string {
 type Step struct {
 	Name string
 	Run  func(Env) error
+	// Validate checks the step's parameters with the very code Run
+	// starts with, reading nothing but them (Env.Param): the guest's
+	// docex_validate_NAME. nil for a step without parameters.
+	Validate func(Env) error
 }
 
 // All lists the built-in steps.
 func All() []Step {
 	return []Step{
-		{"extract-text", ExtractText},
-		{"chunk", Chunk},
-		{"redact-pii", RedactPII},
-		{"csv-to-json", CSVToJSON},
-		{"json-extract", JSONExtract},
-		{"stats", Stats},
-		{"detect-type", DetectType},
+		{"extract-text", ExtractText, ValidateExtractText},
+		{"chunk", Chunk, ValidateChunk},
+		{"redact-pii", RedactPII, ValidateRedactPII},
+		{"csv-to-json", CSVToJSON, ValidateCSVToJSON},
+		{"json-extract", JSONExtract, ValidateJSONExtract},
+		{"stats", Stats, ValidateStats},
+		{"detect-type", DetectType, nil},
 	}
+}
+
+// Validate functions: each step's parameter check, what the step's Run
+// does first. They return the error Run would return (ErrParam).
+func ValidateExtractText(env Env) error { _, err := extractParams(env); return err }
+
+// ValidateChunk checks chunk's parameters (see ValidateExtractText).
+func ValidateChunk(env Env) error { _, err := chunkParams(env); return err }
+
+// ValidateRedactPII checks redact-pii's parameters, compiling its patterns
+// (see ValidateExtractText).
+func ValidateRedactPII(env Env) error { _, err := redactParams(env); return err }
+
+// ValidateCSVToJSON checks csv-to-json's parameters (see ValidateExtractText).
+func ValidateCSVToJSON(env Env) error { _, _, _, err := csvParams(env); return err }
+
+// ValidateJSONExtract checks json-extract's parameters (see ValidateExtractText).
+func ValidateJSONExtract(env Env) error { _, _, err := jsonExtractParams(env); return err }
+
+// ValidateStats checks stats' parameters (see ValidateExtractText).
+func ValidateStats(env Env) error { _, err := statsParams(env); return err }
+
+// ParamMessage is what a step's Validate error says to the user: its text
+// without the "invalid parameter: " prefix, so that it starts with the
+// parameter's name ("kinds: unknown kind ...").
+func ParamMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrParam.Error()+": ")
 }
