@@ -715,7 +715,8 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 }
 
 // RetryJob queues a failed or cancelled job again with a fresh budget of
-// attempts (pipeline.run action); steps it completed are not run again.
+// attempts, its pipeline version's max_attempts (pipeline.run action);
+// steps it completed are not run again.
 // It returns docex.ErrNotFound for an unknown job, docex.ErrInvalidID for
 // a malformed id and docex.ErrConflict for a job that is not failed or
 // cancelled, or whose document was deleted.
@@ -741,9 +742,20 @@ func (s *Session) RetryJob(ctx context.Context, id string) error {
 		} else if err != nil {
 			return err
 		}
+		// The fresh budget is the job's pipeline version's max_attempts
+		// (1: one more attempt, no retries), read from the version, as the
+		// job's own max_attempts counts the attempts spent before.
+		rec, err := tx.Pipeline(ctx, j.Pipeline, j.Version)
+		if err != nil {
+			return fmt.Errorf("job %s: pipeline %s v%d: %w", id, j.Pipeline, j.Version, err)
+		}
+		p, err := ParsePipeline(rec.Definition)
+		if err != nil {
+			return fmt.Errorf("%w: job %s: stored pipeline %s v%d: %w", docex.ErrCorrupt, id, j.Pipeline, j.Version, err)
+		}
 		det := jobDetailOf(j)
 		det.Failure = nil
-		j.MaxAttempts = j.Attempts + max(1, j.MaxAttempts-j.Attempts, DefaultAttempts)
+		j.MaxAttempts = j.Attempts + p.MaxAttempts
 		j.State, j.Error, j.ErrorCode, j.RunAt, j.UpdatedAt = driver.JobQueued, "", "", s.e.now(), s.e.now()
 		j.Detail = det.bytes()
 		return tx.RequeueJob(ctx, j)

@@ -855,7 +855,11 @@ func (f *fixture) testJobFailures(t *testing.T) {
 		t.Fatalf("failed job = %+v", j)
 	}
 	// The split step committed before the failure and is not redone on retry.
+	// The retried job's fresh budget is its pipeline's max_attempts (5).
 	must(t, admin.RetryJob(bg, ids[0]))
+	if j, _ := admin.Job(bg, ids[0]); j.Attempts != 1 || j.MaxAttempts != 1+5 {
+		t.Fatalf("retried job's budget: %d attempts of %d, want 1 of 6", j.Attempts, j.MaxAttempts)
+	}
 	st = e.work(admin, []string{"acme"}, ids)
 	j, _ = admin.Job(bg, ids[0])
 	if j.State != driver.JobFailed || j.Attempts != 2 || j.Progress.StepsRun != 1 || len(j.Steps) != 1 {
@@ -884,18 +888,22 @@ func (f *fixture) testJobFailures(t *testing.T) {
 
 	// A job that spent its whole budget gets a fresh one on retry, and
 	// the retry runs its plugin (the budget is written, not only computed).
+	// The fresh budget is exactly the pipeline's max_attempts: with
+	// max_attempts = 1, one more attempt, every time it is retried.
 	_, err = admin.CreatePipeline(bg, []byte("name = \"once\"\nmax_attempts = 1\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\n"))
 	must(t, err)
 	ids1, err := admin.RunPipeline(bg, "once", engine.RunTarget{DocumentIDs: []string{d.ID}})
 	must(t, err)
 	e.work(admin, []string{"acme"}, ids1)
-	must(t, admin.RetryJob(bg, ids1[0]))
-	if j, _ := admin.Job(bg, ids1[0]); j.MaxAttempts != 1+engine.DefaultAttempts {
-		t.Fatalf("retried job's budget: %d attempts of %d, want %d", j.Attempts, j.MaxAttempts, 1+engine.DefaultAttempts)
-	}
-	e.work(admin, []string{"acme"}, ids1)
-	if j, _ := admin.Job(bg, ids1[0]); j.Attempts != 2 || j.ErrorCode != "plugin_failed" || len(j.History) != 2 {
-		t.Fatalf("retried job did not run again: %+v", j)
+	for n := 1; n <= 2; n++ {
+		must(t, admin.RetryJob(bg, ids1[0]))
+		if j, _ := admin.Job(bg, ids1[0]); j.Attempts != n || j.MaxAttempts != n+1 {
+			t.Fatalf("retry %d: budget %d attempts of %d, want %d of %d", n, j.Attempts, j.MaxAttempts, n, n+1)
+		}
+		e.work(admin, []string{"acme"}, ids1)
+		if j, _ := admin.Job(bg, ids1[0]); j.State != driver.JobFailed || j.Attempts != n+1 || j.ErrorCode != "plugin_failed" || len(j.History) != n+1 {
+			t.Fatalf("retry %d: retried job did not run again once: %+v", n, j)
+		}
 	}
 
 	// Cancel a queued job: it never runs.
