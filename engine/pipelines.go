@@ -603,7 +603,10 @@ func jobInfo(j driver.JobRecord) JobInfo {
 }
 
 // Job returns a job with its completed steps and their resource reports,
-// or docex.ErrNotFound (docex.ErrInvalidID for a malformed id).
+// or docex.ErrNotFound (docex.ErrInvalidID for a malformed id). Its
+// progress counts (steps run, cached and filtered, documents derived) are
+// those of the steps it returns: the job's record has them only as of the
+// end of its last attempt, so a running job's record lags its steps.
 func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 	if err := checkID("job", id); err != nil {
 		return JobInfo{}, err
@@ -639,7 +642,27 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 		}
 		info.Steps = append(info.Steps, js)
 	}
+	info.Progress = stepsProgress(info.Progress, info.Steps)
 	return info, nil
+}
+
+// stepsProgress returns p with its counts taken from a job's completed
+// steps (as the worker counts them when they commit: a run's derived
+// documents count, a cached step's do not); p's duration stays.
+func stepsProgress(p JobProgress, steps []JobStep) JobProgress {
+	p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived = 0, 0, 0, 0
+	for _, st := range steps {
+		switch st.Outcome {
+		case StepRan:
+			p.StepsRun++
+			p.Derived += len(st.Outputs)
+		case StepCached:
+			p.StepsCached++
+		case StepFiltered:
+			p.StepsFiltered++
+		}
+	}
+	return p
 }
 
 // JobFilter selects jobs by state, pipeline and document (empty: any).

@@ -42,6 +42,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("DatabaseContentInputs", (&fixture{h: h, storage: engine.ContentDatabase}).testDatabaseContentInputs)
 	t.Run("LargeRuns", f.testLargeRuns)
 	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
+	t.Run("ShowWhileRunning", f.testShowWhileRunning)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
 	t.Run("RandomInterleaving", f.testPipelineInterleaving)
 }
@@ -92,17 +93,27 @@ func (f *fixture) pipeEnv(t *testing.T) *pipeEnv {
 func (e *pipeEnv) install(s *engine.Session, names ...string) {
 	e.t.Helper()
 	for _, name := range names {
-		fsys, err := testplugins.Dir(name)
-		must(e.t, err)
-		manifest, err := fs.ReadFile(fsys, "plugin.toml")
-		must(e.t, err)
-		m, err := pluginapi.ParseManifest(manifest)
-		must(e.t, err)
-		module, err := fs.ReadFile(fsys, m.Module)
-		must(e.t, err)
-		if _, err := s.InstallPlugin(bg, manifest, module); err != nil {
-			e.t.Fatalf("install %s: %v", name, err)
-		}
+		e.installEdited(s, name, nil)
+	}
+}
+
+// installEdited installs test plugin name for a tenant with its manifest
+// changed by edit (nil: as it is).
+func (e *pipeEnv) installEdited(s *engine.Session, name string, edit func(string) string) {
+	e.t.Helper()
+	fsys, err := testplugins.Dir(name)
+	must(e.t, err)
+	manifest, err := fs.ReadFile(fsys, "plugin.toml")
+	must(e.t, err)
+	if edit != nil {
+		manifest = []byte(edit(string(manifest)))
+	}
+	m, err := pluginapi.ParseManifest(manifest)
+	must(e.t, err)
+	module, err := fs.ReadFile(fsys, m.Module)
+	must(e.t, err)
+	if _, err := s.InstallPlugin(bg, manifest, module); err != nil {
+		e.t.Fatalf("install %s: %v", name, err)
 	}
 }
 
@@ -1289,6 +1300,85 @@ func (f *fixture) testBatchReads(t *testing.T) {
 	}
 	if j, err := st.Job(bg, jobs[0].ID); err != nil || j.Error == "the last update" {
 		t.Fatalf("the failed UpdateJobs was not rolled back: %+v %v", j, err)
+	}
+}
+
+// spinMinute installs the loop plugin (it spins until its timeout) with
+// the longest timeout the sandbox allows, a minute: a pipeline step that
+// stays running until the worker running it stops (or, should the test
+// be slower than that, is retried when its step has retry_timeout).
+func (e *pipeEnv) spinMinute(s *engine.Session) {
+	e.t.Helper()
+	e.installEdited(s, "loop", func(m string) string {
+		out := strings.Replace(m, "timeout_ms = 200\n", "timeout_ms = 60000\n", 1)
+		if out == m {
+			e.t.Fatalf("loop's manifest has no timeout_ms = 200:\n%s", m)
+		}
+		return out
+	})
+}
+
+// runningJob runs a worker for tenant until job id is running with at
+// least n completed steps (read with s.Job), and returns what s.Job read
+// then and a function that stops the worker (the running step is
+// interrupted, without spending an attempt).
+func (e *pipeEnv) runningJob(s *engine.Session, tenant, id string, n int) (engine.JobInfo, func()) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{tenant}, Poll: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond,
+			ShutdownTimeout: time.Millisecond}).Run(ctx)
+	}()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("worker: %v", err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Minute) // a bound on a hung test, not a measurement
+	for {
+		j, err := s.Job(bg, id)
+		if err != nil {
+			stop()
+			e.t.Fatalf("job %s: %v", id, err)
+		}
+		if j.State == driver.JobRunning && len(j.Steps) >= n {
+			return j, stop
+		}
+		if driver.JobFinal(j.State) || time.Now().After(deadline) {
+			stop()
+			e.t.Fatalf("job never seen running after %d steps: %+v", n, j)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testShowWhileRunning: the progress of a running job, as Session.Job
+// (job show) returns it, counts the steps it lists. The job's record has
+// the counts only as of the end of an attempt: it said 0 steps run while
+// listing the first step, run and committed.
+func (f *fixture) testShowWhileRunning(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split")
+	e.spinMinute(admin)
+	_, err := admin.CreatePipeline(bg, []byte("name = \"slow\"\nmax_attempts = 20\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n"+
+		"[[steps]]\nname = \"spin\"\nplugin = \"loop\"\ninput = \"s\"\nretry_timeout = true\n"))
+	must(t, err)
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "split me, then spin on each part", nil)
+	ids, err := admin.RunPipeline(bg, "slow", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	j, stop := e.runningJob(admin, "acme", ids[0], 1)
+	stop()
+	if len(j.Steps) != 1 || j.Steps[0].Step != "s" || j.Steps[0].Outcome != engine.StepRan || len(j.Steps[0].Outputs) != 2 {
+		t.Fatalf("running job's steps: %+v", j.Steps)
+	}
+	want := engine.JobProgress{StepsRun: 1, Derived: 2}
+	if got := withDuration(want, j.Progress); got != j.Progress {
+		t.Fatalf("running job's progress %+v, want %+v: the counts of the steps it lists", j.Progress, want)
 	}
 }
 
