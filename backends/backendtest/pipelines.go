@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,6 +44,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("LargeRuns", f.testLargeRuns)
 	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
 	t.Run("ShowWhileRunning", f.testShowWhileRunning)
+	t.Run("SuspendedWhileRunning", f.testSuspendedWhileRunning)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
 	t.Run("RandomInterleaving", f.testPipelineInterleaving)
 }
@@ -1380,6 +1382,110 @@ func (f *fixture) testShowWhileRunning(t *testing.T) {
 	if got := withDuration(want, j.Progress); got != j.Progress {
 		t.Fatalf("running job's progress %+v, want %+v: the counts of the steps it lists", j.Progress, want)
 	}
+}
+
+// testSuspendedWhileRunning: a tenant suspended while a worker runs one
+// of its jobs makes the job wait, as one suspended before it started
+// (docs/jobs.md, invariant 3): queued, the attempt not counted, the record
+// saying "waiting: ...". The store the worker opened for the attempt
+// refused the write that ends it, so the attempt stayed counted (and, on
+// the next delivery, the job waited with it spent and never ended in its
+// history).
+func (f *fixture) testSuspendedWhileRunning(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split")
+	e.spinMinute(admin)
+	// loop2: the loop plugin with a 2 s timeout, a transient error in
+	// the pipeline "short": a step that ends while the worker runs on.
+	e.installEdited(admin, "loop", func(m string) string {
+		return strings.Replace(strings.Replace(m, `name = "loop"`, `name = "loop2"`, 1), "timeout_ms = 200\n", "timeout_ms = 2000\n", 1)
+	})
+	for _, def := range []string{
+		"name = \"slow\"\nmax_attempts = 2\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"spin\"\nplugin = \"loop\"\ninput = \"s\"\n",
+		"name = \"short\"\nmax_attempts = 20\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"spin\"\nplugin = \"loop2\"\ninput = \"s\"\nretry_timeout = true\n",
+	} {
+		_, err := admin.CreatePipeline(bg, []byte(def))
+		must(t, err)
+	}
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "split me, then spin on each part", nil)
+	p := e.eng.Provisioner("ops")
+	readJob := func(id string) driver.JobRecord {
+		t.Helper()
+		st, err := e.be.OpenTenant(bg, "acme")
+		must(t, err)
+		defer st.Close()
+		j, err := st.Job(bg, id)
+		must(t, err)
+		return j
+	}
+
+	// The worker stops with the tenant suspended: the interrupted attempt
+	// is not counted, and the job waits (the step spins for a minute, so
+	// the attempt seen running is the one suspended).
+	ids, err := admin.RunPipeline(bg, "slow", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	j, stop := e.runningJob(admin, "acme", ids[0], 1)
+	must(t, p.Suspend(bg, "acme"))
+	stop()
+	// The worker may return before its cancelled attempts are recorded
+	// (River's StopAndCancel waits only for the shutdown timeout).
+	rec := readJob(ids[0])
+	for deadline := time.Now().Add(time.Minute); rec.State == driver.JobRunning && time.Now().Before(deadline); rec = readJob(ids[0]) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := jobDetailHistory(t, rec); j.Attempts != 1 || rec.State != driver.JobQueued || rec.Attempts != 0 || n != 0 || !strings.HasPrefix(rec.Error, "waiting: ") {
+		t.Fatalf("job of a tenant suspended while it ran (then the worker stopped) = %+v (%d attempts in its history; seen running: %+v), want queued, waiting, no attempt spent", rec, n, j)
+	}
+	must(t, p.Resume(bg, "acme"))
+	must(t, admin.CancelJob(bg, ids[0]))
+
+	// The worker runs on: the step ends (a timeout, transient) with the
+	// tenant suspended. The attempt seen running (n) is not counted; had
+	// it ended before the suspension (a slow machine), it is, and the next
+	// is not: at most n attempts, each ended in the history.
+	ids, err = admin.RunPipeline(bg, "short", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	j, stop = e.runningJob(admin, "acme", ids[0], 1)
+	must(t, p.Suspend(bg, "acme"))
+	deadline := time.Now().Add(2 * time.Minute) // a bound on a hung test, not a measurement
+	for rec = readJob(ids[0]); !strings.HasPrefix(rec.Error, "waiting: "); rec = readJob(ids[0]) {
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("job never waited for the tenant suspended while it ran: %+v", rec)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	rec = readJob(ids[0])
+	var det struct {
+		Attempts []engine.JobAttempt `json:"attempts"`
+	}
+	must(t, json.Unmarshal(rec.Detail, &det))
+	ok := rec.State == driver.JobQueued && rec.Attempts <= j.Attempts && rec.Attempts == len(det.Attempts)
+	for _, a := range det.Attempts {
+		ok = ok && !a.EndedAt.IsZero() && a.Transient
+	}
+	if !ok {
+		t.Fatalf("job of a tenant suspended while it ran (the worker running on) = %+v, attempts %+v; seen running at attempt %d: want queued, waiting, the suspended attempt not counted", rec, det.Attempts, j.Attempts)
+	}
+	must(t, p.Resume(bg, "acme"))
+	must(t, admin.CancelJob(bg, ids[0]))
+}
+
+// jobDetailHistory returns the number of attempts in a job record's
+// history.
+func jobDetailHistory(t *testing.T, j driver.JobRecord) int {
+	t.Helper()
+	var d struct {
+		Attempts []json.RawMessage `json:"attempts"`
+	}
+	if err := json.Unmarshal(j.Detail, &d); err != nil {
+		t.Fatalf("job detail %s: %v", j.Detail, err)
+	}
+	return len(d.Attempts)
 }
 
 // withDuration returns p with got's duration, to compare progress counts.
