@@ -1423,7 +1423,7 @@ func flushParts(ctx context.Context, parts []flushPart) {
 		staged = append(staged, p.x.staged(p.units)...)
 	}
 	// The content of every part becomes durable in one Sync.
-	if err := syncStaged(ctx, staged); err == nil {
+	if err := syncStaged(ctx, parts[0].x.st, staged); err == nil {
 		st := parts[0].x.st
 		err = st.Write(ctx, func(tx driver.Tx) error { return applyParts(ctx, tx, parts, ends) })
 		if err == nil {
@@ -1682,7 +1682,7 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) 
 	// The batch's derived content becomes durable in one Sync (one pack
 	// file and one flush for small contents) before the transaction that
 	// refers to it.
-	if err := syncStaged(ctx, x.staged(batch)); err != nil {
+	if err := syncStaged(ctx, x.st, x.staged(batch)); err != nil {
 		pu := batch[0]
 		return &stepError{step: pu.step.Name, input: pu.input.ID, report: pu.report, err: err}
 	}
