@@ -306,6 +306,15 @@ type ChecksumTx interface {
 	ContentRefsOf(ctx context.Context, checksums []string) (map[string]int64, error)
 }
 
+// ContentRefsReader is implemented by tenant stores that count the
+// references to many checksums in one read: the effect of ContentRefs on
+// each, by checksum (a checksum no document has may be absent). The
+// engine uses it before it makes staged content durable, to leave out
+// content the tenant holds already (it would not be put).
+type ContentRefsReader interface {
+	ContentRefsOf(ctx context.Context, checksums []string) (map[string]int64, error)
+}
+
 // Sweeper is implemented by backends that can leave unregistered storage
 // behind after a crash (for example a tenant file renamed into place whose
 // registry row never committed). Sweep removes it and returns what it

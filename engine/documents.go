@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -475,7 +476,7 @@ func (s *Session) stageDocuments(ctx context.Context, st driver.TenantStore, doc
 	if err != nil {
 		return nil, err
 	}
-	if err := sd.sync(ctx); err != nil {
+	if err := syncStaged(ctx, st, []*stagedDocs{sd}); err != nil {
 		sd.discard()
 		return nil, err
 	}
@@ -510,24 +511,48 @@ func (s *Session) stageDocumentsUnsynced(ctx context.Context, st driver.TenantSt
 
 func (sd *stagedDocs) discard() { discardAll(sd.items) }
 
-func (sd *stagedDocs) sync(ctx context.Context) error { return sd.tc.Sync(ctx, sd.items) }
-
 // syncStaged makes the content staged by several unsynced stagedDocs of
 // one tenant durable in one Sync (one pack and one flush for small
-// contents); nil entries are skipped.
-func syncStaged(ctx context.Context, sds []*stagedDocs) error {
+// contents); nil entries are skipped. Content that will not be put is
+// left out: a checksum staged twice is synced once, and content the
+// tenant holds already (read from r, when it counts references in one
+// read: driver.ContentRefsReader) not at all, so that an output that
+// deduplicates onto an existing document writes no pack file for docex
+// gc to remove. Should the tenant's last reference go meanwhile, the
+// transaction puts the content all the same: Put makes unsynced content
+// durable itself.
+func syncStaged(ctx context.Context, r driver.Reader, sds []*stagedDocs) error {
 	var (
 		tc    driver.TenantContent
 		items []driver.Staged
 	)
+	seen := map[string]bool{}
 	for _, sd := range sds {
 		if sd == nil {
 			continue
 		}
 		tc = sd.tc
-		items = append(items, sd.items...)
+		for _, it := range sd.items {
+			if !seen[it.Checksum()] {
+				seen[it.Checksum()] = true
+				items = append(items, it)
+			}
+		}
 	}
 	if tc == nil || len(items) == 0 {
+		return nil
+	}
+	if cr, ok := r.(driver.ContentRefsReader); ok {
+		sums := make([]string, len(items))
+		for i, it := range items {
+			sums[i] = it.Checksum()
+		}
+		// A failed read only costs the write it would have saved.
+		if refs, err := cr.ContentRefsOf(ctx, sums); err == nil {
+			items = slices.DeleteFunc(items, func(it driver.Staged) bool { return refs[it.Checksum()] > 0 })
+		}
+	}
+	if len(items) == 0 {
 		return nil
 	}
 	return tc.Sync(ctx, items)

@@ -284,6 +284,16 @@ func jobDetailOf(j driver.JobRecord) *jobDetail {
 	return d
 }
 
+// clone returns a deep copy of d.
+func (d *jobDetail) clone() *jobDetail {
+	c := &jobDetail{}
+	_ = json.Unmarshal(d.bytes(), c)
+	if c.Attempts == nil {
+		c.Attempts = []JobAttempt{}
+	}
+	return c
+}
+
 func (d *jobDetail) bytes() []byte {
 	b, _ := json.Marshal(d)
 	return b
@@ -368,10 +378,24 @@ var errInputGone = errors.New("input document deleted")
 
 // finish records the end of an attempt: success, a transient failure (the
 // job is queued again with backoff) or a permanent one.
+//
+// A tenant suspended during the attempt makes the job wait, as one
+// suspended before it started does (refused): the attempt is not counted,
+// whatever its end, and the record says "waiting: ...". The suspension
+// shows as the attempt's error (a commit or a read refused) or as the
+// refusal of the write that records the attempt's end (st was opened
+// while the tenant was active); the record is then written through a
+// store opened now, as refused writes it.
 func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Session, job *driver.JobRecord, det *jobDetail, x *execution, err error, started time.Time) driver.Outcome {
 	bg := context.WithoutCancel(ctx)
+	job0, det0 := *job, det.clone()
 	op, out := r.settle(ctx, job, det, x, err, started)
 	werr := st.Write(bg, func(tx driver.Tx) error { return record(bg, tx, s, *job, op) })
+	if errors.Is(werr, docex.ErrTenantSuspended) {
+		*job, det = job0, det0
+		op, out = r.settle(ctx, job, det, x, werr, started)
+		werr = r.recordSuspended(bg, s, *job, op)
+	}
 	if errors.Is(werr, errJobCancelled) {
 		return driver.Outcome{Kind: driver.Done}
 	}
@@ -381,13 +405,27 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 	return out
 }
 
+// recordSuspended writes a settled job record of a tenant suspended since
+// the attempt began, through a store opened now (one opened while the
+// tenant was active refuses writes once it is suspended).
+func (r *jobRunner) recordSuspended(ctx context.Context, s *Session, job driver.JobRecord, op string) error {
+	st, err := r.e.be.OpenTenant(ctx, job.User.TenantID)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return st.Write(ctx, func(tx driver.Tx) error { return record(ctx, tx, s, job, op) })
+}
+
 // settle writes the end of an attempt into job and det: its state, error
 // and history. It returns the audit operation ("" for none) and the
 // delivery's outcome.
 func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobDetail, x *execution, err error, started time.Time) (string, driver.Outcome) {
 	e := r.e
 	now := e.now()
-	if n := len(det.Attempts); n > 0 && det.Attempts[n-1].EndedAt.IsZero() {
+	n := len(det.Attempts)
+	running := n > 0 && det.Attempts[n-1].EndedAt.IsZero() // an attempt was started (not a job given up before one)
+	if running {
 		a := &det.Attempts[n-1]
 		a.EndedAt, a.DurationMS = now, docex.Milliseconds(time.Since(started))
 		if err != nil {
@@ -403,6 +441,17 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 	switch {
 	case err == nil:
 		job.State, job.Error, job.ErrorCode = driver.JobSucceeded, "", ""
+	case errors.Is(err, docex.ErrTenantSuspended):
+		// The tenant was suspended during the attempt: the job waits, the
+		// attempt is not counted (see finish). Without an execution, no
+		// attempt was started (a job given up, a user refused).
+		if x != nil && running {
+			job.Attempts--
+			det.Attempts = det.Attempts[:n-1]
+		}
+		job.Error, job.ErrorCode = "waiting: "+err.Error(), docex.Code(err)
+		job.State, job.RunAt = driver.JobQueued, now.Add(r.suspendedWait)
+		op, out = "", driver.Outcome{Kind: driver.Again, After: r.suspendedWait}
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		// The delivery's deadline (the queue's lease) passed: retried,
 		// and the attempt counts, so a job that never fits its lease ends.
@@ -1378,7 +1427,7 @@ func flushParts(ctx context.Context, parts []flushPart) {
 		staged = append(staged, p.x.staged(p.units)...)
 	}
 	// The content of every part becomes durable in one Sync.
-	if err := syncStaged(ctx, staged); err == nil {
+	if err := syncStaged(ctx, parts[0].x.st, staged); err == nil {
 		st := parts[0].x.st
 		err = st.Write(ctx, func(tx driver.Tx) error { return applyParts(ctx, tx, parts, ends) })
 		if err == nil {
@@ -1637,7 +1686,7 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) 
 	// The batch's derived content becomes durable in one Sync (one pack
 	// file and one flush for small contents) before the transaction that
 	// refers to it.
-	if err := syncStaged(ctx, x.staged(batch)); err != nil {
+	if err := syncStaged(ctx, x.st, x.staged(batch)); err != nil {
 		pu := batch[0]
 		return &stepError{step: pu.step.Name, input: pu.input.ID, report: pu.report, err: err}
 	}

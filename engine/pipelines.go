@@ -719,7 +719,10 @@ func jobInfo(j driver.JobRecord) JobInfo {
 }
 
 // Job returns a job with its completed steps and their resource reports,
-// or docex.ErrNotFound (docex.ErrInvalidID for a malformed id).
+// or docex.ErrNotFound (docex.ErrInvalidID for a malformed id). Its
+// progress counts (steps run, cached and filtered, documents derived) are
+// those of the steps it returns: the job's record has them only as of the
+// end of its last attempt, so a running job's record lags its steps.
 func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 	if err := checkID("job", id); err != nil {
 		return JobInfo{}, err
@@ -755,7 +758,27 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 		}
 		info.Steps = append(info.Steps, js)
 	}
+	info.Progress = stepsProgress(info.Progress, info.Steps)
 	return info, nil
+}
+
+// stepsProgress returns p with its counts taken from a job's completed
+// steps (as the worker counts them when they commit: a run's derived
+// documents count, a cached step's do not); p's duration stays.
+func stepsProgress(p JobProgress, steps []JobStep) JobProgress {
+	p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived = 0, 0, 0, 0
+	for _, st := range steps {
+		switch st.Outcome {
+		case StepRan:
+			p.StepsRun++
+			p.Derived += len(st.Outputs)
+		case StepCached:
+			p.StepsCached++
+		case StepFiltered:
+			p.StepsFiltered++
+		}
+	}
+	return p
 }
 
 // JobFilter selects jobs by state, pipeline and document (empty: any).
@@ -831,7 +854,8 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 }
 
 // RetryJob queues a failed or cancelled job again with a fresh budget of
-// attempts (pipeline.run action); steps it completed are not run again.
+// attempts, its pipeline version's max_attempts (pipeline.run action);
+// steps it completed are not run again.
 // It returns docex.ErrNotFound for an unknown job, docex.ErrInvalidID for
 // a malformed id and docex.ErrConflict for a job that is not failed or
 // cancelled, or whose document was deleted.
@@ -857,9 +881,20 @@ func (s *Session) RetryJob(ctx context.Context, id string) error {
 		} else if err != nil {
 			return err
 		}
+		// The fresh budget is the job's pipeline version's max_attempts
+		// (1: one more attempt, no retries), read from the version, as the
+		// job's own max_attempts counts the attempts spent before.
+		rec, err := tx.Pipeline(ctx, j.Pipeline, j.Version)
+		if err != nil {
+			return fmt.Errorf("job %s: pipeline %s v%d: %w", id, j.Pipeline, j.Version, err)
+		}
+		p, err := ParsePipeline(rec.Definition)
+		if err != nil {
+			return fmt.Errorf("%w: job %s: stored pipeline %s v%d: %w", docex.ErrCorrupt, id, j.Pipeline, j.Version, err)
+		}
 		det := jobDetailOf(j)
 		det.Failure = nil
-		j.MaxAttempts = j.Attempts + max(1, j.MaxAttempts-j.Attempts, DefaultAttempts)
+		j.MaxAttempts = j.Attempts + p.MaxAttempts
 		j.State, j.Error, j.ErrorCode, j.RunAt, j.UpdatedAt = driver.JobQueued, "", "", s.e.now(), s.e.now()
 		j.Detail = det.bytes()
 		return tx.RequeueJob(ctx, j)

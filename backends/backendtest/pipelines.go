@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -42,6 +43,8 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("DatabaseContentInputs", (&fixture{h: h, storage: engine.ContentDatabase}).testDatabaseContentInputs)
 	t.Run("LargeRuns", f.testLargeRuns)
 	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
+	t.Run("ShowWhileRunning", f.testShowWhileRunning)
+	t.Run("SuspendedWhileRunning", f.testSuspendedWhileRunning)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
 	t.Run("RandomInterleaving", f.testPipelineInterleaving)
 }
@@ -92,17 +95,27 @@ func (f *fixture) pipeEnv(t *testing.T) *pipeEnv {
 func (e *pipeEnv) install(s *engine.Session, names ...string) {
 	e.t.Helper()
 	for _, name := range names {
-		fsys, err := testplugins.Dir(name)
-		must(e.t, err)
-		manifest, err := fs.ReadFile(fsys, "plugin.toml")
-		must(e.t, err)
-		m, err := pluginapi.ParseManifest(manifest)
-		must(e.t, err)
-		module, err := fs.ReadFile(fsys, m.Module)
-		must(e.t, err)
-		if _, err := s.InstallPlugin(bg, manifest, module); err != nil {
-			e.t.Fatalf("install %s: %v", name, err)
-		}
+		e.installEdited(s, name, nil)
+	}
+}
+
+// installEdited installs test plugin name for a tenant with its manifest
+// changed by edit (nil: as it is).
+func (e *pipeEnv) installEdited(s *engine.Session, name string, edit func(string) string) {
+	e.t.Helper()
+	fsys, err := testplugins.Dir(name)
+	must(e.t, err)
+	manifest, err := fs.ReadFile(fsys, "plugin.toml")
+	must(e.t, err)
+	if edit != nil {
+		manifest = []byte(edit(string(manifest)))
+	}
+	m, err := pluginapi.ParseManifest(manifest)
+	must(e.t, err)
+	module, err := fs.ReadFile(fsys, m.Module)
+	must(e.t, err)
+	if _, err := s.InstallPlugin(bg, manifest, module); err != nil {
+		e.t.Fatalf("install %s: %v", name, err)
 	}
 }
 
@@ -897,7 +910,11 @@ func (f *fixture) testJobFailures(t *testing.T) {
 		t.Fatalf("failed job = %+v", j)
 	}
 	// The split step committed before the failure and is not redone on retry.
+	// The retried job's fresh budget is its pipeline's max_attempts (5).
 	must(t, admin.RetryJob(bg, ids[0]))
+	if j, _ := admin.Job(bg, ids[0]); j.Attempts != 1 || j.MaxAttempts != 1+5 {
+		t.Fatalf("retried job's budget: %d attempts of %d, want 1 of 6", j.Attempts, j.MaxAttempts)
+	}
 	st = e.work(admin, []string{"acme"}, ids)
 	j, _ = admin.Job(bg, ids[0])
 	if j.State != driver.JobFailed || j.Attempts != 2 || j.Progress.StepsRun != 1 || len(j.Steps) != 1 {
@@ -926,18 +943,22 @@ func (f *fixture) testJobFailures(t *testing.T) {
 
 	// A job that spent its whole budget gets a fresh one on retry, and
 	// the retry runs its plugin (the budget is written, not only computed).
+	// The fresh budget is exactly the pipeline's max_attempts: with
+	// max_attempts = 1, one more attempt, every time it is retried.
 	_, err = admin.CreatePipeline(bg, []byte("name = \"once\"\nmax_attempts = 1\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\n"))
 	must(t, err)
 	ids1, err := admin.RunPipeline(bg, "once", engine.RunTarget{DocumentIDs: []string{d.ID}})
 	must(t, err)
 	e.work(admin, []string{"acme"}, ids1)
-	must(t, admin.RetryJob(bg, ids1[0]))
-	if j, _ := admin.Job(bg, ids1[0]); j.MaxAttempts != 1+engine.DefaultAttempts {
-		t.Fatalf("retried job's budget: %d attempts of %d, want %d", j.Attempts, j.MaxAttempts, 1+engine.DefaultAttempts)
-	}
-	e.work(admin, []string{"acme"}, ids1)
-	if j, _ := admin.Job(bg, ids1[0]); j.Attempts != 2 || j.ErrorCode != "plugin_failed" || len(j.History) != 2 {
-		t.Fatalf("retried job did not run again: %+v", j)
+	for n := 1; n <= 2; n++ {
+		must(t, admin.RetryJob(bg, ids1[0]))
+		if j, _ := admin.Job(bg, ids1[0]); j.Attempts != n || j.MaxAttempts != n+1 {
+			t.Fatalf("retry %d: budget %d attempts of %d, want %d of %d", n, j.Attempts, j.MaxAttempts, n, n+1)
+		}
+		e.work(admin, []string{"acme"}, ids1)
+		if j, _ := admin.Job(bg, ids1[0]); j.State != driver.JobFailed || j.Attempts != n+1 || j.ErrorCode != "plugin_failed" || len(j.History) != n+1 {
+			t.Fatalf("retry %d: retried job did not run again once: %+v", n, j)
+		}
 	}
 
 	// Cancel a queued job: it never runs.
@@ -1324,6 +1345,189 @@ func (f *fixture) testBatchReads(t *testing.T) {
 	if j, err := st.Job(bg, jobs[0].ID); err != nil || j.Error == "the last update" {
 		t.Fatalf("the failed UpdateJobs was not rolled back: %+v %v", j, err)
 	}
+}
+
+// spinMinute installs the loop plugin (it spins until its timeout) with
+// the longest timeout the sandbox allows, a minute: a pipeline step that
+// stays running until the worker running it stops (or, should the test
+// be slower than that, is retried when its step has retry_timeout).
+func (e *pipeEnv) spinMinute(s *engine.Session) {
+	e.t.Helper()
+	e.installEdited(s, "loop", func(m string) string {
+		out := strings.Replace(m, "timeout_ms = 200\n", "timeout_ms = 60000\n", 1)
+		if out == m {
+			e.t.Fatalf("loop's manifest has no timeout_ms = 200:\n%s", m)
+		}
+		return out
+	})
+}
+
+// runningJob runs a worker for tenant until job id is running with at
+// least n completed steps (read with s.Job), and returns what s.Job read
+// then and a function that stops the worker (the running step is
+// interrupted, without spending an attempt).
+func (e *pipeEnv) runningJob(s *engine.Session, tenant, id string, n int) (engine.JobInfo, func()) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{tenant}, Poll: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond,
+			ShutdownTimeout: time.Millisecond}).Run(ctx)
+	}()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("worker: %v", err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Minute) // a bound on a hung test, not a measurement
+	for {
+		j, err := s.Job(bg, id)
+		if err != nil {
+			stop()
+			e.t.Fatalf("job %s: %v", id, err)
+		}
+		if j.State == driver.JobRunning && len(j.Steps) >= n {
+			return j, stop
+		}
+		if driver.JobFinal(j.State) || time.Now().After(deadline) {
+			stop()
+			e.t.Fatalf("job never seen running after %d steps: %+v", n, j)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testShowWhileRunning: the progress of a running job, as Session.Job
+// (job show) returns it, counts the steps it lists. The job's record has
+// the counts only as of the end of an attempt: it said 0 steps run while
+// listing the first step, run and committed.
+func (f *fixture) testShowWhileRunning(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split")
+	e.spinMinute(admin)
+	_, err := admin.CreatePipeline(bg, []byte("name = \"slow\"\nmax_attempts = 20\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n"+
+		"[[steps]]\nname = \"spin\"\nplugin = \"loop\"\ninput = \"s\"\nretry_timeout = true\n"))
+	must(t, err)
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "split me, then spin on each part", nil)
+	ids, err := admin.RunPipeline(bg, "slow", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	j, stop := e.runningJob(admin, "acme", ids[0], 1)
+	stop()
+	if len(j.Steps) != 1 || j.Steps[0].Step != "s" || j.Steps[0].Outcome != engine.StepRan || len(j.Steps[0].Outputs) != 2 {
+		t.Fatalf("running job's steps: %+v", j.Steps)
+	}
+	want := engine.JobProgress{StepsRun: 1, Derived: 2}
+	if got := withDuration(want, j.Progress); got != j.Progress {
+		t.Fatalf("running job's progress %+v, want %+v: the counts of the steps it lists", j.Progress, want)
+	}
+}
+
+// testSuspendedWhileRunning: a tenant suspended while a worker runs one
+// of its jobs makes the job wait, as one suspended before it started
+// (docs/jobs.md, invariant 3): queued, the attempt not counted, the record
+// saying "waiting: ...". The store the worker opened for the attempt
+// refused the write that ends it, so the attempt stayed counted (and, on
+// the next delivery, the job waited with it spent and never ended in its
+// history).
+func (f *fixture) testSuspendedWhileRunning(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split")
+	e.spinMinute(admin)
+	// loop2: the loop plugin with a 2 s timeout, a transient error in
+	// the pipeline "short": a step that ends while the worker runs on.
+	e.installEdited(admin, "loop", func(m string) string {
+		return strings.Replace(strings.Replace(m, `name = "loop"`, `name = "loop2"`, 1), "timeout_ms = 200\n", "timeout_ms = 2000\n", 1)
+	})
+	for _, def := range []string{
+		"name = \"slow\"\nmax_attempts = 2\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"spin\"\nplugin = \"loop\"\ninput = \"s\"\n",
+		"name = \"short\"\nmax_attempts = 20\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"spin\"\nplugin = \"loop2\"\ninput = \"s\"\nretry_timeout = true\n",
+	} {
+		_, err := admin.CreatePipeline(bg, []byte(def))
+		must(t, err)
+	}
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "split me, then spin on each part", nil)
+	p := e.eng.Provisioner("ops")
+	readJob := func(id string) driver.JobRecord {
+		t.Helper()
+		st, err := e.be.OpenTenant(bg, "acme")
+		must(t, err)
+		defer st.Close()
+		j, err := st.Job(bg, id)
+		must(t, err)
+		return j
+	}
+
+	// The worker stops with the tenant suspended: the interrupted attempt
+	// is not counted, and the job waits (the step spins for a minute, so
+	// the attempt seen running is the one suspended).
+	ids, err := admin.RunPipeline(bg, "slow", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	j, stop := e.runningJob(admin, "acme", ids[0], 1)
+	must(t, p.Suspend(bg, "acme"))
+	stop()
+	// The worker may return before its cancelled attempts are recorded
+	// (River's StopAndCancel waits only for the shutdown timeout).
+	rec := readJob(ids[0])
+	for deadline := time.Now().Add(time.Minute); rec.State == driver.JobRunning && time.Now().Before(deadline); rec = readJob(ids[0]) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := jobDetailHistory(t, rec); j.Attempts != 1 || rec.State != driver.JobQueued || rec.Attempts != 0 || n != 0 || !strings.HasPrefix(rec.Error, "waiting: ") {
+		t.Fatalf("job of a tenant suspended while it ran (then the worker stopped) = %+v (%d attempts in its history; seen running: %+v), want queued, waiting, no attempt spent", rec, n, j)
+	}
+	must(t, p.Resume(bg, "acme"))
+	must(t, admin.CancelJob(bg, ids[0]))
+
+	// The worker runs on: the step ends (a timeout, transient) with the
+	// tenant suspended. The attempt seen running (n) is not counted; had
+	// it ended before the suspension (a slow machine), it is, and the next
+	// is not: at most n attempts, each ended in the history.
+	ids, err = admin.RunPipeline(bg, "short", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	j, stop = e.runningJob(admin, "acme", ids[0], 1)
+	must(t, p.Suspend(bg, "acme"))
+	deadline := time.Now().Add(2 * time.Minute) // a bound on a hung test, not a measurement
+	for rec = readJob(ids[0]); !strings.HasPrefix(rec.Error, "waiting: "); rec = readJob(ids[0]) {
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("job never waited for the tenant suspended while it ran: %+v", rec)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	rec = readJob(ids[0])
+	var det struct {
+		Attempts []engine.JobAttempt `json:"attempts"`
+	}
+	must(t, json.Unmarshal(rec.Detail, &det))
+	ok := rec.State == driver.JobQueued && rec.Attempts <= j.Attempts && rec.Attempts == len(det.Attempts)
+	for _, a := range det.Attempts {
+		ok = ok && !a.EndedAt.IsZero() && a.Transient
+	}
+	if !ok {
+		t.Fatalf("job of a tenant suspended while it ran (the worker running on) = %+v, attempts %+v; seen running at attempt %d: want queued, waiting, the suspended attempt not counted", rec, det.Attempts, j.Attempts)
+	}
+	must(t, p.Resume(bg, "acme"))
+	must(t, admin.CancelJob(bg, ids[0]))
+}
+
+// jobDetailHistory returns the number of attempts in a job record's
+// history.
+func jobDetailHistory(t *testing.T, j driver.JobRecord) int {
+	t.Helper()
+	var d struct {
+		Attempts []json.RawMessage `json:"attempts"`
+	}
+	if err := json.Unmarshal(j.Detail, &d); err != nil {
+		t.Fatalf("job detail %s: %v", j.Detail, err)
+	}
+	return len(d.Attempts)
 }
 
 // withDuration returns p with got's duration, to compare progress counts.

@@ -370,6 +370,20 @@ func (s *store) ContentRefs(ctx context.Context, checksum string) (n int64, err 
 	return n, err
 }
 
+// ContentRefsOf implements driver.ContentRefsReader in one query.
+func (s *store) ContentRefsOf(ctx context.Context, checksums []string) (refs map[string]int64, err error) {
+	if len(checksums) == 0 {
+		return map[string]int64{}, nil
+	}
+	err = s.read(ctx, func(q pgx.Tx) error {
+		refs, err = checksumLookup(ctx, s.b, q, "", checksums, map[string]docex.Document{})
+		return err
+	})
+	return positive(refs), err
+}
+
+var _ driver.ContentRefsReader = (*store)(nil)
+
 // Audit lists the tenant's audit log, newest first; docex.ErrInvalid for a bad page.
 func (s *store) Audit(ctx context.Context, page docex.Page) (out []docex.AuditEntry, err error) {
 	err = s.read(ctx, func(q pgx.Tx) error { out, err = listAudit(ctx, s.b, q, page); return err })

@@ -127,4 +127,6 @@ func (r reader) DerivedAmong(ctx context.Context, ids []string) (map[string]bool
 var (
 	_ driver.BatchReader = (*tx)(nil)
 	_ driver.BatchReader = (*store)(nil)
+
+	_ driver.ContentRefsReader = (*store)(nil)
 )

@@ -140,6 +140,8 @@ type fsStaged struct {
 	loc   *locator
 	// durable is the background flush of loc's pack (nil: flushed).
 	durable *packSync
+	// synced: Sync flushed the staging file (Put flushes one it did not).
+	synced bool
 	contentkey.Hashed
 }
 
@@ -217,8 +219,18 @@ func (t *fsTenant) Sync(ctx context.Context, staged []driver.Staged) error {
 	if t.noSync || len(sts) == 0 {
 		return nil
 	}
+	return syncFiles(sts)
+}
+
+// syncFiles fsyncs the staging files of sts, at most 8 at a time, and
+// marks them synced.
+func syncFiles(sts []*fsStaged) error {
 	if len(sts) == 1 {
-		return syncFile(sts[0].tmp)
+		if err := syncFile(sts[0].tmp); err != nil {
+			return err
+		}
+		sts[0].synced = true
+		return nil
 	}
 	sem := make(chan struct{}, 8)
 	errc := make(chan error, len(sts))
@@ -233,6 +245,11 @@ func (t *fsTenant) Sync(ctx context.Context, staged []driver.Staged) error {
 	for range sts {
 		if err := <-errc; err != nil && first == nil {
 			first = err
+		}
+	}
+	if first == nil {
+		for _, st := range sts {
+			st.synced = true
 		}
 	}
 	return first
@@ -281,6 +298,21 @@ func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged
 	}
 	if err := t.putLocators(ctx, tx, packs); err != nil {
 		return err
+	}
+	// Staging files Sync left out (content the tenant held then) are
+	// flushed before they are linked.
+	if !t.noSync {
+		var unsynced []*fsStaged
+		for _, st := range sts {
+			if !st.synced {
+				unsynced = append(unsynced, st)
+			}
+		}
+		if len(unsynced) > 0 {
+			if err := syncFiles(unsynced); err != nil {
+				return err
+			}
+		}
 	}
 	seen := map[string]bool{}
 	var dirs []string
