@@ -450,10 +450,12 @@ func keyLine(src []byte, step int, key string) int {
 		if l.header {
 			continue
 		}
+		dotted := strings.ReplaceAll(l.key, " ", "") // params.size = 1
+		lead, _, _ := strings.Cut(dotted, ".")
 		switch {
 		case step < 0 && l.table == "" && l.key == first:
 			return l.n
-		case step >= 0 && l.table == "steps" && l.key == first:
+		case step >= 0 && l.table == "steps" && (l.key == first || dotted == key || rest == "" && lead == first):
 			return l.n
 		case step >= 0 && l.table == "steps."+first && rest != "" && l.key == rest:
 			return l.n

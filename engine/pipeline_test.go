@@ -86,3 +86,29 @@ func TestParamsMustBeATable(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyLine: an error names the line of the key it is about, whether the
+// step gives its parameters inline, as a [steps.params] table or as dotted
+// keys (params.size = 0 named the step's header line before).
+func TestKeyLine(t *testing.T) {
+	head := "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\n"
+	for _, c := range []struct {
+		body string
+		step int
+		key  string
+		want int
+	}{
+		{"params = { size = 0 }\n", 0, "params.size", 5},
+		{"params.overlap = 1\nparams.size = 0\n", 0, "params.size", 6},
+		{"params . size = 0\n", 0, "params.size", 5},
+		{"params.size = 0\n", 0, "params", 5},
+		{"[steps.params]\noverlap = 1\nsize = 0\n", 0, "params.size", 7},
+		{"params.overlap = 1\n", 0, "params.size", 2}, // absent: the step's header
+		{"[[steps]]\nname = \"b\"\nplugin = \"chunk\"\nparams.size = 0\n", 1, "params.size", 8},
+		{"", -1, "name", 1},
+	} {
+		if got := keyLine([]byte(head+c.body), c.step, c.key); got != c.want {
+			t.Errorf("keyLine(%q, %d, %s) = %d, want %d", c.body, c.step, c.key, got, c.want)
+		}
+	}
+}
