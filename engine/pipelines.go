@@ -82,7 +82,7 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 				return pipelineErr(src, i, "params."+k, "plugin %q has no parameter %q%s", step.Plugin, k, hint)
 			}
 			if err := checkParamType(spec.Type, v); err != nil {
-				return pipelineErr(src, i, "params."+k, "%v", err)
+				return pipelineErr(src, i, "params."+k, "plugin %q, parameter %q: %v", step.Plugin, k, err)
 			}
 			if err := spec.Check(v); err != nil {
 				return pipelineErr(src, i, "params."+k, "plugin %q, parameter %q: %v", step.Plugin, k, err)

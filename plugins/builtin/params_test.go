@@ -137,6 +137,7 @@ func TestPipelineCreateRefusesDeclaredRanges(t *testing.T) {
 	for _, tt := range []struct{ params, want string }{
 		{"size = 0\n", `pipeline line 6, key steps[0].params.size: plugin "chunk", parameter "size": 0 is less than the minimum 1`},
 		{"size = 2000000\n", "greater than the maximum 1048576"},
+		{"size = \"abc\"\n", `pipeline line 6, key steps[0].params.size: plugin "chunk", parameter "size": value "abc" is not of type int`},
 		{"overlap = -1\n", "line 6, key steps[0].params.overlap"},
 		{"strategy = \"recursiv\"\n", `"recursiv" is not one of recursive, fixed, structure, sentence`},
 		// Declared between two parameters: overlap less_than size.
