@@ -112,3 +112,17 @@ func TestKeyLine(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineSyntaxWords: the TOML parser's own messages are reworded
+// ("Key 'name' has already been defined.", '\n').
+func TestPipelineSyntaxWords(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"name = \"x\"\nname = \"y\"\n", `pipeline line 2: key "name" is defined twice`},
+		{"name = \n", "pipeline line 1: expected value but found the end of the line instead"},
+	} {
+		_, err := ParsePipeline([]byte(c.src))
+		if !errors.Is(err, docex.ErrInvalid) || err.Error() != c.want {
+			t.Errorf("%q: %v, want %q", c.src, err, c.want)
+		}
+	}
+}

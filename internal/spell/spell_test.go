@@ -1,6 +1,9 @@
 package spell
 
 import (
+	"errors"
+
+	"github.com/BurntSushi/toml"
 	"reflect"
 	"slices"
 	"strings"
@@ -140,4 +143,29 @@ func FuzzTOMLTypeError(f *testing.F) {
 			t.Fatalf("TOMLTypeError(%q) = line %d, %q, ok", s, line, msg)
 		}
 	})
+}
+
+// TestTOMLSyntax rewords the parser's own messages (taken from the parser,
+// so that a reworded release shows here).
+func TestTOMLSyntax(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"name = \"x\"\nname = \"y\"\n", `key "name" is defined twice`},
+		{"[a]\nb = 1\n[a]\n", `key "a" is defined twice`},
+		{"a = 1\n[a]\n", `key "a" is defined twice`},
+		{"[a]\n[[a]]\n", `key "a" is already defined: it cannot also be an array of tables`},
+		{"name = \n", "expected value but found the end of the line instead"},
+		{"[[steps]\n", "expected end of table array name delimiter ']', but got the end of the line instead"},
+		{"name = ", "unexpected end of the file; expected value"},
+		{"name = \"x\n", "strings cannot contain newlines"},
+	} {
+		var v map[string]any
+		_, err := toml.Decode(c.src, &v)
+		var pe toml.ParseError
+		if !errors.As(err, &pe) {
+			t.Fatalf("%q: %v, want a toml.ParseError", c.src, err)
+		}
+		if got := TOMLSyntax(pe.Message); got != c.want {
+			t.Errorf("%q: TOMLSyntax(%q) = %q, want %q", c.src, pe.Message, got, c.want)
+		}
+	}
 }

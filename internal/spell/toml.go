@@ -64,3 +64,23 @@ func typeMismatch(key, msg string, want func(key, dest string) string) string {
 	}
 	return fmt.Sprintf("want %s, got %s", w, g)
 }
+
+// TOMLSyntax rewords a toml.ParseError's message in the words of the
+// rest of docex's errors: a rune the lexer quotes as '\n' is "the end of
+// the line", EOF "the end of the file", and "Key 'k' has already been
+// defined." and its kin become `key "k" is defined twice` and the like.
+// Any other message is returned as it is.
+func TOMLSyntax(msg string) string {
+	for _, k := range []struct{ pre, suf, to string }{
+		{"Key '", "' has already been defined.", "key %q is defined twice"},
+		{"Key '", "' was already created as a hash.", "key %q is already a table: it cannot be defined again"},
+		{"Key '", "' was already created and cannot be used as an array.", "key %q is already defined: it cannot also be an array of tables"},
+	} {
+		if rest, ok := strings.CutPrefix(msg, k.pre); ok {
+			if key, ok := strings.CutSuffix(rest, k.suf); ok {
+				return fmt.Sprintf(k.to, key)
+			}
+		}
+	}
+	return strings.NewReplacer(`'\n'`, "the end of the line", `'\r'`, "the end of the line", "unexpected EOF", "unexpected end of the file").Replace(msg)
+}
