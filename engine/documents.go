@@ -526,17 +526,26 @@ func syncStaged(ctx context.Context, r driver.Reader, sds []*stagedDocs) error {
 		tc    driver.TenantContent
 		items []driver.Staged
 	)
-	seen := map[string]bool{}
 	for _, sd := range sds {
 		if sd == nil {
 			continue
 		}
 		tc = sd.tc
-		for _, it := range sd.items {
-			if !seen[it.Checksum()] {
-				seen[it.Checksum()] = true
-				items = append(items, it)
-			}
+		items = append(items, sd.items...)
+	}
+	return syncNew(ctx, r, tc, items)
+}
+
+// syncNew makes the content staged in tc durable in one Sync, leaving out
+// what will not be put: syncStaged for staged content other than new
+// documents' (doc update's).
+func syncNew(ctx context.Context, r driver.Reader, tc driver.TenantContent, staged []driver.Staged) error {
+	var items []driver.Staged
+	seen := map[string]bool{}
+	for _, it := range staged {
+		if !seen[it.Checksum()] {
+			seen[it.Checksum()] = true
+			items = append(items, it)
 		}
 	}
 	if tc == nil || len(items) == 0 {
@@ -1154,7 +1163,10 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 		return docex.Document{}, err
 	}
 	defer c.Discard()
-	if err := tc.Sync(ctx, []driver.Staged{c}); err != nil {
+	// Content the tenant holds already (another document's, or this
+	// one's) is not written here: the transaction finds it referenced and
+	// puts nothing.
+	if err := syncNew(ctx, st, tc, []driver.Staged{c}); err != nil {
 		return docex.Document{}, err
 	}
 	sum := c.Checksum()

@@ -297,7 +297,7 @@ func TestHostilePlugins(t *testing.T) {
 func TestInvalidPlugins(t *testing.T) {
 	ctx := context.Background()
 	e := newPluginEnv(t)
-	for _, name := range []string{"notwasm", "badimport", "badsig", "badhash", "importglobal", "refuel", "badvalidate"} {
+	for _, name := range []string{"notwasm", "badimport", "badsig", "badhash", "importglobal", "refuel", "badvalidate", "badvalidatename"} {
 		t.Run(name, func(t *testing.T) {
 			manifest, module := pluginFiles(t, name)
 			if module == nil {

@@ -257,6 +257,7 @@ func TestLoadRejects(t *testing.T) {
 		{"importglobal", pluginapi.ErrInvalidModule, "only functions may be imported"},
 		{"refuel", pluginapi.ErrInvalidModule, "index 1 out of range"},
 		{"badvalidate", pluginapi.ErrInvalidModule, `export "docex_validate" has signature (i32) -> (i32), want () -> i32`},
+		{"badvalidatename", pluginapi.ErrInvalidModule, `export "docex_validate_lines" has signature () -> (), want () -> i32`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.plugin, func(t *testing.T) {
@@ -267,6 +268,16 @@ func TestLoadRejects(t *testing.T) {
 			}
 		})
 	}
+	// A docex_validate_NAME export's signature is checked whichever entry
+	// the manifest names (badvalidatename's is docex_run_lines).
+	t.Run("badvalidatename/default entry", func(t *testing.T) {
+		m, mod := readPlugin(t, "badvalidatename")
+		m.Entry = runExport
+		const want = `export "docex_validate_lines" has signature () -> (), want () -> i32`
+		if _, err := sb.Load(ctx, m, mod); !errors.Is(err, pluginapi.ErrInvalidModule) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want %v mentioning %q", err, pluginapi.ErrInvalidModule, want)
+		}
+	})
 	// A manifest may name another entry; it must be exported by the module.
 	t.Run("entry", func(t *testing.T) {
 		m, mod := readPlugin(t, "echo")

@@ -8,8 +8,8 @@
 // accepts, refuses, traps or spins as its parameter says); wordcount,
 // lookup (Go guests using pdk).
 // Hostile: loop, membomb, trap, bigoutput, chatty, oob, nocap, forge, wasi,
-// procexit, tablebomb, recurse, badimport, badsig, badvalidate, notwasm,
-// badhash, lookupflood
+// procexit, tablebomb, recurse, badimport, badsig, badvalidate,
+// badvalidatename, notwasm, badhash, lookupflood
 // (and the issue 7 set, each described in its .wat); modules that
 // are malformed on purpose are generated in the tests instead.
 package testplugins

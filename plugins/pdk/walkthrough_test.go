@@ -16,7 +16,10 @@ import (
 // plugin author would: its main.go, build command, manifest and harness,
 // taken from the document verbatim, in a module of their own that points
 // at this checkout. The harness's output must be what the document shows
-// (the report line aside: its durations vary).
+// (the report line aside: its durations vary). Then "Checking parameters":
+// its parameter, validate.go and run, rebuilt; the harness shows the
+// plugin's refusal, and so does docex pipeline create (docex built from
+// this checkout, the plugin installed in single-file mode).
 func TestWritingPluginsWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a Go plugin and a harness (-short)")
@@ -64,7 +67,11 @@ func TestWritingPluginsWalkthrough(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command("sh", "-ec", script)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off",
+			// docex as built below, with the user context step 5 takes
+			// for granted (README.md, Quick start).
+			"PATH="+filepath.Join(dir, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
+			"DOCEX_USER=me", "DOCEX_ROLES=admin")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", script, err, out)
@@ -97,17 +104,77 @@ func TestWritingPluginsWalkthrough(t *testing.T) {
 	if len(transcript) == 0 {
 		t.Fatal("section 4 shows no transcript")
 	}
+	replay(t, sh, transcript[0])
+	if !strings.Contains(transcript[0], "status=ok metadata=map[lines:3]") {
+		t.Error("the transcript no longer shows a successful run")
+	}
+
+	// Checking parameters: the manifest's new parameter, validate.go and
+	// the new run in main.go, rebuilt as in step 2; then the harness and
+	// docex pipeline create, on the plugin installed as in step 5.
+	const checking = "## Checking parameters"
+	write("validate.go", one(checking, "go"))
+	newRun := blocks(section(checking), "go")
+	if len(newRun) != 2 || !strings.HasPrefix(newRun[1], "func run() error {\n") {
+		t.Fatalf("%s: want validate.go and then func run in ```go blocks, got %d blocks", checking, len(newRun))
+	}
+	mainGo := one("## 1. Write it", "go")
+	i := strings.Index(mainGo, "func run() error {\n")
+	j := strings.Index(mainGo[i:], "\n}\n")
+	if i < 0 || j < 0 {
+		t.Fatal("main.go of step 1 has no func run to replace")
+	}
+	write("main.go", mainGo[:i]+newRun[1]+mainGo[i+j+3:])
+	sh(one("## 2. Build it", "sh"))
+	if module, err = os.ReadFile(filepath.Join(dir, "linecount.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	sum = sha256.Sum256(module)
+	write("plugin.toml", strings.Replace(manifest, placeholder, `"`+hex.EncodeToString(sum[:])+`"`, 1)+"\n"+one(checking, "toml"))
+	sh("go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./...")
+	shown := blocks(section(checking), "")
+	if len(shown) != 2 {
+		t.Fatalf("%s: want two transcripts (the harness, docex), got %d", checking, len(shown))
+	}
+	replay(t, sh, shown[0])
+	for _, w := range []string{"status=ok metadata=map[lines:2]", `refused them: pattern: error parsing regexp`} {
+		if !strings.Contains(shown[0], w) {
+			t.Errorf("%s: the harness transcript no longer shows %q", checking, w)
+		}
+	}
+
+	// docex itself, built from this checkout, in single-file mode.
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "bin", "docex"), "./cmd/docex")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/docex: %v\n%s", err, out)
+	}
+	sh("docex init --single-file >/dev/null && docex plugin install . >/dev/null")
+	pipelines := blocks(section(checking), "toml")
+	if len(pipelines) != 2 {
+		t.Fatalf("%s: want the parameter and lines.toml in ```toml blocks, got %d", checking, len(pipelines))
+	}
+	write("lines.toml", pipelines[1])
+	replay(t, sh, shown[1])
+	if !strings.Contains(shown[1], `refused its parameters: pattern:`) {
+		t.Errorf("%s: the docex transcript no longer shows the refusal", checking)
+	}
+}
+
+// replay runs each "$ command" line of a transcript with sh and checks
+// that its output has each line shown after it (report lines by their
+// shape only: durations and instruction counts vary).
+func replay(t *testing.T, sh func(string) string, transcript string) {
+	t.Helper()
 	var cmd string
 	var want []string
 	check := func() {
 		if cmd == "" {
 			return
 		}
-		cmd = strings.Replace(cmd, "go run ./harness", "go run ./harness 2>&1", 1)
-		got := sh(cmd + " || true")
+		got := sh(cmd + " 2>&1 || true") // a refusal is on stderr
 		for _, w := range want {
 			if strings.HasPrefix(w, "report=") {
-				// Durations and instruction counts vary; the shape does not.
 				if !strings.Contains(got, "report={Duration:") {
 					t.Errorf("%s: no report line in\n%s", cmd, got)
 				}
@@ -119,7 +186,7 @@ func TestWritingPluginsWalkthrough(t *testing.T) {
 		}
 		cmd, want = "", nil
 	}
-	for _, line := range strings.Split(strings.TrimSpace(transcript[0]), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(transcript), "\n") {
 		if c, ok := strings.CutPrefix(line, "$ "); ok {
 			check()
 			cmd = c
@@ -128,7 +195,4 @@ func TestWritingPluginsWalkthrough(t *testing.T) {
 		want = append(want, line)
 	}
 	check()
-	if !strings.Contains(transcript[0], "status=ok metadata=map[lines:3]") {
-		t.Error("the transcript no longer shows a successful run")
-	}
 }
