@@ -1162,20 +1162,25 @@ func jobStateOf(j driver.JobRecord) jobState {
 // process's workers settle the last of them, it polls at once. A poll
 // that took longer than a fifth of interval stretches the wait before
 // the next to four times its own time. It returns the last status, and
-// ctx's error when ctx ended first.
+// ctx's error when ctx ended first. On an error (ctx's included) the
+// status is the last complete one read (the zero JobsStatus before the
+// first), never one a failed poll left half counted.
 func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Duration, progress func(JobsStatus)) (JobsStatus, error) {
 	start := time.Now()
 	final := map[string]jobState{}
 	sub := s.e.ends.subscribe(s.uc.TenantID, ids)
 	defer s.e.ends.unsubscribe(sub)
+	var last JobsStatus
 	for {
 		polled := time.Now()
 		st, err := s.jobsStatus(ctx, ids, final)
 		took := time.Since(polled)
 		st.Elapsed = time.Since(start)
 		if err != nil {
-			return st, err
+			last.Elapsed = st.Elapsed
+			return last, err
 		}
+		last = st
 		if progress != nil {
 			progress(st)
 		}

@@ -886,6 +886,61 @@ func (f *fixture) testWaitWakes(t *testing.T) {
 	if err != nil || again.Succeeded != len(ids) || again.StepsRun != st.StepsRun {
 		t.Fatalf("waiting again on final jobs: %+v %v, want %+v", again, err, st)
 	}
+	// An interrupted wait (ctx ended, here before or during its first
+	// poll) returns a status that adds up: never one a failed poll left
+	// half counted (pipeline run --wait prints it: total 1, pending 0).
+	// The context ends at its n-th look (Done or Err), for every n up to
+	// past the whole first poll: at each point of it, deterministically.
+	queued, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: docs[:2]})
+	must(t, err)
+	for n := 1; n <= 120; n++ {
+		// Past the poll's last look, its wait ends by the deadline.
+		dctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
+		cctx := &endsAfter{Context: dctx, looks: n, done: make(chan struct{})}
+		part, err := admin.WaitJobs(cctx, queued, time.Hour, nil)
+		cancel()
+		if err == nil {
+			t.Fatalf("WaitJobs with a context ending at look %d: no error", n)
+		}
+		if part.Succeeded+part.Failed+part.Cancelled+part.Pending != part.Total || (part.Total != 0 && part.Total != len(queued)) {
+			t.Fatalf("WaitJobs interrupted at look %d (%v): status %+v does not add up", n, err, part)
+		}
+	}
+}
+
+// endsAfter is a context that ends (Done closed, Err context.Canceled)
+// at its looks-th call of Done or Err, or when its parent does.
+type endsAfter struct {
+	context.Context
+	mu    sync.Mutex
+	looks int
+	done  chan struct{}
+}
+
+// ended counts a look and reports whether the context has ended.
+func (c *endsAfter) ended() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.looks > 0 {
+		if c.looks--; c.looks == 0 {
+			close(c.done)
+		}
+	}
+	return c.looks == 0
+}
+
+func (c *endsAfter) Done() <-chan struct{} {
+	if c.ended() {
+		return c.done
+	}
+	return c.Context.Done()
+}
+
+func (c *endsAfter) Err() error {
+	if c.ended() {
+		return context.Canceled
+	}
+	return c.Context.Err()
 }
 
 func (f *fixture) testJobFailures(t *testing.T) {
