@@ -185,12 +185,19 @@ func (s *Session) InstallPlugin(ctx context.Context, manifest, module []byte) (P
 // naming what was asked for. It returns err, or the error of opening the
 // session (a denial, also audited).
 func (s *Session) RefuseInstall(ctx context.Context, source string, err error) error {
-	st, oerr := s.open(ctx, tenancy.ActionManagePlugins, "plugin.install", "")
+	return s.refuse(ctx, tenancy.ActionManagePlugins, "plugin.install", map[string]any{"source": source}, err)
+}
+
+// refuse records err as the outcome of op (an action the session must be
+// allowed) in the tenant's audit log, with detail. It returns err, or the
+// error of opening the session.
+func (s *Session) refuse(ctx context.Context, action tenancy.Action, op string, detail map[string]any, err error) error {
+	st, oerr := s.open(ctx, action, op, "")
 	if oerr != nil {
 		return oerr
 	}
 	defer st.Close()
-	s.auditOutcome(ctx, st, "plugin.install", "", err, map[string]any{"source": source})
+	s.auditOutcome(ctx, st, op, "", err, detail)
 	return err
 }
 
@@ -200,13 +207,7 @@ func (s *Session) RefuseInstall(ctx context.Context, source string, err error) e
 // with err's outcome and the path in the detail. It returns err, or the
 // session's own denial (a role that may not write) when there is one.
 func (s *Session) RefuseAdd(ctx context.Context, path string, err error) error {
-	st, oerr := s.open(ctx, tenancy.ActionWrite, "document.add", "")
-	if oerr != nil {
-		return oerr
-	}
-	defer st.Close()
-	s.auditOutcome(ctx, st, "document.add", "", err, map[string]any{"path": path})
-	return err
+	return s.refuse(ctx, tenancy.ActionWrite, "document.add", map[string]any{"path": path}, err)
 }
 
 // Plugins lists the plugins the session's tenant can run: its own and the
