@@ -116,7 +116,7 @@ const (
                           log. Operators provision tenants and run init, gc
                           and workers.`
 	exitHelp = `Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 not found,
-4 denied, 5 conflict, 6 plugin failed, 130 interrupted while waiting.`
+4 denied, 5 conflict, 6 plugin failed, 130 interrupted (Ctrl-C, SIGTERM).`
 )
 
 // usage lists the commands (of group, or all) with the global flags.

@@ -5,7 +5,7 @@
 // Run "docex help" for the commands. Exit codes are mapped from error
 // kinds in one table (exitcodes.go) and listed in the README: 0 ok,
 // 1 internal, 2 usage or invalid input, 3 not found, 4 denied,
-// 5 conflict, 6 plugin failed, 130 interrupted while waiting.
+// 5 conflict, 6 plugin failed, 130 interrupted (Ctrl-C, SIGTERM).
 //
 // Layout: main.go parses the command line; commands.go is the registry and
 // the help screens; cli.go opens the configured system (lazily, once per

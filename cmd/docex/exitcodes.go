@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 
 	"github.com/docex-dev/docex"
 )
@@ -15,9 +17,9 @@ const (
 	exitDenied   = 4 // no user, missing/unknown/suspended/bootstrap tenant, forbidden role
 	exitConflict = 5 // already exists, basket not empty, duplicate content
 	exitPlugin   = 6 // a plugin ran and failed: timeout, trap, memory or output limit; a job of pipeline run --wait failed
-	// exitInterrupted: a wait was interrupted (SIGINT, SIGTERM) while
-	// what it waited for goes on: pipeline run --wait's jobs stay queued.
-	// 130 is the shells' code for a command ended by SIGINT.
+	// exitInterrupted: the command was interrupted (SIGINT, SIGTERM)
+	// before it finished (interrupted); pipeline run --wait's jobs stay
+	// queued. 130 is the shells' code for a command ended by SIGINT.
 	exitInterrupted = 130
 )
 
@@ -42,6 +44,27 @@ var exitKinds = map[int]string{
 	exitConflict:    "conflict",
 	exitPlugin:      "plugin_failed",
 	exitInterrupted: "interrupted",
+}
+
+// interrupted returns the error of a command that failed once its context
+// was done: main cancels it on SIGINT or SIGTERM, so whatever the command's
+// own error (often "context canceled", or a plugin run stopped), it is an
+// interruption, exit 130, not a failure of the kind the error names. An
+// error already of kind interrupted (pipeline run --wait's) is returned as
+// it is. cmd is nil when no command was named.
+func interrupted(cmd *command, err error) error {
+	if errors.Is(err, docex.ErrInterrupted) {
+		return err
+	}
+	name := "docex"
+	if cmd != nil {
+		name += " " + cmd.path
+	}
+	msg := fmt.Sprintf("interrupted (Ctrl-C or SIGTERM) before %s finished", name)
+	if err.Error() != context.Canceled.Error() {
+		msg += ": " + err.Error()
+	}
+	return docex.Errorf(docex.ErrInterrupted, "%s", msg)
 }
 
 // exitCode returns the exit code for err (0 for nil).

@@ -44,6 +44,9 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			err = nil
 			return
 		}
+		if err != nil && ctx.Err() != nil {
+			err = interrupted(c.cmd, err)
+		}
 		if err != nil {
 			c.printError(err)
 		}
