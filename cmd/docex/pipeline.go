@@ -370,7 +370,15 @@ type runSummary struct {
 
 // cmdPipelineRun runs pipeline name; more holds the words after --doc's
 // first id ("--doc ID ID..."): more document ids.
-func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o runOpts) error {
+func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o runOpts) (err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil && !errors.Is(err, docex.ErrInterrupted) {
+			// Interrupted before the jobs' ids were known: the interrupt
+			// may have come after their commit. Say where to look rather
+			// than guess.
+			err = docex.Errorf(docex.ErrInterrupted, "interrupted while queuing the run: its jobs may have been queued (docex job list --pipeline %s shows them)", name)
+		}
+	}()
 	if len(more) > 0 && len(o.docs) == 0 {
 		return docex.Errorf(errUsage, "usage: docex pipeline run NAME (--doc ID... | --basket BASKET): %q is not a flag (see docex help pipeline run)", more[0])
 	}
