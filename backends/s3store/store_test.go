@@ -235,6 +235,17 @@ func TestMultipart(t *testing.T) {
 	r.reqs.want(t, "new multipart content", map[string]int{"HEAD": 2, "CreateMultipartUpload": 1, "UploadPart": 3, "CompleteMultipartUpload": 1})
 	r.add(t, b2.ID, data)
 	r.reqs.want(t, "multipart dedup hit", map[string]int{})
+	// So does a doc update to content the tenant holds, here other
+	// documents': the update only references it. (The replaced content
+	// stays referenced by another document, so nothing is deleted either.)
+	b3, _ := r.s.CreateBasket(bg, "three")
+	a2 := r.add(t, b3.ID, []byte("small, then replaced"))
+	r.add(t, b2.ID, []byte("small, then replaced"))
+	r.reqs.take()
+	if _, err := r.s.UpdateContent(bg, a2.Document.ID, bytes.NewReader(data), ""); err != nil {
+		t.Fatal(err)
+	}
+	r.reqs.want(t, "update to held multipart content", map[string]int{})
 	got, err := r.s.ReadContent(bg, a.Document.ID)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read back: %d bytes, %v", len(got), err)
