@@ -34,6 +34,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("BoundUpdate", f.testBoundUpdate)
 	t.Run("DirectRunLineage", f.testDirectRunLineage)
 	t.Run("Replay", f.testReplay)
+	t.Run("LostAttempt", f.testLostAttempt)
 	t.Run("WaitWakes", f.testWaitWakes)
 	t.Run("SharedRuns", f.testSharedRuns)
 	t.Run("MetadataBatch", f.testMetadataBatch)
@@ -723,6 +724,60 @@ func (f *fixture) testReplay(t *testing.T) {
 	must(t, err)
 	if j.Progress.StepsRun != 5 {
 		t.Fatalf("replay ran steps again: %+v", j.Progress)
+	}
+}
+
+// testLostAttempt: a job delivered again while its record holds an attempt
+// that never ended (as a worker killed with kill -9 leaves it: running,
+// the attempt started) records that attempt as not finished, with its
+// worker; the attempt counts. With attempts left the job runs again; with
+// none it fails, and the lost attempt keeps what happened to it.
+func (f *fixture) testLostAttempt(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	b := e.basket(admin, "in")
+	d1 := e.add(admin, b.ID, "a.txt", "killed once", nil)
+	d2 := e.add(admin, b.ID, "b.txt", "killed for good", nil)
+	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: []string{d1.ID, d2.ID}})
+	must(t, err)
+	e.work(admin, []string{"acme"}, ids)
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		for i, id := range ids {
+			j, err := tx.Job(bg, id)
+			if err != nil {
+				return err
+			}
+			j.State, j.Attempts, j.MaxAttempts = driver.JobRunning, 1, 2-i
+			j.Detail = []byte(`{"attempts": [{"n": 1, "started_at": "2026-01-02T03:04:05Z", "worker": "worker-killed"}]}`)
+			if err := tx.RequeueJob(bg, j); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	st.Close()
+	e.work(admin, []string{"acme"}, ids)
+	for i, want := range []struct {
+		state    string
+		attempts int
+	}{{"succeeded", 2}, {"failed", 1}} {
+		j, err := admin.Job(bg, ids[i])
+		must(t, err)
+		if j.State != want.state || j.Attempts != want.attempts || len(j.History) != want.attempts {
+			t.Fatalf("job %d: %s, %d attempts, history %+v; want %s, %d attempts", i, j.State, j.Attempts, j.History, want.state, want.attempts)
+		}
+		lost := j.History[0]
+		if !strings.Contains(lost.Error, "did not finish") || !strings.Contains(lost.Error, "worker-killed") || !lost.Transient || !lost.EndedAt.IsZero() {
+			t.Errorf("job %d: the killed worker's attempt reads %+v; want it not finished (error naming its worker, transient, no end time)", i, lost)
+		}
+		if want.state == "failed" && !strings.HasPrefix(j.Error, "gave up after 1 attempts") {
+			t.Errorf("job %d: error %q, want the give-up (no step named: none failed)", i, j.Error)
+		}
+		if last := j.History[len(j.History)-1]; want.state == "succeeded" && (last.EndedAt.IsZero() || last.Error != "") {
+			t.Errorf("job %d: its last attempt reads %+v; want it ended without error", i, last)
+		}
 	}
 }
 
