@@ -35,6 +35,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("DirectRunLineage", f.testDirectRunLineage)
 	t.Run("Replay", f.testReplay)
 	t.Run("LostAttempt", f.testLostAttempt)
+	t.Run("CancelRunning", f.testCancelRunning)
 	t.Run("WaitWakes", f.testWaitWakes)
 	t.Run("SharedRuns", f.testSharedRuns)
 	t.Run("MetadataBatch", f.testMetadataBatch)
@@ -778,6 +779,41 @@ func (f *fixture) testLostAttempt(t *testing.T) {
 		if last := j.History[len(j.History)-1]; want.state == "succeeded" && (last.EndedAt.IsZero() || last.Error != "") {
 			t.Errorf("job %d: its last attempt reads %+v; want it ended without error", i, last)
 		}
+	}
+}
+
+// testCancelRunning: cancelling a running job ends its attempt in the
+// history (cancelled, with its end time), so that the attempt of a retry
+// does not take it for one its worker never ended (testLostAttempt).
+func (f *fixture) testCancelRunning(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split")
+	e.spinMinute(admin)
+	_, err := admin.CreatePipeline(bg, []byte("name = \"slow\"\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"spin\"\nplugin = \"loop\"\ninput = \"s\"\n"))
+	must(t, err)
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "split me, then spin on each part", nil)
+	ids, err := admin.RunPipeline(bg, "slow", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	_, stop := e.runningJob(admin, "acme", ids[0], 1)
+	must(t, admin.CancelJob(bg, ids[0]))
+	stop()
+	cancelled := func(a engine.JobAttempt) bool {
+		return !a.EndedAt.IsZero() && a.ErrorCode == "cancelled" && a.Error == "cancelled by u-acme"
+	}
+	j, err := admin.Job(bg, ids[0])
+	must(t, err)
+	if j.State != driver.JobCancelled || len(j.History) != 1 || !cancelled(j.History[0]) {
+		t.Fatalf("job cancelled while running: %s, history %+v; want cancelled, its attempt ended as cancelled", j.State, j.History)
+	}
+	must(t, admin.RetryJob(bg, ids[0]))
+	j, stop = e.runningJob(admin, "acme", ids[0], 1)
+	defer stop()
+	defer func() { must(t, admin.CancelJob(bg, ids[0])) }()
+	if len(j.History) != 2 || !cancelled(j.History[0]) || !j.History[1].EndedAt.IsZero() || j.History[1].Error != "" {
+		t.Fatalf("retried job, running: history %+v; want the cancelled attempt, then the one running", j.History)
 	}
 }
 
