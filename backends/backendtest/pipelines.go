@@ -809,9 +809,17 @@ func (f *fixture) testCancelRunning(t *testing.T) {
 		t.Fatalf("job cancelled while running: %s, history %+v; want cancelled, its attempt ended as cancelled", j.State, j.History)
 	}
 	must(t, admin.RetryJob(bg, ids[0]))
+	// The job lists the step its first attempt completed: wait for the
+	// second attempt to start (SQLite marks a job running when a worker
+	// claims it, before its attempt starts).
 	j, stop = e.runningJob(admin, "acme", ids[0], 1)
 	defer stop()
 	defer func() { must(t, admin.CancelJob(bg, ids[0])) }()
+	for deadline := time.Now().Add(2 * time.Minute); len(j.History) < 2 && time.Now().Before(deadline); { // a bound on a hung test
+		time.Sleep(10 * time.Millisecond)
+		j, err = admin.Job(bg, ids[0])
+		must(t, err)
+	}
 	if len(j.History) != 2 || !cancelled(j.History[0]) || !j.History[1].EndedAt.IsZero() || j.History[1].Error != "" {
 		t.Fatalf("retried job, running: history %+v; want the cancelled attempt, then the one running", j.History)
 	}
