@@ -76,8 +76,11 @@ func (e *stepError) Error() string {
 	if ce, ok := cause.(*contentError); ok && ce.docID == e.input {
 		cause = ce.err // "step s on D: document D: ..." names D twice
 	}
+	if e.step == "" { // a failure of the job, not of a step (a give-up, a refused user, its input unreadable): the cause says which
+		return cause.Error()
+	}
 	msg := fmt.Sprintf("step %s on %s: %v", e.step, e.input, cause)
-	if e.step != "" && errors.Is(e.err, pluginapi.ErrContentTypeNotAccepted) {
+	if errors.Is(e.err, pluginapi.ErrContentTypeNotAccepted) {
 		// The job fails (nothing says the document was meant to be
 		// skipped); the pipeline can say so.
 		msg += fmt.Sprintf(" (to skip such documents instead, give step %s an accept list of the content types it takes)", e.step)
@@ -268,7 +271,9 @@ func (r *jobRunner) refused(ctx context.Context, st driver.TenantStore, s *Sessi
 		return driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: tenant %q was deleted", job.User.TenantID)}
 	case docex.KindOf(err) != nil:
 		// The user may not run pipelines (any more): permanent.
-		return r.finish(ctx, st, s, &job, jobDetailOf(job), nil, &stepError{err: err}, time.Now())
+		det := jobDetailOf(job)
+		det.markLost()
+		return r.finish(ctx, st, s, &job, det, nil, &stepError{err: err}, time.Now())
 	}
 	return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
 }
@@ -294,6 +299,21 @@ func (d *jobDetail) clone() *jobDetail {
 	return c
 }
 
+// markLost records, on the last attempt of d when it never ended, that it
+// did not finish: a job delivered again with such an attempt was left by a
+// worker that stopped without ending it (killed, a lost machine) or that
+// held it past its lease. The attempt keeps its zero end time (when it
+// stopped is not known) and counts, as a transient failure.
+func (d *jobDetail) markLost() {
+	n := len(d.Attempts)
+	if n == 0 || !d.Attempts[n-1].EndedAt.IsZero() || d.Attempts[n-1].Error != "" {
+		return
+	}
+	a := &d.Attempts[n-1]
+	a.Error = fmt.Sprintf("did not finish: its worker %s stopped without ending it (killed, or held it past its lease); the job was delivered again", a.Worker)
+	a.Transient = true
+}
+
 func (d *jobDetail) bytes() []byte {
 	b, _ := json.Marshal(d)
 	return b
@@ -311,6 +331,7 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 	)
 	for k, job := range jobs {
 		det := jobDetailOf(job)
+		det.markLost()
 		if job.Attempts >= job.MaxAttempts {
 			outs[idx[k]] = r.finish(ctx, st, s, &job, det, nil, &stepError{err: docex.Errorf(docex.ErrPluginFailed,
 				"gave up after %d attempts (the last ones did not finish: a worker was killed, or the job took longer than the worker's lease: docex worker --lease or WorkerConfig.Lease gives more time)", job.Attempts)}, time.Now())
@@ -424,7 +445,7 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 	e := r.e
 	now := e.now()
 	n := len(det.Attempts)
-	running := n > 0 && det.Attempts[n-1].EndedAt.IsZero() // an attempt was started (not a job given up before one)
+	running := n > 0 && det.Attempts[n-1].EndedAt.IsZero() && det.Attempts[n-1].Error == "" // an attempt was started (not a job given up before one, nor one lost: markLost)
 	if running {
 		a := &det.Attempts[n-1]
 		a.EndedAt, a.DurationMS = now, docex.Milliseconds(time.Since(started))
@@ -915,7 +936,7 @@ func (x *execution) begin(ctx context.Context, recs []driver.StepRecord, inputs 
 		return errInputGone
 	}
 	if err != nil {
-		return &stepError{input: x.job.DocumentID, err: fmt.Errorf("input document: %w", err)}
+		return &stepError{input: x.job.DocumentID, err: fmt.Errorf("input document %s: %w", x.job.DocumentID, err)}
 	}
 	x.docs = map[string]docex.Document{input.ID: input}
 	x.done = map[string]driver.StepRecord{}

@@ -848,7 +848,19 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 		if driver.JobFinal(j.State) {
 			return docex.Errorf(docex.ErrConflict, "job %s %s already: only queued or running jobs can be cancelled", id, stateWords(j.State))
 		}
-		j.State, j.Error, j.ErrorCode, j.UpdatedAt = driver.JobCancelled, "cancelled by "+s.uc.UserID, "cancelled", s.e.now()
+		now := s.e.now()
+		if j.State == driver.JobRunning {
+			// The attempt in progress ends here: its worker stops at its
+			// next commit, which finds the job cancelled and leaves it so.
+			det := jobDetailOf(j)
+			if n := len(det.Attempts); n > 0 && det.Attempts[n-1].EndedAt.IsZero() && det.Attempts[n-1].Error == "" {
+				a := &det.Attempts[n-1]
+				a.EndedAt, a.DurationMS = now, docex.Milliseconds(now.Sub(a.StartedAt))
+				a.Error, a.ErrorCode = "cancelled by "+s.uc.UserID, "cancelled"
+				j.Detail = det.bytes()
+			}
+		}
+		j.State, j.Error, j.ErrorCode, j.UpdatedAt = driver.JobCancelled, "cancelled by "+s.uc.UserID, "cancelled", now
 		return tx.UpdateJob(ctx, j)
 	})
 }

@@ -34,6 +34,8 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("BoundUpdate", f.testBoundUpdate)
 	t.Run("DirectRunLineage", f.testDirectRunLineage)
 	t.Run("Replay", f.testReplay)
+	t.Run("LostAttempt", f.testLostAttempt)
+	t.Run("CancelRunning", f.testCancelRunning)
 	t.Run("WaitWakes", f.testWaitWakes)
 	t.Run("SharedRuns", f.testSharedRuns)
 	t.Run("MetadataBatch", f.testMetadataBatch)
@@ -723,6 +725,103 @@ func (f *fixture) testReplay(t *testing.T) {
 	must(t, err)
 	if j.Progress.StepsRun != 5 {
 		t.Fatalf("replay ran steps again: %+v", j.Progress)
+	}
+}
+
+// testLostAttempt: a job delivered again while its record holds an attempt
+// that never ended (as a worker killed with kill -9 leaves it: running,
+// the attempt started) records that attempt as not finished, with its
+// worker; the attempt counts. With attempts left the job runs again; with
+// none it fails, and the lost attempt keeps what happened to it.
+func (f *fixture) testLostAttempt(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	b := e.basket(admin, "in")
+	d1 := e.add(admin, b.ID, "a.txt", "killed once", nil)
+	d2 := e.add(admin, b.ID, "b.txt", "killed for good", nil)
+	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: []string{d1.ID, d2.ID}})
+	must(t, err)
+	e.work(admin, []string{"acme"}, ids)
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		for i, id := range ids {
+			j, err := tx.Job(bg, id)
+			if err != nil {
+				return err
+			}
+			j.State, j.Attempts, j.MaxAttempts = driver.JobRunning, 1, 2-i
+			j.Detail = []byte(`{"attempts": [{"n": 1, "started_at": "2026-01-02T03:04:05Z", "worker": "worker-killed"}]}`)
+			if err := tx.RequeueJob(bg, j); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	st.Close()
+	e.work(admin, []string{"acme"}, ids)
+	for i, want := range []struct {
+		state    string
+		attempts int
+	}{{"succeeded", 2}, {"failed", 1}} {
+		j, err := admin.Job(bg, ids[i])
+		must(t, err)
+		if j.State != want.state || j.Attempts != want.attempts || len(j.History) != want.attempts {
+			t.Fatalf("job %d: %s, %d attempts, history %+v; want %s, %d attempts", i, j.State, j.Attempts, j.History, want.state, want.attempts)
+		}
+		lost := j.History[0]
+		if !strings.Contains(lost.Error, "did not finish") || !strings.Contains(lost.Error, "worker-killed") || !lost.Transient || !lost.EndedAt.IsZero() {
+			t.Errorf("job %d: the killed worker's attempt reads %+v; want it not finished (error naming its worker, transient, no end time)", i, lost)
+		}
+		if want.state == "failed" && !strings.HasPrefix(j.Error, "gave up after 1 attempts") {
+			t.Errorf("job %d: error %q, want the give-up (no step named: none failed)", i, j.Error)
+		}
+		if last := j.History[len(j.History)-1]; want.state == "succeeded" && (last.EndedAt.IsZero() || last.Error != "") {
+			t.Errorf("job %d: its last attempt reads %+v; want it ended without error", i, last)
+		}
+	}
+}
+
+// testCancelRunning: cancelling a running job ends its attempt in the
+// history (cancelled, with its end time), so that the attempt of a retry
+// does not take it for one its worker never ended (testLostAttempt).
+func (f *fixture) testCancelRunning(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split")
+	e.spinMinute(admin)
+	_, err := admin.CreatePipeline(bg, []byte("name = \"slow\"\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"spin\"\nplugin = \"loop\"\ninput = \"s\"\n"))
+	must(t, err)
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "split me, then spin on each part", nil)
+	ids, err := admin.RunPipeline(bg, "slow", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	_, stop := e.runningJob(admin, "acme", ids[0], 1)
+	must(t, admin.CancelJob(bg, ids[0]))
+	stop()
+	cancelled := func(a engine.JobAttempt) bool {
+		return !a.EndedAt.IsZero() && a.ErrorCode == "cancelled" && a.Error == "cancelled by u-acme"
+	}
+	j, err := admin.Job(bg, ids[0])
+	must(t, err)
+	if j.State != driver.JobCancelled || len(j.History) != 1 || !cancelled(j.History[0]) {
+		t.Fatalf("job cancelled while running: %s, history %+v; want cancelled, its attempt ended as cancelled", j.State, j.History)
+	}
+	must(t, admin.RetryJob(bg, ids[0]))
+	// The job lists the step its first attempt completed: wait for the
+	// second attempt to start (SQLite marks a job running when a worker
+	// claims it, before its attempt starts).
+	j, stop = e.runningJob(admin, "acme", ids[0], 1)
+	defer stop()
+	defer func() { must(t, admin.CancelJob(bg, ids[0])) }()
+	for deadline := time.Now().Add(2 * time.Minute); len(j.History) < 2 && time.Now().Before(deadline); { // a bound on a hung test
+		time.Sleep(10 * time.Millisecond)
+		j, err = admin.Job(bg, ids[0])
+		must(t, err)
+	}
+	if len(j.History) != 2 || !cancelled(j.History[0]) || !j.History[1].EndedAt.IsZero() || j.History[1].Error != "" {
+		t.Fatalf("retried job, running: history %+v; want the cancelled attempt, then the one running", j.History)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/internal/spell"
 	"github.com/schollz/progressbar/v3"
@@ -666,7 +667,15 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 			writef(w, "%s\t%s\t%s\t%d\t%s\n", st.Step, st.InputID, st.Outcome, len(st.Outputs), ms)
 		}
 		for _, a := range j.History {
-			line := fmt.Sprintf("attempt %d: %s, %.3f ms", a.N, a.StartedAt.Format(time.RFC3339), a.DurationMS)
+			// An attempt not ended is running, or was lost by a killed
+			// worker (its error says so once the job is delivered again).
+			line := fmt.Sprintf("attempt %d: %s", a.N, a.StartedAt.Format(time.RFC3339))
+			switch {
+			case !a.EndedAt.IsZero():
+				line += fmt.Sprintf(", %.3f ms", a.DurationMS)
+			case a.Error == "" && j.State == driver.JobRunning:
+				line += ", running"
+			}
 			if a.Error != "" {
 				line += ": " + oneLine(a.Error, 100)
 			}

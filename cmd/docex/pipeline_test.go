@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/docex-dev/docex/driver"
 )
 
 const threeStepsTOML = `name = "three"
@@ -612,5 +614,67 @@ func TestUnknownPipelineSaysWhatExists(t *testing.T) {
 				t.Errorf("docex %s: %q, want %q", strings.Join(c.args, " "), r.stderr, w)
 			}
 		}
+	}
+}
+
+// TestJobShowLostAttempt: job show says "running" for the attempt in
+// progress, and, once a worker took the job again, "did not finish" with
+// the worker for an attempt a killed worker left (neither with a
+// duration: "0.000 ms" read as an attempt that ended at once). The record
+// is left as kill -9 leaves it: running, its attempt started, not ended.
+func TestJobShowLostAttempt(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("doc", "add", "inbox", h.file("a.txt", "killed mid-run"))...)
+	id := strings.TrimSpace(h.ok(with("job", "list", "-q")...).stdout)
+
+	c := &cli{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return h.env[k] }}
+	c.g.config = filepath.Join(h.dir, "docex.yaml")
+	sys, err := c.system(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sys.be.OpenTenant(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Write(context.Background(), func(tx driver.Tx) error {
+		j, err := tx.Job(context.Background(), id)
+		if err != nil {
+			return err
+		}
+		j.State, j.Attempts = driver.JobRunning, 1
+		j.Detail = []byte(`{"attempts": [{"n": 1, "started_at": "2026-01-02T03:04:05Z", "worker": "worker-killed"}]}`)
+		return tx.UpdateJob(context.Background(), j)
+	})
+	st.Close()
+	c.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := h.ok(with("job", "show", id)...).stdout; !regexp.MustCompile(`(?m)^attempt 1: 2026-01-02T03:04:05Z, running$`).MatchString(out) {
+		t.Errorf("job show of a running job: no \"attempt 1: TIME, running\" line:\n%s", out)
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		args := []string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker", "--tenants", "acme"}
+		done <- runEnv(ctx, args, io.Discard, io.Discard, func(k string) string { return h.env[k] })
+	}()
+	deadline := time.Now().Add(2 * time.Minute) // a bound on a hung test, not a measurement
+	for decode[map[string]any](t, h.ok(with("job", "show", id, "--json")...).stdout)["state"] != "succeeded" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	out := h.ok(with("job", "show", id)...).stdout
+	if !regexp.MustCompile(`(?m)^attempt 1: 2026-01-02T03:04:05Z: did not finish: its worker worker-killed stopped without ending it `).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^attempt 2: \S+, [0-9.]+ ms$`).MatchString(out) || !strings.Contains(out, "succeeded (attempt 2 of 3)") {
+		t.Errorf("job show after the killed worker's job ran again: want attempt 1 not finished, attempt 2 ended, the job succeeded:\n%s", out)
 	}
 }
