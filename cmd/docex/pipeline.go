@@ -644,8 +644,13 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	return c.emit(j, func(w io.Writer) {
-		writef(w, "job %s: pipeline %s v%d on document %s, %s (attempt %d of %d), run as %s %v\n",
-			j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, j.UserID, j.Roles)
+		attempt := fmt.Sprintf("attempt %d of %d", j.Attempts, j.MaxAttempts)
+		if j.State == driver.JobRunning && j.Attempts == 0 {
+			// Claimed by a worker whose attempt has not started yet.
+			attempt = fmt.Sprintf("attempt 1 of %d starting", j.MaxAttempts)
+		}
+		writef(w, "job %s: pipeline %s v%d on document %s, %s (%s), run as %s %v\n",
+			j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, attempt, j.UserID, j.Roles)
 		if j.Error != "" {
 			writef(w, "error (%s): %s\n", j.ErrorCode, j.Error)
 			if j.ErrorCode == docex.ErrCorrupt.Code() {

@@ -640,6 +640,24 @@ func TestJobShowLostAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	setJob := func(f func(j *driver.JobRecord)) error {
+		return st.Write(context.Background(), func(tx driver.Tx) error {
+			j, err := tx.Job(context.Background(), id)
+			if err != nil {
+				return err
+			}
+			f(&j)
+			return tx.UpdateJob(context.Background(), j)
+		})
+	}
+	// Claimed by a worker (SQLite marks a job running when it claims it),
+	// its attempt not started: not "attempt 0 of 3".
+	if err := setJob(func(j *driver.JobRecord) { j.State = driver.JobRunning }); err != nil {
+		t.Fatal(err)
+	}
+	if out := h.ok(with("job", "show", id)...).stdout; !strings.Contains(out, ", running (attempt 1 of 3 starting), run as") {
+		t.Errorf("job show of a claimed job whose attempt has not started:\n%s", out)
+	}
 	err = st.Write(context.Background(), func(tx driver.Tx) error {
 		j, err := tx.Job(context.Background(), id)
 		if err != nil {
