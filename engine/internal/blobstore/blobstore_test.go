@@ -195,6 +195,40 @@ func TestFSPutExistingRefreshesTime(t *testing.T) {
 	}
 }
 
+// Put flushes a staging file Sync left out (the engine leaves content the
+// tenant held at Sync time out of it; the holder may be gone by Put) before
+// linking it, so no content reference commits ahead of its bytes; one Sync
+// flushed is not flushed again (a store without sync flushes neither).
+func TestFSPutFlushesWhatSyncLeftOut(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noSync=%v", noSync), func(t *testing.T) {
+			root := t.TempDir()
+			tn := docex.Tenant{ID: "acme", Incarnation: uuid.NewString()}
+			tc, _ := blobstore.NewFS(root, noSync).Tenant(tn)
+			left, synced := stage(t, tc, "left out of Sync"), stage(t, tc, "synced")
+			defer left.Discard()
+			defer synced.Discard()
+			if err := tc.Sync(bg, []driver.Staged{synced}); err != nil {
+				t.Fatal(err)
+			}
+			if blobstore.Synced(left) || blobstore.Synced(synced) == noSync {
+				t.Fatalf("after Sync of one: left out %v, synced %v", blobstore.Synced(left), blobstore.Synced(synced))
+			}
+			if err := tc.Put(bg, nil, []driver.Staged{left, synced}); err != nil {
+				t.Fatal(err)
+			}
+			if blobstore.Synced(left) == noSync {
+				t.Errorf("Put linked a staging file Sync left out with synced=%v (noSync %v)", blobstore.Synced(left), noSync)
+			}
+			for _, st := range []driver.Staged{left, synced} {
+				if _, err := os.Stat(fsPath(root, tn, st.Checksum())); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
 // A symlink planted at a content path is replaced by Put, never followed.
 func TestFSPutReplacesPlantedSymlink(t *testing.T) {
 	root := t.TempDir()
