@@ -15,9 +15,12 @@ done
 # see refuel/refuel.txt).
 printf '\000asm\001\000\000\000\001\005\001\140\000\001\177\003\002\001\000\005\003\001\000\001\007\026\002\006memory\002\000\011docex_run\000\000\012\022\001\020\000\102\177\044\001\102\177\044\002\101\000\044\000\101\000\013' > refuel/refuel.wasm
 
+# The Go plugins build reproducibly with the toolchain go.mod names
+# (another Go version builds other bytes); TestGoPluginsReproducible
+# rebuilds them and fails when a committed module differs.
 gobuild() { # package-dir output
-	(cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false \
-		-ldflags="-s -w" -o "$2" "$1")
+	(cd "$root" && CGO_ENABLED=0 GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false \
+		-ldflags="-s -w -buildid=" -o "$2" "$1")
 }
 gobuild ./plugins/examples/wordcount "$here/wordcount/wordcount.wasm"
 gobuild ./testplugins/lookup "$here/lookup/lookup.wasm"
