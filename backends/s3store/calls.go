@@ -153,17 +153,56 @@ func (s *Store) putBytes(ctx context.Context, key string, data []byte, sum strin
 // PUT: the full SHA-256 goes as x-amz-checksum-sha256 (the server rejects
 // other bytes), as the signed payload hash and in the metadata.
 func (s *Store) putReader(ctx context.Context, key string, body io.ReadSeeker, size int64, sum string, raw []byte) error {
-	return s.callData(ctx, "put object", size, func(ctx context.Context) error {
+	_, err := s.putObject(ctx, key, body, size, sum, raw, false)
+	return err
+}
+
+// putIfAbsent uploads data to key only when no object is there: a
+// conditional PUT (If-None-Match: *), which S3, MinIO and versitygw
+// refuse with HTTP 412 when one is, and AWS with 409 when another
+// conditional write to the key is under way. It returns present true in
+// either case, and a server's 501 (the condition not implemented) as
+// errNoCondition; other errors as putBytes.
+func (s *Store) putIfAbsent(ctx context.Context, key string, data []byte, sum string) (present bool, err error) {
+	status, err := s.putObject(ctx, key, bytes.NewReader(data), int64(len(data)), sum, rawSum(sum), true)
+	switch {
+	case err == nil:
+		return false, nil
+	case status == 412 || status == 409:
+		return true, nil
+	case status == 501:
+		return false, errNoCondition
+	}
+	return false, err
+}
+
+// errNoCondition: the server does not implement conditional writes.
+var errNoCondition = errors.New("s3: the server does not implement conditional writes (If-None-Match)")
+
+// putObject is one PUT of size bytes from body (see putReader), only if no
+// object is at key when ifAbsent. It returns the HTTP status of a refused
+// request (0 when there was none) with the classified error.
+func (s *Store) putObject(ctx context.Context, key string, body io.ReadSeeker, size int64, sum string, raw []byte, ifAbsent bool) (status int, err error) {
+	err = s.callData(ctx, "put object", size, func(ctx context.Context) error {
 		if _, err := body.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		in := &s3.PutObjectInput{
 			Bucket: &s.cfg.Bucket, Key: &key, Body: body, ContentLength: aws.Int64(size),
 			ChecksumSHA256: b64(raw), Metadata: map[string]string{metaSHA256: sum},
 			ContentType: aws.String("application/octet-stream"),
-		}, withPayloadHash(hex.EncodeToString(raw)))
+		}
+		if ifAbsent {
+			in.IfNoneMatch = aws.String("*")
+		}
+		_, err := s.client.PutObject(ctx, in, withPayloadHash(hex.EncodeToString(raw)))
+		var re *awshttp.ResponseError
+		if errors.As(err, &re) {
+			status = re.HTTPStatusCode()
+		}
 		return err
 	})
+	return status, err
 }
 
 // putMultipart uploads f (size bytes) in parts of PartSize, 4 at a time,

@@ -290,8 +290,11 @@ func (s *Store) CheckClaim(ctx context.Context, systemID string) error {
 
 // Claim writes the claim marker PREFIX/.docex-system naming systemID when
 // there is none (driver.Claimer); a PUT is durable when the server answers.
-// It reads the marker back: of two systems claiming at once (S3 has no
-// portable create-if-absent), the one whose marker did not stay gets the
+// The PUT is conditional (If-None-Match: *): of two systems claiming at
+// once, the server keeps the first marker and refuses the second, whose
+// Claim then reads the marker and returns the error of another system's
+// prefix. A server without conditional writes gets a plain PUT, and the
+// marker is read back: the system whose marker did not stay gets the
 // error, here or from its next CheckClaim (docex gc, verify, init), so a
 // race ends in a refusal, never in a shared prefix. It returns an error
 // wrapping docex.ErrInvalidConfig, writing nothing, when a marker names
@@ -300,9 +303,32 @@ func (s *Store) Claim(ctx context.Context, systemID string) error {
 	if err := s.CheckClaim(ctx, systemID); !errors.Is(err, docex.ErrNotInitialized) {
 		return err // claimed (nil), another system's, or unreadable
 	}
+	return s.claim(ctx, systemID)
+}
+
+// claim writes the marker of an unclaimed prefix (Claim): another system
+// may have claimed it since Claim looked.
+func (s *Store) claim(ctx context.Context, systemID string) error {
 	body := contentkey.MarkerBytes(systemID)
-	if err := s.putBytes(ctx, s.markerKey(), body, contentkey.Sum(body)); err != nil {
+	for tries := 1; ; tries++ {
+		present, err := s.putIfAbsent(ctx, s.markerKey(), body, contentkey.Sum(body))
+		if errors.Is(err, errNoCondition) {
+			err = s.putBytes(ctx, s.markerKey(), body, contentkey.Sum(body))
+		}
+		if err != nil {
+			return err
+		}
+		err = s.CheckClaim(ctx, systemID)
+		if present && errors.Is(err, docex.ErrNotInitialized) && tries < 3 {
+			// Refused for another conditional write under way (409)
+			// that has not landed yet: look again.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(tries) * 100 * time.Millisecond):
+			}
+			continue
+		}
 		return err
 	}
-	return s.CheckClaim(ctx, systemID)
 }

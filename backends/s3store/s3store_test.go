@@ -3,6 +3,10 @@ package s3store_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -56,3 +60,61 @@ func TestConformance(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Two systems claiming one prefix at once: the second, whose look found
+// the prefix unclaimed before the first's marker landed, is refused
+// (conditional PUT), and the first's marker stays; the first keeps its
+// prefix. Concurrent claims leave exactly one system with the prefix.
+func TestClaimRace(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	on := func(c *s3store.Config) { c.Bucket = bucket }
+	first, second := newStore(t, srv, on), newStore(t, srv, on)
+	if err := first.Claim(bg, "system-one"); err != nil {
+		t.Fatal(err)
+	}
+	err := second.ClaimUnchecked(bg, "system-two")
+	if !errors.Is(err, docex.ErrInvalidConfig) || !strings.Contains(err.Error(), "system-one") {
+		t.Fatalf("second claim: %v, want ErrInvalidConfig naming system-one", err)
+	}
+	if err := first.CheckClaim(bg, "system-one"); err != nil {
+		t.Fatalf("the first system lost its prefix: %v", err)
+	}
+
+	// Many at once, on a fresh prefix: one wins, every other is refused,
+	// and the marker names the winner.
+	const n = 8
+	stores := make([]*s3store.Store, n)
+	for i := range stores {
+		stores[i] = newStore(t, srv, func(c *s3store.Config) { c.Bucket, c.Prefix = bucket, "docex/race" })
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.ClaimUnchecked(bg, fmt.Sprintf("system-%d", i))
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("systems %d and %d both hold the prefix", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, docex.ErrInvalidConfig):
+			t.Fatalf("system %d: %v, want ErrInvalidConfig", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no system holds the prefix: %v", errs)
+	}
+	for i, s := range stores {
+		if err := s.CheckClaim(bg, fmt.Sprintf("system-%d", i)); (err == nil) != (i == winner) {
+			t.Fatalf("system %d (winner %d) CheckClaim: %v", i, winner, err)
+		}
+	}
+}

@@ -1,0 +1,9 @@
+package s3store
+
+import "context"
+
+// ClaimUnchecked is Claim after its first look found the prefix unclaimed:
+// what a system racing another's claim does next.
+func (s *Store) ClaimUnchecked(ctx context.Context, systemID string) error {
+	return s.claim(ctx, systemID)
+}
