@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -116,5 +118,39 @@ func TestClaimRace(t *testing.T) {
 		if err := s.CheckClaim(bg, fmt.Sprintf("system-%d", i)); (err == nil) != (i == winner) {
 			t.Fatalf("system %d (winner %d) CheckClaim: %v", i, winner, err)
 		}
+	}
+}
+
+// noConditions answers a conditional PUT as a server without conditional
+// writes does: 501 Not Implemented.
+type noConditions struct{ next http.RoundTripper }
+
+func (n noConditions) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPut && r.Header.Get("If-None-Match") != "" {
+		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>`
+		return &http.Response{StatusCode: http.StatusNotImplemented, Status: "501 Not Implemented", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
+	}
+	return n.next.RoundTrip(r)
+}
+
+// A server without conditional writes gets a plain PUT of the marker, read
+// back: the claim still succeeds, and a second system is still refused.
+func TestClaimWithoutConditionalWrites(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	on := func(c *s3store.Config) {
+		c.Bucket = bucket
+		c.HTTPClient = &http.Client{Transport: noConditions{http.DefaultTransport}}
+	}
+	first, second := newStore(t, srv, on), newStore(t, srv, on)
+	if err := first.Claim(bg, "system-one"); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.CheckClaim(bg, "system-one"); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Claim(bg, "system-two"); !errors.Is(err, docex.ErrInvalidConfig) {
+		t.Fatalf("second claim: %v, want ErrInvalidConfig", err)
 	}
 }
