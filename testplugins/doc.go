@@ -2,6 +2,8 @@
 // one directory per plugin with its source (.wat or Go), the committed build
 // output and plugin.toml. Rebuild them all with testplugins/build.sh (needs
 // wat2wasm and Go); go test needs neither, because the outputs are embedded.
+// The Go plugins build reproducibly with the toolchain go.mod names
+// (TestGoPluginsReproducible checks the committed modules).
 //
 // Friendly: echo, derive, split, upper, tag (WAT; the last three make the
 // pipeline tests' 3-step fan-out); validate (WAT: a docex_validate that
