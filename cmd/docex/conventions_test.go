@@ -3,13 +3,17 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/docex-dev/docex"
 )
 
 // noJSONForm lists the commands whose output is not JSON: raw content, the
@@ -269,5 +273,195 @@ func TestNoOmitEmpty(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// errorSentinels are docex's error sentinels: every code a --json error
+// can carry besides "internal" (TestJSONErrorKinds checks that the list
+// is errors.go's).
+var errorSentinels = []*docex.Error{
+	docex.ErrInvalid, docex.ErrNotFound, docex.ErrDenied, docex.ErrConflict,
+	docex.ErrInvalidID, docex.ErrInvalidConfig, docex.ErrTooLarge, docex.ErrNotInitialized, docex.ErrMultiTenancyOff,
+	docex.ErrTenantNotFound, docex.ErrUserRequired, docex.ErrTenantRequired, docex.ErrTenantUnknown,
+	docex.ErrTenantSuspended, docex.ErrBootstrapTenant, docex.ErrForbidden, docex.ErrTenantExists, docex.ErrExists,
+	docex.ErrBasketNotEmpty, docex.ErrDuplicateContent, docex.ErrPluginInvalid, docex.ErrPluginDenied,
+	docex.ErrPluginFailed, docex.ErrNoSandbox, docex.ErrSchemaVersion, docex.ErrClosed, docex.ErrCorrupt,
+	docex.ErrInterrupted, docex.ErrWrongTenant, docex.ErrStorageDenied, docex.ErrStorageUnavailable,
+}
+
+// kindNumber matches "`kind` (N)" in docs/json.md.
+var kindNumber = regexp.MustCompile("`([a-z_]+)` \\((\\d+)\\)")
+
+// TestJSONErrorKinds: the kinds a --json error can have (exitcodes.go's
+// exitKinds) are those docs/json.md's errors table lists, each with its
+// exit code; and every error code is listed under its kind in
+// docs/json.md's table of codes, which lists no other.
+func TestJSONErrorKinds(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../docs/json.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	var kindRow, codeRows []string
+	for line := range strings.SplitSeq(doc, "\n") {
+		switch {
+		case strings.HasPrefix(line, "| `kind` |"):
+			kindRow = append(kindRow, line)
+		case kindNumber.MatchString(line) && strings.HasPrefix(line, "| `"):
+			codeRows = append(codeRows, line)
+		}
+	}
+	if len(kindRow) != 1 {
+		t.Fatalf("docs/json.md: %d rows for the error's kind, want 1", len(kindRow))
+	}
+	documented := map[int]string{}
+	for _, m := range kindNumber.FindAllStringSubmatch(kindRow[0], -1) {
+		n, _ := strconv.Atoi(m[2])
+		documented[n] = m[1]
+	}
+	if !maps.Equal(documented, exitKinds) {
+		t.Errorf("docs/json.md documents the kinds %v, exitcodes.go has %v", documented, exitKinds)
+	}
+	// The exit table's sentinels are the kinds of their codes.
+	for _, e := range exitTable {
+		if got := exitKinds[e.code]; got != docex.Code(e.kind) {
+			t.Errorf("exit %d: kind %q, its sentinel's code is %q", e.code, got, docex.Code(e.kind))
+		}
+	}
+
+	// Every code, under its kind.
+	src, err := os.ReadFile("../../errors.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inSource []string
+	for _, m := range regexp.MustCompile(`(?:newKind\(|newErr\(\w+, |code: )"([a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
+		inSource = append(inSource, m[1])
+	}
+	want := map[string]string{"internal": "internal"} // code: kind
+	var listed []string
+	for _, e := range errorSentinels {
+		want[e.Code()] = exitKinds[exitCode(e)]
+		listed = append(listed, e.Code())
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(listed)), slices.Sorted(slices.Values(inSource))) {
+		t.Fatalf("errorSentinels %v, errors.go defines %v: add the new sentinel to errorSentinels", listed, inSource)
+	}
+	got := map[string]string{}
+	if len(codeRows) != len(exitKinds) {
+		t.Errorf("docs/json.md: %d rows of codes, want one per kind (%d)", len(codeRows), len(exitKinds))
+	}
+	for _, row := range codeRows {
+		cells := strings.Split(row, " | ")
+		if len(cells) != 2 {
+			t.Errorf("docs/json.md: codes row %q: want 2 cells", row)
+			continue
+		}
+		m := kindNumber.FindStringSubmatch(cells[0])
+		if n, _ := strconv.Atoi(m[2]); exitKinds[n] != m[1] {
+			t.Errorf("docs/json.md: codes row %q: kind %s is not exit code %d's (%s)", row, m[1], n, exitKinds[n])
+		}
+		for _, c := range backticks.FindAllStringSubmatch(cells[1], -1) {
+			got[c[1]] = m[1]
+		}
+	}
+	if !maps.Equal(got, want) {
+		for code, kind := range want {
+			if got[code] != kind {
+				t.Errorf("code %s: kind %s, docs/json.md lists it under %q", code, kind, got[code])
+			}
+		}
+		for code := range got {
+			if _, ok := want[code]; !ok {
+				t.Errorf("docs/json.md lists code %s, which docex does not have", code)
+			}
+		}
+	}
+}
+
+// TestExitCodesDocumented: the README's exit-code table has a row per exit
+// code of exitcodes.go, with its --json kind, and a meaning that begins
+// as docex help's exit-code line says it; the codes a row names are of
+// its exit code.
+func TestExitCodesDocumented(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// docex help's line: "Exit codes: 0 ok, 1 internal error, ..., 130 interrupted (...)".
+	h := newHarness(t)
+	help := h.ok("help").stdout
+	i := strings.Index(help, "Exit codes: ")
+	if i < 0 {
+		t.Fatal("docex help has no exit-code line")
+	}
+	line := strings.Join(strings.Fields(strings.TrimSuffix(strings.SplitN(help[i+len("Exit codes: "):], ".\n", 2)[0], ".")), " ")
+	helpMeaning := map[int]string{}
+	for item := range strings.SplitSeq(line, ", ") {
+		n, meaning, ok := strings.Cut(item, " ")
+		code, err := strconv.Atoi(n)
+		if !ok || err != nil {
+			continue // "SIGTERM)" of "(Ctrl-C, SIGTERM)"
+		}
+		meaning, _, _ = strings.Cut(meaning, " (")
+		helpMeaning[code] = meaning
+	}
+	codes := map[int]string{exitOK: ""}
+	maps.Copy(codes, exitKinds)
+	if !slices.Equal(slices.Sorted(maps.Keys(helpMeaning)), slices.Sorted(maps.Keys(codes))) {
+		t.Errorf("docex help lists the exit codes %v, exitcodes.go has %v", slices.Sorted(maps.Keys(helpMeaning)), slices.Sorted(maps.Keys(codes)))
+	}
+
+	kindOf := map[string]string{"internal": "internal"} // code: kind
+	for _, e := range errorSentinels {
+		kindOf[e.Code()] = exitKinds[exitCode(e)]
+	}
+	rows := map[int]bool{}
+	inTable := false
+	for l := range strings.SplitSeq(string(data), "\n") {
+		if strings.HasPrefix(l, "| exit code |") {
+			inTable = true
+			continue
+		}
+		if !inTable || strings.HasPrefix(l, "|---") {
+			continue
+		}
+		if !strings.HasPrefix(l, "| ") {
+			break
+		}
+		cells := strings.Split(strings.Trim(l, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if len(cells) != 3 {
+			t.Errorf("README exit table row %q: want 3 cells (exit code, kind, meaning)", l)
+			continue
+		}
+		code, err := strconv.Atoi(cells[0])
+		kind, ok := codes[code]
+		if err != nil || !ok {
+			t.Errorf("README exit table row %q: %s is not an exit code of exitcodes.go", l, cells[0])
+			continue
+		}
+		rows[code] = true
+		if want := "`" + kind + "`"; kind != "" && cells[1] != want || kind == "" && cells[1] != "" {
+			t.Errorf("README exit code %d: kind %q, exitcodes.go says %q", code, cells[1], kind)
+		}
+		if m := helpMeaning[code]; !strings.HasPrefix(cells[2], m) {
+			t.Errorf("README exit code %d: %q, docex help says %q", code, cells[2], m)
+		}
+		for _, m := range backticks.FindAllStringSubmatch(cells[2], -1) {
+			if _, known := kindOf[m[1]]; !known && (!snakeCase.MatchString(m[1]) || !strings.Contains(m[1], "_")) {
+				continue // a command: `mcp --http`, `worker`
+			}
+			if k, ok := kindOf[m[1]]; !ok || k != kind {
+				t.Errorf("README exit code %d names code %s, whose kind is %q", code, m[1], k)
+			}
+		}
+	}
+	if !slices.Equal(slices.Sorted(maps.Keys(rows)), slices.Sorted(maps.Keys(codes))) {
+		t.Errorf("README's exit table has rows for %v, exitcodes.go has %v", slices.Sorted(maps.Keys(rows)), slices.Sorted(maps.Keys(codes)))
 	}
 }

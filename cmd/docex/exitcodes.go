@@ -16,7 +16,7 @@ const (
 	exitNotFound = 3 // the named object does not exist
 	exitDenied   = 4 // no user, missing/unknown/suspended/bootstrap tenant, forbidden role
 	exitConflict = 5 // already exists, basket not empty, duplicate content
-	exitPlugin   = 6 // a plugin ran and failed: timeout, trap, memory or output limit; a job of pipeline run --wait failed
+	exitPlugin   = 6 // a plugin ran and failed: timeout, trap, memory or output limit; a job of pipeline run --wait failed or was cancelled
 	// exitInterrupted: the command was interrupted (SIGINT, SIGTERM)
 	// before it finished (interrupted); pipeline run --wait's jobs stay
 	// queued. 130 is the shells' code for a command ended by SIGINT.

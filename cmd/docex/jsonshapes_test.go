@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // jsonShape is an object docs/json.md documents: its keys, and for each
@@ -60,8 +61,10 @@ func parseJSONShapes(t *testing.T) jsonShapes {
 			cur = name
 			sh := jsonShape{types: map[string]string{}}
 			if inline := backticks.FindStringSubmatch(rest); inline != nil && strings.HasPrefix(inline[1], "{") {
-				for _, k := range objectKeys(inline[1]) {
-					sh.keys = append(sh.keys, k)
+				keys, types := objectFields(inline[1])
+				sh.keys = keys
+				for k, typ := range types {
+					sh.types[k] = typ
 				}
 				s.byCommand[name] = name // init, version, gc, verify: named after their command
 			}
@@ -107,17 +110,30 @@ func parseJSONShapes(t *testing.T) jsonShapes {
 // objectKeys returns the top-level keys of a documented object form:
 // `{"a", "b": bool}` or `[{a, b: [string], c}]`.
 func objectKeys(form string) []string {
+	keys, _ := objectFields(form)
+	return keys
+}
+
+// objectFields is objectKeys, with the types the form gives its keys
+// (`"dry_run": bool`: "bool"); a key without one has none in types.
+func objectFields(form string) (keys []string, types map[string]string) {
 	form = strings.Trim(form, "[]")
 	start, end := strings.Index(form, "{"), strings.LastIndex(form, "}")
 	if start < 0 || end < start {
-		return nil
+		return nil, nil
 	}
-	var keys []string
+	types = map[string]string{}
 	depth, from := 0, start+1
 	item := func(s string) {
 		s = strings.TrimSpace(s)
-		if k, _, _ := strings.Cut(s, ":"); strings.TrimSpace(k) != "" {
-			keys = append(keys, strings.Trim(strings.TrimSpace(k), `"`))
+		k, typ, ok := strings.Cut(s, ":")
+		k = strings.Trim(strings.TrimSpace(k), `"`)
+		if k == "" {
+			return
+		}
+		keys = append(keys, k)
+		if ok && strings.TrimSpace(typ) != "" {
+			types[k] = strings.TrimSpace(typ)
 		}
 	}
 	for i := start + 1; i < end; i++ {
@@ -134,7 +150,7 @@ func objectKeys(form string) []string {
 		}
 	}
 	item(form[from:end])
-	return keys
+	return keys, types
 }
 
 // shapeMismatches compares v, printed by a command, with shape name
@@ -188,6 +204,9 @@ func (s jsonShapes) keysMismatch(path, name string, keys []string, types map[str
 		typ, child := types[k], obj[k]
 		if child == nil {
 			continue
+		}
+		if p := typeMismatch(typ, child); p != "" {
+			out = append(out, fmt.Sprintf("%s.%s: %s (docs/json.md's %s: %s)", path, k, p, name, typ))
 		}
 		form := strings.Trim(typ, "`")
 		if m := backticks.FindStringSubmatch(typ); m != nil && strings.HasPrefix(typ, "`") {
@@ -247,4 +266,113 @@ func TestJSONShapesParsed(t *testing.T) {
 	if got := s.shapeMismatches("tenant show", "Tenant", bad); len(got) != 2 {
 		t.Errorf("mismatches = %q, want 2 (extra, created_at)", got)
 	}
+	// A value of another type than documented is reported: a bool as a
+	// string, a time not in RFC 3339 UTC, a status not among the listed
+	// values, a number for a list, a string for a nested shape.
+	wrong := map[string]any{"id": "x", "display_name": "", "status": "gone", "is_system": "false", "created_at": "2026-12-01 10:32:05"}
+	if got := s.shapeMismatches("tenant show", "Tenant", wrong); len(got) != 3 {
+		t.Errorf("mismatches = %q, want 3 (status, is_system, created_at)", got)
+	}
+	for typ, want := range map[string]string{
+		"string":                              "string",
+		"number: total size of its documents": "number",
+		"bool: the bootstrap tenant":          "bool",
+		"time":                                "string",
+		"object: the user's keys":             "object",
+		"Document: the input":                 "object",
+		"RunReport":                           "object",
+		"[string]":                            "array",
+		"[PluginParameter], sorted by name":   "array",
+		"`[string]`: job ids":                 "array",
+		"`{step, input_id}` (all empty)":      "object",
+		"`\"ok\"`, `\"error\"` or `\"skipped\"`: the plugin's verdict": "string",
+	} {
+		if got, _, _ := documentedType(typ); got != want {
+			t.Errorf("documentedType(%q) = %q, want %q", typ, got, want)
+		}
+	}
+	if _, values, _ := documentedType("`\"ok\"`, `\"denied\"` or `\"error\"`"); !slices.Equal(values, []string{"ok", "denied", "error"}) {
+		t.Errorf("literal values %q", values)
+	}
+	if typ := s.byName["gc"].types["dry_run"]; typ != "bool" {
+		t.Errorf("gc's dry_run documented as %q, want bool (the inline form's type)", typ)
+	}
+	// Every column of every table names a type the check knows.
+	for name, sh := range s.byName {
+		for k, typ := range sh.types {
+			if kind, _, _ := documentedType(typ); kind == "" {
+				t.Errorf("docs/json.md %s.%s: type %q names no JSON type", name, k, typ)
+			}
+		}
+	}
+}
+
+// quoted are the literal strings a type column lists: `"ok"`, `"error"`.
+var quoted = regexp.MustCompile("`\"([^\"`]*)\"`")
+
+// documentedType returns the JSON type a documented type column names:
+// "string", "number", "bool", "object" or "array" ("" when it names none),
+// the literal strings it allows (`"active"` or `"suspended"`; nil: any),
+// and whether it is a time (an RFC 3339 string in UTC, rule 5). A column
+// naming another shape ("Document: ...", "RunReport") or an object form
+// is an object, "[X]" or a list form an array.
+func documentedType(typ string) (kind string, values []string, isTime bool) {
+	typ = strings.TrimSpace(typ)
+	head, _, _ := strings.Cut(typ, ": ") // the type, before its description
+	switch {
+	case strings.HasPrefix(typ, "[") || strings.HasPrefix(typ, "`["):
+		return "array", nil, false
+	case strings.HasPrefix(typ, "`{"):
+		return "object", nil, false
+	case strings.HasPrefix(typ, "`\""):
+		for _, m := range quoted.FindAllStringSubmatch(head, -1) {
+			values = append(values, m[1])
+		}
+		return "string", values, false
+	}
+	word := strings.FieldsFunc(head, func(r rune) bool { return r == ' ' || r == ',' || r == ':' })
+	if len(word) == 0 {
+		return "", nil, false
+	}
+	switch word[0] {
+	case "string", "number", "bool", "object":
+		return word[0], nil, false
+	case "time":
+		return "string", nil, true
+	}
+	if shapeRef.MatchString(word[0]) {
+		return "object", nil, false
+	}
+	return "", nil, false
+}
+
+// typeMismatch says how v, a decoded JSON value, differs from the
+// documented type column typ ("" when it does not).
+func typeMismatch(typ string, v any) string {
+	kind, values, isTime := documentedType(typ)
+	got := ""
+	switch x := v.(type) {
+	case string:
+		got = "string"
+		if isTime {
+			if tm, err := time.Parse(time.RFC3339Nano, x); err != nil || tm.Location() != time.UTC {
+				return fmt.Sprintf("%q is not an RFC 3339 time in UTC", x)
+			}
+		}
+		if values != nil && !slices.Contains(values, x) {
+			return fmt.Sprintf("%q is not one of %q", x, values)
+		}
+	case float64:
+		got = "number"
+	case bool:
+		got = "bool"
+	case map[string]any:
+		got = "object"
+	case []any:
+		got = "array"
+	}
+	if kind != "" && got != kind {
+		return fmt.Sprintf("got %s, documented %s", got, kind)
+	}
+	return ""
 }

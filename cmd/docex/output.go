@@ -45,7 +45,7 @@ func newTable(w io.Writer) *tabwriter.Writer {
 type errorJSON struct {
 	Error struct {
 		Code    string `json:"code"`    // the most specific docex error code, "internal" otherwise
-		Kind    string `json:"kind"`    // invalid, not_found, denied, conflict, plugin_failed or internal (the exit code's meaning)
+		Kind    string `json:"kind"`    // invalid, not_found, denied, conflict, plugin_failed, interrupted or internal (the exit code's meaning)
 		Message string `json:"message"` // what went wrong
 		Hint    string `json:"hint"`    // what to do next, "" when there is nothing to add
 	} `json:"error"`

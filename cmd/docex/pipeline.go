@@ -55,8 +55,10 @@ Example:
 		{path: "pipeline run", args: "NAME (--doc ID... | --basket BASKET)", access: "writer", minArgs: 1, maxArgs: -1, plugins: true,
 			summary: "run a pipeline on documents or on a basket's originals; --wait follows it to the end",
 			help: `With --wait: a progress bar on a terminal (none with --json), then a summary
-(done, failed, steps skipped thanks to the cache, time). Exit 6 when a
-document failed; the summary says which and why. On SQLite, --wait runs a
+(done, failed, cancelled when a job was, steps skipped thanks to the
+cache, time). Exit 6 when a document's job failed or was cancelled; the
+summary says which and why (a "failed:" or "cancelled:" line each), and
+docex job retry ID runs a failed or cancelled job again. On SQLite, --wait runs a
 worker in this process (--worker=no to rely on running workers only); on
 PostgreSQL it relies on running workers (--worker=yes runs one here too);
 when no worker has taken a job of the run after 10s, it asks on stderr
@@ -70,7 +72,7 @@ Examples:
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringArrayVar(&run.docs, "doc", nil, "document ids (repeatable, or comma-separated)")
 				fs.StringVar(&run.basket, "basket", "", "every original document of this basket (name or id)")
-				fs.BoolVar(&run.wait, "wait", false, "wait until every job is final; exit 6 when one failed")
+				fs.BoolVar(&run.wait, "wait", false, "wait until every job is final; exit 6 when one failed or was cancelled")
 				fs.StringVar(&run.worker, "worker", "auto", "with --wait, run a worker in this process: auto (SQLite only), yes or no")
 				fs.BoolVarP(&run.quiet, "quiet", "q", false, "without --wait, print only the jobs' ids, one per line (for scripts)")
 			},
@@ -451,7 +453,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 			fmt.Fprintf(c.stderr, "\ndocex: no worker has taken a job of this run after %v: is a worker running for tenant %s? (docex worker, or pipeline run --worker=yes)\n", idleRunHint, c.g.tenant)
 		}
 		if bar != nil {
-			bar.Describe(fmt.Sprintf("done %d, failed %d", st.Succeeded, st.Failed+st.Cancelled))
+			bar.Describe(barText(st.Succeeded, st.Failed, st.Cancelled))
 			_ = bar.Set(st.Succeeded + st.Failed + st.Cancelled)
 		}
 	})
@@ -486,26 +488,74 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	if perr := c.emit(sum, func(w io.Writer) { printRunSummary(w, sum, names) }); perr != nil {
 		return perr
 	}
-	if n := sum.Failed + sum.Cancelled; n > 0 {
-		f := sum.Failures[0]
-		doc := "document " + f.DocumentID
-		if name := names[f.DocumentID]; name != "" {
-			doc = fmt.Sprintf("%s (%s)", name, f.DocumentID)
-		}
-		// Exit 6 (plugin_failed), though the step's plugin may not have
-		// run at all (damaged content, a plugin removed): the message
-		// names the pipeline, the hint the commands that show and retry.
-		err := docex.Errorf(docex.ErrPluginFailed, "pipeline %s: %d of %d document(s) failed; first: %s: %s", name, n, sum.Total, doc, failureText(f))
-		hint := fmt.Sprintf("docex job show %s shows the failed step, its error and resource report; once the cause is fixed, docex job retry %s runs it again (completed steps are kept)", f.JobID, f.JobID)
-		if f.ErrorCode == docex.ErrCorrupt.Code() {
-			hint = hintFor(docex.ErrCorrupt, c.g) + "; " + hint
-		}
-		if n > 1 {
-			hint += fmt.Sprintf("; docex job list --pipeline %s --state failed lists the failed jobs (--state cancelled, the cancelled ones)", name)
-		}
-		return withHint(err, hint)
+	if sum.Failed+sum.Cancelled > 0 {
+		return runFailed(sum, names, c.g)
 	}
 	return nil
+}
+
+// runFailed returns the error of a waited run some of whose jobs failed
+// or were cancelled: exit 6 (plugin_failed), though the step's plugin may
+// not have run at all (damaged content, a plugin removed, a job
+// cancelled). The message names the pipeline, the counts and the first
+// failed job (else the first cancelled one), the hint the commands that
+// show and run it again.
+func runFailed(sum runSummary, names map[string]string, g globals) error {
+	f := sum.Failures[0]
+	if sum.Failed > 0 {
+		for _, x := range sum.Failures {
+			if !jobCancelled(x) {
+				f = x
+				break
+			}
+		}
+	}
+	doc := "document " + f.DocumentID
+	if name := names[f.DocumentID]; name != "" {
+		doc = fmt.Sprintf("%s (%s)", name, f.DocumentID)
+	}
+	var counts string
+	switch {
+	case sum.Cancelled == 0:
+		counts = fmt.Sprintf("%d of %d document(s) failed", sum.Failed, sum.Total)
+	case sum.Failed == 0:
+		counts = fmt.Sprintf("%d of %d document(s) cancelled", sum.Cancelled, sum.Total)
+	default:
+		counts = fmt.Sprintf("%d of %d document(s) failed, %d cancelled", sum.Failed, sum.Total, sum.Cancelled)
+	}
+	err := docex.Errorf(docex.ErrPluginFailed, "pipeline %s: %s; first: %s: %s", sum.Pipeline, counts, doc, failureText(f))
+	var hint string
+	if jobCancelled(f) {
+		hint = fmt.Sprintf("docex job retry %s runs the cancelled job again (completed steps are kept); docex job show %s shows it", f.JobID, f.JobID)
+	} else {
+		hint = fmt.Sprintf("docex job show %s shows the failed step, its error and resource report; once the cause is fixed, docex job retry %s runs it again (completed steps are kept)", f.JobID, f.JobID)
+		if f.ErrorCode == docex.ErrCorrupt.Code() {
+			hint = hintFor(docex.ErrCorrupt, g) + "; " + hint
+		}
+	}
+	switch {
+	case sum.Failed > 0 && sum.Cancelled > 0:
+		hint += fmt.Sprintf("; docex job list --pipeline %s --state failed lists the failed jobs (--state cancelled, the cancelled ones)", sum.Pipeline)
+	case sum.Failed > 1:
+		hint += fmt.Sprintf("; docex job list --pipeline %s --state failed lists the failed jobs", sum.Pipeline)
+	case sum.Cancelled > 1:
+		hint += fmt.Sprintf("; docex job list --pipeline %s --state cancelled lists the cancelled jobs", sum.Pipeline)
+	}
+	return withHint(err, hint)
+}
+
+// jobCancelled reports whether f is a cancelled job's (a failed job's
+// error code is never "cancelled").
+func jobCancelled(f engine.FailedJob) bool { return f.ErrorCode == driver.JobCancelled }
+
+// barText is the progress bar's description: the jobs done, failed and,
+// when there are any, cancelled.
+func barText(done, failed, cancelled int) string {
+	s := fmt.Sprintf("done %d, failed %d", done, failed)
+	if cancelled > 0 {
+		s += fmt.Sprintf(", cancelled %d", cancelled)
+	}
+	return s
 }
 
 // finish records the final status of the jobs and the time taken
@@ -524,7 +574,10 @@ const maxFailureLines = 20
 // names by id, for the failures it lists (an id without one is printed
 // alone: a deleted document).
 func printRunSummary(w io.Writer, s runSummary, names map[string]string) {
-	writef(w, "pipeline %s: %d document(s): %d done, %d failed", s.Pipeline, s.Total, s.Succeeded, s.Failed+s.Cancelled)
+	writef(w, "pipeline %s: %d document(s): %d done, %d failed", s.Pipeline, s.Total, s.Succeeded, s.Failed)
+	if s.Cancelled > 0 {
+		writef(w, ", %d cancelled", s.Cancelled)
+	}
 	if s.Pending > 0 { // an interrupted wait
 		writef(w, ", %d pending", s.Pending)
 	}
@@ -537,14 +590,25 @@ func printRunSummary(w io.Writer, s runSummary, names map[string]string) {
 	writef(w, ", %s\n", time.Duration(s.ElapsedMS*float64(time.Millisecond)).Round(time.Millisecond).String())
 	for i, f := range s.Failures {
 		if i == maxFailureLines {
-			writef(w, "... and %d more (docex job list --state failed --pipeline %s; --json lists them all)\n", len(s.Failures)-i, s.Pipeline)
+			state := "--state failed"
+			switch {
+			case s.Failed == 0:
+				state = "--state cancelled"
+			case s.Cancelled > 0:
+				state = "--state failed or --state cancelled"
+			}
+			writef(w, "... and %d more (docex job list %s --pipeline %s; --json lists them all)\n", len(s.Failures)-i, state, s.Pipeline)
 			break
 		}
 		doc := f.DocumentID
 		if n := names[doc]; n != "" {
 			doc = fmt.Sprintf("%s (%s)", n, doc)
 		}
-		writef(w, "failed: %s, job %s: %s\n", doc, f.JobID, failureText(f))
+		state := "failed"
+		if jobCancelled(f) {
+			state = "cancelled"
+		}
+		writef(w, "%s: %s, job %s: %s\n", state, doc, f.JobID, failureText(f))
 	}
 }
 
@@ -566,7 +630,7 @@ func (c *cli) progressBar(total int) *progressbar.ProgressBar {
 	}
 	return progressbar.NewOptions(total,
 		progressbar.OptionSetWriter(c.stderr),
-		progressbar.OptionSetDescription("done 0, failed 0"),
+		progressbar.OptionSetDescription(barText(0, 0, 0)),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
 		progressbar.OptionSetItsString("docs"),

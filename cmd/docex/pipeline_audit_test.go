@@ -176,6 +176,68 @@ func TestRunSummaryFailureLines(t *testing.T) {
 	}
 }
 
+// TestRunSummaryCancelled: failed and cancelled jobs are counted and
+// listed apart in the human summary, and the error counts both, names
+// the first failed job (a cancelled one only when none failed) and hints
+// at the job list of each state.
+func TestRunSummaryCancelled(t *testing.T) {
+	t.Parallel()
+	failed := engine.FailedJob{JobID: "jf", DocumentID: "df", Step: "s", ErrorCode: "plugin_failed", Error: "step s on df: plugin failed: no"}
+	cancelled := engine.FailedJob{JobID: "jc", DocumentID: "dc", ErrorCode: "cancelled", Error: "cancelled by alice"}
+	for _, c := range []struct {
+		name      string
+		failures  []engine.FailedJob
+		failed    int
+		counts    string   // in the summary's first line
+		lines     []string // the summary's job lines
+		err, hint []string
+	}{
+		{"failed", []engine.FailedJob{failed}, 1, "3 document(s): 2 done, 1 failed, 0 step run(s)",
+			[]string{"failed: df, job jf: step s on df: plugin failed: no\n"},
+			[]string{"pipeline p: 1 of 3 document(s) failed; first: document df: step s on df"},
+			[]string{"docex job show jf shows the failed step"}},
+		{"cancelled", []engine.FailedJob{cancelled, cancelled}, 0, "3 document(s): 1 done, 0 failed, 2 cancelled, 0 step run(s)",
+			[]string{"cancelled: a.txt (dc), job jc: cancelled by alice\n"},
+			[]string{"pipeline p: 2 of 3 document(s) cancelled; first: a.txt (dc): cancelled by alice"},
+			[]string{"docex job retry jc runs the cancelled job again", "docex job list --pipeline p --state cancelled lists the cancelled jobs"}},
+		{"both", []engine.FailedJob{cancelled, failed}, 1, "3 document(s): 1 done, 1 failed, 1 cancelled, 0 step run(s)",
+			[]string{"cancelled: a.txt (dc), job jc: cancelled by alice\nfailed: df, job jf: "},
+			[]string{"pipeline p: 1 of 3 document(s) failed, 1 cancelled; first: document df: "},
+			[]string{"docex job retry jf runs it again", "--state failed lists the failed jobs (--state cancelled, the cancelled ones)"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := runSummary{Pipeline: "p", Total: 3}
+			st := engine.JobsStatus{Total: 3, Failed: c.failed, Cancelled: len(c.failures) - c.failed, Failures: c.failures}
+			st.Succeeded = st.Total - len(c.failures)
+			s.finish(st, true, time.Second)
+			names := map[string]string{"dc": "a.txt"}
+			var b bytes.Buffer
+			printRunSummary(&b, s, names)
+			out := b.String()
+			for _, w := range append([]string{"pipeline p: " + c.counts}, c.lines...) {
+				if !strings.Contains(out, w) {
+					t.Errorf("summary lacks %q:\n%s", w, out)
+				}
+			}
+			err := runFailed(s, names, globals{})
+			if exitCode(err) != exitPlugin {
+				t.Errorf("exit %d, want %d", exitCode(err), exitPlugin)
+			}
+			hint := hintFor(err, globals{})
+			for _, w := range c.err {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			for _, w := range c.hint {
+				if !strings.Contains(hint, w) {
+					t.Errorf("hint %q lacks %q", hint, w)
+				}
+			}
+		})
+	}
+}
+
 // TestHelpRoles: docex help says what each role may do with pipelines and
 // jobs (docs/jobs.md: admin defines and binds, writer runs, retries and
 // cancels, reader reads), and that operators run workers.

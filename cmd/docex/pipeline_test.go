@@ -696,3 +696,59 @@ func TestJobShowLostAttempt(t *testing.T) {
 		t.Errorf("job show after the killed worker's job ran again: want attempt 1 not finished, attempt 2 ended, the job succeeded:\n%s", out)
 	}
 }
+
+// TestPipelineRunWaitCancelled: a job cancelled while pipeline run --wait
+// follows it ends the wait with exit 6, and the text summary counts and
+// lists it as cancelled, not failed, and says how to run it again. No
+// worker runs (--worker=no): the job stays queued until the test cancels
+// it.
+func TestPipelineRunWaitCancelled(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "plain")...) // not bound: adding queues no job
+	id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("c.txt", "to cancel"), "-q")...).stdout)
+
+	done := make(chan result, 1)
+	go func() { done <- h.run(with("pipeline", "run", "three", "--doc", id, "--wait", "--worker=no")...) }()
+	var job string
+	deadline := time.Now().Add(2 * time.Minute) // a bound on a hung test, not a measurement
+	for job == "" && time.Now().Before(deadline) {
+		job = strings.TrimSpace(h.ok(with("job", "list", "--pipeline", "three", "-q")...).stdout)
+		if job == "" {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if job == "" {
+		t.Fatal("pipeline run --wait queued no job")
+	}
+	h.ok(with("job", "cancel", job)...)
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(2 * time.Minute): // a bound on a hung test
+		t.Fatal("pipeline run --wait did not end once its job was cancelled")
+	}
+	if r.code != exitPlugin {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, exitPlugin, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "1 document(s): 0 done, 0 failed, 1 cancelled, ") {
+		t.Errorf("summary does not count the job as cancelled:\n%s", r.stdout)
+	}
+	if want := fmt.Sprintf("cancelled: c.txt (%s), job %s: cancelled by alice\n", id, job); !strings.Contains(r.stdout, want) {
+		t.Errorf("summary has no line %q:\n%s", want, r.stdout)
+	}
+	if strings.Contains(r.stdout, "failed: ") {
+		t.Errorf("summary lists the cancelled job as failed:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "docex: pipeline three: 1 of 1 document(s) cancelled; first: c.txt ("+id+"): cancelled by alice") {
+		t.Errorf("error does not say cancelled:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "hint: docex job retry "+job+" runs the cancelled job again") {
+		t.Errorf("no job retry hint:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stderr, "failed") {
+		t.Errorf("error says failed:\n%s", r.stderr)
+	}
+}

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -43,5 +48,90 @@ func TestRefusedInstallsAreAudited(t *testing.T) {
 		if !strings.Contains(log, filepath.Join(h.dir, src)) {
 			t.Errorf("no audit entry names %s:\n%s", src, log)
 		}
+	}
+}
+
+// TestPluginRunAuditDetail: the detail of the plugin.run entries audit
+// list prints has the keys docs/json.md documents for it, with the report
+// a RunReport and "ran" saying whether the plugin ran: true for a run
+// that succeeded and for one that trapped, false (and a zero report) for
+// a run refused before it (a required parameter missing); a denied run
+// has {}.
+func TestPluginRunAuditDetail(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../docs/json.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("`plugin\\.run`: `(\\{[^`]*\\})`").FindSubmatch(data)
+	if m == nil {
+		t.Fatal("docs/json.md documents no plugin.run detail")
+	}
+	documented := objectKeys(string(m[1]))
+	shapes := parseJSONShapes(t)
+
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	u := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "b")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "b", h.file("a.txt", "alpha"), "-q")...).stdout)
+	h.ok(with("plugin", "install", "../../testplugins/derive")...)
+	h.ok(with("plugin", "install", "../../testplugins/trap")...)
+	h.ok(with("run", "derive", id, "--param", "title=T")...)
+	h.want(exitPlugin, with("run", "trap", id)...)
+	h.want(exitInvalid, with("run", "derive", id)...) // title is required: refused before the run
+	h.want(exitDenied, "run", "derive", id, "--param", "title=T", "--tenant", "acme", "--user", "r", "--roles", "reader")
+
+	var log []struct {
+		Operation string         `json:"operation"`
+		Outcome   string         `json:"outcome"`
+		Target    string         `json:"target"`
+		Detail    map[string]any `json:"detail"`
+	}
+	if err := json.Unmarshal([]byte(h.ok(with("audit", "list", "--json")...).stdout), &log); err != nil {
+		t.Fatal(err)
+	}
+	var got []string // outcome, plugin and ran of each plugin.run entry, oldest first
+	for i := len(log) - 1; i >= 0; i-- {
+		e := log[i]
+		if e.Operation != "plugin.run" {
+			continue
+		}
+		if e.Outcome == "denied" {
+			if len(e.Detail) != 0 {
+				t.Errorf("denied plugin.run: detail %v, want {}", e.Detail)
+			}
+			got = append(got, e.Outcome+" "+e.Target)
+			continue
+		}
+		var keys []string
+		for k := range e.Detail {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		want := slices.Sorted(slices.Values(documented))
+		if !slices.Equal(keys, want) {
+			t.Errorf("plugin.run %s detail keys %v, docs/json.md documents %v", e.Outcome, keys, want)
+		}
+		for _, p := range shapes.shapeMismatches("plugin.run detail.report", "RunReport", e.Detail["report"]) {
+			t.Error(p)
+		}
+		ran, ok := e.Detail["ran"].(bool)
+		if !ok {
+			t.Errorf("plugin.run detail ran = %#v, want a bool", e.Detail["ran"])
+		}
+		if e.Detail["document_id"] != id {
+			t.Errorf("plugin.run detail document_id = %v, want %s", e.Detail["document_id"], id)
+		}
+		if r, _ := e.Detail["report"].(map[string]any); !ran && (r["instructions"] != 0.0 || r["duration_ms"] != 0.0) {
+			t.Errorf("plugin.run that did not run: report %v, want zeros", r)
+		}
+		got = append(got, fmt.Sprintf("%s %s ran=%t", e.Outcome, e.Target, ran))
+	}
+	want := []string{"ok derive ran=true", "error trap ran=true", "error derive ran=false", "denied derive"}
+	if !slices.Equal(got, want) {
+		t.Errorf("plugin.run entries %q, want %q", got, want)
 	}
 }
