@@ -69,7 +69,8 @@ func mcpCommands() []*command {
 	}
 }
 
-// cmdMCP serves MCP until stdin closes (stdio), or until ctx ends (HTTP).
+// cmdMCP serves MCP until stdin closes (stdio) or ctx ends; a stop by ctx
+// returns nil and logs nothing.
 func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	if o.http == "" && o.allowRemote {
 		return docex.Errorf(errUsage, "--allow-remote is for --http")
@@ -131,7 +132,7 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	}
 	if o.http == "" {
 		c.progress("docex mcp: serving MCP on stdio as %s", who)
-		err := srv.MCP().Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(c.stdin), Writer: nopWriteCloser{c.stdout}})
+		err := srv.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(c.stdin), Writer: nopWriteCloser{c.stdout}})
 		if err == nil || errors.Is(err, io.EOF) || ctx.Err() != nil {
 			return nil // the client closed the connection, or we were stopped
 		}
@@ -203,6 +204,13 @@ func serveMCPHTTP(ctx context.Context, c *cli, srv *mcpserver.Server, addr, who 
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", http.NewCrossOriginProtection().Handler(h))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// A stop ends the sessions, so that their open event streams end and
+	// Shutdown need not wait for them.
+	hs.RegisterOnShutdown(func() {
+		for ss := range srv.MCP().Sessions() {
+			ss.Close()
+		}
+	})
 	c.progress("docex mcp: serving MCP (streamable HTTP) at http://%s/mcp as %s", ln.Addr(), who)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

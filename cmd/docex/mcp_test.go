@@ -486,3 +486,99 @@ func (h *harness) engineSession(uc docex.UserContext) *engine.Session {
 	h.t.Cleanup(c.close)
 	return sys.eng.As(uc)
 }
+
+// TestMCPStopQuiet: a normal stop (Ctrl-C or SIGTERM cancels main's
+// context) while a client is connected exits 0 and logs no ERROR or WARN
+// line, on stdio and over HTTP.
+func TestMCPStopQuiet(t *testing.T) {
+	h := mcpHarness(t)
+	for _, transport := range []string{"stdio", "http"} {
+		t.Run(transport, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			args := []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--tenant", "acme", "--user", "a", "--roles", "reader"}
+			inR, inW := io.Pipe()
+			outR, outW := io.Pipe()
+			defer inW.Close()
+			defer outR.Close()
+			if transport == "http" {
+				args = append(args, "--http", "127.0.0.1:0")
+			}
+			stderr := &syncBuffer{}
+			done := make(chan error, 1)
+			go func() {
+				err := runIO(ctx, args, inR, outW, stderr, func(string) string { return "" })
+				outW.Close()
+				done <- err
+			}()
+			var ct mcp.Transport = &mcp.IOTransport{Reader: outR, Writer: inW}
+			if transport == "http" {
+				addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/mcp`)
+				var url string
+				for deadline := time.Now().Add(10 * time.Minute); url == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+					if m := addr.FindStringSubmatch(stderr.String()); m != nil {
+						url = "http://" + m[1] + "/mcp"
+					}
+					select {
+					case err := <-done:
+						t.Fatalf("docex mcp --http exited: %v; stderr: %s", err, stderr.String())
+					default:
+					}
+				}
+				if url == "" {
+					t.Fatalf("no address on stderr: %s", stderr.String())
+				}
+				// The test opens the session's event stream itself (below).
+				ct = &mcp.StreamableClientTransport{Endpoint: url, DisableStandaloneSSE: true}
+			}
+			cs, err := mcp.NewClient(&mcp.Implementation{Name: "stop-test", Version: "1"}, nil).Connect(context.Background(), ct, nil)
+			if err != nil {
+				t.Fatalf("connect: %v (stderr: %s)", err, stderr.String())
+			}
+			defer cs.Close()
+			if res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "list_baskets"}); err != nil || res.IsError {
+				t.Fatalf("list_baskets: %v %+v", err, res)
+			}
+			var events io.ReadCloser // the session's open event stream (HTTP)
+			if transport == "http" {
+				req, err := http.NewRequest(http.MethodGet, ct.(*mcp.StreamableClientTransport).Endpoint, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Accept", "text/event-stream")
+				req.Header.Set("Mcp-Session-Id", cs.ID())
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("GET event stream: %v %v", err, resp)
+				}
+				events = resp.Body
+				defer events.Close()
+			}
+			cancel() // the client is still connected
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("exit %d: %v; stderr: %s", exitCode(err), err, stderr.String())
+				}
+			case <-time.After(10 * time.Minute):
+				t.Fatal("docex mcp did not stop")
+			}
+			if events != nil {
+				// The stop ended the session and so its event stream:
+				// nothing is left serving it.
+				read := make(chan error, 1)
+				go func() { _, err := io.Copy(io.Discard, events); read <- err }()
+				select {
+				case <-read:
+				case <-time.After(10 * time.Minute):
+					t.Fatal("the session's event stream is still open after docex mcp --http stopped")
+				}
+			}
+			for _, line := range strings.Split(stderr.String(), "\n") {
+				if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") {
+					t.Errorf("a normal stop logged %q; stderr: %s", line, stderr.String())
+				}
+			}
+		})
+	}
+}

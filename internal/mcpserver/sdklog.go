@@ -8,7 +8,10 @@ import (
 // clientMistake reports whether msg is one the MCP SDK logs at ERROR for a
 // client's protocol mistake: a call before initialize, initialize or
 // initialized twice, a method the client's protocol version removed. The
-// SDK answers the client with the error; it is not the server's.
+// SDK answers the client with the error; it is not the server's. The SDK's
+// records of these carry no error value or attribute, only the text, so
+// the text is matched; TestSDKLogHandlerPinsSDKText fails when an SDK
+// upgrade changes it.
 func clientMistake(msg string) bool {
 	switch msg {
 	case "method invalid during initialization",

@@ -171,6 +171,28 @@ func (s *Server) openRoot(dir string) error {
 // MCP returns the SDK server, to connect to a transport.
 func (s *Server) MCP() *mcp.Server { return s.srv }
 
+// Run serves one session on t (stdio) until the client ends it or ctx
+// ends. It returns nil when ctx ends: the session is closed and, unlike
+// the SDK's Server.Run, nothing is logged, since that is a normal stop.
+// Otherwise it returns the error of connecting to t, or the one the
+// session ended with (nil for a clean end).
+func (s *Server) Run(ctx context.Context, t mcp.Transport) error {
+	ss, err := s.srv.Connect(ctx, t, nil)
+	if err != nil {
+		return err
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- ss.Wait() }()
+	select {
+	case err := <-ended:
+		return err
+	case <-ctx.Done():
+		ss.Close()
+		<-ended
+		return nil
+	}
+}
+
 // UserContext returns the identity every call runs as.
 func (s *Server) UserContext() docex.UserContext { return s.uc }
 
