@@ -562,7 +562,13 @@ type execution struct {
 	// for the steps that take them as input (within the batch's budget,
 	// stepPlugins.take): they do not read it back from storage.
 	held    map[string][]byte
-	lastUse map[string]int  // see executeGroup
+	lastUse map[string]int // see executeGroup
+	// derived counts the documents the job derived, all its steps and
+	// attempts together: the outputs of its completion keys when the
+	// attempt began, then those of each run it prepares (see
+	// prepareRound). The attempt's runs are prepared in order by one
+	// goroutine, and a job has one attempt at a time.
+	derived int
 	settled *driver.Outcome // the job's end was committed with its last step
 	err     error           // why the attempt stopped (nil: it has not)
 
@@ -942,6 +948,7 @@ func (x *execution) begin(ctx context.Context, recs []driver.StepRecord, inputs 
 	x.done = map[string]driver.StepRecord{}
 	for _, r := range recs {
 		x.done[r.Key] = r
+		x.derived += len(r.Outputs)
 	}
 	x.outputs = map[string][]string{InputDocument: {input.ID}}
 	return nil
@@ -950,7 +957,10 @@ func (x *execution) begin(ctx context.Context, recs []driver.StepRecord, inputs 
 // prepareRound prepares up to maxBatchUnits runs of step from x.next on:
 // inputs whose completion key exists take its outputs; the others are
 // filtered, taken from the cache or run (x.units). A failure stops the
-// job (x.err); the runs prepared before it still commit.
+// job (x.err); the runs prepared before it still commit, except when a
+// run's outputs would bring the job's derived documents above its
+// pipeline's max_derived: the job then stops with docex.ErrTooLarge and
+// none of the round's runs commit.
 func (x *execution) prepareRound(ctx context.Context, step Step) {
 	if x.err != nil {
 		return
@@ -967,6 +977,16 @@ func (x *execution) prepareRound(ctx context.Context, step Step) {
 			x.err = err
 			return
 		}
+		if n := pu.outputs(); x.derived+n > x.pl.MaxDerived {
+			// None of the round's runs of this job commit: the step's
+			// outputs would pass the job's cap.
+			pu.discard()
+			discardUnits(x.units)
+			x.units = nil
+			x.err = &stepError{step: step.Name, input: in, report: pu.report, err: x.tooManyDerived(x.derived + n)}
+			return
+		}
+		x.derived += pu.outputs()
 		pu.slot = i
 		x.units = append(x.units, pu)
 	}
@@ -1209,6 +1229,23 @@ type pendingUnit struct {
 	slot   int                // the input's index in its step
 	added  []docex.Document   // set by the commit: the derived documents
 	prog   func(*JobProgress) // counts the unit once committed
+}
+
+// outputs returns the number of the unit's outputs, known before it
+// commits: those of a cached result, or the documents a run derived.
+func (pu *pendingUnit) outputs() int {
+	n := len(pu.preset)
+	if pu.ss != nil {
+		n += len(pu.ss.out.Derived)
+	}
+	return n
+}
+
+// tooManyDerived is the error of a job whose derived documents would
+// reach n, more than its pipeline's max_derived.
+func (x *execution) tooManyDerived(n int) error {
+	return docex.Errorf(docex.ErrTooLarge, "the job would derive %d documents, more than its pipeline's max_derived = %d (all steps together), so nothing more was committed (to allow more, raise max_derived, at most %d, in pipeline %q, create it again and run it on document %s)",
+		n, x.pl.MaxDerived, MaxDerivedLimit, x.job.Pipeline, x.job.DocumentID)
 }
 
 func (pu *pendingUnit) discard() {

@@ -25,6 +25,8 @@ const (
 	MaxPipelineName   = 64
 	DefaultAttempts   = 3
 	MaxAttemptsLimit  = 20
+	DefaultDerived    = 100000     // max_derived when a definition leaves it out
+	MaxDerivedLimit   = 1000000    // the largest max_derived
 	InputDocument     = "document" // a step's input: the pipeline's input document
 	maxStepParamBytes = 4096
 )
@@ -37,8 +39,13 @@ type Pipeline struct {
 	// MaxAttempts bounds the attempts of a job, 1 (no retries) to
 	// MaxAttemptsLimit (default 3; a new definition may not say 0): transient
 	// failures are retried with backoff until then.
-	MaxAttempts int    `toml:"max_attempts" json:"max_attempts"`
-	Steps       []Step `toml:"steps" json:"steps"`
+	MaxAttempts int `toml:"max_attempts" json:"max_attempts"`
+	// MaxDerived bounds the documents one job may derive, all its steps
+	// and attempts together, 1 to MaxDerivedLimit (default
+	// DefaultDerived): a step's runs that would pass it are not committed
+	// and the job fails (docex.ErrTooLarge, no retry).
+	MaxDerived int    `toml:"max_derived" json:"max_derived"`
+	Steps      []Step `toml:"steps" json:"steps"`
 
 	zeroAttempts bool       // the definition says max_attempts = 0 (see checkNew)
 	badParams    *badParams // a step's params is not a table (see checkNew)
@@ -136,6 +143,9 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 		return nil, pipelineErr(src, step, key, "unknown key %q%s", k[len(k)-1], hint)
 	}
 	p.zeroAttempts = md.IsDefined("max_attempts") && p.MaxAttempts == 0
+	if !md.IsDefined("max_derived") {
+		p.MaxDerived = DefaultDerived
+	}
 	p.badParams = nonTableParams(src)
 	if err := p.validate(src); err != nil {
 		return nil, err
@@ -197,6 +207,9 @@ func (p *Pipeline) validate(src []byte) error {
 		p.MaxAttempts = DefaultAttempts
 	case p.MaxAttempts < 1 || p.MaxAttempts > MaxAttemptsLimit:
 		return pipelineErr(src, -1, "max_attempts", "max_attempts %d: want 1 to %d", p.MaxAttempts, MaxAttemptsLimit)
+	}
+	if p.MaxDerived < 1 || p.MaxDerived > MaxDerivedLimit {
+		return pipelineErr(src, -1, "max_derived", "max_derived %d: want 1 to %d, the most documents one job may derive, all steps together (leave it out for the default, %d)", p.MaxDerived, MaxDerivedLimit, DefaultDerived)
 	}
 	if len(p.Steps) == 0 {
 		return pipelineErr(src, -1, "steps", "a pipeline needs at least one [[steps]]")
@@ -492,6 +505,8 @@ func keyAlias(key string, inStep bool) string {
 			return ` (did you mean "input"? "document", the default, or the name of an earlier step)`
 		case "retries", "max_retries", "attempts":
 			return ` (a step has no such key: max_attempts, at the top of the file, sets a job's attempts)`
+		case "max_derived", "max_documents", "max_outputs", "max_derived_documents", "max_fanout", "fanout_limit", "derived_limit":
+			return ` (a step has no such key: max_derived, at the top of the file, bounds the documents a job derives, all steps together)`
 		case "timeout":
 			return ` (did you mean "retry_timeout"? a step's time limit is its plugin's: docex plugin show NAME)`
 		}
@@ -500,6 +515,8 @@ func keyAlias(key string, inStep bool) string {
 	switch k {
 	case "retries", "max_retries", "attempts", "retry":
 		return ` (did you mean "max_attempts"?)`
+	case "max_documents", "max_outputs", "max_derived_documents", "max_fanout", "fanout_limit", "derived_limit", "max_docs":
+		return ` (did you mean "max_derived"? the most documents one job may derive, all steps together)`
 	case "step", "stage", "stages", "pipeline", "tasks":
 		return ` (did you mean "steps"? each step starts with a [[steps]] line)`
 	case "desc", "summary", "about":

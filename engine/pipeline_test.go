@@ -126,3 +126,54 @@ func TestPipelineSyntaxWords(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxDerivedKey: max_derived, the most documents one job may derive,
+// is 1 to MaxDerivedLimit, an integer, DefaultDerived when left out; a
+// bad value names its line and key.
+func TestMaxDerivedKey(t *testing.T) {
+	const steps = "[[steps]]\nname = \"a\"\nplugin = \"split\"\n"
+	for _, c := range []struct {
+		value string // "" leaves the key out
+		want  int
+		err   string
+	}{
+		{"", DefaultDerived, ""},
+		{"1", 1, ""},
+		{"20", 20, ""},
+		{"1000000", MaxDerivedLimit, ""},
+		{"1_000", 1000, ""},
+		{"0", 0, "pipeline line 2, key max_derived: max_derived 0: want 1 to 1000000, the most documents one job may derive, all steps together (leave it out for the default, 100000)"},
+		{"-1", 0, "pipeline line 2, key max_derived: max_derived -1: want 1 to 1000000"},
+		{"1000001", 0, "pipeline line 2, key max_derived: max_derived 1000001: want 1 to 1000000"},
+		{"99999999999999999999", 0, "pipeline line 2: 99999999999999999999 is out of range"},
+		{`"x"`, 0, "pipeline line 2, key max_derived: want an integer, got a string"},
+		{"1.5", 0, "pipeline line 2, key max_derived: want an integer, got a number"},
+		{"true", 0, "pipeline line 2, key max_derived: want an integer, got a bool"},
+	} {
+		src := "name = \"x\"\n"
+		if c.value != "" {
+			src += "max_derived = " + c.value + "\n"
+		}
+		p, err := ParsePipeline([]byte(src + steps))
+		if c.err == "" {
+			if err != nil || p.MaxDerived != c.want {
+				t.Errorf("max_derived = %q: %+v, %v; want %d", c.value, p, err, c.want)
+			}
+			continue
+		}
+		if !errors.Is(err, docex.ErrInvalid) || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("max_derived = %q: %v, want ErrInvalid with %q", c.value, err, c.err)
+		}
+	}
+	// Misspelt, or another tool's name for it, or given to a step.
+	for _, c := range []struct{ src, want string }{
+		{"name = \"x\"\nmax_derive = 5\n" + steps, `pipeline line 2, key max_derive: unknown key "max_derive" (did you mean "max_derived"?)`},
+		{"name = \"x\"\nmax_documents = 5\n" + steps, `pipeline line 2, key max_documents: unknown key "max_documents" (did you mean "max_derived"? the most documents one job may derive, all steps together)`},
+		{"name = \"x\"\n" + steps + "max_derived = 5\n", `pipeline line 5, key steps[0].max_derived: unknown key "max_derived" (a step has no such key: max_derived, at the top of the file, bounds the documents a job derives, all steps together)`},
+	} {
+		_, err := ParsePipeline([]byte(c.src))
+		if !errors.Is(err, docex.ErrInvalid) || err.Error() != c.want {
+			t.Errorf("%q: %v, want %q", c.src, err, c.want)
+		}
+	}
+}

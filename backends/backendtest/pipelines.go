@@ -40,6 +40,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("SharedRuns", f.testSharedRuns)
 	t.Run("MetadataBatch", f.testMetadataBatch)
 	t.Run("Failures", f.testJobFailures)
+	t.Run("MaxDerived", f.testMaxDerived)
 	t.Run("MixedBatch", f.testMixedBatch)
 	t.Run("BatchReads", f.testBatchReads)
 	t.Run("DatabaseContentInputs", (&fixture{h: h, storage: engine.ContentDatabase}).testDatabaseContentInputs)
@@ -247,6 +248,9 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 		{"no steps", "name = \"x\"\n", "at least one"},
 		{"no attempts", "name = \"x\"\nmax_attempts = 0\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key max_attempts: max_attempts 0: want 1 to 20 (1: no retries"},
 		{"too many attempts", "name = \"x\"\nmax_attempts = 21\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key max_attempts: max_attempts 21: want 1 to 20"},
+		{"no derived documents", "name = \"x\"\nmax_derived = 0\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key max_derived: max_derived 0: want 1 to 1000000"},
+		{"too many derived documents", "name = \"x\"\nmax_derived = 1000001\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key max_derived: max_derived 1000001: want 1 to 1000000"},
+		{"derived documents as a string", "name = \"x\"\nmax_derived = \"10\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key max_derived: want an integer, got a string"},
 		{"array param", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\nparams = { title = [1, 2] }\n", "line 5, key steps[0].params: parameter \"title\": want a string, number or bool, not an array"},
 		{"table param", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\n[steps.params]\ntitle = { a = 1 }\n", "not a table"},
 	}
@@ -1160,6 +1164,101 @@ func (f *fixture) testJobFailures(t *testing.T) {
 	}
 	if !found {
 		t.Error("no job.cancelled audit entry for the job of a deleted document")
+	}
+}
+
+// testMaxDerived: a job whose derived documents (all its steps and
+// attempts together) would pass its pipeline's max_derived fails at once
+// (too_large, no retry) at the step that would pass it, none of whose
+// outputs commit; what earlier steps committed stays. Three split steps
+// on 8 bytes derive 2, then 4, then 8 documents: 14 in all.
+func (f *fixture) testMaxDerived(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split")
+	define := func(max int) {
+		t.Helper()
+		_, err := admin.CreatePipeline(bg, []byte(fmt.Sprintf("name = \"fan\"\nmax_derived = %d\n"+
+			"[[steps]]\nname = \"a\"\nplugin = \"split\"\n"+
+			"[[steps]]\nname = \"b\"\nplugin = \"split\"\ninput = \"a\"\n"+
+			"[[steps]]\nname = \"c\"\nplugin = \"split\"\ninput = \"b\"\n", max)))
+		must(t, err)
+	}
+	define(10)
+	if p, err := admin.Pipeline(bg, "fan", 0); err != nil || p.MaxDerived != 10 {
+		t.Fatalf("pipeline: %+v, %v; want max_derived 10", p, err)
+	}
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "abcdefgh", nil)
+	run := func() (string, engine.JobInfo) {
+		t.Helper()
+		ids, err := admin.RunPipeline(bg, "fan", engine.RunTarget{DocumentIDs: []string{d.ID}})
+		must(t, err)
+		e.work(admin, []string{"acme"}, ids)
+		j, err := admin.Job(bg, ids[0])
+		must(t, err)
+		return ids[0], j
+	}
+	outputs := func(j engine.JobInfo) (steps map[string]int, derived int) {
+		steps = map[string]int{}
+		for _, s := range j.Steps {
+			steps[s.Step]++
+			derived += len(s.Outputs)
+		}
+		return steps, derived
+	}
+	failed := func(j engine.JobInfo, attempts, reach, max int) {
+		t.Helper()
+		want := fmt.Sprintf("the job would derive %d documents, more than its pipeline's max_derived = %d (all steps together), so nothing more was committed (to allow more, raise max_derived, at most 1000000, in pipeline \"fan\", create it again and run it on document %s)", reach, max, d.ID)
+		if j.State != driver.JobFailed || j.Attempts != attempts || j.ErrorCode != "too_large" || j.Failure.Step != "c" ||
+			!strings.HasPrefix(j.Error, "step c on ") || !strings.HasSuffix(j.Error, want) || j.Failure.Error != j.Error {
+			t.Fatalf("job = %+v; want failed at its attempt %d, too_large, at step c: %q", j, attempts, want)
+		}
+		if steps, derived := outputs(j); steps["a"] != 1 || steps["b"] != 2 || steps["c"] != 0 || derived != 6 {
+			t.Fatalf("committed steps %v with %d outputs; want a once, b twice, c never: 6 outputs", steps, derived)
+		}
+	}
+	id, j := run()
+	// c on its third input would reach 2+4+6 = 12 > 10: none of c's runs
+	// commit, a's and b's stay, with their lineage; no retry.
+	failed(j, 1, 12, 10)
+	if bk, _ := admin.Basket(bg, b.ID); bk.DocumentCount != 1+6 {
+		t.Fatalf("basket holds %d documents, want 7 (the input and what a and b derived)", bk.DocumentCount)
+	}
+	l, err := admin.Lineage(bg, d.ID)
+	must(t, err)
+	if len(l.Descendants) != 6 {
+		t.Fatalf("lineage: %d descendants, want 6: %+v", len(l.Descendants), l.Descendants)
+	}
+	log, err := admin.Audit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	audited := false
+	for _, a := range log {
+		audited = audited || (a.Operation == "job.failed" && a.Target == id && a.Outcome == docex.OutcomeError && a.Error == j.Error)
+	}
+	if !audited {
+		t.Error("no job.failed audit entry with the job's error")
+	}
+	// A retried attempt counts what the earlier one committed: it fails
+	// at the same run.
+	must(t, admin.RetryJob(bg, id))
+	e.work(admin, []string{"acme"}, []string{id})
+	j, err = admin.Job(bg, id)
+	must(t, err)
+	failed(j, 2, 12, 10)
+
+	// One under the 14 documents the pipeline derives: the last run
+	// of c fails it (the runs of a and b are cached results now, and
+	// count alike).
+	define(13)
+	_, j = run()
+	failed(j, 1, 14, 13)
+	// Exactly 14: the job succeeds.
+	define(14)
+	_, j = run()
+	if steps, derived := outputs(j); j.State != driver.JobSucceeded || steps["a"] != 1 || steps["b"] != 2 || steps["c"] != 4 || derived != 14 {
+		t.Fatalf("job with max_derived = 14: %+v; steps %v, %d outputs; want it succeeded with 14", j, steps, derived)
 	}
 }
 

@@ -73,6 +73,8 @@ func TestDocsPipelines(t *testing.T) {
 			`docex: pipeline line 5, key steps[0].params.foo: plugin "chunk" has no parameter "foo" (its parameters: overlap, separators, size, strategy)`},
 		{"name = \"p\"\nmax_attempt = 3\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\n",
 			`docex: pipeline line 2, key max_attempt: unknown key "max_attempt" (did you mean "max_attempts"?)`},
+		{"name = \"p\"\nmax_attempts = 3\nmax_derived = 0\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\n",
+			`docex: pipeline line 3, key max_derived: max_derived 0: want 1 to 1000000, the most documents one job may derive, all steps together (leave it out for the default, 100000)`},
 		// The plugin's own check (docex_validate).
 		{"name = \"p\"\n[[steps]]\nname = \"a\"\nplugin = \"redact-pii\"\nparams = { kinds = \"emial\" }\n",
 			`docex: pipeline line 5, key steps[0].params.kinds: plugin "redact-pii" refused its parameters: kinds: unknown kind "emial" (want email, phone, card, iban, ipv4, ipv6)`},

@@ -245,7 +245,7 @@ func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) erro
 		if p.Deleted {
 			fmt.Fprint(w, " (deleted)")
 		}
-		writef(w, "\nmax attempts %d, bound baskets: %s\n\nSTEP\tPLUGIN\tINPUT\tACCEPT\tPARAMS\n", p.MaxAttempts, basketNames(ctx, s, p.Baskets))
+		writef(w, "\nmax attempts %d, max derived %d, bound baskets: %s\n\nSTEP\tPLUGIN\tINPUT\tACCEPT\tPARAMS\n", p.MaxAttempts, p.MaxDerived, basketNames(ctx, s, p.Baskets))
 		for _, st := range p.Steps {
 			writef(w, "%s\t%s\t%s\t%s\t%s\n", st.Name, st.Plugin, st.Input, strings.Join(st.Accept, ","), st.CanonicalParams())
 		}

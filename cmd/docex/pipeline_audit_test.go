@@ -468,6 +468,9 @@ func TestBasketShowsPipeline(t *testing.T) {
 	}
 	// ... and pipeline show and list name the bound baskets.
 	out := h.ok(with("pipeline", "show", "three")...).stdout
+	if !strings.Contains(out, "\nmax attempts 3, max derived 100000, bound baskets: ") {
+		t.Fatalf("pipeline show does not give max_attempts and max_derived (their defaults):\n%s", out)
+	}
 	_, line, _ := strings.Cut(out, "bound baskets: ")
 	line, _, _ = strings.Cut(line, "\n")
 	names := strings.Split(line, ",")
