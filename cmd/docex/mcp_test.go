@@ -244,21 +244,7 @@ func TestMCPHTTP(t *testing.T) {
 		done <- runIO(ctx, []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--http", "127.0.0.1:0",
 			"--tenant", "acme", "--user", "a", "--roles", "reader"}, strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
 	}()
-	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/mcp`)
-	var url string
-	for deadline := time.Now().Add(10 * time.Minute); url == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := addr.FindStringSubmatch(stderr.String()); m != nil {
-			url = "http://" + m[1] + "/mcp"
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("docex mcp --http exited: %v; stderr: %s", err, stderr.String())
-		default:
-		}
-	}
-	if url == "" {
-		t.Fatalf("no address on stderr: %s", stderr.String())
-	}
+	url := mcpHTTPURL(t, stderr, done)
 	// A call before initialize is the client's mistake: it is told so,
 	// and the server logs no ERROR.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
@@ -513,21 +499,7 @@ func TestMCPStopQuiet(t *testing.T) {
 			}()
 			var ct mcp.Transport = &mcp.IOTransport{Reader: outR, Writer: inW}
 			if transport == "http" {
-				addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/mcp`)
-				var url string
-				for deadline := time.Now().Add(10 * time.Minute); url == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-					if m := addr.FindStringSubmatch(stderr.String()); m != nil {
-						url = "http://" + m[1] + "/mcp"
-					}
-					select {
-					case err := <-done:
-						t.Fatalf("docex mcp --http exited: %v; stderr: %s", err, stderr.String())
-					default:
-					}
-				}
-				if url == "" {
-					t.Fatalf("no address on stderr: %s", stderr.String())
-				}
+				url := mcpHTTPURL(t, stderr, done)
 				// The test opens the session's event stream itself (below).
 				ct = &mcp.StreamableClientTransport{Endpoint: url, DisableStandaloneSSE: true}
 			}
@@ -581,4 +553,25 @@ func TestMCPStopQuiet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mcpHTTPURL waits for `docex mcp --http 127.0.0.1:0` to say on stderr
+// where it listens and returns the endpoint's URL; it fails the test if the
+// command exits first (done) or never says (a hang bound, not a timing
+// check).
+func mcpHTTPURL(t *testing.T, stderr *syncBuffer, done <-chan error) string {
+	t.Helper()
+	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/mcp`)
+	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := addr.FindStringSubmatch(stderr.String()); m != nil {
+			return "http://" + m[1] + "/mcp"
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("docex mcp --http exited: %v; stderr: %s", err, stderr.String())
+		default:
+		}
+	}
+	t.Fatalf("no address on stderr: %s", stderr.String())
+	return ""
 }
