@@ -977,7 +977,8 @@ func (x *execution) prepareRound(ctx context.Context, step Step) {
 			x.err = err
 			return
 		}
-		if n := pu.outputs(); x.derived+n > x.pl.MaxDerived {
+		n := pu.outputs()
+		if x.derived+n > x.pl.MaxDerived {
 			// None of the round's runs of this job commit: the step's
 			// outputs would pass the job's cap.
 			pu.discard()
@@ -986,7 +987,7 @@ func (x *execution) prepareRound(ctx context.Context, step Step) {
 			x.err = &stepError{step: step.Name, input: in, report: pu.report, err: x.tooManyDerived(x.derived + n)}
 			return
 		}
-		x.derived += pu.outputs()
+		x.derived += n
 		pu.slot = i
 		x.units = append(x.units, pu)
 	}
