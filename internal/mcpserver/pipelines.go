@@ -24,12 +24,16 @@ type pipelineStepOut struct {
 	Input  string            `json:"input" jsonschema:"document (the pipeline's input) or the step whose outputs this step reads"`
 	Accept []string          `json:"accept" jsonschema:"content types the step takes (empty: all)"`
 	Params map[string]string `json:"params"`
+	// RetryTimeout: a timeout of this step is retried (transient).
+	RetryTimeout bool `json:"retry_timeout" jsonschema:"true: a timeout of this step is retried up to max_attempts; false: it fails the job at once"`
 }
 
 type pipelineOut struct {
 	Name        string            `json:"name"`
 	Description string            `json:"description"`
 	Version     int               `json:"version"`
+	MaxAttempts int               `json:"max_attempts" jsonschema:"attempts of a job before it fails (1: no retries)"`
+	MaxDerived  int               `json:"max_derived" jsonschema:"the most documents one job may derive, all steps together"`
 	Steps       []pipelineStepOut `json:"steps"`
 	Baskets     []string          `json:"baskets" jsonschema:"ids of baskets whose new documents run this pipeline"`
 }
@@ -110,12 +114,13 @@ func (s *Server) addPipelineTools() {
 			}
 			out := listPipelinesOut{Pipelines: make([]pipelineOut, len(ps))}
 			for i, p := range ps {
-				po := pipelineOut{Name: p.Name, Description: p.Description, Version: p.Version, Baskets: p.Baskets, Steps: make([]pipelineStepOut, len(p.Steps))}
+				po := pipelineOut{Name: p.Name, Description: p.Description, Version: p.Version,
+					MaxAttempts: p.MaxAttempts, MaxDerived: p.MaxDerived, Baskets: p.Baskets, Steps: make([]pipelineStepOut, len(p.Steps))}
 				if po.Baskets == nil {
 					po.Baskets = []string{}
 				}
 				for j, st := range p.Steps {
-					po.Steps[j] = pipelineStepOut{Name: st.Name, Plugin: st.Plugin, Input: st.Input, Accept: st.Accept, Params: st.Params}
+					po.Steps[j] = pipelineStepOut{Name: st.Name, Plugin: st.Plugin, Input: st.Input, Accept: st.Accept, Params: st.Params, RetryTimeout: st.RetryTimeout}
 					if po.Steps[j].Accept == nil {
 						po.Steps[j].Accept = []string{}
 					}

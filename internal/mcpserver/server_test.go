@@ -780,11 +780,14 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 const shout = `name = "shout"
 description = "upper-cases text"
+max_attempts = 2
+max_derived = 50
 
 [[steps]]
 name = "upper"
 plugin = "upper"
 accept = ["text/*"]
+retry_timeout = true
 `
 
 func TestPipelineTools(t *testing.T) {
@@ -798,13 +801,22 @@ func TestPipelineTools(t *testing.T) {
 
 	pl := call[struct {
 		Pipelines []struct {
-			Name    string
-			Version int
-			Steps   []struct{ Name, Plugin string }
+			Name        string
+			Version     int
+			MaxAttempts int `json:"max_attempts"`
+			MaxDerived  int `json:"max_derived"`
+			Steps       []struct {
+				Name, Plugin string
+				RetryTimeout bool `json:"retry_timeout"`
+			}
 		}
 	}](t, w, "list_pipelines", nil)
 	if len(pl.Pipelines) != 1 || pl.Pipelines[0].Name != "shout" || len(pl.Pipelines[0].Steps) != 1 || pl.Pipelines[0].Steps[0].Plugin != "upper" {
 		t.Fatalf("list_pipelines: %+v", pl)
+	}
+	// The limits a job runs under are part of what an agent reads.
+	if p := pl.Pipelines[0]; p.MaxAttempts != 2 || p.MaxDerived != 50 || !p.Steps[0].RetryTimeout {
+		t.Fatalf("list_pipelines: max_attempts %d, max_derived %d, retry_timeout %v; want 2, 50, true", p.MaxAttempts, p.MaxDerived, p.Steps[0].RetryTimeout)
 	}
 
 	type runOut struct {
