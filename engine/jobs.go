@@ -566,8 +566,11 @@ type execution struct {
 	// derived counts the documents the job derived, all its steps and
 	// attempts together: the outputs of its completion keys when the
 	// attempt began, then those of each run it prepares (see
-	// prepareRound). The attempt's runs are prepared in order by one
-	// goroutine, and a job has one attempt at a time.
+	// prepareRound), corrected to the recorded ones when another worker
+	// recorded the run's completion key first (see flush). The attempt's
+	// runs are prepared in order by one goroutine, and committed after
+	// that goroutine is done (executeGroup); a job has one attempt at a
+	// time.
 	derived int
 	settled *driver.Outcome // the job's end was committed with its last step
 	err     error           // why the attempt stopped (nil: it has not)
@@ -1732,7 +1735,10 @@ func (x *execution) committed(units []*pendingUnit, je *jobEnd) {
 // pipeline) the transaction also records the job's success, and
 // x.settled is set. A completion key recorded meanwhile (another worker
 // replayed the same step) rolls the batch back; the units then commit one
-// by one, and a unit whose key exists takes the recorded outcome.
+// by one, and a unit whose key exists takes the recorded outcome: its
+// recorded outputs replace its own in x.outs and in x.derived. flush runs
+// once the round's prepareRound calls have returned (executeGroup), never
+// alongside them.
 func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) error {
 	if len(batch) == 0 {
 		return nil
@@ -1765,6 +1771,9 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) 
 		if perr != nil {
 			return &stepError{step: batch[0].step.Name, input: batch[0].input.ID, report: batch[0].report, err: err}
 		}
+		// The recorded outputs are the run's: the job's count follows
+		// them, not the outputs of the run rolled back.
+		x.derived += len(prev.Outputs) - batch[0].outputs()
 		x.outs[batch[0].slot] = prev.Outputs
 		delete(x.docs, batch[0].input.ID)
 		return nil

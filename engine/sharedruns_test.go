@@ -110,7 +110,20 @@ func threeStepSession(t *testing.T, e *Engine, tenant string) *Session {
 	t.Helper()
 	ctx := context.Background()
 	s := e.As(docex.UserContext{UserID: "ann", TenantID: tenant, Roles: []string{"admin"}})
-	for _, name := range []string{"split", "upper", "tag"} {
+	installTestPlugins(t, s, "split", "upper", "tag")
+	if _, err := s.CreatePipeline(ctx, []byte("name = \"three\"\n[[steps]]\nname = \"split\"\nplugin = \"split\"\n"+
+		"[[steps]]\nname = \"upper\"\nplugin = \"upper\"\ninput = \"split\"\n[[steps]]\nname = \"tag\"\nplugin = \"tag\"\ninput = \"upper\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// installTestPlugins installs the test plugins names (testplugins) in s's
+// tenant.
+func installTestPlugins(t *testing.T, s *Session, names ...string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, name := range names {
 		fsys, err := testplugins.Dir(name)
 		if err != nil {
 			t.Fatal(err)
@@ -131,11 +144,6 @@ func threeStepSession(t *testing.T, e *Engine, tenant string) *Session {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.CreatePipeline(ctx, []byte("name = \"three\"\n[[steps]]\nname = \"split\"\nplugin = \"split\"\n"+
-		"[[steps]]\nname = \"upper\"\nplugin = \"upper\"\ninput = \"split\"\n[[steps]]\nname = \"tag\"\nplugin = \"tag\"\ninput = \"upper\"\n")); err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // TestSharedRunsAcrossBatches: two batches of one tenant running at once
