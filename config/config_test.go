@@ -1,9 +1,12 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -157,6 +160,9 @@ func TestDSNHasPassword(t *testing.T) {
 	}
 }
 
+// configLineRe finds the lines a config error names.
+var configLineRe = regexp.MustCompile(`\(line (\d+)\)|at line (\d+)`)
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("config_version: 1\n"))
 	if data, err := os.ReadFile("../docex.yaml.example"); err == nil {
@@ -168,6 +174,16 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			if !errors.Is(err, docex.ErrInvalidConfig) {
 				t.Fatalf("error of the wrong kind: %v", err)
+			}
+			// A line the error names is one of data's (when data
+			// cannot put the words there itself).
+			for _, m := range configLineRe.FindAllStringSubmatch(err.Error(), -1) {
+				if bytes.Contains(data, []byte("line")) {
+					break
+				}
+				if n, _ := strconv.Atoi(m[1] + m[2]); n < 1 || n > 1+bytes.Count(data, []byte("\n")) {
+					t.Fatalf("error names line %d of %d: %v", n, 1+bytes.Count(data, []byte("\n")), err)
+				}
 			}
 			return
 		}

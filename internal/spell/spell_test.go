@@ -169,3 +169,21 @@ func TestTOMLSyntax(t *testing.T) {
 		}
 	}
 }
+
+func TestTOMLLine(t *testing.T) {
+	for _, c := range []struct {
+		line int
+		src  string
+		want int
+	}{
+		{0, `"\`, 1}, // the parser's line 0
+		{2, "a\nb\nc", 2},
+		{9, "a\nb", 2}, // past the end
+		{-1, "", 1},
+		{2, "a\n", 2}, // the empty line after the final newline
+	} {
+		if got := TOMLLine(c.line, []byte(c.src)); got != c.want {
+			t.Errorf("TOMLLine(%d, %q) = %d, want %d", c.line, c.src, got, c.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package spell
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -83,4 +84,12 @@ func TOMLSyntax(msg string) string {
 		}
 	}
 	return strings.NewReplacer(`'\n'`, "the end of the line", `'\r'`, "the end of the line", "unexpected EOF", "unexpected end of the file").Replace(msg)
+}
+
+// TOMLLine returns the line of src a toml.ParseError names, within 1 and
+// the number of lines of src (1 + its newlines): the parser reports line 0 for an escape cut
+// off by the end of a one-line file ("\"\\"), and one line short of it in
+// a longer file.
+func TOMLLine(line int, src []byte) int {
+	return min(max(line, 1), 1+bytes.Count(src, []byte("\n")))
 }

@@ -1,6 +1,7 @@
 package pluginapi
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -295,11 +296,19 @@ func FuzzParseManifest(f *testing.F) {
 	f.Add([]byte("[parameters]\nx = 1"))
 	f.Add([]byte("capabilities = [1, \"log\"]\n"))
 	f.Add([]byte("module = \"a/../../b\"\n"))
+	f.Add([]byte("\"\\")) // the parser reports line 0 for it
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseManifest(data)
 		if err != nil {
 			if !errors.Is(err, ErrInvalidManifest) {
 				t.Fatalf("error does not wrap ErrInvalidManifest: %v", err)
+			}
+			// A line the error names is one of data's.
+			if rest, ok := strings.CutPrefix(err.Error(), ErrInvalidManifest.Error()+": line "); ok {
+				n, _ := strconv.Atoi(rest[:strings.IndexFunc(rest+":", func(r rune) bool { return r < '0' || r > '9' })])
+				if n < 1 || n > 1+bytes.Count(data, []byte("\n")) {
+					t.Fatalf("error names line %d of %d: %v", n, 1+bytes.Count(data, []byte("\n")), err)
+				}
 			}
 			return
 		}
