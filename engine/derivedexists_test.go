@@ -25,19 +25,7 @@ func TestMaxDerivedRecordedOutputs(t *testing.T) {
 	ctx := context.Background()
 	sqlBE, dir := OpenTestSQLite(t)
 	be := &recordFirstBackend{Backend: sqlBE}
-	cfg := Config{MultiTenancy: true, ContentDir: dir + "/content", Sandbox: newTestSandbox(t)}
-	if _, err := Bootstrap(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(ctx, be, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	if _, err := e.Provisioner("ops").Create(ctx, "acme", ""); err != nil {
-		t.Fatal(err)
-	}
-	s := e.As(docex.UserContext{UserID: "ann", TenantID: "acme", Roles: []string{"admin"}})
+	s := acmeSessionOn(t, be, dir, newTestSandbox(t))
 	installTestPlugins(t, s, "split", "upper")
 	if _, err := s.CreatePipeline(ctx, []byte("name = \"race\"\nmax_derived = 2\n"+
 		"[[steps]]\nname = \"split\"\nplugin = \"split\"\n[[steps]]\nname = \"upper\"\nplugin = \"upper\"\n")); err != nil {
@@ -59,7 +47,7 @@ func TestMaxDerivedRecordedOutputs(t *testing.T) {
 	be.arm(driver.StepRecord{Key: key, JobID: ids[0], Step: "split", InputID: d.Document.ID,
 		Outcome: StepRan, Outputs: []string{}, Detail: []byte("{}"), CreatedAt: time.Now().UTC()})
 
-	r := &jobRunner{e: e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(1)}
+	r := &jobRunner{e: s.e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(1)}
 	p := &pending{ctx: ctx, d: driver.Delivery{TenantID: "acme", JobID: ids[0]}, done: make(chan struct{})}
 	out := r.handleBatch(ctx, "acme", []*pending{p})[0]
 	if !be.fired() {

@@ -130,8 +130,14 @@ func TestTxDocsResolved(t *testing.T) {
 // plugins.
 func acmeSession(t *testing.T, sb PluginRuntime) *Session {
 	t.Helper()
-	ctx := context.Background()
 	be, dir := OpenTestSQLite(t)
+	return acmeSessionOn(t, be, dir, sb)
+}
+
+// acmeSessionOn is acmeSession on be, with content in dir/content.
+func acmeSessionOn(t *testing.T, be driver.Backend, dir string, sb PluginRuntime) *Session {
+	t.Helper()
+	ctx := context.Background()
 	cfg := Config{MultiTenancy: true, ContentDir: dir + "/content", Sandbox: sb}
 	if _, err := Bootstrap(ctx, be, cfg); err != nil {
 		t.Fatal(err)
