@@ -96,11 +96,12 @@ func (c *cli) noCommand(reg registry, path string, rest []string) error {
 	if path != "" && !reg.isGroup(path) {
 		return docex.Errorf(errUsage, "unknown command %q%s (docex help lists the commands)", path, spell.Suggest(path, reg.pathsOfLength(len(strings.Fields(path)))))
 	}
-	w := c.stderr
-	if wantHelp {
-		w = c.stdout
+	switch {
+	case wantHelp:
+		usage(c.stdout, reg, path)
+	case !c.g.json: // with --json, stderr holds the error alone (docs/json.md)
+		usage(c.stderr, reg, path)
 	}
-	usage(w, reg, path)
 	switch {
 	case wantHelp:
 		return errHelp
