@@ -12,7 +12,8 @@ import (
 )
 
 // FuzzArgs runs the CLI in-process on fuzzed command lines against a
-// system with a tenant, a basket and a document. Whatever the arguments,
+// system with a tenant, a basket, a document (@doc in a command line), a
+// plugin, a pipeline and a queued job (@job). Whatever the arguments,
 // docex does not crash, every error maps to a documented exit code other
 // than 1 (internal: a bad command line is never docex's own failure), a
 // failure says something on stderr, and with --json the error is one
@@ -30,17 +31,29 @@ func FuzzArgs(f *testing.F) {
 		f.Fatal(err)
 	}
 	acme := []string{"--tenant", "acme", "--user", "ann", "--roles", "admin"}
-	for _, args := range [][]string{
-		{"init"},
-		{"tenant", "create", "acme"},
-		append([]string{"basket", "create", "in"}, acme...),
-		append([]string{"doc", "add", "in", doc}, acme...),
-	} {
+	pl := filepath.Join(dir, "p.toml")
+	if err := os.WriteFile(pl, []byte("name = \"p\"\n[[steps]]\nname = \"up\"\nplugin = \"upper\"\n"), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	setup := func(args ...string) string {
 		var out, errb bytes.Buffer
 		if err := runIO(context.Background(), append([]string{"--config", cfg}, args...), strings.NewReader(""), &out, &errb, getenv); err != nil {
 			f.Fatalf("docex %s: %v\n%s", strings.Join(args, " "), err, errb.String())
 		}
+		return out.String()
 	}
+	setup("init")
+	setup("tenant", "create", "acme")
+	setup(append([]string{"basket", "create", "in"}, acme...)...)
+	var as []added
+	if err := json.Unmarshal([]byte(setup(append([]string{"doc", "add", "in", doc, "--json"}, acme...)...)), &as); err != nil || len(as) != 1 {
+		f.Fatalf("doc add: %+v, %v", as, err)
+	}
+	setup(append([]string{"plugin", "install", "../../testplugins/upper"}, acme...)...)
+	setup(append([]string{"pipeline", "create", pl}, acme...)...)
+	// A job that stays queued: no worker runs in this process.
+	job := strings.TrimSpace(setup(append([]string{"pipeline", "run", "p", "--doc", as[0].Document.ID, "--quiet"}, acme...)...))
+	ids := strings.NewReplacer("@doc", as[0].Document.ID, "@job", job)
 	for _, s := range []string{
 		"",
 		"--help",
@@ -82,16 +95,38 @@ func FuzzArgs(f *testing.F) {
 		"basket list --limit=x --tenant acme --user ann --roles admin",
 		"doc add in --tenant acme --user ann --roles writer",
 		"doc add in missing.txt --tenant acme --user ann --roles writer --json",
+		"doc get @doc --tenant acme --user ann --roles reader --json",
+		"doc lineage @doc --tenant acme --user ann --roles reader",
+		"doc meta set @doc k=1 k=2 --tenant acme --user ann --roles writer",
+		"doc meta get @doc nokey --tenant acme --user ann --roles reader",
+		"doc cat @doc --tenant acme --user ann --roles reader",
+		"doc update @doc --tenant acme --user ann --roles writer",
+		"doc delete @doc --tenant acme --user ann --roles reader",
+		"doc get @doc --tenant globex --user ann --roles admin",
+		"job show @job --tenant acme --user ann --roles reader --json",
+		"job cancel @job --tenant acme --user ann --roles reader",
+		"job retry @job --tenant acme --user ann --roles writer",
+		"job list --state queued --pipeline p --tenant acme --user ann --roles reader --json",
+		"pipeline run p --doc @doc,@doc --tenant acme --user ann --roles writer --quiet",
+		"pipeline run p --basket in --doc @doc --tenant acme --user ann --roles writer",
+		"pipeline show p --version 2 --tenant acme --user ann --roles reader",
+		"pipeline delete p --tenant acme --user ann --roles admin",
+		"basket bind in p --tenant acme --user ann --roles admin",
+		"basket unbind in --tenant acme --user ann --roles admin --json",
+		"basket create b2 --pipeline nope --tenant acme --user ann --roles admin",
+		"run upper @doc --tenant acme --user ann --roles writer --json",
+		"run upper @doc --param x=1 --tenant acme --user ann --roles writer",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		args := strings.Fields(line)
-		for _, a := range args {
+		for i, a := range args {
 			if strings.ContainsAny(a, `/\`) || strings.Contains(a, "..") || strings.Contains(a, "config") ||
 				strings.Contains(a, "worker") || strings.Contains(a, "mcp") || strings.Contains(a, "wait") {
 				return
 			}
+			args[i] = ids.Replace(a)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang guard, not a bound
 		defer cancel()
