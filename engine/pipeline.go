@@ -118,7 +118,7 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d: %s", spell.TOMLLine(pe.Position.Line, src), spell.TOMLSyntax(pe.Message))
+			return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d: %s", spell.TOMLLine(pe.Position.Line, pe.Position.Start, pe.Position.Len, src), spell.TOMLSyntax(pe.Message))
 		}
 		if line, key, msg, ok := spell.TOMLTypeError(err.Error(), pipelineWant); ok {
 			return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d, key %s: %s", line, key, msg)

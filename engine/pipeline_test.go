@@ -119,6 +119,9 @@ func TestPipelineSyntaxWords(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
 		{"name = \"x\"\nname = \"y\"\n", `pipeline line 2: key "name" is defined twice`},
 		{"name = \n", "pipeline line 1: expected value but found the end of the line instead"},
+		// An escape cut off by the end of the file: the parser says line 2,
+		// and quotes the end as a NUL rune.
+		{"name = \"x\"\n[[steps]]\nname = \"\\", `pipeline line 3: invalid escape in string '\' at the end of the file`},
 	} {
 		_, err := ParsePipeline([]byte(c.src))
 		if !errors.Is(err, docex.ErrInvalid) || err.Error() != c.want {

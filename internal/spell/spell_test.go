@@ -157,6 +157,9 @@ func TestTOMLSyntax(t *testing.T) {
 		{"[[steps]\n", "expected end of table array name delimiter ']', but got the end of the line instead"},
 		{"name = ", "unexpected end of the file; expected value"},
 		{"name = \"x\n", "strings cannot contain newlines"},
+		// The parser quotes the end of the file as a NUL rune.
+		{"name = \"\\", `invalid escape in string '\' at the end of the file`},
+		{"a = 1\n[t", "expected '.' or ']' to end table name, but got the end of the file instead"},
 	} {
 		var v map[string]any
 		_, err := toml.Decode(c.src, &v)
@@ -172,18 +175,20 @@ func TestTOMLSyntax(t *testing.T) {
 
 func TestTOMLLine(t *testing.T) {
 	for _, c := range []struct {
-		line int
-		src  string
-		want int
+		src               string
+		want              int
+		line, start, size int // what the parser reports
 	}{
-		{0, `"\`, 1}, // the parser's line 0
-		{2, "a\nb\nc", 2},
-		{9, "a\nb", 2}, // past the end
-		{-1, "", 1},
-		{2, "a\n", 2}, // the empty line after the final newline
+		{`"\`, 1, 0, 1, 1},                             // the parser's line 0
+		{"a = 1\nb = 2\n\"\\", 3, 2, 13, 1},            // and its line 2
+		{"a = [\n", 1, 1, 5, 1},                        // unexpected EOF
+		{"a = 1\nb = \"abc", 2, 2, 13, 1},              // unexpected EOF in a string
+		{"a = 1\nb = \"\\u12\"\nc = 2\n", 2, 2, 11, 5}, // not at the end: the parser's line
+		{"a\nb", 2, 9, 0, 1},                           // past the end
+		{"", 1, -1, 0, 0},
 	} {
-		if got := TOMLLine(c.line, []byte(c.src)); got != c.want {
-			t.Errorf("TOMLLine(%d, %q) = %d, want %d", c.line, c.src, got, c.want)
+		if got := TOMLLine(c.line, c.start, c.size, []byte(c.src)); got != c.want {
+			t.Errorf("TOMLLine(%d, %d, %d, %q) = %d, want %d", c.line, c.start, c.size, c.src, got, c.want)
 		}
 	}
 }

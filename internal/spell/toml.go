@@ -68,7 +68,8 @@ func typeMismatch(key, msg string, want func(key, dest string) string) string {
 
 // TOMLSyntax rewords a toml.ParseError's message in the words of the
 // rest of docex's errors: a rune the lexer quotes as '\n' is "the end of
-// the line", EOF "the end of the file", and "Key 'k' has already been
+// the line", EOF and the NUL rune it quotes at the end of the input (as
+// a rune or as '\x00') "the end of the file", and "Key 'k' has already been
 // defined." and its kin become `key "k" is defined twice` and the like.
 // Any other message is returned as it is.
 func TOMLSyntax(msg string) string {
@@ -83,13 +84,18 @@ func TOMLSyntax(msg string) string {
 			}
 		}
 	}
-	return strings.NewReplacer(`'\n'`, "the end of the line", `'\r'`, "the end of the line", "unexpected EOF", "unexpected end of the file").Replace(msg)
+	return strings.NewReplacer(`'\n'`, "the end of the line", `'\r'`, "the end of the line", "unexpected EOF", "unexpected end of the file",
+		"'\\\x00'", `'\' at the end of the file`, "'\x00'", "the end of the file", `'\x00'`, "the end of the file").Replace(msg)
 }
 
-// TOMLLine returns the line of src a toml.ParseError names, within 1 and
-// the number of lines of src (1 + its newlines): the parser reports line 0 for an escape cut
-// off by the end of a one-line file ("\"\\"), and one line short of it in
-// a longer file.
-func TOMLLine(line int, src []byte) int {
+// TOMLLine returns the line of src a toml.ParseError names, from its
+// Position's Line, Start and Len, within 1 and the number of lines of src
+// (1 + its newlines). The parser reports one line short for an escape cut
+// off by the end of the file (line 0 for "\"\\"); an error that ends at
+// the end of src gets the line its Start is on.
+func TOMLLine(line, start, length int, src []byte) int {
+	if start >= 0 && start <= len(src) && start+length >= len(src) {
+		line = 1 + bytes.Count(src[:start], []byte("\n"))
+	}
 	return min(max(line, 1), 1+bytes.Count(src, []byte("\n")))
 }

@@ -148,7 +148,7 @@ func ParseManifest(data []byte) (m *Manifest, err error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("%w: line %d: %s", ErrInvalidManifest, spell.TOMLLine(pe.Position.Line, data), spell.TOMLSyntax(pe.Message))
+			return nil, fmt.Errorf("%w: line %d: %s", ErrInvalidManifest, spell.TOMLLine(pe.Position.Line, pe.Position.Start, pe.Position.Len, data), spell.TOMLSyntax(pe.Message))
 		}
 		if line, key, msg, ok := spell.TOMLTypeError(err.Error(), manifestWant); ok {
 			return nil, fmt.Errorf("%w: line %d, key %s: %s", ErrInvalidManifest, line, key, msg)
