@@ -1,0 +1,260 @@
+package sandbox
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex/sandbox/pluginapi"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// readDoc returns docs/NAME of this checkout.
+func readDoc(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("../docs/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// docSection returns the text of doc from the heading line to the next
+// heading of the same level.
+func docSection(t *testing.T, doc, heading string) string {
+	t.Helper()
+	i := strings.Index(doc, "\n"+heading+"\n")
+	if i < 0 {
+		t.Fatalf("no section %q", heading)
+	}
+	rest := doc[i+len(heading)+2:]
+	level := heading[:strings.IndexByte(heading, ' ')+1]
+	if j := strings.Index(rest, "\n"+level); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+// tableRows returns the cells of the rows of the Markdown tables in text,
+// without the header and separator rows.
+func tableRows(text string) [][]string {
+	var rows [][]string
+	header := true
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			header = true
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if header {
+			header = false
+			continue
+		}
+		if strings.HasPrefix(cells[0], "---") {
+			continue
+		}
+		rows = append(rows, cells)
+	}
+	return rows
+}
+
+// TestABIDocHostFunctions checks docs/plugin-abi.md's table of host
+// functions against the docex module the sandbox provides: the same
+// functions, each with its signature and as many arguments as it names,
+// needing the capability it names (a call with handle 0 from a plugin
+// granted none is refused and recorded exactly when the table names one).
+func TestABIDocHostFunctions(t *testing.T) {
+	doc := readDoc(t, "plugin-abi.md")
+	rows := tableRows(docSection(t, doc, "## Host functions (import module `docex`)"))
+	typ := map[api.ValueType]string{i32: "i32", i64: "i64"}
+	sig := func(h hostFunc) string {
+		f := func(ts []api.ValueType) string {
+			s := make([]string, len(ts))
+			for i, v := range ts {
+				s[i] = typ[v]
+			}
+			return strings.Join(s, " ")
+		}
+		return "(" + f(h.params) + ") -> " + f(h.results)
+	}
+	funcs := map[string]hostFunc{}
+	for _, h := range hostFuncs() {
+		funcs[h.name] = h
+	}
+	caps := map[string]string{}
+	var documented []string
+	for _, r := range rows {
+		if len(r) != 4 {
+			t.Fatalf("row %q: want 4 cells", r)
+		}
+		call := strings.Trim(r[0], "`")
+		name, args, ok := strings.Cut(strings.TrimSuffix(call, ")"), "(")
+		if !ok {
+			t.Fatalf("row %q: no call", r)
+		}
+		documented = append(documented, name)
+		h, ok := funcs[name]
+		if !ok {
+			t.Errorf("documented %s is not a host function", name)
+			continue
+		}
+		if got, want := strings.Trim(r[1], "`"), sig(h); got != want {
+			t.Errorf("%s: documented signature %s, the host's is %s", name, got, want)
+		}
+		if n := len(strings.Split(args, ",")); n != len(h.params) {
+			t.Errorf("%s: documented with %d arguments, takes %d", name, n, len(h.params))
+		}
+		c, _, _ := strings.Cut(r[2], " ")
+		c = strings.Trim(c, "`")
+		if c != "none" && !slices.Contains(pluginapi.Capabilities(), pluginapi.Capability(c)) {
+			t.Errorf("%s: documented capability %q does not exist", name, c)
+		}
+		caps[name] = c
+	}
+	for name := range funcs {
+		if !slices.Contains(documented, name) {
+			t.Errorf("host function %s is not documented", name)
+		}
+	}
+
+	// Each function called with zeros (handle 0, empty ranges) by the oob
+	// plugin loaded without capabilities.
+	m, mod := readPlugin(t, "oob")
+	m.Capabilities = nil
+	p, err := sharedSandbox(t).Load(context.Background(), m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	for name, want := range caps {
+		h := funcs[name]
+		if h.name == "" {
+			continue
+		}
+		res, _ := p.run(context.Background(), pluginapi.Call{TenantID: "t", Input: textDoc("in", "x"), Params: map[string]string{"fn": "a"}},
+			callOpts{entry: "fuzz_" + name, args: make([]uint64, len(h.params))})
+		if res == nil {
+			t.Fatalf("%s: the guest did not run", name)
+		}
+		got := "none"
+		if d := res.Report.CapabilityDenials; len(d) > 0 {
+			got, _, _ = strings.Cut(d[0], " ")
+		}
+		if got != want {
+			t.Errorf("%s: documented capability %s, a plugin without capabilities was refused %s", name, want, got)
+		}
+	}
+}
+
+// TestABIDocErrorCodes checks docs/plugin-abi.md's table of error codes
+// and the fixed bounds it states against the host's constants.
+func TestABIDocErrorCodes(t *testing.T) {
+	doc := readDoc(t, "plugin-abi.md")
+	codes := map[string]int32{"EINVAL": codeInval, "EDENIED": codeDenied, "ENOTFOUND": codeNotFound, "ELIMIT": codeLimit, "EHOST": codeHost}
+	seen := 0
+	for _, r := range tableRows(docSection(t, doc, "## Conventions")) {
+		want, ok := codes[r[1]]
+		if !ok {
+			continue
+		}
+		seen++
+		if got, err := strconv.Atoi(r[0]); err != nil || int32(got) != want {
+			t.Errorf("%s is documented as %s, the host returns %d", r[1], r[0], want)
+		}
+	}
+	if seen != len(codes) {
+		t.Errorf("%d of the %d error codes are in the table", seen, len(codes))
+	}
+	for _, want := range []string{
+		"too many handles (" + strconv.Itoa(maxHandles) + ")",
+		"derived documents (" + strconv.Itoa(maxDerived) + ")",
+		"a value over " + strconv.Itoa(maxValueLen>>10) + " KiB",
+		"a " + strconv.Itoa(maxMetaKeys+1) + "th distinct key",
+		"message truncated to " + strconv.Itoa(maxMessageLen>>10) + " KiB",
+		"Metadata keys: 1-" + strconv.Itoa(maxKeyLen) + " bytes",
+		"at most " + strconv.Itoa(maxNameLen) + " bytes",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("docs/plugin-abi.md does not say %q", want)
+		}
+	}
+}
+
+// TestSandboxDocLimits checks the table of docs/sandbox.md's "Limits and
+// defaults", and the defaults docs/writing-plugins.md's manifest states,
+// against pluginapi.DefaultLimits and DefaultCeilings.
+func TestSandboxDocLimits(t *testing.T) {
+	fields := func(l pluginapi.Limits) map[string]int64 {
+		return map[string]int64{
+			"memory_pages": int64(l.MemoryPages), "timeout_ms": l.Timeout.Milliseconds(),
+			"max_output_bytes": l.MaxOutputBytes, "max_host_calls": l.MaxHostCalls,
+			"max_log_bytes": l.MaxLogBytes, "max_instructions": l.MaxInstructions,
+		}
+	}
+	def, ceil := fields(pluginapi.DefaultLimits()), fields(pluginapi.DefaultCeilings())
+	value := func(s string) int64 {
+		s, _, _ = strings.Cut(s, " (")
+		mult := int64(1)
+		for suffix, m := range map[string]int64{" KiB": 1 << 10, " MiB": 1 << 20} {
+			if v, ok := strings.CutSuffix(s, suffix); ok {
+				s, mult = v, m
+			}
+		}
+		if b, e, ok := strings.Cut(s, "^"); ok {
+			base, _ := strconv.ParseInt(b, 10, 64)
+			exp, _ := strconv.Atoi(e)
+			n := int64(1)
+			for range exp {
+				n *= base
+			}
+			return n
+		}
+		n, err := strconv.ParseInt(strings.ReplaceAll(s, " ", ""), 10, 64)
+		if err != nil {
+			t.Fatalf("cannot read %q", s)
+		}
+		return n * mult
+	}
+	seen := 0
+	for _, r := range tableRows(docSection(t, readDoc(t, "sandbox.md"), "## Limits and defaults")) {
+		key, _, _ := strings.Cut(r[0], " ")
+		if _, ok := def[key]; !ok {
+			t.Errorf("limit %q is not a manifest limit", key)
+			continue
+		}
+		seen++
+		if got := value(r[1]); got != def[key] {
+			t.Errorf("%s: documented default %s (%d), DefaultLimits has %d", key, r[1], got, def[key])
+		}
+		if got := value(r[2]); got != ceil[key] {
+			t.Errorf("%s: documented ceiling %s (%d), DefaultCeilings has %d", key, r[2], got, ceil[key])
+		}
+	}
+	if seen != len(def) {
+		t.Errorf("docs/sandbox.md lists %d of the %d limits", seen, len(def))
+	}
+	if DefaultInitTimeout != 10*time.Second {
+		t.Errorf("DefaultInitTimeout is %s, the docs say 10 s", DefaultInitTimeout)
+	}
+
+	// writing-plugins.md's manifest: "key = N  # ... default D".
+	re := regexp.MustCompile(`(?m)^(\w+) = \d+ .*default (\d+)`)
+	n := 0
+	for _, m := range re.FindAllStringSubmatch(readDoc(t, "writing-plugins.md"), -1) {
+		n++
+		if want, err := strconv.ParseInt(m[2], 10, 64); err != nil || want != def[m[1]] {
+			t.Errorf("docs/writing-plugins.md: %s documented default %s, DefaultLimits has %d", m[1], m[2], def[m[1]])
+		}
+	}
+	if n == 0 {
+		t.Error("docs/writing-plugins.md's manifest states no default")
+	}
+}
