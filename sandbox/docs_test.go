@@ -1,7 +1,11 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"os"
 	"regexp"
 	"slices"
@@ -177,7 +181,7 @@ func TestABIDocErrorCodes(t *testing.T) {
 		"too many handles (" + strconv.Itoa(maxHandles) + ")",
 		"derived documents (" + strconv.Itoa(maxDerived) + ")",
 		"a value over " + strconv.Itoa(maxValueLen>>10) + " KiB",
-		"a " + strconv.Itoa(maxMetaKeys+1) + "th distinct key",
+		"a " + strconv.Itoa(maxMetaKeys+1) + "th distinct key (a " + strconv.Itoa(maxMetaKeys-1) + "th on a derived document",
 		"message truncated to " + strconv.Itoa(maxMessageLen>>10) + " KiB",
 		"Metadata keys: 1-" + strconv.Itoa(maxKeyLen) + " bytes",
 		"at most " + strconv.Itoa(maxNameLen) + " bytes",
@@ -256,5 +260,66 @@ func TestSandboxDocLimits(t *testing.T) {
 	}
 	if n == 0 {
 		t.Error("docs/writing-plugins.md's manifest states no default")
+	}
+}
+
+// loadBytes loads module under a minimal manifest (capabilities caps).
+func loadBytes(t *testing.T, module []byte, caps ...string) (*Plugin, error) {
+	t.Helper()
+	sum := sha256.Sum256(module)
+	m := &pluginapi.Manifest{Name: "m", Version: "1", ABIVersion: pluginapi.ABIVersion, Module: "m.wasm",
+		SHA256: hex.EncodeToString(sum[:]), Capabilities: caps}
+	p, err := newSandbox(t, Config{}).Load(context.Background(), m, module)
+	if err == nil {
+		t.Cleanup(func() { p.Close(context.Background()) })
+	}
+	return p, err
+}
+
+// TestABIDocEntrySignatures: docs/plugin-abi.md, "The module": every
+// export a manifest could name as its entry must be () -> i32; other
+// exports starting with docex_run_ are not entries and are not checked.
+func TestABIDocEntrySignatures(t *testing.T) {
+	// (module (memory (export "memory") 1)
+	//   (func (export "docex_run") (result i32) (i32.const 0))
+	//   (func (export "docex_run_X") (param i32) (result i32) (local.get 0)))
+	mod := []byte("\x00\x61\x73\x6d\x01\x00\x00\x00\x01\x0a\x02\x60\x00\x01\x7f\x60\x01\x7f\x01\x7f\x03\x03\x02\x00\x01\x05\x03\x01\x00\x01" +
+		"\x07\x24\x03\x06\x6d\x65\x6d\x6f\x72\x79\x02\x00\x09\x64\x6f\x63\x65\x78\x5f\x72\x75\x6e\x00\x00\x0b\x64\x6f\x63\x65\x78\x5f\x72\x75\x6e\x5f\x58\x00\x01" +
+		"\x0a\x0b\x02\x04\x00\x41\x00\x0b\x04\x00\x20\x00\x0b")
+	doc := strings.Join(strings.Fields(readDoc(t, "plugin-abi.md")), " ")
+	if !strings.Contains(doc, "Every export a manifest could name as its entry (`docex_run`, or `docex_run_` followed by 1-54 of `[a-z0-9_]`)") {
+		t.Error("docs/plugin-abi.md does not say which docex_run exports must be () -> i32")
+	}
+	if _, err := loadBytes(t, mod); err != nil {
+		t.Fatalf("docex_run_X (not an entry name) (i32) -> i32: %v", err)
+	}
+	lower := bytes.Replace(mod, []byte("docex_run_X"), []byte("docex_run_x"), 1)
+	if _, err := loadBytes(t, lower); !errors.Is(err, pluginapi.ErrInvalidModule) || !strings.Contains(err.Error(), `export "docex_run_x" has signature`) {
+		t.Fatalf("docex_run_x (i32) -> i32: err = %v, want ErrInvalidModule naming its signature", err)
+	}
+}
+
+// TestABIDocRunReturnsNonZero: docs/plugin-abi.md, "Documents and
+// handles": a non-zero return while the status is ok (here set to ok
+// explicitly) makes the status error, "docex_run returned N".
+func TestABIDocRunReturnsNonZero(t *testing.T) {
+	// (module (import "docex" "set_status" (func $status (param i32 i32 i32) (result i32)))
+	//   (memory (export "memory") 1)
+	//   (func (export "docex_run") (result i32)
+	//     (drop (call $status (i32.const 0) (i32.const 0) (i32.const 0))) (i32.const 1)))
+	mod := []byte("\x00\x61\x73\x6d\x01\x00\x00\x00\x01\x0c\x02\x60\x03\x7f\x7f\x7f\x01\x7f\x60\x00\x01\x7f\x02\x14\x01\x05\x64\x6f\x63\x65\x78" +
+		"\x0a\x73\x65\x74\x5f\x73\x74\x61\x74\x75\x73\x00\x00\x03\x02\x01\x01\x05\x03\x01\x00\x01\x07\x16\x02\x06\x6d\x65\x6d\x6f\x72\x79\x02\x00" +
+		"\x09\x64\x6f\x63\x65\x78\x5f\x72\x75\x6e\x00\x01\x0a\x0f\x01\x0d\x00\x41\x00\x41\x00\x41\x00\x10\x00\x1a\x41\x01\x0b")
+	p, err := loadBytes(t, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Run(context.Background(), pluginapi.Call{TenantID: "t", Input: textDoc("in", "x")})
+	if !errors.Is(err, pluginapi.ErrPluginStatusError) || !strings.HasSuffix(err.Error(), ": docex_run returned 1") || res.Status != pluginapi.StatusError {
+		t.Fatalf("err = %v, res = %+v; want status error, docex_run returned 1", err, res)
+	}
+	doc := readDoc(t, "plugin-abi.md")
+	if !strings.Contains(strings.Join(strings.Fields(doc), " "), "returns non-zero while the status is `ok` (none was set, or `ok` was)") {
+		t.Error("docs/plugin-abi.md does not say that a non-zero return fails a run whose status was set to ok")
 	}
 }
