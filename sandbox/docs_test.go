@@ -185,6 +185,8 @@ func TestABIDocErrorCodes(t *testing.T) {
 		"message truncated to " + strconv.Itoa(maxMessageLen>>10) + " KiB",
 		"Metadata keys: 1-" + strconv.Itoa(maxKeyLen) + " bytes",
 		"at most " + strconv.Itoa(maxNameLen) + " bytes",
+		"Content types: 1-" + strconv.Itoa(maxNameLen) + " bytes of printable ASCII",
+		"metadata value: at most " + strconv.Itoa(maxQueryLen>>10) + " KiB",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/plugin-abi.md does not say %q", want)
@@ -322,4 +324,42 @@ func TestABIDocRunReturnsNonZero(t *testing.T) {
 	if !strings.Contains(strings.Join(strings.Fields(doc), " "), "returns non-zero while the status is `ok` (none was set, or `ok` was)") {
 		t.Error("docs/plugin-abi.md does not say that a non-zero return fails a run whose status was set to ok")
 	}
+}
+
+// TestValidContentType: emit refuses (EINVAL) the content types the
+// engine would refuse (engine.ParseContentType: printable ASCII, 1-255
+// bytes, type/subtype, at most 255 bytes once normalised), as
+// docs/plugin-abi.md says, rather than the run failing afterwards.
+func TestValidContentType(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"text/plain":                       true,
+		"text/plain; charset=utf-8":        true,
+		"TEXT/Plain":                       true,
+		"application/vnd.a+json":           true,
+		"":                                 false,
+		"text":                             false,
+		"text/":                            false,
+		"/plain":                           false,
+		"a/b/c":                            false,
+		`text/plain; x="é"`:                false, // not ASCII
+		"text/plain; x=\"a\tb\"":           false, // a control character
+		"text/plain; x=\"\x01\"":           false,
+		"text/" + strings.Repeat("a", 251): false, // 256 bytes
+		"text/" + strings.Repeat("a", 250): true,
+		manyParams(255):                    false, // 255 bytes, more once normalised ("; " between parameters)
+		manyParams(200):                    true,
+	} {
+		if got := validContentType(ct); got != want {
+			t.Errorf("validContentType(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
+
+// manyParams returns "text/plain;p0=1;p1=1;...;z=111" of n bytes (n >= 14).
+func manyParams(n int) string {
+	s := "text/plain"
+	for i := 0; n-len(s) >= 12; i++ {
+		s += ";p" + strconv.Itoa(i) + "=1"
+	}
+	return s + ";z=" + strings.Repeat("1", n-len(s)-3)
 }
