@@ -472,8 +472,8 @@ func decodeValue(b []byte) (any, bool) {
 	}
 	body := string(b[1:])
 	switch b[0] {
-	case 's':
-		return body, utf8.ValidString(body)
+	case 's': // the engine stores neither invalid UTF-8 nor NUL bytes
+		return body, utf8.ValidString(body) && !strings.Contains(body, "\x00")
 	case 'n':
 		f, err := strconv.ParseFloat(body, 64)
 		return f, err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)

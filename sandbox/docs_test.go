@@ -363,3 +363,25 @@ func manyParams(n int) string {
 	}
 	return s + ";z=" + strings.Repeat("1", n-len(s)-3)
 }
+
+// TestDecodeValue: metadata_set and derived_metadata_set refuse (EINVAL)
+// the values the engine would refuse, as docs/plugin-abi.md says: a
+// string that is not UTF-8 or holds a NUL byte, a number that is not
+// finite, a bool other than true or false.
+func TestDecodeValue(t *testing.T) {
+	for raw, want := range map[string]any{
+		"sAnn": "Ann", "s": "", "n42": 42.0, "n2.5e-3": 2.5e-3, "btrue": true, "bfalse": false,
+		"s\xff": nil, "sa\x00b": nil, "nInf": nil, "nNaN": nil, "n": nil, "b1": nil, "bTrue": nil, "": nil, "x1": nil,
+	} {
+		got, ok := decodeValue([]byte(raw))
+		if want == nil {
+			if ok {
+				t.Errorf("decodeValue(%q) = %v, want refused", raw, got)
+			}
+			continue
+		}
+		if !ok || got != want {
+			t.Errorf("decodeValue(%q) = %v, %v; want %v", raw, got, ok, want)
+		}
+	}
+}
