@@ -472,8 +472,8 @@ func decodeValue(b []byte) (any, bool) {
 	}
 	body := string(b[1:])
 	switch b[0] {
-	case 's':
-		return body, utf8.ValidString(body)
+	case 's': // the engine stores neither invalid UTF-8 nor NUL bytes
+		return body, utf8.ValidString(body) && !strings.Contains(body, "\x00")
 	case 'n':
 		f, err := strconv.ParseFloat(body, 64)
 		return f, err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)
@@ -561,12 +561,24 @@ func validDocName(n string) bool {
 	return validKey(n) && len(n) <= maxNameLen && n != "." && n != ".." && !strings.ContainsAny(n, "/\\")
 }
 
+// validContentType is the engine's rule for content types: 1-255 bytes of
+// printable ASCII that parse as a media type (type/subtype) and stay
+// within 255 bytes once normalised.
 func validContentType(ct string) bool {
 	if len(ct) == 0 || len(ct) > maxNameLen {
 		return false
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && strings.Contains(mt, "/")
+	for i := 0; i < len(ct); i++ {
+		if c := ct[i]; c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || !strings.Contains(mt, "/") {
+		return false
+	}
+	out := mime.FormatMediaType(mt, params)
+	return out != "" && len(out) <= maxNameLen
 }
 
 // emit(name, name_len, content_type, ct_len, data, data_len) -> 0 | error

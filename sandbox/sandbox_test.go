@@ -254,7 +254,7 @@ func TestLoadRejects(t *testing.T) {
 		{"badimport", pluginapi.ErrInvalidModule, "docex.format_disk, which does not exist"},
 		{"badsig", pluginapi.ErrInvalidModule, "docex.log with signature (i64) -> (i32)"},
 		{"notwasm", pluginapi.ErrInvalidModule, "not a WebAssembly"},
-		{"importglobal", pluginapi.ErrInvalidModule, "only functions may be imported"},
+		{"importglobal", pluginapi.ErrInvalidModule, `module imports global "env.g": only functions may be imported`},
 		{"refuel", pluginapi.ErrInvalidModule, "index 1 out of range"},
 		{"badvalidate", pluginapi.ErrInvalidModule, `export "docex_validate" has signature (i32) -> (i32), want () -> i32`},
 		{"badvalidatename", pluginapi.ErrInvalidModule, `export "docex_validate_lines" has signature () -> (), want () -> i32`},

@@ -136,8 +136,8 @@ func InstrumentWith(b []byte, opt Options) ([]byte, Info, error) {
 			return nil, info, err
 		}
 	}
-	if imp.globals > 0 || imp.tables > 0 || imp.memories > 0 || imp.tags > 0 {
-		return nil, info, errors.New("module imports a global, table, memory or tag: only functions may be imported")
+	if imp.other != "" {
+		return nil, info, fmt.Errorf("module imports %s: only functions may be imported", imp.other)
 	}
 	if nFuncs == 0 {
 		return nil, info, errors.New("module defines no functions")
@@ -242,40 +242,50 @@ func order(id byte) int {
 	return -1
 }
 
-type imports struct{ funcs, tables, memories, globals, tags uint32 }
+// imports counts a module's imported functions and names the first
+// import of another kind ("global \"env.g\""; "" if none).
+type imports struct {
+	funcs uint32
+	other string
+}
 
 func countImports(r *reader) (imports, error) {
 	var c imports
 	n, err := r.u32()
 	for i := uint32(0); err == nil && i < n; i++ {
-		if err = r.name(); err != nil {
+		var mod, name string
+		if mod, err = r.nameText(); err != nil {
 			break
 		}
-		if err = r.name(); err != nil {
+		if name, err = r.nameText(); err != nil {
 			break
 		}
 		var kind byte
 		if kind, err = r.byte(); err != nil {
 			break
 		}
+		what := ""
 		switch kind {
 		case 0:
 			c.funcs++
 			_, err = r.u32()
 		case 1:
-			c.tables++
+			what = "table"
 			err = r.tableType()
 		case 2:
-			c.memories++
+			what = "memory"
 			_, _, _, err = r.limits()
 		case 3:
-			c.globals++
+			what = "global"
 			err = r.skip(2)
 		case 4:
-			c.tags++
+			what = "tag"
 			if _, err = r.byte(); err == nil {
 				_, err = r.u32()
 			}
+		}
+		if what != "" && c.other == "" {
+			c.other = fmt.Sprintf("%s %q", what, mod+"."+name)
 		}
 	}
 	return c, err

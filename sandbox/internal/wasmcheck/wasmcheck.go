@@ -118,6 +118,16 @@ func (r *reader) count(minSize int) (uint32, error) {
 	return n, nil
 }
 
+// nameText reads a name and returns it (its bytes, not checked as UTF-8).
+func (r *reader) nameText() (string, error) {
+	n, err := r.count(1)
+	if err != nil {
+		return "", err
+	}
+	s := string(r.b[r.off : r.off+int(n)])
+	return s, r.skip(uint64(n))
+}
+
 func (r *reader) name() error {
 	n, err := r.count(1)
 	if err != nil {
