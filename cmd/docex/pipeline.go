@@ -843,9 +843,16 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 		if len(l.Ancestors) == 0 {
 			fmt.Fprintln(w, "derived from: nothing (an original)")
 		}
-		seen := map[string]bool{}
-		dup := func(e engine.LineageEdge) bool { // the same relation made by several jobs: shown once
-			k := e.SourceID + e.DerivedID + e.Step
+		// The same relation made by several jobs is shown once; the same
+		// documents linked by another pipeline, version, step or plugin are
+		// another relation, shown on their own line (--json lists each job's).
+		type edgeKey struct {
+			source, derived, pipeline, step, plugin, module, params string
+			version                                                 int
+		}
+		seen := map[edgeKey]bool{}
+		dup := func(e engine.LineageEdge) bool {
+			k := edgeKey{e.SourceID, e.DerivedID, e.Pipeline, e.Step, e.Plugin, e.ModuleSHA256, jsonText(e.Params), e.Version}
 			defer func() { seen[k] = true }()
 			return seen[k]
 		}

@@ -482,6 +482,52 @@ func TestRunLineageCLI(t *testing.T) {
 	}
 }
 
+// TestLineageTwoPipelinesCLI: two pipelines whose steps share a name and
+// derive the same documents make two relations; doc lineage's text shows
+// both, as --json does, and still shows a relation once however many jobs
+// made it.
+func TestLineageTwoPipelinesCLI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	for _, name := range []string{"first", "second"} {
+		h.ok(with("pipeline", "create", h.file(name+".toml", "name = \""+name+"\"\n[[steps]]\nname = \"cut\"\nplugin = \"split\"\n"))...)
+	}
+	h.ok(with("basket", "create", "plain")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("r.txt", "one part. another part"), "-q")...).stdout)
+	for _, name := range []string{"first", "second", "first"} { // first twice: two jobs, one relation
+		h.ok(with("pipeline", "run", name, "--doc", id, "--wait", "--json")...)
+	}
+	lin := decode[struct {
+		Descendants []struct {
+			DerivedID string `json:"derived_id"`
+			Pipeline  string `json:"pipeline"`
+		} `json:"descendants"`
+	}](t, h.ok(with("doc", "lineage", id, "--json")...).stdout)
+	derived := map[string]bool{}
+	for _, e := range lin.Descendants {
+		derived[e.DerivedID] = true
+	}
+	if len(derived) == 0 {
+		t.Fatalf("no descendants: %+v", lin)
+	}
+	out := h.ok(with("doc", "lineage", id)...).stdout
+	for _, name := range []string{"first", "second"} {
+		if got := strings.Count(out, "by "+name+"/cut v1 (plugin split)"); got != len(derived) {
+			t.Errorf("text shows %d edges by %s/cut, want %d (one per derived document):\n%s", got, name, len(derived), out)
+		}
+	}
+	for d := range derived { // from a derived document: both relations to its source
+		out := h.ok(with("doc", "lineage", d)...).stdout
+		for _, name := range []string{"first", "second"} {
+			if got := strings.Count(out, "by "+name+"/cut v1"); got != 1 {
+				t.Errorf("lineage of %s shows %d edges by %s/cut, want 1:\n%s", d, got, name, out)
+			}
+		}
+	}
+}
+
 // TestWorkerFlagBounds: out-of-range worker flags exit 2 with the reason,
 // before anything starts (no worker log line on stderr).
 func TestWorkerFlagBounds(t *testing.T) {
