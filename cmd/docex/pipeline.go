@@ -477,12 +477,20 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	if err != nil {
 		return err
 	}
-	names := map[string]string{} // the shown failures' document names
+	names := map[string]string{} // the named failures' document names
+	named := []engine.FailedJob{}
+	if len(sum.Failures) > 0 {
+		named = append(named, firstFailure(sum)) // the error's message names it, with --json too
+	}
 	if !c.g.json {
-		for _, f := range sum.Failures[:min(len(sum.Failures), maxFailureLines)] {
-			if d, err := s.Document(ctx, f.DocumentID); err == nil {
-				names[f.DocumentID] = d.Name
-			}
+		named = append(named, sum.Failures[:min(len(sum.Failures), maxFailureLines)]...)
+	}
+	for _, f := range named {
+		if _, ok := names[f.DocumentID]; ok {
+			continue
+		}
+		if d, err := s.Document(ctx, f.DocumentID); err == nil {
+			names[f.DocumentID] = d.Name
 		}
 	}
 	if perr := c.emit(sum, func(w io.Writer) { printRunSummary(w, sum, names) }); perr != nil {
@@ -501,15 +509,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 // failed job (else the first cancelled one), the hint the commands that
 // show and run it again.
 func runFailed(sum runSummary, names map[string]string, g globals) error {
-	f := sum.Failures[0]
-	if sum.Failed > 0 {
-		for _, x := range sum.Failures {
-			if !jobCancelled(x) {
-				f = x
-				break
-			}
-		}
-	}
+	f := firstFailure(sum)
 	doc := "document " + f.DocumentID
 	if name := names[f.DocumentID]; name != "" {
 		doc = fmt.Sprintf("%s (%s)", name, f.DocumentID)
@@ -529,8 +529,13 @@ func runFailed(sum runSummary, names map[string]string, g globals) error {
 		hint = fmt.Sprintf("docex job retry %s runs the cancelled job again (completed steps are kept); docex job show %s shows it", f.JobID, f.JobID)
 	} else {
 		hint = fmt.Sprintf("docex job show %s shows the failed step, its error and resource report; once the cause is fixed, docex job retry %s runs it again (completed steps are kept)", f.JobID, f.JobID)
-		if f.ErrorCode == docex.ErrCorrupt.Code() {
+		switch f.ErrorCode {
+		case docex.ErrCorrupt.Code():
 			hint = hintFor(docex.ErrCorrupt, g) + "; " + hint
+		case docex.ErrTooLarge.Code():
+			// A retry keeps the job's pipeline version, so its max_derived:
+			// it would fail the same way.
+			hint = fmt.Sprintf("docex job show %s shows the failed step; a retry keeps the job's pipeline version and fails the same way: raise max_derived in pipeline %s, create it again (docex pipeline create FILE makes a new version) and run it on the document (docex pipeline run %s --doc %s)", f.JobID, sum.Pipeline, sum.Pipeline, f.DocumentID)
 		}
 	}
 	switch {
@@ -542,6 +547,19 @@ func runFailed(sum runSummary, names map[string]string, g globals) error {
 		hint += fmt.Sprintf("; docex job list --pipeline %s --state cancelled lists the cancelled jobs", sum.Pipeline)
 	}
 	return withHint(err, hint)
+}
+
+// firstFailure is the failure a waited run's error names: the first
+// failed job, else the first cancelled one. sum.Failures is not empty.
+func firstFailure(sum runSummary) engine.FailedJob {
+	if sum.Failed > 0 {
+		for _, x := range sum.Failures {
+			if !jobCancelled(x) {
+				return x
+			}
+		}
+	}
+	return sum.Failures[0]
 }
 
 // jobCancelled reports whether f is a cancelled job's (a failed job's

@@ -528,6 +528,36 @@ func TestLineageTwoPipelinesCLI(t *testing.T) {
 	}
 }
 
+// TestMaxDerivedHintCLI: a waited run that fails on max_derived does not
+// say that job retry helps (the retry keeps the job's pipeline version,
+// so its max_derived, and fails the same way); it says to raise
+// max_derived and create the pipeline again. The error names the document
+// by name and id, with --json too.
+func TestMaxDerivedHintCLI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("pipeline", "create", h.file("tight.toml", "name = \"tight\"\nmax_derived = 1\n[[steps]]\nname = \"cut\"\nplugin = \"split\"\n"))...)
+	h.ok(with("basket", "create", "plain")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("two.txt", "one part. another part"), "-q")...).stdout)
+	r := h.want(exitPlugin, with("pipeline", "run", "tight", "--doc", id, "--wait")...)
+	for _, w := range []string{"max_derived", "two.txt (" + id + ")", "raise max_derived in pipeline tight", "docex pipeline run tight --doc " + id} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "once the cause is fixed") {
+		t.Errorf("hints that job retry helps:\n%s", r.stderr)
+	}
+	e := decode[struct {
+		Error struct{ Kind, Message, Hint string }
+	}](t, h.want(exitPlugin, with("pipeline", "run", "tight", "--doc", id, "--wait", "--json")...).stderr)
+	if !strings.Contains(e.Error.Message, "two.txt ("+id+")") || !strings.Contains(e.Error.Hint, "raise max_derived") {
+		t.Errorf("--json error: %+v", e.Error)
+	}
+}
+
 // TestWorkerFlagBounds: out-of-range worker flags exit 2 with the reason,
 // before anything starts (no worker log line on stderr).
 func TestWorkerFlagBounds(t *testing.T) {
