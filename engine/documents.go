@@ -945,18 +945,34 @@ func detectContentType(given, name string, head []byte) string {
 	if given != "" {
 		return given
 	}
-	detected := http.DetectContentType(head)
-	if ext := strings.ToLower(filepath.Ext(name)); ext != "" {
-		if t := builtinTypes[ext]; t != "" {
-			detected = t
-		} else if t := mime.TypeByExtension(ext); t != "" {
-			detected = t
-		}
+	if ct, ok := ContentTypeByName(name); ok {
+		return ct
 	}
-	if ct, err := ParseContentType(detected); err == nil {
+	if ct, err := ParseContentType(http.DetectContentType(head)); err == nil {
 		return ct
 	}
 	return "application/octet-stream"
+}
+
+// ContentTypeByName returns the content type a file name's extension
+// gives (normalised, as ParseContentType does), the one a document of
+// that name is stored with when no type is given; false when the name
+// has no extension, or one known neither to docex nor to the machine's
+// MIME database (then the content decides).
+func ContentTypeByName(name string) (string, bool) {
+	ext := strings.ToLower(filepath.Ext(name))
+	if ext == "" {
+		return "", false
+	}
+	t := builtinTypes[ext]
+	if t == "" {
+		t = mime.TypeByExtension(ext)
+	}
+	if t == "" {
+		return "", false
+	}
+	ct, err := ParseContentType(t)
+	return ct, err == nil
 }
 
 // builtinTypes makes detection of common document types independent of the
@@ -1133,7 +1149,9 @@ func (s *Session) ReadContent(ctx context.Context, id string) ([]byte, error) {
 
 // UpdateContent replaces a document's content, keeping its id, name and
 // metadata; the checksum, size and content type are rewritten. contentType
-// "" keeps the detected type. When the content changed and the document
+// "" detects the type as an add of a document of the same name does (the
+// name's extension, else the new content); a caller that knows the new
+// content's file name passes ContentTypeByName's type. When the content changed and the document
 // is an original (no step derived it) of a basket bound to a pipeline, a
 // job for it is enqueued in the same transaction, as for an add. It
 // returns docex.ErrNotFound for an unknown document,

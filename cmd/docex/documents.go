@@ -126,16 +126,24 @@ Example:
 			summary: "replace a document's content (keeps id and metadata)",
 			help: `In a basket bound to a pipeline, new content of an original document
 (not one a step derived) is processed like an added document: its job is
-queued in the same transaction as the update.`,
+queued in the same transaction as the update.
+
+The content type is --content-type's, else the one FILE's extension gives
+(FILE new.txt: text/plain, whatever the document's name), else what the
+document's name and the new content give, as for an add (a FILE with no
+extension, or one not known).`,
 			flags: func(fs *pflag.FlagSet) {
-				fs.StringVar(&contentType, "content-type", "", "content type (default: detected from the name and content)")
+				fs.StringVar(&contentType, "content-type", "", "content type (default: detected from FILE's name, else the document's name and the content)")
 			},
 			run: func(ctx context.Context, c *cli, args []string) error {
-				f, _, err := openFileArg(args[1])
+				f, base, err := openFileArg(args[1])
 				if err != nil {
 					return err
 				}
 				defer f.Close()
+				if ct, ok := engine.ContentTypeByName(base); ok && contentType == "" {
+					contentType = ct
+				}
 				s, err := c.session(ctx)
 				if err != nil {
 					return err
