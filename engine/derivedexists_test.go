@@ -60,6 +60,18 @@ func TestMaxDerivedRecordedOutputs(t *testing.T) {
 	if out.Kind != driver.Done || j.State != driver.JobSucceeded {
 		t.Fatalf("outcome %+v, job %s: %+v; want it succeeded (0 recorded outputs of split, then 1 of upper, max_derived = 2)", out, j.State, j.Error)
 	}
+	// The job's stored progress (job list, the run summary) counts the
+	// other worker's split run (no outputs) and its own upper run (one
+	// document), as Job's, counted from the recorded steps, does.
+	list, err := s.Jobs(ctx, JobFilter{}, docex.Page{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("jobs %+v, %v", list, err)
+	}
+	for _, p := range []JobProgress{j.Progress, list[0].Progress} {
+		if p.StepsRun != 2 || p.Derived != 1 || p.StepsCached != 0 || p.StepsFiltered != 0 {
+			t.Errorf("job progress %+v (job show), %+v (job list); want 2 steps run, 1 derived", j.Progress, list[0].Progress)
+		}
+	}
 	rec, err := be.store(ctx, t).JobStep(ctx, key)
 	if err != nil {
 		t.Fatal(err)
