@@ -1151,9 +1151,10 @@ func (s *Session) ReadContent(ctx context.Context, id string) ([]byte, error) {
 // metadata; the checksum, size and content type are rewritten. contentType
 // "" detects the type as an add of a document of the same name does (the
 // name's extension, else the new content); a caller that knows the new
-// content's file name passes ContentTypeByName's type. When the content changed and the document
-// is an original (no step derived it) of a basket bound to a pipeline, a
-// job for it is enqueued in the same transaction, as for an add. It
+// content's file name passes ContentTypeByName's type. When the content
+// changed and the document is an original (no step derived it) of a
+// basket bound to a pipeline, a job for it is enqueued in the same
+// transaction, as for an add. It
 // returns docex.ErrNotFound for an unknown document,
 // docex.ErrDuplicateContent when another document of the basket has the
 // new content, docex.ErrTooLarge over the limit.
