@@ -188,3 +188,17 @@ func ExampleTenantProvisioner_Create() {
 	// a--b       invalid_id
 	// tenants (with the bootstrap tenant): 2
 }
+
+// ContentTypeByName gives the type a file name's extension stands for,
+// normalised; a name without a known extension leaves the content to
+// decide (false).
+func ExampleContentTypeByName() {
+	for _, name := range []string{"report.PDF", "notes.md", "README"} {
+		ct, ok := engine.ContentTypeByName(name)
+		fmt.Printf("%s: %q %v\n", name, ct, ok)
+	}
+	// Output:
+	// report.PDF: "application/pdf" true
+	// notes.md: "text/markdown; charset=utf-8" true
+	// README: "" false
+}
