@@ -122,10 +122,7 @@ func TestDocDeleteAsks(t *testing.T) {
 // and --json say nothing.
 func TestListsSayTheNextPage(t *testing.T) {
 	h := newHarness(t)
-	h.ok("init")
-	h.ok("tenant", "create", "acme")
-	u := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
-	with := func(args ...string) []string { return append(args, u...) }
+	with := initAdmin(h, "acme")
 	h.ok(with("basket", "create", "b")...)
 	for i := range 3 {
 		h.ok(with("doc", "add", "b", h.file(fmt.Sprintf("f%d.txt", i), fmt.Sprintf("file %d", i)), "--meta", "kind=note")...)

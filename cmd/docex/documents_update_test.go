@@ -12,10 +12,7 @@ import (
 func TestDocUpdateContentType(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.ok("init")
-	h.ok("tenant", "create", "acme")
-	u := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
-	with := func(args ...string) []string { return append(args, u...) }
+	with := initAdmin(h, "acme")
 	h.ok(with("basket", "create", "b")...)
 	const docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 	id := strings.TrimSpace(h.ok(with("doc", "add", "b", h.file("report.docx", "PK\x03\x04 not really a docx"), "-q")...).stdout)
@@ -46,5 +43,16 @@ func TestDocUpdateContentType(t *testing.T) {
 	h.want(exitInvalid, with("doc", "update", id, h.file("x.txt", "refused"), "--content-type", "text/\x01bad")...)
 	if out := h.ok(with("doc", "get", id, "--json")...).stdout; !strings.Contains(out, `"text/plain; charset=utf-8"`) {
 		t.Errorf("after a refused update: %s", out)
+	}
+}
+
+// initAdmin initialises h's system, creates tenant tn and returns a
+// function that appends the flags of alice, an admin of tn, to a
+// command line.
+func initAdmin(h *harness, tn string) func(args ...string) []string {
+	h.ok("init")
+	h.ok("tenant", "create", tn)
+	return func(args ...string) []string {
+		return append(args, "--tenant", tn, "--user", "alice", "--roles", "admin")
 	}
 }
