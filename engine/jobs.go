@@ -1775,7 +1775,9 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) 
 		// them, not the outputs of the run rolled back.
 		x.derived += len(prev.Outputs) - batch[0].outputs()
 		x.outs[batch[0].slot] = prev.Outputs
-		recordedProgress(&x.det.Progress, prev)
+		// The job's progress counts that worker's run, as Session.Job
+		// counts the recorded steps.
+		x.det.Progress.count(prev.Outcome, len(prev.Outputs))
 		delete(x.docs, batch[0].input.ID)
 		return nil
 	}
@@ -1788,21 +1790,6 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) 
 	}
 	x.committed(batch, je)
 	return nil
-}
-
-// recordedProgress counts in p a step run whose completion key another
-// worker recorded, as that worker's outcome (as Session.Job counts the
-// job's steps): a run with its outputs, a cache hit or a filtered input.
-func recordedProgress(p *JobProgress, rec driver.StepRecord) {
-	switch rec.Outcome {
-	case StepRan:
-		p.StepsRun++
-		p.Derived += len(rec.Outputs)
-	case StepCached:
-		p.StepsCached++
-	case StepFiltered:
-		p.StepsFiltered++
-	}
 }
 
 // apply writes a unit's outcome inside tx: a run's output (the input's

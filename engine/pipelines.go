@@ -768,17 +768,23 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 func stepsProgress(p JobProgress, steps []JobStep) JobProgress {
 	p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived = 0, 0, 0, 0
 	for _, st := range steps {
-		switch st.Outcome {
-		case StepRan:
-			p.StepsRun++
-			p.Derived += len(st.Outputs)
-		case StepCached:
-			p.StepsCached++
-		case StepFiltered:
-			p.StepsFiltered++
-		}
+		p.count(st.Outcome, len(st.Outputs))
 	}
 	return p
+}
+
+// count adds to p one completed step of the given outcome with its
+// outputs (a run's outputs count as derived; a cached step's do not).
+func (p *JobProgress) count(outcome string, outputs int) {
+	switch outcome {
+	case StepRan:
+		p.StepsRun++
+		p.Derived += outputs
+	case StepCached:
+		p.StepsCached++
+	case StepFiltered:
+		p.StepsFiltered++
+	}
 }
 
 // JobFilter selects jobs by state, pipeline and document (empty: any).
