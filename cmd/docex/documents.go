@@ -129,9 +129,9 @@ Example:
 queued in the same transaction as the update.
 
 The content type is --content-type's, else the one FILE's extension gives
-(FILE new.txt: text/plain, whatever the document's name), else what the
-document's name and the new content give, as for an add (a FILE with no
-extension, or one not known).`,
+(FILE new.txt: text/plain; charset=utf-8, whatever the document's name),
+else what the document's name and the new content give, as for an add (a
+FILE with no extension, or one not known).`,
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringVar(&contentType, "content-type", "", "content type (default: detected from FILE's name, else the document's name and the content)")
 			},
