@@ -92,7 +92,19 @@ func CSVToJSON(env Env) error {
 	var out bytes.Buffer
 	out.WriteByte('[')
 	var cols []string
-	rows := 0
+	used := map[string]bool{}
+	// name returns c, or c_N with the first N from 2 that no column has
+	// taken: every key of an object is distinct.
+	name := func(c string) string {
+		n := c
+		for i := 2; used[n]; i++ {
+			n = c + "_" + strconv.Itoa(i)
+		}
+		used[n] = true
+		return n
+	}
+	rows, width := 0, 0
+	headerDone := false
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -101,22 +113,25 @@ func CSVToJSON(env Env) error {
 		if err != nil {
 			return csvError(err)
 		}
-		if header && cols == nil {
+		if header && !headerDone {
+			headerDone = true
 			cols = make([]string, len(rec))
-			seen := map[string]int{}
 			for i, c := range rec {
 				c = strings.TrimPrefix(c, "\uFEFF")
 				if c == "" {
 					c = "column_" + strconv.Itoa(i+1)
 				}
-				if n := seen[c]; n > 0 {
-					c += "_" + strconv.Itoa(n+1)
-				}
-				seen[rec[i]]++
-				cols[i] = c
+				cols[i] = name(c)
 			}
+			width = len(cols)
 			continue
 		}
+		// A row wider than the header names its extra fields column_N
+		// (N counts from 1), made distinct from the header's names.
+		for header && len(cols) < len(rec) {
+			cols = append(cols, name("column_"+strconv.Itoa(len(cols)+1)))
+		}
+		width = max(width, len(rec))
 		if rows > 0 {
 			out.WriteByte(',')
 		}
@@ -127,11 +142,7 @@ func CSVToJSON(env Env) error {
 				if i > 0 {
 					out.WriteByte(',')
 				}
-				name := "column_" + strconv.Itoa(i+1)
-				if i < len(cols) {
-					name = cols[i]
-				}
-				writeJSONString(&out, name)
+				writeJSONString(&out, cols[i])
 				out.WriteByte(':')
 				writeCSVValue(&out, v, infer)
 			}
@@ -153,13 +164,13 @@ func CSVToJSON(env Env) error {
 	}
 	out.WriteString("\n]\n")
 	if err := env.Emit(derivedName(strings.TrimSuffix(in.Name, ".csv"), ".json"), "application/json", out.Bytes(),
-		[]KV{{"csv_rows", rows}, {"csv_columns", len(cols)}}); err != nil {
+		[]KV{{"csv_rows", rows}, {"csv_columns", width}}); err != nil {
 		return err
 	}
 	if err := env.SetMetadata("csv_rows", rows); err != nil {
 		return err
 	}
-	return env.SetMetadata("csv_columns", len(cols))
+	return env.SetMetadata("csv_columns", width)
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {

@@ -17,10 +17,12 @@ var PIIKinds = []string{"email", "phone", "card", "iban", "ipv4", "ipv6"}
 
 var (
 	reEmail = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,}`)
-	// Phone numbers: an optional +country code, then digit groups separated
-	// by single spaces, dots, dashes or a parenthesised area code; 9-15
-	// digits in all (checked after matching).
-	rePhone = regexp.MustCompile(`(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}`)
+	// Phone numbers, 9-15 digits in all (checked after matching): a
+	// +country code, an optional parenthesised group ("(0)"), an optional
+	// one-digit group, then groups of 2-8 digits separated by single
+	// spaces, dots or dashes; or, without a country code, an optional
+	// parenthesised area code, then two to five groups of 2-4 digits.
+	rePhone = regexp.MustCompile(`\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?(?:\d[ .-])?\d{2,8}(?:[ .-]\d{2,8}){0,4}|(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}`)
 	reCard  = regexp.MustCompile(`\b\d(?:[ -]?\d){12,18}\b`)
 	reIBAN  = regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b`)
 	reIPv4  = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)

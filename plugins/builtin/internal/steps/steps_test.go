@@ -220,3 +220,34 @@ func TestStats(t *testing.T) {
 		t.Fatalf("top 101: %v", err)
 	}
 }
+
+// TestRedactPhone checks the phone detector on national and international
+// formats, and that it leaves short or unseparated numbers alone.
+func TestRedactPhone(t *testing.T) {
+	r, err := NewRedactor([]string{"phone"}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		in, want string
+	}{
+		{"call 555-123-4567 now", "call [PHONE] now"},
+		{"call (555) 123-4567 now", "call [PHONE] now"},
+		{"Paris +33 1 23 45 67 89.", "Paris [PHONE]."},
+		{"Paris +33 (0)1 23 45 67 89.", "Paris [PHONE]."},
+		{"mobile +31 6 1234 5678", "mobile [PHONE]"},
+		{"mobile +31 6 12345678", "mobile [PHONE]"},
+		{"London +44 20 7946 0958", "London [PHONE]"},
+		{"E.164 +14155552671 done", "E.164 [PHONE] done"},
+		{"Berlin +49 30 12345678", "Berlin [PHONE]"},
+		{"year 2024 and 12 items", "year 2024 and 12 items"},
+		{"order 123456789", "order 123456789"},
+		{"short +33 1 23", "short +33 1 23"},
+		{"version 1.2.3.4", "version 1.2.3.4"},
+	} {
+		out, _ := r.Redact(c.in)
+		if out != c.want {
+			t.Errorf("Redact(%q) = %q, want %q", c.in, out, c.want)
+		}
+	}
+}

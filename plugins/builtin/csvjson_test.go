@@ -1,0 +1,95 @@
+package builtin_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// TestCSVToJSONColumns checks csv_columns: the header's width, or the widest
+// row when a row (or, with header=false, any row) has more fields.
+func TestCSVToJSONColumns(t *testing.T) {
+	for _, tc := range []struct {
+		name, csv, header string
+		want              float64
+	}{
+		{"header", "a,b,c\n1,2,3\n", "true", 3},
+		{"no header", "1,2,3\n4,5\n", "false", 3},
+		{"no header wider later", "1\n2,3,4,5\n6,7\n", "false", 4},
+		{"row wider than header", "a,b\n1,2,3,4\n", "true", 4},
+		{"row narrower than header", "a,b,c\n1\n", "true", 3},
+		{"header only", "a,b\n", "true", 2},
+		{"empty", "", "false", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := run(t, "csv-to-json", bytesDoc("d.csv", "text/csv", []byte(tc.csv)), map[string]string{"header": tc.header})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Metadata["csv_columns"]; got != tc.want {
+				t.Errorf("csv_columns = %v, want %v", got, tc.want)
+			}
+			if got := res.Derived[0].Metadata["csv_columns"]; got != tc.want {
+				t.Errorf("derived csv_columns = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCSVToJSONHeaderKeys checks that every object's keys are distinct:
+// repeated, empty and column_N header names, and extra fields past the
+// header, each get their own key and no value is lost.
+func TestCSVToJSONHeaderKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, csv string
+		want      []string
+	}{
+		{"repeated", "a,a,a\n1,2,3\n", []string{"a", "a_2", "a_3"}},
+		{"repeat of a suffixed name", "a,a,a_2\n1,2,3\n", []string{"a", "a_2", "a_2_2"}},
+		{"suffixed name first", "a_2,a,a\n1,2,3\n", []string{"a_2", "a", "a_3"}},
+		{"empty header cells", "x,,\n1,2,3\n", []string{"x", "column_2", "column_3"}},
+		{"empty cell named like another", "column_2,\n1,2\n", []string{"column_2", "column_2_2"}},
+		{"extra fields", "a,b\n1,2,3\n", []string{"a", "b", "column_3"}},
+		{"extra field named like a header", "column_3,b\n1,2,3\n", []string{"column_3", "b", "column_3_2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := run(t, "csv-to-json", bytesDoc("d.csv", "text/csv", []byte(tc.csv)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Decode keeping the order and every duplicate key.
+			dec := json.NewDecoder(bytes.NewReader(res.Derived[0].Content))
+			var keys []string
+			depth := 0
+			for {
+				tok, err := dec.Token()
+				if err != nil {
+					break
+				}
+				switch v := tok.(type) {
+				case json.Delim:
+					if v == '{' || v == '[' {
+						depth++
+					} else {
+						depth--
+					}
+				case string:
+					if depth == 2 {
+						keys = append(keys, v)
+						if _, err := dec.Token(); err != nil { // the value
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			if len(keys) != len(tc.want) {
+				t.Fatalf("keys %q, want %q\n%s", keys, tc.want, res.Derived[0].Content)
+			}
+			for i := range keys {
+				if keys[i] != tc.want[i] {
+					t.Fatalf("keys %q, want %q", keys, tc.want)
+				}
+			}
+		})
+	}
+}
