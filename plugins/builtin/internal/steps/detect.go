@@ -135,7 +135,9 @@ func detectText(head []byte, size int64) Detected {
 		return Detected{MediaType: "application/xml"}
 	case (strings.HasPrefix(trim, "{") || strings.HasPrefix(trim, "[")) && looksJSON(trim, int64(len(t)) >= size):
 		return Detected{"application/json", "json"}
-	case looksCSV(s):
+	case looksCSV(s) == "\t":
+		return Detected{"text/tab-separated-values", "tsv"}
+	case looksCSV(s) != "":
 		return Detected{"text/csv", "csv"}
 	case looksMarkdown(s):
 		return Detected{"text/markdown", "markdown"}
@@ -161,16 +163,17 @@ func looksJSON(s string, whole bool) bool {
 	}
 }
 
-// looksCSV: at least two lines, each with 1 to n separators (commas,
-// semicolons or tabs) where n is the first line's count, and a third of
-// them at least with the same count.
-func looksCSV(s string) bool {
+// looksCSV returns the separator (a comma, semicolon or tab, tried in that
+// order) of which the first lines hold at least two, each with 1 to n of
+// them where n is the first line's count, and a third of them at least the
+// same count; or "".
+func looksCSV(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > 1 && !strings.HasSuffix(s, "\n") {
 		lines = lines[:len(lines)-1] // maybe cut
 	}
 	if len(lines) < 2 {
-		return false
+		return ""
 	}
 	lines = lines[:min(len(lines), 50)]
 	for _, sep := range []string{",", ";", "\t"} {
@@ -190,10 +193,10 @@ func looksCSV(s string) bool {
 			mode = max(mode, same[c])
 		}
 		if ok && mode*3 >= len(lines)-1 {
-			return true
+			return sep
 		}
 	}
-	return false
+	return ""
 }
 
 // looksMarkdown: ATX headings, fenced code or links in the first lines.

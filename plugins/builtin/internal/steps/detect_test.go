@@ -14,6 +14,8 @@ func TestDetectText(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{string(csv), "text/csv"},
 		{"a;b;c\n1;2;3\n4;5;6\n", "text/csv"},
+		{"name\tcity\nAda, Countess\tLondon\nAlan\tWilmslow\n", "text/tab-separated-values"},
+		{"a\tb\tc\n1\t2\t3\n", "text/tab-separated-values"},
 		{"Hello, world. This is prose.\nIt has, sometimes, commas.\nAnd lines.\n", "text/plain"},
 		{"# Title\n\nSome *text* and a [link](http://x).\n\n- item\n- item\n", "text/markdown"},
 		{`{"a": [1, 2, {"b": null}]}`, "application/json"},

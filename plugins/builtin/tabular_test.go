@@ -93,3 +93,24 @@ func TestCSVToJSONHeaderKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestTSVSniffed checks that a tab-separated file declared with a type that
+// names no format is detected as TSV and extracted with tabs as separators
+// (a comma inside a field stays in it).
+func TestTSVSniffed(t *testing.T) {
+	tsv := []byte("name\tcity\nAda, Countess\tLondon\nAlan\tWilmslow\n")
+	res, err := run(t, "detect-type", bytesDoc("people", "application/octet-stream", tsv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metadata["detected_type"] != "text/tab-separated-values" || res.Metadata["detected_format"] != "tsv" {
+		t.Fatalf("detect-type: %v", res.Metadata)
+	}
+	res, err = run(t, "extract-text", bytesDoc("people", "application/octet-stream", tsv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Derived[0].Content); got != string(tsv) || res.Derived[0].Metadata["source_format"] != "tsv" {
+		t.Fatalf("extract-text: %q %v", got, res.Derived[0].Metadata)
+	}
+}
