@@ -20,9 +20,12 @@ var (
 	// Phone numbers, 9-15 digits in all (checked after matching): a
 	// +country code, an optional parenthesised group ("(0)"), an optional
 	// one-digit group, then groups of 2-8 digits separated by single
-	// spaces, dots or dashes; or, without a country code, an optional
-	// parenthesised area code, then two to five groups of 2-4 digits.
-	rePhone = regexp.MustCompile(`\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?(?:\d[ .-])?\d{2,8}(?:[ .-]\d{2,8}){0,4}|(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}`)
+	// spaces, dots or dashes; or a national number: a 0 and 1-4 digits,
+	// a space, dot, dash or slash, then groups of 3-8 and 2-8 digits
+	// (030 12345678, 06-12345678); or, without a country code or leading
+	// 0, an optional parenthesised area code, then two to five groups of
+	// 2-4 digits.
+	rePhone = regexp.MustCompile(`\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?(?:\d[ .-])?\d{2,8}(?:[ .-]\d{2,8}){0,4}|\b0\d{1,4}[ ./-]\d{3,8}(?:[ .-]\d{2,8}){0,3}|(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}`)
 	reCard  = regexp.MustCompile(`\b\d(?:[ -]?\d){12,18}\b`)
 	reIBAN  = regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b`)
 	reIPv4  = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
