@@ -13,6 +13,8 @@ func TestContentTypeByName(t *testing.T) {
 		{"A.TXT", "text/plain; charset=utf-8", true},
 		{"dir/report.pdf", "application/pdf", true},
 		{"r.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", true},
+		{"t.tsv", "text/tab-separated-values; charset=utf-8", true},
+		{"notes.markdown", "text/markdown; charset=utf-8", true},
 		{"noext", "", false},
 		{"trailing.", "", false},
 		{"x.zzqx", "", false},

@@ -978,8 +978,8 @@ func ContentTypeByName(name string) (string, bool) {
 // builtinTypes makes detection of common document types independent of the
 // machine's MIME database.
 var builtinTypes = map[string]string{
-	".txt": "text/plain; charset=utf-8", ".md": "text/markdown; charset=utf-8",
-	".csv": "text/csv; charset=utf-8", ".json": "application/json", ".html": "text/html; charset=utf-8",
+	".txt": "text/plain; charset=utf-8", ".md": "text/markdown; charset=utf-8", ".markdown": "text/markdown; charset=utf-8",
+	".csv": "text/csv; charset=utf-8", ".tsv": "text/tab-separated-values; charset=utf-8", ".json": "application/json", ".html": "text/html; charset=utf-8",
 	".htm": "text/html; charset=utf-8", ".xml": "application/xml", ".pdf": "application/pdf",
 	".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 	".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
