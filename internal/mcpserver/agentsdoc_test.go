@@ -1,0 +1,125 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestAgentsDocTools ties docs/agents.md's Tools table to the tools the
+// server registers: one row per tool and none for a tool that does not
+// exist; every argument of a tool's input schema named in its arguments
+// cell, and every property of its output schema in its result cell (or in
+// the record the cell names).
+func TestAgentsDocTools(t *testing.T) {
+	b, err := os.ReadFile("../../docs/agents.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i := strings.Index(doc, "\n## Tools\n")
+	j := strings.Index(doc[i+1:], "\n## ")
+	if i < 0 || j < 0 {
+		t.Fatal("docs/agents.md has no Tools section")
+	}
+	section := doc[i : i+1+j]
+	names := regexp.MustCompile("`([a-z_]+)`")
+	record := func(kind string) []string {
+		k := strings.Index(section, "**"+kind+" record** is ")
+		if k < 0 {
+			t.Fatalf("the Tools section does not define a %s record", kind)
+		}
+		text := section[k:]
+		text = text[:strings.Index(text, ";")+1]
+		if kind == "basket" {
+			text = section[k : k+strings.Index(section[k:], ".")]
+		}
+		var keys []string
+		for _, m := range names.FindAllStringSubmatch(text, -1) {
+			keys = append(keys, m[1])
+		}
+		slices.Sort(keys)
+		return keys
+	}
+	rows := map[string][]string{}
+	for _, l := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(l, "| `") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(l, "|"), " | ")
+		if len(cells) != 4 {
+			t.Fatalf("a row of %d cells: %s", len(cells), l)
+		}
+		rows[strings.Trim(strings.TrimSpace(cells[0]), "`")] = cells
+	}
+	e := newEnv(t)
+	_, cs := e.connect(t, user("will", "writer"), Config{})
+	seen := map[string]bool{}
+	for tool, err := range cs.Tools(context.Background(), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[tool.Name] = true
+		row, ok := rows[tool.Name]
+		if !ok {
+			t.Errorf("docs/agents.md has no row for the tool %s", tool.Name)
+			continue
+		}
+		var in, out struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+			Required   []string                   `json:"required"`
+		}
+		b, _ := json.Marshal(tool.InputSchema)
+		must(t, json.Unmarshal(b, &in))
+		b, _ = json.Marshal(tool.OutputSchema)
+		must(t, json.Unmarshal(b, &out))
+		for p := range in.Properties {
+			if !strings.Contains(row[2], "`"+p+"`") {
+				t.Errorf("%s: the argument %s is not in the doc's arguments: %s", tool.Name, p, row[2])
+			}
+		}
+		if len(in.Properties) == 0 && strings.TrimSpace(row[2]) != "none" {
+			t.Errorf("%s takes no argument; the doc says %s", tool.Name, row[2])
+		}
+		if len(in.Required) > 0 && !strings.Contains(row[2], "required") {
+			t.Errorf("%s: the doc marks no argument required (%v are)", tool.Name, in.Required)
+		}
+		var keys []string
+		for p := range out.Properties {
+			keys = append(keys, p)
+		}
+		slices.Sort(keys)
+		switch result := strings.TrimSpace(row[3]); {
+		case strings.HasPrefix(result, "the document record"):
+			if want := record("document"); !slices.Equal(keys, want) {
+				t.Errorf("%s returns %v; the document record is %v", tool.Name, keys, want)
+			}
+		case strings.HasPrefix(result, "the basket record"):
+			if want := record("basket"); !slices.Equal(keys, want) {
+				t.Errorf("%s returns %v; the basket record is %v", tool.Name, keys, want)
+			}
+		default:
+			for _, p := range keys {
+				if !strings.Contains(result, "`"+p+"`") {
+					t.Errorf("%s: the result key %s is not in the doc's result: %s", tool.Name, p, result)
+				}
+			}
+		}
+	}
+	for name := range rows {
+		if !seen[name] {
+			t.Errorf("docs/agents.md documents the tool %s, which the server does not register", name)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
