@@ -96,6 +96,12 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 			if kind == "ipv6" && !standsAlone(text, loc[0], loc[1]) {
 				continue // part of a word: "Dir::Cache::Archives"
 			}
+			if kind == "phone" {
+				var ok bool
+				if loc[0], loc[1], ok = phoneSpan(text, loc[0], loc[1]); !ok {
+					continue
+				}
+			}
 			if ok == nil || ok(text[loc[0]:loc[1]]) {
 				ms = append(ms, match{loc[0], loc[1], kind})
 			}
@@ -315,4 +321,24 @@ func redactParams(env Env) (*Redactor, error) {
 		return nil, p.err
 	}
 	return NewRedactor(kinds, extra, repl)
+}
+
+// phoneSpan widens a phone match to the end of the run of digits it ends
+// inside ("0049 30 1234567" matched up to "1234"), so that no digit of a
+// number is left beside the replacement. It reports false for a match
+// that starts inside a run of digits ("1234567 89 10": the run is no
+// group of a phone number) or is followed by ":" and a digit (a date and
+// a time, "05.12.2026 10:30").
+func phoneSpan(text string, start, end int) (int, int, bool) {
+	digit := func(i int) bool { return i >= 0 && i < len(text) && text[i] >= '0' && text[i] <= '9' }
+	if digit(start - 1) {
+		return start, end, false
+	}
+	for digit(end) {
+		end++
+	}
+	if end < len(text) && text[end] == ':' && digit(end+1) {
+		return start, end, false
+	}
+	return start, end, true
 }
