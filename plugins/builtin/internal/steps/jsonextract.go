@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxJSONInput is the largest JSON document json-extract reads.
@@ -20,6 +21,7 @@ type field struct {
 // with [N] array indexes ("items[0].price"); a bare path is also the key.
 func parseFields(s string) ([]field, error) {
 	var out []field
+	seen := map[string]bool{}
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -30,14 +32,26 @@ func parseFields(s string) ([]field, error) {
 			path = key
 		}
 		key, path = strings.TrimSpace(key), strings.TrimSpace(path)
-		if key == "" || len(key) > 256 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		if key == "" || len(key) > 256 || !utf8.ValidString(key) || strings.ContainsFunc(key, func(r rune) bool {
+			return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == '\u2028' || r == '\u2029'
+		}) {
 			return nil, Errorf(ErrParam, "fields: bad metadata key %q", key)
+		}
+		if key == "json_fields_found" {
+			return nil, Errorf(ErrParam, "fields: the key json_fields_found is the step's own count: name the field another key (KEY=PATH)")
+		}
+		if seen[key] {
+			return nil, Errorf(ErrParam, "fields: the key %q is given twice: name each field once (KEY=PATH)", key)
 		}
 		p, err := parsePath(path)
 		if err != nil {
 			return nil, err
 		}
+		seen[key] = true
 		out = append(out, field{key, p})
+		if len(out) > 256 {
+			return nil, Errorf(ErrParam, "fields: at most 256")
+		}
 	}
 	if len(out) == 0 {
 		return nil, Errorf(ErrParam, "fields: no field given")

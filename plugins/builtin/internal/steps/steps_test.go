@@ -3,6 +3,7 @@ package steps
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -260,4 +261,41 @@ func TestRedactPhone(t *testing.T) {
 			t.Errorf("Redact(%q) = %q, want %q", c.in, out, c.want)
 		}
 	}
+}
+
+// TestJSONExtractFieldKeys checks that json-extract refuses, before it
+// reads the document, a key given twice (the last one silently won), its
+// own count's key, and keys the engine would refuse.
+func TestJSONExtractFieldKeys(t *testing.T) {
+	for _, c := range []struct{ fields, want string }{
+		{"k=a,k=b", `fields: the key "k" is given twice`},
+		{"a,a", `fields: the key "a" is given twice`},
+		{"json_fields_found=a", "fields: the key json_fields_found is the step's own count"},
+		{"bad\u0085key=a", "fields: bad metadata key"},
+		{"bad\u2028key=a", "fields: bad metadata key"},
+		{"bad\xffkey=a", "fields: bad metadata key"},
+		{manyFields(257), "fields: at most 256"},
+	} {
+		e := newEnv("a.json", "application/json", `{"a":1,"b":2}`, map[string]string{"fields": c.fields})
+		err := JSONExtract(e)
+		if !errors.Is(err, ErrParam) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("fields %.40q: %v, want %s", c.fields, err, c.want)
+		}
+		if len(e.meta) != 0 {
+			t.Errorf("fields %.40q: metadata set: %v", c.fields, e.meta)
+		}
+	}
+	e := newEnv("a.json", "application/json", `{"a":1,"b":2}`, map[string]string{"fields": "x=a,y=b,a"})
+	if err := JSONExtract(e); err != nil || e.meta["x"] != 1.0 || e.meta["a"] != 1.0 || e.meta["json_fields_found"] != 3 {
+		t.Fatalf("%v %v", err, e.meta)
+	}
+}
+
+// manyFields returns "f0,f1,...": n distinct fields.
+func manyFields(n int) string {
+	fs := make([]string, n)
+	for i := range fs {
+		fs[i] = "f" + strconv.Itoa(i)
+	}
+	return strings.Join(fs, ",")
 }
