@@ -114,3 +114,36 @@ func TestTSVSniffed(t *testing.T) {
 		t.Fatalf("extract-text: %q %v", got, res.Derived[0].Metadata)
 	}
 }
+
+// TestCSVToJSONTSV checks that a document declared tab-separated is split
+// on tabs unless a delimiter is given, and that the output's name drops a
+// .csv or .tsv extension in any case.
+func TestCSVToJSONTSV(t *testing.T) {
+	tsv := []byte("name\tcity\nAda, Countess\tLondon\n")
+	for _, tc := range []struct {
+		name, ct, delimiter, wantJSON, wantName string
+	}{
+		{"people.tsv", "text/tab-separated-values", "", `{"name":"Ada, Countess","city":"London"}`, "people.json"},
+		{"people.TSV", "text/tab-separated-values; charset=utf-8", "", `{"name":"Ada, Countess","city":"London"}`, "people.json"},
+		{"people.tsv", "text/tab-separated-values", ",", `{"name\tcity":"Ada","column_2":" Countess\tLondon"}`, "people.json"},
+		{"people.txt", "text/plain", "", `{"name\tcity":"Ada","column_2":" Countess\tLondon"}`, "people.txt.json"},
+		{"Data.CSV", "text/csv", "tab", `{"name":"Ada, Countess","city":"London"}`, "Data.json"},
+		{".csv", "text/csv", "tab", `{"name":"Ada, Countess","city":"London"}`, ".csv.json"},
+	} {
+		params := map[string]string{}
+		if tc.delimiter != "" {
+			params["delimiter"] = tc.delimiter
+		}
+		res, err := run(t, "csv-to-json", bytesDoc(tc.name, tc.ct, tsv), params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []json.RawMessage
+		if err := json.Unmarshal(res.Derived[0].Content, &got); err != nil || len(got) != 1 {
+			t.Fatalf("%s: %v %s", tc.name, err, res.Derived[0].Content)
+		}
+		if string(got[0]) != tc.wantJSON || res.Derived[0].Name != tc.wantName {
+			t.Errorf("%s %s delimiter %q: %s named %s, want %s named %s", tc.name, tc.ct, tc.delimiter, got[0], res.Derived[0].Name, tc.wantJSON, tc.wantName)
+		}
+	}
+}

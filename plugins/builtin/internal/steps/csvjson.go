@@ -67,8 +67,9 @@ func csvError(err error) error {
 	return Errorf(ErrMalformed, "csv: %v", err)
 }
 
-func delimiterParam(p *params) rune {
-	s := p.str("delimiter", ",")
+// delimiterParam reads the delimiter, def when none is given.
+func delimiterParam(p *params, def string) rune {
+	s := p.str("delimiter", def)
 	if s == `\t` || s == "tab" {
 		s = "\t"
 	}
@@ -83,11 +84,16 @@ func delimiterParam(p *params) rune {
 // CSVToJSON converts a CSV document into a JSON array: of objects keyed by
 // the header row (header=true, the default), or of arrays.
 func CSVToJSON(env Env) error {
-	comma, header, infer, err := csvParams(env)
+	in := env.Input()
+	// A document declared tab-separated is split on tabs by default.
+	def := ","
+	if formatOf(in.ContentType) == "tsv" {
+		def = "\t"
+	}
+	comma, header, infer, err := csvParams(env, def)
 	if err != nil {
 		return err
 	}
-	in := env.Input()
 	cr := newCSVReader(in.Reader(), comma)
 	var out bytes.Buffer
 	out.WriteByte('[')
@@ -163,7 +169,7 @@ func CSVToJSON(env Env) error {
 		}
 	}
 	out.WriteString("\n]\n")
-	if err := env.Emit(derivedName(strings.TrimSuffix(in.Name, ".csv"), ".json"), "application/json", out.Bytes(),
+	if err := env.Emit(derivedName(csvBase(in.Name), ".json"), "application/json", out.Bytes(),
 		[]KV{{"csv_rows", rows}, {"csv_columns", width}}); err != nil {
 		return err
 	}
@@ -202,10 +208,20 @@ func writeCSVValue(b *bytes.Buffer, v string, infer bool) {
 
 // csvParams reads csv-to-json's parameters: the delimiter, whether the
 // first row is a header and whether to infer types.
-func csvParams(env Env) (comma rune, header, infer bool, err error) {
+func csvParams(env Env, defDelimiter string) (comma rune, header, infer bool, err error) {
 	p := params{env: env}
-	comma = delimiterParam(&p)
+	comma = delimiterParam(&p, defDelimiter)
 	header = p.boolean("header", true)
 	infer = p.boolean("infer_types", false)
 	return comma, header, infer, p.err
+}
+
+// csvBase is name without a trailing .csv or .tsv, in any case.
+func csvBase(name string) string {
+	if n := len(name) - 4; n > 0 {
+		if ext := strings.ToLower(name[n:]); ext == ".csv" || ext == ".tsv" {
+			return name[:n]
+		}
+	}
+	return name
 }

@@ -187,7 +187,7 @@ func ValidateChunk(env Env) error { _, err := chunkParams(env); return err }
 func ValidateRedactPII(env Env) error { _, err := redactParams(env); return err }
 
 // ValidateCSVToJSON checks csv-to-json's parameters (see ValidateExtractText).
-func ValidateCSVToJSON(env Env) error { _, _, _, err := csvParams(env); return err }
+func ValidateCSVToJSON(env Env) error { _, _, _, err := csvParams(env, ","); return err }
 
 // ValidateJSONExtract checks json-extract's parameters (see ValidateExtractText).
 func ValidateJSONExtract(env Env) error { _, _, err := jsonExtractParams(env); return err }
