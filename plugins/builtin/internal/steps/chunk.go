@@ -276,12 +276,22 @@ type section struct {
 	span    span
 }
 
-// sections splits Markdown-like text at heading lines ("# ...", or a line
-// underlined with === or ---).
+// sections splits Markdown-like text at headings: ATX lines ("# ...") and
+// setext ones (a line of text underlined by a line of = or -).
 func sections(text string) []section {
 	var out []section
 	cur := section{span: span{start: 0}}
+	start := func(h string, at int) {
+		if at > cur.span.start {
+			cur.span.end = at
+			out = append(out, cur)
+			cur = section{heading: h, span: span{start: at}}
+		} else {
+			cur.heading = h
+		}
+	}
 	off := 0
+	prevOff, prev, prevHeading := -1, "", false
 	for off < len(text) {
 		end := strings.IndexByte(text[off:], '\n')
 		next := len(text)
@@ -289,13 +299,15 @@ func sections(text string) []section {
 			next = off + end + 1
 		}
 		line := strings.TrimRight(text[off:next], "\r\n")
-		if h, ok := headingText(line); ok && off > cur.span.start {
-			cur.span.end = off
-			out = append(out, cur)
-			cur = section{heading: h, span: span{start: off}}
-		} else if ok {
-			cur.heading = h
+		h, ok := headingText(line)
+		switch {
+		case ok:
+			start(h, off)
+		case prevOff >= 0 && !prevHeading && setextUnderline(line) && strings.TrimSpace(prev) != "" && len(prev)-len(strings.TrimLeft(prev, " ")) <= 3:
+			start(strings.TrimSpace(prev), prevOff)
+			ok = true
 		}
+		prevOff, prev, prevHeading = off, line, ok
 		off = next
 	}
 	cur.span.end = len(text)
@@ -303,6 +315,17 @@ func sections(text string) []section {
 		out = append(out, cur)
 	}
 	return out
+}
+
+// setextUnderline reports whether line is a setext heading's underline:
+// up to 3 spaces, then only '=' or only '-', then spaces.
+func setextUnderline(line string) bool {
+	t := strings.TrimLeft(line, " ")
+	if len(line)-len(t) > 3 {
+		return false
+	}
+	t = strings.TrimRight(t, " \t")
+	return t != "" && (strings.Trim(t, "=") == "" || strings.Trim(t, "-") == "")
 }
 
 func headingText(line string) (string, bool) {

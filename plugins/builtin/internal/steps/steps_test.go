@@ -3,6 +3,7 @@ package steps
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,6 +53,17 @@ func TestChunks(t *testing.T) {
 	spans, _ := Chunks(text, ChunkOptions{Strategy: "structure", Size: 512})
 	if spans[len(spans)-1].Section != "Part two" {
 		t.Fatalf("last section %q", spans[len(spans)-1].Section)
+	}
+	// Setext headings start sections too; a rule after a blank line or a
+	// heading does not.
+	setext := "Intro text.\n\nTitle one\n=========\n\nBody one.\n\n---\n\nStill one.\n\n  Title two\n  ---\nBody two.\n# Three\n---\nBody three.\n"
+	spans, _ = Chunks(setext, ChunkOptions{Strategy: "structure", Size: 512})
+	var secs []string
+	for _, s := range spans {
+		secs = append(secs, s.Section+"|"+strings.SplitN(setext[s.Start:s.End], "\n", 2)[0])
+	}
+	if want := []string{"|Intro text.", "Title one|Title one", "Title two|Title two", "Three|# Three"}; !slices.Equal(secs, want) {
+		t.Fatalf("setext sections %q, want %q", secs, want)
 	}
 	// Defaults: 512 characters with 50 of overlap.
 	spans, _ = Chunks(strings.Repeat("x", 1000), ChunkOptions{Strategy: "fixed", Size: 512, Overlap: 50})
