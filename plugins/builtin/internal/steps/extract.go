@@ -302,12 +302,16 @@ func markdownText(s string) string {
 			b.WriteString("\n")
 			continue
 		}
+		heading := strings.HasPrefix(t, "#")
 		t = strings.TrimLeft(t, "#>")
 		t = strings.TrimSpace(t)
 		for _, bullet := range []string{"- ", "* ", "+ "} {
 			t = strings.TrimPrefix(t, bullet)
 		}
-		t = strings.TrimRight(t, "#")
+		// A heading's closing #s, after a space ("## Title ##"); "C#" stays.
+		if k := strings.TrimRight(t, "#"); heading && k != t && (k == "" || strings.HasSuffix(k, " ")) {
+			t = strings.TrimSpace(k)
+		}
 		b.WriteString(inlineMarkdown(t))
 		b.WriteString("\n")
 	}
@@ -320,9 +324,27 @@ func inlineMarkdown(s string) string {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch c {
+		case '\\':
+			// A backslash escape ("\\*") is the punctuation itself.
+			if i+1 < len(s) && isASCIIPunct(s[i+1]) {
+				b.WriteByte(s[i+1])
+				i++
+				continue
+			}
 		case '*', '_', '`':
-			// Emphasis or code marks between words are dropped; inside a
-			// word (snake_case) they stay.
+			// Emphasis or code marks are dropped; inside a word
+			// (snake_case) an underscore stays, and a run with white
+			// space (or the line's edge) on both sides ("2 * 3") is no
+			// mark at all.
+			end := i
+			for end < len(s) && s[end] == c {
+				end++
+			}
+			if c != '`' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t') && (end == len(s) || s[end] == ' ' || s[end] == '\t') {
+				b.WriteString(s[i:end])
+				i = end - 1
+				continue
+			}
 			if c == '_' && i > 0 && i+1 < len(s) && isAlnum(s[i-1]) && isAlnum(s[i+1]) {
 				b.WriteByte(c)
 			}
@@ -353,6 +375,12 @@ func inlineMarkdown(s string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// isASCIIPunct reports whether c is ASCII punctuation, which a backslash
+// escapes in Markdown.
+func isASCIIPunct(c byte) bool {
+	return c >= '!' && c <= '/' || c >= ':' && c <= '@' || c >= '[' && c <= '`' || c >= '{' && c <= '~'
 }
 
 func isAlnum(c byte) bool {

@@ -311,3 +311,24 @@ func manyFields(n int) string {
 	}
 	return strings.Join(fs, ",")
 }
+
+// TestMarkdownText checks the Markdown text extraction on inline syntax:
+// marks dropped, words and literal punctuation kept.
+func TestMarkdownText(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"Some *emph*, **bold**, `code` and [link](http://x).", "Some emph, bold, code and link."},
+		{`\*not emphasis\* and a \_ and C:\path`, `*not emphasis* and a _ and C:\path`},
+		{"2 * 3 = 6 and 4 ** 2 and a _ b", "2 * 3 = 6 and 4 ** 2 and a _ b"},
+		{"snake_case_word stays, _em_ goes", "snake_case_word stays, em goes"},
+		{"# Heading #", "Heading"},
+		{"## Heading ##  ", "Heading"},
+		{"I like C# and F#", "I like C# and F#"},
+		{"## About C#", "About C#"},
+		{"- item with *emph*", "item with emph"},
+		{"* starts", "starts"},
+	} {
+		if got := strings.TrimSuffix(markdownText(c.in+"\n"), "\n"); got != c.want {
+			t.Errorf("markdownText(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
