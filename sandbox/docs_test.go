@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docex-dev/docex/internal/markdown"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -28,46 +29,15 @@ func readDoc(t *testing.T, name string) string {
 	return string(b)
 }
 
-// docSection returns the text of doc from the heading line to the next
-// heading of the same level.
+// docSection returns the text of doc under heading (a whole heading line)
+// up to the next heading of its level.
 func docSection(t *testing.T, doc, heading string) string {
 	t.Helper()
-	i := strings.Index(doc, "\n"+heading+"\n")
-	if i < 0 {
+	text, ok := markdown.Section(doc, heading)
+	if !ok {
 		t.Fatalf("no section %q", heading)
 	}
-	rest := doc[i+len(heading)+2:]
-	level := heading[:strings.IndexByte(heading, ' ')+1]
-	if j := strings.Index(rest, "\n"+level); j >= 0 {
-		rest = rest[:j]
-	}
-	return rest
-}
-
-// tableRows returns the cells of the rows of the Markdown tables in text,
-// without the header and separator rows.
-func tableRows(text string) [][]string {
-	var rows [][]string
-	header := true
-	for _, line := range strings.Split(text, "\n") {
-		if !strings.HasPrefix(line, "|") {
-			header = true
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		if header {
-			header = false
-			continue
-		}
-		if strings.HasPrefix(cells[0], "---") {
-			continue
-		}
-		rows = append(rows, cells)
-	}
-	return rows
+	return text
 }
 
 // TestABIDocHostFunctions checks docs/plugin-abi.md's table of host
@@ -77,7 +47,7 @@ func tableRows(text string) [][]string {
 // granted none is refused and recorded exactly when the table names one).
 func TestABIDocHostFunctions(t *testing.T) {
 	doc := readDoc(t, "plugin-abi.md")
-	rows := tableRows(docSection(t, doc, "## Host functions (import module `docex`)"))
+	rows := markdown.TableRows(docSection(t, doc, "## Host functions (import module `docex`)"))
 	typ := map[api.ValueType]string{i32: "i32", i64: "i64"}
 	sig := func(h hostFunc) string {
 		f := func(ts []api.ValueType) string {
@@ -164,7 +134,7 @@ func TestABIDocErrorCodes(t *testing.T) {
 	doc := readDoc(t, "plugin-abi.md")
 	codes := map[string]int32{"EINVAL": codeInval, "EDENIED": codeDenied, "ENOTFOUND": codeNotFound, "ELIMIT": codeLimit, "EHOST": codeHost}
 	seen := 0
-	for _, r := range tableRows(docSection(t, doc, "## Conventions")) {
+	for _, r := range markdown.TableRows(docSection(t, doc, "## Conventions")) {
 		want, ok := codes[r[1]]
 		if !ok {
 			continue
@@ -230,7 +200,7 @@ func TestSandboxDocLimits(t *testing.T) {
 		return n * mult
 	}
 	seen := 0
-	for _, r := range tableRows(docSection(t, readDoc(t, "sandbox.md"), "## Limits and defaults")) {
+	for _, r := range markdown.TableRows(docSection(t, readDoc(t, "sandbox.md"), "## Limits and defaults")) {
 		key, _, _ := strings.Cut(r[0], " ")
 		if _, ok := def[key]; !ok {
 			t.Errorf("limit %q is not a manifest limit", key)

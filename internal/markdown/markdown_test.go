@@ -21,3 +21,38 @@ func TestFencedBlocks(t *testing.T) {
 		}
 	}
 }
+
+func TestSection(t *testing.T) {
+	const text = "# Doc\nintro\n## A\na1\n### A.1\na11\n## B\nb1\n#hashtag\n# Next\nn\n"
+	for _, tc := range []struct {
+		heading, want string
+		ok            bool
+	}{
+		{"# Doc", "intro\n## A\na1\n### A.1\na11\n## B\nb1\n#hashtag\n", true},
+		{"## A", "a1\n### A.1\na11\n", true},
+		{"### A.1", "a11\n", true},
+		{"## B", "b1\n#hashtag\n", true},
+		{"# Next", "n\n", true},
+		{"## C", "", false},
+		{"A", "", false},
+	} {
+		got, ok := Section(text, tc.heading)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("Section(%q) = %q, %v; want %q, %v", tc.heading, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestTableRows(t *testing.T) {
+	const text = "| a | b |\n|---|---|\n| 1 | `x\\|y` |\n|2|3|\n\nprose | not a row\n\n| h |\n|:-:|\n| z |\n"
+	got := TableRows(text)
+	want := [][]string{{"1", "`x\\|y`"}, {"2", "3"}, {"z"}}
+	if len(got) != len(want) {
+		t.Fatalf("TableRows = %q, want %q", got, want)
+	}
+	for i := range want {
+		if !slices.Equal(got[i], want[i]) {
+			t.Errorf("row %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}

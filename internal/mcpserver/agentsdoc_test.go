@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/docex-dev/docex/internal/markdown"
 )
 
 // TestAgentsDocTools ties docs/agents.md's Tools table to the tools the
@@ -21,12 +23,10 @@ func TestAgentsDocTools(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	i := strings.Index(doc, "\n## Tools\n")
-	j := strings.Index(doc[i+1:], "\n## ")
-	if i < 0 || j < 0 {
+	section, ok := markdown.Section(doc, "## Tools")
+	if !ok {
 		t.Fatal("docs/agents.md has no Tools section")
 	}
-	section := doc[i : i+1+j]
 	names := regexp.MustCompile("`([a-z_]+)`")
 	record := func(kind string) []string {
 		k := strings.Index(section, "**"+kind+" record** is ")
@@ -46,15 +46,11 @@ func TestAgentsDocTools(t *testing.T) {
 		return keys
 	}
 	rows := map[string][]string{}
-	for _, l := range strings.Split(section, "\n") {
-		if !strings.HasPrefix(l, "| `") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(l, "|"), " | ")
+	for _, cells := range markdown.TableRows(section) {
 		if len(cells) != 4 {
-			t.Fatalf("a row of %d cells: %s", len(cells), l)
+			t.Fatalf("a row of %d cells: %q", len(cells), cells)
 		}
-		rows[strings.Trim(strings.TrimSpace(cells[0]), "`")] = cells
+		rows[strings.Trim(cells[0], "`")] = cells
 	}
 	e := newEnv(t)
 	_, cs := e.connect(t, user("will", "writer"), Config{})

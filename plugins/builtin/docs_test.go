@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docex-dev/docex/internal/markdown"
 	"github.com/docex-dev/docex/plugins/builtin"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
@@ -26,31 +27,19 @@ func stepsDoc(t *testing.T) string {
 // docSection returns the text of the "## name" section of doc.
 func docSection(t *testing.T, doc, name string) string {
 	t.Helper()
-	i := strings.Index(doc, "\n## "+name+"\n")
-	if i < 0 {
+	text, ok := markdown.Section(doc, "## "+name)
+	if !ok {
 		t.Fatalf("docs/steps.md has no section %q", name)
 	}
-	rest := doc[i+len(name)+5:]
-	if j := strings.Index(rest, "\n## "); j >= 0 {
-		rest = rest[:j]
-	}
-	return rest
+	return text
 }
 
-// tableRows returns the cells of the table rows of text whose first cell
-// is a built-in step's name.
-func tableRows(text string) map[string][][]string {
+// stepRows returns the table rows of text whose first cell is a built-in
+// step's name, by step.
+func stepRows(text string) map[string][][]string {
 	rows := map[string][][]string{}
-	for _, l := range strings.Split(text, "\n") {
-		if !strings.HasPrefix(l, "| ") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(l, "|"), " | ")
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		name := strings.Trim(cells[0], "`")
-		if builtin.IsBuiltin(name) {
+	for _, cells := range markdown.TableRows(text) {
+		if name := strings.Trim(cells[0], "`"); builtin.IsBuiltin(name) {
 			rows[name] = append(rows[name], cells)
 		}
 	}
@@ -78,7 +67,7 @@ func manifests(t *testing.T) map[string]*pluginapi.Manifest {
 // manifests: the accepted types, capabilities, memory and time of every
 // step, one row each.
 func TestStepsDocLimits(t *testing.T) {
-	rows := tableRows(docSection(t, stepsDoc(t), "Limits"))
+	rows := stepRows(docSection(t, stepsDoc(t), "Limits"))
 	for name, m := range manifests(t) {
 		if len(rows[name]) != 1 {
 			t.Errorf("%s: %d rows in the Limits table, want 1", name, len(rows[name]))
@@ -114,7 +103,7 @@ func TestStepsDocLimits(t *testing.T) {
 // a row for every parameter a manifest declares, and none for a parameter
 // no manifest declares.
 func TestStepsDocParameters(t *testing.T) {
-	rows := tableRows(docSection(t, stepsDoc(t), "Parameters"))
+	rows := stepRows(docSection(t, stepsDoc(t), "Parameters"))
 	ms := manifests(t)
 	for name, m := range ms {
 		var documented []string
