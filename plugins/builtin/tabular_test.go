@@ -147,3 +147,26 @@ func TestCSVToJSONTSV(t *testing.T) {
 		}
 	}
 }
+
+// TestUTF16Sniffed checks that UTF-16 text with a byte order mark, declared
+// with a type that names no format, is detected as text and extracted.
+func TestUTF16Sniffed(t *testing.T) {
+	le := []byte{0xff, 0xfe}
+	for _, r := range "Café, 20 €\n" {
+		le = append(le, byte(r), byte(r>>8))
+	}
+	res, err := run(t, "detect-type", bytesDoc("notes", "application/octet-stream", le), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metadata["detected_type"] != "text/plain" || res.Metadata["detected_format"] != "text" {
+		t.Fatalf("detect-type: %v", res.Metadata)
+	}
+	res, err = run(t, "extract-text", bytesDoc("notes", "application/octet-stream", le), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Derived[0].Content); got != "Café, 20 €\n" {
+		t.Fatalf("extract-text: %q", got)
+	}
+}

@@ -107,6 +107,10 @@ func detectText(head []byte, size int64) Detected {
 	if len(head) == 0 {
 		return Detected{MediaType: "application/octet-stream"}
 	}
+	// UTF-16 with a byte order mark: text, which extract-text decodes.
+	if (bytes.HasPrefix(head, []byte("\xff\xfe")) || bytes.HasPrefix(head, []byte("\xfe\xff"))) && size%2 == 0 && size >= 4 {
+		return Detected{"text/plain", "text"}
+	}
 	// Trim an incomplete rune at the cut.
 	t := head
 	if int64(len(head)) < size {

@@ -25,6 +25,9 @@ func TestDetectText(t *testing.T) {
 		{"", "application/octet-stream"},
 		{"\x00\x01\x02binary", "application/octet-stream"},
 		{"%PDF-1.7\n", "application/pdf"},
+		{"\xff\xfeh\x00i\x00", "text/plain"},
+		{"\xfe\xff\x00h\x00i", "text/plain"},
+		{"\xff\xfeh\x00i", "application/octet-stream"},
 	}
 	for _, tt := range tests {
 		got := Detect(strings.NewReader(tt.in), int64(len(tt.in)))
