@@ -139,11 +139,14 @@ func detectText(head []byte, size int64) Detected {
 		return Detected{MediaType: "application/xml"}
 	case (strings.HasPrefix(trim, "{") || strings.HasPrefix(trim, "[")) && looksJSON(trim, int64(len(t)) >= size):
 		return Detected{"application/json", "json"}
-	case looksCSV(s) == "\t":
+	}
+	switch looksCSV(s) {
+	case "\t":
 		return Detected{"text/tab-separated-values", "tsv"}
-	case looksCSV(s) != "":
+	case ",", ";":
 		return Detected{"text/csv", "csv"}
-	case looksMarkdown(s):
+	}
+	if looksMarkdown(s) {
 		return Detected{"text/markdown", "markdown"}
 	}
 	return Detected{"text/plain", "text"}

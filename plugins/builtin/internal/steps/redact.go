@@ -97,8 +97,8 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 				continue // part of a word: "Dir::Cache::Archives"
 			}
 			if kind == "phone" {
-				var ok bool
-				if loc[0], loc[1], ok = phoneSpan(text, loc[0], loc[1]); !ok {
+				var keep bool
+				if loc[0], loc[1], keep = phoneSpan(text, loc[0], loc[1]); !keep {
 					continue
 				}
 			}
