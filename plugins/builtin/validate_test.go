@@ -35,7 +35,7 @@ var badParams = []struct {
 	{"redact-pii", map[string]string{"patterns": `{"emp": "(?<x"}`}, "patterns: emp: error parsing regexp"},
 	{"redact-pii", map[string]string{"patterns": `{"emp": "[0-9]*"}`}, "patterns: emp matches the empty string"},
 	{"redact-pii", map[string]string{"replacement": strings.Repeat("x", 257)}, "replacement: at most 256 bytes"},
-	{"csv-to-json", map[string]string{"delimiter": ";;"}, `delimiter: ";;": want one character other than a quote or line break`},
+	{"csv-to-json", map[string]string{"delimiter": ";;"}, `delimiter: ";;": want one character other than NUL, a quote or a line break`},
 	{"csv-to-json", map[string]string{"delimiter": `"`}, `delimiter: "\"": want one character`},
 	{"csv-to-json", map[string]string{"delimiter": ""}, `delimiter: "": want one character`},
 	{"json-extract", map[string]string{"fields": ","}, "fields: no field given"},

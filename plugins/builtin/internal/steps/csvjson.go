@@ -74,8 +74,8 @@ func delimiterParam(p *params, def string) rune {
 		s = "\t"
 	}
 	r, n := utf8.DecodeRuneInString(s)
-	if n != len(s) || n == 0 || r == '"' || r == '\n' || r == '\r' || r == utf8.RuneError {
-		p.fail("delimiter", "%q: want one character other than a quote or line break", s)
+	if n != len(s) || n == 0 || r == 0 || r == '"' || r == '\n' || r == '\r' || r == utf8.RuneError {
+		p.fail("delimiter", "%q: want one character other than NUL, a quote or a line break", s)
 		return ','
 	}
 	return r

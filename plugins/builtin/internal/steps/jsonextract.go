@@ -3,6 +3,7 @@ package steps
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -136,6 +137,9 @@ func JSONExtract(env Env) error {
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
 		return Errorf(ErrMalformed, "json: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Errorf(ErrMalformed, "json: data after the top-level value")
 	}
 	found := 0
 	for _, f := range fields {

@@ -297,6 +297,9 @@ func redactParams(env Env) (*Redactor, error) {
 	if s, ok := env.Param("kinds"); ok {
 		for _, k := range strings.Split(s, ",") {
 			if k = strings.TrimSpace(k); k != "" {
+				if slices.Contains(kinds, k) {
+					p.fail("kinds", "%q given twice", k)
+				}
 				kinds = append(kinds, k)
 			}
 		}

@@ -200,7 +200,7 @@ func Stats(env Env) error {
 	}
 	meta := []KV{
 		{"stats_bytes", s.Bytes}, {"stats_chars", s.Chars}, {"stats_words", s.Words},
-		{"stats_lines", s.Lines}, {"stats_sentences", s.Sentences}, {"stats_top_terms", truncateUTF8(b.String(), 4096)},
+		{"stats_lines", s.Lines}, {"stats_sentences", s.Sentences}, {"stats_top_terms", topTermsText(b.String(), 4096)},
 	}
 	if s.capped {
 		meta = append(meta, KV{"stats_terms_capped", true})
@@ -221,4 +221,16 @@ func statsParams(env Env) (int, error) {
 	p := params{env: env}
 	top := p.integer("top", 10, 0, 100)
 	return top, p.err
+}
+
+// topTermsText is terms ("term:count,...") cut to at most max bytes at a
+// comma, so that no term is cut or left without its count.
+func topTermsText(terms string, max int) string {
+	if len(terms) <= max {
+		return terms
+	}
+	if i := strings.LastIndexByte(terms[:max+1], ','); i >= 0 {
+		return terms[:i]
+	}
+	return ""
 }

@@ -332,3 +332,43 @@ func TestMarkdownText(t *testing.T) {
 		}
 	}
 }
+
+// TestStepInputChecks covers refusals found by the docs/steps.md audit: a
+// kind given twice (it was counted twice), a NUL delimiter (refused only
+// by encoding/csv, as malformed input), data after a JSON value (ignored),
+// and top terms cut inside a term.
+func TestStepInputChecks(t *testing.T) {
+	e := newEnv("a.txt", "text/plain", "mail a@b.io", map[string]string{"kinds": "email, email"})
+	if err := RedactPII(e); !errors.Is(err, ErrParam) || !strings.Contains(err.Error(), `kinds: "email" given twice`) {
+		t.Errorf("kinds twice: %v", err)
+	}
+	e = newEnv("a.csv", "text/csv", "a,b\n1,2\n", map[string]string{"delimiter": "\x00"})
+	if err := CSVToJSON(e); !errors.Is(err, ErrParam) {
+		t.Errorf("NUL delimiter: %v", err)
+	}
+	for _, doc := range []string{`{"a":1} trailing`, `{"a":1} {"a":2}`, `[1] 2`} {
+		e = newEnv("a.json", "application/json", doc, map[string]string{"fields": "a"})
+		if err := JSONExtract(e); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%q: %v", doc, err)
+		}
+	}
+	e = newEnv("a.json", "application/json", "{\"a\":1}\n\n", map[string]string{"fields": "a"})
+	if err := JSONExtract(e); err != nil || e.meta["a"] != 1.0 {
+		t.Errorf("trailing white space: %v %v", err, e.meta)
+	}
+	for _, c := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"ab:1,cd:2,ef:3", 14, "ab:1,cd:2,ef:3"},
+		{"ab:1,cd:2,ef:3", 13, "ab:1,cd:2"},
+		{"ab:1,cd:2,ef:3", 9, "ab:1,cd:2"},
+		{"ab:1,cd:2,ef:3", 8, "ab:1"},
+		{"abcdef:1", 4, ""},
+	} {
+		if got := topTermsText(c.in, c.max); got != c.want {
+			t.Errorf("topTermsText(%q, %d) = %q, want %q", c.in, c.max, got, c.want)
+		}
+	}
+}
