@@ -164,26 +164,53 @@ func Parse(data []byte, dir string) (*File, error) {
 	return &f, nil
 }
 
+// MaxConfigBytes is the largest docex.yaml Load reads.
+const MaxConfigBytes = 1 << 20
+
 // Load reads and parses the file at path. It returns an error matching
-// docex.ErrNotInitialized when the file does not exist and
-// docex.ErrInvalidConfig when it is invalid.
+// docex.ErrNotInitialized when the file does not exist, and
+// docex.ErrInvalidConfig when it is invalid, is not a regular file (a
+// directory, a device), cannot be read or is larger than MaxConfigBytes.
 func Load(path string) (*File, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, docex.Errorf(docex.ErrInvalidConfig, "config path %q: %v", path, err)
 	}
-	data, err := os.ReadFile(abs)
+	fh, err := os.Open(abs)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, docex.Errorf(docex.ErrNotInitialized, "no config file at %s: docex is not initialised here", abs)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "cannot read config %s: %v", abs, pathErr(err))
+	}
+	defer fh.Close()
+	if st, err := fh.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "config %s is not a regular file", abs)
+	}
+	// One byte past the limit tells a file that is too large: a huge
+	// file is never read whole.
+	data, err := io.ReadAll(io.LimitReader(fh, MaxConfigBytes+1))
+	if err != nil {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "cannot read config %s: %v", abs, pathErr(err))
+	}
+	if len(data) > MaxConfigBytes {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "config %s is larger than %d bytes", abs, MaxConfigBytes)
 	}
 	f, err := Parse(data, filepath.Dir(abs))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
 	return f, nil
+}
+
+// pathErr returns the cause of an *os.PathError (its path is named
+// already), else err.
+func pathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func invalid(key, format string, args ...any) error {

@@ -111,6 +111,38 @@ func TestLoadMissing(t *testing.T) {
 	}
 }
 
+// TestLoadNotAFile: Load read its file whole, so --config /dev/zero never
+// returned and a huge file was read into memory; a directory or a file it
+// could not read gave an untyped error. Each is docex.ErrInvalidConfig,
+// naming the path once.
+func TestLoadNotAFile(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, append([]byte("config_version: 1\n"), bytes.Repeat([]byte("# padding\n"), MaxConfigBytes/10+1)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ path, want string }{
+		{dir, "is not a regular file"},
+		{big, "is larger than 1048576 bytes"},
+	}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		cases = append(cases, struct{ path, want string }{"/dev/zero", "is not a regular file"})
+	}
+	if os.Geteuid() != 0 { // root reads a file whatever its mode
+		locked := filepath.Join(dir, "locked.yaml")
+		if err := os.WriteFile(locked, []byte("config_version: 1\n"), 0); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, struct{ path, want string }{locked, "permission denied"})
+	}
+	for _, c := range cases {
+		_, err := Load(c.path)
+		if !errors.Is(err, docex.ErrInvalidConfig) || !strings.Contains(err.Error(), c.want) || strings.Count(err.Error(), c.path) != 1 {
+			t.Errorf("Load(%s) = %v, want ErrInvalidConfig %q naming the path once", c.path, err, c.want)
+		}
+	}
+}
+
 func TestPostgresDSN(t *testing.T) {
 	f, err := Parse([]byte("config_version: 1\ndatabase:\n  type: postgres\n"), "/x")
 	if err != nil {

@@ -49,6 +49,7 @@ type Pipeline struct {
 
 	zeroAttempts bool       // the definition says max_attempts = 0 (see checkNew)
 	badParams    *badParams // a step's params is not a table (see checkNew)
+	emptyAccept  int        // 1 + the first step whose accept list is empty, or 0 (see checkNew)
 }
 
 // Step is one step of a pipeline: a plugin run on each of its input
@@ -157,8 +158,12 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 // definition (src, parsed as p) may not say though a stored one may
 // (ParsePipeline still reads it, for the jobs of the versions stored with
 // it): max_attempts = 0, which older versions took as the default (3)
-// where a user may mean "no retries" (1).
+// where a user may mean "no retries" (1); and an empty accept list, which
+// filters nothing (a user may mean "skip every input").
 func (p *Pipeline) checkNew(src []byte) error {
+	if i := p.emptyAccept - 1; i >= 0 {
+		return pipelineErr(src, i, "accept", "an empty content-type filter: leave accept out to give the step every input, or list the types it takes (for example accept = [\"text/*\"])")
+	}
 	if p.zeroAttempts {
 		return pipelineErr(src, -1, "max_attempts", "max_attempts 0: want 1 to %d (1: no retries; leave it out for the default, %d)", MaxAttemptsLimit, DefaultAttempts)
 	}
@@ -235,6 +240,8 @@ func (p *Pipeline) validate(src []byte) error {
 		}
 		if s.Accept == nil {
 			s.Accept = []string{}
+		} else if len(s.Accept) == 0 && p.emptyAccept == 0 {
+			p.emptyAccept = i + 1
 		}
 		for _, a := range s.Accept {
 			if !validMediaGlob(a) {

@@ -180,3 +180,27 @@ func TestMaxDerivedKey(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyAcceptRefused: accept = [] filtered nothing (the step took every
+// input), where a user may mean the opposite. A new definition is refused
+// with the line and key; a version stored with it still parses, as before.
+func TestEmptyAcceptRefused(t *testing.T) {
+	src := []byte("name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\n[[steps]]\nname = \"b\"\nplugin = \"stats\"\naccept = []\n")
+	p, err := ParsePipeline(src)
+	if err != nil || len(p.Steps[1].Accept) != 0 || !p.Steps[1].Accepts("application/pdf") {
+		t.Fatalf("stored definition: %+v, %v", p, err)
+	}
+	err = p.checkNew(src)
+	if want := "pipeline line 8, key steps[1].accept: an empty content-type filter"; !errors.Is(err, docex.ErrInvalid) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("new definition: %v, want ErrInvalid with %q", err, want)
+	}
+	for _, ok := range []string{"name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\n", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\naccept = [\"text/*\"]\n"} {
+		q, err := ParsePipeline([]byte(ok))
+		if err == nil {
+			err = q.checkNew([]byte(ok))
+		}
+		if err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -63,7 +64,7 @@ func (c *cli) system(ctx context.Context) (*system, error) {
 	if c.sys != nil {
 		return c.sys, nil
 	}
-	f, err := config.Load(c.g.config)
+	f, err := loadConfig(c.g.config)
 	if err != nil {
 		return nil, err
 	}
@@ -210,4 +211,22 @@ func terminal(v any) bool {
 // given.
 func (c *cli) interactive() bool {
 	return !c.g.json && terminal(c.stdin) && terminal(c.stderr)
+}
+
+// loadConfig is config.Load, with a hint of its own when the file itself
+// is the problem (not a regular file, unreadable, too large) rather than a
+// key in it.
+func loadConfig(path string) (*config.File, error) {
+	f, err := config.Load(path)
+	if err == nil || !errors.Is(err, docex.ErrInvalidConfig) {
+		return f, err
+	}
+	fh, oerr := os.Open(path)
+	if oerr == nil {
+		defer fh.Close()
+	}
+	if st, serr := os.Stat(path); oerr != nil || serr != nil || !st.Mode().IsRegular() || st.Size() > config.MaxConfigBytes {
+		return nil, withHint(err, "point --config or DOCEX_CONFIG at a readable docex.yaml (docex init writes one)")
+	}
+	return nil, err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,5 +310,30 @@ func TestPostgresDSNVariableHint(t *testing.T) {
 				t.Errorf("docex %s with MY_PG_DSN=%q: %q, want %q", strings.Join(args, " "), c.value, r.stderr, c.want)
 			}
 		}
+	}
+}
+
+// TestConfigNotAFile: --config naming a directory or a device read forever
+// (/dev/zero) or said "fix that key in docex.yaml"; each is refused with
+// exit 2 and a hint about the file, and init writes nothing.
+func TestConfigNotAFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	paths := []string{dir}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		paths = append(paths, "/dev/zero")
+	}
+	for _, p := range paths {
+		for _, args := range [][]string{{"tenant", "list"}, {"init"}} {
+			var out, errb bytes.Buffer
+			err := runEnv(context.Background(), append([]string{"--config", p}, args...), &out, &errb, func(string) string { return "" })
+			if code := exitCode(err); code != exitInvalid || !strings.Contains(errb.String(), p+" is not a regular file") ||
+				!strings.Contains(errb.String(), "hint: point --config or DOCEX_CONFIG at a readable docex.yaml") || strings.Contains(errb.String(), "fix that key") {
+				t.Errorf("docex --config %s %s: exit %d, %q", p, strings.Join(args, " "), code, errb.String())
+			}
+		}
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+		t.Errorf("init wrote %v (%v)", ents, err)
 	}
 }

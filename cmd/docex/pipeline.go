@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -170,9 +169,19 @@ type workerOpts struct {
 }
 
 func cmdPipelineCreate(ctx context.Context, c *cli, args []string) error {
-	src, err := os.ReadFile(args[0])
+	f, _, err := openFileArg(args[0])
 	if err != nil {
-		return docex.Errorf(docex.ErrInvalid, "read %s: %v", args[0], err)
+		return err
+	}
+	// One byte past the limit, for ParsePipeline to refuse: a device such
+	// as /dev/zero, or a huge file, is never read whole.
+	src, err := io.ReadAll(io.LimitReader(f, engine.MaxPipelineBytes+1))
+	f.Close()
+	if err != nil {
+		return docex.Errorf(docex.ErrInvalid, "cannot read %s: %v", args[0], unwrapPath(err))
+	}
+	if len(src) > engine.MaxPipelineBytes {
+		return docex.Errorf(docex.ErrInvalid, "%s is larger than %d bytes, the most a pipeline definition may be", args[0], engine.MaxPipelineBytes)
 	}
 	s, err := c.session(ctx)
 	if err != nil {

@@ -828,3 +828,34 @@ func TestPipelineRunWaitCancelled(t *testing.T) {
 		t.Errorf("error says failed:\n%s", r.stderr)
 	}
 }
+
+// TestPipelineCreateFileArg: pipeline create read its FILE whole before
+// checking its size, so a device (/dev/zero) never returned and a huge
+// file was read into memory; a missing file or a directory named the path
+// twice. Now FILE must be a regular file, and at most one byte past
+// engine.MaxPipelineBytes is read; nothing is stored.
+func TestPipelineCreateFileArg(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	u := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
+	big := h.file("big.toml", "name = \"big\"\n"+strings.Repeat("# padding\n", 64<<20/10)) // 64 MiB
+	cases := []struct{ path, want string }{
+		{filepath.Join(h.dir, "nope.toml"), "cannot read " + filepath.Join(h.dir, "nope.toml") + ": no such file or directory"},
+		{h.dir, h.dir + " is not a regular file"},
+		{big, big + " is larger than 65536 bytes, the most a pipeline definition may be"},
+	}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		cases = append(cases, struct{ path, want string }{"/dev/zero", "/dev/zero is not a regular file"})
+	}
+	for _, c := range cases {
+		r := h.want(exitInvalid, append([]string{"pipeline", "create", c.path}, u...)...)
+		if !strings.Contains(r.stderr, c.want) || strings.Count(r.stderr, c.path) != 1 {
+			t.Errorf("pipeline create %s: %q, want %q, naming the path once", c.path, r.stderr, c.want)
+		}
+	}
+	if r := h.ok(append([]string{"pipeline", "list", "--json"}, u...)...); strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("pipelines after the refusals: %s", r.stdout)
+	}
+}

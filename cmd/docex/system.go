@@ -206,7 +206,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 			}
 		}()
 	}
-	f, err := config.Load(cfgPath)
+	f, err := loadConfig(cfgPath)
 	if err != nil {
 		return err
 	}
