@@ -176,16 +176,21 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, docex.Errorf(docex.ErrInvalidConfig, "config path %q: %v", path, err)
 	}
-	fh, err := os.Open(abs)
+	// Checked before it is opened: opening a FIFO would wait for a writer.
+	st, err := os.Stat(abs)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, docex.Errorf(docex.ErrNotInitialized, "no config file at %s: docex is not initialised here", abs)
 	}
+	if err == nil && !st.Mode().IsRegular() {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "config %s is not a regular file", abs)
+	}
+	fh, err := os.Open(abs)
 	if err != nil {
 		return nil, docex.Errorf(docex.ErrInvalidConfig, "cannot read config %s: %v", abs, pathErr(err))
 	}
 	defer fh.Close()
-	if st, err := fh.Stat(); err != nil || !st.Mode().IsRegular() {
-		return nil, docex.Errorf(docex.ErrInvalidConfig, "config %s is not a regular file", abs)
+	if fst, err := fh.Stat(); err != nil || !os.SameFile(st, fst) {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "config %s was replaced while being read", abs)
 	}
 	// One byte past the limit tells a file that is too large: a huge
 	// file is never read whole.

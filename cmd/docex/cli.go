@@ -221,12 +221,14 @@ func loadConfig(path string) (*config.File, error) {
 	if err == nil || !errors.Is(err, docex.ErrInvalidConfig) {
 		return f, err
 	}
+	hint := withHint(err, "point --config or DOCEX_CONFIG at a readable docex.yaml (docex init writes one)")
+	if st, serr := os.Stat(path); serr != nil || !st.Mode().IsRegular() || st.Size() > config.MaxConfigBytes {
+		return nil, hint // not opened: opening a FIFO would wait for a writer
+	}
 	fh, oerr := os.Open(path)
-	if oerr == nil {
-		defer fh.Close()
+	if oerr != nil {
+		return nil, hint
 	}
-	if st, serr := os.Stat(path); oerr != nil || serr != nil || !st.Mode().IsRegular() || st.Size() > config.MaxConfigBytes {
-		return nil, withHint(err, "point --config or DOCEX_CONFIG at a readable docex.yaml (docex init writes one)")
-	}
+	fh.Close()
 	return nil, err
 }

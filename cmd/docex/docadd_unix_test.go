@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/docex-dev/docex"
 )
@@ -135,4 +136,48 @@ func TestFileArg(t *testing.T) {
 		t.Fatalf("replaced file: read %q, %v; want ErrInvalid and nothing", b, err)
 	}
 	a.close()
+}
+
+// TestFIFOArgs: a FILE argument or --config naming a FIFO is refused as
+// not a regular file, without opening it (opening a FIFO waits for a
+// writer: pipeline create, doc update and every command's --config never
+// returned).
+func TestFIFOArgs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	fifo := filepath.Join(h.dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skipf("mkfifo: %v", err) // the file system has no FIFOs
+	}
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	u := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
+	h.ok(append([]string{"basket", "create", "b"}, u...)...)
+	id := strings.TrimSpace(h.ok(append([]string{"doc", "add", "b", h.file("a.txt", "a"), "-q"}, u...)...).stdout)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, args := range [][]string{{"pipeline", "create", fifo}, {"doc", "update", id, fifo}, {"doc", "add", "b", fifo}} {
+			r := h.want(exitInvalid, append(args, u...)...)
+			if !strings.Contains(r.stderr, fifo+" is not a regular file") {
+				t.Errorf("docex %s: %q", strings.Join(args, " "), r.stderr)
+			}
+		}
+		var out, errb strings.Builder
+		err := runEnv(context.Background(), []string{"--config", fifo, "tenant", "list"}, &out, &errb, func(string) string { return "" })
+		if exitCode(err) != exitInvalid || !strings.Contains(errb.String(), fifo+" is not a regular file") {
+			t.Errorf("--config FIFO: %v, %q", err, errb.String())
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		// Unblock the opens, so the test ends and says why.
+		for range 4 {
+			if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				f.Close()
+			}
+		}
+		t.Fatal("a command opened the FIFO and waited for a writer")
+	}
 }

@@ -401,17 +401,21 @@ func formatMeta(m map[string]docex.Value) string {
 }
 
 // openFileArg opens a FILE argument: a regular file, whose base name
-// becomes the document's name. Errors are docex.ErrInvalid naming the path
-// once.
+// becomes the document's name. It is checked before it is opened (opening
+// a FIFO would wait for a writer). Errors are docex.ErrInvalid naming the
+// path once.
 func openFileArg(path string) (*os.File, string, error) {
+	a, err := checkFileArg(path)
+	if err != nil {
+		return nil, "", err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, "", docex.Errorf(docex.ErrInvalid, "cannot read %s: %v", path, unwrapPath(err))
 	}
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
+	if st, err := f.Stat(); err != nil || !os.SameFile(st, a.info) {
 		f.Close()
-		return nil, "", docex.Errorf(docex.ErrInvalid, "%s is not a regular file", path)
+		return nil, "", docex.Errorf(docex.ErrInvalid, "%s was replaced while being read", path)
 	}
 	return f, filepath.Base(path), nil
 }

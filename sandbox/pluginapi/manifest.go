@@ -424,7 +424,17 @@ func readPluginFS(fsys fs.FS) (raw []byte, m *Manifest, mod []byte, err error) {
 	return raw, m, mod, nil
 }
 
+// readCapped reads name, a regular file of at most limit bytes (tooBig
+// otherwise). It is checked before it is opened: opening a FIFO would wait
+// for a writer.
 func readCapped(fsys fs.FS, name string, limit int64, tooBig error) ([]byte, error) {
+	st, err := fs.Stat(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", tooBig, name)
+	}
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
