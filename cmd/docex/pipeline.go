@@ -883,24 +883,66 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 			defer func() { seen[k] = true }()
 			return seen[k]
 		}
-		for _, e := range l.Ancestors {
-			if dup(e) {
-				continue
+		// Each chain is drawn as a tree: a document's sources (or derived
+		// documents) under it, one level deeper. A document reached again
+		// (a second source, or a step's output that deduplicated onto a
+		// document already shown) is not expanded twice.
+		tree := func(edges []engine.LineageEdge, up bool, line func(e engine.LineageEdge, indent string, more bool)) {
+			next := map[string][]engine.LineageEdge{}
+			for _, e := range edges {
+				from := e.SourceID
+				if up {
+					from = e.DerivedID
+				}
+				next[from] = append(next[from], e)
 			}
-			writef(w, "%s<- %s\tby %s (plugin %s %s, params %s)\n", strings.Repeat("  ", e.Depth-1),
-				label(e.SourceID, e.SourceName, e.SourceGone), producedBy(e), e.Plugin, e.ModuleSHA256[:min(12, len(e.ModuleSHA256))], jsonText(e.Params))
+			expanded := map[string]bool{l.DocumentID: true}
+			var walk func(id string, depth int)
+			walk = func(id string, depth int) {
+				for _, e := range next[id] {
+					if dup(e) {
+						continue
+					}
+					to := e.DerivedID
+					if up {
+						to = e.SourceID
+					}
+					again := expanded[to]
+					line(e, strings.Repeat("  ", depth), again && len(next[to]) > 0)
+					if !again {
+						expanded[to] = true
+						walk(to, depth+1)
+					}
+				}
+			}
+			walk(l.DocumentID, 0)
+			for _, e := range edges { // not reached from the document (a truncated listing)
+				if !dup(e) {
+					line(e, strings.Repeat("  ", max(0, e.Depth-1)), false)
+				}
+			}
 		}
+		const shown = " (its own chain is shown above)"
+		tree(l.Ancestors, true, func(e engine.LineageEdge, indent string, more bool) {
+			writef(w, "%s<- %s\tby %s (plugin %s %s, params %s)%s\n", indent,
+				label(e.SourceID, e.SourceName, e.SourceGone), producedBy(e), e.Plugin, e.ModuleSHA256[:min(12, len(e.ModuleSHA256))], jsonText(e.Params), cond(more, shown))
+		})
 		if len(l.Descendants) == 0 {
 			fmt.Fprintln(w, "derived: nothing")
 		}
-		for _, e := range l.Descendants {
-			if dup(e) {
-				continue
-			}
-			writef(w, "%s-> %s\tby %s (plugin %s)\n", strings.Repeat("  ", e.Depth-1),
-				label(e.DerivedID, e.DerivedName, e.DerivedGone), producedBy(e), e.Plugin)
-		}
+		tree(l.Descendants, false, func(e engine.LineageEdge, indent string, more bool) {
+			writef(w, "%s-> %s\tby %s (plugin %s)%s\n", indent,
+				label(e.DerivedID, e.DerivedName, e.DerivedGone), producedBy(e), e.Plugin, cond(more, shown))
+		})
 	})
+}
+
+// cond returns s when ok, else "".
+func cond(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return ""
 }
 
 // producedBy names what made a lineage edge: a pipeline's step
