@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -250,7 +251,13 @@ func (p *Pipeline) validate(src []byte) error {
 		}
 		params, err := canonicalParams(s.RawParams)
 		if err != nil {
-			return pipelineErr(src, i, "params", "%v", err)
+			key := "params"
+			// The parameter's own key (a name that needs quoting is
+			// reported at params).
+			if pe, ok := errors.AsType[*paramError](err); ok && validParamName(pe.name) {
+				key += "." + pe.name
+			}
+			return pipelineErr(src, i, key, "%v", err)
 		}
 		s.Params = params
 		s.canonical = s.CanonicalParams()
@@ -326,9 +333,12 @@ func (s Step) CanonicalParams() string {
 
 func canonicalParams(raw map[string]any) (map[string]string, error) {
 	out := make(map[string]string, len(raw))
-	for k, v := range raw {
+	// In name order, so that of several bad parameters the same one is
+	// named every time.
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		v := raw[k]
 		if !validParamName(k) {
-			return nil, fmt.Errorf("parameter name %q is not valid", k)
+			return nil, &paramError{name: k, msg: fmt.Sprintf("parameter name %q is not valid", k)}
 		}
 		var s string
 		switch x := v.(type) {
@@ -338,21 +348,26 @@ func canonicalParams(raw map[string]any) (map[string]string, error) {
 			s = strconv.FormatInt(x, 10)
 		case float64:
 			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return nil, fmt.Errorf("parameter %q: not a finite number", k)
+				return nil, &paramError{name: k, msg: fmt.Sprintf("parameter %q: not a finite number", k)}
 			}
 			s = strconv.FormatFloat(x, 'g', -1, 64)
 		case bool:
 			s = strconv.FormatBool(x)
 		default:
-			return nil, fmt.Errorf("parameter %q: want a string, number or bool, not %s", k, tomlKind(v))
+			return nil, &paramError{name: k, msg: fmt.Sprintf("parameter %q: want a string, number or bool, not %s", k, tomlKind(v))}
 		}
 		if len(s) > maxStepParamBytes {
-			return nil, fmt.Errorf("parameter %q is longer than %d bytes", k, maxStepParamBytes)
+			return nil, &paramError{name: k, msg: fmt.Sprintf("parameter %q is longer than %d bytes", k, maxStepParamBytes)}
 		}
 		out[k] = s
 	}
 	return out, nil
 }
+
+// paramError is canonicalParams' error about parameter name.
+type paramError struct{ name, msg string }
+
+func (e *paramError) Error() string { return e.msg }
 
 func validParamName(s string) bool {
 	if s == "" || len(s) > 64 {
@@ -466,6 +481,9 @@ func keyLine(src []byte, step int, key string) int {
 		}
 		if l.header && l.table == "steps" && header == 0 {
 			header = l.n
+		}
+		if l.header && step >= 0 && l.table == "steps."+key && rest != "" {
+			return l.n // [steps.params.sub]
 		}
 		if l.header {
 			continue

@@ -106,6 +106,8 @@ func TestKeyLine(t *testing.T) {
 		{"params.overlap = 1\n", 0, "params.size", 2}, // absent: the step's header
 		{"[[steps]]\nname = \"b\"\nplugin = \"chunk\"\nparams.size = 0\n", 1, "params.size", 8},
 		{"", -1, "name", 1},
+		{"[steps.params.sub]\nk = 1\n", 0, "params.sub", 5},
+		{"[steps.params]\nsize = 8\n[steps.params.sub]\nk = 1\n", 0, "params.sub", 7},
 	} {
 		if got := keyLine([]byte(head+c.body), c.step, c.key); got != c.want {
 			t.Errorf("keyLine(%q, %d, %s) = %d, want %d", c.body, c.step, c.key, got, c.want)
@@ -201,6 +203,28 @@ func TestEmptyAcceptRefused(t *testing.T) {
 		}
 		if err != nil {
 			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
+
+// TestBadParamValueKey: a parameter whose value is not a string, number or
+// bool, or not finite, is named by its own key and line (a table given as
+// [steps.params.sub] was reported at the step's [[steps]] line, key
+// params); of several, the first by name every time.
+func TestBadParamValueKey(t *testing.T) {
+	head := "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\n"
+	for _, c := range []struct{ body, want string }{
+		{"[steps.params.sub]\nk = 1\n", `pipeline line 5, key steps[0].params.sub: parameter "sub": want a string, number or bool, not a table`},
+		{"[steps.params]\nsize = 800\noverlap = [1]\n", `pipeline line 7, key steps[0].params.overlap: parameter "overlap": want a string, number or bool, not an array`},
+		{"params = { size = inf }\n", `pipeline line 5, key steps[0].params.size: parameter "size": not a finite number`},
+		{"params = { \"size \" = 1 }\n", `pipeline line 5, key steps[0].params: parameter name "size " is not valid`},
+		{"params = { z = [1], b = [2], m = {} }\n", `key steps[0].params.b: parameter "b"`},
+	} {
+		for range 5 { // map order must not choose the parameter named
+			_, err := ParsePipeline([]byte(head + c.body))
+			if !errors.Is(err, docex.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("%q: %v, want %q", c.body, err, c.want)
+			}
 		}
 	}
 }
