@@ -75,7 +75,10 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 			return pipelineErr(src, i, "plugin", "plugin %q: %v", step.Plugin, err)
 		}
 		manifests[step.Name] = m
-		for k, v := range step.Params {
+		// In name order, so that of several bad parameters the same one
+		// is named every time.
+		for _, k := range slices.Sorted(maps.Keys(step.Params)) {
+			v := step.Params[k]
 			spec, ok := m.Parameters[k]
 			if !ok {
 				hint := spell.SuggestOrList(k, slices.Collect(maps.Keys(m.Parameters)), "parameters")
@@ -88,8 +91,8 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 				return pipelineErr(src, i, "params."+k, "plugin %q, parameter %q: %v", step.Plugin, k, err)
 			}
 		}
-		for k, spec := range m.Parameters {
-			if _, ok := step.Params[k]; spec.Required && !ok {
+		for _, k := range slices.Sorted(maps.Keys(m.Parameters)) {
+			if _, ok := step.Params[k]; m.Parameters[k].Required && !ok {
 				return pipelineErr(src, i, "params", "plugin %q needs parameter %q", step.Plugin, k)
 			}
 		}

@@ -251,8 +251,13 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 		{"no derived documents", "name = \"x\"\nmax_derived = 0\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key max_derived: max_derived 0: want 1 to 1000000"},
 		{"too many derived documents", "name = \"x\"\nmax_derived = 1000001\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key max_derived: max_derived 1000001: want 1 to 1000000"},
 		{"derived documents as a string", "name = \"x\"\nmax_derived = \"10\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key max_derived: want an integer, got a string"},
-		{"array param", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\nparams = { title = [1, 2] }\n", "line 5, key steps[0].params: parameter \"title\": want a string, number or bool, not an array"},
+		{"array param", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\nparams = { title = [1, 2] }\n", "line 5, key steps[0].params.title: parameter \"title\": want a string, number or bool, not an array"},
 		{"table param", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\n[steps.params]\ntitle = { a = 1 }\n", "not a table"},
+	}
+	// Of several bad parameters, the first by name, every time (map order
+	// chose one).
+	for range 6 {
+		bad = append(bad, struct{ name, src, want string }{"several unknown params", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\nparams = { zz = \"1\", title = \"t\", bb = \"2\", mm = \"3\" }\n", `key steps[0].params.bb: plugin "derive" has no parameter "bb"`})
 	}
 	for _, c := range bad {
 		_, err := admin.CreatePipeline(bg, []byte(c.src))
