@@ -883,7 +883,8 @@ func validateMeta(m map[string]docex.Value) error {
 	if len(m) > MaxMetaKeys {
 		return docex.Errorf(docex.ErrInvalid, "%d metadata keys, more than %d", len(m), MaxMetaKeys)
 	}
-	for k, v := range m {
+	for _, k := range slices.Sorted(maps.Keys(m)) { // the first bad key by name, every time
+		v := m[k]
 		if err := validateMetaKey(k); err != nil {
 			return err
 		}

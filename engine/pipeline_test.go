@@ -228,3 +228,17 @@ func TestBadParamValueKey(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateMetaFirstByName: of several bad metadata keys, the error
+// names the first by name, every time (map order chose one).
+func TestValidateMetaFirstByName(t *testing.T) {
+	m := map[string]docex.Value{}
+	for _, k := range []string{"zz\x01bad", "mm\x01bad", "aa\x01bad", "ok"} {
+		m[k] = docex.String("v")
+	}
+	for range 20 {
+		if err := validateMeta(m); err == nil || !strings.Contains(err.Error(), `"aa\x01bad"`) {
+			t.Fatalf("validateMeta: %v, want the key aa\\x01bad named", err)
+		}
+	}
+}

@@ -355,7 +355,9 @@ func (m *Manifest) Validate() error {
 	if len(m.Parameters) > 64 {
 		return errors.New("parameters: at most 64")
 	}
-	for name, p := range m.Parameters {
+	names := slices.Sorted(maps.Keys(m.Parameters)) // the first bad one by name, every time
+	for _, name := range names {
+		p := m.Parameters[name]
 		if !validName(name) {
 			return fmt.Errorf("parameter name %q: want 1-64 of [a-z0-9_-] starting with a letter", name)
 		}
@@ -367,7 +369,8 @@ func (m *Manifest) Validate() error {
 			return fmt.Errorf("parameter %q: %w", name, err)
 		}
 	}
-	for name, p := range m.Parameters {
+	for _, name := range names {
+		p := m.Parameters[name]
 		if p.LessThan == "" {
 			continue
 		}

@@ -131,6 +131,12 @@ func TestParseManifestErrors(t *testing.T) {
 		{"entry bad char", `module = "wc.wasm"`, "module = \"wc.wasm\"\nentry = \"docex_run_X\"", "entry"},
 		{"entry empty suffix", `module = "wc.wasm"`, "module = \"wc.wasm\"\nentry = \"docex_run_\"", "entry"},
 	}
+	// Of several bad parameters, the first by name, every time (map order
+	// chose one).
+	for range 6 {
+		tests = append(tests, struct{ name, replace, with, want string }{"several bad parameters", `[parameters.lang]`,
+			"[parameters.zz]\ntype = \"blob\"\n[parameters.bb]\ntype = \"blob\"\n[parameters.mm]\ntype = \"blob\"\n[parameters.lang]", `parameter "bb": unknown type`})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := strings.Replace(validManifest, tt.replace, tt.with, 1)
