@@ -242,3 +242,16 @@ func TestValidateMetaFirstByName(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerConfigBounds: a tenant named twice is served once (two names
+// halved its slots: a worker of two tenants leaves each half), and
+// Concurrency and Batch are capped.
+func TestWorkerConfigBounds(t *testing.T) {
+	w := (&Engine{}).Worker(WorkerConfig{Tenants: []string{"a", "b", "a"}, Concurrency: 5000, TenantConcurrency: 4000, Batch: 5000})
+	if !slices.Equal(w.cfg.Tenants, []string{"a", "b"}) || w.cfg.Concurrency != MaxConcurrency || w.cfg.TenantConcurrency != MaxConcurrency || w.cfg.Batch != MaxBatch {
+		t.Errorf("config %+v", w.cfg)
+	}
+	if w := (&Engine{}).Worker(WorkerConfig{}); w.cfg.Tenants != nil {
+		t.Errorf("nil tenants (every tenant) became %v", w.cfg.Tenants)
+	}
+}

@@ -925,9 +925,10 @@ func (s *Session) RetryJob(ctx context.Context, id string) error {
 // WorkerConfig configures a Worker. Zero values take the defaults.
 type WorkerConfig struct {
 	// Tenants to serve; nil serves every tenant (new ones are found as
-	// they are created).
+	// they are created). A tenant named twice is served once.
 	Tenants []string
-	// Concurrency bounds the batches of jobs run at once (default 4).
+	// Concurrency bounds the batches of jobs run at once (default 4, at
+	// most MaxConcurrency).
 	Concurrency int
 	// TenantConcurrency bounds one tenant's batches run at once (default
 	// Concurrency/2, at least 1; at most Concurrency), so that one
@@ -965,10 +966,12 @@ type WorkerConfig struct {
 	Logger *slog.Logger
 }
 
-// WorkerConfig.Batch's default and largest value.
+// WorkerConfig.Batch's default and largest value, and
+// WorkerConfig.Concurrency's largest.
 const (
-	DefaultBatch = 32
-	MaxBatch     = 1024
+	DefaultBatch   = 32
+	MaxBatch       = 1024
+	MaxConcurrency = 1024
 )
 
 // Worker runs pipeline jobs: the engine's side of the backend's job
@@ -990,6 +993,11 @@ func (e *Engine) Worker(cfg WorkerConfig) *Worker {
 		cfg.Batch = DefaultBatch
 	}
 	cfg.Batch = min(cfg.Batch, MaxBatch)
+	cfg.Concurrency = min(cfg.Concurrency, MaxConcurrency)
+	cfg.TenantConcurrency = min(cfg.TenantConcurrency, cfg.Concurrency)
+	if cfg.Tenants != nil {
+		cfg.Tenants = uniqueIDs(cfg.Tenants)
+	}
 	if cfg.Name == "" {
 		cfg.Name = "worker-" + newID()
 	}

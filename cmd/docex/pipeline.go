@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -132,7 +133,7 @@ Example:
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringSliceVar(&wk.tenants, "tenants", nil, "serve only these tenants (comma-separated)")
 				fs.BoolVar(&wk.all, "all", false, "serve every tenant, also those created later (the default)")
-				fs.IntVar(&wk.concurrency, "concurrency", 4, "batches of jobs run at once")
+				fs.IntVar(&wk.concurrency, "concurrency", 4, "batches of jobs run at once, 1 to 1024")
 				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "batches of one tenant run at once, at most --concurrency (default concurrency/2; all of --concurrency when serving one tenant or in single-file mode)")
 				fs.IntVar(&wk.batch, "batch", engine.DefaultBatch, "jobs of one tenant run together, each step committed once for all (1: each job alone)")
 				fs.DurationVar(&wk.shutdown, "shutdown-timeout", 10*time.Second, "how long running jobs may finish after a stop signal")
@@ -807,8 +808,8 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 	if o.tenants != nil && len(o.tenants) == 0 { // --tenants "": not every tenant
 		return docex.Errorf(errUsage, "--tenants needs at least one tenant id (every tenant: --all)")
 	}
-	if o.concurrency < 1 {
-		return docex.Errorf(errUsage, "--concurrency must be at least 1")
+	if o.concurrency < 1 || o.concurrency > engine.MaxConcurrency {
+		return docex.Errorf(errUsage, "--concurrency must be 1 to %d", engine.MaxConcurrency)
 	}
 	if o.tenantConcurrency < 0 || o.tenantConcurrency > o.concurrency {
 		return docex.Errorf(errUsage, "--tenant-concurrency must be 0 to --concurrency (%d) (0: half of it, or all of it for one tenant)", o.concurrency)
@@ -839,8 +840,10 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 	}
 	log := slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var tenants []string
-	if len(o.tenants) > 0 {
-		tenants = o.tenants
+	for _, id := range o.tenants { // a tenant named twice is served once
+		if !slices.Contains(tenants, id) {
+			tenants = append(tenants, id)
+		}
 	}
 	err = sys.eng.Worker(engine.WorkerConfig{Tenants: tenants, Concurrency: o.concurrency, TenantConcurrency: o.tenantConcurrency,
 		Batch: o.batch, ShutdownTimeout: o.shutdown, Lease: o.lease, Logger: log}).Run(ctx)

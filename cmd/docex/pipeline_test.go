@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -571,7 +573,8 @@ func TestWorkerFlagBounds(t *testing.T) {
 		{[]string{"--batch", "-3"}, "--batch must be 1 to 1024"},
 		{[]string{"--batch", "1025"}, "--batch must be 1 to 1024"},
 		{[]string{"--batch", "many"}, "batch"},
-		{[]string{"--concurrency", "0"}, "--concurrency must be at least 1"},
+		{[]string{"--concurrency", "0"}, "--concurrency must be 1 to 1024"},
+		{[]string{"--concurrency", "1025"}, "--concurrency must be 1 to 1024"},
 		{[]string{"--tenant-concurrency", "-1"}, "--tenant-concurrency must be 0 to --concurrency (4)"},
 		{[]string{"--concurrency", "2", "--tenant-concurrency", "3"}, "--tenant-concurrency must be 0 to --concurrency (2)"},
 		{[]string{"--tenants", "acme", "--all"}, "exclude each other"},
@@ -932,5 +935,52 @@ func TestLineageTreeCLI(t *testing.T) {
 		if !strings.Contains(out, "\n"+strings.Repeat("  ", i)+"<- "+e.SourceID+" ") {
 			t.Errorf("ancestor %d (%s) not at depth %d:\n%s", i, e.SourceID, i, out)
 		}
+	}
+}
+
+// TestWorkerTenantsNamedTwice: --tenants acme,acme served acme as two
+// tenants: the worker logged both, and as it served "two" tenants it left
+// half of its slots to the other (tenant_concurrency 2 of 4). A tenant
+// named twice is served once, with every slot.
+func TestWorkerTenantsNamedTwice(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	pipelineSetup(t, h, "acme")
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		args := []string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker", "--tenants", "acme,acme", "--user", "op"}
+		done <- runEnv(ctx, args, io.Discard, logs, func(k string) string { return h.env[k] })
+	}()
+	deadline := time.After(2 * time.Minute) // a hang detector, not a latency bound
+	for !strings.Contains(logs.String(), "worker started") {
+		select {
+		case err := <-done:
+			t.Fatalf("worker ended before it started: %v\n%s", err, logs.String())
+		case <-deadline:
+			t.Fatalf("no worker started line:\n%s", logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	var line struct {
+		Tenants           []string `json:"tenants"`
+		Concurrency       int      `json:"concurrency"`
+		TenantConcurrency int      `json:"tenant_concurrency"`
+	}
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"worker batches"`) {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !slices.Equal(line.Tenants, []string{"acme"}) || line.TenantConcurrency != line.Concurrency || line.Concurrency != 4 {
+		t.Errorf("worker batches: %+v, want tenants [acme] with all 4 slots\n%s", line, logs.String())
 	}
 }
