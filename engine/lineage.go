@@ -11,10 +11,12 @@ import (
 	"github.com/docex-dev/docex/tenancy"
 )
 
-// Bounds of a lineage walk.
+// Bounds of a lineage walk, each way: Lineage lists at most
+// MaxLineageEdges edges and MaxLineageDepth levels of ancestors, and as
+// many of descendants, and sets Truncated when there were more.
 const (
-	maxLineageDepth = 64
-	maxLineageEdges = 10000
+	MaxLineageDepth = 64
+	MaxLineageEdges = 10000
 )
 
 // LineageEdge is one "derived from" relation: which step of which
@@ -47,7 +49,7 @@ type Lineage struct {
 	Gone        bool          `json:"gone"`
 	Ancestors   []LineageEdge `json:"ancestors"`
 	Descendants []LineageEdge `json:"descendants"`
-	Truncated   bool          `json:"truncated"`
+	Truncated   bool          `json:"truncated"` // the chain is longer than listed (MaxLineageEdges, MaxLineageDepth)
 }
 
 // Lineage returns what a document was derived from (ancestors, nearest
@@ -90,7 +92,7 @@ func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineag
 		var edges []LineageEdge
 		seen := map[string]bool{docID: true}
 		frontier := []string{docID}
-		for depth := 1; len(frontier) > 0 && depth <= maxLineageDepth; depth++ {
+		for depth := 1; len(frontier) > 0 && depth <= MaxLineageDepth; depth++ {
 			var next []string
 			for _, id := range frontier {
 				srcs, ders, err := st.Lineage(ctx, id)
@@ -102,7 +104,7 @@ func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineag
 					list = srcs
 				}
 				for _, e := range list {
-					if len(edges) >= maxLineageEdges {
+					if len(edges) >= MaxLineageEdges {
 						out.Truncated = true
 						return edges, nil
 					}
@@ -124,8 +126,17 @@ func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineag
 			}
 			frontier = next
 		}
-		if len(frontier) > 0 {
-			out.Truncated = true
+		// The walk stopped at MaxLineageDepth: truncated only if a
+		// document at that depth has edges further on.
+		for _, id := range frontier {
+			srcs, ders, err := st.Lineage(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if up && len(srcs) > 0 || !up && len(ders) > 0 {
+				out.Truncated = true
+				break
+			}
 		}
 		return edges, nil
 	}
@@ -238,7 +249,7 @@ func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, e
 	var levels [][]string
 	seen := map[string]bool{docID: true}
 	frontier := []string{docID}
-	for depth := 1; len(frontier) > 0 && depth <= maxLineageDepth; depth++ {
+	for depth := 1; len(frontier) > 0 && depth <= MaxLineageDepth; depth++ {
 		var next []string
 		for _, id := range frontier {
 			_, ders, err := tx.Lineage(ctx, id)
@@ -255,8 +266,16 @@ func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, e
 		levels = append(levels, next)
 		frontier = next
 	}
-	if len(frontier) > 0 {
-		return nil, docex.Errorf(docex.ErrInvalid, "document %s has descendants deeper than %d steps; delete the deepest first", docID, maxLineageDepth)
+	// The walk stopped at MaxLineageDepth: refused only if a document at
+	// that depth has descendants of its own.
+	for _, id := range frontier {
+		_, ders, err := tx.Lineage(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if len(ders) > 0 {
+			return nil, docex.Errorf(docex.ErrInvalid, "document %s has descendants deeper than %d steps; delete the deepest first", docID, MaxLineageDepth)
+		}
 	}
 	var ids []string
 	for i := len(levels) - 1; i >= 0; i-- {

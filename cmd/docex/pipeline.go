@@ -937,6 +937,9 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 			writef(w, "%s-> %s\tby %s (plugin %s)%s\n", indent,
 				label(e.DerivedID, e.DerivedName, e.DerivedGone), producedBy(e), e.Plugin, cond(more, shown))
 		})
+		if l.Truncated {
+			writef(w, "(the chain goes on: at most %d edges and %d levels are listed each way)\n", engine.MaxLineageEdges, engine.MaxLineageDepth)
+		}
 	})
 }
 

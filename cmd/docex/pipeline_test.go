@@ -11,12 +11,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine"
 )
 
 const threeStepsTOML = `name = "three"
@@ -982,5 +984,76 @@ func TestWorkerTenantsNamedTwice(t *testing.T) {
 	}
 	if !slices.Equal(line.Tenants, []string{"acme"}) || line.TenantConcurrency != line.Concurrency || line.Concurrency != 4 {
 		t.Errorf("worker batches: %+v, want tenants [acme] with all 4 slots\n%s", line, logs.String())
+	}
+}
+
+// TestLineageTruncatedCLI: a chain longer than engine.MaxLineageDepth is
+// listed to that depth; --json said truncated, the text said nothing, so a
+// reader took the listing for the whole chain. The text now ends saying
+// so; a chain within the bounds is not called truncated.
+func TestLineageTruncatedCLI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("plugin", "install", filepath.Join("..", "..", "testplugins", "derive"))...)
+	h.ok(with("basket", "create", "chain")...)
+	root := strings.TrimSpace(h.ok(with("doc", "add", "chain", h.file("root.txt", "root"), "-q")...).stdout)
+	id := root
+	for i := range engine.MaxLineageDepth + 1 {
+		r := decode[struct {
+			Derived []struct {
+				ID string `json:"id"`
+			} `json:"derived"`
+		}](t, h.ok(with("run", "derive", id, "--param", "title=link "+strconv.Itoa(i), "--json")...).stdout)
+		if len(r.Derived) != 1 {
+			t.Fatalf("run %d: derived %v", i, r.Derived)
+		}
+		id = r.Derived[0].ID
+	}
+	const note = "(the chain goes on: at most 10000 edges and 64 levels are listed each way)"
+	for _, c := range []struct {
+		doc       string
+		truncated bool
+	}{{root, true}, {id, true}} {
+		lin := decode[struct {
+			Truncated   bool  `json:"truncated"`
+			Ancestors   []any `json:"ancestors"`
+			Descendants []any `json:"descendants"`
+		}](t, h.ok(with("doc", "lineage", c.doc, "--json")...).stdout)
+		if !lin.Truncated || len(lin.Ancestors)+len(lin.Descendants) != engine.MaxLineageDepth {
+			t.Errorf("lineage of %s: truncated %v, %d+%d edges, want truncated and %d", c.doc, lin.Truncated, len(lin.Ancestors), len(lin.Descendants), engine.MaxLineageDepth)
+		}
+		if out := h.ok(with("doc", "lineage", c.doc)...).stdout; !strings.HasSuffix(out, note+"\n") {
+			t.Errorf("text lineage of %s does not end with %q:\n...%s", c.doc, note, out[max(0, len(out)-300):])
+		}
+	}
+	if out := h.ok(with("doc", "lineage", id)...).stdout; strings.Count(out, "<- ") != engine.MaxLineageDepth {
+		t.Errorf("%d ancestors drawn, want %d", strings.Count(out, "<- "), engine.MaxLineageDepth)
+	}
+	// One link below the bound: whole, and not called truncated.
+	short := decode[struct {
+		Ancestors []struct {
+			SourceID string `json:"source_id"`
+		} `json:"ancestors"`
+	}](t, h.ok(with("doc", "lineage", id, "--json")...).stdout).Ancestors[0].SourceID
+	if out := h.ok(with("doc", "lineage", short)...).stdout; strings.Contains(out, "the chain goes on") {
+		t.Errorf("lineage of a chain of %d called truncated", engine.MaxLineageDepth)
+	}
+	// A cascade delete takes descendants MaxLineageDepth deep (it refused
+	// them as deeper), and refuses one level more, deleting nothing.
+	if r := h.want(exitInvalid, with("doc", "delete", root, "--cascade")...); !strings.Contains(r.stderr, "descendants deeper than 64 steps") {
+		t.Errorf("cascade of %d levels: %s", engine.MaxLineageDepth+1, r.stderr)
+	}
+	first := decode[struct {
+		Descendants []struct {
+			DerivedID string `json:"derived_id"`
+		} `json:"descendants"`
+	}](t, h.ok(with("doc", "lineage", root, "--json")...).stdout).Descendants[0].DerivedID
+	del := decode[struct {
+		DeletedIDs []string `json:"deleted_ids"`
+	}](t, h.ok(with("doc", "delete", first, "--cascade", "--json")...).stdout)
+	if len(del.DeletedIDs) != engine.MaxLineageDepth+1 {
+		t.Errorf("cascade of %d levels deleted %d documents, want %d", engine.MaxLineageDepth, len(del.DeletedIDs), engine.MaxLineageDepth+1)
 	}
 }
