@@ -255,3 +255,15 @@ func TestWorkerConfigBounds(t *testing.T) {
 		t.Errorf("nil tenants (every tenant) became %v", w.cfg.Tenants)
 	}
 }
+
+// TestPluginValuesFirstByName: of several metadata values a plugin set
+// with an unsupported type, the error names the first key by name, every
+// time (map order chose one).
+func TestPluginValuesFirstByName(t *testing.T) {
+	m := map[string]any{"zz": []any{}, "bb": map[string]any{}, "mm": nil, "ok": "v"}
+	for range 20 {
+		if _, err := pluginValues("p", m); !errors.Is(err, docex.ErrPluginFailed) || !strings.Contains(err.Error(), `metadata "bb"`) {
+			t.Fatalf("pluginValues: %v, want ErrPluginFailed naming \"bb\"", err)
+		}
+	}
+}

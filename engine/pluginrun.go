@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/docex-dev/docex"
@@ -431,7 +433,8 @@ func stepOutput(name string, doc docex.Document, res *pluginapi.Result, err erro
 // 6), not the caller's invalid input: only the reason's text is kept.
 func pluginValues(plugin string, m map[string]any) (map[string]docex.Value, error) {
 	out := make(map[string]docex.Value, len(m)+2)
-	for k, v := range m {
+	for _, k := range slices.Sorted(maps.Keys(m)) { // the first bad key by name, every time
+		v := m[k]
 		switch x := v.(type) {
 		case string:
 			out[k] = docex.String(x)

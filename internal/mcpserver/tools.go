@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -373,8 +375,8 @@ func (s *Server) addTools() {
 				return nil, findDocumentsOut{}, err
 			}
 			filters := make([]docex.MetaFilter, 0, len(in.Metadata))
-			for k, v := range in.Metadata {
-				filters = append(filters, docex.MetaFilter{Key: k, Value: v})
+			for _, k := range slices.Sorted(maps.Keys(in.Metadata)) { // a bad filter named the same every time
+				filters = append(filters, docex.MetaFilter{Key: k, Value: in.Metadata[k]})
 			}
 			b, err := s.resolveBasket(ctx, in.Basket)
 			if err != nil {
