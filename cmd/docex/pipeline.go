@@ -131,7 +131,7 @@ in one transaction for the whole batch (docs/jobs.md, "Batches").
 Example:
   docex worker --all --concurrency 8`,
 			flags: func(fs *pflag.FlagSet) {
-				fs.StringSliceVar(&wk.tenants, "tenants", nil, "serve only these tenants (comma-separated)")
+				fs.StringSliceVar(&wk.tenants, "tenants", nil, "serve only these tenants (comma-separated; spaces around a name are ignored)")
 				fs.BoolVar(&wk.all, "all", false, "serve every tenant, also those created later (the default)")
 				fs.IntVar(&wk.concurrency, "concurrency", 4, "batches of jobs run at once, 1 to 1024")
 				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "batches of one tenant run at once, at most --concurrency (default concurrency/2; all of --concurrency when serving one tenant or in single-file mode)")
@@ -802,6 +802,9 @@ func jobAction(ctx context.Context, c *cli, id string, act func(*engine.Session,
 }
 
 func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
+	for i, id := range o.tenants { // --tenants "a, b"
+		o.tenants[i] = strings.TrimSpace(id)
+	}
 	if o.all && len(o.tenants) > 0 {
 		return docex.Errorf(errUsage, "--tenants and --all exclude each other")
 	}

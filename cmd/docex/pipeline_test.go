@@ -943,7 +943,8 @@ func TestLineageTreeCLI(t *testing.T) {
 // TestWorkerTenantsNamedTwice: --tenants acme,acme served acme as two
 // tenants: the worker logged both, and as it served "two" tenants it left
 // half of its slots to the other (tenant_concurrency 2 of 4). A tenant
-// named twice is served once, with every slot.
+// named twice is served once, with every slot; spaces after the comma
+// are not part of the name (" acme" was refused as a bad tenant id).
 func TestWorkerTenantsNamedTwice(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -953,7 +954,7 @@ func TestWorkerTenantsNamedTwice(t *testing.T) {
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		args := []string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker", "--tenants", "acme,acme", "--user", "op"}
+		args := []string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker", "--tenants", "acme, acme", "--user", "op"}
 		done <- runEnv(ctx, args, io.Discard, logs, func(k string) string { return h.env[k] })
 	}()
 	deadline := time.After(2 * time.Minute) // a hang detector, not a latency bound
