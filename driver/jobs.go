@@ -161,6 +161,13 @@ type PipelineWriter interface {
 	// docex.ErrNotFound when it has no version that is not deleted.
 	DeletePipeline(ctx context.Context, name string) error
 	// BindBasket binds a basket to a pipeline name (replacing a binding).
+	// The engine deletes a pipeline with DeletePipeline and then
+	// PipelineBaskets in one transaction, refusing the delete if a basket
+	// is bound: a backend whose write transactions run at once must make
+	// a concurrent bind and delete serialize (PostgreSQL: the bind locks
+	// the pipeline's rows FOR SHARE and returns docex.ErrNotFound when
+	// none is left undeleted), so that no basket is bound to a deleted
+	// pipeline.
 	BindBasket(ctx context.Context, basketID, pipeline string) error
 	// UnbindBasket removes a basket's binding; docex.ErrNotFound when none.
 	UnbindBasket(ctx context.Context, basketID string) error

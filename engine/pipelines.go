@@ -294,6 +294,12 @@ func (s *Session) DeletePipeline(ctx context.Context, name string) error {
 	}
 	defer st.Close()
 	return s.write(ctx, st, "pipeline.delete", name, func(tx driver.Tx) error {
+		// Deleted first, then the bound baskets looked for: a backend that
+		// runs transactions at once (PostgreSQL) makes a concurrent bind
+		// wait for this one, or this one see the bind (driver.Tx.BindBasket).
+		if err := tx.DeletePipeline(ctx, name); err != nil {
+			return err
+		}
 		bs, err := tx.PipelineBaskets(ctx, name)
 		if err != nil {
 			return err
@@ -313,7 +319,7 @@ func (s *Session) DeletePipeline(ctx context.Context, name string) error {
 			}
 			return docex.Errorf(docex.ErrConflict, "pipeline %q is bound to %d basket(s): %s; unbind them first (basket unbind)", name, len(bs), strings.Join(names, ", "))
 		}
-		return tx.DeletePipeline(ctx, name)
+		return nil
 	})
 }
 

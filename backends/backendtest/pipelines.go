@@ -50,6 +50,51 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("SuspendedWhileRunning", f.testSuspendedWhileRunning)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
 	t.Run("RandomInterleaving", f.testPipelineInterleaving)
+	t.Run("BindDeleteRace", f.testBindDeleteRace)
+}
+
+// testBindDeleteRace: binding a basket to a pipeline and deleting the
+// pipeline, at once, must not leave the basket bound to the deleted
+// pipeline (each checked the other's table before writing its own: on
+// PostgreSQL both could commit). One of the two wins.
+func (f *fixture) testBindDeleteRace(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split", "upper", "tag")
+	b := e.basket(admin, "in")
+	bound := 0
+	for i := range 40 {
+		_, err := admin.CreatePipeline(bg, []byte(threeSteps))
+		must(t, err)
+		var bindErr, delErr error
+		var wg sync.WaitGroup
+		wg.Go(func() { _, bindErr = admin.BindBasket(bg, b.ID, "three") })
+		wg.Go(func() { delErr = admin.DeletePipeline(bg, "three") })
+		wg.Wait()
+		got, err := admin.Basket(bg, b.ID)
+		must(t, err)
+		p, perr := admin.Pipeline(bg, "three", 0)
+		deleted := perr == nil && p.Deleted || errors.Is(perr, docex.ErrNotFound)
+		switch {
+		case bindErr == nil && delErr == nil:
+			t.Fatalf("round %d: both the bind and the delete succeeded; basket bound to %q, pipeline deleted %v", i, got.Pipeline, deleted)
+		case got.Pipeline == "three" && deleted:
+			t.Fatalf("round %d: the basket is bound to the deleted pipeline (bind: %v, delete: %v)", i, bindErr, delErr)
+		case bindErr == nil:
+			wantErr(t, delErr, docex.ErrConflict)
+			bound++
+			_, err := admin.UnbindBasket(bg, b.ID)
+			must(t, err)
+			must(t, admin.DeletePipeline(bg, "three"))
+		default:
+			wantErr(t, bindErr, docex.ErrNotFound)
+			if delErr != nil || got.Pipeline != "" {
+				t.Fatalf("round %d: bind %v, delete %v, basket bound to %q", i, bindErr, delErr, got.Pipeline)
+			}
+		}
+	}
+	t.Logf("the bind won %d of 40 rounds", bound)
 }
 
 var (

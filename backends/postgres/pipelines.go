@@ -112,7 +112,12 @@ const (
 
 	sqlInsertPipeline = `INSERT INTO pipelines (` + pipelineCols + `) VALUES ($1, $2, $3, $4, $5, false)`
 	sqlDeletePipeline = `UPDATE pipelines SET deleted = true WHERE name = $1 AND NOT deleted`
-	sqlBindBasket     = `INSERT INTO basket_pipelines (basket_id, pipeline) VALUES ($1, $2)
+	// The pipeline's rows are locked FOR SHARE, so that a concurrent
+	// DeletePipeline (which updates them, then looks for bound baskets)
+	// either waits for this bind and sees it, or has committed and leaves
+	// nothing to bind to (no row inserted).
+	sqlBindBasket = `WITH p AS (SELECT 1 FROM pipelines WHERE name = $2 AND NOT deleted FOR SHARE)
+		INSERT INTO basket_pipelines (basket_id, pipeline) SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM p)
 		ON CONFLICT (basket_id) DO UPDATE SET pipeline = excluded.pipeline`
 	sqlUnbindBasket = `DELETE FROM basket_pipelines WHERE basket_id = $1`
 	sqlInsertJob    = `INSERT INTO jobs (` + jobCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
@@ -650,10 +655,12 @@ func (t *tx) DeletePipeline(ctx context.Context, name string) error {
 	return mustAffect(n, err, "pipeline %q not found", name)
 }
 
-// BindBasket binds a basket to a pipeline; docex.ErrNotFound for an unknown basket.
+// BindBasket binds a basket to a pipeline; docex.ErrNotFound for an
+// unknown basket, or a pipeline deleted (or unknown) when the statement
+// runs.
 func (t *tx) BindBasket(ctx context.Context, basketID, pipeline string) error {
-	_, err := t.exec(ctx, "bind basket "+basketID, sqlBindBasket, basketID, pipeline)
-	return err
+	n, err := t.exec(ctx, "bind basket "+basketID, sqlBindBasket, basketID, pipeline)
+	return mustAffect(n, err, "pipeline %q was deleted", pipeline)
 }
 
 // UnbindBasket removes a basket's binding; docex.ErrNotFound when none.
