@@ -1058,3 +1058,24 @@ func TestLineageTruncatedCLI(t *testing.T) {
 		t.Errorf("cascade of %d levels deleted %d documents, want %d", engine.MaxLineageDepth, len(del.DeletedIDs), engine.MaxLineageDepth+1)
 	}
 }
+
+// TestPluginRemoveNamesPipelines: removing a plugin a pipeline runs said
+// nothing, and the pipeline's jobs then failed with "plugin not found".
+// The removal still succeeds, and a note names the pipelines (not with
+// --json, and not for a plugin no pipeline runs).
+func TestPluginRemoveNamesPipelines(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	r := h.ok(with("plugin", "remove", "upper")...)
+	if want := "note: pipeline(s) three run plugin upper: their jobs fail until it is installed again"; !strings.Contains(r.stderr, want) || !strings.Contains(r.stdout, "removed plugin upper") {
+		t.Errorf("plugin remove upper: stdout %q, stderr %q, want %q", r.stdout, r.stderr, want)
+	}
+	if r := h.ok(with("plugin", "remove", "trap")...); strings.Contains(r.stderr, "note:") {
+		t.Errorf("plugin remove trap (no pipeline runs it): %q", r.stderr)
+	}
+	if r := h.ok(with("plugin", "remove", "split", "--json")...); r.stderr != "" {
+		t.Errorf("plugin remove --json wrote to stderr: %q", r.stderr)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,6 +89,9 @@ Examples:
 				}
 				if err != nil {
 					return err
+				}
+				if !system {
+					usedBy(ctx, c, sys.eng.As(c.userContext()), args[0])
 				}
 				return c.emit(pluginRemoved{Name: args[0], System: system, Deleted: true}, func(w io.Writer) { writef(w, "removed plugin %s\n", args[0]) })
 			}},
@@ -349,4 +353,28 @@ func cmdRun(ctx context.Context, c *cli, plugin, docID string, kvs []string) err
 		r := res.Report
 		writef(w, "report: %.3f ms, peak memory %d bytes, %d host calls, %d bytes in, %d bytes out\n", r.DurationMS, r.PeakMemoryBytes, r.HostCalls, r.BytesIn, r.BytesOut)
 	})
+}
+
+// usedBy notes, after a tenant's plugin was removed, the tenant's
+// pipelines whose steps name it when no plugin of that name is left (a
+// system-wide one takes its place otherwise): their jobs will fail until
+// it is installed again. Errors reading the pipelines are not reported: the
+// removal is done.
+func usedBy(ctx context.Context, c *cli, s *engine.Session, name string) {
+	if _, err := s.Plugin(ctx, name); !errors.Is(err, docex.ErrNotFound) {
+		return
+	}
+	ps, err := s.Pipelines(ctx)
+	if err != nil {
+		return
+	}
+	var using []string
+	for _, p := range ps {
+		if !p.Deleted && slices.ContainsFunc(p.Steps, func(st engine.Step) bool { return st.Plugin == name }) {
+			using = append(using, p.Name)
+		}
+	}
+	if len(using) > 0 {
+		c.progress("note: pipeline(s) %s run plugin %s: their jobs fail until it is installed again (docex plugin install), then docex job retry ID runs a failed one", strings.Join(using, ", "), name)
+	}
 }
