@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"maps"
-	"slices"
 	"sync"
 
 	"github.com/docex-dev/docex"
@@ -433,8 +431,8 @@ func stepOutput(name string, doc docex.Document, res *pluginapi.Result, err erro
 // 6), not the caller's invalid input: only the reason's text is kept.
 func pluginValues(plugin string, m map[string]any) (map[string]docex.Value, error) {
 	out := make(map[string]docex.Value, len(m)+2)
-	for _, k := range slices.Sorted(maps.Keys(m)) { // the first bad key by name, every time
-		v := m[k]
+	bad := "" // of several bad keys, the first by name, every time
+	for k, v := range m {
 		switch x := v.(type) {
 		case string:
 			out[k] = docex.String(x)
@@ -443,8 +441,13 @@ func pluginValues(plugin string, m map[string]any) (map[string]docex.Value, erro
 		case bool:
 			out[k] = docex.Bool(x)
 		default:
-			return nil, docex.Errorf(docex.ErrPluginFailed, "plugin %q set metadata %q of unsupported type %T", plugin, k, v)
+			if bad == "" || k < bad {
+				bad = k
+			}
 		}
+	}
+	if bad != "" {
+		return nil, docex.Errorf(docex.ErrPluginFailed, "plugin %q set metadata %q of unsupported type %T", plugin, bad, m[bad])
 	}
 	if err := validateMeta(out); err != nil {
 		return nil, docex.Errorf(docex.ErrPluginFailed, "plugin %q output refused: %v", plugin, err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -842,11 +841,9 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	var tenants []string
-	for _, id := range o.tenants { // a tenant named twice is served once
-		if !slices.Contains(tenants, id) {
-			tenants = append(tenants, id)
-		}
+	var tenants []string // nil: every tenant; one named twice is served once (engine.Worker)
+	if len(o.tenants) > 0 {
+		tenants = o.tenants
 	}
 	err = sys.eng.Worker(engine.WorkerConfig{Tenants: tenants, Concurrency: o.concurrency, TenantConcurrency: o.tenantConcurrency,
 		Batch: o.batch, ShutdownTimeout: o.shutdown, Lease: o.lease, Logger: log}).Run(ctx)
