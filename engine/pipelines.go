@@ -212,21 +212,46 @@ func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo,
 		return PipelineInfo{}, err
 	}
 	rec := driver.PipelineRecord{Name: p.Name, Definition: src, CreatedAt: s.e.now(), CreatedBy: s.uc.UserID}
-	err = s.write(ctx, st, "pipeline.create", p.Name, func(tx driver.Tx) error {
-		rec.Version = 1
-		cur, err := tx.Pipeline(ctx, p.Name, 0)
-		if err == nil {
-			rec.Version = cur.Version + 1
-		} else if !errors.Is(err, docex.ErrNotFound) {
-			return err
+	// The next version number is read, then inserted: a definition of the
+	// same name committed in between (PostgreSQL runs writes at once)
+	// takes that number, and this one tries again with the next.
+	for attempt := 1; ; attempt++ {
+		lost := false
+		err = st.Write(ctx, func(tx driver.Tx) error {
+			lost = false
+			rec.Version = 1
+			cur, err := tx.Pipeline(ctx, p.Name, 0)
+			if err == nil {
+				rec.Version = cur.Version + 1
+			} else if !errors.Is(err, docex.ErrNotFound) {
+				return err
+			}
+			if err := tx.InsertPipeline(ctx, rec); err != nil {
+				lost = errors.Is(err, docex.ErrExists)
+				return err
+			}
+			return tx.AppendAudit(ctx, s.entry("pipeline.create", p.Name, docex.OutcomeOK, nil))
+		})
+		if !lost || ctx.Err() != nil {
+			break
 		}
-		return tx.InsertPipeline(ctx, rec)
-	})
+		if attempt == maxCreateAttempts {
+			err = docex.Errorf(docex.ErrConflict, "pipeline %q: %d other definitions of it were created while this one was; try again", p.Name, attempt)
+			break
+		}
+	}
 	if err != nil {
+		if ctx.Err() == nil {
+			err = withAuditErr(err, s.auditOutcome(ctx, st, "pipeline.create", p.Name, err, nil))
+		}
 		return PipelineInfo{}, err
 	}
 	return pipelineInfo(rec)
 }
+
+// maxCreateAttempts is how many times CreatePipeline tries to insert the
+// next version of a name that other definitions take first.
+const maxCreateAttempts = 16
 
 // Pipelines lists the tenant's pipelines (newest versions, deleted ones
 // left out), ordered by name.

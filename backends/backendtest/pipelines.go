@@ -51,6 +51,36 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
 	t.Run("RandomInterleaving", f.testPipelineInterleaving)
 	t.Run("BindDeleteRace", f.testBindDeleteRace)
+	t.Run("CreateRace", f.testCreateRace)
+}
+
+// testCreateRace: definitions of one pipeline name created at once each
+// get a version of their own (on PostgreSQL two could read the same
+// newest version and the second insert failed as if the name existed).
+func (f *fixture) testCreateRace(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split", "upper", "tag")
+	const writers, rounds = 4, 10
+	for round := range rounds {
+		errs := make([]error, writers)
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() { _, errs[w] = admin.CreatePipeline(bg, []byte(threeSteps)) })
+		}
+		wg.Wait()
+		for w, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, writer %d: %v", round, w, err)
+			}
+		}
+		p, err := admin.Pipeline(bg, "three", 0)
+		must(t, err)
+		if want := (round + 1) * writers; p.Version != want {
+			t.Fatalf("round %d: newest version %d, want %d", round, p.Version, want)
+		}
+	}
 }
 
 // testBindDeleteRace: binding a basket to a pipeline and deleting the
