@@ -72,6 +72,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("SweepDryRun", f.testSweepDryRun)
 			t.Run("ForceDeleteReleasesContent", f.testForceDeleteReleasesContent)
 			t.Run("Plugins", f.testPlugins)
+			t.Run("PluginModuleRace", f.testPluginModuleRace)
 		})
 	}
 }

@@ -1,11 +1,17 @@
 package backendtest
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/testplugins"
 )
@@ -106,5 +112,77 @@ func (f *fixture) testPlugins(t *testing.T) {
 	}
 	if ps, err := a.Plugins(bg); err != nil || len(ps) != 2 {
 		t.Fatalf("plugins = %+v, %v", ps, err)
+	}
+}
+
+// testPluginModuleRace: plugins with the same module bytes share one
+// stored module. Removing one plugin while another is installed with
+// those bytes must leave the installed one its module (on PostgreSQL the
+// removal could drop the module the install had just found, leaving the
+// installed plugin without one).
+func (f *fixture) testPluginModuleRace(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	for _, ps := range []struct {
+		name  string
+		store driver.PluginStore
+	}{{"system", e.be.SystemPlugins()}, {"tenant", st.Plugins()}} {
+		module := []byte("module shared by two plugins, " + ps.name)
+		sum := sha256.Sum256(module)
+		rec := func(name string) driver.PluginRecord {
+			return driver.PluginRecord{Name: name, Version: "1.0.0", Manifest: []byte("name = \"" + name + "\""),
+				ModuleSHA256: hex.EncodeToString(sum[:]), InstalledAt: time.Now(), InstalledBy: "test"}
+		}
+		for round := range 40 {
+			must(t, ps.store.PutPlugin(bg, rec("old"), module))
+			var putErr, delErr error
+			var wg sync.WaitGroup
+			wg.Go(func() { putErr = ps.store.PutPlugin(bg, rec("new"), module) })
+			wg.Go(func() { delErr = ps.store.DeletePlugin(bg, "old") })
+			wg.Wait()
+			if putErr != nil || delErr != nil {
+				t.Fatalf("%s, round %d: put %v, delete %v", ps.name, round, putErr, delErr)
+			}
+			_, got, err := ps.store.Plugin(bg, "new")
+			if err != nil || !bytes.Equal(got, module) {
+				t.Fatalf("%s, round %d: the plugin installed while another with its module was removed: module %q, %v", ps.name, round, got, err)
+			}
+			must(t, ps.store.DeletePlugin(bg, "new"))
+		}
+
+		// A plugin read while the plugin is replaced (its old module
+		// dropped) returns the old plugin or the new one, whole.
+		other := []byte("another module, " + ps.name)
+		osum := sha256.Sum256(other)
+		for round := range 20 {
+			r, m := rec("p"), module
+			if round%2 == 1 {
+				r.ModuleSHA256, m = hex.EncodeToString(osum[:]), other
+			}
+			var putErr error
+			done := make(chan struct{})
+			go func() { defer close(done); putErr = ps.store.PutPlugin(bg, r, m) }()
+			for reading := true; reading; {
+				select {
+				case <-done:
+					reading = false
+				default:
+				}
+				got, mod, err := ps.store.Plugin(bg, "p")
+				if errors.Is(err, docex.ErrNotFound) && round == 0 {
+					continue // not installed yet
+				}
+				if err != nil {
+					t.Fatalf("%s, round %d: plugin read during its replacement: %v", ps.name, round, err)
+				}
+				if s := sha256.Sum256(mod); hex.EncodeToString(s[:]) != got.ModuleSHA256 {
+					t.Fatalf("%s, round %d: module does not match the record read with it", ps.name, round)
+				}
+			}
+			must(t, putErr)
+		}
 	}
 }

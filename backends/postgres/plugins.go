@@ -33,18 +33,25 @@ CREATE TABLE IF NOT EXISTS %[1]s.plugin_modules (
 // pluginSQL are the statements of a plugin store; {p} is "" for a tenant
 // (unqualified, run under inTenant) or the quoted system schema plus ".".
 type pluginSQL struct {
-	list, get, module, putModule, oldModule, upsert, dropModule, delete string
+	list, get, getModule, putModule, lockModule, oldModule, upsert, dropModule, delete string
 }
 
 func newPluginSQL(prefix string) pluginSQL {
 	r := strings.NewReplacer("{p}", prefix)
 	const cols = `name, version, manifest, module_sha256, installed_at, installed_by`
 	return pluginSQL{
-		list:      r.Replace(`SELECT ` + cols + ` FROM {p}plugins ORDER BY name`),
-		get:       r.Replace(`SELECT ` + cols + ` FROM {p}plugins WHERE name = $1`),
-		module:    r.Replace(`SELECT data FROM {p}plugin_modules WHERE sha256 = $1`),
-		putModule: r.Replace(`INSERT INTO {p}plugin_modules (sha256, data) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING`),
-		oldModule: r.Replace(`SELECT module_sha256 FROM {p}plugins WHERE name = $1 FOR UPDATE`),
+		list: r.Replace(`SELECT ` + cols + ` FROM {p}plugins ORDER BY name`),
+		get:  r.Replace(`SELECT ` + cols + ` FROM {p}plugins WHERE name = $1`),
+		// One statement, one snapshot: a replacement committed between
+		// two reads could have dropped the module the first one named.
+		getModule: r.Replace(`SELECT p.name, p.version, p.manifest, p.module_sha256, p.installed_at, p.installed_by, m.sha256 IS NOT NULL, m.data
+			FROM {p}plugins p LEFT JOIN {p}plugin_modules m ON m.sha256 = p.module_sha256 WHERE p.name = $1`),
+		// The module's row is inserted or, when it is there, locked (a
+		// do-nothing conflict would not lock it): a removal that would drop
+		// it waits for this install, then sees the plugin that uses it.
+		putModule:  r.Replace(`INSERT INTO {p}plugin_modules (sha256, data) VALUES ($1, $2) ON CONFLICT (sha256) DO UPDATE SET sha256 = excluded.sha256`),
+		lockModule: r.Replace(`SELECT 1 FROM {p}plugin_modules WHERE sha256 = $1 FOR UPDATE`),
+		oldModule:  r.Replace(`SELECT module_sha256 FROM {p}plugins WHERE name = $1 FOR UPDATE`),
 		upsert: r.Replace(`INSERT INTO {p}plugins (` + cols + `) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (name) DO UPDATE SET version = excluded.version, manifest = excluded.manifest,
 			module_sha256 = excluded.module_sha256, installed_at = excluded.installed_at, installed_by = excluded.installed_by`),
@@ -133,19 +140,20 @@ func (p pluginStore) PluginRecord(ctx context.Context, name string) (rec driver.
 // checksum.
 func (p pluginStore) Plugin(ctx context.Context, name string) (rec driver.PluginRecord, module []byte, err error) {
 	err = p.run(ctx, pgx.ReadOnly, func(q pgx.Tx) error {
-		var err error
-		rec, err = scanPlugin(q.QueryRow(ctx, p.sql.get, name))
+		var found bool
+		err := q.QueryRow(ctx, p.sql.getModule, name).Scan(&rec.Name, &rec.Version, &rec.Manifest, &rec.ModuleSHA256,
+			&rec.InstalledAt, &rec.InstalledBy, &found, &module)
+		rec.InstalledAt = rec.InstalledAt.UTC()
 		if errors.Is(err, pgx.ErrNoRows) {
 			return docex.Errorf(docex.ErrNotFound, "plugin %q not found", name)
 		}
 		if err != nil {
 			return p.b.wrap(err, "read plugin %q", name)
 		}
-		err = q.QueryRow(ctx, p.sql.module, rec.ModuleSHA256).Scan(&module)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if !found {
 			return docex.Errorf(docex.ErrNotFound, "plugin %q: module %s missing", name, rec.ModuleSHA256)
 		}
-		return p.b.wrap(err, "read module of plugin %q", name)
+		return nil
 	})
 	if err != nil {
 		return driver.PluginRecord{}, nil, err
@@ -182,11 +190,22 @@ func (p pluginStore) PutPlugin(ctx context.Context, rec driver.PluginRecord, mod
 			return p.b.wrap(err, "store plugin %q", rec.Name)
 		}
 		if old != "" && old != rec.ModuleSHA256 {
-			_, err := q.Exec(ctx, p.sql.dropModule, old)
-			return p.b.wrap(err, "drop module %s", old)
+			return p.dropModule(ctx, q, old)
 		}
 		return nil
 	})
+}
+
+// dropModule removes module sum when no plugin uses it. It locks the
+// module's row first, so that the removal's own statement runs after an
+// install that uses the module has committed, and sees it (a removal's
+// subquery would otherwise read the snapshot it started with).
+func (p pluginStore) dropModule(ctx context.Context, q pgx.Tx, sum string) error {
+	if _, err := q.Exec(ctx, p.sql.lockModule, sum); err != nil {
+		return p.b.wrap(err, "lock module %s", sum)
+	}
+	_, err := q.Exec(ctx, p.sql.dropModule, sum)
+	return p.b.wrap(err, "drop module %s", sum)
 }
 
 // DeletePlugin removes the plugin and its module when no other plugin
@@ -201,7 +220,6 @@ func (p pluginStore) DeletePlugin(ctx context.Context, name string) error {
 		if err != nil {
 			return p.b.wrap(err, "delete plugin %q", name)
 		}
-		_, err = q.Exec(ctx, p.sql.dropModule, sum)
-		return p.b.wrap(err, "drop module %s", sum)
+		return p.dropModule(ctx, q, sum)
 	})
 }
