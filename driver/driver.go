@@ -132,7 +132,11 @@ type TenantStore interface {
 	Close() error
 }
 
-// Reader are the read operations of a tenant store.
+// Reader are the read operations of a tenant store. Each call reads one
+// committed state, even when it runs several statements: a document's
+// metadata comes from the commit its row comes from, a page of documents
+// and its total from one state, a document's sources and derived
+// documents from one state (conformance ReadsAreSnapshots).
 type Reader interface {
 	PipelineReader
 

@@ -55,6 +55,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("Baskets", f.testBaskets)
 			t.Run("Documents", f.testDocuments)
 			t.Run("Metadata", f.testMetadata)
+			t.Run("ReadsAreSnapshots", f.testReadsAreSnapshots)
 			t.Run("Find", f.testFind)
 			t.Run("Limits", f.testLimits)
 			t.Run("Audit", f.testAudit)
@@ -1735,4 +1736,53 @@ func (f *fixture) testSweepLeavesForeignFiles(t *testing.T, e *env, s *engine.Se
 	if err != nil || string(c) != "keep me" {
 		t.Fatalf("content after sweep: %q %v", c, err)
 	}
+}
+
+// testReadsAreSnapshots: a document read while its metadata changes
+// returns the row and the metadata of one committed state (on PostgreSQL
+// the row and the metadata were read by two statements, each seeing
+// what had committed when it started).
+func (f *fixture) testReadsAreSnapshots(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	a := e.as("acme", "writer")
+	b := e.basket(a, "in")
+	d := e.add(a, b.ID, "n.txt", "n", map[string]docex.Value{"n": docex.Number(0)})
+	type state struct {
+		n  int64
+		at time.Time
+	}
+	valid := map[state]bool{{0, d.UpdatedAt}: true}
+	var reads []state
+	const writes = 300
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			got, err := a.Document(bg, d.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			reads = append(reads, state{int64(got.Metadata["n"].Num()), got.UpdatedAt})
+		}
+	}()
+	for i := int64(1); i <= writes; i++ {
+		got, err := a.SetMetadata(bg, d.ID, map[string]docex.Value{"n": docex.Number(float64(i))})
+		must(t, err)
+		valid[state{i, got.UpdatedAt}] = true
+	}
+	close(stop)
+	<-done
+	for _, r := range reads {
+		if !valid[r] {
+			t.Fatalf("read metadata n=%d with the row of updated_at %s: the two come from different commits", r.n, r.at.Format(time.RFC3339Nano))
+		}
+	}
+	t.Logf("%d reads during %d writes", len(reads), writes)
 }

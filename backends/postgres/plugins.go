@@ -85,7 +85,7 @@ func (s *store) Plugins() driver.PluginStore {
 // system schema.
 func (b *Backend) SystemPlugins() driver.PluginStore {
 	return pluginStore{b: b, sql: &b.systemPluginSQL, run: func(ctx context.Context, mode pgx.TxAccessMode, fn func(q pgx.Tx) error) error {
-		err := pgx.BeginTxFunc(ctx, b.pool, pgx.TxOptions{AccessMode: mode}, fn)
+		err := pgx.BeginTxFunc(ctx, b.pool, txOptions(mode), fn)
 		if code, _ := pgError(err); code == codeUndefinedTable || code == codeInvalidSchemaName {
 			return b.sysErr(err, "system plugins")
 		}

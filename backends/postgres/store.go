@@ -195,7 +195,7 @@ func (b *Backend) beginChecked(ctx context.Context, c *pgx.Conn, s *store, mode 
 	sql := b.checkFor(s, mode)
 	args, dest := checkArgs(s, &ck)
 	var batch pgx.Batch
-	batch.BeginTx(pgx.TxOptions{AccessMode: mode})
+	batch.BeginTx(txOptions(mode))
 	batch.Queue(sqlSetPath, quote(s.schema)+", pg_temp")
 	if pipelined {
 		batch.Queue(sql, args...)
@@ -401,4 +401,15 @@ func newIncarnation() (string, error) {
 		return "", err
 	}
 	return u.String(), nil
+}
+
+// txOptions returns the options of a transaction of mode: a read-only one
+// is REPEATABLE READ, so that its statements (a document's row, then its
+// metadata) read one snapshot, never two commits' halves; a read-write
+// one is READ COMMITTED (see store.Write).
+func txOptions(mode pgx.TxAccessMode) pgx.TxOptions {
+	if mode == pgx.ReadOnly {
+		return pgx.TxOptions{AccessMode: mode, IsoLevel: pgx.RepeatableRead}
+	}
+	return pgx.TxOptions{AccessMode: mode}
 }

@@ -27,7 +27,12 @@ func (r reader) DocumentsByChecksums(ctx context.Context, basketID string, check
 // documentsIn returns, with their metadata, the documents where "cond IN
 // (keys)" holds; cond's own parameters are pre. One query per maxInParams
 // keys, and one per maxInParams documents for the metadata.
-func (r reader) documentsIn(ctx context.Context, cond string, pre []any, keys []string) ([]docex.Document, error) {
+func (r reader) documentsIn(ctx context.Context, cond string, pre []any, keys []string) (docs []docex.Document, err error) {
+	err = r.snap(ctx, func(r reader) error { docs, err = r.documentsInSnap(ctx, cond, pre, keys); return err })
+	return docs, err
+}
+
+func (r reader) documentsInSnap(ctx context.Context, cond string, pre []any, keys []string) ([]docex.Document, error) {
 	var docs []docex.Document
 	err := inChunks(keys, func(list string, args []any) error {
 		rows, err := r.q.QueryContext(ctx, `SELECT `+docCols+` FROM documents d WHERE `+cond+` IN (`+list+`)`, // cond is a constant

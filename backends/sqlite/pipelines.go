@@ -272,6 +272,11 @@ func (r reader) lineage(ctx context.Context, col, id string) ([]driver.LineageEd
 }
 
 func (r reader) Lineage(ctx context.Context, docID string) (sources, derived []driver.LineageEdge, err error) {
+	err = r.snap(ctx, func(r reader) error { sources, derived, err = r.lineageBoth(ctx, docID); return err })
+	return sources, derived, err
+}
+
+func (r reader) lineageBoth(ctx context.Context, docID string) (sources, derived []driver.LineageEdge, err error) {
 	if sources, err = r.lineage(ctx, "derived_id", docID); err != nil {
 		return nil, nil, err
 	}

@@ -77,6 +77,24 @@ func (s *store) write(ctx context.Context, fn func(tx driver.Tx) error, alone bo
 	return err
 }
 
+// snap runs fn with a reader whose statements all read one snapshot: a
+// read transaction on the read pool (in WAL mode it reads the database as
+// of its first statement), or r itself when r is a transaction's. A read
+// of a document's row, then of its metadata, so never returns halves of
+// two commits. It returns fn's error, or the error of BEGIN.
+func (r reader) snap(ctx context.Context, fn func(r reader) error) error {
+	p, ok := r.q.(cachedPool)
+	if !ok {
+		return fn(r)
+	}
+	t, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer t.Rollback() //nolint:errcheck // a read transaction: nothing to keep
+	return fn(reader{q: newCachedTx(t, p.c), audit: r.audit})
+}
+
 // reader implements driver.Reader over a pool or a transaction.
 type reader struct {
 	q     querier
@@ -144,28 +162,59 @@ func scanDoc(row interface{ Scan(...any) error }) (docex.Document, error) {
 	return d, err
 }
 
+// Document returns the document with its metadata, or
+// docex.ErrNotFound.
 func (r reader) Document(ctx context.Context, id string) (docex.Document, error) {
-	d, err := scanDoc(r.q.QueryRowContext(ctx, `SELECT `+docCols+` FROM documents d WHERE d.id = ?`, id))
-	if err != nil {
-		return d, notFound(err, "document %q not found", id)
-	}
-	docs := []docex.Document{d}
-	if err := r.loadMeta(ctx, docs); err != nil {
-		return d, err
-	}
-	return docs[0], nil
+	d, err := r.docWithMeta(ctx, `d.id = ?`, id)
+	return d, notFound(err, "document %q not found", id)
 }
 
+// DocumentByChecksum returns the basket's document with that content and
+// its metadata, or docex.ErrNotFound.
 func (r reader) DocumentByChecksum(ctx context.Context, basketID, checksum string) (docex.Document, error) {
-	d, err := scanDoc(r.q.QueryRowContext(ctx, `SELECT `+docCols+` FROM documents d WHERE d.basket_id = ? AND d.checksum = ?`, basketID, checksum))
+	d, err := r.docWithMeta(ctx, `d.basket_id = ? AND d.checksum = ?`, basketID, checksum)
+	return d, notFound(err, "no document with checksum %s", checksum)
+}
+
+// docWithMeta returns the document where cond holds (at most one does)
+// with its metadata, read by one statement (so of one commit: the row and
+// the metadata read apart could be of two), or sql.ErrNoRows.
+func (r reader) docWithMeta(ctx context.Context, cond string, args ...any) (docex.Document, error) {
+	rows, err := r.q.QueryContext(ctx, `SELECT `+docCols+`, m.key, m.vtype, m.value
+		FROM documents d LEFT JOIN metadata m ON m.document_id = d.id WHERE `+cond, args...)
 	if err != nil {
-		return d, notFound(err, "no document with checksum %s", checksum)
+		return docex.Document{}, err
 	}
-	docs := []docex.Document{d}
-	if err := r.loadMeta(ctx, docs); err != nil {
-		return d, err
+	defer rows.Close()
+	var d docex.Document
+	found := false
+	for rows.Next() {
+		var c, u int64
+		var key, text sql.NullString
+		var vt sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.BasketID, &d.Name, &d.ContentType, &d.Size, &d.Checksum, &d.Status, &c, &u, &key, &vt, &text); err != nil {
+			return docex.Document{}, err
+		}
+		if !found {
+			found = true
+			d.CreatedAt, d.UpdatedAt = fromMicros(c), fromMicros(u)
+			d.Metadata = map[string]docex.Value{}
+		}
+		if key.Valid {
+			v, err := docex.Decode(docex.ValueType(vt.Int64), text.String)
+			if err != nil {
+				return docex.Document{}, err
+			}
+			d.Metadata[key.String] = v
+		}
 	}
-	return docs[0], nil
+	if err := rows.Err(); err != nil {
+		return docex.Document{}, err
+	}
+	if !found {
+		return docex.Document{}, sql.ErrNoRows
+	}
+	return d, nil
 }
 
 func orderBy(o docex.Order, idCol, nameCol string) string {
@@ -210,7 +259,17 @@ func findWhere(basketID string, filters []docex.MetaFilter) (string, []any) {
 	return sb.String(), args
 }
 
-func (r reader) FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
+// FindDocuments returns a page of the documents that match every filter,
+// with their metadata, and how many match in all (one snapshot).
+func (r reader) FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) (docs []docex.Document, total int64, err error) {
+	err = r.snap(ctx, func(r reader) error {
+		docs, total, err = r.findDocuments(ctx, basketID, filters, page)
+		return err
+	})
+	return docs, total, err
+}
+
+func (r reader) findDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, 0, err
@@ -231,7 +290,14 @@ func (r reader) FindDocuments(ctx context.Context, basketID string, filters []do
 	return docs, total, err
 }
 
-func (r reader) queryDocs(ctx context.Context, query string, args ...any) ([]docex.Document, error) {
+// queryDocs returns the documents query selects, with their metadata
+// (one snapshot).
+func (r reader) queryDocs(ctx context.Context, query string, args ...any) (docs []docex.Document, err error) {
+	err = r.snap(ctx, func(r reader) error { docs, err = r.queryDocsIn(ctx, query, args...); return err })
+	return docs, err
+}
+
+func (r reader) queryDocsIn(ctx context.Context, query string, args ...any) ([]docex.Document, error) {
 	rows, err := r.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
