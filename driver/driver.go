@@ -202,6 +202,13 @@ type Tx interface {
 
 	// InsertBasket adds a basket; docex.ErrExists when the name is taken.
 	InsertBasket(ctx context.Context, b docex.Basket) error
+	// LockBasket returns the basket, as Basket does, and keeps other
+	// transactions from adding documents to it, changing it or deleting
+	// it until this transaction ends; a transaction that was adding a
+	// document to it has committed or rolled back by the time it
+	// returns, and what it returns includes that document.
+	// docex.ErrNotFound when absent.
+	LockBasket(ctx context.Context, id string) (docex.Basket, error)
 	// DeleteBasket removes a basket and all its documents and metadata;
 	// docex.ErrNotFound when absent.
 	DeleteBasket(ctx context.Context, id string) error

@@ -129,7 +129,10 @@ func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error
 	}
 	var sums []string
 	err = s.write(ctx, st, "basket.delete", id, func(tx driver.Tx) error {
-		b, err := tx.Basket(ctx, id)
+		// Locked: a document added while the count is read must not be
+		// removed by a delete without force, nor left unreleased by one
+		// with it.
+		b, err := tx.LockBasket(ctx, id)
 		if err != nil {
 			return err
 		}

@@ -72,6 +72,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("Sweep", f.testSweep)
 			t.Run("SweepDryRun", f.testSweepDryRun)
 			t.Run("ForceDeleteReleasesContent", f.testForceDeleteReleasesContent)
+			t.Run("DeleteBasketRace", f.testDeleteBasketRace)
 			t.Run("Plugins", f.testPlugins)
 			t.Run("PluginModuleRace", f.testPluginModuleRace)
 		})
@@ -1785,4 +1786,77 @@ func (f *fixture) testReadsAreSnapshots(t *testing.T) {
 		}
 	}
 	t.Logf("%d reads during %d writes", len(reads), writes)
+}
+
+// testDeleteBasketRace: a document added while its basket is deleted
+// either lands first, and then a delete without force refuses (the basket
+// is not empty) or a forced delete removes it and releases its content, or
+// the add finds the basket gone. A delete without force never removes a
+// document that was added, and a forced one never leaves its content
+// behind.
+func (f *fixture) testDeleteBasketRace(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "admin")
+	// Above the pack threshold (64 KiB): each content is a file of its
+	// own, which the sweep would find if it were left behind.
+	pad := strings.Repeat("x", 65<<10)
+	const rounds = 80
+	counts := map[string]int{}
+	for i := range rounds {
+		force := i%2 == 1
+		b := e.basket(s, fmt.Sprintf("r%d", i))
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var added engine.Added
+		var addErr, delErr error
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			<-start
+			added, addErr = s.AddDocument(bg, b.ID, engine.NewDocument{Name: "d", Content: strings.NewReader(fmt.Sprintf("round %d %s", i, pad))})
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			// The add stages its content before its transaction begins:
+			// delays spread the delete over the add's transaction.
+			time.Sleep(time.Duration(i%10) * 250 * time.Microsecond)
+			delErr = s.DeleteBasket(bg, b.ID, force)
+		}()
+		close(start)
+		wg.Wait()
+		switch {
+		case addErr != nil:
+			if !errors.Is(addErr, docex.ErrNotFound) {
+				t.Fatalf("round %d: add: %v, want the basket not found", i, addErr)
+			}
+			must(t, delErr)
+			counts["add failed"]++
+		case delErr != nil:
+			if force || !errors.Is(delErr, docex.ErrBasketNotEmpty) {
+				t.Fatalf("round %d: delete (force %v) after an add: %v", i, force, delErr)
+			}
+			c, err := s.ReadContent(bg, added.Document.ID)
+			must(t, err)
+			if string(c) != fmt.Sprintf("round %d %s", i, pad) {
+				t.Fatalf("round %d: the document's content changed", i)
+			}
+			counts["delete refused"]++
+		default:
+			if !force {
+				t.Fatalf("round %d: a delete without force removed basket %s with the document %s added to it", i, b.ID, added.Document.ID)
+			}
+			if _, err := s.Document(bg, added.Document.ID); !errors.Is(err, docex.ErrNotFound) {
+				t.Fatalf("round %d: a forced delete left the document %s: %v", i, added.Document.ID, err)
+			}
+			counts["both"]++
+		}
+	}
+	rep, err := e.eng.Provisioner("ops").Sweep(bg, engine.SweepOptions{DryRun: true})
+	must(t, err)
+	if rep.ContentFiles != 0 || rep.Packs != 0 {
+		t.Fatalf("deleted baskets left %d content files and %d packs behind", rep.ContentFiles, rep.Packs)
+	}
+	t.Logf("outcomes: %v", counts)
 }

@@ -20,7 +20,12 @@ const (
 		coalesce((SELECT p.pipeline FROM basket_pipelines p WHERE p.basket_id = b.id), '')`
 	docCols = `id, basket_id, name, content_type, size, checksum, status, created_at, updated_at`
 
-	sqlBasketByID   = `SELECT ` + basketCols + ` FROM baskets b WHERE b.id = $1`
+	sqlBasketByID = `SELECT ` + basketCols + ` FROM baskets b WHERE b.id = $1`
+	// sqlLockBasket waits for transactions writing the basket row (an add
+	// updates its counts) and keeps new ones from it: a document insert's
+	// foreign key check takes a KEY SHARE lock, which FOR UPDATE blocks.
+	// Under READ COMMITTED, the row returned after the wait is the newest.
+	sqlLockBasket   = sqlBasketByID + ` FOR UPDATE OF b`
 	sqlBasketByName = `SELECT ` + basketCols + ` FROM baskets b WHERE b.name = $1`
 	sqlBaskets      = `SELECT ` + basketCols + ` FROM baskets b ORDER BY b.name LIMIT $1 OFFSET $2`
 

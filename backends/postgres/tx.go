@@ -147,6 +147,15 @@ func (t *tx) Basket(ctx context.Context, id string) (docex.Basket, error) {
 	return getBasket(ctx, t.b, t.p, sqlBasketByID, id)
 }
 
+// LockBasket returns the basket with id, locked FOR UPDATE until the
+// transaction ends (sqlLockBasket), or docex.ErrNotFound.
+func (t *tx) LockBasket(ctx context.Context, id string) (docex.Basket, error) {
+	if err := t.check(); err != nil {
+		return docex.Basket{}, err
+	}
+	return getBasket(ctx, t.b, t.p, sqlLockBasket, id)
+}
+
 // BasketByName returns the basket named name, docex.ErrNotFound.
 func (t *tx) BasketByName(ctx context.Context, name string) (docex.Basket, error) {
 	if err := t.check(); err != nil {

@@ -440,6 +440,13 @@ func (t *tx) InsertBasket(ctx context.Context, b docex.Basket) error {
 	return err
 }
 
+// LockBasket returns the basket with id, or docex.ErrNotFound. A write
+// transaction holds the database's write lock from its start: no other
+// transaction writes the basket until this one ends.
+func (t *tx) LockBasket(ctx context.Context, id string) (docex.Basket, error) {
+	return t.Basket(ctx, id)
+}
+
 func (t *tx) DeleteBasket(ctx context.Context, id string) error {
 	if _, err := t.t.ExecContext(ctx, `DELETE FROM metadata WHERE basket_id = ?`, id); err != nil {
 		return err
