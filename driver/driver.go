@@ -212,6 +212,13 @@ type Tx interface {
 	// DeleteBasket removes a basket and all its documents and metadata;
 	// docex.ErrNotFound when absent.
 	DeleteBasket(ctx context.Context, id string) error
+	// LockDocuments locks the documents of ids until the transaction ends
+	// and returns the ids among them with no document (in no particular
+	// order). A deletion of one of them in flight has committed or rolled
+	// back by the time it returns. A shared lock (exclusive false) keeps
+	// other transactions from deleting the documents; an exclusive one
+	// keeps them from deleting them or locking them, shared or not.
+	LockDocuments(ctx context.Context, ids []string, exclusive bool) (missing []string, err error)
 
 	// InsertDocument adds a document and its metadata;
 	// docex.ErrDuplicateContent when the basket holds the checksum already.

@@ -397,6 +397,41 @@ var errJobCancelled = errors.New("job cancelled")
 // job is cancelled with that reason (settle), not failed or retried.
 var errInputGone = errors.New("input document deleted")
 
+// inputDeletedError: a document a job's step ran on (the job's document
+// or one an earlier step derived) was deleted before the step's results
+// were committed. They are not written, and the job is cancelled with
+// that reason (settle): results derived from a deleted document would
+// outlive it, even a cascade delete of it.
+type inputDeletedError struct{ id string }
+
+func (e *inputDeletedError) Error() string {
+	return fmt.Sprintf("document %s was deleted while the job ran", e.id)
+}
+
+// keepInputs locks the inputs of the parts' units against deletion until
+// tx ends (driver.Tx.LockDocuments); an *inputDeletedError when one is
+// gone already.
+func keepInputs(ctx context.Context, tx driver.Tx, parts []flushPart) error {
+	var ids []string
+	seen := map[string]bool{}
+	for _, p := range parts {
+		for _, pu := range p.units {
+			if id := pu.input.ID; !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	missing, err := tx.LockDocuments(ctx, ids, false)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return &inputDeletedError{id: missing[0]}
+	}
+	return nil
+}
+
 // finish records the end of an attempt: success, a transient failure (the
 // job is queued again with backoff) or a permanent one.
 //
@@ -488,6 +523,15 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 			job.State, op = driver.JobFailed, "job.failed"
 			det.Failure = &JobFailure{ErrorCode: job.ErrorCode, Error: job.Error}
 		}
+	case errors.As(err, new(*inputDeletedError)):
+		// A document the job was processing was deleted: what the job
+		// did with it was not written. Cancelled, with the reason; the
+		// attempt stays in the history.
+		var ide *inputDeletedError
+		errors.As(err, &ide)
+		job.State, job.ErrorCode = driver.JobCancelled, "cancelled"
+		job.Error = "cancelled: " + ide.Error()
+		op = "job.cancelled"
 	case errors.Is(err, errInputGone):
 		// Nothing to process: the document was deleted after the job was
 		// queued. Cancelled, with the reason, like a job of a deleted
@@ -1409,6 +1453,13 @@ func (x *execution) call(ctx context.Context, step Step, plug stepPlugin, doc do
 	}()
 	open := func() (err error) {
 		in, err = x.s.openInput(ctx, x.st, doc, x.held[inputID])
+		if errors.Is(err, docex.ErrNotFound) {
+			// Its content is gone: with the document, deleted since the
+			// job read it, the job is cancelled, not failed.
+			if _, derr := x.st.Document(ctx, doc.ID); errors.Is(derr, docex.ErrNotFound) {
+				return &inputDeletedError{id: doc.ID}
+			}
+		}
 		return err
 	}
 	early := doc.Size <= earlyInputMax
@@ -1545,11 +1596,16 @@ func (x *execution) staged(units []*pendingUnit) []*stagedDocs {
 	return out
 }
 
-// applyParts writes the parts' units inside tx, then their step rows
+// applyParts locks the units' inputs against deletion (keepInputs: an
+// *inputDeletedError, writing nothing, when one is gone), writes the
+// parts' units inside tx, then their step rows
 // (completion keys, lineage edges, cache entries, audit entries: in few
 // statements when tx is a driver.StepRowsTx), then the ends of the jobs
 // that end (ends[i] not nil). Each basket is looked up once.
 func applyParts(ctx context.Context, tx driver.Tx, parts []flushPart, ends []*jobEnd) error {
+	if err := keepInputs(ctx, tx, parts); err != nil {
+		return err
+	}
 	baskets := map[string]bool{}
 	var (
 		rows *stepRows

@@ -244,12 +244,18 @@ func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]strin
 
 // descendantsIn returns the ids of the documents derived from docID,
 // directly or not, read in tx (gone ones included, as their own
-// descendants may exist), deepest first.
+// descendants may exist), deepest first. Each document is locked
+// exclusively (driver.Tx.LockDocuments) before its derived documents are
+// read: a job deriving from it commits first and is seen, or finds it
+// gone and writes nothing (keepInputs).
 func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, error) {
 	var levels [][]string
 	seen := map[string]bool{docID: true}
 	frontier := []string{docID}
 	for depth := 1; len(frontier) > 0 && depth <= MaxLineageDepth; depth++ {
+		if _, err := tx.LockDocuments(ctx, frontier, true); err != nil {
+			return nil, err
+		}
 		var next []string
 		for _, id := range frontier {
 			_, ders, err := tx.Lineage(ctx, id)
@@ -268,6 +274,9 @@ func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, e
 	}
 	// The walk stopped at MaxLineageDepth: refused only if a document at
 	// that depth has descendants of its own.
+	if _, err := tx.LockDocuments(ctx, frontier, true); err != nil {
+		return nil, err
+	}
 	for _, id := range frontier {
 		_, ders, err := tx.Lineage(ctx, id)
 		if err != nil {

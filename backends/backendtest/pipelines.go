@@ -52,6 +52,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("RandomInterleaving", f.testPipelineInterleaving)
 	t.Run("BindDeleteRace", f.testBindDeleteRace)
 	t.Run("CreateRace", f.testCreateRace)
+	t.Run("CascadeDuringJobs", f.testCascadeDuringJobs)
 }
 
 // testCreateRace: definitions of one pipeline name created at once each
@@ -2185,4 +2186,72 @@ func (f *fixture) testDatabaseContentInputs(t *testing.T) {
 			t.Fatalf("the altered input's job: %s, %s: %s", j.State, j.ErrorCode, j.Error)
 		}
 	}
+}
+
+// testCascadeDuringJobs: documents deleted with their descendants
+// (DeleteDocumentCascade) while workers run their jobs leave no document
+// derived from them: a step's results on a document deleted before they
+// were committed are not written (the job is cancelled), and a cascade
+// sees every derived document committed before it. On PostgreSQL a job
+// could commit derived documents of a document a cascade was deleting,
+// which then outlived it.
+func (f *fixture) testCascadeDuringJobs(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	b := e.basket(admin, "in")
+	const n = 24
+	var roots []string
+	for i := range n {
+		roots = append(roots, e.add(admin, b.ID, fmt.Sprintf("d%d.txt", i), fmt.Sprintf("doc %d first, doc %d second", i, i), nil).ID)
+	}
+	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: roots})
+	must(t, err)
+	deleted := map[string]bool{}
+	var delErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+		for i, id := range roots {
+			if i%3 == 0 {
+				continue // left to finish
+			}
+			time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
+			var err error
+			for range 10 { // a deadlock with a job's commit is retried
+				if _, err = admin.DeleteDocumentCascade(bg, id); !errors.Is(err, docex.ErrConflict) {
+					break
+				}
+			}
+			if err != nil {
+				delErr = fmt.Errorf("cascade delete of %s: %w", id, err)
+				return
+			}
+			deleted[id] = true
+		}
+	}()
+	e.work(admin, []string{"acme"}, ids)
+	<-done
+	must(t, delErr)
+	states := map[string]int{}
+	for _, id := range ids {
+		j, err := admin.Job(bg, id)
+		must(t, err)
+		states[j.State]++
+		if j.State != driver.JobSucceeded && (j.State != driver.JobCancelled || !strings.Contains(j.Error, "deleted")) {
+			t.Fatalf("job %s: %s (%s); want it succeeded, or cancelled as its document was deleted", id, j.State, j.Error)
+		}
+	}
+	docs, err := admin.Documents(bg, b.ID, docex.Page{Limit: docex.MaxPageLimit})
+	must(t, err)
+	for _, d := range docs {
+		l, err := admin.Lineage(bg, d.ID)
+		must(t, err)
+		for _, a := range l.Ancestors {
+			if deleted[a.SourceID] {
+				t.Fatalf("document %s (%s) is derived from %s, deleted with its descendants", d.ID, d.Name, a.SourceID)
+			}
+		}
+	}
+	t.Logf("%d documents left, jobs %v", len(docs), states)
 }

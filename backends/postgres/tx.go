@@ -30,10 +30,14 @@ const (
 	SELECT d.id, d.basket_id, f.k, f.t, f.v FROM d, unnest($10::text[], $11::int2[], $12::text[]) AS f(k, t, v)`
 	sqlAddBasketCounts = `UPDATE baskets SET doc_count = doc_count + $2, bytes = bytes + $3 WHERE id = $1`
 
-	sqlLockDocument   = `SELECT basket_id, size FROM documents WHERE id = $1 FOR UPDATE`
-	sqlUpdateContent  = `UPDATE documents SET size = $2, checksum = $3, content_type = $4, updated_at = $5 WHERE id = $1`
-	sqlAddBasketBytes = `UPDATE baskets SET bytes = bytes + $2 WHERE id = $1`
-	sqlDeleteDocument = `WITH d AS (DELETE FROM documents WHERE id = $1 RETURNING basket_id, size)
+	sqlLockDocument = `SELECT basket_id, size FROM documents WHERE id = $1 FOR UPDATE`
+	// sqlLockDocsShared and sqlLockDocsExclusive run unprepared, as the
+	// other lookups by an array (see checksums.go).
+	sqlLockDocsShared    = `SELECT id FROM documents WHERE id = ANY($1) FOR KEY SHARE`
+	sqlLockDocsExclusive = `SELECT id FROM documents WHERE id = ANY($1) FOR UPDATE`
+	sqlUpdateContent     = `UPDATE documents SET size = $2, checksum = $3, content_type = $4, updated_at = $5 WHERE id = $1`
+	sqlAddBasketBytes    = `UPDATE baskets SET bytes = bytes + $2 WHERE id = $1`
+	sqlDeleteDocument    = `WITH d AS (DELETE FROM documents WHERE id = $1 RETURNING basket_id, size)
 		UPDATE baskets SET doc_count = baskets.doc_count - 1, bytes = baskets.bytes - d.size FROM d WHERE baskets.id = d.basket_id RETURNING baskets.id`
 
 	sqlTouchDocument = `UPDATE documents SET updated_at = $2 WHERE id = $1 RETURNING basket_id`
@@ -145,6 +149,46 @@ func (t *tx) Basket(ctx context.Context, id string) (docex.Basket, error) {
 		return docex.Basket{}, err
 	}
 	return getBasket(ctx, t.b, t.p, sqlBasketByID, id)
+}
+
+// LockDocuments locks the documents of ids FOR KEY SHARE (what a
+// foreign key check takes: it blocks a DELETE, not an update of other
+// columns) or, exclusive, FOR UPDATE, and returns the ids with no
+// document. Under READ COMMITTED a row being deleted is waited for and
+// then skipped.
+func (t *tx) LockDocuments(ctx context.Context, ids []string, exclusive bool) ([]string, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	q := sqlLockDocsShared
+	if exclusive {
+		q = sqlLockDocsExclusive
+	}
+	rows, err := t.p.Query(ctx, q, pgx.QueryExecModeExec, ids)
+	if err != nil {
+		return nil, t.b.wrap(err, "lock documents")
+	}
+	found := make(map[string]bool, len(ids))
+	var id string
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { found[id] = true; return nil }); err != nil {
+		return nil, t.b.wrap(err, "lock documents")
+	}
+	return missingOf(ids, found), nil
+}
+
+// missingOf returns the ids not in found, each once.
+func missingOf(ids []string, found map[string]bool) []string {
+	var missing []string
+	for _, id := range ids {
+		if !found[id] {
+			found[id] = true
+			missing = append(missing, id)
+		}
+	}
+	return missing
 }
 
 // LockBasket returns the basket with id, locked FOR UPDATE until the
