@@ -2,13 +2,11 @@ package engine
 
 import (
 	"context"
-	"strings"
-	"sync"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/docex-dev/docex"
-	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/driver"
 )
 
@@ -23,33 +21,25 @@ import (
 // run's own 2 outputs would make upper's one too many (too_large).
 func TestMaxDerivedRecordedOutputs(t *testing.T) {
 	ctx := context.Background()
-	sqlBE, dir := OpenTestSQLite(t)
-	be := &recordFirstBackend{Backend: sqlBE}
-	s := acmeSessionOn(t, be, dir, newTestSandbox(t))
-	installTestPlugins(t, s, "split", "upper")
-	if _, err := s.CreatePipeline(ctx, []byte("name = \"race\"\nmax_derived = 2\n"+
-		"[[steps]]\nname = \"split\"\nplugin = \"split\"\n[[steps]]\nname = \"upper\"\nplugin = \"upper\"\n")); err != nil {
-		t.Fatal(err)
-	}
-	bk, err := s.CreateBasket(ctx, "one")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := s.AddDocument(ctx, bk.ID, NewDocument{Name: "a.txt", Content: strings.NewReader("first half, second half")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := s.RunPipeline(ctx, "race", RunTarget{DocumentIDs: []string{d.Document.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hj := newHookedJob(t, "name = \"race\"\nmax_derived = 2\n"+
+		"[[steps]]\nname = \"split\"\nplugin = \"split\"\n[[steps]]\nname = \"upper\"\nplugin = \"upper\"\n", "split", "upper")
+	s, be, d, ids := hj.s, hj.be, hj.doc, []string{hj.jobID}
 	key := ids[0] + "/split/" + d.Document.ID
-	be.arm(driver.StepRecord{Key: key, JobID: ids[0], Step: "split", InputID: d.Document.ID,
-		Outcome: StepRan, Outputs: []string{}, Detail: []byte("{}"), CreatedAt: time.Now().UTC()})
+	// Another worker records split's key right after the attempt read
+	// its completion keys.
+	other := driver.StepRecord{Key: key, JobID: ids[0], Step: "split", InputID: d.Document.ID,
+		Outcome: StepRan, Outputs: []string{}, Detail: []byte("{}"), CreatedAt: time.Now().UTC()}
+	be.armSteps(func(ctx context.Context, st driver.TenantStore, jobIDs []string) bool {
+		if !slices.Contains(jobIDs, other.JobID) {
+			return false
+		}
+		if err := st.Write(ctx, func(tx driver.Tx) error { return tx.InsertJobStep(ctx, other) }); err != nil {
+			t.Errorf("record the other worker's key: %v", err)
+		}
+		return true
+	})
 
-	r := &jobRunner{e: s.e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(1)}
-	p := &pending{ctx: ctx, d: driver.Delivery{TenantID: "acme", JobID: ids[0]}, done: make(chan struct{})}
-	out := r.handleBatch(ctx, "acme", []*pending{p})[0]
+	out := hj.attempt(ctx)
 	if !be.fired() {
 		t.Fatal("the other worker's completion key was never recorded: the test did not exercise the ErrExists path")
 	}
@@ -86,90 +76,4 @@ func TestMaxDerivedRecordedOutputs(t *testing.T) {
 	if len(l.Descendants) != 1 || l.Descendants[0].Step != "upper" {
 		t.Fatalf("descendants %+v; want upper's one (split's run was rolled back)", l.Descendants)
 	}
-}
-
-// recordFirstBackend is a SQLite backend whose tenant stores play another
-// worker once armed: right after an attempt reads its jobs' completion
-// keys (StepsOfJobs), that worker records the armed key, so the
-// attempt's own commit of that key meets docex.ErrExists.
-type recordFirstBackend struct {
-	*sqlite.Backend
-	mu   sync.Mutex
-	rec  *driver.StepRecord // the armed record; nil once recorded
-	done bool               // the armed record was recorded
-}
-
-// arm makes the next StepsOfJobs that reads the job of rec record rec
-// after its read.
-func (b *recordFirstBackend) arm(rec driver.StepRecord) {
-	b.mu.Lock()
-	b.rec = &rec
-	b.mu.Unlock()
-}
-
-func (b *recordFirstBackend) fired() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.done
-}
-
-// store opens the acme tenant's store of the real backend, closed at the
-// end of t.
-func (b *recordFirstBackend) store(ctx context.Context, t *testing.T) driver.TenantStore {
-	t.Helper()
-	st, err := b.Backend.OpenTenant(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-func (b *recordFirstBackend) OpenTenant(ctx context.Context, id string) (driver.TenantStore, error) {
-	st, err := b.Backend.OpenTenant(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	full, ok := st.(recordFirstInner)
-	if !ok {
-		st.Close()
-		return nil, docex.Errorf(docex.ErrInvalidConfig, "the SQLite tenant store is no longer a driver.BatchReader and driver.ContentRefsReader")
-	}
-	return &recordFirstStore{recordFirstInner: full, b: b}, nil
-}
-
-// recordFirstInner is what the engine asks of a SQLite tenant store.
-type recordFirstInner interface {
-	driver.TenantStore
-	driver.BatchReader
-	driver.ContentRefsReader
-}
-
-type recordFirstStore struct {
-	recordFirstInner
-	b *recordFirstBackend
-}
-
-func (s *recordFirstStore) StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]driver.StepRecord, error) {
-	steps, err := s.recordFirstInner.StepsOfJobs(ctx, jobIDs)
-	if err != nil {
-		return nil, err
-	}
-	s.b.mu.Lock()
-	defer s.b.mu.Unlock()
-	rec := s.b.rec
-	if rec == nil {
-		return steps, nil
-	}
-	for _, id := range jobIDs {
-		if id != rec.JobID {
-			continue
-		}
-		if err := s.recordFirstInner.Write(ctx, func(tx driver.Tx) error { return tx.InsertJobStep(ctx, *rec) }); err != nil {
-			return nil, err
-		}
-		s.b.rec, s.b.done = nil, true
-		break
-	}
-	return steps, nil
 }

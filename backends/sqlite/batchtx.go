@@ -110,9 +110,15 @@ func (r reader) DocumentsByID(ctx context.Context, ids []string) (map[string]doc
 
 // DerivedAmong implements driver.BatchReader.
 func (r reader) DerivedAmong(ctx context.Context, ids []string) (map[string]bool, error) {
+	return idsAmong(ctx, r.q, `SELECT DISTINCT derived_id FROM lineage WHERE derived_id IN (`, ids)
+}
+
+// idsAmong returns the ids among ids that query returns: query is a
+// SELECT of one id column ending in "IN (", run for chunks of ids.
+func idsAmong(ctx context.Context, q querier, query string, ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	err := inChunks(ids, func(list string, args []any) error {
-		rows, err := r.q.QueryContext(ctx, `SELECT DISTINCT derived_id FROM lineage WHERE derived_id IN (`+list+`)`, args...)
+		rows, err := q.QueryContext(ctx, query+list+`)`, args...)
 		if err != nil {
 			return err
 		}

@@ -444,22 +444,7 @@ func (t *tx) InsertBasket(ctx context.Context, b docex.Basket) error {
 // transaction holds the database's write lock from its start: no other
 // transaction deletes or locks them until this one ends.
 func (t *tx) LockDocuments(ctx context.Context, ids []string, _ bool) ([]string, error) {
-	found := make(map[string]bool, len(ids))
-	err := inChunks(ids, func(list string, args []any) error {
-		rows, err := t.t.QueryContext(ctx, `SELECT id FROM documents WHERE id IN (`+list+`)`, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			found[id] = true
-		}
-		return rows.Err()
-	})
+	found, err := idsAmong(ctx, t.t, `SELECT id FROM documents WHERE id IN (`, ids)
 	if err != nil {
 		return nil, err
 	}

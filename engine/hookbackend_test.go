@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/backends/sqlite"
+	"github.com/docex-dev/docex/driver"
+)
+
+// hookBackend is a SQLite backend whose tenant stores run an armed hook
+// once, to play another worker or user at a chosen point of a job's
+// attempt: right after the attempt reads its jobs' completion keys
+// (StepsOfJobs: armSteps), or before the attempt's next write after that
+// read, which commits its steps' results (armWrite).
+type hookBackend struct {
+	*sqlite.Backend
+	mu    sync.Mutex
+	steps func(ctx context.Context, st driver.TenantStore, jobIDs []string) bool
+	write func()
+	ready bool // StepsOfJobs ran since write was armed
+	done  bool // a hook ran
+}
+
+// armSteps makes the next StepsOfJobs call steps, after its read, with the
+// real store and the jobs read, until steps returns true (it ran).
+func (b *hookBackend) armSteps(steps func(ctx context.Context, st driver.TenantStore, jobIDs []string) bool) {
+	b.mu.Lock()
+	b.steps = steps
+	b.mu.Unlock()
+}
+
+// armWrite makes the first Write after the next StepsOfJobs call write
+// first.
+func (b *hookBackend) armWrite(write func()) {
+	b.mu.Lock()
+	b.write, b.ready = write, false
+	b.mu.Unlock()
+}
+
+func (b *hookBackend) fired() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.done
+}
+
+// store opens the acme tenant's store of the real backend, closed at the
+// end of t.
+func (b *hookBackend) store(ctx context.Context, t *testing.T) driver.TenantStore {
+	t.Helper()
+	st, err := b.Backend.OpenTenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func (b *hookBackend) OpenTenant(ctx context.Context, id string) (driver.TenantStore, error) {
+	st, err := b.Backend.OpenTenant(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	full, ok := st.(hookInner)
+	if !ok {
+		st.Close()
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "the SQLite tenant store is no longer a driver.BatchReader and driver.ContentRefsReader")
+	}
+	return &hookStore{hookInner: full, b: b}, nil
+}
+
+// hookInner is what the engine asks of a SQLite tenant store.
+type hookInner interface {
+	driver.TenantStore
+	driver.BatchReader
+	driver.ContentRefsReader
+}
+
+type hookStore struct {
+	hookInner
+	b *hookBackend
+}
+
+func (s *hookStore) StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]driver.StepRecord, error) {
+	steps, err := s.hookInner.StepsOfJobs(ctx, jobIDs)
+	if err != nil {
+		return nil, err
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	s.b.ready = s.b.write != nil
+	if s.b.steps != nil && s.b.steps(ctx, s.hookInner, jobIDs) {
+		s.b.steps, s.b.done = nil, true
+	}
+	return steps, nil
+}
+
+func (s *hookStore) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
+	s.b.mu.Lock()
+	hook := s.b.write
+	if !s.b.ready {
+		hook = nil
+	}
+	if hook != nil {
+		s.b.write, s.b.ready, s.b.done = nil, false, true
+	}
+	s.b.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return s.hookInner.Write(ctx, fn)
+}
+
+// hookedJob is a job of the acme tenant on a hookBackend: pipeline src
+// (with the test plugins named) run on one document of basket "one".
+type hookedJob struct {
+	s      *Session
+	be     *hookBackend
+	basket docex.Basket
+	doc    Added
+	jobID  string
+}
+
+func newHookedJob(t *testing.T, src string, plugins ...string) *hookedJob {
+	t.Helper()
+	ctx := context.Background()
+	sqlBE, dir := OpenTestSQLite(t)
+	hj := &hookedJob{be: &hookBackend{Backend: sqlBE}}
+	hj.s = acmeSessionOn(t, hj.be, dir, newTestSandbox(t))
+	installTestPlugins(t, hj.s, plugins...)
+	p, err := hj.s.CreatePipeline(ctx, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hj.basket, err = hj.s.CreateBasket(ctx, "one"); err != nil {
+		t.Fatal(err)
+	}
+	if hj.doc, err = hj.s.AddDocument(ctx, hj.basket.ID, NewDocument{Name: "a.txt", Content: strings.NewReader("first half, second half")}); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := hj.s.RunPipeline(ctx, p.Name, RunTarget{DocumentIDs: []string{hj.doc.Document.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hj.jobID = ids[0]
+	return hj
+}
+
+// attempt runs one attempt of the job, as a worker does, and returns its
+// outcome.
+func (hj *hookedJob) attempt(ctx context.Context) driver.Outcome {
+	r := &jobRunner{e: hj.s.e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(1)}
+	p := &pending{ctx: ctx, d: driver.Delivery{TenantID: "acme", JobID: hj.jobID}, done: make(chan struct{})}
+	return r.handleBatch(ctx, "acme", []*pending{p})[0]
+}
