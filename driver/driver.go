@@ -202,13 +202,16 @@ type Tx interface {
 
 	// InsertBasket adds a basket; docex.ErrExists when the name is taken.
 	InsertBasket(ctx context.Context, b docex.Basket) error
-	// LockBasket returns the basket, as Basket does, and keeps other
-	// transactions from adding documents to it, changing it or deleting
-	// it until this transaction ends; a transaction that was adding a
-	// document to it has committed or rolled back by the time it
-	// returns, and what it returns includes that document.
+	// LockBasket locks the basket until the transaction ends and returns
+	// it, as Basket does. A shared lock (exclusive false) keeps other
+	// transactions from deleting the basket or changing its pipeline
+	// binding; an exclusive one also keeps them from adding documents to
+	// it. Adding a document holds a shared lock on its basket. A
+	// transaction holding a conflicting lock has committed or rolled back
+	// by the time it returns, and what it returns, and what this
+	// transaction reads after it, includes that transaction's writes.
 	// docex.ErrNotFound when absent.
-	LockBasket(ctx context.Context, id string) (docex.Basket, error)
+	LockBasket(ctx context.Context, id string, exclusive bool) (docex.Basket, error)
 	// DeleteBasket removes a basket and all its documents and metadata;
 	// docex.ErrNotFound when absent.
 	DeleteBasket(ctx context.Context, id string) error

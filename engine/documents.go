@@ -132,7 +132,7 @@ func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error
 		// Locked: a document added while the count is read must not be
 		// removed by a delete without force, nor left unreleased by one
 		// with it.
-		b, err := tx.LockBasket(ctx, id)
+		b, err := tx.LockBasket(ctx, id, true)
 		if err != nil {
 			return err
 		}
@@ -1234,6 +1234,11 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 		// makes it).
 		derived, err := derivedAmong(ctx, tx, []string{id})
 		if err != nil || derived[id] {
+			return err
+		}
+		// Locked as an add locks it (shared): a bind or unbind in flight
+		// commits first and is seen, later ones wait for this update.
+		if _, err := tx.LockBasket(ctx, old.BasketID, false); err != nil {
 			return err
 		}
 		return s.enqueueBound(ctx, old.BasketID)(tx, []Added{{Document: upd}})

@@ -377,10 +377,13 @@ func (s *Session) BindBasket(ctx context.Context, basketID, pipeline string) (pr
 	return previous, err
 }
 
-// basketPipelineIn returns the pipeline a basket is bound to, "" when
-// none, or docex.ErrNotFound for an unknown basket.
+// basketPipelineIn locks a basket exclusively (driver.Tx.LockBasket: an
+// add into it in flight commits first, and later ones wait) and returns
+// the pipeline it is bound to, "" when none, or docex.ErrNotFound for an
+// unknown basket. A bind or unbind reads the binding so: an add that
+// commits after it sees the new binding.
 func basketPipelineIn(ctx context.Context, tx driver.Tx, basketID string) (string, error) {
-	if _, err := tx.Basket(ctx, basketID); err != nil {
+	if _, err := tx.LockBasket(ctx, basketID, true); err != nil {
 		return "", err
 	}
 	name, err := tx.BasketPipeline(ctx, basketID)

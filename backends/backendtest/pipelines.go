@@ -53,6 +53,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("BindDeleteRace", f.testBindDeleteRace)
 	t.Run("CreateRace", f.testCreateRace)
 	t.Run("CascadeDuringJobs", f.testCascadeDuringJobs)
+	t.Run("BindWaitsForAdds", f.testBindWaitsForAdds)
 }
 
 // testCreateRace: definitions of one pipeline name created at once each
@@ -2254,4 +2255,75 @@ func (f *fixture) testCascadeDuringJobs(t *testing.T) {
 		}
 	}
 	t.Logf("%d documents left, jobs %v", len(docs), states)
+}
+
+// testBindWaitsForAdds: binding a basket to a pipeline waits for the
+// transactions in flight that add a document to the basket, or give one
+// of its documents new content, having read the basket unbound (and so
+// enqueued no job): they commit before the bind does, never after it.
+// The transactions here do what the engine's add and update do (the add's
+// insert holds a shared lock on the basket; the update takes one with
+// driver.Tx.LockBasket before it reads the binding). On PostgreSQL a bind
+// could commit in between, and the add that committed after it, with no
+// job, broke "from the bind's commit on, every document added is
+// processed".
+func (f *fixture) testBindWaitsForAdds(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	for _, update := range []bool{false, true} {
+		for round := range 3 {
+			b := e.basket(admin, fmt.Sprintf("b-%v-%d", update, round))
+			var old docex.Document
+			if update {
+				old = e.add(admin, b.ID, "d.txt", fmt.Sprintf("old %d", round), nil)
+			}
+			read, bound := make(chan struct{}), make(chan error, 1)
+			go func() {
+				<-read
+				_, err := admin.BindBasket(bg, b.ID, "three")
+				bound <- err
+			}()
+			boundFirst := false
+			now := time.Now().UTC()
+			err := st.Write(bg, func(tx driver.Tx) error {
+				if update {
+					// The same size: no basket counter changes.
+					if err := tx.UpdateContent(bg, old.ID, old.Size, sum(fmt.Sprintf("new %d", round)), "text/plain", now); err != nil {
+						return err
+					}
+					if _, err := tx.LockBasket(bg, b.ID, false); err != nil {
+						return err
+					}
+				} else {
+					d := docex.Document{ID: fmt.Sprintf("01a24760-0000-7000-8000-%012d", round), BasketID: b.ID, Name: "n.txt",
+						ContentType: "text/plain", Size: 1, Checksum: sum(fmt.Sprint(round)), CreatedAt: now, UpdatedAt: now}
+					if err := tx.InsertDocument(bg, d); err != nil {
+						return err
+					}
+				}
+				if name, err := tx.BasketPipeline(bg, b.ID); !errors.Is(err, docex.ErrNotFound) {
+					return fmt.Errorf("basket bound to %q before the bind: %v", name, err)
+				}
+				close(read)
+				// The bind waits for this transaction: it cannot end
+				// before it commits. (Should it not wait, it ends within
+				// this time, unless the machine is very slow.)
+				select {
+				case err := <-bound:
+					boundFirst = true
+					bound <- err
+				case <-time.After(300 * time.Millisecond):
+				}
+				return nil
+			})
+			must(t, err)
+			must(t, <-bound)
+			if boundFirst {
+				t.Fatalf("update %v, round %d: the bind committed while a transaction that read the basket unbound was open; it committed after the bind with no job", update, round)
+			}
+		}
+	}
 }

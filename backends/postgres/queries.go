@@ -21,13 +21,18 @@ const (
 	docCols = `id, basket_id, name, content_type, size, checksum, status, created_at, updated_at`
 
 	sqlBasketByID = `SELECT ` + basketCols + ` FROM baskets b WHERE b.id = $1`
-	// sqlLockBasket waits for transactions writing the basket row (an add
-	// updates its counts) and keeps new ones from it: a document insert's
-	// foreign key check takes a KEY SHARE lock, which FOR UPDATE blocks.
-	// Under READ COMMITTED, the row returned after the wait is the newest.
-	sqlLockBasket   = sqlBasketByID + ` FOR UPDATE OF b`
-	sqlBasketByName = `SELECT ` + basketCols + ` FROM baskets b WHERE b.name = $1`
-	sqlBaskets      = `SELECT ` + basketCols + ` FROM baskets b ORDER BY b.name LIMIT $1 OFFSET $2`
+	// sqlLockBasket waits for, and keeps out, transactions adding a
+	// document to the basket (a document insert's foreign key check takes
+	// a KEY SHARE lock on the basket, which FOR UPDATE blocks) or locking
+	// it; sqlLockBasketShared (KEY SHARE) waits for and keeps out only
+	// the FOR UPDATE lockers (a delete, a bind). Both return nothing: the
+	// basket is read by the next statement, whose snapshot, taken after
+	// the wait, sees what the waited-for transaction committed (a
+	// statement's subqueries would not).
+	sqlLockBasket       = `SELECT 1 FROM baskets WHERE id = $1 FOR UPDATE`
+	sqlLockBasketShared = `SELECT 1 FROM baskets WHERE id = $1 FOR KEY SHARE`
+	sqlBasketByName     = `SELECT ` + basketCols + ` FROM baskets b WHERE b.name = $1`
+	sqlBaskets          = `SELECT ` + basketCols + ` FROM baskets b ORDER BY b.name LIMIT $1 OFFSET $2`
 
 	sqlDocumentByID       = `SELECT ` + docCols + ` FROM documents WHERE id = $1`
 	sqlDocumentByChecksum = `SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND checksum = $2`

@@ -191,13 +191,21 @@ func missingOf(ids []string, found map[string]bool) []string {
 	return missing
 }
 
-// LockBasket returns the basket with id, locked FOR UPDATE until the
-// transaction ends (sqlLockBasket), or docex.ErrNotFound.
-func (t *tx) LockBasket(ctx context.Context, id string) (docex.Basket, error) {
+// LockBasket locks the basket with id FOR UPDATE, or FOR KEY SHARE when
+// not exclusive, until the transaction ends, then reads it in the same
+// round trip (sqlLockBasket); docex.ErrNotFound when absent.
+func (t *tx) LockBasket(ctx context.Context, id string, exclusive bool) (docex.Basket, error) {
 	if err := t.check(); err != nil {
 		return docex.Basket{}, err
 	}
-	return getBasket(ctx, t.b, t.p, sqlLockBasket, id)
+	q := sqlLockBasketShared
+	if exclusive {
+		q = sqlLockBasket
+	}
+	if err := t.p.later("lock basket "+id, q, id); err != nil {
+		return docex.Basket{}, err
+	}
+	return getBasket(ctx, t.b, t.p, sqlBasketByID, id)
 }
 
 // BasketByName returns the basket named name, docex.ErrNotFound.

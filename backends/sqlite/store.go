@@ -461,7 +461,7 @@ func (t *tx) LockDocuments(ctx context.Context, ids []string, _ bool) ([]string,
 // LockBasket returns the basket with id, or docex.ErrNotFound. A write
 // transaction holds the database's write lock from its start: no other
 // transaction writes the basket until this one ends.
-func (t *tx) LockBasket(ctx context.Context, id string) (docex.Basket, error) {
+func (t *tx) LockBasket(ctx context.Context, id string, _ bool) (docex.Basket, error) {
 	return t.Basket(ctx, id)
 }
 
