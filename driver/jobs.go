@@ -119,7 +119,11 @@ type PipelineReader interface {
 	// PipelineBaskets lists the ids of the baskets bound to a pipeline.
 	PipelineBaskets(ctx context.Context, name string) ([]string, error)
 
-	// Job returns a job, or docex.ErrNotFound.
+	// Job returns a job, or docex.ErrNotFound. In a write transaction
+	// (Tx) it, and JobsByID, lock the jobs they return until the
+	// transaction ends: a transaction that reads a job to change it (a
+	// cancel, a retry, a worker recording an attempt's end) waits for
+	// another doing so, and reads what that one committed.
 	Job(ctx context.Context, id string) (JobRecord, error)
 	// Jobs lists jobs matching f, newest first.
 	Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]JobRecord, error)

@@ -15,13 +15,15 @@ import (
 // hookBackend is a SQLite backend whose tenant stores run an armed hook
 // once, to play another worker or user at a chosen point of a job's
 // attempt: right after the attempt reads its jobs' completion keys
-// (StepsOfJobs: armSteps), or before the attempt's next write after that
-// read, which commits its steps' results (armWrite).
+// (StepsOfJobs: armSteps), before the attempt's next write after that
+// read, which commits its steps' results (armWrite), or right after a
+// worker reads the jobs of its batch, before it starts them (armJobsRead).
 type hookBackend struct {
 	*sqlite.Backend
 	mu    sync.Mutex
 	steps func(ctx context.Context, st driver.TenantStore, jobIDs []string) bool
 	write func()
+	read  func()
 	ready bool // StepsOfJobs ran since write was armed
 	done  bool // a hook ran
 }
@@ -39,6 +41,14 @@ func (b *hookBackend) armSteps(steps func(ctx context.Context, st driver.TenantS
 func (b *hookBackend) armWrite(write func()) {
 	b.mu.Lock()
 	b.write, b.ready = write, false
+	b.mu.Unlock()
+}
+
+// armJobsRead makes the next JobsByID of a store (not of a transaction)
+// call read after its read.
+func (b *hookBackend) armJobsRead(read func()) {
+	b.mu.Lock()
+	b.read = read
 	b.mu.Unlock()
 }
 
@@ -97,6 +107,19 @@ func (s *hookStore) StepsOfJobs(ctx context.Context, jobIDs []string) (map[strin
 		s.b.steps, s.b.done = nil, true
 	}
 	return steps, nil
+}
+
+func (s *hookStore) JobsByID(ctx context.Context, ids []string) ([]driver.JobRecord, error) {
+	jobs, err := s.hookInner.JobsByID(ctx, ids)
+	s.b.mu.Lock()
+	hook := s.b.read
+	s.b.read = nil
+	s.b.done = s.b.done || hook != nil
+	s.b.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return jobs, err
 }
 
 func (s *hookStore) Write(ctx context.Context, fn func(tx driver.Tx) error) error {

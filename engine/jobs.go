@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -347,29 +348,18 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 	if len(xs) == 0 {
 		return
 	}
-	err := st.Write(ctx, func(tx driver.Tx) error {
-		if jt, ok := tx.(driver.JobsTx); ok {
-			jobs := make([]driver.JobRecord, len(xs))
-			for i, x := range xs {
-				jobs[i] = x.job
-			}
-			return jt.UpdateJobs(ctx, jobs)
-		}
-		for _, x := range xs {
-			if err := tx.UpdateJob(ctx, x.job); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	ended, err := startJobs(ctx, st, xs)
 	if err != nil && len(xs) > 1 {
 		// One by one: a job deleted meanwhile fails only its own start.
+		ended = map[string]string{}
 		kept, keptIdx := xs[:0:0], xi[:0:0]
 		for k, x := range xs {
-			if err := st.Write(ctx, func(tx driver.Tx) error { return tx.UpdateJob(ctx, x.job) }); err != nil {
+			e1, err := startJobs(ctx, st, []*execution{x})
+			if err != nil {
 				outs[xi[k]] = driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
 				continue
 			}
+			maps.Copy(ended, e1)
 			kept, keptIdx = append(kept, x), append(keptIdx, xi[k])
 		}
 		xs, xi, err = kept, keptIdx, nil
@@ -377,6 +367,21 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 	if err != nil {
 		outs[xi[0]] = driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
 		return
+	}
+	if len(ended) > 0 {
+		// Cancelled (or deleted) since handleBatch read them: left so.
+		kept, keptIdx := xs[:0:0], xi[:0:0]
+		for k, x := range xs {
+			switch state, ok := ended[x.job.ID]; {
+			case !ok:
+				kept, keptIdx = append(kept, x), append(keptIdx, xi[k])
+			case state == "":
+				outs[xi[k]] = driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: job %s no longer exists", x.job.ID)}
+			default:
+				outs[xi[k]] = driver.Outcome{Kind: driver.Done}
+			}
+		}
+		xs, xi = kept, keptIdx
 	}
 	r.execute(ctx, xs)
 	for k, x := range xs {
@@ -392,6 +397,48 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 }
 
 var errJobCancelled = errors.New("job cancelled")
+
+// startJobs records the start of the executions' attempts (state running,
+// the attempt in the history) in one transaction. It first reads the jobs
+// again in that transaction (locked, on a backend that runs transactions
+// at once: driver.Tx.Job): a job cancelled, or ended otherwise, since the
+// worker read it is left as it is, and returned in ended with its state
+// ("" for a job that no longer exists).
+func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution) (ended map[string]string, err error) {
+	ids := make([]string, len(xs))
+	for i, x := range xs {
+		ids[i] = x.job.ID
+	}
+	err = st.Write(ctx, func(tx driver.Tx) error {
+		ended = map[string]string{}
+		cur, err := tx.JobsByID(ctx, ids)
+		if err != nil {
+			return err
+		}
+		state := make(map[string]string, len(cur))
+		for _, j := range cur {
+			state[j.ID] = j.State
+		}
+		jobs := make([]driver.JobRecord, 0, len(xs))
+		for _, x := range xs {
+			if s := state[x.job.ID]; s == "" || driver.JobFinal(s) {
+				ended[x.job.ID] = s
+				continue
+			}
+			jobs = append(jobs, x.job)
+		}
+		if jt, ok := tx.(driver.JobsTx); ok {
+			return jt.UpdateJobs(ctx, jobs)
+		}
+		for _, j := range jobs {
+			if err := tx.UpdateJob(ctx, j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ended, err
+}
 
 // errInputGone: the job's document was deleted before the job ran; the
 // job is cancelled with that reason (settle), not failed or retried.

@@ -54,6 +54,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("CreateRace", f.testCreateRace)
 	t.Run("CascadeDuringJobs", f.testCascadeDuringJobs)
 	t.Run("BindWaitsForAdds", f.testBindWaitsForAdds)
+	t.Run("CancelWhileRecording", f.testCancelWhileRecording)
 }
 
 // testCreateRace: definitions of one pipeline name created at once each
@@ -2324,6 +2325,75 @@ func (f *fixture) testBindWaitsForAdds(t *testing.T) {
 			if boundFirst {
 				t.Fatalf("update %v, round %d: the bind committed while a transaction that read the basket unbound was open; it committed after the bind with no job", update, round)
 			}
+		}
+	}
+}
+
+// testCancelWhileRecording: a job's read-modify-write transactions do not
+// interleave. Here a worker's transaction reads a running job to record
+// its end (as the engine's record does) while the job is cancelled: the
+// cancel waits for it and then refuses (the job succeeded), or, had it come
+// first, the worker would find the job cancelled. On PostgreSQL the cancel
+// could commit in between and the worker's write then overwrote it: the
+// cancel had succeeded, yet the job showed succeeded.
+func (f *fixture) testCancelWhileRecording(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	b := e.basket(admin, "in")
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	for round := range 3 {
+		d := e.add(admin, b.ID, fmt.Sprintf("d%d.txt", round), fmt.Sprintf("doc %d", round), nil)
+		ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: []string{d.ID}})
+		must(t, err)
+		id := ids[0]
+		must(t, st.Write(bg, func(tx driver.Tx) error {
+			j, err := tx.Job(bg, id)
+			if err != nil {
+				return err
+			}
+			j.State = driver.JobRunning
+			return tx.UpdateJob(bg, j)
+		}))
+		read, cancelled := make(chan struct{}), make(chan error, 1)
+		go func() {
+			<-read
+			cancelled <- admin.CancelJob(bg, id)
+		}()
+		cancelFirst := false
+		err = st.Write(bg, func(tx driver.Tx) error {
+			j, err := tx.Job(bg, id)
+			if err != nil {
+				return err
+			}
+			if j.State != driver.JobRunning {
+				return fmt.Errorf("job %s before the cancel", j.State)
+			}
+			close(read)
+			// The cancel waits for this transaction. (Should it not
+			// wait, it ends within this time, unless the machine is
+			// very slow.)
+			select {
+			case err := <-cancelled:
+				cancelFirst = true
+				cancelled <- err
+			case <-time.After(300 * time.Millisecond):
+			}
+			j.State, j.UpdatedAt = driver.JobSucceeded, time.Now().UTC()
+			return tx.UpdateJob(bg, j)
+		})
+		must(t, err)
+		cerr := <-cancelled
+		j, err := admin.Job(bg, id)
+		must(t, err)
+		switch {
+		case cancelFirst:
+			t.Fatalf("round %d: the cancel (%v) ended while a transaction that had read the job running was open; the job is now %s", round, cerr, j.State)
+		case cerr == nil:
+			t.Fatalf("round %d: the cancel succeeded after the job succeeded; the job is %s", round, j.State)
+		case !errors.Is(cerr, docex.ErrConflict) || j.State != driver.JobSucceeded:
+			t.Fatalf("round %d: cancel: %v; job %s; want a conflict (the job succeeded first)", round, cerr, j.State)
 		}
 	}
 }

@@ -105,10 +105,15 @@ const (
 	sqlCacheEntry = `SELECT result, created_at FROM step_cache WHERE key = $1`
 	// The lookups by an array of keys run unprepared (pgx.QueryExecModeExec,
 	// see sqlMetaOf).
-	sqlJobsByID  = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
-	sqlJobStates = `SELECT id, state FROM jobs WHERE id = ANY($1)`
-	sqlStepsOf   = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = ANY($1) ORDER BY seq`
-	sqlCaches    = `SELECT key, result, created_at FROM step_cache WHERE key = ANY($1)`
+	sqlJobsByID = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
+	// A write transaction locks the jobs it reads (see tx.Job), in id
+	// order, so that two never wait for each other's rows in opposite
+	// orders.
+	sqlLockJob      = sqlJob + ` FOR UPDATE`
+	sqlLockJobsByID = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE`
+	sqlJobStates    = `SELECT id, state FROM jobs WHERE id = ANY($1)`
+	sqlStepsOf      = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = ANY($1) ORDER BY seq`
+	sqlCaches       = `SELECT key, result, created_at FROM step_cache WHERE key = ANY($1)`
 
 	sqlInsertPipeline = `INSERT INTO pipelines (` + pipelineCols + `) VALUES ($1, $2, $3, $4, $5, false)`
 	sqlDeletePipeline = `UPDATE pipelines SET deleted = true WHERE name = $1 AND NOT deleted`
@@ -465,11 +470,16 @@ func (t *tx) PipelineBaskets(ctx context.Context, name string) ([]string, error)
 }
 
 // Job returns a job, or docex.ErrNotFound.
+//
+// The job is locked (FOR UPDATE) until the transaction ends: a write
+// transaction reads a job to change it (a cancel, a retry, a worker
+// recording an attempt's end), and under READ COMMITTED another's change
+// committed between the read and the write would be overwritten.
 func (t *tx) Job(ctx context.Context, id string) (driver.JobRecord, error) {
 	if err := t.check(); err != nil {
 		return driver.JobRecord{}, err
 	}
-	return t.reads().Job(ctx, id)
+	return one(ctx, t.b, t.p, scanJob, sqlLockJob, []any{id}, "job %q not found", id)
 }
 
 // Jobs lists jobs matching f, newest first.
@@ -587,11 +597,13 @@ func (t *tx) InsertStepRows(ctx context.Context, steps []driver.StepRecord, edge
 }
 
 // JobsByID returns the jobs of ids that exist.
+//
+// The jobs are locked, as Job locks one.
 func (t *tx) JobsByID(ctx context.Context, ids []string) ([]driver.JobRecord, error) {
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return t.reads().JobsByID(ctx, ids)
+	return collect(ctx, t.b, t.p, scanJob, "read jobs", sqlLockJobsByID, pgx.QueryExecModeExec, ids)
 }
 
 // JobStates returns the states of the jobs of ids that exist, by id.

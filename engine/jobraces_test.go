@@ -46,3 +46,32 @@ func TestInputDeletedWhileJobRuns(t *testing.T) {
 		t.Fatalf("job %s (%q), outcome %+v; want it cancelled: its document was deleted", j.State, j.Error, out)
 	}
 }
+
+// TestCancelWhileStarting: a job cancelled after a worker read it, before
+// the worker started it, stays cancelled and does not run. The start
+// wrote "running" over the cancel before, the job then ran, and ended
+// succeeded, although its cancel had succeeded.
+func TestCancelWhileStarting(t *testing.T) {
+	ctx := context.Background()
+	hj := newHookedJob(t, "name = \"p\"\n[[steps]]\nname = \"split\"\nplugin = \"split\"\n", "split")
+	hj.be.armJobsRead(func() {
+		if err := hj.s.CancelJob(ctx, hj.jobID); err != nil {
+			t.Errorf("cancel: %v", err)
+		}
+	})
+	out := hj.attempt(ctx)
+	if !hj.be.fired() {
+		t.Fatal("the job was never cancelled: the test did not exercise the race")
+	}
+	j, err := hj.s.Job(ctx, hj.jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := hj.s.Documents(ctx, hj.basket.ID, docex.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != driver.JobCancelled || out.Kind != driver.Done || len(docs) != 1 {
+		t.Fatalf("job %s (%q), outcome %+v, %d documents in the basket; want it cancelled, not run (1 document)", j.State, j.Error, out, len(docs))
+	}
+}
