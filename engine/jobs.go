@@ -398,6 +398,20 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 
 var errJobCancelled = errors.New("job cancelled")
 
+// jobStatesIn reads the jobs of ids in tx, locked (driver.Tx.Job), and
+// returns the state of those that exist, by id.
+func jobStatesIn(ctx context.Context, tx driver.Tx, ids []string) (map[string]string, error) {
+	cur, err := tx.JobsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	state := make(map[string]string, len(cur))
+	for _, j := range cur {
+		state[j.ID] = j.State
+	}
+	return state, nil
+}
+
 // startJobs records the start of the executions' attempts (state running,
 // the attempt in the history) in one transaction. It first reads the jobs
 // again in that transaction (locked, on a backend that runs transactions
@@ -411,13 +425,9 @@ func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution) (end
 	}
 	err = st.Write(ctx, func(tx driver.Tx) error {
 		ended = map[string]string{}
-		cur, err := tx.JobsByID(ctx, ids)
+		state, err := jobStatesIn(ctx, tx, ids)
 		if err != nil {
 			return err
-		}
-		state := make(map[string]string, len(cur))
-		for _, j := range cur {
-			state[j.ID] = j.State
 		}
 		jobs := make([]driver.JobRecord, 0, len(xs))
 		for _, x := range xs {
@@ -1748,13 +1758,9 @@ func recordEnds(ctx context.Context, tx driver.Tx, jt driver.JobsTx, parts []flu
 	if len(ids) == 0 {
 		return nil
 	}
-	cur, err := tx.JobsByID(ctx, ids)
+	state, err := jobStatesIn(ctx, tx, ids)
 	if err != nil {
 		return err
-	}
-	state := make(map[string]string, len(cur))
-	for _, j := range cur {
-		state[j.ID] = j.State
 	}
 	for _, id := range ids {
 		switch state[id] {
