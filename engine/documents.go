@@ -1196,7 +1196,23 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 	var old, upd docex.Document
 	now := s.e.now()
 	err = s.write(ctx, st, "document.update", id, func(tx driver.Tx) error {
-		var err error
+		// Its basket (shared), then the document, locked before it is
+		// read, in the order a basket delete locks them: an update of
+		// the document, or a delete of its basket, in flight commits
+		// first, and the content this update replaces (and releases) is
+		// the one the document has; a basket delete that comes later
+		// releases the new one. The shared lock also makes a bind or
+		// unbind in flight commit first (enqueueBound, below).
+		pre, err := tx.Document(ctx, id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.LockBasket(ctx, pre.BasketID, false); err != nil {
+			return err
+		}
+		if _, err := tx.LockDocuments(ctx, []string{id}, true); err != nil {
+			return err
+		}
 		if old, err = tx.Document(ctx, id); err != nil {
 			return err
 		}
@@ -1234,11 +1250,6 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 		// makes it).
 		derived, err := derivedAmong(ctx, tx, []string{id})
 		if err != nil || derived[id] {
-			return err
-		}
-		// Locked as an add locks it (shared): a bind or unbind in flight
-		// commits first and is seen, later ones wait for this update.
-		if _, err := tx.LockBasket(ctx, old.BasketID, false); err != nil {
 			return err
 		}
 		return s.enqueueBound(ctx, old.BasketID)(tx, []Added{{Document: upd}})
@@ -1292,6 +1303,11 @@ func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error
 	}
 	var sum string
 	err = s.write(ctx, st, "document.delete", id, func(tx driver.Tx) error {
+		// Locked before it is read: a content update in flight commits
+		// first, and the content released is the one the document has.
+		if _, err := tx.LockDocuments(ctx, []string{id}, true); err != nil {
+			return err
+		}
 		d, err := tx.Document(ctx, id)
 		if err != nil {
 			return err

@@ -73,6 +73,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("SweepDryRun", f.testSweepDryRun)
 			t.Run("ForceDeleteReleasesContent", f.testForceDeleteReleasesContent)
 			t.Run("DeleteBasketRace", f.testDeleteBasketRace)
+			t.Run("ConcurrentUpdates", f.testConcurrentUpdates)
 			t.Run("Plugins", f.testPlugins)
 			t.Run("PluginModuleRace", f.testPluginModuleRace)
 		})
@@ -1859,4 +1860,83 @@ func (f *fixture) testDeleteBasketRace(t *testing.T) {
 		t.Fatalf("deleted baskets left %d content files and %d packs behind", rep.ContentFiles, rep.Packs)
 	}
 	t.Logf("outcomes: %v", counts)
+}
+
+// testConcurrentUpdates: new contents given to one document at once each
+// replace the one before them: the document ends with one of them, and
+// none of the others is left stored with no document referring to it; a
+// delete among them releases whichever content the document has then. On
+// PostgreSQL two updates could both read the first content as the one
+// they replaced, and a delete the content before an update's: the content
+// the update wrote was then never released (with content in the
+// database, never found by a sweep either).
+func (f *fixture) testConcurrentUpdates(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "writer")
+	admin := e.as("acme", "admin")
+	// Above the pack threshold (64 KiB): each content is a file of its
+	// own, which the sweep would find if it were left behind.
+	pad := strings.Repeat("x", 65<<10)
+	const writers, rounds = 3, 6
+	written := map[string]bool{} // checksums of every content given
+	var kept []docex.Document
+	for round := range rounds {
+		b := e.basket(s, fmt.Sprintf("in%d", round))
+		orig := fmt.Sprintf("round %d original %s", round, pad)
+		d := e.add(s, b.ID, fmt.Sprintf("d%d.txt", round), orig, nil)
+		written[sum(orig)] = true
+		var wg sync.WaitGroup
+		errs := make([]error, writers)
+		for w := range writers {
+			c := fmt.Sprintf("round %d writer %d %s", round, w, pad)
+			written[sum(c)] = true
+			wg.Go(func() { _, errs[w] = s.UpdateContent(bg, d.ID, strings.NewReader(c), "") })
+		}
+		// In some rounds the document, or its basket, is deleted
+		// meanwhile: its content then, whichever it is, must go too.
+		deleted := round%3 != 0
+		var delErr error
+		switch round % 3 {
+		case 1:
+			wg.Go(func() { delErr = s.DeleteDocument(bg, d.ID) })
+		case 2:
+			wg.Go(func() { delErr = admin.DeleteBasket(bg, b.ID, true) })
+		}
+		wg.Wait()
+		must(t, delErr)
+		if !deleted {
+			got, err := s.Document(bg, d.ID)
+			must(t, err)
+			kept = append(kept, got)
+		}
+		for w, err := range errs {
+			if err != nil && !(deleted && errors.Is(err, docex.ErrNotFound)) {
+				t.Fatalf("round %d, writer %d: %v", round, w, err)
+			}
+		}
+	}
+	// Content in the database is not swept (it commits and rolls back
+	// with its references): look for each replaced one.
+	for _, d := range kept {
+		delete(written, d.Checksum)
+	}
+	if f.storage == engine.ContentDatabase {
+		st, err := e.be.OpenTenant(bg, "acme")
+		must(t, err)
+		defer st.Close()
+		for c := range written {
+			if rc, err := st.OpenContent(bg, c); err == nil {
+				rc.Close()
+				t.Fatalf("replaced content %s is still stored, and no document refers to it", c)
+			} else if !errors.Is(err, docex.ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+	}
+	rep, err := e.eng.Provisioner("ops").Sweep(bg, engine.SweepOptions{DryRun: true})
+	must(t, err)
+	if rep.ContentFiles != 0 || rep.Packs != 0 {
+		t.Fatalf("replaced contents left behind: %d content files and %d packs no document refers to", rep.ContentFiles, rep.Packs)
+	}
 }
