@@ -74,6 +74,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("ForceDeleteReleasesContent", f.testForceDeleteReleasesContent)
 			t.Run("DeleteBasketRace", f.testDeleteBasketRace)
 			t.Run("ConcurrentUpdates", f.testConcurrentUpdates)
+			t.Run("ConcurrentSameContent", f.testConcurrentSameContent)
 			t.Run("Plugins", f.testPlugins)
 			t.Run("PluginModuleRace", f.testPluginModuleRace)
 		})
@@ -1938,5 +1939,52 @@ func (f *fixture) testConcurrentUpdates(t *testing.T) {
 	must(t, err)
 	if rep.ContentFiles != 0 || rep.Packs != 0 {
 		t.Fatalf("replaced contents left behind: %d content files and %d packs no document refers to", rep.ContentFiles, rep.Packs)
+	}
+}
+
+// testConcurrentSameContent: the same content added to one basket by
+// several callers at once is stored once: one add adds the document, the
+// others return it as a duplicate (Added.Duplicate), none fails. Batch adds
+// (AddDocuments) race the same way.
+func (f *fixture) testConcurrentSameContent(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "writer")
+	const writers, rounds = 4, 10
+	for round := range rounds {
+		b := e.basket(s, fmt.Sprintf("b%d", round))
+		content := fmt.Sprintf("the same content, round %d", round)
+		added := make([]engine.Added, writers)
+		errs := make([]error, writers)
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				nd := engine.NewDocument{Name: fmt.Sprintf("w%d.txt", w), Content: strings.NewReader(content)}
+				if w%2 == 0 {
+					added[w], errs[w] = s.AddDocument(bg, b.ID, nd)
+					return
+				}
+				var as []engine.Added
+				if as, errs[w] = s.AddDocuments(bg, b.ID, []engine.NewDocument{nd}); errs[w] == nil {
+					added[w] = as[0]
+				}
+			})
+		}
+		wg.Wait()
+		fresh := 0
+		for w := range writers {
+			if errs[w] != nil {
+				t.Fatalf("round %d, writer %d: %v", round, w, errs[w])
+			}
+			if !added[w].Duplicate {
+				fresh++
+			}
+			if added[w].Document.ID != added[0].Document.ID {
+				t.Fatalf("round %d: writers got documents %s and %s for one content", round, added[0].Document.ID, added[w].Document.ID)
+			}
+		}
+		if fresh != 1 {
+			t.Fatalf("round %d: %d adds say they added the document, want 1", round, fresh)
+		}
 	}
 }
