@@ -648,7 +648,11 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 		}
 		docs := target.DocumentIDs
 		if target.BasketID != "" {
-			if _, err := tx.Basket(ctx, target.BasketID); err != nil {
+			// Locked exclusively: no document is added to or deleted
+			// from the basket while its pages are read (one statement
+			// each), so none is skipped or listed twice as the others
+			// shift.
+			if _, err := tx.LockBasket(ctx, target.BasketID, true); err != nil {
 				return err
 			}
 			docs = nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -55,6 +56,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("CascadeDuringJobs", f.testCascadeDuringJobs)
 	t.Run("BindWaitsForAdds", f.testBindWaitsForAdds)
 	t.Run("CancelWhileRecording", f.testCancelWhileRecording)
+	t.Run("RunBasketWhileDeleting", f.testRunBasketWhileDeleting)
 }
 
 // testCreateRace: definitions of one pipeline name created at once each
@@ -2394,6 +2396,74 @@ func (f *fixture) testCancelWhileRecording(t *testing.T) {
 			t.Fatalf("round %d: the cancel succeeded after the job succeeded; the job is %s", round, j.State)
 		case !errors.Is(cerr, docex.ErrConflict) || j.State != driver.JobSucceeded:
 			t.Fatalf("round %d: cancel: %v; job %s; want a conflict (the job succeeded first)", round, cerr, j.State)
+		}
+	}
+}
+
+// testRunBasketWhileDeleting: a run over a basket of more than one page of
+// documents (docex.MaxPageLimit) enqueues one job for every document that
+// stays in the basket, however many others are deleted meanwhile. The run
+// read its pages by offset in statements of their own: on PostgreSQL a
+// delete between two pages shifted a live document from the second page
+// into the first, and the run skipped it.
+func (f *fixture) testRunBasketWhileDeleting(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	b := e.basket(admin, "big")
+	const n = docex.MaxPageLimit + 50
+	var all []docex.Document
+	for off := 0; off < n; off += 1000 {
+		var docs []engine.NewDocument
+		for i := off; i < min(n, off+1000); i++ {
+			docs = append(docs, engine.NewDocument{Name: fmt.Sprintf("d%d.txt", i), Content: strings.NewReader(fmt.Sprintf("doc %d", i))})
+		}
+		added, err := admin.AddDocuments(bg, b.ID, docs)
+		must(t, err)
+		for _, a := range added {
+			all = append(all, a.Document)
+		}
+	}
+	slices.SortFunc(all, func(a, b docex.Document) int { return strings.Compare(a.ID, b.ID) })
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	gone := map[string]bool{}
+	for round := range 2 {
+		stop, done := make(chan struct{}), make(chan struct{})
+		deleted := map[string]bool{}
+		go func() {
+			defer close(done)
+			for _, d := range all[round*200 : round*200+200] {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := admin.DeleteDocument(bg, d.ID); err != nil {
+					t.Errorf("delete %s: %v", d.ID, err)
+					return
+				}
+				deleted[d.ID] = true
+			}
+		}()
+		ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{BasketID: b.ID})
+		close(stop)
+		<-done
+		must(t, err)
+		maps.Copy(gone, deleted)
+		jobs, err := st.JobsByID(bg, ids)
+		must(t, err)
+		got := map[string]bool{}
+		for _, j := range jobs {
+			if got[j.DocumentID] {
+				t.Fatalf("round %d: two jobs for document %s", round, j.DocumentID)
+			}
+			got[j.DocumentID] = true
+		}
+		for _, d := range all {
+			if !gone[d.ID] && !got[d.ID] {
+				t.Fatalf("round %d: the run skipped document %s, which was never deleted (%d jobs, %d deleted during the run)", round, d.ID, len(ids), len(deleted))
+			}
 		}
 	}
 }
