@@ -216,7 +216,7 @@ func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo,
 	// same name committed in between (PostgreSQL runs writes at once)
 	// takes that number, and this one tries again with the next.
 	for attempt := 1; ; attempt++ {
-		lost := false
+		var lost bool // reset by each run of the closure (a backend may run it again)
 		err = st.Write(ctx, func(tx driver.Tx) error {
 			lost = false
 			rec.Version = 1
