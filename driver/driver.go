@@ -336,6 +336,16 @@ type ContentRefsReader interface {
 	ContentRefsOf(ctx context.Context, checksums []string) (map[string]int64, error)
 }
 
+// UnreferencedContentLister is implemented by tenant stores that keep
+// content in their database (Tx.PutContent). UnreferencedContents returns
+// up to limit checksums of stored content rows that no document of the
+// tenant refers to, those after the checksum after, in checksum order. A
+// sweep removes them, each under its content lock and only when its
+// references, counted again there, are still none.
+type UnreferencedContentLister interface {
+	UnreferencedContents(ctx context.Context, after string, limit int) ([]string, error)
+}
+
 // Sweeper is implemented by backends that can leave unregistered storage
 // behind after a crash (for example a tenant file renamed into place whose
 // registry row never committed). Sweep removes it and returns what it

@@ -9,6 +9,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine/internal/blobstore"
+	"github.com/docex-dev/docex/internal/contentkey"
 	"github.com/docex-dev/docex/tenancy"
 )
 
@@ -25,7 +26,8 @@ type SweepReport struct {
 	// deleted tenants or of old incarnations of a tenant id.
 	ContentDirs []string `json:"content_dirs"`
 	// ContentFiles is the number of unreferenced content files or objects
-	// and stale staging leftovers removed.
+	// and stale staging leftovers removed, or with database content, of
+	// content rows no document refers to.
 	ContentFiles int `json:"content_files"`
 	// Packs is the number of pack files (filesystem storage) removed:
 	// packs no document refers to (a crash between writing a pack and
@@ -39,7 +41,8 @@ type SweepReport struct {
 type SweepOptions struct {
 	// Grace is how old a file must be for Sweep to remove it: younger
 	// files are left alone, since an operation in flight may be about to
-	// use them. An hour is safe; 0 is only for a quiet system.
+	// use them. An hour is safe; 0 is only for a quiet system. Content rows
+	// in the database have no age: they are removed when unreferenced.
 	Grace time.Duration
 	// DryRun removes nothing: no file, pack, object or tenant storage is
 	// removed or rewritten, and the report lists what a sweep would
@@ -101,9 +104,6 @@ func (sw *sweepRun) sweep(ctx context.Context) error {
 			return err
 		}
 		rep.Storage = append(rep.Storage, removed...)
-	}
-	if e.content.InTransaction() {
-		return nil // content commits and rolls back with its references
 	}
 	if !e.cfg.MultiTenancy {
 		st, err := e.be.OpenTenant(ctx, "")
@@ -215,10 +215,46 @@ func (sw *sweepRun) sweepContent(ctx context.Context, st driver.TenantStore) err
 		}
 		return release()
 	})
-	if err != nil || len(batch) == 0 {
+	if err == nil && len(batch) > 0 {
+		err = release()
+	}
+	if err != nil || !sw.p.e.content.InTransaction() {
 		return err
 	}
-	return release()
+	return sw.sweepContentRows(ctx, st, release, &batch)
+}
+
+// sweepContentRows releases (in a dry run: counts) the content rows in the
+// tenant's database that no document refers to, whatever their age: a row
+// commits with the document that refers to it, so none is ever in flight.
+// Such rows are left by older versions (before stop 37, two concurrent
+// content updates on PostgreSQL could leave one) or by a write outside
+// docex. A row whose name is not a checksum is left alone.
+func (sw *sweepRun) sweepContentRows(ctx context.Context, st driver.TenantStore, release func() error, batch *[]string) error {
+	l, ok := st.(driver.UnreferencedContentLister)
+	if !ok {
+		return nil
+	}
+	for after := ""; ; {
+		sums, err := l.UnreferencedContents(ctx, after, releaseBatch)
+		if err != nil || len(sums) == 0 {
+			return err
+		}
+		after = sums[len(sums)-1]
+		for _, sum := range sums {
+			if contentkey.ValidChecksum(sum) {
+				*batch = append(*batch, sum)
+			}
+		}
+		if len(*batch) > 0 {
+			if err := release(); err != nil {
+				return err
+			}
+		}
+		if len(sums) < releaseBatch {
+			return nil
+		}
+	}
 }
 
 // countUnreferenced returns how many of the contents sums no document of

@@ -71,6 +71,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("Reopen", f.testReopen)
 			t.Run("Sweep", f.testSweep)
 			t.Run("SweepDryRun", f.testSweepDryRun)
+			t.Run("SweepContentRows", f.testSweepContentRows)
 			t.Run("ForceDeleteReleasesContent", f.testForceDeleteReleasesContent)
 			t.Run("DeleteBasketRace", f.testDeleteBasketRace)
 			t.Run("ConcurrentUpdates", f.testConcurrentUpdates)
@@ -1606,6 +1607,147 @@ func (f *fixture) testSweepDryRun(t *testing.T) {
 				t.Fatalf("dry run after the sweep: %+v", again)
 			}
 		})
+	}
+}
+
+// testSweepContentRows: with content in the database, a sweep removes the
+// content rows no document of their tenant refers to, however many (more
+// than one listing page), and a dry run counts them and removes none. Rows
+// that a document refers to stay, and so does a row of the same checksum
+// in another tenant that a document there refers to; a row whose name is
+// not a checksum is left alone. Before, a sweep did not look at database
+// content at all: rows left unreferenced (by an older version's concurrent
+// content updates, or by a write outside docex) stayed for good.
+func (f *fixture) testSweepContentRows(t *testing.T) {
+	if f.storage != engine.ContentDatabase {
+		t.Skip("content rows exist with database content only")
+	}
+	e := f.env(t)
+	e.tenant("acme")
+	e.tenant("beta")
+	s := e.as("acme", "admin")
+	keep := e.add(s, e.basket(s, "b").ID, "keep", "keep me", nil)
+	bs := e.as("beta", "admin")
+	shared := e.add(bs, e.basket(bs, "b").ID, "shared", "orphan 0", nil)
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	const orphans = 300 // more than one listing page (engine releaseBatch: 256)
+	must(t, st.WriteIsolated(bg, func(tx driver.Tx) error {
+		for i := range orphans {
+			data := fmt.Sprint("orphan ", i)
+			if err := tx.PutContent(bg, sum(data), []byte(data)); err != nil {
+				return err
+			}
+		}
+		return tx.PutContent(bg, "not-a-checksum", []byte("not docex's"))
+	}))
+	stored := func(name string) bool {
+		t.Helper()
+		rc, err := st.OpenContent(bg, name)
+		if errors.Is(err, docex.ErrNotFound) {
+			return false
+		}
+		must(t, err)
+		must(t, rc.Close())
+		return true
+	}
+	p := e.eng.Provisioner("ops")
+	dry, err := p.Sweep(bg, engine.SweepOptions{DryRun: true, Grace: time.Hour})
+	must(t, err)
+	if !dry.DryRun || !sameSweep(dry, engine.SweepReport{ContentFiles: orphans}) {
+		t.Fatalf("dry run reported %+v, want %d content rows", dry, orphans)
+	}
+	for i := range orphans {
+		if !stored(sum(fmt.Sprint("orphan ", i))) {
+			t.Fatalf("the dry run removed orphan %d", i)
+		}
+	}
+	rep, err := p.Sweep(bg, engine.SweepOptions{Grace: time.Hour})
+	must(t, err)
+	if rep.DryRun || !sameSweep(rep, dry) {
+		t.Fatalf("the sweep reported %+v, the dry run %+v", rep, dry)
+	}
+	for i := range orphans {
+		if stored(sum(fmt.Sprint("orphan ", i))) {
+			t.Fatalf("orphan %d is still stored after the sweep", i)
+		}
+	}
+	if !stored("not-a-checksum") {
+		t.Fatal("the sweep removed a row that is not named by a checksum")
+	}
+	if c, err := s.ReadContent(bg, keep.ID); err != nil || string(c) != "keep me" {
+		t.Fatalf("referenced content after the sweep: %q, %v", c, err)
+	}
+	if c, err := bs.ReadContent(bg, shared.ID); err != nil || string(c) != "orphan 0" {
+		t.Fatalf("another tenant's content of an orphan's checksum after the sweep: %q, %v", c, err)
+	}
+	again, err := p.Sweep(bg, engine.SweepOptions{})
+	must(t, err)
+	if !sameSweep(again, engine.SweepReport{}) {
+		t.Fatalf("second sweep: %+v", again)
+	}
+
+	// A sweep while documents of the orphans' contents are added: each
+	// add keeps its content (the sweep counts a row's references under
+	// the content lock the add holds), and what is left unreferenced goes.
+	putOrphans := func() {
+		must(t, st.WriteIsolated(bg, func(tx driver.Tx) error {
+			for i := range orphans {
+				data := fmt.Sprint("orphan ", i)
+				if err := tx.PutContent(bg, sum(data), []byte(data)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	putOrphans()
+	b := e.basket(s, "racing")
+	const adds = 60
+	added := make([]docex.Document, adds)
+	var wg sync.WaitGroup
+	errs := make(chan error, adds+1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, err := p.Sweep(bg, engine.SweepOptions{})
+		errs <- err
+	}()
+	for i := range adds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 { // single adds and one-document batches take different paths
+				a, err := s.AddDocument(bg, b.ID, engine.NewDocument{Name: fmt.Sprint("r", i), Content: strings.NewReader(fmt.Sprint("orphan ", i))})
+				added[i] = a.Document
+				errs <- err
+				return
+			}
+			res, err := s.AddDocuments(bg, b.ID, []engine.NewDocument{{Name: fmt.Sprint("r", i), Content: strings.NewReader(fmt.Sprint("orphan ", i))}})
+			if err == nil {
+				added[i] = res[0].Document
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	for i, d := range added {
+		if c, err := s.ReadContent(bg, d.ID); err != nil || string(c) != fmt.Sprint("orphan ", i) {
+			t.Fatalf("document %d added during the sweep: %q, %v", i, c, err)
+		}
+	}
+	if _, err := p.Sweep(bg, engine.SweepOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range orphans {
+		if got, want := stored(sum(fmt.Sprint("orphan ", i))), i < adds; got != want {
+			t.Fatalf("orphan %d stored %v after the sweeps, want %v", i, got, want)
+		}
 	}
 }
 

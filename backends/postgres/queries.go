@@ -47,6 +47,8 @@ const (
 	sqlAudit            = `SELECT ` + auditInsertCols + ` FROM audit ORDER BY time DESC, seq DESC LIMIT $1 OFFSET $2`
 	sqlContent          = `SELECT data FROM content WHERE checksum = $1`
 	sqlContents         = `SELECT checksum, data FROM content WHERE checksum = ANY($1)`
+	sqlUnreferenced     = `SELECT c.checksum FROM content c WHERE c.checksum > $1
+		AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.checksum = c.checksum) ORDER BY c.checksum LIMIT $2`
 )
 
 // orderBy returns the ORDER BY clause of a page order; ids are UUIDv7, so
@@ -362,6 +364,17 @@ func contentRefs(ctx context.Context, b *Backend, q querier, checksum string) (i
 	var n int64
 	err := q.QueryRow(ctx, sqlContentRefs, checksum).Scan(&n)
 	return n, b.wrap(err, "count references to %q", checksum)
+}
+
+// unreferencedContents returns up to limit checksums of content rows no
+// document refers to, after the checksum after, in checksum order.
+func unreferencedContents(ctx context.Context, b *Backend, q querier, after string, limit int) ([]string, error) {
+	rows, err := q.Query(ctx, sqlUnreferenced, after, limit)
+	if err != nil {
+		return nil, b.wrap(err, "list unreferenced content")
+	}
+	sums, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return sums, b.wrap(err, "list unreferenced content")
 }
 
 // listAudit returns a page of the tenant's audit log, newest first, or

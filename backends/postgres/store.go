@@ -364,6 +364,12 @@ func (s *store) ContentRefsAfter(ctx context.Context, afterSum, afterID string, 
 	return out, err
 }
 
+// UnreferencedContents implements driver.UnreferencedContentLister.
+func (s *store) UnreferencedContents(ctx context.Context, after string, limit int) (sums []string, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { sums, err = unreferencedContents(ctx, s.b, q, after, limit); return err })
+	return sums, err
+}
+
 // ContentRefs counts the tenant's documents with the checksum.
 func (s *store) ContentRefs(ctx context.Context, checksum string) (n int64, err error) {
 	err = s.read(ctx, func(q pgx.Tx) error { n, err = contentRefs(ctx, s.b, q, checksum); return err })

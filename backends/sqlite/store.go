@@ -368,6 +368,25 @@ func (r reader) ContentRefsAfter(ctx context.Context, afterSum, afterID string, 
 	return out, rows.Err()
 }
 
+// UnreferencedContents implements driver.UnreferencedContentLister.
+func (r reader) UnreferencedContents(ctx context.Context, after string, limit int) ([]string, error) {
+	rows, err := r.q.QueryContext(ctx, `SELECT c.checksum FROM content c WHERE c.checksum > ?
+		AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.checksum = c.checksum) ORDER BY c.checksum LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	sums := []string{}
+	for rows.Next() {
+		var sum string
+		if err := rows.Scan(&sum); err != nil {
+			return nil, err
+		}
+		sums = append(sums, sum)
+	}
+	return sums, rows.Err()
+}
+
 func (r reader) ContentRefs(ctx context.Context, checksum string) (int64, error) {
 	var n int64
 	err := r.q.QueryRowContext(ctx, `SELECT count(*) FROM documents WHERE checksum = ?`, checksum).Scan(&n)

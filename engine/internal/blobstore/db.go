@@ -12,8 +12,10 @@ import (
 )
 
 // DB keeps content in the tenant's own database (Tx.PutContent), so it
-// commits and rolls back with the references: nothing is ever orphaned, and
-// a tenant's content goes with its database.
+// commits and rolls back with the references: a crash orphans nothing, and
+// a tenant's content goes with its database. Rows left unreferenced
+// otherwise are found by the sweep through the tenant store
+// (driver.UnreferencedContentLister), not through List.
 type DB struct{}
 
 // Tenant returns the namespace of a tenant incarnation: its database.
