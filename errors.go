@@ -67,6 +67,7 @@ var (
 	ErrExists           = newErr(ErrConflict, "exists", "already exists")
 	ErrBasketNotEmpty   = newErr(ErrConflict, "basket_not_empty", "basket is not empty")
 	ErrDuplicateContent = newErr(ErrConflict, "duplicate_content", "a document with the same content already exists in the basket")
+	ErrHasDerived       = newErr(ErrConflict, "has_derived", "documents were derived from the document")
 	ErrPluginInvalid    = newErr(ErrInvalid, "plugin_invalid", "invalid plugin")
 	ErrPluginDenied     = newErr(ErrDenied, "plugin_capability_denied", "plugin used a capability it was not granted")
 	ErrPluginFailed     = &Error{code: "plugin_failed", msg: "plugin failed"}

@@ -1264,11 +1264,23 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 }
 
 // DeleteDocument deletes a document, its metadata and (when no other
-// document shares it) its content. It returns docex.ErrNotFound for an
+// document shares it) its content. Documents derived from it stay, their
+// lineage saying the source is gone. It returns docex.ErrNotFound for an
 // unknown document, and the content store's error, having deleted
 // nothing, when the store cannot remove content now (DeleteBasket).
 func (s *Session) DeleteDocument(ctx context.Context, id string) error {
-	return s.deleteDocument(ctx, "", id)
+	return s.deleteDocument(ctx, "", id, false)
+}
+
+// DeleteUnderivedDocument is DeleteDocument for a document no live
+// document derives from, directly or not. The check is made in the
+// deleting transaction, with the document locked first: a job deriving
+// from it commits before and is counted, or finds it gone and writes
+// nothing. It returns an error wrapping docex.ErrHasDerived (a conflict)
+// that says how many documents derive from it, having deleted nothing,
+// and otherwise the errors of DeleteDocument.
+func (s *Session) DeleteUnderivedDocument(ctx context.Context, id string) error {
+	return s.deleteDocument(ctx, "", id, true)
 }
 
 // DeleteDocumentIn deletes a document only if it belongs to the basket;
@@ -1277,10 +1289,12 @@ func (s *Session) DeleteDocumentIn(ctx context.Context, basketID, id string) err
 	if basketID == "" {
 		return docex.Errorf(docex.ErrInvalid, "basket id is empty")
 	}
-	return s.deleteDocument(ctx, basketID, id)
+	return s.deleteDocument(ctx, basketID, id, false)
 }
 
-func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error {
+// deleteDocument deletes document id (only from basketID when not empty;
+// with underived, only when no live document derives from it).
+func (s *Session) deleteDocument(ctx context.Context, basketID, id string, underived bool) error {
 	if err := checkID("document", id); err != nil {
 		return err
 	}
@@ -1314,6 +1328,14 @@ func (s *Session) deleteDocument(ctx context.Context, basketID, id string) error
 		}
 		if basketID != "" && d.BasketID != basketID {
 			return docex.Errorf(docex.ErrNotFound, "document %s is not in basket %s", id, basketID)
+		}
+		if underived {
+			if n, err := liveDescendantsIn(ctx, tx, id); err != nil || n > 0 {
+				if err == nil {
+					err = docex.Errorf(docex.ErrHasDerived, "document %s has %d derived document(s)", id, n)
+				}
+				return err
+			}
 		}
 		sum = d.Checksum
 		if err := tx.DeleteDocument(ctx, id); err != nil {

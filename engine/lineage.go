@@ -242,6 +242,17 @@ func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]strin
 	return deleted, nil
 }
 
+// liveDescendantsIn returns how many documents derived from docID,
+// directly or not, exist, read in tx with each locked (descendantsIn).
+func liveDescendantsIn(ctx context.Context, tx driver.Tx, docID string) (int, error) {
+	ids, err := descendantsIn(ctx, tx, docID)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	missing, err := tx.LockDocuments(ctx, ids, true)
+	return len(ids) - len(missing), err
+}
+
 // descendantsIn returns the ids of the documents derived from docID,
 // directly or not, read in tx (gone ones included, as their own
 // descendants may exist), deepest first. Each document is locked

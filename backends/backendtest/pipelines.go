@@ -54,6 +54,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("BindDeleteRace", f.testBindDeleteRace)
 	t.Run("CreateRace", f.testCreateRace)
 	t.Run("CascadeDuringJobs", f.testCascadeDuringJobs)
+	t.Run("DeleteUnderivedDuringJobs", f.testDeleteUnderivedDuringJobs)
 	t.Run("BindWaitsForAdds", f.testBindWaitsForAdds)
 	t.Run("CancelWhileRecording", f.testCancelWhileRecording)
 	t.Run("RunBasketWhileDeleting", f.testRunBasketWhileDeleting)
@@ -2258,6 +2259,80 @@ func (f *fixture) testCascadeDuringJobs(t *testing.T) {
 		}
 	}
 	t.Logf("%d documents left, jobs %v", len(docs), states)
+}
+
+// testDeleteUnderivedDuringJobs: a document deleted only when nothing
+// derives from it (DeleteUnderivedDocument, the CLI's doc delete without
+// --cascade or --keep-derived) while workers run its job either is refused
+// (ErrHasDerived, and stays) or is deleted with no document derived from
+// it left behind: a job that derives from it commits before the delete
+// and is counted, or after it and writes nothing. Before, the CLI read the
+// descendants, then deleted in a transaction of its own, so a job that
+// committed in between left documents derived from a deleted source.
+func (f *fixture) testDeleteUnderivedDuringJobs(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	b := e.basket(admin, "in")
+	const n = 24
+	var roots []string
+	for i := range n {
+		roots = append(roots, e.add(admin, b.ID, fmt.Sprintf("d%d.txt", i), fmt.Sprintf("doc %d first, doc %d second", i, i), nil).ID)
+	}
+	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: roots})
+	must(t, err)
+	deleted, refused := map[string]bool{}, map[string]bool{}
+	var delErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
+		for _, id := range roots {
+			time.Sleep(time.Duration(rng.IntN(15)) * time.Millisecond)
+			var err error
+			for range 10 { // a deadlock with a job's commit is retried
+				err = admin.DeleteUnderivedDocument(bg, id)
+				if errors.Is(err, docex.ErrHasDerived) || !errors.Is(err, docex.ErrConflict) {
+					break
+				}
+			}
+			switch {
+			case err == nil:
+				deleted[id] = true
+			case errors.Is(err, docex.ErrHasDerived):
+				refused[id] = true
+			default:
+				delErr = fmt.Errorf("delete of %s: %w", id, err)
+				return
+			}
+		}
+	}()
+	e.work(admin, []string{"acme"}, ids)
+	<-done
+	must(t, delErr)
+	for _, id := range ids {
+		j, err := admin.Job(bg, id)
+		must(t, err)
+		if j.State != driver.JobSucceeded && (j.State != driver.JobCancelled || !strings.Contains(j.Error, "deleted")) {
+			t.Fatalf("job %s: %s (%s); want it succeeded, or cancelled as its document was deleted", id, j.State, j.Error)
+		}
+	}
+	for id := range refused {
+		if _, err := admin.Document(bg, id); err != nil {
+			t.Fatalf("document %s, refused as derived from, is gone: %v", id, err)
+		}
+	}
+	docs, err := admin.Documents(bg, b.ID, docex.Page{Limit: docex.MaxPageLimit})
+	must(t, err)
+	for _, d := range docs {
+		l, err := admin.Lineage(bg, d.ID)
+		must(t, err)
+		for _, a := range l.Ancestors {
+			if deleted[a.SourceID] {
+				t.Fatalf("document %s (%s) is derived from %s, deleted as having no derived document", d.ID, d.Name, a.SourceID)
+			}
+		}
+	}
+	t.Logf("%d deleted, %d refused, %d documents left", len(deleted), len(refused), len(docs))
 }
 
 // testBindWaitsForAdds: binding a basket to a pipeline waits for the

@@ -284,7 +284,7 @@ var errorSentinels = []*docex.Error{
 	docex.ErrInvalidID, docex.ErrInvalidConfig, docex.ErrTooLarge, docex.ErrNotInitialized, docex.ErrMultiTenancyOff,
 	docex.ErrTenantNotFound, docex.ErrUserRequired, docex.ErrTenantRequired, docex.ErrTenantUnknown,
 	docex.ErrTenantSuspended, docex.ErrBootstrapTenant, docex.ErrForbidden, docex.ErrTenantExists, docex.ErrExists,
-	docex.ErrBasketNotEmpty, docex.ErrDuplicateContent, docex.ErrPluginInvalid, docex.ErrPluginDenied,
+	docex.ErrBasketNotEmpty, docex.ErrDuplicateContent, docex.ErrHasDerived, docex.ErrPluginInvalid, docex.ErrPluginDenied,
 	docex.ErrPluginFailed, docex.ErrNoSandbox, docex.ErrSchemaVersion, docex.ErrClosed, docex.ErrCorrupt,
 	docex.ErrInterrupted, docex.ErrWrongTenant, docex.ErrStorageDenied, docex.ErrStorageUnavailable,
 }

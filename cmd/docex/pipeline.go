@@ -972,25 +972,29 @@ func deleteDocument(ctx context.Context, c *cli, s *engine.Session, id string, c
 	if cascade {
 		return s.DeleteDocumentCascade(ctx, id)
 	}
-	if !keepDerived {
-		ds, err := s.DescendantIDs(ctx, id)
-		if err != nil && !errors.Is(err, docex.ErrNotFound) {
-			return nil, err
-		}
-		if len(ds) > 0 {
-			if !c.interactive() {
-				return nil, docex.Errorf(docex.ErrConflict, "document %s has %d derived document(s): add --cascade to delete them too, or --keep-derived to keep them (their lineage will say the source is gone)", id, len(ds))
-			}
-			switch askDerived(c.stdin, c.stderr, id, len(ds)) {
-			case 'c':
-				return s.DeleteDocumentCascade(ctx, id)
-			case 'k':
-			default:
-				return nil, docex.Errorf(docex.ErrConflict, "document %s not deleted: it has %d derived document(s) (--cascade deletes them too, --keep-derived keeps them)", id, len(ds))
-			}
-		}
+	if keepDerived {
+		return []string{id}, s.DeleteDocument(ctx, id)
 	}
-	return []string{id}, s.DeleteDocument(ctx, id)
+	// Checked where the document is deleted, not before: a job that
+	// derives from it meanwhile is counted.
+	err := s.DeleteUnderivedDocument(ctx, id)
+	if !errors.Is(err, docex.ErrHasDerived) {
+		return []string{id}, err
+	}
+	if !c.interactive() {
+		return nil, fmt.Errorf("%w: add --cascade to delete them too, or --keep-derived to keep them (their lineage will say the source is gone)", err)
+	}
+	ds, err := s.DescendantIDs(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch askDerived(c.stdin, c.stderr, id, len(ds)) {
+	case 'c':
+		return s.DeleteDocumentCascade(ctx, id)
+	case 'k':
+		return []string{id}, s.DeleteDocument(ctx, id)
+	}
+	return nil, docex.Errorf(docex.ErrConflict, "document %s not deleted: it has %d derived document(s) (--cascade deletes them too, --keep-derived keeps them)", id, len(ds))
 }
 
 // askDerived asks on w what to do with the n documents derived from

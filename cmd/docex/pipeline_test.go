@@ -142,9 +142,16 @@ func TestPipelineCLI(t *testing.T) {
 	}
 	// Deleting a source asks what to do with its descendants.
 	r := h.want(exitConflict, with("doc", "delete", docs[0].ID)...)
-	if !strings.Contains(r.stderr, "--cascade") {
+	if !strings.Contains(r.stderr, "has 4 derived document(s)") || !strings.Contains(r.stderr, "--cascade") {
 		t.Fatalf("delete without --cascade: %s", r.stderr)
 	}
+	r = h.want(exitConflict, with("doc", "delete", docs[0].ID, "--json")...)
+	if e := decode[struct {
+		Error struct{ Code string } `json:"error"`
+	}](t, r.stderr); e.Error.Code != "has_derived" {
+		t.Fatalf("delete without --cascade, --json: %s", r.stderr)
+	}
+	h.ok(with("doc", "get", docs[0].ID)...)
 	h.ok(with("doc", "delete", docs[1].ID, "--keep-derived")...)
 	if out := h.ok(with("doc", "lineage", docs[1].ID)...).stdout; !strings.Contains(out, "(gone)") {
 		t.Fatalf("lineage of a deleted source: %s", out)
