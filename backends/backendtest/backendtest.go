@@ -1749,6 +1749,34 @@ func (f *fixture) testSweepContentRows(t *testing.T) {
 			t.Fatalf("orphan %d stored %v after the sweeps, want %v", i, got, want)
 		}
 	}
+
+	t.Run("single-tenant", func(t *testing.T) {
+		be, cfg := f.config(t, false)
+		_, err := engine.Bootstrap(bg, be, cfg)
+		must(t, err)
+		eng, err := engine.New(bg, be, cfg)
+		must(t, err)
+		s := eng.As(docex.UserContext{UserID: "me", Roles: []string{"admin"}})
+		b, err := s.CreateBasket(bg, "local")
+		must(t, err)
+		a, err := s.AddDocument(bg, b.ID, engine.NewDocument{Name: "l.txt", Content: strings.NewReader("local")})
+		must(t, err)
+		st, err := be.OpenTenant(bg, "")
+		must(t, err)
+		defer st.Close()
+		must(t, st.WriteIsolated(bg, func(tx driver.Tx) error { return tx.PutContent(bg, sum("orphan"), []byte("orphan")) }))
+		rep, err := eng.Provisioner("ops").Sweep(bg, engine.SweepOptions{})
+		must(t, err)
+		if !sameSweep(rep, engine.SweepReport{ContentFiles: 1}) {
+			t.Fatalf("sweep of a single-tenant system: %+v, want one content row", rep)
+		}
+		if _, err := st.OpenContent(bg, sum("orphan")); !errors.Is(err, docex.ErrNotFound) {
+			t.Fatalf("orphan after the sweep: %v", err)
+		}
+		if c, err := s.ReadContent(bg, a.Document.ID); err != nil || string(c) != "local" {
+			t.Fatalf("content after the sweep: %q, %v", c, err)
+		}
+	})
 }
 
 // sameSweep reports whether two sweep reports name and count the same,
