@@ -17,15 +17,16 @@ var PIIKinds = []string{"email", "phone", "card", "iban", "ipv4", "ipv6"}
 
 var (
 	reEmail = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,}`)
-	// Phone numbers, 9-15 digits in all (checked after matching): a
-	// +country code, an optional parenthesised group ("(0)"), an optional
-	// one-digit group, then groups of 2-8 digits separated by single
+	// Phone numbers, 9-15 digits (checked after matching, without an
+	// international prefix 00 or a trunk "(0)": phoneDigits): a +country
+	// code (or 00 and a country code, which never starts with 0), an
+	// optional parenthesised group ("(0)"), an optional one-digit group, then groups of 2-8 digits separated by single
 	// spaces, dots or dashes; or a national number: a 0 and 1-4 digits,
 	// a space, dot, dash or slash, then groups of 3-8 and 2-8 digits
 	// (030 12345678, 06-12345678); or, without a country code or leading
 	// 0, an optional parenthesised area code, then two to five groups of
 	// 2-4 digits.
-	rePhone = regexp.MustCompile(`\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?(?:\d[ .-])?\d{2,8}(?:[ .-]\d{2,8}){0,4}|\b0\d{1,4}[ ./-]\d{3,8}(?:[ .-]\d{2,8}){0,3}|(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}`)
+	rePhone = regexp.MustCompile(`(?:\+\d{1,3}|\b00[1-9]\d{0,2})[ .-]?(?:\(\d{1,4}\)[ .-]?)?(?:\d[ .-])?\d{2,8}(?:[ .-]\d{2,8}){0,4}|\b0\d{1,4}[ ./-]\d{3,8}(?:[ .-]\d{2,8}){0,3}|(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}`)
 	reCard  = regexp.MustCompile(`\b\d(?:[ -]?\d){12,18}\b`)
 	reIBAN  = regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b`)
 	reIPv4  = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
@@ -124,8 +125,8 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 			})
 		case "phone":
 			add(k, rePhone, func(s string) bool {
-				d := digits(s)
-				return len(d) >= 9 && len(d) <= 15 && (strings.ContainsAny(s, " .-()+") || len(d) >= 10)
+				n := phoneDigits(s)
+				return n >= 9 && n <= 15 && (strings.ContainsAny(s, " .-()+") || len(digits(s)) >= 10)
 			})
 		}
 	}
@@ -181,6 +182,20 @@ func standsAlone(text string, start, end int) bool {
 		end = len(text) // a full stop ends the sentence, not the address
 	}
 	return (start == 0 || !glued(text[start-1])) && (end == len(text) || !glued(text[end]))
+}
+
+// phoneDigits counts the digits of a phone match that E.164's 15 count:
+// not an international call prefix 00 ("0049 30 1234567890" has 14) nor a
+// parenthesised trunk 0 ("+33 (0)1 23 45 67 89" has 11).
+func phoneDigits(s string) int {
+	n := len(digits(s))
+	if strings.HasPrefix(s, "00") {
+		n -= 2
+	}
+	if strings.Contains(s, "(0)") {
+		n--
+	}
+	return n
 }
 
 func digits(s string) string {

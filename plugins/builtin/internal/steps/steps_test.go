@@ -259,6 +259,16 @@ func TestRedactPhone(t *testing.T) {
 		{"Paris 01 23 45 67 89", "Paris [PHONE]"},
 		{"date 05/12/2026 and 0.5 12345678", "date 05/12/2026 and 0.5 12345678"},
 		{"tel 0049 30 1234567 now", "tel [PHONE] now"},
+		// 15 digits after the international prefix 00, or with a trunk 0.
+		{"tel 0049 30 1234567890 now", "tel [PHONE] now"},
+		{"tel 0049 (0)30 12345678901 now", "tel [PHONE] now"},
+		{"tel +49 (0)30 12345678901 now", "tel [PHONE] now"},
+		{"tel 00 49 30 12345678901 now", "tel [PHONE] now"},
+		{"tel 0049301234567 now", "tel [PHONE] now"},
+		{"id 0000123456789 x", "id 0000123456789 x"},
+		// 16 digits without them is not a phone number.
+		{"acct 1234 5678 9012 3456 x", "acct 1234 5678 9012 3456 x"},
+		{"tel 0049 30 12345678901234 now", "tel 0049 30 12345678901234 now"},
 		{"met on 05.12.2026 10:30 and 2026-12-05 10:30.", "met on 05.12.2026 10:30 and 2026-12-05 10:30."},
 		{"on 05.12.2026 10:30 call 555-123-4567: ask", "on 05.12.2026 10:30 call [PHONE]: ask"},
 		{"ref 1234567 89 10", "ref 1234567 89 10"},
