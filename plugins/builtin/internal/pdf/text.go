@@ -132,7 +132,7 @@ type interp struct {
 }
 
 const (
-	maxOps       = 20_000_000 // operators per document
+	maxOps       = 20_000_000 // content operators per page (the sandbox budget bounds a file)
 	maxFormDepth = 12
 )
 
