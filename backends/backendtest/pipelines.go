@@ -2193,6 +2193,40 @@ func (f *fixture) testDatabaseContentInputs(t *testing.T) {
 	}
 }
 
+// threeStepsJobs makes tenant acme with the three-step pipeline, adds n
+// documents to a basket "in" and runs the pipeline on them (no worker):
+// it returns the admin session, the basket, the documents' ids and the
+// jobs' ids.
+func (e *pipeEnv) threeStepsJobs(t *testing.T, n int) (*engine.Session, docex.Basket, []string, []string) {
+	admin := e.threeStepsTenant("acme")
+	b := e.basket(admin, "in")
+	var roots []string
+	for i := range n {
+		roots = append(roots, e.add(admin, b.ID, fmt.Sprintf("d%d.txt", i), fmt.Sprintf("doc %d first, doc %d second", i, i), nil).ID)
+	}
+	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: roots})
+	must(t, err)
+	return admin, b, roots, ids
+}
+
+// derivedFromNone fails t when a document of the basket derives from one
+// of deleted, and returns the basket's documents.
+func derivedFromNone(t *testing.T, s *engine.Session, basketID string, deleted map[string]bool) []docex.Document {
+	t.Helper()
+	docs, err := s.Documents(bg, basketID, docex.Page{Limit: docex.MaxPageLimit})
+	must(t, err)
+	for _, d := range docs {
+		l, err := s.Lineage(bg, d.ID)
+		must(t, err)
+		for _, a := range l.Ancestors {
+			if deleted[a.SourceID] {
+				t.Fatalf("document %s (%s) is derived from %s, which was deleted", d.ID, d.Name, a.SourceID)
+			}
+		}
+	}
+	return docs
+}
+
 // testCascadeDuringJobs: documents deleted with their descendants
 // (DeleteDocumentCascade) while workers run their jobs leave no document
 // derived from them: a step's results on a document deleted before they
@@ -2202,15 +2236,7 @@ func (f *fixture) testDatabaseContentInputs(t *testing.T) {
 // which then outlived it.
 func (f *fixture) testCascadeDuringJobs(t *testing.T) {
 	e := f.pipeEnv(t)
-	admin := e.threeStepsTenant("acme")
-	b := e.basket(admin, "in")
-	const n = 24
-	var roots []string
-	for i := range n {
-		roots = append(roots, e.add(admin, b.ID, fmt.Sprintf("d%d.txt", i), fmt.Sprintf("doc %d first, doc %d second", i, i), nil).ID)
-	}
-	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: roots})
-	must(t, err)
+	admin, b, roots, ids := e.threeStepsJobs(t, 24)
 	deleted := map[string]bool{}
 	var delErr error
 	done := make(chan struct{})
@@ -2247,17 +2273,7 @@ func (f *fixture) testCascadeDuringJobs(t *testing.T) {
 			t.Fatalf("job %s: %s (%s); want it succeeded, or cancelled as its document was deleted", id, j.State, j.Error)
 		}
 	}
-	docs, err := admin.Documents(bg, b.ID, docex.Page{Limit: docex.MaxPageLimit})
-	must(t, err)
-	for _, d := range docs {
-		l, err := admin.Lineage(bg, d.ID)
-		must(t, err)
-		for _, a := range l.Ancestors {
-			if deleted[a.SourceID] {
-				t.Fatalf("document %s (%s) is derived from %s, deleted with its descendants", d.ID, d.Name, a.SourceID)
-			}
-		}
-	}
+	docs := derivedFromNone(t, admin, b.ID, deleted)
 	t.Logf("%d documents left, jobs %v", len(docs), states)
 }
 
@@ -2271,15 +2287,7 @@ func (f *fixture) testCascadeDuringJobs(t *testing.T) {
 // committed in between left documents derived from a deleted source.
 func (f *fixture) testDeleteUnderivedDuringJobs(t *testing.T) {
 	e := f.pipeEnv(t)
-	admin := e.threeStepsTenant("acme")
-	b := e.basket(admin, "in")
-	const n = 24
-	var roots []string
-	for i := range n {
-		roots = append(roots, e.add(admin, b.ID, fmt.Sprintf("d%d.txt", i), fmt.Sprintf("doc %d first, doc %d second", i, i), nil).ID)
-	}
-	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: roots})
-	must(t, err)
+	admin, b, roots, ids := e.threeStepsJobs(t, 24)
 	deleted, refused := map[string]bool{}, map[string]bool{}
 	var delErr error
 	done := make(chan struct{})
@@ -2321,17 +2329,7 @@ func (f *fixture) testDeleteUnderivedDuringJobs(t *testing.T) {
 			t.Fatalf("document %s, refused as derived from, is gone: %v", id, err)
 		}
 	}
-	docs, err := admin.Documents(bg, b.ID, docex.Page{Limit: docex.MaxPageLimit})
-	must(t, err)
-	for _, d := range docs {
-		l, err := admin.Lineage(bg, d.ID)
-		must(t, err)
-		for _, a := range l.Ancestors {
-			if deleted[a.SourceID] {
-				t.Fatalf("document %s (%s) is derived from %s, deleted as having no derived document", d.ID, d.Name, a.SourceID)
-			}
-		}
-	}
+	docs := derivedFromNone(t, admin, b.ID, deleted)
 	t.Logf("%d deleted, %d refused, %d documents left", len(deleted), len(refused), len(docs))
 }
 
