@@ -19,6 +19,10 @@ type PipelineRecord struct {
 	CreatedAt  time.Time
 	CreatedBy  string
 	Deleted    bool
+	// Baskets is set by PipelineReader.Pipelines only: the ids of the
+	// baskets bound to the pipeline, in id order, read in the same
+	// state as the pipeline.
+	Baskets []string
 }
 
 // Job states. A job is queued (waiting for a worker, or for its next

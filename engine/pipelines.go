@@ -272,8 +272,12 @@ func (s *Session) Pipelines(ctx context.Context) ([]PipelineInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		if info.Baskets, err = st.PipelineBaskets(ctx, r.Name); err != nil {
-			return nil, err
+		// Backends read the bound baskets with the pipelines (one state,
+		// one statement); one that does not is asked for each.
+		if info.Baskets = r.Baskets; info.Baskets == nil {
+			if info.Baskets, err = st.PipelineBaskets(ctx, r.Name); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, info)
 	}

@@ -444,6 +444,26 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 	if _, err := admin.BasketByName(bg, "unbound"); err == nil {
 		t.Fatal("basket created although its pipeline does not exist")
 	}
+	// The list names each pipeline's bound baskets, in id order, as
+	// Pipeline does; a pipeline bound to none has an empty list.
+	second := e.basket(admin, "second")
+	_, err = admin.BindBasket(bg, second.ID, "three")
+	must(t, err)
+	_, err = admin.CreatePipeline(bg, []byte(strings.Replace(threeSteps, `name = "three"`, `name = "alone"`, 1)))
+	must(t, err)
+	list, err = admin.Pipelines(bg)
+	must(t, err)
+	want := []string{created.ID, second.ID}
+	slices.Sort(want)
+	if len(list) != 2 || list[0].Name != "alone" || list[0].Baskets == nil || len(list[0].Baskets) != 0 ||
+		list[1].Name != "three" || !slices.Equal(list[1].Baskets, want) {
+		t.Fatalf("list = %+v, want alone bound to none and three to %v", list, want)
+	}
+	one, err := admin.Pipeline(bg, "three", 0)
+	must(t, err)
+	if !slices.Equal(one.Baskets, want) {
+		t.Fatalf("pipeline three's baskets = %v, want %v", one.Baskets, want)
+	}
 }
 
 // derivedOf returns the documents whose lineage source is id.

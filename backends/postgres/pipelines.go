@@ -91,7 +91,8 @@ const (
 
 	sqlPipelineVersion = `SELECT ` + pipelineCols + ` FROM pipelines WHERE name = $1 AND version = $2`
 	sqlPipelineNewest  = `SELECT ` + pipelineCols + ` FROM pipelines WHERE name = $1 ORDER BY version DESC LIMIT 1`
-	sqlPipelines       = `SELECT DISTINCT ON (name) ` + pipelineCols + ` FROM pipelines ORDER BY name, version DESC`
+	sqlPipelines       = `SELECT DISTINCT ON (name) ` + pipelineCols + `, coalesce((SELECT array_agg(b.basket_id ORDER BY b.basket_id)
+		FROM basket_pipelines b WHERE b.pipeline = p.name), '{}') FROM pipelines p ORDER BY name, version DESC`
 	sqlBasketPipeline  = `SELECT pipeline FROM basket_pipelines WHERE basket_id = $1`
 	sqlPipelineBaskets = `SELECT basket_id FROM basket_pipelines WHERE pipeline = $1 ORDER BY basket_id`
 	sqlJob             = `SELECT ` + jobCols + ` FROM jobs WHERE id = $1`
@@ -137,6 +138,14 @@ const (
 // (job retry).
 const sqlRequeueJob = `UPDATE jobs SET state = $2, attempts = $3, run_at = $4, error_code = $5, error = $6, detail = $7, updated_at = $8,
 	max_attempts = $9 WHERE id = $1`
+
+// scanPipelineBound scans a pipeline and the ids of its bound baskets.
+func scanPipelineBound(row pgx.Row) (driver.PipelineRecord, error) {
+	var p driver.PipelineRecord
+	err := row.Scan(&p.Name, &p.Version, &p.Definition, &p.CreatedAt, &p.CreatedBy, &p.Deleted, &p.Baskets)
+	p.CreatedAt = p.CreatedAt.UTC()
+	return p, err
+}
 
 func scanPipeline(row pgx.Row) (driver.PipelineRecord, error) {
 	var p driver.PipelineRecord
@@ -221,7 +230,7 @@ func (r pipelineReads) Pipeline(ctx context.Context, name string, version int) (
 }
 
 func (r pipelineReads) Pipelines(ctx context.Context) ([]driver.PipelineRecord, error) {
-	all, err := collect(ctx, r.b, r.q, scanPipeline, "list pipelines", sqlPipelines)
+	all, err := collect(ctx, r.b, r.q, scanPipelineBound, "list pipelines", sqlPipelines)
 	out := all[:0]
 	for _, p := range all {
 		if !p.Deleted {

@@ -112,7 +112,9 @@ func (r reader) Pipeline(ctx context.Context, name string, version int) (driver.
 }
 
 func (r reader) Pipelines(ctx context.Context) ([]driver.PipelineRecord, error) {
-	rows, err := r.q.QueryContext(ctx, `SELECT `+pipelineCols+` FROM pipelines p WHERE deleted = 0
+	// The bound baskets come in the same statement, so of the same state.
+	rows, err := r.q.QueryContext(ctx, `SELECT `+pipelineCols+`, coalesce((SELECT group_concat(b.basket_id, ',' ORDER BY b.basket_id)
+		FROM basket_pipelines b WHERE b.pipeline = p.name), '') FROM pipelines p WHERE deleted = 0
 		AND version = (SELECT max(version) FROM pipelines q WHERE q.name = p.name) ORDER BY name`)
 	if err != nil {
 		return nil, err
@@ -120,9 +122,16 @@ func (r reader) Pipelines(ctx context.Context) ([]driver.PipelineRecord, error) 
 	defer rows.Close()
 	out := []driver.PipelineRecord{}
 	for rows.Next() {
-		p, err := scanPipeline(rows)
-		if err != nil {
+		var p driver.PipelineRecord
+		var created int64
+		var deleted int
+		var bound string
+		if err := rows.Scan(&p.Name, &p.Version, &p.Definition, &created, &p.CreatedBy, &deleted, &bound); err != nil {
 			return nil, err
+		}
+		p.CreatedAt, p.Deleted, p.Baskets = fromMicros(created), deleted != 0, []string{}
+		if bound != "" {
+			p.Baskets = strings.Split(bound, ",") // basket ids are UUIDs
 		}
 		out = append(out, p)
 	}
