@@ -411,7 +411,9 @@ to: what a crash between two steps can leave. With filesystem storage it
 also removes pack files no document refers to and rewrites packs less than
 half referenced (deleted documents leave their bytes in a pack until then).
 Files younger than --grace are left alone, since operations in flight may
-be using them. Safe to run while docex is in use.
+be using them. With database storage it removes the content rows no
+document refers to, at any age (a row commits with its document; the count
+is "unreferenced content files"). Safe to run while docex is in use.
 
 It first checks that the content store carries this system's marker
 (written by docex init) and removes nothing, exit 2, when the marker is
