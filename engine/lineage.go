@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -242,10 +243,24 @@ func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]strin
 	return deleted, nil
 }
 
+// tooDeepError is descendantsIn's error for descendants deeper than
+// MaxLineageDepth: docex.ErrInvalid.
+type tooDeepError struct{ id string }
+
+func (e tooDeepError) Error() string {
+	return fmt.Sprintf("document %s has descendants deeper than %d steps; delete the deepest first", e.id, MaxLineageDepth)
+}
+
+func (tooDeepError) Unwrap() error { return docex.ErrInvalid }
+
 // liveDescendantsIn returns how many documents derived from docID,
 // directly or not, exist, read in tx with each locked (descendantsIn).
+// Descendants deeper than MaxLineageDepth are docex.ErrHasDerived.
 func liveDescendantsIn(ctx context.Context, tx driver.Tx, docID string) (int, error) {
 	ids, err := descendantsIn(ctx, tx, docID)
+	if errors.As(err, new(tooDeepError)) {
+		return 0, docex.Errorf(docex.ErrHasDerived, "document %s has derived documents more than %d levels deep", docID, MaxLineageDepth)
+	}
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
@@ -294,7 +309,7 @@ func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, e
 			return nil, err
 		}
 		if len(ders) > 0 {
-			return nil, docex.Errorf(docex.ErrInvalid, "document %s has descendants deeper than %d steps; delete the deepest first", docID, MaxLineageDepth)
+			return nil, tooDeepError{docID}
 		}
 	}
 	var ids []string

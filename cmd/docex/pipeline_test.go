@@ -1053,6 +1053,11 @@ func TestLineageTruncatedCLI(t *testing.T) {
 	if r := h.want(exitInvalid, with("doc", "delete", root, "--cascade")...); !strings.Contains(r.stderr, "descendants deeper than 64 steps") {
 		t.Errorf("cascade of %d levels: %s", engine.MaxLineageDepth+1, r.stderr)
 	}
+	// Without --cascade it is refused as any document with derived
+	// documents is.
+	if r := h.want(exitConflict, with("doc", "delete", root)...); !strings.Contains(r.stderr, "derived documents more than 64 levels deep") {
+		t.Errorf("delete of a document with %d levels below it: %s", engine.MaxLineageDepth+1, r.stderr)
+	}
 	first := decode[struct {
 		Descendants []struct {
 			DerivedID string `json:"derived_id"`
