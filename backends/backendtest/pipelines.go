@@ -2353,6 +2353,21 @@ func (f *fixture) testDeleteUnderivedDuringJobs(t *testing.T) {
 	t.Logf("%d deleted, %d refused, %d documents left", len(deleted), len(refused), len(docs))
 }
 
+// endedMeanwhile reports whether the other transaction's result arrives
+// on done within 300 ms (put back for its reader): it should be waiting
+// for the caller's open transaction instead. On a very slow machine a
+// transaction that does not wait may be missed; it is never reported
+// falsely.
+func endedMeanwhile(done chan error) bool {
+	select {
+	case err := <-done:
+		done <- err
+		return true
+	case <-time.After(300 * time.Millisecond):
+		return false
+	}
+}
+
 // testBindWaitsForAdds: binding a basket to a pipeline waits for the
 // transactions in flight that add a document to the basket, or give one
 // of its documents new content, having read the basket unbound (and so
@@ -2407,12 +2422,7 @@ func (f *fixture) testBindWaitsForAdds(t *testing.T) {
 				// The bind waits for this transaction: it cannot end
 				// before it commits. (Should it not wait, it ends within
 				// this time, unless the machine is very slow.)
-				select {
-				case err := <-bound:
-					boundFirst = true
-					bound <- err
-				case <-time.After(300 * time.Millisecond):
-				}
+				boundFirst = endedMeanwhile(bound)
 				return nil
 			})
 			must(t, err)
@@ -2469,12 +2479,7 @@ func (f *fixture) testCancelWhileRecording(t *testing.T) {
 			// The cancel waits for this transaction. (Should it not
 			// wait, it ends within this time, unless the machine is
 			// very slow.)
-			select {
-			case err := <-cancelled:
-				cancelFirst = true
-				cancelled <- err
-			case <-time.After(300 * time.Millisecond):
-			}
+			cancelFirst = endedMeanwhile(cancelled)
 			j.State, j.UpdatedAt = driver.JobSucceeded, time.Now().UTC()
 			return tx.UpdateJob(bg, j)
 		})
