@@ -19,9 +19,9 @@ type PipelineRecord struct {
 	CreatedAt  time.Time
 	CreatedBy  string
 	Deleted    bool
-	// Baskets is set by PipelineReader.Pipelines only: the ids of the
-	// baskets bound to the pipeline, in id order, read in the same
-	// state as the pipeline.
+	// Baskets is set by PipelineReader.Pipeline and Pipelines: the ids
+	// of the baskets bound to the pipeline's name, in id order, read in
+	// the same state as the pipeline (nil: the backend did not read them).
 	Baskets []string
 }
 

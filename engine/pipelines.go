@@ -308,7 +308,11 @@ func (s *Session) Pipeline(ctx context.Context, name string, version int) (Pipel
 	if err != nil {
 		return info, err
 	}
-	info.Baskets, err = st.PipelineBaskets(ctx, name)
+	// As in Pipelines: from the pipeline's read where the backend gives
+	// them (one state), else asked for.
+	if info.Baskets = rec.Baskets; info.Baskets == nil {
+		info.Baskets, err = st.PipelineBaskets(ctx, name)
+	}
 	return info, err
 }
 

@@ -464,6 +464,32 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 	if !slices.Equal(one.Baskets, want) {
 		t.Fatalf("pipeline three's baskets = %v, want %v", one.Baskets, want)
 	}
+	// The backend reads the bound baskets with the pipeline, in the same
+	// statement (one state), for every read of a pipeline: a show racing
+	// an unbind, delete, create and bind could otherwise pair a deleted
+	// version with a binding made after it.
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	for _, v := range []int{0, 1, 2} {
+		rec, err := st.Pipeline(bg, "three", v)
+		must(t, err)
+		if !slices.Equal(rec.Baskets, want) {
+			t.Fatalf("store: pipeline three v%d's baskets = %v, want %v read with it", v, rec.Baskets, want)
+		}
+	}
+	rec, err := st.Pipeline(bg, "alone", 0)
+	must(t, err)
+	if rec.Baskets == nil || len(rec.Baskets) != 0 {
+		t.Fatalf("store: pipeline alone's baskets = %#v, want an empty list read with it", rec.Baskets)
+	}
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		rec, err := tx.Pipeline(bg, "three", 0)
+		if err == nil && !slices.Equal(rec.Baskets, want) {
+			err = fmt.Errorf("in a transaction: pipeline three's baskets = %v, want %v", rec.Baskets, want)
+		}
+		return err
+	}))
 }
 
 // derivedOf returns the documents whose lineage source is id.

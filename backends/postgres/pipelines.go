@@ -89,10 +89,13 @@ const (
 	stepCols     = `key, job_id, step, input_id, outcome, outputs, detail, created_at`
 	lineageCols  = `source_id, derived_id, job_id, step, pipeline, version, plugin, module_sha256, params, created_at`
 
-	sqlPipelineVersion = `SELECT ` + pipelineCols + ` FROM pipelines WHERE name = $1 AND version = $2`
-	sqlPipelineNewest  = `SELECT ` + pipelineCols + ` FROM pipelines WHERE name = $1 ORDER BY version DESC LIMIT 1`
-	sqlPipelines       = `SELECT DISTINCT ON (name) ` + pipelineCols + `, coalesce((SELECT array_agg(b.basket_id ORDER BY b.basket_id)
-		FROM basket_pipelines b WHERE b.pipeline = p.name), '{}') FROM pipelines p ORDER BY name, version DESC`
+	// A pipeline comes with the ids of the baskets bound to its name, read
+	// by the same statement (one state).
+	pipelineBound = pipelineCols + `, coalesce((SELECT array_agg(b.basket_id ORDER BY b.basket_id)
+		FROM basket_pipelines b WHERE b.pipeline = p.name), '{}')`
+	sqlPipelineVersion = `SELECT ` + pipelineBound + ` FROM pipelines p WHERE name = $1 AND version = $2`
+	sqlPipelineNewest  = `SELECT ` + pipelineBound + ` FROM pipelines p WHERE name = $1 ORDER BY version DESC LIMIT 1`
+	sqlPipelines       = `SELECT DISTINCT ON (name) ` + pipelineBound + ` FROM pipelines p ORDER BY name, version DESC`
 	sqlBasketPipeline  = `SELECT pipeline FROM basket_pipelines WHERE basket_id = $1`
 	sqlPipelineBaskets = `SELECT basket_id FROM basket_pipelines WHERE pipeline = $1 ORDER BY basket_id`
 	sqlJob             = `SELECT ` + jobCols + ` FROM jobs WHERE id = $1`
@@ -143,13 +146,6 @@ const sqlRequeueJob = `UPDATE jobs SET state = $2, attempts = $3, run_at = $4, e
 func scanPipelineBound(row pgx.Row) (driver.PipelineRecord, error) {
 	var p driver.PipelineRecord
 	err := row.Scan(&p.Name, &p.Version, &p.Definition, &p.CreatedAt, &p.CreatedBy, &p.Deleted, &p.Baskets)
-	p.CreatedAt = p.CreatedAt.UTC()
-	return p, err
-}
-
-func scanPipeline(row pgx.Row) (driver.PipelineRecord, error) {
-	var p driver.PipelineRecord
-	err := row.Scan(&p.Name, &p.Version, &p.Definition, &p.CreatedAt, &p.CreatedBy, &p.Deleted)
 	p.CreatedAt = p.CreatedAt.UTC()
 	return p, err
 }
@@ -224,9 +220,9 @@ type pipelineReads struct {
 
 func (r pipelineReads) Pipeline(ctx context.Context, name string, version int) (driver.PipelineRecord, error) {
 	if version > 0 {
-		return one(ctx, r.b, r.q, scanPipeline, sqlPipelineVersion, []any{name, version}, "pipeline %q has no version %d", name, version)
+		return one(ctx, r.b, r.q, scanPipelineBound, sqlPipelineVersion, []any{name, version}, "pipeline %q has no version %d", name, version)
 	}
-	return one(ctx, r.b, r.q, scanPipeline, sqlPipelineNewest, []any{name}, "pipeline %q not found", name)
+	return one(ctx, r.b, r.q, scanPipelineBound, sqlPipelineNewest, []any{name}, "pipeline %q not found", name)
 }
 
 func (r pipelineReads) Pipelines(ctx context.Context) ([]driver.PipelineRecord, error) {

@@ -88,21 +88,31 @@ CREATE TABLE IF NOT EXISTS step_cache (
 
 const pipelineCols = `name, version, definition, created_at, created_by, deleted`
 
+// pipelineBound are a pipeline's columns and the ids of the baskets bound
+// to its name, read by the same statement (one state); scanPipeline scans
+// them.
+const pipelineBound = pipelineCols + `, coalesce((SELECT group_concat(b.basket_id, ',' ORDER BY b.basket_id)
+	FROM basket_pipelines b WHERE b.pipeline = p.name), '')`
+
 func scanPipeline(row interface{ Scan(...any) error }) (driver.PipelineRecord, error) {
 	var p driver.PipelineRecord
 	var created int64
 	var deleted int
-	err := row.Scan(&p.Name, &p.Version, &p.Definition, &created, &p.CreatedBy, &deleted)
-	p.CreatedAt, p.Deleted = fromMicros(created), deleted != 0
+	var bound string
+	err := row.Scan(&p.Name, &p.Version, &p.Definition, &created, &p.CreatedBy, &deleted, &bound)
+	p.CreatedAt, p.Deleted, p.Baskets = fromMicros(created), deleted != 0, []string{}
+	if bound != "" {
+		p.Baskets = strings.Split(bound, ",") // basket ids are UUIDs
+	}
 	return p, err
 }
 
 func (r reader) Pipeline(ctx context.Context, name string, version int) (driver.PipelineRecord, error) {
 	var row *sql.Row
 	if version > 0 {
-		row = r.q.QueryRowContext(ctx, `SELECT `+pipelineCols+` FROM pipelines WHERE name = ? AND version = ?`, name, version)
+		row = r.q.QueryRowContext(ctx, `SELECT `+pipelineBound+` FROM pipelines p WHERE name = ? AND version = ?`, name, version)
 	} else {
-		row = r.q.QueryRowContext(ctx, `SELECT `+pipelineCols+` FROM pipelines WHERE name = ? ORDER BY version DESC LIMIT 1`, name)
+		row = r.q.QueryRowContext(ctx, `SELECT `+pipelineBound+` FROM pipelines p WHERE name = ? ORDER BY version DESC LIMIT 1`, name)
 	}
 	p, err := scanPipeline(row)
 	if version > 0 {
@@ -112,9 +122,7 @@ func (r reader) Pipeline(ctx context.Context, name string, version int) (driver.
 }
 
 func (r reader) Pipelines(ctx context.Context) ([]driver.PipelineRecord, error) {
-	// The bound baskets come in the same statement, so of the same state.
-	rows, err := r.q.QueryContext(ctx, `SELECT `+pipelineCols+`, coalesce((SELECT group_concat(b.basket_id, ',' ORDER BY b.basket_id)
-		FROM basket_pipelines b WHERE b.pipeline = p.name), '') FROM pipelines p WHERE deleted = 0
+	rows, err := r.q.QueryContext(ctx, `SELECT `+pipelineBound+` FROM pipelines p WHERE deleted = 0
 		AND version = (SELECT max(version) FROM pipelines q WHERE q.name = p.name) ORDER BY name`)
 	if err != nil {
 		return nil, err
@@ -122,16 +130,9 @@ func (r reader) Pipelines(ctx context.Context) ([]driver.PipelineRecord, error) 
 	defer rows.Close()
 	out := []driver.PipelineRecord{}
 	for rows.Next() {
-		var p driver.PipelineRecord
-		var created int64
-		var deleted int
-		var bound string
-		if err := rows.Scan(&p.Name, &p.Version, &p.Definition, &created, &p.CreatedBy, &deleted, &bound); err != nil {
+		p, err := scanPipeline(rows)
+		if err != nil {
 			return nil, err
-		}
-		p.CreatedAt, p.Deleted, p.Baskets = fromMicros(created), deleted != 0, []string{}
-		if bound != "" {
-			p.Baskets = strings.Split(bound, ",") // basket ids are UUIDs
 		}
 		out = append(out, p)
 	}
