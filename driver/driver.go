@@ -216,12 +216,15 @@ type Tx interface {
 	// docex.ErrNotFound when absent.
 	DeleteBasket(ctx context.Context, id string) error
 	// LockDocuments locks the documents of ids until the transaction ends
-	// and returns the ids among them with no document (in no particular
-	// order). A deletion of one of them in flight has committed or rolled
-	// back by the time it returns. A shared lock (exclusive false) keeps
-	// other transactions from deleting the documents; an exclusive one
-	// keeps them from deleting them or locking them, shared or not.
-	LockDocuments(ctx context.Context, ids []string, exclusive bool) (missing []string, err error)
+	// and returns the content checksum of each that exists (an id with no
+	// document is not in the map). A deletion or a content update of one
+	// of them in flight has committed or rolled back by the time it
+	// returns, and the checksums are those it left. A shared lock
+	// (exclusive false) keeps other transactions from deleting the
+	// documents or replacing their content (which locks them
+	// exclusively); an exclusive one keeps them from deleting them or
+	// locking them, shared or not.
+	LockDocuments(ctx context.Context, ids []string, exclusive bool) (checksums map[string]string, err error)
 
 	// InsertDocument adds a document and its metadata;
 	// docex.ErrDuplicateContent when the basket holds the checksum already.

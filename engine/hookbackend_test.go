@@ -16,7 +16,8 @@ import (
 // once, to play another worker or user at a chosen point of a job's
 // attempt: right after the attempt reads its jobs' completion keys
 // (StepsOfJobs: armSteps), before the attempt's next write after that
-// read, which commits its steps' results (armWrite), or right after a
+// read, which commits its steps' results (armWrite), before the next
+// write of any store (armNextWrite), or right after a
 // worker reads the jobs of its batch, before it starts them (armJobsRead).
 type hookBackend struct {
 	*sqlite.Backend
@@ -41,6 +42,13 @@ func (b *hookBackend) armSteps(steps func(ctx context.Context, st driver.TenantS
 func (b *hookBackend) armWrite(write func()) {
 	b.mu.Lock()
 	b.write, b.ready = write, false
+	b.mu.Unlock()
+}
+
+// armNextWrite makes the next Write of a store call write first.
+func (b *hookBackend) armNextWrite(write func()) {
+	b.mu.Lock()
+	b.write, b.ready = write, true
 	b.mu.Unlock()
 }
 

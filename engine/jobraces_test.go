@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,5 +75,121 @@ func TestCancelWhileStarting(t *testing.T) {
 	}
 	if j.State != driver.JobCancelled || out.Kind != driver.Done || len(docs) != 1 {
 		t.Fatalf("job %s (%q), outcome %+v, %d documents in the basket; want it cancelled, not run (1 document)", j.State, j.Error, out, len(docs))
+	}
+}
+
+// TestContentUpdatedWhileJobRuns: a document whose content is replaced
+// while a job's step runs on it gets nothing from that run: its outputs
+// were made from content the document no longer holds. The step runs on
+// the old content, the content is replaced, then the step commits: the
+// commit must write nothing and the job run again, on the new content.
+// Before, the halves of the old content were added as the document's
+// derived documents, with lineage edges to it.
+func TestContentUpdatedWhileJobRuns(t *testing.T) {
+	ctx := context.Background()
+	hj := newHookedJob(t, "name = \"p\"\n[[steps]]\nname = \"split\"\nplugin = \"split\"\n", "split")
+	s, be, bk, d := hj.s, hj.be, hj.basket, hj.doc
+	const newer = "newer content, in two"
+	be.armWrite(func() {
+		if _, err := s.UpdateContent(ctx, d.Document.ID, strings.NewReader(newer), ""); err != nil {
+			t.Errorf("update the input: %v", err)
+		}
+	})
+	out := hj.attempt(ctx)
+	if !be.fired() {
+		t.Fatal("the input was never updated: the test did not exercise the race")
+	}
+	derivedText := func() string {
+		t.Helper()
+		docs, err := s.Documents(ctx, bk.ID, docex.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var parts []string
+		for _, doc := range docs {
+			if doc.ID == d.Document.ID {
+				continue
+			}
+			b, err := s.ReadContent(ctx, doc.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts = append(parts, doc.Name+"="+string(b))
+		}
+		slices.Sort(parts)
+		return strings.Join(parts, "|")
+	}
+	if got := derivedText(); got != "" {
+		t.Fatalf("after the update, the basket holds %q derived from the content the update replaced (outcome %+v)", got, out)
+	}
+	j, err := s.Job(ctx, hj.jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != driver.JobQueued || out.Kind != driver.Again || !strings.Contains(j.Error, "content changed") {
+		t.Fatalf("job %s (%q), outcome %+v; want it queued to run again: its input's content changed", j.State, j.Error, out)
+	}
+	if l, err := s.Lineage(ctx, d.Document.ID); err != nil || len(l.Descendants) != 0 {
+		t.Fatalf("lineage of the input: %+v, %v; want no derived documents", l.Descendants, err)
+	}
+	// The next attempt runs on the new content.
+	if out := hj.attempt(ctx); out.Kind != driver.Done {
+		t.Fatalf("second attempt: outcome %+v", out)
+	}
+	if j, err = s.Job(ctx, hj.jobID); err != nil || j.State != driver.JobSucceeded {
+		t.Fatalf("job after the second attempt: %s (%q), %v", j.State, j.Error, err)
+	}
+	half := len(newer) / 2
+	if got, want := derivedText(), "part-1="+newer[:half]+"|part-2="+newer[half:]; got != want {
+		t.Fatalf("derived after the second attempt: %q, want %q", got, want)
+	}
+}
+
+// TestRunWhileInputChanges: docex run writes nothing when its input is
+// deleted or given new content while the plugin runs: its metadata and
+// derived documents were made from content the document no longer holds
+// (or from a document that is gone). Before, the derived documents were
+// added with lineage edges to the replaced content's document, or to a
+// deleted one.
+func TestRunWhileInputChanges(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(ctx context.Context, s *Session, id string) error
+		want   *docex.Error
+	}{
+		{"content updated", func(ctx context.Context, s *Session, id string) error {
+			_, err := s.UpdateContent(ctx, id, strings.NewReader("newer content, in two"), "")
+			return err
+		}, docex.ErrConflict},
+		{"deleted", func(ctx context.Context, s *Session, id string) error {
+			return s.DeleteDocument(ctx, id)
+		}, docex.ErrNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			hj := newHookedJob(t, "name = \"p\"\n[[steps]]\nname = \"split\"\nplugin = \"split\"\n", "split")
+			s, be, bk, d := hj.s, hj.be, hj.basket, hj.doc
+			be.armNextWrite(func() {
+				if err := tc.change(ctx, s, d.Document.ID); err != nil {
+					t.Errorf("change the input: %v", err)
+				}
+			})
+			res, err := s.RunPlugin(ctx, "split", d.Document.ID, nil)
+			if !be.fired() {
+				t.Fatal("the input never changed: the test did not exercise the race")
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("run: %v (derived %d); want %v", err, len(res.Derived), tc.want)
+			}
+			docs, err := s.Documents(ctx, bk.ID, docex.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, doc := range docs {
+				if doc.ID != d.Document.ID {
+					t.Fatalf("the basket holds %s (%s), derived by a run on content its input no longer holds", doc.Name, doc.ID)
+				}
+			}
+		})
 	}
 }

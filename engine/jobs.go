@@ -96,7 +96,7 @@ func (e *stepError) Unwrap() error { return e.err }
 // output are permanent.
 func transient(err error, retryTimeout bool) bool {
 	switch {
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.As(err, new(*inputChangedError)):
 		return true
 	case errors.Is(err, pluginapi.ErrPluginTimeout), errors.Is(err, context.DeadlineExceeded):
 		return retryTimeout
@@ -465,9 +465,21 @@ func (e *inputDeletedError) Error() string {
 	return fmt.Sprintf("document %s was deleted while the job ran", e.id)
 }
 
-// keepInputs locks the inputs of the parts' units against deletion until
-// tx ends (driver.Tx.LockDocuments); an *inputDeletedError when one is
-// gone already.
+// inputChangedError: a document a job's step ran on was given new content
+// (docex doc update) before the step's results were committed. They were
+// made from content the document no longer holds: they are not written,
+// and the job is retried (settle), its next attempt running the step on
+// the new content.
+type inputChangedError struct{ id string }
+
+func (e *inputChangedError) Error() string {
+	return fmt.Sprintf("document %s's content changed while the job ran on it; the job runs again on the new content", e.id)
+}
+
+// keepInputs locks the inputs of the parts' units against deletion and
+// content updates until tx ends (driver.Tx.LockDocuments); an
+// *inputDeletedError when one is gone already, an *inputChangedError when
+// one holds other content than the step ran on.
 func keepInputs(ctx context.Context, tx driver.Tx, parts []flushPart) error {
 	var ids []string
 	seen := map[string]bool{}
@@ -479,12 +491,20 @@ func keepInputs(ctx context.Context, tx driver.Tx, parts []flushPart) error {
 			}
 		}
 	}
-	missing, err := tx.LockDocuments(ctx, ids, false)
+	sums, err := tx.LockDocuments(ctx, ids, false)
 	if err != nil {
 		return err
 	}
-	if len(missing) > 0 {
-		return &inputDeletedError{id: missing[0]}
+	for _, p := range parts {
+		for _, pu := range p.units {
+			sum, ok := sums[pu.input.ID]
+			switch {
+			case !ok:
+				return &inputDeletedError{id: pu.input.ID}
+			case sum != pu.input.Checksum:
+				return &inputChangedError{id: pu.input.ID}
+			}
+		}
 	}
 	return nil
 }

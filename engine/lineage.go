@@ -264,8 +264,8 @@ func liveDescendantsIn(ctx context.Context, tx driver.Tx, docID string) (int, er
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	missing, err := tx.LockDocuments(ctx, ids, true)
-	return len(ids) - len(missing), err
+	live, err := tx.LockDocuments(ctx, ids, true)
+	return len(live), err
 }
 
 // descendantsIn returns the ids of the documents derived from docID,

@@ -200,7 +200,10 @@ func (e *Engine) poolKey(t docex.Tenant) string {
 // the manifest or, before the run, by the plugin's docex_validate),
 // docex.ErrPluginDenied (capability violation), docex.ErrPluginFailed
 // wrapping the sandbox's typed error (pluginapi.ErrPluginTimeout, ...) or
-// saying why the engine refused the plugin's output.
+// saying why the engine refused the plugin's output; docex.ErrConflict
+// (the document was given new content during the run) or
+// docex.ErrNotFound (it was deleted during the run), writing nothing but
+// the audit entry.
 func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[string]string) (RunResult, error) {
 	if err := checkID("document", docID); err != nil {
 		return RunResult{}, err
@@ -224,7 +227,19 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	defer ss.discard()
 	var res RunResult
 	err = st.Write(ctx, func(tx driver.Tx) error {
-		var err error
+		// The input, locked against deletion and new content until the
+		// commit, must hold the content the plugin ran on: what it made
+		// is not written onto other content, nor derived from a document
+		// that is gone.
+		sums, err := tx.LockDocuments(ctx, []string{docID}, false)
+		if err != nil {
+			return err
+		}
+		if sum, ok := sums[docID]; !ok {
+			return docex.Errorf(docex.ErrNotFound, "document %s was deleted while the plugin ran; nothing was written", docID)
+		} else if sum != out.Input.Checksum {
+			return docex.Errorf(docex.ErrConflict, "document %s's content changed while the plugin ran; nothing was written: run it again", docID)
+		}
 		if res, err = ss.persist(ctx, tx, false, nil); err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -75,6 +76,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("ForceDeleteReleasesContent", f.testForceDeleteReleasesContent)
 			t.Run("DeleteBasketRace", f.testDeleteBasketRace)
 			t.Run("ConcurrentUpdates", f.testConcurrentUpdates)
+			t.Run("LockSeesContentUpdates", f.testLockSeesContentUpdates)
 			t.Run("ConcurrentSameContent", f.testConcurrentSameContent)
 			t.Run("Plugins", f.testPlugins)
 			t.Run("PluginModuleRace", f.testPluginModuleRace)
@@ -2157,4 +2159,109 @@ func (f *fixture) testConcurrentSameContent(t *testing.T) {
 			t.Fatalf("round %d: %d adds say they added the document, want 1", round, fresh)
 		}
 	}
+}
+
+// testLockSeesContentUpdates: a shared lock on documents
+// (driver.Tx.LockDocuments) returns the checksum of each that exists, as
+// a content update in flight leaves it (it waits for the update), and a
+// content update waits for the lock. A step's or a run's commit relies on
+// this to write nothing made from content its input no longer holds
+// (engine keepInputs, Session.RunPlugin).
+func (f *fixture) testLockSeesContentUpdates(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "writer")
+	b := e.basket(s, "in")
+	d := e.add(s, b.ID, "a.txt", "old content", nil)
+	gone := e.add(s, b.ID, "b.txt", "gone", nil)
+	must(t, s.DeleteDocument(bg, gone.ID))
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+
+	// The lock returns the existing documents' checksums only.
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		sums, err := tx.LockDocuments(bg, []string{d.ID, gone.ID, d.ID}, false)
+		if err == nil && (len(sums) != 1 || sums[d.ID] != d.Checksum) {
+			err = fmt.Errorf("LockDocuments = %v, want only %s: %s", sums, d.ID, d.Checksum)
+		}
+		return err
+	}))
+
+	// An update in flight: the lock waits for it and returns the new
+	// checksum.
+	newSum := strings.Repeat("ab", 32)
+	locked, release := make(chan struct{}), make(chan struct{})
+	updated := make(chan error, 1)
+	go func() {
+		updated <- st.Write(bg, func(tx driver.Tx) error {
+			if _, err := tx.LockDocuments(bg, []string{d.ID}, true); err != nil {
+				return err
+			}
+			if err := tx.UpdateContent(bg, d.ID, 11, newSum, "text/plain", time.Now().UTC()); err != nil {
+				return err
+			}
+			close(locked)
+			<-release
+			return nil
+		})
+	}()
+	select {
+	case <-locked:
+	case err := <-updated:
+		t.Fatalf("update: %v", err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		read <- st.Write(bg, func(tx driver.Tx) error {
+			sums, err := tx.LockDocuments(bg, []string{d.ID}, false)
+			if err == nil && sums[d.ID] != newSum {
+				err = fmt.Errorf("a lock taken while an update was in flight returned checksum %q, want the update's %q", sums[d.ID], newSum)
+			}
+			return err
+		})
+	}()
+	time.Sleep(20 * time.Millisecond) // the lock is requested meanwhile, or after the commit: either must see the update
+	close(release)
+	must(t, <-updated)
+	must(t, <-read)
+	// Back to the content the document has (newSum has none).
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		return tx.UpdateContent(bg, d.ID, d.Size, d.Checksum, d.ContentType, time.Now().UTC())
+	}))
+
+	// A lock held: an update waits for the lock's transaction to end.
+	locked, release = make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- st.Write(bg, func(tx driver.Tx) error {
+			if _, err := tx.LockDocuments(bg, []string{d.ID}, false); err != nil {
+				return err
+			}
+			close(locked)
+			<-release
+			return nil
+		})
+	}()
+	select {
+	case <-locked:
+	case err := <-held:
+		t.Fatalf("lock: %v", err)
+	}
+	var done atomic.Bool
+	upd := make(chan error, 1)
+	go func() {
+		_, err := s.UpdateContent(bg, d.ID, strings.NewReader("newest content"), "")
+		done.Store(true)
+		upd <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // a slow machine may not have started the update: that passes, never fails wrongly
+	if done.Load() {
+		close(release)
+		<-held
+		t.Fatalf("a content update committed while a shared lock on its document was held (%v)", <-upd)
+	}
+	close(release)
+	must(t, <-held)
+	must(t, <-upd)
 }

@@ -33,8 +33,8 @@ const (
 	sqlLockDocument = `SELECT basket_id, size FROM documents WHERE id = $1 FOR UPDATE`
 	// sqlLockDocsShared and sqlLockDocsExclusive run unprepared, as the
 	// other lookups by an array (see checksums.go).
-	sqlLockDocsShared    = `SELECT id FROM documents WHERE id = ANY($1) FOR KEY SHARE`
-	sqlLockDocsExclusive = `SELECT id FROM documents WHERE id = ANY($1) FOR UPDATE`
+	sqlLockDocsShared    = `SELECT id, checksum FROM documents WHERE id = ANY($1) FOR KEY SHARE`
+	sqlLockDocsExclusive = `SELECT id, checksum FROM documents WHERE id = ANY($1) FOR UPDATE`
 	sqlUpdateContent     = `UPDATE documents SET size = $2, checksum = $3, content_type = $4, updated_at = $5 WHERE id = $1`
 	sqlAddBasketBytes    = `UPDATE baskets SET bytes = bytes + $2 WHERE id = $1`
 	sqlDeleteDocument    = `WITH d AS (DELETE FROM documents WHERE id = $1 RETURNING basket_id, size)
@@ -152,11 +152,13 @@ func (t *tx) Basket(ctx context.Context, id string) (docex.Basket, error) {
 }
 
 // LockDocuments locks the documents of ids FOR KEY SHARE (what a
-// foreign key check takes: it blocks a DELETE, not an update of other
-// columns) or, exclusive, FOR UPDATE, and returns the ids with no
-// document. Under READ COMMITTED a row being deleted is waited for and
-// then skipped.
-func (t *tx) LockDocuments(ctx context.Context, ids []string, exclusive bool) ([]string, error) {
+// foreign key check takes: it blocks a DELETE and a FOR UPDATE lock, which
+// a content update takes first, not an update of other columns) or,
+// exclusive, FOR UPDATE, and returns the checksums of those that exist.
+// Under READ COMMITTED a row being deleted is waited for and then
+// skipped, and a row being updated is waited for and read as the update
+// left it.
+func (t *tx) LockDocuments(ctx context.Context, ids []string, exclusive bool) (map[string]string, error) {
 	if err := t.check(); err != nil {
 		return nil, err
 	}
@@ -171,24 +173,12 @@ func (t *tx) LockDocuments(ctx context.Context, ids []string, exclusive bool) ([
 	if err != nil {
 		return nil, t.b.wrap(err, "lock documents")
 	}
-	found := make(map[string]bool, len(ids))
-	var id string
-	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { found[id] = true; return nil }); err != nil {
+	found := make(map[string]string, len(ids))
+	var id, sum string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &sum}, func() error { found[id] = sum; return nil }); err != nil {
 		return nil, t.b.wrap(err, "lock documents")
 	}
-	return missingOf(ids, found), nil
-}
-
-// missingOf returns the ids not in found, each once.
-func missingOf(ids []string, found map[string]bool) []string {
-	var missing []string
-	for _, id := range ids {
-		if !found[id] {
-			found[id] = true
-			missing = append(missing, id)
-		}
-	}
-	return missing
+	return found, nil
 }
 
 // LockBasket locks the basket with id FOR UPDATE, or FOR KEY SHARE when

@@ -459,22 +459,28 @@ func (t *tx) InsertBasket(ctx context.Context, b docex.Basket) error {
 	return err
 }
 
-// LockDocuments returns the ids of ids with no document. A write
-// transaction holds the database's write lock from its start: no other
-// transaction deletes or locks them until this one ends.
-func (t *tx) LockDocuments(ctx context.Context, ids []string, _ bool) ([]string, error) {
-	found, err := idsAmong(ctx, t.t, `SELECT id FROM documents WHERE id IN (`, ids)
-	if err != nil {
-		return nil, err
-	}
-	var missing []string
-	for _, id := range ids {
-		if !found[id] {
-			found[id] = true
-			missing = append(missing, id)
+// LockDocuments returns the checksums of the documents of ids that
+// exist. A write transaction holds the database's write lock from its
+// start: no other transaction deletes, updates or locks them until this
+// one ends.
+func (t *tx) LockDocuments(ctx context.Context, ids []string, _ bool) (map[string]string, error) {
+	found := make(map[string]string, len(ids))
+	err := inChunks(ids, func(list string, args []any) error {
+		rows, err := t.t.QueryContext(ctx, `SELECT id, checksum FROM documents WHERE id IN (`+list+`)`, args...)
+		if err != nil {
+			return err
 		}
-	}
-	return missing, nil
+		defer rows.Close()
+		for rows.Next() {
+			var id, sum string
+			if err := rows.Scan(&id, &sum); err != nil {
+				return err
+			}
+			found[id] = sum
+		}
+		return rows.Err()
+	})
+	return found, err
 }
 
 // LockBasket returns the basket with id, or docex.ErrNotFound. A write
