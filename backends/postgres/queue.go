@@ -248,7 +248,11 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	defer cancel()
 	if err := client.Stop(stopCtx); err != nil {
 		log.Warn("shutdown timeout: cancelling running jobs (they will be delivered again)")
-		hard, cancelHard := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		// The cancelled jobs record their release (a write each): given
+		// at least 10 s whatever the shutdown timeout, so that a short
+		// one (pipeline run --wait's worker) does not leave them running
+		// until River rescues them.
+		hard, cancelHard := context.WithTimeout(context.Background(), max(cfg.ShutdownTimeout, 10*time.Second))
 		defer cancelHard()
 		_ = client.StopAndCancel(hard)
 	}

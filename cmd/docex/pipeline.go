@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -61,8 +62,9 @@ docex job retry ID runs a failed or cancelled job again. On SQLite, --wait runs 
 worker in this process (--worker=no to rely on running workers only); on
 PostgreSQL it relies on running workers (--worker=yes runs one here too);
 when no worker has taken a job of the run after 10s, it asks on stderr
-whether one is running. Interrupted (Ctrl-C), it prints the summary so far
-and exits 130: the jobs not finished stay queued. Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID
+whether one is running. Interrupted (Ctrl-C), it stops the worker it runs
+here at once (a job it was running is queued again, no attempt spent),
+prints the summary so far and exits 130: the jobs not finished stay queued. Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID
 (a repeated id counts once).
 
 Examples:
@@ -446,13 +448,20 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		})
 	}
 	inProcess := o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend)
+	stopWorker := func() {}
 	if inProcess {
+		// Stopped at once when the wait ends or is interrupted: the jobs
+		// it is running are released, not finished (an interrupted wait
+		// leaves its unfinished jobs queued, no attempt spent).
 		wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 		werr := make(chan error, 1)
 		go func() {
-			werr <- sys.eng.Worker(engine.WorkerConfig{Tenants: []string{c.g.tenant}, Poll: 100 * time.Millisecond}).Run(wctx)
+			werr <- sys.eng.Worker(engine.WorkerConfig{Tenants: []string{c.g.tenant}, Poll: 100 * time.Millisecond,
+				ShutdownTimeout: time.Millisecond}).Run(wctx)
 		}()
-		defer func() { stop(); <-werr }()
+		var once sync.Once
+		stopWorker = func() { once.Do(func() { stop(); <-werr }) }
+		defer stopWorker()
 	}
 	bar := c.progressBar(len(ids))
 	hinted := inProcess
@@ -472,7 +481,12 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	}
 	if err != nil && ctx.Err() != nil {
 		// Interrupted: the summary as far as it got (waited false), so that
-		// the job ids are not lost, then the error.
+		// the job ids are not lost, then the error. The worker of this
+		// process stops first, so that the summary is what it left.
+		stopWorker()
+		if now, err := s.JobsStatus(context.WithoutCancel(ctx), ids); err == nil {
+			st = now
+		}
 		if st.Total == 0 { // not polled yet
 			st = engine.JobsStatus{Total: len(ids), Pending: len(ids), Failures: []engine.FailedJob{}}
 		}
