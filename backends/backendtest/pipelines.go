@@ -58,6 +58,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("BindWaitsForAdds", f.testBindWaitsForAdds)
 	t.Run("CancelWhileRecording", f.testCancelWhileRecording)
 	t.Run("RunBasketWhileDeleting", f.testRunBasketWhileDeleting)
+	t.Run("UnstorableNames", f.testUnstorableNames)
 }
 
 // testCreateRace: definitions of one pipeline name created at once each
@@ -2587,6 +2588,42 @@ func (f *fixture) testRunBasketWhileDeleting(t *testing.T) {
 		for _, d := range all {
 			if !gone[d.ID] && !got[d.ID] {
 				t.Fatalf("round %d: the run skipped document %s, which was never deleted (%d jobs, %d deleted during the run)", round, d.ID, len(ids), len(deleted))
+			}
+		}
+	}
+}
+
+// testUnstorableNames: a name that no object can have, text that is not
+// UTF-8 or holds a NUL byte, is not found by every lookup by name, on both
+// backends alike. On PostgreSQL such text reached the server, which
+// refused it (SQLSTATE 22021), and the lookups failed as internal errors
+// quoting the server's message.
+func (f *fixture) testUnstorableNames(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "a document", nil)
+	for _, name := range []string{"\xff", "a\x00b", "three\x00"} {
+		for _, c := range []struct {
+			op  string
+			err func() error
+		}{
+			{"basket by name", func() error { _, err := admin.BasketByName(bg, name); return err }},
+			{"resolve basket", func() error { _, err := admin.ResolveBasket(bg, name); return err }},
+			{"pipeline", func() error { _, err := admin.Pipeline(bg, name, 0); return err }},
+			{"pipeline version", func() error { _, err := admin.Pipeline(bg, name, 2); return err }},
+			{"delete pipeline", func() error { return admin.DeletePipeline(bg, name) }},
+			{"bind", func() error { _, err := admin.BindBasket(bg, b.ID, name); return err }},
+			{"run pipeline", func() error {
+				_, err := admin.RunPipeline(bg, name, engine.RunTarget{DocumentIDs: []string{d.ID}})
+				return err
+			}},
+			{"plugin", func() error { _, err := admin.Plugin(bg, name); return err }},
+			{"remove plugin", func() error { return admin.RemovePlugin(bg, name) }},
+			{"run plugin", func() error { _, err := admin.RunPlugin(bg, name, d.ID, nil); return err }},
+		} {
+			if err := c.err(); !errors.Is(err, docex.ErrNotFound) {
+				t.Errorf("%s %q: %v, want not found", c.op, name, err)
 			}
 		}
 	}

@@ -237,6 +237,8 @@ const (
 	codeDuplicateSchema      = "42P06"
 	codeUndefinedTable       = "42P01"
 	codeInvalidSchemaName    = "3F000"
+	codeBadEncoding          = "22021" // character_not_in_repertoire: not UTF-8, or a NUL byte
+	codeUntranslatable       = "22P05"
 )
 
 // pgError returns the PostgreSQL error code and constraint of err ("" when
@@ -258,10 +260,16 @@ func retryable(err error) bool {
 
 // wrap adds context to err and masks the DSN's password in its message;
 // errors.Is and errors.As still see err. It returns nil for a nil err,
-// and the error of a held statement (see pipe) as it is.
+// and the error of a held statement (see pipe) as it is. Text the server
+// refuses to hold (not UTF-8, or a NUL byte) is docex.ErrNotFound: the
+// engine validates the text it writes, so only a lookup sends such text,
+// and no object has such a name (SQLite finds no row either).
 func (b *Backend) wrap(err error, format string, args ...any) error {
 	if err == nil || isHeld(err) {
 		return err
+	}
+	if code, _ := pgError(err); code == codeBadEncoding || code == codeUntranslatable {
+		return docex.Errorf(docex.ErrNotFound, "%s: no such name (text that is not UTF-8 or holds a NUL byte names nothing)", mask(fmt.Sprintf(format, args...), b.secret))
 	}
 	return &maskedError{msg: mask("postgres: "+fmt.Sprintf(format, args...)+": "+err.Error(), b.secret), err: err}
 }
