@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -88,17 +87,15 @@ func pipelineErr(src []byte, step int, key, format string, args ...any) error {
 // pipelineWhere is the start of pipelineErr's message: "pipeline line N,
 // key K" (or "pipeline key K" when the line is not known).
 func pipelineWhere(src []byte, step int, key string) string {
-	where := key
-	if step >= 0 {
-		where = fmt.Sprintf("steps[%d]", step)
-		if key != "" {
-			where += "." + key
-		}
+	return lineWhere(keyLine(src, step, key), where(stepPath(step, key)))
+}
+
+// lineWhere words a key and its line (0: not known) for an error.
+func lineWhere(line int, key string) string {
+	if line > 0 {
+		return fmt.Sprintf("pipeline line %d, key %s", line, key)
 	}
-	if line := keyLine(src, step, key); line > 0 {
-		return fmt.Sprintf("pipeline line %d, key %s", line, where)
-	}
-	return "pipeline key " + where
+	return "pipeline key " + key
 }
 
 // ParsePipeline parses and validates a pipeline definition on its own
@@ -127,22 +124,8 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 		}
 		return nil, docex.Errorf(docex.ErrInvalid, "pipeline: %v", err)
 	}
-	for _, k := range md.Undecoded() {
-		if len(k) >= 3 && k[0] == "steps" && k[1] == "params" {
-			continue // parameter values are decoded below
-		}
-		step, key, known := -1, k.String(), spell.FieldKeys(reflect.TypeFor[Pipeline](), "toml")
-		if len(k) >= 2 && k[0] == "steps" {
-			step, key, known = stepOfKey(src, k[1]), strings.Join(k[1:], "."), spell.FieldKeys(reflect.TypeFor[Step](), "toml")
-		}
-		if len(k) > 2 || (len(k) == 2 && k[0] != "steps") {
-			known = nil // inside a value: no key is expected there
-		}
-		hint := spell.Suggest(k[len(k)-1], known)
-		if hint == "" && known != nil {
-			hint = keyAlias(k[len(k)-1], len(k) == 2)
-		}
-		return nil, pipelineErr(src, step, key, "unknown key %q%s", k[len(k)-1], hint)
+	if err := unknownKeys(src, md); err != nil {
+		return nil, err
 	}
 	p.zeroAttempts = md.IsDefined("max_attempts") && p.MaxAttempts == 0
 	if !md.IsDefined("max_derived") {
@@ -153,6 +136,47 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// unknownKeys returns an error naming the first key of src (in source
+// order) that a pipeline definition does not have, with its line and a
+// key close to it, or nil.
+func unknownKeys(src []byte, md toml.MetaData) error {
+	undecoded := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		undecoded[k.String()] = true
+	}
+	var locs []keyLoc
+	seen := map[string]int{}
+	for _, k := range md.Keys() {
+		n := seen[k.String()]
+		seen[k.String()]++
+		if !undecoded[k.String()] || len(k) >= 3 && k[0] == "steps" && k[1] == "params" {
+			continue // parameter values are decoded later
+		}
+		depth := len(k)
+		if locs == nil {
+			locs = locateKeys(src)
+		}
+		line, path := 0, stepPath(-1, strings.Join(k[:depth], "."))
+		if loc, ok := nthKey(locs, k, n); ok {
+			line, path = loc.line, keyPrefix(loc.path, depth)
+		}
+		var known []string
+		switch {
+		case depth == 1:
+			known = spell.FieldKeys(reflect.TypeFor[Pipeline](), "toml")
+		case depth == 2 && k[0] == "steps":
+			known = spell.FieldKeys(reflect.TypeFor[Step](), "toml")
+		}
+		bad := k[depth-1]
+		hint := spell.Suggest(bad, known)
+		if hint == "" && known != nil {
+			hint = keyAlias(bad, depth == 2)
+		}
+		return docex.Errorf(docex.ErrInvalid, "%s: unknown key %q%s", lineWhere(line, where(path)), bad, hint)
+	}
+	return nil
 }
 
 // checkNew returns an error matching docex.ErrInvalid for what a new
@@ -220,8 +244,8 @@ func (p *Pipeline) validate(src []byte) error {
 	if len(p.Steps) == 0 {
 		return pipelineErr(src, -1, "steps", "a pipeline needs at least one [[steps]]")
 	}
-	if len(p.Steps) > MaxPipelineSteps {
-		return pipelineErr(src, -1, "steps", "%d steps, more than %d", len(p.Steps), MaxPipelineSteps)
+	if len(p.Steps) > MaxPipelineSteps { // at the first step too many
+		return docex.Errorf(docex.ErrInvalid, "%s: %d steps, more than %d", lineWhere(keyLine(src, MaxPipelineSteps, ""), "steps"), len(p.Steps), MaxPipelineSteps)
 	}
 	index := map[string]int{}
 	for i := range p.Steps {
@@ -423,95 +447,6 @@ func validateOptionalText(what, s string, max int) error {
 		return nil
 	}
 	return validateText(what, s, max)
-}
-
-// Locating keys in the source. BurntSushi/toml reports the line of a
-// syntax error but not of a key, so the source is scanned: a line is a
-// table header ([x], [[steps]], [steps.params]) or a "key = value".
-
-type srcLine struct {
-	n      int    // 1-based line number
-	step   int    // index of the enclosing [[steps]], -1 at top level
-	table  string // "", "steps" or "steps.params"
-	key    string // the key assigned on this line, if any
-	header bool
-}
-
-func scanLines(src []byte) []srcLine {
-	var out []srcLine
-	sc := bufio.NewScanner(bytes.NewReader(src))
-	sc.Buffer(make([]byte, 64<<10), MaxPipelineBytes+1)
-	step, table := -1, ""
-	for n := 1; sc.Scan(); n++ {
-		t := strings.TrimSpace(sc.Text())
-		switch {
-		case strings.HasPrefix(t, "[["):
-			name := strings.TrimSpace(strings.Trim(strings.SplitN(t, "#", 2)[0], "[] \t"))
-			table = name
-			if name == "steps" {
-				step++
-			}
-			out = append(out, srcLine{n: n, step: step, table: table, header: true})
-		case strings.HasPrefix(t, "["):
-			table = strings.TrimSpace(strings.Trim(strings.SplitN(t, "#", 2)[0], "[] \t"))
-			if !strings.HasPrefix(table, "steps") {
-				step = -1
-			}
-			out = append(out, srcLine{n: n, step: step, table: table, header: true})
-		case t == "" || strings.HasPrefix(t, "#"):
-		default:
-			key, _, ok := strings.Cut(t, "=")
-			if ok {
-				out = append(out, srcLine{n: n, step: step, table: table, key: strings.Trim(strings.TrimSpace(key), `"'`)})
-			}
-		}
-	}
-	return out
-}
-
-// keyLine returns the line of key (dotted below the step, e.g.
-// "params.size") in step (-1: top level), or of the step's header when the
-// key is absent, or 0.
-func keyLine(src []byte, step int, key string) int {
-	first, rest, _ := strings.Cut(key, ".")
-	header := 0
-	for _, l := range scanLines(src) {
-		if l.step != step {
-			continue
-		}
-		if l.header && l.table == "steps" && header == 0 {
-			header = l.n
-		}
-		if l.header && step >= 0 && l.table == "steps."+key && rest != "" {
-			return l.n // [steps.params.sub]
-		}
-		if l.header {
-			continue
-		}
-		dotted := strings.ReplaceAll(l.key, " ", "") // params.size = 1
-		lead, _, _ := strings.Cut(dotted, ".")
-		switch {
-		case step < 0 && l.table == "" && l.key == first:
-			return l.n
-		case step >= 0 && l.table == "steps" && (l.key == first || dotted == key || rest == "" && lead == first):
-			return l.n
-		case step >= 0 && l.table == "steps."+first && rest != "" && l.key == rest:
-			return l.n
-		case step >= 0 && l.table == "steps."+first && rest == "":
-			return l.n - 1 // the [steps.params] header above
-		}
-	}
-	return header
-}
-
-// stepOfKey returns the index of the first step that assigns key, or -1.
-func stepOfKey(src []byte, key string) int {
-	for _, l := range scanLines(src) {
-		if !l.header && l.step >= 0 && (l.key == key || slices.Contains([]string{"steps." + key}, l.table)) {
-			return l.step
-		}
-	}
-	return -1
 }
 
 // keyAlias returns " (did you mean KEY? ...)" when key is a name other

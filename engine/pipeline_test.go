@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -108,6 +110,15 @@ func TestKeyLine(t *testing.T) {
 		{"", -1, "name", 1},
 		{"[steps.params.sub]\nk = 1\n", 0, "params.sub", 5},
 		{"[steps.params]\nsize = 8\n[steps.params.sub]\nk = 1\n", 0, "params.sub", 7},
+		// Strings, comments and quoted keys do not mislead the scan.
+		{"params = { a = \"}\", size = 0 }\n", 0, "params.size", 5},
+		{"accept = [\"x/y\", # ]\n \"a/b\"]\nparams.size = 0\n", 0, "params.size", 7},
+		{"[[steps]]\nname = \"\"\"\n[[steps]]\n\"\"\"\nplugin = 'x'\nparams.size = 0\n", 1, "params.size", 10},
+		{"[[steps]]\nname = \"\"\"\n[[steps]]\n\"\"\"\n", 2, "", 0},
+		{"\"params\" . 'size' = 0\n", 0, "params.size", 5},
+		// A step written inline: its line, and of a key the line it is on.
+		{"[[steps]]\nname = \"b\"\n", 1, "", 5},
+		{"", 0, "plugin", 4},
 	} {
 		if got := keyLine([]byte(head+c.body), c.step, c.key); got != c.want {
 			t.Errorf("keyLine(%q, %d, %s) = %d, want %d", c.body, c.step, c.key, got, c.want)
@@ -264,6 +275,74 @@ func TestPluginValuesFirstByName(t *testing.T) {
 	for range 20 {
 		if _, err := pluginValues("p", m); !errors.Is(err, docex.ErrPluginFailed) || !strings.Contains(err.Error(), `metadata "bb"`) {
 			t.Fatalf("pluginValues: %v, want ErrPluginFailed naming \"bb\"", err)
+		}
+	}
+}
+
+// TestPipelineErrorLines: an error names the line of the key it is about
+// however the steps are written. Steps given as an inline array (steps =
+// [ { ... } ]), an unknown table ([[step]], [meta]) and a step more than
+// MaxPipelineSteps named no line; an unknown key inside an inline step
+// was named without its step (bogus for steps[0].bogus).
+func TestPipelineErrorLines(t *testing.T) {
+	many := "name = \"x\"\n"
+	for i := range MaxPipelineSteps + 1 {
+		many += fmt.Sprintf("[[steps]]\nname = \"s%d\"\nplugin = \"tag\"\n", i)
+	}
+	for _, c := range []struct{ src, want string }{
+		{"name = \"x\"\nsteps = [\n  { name = \"a\", plugin = \"tag\" },\n  { name = \"b\", plugin = \"tag\", bogus = 1 },\n]\n",
+			`pipeline line 4, key steps[1].bogus: unknown key "bogus"`},
+		{"name = \"x\"\nsteps = [ { name = \"a\", plugin = \"tag\", bogus = 1 } ]\n",
+			`pipeline line 2, key steps[0].bogus: unknown key "bogus"`},
+		{"name = \"x\"\nsteps = [ { name = \"a\", plugin = \"tag\", input = \"b\" } ]\n",
+			`pipeline line 2, key steps[0].input: input "b" is neither "document" nor a step of this pipeline`},
+		{"name = \"x\"\n\n[[step]]\nname = \"a\"\nplugin = \"tag\"\n",
+			`pipeline line 3, key step: unknown key "step" (did you mean "steps"?`},
+		{"name = \"x\"\n[meta]\nowner = \"me\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n",
+			`pipeline line 2, key meta: unknown key "meta"`},
+		{"name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n[steps.extra]\nk = 1\n",
+			`pipeline line 5, key steps[0].extra: unknown key "extra"`},
+		{"name = \"x\"\nsteps = []\n", "pipeline line 2, key steps: a pipeline needs at least one [[steps]]"},
+		{many, fmt.Sprintf("pipeline line %d, key steps: 33 steps, more than 32", 2+3*MaxPipelineSteps)},
+	} {
+		_, err := ParsePipeline([]byte(c.src))
+		if !errors.Is(err, docex.ErrInvalid) || !strings.HasPrefix(strings.TrimPrefix(err.Error(), "invalid argument: "), c.want) {
+			t.Errorf("%q:\n got %v\nwant %s", c.src, err, c.want)
+		}
+	}
+	// Inline steps checked against the installed plugins.
+	ctx := context.Background()
+	s := acmeSession(t, newTestSandbox(t))
+	installTestPlugins(t, s, "tag")
+	for _, c := range []struct{ src, want string }{
+		{"name = \"x\"\nsteps = [ { name = \"a\", plugin = \"nope\" }, ]\n",
+			`pipeline line 2, key steps[0].plugin: unknown plugin "nope"`},
+		{"name = \"x\"\nsteps = [\n  { name = \"a\", plugin = \"tag\" },\n  { name = \"b\",\n    plugin = \"nope\" },\n]\n",
+			`pipeline line 5, key steps[1].plugin: unknown plugin "nope"`},
+		{"name = \"x\"\nsteps = [\n  { name = \"a\", plugin = \"tag\",\n    params = { size = 1 } },\n]\n",
+			`pipeline line 4, key steps[0].params.size: plugin "tag" has no parameter "size"`},
+	} {
+		_, err := s.CreatePipeline(ctx, []byte(c.src))
+		if !errors.Is(err, docex.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q:\n got %v\nwant %s", c.src, err, c.want)
+		}
+	}
+}
+
+// TestKeyLineInline: keyLine finds the keys of steps written as an inline
+// array of tables.
+func TestKeyLineInline(t *testing.T) {
+	src := []byte("name = \"x\"\nsteps = [\n  { name = \"a\", plugin = \"tag\" }, # [[steps]]\n  {\n    name = \"b\",\n    params = { size = 1, sub = { k = \"]\" } },\n  },\n]\n")
+	for _, c := range []struct {
+		step int
+		key  string
+		want int
+	}{
+		{0, "plugin", 3}, {0, "", 3}, {0, "params", 3}, {1, "", 4}, {1, "name", 5},
+		{1, "params.size", 6}, {1, "params.sub.k", 6}, {1, "plugin", 4}, {2, "", 0}, {-1, "steps", 2},
+	} {
+		if got := keyLine(src, c.step, c.key); got != c.want {
+			t.Errorf("keyLine(%d, %q) = %d, want %d", c.step, c.key, got, c.want)
 		}
 	}
 }
