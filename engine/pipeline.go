@@ -114,18 +114,20 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 	}()
 	p = new(Pipeline)
 	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(p)
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d: %s", spell.TOMLLine(pe.Position.Line, pe.Position.Start, pe.Position.Len, src), spell.TOMLSyntax(pe.Message))
+	}
+	// Unknown keys first: a wrong-case key was decoded into a field, and
+	// may be why a value has the wrong type.
+	if err := unknownKeys(src, md, err == nil); err != nil {
+		return nil, err
+	}
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d: %s", spell.TOMLLine(pe.Position.Line, pe.Position.Start, pe.Position.Len, src), spell.TOMLSyntax(pe.Message))
-		}
 		if line, key, msg, ok := spell.TOMLTypeError(err.Error(), pipelineWant); ok {
 			return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d, key %s: %s", line, key, msg)
 		}
 		return nil, docex.Errorf(docex.ErrInvalid, "pipeline: %v", err)
-	}
-	if err := unknownKeys(src, md); err != nil {
-		return nil, err
 	}
 	p.zeroAttempts = md.IsDefined("max_attempts") && p.MaxAttempts == 0
 	if !md.IsDefined("max_derived") {
@@ -140,21 +142,38 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 
 // unknownKeys returns an error naming the first key of src (in source
 // order) that a pipeline definition does not have, with its line and a
-// key close to it, or nil.
-func unknownKeys(src []byte, md toml.MetaData) error {
+// key close to it, or nil. A key is known only as spelt: the decoder
+// matches keys to fields whatever their case (NAME, Steps), so those are
+// refused here. decoded says the decoder filled the Pipeline without an
+// error, so that a key it left undecoded (inside a value) is unknown too;
+// otherwise the decoder's error says what is wrong with the value.
+func unknownKeys(src []byte, md toml.MetaData, decoded bool) error {
 	undecoded := map[string]bool{}
-	for _, k := range md.Undecoded() {
-		undecoded[k.String()] = true
+	if decoded {
+		for _, k := range md.Undecoded() {
+			undecoded[k.String()] = true
+		}
 	}
+	top, step := spell.FieldKeys(reflect.TypeFor[Pipeline](), "toml"), spell.FieldKeys(reflect.TypeFor[Step](), "toml")
 	var locs []keyLoc
 	seen := map[string]int{}
 	for _, k := range md.Keys() {
 		n := seen[k.String()]
 		seen[k.String()]++
-		if !undecoded[k.String()] || len(k) >= 3 && k[0] == "steps" && k[1] == "params" {
+		depth := 0 // how many of k's parts name the unknown key
+		switch {
+		case !slices.Contains(top, k[0]):
+			depth = 1
+		case k[0] == "steps" && len(k) >= 2 && !slices.Contains(step, k[1]):
+			depth = 2
+		case len(k) >= 3 && k[0] == "steps" && k[1] == "params":
 			continue // parameter values are decoded later
+		case undecoded[k.String()]:
+			depth = len(k)
 		}
-		depth := len(k)
+		if depth == 0 {
+			continue
+		}
 		if locs == nil {
 			locs = locateKeys(src)
 		}
@@ -165,9 +184,9 @@ func unknownKeys(src []byte, md toml.MetaData) error {
 		var known []string
 		switch {
 		case depth == 1:
-			known = spell.FieldKeys(reflect.TypeFor[Pipeline](), "toml")
+			known = top
 		case depth == 2 && k[0] == "steps":
-			known = spell.FieldKeys(reflect.TypeFor[Step](), "toml")
+			known = step
 		}
 		bad := k[depth-1]
 		hint := spell.Suggest(bad, known)

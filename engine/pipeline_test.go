@@ -346,3 +346,36 @@ func TestKeyLineInline(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineKeysExactCase: a key is known only as spelt. The decoder
+// matched keys to fields whatever their case, so NAME, Steps or PLUGIN
+// were accepted, and of name = "a" and Name = "b" the second silently
+// won. Each is an unknown key, named with its line and the right key.
+func TestPipelineKeysExactCase(t *testing.T) {
+	const step = "[[steps]]\nname = \"a\"\nplugin = \"tag\"\n"
+	for _, c := range []struct{ src, want string }{
+		{"name = \"dupa\"\nName = \"dupb\"\n" + step, `pipeline line 2, key Name: unknown key "Name" (did you mean "name"?)`},
+		{"NAME = \"x\"\n" + step, `pipeline line 1, key NAME: unknown key "NAME" (did you mean "name"?)`},
+		{"name = \"x\"\nMax_Attempts = 2\n" + step, `pipeline line 2, key Max_Attempts: unknown key "Max_Attempts" (did you mean "max_attempts"?)`},
+		{"name = \"x\"\n[[Steps]]\nname = \"a\"\nplugin = \"tag\"\n", `pipeline line 2, key Steps: unknown key "Steps" (did you mean "steps"?)`},
+		{"name = \"x\"\n" + step + "Plugin = \"other\"\n", `pipeline line 5, key steps[0].Plugin: unknown key "Plugin" (did you mean "plugin"?)`},
+		{"name = \"x\"\n[[steps]]\nname = \"a\"\nPLUGIN = \"tag\"\n", `pipeline line 4, key steps[0].PLUGIN: unknown key "PLUGIN" (did you mean "plugin"?)`},
+		{"name = \"x\"\nsteps = [ { name = \"a\", plugin = \"tag\", Accept = [\"text/*\"] } ]\n", `pipeline line 2, key steps[0].Accept: unknown key "Accept" (did you mean "accept"?)`},
+		{"name = \"x\"\n" + step + "[steps.Params]\nsize = 1\n", `pipeline line 5, key steps[0].Params: unknown key "Params" (did you mean "params"?)`},
+		// A wrong-case key whose value has the wrong type is still an
+		// unknown key first.
+		{"name = \"x\"\nDescription = 5\n" + step, `pipeline line 2, key Description: unknown key "Description" (did you mean "description"?)`},
+		{"name = \"x\"\n" + step + "Retry_Timeout = \"yes\"\n", `pipeline line 5, key steps[0].Retry_Timeout: unknown key "Retry_Timeout" (did you mean "retry_timeout"?)`},
+	} {
+		_, err := ParsePipeline([]byte(c.src))
+		if !errors.Is(err, docex.ErrInvalid) || strings.TrimPrefix(err.Error(), "invalid argument: ") != c.want {
+			t.Errorf("%q:\n got %v\nwant %s", c.src, err, c.want)
+		}
+	}
+	// Parameter names keep their case (the plugin's check says whether
+	// it has them).
+	p, err := ParsePipeline([]byte("name = \"x\"\n" + step + "params = { Size = 1 }\n"))
+	if err != nil || p.Steps[0].Params["Size"] != "1" {
+		t.Errorf("params = { Size = 1 }: %+v, %v", p, err)
+	}
+}
