@@ -132,6 +132,11 @@ func TestPipelineSyntaxWords(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
 		{"name = \"x\"\nname = \"y\"\n", `pipeline line 2: key "name" is defined twice`},
 		{"name = \n", "pipeline line 1: expected value but found the end of the line instead"},
+		// A table header cut short is reported at its own line, not at
+		// the next one (line 3 before).
+		{"name = \"p15\"\n[[steps]\nname = \"c\"\n", "pipeline line 2: expected end of table array name delimiter ']', but got the end of the line instead"},
+		{"name = \"p15\"\n[[steps]\n", "pipeline line 2: expected end of table array name delimiter ']', but got the end of the line instead"},
+		{"name = \"x\"\n[steps\n[[steps]]\n", "pipeline line 2: expected '.' or ']' to end table name, but got the end of the line instead"},
 		// An escape cut off by the end of the file: the parser says line 2,
 		// and quotes the end as a NUL rune.
 		{"name = \"x\"\n[[steps]]\nname = \"\\", `pipeline line 3: invalid escape in string '\' at the end of the file`},

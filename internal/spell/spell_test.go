@@ -186,6 +186,11 @@ func TestTOMLLine(t *testing.T) {
 		{"a = 1\nb = \"\\u12\"\nc = 2\n", 2, 2, 11, 5}, // not at the end: the parser's line
 		{"a\nb", 2, 9, 0, 1},                           // past the end
 		{"", 1, -1, 0, 0},
+		// At a newline: the line it ends (the parser says the next).
+		{"name = \"p15\"\n[[steps]\nname = \"c\"\n", 2, 3, 20, 2},
+		{"name = \"p15\"\n[a\nb = 1\n", 2, 3, 15, 1},
+		{"x = \r\ny = 1\n", 1, 2, 4, 1},
+		{"a = 1\nb = \"\\u12\nc\"\n", 2, 2, 11, 5}, // a newline inside: where it starts
 	} {
 		if got := TOMLLine(c.line, c.start, c.size, []byte(c.src)); got != c.want {
 			t.Errorf("TOMLLine(%d, %d, %d, %q) = %d, want %d", c.line, c.start, c.size, c.src, got, c.want)

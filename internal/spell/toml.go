@@ -92,9 +92,12 @@ func TOMLSyntax(msg string) string {
 // Position's Line, Start and Len, within 1 and the number of lines of src
 // (1 + its newlines). The parser reports one line short for an escape cut
 // off by the end of the file (line 0 for "\"\\"); an error that ends at
-// the end of src gets the line its Start is on.
+// the end of src gets the line its Start is on. So does an error whose
+// text takes in a newline (a table header cut short, "[[steps]\n"): the
+// parser reports the line after it, where it went on looking.
 func TOMLLine(line, start, length int, src []byte) int {
-	if start >= 0 && start <= len(src) && start+length >= len(src) {
+	atNewline := start >= 0 && start < len(src) && bytes.ContainsAny(src[start:min(start+max(length, 1), len(src))], "\r\n")
+	if start >= 0 && start <= len(src) && (start+length >= len(src) || atNewline) {
 		line = 1 + bytes.Count(src[:start], []byte("\n"))
 	}
 	return min(max(line, 1), 1+bytes.Count(src, []byte("\n")))
