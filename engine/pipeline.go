@@ -125,6 +125,11 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 	}
 	if err != nil {
 		if line, key, msg, ok := spell.TOMLTypeError(err.Error(), pipelineWant); ok {
+			if sub, inStep := strings.CutPrefix(key, "steps."); inStep {
+				if i := typeErrorStep(src, line, sub, err.Error()); i >= 0 {
+					return nil, pipelineErr(src, i, sub, "%s", msg)
+				}
+			}
 			return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d, key %s: %s", line, key, msg)
 		}
 		return nil, docex.Errorf(docex.ErrInvalid, "pipeline: %v", err)
@@ -196,6 +201,37 @@ func unknownKeys(src []byte, md toml.MetaData, decoded bool) error {
 		return docex.Errorf(docex.ErrInvalid, "%s: unknown key %q%s", lineWhere(line, where(path)), bad, hint)
 	}
 	return nil
+}
+
+// typeErrorStep returns the step whose key (dotted below the step) has
+// the value of the wrong type a decoder error (msg, naming line) is
+// about, or -1. The decoder names the key without its step, and the line
+// of the last step that sets it: the step is the first whose value has
+// the type the error names, else the one that sets key on line.
+func typeErrorStep(src []byte, line int, key, msg string) int {
+	_, rest, _ := strings.Cut(msg, "TOML value has type ")
+	got, _, ok := strings.Cut(rest, ";")
+	var raw struct {
+		Steps []map[string]any `toml:"steps"`
+	}
+	if _, err := toml.Decode(string(src), &raw); ok && err == nil {
+		for i, step := range raw.Steps {
+			var v any = step
+			for k := range strings.SplitSeq(key, ".") {
+				m, _ := v.(map[string]any)
+				v = m[k]
+			}
+			if v != nil && strings.ReplaceAll(fmt.Sprintf("%T", v), "interface {}", "any") == got {
+				return i
+			}
+		}
+	}
+	for _, loc := range locateKeys(src) {
+		if loc.key && loc.line == line && slices.Equal(loc.keys(), append([]string{"steps"}, strings.Split(key, ".")...)) && len(loc.path) > 1 && loc.path[1].index >= 0 {
+			return loc.path[1].index
+		}
+	}
+	return -1
 }
 
 // checkNew returns an error matching docex.ErrInvalid for what a new

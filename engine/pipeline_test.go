@@ -384,3 +384,25 @@ func TestPipelineKeysExactCase(t *testing.T) {
 		t.Errorf("params = { Size = 1 }: %+v, %v", p, err)
 	}
 }
+
+// TestStepTypeErrorIndex: a value of the wrong type in a step is named
+// with the step's index (steps.accept before) and the line of that step's
+// key (the decoder names the line of the last step that sets the key).
+func TestStepTypeErrorIndex(t *testing.T) {
+	const a = "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n"
+	for _, c := range []struct{ src, want string }{
+		{a + "accept = \"text/*\"\n", `pipeline line 5, key steps[0].accept: want an array of content types, for example accept = ["text/plain", "application/pdf"], got a string`},
+		{a + "retry_timeout = 1\n", `pipeline line 5, key steps[0].retry_timeout: want true or false, got an integer`},
+		{a + "input = 1\n", `pipeline line 5, key steps[0].input: want a string, got an integer`},
+		{a + "[[steps]]\nname = \"b\"\nplugin = \"tag\"\ninput = false\n", `pipeline line 8, key steps[1].input: want a string, got a boolean`},
+		// The first of two bad steps, at its own line (line 9 before).
+		{a + "accept = 1\n[[steps]]\nname = \"b\"\nplugin = \"tag\"\naccept = [\"x/y\"]\n[[steps]]\nname = \"c\"\nplugin = \"tag\"\naccept = 2\n",
+			`pipeline line 5, key steps[0].accept: want an array of content types`},
+		{"name = \"x\"\nsteps = [\n  { name = \"a\", plugin = \"tag\" },\n  { name = \"b\", plugin = 3 },\n]\n", `pipeline line 4, key steps[1].plugin: want a string, got an integer`},
+	} {
+		_, err := ParsePipeline([]byte(c.src))
+		if !errors.Is(err, docex.ErrInvalid) || !strings.HasPrefix(strings.TrimPrefix(err.Error(), "invalid argument: "), c.want) {
+			t.Errorf("%q:\n got %v\nwant %s", c.src, err, c.want)
+		}
+	}
+}
