@@ -313,7 +313,11 @@ func (p *Pipeline) validate(src []byte) error {
 		}
 		index[s.Name] = i
 		if !validPipelineName(s.Plugin) {
-			return pipelineErr(src, i, "plugin", "plugin name %q is not valid", s.Plugin)
+			hint := "" // plugin names are lower case: "Chunk" is chunk
+			if lower := strings.ToLower(s.Plugin); validPipelineName(lower) {
+				hint = fmt.Sprintf(" (did you mean %q?)", lower)
+			}
+			return pipelineErr(src, i, "plugin", "plugin name %q is not valid%s", s.Plugin, hint)
 		}
 		if s.Input == "" {
 			s.Input = InputDocument

@@ -406,3 +406,20 @@ func TestStepTypeErrorIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestPluginNameCaseHint: a plugin named in the wrong case is refused
+// with the name it may mean, as docex run does (no hint before).
+func TestPluginNameCaseHint(t *testing.T) {
+	const head = "name = \"x\"\n[[steps]]\nname = \"a\"\n"
+	for _, c := range []struct{ plugin, want string }{
+		{"Chunk", `pipeline line 4, key steps[0].plugin: plugin name "Chunk" is not valid (did you mean "chunk"?)`},
+		{"EXTRACT-TEXT", `pipeline line 4, key steps[0].plugin: plugin name "EXTRACT-TEXT" is not valid (did you mean "extract-text"?)`},
+		{"chunk!", `pipeline line 4, key steps[0].plugin: plugin name "chunk!" is not valid`},
+		{"1chunk", `pipeline line 4, key steps[0].plugin: plugin name "1chunk" is not valid`},
+	} {
+		_, err := ParsePipeline([]byte(head + "plugin = \"" + c.plugin + "\"\n"))
+		if !errors.Is(err, docex.ErrInvalid) || strings.TrimPrefix(err.Error(), "invalid argument: ") != c.want {
+			t.Errorf("plugin %q:\n got %v\nwant %s", c.plugin, err, c.want)
+		}
+	}
+}
