@@ -18,7 +18,8 @@ import (
 	"github.com/docex-dev/docex/internal/spell"
 )
 
-// Limits of pipeline definitions.
+// Limits of pipeline definitions (a larger definition is refused with
+// docex.ErrTooLarge, a kind of docex.ErrInvalid).
 const (
 	MaxPipelineBytes  = 64 << 10
 	MaxPipelineSteps  = 32
@@ -105,7 +106,7 @@ func lineWhere(line int, key string) string {
 // bad content-type filter or parameter.
 func ParsePipeline(src []byte) (p *Pipeline, err error) {
 	if len(src) > MaxPipelineBytes {
-		return nil, docex.Errorf(docex.ErrInvalid, "pipeline definition is %d bytes, larger than %d", len(src), MaxPipelineBytes)
+		return nil, docex.Errorf(docex.ErrTooLarge, "pipeline definition is %d bytes, larger than %d", len(src), MaxPipelineBytes)
 	}
 	defer func() { // a parser bug must not crash the host
 		if r := recover(); r != nil {

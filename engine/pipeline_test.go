@@ -423,3 +423,17 @@ func TestPluginNameCaseHint(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineTooLarge: a definition over MaxPipelineBytes is refused
+// with docex.ErrTooLarge (code too_large, a kind of ErrInvalid); it was
+// the plain ErrInvalid.
+func TestPipelineTooLarge(t *testing.T) {
+	src := []byte("name = \"x\"\n" + strings.Repeat("#", MaxPipelineBytes))
+	_, err := ParsePipeline(src)
+	if !errors.Is(err, docex.ErrTooLarge) || !errors.Is(err, docex.ErrInvalid) {
+		t.Fatalf("%d bytes: %v, want ErrTooLarge", len(src), err)
+	}
+	if _, err := ParsePipeline(src[:MaxPipelineBytes]); errors.Is(err, docex.ErrTooLarge) {
+		t.Fatalf("%d bytes: %v", MaxPipelineBytes, err)
+	}
+}

@@ -183,7 +183,7 @@ func cmdPipelineCreate(ctx context.Context, c *cli, args []string) error {
 		return docex.Errorf(docex.ErrInvalid, "cannot read %s: %v", args[0], unwrapPath(err))
 	}
 	if len(src) > engine.MaxPipelineBytes {
-		return docex.Errorf(docex.ErrInvalid, "%s is larger than %d bytes, the most a pipeline definition may be", args[0], engine.MaxPipelineBytes)
+		return docex.Errorf(docex.ErrTooLarge, "%s is larger than %d bytes, the most a pipeline definition may be", args[0], engine.MaxPipelineBytes)
 	}
 	s, err := c.session(ctx)
 	if err != nil {

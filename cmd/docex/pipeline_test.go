@@ -867,6 +867,12 @@ func TestPipelineCreateFileArg(t *testing.T) {
 			t.Errorf("pipeline create %s: %q, want %q, naming the path once", c.path, r.stderr, c.want)
 		}
 	}
+	// The oversized file's code is the specific too_large (it was the
+	// kind's, invalid), still exit 2.
+	r := h.want(exitInvalid, append([]string{"pipeline", "create", big, "--json"}, u...)...)
+	if !strings.Contains(r.stdout+r.stderr, `"code":"too_large","kind":"invalid"`) {
+		t.Errorf("pipeline create --json of an oversized file: %s%s, want code too_large, kind invalid", r.stdout, r.stderr)
+	}
 	if r := h.ok(append([]string{"pipeline", "list", "--json"}, u...)...); strings.TrimSpace(r.stdout) != "[]" {
 		t.Errorf("pipelines after the refusals: %s", r.stdout)
 	}
