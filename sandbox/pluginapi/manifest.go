@@ -145,17 +145,13 @@ func ParseManifest(data []byte) (m *Manifest, err error) {
 	}()
 	m = new(Manifest)
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(m)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("%w: line %d: %s", ErrInvalidManifest, spell.TOMLLine(pe.Position.Line, pe.Position.Start, pe.Position.Len, data), spell.TOMLSyntax(pe.Message))
-		}
-		if line, key, msg, ok := spell.TOMLTypeError(err.Error(), manifestWant); ok {
-			return nil, fmt.Errorf("%w: line %d, key %s: %s", ErrInvalidManifest, line, key, msg)
-		}
-		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("%w: line %d: %s", ErrInvalidManifest, spell.TOMLLine(pe.Position.Line, pe.Position.Start, pe.Position.Len, data), spell.TOMLSyntax(pe.Message))
 	}
-	if und := md.Undecoded(); len(und) > 0 {
+	// Unknown keys first: a wrong-case key (Name) was decoded into a field,
+	// and may be why a value has the wrong type.
+	if und := unknownManifestKeys(md, err == nil); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = k.String()
@@ -166,10 +162,68 @@ func ParseManifest(data []byte) (m *Manifest, err error) {
 		}
 		return nil, fmt.Errorf("%w: unknown key %q%s", ErrInvalidManifest, strings.Join(keys, ", "), hint)
 	}
+	if err != nil {
+		if line, key, msg, ok := spell.TOMLTypeError(err.Error(), manifestWant); ok {
+			return nil, fmt.Errorf("%w: line %d, key %s: %s", ErrInvalidManifest, line, key, msg)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
+	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
 	}
 	return m, nil
+}
+
+// unknownManifestKeys returns the keys of a manifest that plugin.toml does
+// not define, in source order: a key is known only as spelt (the decoder
+// matches keys to fields whatever their case, so Name or [Limits] were
+// taken for name and [limits]); of an unknown table, only the table.
+// decoded says the decoder filled the Manifest without an error, so that
+// a key it left undecoded is unknown too; otherwise the decoder's error
+// says what is wrong with the value.
+func unknownManifestKeys(md toml.MetaData, decoded bool) []toml.Key {
+	undecoded := map[string]bool{}
+	if decoded {
+		for _, k := range md.Undecoded() {
+			undecoded[k.String()] = true
+		}
+	}
+	var out []toml.Key
+	seen := map[string]bool{}
+	for _, k := range md.Keys() {
+		n := unknownDepth(k)
+		if n == 0 && undecoded[k.String()] {
+			n = len(k)
+		}
+		if n == 0 || seen[k[:n].String()] {
+			continue
+		}
+		seen[k[:n].String()] = true
+		out = append(out, k[:n])
+	}
+	return out
+}
+
+// unknownDepth returns how many of key's parts name a key plugin.toml
+// does not define (the fields of Manifest, of [limits], of a
+// [parameters.NAME] table, spelt exactly), or 0.
+func unknownDepth(key toml.Key) int {
+	t := reflect.TypeFor[Manifest]()
+	for i, part := range key {
+		switch t.Kind() {
+		case reflect.Struct:
+			f, ok := fieldByTag(t, part)
+			if !ok {
+				return i + 1
+			}
+			t = f.Type
+		case reflect.Map: // [parameters.NAME]: any name
+			t = t.Elem()
+		default:
+			return 0 // inside a value: the decoder checks it
+		}
+	}
+	return 0
 }
 
 // manifestWant words what a plugin.toml key wants where the plain words

@@ -88,6 +88,14 @@ func TestParseManifestErrors(t *testing.T) {
 		{"misspelt limits key", `max_log_bytes = 10`, "max_log_bytes = 10\ntimeout = 3", `unknown key "limits.timeout"`},
 		{"misspelt limits key, close", `max_log_bytes = 10`, "max_log_bytes = 10\nmemory_page = 3", `unknown key "limits.memory_page" (did you mean "memory_pages"?)`},
 		{"misspelt param key", `type = "int"`, "type = \"int\"\nrequird = true", `unknown key "parameters.min.requird" (did you mean "required"?)`},
+		// Keys are known only as spelt (the decoder took Name for name,
+		// so a wrong-case key was accepted, or silently won over the
+		// right one).
+		{"wrong-case key", `abi_version = 1`, "abi_version = 1\nName = \"other\"", `unknown key "Name" (did you mean "name"?)`},
+		{"wrong-case table", `[limits]`, `[Limits]`, `unknown key "Limits" (did you mean "limits"?)`},
+		{"wrong-case limits key", `max_log_bytes = 10`, "MAX_HOST_CALLS = 5", `unknown key "limits.MAX_HOST_CALLS" (did you mean "max_host_calls"?)`},
+		{"wrong-case param key", `type = "int"`, "Type = \"int\"", `unknown key "parameters.min.Type" (did you mean "type"?)`},
+		{"wrong-case key, wrong type", `abi_version = 1`, "abi_version = 1\nDescription = 5", `unknown key "Description" (did you mean "description"?)`},
 		{"uppercase name", `"word-count_2"`, `"Word"`, "name"},
 		{"name starts with digit", `"word-count_2"`, `"2word"`, "name"},
 		{"long name", `"word-count_2"`, `"` + strings.Repeat("a", 65) + `"`, "name"},
