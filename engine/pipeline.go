@@ -48,6 +48,7 @@ type Pipeline struct {
 	MaxDerived int    `toml:"max_derived" json:"max_derived"`
 	Steps      []Step `toml:"steps" json:"steps"`
 
+	wrongCase    error      // its first key spelt in another case (Name), decoded as the key (see checkNew)
 	zeroAttempts bool       // the definition says max_attempts = 0 (see checkNew)
 	badParams    *badParams // a step's params is not a table (see checkNew)
 	emptyAccept  int        // 1 + the first step whose accept list is empty, or 0 (see checkNew)
@@ -121,8 +122,9 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 	}
 	// Unknown keys first: a wrong-case key was decoded into a field, and
 	// may be why a value has the wrong type.
-	if err := unknownKeys(src, md, err == nil); err != nil {
-		return nil, err
+	unknown, wrongCase := unknownKeys(src, md, err == nil)
+	if unknown != nil {
+		return nil, unknown
 	}
 	if err != nil {
 		if line, key, msg, ok := spell.TOMLTypeError(err.Error(), pipelineWant); ok {
@@ -135,6 +137,7 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 		}
 		return nil, docex.Errorf(docex.ErrInvalid, "pipeline: %v", err)
 	}
+	p.wrongCase = wrongCase
 	p.zeroAttempts = md.IsDefined("max_attempts") && p.MaxAttempts == 0
 	if !md.IsDefined("max_derived") {
 		p.MaxDerived = DefaultDerived
@@ -149,11 +152,16 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 // unknownKeys returns an error naming the first key of src (in source
 // order) that a pipeline definition does not have, with its line and a
 // key close to it, or nil. A key is known only as spelt: the decoder
-// matches keys to fields whatever their case (NAME, Steps), so those are
-// refused here. decoded says the decoder filled the Pipeline without an
-// error, so that a key it left undecoded (inside a value) is unknown too;
-// otherwise the decoder's error says what is wrong with the value.
-func unknownKeys(src []byte, md toml.MetaData, decoded bool) error {
+// matches keys to fields whatever their case (NAME, Steps). decoded says
+// the decoder filled the Pipeline without an error, so that a key it left
+// undecoded (inside a value) is unknown too; otherwise the decoder's
+// error says what is wrong with the value.
+//
+// Such a key the decoder took into a field (Name for name) was accepted
+// before, so a stored version may have one: it is returned as stored, for
+// checkNew to refuse in a new definition, and unknown is a key refused
+// in every definition.
+func unknownKeys(src []byte, md toml.MetaData, decoded bool) (unknown, stored error) {
 	undecoded := map[string]bool{}
 	if decoded {
 		for _, k := range md.Undecoded() {
@@ -177,7 +185,7 @@ func unknownKeys(src []byte, md toml.MetaData, decoded bool) error {
 		case undecoded[k.String()]:
 			depth = len(k)
 		}
-		if depth == 0 {
+		if depth == 0 || stored != nil && decoded && !undecoded[k.String()] {
 			continue
 		}
 		if locs == nil {
@@ -199,9 +207,15 @@ func unknownKeys(src []byte, md toml.MetaData, decoded bool) error {
 		if hint == "" && known != nil {
 			hint = keyAlias(bad, depth == 2)
 		}
-		return docex.Errorf(docex.ErrInvalid, "%s: unknown key %q%s", lineWhere(line, where(path)), bad, hint)
+		err := docex.Errorf(docex.ErrInvalid, "%s: unknown key %q%s", lineWhere(line, where(path)), bad, hint)
+		if !decoded || undecoded[k.String()] {
+			return err, nil
+		}
+		if stored == nil {
+			stored = err
+		}
 	}
-	return nil
+	return nil, stored
 }
 
 // typeErrorStep returns the step whose key (dotted below the step) has
@@ -239,9 +253,14 @@ func typeErrorStep(src []byte, line int, key, msg string) int {
 // definition (src, parsed as p) may not say though a stored one may
 // (ParsePipeline still reads it, for the jobs of the versions stored with
 // it): max_attempts = 0, which older versions took as the default (3)
-// where a user may mean "no retries" (1); and an empty accept list, which
-// filters nothing (a user may mean "skip every input").
+// where a user may mean "no retries" (1); an empty accept list, which
+// filters nothing (a user may mean "skip every input"); and a key spelt in
+// another case (Name, PLUGIN), which the decoder took for the key (the
+// last of name and Name won).
 func (p *Pipeline) checkNew(src []byte) error {
+	if p.wrongCase != nil {
+		return p.wrongCase
+	}
 	if i := p.emptyAccept - 1; i >= 0 {
 		return pipelineErr(src, i, "accept", "an empty content-type filter: leave accept out to give the step every input, or list the types it takes (for example accept = [\"text/*\"])")
 	}

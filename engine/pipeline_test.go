@@ -355,7 +355,10 @@ func TestKeyLineInline(t *testing.T) {
 // TestPipelineKeysExactCase: a key is known only as spelt. The decoder
 // matched keys to fields whatever their case, so NAME, Steps or PLUGIN
 // were accepted, and of name = "a" and Name = "b" the second silently
-// won. Each is an unknown key, named with its line and the right key.
+// won. Each is an unknown key in a new definition, named with its line
+// and the right key. A stored version may have one (it was accepted): it
+// still parses, as before, so that its jobs run, unless the key's value
+// has the wrong type too.
 func TestPipelineKeysExactCase(t *testing.T) {
 	const step = "[[steps]]\nname = \"a\"\nplugin = \"tag\"\n"
 	for _, c := range []struct{ src, want string }{
@@ -372,9 +375,16 @@ func TestPipelineKeysExactCase(t *testing.T) {
 		{"name = \"x\"\nDescription = 5\n" + step, `pipeline line 2, key Description: unknown key "Description" (did you mean "description"?)`},
 		{"name = \"x\"\n" + step + "Retry_Timeout = \"yes\"\n", `pipeline line 5, key steps[0].Retry_Timeout: unknown key "Retry_Timeout" (did you mean "retry_timeout"?)`},
 	} {
-		_, err := ParsePipeline([]byte(c.src))
+		p, err := ParsePipeline([]byte(c.src))
+		stored := err == nil
+		if err == nil {
+			err = p.checkNew([]byte(c.src))
+		}
 		if !errors.Is(err, docex.ErrInvalid) || strings.TrimPrefix(err.Error(), "invalid argument: ") != c.want {
 			t.Errorf("%q:\n got %v\nwant %s", c.src, err, c.want)
+		}
+		if typeErr := strings.Contains(c.src, "= 5") || strings.Contains(c.src, "\"yes\""); stored == typeErr {
+			t.Errorf("%q: stored version parses: %v", c.src, stored)
 		}
 	}
 	// Parameter names keep their case (the plugin's check says whether
