@@ -70,7 +70,7 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 			return err
 		}
 		recs[i] = resolved{rec, system}
-		m, err := pluginapi.ParseManifest(rec.Manifest)
+		m, err := pluginapi.ParseStoredManifest(rec.Manifest)
 		if err != nil {
 			return pipelineErr(src, i, "plugin", "plugin %q: %v", step.Plugin, err)
 		}

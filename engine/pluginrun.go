@@ -152,7 +152,7 @@ func (s *Session) runnablePlugin(ctx context.Context, st driver.TenantStore, rec
 	if stored.ModuleSHA256 != rec.ModuleSHA256 || !bytes.Equal(stored.Manifest, rec.Manifest) {
 		return nil, docex.Errorf(docex.ErrConflict, "plugin %q was replaced during the run; run it again", rec.Name)
 	}
-	m, err := pluginapi.ParseManifest(rec.Manifest)
+	m, err := pluginapi.ParseStoredManifest(rec.Manifest)
 	if err != nil {
 		return nil, mapPluginErr(err)
 	}

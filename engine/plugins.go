@@ -135,7 +135,7 @@ func pluginInfo(rec driver.PluginRecord, system bool) PluginInfo {
 	info := PluginInfo{Name: rec.Name, Version: rec.Version, System: system, ModuleSHA256: rec.ModuleSHA256, ManifestSHA256: manifestSHA256(rec.Manifest),
 		InstalledAt: rec.InstalledAt, InstalledBy: rec.InstalledBy, Capabilities: []string{},
 		AcceptedContentTypes: []string{}, Parameters: []PluginParameter{}}
-	if m, err := pluginapi.ParseManifest(rec.Manifest); err == nil {
+	if m, err := pluginapi.ParseStoredManifest(rec.Manifest); err == nil {
 		info.Description = m.Description
 		info.Capabilities = append(info.Capabilities, m.Capabilities...)
 		info.AcceptedContentTypes = append(info.AcceptedContentTypes, m.AcceptedContentTypes...)

@@ -133,8 +133,22 @@ func (m *Manifest) Accepts(contentType string) bool {
 // error wrapping ErrInvalidManifest for malformed TOML, an unknown key (the
 // error names it), a missing or invalid field, an unknown capability or an
 // unsupported abi_version. It does not check limits against ceilings (see
-// Manifest.Resolve) nor the module hash.
-func ParseManifest(data []byte) (m *Manifest, err error) {
+// Manifest.Resolve) nor the module hash. Keys are known only as spelt:
+// Name or [Limits] is an unknown key.
+func ParseManifest(data []byte) (*Manifest, error) {
+	return parseManifest(data, false)
+}
+
+// ParseStoredManifest is ParseManifest for a manifest stored when its
+// plugin was installed: a key spelt in another case that the decoder took
+// for the key (Name for name), which ParseManifest once accepted, is not
+// an error, so that such a plugin still runs. A plugin being installed is
+// checked with ParseManifest.
+func ParseStoredManifest(data []byte) (*Manifest, error) {
+	return parseManifest(data, true)
+}
+
+func parseManifest(data []byte, stored bool) (m *Manifest, err error) {
 	if len(data) > maxManifestBytes {
 		return nil, fmt.Errorf("%w: manifest is %d bytes, limit %d", ErrInvalidManifest, len(data), maxManifestBytes)
 	}
@@ -151,7 +165,7 @@ func ParseManifest(data []byte) (m *Manifest, err error) {
 	}
 	// Unknown keys first: a wrong-case key (Name) was decoded into a field,
 	// and may be why a value has the wrong type.
-	if und := unknownManifestKeys(md, err == nil); len(und) > 0 {
+	if und := unknownManifestKeys(md, err == nil, stored); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = k.String()
@@ -180,8 +194,9 @@ func ParseManifest(data []byte) (m *Manifest, err error) {
 // taken for name and [limits]); of an unknown table, only the table.
 // decoded says the decoder filled the Manifest without an error, so that
 // a key it left undecoded is unknown too; otherwise the decoder's error
-// says what is wrong with the value.
-func unknownManifestKeys(md toml.MetaData, decoded bool) []toml.Key {
+// says what is wrong with the value. With stored, a key the decoder took
+// into a field (see ParseStoredManifest) is not returned.
+func unknownManifestKeys(md toml.MetaData, decoded, stored bool) []toml.Key {
 	undecoded := map[string]bool{}
 	if decoded {
 		for _, k := range md.Undecoded() {
@@ -195,7 +210,7 @@ func unknownManifestKeys(md toml.MetaData, decoded bool) []toml.Key {
 		if n == 0 && undecoded[k.String()] {
 			n = len(k)
 		}
-		if n == 0 || seen[k[:n].String()] {
+		if n == 0 || seen[k[:n].String()] || stored && decoded && !undecoded[k.String()] {
 			continue
 		}
 		seen[k[:n].String()] = true

@@ -400,3 +400,33 @@ func TestValidateExport(t *testing.T) {
 		}
 	}
 }
+
+// TestParseStoredManifest: a manifest stored with a key spelt in another
+// case (accepted when it was installed: the decoder took Name for name)
+// still parses with ParseStoredManifest, so that its plugin runs, while
+// ParseManifest, for installs, refuses it. A key the decoder could not
+// place, or a wrong-case key of the wrong type, is refused by both.
+func TestParseStoredManifest(t *testing.T) {
+	for _, c := range []struct {
+		replace, with string
+		stored        bool // ParseStoredManifest accepts it
+	}{
+		{`abi_version = 1`, "abi_version = 1\nDescription = \"d\"", true},
+		{`[limits]`, `[Limits]`, true},
+		{`type = "int"`, `TYPE = "int"`, true},
+		{`abi_version = 1`, "abi_version = 1\nnetwork = true", false},
+		{`abi_version = 1`, "abi_version = 1\nDescription = 5", false},
+	} {
+		src := []byte(strings.Replace(validManifest, c.replace, c.with, 1))
+		if _, err := ParseManifest(src); !errors.Is(err, ErrInvalidManifest) || !strings.Contains(err.Error(), "unknown key") {
+			t.Errorf("%s: ParseManifest: %v, want an unknown key", c.with, err)
+		}
+		m, err := ParseStoredManifest(src)
+		if c.stored && (err != nil || m.Name != "word-count_2") {
+			t.Errorf("%s: ParseStoredManifest: %+v, %v", c.with, m, err)
+		}
+		if !c.stored && !errors.Is(err, ErrInvalidManifest) {
+			t.Errorf("%s: ParseStoredManifest: %v, want ErrInvalidManifest", c.with, err)
+		}
+	}
+}
