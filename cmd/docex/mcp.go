@@ -132,7 +132,7 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	}
 	if o.http == "" {
 		c.progress("docex mcp: serving MCP on stdio as %s", who)
-		err := srv.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(c.stdin), Writer: nopWriteCloser{c.stdout}})
+		err := srv.Run(ctx, mcpserver.StdioTransport(c.stdin, c.stdout))
 		if err == nil || errors.Is(err, io.EOF) || ctx.Err() != nil {
 			return nil // the client closed the connection, or we were stopped
 		}
@@ -140,10 +140,6 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	}
 	return serveMCPHTTP(ctx, c, srv, o.http, who, 2*o.maxInline+1<<20)
 }
-
-type nopWriteCloser struct{ io.Writer }
-
-func (nopWriteCloser) Close() error { return nil }
 
 // checkListenAddr refuses a non-loopback address unless allowRemote: the
 // server has no authentication of its own, and whoever reaches it acts as

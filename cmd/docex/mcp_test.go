@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -574,4 +576,120 @@ func mcpHTTPURL(t *testing.T, stderr *syncBuffer, done <-chan error) string {
 	}
 	t.Fatalf("no address on stderr: %s", stderr.String())
 	return ""
+}
+
+// TestMCPStdioBadLines: a line that is not a JSON-RPC message is answered
+// with a JSON-RPC error (parse error -32700 for a line that is not JSON,
+// invalid request -32600 for any other, with the line's id when it has a
+// usable one) and the server goes on: the calls before and after it are
+// answered, nothing is logged, and it exits 0 when stdin closes. Before,
+// the SDK ended the session at such a line (exit 1).
+func TestMCPStdioBadLines(t *testing.T) {
+	h := mcpHarness(t)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		err := runIO(context.Background(), []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--tenant", "acme", "--user", "a", "--roles", "reader"},
+			inR, outW, stderr, func(string) string { return "" })
+		inR.Close() // the test's writes fail instead of blocking
+		outW.Close()
+		done <- exitCode(err)
+	}()
+	out := bufio.NewScanner(outR)
+	out.Buffer(nil, 1<<20)
+	type reply struct {
+		ID     any             `json:"id"`
+		Result json.RawMessage `json:"result"`
+		Error  *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	send := func(t *testing.T, line string) {
+		t.Helper()
+		if _, err := io.WriteString(inW, line+"\n"); err != nil {
+			t.Fatalf("write %q: %v (stderr: %s)", line, err, stderr.String())
+		}
+	}
+	read := func(t *testing.T) reply {
+		t.Helper()
+		if !out.Scan() {
+			t.Fatalf("no reply: the server ended (%v); stderr: %s", out.Err(), stderr.String())
+		}
+		var r reply
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			t.Fatalf("reply %q: %v", out.Text(), err)
+		}
+		return r
+	}
+	send(t, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	if r := read(t); r.Error != nil {
+		t.Fatalf("initialize: %+v", r.Error)
+	}
+	send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	cases := []struct {
+		name, line string
+		code       int // 0: no reply
+		id         any // nil: null
+		msg        string
+	}{
+		{"text", `this is not json`, -32700, nil, "not JSON"},
+		{"broken object", `{not json`, -32700, nil, "not JSON"},
+		{"two messages on a line", `{"jsonrpc":"2.0","id":7,"method":"ping"} {"jsonrpc":"2.0","id":8,"method":"ping"}`, -32700, nil, "not JSON"},
+		{"number", `42`, -32600, nil, "JSON object"},
+		{"null", `null`, -32600, nil, "JSON object"},
+		{"string", `"ping"`, -32600, nil, "JSON object"},
+		{"empty object", `{}`, -32600, nil, "version"},
+		{"version 1.0", `{"jsonrpc":"1.0","id":3,"method":"ping"}`, -32600, float64(3), "version"},
+		{"no method, no result", `{"jsonrpc":"2.0","id":9}`, -32600, float64(9), "no method"},
+		{"method not a string", `{"jsonrpc":"2.0","id":"s","method":5}`, -32600, "s", "Invalid request"},
+		{"object id", `{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}`, -32600, nil, "ID"},
+		{"batch", `[{"jsonrpc":"2.0","id":4,"method":"ping"},{"jsonrpc":"2.0","id":5,"method":"ping"}]`, -32600, nil, "batches are not supported: send one message per line"},
+		{"empty batch", `[]`, -32600, nil, "batches are not supported"},
+		{"empty line", ``, 0, nil, ""},
+		{"blank line", " \t\r", 0, nil, ""},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before, after := fmt.Sprintf("before-%d", i), fmt.Sprintf("after-%d", i)
+			send(t, `{"jsonrpc":"2.0","id":"`+before+`","method":"tools/call","params":{"name":"list_baskets","arguments":{}}}`)
+			send(t, c.line)
+			send(t, `{"jsonrpc":"2.0","id":"`+after+`","method":"tools/call","params":{"name":"list_baskets","arguments":{}}}`)
+			// Replies are matched by id: calls are answered concurrently.
+			want := 3
+			if c.code == 0 {
+				want = 2
+			}
+			answered := map[any]bool{}
+			for range want {
+				r := read(t)
+				switch r.ID {
+				case before, after:
+					if r.Error != nil || r.Result == nil {
+						t.Errorf("call %v: %+v", r.ID, r.Error)
+					}
+					answered[r.ID] = true
+				default:
+					if c.code == 0 {
+						t.Fatalf("a reply to an empty line: %+v %+v", r.ID, r.Error)
+					}
+					if r.Error == nil || r.Error.Code != c.code || r.ID != c.id || !strings.Contains(r.Error.Message, c.msg) {
+						t.Errorf("reply %+v %+v, want code %d, id %v, message with %q", r.ID, r.Error, c.code, c.id, c.msg)
+					}
+				}
+			}
+			if !answered[before] || !answered[after] {
+				t.Errorf("calls answered: %v", answered)
+			}
+		})
+	}
+	inW.Close()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d; stderr: %s", code, stderr.String())
+	}
+	if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) != 1 {
+		t.Fatalf("logged more than the startup line: %s", stderr.String())
+	}
 }
