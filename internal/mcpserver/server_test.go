@@ -538,8 +538,13 @@ func TestToolErrors(t *testing.T) {
 		{"offset past end", writer, "read_document", map[string]any{"id": e.doc.ID, "offset": 1 << 20}, "invalid:"},
 		{"bad encoding", writer, "read_document", map[string]any{"id": e.doc.ID, "encoding": "utf16"}, "validating"},
 		// Oversized inputs and pages.
-		{"text too large", writer, "add_document", map[string]any{"basket": "in", "name": "x", "text": big}, "validating"},
+		// The server's own byte check decides, in a short message: the
+		// schema has no maxLength, whose refusal quoted the whole value.
+		{"text too large", writer, "add_document", map[string]any{"basket": "in", "name": "x", "text": big}, "too_large: text is 1001 bytes, more than the limit of 1000."},
+		{"text far too large", writer, "add_document", map[string]any{"basket": "in", "name": "x", "text": big + big}, "too_large: text is 2002 bytes"},
+		{"text too large in bytes", writer, "add_document", map[string]any{"basket": "in", "name": "x", "text": strings.Repeat("é", 501)}, "too_large: text is 1002 bytes"},
 		{"base64 too large", writer, "add_document", map[string]any{"basket": "in", "name": "x", "base64": base64.StdEncoding.EncodeToString([]byte(big))}, "too_large:"},
+		{"base64 far too large", writer, "add_document", map[string]any{"basket": "in", "name": "x", "base64": base64.StdEncoding.EncodeToString([]byte(big + big))}, "too_large: base64 content decodes to about"},
 		{"page too large", writer, "read_document", map[string]any{"id": e.doc.ID, "max_bytes": 4097}, "validating"},
 		// Conflicts and plugin failures.
 		{"basket exists", writer, "create_basket", map[string]any{"name": "in"}, "exists:"},
@@ -554,6 +559,9 @@ func TestToolErrors(t *testing.T) {
 			// The code once: "forbidden: write requires ...", as docs/agents.md shows.
 			if code, _, _ := strings.Cut(msg, ":"); strings.HasPrefix(msg, code+": "+code+":") {
 				t.Fatalf("message %q repeats its code", msg)
+			}
+			if strings.Contains(msg, "xxxxxxxxxxxxxxxx") || strings.Contains(msg, "ééééééé") || strings.Contains(msg, "eHh4eHh4eHh4") {
+				t.Fatalf("message quotes the argument: %.300s", msg)
 			}
 			if strings.Contains(msg, "beta's secret") || strings.Contains(msg, e.betaDoc.Name) {
 				t.Fatalf("message leaks beta: %s", msg)

@@ -344,10 +344,10 @@ func (s *Server) addTools() {
 
 	addTool(s, &mcp.Tool{Name: "add_document", Description: fmt.Sprintf("Add a document to a basket from exactly one of: text, base64 (at most %d bytes either way), or path (a file under the directory this server may read%s). Needs the writer role. Content already in the basket is not added twice.", s.cfg.MaxInlineBytes, s.pathNote()),
 		Annotations: writes("Add document", true)},
-		func(in, _ *jsonschema.Schema) {
-			in.Properties["text"].MaxLength = ptr(int(s.cfg.MaxInlineBytes))
-			in.Properties["base64"].MaxLength = ptr(int(s.cfg.MaxInlineBytes/3*4 + 4))
-		},
+		// No maxLength on text and base64: the SDK's refusal of one quotes
+		// the whole value, and it counts characters where the limit is in
+		// bytes. addDocument checks the bytes and says too_large.
+		nil,
 		func(ctx context.Context, in addDocumentIn) (*mcp.CallToolResult, addDocumentOut, error) {
 			a, err := s.addDocument(ctx, in)
 			if err != nil {
