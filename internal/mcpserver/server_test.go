@@ -254,10 +254,26 @@ func TestToolsWorkflow(t *testing.T) {
 	if len(bl.Baskets) != 2 || bl.Baskets[0].Name != "in" || bl.Baskets[1].Name != "notes" || bl.NextOffset != nil {
 		t.Fatalf("list_baskets: %+v", bl)
 	}
-	if p := call[struct {
-		NextOffset *int `json:"next_offset"`
-	}](t, cs, "list_baskets", map[string]any{"limit": 1}); p.NextOffset == nil {
-		t.Fatal("list_baskets limit 1: no next_offset")
+	// next_offset is absent after the last page, also when that page is
+	// exactly full (it was 2 for limit 2, and the next page empty).
+	for _, c := range []struct {
+		limit, offset int
+		got           int
+		next          *int
+	}{
+		{1, 0, 1, ptr(1)},
+		{1, 1, 1, nil},
+		{2, 0, 2, nil},
+		{3, 0, 2, nil},
+		{1, 2, 0, nil},
+	} {
+		p := call[struct {
+			Baskets    []struct{ Name string }
+			NextOffset *int `json:"next_offset"`
+		}](t, cs, "list_baskets", map[string]any{"limit": c.limit, "offset": c.offset})
+		if len(p.Baskets) != c.got || (p.NextOffset == nil) != (c.next == nil) || (c.next != nil && *p.NextOffset != *c.next) {
+			t.Errorf("list_baskets limit %d offset %d: %d baskets, next_offset %v; want %d, %v", c.limit, c.offset, len(p.Baskets), p.NextOffset, c.got, c.next)
+		}
 	}
 
 	// Add from text (by basket name), from base64 (by basket id), and the

@@ -142,9 +142,10 @@ func pageLimit(limit, def, hi int) (int, error) {
 	return limit, nil
 }
 
-// nextOffset is the offset of the next page, or nil after the last one.
+// nextOffset is the offset of the next page, or nil after the last one,
+// of a listing of total items.
 func nextOffset(offset, got, limit int, total int64) *int {
-	if got < limit || (total >= 0 && int64(offset+got) >= total) {
+	if got < limit || int64(offset+got) >= total {
 		return nil
 	}
 	n := offset + got
@@ -321,11 +322,18 @@ func (s *Server) addTools() {
 			if err != nil {
 				return nil, listBasketsOut{}, err
 			}
-			bs, err := s.s.Baskets(ctx, docex.Page{Limit: limit, Offset: in.Offset})
+			// One more than the page: whether there is a next page (a page
+			// exactly full may be the last).
+			bs, err := s.s.Baskets(ctx, docex.Page{Limit: limit + 1, Offset: in.Offset})
 			if err != nil {
 				return nil, listBasketsOut{}, err
 			}
-			out := listBasketsOut{Baskets: make([]basketOut, len(bs)), NextOffset: nextOffset(in.Offset, len(bs), limit, -1)}
+			more := len(bs) > limit
+			bs = bs[:min(len(bs), limit)]
+			out := listBasketsOut{Baskets: make([]basketOut, len(bs))}
+			if more {
+				out.NextOffset = ptr(in.Offset + limit)
+			}
 			for i, b := range bs {
 				out.Baskets[i] = basketOf(b)
 			}
