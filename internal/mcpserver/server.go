@@ -354,6 +354,8 @@ func (s *Server) toolError(err error) error {
 		hint = "Use ids and names returned by list_baskets, list_documents, find_documents, list_plugins, list_pipelines or run_pipeline; only this tenant's objects exist here."
 	case errors.Is(err, docex.ErrForbidden):
 		hint = fmt.Sprintf("This server acts as user %q with roles %s, fixed when it started; this call needs another role. Retrying will not help: ask the operator.", s.uc.UserID, rolesText(s.uc.Roles))
+	case errors.Is(err, docex.ErrTenantSuspended):
+		hint = fmt.Sprintf("An operator can resume it (docex tenant resume %s); calls then work again, in this session too.", s.uc.TenantID)
 	case errors.Is(err, docex.ErrPluginDenied):
 		hint = "The plugin used a capability it was not granted."
 	case errors.Is(err, docex.ErrDenied):

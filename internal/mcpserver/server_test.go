@@ -1152,3 +1152,24 @@ func TestReadDefaultWithinTheMost(t *testing.T) {
 		t.Fatalf("page: %+v", big)
 	}
 }
+
+// TestSuspendedTenantHint: a call while the tenant is suspended says
+// that an operator can resume it, and after the resume the same session
+// works (the hint said retrying would not help).
+func TestSuspendedTenantHint(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, cs := e.connect(t, user("will", "writer"), Config{})
+	if err := e.eng.Provisioner("ops").Suspend(ctx, "alpha"); err != nil {
+		t.Fatal(err)
+	}
+	msg := callErr(t, cs, "list_baskets", nil)
+	if !strings.HasPrefix(msg, "tenant_suspended:") || !strings.Contains(msg, "An operator can resume it (docex tenant resume alpha); calls then work again") ||
+		strings.Contains(strings.ToLower(msg), "retrying will not help") {
+		t.Fatalf("suspended: %s", msg)
+	}
+	if err := e.eng.Provisioner("ops").Resume(ctx, "alpha"); err != nil {
+		t.Fatal(err)
+	}
+	call[struct{}](t, cs, "list_baskets", nil)
+}
