@@ -138,9 +138,10 @@ type listCursor struct {
 }
 
 // listResources lists the tenant's baskets and documents as resources,
-// listPage at a time.
+// listPage at a time. The middleware serves it instead of the SDK, so the
+// SDK's SetCacheable does not see it: it sets cacheScope itself.
 func (s *Server) listResources(ctx context.Context, req *mcp.ListResourcesRequest) (*mcp.ListResourcesResult, error) {
-	res := &mcp.ListResourcesResult{Resources: []*mcp.Resource{}}
+	res := &mcp.ListResourcesResult{Resources: []*mcp.Resource{}, Cacheable: mcp.Cacheable{CacheScope: cacheScope}}
 	cur := listCursor{Basket: -1}
 	if req.Params != nil && req.Params.Cursor != "" {
 		data, err := base64.RawURLEncoding.DecodeString(req.Params.Cursor)

@@ -30,6 +30,10 @@ const Origin = "mcp"
 // SDK's message: `unexpected additional properties ["meta"]`.
 var extraProps = regexp.MustCompile(`unexpected additional properties \[(.*?)\]`)
 
+// cacheScope is the cacheScope of every result that has one: only the
+// requesting user's client may cache it (the SDK's default is "public").
+const cacheScope = "private"
+
 // Defaults of Config.
 const (
 	DefaultMaxInlineBytes   = 8 << 20  // add_document text or decoded base64
@@ -136,6 +140,9 @@ func New(eng *engine.Engine, uc docex.UserContext, cfg Config) (*Server, error) 
 		Logger:       slog.New(sdkLogHandler{log.Handler()}),
 		HasTools:     true,
 		HasResources: true,
+		// Every result is for this server's one user: resources/read of
+		// tenant data, the lists, the instructions naming the user.
+		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.CacheScope = cacheScope },
 	})
 	srv.srv.AddReceivingMiddleware(srv.middleware)
 	srv.addTools()

@@ -1173,3 +1173,48 @@ func TestSuspendedTenantHint(t *testing.T) {
 	}
 	call[struct{}](t, cs, "list_baskets", nil)
 }
+
+// TestCacheScope: every result that carries cache fields says "private":
+// they are one tenant's data seen by one user (the SDK's default was
+// "public", and resources/list, which the server serves itself, had none).
+func TestCacheScope(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, cs := e.connect(t, user("rita", "reader"), Config{})
+	scopes := map[string]string{}
+	if r, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: documentURI(e.doc.ID)}); err == nil {
+		scopes["resources/read document"] = r.CacheScope
+	} else {
+		t.Fatal(err)
+	}
+	if r, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: basketsURI}); err == nil {
+		scopes["resources/read baskets"] = r.CacheScope
+	} else {
+		t.Fatal(err)
+	}
+	if r, err := cs.ListResources(ctx, nil); err == nil {
+		scopes["resources/list"] = r.CacheScope
+		if r, err := cs.ListResources(ctx, &mcp.ListResourcesParams{Cursor: r.NextCursor}); err == nil {
+			scopes["resources/list page 2"] = r.CacheScope
+		} else {
+			t.Fatal(err)
+		}
+	} else {
+		t.Fatal(err)
+	}
+	if r, err := cs.ListResourceTemplates(ctx, nil); err == nil {
+		scopes["resources/templates/list"] = r.CacheScope
+	} else {
+		t.Fatal(err)
+	}
+	if r, err := cs.ListTools(ctx, nil); err == nil {
+		scopes["tools/list"] = r.CacheScope
+	} else {
+		t.Fatal(err)
+	}
+	for method, scope := range scopes {
+		if scope != "private" {
+			t.Errorf("%s: cacheScope %q, want private", method, scope)
+		}
+	}
+}
