@@ -545,6 +545,9 @@ func TestToolErrors(t *testing.T) {
 		{"bad order", writer, "list_documents", map[string]any{"basket": "in", "order": "size"}, "validating"},
 		{"limit too high", writer, "list_documents", map[string]any{"basket": "in", "limit": 101}, "validating"},
 		{"negative offset", writer, "list_baskets", map[string]any{"offset": -1}, "validating"},
+		// An integer past Go's int was a bare unmarshal error.
+		{"offset past int", writer, "list_baskets", map[string]any{"offset": json.Number("9223372036854775808")}, `validating "arguments": validating root: validating /properties/offset: maximum:`},
+		{"read offset past int", writer, "read_document", map[string]any{"id": e.doc.ID, "offset": json.Number("1e30")}, `validating "arguments": validating root: validating /properties/offset: maximum:`},
 		{"empty basket name", writer, "create_basket", map[string]any{"name": " "}, "invalid:"},
 		{"long basket name", writer, "create_basket", map[string]any{"name": strings.Repeat("b", 129)}, "invalid:"},
 		{"no content", writer, "add_document", map[string]any{"basket": "in", "name": "x"}, "invalid:"},

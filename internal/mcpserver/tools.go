@@ -121,13 +121,19 @@ func writes(title string, idempotent bool) *mcp.ToolAnnotations {
 	return &mcp.ToolAnnotations{Title: title, DestructiveHint: new(bool), IdempotentHint: idempotent, OpenWorldHint: new(bool)}
 }
 
-// limits sets minimum/maximum on integer properties.
+// maxSafeInteger is the largest integer a JSON number holds exactly
+// (2^53-1), the maximum of an integer argument without one of its own:
+// a larger one fails the schema, naming the argument and the bound,
+// instead of failing to unmarshal into the Go int.
+const maxSafeInteger = 1<<53 - 1
+
+// limits sets minimum/maximum on integer properties (hi 0: maxSafeInteger).
 func limits(s *jsonschema.Schema, prop string, lo, hi float64) {
 	p := s.Properties[prop]
-	p.Minimum = &lo
-	if hi > 0 {
-		p.Maximum = &hi
+	if hi <= 0 {
+		hi = maxSafeInteger
 	}
+	p.Minimum, p.Maximum = &lo, &hi
 }
 
 func enum(s *jsonschema.Schema, prop string, vals ...any) { s.Properties[prop].Enum = vals }
