@@ -120,14 +120,28 @@ func (f *lineFilter) Read(p []byte) (int, error) {
 // goroutine of its own: a client that writes on before it reads its
 // replies does not stop the server reading (as the SDK's replies do not).
 // A failed write is not reported here: the SDK's next write meets it.
+// At most maxQueuedReplies wait: past that, send waits for the client to
+// read, so that a client writing bad lines without reading cannot grow
+// the server's memory.
 type replier struct {
 	out     io.Writer
+	slots   chan struct{} // one per reply queued or being written
 	mu      sync.Mutex
 	queue   [][]byte
 	running bool // a goroutine is draining queue
 }
 
+// maxQueuedReplies bounds the error replies waiting to be written.
+const maxQueuedReplies = 1024
+
 func (r *replier) send(reply []byte) {
+	r.mu.Lock()
+	if r.slots == nil {
+		r.slots = make(chan struct{}, maxQueuedReplies)
+	}
+	slots := r.slots
+	r.mu.Unlock()
+	slots <- struct{}{}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.queue = append(r.queue, reply)
@@ -149,6 +163,7 @@ func (r *replier) drain() {
 		r.queue = r.queue[1:]
 		r.mu.Unlock()
 		_, _ = r.out.Write(reply)
+		<-r.slots
 	}
 }
 
