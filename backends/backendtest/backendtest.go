@@ -2191,26 +2191,12 @@ func (f *fixture) testLockSeesContentUpdates(t *testing.T) {
 	// An update in flight: the lock waits for it and returns the new
 	// checksum.
 	newSum := strings.Repeat("ab", 32)
-	locked, release := make(chan struct{}), make(chan struct{})
-	updated := make(chan error, 1)
-	go func() {
-		updated <- st.Write(bg, func(tx driver.Tx) error {
-			if _, err := tx.LockDocuments(bg, []string{d.ID}, true); err != nil {
-				return err
-			}
-			if err := tx.UpdateContent(bg, d.ID, 11, newSum, "text/plain", time.Now().UTC()); err != nil {
-				return err
-			}
-			close(locked)
-			<-release
-			return nil
-		})
-	}()
-	select {
-	case <-locked:
-	case err := <-updated:
-		t.Fatalf("update: %v", err)
-	}
+	release, updated := holdWrite(t, st, func(tx driver.Tx) error {
+		if _, err := tx.LockDocuments(bg, []string{d.ID}, true); err != nil {
+			return err
+		}
+		return tx.UpdateContent(bg, d.ID, 11, newSum, "text/plain", time.Now().UTC())
+	})
 	read := make(chan error, 1)
 	go func() {
 		read <- st.Write(bg, func(tx driver.Tx) error {
@@ -2231,23 +2217,10 @@ func (f *fixture) testLockSeesContentUpdates(t *testing.T) {
 	}))
 
 	// A lock held: an update waits for the lock's transaction to end.
-	locked, release = make(chan struct{}), make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- st.Write(bg, func(tx driver.Tx) error {
-			if _, err := tx.LockDocuments(bg, []string{d.ID}, false); err != nil {
-				return err
-			}
-			close(locked)
-			<-release
-			return nil
-		})
-	}()
-	select {
-	case <-locked:
-	case err := <-held:
-		t.Fatalf("lock: %v", err)
-	}
+	release, held := holdWrite(t, st, func(tx driver.Tx) error {
+		_, err := tx.LockDocuments(bg, []string{d.ID}, false)
+		return err
+	})
 	var done atomic.Bool
 	upd := make(chan error, 1)
 	go func() {
@@ -2264,4 +2237,29 @@ func (f *fixture) testLockSeesContentUpdates(t *testing.T) {
 	close(release)
 	must(t, <-held)
 	must(t, <-upd)
+}
+
+// holdWrite runs fn in a write transaction of st and returns once fn has
+// returned nil, the transaction still open: it commits when release is
+// closed, and its error comes on result. A failing fn fails the test.
+func holdWrite(t *testing.T, st driver.TenantStore, fn func(tx driver.Tx) error) (release chan struct{}, result chan error) {
+	t.Helper()
+	done, release, result := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	var once sync.Once // a write may run fn again
+	go func() {
+		result <- st.Write(bg, func(tx driver.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			once.Do(func() { close(done) })
+			<-release
+			return nil
+		})
+	}()
+	select {
+	case <-done:
+	case err := <-result:
+		t.Fatalf("the held transaction failed: %v", err)
+	}
+	return release, result
 }
