@@ -32,14 +32,83 @@ const maxLineBytes = mcp.DefaultMaxLineLength
 // it reaches the SDK as it is, which ends the session as before (with its
 // "maximum line length" error, or the JSON error of the line's start).
 // Replies are matched by id: an error reply may precede the reply to an
-// earlier call, as replies to concurrent calls may. Neither in nor out is
-// closed.
+// earlier call, as replies to concurrent calls may. At the end of in, the
+// session ends once every request read has been answered (a client may
+// write its requests and close its end: printf ... | docex mcp); closing
+// the session (an interrupt) does not wait. Neither in nor out is closed.
 func StdioTransport(in io.Reader, out io.Writer) mcp.Transport {
-	w := &lockedWriter{w: out}
+	owed := newOwed()
+	w := &lockedWriter{w: out, owed: owed}
 	return &mcp.IOTransport{
-		Reader: &lineFilter{r: bufio.NewReaderSize(in, 64<<10), replies: &replier{out: w}, max: maxLineBytes},
+		Reader: &lineFilter{r: bufio.NewReaderSize(in, 64<<10), replies: &replier{out: w, owed: owed}, owed: owed, max: maxLineBytes},
 		Writer: w,
 	}
+}
+
+// owed counts the replies the client is owed: the requests passed to the
+// SDK that it has not answered, and the error replies not yet written.
+type owed struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	calls   map[any]int // by request id (jsonrpc.ID.Raw: int64 or string)
+	errs    int
+	stopped bool // the session was closed: nothing is waited for
+}
+
+func newOwed() *owed {
+	o := &owed{calls: map[any]int{}}
+	o.cond = sync.NewCond(&o.mu)
+	return o
+}
+
+// asked records a request the SDK will answer.
+func (o *owed) asked(id jsonrpc.ID) {
+	o.mu.Lock()
+	o.calls[id.Raw()]++
+	o.mu.Unlock()
+}
+
+// wrote notes a message written to the client: a response pays what its
+// request is owed.
+func (o *owed) wrote(p []byte) {
+	m, err := jsonrpc.DecodeMessage(bytes.TrimSpace(p))
+	r, ok := m.(*jsonrpc.Response)
+	if err != nil || !ok || !r.ID.IsValid() {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if n := o.calls[r.ID.Raw()]; n > 1 {
+		o.calls[r.ID.Raw()] = n - 1
+	} else if n == 1 {
+		delete(o.calls, r.ID.Raw())
+		o.cond.Broadcast()
+	}
+}
+
+// errReply counts an error reply queued (+1) or written (-1).
+func (o *owed) errReply(d int) {
+	o.mu.Lock()
+	o.errs += d
+	o.mu.Unlock()
+	o.cond.Broadcast()
+}
+
+// settle waits until nothing is owed, or the session is closed.
+func (o *owed) settle() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for !o.stopped && (len(o.calls) > 0 || o.errs > 0) {
+		o.cond.Wait()
+	}
+}
+
+// stop ends every wait: the session is closed.
+func (o *owed) stop() {
+	o.mu.Lock()
+	o.stopped = true
+	o.mu.Unlock()
+	o.cond.Broadcast()
 }
 
 // lockedWriter serialises the SDK's writes and replier's: the SDK writes
@@ -49,6 +118,7 @@ func StdioTransport(in io.Reader, out io.Writer) mcp.Transport {
 type lockedWriter struct {
 	mu     sync.Mutex
 	w      io.Writer
+	owed   *owed
 	closed atomic.Bool
 }
 
@@ -62,13 +132,18 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	if l.closed.Load() {
 		return 0, errClosed
 	}
-	return l.w.Write(p)
+	n, err := l.w.Write(p)
+	if err == nil {
+		l.owed.wrote(p)
+	}
+	return n, err
 }
 
 // Close stops later writes without waiting for one under way, which may
 // block on a client that does not read; it does not close the stream.
 func (l *lockedWriter) Close() error {
 	l.closed.Store(true)
+	l.owed.stop()
 	return nil
 }
 
@@ -78,6 +153,7 @@ func (l *lockedWriter) Close() error {
 type lineFilter struct {
 	r       *bufio.Reader
 	replies *replier
+	owed    *owed
 	max     int
 	pending []byte // what Read returns next
 	raw     bool   // a line was too long: pass everything through
@@ -97,13 +173,20 @@ func (f *lineFilter) Read(p []byte) (int, error) {
 			break
 		}
 		if msg := bytes.TrimSpace(line); len(msg) > 0 {
-			if reply := badLineReply(msg); reply != nil {
+			reply, m := badLineReply(msg)
+			switch {
+			case reply != nil:
 				f.replies.send(reply)
-			} else {
+			default:
+				if r, ok := m.(*jsonrpc.Request); ok && r.IsCall() {
+					f.owed.asked(r.ID)
+				}
 				f.pending = append(msg, '\n')
 			}
 		}
 		if err != nil && len(f.pending) == 0 {
+			// The end of the client's input: its replies first.
+			f.owed.settle()
 			return 0, err
 		}
 		if err != nil {
@@ -125,6 +208,7 @@ func (f *lineFilter) Read(p []byte) (int, error) {
 // the server's memory.
 type replier struct {
 	out     io.Writer
+	owed    *owed
 	slots   chan struct{} // one per reply queued or being written
 	mu      sync.Mutex
 	queue   [][]byte
@@ -142,6 +226,7 @@ func (r *replier) send(reply []byte) {
 	slots := r.slots
 	r.mu.Unlock()
 	slots <- struct{}{}
+	r.owed.errReply(+1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.queue = append(r.queue, reply)
@@ -164,10 +249,16 @@ func (r *replier) drain() {
 		r.mu.Unlock()
 		_, _ = r.out.Write(reply)
 		<-r.slots
+		r.owed.errReply(-1)
 	}
 }
 
-func (*lineFilter) Close() error { return nil }
+// Close ends the wait for owed replies (the session is closed); it does
+// not close the stream.
+func (f *lineFilter) Close() error {
+	f.owed.stop()
+	return nil
+}
 
 // readLine returns the next line with its newline, or, when it is longer
 // than f.max, its first f.max+1 bytes and long. err is r's error at the
@@ -195,20 +286,22 @@ type errorReply struct {
 }
 
 // badLineReply returns the error reply (with its newline) to msg, one
-// non-empty line without surrounding space, or nil when msg is a JSON-RPC
-// request, notification or response the SDK takes.
-func badLineReply(msg []byte) []byte {
+// non-empty line without surrounding space, or, when msg is a JSON-RPC
+// request, notification or response the SDK takes, nil and the message.
+func badLineReply(msg []byte) ([]byte, jsonrpc.Message) {
 	if !json.Valid(msg) {
 		err := json.Unmarshal(msg, new(json.RawMessage))
 		return encodeReply(nil, jsonrpc.CodeParseError,
-			fmt.Sprintf("Parse error: the line is not JSON (%v); send one JSON-RPC message per line", err))
+			fmt.Sprintf("Parse error: the line is not JSON (%v); send one JSON-RPC message per line", err)), nil
 	}
 	reason := ""
+	var m jsonrpc.Message
 	switch msg[0] {
 	case '[':
 		reason = "JSON-RPC batches are not supported: send one message per line"
 	case '{':
-		m, err := jsonrpc.DecodeMessage(msg)
+		var err error
+		m, err = jsonrpc.DecodeMessage(msg)
 		if err != nil {
 			reason = err.Error()
 		} else if r, ok := m.(*jsonrpc.Response); ok && r.Result == nil && r.Error == nil {
@@ -218,9 +311,9 @@ func badLineReply(msg []byte) []byte {
 		reason = "a JSON-RPC message is a JSON object"
 	}
 	if reason == "" {
-		return nil
+		return nil, m
 	}
-	return encodeReply(usableID(msg), jsonrpc.CodeInvalidRequest, "Invalid request: "+reason)
+	return encodeReply(usableID(msg), jsonrpc.CodeInvalidRequest, "Invalid request: "+reason), nil
 }
 
 // integer is a JSON integer.
