@@ -303,7 +303,7 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 	bad := []struct {
 		name, src, want string
 	}{
-		{"syntax", "name = \"x\"\n[[steps]\nname=", "pipeline line 3"},
+		{"syntax", "name = \"x\"\n[[steps]\nname=", "pipeline line 2"},
 		{"unknown top key", "name = \"x\"\ncolour = 1\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key colour"},
 		{"unknown step key", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugn = \"tag\"\n", "line 4"},
 		{"unknown plugin", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"nope\"\n", "line 4, key steps[0].plugin: unknown plugin"},
@@ -321,7 +321,7 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 		{"bad name", "name = \"X Y\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 1, key name"},
 		{"wrong type", "name = \"x\"\ndescription = 5\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "pipeline line 2, key description: want a string, got an integer"},
 		{"steps as a table", "name = \"x\"\n[steps]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key steps: want [[steps]] tables"},
-		{"accept as a string", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\naccept = \"text/plain\"\n", `key steps.accept: want an array of content types, for example accept = ["text/plain", "application/pdf"], got a string`},
+		{"accept as a string", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\naccept = \"text/plain\"\n", `pipeline line 5, key steps[0].accept: want an array of content types, for example accept = ["text/plain", "application/pdf"], got a string`},
 		{"attempts as a string", "name = \"x\"\nmax_attempts = \"3\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\n", "line 2, key max_attempts: want an integer, got a string"},
 		{"another tool's filter key", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\ncontent_type = \"text/plain\"\n", `line 5, key steps[0].content_type: unknown key "content_type" (did you mean "accept"?`},
 		{"another tool's params key", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"derive\"\nwith = { title = \"t\" }\n", `(did you mean "params"?`},
