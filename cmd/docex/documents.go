@@ -76,12 +76,23 @@ Example:
 				if err != nil {
 					return err
 				}
-				rc, _, err := s.OpenContent(ctx, args[0])
+				rc, d, err := s.OpenContent(ctx, args[0])
 				if err != nil {
 					return err
 				}
 				defer rc.Close()
-				_, err = io.Copy(c.stdout, rc)
+				if d.Size > catVerifiedFirst {
+					// Streamed: damage is an error at the end (exit 1).
+					_, err = io.Copy(c.stdout, rc)
+					return err
+				}
+				// Read whole, hence verified, before a byte is written:
+				// damaged content writes nothing.
+				data, err := io.ReadAll(rc)
+				if err != nil {
+					return err
+				}
+				_, err = c.stdout.Write(data)
 				return err
 			}},
 		{path: "doc list", args: "BASKET", access: "reader", minArgs: 1, maxArgs: 1,
@@ -488,3 +499,8 @@ func unwrapPath(err error) error {
 	}
 	return err
 }
+
+// catVerifiedFirst is the largest content doc cat reads whole, verifying it
+// against its checksum, before writing any of it; larger content is
+// streamed, and damage is reported at its end.
+const catVerifiedFirst = 1 << 20

@@ -209,6 +209,12 @@ func TestVerify(t *testing.T) {
 	if strings.Contains(c.stdout, "root:") || c.stdout != "" {
 		t.Fatalf("doc cat printed %q", c.stdout)
 	}
+	// Damaged content of up to 1 MiB writes nothing: it is read whole and
+	// checked before a byte goes out (before, the flipped bytes did, then
+	// the error).
+	if r := h.want(exitInternal, "doc", "cat", added[1].Document.ID); r.stdout != "" || !strings.Contains(r.stderr, "checksum") {
+		t.Fatalf("doc cat of damaged content: stdout %q, stderr %q", r.stdout, r.stderr)
+	}
 	if out := h.ok("doc", "cat", added[0].Document.ID).stdout; out != "content: intact" {
 		t.Fatalf("intact document: %q", out)
 	}
