@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -34,6 +35,13 @@ func TestInitNeverWritesPassword(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(h.dir, "docex.yaml")); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("%q: a failed init left docex.yaml (%v)", dsn, err)
+		}
+		// With --json, stderr holds the error object and nothing else:
+		// the note on the password is not printed (it was, before).
+		r = h.run("init", "--dsn", dsn, "--json")
+		var e map[string]map[string]string
+		if r.code == 0 || json.Unmarshal([]byte(r.stderr), &e) != nil || e["error"]["code"] == "" {
+			t.Fatalf("%q --json: exit %d, stderr %q: want one JSON error object", dsn, r.code, r.stderr)
 		}
 	}
 }

@@ -237,7 +237,8 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 			return getenv(k)
 		}
 		if f.Database.Postgres.DSNEnv != "" && getenv(f.Database.Postgres.DSNEnv) == "" && config.DSNHasPassword(o.dsn) {
-			defer writef(c.stderr, "note: the DSN's password was not written to %s; export %s before the next command\n", cfgPath, f.Database.Postgres.DSNEnv)
+			// A note, not printed with --json (docs/json.md).
+			defer c.progress("note: the DSN's password was not written to %s; export %s before the next command", cfgPath, f.Database.Postgres.DSNEnv)
 		}
 	}
 	// Content storage is checked before anything is created: a bucket
