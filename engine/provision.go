@@ -59,6 +59,16 @@ func (p *TenantProvisioner) audit(ctx context.Context, op, target string, err er
 	return withAuditErr(err, p.e.be.AppendSystemAudit(ctx, p.entry(op, target, err)))
 }
 
+// RecordInit writes the system audit entry of an initialisation that
+// created the system (docex init: operation "system.init", by the
+// provisioner's actor). It returns the audit write's error.
+func (p *TenantProvisioner) RecordInit(ctx context.Context) error {
+	if err := p.check(); err != nil {
+		return err
+	}
+	return p.audit(ctx, "system.init", "", nil)
+}
+
 // change runs a registry change that commits its own audit entry (the
 // backend writes it in the change's transaction); a failed change is
 // recorded as such afterwards.

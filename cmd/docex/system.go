@@ -280,6 +280,14 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 		return err
 	}
 	defer eng.Close()
+	// The operator's --user is the actor of what init records ("system"
+	// without one).
+	op := eng.Provisioner(c.g.user)
+	if created {
+		if err := op.RecordInit(ctx); err != nil {
+			return err
+		}
+	}
 	installed, took := []string{}, time.Duration(0)
 	if builtins {
 		c.progress("installing the built-in steps (compiling their module once into %s)", f.Sandbox.CacheDir)
@@ -288,7 +296,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 			return err
 		}
 		var infos []engine.PluginInfo
-		if infos, took, err = installBuiltins(ctx, eng.Provisioner("docex init"), steps); err != nil {
+		if infos, took, err = installBuiltins(ctx, op, steps); err != nil {
 			return err
 		}
 		for _, i := range infos {
