@@ -35,6 +35,11 @@ type File struct {
 
 	// Dir is the directory of the file; relative paths resolve against it.
 	Dir string `yaml:"-"`
+
+	// lines holds the line of each key path written in the file
+	// ("sandbox.max_memory_pages"), for errors to name; nil for a File
+	// built in code.
+	lines map[string]int
 }
 
 // MultiTenancy is the multi_tenancy section.
@@ -141,8 +146,8 @@ const (
 
 // Parse decodes and validates a docex.yaml document; dir is the directory
 // relative paths resolve against. It returns an error matching
-// docex.ErrInvalidConfig that names the offending key (and line, where the
-// YAML decoder knows it).
+// docex.ErrInvalidConfig that names the offending key, and its line when
+// the key is written in data.
 func Parse(data []byte, dir string) (*File, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -158,6 +163,10 @@ func Parse(data []byte, dir string) (*File, error) {
 		return nil, docex.Errorf(docex.ErrInvalidConfig, "config: more than one YAML document")
 	}
 	f.Dir = dir
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) == nil {
+		f.lines = keyLines(&root)
+	}
 	if err := f.normalize(); err != nil {
 		return nil, err
 	}
@@ -218,16 +227,23 @@ func pathErr(err error) error {
 	return err
 }
 
-func invalid(key, format string, args ...any) error {
+// invalid returns docex.ErrInvalidConfig naming key, and its line when
+// the key is written in the file f was parsed from (the format of the
+// decoder's errors: "config key sandbox.pool_size (line 12): ..."). A key
+// that is absent (a default, a missing required value) has no line.
+func (f *File) invalid(key, format string, args ...any) error {
+	if line, ok := f.lines[key]; ok {
+		return docex.Errorf(docex.ErrInvalidConfig, "config key %s (line %d): %s", key, line, fmt.Sprintf(format, args...))
+	}
 	return docex.Errorf(docex.ErrInvalidConfig, "config key %s: %s", key, fmt.Sprintf(format, args...))
 }
 
 func (f *File) normalize() error {
 	if f.ConfigVersion != Version {
-		if f.ConfigVersion == 0 {
-			return invalid("config_version", "missing (this binary reads config_version: %d)", Version)
+		if _, written := f.lines["config_version"]; f.ConfigVersion == 0 && !written {
+			return f.invalid("config_version", "missing (this binary reads config_version: %d)", Version)
 		}
-		return invalid("config_version", "%d is not supported (this binary reads %d)", f.ConfigVersion, Version)
+		return f.invalid("config_version", "%d is not supported (this binary reads %d)", f.ConfigVersion, Version)
 	}
 	mt := &f.MultiTenancy
 	if mt.Enabled == nil {
@@ -238,15 +254,15 @@ func (f *File) normalize() error {
 	case "", "schema":
 		mt.IsolationStrategy = "schema"
 	case "database", "row":
-		return invalid("multi_tenancy.isolation_strategy", "%q is planned but not supported yet (use schema)", mt.IsolationStrategy)
+		return f.invalid("multi_tenancy.isolation_strategy", "%q is planned but not supported yet (use schema)", mt.IsolationStrategy)
 	default:
-		return invalid("multi_tenancy.isolation_strategy", "%q: want schema", mt.IsolationStrategy)
+		return f.invalid("multi_tenancy.isolation_strategy", "%q: want schema", mt.IsolationStrategy)
 	}
 	if mt.BootstrapTenant.ID == "" {
 		mt.BootstrapTenant.ID = "system"
 	}
 	if err := tenancy.ValidateSyntax(mt.BootstrapTenant.ID); err != nil {
-		return invalid("multi_tenancy.bootstrap_tenant.id", "%v", err)
+		return f.invalid("multi_tenancy.bootstrap_tenant.id", "%v", err)
 	}
 	if mt.BootstrapTenant.Schema == "" {
 		mt.BootstrapTenant.Schema = "docex_system"
@@ -258,7 +274,7 @@ func (f *File) normalize() error {
 		db.Type = SQLiteBackend
 	case SQLiteBackend, PostgresBackend:
 	default:
-		return invalid("database.type", "%q: want sqlite or postgres", db.Type)
+		return f.invalid("database.type", "%q: want sqlite or postgres", db.Type)
 	}
 	switch {
 	case f.DataDir != "":
@@ -279,17 +295,20 @@ func (f *File) normalize() error {
 		}
 	}
 	if db.SQLite.SystemFile != filepath.Base(db.SQLite.SystemFile) {
-		return invalid("database.sqlite.system_file", "%q must be a plain file name", db.SQLite.SystemFile)
+		return f.invalid("database.sqlite.system_file", "%q must be a plain file name", db.SQLite.SystemFile)
 	}
 	switch db.SQLite.Synchronous {
 	case "":
 		db.SQLite.Synchronous = "full"
 	case "full", "normal":
 	default:
-		return invalid("database.sqlite.synchronous", "%q: want full or normal", db.SQLite.Synchronous)
+		return f.invalid("database.sqlite.synchronous", "%q: want full or normal", db.SQLite.Synchronous)
 	}
-	if db.SQLite.MaxOpenTenants < 0 || db.SQLite.BusyTimeoutMS < 0 {
-		return invalid("database.sqlite", "negative limits")
+	if db.SQLite.MaxOpenTenants < 0 {
+		return f.invalid("database.sqlite.max_open_tenants", "%d is negative", db.SQLite.MaxOpenTenants)
+	}
+	if db.SQLite.BusyTimeoutMS < 0 {
+		return f.invalid("database.sqlite.busy_timeout_ms", "%d is negative", db.SQLite.BusyTimeoutMS)
 	}
 	if db.Postgres.SchemaPrefix == "" {
 		db.Postgres.SchemaPrefix = "docex_t_"
@@ -300,7 +319,7 @@ func (f *File) normalize() error {
 		if se.Key == "bootstrap_schema" {
 			key = "multi_tenancy.bootstrap_tenant.schema"
 		}
-		return invalid(key, "%q: %s", se.Value, se.Reason)
+		return f.invalid(key, "%q: %s", se.Value, se.Reason)
 	}
 	if db.Type == PostgresBackend {
 		if db.Postgres.DSN == "" && db.Postgres.DSNEnv == "" {
@@ -309,14 +328,14 @@ func (f *File) normalize() error {
 		if db.Postgres.DSN != "" {
 			has, err := pgconfig.HasPassword(db.Postgres.DSN)
 			if err != nil {
-				return invalid("database.postgres.dsn", "%v", err)
+				return f.invalid("database.postgres.dsn", "%v", err)
 			}
 			if has {
-				return invalid("database.postgres.dsn", "contains a password; put the DSN in an environment variable and name it with dsn_env")
+				return f.invalid("database.postgres.dsn", "contains a password; put the DSN in an environment variable and name it with dsn_env")
 			}
 		}
 		if db.Postgres.MaxConns < 0 {
-			return invalid("database.postgres.max_conns", "negative")
+			return f.invalid("database.postgres.max_conns", "negative")
 		}
 	}
 
@@ -330,14 +349,14 @@ func (f *File) normalize() error {
 			return err
 		}
 	default:
-		return invalid("storage.documents.type", "%q: want filesystem, database or s3", d.Type)
+		return f.invalid("storage.documents.type", "%q: want filesystem, database or s3", d.Type)
 	}
 	if d.TenantScoped == nil {
 		t := true
 		d.TenantScoped = &t
 	}
 	if !*d.TenantScoped && *mt.Enabled {
-		return invalid("storage.documents.tenant_scoped", "false is not supported with multi-tenancy: content is always tenant-scoped")
+		return f.invalid("storage.documents.tenant_scoped", "false is not supported with multi-tenancy: content is always tenant-scoped")
 	}
 	if d.Path == "" {
 		d.Path = filepath.Join(f.DataDir, "content")
@@ -348,7 +367,7 @@ func (f *File) normalize() error {
 		d.Fsync = &sync
 	}
 	if d.MaxDocumentBytes < 0 {
-		return invalid("storage.documents.max_document_bytes", "negative")
+		return f.invalid("storage.documents.max_document_bytes", "negative")
 	}
 
 	s := &f.Sandbox
@@ -358,7 +377,7 @@ func (f *File) normalize() error {
 	s.CacheDir = f.Resolve(s.CacheDir)
 	// Zero fields stay zero: the sandbox applies its own defaults.
 	if s.MaxMemoryPages > 65536 {
-		return invalid("sandbox.max_memory_pages", "%d is more than 65536 (4 GiB)", s.MaxMemoryPages)
+		return f.invalid("sandbox.max_memory_pages", "%d is more than 65536 (4 GiB)", s.MaxMemoryPages)
 	}
 	for _, n := range []struct {
 		key string
@@ -370,7 +389,7 @@ func (f *File) normalize() error {
 		{"sandbox.pool_size", int64(s.PoolSize)}, {"sandbox.max_idle_bytes", s.MaxIdleBytes}, {"sandbox.idle_ttl_ms", int64(s.IdleTTLMS)},
 	} {
 		if n.v < 0 {
-			return invalid(n.key, "%d is negative", n.v)
+			return f.invalid(n.key, "%d is negative", n.v)
 		}
 	}
 	return f.checkPaths()
@@ -397,7 +416,12 @@ func (f *File) checkPaths() error {
 	for i, a := range areas {
 		for _, b := range areas[:i] {
 			if overlaps(a.path, b.path) {
-				return invalid(a.key, "%s overlaps %s (%s): each store needs a directory of its own, or cleaning up one could delete the other's files", a.path, b.key, b.path)
+				if _, written := f.lines[a.key]; !written {
+					if _, written := f.lines[b.key]; written {
+						a, b = b, a // name the key written in the file
+					}
+				}
+				return f.invalid(a.key, "%s overlaps %s (%s): each store needs a directory of its own, or cleaning up one could delete the other's files", a.path, b.key, b.path)
 			}
 		}
 	}
@@ -417,17 +441,21 @@ var envNameRule = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 
 func (f *File) normalizeS3(c *S3) error {
 	if c.AccessKeyID != "" || c.SecretAccessKey != "" {
-		return invalid("storage.documents.s3", "credentials are never written in docex.yaml: name the environment variables that hold them with access_key_id_env and secret_access_key_env (or leave both out for the AWS SDK's default chain)")
+		key := "storage.documents.s3.access_key_id"
+		if c.SecretAccessKey != "" {
+			key = "storage.documents.s3.secret_access_key"
+		}
+		return f.invalid(key, "credentials are never written in docex.yaml: name the environment variables that hold them with access_key_id_env and secret_access_key_env (or leave both out for the AWS SDK's default chain)")
 	}
 	if c.Bucket == "" {
-		return invalid("storage.documents.s3.bucket", "required with storage.documents.type s3")
+		return f.invalid("storage.documents.s3.bucket", "required with storage.documents.type s3")
 	}
 	if (c.AccessKeyIDEnv == "") != (c.SecretAccessKeyEnv == "") {
-		return invalid("storage.documents.s3", "access_key_id_env and secret_access_key_env go together (or neither, for the AWS SDK's default chain)")
+		return f.invalid("storage.documents.s3", "access_key_id_env and secret_access_key_env go together (or neither, for the AWS SDK's default chain)")
 	}
 	for key, v := range map[string]string{"access_key_id_env": c.AccessKeyIDEnv, "secret_access_key_env": c.SecretAccessKeyEnv, "session_token_env": c.SessionTokenEnv} {
 		if v != "" && !envNameRule.MatchString(v) {
-			return invalid("storage.documents.s3."+key, "%q is not an environment variable name", v)
+			return f.invalid("storage.documents.s3."+key, "%q is not an environment variable name", v)
 		}
 	}
 	if c.Region == "" {
@@ -437,13 +465,13 @@ func (f *File) normalizeS3(c *S3) error {
 		c.RequestTimeoutMS = 30000
 	}
 	if c.RequestTimeoutMS < 0 {
-		return invalid("storage.documents.s3.request_timeout_ms", "negative")
+		return f.invalid("storage.documents.s3.request_timeout_ms", "negative")
 	}
 	if c.PartSizeMiB == 0 {
 		c.PartSizeMiB = 16
 	}
 	if c.PartSizeMiB < 5 || c.PartSizeMiB > 5120 {
-		return invalid("storage.documents.s3.part_size_mib", "%d: want 5 to 5120", c.PartSizeMiB)
+		return f.invalid("storage.documents.s3.part_size_mib", "%d: want 5 to 5120", c.PartSizeMiB)
 	}
 	if c.SpoolDir == "" {
 		c.SpoolDir = filepath.Join(f.DataDir, "s3-spool")
@@ -473,7 +501,7 @@ func (f *File) PostgresDSN(getenv func(string) string) (string, error) {
 			return v, nil
 		}
 		if p.DSN == "" {
-			return "", invalid("database.postgres.dsn_env", "environment variable %s is empty", p.DSNEnv)
+			return "", f.invalid("database.postgres.dsn_env", "environment variable %s is empty", p.DSNEnv)
 		}
 	}
 	return p.DSN, nil

@@ -235,3 +235,80 @@ func TestS3Defaults(t *testing.T) {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
+
+// TestValueErrorsNameLines: an error about a value written in the file
+// names the key's line, as unknown keys and wrong types do ("config key
+// PATH (line N): ..."); before, every check after decoding (versions,
+// ranges, enumerations, overlapping paths) named the key without its line.
+// A key that is absent (a default, a missing required value) has no line.
+func TestValueErrorsNameLines(t *testing.T) {
+	s3 := "config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: b\n"
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"version", "config_version: 2\n", "config key config_version (line 1): 2 is not supported (this binary reads 1)"},
+		{"version after a comment", "# docex\n\nconfig_version: 9\n", "config key config_version (line 3): 9 is not supported"},
+		{"version 0", "config_version: 0\n", "config key config_version (line 1): 0 is not supported"},
+		{"memory pages", "config_version: 1\nsandbox: {max_memory_pages: 70000}\n", "config key sandbox.max_memory_pages (line 2): 70000 is more than 65536 (4 GiB)"},
+		{"synchronous", "config_version: 1\ndatabase:\n  sqlite:\n    synchronous: fast\n", `config key database.sqlite.synchronous (line 4): "fast": want full or normal`},
+		{"pool size", "config_version: 1\nsandbox:\n  cache_dir: wc\n  pool_size: -1\n", "config key sandbox.pool_size (line 4): -1 is negative"},
+		{"database type", "config_version: 1\ndatabase:\n  type: mysql\n", `config key database.type (line 3): "mysql": want sqlite or postgres`},
+		{"strategy", "config_version: 1\nmulti_tenancy:\n  isolation_strategy: row\n", `config key multi_tenancy.isolation_strategy (line 3): "row" is planned`},
+		{"document bytes", "config_version: 1\nstorage:\n  documents:\n    max_document_bytes: -5\n", "config key storage.documents.max_document_bytes (line 4): negative"},
+		{"bootstrap id", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    id: Bad!\n", "config key multi_tenancy.bootstrap_tenant.id (line 4): "},
+		{"bootstrap schema", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: pg_docex\n", "config key multi_tenancy.bootstrap_tenant.schema (line 4): "},
+		{"schema prefix", "config_version: 1\ndatabase:\n  postgres:\n    tenant_schema_prefix: T-\n", "config key database.postgres.tenant_schema_prefix (line 4): "},
+		{"system file", "config_version: 1\ndatabase:\n  sqlite:\n    system_file: ../x.db\n", "config key database.sqlite.system_file (line 4): "},
+		{"open tenants", "config_version: 1\ndatabase:\n  sqlite:\n    max_open_tenants: -1\n", "config key database.sqlite.max_open_tenants (line 4): -1 is negative"},
+		{"busy timeout", "config_version: 1\ndatabase:\n  sqlite:\n    busy_timeout_ms: -1\n", "config key database.sqlite.busy_timeout_ms (line 4): -1 is negative"},
+		{"dsn password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: host=x password=hunter2\n", "config key database.postgres.dsn (line 5): contains a password"},
+		{"max conns", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    max_conns: -1\n", "config key database.postgres.max_conns (line 5): negative"},
+		{"storage type", "config_version: 1\nstorage:\n  documents:\n    type: ftp\n", `config key storage.documents.type (line 4): "ftp"`},
+		{"unscoped", "config_version: 1\nstorage:\n  documents:\n    tenant_scoped: false\n", "config key storage.documents.tenant_scoped (line 4): false is not supported"},
+		{"part size", s3 + "      part_size_mib: 4\n", "config key storage.documents.s3.part_size_mib (line 7): 4: want 5 to 5120"},
+		{"request timeout", s3 + "      request_timeout_ms: -1\n", "config key storage.documents.s3.request_timeout_ms (line 7): negative"},
+		{"env name", s3 + "      access_key_id_env: K-1\n      secret_access_key_env: S\n", `config key storage.documents.s3.access_key_id_env (line 7): "K-1" is not`},
+		{"inline secret", s3 + "      secret_access_key: hunter2\n", "config key storage.documents.s3.secret_access_key (line 7): credentials are never written"},
+		{"one env name", s3 + "      access_key_id_env: K\n", "config key storage.documents.s3 (line 5): access_key_id_env and secret_access_key_env go together"},
+		{"overlap", "config_version: 1\ndatabase:\n  sqlite:\n    path: data\nstorage:\n  documents:\n    path: data/tenants\n", "config key storage.documents.path (line 7): "},
+		{"overlap with a default", "config_version: 1\nstorage:\n  documents:\n    path: docex-data/wasm-cache/c\n", "config key storage.documents.path (line 4): "},
+		{"merged", "config_version: 1\nsandbox:\n  <<: {pool_size: -2}\n  cache_dir: wc\n", "config key sandbox.pool_size (line 3): -2 is negative"},
+		// Absent keys have no line.
+		{"missing version", "data_dir: d\n", "config key config_version: missing"},
+		{"missing bucket", "config_version: 1\nstorage:\n  documents:\n    type: s3\n", "config key storage.documents.s3.bucket: required"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "docex.yaml")
+			if err := os.WriteFile(path, []byte(c.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path)
+			if !errors.Is(err, docex.ErrInvalidConfig) {
+				t.Fatalf("err = %v", err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %q\nlacks %q", err, c.want)
+			}
+			if strings.HasSuffix(c.want, ": missing") || strings.HasSuffix(c.want, ": required") {
+				if strings.Contains(err.Error(), "line") {
+					t.Fatalf("err %q names a line for an absent key", err)
+				}
+			}
+		})
+	}
+
+	// A File built in code has no lines.
+	f := &File{Database: Database{Postgres: Postgres{DSNEnv: "DOCEX_TEST_UNSET"}}}
+	if _, err := f.PostgresDSN(func(string) string { return "" }); err == nil || err.Error() != "config key database.postgres.dsn_env: environment variable DOCEX_TEST_UNSET is empty" {
+		t.Fatalf("built in code: %v", err)
+	}
+	// Parsed, dsn_env written on line 5.
+	f, err := Parse([]byte("config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: DOCEX_TEST_UNSET\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.PostgresDSN(func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "config key database.postgres.dsn_env (line 5): environment variable DOCEX_TEST_UNSET is empty") {
+		t.Fatalf("parsed: %v", err)
+	}
+}

@@ -143,3 +143,56 @@ func keyAt(root *yaml.Node, line int, name string) string {
 	}
 	return best
 }
+
+// keyLines returns the line of each key path written in the document
+// ("sandbox.max_memory_pages"), as keyAt spells paths. A key merged in
+// (<<: *anchor) or reached through an alias takes the line where it is
+// written; a key written in the mapping itself wins over a merged one.
+func keyLines(root *yaml.Node) map[string]int {
+	lines := map[string]int{}
+	var walk func(n *yaml.Node, path string, merged bool)
+	walk = func(n *yaml.Node, path string, merged bool) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path, merged)
+			}
+		case yaml.AliasNode:
+			if n.Alias != nil {
+				walk(n.Alias, path, merged)
+			}
+		case yaml.MappingNode:
+			var merges []*yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+					merges = append(merges, v)
+					continue
+				}
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				if _, seen := lines[p]; !seen || !merged {
+					lines[p] = k.Line
+				}
+				walk(v, p, merged)
+			}
+			for _, m := range merges { // <<: *a or <<: [*a, *b]
+				if m.Kind == yaml.SequenceNode {
+					for _, c := range m.Content {
+						walk(c, path, true)
+					}
+				} else {
+					walk(m, path, true)
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i), merged)
+			}
+		}
+	}
+	walk(root, "", false)
+	return lines
+}
