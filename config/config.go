@@ -149,6 +149,13 @@ const (
 // docex.ErrInvalidConfig that names the offending key, and its line when
 // the key is written in data.
 func Parse(data []byte, dir string) (*File, error) {
+	// The node tree gives the line of each key, and the numbers the
+	// decoder would truncate (1.5 for a whole number).
+	var root yaml.Node
+	var frac []issue
+	if yaml.Unmarshal(data, &root) == nil {
+		frac = fractions(&root)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var f File
@@ -156,17 +163,17 @@ func Parse(data []byte, dir string) (*File, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, docex.Errorf(docex.ErrInvalidConfig, "config is empty")
 		}
-		return nil, decodeError(data, err)
+		return nil, decodeError(&root, err, frac)
 	}
 	var extra any
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, docex.Errorf(docex.ErrInvalidConfig, "config: more than one YAML document")
 	}
-	f.Dir = dir
-	var root yaml.Node
-	if yaml.Unmarshal(data, &root) == nil {
-		f.lines = keyLines(&root)
+	if len(frac) > 0 {
+		return nil, issuesError(frac)
 	}
+	f.Dir = dir
+	f.lines = keyLines(&root)
 	if err := f.normalize(); err != nil {
 		return nil, err
 	}

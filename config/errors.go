@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -17,21 +19,39 @@ var (
 	// The YAML decoder's messages, which name Go types, not keys.
 	typeMsg    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
 	unknownMsg = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (.+)$`)
+	lineMsg    = regexp.MustCompile(`^line (\d+):`)
 )
 
 // decodeError turns a YAML decoding error into docex.ErrInvalidConfig
 // naming each offending key by its path as written in the file
 // ("sandbox.max_memory_pages") and what it should hold, never a Go type.
-func decodeError(data []byte, err error) error {
+// root is the document's node tree; extra are issues found in it
+// (fractions), reported with the decoder's in line order.
+func decodeError(root *yaml.Node, err error, extra []issue) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return docex.Errorf(docex.ErrInvalidConfig, "config is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	var root yaml.Node
-	_ = yaml.Unmarshal(data, &root)
-	msgs := make([]string, len(te.Errors))
-	for i, m := range te.Errors {
-		msgs[i] = describe(&root, m)
+	all := append([]issue(nil), extra...)
+	for _, m := range te.Errors {
+		if t := typeMsg.FindStringSubmatch(m); t != nil && t[2] == "float" && strings.HasPrefix(want(t[4]), "a whole number") {
+			continue // a float for a whole-number key: in extra
+		}
+		line := 0
+		if l := lineMsg.FindStringSubmatch(m); l != nil {
+			line, _ = strconv.Atoi(l[1])
+		}
+		all = append(all, issue{line, describe(root, m)})
+	}
+	return issuesError(all)
+}
+
+// issuesError returns docex.ErrInvalidConfig listing issues in line order.
+func issuesError(issues []issue) error {
+	sort.SliceStable(issues, func(i, j int) bool { return issues[i].line < issues[j].line })
+	msgs := make([]string, len(issues))
+	for i, is := range issues {
+		msgs[i] = is.msg
 	}
 	return docex.Errorf(docex.ErrInvalidConfig, "%s", strings.Join(msgs, "; "))
 }
@@ -144,55 +164,144 @@ func keyAt(root *yaml.Node, line int, name string) string {
 	return best
 }
 
-// keyLines returns the line of each key path written in the document
-// ("sandbox.max_memory_pages"), as keyAt spells paths. A key merged in
-// (<<: *anchor) or reached through an alias takes the line where it is
-// written; a key written in the mapping itself wins over a merged one.
-func keyLines(root *yaml.Node) map[string]int {
-	lines := map[string]int{}
-	var walk func(n *yaml.Node, path string, merged bool)
-	walk = func(n *yaml.Node, path string, merged bool) {
+// visit calls fn with the dotted path (as keyAt spells it), the key node
+// and the value node (aliases resolved) of each key in the document, as
+// the decoder sees them: a mapping's own keys, then those merged in with
+// << (an alias, a mapping or a list of them) that it does not have, the
+// first merge winning. A mapping reached again through an alias while it
+// is being walked (an anchor containing itself) is not walked again.
+func visit(root *yaml.Node, fn func(path string, k, v *yaml.Node)) {
+	active := map[*yaml.Node]bool{}
+	var walk func(n *yaml.Node, path string)
+	// entries appends the keys of mapping n not in seen.
+	var entries func(n *yaml.Node, seen map[string]bool, out [][2]*yaml.Node) [][2]*yaml.Node
+	entries = func(n *yaml.Node, seen map[string]bool, out [][2]*yaml.Node) [][2]*yaml.Node {
+		if n.Kind != yaml.MappingNode || active[n] {
+			return out
+		}
+		active[n] = true
+		defer delete(active, n)
+		var merges []*yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], resolve(n.Content[i+1])
+			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+				merges = append(merges, v)
+				continue
+			}
+			if !seen[k.Value] {
+				seen[k.Value] = true
+				out = append(out, [2]*yaml.Node{k, v})
+			}
+		}
+		for _, m := range merges {
+			if m.Kind == yaml.SequenceNode {
+				for _, c := range m.Content {
+					out = entries(resolve(c), seen, out)
+				}
+			} else {
+				out = entries(m, seen, out)
+			}
+		}
+		return out
+	}
+	walk = func(n *yaml.Node, path string) {
+		n = resolve(n)
 		switch n.Kind {
 		case yaml.DocumentNode:
 			for _, c := range n.Content {
-				walk(c, path, merged)
-			}
-		case yaml.AliasNode:
-			if n.Alias != nil {
-				walk(n.Alias, path, merged)
+				walk(c, path)
 			}
 		case yaml.MappingNode:
-			var merges []*yaml.Node
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-					merges = append(merges, v)
-					continue
-				}
-				p := k.Value
-				if path != "" {
-					p = path + "." + k.Value
-				}
-				if _, seen := lines[p]; !seen || !merged {
-					lines[p] = k.Line
-				}
-				walk(v, p, merged)
+			if active[n] {
+				return
 			}
-			for _, m := range merges { // <<: *a or <<: [*a, *b]
-				if m.Kind == yaml.SequenceNode {
-					for _, c := range m.Content {
-						walk(c, path, true)
-					}
-				} else {
-					walk(m, path, true)
+			for _, e := range entries(n, map[string]bool{}, nil) {
+				p := e[0].Value
+				if path != "" {
+					p = path + "." + e[0].Value
 				}
+				fn(p, e[0], e[1])
+				active[n] = true
+				walk(e[1], p)
+				delete(active, n)
 			}
 		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				walk(c, fmt.Sprintf("%s[%d]", path, i), merged)
+			if active[n] {
+				return
 			}
+			active[n] = true
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+			delete(active, n)
 		}
 	}
-	walk(root, "", false)
+	walk(root, "")
+}
+
+// resolve returns the node an alias stands for.
+func resolve(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
+}
+
+// keyLines returns the line of each key path written in the document
+// ("sandbox.max_memory_pages"). A key merged in (<<: *anchor) takes the
+// line where it is written.
+func keyLines(root *yaml.Node) map[string]int {
+	lines := map[string]int{}
+	visit(root, func(path string, k, _ *yaml.Node) {
+		if _, ok := lines[path]; !ok {
+			lines[path] = k.Line
+		}
+	})
 	return lines
+}
+
+// issue is an error message about the key on a line.
+type issue struct {
+	line int
+	msg  string
+}
+
+// fractions returns an issue for each number with a fraction or an
+// exponent (1.5, 1.0, 1e3, .inf: YAML's floats) written for a
+// whole-number key: the decoder would truncate it silently (1.9 to 1).
+// Whole numbers are written as digits, so 1.0 and 1e3 are refused too; the
+// message says how to write a whole one.
+func fractions(root *yaml.Node) []issue {
+	ints := map[string]string{} // key path -> Go type
+	var keys func(t reflect.Type, prefix string)
+	keys = func(t reflect.Type, prefix string) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			for f := range t.Fields() {
+				if k, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); k != "" && k != "-" && f.IsExported() {
+					keys(f.Type, strings.TrimPrefix(prefix+"."+k, "."))
+				}
+			}
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			ints[prefix] = t.String()
+		}
+	}
+	keys(reflect.TypeFor[File](), "")
+	var out []issue
+	visit(root, func(path string, k, v *yaml.Node) {
+		goType, ok := ints[path]
+		if !ok || v.Kind != yaml.ScalarNode || v.ShortTag() != "!!float" {
+			return
+		}
+		tip := ""
+		if x, err := strconv.ParseFloat(v.Value, 64); err == nil && x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
+			tip = fmt.Sprintf(": write it as %d", int64(x))
+		}
+		out = append(out, issue{k.Line, fmt.Sprintf("config key %s (line %d): want %s, got %s%s", path, k.Line, want(goType), v.Value, tip)})
+	})
+	return out
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -45,6 +46,89 @@ func TestDecodeErrorsNameKeys(t *testing.T) {
 			if strings.Contains(err.Error(), goName) {
 				t.Errorf("%q: %q names a Go type (%s)", c.yaml, err, goName)
 			}
+		}
+	}
+}
+
+// TestFractionsRefused: a number with a fraction or an exponent written
+// for a whole-number key is a wrong type, refused with its key and line
+// like a quoted one; before, the decoder truncated it silently
+// (config_version: 1.9 was read as 1, max_document_bytes: 1.5 as 1).
+// Whole numbers are written as digits: 1.0 and 1e3 are refused too, with
+// the digits to write.
+func TestFractionsRefused(t *testing.T) {
+	keys := map[string]string{ // every whole-number key -> how to write it
+		"config_version":                          "config_version: %s\n",
+		"database.sqlite.max_open_tenants":        "config_version: 1\ndatabase:\n  sqlite:\n    max_open_tenants: %s\n",
+		"database.sqlite.busy_timeout_ms":         "config_version: 1\ndatabase:\n  sqlite:\n    busy_timeout_ms: %s\n",
+		"database.postgres.max_conns":             "config_version: 1\ndatabase:\n  postgres:\n    max_conns: %s\n",
+		"storage.documents.max_document_bytes":    "config_version: 1\nstorage:\n  documents:\n    max_document_bytes: %s\n",
+		"storage.documents.s3.request_timeout_ms": "config_version: 1\nstorage:\n  documents:\n    s3:\n      request_timeout_ms: %s\n",
+		"storage.documents.s3.part_size_mib":      "config_version: 1\nstorage:\n  documents:\n    s3:\n      part_size_mib: %s\n",
+		"sandbox.max_memory_pages":                "config_version: 1\nsandbox:\n  max_memory_pages: %s\n",
+		"sandbox.max_timeout_ms":                  "config_version: 1\nsandbox:\n  max_timeout_ms: %s\n",
+		"sandbox.max_output_bytes":                "config_version: 1\nsandbox:\n  max_output_bytes: %s\n",
+		"sandbox.max_host_calls":                  "config_version: 1\nsandbox:\n  max_host_calls: %s\n",
+		"sandbox.max_log_bytes":                   "config_version: 1\nsandbox:\n  max_log_bytes: %s\n",
+		"sandbox.max_instructions":                "config_version: 1\nsandbox:\n  max_instructions: %s\n",
+		"sandbox.init_timeout_ms":                 "config_version: 1\nsandbox:\n  init_timeout_ms: %s\n",
+		"sandbox.pool_size":                       "config_version: 1\nsandbox:\n  pool_size: %s\n",
+		"sandbox.max_idle_bytes":                  "config_version: 1\nsandbox:\n  max_idle_bytes: %s\n",
+		"sandbox.idle_ttl_ms":                     "config_version: 1\nsandbox:\n  idle_ttl_ms: %s\n",
+	}
+	for key, doc := range keys {
+		line := strings.Count(doc, "\n")
+		w := "a whole number"
+		if key == "sandbox.max_memory_pages" {
+			w = "a whole number, 0 or more"
+		}
+		for _, c := range []struct{ value, want string }{
+			{"1.5", fmt.Sprintf("config key %s (line %d): want %s, got 1.5", key, line, w)},
+			{"1.9", fmt.Sprintf("config key %s (line %d): want %s, got 1.9", key, line, w)},
+			{"1.0", fmt.Sprintf("config key %s (line %d): want %s, got 1.0: write it as 1", key, line, w)},
+			{"1e3", fmt.Sprintf("config key %s (line %d): want %s, got 1e3: write it as 1000", key, line, w)},
+			{"-2.5", fmt.Sprintf("config key %s (line %d): want %s, got -2.5", key, line, w)},
+			{".inf", fmt.Sprintf("config key %s (line %d): want %s, got .inf", key, line, w)},
+			{"-.inf", fmt.Sprintf("config key %s (line %d): want %s, got -.inf", key, line, w)},
+			{"1e30", fmt.Sprintf("config key %s (line %d): want %s, got 1e30", key, line, w)},
+		} {
+			y := fmt.Sprintf(doc, c.value)
+			_, err := Parse([]byte(y), t.TempDir())
+			if !errors.Is(err, docex.ErrInvalidConfig) || err.Error() != c.want {
+				t.Errorf("%q:\n got  %v\n want %s", y, err, c.want)
+			}
+		}
+	}
+
+	// With other errors: each once, in line order.
+	y := "config_version: 1\nsandbox:\n  pool_size: x\n  max_timeout_ms: 2.5\n  max_memory_pages: 1e30\nbogus: 1\n"
+	want := `config key sandbox.pool_size (line 3): want a whole number, got "x" (text); ` +
+		`config key sandbox.max_timeout_ms (line 4): want a whole number, got 2.5; ` +
+		`config key sandbox.max_memory_pages (line 5): want a whole number, 0 or more, got 1e30; ` +
+		`config key bogus (line 6): unknown key`
+	if _, err := Parse([]byte(y), t.TempDir()); err == nil || err.Error() != want {
+		t.Errorf("%q:\n got  %v\n want %s", y, err, want)
+	}
+
+	// Digits, a merged fraction overridden by digits, and a fraction in a
+	// key that is text are accepted.
+	for _, y := range []string{
+		"config_version: 1\nsandbox:\n  pool_size: 8\n  max_instructions: 1000000000000000\n",
+		"config_version: 1\nbase: &b {pool_size: 1.5}\n",
+		"config_version: 1\ndata_dir: 1.5\n",
+		"config_version: 1\nsandbox:\n  <<: {pool_size: 1.5}\n  pool_size: 2\n",
+	} {
+		f, err := Parse([]byte(y), t.TempDir())
+		if strings.Contains(y, "base") {
+			if err == nil || strings.Contains(err.Error(), "whole number") {
+				t.Errorf("%q: %v, want only the unknown key", y, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", y, err)
+		} else if strings.Contains(y, "<<") && f.Sandbox.PoolSize != 2 {
+			t.Errorf("%q: pool_size %d", y, f.Sandbox.PoolSize)
 		}
 	}
 }
