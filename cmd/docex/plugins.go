@@ -86,6 +86,13 @@ Examples:
 					err = sys.eng.Provisioner(c.g.user).RemoveSystemPlugin(ctx, args[0])
 				} else {
 					err = sys.eng.As(c.userContext()).RemovePlugin(ctx, args[0])
+					if errors.Is(err, docex.ErrNotFound) {
+						// The tenant has none of that name, but it may run a
+						// system-wide one (a built-in step): say so.
+						if p, perr := sys.eng.As(c.userContext()).Plugin(ctx, args[0]); perr == nil && p.System {
+							return withHint(err, fmt.Sprintf("%s is a system-wide plugin, which every tenant runs: an operator removes it with docex plugin remove --system %s", args[0], args[0]))
+						}
+					}
 				}
 				if err != nil {
 					return err
