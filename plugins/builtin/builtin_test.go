@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -466,5 +467,31 @@ func TestHostileInputs(t *testing.T) {
 				t.Errorf("host peak RSS grew by %d MiB", peak-base)
 			}
 		})
+	}
+}
+
+// TestJSONExtractMostFields: json-extract's documented maximum of fields
+// works under the host's 256 metadata keys per invocation (the step adds
+// json_fields_found), and one more is refused as a parameter, not by the
+// host ("pdk: invalid argument").
+func TestJSONExtractMostFields(t *testing.T) {
+	fields := func(n int) string {
+		fs := make([]string, n)
+		for i := range fs {
+			fs[i] = "k" + strconv.Itoa(i) + "=total"
+		}
+		return strings.Join(fs, ",")
+	}
+	doc := []byte(`{"total":12}`)
+	res, err := run(t, "json-extract", bytesDoc("a.json", "application/json", doc), map[string]string{"fields": fields(255)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metadata["json_fields_found"] != 255.0 || res.Metadata["k254"] != 12.0 {
+		t.Fatalf("255 fields: %d keys, json_fields_found %v", len(res.Metadata), res.Metadata["json_fields_found"])
+	}
+	_, err = run(t, "json-extract", bytesDoc("a.json", "application/json", doc), map[string]string{"fields": fields(256)})
+	if !errors.Is(err, pluginapi.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter: fields: at most 255") {
+		t.Fatalf("256 fields: %v", err)
 	}
 }

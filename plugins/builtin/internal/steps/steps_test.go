@@ -29,10 +29,26 @@ func newEnv(name, ct, content string, params map[string]string) *memEnv {
 		params: params, meta: map[string]any{}}
 }
 
-func (e *memEnv) Input() Input                      { return e.in }
-func (e *memEnv) Param(n string) (string, bool)     { v, ok := e.params[n]; return v, ok }
-func (e *memEnv) SetMetadata(k string, v any) error { e.meta[k] = v; return nil }
-func (e *memEnv) Log(string)                        {}
+func (e *memEnv) Input() Input                  { return e.in }
+func (e *memEnv) Param(n string) (string, bool) { v, ok := e.params[n]; return v, ok }
+
+// errHostRefused is what the guest's SetMetadata returns when the host
+// answers EINVAL.
+var errHostRefused = errors.New("pdk: invalid argument")
+
+// SetMetadata refuses, as the host does (docs/plugin-abi.md), a 257th
+// distinct key and a string value over 64 KiB, not UTF-8 or holding a NUL.
+func (e *memEnv) SetMetadata(k string, v any) error {
+	if _, ok := e.meta[k]; !ok && len(e.meta) >= 256 {
+		return errHostRefused
+	}
+	if s, ok := v.(string); ok && (len(s) > 64<<10 || !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0) {
+		return errHostRefused
+	}
+	e.meta[k] = v
+	return nil
+}
+func (e *memEnv) Log(string) {}
 func (e *memEnv) Emit(n, ct string, d []byte, m []KV) error {
 	e.derived = append(e.derived, memDoc{n, ct, bytes.Clone(d), m})
 	return nil
@@ -296,7 +312,8 @@ func TestJSONExtractFieldKeys(t *testing.T) {
 		{"bad\u0085key=a", "fields: bad metadata key"},
 		{"bad\u2028key=a", "fields: bad metadata key"},
 		{"bad\xffkey=a", "fields: bad metadata key"},
-		{manyFields(257), "fields: at most 256"},
+		{manyFields(256), "fields: at most 255"},
+		{manyFields(257), "fields: at most 255"},
 	} {
 		e := newEnv("a.json", "application/json", `{"a":1,"b":2}`, map[string]string{"fields": c.fields})
 		err := JSONExtract(e)
@@ -311,6 +328,21 @@ func TestJSONExtractFieldKeys(t *testing.T) {
 	if err := JSONExtract(e); err != nil || e.meta["x"] != 1.0 || e.meta["a"] != 1.0 || e.meta["json_fields_found"] != 3 {
 		t.Fatalf("%v %v", err, e.meta)
 	}
+	// The documented maximum works: 255 fields and json_fields_found are
+	// the 256 keys the host takes.
+	e = newEnv("a.json", "application/json", `{"total":12}`, map[string]string{"fields": manyKeyedFields(255, "total")})
+	if err := JSONExtract(e); err != nil || e.meta["json_fields_found"] != 255 || len(e.meta) != 256 {
+		t.Fatalf("255 fields: %v, %d keys", err, len(e.meta))
+	}
+}
+
+// manyKeyedFields returns "k0=path,k1=path,...": n fields of one path.
+func manyKeyedFields(n int, path string) string {
+	fs := make([]string, n)
+	for i := range fs {
+		fs[i] = "k" + strconv.Itoa(i) + "=" + path
+	}
+	return strings.Join(fs, ",")
 }
 
 // manyFields returns "f0,f1,...": n distinct fields.
