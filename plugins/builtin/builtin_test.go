@@ -495,3 +495,17 @@ func TestJSONExtractMostFields(t *testing.T) {
 		t.Fatalf("256 fields: %v", err)
 	}
 }
+
+// TestJSONExtractUnstorableStrings: through the sandbox, a string field
+// the host would refuse as metadata fails with the documented kind.
+func TestJSONExtractUnstorableStrings(t *testing.T) {
+	for doc, want := range map[string]string{
+		`{"a":"` + strings.Repeat("x", 70000) + `"}`: `limit: field "a" is a string of 70000 bytes, limit 65536`,
+		`{"a":"x\u0000y"}`:                           `malformed input: field "a" is a string holding a NUL character`,
+	} {
+		_, err := run(t, "json-extract", bytesDoc("a.json", "application/json", []byte(doc)), map[string]string{"fields": "a"})
+		if !errors.Is(err, pluginapi.ErrPluginStatusError) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%.20s: %v, want %s", doc, err, want)
+		}
+	}
+}

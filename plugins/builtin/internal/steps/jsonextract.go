@@ -16,6 +16,9 @@ const MaxJSONInput = 32 << 20
 // metadata keys per invocation and the step always sets json_fields_found.
 const MaxJSONFields = 255
 
+// maxMetaValue is the most bytes of a metadata value the host takes.
+const maxMetaValue = 64 << 10
+
 // field is one requested value: metadata key <- path.
 type field struct {
 	key  string
@@ -154,20 +157,32 @@ func JSONExtract(env Env) error {
 		var mv any
 		switch x := v.(type) {
 		case string:
+			// Checked here, not refused by the host without a kind: a
+			// metadata value is at most 64 KiB and a string holds no NUL
+			// (docs/plugin-abi.md). The decoder made it valid UTF-8.
+			if len(x) > maxMetaValue {
+				return Errorf(ErrLimit, "field %q is a string of %d bytes, limit %d", f.key, len(x), maxMetaValue)
+			}
+			if strings.IndexByte(x, 0) >= 0 {
+				return Errorf(ErrMalformed, "field %q is a string holding a NUL character, which metadata strings may not hold", f.key)
+			}
 			mv = x
 		case bool:
 			mv = x
 		case json.Number:
 			n, err := x.Float64()
 			if err != nil {
+				if len(x) > maxMetaValue {
+					return Errorf(ErrLimit, "field %q is a number of %d bytes, limit %d", f.key, len(x), maxMetaValue)
+				}
 				mv = x.String()
 			} else {
 				mv = n
 			}
 		default:
 			b, _ := json.Marshal(x)
-			if len(b) > 64<<10 {
-				return Errorf(ErrLimit, "field %q is %d bytes of JSON, limit 65536", f.key, len(b))
+			if len(b) > maxMetaValue {
+				return Errorf(ErrLimit, "field %q is %d bytes of JSON, limit %d", f.key, len(b), maxMetaValue)
 			}
 			mv = string(b)
 		}

@@ -414,3 +414,28 @@ func TestStepInputChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONExtractUnstorableStrings: a string field the host would refuse
+// as metadata (over 64 KiB, or holding NUL) fails with the error's kind,
+// not the host's bare "pdk: invalid argument".
+func TestJSONExtractUnstorableStrings(t *testing.T) {
+	for _, c := range []struct {
+		doc  string
+		kind error
+		want string
+	}{
+		{`{"a":"` + strings.Repeat("x", 70000) + `"}`, ErrLimit, `limit: field "a" is a string of 70000 bytes, limit 65536`},
+		{`{"a":"x\u0000y"}`, ErrMalformed, `malformed input: field "a" is a string holding a NUL character`},
+		{`{"a":` + strings.Repeat("1", 70000) + `}`, ErrLimit, `limit: field "a" is a number of 70000 bytes, limit 65536`},
+	} {
+		e := newEnv("a.json", "application/json", c.doc, map[string]string{"fields": "a"})
+		if err := JSONExtract(e); !errors.Is(err, c.kind) || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%.20s: %v, want %s", c.doc, err, c.want)
+		}
+	}
+	// At the limit, the string is stored.
+	e := newEnv("a.json", "application/json", `{"a":"`+strings.Repeat("x", 65536)+`"}`, map[string]string{"fields": "a"})
+	if err := JSONExtract(e); err != nil || len(e.meta["a"].(string)) != 65536 {
+		t.Fatalf("65536 bytes: %v", err)
+	}
+}
