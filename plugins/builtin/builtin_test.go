@@ -509,3 +509,25 @@ func TestJSONExtractUnstorableStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestExtractTextNonUTF8: through the sandbox, HTML and CSV bytes that are
+// not UTF-8 come out as Windows-1252 readings, the derived text valid
+// UTF-8 (chunk refused the raw bytes extract-text wrote before).
+func TestExtractTextNonUTF8(t *testing.T) {
+	for _, c := range []struct{ name, ct, in, want string }{
+		{"l2.html", "text/html", "<html><body>caf\xe9 2</body></html>", "café 2\n"},
+		{"l3.html", "text/html", "<html><head><meta charset=\"iso-8859-1\"></head><body>caf\xe9</body></html>", "café\n"},
+		{"l.csv", "text/csv", "a,b\ncaf\xe9,1\n", "a\tb\ncafé\t1\n"},
+	} {
+		res, err := run(t, "extract-text", bytesDoc(c.name, c.ct, []byte(c.in)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(res.Derived[0].Content); got != c.want || !utf8.ValidString(got) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+		if _, err := run(t, "chunk", bytesDoc("x.txt", "text/plain; charset=utf-8", res.Derived[0].Content), nil); err != nil {
+			t.Errorf("%s: chunk: %v", c.name, err)
+		}
+	}
+}

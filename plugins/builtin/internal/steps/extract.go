@@ -111,13 +111,13 @@ func ExtractFormat(in Input, format string) (*Extracted, error) {
 		}
 		err = mapFormatErr(err)
 	case "html":
-		x.Text, err = htmlText(in.Reader())
+		x.Text, err = htmlText(newCP1252Reader(in.Reader()))
 	case "csv", "tsv":
 		comma := ','
 		if format == "tsv" {
 			comma = '\t'
 		}
-		x.Text, err = csvText(in.Reader(), comma)
+		x.Text, err = csvText(newCP1252Reader(in.Reader()), comma)
 	case "json":
 		x.Text, err = jsonText(in.Reader())
 	case "markdown", "text":
@@ -134,6 +134,9 @@ func ExtractFormat(in Input, format string) (*Extracted, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !utf8.ValidString(x.Text) { // the output is text/plain; charset=utf-8
+		x.Text = strings.ToValidUTF8(x.Text, "\uFFFD")
 	}
 	return x, nil
 }

@@ -3,10 +3,12 @@ package steps
 import (
 	"bytes"
 	"errors"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 )
 
@@ -437,5 +439,32 @@ func TestJSONExtractUnstorableStrings(t *testing.T) {
 	e := newEnv("a.json", "application/json", `{"a":"`+strings.Repeat("x", 65536)+`"}`, map[string]string{"fields": "a"})
 	if err := JSONExtract(e); err != nil || len(e.meta["a"].(string)) != 65536 {
 		t.Fatalf("65536 bytes: %v", err)
+	}
+}
+
+// TestExtractNonUTF8 checks that HTML, CSV and TSV bytes that are not
+// UTF-8 are read as Windows-1252, as plain text is: the extracted text is
+// valid UTF-8 (it was written with the raw bytes).
+func TestExtractNonUTF8(t *testing.T) {
+	for _, c := range []struct{ ct, in, want string }{
+		{"text/html", "<html><body>caf\xe9 2</body></html>", "café 2\n"},
+		{"text/html", "<html><head><meta charset=\"iso-8859-1\"></head><body><p>na\xefve \x80 caf\xc3\xa9</p></body></html>", "naïve € café\n"},
+		{"text/csv", "a,b\ncaf\xe9,1\n", "a\tb\ncafé\t1\n"},
+		{"text/tab-separated-values", "a\tb\n\x93q\x94\t1\n", "a\tb\n\u201cq\u201d\t1\n"},
+	} {
+		x, err := ExtractFormat(Input{Name: "x", ContentType: c.ct, Size: int64(len(c.in)), Content: strings.NewReader(c.in)}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.Text != c.want || !utf8.ValidString(x.Text) {
+			t.Errorf("%s %q: %q, want %q", c.ct, c.in, x.Text, c.want)
+		}
+	}
+	// Sequences split across reads stay whole; stray bytes become
+	// Windows-1252 (undefined ones U+FFFD).
+	in := "é€\xe9\xe2\x82x\x81\xf0\x9f\x98\x80y\xc3"
+	b, err := io.ReadAll(iotest.OneByteReader(newCP1252Reader(iotest.OneByteReader(strings.NewReader(in)))))
+	if want := "é€éâ‚x\uFFFD😀yÃ"; err != nil || string(b) != want {
+		t.Fatalf("%q %v, want %q", b, err, want)
 	}
 }
