@@ -531,3 +531,16 @@ func TestExtractTextNonUTF8(t *testing.T) {
 		}
 	}
 }
+
+// TestExtractTextMarkdownTags: through the sandbox, Markdown's HTML tags
+// with attributes are removed, their words kept.
+func TestExtractTextMarkdownTags(t *testing.T) {
+	in := "c <span class=\"x\">attr</span> d <a href=\"http://x\">link</a>\n\n<div align=\"center\">block</div> and a < b\n"
+	res, err := run(t, "extract-text", bytesDoc("t.md", "text/markdown", []byte(in)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(res.Derived[0].Content), "c attr d link\n\nblock and a < b\n"; got != want {
+		t.Fatalf("%q, want %q", got, want)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/docex-dev/docex/plugins/builtin/internal/ooxml"
 	"github.com/docex-dev/docex/plugins/builtin/internal/pdf"
+	"golang.org/x/net/html/atom"
 )
 
 // Extraction limits.
@@ -365,6 +366,10 @@ func inlineMarkdown(s string) string {
 				}
 			}
 		case '<':
+			if n := htmlTagLen(s[i:]); n > 0 {
+				i += n - 1
+				continue
+			}
 			if j := strings.IndexByte(s[i:], '>'); j > 0 && !strings.ContainsAny(s[i+1:i+j], " \t") || j > 0 && strings.HasPrefix(s[i+1:], "/") {
 				if !strings.Contains(s[i+1:i+j], "@") && !strings.Contains(s[i+1:i+j], "://") {
 					i += j
@@ -379,6 +384,67 @@ func inlineMarkdown(s string) string {
 	}
 	return b.String()
 }
+
+// htmlTagLen returns the length of the HTML start tag s starts with
+// (`<a href="x">`, `<img src=x alt='y' />`, `<br />`), or 0: the name must
+// be an HTML element's, right after the "<", then white space before each
+// attribute; a ">" inside a quoted value does not end it. End tags,
+// unknown names without white space and autolinks are inlineMarkdown's
+// own case; "<" followed by a space ("a < b") is never a tag.
+func htmlTagLen(s string) int {
+	i := 1
+	for i < len(s) && isAlnum(s[i]) {
+		i++
+	}
+	if i == 1 || !isLetter(s[1]) || atom.Lookup([]byte(strings.ToLower(s[1:i]))) == 0 {
+		return 0
+	}
+	for {
+		j := i
+		for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+			j++
+		}
+		switch {
+		case j < len(s) && s[j] == '>':
+			return j + 1
+		case j+1 < len(s) && s[j] == '/' && s[j+1] == '>':
+			return j + 2
+		case j == i || j == len(s) || !isLetter(s[j]) && s[j] != '_' && s[j] != ':':
+			return 0
+		}
+		i = j
+		for i < len(s) && (isAlnum(s[i]) || strings.IndexByte("_.:-", s[i]) >= 0) {
+			i++
+		}
+		k := i
+		for k < len(s) && (s[k] == ' ' || s[k] == '\t') {
+			k++
+		}
+		if k == len(s) || s[k] != '=' {
+			continue
+		}
+		for k++; k < len(s) && (s[k] == ' ' || s[k] == '\t'); k++ {
+		}
+		if k < len(s) && (s[k] == '"' || s[k] == '\'') {
+			e := strings.IndexByte(s[k+1:], s[k])
+			if e < 0 {
+				return 0
+			}
+			i = k + 1 + e + 1
+			continue
+		}
+		e := k
+		for e < len(s) && strings.IndexByte(" \t\"'=<>`", s[e]) < 0 {
+			e++
+		}
+		if e == k {
+			return 0
+		}
+		i = e
+	}
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // isASCIIPunct reports whether c is ASCII punctuation, which a backslash
 // escapes in Markdown.

@@ -370,6 +370,17 @@ func TestMarkdownText(t *testing.T) {
 		{"## About C#", "About C#"},
 		{"- item with *emph*", "item with emph"},
 		{"* starts", "starts"},
+		// HTML tags with attributes go too, their words stay; a "<" that
+		// starts no tag stays.
+		{`c <span class="x">attr</span> d`, "c attr d"},
+		{`<a href="http://x">link</a>`, "link"},
+		{`see <img src="x.png" alt="y"> it`, "see  it"},
+		{`<div align="center">block</div>`, "block"},
+		{`<a title='q > r' data-n=1>t</a> and <br /> <IMG SRC=x/>`, "t and  "},
+		{"a < b and c > d", "a < b and c > d"},
+		{"x<y and y>z", "x<y and y>z"},
+		{"<http://x.io> and <a@b.io>", "http://x.io and a@b.io"},
+		{`<span class="open`, `<span class="open`},
 	} {
 		if got := strings.TrimSuffix(markdownText(c.in+"\n"), "\n"); got != c.want {
 			t.Errorf("markdownText(%q) = %q, want %q", c.in, got, c.want)
