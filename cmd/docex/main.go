@@ -106,6 +106,9 @@ func (c *cli) noCommand(reg registry, path string, rest []string) error {
 	case wantHelp:
 		return errHelp
 	case path == "":
+		if f := unknownGlobalFlag(rest); f != "" {
+			return docex.Errorf(errUsage, "unknown flag %s, and no command given (docex help lists the commands and the flags they take)", f)
+		}
 		return docex.Errorf(errUsage, "no command given (docex help lists the commands)")
 	default:
 		return docex.Errorf(errUsage, "%q needs a subcommand (docex help %s lists them)", path, path)
@@ -180,6 +183,28 @@ func splitList(s string) []string {
 // valueFlags are the global flags that take a value, for finding the
 // command words among the arguments.
 var valueFlags = map[string]bool{"--config": true, "--tenant": true, "--user": true, "--roles": true}
+
+// unknownGlobalFlag returns the first flag of rest (the arguments of a
+// command line without a command word) that is not a global flag, or "".
+func unknownGlobalFlag(rest []string) string {
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, hasValue := strings.Cut(a, "=")
+		switch {
+		case valueFlags[name]:
+			if !hasValue {
+				i++ // its value
+			}
+		case name == "--json" || name == "--help" || name == "-h" || name == "--version":
+		default:
+			return name
+		}
+	}
+	return ""
+}
 
 // commandWords returns the leading non-flag words of args that name a
 // command (as deep as isGroup allows), and the remaining arguments.
