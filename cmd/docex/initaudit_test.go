@@ -17,11 +17,12 @@ func TestInitAudit(t *testing.T) {
 	}{
 		{"with --user", []string{"init", "--user", "bob"}, "bob"},
 		{"without", []string{"init", "--no-builtin-steps"}, "system"},
+		{"single-file", []string{"init", "--single-file", "--user", "carol"}, "carol"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
-			if tc.actor == "bob" {
+			if tc.actor != "system" {
 				delete(h.env, noBuiltinEnv) // the built-in steps are installed
 			}
 			h.ok(tc.args...)
@@ -44,7 +45,7 @@ func TestInitAudit(t *testing.T) {
 			if inits != 1 {
 				t.Errorf("%d system.init entries, want 1 (init twice: only the first creates the system)", inits)
 			}
-			if builtins := tc.actor == "bob"; builtins != (installs > 0) {
+			if builtins := tc.actor != "system"; builtins != (installs > 0) {
 				t.Errorf("%d plugin.install.system entries", installs)
 			}
 		})
