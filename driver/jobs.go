@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -304,13 +305,28 @@ type WorkConfig struct {
 	Logger *slog.Logger
 }
 
+// ErrStopNow, as the cause of Work's context (context.WithCancelCause),
+// makes Work cancel its running handlers at once instead of waiting up to
+// ShutdownTimeout for them: their jobs are released and delivered again.
+var ErrStopNow = errors.New("worker stopped at once: running jobs released")
+
+// ShutdownWait is how long Work waits, once ctx is done, for running
+// handlers: cfg.ShutdownTimeout, or none when ctx was cancelled with
+// ErrStopNow.
+func (cfg WorkConfig) ShutdownWait(ctx context.Context) time.Duration {
+	if errors.Is(context.Cause(ctx), ErrStopNow) {
+		return 0
+	}
+	return cfg.ShutdownTimeout
+}
+
 // JobQueue delivers the jobs that tenant transactions enqueued (see
 // PipelineWriter.InsertJob) to workers, at least once: a job whose worker
 // dies is delivered again after its lease.
 type JobQueue interface {
 	// Work delivers jobs to handle until ctx is done, fairly across
 	// tenants and within the concurrency bounds of cfg. Once ctx is done
-	// it takes no new job, waits up to cfg.ShutdownTimeout for running
+	// it takes no new job, waits up to cfg.ShutdownWait(ctx) for running
 	// handlers (then cancels their context) and returns nil. It returns
 	// an error only when it cannot start.
 	Work(ctx context.Context, cfg WorkConfig, handle JobHandler) error

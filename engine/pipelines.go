@@ -991,7 +991,8 @@ type WorkerConfig struct {
 	Batch int
 	// ShutdownTimeout bounds the wait for running jobs once the context
 	// is done (default 10s); jobs still running are then cancelled and
-	// delivered again later.
+	// delivered again later. A context cancelled with the cause
+	// driver.ErrStopNow (context.WithCancelCause) cancels them at once.
 	ShutdownTimeout time.Duration
 	// Lease is how long a job stays with a worker that died before another
 	// worker takes it (SQLite default 1m, renewed while running;

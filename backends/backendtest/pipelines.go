@@ -1751,17 +1751,19 @@ func (e *pipeEnv) spinMinute(s *engine.Session) {
 // runningJob runs a worker for tenant until job id is running with at
 // least n completed steps (read with s.Job), and returns what s.Job read
 // then and a function that stops the worker (the running step is
-// interrupted, without spending an attempt).
+// interrupted, without spending an attempt). The worker is stopped with
+// driver.ErrStopNow, its shutdown timeout an hour: were the cause not
+// honoured, the step would spin to its timeout and spend the attempt.
 func (e *pipeEnv) runningJob(s *engine.Session, tenant, id string, n int) (engine.JobInfo, func()) {
 	e.t.Helper()
-	ctx, cancel := context.WithCancel(bg)
+	ctx, cancel := context.WithCancelCause(bg)
 	done := make(chan error, 1)
 	go func() {
 		done <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{tenant}, Poll: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond,
-			ShutdownTimeout: time.Millisecond}).Run(ctx)
+			ShutdownTimeout: time.Hour}).Run(ctx)
 	}()
 	stop := func() {
-		cancel()
+		cancel(driver.ErrStopNow)
 		if err := <-done; err != nil {
 			e.t.Errorf("worker: %v", err)
 		}

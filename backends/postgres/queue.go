@@ -244,7 +244,7 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		<-ctx.Done()
 	}
 	log.Info("worker stopping", "shutdown_timeout_ms", cfg.ShutdownTimeout.Milliseconds())
-	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownWait(ctx))
 	defer cancel()
 	if err := client.Stop(stopCtx); err != nil {
 		log.Warn("shutdown timeout: cancelling running jobs (they will be delivered again)")

@@ -203,7 +203,7 @@ loop:
 	go func() { wg.Wait(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(cfg.ShutdownTimeout):
+	case <-time.After(cfg.ShutdownWait(ctx)):
 		log.Warn("shutdown timeout: cancelling running jobs (they will be delivered again)")
 		cancelHandlers()
 		<-stopped

@@ -448,20 +448,20 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		})
 	}
 	inProcess := o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend)
-	stopWorker := func() {}
+	stopWorker := func(error) {}
 	if inProcess {
-		// Stopped at once when the wait ends or is interrupted: the jobs
-		// it is running are released, not finished (an interrupted wait
-		// leaves its unfinished jobs queued, no attempt spent).
-		wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		// When the wait ends, the jobs it is running (of other runs) may
+		// finish within its shutdown timeout; when the wait is
+		// interrupted, it stops at once (driver.ErrStopNow): the jobs it
+		// runs are released, queued again with no attempt spent.
+		wctx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 		werr := make(chan error, 1)
 		go func() {
-			werr <- sys.eng.Worker(engine.WorkerConfig{Tenants: []string{c.g.tenant}, Poll: 100 * time.Millisecond,
-				ShutdownTimeout: time.Millisecond}).Run(wctx)
+			werr <- sys.eng.Worker(engine.WorkerConfig{Tenants: []string{c.g.tenant}, Poll: 100 * time.Millisecond}).Run(wctx)
 		}()
 		var once sync.Once
-		stopWorker = func() { once.Do(func() { stop(); <-werr }) }
-		defer stopWorker()
+		stopWorker = func(cause error) { once.Do(func() { stop(cause); <-werr }) }
+		defer stopWorker(nil)
 	}
 	bar := c.progressBar(len(ids))
 	hinted := inProcess
@@ -483,7 +483,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		// Interrupted: the summary as far as it got (waited false), so that
 		// the job ids are not lost, then the error. The worker of this
 		// process stops first, so that the summary is what it left.
-		stopWorker()
+		stopWorker(driver.ErrStopNow)
 		if now, err := s.JobsStatus(context.WithoutCancel(ctx), ids); err == nil {
 			st = now
 		}
