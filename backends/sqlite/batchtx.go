@@ -5,6 +5,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -117,22 +118,33 @@ func (r reader) DerivedAmong(ctx context.Context, ids []string) (map[string]bool
 // SELECT of one id column ending in "IN (", run for chunks of ids.
 func idsAmong(ctx context.Context, q querier, query string, ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	err := inChunks(ids, func(list string, args []any) error {
+	err := rowsAmong(ctx, q, query, ids, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		out[id] = true
+		return nil
+	})
+	return out, err
+}
+
+// rowsAmong runs query, which ends with "IN (", for ids, a chunk at a
+// time (inChunks), and calls each for every row.
+func rowsAmong(ctx context.Context, q querier, query string, ids []string, each func(rows *sql.Rows) error) error {
+	return inChunks(ids, func(list string, args []any) error {
 		rows, err := q.QueryContext(ctx, query+list+`)`, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			if err := each(rows); err != nil {
 				return err
 			}
-			out[id] = true
 		}
 		return rows.Err()
 	})
-	return out, err
 }
 
 var (

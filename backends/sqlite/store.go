@@ -465,20 +465,13 @@ func (t *tx) InsertBasket(ctx context.Context, b docex.Basket) error {
 // one ends.
 func (t *tx) LockDocuments(ctx context.Context, ids []string, _ bool) (map[string]string, error) {
 	found := make(map[string]string, len(ids))
-	err := inChunks(ids, func(list string, args []any) error {
-		rows, err := t.t.QueryContext(ctx, `SELECT id, checksum FROM documents WHERE id IN (`+list+`)`, args...)
-		if err != nil {
+	err := rowsAmong(ctx, t.t, `SELECT id, checksum FROM documents WHERE id IN (`, ids, func(rows *sql.Rows) error {
+		var id, sum string
+		if err := rows.Scan(&id, &sum); err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id, sum string
-			if err := rows.Scan(&id, &sum); err != nil {
-				return err
-			}
-			found[id] = sum
-		}
-		return rows.Err()
+		found[id] = sum
+		return nil
 	})
 	return found, err
 }
