@@ -840,8 +840,10 @@ func (p *JobProgress) count(outcome string, outputs int) {
 type JobFilter = driver.JobFilter
 
 // Jobs lists the tenant's jobs matching f, newest first (read action);
-// docex.ErrInvalid for an unknown state or a malformed pipeline name,
-// docex.ErrInvalidID for a malformed document or basket id.
+// docex.ErrInvalid for an unknown state, docex.ErrInvalidID for a
+// malformed document or basket id. A pipeline name that no pipeline could
+// have (malformed) matches no job, as a name no pipeline has does: names
+// are looked up, not validated, as in Pipeline.
 func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]JobInfo, error) {
 	switch f.State {
 	case "", driver.JobQueued, driver.JobRunning, driver.JobSucceeded, driver.JobFailed, driver.JobCancelled:
@@ -857,9 +859,6 @@ func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]Job
 		if err := checkID("basket", f.BasketID); err != nil {
 			return nil, err
 		}
-	}
-	if f.Pipeline != "" && !validPipelineName(f.Pipeline) {
-		return nil, docex.Errorf(docex.ErrInvalid, "%s", badPipelineName(f.Pipeline))
 	}
 	page, err := page.Normalize()
 	if err != nil {

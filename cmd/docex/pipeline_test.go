@@ -695,6 +695,11 @@ func TestUnknownPipelineSaysWhatExists(t *testing.T) {
 		{[]string{"basket", "bind", "plain", "threee"}, []string{`hint: did you mean "three"?`}},
 		{[]string{"basket", "create", "b2", "--pipeline", "thee"}, []string{`hint: did you mean "three"?`}},
 		{[]string{"pipeline", "delete", "frobnicate"}, []string{`pipeline "frobnicate" not found`, "hint: docex pipeline list shows the tenant's pipelines"}},
+		// A name that could not have been created is not found either,
+		// as in pipeline show, not a usage error.
+		{[]string{"job", "list", "--pipeline", "Three"}, []string{`pipeline "Three" not found`, `hint: did you mean "three"?`}},
+		{[]string{"job", "list", "--pipeline", "BAD/NAME"}, []string{`pipeline "BAD/NAME" not found`}},
+		{[]string{"pipeline", "show", "BAD/NAME"}, []string{`pipeline "BAD/NAME" not found`}},
 	} {
 		r := h.want(exitNotFound, with(c.args...)...)
 		for _, w := range c.want {
