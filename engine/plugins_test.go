@@ -544,3 +544,47 @@ func startEngine(t testing.TB, be driver.Backend, cfg engine.Config, tenants ...
 	}
 	return eng
 }
+
+// TestDeriveOntoExistingKeepsItsMetadata: a derived document whose content
+// the basket holds already is that document (deduplicated by content): the
+// run's output is its id and lineage records the edge, but the document
+// keeps its own name and metadata; what the plugin set on its output
+// (kind, derived_from, derived_by) is not applied to it (docs/plugin-abi.md).
+func TestDeriveOntoExistingKeepsItsMetadata(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	e.install(t, e.a, "derive")
+	before, err := e.a.Document(ctx, e.aSecret.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.a.RunPlugin(ctx, "derive", e.aDoc.ID, map[string]string{"title": "alpha's secret: 42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Derived) != 1 || res.Derived[0].ID != e.aSecret.ID {
+		t.Fatalf("derived %+v, want the existing document %s", res.Derived, e.aSecret.ID)
+	}
+	after, err := e.a.Document(ctx, e.aSecret.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Name != before.Name || len(after.Metadata) != len(before.Metadata) || after.Metadata["author"] != docex.String("alpha-author") {
+		t.Fatalf("existing document changed: before %+v, after %+v", before, after)
+	}
+	for _, k := range []string{"kind", "derived_from", "derived_by"} {
+		if _, ok := after.Metadata[k]; ok {
+			t.Errorf("existing document got %s=%v from the run", k, after.Metadata[k])
+		}
+	}
+	if _, ok := res.Derived[0].Metadata["kind"]; ok {
+		t.Errorf("the run's result shows kind on the existing document: %+v", res.Derived[0])
+	}
+	l, err := e.a.Lineage(ctx, e.aSecret.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Ancestors) != 1 || l.Ancestors[0].SourceID != e.aDoc.ID {
+		t.Fatalf("lineage of the existing document: %+v, want one edge from %s", l.Ancestors, e.aDoc.ID)
+	}
+}
