@@ -16,9 +16,23 @@ import (
 // worker left. Before, the worker let the running job go on for up to its
 // 10 s shutdown timeout after the summary had said "pending": the step
 // below ends (times out) within that, so the job ended failed.
+//
+// On PostgreSQL the worker in the process (--worker=yes) stops through
+// River's hard stop; on SQLite through the tenant file's job table.
 func TestPipelineRunWaitInterruptReleases(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		testRunWaitInterruptReleases(t, newHarness(t))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		h, _ := pgHarness(t, "interrupt")
+		testRunWaitInterruptReleases(t, h)
+	})
+}
+
+func testRunWaitInterruptReleases(t *testing.T, h *harness) {
 	u := pipelineSetup(t, h, "acme")
 	with := func(args ...string) []string { return append(args, u...) }
 	// The loop plugin spins until its timeout: 8 s here, under the
@@ -61,7 +75,7 @@ func TestPipelineRunWaitInterruptReleases(t *testing.T) {
 		}
 	}()
 	var out, errb bytes.Buffer
-	args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "pipeline", "run", "slow", "--basket", "b", "--wait", "--json"}, u...)
+	args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "pipeline", "run", "slow", "--basket", "b", "--wait", "--worker=yes", "--json"}, u...)
 	err = runEnv(ctx, args, &out, &errb, func(k string) string { return h.env[k] })
 	if got := exitCode(err); got != 130 {
 		t.Fatalf("exit %d (%v), want 130 (interrupted); stderr %s", got, err, errb.String())
