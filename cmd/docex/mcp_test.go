@@ -179,6 +179,85 @@ func TestMCPRefusesBeforeServing(t *testing.T) {
 	}
 }
 
+// TestMCPHTTPBatches pins what docs/agents.md says of batches over
+// --http, which the SDK's streamable transport handles itself: a POST
+// holding a batch is answered (each reply an event of the response's
+// stream) unless its Mcp-Protocol-Version header names 2025-06-18 or
+// later, which gets HTTP 400, as do an empty batch and a batch holding
+// something that is not a JSON-RPC message.
+func TestMCPHTTPBatches(t *testing.T) {
+	h := mcpHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- runIO(ctx, []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--http", "127.0.0.1:0",
+			"--tenant", "acme", "--user", "a", "--roles", "reader"}, strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
+	}()
+	url := mcpHTTPURL(t, stderr, done)
+	post := func(t *testing.T, session, version, body string) (int, string, http.Header) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+		}
+		if version != "" {
+			req.Header.Set("Mcp-Protocol-Version", version)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(data), resp.Header
+	}
+	code, body, hdr := post(t, "", "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	session := hdr.Get("Mcp-Session-Id")
+	if code != http.StatusOK || session == "" || !strings.Contains(body, `"protocolVersion":"2025-03-26"`) {
+		t.Fatalf("initialize: %d %s %v", code, body, hdr)
+	}
+	if code, body, _ := post(t, session, "2025-03-26", `{"jsonrpc":"2.0","method":"notifications/initialized"}`); code != http.StatusAccepted {
+		t.Fatalf("initialized: %d %s", code, body)
+	}
+	batch := `[{"jsonrpc":"2.0","id":2,"method":"ping"},{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_baskets","arguments":{}}}]`
+	for _, c := range []struct {
+		version, body string
+		code          int
+		want          []string
+	}{
+		{"2025-03-26", batch, http.StatusOK, []string{`data: {"jsonrpc":"2.0","id":2,"result":{}}`, `"id":3,"result"`}},
+		{"", batch, http.StatusOK, []string{`data: {"jsonrpc":"2.0","id":2,"result":{}}`, `"id":3,"result"`}},
+		{"2025-06-18", batch, http.StatusBadRequest, []string{"JSON-RPC batching is not supported in 2025-06-18 and later (request version: 2025-06-18)"}},
+		{"2025-11-25", batch, http.StatusBadRequest, []string{"(request version: 2025-11-25)"}},
+		{"2025-03-26", `[]`, http.StatusBadRequest, []string{"malformed payload: empty batch"}},
+		{"2025-03-26", `[1,{"jsonrpc":"2.0","id":5,"method":"ping"}]`, http.StatusBadRequest, []string{"malformed payload"}},
+	} {
+		code, body, _ := post(t, session, c.version, c.body)
+		if code != c.code {
+			t.Errorf("%s with version %q: HTTP %d, want %d: %s", c.body, c.version, code, c.code, body)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s with version %q: %s, want %q in it", c.body, c.version, body, w)
+			}
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
+
 // TestMCPHTTPAddressInUse: an address another process listens on is the
 // environment's failure (exit 1, kind internal), and the hint names the
 // address and another port; a malformed port stays a usage error (exit 2).
@@ -646,8 +725,9 @@ func TestMCPStdioBadLines(t *testing.T) {
 		{"no method, no result", `{"jsonrpc":"2.0","id":9}`, -32600, float64(9), "no method"},
 		{"method not a string", `{"jsonrpc":"2.0","id":"s","method":5}`, -32600, "s", "Invalid request"},
 		{"object id", `{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}`, -32600, nil, "ID"},
-		{"batch", `[{"jsonrpc":"2.0","id":4,"method":"ping"},{"jsonrpc":"2.0","id":5,"method":"ping"}]`, -32600, nil, "batches are not supported: send one message per line"},
-		{"empty batch", `[]`, -32600, nil, "batches are not supported"},
+		{"batch (not in 2025-06-18)", `[{"jsonrpc":"2.0","id":4,"method":"ping"},{"jsonrpc":"2.0","id":5,"method":"ping"}]`, -32600, nil,
+			"JSON-RPC batches are not supported in protocol version 2025-06-18 and later (this session's is 2025-06-18): send one message per line"},
+		{"empty batch", `[]`, -32600, nil, "empty batch"},
 		{"empty line", ``, 0, nil, ""},
 		{"blank line", " \t\r", 0, nil, ""},
 	}

@@ -25,17 +25,22 @@ const maxLineBytes = mcp.DefaultMaxLineLength
 // checked before the SDK reads it: the SDK ends the session on a line it
 // cannot decode, while here the client is answered and the session goes
 // on. A line that is not JSON gets a JSON-RPC parse error (-32700, id
-// null); a JSON value that is no JSON-RPC message, or a batch (a JSON
-// array: one message per line), gets an invalid request error (-32600,
-// with the line's id when it has a string or integer one, else null).
-// Empty lines are skipped. A line longer than 16 MiB is not read whole:
-// it reaches the SDK as it is, which ends the session as before (with its
-// "maximum line length" error, or the JSON error of the line's start).
-// Replies are matched by id: an error reply may precede the reply to an
-// earlier call, as replies to concurrent calls may. At the end of in, the
-// session ends once every request read has been answered (a client may
-// write its requests and close its end: printf ... | docex mcp); closing
-// the session (an interrupt) does not wait. Neither in nor out is closed.
+// null); a JSON value that is no JSON-RPC message gets an invalid request
+// error (-32600, with the line's id when it has a string or integer one,
+// else null), and so does a call whose id is that of a call not yet
+// answered (id null: the reply must not be taken for the first call's).
+// A batch (a JSON array) is taken apart here, its messages passed on one
+// by one and its replies sent back as one array (see batchLine), when the
+// session's protocol version allows batches; else it gets one -32600
+// error. Empty lines are skipped. A line longer than 16 MiB is not read
+// whole: it reaches the SDK as it is, which ends the session as before
+// (with its "maximum line length" error, or the JSON error of the line's
+// start). Replies are matched by id: an error reply may precede the reply
+// to an earlier call, as replies to concurrent calls may. At the end of
+// in, the session ends once every request read has been answered (a
+// client may write its requests and close its end: printf ... | docex
+// mcp); closing the session (an interrupt) does not wait. Neither in nor
+// out is closed.
 func StdioTransport(in io.Reader, out io.Writer) mcp.Transport {
 	owed := newOwed()
 	w := &lockedWriter{w: out, owed: owed}
@@ -45,45 +50,145 @@ func StdioTransport(in io.Reader, out io.Writer) mcp.Transport {
 	}
 }
 
-// owed counts the replies the client is owed: the requests passed to the
-// SDK that it has not answered, and the error replies not yet written.
+// firstVersionWithoutBatches is the first MCP protocol version that has no
+// JSON-RPC batches (2025-06-18 removed them). Versions are dates: an
+// earlier one sorts before it. The SDK draws the same line.
+const firstVersionWithoutBatches = "2025-06-18"
+
+// owed is what the client is owed: the calls passed to the SDK that it has
+// not answered, the replies being written and the error replies queued,
+// and the replies to a batch, sent together when its last call is
+// answered. It also holds the protocol version the session negotiated,
+// which says whether batches are taken.
 type owed struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
-	calls   map[any]int // by request id (jsonrpc.ID.Raw: int64 or string)
-	errs    int
-	stopped bool // the session was closed: nothing is waited for
+	calls   map[any]*pendingCall // by request id (jsonrpc.ID.Raw: int64 or string)
+	writing int                  // replies to calls being written
+	errs    int                  // error replies queued or being written
+	inits   int                  // initialize calls pending while no version is negotiated
+	version string               // the protocol version the answer to initialize gave; "" before
+	stopped bool                 // the session was closed: nothing is waited for
+}
+
+// pendingCall is a call passed to the SDK and not answered yet.
+type pendingCall struct {
+	batch *batch // the batch it came in, or nil
+	slot  int    // its reply's index in batch.replies
+	init  bool   // an initialize call: its answer gives the protocol version
+}
+
+// batch gathers the replies to one batch line: one per call or invalid
+// message, in the batch's order.
+type batch struct {
+	replies [][]byte // an error reply, or a call's reply (nil until it comes)
+	left    int      // calls not answered yet
+}
+
+// array is the batch's reply: its replies as one JSON array, with its
+// newline.
+func (b *batch) array() []byte {
+	return append(append([]byte{'['}, bytes.Join(b.replies, []byte{','})...), ']', '\n')
 }
 
 func newOwed() *owed {
-	o := &owed{calls: map[any]int{}}
+	o := &owed{calls: map[any]*pendingCall{}}
 	o.cond = sync.NewCond(&o.mu)
 	return o
 }
 
-// asked records a request the SDK will answer.
-func (o *owed) asked(id jsonrpc.ID) {
+// inUse reports whether id is the id of a call not answered yet.
+func (o *owed) inUse(id jsonrpc.ID) bool {
 	o.mu.Lock()
-	o.calls[id.Raw()]++
-	o.mu.Unlock()
+	defer o.mu.Unlock()
+	return o.calls[id.Raw()] != nil
 }
 
-// wrote notes a message written to the client: a response pays what its
-// request is owed.
-func (o *owed) wrote(p []byte) {
-	m, err := jsonrpc.DecodeMessage(bytes.TrimSpace(p))
+// asked records a call the SDK will answer, unless its id is in use: it
+// reports whether it recorded it.
+func (o *owed) asked(r *jsonrpc.Request) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.calls[r.ID.Raw()] != nil {
+		return false
+	}
+	c := &pendingCall{init: r.Method == "initialize" && o.version == ""}
+	if c.init {
+		o.inits++
+	}
+	o.calls[r.ID.Raw()] = c
+	return true
+}
+
+// askedBatch records the calls of b, whose ids are not in use, and the
+// indexes of their replies in b.replies.
+func (o *owed) askedBatch(b *batch, ids []jsonrpc.ID, slots []int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	b.left = len(ids)
+	for i, id := range ids {
+		o.calls[id.Raw()] = &pendingCall{batch: b, slot: slots[i]}
+	}
+}
+
+// answer returns what to write for p, a message the SDK writes: p itself,
+// nil when p is the reply to a call of a batch with calls left, or the
+// batch's array when p is its last reply; counted says the write counts
+// as a reply being written until written is called.
+func (o *owed) answer(p []byte) (data []byte, counted bool) {
+	msg := bytes.TrimSpace(p)
+	m, err := jsonrpc.DecodeMessage(msg)
 	r, ok := m.(*jsonrpc.Response)
 	if err != nil || !ok || !r.ID.IsValid() {
-		return
+		return p, false
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if n := o.calls[r.ID.Raw()]; n > 1 {
-		o.calls[r.ID.Raw()] = n - 1
-	} else if n == 1 {
-		delete(o.calls, r.ID.Raw())
-		o.cond.Broadcast()
+	c := o.calls[r.ID.Raw()]
+	if c == nil {
+		return p, false
 	}
+	delete(o.calls, r.ID.Raw())
+	if c.init {
+		o.inits--
+		var res struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		}
+		if r.Error == nil && json.Unmarshal(r.Result, &res) == nil && o.version == "" {
+			o.version = res.ProtocolVersion
+		}
+	}
+	o.cond.Broadcast()
+	if c.batch == nil {
+		o.writing++
+		return p, true
+	}
+	c.batch.replies[c.slot] = bytes.Clone(msg)
+	if c.batch.left--; c.batch.left > 0 {
+		return nil, false
+	}
+	o.writing++
+	return c.batch.array(), true
+}
+
+// written notes that a reply answer returned was written (or failed).
+func (o *owed) written() {
+	o.mu.Lock()
+	o.writing--
+	o.mu.Unlock()
+	o.cond.Broadcast()
+}
+
+// batchVersion returns the negotiated protocol version, "" when none is,
+// waiting for the answer to an initialize call read before (a client may
+// send initialize and a batch without waiting).
+func (o *owed) batchVersion() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for o.version == "" && o.inits > 0 && !o.stopped {
+		o.cond.Wait()
+	}
+	return o.version
 }
 
 // errReply counts an error reply queued (+1) or written (-1).
@@ -98,7 +203,7 @@ func (o *owed) errReply(d int) {
 func (o *owed) settle() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for !o.stopped && (len(o.calls) > 0 || o.errs > 0) {
+	for !o.stopped && (len(o.calls) > 0 || o.writing > 0 || o.errs > 0) {
 		o.cond.Wait()
 	}
 }
@@ -112,9 +217,11 @@ func (o *owed) stop() {
 }
 
 // lockedWriter serialises the SDK's writes and replier's: the SDK writes
-// each message with one Write call, so whole lines never interleave. Once
-// the session closes it (the SDK closes its transport), nothing more is
-// written: a late error reply does not reach out after Run returned.
+// each message with one Write call, so whole lines never interleave. A
+// reply to a call of a batch is held until the batch's last, and then
+// written with the others as one array. Once the session closes it (the
+// SDK closes its transport), nothing more is written: a late error reply
+// does not reach out after Run returned.
 type lockedWriter struct {
 	mu     sync.Mutex
 	w      io.Writer
@@ -125,18 +232,39 @@ type lockedWriter struct {
 // errClosed is the error of a write after the session ended.
 var errClosed = errors.New("mcp stdio: session closed")
 
-// Write writes p to the stream whole, or returns errClosed after Close.
+// Write writes p, a message of the SDK, to the stream whole (or, for a
+// reply to a batch's call, holds it, or writes the batch's array), or
+// returns errClosed after Close.
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed.Load() {
 		return 0, errClosed
 	}
-	n, err := l.w.Write(p)
-	if err == nil {
-		l.owed.wrote(p)
+	data, counted := l.owed.answer(p)
+	if data == nil {
+		return len(p), nil
 	}
-	return n, err
+	_, err := l.w.Write(data)
+	if counted {
+		l.owed.written()
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeOwn writes p, an error reply of the transport's own, to the stream
+// whole, or returns errClosed after Close.
+func (l *lockedWriter) writeOwn(p []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed.Load() {
+		return errClosed
+	}
+	_, err := l.w.Write(p)
+	return err
 }
 
 // Close stops later writes without waiting for one under way, which may
@@ -173,16 +301,7 @@ func (f *lineFilter) Read(p []byte) (int, error) {
 			break
 		}
 		if msg := bytes.TrimSpace(line); len(msg) > 0 {
-			reply, m := badLineReply(msg)
-			switch {
-			case reply != nil:
-				f.replies.send(reply)
-			default:
-				if r, ok := m.(*jsonrpc.Request); ok && r.IsCall() {
-					f.owed.asked(r.ID)
-				}
-				f.pending = append(msg, '\n')
-			}
+			f.pending = f.take(msg)
 		}
 		if err != nil && len(f.pending) == 0 {
 			// The end of the client's input: its replies first.
@@ -199,6 +318,110 @@ func (f *lineFilter) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// take returns what to pass the SDK of msg, one non-empty line without
+// surrounding space: msg with its newline when it is a JSON-RPC message
+// the SDK takes, the messages of a batch one a line, or nothing; it
+// sends the error replies msg needs.
+func (f *lineFilter) take(msg []byte) []byte {
+	if !json.Valid(msg) {
+		err := json.Unmarshal(msg, new(json.RawMessage))
+		f.replies.send(encodeReply(nil, jsonrpc.CodeParseError,
+			fmt.Sprintf("Parse error: the line is not JSON (%v); send one JSON-RPC message per line", err)))
+		return nil
+	}
+	if msg[0] == '[' {
+		return f.batchLine(msg)
+	}
+	reason, m := "a JSON-RPC message is a JSON object", jsonrpc.Message(nil)
+	if msg[0] == '{' {
+		reason, m = invalidMessage(msg)
+	}
+	if reason != "" {
+		f.replies.send(encodeReply(usableID(msg), jsonrpc.CodeInvalidRequest, "Invalid request: "+reason))
+		return nil
+	}
+	if r, ok := m.(*jsonrpc.Request); ok && r.IsCall() && !f.owed.asked(r) {
+		f.replies.send(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: "+idInUse(r.ID)))
+		return nil
+	}
+	return append(msg, '\n')
+}
+
+// batchLine takes msg, a JSON array: a batch of JSON-RPC messages
+// (JSON-RPC 2.0), which MCP allows in protocol version 2025-03-26 and
+// removed in 2025-06-18. When the version initialize negotiated is earlier
+// than 2025-06-18 (2025-03-26 or 2024-11-05, as for the SDK's own
+// transports), it returns the batch's messages, one a line, and the
+// replies to its calls are sent together as one JSON array, in the
+// batch's order, once the last is answered; an invalid message of the
+// batch, or a call whose id is in use (by another call of the batch or
+// one not answered yet), is not passed on and gets its -32600 error in
+// the array. A batch of notifications and responses only gets no reply.
+// An empty batch, or a batch before any version is negotiated or in a
+// later version, gets one -32600 error (id null) and none of it is
+// passed on.
+func (f *lineFilter) batchLine(msg []byte) []byte {
+	var members []json.RawMessage
+	if err := json.Unmarshal(msg, &members); err != nil || len(members) == 0 {
+		f.replies.send(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: an empty batch (a batch holds one JSON-RPC message or more)"))
+		return nil
+	}
+	switch v := f.owed.batchVersion(); {
+	case v == "":
+		f.replies.send(encodeReply(nil, jsonrpc.CodeInvalidRequest, fmt.Sprintf(
+			"Invalid request: no protocol version is negotiated yet, and JSON-RPC batches are taken only in protocol versions before %s: send initialize alone first, or one message per line", firstVersionWithoutBatches)))
+		return nil
+	case v >= firstVersionWithoutBatches:
+		f.replies.send(encodeReply(nil, jsonrpc.CodeInvalidRequest, fmt.Sprintf(
+			"Invalid request: JSON-RPC batches are not supported in protocol version %s and later (this session's is %s): send one message per line", firstVersionWithoutBatches, v)))
+		return nil
+	}
+	var (
+		b     batch
+		ids   []jsonrpc.ID
+		slots []int
+		pass  []byte
+		seen  = map[any]bool{}
+	)
+	for _, raw := range members {
+		raw = bytes.TrimSpace(raw)
+		reason, m := "a JSON-RPC message is a JSON object", jsonrpc.Message(nil)
+		switch raw[0] {
+		case '{':
+			reason, m = invalidMessage(raw)
+		case '[':
+			reason = "a batch holds JSON-RPC messages, not batches"
+		}
+		if reason != "" {
+			b.replies = append(b.replies, bytes.TrimSpace(encodeReply(usableID(raw), jsonrpc.CodeInvalidRequest, "Invalid request: "+reason)))
+			continue
+		}
+		if r, ok := m.(*jsonrpc.Request); ok && r.IsCall() {
+			if seen[r.ID.Raw()] || f.owed.inUse(r.ID) {
+				b.replies = append(b.replies, bytes.TrimSpace(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: "+idInUse(r.ID))))
+				continue
+			}
+			seen[r.ID.Raw()] = true
+			ids, slots = append(ids, r.ID), append(slots, len(b.replies))
+			b.replies = append(b.replies, nil)
+		}
+		pass = append(append(pass, raw...), '\n')
+	}
+	if len(ids) > 0 {
+		f.owed.askedBatch(&b, ids, slots)
+	} else if len(b.replies) > 0 {
+		f.replies.send(b.array())
+	}
+	return pass
+}
+
+// idInUse is the reason a call is refused whose id is that of a call not
+// answered yet.
+func idInUse(id jsonrpc.ID) string {
+	data, _ := json.Marshal(id.Raw())
+	return fmt.Sprintf("id %s is the id of a call not answered yet: give each call an id of its own", data)
+}
+
 // replier writes lineFilter's error replies in their order, from a
 // goroutine of its own: a client that writes on before it reads its
 // replies does not stop the server reading (as the SDK's replies do not).
@@ -207,7 +430,7 @@ func (f *lineFilter) Read(p []byte) (int, error) {
 // read, so that a client writing bad lines without reading cannot grow
 // the server's memory.
 type replier struct {
-	out     io.Writer
+	out     *lockedWriter
 	owed    *owed
 	slots   chan struct{} // one per reply queued or being written
 	mu      sync.Mutex
@@ -247,7 +470,7 @@ func (r *replier) drain() {
 		reply := r.queue[0]
 		r.queue = r.queue[1:]
 		r.mu.Unlock()
-		_, _ = r.out.Write(reply)
+		_ = r.out.writeOwn(reply)
 		<-r.slots
 		r.owed.errReply(-1)
 	}
@@ -285,35 +508,17 @@ type errorReply struct {
 	Error   jsonrpc.Error   `json:"error"`
 }
 
-// badLineReply returns the error reply (with its newline) to msg, one
-// non-empty line without surrounding space, or, when msg is a JSON-RPC
-// request, notification or response the SDK takes, nil and the message.
-func badLineReply(msg []byte) ([]byte, jsonrpc.Message) {
-	if !json.Valid(msg) {
-		err := json.Unmarshal(msg, new(json.RawMessage))
-		return encodeReply(nil, jsonrpc.CodeParseError,
-			fmt.Sprintf("Parse error: the line is not JSON (%v); send one JSON-RPC message per line", err)), nil
+// invalidMessage returns why msg, a JSON object, is not a JSON-RPC
+// request, notification or response the SDK takes, or "" and the message.
+func invalidMessage(msg []byte) (string, jsonrpc.Message) {
+	m, err := jsonrpc.DecodeMessage(msg)
+	if err != nil {
+		return err.Error(), nil
 	}
-	reason := ""
-	var m jsonrpc.Message
-	switch msg[0] {
-	case '[':
-		reason = "JSON-RPC batches are not supported: send one message per line"
-	case '{':
-		var err error
-		m, err = jsonrpc.DecodeMessage(msg)
-		if err != nil {
-			reason = err.Error()
-		} else if r, ok := m.(*jsonrpc.Response); ok && r.Result == nil && r.Error == nil {
-			reason = "no method (a request) and no result or error (a response)"
-		}
-	default:
-		reason = "a JSON-RPC message is a JSON object"
+	if r, ok := m.(*jsonrpc.Response); ok && r.Result == nil && r.Error == nil {
+		return "no method (a request) and no result or error (a response)", nil
 	}
-	if reason == "" {
-		return nil, m
-	}
-	return encodeReply(usableID(msg), jsonrpc.CodeInvalidRequest, "Invalid request: "+reason), nil
+	return "", m
 }
 
 // integer is a JSON integer.
