@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/docex-dev/docex"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -129,66 +130,103 @@ func (s *Server) documentResource(ctx context.Context, id string) (*mcp.Resource
 	return c, nil
 }
 
-// listCursor is the position of a resources/list page: the first page
-// holds docex://baskets and the baskets; later pages hold the documents
-// of basket number Basket (in name order) from document number Doc on.
+// listCursor is the position of a resource in the order resources/list
+// gives them: docex://baskets (Section 0), the baskets by name (Section
+// 1, Basket their index), then the documents of each basket in turn,
+// oldest first (Section 2, Basket and Doc their indexes). A nextCursor is
+// the position of the first resource of the next page.
 type listCursor struct {
-	Basket int `json:"b"`
-	Doc    int `json:"d"`
+	Section int `json:"s"`
+	Basket  int `json:"b"`
+	Doc     int `json:"d,omitempty"`
 }
 
 // listResources lists the tenant's baskets and documents as resources,
-// listPage at a time. The middleware serves it instead of the SDK, so the
-// SDK's SetCacheable does not see it: it sets cacheScope itself.
+// listPage at a time: a page has nextCursor exactly when more resources
+// follow. The middleware serves it instead of the SDK, so the SDK's
+// SetCacheable does not see it: it sets cacheScope itself. A cursor that
+// is not a nextCursor is a JSON-RPC invalid params error (-32602).
 func (s *Server) listResources(ctx context.Context, req *mcp.ListResourcesRequest) (*mcp.ListResourcesResult, error) {
-	res := &mcp.ListResourcesResult{Resources: []*mcp.Resource{}, Cacheable: mcp.Cacheable{CacheScope: cacheScope}}
-	cur := listCursor{Basket: -1}
+	var pos listCursor
 	if req.Params != nil && req.Params.Cursor != "" {
-		data, err := base64.RawURLEncoding.DecodeString(req.Params.Cursor)
-		if err != nil || json.Unmarshal(data, &cur) != nil || cur.Basket < 0 || cur.Doc < 0 {
-			return nil, fmt.Errorf("invalid cursor %q: pass nextCursor from the previous page", req.Params.Cursor)
+		var err error
+		if pos, err = decodeCursor(req.Params.Cursor); err != nil {
+			return nil, err
 		}
 	}
-	if cur.Basket < 0 {
-		res.Resources = append(res.Resources, &mcp.Resource{URI: basketsURI, Name: "baskets", Title: "Baskets", MIMEType: "application/json"})
-		bs, err := s.s.Baskets(ctx, docex.Page{Limit: docex.MaxPageLimit})
+	// One resource more than a page says whether another page follows.
+	const need = listPage + 1
+	var (
+		items []*mcp.Resource
+		at    []listCursor // each item's position
+	)
+	if pos.Section == 0 {
+		items = append(items, &mcp.Resource{URI: basketsURI, Name: "baskets", Title: "Baskets", MIMEType: "application/json"})
+		at = append(at, pos)
+		pos = listCursor{Section: 1}
+	}
+	for pos.Section == 1 && len(items) < need {
+		want := need - len(items)
+		bs, err := s.s.Baskets(ctx, docex.Page{Limit: want, Offset: pos.Basket})
 		if err != nil {
 			return nil, s.toolError(err)
 		}
 		for _, b := range bs {
-			res.Resources = append(res.Resources, &mcp.Resource{URI: basketURI(b.ID), Name: b.Name, Title: "Basket " + b.Name,
+			items = append(items, &mcp.Resource{URI: basketURI(b.ID), Name: b.Name, Title: "Basket " + b.Name,
 				Description: fmt.Sprintf("%d documents", b.DocumentCount), MIMEType: "application/json"})
+			at = append(at, pos)
+			pos.Basket++
 		}
-		if len(bs) > 0 {
-			res.NextCursor = encodeCursor(listCursor{})
+		if len(bs) < want {
+			pos = listCursor{Section: 2}
 		}
-		return res, nil
 	}
-	for len(res.Resources) < listPage {
-		bs, err := s.s.Baskets(ctx, docex.Page{Limit: 1, Offset: cur.Basket})
+	for pos.Section == 2 && len(items) < need {
+		bs, err := s.s.Baskets(ctx, docex.Page{Limit: listPage, Offset: pos.Basket})
 		if err != nil {
 			return nil, s.toolError(err)
 		}
-		if len(bs) == 0 {
-			return res, nil
+		for _, b := range bs {
+			want := need - len(items)
+			docs, err := s.s.Documents(ctx, b.ID, docex.Page{Limit: want, Offset: pos.Doc})
+			if err != nil && !errors.Is(err, docex.ErrNotFound) { // a basket deleted meanwhile is skipped
+				return nil, s.toolError(err)
+			}
+			for _, d := range docs {
+				items = append(items, &mcp.Resource{URI: documentURI(d.ID), Name: d.Name, Title: b.Name + "/" + d.Name,
+					MIMEType: d.ContentType, Size: d.Size})
+				at = append(at, pos)
+				pos.Doc++
+			}
+			if len(docs) == want {
+				break // the page and the one more are there
+			}
+			pos.Basket, pos.Doc = pos.Basket+1, 0
 		}
-		want := listPage - len(res.Resources)
-		docs, err := s.s.Documents(ctx, bs[0].ID, docex.Page{Limit: want, Offset: cur.Doc})
-		if err != nil && !errors.Is(err, docex.ErrNotFound) { // a basket deleted meanwhile is skipped
-			return nil, s.toolError(err)
-		}
-		for _, d := range docs {
-			res.Resources = append(res.Resources, &mcp.Resource{URI: documentURI(d.ID), Name: d.Name, Title: bs[0].Name + "/" + d.Name,
-				MIMEType: d.ContentType, Size: d.Size})
-		}
-		if len(docs) == want {
-			cur.Doc += want
-		} else {
-			cur = listCursor{Basket: cur.Basket + 1}
+		if len(bs) < listPage {
+			break // no basket left
 		}
 	}
-	res.NextCursor = encodeCursor(cur)
+	res := &mcp.ListResourcesResult{Resources: items, Cacheable: mcp.Cacheable{CacheScope: cacheScope}}
+	if len(items) > listPage {
+		res.Resources, res.NextCursor = items[:listPage], encodeCursor(at[listPage])
+	}
 	return res, nil
+}
+
+// decodeCursor returns the position a nextCursor gives, or an invalid
+// params error (-32602).
+func decodeCursor(cursor string) (listCursor, error) {
+	var c listCursor
+	data, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err == nil {
+		err = json.Unmarshal(data, &c)
+	}
+	if err != nil || c.Section < 1 || c.Section > 2 || c.Basket < 0 || c.Doc < 0 || (c.Section == 1 && c.Doc != 0) {
+		return c, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams,
+			Message: fmt.Sprintf("invalid cursor %q: pass the nextCursor of the previous page, or no cursor for the first page", cursor)}
+	}
+	return c, nil
 }
 
 func encodeCursor(c listCursor) string {
