@@ -138,22 +138,7 @@ func TestStdioBatches(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			lines := serveLines(t, srv, append([]string{initLine("2025-03-26"), initialized}, c.lines...)...)
-			var got, msgs []string
-			for _, line := range lines {
-				s, m := summary(t, line)
-				if s == `"init":ok` {
-					continue
-				}
-				got, msgs = append(got, s), append(msgs, m...)
-			}
-			slices.Sort(got)
-			want := slices.Sorted(slices.Values(c.want))
-			if !slices.Equal(got, want) {
-				t.Fatalf("replies %v, want %v:\n%s", got, want, strings.Join(lines, "\n"))
-			}
-			if c.msg != "" && !slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, c.msg) }) {
-				t.Errorf("no error message with %q: %q", c.msg, msgs)
-			}
+			checkReplies(t, lines, append(c.want, `"init":ok`), c.msg)
 		})
 	}
 }
@@ -191,20 +176,7 @@ func TestStdioBatchVersions(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			lines := serveLines(t, srv, c.lines...)
-			var got, msgs []string
-			for _, line := range lines {
-				s, m := summary(t, line)
-				got, msgs = append(got, s), append(msgs, m...)
-			}
-			slices.Sort(got)
-			want := slices.Sorted(slices.Values(c.want))
-			if !slices.Equal(got, want) {
-				t.Fatalf("replies %v, want %v:\n%s", got, want, strings.Join(lines, "\n"))
-			}
-			if c.msg != "" && !slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, c.msg) }) {
-				t.Errorf("no error message with %q: %q", c.msg, msgs)
-			}
+			checkReplies(t, serveLines(t, srv, c.lines...), c.want, c.msg)
 		})
 	}
 }
@@ -257,16 +229,25 @@ func TestStdioIDInUse(t *testing.T) {
 	case <-time.After(2 * time.Minute): // a hang bound
 		t.Fatalf("the session did not end at the end of input; written: %s", out.out.String())
 	}
+	checkReplies(t, strings.Split(strings.TrimSpace(out.out.String()), "\n"), []string{`"init":ok`, "2:ok", "null:-32600"},
+		"id 2 is the id of a call not answered yet")
+}
+
+// checkReplies fails t unless the summaries of lines (see summary) are
+// want, in any order, and, with msg not empty, an error message holds msg.
+func checkReplies(t *testing.T, lines, want []string, msg string) {
+	t.Helper()
 	var got, msgs []string
-	for _, line := range strings.Split(strings.TrimSpace(out.out.String()), "\n") {
+	for _, line := range lines {
 		s, m := summary(t, line)
 		got, msgs = append(got, s), append(msgs, m...)
 	}
 	slices.Sort(got)
-	if want := []string{`"init":ok`, "2:ok", "null:-32600"}; !slices.Equal(got, want) {
-		t.Fatalf("replies %v, want %v", got, want)
+	want = slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, want) {
+		t.Fatalf("replies %v, want %v:\n%s", got, want, strings.Join(lines, "\n"))
 	}
-	if !slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, "id 2 is the id of a call not answered yet") }) {
-		t.Errorf("messages %q", msgs)
+	if msg != "" && !slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, msg) }) {
+		t.Errorf("no error message with %q: %q", msg, msgs)
 	}
 }
