@@ -96,11 +96,17 @@ func TestPipelineCLI(t *testing.T) {
 	if len(jobs) != 6 {
 		t.Fatalf("%d succeeded jobs, want 6", len(jobs))
 	}
-	// Filters: a malformed value is a usage error, a pipeline name the
-	// tenant never had is not found (as --basket), with the likely name;
-	// a known pipeline without matching jobs lists nothing.
-	for _, bad := range [][]string{{"--state", "bogus"}, {"--pipeline", "x y"}, {"--pipeline", "../three"}, {"--doc", "bogus"}} {
+	// Filters: a malformed state or id is a usage error, a pipeline name
+	// the tenant never had (one no pipeline could have included, as in
+	// pipeline show) is not found (as --basket), with the likely name; a
+	// known pipeline without matching jobs lists nothing.
+	for _, bad := range [][]string{{"--state", "bogus"}, {"--doc", "bogus"}} {
 		if r := h.want(exitInvalid, with(append([]string{"job", "list"}, bad...)...)...); r.stdout != "" {
+			t.Errorf("job list %v printed %q", bad, r.stdout)
+		}
+	}
+	for _, bad := range [][]string{{"--pipeline", "x y"}, {"--pipeline", "../three"}} {
+		if r := h.want(exitNotFound, with(append([]string{"job", "list"}, bad...)...)...); r.stdout != "" {
 			t.Errorf("job list %v printed %q", bad, r.stdout)
 		}
 	}
