@@ -208,16 +208,20 @@ func (r *jobRunner) handleBatch(ctx context.Context, tenant string, batch []*pen
 	for _, j := range recs {
 		byID[j.ID] = j
 	}
+	seen := make(map[string]bool, len(batch))
 	for i, p := range batch {
 		job, ok := byID[p.d.JobID]
 		switch {
 		case !ok:
 			outs[i] = driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: job %s no longer exists", p.d.JobID)}
 			continue
-		case driver.JobFinal(job.State):
+		case driver.JobFinal(job.State), seen[job.ID]:
+			// A job delivered twice in one batch runs once: the other
+			// delivery's attempt is the job's (see jobOwner).
 			outs[i] = driver.Outcome{Kind: driver.Done}
 			continue
 		}
+		seen[job.ID] = true
 		k := userKey(job.User)
 		g := byUser[k]
 		if g == nil {
@@ -263,10 +267,12 @@ func (r *jobRunner) refused(ctx context.Context, st driver.TenantStore, s *Sessi
 	e := r.e
 	switch {
 	case errors.Is(err, docex.ErrTenantSuspended):
-		// Wait without spending an attempt; say so in the record.
+		// Wait without spending an attempt; say so in the record (unless
+		// it changed since it was read: a cancel stays).
+		owner := ownerOf(job)
 		job.Error, job.ErrorCode = "waiting: "+err.Error(), docex.Code(err)
 		job.State, job.RunAt, job.UpdatedAt = driver.JobQueued, e.now().Add(r.suspendedWait), e.now()
-		_ = st.Write(ctx, func(tx driver.Tx) error { return tx.UpdateJob(ctx, job) })
+		_ = st.Write(ctx, func(tx driver.Tx) error { return record(ctx, tx, s, job, "", owner) })
 		return driver.Outcome{Kind: driver.Again, After: r.suspendedWait}
 	case errors.Is(err, docex.ErrTenantUnknown):
 		return driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: tenant %q was deleted", job.User.TenantID)}
@@ -338,11 +344,12 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 				"gave up after %d attempts (the last ones did not finish: a worker was killed, or the job took longer than the worker's lease: docex worker --lease or WorkerConfig.Lease gives more time)", job.Attempts)}, time.Now())
 			continue
 		}
+		read := ownerOf(job)
 		job.Attempts++
 		job.State, job.UpdatedAt = driver.JobRunning, e.now()
 		det.Attempts = append(det.Attempts, JobAttempt{N: job.Attempts, StartedAt: e.now(), Worker: r.worker})
 		job.Detail = det.bytes()
-		xs = append(xs, &execution{r: r, s: s, st: st, job: job, det: det, started: started})
+		xs = append(xs, &execution{r: r, s: s, st: st, job: job, det: det, started: started, read: read})
 		xi = append(xi, idx[k])
 	}
 	if len(xs) == 0 {
@@ -369,7 +376,8 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		return
 	}
 	if len(ended) > 0 {
-		// Cancelled (or deleted) since handleBatch read them: left so.
+		// Cancelled, deleted or started by another delivery since
+		// handleBatch read them: left so.
 		kept, keptIdx := xs[:0:0], xi[:0:0]
 		for k, x := range xs {
 			switch state, ok := ended[x.job.ID]; {
@@ -387,6 +395,8 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 	for k, x := range xs {
 		switch {
 		case errors.Is(x.err, errJobCancelled):
+			// Cancelled, retried or taken over meanwhile: the job is no
+			// longer this attempt's, whose end is not recorded.
 			outs[xi[k]] = driver.Outcome{Kind: driver.Done}
 		case x.err == nil && x.settled != nil:
 			outs[xi[k]] = *x.settled // recorded with the last step's outputs
@@ -396,28 +406,46 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 	}
 }
 
+// errJobCancelled: the job is no longer the attempt's (jobOwner): it was
+// cancelled, or retried after a cancel, or another delivery started it,
+// since. The attempt stops and records nothing more; the record stays as
+// the cancel, the retry or the other delivery left it.
 var errJobCancelled = errors.New("job cancelled")
 
-// jobStatesIn reads the jobs of ids in tx, locked (driver.Tx.Job), and
-// returns the state of those that exist, by id.
-func jobStatesIn(ctx context.Context, tx driver.Tx, ids []string) (map[string]string, error) {
+// jobOwner is what a job's record says when it is still the one a worker
+// read or started: its state and its number of attempts. An attempt owns
+// its job while the record is running with the attempt's number: a cancel
+// (cancelled), a retry after it (queued) and another delivery's attempt
+// (a higher number) each end that, and the attempt writes nothing more
+// (docs/jobs.md, "Cancel and retry").
+type jobOwner struct {
+	state    string
+	attempts int
+}
+
+func ownerOf(j driver.JobRecord) jobOwner { return jobOwner{j.State, j.Attempts} }
+
+// jobsIn reads the jobs of ids in tx, locked (driver.Tx.Job), and returns
+// those that exist, by id.
+func jobsIn(ctx context.Context, tx driver.Tx, ids []string) (map[string]driver.JobRecord, error) {
 	cur, err := tx.JobsByID(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	state := make(map[string]string, len(cur))
+	jobs := make(map[string]driver.JobRecord, len(cur))
 	for _, j := range cur {
-		state[j.ID] = j.State
+		jobs[j.ID] = j
 	}
-	return state, nil
+	return jobs, nil
 }
 
 // startJobs records the start of the executions' attempts (state running,
 // the attempt in the history) in one transaction. It first reads the jobs
 // again in that transaction (locked, on a backend that runs transactions
-// at once: driver.Tx.Job): a job cancelled, or ended otherwise, since the
-// worker read it is left as it is, and returned in ended with its state
-// ("" for a job that no longer exists).
+// at once: driver.Tx.Job): a job whose record changed since the worker
+// read it (cancelled or ended, or started by another delivery of it) is
+// left as it is, and returned in ended with its state ("" for a job that
+// no longer exists).
 func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution) (ended map[string]string, err error) {
 	ids := make([]string, len(xs))
 	for i, x := range xs {
@@ -425,14 +453,14 @@ func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution) (end
 	}
 	err = st.Write(ctx, func(tx driver.Tx) error {
 		ended = map[string]string{}
-		state, err := jobStatesIn(ctx, tx, ids)
+		cur, err := jobsIn(ctx, tx, ids)
 		if err != nil {
 			return err
 		}
 		jobs := make([]driver.JobRecord, 0, len(xs))
 		for _, x := range xs {
-			if s := state[x.job.ID]; s == "" || driver.JobFinal(s) {
-				ended[x.job.ID] = s
+			if c, ok := cur[x.job.ID]; !ok || ownerOf(c) != x.read {
+				ended[x.job.ID] = c.State
 				continue
 			}
 			jobs = append(jobs, x.job)
@@ -522,12 +550,13 @@ func keepInputs(ctx context.Context, tx driver.Tx, parts []flushPart) error {
 func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Session, job *driver.JobRecord, det *jobDetail, x *execution, err error, started time.Time) driver.Outcome {
 	bg := context.WithoutCancel(ctx)
 	job0, det0 := *job, det.clone()
+	owner := ownerOf(*job) // the attempt's (running, its number), or the record as read when none started
 	op, out := r.settle(ctx, job, det, x, err, started)
-	werr := st.Write(bg, func(tx driver.Tx) error { return record(bg, tx, s, *job, op) })
+	werr := st.Write(bg, func(tx driver.Tx) error { return record(bg, tx, s, *job, op, owner) })
 	if errors.Is(werr, docex.ErrTenantSuspended) {
 		*job, det = job0, det0
 		op, out = r.settle(ctx, job, det, x, werr, started)
-		werr = r.recordSuspended(bg, s, *job, op)
+		werr = r.recordSuspended(bg, s, *job, op, owner)
 	}
 	if errors.Is(werr, errJobCancelled) {
 		return driver.Outcome{Kind: driver.Done}
@@ -541,13 +570,13 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 // recordSuspended writes a settled job record of a tenant suspended since
 // the attempt began, through a store opened now (one opened while the
 // tenant was active refuses writes once it is suspended).
-func (r *jobRunner) recordSuspended(ctx context.Context, s *Session, job driver.JobRecord, op string) error {
+func (r *jobRunner) recordSuspended(ctx context.Context, s *Session, job driver.JobRecord, op string, owner jobOwner) error {
 	st, err := r.e.be.OpenTenant(ctx, job.User.TenantID)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	return st.Write(ctx, func(tx driver.Tx) error { return record(ctx, tx, s, job, op) })
+	return st.Write(ctx, func(tx driver.Tx) error { return record(ctx, tx, s, job, op, owner) })
 }
 
 // settle writes the end of an attempt into job and det: its state, error
@@ -647,14 +676,15 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 }
 
 // record writes a settled job record and its audit entry inside tx;
-// errJobCancelled when the job was cancelled meanwhile (it is left so).
-func record(ctx context.Context, tx driver.Tx, s *Session, job driver.JobRecord, op string) error {
+// errJobCancelled when the record is no longer owner's (cancelled,
+// retried or taken by another delivery meanwhile: it is left so).
+func record(ctx context.Context, tx driver.Tx, s *Session, job driver.JobRecord, op string, owner jobOwner) error {
 	cur, err := tx.Job(ctx, job.ID)
 	if err != nil {
 		return err
 	}
-	if cur.State == driver.JobCancelled {
-		return errJobCancelled // cancelled meanwhile: leave it so
+	if ownerOf(cur) != owner {
+		return errJobCancelled // cancelled, retried or taken meanwhile: leave it so
 	}
 	if err := tx.UpdateJob(ctx, job); err != nil {
 		return err
@@ -674,6 +704,7 @@ type execution struct {
 	det     *jobDetail
 	pl      *Pipeline
 	started time.Time
+	read    jobOwner // the job's record as the worker read it, before the attempt started
 
 	plugins *stepPlugins              // the steps' plugins, resolved once per batch
 	docs    map[string]docex.Document // documents read or written by this attempt, current
@@ -1143,8 +1174,10 @@ func (r *jobRunner) commitRound(ctx context.Context, round []*execution, lastSte
 }
 
 // checkCancelled stops (errJobCancelled) the executions of round whose
-// job was cancelled meanwhile: a running job stops before its next step.
-// Should the read fail, each execution stops with its error.
+// job is no longer their attempt's (jobOwner): cancelled meanwhile (a
+// running job stops before its next step), or retried after a cancel, or
+// taken by another delivery. Should the read fail, each execution stops
+// with its error.
 func checkCancelled(ctx context.Context, round []*execution) {
 	ids := make([]string, 0, len(round))
 	for _, x := range round {
@@ -1160,19 +1193,20 @@ func checkCancelled(ctx context.Context, round []*execution) {
 	if err == nil {
 		jobs, err = round[0].st.JobsByID(ctx, ids)
 	}
-	state := make(map[string]string, len(jobs))
+	cur := make(map[string]driver.JobRecord, len(jobs))
 	for _, j := range jobs {
-		state[j.ID] = j.State
+		cur[j.ID] = j
 	}
 	for _, x := range round {
+		c, ok := cur[x.job.ID]
 		switch {
 		case x.err != nil:
 		case err != nil:
 			x.err = err
-		case state[x.job.ID] == driver.JobCancelled:
-			x.err = errJobCancelled
-		case state[x.job.ID] == "":
+		case !ok:
 			x.err = docex.Errorf(docex.ErrNotFound, "job %s no longer exists", x.job.ID)
+		case ownerOf(c) != ownerOf(x.job):
+			x.err = errJobCancelled
 		}
 	}
 }
@@ -1753,7 +1787,7 @@ func applyParts(ctx context.Context, tx driver.Tx, parts []flushPart, ends []*jo
 	}
 	for i, p := range parts {
 		if ends[i] != nil {
-			if err := record(ctx, tx, p.x.s, ends[i].job, ends[i].op); err != nil {
+			if err := record(ctx, tx, p.x.s, ends[i].job, ends[i].op, ownerOf(p.x.job)); err != nil {
 				return err
 			}
 		}
@@ -1778,16 +1812,19 @@ func recordEnds(ctx context.Context, tx driver.Tx, jt driver.JobsTx, parts []flu
 	if len(ids) == 0 {
 		return nil
 	}
-	state, err := jobStatesIn(ctx, tx, ids)
+	cur, err := jobsIn(ctx, tx, ids)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		switch state[id] {
-		case driver.JobCancelled:
-			return errJobCancelled // cancelled meanwhile: leave it so
-		case "":
-			return docex.Errorf(docex.ErrNotFound, "job %s not found", id)
+	for i := range parts {
+		if ends[i] == nil {
+			continue
+		}
+		switch c, ok := cur[ends[i].job.ID]; {
+		case !ok:
+			return docex.Errorf(docex.ErrNotFound, "job %s not found", ends[i].job.ID)
+		case ownerOf(c) != ownerOf(parts[i].x.job):
+			return errJobCancelled // cancelled, retried or taken meanwhile: leave it so
 		}
 	}
 	if err := jt.UpdateJobs(ctx, jobs); err != nil {

@@ -37,6 +37,8 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("Replay", f.testReplay)
 	t.Run("LostAttempt", f.testLostAttempt)
 	t.Run("CancelRunning", f.testCancelRunning)
+	t.Run("CancelRetryOnce", f.testCancelRetryOnce)
+	t.Run("RetryWhileCancelledRuns", f.testRetryWhileCancelledRuns)
 	t.Run("WaitWakes", f.testWaitWakes)
 	t.Run("SharedRuns", f.testSharedRuns)
 	t.Run("MetadataBatch", f.testMetadataBatch)
@@ -959,6 +961,70 @@ func (f *fixture) testCancelRunning(t *testing.T) {
 	}
 	if len(j.History) != 2 || !cancelled(j.History[0]) || !j.History[1].EndedAt.IsZero() || j.History[1].Error != "" {
 		t.Fatalf("retried job, running: history %+v; want the cancelled attempt, then the one running", j.History)
+	}
+}
+
+// testCancelRetryOnce: a queued job cancelled and retried twice, then
+// worked, runs once: one attempt, its steps run (not taken from another
+// delivery's results), one job.succeeded entry. On PostgreSQL each retry
+// enqueued a River job while the cancelled one's stayed: three deliveries
+// of the job, run side by side.
+func (f *fixture) testCancelRetryOnce(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "cancel me, retry me", nil)
+	ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	for range 2 {
+		must(t, admin.CancelJob(bg, ids[0]))
+		must(t, admin.RetryJob(bg, ids[0]))
+	}
+	e.work(admin, []string{"acme"}, ids)
+	j, err := admin.Job(bg, ids[0])
+	must(t, err)
+	if j.State != driver.JobSucceeded || j.Attempts != 1 || len(j.History) != 1 || j.Progress.StepsRun != 5 || j.Progress.StepsCached != 0 {
+		t.Fatalf("job cancelled and retried twice, then run: %+v; want succeeded at its one attempt, its 5 runs made by it", j)
+	}
+	log, err := admin.Audit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	ends := 0
+	for _, a := range log {
+		if a.Target == ids[0] && a.Operation == "job.succeeded" {
+			ends++
+		}
+	}
+	if ends != 1 {
+		t.Fatalf("%d job.succeeded entries for the job, want 1", ends)
+	}
+}
+
+// testRetryWhileCancelledRuns: a job cancelled while it runs and retried
+// before its attempt stopped is the retry's: the cancelled attempt, when
+// it stops, writes nothing over it. The attempt (stopped at once here,
+// as a shutdown does) wrote the job back as queued with the attempt
+// uncounted and left out of the history.
+func (f *fixture) testRetryWhileCancelledRuns(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split")
+	e.spinMinute(admin)
+	_, err := admin.CreatePipeline(bg, []byte("name = \"slow\"\nmax_attempts = 2\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"spin\"\nplugin = \"loop\"\ninput = \"s\"\n"))
+	must(t, err)
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "split me, then spin on each part", nil)
+	ids, err := admin.RunPipeline(bg, "slow", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	_, stop := e.runningJob(admin, "acme", ids[0], 1)
+	must(t, admin.CancelJob(bg, ids[0]))
+	must(t, admin.RetryJob(bg, ids[0]))
+	stop()
+	j, err := admin.Job(bg, ids[0])
+	must(t, err)
+	if j.State != driver.JobQueued || j.Attempts != 1 || j.MaxAttempts != 3 || len(j.History) != 1 || j.History[0].ErrorCode != "cancelled" {
+		t.Fatalf("job retried while its cancelled attempt ran, once that stopped: %s, %d of %d attempts, history %+v; "+
+			"want it as the retry left it: queued, 1 of 3 attempts, the cancelled attempt in its history", j.State, j.Attempts, j.MaxAttempts, j.History)
 	}
 }
 

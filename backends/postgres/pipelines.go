@@ -706,13 +706,28 @@ func (t *tx) InsertJob(ctx context.Context, j driver.JobRecord) error {
 	return t.b.queue.enqueueTx(ctx, t.q, t.tenant, j.ID, j.RunAt)
 }
 
-// UpdateJob writes a job's state; docex.ErrNotFound when absent.
+// UpdateJob writes a job's state; docex.ErrNotFound when absent. A job
+// written as cancelled has its River jobs that wait to be delivered
+// deleted in the same transaction: a cancelled job is not delivered
+// again, and a retry (RequeueJob) enqueues one River job anew, so that
+// cancel and retry in turn never leave two deliveries of one job waiting.
+// A River job being worked is left to its worker, whose attempt no longer
+// owns the job and stops.
 func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 	if j.Detail == nil {
 		j.Detail = []byte("{}")
 	}
 	n, err := t.exec(ctx, "update job", sqlUpdateJob, j.ID, j.State, j.Attempts, utcMicro(j.RunAt), j.ErrorCode, j.Error, j.Detail, utcMicro(j.UpdatedAt))
-	return mustAffect(n, err, "job %q not found", j.ID)
+	if err := mustAffect(n, err, "job %q not found", j.ID); err != nil || j.State != driver.JobCancelled {
+		return err
+	}
+	if err := t.p.flush(ctx); err != nil { // River's table is written outside the pipe
+		return err
+	}
+	args, _ := json.Marshal(jobArgs{Tenant: t.tenant, Job: j.ID})
+	_, err = t.q.Exec(ctx, `DELETE FROM `+quote(t.b.queue.schema)+`.river_job
+		WHERE args @> $1::jsonb AND queue = $2 AND state IN ('available', 'pending', 'retryable', 'scheduled')`, args, tenantQueue(t.tenant))
+	return t.b.wrap(err, "drop the waiting deliveries of job %s", j.ID)
 }
 
 // RequeueJob writes a job back as queued, with its new budget of attempts,
