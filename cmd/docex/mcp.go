@@ -198,7 +198,7 @@ func serveMCPHTTP(ctx context.Context, c *cli, srv *mcpserver.Server, addr, who 
 		MaxRequestBodyBytes: maxBody,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", http.NewCrossOriginProtection().Handler(h))
+	mux.Handle("/mcp", http.NewCrossOriginProtection().Handler(mcpserver.HTTPErrorCodes(h)))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	// A stop ends the sessions, so that their open event streams end and
 	// Shutdown need not wait for them.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -134,6 +136,52 @@ func TestMCPStdio(t *testing.T) {
 	}
 }
 
+// TestMCPResourceErrorCodes: with docex tenant suspend run while a
+// session serves, resources/read and resources/list fail with the
+// JSON-RPC error of a denial (-32010, docs/agents.md), its data giving the
+// code and kind of a CLI --json error and the hint; after docex tenant
+// resume, the same session reads again. Before, the error's code was 0,
+// which JSON-RPC does not have.
+func TestMCPResourceErrorCodes(t *testing.T) {
+	h := mcpHarness(t)
+	h.env["DOCEX_TENANT"] = "acme"
+	h.env["DOCEX_USER"] = "agent"
+	h.env["DOCEX_ROLES"] = "writer"
+	cs, stderr, stop := h.startMCP()
+	ctx := context.Background()
+	if _, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "docex://baskets"}); err != nil {
+		t.Fatal(err)
+	}
+	h.ok("tenant", "suspend", "acme")
+	for name, call := range map[string]func() error{
+		"resources/read": func() error {
+			_, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "docex://baskets"})
+			return err
+		},
+		"resources/list": func() error { _, err := cs.ListResources(ctx, nil); return err },
+	} {
+		var rpcErr *jsonrpc.Error
+		if err := call(); !errors.As(err, &rpcErr) {
+			t.Fatalf("%s: %v, want a JSON-RPC error", name, err)
+		}
+		var data struct{ Code, Kind, Hint string }
+		if err := json.Unmarshal(rpcErr.Data, &data); err != nil {
+			t.Fatalf("%s: data %s: %v", name, rpcErr.Data, err)
+		}
+		if rpcErr.Code != -32010 || !strings.HasPrefix(rpcErr.Message, `tenant_suspended: tenant "acme" is suspended. `) ||
+			data.Code != "tenant_suspended" || data.Kind != "denied" || !strings.Contains(data.Hint, "docex tenant resume acme") {
+			t.Errorf("%s: %d %q %s, want -32010, tenant_suspended, kind denied and the hint", name, rpcErr.Code, rpcErr.Message, rpcErr.Data)
+		}
+	}
+	h.ok("tenant", "resume", "acme")
+	if _, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "docex://baskets"}); err != nil {
+		t.Fatalf("after resume: %v", err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d; stderr: %s", code, stderr.String())
+	}
+}
+
 func TestMCPRefusesBeforeServing(t *testing.T) {
 	h := mcpHarness(t)
 	h.ok("tenant", "create", "frozen")
@@ -198,28 +246,7 @@ func TestMCPHTTPBatches(t *testing.T) {
 	url := mcpHTTPURL(t, stderr, done)
 	post := func(t *testing.T, session, version, body string) (int, string, http.Header) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if session != "" {
-			req.Header.Set("Mcp-Session-Id", session)
-		}
-		if version != "" {
-			req.Header.Set("Mcp-Protocol-Version", version)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		data, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, string(data), resp.Header
+		return mcpPost(ctx, t, url, session, version, body)
 	}
 	code, body, hdr := post(t, "", "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
 	session := hdr.Get("Mcp-Session-Id")
@@ -251,6 +278,81 @@ func TestMCPHTTPBatches(t *testing.T) {
 				t.Errorf("%s with version %q: %s, want %q in it", c.body, c.version, body, w)
 			}
 		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
+
+// mcpPost posts body to the MCP endpoint url, with the session id and
+// protocol version headers when not "", and returns the HTTP status, the
+// body and the headers of the response.
+func mcpPost(ctx context.Context, t *testing.T, url, session, version, body string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+	}
+	if version != "" {
+		req.Header.Set("Mcp-Protocol-Version", version)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(data), resp.Header
+}
+
+// TestMCPHTTPErrorCodes: over --http too, no error reply has code 0,
+// which JSON-RPC does not have: a call in a POST without a session id
+// that is not initialize (the SDK refuses it before any middleware) is an
+// invalid request (-32600), so is a second initialize, and a
+// resources/read of a suspended tenant is -32010 with its data. Before,
+// the three had code 0.
+func TestMCPHTTPErrorCodes(t *testing.T) {
+	h := mcpHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- runIO(ctx, []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--http", "127.0.0.1:0",
+			"--tenant", "acme", "--user", "a", "--roles", "reader"}, strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
+	}()
+	url := mcpHTTPURL(t, stderr, done)
+	const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	code, body, _ := mcpPost(ctx, t, url, "", "", `{"jsonrpc":"2.0","id":"early","method":"tools/list"}`)
+	if want := `data: {"jsonrpc":"2.0","id":"early","error":{"code":-32600,"message":"method \"tools/list\" is invalid during session initialization"}}`; code != http.StatusOK || !strings.Contains(body, want) {
+		t.Errorf("a call without a session: %d %s, want %s", code, body, want)
+	}
+	code, body, hdr := mcpPost(ctx, t, url, "", "", initialize)
+	session := hdr.Get("Mcp-Session-Id")
+	if code != http.StatusOK || session == "" {
+		t.Fatalf("initialize: %d %s", code, body)
+	}
+	mcpPost(ctx, t, url, session, "2025-11-25", `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	if _, body, _ := mcpPost(ctx, t, url, session, "2025-11-25", initialize); !strings.Contains(body, `"error":{"code":-32600,"message":"duplicate \"initialize\" received"}`) {
+		t.Errorf("a second initialize: %s", body)
+	}
+	h.ok("tenant", "suspend", "acme")
+	_, body, _ = mcpPost(ctx, t, url, session, "2025-11-25", `{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"docex://baskets"}}`)
+	if !strings.Contains(body, `"error":{"code":-32010,"message":"tenant_suspended: `) || !strings.Contains(body, `"data":{"code":"tenant_suspended","kind":"denied","hint":`) {
+		t.Errorf("resources/read of a suspended tenant: %s", body)
+	}
+	h.ok("tenant", "resume", "acme")
+	if _, body, _ := mcpPost(ctx, t, url, session, "2025-11-25", `{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"docex://baskets"}}`); !strings.Contains(body, `"id":4,"result"`) {
+		t.Errorf("resources/read after resume: %s", body)
 	}
 	cancel()
 	if err := <-done; err != nil {

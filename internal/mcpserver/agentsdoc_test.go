@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -117,5 +118,60 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAgentsDocErrorCodes ties the table of docs/agents.md's "JSON-RPC
+// errors" to the codes the server gives each kind of engine error: one
+// row per kind (the last, "any other", for the kinds without a row), the
+// code the first number of its second cell.
+func TestAgentsDocErrorCodes(t *testing.T) {
+	b, err := os.ReadFile("../../docs/agents.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section, ok := markdown.Section(string(b), "### JSON-RPC errors")
+	if !ok {
+		t.Fatal("docs/agents.md has no JSON-RPC errors section")
+	}
+	kinds := []string{"invalid", "not_found", "denied", "conflict", "plugin_failed", "interrupted", "internal"}
+	doc := map[string]int64{}
+	other := int64(0)
+	number := regexp.MustCompile("`(-[0-9]+)`")
+	word := regexp.MustCompile("`([a-z_]+)`")
+	for _, cells := range markdown.TableRows(section) {
+		if len(cells) != 3 {
+			t.Fatalf("a row of %d cells: %q", len(cells), cells)
+		}
+		m := number.FindStringSubmatch(cells[1])
+		if m == nil {
+			t.Fatalf("no code in %q", cells[1])
+		}
+		code, err := strconv.ParseInt(m[1], 10, 64)
+		must(t, err)
+		if strings.HasPrefix(cells[0], "any other") {
+			other = code
+			continue
+		}
+		for _, k := range word.FindAllStringSubmatch(cells[0], -1) {
+			doc[k[1]] = code
+		}
+	}
+	if other == 0 {
+		t.Fatal("the table has no row for the other kinds")
+	}
+	for _, k := range kinds {
+		want, ok := doc[k]
+		if !ok {
+			want = other
+		}
+		if got := codeOfKind(k); got != want {
+			t.Errorf("kind %s: code %d, the doc says %d", k, got, want)
+		}
+	}
+	for k := range doc {
+		if !slices.Contains(kinds, k) {
+			t.Errorf("the doc gives a code to %q, which is no kind", k)
+		}
 	}
 }

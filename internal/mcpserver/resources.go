@@ -38,15 +38,6 @@ func (s *Server) addResources() {
 		Description: fmt.Sprintf("A document's content: text when it is UTF-8, else bytes; at most %d bytes (read_document pages through more).", s.cfg.MaxResourceBytes)}, s.readResource)
 }
 
-// resourceErr maps engine errors to the protocol's: unknown, invisible and
-// malformed ids are "resource not found", anything else keeps its message.
-func (s *Server) resourceErr(uri string, err error) error {
-	if errors.Is(err, docex.ErrNotFound) || errors.Is(err, docex.ErrInvalidID) {
-		return mcp.ResourceNotFoundError(uri)
-	}
-	return s.toolError(err)
-}
-
 func (s *Server) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 	uri := req.Params.URI
 	var (
@@ -145,7 +136,8 @@ type listCursor struct {
 // listPage at a time: a page has nextCursor exactly when more resources
 // follow. The middleware serves it instead of the SDK, so the SDK's
 // SetCacheable does not see it: it sets cacheScope itself. A cursor that
-// is not a nextCursor is a JSON-RPC invalid params error (-32602).
+// is not a nextCursor is a JSON-RPC invalid params error (-32602); an
+// engine error is rpcError's.
 func (s *Server) listResources(ctx context.Context, req *mcp.ListResourcesRequest) (*mcp.ListResourcesResult, error) {
 	var pos listCursor
 	if req.Params != nil && req.Params.Cursor != "" {
@@ -169,7 +161,7 @@ func (s *Server) listResources(ctx context.Context, req *mcp.ListResourcesReques
 		want := need - len(items)
 		bs, err := s.s.Baskets(ctx, docex.Page{Limit: want, Offset: pos.Basket})
 		if err != nil {
-			return nil, s.toolError(err)
+			return nil, s.rpcError(err)
 		}
 		for _, b := range bs {
 			items = append(items, &mcp.Resource{URI: basketURI(b.ID), Name: b.Name, Title: "Basket " + b.Name,
@@ -184,13 +176,13 @@ func (s *Server) listResources(ctx context.Context, req *mcp.ListResourcesReques
 	for pos.Section == 2 && len(items) < need {
 		bs, err := s.s.Baskets(ctx, docex.Page{Limit: listPage, Offset: pos.Basket})
 		if err != nil {
-			return nil, s.toolError(err)
+			return nil, s.rpcError(err)
 		}
 		for _, b := range bs {
 			want := need - len(items)
 			docs, err := s.s.Documents(ctx, b.ID, docex.Page{Limit: want, Offset: pos.Doc})
 			if err != nil && !errors.Is(err, docex.ErrNotFound) { // a basket deleted meanwhile is skipped
-				return nil, s.toolError(err)
+				return nil, s.rpcError(err)
 			}
 			for _, d := range docs {
 				items = append(items, &mcp.Resource{URI: documentURI(d.ID), Name: d.Name, Title: b.Name + "/" + d.Name,
@@ -215,7 +207,7 @@ func (s *Server) listResources(ctx context.Context, req *mcp.ListResourcesReques
 }
 
 // decodeCursor returns the position a nextCursor gives, or an invalid
-// params error (-32602).
+// params error (-32602, data {"code": "invalid", "kind": "invalid"}).
 func decodeCursor(cursor string) (listCursor, error) {
 	var c listCursor
 	data, err := base64.RawURLEncoding.DecodeString(cursor)
@@ -223,8 +215,9 @@ func decodeCursor(cursor string) (listCursor, error) {
 		err = json.Unmarshal(data, &c)
 	}
 	if err != nil || c.Section < 1 || c.Section > 2 || c.Basket < 0 || c.Doc < 0 || (c.Section == 1 && c.Doc != 0) {
-		return c, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams,
-			Message: fmt.Sprintf("invalid cursor %q: pass the nextCursor of the previous page, or no cursor for the first page", cursor)}
+		return c, wireError(jsonrpc.CodeInvalidParams,
+			fmt.Sprintf("invalid cursor %q: pass the nextCursor of the previous page, or no cursor for the first page", cursor),
+			errorData{Code: "invalid", Kind: "invalid"})
 	}
 	return c, nil
 }

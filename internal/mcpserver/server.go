@@ -19,6 +19,7 @@ import (
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/internal/spell"
 	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -248,8 +249,14 @@ func rolesText(roles []string) string {
 	return strings.Join(roles, ",")
 }
 
-// middleware serves resources/list from the engine and turns a panic in
-// any handler into an error result: the process keeps serving.
+// middleware serves resources/list from the engine, turns a panic in any
+// handler into an error result (the process keeps serving), and gives
+// every error of a request a JSON-RPC error code: the SDK sends any
+// other error with code 0, which JSON-RPC does not have. A panic is an
+// internal error (-32603, data {"code": "internal", "kind": "internal"})
+// or, in tools/call, an error result; the SDK's refusal of a second
+// initialize is an invalid request (-32600); any other error that is no
+// JSON-RPC error is rpcError's.
 func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
 		defer func() {
@@ -265,14 +272,23 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 				res, err = r, nil
 				return
 			}
-			res, err = nil, perr
+			res, err = nil, wireError(jsonrpc.CodeInternalError, perr.Error(), errorData{Code: "internal", Kind: "internal"})
 		}()
 		if lr, ok := req.(*mcp.ListResourcesRequest); ok && method == "resources/list" {
-			return s.listResources(ctx, lr)
+			res, err = s.listResources(ctx, lr)
+		} else {
+			res, err = next(ctx, method, req)
 		}
-		res, err = next(ctx, method, req)
-		if cr, ok := req.(*mcp.CallToolRequest); ok && err == nil && method == "tools/call" {
-			s.explainArguments(cr, res)
+		switch {
+		case err == nil:
+			if cr, ok := req.(*mcp.CallToolRequest); ok && method == "tools/call" {
+				s.explainArguments(cr, res)
+			}
+		case errors.As(err, new(*jsonrpc.Error)):
+		case method == "initialize":
+			err = &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: err.Error()}
+		default:
+			err = s.rpcError(err)
 		}
 		return res, err
 	}
@@ -349,7 +365,24 @@ func (s *Server) explainArguments(req *mcp.CallToolRequest, res mcp.Result) {
 // toolError is the message a model gets for a failed call: the error's
 // code, the engine's message and what to do about it.
 func (s *Server) toolError(err error) error {
-	hint := ""
+	return errors.New(errorText(s.explain(err)))
+}
+
+// errorText is the text of a failed call: "code: message. hint" (without
+// ". hint" when there is none).
+func errorText(code, msg, hint string) string {
+	text := code + ": " + msg
+	if hint != "" {
+		text += ". " + hint
+	}
+	return text
+}
+
+// explain returns the parts of err's message: its code (docex.Code), the
+// error's message without the code (the engine's often starts with it:
+// "forbidden: write requires ..."), and what to do about it ("" when
+// nothing can be said).
+func (s *Server) explain(err error) (code, msg, hint string) {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		hint = "The call was cancelled."
@@ -382,12 +415,7 @@ func (s *Server) toolError(err error) error {
 	case errors.Is(err, docex.ErrNoSandbox):
 		hint = "This server runs no plugins."
 	}
-	// The code once, even when the engine's message starts with it
-	// ("forbidden: write requires ...").
-	code := docex.Code(err)
-	msg := code + ": " + strings.TrimPrefix(err.Error(), code+": ")
-	if hint != "" {
-		msg += ". " + hint
-	}
-	return errors.New(msg)
+	// The code once, even when the engine's message starts with it.
+	code = docex.Code(err)
+	return code, strings.TrimPrefix(err.Error(), code+": "), hint
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/testplugins"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -629,8 +630,13 @@ func TestPanicIsToolError(t *testing.T) {
 	if r, ok := res.(*mcp.CallToolResult); !ok || !r.IsError || !strings.Contains(text(r), "boom") {
 		t.Fatalf("panic result %+v", res)
 	}
-	if _, err := h(context.Background(), "resources/read", &mcp.ReadResourceRequest{}); err == nil || !strings.Contains(err.Error(), "still serving") {
+	// Elsewhere, an internal error (-32603): before, its code was 0.
+	_, err = h(context.Background(), "resources/read", &mcp.ReadResourceRequest{})
+	if err == nil || !strings.Contains(err.Error(), "still serving") {
 		t.Fatalf("panic in resources/read: %v", err)
+	}
+	if rpcErr, data := rpcErrorOf(t, err); rpcErr.Code != jsonrpc.CodeInternalError || data.Code != "internal" || data.Kind != "internal" {
+		t.Fatalf("panic in resources/read: %d %s, want -32603 of kind internal", rpcErr.Code, rpcErr.Data)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -142,6 +143,9 @@ func (o *owed) answer(p []byte) (data []byte, counted bool) {
 	if err != nil || !ok || !r.ID.IsValid() {
 		return p, false
 	}
+	if coded := withCode(r); coded != nil {
+		msg, p = coded, append(coded, '\n')
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	c := o.calls[r.ID.Raw()]
@@ -169,6 +173,28 @@ func (o *owed) answer(p []byte) (data []byte, counted bool) {
 	}
 	o.writing++
 	return c.batch.array(), true
+}
+
+// withCode returns r, an error reply of the SDK with code 0 (which
+// JSON-RPC does not have), encoded with a code, or nil when r has a code
+// or is no error. The SDK's refusal of a call before initialize, which
+// it makes before any middleware, is the one such reply: an invalid
+// request (-32600); any other would be an internal error (-32603). Every
+// other error reaches the middleware, which gives it its code.
+func withCode(r *jsonrpc.Response) []byte {
+	var we *jsonrpc.Error
+	if r.Error == nil || !errors.As(r.Error, &we) || we.Code != 0 {
+		return nil
+	}
+	code := int64(jsonrpc.CodeInternalError)
+	if strings.HasSuffix(we.Message, "is invalid during session initialization") {
+		code = jsonrpc.CodeInvalidRequest
+	}
+	data, err := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: r.ID, Error: &jsonrpc.Error{Code: code, Message: we.Message, Data: we.Data}})
+	if err != nil {
+		return nil
+	}
+	return data
 }
 
 // written notes that a reply answer returned was written (or failed).

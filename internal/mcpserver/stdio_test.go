@@ -251,3 +251,66 @@ func checkReplies(t *testing.T, lines, want []string, msg string) {
 		t.Errorf("no error message with %q: %q", msg, msgs)
 	}
 }
+
+// TestStdioErrorCodes: every error reply has a JSON-RPC error code. The
+// SDK refuses a call before initialize, and a second initialize, with an
+// error of code 0, which JSON-RPC does not have: over stdio they are
+// invalid requests (-32600), in a batch too; a resources/read or
+// resources/list of a suspended tenant is -32010 (denied), not 0 either.
+func TestStdioErrorCodes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	srv, err := New(e.eng, user("rita", "reader"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	call := func(id, method, params string) string {
+		return `{"jsonrpc":"2.0","id":"` + id + `","method":"` + method + `","params":` + params + `}`
+	}
+	again := call("again", "initialize", `{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}`)
+	cases := []struct {
+		name    string
+		suspend bool
+		lines   []string
+		want    []string // summaries of the replies, in any order
+		msg     string   // in an error's message
+	}{
+		{"a call before initialize", false, []string{call("early", "tools/list", "{}"), initLine("2025-11-25"), initialized, ping(9)},
+			[]string{`"early":-32600`, `"init":ok`, "9:ok"}, `method "tools/list" is invalid during session initialization`},
+		{"a second initialize", false, []string{initLine("2025-11-25"), initialized, again, ping(9)},
+			[]string{`"init":ok`, `"again":-32600`, "9:ok"}, `duplicate "initialize" received`},
+		{"a second initialize in a batch", false, []string{initLine("2025-03-26"), initialized, "[" + again + "," + ping(9) + "]"},
+			[]string{`"init":ok`, `["again":-32600 9:ok]`}, `duplicate "initialize" received`},
+		{"a suspended tenant's resources", true, []string{initLine("2025-11-25"), initialized,
+			call("read", "resources/read", `{"uri":"docex://baskets"}`), call("list", "resources/list", "{}")},
+			[]string{`"init":ok`, `"read":-32010`, `"list":-32010`}, "tenant_suspended: "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.suspend {
+				if err := e.eng.Provisioner("ops").Suspend(ctx, "alpha"); err != nil {
+					t.Fatal(err)
+				}
+				defer func() {
+					if err := e.eng.Provisioner("ops").Resume(ctx, "alpha"); err != nil {
+						t.Fatal(err)
+					}
+				}()
+			}
+			lines := serveLines(t, srv, c.lines...)
+			var got, msgs []string
+			for _, line := range lines {
+				s, m := summary(t, line)
+				got, msgs = append(got, s), append(msgs, m...)
+			}
+			slices.Sort(got)
+			if want := slices.Sorted(slices.Values(c.want)); !slices.Equal(got, want) {
+				t.Fatalf("replies %v, want %v:\n%s", got, want, strings.Join(lines, "\n"))
+			}
+			if !slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, c.msg) }) {
+				t.Errorf("no error message with %q: %q", c.msg, msgs)
+			}
+		})
+	}
+}
