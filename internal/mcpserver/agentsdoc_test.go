@@ -2,8 +2,10 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/docex-dev/docex/internal/markdown"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // TestAgentsDocTools ties docs/agents.md's Tools table to the tools the
@@ -173,5 +176,86 @@ func TestAgentsDocErrorCodes(t *testing.T) {
 		if !slices.Contains(kinds, k) {
 			t.Errorf("the doc gives a code to %q, which is no kind", k)
 		}
+	}
+}
+
+// TestAgentsDocContent: a tool result's content is what docs/agents.md's
+// Tools section says: for every tool but read_document one text item,
+// the JSON of structuredContent; for read_document two text items, the
+// page as it is (text or base64) and a footer of one of the two forms
+// the doc gives, with A, B, N and ID put in. Before, the doc said every
+// result was also given as JSON text, and did not give the footer of the
+// last page.
+func TestAgentsDocContent(t *testing.T) {
+	b, err := os.ReadFile("../../docs/agents.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section, ok := markdown.Section(string(b), "## Tools")
+	if !ok {
+		t.Fatal("docs/agents.md has no Tools section")
+	}
+	// The footer forms, with their line breaks undone.
+	flat := strings.Join(strings.Fields(section), " ")
+	forms := regexp.MustCompile("`(\\[bytes A-B of N; [^`]*\\])`").FindAllStringSubmatch(flat, -1)
+	if len(forms) != 2 {
+		t.Fatalf("the Tools section gives %d footer forms, want 2: %q", len(forms), forms)
+	}
+	more, end := forms[0][1], forms[1][1]
+	if !strings.Contains(more, "more follows") || !strings.Contains(end, "end of document") {
+		t.Fatalf("footer forms %q and %q", more, end)
+	}
+	footer := func(form string, a, b, n int, id string) string {
+		return strings.NewReplacer("A", strconv.Itoa(a), "B", strconv.Itoa(b), "N", strconv.Itoa(n), "ID", id).Replace(form)
+	}
+	e := newEnv(t)
+	_, cs := e.connect(t, user("will", "writer"), Config{})
+	ctx := context.Background()
+	content := strings.Repeat("0123456789", 5) // 50 bytes
+	long := call[struct{ Document docOut }](t, cs, "add_document", map[string]any{"basket": "in", "name": "long.txt", "text": content}).Document
+	empty := call[struct{ Document docOut }](t, cs, "add_document", map[string]any{"basket": "in", "name": "empty.txt", "text": ""}).Document
+	for _, c := range []struct {
+		name string
+		args map[string]any
+		page string
+		foot string
+	}{
+		{"first page", map[string]any{"id": long.ID, "max_bytes": 20}, content[:20], footer(more, 0, 20, 50, long.ID)},
+		{"middle page", map[string]any{"id": long.ID, "offset": 20, "max_bytes": 20}, content[20:40], footer(more, 20, 40, 50, long.ID)},
+		{"last page", map[string]any{"id": long.ID, "offset": 40, "max_bytes": 20}, content[40:], footer(end, 40, 50, 50, long.ID)},
+		{"whole document", map[string]any{"id": long.ID}, content, footer(end, 0, 50, 50, long.ID)},
+		{"base64", map[string]any{"id": long.ID, "max_bytes": 20, "encoding": "base64"}, base64.StdEncoding.EncodeToString([]byte(content[:20])), footer(more, 0, 20, 50, long.ID)},
+		{"empty document", map[string]any{"id": empty.ID}, "", footer(end, 0, 0, 0, empty.ID)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "read_document", Arguments: c.args})
+			if err != nil || res.IsError {
+				t.Fatalf("%v %+v", err, res)
+			}
+			var texts []string
+			for _, item := range res.Content {
+				tc, ok := item.(*mcp.TextContent)
+				if !ok {
+					t.Fatalf("a content item of type %T", item)
+				}
+				texts = append(texts, tc.Text)
+			}
+			if want := []string{c.page, c.foot}; !slices.Equal(texts, want) {
+				t.Fatalf("content %q, want %q", texts, want)
+			}
+		})
+	}
+	// Any other tool: one text item, the JSON of structuredContent.
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_document", Arguments: map[string]any{"id": long.ID}})
+	if err != nil || res.IsError || len(res.Content) != 1 {
+		t.Fatalf("get_document: %v %+v", err, res)
+	}
+	structured, err := json.Marshal(res.StructuredContent)
+	must(t, err)
+	var fromText, fromStructured any
+	must(t, json.Unmarshal([]byte(res.Content[0].(*mcp.TextContent).Text), &fromText))
+	must(t, json.Unmarshal(structured, &fromStructured))
+	if !reflect.DeepEqual(fromText, fromStructured) {
+		t.Fatalf("get_document's text %v is not its structuredContent %v", fromText, fromStructured)
 	}
 }
