@@ -259,3 +259,61 @@ func TestAgentsDocContent(t *testing.T) {
 		t.Fatalf("get_document's text %v is not its structuredContent %v", fromText, fromStructured)
 	}
 }
+
+// TestAgentsDocAnnotations ties docs/agents.md's table of tool
+// annotations to the tools the server lists: one row per tool, each hint
+// as the doc gives it, and every hint given (none left to the
+// specification's default). Before, set_metadata, run_plugin and
+// run_pipeline said destructiveHint false though they overwrite metadata
+// values, create_basket idempotentHint false though a second call
+// changes nothing, and the read-only tools left destructiveHint out.
+func TestAgentsDocAnnotations(t *testing.T) {
+	b, err := os.ReadFile("../../docs/agents.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section, ok := markdown.Section(string(b), "## Tool annotations")
+	if !ok {
+		t.Fatal("docs/agents.md has no Tool annotations section")
+	}
+	type hints struct{ readOnly, destructive, idempotent, openWorld string }
+	rows := map[string]hints{}
+	for _, cells := range markdown.TableRows(section) {
+		if len(cells) != 6 {
+			t.Fatalf("a row of %d cells: %q", len(cells), cells)
+		}
+		rows[strings.Trim(cells[0], "`")] = hints{cells[1], cells[2], cells[3], cells[4]}
+	}
+	e := newEnv(t)
+	_, cs := e.connect(t, user("will", "writer"), Config{})
+	pb := func(p *bool) string {
+		if p == nil {
+			return "absent"
+		}
+		return strconv.FormatBool(*p)
+	}
+	seen := map[string]bool{}
+	for tool, err := range cs.Tools(context.Background(), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[tool.Name] = true
+		a := tool.Annotations
+		if a == nil || a.Title == "" {
+			t.Errorf("%s: annotations %+v, want a title and every hint", tool.Name, a)
+			continue
+		}
+		got := hints{strconv.FormatBool(a.ReadOnlyHint), pb(a.DestructiveHint), strconv.FormatBool(a.IdempotentHint), pb(a.OpenWorldHint)}
+		want, ok := rows[tool.Name]
+		if !ok {
+			t.Errorf("docs/agents.md gives no annotations of %s", tool.Name)
+		} else if got != want {
+			t.Errorf("%s: annotations %+v, the doc says %+v", tool.Name, got, want)
+		}
+	}
+	for name := range rows {
+		if !seen[name] {
+			t.Errorf("docs/agents.md gives annotations of %s, which the server does not have", name)
+		}
+	}
+}

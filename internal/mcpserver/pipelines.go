@@ -134,7 +134,7 @@ func (s *Server) addPipelineTools() {
 		})
 
 	addTool(s, &mcp.Tool{Name: "run_pipeline", Description: s.runPipelineDescription(),
-		Annotations: writes("Run pipeline", false)},
+		Annotations: writes("Run pipeline", true, false)},
 		func(in, _ *jsonschema.Schema) {
 			in.Properties["document_ids"].MaxItems = ptr(maxRunDocuments)
 			limits(in, "wait_seconds", 0, maxWaitSeconds)

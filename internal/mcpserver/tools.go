@@ -113,12 +113,23 @@ func addTool[In, Out any](s *Server, t *mcp.Tool, tweak func(in, out *jsonschema
 	})
 }
 
+// Tool annotations (MCP's hints to clients; docs/agents.md lists each
+// tool's). Every tool is closed-world: it works on this tenant's data
+// only, and plugins have no network. destructiveHint is given even where
+// readOnlyHint makes it meaningless, so that no client takes the
+// protocol's default (true) for a tool that changes nothing.
+
+// readOnly annotates a tool that changes nothing (its call is audited,
+// which is no change of the data).
 func readOnly(title string) *mcp.ToolAnnotations {
-	return &mcp.ToolAnnotations{Title: title, ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: new(bool)}
+	return &mcp.ToolAnnotations{Title: title, ReadOnlyHint: true, DestructiveHint: ptr(false), IdempotentHint: true, OpenWorldHint: ptr(false)}
 }
 
-func writes(title string, idempotent bool) *mcp.ToolAnnotations {
-	return &mcp.ToolAnnotations{Title: title, DestructiveHint: new(bool), IdempotentHint: idempotent, OpenWorldHint: new(bool)}
+// writes annotates a tool that changes data: destructive when it may
+// overwrite or remove what exists (not only add), idempotent when calling
+// it again with the same arguments changes nothing more.
+func writes(title string, destructive, idempotent bool) *mcp.ToolAnnotations {
+	return &mcp.ToolAnnotations{Title: title, DestructiveHint: ptr(destructive), IdempotentHint: idempotent, OpenWorldHint: ptr(false)}
 }
 
 // maxSafeInteger is the largest integer a JSON number holds exactly
@@ -347,7 +358,7 @@ func (s *Server) addTools() {
 		})
 
 	addTool(s, &mcp.Tool{Name: "create_basket", Description: "Create a basket. Needs the writer role.",
-		Annotations: writes("Create basket", false)}, nil,
+		Annotations: writes("Create basket", false, true)}, nil,
 		func(ctx context.Context, in createBasketIn) (*mcp.CallToolResult, basketOut, error) {
 			b, err := s.s.CreateBasket(ctx, in.Name)
 			if err != nil {
@@ -357,7 +368,7 @@ func (s *Server) addTools() {
 		})
 
 	addTool(s, &mcp.Tool{Name: "add_document", Description: fmt.Sprintf("Add a document to a basket from exactly one of: text, base64 (at most %d bytes either way), or path (a file under the directory this server may read%s). Needs the writer role. Content already in the basket is not added twice.", s.cfg.MaxInlineBytes, s.pathNote()),
-		Annotations: writes("Add document", true)},
+		Annotations: writes("Add document", false, true)},
 		// No maxLength on text and base64: the SDK's refusal of one quotes
 		// the whole value, and it counts characters where the limit is in
 		// bytes. addDocument checks the bytes and says too_large.
@@ -454,7 +465,7 @@ func (s *Server) addTools() {
 		s.readDocument)
 
 	addTool(s, &mcp.Tool{Name: "set_metadata", Description: "Set metadata keys on a document (other keys are kept). Needs the writer role.",
-		Annotations: writes("Set metadata", true)},
+		Annotations: writes("Set metadata", true, true)},
 		func(in, _ *jsonschema.Schema) {
 			in.Properties["metadata"].MinProperties = ptr(1)
 			in.Properties["metadata"].MaxProperties = ptr(engine.MaxMetaKeys)
@@ -492,7 +503,7 @@ func (s *Server) addTools() {
 		})
 
 	addTool(s, &mcp.Tool{Name: "run_plugin", Description: "Run a plugin on a document, in the sandbox. On success the metadata it sets and the documents it derives are saved. Needs the writer role.",
-		Annotations: writes("Run plugin", false)}, nil,
+		Annotations: writes("Run plugin", true, false)}, nil,
 		func(ctx context.Context, in runPluginIn) (*mcp.CallToolResult, runPluginOut, error) {
 			r, err := s.s.RunPlugin(ctx, in.Plugin, in.DocumentID, in.Params)
 			if err != nil {
