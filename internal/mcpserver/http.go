@@ -29,16 +29,16 @@ type codedWriter struct {
 // codeZero is how the SDK encodes an error reply of code 0. Inside a JSON
 // string a quote is escaped, so the text of a document or message cannot
 // hold it: only an error object can.
-var codeZero = []byte(`"error":{"code":0,`)
+const codeZero = `"error":{"code":0,`
 
 func (c *codedWriter) Write(p []byte) (int, error) {
-	if !bytes.Contains(p, codeZero) || c.Header().Get("Content-Type") != "text/event-stream" {
+	if !bytes.Contains(p, []byte(codeZero)) || c.Header().Get("Content-Type") != "text/event-stream" {
 		return c.ResponseWriter.Write(p)
 	}
 	lines := bytes.Split(p, []byte{'\n'})
 	for i, line := range lines {
 		data, ok := bytes.CutPrefix(line, []byte("data: "))
-		if !ok || !bytes.Contains(data, codeZero) {
+		if !ok || !bytes.Contains(data, []byte(codeZero)) {
 			continue
 		}
 		if m, err := jsonrpc.DecodeMessage(data); err == nil {
