@@ -921,21 +921,32 @@ func (f *fixture) testLostAttempt(t *testing.T) {
 	}
 }
 
+// slowJob provisions tenant acme with pipeline "slow" (split, then the
+// loop plugin spinning for a minute on each part; maxAttempts attempts)
+// and runs it on one document; it returns acme's admin session and the
+// job's id in a slice.
+func (e *pipeEnv) slowJob(maxAttempts int) (*engine.Session, []string) {
+	e.t.Helper()
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "split")
+	e.spinMinute(admin)
+	_, err := admin.CreatePipeline(bg, []byte(fmt.Sprintf("name = \"slow\"\nmax_attempts = %d\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n"+
+		"[[steps]]\nname = \"spin\"\nplugin = \"loop\"\ninput = \"s\"\n", maxAttempts)))
+	must(e.t, err)
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "split me, then spin on each part", nil)
+	ids, err := admin.RunPipeline(bg, "slow", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(e.t, err)
+	return admin, ids
+}
+
 // testCancelRunning: cancelling a running job ends its attempt in the
 // history (cancelled, with its end time), so that the attempt of a retry
 // does not take it for one its worker never ended (testLostAttempt).
 func (f *fixture) testCancelRunning(t *testing.T) {
 	e := f.pipeEnv(t)
-	e.tenant("acme")
-	admin := e.as("acme", "admin")
-	e.install(admin, "split")
-	e.spinMinute(admin)
-	_, err := admin.CreatePipeline(bg, []byte("name = \"slow\"\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"spin\"\nplugin = \"loop\"\ninput = \"s\"\n"))
-	must(t, err)
-	b := e.basket(admin, "in")
-	d := e.add(admin, b.ID, "a.txt", "split me, then spin on each part", nil)
-	ids, err := admin.RunPipeline(bg, "slow", engine.RunTarget{DocumentIDs: []string{d.ID}})
-	must(t, err)
+	admin, ids := e.slowJob(3)
 	_, stop := e.runningJob(admin, "acme", ids[0], 1)
 	must(t, admin.CancelJob(bg, ids[0]))
 	stop()
@@ -1006,16 +1017,7 @@ func (f *fixture) testCancelRetryOnce(t *testing.T) {
 // uncounted and left out of the history.
 func (f *fixture) testRetryWhileCancelledRuns(t *testing.T) {
 	e := f.pipeEnv(t)
-	e.tenant("acme")
-	admin := e.as("acme", "admin")
-	e.install(admin, "split")
-	e.spinMinute(admin)
-	_, err := admin.CreatePipeline(bg, []byte("name = \"slow\"\nmax_attempts = 2\n[[steps]]\nname = \"s\"\nplugin = \"split\"\n[[steps]]\nname = \"spin\"\nplugin = \"loop\"\ninput = \"s\"\n"))
-	must(t, err)
-	b := e.basket(admin, "in")
-	d := e.add(admin, b.ID, "a.txt", "split me, then spin on each part", nil)
-	ids, err := admin.RunPipeline(bg, "slow", engine.RunTarget{DocumentIDs: []string{d.ID}})
-	must(t, err)
+	admin, ids := e.slowJob(2)
 	_, stop := e.runningJob(admin, "acme", ids[0], 1)
 	must(t, admin.CancelJob(bg, ids[0]))
 	must(t, admin.RetryJob(bg, ids[0]))

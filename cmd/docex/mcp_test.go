@@ -237,13 +237,7 @@ func TestMCPHTTPBatches(t *testing.T) {
 	h := mcpHarness(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stderr := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- runIO(ctx, []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--http", "127.0.0.1:0",
-			"--tenant", "acme", "--user", "a", "--roles", "reader"}, strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
-	}()
-	url := mcpHTTPURL(t, stderr, done)
+	url, _, done := startMCPHTTP(ctx, t, h)
 	post := func(t *testing.T, session, version, body string) (int, string, http.Header) {
 		t.Helper()
 		return mcpPost(ctx, t, url, session, version, body)
@@ -324,13 +318,7 @@ func TestMCPHTTPErrorCodes(t *testing.T) {
 	h := mcpHarness(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stderr := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- runIO(ctx, []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--http", "127.0.0.1:0",
-			"--tenant", "acme", "--user", "a", "--roles", "reader"}, strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
-	}()
-	url := mcpHTTPURL(t, stderr, done)
+	url, _, done := startMCPHTTP(ctx, t, h)
 	const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
 	code, body, _ := mcpPost(ctx, t, url, "", "", `{"jsonrpc":"2.0","id":"early","method":"tools/list"}`)
 	if want := `data: {"jsonrpc":"2.0","id":"early","error":{"code":-32600,"message":"method \"tools/list\" is invalid during session initialization"}}`; code != http.StatusOK || !strings.Contains(body, want) {
@@ -421,13 +409,7 @@ func TestMCPHTTP(t *testing.T) {
 	h.ok("--tenant", "acme", "--user", "a", "--roles", "writer", "basket", "create", "inbox")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stderr := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- runIO(ctx, []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--http", "127.0.0.1:0",
-			"--tenant", "acme", "--user", "a", "--roles", "reader"}, strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
-	}()
-	url := mcpHTTPURL(t, stderr, done)
+	url, stderr, done := startMCPHTTP(ctx, t, h)
 	// A call before initialize is the client's mistake: it is told so,
 	// and the server logs no ERROR.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
@@ -742,6 +724,20 @@ func TestMCPStopQuiet(t *testing.T) {
 // where it listens and returns the endpoint's URL; it fails the test if the
 // command exits first (done) or never says (a hang bound, not a timing
 // check).
+// startMCPHTTP runs docex mcp --http on a free loopback port in h, as
+// reader a of tenant acme, until ctx is done; it returns the endpoint's
+// URL, the server's stderr and the channel its run's error arrives on.
+func startMCPHTTP(ctx context.Context, t *testing.T, h *harness) (string, *syncBuffer, chan error) {
+	t.Helper()
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- runIO(ctx, []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--http", "127.0.0.1:0",
+			"--tenant", "acme", "--user", "a", "--roles", "reader"}, strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
+	}()
+	return mcpHTTPURL(t, stderr, done), stderr, done
+}
+
 func mcpHTTPURL(t *testing.T, stderr *syncBuffer, done <-chan error) string {
 	t.Helper()
 	addr := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/mcp`)
