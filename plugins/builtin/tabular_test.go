@@ -170,3 +170,26 @@ func TestUTF16Sniffed(t *testing.T) {
 		t.Fatalf("extract-text: %q", got)
 	}
 }
+
+// TestCP1252Sniffed checks that text that is not UTF-8 (Windows-1252),
+// declared with a type that names no format, is what detect-type and
+// extract-text agree it is: detect-type called it application/octet-stream
+// and extract-text refused it, though it reads the same bytes declared
+// text/csv as Windows-1252.
+func TestCP1252Sniffed(t *testing.T) {
+	csv := []byte("name,city\ncaf\xe9,Z\xfcrich\n")
+	res, err := run(t, "detect-type", bytesDoc("people", "application/octet-stream", csv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Metadata["detected_type"] != "text/csv" || res.Metadata["detected_format"] != "csv" {
+		t.Fatalf("detect-type: %v", res.Metadata)
+	}
+	res, err = run(t, "extract-text", bytesDoc("people", "application/octet-stream", csv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Derived[0].Content); got != "name\tcity\ncafé\tZürich\n" || res.Derived[0].Metadata["source_format"] != "csv" {
+		t.Fatalf("extract-text: %q %v", got, res.Derived[0].Metadata)
+	}
+}

@@ -123,10 +123,23 @@ func detectText(head []byte, size int64) Detected {
 			}
 		}
 	}
-	if bytes.IndexByte(t, 0) >= 0 || !utf8.Valid(t) {
+	if bytes.IndexByte(t, 0) >= 0 || bytes.HasPrefix(head, []byte("\xff\xfe")) || bytes.HasPrefix(head, []byte("\xfe\xff")) {
+		return Detected{MediaType: "application/octet-stream"} // binary, or a UTF-16 BOM on an odd size
+	}
+	// Bytes that are not UTF-8 are read as Windows-1252, as extract-text
+	// reads them, when they look like text: no control character but tab,
+	// line feed, form feed and carriage return, none of the five bytes
+	// Windows-1252 leaves undefined. JSON must be UTF-8 (RFC 8259): such
+	// a document is told by the other rules.
+	utf8Text := utf8.Valid(t)
+	if !utf8Text && !cp1252Text(t) {
 		return Detected{MediaType: "application/octet-stream"}
 	}
-	s := strings.TrimPrefix(string(t), "\uFEFF")
+	s := string(t)
+	if !utf8Text {
+		s = decodeCP1252(t)
+	}
+	s = strings.TrimPrefix(s, "\uFEFF")
 	trim := strings.TrimSpace(s)
 	lower := strings.ToLower(trim[:min(len(trim), 512)])
 	switch {
@@ -137,7 +150,7 @@ func detectText(head []byte, size int64) Detected {
 		return Detected{MediaType: "image/svg+xml"}
 	case strings.HasPrefix(lower, "<?xml"):
 		return Detected{MediaType: "application/xml"}
-	case (strings.HasPrefix(trim, "{") || strings.HasPrefix(trim, "[")) && looksJSON(trim, int64(len(t)) >= size):
+	case utf8Text && (strings.HasPrefix(trim, "{") || strings.HasPrefix(trim, "[")) && looksJSON(trim, int64(len(t)) >= size):
 		return Detected{"application/json", "json"}
 	}
 	switch looksCSV(s) {
@@ -150,6 +163,30 @@ func detectText(head []byte, size int64) Detected {
 		return Detected{"text/markdown", "markdown"}
 	}
 	return Detected{"text/plain", "text"}
+}
+
+// cp1252Text reports whether b, not valid UTF-8, reads as Windows-1252
+// text: none of its bytes outside valid UTF-8 sequences is one of the five
+// Windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D), and it
+// holds no control character but tab, line feed, form feed and carriage
+// return.
+func cp1252Text(b []byte) bool {
+	for len(b) > 0 {
+		c := b[0]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\f' && c != '\r' || c == 0x7f {
+				return false
+			}
+			b = b[1:]
+			continue
+		}
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 && cp1252(c) == utf8.RuneError {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
 }
 
 // looksJSON: the head is valid JSON, or (when cut) decodes without a

@@ -176,6 +176,12 @@ func decodeText(data []byte) string {
 	if utf8.Valid(data) {
 		return string(data)
 	}
+	return decodeCP1252(data)
+}
+
+// decodeCP1252 returns data as UTF-8, its valid UTF-8 sequences as they
+// are and every other byte read as Windows-1252.
+func decodeCP1252(data []byte) string {
 	var b strings.Builder
 	b.Grow(len(data) + len(data)/8)
 	for len(data) > 0 {
