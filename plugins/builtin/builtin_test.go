@@ -249,6 +249,27 @@ func TestChunk(t *testing.T) {
 	})
 }
 
+// TestChunkFixedLossless: through the sandbox, fixed chunks without
+// overlap concatenate back to the input exactly, white space included
+// (they were trimmed, and windows of white space dropped).
+func TestChunkFixedLossless(t *testing.T) {
+	text := "  Title  \n\n\n\n\n\n\n\n  body text\t\n   "
+	res, err := run(t, "chunk", bytesDoc("a.txt", "text/plain", []byte(text)), map[string]string{"strategy": "fixed", "size": "8", "overlap": "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i, d := range res.Derived {
+		if start := int(d.Metadata["chunk_start"].(float64)); start != b.Len() {
+			t.Fatalf("chunk %d starts at %d, want %d", i, start, b.Len())
+		}
+		b.Write(d.Content)
+	}
+	if b.String() != text || res.Metadata["chunk_count"] != float64(5) {
+		t.Fatalf("%v chunks concatenate to %q, want %q", res.Metadata["chunk_count"], b.String(), text)
+	}
+}
+
 func TestRedactPII(t *testing.T) {
 	text := "Mail ann.lee+x@example.co.uk or call +44 20 7946 0958. Card 4111 1111 1111 1111 (and 4111 1111 1111 1112, not one). " +
 		"IBAN GB82 WEST 1234 5698 7654 32 and DE89370400440532013000; bad GB82WEST12345698765433. " +

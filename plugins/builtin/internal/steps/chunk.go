@@ -108,9 +108,11 @@ func parseSeparators(s string) []string {
 	return out
 }
 
-// Chunks splits text per opt. Chunks are trimmed of surrounding white
-// space; empty ones are dropped. It returns ErrParam for bad options and
-// ErrLimit beyond MaxChunks.
+// Chunks splits text per opt. Fixed chunks are the windows as they are
+// (with overlap 0 they concatenate back to text); the other strategies'
+// chunks are trimmed of surrounding white space, and those left empty
+// dropped. It returns ErrParam for bad options and ErrLimit beyond
+// MaxChunks.
 func Chunks(text string, opt ChunkOptions) ([]ChunkSpan, error) {
 	if opt.Size <= 0 {
 		opt.Size = 512
@@ -145,7 +147,9 @@ func Chunks(text string, opt ChunkOptions) ([]ChunkSpan, error) {
 	switch opt.Strategy {
 	case "fixed":
 		for _, s := range fixedSpans(text, span{0, len(text), utf8.RuneCountInString(text)}, opt.Size, opt.Overlap) {
-			add(s, "")
+			if s.start < s.end { // not trimmed: lossless
+				spans = append(spans, ChunkSpan{Start: s.start, End: s.end})
+			}
 		}
 	case "", "recursive":
 		pieces := splitRecursive(text, span{0, len(text), utf8.RuneCountInString(text)}, opt.Separators, opt.Size)

@@ -65,7 +65,7 @@ func TestChunks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkSpans(t, text, spans, size)
+			checkSpans(t, text, spans, size, strategy == "fixed")
 		}
 	}
 	spans, _ := Chunks(text, ChunkOptions{Strategy: "structure", Size: 512})
@@ -96,7 +96,11 @@ func TestChunks(t *testing.T) {
 	}
 }
 
-func checkSpans(t *testing.T, text string, spans []ChunkSpan, size int) {
+// checkSpans checks chunks: in order, valid UTF-8, at most size
+// characters; fixed ones untrimmed, each starting where the previous one's
+// last overlap characters do (and the first at 0, the last at the end:
+// nothing of text is lost); the others trimmed of white space.
+func checkSpans(t *testing.T, text string, spans []ChunkSpan, size int, fixed bool) {
 	t.Helper()
 	prev := -1
 	for i, s := range spans {
@@ -104,10 +108,48 @@ func checkSpans(t *testing.T, text string, spans []ChunkSpan, size int) {
 			t.Fatalf("span %d %+v out of order (prev start %d)", i, s, prev)
 		}
 		c := text[s.Start:s.End]
-		if !utf8.ValidString(c) || utf8.RuneCountInString(c) > size || strings.TrimSpace(c) != c {
+		if !utf8.ValidString(c) || utf8.RuneCountInString(c) > size || !fixed && strings.TrimSpace(c) != c {
 			t.Fatalf("span %d %q: size %d", i, c, size)
 		}
+		if fixed && i > 0 && s.Start > spans[i-1].End {
+			t.Fatalf("span %d %+v leaves a gap after %+v", i, s, spans[i-1])
+		}
 		prev = s.Start
+	}
+	if fixed && text != "" && (len(spans) == 0 || spans[0].Start != 0 || spans[len(spans)-1].End != len(text)) {
+		t.Fatalf("fixed chunks %+v do not cover the %d bytes of text", spans, len(text))
+	}
+}
+
+// TestChunksFixedLossless checks that fixed chunks are the windows as they
+// are: nothing trimmed, no window of white space dropped, so that with no
+// overlap they concatenate back to the input exactly (they were trimmed).
+func TestChunksFixedLossless(t *testing.T) {
+	for _, c := range []struct {
+		text          string
+		size, overlap int
+		want          []string
+	}{
+		{"  ab  cd  \n\n  ", 4, 0, []string{"  ab", "  cd", "  \n\n", "  "}},
+		{"  ab  cd  \n\n  ", 4, 2, []string{"  ab", "ab  ", "  cd", "cd  ", "  \n\n", "\n\n  "}},
+		{"é \u00a0 x\t", 2, 0, []string{"é ", "\u00a0 ", "x\t"}},
+		{"     ", 2, 0, []string{"  ", "  ", " "}},
+		{"", 4, 0, nil},
+	} {
+		spans, err := Chunks(c.text, ChunkOptions{Strategy: "fixed", Size: c.size, Overlap: c.overlap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range spans {
+			got = append(got, c.text[s.Start:s.End])
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%q size %d overlap %d: %q, want %q", c.text, c.size, c.overlap, got, c.want)
+		}
+		if c.overlap == 0 && strings.Join(got, "") != c.text {
+			t.Errorf("%q: chunks %q do not concatenate back to it", c.text, got)
+		}
 	}
 }
 
@@ -125,7 +167,7 @@ func FuzzChunks(f *testing.F) {
 			}
 			return
 		}
-		checkSpans(t, text, spans, size)
+		checkSpans(t, text, spans, size, strategy == "fixed")
 	})
 }
 
