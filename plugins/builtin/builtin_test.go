@@ -553,6 +553,26 @@ func TestExtractTextNonUTF8(t *testing.T) {
 	}
 }
 
+// TestNonUTF8CSVToJSONAndStats: through the sandbox, csv-to-json and stats
+// read bytes that are not UTF-8 as Windows-1252, as extract-text does
+// (csv-to-json wrote U+FFFD, stats split words at them).
+func TestNonUTF8CSVToJSONAndStats(t *testing.T) {
+	res, err := run(t, "csv-to-json", bytesDoc("l.csv", "text/csv", []byte("name,city\ncaf\xe9,Z\xfcrich\n")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(res.Derived[0].Content), "[\n{\"name\":\"café\",\"city\":\"Zürich\"}\n]\n"; got != want {
+		t.Errorf("csv-to-json: %q, want %q", got, want)
+	}
+	res, err = run(t, "stats", bytesDoc("l.txt", "text/plain", []byte("caf\xe9 caf\xe9 na\xefve")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := res.Metadata; m["stats_words"] != 3.0 || m["stats_top_terms"] != "café:2,naïve:1" || m["stats_bytes"] != 15.0 {
+		t.Errorf("stats: %v", m)
+	}
+}
+
 // TestExtractTextMarkdownTags: through the sandbox, Markdown's HTML tags
 // with attributes are removed, their words kept.
 func TestExtractTextMarkdownTags(t *testing.T) {

@@ -1,7 +1,10 @@
 package steps
 
 import (
+	"bufio"
+	"bytes"
 	"io"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -55,5 +58,84 @@ func (d *cp1252Reader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, d.out[d.off:])
 	d.off += n
+	return n, nil
+}
+
+// newTextReader reads r as extract-text reads plain text (decodeText),
+// streaming: a UTF-8 byte order mark is dropped, UTF-16 with a byte order
+// mark converted, and bytes that are not UTF-8 read as Windows-1252. What
+// it returns is valid UTF-8.
+func newTextReader(r io.Reader) io.Reader {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(3)
+	switch {
+	case bytes.HasPrefix(head, []byte("\xef\xbb\xbf")):
+		br.Discard(3)
+	case bytes.HasPrefix(head, []byte("\xff\xfe")), bytes.HasPrefix(head, []byte("\xfe\xff")):
+		br.Discard(2)
+		return &utf16Reader{r: br, be: head[0] == 0xfe}
+	}
+	return newCP1252Reader(br)
+}
+
+// utf16Reader converts UTF-16 (without its byte order mark) to UTF-8, as
+// decodeText does: an unpaired surrogate becomes U+FFFD, an odd last byte
+// is dropped.
+type utf16Reader struct {
+	r    io.Reader
+	be   bool
+	in   []byte // read, not yet decoded: at most one byte of a unit
+	high rune   // a high surrogate waiting for its pair, or 0
+	out  []byte
+	off  int
+	err  error
+	buf  [32 << 10]byte
+}
+
+func (u *utf16Reader) Read(p []byte) (int, error) {
+	if u.off == len(u.out) {
+		u.out, u.off = u.out[:0], 0
+	}
+	for len(u.out) == 0 {
+		if u.err != nil {
+			if u.high != 0 {
+				u.out, u.high = utf8.AppendRune(u.out, utf8.RuneError), 0
+				break
+			}
+			return 0, u.err
+		}
+		n, err := u.r.Read(u.buf[:])
+		u.in = append(u.in, u.buf[:n]...)
+		u.err = err
+		i := 0
+		for ; i+1 < len(u.in); i += 2 {
+			var c rune
+			if u.be {
+				c = rune(u.in[i])<<8 | rune(u.in[i+1])
+			} else {
+				c = rune(u.in[i+1])<<8 | rune(u.in[i])
+			}
+			switch {
+			case u.high != 0 && c >= 0xdc00 && c < 0xe000:
+				u.out = utf8.AppendRune(u.out, utf16.DecodeRune(u.high, c))
+				u.high = 0
+				continue
+			case u.high != 0:
+				u.out = utf8.AppendRune(u.out, utf8.RuneError)
+				u.high = 0
+			}
+			switch {
+			case c >= 0xd800 && c < 0xdc00:
+				u.high = c
+			case c >= 0xdc00 && c < 0xe000:
+				u.out = utf8.AppendRune(u.out, utf8.RuneError)
+			default:
+				u.out = utf8.AppendRune(u.out, c)
+			}
+		}
+		u.in = append(u.in[:0], u.in[i:]...)
+	}
+	n := copy(p, u.out[u.off:])
+	u.off += n
 	return n, nil
 }

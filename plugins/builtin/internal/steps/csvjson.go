@@ -94,7 +94,9 @@ func CSVToJSON(env Env) error {
 	if err != nil {
 		return err
 	}
-	cr := newCSVReader(in.Reader(), comma)
+	// Read as extract-text reads CSV: bytes that are not UTF-8 as
+	// Windows-1252.
+	cr := newCSVReader(newCP1252Reader(in.Reader()), comma)
 	var out bytes.Buffer
 	out.WriteByte('[')
 	var cols []string

@@ -178,7 +178,8 @@ func countReader(r io.Reader, s *TextStats) error {
 	}
 }
 
-// Stats records counts of a text document: stats_bytes, stats_chars,
+// Stats records counts of a text document, read as extract-text reads
+// plain text (decodeText): stats_bytes (the input's size), stats_chars,
 // stats_words, stats_lines, stats_sentences, stats_top_terms
 // ("term:count,...", stopwords and numbers left out) and stats_language
 // when it can be told.
@@ -187,10 +188,14 @@ func Stats(env Env) error {
 	if err != nil {
 		return err
 	}
+	in := env.Input()
 	s := newTextStats(true)
-	if err := countReader(env.Input().Reader(), s); err != nil {
+	// The text is read as extract-text reads plain text; stats_bytes is
+	// the input's size.
+	if err := countReader(newTextReader(in.Reader()), s); err != nil {
 		return err
 	}
+	s.Bytes = int(in.Size)
 	var b strings.Builder
 	for i, t := range s.TopTerms(top) {
 		if i > 0 {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -519,5 +520,62 @@ func TestExtractNonUTF8(t *testing.T) {
 	b, err := io.ReadAll(iotest.OneByteReader(newCP1252Reader(iotest.OneByteReader(strings.NewReader(in)))))
 	if want := "é€éâ‚x\uFFFD😀yÃ"; err != nil || string(b) != want {
 		t.Fatalf("%q %v, want %q", b, err, want)
+	}
+}
+
+// utf16 returns s in UTF-16 with a byte order mark.
+func utf16Text(s string, be bool) string {
+	b := []byte{0xff, 0xfe}
+	if be {
+		b = []byte{0xfe, 0xff}
+	}
+	for _, u := range utf16.Encode([]rune(s)) {
+		if be {
+			b = append(b, byte(u>>8), byte(u))
+		} else {
+			b = append(b, byte(u), byte(u>>8))
+		}
+	}
+	return string(b)
+}
+
+// TestNonUTF8CSVAndStats checks that csv-to-json and stats read what is
+// not UTF-8 as extract-text does (csv-to-json as it reads CSV, stats as it
+// reads plain text), not as U+FFFD (csv-to-json) or word breaks (stats).
+func TestNonUTF8CSVAndStats(t *testing.T) {
+	e := newEnv("d.csv", "text/csv", "name,city\ncaf\xe9,Z\xfcrich\n\x93q\x94,\x80\n", map[string]string{})
+	if err := CSVToJSON(e); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(e.derived[0].data), "[\n{\"name\":\"café\",\"city\":\"Zürich\"},\n{\"name\":\"\u201cq\u201d\",\"city\":\"€\"}\n]\n"; got != want {
+		t.Errorf("csv-to-json: %q, want %q", got, want)
+	}
+	for _, c := range []struct {
+		in                         string
+		bytes, chars, words, lines int
+		top                        string
+	}{
+		{"caf\xe9 caf\xe9 na\xefve", 15, 15, 3, 1, "café:2,naïve:1"},
+		{"\xef\xbb\xbfcaf\xc3\xa9 caf\xc3\xa9", 14, 9, 2, 1, "café:2"},
+		{utf16Text("Café, 20 €\nCafé 😀\n", false), 40, 18, 3, 2, "café:2"},
+		{utf16Text("Café, 20 €\nCafé 😀\n", true), 40, 18, 3, 2, "café:2"},
+		{"\xff\xfe" + "a\x00\x00\xd8b\x00c", 9, 3, 2, 1, ""}, // an unpaired surrogate (U+FFFD), an odd last byte
+	} {
+		e := newEnv("a.txt", "text/plain", c.in, map[string]string{})
+		if err := Stats(e); err != nil {
+			t.Fatal(err)
+		}
+		m := e.meta
+		if m["stats_bytes"] != c.bytes || m["stats_chars"] != c.chars || m["stats_words"] != c.words || m["stats_lines"] != c.lines || m["stats_top_terms"] != c.top {
+			t.Errorf("stats %q: %v, want bytes %d chars %d words %d lines %d top %s", c.in, m, c.bytes, c.chars, c.words, c.lines, c.top)
+		}
+		// Streamed a byte at a time, the text is the same.
+		var b strings.Builder
+		if _, err := io.Copy(&b, iotest.OneByteReader(newTextReader(iotest.OneByteReader(strings.NewReader(c.in))))); err != nil {
+			t.Fatal(err)
+		}
+		if want := decodeText([]byte(c.in)); b.String() != want {
+			t.Errorf("newTextReader(%q) = %q, decodeText %q", c.in, b.String(), want)
+		}
 	}
 }
