@@ -34,6 +34,7 @@ var badParams = []struct {
 	{"redact-pii", map[string]string{"patterns": `{"emp": "EMP-[0-9"}`}, "patterns: emp: error parsing regexp: missing closing ]"},
 	{"redact-pii", map[string]string{"patterns": `{"emp": "(?<x"}`}, "patterns: emp: error parsing regexp"},
 	{"redact-pii", map[string]string{"patterns": `{"emp": "[0-9]*"}`}, "patterns: emp matches the empty string"},
+	{"redact-pii", map[string]string{"patterns": `{"emp": "EMP-[0-9]{6}", "emp": "E[0-9]{4}"}`}, `patterns: name "emp" given twice`},
 	{"redact-pii", map[string]string{"replacement": strings.Repeat("x", 257)}, "replacement: at most 256 bytes"},
 	{"csv-to-json", map[string]string{"delimiter": ";;"}, `delimiter: ";;": want one character other than NUL, a quote or a line break`},
 	{"csv-to-json", map[string]string{"delimiter": `"`}, `delimiter: "\"": want one character`},

@@ -324,10 +324,14 @@ func redactParams(env Env) (*Redactor, error) {
 	}
 	extra := map[string]string{}
 	if s, ok := env.Param("patterns"); ok {
-		if err := json.Unmarshal([]byte(s), &extra); err != nil {
+		var dup string
+		var err error
+		switch extra, dup, err = parsePatterns(s); {
+		case err != nil:
 			p.fail("patterns", `want a JSON object {"name": "regexp", ...}: %v`, err)
-		}
-		if len(extra) > 32 {
+		case dup != "":
+			p.fail("patterns", "name %q given twice", dup)
+		case len(extra) > 32:
 			p.fail("patterns", "at most 32 patterns")
 		}
 	}
@@ -339,6 +343,35 @@ func redactParams(env Env) (*Redactor, error) {
 		return nil, p.err
 	}
 	return NewRedactor(kinds, extra, repl)
+}
+
+// parsePatterns reads the patterns parameter, a JSON object of strings,
+// as json.Unmarshal would, and also returns the first name given twice
+// (Unmarshal keeps the last value silently), or "".
+func parsePatterns(s string) (map[string]string, string, error) {
+	out := map[string]string{}
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, "", err
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.Token() // '{': Unmarshal checked the syntax
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, "", err
+		}
+		name, _ := tok.(string)
+		if seen[name] {
+			return out, name, nil
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, "", err
+		}
+	}
+	return out, "", nil
 }
 
 // phoneSpan widens a phone match to the end of the run of digits it ends

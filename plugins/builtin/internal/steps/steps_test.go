@@ -440,6 +440,16 @@ func TestStepInputChecks(t *testing.T) {
 	if err := RedactPII(e); !errors.Is(err, ErrParam) || !strings.Contains(err.Error(), `kinds: "email" given twice`) {
 		t.Errorf("kinds twice: %v", err)
 	}
+	// A pattern name given twice: the last one silently won.
+	for _, pats := range []string{`{"a":"x+","a":"y+"}`, `{"a":"x+","b":"z","\u0061":"y+"}`} {
+		e = newEnv("a.txt", "text/plain", "xx yy", map[string]string{"patterns": pats})
+		if err := RedactPII(e); !errors.Is(err, ErrParam) || !strings.Contains(err.Error(), `patterns: name "a" given twice`) {
+			t.Errorf("patterns %s: %v", pats, err)
+		}
+		if err := ValidateRedactPII(e); !errors.Is(err, ErrParam) || !strings.Contains(err.Error(), `patterns: name "a" given twice`) {
+			t.Errorf("validate patterns %s: %v", pats, err)
+		}
+	}
 	e = newEnv("a.csv", "text/csv", "a,b\n1,2\n", map[string]string{"delimiter": "\x00"})
 	if err := CSVToJSON(e); !errors.Is(err, ErrParam) {
 		t.Errorf("NUL delimiter: %v", err)
