@@ -3,7 +3,11 @@ package builtin_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
+
+	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
 
 // TestCSVToJSONColumns checks csv_columns: the header's width, or the widest
@@ -191,5 +195,20 @@ func TestCP1252Sniffed(t *testing.T) {
 	}
 	if got := string(res.Derived[0].Content); got != "name\tcity\ncafé\tZürich\n" || res.Derived[0].Metadata["source_format"] != "csv" {
 		t.Fatalf("extract-text: %q %v", got, res.Derived[0].Metadata)
+	}
+}
+
+// TestCSVUnterminatedQuote: through the sandbox, CSV ending inside a
+// quoted field fails csv-to-json and extract-text with malformed input
+// naming the line the field opens on (the field took the rest of the
+// document silently).
+func TestCSVUnterminatedQuote(t *testing.T) {
+	in := []byte("name,note\nAda,\"first\nAlan,second\nGrace,third\n")
+	for _, step := range []string{"csv-to-json", "extract-text"} {
+		_, err := run(t, step, bytesDoc("people.csv", "text/csv", in), nil)
+		want := `malformed input: csv: the quoted field opening on line 2 is never closed (a " is missing)`
+		if !errors.Is(err, pluginapi.ErrPluginStatusError) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %s", step, err, want)
+		}
 	}
 }

@@ -21,31 +21,131 @@ const (
 	MaxJSONOutput = 48 << 20
 )
 
-// lineLimitReader fails with ErrLimit once a line exceeds max bytes.
-type lineLimitReader struct {
-	r    io.Reader
-	max  int
-	line int
+// csvInput is what encoding/csv reads: it fails with ErrLimit once a line
+// exceeds max bytes, and follows the quoting as encoding/csv reads it
+// (LazyQuotes) so that input ending inside a quoted field fails with
+// ErrMalformed naming the line the field opens on. encoding/csv with
+// LazyQuotes takes everything up to the end as that field, silently.
+type csvInput struct {
+	r        io.Reader
+	max      int
+	line     int    // bytes in the current line
+	lineNo   int    // the current line, from 1
+	comma    []byte // the delimiter's UTF-8 bytes
+	state    csvState
+	matched  int // bytes of comma matched (a delimiter of several bytes)
+	openLine int // the line the open quoted field started on
 }
 
-func (l *lineLimitReader) Read(p []byte) (int, error) {
+type csvState uint8
+
+const (
+	csvFieldStart csvState = iota // at the start of a field (or a line)
+	csvUnquoted                   // in a field that does not start with a quote
+	csvQuoted                     // in a quoted field
+	csvQuote                      // in a quoted field, after a quote
+	csvQuoteCR                    // in a quoted field, after a quote and \r
+	csvQuoteComma                 // in a quoted field, after a quote and part of a delimiter
+)
+
+func newCSVInput(r io.Reader, comma rune) *csvInput {
+	return &csvInput{r: r, max: MaxCSVLine, lineNo: 1, comma: utf8.AppendRune(nil, comma)}
+}
+
+func (l *csvInput) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	for i, c := range p[:n] {
 		if c == '\n' {
 			l.line = 0
-			continue
-		}
-		l.line++
-		if l.line > l.max {
+		} else if l.line++; l.line > l.max {
 			return i, Errorf(ErrLimit, "a line is longer than %d bytes", l.max)
 		}
+		l.quoting(c)
+		if c == '\n' {
+			l.lineNo++
+		}
+	}
+	if err == io.EOF && l.state == csvQuoted {
+		return n, Errorf(ErrMalformed, "csv: the quoted field opening on line %d is never closed (a \" is missing)", l.openLine)
 	}
 	return n, err
 }
 
-// newCSVReader reads delimiter-separated records with bounded lines.
+// quoting moves the quoting state over c as encoding/csv reads it, with
+// LazyQuotes: a field is quoted when it starts with a quote, a quote ends
+// it when a delimiter or a line break (\r\n included) follows, two quotes
+// are one, and any other quote in it is text.
+func (l *csvInput) quoting(c byte) {
+	comma := func() bool { // c completes a delimiter
+		if c == l.comma[l.matched] {
+			l.matched++
+		} else if c == l.comma[0] {
+			l.matched = 1
+		} else {
+			l.matched = 0
+		}
+		if l.matched == len(l.comma) {
+			l.matched = 0
+			return true
+		}
+		return false
+	}
+	switch l.state {
+	case csvFieldStart:
+		switch {
+		case c == '"':
+			l.state, l.openLine = csvQuoted, l.lineNo
+		case c == '\n':
+		case comma():
+		default:
+			l.state = csvUnquoted
+		}
+	case csvUnquoted:
+		if c == '\n' || comma() {
+			l.state, l.matched = csvFieldStart, 0
+		}
+	case csvQuoted:
+		if c == '"' {
+			l.state = csvQuote
+		}
+	case csvQuote:
+		switch {
+		case c == '"':
+			l.state = csvQuoted
+		case c == '\n':
+			l.state = csvFieldStart
+		case c == '\r':
+			l.state = csvQuoteCR
+		case comma():
+			l.state = csvFieldStart
+		case l.matched > 0:
+			l.state = csvQuoteComma
+		default:
+			l.state = csvQuoted // a quote that is text
+		}
+	case csvQuoteCR:
+		if c == '\n' {
+			l.state = csvFieldStart
+			return
+		}
+		l.state = csvQuoted // the quote and the \r were text
+		l.quoting(c)
+	case csvQuoteComma:
+		if c == l.comma[l.matched] {
+			if l.matched++; l.matched == len(l.comma) {
+				l.state, l.matched = csvFieldStart, 0
+			}
+			return
+		}
+		l.state, l.matched = csvQuoted, 0 // the quote was text
+		l.quoting(c)
+	}
+}
+
+// newCSVReader reads delimiter-separated records with bounded lines,
+// failing on a quoted field left open at the end.
 func newCSVReader(r io.Reader, comma rune) *csv.Reader {
-	cr := csv.NewReader(bufio.NewReaderSize(&lineLimitReader{r: r, max: MaxCSVLine}, 64<<10))
+	cr := csv.NewReader(bufio.NewReaderSize(newCSVInput(r, comma), 64<<10))
 	cr.Comma = comma
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = true
@@ -53,16 +153,11 @@ func newCSVReader(r io.Reader, comma rune) *csv.Reader {
 	return cr
 }
 
-// csvError maps encoding/csv errors to the step's kinds.
+// csvError maps encoding/csv errors to the step's kinds; the input's own
+// (ErrLimit, ErrMalformed from csvInput) pass as they are.
 func csvError(err error) error {
-	var le interface{ Unwrap() error }
-	if errors.Is(err, ErrLimit) {
-		return err
-	}
-	if errors.As(err, &le) {
-		if e := le.Unwrap(); errors.Is(e, ErrLimit) {
-			return e
-		}
+	if errors.Is(err, ErrLimit) || errors.Is(err, ErrMalformed) {
+		return err // encoding/csv returns its reader's errors as they are
 	}
 	return Errorf(ErrMalformed, "csv: %v", err)
 }

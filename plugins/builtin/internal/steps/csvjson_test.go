@@ -2,9 +2,13 @@ package steps
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzCSVToJSON checks that csv-to-json either fails with a malformed-input
@@ -80,6 +84,86 @@ func FuzzCSVToJSON(f *testing.F) {
 		}
 		if n != rows {
 			t.Fatalf("%d rows in the JSON, csv_rows %d", n, rows)
+		}
+	})
+}
+
+// TestCSVUnterminatedQuote checks that CSV ending inside a quoted field
+// fails with malformed input naming the line the field opens on, in
+// csv-to-json and extract-text alike (the field took the rest of the input
+// silently), and that quoted fields encoding/csv closes stay accepted.
+func TestCSVUnterminatedQuote(t *testing.T) {
+	for _, c := range []struct {
+		in, delimiter string
+		line          int // the open field's line; 0: no error
+	}{
+		{"a,b\n\"unterminated,1\n2,3\n", ",", 2},
+		{"a,b\n1,\"x\"\"\n", ",", 2},           // an escaped quote, then the end
+		{"a,b\n1,\"multi\nline\n\n", ",", 2},   // line breaks inside
+		{"a,b\n1,2\n3,\"x\"y\n4,5\n", ",", 3},  // a quote that is text (y follows), then no closing one
+		{"a,b\n1,\"x\"\r\ny,\"z\r\nw", ",", 3}, // \r\n closes the first field
+		{"a,b\n1,\"x\"\ry\n", ",", 2},          // a lone \r does not
+		{"a,\"\"\"", ",", 1},                   // an escaped quote in an empty field
+		{"a\t\"b\n", "\t", 1},
+		{"a;\"b\"é\"c\n", "é", 1},            // a delimiter of two bytes
+		{"a,b\n1,\"x\"", ",", 0},             // closed at the end
+		{"a,b\n1,\"x\"\r", ",", 0},           // a last \r is dropped
+		{"a,b\n1,\"x\"\r\n\r\n\n", ",", 0},   // blank lines after
+		{"a,b\n1,\"multi\nline\"\n", ",", 0}, // line breaks inside
+		{"a,b\n1,x \"y\n", ",", 0},           // a quote in an unquoted field is text
+		{"a,b\n1,\"x\"y,\"z\"\n", ",", 0},    // lazy quotes: one field x"y,"z
+		{"a,\"\"", ",", 0},                   // an empty quoted field
+		{"a,\"\"\"\"", ",", 0},               // a field holding a quote
+		{"a;\"b\"é\"c\"\n", "é", 0},
+		{"a;\"b\"éx\n", "é", 0},
+		{"\"bé\"\n", "é", 0},   // a delimiter inside a quoted field is text
+		{"a;\"bé\"\n", "é", 1}, // a;"b, then a field opening with a quote
+	} {
+		e := newEnv("d.csv", "text/csv", c.in, map[string]string{"delimiter": c.delimiter, "header": "false"})
+		err := CSVToJSON(e)
+		comma, _ := utf8.DecodeRuneInString(c.delimiter)
+		_, xerr := csvText(newCP1252Reader(strings.NewReader(c.in)), comma)
+		if c.line == 0 {
+			if err != nil || xerr != nil {
+				t.Errorf("%q: csv-to-json %v, extract-text %v", c.in, err, xerr)
+			}
+			continue
+		}
+		want := fmt.Sprintf(`malformed input: csv: the quoted field opening on line %d is never closed (a " is missing)`, c.line)
+		for _, err := range []error{err, xerr} {
+			if !errors.Is(err, ErrMalformed) || err.Error() != want {
+				t.Errorf("%q: %v, want %s", c.in, err, want)
+			}
+		}
+	}
+}
+
+// FuzzCSVQuoting checks csvInput's quoting against encoding/csv itself:
+// the input ends inside a quoted field exactly when a line break and a
+// marker appended to it land inside a field, not in a record of their own.
+func FuzzCSVQuoting(f *testing.F) {
+	for _, s := range []string{"a,\"b\n", "a,\"b\"\r", "\"x\"\"\n", "a;\"b\"é\"c\n", "\"x\"\ry\n", "x \"y\n\"z\"w"} {
+		f.Add(s, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, in string, d uint8) {
+		if !utf8.ValidString(in) || strings.ContainsRune(in, 0) {
+			return
+		}
+		comma := []rune{',', ';', '\t', 'é'}[d%4]
+		_, err := csvText(strings.NewReader(in), comma)
+		open := errors.Is(err, ErrMalformed) && strings.Contains(err.Error(), "is never closed")
+		if err != nil && !open {
+			t.Fatalf("%q: %v", in, err)
+		}
+		cr := csv.NewReader(strings.NewReader(in + "\n\x00M"))
+		cr.Comma, cr.FieldsPerRecord, cr.LazyQuotes = comma, -1, true
+		recs, err := cr.ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := recs[len(recs)-1]
+		if inside := len(last) != 1 || last[0] != "\x00M"; inside != open {
+			t.Fatalf("%q (delimiter %q): open at the end %v, encoding/csv's last record %q", in, comma, open, last)
 		}
 	})
 }
