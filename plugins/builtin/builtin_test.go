@@ -531,6 +531,26 @@ func TestJSONExtractUnstorableStrings(t *testing.T) {
 	}
 }
 
+// TestJSONExtractNesting: through the sandbox, json-extract refuses JSON
+// nested deeper than 1000 levels with limit:, as extract-text does (it
+// took up to 10,000 and failed past them with malformed input:).
+func TestJSONExtractNesting(t *testing.T) {
+	for _, n := range []int{1001, 20_000} {
+		doc := []byte(strings.Repeat("[", n) + strings.Repeat("]", n))
+		for _, step := range []string{"json-extract", "extract-text"} {
+			var params map[string]string
+			if step == "json-extract" {
+				params = map[string]string{"fields": "a"}
+			}
+			_, err := run(t, step, bytesDoc("deep.json", "application/json", doc), params)
+			want := "limit: json nesting deeper than 1000"
+			if !errors.Is(err, pluginapi.ErrPluginStatusError) || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s, %d levels: %v, want %s", step, n, err, want)
+			}
+		}
+	}
+}
+
 // TestExtractTextNonUTF8: through the sandbox, HTML and CSV bytes that are
 // not UTF-8 come out as Windows-1252 readings, the derived text valid
 // UTF-8 (chunk refused the raw bytes extract-text wrote before).

@@ -136,6 +136,9 @@ func JSONExtract(env Env) error {
 	if err != nil {
 		return err
 	}
+	if err := checkJSONDepth(data); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var doc any
@@ -192,6 +195,33 @@ func JSONExtract(env Env) error {
 		found++
 	}
 	return env.SetMetadata("json_fields_found", found)
+}
+
+// checkJSONDepth returns ErrLimit when arrays and objects in data nest
+// deeper than MaxJSONDepth, as extract-text's JSON reader does (brackets
+// inside strings do not count; the syntax is the decoder's to check).
+func checkJSONDepth(data []byte) error {
+	depth, inString := 0, false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > MaxJSONDepth {
+				return Errorf(ErrLimit, "json nesting deeper than %d", MaxJSONDepth)
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return nil
 }
 
 // jsonExtractParams reads json-extract's parameters: the fields and

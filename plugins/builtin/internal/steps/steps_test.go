@@ -589,3 +589,38 @@ func TestNonUTF8CSVAndStats(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONNesting checks that json-extract, like extract-text, refuses
+// arrays and objects nested deeper than MaxJSONDepth with limit: (it took
+// up to 10,000 levels and failed past them with malformed input), and
+// that brackets inside strings do not count.
+func TestJSONNesting(t *testing.T) {
+	nested := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	want := "limit: json nesting deeper than 1000"
+	for _, c := range []struct {
+		doc  string
+		kind error
+	}{
+		{`{"a":` + nested(999) + `}`, nil},
+		{`{"a":` + nested(1000) + `}`, ErrLimit},
+		{nested(1001), ErrLimit},
+		{nested(10001), ErrLimit},
+		{`{"a":"` + strings.Repeat("[{", 2000) + `\"["}`, nil},
+		{`{"a":` + strings.Repeat("[", 1001), ErrLimit}, // too deep before it is malformed
+	} {
+		e := newEnv("a.json", "application/json", c.doc, map[string]string{"fields": "a"})
+		err := JSONExtract(e)
+		_, xerr := jsonText(strings.NewReader(c.doc))
+		if c.kind == nil {
+			if err != nil || xerr != nil {
+				t.Errorf("%.30s: json-extract %v, extract-text %v", c.doc, err, xerr)
+			}
+			continue
+		}
+		for _, err := range []error{err, xerr} {
+			if !errors.Is(err, c.kind) || err.Error() != want {
+				t.Errorf("%.30s (%d bytes): %v, want %s", c.doc, len(c.doc), err, want)
+			}
+		}
+	}
+}
