@@ -307,6 +307,22 @@ func TestRedactPII(t *testing.T) {
 	}
 }
 
+// TestRedactPIIIdentifiers: through the sandbox, identifiers and figures
+// shaped like digit groups are left alone, and only the phone number
+// beside them is redacted (each of them was redacted as a phone number).
+func TestRedactPIIIdentifiers(t *testing.T) {
+	text := "Invoice 2024-0001-17 (order 2024-001-17, part 1234-5678-90) for years 2019 2020 2021; " +
+		"write to 51 Franklin Street, Boston, MA 02110-1301 or call 1-800-555-1234."
+	res, err := run(t, "redact-pii", bytesDoc("a.txt", "text/plain", []byte(text)), map[string]string{"kinds": "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(text, "1-800-555-1234", "[PHONE]", 1)
+	if got := string(res.Derived[0].Content); got != want || res.Metadata["pii_phone"] != 1.0 {
+		t.Fatalf("%q (%v phone numbers), want %q", got, res.Metadata["pii_phone"], want)
+	}
+}
+
 func TestOtherSteps(t *testing.T) {
 	csv := fileDoc(t, "testdata/files/debian.csv", "text/csv")
 	res, err := run(t, "csv-to-json", csv, map[string]string{"infer_types": "true"})

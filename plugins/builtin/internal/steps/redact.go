@@ -20,17 +20,25 @@ var (
 	// Phone numbers, 9-15 digits (checked after matching, without an
 	// international prefix 00 or a trunk "(0)": phoneDigits): a +country
 	// code (or 00 and a country code, which never starts with 0), an
-	// optional parenthesised group ("(0)"), an optional one-digit group, then groups of 2-8 digits separated by single
-	// spaces, dots or dashes; or a national number: a 0 and 1-4 digits,
-	// a space, dot, dash or slash, then groups of 3-8 and 2-8 digits
-	// (030 12345678, 06-12345678); or, without a country code or leading
-	// 0, an optional parenthesised area code, then two to five groups of
-	// 2-4 digits.
-	rePhone = regexp.MustCompile(`(?:\+\d{1,3}|\b00[1-9]\d{0,2})[ .-]?(?:\(\d{1,4}\)[ .-]?)?(?:\d[ .-])?\d{2,8}(?:[ .-]\d{2,8}){0,4}|\b0\d{1,4}[ ./-]\d{3,8}(?:[ .-]\d{2,8}){0,3}|(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}`)
-	reCard  = regexp.MustCompile(`\b\d(?:[ -]?\d){12,18}\b`)
-	reIBAN  = regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b`)
-	reIPv4  = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
-	reIPv6  = regexp.MustCompile(`(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%[0-9a-z]+)?`)
+	// optional parenthesised group ("(0)"), an optional one-digit group,
+	// then groups of 2-8 digits separated by single spaces, dots or
+	// dashes; or a national number: a 0 and 1-4 digits, a space, dot,
+	// dash or slash, then groups of 3-8 and 2-8 digits (030 12345678,
+	// 06-12345678), or two to five groups of 2-4 digits, the first
+	// starting with 0 (01 23 45 67 89); or a parenthesised area code then
+	// two to five groups of 2-4 digits ((555) 123-4567); or, without any
+	// of those, only the North American 3-3-4 digits after an optional 1
+	// (555-123-4567, 1-800-555-1234): other groupings are identifiers
+	// (2024-0001-17) or figures (2019 2020 2021).
+	rePhone = regexp.MustCompile(`(?:\+\d{1,3}|\b00[1-9]\d{0,2})[ .-]?(?:\(\d{1,4}\)[ .-]?)?(?:\d[ .-])?\d{2,8}(?:[ .-]\d{2,8}){0,4}` +
+		`|\b0\d{1,4}[ ./-]\d{3,8}(?:[ .-]\d{2,8}){0,3}` +
+		`|\b0\d{1,3}(?:[ .-]\d{2,4}){1,4}` +
+		`|\(\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]\d{2,4}){1,4}` +
+		`|\b(?:1[ .-])?\d{3}[ .-]\d{3}[ .-]\d{4}\b`)
+	reCard = regexp.MustCompile(`\b\d(?:[ -]?\d){12,18}\b`)
+	reIBAN = regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b`)
+	reIPv4 = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
+	reIPv6 = regexp.MustCompile(`(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%[0-9a-z]+)?`)
 )
 
 // Redactor finds and replaces personal data.
@@ -126,7 +134,7 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 		case "phone":
 			add(k, rePhone, func(s string) bool {
 				n := phoneDigits(s)
-				return n >= 9 && n <= 15 && (strings.ContainsAny(s, " .-()+") || len(digits(s)) >= 10)
+				return n >= 9 && n <= 15 && (strings.ContainsAny(s, " .-()+") || len(digits(s)) >= 10) && !zipPlus4(s)
 			})
 		}
 	}
@@ -182,6 +190,12 @@ func standsAlone(text string, start, end int) bool {
 		end = len(text) // a full stop ends the sentence, not the address
 	}
 	return (start == 0 || !glued(text[start-1])) && (end == len(text) || !glued(text[end]))
+}
+
+// zipPlus4 reports whether s is 5 digits, a dash and 4 digits: a US ZIP+4
+// code ("Boston, MA 02110-1301"), not a phone number.
+func zipPlus4(s string) bool {
+	return len(s) == 10 && s[5] == '-' && len(digits(s)) == 9
 }
 
 // phoneDigits counts the digits of a phone match that E.164's 15 count:
@@ -378,17 +392,19 @@ func parsePatterns(s string) (map[string]string, string, error) {
 // inside ("0049 30 1234567" matched up to "1234"), so that no digit of a
 // number is left beside the replacement. It reports false for a match
 // that starts inside a run of digits ("1234567 89 10": the run is no
-// group of a phone number) or is followed by ":" and a digit (a date and
-// a time, "05.12.2026 10:30").
+// group of a phone number), that digits and a dash, dot or slash come
+// before ("2024-0123-4567-89": groups of a longer identifier), or that a
+// dash or dot and a digit follow ("555-123-4567-89"), or ":" and a digit
+// (a date and a time, "05.12.2026 10:30").
 func phoneSpan(text string, start, end int) (int, int, bool) {
 	digit := func(i int) bool { return i >= 0 && i < len(text) && text[i] >= '0' && text[i] <= '9' }
-	if digit(start - 1) {
+	if digit(start-1) || start >= 2 && strings.IndexByte("-./", text[start-1]) >= 0 && digit(start-2) {
 		return start, end, false
 	}
 	for digit(end) {
 		end++
 	}
-	if end < len(text) && text[end] == ':' && digit(end+1) {
+	if end < len(text) && (text[end] == ':' || text[end] == '-' || text[end] == '.') && digit(end+1) {
 		return start, end, false
 	}
 	return start, end, true

@@ -346,6 +346,67 @@ func TestRedactPhone(t *testing.T) {
 	}
 }
 
+// TestRedactPhoneIdentifiers checks that identifiers, figures and dates
+// shaped like digit groups are not phone numbers (each was redacted as
+// one), and that phone numbers of every documented form still are.
+func TestRedactPhoneIdentifiers(t *testing.T) {
+	r, err := NewRedactor([]string{"phone"}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	negatives := []string{
+		"invoice 2024-0001-17",
+		"order 2024-001-17",
+		"ref 2024-0001-1234-56",
+		"file 2024/0123-45678",
+		"part 1234-5678-90",
+		"acct 123-456-789",
+		"ssn 123-45-6789",
+		"years 2019 2020 2021",
+		"scores 12 34 56 78 90",
+		"lot 1234.5678.90",
+		"serial 555-123-4567-89",
+		"build 2024.12.0555.1234",
+		"ISBN 978-3-16-148410-0",
+		"on 2024-12-05 at 10:30",
+		"Boston, MA 02110-1301, USA",
+		"GraphBackground=255 255 255",
+		"Method A: 79.98 80.04 80.02 80.04",
+		"2012-11-11 02:24:53.609667389 +0900",
+	}
+	for _, in := range negatives {
+		if out, _ := r.Redact(in); out != in {
+			t.Errorf("Redact(%q) = %q: not a phone number", in, out)
+		}
+	}
+	positives := []struct{ in, want string }{
+		{"call 555-123-4567 now", "call [PHONE] now"},
+		{"call 555.123.4567 now", "call [PHONE] now"},
+		{"call 555 123 4567 now", "call [PHONE] now"},
+		{"call 1-800-555-1234 now", "call [PHONE] now"},
+		{"call (555) 123-4567 now", "call [PHONE] now"},
+		{"call (555)123-4567 now", "call [PHONE] now"},
+		{"Sydney (02) 1234 5678", "Sydney [PHONE]"},
+		{"Paris 01 23 45 67 89", "Paris [PHONE]"},
+		{"Zurich 044 123 45 67", "Zurich [PHONE]"},
+		{"London 020 7946 0958", "London [PHONE]"},
+		{"Berlin 030/12345678", "Berlin [PHONE]"},
+		{"Madrid +34 912 345 678", "Madrid [PHONE]"},
+		{"US +1 (555) 123-4567", "US [PHONE]"},
+		{"tel 0049 30 1234567 now", "tel [PHONE] now"},
+		{"call 555-123-4567.", "call [PHONE]."},
+		{"call 555-123-4567, or 555-123-4568.", "call [PHONE], or [PHONE]."},
+		{"ticket 48213: call 030 12345678", "ticket 48213: call [PHONE]"},
+		{"Novato, CA 94945, U.S.A., +1(415)492-9861, for", "Novato, CA 94945, U.S.A., [PHONE], for"},
+		{"Krefeld 02151 1234", "Krefeld [PHONE]"},
+	}
+	for _, c := range positives {
+		if out, _ := r.Redact(c.in); out != c.want {
+			t.Errorf("Redact(%q) = %q, want %q", c.in, out, c.want)
+		}
+	}
+}
+
 // TestJSONExtractFieldKeys checks that json-extract refuses, before it
 // reads the document, a key given twice (the last one silently won), its
 // own count's key, and keys the engine would refuse.
