@@ -481,6 +481,14 @@ func TestHostileInputs(t *testing.T) {
 		{"deeply nested html", "extract-text", nested, "limit:"},
 		{"100 MB single-line csv", "extract-text", line, "limit:"},
 		{"100 MB single-line csv to json", "csv-to-json", line, "limit:"},
+		// A single page may not take the file's whole budget of work, nor
+		// hold more glyphs than its memory.
+		{"pdf page of 4 million content-stream objects", "extract-text", func() pluginapi.Document {
+			return bytesDoc("ops.pdf", "application/pdf", onePagePDF(strings.Repeat("q Q ", 2_000_001)))
+		}, "limit: pdf: limit: page 1 runs more than 4000000 content-stream objects"},
+		{"pdf page showing a 16 MiB string", "extract-text", func() pluginapi.Document {
+			return bytesDoc("glyphs.pdf", "application/pdf", onePagePDF("BT /F1 1 Tf ("+strings.Repeat("x", 16<<20)+") Tj ET"))
+		}, "limit: pdf: limit: page 1 shows more than 200000 glyphs"},
 		{"junk pdf", "extract-text", func() pluginapi.Document {
 			return bytesDoc("junk.pdf", "application/pdf", []byte("%PDF-1.4\nthis is not a PDF\n"))
 		}, "malformed input:"},
@@ -505,6 +513,31 @@ func TestHostileInputs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// onePagePDF is a one-page PDF drawing content with font F1 (Helvetica).
+func onePagePDF(content string) []byte {
+	var b bytes.Buffer
+	var offs []int
+	obj := func(format string, args ...any) {
+		offs = append(offs, b.Len())
+		fmt.Fprintf(&b, "%d 0 obj ", len(offs))
+		fmt.Fprintf(&b, format, args...)
+		b.WriteString(" endobj\n")
+	}
+	b.WriteString("%PDF-1.4\n")
+	obj("<< /Type /Catalog /Pages 2 0 R >>")
+	obj("<< /Type /Pages /Kids [3 0 R] /Count 1 /Resources << /Font << /F1 5 0 R >> >> >>")
+	obj("<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>")
+	obj("<< /Length %d >> stream\n%s\nendstream", len(content), content)
+	obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+	x := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offs)+1)
+	for _, o := range offs {
+		fmt.Fprintf(&b, "%010d 00000 n \n", o)
+	}
+	fmt.Fprintf(&b, "trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, x)
+	return b.Bytes()
 }
 
 // TestJSONExtractMostFields: json-extract's documented maximum of fields

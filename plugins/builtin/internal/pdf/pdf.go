@@ -30,6 +30,16 @@ type Options struct {
 	MaxDecoded int64
 	// MaxPages bounds the page count (default 100 000).
 	MaxPages int
+	// MaxPageOps bounds the content-stream objects (operators and their
+	// operands) one page runs, its form XObjects' included (default
+	// 4 000 000): no single page takes the whole budget.
+	MaxPageOps int
+	// MaxOps bounds the content-stream objects all pages run and the
+	// glyphs they show, together (default 20 000 000).
+	MaxOps int
+	// MaxPageGlyphs bounds the glyphs one page shows (default 200 000),
+	// which are held in memory until the page is laid out.
+	MaxPageGlyphs int
 }
 
 func (o Options) withDefaults() Options {
@@ -44,6 +54,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxPages <= 0 {
 		o.MaxPages = 100_000
+	}
+	if o.MaxPageOps <= 0 {
+		o.MaxPageOps = 4_000_000
+	}
+	if o.MaxOps <= 0 {
+		o.MaxOps = 20_000_000
+	}
+	if o.MaxPageGlyphs <= 0 {
+		o.MaxPageGlyphs = 200_000
 	}
 	return o
 }
@@ -64,6 +83,7 @@ type document struct {
 	cache   map[int]any
 	objstm  map[int]*objStream
 	decoded int64
+	ops     int // content-stream objects run, all pages
 	fonts   map[ref]*font
 }
 

@@ -37,7 +37,7 @@ func Extract(b []byte, opt Options) (t *Text, err error) {
 		if i > 0 {
 			out.WriteByte('\f')
 		}
-		if err := d.pageText(p, &out); err != nil {
+		if err := d.pageText(i+1, p, &out); err != nil {
 			return nil, err
 		}
 		if out.Len() > d.opt.MaxText {
@@ -123,21 +123,19 @@ type gstate struct {
 	fontSize, tc, tw, th, tl, rise float64
 }
 
-// interp runs content streams, collecting placed glyphs.
+// interp runs a page's content streams, collecting placed glyphs.
 type interp struct {
 	d      *document
+	page   int // from 1
 	glyphs []placed
-	ops    int
+	ops    int // content-stream objects run on the page
 	forms  int
 }
 
-const (
-	maxOps       = 20_000_000 // content operators per page (the sandbox budget bounds a file)
-	maxFormDepth = 12
-)
+const maxFormDepth = 12
 
-func (d *document) pageText(p page, out *strings.Builder) error {
-	in := &interp{d: d}
+func (d *document) pageText(n int, p page, out *strings.Builder) error {
+	in := &interp{d: d, page: n}
 	var data []byte
 	switch c := d.get(p.d["Contents"]).(type) {
 	case *stream:
@@ -176,10 +174,18 @@ func (in *interp) run(data []byte, res dict, gs gstate, depth int) error {
 	var tm, tlm matrix
 	fonts := d.dictOf(res["Font"])
 	xobjs := d.dictOf(res["XObject"])
+	tooMany := false // more than MaxPageGlyphs glyphs
 	show := func(s []byte) {
 		if gs.font == nil {
 			gs.font = d.loadFont(nil)
 		}
+		n := gs.font.codeLen
+		k := (len(s) + n - 1) / n // glyphs in s
+		if len(in.glyphs)+k > d.opt.MaxPageGlyphs {
+			tooMany = true // checked before decoding: a string may hold millions
+			return
+		}
+		d.ops += k // a glyph is work too: the file's budget counts it
 		var buf [64]glyph
 		for _, g := range gs.font.decode(s, buf[:0]) {
 			trm := (matrix{gs.fontSize * gs.th, 0, 0, gs.fontSize, 0, gs.rise}).mul(tm).mul(gs.ctm)
@@ -197,13 +203,17 @@ func (in *interp) run(data []byte, res dict, gs gstate, depth int) error {
 		}
 	}
 	for {
-		in.ops++
-		if in.ops > maxOps {
-			return fmt.Errorf("%w: more than %d content operators", ErrLimit, maxOps)
-		}
 		obj, err := l.object(0)
 		if err != nil {
 			return nil // end of stream (or garbage at its end)
+		}
+		in.ops++
+		d.ops++
+		if in.ops > d.opt.MaxPageOps {
+			return fmt.Errorf("%w: page %d runs more than %d content-stream objects (operators and operands)", ErrLimit, in.page, d.opt.MaxPageOps)
+		}
+		if d.ops > d.opt.MaxOps {
+			return in.fileLimit()
 		}
 		op, isOp := obj.(keyword)
 		if !isOp {
@@ -339,8 +349,19 @@ func (in *interp) run(data []byte, res dict, gs gstate, depth int) error {
 				l.pos++
 			}
 		}
+		if tooMany {
+			return fmt.Errorf("%w: page %d shows more than %d glyphs", ErrLimit, in.page, d.opt.MaxPageGlyphs)
+		}
+		if d.ops > d.opt.MaxOps {
+			return in.fileLimit()
+		}
 		args = args[:0]
 	}
+}
+
+// fileLimit is the error for a file past Options.MaxOps.
+func (in *interp) fileLimit() error {
+	return fmt.Errorf("%w: the pages run more than %d content-stream objects and glyphs in all, past it on page %d", ErrLimit, in.d.opt.MaxOps, in.page)
 }
 
 func isLimit(err error) bool {
