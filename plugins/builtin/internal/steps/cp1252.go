@@ -36,6 +36,24 @@ func (d *cp1252Reader) Read(p []byte) (int, error) {
 			d.err = err
 		}
 		i := 0
+		// Most text is UTF-8: a valid chunk (but for an incomplete
+		// sequence at its end, which waits for the next read) is passed
+		// through whole.
+		cut := len(d.in)
+		if d.err == nil {
+			for k := 1; k <= 3 && k <= len(d.in); k++ {
+				if utf8.RuneStart(d.in[len(d.in)-k]) {
+					if !utf8.FullRune(d.in[len(d.in)-k:]) {
+						cut = len(d.in) - k
+					}
+					break
+				}
+			}
+		}
+		if utf8.Valid(d.in[:cut]) {
+			d.out = append(d.out, d.in[:cut]...)
+			i = cut
+		}
 		for i < len(d.in) {
 			c := d.in[i]
 			if c < utf8.RuneSelf {

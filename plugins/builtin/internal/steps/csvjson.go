@@ -54,16 +54,25 @@ func newCSVInput(r io.Reader, comma rune) *csvInput {
 
 func (l *csvInput) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
-	for i, c := range p[:n] {
-		if c == '\n' {
-			l.line = 0
-		} else if l.line++; l.line > l.max {
-			return i, Errorf(ErrLimit, "a line is longer than %d bytes", l.max)
+	b := p[:n]
+	for off := 0; off < len(b); {
+		seg := b[off:]
+		nl := bytes.IndexByte(seg, '\n')
+		if nl >= 0 {
+			seg = seg[:nl]
 		}
-		l.quoting(c)
-		if c == '\n' {
-			l.lineNo++
+		if l.line+len(seg) > l.max {
+			return off + l.max - l.line, Errorf(ErrLimit, "a line is longer than %d bytes", l.max)
 		}
+		l.scan(seg)
+		if nl < 0 {
+			l.line += len(seg)
+			break
+		}
+		l.quoting('\n')
+		l.line = 0
+		l.lineNo++
+		off += nl + 1
 	}
 	if err == io.EOF && l.state == csvQuoted {
 		return n, Errorf(ErrMalformed, "csv: the quoted field opening on line %d is never closed (a \" is missing)", l.openLine)
@@ -71,25 +80,53 @@ func (l *csvInput) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// scan moves the quoting state over b, part of a line without its line
+// feed: with a delimiter of one byte, the common states skip to the byte
+// that ends them (quoting does the same a byte at a time).
+func (l *csvInput) scan(b []byte) {
+	if len(l.comma) > 1 {
+		for _, c := range b {
+			l.quoting(c)
+		}
+		return
+	}
+	comma := l.comma[0]
+	for i := 0; i < len(b); {
+		switch l.state {
+		case csvQuoted:
+			j := bytes.IndexByte(b[i:], '"')
+			if j < 0 {
+				return
+			}
+			i += j + 1
+			l.state = csvQuote
+		case csvUnquoted:
+			j := bytes.IndexByte(b[i:], comma)
+			if j < 0 {
+				return
+			}
+			i += j + 1
+			l.state = csvFieldStart
+		case csvFieldStart:
+			if c := b[i]; c == '"' {
+				l.state, l.openLine = csvQuoted, l.lineNo
+			} else if c != comma {
+				l.state = csvUnquoted
+			}
+			i++
+		default:
+			l.quoting(b[i])
+			i++
+		}
+	}
+}
+
 // quoting moves the quoting state over c as encoding/csv reads it, with
 // LazyQuotes: a field is quoted when it starts with a quote, a quote ends
 // it when a delimiter or a line break (\r\n included) follows, two quotes
 // are one, and any other quote in it is text.
 func (l *csvInput) quoting(c byte) {
-	comma := func() bool { // c completes a delimiter
-		if c == l.comma[l.matched] {
-			l.matched++
-		} else if c == l.comma[0] {
-			l.matched = 1
-		} else {
-			l.matched = 0
-		}
-		if l.matched == len(l.comma) {
-			l.matched = 0
-			return true
-		}
-		return false
-	}
+	comma := func() bool { return l.delimiter(c) }
 	switch l.state {
 	case csvFieldStart:
 		switch {
@@ -140,6 +177,23 @@ func (l *csvInput) quoting(c byte) {
 		l.state, l.matched = csvQuoted, 0 // the quote was text
 		l.quoting(c)
 	}
+}
+
+// delimiter reports whether c completes a delimiter, following a
+// delimiter of several bytes across calls (l.matched).
+func (l *csvInput) delimiter(c byte) bool {
+	if c == l.comma[l.matched] {
+		l.matched++
+	} else if c == l.comma[0] {
+		l.matched = 1
+	} else {
+		l.matched = 0
+	}
+	if l.matched == len(l.comma) {
+		l.matched = 0
+		return true
+	}
+	return false
 }
 
 // newCSVReader reads delimiter-separated records with bounded lines,

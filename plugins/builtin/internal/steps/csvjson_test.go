@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 )
 
@@ -166,4 +168,28 @@ func FuzzCSVQuoting(f *testing.F) {
 			t.Fatalf("%q (delimiter %q): open at the end %v, encoding/csv's last record %q", in, comma, open, last)
 		}
 	})
+}
+
+// TestCSVLineLimit checks the bound on one line, whatever the reads: a
+// line of MaxCSVLine bytes is read, one more byte is ErrLimit, and many
+// lines below it are read.
+func TestCSVLineLimit(t *testing.T) {
+	line := strings.Repeat("x", MaxCSVLine)
+	for _, c := range []struct {
+		in   string
+		fail bool
+	}{
+		{line + "\n" + line, false},
+		{line + "x\n", true},
+		{"a,b\n" + line + "x", true},
+		{"\"" + line + "\"\n", true}, // a quoted field's line counts too
+		{strings.Repeat(line[:MaxCSVLine/4]+"\n", 16), false},
+	} {
+		for _, r := range []io.Reader{strings.NewReader(c.in), iotest.HalfReader(strings.NewReader(c.in))} {
+			_, err := csvText(r, ',')
+			if c.fail != errors.Is(err, ErrLimit) || !c.fail && err != nil {
+				t.Errorf("%d bytes: %v, want a limit error: %v", len(c.in), err, c.fail)
+			}
+		}
+	}
 }
