@@ -149,12 +149,15 @@ const (
 // docex.ErrInvalidConfig that names the offending key, and its line when
 // the key is written in data.
 func Parse(data []byte, dir string) (*File, error) {
-	// The node tree gives the line of each key, and the numbers the
-	// decoder would truncate (1.5 for a whole number).
+	// The node tree gives the line of each key, and the values the
+	// decoder would read otherwise than written (nodeIssues).
 	var root yaml.Node
-	var frac []issue
+	var pre []issue
 	if yaml.Unmarshal(data, &root) == nil {
-		frac = fractions(&root)
+		if err := largeMapping(&root); err != nil {
+			return nil, err
+		}
+		pre = nodeIssues(&root)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -163,14 +166,14 @@ func Parse(data []byte, dir string) (*File, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, docex.Errorf(docex.ErrInvalidConfig, "config is empty")
 		}
-		return nil, decodeError(&root, err, frac)
+		return nil, decodeError(&root, err, pre)
 	}
-	var extra any
+	var extra yaml.Node // a node: the decoder reads no mapping into it
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, docex.Errorf(docex.ErrInvalidConfig, "config: more than one YAML document")
 	}
-	if len(frac) > 0 {
-		return nil, issuesError(frac)
+	if len(pre) > 0 {
+		return nil, issuesError(pre)
 	}
 	f.Dir = dir
 	f.lines = keyLines(&root)
@@ -239,10 +242,7 @@ func pathErr(err error) error {
 // decoder's errors: "config key sandbox.pool_size (line 12): ..."). A key
 // that is absent (a default, a missing required value) has no line.
 func (f *File) invalid(key, format string, args ...any) error {
-	if line, ok := f.lines[key]; ok {
-		return docex.Errorf(docex.ErrInvalidConfig, "config key %s (line %d): %s", key, line, fmt.Sprintf(format, args...))
-	}
-	return docex.Errorf(docex.ErrInvalidConfig, "config key %s: %s", key, fmt.Sprintf(format, args...))
+	return docex.Errorf(docex.ErrInvalidConfig, "%s", keyMsg(key, f.lines[key], fmt.Sprintf(format, args...)))
 }
 
 func (f *File) normalize() error {

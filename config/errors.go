@@ -17,31 +17,40 @@ import (
 
 var (
 	// The YAML decoder's messages, which name Go types, not keys.
-	typeMsg    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
-	unknownMsg = regexp.MustCompile(`^line (\d+): field (\S+) not found in type (.+)$`)
+	typeMsg    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)( `(.*)`)? into (.+)$")
+	unknownMsg = regexp.MustCompile(`^line (\d+): field (\S*) not found in type (.+)$`)
+	twiceMsg   = regexp.MustCompile(`^line (\d+): field (\S+) already set in type (.+)$`)
+	dupMsg     = regexp.MustCompile(`^line (\d+): mapping key (".*") already defined at line (\d+)$`)
 	lineMsg    = regexp.MustCompile(`^line (\d+):`)
 )
 
 // decodeError turns a YAML decoding error into docex.ErrInvalidConfig
 // naming each offending key by its path as written in the file
 // ("sandbox.max_memory_pages") and what it should hold, never a Go type.
-// root is the document's node tree; extra are issues found in it
-// (fractions), reported with the decoder's in line order.
+// root is the document's node tree; extra are the issues nodeIssues found
+// in it, reported with the decoder's in line order.
 func decodeError(root *yaml.Node, err error, extra []issue) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return docex.Errorf(docex.ErrInvalidConfig, "config is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	all := append([]issue(nil), extra...)
+	idx := indexKeys(root)
+	reported := map[string]bool{} // "config key PATH (line N)" of extra
+	for _, is := range extra {
+		reported[strings.SplitN(is.msg, "): ", 2)[0]] = true
+	}
 	for _, m := range te.Errors {
-		if t := typeMsg.FindStringSubmatch(m); t != nil && t[2] == "float" && strings.HasPrefix(want(t[4]), "a whole number") {
+		if t := typeMsg.FindStringSubmatch(m); t != nil && t[2] == "float" && strings.HasPrefix(want(t[5]), "a whole number") {
 			continue // a float for a whole-number key: in extra
 		}
 		line := 0
 		if l := lineMsg.FindStringSubmatch(m); l != nil {
 			line, _ = strconv.Atoi(l[1])
 		}
-		all = append(all, issue{line, describe(root, m)})
+		if is := describe(idx, line, m); !reported[strings.SplitN(is.msg, "): ", 2)[0]] {
+			all = append(all, is) // not about a value extra names already (0x1ffffffff for a uint32)
+		}
 	}
 	return issuesError(all)
 }
@@ -56,34 +65,67 @@ func issuesError(issues []issue) error {
 	return docex.Errorf(docex.ErrInvalidConfig, "%s", strings.Join(msgs, "; "))
 }
 
-// describe rewrites one decoder message.
-func describe(root *yaml.Node, msg string) string {
+// keyMsg formats a message about the key at path written on line: the
+// one format of every config error about a key ("config key
+// sandbox.pool_size (line 12): ..."). A key that is not written in the
+// file (line 0: a default, a missing required value) is named without a
+// line, and a line where no key is named ("" path: a key that is not a
+// name) without a key.
+func keyMsg(path string, line int, msg string) string {
+	switch {
+	case path == "":
+		return fmt.Sprintf("config (line %d): %s", line, msg)
+	case line <= 0:
+		return fmt.Sprintf("config key %s: %s", path, msg)
+	}
+	return fmt.Sprintf("config key %s (line %d): %s", path, line, msg)
+}
+
+// describe rewrites one decoder message, about line.
+func describe(idx byLine, line int, msg string) issue {
 	if m := unknownMsg.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return fmt.Sprintf("config key %s (line %d): unknown key%s", keyAt(root, line, m[2]), line, spell.Suggest(m[2], yamlKeys(m[3])))
+		k := idx.keyOn(line, m[2], "", "")
+		return issue{k.line(line), keyMsg(k.path, k.line(line), "unknown key"+spell.Suggest(m[2], yamlKeys(m[3])))}
+	}
+	if m := dupMsg.FindStringSubmatch(msg); m != nil {
+		if name, err := strconv.Unquote(m[2]); err == nil {
+			first, _ := strconv.Atoi(m[3])
+			k := idx.keyOn(first, name, "", "") // the key read: the first
+			return issue{line, keyMsg(k.path, line, "written twice (first on line "+m[3]+")")}
+		}
+	}
+	if m := twiceMsg.FindStringSubmatch(msg); m != nil {
+		// Two keys the parser tells apart (one written !!binary) that
+		// name one field.
+		k := idx.keyOn(line, m[2], "", "")
+		return issue{k.line(line), keyMsg(k.path, k.line(line), "written twice")}
 	}
 	if m := typeMsg.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		got := m[3]
-		if got == "" {
+		got := m[4]
+		if m[3] == "" {
 			got = map[string]string{"seq": "a list", "map": "a mapping"}[m[2]]
 		}
-		if got == "" {
+		if got == "" && m[3] == "" {
 			got = m[2]
 		}
-		w, tip := want(m[4]), ""
+		w, tip := want(m[5]), ""
 		if m[2] == "str" {
 			// config_version: "1" is text, not a number: a value that
 			// would be one without quotes was quoted.
 			got = strconv.Quote(got) + " (text)"
-			_, numErr := strconv.ParseFloat(m[3], 64)
-			if (numErr == nil && strings.HasPrefix(w, "a whole number")) || (w == "true or false" && (m[3] == "true" || m[3] == "false")) {
+			_, numErr := strconv.ParseFloat(m[4], 64)
+			if (numErr == nil && strings.HasPrefix(w, "a whole number")) || (w == "true or false" && (m[4] == "true" || m[4] == "false")) {
 				tip = ": write it without the quotes"
 			}
 		}
-		return fmt.Sprintf("config key %s (line %d): want %s, got %s%s", keyAt(root, line, ""), line, w, got, tip)
+		value := "\x00" // none: a list or a mapping
+		if m[3] != "" {
+			value = m[4]
+		}
+		k := idx.keyOn(line, "", value, m[5])
+		return issue{k.line(line), keyMsg(k.path, k.line(line), fmt.Sprintf("want %s, got %s%s", w, got, tip))}
 	}
-	return "config: " + msg
+	return issue{line, "config: " + msg}
 }
 
 // yamlKeys returns the keys of the section whose Go type the decoder
@@ -128,64 +170,83 @@ func want(goType string) string {
 	return "a mapping of keys"
 }
 
-// keyAt returns the dotted path of the key on line (named name, when
-// given) in the document, or "at line N" when none is found.
-func keyAt(root *yaml.Node, line int, name string) string {
-	var best string
-	var walk func(n *yaml.Node, path string)
-	walk = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				p := k.Value
-				if path != "" {
-					p = path + "." + k.Value
-				}
-				if k.Line == line && (name == "" || k.Value == name) {
-					best = p
-				}
-				walk(v, p)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				walk(c, fmt.Sprintf("%s[%d]", path, i))
-			}
-		}
-	}
-	walk(root, "")
-	if best == "" {
-		return fmt.Sprintf("at line %d", line)
-	}
-	return best
+// A key is one key of a document as the decoder reads it into a File.
+type key struct {
+	path string     // dotted, "sandbox.max_memory_pages"
+	k, v *yaml.Node // the key and its value (an alias resolved)
+	// field is the type of the File field the key sets (a pointer's
+	// element type), nil for an unknown key.
+	field reflect.Type
 }
 
-// visit calls fn with the dotted path (as keyAt spells it), the key node
-// and the value node (aliases resolved) of each key in the document, as
-// the decoder sees them: a mapping's own keys, then those merged in with
-// << (an alias, a mapping or a list of them) that it does not have, the
-// first merge winning. A mapping reached again through an alias while it
-// is being walked (an anchor containing itself) is not walked again.
-func visit(root *yaml.Node, fn func(path string, k, v *yaml.Node)) {
-	active := map[*yaml.Node]bool{}
-	var walk func(n *yaml.Node, path string)
-	// entries appends the keys of mapping n not in seen.
-	var entries func(n *yaml.Node, seen map[string]bool, out [][2]*yaml.Node) [][2]*yaml.Node
-	entries = func(n *yaml.Node, seen map[string]bool, out [][2]*yaml.Node) [][2]*yaml.Node {
-		if n.Kind != yaml.MappingNode || active[n] {
-			return out
+// walk calls fn with each key of the document root as the decoder reads
+// it into a File: the keys of each mapping read into a section of File
+// (the top level, multi_tenancy, ...), that mapping's own keys first, then
+// those merged in with << (an alias, a mapping or a list of them) that it
+// does not have, the first merge winning, and in each section key's value
+// the keys of that section. It never walks into the value of an unknown
+// key or of a key that holds a value, and reads each mapping merged into a
+// section once, so that it takes time linear in the document's size
+// however often its aliases repeat a part of it.
+func walk(root *yaml.Node, fn func(key)) {
+	n := resolve(root)
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return
 		}
-		active[n] = true
-		defer delete(active, n)
-		var merges []*yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], resolve(n.Content[i+1])
+		n = resolve(n.Content[0])
+	}
+	walkSection(n, "", reflect.TypeFor[File](), fn)
+}
+
+// walkSection walks the mapping n read into a value of the struct type t
+// at path.
+func walkSection(n *yaml.Node, path string, t reflect.Type, fn func(key)) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	fields := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" && f.IsExported() {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			fields[name] = ft
+		}
+	}
+	for _, e := range entries(n) {
+		p := e[0].Value
+		if path != "" {
+			p = path + "." + p
+		}
+		ft := fields[e[0].Value]
+		fn(key{path: p, k: e[0], v: e[1], field: ft})
+		if ft != nil && ft.Kind() == reflect.Struct {
+			walkSection(e[1], p, ft, fn)
+		}
+	}
+}
+
+// entries returns the key and value nodes of the mapping n as the decoder
+// reads them: its own keys, then those of the mappings its (last) << key
+// merges in that are not there yet, depth first. A mapping merged in twice
+// (or into itself) is read once.
+func entries(n *yaml.Node) [][2]*yaml.Node {
+	seen := map[string]bool{}
+	read := map[*yaml.Node]bool{}
+	var out [][2]*yaml.Node
+	var add func(m *yaml.Node)
+	add = func(m *yaml.Node) {
+		if m.Kind != yaml.MappingNode || read[m] {
+			return
+		}
+		read[m] = true
+		var merge *yaml.Node
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k, v := m.Content[i], resolve(m.Content[i+1])
 			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-				merges = append(merges, v)
+				merge = v
 				continue
 			}
 			if !seen[k.Value] {
@@ -193,50 +254,18 @@ func visit(root *yaml.Node, fn func(path string, k, v *yaml.Node)) {
 				out = append(out, [2]*yaml.Node{k, v})
 			}
 		}
-		for _, m := range merges {
-			if m.Kind == yaml.SequenceNode {
-				for _, c := range m.Content {
-					out = entries(resolve(c), seen, out)
-				}
-			} else {
-				out = entries(m, seen, out)
+		switch {
+		case merge == nil:
+		case merge.Kind == yaml.SequenceNode:
+			for _, c := range merge.Content {
+				add(resolve(c))
 			}
-		}
-		return out
-	}
-	walk = func(n *yaml.Node, path string) {
-		n = resolve(n)
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path)
-			}
-		case yaml.MappingNode:
-			if active[n] {
-				return
-			}
-			for _, e := range entries(n, map[string]bool{}, nil) {
-				p := e[0].Value
-				if path != "" {
-					p = path + "." + e[0].Value
-				}
-				fn(p, e[0], e[1])
-				active[n] = true
-				walk(e[1], p)
-				delete(active, n)
-			}
-		case yaml.SequenceNode:
-			if active[n] {
-				return
-			}
-			active[n] = true
-			for i, c := range n.Content {
-				walk(c, fmt.Sprintf("%s[%d]", path, i))
-			}
-			delete(active, n)
+		default:
+			add(merge)
 		}
 	}
-	walk(root, "")
+	add(n)
+	return out
 }
 
 // resolve returns the node an alias stands for.
@@ -247,14 +276,87 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// found is the key keyOn found: its path, or "" when none was.
+type found struct {
+	path string
+	k    *yaml.Node
+}
+
+// line returns the line of the key found, else def.
+func (f found) line(def int) int {
+	if f.k == nil {
+		return def
+	}
+	return f.k.Line
+}
+
+// byLine indexes the keys of a document by the lines of their key and
+// value nodes, each in walk order: the keys a decoder message about a line
+// may be about.
+type byLine map[int][]key
+
+// indexKeys walks root once.
+func indexKeys(root *yaml.Node) byLine {
+	idx := byLine{}
+	walk(root, func(k key) {
+		if k.k.Kind != yaml.ScalarNode {
+			k.path = "" // a list or a mapping as a key names nothing
+		}
+		idx[k.k.Line] = append(idx[k.k.Line], k)
+		if k.v.Line != k.k.Line {
+			idx[k.v.Line] = append(idx[k.v.Line], k)
+		}
+	})
+	return idx
+}
+
+// keyOn finds the key a decoder message about line is about. With name,
+// the message is about the key itself (unknown, set twice): a key named
+// name written on line, else name itself. Without, it is about a value of
+// Go type goType (a wrong type) on line: a key whose value is there, best
+// the one holding value (as the decoder quotes it, cut to 7 characters and
+// "..." when longer than 10; "\x00" for a list or a mapping) for a field
+// of that type, else a key written on line; the last one of the best.
+func (idx byLine) keyOn(line int, name, value, goType string) found {
+	var best found
+	score := -1
+	for _, k := range idx[line] {
+		s := -1
+		switch {
+		case name != "":
+			if k.k.Line == line && k.k.Value == name {
+				s = 0
+			}
+		case k.v.Line == line:
+			s = 1
+			if quoted := k.v.Value; k.v.Kind != yaml.ScalarNode && value == "\x00" ||
+				k.v.Kind == yaml.ScalarNode && (quoted == value || len(quoted) > 10 && quoted[:7]+"..." == value) {
+				s += 2
+			}
+			if k.field != nil && k.field.String() == strings.TrimPrefix(goType, "*") {
+				s++
+			}
+		default: // k.k.Line == line
+			s = 0
+		}
+		if s >= 0 && s >= score {
+			best, score = found{k.path, k.k}, s
+		}
+	}
+	if best.k == nil && name != "" {
+		best.path = name
+	}
+	return best
+}
+
 // keyLines returns the line of each key path written in the document
 // ("sandbox.max_memory_pages"). A key merged in (<<: *anchor) takes the
 // line where it is written.
 func keyLines(root *yaml.Node) map[string]int {
 	lines := map[string]int{}
-	visit(root, func(path string, k, _ *yaml.Node) {
-		if _, ok := lines[path]; !ok {
-			lines[path] = k.Line
+	walk(root, func(k key) {
+		if _, ok := lines[k.path]; !ok {
+			lines[k.path] = k.k.Line
 		}
 	})
 	return lines
@@ -266,42 +368,55 @@ type issue struct {
 	msg  string
 }
 
-// fractions returns an issue for each number with a fraction or an
+// nodeIssues returns an issue for each value the decoder would read
+// without an error but not as written: a number with a fraction or an
 // exponent (1.5, 1.0, 1e3, .inf: YAML's floats) written for a
-// whole-number key: the decoder would truncate it silently (1.9 to 1).
+// whole-number key, which the decoder would truncate silently (1.9 to 1).
 // Whole numbers are written as digits, so 1.0 and 1e3 are refused too; the
 // message says how to write a whole one.
-func fractions(root *yaml.Node) []issue {
-	ints := map[string]string{} // key path -> Go type
-	var keys func(t reflect.Type, prefix string)
-	keys = func(t reflect.Type, prefix string) {
-		for t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		switch t.Kind() {
-		case reflect.Struct:
-			for f := range t.Fields() {
-				if k, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); k != "" && k != "-" && f.IsExported() {
-					keys(f.Type, strings.TrimPrefix(prefix+"."+k, "."))
-				}
-			}
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-			ints[prefix] = t.String()
-		}
-	}
-	keys(reflect.TypeFor[File](), "")
+func nodeIssues(root *yaml.Node) []issue {
 	var out []issue
-	visit(root, func(path string, k, v *yaml.Node) {
-		goType, ok := ints[path]
-		if !ok || v.Kind != yaml.ScalarNode || v.ShortTag() != "!!float" {
+	walk(root, func(k key) {
+		v := k.v
+		if k.field == nil || v.Kind != yaml.ScalarNode {
 			return
 		}
-		tip := ""
-		if x, err := strconv.ParseFloat(v.Value, 64); err == nil && x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
-			tip = fmt.Sprintf(": write it as %d", int64(x))
+		bad := func(w, got, tip string) {
+			out = append(out, issue{k.k.Line, keyMsg(k.path, k.k.Line, fmt.Sprintf("want %s, got %s%s", w, got, tip))})
 		}
-		out = append(out, issue{k.Line, fmt.Sprintf("config key %s (line %d): want %s, got %s%s", path, k.Line, want(goType), v.Value, tip)})
+		switch k.field.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			w := want(k.field.String())
+			if v.ShortTag() == "!!float" {
+				tip := ""
+				if x, err := strconv.ParseFloat(v.Value, 64); err == nil && x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
+					tip = fmt.Sprintf(": write it as %d", int64(x))
+				}
+				bad(w, v.Value, tip)
+			}
+		}
 	})
 	return out
+}
+
+// maxKeys is the most keys a mapping of docex.yaml may have: its largest
+// section has 17. The decoder compares every key of a mapping with every
+// other, which would take minutes for the hundred thousand keys that fit
+// in MaxConfigBytes.
+const maxKeys = 256
+
+// largeMapping returns an error for the first mapping of root (as written,
+// aliases not followed) with more than maxKeys keys, or nil.
+func largeMapping(root *yaml.Node) error {
+	todo := []*yaml.Node{root}
+	for len(todo) > 0 {
+		n := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if n.Kind == yaml.MappingNode && len(n.Content)/2 > maxKeys {
+			return docex.Errorf(docex.ErrInvalidConfig, "%s", keyMsg("", n.Line, fmt.Sprintf("a mapping of %d keys, more than %d: no section of docex.yaml has that many", len(n.Content)/2, maxKeys)))
+		}
+		todo = append(todo, n.Content...)
+	}
+	return nil
 }

@@ -132,3 +132,83 @@ func TestFractionsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeErrorsNameTheKeyRead: a decoder error names the key the
+// decoder read, as the walker that gives each key's line sees it (one
+// walker, keyLines's and the messages'): a key merged in with << by its
+// section's path (not "sandbox.<<.pool_size"), a section given by an alias
+// by the path it is read at, a value on the line after its key by that key
+// (not "config key at line 4 (line 4)"), each wrong value of a flow mapping
+// by its own key (both were named after the last key of the line), an
+// empty text by "" (it was "str"), and a key written twice by its path.
+func TestDecodeErrorsNameTheKeyRead(t *testing.T) {
+	cases := []struct{ yaml, want string }{
+		{"config_version: 1\nsandbox:\n  <<: {pool_size: x}\n",
+			`config key sandbox.pool_size (line 3): want a whole number, got "x" (text)`},
+		{"config_version: 1\nsandbox:\n  <<: [{pool_size: 2}, {pool_size: x}]\n  cache_dir: c\n",
+			""}, // the first merge wins: x is never read
+		{"config_version: 1\nbase: &b {pool_size: x}\nsandbox: *b\n",
+			`config key base (line 2): unknown key; config key sandbox.pool_size (line 2): want a whole number, got "x" (text)`},
+		{"config_version: 1\nsandbox:\n  pool_size:\n    x\n",
+			`config key sandbox.pool_size (line 3): want a whole number, got "x" (text)`},
+		{"config_version: 1\ndatabase:\n  - 1\n",
+			`config key database (line 2): want a mapping of keys, got a list`},
+		{"config_version: 1\nsandbox: {max_memory_pages: lots, pool_size: x}\n",
+			`config key sandbox.max_memory_pages (line 2): want a whole number, 0 or more, got "lots" (text); config key sandbox.pool_size (line 2): want a whole number, got "x" (text)`},
+		{"config_version: 1\nsandbox: {max_memory_pages: somethinglong, pool_size: somethinglonger}\n",
+			`config key sandbox.max_memory_pages (line 2): want a whole number, 0 or more, got "somethi..." (text); config key sandbox.pool_size (line 2): want a whole number, got "somethi..." (text)`},
+		{"config_version: 1\nmulti_tenancy: \"\"\n",
+			`config key multi_tenancy (line 2): want a mapping of keys, got "" (text)`},
+		{"config_version: 1\nsandbox:\n  pool_size: 1\n  pool_size: 2\n",
+			`config key sandbox.pool_size (line 4): written twice (first on line 3)`},
+		{"config_version: 1\n!!binary Y29uZmlnX3ZlcnNpb24=: 1\n",
+			`config key config_version (line 2): written twice`},
+		{"config_version: 1\n? [a]\n: 1\n",
+			`config (line 2): want text, got a list`},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.yaml), t.TempDir())
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%q: %v", c.yaml, err)
+			}
+			continue
+		}
+		if !errors.Is(err, docex.ErrInvalidConfig) || err.Error() != c.want {
+			t.Errorf("%q:\n got  %v\n want %s", c.yaml, err, c.want)
+		}
+	}
+}
+
+// TestParseIsLinear: Parse returns soon, whatever the file holds. The walk
+// over the node tree (for the keys' lines and the values the decoder would
+// truncate) followed every alias, so that ten aliases of ten aliases ...
+// of a list, nine levels deep (a few hundred bytes), took 10^9 steps
+// before the decoder refused the unknown keys; and the decoder compares
+// every key of a mapping with every other one, which took minutes for the
+// 100,000 keys that fit in MaxConfigBytes (and the message listed them
+// all). Neither returned in the test's time on the old code.
+func TestParseIsLinear(t *testing.T) {
+	bomb := "config_version: 1\na0: &a0 [x,x,x,x,x,x,x,x,x,x]\n"
+	for i := 1; i < 9; i++ {
+		bomb += fmt.Sprintf("a%d: &a%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d,", i-1), 10), ","))
+	}
+	var many strings.Builder
+	many.WriteString("config_version: 1\n")
+	for i := 0; many.Len() < MaxConfigBytes-20; i++ {
+		fmt.Fprintf(&many, "k%d: 1\n", i)
+	}
+	second := "config_version: 1\n---\n" + strings.TrimPrefix(many.String()[:MaxConfigBytes/2], "config_version: 1\n")
+	second = second[:strings.LastIndexByte(second, '\n')+1]
+	cases := []struct{ name, yaml, want string }{
+		{"aliases", bomb, "config key a0 (line 2): unknown key; config key a1 (line 3): unknown key"},
+		{"keys", many.String(), "config (line 1): a mapping of "},
+		{"keys in a second document", second, "config: more than one YAML document"},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.yaml), t.TempDir())
+		if !errors.Is(err, docex.ErrInvalidConfig) || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%s: %.200v, want %s...", c.name, err, c.want)
+		}
+	}
+}
