@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -368,12 +369,25 @@ type issue struct {
 	msg  string
 }
 
+// yaml11Bools are the YAML 1.1 booleans the decoder still reads into a
+// bool field, quoted or not; YAML 1.2 reads them as text.
+var yaml11Bools = map[string]bool{
+	"y": true, "Y": true, "yes": true, "Yes": true, "YES": true, "on": true, "On": true, "ON": true,
+	"n": true, "N": true, "no": true, "No": true, "NO": true, "off": true, "Off": true, "OFF": true,
+}
+
 // nodeIssues returns an issue for each value the decoder would read
-// without an error but not as written: a number with a fraction or an
-// exponent (1.5, 1.0, 1e3, .inf: YAML's floats) written for a
-// whole-number key, which the decoder would truncate silently (1.9 to 1).
-// Whole numbers are written as digits, so 1.0 and 1e3 are refused too; the
-// message says how to write a whole one.
+// without an error but not as written:
+//   - a number with a fraction or an exponent (1.5, 1.0, 1e3, .inf:
+//     YAML's floats) written for a whole-number key, which the decoder
+//     would truncate silently (1.9 to 1). Whole numbers are written as
+//     digits, so 1.0 and 1e3 are refused too;
+//   - a boolean other than true or false: the YAML 1.1 spellings the
+//     decoder still reads (yes, no, on, off, y, n: lower-case, capitalised
+//     or upper-case, quoted or not) and the capitalised YAML 1.2 ones
+//     (True, FALSE).
+//
+// The message says how to write the value.
 func nodeIssues(root *yaml.Node) []issue {
 	var out []issue
 	walk(root, func(k key) {
@@ -394,6 +408,23 @@ func nodeIssues(root *yaml.Node) []issue {
 					tip = fmt.Sprintf(": write it as %d", int64(x))
 				}
 				bad(w, v.Value, tip)
+			}
+		case reflect.Bool:
+			got := v.Value
+			switch tag := v.ShortTag(); {
+			case tag == "!!bool" && (v.Value == "true" || v.Value == "false"):
+			case tag == "!!bool":
+				bad("true or false", got, ": use true or false")
+			case tag == "!!str" && yaml11Bools[v.Value]:
+				if v.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+					got = strconv.Quote(got) + " (text)"
+				}
+				bad("true or false", got, ": use true or false")
+			case tag == "!!binary":
+				// The decoder reads the bytes it encodes as text.
+				if b, err := base64.StdEncoding.DecodeString(v.Value); err == nil && yaml11Bools[string(b)] {
+					bad("true or false", "!!binary "+got, ": use true or false")
+				}
 			}
 		}
 	})

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -210,5 +211,90 @@ func TestParseIsLinear(t *testing.T) {
 		if !errors.Is(err, docex.ErrInvalidConfig) || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("%s: %.200v, want %s...", c.name, err, c.want)
 		}
+	}
+}
+
+// nested returns a docex.yaml setting the key at the dotted path to value,
+// and the line of that key.
+func nested(path, value string) (string, int) {
+	y := "config_version: 1\n"
+	parts := strings.Split(path, ".")
+	for i, p := range parts {
+		y += strings.Repeat("  ", i) + p + ":"
+		if i == len(parts)-1 {
+			y += " " + value
+		}
+		y += "\n"
+	}
+	return y, len(parts) + 1
+}
+
+// boolKeys returns the dotted path of every boolean key of docex.yaml.
+func boolKeys() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			for f := range t.Fields() {
+				if k, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); k != "" && k != "-" && f.IsExported() {
+					walk(f.Type, strings.TrimPrefix(prefix+"."+k, "."))
+				}
+			}
+		case reflect.Bool:
+			out = append(out, prefix)
+		}
+	}
+	walk(reflect.TypeFor[File](), "")
+	return out
+}
+
+// TestBooleansAreTrueOrFalse: a boolean is written true or false (YAML
+// 1.2). The decoder read the YAML 1.1 spellings into a boolean key as
+// well, quoted or not (enabled: off disabled multi-tenancy, fsync: "no"
+// turned fsync off): every boolean key now refuses them, and the
+// capitalised True and FALSE, naming the key and its line.
+func TestBooleansAreTrueOrFalse(t *testing.T) {
+	keys := boolKeys()
+	if len(keys) != 4 {
+		t.Fatalf("boolean keys %v: a new one? check its default and docex.yaml.example", keys)
+	}
+	for _, k := range keys {
+		for _, c := range []struct{ value, got string }{
+			{"yes", "yes"}, {"no", "no"}, {"on", "on"}, {"off", "off"}, {"y", "y"}, {"n", "n"},
+			{"Yes", "Yes"}, {"NO", "NO"}, {"On", "On"}, {"OFF", "OFF"}, {"Y", "Y"}, {"N", "N"},
+			{`"yes"`, `"yes" (text)`}, {"'off'", `"off" (text)`},
+			{"True", "True"}, {"TRUE", "TRUE"}, {"False", "False"}, {"FALSE", "FALSE"},
+			{"!!binary eWVz", "!!binary eWVz"}, // "yes"
+		} {
+			y, line := nested(k, c.value)
+			want := fmt.Sprintf("config key %s (line %d): want true or false, got %s: use true or false", k, line, c.got)
+			if _, err := Parse([]byte(y), t.TempDir()); !errors.Is(err, docex.ErrInvalidConfig) || err.Error() != want {
+				t.Errorf("%q:\n got  %v\n want %s", y, err, want)
+			}
+		}
+		for _, v := range []string{"true", "false", "!!bool true"} {
+			y, _ := nested(k, v)
+			if _, err := Parse([]byte(y), t.TempDir()); err != nil && strings.Contains(err.Error(), "true or false") {
+				t.Errorf("%q: %v", y, err)
+			}
+		}
+	}
+	// In a file that says it is YAML 1.1 too, and merged in.
+	for y, want := range map[string]string{
+		"%YAML 1.1\n---\nconfig_version: 1\nmulti_tenancy:\n  enabled: yes\n": "config key multi_tenancy.enabled (line 5): want true or false, got yes: use true or false",
+		"config_version: 1\nstorage:\n  documents:\n    <<: {fsync: off}\n":   "config key storage.documents.fsync (line 4): want true or false, got off: use true or false",
+	} {
+		if _, err := Parse([]byte(y), t.TempDir()); err == nil || err.Error() != want {
+			t.Errorf("%q:\n got  %v\n want %s", y, err, want)
+		}
+	}
+	// Parsed values.
+	f, err := Parse([]byte("config_version: 1\nmulti_tenancy:\n  enabled: false\nstorage:\n  documents:\n    tenant_scoped: false\n    fsync: false\n"), "/x")
+	if err != nil || f.MultiTenant() || *f.Storage.Documents.TenantScoped || *f.Storage.Documents.Fsync {
+		t.Fatalf("false: %v %+v", err, f)
 	}
 }
