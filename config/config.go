@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/internal/pgconfig"
@@ -301,8 +303,10 @@ func (f *File) normalize() error {
 			db.SQLite.SystemFile = "docex.db"
 		}
 	}
-	if db.SQLite.SystemFile != filepath.Base(db.SQLite.SystemFile) {
-		return f.invalid("database.sqlite.system_file", "%q must be a plain file name", db.SQLite.SystemFile)
+	if sf := db.SQLite.SystemFile; sf != filepath.Base(sf) || strings.HasPrefix(sf, ".") {
+		// ".", "..", ".x.db": the SQLite backend refused them later,
+		// naming no key.
+		return f.invalid("database.sqlite.system_file", "%q must be a plain file name, not starting with a dot", sf)
 	}
 	switch db.SQLite.Synchronous {
 	case "":
@@ -316,6 +320,9 @@ func (f *File) normalize() error {
 	}
 	if db.SQLite.BusyTimeoutMS < 0 {
 		return f.invalid("database.sqlite.busy_timeout_ms", "%d is negative", db.SQLite.BusyTimeoutMS)
+	}
+	if err := f.checkMS("database.sqlite.busy_timeout_ms", db.SQLite.BusyTimeoutMS); err != nil {
+		return err
 	}
 	if db.Postgres.SchemaPrefix == "" {
 		db.Postgres.SchemaPrefix = "docex_t_"
@@ -343,6 +350,10 @@ func (f *File) normalize() error {
 		}
 		if db.Postgres.MaxConns < 0 {
 			return f.invalid("database.postgres.max_conns", "negative")
+		}
+		if db.Postgres.MaxConns > math.MaxInt32 {
+			// The pool's size is an int32: 4294967297 was 1.
+			return f.invalid("database.postgres.max_conns", "%d is more than %d", db.Postgres.MaxConns, math.MaxInt32)
 		}
 	}
 
@@ -399,7 +410,42 @@ func (f *File) normalize() error {
 			return f.invalid(n.key, "%d is negative", n.v)
 		}
 	}
+	for _, n := range []struct {
+		key string
+		ms  int
+	}{{"sandbox.max_timeout_ms", s.MaxTimeoutMS}, {"sandbox.init_timeout_ms", s.InitTimeoutMS}, {"sandbox.idle_ttl_ms", s.IdleTTLMS}} {
+		if err := f.checkMS(n.key, n.ms); err != nil {
+			return err
+		}
+	}
+	// A NUL byte in a path fails every file operation, as an internal
+	// error. A key written in the file is named first (a default path
+	// holds data_dir's NUL byte).
+	paths := []struct{ key, path string }{
+		{"data_dir", f.DataDir}, {"database.sqlite.path", db.SQLite.Path}, {"database.sqlite.system_file", db.SQLite.SystemFile},
+		{"storage.documents.path", d.Path}, {"storage.documents.s3.spool_dir", d.S3.SpoolDir}, {"sandbox.cache_dir", s.CacheDir},
+	}
+	for _, written := range []bool{true, false} {
+		for _, p := range paths {
+			if _, w := f.lines[p.key]; w == written && strings.ContainsRune(p.path, 0) {
+				return f.invalid(p.key, "%q contains a NUL byte", p.path)
+			}
+		}
+	}
 	return f.checkPaths()
+}
+
+// maxMS is the most milliseconds a time.Duration holds (about 292 years).
+const maxMS = math.MaxInt64 / int64(time.Millisecond)
+
+// checkMS refuses a number of milliseconds at key that a time.Duration
+// cannot hold: it would wrap around to a negative duration (busy_timeout_ms:
+// 9223372036854775807 became the default 5 s).
+func (f *File) checkMS(key string, ms int) error {
+	if int64(ms) > maxMS {
+		return f.invalid(key, "%d is more than %d (about 292 years)", ms, maxMS)
+	}
+	return nil
 }
 
 // checkPaths refuses data paths that overlap. Each store owns its files:
@@ -473,6 +519,9 @@ func (f *File) normalizeS3(c *S3) error {
 	}
 	if c.RequestTimeoutMS < 0 {
 		return f.invalid("storage.documents.s3.request_timeout_ms", "negative")
+	}
+	if err := f.checkMS("storage.documents.s3.request_timeout_ms", c.RequestTimeoutMS); err != nil {
+		return err
 	}
 	if c.PartSizeMiB == 0 {
 		c.PartSizeMiB = 16

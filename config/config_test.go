@@ -3,8 +3,10 @@ package config
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -310,5 +312,93 @@ func TestValueErrorsNameLines(t *testing.T) {
 	}
 	if _, err := f.PostgresDSN(func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "config key database.postgres.dsn_env (line 5): environment variable DOCEX_TEST_UNSET is empty") {
 		t.Fatalf("parsed: %v", err)
+	}
+}
+
+// wholeNumberKeys returns the dotted path of every whole-number key.
+func wholeNumberKeys() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		switch t.Kind() {
+		case reflect.Struct:
+			for f := range t.Fields() {
+				if k, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); k != "" && k != "-" && f.IsExported() {
+					walk(f.Type, strings.TrimPrefix(prefix+"."+k, "."))
+				}
+			}
+		case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint32:
+			out = append(out, prefix)
+		}
+	}
+	walk(reflect.TypeFor[File](), "")
+	return out
+}
+
+// TestMisreadValuesRefused: values the loader read otherwise than
+// written, or accepted and then failed with later (a wrapped-around
+// duration, a truncated pool size, a system file the SQLite backend
+// refuses naming no key, a NUL byte in a path), are errors naming their
+// key and line. Each case was accepted by the old code.
+func TestMisreadValuesRefused(t *testing.T) {
+	keys := wholeNumberKeys()
+	if len(keys) != 17 {
+		t.Fatalf("whole-number keys %v: a new one?", keys)
+	}
+	for _, k := range keys {
+		for _, c := range []struct{ value, tip string }{
+			{"0x10", "write it as 16"}, {"0o17", "write it as 15"}, {"0b11", "write it as 3"},
+			{"1_000", "write it as 1000"}, {"+1", "write it as 1"}, {"010", "write it without leading zeros"},
+		} {
+			y, line := nested(k, c.value)
+			w := "a whole number"
+			if k == "sandbox.max_memory_pages" {
+				w += ", 0 or more"
+			}
+			want := fmt.Sprintf("config key %s (line %d): want %s, got %s: %s", k, line, w, c.value, c.tip)
+			if _, err := Parse([]byte(y), "/x"); !errors.Is(err, docex.ErrInvalidConfig) || err.Error() != want {
+				t.Errorf("%q:\n got  %v\n want %s", y, err, want)
+			}
+		}
+	}
+	pg := "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n"
+	s3 := "config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: b\n"
+	cases := []struct{ name, yaml, want string }{
+		// Keys without a name, which the decoder skipped.
+		{"null key", "config_version: 1\n~: x\n", "config (line 2): a key without a name"},
+		{"null section", "config_version: 1\nnull: {pool_size: 1}\n", "config (line 2): a key without a name"},
+		{"explicit null key", "config_version: 1\n? ~\n: x\n", "config (line 2): a key without a name"},
+		{"empty key", "config_version: 1\nsandbox:\n  \"\": 1\n", "config (line 3): a key without a name"},
+		// Durations a time.Duration cannot hold.
+		{"busy timeout", "config_version: 1\ndatabase:\n  sqlite:\n    busy_timeout_ms: 9223372036854775807\n",
+			"config key database.sqlite.busy_timeout_ms (line 4): 9223372036854775807 is more than 9223372036854 (about 292 years)"},
+		{"plugin timeout", "config_version: 1\nsandbox:\n  max_timeout_ms: 9223372036855\n",
+			"config key sandbox.max_timeout_ms (line 3): 9223372036855 is more than 9223372036854 (about 292 years)"},
+		{"init timeout", "config_version: 1\nsandbox:\n  init_timeout_ms: 9223372036855\n", "config key sandbox.init_timeout_ms (line 3): "},
+		{"idle ttl", "config_version: 1\nsandbox:\n  idle_ttl_ms: 9223372036855\n", "config key sandbox.idle_ttl_ms (line 3): "},
+		{"s3 timeout", s3 + "      request_timeout_ms: 9223372036855\n", "config key storage.documents.s3.request_timeout_ms (line 7): "},
+		// The pool size is an int32.
+		{"max conns", pg + "    max_conns: 4294967297\n", "config key database.postgres.max_conns (line 5): 4294967297 is more than 2147483647"},
+		// File names the SQLite backend refuses.
+		{"hidden system file", "config_version: 1\ndatabase:\n  sqlite:\n    system_file: .x.db\n",
+			`config key database.sqlite.system_file (line 4): ".x.db" must be a plain file name, not starting with a dot`},
+		{"dot system file", "config_version: 1\ndatabase:\n  sqlite:\n    system_file: .\n", `config key database.sqlite.system_file (line 4): "." must be`},
+		{"dot-dot system file", "config_version: 1\ndatabase:\n  sqlite:\n    system_file: ..\n", "config key database.sqlite.system_file (line 4): \"..\" must be"},
+		// A NUL byte in a path.
+		{"nul data dir", "config_version: 1\ndata_dir: \"a\\0b\"\n", `config key data_dir (line 2): "/x/a\x00b" contains a NUL byte`},
+		{"nul cache dir", "config_version: 1\nsandbox:\n  cache_dir: \"c\\0\"\n", "config key sandbox.cache_dir (line 3): "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml), "/x")
+			if !errors.Is(err, docex.ErrInvalidConfig) || !strings.HasPrefix(err.Error(), c.want) {
+				t.Fatalf("err %v\nwant %s", err, c.want)
+			}
+		})
+	}
+	// The largest values that fit are accepted.
+	y := "config_version: 1\ndatabase:\n  type: postgres\n  sqlite:\n    busy_timeout_ms: 9223372036854\n  postgres:\n    max_conns: 2147483647\n"
+	if _, err := Parse([]byte(y), "/x"); err != nil {
+		t.Fatal(err)
 	}
 }

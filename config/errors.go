@@ -42,6 +42,9 @@ func decodeError(root *yaml.Node, err error, extra []issue) error {
 		reported[strings.SplitN(is.msg, "): ", 2)[0]] = true
 	}
 	for _, m := range te.Errors {
+		if u := unknownMsg.FindStringSubmatch(m); u != nil && u[2] == "" {
+			continue // a key without a name: in extra
+		}
 		if t := typeMsg.FindStringSubmatch(m); t != nil && t[2] == "float" && strings.HasPrefix(want(t[5]), "a whole number") {
 			continue // a float for a whole-number key: in extra
 		}
@@ -369,6 +372,9 @@ type issue struct {
 	msg  string
 }
 
+// digits is how a whole number is written.
+var digits = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+
 // yaml11Bools are the YAML 1.1 booleans the decoder still reads into a
 // bool field, quoted or not; YAML 1.2 reads them as text.
 var yaml11Bools = map[string]bool{
@@ -378,20 +384,28 @@ var yaml11Bools = map[string]bool{
 
 // nodeIssues returns an issue for each value the decoder would read
 // without an error but not as written:
-//   - a number with a fraction or an exponent (1.5, 1.0, 1e3, .inf:
-//     YAML's floats) written for a whole-number key, which the decoder
-//     would truncate silently (1.9 to 1). Whole numbers are written as
-//     digits, so 1.0 and 1e3 are refused too;
+//   - a number written for a whole-number key otherwise than in decimal
+//     digits: with a fraction or an exponent (1.5, 1.0, 1e3, .inf: YAML's
+//     floats, which the decoder would truncate silently, 1.9 to 1), in
+//     another base, with underscores or a plus sign (0x10, 0o17, 0b11,
+//     1_000, +1), or with a leading zero (010, which the decoder reads as
+//     octal 8);
 //   - a boolean other than true or false: the YAML 1.1 spellings the
 //     decoder still reads (yes, no, on, off, y, n: lower-case, capitalised
 //     or upper-case, quoted or not) and the capitalised YAML 1.2 ones
-//     (True, FALSE).
+//     (True, FALSE);
+//   - a key without a name (~, null, "", or nothing before the colon),
+//     which the decoder skips.
 //
 // The message says how to write the value.
 func nodeIssues(root *yaml.Node) []issue {
 	var out []issue
 	walk(root, func(k key) {
 		v := k.v
+		if k.k.Kind == yaml.ScalarNode && (k.k.ShortTag() == "!!null" || k.k.Value == "") {
+			out = append(out, issue{k.k.Line, keyMsg("", k.k.Line, "a key without a name")})
+			return
+		}
 		if k.field == nil || v.Kind != yaml.ScalarNode {
 			return
 		}
@@ -402,10 +416,24 @@ func nodeIssues(root *yaml.Node) []issue {
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 			w := want(k.field.String())
-			if v.ShortTag() == "!!float" {
+			switch v.ShortTag() {
+			case "!!float":
 				tip := ""
 				if x, err := strconv.ParseFloat(v.Value, 64); err == nil && x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
 					tip = fmt.Sprintf(": write it as %d", int64(x))
+				}
+				bad(w, v.Value, tip)
+			case "!!int":
+				if digits.MatchString(v.Value) {
+					return
+				}
+				plain := strings.ReplaceAll(strings.TrimPrefix(v.Value, "+"), "_", "")
+				tip := ": write it in decimal digits"
+				if x, err := strconv.ParseInt(plain, 0, 64); err == nil {
+					tip = fmt.Sprintf(": write it as %d", x) // +1, 1_000, 0x10, 0o17, 0b11
+				}
+				if strings.HasPrefix(strings.TrimPrefix(plain, "-"), "0") && strings.Trim(plain, "-0123456789") == "" {
+					tip = ": write it without leading zeros" // 010: octal 8 to the decoder, 10 to a reader
 				}
 				bad(w, v.Value, tip)
 			}
