@@ -38,6 +38,10 @@ type File struct {
 	// Dir is the directory of the file; relative paths resolve against it.
 	Dir string `yaml:"-"`
 
+	// path is the file Load read, "" for a File parsed from bytes or
+	// built in code.
+	path string
+
 	// lines holds the line of each key path written in the file
 	// ("sandbox.max_memory_pages"), for errors to name; nil for a File
 	// built in code.
@@ -226,6 +230,7 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", abs, err)
 	}
+	f.path = abs
 	return f, nil
 }
 
@@ -244,8 +249,32 @@ func pathErr(err error) error {
 // decoder's errors: "config key sandbox.pool_size (line 12): ..."). A key
 // that is absent (a default, a missing required value) has no line.
 func (f *File) invalid(key, format string, args ...any) error {
-	return docex.Errorf(docex.ErrInvalidConfig, "%s", keyMsg(key, f.lines[key], fmt.Sprintf(format, args...)))
+	return f.KeyError(key, errors.New(fmt.Sprintf(format, args...)))
 }
+
+// KeyError returns err as an error about the value of key, a dotted path
+// ("storage.documents.s3.bucket"), found when the value was used after
+// Load: a backend or a store opened with it, an environment variable it
+// names read. It reads as Load's errors do, "PATH: config key KEY (line
+// N): ERR", with the file's path when f was loaded and the key's line when
+// the key is written in the file (none for a default). The error matches
+// docex.ErrInvalidConfig and whatever err matches.
+func (f *File) KeyError(key string, err error) error {
+	msg := keyMsg(key, f.lines[key], err.Error())
+	if f.path != "" {
+		msg = f.path + ": " + msg
+	}
+	return &keyError{msg: msg, err: err}
+}
+
+// keyError is the error of File.KeyError.
+type keyError struct {
+	msg string
+	err error
+}
+
+func (e *keyError) Error() string   { return e.msg }
+func (e *keyError) Unwrap() []error { return []error{docex.ErrInvalidConfig, e.err} }
 
 func (f *File) normalize() error {
 	if f.ConfigVersion != Version {
@@ -503,6 +532,7 @@ func (f *File) normalizeS3(c *S3) error {
 	if c.Bucket == "" {
 		return f.invalid("storage.documents.s3.bucket", "required with storage.documents.type s3")
 	}
+
 	if (c.AccessKeyIDEnv == "") != (c.SecretAccessKeyEnv == "") {
 		return f.invalid("storage.documents.s3", "access_key_id_env and secret_access_key_env go together (or neither, for the AWS SDK's default chain)")
 	}
@@ -561,6 +591,31 @@ func (f *File) PostgresDSN(getenv func(string) string) (string, error) {
 		}
 	}
 	return p.DSN, nil
+}
+
+// S3Credentials returns the S3 access key id, secret key and session
+// token held by the environment variables storage.documents.s3 names, or
+// three empty strings when it names none (the AWS SDK's default chain
+// applies then). It returns docex.ErrInvalidConfig, naming the key of the
+// variable and its line, when the variable named for the key id or the
+// secret key is empty. The values are secrets: never print them.
+func (f *File) S3Credentials(getenv func(string) string) (id, secret, token string, err error) {
+	c := f.Storage.Documents.S3
+	if c.AccessKeyIDEnv == "" && c.SecretAccessKeyEnv == "" {
+		return "", "", "", nil
+	}
+	id, secret = getenv(c.AccessKeyIDEnv), getenv(c.SecretAccessKeyEnv)
+	for _, v := range []struct{ key, name, value string }{
+		{"access_key_id_env", c.AccessKeyIDEnv, id}, {"secret_access_key_env", c.SecretAccessKeyEnv, secret},
+	} {
+		if v.value == "" {
+			return "", "", "", f.invalid("storage.documents.s3."+v.key, "environment variables %s and %s must both be set: %s is empty", c.AccessKeyIDEnv, c.SecretAccessKeyEnv, v.name)
+		}
+	}
+	if c.SessionTokenEnv != "" {
+		token = getenv(c.SessionTokenEnv)
+	}
+	return id, secret, token, nil
 }
 
 // DSNHasPassword reports whether a URL or keyword/value PostgreSQL

@@ -2,7 +2,9 @@ package driver
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -25,6 +27,45 @@ type BootstrapInfo struct {
 	SystemID string
 }
 
+// The settings of BootstrapInfo a system keeps (SettingError.Setting).
+const (
+	SettingBootstrapTenantID = "bootstrap_tenant_id"
+	SettingMultiTenancy      = "multi_tenancy"
+)
+
+// SettingError is the error of Backend.Bootstrap and Backend.Check for a
+// system bootstrapped with another value of a setting than BootstrapInfo
+// gives now; it matches docex.ErrInvalidConfig. Setting is
+// SettingBootstrapTenantID or SettingMultiTenancy; Stored and Given are
+// the values as stored ("system", "true").
+type SettingError struct {
+	Setting, Stored, Given string
+}
+
+func (e *SettingError) Error() string {
+	name := map[string]string{SettingBootstrapTenantID: "bootstrap tenant", SettingMultiTenancy: "multi_tenancy"}[e.Setting]
+	return fmt.Sprintf("the system was initialised with %s %q, the configuration says %q", name, e.Stored, e.Given)
+}
+
+// Unwrap returns docex.ErrInvalidConfig.
+func (e *SettingError) Unwrap() error { return docex.ErrInvalidConfig }
+
+// CompareSettings returns a *SettingError for the first setting of info
+// that differs from those a system stored (stored maps
+// SettingBootstrapTenantID and SettingMultiTenancy to their values), or
+// nil.
+func CompareSettings(stored map[string]string, info BootstrapInfo) error {
+	for _, s := range []struct{ setting, given string }{
+		{SettingBootstrapTenantID, info.BootstrapTenantID},
+		{SettingMultiTenancy, strconv.FormatBool(info.MultiTenancy)},
+	} {
+		if v := stored[s.setting]; v != s.given {
+			return &SettingError{Setting: s.setting, Stored: v, Given: s.given}
+		}
+	}
+	return nil
+}
+
 // Backend stores the tenant registry, the system audit log and, through
 // TenantStore, every tenant's data. Methods are safe for concurrent use.
 type Backend interface {
@@ -32,14 +73,15 @@ type Backend interface {
 	// tenant. It is idempotent: on an initialised system it changes
 	// nothing and returns created=false. It never drops, truncates or
 	// rewrites existing data. It returns docex.ErrSchemaVersion when the
-	// existing system schema has another version, and
-	// docex.ErrInvalidConfig when the existing system was bootstrapped with
-	// another bootstrap tenant id or multi-tenancy setting.
+	// existing system schema has another version, and a *SettingError
+	// (docex.ErrInvalidConfig) when the existing system was bootstrapped
+	// with another bootstrap tenant id or multi-tenancy setting.
 	Bootstrap(ctx context.Context, info BootstrapInfo) (created bool, err error)
 
 	// Check verifies that the system is bootstrapped with the same
 	// settings and schema version. It returns docex.ErrNotInitialized when
-	// it is not bootstrapped and docex.ErrSchemaVersion on a mismatch.
+	// it is not bootstrapped, docex.ErrSchemaVersion on another version
+	// and a *SettingError on another setting.
 	Check(ctx context.Context, info BootstrapInfo) error
 
 	// SystemID returns the random id Bootstrap stored for the system,

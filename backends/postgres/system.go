@@ -24,8 +24,8 @@ type querier interface {
 // Keys of the system meta table.
 const (
 	metaSchemaVersion = "schema_version"
-	metaBootstrapID   = "bootstrap_tenant_id"
-	metaMultiTenancy  = "multi_tenancy"
+	metaBootstrapID   = driver.SettingBootstrapTenantID
+	metaMultiTenancy  = driver.SettingMultiTenancy
 	metaSystemID      = "system_id"
 )
 
@@ -75,13 +75,7 @@ func compareMeta(meta map[string]string, info driver.BootstrapInfo) error {
 	if v := meta[metaSchemaVersion]; v != strconv.Itoa(driver.SchemaVersion) {
 		return docex.Errorf(docex.ErrSchemaVersion, "postgres: system schema version %q, this binary uses %d", v, driver.SchemaVersion)
 	}
-	if v := meta[metaBootstrapID]; v != info.BootstrapTenantID {
-		return docex.Errorf(docex.ErrInvalidConfig, "postgres: system was bootstrapped with bootstrap tenant %q, not %q", v, info.BootstrapTenantID)
-	}
-	if v := meta[metaMultiTenancy]; v != strconv.FormatBool(info.MultiTenancy) {
-		return docex.Errorf(docex.ErrInvalidConfig, "postgres: system was bootstrapped with multi_tenancy=%s, not %t", v, info.MultiTenancy)
-	}
-	return nil
+	return driver.CompareSettings(meta, info)
 }
 
 // Bootstrap creates the system schema, its tables, the meta rows and the

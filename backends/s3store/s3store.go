@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/internal/contentkey"
+	"github.com/docex-dev/docex/internal/s3config"
 )
 
 // Defaults and bounds of Config.
@@ -84,26 +84,21 @@ type Store struct {
 	mem    atomic.Int64
 }
 
-var (
-	bucketRule = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-	prefixRule = regexp.MustCompile(`^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$`)
-)
-
 // New returns a store for cfg. It does no network I/O (Check does). It
 // returns docex.ErrInvalidConfig for a bad bucket name, prefix, endpoint
 // or size.
 func New(ctx context.Context, cfg Config) (*Store, error) {
-	if !bucketRule.MatchString(cfg.Bucket) || strings.Contains(cfg.Bucket, "..") {
-		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3 bucket %q: want 3 to 63 lowercase letters, digits, '.' and '-'", cfg.Bucket)
+	if err := s3config.CheckBucket(cfg.Bucket); err != nil {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3 bucket %q: %v", cfg.Bucket, err)
 	}
-	if cfg.Prefix != "" && (len(cfg.Prefix) > 512 || !prefixRule.MatchString(cfg.Prefix) || hasDotSegment(cfg.Prefix)) {
-		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3 prefix %q: want slash-separated segments of letters, digits and !_.*'()- (no '.' or '..' segments, no leading or trailing slash)", cfg.Prefix)
+	if err := s3config.CheckPrefix(cfg.Prefix); err != nil {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3 prefix %q: %v", cfg.Prefix, err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
-	if cfg.Endpoint != "" && !(strings.HasPrefix(cfg.Endpoint, "http://") || strings.HasPrefix(cfg.Endpoint, "https://")) {
-		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3 endpoint %q: want an http:// or https:// URL", cfg.Endpoint)
+	if err := s3config.CheckEndpoint(cfg.Endpoint); err != nil {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3 endpoint %q: %v", cfg.Endpoint, err)
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
@@ -155,15 +150,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.prefix = cfg.Prefix + "/"
 	}
 	return s, nil
-}
-
-func hasDotSegment(p string) bool {
-	for _, seg := range strings.Split(p, "/") {
-		if seg == "." || seg == ".." {
-			return true
-		}
-	}
-	return false
 }
 
 // Bucket returns the bucket's name.

@@ -119,13 +119,7 @@ func compareMeta(meta map[string]string, info driver.BootstrapInfo) error {
 	if v := meta["schema_version"]; v != strconv.Itoa(driver.SchemaVersion) {
 		return docex.Errorf(docex.ErrSchemaVersion, "system schema version is %s, this binary needs %d (no migrations at run time)", v, driver.SchemaVersion)
 	}
-	if v := meta["bootstrap_tenant_id"]; v != info.BootstrapTenantID {
-		return docex.Errorf(docex.ErrInvalidConfig, "the system was initialised with bootstrap tenant %q, the configuration says %q", v, info.BootstrapTenantID)
-	}
-	if v := meta["multi_tenancy"]; v != strconv.FormatBool(info.MultiTenancy) {
-		return docex.Errorf(docex.ErrInvalidConfig, "the system was initialised with multi_tenancy %s, the configuration says %t", v, info.MultiTenancy)
-	}
-	return nil
+	return driver.CompareSettings(meta, info)
 }
 
 // readMeta reads a key/value table; a missing table reads as empty.

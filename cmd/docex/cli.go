@@ -89,11 +89,28 @@ func (c *cli) system(ctx context.Context) (*system, error) {
 	eng, err := engine.New(ctx, sys.be, ecfg)
 	if err != nil {
 		sys.close()
-		return nil, err
+		return nil, settingErr(f, err)
 	}
 	sys.eng = eng
 	c.sys = sys
 	return sys, nil
+}
+
+// settingErr names the key of docex.yaml that changes a setting the system
+// was initialised with (driver.SettingError), with its line; other errors
+// are returned as they are.
+func settingErr(f *config.File, err error) error {
+	var se *driver.SettingError
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Setting {
+	case driver.SettingBootstrapTenantID:
+		return f.KeyError("multi_tenancy.bootstrap_tenant.id", err)
+	case driver.SettingMultiTenancy:
+		return f.KeyError("multi_tenancy.enabled", err)
+	}
+	return err
 }
 
 // userContext is the user context given by --user, --tenant and --roles

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/backends/postgres"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/driver"
@@ -29,8 +30,13 @@ func openPostgres(ctx context.Context, f *config.File, getenv func(string) strin
 		TenantSchemaPrefix: p.SchemaPrefix,
 	})
 	if err != nil {
-		if fromEnv && errors.Is(err, pgconfig.ErrUnparsable) {
+		switch {
+		case fromEnv && errors.Is(err, pgconfig.ErrUnparsable):
 			err = withHint(err, fmt.Sprintf("fix the connection string in %s: postgres://USER[:PASSWORD]@HOST:PORT/DB or host=HOST dbname=DB user=USER", p.DSNEnv))
+		case !fromEnv && errors.Is(err, docex.ErrInvalidConfig):
+			// The DSN written in docex.yaml (its pool_* settings: the
+			// rest was checked by config).
+			err = f.KeyError("database.postgres.dsn", err)
 		}
 		return nil, err // not a typed nil in the interface
 	}

@@ -7,9 +7,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/backends/s3store"
 	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/internal/s3config"
 )
 
 // openS3 returns the S3 content store of storage.documents.s3 (no network
@@ -18,17 +18,23 @@ import (
 // never printed.
 func openS3(ctx context.Context, f *config.File, getenv func(string) string) (*s3store.Store, error) {
 	c := f.Storage.Documents.S3
+	// The store checks these too; checked here first, an error names
+	// the key and its line.
+	for _, k := range []struct {
+		key, value string
+		check      func(string) error
+	}{{"bucket", c.Bucket, s3config.CheckBucket}, {"prefix", c.Prefix, s3config.CheckPrefix}, {"endpoint", c.Endpoint, s3config.CheckEndpoint}} {
+		if err := k.check(k.value); err != nil {
+			return nil, f.KeyError("storage.documents.s3."+k.key, fmt.Errorf("%q: %w", k.value, err))
+		}
+	}
+	id, secret, token, err := f.S3Credentials(getenv)
+	if err != nil {
+		return nil, withHint(err,
+			fmt.Sprintf("export %s and %s (the S3 access key id and secret key; docs/s3.md), or remove access_key_id_env and secret_access_key_env from docex.yaml to use the AWS SDK's default credentials", c.AccessKeyIDEnv, c.SecretAccessKeyEnv))
+	}
 	var creds aws.CredentialsProvider
-	if c.AccessKeyIDEnv != "" {
-		id, secret := getenv(c.AccessKeyIDEnv), getenv(c.SecretAccessKeyEnv)
-		if id == "" || secret == "" {
-			return nil, withHint(docex.Errorf(docex.ErrInvalidConfig, "storage.documents.s3: environment variables %s and %s must both be set", c.AccessKeyIDEnv, c.SecretAccessKeyEnv),
-				fmt.Sprintf("export %s and %s (the S3 access key id and secret key; docs/s3.md), or remove access_key_id_env and secret_access_key_env from docex.yaml to use the AWS SDK's default credentials", c.AccessKeyIDEnv, c.SecretAccessKeyEnv))
-		}
-		token := ""
-		if c.SessionTokenEnv != "" {
-			token = getenv(c.SessionTokenEnv)
-		}
+	if id != "" {
 		creds = credentials.NewStaticCredentialsProvider(id, secret, token)
 	}
 	return s3store.New(ctx, s3store.Config{

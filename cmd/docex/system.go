@@ -249,12 +249,15 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 	}
 	if s3, ok := ecfg.ContentStore.(*s3store.Store); ok {
 		if err := s3.Check(ctx); err != nil {
+			if errors.Is(err, s3store.ErrNoSuchBucket) {
+				err = f.KeyError("storage.documents.s3.bucket", err)
+			}
 			return err
 		}
 	}
 	if ecfg.ContentStorage == engine.ContentFilesystem {
 		if err := checkWritable(ecfg.ContentDir); err != nil {
-			return err
+			return f.KeyError("storage.documents.path", err)
 		}
 	}
 	be, err := c.openBackend(ctx, f)
@@ -264,7 +267,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 	defer be.Close()
 	created, err := engine.Bootstrap(ctx, be, ecfg)
 	if err != nil {
-		return err
+		return settingErr(f, err)
 	}
 	builtins := created && !o.noBuiltins && c.getenv(noBuiltinEnv) != "1"
 	if builtins {
@@ -277,7 +280,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 	}
 	eng, err := engine.New(ctx, be, ecfg)
 	if err != nil {
-		return err
+		return settingErr(f, err)
 	}
 	defer eng.Close()
 	// The operator's --user is the actor of what init records ("system"
