@@ -85,7 +85,9 @@ var (
 	// credentials or the request (exit code of the denied kind).
 	ErrStorageDenied = newErr(ErrDenied, "storage_denied", "the content store denied access")
 	// ErrStorageUnavailable: the content store cannot be reached or did not
-	// answer in time; nothing was stored (an I/O failure, exit 1).
+	// answer in time (an S3 server), or its directory is missing
+	// (filesystem storage: deleted, or its volume not mounted); nothing
+	// was stored (an I/O failure, exit 1).
 	ErrStorageUnavailable = &Error{code: "storage_unavailable", msg: "the content store is unavailable"}
 )
 

@@ -28,7 +28,12 @@ var hints = []struct {
 		}
 		return "check the AWS SDK's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the shared config files, the instance role) and what the bucket's policy allows them, or name variables in storage.documents.s3.access_key_id_env and secret_access_key_env"
 	}},
-	{docex.ErrStorageUnavailable, fixed("check that the S3 server is running and reachable at storage.documents.s3.endpoint (request_timeout_ms bounds each request), then run the command again")},
+	{docex.ErrStorageUnavailable, func(g globals) string {
+		if g.s3 == nil { // the content directory is missing
+			return "restore the content directory, or mount the volume that holds it, then run the command again (docex never creates it again after docex init); if storage.documents.path in docex.yaml changed, change it back"
+		}
+		return "check that the S3 server is running and reachable at storage.documents.s3.endpoint (request_timeout_ms bounds each request), then run the command again"
+	}},
 	{docex.ErrInvalidConfig, fixed("fix that key in docex.yaml; docex.yaml.example documents every key")},
 	{docex.ErrUserRequired, fixed("pass --user ID or set DOCEX_USER (the user is recorded in the audit log)")},
 	{docex.ErrTenantRequired, fixed("pass --tenant ID or set DOCEX_TENANT (an operator lists tenants with docex tenant list)")},

@@ -30,12 +30,22 @@ func fsPath(root string, tn docex.Tenant, sum string) string {
 	return filepath.Join(root, filepath.FromSlash(ns), sum[:2], sum)
 }
 
+// contentDir returns a new content directory, as docex init (Claim)
+// creates it: the store never creates its root at run time.
+func contentDir(t *testing.T) string {
+	root := filepath.Join(t.TempDir(), "content")
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
 func TestFSConformance(t *testing.T) {
 	for _, noSync := range []bool{false, true} {
 		t.Run(map[bool]string{false: "fsync", true: "nosync"}[noSync], func(t *testing.T) {
 			contenttest.Run(t, contenttest.Harness{
 				New: func(t *testing.T) driver.ContentStore {
-					return blobstore.NewFS(filepath.Join(t.TempDir(), "content"), noSync)
+					return blobstore.NewFS(contentDir(t), noSync)
 				},
 				Corrupt: func(t *testing.T, s driver.ContentStore, tn docex.Tenant, _ driver.Tx, sum string, data []byte) {
 					p := fsPath(s.(*blobstore.FS).Root(), tn, sum)
@@ -61,7 +71,7 @@ func TestFSPackedConformance(t *testing.T) {
 		t.Run(map[bool]string{false: "fsync", true: "nosync"}[noSync], func(t *testing.T) {
 			contenttest.Run(t, contenttest.Harness{
 				New: func(t *testing.T) driver.ContentStore {
-					return blobstore.NewFSPacked(filepath.Join(t.TempDir(), "content"), noSync, blobstore.DefaultPackMax)
+					return blobstore.NewFSPacked(contentDir(t), noSync, blobstore.DefaultPackMax)
 				},
 				Corrupt: func(t *testing.T, s driver.ContentStore, tn docex.Tenant, tx driver.Tx, sum string, data []byte) {
 					plantPack(t, s.(*blobstore.FS).Root(), tn, tx, sum, data)
@@ -126,7 +136,7 @@ func countFiles(root string) int {
 // docs/isolation.md): <root>/tenants/<id>/<incarnation>/<sum[:2]>/<sum>,
 // staging in <namespace>/tmp, and <root>/local without multi-tenancy.
 func TestFSLayoutAndStaging(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "content")
+	root := contentDir(t)
 	s := blobstore.NewFS(root, false)
 	if countFiles(root) != 0 {
 		t.Fatal("NewFS created files")
@@ -362,5 +372,80 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// probe is s's driver.ContentProber.Probe, an error when it has none.
+func probe(s driver.ContentStore) error {
+	p, ok := s.(driver.ContentProber)
+	if !ok {
+		return errors.New("the store has no Probe")
+	}
+	return p.Probe(bg)
+}
+
+// TestFSMissingDirectory: with the content directory missing (deleted
+// after docex init, or on a volume not mounted), reading, staging,
+// putting and probing fail with docex.ErrStorageUnavailable naming the
+// directory, and the directory is not created again. Before, a read was
+// "content ... is missing" (docex.ErrNotFound, which the engine reports as
+// corrupt data) and a write created a new, empty content directory
+// without the system's claim marker. Content missing from a directory
+// that is there is still docex.ErrNotFound.
+func TestFSMissingDirectory(t *testing.T) {
+	root := contentDir(t)
+	s := blobstore.NewFS(root, false)
+	tn := docex.Tenant{ID: "acme", Incarnation: uuid.NewString()}
+	tc, _ := s.Tenant(tn)
+	kept, pending := stage(t, tc, "kept"), stage(t, tc, "pending")
+	defer kept.Discard()
+	defer pending.Discard()
+	must(t, tc.Put(bg, nil, []driver.Staged{kept}))
+	moved := root + ".moved"
+	must(t, os.Rename(root, moved))
+
+	unavailable := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, docex.ErrStorageUnavailable) || !strings.Contains(err.Error(), "content directory "+root+" is missing") {
+			t.Errorf("%s: %v, want ErrStorageUnavailable naming %s", what, err, root)
+		}
+		if _, err := os.Stat(root); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s created the content directory again (%v)", what, err)
+		}
+	}
+	_, err := tc.Open(bg, nil, kept.Checksum(), kept.Size())
+	unavailable("Open", err)
+	_, err = tc.Stage(bg, strings.NewReader("new"), 1<<20)
+	unavailable("Stage", err)
+	tc2, _ := s.Tenant(docex.Tenant{ID: "other", Incarnation: uuid.NewString()})
+	_, err = tc2.Stage(bg, strings.NewReader("new"), 1<<20)
+	unavailable("Stage of another tenant", err)
+	unavailable("Put", tc.Put(bg, nil, []driver.Staged{pending}))
+	unavailable("Probe", probe(s))
+
+	// Back in place, everything is there.
+	must(t, os.Rename(moved, root))
+	must(t, probe(s))
+	rc, err := tc.Open(bg, nil, kept.Checksum(), kept.Size())
+	must(t, err)
+	if b, err := io.ReadAll(rc); err != nil || string(b) != "kept" {
+		t.Fatalf("after restore: %q %v", b, err)
+	}
+	rc.Close()
+
+	// One content file missing: not found, the directory is there.
+	must(t, os.Remove(fsPath(root, tn, kept.Checksum())))
+	if _, err := tc.Open(bg, nil, kept.Checksum(), kept.Size()); !errors.Is(err, docex.ErrNotFound) || errors.Is(err, docex.ErrStorageUnavailable) {
+		t.Fatalf("one file missing: %v, want ErrNotFound", err)
+	}
+
+	// A file where the directory should be.
+	must(t, os.RemoveAll(root))
+	must(t, os.WriteFile(root, nil, 0o600))
+	if err := probe(s); !errors.Is(err, docex.ErrStorageUnavailable) || !strings.Contains(err.Error(), "is not a directory") {
+		t.Fatalf("a file: %v", err)
+	}
+	if _, err := tc.Stage(bg, strings.NewReader("new"), 1<<20); !errors.Is(err, docex.ErrStorageUnavailable) {
+		t.Fatalf("Stage with a file: %v", err)
 	}
 }

@@ -28,8 +28,10 @@ type FS struct {
 	packMax int64 // content of at most this many bytes is packed (NewFSPacked)
 }
 
-// NewFS returns a filesystem store rooted at root; it creates directories
-// (0700) only when content is first staged. With noSync, files and
+// NewFS returns a filesystem store rooted at root; it creates the
+// directories under root (0700) only when content is first staged, and
+// never root itself, which Claim (docex init) creates: without it, reads
+// and writes fail with docex.ErrStorageUnavailable. With noSync, files and
 // directories are not fsynced: content then survives a process crash
 // (kill -9) but not a power loss.
 func NewFS(root string, noSync bool) *FS { return &FS{root: root, noSync: noSync} }
@@ -49,6 +51,55 @@ func (s *FS) Tenant(t docex.Tenant) (driver.TenantContent, error) {
 
 // InTransaction is false: files are not part of the database transaction.
 func (s *FS) InTransaction() bool { return false }
+
+// Probe returns docex.ErrStorageUnavailable when the content directory is
+// missing (driver.ContentProber), so that a delete is refused before it
+// changes anything rather than leaving content behind in a directory that
+// may come back (a volume not mounted).
+func (s *FS) Probe(ctx context.Context) error { return missingRoot(s.root) }
+
+// missingRoot returns docex.ErrStorageUnavailable naming the content
+// directory root when it does not exist or is not a directory, else nil.
+// docex init creates the directory (with its claim marker); content is
+// never read from or written to one created again at run time, so that a
+// directory deleted, or on a volume not mounted, fails reads and writes
+// alike instead of filling a new, empty one.
+func missingRoot(root string) error {
+	info, err := os.Stat(root)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return docex.Errorf(docex.ErrStorageUnavailable, "content store: the content directory %s is missing (deleted, or its volume not mounted?)", root)
+	case errors.Is(err, syscall.ENOTDIR) || err == nil && !info.IsDir():
+		return docex.Errorf(docex.ErrStorageUnavailable, "content store: the content directory %s is not a directory", root)
+	}
+	return nil
+}
+
+// ioErr returns err, or docex.ErrStorageUnavailable when err says a path
+// is missing because the content directory is (missingRoot).
+func (t *fsTenant) ioErr(err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		if m := missingRoot(t.root); m != nil {
+			return m
+		}
+	}
+	return err
+}
+
+// mkdir creates dir (and the directories above it up to the content
+// directory) unless it exists; never the content directory itself.
+func (t *fsTenant) mkdir(dir string) error {
+	if info, err := os.Stat(dir); err == nil && info.IsDir() {
+		return nil
+	}
+	if err := missingRoot(t.root); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return t.ioErr(fmt.Errorf("content store: %w", err))
+	}
+	return nil
+}
 
 // Incarnations lists the directories tenants/<id>/<incarnation> whose
 // names are a valid tenant id and a UUID; anything else is not the store's
@@ -117,8 +168,8 @@ type fsTenant struct {
 func (t *fsTenant) tmpDir() (string, error) {
 	tmp := filepath.Join(t.dir, "tmp")
 	if !t.ready.Load() {
-		if err := os.MkdirAll(tmp, 0o700); err != nil {
-			return "", fmt.Errorf("content store: %w", err)
+		if err := t.mkdir(tmp); err != nil {
+			return "", err
 		}
 		t.ready.Store(true)
 	}
@@ -170,7 +221,7 @@ func (t *fsTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.St
 	}
 	f, err := os.CreateTemp(tmp, "stage-*")
 	if err != nil {
-		return nil, fmt.Errorf("content store: create temp: %w", err)
+		return nil, t.ioErr(fmt.Errorf("content store: create temp: %w", err))
 	}
 	st := &fsStaged{owner: t, tmp: f.Name()}
 	h, err := contentkey.Copy(ctx, f, r, max)
@@ -179,7 +230,7 @@ func (t *fsTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.St
 	}
 	if err != nil {
 		os.Remove(st.tmp)
-		if errors.Is(err, docex.ErrTooLarge) || errors.Is(err, ctx.Err()) {
+		if errors.Is(err, docex.ErrTooLarge) || errors.Is(err, docex.ErrStorageUnavailable) || errors.Is(err, ctx.Err()) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("content store: write: %w", err)
@@ -219,7 +270,7 @@ func (t *fsTenant) Sync(ctx context.Context, staged []driver.Staged) error {
 	if t.noSync || len(sts) == 0 {
 		return nil
 	}
-	return syncFiles(sts)
+	return t.ioErr(syncFiles(sts))
 }
 
 // syncFiles fsyncs the staging files of sts, at most 8 at a time, and
@@ -310,7 +361,7 @@ func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged
 		}
 		if len(unsynced) > 0 {
 			if err := syncFiles(unsynced); err != nil {
-				return err
+				return t.ioErr(err)
 			}
 		}
 	}
@@ -322,11 +373,11 @@ func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged
 			return err
 		}
 		dir := filepath.Dir(final)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("content store: %w", err)
+		if err := t.mkdir(dir); err != nil {
+			return err
 		}
 		if err := linkVerified(st.tmp, final, st.Checksum(), st.Size()); err != nil {
-			return err
+			return t.ioErr(err)
 		}
 		if !seen[dir] {
 			seen[dir] = true
@@ -338,7 +389,7 @@ func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged
 	}
 	for _, d := range dirs {
 		if err := syncDir(d); err != nil {
-			return err
+			return t.ioErr(err)
 		}
 	}
 	return nil
@@ -403,6 +454,9 @@ func (t *fsTenant) Open(ctx context.Context, r driver.Reader, sum string, size i
 	}
 	f, err := openNoFollow(p)
 	if errors.Is(err, fs.ErrNotExist) {
+		if err := missingRoot(t.root); err != nil {
+			return nil, err
+		}
 		return nil, docex.Errorf(docex.ErrNotFound, "content %s is missing", sum)
 	}
 	if err != nil {

@@ -105,7 +105,7 @@ func (s *spill) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		if s.f, err = os.CreateTemp(tmp, "stage-*"); err != nil {
-			return 0, fmt.Errorf("content store: create temp: %w", err)
+			return 0, s.t.ioErr(fmt.Errorf("content store: create temp: %w", err))
 		}
 		if _, err := s.f.Write(s.buf); err != nil {
 			return 0, err
@@ -130,7 +130,7 @@ func (t *fsTenant) stageSpill(ctx context.Context, r io.Reader, max int64) (driv
 		if st.tmp != "" {
 			os.Remove(st.tmp)
 		}
-		if errors.Is(err, docex.ErrTooLarge) || errors.Is(err, ctx.Err()) {
+		if errors.Is(err, docex.ErrTooLarge) || errors.Is(err, docex.ErrStorageUnavailable) || errors.Is(err, ctx.Err()) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("content store: write: %w", err)
@@ -172,15 +172,15 @@ func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged, async bool) e
 	dir := filepath.Join(t.dir, packDir)
 	created := false
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("content store: %w", err)
+		if err := t.mkdir(dir); err != nil {
+			return err
 		}
 		created = true
 	}
 	name := uuid.NewString() + packSuffix
 	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("content store: create pack: %w", err)
+		return t.ioErr(fmt.Errorf("content store: create pack: %w", err))
 	}
 	var total int
 	for _, st := range sts {
@@ -236,14 +236,14 @@ func (t *fsTenant) flushPack(f *os.File, dir string, created bool) error {
 		return nil
 	}
 	if err := syncDir(dir); err != nil {
-		return err
+		return t.ioErr(err)
 	}
 	if created {
 		// The packs directory is new: its entry, and the namespace's own
 		// if that is new too, must survive a power loss as well.
 		for d := t.dir; ; d = filepath.Dir(d) {
 			if err := syncDir(d); err != nil {
-				return err
+				return t.ioErr(err)
 			}
 			if d == t.root || filepath.Dir(d) == d || !strings.HasPrefix(d, t.root) {
 				break
@@ -342,6 +342,9 @@ func (t *fsTenant) openPacked(ctx context.Context, r driver.Reader, sum string, 
 			continue
 		}
 		if errors.Is(err, fs.ErrNotExist) {
+			if err := missingRoot(t.root); err != nil {
+				return nil, true, err
+			}
 			return nil, true, docex.Errorf(docex.ErrNotFound, "content %s is missing (pack %s)", sum, loc.pack)
 		}
 		if err != nil {

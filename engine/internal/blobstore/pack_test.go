@@ -50,7 +50,7 @@ func newPackRig(t *testing.T, packMax int64) *packRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	root := filepath.Join(t.TempDir(), "content")
+	root := contentDir(t)
 	tc, err := blobstore.NewFSPacked(root, false, packMax).Tenant(st.Tenant())
 	if err != nil {
 		t.Fatal(err)
