@@ -137,8 +137,8 @@ func describe(idx byLine, line int, msg string) issue {
 // meant. None for a type that is not a section of File.
 func yamlKeys(goType string) []string {
 	var keys []string
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
+	var find func(t reflect.Type)
+	find = func(t reflect.Type) {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
@@ -149,10 +149,10 @@ func yamlKeys(goType string) []string {
 			keys = spell.FieldKeys(t, "yaml")
 		}
 		for f := range t.Fields() {
-			walk(f.Type)
+			find(f.Type)
 		}
 	}
-	walk(reflect.TypeFor[File]())
+	find(reflect.TypeFor[File]())
 	return keys
 }
 
