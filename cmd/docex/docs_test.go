@@ -77,7 +77,7 @@ func TestDocsPipelines(t *testing.T) {
 			`docex: pipeline line 3, key max_derived: max_derived 0: want 1 to 1000000, the most documents one job may derive, all steps together (leave it out for the default, 100000)`},
 		// The plugin's own check (docex_validate).
 		{"name = \"p\"\n[[steps]]\nname = \"a\"\nplugin = \"redact-pii\"\nparams = { kinds = \"emial\" }\n",
-			`docex: pipeline line 5, key steps[0].params.kinds: plugin "redact-pii" refused its parameters: kinds: unknown kind "emial" (want email, phone, card, iban, ipv4, ipv6)`},
+			`docex: pipeline line 5, key steps[0].params.kinds: plugin "redact-pii" refused its parameters: kinds: unknown kind "emial" (want email, phone, card, iban, ipv4, ipv6, ssn)`},
 		{"name = \"p\"\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\nparams = { overlap = 600 }\n",
 			`docex: pipeline line 5, key steps[0].params.overlap: plugin "chunk" refused its parameters: overlap: 600 must be smaller than size 512`},
 	} {

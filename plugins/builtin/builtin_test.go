@@ -273,23 +273,24 @@ func TestChunkFixedLossless(t *testing.T) {
 func TestRedactPII(t *testing.T) {
 	text := "Mail ann.lee+x@example.co.uk or call +44 20 7946 0958. Card 4111 1111 1111 1111 (and 4111 1111 1111 1112, not one). " +
 		"IBAN GB82 WEST 1234 5698 7654 32 and DE89370400440532013000; bad GB82WEST12345698765433. " +
-		"Hosts 192.168.10.254, 999.1.1.1, 2001:db8::8a2e:370:7334 and std::vector. Ticket EMP-123456."
+		"Hosts 192.168.10.254, 999.1.1.1, 2001:db8::8a2e:370:7334 and std::vector. Ticket EMP-123456. " +
+		"SSN 123-45-6789 (666-12-3456 is none)."
 	res, err := run(t, "redact-pii", bytesDoc("a.txt", "text/plain", []byte(text)), map[string]string{"patterns": `{"employee":"EMP-[0-9]{6}"}`})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := string(res.Derived[0].Content)
-	for _, secret := range []string{"ann.lee", "7946", "4111 1111 1111 1111", "WEST 1234", "DE89370400440532013000", "192.168.10.254", "2001:db8", "EMP-123456"} {
+	for _, secret := range []string{"ann.lee", "7946", "4111 1111 1111 1111", "WEST 1234", "DE89370400440532013000", "192.168.10.254", "2001:db8", "EMP-123456", "123-45-6789"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("%q left in %q", secret, out)
 		}
 	}
-	for _, kept := range []string{"4111 1111 1111 1112", "GB82WEST12345698765433", "999.1.1.1", "std::vector"} {
+	for _, kept := range []string{"4111 1111 1111 1112", "GB82WEST12345698765433", "999.1.1.1", "std::vector", "666-12-3456"} {
 		if !strings.Contains(out, kept) {
 			t.Errorf("%q (not PII) was redacted: %q", kept, out)
 		}
 	}
-	want := map[string]float64{"pii_email": 1, "pii_phone": 1, "pii_card": 1, "pii_iban": 2, "pii_ipv4": 1, "pii_ipv6": 1, "pii_employee": 1, "pii_total": 8}
+	want := map[string]float64{"pii_email": 1, "pii_phone": 1, "pii_card": 1, "pii_iban": 2, "pii_ipv4": 1, "pii_ipv6": 1, "pii_ssn": 1, "pii_employee": 1, "pii_total": 9}
 	for k, v := range want {
 		if res.Metadata[k] != v || res.Derived[0].Metadata[k] != v {
 			t.Errorf("%s = %v / %v, want %v", k, res.Metadata[k], res.Derived[0].Metadata[k], v)
@@ -300,7 +301,7 @@ func TestRedactPII(t *testing.T) {
 			t.Errorf("metadata %s carries a value from the text: %q", k, s)
 		}
 	}
-	for _, bad := range []map[string]string{{"kinds": "email,ssn"}, {"patterns": `{"x":"("}`}, {"patterns": `{"x":"a*"}`}, {"patterns": "nope"}} {
+	for _, bad := range []map[string]string{{"kinds": "email,passport"}, {"patterns": `{"x":"("}`}, {"patterns": `{"x":"a*"}`}, {"patterns": "nope"}} {
 		if _, err := run(t, "redact-pii", bytesDoc("a.txt", "text/plain", []byte(text)), bad); !errors.Is(err, pluginapi.ErrPluginStatusError) || !strings.Contains(err.Error(), "invalid parameter") {
 			t.Errorf("%v: err = %v", bad, err)
 		}
@@ -320,6 +321,44 @@ func TestRedactPIIIdentifiers(t *testing.T) {
 	want := strings.Replace(text, "1-800-555-1234", "[PHONE]", 1)
 	if got := string(res.Derived[0].Content); got != want || res.Metadata["pii_phone"] != 1.0 {
 		t.Fatalf("%q (%v phone numbers), want %q", got, res.Metadata["pii_phone"], want)
+	}
+}
+
+// TestRedactPIISSN: through the sandbox, US Social Security numbers are
+// redacted as [SSN] and counted in pii_ssn, by default and when kinds
+// names ssn; numbers outside the SSA's rules, identifiers and phone
+// numbers are not SSNs.
+func TestRedactPIISSN(t *testing.T) {
+	text := "Employee Jane Roe, SSN 123-45-6789, spouse 078-05-1121; call 555-123-4567 or 1-800-555-1234. " +
+		"Not SSNs: 000-12-3456, 666-12-3456, 900-12-3456, 123-00-6789, 123-45-0000, ref 2024-123-45-6789, 123-45-6789-01, " +
+		"123 45 6789, 123456789, invoice 2024-0001-17, Boston, MA 02110-1301."
+	ssns := strings.NewReplacer("SSN 123-45-6789,", "SSN [SSN],", "spouse 078-05-1121;", "spouse [SSN];")
+	phones := strings.NewReplacer("555-123-4567", "[PHONE]", "1-800-555-1234", "[PHONE]")
+	// Without the ssn kind, an SSN with a leading 0 is shaped like a
+	// national phone number (and still redacted).
+	phonesOnly := strings.NewReplacer("555-123-4567", "[PHONE]", "1-800-555-1234", "[PHONE]", "spouse 078-05-1121;", "spouse [PHONE];")
+	for _, tt := range []struct {
+		params     map[string]string
+		want       string
+		ssn, phone any // nil: not counted
+	}{
+		{nil, phones.Replace(ssns.Replace(text)), 2.0, 2.0},
+		{map[string]string{"kinds": "ssn"}, ssns.Replace(text), 2.0, nil},
+		{map[string]string{"kinds": "phone, ssn"}, phones.Replace(ssns.Replace(text)), 2.0, 2.0},
+		{map[string]string{"kinds": "phone"}, phonesOnly.Replace(text), nil, 3.0},
+	} {
+		res, err := run(t, "redact-pii", bytesDoc("a.txt", "text/plain", []byte(text)), tt.params)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.params, err)
+		}
+		if got := string(res.Derived[0].Content); got != tt.want {
+			t.Errorf("%v:\n got %q\nwant %q", tt.params, got, tt.want)
+		}
+		for _, md := range []map[string]any{res.Metadata, res.Derived[0].Metadata} {
+			if md["pii_ssn"] != tt.ssn || md["pii_phone"] != tt.phone {
+				t.Errorf("%v: pii_ssn %v, pii_phone %v, want %v, %v", tt.params, md["pii_ssn"], md["pii_phone"], tt.ssn, tt.phone)
+			}
+		}
 	}
 }
 

@@ -25,12 +25,15 @@ var badParams = []struct {
 	want   string // the step's message, without "invalid parameter: "
 }{
 	{"chunk", map[string]string{"overlap": "600"}, "overlap: 600 must be smaller than size 512"},
-	{"redact-pii", map[string]string{"kinds": "emial"}, `kinds: unknown kind "emial" (want email, phone, card, iban, ipv4, ipv6)`},
+	{"redact-pii", map[string]string{"kinds": "emial"}, `kinds: unknown kind "emial" (want email, phone, card, iban, ipv4, ipv6, ssn)`},
+	{"redact-pii", map[string]string{"kinds": "email,SSN"}, `kinds: unknown kind "SSN" (want email, phone, card, iban, ipv4, ipv6, ssn)`},
+	{"redact-pii", map[string]string{"kinds": "ssn,phone,ssn"}, `kinds: "ssn" given twice`},
 	{"redact-pii", map[string]string{"kinds": " , "}, "kinds: empty list"},
 	{"redact-pii", map[string]string{"patterns": "EMP-[0-9]{6}"}, `patterns: want a JSON object {"name": "regexp", ...}`},
 	{"redact-pii", map[string]string{"patterns": `["EMP"]`}, `patterns: want a JSON object`},
 	{"redact-pii", map[string]string{"patterns": `{"Employee": "EMP-[0-9]{6}"}`}, `patterns: name "Employee": want 1-32 of [a-z0-9_], not a built-in kind`},
 	{"redact-pii", map[string]string{"patterns": `{"email": "x+"}`}, `patterns: name "email": want 1-32 of [a-z0-9_], not a built-in kind`},
+	{"redact-pii", map[string]string{"patterns": `{"ssn": "[0-9]{3}-[0-9]{2}-[0-9]{4}"}`}, `patterns: name "ssn": want 1-32 of [a-z0-9_], not a built-in kind`},
 	{"redact-pii", map[string]string{"patterns": `{"emp": "EMP-[0-9"}`}, "patterns: emp: error parsing regexp: missing closing ]"},
 	{"redact-pii", map[string]string{"patterns": `{"emp": "(?<x"}`}, "patterns: emp: error parsing regexp"},
 	{"redact-pii", map[string]string{"patterns": `{"emp": "[0-9]*"}`}, "patterns: emp matches the empty string"},
@@ -53,6 +56,8 @@ var goodParams = []struct {
 	{"chunk", map[string]string{"size": "800", "overlap": "80", "separators": `\n\n,\n, ,`}},
 	{"chunk", map[string]string{"size": "20"}}, // the default overlap shrinks
 	{"redact-pii", map[string]string{"kinds": "email, card", "patterns": `{"employee_ref": "EMP-[0-9]{6}"}`, "replacement": "<{kind}>"}},
+	{"redact-pii", map[string]string{"kinds": "ssn"}},
+	{"redact-pii", map[string]string{"kinds": "email,phone,card,iban,ipv4,ipv6,ssn"}},
 	{"csv-to-json", map[string]string{"delimiter": "tab", "header": "false"}},
 	{"csv-to-json", map[string]string{"delimiter": "é"}},
 	{"json-extract", map[string]string{"fields": "customer.name,total=order.items[0].price", "required": "true"}},

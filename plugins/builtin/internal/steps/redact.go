@@ -13,7 +13,7 @@ import (
 const MaxRedactInput = 64 << 20
 
 // PIIKinds are the built-in detectors, in reporting order.
-var PIIKinds = []string{"email", "phone", "card", "iban", "ipv4", "ipv6"}
+var PIIKinds = []string{"email", "phone", "card", "iban", "ipv4", "ipv6", "ssn"}
 
 var (
 	reEmail = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,}`)
@@ -34,6 +34,11 @@ var (
 		`|\b0(?:\d{1,4}[ ./-]\d{3,8}(?:[ .-]\d{2,8}){0,3}|\d{1,3}(?:[ .-]\d{2,4}){1,4})` +
 		`|\(\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]\d{2,4}){1,4}` +
 		`|\b(?:1[ .-])?\d{3}[ .-]\d{3}[ .-]\d{4}\b`)
+	// US Social Security numbers: 3, 2 and 4 digits joined by dashes
+	// (validSSN checks the SSA's rules; numberSpan the surroundings).
+	// Groups separated by spaces are left out: in text they are as often
+	// figures ("830 98 2240"), and only dashes make an SSN's form.
+	reSSN  = regexp.MustCompile(`\b\d{3}-\d{2}-\d{4}\b`)
 	reCard = regexp.MustCompile(`\b\d(?:[ -]?\d){12,18}\b`)
 	reIBAN = regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b`)
 	reIPv4 = regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b`)
@@ -104,9 +109,9 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 			if kind == "ipv6" && !standsAlone(text, loc[0], loc[1]) {
 				continue // part of a word: "Dir::Cache::Archives"
 			}
-			if kind == "phone" {
+			if kind == "phone" || kind == "ssn" {
 				var keep bool
-				if loc[0], loc[1], keep = phoneSpan(text, loc[0], loc[1]); !keep {
+				if loc[0], loc[1], keep = numberSpan(text, loc[0], loc[1]); !keep {
 					continue
 				}
 			}
@@ -130,6 +135,8 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 				a, err := netip.ParseAddr(s)
 				return err == nil && a.Is6() && strings.Trim(s, ":") != ""
 			})
+		case "ssn":
+			add(k, reSSN, validSSN)
 		case "phone":
 			add(k, rePhone, func(s string) bool {
 				n := phoneDigits(s)
@@ -145,10 +152,11 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 	for _, n := range names {
 		add(n, r.extra[n], nil)
 	}
-	// Earlier first; at one start the longer match; then the kind order
-	// above (a card number is not also a phone number).
+	// Earlier first; at one start the kind order below (a card number is
+	// not also a phone number, nor an SSN starting with 0, 012-34-5678, a
+	// national phone number); then the longer match.
 	prio := func(k string) int {
-		if i := slices.Index([]string{"email", "iban", "card", "ipv6", "ipv4", "phone"}, k); i >= 0 {
+		if i := slices.Index([]string{"email", "iban", "card", "ipv6", "ipv4", "ssn", "phone"}, k); i >= 0 {
 			return i
 		}
 		return -1 // extra patterns first
@@ -195,6 +203,15 @@ func standsAlone(text string, start, end int) bool {
 // code ("Boston, MA 02110-1301"), not a phone number.
 func zipPlus4(s string) bool {
 	return len(s) == 10 && s[5] == '-' && len(digits(s)) == 9
+}
+
+// validSSN reports whether s, 3, 2 and 4 digits joined by dashes, is a
+// US Social Security number by the SSA's rules: the area (the first
+// group) is not 000, 666 or 900-999, the group is not 00 and the serial
+// is not 0000.
+func validSSN(s string) bool {
+	area, group, serial := s[0:3], s[4:6], s[7:11]
+	return area != "000" && area != "666" && area[0] != '9' && group != "00" && serial != "0000"
 }
 
 // phoneDigits counts the digits of a phone match that E.164's 15 count:
@@ -387,15 +404,16 @@ func parsePatterns(s string) (map[string]string, string, error) {
 	return out, "", nil
 }
 
-// phoneSpan widens a phone match to the end of the run of digits it ends
+// numberSpan widens a phone match to the end of the run of digits it ends
 // inside ("0049 30 1234567" matched up to "1234"), so that no digit of a
 // number is left beside the replacement. It reports false for a match
 // that starts inside a run of digits ("1234567 89 10": the run is no
 // group of a phone number), that digits and a dash, dot or slash come
 // before ("2024-0123-4567-89": groups of a longer identifier), or that a
 // dash or dot and a digit follow ("555-123-4567-89"), or ":" and a digit
-// (a date and a time, "05.12.2026 10:30").
-func phoneSpan(text string, start, end int) (int, int, bool) {
+// (a date and a time, "05.12.2026 10:30"). An SSN match (never next to
+// a digit) is checked the same way ("2024-123-45-6789", "123-45-6789-01").
+func numberSpan(text string, start, end int) (int, int, bool) {
 	digit := func(i int) bool { return i >= 0 && i < len(text) && text[i] >= '0' && text[i] <= '9' }
 	if digit(start-1) || start >= 2 && strings.IndexByte("-./", text[start-1]) >= 0 && digit(start-2) {
 		return start, end, false

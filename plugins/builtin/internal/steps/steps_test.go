@@ -407,6 +407,123 @@ func TestRedactPhoneIdentifiers(t *testing.T) {
 	}
 }
 
+// TestRedactSSN checks the ssn kind: US Social Security numbers in the
+// AAA-GG-SSSS form within the SSA's rules are redacted; numbers outside
+// them, other groupings and parts of longer identifiers are not.
+func TestRedactSSN(t *testing.T) {
+	r, err := NewRedactor([]string{"ssn"}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	positives := []struct{ in, want string }{
+		{"ssn 123-45-6789", "ssn [SSN]"},
+		{"SSN: 123-45-6789.", "SSN: [SSN]."},
+		{"SSN#078-05-1121, born 1970", "SSN#[SSN], born 1970"},
+		{"(001-01-0001)", "([SSN])"},
+		{"area 665-12-3456 and 667-12-3456", "area [SSN] and [SSN]"},
+		{"area 899-99-9999", "area [SSN]"},
+		{"group 123-01-6789 and 123-99-6789", "group [SSN] and [SSN]"},
+		{"serial 123-45-0001", "serial [SSN]"},
+		{"two 123-45-6789/987-65-432 x", "two [SSN]/987-65-432 x"},
+		{"line\n123-45-6789\n", "line\n[SSN]\n"},
+		{"ends 123-45-6789", "ends [SSN]"},
+		{"time 123-45-6789 10:30", "time [SSN] 10:30"},
+	}
+	for _, c := range positives {
+		out, counts := r.Redact(c.in)
+		if out != c.want || counts["ssn"] != strings.Count(c.want, "[SSN]") {
+			t.Errorf("Redact(%q) = %q %v, want %q", c.in, out, counts, c.want)
+		}
+	}
+	negatives := []string{
+		"area 000-12-3456",
+		"area 666-12-3456",
+		"area 900-12-3456",
+		"area 987-65-4321",
+		"area 999-99-9999",
+		"group 123-00-6789",
+		"serial 123-45-0000",
+		// Other groupings, separators and lengths.
+		"ssn 123456789",
+		"ssn 123 45 6789",
+		"ssn 123.45.6789",
+		"ssn 123/45/6789",
+		"ssn 123-456-789",
+		"ssn 12-345-6789",
+		"ssn 1234-45-6789",
+		"ssn 123-45-67890",
+		"ssn 123-4-56789",
+		"ssn 123--45-6789",
+		// Part of a longer identifier or a word.
+		"ref 2024-123-45-6789",
+		"ref 2024.123-45-6789",
+		"ref 2024/123-45-6789",
+		"ref 123-45-6789-01",
+		"ref 123-45-6789.5",
+		"ref 123-45-6789:12",
+		"ref X123-45-6789",
+		"ref 123-45-6789X",
+		"ref 123-45-6789_a",
+		"ref 9123-45-6789",
+		// Phone numbers, dates, ZIP+4 codes are not SSNs.
+		"call 555-123-4567",
+		"call 1-800-555-1234",
+		"call (555) 123-4567",
+		"on 2024-12-05",
+		"Boston, MA 02110-1301",
+		"invoice 2024-0001-17",
+		"ISBN 978-3-16-148410-0",
+	}
+	for _, in := range negatives {
+		if out, counts := r.Redact(in); out != in || counts["ssn"] != 0 {
+			t.Errorf("Redact(%q) = %q %v: not an SSN", in, out, counts)
+		}
+	}
+}
+
+// TestRedactSSNAndPhone checks the ssn kind among all kinds: an SSN is an
+// SSN, not a phone number, also where a phone pattern matches it too (a
+// national number starting with 0), and phone numbers stay phone numbers.
+func TestRedactSSNAndPhone(t *testing.T) {
+	r, err := NewRedactor(nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		in, want   string
+		ssn, phone int
+	}{
+		{"ssn 123-45-6789, tel 555-123-4567", "ssn [SSN], tel [PHONE]", 1, 1},
+		{"ssn 012-34-5678", "ssn [SSN]", 1, 0},
+		{"tel 012 34 5678", "tel [PHONE]", 0, 1},
+		{"tel +1 555-123-4567 ssn 321-54-9876.", "tel [PHONE] ssn [SSN].", 1, 1},
+		{"part 1234-5678-90, ssn 666-12-3456", "part 1234-5678-90, ssn 666-12-3456", 0, 0},
+	} {
+		out, counts := r.Redact(c.in)
+		if out != c.want || counts["ssn"] != c.ssn || counts["phone"] != c.phone {
+			t.Errorf("Redact(%q) = %q %v, want %q (%d SSN, %d phone)", c.in, out, counts, c.want, c.ssn, c.phone)
+		}
+	}
+}
+
+// TestRedactKinds checks the kinds NewRedactor accepts (ssn among them)
+// and the message naming them for an unknown one.
+func TestRedactKinds(t *testing.T) {
+	for _, k := range []string{"email", "phone", "card", "iban", "ipv4", "ipv6", "ssn"} {
+		if _, err := NewRedactor([]string{k}, nil, ""); err != nil {
+			t.Errorf("kind %s: %v", k, err)
+		}
+	}
+	_, err := NewRedactor([]string{"SSN"}, nil, "")
+	want := `kinds: unknown kind "SSN" (want email, phone, card, iban, ipv4, ipv6, ssn)`
+	if !errors.Is(err, ErrParam) || err.Error() != "invalid parameter: "+want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+	if _, err := NewRedactor(nil, map[string]string{"ssn": `\d{9}`}, ""); !errors.Is(err, ErrParam) {
+		t.Errorf("a pattern named ssn: %v, want ErrParam (a built-in kind)", err)
+	}
+}
+
 // TestJSONExtractFieldKeys checks that json-extract refuses, before it
 // reads the document, a key given twice (the last one silently won), its
 // own count's key, and keys the engine would refuse.
