@@ -251,6 +251,13 @@ type JobsTx interface {
 type Delivery struct {
 	TenantID string // "" for the local store of a single-tenant system
 	JobID    string
+	// Lease, when not zero, bounds the job's own run: the handler stops
+	// an attempt once the job's steps have run this long, counted from
+	// when they start, not while the job waits in the worker (for a
+	// slot, for the other jobs of its batch). The attempt then counts,
+	// as a transient failure. The PostgreSQL queue sets it to
+	// WorkConfig.Lease; SQLite's leaves it zero (no bound).
+	Lease time.Duration
 }
 
 // OutcomeKind says what the queue does with a delivered job.
@@ -290,7 +297,10 @@ type WorkConfig struct {
 	// one tenant's backlog cannot take every slot.
 	TenantConcurrency int
 	// Lease is how long a delivered job stays with a worker that stopped
-	// reporting (killed) before another worker gets it (default 1m).
+	// renewing it (killed) before another worker gets it: the worker
+	// renews the jobs it holds, started or not, while it runs (default
+	// 1m; the PostgreSQL queue's default is 1h). On PostgreSQL it also
+	// bounds each job's own run (Delivery.Lease).
 	Lease time.Duration
 	// Poll is the longest a worker waits before looking for new jobs
 	// (default 1s; work enqueued in the same process is seen at once).

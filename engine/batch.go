@@ -97,32 +97,42 @@ func (b *batcher) submit(ctx context.Context, d driver.Delivery) driver.Outcome 
 	}
 }
 
+// leaseKey is the context key of a batch's lease (batchLease).
+type leaseKey struct{}
+
 // batchContext returns the context a batch runs under: done when the
 // first of its deliveries' contexts is done (a shutdown cancels them all
-// at once), with the earliest of their deadlines (a delivery's lease).
-// The caller calls release when the batch has run.
+// at once), with that context's cause. It carries the deliveries' lease,
+// the shortest that is set (batchLease): it bounds each job's own run,
+// not the batch's (see leaseClock). The caller calls release when the
+// batch has run.
 func batchContext(batch []*pending) (ctx context.Context, release func()) {
-	ctx = context.WithoutCancel(batch[0].ctx)
-	var earliest time.Time
+	var lease time.Duration
 	for _, p := range batch {
-		if dl, ok := p.ctx.Deadline(); ok && (earliest.IsZero() || dl.Before(earliest)) {
-			earliest = dl
+		if l := p.d.Lease; l > 0 && (lease == 0 || l < lease) {
+			lease = l
 		}
 	}
-	cancelDeadline := func() {}
-	if !earliest.IsZero() {
-		ctx, cancelDeadline = context.WithDeadline(ctx, earliest)
+	ctx = context.WithoutCancel(batch[0].ctx)
+	if lease > 0 {
+		ctx = context.WithValue(ctx, leaseKey{}, lease)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	stops := make([]func() bool, len(batch))
 	for i, p := range batch {
-		stops[i] = context.AfterFunc(p.ctx, cancel)
+		stops[i] = context.AfterFunc(p.ctx, func() { cancel(context.Cause(p.ctx)) })
 	}
 	return ctx, func() {
 		for _, stop := range stops {
 			stop()
 		}
-		cancel()
-		cancelDeadline()
+		cancel(context.Canceled)
 	}
+}
+
+// batchLease returns the lease of the batch whose context ctx is (0:
+// none).
+func batchLease(ctx context.Context) time.Duration {
+	l, _ := ctx.Value(leaseKey{}).(time.Duration)
+	return l
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -90,31 +91,42 @@ func TestBatcher(t *testing.T) {
 }
 
 // TestBatchContext: a batch's context ends when any of its deliveries'
-// does, and has the earliest deadline; release stops watching them.
+// does, with that one's cause, and carries the shortest lease of its
+// deliveries, not a deadline (a lease bounds each job's own run);
+// release stops watching them.
 func TestBatchContext(t *testing.T) {
 	c1, cancel1 := context.WithCancel(context.Background())
 	defer cancel1()
-	dl := time.Now().Add(time.Hour)
-	c2, cancel2 := context.WithDeadline(context.Background(), dl)
-	defer cancel2()
-	batch := []*pending{{ctx: c1}, {ctx: c2}}
+	c2, cancel2 := context.WithCancelCause(context.Background())
+	defer cancel2(nil)
+	batch := []*pending{
+		{ctx: c1, d: driver.Delivery{Lease: time.Hour}},
+		{ctx: c2, d: driver.Delivery{Lease: time.Minute}},
+		{ctx: c1},
+	}
 	ctx, release := batchContext(batch)
-	if got, ok := ctx.Deadline(); !ok || !got.Equal(dl) {
-		t.Fatalf("deadline %v %v, want %v", got, ok, dl)
+	if _, ok := ctx.Deadline(); ok {
+		t.Fatal("the batch has a deadline")
+	}
+	if got := batchLease(ctx); got != time.Minute {
+		t.Fatalf("batch lease %v, want 1m (the shortest)", got)
 	}
 	if ctx.Err() != nil {
 		t.Fatal("done before any delivery is")
 	}
-	cancel2()
-	select {
-	case <-ctx.Done():
-	case <-time.After(time.Minute):
-		t.Fatal("not done when a delivery's context is")
+	stopped := errors.New("stopped")
+	cancel2(stopped)
+	<-ctx.Done() // a hung test fails on the test timeout
+	if !errors.Is(context.Cause(ctx), stopped) {
+		t.Fatalf("cause %v, want the delivery's", context.Cause(ctx))
 	}
 	release()
 
 	c3, cancel3 := context.WithCancel(context.Background())
 	ctx, release = batchContext([]*pending{{ctx: c3}})
+	if got := batchLease(ctx); got != 0 {
+		t.Fatalf("lease %v of a batch whose deliveries have none", got)
+	}
 	release()
 	if ctx.Err() == nil {
 		t.Fatal("release leaves the context running")

@@ -614,20 +614,29 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 		job.Error, job.ErrorCode = "waiting: "+err.Error(), docex.Code(err)
 		job.State, job.RunAt = driver.JobQueued, now.Add(r.suspendedWait)
 		op, out = "", driver.Outcome{Kind: driver.Again, After: r.suspendedWait}
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		// The delivery's deadline (the queue's lease) passed: retried,
-		// and the attempt counts, so a job that never fits its lease ends.
-		err = fmt.Errorf("the job did not finish within the worker's lease (a job must fit in it: give the workers a longer one, docex worker --lease or WorkerConfig.Lease): %w", err)
-		det.Attempts[len(det.Attempts)-1].Error = err.Error()
+	case x != nil && x.lease.hasExpired():
+		// The job's own run used up its lease (the delivery's: see
+		// leaseClock), whatever error that made: retried, and the attempt
+		// counts, so a job that never fits its lease ends. A shutdown
+		// that stopped the run first is not this (ctx.Err(), below).
+		err = leaseError(x.lease.lease, se)
+		a := &det.Attempts[len(det.Attempts)-1]
+		a.Error, a.ErrorCode = err.Error(), docex.Code(err)
 		job.Error, job.ErrorCode = err.Error(), docex.Code(err)
 		if job.Attempts < job.MaxAttempts {
-			det.Attempts[len(det.Attempts)-1].Transient = true
+			a.Transient = true
 			wait := backoff(r.retryBase, job.Attempts)
 			job.State, job.RunAt = driver.JobQueued, now.Add(wait)
 			op, out = "job.retry", driver.Outcome{Kind: driver.Again, After: wait}
 		} else {
 			job.State, op = driver.JobFailed, "job.failed"
 			det.Failure = &JobFailure{ErrorCode: job.ErrorCode, Error: job.Error}
+			if se != nil {
+				det.Failure.Step, det.Failure.InputID = se.step, se.input
+				if se.report != nil {
+					det.Failure.Report = *se.report
+				}
+			}
 		}
 	case errors.As(err, new(*inputDeletedError)):
 		// A document the job was processing was deleted: what the job
@@ -707,6 +716,7 @@ type execution struct {
 	read    jobOwner // the job's record as the worker read it, before the attempt started
 
 	plugins *stepPlugins              // the steps' plugins, resolved once per batch
+	lease   *leaseClock               // bounds the attempt's own run (nil: no bound)
 	docs    map[string]docex.Document // documents read or written by this attempt, current
 	done    map[string]driver.StepRecord
 	outputs map[string][]string // a step's outputs, by step name
@@ -968,7 +978,7 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 	}
 	live := make([]*execution, 0, len(xs))
 	for _, x := range xs {
-		x.pl, x.plugins = pl, plugins
+		x.pl, x.plugins, x.lease = pl, plugins, newLeaseClock(batchLease(ctx))
 		if x.err = x.begin(ctx, steps[x.job.ID], inputs); x.err == nil {
 			live = append(live, x)
 		}
@@ -1120,6 +1130,9 @@ func (x *execution) prepareRound(ctx context.Context, step Step) {
 	if x.err != nil {
 		return
 	}
+	// The job's own run: its lease's clock runs.
+	ctx, end := x.lease.run(ctx)
+	defer end()
 	for ; x.next < len(x.ins) && len(x.units) < maxBatchUnits; x.next++ {
 		i, in := x.next, x.ins[x.next]
 		key := x.job.ID + "/" + step.Name + "/" + in
@@ -1485,7 +1498,10 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 	var wide *sharedRun // the worker's call for ck, when this run leads it
 	var res *pluginapi.Result
 	if !lead {
-		if res, err = shared.await(ctx); err != nil {
+		resume := x.lease.pause() // another job's run: not this job's
+		res, err = shared.await(ctx)
+		resume()
+		if err != nil {
 			return fail(err, nil)
 		}
 	} else {
@@ -1495,7 +1511,10 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 			wide = w
 			x.plugins.lead(wkey)
 		} else {
-			if res, err = w.await(ctx); err != nil {
+			resume := x.lease.pause()
+			res, err = w.await(ctx)
+			resume()
+			if err != nil {
 				shared.end(nil)
 				return fail(err, nil)
 			}
@@ -1580,7 +1599,10 @@ func (x *execution) call(ctx context.Context, step Step, plug stepPlugin, doc do
 		}
 	}
 	if x.r.runs != nil {
-		if err := x.r.runs.acquire(ctx, x.st.Tenant().ID); err != nil {
+		resume := x.lease.pause() // a wait for a slot is not the job's run
+		err := x.r.runs.acquire(ctx, x.st.Tenant().ID)
+		resume()
+		if err != nil {
 			return nil, err
 		}
 		defer x.r.runs.release()

@@ -994,8 +994,13 @@ type WorkerConfig struct {
 	// driver.ErrStopNow (context.WithCancelCause) cancels them at once.
 	ShutdownTimeout time.Duration
 	// Lease is how long a job stays with a worker that died before another
-	// worker takes it (SQLite default 1m, renewed while running;
-	// PostgreSQL: River's rescue of running jobs, default 1h).
+	// worker takes it: a running worker renews the lease of every job it
+	// holds, started or waiting (default: SQLite 1m, PostgreSQL 1h, River's
+	// rescue of running jobs). On PostgreSQL it also bounds each job's own
+	// run: the time its steps run, counted from when they start, not its
+	// waits in the worker (for a slot, for the other jobs of its batch); a
+	// job stopped by it spends the attempt, as a transient failure with
+	// code plugin_failed (docs/jobs.md, "Workers").
 	Lease time.Duration
 	// Poll is the longest wait for new work (default 1s).
 	Poll time.Duration

@@ -61,6 +61,8 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("CancelWhileRecording", f.testCancelWhileRecording)
 	t.Run("RunBasketWhileDeleting", f.testRunBasketWhileDeleting)
 	t.Run("UnstorableNames", f.testUnstorableNames)
+	t.Run("LeaseCountsOwnRun", f.testLeaseCountsOwnRun)
+	t.Run("LeaseExpiry", f.testLeaseExpiry)
 }
 
 // testCreateRace: definitions of one pipeline name created at once each

@@ -34,8 +34,13 @@ func (jobArgs) Kind() string { return "docex_pipeline_job" }
 const riverMaxAttempts = 1000
 
 // defaultRescueAfter is how long River leaves a running job to a worker
-// that stopped (it has no heartbeat) when WorkConfig.Lease is not set.
+// that stopped renewing it when WorkConfig.Lease is not set.
 const defaultRescueAfter = time.Hour
+
+// noStuckJobs is River's JobStuckThreshold: past its job timeout (the
+// lease) a job is not stuck (River would log it so), since the handler's
+// context does not follow that timeout (see Work).
+const noStuckJobs = 50 * 365 * 24 * time.Hour
 
 // riverQueue is the PostgreSQL driver.JobQueue: River, with its tables in
 // the schema <bootstrap schema>_jobs (created by Bootstrap) and one River
@@ -153,6 +158,19 @@ func (q *riverQueue) enqueueManyTx(ctx context.Context, tx pgx.Tx, tenant string
 // at most cfg.TenantConcurrency. River's producers fetch per queue, so a
 // tenant with a long backlog cannot hold the jobs of another: its jobs
 // wait for a slot as long as any other tenant's do.
+//
+// The lease: River rescues a running job whose attempted_at is older than
+// RescueStuckJobsAfter and than its job timeout (a job with no timeout is
+// never rescued), and sets attempted_at only when it fetches the job. The
+// worker renews it (renewLeases) for every job it holds, started or still
+// waiting in the worker, so that River rescues only the jobs of a worker
+// that stopped renewing them (killed), a lease after its last renewal.
+// Both are the lease. River's job timeout cancels the job's context a
+// lease after the job's work function starts, its waits in the worker
+// included: the handler runs under a context of its own instead, which
+// only a shutdown's cancellation of running jobs ends (hard); the lease
+// bounds each job's own run (driver.Delivery.Lease, applied by the
+// handler from when the job's steps start).
 func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle driver.JobHandler) error {
 	rescue := cfg.Lease
 	if rescue <= 0 {
@@ -164,15 +182,21 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	}
 	log := cfg.Logger.With("worker", cfg.WorkerID)
 	sem := make(chan struct{}, cfg.Concurrency)
+	held := &heldJobs{ids: map[int64]struct{}{}}
+	// hard is done once the shutdown cancels the running jobs.
+	hard, cancelRunning := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelRunning(nil)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, river.WorkFunc(func(jctx context.Context, job *river.Job[jobArgs]) error {
+	river.AddWorker(workers, river.WorkFunc(func(_ context.Context, job *river.Job[jobArgs]) error {
+		held.add(job.ID)
+		defer held.remove(job.ID)
 		select {
 		case sem <- struct{}{}:
-		case <-jctx.Done():
+		case <-hard.Done():
 			return river.JobSnooze(0)
 		}
 		defer func() { <-sem }()
-		out := handle(jctx, driver.Delivery{TenantID: job.Args.Tenant, JobID: job.Args.Job})
+		out := handle(hard, driver.Delivery{TenantID: job.Args.Tenant, JobID: job.Args.Job, Lease: rescue})
 		switch out.Kind {
 		case driver.Again:
 			return river.JobSnooze(max(out.After, 0))
@@ -199,12 +223,12 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		Workers:     workers,
 		Logger:      log,
 		MaxAttempts: riverMaxAttempts,
-		// River rescues a running job only once it is past its timeout
-		// (an infinite timeout is never rescued), so the job timeout is
-		// the lease: a job must finish within it, or it is interrupted and
-		// delivered again (each plugin run has its own, shorter, limit).
+		// See above: the timeout lets River rescue a job the worker
+		// stopped renewing; it does not end the handler's context. Nor
+		// is a job held that long stuck: the handler bounds its run.
 		JobTimeout:           rescue,
 		RescueStuckJobsAfter: rescue,
+		JobStuckThreshold:    noStuckJobs,
 		FetchPollInterval:    cfg.Poll,
 		FetchCooldown:        min(100*time.Millisecond, cfg.Poll),
 	})
@@ -214,6 +238,16 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return q.b.wrap(err, "start job worker")
 	}
+	renewCtx, stopRenew := context.WithCancel(context.WithoutCancel(ctx))
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		q.renewLeases(renewCtx, cfg.WorkerID, rescue, held, log)
+	}()
+	defer func() {
+		stopRenew()
+		<-renewed
+	}()
 	log.Info("worker started", "backend", "postgres", "job_slots", cfg.Concurrency, "tenant_job_slots", cfg.TenantConcurrency)
 	if cfg.Tenants == nil {
 		tick := time.NewTicker(max(cfg.Poll, time.Second))
@@ -248,6 +282,7 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	defer cancel()
 	if err := client.Stop(stopCtx); err != nil {
 		log.Warn("shutdown timeout: cancelling running jobs (they will be delivered again)")
+		cancelRunning(context.Cause(ctx))
 		// The cancelled jobs record their release (a write each): given
 		// at least 10 s whatever the shutdown timeout, so that a short
 		// one (pipeline run --wait's worker) does not leave them running
@@ -258,6 +293,61 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	}
 	log.Info("worker stopped")
 	return nil
+}
+
+// heldJobs are the River jobs a worker holds: delivered to its work
+// function and not yet returned, started or not.
+type heldJobs struct {
+	mu  sync.Mutex
+	ids map[int64]struct{}
+}
+
+func (h *heldJobs) add(id int64) {
+	h.mu.Lock()
+	h.ids[id] = struct{}{}
+	h.mu.Unlock()
+}
+
+func (h *heldJobs) remove(id int64) {
+	h.mu.Lock()
+	delete(h.ids, id)
+	h.mu.Unlock()
+}
+
+func (h *heldJobs) list() []int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := make([]int64, 0, len(h.ids))
+	for id := range h.ids {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// renewLeases renews, every lease/3 until ctx is done, the lease of each
+// job the worker holds: its attempted_at, from which River's rescuer
+// counts (as River's fetch sets it: the database's clock). Only a job
+// still running for this worker (the last to fetch it) is renewed. A
+// failed renewal is logged; the next one may succeed.
+func (q *riverQueue) renewLeases(ctx context.Context, worker string, lease time.Duration, held *heldJobs, log *slog.Logger) {
+	tick := time.NewTicker(max(lease/3, time.Millisecond))
+	defer tick.Stop()
+	stmt := `UPDATE ` + quote(q.schema) + `.river_job SET attempted_at = now()
+		WHERE id = ANY($1) AND state = 'running' AND attempted_by[array_length(attempted_by, 1)] = $2`
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ids := held.list()
+		if len(ids) == 0 {
+			continue
+		}
+		if _, err := q.b.pool.Exec(ctx, stmt, ids, worker); err != nil && ctx.Err() == nil {
+			log.Warn("renew job leases", "jobs", len(ids), "error", err)
+		}
+	}
 }
 
 // tenants returns the given tenants, or every registered tenant ("" alone
