@@ -337,8 +337,10 @@ type JobQueue interface {
 	// Work delivers jobs to handle until ctx is done, fairly across
 	// tenants and within the concurrency bounds of cfg. Once ctx is done
 	// it takes no new job, waits up to cfg.ShutdownWait(ctx) for running
-	// handlers (then cancels their context) and returns nil. It returns
-	// an error only when it cannot start.
+	// handlers (then cancels their context) and returns nil; a delivery
+	// still waiting for one of the queue's own slots is released (as by
+	// Again) without being handed to handle. It returns an error only
+	// when it cannot start.
 	Work(ctx context.Context, cfg WorkConfig, handle JobHandler) error
 }
 

@@ -15,10 +15,13 @@ import (
 // tenant has perTenant batches running or the worker has total; the first
 // waiting delivery to get a slot takes every waiting delivery of its
 // tenant, up to max, as its batch. A lone delivery runs at once, alone.
+// Once stop is closed (the worker is stopping) no batch starts: a
+// delivery not yet in a batch returns Again at once, its job not started.
 type batcher struct {
 	max   int                                       // deliveries in one batch
 	total chan struct{}                             // batches running on this worker
 	run   func(context.Context, string, []*pending) // runs a batch; sets out and closes done of each
+	stop  <-chan struct{}
 
 	mu        sync.Mutex
 	perTenant int
@@ -40,13 +43,22 @@ type pending struct {
 	done chan struct{}
 }
 
-func newBatcher(max, total, perTenant int, run func(context.Context, string, []*pending)) *batcher {
-	return &batcher{max: max, total: make(chan struct{}, total), run: run, perTenant: perTenant, tenants: map[string]*tenantBatches{}}
+func newBatcher(max, total, perTenant int, stop <-chan struct{}, run func(context.Context, string, []*pending)) *batcher {
+	return &batcher{max: max, total: make(chan struct{}, total), run: run, stop: stop, perTenant: perTenant, tenants: map[string]*tenantBatches{}}
 }
 
+// released is the outcome of a delivery let go unstarted because the
+// worker is stopping: delivered again later, no attempt spent.
+var released = driver.Outcome{Kind: driver.Again}
+
 // submit runs d in a batch of its tenant and returns its outcome. It
-// returns when d's batch has run, whichever delivery's goroutine ran it.
+// returns when d's batch has run, whichever delivery's goroutine ran it,
+// or, once the worker is stopping (b.stop), at once with Again when d is
+// in no batch yet.
 func (b *batcher) submit(ctx context.Context, d driver.Delivery) driver.Outcome {
+	if b.stopping() {
+		return released
+	}
 	p := &pending{ctx: ctx, d: d, done: make(chan struct{})}
 	b.mu.Lock()
 	tb := b.tenants[d.TenantID]
@@ -68,6 +80,8 @@ func (b *batcher) submit(ctx context.Context, d driver.Delivery) driver.Outcome 
 		select {
 		case <-p.done:
 			return p.out
+		case <-b.stop:
+			return b.withdraw(tb, p)
 		case tb.slots <- struct{}{}:
 		}
 		// A slot of the tenant; then one of the worker.
@@ -75,7 +89,15 @@ func (b *batcher) submit(ctx context.Context, d driver.Delivery) driver.Outcome 
 		case <-p.done:
 			<-tb.slots
 			return p.out
+		case <-b.stop:
+			<-tb.slots
+			return b.withdraw(tb, p)
 		case b.total <- struct{}{}:
+		}
+		if b.stopping() { // both slots were free as the worker stopped
+			<-b.total
+			<-tb.slots
+			return b.withdraw(tb, p)
 		}
 		b.mu.Lock()
 		n := min(len(tb.waiting), b.max)
@@ -95,6 +117,32 @@ func (b *batcher) submit(ctx context.Context, d driver.Delivery) driver.Outcome 
 			return p.out
 		}
 	}
+}
+
+func (b *batcher) stopping() bool {
+	select {
+	case <-b.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// withdraw takes p out of its tenant's waiting deliveries and returns
+// Again (released); when a batch took p already, it waits for p's
+// outcome.
+func (b *batcher) withdraw(tb *tenantBatches, p *pending) driver.Outcome {
+	b.mu.Lock()
+	for i, w := range tb.waiting {
+		if w == p {
+			tb.waiting = append(tb.waiting[:i:i], tb.waiting[i+1:]...)
+			b.mu.Unlock()
+			return released
+		}
+	}
+	b.mu.Unlock()
+	<-p.done
+	return p.out
 }
 
 // leaseKey is the context key of a batch's lease (batchLease).

@@ -36,7 +36,7 @@ func TestBatcher(t *testing.T) {
 				batches, multi atomic.Int64
 			)
 			var b *batcher
-			b = newBatcher(tc.max, tc.total, tc.perTenant, func(ctx context.Context, tenant string, batch []*pending) {
+			b = newBatcher(tc.max, tc.total, tc.perTenant, nil, func(ctx context.Context, tenant string, batch []*pending) {
 				if len(batch) == 0 || len(batch) > tc.max {
 					t.Errorf("batch of %d", len(batch))
 				}
@@ -132,4 +132,66 @@ func TestBatchContext(t *testing.T) {
 		t.Fatal("release leaves the context running")
 	}
 	cancel3()
+}
+
+// TestBatcherStop: once the worker stops, a delivery waiting for a slot
+// is released at once (Again, its batch never run), and one submitted
+// afterwards too; the batch running finishes and keeps its outcome.
+func TestBatcherStop(t *testing.T) {
+	stop := make(chan struct{})
+	running, finish := make(chan struct{}), make(chan struct{})
+	var ran sync.Map
+	b := newBatcher(4, 1, 1, stop, func(ctx context.Context, tenant string, batch []*pending) {
+		for _, p := range batch {
+			ran.Store(p.d.JobID, true)
+		}
+		if batch[0].d.JobID == "first" {
+			close(running)
+			<-finish
+		}
+		for _, p := range batch {
+			p.out = driver.Outcome{Reason: "ran"}
+			close(p.done)
+		}
+	})
+	first := make(chan driver.Outcome, 1)
+	go func() { first <- b.submit(context.Background(), driver.Delivery{TenantID: "t", JobID: "first"}) }()
+	<-running
+	waiting := make(chan driver.Outcome, 2)
+	for _, id := range []string{"w1", "w2"} {
+		go func() { waiting <- b.submit(context.Background(), driver.Delivery{TenantID: "t", JobID: id}) }()
+	}
+	for { // both wait for the tenant's slot
+		b.mu.Lock()
+		n := 0
+		if tb := b.tenants["t"]; tb != nil {
+			n = len(tb.waiting)
+		}
+		b.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	for range 2 {
+		if out := <-waiting; out.Kind != driver.Again || out.Reason != "" {
+			t.Fatalf("a waiting delivery after the stop: %+v, want released (Again)", out)
+		}
+	}
+	if out := b.submit(context.Background(), driver.Delivery{TenantID: "t", JobID: "late"}); out.Kind != driver.Again {
+		t.Fatalf("a delivery after the stop: %+v, want released (Again)", out)
+	}
+	close(finish)
+	if out := <-first; out.Reason != "ran" {
+		t.Fatalf("the running batch: %+v, want its own outcome", out)
+	}
+	for _, id := range []string{"w1", "w2", "late"} {
+		if _, ok := ran.Load(id); ok {
+			t.Errorf("delivery %s ran after the stop", id)
+		}
+	}
+	if len(b.tenants) != 0 {
+		t.Errorf("tenants left behind: %d", len(b.tenants))
+	}
 }

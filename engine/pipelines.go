@@ -1055,10 +1055,11 @@ func (e *Engine) Worker(cfg WorkerConfig) *Worker {
 	return &Worker{e: e, cfg: cfg}
 }
 
-// Run runs jobs until ctx is done, then stops taking jobs, lets running
-// ones finish within ShutdownTimeout, and returns nil. It returns an error
-// when it cannot start (docex.ErrNoSandbox without a sandbox, a backend
-// error).
+// Run runs jobs until ctx is done, then stops taking jobs, releases at
+// once those it took but has not started (delivered again later, no
+// attempt spent), lets running ones finish within ShutdownTimeout, and
+// returns nil. It returns an error when it cannot start
+// (docex.ErrNoSandbox without a sandbox, a backend error).
 func (w *Worker) Run(ctx context.Context) error {
 	if w.e.cfg.Sandbox == nil {
 		return docex.ErrNoSandbox
@@ -1073,7 +1074,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	wc = wc.WithDefaults()
 	r := &jobRunner{e: w.e, worker: w.cfg.Name, retryBase: w.cfg.RetryBase, suspendedWait: w.cfg.SuspendedWait,
 		runs: newFairSlots(runtime.GOMAXPROCS(0))}
-	r.batches = newBatcher(w.cfg.Batch, wc.Concurrency, wc.TenantConcurrency, r.runBatch)
+	// Once ctx is done the worker is stopping: a job delivered and not
+	// yet in a batch that runs is released (delivered again later, no
+	// attempt spent), while the batches running finish within the
+	// shutdown timeout.
+	r.batches = newBatcher(w.cfg.Batch, wc.Concurrency, wc.TenantConcurrency, ctx.Done(), r.runBatch)
 	if w.cfg.Logger != nil {
 		// The backend's "worker started" line counts job slots:
 		// concurrency x batch.

@@ -255,3 +255,118 @@ func (f *fixture) testLeaseExpiry(t *testing.T) {
 		}
 	}
 }
+
+// testStopReleasesWaiting: a worker told to stop lets the job it runs
+// finish, and releases at once a job it had taken but not started (it
+// waited for the tenant's slot): no attempt spent, run later by another
+// worker (docs/jobs.md, "Workers"). It started it once the running one
+// ended.
+func (f *fixture) testStopReleasesWaiting(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hold := func(ctx context.Context, call pluginapi.Call, real pluginapi.Runner) (*pluginapi.Result, error) {
+		once.Do(func() { close(entered) })
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return real.Run(ctx, call)
+	}
+	var (
+		mu        sync.Mutex
+		delivered = map[string]chan struct{}{}
+		outcomes  = map[string]chan driver.Outcome{}
+	)
+	chans := func(id string) (chan struct{}, chan driver.Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		if delivered[id] == nil {
+			delivered[id], outcomes[id] = make(chan struct{}), make(chan driver.Outcome, 1)
+		}
+		return delivered[id], outcomes[id]
+	}
+	watch := &watchedBackend{
+		delivered: func(d driver.Delivery) {
+			c, _ := chans(d.JobID)
+			select {
+			case <-c:
+			default:
+				close(c)
+			}
+		},
+		ended: func(d driver.Delivery, out driver.Outcome) {
+			_, c := chans(d.JobID)
+			select {
+			case c <- out:
+			default:
+			}
+		},
+	}
+	e := f.hookedPipeEnv(t, map[string]runHook{"hold": hold}, watch)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "tag")
+	e.installEdited(admin, "tag", renamed("tag", "hold"))
+	for _, def := range []string{
+		"name = \"held\"\n[[steps]]\nname = \"h\"\nplugin = \"hold\"\n",
+		"name = \"quick\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\n",
+	} {
+		_, err := admin.CreatePipeline(bg, []byte(def))
+		must(t, err)
+	}
+	b := e.basket(admin, "in")
+	d1, d2 := e.add(admin, b.ID, "a.txt", "held", nil), e.add(admin, b.ID, "b.txt", "waits", nil)
+	a, err := admin.RunPipeline(bg, "held", engine.RunTarget{DocumentIDs: []string{d1.ID}})
+	must(t, err)
+	// One batch at a time, of up to 2 jobs: the queue hands the worker a
+	// second job while the first runs, which waits for the slot.
+	stop := e.runWorker(engine.WorkerConfig{Tenants: []string{"acme"}, Concurrency: 1, TenantConcurrency: 1, Batch: 2,
+		Poll: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond, ShutdownTimeout: time.Hour})
+	bound := time.After(2 * time.Minute) // a bound on a hung test, not a measurement
+	select {
+	case <-entered:
+	case <-bound:
+		close(release)
+		stop(nil)
+		t.Fatal("the first job never ran")
+	}
+	w, err := admin.RunPipeline(bg, "quick", engine.RunTarget{DocumentIDs: []string{d2.ID}})
+	must(t, err)
+	wDelivered, wOut := chans(w[0])
+	select {
+	case <-wDelivered:
+	case <-bound:
+		close(release)
+		stop(nil)
+		t.Fatal("the second job was never delivered to the worker")
+	}
+	stopped := make(chan struct{})
+	go func() { stop(nil); close(stopped) }()
+	var out driver.Outcome
+	select {
+	case out = <-wOut:
+	case <-time.After(time.Minute): // a bound on a hung test, not a measurement
+		close(release)
+		<-stopped
+		t.Fatal("the job waiting in the worker was not released while the running one ran on after the stop")
+	}
+	close(release)
+	<-stopped
+	if out.Kind != driver.Again {
+		t.Errorf("the waiting job's outcome %+v, want Again (released)", out)
+	}
+	ja, err := admin.Job(bg, a[0])
+	must(t, err)
+	if ja.State != driver.JobSucceeded {
+		t.Errorf("the running job after the stop: %s %q, want succeeded (it was let finish)", ja.State, ja.Error)
+	}
+	jw, err := admin.Job(bg, w[0])
+	must(t, err)
+	if jw.State != driver.JobQueued || jw.Attempts != 0 || len(jw.History) != 0 || len(jw.Steps) != 0 {
+		t.Fatalf("the released job: %s, %d attempts %+v, steps %+v: want queued, never started", jw.State, jw.Attempts, jw.History, jw.Steps)
+	}
+	if st := e.work(admin, []string{"acme"}, w); st.Succeeded != 1 {
+		t.Fatalf("the released job, run again: %+v", st)
+	}
+}

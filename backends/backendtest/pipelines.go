@@ -63,6 +63,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("UnstorableNames", f.testUnstorableNames)
 	t.Run("LeaseCountsOwnRun", f.testLeaseCountsOwnRun)
 	t.Run("LeaseExpiry", f.testLeaseExpiry)
+	t.Run("StopReleasesWaiting", f.testStopReleasesWaiting)
 }
 
 // testCreateRace: definitions of one pipeline name created at once each

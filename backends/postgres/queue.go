@@ -192,7 +192,7 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		defer held.remove(job.ID)
 		select {
 		case sem <- struct{}{}:
-		case <-hard.Done():
+		case <-ctx.Done(): // stopping: a job not started is released
 			return river.JobSnooze(0)
 		}
 		defer func() { <-sem }()

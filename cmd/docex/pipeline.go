@@ -124,8 +124,9 @@ Example:
 			help: `Serves --tenants a,b or --all (the default: every tenant, also those created
 later; the local store in single-file mode). Several workers, on one machine
 or many, share the work (docs/scale-out.md). On SIGINT or SIGTERM it takes
-no new job, lets running ones finish within --shutdown-timeout (then
-releases them: they run again later) and exits 0. The jobs a worker takes
+no new job, releases those it took but has not started (they run again
+later), lets running ones finish within --shutdown-timeout (then releases
+them too) and exits 0. The jobs a worker takes
 from one tenant run in batches of up to --batch: each step's outputs commit
 in one transaction for the whole batch (docs/jobs.md, "Batches").
 
