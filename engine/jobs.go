@@ -35,7 +35,9 @@ type jobDetail struct {
 	Failure  *JobFailure  `json:"failure"`
 }
 
-// JobProgress counts the step runs of a job (over all its attempts).
+// JobProgress counts the step runs of a job (over all its attempts). In a
+// JobInfo, DurationMS is the sum of the durations of the attempts in its
+// history (an attempt not ended adds nothing).
 type JobProgress struct {
 	StepsRun      int     `json:"steps_run"`
 	StepsCached   int     `json:"steps_cached"`

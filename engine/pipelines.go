@@ -755,23 +755,42 @@ type JobStep struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// jobInfo returns j as its user sees it. Its progress's duration is that
+// of the attempts in its history (attemptsDuration), not the one the
+// record keeps: that one also counts attempts the history no longer
+// holds (released at a shutdown, or not counted for a suspended tenant)
+// and misses a running attempt ended by a cancel.
 func jobInfo(j driver.JobRecord) JobInfo {
 	det := jobDetailOf(j)
 	roles := j.User.Roles
 	if roles == nil {
 		roles = []string{}
 	}
+	prog := det.Progress
+	prog.DurationMS = attemptsDuration(det.Attempts)
 	return JobInfo{ID: j.ID, Pipeline: j.Pipeline, Version: j.Version, DocumentID: j.DocumentID, State: j.State,
 		Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, RunAt: j.RunAt, UserID: j.User.UserID, Roles: roles,
-		ErrorCode: j.ErrorCode, Error: j.Error, Progress: det.Progress, History: det.Attempts, Failure: failureOf(det),
+		ErrorCode: j.ErrorCode, Error: j.Error, Progress: prog, History: det.Attempts, Failure: failureOf(det),
 		Steps: []JobStep{}, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
+}
+
+// attemptsDuration is the sum of the durations of the attempts of a
+// job's history, in milliseconds, added in their order. An attempt not
+// ended (running, or lost by a killed worker) has a duration of 0.
+func attemptsDuration(attempts []JobAttempt) float64 {
+	var ms float64
+	for _, a := range attempts {
+		ms += a.DurationMS
+	}
+	return ms
 }
 
 // Job returns a job with its completed steps and their resource reports,
 // or docex.ErrNotFound (docex.ErrInvalidID for a malformed id). Its
 // progress counts (steps run, cached and filtered, documents derived) are
 // those of the steps it returns: the job's record has them only as of the
-// end of its last attempt, so a running job's record lags its steps.
+// end of its last attempt, so a running job's record lags its steps. Its
+// progress duration is the sum of its history's attempts' (as in Jobs).
 func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 	if err := checkID("job", id); err != nil {
 		return JobInfo{}, err
@@ -813,7 +832,8 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 
 // stepsProgress returns p with its counts taken from a job's completed
 // steps (as the worker counts them when they commit: a run's derived
-// documents count, a cached step's do not); p's duration stays.
+// documents count, a cached step's do not); p's duration (the attempts')
+// stays.
 func stepsProgress(p JobProgress, steps []JobStep) JobProgress {
 	p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived = 0, 0, 0, 0
 	for _, st := range steps {

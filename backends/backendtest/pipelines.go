@@ -921,6 +921,7 @@ func (f *fixture) testLostAttempt(t *testing.T) {
 		if last := j.History[len(j.History)-1]; want.state == "succeeded" && (last.EndedAt.IsZero() || last.Error != "") {
 			t.Errorf("job %d: its last attempt reads %+v; want it ended without error", i, last)
 		}
+		checkJobDuration(t, admin, ids[i], fmt.Sprintf("job %d (%s after a lost attempt)", i, want.state))
 	}
 }
 
@@ -961,6 +962,7 @@ func (f *fixture) testCancelRunning(t *testing.T) {
 	if j.State != driver.JobCancelled || len(j.History) != 1 || !cancelled(j.History[0]) {
 		t.Fatalf("job cancelled while running: %s, history %+v; want cancelled, its attempt ended as cancelled", j.State, j.History)
 	}
+	checkJobDuration(t, admin, ids[0], "job cancelled while running")
 	must(t, admin.RetryJob(bg, ids[0]))
 	// The job lists the step its first attempt completed: wait for the
 	// second attempt to start (SQLite marks a job running when a worker
@@ -1000,6 +1002,7 @@ func (f *fixture) testCancelRetryOnce(t *testing.T) {
 	if j.State != driver.JobSucceeded || j.Attempts != 1 || len(j.History) != 1 || j.Progress.StepsRun != 5 || j.Progress.StepsCached != 0 {
 		t.Fatalf("job cancelled and retried twice, then run: %+v; want succeeded at its one attempt, its 5 runs made by it", j)
 	}
+	checkJobDuration(t, admin, ids[0], "job succeeded")
 	log, err := admin.Audit(bg, docex.Page{Limit: 1000})
 	must(t, err)
 	ends := 0
@@ -1261,6 +1264,7 @@ func (f *fixture) testJobFailures(t *testing.T) {
 	d := e.add(admin, b.ID, "a.txt", "to be trapped", nil)
 	ids, err := admin.RunPipeline(bg, "bad", engine.RunTarget{DocumentIDs: []string{d.ID}})
 	must(t, err)
+	checkJobDuration(t, admin, ids[0], "job queued, never run")
 	st := e.work(admin, []string{"acme"}, ids)
 	if st.Failed != 1 || len(st.Failures) != 1 || st.Failures[0].Step != "t" || st.Failures[0].DocumentID != d.ID {
 		t.Fatalf("status %+v", st)
@@ -1282,6 +1286,7 @@ func (f *fixture) testJobFailures(t *testing.T) {
 	if j.State != driver.JobFailed || j.Attempts != 2 || j.Progress.StepsRun != 1 || len(j.Steps) != 1 {
 		t.Fatalf("after retry: %+v", j)
 	}
+	checkJobDuration(t, admin, ids[0], "job failed twice")
 	wantErr(t, admin.RetryJob(bg, "nope"), docex.ErrInvalidID)
 	wantErr(t, admin.RetryJob(bg, "0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b"), docex.ErrNotFound)
 	for _, call := range []struct {
@@ -1340,6 +1345,7 @@ func (f *fixture) testJobFailures(t *testing.T) {
 	if j.Attempts != 0 {
 		t.Fatalf("cancelled job ran: %+v", j)
 	}
+	checkJobDuration(t, admin, ids2[0], "job cancelled before it ran")
 	// A job whose document was deleted has nothing to retry: refused, and
 	// the job stays as it was.
 	must(t, admin.DeleteDocument(bg, d.ID))
@@ -1883,6 +1889,13 @@ func (f *fixture) testShowWhileRunning(t *testing.T) {
 	if got := withDuration(want, j.Progress); got != j.Progress {
 		t.Fatalf("running job's progress %+v, want %+v: the counts of the steps it lists", j.Progress, want)
 	}
+	// Running, its attempt not ended: no duration yet.
+	if j.Progress.DurationMS != 0 || len(j.History) != 1 || !j.History[0].EndedAt.IsZero() {
+		t.Fatalf("running job's duration %v ms, history %+v; want 0: its one attempt has not ended", j.Progress.DurationMS, j.History)
+	}
+	// Released by the worker's stop (queued, the attempt left out of the
+	// history): still none.
+	checkJobDuration(t, admin, ids[0], "job released by a stopped worker")
 }
 
 // testSuspendedWhileRunning: a tenant suspended while a worker runs one
@@ -1941,6 +1954,7 @@ func (f *fixture) testSuspendedWhileRunning(t *testing.T) {
 		t.Fatalf("job of a tenant suspended while it ran (then the worker stopped) = %+v (%d attempts in its history; seen running: %+v), want queued, waiting, no attempt spent", rec, n, j)
 	}
 	must(t, p.Resume(bg, "acme"))
+	checkJobDuration(t, admin, ids[0], "job waiting, its suspended attempt not counted")
 	must(t, admin.CancelJob(bg, ids[0]))
 
 	// The worker runs on: the step ends (a timeout, transient) with the
@@ -1973,6 +1987,7 @@ func (f *fixture) testSuspendedWhileRunning(t *testing.T) {
 		t.Fatalf("job of a tenant suspended while it ran (the worker running on) = %+v, attempts %+v; seen running at attempt %d: want queued, waiting, the suspended attempt not counted", rec, det.Attempts, j.Attempts)
 	}
 	must(t, p.Resume(bg, "acme"))
+	checkJobDuration(t, admin, ids[0], "job waiting after timeouts, its suspended attempt not counted")
 	must(t, admin.CancelJob(bg, ids[0]))
 }
 
@@ -1987,6 +2002,34 @@ func jobDetailHistory(t *testing.T, j driver.JobRecord) int {
 		t.Fatalf("job detail %s: %v", j.Detail, err)
 	}
 	return len(d.Attempts)
+}
+
+// checkJobDuration checks that job id's progress duration, as Session.Job
+// (job show) and Session.Jobs (job list) return it, is the sum of the
+// durations of the attempts in its history (docs/json.md, Job), whatever
+// its state: the record's own sum counted attempts the history no longer
+// holds (released at a shutdown, or not counted for a suspended tenant:
+// a queued job that never ran a counted attempt showed seconds) and
+// missed a running attempt ended by a cancel (0 ms). The job must not
+// change meanwhile.
+func checkJobDuration(t *testing.T, s *engine.Session, id, what string) {
+	t.Helper()
+	j, err := s.Job(bg, id)
+	must(t, err)
+	var sum float64
+	for _, a := range j.History {
+		sum += a.DurationMS
+	}
+	if j.Progress.DurationMS != sum {
+		t.Errorf("%s: job show's progress duration_ms %v, want %v, the sum of its attempts' (history %+v)", what, j.Progress.DurationMS, sum, j.History)
+	}
+	js, err := s.Jobs(bg, engine.JobFilter{DocumentID: j.DocumentID}, docex.Page{Limit: docex.MaxPageLimit})
+	must(t, err)
+	for _, l := range js {
+		if l.ID == id && l.Progress.DurationMS != sum {
+			t.Errorf("%s: job list's progress duration_ms %v, want %v, the sum of its attempts'", what, l.Progress.DurationMS, sum)
+		}
+	}
 }
 
 // withDuration returns p with got's duration, to compare progress counts.
@@ -2041,6 +2084,7 @@ func (f *fixture) testSuspendedTenant(t *testing.T) {
 	if s.Succeeded != 1 {
 		t.Fatalf("after resume: %+v", s)
 	}
+	checkJobDuration(t, admin, ids[0], "job succeeded after waiting for its tenant")
 
 	// A deleted tenant's jobs are cancelled (dropped), never retried.
 	_, err = admin.RunPipeline(bg, "t", engine.RunTarget{DocumentIDs: []string{d.ID}})

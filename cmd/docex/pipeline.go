@@ -763,8 +763,10 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 				writef(w, "hint: %s\n", hintFor(docex.ErrCorrupt, c.g))
 			}
 		}
+		// The duration is the attempts' in the history (an attempt not
+		// ended has none), not the steps'.
 		p := j.Progress
-		writef(w, "steps: %d run, %d from cache, %d filtered; %d derived; %.3f ms\n", p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived, p.DurationMS)
+		writef(w, "steps: %d run, %d from cache, %d filtered; %d derived; attempts: %.3f ms\n", p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived, p.DurationMS)
 		if f := j.Failure; f.Step != "" {
 			writef(w, "failed step %s on %s: %.1f ms, %d instructions, peak memory %d bytes, %d host calls\n",
 				f.Step, f.InputID, f.Report.DurationMS, f.Report.Instructions, f.Report.PeakMemoryBytes, f.Report.HostCalls)

@@ -794,6 +794,13 @@ func TestJobShowLostAttempt(t *testing.T) {
 		!regexp.MustCompile(`(?m)^attempt 2: \S+, [0-9.]+ ms$`).MatchString(out) || !strings.Contains(out, "succeeded (attempt 2 of 3)") {
 		t.Errorf("job show after the killed worker's job ran again: want attempt 1 not finished, attempt 2 ended, the job succeeded:\n%s", out)
 	}
+	// The job's duration is its attempts': the lost one has none, so it
+	// is attempt 2's (docs/json.md, Job).
+	total := regexp.MustCompile(`(?m)^steps: .*; attempts: ([0-9.]+) ms$`).FindStringSubmatch(out)
+	second := regexp.MustCompile(`(?m)^attempt 2: \S+, ([0-9.]+) ms$`).FindStringSubmatch(out)
+	if total == nil || second == nil || total[1] != second[1] {
+		t.Errorf("job show: the job's duration (steps line, \"attempts: N ms\") is not its one ended attempt's:\n%s", out)
+	}
 }
 
 // TestPipelineRunWaitCancelled: a job cancelled while pipeline run --wait
