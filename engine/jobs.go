@@ -272,7 +272,7 @@ func (r *jobRunner) refused(ctx context.Context, st driver.TenantStore, s *Sessi
 		// Wait without spending an attempt; say so in the record (unless
 		// it changed since it was read: a cancel stays).
 		owner := ownerOf(job)
-		job.Error, job.ErrorCode = "waiting: "+err.Error(), docex.Code(err)
+		job.Error, job.ErrorCode = waitingSuspended(job.User.TenantID), docex.Code(err)
 		job.State, job.RunAt, job.UpdatedAt = driver.JobQueued, e.now().Add(r.suspendedWait), e.now()
 		_ = st.Write(ctx, func(tx driver.Tx) error { return record(ctx, tx, s, job, "", owner) })
 		return driver.Outcome{Kind: driver.Again, After: r.suspendedWait}
@@ -285,6 +285,14 @@ func (r *jobRunner) refused(ctx context.Context, st driver.TenantStore, s *Sessi
 		return r.finish(ctx, st, s, &job, det, nil, &stepError{err: err}, time.Now())
 	}
 	return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+}
+
+// waitingSuspended is the error of a job that waits for its suspended
+// tenant, in the engine's words: the refusal's own text depends on where
+// it came from (the session's gate, or a backend refusing a commit,
+// "postgres: ..."), and the job says the same whichever it was.
+func waitingSuspended(tenant string) string {
+	return fmt.Sprintf("waiting: tenant %q is suspended", tenant)
 }
 
 func jobDetailOf(j driver.JobRecord) *jobDetail {
@@ -613,7 +621,7 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 			job.Attempts--
 			det.Attempts = det.Attempts[:n-1]
 		}
-		job.Error, job.ErrorCode = "waiting: "+err.Error(), docex.Code(err)
+		job.Error, job.ErrorCode = waitingSuspended(job.User.TenantID), docex.Code(err)
 		job.State, job.RunAt = driver.JobQueued, now.Add(r.suspendedWait)
 		op, out = "", driver.Outcome{Kind: driver.Again, After: r.suspendedWait}
 	case x != nil && x.lease.hasExpired():

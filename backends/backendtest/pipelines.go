@@ -1950,7 +1950,7 @@ func (f *fixture) testSuspendedWhileRunning(t *testing.T) {
 	for deadline := time.Now().Add(time.Minute); rec.State == driver.JobRunning && time.Now().Before(deadline); rec = readJob(ids[0]) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := jobDetailHistory(t, rec); j.Attempts != 1 || rec.State != driver.JobQueued || rec.Attempts != 0 || n != 0 || !strings.HasPrefix(rec.Error, "waiting: ") {
+	if n := jobDetailHistory(t, rec); j.Attempts != 1 || rec.State != driver.JobQueued || rec.Attempts != 0 || n != 0 || rec.Error != waitingAcme {
 		t.Fatalf("job of a tenant suspended while it ran (then the worker stopped) = %+v (%d attempts in its history; seen running: %+v), want queued, waiting, no attempt spent", rec, n, j)
 	}
 	must(t, p.Resume(bg, "acme"))
@@ -1979,7 +1979,7 @@ func (f *fixture) testSuspendedWhileRunning(t *testing.T) {
 		Attempts []engine.JobAttempt `json:"attempts"`
 	}
 	must(t, json.Unmarshal(rec.Detail, &det))
-	ok := rec.State == driver.JobQueued && rec.Attempts <= j.Attempts && rec.Attempts == len(det.Attempts)
+	ok := rec.State == driver.JobQueued && rec.Attempts <= j.Attempts && rec.Attempts == len(det.Attempts) && rec.Error == waitingAcme
 	for _, a := range det.Attempts {
 		ok = ok && !a.EndedAt.IsZero() && a.Transient
 	}
@@ -1990,6 +1990,13 @@ func (f *fixture) testSuspendedWhileRunning(t *testing.T) {
 	checkJobDuration(t, admin, ids[0], "job waiting after timeouts, its suspended attempt not counted")
 	must(t, admin.CancelJob(bg, ids[0]))
 }
+
+// waitingAcme is the error of a job of tenant acme waiting for it to be
+// resumed, the same whether the job was queued or running when the
+// tenant was suspended, on every backend (on PostgreSQL, a running one
+// said "waiting: postgres: tenant ...": the text of the commit the
+// backend refused).
+const waitingAcme = `waiting: tenant "acme" is suspended`
 
 // jobDetailHistory returns the number of attempts in a job record's
 // history.
@@ -2065,7 +2072,7 @@ func (f *fixture) testSuspendedTenant(t *testing.T) {
 		j, err := st.Job(bg, ids[0])
 		must(t, err)
 		if strings.HasPrefix(j.Error, "waiting:") {
-			if j.State != driver.JobQueued || j.Attempts != 0 {
+			if j.State != driver.JobQueued || j.Attempts != 0 || j.Error != waitingAcme || j.ErrorCode != "tenant_suspended" {
 				t.Fatalf("waiting job = %+v", j)
 			}
 			break
