@@ -316,10 +316,31 @@ func (s *Session) Pipeline(ctx context.Context, name string, version int) (Pipel
 	return info, err
 }
 
+// DeletedPipelineError: the pipeline named was deleted; its versions
+// stay readable (Session.Pipeline) for the jobs and lineage that refer to
+// them. It is a docex.ErrNotFound (errors.Is), of code not_found.
+type DeletedPipelineError struct {
+	Name string
+	// Already: the error of a delete of it (Session.DeletePipeline).
+	Already bool
+}
+
+func (e *DeletedPipelineError) Error() string {
+	if e.Already {
+		return fmt.Sprintf("pipeline %q was already deleted", e.Name)
+	}
+	return fmt.Sprintf("pipeline %q was deleted", e.Name)
+}
+
+// Unwrap makes the error a docex.ErrNotFound.
+func (e *DeletedPipelineError) Unwrap() error { return docex.ErrNotFound }
+
 // DeletePipeline deletes a pipeline name (pipeline.manage): its versions
 // stay for the jobs and lineage that refer to them, and a new definition
 // of the name starts at the next version. It returns docex.ErrNotFound for
-// an unknown name and docex.ErrConflict while a basket is bound to it.
+// an unknown name (a *DeletedPipelineError, Already set, for a name whose
+// pipeline was deleted) and docex.ErrConflict while a basket is bound to
+// it.
 func (s *Session) DeletePipeline(ctx context.Context, name string) error {
 	st, err := s.open(ctx, tenancy.ActionManagePipelines, "pipeline.delete", name)
 	if err != nil {
@@ -330,7 +351,13 @@ func (s *Session) DeletePipeline(ctx context.Context, name string) error {
 		// Deleted first, then the bound baskets looked for: a backend that
 		// runs transactions at once (PostgreSQL) makes a concurrent bind
 		// wait for this one, or this one see the bind (driver.Tx.BindBasket).
-		if err := tx.DeletePipeline(ctx, name); err != nil {
+		if err := tx.DeletePipeline(ctx, name); errors.Is(err, docex.ErrNotFound) {
+			// No version left to delete: deleted already, or never defined.
+			if p, perr := tx.Pipeline(ctx, name, 0); perr == nil && p.Deleted {
+				return &DeletedPipelineError{Name: name, Already: true}
+			}
+			return err
+		} else if err != nil {
 			return err
 		}
 		bs, err := tx.PipelineBaskets(ctx, name)
@@ -363,7 +390,7 @@ func (s *Session) DeletePipeline(ctx context.Context, name string) error {
 // bound to before ("" when none): binding a basket to the pipeline it is
 // bound to changes nothing, and its audit entry says so (detail
 // {"unchanged": true}). It returns docex.ErrNotFound for an unknown basket
-// or pipeline.
+// or pipeline (a *DeletedPipelineError for a deleted one).
 func (s *Session) BindBasket(ctx context.Context, basketID, pipeline string) (previous string, err error) {
 	st, err := s.open(ctx, tenancy.ActionManagePipelines, "basket.bind", basketID)
 	if err != nil {
@@ -416,7 +443,7 @@ func bindIn(ctx context.Context, tx driver.Tx, basketID, pipeline string) error 
 	}
 	p, err := tx.Pipeline(ctx, pipeline, 0)
 	if err == nil && p.Deleted {
-		err = docex.Errorf(docex.ErrNotFound, "pipeline %q was deleted", pipeline)
+		err = &DeletedPipelineError{Name: pipeline}
 	}
 	if err != nil {
 		return err
@@ -612,8 +639,8 @@ const MaxRunDocuments = 100000
 // target document (pipeline.run action), all in one transaction, and
 // returns the job ids in the order of the documents (one job per
 // document, however often its id is given). It returns
-// docex.ErrNotFound for an unknown pipeline, basket or document,
-// docex.ErrInvalidID for a malformed document or basket id,
+// docex.ErrNotFound for an unknown pipeline (a *DeletedPipelineError for a
+// deleted one), basket or document, docex.ErrInvalidID for a malformed document or basket id,
 // docex.ErrInvalid for an empty or too large target.
 func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTarget) ([]string, error) {
 	if (len(target.DocumentIDs) == 0) == (target.BasketID == "") {
@@ -645,7 +672,7 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 		ids = ids[:0]
 		rec, err := tx.Pipeline(ctx, pipeline, 0)
 		if err == nil && rec.Deleted {
-			err = docex.Errorf(docex.ErrNotFound, "pipeline %q was deleted", pipeline)
+			err = &DeletedPipelineError{Name: pipeline}
 		}
 		if err != nil {
 			return err

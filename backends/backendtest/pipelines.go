@@ -430,6 +430,29 @@ func (f *fixture) testPipelineDefinitions(t *testing.T) {
 	if _, err := admin.Pipeline(bg, "three", 2); err != nil {
 		t.Fatalf("a deleted pipeline's versions stay readable: %v", err)
 	}
+	// A deleted pipeline is not found for a delete, a run or a bind, and
+	// each says that it was deleted (a delete: already), not that no such
+	// pipeline exists (a delete said "not found").
+	_, runErr := admin.RunPipeline(bg, "three", engine.RunTarget{BasketID: b.ID})
+	_, bindErr := admin.BindBasket(bg, b.ID, "three")
+	for _, c := range []struct {
+		op      string
+		err     error
+		already bool
+	}{{"delete", admin.DeletePipeline(bg, "three"), true}, {"run", runErr, false}, {"bind", bindErr, false}} {
+		var de *engine.DeletedPipelineError
+		wantErr(t, c.err, docex.ErrNotFound)
+		if !errors.As(c.err, &de) || de.Name != "three" || de.Already != c.already {
+			t.Errorf("%s of a deleted pipeline: %v, want an *engine.DeletedPipelineError (already %t)", c.op, c.err, c.already)
+		}
+	}
+	if err := admin.DeletePipeline(bg, "three"); err == nil || err.Error() != `pipeline "three" was already deleted` {
+		t.Errorf("delete of a deleted pipeline: %v", err)
+	}
+	wantErr(t, admin.DeletePipeline(bg, "never"), docex.ErrNotFound)
+	if err := admin.DeletePipeline(bg, "never"); errors.As(err, new(*engine.DeletedPipelineError)) {
+		t.Errorf("delete of a pipeline never defined: %v, want not found, not deleted", err)
+	}
 	list, err = admin.Pipelines(bg)
 	must(t, err)
 	if len(list) != 0 {

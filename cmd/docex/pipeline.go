@@ -268,6 +268,13 @@ func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) erro
 // exist (not a document or basket), the likely name or the command that
 // lists the pipelines.
 func unknownPipelineHint(ctx context.Context, s *engine.Session, err error, name string) error {
+	if de, ok := errors.AsType[*engine.DeletedPipelineError](err); ok {
+		// Not a typo: the name was a pipeline. Its versions stay.
+		if de.Already {
+			return withHint(err, fmt.Sprintf("nothing to delete; docex pipeline show %s shows its last version (its versions stay for its jobs and lineage); docex pipeline list shows the tenant's pipelines", name))
+		}
+		return withHint(err, fmt.Sprintf("docex pipeline create FILE defines %s again, as a new version; docex pipeline list shows the tenant's pipelines", name))
+	}
 	if !errors.Is(err, docex.ErrNotFound) || !strings.HasPrefix(err.Error(), fmt.Sprintf("pipeline %q not found", name)) {
 		return err
 	}

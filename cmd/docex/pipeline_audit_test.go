@@ -32,6 +32,41 @@ func TestPipelineDeleteJSON(t *testing.T) {
 	}
 }
 
+// TestPipelineDeletedSaysSo: a delete of a pipeline deleted already said
+// `pipeline "solo" not found` with "did you mean" another pipeline, where
+// run and bind said it was deleted. Now delete says it was already
+// deleted, run, bind and basket create --pipeline that it was deleted,
+// each not found (exit 3) with a hint that names no other pipeline.
+func TestPipelineDeletedSaysSo(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("pipeline", "create", h.file("solo.toml", "name = \"solo\"\n[[steps]]\nname = \"tag\"\nplugin = \"tag\"\n"))...)
+	h.ok(with("pipeline", "create", h.file("sole.toml", "name = \"sole\"\n[[steps]]\nname = \"tag\"\nplugin = \"tag\"\n"))...)
+	h.ok(with("basket", "create", "plain")...)
+	h.ok(with("pipeline", "delete", "solo")...)
+	const list = "docex pipeline list shows the tenant's pipelines"
+	for _, c := range []struct {
+		args      []string
+		msg, hint string
+	}{
+		{[]string{"pipeline", "delete", "solo"}, `pipeline "solo" was already deleted`, "nothing to delete; docex pipeline show solo shows its last version (its versions stay for its jobs and lineage); " + list},
+		{[]string{"pipeline", "run", "solo", "--basket", "plain"}, `pipeline "solo" was deleted`, "docex pipeline create FILE defines solo again, as a new version; " + list},
+		{[]string{"basket", "bind", "plain", "solo"}, `pipeline "solo" was deleted`, "docex pipeline create FILE defines solo again, as a new version; " + list},
+		{[]string{"basket", "create", "other", "--pipeline", "solo"}, `pipeline "solo" was deleted`, "docex pipeline create FILE defines solo again, as a new version; " + list},
+	} {
+		r := h.want(exitNotFound, with(c.args...)...)
+		if want := "docex: " + c.msg + "\nhint: " + c.hint + "\n"; r.stderr != want {
+			t.Errorf("docex %s: stderr %q, want %q", strings.Join(c.args, " "), r.stderr, want)
+		}
+		e := decode[map[string]map[string]string](t, h.want(exitNotFound, with(append(c.args, "--json")...)...).stderr)
+		if e["error"]["code"] != "not_found" || e["error"]["kind"] != "not_found" || e["error"]["message"] != c.msg || e["error"]["hint"] != c.hint {
+			t.Errorf("docex %s --json: %+v", strings.Join(c.args, " "), e)
+		}
+	}
+}
+
 // TestJobShowNoNull: a job whose steps came from the cache or did not run
 // their plugin prints every step's report without null (docs/json.md rule
 // 3): capability_denials is [].
