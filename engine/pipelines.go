@@ -193,23 +193,30 @@ func checkParamType(typ, v string) error {
 // (syntax, unknown key, unknown plugin or parameter, missing capability,
 // cycle, parameters the plugin's docex_validate refuses), and
 // docex.ErrPluginFailed when a plugin failed while checking its
-// parameters (trap, instruction budget...).
+// parameters (trap, instruction budget...). Every refusal is audited
+// (pipeline.create, outcome error, with the error's text; its target is
+// the pipeline's name, "" when the definition did not parse), after the
+// caller's role is checked: a caller who may not define pipelines gets
+// the denial, whatever the definition.
 func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo, error) {
-	p, err := ParsePipeline(src)
-	if err == nil {
-		err = p.checkNew(src)
+	p, perr := ParsePipeline(src)
+	if perr == nil {
+		perr = p.checkNew(src)
 	}
-	if err != nil {
-		return PipelineInfo{}, err
+	target := ""
+	if p != nil {
+		target = p.Name
 	}
-	st, err := s.open(ctx, tenancy.ActionManagePipelines, "pipeline.create", p.Name)
+	st, err := s.open(ctx, tenancy.ActionManagePipelines, "pipeline.create", target)
 	if err != nil {
 		return PipelineInfo{}, err
 	}
 	defer st.Close()
+	if perr != nil {
+		return PipelineInfo{}, withAuditErr(perr, s.auditOutcome(ctx, st, "pipeline.create", target, perr, nil))
+	}
 	if err := s.checkSteps(ctx, st, src, p); err != nil {
-		s.auditOutcome(ctx, st, "pipeline.create", p.Name, err, nil)
-		return PipelineInfo{}, err
+		return PipelineInfo{}, withAuditErr(err, s.auditOutcome(ctx, st, "pipeline.create", p.Name, err, nil))
 	}
 	rec := driver.PipelineRecord{Name: p.Name, Definition: src, CreatedAt: s.e.now(), CreatedBy: s.uc.UserID}
 	// The next version number is read, then inserted: a definition of the
@@ -247,6 +254,15 @@ func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo,
 		return PipelineInfo{}, err
 	}
 	return pipelineInfo(rec)
+}
+
+// RefusePipeline records in the tenant's audit log a pipeline create
+// that failed before the definition reached the engine (its file could
+// not be read, or is too large), as CreatePipeline records the
+// definitions it refuses. It returns err, or the error of opening the
+// session (a denial, also audited).
+func (s *Session) RefusePipeline(ctx context.Context, err error) error {
+	return s.refuse(ctx, tenancy.ActionManagePipelines, "pipeline.create", nil, err)
 }
 
 // maxCreateAttempts is how many times CreatePipeline tries to insert the

@@ -172,23 +172,13 @@ type workerOpts struct {
 }
 
 func cmdPipelineCreate(ctx context.Context, c *cli, args []string) error {
-	f, _, err := openFileArg(args[0])
-	if err != nil {
-		return err
-	}
-	// One byte past the limit, for ParsePipeline to refuse: a device such
-	// as /dev/zero, or a huge file, is never read whole.
-	src, err := io.ReadAll(io.LimitReader(f, engine.MaxPipelineBytes+1))
-	f.Close()
-	if err != nil {
-		return docex.Errorf(docex.ErrInvalid, "cannot read %s: %v", args[0], unwrapPath(err))
-	}
-	if len(src) > engine.MaxPipelineBytes {
-		return docex.Errorf(docex.ErrTooLarge, "%s is larger than %d bytes, the most a pipeline definition may be", args[0], engine.MaxPipelineBytes)
-	}
+	src, rerr := readPipelineFile(args[0])
 	s, err := c.session(ctx)
 	if err != nil {
-		return err
+		return errors.Join(rerr, err)
+	}
+	if rerr != nil { // refused before the engine saw it: audited all the same
+		return s.RefusePipeline(ctx, rerr)
 	}
 	p, err := s.CreatePipeline(ctx, src)
 	if err != nil {
@@ -197,6 +187,25 @@ func cmdPipelineCreate(ctx context.Context, c *cli, args []string) error {
 	return c.emit(p, func(w io.Writer) {
 		writef(w, "created pipeline %s version %d (%d steps)\n", p.Name, p.Version, len(p.Steps))
 	})
+}
+
+// readPipelineFile reads pipeline create's FILE: a regular file of at
+// most engine.MaxPipelineBytes (a device such as /dev/zero, or a huge
+// file, is never read whole: one byte past the limit is read).
+func readPipelineFile(path string) ([]byte, error) {
+	f, _, err := openFileArg(path)
+	if err != nil {
+		return nil, err
+	}
+	src, err := io.ReadAll(io.LimitReader(f, engine.MaxPipelineBytes+1))
+	f.Close()
+	if err != nil {
+		return nil, docex.Errorf(docex.ErrInvalid, "cannot read %s: %v", path, unwrapPath(err))
+	}
+	if len(src) > engine.MaxPipelineBytes {
+		return nil, docex.Errorf(docex.ErrTooLarge, "%s is larger than %d bytes, the most a pipeline definition may be", path, engine.MaxPipelineBytes)
+	}
+	return src, nil
 }
 
 func cmdPipelineList(ctx context.Context, c *cli, args []string) error {

@@ -67,6 +67,68 @@ func TestPipelineDeletedSaysSo(t *testing.T) {
 	}
 }
 
+// TestRefusedPipelineCreatesAreAudited: pipeline create audited the
+// definitions refused after it opened the tenant (an unknown plugin, a
+// parameter) but not those refused before (syntax, an unknown key, a
+// cycle, a bad name, ...), nor a file it could not read, as plugin
+// install audits every refusal. Now each is a pipeline.create entry,
+// outcome error, with the error's text, and its target the pipeline's
+// name ("" when the definition did not parse). A role without
+// pipeline.manage gets the denial, whatever the definition.
+func TestRefusedPipelineCreatesAreAudited(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	cases := []struct{ file, target string }{
+		{h.file("syntax.toml", "name = \"x\"\n[[steps]\n"), ""},
+		{h.file("key.toml", "name = \"x\"\nmax_attempt = 2\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\n"), ""},
+		{h.file("cycle.toml", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\ninput = \"b\"\n[[steps]]\nname = \"b\"\nplugin = \"tag\"\ninput = \"a\"\n"), ""},
+		{h.file("name.toml", "name = \"Bad Name\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\n"), ""},
+		{h.file("empty.toml", "name = \"x\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\naccept = []\n"), "x"},
+		{h.file("plugin.toml", "name = \"x\"\n[[steps]]\nname = \"t\"\nplugin = \"nope\"\n"), "x"},
+		{filepath.Join(h.dir, "missing.toml"), ""},
+		{h.file("big.toml", "name = \"big\"\n"+strings.Repeat("# padding\n", 7000)), ""},
+	}
+	var msgs []string
+	for _, c := range cases {
+		e := decode[map[string]map[string]string](t, h.want(exitInvalid, with("pipeline", "create", c.file, "--json")...).stderr)
+		msgs = append(msgs, e["error"]["message"])
+	}
+	type entry struct {
+		Operation, Target, Outcome, Error string
+	}
+	var log []entry
+	for _, e := range decode[[]entry](t, h.ok(with("audit", "list", "--json")...).stdout) {
+		if e.Operation == "pipeline.create" && e.Outcome != "ok" {
+			log = append([]entry{e}, log...) // oldest first
+		}
+	}
+	if len(log) != len(cases) {
+		t.Fatalf("%d refused pipeline.create entries, want %d: %+v", len(log), len(cases), log)
+	}
+	for i, c := range cases {
+		if log[i].Outcome != "error" || log[i].Error != msgs[i] || log[i].Target != c.target {
+			t.Errorf("%s: audit entry %+v, want outcome error, error %q, target %q", filepath.Base(c.file), log[i], msgs[i], c.target)
+		}
+	}
+	// A reader may not define pipelines: denied (exit 4), audited as
+	// denied, even for a definition that does not parse.
+	reader := []string{"--tenant", "acme", "--user", "bob", "--roles", "reader"}
+	for _, f := range []string{cases[0].file, cases[6].file} {
+		h.want(exitDenied, append([]string{"pipeline", "create", f}, reader...)...)
+	}
+	n := 0
+	for _, e := range decode[[]entry](t, h.ok(with("audit", "list", "--json")...).stdout) {
+		if e.Operation == "pipeline.create" && e.Outcome == "denied" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d denied pipeline.create entries, want 2", n)
+	}
+}
+
 // TestJobShowNoNull: a job whose steps came from the cache or did not run
 // their plugin prints every step's report without null (docs/json.md rule
 // 3): capability_denials is [].
