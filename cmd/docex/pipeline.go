@@ -64,7 +64,10 @@ PostgreSQL it relies on running workers (--worker=yes runs one here too);
 when no worker has taken a job of the run after 10s, it asks on stderr
 whether one is running. Interrupted (Ctrl-C), it stops the worker it runs
 here at once (a job it was running is queued again, no attempt spent),
-prints the summary so far and exits 130: the jobs not finished stay queued. Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID
+prints the summary so far and exits 130: the jobs not finished stay queued.
+A wait that fails (the tenant suspended meanwhile) prints the summary so
+far too, then the error, with its own exit code (4 for a suspension).
+Several documents: --doc ID --doc ID, --doc ID,ID or --doc ID ID
 (a repeated id counts once).
 
 Examples:
@@ -496,10 +499,12 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		_ = bar.Finish()
 		fmt.Fprintln(c.stderr)
 	}
-	if err != nil && ctx.Err() != nil {
-		// Interrupted: the summary as far as it got (waited false), so that
-		// the job ids are not lost, then the error. The worker of this
-		// process stops first, so that the summary is what it left.
+	if err != nil {
+		// Interrupted, or the wait failed (the tenant suspended meanwhile,
+		// say): the summary as far as it got (waited false), so that the
+		// job ids are not lost, then the error. The worker of this process
+		// stops first, so that the summary is what it left; read again
+		// when the tenant can still be read, else the last poll's.
 		stopWorker(driver.ErrStopNow)
 		if now, err := s.JobsStatus(context.WithoutCancel(ctx), ids); err == nil {
 			st = now
@@ -511,12 +516,12 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		if perr := c.emit(sum, func(w io.Writer) { printRunSummary(w, sum, nil) }); perr != nil {
 			return perr
 		}
-		return docex.Errorf(docex.ErrInterrupted, "interrupted while waiting: the jobs not finished stay queued and run when a worker takes them (docex job list --pipeline %s)", name)
+		if ctx.Err() != nil {
+			return docex.Errorf(docex.ErrInterrupted, "interrupted while waiting: the jobs not finished stay queued and run when a worker takes them (docex job list --pipeline %s)", name)
+		}
+		return fmt.Errorf("stopped waiting for the jobs of pipeline %s: %w; the jobs not finished stay queued (docex job list --pipeline %s)", name, err, name)
 	}
-	sum.finish(st, err == nil, time.Since(start))
-	if err != nil {
-		return err
-	}
+	sum.finish(st, true, time.Since(start))
 	names := map[string]string{} // the named failures' document names
 	named := []engine.FailedJob{}
 	if len(sum.Failures) > 0 {

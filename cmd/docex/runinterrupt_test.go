@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +89,87 @@ func testRunWaitInterruptReleases(t *testing.T, h *harness) {
 	jobs := decode[[]map[string]any](t, h.ok(with("job", "list", "--pipeline", "slow", "--json")...).stdout)
 	if len(jobs) != 1 || jobs[0]["state"] != "queued" || jobs[0]["attempts"] != 0.0 {
 		t.Fatalf("jobs after the interrupt: %+v; want the one job queued with no attempt spent", jobs)
+	}
+}
+
+// TestPipelineRunWaitSuspended: a tenant suspended while pipeline run
+// --wait follows its jobs ended the wait with exit 4 and the denial only:
+// no summary, so the job ids were lost. Now the wait prints the summary
+// as far as it got (waited false, the job pending; --json the machine
+// summary), then the error: why it stopped (the suspension, exit 4, code
+// tenant_suspended, with its hint). No worker runs (--worker=no): the job
+// stays queued.
+func TestPipelineRunWaitSuspended(t *testing.T) {
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		testRunWaitSuspended(t, newHarness(t))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		h, _ := pgHarness(t, "suspwait")
+		testRunWaitSuspended(t, h)
+	})
+}
+
+func testRunWaitSuspended(t *testing.T, h *harness) {
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "plain")...) // not bound: adding queues no job
+	for i, format := range []string{"--json", "text"} {
+		id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file(fmt.Sprintf("s%d.txt", i), fmt.Sprintf("suspended %d", i)), "-q")...).stdout)
+		args := with("pipeline", "run", "three", "--doc", id, "--wait", "--worker=no")
+		if format == "--json" {
+			args = append(args, "--json")
+		}
+		done := make(chan result, 1)
+		go func() { done <- h.run(args...) }()
+		var job string
+		for deadline := time.Now().Add(2 * time.Minute); job == "" && time.Now().Before(deadline); { // a bound on a hung test
+			job = strings.TrimSpace(h.ok(with("job", "list", "--doc", id, "-q")...).stdout)
+			if job == "" {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		if job == "" {
+			t.Fatal("pipeline run --wait queued no job")
+		}
+		h.ok("tenant", "suspend", "acme")
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(2 * time.Minute): // a bound on a hung test
+			t.Fatal("pipeline run --wait did not end once its tenant was suspended")
+		}
+		h.ok("tenant", "resume", "acme")
+		if r.code != exitDenied {
+			t.Fatalf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", format, r.code, exitDenied, r.stdout, r.stderr)
+		}
+		const why = `stopped waiting for the jobs of pipeline three: tenant "acme" is suspended; the jobs not finished stay queued (docex job list --pipeline three)`
+		if format == "--json" {
+			var sum struct {
+				Jobs                   []string
+				Waited                 bool
+				Total, Pending, Failed int
+				Succeeded              int
+				Failures               []any
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.Waited || sum.Total != 1 || sum.Pending != 1 ||
+				sum.Failed+sum.Succeeded != 0 || len(sum.Jobs) != 1 || sum.Jobs[0] != job || sum.Failures == nil {
+				t.Errorf("--json summary %q (%v): want waited false, job %s pending", r.stdout, err, job)
+			}
+			e := decode[map[string]map[string]string](t, r.stderr)
+			if e["error"]["code"] != "tenant_suspended" || e["error"]["kind"] != "denied" || e["error"]["message"] != why ||
+				e["error"]["hint"] != "an operator can resume it: docex tenant resume acme" {
+				t.Errorf("--json error %+v", e["error"])
+			}
+			continue
+		}
+		if !strings.HasPrefix(r.stdout, "pipeline three: 1 document(s): 0 done, 0 failed, 1 pending, 0 step run(s), 0 skipped (cache), ") {
+			t.Errorf("text summary %q: want the job pending", r.stdout)
+		}
+		if want := "docex: " + why + "\nhint: an operator can resume it: docex tenant resume acme\n"; r.stderr != want {
+			t.Errorf("stderr %q, want %q", r.stderr, want)
+		}
 	}
 }
