@@ -23,6 +23,11 @@ type RunResult struct {
 	Message  string           `json:"message"`
 	Logs     []LogLine        `json:"logs"`
 	Report   RunReport        `json:"report"`
+	// MetadataSet is the metadata the plugin set on the input (empty:
+	// none), which Document holds with the rest of its metadata. It is
+	// not in the JSON result (docs/json.md, RunResult): docex run's text
+	// prints it.
+	MetadataSet map[string]docex.Value `json:"-"`
 }
 
 // LogLine is one line a plugin logged.
@@ -513,7 +518,7 @@ func (ss *stagedStep) discard() {
 func (ss *stagedStep) persist(ctx context.Context, tx driver.Tx, pipeline bool, td *txDocs) (RunResult, error) {
 	s, out := ss.s, ss.out
 	res := RunResult{Plugin: out.Plugin, Document: out.Input, Derived: []docex.Document{}, Status: out.Status,
-		Message: out.Message, Logs: out.Logs, Report: out.Report}
+		Message: out.Message, Logs: out.Logs, Report: out.Report, MetadataSet: out.Metadata}
 	if len(out.Metadata) > 0 {
 		if err := td.setMeta(ctx, tx, out.Input, out.Metadata, s.e.now()); err != nil {
 			return res, err

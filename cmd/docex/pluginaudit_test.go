@@ -135,3 +135,39 @@ func TestPluginRunAuditDetail(t *testing.T) {
 		t.Errorf("plugin.run entries %q, want %q", got, want)
 	}
 }
+
+// TestRunShowsMetadataSet: docex run printed the document's metadata as
+// "metadata: ...", keys the plugin did not set among them (upper, which
+// sets none, printed chunk_count=7). The text now lists what the plugin
+// set ("metadata set: ..."), nothing when it set nothing; --json keeps
+// the document with all its metadata (docs/json.md, RunResult).
+func TestRunShowsMetadataSet(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	u := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
+	with := func(args ...string) []string { return append(args, u...) }
+	for _, p := range []string{"upper", "tag"} {
+		h.ok(with("plugin", "install", "../../testplugins/"+p)...)
+	}
+	h.ok(with("basket", "create", "b")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "b", h.file("a.txt", "some text"), "-q")...).stdout)
+	h.ok(with("doc", "meta", "set", id, "chunk_count=7")...)
+	if out := h.ok(with("run", "upper", id)...).stdout; strings.Contains(out, "metadata") || strings.Contains(out, "chunk_count") {
+		t.Errorf("run upper (which sets no metadata) printed metadata:\n%s", out)
+	}
+	out := h.ok(with("run", "tag", id)...).stdout
+	if !strings.Contains(out, "\nmetadata set: tagged=true\n") || strings.Contains(out, "chunk_count") {
+		t.Errorf("run tag: want \"metadata set: tagged=true\", not the document's other keys:\n%s", out)
+	}
+	var res struct {
+		Document struct {
+			Metadata map[string]any `json:"metadata"`
+		} `json:"document"`
+	}
+	if err := json.Unmarshal([]byte(h.ok(with("run", "tag", id, "--json")...).stdout), &res); err != nil ||
+		res.Document.Metadata["chunk_count"] != 7.0 || res.Document.Metadata["tagged"] != true {
+		t.Errorf("run tag --json: document metadata %v (%v), want all its keys", res.Document.Metadata, err)
+	}
+}

@@ -110,6 +110,11 @@ nothing (exit 6). Parameters the plugin's manifest or its own check
 (docex_validate) refuses are refused before the run (exit 2). Every run's
 resource report is in the audit log.
 
+It prints the plugin's status and message, the metadata it set ("metadata
+set:", not the document's other keys), the documents it derived, its logs
+and its resource report; --json prints the document with all its
+metadata instead.
+
 Example:
   docex run wordcount DOC_ID --json`,
 			flags: func(fs *pflag.FlagSet) {
@@ -348,8 +353,10 @@ func cmdRun(ctx context.Context, c *cli, plugin, docID string, kvs []string) err
 		if res.Message != "" {
 			writef(w, "message: %s\n", res.Message)
 		}
-		if len(res.Document.Metadata) > 0 {
-			writef(w, "metadata: %s\n", formatMeta(res.Document.Metadata))
+		// What the plugin set, not the document's other metadata (--json
+		// gives the document with all of it).
+		if len(res.MetadataSet) > 0 {
+			writef(w, "metadata set: %s\n", formatMeta(res.MetadataSet))
 		}
 		for _, d := range res.Derived {
 			writef(w, "derived: %s %s (%d bytes)\n", d.ID, d.Name, d.Size)
