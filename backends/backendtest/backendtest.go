@@ -1111,7 +1111,15 @@ func (f *fixture) testStaleStores(t *testing.T) {
 	must(t, insert(stale, "before"))
 	must(t, p.Delete(bg, "acme"))
 	e.tenant("acme")
-	wantErr(t, insert(stale, "into the new tenant"), docex.ErrTenantUnknown)
+	// The refusals say what the gate says, in the same words on every
+	// backend: users see them (PostgreSQL's began "postgres: ", and a
+	// job waiting for its suspended tenant, or a pipeline run --wait
+	// stopped by the suspension, said so).
+	err = insert(stale, "into the new tenant")
+	wantErr(t, err, docex.ErrTenantUnknown)
+	if want := `tenant "acme" was deleted since the store was opened`; err.Error() != want {
+		t.Errorf("write through a store of a deleted tenant: %q, want %q", err, want)
+	}
 	s := e.as("acme", "admin")
 	if bs, err := s.Baskets(bg, docex.Page{}); err != nil || len(bs) != 0 {
 		t.Fatalf("new incarnation of acme has baskets %+v (%v)", bs, err)
@@ -1121,7 +1129,11 @@ func (f *fixture) testStaleStores(t *testing.T) {
 	must(t, err)
 	defer active.Close()
 	must(t, p.Suspend(bg, "beta"))
-	wantErr(t, insert(active, "after suspension"), docex.ErrTenantSuspended)
+	err = insert(active, "after suspension")
+	wantErr(t, err, docex.ErrTenantSuspended)
+	if want := `tenant "beta" is suspended`; err.Error() != want {
+		t.Errorf("write through a store of a suspended tenant: %q, want %q", err, want)
+	}
 	operator, err := e.be.OpenTenant(bg, "beta")
 	must(t, err)
 	defer operator.Close()

@@ -144,11 +144,13 @@ func (b *Backend) verify(s *store, c tenantCheck) error {
 		return docex.Errorf(docex.ErrSchemaVersion, "postgres: store %s has schema version %q, this binary uses %d", schema, str(c.ver), driver.SchemaVersion)
 	case s.tenant.ID == "":
 	case c.status == nil || str(c.regIncs) != s.tenant.Incarnation:
-		return docex.Errorf(docex.ErrTenantUnknown, "postgres: tenant %q was deleted since the store was opened", s.tenant.ID)
+		// Users see this refusal and the next (a write, a job waiting for
+		// its tenant): the words of the SQLite store, no "postgres:".
+		return docex.Errorf(docex.ErrTenantUnknown, "tenant %q was deleted since the store was opened", s.tenant.ID)
 	case str(c.inc) != s.tenant.Incarnation:
 		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s holds incarnation %q of tenant %q, the registry names %q", schema, str(c.inc), s.tenant.ID, s.tenant.Incarnation)
 	case s.tenant.Status == docex.TenantActive && *c.status != string(docex.TenantActive):
-		return docex.Errorf(docex.ErrTenantSuspended, "postgres: tenant %q is %s", s.tenant.ID, *c.status)
+		return docex.Errorf(docex.ErrTenantSuspended, "tenant %q is %s", s.tenant.ID, *c.status)
 	}
 	return nil
 }
