@@ -656,8 +656,9 @@ const MaxRunDocuments = 100000
 // returns the job ids in the order of the documents (one job per
 // document, however often its id is given). It returns
 // docex.ErrNotFound for an unknown pipeline (a *DeletedPipelineError for a
-// deleted one), basket or document, docex.ErrInvalidID for a malformed document or basket id,
-// docex.ErrInvalid for an empty or too large target.
+// deleted one), basket or document, docex.ErrInvalidID for a malformed
+// document or basket id, docex.ErrInvalid for an empty or too large
+// target.
 func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTarget) ([]string, error) {
 	if (len(target.DocumentIDs) == 0) == (target.BasketID == "") {
 		return nil, docex.Errorf(docex.ErrInvalid, "run a pipeline on document ids or on a basket (one of the two)")
