@@ -398,6 +398,11 @@ func (f *File) normalize() error {
 	default:
 		return f.invalid("storage.documents.type", "%q: want filesystem, database or s3", d.Type)
 	}
+	if _, written := f.lines["storage.documents.s3"]; written && d.Type != "s3" {
+		// Read by nothing: content would stay where type says while the
+		// file seems to send it to S3.
+		return f.invalid("storage.documents.s3", "storage.documents.s3 is set but storage.documents.type is %s: add type: s3, or remove the s3 section", d.Type)
+	}
 	if d.TenantScoped == nil {
 		t := true
 		d.TenantScoped = &t

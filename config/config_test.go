@@ -416,3 +416,44 @@ func TestMisreadValuesRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIgnoredSectionRefused: a storage.documents.s3 section that the
+// storage type does not read (type filesystem, the default, or database)
+// is an error naming the section and its line. Before, it was ignored
+// silently: a user who forgot type: s3 kept content on local disk,
+// believing it went to S3.
+func TestIgnoredSectionRefused(t *testing.T) {
+	s3 := "    s3:\n      bucket: docex-prod\n      region: eu-west-1\n"
+	cases := []struct{ name, yaml, want string }{
+		{"type left out", "config_version: 1\nstorage:\n  documents:\n" + s3,
+			"config key storage.documents.s3 (line 4): storage.documents.s3 is set but storage.documents.type is filesystem: add type: s3, or remove the s3 section"},
+		{"filesystem", "config_version: 1\nstorage:\n  documents:\n    type: filesystem\n    path: content\n" + s3,
+			"config key storage.documents.s3 (line 6): storage.documents.s3 is set but storage.documents.type is filesystem: add type: s3, or remove the s3 section"},
+		{"database", "config_version: 1\nmulti_tenancy:\n  enabled: false\nstorage:\n  documents:\n    type: database\n" + s3,
+			"config key storage.documents.s3 (line 7): storage.documents.s3 is set but storage.documents.type is database: add type: s3, or remove the s3 section"},
+		{"empty section", "config_version: 1\nstorage:\n  documents:\n    s3: {}\n",
+			"config key storage.documents.s3 (line 4): storage.documents.s3 is set but storage.documents.type is filesystem: add type: s3, or remove the s3 section"},
+		{"merged in", "config_version: 1\nstorage:\n  documents:\n    <<: {s3: {bucket: b}}\n",
+			"config key storage.documents.s3 (line 4): storage.documents.s3 is set but storage.documents.type is filesystem: "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml), "/x")
+			if !errors.Is(err, docex.ErrInvalidConfig) || !strings.HasPrefix(err.Error(), c.want) {
+				t.Fatalf("err %v\nwant %s", err, c.want)
+			}
+		})
+	}
+	// With type s3 the section is read; and the database sections stay
+	// as docex.yaml.example shows them, both written whatever the type
+	// (database.sqlite.path is data_dir's default on every backend).
+	for _, y := range []string{
+		"config_version: 1\nstorage:\n  documents:\n    type: s3\n" + s3,
+		"config_version: 1\ndatabase:\n  type: sqlite\n  postgres:\n    dsn_env: PG\n    max_conns: 8\n",
+		"config_version: 1\ndatabase:\n  type: postgres\n  sqlite:\n    path: data\n    synchronous: full\n",
+	} {
+		if _, err := Parse([]byte(y), "/x"); err != nil {
+			t.Errorf("%q: %v", y, err)
+		}
+	}
+}
