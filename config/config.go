@@ -279,7 +279,7 @@ func (e *keyError) Unwrap() []error { return []error{docex.ErrInvalidConfig, e.e
 func (f *File) normalize() error {
 	if f.ConfigVersion != Version {
 		if _, written := f.lines["config_version"]; f.ConfigVersion == 0 && !written {
-			return f.invalid("config_version", "missing (this binary reads config_version: %d)", Version)
+			return f.invalid("config_version", "missing: it is required; write config_version: %d", Version)
 		}
 		return f.invalid("config_version", "%d is not supported (this binary reads %d)", f.ConfigVersion, Version)
 	}

@@ -457,3 +457,121 @@ func TestIgnoredSectionRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyValuesRefused: a key written without a value (nothing after the
+// colon, ~, null, !!null) is an error naming the key and its line. Before,
+// the decoder read it as if the key were not there: enabled: took the
+// default true, pool_size: ~ the sandbox's default, database: ~ every
+// database default, and config_version: ~ failed with "0 is not
+// supported". An empty text written in quotes ("") stays a value
+// (docex.yaml.example writes dsn: "").
+func TestEmptyValuesRefused(t *testing.T) {
+	const tip = "no value: leave the key out for the default"
+	cases := []struct{ yaml, want string }{
+		{"config_version: 1\nmulti_tenancy:\n  enabled:\n", "config key multi_tenancy.enabled (line 3): " + tip},
+		{"config_version: 1\nmulti_tenancy:\n  enabled: ~\n", "config key multi_tenancy.enabled (line 3): " + tip},
+		{"config_version: 1\nmulti_tenancy:\n  enabled: null\n", "config key multi_tenancy.enabled (line 3): " + tip},
+		{"config_version: 1\nmulti_tenancy:\n  enabled: !!null\n", "config key multi_tenancy.enabled (line 3): " + tip},
+		{"config_version: 1\nsandbox:\n  pool_size: ~\n", "config key sandbox.pool_size (line 3): " + tip},
+		{"config_version: 1\ndatabase: ~\n", "config key database (line 2): " + tip},
+		{"config_version: 1\ndatabase:\n", "config key database (line 2): " + tip},
+		{"config_version: 1\ndatabase:\n  sqlite:\n    path: ~\n", "config key database.sqlite.path (line 4): " + tip},
+		{"config_version: 1\nstorage:\n  documents:\n    type:\n", "config key storage.documents.type (line 4): " + tip},
+		{"config_version: 1\nsandbox: {pool_size: ~, max_timeout_ms: 5}\n", "config key sandbox.pool_size (line 2): " + tip},
+		{"config_version: 1\nsandbox:\n  <<: {pool_size: ~}\n", "config key sandbox.pool_size (line 3): " + tip},
+		{"config_version: ~\n", "config key config_version (line 1): no value: config_version is required; write config_version: 1"},
+		{"config_version:\ndata_dir: d\n", "config key config_version (line 1): no value: config_version is required; write config_version: 1"},
+		{"data_dir: d\n", "config key config_version: missing: it is required; write config_version: 1"},
+		// With another error: both, in line order.
+		{"config_version: 1\nsandbox:\n  pool_size: ~\n  max_timeout_ms: x\n",
+			"config key sandbox.pool_size (line 3): " + tip + `; config key sandbox.max_timeout_ms (line 4): want a whole number, got "x" (text)`},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.yaml), "/x")
+		if !errors.Is(err, docex.ErrInvalidConfig) || err.Error() != c.want {
+			t.Errorf("%q:\n got  %v\n want %s", c.yaml, err, c.want)
+		}
+	}
+	for _, y := range []string{
+		"config_version: 1\ndatabase:\n  postgres:\n    dsn: \"\"\n",
+		"config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: b\n      session_token_env: \"\"\n      spool_dir: ''\n",
+		"config_version: 1\nsandbox: {}\n",
+	} {
+		if _, err := Parse([]byte(y), "/x"); err != nil {
+			t.Errorf("%q: %v", y, err)
+		}
+	}
+}
+
+// TestExplicitTags: a value written with an explicit tag is accepted only
+// with the key's own tag and a value that tag reads as written. Otherwise
+// the error names the key and its line and says what is wrong. Before,
+// enabled: !!bool yes was refused with "config is not valid YAML: cannot
+// decode !!str `yes` as a !!bool" (no key, no line), pool_size: !!str 5
+// was told to "write it without the quotes" (there were none), !foo 5
+// named a Go type, and cache_dir: !!int 5 was read as the text 5.
+func TestExplicitTags(t *testing.T) {
+	cases := []struct{ yaml, want string }{
+		{"config_version: 1\nmulti_tenancy:\n  enabled: !!bool yes\n",
+			"config key multi_tenancy.enabled (line 3): want true or false, got !!bool yes: use true or false"},
+		{"config_version: 1\nmulti_tenancy:\n  enabled: !!bool 1\n",
+			"config key multi_tenancy.enabled (line 3): want true or false, got !!bool 1: use true or false"},
+		{"config_version: 1\nmulti_tenancy:\n  enabled: !!str true\n",
+			"config key multi_tenancy.enabled (line 3): want true or false, got !!str true: write it without the tag"},
+		{"config_version: 1\nmulti_tenancy:\n  enabled: !!str 'false'\n",
+			`config key multi_tenancy.enabled (line 3): want true or false, got !!str "false": write it without the tag and the quotes`},
+		{"config_version: 1\nmulti_tenancy:\n  enabled: !!bool\n",
+			"config key multi_tenancy.enabled (line 3): want true or false, got !!bool: use true or false"},
+		{"config_version: 1\nsandbox:\n  pool_size: !!str 5\n",
+			"config key sandbox.pool_size (line 3): want a whole number, got !!str 5: write it without the tag"},
+		{"config_version: 1\nsandbox:\n  pool_size: !!str \"5\"\n",
+			`config key sandbox.pool_size (line 3): want a whole number, got !!str "5": write it without the tag and the quotes`},
+		{"config_version: 1\nsandbox:\n  pool_size: !!float 5\n",
+			"config key sandbox.pool_size (line 3): want a whole number, got !!float 5: write it without the tag"},
+		{"config_version: 1\nsandbox:\n  pool_size: !!int x\n",
+			"config key sandbox.pool_size (line 3): want a whole number, got !!int x: write it in decimal digits"},
+		{"config_version: 1\nsandbox:\n  pool_size: !!int 0x10\n",
+			"config key sandbox.pool_size (line 3): want a whole number, got !!int 0x10: write it as 16"},
+		{"config_version: 1\nsandbox:\n  pool_size: !foo 5\n",
+			"config key sandbox.pool_size (line 3): want a whole number, got !foo 5: write it without the tag"},
+		{"config_version: !!str 1\n",
+			"config key config_version (line 1): want a whole number, got !!str 1: write it without the tag"},
+		{"config_version: 1\nsandbox:\n  cache_dir: !!int 5\n",
+			"config key sandbox.cache_dir (line 3): want text, got !!int 5: write it without the tag"},
+		{"config_version: 1\nsandbox:\n  cache_dir: !!bool yes\n",
+			"config key sandbox.cache_dir (line 3): want text, got !!bool yes: write it without the tag"},
+		{"config_version: 1\nsandbox:\n  cache_dir: !foo x\n",
+			"config key sandbox.cache_dir (line 3): want text, got !foo x: write it without the tag"},
+		{"config_version: 1\nsandbox:\n  cache_dir: !!binary eA==\n",
+			"config key sandbox.cache_dir (line 3): want text, got !!binary eA=="},
+		{"config_version: 1\nsandbox:\n  cache_dir: !!null x\n",
+			"config key sandbox.cache_dir (line 3): no value: leave the key out for the default"},
+		// Merged in, and with another error: each once, in line order.
+		{"config_version: 1\nsandbox:\n  <<: {pool_size: !!str 5}\n",
+			"config key sandbox.pool_size (line 3): want a whole number, got !!str 5: write it without the tag"},
+		{"config_version: 1\nmulti_tenancy:\n  enabled: !!bool off\nsandbox:\n  pool_size: !!str 5\n  max_timeout_ms: 1.5\n",
+			"config key multi_tenancy.enabled (line 3): want true or false, got !!bool off: use true or false; " +
+				"config key sandbox.pool_size (line 5): want a whole number, got !!str 5: write it without the tag; " +
+				"config key sandbox.max_timeout_ms (line 6): want a whole number, got 1.5"},
+		{"config_version: 1\nsandbox:\n  pool_size: !!str 5\n  max_timeout_ms: x\n",
+			"config key sandbox.pool_size (line 3): want a whole number, got !!str 5: write it without the tag; " +
+				`config key sandbox.max_timeout_ms (line 4): want a whole number, got "x" (text)`},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.yaml), "/x")
+		if !errors.Is(err, docex.ErrInvalidConfig) || err.Error() != c.want {
+			t.Errorf("%q:\n got  %v\n want %s", c.yaml, err, c.want)
+		}
+	}
+	// A key's own tag, with a value it reads as written, is accepted.
+	for _, y := range []string{
+		"config_version: !!int 1\nmulti_tenancy:\n  enabled: !!bool true\n",
+		"config_version: 1\nsandbox:\n  pool_size: !!int 5\n  cache_dir: !!str 5\n",
+		"config_version: 1\nsandbox: !!map\n  pool_size: 3\n",
+		"config_version: 1\nsandbox:\n  cache_dir: !!str\n",
+	} {
+		if _, err := Parse([]byte(y), "/x"); err != nil {
+			t.Errorf("%q: %v", y, err)
+		}
+	}
+}

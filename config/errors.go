@@ -18,7 +18,7 @@ import (
 
 var (
 	// The YAML decoder's messages, which name Go types, not keys.
-	typeMsg    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)( `(.*)`)? into (.+)$")
+	typeMsg    = regexp.MustCompile("^line (\\d+): cannot unmarshal (!\\S*)( `(.*)`)? into (.+)$")
 	unknownMsg = regexp.MustCompile(`^line (\d+): field (\S*) not found in type (.+)$`)
 	twiceMsg   = regexp.MustCompile(`^line (\d+): field (\S+) already set in type (.+)$`)
 	dupMsg     = regexp.MustCompile(`^line (\d+): mapping key (".*") already defined at line (\d+)$`)
@@ -29,10 +29,15 @@ var (
 // naming each offending key by its path as written in the file
 // ("sandbox.max_memory_pages") and what it should hold, never a Go type.
 // root is the document's node tree; extra are the issues nodeIssues found
-// in it, reported with the decoder's in line order.
+// in it, reported with the decoder's in line order. A decoder error that
+// names no line (a value its explicit tag does not fit: "cannot decode
+// !!str `yes` as a !!bool") is one of extra's when there are any.
 func decodeError(root *yaml.Node, err error, extra []issue) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
+		if len(extra) > 0 {
+			return issuesError(extra)
+		}
 		return docex.Errorf(docex.ErrInvalidConfig, "config is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	all := append([]issue(nil), extra...)
@@ -45,7 +50,7 @@ func decodeError(root *yaml.Node, err error, extra []issue) error {
 		if u := unknownMsg.FindStringSubmatch(m); u != nil && u[2] == "" {
 			continue // a key without a name: in extra
 		}
-		if t := typeMsg.FindStringSubmatch(m); t != nil && t[2] == "float" && strings.HasPrefix(want(t[5]), "a whole number") {
+		if t := typeMsg.FindStringSubmatch(m); t != nil && t[2] == "!!float" && strings.HasPrefix(want(t[5]), "a whole number") {
 			continue // a float for a whole-number key: in extra
 		}
 		line := 0
@@ -107,13 +112,13 @@ func describe(idx byLine, line int, msg string) issue {
 	if m := typeMsg.FindStringSubmatch(msg); m != nil {
 		got := m[4]
 		if m[3] == "" {
-			got = map[string]string{"seq": "a list", "map": "a mapping"}[m[2]]
+			got = map[string]string{"!!seq": "a list", "!!map": "a mapping"}[m[2]]
 		}
 		if got == "" && m[3] == "" {
 			got = m[2]
 		}
 		w, tip := want(m[5]), ""
-		if m[2] == "str" {
+		if m[2] == "!!str" {
 			// config_version: "1" is text, not a number: a value that
 			// would be one without quotes was quoted.
 			got = strconv.Quote(got) + " (text)"
@@ -395,7 +400,14 @@ var yaml11Bools = map[string]bool{
 //     or upper-case, quoted or not) and the capitalised YAML 1.2 ones
 //     (True, FALSE);
 //   - a key without a name (~, null, "", or nothing before the colon),
-//     which the decoder skips.
+//     which the decoder skips;
+//   - a key without a value (nothing after the colon, ~, null, !!null),
+//     which the decoder reads as if the key were not there: the default
+//     (config_version, which has none, as 0);
+//   - a value with an explicit tag (!!str 5, !!bool yes, !foo 5) other
+//     than the key's own (!!int, !!bool, !!str) or that its value does not
+//     fit: the decoder either read it otherwise than written or failed
+//     naming neither the key nor the line.
 //
 // The message says how to write the value.
 func nodeIssues(root *yaml.Node) []issue {
@@ -409,8 +421,22 @@ func nodeIssues(root *yaml.Node) []issue {
 		if k.field == nil || v.Kind != yaml.ScalarNode {
 			return
 		}
+		if v.ShortTag() == "!!null" {
+			msg := "no value: leave the key out for the default"
+			if k.path == "config_version" {
+				msg = fmt.Sprintf("no value: config_version is required; write config_version: %d", Version)
+			}
+			out = append(out, issue{k.k.Line, keyMsg(k.path, k.k.Line, msg)})
+			return
+		}
 		bad := func(w, got, tip string) {
 			out = append(out, issue{k.k.Line, keyMsg(k.path, k.k.Line, fmt.Sprintf("want %s, got %s%s", w, got, tip))})
+		}
+		if v.Style&yaml.TaggedStyle != 0 {
+			if w, got, tip, wrong := taggedValue(k.field, v); wrong {
+				bad(w, got, tip)
+				return
+			}
 		}
 		switch k.field.Kind() {
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
@@ -424,18 +450,9 @@ func nodeIssues(root *yaml.Node) []issue {
 				}
 				bad(w, v.Value, tip)
 			case "!!int":
-				if digits.MatchString(v.Value) {
-					return
+				if !digits.MatchString(v.Value) {
+					bad(w, v.Value, intTip(v.Value))
 				}
-				plain := strings.ReplaceAll(strings.TrimPrefix(v.Value, "+"), "_", "")
-				tip := ": write it in decimal digits"
-				if x, err := strconv.ParseInt(plain, 0, 64); err == nil {
-					tip = fmt.Sprintf(": write it as %d", x) // +1, 1_000, 0x10, 0o17, 0b11
-				}
-				if strings.HasPrefix(strings.TrimPrefix(plain, "-"), "0") && strings.Trim(plain, "-0123456789") == "" {
-					tip = ": write it without leading zeros" // 010: octal 8 to the decoder, 10 to a reader
-				}
-				bad(w, v.Value, tip)
 			}
 		case reflect.Bool:
 			got := v.Value
@@ -457,6 +474,83 @@ func nodeIssues(root *yaml.Node) []issue {
 		}
 	})
 	return out
+}
+
+// intTip says how to write a whole number written otherwise than in
+// decimal digits (v, an integer to YAML: +1, 1_000, 0x10, 0o17, 0b11,
+// 010), or that it is not one.
+func intTip(v string) string {
+	plain := strings.ReplaceAll(strings.TrimPrefix(v, "+"), "_", "")
+	tip := ": write it in decimal digits"
+	if x, err := strconv.ParseInt(plain, 0, 64); err == nil {
+		tip = fmt.Sprintf(": write it as %d", x) // +1, 1_000, 0x10, 0o17, 0b11
+	}
+	if strings.HasPrefix(strings.TrimPrefix(plain, "-"), "0") && strings.Trim(plain, "-0123456789") == "" {
+		tip = ": write it without leading zeros" // 010: octal 8 to the decoder, 10 to a reader
+	}
+	return tip
+}
+
+// taggedValue checks the scalar v written with an explicit tag for a key
+// of Go type field (a pointer's element type). A value is what it says
+// only with the key's own tag (!!bool for a boolean, !!int for a whole
+// number, !!str for text) and a value that tag reads as written (true or
+// false; decimal digits). Otherwise wrong is true, with what the key
+// wants, what was written (the tag and the value) and a tip: without the
+// tag, when the plain value would do. A section's value is left to the
+// decoder (it wants a mapping).
+func taggedValue(field reflect.Type, v *yaml.Node) (w, got, tip string, wrong bool) {
+	tag := v.ShortTag()
+	value := v.Value
+	if v.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+		value = strconv.Quote(value)
+	}
+	got = strings.TrimSuffix(tag+" "+value, " ")
+	plain := v.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0
+	switch field.Kind() {
+	case reflect.Bool:
+		ok := v.Value == "true" || v.Value == "false"
+		if tag == "!!bool" && ok {
+			return "", "", "", false
+		}
+		switch {
+		case ok && plain:
+			tip = ": write it without the tag"
+		case ok:
+			tip = ": write it without the tag and the quotes"
+		default:
+			tip = ": use true or false"
+		}
+		return "true or false", got, tip, true
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		ok := digits.MatchString(v.Value)
+		if tag == "!!int" && ok {
+			return "", "", "", false
+		}
+		switch {
+		case ok && plain:
+			tip = ": write it without the tag"
+		case ok:
+			tip = ": write it without the tag and the quotes"
+		case tag == "!!int":
+			tip = intTip(v.Value)
+		}
+		return want(field.String()), got, tip, true
+	case reflect.String:
+		if tag == "!!str" {
+			return "", "", "", false
+		}
+		if tag != "!!binary" {
+			// The decoder reads a binary value's bytes, not its text.
+			tip = ": write it without the tag"
+		}
+		if v.Value == "" || v.Value == "~" || strings.EqualFold(v.Value, "null") {
+			tip = ": write it without the tag, in quotes"
+		}
+		return "text", got, tip, true
+	}
+	return "", "", "", false
 }
 
 // maxKeys is the most keys a mapping of docex.yaml may have: its largest

@@ -106,3 +106,57 @@ func TestS3NoSuchBucketNamesLine(t *testing.T) {
 		t.Fatalf("init created the data directory: %v", err)
 	}
 }
+
+// TestStrictConfigValues: through the CLI, a docex.yaml whose s3 section
+// the storage type does not read, a key without a value, or a value with
+// an explicit tag not its own is refused by init (creating nothing) and
+// every other command, exit 2, invalid_config, naming the key and its
+// line. Before, the s3 section and the empty values were read as if not
+// there (content stayed on local disk; enabled: took true), config_version:
+// ~ said "0 is not supported", enabled: !!bool yes was "not valid YAML"
+// without key or line, and pool_size: !!str 5 was told to drop quotes it
+// did not have.
+func TestStrictConfigValues(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ name, yaml, want string }{
+		{"s3 without type", "config_version: 1\nstorage:\n  documents:\n    s3:\n      bucket: docex-prod\n",
+			"config key storage.documents.s3 (line 4): storage.documents.s3 is set but storage.documents.type is filesystem: add type: s3, or remove the s3 section"},
+		{"s3 with database", "config_version: 1\nmulti_tenancy:\n  enabled: false\nstorage:\n  documents:\n    type: database\n    s3:\n      bucket: docex-prod\n",
+			"config key storage.documents.s3 (line 7): storage.documents.s3 is set but storage.documents.type is database: add type: s3, or remove the s3 section"},
+		{"empty boolean", "config_version: 1\nmulti_tenancy:\n  enabled:\n",
+			"config key multi_tenancy.enabled (line 3): no value: leave the key out for the default"},
+		{"null pool size", "config_version: 1\nsandbox:\n  pool_size: ~\n",
+			"config key sandbox.pool_size (line 3): no value: leave the key out for the default"},
+		{"null section", "config_version: 1\ndatabase: ~\n",
+			"config key database (line 2): no value: leave the key out for the default"},
+		{"null version", "config_version: ~\n",
+			"config key config_version (line 1): no value: config_version is required; write config_version: 1"},
+		{"missing version", "data_dir: d\n",
+			"config key config_version: missing: it is required; write config_version: 1"},
+		{"tagged boolean", "config_version: 1\nmulti_tenancy:\n  enabled: !!bool yes\n",
+			"config key multi_tenancy.enabled (line 3): want true or false, got !!bool yes: use true or false"},
+		{"tagged number", "config_version: 1\nsandbox:\n  pool_size: !!str 5\n",
+			"config key sandbox.pool_size (line 3): want a whole number, got !!str 5: write it without the tag"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			cfg := h.file("docex.yaml", c.yaml)
+			for _, args := range [][]string{{"init"}, {"tenant", "list"}, {"gc"}} {
+				r := h.want(exitInvalid, append(args, "--json")...)
+				var e struct {
+					Error struct{ Code, Message string }
+				}
+				if err := json.Unmarshal([]byte(r.stderr), &e); err != nil || e.Error.Code != "invalid_config" || e.Error.Message != cfg+": "+c.want {
+					t.Errorf("%s: %s\nwant %s: %s", args, r.stderr, cfg, c.want)
+				}
+			}
+			for _, d := range []string{"docex-data", "d"} {
+				if _, err := os.Stat(filepath.Join(h.dir, d)); !os.IsNotExist(err) {
+					t.Errorf("init created %s: %v", d, err)
+				}
+			}
+		})
+	}
+}
