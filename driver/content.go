@@ -73,21 +73,28 @@ type ContentStore interface {
 type Claimer interface {
 	// Claim writes the marker naming systemID, durably, when the store
 	// has none; with a marker naming systemID it changes nothing. It
-	// returns an error wrapping docex.ErrInvalidConfig, and writes
-	// nothing, when the marker names another system.
+	// returns an error wrapping docex.ErrInvalidConfig and
+	// ErrOtherSystem, and writes nothing, when the marker names another
+	// system.
 	Claim(ctx context.Context, systemID string) error
 
 	// CheckClaim reads the marker and writes nothing. It returns an error
 	// wrapping docex.ErrNotInitialized and ErrUnclaimed when the store has
-	// no marker, and
-	// one wrapping docex.ErrInvalidConfig, naming both ids and the
-	// store's location, when the marker names another system.
+	// no marker, one wrapping docex.ErrInvalidConfig and ErrOtherSystem,
+	// naming both ids and the store's location, when the marker names
+	// another system, and one wrapping docex.ErrStorageUnavailable when
+	// the store cannot be read (a content directory that is missing).
 	CheckClaim(ctx context.Context, systemID string) error
 }
 
 // ErrUnclaimed marks the error of a content store without a claim marker
 // (Claimer.CheckClaim); it comes with docex.ErrNotInitialized.
 var ErrUnclaimed = errors.New("the content store has no docex system marker")
+
+// ErrOtherSystem marks the error of a content store whose claim marker
+// names another system (Claimer.CheckClaim, Claim); it comes with
+// docex.ErrInvalidConfig.
+var ErrOtherSystem = errors.New("the content store is another docex system's")
 
 // StoredIncarnation is a tenant incarnation found in a content store.
 type StoredIncarnation struct {

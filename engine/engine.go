@@ -76,12 +76,16 @@ func Bootstrap(ctx context.Context, be driver.Backend, cfg Config) (created bool
 	if id == "" {
 		id = uuid.NewString()
 	}
-	claimer, _ := cfg.contentStore().(driver.Claimer)
+	store := cfg.contentStore()
+	fsStore, _ := store.(*blobstore.FS)
+	claimer, _ := store.(driver.Claimer)
 	if claimer != nil {
 		// A store claimed by another system is refused before anything
-		// is created; an unclaimed one is claimed after the backend
+		// is created; an unclaimed one, or a content directory not
+		// there yet (which Claim creates), is claimed after the backend
 		// stored the id.
-		if err := claimer.CheckClaim(ctx, id); err != nil && !errors.Is(err, docex.ErrNotInitialized) {
+		err := claimer.CheckClaim(ctx, id)
+		if err != nil && !errors.Is(err, docex.ErrNotInitialized) && (fsStore == nil || !fsStore.RootMissing()) {
 			return false, err
 		}
 	}

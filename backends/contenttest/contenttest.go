@@ -814,6 +814,8 @@ func (f *fixture) testClaim(t *testing.T) {
 			t.Fatalf("%s: err = %v, want driver.ErrUnclaimed too", step.name, err)
 		case errors.Is(err, docex.ErrInvalidConfig) && (!strings.Contains(err.Error(), mine) || !strings.Contains(err.Error(), other)):
 			t.Fatalf("%s: %v: want both system ids named", step.name, err)
+		case errors.Is(step.want, docex.ErrInvalidConfig) && !errors.Is(err, driver.ErrOtherSystem):
+			t.Fatalf("%s: err = %v, want driver.ErrOtherSystem too", step.name, err)
 		}
 	}
 	err := store.Incarnations(bg, func(si driver.StoredIncarnation) error {

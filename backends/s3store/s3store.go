@@ -255,9 +255,9 @@ func (s *Store) markerKey() string { return s.prefix + contentkey.Marker }
 
 // CheckClaim reads the claim marker PREFIX/.docex-system
 // (driver.Claimer), one GET. It returns an error wrapping
-// docex.ErrNotInitialized when there is none, one wrapping
-// docex.ErrInvalidConfig when it names another system, and the errors of
-// Check when the bucket cannot be read.
+// docex.ErrNotInitialized and driver.ErrUnclaimed when there is none, one
+// wrapping docex.ErrInvalidConfig and driver.ErrOtherSystem when it names
+// another system, and the errors of Check when the bucket cannot be read.
 func (s *Store) CheckClaim(ctx context.Context, systemID string) error {
 	rc, err := s.get(ctx, s.markerKey())
 	if errors.Is(err, docex.ErrNotFound) {
@@ -271,7 +271,7 @@ func (s *Store) CheckClaim(ctx context.Context, systemID string) error {
 	if err != nil {
 		return s.classify("get object", err)
 	}
-	return contentkey.CheckMarker(s.location(s.prefix), data, systemID)
+	return contentkey.CheckMarker(s.location(s.prefix), data, systemID, driver.ErrOtherSystem)
 }
 
 // Claim writes the claim marker PREFIX/.docex-system naming systemID when

@@ -101,24 +101,35 @@ func TestSharedContentDir(t *testing.T) {
 	a.intact(t, "system A's content")
 }
 
-// TestContentDirChanged: storage.documents changed to a fresh directory
+// TestContentDirChanged: storage.documents changed to another directory
 // after init: verify says the store is not this system's instead of
-// listing every document as missing, and gc removes nothing.
+// listing every document as missing, and gc removes nothing. A directory
+// that is not there is missing, as for every command (storage_unavailable,
+// exit 1), and is not created.
 func TestContentDirChanged(t *testing.T) {
 	t.Parallel()
 	a := newClaimSystem(t, "kept")
 	fresh := filepath.Join(t.TempDir(), "content")
 	useContentDir(t, a.h, fresh)
+	for _, args := range [][]string{{"verify"}, {"gc", "--grace", "0s"}} {
+		if r := a.h.want(exitInternal, args...); !strings.Contains(r.stderr, "the content directory "+fresh+" is missing") {
+			t.Fatalf("%v: %s", args, r.stderr)
+		}
+	}
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Fatalf("gc or verify created %s: %v", fresh, err)
+	}
+	must(t, os.Mkdir(fresh, 0o700))
 	r := a.h.want(exitInvalid, "verify")
-	if !strings.Contains(r.stderr, "the content store at "+fresh+" is not this system's") || !strings.Contains(r.stderr, "storage.documents changed after docex init") {
+	if !strings.Contains(r.stderr, "config key storage.documents.path (line ") || !strings.Contains(r.stderr, "the content store at "+fresh+" is not this system's") || !strings.Contains(r.stderr, "storage.documents changed after docex init") {
 		t.Fatalf("verify: %s", r.stderr)
 	}
 	if strings.Contains(r.stdout+r.stderr, "missing") {
 		t.Fatalf("verify listed missing documents: %s%s", r.stdout, r.stderr)
 	}
 	a.h.want(exitInvalid, "gc", "--grace", "0s")
-	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
-		t.Fatalf("gc or verify created %s: %v", fresh, err)
+	if ents, err := os.ReadDir(fresh); err != nil || len(ents) != 0 {
+		t.Fatalf("gc or verify wrote into %s: %v %v", fresh, ents, err)
 	}
 	useContentDir(t, a.h, a.contentDir)
 	a.intact(t, "kept")

@@ -113,6 +113,33 @@ func settingErr(f *config.File, err error) error {
 	return err
 }
 
+// claimErr names the key of docex.yaml that says where the content store
+// is, with its line, in an error about the store's claim marker (none, or
+// another system's: driver.ErrUnclaimed, driver.ErrOtherSystem):
+// storage.documents.path, or storage.documents.s3.bucket. The error keeps
+// its own code (not_initialized, invalid_config); other errors are
+// returned as they are.
+func claimErr(f *config.File, err error) error {
+	if !errors.Is(err, driver.ErrUnclaimed) && !errors.Is(err, driver.ErrOtherSystem) {
+		return err
+	}
+	key := "storage.documents.path"
+	if f.Storage.Documents.Type == "s3" {
+		key = "storage.documents.s3.bucket"
+	}
+	return &namedErr{msg: f.KeyError(key, err).Error(), err: err}
+}
+
+// namedErr is an error whose message names where in docex.yaml it comes
+// from; it unwraps to the error.
+type namedErr struct {
+	msg string
+	err error
+}
+
+func (e *namedErr) Error() string { return e.msg }
+func (e *namedErr) Unwrap() error { return e.err }
+
 // userContext is the user context given by --user, --tenant and --roles
 // (or their environment variables).
 func (c *cli) userContext() docex.UserContext {

@@ -267,7 +267,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 	defer be.Close()
 	created, err := engine.Bootstrap(ctx, be, ecfg)
 	if err != nil {
-		return settingErr(f, err)
+		return claimErr(f, settingErr(f, err))
 	}
 	builtins := created && !o.noBuiltins && c.getenv(noBuiltinEnv) != "1"
 	if builtins {
@@ -430,7 +430,9 @@ is "unreferenced content files"). Safe to run while docex is in use.
 It first checks that the content store carries this system's marker
 (written by docex init) and removes nothing, exit 2, when the marker is
 missing or names another system (storage.documents shared with another
-system, or changed after docex init).
+system, or changed after docex init). A content directory that is missing
+(deleted, or its volume not mounted) is storage_unavailable, exit 1, as
+for every command; nothing is removed.
 
 With --dry-run it removes, rewrites and deletes nothing and reports what gc
 would remove at that moment, in the same form (the system audit log records
@@ -449,7 +451,7 @@ it as system.sweep.dry_run).`,
 			}
 			rep, err := p.Sweep(ctx, opts)
 			if err != nil {
-				return err
+				return claimErr(c.sys.file, err)
 			}
 			return c.emit(rep, func(w io.Writer) {
 				verb := "removed"

@@ -20,7 +20,9 @@ tampering, and what a power loss can leave with storage.documents.fsync
 false. Damaged objects are listed with the documents that refer to them,
 and the command then exits with 1; it changes nothing.
 A content store without this system's marker (storage.documents changed
-after docex init, or another system's) is refused with exit 2 instead.
+after docex init, or another system's) is refused with exit 2 instead,
+and a content directory that is missing (deleted, or its volume not
+mounted) with storage_unavailable, exit 1, as for every command.
 
 Example:
   docex verify
@@ -36,7 +38,7 @@ Example:
 			}
 			rep, err := p.Verify(ctx, tenant)
 			if err != nil {
-				return err
+				return claimErr(c.sys.file, err)
 			}
 			// Single-file mode has no tenants: its local store is "".
 			local := len(rep.Tenants) == 1 && rep.Tenants[0] == ""

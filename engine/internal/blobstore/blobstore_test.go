@@ -422,6 +422,12 @@ func TestFSMissingDirectory(t *testing.T) {
 	unavailable("Stage of another tenant", err)
 	unavailable("Put", tc.Put(bg, nil, []driver.Staged{pending}))
 	unavailable("Probe", probe(s))
+	// The marker is not known to be missing: the directory is (docex gc
+	// and verify said "no .docex-system marker", exit 2).
+	unavailable("CheckClaim", s.CheckClaim(bg, "sys"))
+	if !s.RootMissing() {
+		t.Fatal("RootMissing is false with the directory gone")
+	}
 
 	// Back in place, everything is there.
 	must(t, os.Rename(moved, root))
@@ -447,5 +453,19 @@ func TestFSMissingDirectory(t *testing.T) {
 	}
 	if _, err := tc.Stage(bg, strings.NewReader("new"), 1<<20); !errors.Is(err, docex.ErrStorageUnavailable) {
 		t.Fatalf("Stage with a file: %v", err)
+	}
+	if err := s.CheckClaim(bg, "sys"); !errors.Is(err, docex.ErrStorageUnavailable) || errors.Is(err, docex.ErrNotInitialized) {
+		t.Fatalf("CheckClaim with a file: %v", err)
+	}
+	if err := s.Claim(bg, "sys"); err == nil {
+		t.Fatal("Claim with a file succeeded")
+	}
+
+	// Claim (docex init) is what creates the directory.
+	must(t, os.Remove(root))
+	must(t, s.Claim(bg, "sys"))
+	must(t, s.CheckClaim(bg, "sys"))
+	if s.RootMissing() {
+		t.Fatal("RootMissing after Claim")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -17,27 +18,42 @@ import (
 func (s *FS) marker() string { return filepath.Join(s.root, contentkey.Marker) }
 
 // CheckClaim reads the claim marker at the root (driver.Claimer). It
-// returns an error wrapping docex.ErrNotInitialized when there is none and
-// one wrapping docex.ErrInvalidConfig when it names another system.
+// returns an error wrapping docex.ErrNotInitialized and
+// driver.ErrUnclaimed when there is none, one wrapping
+// docex.ErrInvalidConfig and driver.ErrOtherSystem when it names another
+// system, and docex.ErrStorageUnavailable when the content directory is
+// missing or not a directory (deleted, or its volume not mounted: the
+// content is not known to be gone, nor the store to be unclaimed).
 func (s *FS) CheckClaim(ctx context.Context, systemID string) error {
 	data, err := os.ReadFile(s.marker())
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		if m := missingRoot(s.root); m != nil {
+			return m
+		}
 		return contentkey.Unclaimed(s.root, driver.ErrUnclaimed)
 	}
 	if err != nil {
 		return fmt.Errorf("content store: read the system marker: %w", err)
 	}
-	return contentkey.CheckMarker(s.root, data, systemID)
+	return contentkey.CheckMarker(s.root, data, systemID, driver.ErrOtherSystem)
+}
+
+// RootMissing reports whether the content directory does not exist:
+// Claim creates it (docex init), nothing else does.
+func (s *FS) RootMissing() bool {
+	_, err := os.Stat(s.root)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // Claim writes the claim marker naming systemID at the root, creating the
 // root (0700) when absent (driver.Claimer): a new file, fsynced, linked in
 // without replacing a marker written meanwhile, and the root fsynced (even
 // with noSync: the marker is written once). It returns an error wrapping
-// docex.ErrInvalidConfig, writing nothing, when a marker names another
-// system.
+// docex.ErrInvalidConfig and driver.ErrOtherSystem, writing nothing, when
+// a marker names another system. Whether a missing root may be created is
+// the caller's decision (engine.Bootstrap).
 func (s *FS) Claim(ctx context.Context, systemID string) error {
-	if err := s.CheckClaim(ctx, systemID); !errors.Is(err, docex.ErrNotInitialized) {
+	if err := s.CheckClaim(ctx, systemID); !errors.Is(err, docex.ErrNotInitialized) && !s.RootMissing() {
 		return err // claimed (nil), another system's, or unreadable
 	}
 	if err := os.MkdirAll(s.root, 0o700); err != nil {
