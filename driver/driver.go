@@ -66,6 +66,25 @@ func CompareSettings(stored map[string]string, info BootstrapInfo) error {
 	return nil
 }
 
+// ContentRecorder is implemented by a Backend that records, in the system
+// database, the filesystem content directory that engine.Bootstrap created
+// or claimed for the system. A later Bootstrap that finds that directory
+// missing refuses to start an empty one in its place: it was deleted, or
+// its volume is not mounted, and the content it held is not known to be
+// gone. Both built-in backends implement it; without it, Bootstrap goes by
+// whether the system has documents alone.
+type ContentRecorder interface {
+	// ContentDir returns the content directory recorded, "" when none. It
+	// returns docex.ErrNotInitialized when the system is not
+	// bootstrapped. It writes nothing.
+	ContentDir(ctx context.Context) (string, error)
+
+	// RecordContentDir records dir as the system's content directory,
+	// replacing the one recorded. It returns docex.ErrNotInitialized when
+	// the system is not bootstrapped.
+	RecordContentDir(ctx context.Context, dir string) error
+}
+
 // Backend stores the tenant registry, the system audit log and, through
 // TenantStore, every tenant's data. Methods are safe for concurrent use.
 type Backend interface {

@@ -56,14 +56,23 @@ func (cfg Config) contentStore() driver.ContentStore {
 // Bootstrap initialises the system on be (docex init): system metadata
 // with a random system id, the bootstrap tenant, the schema version, and
 // the claim marker in a content store outside the database
-// (driver.Claimer) naming the system id. It is idempotent and never
+// (driver.Claimer) naming the system id. Filesystem content's directory
+// is created here, with its marker, and recorded in the system database
+// (when be is a driver.ContentRecorder). It is idempotent and never
 // destroys data: on an initialised system it returns created=false and
 // changes nothing, except that a system initialised before system ids gets
-// one and a content store without a marker is claimed. It returns
-// docex.ErrInvalidConfig for a bad cfg, a system bootstrapped with other
-// settings, or a content store another system claimed (checked before the
-// backend creates anything), docex.ErrSchemaVersion for a system of
-// another version.
+// one, a content store without a marker is claimed, and the content
+// directory is recorded. It returns docex.ErrInvalidConfig for a bad cfg,
+// a system bootstrapped with other settings, or a content store another
+// system claimed (checked before the backend creates anything),
+// docex.ErrSchemaVersion for a system of another version, and
+// docex.ErrStorageUnavailable, creating nothing, for an initialised
+// system whose content directory is missing while it has documents or the
+// directory is the one recorded: it was deleted, or its volume is not
+// mounted, and an empty one in its place would hide that (its documents
+// would read as corrupt). Only a system that never had that directory
+// gets it created: a new one, or one without documents whose content
+// directory changed.
 func Bootstrap(ctx context.Context, be driver.Backend, cfg Config) (created bool, err error) {
 	cfg, err = cfg.withDefaults()
 	if err != nil {
@@ -81,9 +90,9 @@ func Bootstrap(ctx context.Context, be driver.Backend, cfg Config) (created bool
 	claimer, _ := store.(driver.Claimer)
 	if claimer != nil {
 		// A store claimed by another system is refused before anything
-		// is created; an unclaimed one, or a content directory not
-		// there yet (which Claim creates), is claimed after the backend
-		// stored the id.
+		// is created; an unclaimed one is claimed after the backend
+		// stored the id. A content directory that is missing is looked
+		// at once the system is known to exist or not.
 		err := claimer.CheckClaim(ctx, id)
 		if err != nil && !errors.Is(err, docex.ErrNotInitialized) && (fsStore == nil || !fsStore.RootMissing()) {
 			return false, err
@@ -95,11 +104,125 @@ func Bootstrap(ctx context.Context, be driver.Backend, cfg Config) (created bool
 	if err != nil || claimer == nil {
 		return created, err
 	}
+	if fsStore != nil && !created && fsStore.RootMissing() {
+		if err := contentDirGone(ctx, be, cfg, fsStore); err != nil {
+			return false, err
+		}
+	}
 	// A concurrent Bootstrap may have stored its id first.
 	if id, err = be.SystemID(ctx); err != nil {
 		return created, err
 	}
-	return created, claimer.Claim(ctx, id)
+	if err := claimer.Claim(ctx, id); err != nil {
+		return created, err
+	}
+	if rec, ok := be.(driver.ContentRecorder); ok && fsStore != nil {
+		dir, err := rec.ContentDir(ctx)
+		if err == nil && dir != fsStore.Root() {
+			err = rec.RecordContentDir(ctx, fsStore.Root())
+		}
+		if err != nil {
+			return created, err
+		}
+	}
+	return created, nil
+}
+
+// CheckContentDir returns docex.ErrStorageUnavailable, naming the
+// directory, when cfg's filesystem content directory is missing on a
+// system be holds that had it: the system database records that directory
+// (driver.ContentRecorder), or the system has documents. Nil otherwise: no
+// system yet, content elsewhere, the directory there, or a system that
+// never had it. It writes nothing. Bootstrap checks the same before it
+// creates a content directory; docex init calls it first, to refuse
+// before it looks whether the directory could be created. It returns
+// be's errors, and those of a system bootstrapped with other settings
+// (docex.ErrInvalidConfig, docex.ErrSchemaVersion).
+func CheckContentDir(ctx context.Context, be driver.Backend, cfg Config) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	st, ok := cfg.contentStore().(*blobstore.FS)
+	if !ok || !st.RootMissing() {
+		return nil
+	}
+	if _, err := be.SystemID(ctx); errors.Is(err, docex.ErrNotInitialized) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return contentDirGone(ctx, be, cfg, st)
+}
+
+// contentDirGone returns nil when an initialised system whose content
+// directory (st's) is missing never had it: the system records no content
+// directory or another one, and has no documents. Otherwise it returns
+// st's docex.ErrStorageUnavailable naming the directory, the error of
+// every other command that would use it.
+func contentDirGone(ctx context.Context, be driver.Backend, cfg Config, st *blobstore.FS) error {
+	missing := st.Probe(ctx)
+	if missing == nil {
+		return nil // back meanwhile
+	}
+	if rec, ok := be.(driver.ContentRecorder); ok {
+		dir, err := rec.ContentDir(ctx)
+		if err != nil {
+			return err
+		}
+		if dir == st.Root() {
+			return missing
+		}
+	}
+	// Tenants are looked up as the system was initialised: with other
+	// settings, that is the error.
+	if err := be.Check(ctx, cfg.bootstrapInfo()); errors.Is(err, docex.ErrInvalidConfig) || errors.Is(err, docex.ErrSchemaVersion) {
+		return err
+	}
+	has, err := hasDocuments(ctx, be, cfg.MultiTenancy)
+	if err != nil {
+		return err
+	}
+	if has {
+		return missing
+	}
+	return nil
+}
+
+// hasDocuments reports whether a tenant of be (or its local store, without
+// multi-tenancy) has a document, suspended tenants included.
+func hasDocuments(ctx context.Context, be driver.Backend, multiTenancy bool) (bool, error) {
+	ids := []string{""}
+	if multiTenancy {
+		tenants, err := be.Tenants(ctx)
+		if err != nil {
+			return false, err
+		}
+		ids = ids[:0]
+		for _, t := range tenants {
+			if !t.IsSystem {
+				ids = append(ids, t.ID)
+			}
+		}
+	}
+	for _, id := range ids {
+		st, err := be.OpenTenant(ctx, id)
+		if errors.Is(err, docex.ErrTenantNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return false, err
+		}
+		refs, err := st.ContentRefsAfter(ctx, "", "", 1)
+		st.Close()
+		if err != nil {
+			return false, fmt.Errorf("tenant %q: %w", id, err)
+		}
+		if len(refs) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // checkClaim returns nil unless the content store is outside the database

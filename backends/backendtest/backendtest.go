@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("Bootstrap", f.testBootstrap)
 			t.Run("SystemID", f.testSystemID)
 			t.Run("SharedContentStore", f.testSharedContentStore)
+			t.Run("ContentDirGone", f.testContentDirGone)
 			t.Run("TenantLifecycle", f.testTenantLifecycle)
 			t.Run("ConcurrentCreate", f.testConcurrentCreate)
 			t.Run("RuntimeDenials", f.testRuntimeDenials)
@@ -329,6 +330,80 @@ func (e *env) read(s *engine.Session, id string) string {
 		return err.Error()
 	}
 	return string(data)
+}
+
+// testContentDirGone: the backend records the content directory
+// engine.Bootstrap created or claimed (driver.ContentRecorder), and a
+// Bootstrap that finds that directory missing, or any content directory
+// missing on a system with documents, refuses with
+// docex.ErrStorageUnavailable and creates nothing (it was deleted, or its
+// volume is not mounted); in multi-tenant and local mode. A system that
+// never had the directory (another one or none recorded, no documents)
+// gets it created.
+func (f *fixture) testContentDirGone(t *testing.T) {
+	if f.storage != engine.ContentFilesystem {
+		t.Skip("content in the database has no directory")
+	}
+	for _, multi := range []bool{true, false} {
+		t.Run(fmt.Sprintf("multi-tenant=%t", multi), func(t *testing.T) {
+			be, cfg := f.config(t, multi)
+			rec, ok := be.(driver.ContentRecorder)
+			if !ok {
+				t.Fatal("the backend does not implement driver.ContentRecorder")
+			}
+			_, err := rec.ContentDir(bg)
+			wantErr(t, err, docex.ErrNotInitialized)
+			wantErr(t, rec.RecordContentDir(bg, "/x"), docex.ErrNotInitialized)
+			_, err = be.SystemID(bg)
+			wantErr(t, err, docex.ErrNotInitialized) // nothing created
+			cfg.ContentDir = filepath.Join(t.TempDir(), "content")
+			must(t, engine.CheckContentDir(bg, be, cfg)) // no system yet
+			_, err = engine.Bootstrap(bg, be, cfg)
+			must(t, err)
+			if dir, err := rec.ContentDir(bg); err != nil || dir != cfg.ContentDir {
+				t.Fatalf("ContentDir = %q, %v; want %s", dir, err, cfg.ContentDir)
+			}
+			gone := func(what string) {
+				t.Helper()
+				must(t, os.RemoveAll(cfg.ContentDir))
+				for name, err := range map[string]error{"CheckContentDir": engine.CheckContentDir(bg, be, cfg), "Bootstrap": func() error { _, err := engine.Bootstrap(bg, be, cfg); return err }()} {
+					if !errors.Is(err, docex.ErrStorageUnavailable) || !strings.Contains(err.Error(), "the content directory "+cfg.ContentDir+" is missing") {
+						t.Fatalf("%s: %s: %v, want ErrStorageUnavailable naming %s", what, name, err, cfg.ContentDir)
+					}
+				}
+				if _, err := os.Stat(cfg.ContentDir); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("%s: the content directory was created again (%v)", what, err)
+				}
+			}
+			gone("recorded, no documents")
+			// Another directory recorded (the configuration changed), no
+			// documents: this one is new, and created.
+			must(t, rec.RecordContentDir(bg, cfg.ContentDir+".old"))
+			must(t, engine.CheckContentDir(bg, be, cfg))
+			_, err = engine.Bootstrap(bg, be, cfg)
+			must(t, err)
+			if dir, _ := rec.ContentDir(bg); dir != cfg.ContentDir {
+				t.Fatalf("ContentDir after a new directory = %q", dir)
+			}
+			eng, err := engine.New(bg, be, cfg)
+			must(t, err)
+			defer eng.Close()
+			uc := docex.UserContext{UserID: "u", Roles: []string{"admin"}}
+			if multi {
+				_, err := eng.Provisioner("").Create(bg, "acme", "")
+				must(t, err)
+				uc.TenantID = "acme"
+			}
+			s := eng.As(uc)
+			b, err := s.CreateBasket(bg, "b")
+			must(t, err)
+			_, err = s.AddDocument(bg, b.ID, engine.NewDocument{Name: "a.txt", Content: strings.NewReader("kept")})
+			must(t, err)
+			// Documents, whatever is recorded.
+			must(t, rec.RecordContentDir(bg, ""))
+			gone("documents, none recorded")
+		})
+	}
 }
 
 // withDir returns cfg with a content directory of its own.

@@ -101,7 +101,7 @@ INSERT INTO %[1]s.meta (key, value) VALUES ('schema_version', '%[2]d');
 // systemSQL are the registry statements, qualified by the system schema.
 // They are built once per Backend, so their text is constant.
 type systemSQL struct {
-	metaAll, metaInsert                       string
+	metaAll, metaInsert, metaUpsert           string
 	tenantCols                                string
 	tenantGet, tenantList, tenantInsert       string
 	tenantStatus, tenantDelete, tenantForOpen string
@@ -114,6 +114,7 @@ func newSystemSQL(sys string) systemSQL {
 	return systemSQL{
 		metaAll:      r.Replace(`SELECT key, value FROM {sys}.meta`),
 		metaInsert:   r.Replace(`INSERT INTO {sys}.meta (key, value) VALUES ($1, $2)`),
+		metaUpsert:   r.Replace(`INSERT INTO {sys}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`),
 		tenantCols:   cols,
 		tenantGet:    r.Replace(`SELECT ` + cols + ` FROM {sys}.tenants WHERE id = $1`),
 		tenantList:   r.Replace(`SELECT ` + cols + ` FROM {sys}.tenants ORDER BY id`),

@@ -27,6 +27,7 @@ const (
 	metaBootstrapID   = driver.SettingBootstrapTenantID
 	metaMultiTenancy  = driver.SettingMultiTenancy
 	metaSystemID      = "system_id"
+	metaContentDir    = "content_dir" // driver.ContentRecorder
 )
 
 // sysErr wraps an error of a registry query: a missing system schema or
@@ -198,6 +199,31 @@ func (b *Backend) SystemID(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return meta[metaSystemID], nil
+}
+
+// ContentDir returns the content directory RecordContentDir recorded, ""
+// when none, and docex.ErrNotInitialized when the system schema or its
+// meta table is absent (driver.ContentRecorder). It writes nothing.
+func (b *Backend) ContentDir(ctx context.Context) (string, error) {
+	meta, err := b.systemMeta(ctx)
+	if err != nil {
+		return "", err
+	}
+	return meta[metaContentDir], nil
+}
+
+// RecordContentDir records dir as the system's content directory,
+// replacing the one recorded (driver.ContentRecorder). It returns
+// docex.ErrNotInitialized when the system schema or its meta table is
+// absent.
+func (b *Backend) RecordContentDir(ctx context.Context, dir string) error {
+	if _, err := b.systemMeta(ctx); err != nil {
+		return err
+	}
+	if _, err := b.pool.Exec(ctx, b.sql.metaUpsert, metaContentDir, dir); err != nil {
+		return b.sysErr(err, "write system meta %s", metaContentDir)
+	}
+	return nil
 }
 
 // systemMeta reads the system meta table; docex.ErrNotInitialized when

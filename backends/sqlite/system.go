@@ -93,6 +93,34 @@ func (b *Backend) SystemID(ctx context.Context) (string, error) {
 	return meta["system_id"], nil
 }
 
+// metaContentDir is the docex_meta key of the content directory
+// (driver.ContentRecorder).
+const metaContentDir = "content_dir"
+
+// ContentDir implements driver.ContentRecorder.
+func (b *Backend) ContentDir(ctx context.Context) (string, error) {
+	meta, err := b.systemMeta(ctx)
+	if err != nil {
+		return "", err
+	}
+	return meta[metaContentDir], nil
+}
+
+// RecordContentDir implements driver.ContentRecorder.
+func (b *Backend) RecordContentDir(ctx context.Context, dir string) error {
+	if _, err := b.systemMeta(ctx); err != nil {
+		return err
+	}
+	d, err := b.system(ctx, false)
+	if err != nil {
+		return err
+	}
+	return withTx(ctx, d.w, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO docex_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, metaContentDir, dir)
+		return err
+	})
+}
+
 // systemMeta reads the system meta table; docex.ErrNotInitialized when
 // the system is not bootstrapped.
 func (b *Backend) systemMeta(ctx context.Context) (map[string]string, error) {

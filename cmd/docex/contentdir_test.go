@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestContentDirectoryMissing: with the filesystem content directory
@@ -101,7 +105,7 @@ func storageUnavailable(t *testing.T, r result, dir string) {
 	}
 	if err := json.Unmarshal([]byte(r.stderr), &e); err != nil || r.code != exitInternal || e.Error.Code != "storage_unavailable" || e.Error.Kind != "internal" ||
 		!strings.HasSuffix(e.Error.Message, "content store: the content directory "+dir+" is missing (deleted, or its volume not mounted?)") ||
-		!strings.HasPrefix(e.Error.Hint, "restore the content directory, or mount the volume that holds it, then run the command again; if storage.documents.path in docex.yaml changed, change it back") {
+		e.Error.Hint != "restore the content directory, or mount the volume that holds it, then run the command again; if storage.documents.path in docex.yaml changed, change it back" {
 		t.Fatalf("exit %d, stderr %s\nwant storage_unavailable naming %s", r.code, r.stderr, dir)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
@@ -151,4 +155,195 @@ func TestGCVerifyContentDirMissing(t *testing.T) {
 			t.Fatalf("%v: %s\nwant %s...", args, r.stderr, want)
 		}
 	}
+}
+
+// contentSystem is an initialised system with filesystem content on
+// SQLite or PostgreSQL (a schema of its own, dropped at the end), in
+// multi-tenant mode (tenant acme) or single-file mode (no tenants).
+type contentSystem struct {
+	h          *harness
+	contentDir string
+	multi      bool
+}
+
+func newContentSystem(t *testing.T, backend string, multi bool) contentSystem {
+	t.Helper()
+	h := newHarness(t)
+	y := "config_version: 1\n"
+	if !multi {
+		y += "multi_tenancy:\n  enabled: false\n"
+	}
+	if backend == "postgres" {
+		dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
+		if dsn == "" {
+			if os.Getenv("CI") != "" {
+				t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
+			}
+			t.Skip("set DOCEX_TEST_POSTGRES_DSN to run the PostgreSQL CLI test")
+		}
+		n := time.Now().UnixNano() % 1_000_000_000
+		schema, prefix := fmt.Sprintf("docex_cd_%d", n), fmt.Sprintf("cd%d_", n%100000)
+		h.env["PGTEST_DSN"] = dsn
+		if multi {
+			y += "multi_tenancy:\n"
+		}
+		y += fmt.Sprintf("  bootstrap_tenant:\n    schema: %s\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: PGTEST_DSN\n    tenant_schema_prefix: %s\n", schema, prefix)
+		t.Cleanup(func() { dropSchemas(t, dsn, schema, schema+"_local", schema+"_jobs", prefix+"acme") })
+	}
+	h.file("docex.yaml", y+"storage:\n  documents:\n    type: filesystem\n")
+	res := decode[struct {
+		ContentDir string `json:"content_dir"`
+	}](t, h.ok("init", "--json").stdout)
+	if _, err := os.Stat(filepath.Join(res.ContentDir, ".docex-system")); err != nil {
+		t.Fatalf("a first init did not create the content directory: %v", err)
+	}
+	h.env["DOCEX_USER"], h.env["DOCEX_ROLES"] = "alice", "admin"
+	if multi {
+		h.ok("tenant", "create", "acme")
+		h.env["DOCEX_TENANT"] = "acme"
+	}
+	return contentSystem{h: h, contentDir: res.ContentDir, multi: multi}
+}
+
+// addDocument adds a document and returns its id.
+func (s contentSystem) addDocument(t *testing.T, content string) string {
+	t.Helper()
+	s.h.ok("basket", "create", "b")
+	return documents(decode[[]added](t, s.h.ok("doc", "add", "b", s.h.file("a.txt", content), "--json").stdout))[0].ID
+}
+
+// TestInitContentDirMissing: docex init on an initialised system whose
+// content directory is missing (deleted, or its volume not mounted) fails
+// as every other command does, storage_unavailable (exit 1) with the
+// runtime's message and hint, creating nothing, when the system has
+// documents or records that directory as its own (every init records the
+// one it created or claimed); in single-file and multi-tenant mode, on
+// SQLite and PostgreSQL. Once the directory is back, init says "already
+// initialised" and the documents read back. Before, init created a new,
+// empty directory and claimed it: the documents then read as corrupt. A
+// system that never had the directory (no documents, another directory or
+// none recorded) gets it created, as a first init does.
+func TestInitContentDirMissing(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		backend string
+		multi   bool
+		docs    bool
+	}{
+		{"sqlite", true, true}, {"sqlite", false, true}, {"postgres", true, true}, {"postgres", false, true},
+		{"sqlite", true, false}, {"sqlite", false, false}, {"postgres", true, false},
+	} {
+		name := fmt.Sprintf("%s multi-tenant=%t documents=%t", c.backend, c.multi, c.docs)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := newContentSystem(t, c.backend, c.multi)
+			id := ""
+			if c.docs {
+				id = s.addDocument(t, "kept")
+			}
+			moved := s.contentDir + ".moved"
+			must(t, os.Rename(s.contentDir, moved))
+			storageUnavailable(t, s.h.run("init", "--json"), s.contentDir)
+			if id != "" {
+				storageUnavailable(t, s.h.run("doc", "cat", id, "--json"), s.contentDir) // the runtime's words
+			}
+			r := s.h.want(exitInternal, "init")
+			if !strings.Contains(r.stderr, "\nhint: restore the content directory") {
+				t.Fatalf("init: %s", r.stderr)
+			}
+			must(t, os.Rename(moved, s.contentDir))
+			if r := s.h.ok("init"); !strings.Contains(r.stdout, "already initialised") {
+				t.Fatalf("init after the restore: %s", r.stdout)
+			}
+			if id != "" {
+				if r := s.h.ok("doc", "cat", id); r.stdout != "kept" {
+					t.Fatalf("doc cat: %q", r.stdout)
+				}
+			}
+			s.h.ok("verify")
+		})
+	}
+
+	// A system initialised before init recorded its content directory.
+	forget := func(t *testing.T, s contentSystem) {
+		t.Helper()
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(s.h.dir, "docex-data", "system.db")+"?mode=rw")
+		must(t, err)
+		defer db.Close()
+		_, err = db.ExecContext(context.Background(), `DELETE FROM docex_meta WHERE key = 'content_dir'`)
+		must(t, err)
+	}
+	t.Run("none recorded, no documents: created", func(t *testing.T) {
+		t.Parallel()
+		s := newContentSystem(t, "sqlite", true)
+		forget(t, s)
+		must(t, os.RemoveAll(s.contentDir))
+		if r := s.h.ok("init"); !strings.Contains(r.stdout, "already initialised") {
+			t.Fatalf("init: %s", r.stdout)
+		}
+		if _, err := os.Stat(filepath.Join(s.contentDir, ".docex-system")); err != nil {
+			t.Fatal(err)
+		}
+		// Recorded now: gone again, it is refused.
+		must(t, os.RemoveAll(s.contentDir))
+		storageUnavailable(t, s.h.run("init", "--json"), s.contentDir)
+	})
+	t.Run("none recorded, documents: refused", func(t *testing.T) {
+		t.Parallel()
+		s := newContentSystem(t, "sqlite", true)
+		s.addDocument(t, "kept")
+		forget(t, s)
+		must(t, os.Rename(s.contentDir, s.contentDir+".moved"))
+		storageUnavailable(t, s.h.run("init", "--json"), s.contentDir)
+	})
+	// storage.documents.path changed to a directory that is not there.
+	t.Run("changed path, no documents: created", func(t *testing.T) {
+		t.Parallel()
+		s := newContentSystem(t, "sqlite", true)
+		fresh := filepath.Join(t.TempDir(), "content")
+		useContentDir(t, s.h, fresh)
+		s.h.ok("init")
+		if _, err := os.Stat(filepath.Join(fresh, ".docex-system")); err != nil {
+			t.Fatal(err)
+		}
+		s.h.ok("gc")
+	})
+	t.Run("changed path, documents: refused", func(t *testing.T) {
+		t.Parallel()
+		s := newContentSystem(t, "sqlite", true)
+		s.addDocument(t, "kept")
+		fresh := filepath.Join(t.TempDir(), "content")
+		useContentDir(t, s.h, fresh)
+		storageUnavailable(t, s.h.run("init", "--json"), fresh)
+	})
+}
+
+// TestInitFailureKeepsRecordedContentDir: a first init that fails after
+// the system database was created and its content directory recorded (the
+// plugin cache cannot be made), with the system database in a directory
+// that was there before, leaves that content directory: the next init,
+// the cause fixed, finds the system and works. (Removing it would make
+// that init refuse, as for a directory deleted by mistake.)
+func TestInitFailureKeepsRecordedContentDir(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	delete(h.env, noBuiltinEnv) // the built-in steps need the sandbox
+	mine := filepath.Join(h.dir, "mine")
+	must(t, os.Mkdir(mine, 0o700))
+	must(t, os.WriteFile(filepath.Join(mine, "wasm-cache"), []byte("in the way"), 0o600))
+	if r := h.run("init", "--data-dir", mine); r.code == 0 {
+		t.Fatalf("init succeeded: %s", r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "docex.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the failed init left docex.yaml: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(mine, "system.db")); err != nil {
+		t.Fatalf("no system database: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(mine, "content", ".docex-system")); err != nil {
+		t.Fatalf("the failed init removed the content directory its system recorded: %v", err)
+	}
+	must(t, os.Remove(filepath.Join(mine, "wasm-cache")))
+	h.env[noBuiltinEnv] = "1"
+	h.ok("init", "--data-dir", mine)
 }

@@ -30,7 +30,7 @@ var hints = []struct {
 	}},
 	{docex.ErrStorageUnavailable, func(g globals) string {
 		if g.s3 == nil { // the content directory is missing
-			return "restore the content directory, or mount the volume that holds it, then run the command again; if storage.documents.path in docex.yaml changed, change it back (docex init would start an empty content directory there)"
+			return "restore the content directory, or mount the volume that holds it, then run the command again; if storage.documents.path in docex.yaml changed, change it back"
 		}
 		return "check that the S3 server is running and reachable at storage.documents.s3.endpoint (request_timeout_ms bounds each request), then run the command again"
 	}},

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -83,8 +85,18 @@ func initCommand() *command {
 a second run says "already initialised" and exits 0. With an existing
 docex.yaml, --backend, --data-dir and --single-file must agree with it. A
 first init that fails (the DSN variable unset, a server or bucket out of
-reach) removes the docex.yaml and the directories it made: fix the cause
-and run it again.
+reach) removes the docex.yaml and the directories it made (but, once it
+created the system database, not a content directory that database
+records and keeps: PostgreSQL's, or one in a directory that was there):
+fix the cause and run it again.
+
+Init creates the content directory (storage.documents.path) and records it
+in the system database. On an initialised system whose content directory
+is missing (deleted, or its volume not mounted) while the system records
+that directory or has documents, init fails as every other command then
+does (storage_unavailable, exit 1) and creates nothing: an empty directory
+in its place would make every document read as corrupt. Restore it, or
+mount its volume, and run init again.
 
 Init claims the content store for this system: it writes .docex-system
 (the system's id) in the content directory, or PREFIX/.docex-system in an
@@ -210,16 +222,36 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	// bootstrapped is set once engine.Bootstrap has created or found the
+	// system and claimed its content directory.
+	bootstrapped := false
 	if wrote {
+		var made []string // directories this init may make
 		for _, dir := range []string{f.DataDir, f.Storage.Documents.Path, f.Sandbox.CacheDir} {
 			if _, serr := os.Stat(dir); dir != "" && errors.Is(serr, os.ErrNotExist) {
-				defer func() {
-					if err != nil {
-						os.RemoveAll(dir)
-					}
-				}()
+				made = append(made, dir)
 			}
 		}
+		defer func() {
+			if err == nil {
+				return
+			}
+			// A system that outlives the cleanup (PostgreSQL's schemas,
+			// a SQLite file in a directory that was there) keeps the
+			// content directory it recorded: removing it would make the
+			// next init refuse, as for a directory deleted by mistake.
+			system := ""
+			if f.Database.Type == config.SQLiteBackend {
+				system = filepath.Join(f.Database.SQLite.Path, f.Database.SQLite.SystemFile)
+			}
+			systemStays := bootstrapped && (system == "" || !slices.ContainsFunc(made, func(d string) bool { return within(system, d) }))
+			for _, dir := range made {
+				if systemStays && (within(f.Storage.Documents.Path, dir) || within(dir, f.Storage.Documents.Path)) {
+					continue
+				}
+				os.RemoveAll(dir)
+			}
+		}()
 	}
 	if !wrote {
 		if err := initFlagsAgree(c, o, f); err != nil {
@@ -255,20 +287,26 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 			return err
 		}
 	}
-	if ecfg.ContentStorage == engine.ContentFilesystem {
-		if err := checkWritable(ecfg.ContentDir); err != nil {
-			return f.KeyError("storage.documents.path", err)
-		}
-	}
 	be, err := c.openBackend(ctx, f)
 	if err != nil {
 		return err
 	}
 	defer be.Close()
+	if ecfg.ContentStorage == engine.ContentFilesystem {
+		// A content directory this system had is never created again:
+		// it was deleted, or its volume is not mounted.
+		if err := engine.CheckContentDir(ctx, be, ecfg); err != nil {
+			return claimErr(f, settingErr(f, err))
+		}
+		if err := checkWritable(ecfg.ContentDir); err != nil {
+			return f.KeyError("storage.documents.path", err)
+		}
+	}
 	created, err := engine.Bootstrap(ctx, be, ecfg)
 	if err != nil {
 		return claimErr(f, settingErr(f, err))
 	}
+	bootstrapped = true
 	builtins := created && !o.noBuiltins && c.getenv(noBuiltinEnv) != "1"
 	if builtins {
 		sb, err := openSandbox(ctx, f)
@@ -399,16 +437,36 @@ func writeNew(path string, data []byte) error {
 	return f.Close()
 }
 
+// checkWritable returns docex.ErrInvalidConfig when the content directory
+// dir cannot be written, or, when it does not exist yet, the nearest
+// directory above it that does (engine.Bootstrap creates it). It leaves
+// nothing behind.
 func checkWritable(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return docex.Errorf(docex.ErrInvalidConfig, "content directory %s is not writable: %v", dir, unwrapPath(err))
+	probe := dir
+	for {
+		info, err := os.Stat(probe)
+		if err == nil && !info.IsDir() {
+			err = syscall.ENOTDIR
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) || filepath.Dir(probe) == probe {
+			return docex.Errorf(docex.ErrInvalidConfig, "content directory %s is not writable: %v", dir, unwrapPath(err))
+		}
+		probe = filepath.Dir(probe)
 	}
-	f, err := os.CreateTemp(dir, ".writable-*")
+	f, err := os.CreateTemp(probe, ".writable-*")
 	if err != nil {
 		return docex.Errorf(docex.ErrInvalidConfig, "content directory %s is not writable: %v", dir, unwrapPath(err))
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// within reports whether the clean absolute path p is dir or inside it.
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
 }
 
 func gcCommand() *command {

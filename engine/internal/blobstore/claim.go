@@ -51,7 +51,8 @@ func (s *FS) RootMissing() bool {
 // with noSync: the marker is written once). It returns an error wrapping
 // docex.ErrInvalidConfig and driver.ErrOtherSystem, writing nothing, when
 // a marker names another system. Whether a missing root may be created is
-// the caller's decision (engine.Bootstrap).
+// the caller's decision (engine.Bootstrap: only for a system that never
+// had one).
 func (s *FS) Claim(ctx context.Context, systemID string) error {
 	if err := s.CheckClaim(ctx, systemID); !errors.Is(err, docex.ErrNotInitialized) && !s.RootMissing() {
 		return err // claimed (nil), another system's, or unreadable
