@@ -362,12 +362,7 @@ func TestHelpRoles(t *testing.T) {
 // was at least 3 whatever the pipeline said).
 func TestJobRetryBudget(t *testing.T) {
 	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) { t.Parallel(); jobRetryBudget(t, newHarness(t)) })
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		h, _ := pgHarness(t, "rb")
-		jobRetryBudget(t, h)
-	})
+	onBothBackends(t, "rb", jobRetryBudget)
 }
 
 func jobRetryBudget(t *testing.T, h *harness) {

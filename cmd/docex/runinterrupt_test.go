@@ -23,15 +23,7 @@ import (
 // River's hard stop; on SQLite through the tenant file's job table.
 func TestPipelineRunWaitInterruptReleases(t *testing.T) {
 	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		testRunWaitInterruptReleases(t, newHarness(t))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		h, _ := pgHarness(t, "interrupt")
-		testRunWaitInterruptReleases(t, h)
-	})
+	onBothBackends(t, "interrupt", testRunWaitInterruptReleases)
 }
 
 func testRunWaitInterruptReleases(t *testing.T, h *harness) {
@@ -101,15 +93,7 @@ func testRunWaitInterruptReleases(t *testing.T, h *harness) {
 // stays queued.
 func TestPipelineRunWaitSuspended(t *testing.T) {
 	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		testRunWaitSuspended(t, newHarness(t))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		h, _ := pgHarness(t, "suspwait")
-		testRunWaitSuspended(t, h)
-	})
+	onBothBackends(t, "suspwait", testRunWaitSuspended)
 }
 
 func testRunWaitSuspended(t *testing.T, h *harness) {

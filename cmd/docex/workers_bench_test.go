@@ -20,6 +20,17 @@ const envBenchProcs = "DOCEX_BENCH_WORKER_PROCS"
 // pgHarness returns a harness whose docex.yaml uses PostgreSQL (schemas
 // dropped when the test ends) and the environment its worker children
 // need; the test is skipped without DOCEX_TEST_POSTGRES_DSN (outside CI).
+// onBothBackends runs f, in parallel subtests, on a SQLite harness and on
+// a PostgreSQL one (pgHarness with tag).
+func onBothBackends(t *testing.T, tag string, f func(t *testing.T, h *harness)) {
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); f(t, newHarness(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		h, _ := pgHarness(t, tag)
+		f(t, h)
+	})
+}
+
 func pgHarness(t *testing.T, tag string) (*harness, []string) {
 	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
 	if dsn == "" {
