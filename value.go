@@ -1,6 +1,7 @@
 package docex
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -192,12 +193,20 @@ func looksNumeric(s string) bool {
 	return i == len(s)
 }
 
-// MarshalJSON encodes the value as a JSON string, number or bool.
+// MarshalJSON encodes the value as a JSON string, number or bool. It
+// leaves "<", ">" and "&" as they are: an encoder that escapes HTML
+// (json.Marshal's default) still escapes them in its output.
 func (v Value) MarshalJSON() ([]byte, error) {
 	if !v.Valid() {
 		return []byte("null"), nil
 	}
-	return json.Marshal(v.Any())
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v.Any()); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // UnmarshalJSON decodes a JSON string, number or bool.

@@ -75,6 +75,9 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err := fs.Parse(rest); err != nil {
 		return docex.Errorf(errUsage, "%s: %v%s (see docex help %s)", path, err, flagHint(fs, err), path)
 	}
+	// --roles " admin,writer ": as DOCEX_ROLES, each role is trimmed
+	// and empty ones are dropped.
+	c.g.roles = splitList(strings.Join(c.g.roles, ","))
 	if c.g.help {
 		commandUsage(stdout, cmd, fs)
 		return errHelp

@@ -757,3 +757,43 @@ func TestInitFailureChangesNothing(t *testing.T) {
 	h.env["DOCEX_POSTGRES_DSN"] = dsn
 	h.ok("init", "--backend", "postgres")
 }
+
+// TestRolesTrimmed: --roles is read as DOCEX_ROLES is, each role trimmed
+// and empty ones dropped ("--roles ' admin'" was refused as role " admin").
+func TestRolesTrimmed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	h.env["DOCEX_TENANT"] = "acme"
+	h.env["DOCEX_USER"] = "ann"
+	for i, roles := range []string{" writer", "reader, writer ", ",writer,,", " admin "} {
+		h.ok("basket", "create", fmt.Sprintf("b%d", i), "--roles", roles)
+	}
+	h.want(exitDenied, "basket", "create", "c", "--roles", " reader ")
+	h.want(exitDenied, "basket", "create", "c", "--roles", " , ")
+}
+
+// TestJSONNotHTMLEscaped: --json writes "<", ">" and "&" as they are,
+// on stdout and in the error object on stderr.
+func TestJSONNotHTMLEscaped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	h.env["DOCEX_TENANT"] = "acme"
+	h.env["DOCEX_USER"] = "ann"
+	h.env["DOCEX_ROLES"] = "writer"
+	h.ok("basket", "create", "in")
+	added := decode[[]added](t, h.ok("doc", "add", "in", h.file("a.txt", "hello"), "--json").stdout)
+	id := added[0].Document.ID
+	h.ok("doc", "meta", "set", id, "note=a->b <c> & d")
+	r := h.ok("doc", "meta", "get", id, "note", "--json")
+	if !strings.Contains(r.stdout, `a->b <c> & d`) {
+		t.Fatalf("stdout escapes HTML characters: %s", r.stdout)
+	}
+	r = h.want(exitNotFound, "basket", "show", "x<y>&z", "--json")
+	if !strings.Contains(r.stderr, `x<y>&z`) {
+		t.Fatalf("stderr escapes HTML characters: %s", r.stderr)
+	}
+}

@@ -25,6 +25,8 @@ func (c *cli) emit(v any, human func(w io.Writer)) error {
 		}
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // "->" stays "->", not "-\u003e"
+
 		return enc.Encode(v)
 	}
 	out := newTerminalWriter(c.stdout)
@@ -61,7 +63,9 @@ func (c *cli) printError(err error) {
 		e.Error.Kind = exitKinds[exitCode(err)]
 		e.Error.Message = err.Error()
 		e.Error.Hint = hint
-		json.NewEncoder(c.stderr).Encode(e)
+		enc := json.NewEncoder(c.stderr)
+		enc.SetEscapeHTML(false)
+		enc.Encode(e)
 		return
 	}
 	writef(c.stderr, "docex: %s\n", err)
