@@ -222,8 +222,8 @@ func TestReadmeNamesThePagedLists(t *testing.T) {
 	start := strings.LastIndex(text[:i], ". ") + 2
 	end := i + strings.Index(text[i:], ").")
 	para := text[start:end]
-	if len(para) > 400 {
-		t.Fatalf("no paragraph on --limit ending with the lists that print every entry: %s...", para[:400])
+	if len(para) > 450 {
+		t.Fatalf("no paragraph on --limit ending with the lists that print every entry: %s...", para[:450])
 	}
 	paged, all := para[:strings.Index(para, "take")], para[strings.Index(para, "("):]
 	h := newHarness(t)
