@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/docex-dev/docex/plugins/builtin"
+	"github.com/docex-dev/docex/plugins/builtin/internal/steps"
 	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
@@ -334,9 +335,9 @@ func TestRedactPIISSN(t *testing.T) {
 		"123 45 6789, 123456789, invoice 2024-0001-17, Boston, MA 02110-1301."
 	ssns := strings.NewReplacer("SSN 123-45-6789,", "SSN [SSN],", "spouse 078-05-1121;", "spouse [SSN];")
 	phones := strings.NewReplacer("555-123-4567", "[PHONE]", "1-800-555-1234", "[PHONE]")
-	// Without the ssn kind, an SSN with a leading 0 is shaped like a
-	// national phone number (and still redacted).
-	phonesOnly := strings.NewReplacer("555-123-4567", "[PHONE]", "1-800-555-1234", "[PHONE]", "spouse 078-05-1121;", "spouse [PHONE];")
+	// Without the ssn kind, an SSN is no phone number either, also with a
+	// leading 0 (078-05-1121 was redacted as one).
+	phonesOnly := phones
 	for _, tt := range []struct {
 		params     map[string]string
 		want       string
@@ -345,7 +346,7 @@ func TestRedactPIISSN(t *testing.T) {
 		{nil, phones.Replace(ssns.Replace(text)), 2.0, 2.0},
 		{map[string]string{"kinds": "ssn"}, ssns.Replace(text), 2.0, nil},
 		{map[string]string{"kinds": "phone, ssn"}, phones.Replace(ssns.Replace(text)), 2.0, 2.0},
-		{map[string]string{"kinds": "phone"}, phonesOnly.Replace(text), nil, 3.0},
+		{map[string]string{"kinds": "phone"}, phonesOnly.Replace(text), nil, 2.0},
 	} {
 		res, err := run(t, "redact-pii", bytesDoc("a.txt", "text/plain", []byte(text)), tt.params)
 		if err != nil {
@@ -357,6 +358,90 @@ func TestRedactPIISSN(t *testing.T) {
 		for _, md := range []map[string]any{res.Metadata, res.Derived[0].Metadata} {
 			if md["pii_ssn"] != tt.ssn || md["pii_phone"] != tt.phone {
 				t.Errorf("%v: pii_ssn %v, pii_phone %v, want %v, %v", tt.params, md["pii_ssn"], md["pii_phone"], tt.ssn, tt.phone)
+			}
+		}
+	}
+}
+
+// redactEnv is steps.Env over a text, keeping what the step emits and
+// records (the native half of TestRedactPIIForms).
+type redactEnv struct {
+	paramEnv
+	out  string
+	meta map[string]any
+}
+
+func (e *redactEnv) SetMetadata(k string, v any) error { e.meta[k] = v; return nil }
+func (e *redactEnv) Emit(_, _ string, data []byte, _ []steps.KV) error {
+	e.out = string(data)
+	return nil
+}
+
+// TestRedactPIIForms runs each case natively (the Go code the guest is
+// built from) and through the sandbox (steps.wasm), which must agree:
+// tracking numbers, SSN-shaped numbers with the ssn kind off, national
+// phone forms and alternative last digits. counts are the pii_* keys to check (others unchecked).
+func TestRedactPIIForms(t *testing.T) {
+	phone := map[string]string{"kinds": "phone"}
+	for _, tt := range []struct {
+		params  map[string]string
+		in, out string
+		counts  map[string]float64
+	}{
+		// A UPS tracking number is not a phone number (01 2345 6784 was
+		// one), spaced or not; a phone number beside one still is.
+		{phone, "track 1Z 999 AA1 01 2345 6784 x", "track 1Z 999 AA1 01 2345 6784 x", map[string]float64{"pii_phone": 0}},
+		{phone, "track 1Z999AA10123456784 x", "track 1Z999AA10123456784 x", map[string]float64{"pii_phone": 0}},
+		{nil, "track 1Z 999 AA1 01 2345 6784, call 555-123-4567", "track 1Z 999 AA1 01 2345 6784, call [PHONE]", map[string]float64{"pii_phone": 1, "pii_total": 1}},
+		{nil, "UPS 1Z 999 AA1 01 2345 6784 / 0151 23456789", "UPS 1Z 999 AA1 01 2345 6784 / [PHONE]", map[string]float64{"pii_phone": 1}},
+		// An alternative last digit (or up to four) after a slash is part
+		// of the number ("/8" was left beside [PHONE]).
+		{phone, "call 555-123-4567/8 now", "call [PHONE] now", map[string]float64{"pii_phone": 1}},
+		{phone, "call 555-123-4567/89.", "call [PHONE].", map[string]float64{"pii_phone": 1}},
+		{phone, "Berlin 030 1234567/8, ask", "Berlin [PHONE], ask", map[string]float64{"pii_phone": 1}},
+		{phone, "call 555-123-4567/8h", "call [PHONE]/8h", map[string]float64{"pii_phone": 1}},
+		{phone, "call 555-123-4567/12345 x", "call [PHONE]/12345 x", map[string]float64{"pii_phone": 1}},
+		{phone, "call 555-123-4567/8-9 or 555-123-4567/8é", "call [PHONE]/8-9 or [PHONE]/8é", map[string]float64{"pii_phone": 2}},
+		// An SSN-shaped number (3, 2 and 4 digits joined by dashes) is no
+		// phone number, also with the ssn kind off (012-34-5678 was one).
+		{phone, "ssn 012-34-5678 x", "ssn 012-34-5678 x", map[string]float64{"pii_phone": 0}},
+		{phone, "SSN 078-05-1121 30 days", "SSN 078-05-1121 30 days", map[string]float64{"pii_phone": 0}},
+		{phone, "id 000-12-3456, tel 012 34 5678", "id 000-12-3456, tel [PHONE]", map[string]float64{"pii_phone": 1}},
+		{nil, "ssn 012-34-5678 x", "ssn [SSN] x", map[string]float64{"pii_phone": 0, "pii_ssn": 1}},
+		{nil, "ref 012-00-5678 x", "ref 012-00-5678 x", map[string]float64{"pii_phone": 0, "pii_ssn": 0}},
+		// Spanish national numbers: nine digits from 6 to 9, 3-3-3,
+		// 3-2-2-2 or (8 and 9) 2-3-2-2 with single spaces.
+		{phone, "móvil 612 345 678.", "móvil [PHONE].", map[string]float64{"pii_phone": 1}},
+		{phone, "móvil 612 34 56 78, fijo 91 123 45 67 o 912 34 56 78", "móvil [PHONE], fijo [PHONE] o [PHONE]", map[string]float64{"pii_phone": 3}},
+		{phone, "llame al 900 123 456", "llame al [PHONE]", map[string]float64{"pii_phone": 1}},
+		{phone, "tel +34 612 345 678 x", "tel [PHONE] x", map[string]float64{"pii_phone": 1}},
+		{phone, "figures 712 845 690 123 and 1 612 345 678", "figures 712 845 690 123 and 1 612 345 678", map[string]float64{"pii_phone": 0}},
+		{phone, "total 612 345 678,50 EUR", "total 612 345 678,50 EUR", map[string]float64{"pii_phone": 0}},
+		{phone, "total 612 345 678 EUR", "total [PHONE] EUR", map[string]float64{"pii_phone": 1}}, // documented: a lone figure of that form is one
+		{phone, "ids 612-345-678 612.345.678 512 345 678 61 234 56 78", "ids 612-345-678 612.345.678 512 345 678 61 234 56 78", map[string]float64{"pii_phone": 0}},
+		// German national and international forms.
+		{phone, "Berlin 030 1234567, mobil 0151 23456789", "Berlin [PHONE], mobil [PHONE]", map[string]float64{"pii_phone": 2}},
+		{phone, "Berlin +49 30 1234567.", "Berlin [PHONE].", map[string]float64{"pii_phone": 1}},
+	} {
+		name := fmt.Sprintf("%v/%s", tt.params, tt.in)
+		env := &redactEnv{paramEnv: paramEnv{memEnv: memEnv{in: steps.Input{Name: "a.txt", ContentType: "text/plain", Size: int64(len(tt.in)), Content: strings.NewReader(tt.in)}},
+			params: tt.params}, meta: map[string]any{}}
+		if err := steps.RedactPII(env); err != nil {
+			t.Errorf("%s: native: %v", name, err)
+		} else if env.out != tt.out {
+			t.Errorf("%s: native:\n got %q\nwant %q", name, env.out, tt.out)
+		}
+		res, err := run(t, "redact-pii", bytesDoc("a.txt", "text/plain", []byte(tt.in)), tt.params)
+		if err != nil {
+			t.Errorf("%s: sandbox: %v", name, err)
+			continue
+		}
+		if got := string(res.Derived[0].Content); got != tt.out {
+			t.Errorf("%s: sandbox:\n got %q\nwant %q", name, got, tt.out)
+		}
+		for k, v := range tt.counts {
+			if n, _ := env.meta[k].(int); float64(n) != v || res.Metadata[k] != v {
+				t.Errorf("%s: %s = %v natively, %v in the sandbox, want %v", name, k, env.meta[k], res.Metadata[k], v)
 			}
 		}
 	}

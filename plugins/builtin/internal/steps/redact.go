@@ -28,12 +28,23 @@ var (
 	// starting with 0 (01 23 45 67 89); or a parenthesised area code then
 	// two to five groups of 2-4 digits ((555) 123-4567); or, without any
 	// of those, only the North American 3-3-4 digits after an optional 1
-	// (555-123-4567, 1-800-555-1234): other groupings are identifiers
+	// (555-123-4567, 1-800-555-1234), or a Spanish national number: nine
+	// digits, the first 6 to 9, in groups of 3-3-3 or 3-2-2-2, or 2-3-2-2
+	// after 8 or 9, separated by single spaces (612 345 678, 91 123 45 67;
+	// spanishForm, numberAlone): other groupings are identifiers
 	// (2024-0001-17) or figures (2019 2020 2021).
 	rePhone = regexp.MustCompile(`(?:\+\d{1,3}|\b00[1-9]\d{0,2})[ .-]?(?:\(\d{1,4}\)[ .-]?)?(?:\d[ .-])?\d{2,8}(?:[ .-]\d{2,8}){0,4}` +
 		`|\b0(?:\d{1,4}[ ./-]\d{3,8}(?:[ .-]\d{2,8}){0,3}|\d{1,3}(?:[ .-]\d{2,4}){1,4})` +
 		`|\(\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]\d{2,4}){1,4}` +
-		`|\b(?:1[ .-])?\d{3}[ .-]\d{3}[ .-]\d{4}\b`)
+		`|\b(?:1[ .-])?\d{3}[ .-]\d{3}[ .-]\d{4}\b` +
+		`|\b(?:[6-9]\d\d (?:\d{3} \d{3}|\d\d \d\d \d\d)|[89]\d \d{3} \d\d \d\d)\b`)
+	// UPS tracking numbers: 1Z and 16 capital letters and digits, single
+	// spaces allowed between them (1Z 999 AA1 01 2345 6784); the digit
+	// groups inside one are no phone number.
+	reUPS = regexp.MustCompile(`\b1Z(?: ?[0-9A-Z]){16}\b`)
+	// A US Social Security number's shape, 3, 2 and 4 digits joined by
+	// dashes, at the start of a phone match: none of the phone forms.
+	reSSNShape = regexp.MustCompile(`^\d{3}-\d{2}-\d{4}\b`)
 	// US Social Security numbers: 3, 2 and 4 digits joined by dashes
 	// (validSSN checks the SSA's rules; numberSpan the surroundings).
 	// Groups separated by spaces are left out: in text they are as often
@@ -99,24 +110,31 @@ func validKind(s string) bool {
 type match struct {
 	start, end int
 	kind       string
+	prio       int // at one start, the lower first (overlapOrder)
 }
+
+// overlapOrder ranks the built-in kinds among matches starting at one
+// place (a card number is not also a phone number); extra patterns rank
+// before all of them.
+var overlapOrder = []string{"email", "iban", "card", "ipv6", "ipv4", "ssn", "phone"}
 
 // Redact returns text with every match replaced and the count per kind.
 func (r *Redactor) Redact(text string) (string, map[string]int) {
 	var ms []match
 	add := func(kind string, re *regexp.Regexp, ok func(string) bool) {
+		prio := slices.Index(overlapOrder, kind)
 		for _, loc := range re.FindAllStringIndex(text, -1) {
 			if kind == "ipv6" && !standsAlone(text, loc[0], loc[1]) {
 				continue // part of a word: "Dir::Cache::Archives"
 			}
-			if kind == "phone" || kind == "ssn" {
+			if kind == "ssn" {
 				var keep bool
 				if loc[0], loc[1], keep = numberSpan(text, loc[0], loc[1]); !keep {
 					continue
 				}
 			}
 			if ok == nil || ok(text[loc[0]:loc[1]]) {
-				ms = append(ms, match{loc[0], loc[1], kind})
+				ms = append(ms, match{loc[0], loc[1], kind, prio})
 			}
 		}
 	}
@@ -138,35 +156,24 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 		case "ssn":
 			add(k, reSSN, validSSN)
 		case "phone":
-			add(k, rePhone, func(s string) bool {
-				n := phoneDigits(s)
-				return n >= 9 && n <= 15 && (strings.ContainsAny(s, " .-()+") || len(digits(s)) >= 10) && !zipPlus4(s)
-			})
+			for _, loc := range phoneSpans(text) {
+				ms = append(ms, match{loc[0], loc[1], k, slices.Index(overlapOrder, k)})
+			}
 		}
 	}
-	names := make([]string, 0, len(r.extra))
-	for n := range r.extra {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		add(n, r.extra[n], nil)
-	}
-	// Earlier first; at one start the kind order below (a card number is
-	// not also a phone number, nor an SSN starting with 0, 012-34-5678, a
-	// national phone number); then the longer match.
-	prio := func(k string) int {
-		if i := slices.Index([]string{"email", "iban", "card", "ipv6", "ipv4", "ssn", "phone"}, k); i >= 0 {
-			return i
+	for _, n := range sortedKeys(r.extra) {
+		for _, loc := range r.extra[n].FindAllStringIndex(text, -1) {
+			ms = append(ms, match{loc[0], loc[1], n, -1})
 		}
-		return -1 // extra patterns first
 	}
+	// Earlier first; at one start the lower rank (overlapOrder); then the
+	// longer match.
 	sort.SliceStable(ms, func(i, j int) bool {
 		if ms[i].start != ms[j].start {
 			return ms[i].start < ms[j].start
 		}
-		if pi, pj := prio(ms[i].kind), prio(ms[j].kind); pi != pj {
-			return pi < pj
+		if ms[i].prio != ms[j].prio {
+			return ms[i].prio < ms[j].prio
 		}
 		return ms[i].end > ms[j].end
 	})
@@ -197,6 +204,80 @@ func standsAlone(text string, start, end int) bool {
 		end = len(text) // a full stop ends the sentence, not the address
 	}
 	return (start == 0 || !glued(text[start-1])) && (end == len(text) || !glued(text[end]))
+}
+
+// phoneSpans returns the bounds of the phone numbers in text: rePhone's
+// matches that numberSpan keeps (and widens), of 9 to 15 digits
+// (phoneDigits) with a separator or at least 10 digits, not a ZIP+4 code,
+// not starting with an SSN's shape (012-34-5678), a Spanish form only as
+// numberAlone allows, none inside a UPS tracking number; each takes in an
+// alternative ending (altEnding).
+func phoneSpans(text string) [][2]int {
+	var ups [][]int
+	if strings.Contains(text, "1Z") {
+		ups = reUPS.FindAllStringIndex(text, -1)
+	}
+	var spans [][2]int
+	for _, loc := range rePhone.FindAllStringIndex(text, -1) {
+		start, end, keep := numberSpan(text, loc[0], loc[1])
+		if !keep {
+			continue
+		}
+		s := text[start:end]
+		if n := phoneDigits(s); n < 9 || n > 15 || !strings.ContainsAny(s, " .-()+") && len(digits(s)) < 10 ||
+			zipPlus4(s) || reSSNShape.MatchString(s) || spanishForm(s) && !numberAlone(text, start, end) ||
+			slices.ContainsFunc(ups, func(u []int) bool { return start < u[1] && u[0] < end }) {
+			continue
+		}
+		spans = append(spans, [2]int{start, altEnding(text, end)})
+	}
+	return spans
+}
+
+// spanishForm reports whether a phone match is rePhone's Spanish national
+// form: nine digits, the first 6 to 9 (no other form starts so with nine).
+func spanishForm(s string) bool {
+	return s[0] >= '6' && s[0] <= '9' && len(digits(s)) == 9
+}
+
+// numberAlone reports whether text[start:end], digit groups separated by
+// spaces, is not one of a row of figures (digits and a space before it, a
+// space and a digit after it: "712 845 690 123", "1 612 345 678") nor a
+// figure with decimals after a comma ("612 345 678,50").
+func numberAlone(text string, start, end int) bool {
+	digit := func(i int) bool { return i >= 0 && i < len(text) && text[i] >= '0' && text[i] <= '9' }
+	if start >= 1 && text[start-1] == ' ' && digit(start-2) {
+		return false
+	}
+	return !(end < len(text) && (text[end] == ' ' || text[end] == ',') && digit(end+1))
+}
+
+// altEnding returns the end of a phone number that ends at end, taking in
+// a slash and 1 to 4 digits after it, an alternative last digit or digits
+// ("555-123-4567/8": the number and 555-123-4568), when no letter, '_',
+// non-ASCII character or digit follows them, nor a dash, dot, colon,
+// slash or comma and a digit; otherwise end.
+func altEnding(text string, end int) int {
+	if end >= len(text) || text[end] != '/' {
+		return end
+	}
+	i := end + 1
+	for i < len(text) && text[i] >= '0' && text[i] <= '9' {
+		i++
+	}
+	if n := i - end - 1; n < 1 || n > 4 {
+		return end
+	}
+	if i < len(text) {
+		c := text[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80 {
+			return end
+		}
+		if strings.IndexByte("-.:/,", c) >= 0 && i+1 < len(text) && text[i+1] >= '0' && text[i+1] <= '9' {
+			return end
+		}
+	}
+	return i
 }
 
 // zipPlus4 reports whether s is 5 digits, a dash and 4 digits: a US ZIP+4
