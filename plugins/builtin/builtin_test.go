@@ -380,7 +380,8 @@ func (e *redactEnv) Emit(_, _ string, data []byte, _ []steps.KV) error {
 // TestRedactPIIForms runs each case natively (the Go code the guest is
 // built from) and through the sandbox (steps.wasm), which must agree:
 // tracking numbers, SSN-shaped numbers with the ssn kind off, national
-// phone forms and alternative last digits. counts are the pii_* keys to check (others unchecked).
+// phone forms, alternative last digits and patterns named like a
+// built-in kind. counts are the pii_* keys to check (others unchecked).
 func TestRedactPIIForms(t *testing.T) {
 	phone := map[string]string{"kinds": "phone"}
 	for _, tt := range []struct {
@@ -422,6 +423,11 @@ func TestRedactPIIForms(t *testing.T) {
 		// German national and international forms.
 		{phone, "Berlin 030 1234567, mobil 0151 23456789", "Berlin [PHONE], mobil [PHONE]", map[string]float64{"pii_phone": 2}},
 		{phone, "Berlin +49 30 1234567.", "Berlin [PHONE].", map[string]float64{"pii_phone": 1}},
+		// A pattern named like a built-in kind counts as that kind, beside
+		// its detector (a pipeline stored before ssn was a kind has one).
+		{map[string]string{"patterns": `{"ssn": "SSN#[0-9]{9}"}`}, "SSN#123456789 and 123-45-6789", "[SSN] and [SSN]", map[string]float64{"pii_ssn": 2, "pii_total": 2}},
+		{map[string]string{"kinds": "email", "patterns": `{"ssn": "[0-9]{3}-[0-9]{2}-[0-9]{4}"}`}, "a@b.io 666-12-3456", "[EMAIL] [SSN]", map[string]float64{"pii_email": 1, "pii_ssn": 1, "pii_total": 2}},
+		{map[string]string{"kinds": "ssn", "patterns": `{"ssn": "[0-9]{3}-[0-9]{2}-[0-9]{4}", "email": "x@corp"}`}, "666-12-3456 123-45-6789 x@corp", "[SSN] [SSN] [EMAIL]", map[string]float64{"pii_ssn": 2, "pii_email": 1, "pii_total": 3}},
 	} {
 		name := fmt.Sprintf("%v/%s", tt.params, tt.in)
 		env := &redactEnv{paramEnv: paramEnv{memEnv: memEnv{in: steps.Input{Name: "a.txt", ContentType: "text/plain", Size: int64(len(tt.in)), Content: strings.NewReader(tt.in)}},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/backends/sqlite"
+	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/plugins/builtin"
 	"github.com/docex-dev/docex/sandbox"
@@ -173,6 +174,13 @@ func runJobs(t *testing.T, eng *engine.Engine, s *engine.Session, jobs []string)
 
 func builtinEngine(t *testing.T) *engine.Engine {
 	t.Helper()
+	eng, _ := builtinEngineBackend(t)
+	return eng
+}
+
+// builtinEngineBackend is builtinEngine, also returning its backend.
+func builtinEngineBackend(t *testing.T) (*engine.Engine, driver.Backend) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	be, err := sqlite.Open(ctx, sqlite.Config{Dir: filepath.Join(dir, "data")})
@@ -207,5 +215,72 @@ func builtinEngine(t *testing.T) *engine.Engine {
 	if _, err := ops.Create(ctx, "acme", "Acme"); err != nil {
 		t.Fatal(err)
 	}
-	return eng
+	return eng, be
+}
+
+// TestStoredPipelineCustomSSN: a pipeline stored before ssn was a
+// built-in kind of redact-pii, with its own pattern named ssn (written
+// to the store as it was, past today's checks), still runs: its pattern
+// and the built-in ssn detector both redact, counted together in
+// pii_ssn (the run failed: the name was refused as a built-in kind's).
+func TestStoredPipelineCustomSSN(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a pipeline of the built-in steps")
+	}
+	ctx := context.Background()
+	eng, be := builtinEngineBackend(t)
+	def := `name = "legacy"
+
+[[steps]]
+name = "redacted"
+plugin = "redact-pii"
+[steps.params]
+patterns = '{"ssn": "SSN#[0-9]{9}", "employee": "EMP-[0-9]{6}"}'
+`
+	ts, err := be.OpenTenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ts.Write(ctx, func(tx driver.Tx) error {
+		return tx.InsertPipeline(ctx, driver.PipelineRecord{Name: "legacy", Version: 1, Definition: []byte(def),
+			CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), CreatedBy: "alice"})
+	})
+	ts.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := eng.As(docex.UserContext{UserID: "alice", TenantID: "acme", Roles: []string{"admin"}})
+	basket, err := s.CreateBasket(ctx, "hr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "Jane Roe, SSN#123456789 (old form), SSN 078-05-1121, EMP-004211, call 555-123-4567.\n"
+	a, err := s.AddDocument(ctx, basket.ID, engine.NewDocument{Name: "jane.txt", ContentType: "text/plain", Content: strings.NewReader(text)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := s.RunPipeline(ctx, "legacy", engine.RunTarget{DocumentIDs: []string{a.Document.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := runJobs(t, eng, s, jobs); st.Succeeded != 1 {
+		t.Fatalf("jobs: %+v", st)
+	}
+	docs, _, err := s.FindDocuments(ctx, basket.ID, []docex.MetaFilter{{Key: "derived_by", Value: docex.String("redact-pii")}}, docex.Page{Limit: 10})
+	if err != nil || len(docs) != 1 {
+		t.Fatalf("redacted documents: %v, %v", docs, err)
+	}
+	got, err := s.ReadContent(ctx, docs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Jane Roe, [SSN] (old form), SSN [SSN], [EMPLOYEE], call [PHONE].\n"; string(got) != want {
+		t.Errorf("redacted:\n got %q\nwant %q", got, want)
+	}
+	want := map[string]float64{"pii_ssn": 2, "pii_employee": 1, "pii_phone": 1, "pii_email": 0, "pii_total": 4}
+	for k, v := range want {
+		if m, ok := docs[0].Metadata[k]; !ok || m.Num() != v {
+			t.Errorf("%s = %v (set: %v), want %v (%v)", k, m.Num(), ok, v, docs[0].Metadata)
+		}
+	}
 }

@@ -64,8 +64,11 @@ type Redactor struct {
 }
 
 // NewRedactor returns a redactor for kinds (nil: all built-in kinds) and
-// extra named patterns (RE2 syntax). It returns ErrParam for an unknown
-// kind, a bad name or a pattern that does not compile or matches "".
+// extra named patterns (RE2 syntax). A pattern may bear a built-in kind's
+// name: its matches are that kind's (replaced and counted as it), found
+// beside the built-in detector's when kinds has it too. It returns
+// ErrParam for an unknown kind, a bad name or a pattern that does not
+// compile or matches "".
 func NewRedactor(kinds []string, extra map[string]string, replacement string) (*Redactor, error) {
 	if kinds == nil {
 		kinds = PIIKinds
@@ -80,8 +83,8 @@ func NewRedactor(kinds []string, extra map[string]string, replacement string) (*
 		r.replace = "[{kind}]"
 	}
 	for name, pat := range extra {
-		if !validKind(name) || slices.Contains(PIIKinds, name) {
-			return nil, Errorf(ErrParam, "patterns: name %q: want 1-32 of [a-z0-9_], not a built-in kind", name)
+		if !validKind(name) {
+			return nil, Errorf(ErrParam, "patterns: name %q: want 1-32 of [a-z0-9_]", name)
 		}
 		re, err := regexp.Compile(pat)
 		if err != nil {
@@ -115,7 +118,7 @@ type match struct {
 
 // overlapOrder ranks the built-in kinds among matches starting at one
 // place (a card number is not also a phone number); extra patterns rank
-// before all of them.
+// before all of them, whatever their name.
 var overlapOrder = []string{"email", "iban", "card", "ipv6", "ipv4", "ssn", "phone"}
 
 // Redact returns text with every match replaced and the count per kind.
@@ -389,7 +392,12 @@ func RedactPII(env Env) error {
 	out, counts := r.Redact(text)
 	var meta []KV
 	total := 0
-	all := append(slices.Clone(r.kinds), sortedKeys(r.extra)...)
+	all := slices.Clone(r.kinds)
+	for _, n := range sortedKeys(r.extra) {
+		if !slices.Contains(all, n) {
+			all = append(all, n) // a pattern named like a kind adds to its count
+		}
+	}
 	for _, k := range all {
 		meta = append(meta, KV{"pii_" + k, counts[k]})
 		total += counts[k]

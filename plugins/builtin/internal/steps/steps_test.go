@@ -519,8 +519,19 @@ func TestRedactKinds(t *testing.T) {
 	if !errors.Is(err, ErrParam) || err.Error() != "invalid parameter: "+want {
 		t.Errorf("err = %v, want %q", err, want)
 	}
-	if _, err := NewRedactor(nil, map[string]string{"ssn": `\d{9}`}, ""); !errors.Is(err, ErrParam) {
-		t.Errorf("a pattern named ssn: %v, want ErrParam (a built-in kind)", err)
+	// A pattern may bear a kind's name (a pipeline stored before ssn was a
+	// kind has one): its matches count as that kind's, beside the
+	// detector's, and rank as an extra pattern's.
+	r, err := NewRedactor(nil, map[string]string{"ssn": `SSN#\d{9}`, "email": `\bx@corp\b`}, "")
+	if err != nil {
+		t.Fatalf("patterns named ssn and email: %v", err)
+	}
+	out, counts := r.Redact("SSN#123456789, 123-45-6789, x@corp, a@b.io")
+	if want := "[SSN], [SSN], [EMAIL], [EMAIL]"; out != want || counts["ssn"] != 2 || counts["email"] != 2 || len(counts) != 2 {
+		t.Errorf("Redact = %q %v, want %q (2 SSN, 2 email)", out, counts, want)
+	}
+	if _, err := NewRedactor(nil, map[string]string{"SSN": `\d{9}`}, ""); !errors.Is(err, ErrParam) {
+		t.Errorf("a pattern named SSN: %v, want ErrParam (not [a-z0-9_])", err)
 	}
 }
 
