@@ -453,6 +453,10 @@ func unchangedDetail(unchanged bool) map[string]any {
 	return nil
 }
 
+// bindIn binds basket basketID to pipeline inside tx. It returns
+// docex.ErrNotFound for an unknown basket or pipeline, and a
+// *DeletedPipelineError for a deleted pipeline, also one deleted by a
+// transaction that committed after tx read it.
 func bindIn(ctx context.Context, tx driver.Tx, basketID, pipeline string) error {
 	if _, err := tx.Basket(ctx, basketID); err != nil {
 		return err
@@ -464,7 +468,17 @@ func bindIn(ctx context.Context, tx driver.Tx, basketID, pipeline string) error 
 	if err != nil {
 		return err
 	}
-	return tx.BindBasket(ctx, basketID, pipeline)
+	err = tx.BindBasket(ctx, basketID, pipeline)
+	if errors.Is(err, docex.ErrNotFound) {
+		// The basket stays (its callers' tx inserted it, or locked it:
+		// basketPipelineIn), so the pipeline was deleted by a transaction
+		// that committed after tx read it (a backend whose write
+		// transactions run at once, PostgreSQL: driver.Tx.BindBasket then
+		// finds no version left undeleted). It says so as a bind after
+		// the delete does.
+		return &DeletedPipelineError{Name: pipeline}
+	}
+	return err
 }
 
 // UnbindBasket removes a basket's pipeline (pipeline.manage); jobs

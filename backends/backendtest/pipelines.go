@@ -54,6 +54,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
 	t.Run("RandomInterleaving", f.testPipelineInterleaving)
 	t.Run("BindDeleteRace", f.testBindDeleteRace)
+	t.Run("DeleteBetweenReadAndBind", f.testDeleteBetweenReadAndBind)
 	t.Run("CreateRace", f.testCreateRace)
 	t.Run("CascadeDuringJobs", f.testCascadeDuringJobs)
 	t.Run("DeleteUnderivedDuringJobs", f.testDeleteUnderivedDuringJobs)
@@ -130,13 +131,151 @@ func (f *fixture) testBindDeleteRace(t *testing.T) {
 			must(t, err)
 			must(t, admin.DeletePipeline(bg, "three"))
 		default:
+			// The bind lost: it says that the pipeline was deleted, as a
+			// bind after the delete does (on PostgreSQL a bind whose own
+			// statement found the pipeline deleted said so untyped).
 			wantErr(t, bindErr, docex.ErrNotFound)
+			if de, ok := errors.AsType[*engine.DeletedPipelineError](bindErr); !ok || de.Name != "three" || de.Already {
+				t.Fatalf("round %d: bind %v, want an *engine.DeletedPipelineError", i, bindErr)
+			}
 			if delErr != nil || got.Pipeline != "" {
 				t.Fatalf("round %d: bind %v, delete %v, basket bound to %q", i, bindErr, delErr, got.Pipeline)
 			}
 		}
 	}
 	t.Logf("the bind won %d of 40 rounds", bound)
+}
+
+// pipelineReadHook is a backend whose tenant stores run an armed hook
+// once, right after a write transaction's next read of a pipeline
+// (driver.Tx.Pipeline), before the transaction's next statement: to
+// commit another transaction at that point.
+type pipelineReadHook struct {
+	driver.Backend
+	mu   sync.Mutex
+	hook func()
+}
+
+func (b *pipelineReadHook) arm(hook func()) {
+	b.mu.Lock()
+	b.hook = hook
+	b.mu.Unlock()
+}
+
+func (b *pipelineReadHook) take() func() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	hook := b.hook
+	b.hook = nil
+	return hook
+}
+
+func (b *pipelineReadHook) OpenTenant(ctx context.Context, id string) (driver.TenantStore, error) {
+	st, err := b.Backend.OpenTenant(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &pipelineReadHookStore{TenantStore: st, b: b}, nil
+}
+
+type pipelineReadHookStore struct {
+	driver.TenantStore
+	b *pipelineReadHook
+}
+
+func (s *pipelineReadHookStore) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
+	return s.TenantStore.Write(ctx, func(tx driver.Tx) error { return fn(&pipelineReadHookTx{Tx: tx, b: s.b}) })
+}
+
+type pipelineReadHookTx struct {
+	driver.Tx
+	b *pipelineReadHook
+}
+
+func (t *pipelineReadHookTx) Pipeline(ctx context.Context, name string, version int) (driver.PipelineRecord, error) {
+	p, err := t.Tx.Pipeline(ctx, name, version)
+	if hook := t.b.take(); hook != nil {
+		hook()
+	}
+	return p, err
+}
+
+// testDeleteBetweenReadAndBind: a pipeline deleted after a bind (basket
+// bind, basket create --pipeline) or a run read it, before they write,
+// makes them fail as a bind or run of a deleted pipeline does, with an
+// *engine.DeletedPipelineError, or else the delete fails (the basket is
+// bound). The delete runs right after their read of the pipeline; a
+// backend whose write transactions run at once (PostgreSQL) commits it
+// there (before, the bind then failed with a plain "pipeline was
+// deleted" not found, not the typed error: no hint in the CLI); one that
+// runs them one at a time (SQLite) commits it after them. A run that
+// read the pipeline before the delete commits enqueues its jobs, of the
+// version it read (its versions stay for them), or fails so.
+func (f *fixture) testDeleteBetweenReadAndBind(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme")
+	hb := &pipelineReadHook{Backend: e.be}
+	eng, err := engine.New(bg, hb, e.cfg)
+	must(t, err)
+	defer eng.Close()
+	hooked := eng.As(docex.UserContext{UserID: "u-acme", TenantID: "acme", Roles: []string{"admin"}})
+	doc := e.add(admin, e.basket(admin, "docs").ID, "a.txt", "run me", nil)
+	interleaved := 0
+	for i, op := range []string{"bind", "create", "run", "bind", "create", "run"} {
+		if i > 0 {
+			_, err := admin.CreatePipeline(bg, []byte(threeSteps))
+			must(t, err)
+		}
+		b := e.basket(admin, fmt.Sprintf("b%d", i))
+		done := make(chan error, 1)
+		ended := false
+		hb.arm(func() {
+			go func() { done <- admin.DeletePipeline(bg, "three") }()
+			ended = endedMeanwhile(done)
+		})
+		bound := b.ID
+		var opErr error
+		switch op {
+		case "bind":
+			_, opErr = hooked.BindBasket(bg, b.ID, "three")
+		case "create":
+			var nb docex.Basket
+			nb, opErr = hooked.CreateBasketWithPipeline(bg, fmt.Sprintf("c%d", i), "three")
+			bound = nb.ID
+		case "run":
+			_, opErr = hooked.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: []string{doc.ID}})
+		}
+		delErr := <-done
+		if ended {
+			interleaved++
+		}
+		if opErr != nil {
+			if de, ok := errors.AsType[*engine.DeletedPipelineError](opErr); !ok || de.Name != "three" {
+				t.Fatalf("%s %d: %v (code %s), want an *engine.DeletedPipelineError", op, i, opErr, docex.Code(opErr))
+			}
+			if delErr != nil {
+				t.Fatalf("%s %d failed (%v) and so did the delete: %v", op, i, opErr, delErr)
+			}
+			continue
+		}
+		if op == "run" {
+			must(t, delErr)
+			continue
+		}
+		if ended {
+			t.Fatalf("%s %d succeeded after the delete committed", op, i)
+		}
+		wantErr(t, delErr, docex.ErrConflict)
+		got, err := admin.Basket(bg, bound)
+		must(t, err)
+		if got.Pipeline != "three" {
+			t.Fatalf("%s %d: basket bound to %q", op, i, got.Pipeline)
+		}
+		_, err = admin.UnbindBasket(bg, bound)
+		must(t, err)
+		must(t, admin.DeletePipeline(bg, "three"))
+	}
+	t.Logf("the delete committed between the read and the write in %d of 6 rounds", interleaved)
 }
 
 var (
