@@ -281,8 +281,8 @@ func (r *jobRunner) refused(ctx context.Context, st driver.TenantStore, s *Sessi
 	case docex.KindOf(err) != nil:
 		// The user may not run pipelines (any more): permanent.
 		det := jobDetailOf(job)
-		det.markLost()
-		return r.finish(ctx, st, s, &job, det, nil, &stepError{err: err}, time.Now())
+		lost := lostEntries(s, job, det.markLost())
+		return r.finish(ctx, st, s, &job, det, nil, &stepError{err: err}, time.Now(), lost...)
 	}
 	return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
 }
@@ -316,19 +316,52 @@ func (d *jobDetail) clone() *jobDetail {
 	return c
 }
 
+// lostWhy says why an attempt may not finish (its worker did not record
+// its end), on either backend: its worker was killed (or its machine
+// lost), or it could not write the attempt's end, or it could not renew
+// the job's lease (every third of the lease) before the lease ran out, so
+// that the job was delivered again (River rescued it; another SQLite
+// worker claimed it) while the attempt still ran, which then stops
+// before its next step without recording anything. An attempt whose own
+// run outlasts the lease (PostgreSQL) ends with leaseError instead.
+const lostWhy = "it was killed, cut off from the database, or could not renew the job's lease in time"
+
+// giveUpError is the failure of a job delivered again with its attempts
+// spent: its last one did not finish (markLost). Code plugin_failed.
+func giveUpError(attempts int) error {
+	n, last := fmt.Sprintf("%d attempts", attempts), "the last one"
+	if attempts == 1 {
+		n, last = "1 attempt", "it"
+	}
+	return docex.Errorf(docex.ErrPluginFailed, "gave up after %s: %s did not finish (its worker did not record its end: %s, "+
+		"which it renews every third of the lease: a very short docex worker --lease may not leave time for that); the job's attempt history says how each attempt ended", n, last, lostWhy)
+}
+
 // markLost records, on the last attempt of d when it never ended, that it
-// did not finish: a job delivered again with such an attempt was left by a
-// worker that stopped without ending it (killed, a lost machine) or that
-// held it past its lease. The attempt keeps its zero end time (when it
-// stopped is not known) and counts, as a transient failure.
-func (d *jobDetail) markLost() {
+// did not finish, and returns it (nil when d has no such attempt): a job
+// delivered again with such an attempt was left by a worker that did not
+// record the attempt's end (see lostWhy). The attempt keeps its zero end
+// time (when it stopped is not known) and counts, as a transient failure.
+func (d *jobDetail) markLost() *JobAttempt {
 	n := len(d.Attempts)
 	if n == 0 || !d.Attempts[n-1].EndedAt.IsZero() || d.Attempts[n-1].Error != "" {
-		return
+		return nil
 	}
 	a := &d.Attempts[n-1]
-	a.Error = fmt.Sprintf("did not finish: its worker %s stopped without ending it (killed, or held it past its lease); the job was delivered again", a.Worker)
+	a.Error = fmt.Sprintf("did not finish: its worker %s did not record its end (%s); the job was delivered again", a.Worker, lostWhy)
 	a.Transient = true
+	return a
+}
+
+// lostEntries returns the audit entry of job's attempt a that did not
+// finish (markLost), as job.attempt_lost, in a slice; none for a nil a.
+func lostEntries(s *Session, job driver.JobRecord, a *JobAttempt) []docex.AuditEntry {
+	if a == nil {
+		return nil
+	}
+	e := s.entry("job.attempt_lost", job.ID, docex.OutcomeError, errors.New(a.Error))
+	e.Detail = map[string]any{"pipeline": job.Pipeline, "version": job.Version, "document_id": job.DocumentID, "attempt": a.N, "worker": a.Worker}
+	return []docex.AuditEntry{e}
 }
 
 func (d *jobDetail) bytes() []byte {
@@ -348,10 +381,9 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 	)
 	for k, job := range jobs {
 		det := jobDetailOf(job)
-		det.markLost()
+		lost := lostEntries(s, job, det.markLost())
 		if job.Attempts >= job.MaxAttempts {
-			outs[idx[k]] = r.finish(ctx, st, s, &job, det, nil, &stepError{err: docex.Errorf(docex.ErrPluginFailed,
-				"gave up after %d attempts (the last ones did not finish: a worker was killed, or the job took longer than the worker's lease: docex worker --lease or WorkerConfig.Lease gives more time)", job.Attempts)}, time.Now())
+			outs[idx[k]] = r.finish(ctx, st, s, &job, det, nil, &stepError{err: giveUpError(job.Attempts)}, time.Now(), lost...)
 			continue
 		}
 		read := ownerOf(job)
@@ -359,7 +391,7 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		job.State, job.UpdatedAt = driver.JobRunning, e.now()
 		det.Attempts = append(det.Attempts, JobAttempt{N: job.Attempts, StartedAt: e.now(), Worker: r.worker})
 		job.Detail = det.bytes()
-		xs = append(xs, &execution{r: r, s: s, st: st, job: job, det: det, started: started, read: read})
+		xs = append(xs, &execution{r: r, s: s, st: st, job: job, det: det, started: started, read: read, lost: lost})
 		xi = append(xi, idx[k])
 	}
 	if len(xs) == 0 {
@@ -450,7 +482,8 @@ func jobsIn(ctx context.Context, tx driver.Tx, ids []string) (map[string]driver.
 }
 
 // startJobs records the start of the executions' attempts (state running,
-// the attempt in the history) in one transaction. It first reads the jobs
+// the attempt in the history), with the audit entries of the attempts
+// they found lost (execution.lost), in one transaction. It first reads the jobs
 // again in that transaction (locked, on a backend that runs transactions
 // at once: driver.Tx.Job): a job whose record changed since the worker
 // read it (cancelled or ended, or started by another delivery of it) is
@@ -468,18 +501,27 @@ func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution) (end
 			return err
 		}
 		jobs := make([]driver.JobRecord, 0, len(xs))
+		var lost []docex.AuditEntry
 		for _, x := range xs {
 			if c, ok := cur[x.job.ID]; !ok || ownerOf(c) != x.read {
 				ended[x.job.ID] = c.State
 				continue
 			}
-			jobs = append(jobs, x.job)
+			jobs, lost = append(jobs, x.job), append(lost, x.lost...)
 		}
 		if jt, ok := tx.(driver.JobsTx); ok {
-			return jt.UpdateJobs(ctx, jobs)
+			if err := jt.UpdateJobs(ctx, jobs); err != nil {
+				return err
+			}
+		} else {
+			for _, j := range jobs {
+				if err := tx.UpdateJob(ctx, j); err != nil {
+					return err
+				}
+			}
 		}
-		for _, j := range jobs {
-			if err := tx.UpdateJob(ctx, j); err != nil {
+		for _, e := range lost {
+			if err := tx.AppendAudit(ctx, e); err != nil {
 				return err
 			}
 		}
@@ -548,7 +590,8 @@ func keepInputs(ctx context.Context, tx driver.Tx, parts []flushPart) error {
 }
 
 // finish records the end of an attempt: success, a transient failure (the
-// job is queued again with backoff) or a permanent one.
+// job is queued again with backoff) or a permanent one; lost (the audit
+// entry of an earlier attempt found lost, markLost) is written with it.
 //
 // A tenant suspended during the attempt makes the job wait, as one
 // suspended before it started does (refused): the attempt is not counted,
@@ -557,16 +600,16 @@ func keepInputs(ctx context.Context, tx driver.Tx, parts []flushPart) error {
 // refusal of the write that records the attempt's end (st was opened
 // while the tenant was active); the record is then written through a
 // store opened now, as refused writes it.
-func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Session, job *driver.JobRecord, det *jobDetail, x *execution, err error, started time.Time) driver.Outcome {
+func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Session, job *driver.JobRecord, det *jobDetail, x *execution, err error, started time.Time, lost ...docex.AuditEntry) driver.Outcome {
 	bg := context.WithoutCancel(ctx)
 	job0, det0 := *job, det.clone()
 	owner := ownerOf(*job) // the attempt's (running, its number), or the record as read when none started
 	op, out := r.settle(ctx, job, det, x, err, started)
-	werr := st.Write(bg, func(tx driver.Tx) error { return record(bg, tx, s, *job, op, owner) })
+	werr := st.Write(bg, func(tx driver.Tx) error { return record(bg, tx, s, *job, op, owner, lost...) })
 	if errors.Is(werr, docex.ErrTenantSuspended) {
 		*job, det = job0, det0
 		op, out = r.settle(ctx, job, det, x, werr, started)
-		werr = r.recordSuspended(bg, s, *job, op, owner)
+		werr = r.recordSuspended(bg, s, *job, op, owner, lost...)
 	}
 	if errors.Is(werr, errJobCancelled) {
 		return driver.Outcome{Kind: driver.Done}
@@ -578,15 +621,16 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 }
 
 // recordSuspended writes a settled job record of a tenant suspended since
-// the attempt began, through a store opened now (one opened while the
-// tenant was active refuses writes once it is suspended).
-func (r *jobRunner) recordSuspended(ctx context.Context, s *Session, job driver.JobRecord, op string, owner jobOwner) error {
+// the attempt began, with the entries of lost (see record), through a
+// store opened now (one opened while the tenant was active refuses writes
+// once it is suspended).
+func (r *jobRunner) recordSuspended(ctx context.Context, s *Session, job driver.JobRecord, op string, owner jobOwner, lost ...docex.AuditEntry) error {
 	st, err := r.e.be.OpenTenant(ctx, job.User.TenantID)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	return st.Write(ctx, func(tx driver.Tx) error { return record(ctx, tx, s, job, op, owner) })
+	return st.Write(ctx, func(tx driver.Tx) error { return record(ctx, tx, s, job, op, owner, lost...) })
 }
 
 // settle writes the end of an attempt into job and det: its state, error
@@ -694,10 +738,12 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 	return op, out
 }
 
-// record writes a settled job record and its audit entry inside tx;
-// errJobCancelled when the record is no longer owner's (cancelled,
-// retried or taken by another delivery meanwhile: it is left so).
-func record(ctx context.Context, tx driver.Tx, s *Session, job driver.JobRecord, op string, owner jobOwner) error {
+// record writes a settled job record inside tx, and then the audit
+// entries of lost (an earlier attempt found lost: markLost) and its own
+// (op; none when ""); errJobCancelled when the record is no longer
+// owner's (cancelled, retried or taken by another delivery meanwhile: it
+// is left so).
+func record(ctx context.Context, tx driver.Tx, s *Session, job driver.JobRecord, op string, owner jobOwner, lost ...docex.AuditEntry) error {
 	cur, err := tx.Job(ctx, job.ID)
 	if err != nil {
 		return err
@@ -707,6 +753,11 @@ func record(ctx context.Context, tx driver.Tx, s *Session, job driver.JobRecord,
 	}
 	if err := tx.UpdateJob(ctx, job); err != nil {
 		return err
+	}
+	for _, e := range lost {
+		if err := tx.AppendAudit(ctx, e); err != nil {
+			return err
+		}
 	}
 	if op == "" {
 		return nil
@@ -723,7 +774,8 @@ type execution struct {
 	det     *jobDetail
 	pl      *Pipeline
 	started time.Time
-	read    jobOwner // the job's record as the worker read it, before the attempt started
+	read    jobOwner           // the job's record as the worker read it, before the attempt started
+	lost    []docex.AuditEntry // the audit entry of the job's last attempt, found lost (markLost), written with this one's start
 
 	plugins *stepPlugins              // the steps' plugins, resolved once per batch
 	lease   *leaseClock               // bounds the attempt's own run (nil: no bound)

@@ -1077,13 +1077,42 @@ func (f *fixture) testLostAttempt(t *testing.T) {
 		if !strings.Contains(lost.Error, "did not finish") || !strings.Contains(lost.Error, "worker-killed") || !lost.Transient || !lost.EndedAt.IsZero() {
 			t.Errorf("job %d: the killed worker's attempt reads %+v; want it not finished (error naming its worker, transient, no end time)", i, lost)
 		}
-		if want.state == "failed" && !strings.HasPrefix(j.Error, "gave up after 1 attempts") {
+		if want.state == "failed" && !strings.HasPrefix(j.Error, "gave up after 1 attempt: it did not finish (its worker did not record its end: ") {
 			t.Errorf("job %d: error %q, want the give-up (no step named: none failed)", i, j.Error)
 		}
 		if last := j.History[len(j.History)-1]; want.state == "succeeded" && (last.EndedAt.IsZero() || last.Error != "") {
 			t.Errorf("job %d: its last attempt reads %+v; want it ended without error", i, last)
 		}
 		checkJobDuration(t, admin, ids[i], fmt.Sprintf("job %d (%s after a lost attempt)", i, want.state))
+	}
+	// Each lost attempt is audited once, as job.attempt_lost, before what
+	// its job's next delivery did (a new attempt, or the give-up).
+	log, err := admin.Audit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	for i, id := range ids {
+		var lost []docex.AuditEntry
+		at, end := -1, -1
+		for k, a := range log { // newest first
+			switch {
+			case a.Target != id:
+			case a.Operation == "job.attempt_lost":
+				lost, at = append(lost, a), k
+			case end < 0 && (a.Operation == "job.succeeded" || a.Operation == "job.failed"):
+				end = k
+			}
+		}
+		if len(lost) != 1 {
+			t.Fatalf("job %d: %d job.attempt_lost entries %+v, want 1", i, len(lost), lost)
+		}
+		a := lost[0]
+		n, _ := a.Detail["attempt"].(float64)
+		if a.Outcome != docex.OutcomeError || !strings.Contains(a.Error, "did not finish") || !strings.Contains(a.Error, "worker-killed") ||
+			n != 1 || a.Detail["worker"] != "worker-killed" || a.Detail["pipeline"] != "three" || a.UserID != "u-acme" {
+			t.Errorf("job %d: the lost attempt is audited as %+v; want outcome error, its error, attempt 1 of worker worker-killed, pipeline three, by the job's user", i, a)
+		}
+		if end < 0 || at < end {
+			t.Errorf("job %d: job.attempt_lost at %d, the job's end at %d (newest first): want the loss audited before the end", i, at, end)
+		}
 	}
 }
 
