@@ -77,6 +77,7 @@ func run(in io.Reader, out io.Writer) int {
 			if e.Action == "fail" {
 				failed = append(failed, short)
 				note = " " + strings.TrimSpace(strings.Join(output[key], ""))
+				printUnfinished(out, output, e.Package, short)
 			} else if e.Action == "skip" {
 				note = " (no tests)"
 			} else {
@@ -150,3 +151,27 @@ func skipReason(lines []string) string {
 }
 
 var skipLocation = regexp.MustCompile(`^[\w.-]+\.go:\d+: `)
+
+// unfinishedLines bounds what printUnfinished prints of one test.
+const unfinishedLines = 60
+
+// printUnfinished prints the last lines of output of pkg's tests that
+// never ended (a package that timed out or crashed: the panic and its
+// "running tests:" list arrive as their output) and forgets them.
+func printUnfinished(out io.Writer, output map[string][]string, pkg, short string) {
+	var keys []string
+	for k := range output {
+		if strings.HasPrefix(k, pkg+" ") && k != pkg+" " {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		lines := strings.SplitAfter(strings.Join(output[k], ""), "\n")
+		if len(lines) > unfinishedLines {
+			lines = append([]string{"    ...\n"}, lines[len(lines)-unfinishedLines:]...)
+		}
+		fmt.Fprintf(out, "--- UNFINISHED %s %s\n%s", short, strings.TrimPrefix(k, pkg+" "), strings.Join(lines, ""))
+		delete(output, k)
+	}
+}

@@ -12,6 +12,11 @@ func TestRun(t *testing.T) {
 		`{"Action":"fail","Package":"github.com/docex-dev/docex/engine","Test":"TestA","Elapsed":1.5}`,
 		`{"Action":"output","Package":"github.com/docex-dev/docex/engine","Output":"FAIL\n"}`,
 		`{"Action":"fail","Package":"github.com/docex-dev/docex/engine","Elapsed":2}`,
+		`{"Action":"run","Package":"github.com/docex-dev/docex/sandbox","Test":"TestHang"}`,
+		`{"Action":"output","Package":"github.com/docex-dev/docex/sandbox","Test":"TestHang","Output":"panic: test timed out after 20m0s\n"}`,
+		`{"Action":"output","Package":"github.com/docex-dev/docex/sandbox","Test":"TestHang","Output":"\trunning tests:\n\t\tTestHang/sub (20m0s)\n"}`,
+		`{"Action":"output","Package":"github.com/docex-dev/docex/sandbox","Output":"FAIL\tgithub.com/docex-dev/docex/sandbox\t1200.1s\n"}`,
+		`{"Action":"fail","Package":"github.com/docex-dev/docex/sandbox","Elapsed":1200.1}`,
 		`{"Action":"output","Package":"github.com/docex-dev/docex/backends/postgres","Test":"TestPG","Output":"    pg_test.go:3: set DOCEX_TEST_POSTGRES_DSN\n"}`,
 		`{"Action":"output","Package":"github.com/docex-dev/docex/backends/postgres","Test":"TestPG","Output":"--- SKIP: TestPG (0.00s)\n"}`,
 		`{"Action":"skip","Package":"github.com/docex-dev/docex/backends/postgres","Test":"TestPG","Elapsed":0}`,
@@ -34,7 +39,8 @@ func TestRun(t *testing.T) {
 		"2 skipped tests:\n  backends/postgres TestPG, TestPG2: set DOCEX_TEST_POSTGRES_DSN\n",
 		"config/x.go:1: syntax error",
 		"not json at all",
-		"FAILED: engine",
+		"FAILED: engine, sandbox",
+		"--- UNFINISHED sandbox TestHang\npanic: test timed out after 20m0s\n\trunning tests:\n\t\tTestHang/sub (20m0s)\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
