@@ -16,7 +16,6 @@ import (
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/internal/mcpserver"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/pflag"
 )
 
@@ -194,11 +193,8 @@ func serveMCPHTTP(ctx context.Context, c *cli, srv *mcpserver.Server, addr, who 
 	if err != nil {
 		return listenError(addr, err)
 	}
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv.MCP() }, &mcp.StreamableHTTPOptions{
-		MaxRequestBodyBytes: maxBody,
-	})
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", http.NewCrossOriginProtection().Handler(mcpserver.HTTPErrorCodes(h)))
+	mux.Handle("/mcp", srv.HTTPHandler(maxBody))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	// A stop ends the sessions, so that their open event streams end and
 	// Shutdown need not wait for them.

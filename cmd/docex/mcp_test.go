@@ -310,10 +310,11 @@ func mcpPost(ctx context.Context, t *testing.T, url, session, version, body stri
 
 // TestMCPHTTPErrorCodes: over --http too, no error reply has code 0,
 // which JSON-RPC does not have: a call in a POST without a session id
-// that is not initialize (the SDK refuses it before any middleware) is an
+// that is not initialize is refused (HTTP 400, -32600), a call ahead of
+// initialize in a batch (the SDK refuses it before any middleware) is an
 // invalid request (-32600), so is a second initialize, and a
 // resources/read of a suspended tenant is -32010 with its data. Before,
-// the three had code 0.
+// the last three had code 0.
 func TestMCPHTTPErrorCodes(t *testing.T) {
 	h := mcpHarness(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -321,8 +322,12 @@ func TestMCPHTTPErrorCodes(t *testing.T) {
 	url, _, done := startMCPHTTP(ctx, t, h)
 	const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
 	code, body, _ := mcpPost(ctx, t, url, "", "", `{"jsonrpc":"2.0","id":"early","method":"tools/list"}`)
+	if want := `{"jsonrpc":"2.0","id":"early","error":{"code":-32600,"message":"Bad Request: no Mcp-Session-Id header: a POST without one must be an initialize request;`; code != http.StatusBadRequest || !strings.HasPrefix(body, want) {
+		t.Errorf("a call without a session: %d %s, want 400 %s", code, body, want)
+	}
+	code, body, _ = mcpPost(ctx, t, url, "", "2025-03-26", `[{"jsonrpc":"2.0","id":"early","method":"tools/list"},`+initialize+`]`)
 	if want := `data: {"jsonrpc":"2.0","id":"early","error":{"code":-32600,"message":"method \"tools/list\" is invalid during session initialization"}}`; code != http.StatusOK || !strings.Contains(body, want) {
-		t.Errorf("a call without a session: %d %s, want %s", code, body, want)
+		t.Errorf("a call ahead of initialize in a batch: %d %s, want %s", code, body, want)
 	}
 	code, body, hdr := mcpPost(ctx, t, url, "", "", initialize)
 	session := hdr.Get("Mcp-Session-Id")
@@ -410,8 +415,8 @@ func TestMCPHTTP(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	url, stderr, done := startMCPHTTP(ctx, t, h)
-	// A call before initialize is the client's mistake: it is told so,
-	// and the server logs no ERROR.
+	// A call without a session is the client's mistake: it is told so
+	// (400), and the server logs no ERROR.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -424,8 +429,8 @@ func TestMCPHTTP(t *testing.T) {
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if err != nil || !strings.Contains(string(body), `"error"`) || !strings.Contains(string(body), "invalid during session initialization") {
-		t.Fatalf("tools/list before initialize: %v, %s", err, body)
+	if err != nil || resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"error":{"code":-32600,"message":"Bad Request: no Mcp-Session-Id header`) {
+		t.Fatalf("tools/list without a session: %v, %d %s", err, resp.StatusCode, body)
 	}
 	if strings.Contains(stderr.String(), "ERROR") {
 		t.Fatalf("a client's call before initialize logged an error: %s", stderr.String())

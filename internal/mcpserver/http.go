@@ -2,18 +2,116 @@ package mcpserver
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
 	"net/http"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
+
+// sessionHeader is the header of the streamable HTTP transport that names
+// the session a request belongs to.
+const sessionHeader = "Mcp-Session-Id"
+
+// HTTPHandler returns the handler of the streamable HTTP transport for s,
+// to serve at /mcp: the SDK's, refusing cross-origin browser requests
+// (http.CrossOriginProtection), a POST without a session that is not an
+// initialize request (requireSession) and a request body larger than
+// maxBody bytes (HTTP 413), and giving every error reply a JSON-RPC code
+// (HTTPErrorCodes).
+func (s *Server) HTTPHandler(maxBody int64) http.Handler {
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.srv }, &mcp.StreamableHTTPOptions{
+		MaxRequestBodyBytes: maxBody,
+	})
+	return http.NewCrossOriginProtection().Handler(requireSession(HTTPErrorCodes(h), maxBody))
+}
+
+// requireSession wraps h so that a POST without an Mcp-Session-Id header
+// reaches h only when its body holds an initialize request: any other is
+// refused with HTTP 400 Bad Request, as the MCP specification asks of a
+// server that requires sessions, and a JSON-RPC error body (-32600, or
+// -32700 for a body that is not JSON-RPC), and h never sees it. The SDK
+// would connect a session for it, answer it (a call with an error, ping
+// and logging/setLevel with a result) and close the session again. A body
+// larger than maxBody bytes is refused with HTTP 413, as h refuses it.
+func requireSession(h http.Handler, maxBody int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Header.Get(sessionHeader) != "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			h.ServeHTTP(w, r) // h refuses it (415) before connecting anything
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				http.Error(w, fmt.Sprintf("request body exceeds %d bytes", mbe.Limit), http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, fmt.Sprintf("reading the request body: %v", err), http.StatusBadRequest)
+			return
+		}
+		id, initialize, err := peekInitialize(body)
+		if initialize {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			h.ServeHTTP(w, r)
+			return
+		}
+		code, msg := int64(jsonrpc.CodeInvalidRequest), "Bad Request: no Mcp-Session-Id header: a POST without one must be an initialize request; send initialize first, then the Mcp-Session-Id its response gives with every request"
+		if err != nil {
+			code, msg = jsonrpc.CodeParseError, fmt.Sprintf("Bad Request: no Mcp-Session-Id header, and the body is not a JSON-RPC message: %v", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write(encodeReply(id, code, msg))
+	})
+}
+
+// peekInitialize reports whether body, a JSON-RPC message or a batch of
+// them, holds an initialize request. It returns the id to answer a refusal
+// with: the call's when body is one call with a string or integer id,
+// else nil (null); and an error when body is not JSON-RPC.
+func peekInitialize(body []byte) (json.RawMessage, bool, error) {
+	body = bytes.TrimSpace(body)
+	raws := []json.RawMessage{body}
+	if len(body) > 0 && body[0] == '[' {
+		if err := json.Unmarshal(body, &raws); err != nil {
+			return nil, false, err
+		}
+	}
+	for _, raw := range raws {
+		m, err := jsonrpc.DecodeMessage(raw)
+		if err != nil {
+			return nil, false, err
+		}
+		if req, ok := m.(*jsonrpc.Request); ok && req.Method == "initialize" {
+			return nil, true, nil
+		}
+	}
+	if len(raws) != 1 {
+		return nil, false, nil
+	}
+	if m, _ := jsonrpc.DecodeMessage(body); m != nil {
+		if req, ok := m.(*jsonrpc.Request); ok && req.IsCall() {
+			return usableID(body), false, nil
+		}
+	}
+	return nil, false, nil
+}
 
 // HTTPErrorCodes wraps h, the SDK's streamable HTTP handler, so that no
 // error reply it sends has code 0, which JSON-RPC does not have: the one
-// the SDK sends so, refusing a call in a POST without a session id that
-// does not initialize one (it makes that error before any middleware), is
-// sent as an invalid request (-32600), as over stdio (withCode). Each
-// event of a response stream is written whole (one Write), and flushed as
-// h flushes it.
+// the SDK sends so, refusing a call before initialize (in a batch without
+// a session, ahead of its initialize: requireSession refuses a POST
+// without one), is sent as an invalid request (-32600), as over stdio
+// (withCode). Each event of a response stream is written whole (one
+// Write), and flushed as h flushes it.
 func HTTPErrorCodes(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(&codedWriter{ResponseWriter: w}, r)

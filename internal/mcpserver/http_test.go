@@ -1,0 +1,112 @@
+package mcpserver
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestHTTPRequiresSession: over streamable HTTP, a POST without an
+// Mcp-Session-Id header that is not an initialize request is refused with
+// HTTP 400 and a JSON-RPC error (-32600, with the call's id; -32700 for a
+// body that is not JSON-RPC), and the server connects no session for it:
+// however many come, none is ever connected, and none is kept. An
+// initialize without a session still connects one. Before, the SDK
+// connected a session for each such POST, answered it (200, with an error
+// for a call, with a result for ping and logging/setLevel) and closed the
+// session again.
+func TestHTTPRequiresSession(t *testing.T) {
+	e := newEnv(t)
+	log := &recordLog{}
+	srv, err := New(e.eng, user("rita", "reader"), Config{Logger: slog.New(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ts := httptest.NewServer(srv.HTTPHandler(1 << 20))
+	t.Cleanup(ts.Close)
+	post := func(t *testing.T, session, body string) (int, string, http.Header) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, ts.URL, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(data), resp.Header
+	}
+	connected := func() int {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		n := 0
+		for _, r := range log.recs {
+			if r.Message == "server session connected" {
+				n++
+			}
+		}
+		return n
+	}
+	sessions := func() int {
+		n := 0
+		for range srv.MCP().Sessions() {
+			n++
+		}
+		return n
+	}
+	const refusal = `"error":{"code":-32600,"message":"Bad Request: no Mcp-Session-Id header: a POST without one must be an initialize request; send initialize first, then the Mcp-Session-Id its response gives with every request"}}`
+	cases := []struct {
+		name, body, want string
+	}{
+		{"tools/list", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, `{"jsonrpc":"2.0","id":1,` + refusal},
+		{"tools/call", `{"jsonrpc":"2.0","id":"c","method":"tools/call","params":{"name":"list_baskets","arguments":{}}}`, `{"jsonrpc":"2.0","id":"c",` + refusal},
+		{"ping", `{"jsonrpc":"2.0","id":3,"method":"ping"}`, `{"jsonrpc":"2.0","id":3,` + refusal},
+		{"logging/setLevel", `{"jsonrpc":"2.0","id":4,"method":"logging/setLevel","params":{"level":"debug"}}`, `{"jsonrpc":"2.0","id":4,` + refusal},
+		{"notification", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, `{"jsonrpc":"2.0","id":null,` + refusal},
+		{"response", `{"jsonrpc":"2.0","id":6,"result":{}}`, `{"jsonrpc":"2.0","id":null,` + refusal},
+		{"batch", `[{"jsonrpc":"2.0","id":7,"method":"ping"},{"jsonrpc":"2.0","id":8,"method":"tools/list"}]`, `{"jsonrpc":"2.0","id":null,` + refusal},
+		{"not JSON", `{"jsonrpc":`, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Bad Request: no Mcp-Session-Id header, and the body is not a JSON-RPC message: `},
+		{"not JSON-RPC", `{"id":9}`, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Bad Request: no Mcp-Session-Id header, and the body is not a JSON-RPC message: `},
+	}
+	for round := range 3 {
+		for _, c := range cases {
+			code, body, hdr := post(t, "", c.body)
+			if code != http.StatusBadRequest || !strings.HasPrefix(body, c.want) || hdr.Get("Content-Type") != "application/json" || hdr.Get("Mcp-Session-Id") != "" {
+				t.Errorf("round %d, %s: %d %s %q\n%s, want 400 %s", round, c.name, code, hdr.Get("Content-Type"), hdr.Get("Mcp-Session-Id"), body, c.want)
+			}
+		}
+	}
+	if n, m := connected(), sessions(); n != 0 || m != 0 {
+		t.Fatalf("after POSTs without a session: %d sessions connected, %d kept; want none", n, m)
+	}
+	// Initialize connects the one session, which then serves.
+	code, body, hdr := post(t, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	session := hdr.Get("Mcp-Session-Id")
+	if code != http.StatusOK || session == "" || !strings.Contains(body, `"protocolVersion":"2025-11-25"`) {
+		t.Fatalf("initialize: %d %q %s", code, session, body)
+	}
+	if code, body, _ := post(t, session, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); code != http.StatusOK || !strings.Contains(body, `"list_baskets"`) {
+		t.Fatalf("tools/list in the session: %d %s", code, body)
+	}
+	if n, m := connected(), sessions(); n != 1 || m != 1 {
+		t.Fatalf("after initialize: %d sessions connected, %d kept; want 1", n, m)
+	}
+	// A body too large is refused before it is read whole.
+	if code, _, _ := post(t, "", `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"x":"`+strings.Repeat("x", 1<<20)+`"}}}`); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("an oversized POST without a session: %d, want 413", code)
+	}
+}
