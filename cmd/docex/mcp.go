@@ -44,7 +44,8 @@ list_documents, get_document, read_document, set_metadata, list_plugins,
 run_plugin, list_pipelines, run_pipeline, get_job. Resources:
 docex://baskets, docex://baskets/{id}, docex://documents/{id}. With
 SQLite this process also runs the tenant's pipeline jobs (--worker auto).
-See docs/agents.md.
+MCPGODEBUG (the MCP SDK's compatibility switches) is ignored: with it set,
+docex mcp runs itself again without it. See docs/agents.md.
 
 Example:
   DOCEX_TENANT=acme DOCEX_USER=assistant DOCEX_ROLES=writer docex mcp --allow-path ~/inbox
@@ -71,6 +72,9 @@ func mcpCommands() []*command {
 // cmdMCP serves MCP until stdin closes (stdio) or ctx ends; a stop by ctx
 // returns nil and logs nothing.
 func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
+	if err := checkSDKDebug(); err != nil {
+		return err
+	}
 	if o.http == "" && o.allowRemote {
 		return docex.Errorf(errUsage, "--allow-remote is for --http")
 	}

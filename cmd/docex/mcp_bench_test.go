@@ -19,19 +19,21 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// TestMCPChild is not a test: the MCP benchmark runs the test binary as
-// "docex ARGS..." (from DOCEX_MCP_CHILD_ARGS) to serve MCP over real stdio
-// pipes in another process.
+// TestMCPChild is not a test: the MCP benchmark and TestMCPSDKDebugIgnored
+// run the test binary as "docex ARGS..." (from DOCEX_MCP_CHILD_ARGS) to
+// serve MCP over real stdio pipes in another process, started as main
+// starts docex (execWithoutSDKDebug first).
 func TestMCPChild(t *testing.T) {
 	args := os.Getenv("DOCEX_MCP_CHILD_ARGS")
 	if args == "" {
-		t.Skip("helper process for BenchmarkMCPRoundTrip")
+		t.Skip("helper process for BenchmarkMCPRoundTrip and TestMCPSDKDebugIgnored")
 	}
 	var argv []string
 	if err := json.Unmarshal([]byte(args), &argv); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	_ = execWithoutSDKDebug(argv, os.Args, os.Environ()) // as main does
 	os.Exit(exitCode(run(context.Background(), argv, os.Stdout, os.Stderr)))
 }
 

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// sdkDebugKeys are the MCPGODEBUG switches the MCP SDK of go.mod (v1.8.0)
+// reads (grep MCPGODEBUG in its module): each brings back a former
+// behaviour.
+var sdkDebugKeys = []string{
+	"hintomitempty", "customresnotfounderrcode", "nowrapinvalidparams", "nomethodnotfoundcodeinerror",
+	"disablecompleteparamsvalidation", "blockingcancelnotify", "allowsessionsinstateless",
+	"noprotocolerrorbody", "plaintextstatefulrejection",
+}
+
+// TestMCPSDKDebugIgnored: docex mcp, started as main starts it (a child
+// process: the SDK reads MCPGODEBUG once, before main), answers the same
+// with any MCPGODEBUG switch set as without: resources/read of another
+// tenant's document is -32602 (not -32002), a method it does not have and
+// completion/complete are -32601 and -32602 with their messages (not
+// -32603 or another message), tools/call with params of the wrong shape is
+// -32602 (not -32603), and every tool's annotations give all four hints,
+// readOnlyHint false included. Before, each of the first five switches
+// changed its answer; the other four change none of these (they are the
+// SDK client's, of stateless HTTP, or of HTTP requests of protocol
+// 2026-07-28), and are here so that none ever does.
+func TestMCPSDKDebugIgnored(t *testing.T) {
+	h := mcpHarness(t)
+	h.ok("tenant", "create", "beta")
+	h.ok("--tenant", "beta", "--user", "b", "--roles", "writer", "basket", "create", "secret")
+	file := filepath.Join(h.dir, "s.txt")
+	if err := os.WriteFile(file, []byte("beta's secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docID := strings.TrimSpace(h.ok("--tenant", "beta", "--user", "b", "--roles", "writer", "doc", "add", "secret", file, "-q").stdout)
+	script := strings.Join([]string{
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"docex://documents/` + docID + `"}}`,
+		`{"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":"docex://baskets"}}`,
+		`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":3}`,
+		`{"jsonrpc":"2.0","id":5,"method":"completion/complete","params":{}}`,
+		`{"jsonrpc":"2.0","id":6,"method":"nosuch/method","params":{}}`,
+		`{"jsonrpc":"2.0","id":7,"method":"tools/list"}`,
+	}, "\n") + "\n"
+	argv, err := json.Marshal([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--tenant", "acme", "--user", "agent", "--roles", "writer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// serve returns the replies, one per line, sorted (calls are answered
+	// concurrently).
+	serve := func(t *testing.T, debug string) []string {
+		t.Helper()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMCPChild$", "-test.count=1")
+		cmd.Env = append(withoutSDKDebug(os.Environ()), "DOCEX_MCP_CHILD_ARGS="+string(argv), noBuiltinEnv+"=1")
+		if debug != "" {
+			cmd.Env = append(cmd.Env, sdkDebugEnv+"="+debug)
+		}
+		cmd.Stdin = strings.NewReader(script)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("MCPGODEBUG=%s: %v\nstdout: %s\nstderr: %s", debug, err, out, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		slices.Sort(lines)
+		return lines
+	}
+	want := serve(t, "")
+	all := strings.Join(want, "\n")
+	for _, w := range []string{
+		`{"jsonrpc":"2.0","id":2,"error":{"code":-32602,"message":"Resource not found","data":{"uri":"docex://documents/` + docID + `"}}}`,
+		`{"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"method not found: \"resources/subscribe\""}}`,
+		`{"jsonrpc":"2.0","id":4,"error":{"code":-32602,"message":"handling 'tools/call': invalid params: unmarshaling`,
+		`{"jsonrpc":"2.0","id":5,"error":{"code":-32602,"message":"invalid params: missing required 'ref' field"}}`,
+		`{"jsonrpc":"2.0","id":6,"error":{"code":-32601,"message":"method not found: \"nosuch/method\""}}`,
+		`"annotations":{"destructiveHint":false,"idempotentHint":true,"openWorldHint":false,"readOnlyHint":false,"title":"Create basket"}`,
+	} {
+		if !strings.Contains(all, w) {
+			t.Errorf("without MCPGODEBUG: no %s in\n%s", w, all)
+		}
+	}
+	if len(want) != 7 {
+		t.Fatalf("without MCPGODEBUG: %d replies, want 7:\n%s", len(want), all)
+	}
+	for _, debug := range append(slices.Clone(sdkDebugKeys), "all") {
+		t.Run(debug, func(t *testing.T) {
+			value := debug + "=1"
+			if debug == "all" {
+				value = strings.Join(sdkDebugKeys, "=1,") + "=1"
+			}
+			if got := serve(t, value); !slices.Equal(got, want) {
+				t.Errorf("MCPGODEBUG=%s changed the replies:\n%s\nwant:\n%s", value, strings.Join(got, "\n"), all)
+			}
+		})
+	}
+}
+
+// TestMCPSDKDebugRefusedInProcess: when docex mcp runs in a process whose
+// environment sets MCPGODEBUG (it could not run itself again without it),
+// it refuses to serve (exit 2, saying why, nothing on stdout) rather than
+// serve the SDK's former behaviour. An empty MCPGODEBUG sets nothing and is
+// served. Before, it served whatever the switches said.
+func TestMCPSDKDebugRefusedInProcess(t *testing.T) {
+	h := mcpHarness(t)
+	user := []string{"--tenant", "acme", "--user", "a", "--roles", "reader"}
+	t.Setenv(sdkDebugEnv, "customresnotfounderrcode=1")
+	for _, args := range [][]string{{"mcp"}, {"mcp", "--http", "127.0.0.1:0"}} {
+		r := h.want(exitInvalid, append(args, user...)...)
+		if r.stdout != "" || !strings.Contains(r.stderr, "MCPGODEBUG=customresnotfounderrcode=1 is set: it switches the MCP SDK to former protocol behaviour") {
+			t.Errorf("docex %s with MCPGODEBUG set: stdout %q, stderr %q", strings.Join(args, " "), r.stdout, r.stderr)
+		}
+	}
+	// Other commands do not use the SDK.
+	h.ok(append([]string{"basket", "list"}, user...)...)
+	t.Setenv(sdkDebugEnv, "")
+	cs, _, stop := h.startMCP(user...)
+	if _, err := cs.ListTools(t.Context(), nil); err != nil {
+		t.Fatalf("with MCPGODEBUG empty: %v", err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("with MCPGODEBUG empty: exit %d", code)
+	}
+}
+
+// TestSDKDebugEnviron: which environments set MCPGODEBUG, and the
+// environment a docex mcp runs again with.
+func TestSDKDebugEnviron(t *testing.T) {
+	cases := []struct {
+		environ []string
+		sets    bool
+		without []string
+	}{
+		{[]string{"A=1", "MCPGODEBUG=hintomitempty=1", "B=2"}, true, []string{"A=1", "B=2"}},
+		{[]string{"MCPGODEBUG=x=1", "MCPGODEBUG=y=1"}, true, []string{}},
+		{[]string{"MCPGODEBUG="}, false, []string{}},
+		{[]string{"MCPGODEBUGX=1", "XMCPGODEBUG=1"}, false, []string{"MCPGODEBUGX=1", "XMCPGODEBUG=1"}},
+		{nil, false, []string{}},
+	}
+	for _, c := range cases {
+		if got := setsSDKDebug(c.environ); got != c.sets {
+			t.Errorf("setsSDKDebug(%q) = %v, want %v", c.environ, got, c.sets)
+		}
+		if got := withoutSDKDebug(c.environ); !slices.Equal(got, c.without) {
+			t.Errorf("withoutSDKDebug(%q) = %q, want %q", c.environ, got, c.without)
+		}
+	}
+}
