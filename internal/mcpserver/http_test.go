@@ -105,6 +105,12 @@ func TestHTTPRequiresSession(t *testing.T) {
 	if n, m := connected(), sessions(); n != 1 || m != 1 {
 		t.Fatalf("after initialize: %d sessions connected, %d kept; want 1", n, m)
 	}
+	// An initialize that fails is answered with its code, and keeps no
+	// session.
+	code, body, _ = post(t, "", `{"jsonrpc":"2.0","id":"bad","method":"initialize","params":3}`)
+	if want := `data: {"jsonrpc":"2.0","id":"bad","error":{"code":-32602,"message":"handling 'initialize': invalid params: unmarshaling`; code != http.StatusOK || !strings.Contains(body, want) {
+		t.Fatalf("initialize with bad params: %d %s, want %s", code, body, want)
+	}
 	// A body too large is refused before it is read whole.
 	if code, _, _ := post(t, "", `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"x":"`+strings.Repeat("x", 1<<20)+`"}}}`); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("an oversized POST without a session: %d, want 413", code)

@@ -177,20 +177,31 @@ func (o *owed) answer(p []byte) (data []byte, counted bool) {
 
 // withCode returns r, an error reply of the SDK with code 0 (which
 // JSON-RPC does not have), encoded with a code, or nil when r has a code
-// or is no error. The SDK's refusal of a call before initialize, which
-// it makes before any middleware, is the one such reply: an invalid
-// request (-32600); any other would be an internal error (-32603). Every
-// other error reaches the middleware, which gives it its code.
+// or is no error. The SDK makes such replies before any middleware: its
+// refusal of a call before initialize, an invalid request (-32600); and
+// initialize's params that are null (`handling 'initialize': missing
+// required "params"`), an invalid request too, or that do not unmarshal
+// (`handling 'initialize': unmarshaling ...`), invalid params (-32602),
+// said as the SDK says them for the other methods ("invalid request: ",
+// "invalid params: " before the reason). Any other would be an internal
+// error (-32603). Every other error reaches the middleware, which gives
+// it its code.
 func withCode(r *jsonrpc.Response) []byte {
 	var we *jsonrpc.Error
 	if r.Error == nil || !errors.As(r.Error, &we) || we.Code != 0 {
 		return nil
 	}
-	code := int64(jsonrpc.CodeInternalError)
-	if strings.HasSuffix(we.Message, "is invalid during session initialization") {
+	code, msg := int64(jsonrpc.CodeInternalError), we.Message
+	const initPrefix = "handling 'initialize': "
+	switch rest, isInit := strings.CutPrefix(we.Message, initPrefix); {
+	case strings.HasSuffix(we.Message, "is invalid during session initialization"):
 		code = jsonrpc.CodeInvalidRequest
+	case isInit && rest == `missing required "params"`:
+		code, msg = jsonrpc.CodeInvalidRequest, initPrefix+"invalid request: "+rest
+	case isInit && strings.HasPrefix(rest, "unmarshaling "):
+		code, msg = jsonrpc.CodeInvalidParams, initPrefix+"invalid params: "+rest
 	}
-	data, err := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: r.ID, Error: &jsonrpc.Error{Code: code, Message: we.Message, Data: we.Data}})
+	data, err := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: r.ID, Error: &jsonrpc.Error{Code: code, Message: msg, Data: we.Data}})
 	if err != nil {
 		return nil
 	}
