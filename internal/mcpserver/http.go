@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -30,8 +33,22 @@ func (s *Server) HTTPHandler(maxBody int64) http.Handler {
 	return http.NewCrossOriginProtection().Handler(requireSession(HTTPErrorCodes(h), maxBody))
 }
 
+// versionHeader is the header of the streamable HTTP transport that names
+// the protocol version of a request; newProtocol is the first version
+// without sessions (SEP-2575), which h answers itself (a server with
+// sessions refuses its calls saying which versions it supports).
+const (
+	versionHeader = "Mcp-Protocol-Version"
+	newProtocol   = "2026-07-28"
+)
+
 // requireSession wraps h so that a POST without an Mcp-Session-Id header
-// reaches h only when its body holds an initialize request: any other is
+// reaches h only when its body holds an initialize request (or, for
+// clients of protocol 2026-07-28 and later, which h answers itself, a
+// request whose _meta names a protocol version, or a POST whose
+// Mcp-Protocol-Version header is one of those), or when h
+// refuses it anyway (a DNS rebinding: a loopback address reached with
+// another Host, 403): any other is
 // refused with HTTP 400 Bad Request, as the MCP specification asks of a
 // server that requires sessions, and a JSON-RPC error body (-32600, or
 // -32700 for a body that is not JSON-RPC), and h never sees it. The SDK
@@ -40,8 +57,8 @@ func (s *Server) HTTPHandler(maxBody int64) http.Handler {
 // larger than maxBody bytes is refused with HTTP 413, as h refuses it.
 func requireSession(h http.Handler, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.Header.Get(sessionHeader) != "" {
-			h.ServeHTTP(w, r)
+		if r.Method != http.MethodPost || r.Header.Get(sessionHeader) != "" || rebinding(r) || r.Header.Get(versionHeader) >= newProtocol {
+			h.ServeHTTP(w, r) // h refuses a rebinding (403) before connecting anything
 			return
 		}
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
@@ -57,8 +74,8 @@ func requireSession(h http.Handler, maxBody int64) http.Handler {
 			http.Error(w, fmt.Sprintf("reading the request body: %v", err), http.StatusBadRequest)
 			return
 		}
-		id, initialize, err := peekInitialize(body)
-		if initialize {
+		id, sdks, err := peekInitialize(body)
+		if sdks {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			h.ServeHTTP(w, r)
 			return
@@ -73,8 +90,32 @@ func requireSession(h http.Handler, maxBody int64) http.Handler {
 	})
 }
 
+// rebinding reports whether r reached a loopback address with a Host
+// header that is not a loopback one, which h refuses (403) as a DNS
+// rebinding.
+func rebinding(r *http.Request) bool {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return ok && local != nil && loopback(local.String()) && !loopback(r.Host)
+}
+
+// loopback reports whether addr (host or host:port) is localhost or a
+// loopback IP address, as the SDK decides it for its DNS rebinding check.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = strings.Trim(addr, "[]")
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
 // peekInitialize reports whether body, a JSON-RPC message or a batch of
-// them, holds an initialize request. It returns the id to answer a refusal
+// them, holds a request h must see without a session: initialize, or one
+// whose params' _meta names a protocol version
+// (io.modelcontextprotocol/protocolVersion). It returns the id to answer a refusal
 // with: the call's when body is one call with a string or integer id,
 // else nil (null); and an error when body is not JSON-RPC.
 func peekInitialize(body []byte) (json.RawMessage, bool, error) {
@@ -90,7 +131,7 @@ func peekInitialize(body []byte) (json.RawMessage, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		if req, ok := m.(*jsonrpc.Request); ok && req.Method == "initialize" {
+		if req, ok := m.(*jsonrpc.Request); ok && (req.Method == "initialize" || metaVersion(req.Params)) {
 			return nil, true, nil
 		}
 	}
@@ -155,3 +196,16 @@ func (c *codedWriter) Write(p []byte) (int, error) {
 
 // Unwrap gives http.ResponseController the writer underneath, to flush it.
 func (c *codedWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// metaVersion reports whether params, a request's, has a _meta naming a
+// protocol version (io.modelcontextprotocol/protocolVersion).
+func metaVersion(params json.RawMessage) bool {
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return false
+	}
+	_, ok := p.Meta[mcp.MetaKeyProtocolVersion]
+	return ok
+}

@@ -28,7 +28,7 @@ func TestHTTPRequiresSession(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	ts := httptest.NewServer(srv.HTTPHandler(1 << 20))
 	t.Cleanup(ts.Close)
-	post := func(t *testing.T, session, body string) (int, string, http.Header) {
+	postWith := func(t *testing.T, host, version, session, body string) (int, string, http.Header) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodPost, ts.URL, strings.NewReader(body))
 		if err != nil {
@@ -38,6 +38,12 @@ func TestHTTPRequiresSession(t *testing.T) {
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		if session != "" {
 			req.Header.Set("Mcp-Session-Id", session)
+		}
+		if version != "" {
+			req.Header.Set("Mcp-Protocol-Version", version)
+		}
+		if host != "" {
+			req.Host = host
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -49,6 +55,10 @@ func TestHTTPRequiresSession(t *testing.T) {
 			t.Fatal(err)
 		}
 		return resp.StatusCode, string(data), resp.Header
+	}
+	post := func(t *testing.T, session, body string) (int, string, http.Header) {
+		t.Helper()
+		return postWith(t, "", "", session, body)
 	}
 	connected := func() int {
 		log.mu.Lock()
@@ -93,6 +103,24 @@ func TestHTTPRequiresSession(t *testing.T) {
 	if n, m := connected(), sessions(); n != 0 || m != 0 {
 		t.Fatalf("after POSTs without a session: %d sessions connected, %d kept; want none", n, m)
 	}
+	// The SDK's own answers come first: a DNS rebinding is refused (403),
+	// and the requests of clients of protocol 2026-07-28 (sessionless)
+	// are answered as the SDK answers them on a server with sessions.
+	if code, body, _ := postWith(t, "evil.example", "", "", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); code != http.StatusForbidden || !strings.Contains(body, `invalid Host header "evil.example"`) {
+		t.Errorf("a DNS rebinding without a session: %d %s, want 403", code, body)
+	}
+	if code, body, _ := postWith(t, "", "2026-07-28", "", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); code == http.StatusBadRequest && strings.Contains(body, "no Mcp-Session-Id header") {
+		t.Errorf("a call of protocol 2026-07-28: %d %s, want the SDK's answer", code, body)
+	}
+	if code, body, _ := postWith(t, "", "2026-07-28", "", `{"jsonrpc":"2.0","id":2,"method":"server/discover","params":{}}`); code == http.StatusBadRequest && strings.Contains(body, "no Mcp-Session-Id header") {
+		t.Errorf("server/discover of protocol 2026-07-28: %d %s, want the SDK's answer", code, body)
+	}
+	if code, body, _ := post(t, "", `{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`); code == http.StatusBadRequest && strings.Contains(body, "no Mcp-Session-Id header") {
+		t.Errorf("a call with a _meta protocol version: %d %s, want the SDK's answer", code, body)
+	}
+	log.mu.Lock()
+	log.recs = nil // those connected sessions of their own, which the SDK closes
+	log.mu.Unlock()
 	// Initialize connects the one session, which then serves.
 	code, body, hdr := post(t, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
 	session := hdr.Get("Mcp-Session-Id")
