@@ -159,11 +159,12 @@ func Parse(data []byte, dir string) (*File, error) {
 	// decoder would read otherwise than written (nodeIssues).
 	var root yaml.Node
 	var pre []issue
+	var tagged []*yaml.Node
 	if yaml.Unmarshal(data, &root) == nil {
 		if err := largeMapping(&root); err != nil {
 			return nil, err
 		}
-		pre = nodeIssues(&root)
+		pre, tagged = nodeIssues(&root)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -171,6 +172,24 @@ func Parse(data []byte, dir string) (*File, error) {
 	if err := dec.Decode(&f); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, docex.Errorf(docex.ErrInvalidConfig, "config is empty")
+		}
+		var te *yaml.TypeError
+		if !errors.As(err, &te) && len(tagged) > 0 {
+			// The decoder stopped at a value its explicit tag does not
+			// fit ("cannot decode !!str `yes` as a !!bool"), one of
+			// pre's, and reported nothing else: the other errors (an
+			// unknown key, a wrong type) are those of the document
+			// without the tags pre names.
+			if again := untagged(data, tagged); again != nil {
+				dec := yaml.NewDecoder(bytes.NewReader(again))
+				dec.KnownFields(true)
+				switch err2 := dec.Decode(&File{}); {
+				case err2 == nil:
+					return nil, issuesError(pre)
+				case errors.As(err2, &te):
+					err = err2
+				}
+			}
 		}
 		return nil, decodeError(&root, err, pre)
 	}

@@ -409,10 +409,17 @@ var yaml11Bools = map[string]bool{
 //     fit: the decoder either read it otherwise than written or failed
 //     naming neither the key nor the line.
 //
-// The message says how to write the value.
-func nodeIssues(root *yaml.Node) []issue {
-	var out []issue
+// The message says how to write the value. tagged are the values written
+// with an explicit tag among those: the decoder may stop at one of them
+// (untagged).
+func nodeIssues(root *yaml.Node) (out []issue, tagged []*yaml.Node) {
 	walk(root, func(k key) {
+		n := len(out)
+		defer func() {
+			if len(out) > n && k.v.Style&yaml.TaggedStyle != 0 {
+				tagged = append(tagged, k.v)
+			}
+		}()
 		v := k.v
 		if k.k.Kind == yaml.ScalarNode && (k.k.ShortTag() == "!!null" || k.k.Value == "") {
 			out = append(out, issue{k.k.Line, keyMsg("", k.k.Line, "a key without a name")})
@@ -473,7 +480,7 @@ func nodeIssues(root *yaml.Node) []issue {
 			}
 		}
 	})
-	return out
+	return out, tagged
 }
 
 // intTip says how to write a whole number written otherwise than in
@@ -551,6 +558,66 @@ func taggedValue(field reflect.Type, v *yaml.Node) (w, got, tip string, wrong bo
 		return "text", got, tip, true
 	}
 	return "", "", "", false
+}
+
+// untagged returns data with the explicit tags of the scalar nodes
+// blanked out, each character a space so that every line and column
+// stays, or nil when one is not written where its node says (a document
+// in UTF-16, an unusual tag).
+func untagged(data []byte, nodes []*yaml.Node) []byte {
+	text := []rune(string(data))
+	// The first character of each line, as the YAML scanner counts lines.
+	starts := []int{0}
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case '\r':
+			if i+1 < len(text) && text[i+1] == '\n' {
+				i++
+			}
+			starts = append(starts, i+1)
+		case '\n', '\u0085', '\u2028', '\u2029':
+			starts = append(starts, i+1)
+		}
+	}
+	// end returns the end of the property (an anchor or a tag) at i.
+	end := func(i int) int {
+		if strings.HasPrefix(string(text[i:min(i+2, len(text))]), "!<") {
+			for i < len(text) && text[i] != '>' {
+				i++
+			}
+			return min(i+1, len(text))
+		}
+		for i < len(text) && !strings.ContainsRune(" \t\r\n\u0085\u2028\u2029,[]{}", text[i]) {
+			i++
+		}
+		return i
+	}
+	for _, n := range nodes {
+		if n.Line < 1 || n.Line > len(starts) || n.Column < 1 {
+			return nil
+		}
+		i := starts[n.Line-1] + n.Column - 1
+		found := false
+		// A node's properties: an anchor and a tag, in either order.
+		for range 2 {
+			if i >= len(text) || (text[i] != '&' && text[i] != '!') {
+				break
+			}
+			e := end(i)
+			if text[i] == '!' {
+				for j := i; j < e; j++ {
+					text[j] = ' '
+				}
+				found = true
+			}
+			for i = e; i < len(text) && (text[i] == ' ' || text[i] == '\t'); i++ {
+			}
+		}
+		if !found {
+			return nil
+		}
+	}
+	return []byte(string(text))
 }
 
 // maxKeys is the most keys a mapping of docex.yaml may have: its largest

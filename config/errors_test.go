@@ -301,3 +301,42 @@ func TestBooleansAreTrueOrFalse(t *testing.T) {
 		t.Fatalf("false: %v %+v", err, f)
 	}
 }
+
+// TestTagErrorsHideNothing: a value whose explicit tag it does not fit
+// (enabled: !!bool yes, pool_size: !!int x, !!null x) stops the decoder,
+// which then reported no other error: the file's unknown keys and wrong
+// types were found one run at a time, after the tag was fixed. Every
+// error is reported, each once, in line order, as for other errors.
+func TestTagErrorsHideNothing(t *testing.T) {
+	cases := []struct{ yaml, want string }{
+		{"config_version: 1\nbogus: 1\nmulti_tenancy:\n  enabled: !!bool yes\n",
+			"config key bogus (line 2): unknown key; config key multi_tenancy.enabled (line 4): want true or false, got !!bool yes: use true or false"},
+		{"config_version: 1\nmulti_tenancy:\n  enabled: !!bool yes\nsandbox:\n  pool_size: x\n  max_memory_page: 1\n",
+			"config key multi_tenancy.enabled (line 3): want true or false, got !!bool yes: use true or false; " +
+				`config key sandbox.pool_size (line 5): want a whole number, got "x" (text); ` +
+				`config key sandbox.max_memory_page (line 6): unknown key (did you mean "max_memory_pages"?)`},
+		{"config_version: 1\nsandbox:\n  pool_size: !!int x\n  max_timeout_ms: y\n",
+			"config key sandbox.pool_size (line 3): want a whole number, got !!int x: write it in decimal digits; " +
+				`config key sandbox.max_timeout_ms (line 4): want a whole number, got "y" (text)`},
+		{"config_version: 1\nsandbox: {pool_size: !!int x, bogus: 1}\n",
+			"config key sandbox.pool_size (line 2): want a whole number, got !!int x: write it in decimal digits; config key sandbox.bogus (line 2): unknown key"},
+		{"config_version: 1\nsandbox:\n  cache_dir: &a !!null x\n  max_timeout_ms: y\n",
+			"config key sandbox.cache_dir (line 3): no value: leave the key out for the default; " +
+				`config key sandbox.max_timeout_ms (line 4): want a whole number, got "y" (text)`},
+		{"config_version: 1\r\nmulti_tenancy:\r\n  enabled: !<tag:yaml.org,2002:bool> on\r\n  enabld: true\r\n",
+			"config key multi_tenancy.enabled (line 3): want true or false, got !!bool on: use true or false; " +
+				`config key multi_tenancy.enabld (line 4): unknown key (did you mean "enabled"?)`},
+		{"config_version: 1\ndata_dir: \"\u00e9\u2028\"\nmulti_tenancy: {enabled: !!bool off}\nbogus: 1\n",
+			// U+2028 is a line break to YAML, in quotes too.
+			"config key multi_tenancy.enabled (line 4): want true or false, got !!bool off: use true or false; config key bogus (line 5): unknown key"},
+		{"config_version: 1\nmulti_tenancy:\n  enabled: !!bool no\n  bootstrap_tenant:\n    id: !!int x\nbogus: 1\n",
+			"config key multi_tenancy.enabled (line 3): want true or false, got !!bool no: use true or false; " +
+				"config key multi_tenancy.bootstrap_tenant.id (line 5): want text, got !!int x: write it without the tag; config key bogus (line 6): unknown key"},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.yaml), "/x")
+		if !errors.Is(err, docex.ErrInvalidConfig) || err.Error() != c.want {
+			t.Errorf("%q:\n got  %v\n want %s", c.yaml, err, c.want)
+		}
+	}
+}
