@@ -96,7 +96,7 @@ type Storage struct {
 // Documents configures content storage.
 type Documents struct {
 	Type             string `yaml:"type"`               // "filesystem" (default), "database" or "s3"
-	TenantScoped     *bool  `yaml:"tenant_scoped"`      // default true; false is refused with multi-tenancy
+	TenantScoped     *bool  `yaml:"tenant_scoped"`      // default true; false is refused (it would change nothing)
 	Path             string `yaml:"path"`               // filesystem root, default "<data_dir>/content"
 	MaxDocumentBytes int64  `yaml:"max_document_bytes"` // default 268435456 (256 MiB)
 	Fsync            *bool  `yaml:"fsync"`              // fsync content files; default: true unless database.sqlite.synchronous is normal
@@ -426,8 +426,13 @@ func (f *File) normalize() error {
 		t := true
 		d.TenantScoped = &t
 	}
-	if !*d.TenantScoped && *mt.Enabled {
-		return f.invalid("storage.documents.tenant_scoped", "false is not supported with multi-tenancy: content is always tenant-scoped")
+	if !*d.TenantScoped {
+		// Read by nothing: content is scoped to its tenant (or, without
+		// multi-tenancy, to the one local store) whatever the key says.
+		if *mt.Enabled {
+			return f.invalid("storage.documents.tenant_scoped", "false is not supported with multi-tenancy: content is always tenant-scoped")
+		}
+		return f.invalid("storage.documents.tenant_scoped", "false is not supported: without multi-tenancy all content belongs to the one local store, and false would change nothing (leave the key out)")
 	}
 	if d.Path == "" {
 		d.Path = filepath.Join(f.DataDir, "content")

@@ -280,7 +280,12 @@ func TestValueErrorsNameLines(t *testing.T) {
 		{"dsn password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: host=x password=hunter2\n", "config key database.postgres.dsn (line 5): contains a password"},
 		{"max conns", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    max_conns: -1\n", "config key database.postgres.max_conns (line 5): negative"},
 		{"storage type", "config_version: 1\nstorage:\n  documents:\n    type: ftp\n", `config key storage.documents.type (line 4): "ftp"`},
-		{"unscoped", "config_version: 1\nstorage:\n  documents:\n    tenant_scoped: false\n", "config key storage.documents.tenant_scoped (line 4): false is not supported"},
+		{"unscoped", "config_version: 1\nstorage:\n  documents:\n    tenant_scoped: false\n", "config key storage.documents.tenant_scoped (line 4): false is not supported with multi-tenancy"},
+		// Without multi-tenancy false changed nothing, and was accepted.
+		{"unscoped single-file", "config_version: 1\nmulti_tenancy:\n  enabled: false\nstorage:\n  documents:\n    type: database\n    tenant_scoped: false\n",
+			"config key storage.documents.tenant_scoped (line 7): false is not supported: without multi-tenancy all content belongs to the one local store, and false would change nothing (leave the key out)"},
+		{"unscoped single-tenant files", "config_version: 1\nmulti_tenancy:\n  enabled: false\nstorage:\n  documents:\n    tenant_scoped: false\n", "config key storage.documents.tenant_scoped (line 6): false is not supported: without"},
+		{"unscoped single-tenant postgres", "config_version: 1\nmulti_tenancy: {enabled: false}\ndatabase: {type: postgres}\nstorage: {documents: {tenant_scoped: false}}\n", "config key storage.documents.tenant_scoped (line 4): false is not supported: without"},
 		{"part size", s3 + "      part_size_mib: 4\n", "config key storage.documents.s3.part_size_mib (line 7): 4: want 5 to 5120"},
 		{"request timeout", s3 + "      request_timeout_ms: -1\n", "config key storage.documents.s3.request_timeout_ms (line 7): negative"},
 		{"env name", s3 + "      access_key_id_env: K-1\n      secret_access_key_env: S\n", `config key storage.documents.s3.access_key_id_env (line 7): "K-1" is not`},

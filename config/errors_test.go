@@ -296,8 +296,8 @@ func TestBooleansAreTrueOrFalse(t *testing.T) {
 		}
 	}
 	// Parsed values.
-	f, err := Parse([]byte("config_version: 1\nmulti_tenancy:\n  enabled: false\nstorage:\n  documents:\n    tenant_scoped: false\n    fsync: false\n"), "/x")
-	if err != nil || f.MultiTenant() || *f.Storage.Documents.TenantScoped || *f.Storage.Documents.Fsync {
+	f, err := Parse([]byte("config_version: 1\nmulti_tenancy:\n  enabled: false\nstorage:\n  documents:\n    tenant_scoped: true\n    fsync: false\n"), "/x")
+	if err != nil || f.MultiTenant() || !*f.Storage.Documents.TenantScoped || *f.Storage.Documents.Fsync {
 		t.Fatalf("false: %v %+v", err, f)
 	}
 }
