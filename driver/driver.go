@@ -25,6 +25,14 @@ type BootstrapInfo struct {
 	// initialised before system ids); an existing id is never changed.
 	// Empty stores none.
 	SystemID string
+	// InitPending marks a system Bootstrap creates, in the transaction
+	// that creates it, as not finished initialising, until
+	// InitTracker.FinishInit: an initialisation that does more after
+	// Bootstrap (docex init: the built-in steps, its audit entry) and
+	// fails before the end is completed by the next one. It changes
+	// nothing on an existing system. A backend that is not an
+	// InitTracker ignores it.
+	InitPending bool
 }
 
 // The settings of BootstrapInfo a system keeps (SettingError.Setting).
@@ -83,6 +91,23 @@ type ContentRecorder interface {
 	// replacing the one recorded. It returns docex.ErrNotInitialized when
 	// the system is not bootstrapped.
 	RecordContentDir(ctx context.Context, dir string) error
+}
+
+// InitTracker is implemented by a Backend that records whether the
+// initialisation of a system it created with BootstrapInfo.InitPending is
+// finished. Both built-in backends implement it.
+type InitTracker interface {
+	// InitPending reports whether the system was created with
+	// BootstrapInfo.InitPending and FinishInit has not been called since.
+	// It returns docex.ErrNotInitialized when the system is not
+	// bootstrapped. It writes nothing.
+	InitPending(ctx context.Context) (bool, error)
+
+	// FinishInit appends e to the system audit log and marks the
+	// initialisation finished, in one transaction. On a system that is
+	// not pending it appends e alone. It returns docex.ErrNotInitialized
+	// when the system is not bootstrapped.
+	FinishInit(ctx context.Context, e docex.AuditEntry) error
 }
 
 // Backend stores the tenant registry, the system audit log and, through

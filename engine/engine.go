@@ -74,6 +74,33 @@ func (cfg Config) contentStore() driver.ContentStore {
 // gets it created: a new one, or one without documents whose content
 // directory changed.
 func Bootstrap(ctx context.Context, be driver.Backend, cfg Config) (created bool, err error) {
+	return bootstrap(ctx, be, cfg, false)
+}
+
+// BeginInit is Bootstrap for an initialisation that does more once the
+// system exists (docex init: the built-in steps) and ends with
+// TenantProvisioner.RecordInit. A system it creates is marked, in the
+// transaction that creates it, as not finished initialising until
+// RecordInit; on a system an earlier BeginInit created whose RecordInit
+// never came (that initialisation failed or was interrupted after
+// Bootstrap), it returns created=false and unfinished=true, and the caller
+// completes what is missing. On a backend that is not a
+// driver.InitTracker, unfinished is always false. It returns Bootstrap's
+// errors, and be's error reading the mark.
+func BeginInit(ctx context.Context, be driver.Backend, cfg Config) (created, unfinished bool, err error) {
+	created, err = bootstrap(ctx, be, cfg, true)
+	if err != nil || created {
+		return created, false, err
+	}
+	if tr, ok := be.(driver.InitTracker); ok {
+		unfinished, err = tr.InitPending(ctx)
+	}
+	return false, unfinished, err
+}
+
+// bootstrap is Bootstrap; pending marks a system it creates as not
+// finished initialising (BeginInit).
+func bootstrap(ctx context.Context, be driver.Backend, cfg Config, pending bool) (created bool, err error) {
 	cfg, err = cfg.withDefaults()
 	if err != nil {
 		return false, err
@@ -100,6 +127,7 @@ func Bootstrap(ctx context.Context, be driver.Backend, cfg Config) (created bool
 	}
 	info := cfg.bootstrapInfo()
 	info.SystemID = id
+	info.InitPending = pending
 	created, err = be.Bootstrap(ctx, info)
 	if err != nil || claimer == nil {
 		return created, err

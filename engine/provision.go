@@ -3,8 +3,10 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/tenancy"
 	"github.com/google/uuid"
 )
@@ -61,7 +63,10 @@ func (p *TenantProvisioner) audit(ctx context.Context, op, target string, err er
 
 // RecordInit writes the system audit entry of an initialisation that
 // created the system (docex init: operation "system.init", by the
-// provisioner's actor). It returns the audit write's error.
+// provisioner's actor), its last step: on a driver.InitTracker backend it
+// marks the initialisation BeginInit started finished, in the same
+// transaction. It returns the audit write's error; the initialisation
+// then stays unfinished.
 func (p *TenantProvisioner) RecordInit(ctx context.Context) error {
 	if p.e.closed.Load() {
 		return docex.ErrClosed
@@ -69,7 +74,17 @@ func (p *TenantProvisioner) RecordInit(ctx context.Context) error {
 	if err := tenancy.ValidateUserID(p.actor); err != nil {
 		return err // also in single-file mode, which has a system log but no tenants
 	}
-	return p.audit(ctx, "system.init", "", nil)
+	tr, ok := p.e.be.(driver.InitTracker)
+	if !ok {
+		return p.audit(ctx, "system.init", "", nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := tr.FinishInit(ctx, p.entry("system.init", "", nil)); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	return nil
 }
 
 // change runs a registry change that commits its own audit entry (the

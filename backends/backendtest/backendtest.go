@@ -49,6 +49,7 @@ func Run(t *testing.T, h Harness) {
 			f := &fixture{h: h, storage: storage}
 			t.Run("Bootstrap", f.testBootstrap)
 			t.Run("SystemID", f.testSystemID)
+			t.Run("InitResumes", f.testInitResumes)
 			t.Run("SharedContentStore", f.testSharedContentStore)
 			t.Run("ContentDirGone", f.testContentDirGone)
 			t.Run("TenantLifecycle", f.testTenantLifecycle)
@@ -218,6 +219,74 @@ func (f *fixture) testBootstrap(t *testing.T) {
 
 // testSystemID: Bootstrap stores a system id, keeps it, and adds one to a
 // system bootstrapped without (before system ids); SystemID writes nothing.
+// testInitResumes: a system engine.BeginInit creates stays unfinished,
+// through Bootstrap and BeginInit again, until RecordInit (docex init's
+// last step) writes its audit entry and clears the mark in one
+// transaction; a system plain Bootstrap creates is never unfinished.
+// Each backend is a driver.InitTracker, in single-file mode too.
+func (f *fixture) testInitResumes(t *testing.T) {
+	for _, multi := range []bool{true, false} {
+		t.Run(fmt.Sprintf("multi=%v", multi), func(t *testing.T) {
+			be, cfg := f.config(t, multi)
+			if _, ok := be.(driver.InitTracker); !ok {
+				t.Fatalf("%T is not a driver.InitTracker", be)
+			}
+			begin := func(wantCreated, wantUnfinished bool) {
+				t.Helper()
+				created, unfinished, err := engine.BeginInit(bg, be, cfg)
+				must(t, err)
+				if created != wantCreated || unfinished != wantUnfinished {
+					t.Fatalf("BeginInit: created %v unfinished %v, want %v %v", created, unfinished, wantCreated, wantUnfinished)
+				}
+			}
+			begin(true, false)
+			begin(false, true) // the init failed after BeginInit: the next one completes it
+			if created, err := engine.Bootstrap(bg, be, cfg); err != nil || created {
+				t.Fatalf("Bootstrap on an unfinished system: %v %v", created, err)
+			}
+			begin(false, true)
+			eng, err := engine.New(bg, be, cfg) // an unfinished system is usable
+			must(t, err)
+			defer eng.Close()
+			must(t, eng.Provisioner("ops").RecordInit(bg))
+			begin(false, false)
+			log, err := be.SystemAudit(bg, docex.Page{Limit: 100})
+			must(t, err)
+			inits := 0
+			for _, e := range log {
+				if e.Operation == "system.init" {
+					inits++
+					if e.UserID != "ops" || e.Outcome != docex.OutcomeOK {
+						t.Fatalf("system.init entry %+v", e)
+					}
+				}
+			}
+			if inits != 1 {
+				t.Fatalf("%d system.init entries, want 1", inits)
+			}
+
+			// Created by plain Bootstrap: finished from the start.
+			be2, cfg2 := f.config(t, multi)
+			created, err := engine.Bootstrap(bg, be2, cfg2)
+			must(t, err)
+			if !created {
+				t.Fatal("Bootstrap: created=false")
+			}
+			if pending, err := be2.(driver.InitTracker).InitPending(bg); err != nil || pending {
+				t.Fatalf("InitPending after Bootstrap: %v %v", pending, err)
+			}
+			// Before any Bootstrap: not initialised.
+			be3, _ := f.config(t, multi)
+			if _, err := be3.(driver.InitTracker).InitPending(bg); !errors.Is(err, docex.ErrNotInitialized) {
+				t.Fatalf("InitPending before Bootstrap: %v", err)
+			}
+			if err := be3.(driver.InitTracker).FinishInit(bg, docex.AuditEntry{}); !errors.Is(err, docex.ErrNotInitialized) {
+				t.Fatalf("FinishInit before Bootstrap: %v", err)
+			}
+		})
+	}
+}
+
 func (f *fixture) testSystemID(t *testing.T) {
 	be, cfg := f.config(t, true)
 	_, err := be.SystemID(bg)

@@ -101,11 +101,11 @@ INSERT INTO %[1]s.meta (key, value) VALUES ('schema_version', '%[2]d');
 // systemSQL are the registry statements, qualified by the system schema.
 // They are built once per Backend, so their text is constant.
 type systemSQL struct {
-	metaAll, metaInsert, metaUpsert           string
-	tenantCols                                string
-	tenantGet, tenantList, tenantInsert       string
-	tenantStatus, tenantDelete, tenantForOpen string
-	auditInsert, auditList                    string
+	metaAll, metaInsert, metaUpsert, metaDelete string
+	tenantCols                                  string
+	tenantGet, tenantList, tenantInsert         string
+	tenantStatus, tenantDelete, tenantForOpen   string
+	auditInsert, auditList                      string
 }
 
 func newSystemSQL(sys string) systemSQL {
@@ -115,6 +115,7 @@ func newSystemSQL(sys string) systemSQL {
 		metaAll:      r.Replace(`SELECT key, value FROM {sys}.meta`),
 		metaInsert:   r.Replace(`INSERT INTO {sys}.meta (key, value) VALUES ($1, $2)`),
 		metaUpsert:   r.Replace(`INSERT INTO {sys}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`),
+		metaDelete:   r.Replace(`DELETE FROM {sys}.meta WHERE key = $1`),
 		tenantCols:   cols,
 		tenantGet:    r.Replace(`SELECT ` + cols + ` FROM {sys}.tenants WHERE id = $1`),
 		tenantList:   r.Replace(`SELECT ` + cols + ` FROM {sys}.tenants ORDER BY id`),

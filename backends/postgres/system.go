@@ -27,7 +27,8 @@ const (
 	metaBootstrapID   = driver.SettingBootstrapTenantID
 	metaMultiTenancy  = driver.SettingMultiTenancy
 	metaSystemID      = "system_id"
-	metaContentDir    = "content_dir" // driver.ContentRecorder
+	metaContentDir    = "content_dir"  // driver.ContentRecorder
+	metaInitPending   = "init_pending" // driver.InitTracker: "true" until FinishInit
 )
 
 // sysErr wraps an error of a registry query: a missing system schema or
@@ -132,9 +133,10 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (cre
 			{metaBootstrapID, info.BootstrapTenantID},
 			{metaMultiTenancy, strconv.FormatBool(info.MultiTenancy)},
 			{metaSystemID, info.SystemID},
+			{metaInitPending, map[bool]string{true: "true"}[info.InitPending]},
 		} {
 			if kv[1] == "" {
-				continue // no system id given
+				continue // no system id given, or not pending
 			}
 			if _, err := tx.Exec(ctx, b.sql.metaInsert, kv[0], kv[1]); err != nil {
 				return b.wrap(err, "write system meta %s", kv[0])
@@ -224,6 +226,35 @@ func (b *Backend) RecordContentDir(ctx context.Context, dir string) error {
 		return b.sysErr(err, "write system meta %s", metaContentDir)
 	}
 	return nil
+}
+
+// InitPending reports whether the system was created with
+// driver.BootstrapInfo.InitPending and FinishInit has not been called
+// since (driver.InitTracker). It returns docex.ErrNotInitialized when the
+// system schema or its meta table is absent. It writes nothing.
+func (b *Backend) InitPending(ctx context.Context) (bool, error) {
+	meta, err := b.systemMeta(ctx)
+	if err != nil {
+		return false, err
+	}
+	return meta[metaInitPending] != "", nil
+}
+
+// FinishInit appends e to the system audit log and marks the
+// initialisation finished, in one transaction (driver.InitTracker). It
+// returns docex.ErrNotInitialized when the system schema or its meta table
+// is absent.
+func (b *Backend) FinishInit(ctx context.Context, e docex.AuditEntry) error {
+	if _, err := b.systemMeta(ctx); err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		if err := b.appendSystemAudit(ctx, tx, e); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, b.sql.metaDelete, metaInitPending)
+		return b.sysErr(err, "write system meta %s", metaInitPending)
+	})
 }
 
 // systemMeta reads the system meta table; docex.ErrNotInitialized when

@@ -49,6 +49,7 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (boo
 			"multi_tenancy":       mt,
 			"created_at":          info.Now.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
 			"system_id":           info.SystemID,
+			metaInitPending:       pending(info.InitPending),
 		} {
 			if v == "" {
 				continue // no system id given
@@ -91,6 +92,45 @@ func (b *Backend) SystemID(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return meta["system_id"], nil
+}
+
+// metaInitPending is the docex_meta key of a system whose initialisation
+// is not finished (driver.InitTracker).
+const metaInitPending = "init_pending"
+
+// pending returns the value of metaInitPending: "true", or "" for none.
+func pending(p bool) string {
+	if p {
+		return "true"
+	}
+	return ""
+}
+
+// InitPending implements driver.InitTracker.
+func (b *Backend) InitPending(ctx context.Context) (bool, error) {
+	meta, err := b.systemMeta(ctx)
+	if err != nil {
+		return false, err
+	}
+	return meta[metaInitPending] != "", nil
+}
+
+// FinishInit implements driver.InitTracker.
+func (b *Backend) FinishInit(ctx context.Context, e docex.AuditEntry) error {
+	if _, err := b.systemMeta(ctx); err != nil {
+		return err
+	}
+	d, err := b.system(ctx, false)
+	if err != nil {
+		return err
+	}
+	return withTx(ctx, d.w, func(tx *sql.Tx) error {
+		if err := insertAudit(ctx, tx, "docex_system_audit", e); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM docex_meta WHERE key = ?`, metaInitPending)
+		return err
+	})
 }
 
 // metaContentDir is the docex_meta key of the content directory

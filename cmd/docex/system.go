@@ -88,7 +88,11 @@ first init that fails (the DSN variable unset, a server or bucket out of
 reach) removes the docex.yaml and the directories it made (but, once it
 created the system database, not a content directory that database
 records and keeps: PostgreSQL's, or one in a directory that was there):
-fix the cause and run it again.
+fix the cause and run it again. An init that fails once it created the
+system (while installing the built-in steps, say) leaves the system
+marked unfinished: the next init completes it (the built-in steps, the
+system.init audit entry) and reports created, instead of "already
+initialised".
 
 Init creates the content directory (storage.documents.path) and records it
 in the system database. On an initialised system whose content directory
@@ -145,6 +149,8 @@ type initOptions struct {
 
 // initResult is the output of docex init.
 type initResult struct {
+	// Created: this run created the system, or completed the init that
+	// created it and failed before its end.
 	Created         bool   `json:"created"`
 	Config          string `json:"config"`
 	ConfigWritten   bool   `json:"config_written"`
@@ -302,11 +308,15 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 			return f.KeyError("storage.documents.path", err)
 		}
 	}
-	created, err := engine.Bootstrap(ctx, be, ecfg)
+	created, unfinished, err := engine.BeginInit(ctx, be, ecfg)
 	if err != nil {
 		return claimErr(f, settingErr(f, err))
 	}
 	bootstrapped = true
+	// An init that created the system and failed before its end (the
+	// built-in steps, its audit entry) left it unfinished: this one
+	// completes it as if it had created the system.
+	created = created || unfinished
 	builtins := created && !o.noBuiltins && c.getenv(noBuiltinEnv) != "1"
 	if builtins {
 		sb, err := openSandbox(ctx, f)
@@ -324,11 +334,6 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 	// The operator's --user is the actor of what init records ("system"
 	// without one).
 	op := eng.Provisioner(c.g.user)
-	if created {
-		if err := op.RecordInit(ctx); err != nil {
-			return err
-		}
-	}
 	installed, took := []string{}, time.Duration(0)
 	if builtins {
 		c.progress("installing the built-in steps (compiling their module once into %s)", f.Sandbox.CacheDir)
@@ -342,6 +347,13 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 		}
 		for _, i := range infos {
 			installed = append(installed, i.Name)
+		}
+	}
+	if created {
+		// The last step: it marks the initialisation finished, so that
+		// an init that fails before it is completed by the next one.
+		if err := op.RecordInit(ctx); err != nil {
+			return err
 		}
 	}
 	outdated := []string{}
