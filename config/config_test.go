@@ -604,6 +604,11 @@ func TestExplicitTags(t *testing.T) {
 			"config key sandbox.cache_dir (line 3): want text, got !!binary eA=="},
 		{"config_version: 1\nsandbox:\n  cache_dir: !!null x\n",
 			"config key sandbox.cache_dir (line 3): no value: leave the key out for the default"},
+		// A section's tag is !!map; another was ignored silently.
+		{"config_version: 1\nsandbox: !foo\n  pool_size: 1\n",
+			"config key sandbox (line 2): want a mapping of keys, got !foo and a mapping: write it without the tag"},
+		{"config_version: 1\nstorage:\n  documents: !!binary {type: database}\nbogus: 1\n",
+			"config key storage.documents (line 3): want a mapping of keys, got !!binary and a mapping: write it without the tag; config key bogus (line 4): unknown key"},
 		// Merged in, and with another error: each once, in line order.
 		{"config_version: 1\nsandbox:\n  <<: {pool_size: !!str 5}\n",
 			"config key sandbox.pool_size (line 3): want a whole number, got !!str 5: write it without the tag"},

@@ -407,7 +407,9 @@ var yaml11Bools = map[string]bool{
 //   - a value with an explicit tag (!!str 5, !!bool yes, !foo 5) other
 //     than the key's own (!!int, !!bool, !!str) or that its value does not
 //     fit: the decoder either read it otherwise than written or failed
-//     naming neither the key nor the line.
+//     naming neither the key nor the line; and a section (a mapping)
+//     with a tag other than !!map (sandbox: !foo), which the decoder
+//     ignored.
 //
 // The message says how to write the value. tagged are the values written
 // with an explicit tag among those: the decoder may stop at one of them
@@ -416,7 +418,7 @@ func nodeIssues(root *yaml.Node) (out []issue, tagged []*yaml.Node) {
 	walk(root, func(k key) {
 		n := len(out)
 		defer func() {
-			if len(out) > n && k.v.Style&yaml.TaggedStyle != 0 {
+			if len(out) > n && k.v.Kind == yaml.ScalarNode && k.v.Style&yaml.TaggedStyle != 0 {
 				tagged = append(tagged, k.v)
 			}
 		}()
@@ -424,6 +426,12 @@ func nodeIssues(root *yaml.Node) (out []issue, tagged []*yaml.Node) {
 		if k.k.Kind == yaml.ScalarNode && (k.k.ShortTag() == "!!null" || k.k.Value == "") {
 			out = append(out, issue{k.k.Line, keyMsg("", k.k.Line, "a key without a name")})
 			return
+		}
+		if k.field != nil && k.field.Kind() == reflect.Struct && v.Kind == yaml.MappingNode &&
+			v.Style&yaml.TaggedStyle != 0 && v.ShortTag() != "!!map" {
+			// A section's own tag is !!map: the decoder read another
+			// (!foo, !!binary) as if it were not there.
+			out = append(out, issue{k.k.Line, keyMsg(k.path, k.k.Line, fmt.Sprintf("want a mapping of keys, got %s and a mapping: write it without the tag", v.ShortTag()))})
 		}
 		if k.field == nil || v.Kind != yaml.ScalarNode {
 			return
