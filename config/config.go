@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -63,9 +61,7 @@ type BootstrapTenant struct {
 	Schema string `yaml:"schema"` // PostgreSQL schema of the system tables, default "docex_system"
 }
 
-// Database is the database section. Only the section of Type is read: a
-// section of the other backend is refused (with postgres,
-// database.sqlite.path alone is read, as data_dir's default).
+// Database is the database section.
 type Database struct {
 	Type     string   `yaml:"type"` // "sqlite" (default) or "postgres"
 	SQLite   SQLite   `yaml:"sqlite"`
@@ -337,9 +333,6 @@ func (f *File) normalize() error {
 	default:
 		return f.invalid("database.type", "%q: want sqlite or postgres", db.Type)
 	}
-	if err := f.otherBackend(); err != nil {
-		return err
-	}
 	switch {
 	case f.DataDir != "":
 	case db.SQLite.Path != "":
@@ -498,42 +491,6 @@ func (f *File) normalize() error {
 		}
 	}
 	return f.checkPaths()
-}
-
-// otherBackend refuses a database section database.type does not read:
-// it would seem to configure the backend while it changes nothing (a
-// postgres section with type sqlite, the default). With postgres, the one
-// key of the sqlite section read is database.sqlite.path, data_dir's
-// default when data_dir is not written; its other keys, or the section
-// without a path read, are refused naming the first of them.
-func (f *File) otherBackend() error {
-	switch f.Database.Type {
-	case SQLiteBackend:
-		if _, written := f.lines["database.postgres"]; written {
-			return f.invalid("database.postgres", "database.postgres is set but database.type is %s: add type: postgres, or remove the postgres section", f.Database.Type)
-		}
-	case PostgresBackend:
-		if _, written := f.lines["database.sqlite"]; !written {
-			return nil
-		}
-		_, dataDir := f.lines["data_dir"]
-		_, path := f.lines["database.sqlite.path"]
-		if dataDir || !path {
-			return f.invalid("database.sqlite", "database.sqlite is set but database.type is postgres: add type: sqlite, or remove the sqlite section (data_dir says where docex keeps its files)")
-		}
-		var unread []string
-		for k := range f.lines {
-			if strings.HasPrefix(k, "database.sqlite.") && k != "database.sqlite.path" {
-				unread = append(unread, k)
-			}
-		}
-		if len(unread) == 0 {
-			return nil
-		}
-		slices.SortFunc(unread, func(a, b string) int { return cmp.Or(cmp.Compare(f.lines[a], f.lines[b]), cmp.Compare(a, b)) })
-		return f.invalid(unread[0], "%s is set but database.type is postgres, which reads only database.sqlite.path (as data_dir's default): add type: sqlite, or remove the key", unread[0])
-	}
-	return nil
 }
 
 // maxMS is the most milliseconds a time.Duration holds (about 292 years).

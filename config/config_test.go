@@ -74,9 +74,9 @@ func TestErrors(t *testing.T) {
 		{"quoted password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: \"host=x password='hunter2 x'\"\n", "dsn"},
 		{"url password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: postgres://u:hunter2@h/d\n", "dsn"},
 		{"unparsable dsn", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: \"host=x password='hunter2\"\n", "dsn"},
-		{"bad prefix", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    tenant_schema_prefix: T-\n", "database.postgres.tenant_schema_prefix"},
-		{"long prefix", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    tenant_schema_prefix: abcdefghijklmnopqrstuvwxyz\n", "database.postgres.tenant_schema_prefix"},
-		{"prefix of bootstrap schema", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    tenant_schema_prefix: docex_\n", "database.postgres.tenant_schema_prefix"},
+		{"bad prefix", "config_version: 1\ndatabase:\n  postgres:\n    tenant_schema_prefix: T-\n", "database.postgres.tenant_schema_prefix"},
+		{"long prefix", "config_version: 1\ndatabase:\n  postgres:\n    tenant_schema_prefix: abcdefghijklmnopqrstuvwxyz\n", "database.postgres.tenant_schema_prefix"},
+		{"prefix of bootstrap schema", "config_version: 1\ndatabase:\n  postgres:\n    tenant_schema_prefix: docex_\n", "database.postgres.tenant_schema_prefix"},
 		{"pg_ schema", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: pg_docex\n", "multi_tenancy.bootstrap_tenant.schema"},
 		// Overlapping data paths (a sweep of one store would delete the other's files).
 		{"content = sqlite data", "config_version: 1\ndatabase:\n  sqlite:\n    path: data\nstorage:\n  documents:\n    path: data\n", "storage.documents.path"},
@@ -273,7 +273,7 @@ func TestValueErrorsNameLines(t *testing.T) {
 		{"document bytes", "config_version: 1\nstorage:\n  documents:\n    max_document_bytes: -5\n", "config key storage.documents.max_document_bytes (line 4): negative"},
 		{"bootstrap id", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    id: Bad!\n", "config key multi_tenancy.bootstrap_tenant.id (line 4): "},
 		{"bootstrap schema", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: pg_docex\n", "config key multi_tenancy.bootstrap_tenant.schema (line 4): "},
-		{"schema prefix", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    tenant_schema_prefix: T-\n", "config key database.postgres.tenant_schema_prefix (line 5): "},
+		{"schema prefix", "config_version: 1\ndatabase:\n  postgres:\n    tenant_schema_prefix: T-\n", "config key database.postgres.tenant_schema_prefix (line 4): "},
 		{"system file", "config_version: 1\ndatabase:\n  sqlite:\n    system_file: ../x.db\n", "config key database.sqlite.system_file (line 4): "},
 		{"open tenants", "config_version: 1\ndatabase:\n  sqlite:\n    max_open_tenants: -1\n", "config key database.sqlite.max_open_tenants (line 4): -1 is negative"},
 		{"busy timeout", "config_version: 1\ndatabase:\n  sqlite:\n    busy_timeout_ms: -1\n", "config key database.sqlite.busy_timeout_ms (line 4): -1 is negative"},
@@ -416,13 +416,9 @@ func TestMisreadValuesRefused(t *testing.T) {
 		})
 	}
 	// The largest values that fit are accepted.
-	for _, y := range []string{
-		"config_version: 1\ndatabase:\n  sqlite:\n    busy_timeout_ms: 9223372036854\n",
-		"config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    max_conns: 2147483647\n",
-	} {
-		if _, err := Parse([]byte(y), "/x"); err != nil {
-			t.Fatal(err)
-		}
+	y := "config_version: 1\ndatabase:\n  type: postgres\n  sqlite:\n    busy_timeout_ms: 9223372036854\n  postgres:\n    max_conns: 2147483647\n"
+	if _, err := Parse([]byte(y), "/x"); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -453,65 +449,16 @@ func TestIgnoredSectionRefused(t *testing.T) {
 			}
 		})
 	}
-	// With type s3 the section is read.
-	if y := "config_version: 1\nstorage:\n  documents:\n    type: s3\n" + s3; true {
+	// With type s3 the section is read; and the database sections stay
+	// as docex.yaml.example shows them, both written whatever the type
+	// (database.sqlite.path is data_dir's default on every backend).
+	for _, y := range []string{
+		"config_version: 1\nstorage:\n  documents:\n    type: s3\n" + s3,
+		"config_version: 1\ndatabase:\n  type: sqlite\n  postgres:\n    dsn_env: PG\n    max_conns: 8\n",
+		"config_version: 1\ndatabase:\n  type: postgres\n  sqlite:\n    path: data\n    synchronous: full\n",
+	} {
 		if _, err := Parse([]byte(y), "/x"); err != nil {
 			t.Errorf("%q: %v", y, err)
-		}
-	}
-}
-
-// TestOtherBackendSectionRefused: a database section that database.type
-// does not read is an error naming the section (or, with postgres, the
-// first sqlite key it does not read) and its line, like an s3 section
-// without type s3. Before, it was ignored silently: a postgres section
-// with type sqlite (the default) kept everything in SQLite files while the
-// file seemed to configure PostgreSQL. With postgres, database.sqlite.path
-// alone is read, as data_dir's default when data_dir is not written.
-func TestOtherBackendSectionRefused(t *testing.T) {
-	const pgMsg = "database.postgres is set but database.type is sqlite: add type: postgres, or remove the postgres section"
-	const sqliteMsg = "database.sqlite is set but database.type is postgres: add type: sqlite, or remove the sqlite section (data_dir says where docex keeps its files)"
-	cases := []struct{ name, yaml, want string }{
-		{"postgres section, type left out", "config_version: 1\ndatabase:\n  postgres:\n    dsn_env: PG\n",
-			"config key database.postgres (line 3): " + pgMsg},
-		{"postgres section, type sqlite", "config_version: 1\ndatabase:\n  type: sqlite\n  sqlite:\n    path: data\n  postgres:\n    dsn_env: PG\n    max_conns: 8\n",
-			"config key database.postgres (line 6): " + pgMsg},
-		{"empty postgres section", "config_version: 1\ndatabase: {postgres: {}}\n",
-			"config key database.postgres (line 2): " + pgMsg},
-		{"postgres section merged in", "config_version: 1\ndatabase:\n  <<: {postgres: {dsn: host=x}}\n",
-			"config key database.postgres (line 3): " + pgMsg},
-		{"postgres dsn with a password, type sqlite", "config_version: 1\ndatabase:\n  postgres:\n    dsn: host=x password=hunter2\n",
-			"config key database.postgres (line 3): " + pgMsg},
-		{"sqlite section without path, type postgres", "config_version: 1\ndatabase:\n  type: postgres\n  sqlite:\n    synchronous: full\n",
-			"config key database.sqlite (line 4): " + sqliteMsg},
-		{"empty sqlite section, type postgres", "config_version: 1\ndatabase:\n  type: postgres\n  sqlite: {}\n",
-			"config key database.sqlite (line 4): " + sqliteMsg},
-		{"sqlite path with data_dir, type postgres", "config_version: 1\ndata_dir: d\ndatabase:\n  type: postgres\n  sqlite:\n    path: data\n",
-			"config key database.sqlite (line 5): " + sqliteMsg},
-		{"sqlite keys besides path, type postgres", "config_version: 1\ndatabase:\n  type: postgres\n  sqlite:\n    path: data\n    busy_timeout_ms: 10\n    synchronous: normal\n",
-			"config key database.sqlite.busy_timeout_ms (line 6): database.sqlite.busy_timeout_ms is set but database.type is postgres, which reads only database.sqlite.path (as data_dir's default): add type: sqlite, or remove the key"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse([]byte(c.yaml), "/x")
-			if !errors.Is(err, docex.ErrInvalidConfig) || err.Error() != c.want {
-				t.Fatalf("err %v\nwant %s", err, c.want)
-			}
-			if strings.Contains(err.Error(), "hunter2") {
-				t.Fatal("secret in error")
-			}
-		})
-	}
-	// The section of the type, and with postgres database.sqlite.path
-	// alone (data_dir's default), are read.
-	for y, dataDir := range map[string]string{
-		"config_version: 1\ndatabase:\n  type: sqlite\n  sqlite:\n    path: data\n    synchronous: normal\n":         "/x/data",
-		"config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: PG\n":                             "/x/docex-data",
-		"config_version: 1\ndatabase:\n  type: postgres\n  sqlite:\n    path: data\n  postgres:\n    max_conns: 3\n": "/x/data",
-	} {
-		f, err := Parse([]byte(y), "/x")
-		if err != nil || f.DataDir != dataDir {
-			t.Errorf("%q: %v, data_dir %v, want %s", y, err, f, dataDir)
 		}
 	}
 }
@@ -522,7 +469,7 @@ func TestOtherBackendSectionRefused(t *testing.T) {
 // default true, pool_size: ~ the sandbox's default, database: ~ every
 // database default, and config_version: ~ failed with "0 is not
 // supported". An empty text written in quotes ("") stays a value
-// (docex.yaml.example shows dsn: "").
+// (docex.yaml.example writes dsn: "").
 func TestEmptyValuesRefused(t *testing.T) {
 	const tip = "no value: leave the key out for the default"
 	cases := []struct{ yaml, want string }{
@@ -551,7 +498,7 @@ func TestEmptyValuesRefused(t *testing.T) {
 		}
 	}
 	for _, y := range []string{
-		"config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: \"\"\n",
+		"config_version: 1\ndatabase:\n  postgres:\n    dsn: \"\"\n",
 		"config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: b\n      session_token_env: \"\"\n      spool_dir: ''\n",
 		"config_version: 1\nsandbox: {}\n",
 	} {
