@@ -326,6 +326,7 @@ func (f *File) normalize() error {
 	}
 
 	db := &f.Database
+	_, pgWritten := f.lines["database.postgres"]
 	switch db.Type {
 	case "":
 		db.Type = SQLiteBackend
@@ -403,6 +404,13 @@ func (f *File) normalize() error {
 			// The pool's size is an int32: 4294967297 was 1.
 			return f.invalid("database.postgres.max_conns", "%d is more than %d", db.Postgres.MaxConns, math.MaxInt32)
 		}
+	}
+	if _, typed := f.lines["database.type"]; pgWritten && !typed {
+		// type left out means sqlite: the file would seem to configure
+		// PostgreSQL while everything went into local SQLite files. With
+		// type written, the other backend's section may stay (a switch of
+		// type then finds it ready).
+		return f.invalid("database.postgres", "database.postgres is set but database.type is not: docex would use sqlite (the default) and read none of it; add type: postgres (or type: sqlite to keep the section unread)")
 	}
 
 	d := &f.Storage.Documents

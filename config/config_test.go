@@ -449,6 +449,19 @@ func TestIgnoredSectionRefused(t *testing.T) {
 			}
 		})
 	}
+	// A postgres section with database.type left out (sqlite, the
+	// default): the file seems to configure PostgreSQL and would read none
+	// of it.
+	for _, y := range []string{
+		"config_version: 1\ndatabase:\n  postgres:\n    dsn_env: PG\n",
+		"config_version: 1\ndatabase:\n  sqlite:\n    path: d\n  postgres: {}\n",
+		"config_version: 1\ndatabase:\n  <<: {postgres: {dsn: host=x}}\n",
+	} {
+		_, err := Parse([]byte(y), "/x")
+		if want := "config key database.postgres (line "; !errors.Is(err, docex.ErrInvalidConfig) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "add type: postgres") {
+			t.Errorf("%q: %v, want %s", y, err, want)
+		}
+	}
 	// With type s3 the section is read; and the database sections stay
 	// as docex.yaml.example shows them, both written whatever the type
 	// (database.sqlite.path is data_dir's default on every backend).
@@ -498,7 +511,7 @@ func TestEmptyValuesRefused(t *testing.T) {
 		}
 	}
 	for _, y := range []string{
-		"config_version: 1\ndatabase:\n  postgres:\n    dsn: \"\"\n",
+		"config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: \"\"\n",
 		"config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: b\n      session_token_env: \"\"\n      spool_dir: ''\n",
 		"config_version: 1\nsandbox: {}\n",
 	} {
