@@ -545,27 +545,39 @@ func TestAgentsDoc(t *testing.T) {
 // without a panic.
 func TestMCPOversizedMessage(t *testing.T) {
 	h := mcpHarness(t)
-	inR, inW := io.Pipe()
-	stderr := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() {
-		err := runIO(context.Background(), []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--tenant", "acme", "--user", "a", "--roles", "writer"},
-			inR, io.Discard, stderr, func(string) string { return "" })
-		inR.Close()
-		done <- exitCode(err)
-	}()
-	go func() {
-		inW.Write([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_document","arguments":{"text":"`))
-		inW.Write(bytes.Repeat([]byte("x"), 17<<20))
-		inW.Close()
-	}()
-	select {
-	case code := <-done:
-		if code != exitInternal || !strings.Contains(stderr.String(), "maximum line length") {
-			t.Fatalf("exit %d, stderr %q", code, stderr.String())
-		}
-	case <-time.After(10 * time.Minute):
-		t.Fatal("docex mcp did not end the session")
+	for _, c := range []struct {
+		name        string
+		start, fill []byte
+	}{
+		{"json", []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_document","arguments":{"text":"`), []byte("x")},
+		// Not JSON: the reason was the line's parse error ("invalid
+		// character '\x00'"), not its size.
+		{"nul bytes", nil, []byte{0}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			inR, inW := io.Pipe()
+			stderr := &syncBuffer{}
+			done := make(chan int, 1)
+			go func() {
+				err := runIO(context.Background(), []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--tenant", "acme", "--user", "a", "--roles", "writer"},
+					inR, io.Discard, stderr, func(string) string { return "" })
+				inR.Close()
+				done <- exitCode(err)
+			}()
+			go func() {
+				inW.Write(c.start)
+				inW.Write(bytes.Repeat(c.fill, 17<<20))
+				inW.Close()
+			}()
+			select {
+			case code := <-done:
+				if code != exitInternal || !strings.Contains(stderr.String(), "maximum line length") || strings.Contains(stderr.String(), "invalid character") {
+					t.Fatalf("exit %d, stderr %q", code, stderr.String())
+				}
+			case <-time.After(10 * time.Minute):
+				t.Fatal("docex mcp did not end the session")
+			}
+		})
 	}
 }
 

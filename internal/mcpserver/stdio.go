@@ -34,9 +34,8 @@ const maxLineBytes = mcp.DefaultMaxLineLength
 // by one and its replies sent back as one array (see batchLine), when the
 // session's protocol version allows batches; else it gets one -32600
 // error. Empty lines are skipped. A line longer than 16 MiB is not read
-// whole: it reaches the SDK as it is, which ends the session as before
-// (with its "maximum line length" error, or the JSON error of the line's
-// start). Replies are matched by id: an error reply may precede the reply
+// whole: the transport's read fails with a "maximum line length" error,
+// which ends the session (whatever the line holds: JSON or not). Replies are matched by id: an error reply may precede the reply
 // to an earlier call, as replies to concurrent calls may. At the end of
 // in, the session ends once every request read has been answered (a
 // client may write its requests and close its end: printf ... | docex
@@ -321,21 +320,18 @@ type lineFilter struct {
 	owed    *owed
 	max     int
 	pending []byte // what Read returns next
-	raw     bool   // a line was too long: pass everything through
 }
 
 // Read returns the next valid lines. It returns r's error (io.EOF at the
 // end) once the lines before it are read.
 func (f *lineFilter) Read(p []byte) (int, error) {
 	for len(f.pending) == 0 {
-		if f.raw {
-			return f.r.Read(p)
-		}
 		line, long, err := f.readLine()
 		if long {
-			// The SDK refuses it with the error of today: pass it on.
-			f.pending, f.raw = line, true
-			break
+			// It cannot be skipped (the stream has no point to resume
+			// at): the session ends, saying why whatever the line holds.
+			f.owed.settle()
+			return 0, fmt.Errorf("a message (one line) exceeds the maximum line length of %d bytes (16 MiB): the session ends; send less inline content (--max-inline-bytes) or use path (--allow-path)", f.max)
 		}
 		if msg := bytes.TrimSpace(line); len(msg) > 0 {
 			f.pending = f.take(msg)
