@@ -27,6 +27,7 @@ type mcpOpts struct {
 	maxInline   int64
 	maxRead     int
 	worker      string
+	sessionIdle time.Duration
 }
 
 const mcpHelp = `Serves the Model Context Protocol to one agent: over stdin/stdout (the
@@ -63,6 +64,7 @@ func mcpCommands() []*command {
 				fs.StringVar(&o.allowPath, "allow-path", "", "directory add_document may read files from (default: none; symlinks may not lead outside it)")
 				fs.Int64Var(&o.maxInline, "max-inline-bytes", mcpserver.DefaultMaxInlineBytes, "largest document add_document accepts as text or base64")
 				fs.IntVar(&o.maxRead, "max-read-bytes", mcpserver.DefaultMaxReadBytes, "largest page read_document returns")
+				fs.DurationVar(&o.sessionIdle, "session-idle", mcpserver.DefaultSessionIdle, "with --http: close a session idle this long (0: never)")
 				fs.StringVar(&o.worker, "worker", "auto", "run the tenant's pipeline jobs in this process: auto (SQLite only), yes or no (rely on running workers)")
 			},
 			run: func(ctx context.Context, c *cli, _ []string) error { return cmdMCP(ctx, c, o) }},
@@ -77,6 +79,9 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	}
 	if o.http == "" && o.allowRemote {
 		return docex.Errorf(errUsage, "--allow-remote is for --http")
+	}
+	if o.sessionIdle < 0 {
+		return docex.Errorf(errUsage, "--session-idle %s: want 0 (never) or more", o.sessionIdle)
 	}
 	if o.http != "" {
 		if err := checkListenAddr(o.http, o.allowRemote, c.g.user, c.g.tenant); err != nil {
@@ -141,7 +146,7 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 		}
 		return fmt.Errorf("mcp: %w", err)
 	}
-	return serveMCPHTTP(ctx, c, srv, o.http, who, 2*o.maxInline+1<<20)
+	return serveMCPHTTP(ctx, c, srv, o.http, who, 2*o.maxInline+1<<20, o.sessionIdle)
 }
 
 // checkListenAddr refuses a non-loopback address unless allowRemote: the
@@ -192,13 +197,13 @@ func otherPort(addr string) string {
 	return net.JoinHostPort(host, strconv.Itoa(n+1))
 }
 
-func serveMCPHTTP(ctx context.Context, c *cli, srv *mcpserver.Server, addr, who string, maxBody int64) error {
+func serveMCPHTTP(ctx context.Context, c *cli, srv *mcpserver.Server, addr, who string, maxBody int64, idle time.Duration) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return listenError(addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", srv.HTTPHandler(maxBody))
+	mux.Handle("/mcp", srv.HTTPHandler(maxBody, idle))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	// A stop ends the sessions, so that their open event streams end and
 	// Shutdown need not wait for them.

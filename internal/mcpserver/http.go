@@ -11,10 +11,16 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
+
+// DefaultSessionIdle is how long an HTTP session may go without a request
+// before the server closes it (docex mcp --session-idle): without a bound
+// every initialize would keep a session until the server stops.
+const DefaultSessionIdle = 30 * time.Minute
 
 // sessionHeader is the header of the streamable HTTP transport that names
 // the session a request belongs to.
@@ -25,10 +31,13 @@ const sessionHeader = "Mcp-Session-Id"
 // (http.CrossOriginProtection), a POST without a session that is not an
 // initialize request (requireSession) and a request body larger than
 // maxBody bytes (HTTP 413), and giving every error reply a JSON-RPC code
-// (HTTPErrorCodes).
-func (s *Server) HTTPHandler(maxBody int64) http.Handler {
+// (HTTPErrorCodes). A session that receives no request for idle is
+// closed (its id then gets HTTP 404, and the client initializes again);
+// 0 keeps sessions until the client deletes them or the server stops.
+func (s *Server) HTTPHandler(maxBody int64, idle time.Duration) http.Handler {
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.srv }, &mcp.StreamableHTTPOptions{
 		MaxRequestBodyBytes: maxBody,
+		SessionTimeout:      idle,
 	})
 	return http.NewCrossOriginProtection().Handler(requireSession(HTTPErrorCodes(h), maxBody))
 }

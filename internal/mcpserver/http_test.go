@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHTTPRequiresSession: over streamable HTTP, a POST without an
@@ -26,7 +27,7 @@ func TestHTTPRequiresSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv.HTTPHandler(1 << 20))
+	ts := httptest.NewServer(srv.HTTPHandler(1<<20, 0))
 	t.Cleanup(ts.Close)
 	postWith := func(t *testing.T, host, version, session, body string) (int, string, http.Header) {
 		t.Helper()
@@ -142,5 +143,59 @@ func TestHTTPRequiresSession(t *testing.T) {
 	// A body too large is refused before it is read whole.
 	if code, _, _ := post(t, "", `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"x":"`+strings.Repeat("x", 1<<20)+`"}}}`); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("an oversized POST without a session: %d, want 413", code)
+	}
+}
+
+// TestHTTPSessionIdle: a session that receives no request for the idle
+// time is closed; its id then gets HTTP 404. Before, HTTPHandler set no
+// timeout and every initialize kept a session until the server stopped.
+func TestHTTPSessionIdle(t *testing.T) {
+	e := newEnv(t)
+	srv, err := New(e.eng, user("rita", "reader"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ts := httptest.NewServer(srv.HTTPHandler(1<<20, 100*time.Millisecond))
+	t.Cleanup(ts.Close)
+	post := func(session, body string) (int, http.Header) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, ts.URL, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	code, hdr := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	session := hdr.Get("Mcp-Session-Id")
+	if code != http.StatusOK || session == "" {
+		t.Fatalf("initialize: %d %q", code, session)
+	}
+	// No timing bound: wait as long as a loaded machine needs.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		n := 0
+		for range srv.MCP().Sessions() {
+			n++
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d session(s) still open after 2 minutes idle, with a 100 ms idle timeout", n)
+		}
+	}
+	if code, _ := post(session, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); code != http.StatusNotFound {
+		t.Fatalf("a request in the closed session: HTTP %d, want 404", code)
 	}
 }
