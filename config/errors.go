@@ -427,6 +427,17 @@ func nodeIssues(root *yaml.Node) (out []issue, tagged []*yaml.Node) {
 			out = append(out, issue{k.k.Line, keyMsg("", k.k.Line, "a key without a name")})
 			return
 		}
+		if k.k.Kind == yaml.ScalarNode && k.k.Style&yaml.TaggedStyle != 0 {
+			// A key is text: !!binary gives its bytes (decoded), !!str
+			// is its own tag; another the decoder refuses without a line
+			// ("cannot decode !!str `x` as a !!int"), hiding every other
+			// error.
+			if t := k.k.ShortTag(); t != "!!str" && t != "!!binary" {
+				out = append(out, issue{k.k.Line, keyMsg(k.path, k.k.Line, fmt.Sprintf("a key is text, got %s %s: write it without the tag", t, k.k.Value))})
+				tagged = append(tagged, k.k)
+				return
+			}
+		}
 		if k.field != nil && k.field.Kind() == reflect.Struct && v.Kind == yaml.MappingNode &&
 			v.Style&yaml.TaggedStyle != 0 && v.ShortTag() != "!!map" {
 			// A section's own tag is !!map: the decoder read another
@@ -570,8 +581,10 @@ func taggedValue(field reflect.Type, v *yaml.Node) (w, got, tip string, wrong bo
 
 // untagged returns data with the explicit tags of the scalar nodes
 // blanked out, each character a space so that every line and column
-// stays, or nil when one is not written where its node says (a document
-// in UTF-16, an unusual tag).
+// stays (a tag that is its line's first token, a key's, becomes !!str
+// and spaces instead), or nil when one is not written where its node
+// says (a document in UTF-16, an unusual tag) or a first token's is
+// shorter than !!str.
 func untagged(data []byte, nodes []*yaml.Node) []byte {
 	text := []rune(string(data))
 	// The first character of each line, as the YAML scanner counts lines.
@@ -613,8 +626,18 @@ func untagged(data []byte, nodes []*yaml.Node) []byte {
 			}
 			e := end(i)
 			if text[i] == '!' {
+				first := strings.TrimLeft(string(text[starts[n.Line-1]:i]), " \t") == ""
 				for j := i; j < e; j++ {
 					text[j] = ' '
+				}
+				if first {
+					// The line's first token (a key): spaces would
+					// indent what follows. !!str, the tag of text,
+					// keeps the column, where it fits.
+					if e-i < len("!!str") {
+						return nil
+					}
+					copy(text[i:], []rune("!!str"))
 				}
 				found = true
 			}

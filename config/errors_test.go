@@ -332,6 +332,21 @@ func TestTagErrorsHideNothing(t *testing.T) {
 		{"config_version: 1\nmulti_tenancy:\n  enabled: !!bool no\n  bootstrap_tenant:\n    id: !!int x\nbogus: 1\n",
 			"config key multi_tenancy.enabled (line 3): want true or false, got !!bool no: use true or false; " +
 				"config key multi_tenancy.bootstrap_tenant.id (line 5): want text, got !!int x: write it without the tag; config key bogus (line 6): unknown key"},
+		// A key's tag: it said "config is not valid YAML: cannot decode
+		// !!str `x` as a !!int", no key, no line, nothing else.
+		{"config_version: 1\n!!int x: 1\nsandbox:\n  pool_size: abc\n",
+			"config key x (line 2): a key is text, got !!int x: write it without the tag; " +
+				`config key sandbox.pool_size (line 4): want a whole number, got "abc" (text)`},
+		{"config_version: 1\nsandbox:\n  !!bool max_timeout_ms: 5\n  pool_size: abc\n",
+			"config key sandbox.max_timeout_ms (line 3): a key is text, got !!bool max_timeout_ms: write it without the tag; " +
+				`config key sandbox.pool_size (line 4): want a whole number, got "abc" (text)`},
+		{"config_version: 1\nsandbox: {!!int 5: 1, pool_size: abc}\n",
+			"config key sandbox.5 (line 2): a key is text, got !!int 5: write it without the tag; " +
+				`config key sandbox.pool_size (line 2): want a whole number, got "abc" (text)`},
+		// A local tag: the decoder reads past it.
+		{"config_version: 1\n!a x: 1\nsandbox:\n  pool_size: abc\n",
+			"config key x (line 2): a key is text, got !a x: write it without the tag; " +
+				`config key sandbox.pool_size (line 4): want a whole number, got "abc" (text)`},
 	}
 	for _, c := range cases {
 		_, err := Parse([]byte(c.yaml), "/x")
