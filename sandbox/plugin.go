@@ -138,6 +138,7 @@ type instance struct {
 	mem     *linearMemory
 	out     *guestOutput
 	stack   []uint64
+	clock   *guestClock
 
 	// State reset (restore): pagemap entries and the pages the last call
 	// wrote (-1: the whole memory was copied); fullCopy forces the copy
@@ -185,6 +186,7 @@ func (in *instance) invoke(ctx context.Context, sb *Sandbox, fn api.Function, st
 	in.fuel.Set(uint64(first))
 	in.reserve.Set(uint64(budget - first))
 	in.stop.Set(0)
+	in.clock.begin(budget)
 	in.mu.Lock()
 	in.armed, in.fired = true, false
 	in.mu.Unlock()
@@ -206,7 +208,9 @@ func (in *instance) invoke(ctx context.Context, sb *Sandbox, fn api.Function, st
 	fired := in.fired
 	in.mu.Unlock()
 	left := int64(in.fuel.Get()) + int64(in.reserve.Get())
-	return outcome{err: err, fired: fired, used: min(budget-left, budget), spent: left < 0, dur: dur}
+	used := min(budget-left, budget)
+	in.clock.end(max(used, 0))
+	return outcome{err: err, fired: fired, used: used, spent: left < 0, dur: dur}
 }
 
 // snapshot is a guest's state right after initialisation: every
@@ -214,6 +218,7 @@ func (in *instance) invoke(ctx context.Context, sb *Sandbox, fn api.Function, st
 type snapshot struct {
 	mem     []byte
 	globals []uint64
+	clock   guestClock // the clocks and random stream (in and running unset)
 	// img holds mem in a sealed memfd that instances map privately, so
 	// that a reset copies back only the pages a call wrote (cow_linux.go);
 	// nil where that is not available.
@@ -221,7 +226,8 @@ type snapshot struct {
 }
 
 func (in *instance) capture() *snapshot {
-	s := &snapshot{mem: slices.Clone(in.mem.buf), globals: make([]uint64, len(in.globals))}
+	s := &snapshot{mem: slices.Clone(in.mem.buf), globals: make([]uint64, len(in.globals)),
+		clock: guestClock{elapsed: in.clock.elapsed, rng: in.clock.rng}}
 	for i, g := range in.globals {
 		s.globals[i] = g.Get()
 	}
@@ -243,6 +249,7 @@ func (in *instance) restore(pm *pagemap, s *snapshot) bool {
 		}
 	}
 	in.dirtyPages = -1
+	in.clock.elapsed, in.clock.rng = s.clock.elapsed, s.clock.rng
 	if in.mem.mapped != nil && pm != nil && !in.fullCopy {
 		if in.resetPages(pm, s) {
 			for i, g := range in.globals {
@@ -296,9 +303,16 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		}
 	}
 	out := &guestOutput{}
+	clock := newGuestClock()
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithSysNanotime(). // a Go guest's GC needs a moving clock
+		// Deterministic clocks, sleeps and randomness (clock.go). A Go
+		// guest's GC needs a moving monotonic clock: this one moves with
+		// the instruction units the guest runs.
+		WithNanotime(clock.nanotime, 1).
+		WithWalltime(clock.walltime, 1).
+		WithNanosleep(clock.sleep).
+		WithRandSource(clock).
 		WithStdout(out.stdout()).
 		WithStderr(out.stderr()).
 		WithStartFunctions() // start and _initialize are called below, metered
@@ -308,7 +322,8 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: instantiate: %v", pluginapi.ErrPluginTrap, err)
 	}
-	in := &instance{mod: mod, run: mod.ExportedFunction(p.manifest.Entry), mem: mem, out: out, stack: make([]uint64, 8)}
+	in := &instance{mod: mod, run: mod.ExportedFunction(p.manifest.Entry), mem: mem, out: out, stack: make([]uint64, 8), clock: clock}
+	clock.in = in
 	global := func(name string) api.MutableGlobal {
 		g, _ := mod.ExportedGlobal(name).(api.MutableGlobal)
 		return g
