@@ -706,13 +706,21 @@ func (t *tx) InsertJob(ctx context.Context, j driver.JobRecord) error {
 	return t.b.queue.enqueueTx(ctx, t.q, t.tenant, j.ID, j.RunAt)
 }
 
-// UpdateJob writes a job's state; docex.ErrNotFound when absent. A job
-// written as cancelled has its River jobs that wait to be delivered
-// deleted in the same transaction: a cancelled job is not delivered
-// again, and a retry (RequeueJob) enqueues one River job anew, so that
-// cancel and retry in turn never leave two deliveries of one job waiting.
-// A River job being worked is left to its worker, whose attempt no longer
-// owns the job and stops.
+// UpdateJob writes a job's state; docex.ErrNotFound when absent, or the
+// error of a statement. A job written as cancelled has, in the same
+// transaction, its River jobs that wait to be delivered deleted, and every
+// other River job of it not finalized (running: a worker holds it) marked
+// superseded (supersededKey in its metadata): a cancelled job is not
+// delivered again, and a retry (RequeueJob) enqueues one River job anew,
+// so that cancel and retry in turn never leave two deliveries of one job.
+// A worker that holds a River job when it is marked superseded goes on
+// (its attempt no longer owns the job and stops); should that worker be
+// killed, River rescues the River job and delivers it again, and the
+// work function completes it without handling the job, which a retry may
+// have started again meanwhile (it would take that attempt for one lost).
+// The mark is a statement after the delete, with a snapshot of its own:
+// it also finds a River job that a worker fetched, or River's rescuer
+// moved, while the delete ran.
 func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 	if j.Detail == nil {
 		j.Detail = []byte("{}")
@@ -727,7 +735,12 @@ func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 	args, _ := json.Marshal(jobArgs{Tenant: t.tenant, Job: j.ID})
 	_, err = t.q.Exec(ctx, `DELETE FROM `+quote(t.b.queue.schema)+`.river_job
 		WHERE args @> $1::jsonb AND queue = $2 AND state IN ('available', 'pending', 'retryable', 'scheduled')`, args, tenantQueue(t.tenant))
-	return t.b.wrap(err, "drop the waiting deliveries of job %s", j.ID)
+	if err != nil {
+		return t.b.wrap(err, "drop the waiting deliveries of job %s", j.ID)
+	}
+	_, err = t.q.Exec(ctx, `UPDATE `+quote(t.b.queue.schema)+`.river_job SET metadata = metadata || jsonb_build_object($3::text, true)
+		WHERE args @> $1::jsonb AND queue = $2 AND state IN ('running', 'available', 'pending', 'retryable', 'scheduled')`, args, tenantQueue(t.tenant), supersededKey)
+	return t.b.wrap(err, "mark the held deliveries of job %s superseded", j.ID)
 }
 
 // RequeueJob writes a job back as queued, with its new budget of attempts,

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -188,6 +189,14 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	defer cancelRunning(nil)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(func(_ context.Context, job *river.Job[jobArgs]) error {
+		if superseded(job.Metadata) {
+			// Left running by a worker when its job was cancelled (see
+			// tx.UpdateJob), and delivered again since (rescued): the job
+			// was cancelled, and a retry enqueued a River job of its own.
+			// Completed, the job not handled.
+			log.Info("dropped a delivery of a cancelled attempt", "river_job", job.ID, "tenant", job.Args.Tenant, "job", job.Args.Job)
+			return nil
+		}
 		held.add(job.ID)
 		defer held.remove(job.ID)
 		select {
@@ -293,6 +302,24 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	}
 	log.Info("worker stopped")
 	return nil
+}
+
+// supersededKey is the key of River's job metadata, set true by a cancel
+// (tx.UpdateJob) on the River jobs of the cancelled job that it did not
+// delete (a worker held them): they never deliver the job again. River's
+// own cancel_attempted_at is not used: River's producer would cancel the
+// context of the job running with it.
+const supersededKey = "docex_superseded"
+
+// superseded reports whether River job metadata has supersededKey true;
+// false when it cannot be read.
+func superseded(metadata []byte) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(metadata, &m) != nil {
+		return false
+	}
+	var v bool
+	return json.Unmarshal(m[supersededKey], &v) == nil && v
 }
 
 // heldJobs are the River jobs a worker holds: delivered to its work
