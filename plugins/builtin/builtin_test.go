@@ -398,6 +398,11 @@ func TestRedactPIIForms(t *testing.T) {
 		// An alternative last digit (or up to four) after a slash is part
 		// of the number ("/8" was left beside [PHONE]).
 		{phone, "call 555-123-4567/8 now", "call [PHONE] now", map[string]float64{"pii_phone": 1}},
+		// Two numbers joined by a slash: the second was left whole.
+		{phone, "call 555-123-4567/555-123-4568 now", "call [PHONE]/[PHONE] now", map[string]float64{"pii_phone": 2}},
+		{phone, "fax (555) 123-4567/555-123-4568", "fax [PHONE]/[PHONE]", map[string]float64{"pii_phone": 2}},
+		// An identifier's groups after a slash stay.
+		{phone, "ref 2024/0123-4567-89", "ref 2024/0123-4567-89", map[string]float64{"pii_phone": 0}},
 		{phone, "call 555-123-4567/89.", "call [PHONE].", map[string]float64{"pii_phone": 1}},
 		{phone, "Berlin 030 1234567/8, ask", "Berlin [PHONE], ask", map[string]float64{"pii_phone": 1}},
 		{phone, "call 555-123-4567/8h", "call [PHONE]/8h", map[string]float64{"pii_phone": 1}},

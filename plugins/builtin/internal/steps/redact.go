@@ -223,6 +223,12 @@ func phoneSpans(text string) [][2]int {
 	var spans [][2]int
 	for _, loc := range rePhone.FindAllStringIndex(text, -1) {
 		start, end, keep := numberSpan(text, loc[0], loc[1])
+		if !keep && len(spans) > 0 && spans[len(spans)-1][1] == loc[0]-1 && text[loc[0]-1] == '/' {
+			// Right after a phone number and a slash: a second number
+			// ("555-123-4567/555-123-4568"), not a group of an
+			// identifier.
+			start, end, keep = numberSpanAfter(text, loc[0], loc[1])
+		}
 		if !keep {
 			continue
 		}
@@ -507,6 +513,13 @@ func numberSpan(text string, start, end int) (int, int, bool) {
 	if digit(start-1) || start >= 2 && strings.IndexByte("-./", text[start-1]) >= 0 && digit(start-2) {
 		return start, end, false
 	}
+	return numberSpanAfter(text, start, end)
+}
+
+// numberSpanAfter is numberSpan without its check of what comes before the
+// match (for a match right after a phone number and a slash).
+func numberSpanAfter(text string, start, end int) (int, int, bool) {
+	digit := func(i int) bool { return i >= 0 && i < len(text) && text[i] >= '0' && text[i] <= '9' }
 	for digit(end) {
 		end++
 	}
