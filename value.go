@@ -200,10 +200,14 @@ func (v Value) MarshalJSON() ([]byte, error) {
 	if !v.Valid() {
 		return []byte("null"), nil
 	}
+	x := v.Any()
+	if s, ok := x.(string); !ok || !strings.ContainsAny(s, "<>&") {
+		return json.Marshal(x) // nothing to escape: the common case, cheaper
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v.Any()); err != nil {
+	if err := enc.Encode(x); err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
