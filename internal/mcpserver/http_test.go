@@ -31,31 +31,7 @@ func TestHTTPRequiresSession(t *testing.T) {
 	t.Cleanup(ts.Close)
 	postWith := func(t *testing.T, host, version, session, body string) (int, string, http.Header) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, ts.URL, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if session != "" {
-			req.Header.Set("Mcp-Session-Id", session)
-		}
-		if version != "" {
-			req.Header.Set("Mcp-Protocol-Version", version)
-		}
-		if host != "" {
-			req.Host = host
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		data, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, string(data), resp.Header
+		return postMCP(t, ts.URL, host, version, session, body)
 	}
 	post := func(t *testing.T, session, body string) (int, string, http.Header) {
 		t.Helper()
@@ -160,22 +136,8 @@ func TestHTTPSessionIdle(t *testing.T) {
 	t.Cleanup(ts.Close)
 	post := func(session, body string) (int, http.Header) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, ts.URL, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if session != "" {
-			req.Header.Set("Mcp-Session-Id", session)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, resp.Header
+		code, _, hdr := postMCP(t, ts.URL, "", "", session, body)
+		return code, hdr
 	}
 	code, hdr := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
 	session := hdr.Get("Mcp-Session-Id")
@@ -198,4 +160,36 @@ func TestHTTPSessionIdle(t *testing.T) {
 	if code, _ := post(session, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); code != http.StatusNotFound {
 		t.Fatalf("a request in the closed session: HTTP %d, want 404", code)
 	}
+}
+
+// postMCP POSTs body to url as a streamable HTTP client does, with the
+// Host, Mcp-Protocol-Version and Mcp-Session-Id headers when not empty,
+// and returns the status, the body and the headers of the response.
+func postMCP(t *testing.T, url, host, version, session, body string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+	}
+	if version != "" {
+		req.Header.Set("Mcp-Protocol-Version", version)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(data), resp.Header
 }
