@@ -1310,7 +1310,7 @@ func prefetchCache(ctx context.Context, round []*execution, step Step) {
 			}
 			n++
 			if doc, ok := x.docs[in]; ok && step.Accepts(doc.ContentType) {
-				runs = append(runs, pendingRun{x, doc, cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, params)})
+				runs = append(runs, pendingRun{x, doc, cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, params, x.s.e.guestEnvironment())})
 			}
 		}
 	}
@@ -1434,12 +1434,15 @@ func (x *execution) cacheEntry(ctx context.Context, key string) (driver.CacheEnt
 }
 
 // cacheKey is the step cache key: input checksum, module sha256, the
-// sha256 of the plugin's manifest as installed, and canonical parameters.
-// The manifest counts because it names the entry point: the built-in
-// steps share one module (plugins/builtin), and two of them on the same
-// input with the same parameters must not share a result.
-func cacheKey(checksum, module, manifest, params string) string {
-	h := sha256.Sum256([]byte(checksum + "\x00" + module + "\x00" + manifest + "\x00" + params))
+// sha256 of the plugin's manifest as installed, canonical parameters and
+// the runtime's guest environment (GuestEnvironment). The manifest counts
+// because it names the entry point: the built-in steps share one module
+// (plugins/builtin), and two of them on the same input with the same
+// parameters must not share a result. The environment counts because a
+// guest computes with it: a runtime whose guests see other clocks or
+// random bytes may give other outputs from the same module and input.
+func cacheKey(checksum, module, manifest, params, env string) string {
+	h := sha256.Sum256([]byte(checksum + "\x00" + module + "\x00" + manifest + "\x00" + params + "\x00" + env))
 	return hex.EncodeToString(h[:])
 }
 
@@ -1538,7 +1541,7 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 		return fail(fmt.Errorf("plugin %q: %w", step.Plugin, err), nil)
 	}
 	pu.module = plug.rec.ModuleSHA256
-	ck := cacheKey(doc.Checksum, pu.module, plug.manifestSHA, step.CanonicalParams())
+	ck := cacheKey(doc.Checksum, pu.module, plug.manifestSHA, step.CanonicalParams(), s.e.guestEnvironment())
 	pu.ck = ck
 	if ce, err := x.cacheEntry(ctx, ck); err == nil {
 		var cr cachedResult

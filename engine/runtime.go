@@ -20,3 +20,24 @@ import (
 type PluginRuntime interface {
 	LoadRunner(ctx context.Context, m *pluginapi.Manifest, module []byte) (pluginapi.Runner, error)
 }
+
+// GuestEnvironment is implemented by a PluginRuntime whose guests see more
+// than their inputs: clocks, random bytes, the instrumentation that drives
+// them. GuestEnvironment returns a string that changes whenever what a
+// guest sees of it could change (*sandbox.Sandbox: the clock rate and
+// epoch, the random stream's seed and the instrumentation's version). It is
+// part of the step cache key, so results computed under one environment
+// are never reused under another. A runtime without it has the empty
+// environment.
+type GuestEnvironment interface {
+	GuestEnvironment() string
+}
+
+// guestEnvironment returns the sandbox's guest environment, or "" when it
+// has none (or there is no sandbox).
+func (e *Engine) guestEnvironment() string {
+	if g, ok := e.cfg.Sandbox.(GuestEnvironment); ok {
+		return g.GuestEnvironment()
+	}
+	return ""
+}

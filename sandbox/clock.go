@@ -1,8 +1,12 @@
 package sandbox
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
 )
 
 // UnitsPerNanosecond is the rate of a guest's clocks: both advance one
@@ -17,6 +21,24 @@ const fakeEpoch = 1_640_995_200 * 1_000_000_000
 
 // randSeed seeds the guest's random_get stream (any fixed 32 bytes).
 const randSeed = "docex sandbox random_get stream!"
+
+// guestEnvVersion is bumped whenever something a guest sees changes
+// that the constants GuestEnvironment names do not cover (a host
+// function's answers, how clocks move at checkpoints, ...).
+const guestEnvVersion = 1
+
+// GuestEnvironment returns what a guest of sb sees besides its inputs, as
+// a string that changes whenever that could change: the environment's
+// version, the instrumentation's (whose units drive the clocks), the
+// clocks' rate and epoch, and the sha256 of the random stream's seed. It
+// never fails. The engine makes it part of the step cache key
+// (engine.GuestEnvironment), so a docex whose guests would see other
+// clocks or random bytes does not reuse results computed before.
+func (sb *Sandbox) GuestEnvironment() string {
+	seed := sha256.Sum256([]byte(randSeed))
+	return fmt.Sprintf("docex-guest-env/%d instrument/%s units-per-ns=%d epoch-ns=%d random=chacha8:%x",
+		guestEnvVersion, wasmcheck.Version, UnitsPerNanosecond, int64(fakeEpoch), seed[:8])
+}
 
 // guestClock is what an instance's WASI clocks, sleeps and random_get see.
 // Nothing in it depends on the host: the clocks are the instruction units
