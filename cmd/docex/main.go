@@ -11,16 +11,13 @@ import (
 	"syscall"
 
 	"github.com/docex-dev/docex"
+	_ "github.com/docex-dev/docex/cmd/docex/internal/sdkenv" // MCPGODEBUG out before the MCP SDK reads it
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/internal/spell"
 	"github.com/spf13/pflag"
 )
 
 func main() {
-	// docex mcp serves the MCP SDK's default behaviour only: run again
-	// without MCPGODEBUG, which the SDK read before main (on failure,
-	// docex mcp refuses to serve).
-	_ = execWithoutSDKDebug(os.Args[1:], os.Args, os.Environ())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -30,8 +27,8 @@ func main() {
 // run is the whole CLI: it parses args, runs the command and returns its
 // error; main maps the error to an exit code. It writes results to stdout
 // and diagnostics to stderr, and reads the environment only through the
-// process's os.Getenv (docex mcp checks MCPGODEBUG there in any case: the
-// MCP SDK reads it from the process).
+// process's os.Getenv. MCPGODEBUG is not in it: package sdkenv took it out
+// as the process started, before the MCP SDK read it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return runEnv(ctx, args, stdout, stderr, os.Getenv)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/cmd/docex/internal/sdkenv"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/internal/mcpserver"
@@ -45,8 +46,9 @@ list_documents, get_document, read_document, set_metadata, list_plugins,
 run_plugin, list_pipelines, run_pipeline, get_job. Resources:
 docex://baskets, docex://baskets/{id}, docex://documents/{id}. With
 SQLite this process also runs the tenant's pipeline jobs (--worker auto).
-MCPGODEBUG (the MCP SDK's compatibility switches) is ignored: with it set,
-docex mcp runs itself again without it. See docs/agents.md.
+MCPGODEBUG (the MCP SDK's compatibility switches) is ignored: docex takes it
+out of its environment as it starts, before the SDK reads it, and says so on
+standard error. See docs/agents.md.
 
 Example:
   DOCEX_TENANT=acme DOCEX_USER=assistant DOCEX_ROLES=writer docex mcp --allow-path ~/inbox
@@ -74,8 +76,8 @@ func mcpCommands() []*command {
 // cmdMCP serves MCP until stdin closes (stdio) or ctx ends; a stop by ctx
 // returns nil and logs nothing.
 func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
-	if err := checkSDKDebug(); err != nil {
-		return err
+	if v := sdkenv.Removed(); v != "" {
+		fmt.Fprintf(c.stderr, "docex mcp: %s=%s ignored: docex mcp serves the MCP SDK's default behaviour (docs/agents.md)\n", sdkenv.Name, v)
 	}
 	if o.http == "" && o.allowRemote {
 		return docex.Errorf(errUsage, "--allow-remote is for --http")

@@ -22,7 +22,7 @@ import (
 // TestMCPChild is not a test: the MCP benchmark and TestMCPSDKDebugIgnored
 // run the test binary as "docex ARGS..." (from DOCEX_MCP_CHILD_ARGS) to
 // serve MCP over real stdio pipes in another process, started as main
-// starts docex (execWithoutSDKDebug first).
+// starts docex (the test binary initializes package sdkenv as docex does).
 func TestMCPChild(t *testing.T) {
 	args := os.Getenv("DOCEX_MCP_CHILD_ARGS")
 	if args == "" {
@@ -33,7 +33,6 @@ func TestMCPChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	_ = execWithoutSDKDebug(argv, os.Args, os.Environ()) // as main does
 	os.Exit(exitCode(run(context.Background(), argv, os.Stdout, os.Stderr)))
 }
 

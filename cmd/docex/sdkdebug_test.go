@@ -9,7 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/docex-dev/docex/cmd/docex/internal/sdkenv"
 )
+
+const sdkDebugEnv = sdkenv.Name
 
 // sdkDebugKeys are the MCPGODEBUG switches the MCP SDK of go.mod (v1.8.0)
 // reads (grep MCPGODEBUG in its module): each brings back a former
@@ -55,7 +59,8 @@ func TestMCPSDKDebugIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	// serve returns the replies, one per line, sorted (calls are answered
-	// concurrently).
+	// concurrently). With MCPGODEBUG set, docex mcp says on stderr that it
+	// ignores it.
 	serve := func(t *testing.T, debug string) []string {
 		t.Helper()
 		cmd := exec.Command(os.Args[0], "-test.run=^TestMCPChild$", "-test.count=1")
@@ -69,6 +74,9 @@ func TestMCPSDKDebugIgnored(t *testing.T) {
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("MCPGODEBUG=%s: %v\nstdout: %s\nstderr: %s", debug, err, out, stderr.String())
+		}
+		if note := "docex mcp: MCPGODEBUG=" + debug + " ignored"; debug != "" && !strings.Contains(stderr.String(), note) {
+			t.Errorf("MCPGODEBUG=%s: no %q on stderr:\n%s", debug, note, stderr.String())
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		slices.Sort(lines)
@@ -91,11 +99,14 @@ func TestMCPSDKDebugIgnored(t *testing.T) {
 	if len(want) != 7 {
 		t.Fatalf("without MCPGODEBUG: %d replies, want 7:\n%s", len(want), all)
 	}
-	for _, debug := range append(slices.Clone(sdkDebugKeys), "all") {
+	for _, debug := range append(slices.Clone(sdkDebugKeys), "all", "unparsable") {
 		t.Run(debug, func(t *testing.T) {
 			value := debug + "=1"
-			if debug == "all" {
+			switch debug {
+			case "all":
 				value = strings.Join(sdkDebugKeys, "=1,") + "=1"
+			case "unparsable":
+				value = "x" // the SDK panics on it
 			}
 			if got := serve(t, value); !slices.Equal(got, want) {
 				t.Errorf("MCPGODEBUG=%s changed the replies:\n%s\nwant:\n%s", value, strings.Join(got, "\n"), all)
@@ -104,53 +115,32 @@ func TestMCPSDKDebugIgnored(t *testing.T) {
 	}
 }
 
-// TestMCPSDKDebugRefusedInProcess: when docex mcp runs in a process whose
-// environment sets MCPGODEBUG (it could not run itself again without it),
-// it refuses to serve (exit 2, saying why, nothing on stdout) rather than
-// serve the SDK's former behaviour. An empty MCPGODEBUG sets nothing and is
-// served. Before, it served whatever the switches said.
-func TestMCPSDKDebugRefusedInProcess(t *testing.T) {
-	h := mcpHarness(t)
-	user := []string{"--tenant", "acme", "--user", "a", "--roles", "reader"}
-	t.Setenv(sdkDebugEnv, "customresnotfounderrcode=1")
-	for _, args := range [][]string{{"mcp"}, {"mcp", "--http", "127.0.0.1:0"}} {
-		r := h.want(exitInvalid, append(args, user...)...)
-		if r.stdout != "" || !strings.Contains(r.stderr, "MCPGODEBUG=customresnotfounderrcode=1 is set: it switches the MCP SDK to former protocol behaviour") {
-			t.Errorf("docex %s with MCPGODEBUG set: stdout %q, stderr %q", strings.Join(args, " "), r.stdout, r.stderr)
+// TestSDKDebugInvalid: an MCPGODEBUG the MCP SDK cannot parse (a switch
+// without "=") does not stop docex: package sdkenv takes it out of the
+// environment before the SDK's initializer reads it. Before, the SDK
+// panicked as the process started ("MCPGODEBUG: invalid format"), before
+// main, and every command failed. The test binary initializes the same
+// packages as docex, in the same order.
+func TestSDKDebugInvalid(t *testing.T) {
+	for _, value := range []string{"x", "a=1,b", ",", "=,", "hintomitempty"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMCPChild$", "-test.count=1")
+		cmd.Env = append(withoutSDKDebug(os.Environ()), `DOCEX_MCP_CHILD_ARGS=["--version"]`, sdkDebugEnv+"="+value)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || !strings.HasPrefix(string(out), "docex ") {
+			t.Errorf("MCPGODEBUG=%s: docex --version: %v\nstdout: %s\nstderr: %s", value, err, out, stderr.String())
 		}
-	}
-	// Other commands do not use the SDK.
-	h.ok(append([]string{"basket", "list"}, user...)...)
-	t.Setenv(sdkDebugEnv, "")
-	cs, _, stop := h.startMCP(user...)
-	if _, err := cs.ListTools(t.Context(), nil); err != nil {
-		t.Fatalf("with MCPGODEBUG empty: %v", err)
-	}
-	if code := stop(); code != 0 {
-		t.Fatalf("with MCPGODEBUG empty: exit %d", code)
 	}
 }
 
-// TestSDKDebugEnviron: which environments set MCPGODEBUG, and the
-// environment a docex mcp runs again with.
-func TestSDKDebugEnviron(t *testing.T) {
-	cases := []struct {
-		environ []string
-		sets    bool
-		without []string
-	}{
-		{[]string{"A=1", "MCPGODEBUG=hintomitempty=1", "B=2"}, true, []string{"A=1", "B=2"}},
-		{[]string{"MCPGODEBUG=x=1", "MCPGODEBUG=y=1"}, true, []string{}},
-		{[]string{"MCPGODEBUG="}, false, []string{}},
-		{[]string{"MCPGODEBUGX=1", "XMCPGODEBUG=1"}, false, []string{"MCPGODEBUGX=1", "XMCPGODEBUG=1"}},
-		{nil, false, []string{}},
-	}
-	for _, c := range cases {
-		if got := setsSDKDebug(c.environ); got != c.sets {
-			t.Errorf("setsSDKDebug(%q) = %v, want %v", c.environ, got, c.sets)
-		}
-		if got := withoutSDKDebug(c.environ); !slices.Equal(got, c.without) {
-			t.Errorf("withoutSDKDebug(%q) = %q, want %q", c.environ, got, c.without)
+// withoutSDKDebug returns environ without its MCPGODEBUG entries.
+func withoutSDKDebug(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, sdkDebugEnv+"=") {
+			out = append(out, kv)
 		}
 	}
+	return out
 }
