@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -100,11 +102,12 @@ func TestWritingPluginsWalkthrough(t *testing.T) {
 	sh("go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./...") // the checklist
 
 	// The transcript: "$ command" lines, each followed by what it prints.
+	exactUnits := goModToolchain(t, root)
 	transcript := blocks(step4, "")
 	if len(transcript) == 0 {
 		t.Fatal("section 4 shows no transcript")
 	}
-	replay(t, sh, transcript[0])
+	replay(t, sh, exactUnits, transcript[0])
 	if !strings.Contains(transcript[0], "status=ok metadata=map[lines:3]") {
 		t.Error("the transcript no longer shows a successful run")
 	}
@@ -136,7 +139,7 @@ func TestWritingPluginsWalkthrough(t *testing.T) {
 	if len(shown) != 2 {
 		t.Fatalf("%s: want two transcripts (the harness, docex), got %d", checking, len(shown))
 	}
-	replay(t, sh, shown[0])
+	replay(t, sh, exactUnits, shown[0])
 	for _, w := range []string{"status=ok metadata=map[lines:2]", `refused them: pattern: error parsing regexp`} {
 		if !strings.Contains(shown[0], w) {
 			t.Errorf("%s: the harness transcript no longer shows %q", checking, w)
@@ -155,16 +158,19 @@ func TestWritingPluginsWalkthrough(t *testing.T) {
 		t.Fatalf("%s: want the parameter and lines.toml in ```toml blocks, got %d", checking, len(pipelines))
 	}
 	write("lines.toml", pipelines[1])
-	replay(t, sh, shown[1])
+	replay(t, sh, exactUnits, shown[1])
 	if !strings.Contains(shown[1], `refused its parameters: pattern:`) {
 		t.Errorf("%s: the docex transcript no longer shows the refusal", checking)
 	}
 }
 
 // replay runs each "$ command" line of a transcript with sh and checks
-// that its output has each line shown after it (report lines by their
-// shape only: durations and instruction counts vary).
-func replay(t *testing.T, sh func(string) string, transcript string) {
+// that its output has each line shown after it. A report line's duration
+// varies and is not compared; with exact, the rest of it (instruction
+// units, memory, host calls, up to the "...") is, since a guest's units
+// are the same on every run of the same module and input (docs/sandbox.md,
+// "Determinism"); without, only its shape.
+func replay(t *testing.T, sh func(string) string, exact bool, transcript string) {
 	t.Helper()
 	var cmd string
 	var want []string
@@ -177,6 +183,8 @@ func replay(t *testing.T, sh func(string) string, transcript string) {
 			if strings.HasPrefix(w, "report=") {
 				if !strings.Contains(got, "report={Duration:") {
 					t.Errorf("%s: no report line in\n%s", cmd, got)
+				} else if shown := strings.TrimSuffix(anyDuration.ReplaceAllString(w, "Duration:D "), "...}"); exact && !strings.Contains(anyDuration.ReplaceAllString(got, "Duration:D "), shown) {
+					t.Errorf("%s: the report is not the one shown (durations aside):\n got %s\nwant %s", cmd, got, w)
 				}
 				continue
 			}
@@ -195,4 +203,23 @@ func replay(t *testing.T, sh func(string) string, transcript string) {
 		want = append(want, line)
 	}
 	check()
+}
+
+var anyDuration = regexp.MustCompile(`Duration:[^ ]+ `)
+
+// goModToolchain reports whether this test runs on the Go release go.mod
+// names (its "go" line): the units in the document were measured with it,
+// and another compiler makes other code.
+func goModToolchain(t *testing.T, root string) bool {
+	t.Helper()
+	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mod), "\n") {
+		if v, ok := strings.CutPrefix(line, "go "); ok {
+			return runtime.Version() == "go"+strings.TrimSpace(v)
+		}
+	}
+	return false
 }
