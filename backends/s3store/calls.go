@@ -63,6 +63,14 @@ var deniedCodes = map[string]bool{
 	"XAdminUserNotFound": true, // versitygw's answer to an unknown access key
 }
 
+// regionCodes are S3 error codes meaning the request was signed for, or
+// sent to, another region than the bucket's (AuthorizationHeaderMalformed
+// only when its message names the region).
+var regionCodes = map[string]bool{
+	"AuthorizationHeaderMalformed": true, "PermanentRedirect": true, "IllegalLocationConstraintException": true,
+	"AuthorizationQueryParametersError": true, "InvalidRegion": true,
+}
+
 // classify maps an SDK error to the docex error kinds. Messages name the
 // operation and the endpoint, never credentials.
 func (s *Store) classify(op string, err error) error {
@@ -75,6 +83,8 @@ func (s *Store) classify(op string, err error) error {
 			return s.noSuchBucket(op)
 		case code == "NoSuchKey" || code == "NotFound" || code == "NoSuchUpload":
 			return docex.Errorf(docex.ErrNotFound, "s3 %s: not found", op)
+		case regionCodes[code] && (code != "AuthorizationHeaderMalformed" || strings.Contains(ae.ErrorMessage(), "region")):
+			return fmt.Errorf("%w: s3 %s at %s: %s: %s (check storage.documents.s3.region, now %q: the bucket is in another region)", docex.ErrInvalidConfig, op, where, code, ae.ErrorMessage(), s.cfg.Region)
 		case deniedCodes[code]:
 			return fmt.Errorf("%w: s3 %s at %s: %s (check the credentials the config names and the bucket's permissions)", docex.ErrStorageDenied, op, where, code)
 		}

@@ -178,12 +178,31 @@ func (s *Store) Check(ctx context.Context) error {
 
 // Probe implements driver.ContentProber with one HEAD of the bucket (and a
 // listing when the answer is 404, to tell a missing bucket from refused
-// credentials). It returns the errors Check does for the bucket.
+// credentials, or 301 or 400, to tell a wrong region from another bad
+// request). It returns the errors Check does for the bucket, and
+// docex.ErrInvalidConfig naming storage.documents.s3.region when the
+// bucket is in another region.
 func (s *Store) Probe(ctx context.Context) error {
+	var status int
 	err := s.call(ctx, "head bucket", func(ctx context.Context) error {
 		_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.cfg.Bucket})
+		var re *awshttp.ResponseError
+		if errors.As(err, &re) {
+			status = re.HTTPStatusCode()
+		}
 		return err
 	})
+	if status == http.StatusBadRequest || status == http.StatusMovedPermanently {
+		// A HEAD answer has no body; a listing's names the error (a
+		// region other than the bucket's: AuthorizationHeaderMalformed,
+		// PermanentRedirect).
+		if lerr := s.call(ctx, "list objects", func(ctx context.Context) error {
+			_, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, MaxKeys: aws.Int32(1)})
+			return err
+		}); errors.Is(lerr, docex.ErrInvalidConfig) {
+			return lerr
+		}
+	}
 	if errors.Is(err, docex.ErrNotFound) {
 		// A HEAD answer has no body to say why; a listing's has (some
 		// servers answer an unknown access key with 404).

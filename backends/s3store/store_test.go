@@ -310,6 +310,7 @@ func TestCheck(t *testing.T) {
 			c.Credentials = credentials.NewStaticCredentialsProvider("nobody", srv.SecretKey, "")
 		}, docex.ErrStorageDenied, "credentials"},
 		{"endpoint unreachable", func(c *s3store.Config) { c.Endpoint = closed; c.RequestTimeout = 2 * time.Second }, docex.ErrStorageUnavailable, "unreachable"},
+		{"wrong region", func(c *s3store.Config) { c.Region = "eu-west-1" }, docex.ErrInvalidConfig, "region"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
