@@ -21,8 +21,11 @@ const sqlUpdateJobs = `UPDATE jobs AS j SET state = u.state, attempts = u.attemp
 	RETURNING j.id`
 
 // UpdateJobs implements driver.JobsTx: the jobs' updates in one statement
-// (sqlUpdateJobs; of a job given twice, the last). It returns
-// docex.ErrNotFound naming the first job that does not exist.
+// (sqlUpdateJobs; of a job given twice, the last), then, as UpdateJob, the
+// River jobs of those written cancelled or failed ended (endDeliveries: two
+// statements each; the engine writes a batch's starts and successes here).
+// It returns docex.ErrNotFound naming the first job that does not exist,
+// or the error of a statement.
 func (t *tx) UpdateJobs(ctx context.Context, jobs []driver.JobRecord) error {
 	if err := t.check(); err != nil {
 		return err
@@ -65,6 +68,13 @@ func (t *tx) UpdateJobs(ctx context.Context, jobs []driver.JobRecord) error {
 	for _, j := range jobs {
 		if !found[j.ID] {
 			return docex.Errorf(docex.ErrNotFound, "job %q not found", j.ID)
+		}
+	}
+	for i, j := range jobs {
+		if last[j.ID] == i && retriable(j.State) {
+			if err := t.endDeliveries(ctx, j.ID); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -707,40 +707,60 @@ func (t *tx) InsertJob(ctx context.Context, j driver.JobRecord) error {
 }
 
 // UpdateJob writes a job's state; docex.ErrNotFound when absent, or the
-// error of a statement. A job written as cancelled has, in the same
-// transaction, its River jobs that wait to be delivered deleted, and every
-// other River job of it not finalized (running: a worker holds it) marked
-// superseded (supersededKey in its metadata): a cancelled job is not
-// delivered again, and a retry (RequeueJob) enqueues one River job anew,
-// so that cancel and retry in turn never leave two deliveries of one job.
-// A worker that holds a River job when it is marked superseded goes on
-// (its attempt no longer owns the job and stops); should that worker be
-// killed, River rescues the River job and delivers it again, and the
-// work function completes it without handling the job, which a retry may
-// have started again meanwhile (it would take that attempt for one lost).
-// The mark is a statement after the delete, with a snapshot of its own:
-// it also finds a River job that a worker fetched, or River's rescuer
-// moved, while the delete ran.
+// error of a statement. A job written as cancelled or failed (by a cancel,
+// or by the worker that ends it) has, in the same transaction, its River
+// jobs ended (endDeliveries): a job that `job retry` may run again is
+// never delivered again by a River job of before the retry.
 func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 	if j.Detail == nil {
 		j.Detail = []byte("{}")
 	}
 	n, err := t.exec(ctx, "update job", sqlUpdateJob, j.ID, j.State, j.Attempts, utcMicro(j.RunAt), j.ErrorCode, j.Error, j.Detail, utcMicro(j.UpdatedAt))
-	if err := mustAffect(n, err, "job %q not found", j.ID); err != nil || j.State != driver.JobCancelled {
+	if err := mustAffect(n, err, "job %q not found", j.ID); err != nil || !retriable(j.State) {
 		return err
 	}
+	return t.endDeliveries(ctx, j.ID)
+}
+
+// retriable reports whether a job in state may be run again by `job
+// retry` (failed or cancelled): its River jobs are ended when it is
+// written so (endDeliveries). A succeeded job is never run again: a River
+// job that delivers it again finds it final and is completed.
+func retriable(state string) bool {
+	return state == driver.JobCancelled || state == driver.JobFailed
+}
+
+// endDeliveries deletes the River jobs of job id that wait to be
+// delivered, and marks every other River job of it not finalized
+// (running: a worker holds it) superseded (supersededKey in its metadata),
+// in the transaction; the error of a statement. It is called when the job
+// is written cancelled or failed (UpdateJob, UpdateJobs): such a job is
+// not delivered again, and a retry (RequeueJob) enqueues one River job
+// anew, so that cancel (or failure) and retry in turn never leave two
+// deliveries of one job. A worker that holds a River job when it is
+// marked superseded goes on (after a cancel, its attempt no longer owns
+// the job and stops; the worker that wrote the job failed or cancelled
+// itself is done with it, and its River job is completed when its work
+// function returns, by River, in a transaction of River's own, after this
+// one); should that worker be killed first, River rescues the River job
+// and delivers it again, and the work function completes it without
+// handling the job, which a retry may have started again meanwhile (it
+// would take that attempt for one lost). The mark is a statement after
+// the delete, with a snapshot of its own: it also finds a River job that
+// a worker fetched, or River's rescuer moved, while the delete ran.
+func (t *tx) endDeliveries(ctx context.Context, id string) error {
 	if err := t.p.flush(ctx); err != nil { // River's table is written outside the pipe
 		return err
 	}
-	args, _ := json.Marshal(jobArgs{Tenant: t.tenant, Job: j.ID})
-	_, err = t.q.Exec(ctx, `DELETE FROM `+quote(t.b.queue.schema)+`.river_job
+	args, _ := json.Marshal(jobArgs{Tenant: t.tenant, Job: id})
+	_, err := t.q.Exec(ctx, `DELETE FROM `+quote(t.b.queue.schema)+`.river_job
 		WHERE args @> $1::jsonb AND queue = $2 AND state IN ('available', 'pending', 'retryable', 'scheduled')`, args, tenantQueue(t.tenant))
 	if err != nil {
-		return t.b.wrap(err, "drop the waiting deliveries of job %s", j.ID)
+		return t.b.wrap(err, "drop the waiting deliveries of job %s", id)
 	}
 	_, err = t.q.Exec(ctx, `UPDATE `+quote(t.b.queue.schema)+`.river_job SET metadata = metadata || jsonb_build_object($3::text, true)
 		WHERE args @> $1::jsonb AND queue = $2 AND state IN ('running', 'available', 'pending', 'retryable', 'scheduled')`, args, tenantQueue(t.tenant), supersededKey)
-	return t.b.wrap(err, "mark the held deliveries of job %s superseded", j.ID)
+	return t.b.wrap(err, "mark the held deliveries of job %s superseded", id)
 }
 
 // RequeueJob writes a job back as queued, with its new budget of attempts,

@@ -190,11 +190,12 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(func(_ context.Context, job *river.Job[jobArgs]) error {
 		if superseded(job.Metadata) {
-			// Left running by a worker when its job was cancelled (see
-			// tx.UpdateJob), and delivered again since (rescued): the job
-			// was cancelled, and a retry enqueued a River job of its own.
-			// Completed, the job not handled.
-			log.Info("dropped a delivery of a cancelled attempt", "river_job", job.ID, "tenant", job.Args.Tenant, "job", job.Args.Job)
+			// Held by a worker when its job was cancelled or failed (see
+			// tx.endDeliveries), and delivered again since (rescued: the
+			// worker was killed before River completed it): a retry of the
+			// job enqueued a River job of its own. Completed, the job not
+			// handled.
+			log.Info("dropped a superseded delivery (its job was cancelled or failed while it was held)", "river_job", job.ID, "tenant", job.Args.Tenant, "job", job.Args.Job)
 			return nil
 		}
 		held.add(job.ID)
@@ -304,8 +305,9 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	return nil
 }
 
-// supersededKey is the key of River's job metadata, set true by a cancel
-// (tx.UpdateJob) on the River jobs of the cancelled job that it did not
+// supersededKey is the key of River's job metadata, set true by the
+// write of a job cancelled or failed (tx.endDeliveries: a cancel, or the
+// worker that ended the job) on the River jobs of the job that it did not
 // delete (a worker held them): they never deliver the job again. River's
 // own cancel_attempted_at is not used: River's producer would cancel the
 // context of the job running with it.

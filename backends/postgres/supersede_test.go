@@ -252,11 +252,11 @@ func TestCancelledDeliveryNeverReturns(t *testing.T) {
 			}
 			logged := false
 			for _, l := range strings.Split(logs.String(), "\n") {
-				logged = logged || strings.Contains(l, "dropped a delivery of a cancelled attempt") &&
+				logged = logged || strings.Contains(l, "dropped a superseded delivery (its job was cancelled or failed while it was held)") &&
 					strings.Contains(l, `"river_job":`+strconv.FormatInt(stale, 10)+`,`) && strings.Contains(l, `"job":"`+id+`"`)
 			}
 			if !logged {
-				t.Errorf("no log line %q naming River job %d and job %s", "dropped a delivery of a cancelled attempt", stale, id)
+				t.Errorf("no log line %q naming River job %d and job %s", "dropped a superseded delivery (its job was cancelled or failed while it was held)", stale, id)
 			}
 		})
 	}
