@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -41,6 +42,12 @@ it. Without a user, for an unknown, suspended or bootstrap tenant, or with
 roles that cannot read, the server exits with the usual code and message
 before serving. Every call is audited as "mcp.<operation>", reads included.
 
+add_document reads files by path only under --allow-path DIR, and never
+docex's own: the config file and the files of data_dir, the databases, the
+content store, the S3 spool and the plugin cache are refused even when DIR
+holds them (--allow-path ~); a DIR inside one of those is refused before
+serving.
+
 Tools: list_baskets, create_basket, add_document, find_documents,
 list_documents, get_document, read_document, set_metadata, list_plugins,
 run_plugin, list_pipelines, run_pipeline, get_job. Resources:
@@ -63,7 +70,7 @@ func mcpCommands() []*command {
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringVar(&o.http, "http", "", "serve streamable HTTP on ADDR (host:port, loopback only unless --allow-remote) instead of stdio")
 				fs.BoolVar(&o.allowRemote, "allow-remote", false, "let --http listen on a non-loopback address (no authentication: put an authenticating proxy in front)")
-				fs.StringVar(&o.allowPath, "allow-path", "", "directory add_document may read files from (default: none; symlinks may not lead outside it)")
+				fs.StringVar(&o.allowPath, "allow-path", "", "directory add_document may read files from (default: none; symlinks may not lead outside it; docex's own config and data in it are refused)")
 				fs.Int64Var(&o.maxInline, "max-inline-bytes", mcpserver.DefaultMaxInlineBytes, "largest document add_document accepts as text or base64")
 				fs.IntVar(&o.maxRead, "max-read-bytes", mcpserver.DefaultMaxReadBytes, "largest page read_document returns")
 				fs.DurationVar(&o.sessionIdle, "session-idle", mcpserver.DefaultSessionIdle, "with --http: close a session idle this long (0: never)")
@@ -108,8 +115,13 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	uc := c.userContext()
 	worker := o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend)
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfgPath, err := filepath.Abs(c.g.config)
+	if err != nil {
+		return fmt.Errorf("config path %s: %w", c.g.config, err)
+	}
 	srv, err := mcpserver.New(sys.eng, uc, mcpserver.Config{
-		AllowPath: o.allowPath, MaxInlineBytes: o.maxInline, MaxReadBytes: o.maxRead,
+		AllowPath: o.allowPath, Protected: protectedPaths(sys.file, cfgPath),
+		MaxInlineBytes: o.maxInline, MaxReadBytes: o.maxRead,
 		Worker: worker, Version: version, Logger: logger,
 	})
 	if err != nil {
@@ -149,6 +161,33 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 		return fmt.Errorf("mcp: %w", err)
 	}
 	return serveMCPHTTP(ctx, c, srv, o.http, who, 2*o.maxInline+1<<20, o.sessionIdle)
+}
+
+// protectedPaths returns what add_document never reads, whatever
+// --allow-path covers: the config file at cfgPath and every path f names
+// for docex's own data, the SQLite and filesystem ones whatever the backend
+// in use (a store used before a change of backend still holds data), and
+// the SQLite system file, named apart so that a hard link to it is seen
+// too.
+func protectedPaths(f *config.File, cfgPath string) []mcpserver.ProtectedPath {
+	db, docs := f.Database.SQLite, f.Storage.Documents
+	all := []mcpserver.ProtectedPath{
+		{Path: cfgPath, What: "configuration file"},
+		{Path: f.DataDir, What: "data directory (data_dir)"},
+		{Path: db.Path, What: "SQLite databases (database.sqlite.path)"},
+		{Path: filepath.Join(db.Path, db.SystemFile), What: "system database (database.sqlite.system_file)"},
+		{Path: docs.Path, What: "content store (storage.documents.path)"},
+		{Path: docs.S3.SpoolDir, What: "S3 spool (storage.documents.s3.spool_dir)"},
+		{Path: f.Sandbox.CacheDir, What: "plugin compilation cache (sandbox.cache_dir)"},
+	}
+	out := all[:0]
+	for _, p := range all {
+		if p.Path != "" { // spool_dir is set with S3 only
+			p.Path = f.Resolve(p.Path) // absolute already once loaded; a key left relative resolves as docex.yaml says
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // checkListenAddr refuses a non-loopback address unless allowRemote: the

@@ -53,6 +53,16 @@ type Config struct {
 	// can be read, whatever the path or the links say.
 	AllowPath string
 
+	// Protected are docex's own files and directories: its configuration
+	// file, data_dir, the databases, the content store, caches. AllowPath
+	// may contain them (a home directory), but add_document refuses a path
+	// that is one of them or lies inside one, by name once symlinks are
+	// resolved, and by device and inode (a bind mount of a protected
+	// directory, a hard link to a protected file); New refuses an
+	// AllowPath inside one. Not detected: a hard link to a file inside a
+	// protected directory (only who can read that directory can make one).
+	Protected []ProtectedPath
+
 	// MaxInlineBytes bounds the content add_document accepts as text or as
 	// base64 (decoded), default DefaultMaxInlineBytes. Keep it well under
 	// the stdio transport's 16 MiB message limit; larger files belong in
@@ -103,7 +113,7 @@ type Server struct {
 
 // New returns a server acting as uc on eng. It does no I/O on the engine
 // (Check does); it returns a docex.ErrInvalid error for an AllowPath that
-// is not a readable directory.
+// is not a readable directory or lies inside a Protected directory.
 func New(eng *engine.Engine, uc docex.UserContext, cfg Config) (*Server, error) {
 	if cfg.MaxInlineBytes <= 0 {
 		cfg.MaxInlineBytes = DefaultMaxInlineBytes
@@ -167,6 +177,9 @@ func (s *Server) openRoot(dir string) error {
 	}
 	if st, err := os.Stat(real); err != nil || !st.IsDir() {
 		return docex.Errorf(docex.ErrInvalid, "allowed path %s is not a directory", dir)
+	}
+	if err := s.checkAllowedDir(dir, []string{abs, real}); err != nil {
+		return err
 	}
 	root, err := os.OpenRoot(real)
 	if err != nil {
@@ -386,6 +399,8 @@ func (s *Server) explain(err error) (code, msg, hint string) {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		hint = "The call was cancelled."
+	case errors.Is(err, errPathPrivate):
+		hint = "docex's own configuration and storage are never added by path, whatever the allowed directory (--allow-path) holds; retrying will not help: add other files, or send content as text or base64."
 	case errors.Is(err, errPathRefused):
 		hint = "Only files under the directory the server was started with (--allow-path) can be added by path; send other content as text or base64."
 	case errors.As(err, new(noFileError)):

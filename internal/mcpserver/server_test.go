@@ -1227,3 +1227,41 @@ func TestCacheScope(t *testing.T) {
 		}
 	}
 }
+
+// TestAddFromPathProtected: Config.Protected entries are refused as
+// denials (the hint says retrying will not help), a protected directory
+// created after the server started included; a file next to them is
+// added; an AllowPath inside a protected directory is refused by New.
+func TestAddFromPathProtected(t *testing.T) {
+	e := newEnv(t)
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join(e.allow, "conf.yaml")
+	must(os.WriteFile(conf, []byte("dsn: secret"), 0o600))
+	must(os.WriteFile(filepath.Join(e.allow, "ok.txt"), []byte("inside"), 0o600))
+	later := filepath.Join(e.allow, "later")
+	_, cs := e.connect(t, user("will", "writer"), Config{AllowPath: e.allow, Protected: []ProtectedPath{
+		{Path: conf, What: "configuration file"}, {Path: later, What: "cache (cache_dir)"},
+	}})
+	must(os.MkdirAll(filepath.Join(later, "sub"), 0o700))
+	must(os.WriteFile(filepath.Join(later, "sub", "x.bin"), []byte("cached"), 0o600))
+	for _, c := range []struct{ path, want string }{
+		{"conf.yaml", `denied: path "conf.yaml" is docex's own configuration file`},
+		{"later/sub/x.bin", `denied: path "later/sub/x.bin" lies inside docex's own cache (cache_dir)`},
+	} {
+		msg := callErr(t, cs, "add_document", map[string]any{"basket": "in", "path": c.path})
+		if !strings.HasPrefix(msg, c.want) || !strings.Contains(msg, "retrying will not help") || strings.Contains(msg, "secret") {
+			t.Errorf("%s: %s", c.path, msg)
+		}
+	}
+	call[struct{ Document docOut }](t, cs, "add_document", map[string]any{"basket": "in", "path": "ok.txt"})
+	for _, dir := range []string{later, filepath.Join(later, "sub")} {
+		if _, err := New(e.eng, user("will", "writer"), Config{AllowPath: dir, Protected: []ProtectedPath{{Path: later, What: "cache (cache_dir)"}}}); !errors.Is(err, docex.ErrInvalid) ||
+			!strings.Contains(err.Error(), "is inside docex's own cache (cache_dir)") {
+			t.Errorf("allow-path %s inside a protected directory: %v", dir, err)
+		}
+	}
+}

@@ -611,7 +611,8 @@ func (s *Server) decodeBase64(text string) ([]byte, error) {
 // openAllowed opens a regular file inside AllowPath. The path may be
 // relative to it or absolute; os.Root refuses any resolution (.., a
 // symlink) that would leave the directory, without a window between check
-// and open.
+// and open. A file of docex's own (Config.Protected) is refused too. A
+// refused path is an error matching errPathRefused (docex.ErrDenied).
 func (s *Server) openAllowed(path string) (*os.File, error) {
 	if s.root == nil {
 		return nil, pathRefused("adding from a path is disabled: the server was started without --allow-path; send the content as text or base64")
@@ -644,6 +645,12 @@ func (s *Server) openAllowed(path string) (*os.File, error) {
 		if err == nil && (rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator))) {
 			return nil, pathRefused("path %q leads outside the allowed directory %s", path, s.rootDir[0])
 		}
+		// docex's own files, which the directory may hold (--allow-path ~).
+		if err == nil {
+			if perr := s.checkPrivate(path, resolved, nil); perr != nil {
+				return nil, perr
+			}
+		}
 	}
 	// os.Root opens beneath the directory only, so a link swapped in after
 	// the check cannot lead out either. O_NONBLOCK: a FIFO must not hang
@@ -659,6 +666,13 @@ func (s *Server) openAllowed(path string) (*os.File, error) {
 	if err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		return nil, docex.Errorf(docex.ErrInvalid, "path %q is not a regular file", path)
+	}
+	// Again on the file opened: a link swapped in since the check, a
+	// protected directory mounted under another name, a hard link to the
+	// configuration file.
+	if err := s.checkPrivate(path, resolved, f); err != nil {
+		f.Close()
+		return nil, err
 	}
 	return f, nil
 }
