@@ -22,12 +22,19 @@ type ProtectedPath struct {
 	What string
 }
 
-// errPathPrivate marks a path refused because it is docex's own file (it
-// wraps errPathRefused too: a denial, audited like one).
+// errPathPrivate marks a path refused because it is docex's own file (a
+// privateError: it matches errPathRefused too, a denial audited like one).
 var errPathPrivate = errors.New("docex's own file")
 
+// privateError is a path refusal (pathRefused) that also matches
+// errPathPrivate, with the same message.
+type privateError struct{ error }
+
+func (e privateError) Unwrap() error        { return e.error }
+func (e privateError) Is(target error) bool { return target == errPathPrivate }
+
 func privateRefused(format string, args ...any) error {
-	return fmt.Errorf("%w: %w", pathRefused(format, args...), errPathPrivate)
+	return privateError{pathRefused(format, args...)}
 }
 
 // protectedEntry is a ProtectedPath made absolute, with its file info when
