@@ -947,6 +947,35 @@ type stepPlugin struct {
 	rec         driver.PluginRecord
 	lp          *loadedPlugin
 	manifestSHA string
+	// cacheable: the plugin's results may be taken from and written to
+	// the step cache, and its calls shared (cacheable).
+	cacheable bool
+}
+
+// cacheable reports whether the results of a plugin with manifest m may
+// be cached and shared: whether every capability it is granted only
+// writes, or reads nothing but what the step cache key names (the input's
+// content; the parameters need none). A plugin granted any other
+// capability may compute from data outside the key: documents.lookup
+// reads other documents of the input's basket, so a result depends on
+// which documents the basket holds, and what they hold, when it runs;
+// metadata.read reads the input's metadata, which the key (a content
+// checksum) does not name. A capability added later is not cacheable
+// until it is listed here: such plugins fail closed (run every time).
+//
+// A step whose plugin is not cacheable is never served from the step
+// cache, never writes a cache entry and never shares a call with another
+// run (of its round or of the worker's other batches): each of its runs
+// calls the plugin and is recorded as run.
+func cacheable(m *pluginapi.Manifest) bool {
+	for _, c := range m.Capabilities {
+		switch pluginapi.Capability(c) {
+		case pluginapi.CapLog, pluginapi.CapContentRead, pluginapi.CapMetadataWrite, pluginapi.CapDocumentsEmit:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (x *execution) retryTimeout(step string) bool {
@@ -1310,20 +1339,26 @@ func prefetchCache(ctx context.Context, round []*execution, step Step) {
 			}
 			n++
 			if doc, ok := x.docs[in]; ok && step.Accepts(doc.ContentType) {
-				runs = append(runs, pendingRun{x, doc, cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, params, x.s.e.guestEnvironment())})
+				key := "" // not cacheable: it calls the plugin, like a miss
+				if plug.cacheable {
+					key = cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, params, x.s.e.guestEnvironment())
+				}
+				runs = append(runs, pendingRun{x, doc, key})
 			}
 		}
 	}
-	if len(runs) == 0 {
-		return
+	var keys []string
+	for _, r := range runs {
+		if r.key != "" {
+			keys = append(keys, r.key)
+		}
 	}
-	keys := make([]string, len(runs))
-	for i, r := range runs {
-		keys[i] = r.key
-	}
-	entries, err := round[0].st.CacheEntries(ctx, keys)
-	if err != nil {
-		return // prepare reads each entry itself
+	var entries map[string]driver.CacheEntry
+	if len(keys) > 0 {
+		var err error
+		if entries, err = round[0].st.CacheEntries(ctx, keys); err != nil {
+			return // prepare reads each entry itself
+		}
 	}
 	c := round[0].plugins
 	c.mu.Lock()
@@ -1332,10 +1367,12 @@ func prefetchCache(ctx context.Context, round []*execution, step Step) {
 	}
 	misses := runs[:0]
 	for _, r := range runs {
-		if e, ok := entries[r.key]; ok {
+		if e, ok := entries[r.key]; ok && r.key != "" {
 			c.cache[r.key] = &e
 		} else {
-			c.cache[r.key] = nil
+			if r.key != "" {
+				c.cache[r.key] = nil
+			}
 			misses = append(misses, r)
 		}
 	}
@@ -1344,7 +1381,7 @@ func prefetchCache(ctx context.Context, round []*execution, step Step) {
 }
 
 // pendingRun is a run a round is about to prepare: its execution, input
-// document and step cache key.
+// document and step cache key ("" when its plugin is not cacheable).
 type pendingRun struct {
 	x   *execution
 	doc docex.Document
@@ -1461,7 +1498,7 @@ type pendingUnit struct {
 	meta   map[string]docex.Value
 	ss     *stagedStep // a run's output, staged; nil otherwise
 	module string
-	ck     string // the step cache key
+	ck     string // the step cache key ("" when the plugin is not cacheable)
 	report *RunReport
 	slot   int                // the input's index in its step
 	added  []docex.Document   // set by the commit: the derived documents
@@ -1506,7 +1543,7 @@ func (x *execution) plugin(ctx context.Context, name string) (stepPlugin, error)
 	if err != nil {
 		return stepPlugin{}, err
 	}
-	p := stepPlugin{rec: rec, lp: lp, manifestSHA: manifestSHA256(rec.Manifest)}
+	p := stepPlugin{rec: rec, lp: lp, manifestSHA: manifestSHA256(rec.Manifest), cacheable: cacheable(lp.m)}
 	x.plugins.m[name] = p
 	return p, nil
 }
@@ -1541,6 +1578,11 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 		return fail(fmt.Errorf("plugin %q: %w", step.Plugin, err), nil)
 	}
 	pu.module = plug.rec.ModuleSHA256
+	if !plug.cacheable {
+		// Its result may depend on more than the key names (see
+		// cacheable): no cache entry, no shared call.
+		return x.run(ctx, pu, plug, doc, inputID, nil, nil, false)
+	}
 	ck := cacheKey(doc.Checksum, pu.module, plug.manifestSHA, step.CanonicalParams(), s.e.guestEnvironment())
 	pu.ck = ck
 	if ce, err := x.cacheEntry(ctx, ck); err == nil {
@@ -1570,7 +1612,11 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 			return fail(err, nil)
 		}
 	} else {
-		wkey := x.st.Tenant().ID + "\x00" + ck
+		// By tenant incarnation: a tenant deleted and provisioned again
+		// with the same id while a call of the old one runs must not
+		// take its result.
+		t := x.st.Tenant()
+		wkey := t.ID + "\x00" + t.Incarnation + "\x00" + ck
 		w, wlead := x.r.shares.join(wkey)
 		if wlead {
 			wide = w
@@ -1600,6 +1646,15 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 		}
 	}
 	// No call to share, or it failed: this run calls the plugin itself.
+	return x.run(ctx, pu, plug, doc, inputID, shared, wide, lead)
+}
+
+// run makes pu a run of its step's plugin on doc: it calls the plugin,
+// ends the round's call shared (when lead) and the worker's call wide
+// (when not nil) with its result (nil when it failed), and stages the
+// output. It returns a *stepError when the call or the staging fails.
+func (x *execution) run(ctx context.Context, pu *pendingUnit, plug stepPlugin, doc docex.Document, inputID string, shared, wide *sharedRun, lead bool) (*pendingUnit, error) {
+	step := pu.step
 	out, err := x.call(ctx, step, plug, doc, inputID)
 	var got *pluginapi.Result
 	if err == nil {
@@ -1615,10 +1670,10 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 		pu.report = &out.Report
 	}
 	if err != nil {
-		return fail(err, pu.report)
+		return nil, &stepError{step: step.Name, input: inputID, report: pu.report, err: err}
 	}
-	if pu.ss, err = s.stageStep(ctx, st, out, true); err != nil { // synced by flush, with the batch's other runs
-		return fail(err, pu.report)
+	if pu.ss, err = x.s.stageStep(ctx, x.st, out, true); err != nil { // synced by flush, with the batch's other runs
+		return nil, &stepError{step: step.Name, input: inputID, report: pu.report, err: err}
 	}
 	rep, _ := json.Marshal(map[string]any{"report": pu.report})
 	pu.rec.Outcome, pu.rec.Detail, pu.meta = StepRan, rep, out.Metadata
@@ -2090,7 +2145,7 @@ func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit, ro
 			return err
 		}
 	}
-	if pu.ss != nil {
+	if pu.ss != nil && pu.ck != "" { // "": a run of a plugin that is not cacheable
 		b, _ := json.Marshal(cachedResult{Metadata: pu.meta, Derived: nonNilStrings(sums)})
 		ce := driver.CacheEntry{Key: pu.ck, Result: b, CreatedAt: now}
 		if rows != nil {
