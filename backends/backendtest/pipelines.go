@@ -41,6 +41,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("RetryWhileCancelledRuns", f.testRetryWhileCancelledRuns)
 	t.Run("WaitWakes", f.testWaitWakes)
 	t.Run("SharedRuns", f.testSharedRuns)
+	t.Run("LookupNotCached", f.testLookupNotCached)
 	t.Run("MetadataBatch", f.testMetadataBatch)
 	t.Run("Failures", f.testJobFailures)
 	t.Run("MaxDerived", f.testMaxDerived)
@@ -1283,6 +1284,77 @@ func (f *fixture) testSharedRuns(t *testing.T) {
 	must(t, err)
 	if jt.State != driver.JobSucceeded {
 		t.Fatalf("twin job: %+v", jt)
+	}
+}
+
+// testLookupNotCached: a step whose plugin has documents.lookup reads
+// other documents of its input's basket, which the step cache key does not
+// name, so it is never taken from the step cache nor shares a call (the
+// engine's TestLookupStepsNotCached): of equal documents in baskets hr and
+// public, each job runs the step and public's finds nothing of hr's
+// salaries.txt; once salaries.txt is deleted, a new run on hr's memo finds
+// nothing either. The steps of the other plugins are still cached: of two
+// jobs of the pipeline "three" on one document, one after the other, the
+// second takes every step from the cache.
+func (f *fixture) testLookupNotCached(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin := e.threeStepsTenant("acme", "lookup")
+	_, err := admin.CreatePipeline(bg, []byte("name = \"look\"\n[[steps]]\nname = \"look\"\nplugin = \"lookup\"\n[steps.params]\nname = \"salaries.txt\"\n"))
+	must(t, err)
+	hr, public := e.basket(admin, "hr"), e.basket(admin, "public")
+	salaries := e.add(admin, hr.ID, "salaries.txt", "ceo 1,000,000", map[string]docex.Value{"author": docex.String("payroll-secret")})
+	memo := e.add(admin, hr.ID, "memo.txt", "same bytes", nil)
+	pub := e.add(admin, public.ID, "memo.txt", "same bytes", nil)
+	// check runs pipeline look on docs (in one batch or apart) and checks
+	// that each job ran its step and found found documents.
+	check := func(what string, docs []docex.Document, found []float64) {
+		t.Helper()
+		ids := make([]string, len(docs))
+		for i, d := range docs {
+			got, err := admin.RunPipeline(bg, "look", engine.RunTarget{DocumentIDs: []string{d.ID}})
+			must(t, err)
+			ids[i] = got[0]
+		}
+		if st := e.workBatch(admin, []string{"acme"}, ids, 32); st.Succeeded != len(ids) {
+			t.Fatalf("%s: status %+v", what, st)
+		}
+		for i, id := range ids {
+			j, err := admin.Job(bg, id)
+			must(t, err)
+			d, err := admin.Document(bg, docs[i].ID)
+			must(t, err)
+			if j.Progress.StepsRun != 1 || j.Progress.StepsCached != 0 || len(j.Steps) != 1 || j.Steps[0].Outcome != engine.StepRan {
+				t.Errorf("%s, %s of basket %s: progress %+v, steps %+v; want the step run, not cached", what, d.Name, d.BasketID, j.Progress, j.Steps)
+			}
+			leaked := strings.Contains(d.Metadata["names"].Str(), "salaries.txt") || d.Metadata["author"].Str() == "payroll-secret"
+			if d.Metadata["found"].Num() != found[i] || (found[i] == 0 && leaked) {
+				t.Errorf("%s, %s of basket %s: metadata %v; want found = %v", what, d.Name, d.BasketID, d.Metadata, found[i])
+			}
+		}
+	}
+	check("equal documents of hr and public", []docex.Document{memo, pub}, []float64{1, 0})
+	check("public's again", []docex.Document{pub}, []float64{0})
+	must(t, admin.DeleteDocument(bg, salaries.ID))
+	for _, k := range []string{"author", "found", "names", "total_bytes"} {
+		must(t, admin.DeleteMetadata(bg, memo.ID, k))
+	}
+	check("hr's memo, salaries.txt deleted", []docex.Document{memo}, []float64{0})
+
+	// Not a lookup: cached.
+	d := e.add(admin, hr.ID, "a.txt", "the same words", nil)
+	var progress []engine.JobProgress
+	for range 2 {
+		ids, err := admin.RunPipeline(bg, "three", engine.RunTarget{DocumentIDs: []string{d.ID}})
+		must(t, err)
+		if st := e.work(admin, []string{"acme"}, ids); st.Succeeded != 1 {
+			t.Fatalf("three: status %+v", st)
+		}
+		j, err := admin.Job(bg, ids[0])
+		must(t, err)
+		progress = append(progress, j.Progress)
+	}
+	if progress[0].StepsRun != 5 || progress[1].StepsRun != 0 || progress[1].StepsCached != 5 {
+		t.Errorf("pipeline three on a document, one job after the other: %+v then %+v; want 5 steps run, then 5 cached", progress[0], progress[1])
 	}
 }
 
