@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -955,12 +956,12 @@ type stepPlugin struct {
 // cacheable reports whether the results of a plugin with manifest m may
 // be cached and shared: whether every capability it is granted only
 // writes, or reads nothing but what the step cache key names (the input's
-// content; the parameters need none). A plugin granted any other
+// content; its name, type and the parameters need none). A plugin granted any other
 // capability may compute from data outside the key: documents.lookup
 // reads other documents of the input's basket, so a result depends on
 // which documents the basket holds, and what they hold, when it runs;
-// metadata.read reads the input's metadata, which the key (a content
-// checksum) does not name. A capability added later is not cacheable
+// metadata.read reads the input's metadata, which the key (the input's
+// content, name and type) does not name. A capability added later is not cacheable
 // until it is listed here: such plugins fail closed (run every time).
 //
 // A step whose plugin is not cacheable is never served from the step
@@ -1341,7 +1342,7 @@ func prefetchCache(ctx context.Context, round []*execution, step Step) {
 			if doc, ok := x.docs[in]; ok && step.Accepts(doc.ContentType) {
 				key := "" // not cacheable: it calls the plugin, like a miss
 				if plug.cacheable {
-					key = cacheKey(doc.Checksum, plug.rec.ModuleSHA256, plug.manifestSHA, params, x.s.e.guestEnvironment())
+					key = cacheKey(doc, plug.rec.ModuleSHA256, plug.manifestSHA, params, x.s.e.guestEnvironment())
 				}
 				runs = append(runs, pendingRun{x, doc, key})
 			}
@@ -1470,17 +1471,29 @@ func (x *execution) cacheEntry(ctx context.Context, key string) (driver.CacheEnt
 	return *e, nil
 }
 
-// cacheKey is the step cache key: input checksum, module sha256, the
-// sha256 of the plugin's manifest as installed, canonical parameters and
-// the runtime's guest environment (GuestEnvironment). The manifest counts
-// because it names the entry point: the built-in steps share one module
-// (plugins/builtin), and two of them on the same input with the same
-// parameters must not share a result. The environment counts because a
-// guest computes with it: a runtime whose guests see other clocks or
-// random bytes may give other outputs from the same module and input.
-func cacheKey(checksum, module, manifest, params, env string) string {
-	h := sha256.Sum256([]byte(checksum + "\x00" + module + "\x00" + manifest + "\x00" + params + "\x00" + env))
-	return hex.EncodeToString(h[:])
+// cacheKey is the step cache key: what a plugin without a reading
+// capability beyond its input's content (cacheable) sees of a run. That is
+// the input's content checksum, name and content type (doc_name and
+// doc_content_type need no capability, and the built-in steps use both:
+// extract-text picks its format by the type, derived names come from the
+// input's), the module's sha256, the sha256 of the plugin's manifest as
+// installed, the canonical parameters and the runtime's guest environment
+// (GuestEnvironment). The manifest counts because it names the entry
+// point: the built-in steps share one module (plugins/builtin), and two of
+// them on the same input with the same parameters must not share a
+// result. The environment counts because a guest computes with it: a
+// runtime whose guests see other clocks or random bytes may give other
+// outputs from the same module and input. Each part is length-prefixed,
+// so no two different inputs give the same string to hash.
+func cacheKey(doc docex.Document, module, manifest, params, env string) string {
+	h := sha256.New()
+	for _, part := range []string{doc.Checksum, doc.Name, doc.ContentType, module, manifest, params, env} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+		h.Write(n[:])
+		h.Write([]byte(part))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // cachedResult is a step's result kept in the step cache.
@@ -1583,7 +1596,7 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 		// cacheable): no cache entry, no shared call.
 		return x.run(ctx, pu, plug, doc, inputID, nil, nil, false)
 	}
-	ck := cacheKey(doc.Checksum, pu.module, plug.manifestSHA, step.CanonicalParams(), s.e.guestEnvironment())
+	ck := cacheKey(doc, pu.module, plug.manifestSHA, step.CanonicalParams(), s.e.guestEnvironment())
 	pu.ck = ck
 	if ce, err := x.cacheEntry(ctx, ck); err == nil {
 		var cr cachedResult

@@ -116,7 +116,7 @@ func (l *lookupEnv) cacheKey(st driver.TenantStore, doc docex.Document) string {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	return cacheKey(doc.Checksum, rec.ModuleSHA256, manifestSHA256(rec.Manifest), pl.Steps[0].CanonicalParams(), l.e.guestEnvironment())
+	return cacheKey(doc, rec.ModuleSHA256, manifestSHA256(rec.Manifest), pl.Steps[0].CanonicalParams(), l.e.guestEnvironment())
 }
 
 // TestLookupStepsNotCached: a step whose plugin has documents.lookup
