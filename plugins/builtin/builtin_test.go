@@ -401,6 +401,14 @@ func TestRedactPIIForms(t *testing.T) {
 		// Two numbers joined by a slash: the second was left whole.
 		{phone, "call 555-123-4567/555-123-4568 now", "call [PHONE]/[PHONE] now", map[string]float64{"pii_phone": 2}},
 		{phone, "fax (555) 123-4567/555-123-4568", "fax [PHONE]/[PHONE]", map[string]float64{"pii_phone": 2}},
+		// Two German numbers joined by a slash: the second's area code was
+		// read as the first's alternative ending ("/030") and the rest
+		// left beside it.
+		{phone, "030 1234567/030 7654321", "[PHONE]/[PHONE]", map[string]float64{"pii_phone": 2}},
+		{phone, "Tel. 030 1234567/0151 23456789, Fax", "Tel. [PHONE]/[PHONE], Fax", map[string]float64{"pii_phone": 2}},
+		{phone, "call 555-123-4567/555 123 4568", "call [PHONE]/[PHONE]", map[string]float64{"pii_phone": 2}},
+		// An alternative ending followed by a short figure stays one.
+		{phone, "030 1234567/030 12", "[PHONE] 12", map[string]float64{"pii_phone": 1}},
 		// An identifier's groups after a slash stay.
 		{phone, "ref 2024/0123-4567-89", "ref 2024/0123-4567-89", map[string]float64{"pii_phone": 0}},
 		{phone, "call 555-123-4567/89.", "call [PHONE].", map[string]float64{"pii_phone": 1}},

@@ -214,20 +214,25 @@ func standsAlone(text string, start, end int) bool {
 // (phoneDigits) with a separator or at least 10 digits, not a ZIP+4 code,
 // not starting with an SSN's shape (012-34-5678), a Spanish form only as
 // numberAlone allows, none inside a UPS tracking number; each takes in an
-// alternative ending (altEnding).
+// alternative ending (altEnding) unless a second number starts after its
+// slash.
 func phoneSpans(text string) [][2]int {
 	var ups [][]int
 	if strings.Contains(text, "1Z") {
 		ups = reUPS.FindAllStringIndex(text, -1)
 	}
 	var spans [][2]int
+	prevEnd := -1 // the end of the last span before its alternative ending
 	for _, loc := range rePhone.FindAllStringIndex(text, -1) {
 		start, end, keep := numberSpan(text, loc[0], loc[1])
-		if !keep && len(spans) > 0 && spans[len(spans)-1][1] == loc[0]-1 && text[loc[0]-1] == '/' {
+		second := false
+		if !keep && len(spans) > 0 && prevEnd == loc[0]-1 && text[loc[0]-1] == '/' {
 			// Right after a phone number and a slash: a second number
 			// ("555-123-4567/555-123-4568"), not a group of an
-			// identifier.
+			// identifier; nor are its first digits the first number's
+			// alternative ending ("030 1234567/030 7654321": "/030").
 			start, end, keep = numberSpanAfter(text, loc[0], loc[1])
+			second = true
 		}
 		if !keep {
 			continue
@@ -238,7 +243,11 @@ func phoneSpans(text string) [][2]int {
 			slices.ContainsFunc(ups, func(u []int) bool { return start < u[1] && u[0] < end }) {
 			continue
 		}
+		if second {
+			spans[len(spans)-1][1] = prevEnd
+		}
 		spans = append(spans, [2]int{start, altEnding(text, end)})
+		prevEnd = end
 	}
 	return spans
 }
