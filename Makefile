@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: all build demo demo-postgres test test-scale test-readme test-short bench fuzz vet builtin corpus corpus-test clean
+.PHONY: all build demo demo-postgres test test-scale test-readme test-short bench fuzz vet cross builtin corpus corpus-test clean
 
 all: build
 
@@ -25,10 +25,11 @@ demo: build
 demo-postgres: build
 	scripts/demo.sh $(BIN) postgres
 
-# vet and gofmt, then every test with the race detector except the scale
-# tests. The PostgreSQL tests use DOCEX_TEST_POSTGRES_DSN, or a throw-away
-# server when the PostgreSQL server binaries are installed (scripts/test.sh).
-test: vet
+# vet and gofmt, the other systems' builds (cross), then every test with
+# the race detector except the scale tests. The PostgreSQL tests use
+# DOCEX_TEST_POSTGRES_DSN, or a throw-away server when the PostgreSQL
+# server binaries are installed (scripts/test.sh).
+test: vet cross
 	scripts/test.sh
 
 # The scale tests (//go:build scale, named TestScale*): 1,000 tenants and
@@ -50,6 +51,18 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags scale $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
+
+# Every package (tests excluded: some are for Linux only) compiles, cgo-free,
+# for the other systems docex supports; nothing is linked or written. A
+# few seconds with a warm build cache; the first run compiles every
+# dependency once per system (minutes).
+CROSS ?= windows/amd64 darwin/arm64 linux/arm64 freebsd/amd64
+cross:
+	@echo "==> cross-compiling every package for $(CROSS)"
+	@for t in $(CROSS); do \
+		echo "    $$t"; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} CGO_ENABLED=0 $(GO) build $(PKGS) || exit 1; \
+	done
 
 # Benchmarks; compare figures within one run (the machines are noisy).
 bench:

@@ -3,6 +3,8 @@ package blobstore_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -261,6 +263,49 @@ func TestFSPutReplacesPlantedSymlink(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "keep" {
 		t.Fatalf("victim changed: %q", b)
+	}
+}
+
+// A symlink planted in place of a directory the store writes into (a
+// two-hex-digit directory, tmp, packs) is refused, never followed: nothing
+// is written outside the content directory (Put linked the content into
+// the link's target, Stage and Sync created their files there).
+func TestFSRefusesSymlinkedDirectory(t *testing.T) {
+	b := sha256.Sum256([]byte("real content"))
+	sum := hex.EncodeToString(b[:])
+	for _, tt := range []struct {
+		dir    string // in the tenant's namespace
+		packed bool
+	}{
+		{dir: sum[:2]},
+		{dir: "tmp"},
+		{dir: "packs", packed: true},
+	} {
+		t.Run(tt.dir, func(t *testing.T) {
+			root, outside := t.TempDir(), t.TempDir()
+			tn := docex.Tenant{ID: "acme", Incarnation: uuid.NewString()}
+			link := filepath.Join(filepath.Dir(filepath.Dir(fsPath(root, tn, sum))), tt.dir)
+			must(t, os.MkdirAll(filepath.Dir(link), 0o700))
+			must(t, os.Symlink(outside, link))
+			store := blobstore.NewFS(root, false)
+			if tt.packed {
+				store = blobstore.NewFSPacked(root, false, blobstore.DefaultPackMax)
+			}
+			tc, _ := store.Tenant(tn)
+			st, err := tc.Stage(bg, strings.NewReader("real content"), 1<<20)
+			if err == nil {
+				defer st.Discard()
+				if err = tc.Sync(bg, []driver.Staged{st}); err == nil && !tt.packed {
+					err = tc.Put(bg, nil, []driver.Staged{st})
+				}
+			}
+			if !errors.Is(err, docex.ErrCorrupt) {
+				t.Fatalf("writing through a symlinked %s: %v, want ErrCorrupt", tt.dir, err)
+			}
+			if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+				t.Fatalf("written outside the content directory: %v", ents)
+			}
+		})
 	}
 }
 

@@ -13,5 +13,10 @@
 // and located by a row of the tenant database's content table written in
 // the transaction (pack.go). Names are derived from checksums and
 // validated tenant incarnations only (package internal/contentkey), never
-// from user-supplied names, so nothing can escape the root.
+// from user-supplied names, so nothing can escape the root; and no
+// symbolic link planted under it is followed, on any system: one in place
+// of a directory the store writes into is docex.ErrCorrupt (mkdir), one
+// at a content file's name is replaced (linkVerified), and reads open the
+// file and its directory without following one (openNoFollow, whose
+// per-system part is in nofollow_unix.go and nofollow_windows.go).
 package blobstore

@@ -87,10 +87,16 @@ func (t *fsTenant) ioErr(err error) error {
 }
 
 // mkdir creates dir (and the directories above it up to the content
-// directory) unless it exists; never the content directory itself.
+// directory) unless it exists; never the content directory itself. A
+// symbolic link at dir (on Windows a junction too), or anything else but
+// a directory, is docex.ErrCorrupt: the store never follows a link planted
+// there to write outside the content directory.
 func (t *fsTenant) mkdir(dir string) error {
-	if info, err := os.Stat(dir); err == nil && info.IsDir() {
-		return nil
+	if info, err := os.Lstat(dir); err == nil {
+		if info.IsDir() {
+			return nil
+		}
+		return docex.Errorf(docex.ErrCorrupt, "content store: %s is not a directory (mode %v)", dir, info.Mode())
 	}
 	if err := missingRoot(t.root); err != nil {
 		return err
@@ -475,20 +481,25 @@ func (t *fsTenant) Open(ctx context.Context, r driver.Reader, sum string, size i
 }
 
 // openNoFollow opens p for reading without following a symbolic link at p
-// or at its directory. A link is docex.ErrCorrupt: the store never makes
-// one.
+// or at its directory. A link (or, on Windows, any reparse point: a
+// symbolic link or a junction) is docex.ErrCorrupt: the store never makes
+// one. How each system keeps the guarantee is openFileNoFollow's (one file
+// per system: nofollow_unix.go, nofollow_windows.go). It returns an error
+// wrapping fs.ErrNotExist when p or its directory does not exist.
 func openNoFollow(p string) (*os.File, error) {
 	if dir, err := os.Lstat(filepath.Dir(p)); err == nil && !dir.IsDir() {
 		return nil, docex.Errorf(docex.ErrCorrupt, "content store: %s is not a directory (mode %v)", filepath.Dir(p), dir.Mode())
 	}
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if errors.Is(err, syscall.ELOOP) {
+	f, err := openFileNoFollow(p)
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, docex.ErrCorrupt) {
+		return f, err
+	}
+	// Systems name a refused link differently (ELOOP on Linux and macOS,
+	// EMLINK on FreeBSD): what is at p says.
+	if info, lerr := os.Lstat(p); lerr == nil && info.Mode()&fs.ModeSymlink != 0 {
 		return nil, docex.Errorf(docex.ErrCorrupt, "content store: %s is a symbolic link", p)
 	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("content store: %w", err)
-	}
-	return f, err
+	return nil, fmt.Errorf("content store: %w", err)
 }
 
 // Delete removes the content file, and the locator of packed content

@@ -171,11 +171,13 @@ func (p *packSync) wait(ctx context.Context) error {
 func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged, async bool) error {
 	dir := filepath.Join(t.dir, packDir)
 	created := false
-	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+	if info, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := t.mkdir(dir); err != nil {
 			return err
 		}
 		created = true
+	} else if err == nil && !info.IsDir() {
+		return t.mkdir(dir) // docex.ErrCorrupt: a planted link is not followed
 	}
 	name := uuid.NewString() + packSuffix
 	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
