@@ -57,8 +57,11 @@ type MultiTenancy struct {
 
 // BootstrapTenant names the tenant that owns system metadata.
 type BootstrapTenant struct {
-	ID     string `yaml:"id"`     // default "system"
-	Schema string `yaml:"schema"` // PostgreSQL schema of the system tables, default "docex_system"
+	ID string `yaml:"id"` // default "system"
+	// Schema is the PostgreSQL schema of the system tables, default
+	// "docex_system". The SQLite backend ignores it (its system tables
+	// are in the system file); Parse checks it on every backend.
+	Schema string `yaml:"schema"`
 }
 
 // Database is the database section.

@@ -273,6 +273,8 @@ func TestValueErrorsNameLines(t *testing.T) {
 		{"document bytes", "config_version: 1\nstorage:\n  documents:\n    max_document_bytes: -5\n", "config key storage.documents.max_document_bytes (line 4): negative"},
 		{"bootstrap id", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    id: Bad!\n", "config key multi_tenancy.bootstrap_tenant.id (line 4): "},
 		{"bootstrap schema", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: pg_docex\n", "config key multi_tenancy.bootstrap_tenant.schema (line 4): "},
+		// Ignored on SQLite, but checked there too (docex.yaml.example).
+		{"bootstrap schema sqlite", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: Bad-Name\ndatabase:\n  type: sqlite\n", "config key multi_tenancy.bootstrap_tenant.schema (line 4): "},
 		{"schema prefix", "config_version: 1\ndatabase:\n  postgres:\n    tenant_schema_prefix: T-\n", "config key database.postgres.tenant_schema_prefix (line 4): "},
 		{"system file", "config_version: 1\ndatabase:\n  sqlite:\n    system_file: ../x.db\n", "config key database.sqlite.system_file (line 4): "},
 		{"open tenants", "config_version: 1\ndatabase:\n  sqlite:\n    max_open_tenants: -1\n", "config key database.sqlite.max_open_tenants (line 4): -1 is negative"},

@@ -47,7 +47,7 @@ multi_tenancy:
   isolation_strategy: schema
   bootstrap_tenant:
     id: system
-    schema: docex_system
+    schema: docex_system  # PostgreSQL only: ignored on SQLite
 
 database:
   type: %s

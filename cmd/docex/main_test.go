@@ -797,3 +797,41 @@ func TestJSONNotHTMLEscaped(t *testing.T) {
 		t.Fatalf("stderr escapes HTML characters: %s", r.stderr)
 	}
 }
+
+// TestBootstrapSchemaIgnoredOnSQLite: multi_tenancy.bootstrap_tenant.schema
+// is PostgreSQL's; docex init writes it for SQLite too (and
+// docex.yaml.example shows it with type: sqlite), where changing it after
+// init changes nothing, as docex.yaml.example says; a bad name is still a
+// config error naming the key and line.
+func TestBootstrapSchemaIgnoredOnSQLite(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	cfg := filepath.Join(h.dir, "docex.yaml")
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		schema string
+		code   int
+		stderr string
+	}{
+		{"other_system", 0, ""},
+		{"Bad-Name", exitInvalid, "config key multi_tenancy.bootstrap_tenant.schema (line "},
+	} {
+		edited := strings.Replace(string(data), "schema: docex_system", "schema: "+tt.schema, 1)
+		if edited == string(data) {
+			t.Fatalf("docex init wrote no schema: docex_system:\n%s", data)
+		}
+		h.file("docex.yaml", edited)
+		r := h.want(tt.code, "tenant", "list")
+		if tt.code == 0 && !strings.Contains(r.stdout, "acme") {
+			t.Errorf("schema %s: tenant list without acme:\n%s", tt.schema, r.stdout)
+		}
+		if !strings.Contains(r.stderr, tt.stderr) {
+			t.Errorf("schema %s: stderr %q, want %q", tt.schema, r.stderr, tt.stderr)
+		}
+	}
+}
