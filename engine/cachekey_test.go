@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -74,16 +73,7 @@ func TestCacheKeyHasNameAndType(t *testing.T) {
 			}
 			ids = append(ids, j[0])
 		}
-		r := &jobRunner{e: e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(2)}
-		batch := make([]*pending, len(ids))
-		for i, id := range ids {
-			batch[i] = &pending{ctx: ctx, d: driver.Delivery{TenantID: "acme", JobID: id}, done: make(chan struct{})}
-		}
-		for i, out := range r.handleBatch(ctx, "acme", batch) {
-			if out.Kind != driver.Done {
-				t.Fatalf("job %d: outcome %+v", i, out)
-			}
-		}
+		runDirect(t, e, "acme", ids)
 		for i, d := range docs {
 			j, err := s.Job(ctx, ids[i])
 			if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -72,11 +71,7 @@ func runThree(t *testing.T, s *Session, doc string) (run, cached int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &jobRunner{e: s.e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(2)}
-	batch := []*pending{{ctx: ctx, d: driver.Delivery{TenantID: "acme", JobID: ids[0]}, done: make(chan struct{})}}
-	if out := r.handleBatch(ctx, "acme", batch)[0]; out.Kind != driver.Done {
-		t.Fatalf("outcome %+v", out)
-	}
+	runDirect(t, s.e, "acme", ids)
 	j, err := s.Job(ctx, ids[0])
 	if err != nil {
 		t.Fatal(err)

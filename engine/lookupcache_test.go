@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/plugins/builtin"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
-	"github.com/docex-dev/docex/testplugins"
 )
 
 // lookupEnv is a tenant acme with the lookup test plugin and the pipeline
@@ -67,16 +65,7 @@ func (l *lookupEnv) run(docs ...docex.Document) ([]docex.Document, []string) {
 		}
 		ids[i] = got[0]
 	}
-	r := &jobRunner{e: l.e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(2)}
-	batch := make([]*pending, len(ids))
-	for i, id := range ids {
-		batch[i] = &pending{ctx: ctx, d: driver.Delivery{TenantID: "acme", JobID: id}, done: make(chan struct{})}
-	}
-	for i, out := range r.handleBatch(ctx, "acme", batch) {
-		if out.Kind != driver.Done {
-			l.t.Fatalf("job %d: outcome %+v", i, out)
-		}
-	}
+	runDirect(l.t, l.e, "acme", ids)
 	after, outcomes := make([]docex.Document, len(docs)), make([]string, len(docs))
 	for i, id := range ids {
 		after[i], outcomes[i] = l.result(id, docs[i].ID)
@@ -363,18 +352,7 @@ func TestCacheable(t *testing.T) {
 		}
 	}
 	for name, w := range map[string]bool{"wordcount": true, "split": true, "derive": true, "lookup": false, "lookupflood": false, "forge": false} {
-		fsys, err := testplugins.Dir(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := fs.ReadFile(fsys, "plugin.toml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := pluginapi.ParseManifest(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, m, _ := testPlugin(t, name)
 		if got := cacheable(m); got != w {
 			t.Errorf("test plugin %s (capabilities %v): cacheable %v, want %v", name, m.Capabilities, got, w)
 		}

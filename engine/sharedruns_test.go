@@ -45,16 +45,7 @@ func TestSharedRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One batch, run directly: no queue timing decides what shares.
-	r := &jobRunner{e: e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(2)}
-	batch := make([]*pending, len(ids))
-	for i, id := range ids {
-		batch[i] = &pending{ctx: ctx, d: driver.Delivery{TenantID: "acme", JobID: id}, done: make(chan struct{})}
-	}
-	for i, out := range r.handleBatch(ctx, "acme", batch) {
-		if out.Kind != driver.Done {
-			t.Fatalf("job %d: outcome %+v", i, out)
-		}
-	}
+	runDirect(t, e, "acme", ids)
 	var run, cached [3]int
 	for i, id := range ids {
 		j, err := s.Job(ctx, id)
@@ -92,6 +83,24 @@ func TestSharedRuns(t *testing.T) {
 	}
 }
 
+// runDirect runs the jobs ids of tenant on e as one batch, directly (no
+// worker, no queue: no timing decides what the batch holds), and fails t
+// unless each is handled (driver.Done).
+func runDirect(t testing.TB, e *Engine, tenant string, ids []string) {
+	t.Helper()
+	ctx := context.Background()
+	r := &jobRunner{e: e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(2)}
+	batch := make([]*pending, len(ids))
+	for i, id := range ids {
+		batch[i] = &pending{ctx: ctx, d: driver.Delivery{TenantID: tenant, JobID: id}, done: make(chan struct{})}
+	}
+	for i, out := range r.handleBatch(ctx, tenant, batch) {
+		if out.Kind != driver.Done {
+			t.Fatalf("job %d: outcome %+v", i, out)
+		}
+	}
+}
+
 func TestLastPerKey(t *testing.T) {
 	in := []driver.CacheEntry{{Key: "a", Result: []byte("1")}, {Key: "b", Result: []byte("2")}, {Key: "a", Result: []byte("3")}}
 	got := lastPerKey(in)
@@ -124,26 +133,34 @@ func installTestPlugins(t *testing.T, s *Session, names ...string) {
 	t.Helper()
 	ctx := context.Background()
 	for _, name := range names {
-		fsys, err := testplugins.Dir(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		manifest, err := fs.ReadFile(fsys, "plugin.toml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := pluginapi.ParseManifest(manifest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		module, err := fs.ReadFile(fsys, m.Module)
-		if err != nil {
-			t.Fatal(err)
-		}
+		manifest, _, module := testPlugin(t, name)
 		if _, err := s.InstallPlugin(ctx, manifest, module); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// testPlugin returns the test plugin name's manifest (as written and
+// parsed) and module (testplugins).
+func testPlugin(t *testing.T, name string) ([]byte, *pluginapi.Manifest, []byte) {
+	t.Helper()
+	fsys, err := testplugins.Dir(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := fs.ReadFile(fsys, "plugin.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := pluginapi.ParseManifest(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	module, err := fs.ReadFile(fsys, m.Module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return manifest, m, module
 }
 
 // TestSharedRunsAcrossBatches: two batches of one tenant running at once

@@ -175,28 +175,12 @@ func TestCancelledDeliveryNeverReturns(t *testing.T) {
 				t.Fatalf("retried job's history %+v, want %d attempts", j.History, want)
 			}
 
-			var logs syncBuffer
-			wctx, stop := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() {
-				done <- eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond,
-					ShutdownTimeout: 30 * time.Second, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}).Run(wctx)
-			}()
+			logs, stopWorker := loggedWorker(t, eng)
 			defer func() {
 				released()
-				stop()
-				if err := <-done; err != nil {
-					t.Errorf("worker: %v", err)
-				}
+				stopWorker()
 			}()
-			riverState := func() string {
-				t.Helper()
-				var s string
-				if err := be.pool.QueryRow(ctx, `SELECT state FROM `+quote(riverJob)+`.river_job WHERE id = $1`, stale).Scan(&s); err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			riverState := func() string { return riverJobState(t, be, riverJob, stale) }
 			deadline := time.Now().Add(2 * time.Minute) // a bound on a hung test, not a measurement
 			wait := func(what string, cond func() bool) {
 				t.Helper()
@@ -260,4 +244,34 @@ func TestCancelledDeliveryNeverReturns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loggedWorker starts a worker of tenant acme on eng that logs, as JSON
+// from level info, into the returned buffer; stop stops it and fails t
+// when it ended with an error.
+func loggedWorker(t *testing.T, eng *engine.Engine) (logs *syncBuffer, stop func()) {
+	t.Helper()
+	logs = &syncBuffer{}
+	wctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond,
+			ShutdownTimeout: 30 * time.Second, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}).Run(wctx)
+	}()
+	return logs, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	}
+}
+
+// riverJobState returns the state of River job id in schema.
+func riverJobState(t *testing.T, be *Backend, schema string, id int64) string {
+	t.Helper()
+	var s string
+	if err := be.pool.QueryRow(context.Background(), `SELECT state FROM `+quote(schema)+`.river_job WHERE id = $1`, id).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

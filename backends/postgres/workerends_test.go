@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,28 +212,12 @@ func TestWorkerEndedDeliveryNeverReturns(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			var logs syncBuffer
-			wctx, stop := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() {
-				done <- eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond,
-					ShutdownTimeout: 30 * time.Second, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}).Run(wctx)
-			}()
+			logs, stopWorker := loggedWorker(t, eng)
 			defer func() {
 				released()
-				stop()
-				if err := <-done; err != nil {
-					t.Errorf("worker: %v", err)
-				}
+				stopWorker()
 			}()
-			riverState := func() string {
-				t.Helper()
-				var s string
-				if err := be.pool.QueryRow(ctx, `SELECT state FROM `+quote(riverJob)+`.river_job WHERE id = $1`, stale).Scan(&s); err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			riverState := func() string { return riverJobState(t, be, riverJob, stale) }
 			job := func() engine.JobInfo {
 				t.Helper()
 				j, err := f.admin.Job(ctx, f.id)
