@@ -11,7 +11,7 @@ import (
 	"syscall"
 
 	"github.com/docex-dev/docex"
-	_ "github.com/docex-dev/docex/cmd/docex/internal/sdkenv" // MCPGODEBUG out before the MCP SDK reads it
+	_ "github.com/docex-dev/docex/internal/sdkenv" // MCPGODEBUG out before the MCP SDK reads it
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/internal/spell"
 	"github.com/spf13/pflag"

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex"
-	"github.com/docex-dev/docex/cmd/docex/internal/sdkenv"
+	"github.com/docex-dev/docex/internal/sdkenv"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/internal/mcpserver"

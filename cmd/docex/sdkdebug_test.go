@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docex-dev/docex/cmd/docex/internal/sdkenv"
+	"github.com/docex-dev/docex/internal/sdkenv"
 )
 
 const sdkDebugEnv = sdkenv.Name
