@@ -11,8 +11,8 @@ import (
 	"syscall"
 
 	"github.com/docex-dev/docex"
-	_ "github.com/docex-dev/docex/internal/sdkenv" // MCPGODEBUG out before the MCP SDK reads it
 	"github.com/docex-dev/docex/config"
+	_ "github.com/docex-dev/docex/internal/sdkenv" // MCPGODEBUG out before the MCP SDK reads it
 	"github.com/docex-dev/docex/internal/spell"
 	"github.com/spf13/pflag"
 )

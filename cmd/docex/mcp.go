@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex"
-	"github.com/docex-dev/docex/internal/sdkenv"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/internal/mcpserver"
+	"github.com/docex-dev/docex/internal/sdkenv"
 	"github.com/spf13/pflag"
 )
 
