@@ -98,19 +98,7 @@ func TestCancelledDeliveryNeverReturns(t *testing.T) {
 			rt := &gateRuntime{release: make(chan struct{})}
 			released := sync.OnceFunc(func() { close(rt.release) })
 			defer released()
-			cfg := engine.Config{MultiTenancy: true, BootstrapTenantID: "system", ContentDir: t.TempDir(), Sandbox: rt}
-			if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
-				t.Fatalf("Bootstrap: %v", err)
-			}
-			eng, err := engine.New(ctx, be, cfg)
-			if err != nil {
-				t.Fatalf("New: %v", err)
-			}
-			defer eng.Close()
-			if _, err := eng.Provisioner("test").Create(ctx, "acme", "ACME"); err != nil {
-				t.Fatal(err)
-			}
-			admin := eng.As(docex.UserContext{UserID: "u-acme", TenantID: "acme", Roles: []string{"admin"}})
+			eng, admin := acmeEngine(t, be, rt)
 			module := []byte("gate")
 			sum := sha256.Sum256(module)
 			manifest := fmt.Sprintf("name = \"gate\"\nversion = \"1.0.0\"\nabi_version = 1\nmodule = \"m\"\nsha256 = %q\ncapabilities = [\"content.read\", \"metadata.write\"]\n", hex.EncodeToString(sum[:]))
@@ -274,4 +262,25 @@ func riverJobState(t *testing.T, be *Backend, schema string, id int64) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// acmeEngine bootstraps be for an engine running plugins on rt, provisions
+// tenant acme and returns the engine (closed when t ends) and an admin
+// session of acme.
+func acmeEngine(t *testing.T, be *Backend, rt engine.PluginRuntime) (*engine.Engine, *engine.Session) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := engine.Config{MultiTenancy: true, BootstrapTenantID: "system", ContentDir: t.TempDir(), Sandbox: rt}
+	if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
+		t.Fatalf("Bootstrap: %v", err)
+	}
+	eng, err := engine.New(ctx, be, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	if _, err := eng.Provisioner("test").Create(ctx, "acme", "ACME"); err != nil {
+		t.Fatal(err)
+	}
+	return eng, eng.As(docex.UserContext{UserID: "u-acme", TenantID: "acme", Roles: []string{"admin"}})
 }

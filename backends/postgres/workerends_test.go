@@ -166,19 +166,8 @@ func TestWorkerEndedDeliveryNeverReturns(t *testing.T) {
 			rt := &scriptRuntime{run: tc.run(f), calls: map[string]int{}}
 			released := sync.OnceFunc(func() { close(f.release) })
 			defer released()
-			cfg := engine.Config{MultiTenancy: true, BootstrapTenantID: "system", ContentDir: t.TempDir(), Sandbox: rt}
-			if _, err := engine.Bootstrap(ctx, be, cfg); err != nil {
-				t.Fatalf("Bootstrap: %v", err)
-			}
-			eng, err := engine.New(ctx, be, cfg)
-			if err != nil {
-				t.Fatalf("New: %v", err)
-			}
-			defer eng.Close()
-			if _, err := eng.Provisioner("test").Create(ctx, "acme", "ACME"); err != nil {
-				t.Fatal(err)
-			}
-			f.admin = eng.As(docex.UserContext{UserID: "u-acme", TenantID: "acme", Roles: []string{"admin"}})
+			eng, admin := acmeEngine(t, be, rt)
+			f.admin = admin
 			for _, p := range []struct{ name, caps string }{
 				{"gate", `"content.read", "metadata.write"`},
 				{"emit", `"content.read", "documents.emit"`},
