@@ -5,10 +5,10 @@ import (
 	"io"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/docex-dev/docex/internal/proccpu"
 	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
@@ -185,15 +185,6 @@ func BenchmarkColdStart(b *testing.B) {
 	_ = os.RemoveAll(warmDir)
 }
 
-// processCPU is the process's user and system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkStateReset compares, in one run, the ways an invocation can
 // start from the post-initialisation state of the Go wordcount guest (3 MiB
 // of memory): the reset after a warm call copying back only the pages the
@@ -223,7 +214,7 @@ func BenchmarkStateReset(b *testing.B) {
 				b.Fatal(err)
 			}
 			total, resets, dirty = 0, 0, 0
-			cpu0, n := processCPU(), 0
+			cpu0, n := proccpu.Self(), 0
 			for b.Loop() {
 				inv.Input = textDoc("x", "hello docex world")
 				if _, err := p.Run(ctx, inv); err != nil {
@@ -231,7 +222,7 @@ func BenchmarkStateReset(b *testing.B) {
 				}
 				n++
 			}
-			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(n), "cpu-ns/op")
+			b.ReportMetric(float64((proccpu.Self()-cpu0).Nanoseconds())/float64(n), "cpu-ns/op")
 			if resets > 0 {
 				b.ReportMetric(float64(total.Nanoseconds())/float64(resets), "reset-ns")
 				b.ReportMetric(float64(dirty)/float64(resets), "pages-written")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/internal/proccpu"
 	"github.com/docex-dev/docex/plugins/builtin"
 	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
@@ -235,16 +236,16 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 			}
 			pprof.SetGoroutineLabels(pprof.WithLabels(bg, pprof.Labels("phase", phase)))
 			defer pprof.SetGoroutineLabels(bg)
-			c0 := processCPU()
+			c0 := proccpu.Self()
 			wall, _ = directLoopBuiltin(b, plugins, n, &directSink{s: s, basket: bk.ID})
-			return wall, processCPU() - c0
+			return wall, proccpu.Self() - c0
 		}
 		storedBefore, storedCPUBefore := stored("direct-store-before", "direct-before")
-		cpu0 := processCPU()
+		cpu0 := proccpu.Self()
 		pprof.SetGoroutineLabels(pprof.WithLabels(bg, pprof.Labels("phase", "direct-before")))
 		before, calls := directLoopBuiltin(b, plugins, n, nil)
 		pprof.SetGoroutineLabels(bg)
-		cpu1 := processCPU()
+		cpu1 := proccpu.Self()
 		// Profiles tell the phases apart: go tool pprof -tagfocus
 		// phase=engine (goroutines inherit their creator's labels). The
 		// worker starts, and warms up on documents of its own, before the
@@ -253,7 +254,7 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		pprof.SetGoroutineLabels(ctx)
 		wait := e.runWorkers(ctx, h, 1, engine.WorkerConfig{Concurrency: 8, TenantConcurrency: 8, Batch: benchBatch(), Poll: 20 * time.Millisecond})
 		warmPipeline(b, s, n)
-		cpuEngine := processCPU()
+		cpuEngine := proccpu.Self()
 		start, w0 := time.Now(), processWritten()
 		ids, err := s.RunPipeline(bg, "builtin", engine.RunTarget{BasketID: bk.ID})
 		if err != nil {
@@ -261,18 +262,18 @@ func BenchPipelineBuiltin(b *testing.B, h BenchHarness) {
 		}
 		st, err := s.WaitJobs(bg, ids, 500*time.Millisecond, nil)
 		elapsed := time.Since(start)
-		cpu2, w1 := processCPU(), processWritten()
+		cpu2, w1 := proccpu.Self(), processWritten()
 		pprof.SetGoroutineLabels(bg)
 		cancel()
 		wait()
 		if err != nil || st.Succeeded != n {
 			b.Fatalf("pipeline: %+v %v", st, err)
 		}
-		cpu3 := processCPU()
+		cpu3 := proccpu.Self()
 		pprof.SetGoroutineLabels(pprof.WithLabels(bg, pprof.Labels("phase", "direct-after")))
 		after, _ := directLoopBuiltin(b, plugins, n, nil)
 		pprof.SetGoroutineLabels(bg)
-		cpu4 := processCPU()
+		cpu4 := proccpu.Self()
 		storedAfter, storedCPUAfter := stored("direct-store-after", "direct-after")
 		// The stored loops keep the documents the engine derived: as many.
 		derived := func(basket string) int64 {

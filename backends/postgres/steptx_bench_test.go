@@ -5,12 +5,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/proccpu"
 )
 
 // serverCPU returns the CPU time the server process pid has used, read
@@ -27,12 +27,6 @@ func serverCPU(pid int) (time.Duration, bool) {
 	}
 	ns, err := strconv.ParseInt(f[0], 10, 64)
 	return time.Duration(ns), err == nil
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // stepTxBatch is the number of step runs one benchmark transaction
@@ -151,7 +145,7 @@ func BenchmarkStepTx(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv0, ok := serverCPU(pid)
-	cli0 := processCPU()
+	cli0 := proccpu.Self()
 	k := 1
 	for b.Loop() {
 		if err := step(k); err != nil {
@@ -162,5 +156,5 @@ func BenchmarkStepTx(b *testing.B) {
 	if srv1, ok1 := serverCPU(pid); ok && ok1 {
 		b.ReportMetric(float64((srv1-srv0).Microseconds())/float64(k-1), "server-us/tx")
 	}
-	b.ReportMetric(float64((processCPU()-cli0).Microseconds())/float64(k-1), "client-us/tx")
+	b.ReportMetric(float64((proccpu.Self()-cli0).Microseconds())/float64(k-1), "client-us/tx")
 }

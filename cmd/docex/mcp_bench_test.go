@@ -9,13 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/internal/mcpserver"
+	"github.com/docex-dev/docex/internal/proccpu"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -172,22 +171,13 @@ func benchMCP(b *testing.B, sync string) {
 		{"read/mcp-stdio", callTool(stdio, "read_document", readArgs)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			cpu := processCPU()
+			cpu := proccpu.Self()
 			for b.Loop() {
 				bc.fn()
 			}
 			// CPU of this process per call: the work, apart from waiting
 			// for a core (the stdio server's own CPU is the child's).
-			b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-us/op")
+			b.ReportMetric(float64((proccpu.Self()-cpu).Microseconds())/float64(b.N), "cpu-us/op")
 		})
 	}
-}
-
-// processCPU returns the user and system CPU time of this process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

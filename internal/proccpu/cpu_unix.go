@@ -1,15 +1,15 @@
 //go:build unix
 
-package backendtest
+package proccpu
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the process's user and system CPU time so far, or 0 when
-// the system cannot tell.
-func processCPU() time.Duration {
+// Self returns the process's user and system CPU time so far, or 0 when
+// the system cannot tell (getrusage failed).
+func Self() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
