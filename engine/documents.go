@@ -80,11 +80,13 @@ func (s *Session) BasketByName(ctx context.Context, name string) (docex.Basket, 
 }
 
 // ResolveBasket returns the basket ref names: ref is a basket id when it
-// has the form of one (canonical UUID), else a basket name. The two never
-// collide, since CreateBasket refuses names of that form. It returns
-// docex.ErrNotFound when there is no such basket.
+// has the form of one (any form uuid.Parse accepts), else a basket name.
+// The two never collide, since CreateBasket refuses names of that form. It
+// returns docex.ErrNotFound when there is no such basket, and
+// docex.ErrInvalidID for an id-shaped ref that is not an id's canonical
+// form (upper case, braces, urn:uuid:, no hyphens), as Basket does.
 func (s *Session) ResolveBasket(ctx context.Context, ref string) (docex.Basket, error) {
-	if checkID("basket", ref) == nil {
+	if _, err := uuid.Parse(ref); err == nil {
 		return s.Basket(ctx, ref)
 	}
 	return s.BasketByName(ctx, ref)
