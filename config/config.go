@@ -286,11 +286,28 @@ func (f *File) KeyError(key string, err error) error {
 	if f.path != "" {
 		msg = f.path + ": " + msg
 	}
-	return &keyError{msg: msg, err: err}
+	return &keyError{key: key, msg: msg, err: err}
 }
+
+// ErrorKey returns the key (a dotted path) that err, or an error it
+// wraps, is about when it comes from File.KeyError or from Load's checks
+// of a key's value, else "".
+func ErrorKey(err error) string {
+	var ke *keyError
+	if errors.As(err, &ke) {
+		return ke.key
+	}
+	return ""
+}
+
+// Line returns the line of key, a dotted path ("database.sqlite.system_file"),
+// in the file f was parsed from, or 0 when the key is not written there
+// (its value is the default, or f was built in code).
+func (f *File) Line(key string) int { return f.lines[key] }
 
 // keyError is the error of File.KeyError.
 type keyError struct {
+	key string
 	msg string
 	err error
 }

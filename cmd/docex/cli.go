@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -68,6 +69,9 @@ func (c *cli) system(ctx context.Context) (*system, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := otherModeErr(ctx, f); err != nil {
+		return nil, err
+	}
 	sys := &system{file: f}
 	ecfg, err := c.engineConfig(ctx, f)
 	if err != nil {
@@ -111,6 +115,52 @@ func settingErr(f *config.File, err error) error {
 		return f.KeyError("multi_tenancy.enabled", err)
 	}
 	return err
+}
+
+// otherModeErr returns the error of a system initialised with the other
+// multi_tenancy setting (settingErr's, naming multi_tenancy.enabled and its
+// line) when f's SQLite system file is missing, database.sqlite.system_file
+// is left to its default, and the data directory holds the other mode's
+// default system file with a system initialised with the other setting.
+// The default name depends on the mode (system.db with multi-tenancy,
+// docex.db without), so a changed multi_tenancy.enabled would otherwise
+// look for a system that is not there: "run docex init", and docex init
+// would create a second system beside the first. It returns nil in every
+// other case, a file it cannot read as a system included (the usual
+// errors follow). It creates nothing.
+func otherModeErr(ctx context.Context, f *config.File) error {
+	s := f.Database.SQLite
+	if f.Database.Type != config.SQLiteBackend || f.Line("database.sqlite.system_file") > 0 {
+		return nil
+	}
+	if _, err := os.Lstat(filepath.Join(s.Path, s.SystemFile)); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	other := "docex.db"
+	if !f.MultiTenant() {
+		other = "system.db"
+	}
+	path := filepath.Join(s.Path, other)
+	if st, err := os.Lstat(path); err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	be, err := sqlite.Open(ctx, sqlite.Config{Dir: s.Path, SystemFile: other, Synchronous: s.Synchronous, BusyTimeout: ms(s.BusyTimeoutMS)})
+	if err != nil {
+		return nil
+	}
+	defer be.Close()
+	info := driver.BootstrapInfo{MultiTenancy: f.MultiTenant(), BootstrapTenantID: f.MultiTenancy.BootstrapTenant.ID}
+	err = be.Check(ctx, info)
+	var se *driver.SettingError
+	if errors.As(err, &se) && se.Setting == driver.SettingBootstrapTenantID {
+		// The mode is what tells the default name: compare it alone.
+		info.BootstrapTenantID = se.Stored
+		err = be.Check(ctx, info)
+	}
+	if !errors.As(err, &se) || se.Setting != driver.SettingMultiTenancy {
+		return nil
+	}
+	return settingErr(f, fmt.Errorf("%w (its system database is %s)", se, path))
 }
 
 // claimErr names the key of docex.yaml that says where the content store

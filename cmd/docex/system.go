@@ -88,7 +88,8 @@ first init that fails (the DSN variable unset, a server or bucket out of
 reach) removes the docex.yaml and the directories it made (but, once it
 created the system database, not a content directory that database
 records and keeps: PostgreSQL's, or one in a directory that was there):
-fix the cause and run it again. An init that fails once it created the
+fix the cause and run it again (the hint then names the flag to change,
+such as --data-dir, since the docex.yaml is gone). An init that fails once it created the
 system (while installing the built-in steps, say) leaves the system
 marked unfinished: the next init completes it (the built-in steps, the
 system.init audit entry) and reports created, instead of "already
@@ -114,6 +115,12 @@ does not wait for it (--no-builtin-steps or DOCEX_NO_BUILTIN_STEPS=1 skips
 them; "docex plugin remove --system NAME" disables one). On an existing
 system, init names the built-in steps another docex version installed;
 "docex plugin install --system builtin:all" updates them.
+
+Init refuses (exit 2, creating nothing) a multi_tenancy.enabled other than
+the one the system was initialised with, also when that makes the default
+SQLite system file another (system.db with multi-tenancy, docex.db
+without): a data directory with the other mode's system is never given a
+second system beside it.
 
 Multi-tenant mode (the default) creates the bootstrap tenant, which holds the
 system's own records (the tenant registry, system plugins, the system audit
@@ -221,6 +228,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 		defer func() {
 			if err != nil {
 				os.Remove(cfgPath)
+				err = writtenConfigHint(err, o)
 			}
 		}()
 	}
@@ -263,6 +271,11 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 		if err := initFlagsAgree(c, o, f); err != nil {
 			return err
 		}
+	}
+	// A system of the other mode where this one's would be (its default
+	// system file is another) is refused before anything is created.
+	if err := otherModeErr(ctx, f); err != nil {
+		return err
 	}
 	if o.dsn != "" {
 		// This run connects with --dsn; later runs read the variable the
@@ -412,6 +425,34 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 			writef(w, "next: docex basket create NAME --user ID --roles admin\n")
 		}
 	})
+}
+
+// writtenConfigHint gives a config error of an init that wrote docex.yaml
+// from its flags, and removed it on the error, a hint naming the flag to
+// fix rather than the removed file's key (which the table's hint names).
+// Other errors, and those with a hint of their own, are returned as they
+// are.
+func writtenConfigHint(err error, o initOptions) error {
+	if !errors.Is(err, docex.ErrInvalidConfig) {
+		return err
+	}
+	if _, hinted := errors.AsType[*hintedError](err); hinted {
+		return err
+	}
+	const again = ", then run docex init again (it removed the docex.yaml it wrote)"
+	switch key := config.ErrorKey(err); {
+	case key == "multi_tenancy.enabled" && o.singleFile:
+		return withHint(err, "that data directory holds a multi-tenant system: drop --single-file to use it, or give another --data-dir"+again)
+	case key == "multi_tenancy.enabled":
+		return withHint(err, "that data directory holds a system in local single-file mode: add --single-file to use it, or give another --data-dir"+again)
+	case key == "multi_tenancy.bootstrap_tenant.id":
+		return withHint(err, "that data directory holds a system initialised with another bootstrap tenant: give another --data-dir"+again)
+	case strings.HasPrefix(key, "database.postgres."):
+		return withHint(err, "the value comes from --dsn or --dsn-env: fix it"+again)
+	case o.dataDir != "":
+		return withHint(err, fmt.Sprintf("the path comes from --data-dir %s: fix it, or give another directory", o.dataDir)+again)
+	}
+	return withHint(err, "the path is under the default data directory, docex-data next to docex.yaml: give another with --data-dir DIR"+again)
 }
 
 // initFlagsAgree refuses init flags that contradict an existing config.
