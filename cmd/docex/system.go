@@ -420,6 +420,9 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 				writef(w, "content in s3://%s/%s\n", s3.Bucket, strings.TrimPrefix(strings.TrimSuffix(s3.Prefix, "/")+"/", "/"))
 			}
 			writef(w, "next: create a tenant with: docex tenant create ID\n")
+		case f.Database.Type == config.PostgresBackend:
+			writef(w, "initialised docex without tenants (%s, data in %s)\n", f.Database.Type, res.DataDir)
+			writef(w, "next: docex basket create NAME --user ID --roles admin\n")
 		default:
 			writef(w, "initialised docex in local single-file mode (%s)\n", filepath.Join(f.Database.SQLite.Path, f.Database.SQLite.SystemFile))
 			writef(w, "next: docex basket create NAME --user ID --roles admin\n")
