@@ -333,7 +333,7 @@ type Added struct {
 // existing document is returned with Duplicate set. It returns
 // docex.ErrNotFound for an unknown basket, docex.ErrTooLarge for content
 // over the limit, docex.ErrInvalid for a bad name or metadata; on any error
-// nothing is added.
+// nothing is added, and the error is audited (AddDocuments).
 func (s *Session) AddDocument(ctx context.Context, basketID string, nd NewDocument) (Added, error) {
 	out, err := s.AddDocuments(ctx, basketID, []NewDocument{nd})
 	if err != nil {
@@ -405,43 +405,58 @@ func discardAll(cs []driver.Staged) {
 }
 
 // AddDocuments adds documents to a basket in one transaction: all are
-// added, or none. Errors as AddDocument.
+// added, or none. Errors as AddDocument. Every failure after the
+// caller's role is checked (a bad name, content over the limit, an
+// unknown basket, ...) is audited as one document.add entry, outcome
+// error, with the error's text and the basket as target; a caller who
+// may not write gets the denial, whatever the documents.
 func (s *Session) AddDocuments(ctx context.Context, basketID string, docs []NewDocument) ([]Added, error) {
-	if err := checkID("basket", basketID); err != nil {
-		return nil, err
-	}
-	for i := range docs {
-		if err := validateText("document name", docs[i].Name, MaxDocumentNameLen); err != nil {
-			return nil, err
-		}
-		if docs[i].Content == nil {
-			return nil, docex.Errorf(docex.ErrInvalid, "document %q has no content", docs[i].Name)
-		}
-		if err := validateMeta(docs[i].Metadata); err != nil {
-			return nil, err
-		}
-		if docs[i].ContentType != "" {
-			if _, err := ParseContentType(docs[i].ContentType); err != nil {
-				return nil, err
-			}
-		}
-	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.add", basketID)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
+	if err := validateNewDocuments(basketID, docs); err != nil {
+		return nil, s.failed(ctx, st, "document.add", basketID, err)
+	}
 	return s.addDocumentsTo(ctx, st, basketID, docs, s.enqueueBound(ctx, basketID)) // a bound basket's jobs commit with the documents
+}
+
+// validateNewDocuments returns docex.ErrInvalidID for a malformed basket
+// id and docex.ErrInvalid for a document without a valid name, without
+// content, or with bad metadata or content type.
+func validateNewDocuments(basketID string, docs []NewDocument) error {
+	if err := checkID("basket", basketID); err != nil {
+		return err
+	}
+	for i := range docs {
+		if err := validateText("document name", docs[i].Name, MaxDocumentNameLen); err != nil {
+			return err
+		}
+		if docs[i].Content == nil {
+			return docex.Errorf(docex.ErrInvalid, "document %q has no content", docs[i].Name)
+		}
+		if err := validateMeta(docs[i].Metadata); err != nil {
+			return err
+		}
+		if docs[i].ContentType != "" {
+			if _, err := ParseContentType(docs[i].ContentType); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // addDocumentsTo adds validated documents through an open store. extra,
 // when not nil, runs in the same transaction after the documents are
 // added (with the outcome of each), so that a caller's further writes
-// commit with them or not at all.
+// commit with them or not at all. Any failure is audited (document.add,
+// target basketID), in a transaction of its own: nothing is added.
 func (s *Session) addDocumentsTo(ctx context.Context, st driver.TenantStore, basketID string, docs []NewDocument, extra func(tx driver.Tx, added []Added) error) ([]Added, error) {
 	sd, err := s.stageDocuments(ctx, st, docs)
 	if err != nil {
-		return nil, err
+		return nil, s.failed(ctx, st, "document.add", basketID, err)
 	}
 	defer sd.discard()
 	var out []Added
@@ -1163,36 +1178,41 @@ func (s *Session) ReadContent(ctx context.Context, id string) ([]byte, error) {
 // transaction, as for an add. It
 // returns docex.ErrNotFound for an unknown document,
 // docex.ErrDuplicateContent when another document of the basket has the
-// new content, docex.ErrTooLarge over the limit.
+// new content, docex.ErrTooLarge over the limit. Every failure after the
+// caller's role is checked is audited, as AddDocuments audits its own
+// (document.update, outcome error, the document as target); nothing is
+// changed.
 func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, contentType string) (docex.Document, error) {
-	if err := checkID("document", id); err != nil {
-		return docex.Document{}, err
-	}
-	if contentType != "" {
-		var err error
-		if contentType, err = ParseContentType(contentType); err != nil {
-			return docex.Document{}, err
-		}
-	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.update", id)
 	if err != nil {
 		return docex.Document{}, err
 	}
 	defer st.Close()
+	fail := func(err error) (docex.Document, error) {
+		return docex.Document{}, s.failed(ctx, st, "document.update", id, err)
+	}
+	if err := checkID("document", id); err != nil {
+		return fail(err)
+	}
+	if contentType != "" {
+		if contentType, err = ParseContentType(contentType); err != nil {
+			return fail(err)
+		}
+	}
 	tc, err := s.e.tenantContent(st.Tenant())
 	if err != nil {
-		return docex.Document{}, err
+		return fail(err)
 	}
 	c, err := s.stageContent(ctx, tc, r, id)
 	if err != nil {
-		return docex.Document{}, err
+		return fail(err)
 	}
 	defer c.Discard()
 	// Content the tenant holds already (another document's, or this
 	// one's) is not written here: the transaction finds it referenced and
 	// puts nothing.
 	if err := syncNew(ctx, st, tc, []driver.Staged{c}); err != nil {
-		return docex.Document{}, err
+		return fail(err)
 	}
 	sum := c.Checksum()
 	var old, upd docex.Document

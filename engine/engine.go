@@ -585,6 +585,18 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 	return err
 }
 
+// failed records err, an operation's failure before or outside its write
+// transaction, as op's outcome in the tenant's audit log (in a
+// transaction of its own, so the entry can never commit with any part of
+// the operation) and returns err (with the audit write's error, if any).
+// An interrupted operation is not recorded (as write).
+func (s *Session) failed(ctx context.Context, st driver.TenantStore, op, target string, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
+}
+
 // readDone audits a read call's outcome when the session audits reads and
 // returns err (with the audit write's error, if any).
 func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, target string, err error) error {

@@ -262,7 +262,7 @@ func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo,
 // definitions it refuses. It returns err, or the error of opening the
 // session (a denial, also audited).
 func (s *Session) RefusePipeline(ctx context.Context, err error) error {
-	return s.refuse(ctx, tenancy.ActionManagePipelines, "pipeline.create", nil, err)
+	return s.refuse(ctx, tenancy.ActionManagePipelines, "pipeline.create", "", nil, err)
 }
 
 // maxCreateAttempts is how many times CreatePipeline tries to insert the

@@ -185,29 +185,44 @@ func (s *Session) InstallPlugin(ctx context.Context, manifest, module []byte) (P
 // naming what was asked for. It returns err, or the error of opening the
 // session (a denial, also audited).
 func (s *Session) RefuseInstall(ctx context.Context, source string, err error) error {
-	return s.refuse(ctx, tenancy.ActionManagePlugins, "plugin.install", map[string]any{"source": source}, err)
+	return s.refuse(ctx, tenancy.ActionManagePlugins, "plugin.install", "", map[string]any{"source": source}, err)
 }
 
 // refuse records err as the outcome of op (an action the session must be
-// allowed) in the tenant's audit log, with detail. It returns err, or the
-// error of opening the session.
-func (s *Session) refuse(ctx context.Context, action tenancy.Action, op string, detail map[string]any, err error) error {
-	st, oerr := s.open(ctx, action, op, "")
+// allowed) on target in the tenant's audit log, with detail. It returns
+// err, or the error of opening the session.
+func (s *Session) refuse(ctx context.Context, action tenancy.Action, op, target string, detail map[string]any, err error) error {
+	st, oerr := s.open(ctx, action, op, target)
 	if oerr != nil {
 		return oerr
 	}
 	defer st.Close()
-	s.auditOutcome(ctx, st, op, "", err, detail)
-	return err
+	return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, detail))
 }
 
 // RefuseAdd records in the tenant's audit log an add refused before the
 // content reached the engine (a front end's own check: a path outside
-// the directory it may read, say), as the write it was: "document.add"
-// with err's outcome and the path in the detail. It returns err, or the
-// session's own denial (a role that may not write) when there is one.
-func (s *Session) RefuseAdd(ctx context.Context, path string, err error) error {
-	return s.refuse(ctx, tenancy.ActionWrite, "document.add", map[string]any{"path": path}, err)
+// the directory it may read, a file it cannot read, a basket it could
+// not find, say), as the write it was: "document.add" with err's
+// outcome, basket (as the caller named it; "" for none) as the target
+// and path, when not "", in the detail. It returns err, or the session's
+// own denial (a role that may not write) when there is one.
+func (s *Session) RefuseAdd(ctx context.Context, basket, path string, err error) error {
+	return s.refuse(ctx, tenancy.ActionWrite, "document.add", basket, pathDetail(path), err)
+}
+
+// RefuseUpdate is RefuseAdd for an update of document id's content
+// ("document.update", the document as the target).
+func (s *Session) RefuseUpdate(ctx context.Context, id, path string, err error) error {
+	return s.refuse(ctx, tenancy.ActionWrite, "document.update", id, pathDetail(path), err)
+}
+
+// pathDetail is the audit detail naming path, nil for "".
+func pathDetail(path string) map[string]any {
+	if path == "" {
+		return nil
+	}
+	return map[string]any{"path": path}
 }
 
 // Plugins lists the plugins the session's tenant can run: its own and the

@@ -147,17 +147,17 @@ FILE with no extension, or one not known).`,
 				fs.StringVar(&contentType, "content-type", "", "content type (default: detected from FILE's name, else the document's name and the content)")
 			},
 			run: func(ctx context.Context, c *cli, args []string) error {
-				f, base, err := openFileArg(args[1])
+				s, err := c.session(ctx) // the configuration first, as doc add
 				if err != nil {
 					return err
+				}
+				f, base, err := openFileArg(args[1])
+				if err != nil { // audited, as the engine audits its refusals
+					return s.RefuseUpdate(ctx, args[0], args[1], err)
 				}
 				defer f.Close()
 				if ct, ok := engine.ContentTypeByName(base); ok && contentType == "" {
 					contentType = ct
-				}
-				s, err := c.session(ctx)
-				if err != nil {
-					return err
 				}
 				d, err := s.UpdateContent(ctx, args[0], f, contentType)
 				if err != nil {
@@ -236,22 +236,30 @@ func cmdDocAdd(ctx context.Context, c *cli, basket string, paths, meta []string,
 	if err != nil {
 		return err
 	}
-	docs := make([]engine.NewDocument, 0, len(paths))
-	for _, path := range paths {
-		f, err := checkFileArg(path)
-		if err != nil {
-			return err
-		}
-		defer f.close()
-		docs = append(docs, engine.NewDocument{Name: filepath.Base(path), Content: f, ContentType: contentType, Metadata: kv})
-	}
+	// The configuration first: without it nothing can be done, whatever
+	// the files.
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
+	// A file that cannot be read, or a basket not found, refuses the add
+	// before the engine sees it: audited all the same (its target the
+	// basket as given), as the engine audits the failures it meets.
+	docs := make([]engine.NewDocument, 0, len(paths))
+	for _, path := range paths {
+		f, err := checkFileArg(path)
+		if err != nil {
+			return s.RefuseAdd(ctx, basket, path, err)
+		}
+		defer f.close()
+		docs = append(docs, engine.NewDocument{Name: filepath.Base(path), Content: f, ContentType: contentType, Metadata: kv})
+	}
 	b, err := resolveBasket(ctx, s, basket)
+	if errors.Is(err, docex.ErrNotFound) {
+		return s.RefuseAdd(ctx, basket, "", err)
+	}
 	if err != nil {
-		return err
+		return err // the session's own denial, audited already
 	}
 	added, err := s.AddDocuments(ctx, b.ID, docs)
 	if err != nil {

@@ -543,8 +543,34 @@ func (s *Server) pathNote() string {
 	return ": " + s.rootDir[0]
 }
 
-// addDocument adds from exactly one of text, base64 and path.
+// addDocument adds from exactly one of text, base64 and path. An add
+// refused before the content reaches the engine (an unknown basket, no
+// source or two, content over the inline limit, a path it may not or
+// cannot read, no name) is audited as the add it was (Session.RefuseAdd,
+// its target the basket as given); the engine audits the failures it
+// meets itself (its target the basket's id).
 func (s *Server) addDocument(ctx context.Context, in addDocumentIn) (engine.Added, error) {
+	nd, closeFn, err := s.newDocument(in)
+	if err != nil {
+		return engine.Added{}, s.s.RefuseAdd(ctx, in.Basket, in.Path, err)
+	}
+	defer closeFn()
+	b, err := s.resolveBasket(ctx, in.Basket)
+	if err != nil {
+		if errors.Is(err, docex.ErrNotFound) || strings.TrimSpace(in.Basket) == "" {
+			// Not found by a read, or not named at all: a refused add.
+			// Any other error is the session's own, audited already.
+			return engine.Added{}, s.s.RefuseAdd(ctx, in.Basket, in.Path, err)
+		}
+		return engine.Added{}, err
+	}
+	return s.s.AddDocument(ctx, b.ID, nd)
+}
+
+// newDocument returns the document add_document's input describes, with
+// the function that closes its file (a no-op without one).
+func (s *Server) newDocument(in addDocumentIn) (engine.NewDocument, func(), error) {
+	nothing := func() {}
 	given := 0
 	for _, set := range []bool{in.Text != nil, in.Base64 != nil, in.Path != ""} {
 		if set {
@@ -552,45 +578,39 @@ func (s *Server) addDocument(ctx context.Context, in addDocumentIn) (engine.Adde
 		}
 	}
 	if given != 1 {
-		return engine.Added{}, docex.Errorf(docex.ErrInvalid, "give exactly one of text, base64 and path (got %d)", given)
+		return engine.NewDocument{}, nothing, docex.Errorf(docex.ErrInvalid, "give exactly one of text, base64 and path (got %d)", given)
 	}
-	var content io.Reader
-	name := in.Name
+	nd := engine.NewDocument{Name: in.Name, ContentType: in.ContentType, Metadata: in.Metadata}
+	closeFn := nothing
 	switch {
 	case in.Text != nil:
 		if int64(len(*in.Text)) > s.cfg.MaxInlineBytes {
-			return engine.Added{}, docex.Errorf(docex.ErrTooLarge, "text is %d bytes, more than the limit of %d", len(*in.Text), s.cfg.MaxInlineBytes)
+			return engine.NewDocument{}, nothing, docex.Errorf(docex.ErrTooLarge, "text is %d bytes, more than the limit of %d", len(*in.Text), s.cfg.MaxInlineBytes)
 		}
-		content = strings.NewReader(*in.Text)
+		nd.Content = strings.NewReader(*in.Text)
 	case in.Base64 != nil:
 		data, err := s.decodeBase64(*in.Base64)
 		if err != nil {
-			return engine.Added{}, err
+			return engine.NewDocument{}, nothing, err
 		}
-		content = strings.NewReader(string(data))
+		nd.Content = strings.NewReader(string(data))
 	default:
+		// A path the agent may not read is audited like any denial
+		// (errPathRefused, docex.ErrDenied).
 		f, err := s.openAllowed(in.Path)
-		if errors.Is(err, errPathRefused) {
-			// A path the agent may not read: audited like any denial.
-			return engine.Added{}, s.s.RefuseAdd(ctx, in.Path, err)
-		}
 		if err != nil {
-			return engine.Added{}, err
+			return engine.NewDocument{}, nothing, err
 		}
-		defer f.Close()
-		content = f
-		if name == "" {
-			name = filepath.Base(in.Path)
+		nd.Content, closeFn = f, func() { f.Close() }
+		if nd.Name == "" {
+			nd.Name = filepath.Base(in.Path)
 		}
 	}
-	if name == "" {
-		return engine.Added{}, docex.Errorf(docex.ErrInvalid, "name is required with text or base64 (e.g. notes.txt)")
+	if nd.Name == "" {
+		closeFn()
+		return engine.NewDocument{}, nothing, docex.Errorf(docex.ErrInvalid, "name is required with text or base64 (e.g. notes.txt)")
 	}
-	b, err := s.resolveBasket(ctx, in.Basket)
-	if err != nil {
-		return engine.Added{}, err
-	}
-	return s.s.AddDocument(ctx, b.ID, engine.NewDocument{Name: name, ContentType: in.ContentType, Content: content, Metadata: in.Metadata})
+	return nd, closeFn, nil
 }
 
 func (s *Server) decodeBase64(text string) ([]byte, error) {
