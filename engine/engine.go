@@ -585,6 +585,20 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 	return err
 }
 
+// interruptedErr returns err, an operation's error, with cause, the
+// error of the context that interrupted it, in one line (errors.Join
+// puts a newline between them, which a message must not hold); cause
+// alone when err is nil, err alone when it is cause already.
+func interruptedErr(err, cause error) error {
+	switch {
+	case err == nil:
+		return cause
+	case errors.Is(err, cause):
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, cause)
+}
+
 // failed records err, an operation's failure before or outside its write
 // transaction, as op's outcome in the tenant's audit log (in a
 // transaction of its own, so the entry can never commit with any part of

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/docex-dev/docex"
@@ -56,7 +55,7 @@ func (p *TenantProvisioner) entry(op, target string, err error) docex.AuditEntry
 // written: an operator action is never left unaudited silently.
 func (p *TenantProvisioner) audit(ctx context.Context, op, target string, err error) error {
 	if ctx.Err() != nil {
-		return errors.Join(err, ctx.Err())
+		return interruptedErr(err, ctx.Err())
 	}
 	return withAuditErr(err, p.e.be.AppendSystemAudit(ctx, p.entry(op, target, err)))
 }

@@ -58,7 +58,7 @@ func (p *TenantProvisioner) Verify(ctx context.Context, tenantID string) (Verify
 	e := p.entry("system.verify", tenantID, err)
 	e.Detail = detail
 	if ctx.Err() != nil {
-		return rep, errors.Join(err, ctx.Err())
+		return rep, interruptedErr(err, ctx.Err())
 	}
 	return rep, withAuditErr(err, p.e.be.AppendSystemAudit(ctx, e))
 }

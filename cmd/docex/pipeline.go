@@ -175,11 +175,14 @@ type workerOpts struct {
 }
 
 func cmdPipelineCreate(ctx context.Context, c *cli, args []string) error {
-	src, rerr := readPipelineFile(args[0])
+	// The configuration first: without it nothing can be done, whatever
+	// the file (one error, not_initialized, where a missing file and a
+	// missing docex.yaml were both reported).
 	s, err := c.session(ctx)
 	if err != nil {
-		return errors.Join(rerr, err)
+		return err
 	}
+	src, rerr := readPipelineFile(args[0])
 	if rerr != nil { // refused before the engine saw it: audited all the same
 		return s.RefusePipeline(ctx, rerr)
 	}

@@ -137,11 +137,12 @@ func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) err
 	if spec, ok := strings.CutPrefix(path, builtinPrefix); ok {
 		return cmdInstallBuiltins(ctx, c, spec, system)
 	}
-	manifest, module, rerr := readPlugin(path)
+	// The configuration first, as pipeline create.
 	sys, err := c.system(ctx)
 	if err != nil {
-		return errors.Join(rerr, err)
+		return err
 	}
+	manifest, module, rerr := readPlugin(path)
 	if rerr != nil { // refused before the engine saw it: audited all the same
 		if system {
 			return sys.eng.Provisioner(c.g.user).RefuseInstall(ctx, path, rerr)
