@@ -86,7 +86,7 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	pos := fs.Args()
 	if len(pos) < cmd.minArgs || (cmd.maxArgs >= 0 && len(pos) > cmd.maxArgs) {
-		return docex.Errorf(errUsage, "usage: docex %s %s (see docex help %s)", path, cmd.args, path)
+		return docex.Errorf(errUsage, "usage: docex %s (see docex help %s)", strings.TrimSpace(path+" "+cmd.args), path)
 	}
 	return cmd.run(ctx, c, pos)
 }
