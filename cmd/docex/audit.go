@@ -18,7 +18,11 @@ func auditCommands() []*command {
 			summary: "the tenant's audit log, newest first (--system: the system log)",
 			help: `The tenant's log records every operation on its data and every denial
 inside it; the system log records operator actions (init, tenants, gc,
-system plugins) and denials that happened before a tenant was known.`,
+system plugins) and denials that happened before a tenant was known.
+
+Examples:
+  docex audit list --limit 20
+  docex audit list --system --json`,
 			flags: func(fs *pflag.FlagSet) {
 				pageFlags(fs, &page)
 				fs.BoolVar(&system, "system", false, "list the system audit log (operator)")

@@ -21,7 +21,11 @@ func basketCommands() []*command {
 		{path: "basket create", args: "NAME", access: "writer", minArgs: 1, maxArgs: 1,
 			summary: "create a basket (a named collection of documents)",
 			help: `With --pipeline (admin), the basket is bound to a pipeline in the same
-transaction: every document added is processed by it (docs/jobs.md).`,
+transaction: every document added is processed by it (docs/jobs.md).
+
+Examples:
+  docex basket create invoices
+  docex basket create scans --pipeline ocr`,
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringVar(&pipeline, "pipeline", "", "bind the new basket to this pipeline (admin)")
 			},
@@ -44,7 +48,9 @@ transaction: every document added is processed by it (docs/jobs.md).`,
 			}},
 		{path: "basket list", access: "reader", maxArgs: 0,
 			summary: "list baskets",
-			flags:   func(fs *pflag.FlagSet) { pageFlags(fs, &page) },
+			help: `Example:
+  docex basket list --json`,
+			flags: func(fs *pflag.FlagSet) { pageFlags(fs, &page) },
 			run: func(ctx context.Context, c *cli, args []string) error {
 				s, err := c.session(ctx)
 				if err != nil {
@@ -62,6 +68,8 @@ transaction: every document added is processed by it (docs/jobs.md).`,
 			}},
 		{path: "basket show", args: "NAME", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "show a basket and its stats",
+			help: `Example:
+  docex basket show invoices`,
 			run: func(ctx context.Context, c *cli, args []string) error {
 				s, err := c.session(ctx)
 				if err != nil {
@@ -75,7 +83,9 @@ transaction: every document added is processed by it (docs/jobs.md).`,
 			}},
 		{path: "basket delete", args: "NAME", access: "admin", minArgs: 1, maxArgs: 1,
 			summary: "delete a basket (--force: with its documents)",
-			flags:   func(fs *pflag.FlagSet) { fs.BoolVar(&force, "force", false, "also delete its documents") },
+			help: `Example:
+  docex basket delete invoices --force`,
+			flags: func(fs *pflag.FlagSet) { fs.BoolVar(&force, "force", false, "also delete its documents") },
 			run: func(ctx context.Context, c *cli, args []string) error {
 				s, err := c.session(ctx)
 				if err != nil {

@@ -58,6 +58,8 @@ Example:
 			}},
 		{path: "doc get", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "show a document and its metadata",
+			help: `Example:
+  docex doc get DOC_ID --json`,
 			run: func(ctx context.Context, c *cli, args []string) error {
 				s, err := c.session(ctx)
 				if err != nil {
@@ -71,6 +73,8 @@ Example:
 			}},
 		{path: "doc cat", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "write a document's content to stdout",
+			help: `Example:
+  docex doc cat DOC_ID > invoice-copy.pdf`,
 			run: func(ctx context.Context, c *cli, args []string) error {
 				s, err := c.session(ctx)
 				if err != nil {
@@ -97,7 +101,9 @@ Example:
 			}},
 		{path: "doc list", args: "BASKET", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "list a basket's documents",
-			flags:   listFlags,
+			help: `Example:
+  docex doc list invoices --order -created --limit 20`,
+			flags: listFlags,
 			run: func(ctx context.Context, c *cli, args []string) error {
 				var err error
 				if page.Order, err = parseOrder(order); err != nil {
@@ -125,7 +131,10 @@ Example:
 			}},
 		{path: "doc find", args: "BASKET --meta key=value...", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "find documents whose metadata match every key=value",
-			help:    metaValueHelp,
+			help: metaValueHelp + `
+
+Example:
+  docex doc find invoices --meta customer=initech --meta paid=false`,
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringArrayVar(&meta, "meta", nil, "key=value condition (repeatable; all must match)")
 				listFlags(fs)
@@ -142,7 +151,10 @@ queued in the same transaction as the update.
 The content type is --content-type's, else the one FILE's extension gives
 (FILE new.txt: text/plain; charset=utf-8, whatever the document's name),
 else what the document's name and the new content give, as for an add (a
-FILE with no extension, or one not known).`,
+FILE with no extension, or one not known).
+
+Example:
+  docex doc update DOC_ID invoice-v2.pdf`,
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringVar(&contentType, "content-type", "", "content type (default: detected from FILE's name, else the document's name and the content)")
 			},
@@ -171,7 +183,10 @@ FILE with no extension, or one not known).`,
 --cascade (its descendants go too, see doc lineage) or --keep-derived (they
 stay, and their lineage says the source is gone). Without either, on a
 terminal, it asks which (c, k, or nothing: not deleted); otherwise it
-deletes nothing and exits 5.`,
+deletes nothing and exits 5.
+
+Example:
+  docex doc delete DOC_ID --cascade`,
 			flags: func(fs *pflag.FlagSet) {
 				fs.BoolVar(&cascade, "cascade", false, "also delete every document derived from it")
 				fs.BoolVar(&keepDerived, "keep-derived", false, "keep derived documents; their lineage says the source is gone")
@@ -195,7 +210,10 @@ deletes nothing and exits 5.`,
 			}},
 		{path: "doc meta set", args: "ID key=value...", access: "writer", minArgs: 2, maxArgs: -1,
 			summary: "set metadata on a document",
-			help:    metaValueHelp,
+			help: metaValueHelp + `
+
+Example:
+  docex doc meta set DOC_ID paid=true amount=120 code=s:007`,
 			run: func(ctx context.Context, c *cli, args []string) error {
 				kv, err := parseMeta(args[1:])
 				if err != nil {
@@ -213,9 +231,14 @@ deletes nothing and exits 5.`,
 			}},
 		{path: "doc meta get", args: "ID [KEY]", access: "reader", minArgs: 1, maxArgs: 2,
 			summary: "print a document's metadata, or one key's value",
-			run:     cmdMetaGet},
+			help: `Examples:
+  docex doc meta get DOC_ID
+  docex doc meta get DOC_ID customer`,
+			run: cmdMetaGet},
 		{path: "doc meta delete", args: "ID KEY", access: "writer", minArgs: 2, maxArgs: 2,
 			summary: "delete a metadata key",
+			help: `Example:
+  docex doc meta delete DOC_ID paid`,
 			run: func(ctx context.Context, c *cli, args []string) error {
 				s, err := c.session(ctx)
 				if err != nil {

@@ -43,15 +43,23 @@ Example:
   docex pipeline create ocr.toml`,
 			plugins: true, run: cmdPipelineCreate},
 		{path: "pipeline list", access: "reader", maxArgs: 0,
-			summary: "list pipelines (newest versions) and the baskets bound to them", run: cmdPipelineList},
+			summary: "list pipelines (newest versions) and the baskets bound to them",
+			help: `Example:
+  docex pipeline list --json`,
+			run: cmdPipelineList},
 		{path: "pipeline show", args: "NAME", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "show a pipeline (its newest version, or --version N)",
-			flags:   func(fs *pflag.FlagSet) { fs.IntVar(&version, "version", 0, "version to show (default: the newest)") },
+			help: `Example:
+  docex pipeline show ocr --version 1`,
+			flags: func(fs *pflag.FlagSet) { fs.IntVar(&version, "version", 0, "version to show (default: the newest)") },
 			run: func(ctx context.Context, c *cli, args []string) error {
 				return cmdPipelineShow(ctx, c, args[0], version)
 			}},
 		{path: "pipeline delete", args: "NAME", access: "admin", minArgs: 1, maxArgs: 1,
-			summary: "delete a pipeline; its versions stay for jobs and lineage", run: cmdPipelineDelete},
+			summary: "delete a pipeline; its versions stay for jobs and lineage",
+			help: `Example:
+  docex pipeline delete ocr`,
+			run: cmdPipelineDelete},
 		{path: "pipeline run", args: "NAME (--doc ID... | --basket BASKET)", access: "writer", minArgs: 1, maxArgs: -1, plugins: true,
 			summary: "run a pipeline on documents or on a basket's originals; --wait follows it to the end",
 			help: `With --wait: a progress bar on a terminal (none with --json), then a summary
@@ -104,6 +112,8 @@ Example:
 
 		{path: "job list", access: "reader", maxArgs: 0,
 			summary: "list jobs, newest first",
+			help: `Example:
+  docex job list --state failed --pipeline ocr`,
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringVar(&jf.State, "state", "", "queued, running, succeeded, failed or cancelled")
 				fs.StringVar(&jf.Pipeline, "pipeline", "", "only jobs of this pipeline")
@@ -116,11 +126,20 @@ Example:
 				return cmdJobList(ctx, c, jf, jobBasket, page, quiet)
 			}},
 		{path: "job show", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
-			summary: "show a job: steps, attempts, errors, resource reports", run: cmdJobShow},
+			summary: "show a job: steps, attempts, errors, resource reports",
+			help: `Example:
+  docex job show JOB_ID`,
+			run: cmdJobShow},
 		{path: "job retry", args: "ID", access: "writer", minArgs: 1, maxArgs: 1,
-			summary: "queue a failed or cancelled job again; completed steps are kept", run: cmdJobRetry},
+			summary: "queue a failed or cancelled job again; completed steps are kept",
+			help: `Example:
+  docex job retry JOB_ID`,
+			run: cmdJobRetry},
 		{path: "job cancel", args: "ID", access: "writer", minArgs: 1, maxArgs: 1,
-			summary: "cancel a queued or running job", run: cmdJobCancel},
+			summary: "cancel a queued or running job",
+			help: `Example:
+  docex job cancel JOB_ID`,
+			run: cmdJobCancel},
 
 		{path: "worker", access: "operator", maxArgs: 0, plugins: true,
 			summary: "run pipeline jobs until SIGINT/SIGTERM; logs JSON lines on stderr",
@@ -147,7 +166,10 @@ Example:
 			run: func(ctx context.Context, c *cli, args []string) error { return cmdWorker(ctx, c, wk) }},
 
 		{path: "doc lineage", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
-			summary: "show what a document was derived from and what was derived from it", run: cmdDocLineage},
+			summary: "show what a document was derived from and what was derived from it",
+			help: `Example:
+  docex doc lineage DOC_ID --json`,
+			run: cmdDocLineage},
 	}
 }
 

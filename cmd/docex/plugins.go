@@ -44,7 +44,10 @@ Examples:
 			}},
 		{path: "plugin list", access: "reader; --system: operator", maxArgs: 0,
 			summary: "list the plugins the tenant can run",
-			flags:   systemFlag("list only the system-wide plugins (operator)"),
+			help: `Examples:
+  docex plugin list
+  docex plugin list --system`,
+			flags: systemFlag("list only the system-wide plugins (operator)"),
 			run: func(ctx context.Context, c *cli, args []string) error {
 				sys, err := c.system(ctx)
 				if err != nil {
@@ -63,6 +66,8 @@ Examples:
 			}},
 		{path: "plugin show", args: "NAME", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "show a plugin, the content types it accepts and its parameters",
+			help: `Example:
+  docex plugin show wordcount`,
 			run: func(ctx context.Context, c *cli, args []string) error {
 				s, err := c.session(ctx)
 				if err != nil {
@@ -76,7 +81,9 @@ Examples:
 			}},
 		{path: "plugin remove", args: "NAME", access: "admin; --system: operator", minArgs: 1, maxArgs: 1,
 			summary: "remove a plugin (--system: a system-wide one)",
-			flags:   systemFlag("remove a system-wide plugin (operator)"),
+			help: `Example:
+  docex plugin remove wordcount`,
+			flags: systemFlag("remove a system-wide plugin (operator)"),
 			run: func(ctx context.Context, c *cli, args []string) error {
 				sys, err := c.system(ctx)
 				if err != nil {

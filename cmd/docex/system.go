@@ -25,6 +25,8 @@ import (
 func systemCommands() []*command {
 	return []*command{initCommand(), gcCommand(), {
 		path: "version", summary: "print the versions of docex, its storage schema and config",
+		help: `Example:
+  docex version --json`,
 		maxArgs: 0, run: cmdVersion,
 	}}
 }
@@ -550,7 +552,11 @@ for every command; nothing is removed.
 
 With --dry-run it removes, rewrites and deletes nothing and reports what gc
 would remove at that moment, in the same form (the system audit log records
-it as system.sweep.dry_run).`,
+it as system.sweep.dry_run).
+
+Examples:
+  docex gc --dry-run
+  docex gc --grace 24h`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.DurationVar(&opts.Grace, "grace", time.Hour, "leave files younger than this alone (operations in flight may use them)")
 			fs.BoolVar(&opts.DryRun, "dry-run", false, "remove nothing: report what gc would remove")

@@ -43,6 +43,8 @@ func tenantCommands() []*command {
 			}},
 		{path: "tenant list", access: "operator", maxArgs: 0,
 			summary: "list tenants, the bootstrap tenant included",
+			help: `Example:
+  docex tenant list --json`,
 			run: func(ctx context.Context, c *cli, args []string) error {
 				p, err := c.provisioner(ctx)
 				if err != nil {
@@ -56,6 +58,8 @@ func tenantCommands() []*command {
 			}},
 		{path: "tenant show", args: "ID", access: "operator", minArgs: 1, maxArgs: 1,
 			summary: "show a tenant",
+			help: `Example:
+  docex tenant show acme`,
 			run: func(ctx context.Context, c *cli, args []string) error {
 				p, err := c.provisioner(ctx)
 				if err != nil {
@@ -82,7 +86,9 @@ Example:
 			run: tenantStatus(true)},
 		{path: "tenant resume", args: "ID", access: "operator", minArgs: 1, maxArgs: 1,
 			summary: "resume a suspended tenant",
-			run:     tenantStatus(false)},
+			help: `Example:
+  docex tenant resume acme`,
+			run: tenantStatus(false)},
 		{path: "tenant delete", args: "ID --yes", access: "operator", minArgs: 1, maxArgs: 1,
 			summary: "delete a tenant with all its data",
 			help: `Irreversible: removes the tenant from the registry, then its database
