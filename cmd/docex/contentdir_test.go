@@ -62,6 +62,20 @@ func TestContentDirectoryMissing(t *testing.T) {
 	unavailable("doc", "add", "b", h.file("new-big.txt", big+"new"))
 	unavailable("doc", "update", docs[0].ID, h.file("update.txt", "updated"))
 	unavailable("doc", "delete", docs[0].ID)
+	// As README.md and docex help init say: every command that reads,
+	// writes or removes content fails so, the others go on working.
+	h.ok("basket", "create", "empty")
+	unavailable("basket", "delete", "empty")
+	h.ok("tenant", "create", "globex")
+	unavailable("tenant", "delete", "globex", "--yes")
+	for _, args := range [][]string{
+		{"basket", "list"}, {"basket", "show", "b"}, {"doc", "get", docs[0].ID},
+		{"doc", "meta", "set", docs[0].ID, "k=v"}, {"doc", "meta", "get", docs[0].ID}, {"doc", "meta", "delete", docs[0].ID, "k"},
+		{"doc", "find", "b", "--meta", "k=v"}, {"tenant", "list"}, {"tenant", "show", "acme"},
+		{"pipeline", "list"}, {"job", "list"}, {"audit", "list"},
+	} {
+		h.ok(args...)
+	}
 	// Nothing was added or deleted.
 	if n := len(decode[[]doc](t, h.ok("doc", "list", "b", "--json").stdout)); n != 2 {
 		t.Fatalf("%d documents, want 2", n)

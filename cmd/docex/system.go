@@ -100,9 +100,12 @@ initialised".
 Init creates the content directory (storage.documents.path) and records it
 in the system database. On an initialised system whose content directory
 is missing (deleted, or its volume not mounted) while the system records
-that directory or has documents, init fails as every other command then
-does (storage_unavailable, exit 1) and creates nothing: an empty directory
-in its place would make every document read as corrupt. Restore it, or
+that directory or has documents, init fails (storage_unavailable, exit 1)
+and creates nothing, as every command that reads, writes or removes
+document content then does (doc add, update, cat and delete, basket and
+tenant delete, run, pipeline jobs, gc, verify; lists, metadata and
+tenants go on working): an empty directory in its place would make every
+document read as corrupt. Restore it, or
 mount its volume, and run init again.
 
 Init claims the content store for this system: it writes .docex-system
@@ -548,7 +551,8 @@ It first checks that the content store carries this system's marker
 missing or names another system (storage.documents shared with another
 system, or changed after docex init). A content directory that is missing
 (deleted, or its volume not mounted) is storage_unavailable, exit 1, as
-for every command; nothing is removed.
+for every command that reads, writes or removes document content;
+nothing is removed.
 
 With --dry-run it removes, rewrites and deletes nothing and reports what gc
 would remove at that moment, in the same form (the system audit log records

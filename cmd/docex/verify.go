@@ -22,7 +22,8 @@ and the command then exits with 1; it changes nothing.
 A content store without this system's marker (storage.documents changed
 after docex init, or another system's) is refused with exit 2 instead,
 and a content directory that is missing (deleted, or its volume not
-mounted) with storage_unavailable, exit 1, as for every command.
+mounted) with storage_unavailable, exit 1, as for every command that
+reads, writes or removes document content.
 
 Example:
   docex verify
