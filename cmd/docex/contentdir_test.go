@@ -228,7 +228,7 @@ func (s contentSystem) addDocument(t *testing.T, content string) string {
 
 // TestInitContentDirMissing: docex init on an initialised system whose
 // content directory is missing (deleted, or its volume not mounted) fails
-// as every other command does, storage_unavailable (exit 1) with the
+// as every command that uses content does, storage_unavailable (exit 1) with the
 // runtime's message and hint, creating nothing, when the system has
 // documents or records that directory as its own (every init records the
 // one it created or claimed); in single-file and multi-tenant mode, on
