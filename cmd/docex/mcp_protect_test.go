@@ -17,7 +17,9 @@ import (
 // acme's database or content, the system database, docex.yaml or a
 // directory docex.yaml names for its data (here sandbox.cache_dir outside
 // data_dir), by any name: directly, through a symlink, or a hard link to
-// the configuration file or the system database. Each is refused as a
+// the configuration file, the system database, a tenant database or a
+// content pack (the last two were added before 2026-12-06; a file of the
+// user's with two names is still added). Each is refused as a
 // denial (audited as one); a file of the user's next to them is added.
 // Over stdio and over --http. An --allow-path inside one of docex's
 // directories is refused before serving (exit 2). Before, every one of
@@ -67,6 +69,11 @@ func TestMCPAllowPathRefusesDocexFiles(t *testing.T) {
 	must(os.Symlink(filepath.Join("docex-data", "content"), filepath.Join(h.dir, "content-link")))
 	must(os.Link(cfg, filepath.Join(h.dir, "hard.yaml")))
 	must(os.Link(filepath.Join(data, "system.db"), filepath.Join(h.dir, "hard-system.db")))
+	must(os.Link(tenantDB, filepath.Join(h.dir, "hard-tenant.db")))
+	must(os.Link(pack, filepath.Join(h.dir, "hard.pack")))
+	// A file of the user's with two names, neither of them docex's, is
+	// the user's: added.
+	must(os.Link(mine, filepath.Join(h.dir, "mine-too.txt")))
 	packRel, err := filepath.Rel(filepath.Join(data, "content"), pack)
 	must(err)
 	dbRel, err := filepath.Rel(h.dir, tenantDB)
@@ -84,6 +91,8 @@ func TestMCPAllowPathRefusesDocexFiles(t *testing.T) {
 		{"symlinked directory into the content", filepath.Join("content-link", packRel), "inside docex's own data directory"},
 		{"hard link to the configuration file", "hard.yaml", "configuration file, under another name"},
 		{"hard link to the system database", "hard-system.db", "system database (database.sqlite.system_file), under another name"},
+		{"hard link to a tenant database", "hard-tenant.db", "a hard link to a file inside docex's own data directory"},
+		{"hard link to a content pack", "hard.pack", "a hard link to a file inside docex's own data directory"},
 	}
 	env := map[string]string{"DOCEX_TENANT": "evil", "DOCEX_USER": "agent", "DOCEX_ROLES": "writer", noBuiltinEnv: "1"}
 	for _, transport := range []string{"stdio", "http"} {
@@ -133,10 +142,13 @@ func TestMCPAllowPathRefusesDocexFiles(t *testing.T) {
 					t.Errorf("%s: %s, want denied naming %q", c.name, msg, c.msg)
 				}
 			}
-			// The user's own file next to them is added.
-			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "add_document", Arguments: map[string]any{"basket": "x", "path": mine}})
-			if err != nil || res.IsError {
-				t.Fatalf("a legitimate file: %v %+v", err, res)
+			// The user's own file next to them is added, by either of
+			// its names (the second is a duplicate of the first).
+			for _, p := range []string{mine, "mine-too.txt"} {
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "add_document", Arguments: map[string]any{"basket": "x", "path": p}})
+				if err != nil || res.IsError {
+					t.Fatalf("a legitimate file %s: %v %+v", p, err, res)
+				}
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,9 +142,10 @@ func (s *Server) checkAllowedDir(given string, dirs []string) error {
 // the kernel gives for the open file (where it can, Linux's /proc), by
 // device and inode of its directories (a bind mount of a protected
 // directory) and of itself (a hard link to a protected file: the
-// configuration file, the system database). A hard link to a file inside a
-// protected directory is not detected: only who can read that directory
-// (docex creates it 0700) can make one.
+// configuration file, the system database; a file with more than one link
+// is looked for in the protected directories, linkedInside). It returns
+// an error matching errPathPrivate for a refused file, another for a file
+// it cannot stat.
 func (s *Server) checkPrivate(path, resolved string, f *os.File) error {
 	prot := s.protected()
 	if len(prot) == 0 {
@@ -174,8 +176,65 @@ func (s *Server) checkPrivate(path, resolved string, f *os.File) error {
 				return privateRefused("path %q is docex's own %s, under another name", path, e.What)
 			}
 		}
+		if n, ok := linkCount(st); ok && n > 1 {
+			if e, found := linkedInside(st, prot); found {
+				return privateRefused("path %q is a hard link to a file inside docex's own %s", path, e.What)
+			}
+		}
 	}
 	return nil
+}
+
+// maxLinkSearch bounds the entries linkedInside looks at in all.
+const maxLinkSearch = 1_000_000
+
+// linkedInside returns the protected directory that holds the file st
+// describes under another name (a hard link to a tenant database or a
+// content pack made inside the allowed directory), and true. A search
+// that cannot finish (more than maxLinkSearch entries, a directory it
+// cannot read) returns the directory it was searching and true: such a
+// file is refused rather than possibly docex's own.
+func linkedInside(st os.FileInfo, prot []protectedEntry) (protectedEntry, bool) {
+	seen := 0
+	for _, e := range prot {
+		if e.st == nil || !e.st.IsDir() {
+			continue
+		}
+		found, incomplete := false, false
+		root := e.real // WalkDir does not follow a root that is a symlink
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if p != root || !errors.Is(err, fs.ErrNotExist) {
+					incomplete = true
+				}
+				return filepath.SkipAll
+			}
+			if seen++; seen > maxLinkSearch {
+				incomplete = true
+				return filepath.SkipAll
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			fi, err := d.Info()
+			if err != nil {
+				if !errors.Is(err, fs.ErrNotExist) { // removed meanwhile
+					incomplete = true
+					return filepath.SkipAll
+				}
+				return nil
+			}
+			if os.SameFile(fi, st) {
+				found = true
+				return filepath.SkipAll
+			}
+			return nil
+		})
+		if found || incomplete {
+			return e, true
+		}
+	}
+	return protectedEntry{}, false
 }
 
 // openedPath returns the path the kernel has for the open file f, where it

@@ -58,9 +58,8 @@ type Config struct {
 	// may contain them (a home directory), but add_document refuses a path
 	// that is one of them or lies inside one, by name once symlinks are
 	// resolved, and by device and inode (a bind mount of a protected
-	// directory, a hard link to a protected file); New refuses an
-	// AllowPath inside one. Not detected: a hard link to a file inside a
-	// protected directory (only who can read that directory can make one).
+	// directory, a hard link to a protected file or, on Unix, to a file
+	// inside a protected directory); New refuses an AllowPath inside one.
 	Protected []ProtectedPath
 
 	// MaxInlineBytes bounds the content add_document accepts as text or as
