@@ -34,6 +34,18 @@ type jobDetail struct {
 	Progress JobProgress  `json:"progress"`
 	Attempts []JobAttempt `json:"attempts"`
 	Failure  *JobFailure  `json:"failure"`
+	// Retried is the number of attempts spent before the last job retry
+	// (Session.RetryJob): the fresh budget's attempts are counted from
+	// it, and so is the backoff of a transient failure (budgetAttempt).
+	Retried int `json:"retried,omitempty"`
+}
+
+// budgetAttempt returns the number of the job's last attempt within its
+// current budget of attempts: 1 for the first attempt after a job retry,
+// as for a job's first attempt ever. The backoff of a transient failure
+// counts from it, so that a retried job starts again at the first delay.
+func budgetAttempt(job *driver.JobRecord, det *jobDetail) int {
+	return max(job.Attempts-det.Retried, 1)
 }
 
 // JobProgress counts the step runs of a job (over all its attempts). In a
@@ -680,7 +692,7 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 		job.Error, job.ErrorCode = err.Error(), docex.Code(err)
 		if job.Attempts < job.MaxAttempts {
 			a.Transient = true
-			wait := backoff(r.retryBase, job.Attempts)
+			wait := backoff(r.retryBase, budgetAttempt(job, det))
 			job.State, job.RunAt = driver.JobQueued, now.Add(wait)
 			op, out = "job.retry", driver.Outcome{Kind: driver.Again, After: wait}
 		} else {
@@ -719,7 +731,7 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 		op, out = "", driver.Outcome{Kind: driver.Again}
 	case transient(err, retryTimeout) && job.Attempts < job.MaxAttempts:
 		det.Attempts[len(det.Attempts)-1].Transient = true
-		wait := backoff(r.retryBase, job.Attempts)
+		wait := backoff(r.retryBase, budgetAttempt(job, det))
 		job.State, job.RunAt = driver.JobQueued, now.Add(wait)
 		job.Error, job.ErrorCode = err.Error(), docex.Code(err)
 		op, out = "job.retry", driver.Outcome{Kind: driver.Again, After: wait}

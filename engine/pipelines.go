@@ -1038,6 +1038,7 @@ func (s *Session) RetryJob(ctx context.Context, id string) error {
 		}
 		det := jobDetailOf(j)
 		det.Failure = nil
+		det.Retried = j.Attempts // the backoff restarts with the budget
 		j.MaxAttempts = j.Attempts + p.MaxAttempts
 		j.State, j.Error, j.ErrorCode, j.RunAt, j.UpdatedAt = driver.JobQueued, "", "", s.e.now(), s.e.now()
 		j.Detail = det.bytes()

@@ -44,6 +44,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("LookupNotCached", f.testLookupNotCached)
 	t.Run("MetadataBatch", f.testMetadataBatch)
 	t.Run("Failures", f.testJobFailures)
+	t.Run("RetryBackoff", f.testRetryBackoff)
 	t.Run("MaxDerived", f.testMaxDerived)
 	t.Run("MixedBatch", f.testMixedBatch)
 	t.Run("BatchReads", f.testBatchReads)
@@ -1637,6 +1638,79 @@ func (f *fixture) testJobFailures(t *testing.T) {
 	}
 	if !found {
 		t.Error("no job.cancelled audit entry for the job of a deleted document")
+	}
+}
+
+// testRetryBackoff: job retry gives a failed job a fresh budget of
+// attempts, and the backoff of its transient failures starts again with
+// it: the first one after the retry waits the first delay (RetryBase,
+// +-20%), as a job's first ever does. It counted every attempt the job
+// had made: the first transient failure after a retry of a job of
+// max_attempts = 2 (its third attempt) waited 4 x RetryBase.
+func (f *fixture) testRetryBackoff(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "loop") // spins until its timeout (200 ms): transient with retry_timeout
+	_, err := admin.CreatePipeline(bg, []byte("name = \"spin\"\nmax_attempts = 2\n[[steps]]\nname = \"spin\"\nplugin = \"loop\"\nretry_timeout = true\n"))
+	must(t, err)
+	b := e.basket(admin, "in")
+	d := e.add(admin, b.ID, "a.txt", "spin", nil)
+	ids, err := admin.RunPipeline(bg, "spin", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	const base = 500 * time.Millisecond
+	// waits runs a worker until the job is final, and returns the delays
+	// of the transient failures it saw (the record's run_at after each,
+	// from the end of the attempt), by attempt number.
+	waits := func() map[int]time.Duration {
+		t.Helper()
+		ctx, cancel := context.WithCancelCause(bg)
+		done := make(chan error, 1)
+		go func() {
+			done <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Poll: 20 * time.Millisecond, RetryBase: base}).Run(ctx)
+		}()
+		defer func() {
+			cancel(driver.ErrStopNow)
+			must(t, <-done)
+		}()
+		st, err := e.be.OpenTenant(bg, "acme")
+		must(t, err)
+		defer st.Close()
+		seen := map[int]time.Duration{}
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(5 * time.Millisecond) { // a bound on a hung test
+			j, err := st.Job(bg, ids[0])
+			must(t, err)
+			if driver.JobFinal(j.State) {
+				return seen
+			}
+			if j.State == driver.JobQueued && j.Attempts > 0 {
+				seen[j.Attempts] = j.RunAt.Sub(j.UpdatedAt)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job never ended: %+v", j)
+			}
+		}
+	}
+	check := func(what string, got map[int]time.Duration, attempt int) {
+		t.Helper()
+		w, ok := got[attempt]
+		if !ok {
+			t.Fatalf("%s: no transient failure seen at attempt %d (seen: %v)", what, attempt, got)
+		}
+		if lo, hi := base*8/10-time.Millisecond, base*12/10+time.Millisecond; w < lo || w > hi {
+			t.Errorf("%s: attempt %d waits %v before the next, want the first delay, %v +-20%%", what, attempt, w, base)
+		}
+	}
+	check("first run", waits(), 1)
+	j, err := admin.Job(bg, ids[0])
+	must(t, err)
+	if j.State != driver.JobFailed || j.Attempts != 2 {
+		t.Fatalf("after its budget: %+v", j)
+	}
+	must(t, admin.RetryJob(bg, ids[0]))
+	check("after job retry", waits(), 3)
+	if j, _ := admin.Job(bg, ids[0]); j.State != driver.JobFailed || j.Attempts != 4 {
+		t.Fatalf("after the retry's budget: %+v", j)
 	}
 }
 
