@@ -1222,17 +1222,29 @@ func (j JobsStatus) Done() bool { return j.Pending == 0 }
 
 // JobsStatus reads the state of the given jobs (read action).
 func (s *Session) JobsStatus(ctx context.Context, ids []string) (JobsStatus, error) {
-	return s.jobsStatus(ctx, ids, nil)
+	return s.jobsStatus(ctx, ids, nil, nil)
 }
 
 // jobsStatus is JobsStatus; final, when not nil, keeps what final jobs
 // contribute between calls, so that each is read and decoded once.
-func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string]jobState) (JobsStatus, error) {
+// incarnation, when not nil, is the tenant incarnation an earlier call
+// read ("" before the first, which sets it): a tenant found under
+// another one was deleted (and created again) since, and jobsStatus
+// returns a *TenantDeletedError.
+func (s *Session) jobsStatus(ctx context.Context, ids []string, final map[string]jobState, incarnation *string) (JobsStatus, error) {
 	st, err := s.open(ctx, tenancy.ActionRead, "job.list", "")
 	if err != nil {
 		return JobsStatus{}, err
 	}
 	defer st.Close()
+	if incarnation != nil {
+		switch inc := st.Tenant().Incarnation; {
+		case *incarnation == "":
+			*incarnation = inc
+		case inc != *incarnation:
+			return JobsStatus{}, &TenantDeletedError{Tenant: s.uc.TenantID}
+		}
+	}
 	out := JobsStatus{Total: len(ids), Failures: []FailedJob{}}
 	// The jobs not known final are read in one statement (a few for long
 	// lists): a run --wait over a large basket polls them all.
@@ -1321,25 +1333,47 @@ func jobStateOf(j driver.JobRecord) jobState {
 	return js
 }
 
+// TenantDeletedError: the session's tenant was deleted while WaitJobs
+// waited for its jobs (it was read by an earlier poll): its jobs were
+// deleted with it, and nothing is left to wait for. Also when a tenant of
+// the same id was created again meanwhile, whose jobs are others. It is
+// a docex.ErrTenantUnknown (denied).
+type TenantDeletedError struct {
+	Tenant string
+}
+
+func (e *TenantDeletedError) Error() string {
+	return fmt.Sprintf("tenant %q was deleted while waiting for its jobs: they were deleted with it", e.Tenant)
+}
+
+// Unwrap makes the error a docex.ErrTenantUnknown.
+func (e *TenantDeletedError) Unwrap() error { return docex.ErrTenantUnknown }
+
 // WaitJobs polls the jobs every interval until all are final or ctx is
 // done, calling progress (when not nil) after each poll; when this
 // process's workers settle the last of them, it polls at once. A poll
 // that took longer than a fifth of interval stretches the wait before
 // the next to four times its own time. It returns the last status, and
-// ctx's error when ctx ended first. On an error (ctx's included) the
-// status is the last complete one read (the zero JobsStatus before the
-// first), never one a failed poll left half counted.
+// ctx's error when ctx ended first; a *TenantDeletedError when the tenant,
+// read by an earlier poll, was deleted meanwhile (or deleted and created
+// again). On an error (ctx's included) the status is the last complete
+// one read (the zero JobsStatus before the first), never one a failed
+// poll left half counted.
 func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Duration, progress func(JobsStatus)) (JobsStatus, error) {
 	start := time.Now()
 	final := map[string]jobState{}
 	sub := s.e.ends.subscribe(s.uc.TenantID, ids)
 	defer s.e.ends.unsubscribe(sub)
 	var last JobsStatus
+	incarnation := "" // the tenant's, read by the first poll
 	for {
 		polled := time.Now()
-		st, err := s.jobsStatus(ctx, ids, final)
+		st, err := s.jobsStatus(ctx, ids, final, &incarnation)
 		took := time.Since(polled)
 		st.Elapsed = time.Since(start)
+		if err != nil && incarnation != "" && errors.Is(err, docex.ErrTenantUnknown) && !errors.As(err, new(*TenantDeletedError)) {
+			err = &TenantDeletedError{Tenant: s.uc.TenantID} // it was there at the first poll
+		}
 		if err != nil {
 			last.Elapsed = st.Elapsed
 			return last, err

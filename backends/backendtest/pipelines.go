@@ -51,6 +51,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("DatabaseContentInputs", (&fixture{h: h, storage: engine.ContentDatabase}).testDatabaseContentInputs)
 	t.Run("LargeRuns", f.testLargeRuns)
 	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
+	t.Run("WaitTenantDeleted", f.testWaitTenantDeleted)
 	t.Run("ShowWhileRunning", f.testShowWhileRunning)
 	t.Run("SuspendedWhileRunning", f.testSuspendedWhileRunning)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
@@ -2437,6 +2438,46 @@ func (f *fixture) testSuspendedTenant(t *testing.T) {
 	ctx, cancel = context.WithTimeout(bg, 2*time.Second)
 	defer cancel()
 	must(t, e.eng.Worker(engine.WorkerConfig{Poll: 20 * time.Millisecond}).Run(ctx))
+}
+
+// testWaitTenantDeleted: a tenant deleted while WaitJobs follows its
+// jobs ends the wait with an *engine.TenantDeletedError (an
+// ErrTenantUnknown), also when a tenant of the same id is created again
+// before the next poll, whose jobs are others (its jobs were "not
+// found" before: the wait then read the new tenant).
+func (f *fixture) testWaitTenantDeleted(t *testing.T) {
+	e := f.pipeEnv(t)
+	for _, recreate := range []bool{false, true} {
+		e.tenant("acme")
+		admin := e.as("acme", "admin")
+		e.install(admin, "tag")
+		_, err := admin.CreatePipeline(bg, []byte("name = \"t\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\n"))
+		must(t, err)
+		b := e.basket(admin, "in")
+		d := e.add(admin, b.ID, "a.txt", "delete my tenant", nil)
+		ids, err := admin.RunPipeline(bg, "t", engine.RunTarget{DocumentIDs: []string{d.ID}})
+		must(t, err)
+		polls := 0
+		st, err := admin.WaitJobs(bg, ids, time.Millisecond, func(engine.JobsStatus) {
+			if polls++; polls == 1 { // no worker: the job stays queued
+				must(t, e.eng.Provisioner("ops").Delete(bg, "acme"))
+				if recreate {
+					e.tenant("acme")
+				}
+			}
+		})
+		var de *engine.TenantDeletedError
+		if !errors.As(err, &de) || de.Tenant != "acme" || !errors.Is(err, docex.ErrTenantUnknown) ||
+			err.Error() != `tenant "acme" was deleted while waiting for its jobs: they were deleted with it` {
+			t.Fatalf("recreated %t: wait: %v (%T), want a TenantDeletedError", recreate, err, err)
+		}
+		if st.Total != 1 || st.Pending != 1 {
+			t.Errorf("recreated %t: status %+v: want the last poll's, the job pending", recreate, st)
+		}
+		if recreate {
+			must(t, e.eng.Provisioner("ops").Delete(bg, "acme"))
+		}
+	}
 }
 
 func (f *fixture) testTwoTenantsPipelines(t *testing.T) {

@@ -544,6 +544,16 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		if ctx.Err() != nil {
 			return docex.Errorf(docex.ErrInterrupted, "interrupted while waiting: the jobs not finished stay queued and run when a worker takes them (docex job list --pipeline %s)", name)
 		}
+		if deletedDuringWait(err) {
+			// The jobs are gone with the tenant: nothing stays queued, and
+			// no command of the tenant can list them.
+			var de *engine.TenantDeletedError
+			if !errors.As(err, &de) {
+				err = &engine.TenantDeletedError{Tenant: c.g.tenant}
+			}
+			return withHint(fmt.Errorf("stopped waiting for the jobs of pipeline %s: %w", name, err),
+				"nothing is left to wait for: the tenant's documents and jobs were deleted with it (an operator lists the tenants with docex tenant list)")
+		}
 		return fmt.Errorf("stopped waiting for the jobs of pipeline %s: %w; the jobs not finished stay queued (docex job list --pipeline %s)", name, err, name)
 	}
 	sum.finish(st, true, time.Since(start))
@@ -570,6 +580,15 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		return runFailed(sum, names, c.g)
 	}
 	return nil
+}
+
+// deletedDuringWait reports whether err, a wait's error for the jobs a
+// run of this command enqueued, says that the tenant was deleted
+// meanwhile: the engine's *engine.TenantDeletedError, or an unknown
+// tenant or job found by the wait's first poll (the run had just
+// committed them, and jobs are deleted only with their tenant).
+func deletedDuringWait(err error) bool {
+	return errors.As(err, new(*engine.TenantDeletedError)) || errors.Is(err, docex.ErrTenantUnknown) || errors.Is(err, docex.ErrNotFound)
 }
 
 // runFailed returns the error of a waited run some of whose jobs failed

@@ -157,3 +157,93 @@ func testRunWaitSuspended(t *testing.T, h *harness) {
 		}
 	}
 }
+
+// TestPipelineRunWaitTenantDeleted: a tenant deleted while pipeline run
+// --wait follows its jobs ended the wait with "unknown tenant", said that
+// the jobs not finished stay queued with a command that then fails (exit
+// 4), and hinted at creating the tenant; deleted and created again, with
+// `job "ID" not found` (exit 3). The jobs went with the tenant: the
+// error now says it was deleted while waiting, with no queued jobs to
+// list, and keeps the exit code of a tenant gone (4, code
+// tenant_unknown) and the summary as far as it got (waited false).
+func TestPipelineRunWaitTenantDeleted(t *testing.T) {
+	t.Parallel()
+	onBothBackends(t, "delwait", testRunWaitTenantDeleted)
+}
+
+func testRunWaitTenantDeleted(t *testing.T, h *harness) {
+	pipelineSetup(t, h, "acme")
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hint = "nothing is left to wait for: the tenant's documents and jobs were deleted with it (an operator lists the tenants with docex tenant list)"
+	for i, c := range []struct {
+		format   string
+		recreate bool // created again with the same id (another incarnation)
+	}{{"--json", false}, {"text", false}, {"text", true}, {"--json", true}} {
+		tn := fmt.Sprintf("t%d", i)
+		h.ok("tenant", "create", tn)
+		u := []string{"--tenant", tn, "--user", "alice", "--roles", "admin"}
+		with := func(args ...string) []string { return append(args, u...) }
+		for _, p := range []string{"split", "upper", "tag"} {
+			h.ok(with("plugin", "install", filepath.Join(root, "testplugins", p))...)
+		}
+		h.ok(with("pipeline", "create", h.file("three.toml", threeStepsTOML))...)
+		h.ok(with("basket", "create", "plain")...)
+		id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file(fmt.Sprintf("d%d.txt", i), fmt.Sprintf("deleted %d", i)), "-q")...).stdout)
+		args := with("pipeline", "run", "three", "--doc", id, "--wait", "--worker=no")
+		if c.format == "--json" {
+			args = append(args, "--json")
+		}
+		done := make(chan result, 1)
+		go func() { done <- h.run(args...) }()
+		var job string
+		for deadline := time.Now().Add(2 * time.Minute); job == "" && time.Now().Before(deadline); { // a bound on a hung test
+			job = strings.TrimSpace(h.ok(with("job", "list", "--doc", id, "-q")...).stdout)
+			if job == "" {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		if job == "" {
+			t.Fatal("pipeline run --wait queued no job")
+		}
+		h.ok("tenant", "delete", tn, "--yes")
+		if c.recreate {
+			h.ok("tenant", "create", tn)
+		}
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(2 * time.Minute): // a bound on a hung test
+			t.Fatalf("%+v: pipeline run --wait did not end once its tenant was deleted", c)
+		}
+		if r.code != exitDenied {
+			t.Fatalf("%+v: exit %d, want %d\nstdout: %s\nstderr: %s", c, r.code, exitDenied, r.stdout, r.stderr)
+		}
+		why := fmt.Sprintf(`stopped waiting for the jobs of pipeline three: tenant %q was deleted while waiting for its jobs: they were deleted with it`, tn)
+		if c.format == "--json" {
+			var sum struct {
+				Jobs                   []string
+				Waited                 bool
+				Total, Pending, Failed int
+				Succeeded              int
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.Waited || sum.Total != 1 || sum.Pending != 1 ||
+				sum.Failed+sum.Succeeded != 0 || len(sum.Jobs) != 1 || sum.Jobs[0] != job {
+				t.Errorf("%+v: --json summary %q (%v): want waited false, job %s pending", c, r.stdout, err, job)
+			}
+			e := decode[map[string]map[string]string](t, r.stderr)
+			if e["error"]["code"] != "tenant_unknown" || e["error"]["kind"] != "denied" || e["error"]["message"] != why || e["error"]["hint"] != hint {
+				t.Errorf("%+v: --json error %+v", c, e["error"])
+			}
+			continue
+		}
+		if !strings.HasPrefix(r.stdout, "pipeline three: 1 document(s): 0 done, 0 failed, 1 pending, ") {
+			t.Errorf("%+v: text summary %q: want the job pending", c, r.stdout)
+		}
+		if want := "docex: " + why + "\nhint: " + hint + "\n"; r.stderr != want {
+			t.Errorf("%+v: stderr %q, want %q", c, r.stderr, want)
+		}
+	}
+}
