@@ -3,7 +3,10 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -320,6 +323,27 @@ type WorkConfig struct {
 // ShutdownTimeout for them: their jobs are released and delivered again.
 var ErrStopNow = errors.New("worker stopped at once: running jobs released")
 
+// TenantsDeletedError is JobQueue.Work's error once every tenant it was
+// given to serve (WorkConfig.Tenants) was deleted while it ran: it has
+// nothing left to serve, and stopped. It is a docex.ErrTenantNotFound.
+type TenantsDeletedError struct {
+	Tenants []string
+}
+
+func (e *TenantsDeletedError) Error() string {
+	names := make([]string, len(e.Tenants))
+	for i, t := range e.Tenants {
+		names[i] = strconv.Quote(t)
+	}
+	if len(names) == 1 {
+		return fmt.Sprintf("tenant %s was deleted: the worker has no tenant left to serve", names[0])
+	}
+	return fmt.Sprintf("tenants %s were deleted: the worker has no tenant left to serve", strings.Join(names, ", "))
+}
+
+// Unwrap makes the error a docex.ErrTenantNotFound.
+func (e *TenantsDeletedError) Unwrap() error { return docex.ErrTenantNotFound }
+
 // ShutdownWait is how long Work waits, once ctx is done, for running
 // handlers: cfg.ShutdownTimeout, or none when ctx was cancelled with
 // ErrStopNow.
@@ -339,8 +363,12 @@ type JobQueue interface {
 	// it takes no new job, waits up to cfg.ShutdownWait(ctx) for running
 	// handlers (then cancels their context) and returns nil; a delivery
 	// still waiting for one of the queue's own slots is released (as by
-	// Again) without being handed to handle. It returns an error only
-	// when it cannot start.
+	// Again) without being handed to handle. A tenant found deleted is
+	// no longer served (logged once, at warn: "tenant deleted: no longer
+	// served"); with cfg.Tenants it is not served again, and once every
+	// one of them was deleted Work stops as above and returns a
+	// *TenantsDeletedError. Otherwise it returns an error only when it
+	// cannot start.
 	Work(ctx context.Context, cfg WorkConfig, handle JobHandler) error
 }
 

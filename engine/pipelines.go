@@ -1049,7 +1049,11 @@ func (s *Session) RetryJob(ctx context.Context, id string) error {
 // WorkerConfig configures a Worker. Zero values take the defaults.
 type WorkerConfig struct {
 	// Tenants to serve; nil serves every tenant (new ones are found as
-	// they are created). A tenant named twice is served once.
+	// they are created). A tenant named twice is served once. A tenant
+	// deleted while the worker runs is no longer served (logged once, at
+	// warn: "tenant deleted: no longer served"); a named one is not
+	// served again, and once every named tenant was deleted Run returns
+	// a *driver.TenantsDeletedError.
 	Tenants []string
 	// Concurrency bounds the batches of jobs run at once (default 4, at
 	// most MaxConcurrency).
@@ -1137,8 +1141,10 @@ func (e *Engine) Worker(cfg WorkerConfig) *Worker {
 // Run runs jobs until ctx is done, then stops taking jobs, releases at
 // once those it took but has not started (delivered again later, no
 // attempt spent), lets running ones finish within ShutdownTimeout, and
-// returns nil. It returns an error when it cannot start
-// (docex.ErrNoSandbox without a sandbox, a backend error).
+// returns nil. It stops the same way and returns a
+// *driver.TenantsDeletedError (a docex.ErrTenantNotFound) once every
+// tenant of WorkerConfig.Tenants was deleted. It returns an error when it
+// cannot start (docex.ErrNoSandbox without a sandbox, a backend error).
 func (w *Worker) Run(ctx context.Context) error {
 	if w.e.cfg.Sandbox == nil {
 		return docex.ErrNoSandbox

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -52,6 +53,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("LargeRuns", f.testLargeRuns)
 	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
 	t.Run("WaitTenantDeleted", f.testWaitTenantDeleted)
+	t.Run("WorkerTenantsDeleted", f.testWorkerTenantsDeleted)
 	t.Run("ShowWhileRunning", f.testShowWhileRunning)
 	t.Run("SuspendedWhileRunning", f.testSuspendedWhileRunning)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
@@ -2476,6 +2478,110 @@ func (f *fixture) testWaitTenantDeleted(t *testing.T) {
 		}
 		if recreate {
 			must(t, e.eng.Provisioner("ops").Delete(bg, "acme"))
+		}
+	}
+}
+
+// logLines is a log destination that tests read while a worker writes.
+type logLines struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// count returns the lines holding every one of parts.
+func (l *logLines) count(parts ...string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for line := range strings.Lines(l.b.String()) {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+// testWorkerTenantsDeleted: a worker stops serving a tenant deleted while
+// it runs, saying so once; one of given tenants (WorkerConfig.Tenants,
+// docex worker --tenants) stops once all of them were deleted and returns
+// a *driver.TenantsDeletedError (a docex.ErrTenantNotFound), as
+// docex worker does not start with a tenant that does not exist. Before,
+// the SQLite worker polled a deleted tenant forever, warning at every
+// claim ("tenant not found"), and the PostgreSQL worker polled its queue
+// forever, silently; a worker of every tenant warned a few times.
+func (f *fixture) testWorkerTenantsDeleted(t *testing.T) {
+	e := f.pipeEnv(t)
+	for _, id := range []string{"a1", "a2", "a3"} {
+		e.tenant(id)
+	}
+	p := e.eng.Provisioner("ops")
+	var logs, allLogs logLines
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{"a1", "a2"}, Poll: 20 * time.Millisecond,
+			Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).Run(ctx)
+	}()
+	allDone := make(chan error, 1)
+	go func() {
+		allDone <- e.eng.Worker(engine.WorkerConfig{Poll: 20 * time.Millisecond,
+			Logger: slog.New(slog.NewJSONHandler(&allLogs, nil))}).Run(ctx)
+	}()
+	waitLine := func(l *logLines, tenant string) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); l.count(`"tenant deleted: no longer served"`, `"tenant":"`+tenant+`"`) == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) { // a bound on a hung test
+				t.Fatalf("no log line saying tenant %s is no longer served:\n%s", tenant, l.b.String())
+			}
+		}
+	}
+	must(t, p.Delete(bg, "a1"))
+	waitLine(&logs, "a1")
+	waitLine(&allLogs, "a1")
+	select {
+	case err := <-done:
+		t.Fatalf("the worker of a1 and a2 stopped with a2 left: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	must(t, p.Delete(bg, "a2"))
+	select {
+	case err := <-done:
+		var de *driver.TenantsDeletedError
+		if !errors.As(err, &de) || !slices.Equal(de.Tenants, []string{"a1", "a2"}) || !errors.Is(err, docex.ErrTenantNotFound) ||
+			err.Error() != `tenants "a1", "a2" were deleted: the worker has no tenant left to serve` {
+			t.Fatalf("worker of deleted tenants: %v (%T), want a TenantsDeletedError naming a1 and a2", err, err)
+		}
+	case <-time.After(time.Minute): // a bound on a hung test
+		t.Fatal("the worker of a1 and a2 did not stop once both were deleted")
+	}
+	waitLine(&allLogs, "a2")
+	// A worker of every tenant goes on (a3, and tenants created later).
+	select {
+	case err := <-allDone:
+		t.Fatalf("the worker of every tenant stopped: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancel()
+	must(t, <-allDone)
+	for _, l := range []*logLines{&logs, &allLogs} {
+		for _, id := range []string{"a1", "a2"} {
+			if n := l.count(`"tenant deleted: no longer served"`, `"tenant":"`+id+`"`); n > 1 {
+				t.Errorf("tenant %s: %d lines saying it is no longer served, want one", id, n)
+			}
+		}
+		if n := l.count(`"level":"WARN"`, "not found"); n > 0 {
+			t.Errorf("%d warnings of a tenant not found:\n%s", n, l.b.String())
 		}
 	}
 }

@@ -259,34 +259,80 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		<-renewed
 	}()
 	log.Info("worker started", "backend", "postgres", "job_slots", cfg.Concurrency, "tenant_job_slots", cfg.TenantConcurrency)
-	if cfg.Tenants == nil {
-		tick := time.NewTicker(max(cfg.Poll, time.Second))
-	watch:
-		for {
-			select {
-			case <-ctx.Done():
-				break watch
-			case <-tick.C:
-				ts, err := q.tenants(ctx, nil)
-				if err != nil {
+	// Every tick: tenants created since get a queue (every tenant), and
+	// those deleted since lose theirs: no longer served. Their River jobs
+	// were deleted with them, but for those a worker holds, which the
+	// handler drops. A worker of given tenants serves none again, and
+	// stops once none is left (stopErr).
+	serving := map[string]bool{}
+	for _, t := range tenants {
+		serving[t] = true
+	}
+	var stopErr error
+	rmCtx, stopRemovals := context.WithCancel(context.WithoutCancel(ctx))
+	var removals sync.WaitGroup
+	drop := func(t string) {
+		log.Warn("tenant deleted: no longer served", "tenant", t)
+		delete(serving, t)
+		delete(queues, tenantQueue(t))
+		// River's Remove waits for the queue's running jobs (dropped by
+		// the handler, the tenant gone), so not in this loop; a shutdown
+		// ends the wait.
+		removals.Go(func() {
+			if err := client.Queues().Remove(rmCtx, tenantQueue(t)); err != nil && rmCtx.Err() == nil {
+				log.Warn("remove tenant queue", "tenant", t, "error", err)
+			}
+		})
+	}
+	tick := time.NewTicker(max(cfg.Poll, time.Second))
+watch:
+	for {
+		select {
+		case <-ctx.Done():
+			break watch
+		case <-tick.C:
+		}
+		if cfg.Tenants != nil {
+			for _, t := range tenants {
+				if !serving[t] || t == "" { // "": the single-tenant store, never deleted
 					continue
 				}
-				for _, t := range ts {
-					if _, ok := queues[tenantQueue(t)]; !ok {
-						qc := river.QueueConfig{MaxWorkers: cfg.TenantConcurrency}
-						if err := client.Queues().Add(tenantQueue(t), qc); err != nil {
-							log.Warn("add tenant queue", "tenant", t, "error", err)
-							continue
-						}
-						queues[tenantQueue(t)] = qc
-					}
+				if _, err := q.b.Tenant(ctx, t); errors.Is(err, docex.ErrTenantNotFound) {
+					drop(t)
 				}
 			}
+			if len(serving) == 0 {
+				stopErr = &driver.TenantsDeletedError{Tenants: cfg.Tenants}
+				break watch
+			}
+			continue
 		}
-		tick.Stop()
-	} else {
-		<-ctx.Done()
+		ts, err := q.tenants(ctx, nil)
+		if err != nil {
+			continue
+		}
+		live := map[string]bool{}
+		for _, t := range ts {
+			live[t] = true
+			if _, ok := queues[tenantQueue(t)]; !ok {
+				qc := river.QueueConfig{MaxWorkers: cfg.TenantConcurrency}
+				if err := client.Queues().Add(tenantQueue(t), qc); err != nil {
+					log.Warn("add tenant queue", "tenant", t, "error", err)
+					continue
+				}
+				queues[tenantQueue(t)] = qc
+				serving[t] = true
+			}
+		}
+		for t := range serving {
+			if !live[t] {
+				drop(t)
+			}
+		}
 	}
+	tick.Stop()
+	stopRemovals()
+	removals.Wait()
 	log.Info("worker stopping", "shutdown_timeout_ms", cfg.ShutdownTimeout.Milliseconds())
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownWait(ctx))
 	defer cancel()
@@ -302,7 +348,7 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		_ = client.StopAndCancel(hard)
 	}
 	log.Info("worker stopped")
-	return nil
+	return stopErr
 }
 
 // supersededKey is the key of River's job metadata, set true by the

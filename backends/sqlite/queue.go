@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -89,6 +90,10 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 	var tenants []string
 	var refreshed time.Time
 	rr := 0
+	// served are the given tenants not found deleted (nil: every tenant,
+	// listed again every Poll); stopErr ends the loop once none is left.
+	served := slices.Clone(cfg.Tenants)
+	var stopErr error
 	log := cfg.Logger.With("worker", cfg.WorkerID)
 	log.Info("worker started", "backend", "sqlite", "job_slots", cfg.Concurrency, "tenant_job_slots", cfg.TenantConcurrency)
 
@@ -98,8 +103,11 @@ loop:
 			break
 		}
 		if time.Since(refreshed) >= cfg.Poll || tenants == nil {
-			ts, err := q.tenants(ctx, cfg.Tenants)
+			ts, err := q.tenants(ctx, served)
 			if err == nil {
+				if served == nil && len(tenants) > 0 {
+					logDeleted(log, tenants, ts)
+				}
 				tenants, refreshed = ts, time.Now()
 			} else if ctx.Err() == nil {
 				log.Warn("list tenants", "error", err)
@@ -124,7 +132,7 @@ loop:
 				break drain
 			}
 		}
-		claimed := false
+		claimed, dropped := false, false
 		now := time.Now()
 		for i := range tenants {
 			t := tenants[(rr+i)%len(tenants)]
@@ -138,6 +146,21 @@ loop:
 			// tenant's cap) in one transaction: one commit, not one each.
 			n := min(1+cap(slots)-len(slots), room)
 			st, ids, err := q.claim(ctx, t, cfg, max(n, 1))
+			if errors.Is(err, docex.ErrTenantNotFound) && ctx.Err() == nil {
+				// Deleted: no longer served (every tenant: until the
+				// list, read again, has a tenant of that id again).
+				log.Warn("tenant deleted: no longer served", "tenant", t)
+				gone := func(x string) bool { return x == t }
+				tenants, dropped = slices.DeleteFunc(slices.Clone(tenants), gone), true
+				delete(idle, t)
+				delete(backoff, t)
+				if served != nil {
+					if served = slices.DeleteFunc(served, gone); len(served) == 0 {
+						stopErr = &driver.TenantsDeletedError{Tenants: cfg.Tenants}
+					}
+				}
+				break
+			}
 			if err != nil || len(ids) == 0 {
 				if err != nil && ctx.Err() == nil {
 					log.Warn("claim", "tenant", t, "error", err)
@@ -181,6 +204,13 @@ loop:
 			continue
 		}
 		<-slots
+		if stopErr != nil {
+			break
+		}
+		if dropped {
+			rr = 0
+			continue
+		}
 		wait := cfg.Poll
 		for _, t := range tenants {
 			if until, ok := idle[t]; ok {
@@ -209,7 +239,21 @@ loop:
 		<-stopped
 	}
 	log.Info("worker stopped")
-	return nil
+	return stopErr
+}
+
+// logDeleted logs, once each, the tenants of was that now does not list
+// (deleted: no longer served).
+func logDeleted(log interface{ Warn(string, ...any) }, was, now []string) {
+	live := make(map[string]bool, len(now))
+	for _, t := range now {
+		live[t] = true
+	}
+	for _, t := range was {
+		if !live[t] {
+			log.Warn("tenant deleted: no longer served", "tenant", t)
+		}
+	}
 }
 
 // tenants returns the tenants to serve: the given ones, or every

@@ -144,8 +144,11 @@ Example:
 		{path: "worker", access: "operator", maxArgs: 0, plugins: true,
 			summary: "run pipeline jobs until SIGINT/SIGTERM; logs JSON lines on stderr",
 			help: `Serves --tenants a,b or --all (the default: every tenant, also those created
-later; the local store in single-file mode). Several workers, on one machine
-or many, share the work (docs/scale-out.md). On SIGINT or SIGTERM it takes
+later; the local store in single-file mode). A tenant deleted while it runs
+is no longer served (one log line, "tenant deleted: no longer served"); a
+worker of --tenants stops once every one of them was deleted, with an error
+naming them (exit 3), as it does not start with a tenant that does not
+exist. Several workers, on one machine or many, share the work (docs/scale-out.md). On SIGINT or SIGTERM it takes
 no new job, releases those it took but has not started (they run again
 later), lets running ones finish within --shutdown-timeout (then releases
 them too) and exits 0. The jobs a worker takes
@@ -931,6 +934,11 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 		Batch: o.batch, ShutdownTimeout: o.shutdown, Lease: o.lease, Logger: log}).Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil
+	}
+	if errors.As(err, new(*driver.TenantsDeletedError)) {
+		// As at the start for a tenant that does not exist: not a queue
+		// polled forever.
+		return withHint(fmt.Errorf("--tenants: %w", err), "docex tenant list shows the tenants: start the worker with --tenants naming existing ones, or --all")
 	}
 	return err
 }

@@ -247,3 +247,29 @@ func testRunWaitTenantDeleted(t *testing.T, h *harness) {
 		}
 	}
 }
+
+// TestWorkerTenantsDeleted: docex worker --tenants, every one of whose
+// tenants was deleted while it ran, stops with an error naming them (exit
+// 3, as at its start for a tenant that does not exist) instead of polling
+// the deleted tenant forever, warning about once a second.
+func TestWorkerTenantsDeleted(t *testing.T) {
+	t.Parallel()
+	onBothBackends(t, "wkdel", func(t *testing.T, h *harness) {
+		pipelineSetup(t, h, "acme")
+		done := make(chan result, 1)
+		go func() { done <- h.run("worker", "--tenants", "acme") }()
+		time.Sleep(time.Second) // started: a tenant deleted before is refused at once (exit 3 too, another message)
+		h.ok("tenant", "delete", "acme", "--yes")
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(2 * time.Minute): // a bound on a hung test
+			t.Fatal("docex worker --tenants acme did not stop once acme was deleted")
+		}
+		want := "docex: --tenants: tenant \"acme\" was deleted: the worker has no tenant left to serve\n" +
+			"hint: docex tenant list shows the tenants: start the worker with --tenants naming existing ones, or --all\n"
+		if r.code != exitNotFound || !strings.HasSuffix(r.stderr, want) || strings.Count(r.stderr, `"tenant deleted: no longer served"`) != 1 {
+			t.Fatalf("exit %d, stderr:\n%s\nwant exit %d, one log line saying acme is no longer served, ending with:\n%s", r.code, r.stderr, exitNotFound, want)
+		}
+	})
+}
