@@ -37,7 +37,7 @@ type jobDetail struct {
 	// Retried is the number of attempts spent before the last job retry
 	// (Session.RetryJob): the fresh budget's attempts are counted from
 	// it, and so is the backoff of a transient failure (budgetAttempt).
-	Retried int `json:"retried,omitempty"`
+	Retried int `json:"retried"`
 }
 
 // budgetAttempt returns the number of the job's last attempt within its
