@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,14 +257,30 @@ func TestWorkerTenantsDeleted(t *testing.T) {
 	t.Parallel()
 	onBothBackends(t, "wkdel", func(t *testing.T, h *harness) {
 		pipelineSetup(t, h, "acme")
-		done := make(chan result, 1)
-		go func() { done <- h.run("worker", "--tenants", "acme") }()
-		time.Sleep(time.Second) // started: a tenant deleted before is refused at once (exit 3 too, another message)
+		errb := &syncBuffer{}
+		done := make(chan error, 1)
+		go func() {
+			args := []string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker", "--tenants", "acme"}
+			done <- runEnv(context.Background(), args, io.Discard, errb, func(k string) string { return h.env[k] })
+		}()
+		// Started (past the check of --tenants: a tenant deleted before
+		// is refused at once, exit 3 too, with another message).
+		hung := time.After(2 * time.Minute) // a bound on a hung test, not a latency bound
+		for !strings.Contains(errb.String(), "worker started") {
+			select {
+			case err := <-done:
+				t.Fatalf("worker ended before it started: %v\n%s", err, errb.String())
+			case <-hung:
+				t.Fatalf("no worker started line:\n%s", errb.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
 		h.ok("tenant", "delete", "acme", "--yes")
 		var r result
 		select {
-		case r = <-done:
-		case <-time.After(2 * time.Minute): // a bound on a hung test
+		case err := <-done:
+			r = result{code: exitCode(err), stderr: errb.String()}
+		case <-hung:
 			t.Fatal("docex worker --tenants acme did not stop once acme was deleted")
 		}
 		want := "docex: --tenants: tenant \"acme\" was deleted: the worker has no tenant left to serve\n" +
