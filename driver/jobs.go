@@ -229,6 +229,18 @@ type BatchReader interface {
 	DerivedAmong(ctx context.Context, ids []string) (map[string]bool, error)
 }
 
+// LineageBatchReader is implemented by tenant stores and transactions
+// that read the lineage edges of many documents in one statement. The
+// engine walks a document's lineage (docex doc lineage, a cascading
+// delete) a level at a time with it when the backend has it.
+type LineageBatchReader interface {
+	// LineageAmong returns the edges into ids (into: the edges whose
+	// derived document is one of ids, their sources) or out of them (the
+	// edges whose source is one of ids), ordered as Reader.Lineage
+	// orders one document's: by created_at, source_id, derived_id.
+	LineageAmong(ctx context.Context, ids []string, into bool) ([]LineageEdge, error)
+}
+
 // ContentsReader is implemented by tenant stores that read many content
 // rows (content stored in the database) in one read. ReadContents returns
 // the rows of checksums that exist, by checksum; a checksum with no row is

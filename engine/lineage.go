@@ -76,68 +76,102 @@ func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineag
 	out := Lineage{DocumentID: docID, Ancestors: []LineageEdge{}, Descendants: []LineageEdge{}}
 	names := map[string]string{}
 	gone := map[string]bool{}
-	name := func(id string) (string, bool) {
-		if n, ok := names[id]; ok || gone[id] {
-			return n, gone[id]
+	br, _ := st.(driver.BatchReader)
+	// known reads the names of the documents of ids not read yet: in one
+	// statement when the store has driver.BatchReader, else one by one.
+	// A document that is not there is gone.
+	known := func(ids []string) error {
+		var need []string
+		asked := map[string]bool{}
+		for _, id := range ids {
+			if _, ok := names[id]; !ok && !gone[id] && !asked[id] {
+				asked[id] = true
+				need = append(need, id)
+			}
 		}
-		d, err := st.Document(ctx, id)
-		if err != nil {
-			gone[id] = true
-			return "", true
+		if len(need) == 0 {
+			return nil
 		}
-		names[id] = d.Name
-		return d.Name, false
+		if br != nil {
+			docs, err := br.DocumentsByID(ctx, need)
+			if err != nil {
+				return err
+			}
+			for _, id := range need {
+				if d, ok := docs[id]; ok {
+					names[id] = d.Name
+				} else {
+					gone[id] = true
+				}
+			}
+			return nil
+		}
+		for _, id := range need {
+			d, err := st.Document(ctx, id)
+			switch {
+			case errors.Is(err, docex.ErrNotFound):
+				gone[id] = true
+			case err != nil:
+				return err
+			default:
+				names[id] = d.Name
+			}
+		}
+		return nil
 	}
-	out.Name, out.Gone = name(docID)
+	if err := known([]string{docID}); err != nil {
+		return out, err
+	}
+	out.Name, out.Gone = names[docID], gone[docID]
 	walk := func(up bool) ([]LineageEdge, error) {
 		var edges []LineageEdge
 		seen := map[string]bool{docID: true}
 		frontier := []string{docID}
 		for depth := 1; len(frontier) > 0 && depth <= MaxLineageDepth; depth++ {
+			list, err := lineageLevel(ctx, st, frontier, up)
+			if err != nil {
+				return nil, err
+			}
+			if room := MaxLineageEdges - len(edges); len(list) > room {
+				list, out.Truncated = list[:room], true
+			}
+			ids := make([]string, 0, 2*len(list))
+			for _, e := range list {
+				ids = append(ids, e.SourceID, e.DerivedID)
+			}
+			if err := known(ids); err != nil {
+				return nil, err
+			}
 			var next []string
-			for _, id := range frontier {
-				srcs, ders, err := st.Lineage(ctx, id)
-				if err != nil {
-					return nil, err
-				}
-				list := ders
+			for _, e := range list {
+				le := LineageEdge{SourceID: e.SourceID, DerivedID: e.DerivedID, Depth: depth, Pipeline: e.Pipeline, Version: e.Version,
+					Step: e.Step, Plugin: e.Plugin, ModuleSHA256: e.ModuleSHA256, Params: map[string]string{}, JobID: e.JobID, CreatedAt: e.CreatedAt}
+				_ = json.Unmarshal([]byte(e.Params), &le.Params)
+				le.SourceName, le.SourceGone = names[e.SourceID], gone[e.SourceID]
+				le.DerivedName, le.DerivedGone = names[e.DerivedID], gone[e.DerivedID]
+				edges = append(edges, le)
+				other := e.DerivedID
 				if up {
-					list = srcs
+					other = e.SourceID
 				}
-				for _, e := range list {
-					if len(edges) >= MaxLineageEdges {
-						out.Truncated = true
-						return edges, nil
-					}
-					le := LineageEdge{SourceID: e.SourceID, DerivedID: e.DerivedID, Depth: depth, Pipeline: e.Pipeline, Version: e.Version,
-						Step: e.Step, Plugin: e.Plugin, ModuleSHA256: e.ModuleSHA256, Params: map[string]string{}, JobID: e.JobID, CreatedAt: e.CreatedAt}
-					_ = json.Unmarshal([]byte(e.Params), &le.Params)
-					le.SourceName, le.SourceGone = name(e.SourceID)
-					le.DerivedName, le.DerivedGone = name(e.DerivedID)
-					edges = append(edges, le)
-					other := e.DerivedID
-					if up {
-						other = e.SourceID
-					}
-					if !seen[other] {
-						seen[other] = true
-						next = append(next, other)
-					}
+				if !seen[other] {
+					seen[other] = true
+					next = append(next, other)
 				}
+			}
+			if out.Truncated {
+				return edges, nil
 			}
 			frontier = next
 		}
 		// The walk stopped at MaxLineageDepth: truncated only if a
 		// document at that depth has edges further on.
-		for _, id := range frontier {
-			srcs, ders, err := st.Lineage(ctx, id)
+		if len(frontier) > 0 {
+			further, err := lineageLevel(ctx, st, frontier, up)
 			if err != nil {
 				return nil, err
 			}
-			if up && len(srcs) > 0 || !up && len(ders) > 0 {
-				out.Truncated = true
-				break
-			}
+			out.Truncated = len(further) > 0
 		}
 		return edges, nil
 	}
@@ -212,14 +246,25 @@ func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]strin
 		if err != nil {
 			return err
 		}
-		seenSum := map[string]bool{}
-		for _, d := range append(ids, id) {
-			doc, err := tx.Document(ctx, d)
-			if errors.Is(err, docex.ErrNotFound) {
-				continue // gone already; its descendants were walked
-			}
-			if err != nil {
+		all := append(ids, id)
+		var docs map[string]docex.Document // read in one statement when tx can
+		if br, ok := tx.(driver.BatchReader); ok {
+			if docs, err = br.DocumentsByID(ctx, all); err != nil {
 				return err
+			}
+		}
+		seenSum := map[string]bool{}
+		for _, d := range all {
+			doc, ok := docs[d]
+			if docs == nil {
+				doc, err = tx.Document(ctx, d)
+				ok = err == nil
+				if err != nil && !errors.Is(err, docex.ErrNotFound) {
+					return err
+				}
+			}
+			if !ok {
+				continue // gone already; its descendants were walked
 			}
 			if err := tx.DeleteDocument(ctx, d); err != nil {
 				return err
@@ -268,6 +313,47 @@ func liveDescendantsIn(ctx context.Context, tx driver.Tx, docID string) (int, er
 	return len(live), err
 }
 
+// lineageLevel returns the edges into the documents of ids (up: their
+// sources) or out of them, the edges of each id in the order
+// driver.Reader.Lineage gives them and the ids' in the order of ids: in
+// one read when r has driver.LineageBatchReader, else one per id.
+func lineageLevel(ctx context.Context, r driver.Reader, ids []string, up bool) ([]driver.LineageEdge, error) {
+	lb, ok := r.(driver.LineageBatchReader)
+	if !ok {
+		var out []driver.LineageEdge
+		for _, id := range ids {
+			srcs, ders, err := r.Lineage(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if up {
+				out = append(out, srcs...)
+			} else {
+				out = append(out, ders...)
+			}
+		}
+		return out, nil
+	}
+	all, err := lb.LineageAmong(ctx, ids, up)
+	if err != nil {
+		return nil, err
+	}
+	by := make(map[string][]driver.LineageEdge, len(ids))
+	for _, e := range all {
+		k := e.SourceID
+		if up {
+			k = e.DerivedID
+		}
+		by[k] = append(by[k], e)
+	}
+	out := make([]driver.LineageEdge, 0, len(all))
+	for _, id := range ids {
+		out = append(out, by[id]...)
+		delete(by, id) // an id given twice is listed once
+	}
+	return out, nil
+}
+
 // descendantsIn returns the ids of the documents derived from docID,
 // directly or not, read in tx (gone ones included, as their own
 // descendants may exist), deepest first. Each document is locked
@@ -282,17 +368,15 @@ func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, e
 		if _, err := tx.LockDocuments(ctx, frontier, true); err != nil {
 			return nil, err
 		}
+		ders, err := lineageLevel(ctx, tx, frontier, false)
+		if err != nil {
+			return nil, err
+		}
 		var next []string
-		for _, id := range frontier {
-			_, ders, err := tx.Lineage(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			for _, e := range ders {
-				if !seen[e.DerivedID] {
-					seen[e.DerivedID] = true
-					next = append(next, e.DerivedID)
-				}
+		for _, e := range ders {
+			if !seen[e.DerivedID] {
+				seen[e.DerivedID] = true
+				next = append(next, e.DerivedID)
 			}
 		}
 		levels = append(levels, next)
@@ -303,8 +387,8 @@ func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, e
 	if _, err := tx.LockDocuments(ctx, frontier, true); err != nil {
 		return nil, err
 	}
-	for _, id := range frontier {
-		_, ders, err := tx.Lineage(ctx, id)
+	if len(frontier) > 0 {
+		ders, err := lineageLevel(ctx, tx, frontier, false)
 		if err != nil {
 			return nil, err
 		}

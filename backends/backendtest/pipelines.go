@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -2056,6 +2057,43 @@ func (f *fixture) testBatchReads(t *testing.T) {
 		if len(derived) == 0 || len(derived) == len(docIDs) {
 			t.Fatalf("%s: DerivedAmong: %d of %d documents derived, want some", name, len(derived), len(docIDs))
 		}
+		// driver.LineageBatchReader: the edges into and out of many
+		// documents (more than one statement's worth of ids), as the
+		// one-by-one reads give them, in their order.
+		lb, ok := r.(driver.LineageBatchReader)
+		if !ok {
+			t.Fatalf("%s: %T is not a driver.LineageBatchReader", name, r)
+		}
+		asked := append(append([]string{}, long...), docIDs...)
+		for _, into := range []bool{true, false} {
+			got, err := lb.LineageAmong(bg, asked, into)
+			must(t, err)
+			var want []driver.LineageEdge
+			for _, id := range docIDs {
+				srcs, ders, err := r.Lineage(bg, id)
+				must(t, err)
+				if into {
+					want = append(want, srcs...)
+				} else {
+					want = append(want, ders...)
+				}
+			}
+			slices.SortStableFunc(want, func(a, b driver.LineageEdge) int {
+				return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.SourceID, b.SourceID), strings.Compare(a.DerivedID, b.DerivedID))
+			})
+			if len(got) != len(want) || len(got) == 0 {
+				t.Fatalf("%s: LineageAmong(into %t): %d edges, want %d (and some)", name, into, len(got), len(want))
+			}
+			for i := range want {
+				g, w := got[i], want[i]
+				if g.SourceID != w.SourceID || g.DerivedID != w.DerivedID || g.Step != w.Step || g.Params != w.Params || !g.CreatedAt.Equal(w.CreatedAt) {
+					t.Fatalf("%s: LineageAmong(into %t) edge %d: %+v, want %+v", name, into, i, g, w)
+				}
+			}
+		}
+		if none, err := lb.LineageAmong(bg, nil, true); err != nil || len(none) != 0 {
+			t.Fatalf("%s: LineageAmong of no ids: %v %v", name, none, err)
+		}
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	must(t, st.Write(bg, func(tx driver.Tx) error {
@@ -2538,17 +2576,22 @@ func (f *fixture) testWorkerTenantsDeleted(t *testing.T) {
 		allDone <- e.eng.Worker(engine.WorkerConfig{Poll: 20 * time.Millisecond,
 			Logger: slog.New(slog.NewJSONHandler(&allLogs, nil))}).Run(ctx)
 	}()
-	waitLine := func(l *logLines, tenant string) {
+	waitLine := func(l *logLines, tenant string, ended chan error) {
 		t.Helper()
 		for deadline := time.Now().Add(time.Minute); l.count(`"tenant deleted: no longer served"`, `"tenant":"`+tenant+`"`) == 0; time.Sleep(10 * time.Millisecond) {
+			select {
+			case err := <-ended:
+				t.Fatalf("the worker ended before it logged that tenant %s is no longer served: %v\n%s", tenant, err, l.b.String())
+			default:
+			}
 			if time.Now().After(deadline) { // a bound on a hung test
 				t.Fatalf("no log line saying tenant %s is no longer served:\n%s", tenant, l.b.String())
 			}
 		}
 	}
 	must(t, p.Delete(bg, "a1"))
-	waitLine(&logs, "a1")
-	waitLine(&allLogs, "a1")
+	waitLine(&logs, "a1", done)
+	waitLine(&allLogs, "a1", allDone)
 	select {
 	case err := <-done:
 		t.Fatalf("the worker of a1 and a2 stopped with a2 left: %v", err)
@@ -2565,7 +2608,7 @@ func (f *fixture) testWorkerTenantsDeleted(t *testing.T) {
 	case <-time.After(time.Minute): // a bound on a hung test
 		t.Fatal("the worker of a1 and a2 did not stop once both were deleted")
 	}
-	waitLine(&allLogs, "a2")
+	waitLine(&allLogs, "a2", allDone)
 	// A worker of every tenant goes on (a3, and tenants created later).
 	select {
 	case err := <-allDone:

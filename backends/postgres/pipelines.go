@@ -102,11 +102,15 @@ const (
 	sqlJobs            = `SELECT ` + jobCols + ` FROM jobs WHERE ($1 = '' OR state = $1) AND ($2 = '' OR pipeline = $2) AND ($3 = '' OR document_id = $3)
 		AND ($6 = '' OR document_id IN (SELECT id FROM documents WHERE basket_id = $6))
 		ORDER BY id DESC LIMIT $4 OFFSET $5`
-	sqlJobSteps   = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = $1 ORDER BY seq`
-	sqlJobStep    = `SELECT ` + stepCols + ` FROM job_steps WHERE key = $1`
-	sqlLineageTo  = `SELECT ` + lineageCols + ` FROM lineage WHERE derived_id = $1 ORDER BY created_at, source_id, derived_id`
-	sqlLineageOf  = `SELECT ` + lineageCols + ` FROM lineage WHERE source_id = $1 ORDER BY created_at, source_id, derived_id`
-	sqlCacheEntry = `SELECT result, created_at FROM step_cache WHERE key = $1`
+	sqlJobSteps  = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = $1 ORDER BY seq`
+	sqlJobStep   = `SELECT ` + stepCols + ` FROM job_steps WHERE key = $1`
+	sqlLineageTo = `SELECT ` + lineageCols + ` FROM lineage WHERE derived_id = $1 ORDER BY created_at, source_id, derived_id`
+	sqlLineageOf = `SELECT ` + lineageCols + ` FROM lineage WHERE source_id = $1 ORDER BY created_at, source_id, derived_id`
+	// driver.LineageBatchReader's, unprepared as the other lookups by an
+	// array of keys (see sqlMetaOf).
+	sqlLineageToAny = `SELECT ` + lineageCols + ` FROM lineage WHERE derived_id = ANY($1) ORDER BY created_at, source_id, derived_id`
+	sqlLineageOfAny = `SELECT ` + lineageCols + ` FROM lineage WHERE source_id = ANY($1) ORDER BY created_at, source_id, derived_id`
+	sqlCacheEntry   = `SELECT result, created_at FROM step_cache WHERE key = $1`
 	// The lookups by an array of keys run unprepared (pgx.QueryExecModeExec,
 	// see sqlMetaOf).
 	sqlJobsByID = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
@@ -272,6 +276,18 @@ func (r pipelineReads) Lineage(ctx context.Context, docID string) (sources, deri
 	return sources, derived, err
 }
 
+// LineageAmong implements driver.LineageBatchReader: one statement.
+func (r pipelineReads) LineageAmong(ctx context.Context, ids []string, into bool) ([]driver.LineageEdge, error) {
+	if len(ids) == 0 {
+		return []driver.LineageEdge{}, nil
+	}
+	q := sqlLineageOfAny
+	if into {
+		q = sqlLineageToAny
+	}
+	return collect(ctx, r.b, r.q, scanEdge, "read lineage", q, pgx.QueryExecModeExec, ids)
+}
+
 func (r pipelineReads) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
 	c := driver.CacheEntry{Key: key}
 	err := r.q.QueryRow(ctx, sqlCacheEntry, key).Scan(&c.Result, &c.CreatedAt)
@@ -413,6 +429,12 @@ func (s *store) Lineage(ctx context.Context, docID string) (sources, derived []d
 	return sources, derived, err
 }
 
+// LineageAmong implements driver.LineageBatchReader, in a read
+// transaction of its own.
+func (s *store) LineageAmong(ctx context.Context, ids []string, into bool) ([]driver.LineageEdge, error) {
+	return storeRead(ctx, s, func(r pipelineReads) ([]driver.LineageEdge, error) { return r.LineageAmong(ctx, ids, into) })
+}
+
 // CacheEntry returns a cached step result, or docex.ErrNotFound.
 func (s *store) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
 	return storeRead(ctx, s, func(r pipelineReads) (driver.CacheEntry, error) { return r.CacheEntry(ctx, key) })
@@ -510,6 +532,19 @@ func (t *tx) JobStep(ctx context.Context, key string) (driver.StepRecord, error)
 	}
 	return t.reads().JobStep(ctx, key)
 }
+
+// LineageAmong implements driver.LineageBatchReader.
+func (t *tx) LineageAmong(ctx context.Context, ids []string, into bool) ([]driver.LineageEdge, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return t.reads().LineageAmong(ctx, ids, into)
+}
+
+var (
+	_ driver.LineageBatchReader = (*tx)(nil)
+	_ driver.LineageBatchReader = (*store)(nil)
+)
 
 // Lineage returns the edges into and out of a document.
 func (t *tx) Lineage(ctx context.Context, docID string) (sources, derived []driver.LineageEdge, err error) {

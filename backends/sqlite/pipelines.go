@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/docex-dev/docex"
@@ -280,6 +282,39 @@ func (r reader) lineage(ctx context.Context, col, id string) ([]driver.LineageEd
 	}
 	return out, rows.Err()
 }
+
+// LineageAmong implements driver.LineageBatchReader: one statement per
+// chunk of ids, in one snapshot.
+func (r reader) LineageAmong(ctx context.Context, ids []string, into bool) ([]driver.LineageEdge, error) {
+	col := "source_id"
+	if into {
+		col = "derived_id"
+	}
+	out := []driver.LineageEdge{}
+	err := r.snap(ctx, func(r reader) error {
+		out = out[:0]
+		return rowsAmong(ctx, r.q, `SELECT `+lineageCols+` FROM lineage WHERE `+col+` IN (`, ids, func(rows *sql.Rows) error { // col is a constant
+			var e driver.LineageEdge
+			var created int64
+			if err := rows.Scan(&e.SourceID, &e.DerivedID, &e.JobID, &e.Step, &e.Pipeline, &e.Version, &e.Plugin, &e.ModuleSHA256, &e.Params, &created); err != nil {
+				return err
+			}
+			e.CreatedAt = fromMicros(created)
+			out = append(out, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Ordered as Lineage orders one document's (the chunks are not).
+	slices.SortStableFunc(out, func(a, b driver.LineageEdge) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.SourceID, b.SourceID), strings.Compare(a.DerivedID, b.DerivedID))
+	})
+	return out, nil
+}
+
+var _ driver.LineageBatchReader = reader{}
 
 func (r reader) Lineage(ctx context.Context, docID string) (sources, derived []driver.LineageEdge, err error) {
 	err = r.snap(ctx, func(r reader) error { sources, derived, err = r.lineageBoth(ctx, docID); return err })

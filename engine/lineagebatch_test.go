@@ -1,0 +1,141 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex/driver"
+)
+
+// plainStore and plainTx hide a backend's optional interfaces
+// (driver.BatchReader, driver.LineageBatchReader): the engine reads
+// through them one document at a time, as with a backend without them.
+type plainStore struct{ driver.TenantStore }
+
+type plainTx struct{ driver.Tx }
+
+// TestLineageBatchedWalk: a lineage walk a level at a time (one read of
+// the edges and one of the names per level, driver.LineageBatchReader and
+// driver.BatchReader) gives exactly the walk one document at a time: the
+// edges in the same order, the names, the gone documents, the depth
+// bound and the truncation at MaxLineageEdges; and a cascade's
+// descendants are the same, deepest first.
+func TestLineageBatchedWalk(t *testing.T) {
+	ctx := context.Background()
+	be, dir := OpenTestSQLite(t)
+	s := acmeSessionOn(t, be, dir, nil)
+	b, err := s.CreateBasket(ctx, "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 700 // more than one statement's ids on SQLite (500)
+	docs := make([]NewDocument, n)
+	for i := range docs {
+		docs[i] = NewDocument{Name: fmt.Sprintf("d%03d.txt", i), Content: strings.NewReader(fmt.Sprintf("doc %d", i))}
+	}
+	added, err := s.AddDocuments(ctx, b.ID, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(i int) string { return added[i].Document.ID }
+	st, err := be.OpenTenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// d0 -> d1..d349 -> d350..d698 (each from d(i-349)); d0 -> d699 twice
+	// (two steps); two edges to documents that never existed (gone);
+	// every edge at its own time, in an order that is not the ids'.
+	base := time.Now().UTC().Truncate(time.Millisecond)
+	var edges []driver.LineageEdge
+	edge := func(src, der string, k int, step string) {
+		edges = append(edges, driver.LineageEdge{SourceID: src, DerivedID: der, JobID: "", Step: step, Pipeline: "p", Version: 1,
+			Plugin: "split", ModuleSHA256: strings.Repeat("a", 64), Params: fmt.Sprintf(`{"k":"%d"}`, k), CreatedAt: base.Add(time.Duration((k*7919)%1000) * time.Millisecond)})
+	}
+	for i := 1; i < 350; i++ {
+		edge(id(0), id(i), i, "one")
+		edge(id(i), id(i+349), i+1000, "two")
+	}
+	edge(id(0), id(699), 1, "one")
+	edge(id(0), id(699), 2, "other")
+	edge(id(5), "00000000-0000-7000-8000-00000000dead", 3, "two")
+	edge("00000000-0000-7000-8000-00000000beef", id(0), 4, "zero")
+	if err := st.Write(ctx, func(tx driver.Tx) error {
+		for _, e := range edges {
+			if err := tx.InsertLineage(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.(driver.LineageBatchReader); !ok {
+		t.Fatalf("%T is not a driver.LineageBatchReader: the test compares nothing", st)
+	}
+	for _, doc := range []string{id(0), id(5), id(400), id(699), "00000000-0000-7000-8000-00000000dead"} {
+		batched, err := lineageOf(ctx, st, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		one, err := lineageOf(ctx, plainStore{st}, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(batched, one) {
+			t.Fatalf("lineage of %s: batched walk differs from the one-by-one walk:\n%+v\n%+v", doc, batched, one)
+		}
+		if doc == id(0) && (len(batched.Descendants) != 2*349+3 || len(batched.Ancestors) != 1 || !batched.Ancestors[0].SourceGone) {
+			t.Fatalf("lineage of d0: %d descendants, %d ancestors (%+v)", len(batched.Descendants), len(batched.Ancestors), batched.Ancestors)
+		}
+	}
+	if err := st.Write(ctx, func(tx driver.Tx) error {
+		batched, err := descendantsIn(ctx, tx, id(0))
+		if err != nil {
+			return err
+		}
+		one, err := descendantsIn(ctx, plainTx{tx}, id(0))
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(batched, one) || len(batched) != 2*349+2 {
+			t.Fatalf("descendants of d0: batched %d, one by one %d, want 700 and equal", len(batched), len(one))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Truncation: d1 gets more derived documents (never stored: gone)
+	// than MaxLineageEdges lists.
+	if err := st.Write(ctx, func(tx driver.Tx) error {
+		for i := range MaxLineageEdges + 1 {
+			e := edges[0]
+			e.SourceID, e.DerivedID = id(1), fmt.Sprintf("00000000-0000-7000-8000-%012d", i)
+			if err := tx.InsertLineage(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range []string{id(0), id(1)} {
+		batched, err := lineageOf(ctx, st, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		one, err := lineageOf(ctx, plainStore{st}, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(batched, one) || !batched.Truncated || len(batched.Descendants) != MaxLineageEdges {
+			t.Fatalf("lineage of %s: batched %d descendants (truncated %t), one by one %d (truncated %t); want %d, truncated, equal",
+				doc, len(batched.Descendants), batched.Truncated, len(one.Descendants), one.Truncated, MaxLineageEdges)
+		}
+	}
+}
