@@ -1121,7 +1121,26 @@ func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, do
 		rc, err = s.openContent(ctx, st, d)
 	}
 	err = s.readDone(ctx, st, "document.read", id, err)
+	if rc != nil {
+		rc = &contentReader{ReadCloser: rc, docID: d.ID}
+	}
 	return rc, d, err
+}
+
+// contentReader names the document in its read errors (contentError), as
+// in those of opening its content: a store that fails partway through
+// (an S3 connection lost) is reported as one that fails at the start.
+type contentReader struct {
+	io.ReadCloser
+	docID string
+}
+
+func (r *contentReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		err = &contentError{docID: r.docID, err: err}
+	}
+	return n, err
 }
 
 // openContent opens the content of d from the configured storage.

@@ -295,14 +295,19 @@ func (s *Store) head(ctx context.Context, key string) (int64, string, error) {
 }
 
 // get opens the object's body. The response must start within the
-// request timeout; the body then streams under ctx.
+// request timeout, and each read of the body must then get bytes within
+// it too (an idle timeout: a server that stalls partway fails the read,
+// however long the whole download takes while bytes flow). A read that
+// fails (the idle timeout, the connection lost) returns an error wrapping
+// docex.ErrStorageUnavailable naming the object, and the request is
+// cancelled; the caller's cancellation returns its ctx.Err().
 func (s *Store) get(ctx context.Context, key string) (io.ReadCloser, error) {
-	cctx, cancel := context.WithCancel(ctx)
-	timer := time.AfterFunc(s.cfg.RequestTimeout, cancel)
+	cctx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(s.cfg.RequestTimeout, func() { cancel(errStalled) })
 	out, err := s.client.GetObject(cctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
 	expired := !timer.Stop()
 	if err != nil {
-		cancel()
+		cancel(nil)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -311,18 +316,63 @@ func (s *Store) get(ctx context.Context, key string) (io.ReadCloser, error) {
 		}
 		return nil, s.classify("get object", err)
 	}
-	return &cancelBody{ReadCloser: out.Body, cancel: cancel}, nil
+	return &getBody{s: s, key: key, ctx: ctx, cctx: cctx, rc: out.Body, cancel: cancel, timer: timer}, nil
 }
 
-// cancelBody releases the request's context when the body is closed.
-type cancelBody struct {
-	io.ReadCloser
-	cancel context.CancelFunc
+// errStalled is the cause of a download's cancellation when a read of its
+// body got no bytes within the request timeout.
+var errStalled = errors.New("s3: no bytes within the request timeout")
+
+// getBody is a download's body (get): every Read is bounded by the request
+// timeout, and its errors are classified. Close releases the request.
+type getBody struct {
+	s      *Store
+	key    string
+	ctx    context.Context // the caller's
+	cctx   context.Context // the request's
+	rc     io.ReadCloser
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	err    error
 }
 
-func (b *cancelBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
+func (b *getBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	b.timer.Reset(b.s.cfg.RequestTimeout)
+	n, err := b.rc.Read(p)
+	b.timer.Stop()
+	if err == nil || err == io.EOF {
+		return n, err
+	}
+	b.err = b.readErr(err)
+	b.cancel(nil) // the connection is not reused
+	return n, b.err
+}
+
+// readErr classifies an error reading the body: the caller's
+// cancellation as it is, else docex.ErrStorageUnavailable naming the
+// object and the endpoint.
+func (b *getBody) readErr(err error) error {
+	s := b.s
+	if b.ctx.Err() != nil {
+		return b.ctx.Err()
+	}
+	where := s.location(b.key)
+	if errors.Is(context.Cause(b.cctx), errStalled) {
+		return fmt.Errorf("%w: s3 get object %s: %s sent no bytes for %v partway through the download (the server stalled; request_timeout_ms bounds each wait)",
+			docex.ErrStorageUnavailable, where, s.endpointName(), s.cfg.RequestTimeout)
+	}
+	return fmt.Errorf("%w: s3 get object %s: the connection to %s failed partway through the download: %v",
+		docex.ErrStorageUnavailable, where, s.endpointName(), err)
+}
+
+// Close closes the body and releases the request.
+func (b *getBody) Close() error {
+	b.timer.Stop()
+	err := b.rc.Close()
+	b.cancel(nil)
 	return err
 }
 

@@ -288,7 +288,7 @@ func (s *Store) CheckClaim(ctx context.Context, systemID string) error {
 	data, err := io.ReadAll(io.LimitReader(rc, 4096))
 	rc.Close()
 	if err != nil {
-		return s.classify("get object", err)
+		return err // classified by the body
 	}
 	return contentkey.CheckMarker(s.location(s.prefix), data, systemID, driver.ErrOtherSystem)
 }
