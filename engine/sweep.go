@@ -26,8 +26,9 @@ type SweepReport struct {
 	// deleted tenants or of old incarnations of a tenant id.
 	ContentDirs []string `json:"content_dirs"`
 	// ContentFiles is the number of unreferenced content files or objects
-	// and stale staging leftovers removed, or with database content, of
-	// content rows no document refers to.
+	// and stale staging leftovers removed (what TenantContent.Clean names:
+	// staging files; with S3, spool files and aborted multipart uploads),
+	// or with database content, of content rows no document refers to.
 	ContentFiles int `json:"content_files"`
 	// Packs is the number of pack files (filesystem storage) removed:
 	// packs no document refers to (a crash between writing a pack and

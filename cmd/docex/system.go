@@ -544,7 +544,13 @@ half referenced (deleted documents leave their bytes in a pack until then).
 Files younger than --grace are left alone, since operations in flight may
 be using them. With database storage it removes the content rows no
 document refers to, at any age (a row commits with its document; the count
-is "unreferenced content files"). Safe to run while docex is in use.
+is "unreferenced content files"). With S3 storage it deletes the objects
+no document refers to and the prefixes of deleted tenants, aborts the
+tenant's multipart uploads started before --grace (a crashed or failed
+large add) and removes stale spool files (storage.documents.s3.spool_dir);
+the aborted uploads and the spool files count as "unreferenced content
+files" (content_files in --json), as filesystem staging leftovers do.
+Safe to run while docex is in use.
 
 It first checks that the content store carries this system's marker
 (written by docex init) and removes nothing, exit 2, when the marker is
