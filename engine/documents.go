@@ -507,6 +507,9 @@ func (s *Session) stageDocuments(ctx context.Context, st driver.TenantStore, doc
 // caller syncs (syncStaged) before it puts the content, so that the
 // staged documents of several calls can share one pack and one flush.
 func (s *Session) stageDocumentsUnsynced(ctx context.Context, st driver.TenantStore, docs []NewDocument) (*stagedDocs, error) {
+	if err := s.e.checkClaimOnce(ctx); err != nil {
+		return nil, err
+	}
 	tc, err := s.e.tenantContent(st.Tenant())
 	if err != nil {
 		return nil, err
@@ -1155,6 +1158,11 @@ func (s *Session) openContent(ctx context.Context, st driver.TenantStore, d doce
 		// (exit 1), not an unknown document (exit 3); unless a concurrent
 		// delete removed the document and then its content.
 		if _, derr := st.Document(ctx, d.ID); derr == nil {
+			// Unless storage.documents no longer names this system's
+			// store: then that is the error.
+			if cerr := s.e.checkClaimOnce(ctx); errors.Is(cerr, driver.ErrUnclaimed) || errors.Is(cerr, driver.ErrOtherSystem) {
+				return nil, &contentError{docID: d.ID, err: cerr}
+			}
 			return nil, &contentError{docID: d.ID, err: docex.Errorf(docex.ErrCorrupt, "%v", err)}
 		}
 	}
@@ -1217,6 +1225,9 @@ func (s *Session) UpdateContent(ctx context.Context, id string, r io.Reader, con
 		if contentType, err = ParseContentType(contentType); err != nil {
 			return fail(err)
 		}
+	}
+	if err := s.e.checkClaimOnce(ctx); err != nil {
+		return fail(err)
 	}
 	tc, err := s.e.tenantContent(st.Tenant())
 	if err != nil {

@@ -22,6 +22,9 @@ type Engine struct {
 	be     driver.Backend
 	cfg    Config
 	closed atomic.Bool
+	// claimed is set once the content store's claim marker was found
+	// naming this system (checkClaimOnce).
+	claimed atomic.Bool
 
 	content driver.ContentStore
 
@@ -270,6 +273,26 @@ func (e *Engine) checkClaim(ctx context.Context) error {
 		return docex.Errorf(docex.ErrNotInitialized, "this system has no system id yet (initialised by an older docex): run docex init, which adds one and claims the content store")
 	}
 	return claimer.CheckClaim(ctx, id)
+}
+
+// checkClaimOnce is checkClaim until it first succeeds, then nil without
+// I/O for the engine's lifetime: one read of the claim marker (a GET with
+// S3) per process, at its first write (a worker: when it starts), and none
+// for a store without a marker (driver.Claimer). Content is then never
+// written to a store that storage.documents no longer names as this
+// system's (a changed S3 prefix or bucket, another directory) or that
+// another system claimed; reads need no check. Its errors are
+// checkClaim's, and the store's when it cannot read the marker (not
+// remembered: the next call reads again).
+func (e *Engine) checkClaimOnce(ctx context.Context) error {
+	if e.claimed.Load() {
+		return nil
+	}
+	if err := e.checkClaim(ctx); err != nil {
+		return err
+	}
+	e.claimed.Store(true)
+	return nil
 }
 
 // New returns an engine over an initialised backend. It returns

@@ -1144,13 +1144,23 @@ func (e *Engine) Worker(cfg WorkerConfig) *Worker {
 // returns nil. It stops the same way and returns a
 // *driver.TenantsDeletedError (a docex.ErrTenantNotFound) once every
 // tenant of WorkerConfig.Tenants was deleted. It returns an error when it
-// cannot start (docex.ErrNoSandbox without a sandbox, a backend error).
+// cannot start (docex.ErrNoSandbox without a sandbox, a backend error, the
+// errors of a content store that is not this system's:
+// docex.ErrNotInitialized and driver.ErrUnclaimed, docex.ErrInvalidConfig
+// and driver.ErrOtherSystem).
 func (w *Worker) Run(ctx context.Context) error {
 	if w.e.cfg.Sandbox == nil {
 		return docex.ErrNoSandbox
 	}
 	if w.e.closed.Load() {
 		return docex.ErrClosed
+	}
+	// A content store that storage.documents no longer names as this
+	// system's refuses the worker at its start (one read of the claim
+	// marker, checkClaimOnce), not each job's outputs; one that cannot be
+	// read now is checked again at the first write.
+	if err := w.e.checkClaimOnce(ctx); errors.Is(err, driver.ErrUnclaimed) || errors.Is(err, driver.ErrOtherSystem) || errors.Is(err, docex.ErrNotInitialized) {
+		return err
 	}
 	wc := driver.WorkConfig{Concurrency: w.cfg.Concurrency, TenantConcurrency: w.cfg.TenantConcurrency}
 	if wc.TenantConcurrency <= 0 && (!w.e.cfg.MultiTenancy || len(w.cfg.Tenants) == 1) {

@@ -12,6 +12,7 @@ import (
 	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/internal/s3test"
+	"github.com/google/uuid"
 )
 
 // BenchmarkContent measures adds and reads of 4 KiB and 1 MiB documents
@@ -112,4 +113,25 @@ func benchRead(b *testing.B, srv *s3test.Server, storage string, size int) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+}
+
+// BenchmarkClaimCheck measures the read of the claim marker (one GET) that
+// the first write of each process costs (engine: checkClaimOnce), to
+// compare with an add (BenchmarkContent). Run with:
+//
+//	go test -run ^$ -bench BenchmarkClaimCheck -benchtime 200x ./backends/s3store
+func BenchmarkClaimCheck(b *testing.B) {
+	srv := s3test.Start(b)
+	store := newStore(b, srv, nil)
+	id := uuid.NewString()
+	if err := store.Claim(bg, id); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if err := store.CheckClaim(bg, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
 }

@@ -60,7 +60,8 @@ type Config struct {
 	Credentials aws.CredentialsProvider
 	// RequestTimeout bounds connecting and each request (default 30s); an
 	// upload, and the completion of a multipart upload, get in addition one
-	// second per MiB; a download must start within it.
+	// second per MiB; a download must start within it, and each read of
+	// its body must get bytes within it (not the whole download).
 	RequestTimeout time.Duration
 	// PartSize is the size of multipart upload parts (default 16 MiB, at
 	// least 5 MiB); content larger than one part is uploaded in parts.

@@ -167,10 +167,13 @@ func otherModeErr(ctx context.Context, f *config.File) error {
 // is, with its line, in an error about the store's claim marker (none, or
 // another system's: driver.ErrUnclaimed, driver.ErrOtherSystem):
 // storage.documents.path, or storage.documents.s3.bucket. The error keeps
-// its own code (not_initialized, invalid_config); other errors are
-// returned as they are.
+// its own code (not_initialized, invalid_config); other errors, and one
+// named so already, are returned as they are.
 func claimErr(f *config.File, err error) error {
 	if !errors.Is(err, driver.ErrUnclaimed) && !errors.Is(err, driver.ErrOtherSystem) {
+		return err
+	}
+	if _, named := errors.AsType[*namedErr](err); named {
 		return err
 	}
 	key := "storage.documents.path"

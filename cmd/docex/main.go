@@ -41,6 +41,12 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (err error) {
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	defer func() {
+		if err != nil && c.sys != nil {
+			// A write refused for the content store's claim marker
+			// (engine: the first write of a process) names the key
+			// as gc and verify do.
+			err = claimErr(c.sys.file, err)
+		}
 		c.close()
 		if errors.Is(err, errHelp) {
 			err = nil

@@ -181,6 +181,13 @@ Example:
 // worker is running.
 const idleRunHint = 10 * time.Second
 
+// workerStartError is the error of pipeline run's own worker, which
+// stopped without running the jobs.
+type workerStartError struct{ err error }
+
+func (e *workerStartError) Error() string { return e.err.Error() }
+func (e *workerStartError) Unwrap() error { return e.err }
+
 type runOpts struct {
 	docs   []string
 	basket string
@@ -497,6 +504,10 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	}
 	inProcess := o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend)
 	stopWorker := func(error) {}
+	// A worker of this process that cannot start (a content store that
+	// is not this system's) ends the wait with its error.
+	waitCtx, workerFailed := context.WithCancelCause(ctx)
+	defer workerFailed(nil)
 	if inProcess {
 		// When the wait ends, the jobs it is running (of other runs) may
 		// finish within its shutdown timeout; when the wait is
@@ -505,7 +516,11 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		wctx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 		werr := make(chan error, 1)
 		go func() {
-			werr <- sys.eng.Worker(engine.WorkerConfig{Tenants: []string{c.g.tenant}, Poll: 100 * time.Millisecond}).Run(wctx)
+			err := sys.eng.Worker(engine.WorkerConfig{Tenants: []string{c.g.tenant}, Poll: 100 * time.Millisecond}).Run(wctx)
+			if err != nil {
+				workerFailed(&workerStartError{err})
+			}
+			werr <- err
 		}()
 		var once sync.Once
 		stopWorker = func(cause error) { once.Do(func() { stop(cause); <-werr }) }
@@ -513,7 +528,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	}
 	bar := c.progressBar(len(ids))
 	hinted := inProcess
-	st, err := s.WaitJobs(ctx, ids, 100*time.Millisecond, func(st engine.JobsStatus) {
+	st, err := s.WaitJobs(waitCtx, ids, 100*time.Millisecond, func(st engine.JobsStatus) {
 		if !hinted && time.Since(start) > idleRunHint && st.Running+st.Succeeded+st.Failed+st.Cancelled == 0 {
 			hinted = true // once: the jobs wait for a worker of another process
 			fmt.Fprintf(c.stderr, "\ndocex: no worker has taken a job of this run after %v: is a worker running for tenant %s? (docex worker, or pipeline run --worker=yes)\n", idleRunHint, c.g.tenant)
@@ -527,9 +542,13 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		_ = bar.Finish()
 		fmt.Fprintln(c.stderr)
 	}
+	if we, ok := errors.AsType[*workerStartError](context.Cause(waitCtx)); ok && err != nil && ctx.Err() == nil {
+		err = we.err
+	}
 	if err != nil {
 		// Interrupted, or the wait failed (the tenant suspended meanwhile,
-		// say): the summary as far as it got (waited false), so that the
+		// say, or this process's worker could not start): the summary as
+		// far as it got (waited false), so that the
 		// job ids are not lost, then the error. The worker of this process
 		// stops first, so that the summary is what it left; read again
 		// when the tenant can still be read, else the last poll's.
