@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Chunk limits.
@@ -47,10 +48,14 @@ func Chunk(env Env) error {
 	if err != nil {
 		return err
 	}
-	text := strings.ToValidUTF8(string(data), "\uFFFD")
-	if len(text) != len(data) {
+	if !utf8.Valid(data) {
 		return Errorf(ErrMalformed, "input is not UTF-8 text (run extract-text first)")
 	}
+	// The input is read whole, and neither it nor the chunks are copied
+	// (data is never written to again): with the spans of at most
+	// MaxChunks chunks, the step's memory is the input's and a little
+	// more, so that an input up to MaxChunkInput fits its sandbox.
+	text := unsafe.String(unsafe.SliceData(data), len(data))
 	chunks, err := Chunks(text, opt)
 	if err != nil {
 		return err
@@ -67,7 +72,7 @@ func Chunk(env Env) error {
 			meta = append(meta, KV{"chunk_section", truncateUTF8(c.Section, 1024)})
 		}
 		name := derivedName(in.Name, fmt.Sprintf(".chunk-%05d.txt", i))
-		if err := env.Emit(name, "text/plain; charset=utf-8", []byte(text[c.Start:c.End]), meta); err != nil {
+		if err := env.Emit(name, "text/plain; charset=utf-8", data[c.Start:c.End:c.End], meta); err != nil {
 			return err
 		}
 	}
@@ -112,7 +117,10 @@ func parseSeparators(s string) []string {
 // (with overlap 0 they concatenate back to text); the other strategies'
 // chunks are trimmed of surrounding white space, and those left empty
 // dropped. It returns ErrParam for bad options and ErrLimit beyond
-// MaxChunks.
+// MaxChunks. Its memory beside text is that of at most MaxChunks chunks:
+// the pieces the strategies split text into are packed as they are cut,
+// never listed, so that a large input with many small pieces fails with
+// ErrLimit (counting them all) rather than exhausting memory.
 func Chunks(text string, opt ChunkOptions) ([]ChunkSpan, error) {
 	if opt.Size <= 0 {
 		opt.Size = 512
@@ -124,61 +132,63 @@ func Chunks(text string, opt ChunkOptions) ([]ChunkSpan, error) {
 		opt.Separators = []string{"\n\n", "\n", ". ", " ", ""}
 	}
 	var spans []ChunkSpan
-	add := func(s span, section string) {
-		st, en := s.start, s.end
-		for st < en {
-			r, n := utf8.DecodeRuneInString(text[st:])
-			if !unicode.IsSpace(r) {
-				break
-			}
-			st += n
-		}
-		for en > st {
-			r, n := utf8.DecodeLastRuneInString(text[:en])
-			if !unicode.IsSpace(r) {
-				break
-			}
-			en -= n
-		}
-		if st < en {
-			spans = append(spans, ChunkSpan{Start: st, End: en, Section: section})
+	count := 0
+	keep := func(c ChunkSpan) {
+		if count++; count <= MaxChunks {
+			spans = append(spans, c)
 		}
 	}
+	// trimmed keeps s trimmed of white space, unless that leaves it empty.
+	trimmed := func(section string) func(span) {
+		return func(s span) {
+			st, en := s.start, s.end
+			for st < en {
+				r, n := utf8.DecodeRuneInString(text[st:])
+				if !unicode.IsSpace(r) {
+					break
+				}
+				st += n
+			}
+			for en > st {
+				r, n := utf8.DecodeLastRuneInString(text[:en])
+				if !unicode.IsSpace(r) {
+					break
+				}
+				en -= n
+			}
+			if st < en {
+				keep(ChunkSpan{Start: st, End: en, Section: section})
+			}
+		}
+	}
+	all := span{0, len(text), utf8.RuneCountInString(text)}
 	switch opt.Strategy {
 	case "fixed":
-		for _, s := range fixedSpans(text, span{0, len(text), utf8.RuneCountInString(text)}, opt.Size, opt.Overlap) {
+		fixedSpans(text, all, opt.Size, opt.Overlap, func(s span) {
 			if s.start < s.end { // not trimmed: lossless
-				spans = append(spans, ChunkSpan{Start: s.start, End: s.end})
+				keep(ChunkSpan{Start: s.start, End: s.end})
 			}
-		}
+		})
 	case "", "recursive":
-		pieces := splitRecursive(text, span{0, len(text), utf8.RuneCountInString(text)}, opt.Separators, opt.Size)
-		for _, s := range pack(pieces, opt.Size, opt.Overlap) {
-			add(s, "")
-		}
+		p := newPacker(opt.Size, opt.Overlap, trimmed(""))
+		splitRecursive(text, all, opt.Separators, opt.Size, p.add)
+		p.finish()
 	case "sentence":
-		var pieces []span
-		for _, s := range sentences(text) {
-			pieces = append(pieces, splitRecursive(text, s, []string{" ", ""}, opt.Size)...)
-		}
-		for _, s := range pack(pieces, opt.Size, opt.Overlap) {
-			add(s, "")
-		}
+		p := newPacker(opt.Size, opt.Overlap, trimmed(""))
+		sentences(text, func(s span) { splitRecursive(text, s, []string{" ", ""}, opt.Size, p.add) })
+		p.finish()
 	case "structure":
-		for _, sec := range sections(text) {
-			var pieces []span
-			for _, para := range splitKeep(text, sec.span, "\n\n") {
-				pieces = append(pieces, splitRecursive(text, para, opt.Separators[min(1, len(opt.Separators)):], opt.Size)...)
-			}
-			for _, s := range pack(pieces, opt.Size, 0) {
-				add(s, sec.heading)
-			}
-		}
+		seps := opt.Separators[min(1, len(opt.Separators)):]
+		sections(text, func(sec section) {
+			p := newPacker(opt.Size, 0, trimmed(sec.heading))
+			splitKeep(text, sec.span, "\n\n", func(para span) { splitRecursive(text, para, seps, opt.Size, p.add) })
+			p.finish()
+		})
 	default:
 		return nil, Errorf(ErrParam, "strategy %q is not one of fixed, recursive, structure, sentence", opt.Strategy)
 	}
-	if len(spans) > MaxChunks {
-		return nil, Errorf(ErrLimit, "%d chunks, more than %d per run: use a larger size", len(spans), MaxChunks)
+	if count > MaxChunks {
+		return nil, Errorf(ErrLimit, "%d chunks, more than %d per run: use a larger size", count, MaxChunks)
 	}
 	return spans, nil
 }
@@ -193,15 +203,14 @@ func advance(text string, off, n int) int {
 }
 
 // fixedSpans cuts s into windows of size characters, each starting
-// size-overlap characters after the previous one.
-func fixedSpans(text string, s span, size, overlap int) []span {
-	var out []span
+// size-overlap characters after the previous one, passing each to yield.
+func fixedSpans(text string, s span, size, overlap int, yield func(span)) {
 	for start, left := s.start, s.runes; ; {
 		n := min(size, left)
 		end := advance(text, start, n)
-		out = append(out, span{start, end, n})
+		yield(span{start, end, n})
 		if n == left {
-			return out
+			return
 		}
 		start = advance(text, start, size-overlap)
 		left -= size - overlap
@@ -209,9 +218,9 @@ func fixedSpans(text string, s span, size, overlap int) []span {
 }
 
 // splitKeep splits s after each occurrence of sep (the separator stays with
-// the piece before it), so the pieces cover s exactly.
-func splitKeep(text string, s span, sep string) []span {
-	var out []span
+// the piece before it), passing the pieces, which cover s exactly, to
+// yield.
+func splitKeep(text string, s span, sep string, yield func(span)) {
 	start := s.start
 	for start < s.end {
 		i := strings.Index(text[start:s.end], sep)
@@ -219,60 +228,72 @@ func splitKeep(text string, s span, sep string) []span {
 		if i >= 0 {
 			end = start + i + len(sep)
 		}
-		out = append(out, span{start, end, utf8.RuneCountInString(text[start:end])})
+		yield(span{start, end, utf8.RuneCountInString(text[start:end])})
 		start = end
 	}
-	return out
 }
 
 // splitRecursive splits s by the first separator it contains, then splits
 // pieces still longer than size by the next separators; "" splits by
-// characters.
-func splitRecursive(text string, s span, seps []string, size int) []span {
+// characters. It passes the pieces, in order, to yield.
+func splitRecursive(text string, s span, seps []string, size int, yield func(span)) {
 	if s.runes <= size {
-		return []span{s}
+		yield(s)
+		return
 	}
 	for i, sep := range seps {
 		if sep == "" {
-			return fixedSpans(text, s, size, 0)
+			fixedSpans(text, s, size, 0, yield)
+			return
 		}
 		if !strings.Contains(text[s.start:s.end], sep) {
 			continue
 		}
-		var out []span
-		for _, p := range splitKeep(text, s, sep) {
-			out = append(out, splitRecursive(text, p, seps[i+1:], size)...)
-		}
-		return out
+		splitKeep(text, s, sep, func(p span) { splitRecursive(text, p, seps[i+1:], size, yield) })
+		return
 	}
-	return fixedSpans(text, s, size, 0)
+	fixedSpans(text, s, size, 0, yield)
 }
 
-// pack merges consecutive pieces into chunks of at most size characters;
-// each new chunk starts with the previous chunk's trailing pieces that fit
-// in overlap characters.
-func pack(pieces []span, size, overlap int) []span {
-	var out []span
-	i := 0
-	for i < len(pieces) {
-		start, n, j := pieces[i].start, 0, i
-		for j < len(pieces) && (j == i || n+pieces[j].runes <= size) {
-			n += pieces[j].runes
-			j++
-		}
-		out = append(out, span{start, pieces[j-1].end, n})
-		if j == len(pieces) {
-			break
-		}
-		// Back up over trailing pieces that fit in the overlap.
-		k, o := j, 0
-		for k-1 > i && o+pieces[k-1].runes <= overlap {
+// packer merges consecutive pieces into chunks of at most size characters
+// (a piece longer than size is a chunk of its own); each new chunk starts
+// with the previous chunk's trailing pieces that fit in overlap
+// characters. It holds the pieces of one chunk only.
+type packer struct {
+	size, overlap int
+	buf           []span // the pieces of the chunk being packed
+	n             int    // their characters
+	emit          func(span)
+}
+
+func newPacker(size, overlap int, emit func(span)) *packer {
+	return &packer{size: size, overlap: overlap, emit: emit}
+}
+
+// add packs the next piece, emitting the chunk it does not fit in.
+func (p *packer) add(s span) {
+	for len(p.buf) > 0 && p.n+s.runes > p.size {
+		p.emit(span{p.buf[0].start, p.buf[len(p.buf)-1].end, p.n})
+		// Back up over trailing pieces that fit in the overlap (never
+		// the chunk's first: the next chunk starts after it).
+		k, o := len(p.buf), 0
+		for k-1 > 0 && o+p.buf[k-1].runes <= p.overlap {
 			k--
-			o += pieces[k].runes
+			o += p.buf[k].runes
 		}
-		i = k
+		p.buf = p.buf[:copy(p.buf, p.buf[k:])]
+		p.n = o
 	}
-	return out
+	p.buf = append(p.buf, s)
+	p.n += s.runes
+}
+
+// finish emits the last chunk.
+func (p *packer) finish() {
+	if len(p.buf) > 0 {
+		p.emit(span{p.buf[0].start, p.buf[len(p.buf)-1].end, p.n})
+	}
+	p.buf, p.n = p.buf[:0], 0
 }
 
 type section struct {
@@ -281,14 +302,14 @@ type section struct {
 }
 
 // sections splits Markdown-like text at headings: ATX lines ("# ...") and
-// setext ones (a line of text underlined by a line of = or -).
-func sections(text string) []section {
-	var out []section
+// setext ones (a line of text underlined by a line of = or -), passing the
+// sections, in order, to yield.
+func sections(text string, yield func(section)) {
 	cur := section{span: span{start: 0}}
 	start := func(h string, at int) {
 		if at > cur.span.start {
 			cur.span.end = at
-			out = append(out, cur)
+			yield(cur)
 			cur = section{heading: h, span: span{start: at}}
 		} else {
 			cur.heading = h
@@ -316,9 +337,8 @@ func sections(text string) []section {
 	}
 	cur.span.end = len(text)
 	if cur.span.end > cur.span.start {
-		out = append(out, cur)
+		yield(cur)
 	}
-	return out
 }
 
 // setextUnderline reports whether line is a setext heading's underline:
@@ -354,13 +374,13 @@ var abbreviations = map[string]bool{
 // sentences splits text into sentence spans covering it: a sentence ends
 // after '.', '!' or '?' (and closing quotes or brackets) followed by white
 // space, unless the word before is a known abbreviation or a single
-// letter; a blank line also ends one.
-func sentences(text string) []span {
-	var out []span
+// letter; a blank line also ends one. It passes the sentences, in order,
+// to yield.
+func sentences(text string, yield func(span)) {
 	start := 0
 	emit := func(end int) {
 		if end > start {
-			out = append(out, span{start, end, utf8.RuneCountInString(text[start:end])})
+			yield(span{start, end, utf8.RuneCountInString(text[start:end])})
 			start = end
 		}
 	}
@@ -396,7 +416,6 @@ func sentences(text string) []span {
 		i += w
 	}
 	emit(len(text))
-	return out
 }
 
 func isAbbreviation(before string) bool {

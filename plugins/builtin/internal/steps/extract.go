@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/docex-dev/docex/plugins/builtin/internal/ooxml"
 	"github.com/docex-dev/docex/plugins/builtin/internal/pdf"
@@ -122,13 +123,20 @@ func ExtractFormat(in Input, format string) (*Extracted, error) {
 	case "json":
 		x.Text, err = jsonText(in.Reader())
 	case "markdown", "text":
-		var data []byte
-		if data, err = in.ReadAll(MaxWholeInput); err != nil {
-			return nil, err
+		if in.Size > MaxWholeInput {
+			return nil, Errorf(ErrLimit, "input is %d bytes, this format is read whole and the limit is %d", in.Size, MaxWholeInput)
 		}
-		x.Text = decodeText(data)
-		if format == "markdown" {
-			x.Text = markdownText(x.Text)
+		if format == "text" {
+			x.Text, err = readText(in, MaxText)
+			break
+		}
+		// Markdown's syntax is stripped from the decoded text: it may
+		// be larger than MaxText, the text left not.
+		if x.Text, err = readText(in, MaxWholeInput); err != nil {
+			break
+		}
+		if x.Text = markdownText(x.Text); len(x.Text) > MaxText {
+			err = Errorf(ErrLimit, "extracted text exceeds %d bytes", MaxText)
 		}
 	default:
 		return nil, Errorf(ErrParam, "format: %q is not one of auto, %s", format, strings.Join(Formats, ", "))
@@ -153,6 +161,40 @@ func mapFormatErr(err error) error {
 		return Errorf(ErrUnsupported, "%v", err)
 	}
 	return Errorf(ErrMalformed, "%v", err)
+}
+
+// readText returns in's content decoded as plain text (decodeText does),
+// streamed into one buffer of the text's size: the input is not held
+// beside it. It returns ErrLimit once the text exceeds limit bytes, and
+// the input's read errors.
+func readText(in Input, limit int) (string, error) {
+	r := newTextReader(in.Reader())
+	// UTF-8 decodes to its own size (one byte more tells EOF from a
+	// full buffer); other text may grow: the buffer then grows once, to
+	// limit+1 bytes.
+	buf := make([]byte, 0, min(in.Size, int64(limit))+1)
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > limit {
+				return "", Errorf(ErrLimit, "extracted text exceeds %d bytes", limit)
+			}
+			grown := make([]byte, len(buf), limit+1) // not append's rounding
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	if len(buf) > limit {
+		return "", Errorf(ErrLimit, "extracted text exceeds %d bytes", limit)
+	}
+	return unsafe.String(unsafe.SliceData(buf), len(buf)), nil
 }
 
 // decodeText returns data as UTF-8: UTF-16 with a BOM is converted, a UTF-8
@@ -295,10 +337,7 @@ func markdownText(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	inFence := false
-	for _, line := range strings.SplitAfter(s, "\n") {
-		if line == "" {
-			continue
-		}
+	for line := range strings.Lines(s) { // not SplitAfter: a line per byte would take 16 times the text
 		t := strings.TrimSpace(line)
 		if strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~") {
 			inFence = !inFence
@@ -322,15 +361,16 @@ func markdownText(s string) string {
 		if k := strings.TrimRight(t, "#"); heading && k != t && (k == "" || strings.HasSuffix(k, " ")) {
 			t = strings.TrimSpace(k)
 		}
-		b.WriteString(inlineMarkdown(t))
+		writeInlineMarkdown(&b, t)
 		b.WriteString("\n")
 	}
 	return b.String()
 }
 
-// inlineMarkdown removes emphasis, code marks, link targets and tags.
-func inlineMarkdown(s string) string {
-	var b strings.Builder
+// writeInlineMarkdown writes s to b without its emphasis, code marks, link
+// targets and tags (into the document's builder: a string per line would
+// be as much garbage as text).
+func writeInlineMarkdown(b *strings.Builder, s string) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch c {
@@ -366,7 +406,7 @@ func inlineMarkdown(s string) string {
 		case '[':
 			if j := strings.Index(s[i:], "]("); j > 0 {
 				if k := strings.IndexByte(s[i+j:], ')'); k > 0 {
-					b.WriteString(inlineMarkdown(s[i+1 : i+j]))
+					writeInlineMarkdown(b, s[i+1:i+j])
 					i += j + k
 					continue
 				}
@@ -388,14 +428,13 @@ func inlineMarkdown(s string) string {
 		}
 		b.WriteByte(c)
 	}
-	return b.String()
 }
 
 // htmlTagLen returns the length of the HTML start tag s starts with
 // (`<a href="x">`, `<img src=x alt='y' />`, `<br />`), or 0: the name must
 // be an HTML element's, right after the "<", then white space before each
 // attribute; a ">" inside a quoted value does not end it. End tags,
-// unknown names without white space and autolinks are inlineMarkdown's
+// unknown names without white space and autolinks are writeInlineMarkdown's
 // own case; "<" followed by a space ("a < b") is never a tag.
 func htmlTagLen(s string) int {
 	i := 1
@@ -485,7 +524,7 @@ func ExtractText(env Env) error {
 	if lang := s.Language(); lang != "" {
 		meta = append(meta, KV{"text_language", lang})
 	}
-	if err := env.Emit(derivedName(in.Name, ".txt"), "text/plain; charset=utf-8", []byte(x.Text), meta); err != nil {
+	if err := env.Emit(derivedName(in.Name, ".txt"), "text/plain; charset=utf-8", stringBytes(x.Text), meta); err != nil {
 		return err
 	}
 	return env.SetMetadata("text_extracted", true)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Input is the document a step runs on.
@@ -41,6 +42,8 @@ type Env interface {
 	// SetMetadata sets metadata on the input document.
 	SetMetadata(key string, v any) error
 	// Emit creates a derived document with metadata (set in key order).
+	// It does not write to data, which may be the input's or a string's
+	// bytes (stringBytes).
 	Emit(name, contentType string, data []byte, meta []KV) error
 	Log(msg string)
 }
@@ -201,3 +204,8 @@ func ValidateStats(env Env) error { _, err := statsParams(env); return err }
 func ParamMessage(err error) string {
 	return strings.TrimPrefix(err.Error(), ErrParam.Error()+": ")
 }
+
+// stringBytes returns s's bytes without copying them, for Emit, which
+// does not write to them: the text a step emits may be most of its
+// memory.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
