@@ -1387,8 +1387,15 @@ func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Dura
 		st, err := s.jobsStatus(ctx, ids, final, &incarnation)
 		took := time.Since(polled)
 		st.Elapsed = time.Since(start)
-		if err != nil && incarnation != "" && errors.Is(err, docex.ErrTenantUnknown) && !errors.As(err, new(*TenantDeletedError)) {
-			err = &TenantDeletedError{Tenant: s.uc.TenantID} // it was there at the first poll
+		if err != nil && incarnation != "" && ctx.Err() == nil && !errors.As(err, new(*TenantDeletedError)) {
+			// It was there at the first poll. A poll that raced the
+			// tenant's deletion fails with whatever it met half way (on
+			// PostgreSQL a schema gone under an open store reads as
+			// corrupt): the registry says whether the tenant went.
+			if t, terr := s.e.be.Tenant(ctx, s.uc.TenantID); errors.Is(err, docex.ErrTenantUnknown) ||
+				errors.Is(terr, docex.ErrTenantNotFound) || terr == nil && t.Incarnation != incarnation {
+				err = &TenantDeletedError{Tenant: s.uc.TenantID}
+			}
 		}
 		if err != nil {
 			last.Elapsed = st.Elapsed

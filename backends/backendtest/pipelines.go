@@ -2589,6 +2589,23 @@ func (f *fixture) testWorkerTenantsDeleted(t *testing.T) {
 			}
 		}
 	}
+	// Both started (a tenant deleted before a worker lists its tenants
+	// is never served, so never dropped: no line).
+	for _, w := range []struct {
+		l     *logLines
+		ended chan error
+	}{{&logs, done}, {&allLogs, allDone}} {
+		for deadline := time.Now().Add(time.Minute); w.l.count(`"worker started"`) == 0; time.Sleep(10 * time.Millisecond) {
+			select {
+			case err := <-w.ended:
+				t.Fatalf("a worker ended before it started: %v\n%s", err, w.l.b.String())
+			default:
+			}
+			if time.Now().After(deadline) { // a bound on a hung test
+				t.Fatalf("no worker started line:\n%s", w.l.b.String())
+			}
+		}
+	}
 	must(t, p.Delete(bg, "a1"))
 	waitLine(&logs, "a1", done)
 	waitLine(&allLogs, "a1", allDone)

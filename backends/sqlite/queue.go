@@ -95,6 +95,12 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 	served := slices.Clone(cfg.Tenants)
 	var stopErr error
 	log := cfg.Logger.With("worker", cfg.WorkerID)
+	// The tenants served from the start are listed before the started
+	// line (a tenant deleted after it is dropped with a line of its own;
+	// one that fails to list is listed again in the loop).
+	if ts, err := q.tenants(ctx, served); err == nil {
+		tenants, refreshed = ts, time.Now()
+	}
 	log.Info("worker started", "backend", "sqlite", "job_slots", cfg.Concurrency, "tenant_job_slots", cfg.TenantConcurrency)
 
 loop:
