@@ -2423,17 +2423,27 @@ func withDuration(p, got engine.JobProgress) engine.JobProgress {
 	return p
 }
 
-func (f *fixture) testSuspendedTenant(t *testing.T) {
-	e := f.pipeEnv(t)
+// tagJob creates tenant acme with the one-step pipeline "t" (plugin tag)
+// and a document holding content in basket "in", and enqueues the
+// document's job: it returns the tenant's admin session, the document
+// and the job's id.
+func (e *pipeEnv) tagJob(t *testing.T, content string) (*engine.Session, docex.Document, []string) {
+	t.Helper()
 	e.tenant("acme")
 	admin := e.as("acme", "admin")
 	e.install(admin, "tag")
 	_, err := admin.CreatePipeline(bg, []byte("name = \"t\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\n"))
 	must(t, err)
 	b := e.basket(admin, "in")
-	d := e.add(admin, b.ID, "a.txt", "suspend me", nil)
+	d := e.add(admin, b.ID, "a.txt", content, nil)
 	ids, err := admin.RunPipeline(bg, "t", engine.RunTarget{DocumentIDs: []string{d.ID}})
 	must(t, err)
+	return admin, d, ids
+}
+
+func (f *fixture) testSuspendedTenant(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin, d, ids := e.tagJob(t, "suspend me")
 	p := e.eng.Provisioner("ops")
 	must(t, p.Suspend(bg, "acme"))
 	// A worker meets the job while the tenant is suspended: it waits
@@ -2488,15 +2498,7 @@ func (f *fixture) testSuspendedTenant(t *testing.T) {
 func (f *fixture) testWaitTenantDeleted(t *testing.T) {
 	e := f.pipeEnv(t)
 	for _, recreate := range []bool{false, true} {
-		e.tenant("acme")
-		admin := e.as("acme", "admin")
-		e.install(admin, "tag")
-		_, err := admin.CreatePipeline(bg, []byte("name = \"t\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\n"))
-		must(t, err)
-		b := e.basket(admin, "in")
-		d := e.add(admin, b.ID, "a.txt", "delete my tenant", nil)
-		ids, err := admin.RunPipeline(bg, "t", engine.RunTarget{DocumentIDs: []string{d.ID}})
-		must(t, err)
+		admin, _, ids := e.tagJob(t, "delete my tenant")
 		polls := 0
 		st, err := admin.WaitJobs(bg, ids, time.Millisecond, func(engine.JobsStatus) {
 			if polls++; polls == 1 { // no worker: the job stays queued
@@ -2576,36 +2578,30 @@ func (f *fixture) testWorkerTenantsDeleted(t *testing.T) {
 		allDone <- e.eng.Worker(engine.WorkerConfig{Poll: 20 * time.Millisecond,
 			Logger: slog.New(slog.NewJSONHandler(&allLogs, nil))}).Run(ctx)
 	}()
-	waitLine := func(l *logLines, tenant string, ended chan error) {
+	// waitFor waits for a line of l holding every one of parts, failing
+	// the test when the worker ended (ended) or after a minute (a bound on
+	// a hung test).
+	waitFor := func(l *logLines, ended chan error, parts ...string) {
 		t.Helper()
-		for deadline := time.Now().Add(time.Minute); l.count(`"tenant deleted: no longer served"`, `"tenant":"`+tenant+`"`) == 0; time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(time.Minute); l.count(parts...) == 0; time.Sleep(10 * time.Millisecond) {
 			select {
 			case err := <-ended:
-				t.Fatalf("the worker ended before it logged that tenant %s is no longer served: %v\n%s", tenant, err, l.b.String())
+				t.Fatalf("the worker ended before it logged %q: %v\n%s", parts, err, l.b.String())
 			default:
 			}
-			if time.Now().After(deadline) { // a bound on a hung test
-				t.Fatalf("no log line saying tenant %s is no longer served:\n%s", tenant, l.b.String())
+			if time.Now().After(deadline) {
+				t.Fatalf("no log line with %q:\n%s", parts, l.b.String())
 			}
 		}
+	}
+	waitLine := func(l *logLines, tenant string, ended chan error) {
+		t.Helper()
+		waitFor(l, ended, `"tenant deleted: no longer served"`, `"tenant":"`+tenant+`"`)
 	}
 	// Both started (a tenant deleted before a worker lists its tenants
 	// is never served, so never dropped: no line).
-	for _, w := range []struct {
-		l     *logLines
-		ended chan error
-	}{{&logs, done}, {&allLogs, allDone}} {
-		for deadline := time.Now().Add(time.Minute); w.l.count(`"worker started"`) == 0; time.Sleep(10 * time.Millisecond) {
-			select {
-			case err := <-w.ended:
-				t.Fatalf("a worker ended before it started: %v\n%s", err, w.l.b.String())
-			default:
-			}
-			if time.Now().After(deadline) { // a bound on a hung test
-				t.Fatalf("no worker started line:\n%s", w.l.b.String())
-			}
-		}
-	}
+	waitFor(&logs, done, `"worker started"`)
+	waitFor(&allLogs, allDone, `"worker started"`)
 	must(t, p.Delete(bg, "a1"))
 	waitLine(&logs, "a1", done)
 	waitLine(&allLogs, "a1", allDone)

@@ -97,28 +97,35 @@ func TestPipelineRunWaitSuspended(t *testing.T) {
 	onBothBackends(t, "suspwait", testRunWaitSuspended)
 }
 
+// startWait starts "docex pipeline run three --doc ID --wait
+// --worker=no" (with --json when asJSON) in the background, with the
+// global flags with adds, and returns, once the run queued its job, the
+// channel its result comes on and the job's id.
+func startWait(t *testing.T, h *harness, with func(...string) []string, id string, asJSON bool) (chan result, string) {
+	t.Helper()
+	args := with("pipeline", "run", "three", "--doc", id, "--wait", "--worker=no")
+	if asJSON {
+		args = append(args, "--json")
+	}
+	done := make(chan result, 1)
+	go func() { done <- h.run(args...) }()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) { // a bound on a hung test
+		if job := strings.TrimSpace(h.ok(with("job", "list", "--doc", id, "-q")...).stdout); job != "" {
+			return done, job
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pipeline run --wait queued no job")
+		}
+	}
+}
+
 func testRunWaitSuspended(t *testing.T, h *harness) {
 	u := pipelineSetup(t, h, "acme")
 	with := func(args ...string) []string { return append(args, u...) }
 	h.ok(with("basket", "create", "plain")...) // not bound: adding queues no job
 	for i, format := range []string{"--json", "text"} {
 		id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file(fmt.Sprintf("s%d.txt", i), fmt.Sprintf("suspended %d", i)), "-q")...).stdout)
-		args := with("pipeline", "run", "three", "--doc", id, "--wait", "--worker=no")
-		if format == "--json" {
-			args = append(args, "--json")
-		}
-		done := make(chan result, 1)
-		go func() { done <- h.run(args...) }()
-		var job string
-		for deadline := time.Now().Add(2 * time.Minute); job == "" && time.Now().Before(deadline); { // a bound on a hung test
-			job = strings.TrimSpace(h.ok(with("job", "list", "--doc", id, "-q")...).stdout)
-			if job == "" {
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-		if job == "" {
-			t.Fatal("pipeline run --wait queued no job")
-		}
+		done, job := startWait(t, h, with, id, format == "--json")
 		h.ok("tenant", "suspend", "acme")
 		var r result
 		select {
@@ -193,22 +200,7 @@ func testRunWaitTenantDeleted(t *testing.T, h *harness) {
 		h.ok(with("pipeline", "create", h.file("three.toml", threeStepsTOML))...)
 		h.ok(with("basket", "create", "plain")...)
 		id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file(fmt.Sprintf("d%d.txt", i), fmt.Sprintf("deleted %d", i)), "-q")...).stdout)
-		args := with("pipeline", "run", "three", "--doc", id, "--wait", "--worker=no")
-		if c.format == "--json" {
-			args = append(args, "--json")
-		}
-		done := make(chan result, 1)
-		go func() { done <- h.run(args...) }()
-		var job string
-		for deadline := time.Now().Add(2 * time.Minute); job == "" && time.Now().Before(deadline); { // a bound on a hung test
-			job = strings.TrimSpace(h.ok(with("job", "list", "--doc", id, "-q")...).stdout)
-			if job == "" {
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-		if job == "" {
-			t.Fatal("pipeline run --wait queued no job")
-		}
+		done, job := startWait(t, h, with, id, c.format == "--json")
 		h.ok("tenant", "delete", tn, "--yes")
 		if c.recreate {
 			h.ok("tenant", "create", tn)
