@@ -533,10 +533,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 			hinted = true // once: the jobs wait for a worker of another process
 			fmt.Fprintf(c.stderr, "\ndocex: no worker has taken a job of this run after %v: is a worker running for tenant %s? (docex worker, or pipeline run --worker=yes)\n", idleRunHint, c.g.tenant)
 		}
-		if bar != nil {
-			bar.Describe(barText(st.Succeeded, st.Failed, st.Cancelled))
-			_ = bar.Set(st.Succeeded + st.Failed + st.Cancelled)
-		}
+		bar.show(st)
 	})
 	if bar != nil {
 		_ = bar.Finish()
@@ -753,20 +750,46 @@ func failureText(f engine.FailedJob) string {
 
 // progressBar returns a bar on stderr when it is a terminal and --json is
 // not given, else nil.
-func (c *cli) progressBar(total int) *progressbar.ProgressBar {
+func (c *cli) progressBar(total int) *runBar {
 	if c.g.json || !terminal(c.stderr) {
 		return nil
 	}
-	return progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(c.stderr),
+	return newRunBar(c.stderr, total)
+}
+
+// runBar is pipeline run --wait's progress bar: its label (done,
+// failed, cancelled) and its count always from the same poll.
+type runBar struct {
+	*progressbar.ProgressBar
+	shown time.Time
+}
+
+// runBarEvery bounds how often the bar is drawn.
+const runBarEvery = 100 * time.Millisecond
+
+func newRunBar(w io.Writer, total int) *runBar {
+	return &runBar{ProgressBar: progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(barText(0, 0, 0)),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
 		progressbar.OptionSetItsString("docs"),
 		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetWidth(30),
-	)
+	)}
+}
+
+// show draws st: the label, then the count, each of which draws the bar
+// (the library's own throttle would drop the second, leaving the count
+// one poll behind the label), at most every runBarEvery but the last
+// state always. A nil bar shows nothing.
+func (b *runBar) show(st engine.JobsStatus) {
+	if b == nil || (time.Since(b.shown) < runBarEvery && !st.Done()) {
+		return
+	}
+	b.shown = time.Now()
+	b.Describe(barText(st.Succeeded, st.Failed, st.Cancelled))
+	_ = b.Set(st.Succeeded + st.Failed + st.Cancelled)
 }
 
 func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, basket string, page docex.Page, quiet bool) error {
