@@ -188,13 +188,7 @@ func newContentSystem(t *testing.T, backend string, multi bool) contentSystem {
 		y += "multi_tenancy:\n  enabled: false\n"
 	}
 	if backend == "postgres" {
-		dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
-		if dsn == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
-			}
-			t.Skip("set DOCEX_TEST_POSTGRES_DSN to run the PostgreSQL CLI test")
-		}
+		dsn := testPostgresDSN(t)
 		n := time.Now().UnixNano() % 1_000_000_000
 		schema, prefix := fmt.Sprintf("docex_cd_%d", n), fmt.Sprintf("cd%d_", n%100000)
 		h.env["PGTEST_DSN"] = dsn

@@ -482,17 +482,25 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
-// TestPostgresCLI runs the CLI against PostgreSQL when
-// DOCEX_TEST_POSTGRES_DSN is set (CI sets it, and fails if it is missing).
-func TestPostgresCLI(t *testing.T) {
-	t.Parallel()
+// testPostgresDSN returns DOCEX_TEST_POSTGRES_DSN; without it the test
+// is skipped, and fails in CI (CI=true), where PostgreSQL tests must run.
+func testPostgresDSN(t *testing.T) string {
+	t.Helper()
 	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
 	if dsn == "" {
 		if os.Getenv("CI") != "" {
 			t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
 		}
-		t.Skip("set DOCEX_TEST_POSTGRES_DSN to run the PostgreSQL CLI test")
+		t.Skip("set DOCEX_TEST_POSTGRES_DSN to run the PostgreSQL tests")
 	}
+	return dsn
+}
+
+// TestPostgresCLI runs the CLI against PostgreSQL when
+// DOCEX_TEST_POSTGRES_DSN is set (CI sets it, and fails if it is missing).
+func TestPostgresCLI(t *testing.T) {
+	t.Parallel()
+	dsn := testPostgresDSN(t)
 	h := newHarness(t)
 	h.env["PGTEST_DSN"] = dsn
 	// A schema of our own so that runs never collide.
@@ -569,13 +577,7 @@ storage:
 // TestInitPostgresDSN: init --dsn connects with the DSN, never writes a
 // password to docex.yaml, and never prints it.
 func TestInitPostgresDSN(t *testing.T) {
-	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
-		}
-		t.Skip("set DOCEX_TEST_POSTGRES_DSN to run the PostgreSQL CLI test")
-	}
+	dsn := testPostgresDSN(t)
 	h := newHarness(t)
 	r := h.ok("init", "--dsn", dsn)
 	cfg, err := os.ReadFile(filepath.Join(h.dir, "docex.yaml"))
@@ -603,13 +605,7 @@ func TestInitPostgresDSN(t *testing.T) {
 // cache go under data_dir (init --data-dir), not next to where the command
 // ran.
 func TestPostgresDataDir(t *testing.T) {
-	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
-		}
-		t.Skip("set DOCEX_TEST_POSTGRES_DSN to run the PostgreSQL CLI test")
-	}
+	dsn := testPostgresDSN(t)
 	h := newHarness(t)
 	h.env["PGTEST_DSN"] = dsn
 	n := time.Now().UnixNano() % 1_000_000_000

@@ -168,13 +168,7 @@ func TestInitDataDirFlagHint(t *testing.T) {
 // key and its line, for commands and for docex init, which changes nothing.
 func TestPostgresChangedMultiTenancy(t *testing.T) {
 	t.Parallel()
-	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
-		}
-		t.Skip("set DOCEX_TEST_POSTGRES_DSN to run the PostgreSQL CLI test")
-	}
+	dsn := testPostgresDSN(t)
 	for _, tc := range []struct {
 		from, to string
 		cmd      []string

@@ -69,13 +69,7 @@ func TestS3CLI(t *testing.T) {
 
 // TestS3PostgresCLI is the SaaS combination: PostgreSQL and S3.
 func TestS3PostgresCLI(t *testing.T) {
-	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
-		}
-		t.Skip("set DOCEX_TEST_POSTGRES_DSN to run the PostgreSQL + S3 CLI test")
-	}
+	dsn := testPostgresDSN(t)
 	srv := s3test.Start(t)
 	schema := fmt.Sprintf("docex_s3cli_%d", time.Now().UnixNano()%1_000_000_000)
 	prefix := fmt.Sprintf("s%d_", time.Now().UnixNano()%100000)

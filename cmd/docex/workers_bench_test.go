@@ -32,13 +32,7 @@ func onBothBackends(t *testing.T, tag string, f func(t *testing.T, h *harness)) 
 }
 
 func pgHarness(t *testing.T, tag string) (*harness, []string) {
-	dsn := os.Getenv("DOCEX_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("DOCEX_TEST_POSTGRES_DSN is not set in CI")
-		}
-		t.Skip("set DOCEX_TEST_POSTGRES_DSN")
-	}
+	dsn := testPostgresDSN(t)
 	h := newHarness(t)
 	schema := fmt.Sprintf("docex_%s_%d", tag, time.Now().UnixNano()%1_000_000_000)
 	prefix := fmt.Sprintf("%s%d_", tag, time.Now().UnixNano()%100000)
