@@ -106,8 +106,9 @@ func (dbTenant) Open(ctx context.Context, r driver.Reader, sum string, size int6
 	// content stored while storage.documents.type was filesystem. Read as
 	// the content it is damaged; it is missing from this store.
 	br := bufio.NewReaderSize(rc, 256)
-	if head, _ := br.Peek(256); len(head) < 256 && contentkey.Sum(head) != sum {
-		if _, ok := parseLocator(head); ok {
+	// Only a row that starts as a locator does is parsed and hashed.
+	if head, _ := br.Peek(256); len(head) < 256 && bytes.HasPrefix(head, []byte(locatorTag+" ")) {
+		if _, ok := parseLocator(head); ok && contentkey.Sum(head) != sum {
 			rc.Close()
 			return nil, docex.Errorf(docex.ErrNotFound, "content %s is missing from the database: it holds the locator of a filesystem content pack for it (stored while storage.documents.type was filesystem? set it back)", sum)
 		}
