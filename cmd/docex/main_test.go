@@ -526,20 +526,7 @@ storage:
 	}
 	tn := "pgcli" + prefix[1:len(prefix)-1]
 	h.ok("tenant", "create", tn)
-	t.Cleanup(func() {
-		// Leave nothing behind in a shared database.
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			t.Log(err)
-			return
-		}
-		defer conn.Close(context.Background())
-		for _, s := range []string{prefix + tn, schema, schema + "_local", schema + "_jobs"} {
-			if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE"); err != nil {
-				t.Log(err)
-			}
-		}
-	})
+	t.Cleanup(func() { dropSchemas(t, dsn, prefix+tn, schema, schema+"_local", schema+"_jobs") }) // nothing left in a shared database
 	u := []string{"--tenant", tn, "--user", "u", "--roles", "admin"}
 	h.ok(append([]string{"basket", "create", "b"}, u...)...)
 	f := h.file("a.txt", "postgres content")

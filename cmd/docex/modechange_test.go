@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // jsonErr is the --json error object on stderr.
@@ -181,19 +178,7 @@ func TestPostgresChangedMultiTenancy(t *testing.T) {
 			h := newHarness(t)
 			h.env["PGTEST_DSN"] = dsn
 			schema := fmt.Sprintf("docex_mode_%s_%d", tc.from, time.Now().UnixNano()%1_000_000_000)
-			t.Cleanup(func() {
-				conn, err := pgx.Connect(context.Background(), dsn)
-				if err != nil {
-					t.Log(err)
-					return
-				}
-				defer conn.Close(context.Background())
-				for _, s := range []string{schema, schema + "_local", schema + "_jobs"} {
-					if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE"); err != nil {
-						t.Log(err)
-					}
-				}
-			})
+			t.Cleanup(func() { dropSchemas(t, dsn, schema, schema+"_local", schema+"_jobs") }) // nothing left in a shared database
 			h.file("docex.yaml", fmt.Sprintf(`config_version: 1
 multi_tenancy:
   enabled: %s

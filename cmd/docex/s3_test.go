@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/docex-dev/docex/internal/contentkey"
 	"github.com/docex-dev/docex/internal/s3test"
-	"github.com/jackc/pgx/v5"
 )
 
 // s3Keys lists the bucket's keys.
@@ -81,17 +80,7 @@ database:
   postgres:
     dsn_env: PGTEST_DSN
     tenant_schema_prefix: %s`, schema, prefix)
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			t.Log(err)
-			return
-		}
-		defer conn.Close(context.Background())
-		for _, s := range []string{prefix + "acme", schema, schema + "_local"} {
-			conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE")
-		}
-	})
+	t.Cleanup(func() { dropSchemas(t, dsn, prefix+"acme", schema, schema+"_local") }) // nothing left in a shared database
 	runS3CLI(t, srv, db, map[string]string{"PGTEST_DSN": dsn})
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // envBenchProcs runs TestWorkerProcessesPostgres, a measurement of minutes.
@@ -38,16 +35,7 @@ func pgHarness(t *testing.T, tag string) (*harness, []string) {
 	prefix := fmt.Sprintf("%s%d_", tag, time.Now().UnixNano()%100000)
 	h.env["PGTEST_DSN"] = dsn
 	h.file("docex.yaml", fmt.Sprintf("config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: %s\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: PGTEST_DSN\n    tenant_schema_prefix: %s\nstorage:\n  documents:\n    type: database\n", schema, prefix))
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			return
-		}
-		defer conn.Close(context.Background())
-		for _, s := range []string{prefix + "acme", schema, schema + "_local", schema + "_jobs"} {
-			_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE")
-		}
-	})
+	t.Cleanup(func() { dropSchemas(t, dsn, prefix+"acme", schema, schema+"_local", schema+"_jobs") }) // nothing left in a shared database
 	return h, []string{"PGTEST_DSN=" + dsn}
 }
 
