@@ -35,20 +35,29 @@ const (
 // docex.ErrInvalid for a bad name, including a name that has the form of
 // a basket id (so a name can never stand for another basket's id).
 func (s *Session) CreateBasket(ctx context.Context, name string) (docex.Basket, error) {
-	if err := validateText("basket name", name, MaxBasketNameLen); err != nil {
-		return docex.Basket{}, err
-	}
-	if _, err := uuid.Parse(name); err == nil {
-		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "basket name %q has the form of an id: choose a name that does not", name)
-	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "basket.create", name)
 	if err != nil {
 		return docex.Basket{}, err
 	}
 	defer st.Close()
+	if err := validateBasketName(name); err != nil {
+		return docex.Basket{}, s.failed(ctx, st, "basket.create", name, err)
+	}
 	b := docex.Basket{ID: newID(), Name: name, CreatedAt: s.e.now()}
 	err = s.write(ctx, st, "basket.create", name, func(tx driver.Tx) error { return tx.InsertBasket(ctx, b) })
 	return b, err
+}
+
+// validateBasketName returns docex.ErrInvalid for a name that is empty,
+// too long, not printable text or of the form of an id.
+func validateBasketName(name string) error {
+	if err := validateText("basket name", name, MaxBasketNameLen); err != nil {
+		return err
+	}
+	if _, err := uuid.Parse(name); err == nil {
+		return docex.Errorf(docex.ErrInvalid, "basket name %q has the form of an id: choose a name that does not", name)
+	}
+	return nil
 }
 
 // Basket returns a basket by id (with its stats), docex.ErrNotFound, or
@@ -114,14 +123,14 @@ func (s *Session) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket,
 // remove content now (S3 unreachable: driver.ContentProber) it returns the
 // store's error (docex.ErrStorageUnavailable, ...) and deletes nothing.
 func (s *Session) DeleteBasket(ctx context.Context, id string, force bool) error {
-	if err := checkID("basket", id); err != nil {
-		return err
-	}
 	st, err := s.open(ctx, tenancy.ActionDeleteBasket, "basket.delete", id)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if err := checkID("basket", id); err != nil {
+		return s.failed(ctx, st, "basket.delete", id, err)
+	}
 	if err := s.probeContent(ctx, st, "basket.delete", id); err != nil {
 		return err
 	}
@@ -1347,19 +1356,19 @@ func (s *Session) DeleteDocumentIn(ctx context.Context, basketID, id string) err
 // deleteDocument deletes document id (only from basketID when not empty;
 // with underived, only when no live document derives from it).
 func (s *Session) deleteDocument(ctx context.Context, basketID, id string, underived bool) error {
-	if err := checkID("document", id); err != nil {
-		return err
-	}
-	if basketID != "" {
-		if err := checkID("basket", basketID); err != nil {
-			return err
-		}
-	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.delete", id)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if err := checkID("document", id); err != nil {
+		return s.failed(ctx, st, "document.delete", id, err)
+	}
+	if basketID != "" {
+		if err := checkID("basket", basketID); err != nil {
+			return s.failed(ctx, st, "document.delete", id, err)
+		}
+	}
 	if err := s.probeContent(ctx, st, "document.delete", id); err != nil {
 		return err
 	}
@@ -1406,20 +1415,20 @@ func (s *Session) deleteDocument(ctx context.Context, basketID, id string, under
 // document. It returns docex.ErrNotFound for an unknown document and
 // docex.ErrInvalid for bad keys or values.
 func (s *Session) SetMetadata(ctx context.Context, id string, kv map[string]docex.Value) (docex.Document, error) {
-	if err := checkID("document", id); err != nil {
-		return docex.Document{}, err
-	}
-	if len(kv) == 0 {
-		return docex.Document{}, docex.Errorf(docex.ErrInvalid, "no metadata to set")
-	}
-	if err := validateMeta(kv); err != nil {
-		return docex.Document{}, err
-	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "metadata.set", id)
 	if err != nil {
 		return docex.Document{}, err
 	}
 	defer st.Close()
+	if err := checkID("document", id); err != nil {
+		return docex.Document{}, s.failed(ctx, st, "metadata.set", id, err)
+	}
+	if len(kv) == 0 {
+		return docex.Document{}, s.failed(ctx, st, "metadata.set", id, docex.Errorf(docex.ErrInvalid, "no metadata to set"))
+	}
+	if err := validateMeta(kv); err != nil {
+		return docex.Document{}, s.failed(ctx, st, "metadata.set", id, err)
+	}
 	var d docex.Document
 	err = s.write(ctx, st, "metadata.set", id, func(tx driver.Tx) error {
 		if err := tx.SetMetadata(ctx, id, kv, s.e.now()); err != nil {
@@ -1455,17 +1464,17 @@ func (s *Session) Metadata(ctx context.Context, id, key string) (docex.Value, er
 // DeleteMetadata removes one key. It returns docex.ErrNotFound when the
 // document or the key does not exist.
 func (s *Session) DeleteMetadata(ctx context.Context, id, key string) error {
-	if err := checkID("document", id); err != nil {
-		return err
-	}
-	if err := validateMetaKey(key); err != nil {
-		return err
-	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "metadata.delete", id)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if err := checkID("document", id); err != nil {
+		return s.failed(ctx, st, "metadata.delete", id+"/"+key, err)
+	}
+	if err := validateMetaKey(key); err != nil {
+		return s.failed(ctx, st, "metadata.delete", id+"/"+key, err)
+	}
 	return s.write(ctx, st, "metadata.delete", id+"/"+key, func(tx driver.Tx) error {
 		return tx.DeleteMetadata(ctx, id, key, s.e.now())
 	})

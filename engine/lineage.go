@@ -221,14 +221,14 @@ func (s *Session) DescendantIDs(ctx context.Context, docID string) ([]string, er
 // when the store cannot remove content now (DeleteBasket). Each deletion is audited (document.delete, with the
 // cascade's source in the detail).
 func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]string, error) {
-	if err := checkID("document", id); err != nil {
-		return nil, err
-	}
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.delete", id)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
+	if err := checkID("document", id); err != nil {
+		return nil, s.failed(ctx, st, "document.delete", id, err)
+	}
 	if err := s.probeContent(ctx, st, "document.delete", id); err != nil {
 		return nil, err
 	}

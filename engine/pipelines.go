@@ -523,14 +523,14 @@ func (s *Session) BasketPipeline(ctx context.Context, basketID string) (string, 
 // transaction (write and pipeline.manage actions). Errors as CreateBasket
 // and BindBasket.
 func (s *Session) CreateBasketWithPipeline(ctx context.Context, name, pipeline string) (docex.Basket, error) {
-	if err := validateText("basket name", name, MaxBasketNameLen); err != nil {
-		return docex.Basket{}, err
-	}
 	st, err := s.open(ctx, tenancy.ActionManagePipelines, "basket.create", name)
 	if err != nil {
 		return docex.Basket{}, err
 	}
 	defer st.Close()
+	if err := validateBasketName(name); err != nil {
+		return docex.Basket{}, s.failed(ctx, st, "basket.create", name+" pipeline="+pipeline, err)
+	}
 	b := docex.Basket{ID: newID(), Name: name, CreatedAt: s.e.now(), Pipeline: pipeline}
 	err = s.write(ctx, st, "basket.create", name+" pipeline="+pipeline, func(tx driver.Tx) error {
 		if err := tx.InsertBasket(ctx, b); err != nil {
@@ -665,6 +665,27 @@ func uniqueIDs(ids []string) []string {
 // MaxRunDocuments bounds the documents of one RunPipeline call.
 const MaxRunDocuments = 100000
 
+// checkRunTarget returns docex.ErrInvalid for a target of neither or
+// both kinds or of too many documents, docex.ErrInvalidID for a
+// malformed id.
+func checkRunTarget(target RunTarget) error {
+	if (len(target.DocumentIDs) == 0) == (target.BasketID == "") {
+		return docex.Errorf(docex.ErrInvalid, "run a pipeline on document ids or on a basket (one of the two)")
+	}
+	if len(target.DocumentIDs) > MaxRunDocuments {
+		return docex.Errorf(docex.ErrInvalid, "%d documents, more than %d in one run", len(target.DocumentIDs), MaxRunDocuments)
+	}
+	for _, id := range target.DocumentIDs {
+		if err := checkID("document", id); err != nil {
+			return err
+		}
+	}
+	if target.BasketID != "" {
+		return checkID("basket", target.BasketID)
+	}
+	return nil
+}
+
 // RunPipeline enqueues a job of the pipeline's newest version for every
 // target document (pipeline.run action), all in one transaction, and
 // returns the job ids in the order of the documents (one job per
@@ -674,30 +695,17 @@ const MaxRunDocuments = 100000
 // document or basket id, docex.ErrInvalid for an empty or too large
 // target.
 func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTarget) ([]string, error) {
-	if (len(target.DocumentIDs) == 0) == (target.BasketID == "") {
-		return nil, docex.Errorf(docex.ErrInvalid, "run a pipeline on document ids or on a basket (one of the two)")
-	}
-	if len(target.DocumentIDs) > MaxRunDocuments {
-		return nil, docex.Errorf(docex.ErrInvalid, "%d documents, more than %d in one run", len(target.DocumentIDs), MaxRunDocuments)
-	}
-	for _, id := range target.DocumentIDs {
-		if err := checkID("document", id); err != nil {
-			return nil, err
-		}
-	}
-	// One job per document: "--doc A --doc A" is a slip, not a request to
-	// run A twice at once.
-	target.DocumentIDs = uniqueIDs(target.DocumentIDs)
-	if target.BasketID != "" {
-		if err := checkID("basket", target.BasketID); err != nil {
-			return nil, err
-		}
-	}
 	st, err := s.open(ctx, tenancy.ActionRunPipeline, "pipeline.run", pipeline)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
+	if err := checkRunTarget(target); err != nil {
+		return nil, s.failed(ctx, st, "pipeline.run", pipeline, err)
+	}
+	// One job per document: "--doc A --doc A" is a slip, not a request to
+	// run A twice at once.
+	target.DocumentIDs = uniqueIDs(target.DocumentIDs)
 	var ids []string
 	err = s.writeAudit(ctx, st, "pipeline.run", pipeline, false, func(tx driver.Tx) error {
 		ids = ids[:0]
@@ -964,14 +972,14 @@ func (s *Session) Jobs(ctx context.Context, f JobFilter, page docex.Page) ([]Job
 // for an unknown job, docex.ErrInvalidID for a malformed id and
 // docex.ErrConflict for a finished one.
 func (s *Session) CancelJob(ctx context.Context, id string) error {
-	if err := checkID("job", id); err != nil {
-		return err
-	}
 	st, err := s.open(ctx, tenancy.ActionRunPipeline, "job.cancel", id)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if err := checkID("job", id); err != nil {
+		return s.failed(ctx, st, "job.cancel", id, err)
+	}
 	return s.write(ctx, st, "job.cancel", id, func(tx driver.Tx) error {
 		j, err := tx.Job(ctx, id)
 		if err != nil {
@@ -1004,14 +1012,14 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 // a malformed id and docex.ErrConflict for a job that is not failed or
 // cancelled, or whose document was deleted.
 func (s *Session) RetryJob(ctx context.Context, id string) error {
-	if err := checkID("job", id); err != nil {
-		return err
-	}
 	st, err := s.open(ctx, tenancy.ActionRunPipeline, "job.retry", id)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if err := checkID("job", id); err != nil {
+		return s.failed(ctx, st, "job.retry", id, err)
+	}
 	return s.write(ctx, st, "job.retry", id, func(tx driver.Tx) error {
 		j, err := tx.Job(ctx, id)
 		if err != nil {

@@ -210,9 +210,6 @@ func (e *Engine) poolKey(t docex.Tenant) string {
 // docex.ErrNotFound (it was deleted during the run), writing nothing but
 // the audit entry.
 func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[string]string) (RunResult, error) {
-	if err := checkID("document", docID); err != nil {
-		return RunResult{}, err
-	}
 	if s.e.cfg.Sandbox == nil {
 		return RunResult{}, docex.ErrNoSandbox
 	}
@@ -221,6 +218,9 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 		return RunResult{}, err
 	}
 	defer st.Close()
+	if err := checkID("document", docID); err != nil {
+		return RunResult{}, s.failed(ctx, st, "plugin.run", name, err)
+	}
 	out, err := s.runStep(ctx, st, name, docID, params)
 	if err != nil {
 		return RunResult{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out)))
