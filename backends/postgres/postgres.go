@@ -237,6 +237,8 @@ const (
 	codeDuplicateSchema      = "42P06"
 	codeUndefinedTable       = "42P01"
 	codeInvalidSchemaName    = "3F000"
+	codeUndefinedObject      = "42704"
+	codeUndefinedFunction    = "42883"
 	codeBadEncoding          = "22021" // character_not_in_repertoire: not UTF-8, or a NUL byte
 	codeUntranslatable       = "22P05"
 )

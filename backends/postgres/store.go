@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -78,7 +79,9 @@ type tenantCheck struct {
 // schema is missing or holds another tenant, docex.ErrSchemaVersion,
 // docex.ErrTenantUnknown when the tenant was deleted (or deleted and
 // created again) since the store was opened, docex.ErrTenantSuspended when
-// it was suspended since.
+// it was suspended since. A statement that finds the schema or one of its
+// tables gone is ErrTenantUnknown when the registry no longer names the
+// store's incarnation, docex.ErrCorrupt when it does (see gone).
 func (b *Backend) inTenant(ctx context.Context, s *store, mode pgx.TxAccessMode, fn func(q pgx.Tx) error) error {
 	return b.inTenantCommit(ctx, s, mode, func(q pgx.Tx) (func(context.Context) error, error) { return nil, fn(q) })
 }
@@ -88,6 +91,46 @@ func (b *Backend) inTenant(ctx context.Context, s *store, mode pgx.TxAccessMode,
 // pgx's Commit. When it fails with the transaction still open, the
 // transaction is rolled back.
 func (b *Backend) inTenantCommit(ctx context.Context, s *store, mode pgx.TxAccessMode, fn func(q pgx.Tx) (func(context.Context) error, error)) error {
+	return b.gone(ctx, s, b.runInTenant(ctx, s, mode, fn))
+}
+
+// codesGone are the SQLSTATEs of a statement that refers to something
+// no longer there: a table (undefined_table, 42P01), the schema
+// (invalid_schema_name, 3F000), an index or other object
+// (undefined_object, 42704), a function (undefined_function, 42883).
+// A DROP SCHEMA ... CASCADE that commits while a transaction of the
+// schema waits (or before it starts) leaves it one of these.
+var codesGone = []string{codeUndefinedTable, codeInvalidSchemaName, codeUndefinedObject, codeUndefinedFunction}
+
+// gone classifies err, the error of a transaction of s, when it is one
+// of codesGone: the registry (read outside the failed transaction) no
+// longer naming s's incarnation means the tenant was deleted (or deleted
+// and created again) since s was opened, and gone returns
+// docex.ErrTenantUnknown in the words of verify; a registry that still
+// names it, or that cannot be read, means the schema lost what the
+// tenant still needs, and gone returns err matching docex.ErrCorrupt.
+// Any other err (nil too) is returned as it is, and so is err of the
+// local store, which has no registry row. It never returns nil for an
+// error.
+func (b *Backend) gone(ctx context.Context, s *store, err error) error {
+	code, _ := pgError(err)
+	if err == nil || !slices.Contains(codesGone, code) {
+		return err
+	}
+	if s.tenant.ID != "" {
+		t, terr := b.Tenant(ctx, s.tenant.ID)
+		if errors.Is(terr, docex.ErrTenantNotFound) || terr == nil && t.Incarnation != s.tenant.Incarnation {
+			return docex.Errorf(docex.ErrTenantUnknown, "tenant %q was deleted since the store was opened", s.tenant.ID)
+		}
+	}
+	if errors.Is(err, docex.ErrCorrupt) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", docex.ErrCorrupt, err)
+}
+
+// runInTenant is inTenantCommit before gone.
+func (b *Backend) runInTenant(ctx context.Context, s *store, mode pgx.TxAccessMode, fn func(q pgx.Tx) (func(context.Context) error, error)) error {
 	schema := s.schema
 	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
