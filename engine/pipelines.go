@@ -1397,9 +1397,12 @@ func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Dura
 		st.Elapsed = time.Since(start)
 		if err != nil && incarnation != "" && ctx.Err() == nil && !errors.As(err, new(*TenantDeletedError)) {
 			// It was there at the first poll. A poll that raced the
-			// tenant's deletion fails with whatever it met half way (on
-			// PostgreSQL a schema gone under an open store reads as
-			// corrupt): the registry says whether the tenant went.
+			// tenant's deletion may fail with whatever it met half way:
+			// the PostgreSQL store says ErrTenantUnknown itself (its
+			// reads check the registry), but a SQLite read does not
+			// check it and, needing a new connection to the removed
+			// file, fails with "unable to open database file" (internal).
+			// The registry says whether the tenant went.
 			if t, terr := s.e.be.Tenant(ctx, s.uc.TenantID); errors.Is(err, docex.ErrTenantUnknown) ||
 				errors.Is(terr, docex.ErrTenantNotFound) || terr == nil && t.Incarnation != incarnation {
 				err = &TenantDeletedError{Tenant: s.uc.TenantID}

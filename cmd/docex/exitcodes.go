@@ -14,7 +14,7 @@ const (
 	exitInternal = 1 // anything not below: I/O failures (an address in use), corrupt data, bugs
 	exitInvalid  = 2 // usage errors, invalid input, invalid ids, invalid config
 	exitNotFound = 3 // the named object does not exist
-	exitDenied   = 4 // no user, missing/unknown/suspended/bootstrap tenant, forbidden role
+	exitDenied   = 4 // no user, missing/unknown/suspended/bootstrap tenant (or deleted while the command ran), forbidden role
 	exitConflict = 5 // already exists, basket not empty, duplicate content
 	exitPlugin   = 6 // a plugin ran and failed: timeout, trap, memory or output limit; a job of pipeline run --wait failed or was cancelled
 	// exitInterrupted: the command was interrupted (SIGINT, SIGTERM)
