@@ -101,6 +101,64 @@ func TestSchemaDroppedMidTransaction(t *testing.T) {
 	must(t, err)
 }
 
+// TestDeleteCommitsUnderWaitingTransactions: transactions of a tenant
+// store that begin while the tenant's deletion has dropped its schema but
+// not committed wait for the schema's tables; when the deletion commits
+// they find them gone (42P01), and report the deletion
+// (docex.ErrTenantUnknown), not damaged data (docex.ErrCorrupt, before).
+// The deletion is held before its commit by a lock on the job table, which
+// it writes after the DROP SCHEMA; the test waits for the transactions to
+// wait on their locks (pg_stat_activity), not for time.
+func TestDeleteCommitsUnderWaitingTransactions(t *testing.T) {
+	b := bootstrapped(t, Config{MaxConns: 8}, true)
+	st := openStore(t, b, "alpha")
+	other := openStore(t, b, "beta")
+	addBasket(t, st, "alpha-basket")
+	must(t, onlyBasket(st, "alpha-basket")) // the check is prepared
+	ctx, cancel := context.WithTimeout(bg, time.Minute) // a bound on a hung test
+	defer cancel()
+	holder, err := b.pool.Begin(ctx)
+	must(t, err)
+	defer holder.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // released below
+	if _, err := holder.Exec(ctx, `LOCK TABLE `+quote(b.queue.schema)+`.river_job IN SHARE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	deleted := make(chan error, 1)
+	go func() { deleted <- b.DeleteTenant(ctx, "alpha", testAudit("tenant.delete")) }()
+	// waiting returns how many backends wait on a lock running query.
+	waiting := func(query string) int64 {
+		return queryInt(t, b, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`, query)
+	}
+	for waiting(`DELETE FROM %river_job%`) == 0 { // past its DROP SCHEMA
+		select {
+		case err := <-deleted:
+			t.Fatalf("the deletion ended before it waited for the job table: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the deletion never waited for the job table")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	ops := map[string]chan error{"read": make(chan error, 1), "write": make(chan error, 1)}
+	go func() { ops["read"] <- onlyBasket(st, "alpha-basket") }()
+	go func() { ops["write"] <- addBasketErr(st, "more") }()
+	for waiting(`%current_schemas%`) < 2 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the store's transactions never waited for the deletion")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	must(t, holder.Rollback(ctx))
+	must(t, <-deleted)
+	for op, c := range ops {
+		if err := <-c; !errors.Is(err, docex.ErrTenantUnknown) || errors.Is(err, docex.ErrCorrupt) {
+			t.Errorf("%s that waited for the deletion: %v (code %s), want %s", op, err, docex.Code(err), docex.ErrTenantUnknown.Code())
+		}
+	}
+	addBasket(t, other, "beta-basket")
+	must(t, onlyBasket(other, "beta-basket"))
+}
+
 func isUndefinedTable(err error) bool {
 	code, _ := pgError(err)
 	return code == codeUndefinedTable
