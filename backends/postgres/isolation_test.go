@@ -115,7 +115,8 @@ func TestDeleteCommitsUnderWaitingTransactions(t *testing.T) {
 	other := openStore(t, b, "beta")
 	addBasket(t, st, "alpha-basket")
 	must(t, onlyBasket(st, "alpha-basket")) // the check is prepared
-	ctx, cancel := context.WithTimeout(bg, time.Minute) // a bound on a hung test
+	// A bound on a hung test.
+	ctx, cancel := context.WithTimeout(bg, time.Minute)
 	defer cancel()
 	holder, err := b.pool.Begin(ctx)
 	must(t, err)
