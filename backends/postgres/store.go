@@ -113,8 +113,10 @@ var codesGone = []string{codeUndefinedTable, codeInvalidSchemaName, codeUndefine
 // local store, which has no registry row. It never returns nil for an
 // error.
 func (b *Backend) gone(ctx context.Context, s *store, err error) error {
-	code, _ := pgError(err)
-	if err == nil || !slices.Contains(codesGone, code) {
+	if err == nil {
+		return nil
+	}
+	if code, _ := pgError(err); !slices.Contains(codesGone, code) {
 		return err
 	}
 	if s.tenant.ID != "" {
