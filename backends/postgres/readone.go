@@ -18,8 +18,9 @@ var oneTripSQL = []string{sqlContent}
 
 // readOne runs one query (sql with args; scan reads its row) in a
 // read-only tenant transaction of s, as inTenant does, and returns scan's
-// error or inTenant's (a schema gone classified by gone). When the check and the query are prepared on the
-// connection (b.checked), the transaction is one round trip: BEGIN, the
+// error or inTenant's (a schema gone classified by gone). When the check
+// and the query are prepared on the connection (b.checked), the
+// transaction is one round trip: BEGIN, the
 // search_path, the check, the query and COMMIT in one batch; the query's
 // row is then read before the check's verdict, and scan's result is
 // returned only when the check passes (a read-only transaction: nothing

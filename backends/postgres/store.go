@@ -108,10 +108,9 @@ var codesGone = []string{codeUndefinedTable, codeInvalidSchemaName, codeUndefine
 // and created again) since s was opened, and gone returns
 // docex.ErrTenantUnknown in the words of verify; a registry that still
 // names it, or that cannot be read, means the schema lost what the
-// tenant still needs, and gone returns err matching docex.ErrCorrupt.
-// Any other err (nil too) is returned as it is, and so is err of the
-// local store, which has no registry row. It never returns nil for an
-// error.
+// tenant still needs, and gone returns err matching docex.ErrCorrupt (so
+// for the local store, which has no registry row). Any other err (nil
+// too) is returned as it is: gone never returns nil for an error.
 func (b *Backend) gone(ctx context.Context, s *store, err error) error {
 	if err == nil {
 		return nil
