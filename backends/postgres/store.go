@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -94,16 +93,22 @@ func (b *Backend) inTenantCommit(ctx context.Context, s *store, mode pgx.TxAcces
 	return b.gone(ctx, s, b.runInTenant(ctx, s, mode, fn))
 }
 
-// codesGone are the SQLSTATEs of a statement that refers to something
-// no longer there: a table (undefined_table, 42P01), the schema
-// (invalid_schema_name, 3F000), an index or other object
+// isGone reports whether code is the SQLSTATE of a statement that refers
+// to something no longer there: a table (undefined_table, 42P01), the
+// schema (invalid_schema_name, 3F000), an index or other object
 // (undefined_object, 42704), a function (undefined_function, 42883).
 // A DROP SCHEMA ... CASCADE that commits while a transaction of the
 // schema waits (or before it starts) leaves it one of these.
-var codesGone = []string{codeUndefinedTable, codeInvalidSchemaName, codeUndefinedObject, codeUndefinedFunction}
+func isGone(code string) bool {
+	switch code {
+	case codeUndefinedTable, codeInvalidSchemaName, codeUndefinedObject, codeUndefinedFunction:
+		return true
+	}
+	return false
+}
 
 // gone classifies err, the error of a transaction of s, when it is one
-// of codesGone: the registry (read outside the failed transaction) no
+// of isGone's: the registry (read outside the failed transaction) no
 // longer naming s's incarnation means the tenant was deleted (or deleted
 // and created again) since s was opened, and gone returns
 // docex.ErrTenantUnknown in the words of verify; a registry that still
@@ -115,7 +120,7 @@ func (b *Backend) gone(ctx context.Context, s *store, err error) error {
 	if err == nil {
 		return nil
 	}
-	if code, _ := pgError(err); !slices.Contains(codesGone, code) {
+	if code, _ := pgError(err); !isGone(code) {
 		return err
 	}
 	if s.tenant.ID != "" {
