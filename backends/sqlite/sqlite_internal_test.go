@@ -399,3 +399,41 @@ func TestWriterPragmas(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenRacingDelete: a tenant deleted between OpenTenant's registry
+// read and its open of the file (the file went with the deletion) was
+// reported as "registered but its database is unusable", an internal
+// error; it is now tenant_not_found, as an open after the deletion is.
+// A file missing while its tenant is registered is still the error it
+// was. The race is played in order: the registry read, the deletion, the
+// open.
+func TestOpenRacingDelete(t *testing.T) {
+	ctx := context.Background()
+	b := bootstrapped(t)
+	for _, id := range []string{"acme", "keep"} {
+		must(t, b.CreateTenant(ctx, newTenant(id), testAudit("tenant.create")))
+	}
+	stale, err := b.Tenant(ctx, "acme") // OpenTenant's registry read
+	must(t, err)
+	must(t, b.DeleteTenant(ctx, "acme", testAudit("tenant.delete")))
+	if _, err := b.openRegistered(ctx, stale); !errors.Is(err, docex.ErrTenantNotFound) {
+		t.Fatalf("open of a tenant deleted after the registry read: %v, want tenant_not_found", err)
+	}
+	// Deleted and created again: the old incarnation is not found either.
+	must(t, b.CreateTenant(ctx, newTenant("acme"), testAudit("tenant.create")))
+	if _, err := b.openRegistered(ctx, stale); !errors.Is(err, docex.ErrTenantNotFound) {
+		t.Fatalf("open of an incarnation replaced after the registry read: %v, want tenant_not_found", err)
+	}
+	st, err := b.OpenTenant(ctx, "acme")
+	must(t, err)
+	st.Close()
+	// A registered tenant whose file is gone is not a deletion.
+	keep, err := b.Tenant(ctx, "keep")
+	must(t, err)
+	path, err := b.tenantPath(keep.ID, keep.Incarnation)
+	must(t, err)
+	must(t, os.Remove(path))
+	if _, err := b.openRegistered(ctx, keep); err == nil || errors.Is(err, docex.ErrTenantNotFound) {
+		t.Fatalf("open of a registered tenant without its file: %v, want the open's error", err)
+	}
+}

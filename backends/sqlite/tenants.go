@@ -509,8 +509,23 @@ func (b *Backend) OpenTenant(ctx context.Context, id string) (driver.TenantStore
 	if t.IsSystem {
 		return nil, docex.Errorf(docex.ErrBootstrapTenant, "tenant %q is the bootstrap tenant", id)
 	}
+	return b.openRegistered(ctx, t)
+}
+
+// openRegistered returns a store of t, a tenant incarnation read from the
+// registry. A file that cannot be opened is the tenant's deletion when
+// the registry no longer names t's incarnation (deleted, or deleted and
+// created again, between the registry read and the open: its file went
+// with it): docex.ErrTenantNotFound, as if the read had come after;
+// otherwise acquire's error.
+func (b *Backend) openRegistered(ctx context.Context, t docex.Tenant) (driver.TenantStore, error) {
 	h, err := b.acquire(ctx, t)
 	if err != nil {
+		if ctx.Err() == nil {
+			if now, terr := b.Tenant(ctx, t.ID); errors.Is(terr, docex.ErrTenantNotFound) || terr == nil && now.Incarnation != t.Incarnation {
+				return nil, docex.Errorf(docex.ErrTenantNotFound, "tenant %q not found (deleted while it was being opened)", t.ID)
+			}
+		}
 		return nil, err
 	}
 	return &store{b: b, h: h, tenant: t, db: h.db, reader: reader{q: h.db.reads(), audit: "audit"}}, nil
