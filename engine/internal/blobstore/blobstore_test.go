@@ -34,7 +34,7 @@ func fsPath(root string, tn docex.Tenant, sum string) string {
 
 // contentDir returns a new content directory, as docex init (Claim)
 // creates it: the store never creates its root at run time.
-func contentDir(t *testing.T) string {
+func contentDir(t testing.TB) string {
 	root := filepath.Join(t.TempDir(), "content")
 	if err := os.Mkdir(root, 0o700); err != nil {
 		t.Fatal(err)
@@ -413,7 +413,7 @@ func TestFSOpenRefusesPlantedContent(t *testing.T) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ import (
 // packRig is a tenant of a SQLite backend (holding the references and
 // the locators) and its namespace in a packing filesystem store.
 type packRig struct {
-	t      *testing.T
+	t      testing.TB
 	root   string
 	ns     string
 	st     driver.TenantStore
@@ -32,7 +32,7 @@ type packRig struct {
 	basket string
 }
 
-func newPackRig(t *testing.T, packMax int64) *packRig {
+func newPackRig(t testing.TB, packMax int64) *packRig {
 	t.Helper()
 	be, err := sqlite.Open(bg, sqlite.Config{Dir: t.TempDir()})
 	if err != nil {
