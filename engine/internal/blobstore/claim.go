@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"syscall"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/internal/contentkey"
+	"github.com/google/uuid"
 )
-
-// marker is the path of the claim marker.
-func (s *FS) marker() string { return filepath.Join(s.root, contentkey.Marker) }
 
 // CheckClaim reads the claim marker at the root (driver.Claimer). It
 // returns an error wrapping docex.ErrNotInitialized and
@@ -23,9 +20,19 @@ func (s *FS) marker() string { return filepath.Join(s.root, contentkey.Marker) }
 // docex.ErrInvalidConfig and driver.ErrOtherSystem when it names another
 // system, and docex.ErrStorageUnavailable when the content directory is
 // missing or not a directory (deleted, or its volume not mounted: the
-// content is not known to be gone, nor the store to be unclaimed).
+// content is not known to be gone, nor the store to be unclaimed). The
+// marker is read beneath the root: a symbolic link there that leads out
+// of it is an error.
 func (s *FS) CheckClaim(ctx context.Context, systemID string) error {
-	data, err := os.ReadFile(s.marker())
+	root, err := os.OpenRoot(s.root)
+	if err != nil {
+		if m := missingRoot(s.root); m != nil {
+			return m
+		}
+		return fmt.Errorf("content store: read the system marker: %w", err)
+	}
+	data, err := root.ReadFile(contentkey.Marker)
+	root.Close()
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		if m := missingRoot(s.root); m != nil {
 			return m
@@ -60,11 +67,17 @@ func (s *FS) Claim(ctx context.Context, systemID string) error {
 	if err := os.MkdirAll(s.root, 0o700); err != nil {
 		return fmt.Errorf("content store: %w", err)
 	}
-	tmp, err := os.CreateTemp(s.root, contentkey.Marker+".tmp-*")
+	root, err := os.OpenRoot(s.root)
 	if err != nil {
 		return fmt.Errorf("content store: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	defer root.Close()
+	name := contentkey.Marker + ".tmp-" + uuid.NewString()
+	tmp, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("content store: %w", err)
+	}
+	defer root.Remove(name)
 	_, err = tmp.Write(contentkey.MarkerBytes(systemID))
 	if err == nil {
 		err = tmp.Sync()
@@ -77,10 +90,10 @@ func (s *FS) Claim(ctx context.Context, systemID string) error {
 	}
 	// A link fails when a concurrent Claim linked its marker first:
 	// then that marker decides.
-	if err := os.Link(tmp.Name(), s.marker()); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := root.Link(name, contentkey.Marker); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("content store: write the system marker: %w", err)
 	}
-	if err := syncDir(s.root); err != nil {
+	if err := syncDir(root, "."); err != nil {
 		return err
 	}
 	return s.CheckClaim(ctx, systemID)

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
+	pathpkg "path"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -46,7 +50,7 @@ func (s *FS) Tenant(t docex.Tenant) (driver.TenantContent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fsTenant{root: s.root, dir: filepath.Join(s.root, filepath.FromSlash(ns)), noSync: s.noSync, packMax: s.packMax}, nil
+	return &fsTenant{root: s.root, ns: ns, dir: filepath.Join(s.root, filepath.FromSlash(ns)), noSync: s.noSync, packMax: s.packMax}, nil
 }
 
 // InTransaction is false: files are not part of the database transaction.
@@ -86,114 +90,183 @@ func (t *fsTenant) ioErr(err error) error {
 	return err
 }
 
-// mkdir creates dir (and the directories above it up to the content
-// directory) unless it exists; never the content directory itself. A
-// symbolic link at dir (on Windows a junction too), or anything else but
-// a directory, is docex.ErrCorrupt: the store never follows a link planted
-// there to write outside the content directory.
-func (t *fsTenant) mkdir(dir string) error {
-	if info, err := os.Lstat(dir); err == nil {
-		if info.IsDir() {
-			return nil
+// mkdir creates the directory rel (one element: tmp, packs, a
+// two-hex-digit directory) in the namespace r unless it exists, and
+// reports whether it did. A symbolic link at rel (on Windows a junction
+// too), or anything else but a directory, is docex.ErrCorrupt: the store
+// never writes through a link planted there (and os.Root never beneath
+// the namespace).
+func (t *fsTenant) mkdir(r *os.Root, rel string) (created bool, err error) {
+	for range 2 {
+		info, err := r.Lstat(rel)
+		if err == nil {
+			if realDir(info) {
+				return false, nil
+			}
+			return false, docex.Errorf(docex.ErrCorrupt, "content store: %s is not a directory (mode %v)", filepath.Join(t.dir, rel), info.Mode())
 		}
-		return docex.Errorf(docex.ErrCorrupt, "content store: %s is not a directory (mode %v)", dir, info.Mode())
+		if !errors.Is(err, fs.ErrNotExist) {
+			return false, t.ioErr(refused(r, fmt.Errorf("content store: %w", err), rel))
+		}
+		err = r.Mkdir(rel, 0o700)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return false, t.ioErr(refused(r, fmt.Errorf("content store: %w", err), rel))
+		}
+		// Made meanwhile (a concurrent Put): look again.
 	}
-	if err := missingRoot(t.root); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return t.ioErr(fmt.Errorf("content store: %w", err))
-	}
-	return nil
+	return false, docex.Errorf(docex.ErrCorrupt, "content store: %s keeps changing", filepath.Join(t.dir, rel))
 }
 
 // Incarnations lists the directories tenants/<id>/<incarnation> whose
 // names are a valid tenant id and a UUID; anything else is not the store's
-// and is never reported.
+// and is never reported, nor is anything reached through a symbolic link.
 func (s *FS) Incarnations(ctx context.Context, fn func(driver.StoredIncarnation) error) error {
-	root := filepath.Join(s.root, contentkey.Tenants)
-	ids, err := os.ReadDir(root)
+	if missingRoot(s.root) != nil {
+		return nil
+	}
+	tenants, _, err := openBeneath(s.root, contentkey.Tenants, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("content store: %w", err)
+		return err
 	}
+	defer tenants.Close()
+	ids, err := readDir(tenants, ".")
+	if err != nil {
+		return err
+	}
+	root := filepath.Join(s.root, contentkey.Tenants)
 	for _, idEnt := range ids {
 		id := idEnt.Name()
 		if !idEnt.IsDir() || tenancy.ValidateSyntax(id) != nil {
 			continue
 		}
-		incs, err := os.ReadDir(filepath.Join(root, id))
+		if err := s.incarnations(ctx, tenants, root, id, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// incarnations reports the incarnations of tenant id (Incarnations).
+func (s *FS) incarnations(ctx context.Context, tenants *os.Root, root, id string, fn func(driver.StoredIncarnation) error) error {
+	idDir, _, err := openDirNoFollow(tenants, id)
+	if err != nil {
+		return nil
+	}
+	defer idDir.Close()
+	incs, err := readDir(idDir, ".")
+	if err != nil {
+		return nil
+	}
+	for _, inc := range incs {
+		if !inc.IsDir() || !contentkey.ValidIncarnation(inc.Name()) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		info, err := inc.Info()
 		if err != nil {
 			continue
 		}
-		for _, inc := range incs {
-			if !inc.IsDir() || !contentkey.ValidIncarnation(inc.Name()) {
-				continue
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			info, err := inc.Info()
-			if err != nil {
-				continue
-			}
-			si := driver.StoredIncarnation{TenantID: id, Incarnation: inc.Name(), Location: filepath.Join(root, id, inc.Name()), ModTime: info.ModTime()}
-			if err := fn(si); err != nil {
-				return err
-			}
+		si := driver.StoredIncarnation{TenantID: id, Incarnation: inc.Name(), Location: filepath.Join(root, id, inc.Name()), ModTime: info.ModTime()}
+		if err := fn(si); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // DeleteTenant removes the directory of one tenant incarnation, and the
-// tenant id's directory when that leaves it empty.
+// tenant id's directory when that leaves it empty. It removes nothing
+// through a symbolic link: one at tenants or tenants/<id> is
+// docex.ErrCorrupt, one at the incarnation's name is removed itself.
 func (s *FS) DeleteTenant(ctx context.Context, tenantID, incarnation string) error {
 	ns, err := contentkey.Tenant(docex.Tenant{ID: tenantID, Incarnation: incarnation})
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(s.root, filepath.FromSlash(ns))
-	if err := os.RemoveAll(dir); err != nil {
+	parent, inc := pathpkg.Split(ns)
+	idDir, _, err := openBeneath(s.root, strings.TrimSuffix(parent, "/"), false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer idDir.Close()
+	if err := idDir.RemoveAll(inc); err != nil {
 		return fmt.Errorf("content store: %w", err)
 	}
-	os.Remove(filepath.Dir(dir)) // only if empty
+	if tenants, _, err := openBeneath(s.root, contentkey.Tenants, false); err == nil {
+		tenants.Remove(tenantID) // only if empty
+		tenants.Close()
+	}
 	return nil
 }
 
 type fsTenant struct {
-	root    string
-	dir     string
+	root    string // the store's root
+	ns      string // the namespace, relative to root (slash-separated)
+	dir     string // the namespace's directory (root/ns): for messages
 	noSync  bool
 	packMax int64
 	ready   atomic.Bool // tmp directory exists
+	mu      sync.Mutex  // opening h
+	h       atomic.Pointer[nsHandle]
 }
 
-func (t *fsTenant) tmpDir() (string, error) {
-	tmp := filepath.Join(t.dir, "tmp")
+// tmpDir returns the namespace, open, with its tmp directory made.
+func (t *fsTenant) tmpDir() (*os.Root, error) {
+	r, err := t.handle(true)
+	if err != nil {
+		return nil, err
+	}
 	if !t.ready.Load() {
-		if err := t.mkdir(tmp); err != nil {
-			return "", err
+		if _, err := t.mkdir(r, "tmp"); err != nil {
+			return nil, err
 		}
 		t.ready.Store(true)
 	}
-	return tmp, nil
+	return r, nil
 }
 
+// createTemp creates a new staging file in the tmp directory of r; its
+// name relative to r is f's name less r's.
+func (t *fsTenant) createTemp(r *os.Root) (f *os.File, rel string, err error) {
+	for range 100 {
+		rel = filepath.Join("tmp", "stage-"+strconv.FormatUint(rand.Uint64(), 36))
+		f, err = r.OpenFile(rel, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, "", t.ioErr(refused(r, fmt.Errorf("content store: create temp: %w", err), rel))
+	}
+	return f, rel, nil
+}
+
+// path returns the name of the loose file of sum, relative to the
+// namespace.
 func (t *fsTenant) path(sum string) (string, error) {
 	obj, err := contentkey.Object(sum)
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(t.dir, filepath.FromSlash(obj)), nil
+	return filepath.FromSlash(obj), nil
 }
 
 type fsStaged struct {
 	owner *fsTenant
-	tmp   string // a staging file, or "" for content packed from memory
-	data  []byte // packed content, until Discard
+	r     *os.Root // the namespace tmp is in
+	tmp   string   // a staging file relative to r, or "" for content packed from memory
+	data  []byte   // packed content, until Discard
 	loc   *locator
 	// durable is the background flush of loc's pack (nil: flushed).
 	durable *packSync
@@ -207,7 +280,7 @@ func (st *fsStaged) Size() int64      { return st.Hashed.Size }
 func (st *fsStaged) Head() []byte     { return st.Hashed.Head }
 func (st *fsStaged) Discard() {
 	if st.tmp != "" {
-		os.Remove(st.tmp)
+		st.r.Remove(st.tmp)
 	}
 	st.data = nil
 }
@@ -221,21 +294,21 @@ func (t *fsTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.St
 	if t.packMax > 0 {
 		return t.stageSpill(ctx, r, max)
 	}
-	tmp, err := t.tmpDir()
+	ns, err := t.tmpDir()
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(tmp, "stage-*")
+	f, rel, err := t.createTemp(ns)
 	if err != nil {
-		return nil, t.ioErr(fmt.Errorf("content store: create temp: %w", err))
+		return nil, err
 	}
-	st := &fsStaged{owner: t, tmp: f.Name()}
+	st := &fsStaged{owner: t, r: ns, tmp: rel}
 	h, err := contentkey.Copy(ctx, f, r, max)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("content store: close: %w", cerr)
 	}
 	if err != nil {
-		os.Remove(st.tmp)
+		ns.Remove(rel)
 		if errors.Is(err, docex.ErrTooLarge) || errors.Is(err, docex.ErrStorageUnavailable) || errors.Is(err, ctx.Err()) {
 			return nil, err
 		}
@@ -283,7 +356,7 @@ func (t *fsTenant) Sync(ctx context.Context, staged []driver.Staged) error {
 // marks them synced.
 func syncFiles(sts []*fsStaged) error {
 	if len(sts) == 1 {
-		if err := syncFile(sts[0].tmp); err != nil {
+		if err := syncFile(sts[0]); err != nil {
 			return err
 		}
 		sts[0].synced = true
@@ -295,7 +368,7 @@ func syncFiles(sts []*fsStaged) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			errc <- syncFile(st.tmp)
+			errc <- syncFile(st)
 		}()
 	}
 	var first error
@@ -324,10 +397,11 @@ func (t *fsTenant) own(staged []driver.Staged) ([]*fsStaged, error) {
 	return out, nil
 }
 
-func syncFile(p string) error {
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
+// syncFile fsyncs the staging file of st.
+func syncFile(st *fsStaged) error {
+	f, err := st.r.OpenFile(st.tmp, os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("content store: %w", err)
+		return refused(st.r, fmt.Errorf("content store: %w", err), st.tmp)
 	}
 	defer f.Close()
 	if err := f.Sync(); err != nil {
@@ -371,73 +445,91 @@ func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged
 			}
 		}
 	}
-	seen := map[string]bool{}
-	var dirs []string
+	// Staged files are linked in the directory they were staged in
+	// only while it is still the namespace's (not moved, nor replaced).
+	if len(sts) > 0 {
+		ns, err := t.handle(false)
+		if err != nil {
+			return err
+		}
+		for _, st := range sts {
+			if st.r != ns {
+				return docex.Errorf(docex.ErrStorageUnavailable, "content store: the directory %s was moved or replaced since content was staged in it", t.dir)
+			}
+		}
+	}
+	type nsDir struct {
+		r   *os.Root
+		dir string
+	}
+	seen := map[nsDir]bool{}
+	var dirs []nsDir
 	for _, st := range sts {
 		final, err := t.path(st.Checksum())
 		if err != nil {
 			return err
 		}
-		dir := filepath.Dir(final)
-		if err := t.mkdir(dir); err != nil {
+		d := nsDir{st.r, filepath.Dir(final)}
+		if _, err := t.mkdir(d.r, d.dir); err != nil {
 			return err
 		}
-		if err := linkVerified(st.tmp, final, st.Checksum(), st.Size()); err != nil {
+		if err := linkVerified(d.r, st.tmp, final, st.Checksum(), st.Size()); err != nil {
 			return t.ioErr(err)
 		}
-		if !seen[dir] {
-			seen[dir] = true
-			dirs = append(dirs, dir)
+		if !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
 		}
 	}
 	if t.noSync {
 		return nil
 	}
 	for _, d := range dirs {
-		if err := syncDir(d); err != nil {
+		if err := syncDir(d.r, d.dir); err != nil {
 			return t.ioErr(err)
 		}
 	}
 	return nil
 }
 
-// linkVerified links tmp to final. When final exists it is adopted (its
-// time refreshed, so a sweep's grace period covers the new reference) only
-// if it holds the expected bytes; otherwise it is replaced.
-func linkVerified(tmp, final, sum string, size int64) error {
-	err := os.Link(tmp, final)
+// linkVerified links tmp to final, both relative to r. When final exists
+// it is adopted (its time refreshed, so a sweep's grace period covers the
+// new reference) only if it holds the expected bytes; otherwise it is
+// replaced.
+func linkVerified(r *os.Root, tmp, final, sum string, size int64) error {
+	err := r.Link(tmp, final)
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("content store: link: %w", err)
+		return refused(r, fmt.Errorf("content store: link: %w", err), tmp, final)
 	}
-	if matches(final, sum, size) {
+	if matches(r, final, sum, size) {
 		now := time.Now()
-		_ = os.Chtimes(final, now, now)
+		_ = r.Chtimes(final, now, now)
 		return nil
 	}
-	if err := os.Remove(final); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("content store: replace damaged content: %w", err)
+	if err := r.Remove(final); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return refused(r, fmt.Errorf("content store: replace damaged content: %w", err), final)
 	}
-	if err := os.Link(tmp, final); err != nil {
-		return fmt.Errorf("content store: link: %w", err)
+	if err := r.Link(tmp, final); err != nil {
+		return refused(r, fmt.Errorf("content store: link: %w", err), tmp, final)
 	}
 	return nil
 }
 
-// matches reports whether p is a regular file (not a symlink) with size
-// bytes hashing to sum.
-func matches(p, sum string, size int64) bool {
-	info, err := os.Lstat(p)
-	if err != nil || !info.Mode().IsRegular() || info.Size() != size {
-		return false
-	}
-	f, err := os.Open(p)
+// matches reports whether p (relative to r) is a regular file (not a
+// symlink) with size bytes hashing to sum.
+func matches(r *os.Root, p, sum string, size int64) bool {
+	f, err := openNoFollow(r, p)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() || info.Size() != size {
+		return false
+	}
 	_, err = io.Copy(io.Discard, contentkey.Verify(f, sum, size, p))
 	return err == nil
 }
@@ -458,7 +550,11 @@ func (t *fsTenant) Open(ctx context.Context, r driver.Reader, sum string, size i
 		}
 		return contentkey.Verify(rc, sum, size, "content "+sum), nil
 	}
-	f, err := openNoFollow(p)
+	ns, err := t.handle(false)
+	var f *os.File
+	if err == nil {
+		f, err = openNoFollow(ns, p)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := missingRoot(t.root); err != nil {
 			return nil, err
@@ -480,28 +576,6 @@ func (t *fsTenant) Open(ctx context.Context, r driver.Reader, sum string, size i
 	return contentkey.Verify(f, sum, size, "content "+sum), nil
 }
 
-// openNoFollow opens p for reading without following a symbolic link at p
-// or at its directory. A link (or, on Windows, any reparse point: a
-// symbolic link or a junction) is docex.ErrCorrupt: the store never makes
-// one. How each system keeps the guarantee is openFileNoFollow's (one file
-// per system: nofollow_unix.go, nofollow_windows.go). It returns an error
-// wrapping fs.ErrNotExist when p or its directory does not exist.
-func openNoFollow(p string) (*os.File, error) {
-	if dir, err := os.Lstat(filepath.Dir(p)); err == nil && !dir.IsDir() {
-		return nil, docex.Errorf(docex.ErrCorrupt, "content store: %s is not a directory (mode %v)", filepath.Dir(p), dir.Mode())
-	}
-	f, err := openFileNoFollow(p)
-	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, docex.ErrCorrupt) {
-		return f, err
-	}
-	// Systems name a refused link differently (ELOOP on Linux and macOS,
-	// EMLINK on FreeBSD): what is at p says.
-	if info, lerr := os.Lstat(p); lerr == nil && info.Mode()&fs.ModeSymlink != 0 {
-		return nil, docex.Errorf(docex.ErrCorrupt, "content store: %s is a symbolic link", p)
-	}
-	return nil, fmt.Errorf("content store: %w", err)
-}
-
 // Delete removes the content file, and the locator of packed content
 // (its bytes stay in the pack until the sweep).
 func (t *fsTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
@@ -521,8 +595,15 @@ func (t *fsTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
 			t.removeSolePack(loc)
 		}
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("content store: remove: %w", err)
+	ns, err := t.handle(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := ns.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return refused(ns, fmt.Errorf("content store: remove: %w", err), p)
 	}
 	return nil
 }
@@ -530,20 +611,27 @@ func (t *fsTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
 // List walks the two-hex-digit directories for files named by their
 // checksum; other names are never reported.
 func (t *fsTenant) List(ctx context.Context, cutoff time.Time, fn func(sum string) error) error {
-	subs, err := os.ReadDir(t.dir)
+	ns, err := t.handle(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("content store: %w", err)
+		return err
+	}
+	subs, err := readDir(ns, ".")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
 	}
 	for _, sub := range subs {
 		if !sub.IsDir() || len(sub.Name()) != 2 {
 			continue
 		}
-		files, err := os.ReadDir(filepath.Join(t.dir, sub.Name()))
+		files, err := readDir(ns, sub.Name())
 		if err != nil {
-			return fmt.Errorf("content store: %w", err)
+			return err
 		}
 		for _, f := range files {
 			if err := ctx.Err(); err != nil {
@@ -567,13 +655,19 @@ func (t *fsTenant) List(ctx context.Context, cutoff time.Time, fn func(sum strin
 // Clean removes staging files older than cutoff and returns their paths;
 // with dryRun it removes nothing and returns the paths it would remove.
 func (t *fsTenant) Clean(ctx context.Context, cutoff time.Time, dryRun bool) ([]string, error) {
-	tmp := filepath.Join(t.dir, "tmp")
-	ents, err := os.ReadDir(tmp)
+	ns, err := t.handle(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("content store: %w", err)
+		return nil, err
+	}
+	ents, err := readDir(ns, "tmp")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	var removed []string
 	for _, e := range ents {
@@ -583,22 +677,10 @@ func (t *fsTenant) Clean(ctx context.Context, cutoff time.Time, dryRun bool) ([]
 		if info, err := e.Info(); err != nil || !info.ModTime().Before(cutoff) {
 			continue
 		}
-		p := filepath.Join(tmp, e.Name())
-		if dryRun || os.Remove(p) == nil {
-			removed = append(removed, p)
+		rel := filepath.Join("tmp", e.Name())
+		if dryRun || ns.Remove(rel) == nil {
+			removed = append(removed, filepath.Join(t.dir, rel))
 		}
 	}
 	return removed, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("content store: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("content store: fsync dir: %w", err)
-	}
-	return nil
 }

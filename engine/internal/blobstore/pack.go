@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -92,6 +93,8 @@ type spill struct {
 	limit int64
 	buf   []byte
 	f     *os.File
+	r     *os.Root // the namespace f is in
+	rel   string   // f's name relative to r
 }
 
 func (s *spill) Write(p []byte) (int, error) {
@@ -100,13 +103,14 @@ func (s *spill) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if s.f == nil {
-		tmp, err := s.t.tmpDir()
+		r, err := s.t.tmpDir()
 		if err != nil {
 			return 0, err
 		}
-		if s.f, err = os.CreateTemp(tmp, "stage-*"); err != nil {
-			return 0, s.t.ioErr(fmt.Errorf("content store: create temp: %w", err))
+		if s.f, s.rel, err = s.t.createTemp(r); err != nil {
+			return 0, err
 		}
+		s.r = r
 		if _, err := s.f.Write(s.buf); err != nil {
 			return 0, err
 		}
@@ -121,14 +125,14 @@ func (t *fsTenant) stageSpill(ctx context.Context, r io.Reader, max int64) (driv
 	h, err := contentkey.Copy(ctx, sp, r, max)
 	st := &fsStaged{owner: t}
 	if sp.f != nil {
-		st.tmp = sp.f.Name()
+		st.r, st.tmp = sp.r, sp.rel
 		if cerr := sp.f.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("content store: close: %w", cerr)
 		}
 	}
 	if err != nil {
 		if st.tmp != "" {
-			os.Remove(st.tmp)
+			st.r.Remove(st.tmp)
 		}
 		if errors.Is(err, docex.ErrTooLarge) || errors.Is(err, docex.ErrStorageUnavailable) || errors.Is(err, ctx.Err()) {
 			return nil, err
@@ -169,20 +173,18 @@ func (p *packSync) wait(ctx context.Context) error {
 // flush that Put waits for before writing its locator, so no locator
 // commits before its pack is on disk.
 func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged, async bool) error {
-	dir := filepath.Join(t.dir, packDir)
-	created := false
-	if info, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := t.mkdir(dir); err != nil {
-			return err
-		}
-		created = true
-	} else if err == nil && !info.IsDir() {
-		return t.mkdir(dir) // docex.ErrCorrupt: a planted link is not followed
+	r, err := t.handle(true)
+	if err != nil {
+		return err
+	}
+	created, err := t.mkdir(r, packDir) // docex.ErrCorrupt: a planted link is not followed
+	if err != nil {
+		return err
 	}
 	name := uuid.NewString() + packSuffix
-	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := r.OpenFile(filepath.Join(packDir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return t.ioErr(fmt.Errorf("content store: create pack: %w", err))
+		return t.ioErr(refused(r, fmt.Errorf("content store: create pack: %w", err), packDir))
 	}
 	var total int
 	for _, st := range sts {
@@ -208,7 +210,7 @@ func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged, async bool) e
 		return fmt.Errorf("content store: write pack: %w", err)
 	}
 	if !async || t.noSync {
-		return t.flushPack(f, dir, created)
+		return t.flushPack(r, f, created)
 	}
 	ps := &packSync{done: make(chan struct{})}
 	for _, st := range sts {
@@ -216,14 +218,15 @@ func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged, async bool) e
 	}
 	go func() {
 		defer close(ps.done)
-		ps.err = t.flushPack(f, dir, created)
+		ps.err = t.flushPack(r, f, created)
 	}()
 	return nil
 }
 
 // flushPack fsyncs and closes the pack file f, then fsyncs its directory
-// (and the new directories above it when created).
-func (t *fsTenant) flushPack(f *os.File, dir string, created bool) error {
+// in the namespace r (and the directories above it up to the store's
+// root when created).
+func (t *fsTenant) flushPack(r *os.Root, f *os.File, created bool) error {
 	var err error
 	if !t.noSync {
 		err = f.Sync()
@@ -237,17 +240,25 @@ func (t *fsTenant) flushPack(f *os.File, dir string, created bool) error {
 	if t.noSync {
 		return nil
 	}
-	if err := syncDir(dir); err != nil {
+	if err := syncDir(r, packDir); err != nil {
 		return t.ioErr(err)
 	}
 	if created {
 		// The packs directory is new: its entry, and the namespace's own
 		// if that is new too, must survive a power loss as well.
-		for d := t.dir; ; d = filepath.Dir(d) {
-			if err := syncDir(d); err != nil {
+		if err := syncDir(r, "."); err != nil {
+			return t.ioErr(err)
+		}
+		root, err := os.OpenRoot(t.root)
+		if err != nil {
+			return t.ioErr(fmt.Errorf("content store: %w", err))
+		}
+		defer root.Close()
+		for d := path.Dir(t.ns); ; d = path.Dir(d) {
+			if err := syncDir(root, filepath.FromSlash(d)); err != nil {
 				return t.ioErr(err)
 			}
-			if d == t.root || filepath.Dir(d) == d || !strings.HasPrefix(d, t.root) {
+			if d == "." {
 				break
 			}
 		}
@@ -334,7 +345,10 @@ func (t *fsTenant) openPacked(ctx context.Context, r driver.Reader, sum string, 
 		if loc, ok = parseLocator(b); !ok {
 			return nil, true, docex.Errorf(docex.ErrCorrupt, "content %s: its locator is damaged", sum)
 		}
-		f, err = openNoFollow(filepath.Join(t.dir, packDir, loc.pack))
+		var ns *os.Root
+		if ns, err = t.handle(false); err == nil {
+			f, err = openNoFollow(ns, filepath.Join(packDir, loc.pack))
+		}
 		if errors.Is(err, fs.ErrNotExist) && loc.pack != seen && attempt < 3 {
 			// docex gc may have moved the content into a new pack and
 			// removed the old one between our lookup and the open: look
@@ -376,12 +390,16 @@ func (t *fsTenant) openPacked(ctx context.Context, r driver.Reader, sum string, 
 // for the sweep. Delete runs after the last reference was removed and
 // committed, so nothing can refer to the pack any more.
 func (t *fsTenant) removeSolePack(loc locator) {
-	p := filepath.Join(t.dir, packDir, loc.pack)
-	info, err := os.Lstat(p)
+	ns, err := t.handle(false)
+	if err != nil {
+		return
+	}
+	p := filepath.Join(packDir, loc.pack)
+	info, err := ns.Lstat(p)
 	if err != nil || !info.Mode().IsRegular() || loc.off != 0 || info.Size() != loc.size {
 		return
 	}
-	os.Remove(p)
+	ns.Remove(p)
 }
 
 // packRange is one content's range of a pack: read, read at, close.
@@ -402,13 +420,19 @@ func (p *packRange) Close() error { return p.f.Close() }
 // a pack to rewrite are read and verified as a rewrite would, so that a
 // damaged pack, which a rewrite keeps, is not counted.
 func (t *fsTenant) SweepPacks(ctx context.Context, st driver.TenantStore, cutoff time.Time, dryRun bool) (int, error) {
-	dir := filepath.Join(t.dir, packDir)
-	ents, err := os.ReadDir(dir)
+	ns, err := t.handle(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("content store: %w", err)
+		return 0, err
+	}
+	ents, err := readDir(ns, packDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
 	}
 	type packInfo struct {
 		size int64
@@ -478,7 +502,7 @@ func (t *fsTenant) SweepPacks(ctx context.Context, st driver.TenantStore, cutoff
 				return removed, err
 			}
 		}
-		if dryRun || os.Remove(filepath.Join(dir, name)) == nil {
+		if dryRun || ns.Remove(filepath.Join(packDir, name)) == nil {
 			removed++
 		}
 	}
@@ -538,7 +562,11 @@ func (t *fsTenant) rewritePack(ctx context.Context, st driver.TenantStore, old s
 // checksum, as content to stage into a new pack. It returns an error
 // matching docex.ErrCorrupt for a damaged range.
 func (t *fsTenant) readLive(old string, live map[string]locator) ([]*fsStaged, error) {
-	f, err := openNoFollow(filepath.Join(t.dir, packDir, old))
+	ns, err := t.handle(false)
+	if err != nil {
+		return nil, err
+	}
+	f, err := openNoFollow(ns, filepath.Join(packDir, old))
 	if err != nil {
 		return nil, err
 	}
