@@ -521,13 +521,12 @@ func linkVerified(r *os.Root, tmp, final, sum string, size int64) error {
 // matches reports whether p (relative to r) is a regular file (not a
 // symlink) with size bytes hashing to sum.
 func matches(r *os.Root, p, sum string, size int64) bool {
-	f, err := openNoFollow(r, p)
+	f, info, err := openNoFollow(r, p)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() || info.Size() != size {
+	if !info.Mode().IsRegular() || info.Size() != size {
 		return false
 	}
 	_, err = io.Copy(io.Discard, contentkey.Verify(f, sum, size, p))
@@ -551,9 +550,12 @@ func (t *fsTenant) Open(ctx context.Context, r driver.Reader, sum string, size i
 		return contentkey.Verify(rc, sum, size, "content "+sum), nil
 	}
 	ns, err := t.handle(false)
-	var f *os.File
+	var (
+		f    *os.File
+		info fs.FileInfo
+	)
 	if err == nil {
-		f, err = openNoFollow(ns, p)
+		f, info, err = openNoFollow(ns, p)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := missingRoot(t.root); err != nil {
@@ -563,11 +565,6 @@ func (t *fsTenant) Open(ctx context.Context, r driver.Reader, sum string, size i
 	}
 	if err != nil {
 		return nil, err
-	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("content store: %w", err)
 	}
 	if !info.Mode().IsRegular() || info.Size() != size {
 		f.Close()

@@ -323,6 +323,7 @@ func (t *fsTenant) openPacked(ctx context.Context, r driver.Reader, sum string, 
 	var (
 		loc  locator
 		f    *os.File
+		info fs.FileInfo
 		seen string
 	)
 	for attempt := 1; ; attempt++ {
@@ -347,7 +348,7 @@ func (t *fsTenant) openPacked(ctx context.Context, r driver.Reader, sum string, 
 		}
 		var ns *os.Root
 		if ns, err = t.handle(false); err == nil {
-			f, err = openNoFollow(ns, filepath.Join(packDir, loc.pack))
+			f, info, err = openNoFollow(ns, filepath.Join(packDir, loc.pack))
 		}
 		if errors.Is(err, fs.ErrNotExist) && loc.pack != seen && attempt < 3 {
 			// docex gc may have moved the content into a new pack and
@@ -371,11 +372,6 @@ func (t *fsTenant) openPacked(ctx context.Context, r driver.Reader, sum string, 
 	if loc.size != size {
 		f.Close()
 		return nil, true, docex.Errorf(docex.ErrCorrupt, "content %s: packed range has %d bytes, its recorded size is %d", sum, loc.size, size)
-	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, true, fmt.Errorf("content store: %w", err)
 	}
 	if !info.Mode().IsRegular() || loc.off+loc.size > info.Size() {
 		f.Close()
@@ -566,7 +562,7 @@ func (t *fsTenant) readLive(old string, live map[string]locator) ([]*fsStaged, e
 	if err != nil {
 		return nil, err
 	}
-	f, err := openNoFollow(ns, filepath.Join(packDir, old))
+	f, _, err := openNoFollow(ns, filepath.Join(packDir, old))
 	if err != nil {
 		return nil, err
 	}

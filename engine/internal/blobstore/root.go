@@ -165,36 +165,43 @@ func refused(r *os.Root, err error, rels ...string) error {
 
 // openNoFollow opens rel (dir/name, relative to r) for reading without
 // following a symbolic link at rel or at its directory: the directory
-// must be one (lstat), and the file opened must be the one at rel when
-// looked at after the open (lstat), which a link is not. A link (or, on
-// Windows, a junction or another reparse point), or a link swapped in
-// while the file was opened, is docex.ErrCorrupt: the store never makes
-// one; os.Root keeps the open beneath r whatever happens meanwhile. It
-// returns an error wrapping fs.ErrNotExist when rel or its directory does
-// not exist.
-func openNoFollow(r *os.Root, rel string) (*os.File, error) {
-	dir := filepath.Dir(rel)
-	if info, err := r.Lstat(dir); err == nil && !realDir(info) {
-		return nil, docex.Errorf(docex.ErrCorrupt, "content store: %s is not a directory (mode %v)", filepath.Join(r.Name(), dir), info.Mode())
+// must be one (lstat), and the file opened must be the one at its name
+// when looked at after the open (lstat), which a link is not. It returns
+// the file and what it is. A link (or, on Windows, a junction or another
+// reparse point), or one swapped in while the file was opened, is
+// docex.ErrCorrupt: the store never makes one; os.Root keeps the open
+// beneath r whatever happens meanwhile. It returns an error wrapping
+// fs.ErrNotExist when rel or its directory does not exist.
+func openNoFollow(r *os.Root, rel string) (*os.File, fs.FileInfo, error) {
+	dir, name := filepath.Split(rel)
+	dir = filepath.Clean(dir)
+	if info, err := r.Lstat(dir); err != nil {
+		return nil, nil, refused(r, fmt.Errorf("content store: %w", err), dir)
+	} else if !realDir(info) {
+		return nil, nil, docex.Errorf(docex.ErrCorrupt, "content store: %s is not a directory (mode %v)", filepath.Join(r.Name(), dir), info.Mode())
 	}
-	f, err := r.Open(rel)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("content store: %w", err)
-	}
+	// The directory opened once: the file's open and lstat are then one
+	// call each.
+	d, err := r.OpenRoot(dir)
 	if err != nil {
-		return nil, refused(r, fmt.Errorf("content store: %w", err), rel)
+		return nil, nil, refused(r, fmt.Errorf("content store: %w", err), dir)
+	}
+	defer d.Close()
+	f, err := d.Open(name)
+	if err != nil {
+		return nil, nil, refused(d, fmt.Errorf("content store: %w", err), name)
 	}
 	opened, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("content store: %w", err)
+		return nil, nil, fmt.Errorf("content store: %w", err)
 	}
-	info, err := r.Lstat(rel)
+	info, err := d.Lstat(name)
 	if err != nil || !os.SameFile(info, opened) || info.Mode()&(fs.ModeSymlink|fs.ModeIrregular) != 0 {
 		f.Close()
-		return nil, docex.Errorf(docex.ErrCorrupt, "content store: %s is a symbolic link, or was replaced while it was opened", filepath.Join(r.Name(), rel))
+		return nil, nil, docex.Errorf(docex.ErrCorrupt, "content store: %s is a symbolic link, or was replaced while it was opened", filepath.Join(r.Name(), rel))
 	}
-	return f, nil
+	return f, opened, nil
 }
 
 // syncDir fsyncs the directory rel of r ("." for r itself).
