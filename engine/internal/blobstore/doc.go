@@ -14,9 +14,10 @@
 // the transaction (pack.go). Names are derived from checksums and
 // validated tenant incarnations only (package internal/contentkey), never
 // from user-supplied names, so nothing can escape the root; and no
-// symbolic link planted under it is followed, on any system: one in place
-// of a directory the store writes into is docex.ErrCorrupt (mkdir), one
-// at a content file's name is replaced (linkVerified), and reads open the
-// file and its directory without following one (openNoFollow, whose
-// per-system part is in nofollow_unix.go and nofollow_windows.go).
+// symbolic link planted under it is followed out of a namespace, on any
+// system: every file is reached through an os.Root held open on the
+// namespace's directory, which is itself opened without following a link
+// (root.go). One in place of a directory the store writes into is
+// docex.ErrCorrupt (mkdir), one at a content file's name is replaced
+// (linkVerified), and reads refuse a file that is a link (openNoFollow).
 package blobstore
