@@ -216,24 +216,23 @@ type fsTenant struct {
 	dir     string // the namespace's directory (root/ns): for messages
 	noSync  bool
 	packMax int64
-	ready   atomic.Bool // tmp directory exists
-	mu      sync.Mutex  // opening h
+	mu      sync.Mutex // opening h
 	h       atomic.Pointer[nsHandle]
 }
 
 // tmpDir returns the namespace, open, with its tmp directory made.
 func (t *fsTenant) tmpDir() (*os.Root, error) {
-	r, err := t.handle(true)
+	h, err := t.current(true)
 	if err != nil {
 		return nil, err
 	}
-	if !t.ready.Load() {
-		if _, err := t.mkdir(r, "tmp"); err != nil {
+	if !h.ready.Load() {
+		if _, err := t.mkdir(h.r, "tmp"); err != nil {
 			return nil, err
 		}
-		t.ready.Store(true)
+		h.ready.Store(true)
 	}
-	return r, nil
+	return h.r, nil
 }
 
 // createTemp creates a new staging file in the tmp directory of r; its
@@ -445,47 +444,44 @@ func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged
 			}
 		}
 	}
+	if len(sts) == 0 {
+		return nil
+	}
 	// Staged files are linked in the directory they were staged in
 	// only while it is still the namespace's (not moved, nor replaced).
-	if len(sts) > 0 {
-		ns, err := t.handle(false)
-		if err != nil {
-			return err
-		}
-		for _, st := range sts {
-			if st.r != ns {
-				return docex.Errorf(docex.ErrStorageUnavailable, "content store: the directory %s was moved or replaced since content was staged in it", t.dir)
-			}
+	ns, err := t.handle(false)
+	if err != nil {
+		return err
+	}
+	for _, st := range sts {
+		if st.r != ns {
+			return docex.Errorf(docex.ErrStorageUnavailable, "content store: the directory %s was moved or replaced since content was staged in it", t.dir)
 		}
 	}
-	type nsDir struct {
-		r   *os.Root
-		dir string
-	}
-	seen := map[nsDir]bool{}
-	var dirs []nsDir
+	seen := map[string]bool{}
+	var dirs []string
 	for _, st := range sts {
 		final, err := t.path(st.Checksum())
 		if err != nil {
 			return err
 		}
-		d := nsDir{st.r, filepath.Dir(final)}
-		if _, err := t.mkdir(d.r, d.dir); err != nil {
+		dir := filepath.Dir(final)
+		if _, err := t.mkdir(ns, dir); err != nil {
 			return err
 		}
-		if err := linkVerified(d.r, st.tmp, final, st.Checksum(), st.Size()); err != nil {
+		if err := linkVerified(ns, st.tmp, final, st.Checksum(), st.Size()); err != nil {
 			return t.ioErr(err)
 		}
-		if !seen[d] {
-			seen[d] = true
-			dirs = append(dirs, d)
+		if !seen[dir] {
+			seen[dir] = true
+			dirs = append(dirs, dir)
 		}
 	}
 	if t.noSync {
 		return nil
 	}
 	for _, d := range dirs {
-		if err := syncDir(d.r, d.dir); err != nil {
+		if err := syncDir(ns, d); err != nil {
 			return t.ioErr(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/docex-dev/docex"
 )
@@ -26,8 +27,9 @@ import (
 
 // nsHandle is a namespace's directory, open, and what it was when opened.
 type nsHandle struct {
-	r    *os.Root
-	info fs.FileInfo
+	r     *os.Root
+	info  fs.FileInfo
+	ready atomic.Bool // its tmp directory exists
 }
 
 // handle returns the namespace's open directory, opening it (and with
@@ -43,18 +45,26 @@ type nsHandle struct {
 // it: the garbage collector closes it (os.Root's finalizer), as it closes
 // the handle of a namespace the engine forgets (deleted tenants).
 func (t *fsTenant) handle(create bool) (*os.Root, error) {
+	h, err := t.current(create)
+	if err != nil {
+		return nil, err
+	}
+	return h.r, nil
+}
+
+// current is handle's, with the namespace's state.
+func (t *fsTenant) current(create bool) (*nsHandle, error) {
 	if h := t.h.Load(); h != nil {
 		if info, err := os.Lstat(t.dir); err == nil && os.SameFile(info, h.info) {
-			return h.r, nil
+			return h, nil
 		}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if h := t.h.Load(); h != nil {
 		if info, err := os.Lstat(t.dir); err == nil && os.SameFile(info, h.info) {
-			return h.r, nil
+			return h, nil
 		}
-		t.ready.Store(false)
 	}
 	if err := missingRoot(t.root); err != nil {
 		return nil, err
@@ -63,8 +73,9 @@ func (t *fsTenant) handle(create bool) (*os.Root, error) {
 	if err != nil {
 		return nil, t.ioErr(err)
 	}
-	t.h.Store(&nsHandle{r: r, info: info})
-	return r, nil
+	h := &nsHandle{r: r, info: info}
+	t.h.Store(h)
+	return h, nil
 }
 
 // openBeneath opens the directory rel (slash-separated) under the
