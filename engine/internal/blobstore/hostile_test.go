@@ -249,3 +249,42 @@ func TestFSDeleteTenantThroughLink(t *testing.T) {
 		t.Fatalf("removed through the link: %q, %v", b, err)
 	}
 }
+
+// TestFSSystemLevelThroughLink: the store's own names at its root are
+// reached beneath it. A tenants directory that is a link (to outside) is
+// not listed for docex gc, which would delete what it finds there as the
+// directories of deleted tenants (before, Incarnations listed them and
+// DeleteTenant removed them), and a claim marker that is a link leading
+// out of the root is not read (before, another directory's marker
+// claimed this one).
+func TestFSSystemLevelThroughLink(t *testing.T) {
+	root, outside := contentDir(t), t.TempDir()
+	s := blobstore.NewFS(root, false)
+	inc := uuid.NewString()
+	must(t, os.MkdirAll(filepath.Join(outside, "acme", inc), 0o700))
+	must(t, os.WriteFile(filepath.Join(outside, "acme", inc, "keep"), []byte("keep"), 0o600))
+	must(t, os.Symlink(outside, filepath.Join(root, "tenants")))
+	var listed []driver.StoredIncarnation
+	err := s.Incarnations(bg, func(si driver.StoredIncarnation) error { listed = append(listed, si); return nil })
+	if len(listed) != 0 || !errors.Is(err, docex.ErrCorrupt) {
+		t.Errorf("Incarnations: %+v, %v; want nothing, ErrCorrupt", listed, err)
+	}
+	if err := s.DeleteTenant(bg, "acme", inc); !errors.Is(err, docex.ErrCorrupt) {
+		t.Errorf("DeleteTenant: %v, want ErrCorrupt", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(outside, "acme", inc, "keep")); err != nil || string(b) != "keep" {
+		t.Fatalf("removed through the link: %q, %v", b, err)
+	}
+
+	other := blobstore.NewFS(t.TempDir(), false)
+	must(t, other.Claim(bg, "sys"))
+	must(t, os.Symlink(filepath.Join(other.Root(), ".docex-system"), filepath.Join(root, ".docex-system")))
+	if err := s.CheckClaim(bg, "sys"); err == nil {
+		t.Error("CheckClaim read a marker outside the root")
+	}
+	before := snapshot(t, other.Root())
+	if err := s.Claim(bg, "sys"); err == nil {
+		t.Error("Claim accepted a marker outside the root")
+	}
+	sameSnapshot(t, "the other root", before, snapshot(t, other.Root()))
+}
