@@ -21,15 +21,18 @@ import (
 // Limits of pipeline definitions (a larger definition is refused with
 // docex.ErrTooLarge, a kind of docex.ErrInvalid).
 const (
-	MaxPipelineBytes  = 64 << 10
-	MaxPipelineSteps  = 32
-	MaxPipelineName   = 64
-	DefaultAttempts   = 3
-	MaxAttemptsLimit  = 20
-	DefaultDerived    = 100000     // max_derived when a definition leaves it out
-	MaxDerivedLimit   = 1000000    // the largest max_derived
-	InputDocument     = "document" // a step's input: the pipeline's input document
-	maxStepParamBytes = 4096
+	MaxPipelineBytes = 64 << 10
+	MaxPipelineSteps = 32
+	MaxPipelineName  = 64
+	// MaxPipelineNesting bounds how deep arrays and tables nest ([[steps]]
+	// is 2; a step's accept list inside it 3).
+	MaxPipelineNesting = 16
+	DefaultAttempts    = 3
+	MaxAttemptsLimit   = 20
+	DefaultDerived     = 100000     // max_derived when a definition leaves it out
+	MaxDerivedLimit    = 1000000    // the largest max_derived
+	InputDocument      = "document" // a step's input: the pipeline's input document
+	maxStepParamBytes  = 4096
 )
 
 // Pipeline is a parsed, validated pipeline definition (see
@@ -114,6 +117,9 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 			p, err = nil, docex.Errorf(docex.ErrInvalid, "pipeline: parser failure: %v", r)
 		}
 	}()
+	if depth, line := spell.TOMLNesting(src); depth > MaxPipelineNesting {
+		return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d: arrays and tables nested %d deep, more than %d", line, depth, MaxPipelineNesting)
+	}
 	p = new(Pipeline)
 	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(p)
 	var pe toml.ParseError

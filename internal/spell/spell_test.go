@@ -197,3 +197,41 @@ func TestTOMLLine(t *testing.T) {
 		}
 	}
 }
+
+func TestTOMLNesting(t *testing.T) {
+	cases := []struct {
+		src         string
+		depth, line int
+	}{
+		{"", 0, 0},
+		{"a = 1\n", 0, 0},
+		{"[t]\na = [1, [2]]\n", 2, 2},
+		{"[[steps]]\nx = { a = [ { b = 1 } ] }\n", 3, 2},
+		{"a = \"[[[[\" # [[[[\nb = '{{{{'\n", 0, 0},
+		{"a = \"\"\"\n[[[\n\"\"\"\nb = [[1]]\n", 2, 4},
+		{"a = '''\n{{{'''\nb = [1]\n", 1, 3},
+		{"a = \"\\\"[[\" \nb = [\n[\n1]]\n", 2, 3},
+		{"a = \"\"\"x\"\"\"\" \nb = [1]\n", 1, 2}, // a quote of the string's own before its closing three
+		{strings.Repeat("[", 40), 40, 1},
+		{"]]]]", 0, 0},
+	}
+	for _, c := range cases {
+		if d, l := TOMLNesting([]byte(c.src)); d != c.depth || l != c.line {
+			t.Errorf("TOMLNesting(%q) = %d, %d; want %d, %d", c.src, d, l, c.depth, c.line)
+		}
+	}
+}
+
+// FuzzTOMLNesting: any input is read without a panic, and the depth is
+// never more than the number of opening brackets.
+func FuzzTOMLNesting(f *testing.F) {
+	for _, s := range []string{"a = [[1]]", "x = \"\"\"[\"\"\"", "'''", "\"\\", "{[#\n]}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		d, l := TOMLNesting(src)
+		if open := strings.Count(string(src), "[") + strings.Count(string(src), "{"); d > open || d < 0 || (d > 0) != (l > 0) {
+			t.Fatalf("depth %d line %d for %d opening brackets", d, l, open)
+		}
+	})
+}

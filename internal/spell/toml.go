@@ -102,3 +102,63 @@ func TOMLLine(line, start, length int, src []byte) int {
 	}
 	return min(max(line, 1), 1+bytes.Count(src, []byte("\n")))
 }
+
+// TOMLNesting returns how deep the arrays and inline tables of a TOML
+// document nest at most (a table header, [a] or [[a]], counts as such a
+// level while it is read), and the line where that depth is first
+// reached; brackets in strings and comments are not counted. It reads src
+// once, in linear time, and never fails: text that is not TOML is counted
+// as it comes. BurntSushi/toml's cost grows with the square of the
+// nesting (each level copies its parent's key path), so a decoder's
+// caller refuses a document nested deeper than it needs before decoding
+// it.
+func TOMLNesting(src []byte) (depth, line int) {
+	level, ln := 0, 1
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; c {
+		case '\n':
+			ln++
+		case '#':
+			for i+1 < len(src) && src[i+1] != '\n' {
+				i++
+			}
+		case '"', '\'':
+			if i+2 < len(src) && src[i+1] == c && src[i+2] == c { // """ or '''
+				i += 3
+				for i < len(src) && !(src[i] == c && i+2 < len(src) && src[i+1] == c && src[i+2] == c) {
+					if src[i] == '\n' {
+						ln++
+					}
+					if c == '"' && src[i] == '\\' {
+						i++
+						if i < len(src) && src[i] == '\n' {
+							ln++
+						}
+					}
+					i++
+				}
+				for k := 0; k < 2 && i+3 < len(src) && src[i+3] == c; k++ {
+					i++ // up to two quotes of the string's own before its closing three
+				}
+				i += 2 // at the closing quotes' last
+				continue
+			}
+			for i++; i < len(src) && src[i] != c && src[i] != '\n'; i++ {
+				if c == '"' && src[i] == '\\' && i+1 < len(src) && src[i+1] != '\n' {
+					i++
+				}
+			}
+			if i < len(src) && src[i] == '\n' {
+				ln++
+			}
+		case '[', '{':
+			level++
+			if level > depth {
+				depth, line = level, ln
+			}
+		case ']', '}':
+			level--
+		}
+	}
+	return depth, line
+}

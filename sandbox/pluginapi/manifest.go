@@ -35,6 +35,10 @@ const DefaultEntry = "docex_run"
 // Size caps applied before parsing or hashing anything.
 const (
 	maxManifestBytes = 64 << 10
+	// maxManifestNesting bounds how deep arrays and tables nest (a
+	// manifest needs 2 or 3): BurntSushi/toml's cost grows with the
+	// square of the nesting.
+	maxManifestNesting = 16
 	// MaxModuleBytes is the largest module accepted (16 MiB: the slowest
 	// shapes accepted compile in about 3-5 s on a 2-core machine, see
 	// docs/sandbox.md).
@@ -157,6 +161,9 @@ func parseManifest(data []byte, stored bool) (m *Manifest, err error) {
 			m, err = nil, fmt.Errorf("%w: parser panic: %v", ErrInvalidManifest, r)
 		}
 	}()
+	if depth, line := spell.TOMLNesting(data); depth > maxManifestNesting {
+		return nil, fmt.Errorf("%w: line %d: arrays and tables nested %d deep, more than %d", ErrInvalidManifest, line, depth, maxManifestNesting)
+	}
 	m = new(Manifest)
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(m)
 	var pe toml.ParseError

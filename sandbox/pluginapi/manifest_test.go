@@ -96,6 +96,10 @@ func TestParseManifestErrors(t *testing.T) {
 		{"wrong-case limits key", `max_log_bytes = 10`, "MAX_HOST_CALLS = 5", `unknown key "limits.MAX_HOST_CALLS" (did you mean "max_host_calls"?)`},
 		{"wrong-case param key", `type = "int"`, "Type = \"int\"", `unknown key "parameters.min.Type" (did you mean "type"?)`},
 		{"wrong-case key, wrong type", `abi_version = 1`, "abi_version = 1\nDescription = 5", `unknown key "Description" (did you mean "description"?)`},
+		// Nested deeper than a manifest needs: refused before it is
+		// decoded, whose cost grows with the square of the depth (a 32 KB
+		// manifest of inline tables 8,000 deep had cost gigabytes).
+		{"nested too deep", `abi_version = 1`, "abi_version = 1\nx = " + strings.Repeat("{a=", 8000) + "1" + strings.Repeat("}", 8000), "line 6: arrays and tables nested 8000 deep, more than 16"},
 		{"uppercase name", `"word-count_2"`, `"Word"`, "name"},
 		{"name starts with digit", `"word-count_2"`, `"2word"`, "name"},
 		{"long name", `"word-count_2"`, `"` + strings.Repeat("a", 65) + `"`, "name"},
