@@ -59,7 +59,7 @@ func countingBackend(t *testing.T) (*Backend, driver.TenantStore, *roundTrips) {
 }
 
 // traceRoundTrips replaces b's pool with one whose round trips it counts.
-func traceRoundTrips(t *testing.T, b *Backend) *roundTrips {
+func traceRoundTrips(t testing.TB, b *Backend) *roundTrips {
 	t.Helper()
 	pc := b.pool.Config()
 	rt := &roundTrips{}
