@@ -241,6 +241,19 @@ type LineageBatchReader interface {
 	LineageAmong(ctx context.Context, ids []string, into bool) ([]LineageEdge, error)
 }
 
+// DeleteBatchTx is implemented by transactions that delete many
+// documents in few statements. The engine deletes a cascade's documents
+// (docex doc delete --cascade) a chunk at a time with it when the
+// backend's Tx has it.
+type DeleteBatchTx interface {
+	// DeleteDocuments has the effect of DeleteDocument on each document
+	// of ids (its metadata removed, its basket's counters updated), then
+	// of AppendAudit on each entry, in order. It returns docex.ErrNotFound
+	// when a document is absent (or given twice), after which the caller
+	// rolls the transaction back.
+	DeleteDocuments(ctx context.Context, ids []string, audit []docex.AuditEntry) error
+}
+
 // ContentsReader is implemented by tenant stores that read many content
 // rows (content stored in the database) in one read. ReadContents returns
 // the rows of checksums that exist, by checksum; a checksum with no row is

@@ -17,7 +17,8 @@ import (
 // attempt: right after the attempt reads its jobs' completion keys
 // (StepsOfJobs: armSteps), before the attempt's next write after that
 // read, which commits its steps' results (armWrite), before the next
-// write of any store (armNextWrite), or right after a
+// write of any store (armNextWrite), before the next isolated write of
+// any store (armNextIsolated), or right after a
 // worker reads the jobs of its batch, before it starts them (armJobsRead).
 type hookBackend struct {
 	*sqlite.Backend
@@ -25,8 +26,11 @@ type hookBackend struct {
 	steps func(ctx context.Context, st driver.TenantStore, jobIDs []string) bool
 	write func()
 	read  func()
-	ready bool // StepsOfJobs ran since write was armed
-	done  bool // a hook ran
+	// isolated runs before the next WriteIsolated of a store
+	// (armNextIsolated).
+	isolated func()
+	ready    bool // StepsOfJobs ran since write was armed
+	done     bool // a hook ran
 }
 
 // armSteps makes the next StepsOfJobs call steps, after its read, with the
@@ -49,6 +53,14 @@ func (b *hookBackend) armWrite(write func()) {
 func (b *hookBackend) armNextWrite(write func()) {
 	b.mu.Lock()
 	b.write, b.ready = write, true
+	b.mu.Unlock()
+}
+
+// armNextIsolated makes the next WriteIsolated of a store call isolated
+// first.
+func (b *hookBackend) armNextIsolated(isolated func()) {
+	b.mu.Lock()
+	b.isolated = isolated
 	b.mu.Unlock()
 }
 
@@ -144,6 +156,18 @@ func (s *hookStore) Write(ctx context.Context, fn func(tx driver.Tx) error) erro
 		hook()
 	}
 	return s.hookInner.Write(ctx, fn)
+}
+
+func (s *hookStore) WriteIsolated(ctx context.Context, fn func(tx driver.Tx) error) error {
+	s.b.mu.Lock()
+	hook := s.b.isolated
+	s.b.isolated = nil
+	s.b.done = s.b.done || hook != nil
+	s.b.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return s.hookInner.WriteIsolated(ctx, fn)
 }
 
 // hookedJob is a job of the acme tenant on a hookBackend: pipeline src

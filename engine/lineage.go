@@ -213,13 +213,35 @@ func (s *Session) DescendantIDs(ctx context.Context, docID string) ([]string, er
 	return ids, nil
 }
 
+// CascadeChunk is the most documents one transaction of a cascading
+// delete (DeleteDocumentCascade) deletes.
+const CascadeChunk = 500
+
 // DeleteDocumentCascade deletes a document and every document derived
-// from it, directly or not (write action), in one transaction: all of
-// them or none. Lineage keeps the edges and shows the documents as gone.
-// It returns the ids deleted, descendants first; docex.ErrNotFound for an
-// unknown document; the content store's error, having deleted nothing,
-// when the store cannot remove content now (DeleteBasket). Each deletion is audited (document.delete, with the
-// cascade's source in the detail).
+// from it, directly or not (write action). Lineage keeps the edges and
+// shows the documents as gone. Each deletion is audited (document.delete,
+// with the cascade's source in the detail, cascade_from).
+//
+// A document with fewer than CascadeChunk descendants goes with them in
+// one transaction: all of them or none. A larger cascade deletes
+// CascadeChunk documents per transaction, deepest first, each document
+// with its metadata, its audit entry and (database content) its content
+// in the same transaction; the last transaction walks the lineage again,
+// with each document locked, and deletes what is left with the source, so
+// that documents a job derived meanwhile go too. A cascade interrupted
+// between two transactions (a crash, an error) leaves the source and
+// some of its descendants, never part of a document; running it again
+// finishes it, as lineage keeps the edges of the documents deleted.
+// Content outside the database is released after each transaction
+// commits, content a crash kept from being released is left for docex gc
+// (as DeleteDocument's).
+//
+// It returns the ids deleted, descendants first and the source last;
+// docex.ErrNotFound for an unknown document; docex.ErrInvalid for
+// descendants deeper than MaxLineageDepth, having deleted nothing; the
+// content store's error, having deleted nothing, when the store cannot
+// remove content now (DeleteBasket). On any other error some descendants
+// may have been deleted (a larger cascade), and the ids are not returned.
 func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]string, error) {
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.delete", id)
 	if err != nil {
@@ -236,9 +258,13 @@ func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]strin
 	if err != nil {
 		return nil, err
 	}
-	var deleted, sums []string
+	deleted := []string{}
+	// The first transaction: the source exists; a cascade that fits in
+	// one transaction is done there, a larger one deletes its deepest
+	// chunk and leaves the rest (rest, walked with the documents locked).
+	var rest, chunk, sums []string
+	last := false
 	err = s.writeAudit(ctx, st, "document.delete", id, false, func(tx driver.Tx) error {
-		deleted, sums = []string{}, nil
 		if _, err := tx.Document(ctx, id); err != nil {
 			return err
 		}
@@ -246,46 +272,108 @@ func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]strin
 		if err != nil {
 			return err
 		}
-		all := append(ids, id)
-		var docs map[string]docex.Document // read in one statement when tx can
-		if br, ok := tx.(driver.BatchReader); ok {
-			if docs, err = br.DocumentsByID(ctx, all); err != nil {
-				return err
-			}
+		last = len(ids) < CascadeChunk
+		if last {
+			ids, rest = append(ids, id), nil
+		} else {
+			ids, rest = ids[:CascadeChunk], ids[CascadeChunk:]
 		}
-		seenSum := map[string]bool{}
-		for _, d := range all {
-			doc, ok := docs[d]
-			if docs == nil {
-				doc, err = tx.Document(ctx, d)
-				ok = err == nil
-				if err != nil && !errors.Is(err, docex.ErrNotFound) {
-					return err
-				}
-			}
-			if !ok {
-				continue // gone already; its descendants were walked
-			}
-			if err := tx.DeleteDocument(ctx, d); err != nil {
-				return err
-			}
-			if !seenSum[doc.Checksum] {
-				seenSum[doc.Checksum] = true
-				sums = append(sums, doc.Checksum)
-			}
-			detail := map[string]any{"cascade_from": id}
-			if err := tx.AppendAudit(ctx, s.entryDetail("document.delete", d, detail)); err != nil {
-				return err
-			}
-			deleted = append(deleted, d)
-		}
-		return s.dropInTx(ctx, tx, tc, sums...)
+		chunk, sums, err = s.deleteCascaded(ctx, tx, tc, id, ids)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.releaseAfter(ctx, st, tc, sums...)
-	return deleted, nil
+	deleted = append(deleted, chunk...)
+	if last {
+		return deleted, nil
+	}
+	// The chunks between: each deletes those of its documents that are
+	// still there.
+	for len(rest) > CascadeChunk {
+		ids := rest[:CascadeChunk]
+		rest = rest[CascadeChunk:]
+		err := s.writeAudit(ctx, st, "document.delete", id, false, func(tx driver.Tx) error {
+			var err error
+			chunk, sums, err = s.deleteCascaded(ctx, tx, tc, id, ids)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.releaseAfter(ctx, st, tc, sums...)
+		deleted = append(deleted, chunk...)
+	}
+	// The last: the lineage walked again with each document locked (a
+	// job that derived documents from one left meanwhile committed first
+	// and is seen), what is left deleted with the source. A source another
+	// call deleted meanwhile is not there to delete; its descendants
+	// still go.
+	err = s.writeAudit(ctx, st, "document.delete", id, false, func(tx driver.Tx) error {
+		ids, err := descendantsIn(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		chunk, sums, err = s.deleteCascaded(ctx, tx, tc, id, append(ids, id))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.releaseAfter(ctx, st, tc, sums...)
+	return append(deleted, chunk...), nil
+}
+
+// deleteCascaded deletes in tx, for the cascading delete of root, the
+// documents of ids that exist (locked first: a content update in flight
+// commits before, and the content released is the one the document has),
+// each with a document.delete audit entry naming root (cascade_from), and
+// the contents no document refers to any more when the content store is
+// part of tx (dropInTx). It deletes them in few statements when tx is a
+// driver.DeleteBatchTx, one by one otherwise. It returns the ids deleted,
+// in the order of ids, and their contents' checksums (each once), for
+// releaseAfter; on error, the transaction must be rolled back.
+func (s *Session) deleteCascaded(ctx context.Context, tx driver.Tx, tc driver.TenantContent, root string, ids []string) (deleted, sums []string, err error) {
+	live, err := tx.LockDocuments(ctx, ids, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	audit := make([]docex.AuditEntry, 0, len(live))
+	seen := make(map[string]bool, len(live))
+	seenSum := map[string]bool{}
+	for _, d := range ids {
+		sum, ok := live[d]
+		if !ok || seen[d] {
+			continue // gone already; its descendants were walked
+		}
+		seen[d] = true
+		deleted = append(deleted, d)
+		audit = append(audit, s.entryDetail("document.delete", d, map[string]any{"cascade_from": root}))
+		if !seenSum[sum] {
+			seenSum[sum] = true
+			sums = append(sums, sum)
+		}
+	}
+	if bt, ok := tx.(driver.DeleteBatchTx); ok {
+		err = bt.DeleteDocuments(ctx, deleted, audit)
+	} else {
+		for i, d := range deleted {
+			if err = tx.DeleteDocument(ctx, d); err != nil {
+				break
+			}
+			if err = tx.AppendAudit(ctx, audit[i]); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if deleted == nil {
+		deleted = []string{}
+	}
+	return deleted, sums, s.dropInTx(ctx, tx, tc, sums...)
 }
 
 // tooDeepError is descendantsIn's error for descendants deeper than

@@ -84,6 +84,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("SweepDryRun", f.testSweepDryRun)
 			t.Run("SweepContentRows", f.testSweepContentRows)
 			t.Run("ForceDeleteReleasesContent", f.testForceDeleteReleasesContent)
+			t.Run("CascadeChunks", f.testCascadeChunks)
 			t.Run("DeleteBasketRace", f.testDeleteBasketRace)
 			t.Run("ConcurrentUpdates", f.testConcurrentUpdates)
 			t.Run("LockSeesContentUpdates", f.testLockSeesContentUpdates)

@@ -11,20 +11,17 @@ import (
 	"github.com/docex-dev/docex/engine"
 )
 
-// cascadeFanOut is the fan-out of the tree BenchmarkCascadeDelete
-// deletes: a root, 20 documents derived from it, 20 from each of those
-// and 20 from each of those (8,420 descendants), one of the deepest also
-// derived from a second document (a shared descendant).
-const cascadeFanOut = 20
-
-// cascadeTree adds the tree of BenchmarkCascadeDelete to a new basket of
-// s's tenant (st is the tenant's store, for the lineage edges) and
-// returns the root's id and the number of descendants.
-func cascadeTree(b *testing.B, s *engine.Session, st driver.TenantStore, name string) (string, int) {
+// cascadeTree adds a tree of documents to a new basket of s's tenant (st
+// is the tenant's store, for the lineage edges): a root, fanOut documents
+// derived from it, fanOut from each of those and fanOut from each of
+// those, one of the deepest also derived from a second document (a
+// shared descendant). It returns the root's id and the number of
+// descendants.
+func cascadeTree(b testing.TB, s *engine.Session, st driver.TenantStore, name string, fanOut int) (string, int) {
 	b.Helper()
 	bk, err := s.CreateBasket(bg, name)
 	must(b, err)
-	n := 1 + cascadeFanOut + cascadeFanOut*cascadeFanOut + cascadeFanOut*cascadeFanOut*cascadeFanOut
+	n := 1 + fanOut + fanOut*fanOut + fanOut*fanOut*fanOut
 	ids := make([]string, 0, n)
 	for off := 0; off < n; off += 1000 {
 		docs := make([]engine.NewDocument, min(1000, n-off))
@@ -44,10 +41,10 @@ func cascadeTree(b *testing.B, s *engine.Session, st driver.TenantStore, name st
 		edges = append(edges, driver.LineageEdge{SourceID: src, DerivedID: der, Step: "split", Pipeline: "p", Version: 1,
 			Plugin: "split", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: now})
 	}
-	// ids[0] is the root; the children of ids[k] are ids[k*20+1 .. k*20+20].
-	for k := 0; k*cascadeFanOut+cascadeFanOut < n; k++ {
-		for c := 1; c <= cascadeFanOut; c++ {
-			edge(ids[k], ids[k*cascadeFanOut+c])
+	// ids[0] is the root; the children of ids[k] are ids[k*fanOut+1 ..].
+	for k := 0; k*fanOut+fanOut < n; k++ {
+		for c := 1; c <= fanOut; c++ {
+			edge(ids[k], ids[k*fanOut+c])
 		}
 	}
 	edge(ids[1], ids[n-1]) // a descendant reached twice
@@ -60,7 +57,7 @@ func cascadeTree(b *testing.B, s *engine.Session, st driver.TenantStore, name st
 }
 
 // BenchmarkCascadeDelete: docex doc delete --cascade of a document with
-// 8,420 descendants over three levels, each with its own content and
+// 8,420 descendants over three levels (cascadeTree, a fan-out of 20), each with its own content and
 // two metadata keys, through the engine (filesystem and database
 // content). It reports the round trips to the server per document
 // deleted (round-trips/doc), the content's release included.
@@ -86,7 +83,7 @@ func BenchmarkCascadeDelete(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				i++
-				root, n := cascadeTree(b, s, st, fmt.Sprintf("tree%d", i))
+				root, n := cascadeTree(b, s, st, fmt.Sprintf("tree%d", i), 20)
 				before := rt.n.Load()
 				b.StartTimer()
 				deleted, err := s.DeleteDocumentCascade(bg, root)
@@ -102,4 +99,44 @@ func BenchmarkCascadeDelete(b *testing.B) {
 			b.ReportMetric(float64(trips)/float64(docs), "round-trips/doc")
 		})
 	}
+}
+
+// TestCascadeRoundTrips: a cascading delete of 1,463 documents (three
+// transactions, engine.CascadeChunk documents each at most) takes a few
+// round trips per transaction, whatever the number of documents in it
+// (database content, whose release is part of the transactions). Before,
+// each document was deleted in a round trip of its own.
+func TestCascadeRoundTrips(t *testing.T) {
+	be := openBackend(t, Config{MaxConns: 4})
+	cfg := engine.Config{MultiTenancy: true, ContentStorage: engine.ContentDatabase}
+	_, err := engine.Bootstrap(bg, be, cfg)
+	must(t, err)
+	rt := traceRoundTrips(t, be)
+	eng, err := engine.New(bg, be, cfg)
+	must(t, err)
+	defer eng.Close()
+	_, err = eng.Provisioner("ops").Create(bg, "acme", "")
+	must(t, err)
+	s := eng.As(docex.UserContext{UserID: "u", TenantID: "acme", Roles: []string{"admin"}})
+	st, err := be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	root, n := cascadeTree(t, s, st, "tree", 11)
+	if n <= 2*engine.CascadeChunk {
+		t.Fatalf("%d descendants: not more than two transactions' worth", n)
+	}
+	before := rt.n.Load()
+	deleted, err := s.DeleteDocumentCascade(bg, root)
+	must(t, err)
+	if len(deleted) != n+1 {
+		t.Fatalf("the cascade deleted %d documents, want %d", len(deleted), n+1)
+	}
+	// Per transaction: begin, the lineage read and lock of each level
+	// (first and last), the locks, the delete, the content's references
+	// and the commit with what was held.
+	trips := rt.n.Load() - before
+	if trips > 60 {
+		t.Fatalf("a cascade of %d documents took %d round trips, want at most 60", n+1, trips)
+	}
+	t.Logf("a cascade of %d documents: %d round trips", n+1, trips)
 }

@@ -688,3 +688,73 @@ func (t *tx) DeleteContent(ctx context.Context, checksum string) error {
 	}
 	return t.p.later("delete content "+checksum, sqlDelContent, checksum)
 }
+
+// sqlDeleteDocuments is sqlDeleteDocument for many documents (their
+// metadata go by the foreign key's ON DELETE CASCADE); the basket
+// counters are updated at the end of the transaction (tx.flushCounts).
+// It runs unprepared, as the other lookups by an array (see sqlMetaOf).
+const sqlDeleteDocuments = `DELETE FROM documents WHERE id = ANY($1) RETURNING id, basket_id, size`
+
+// DeleteDocuments implements driver.DeleteBatchTx: one statement for the
+// documents and their metadata, the audit entries' multi-row insert held
+// (see pipe) and sent with the transaction's next statement, and the
+// basket counters' updates with the commit (flushCounts, baskets in id
+// order).
+func (t *tx) DeleteDocuments(ctx context.Context, ids []string, audit []docex.AuditEntry) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		rows, err := t.p.Query(ctx, sqlDeleteDocuments, pgx.QueryExecModeExec, ids)
+		if err != nil {
+			return t.b.wrap(err, "delete documents")
+		}
+		var (
+			id, basketID string
+			size         int64
+		)
+		deleted := make(map[string]bool, len(ids))
+		counts := map[string]*[2]int64{}
+		_, err = pgx.ForEachRow(rows, []any{&id, &basketID, &size}, func() error {
+			deleted[id] = true
+			c := counts[basketID]
+			if c == nil {
+				c = &[2]int64{}
+				counts[basketID] = c
+			}
+			c[0]--
+			c[1] -= size
+			return nil
+		})
+		if err != nil {
+			return t.b.wrap(err, "delete documents")
+		}
+		for _, id := range ids {
+			if !deleted[id] {
+				return docex.Errorf(docex.ErrNotFound, "document %q not found", id)
+			}
+			delete(deleted, id) // an id given twice is not found the second time
+		}
+		if t.counts == nil {
+			t.counts = map[string]*[2]int64{}
+		}
+		for basketID, c := range counts {
+			if have := t.counts[basketID]; have != nil {
+				have[0] += c[0]
+				have[1] += c[1]
+			} else {
+				t.counts[basketID] = c
+			}
+		}
+	}
+	if len(audit) == 0 {
+		return nil
+	}
+	args, err := auditsArgs(audit)
+	if err != nil {
+		return err
+	}
+	return t.p.later("append audit", sqlAppendAudits, args...)
+}
+
+var _ driver.DeleteBatchTx = (*tx)(nil)

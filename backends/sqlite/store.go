@@ -667,6 +667,64 @@ func (t *tx) DeleteDocument(ctx context.Context, id string) error {
 	return t.count(ctx, basketID, -1, -size)
 }
 
+// DeleteDocuments implements driver.DeleteBatchTx: per chunk of ids
+// (maxInParams), one DELETE of their metadata and one of the documents
+// (which returns their baskets and sizes); then one counter update per
+// basket and the audit entries' multi-row INSERTs.
+func (t *tx) DeleteDocuments(ctx context.Context, ids []string, audit []docex.AuditEntry) error {
+	type total struct{ docs, bytes int64 }
+	totals := map[string]*total{}
+	var order []string
+	deleted := make(map[string]bool, len(ids))
+	err := inChunks(ids, func(list string, args []any) error {
+		if _, err := t.t.ExecContext(ctx, `DELETE FROM metadata WHERE document_id IN (`+list+`)`, args...); err != nil {
+			return err
+		}
+		rows, err := t.t.QueryContext(ctx, `DELETE FROM documents WHERE id IN (`+list+`) RETURNING id, basket_id, size`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, basketID string
+			var size int64
+			if err := rows.Scan(&id, &basketID, &size); err != nil {
+				return err
+			}
+			deleted[id] = true
+			tt := totals[basketID]
+			if tt == nil {
+				tt = &total{}
+				totals[basketID] = tt
+				order = append(order, basketID)
+			}
+			tt.docs--
+			tt.bytes -= size
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if !deleted[id] {
+			return docex.Errorf(docex.ErrNotFound, "document %q not found", id)
+		}
+		delete(deleted, id) // an id given twice is not found the second time
+	}
+	for _, b := range order {
+		if err := t.count(ctx, b, totals[b].docs, totals[b].bytes); err != nil {
+			return err
+		}
+	}
+	if len(audit) == 0 {
+		return nil
+	}
+	return insertAudits(ctx, t, t.audit, audit)
+}
+
+var _ driver.DeleteBatchTx = (*tx)(nil)
+
 func (t *tx) SetMetadata(ctx context.Context, docID string, kv map[string]docex.Value, updatedAt time.Time) error {
 	var basketID string
 	if err := t.t.QueryRowContext(ctx, `UPDATE documents SET updated_at = ? WHERE id = ? RETURNING basket_id`, micros(updatedAt), docID).Scan(&basketID); err != nil {

@@ -183,7 +183,9 @@ Example:
 --cascade (its descendants go too, see doc lineage) or --keep-derived (they
 stay, and their lineage says the source is gone). Without either, on a
 terminal, it asks which (c, k, or nothing: not deleted); otherwise it
-deletes nothing and exits 5.
+deletes nothing and exits 5. A cascade of 500 descendants or more
+deletes 500 documents per transaction, deepest first, the document
+itself last: if it is interrupted, running it again finishes it.
 
 Example:
   docex doc delete DOC_ID --cascade`,
