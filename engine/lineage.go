@@ -236,12 +236,14 @@ const CascadeChunk = 500
 // commits, content a crash kept from being released is left for docex gc
 // (as DeleteDocument's).
 //
-// It returns the ids deleted, descendants first and the source last;
-// docex.ErrNotFound for an unknown document; docex.ErrInvalid for
-// descendants deeper than MaxLineageDepth, having deleted nothing; the
-// content store's error, having deleted nothing, when the store cannot
-// remove content now (DeleteBasket). On any other error some descendants
-// may have been deleted (a larger cascade), and the ids are not returned.
+// It returns the ids deleted, descendants first and the source last (a
+// source another call deleted during a larger cascade is not listed);
+// docex.ErrNotFound, having deleted nothing, for an unknown document;
+// docex.ErrInvalid, having deleted nothing, for descendants deeper than
+// MaxLineageDepth; the content store's error, having deleted nothing,
+// when the store cannot remove content now (DeleteBasket). On any other
+// error a larger cascade may have deleted some descendants, whose ids are
+// not returned.
 func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]string, error) {
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.delete", id)
 	if err != nil {
