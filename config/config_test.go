@@ -77,6 +77,7 @@ func TestErrors(t *testing.T) {
 		{"bad prefix", "config_version: 1\ndatabase:\n  postgres:\n    tenant_schema_prefix: T-\n", "database.postgres.tenant_schema_prefix"},
 		{"long prefix", "config_version: 1\ndatabase:\n  postgres:\n    tenant_schema_prefix: abcdefghijklmnopqrstuvwxyz\n", "database.postgres.tenant_schema_prefix"},
 		{"prefix of bootstrap schema", "config_version: 1\ndatabase:\n  postgres:\n    tenant_schema_prefix: docex_\n", "database.postgres.tenant_schema_prefix"},
+		{"prefix of the job schema", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: docex_system\ndatabase:\n  postgres:\n    tenant_schema_prefix: docex_system_j\n", "database.postgres.tenant_schema_prefix"},
 		{"pg_ schema", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: pg_docex\n", "multi_tenancy.bootstrap_tenant.schema"},
 		// Overlapping data paths (a sweep of one store would delete the other's files).
 		{"content = sqlite data", "config_version: 1\ndatabase:\n  sqlite:\n    path: data\nstorage:\n  documents:\n    path: data\n", "storage.documents.path"},

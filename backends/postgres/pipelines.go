@@ -9,6 +9,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/pgconfig"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -840,7 +841,7 @@ func (t *tx) PutCacheEntry(ctx context.Context, c driver.CacheEntry) error {
 }
 
 // jobSchemaFor returns the unquoted schema of River's tables.
-func jobSchemaFor(bootstrap string) string { return bootstrap + "_jobs" }
+func jobSchemaFor(bootstrap string) string { return bootstrap + pgconfig.JobsSuffix }
 
 // tenantQueue returns the River queue of a tenant ("local" for the local
 // store). Tenant ids are a-z, 0-9, '-' and '_', all valid in queue names.

@@ -102,6 +102,9 @@ func TestCheckSchemas(t *testing.T) {
 		{"docex_system", "p", "tenant_schema_prefix"},
 		{"docex_system", "docex_", "tenant_schema_prefix"},
 		{"docex_system", "docex_system_l", "tenant_schema_prefix"},
+		{"docex_system", "docex_system_j", "tenant_schema_prefix"}, // tenant "obs" would be the job tables' schema
+		{"docex_system", "docex_system_jobs", "tenant_schema_prefix"},
+		{"docex_system", "docex_system_x", ""},
 	} {
 		err := CheckSchemas(c.boot, c.prefix)
 		var se *SchemaError

@@ -19,6 +19,10 @@ const (
 // the bootstrap schema followed by LocalSuffix.
 const LocalSuffix = "_local"
 
+// JobsSuffix names the schema of the job engine's tables (River's): the
+// bootstrap schema followed by JobsSuffix.
+const JobsSuffix = "_jobs"
+
 // ValidSchemaName reports whether s is 1 to max bytes of lowercase ASCII
 // letters, digits and '_', starting with a letter: a name that needs no
 // quoting and cannot collide with PostgreSQL's own pg_ schemas.
@@ -44,9 +48,10 @@ type SchemaError struct {
 func (e *SchemaError) Error() string { return fmt.Sprintf("%s %q: %s", e.Key, e.Value, e.Reason) }
 
 // CheckSchemas validates the bootstrap schema and the tenant schema prefix
-// together: each must be a valid schema name within its limit, and neither
-// the bootstrap schema nor the local store's schema may start with the
-// prefix (a tenant could otherwise be named into the system's schema). It
+// together: each must be a valid schema name within its limit, and none of
+// the system's schemas (the bootstrap schema, the local store's, the job
+// tables') may start with the prefix (a tenant could otherwise be named
+// into one of them). It
 // returns a *SchemaError, or nil.
 func CheckSchemas(bootstrap, prefix string) error {
 	if !ValidSchemaName(bootstrap, MaxBootstrapSchemaLen) {
@@ -58,8 +63,10 @@ func CheckSchemas(bootstrap, prefix string) error {
 	if strings.HasPrefix("pg_", prefix) {
 		return &SchemaError{"tenant_schema_prefix", prefix, "tenant schemas would start with pg_, which PostgreSQL reserves"}
 	}
-	if strings.HasPrefix(bootstrap, prefix) || strings.HasPrefix(bootstrap+LocalSuffix, prefix) {
-		return &SchemaError{"tenant_schema_prefix", prefix, fmt.Sprintf("the bootstrap schema %q (or its local store %q) starts with it", bootstrap, bootstrap+LocalSuffix)}
+	for _, s := range []string{bootstrap, bootstrap + LocalSuffix, bootstrap + JobsSuffix} {
+		if strings.HasPrefix(s, prefix) {
+			return &SchemaError{"tenant_schema_prefix", prefix, fmt.Sprintf("the system's schema %q starts with it (the bootstrap schema %q, its local store's %q and its job tables' %q are the system's)", s, bootstrap, bootstrap+LocalSuffix, bootstrap+JobsSuffix)}
+		}
 	}
 	return nil
 }
