@@ -138,7 +138,9 @@ func (s *Server) checkAllowedDir(given string, dirs []string) error {
 }
 
 // checkPrivate refuses the file f, opened at the resolved path resolved
-// (the path asked for is path), when it is docex's own: by name, the path
+// (the path asked for is path), when it is on a kernel filesystem that
+// describes the running system (pseudoFS: /proc/self/environ holds
+// docex's environment), or when it is docex's own: by name, the path
 // the kernel gives for the open file (where it can, Linux's /proc), by
 // device and inode of its directories (a bind mount of a protected
 // directory) and of itself (a hard link to a protected file: the
@@ -147,6 +149,11 @@ func (s *Server) checkAllowedDir(given string, dirs []string) error {
 // an error matching errPathPrivate for a refused file, another for a file
 // it cannot stat.
 func (s *Server) checkPrivate(path, resolved string, f *os.File) error {
+	if f != nil {
+		if fsName, ok := pseudoFS(f); ok {
+			return privateRefused("path %q is in the kernel's %s, which describes the running system (docex's own environment among it), not a document", path, fsName)
+		}
+	}
 	prot := s.protected()
 	if len(prot) == 0 {
 		return nil
