@@ -288,6 +288,27 @@ func (c *cli) progress(format string, args ...any) {
 	}
 }
 
+// progressAfter says what progress says once d has passed, unless the
+// function it returns is called first; that function returns once the
+// message is written or will never be.
+func (c *cli) progressAfter(d time.Duration, format string, args ...any) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			c.progress(format, args...)
+		case <-done:
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 // terminal reports whether v, a standard stream, is a terminal: an

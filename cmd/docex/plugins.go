@@ -156,7 +156,10 @@ func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) err
 		}
 		return sys.eng.As(c.userContext()).RefuseInstall(ctx, path, rerr)
 	}
-	c.progress("installing %s: checking and compiling the module (slow the first time only; the compiled code is cached in %s)", path, sys.file.Sandbox.CacheDir)
+	// Said only when the install takes a while (a compile): a denial, a
+	// refused manifest or a cached module answers before, and a caller
+	// who may not install is not told it is being installed.
+	slow := c.progressAfter(500*time.Millisecond, "installing %s: checking and compiling the module (slow the first time only; the compiled code is cached in %s)", path, sys.file.Sandbox.CacheDir)
 	start := time.Now()
 	var info engine.PluginInfo
 	if system {
@@ -164,6 +167,7 @@ func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) err
 	} else {
 		info, err = sys.eng.As(c.userContext()).InstallPlugin(ctx, manifest, module)
 	}
+	slow()
 	if err != nil {
 		return err
 	}
