@@ -161,6 +161,11 @@ type PipelineReader interface {
 	StepsOfJobs(ctx context.Context, jobIDs []string) (map[string][]StepRecord, error)
 	// CacheEntries returns the cache entries of keys that exist, by key.
 	CacheEntries(ctx context.Context, keys []string) (map[string]CacheEntry, error)
+
+	// PrunableJobs counts what PruneJobs would delete, without a limit:
+	// the jobs whose state is one of states and whose UpdatedAt is before
+	// before, and their completion keys.
+	PrunableJobs(ctx context.Context, states []string, before time.Time) (jobs, steps int, err error)
 }
 
 // PipelineWriter are the pipeline, job and lineage writes of a tenant
@@ -203,6 +208,16 @@ type PipelineWriter interface {
 	InsertLineage(ctx context.Context, e LineageEdge) error
 	// PutCacheEntry stores (or replaces) a cached step result.
 	PutCacheEntry(ctx context.Context, c CacheEntry) error
+	// PruneJobs deletes up to limit jobs whose state is one of states
+	// (the engine gives final states only) and whose UpdatedAt is before
+	// before, lowest id first, with their completion keys (job_steps),
+	// and returns how many jobs and keys it deleted. Lineage edges, step
+	// cache entries and audit entries stay. A backend whose write
+	// transactions run at once skips a job another transaction has
+	// locked (a retry or cancel in flight): a job retried at that moment
+	// is not deleted, and a retry that reads the job after the prune
+	// committed finds none.
+	PruneJobs(ctx context.Context, states []string, before time.Time, limit int) (jobs, steps int, err error)
 }
 
 // StepRowsTx is implemented by transactions that record the rows of many

@@ -71,6 +71,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("LeaseCountsOwnRun", f.testLeaseCountsOwnRun)
 	t.Run("LeaseExpiry", f.testLeaseExpiry)
 	t.Run("StopReleasesWaiting", f.testStopReleasesWaiting)
+	t.Run("PruneJobs", f.testPruneJobs)
 }
 
 // testCreateRace: definitions of one pipeline name created at once each

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -838,6 +839,59 @@ func (t *tx) InsertLineage(ctx context.Context, e driver.LineageEdge) error {
 func (t *tx) PutCacheEntry(ctx context.Context, c driver.CacheEntry) error {
 	_, err := t.exec(ctx, "store cache entry", sqlPutCache, c.Key, c.Result, utcMicro(c.CreatedAt))
 	return err
+}
+
+// sqlPrunable counts the jobs sqlPruneJobs would delete, without a limit,
+// and their completion keys.
+const sqlPrunable = `SELECT (SELECT count(*) FROM jobs WHERE state = ANY($1) AND updated_at < $2),
+	(SELECT count(*) FROM job_steps WHERE job_id IN (SELECT id FROM jobs WHERE state = ANY($1) AND updated_at < $2))`
+
+// sqlPruneJobs deletes up to $3 jobs of the states $1 last updated before
+// $2, lowest id first, with their completion keys, and returns how many
+// of each it deleted. The jobs are locked first, skipping those another
+// transaction holds (a retry or a cancel in flight, which reads the job
+// FOR UPDATE): such a job is left, and a retry that locks the job after
+// this statement finds it deleted once the prune commits.
+const sqlPruneJobs = `WITH j AS (SELECT id FROM jobs WHERE state = ANY($1) AND updated_at < $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED),
+	s AS (DELETE FROM job_steps WHERE job_id IN (SELECT id FROM j) RETURNING 1),
+	d AS (DELETE FROM jobs WHERE id IN (SELECT id FROM j) RETURNING 1)
+	SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM s)`
+
+func (r pipelineReads) PrunableJobs(ctx context.Context, states []string, before time.Time) (jobs, steps int, err error) {
+	err = r.q.QueryRow(ctx, sqlPrunable, pgx.QueryExecModeExec, states, utcMicro(before)).Scan(&jobs, &steps)
+	return jobs, steps, r.b.wrap(err, "count prunable jobs")
+}
+
+// PrunableJobs counts the jobs PruneJobs would delete and their
+// completion keys, in a read transaction of its own.
+func (s *store) PrunableJobs(ctx context.Context, states []string, before time.Time) (jobs, steps int, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error {
+		jobs, steps, err = pipelineReads{s.b, q}.PrunableJobs(ctx, states, before)
+		return err
+	})
+	return jobs, steps, err
+}
+
+// PrunableJobs counts the jobs PruneJobs would delete and their
+// completion keys.
+func (t *tx) PrunableJobs(ctx context.Context, states []string, before time.Time) (jobs, steps int, err error) {
+	if err := t.check(); err != nil {
+		return 0, 0, err
+	}
+	return t.reads().PrunableJobs(ctx, states, before)
+}
+
+// PruneJobs deletes up to limit final jobs last updated before before,
+// with their completion keys (sqlPruneJobs).
+func (t *tx) PruneJobs(ctx context.Context, states []string, before time.Time, limit int) (jobs, steps int, err error) {
+	if err := t.check(); err != nil {
+		return 0, 0, err
+	}
+	if len(states) == 0 || limit <= 0 {
+		return 0, 0, nil
+	}
+	err = t.p.QueryRow(ctx, sqlPruneJobs, pgx.QueryExecModeExec, states, utcMicro(before), limit).Scan(&jobs, &steps)
+	return jobs, steps, t.b.wrap(err, "prune jobs")
 }
 
 // jobSchemaFor returns the unquoted schema of River's tables.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -622,4 +623,73 @@ func (t *tx) PutCacheEntry(ctx context.Context, c driver.CacheEntry) error {
 	_, err := t.t.ExecContext(ctx, `INSERT INTO step_cache(key, result, created_at) VALUES (?,?,?)
 		ON CONFLICT (key) DO UPDATE SET result = excluded.result, created_at = excluded.created_at`, c.Key, c.Result, micros(c.CreatedAt))
 	return err
+}
+
+// prunable is the WHERE clause of the jobs PruneJobs deletes and
+// PrunableJobs counts, and its arguments.
+func prunable(states []string, before time.Time) (string, []any) {
+	args := make([]any, 0, len(states)+1)
+	for _, s := range states {
+		args = append(args, s)
+	}
+	args = append(args, micros(before))
+	return `state IN (` + strings.TrimSuffix(strings.Repeat("?,", len(states)), ",") + `) AND updated_at < ?`, args
+}
+
+func (r reader) PrunableJobs(ctx context.Context, states []string, before time.Time) (jobs, steps int, err error) {
+	if len(states) == 0 {
+		return 0, 0, nil
+	}
+	where, args := prunable(states, before)
+	err = r.q.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM jobs WHERE `+where+`),
+		(SELECT count(*) FROM job_steps WHERE job_id IN (SELECT id FROM jobs WHERE `+where+`))`, append(args, args...)...).Scan(&jobs, &steps)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count prunable jobs: %w", err)
+	}
+	return jobs, steps, nil
+}
+
+// PruneJobs deletes up to limit jobs of states last updated before
+// before, lowest id first, with their completion keys. The tenant's
+// writes are serialized: the jobs it reads are the ones it deletes.
+func (t *tx) PruneJobs(ctx context.Context, states []string, before time.Time, limit int) (jobs, steps int, err error) {
+	if len(states) == 0 || limit <= 0 {
+		return 0, 0, nil
+	}
+	where, args := prunable(states, before)
+	rows, err := t.t.QueryContext(ctx, `SELECT id FROM jobs WHERE `+where+` ORDER BY id LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return 0, 0, fmt.Errorf("select jobs to prune: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, 0, fmt.Errorf("select jobs to prune: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, fmt.Errorf("select jobs to prune: %w", err)
+	}
+	err = inChunks(ids, func(list string, args []any) error {
+		res, err := t.t.ExecContext(ctx, `DELETE FROM job_steps WHERE job_id IN (`+list+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("delete completion keys: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		steps += int(n)
+		if res, err = t.t.ExecContext(ctx, `DELETE FROM jobs WHERE id IN (`+list+`)`, args...); err != nil {
+			return fmt.Errorf("delete jobs: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		jobs += int(n)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return jobs, steps, nil
 }
