@@ -18,7 +18,8 @@ const (
 	ActionReadAudit     Action = "audit.read"    // read the tenant's audit log
 	ActionManagePlugins Action = "plugin.manage" // install and remove plugins
 	ActionRunPlugin     Action = "plugin.run"    // run a plugin on a document
-	// ActionManagePipelines: define, delete, bind and unbind pipelines.
+	// ActionManagePipelines: define, delete, bind and unbind pipelines;
+	// prune finished jobs.
 	ActionManagePipelines Action = "pipeline.manage"
 	// ActionRunPipeline: run pipelines; retry and cancel jobs.
 	ActionRunPipeline Action = "pipeline.run"

@@ -131,6 +131,8 @@ func TestJSONConvention(t *testing.T) {
 		{"job show", with("job", "show", queued.Jobs[0])},
 		{"job cancel", with("job", "cancel", queued.Jobs[0])},
 		{"job retry", with("job", "retry", queued.Jobs[0])},
+		{"job prune", with("job", "prune", "--older-than", "1ns", "--dry-run")},
+		{"job prune", with("job", "prune", "--older-than", "30d")},
 	} {
 		covered[c.path] = true
 		check(c.path, h.ok(c.args...))

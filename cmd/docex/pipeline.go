@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +34,7 @@ func pipelineCommands() []*command {
 		page      docex.Page
 		wk        workerOpts
 		quiet     bool
+		prune     pruneOpts
 	)
 	return []*command{
 		{path: "pipeline create", args: "FILE", access: "admin", minArgs: 1, maxArgs: 1,
@@ -140,6 +143,35 @@ Example:
 			help: `Example:
   docex job cancel JOB_ID`,
 			run: cmdJobCancel},
+		{path: "job prune", access: "admin", maxArgs: 0,
+			summary: "delete finished jobs that ended more than a duration ago; lineage and derived documents stay",
+			help: `Deletes the jobs that are succeeded, failed or cancelled (or those of --state)
+and were last updated (ended) more than --older-than ago, with their step
+records (completion keys). A queued or running job is never deleted. What
+the jobs produced stays: derived documents, metadata, lineage edges (their
+job_id then names a job that no longer exists), the step cache (running the
+pipeline on the same document again takes the steps from it) and the audit
+log. A pruned job is not found (job show, job retry: exit 3).
+
+It deletes 1,000 jobs per transaction: interrupted (Ctrl-C, exit 130), what
+it deleted stays deleted, and running it again deletes the rest. The tenant's
+audit log gets one job.prune entry with the counts and the cutoff.
+--older-than takes a Go duration (720h, 90m) or whole days (30d); it must be
+more than zero. --dry-run counts what would be deleted, deleting nothing.
+On SQLite the file does not shrink: the freed pages are reused by later
+writes (docs/jobs.md, "Retention", says how to reclaim them).
+
+Examples:
+  docex job prune --older-than 30d --dry-run
+  docex job prune --older-than 720h --state succeeded --json`,
+			flags: func(fs *pflag.FlagSet) {
+				fs.StringVar(&prune.olderThan, "older-than", "", "delete jobs that ended more than this long ago: a Go duration (720h) or days (30d); required")
+				fs.StringArrayVar(&prune.states, "state", nil, "only jobs of this final state: succeeded, failed or cancelled (repeatable; default: all three)")
+				fs.BoolVar(&prune.dryRun, "dry-run", false, "delete nothing: count what would be deleted")
+			},
+			run: func(ctx context.Context, c *cli, args []string) error {
+				return cmdJobPrune(ctx, c, prune)
+			}},
 
 		{path: "worker", access: "operator", maxArgs: 0, plugins: true,
 			summary: "run pipeline jobs until SIGINT/SIGTERM; logs JSON lines on stderr",
@@ -925,6 +957,67 @@ func jobAction(ctx context.Context, c *cli, id string, act func(*engine.Session,
 		return err
 	}
 	return c.emit(map[string]any{"job": id, "state": state}, func(w io.Writer) { writef(w, "job %s %s\n", id, done) })
+}
+
+// pruneOpts are job prune's flags.
+type pruneOpts struct {
+	olderThan string
+	states    []string
+	dryRun    bool
+}
+
+// parseAge parses --older-than: a Go duration (720h) or whole days (30d),
+// more than zero.
+func parseAge(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, docex.Errorf(errUsage, "--older-than is required: how long ago the jobs to delete ended (720h, 30d)")
+	}
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseInt(days, 10, 64)
+		if err != nil || n > int64(math.MaxInt64/(24*time.Hour)) {
+			return 0, docex.Errorf(errUsage, "--older-than %q: want a Go duration (720h) or whole days (30d)", s)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, docex.Errorf(errUsage, "--older-than %q: want a Go duration (720h) or whole days (30d)", s)
+		}
+	}
+	if d <= 0 {
+		return 0, docex.Errorf(errUsage, "--older-than %q: must be more than zero (a zero or negative age would take jobs that just ended, or none)", s)
+	}
+	return d, nil
+}
+
+func cmdJobPrune(ctx context.Context, c *cli, o pruneOpts) error {
+	age, err := parseAge(o.olderThan)
+	if err != nil {
+		return err
+	}
+	var states []string
+	for _, s := range o.states { // --state succeeded,failed
+		for _, one := range strings.Split(s, ",") {
+			states = append(states, strings.TrimSpace(one))
+		}
+	}
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := s.PruneJobs(ctx, engine.PruneJobsOptions{Before: time.Now().Add(-age), States: states, DryRun: o.dryRun})
+	if err != nil {
+		return err
+	}
+	return c.emit(res, func(w io.Writer) {
+		verb := "deleted"
+		if res.DryRun {
+			verb = "would delete"
+		}
+		writef(w, "%s %d jobs (%s) that ended before %s, and their %d step records; lineage, derived documents and the step cache are kept\n",
+			verb, res.Jobs, strings.Join(res.States, ", "), res.Before.Format(time.RFC3339), res.Steps)
+	})
 }
 
 func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
