@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docex-dev/docex"
+)
+
+// TestPruneInterrupted: a prune interrupted between its chunks keeps what
+// it deleted, says how many it deleted, and audits them (outcome error,
+// with the counts) though its context is done: history was destroyed. A
+// second prune deletes the rest, with an entry of its own.
+func TestPruneInterrupted(t *testing.T) {
+	hj := newHookedJob(t, "name = \"p\"\n[[steps]]\nname = \"split\"\nplugin = \"split\"\n", "split")
+	bg := context.Background()
+	ids := []string{hj.jobID}
+	for range 2 {
+		more, err := hj.s.RunPipeline(bg, "p", RunTarget{DocumentIDs: []string{hj.doc.Document.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, more...)
+	}
+	for _, id := range ids {
+		if err := hj.s.CancelJob(bg, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cutoff := time.Now() // the cancels ended before it
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	// Chunk 1 commits, then the prune is interrupted before chunk 2.
+	hj.be.armNextWrite(func() { hj.be.armNextWrite(cancel) })
+	res, err := hj.s.PruneJobs(ctx, PruneJobsOptions{Before: cutoff, Chunk: 1})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "prune stopped after deleting 1 jobs (run it again to delete the rest)") {
+		t.Fatalf("interrupted prune: %v", err)
+	}
+	if res.Jobs != 1 || res.Transactions != 1 {
+		t.Fatalf("interrupted prune: %+v, want 1 job in 1 transaction", res)
+	}
+	res, err = hj.s.PruneJobs(bg, PruneJobsOptions{Before: cutoff})
+	if err != nil || res.Jobs != 2 {
+		t.Fatalf("second prune: %+v, %v; want the 2 jobs left", res, err)
+	}
+	for _, id := range ids {
+		if _, err := hj.s.Job(bg, id); !errors.Is(err, docex.ErrNotFound) {
+			t.Fatalf("job %s after the prunes: %v", id, err)
+		}
+	}
+	log, err := hj.s.Audit(bg, docex.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range log {
+		if e.Operation == "job.prune" {
+			got = append(got, fmt.Sprintf("%s %v %v", e.Outcome, e.Detail["jobs"], e.Detail["states"]))
+		}
+	}
+	want := []string{"ok 2 [succeeded failed cancelled]", "error 1 [succeeded failed cancelled]"} // newest first
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("job.prune entries %q, want %q", got, want)
+	}
+}
