@@ -113,6 +113,21 @@ type CacheEntry struct {
 	CreatedAt time.Time
 }
 
+// JobPrune selects the jobs PipelineWriter.PruneJobs deletes.
+type JobPrune struct {
+	States []string
+	Before time.Time
+	After  string // only ids greater than this ("": any)
+	Limit  int
+}
+
+// JobsPruned is what PipelineWriter.PruneJobs deleted: jobs, their
+// completion keys, and the greatest id of the jobs ("" when none).
+type JobsPruned struct {
+	Jobs, Steps int
+	Last        string
+}
+
 // PipelineReader are the pipeline, job and lineage reads of a tenant store.
 type PipelineReader interface {
 	// Pipeline returns a version of a pipeline (version 0: the newest),
@@ -208,16 +223,18 @@ type PipelineWriter interface {
 	InsertLineage(ctx context.Context, e LineageEdge) error
 	// PutCacheEntry stores (or replaces) a cached step result.
 	PutCacheEntry(ctx context.Context, c CacheEntry) error
-	// PruneJobs deletes up to limit jobs whose state is one of states
-	// (the engine gives final states only) and whose UpdatedAt is before
-	// before, lowest id first, with their completion keys (job_steps),
-	// and returns how many jobs and keys it deleted. Lineage edges, step
+	// PruneJobs deletes up to p.Limit jobs whose state is one of p.States
+	// (the engine gives final states only), whose UpdatedAt is before
+	// p.Before and whose id is greater than p.After ("": any), lowest id
+	// first, with their completion keys (job_steps). Lineage edges, step
 	// cache entries and audit entries stay. A backend whose write
 	// transactions run at once skips a job another transaction has
 	// locked (a retry or cancel in flight): a job retried at that moment
 	// is not deleted, and a retry that reads the job after the prune
-	// committed finds none.
-	PruneJobs(ctx context.Context, states []string, before time.Time, limit int) (jobs, steps int, err error)
+	// committed finds none. The engine deletes in chunks, each starting
+	// after the last id of the one before (JobsPruned.Last), so that no
+	// chunk reads again what the others deleted or skipped.
+	PruneJobs(ctx context.Context, p JobPrune) (JobsPruned, error)
 }
 
 // StepRowsTx is implemented by transactions that record the rows of many

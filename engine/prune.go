@@ -124,28 +124,33 @@ func (s *Session) PruneJobs(ctx context.Context, o PruneJobsOptions) (PruneResul
 	detail := func() map[string]any {
 		return map[string]any{"jobs": res.Jobs, "steps": res.Steps, "before": res.Before.Format(time.RFC3339Nano), "states": res.States}
 	}
+	// Each chunk starts after the last id of the one before: jobs it
+	// skipped (locked by a retry in flight) or left (not final) are not
+	// read again, nor are the index entries of those it deleted.
+	after := ""
 	for {
 		if err = ctx.Err(); err != nil {
 			break
 		}
-		var jobs, steps int
+		var got driver.JobsPruned
 		err = st.Write(ctx, func(tx driver.Tx) error {
 			var err error
-			if jobs, steps, err = tx.PruneJobs(ctx, res.States, res.Before, chunk); err != nil {
+			if got, err = tx.PruneJobs(ctx, driver.JobPrune{States: res.States, Before: res.Before, After: after, Limit: chunk}); err != nil {
 				return err
 			}
-			if jobs == chunk {
+			if got.Jobs == chunk {
 				return nil // more to prune: the entry goes with the last chunk
 			}
 			d := detail()
-			d["jobs"], d["steps"] = res.Jobs+jobs, res.Steps+steps
+			d["jobs"], d["steps"] = res.Jobs+got.Jobs, res.Steps+got.Steps
 			return tx.AppendAudit(ctx, s.entryDetail(op, "", d))
 		})
 		if err != nil {
 			break
 		}
-		res.Jobs, res.Steps, res.Transactions = res.Jobs+jobs, res.Steps+steps, res.Transactions+1
-		if jobs < chunk {
+		res.Jobs, res.Steps, res.Transactions = res.Jobs+got.Jobs, res.Steps+got.Steps, res.Transactions+1
+		after = got.Last
+		if got.Jobs < chunk {
 			return res, nil
 		}
 	}

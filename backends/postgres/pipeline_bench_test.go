@@ -47,3 +47,7 @@ func BenchmarkFairness(b *testing.B) { backendtest.BenchFairness(b, pipelineBenc
 func BenchmarkFairnessBuiltin(b *testing.B) {
 	backendtest.BenchFairnessBuiltin(b, pipelineBench, 2000)
 }
+
+// BenchmarkPrune: job prune of 10,000 finished jobs (3 step records
+// each), against recording them in the same run (run with -benchtime=1x).
+func BenchmarkPrune(b *testing.B) { backendtest.BenchPrune(b, pipelineBench, 10000) }

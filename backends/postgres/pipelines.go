@@ -847,15 +847,15 @@ const sqlPrunable = `SELECT (SELECT count(*) FROM jobs WHERE state = ANY($1) AND
 	(SELECT count(*) FROM job_steps WHERE job_id IN (SELECT id FROM jobs WHERE state = ANY($1) AND updated_at < $2))`
 
 // sqlPruneJobs deletes up to $3 jobs of the states $1 last updated before
-// $2, lowest id first, with their completion keys, and returns how many
+// $2 with ids after $4, lowest id first, with their completion keys, and returns how many
 // of each it deleted. The jobs are locked first, skipping those another
 // transaction holds (a retry or a cancel in flight, which reads the job
 // FOR UPDATE): such a job is left, and a retry that locks the job after
 // this statement finds it deleted once the prune commits.
-const sqlPruneJobs = `WITH j AS (SELECT id FROM jobs WHERE state = ANY($1) AND updated_at < $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED),
+const sqlPruneJobs = `WITH j AS (SELECT id FROM jobs WHERE id > $4 AND state = ANY($1) AND updated_at < $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED),
 	s AS (DELETE FROM job_steps WHERE job_id IN (SELECT id FROM j) RETURNING 1),
-	d AS (DELETE FROM jobs WHERE id IN (SELECT id FROM j) RETURNING 1)
-	SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM s)`
+	d AS (DELETE FROM jobs WHERE id IN (SELECT id FROM j) RETURNING id)
+	SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM s), coalesce((SELECT max(id) FROM d), '')`
 
 func (r pipelineReads) PrunableJobs(ctx context.Context, states []string, before time.Time) (jobs, steps int, err error) {
 	err = r.q.QueryRow(ctx, sqlPrunable, pgx.QueryExecModeExec, states, utcMicro(before)).Scan(&jobs, &steps)
@@ -881,17 +881,19 @@ func (t *tx) PrunableJobs(ctx context.Context, states []string, before time.Time
 	return t.reads().PrunableJobs(ctx, states, before)
 }
 
-// PruneJobs deletes up to limit final jobs last updated before before,
-// with their completion keys (sqlPruneJobs).
-func (t *tx) PruneJobs(ctx context.Context, states []string, before time.Time, limit int) (jobs, steps int, err error) {
+// PruneJobs deletes up to p.Limit final jobs last updated before
+// p.Before, with ids after p.After, with their completion keys
+// (sqlPruneJobs).
+func (t *tx) PruneJobs(ctx context.Context, p driver.JobPrune) (driver.JobsPruned, error) {
+	var out driver.JobsPruned
 	if err := t.check(); err != nil {
-		return 0, 0, err
+		return out, err
 	}
-	if len(states) == 0 || limit <= 0 {
-		return 0, 0, nil
+	if len(p.States) == 0 || p.Limit <= 0 {
+		return out, nil
 	}
-	err = t.p.QueryRow(ctx, sqlPruneJobs, pgx.QueryExecModeExec, states, utcMicro(before), limit).Scan(&jobs, &steps)
-	return jobs, steps, t.b.wrap(err, "prune jobs")
+	err := t.p.QueryRow(ctx, sqlPruneJobs, pgx.QueryExecModeExec, p.States, utcMicro(p.Before), p.Limit, p.After).Scan(&out.Jobs, &out.Steps, &out.Last)
+	return out, t.b.wrap(err, "prune jobs")
 }
 
 // jobSchemaFor returns the unquoted schema of River's tables.

@@ -72,3 +72,7 @@ func BenchmarkPipelineBuiltinNoSync(b *testing.B) {
 // BenchmarkJobsStatus: one pipeline run --wait poll of 1,000 and of
 // 20,000 queued jobs.
 func BenchmarkJobsStatus(b *testing.B) { backendtest.BenchJobsStatus(b, pipelineBench) }
+
+// BenchmarkPrune: job prune of 10,000 finished jobs (3 step records
+// each), against recording them in the same run (run with -benchtime=1x).
+func BenchmarkPrune(b *testing.B) { backendtest.BenchPrune(b, pipelineBench, 10000) }

@@ -626,21 +626,24 @@ func (t *tx) PutCacheEntry(ctx context.Context, c driver.CacheEntry) error {
 }
 
 // prunable is the WHERE clause of the jobs PruneJobs deletes and
-// PrunableJobs counts, and its arguments.
-func prunable(states []string, before time.Time) (string, []any) {
+// PrunableJobs counts, and its arguments; stateCol is "state", or
+// "+state" to keep SQLite from reading the jobs by the state index
+// (PruneJobs reads them in id order from where its last chunk ended: by
+// the state index each chunk would read and sort every finished job).
+func prunable(stateCol string, states []string, before time.Time) (string, []any) {
 	args := make([]any, 0, len(states)+1)
 	for _, s := range states {
 		args = append(args, s)
 	}
 	args = append(args, micros(before))
-	return `state IN (` + strings.TrimSuffix(strings.Repeat("?,", len(states)), ",") + `) AND updated_at < ?`, args
+	return stateCol + ` IN (` + strings.TrimSuffix(strings.Repeat("?,", len(states)), ",") + `) AND updated_at < ?`, args
 }
 
 func (r reader) PrunableJobs(ctx context.Context, states []string, before time.Time) (jobs, steps int, err error) {
 	if len(states) == 0 {
 		return 0, 0, nil
 	}
-	where, args := prunable(states, before)
+	where, args := prunable("state", states, before)
 	err = r.q.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM jobs WHERE `+where+`),
 		(SELECT count(*) FROM job_steps WHERE job_id IN (SELECT id FROM jobs WHERE `+where+`))`, append(args, args...)...).Scan(&jobs, &steps)
 	if err != nil {
@@ -649,30 +652,32 @@ func (r reader) PrunableJobs(ctx context.Context, states []string, before time.T
 	return jobs, steps, nil
 }
 
-// PruneJobs deletes up to limit jobs of states last updated before
-// before, lowest id first, with their completion keys. The tenant's
-// writes are serialized: the jobs it reads are the ones it deletes.
-func (t *tx) PruneJobs(ctx context.Context, states []string, before time.Time, limit int) (jobs, steps int, err error) {
-	if len(states) == 0 || limit <= 0 {
-		return 0, 0, nil
+// PruneJobs deletes up to p.Limit jobs of p.States last updated before
+// p.Before, with ids after p.After, lowest id first, with their completion
+// keys. The tenant's writes are serialized: the jobs it reads are the
+// ones it deletes.
+func (t *tx) PruneJobs(ctx context.Context, p driver.JobPrune) (driver.JobsPruned, error) {
+	var out driver.JobsPruned
+	if len(p.States) == 0 || p.Limit <= 0 {
+		return out, nil
 	}
-	where, args := prunable(states, before)
-	rows, err := t.t.QueryContext(ctx, `SELECT id FROM jobs WHERE `+where+` ORDER BY id LIMIT ?`, append(args, limit)...)
+	where, args := prunable("+state", p.States, p.Before)
+	rows, err := t.t.QueryContext(ctx, `SELECT id FROM jobs WHERE id > ? AND `+where+` ORDER BY id LIMIT ?`, append(append([]any{p.After}, args...), p.Limit)...)
 	if err != nil {
-		return 0, 0, fmt.Errorf("select jobs to prune: %w", err)
+		return out, fmt.Errorf("select jobs to prune: %w", err)
 	}
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return 0, 0, fmt.Errorf("select jobs to prune: %w", err)
+			return out, fmt.Errorf("select jobs to prune: %w", err)
 		}
 		ids = append(ids, id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, 0, fmt.Errorf("select jobs to prune: %w", err)
+		return out, fmt.Errorf("select jobs to prune: %w", err)
 	}
 	err = inChunks(ids, func(list string, args []any) error {
 		res, err := t.t.ExecContext(ctx, `DELETE FROM job_steps WHERE job_id IN (`+list+`)`, args...)
@@ -680,16 +685,19 @@ func (t *tx) PruneJobs(ctx context.Context, states []string, before time.Time, l
 			return fmt.Errorf("delete completion keys: %w", err)
 		}
 		n, _ := res.RowsAffected()
-		steps += int(n)
+		out.Steps += int(n)
 		if res, err = t.t.ExecContext(ctx, `DELETE FROM jobs WHERE id IN (`+list+`)`, args...); err != nil {
 			return fmt.Errorf("delete jobs: %w", err)
 		}
 		n, _ = res.RowsAffected()
-		jobs += int(n)
+		out.Jobs += int(n)
 		return nil
 	})
 	if err != nil {
-		return 0, 0, err
+		return driver.JobsPruned{}, err
 	}
-	return jobs, steps, nil
+	if len(ids) > 0 {
+		out.Last = ids[len(ids)-1]
+	}
+	return out, nil
 }
