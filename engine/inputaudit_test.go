@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/backends/sqlite"
@@ -76,6 +77,11 @@ func TestRefusedInputIsAudited(t *testing.T) {
 		}},
 		{"pipeline.run", "p", docex.ErrInvalid, func(s *engine.Session) error { _, err := s.RunPipeline(ctx, "p", engine.RunTarget{}); return err }},
 		{"plugin.run", "upper", docex.ErrInvalidID, func(s *engine.Session) error { _, err := s.RunPlugin(ctx, "upper", bad, nil); return err }},
+		{"job.prune", "", docex.ErrInvalid, func(s *engine.Session) error {
+			_, err := s.PruneJobs(ctx, engine.PruneJobsOptions{Before: time.Now(), States: []string{driver.JobRunning}})
+			return err
+		}},
+		{"job.prune", "", docex.ErrInvalid, func(s *engine.Session) error { _, err := s.PruneJobs(ctx, engine.PruneJobsOptions{}); return err }},
 	}
 	for _, c := range cases {
 		err := c.call(admin)
