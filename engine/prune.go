@@ -22,9 +22,11 @@ const (
 	MaxPruneChunk     = 10000
 )
 
-// finalJobStates are the states of the jobs PruneJobs may delete, in the
-// order PruneResult.States lists them.
-var finalJobStates = []string{driver.JobSucceeded, driver.JobFailed, driver.JobCancelled}
+// finalJobStates returns the states of the jobs PruneJobs may delete, in
+// the order PruneResult.States lists them.
+func finalJobStates() []string {
+	return []string{driver.JobSucceeded, driver.JobFailed, driver.JobCancelled}
+}
 
 // PruneJobsOptions selects the jobs PruneJobs deletes.
 type PruneJobsOptions struct {
@@ -55,11 +57,12 @@ type PruneResult struct {
 // pruneStates returns the states to prune, deduplicated, in the order of
 // finalJobStates; docex.ErrInvalid for an unknown or non-final state.
 func pruneStates(states []string) ([]string, error) {
+	final := finalJobStates()
 	if len(states) == 0 {
-		return slices.Clone(finalJobStates), nil
+		return final, nil
 	}
 	var out []string
-	for _, want := range finalJobStates {
+	for _, want := range final {
 		if slices.Contains(states, want) {
 			out = append(out, want)
 		}
@@ -68,7 +71,7 @@ func pruneStates(states []string) ([]string, error) {
 		switch {
 		case s == driver.JobQueued || s == driver.JobRunning:
 			return nil, docex.Errorf(docex.ErrInvalid, "state %q: only finished jobs are pruned (succeeded, failed, cancelled); a queued or running job never is", s)
-		case !slices.Contains(finalJobStates, s):
+		case !slices.Contains(final, s):
 			return nil, docex.Errorf(docex.ErrInvalid, "unknown state %q (want succeeded, failed or cancelled)", s)
 		}
 	}
