@@ -593,6 +593,12 @@ func (s *Session) write(ctx context.Context, st driver.TenantStore, op, target s
 // writeAudit is write; with auditOK false, fn records its own success
 // entries (one per document of a batch, say).
 func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, target string, auditOK bool, fn func(tx driver.Tx) error) error {
+	return s.writeAuditDetail(ctx, st, op, target, nil, auditOK, fn)
+}
+
+// writeAuditDetail is writeAudit with detail in the entry of its success
+// (auditOK) or of its failure.
+func (s *Session) writeAuditDetail(ctx context.Context, st driver.TenantStore, op, target string, detail map[string]any, auditOK bool, fn func(tx driver.Tx) error) error {
 	err := st.Write(ctx, func(tx driver.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
@@ -600,10 +606,10 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 		if !auditOK {
 			return nil
 		}
-		return tx.AppendAudit(ctx, s.entry(op, target, docex.OutcomeOK, nil))
+		return tx.AppendAudit(ctx, s.entryDetail(op, target, detail))
 	})
 	if err != nil && ctx.Err() == nil {
-		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
+		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, detail))
 	}
 	return err
 }
@@ -628,10 +634,15 @@ func interruptedErr(err, cause error) error {
 // the operation) and returns err (with the audit write's error, if any).
 // An interrupted operation is not recorded (as write).
 func (s *Session) failed(ctx context.Context, st driver.TenantStore, op, target string, err error) error {
+	return s.failedDetail(ctx, st, op, target, err, nil)
+}
+
+// failedDetail is failed with detail in the entry.
+func (s *Session) failedDetail(ctx context.Context, st driver.TenantStore, op, target string, err error, detail map[string]any) error {
 	if ctx.Err() != nil {
 		return err
 	}
-	return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
+	return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, detail))
 }
 
 // readDone audits a read call's outcome when the session audits reads and

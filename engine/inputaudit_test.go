@@ -53,7 +53,7 @@ func TestRefusedInputIsAudited(t *testing.T) {
 	}{
 		{"basket.create", idLike, docex.ErrInvalid, func(s *engine.Session) error { _, err := s.CreateBasket(ctx, idLike); return err }},
 		{"basket.create", "", docex.ErrInvalid, func(s *engine.Session) error { _, err := s.CreateBasket(ctx, ""); return err }},
-		{"basket.create", idLike + " pipeline=p", docex.ErrInvalid, func(s *engine.Session) error {
+		{"basket.create", idLike, docex.ErrInvalid, func(s *engine.Session) error {
 			_, err := s.CreateBasketWithPipeline(ctx, idLike, "p")
 			return err
 		}},

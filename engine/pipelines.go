@@ -413,8 +413,8 @@ func (s *Session) BindBasket(ctx context.Context, basketID, pipeline string) (pr
 		return "", err
 	}
 	defer st.Close()
-	target := basketID + " " + pipeline
-	err = s.writeAudit(ctx, st, "basket.bind", target, false, func(tx driver.Tx) error {
+	detail := map[string]any{"pipeline": pipeline}
+	err = s.writeAuditDetail(ctx, st, "basket.bind", basketID, detail, false, func(tx driver.Tx) error {
 		prev, err := basketPipelineIn(ctx, tx, basketID)
 		if err != nil {
 			return err
@@ -423,7 +423,10 @@ func (s *Session) BindBasket(ctx context.Context, basketID, pipeline string) (pr
 			return err
 		}
 		previous = prev
-		return tx.AppendAudit(ctx, s.entryDetail("basket.bind", target, unchangedDetail(prev == pipeline)))
+		if prev == pipeline {
+			detail = map[string]any{"pipeline": pipeline, "unchanged": true}
+		}
+		return tx.AppendAudit(ctx, s.entryDetail("basket.bind", basketID, detail))
 	})
 	return previous, err
 }
@@ -529,10 +532,10 @@ func (s *Session) CreateBasketWithPipeline(ctx context.Context, name, pipeline s
 	}
 	defer st.Close()
 	if err := validateBasketName(name); err != nil {
-		return docex.Basket{}, s.failed(ctx, st, "basket.create", name+" pipeline="+pipeline, err)
+		return docex.Basket{}, s.failedDetail(ctx, st, "basket.create", name, err, map[string]any{"pipeline": pipeline})
 	}
 	b := docex.Basket{ID: newID(), Name: name, CreatedAt: s.e.now(), Pipeline: pipeline}
-	err = s.write(ctx, st, "basket.create", name+" pipeline="+pipeline, func(tx driver.Tx) error {
+	err = s.writeAuditDetail(ctx, st, "basket.create", name, map[string]any{"pipeline": pipeline}, true, func(tx driver.Tx) error {
 		if err := tx.InsertBasket(ctx, b); err != nil {
 			return err
 		}

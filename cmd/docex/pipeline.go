@@ -194,7 +194,7 @@ Example:
 				fs.BoolVar(&wk.all, "all", false, "serve every tenant, also those created later (the default)")
 				fs.IntVar(&wk.concurrency, "concurrency", 4, "batches of jobs run at once, 1 to 1024")
 				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "batches of one tenant run at once, at most --concurrency (default concurrency/2; all of --concurrency when serving one tenant or in single-file mode)")
-				fs.IntVar(&wk.batch, "batch", engine.DefaultBatch, "jobs of one tenant run together, each step committed once for all (1: each job alone)")
+				fs.IntVar(&wk.batch, "batch", engine.DefaultBatch, "jobs of one tenant run together, each step committed once for all, 1 to 1024 (1: each job alone)")
 				fs.DurationVar(&wk.shutdown, "shutdown-timeout", 10*time.Second, "how long running jobs may finish after a stop signal")
 				fs.DurationVar(&wk.lease, "lease", 0, "how long a killed worker's jobs wait before another worker takes them (a running worker renews the lease of those it holds); on PostgreSQL also the longest a job may run, counted from when its steps start, its waits in the worker not counted (default: SQLite 1m, PostgreSQL 1h)")
 			},
