@@ -174,15 +174,18 @@ func refused(r *os.Root, err error, rels ...string) error {
 	return err
 }
 
-// openNoFollow opens rel (dir/name, relative to r) for reading without
-// following a symbolic link at rel or at its directory: the directory
-// must be one (lstat), and the file opened must be the one at its name
-// when looked at after the open (lstat), which a link is not. It returns
-// the file and what it is. A link (or, on Windows, a junction or another
-// reparse point), or one swapped in while the file was opened, is
-// docex.ErrCorrupt: the store never makes one; os.Root keeps the open
-// beneath r whatever happens meanwhile. It returns an error wrapping
-// fs.ErrNotExist when rel or its directory does not exist.
+// openNoFollow opens the regular file rel (dir/name, relative to r) for
+// reading without following a symbolic link at rel or at its directory:
+// the directory must be one (lstat), and the file opened must be the one
+// at its name when looked at after the open (lstat), which a link is not.
+// It returns the file and what it is. A link (or, on Windows, a junction
+// or another reparse point), or one swapped in while the file was opened,
+// is docex.ErrCorrupt: the store never makes one; os.Root keeps the open
+// beneath r whatever happens meanwhile. Anything but a regular file (a
+// directory, a FIFO, a device) is docex.ErrCorrupt too, and is opened
+// without waiting (readFlags): a FIFO never blocks the open. It returns
+// an error wrapping fs.ErrNotExist when rel or its directory does not
+// exist.
 func openNoFollow(r *os.Root, rel string) (*os.File, fs.FileInfo, error) {
 	dir, name := filepath.Split(rel)
 	dir = filepath.Clean(dir)
@@ -198,7 +201,7 @@ func openNoFollow(r *os.Root, rel string) (*os.File, fs.FileInfo, error) {
 		return nil, nil, refused(r, fmt.Errorf("content store: %w", err), dir)
 	}
 	defer d.Close()
-	f, err := d.Open(name)
+	f, err := d.OpenFile(name, readFlags, 0)
 	if err != nil {
 		return nil, nil, refused(d, fmt.Errorf("content store: %w", err), name)
 	}
@@ -206,6 +209,10 @@ func openNoFollow(r *os.Root, rel string) (*os.File, fs.FileInfo, error) {
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("content store: %w", err)
+	}
+	if !opened.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, docex.Errorf(docex.ErrCorrupt, "content store: %s is not a regular file (mode %v)", filepath.Join(r.Name(), rel), opened.Mode())
 	}
 	info, err := d.Lstat(name)
 	if err != nil || !os.SameFile(info, opened) || info.Mode()&(fs.ModeSymlink|fs.ModeIrregular) != 0 {
@@ -217,7 +224,7 @@ func openNoFollow(r *os.Root, rel string) (*os.File, fs.FileInfo, error) {
 
 // syncDir fsyncs the directory rel of r ("." for r itself).
 func syncDir(r *os.Root, rel string) error {
-	d, err := r.Open(rel)
+	d, err := r.OpenFile(rel, readFlags, 0)
 	if err != nil {
 		return refused(r, fmt.Errorf("content store: %w", err), rel)
 	}
@@ -231,7 +238,7 @@ func syncDir(r *os.Root, rel string) error {
 // readDir lists the directory rel of r; an error wrapping fs.ErrNotExist
 // when it is missing.
 func readDir(r *os.Root, rel string) ([]fs.DirEntry, error) {
-	d, err := r.Open(rel)
+	d, err := r.OpenFile(rel, readFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
