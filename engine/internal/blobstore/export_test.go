@@ -5,3 +5,9 @@ import "github.com/docex-dev/docex/driver"
 // Synced reports whether a staged file of the filesystem store was
 // flushed (by Sync, or by Put for one Sync left out).
 func Synced(st driver.Staged) bool { return st.(*fsStaged).synced }
+
+// SetMaxOpen sets how many namespace directories s holds open.
+func SetMaxOpen(s *FS, n int) { s.cache.max = n }
+
+// OpenNamespaces returns how many namespace directories s's cache holds.
+func OpenNamespaces(s *FS) int { return s.cache.size() }

@@ -29,7 +29,8 @@ import (
 type FS struct {
 	root    string
 	noSync  bool
-	packMax int64 // content of at most this many bytes is packed (NewFSPacked)
+	packMax int64      // content of at most this many bytes is packed (NewFSPacked)
+	cache   *rootCache // the namespace directories held open
 }
 
 // NewFS returns a filesystem store rooted at root; it creates the
@@ -38,7 +39,7 @@ type FS struct {
 // and writes fail with docex.ErrStorageUnavailable. With noSync, files and
 // directories are not fsynced: content then survives a process crash
 // (kill -9) but not a power loss.
-func NewFS(root string, noSync bool) *FS { return &FS{root: root, noSync: noSync} }
+func NewFS(root string, noSync bool) *FS { return NewFSPacked(root, noSync, 0) }
 
 // Root returns the store's root directory.
 func (s *FS) Root() string { return s.root }
@@ -50,7 +51,7 @@ func (s *FS) Tenant(t docex.Tenant) (driver.TenantContent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fsTenant{root: s.root, ns: ns, dir: filepath.Join(s.root, filepath.FromSlash(ns)), noSync: s.noSync, packMax: s.packMax}, nil
+	return &fsTenant{root: s.root, ns: ns, dir: filepath.Join(s.root, filepath.FromSlash(ns)), noSync: s.noSync, packMax: s.packMax, cache: s.cache}, nil
 }
 
 // InTransaction is false: files are not part of the database transaction.
@@ -216,23 +217,26 @@ type fsTenant struct {
 	dir     string // the namespace's directory (root/ns): for messages
 	noSync  bool
 	packMax int64
+	cache   *rootCache
 	mu      sync.Mutex // opening h
 	h       atomic.Pointer[nsHandle]
 }
 
-// tmpDir returns the namespace, open, with its tmp directory made.
-func (t *fsTenant) tmpDir() (*os.Root, error) {
-	h, err := t.current(true)
+// tmpDir returns the namespace, open, with its tmp directory made, and a
+// reference the caller releases.
+func (t *fsTenant) tmpDir() (*nsHandle, error) {
+	h, err := t.handle(true)
 	if err != nil {
 		return nil, err
 	}
 	if !h.ready.Load() {
 		if _, err := t.mkdir(h.r, "tmp"); err != nil {
+			h.release()
 			return nil, err
 		}
 		h.ready.Store(true)
 	}
-	return h.r, nil
+	return h, nil
 }
 
 // createTemp creates a new staging file in the tmp directory of r; its
@@ -263,9 +267,9 @@ func (t *fsTenant) path(sum string) (string, error) {
 
 type fsStaged struct {
 	owner *fsTenant
-	r     *os.Root // the namespace tmp is in
-	tmp   string   // a staging file relative to r, or "" for content packed from memory
-	data  []byte   // packed content, until Discard
+	h     *nsHandle // the namespace tmp is in, referenced until Discard
+	tmp   string    // a staging file relative to h, or "" for content packed from memory
+	data  []byte    // packed content, until Discard
 	loc   *locator
 	// durable is the background flush of loc's pack (nil: flushed).
 	durable *packSync
@@ -278,8 +282,10 @@ func (st *fsStaged) Checksum() string { return st.Hashed.Checksum }
 func (st *fsStaged) Size() int64      { return st.Hashed.Size }
 func (st *fsStaged) Head() []byte     { return st.Hashed.Head }
 func (st *fsStaged) Discard() {
-	if st.tmp != "" {
-		st.r.Remove(st.tmp)
+	if st.h != nil {
+		st.h.r.Remove(st.tmp)
+		st.h.release()
+		st.h = nil
 	}
 	st.data = nil
 }
@@ -297,17 +303,18 @@ func (t *fsTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.St
 	if err != nil {
 		return nil, err
 	}
-	f, rel, err := t.createTemp(ns)
+	f, rel, err := t.createTemp(ns.r)
 	if err != nil {
+		ns.release()
 		return nil, err
 	}
-	st := &fsStaged{owner: t, r: ns, tmp: rel}
+	st := &fsStaged{owner: t, h: ns, tmp: rel}
 	h, err := contentkey.Copy(ctx, f, r, max)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("content store: close: %w", cerr)
 	}
 	if err != nil {
-		ns.Remove(rel)
+		st.Discard()
 		if errors.Is(err, docex.ErrTooLarge) || errors.Is(err, docex.ErrStorageUnavailable) || errors.Is(err, ctx.Err()) {
 			return nil, err
 		}
@@ -335,6 +342,9 @@ func (t *fsTenant) Sync(ctx context.Context, staged []driver.Staged) error {
 	for _, st := range all {
 		switch {
 		case !st.packed():
+			if st.h == nil {
+				return docex.Errorf(docex.ErrInvalid, "content store: staged content synced after Discard")
+			}
 			sts = append(sts, st)
 		case st.loc == nil && st.data != nil:
 			packs = append(packs, st)
@@ -398,9 +408,9 @@ func (t *fsTenant) own(staged []driver.Staged) ([]*fsStaged, error) {
 
 // syncFile fsyncs the staging file of st.
 func syncFile(st *fsStaged) error {
-	f, err := st.r.OpenFile(st.tmp, os.O_RDWR, 0)
+	f, err := st.h.r.OpenFile(st.tmp, os.O_RDWR, 0)
 	if err != nil {
-		return refused(st.r, fmt.Errorf("content store: %w", err), st.tmp)
+		return refused(st.h.r, fmt.Errorf("content store: %w", err), st.tmp)
 	}
 	defer f.Close()
 	if err := f.Sync(); err != nil {
@@ -420,9 +430,12 @@ func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged
 	}
 	var packs, sts []*fsStaged
 	for _, st := range all {
-		if st.packed() {
+		switch {
+		case st.packed():
 			packs = append(packs, st)
-		} else {
+		case st.h == nil:
+			return docex.Errorf(docex.ErrInvalid, "content store: staged content put after Discard")
+		default:
 			sts = append(sts, st)
 		}
 	}
@@ -449,15 +462,19 @@ func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged
 	}
 	// Staged files are linked in the directory they were staged in
 	// only while it is still the namespace's (not moved, nor replaced).
-	ns, err := t.handle(false)
+	// The directory a staged file holds open cannot be freed, so none
+	// made since can be the same file.
+	h, err := t.handle(false)
 	if err != nil {
 		return err
 	}
+	defer h.release()
 	for _, st := range sts {
-		if st.r != ns {
+		if st.h != h && !os.SameFile(st.h.info, h.info) {
 			return docex.Errorf(docex.ErrStorageUnavailable, "content store: the directory %s was moved or replaced since content was staged in it", t.dir)
 		}
 	}
+	ns := h.r
 	seen := map[string]bool{}
 	var dirs []string
 	for _, st := range sts {
@@ -551,7 +568,8 @@ func (t *fsTenant) Open(ctx context.Context, r driver.Reader, sum string, size i
 		info fs.FileInfo
 	)
 	if err == nil {
-		f, info, err = openNoFollow(ns, p)
+		f, info, err = openNoFollow(ns.r, p)
+		ns.release()
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := missingRoot(t.root); err != nil {
@@ -588,15 +606,16 @@ func (t *fsTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
 			t.removeSolePack(loc)
 		}
 	}
-	ns, err := t.handle(false)
+	h, err := t.handle(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if err := ns.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return refused(ns, fmt.Errorf("content store: remove: %w", err), p)
+	defer h.release()
+	if err := h.r.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return refused(h.r, fmt.Errorf("content store: remove: %w", err), p)
 	}
 	return nil
 }
@@ -604,13 +623,15 @@ func (t *fsTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
 // List walks the two-hex-digit directories for files named by their
 // checksum; other names are never reported.
 func (t *fsTenant) List(ctx context.Context, cutoff time.Time, fn func(sum string) error) error {
-	ns, err := t.handle(false)
+	h, err := t.handle(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	defer h.release()
+	ns := h.r
 	subs, err := readDir(ns, ".")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -648,13 +669,15 @@ func (t *fsTenant) List(ctx context.Context, cutoff time.Time, fn func(sum strin
 // Clean removes staging files older than cutoff and returns their paths;
 // with dryRun it removes nothing and returns the paths it would remove.
 func (t *fsTenant) Clean(ctx context.Context, cutoff time.Time, dryRun bool) ([]string, error) {
-	ns, err := t.handle(false)
+	h, err := t.handle(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer h.release()
+	ns := h.r
 	ents, err := readDir(ns, "tmp")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

@@ -51,7 +51,7 @@ const DefaultPackMax = 64 << 10
 // packMax bytes (see the pack layout above); larger content is a file of
 // its own, as with NewFS.
 func NewFSPacked(root string, noSync bool, packMax int64) *FS {
-	return &FS{root: root, noSync: noSync, packMax: packMax}
+	return &FS{root: root, noSync: noSync, packMax: packMax, cache: &rootCache{max: maxOpenNamespaces}}
 }
 
 // validPackName reports whether name is one of the store's pack files.
@@ -93,8 +93,8 @@ type spill struct {
 	limit int64
 	buf   []byte
 	f     *os.File
-	r     *os.Root // the namespace f is in
-	rel   string   // f's name relative to r
+	h     *nsHandle // the namespace f is in, referenced
+	rel   string    // f's name relative to h
 }
 
 func (s *spill) Write(p []byte) (int, error) {
@@ -103,14 +103,15 @@ func (s *spill) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if s.f == nil {
-		r, err := s.t.tmpDir()
+		h, err := s.t.tmpDir()
 		if err != nil {
 			return 0, err
 		}
-		if s.f, s.rel, err = s.t.createTemp(r); err != nil {
+		if s.f, s.rel, err = s.t.createTemp(h.r); err != nil {
+			h.release()
 			return 0, err
 		}
-		s.r = r
+		s.h = h
 		if _, err := s.f.Write(s.buf); err != nil {
 			return 0, err
 		}
@@ -125,15 +126,13 @@ func (t *fsTenant) stageSpill(ctx context.Context, r io.Reader, max int64) (driv
 	h, err := contentkey.Copy(ctx, sp, r, max)
 	st := &fsStaged{owner: t}
 	if sp.f != nil {
-		st.r, st.tmp = sp.r, sp.rel
+		st.h, st.tmp = sp.h, sp.rel
 		if cerr := sp.f.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("content store: close: %w", cerr)
 		}
 	}
 	if err != nil {
-		if st.tmp != "" {
-			st.r.Remove(st.tmp)
-		}
+		st.Discard()
 		if errors.Is(err, docex.ErrTooLarge) || errors.Is(err, docex.ErrStorageUnavailable) || errors.Is(err, ctx.Err()) {
 			return nil, err
 		}
@@ -173,10 +172,21 @@ func (p *packSync) wait(ctx context.Context) error {
 // flush that Put waits for before writing its locator, so no locator
 // commits before its pack is on disk.
 func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged, async bool) error {
-	r, err := t.handle(true)
+	h, err := t.handle(true)
 	if err != nil {
 		return err
 	}
+	if err := t.writePackIn(ctx, h, sts, async); err != nil {
+		h.release()
+		return err
+	}
+	return nil
+}
+
+// writePackIn is writePack's, in the namespace h (referenced): it
+// releases h once done with it, unless it returns an error.
+func (t *fsTenant) writePackIn(ctx context.Context, h *nsHandle, sts []*fsStaged, async bool) error {
+	r := h.r
 	created, err := t.mkdir(r, packDir) // docex.ErrCorrupt: a planted link is not followed
 	if err != nil {
 		return err
@@ -210,7 +220,11 @@ func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged, async bool) e
 		return fmt.Errorf("content store: write pack: %w", err)
 	}
 	if !async || t.noSync {
-		return t.flushPack(r, f, created)
+		if err := t.flushPack(r, f, created); err != nil {
+			return err
+		}
+		h.release()
+		return nil
 	}
 	ps := &packSync{done: make(chan struct{})}
 	for _, st := range sts {
@@ -218,6 +232,7 @@ func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged, async bool) e
 	}
 	go func() {
 		defer close(ps.done)
+		defer h.release()
 		ps.err = t.flushPack(r, f, created)
 	}()
 	return nil
@@ -346,9 +361,10 @@ func (t *fsTenant) openPacked(ctx context.Context, r driver.Reader, sum string, 
 		if loc, ok = parseLocator(b); !ok {
 			return nil, true, docex.Errorf(docex.ErrCorrupt, "content %s: its locator is damaged", sum)
 		}
-		var ns *os.Root
+		var ns *nsHandle
 		if ns, err = t.handle(false); err == nil {
-			f, info, err = openNoFollow(ns, filepath.Join(packDir, loc.pack))
+			f, info, err = openNoFollow(ns.r, filepath.Join(packDir, loc.pack))
+			ns.release()
 		}
 		if errors.Is(err, fs.ErrNotExist) && loc.pack != seen && attempt < 3 {
 			// docex gc may have moved the content into a new pack and
@@ -386,10 +402,12 @@ func (t *fsTenant) openPacked(ctx context.Context, r driver.Reader, sum string, 
 // for the sweep. Delete runs after the last reference was removed and
 // committed, so nothing can refer to the pack any more.
 func (t *fsTenant) removeSolePack(loc locator) {
-	ns, err := t.handle(false)
+	h, err := t.handle(false)
 	if err != nil {
 		return
 	}
+	defer h.release()
+	ns := h.r
 	p := filepath.Join(packDir, loc.pack)
 	info, err := ns.Lstat(p)
 	if err != nil || !info.Mode().IsRegular() || loc.off != 0 || info.Size() != loc.size {
@@ -416,13 +434,15 @@ func (p *packRange) Close() error { return p.f.Close() }
 // a pack to rewrite are read and verified as a rewrite would, so that a
 // damaged pack, which a rewrite keeps, is not counted.
 func (t *fsTenant) SweepPacks(ctx context.Context, st driver.TenantStore, cutoff time.Time, dryRun bool) (int, error) {
-	ns, err := t.handle(false)
+	h, err := t.handle(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
+	defer h.release()
+	ns := h.r
 	ents, err := readDir(ns, packDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
@@ -562,7 +582,8 @@ func (t *fsTenant) readLive(old string, live map[string]locator) ([]*fsStaged, e
 	if err != nil {
 		return nil, err
 	}
-	f, _, err := openNoFollow(ns, filepath.Join(packDir, old))
+	f, _, err := openNoFollow(ns.r, filepath.Join(packDir, old))
+	ns.release()
 	if err != nil {
 		return nil, err
 	}

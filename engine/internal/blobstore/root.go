@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/docex-dev/docex"
@@ -25,46 +26,139 @@ import (
 // tenant's content as unreferenced). The store's root itself
 // (storage.documents.path) is the administrator's and may be a link.
 
+// maxOpenNamespaces bounds the namespace directories a store holds open
+// (FS.maxOpen): a worker or docex gc going through 10,000 tenants keeps at
+// most this many directory descriptors, plus those of operations in
+// flight, whatever the open-file limit (1,024 in many containers, 10,240
+// on macOS).
+const maxOpenNamespaces = 256
+
 // nsHandle is a namespace's directory, open, and what it was when opened.
 type nsHandle struct {
 	r     *os.Root
 	info  fs.FileInfo
+	owner *fsTenant
 	ready atomic.Bool // its tmp directory exists
+	// refs counts the handle's users, plus one while the store's cache
+	// holds it (as its tenant's current handle): the directory is closed
+	// when it drops to zero, and a handle at zero is never used again.
+	refs atomic.Int64
+	used atomic.Bool // used since the cache's sweep last passed it
+	slot int         // its index in the cache's held, -1 when not there (rootCache.mu)
 }
 
-// handle returns the namespace's open directory, opening it (and with
-// create making it and the directories above it, 0700, never the store's
-// root) when it is not open yet or when the directory at its path is no
-// longer the one held open (deleted, renamed, replaced: one lstat of the
-// path per call). It returns docex.ErrStorageUnavailable when the content
-// directory is missing, docex.ErrCorrupt when an element of the path is a
-// link or not a directory, and an error wrapping fs.ErrNotExist when the
-// namespace does not exist (and create is false).
-//
-// A handle replaced is not closed, as operations in flight may still use
-// it: the garbage collector closes it (os.Root's finalizer), as it closes
-// the handle of a namespace the engine forgets (deleted tenants).
-func (t *fsTenant) handle(create bool) (*os.Root, error) {
-	h, err := t.current(create)
-	if err != nil {
-		return nil, err
+// acquire takes a reference to h; false when h is closed or closing.
+func (h *nsHandle) acquire() bool {
+	for {
+		n := h.refs.Load()
+		if n == 0 {
+			return false
+		}
+		if h.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
-	return h.r, nil
 }
 
-// current is handle's, with the namespace's state.
-func (t *fsTenant) current(create bool) (*nsHandle, error) {
-	if h := t.h.Load(); h != nil {
-		if info, err := os.Lstat(t.dir); err == nil && os.SameFile(info, h.info) {
+// release drops a reference to h, closing its directory with the last.
+func (h *nsHandle) release() {
+	if h.refs.Add(-1) == 0 {
+		h.r.Close()
+	}
+}
+
+// rootCache holds the namespace directories of a store open, at most max
+// of them: a tenant's handle (fsTenant.h) is its current one while the
+// cache holds it. When full, the cache lets go of the handle a clock
+// sweep finds unused since it last passed (and, while there is one, not
+// in use: a handle in use is closed only when its last user releases it);
+// its tenant opens its directory again on its next operation. A handle
+// replaced (its directory moved or replaced) is let go of the same way.
+// The hot path (fsTenant.handle) takes no lock: an atomic load, a
+// reference taken, a flag set.
+type rootCache struct {
+	mu   sync.Mutex
+	max  int
+	held []*nsHandle
+	hand int
+}
+
+// install makes h (its references the cache's and the caller's) its
+// owner's current handle in place of old (the handle its owner held, or
+// nil), and lets go of old, or of another tenant's handle when the cache
+// is full.
+func (c *rootCache) install(old, h *nsHandle) {
+	c.mu.Lock()
+	var out *nsHandle
+	switch {
+	case old != nil && old.slot >= 0:
+		out = old
+	case len(c.held) < c.max:
+		h.slot = len(c.held)
+		c.held = append(c.held, h)
+	default:
+		out = c.victim()
+	}
+	if out != nil {
+		h.slot, out.slot = out.slot, -1
+		c.held[h.slot] = h
+		out.owner.h.CompareAndSwap(out, nil)
+	}
+	h.owner.h.Store(h)
+	c.mu.Unlock()
+	if out != nil {
+		out.release()
+	}
+}
+
+// victim returns the held handle to let go of: the first the sweep finds
+// neither used since it last passed nor in use, or after two turns the
+// next one.
+func (c *rootCache) victim() *nsHandle {
+	for i := 0; ; i++ {
+		h := c.held[c.hand]
+		c.hand = (c.hand + 1) % len(c.held)
+		if i < 2*len(c.held) && (h.used.Swap(false) || h.refs.Load() > 1) {
+			continue
+		}
+		return h
+	}
+}
+
+// size returns how many handles the cache holds.
+func (c *rootCache) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.held)
+}
+
+// handle returns the namespace's open directory, with a reference the
+// caller releases (nsHandle.release) once done with it, opening it (and
+// with create making it and the directories above it, 0700, never the
+// store's root) when it is not open yet or when the directory at its path
+// is no longer the one held open (deleted, renamed, replaced: one lstat
+// of the path per call). It returns docex.ErrStorageUnavailable when the
+// content directory is missing, docex.ErrCorrupt when an element of the
+// path is a link or not a directory, and an error wrapping fs.ErrNotExist
+// when the namespace does not exist (and create is false).
+//
+// A handle replaced, or let go of by the store's cache (rootCache), is
+// closed when the last operation using it releases it.
+func (t *fsTenant) handle(create bool) (*nsHandle, error) {
+	if h := t.h.Load(); h != nil && h.acquire() {
+		if t.current(h) {
 			return h, nil
 		}
+		h.release()
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if h := t.h.Load(); h != nil {
-		if info, err := os.Lstat(t.dir); err == nil && os.SameFile(info, h.info) {
-			return h, nil
+	old := t.h.Load()
+	if old != nil && old.acquire() {
+		if t.current(old) {
+			return old, nil
 		}
+		old.release()
 	}
 	if err := missingRoot(t.root); err != nil {
 		return nil, err
@@ -73,9 +167,24 @@ func (t *fsTenant) current(create bool) (*nsHandle, error) {
 	if err != nil {
 		return nil, t.ioErr(err)
 	}
-	h := &nsHandle{r: r, info: info}
-	t.h.Store(h)
+	h := &nsHandle{r: r, info: info, owner: t, slot: -1}
+	h.refs.Store(2)
+	h.used.Store(true)
+	t.cache.install(old, h)
 	return h, nil
+}
+
+// current reports whether h (referenced) is still the directory at the
+// namespace's path, and marks it used.
+func (t *fsTenant) current(h *nsHandle) bool {
+	info, err := os.Lstat(t.dir)
+	if err != nil || !os.SameFile(info, h.info) {
+		return false
+	}
+	if !h.used.Load() {
+		h.used.Store(true)
+	}
+	return true
 }
 
 // openBeneath opens the directory rel (slash-separated) under the
