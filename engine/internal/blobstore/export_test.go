@@ -11,3 +11,7 @@ func SetMaxOpen(s *FS, n int) { s.cache.max = n }
 
 // OpenNamespaces returns how many namespace directories s's cache holds.
 func OpenNamespaces(s *FS) int { return s.cache.size() }
+
+// OnDirSync calls fn with each directory a namespace of s made afterwards
+// fsyncs (or one above it), before it does.
+func OnDirSync(s *FS, fn func(dir string)) { s.dirSynced = fn }

@@ -31,6 +31,9 @@ type FS struct {
 	noSync  bool
 	packMax int64      // content of at most this many bytes is packed (NewFSPacked)
 	cache   *rootCache // the namespace directories held open
+	// dirSynced, when set (tests), is called with each directory of a
+	// namespace, or above one, before it is fsynced.
+	dirSynced func(dir string)
 }
 
 // NewFS returns a filesystem store rooted at root; it creates the
@@ -51,7 +54,7 @@ func (s *FS) Tenant(t docex.Tenant) (driver.TenantContent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fsTenant{root: s.root, ns: ns, dir: filepath.Join(s.root, filepath.FromSlash(ns)), noSync: s.noSync, packMax: s.packMax, cache: s.cache}, nil
+	return &fsTenant{root: s.root, ns: ns, dir: filepath.Join(s.root, filepath.FromSlash(ns)), noSync: s.noSync, packMax: s.packMax, cache: s.cache, dirSynced: s.dirSynced}, nil
 }
 
 // InTransaction is false: files are not part of the database transaction.
@@ -128,7 +131,7 @@ func (s *FS) Incarnations(ctx context.Context, fn func(driver.StoredIncarnation)
 	if missingRoot(s.root) != nil {
 		return nil
 	}
-	tenants, _, err := openBeneath(s.root, contentkey.Tenants, false)
+	tenants, _, _, err := openBeneath(s.root, contentkey.Tenants, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -193,7 +196,7 @@ func (s *FS) DeleteTenant(ctx context.Context, tenantID, incarnation string) err
 		return err
 	}
 	parent, inc := pathpkg.Split(ns)
-	idDir, _, err := openBeneath(s.root, strings.TrimSuffix(parent, "/"), false)
+	idDir, _, _, err := openBeneath(s.root, strings.TrimSuffix(parent, "/"), false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -204,7 +207,7 @@ func (s *FS) DeleteTenant(ctx context.Context, tenantID, incarnation string) err
 	if err := idDir.RemoveAll(inc); err != nil {
 		return fmt.Errorf("content store: %w", err)
 	}
-	if tenants, _, err := openBeneath(s.root, contentkey.Tenants, false); err == nil {
+	if tenants, _, _, err := openBeneath(s.root, contentkey.Tenants, false); err == nil {
 		tenants.Remove(tenantID) // only if empty
 		tenants.Close()
 	}
@@ -212,14 +215,15 @@ func (s *FS) DeleteTenant(ctx context.Context, tenantID, incarnation string) err
 }
 
 type fsTenant struct {
-	root    string // the store's root
-	ns      string // the namespace, relative to root (slash-separated)
-	dir     string // the namespace's directory (root/ns): for messages
-	noSync  bool
-	packMax int64
-	cache   *rootCache
-	mu      sync.Mutex // opening h
-	h       atomic.Pointer[nsHandle]
+	root      string // the store's root
+	ns        string // the namespace, relative to root (slash-separated)
+	dir       string // the namespace's directory (root/ns): for messages
+	noSync    bool
+	packMax   int64
+	cache     *rootCache
+	dirSynced func(dir string) // FS.dirSynced
+	mu        sync.Mutex       // opening h
+	h         atomic.Pointer[nsHandle]
 }
 
 // tmpDir returns the namespace, open, with its tmp directory made, and a
@@ -477,15 +481,18 @@ func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged
 	ns := h.r
 	seen := map[string]bool{}
 	var dirs []string
+	made := false
 	for _, st := range sts {
 		final, err := t.path(st.Checksum())
 		if err != nil {
 			return err
 		}
 		dir := filepath.Dir(final)
-		if _, err := t.mkdir(ns, dir); err != nil {
+		created, err := t.mkdir(ns, dir)
+		if err != nil {
 			return err
 		}
+		made = made || created
 		if err := linkVerified(ns, st.tmp, final, st.Checksum(), st.Size()); err != nil {
 			return t.ioErr(err)
 		}
@@ -498,7 +505,14 @@ func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged
 		return nil
 	}
 	for _, d := range dirs {
-		if err := syncDir(ns, d); err != nil {
+		if err := t.syncDir(ns, d); err != nil {
+			return t.ioErr(err)
+		}
+	}
+	if made {
+		// A two-hex-digit directory is new: its entry must survive a
+		// power loss as well as the files linked into it.
+		if err := t.syncDir(ns, "."); err != nil {
 			return t.ioErr(err)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -255,28 +254,16 @@ func (t *fsTenant) flushPack(r *os.Root, f *os.File, created bool) error {
 	if t.noSync {
 		return nil
 	}
-	if err := syncDir(r, packDir); err != nil {
+	if err := t.syncDir(r, packDir); err != nil {
 		return t.ioErr(err)
 	}
 	if created {
 		// The packs directory is new: its entry, and the namespace's own
 		// if that is new too, must survive a power loss as well.
-		if err := syncDir(r, "."); err != nil {
+		if err := t.syncDir(r, "."); err != nil {
 			return t.ioErr(err)
 		}
-		root, err := os.OpenRoot(t.root)
-		if err != nil {
-			return t.ioErr(fmt.Errorf("content store: %w", err))
-		}
-		defer root.Close()
-		for d := path.Dir(t.ns); ; d = path.Dir(d) {
-			if err := syncDir(root, filepath.FromSlash(d)); err != nil {
-				return t.ioErr(err)
-			}
-			if d == "." {
-				break
-			}
-		}
+		return t.syncAbove()
 	}
 	return nil
 }

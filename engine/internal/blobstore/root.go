@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -163,13 +164,21 @@ func (t *fsTenant) handle(create bool) (*nsHandle, error) {
 	if err := missingRoot(t.root); err != nil {
 		return nil, err
 	}
-	r, info, err := openBeneath(t.root, t.ns, create)
+	r, info, made, err := openBeneath(t.root, t.ns, create)
 	if err != nil {
 		return nil, t.ioErr(err)
 	}
 	h := &nsHandle{r: r, info: info, owner: t, slot: -1}
 	h.refs.Store(2)
 	h.used.Store(true)
+	if made && !t.noSync {
+		// The namespace (or a directory above it) is new: its entry must
+		// survive a power loss, as the content put in it will.
+		if err := t.syncAbove(); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	t.cache.install(old, h)
 	return h, nil
 }
@@ -187,36 +196,66 @@ func (t *fsTenant) current(h *nsHandle) bool {
 	return true
 }
 
+// syncAbove fsyncs the directories above the namespace, up to the
+// store's root, so that a namespace's entry (and those above it) made
+// anew survives a power loss.
+func (t *fsTenant) syncAbove() error {
+	root, err := os.OpenRoot(t.root)
+	if err != nil {
+		return t.ioErr(fmt.Errorf("content store: %w", err))
+	}
+	defer root.Close()
+	for d := path.Dir(t.ns); ; d = path.Dir(d) {
+		if err := t.syncDir(root, filepath.FromSlash(d)); err != nil {
+			return t.ioErr(err)
+		}
+		if d == "." {
+			return nil
+		}
+	}
+}
+
+// syncDir fsyncs the directory rel of r ("." for r itself).
+func (t *fsTenant) syncDir(r *os.Root, rel string) error {
+	if t.dirSynced != nil {
+		t.dirSynced(filepath.Join(r.Name(), rel))
+	}
+	return syncDir(r, rel)
+}
+
 // openBeneath opens the directory rel (slash-separated) under the
 // directory root, element by element without following a link, and with
-// create makes the elements missing (0700). It returns the directory and
-// what it is; docex.ErrCorrupt when an element is a link or not a
-// directory, an error wrapping fs.ErrNotExist when one is missing.
-func openBeneath(root, rel string, create bool) (*os.Root, fs.FileInfo, error) {
+// create makes the elements missing (0700). It returns the directory,
+// what it is, and whether it made an element; docex.ErrCorrupt when an
+// element is a link or not a directory, an error wrapping fs.ErrNotExist
+// when one is missing.
+func openBeneath(root, rel string, create bool) (r *os.Root, info fs.FileInfo, made bool, err error) {
 	cur, err := os.OpenRoot(root)
 	if err != nil {
-		return nil, nil, fmt.Errorf("content store: %w", err)
+		return nil, nil, false, fmt.Errorf("content store: %w", err)
 	}
-	info, err := cur.Stat(".")
+	info, err = cur.Stat(".")
 	if err != nil {
 		cur.Close()
-		return nil, nil, fmt.Errorf("content store: %w", err)
+		return nil, nil, false, fmt.Errorf("content store: %w", err)
 	}
 	for _, name := range strings.Split(rel, "/") {
 		if create {
-			if err := cur.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			err := cur.Mkdir(name, 0o700)
+			if err != nil && !errors.Is(err, fs.ErrExist) {
 				cur.Close()
-				return nil, nil, fmt.Errorf("content store: %w", err)
+				return nil, nil, false, fmt.Errorf("content store: %w", err)
 			}
+			made = made || err == nil
 		}
 		next, ninfo, err := openDirNoFollow(cur, name)
 		cur.Close()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		cur, info = next, ninfo
 	}
-	return cur, info, nil
+	return cur, info, made, nil
 }
 
 // realDir reports whether info is a directory and no link (nor, on

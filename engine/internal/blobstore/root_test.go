@@ -166,3 +166,69 @@ func TestFSNamespaceCacheConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestFSPutSyncsNewDirectories: a Put that makes a two-hex-digit
+// directory fsyncs the namespace's directory (its entry), and a namespace
+// made anew has the directories above it fsynced (their entries); a Put
+// into a two-hex-digit directory that exists fsyncs that directory only.
+// Before, neither entry was fsynced: a power loss could lose the
+// directory, and with it content acknowledged.
+func TestFSPutSyncsNewDirectories(t *testing.T) {
+	root := contentDir(t)
+	s := blobstore.NewFS(root, false)
+	var mu sync.Mutex
+	var synced []string
+	blobstore.OnDirSync(s, func(dir string) {
+		mu.Lock()
+		defer mu.Unlock()
+		synced = append(synced, filepath.Clean(dir))
+	})
+	take := func() map[string]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		m := map[string]bool{}
+		for _, d := range synced {
+			m[d] = true
+		}
+		synced = nil
+		return m
+	}
+	tn := docex.Tenant{ID: "acme", Incarnation: uuid.NewString()}
+	tc, err := s.Tenant(tn)
+	must(t, err)
+	ns := filepath.Join(root, "tenants", "acme", tn.Incarnation)
+	first := "first"
+	sum := contentkey.Sum([]byte(first))
+	// Content in the first's two-hex-digit directory, and in another.
+	var same, other string
+	for i := 0; same == "" || other == ""; i++ {
+		d := fmt.Sprintf("content %d", i)
+		switch s := contentkey.Sum([]byte(d)); {
+		case s[:2] == sum[:2] && same == "":
+			same = d
+		case s[:2] != sum[:2] && other == "":
+			other = d
+		}
+	}
+	for _, c := range []struct {
+		data      string
+		want, not []string
+	}{
+		{first, []string{ns, filepath.Join(ns, sum[:2]), filepath.Join(root, "tenants", "acme"), filepath.Join(root, "tenants"), root}, nil},
+		{other, []string{ns, filepath.Join(ns, contentkey.Sum([]byte(other))[:2])}, []string{root}},
+		{same, []string{filepath.Join(ns, sum[:2])}, []string{ns, root}},
+	} {
+		must(t, writeAll(tc, c.data))
+		got := take()
+		for _, d := range c.want {
+			if !got[d] {
+				t.Errorf("put %q: %s not fsynced (fsynced %v)", c.data, d, got)
+			}
+		}
+		for _, d := range c.not {
+			if got[d] {
+				t.Errorf("put %q: %s fsynced, its entries did not change", c.data, d)
+			}
+		}
+	}
+}
