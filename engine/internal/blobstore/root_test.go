@@ -55,7 +55,8 @@ func readBack(tc driver.TenantContent, data string) error {
 // EMFILE), and a namespace whose directory was replaced has its old
 // directory closed once no operation uses it (before, only when the
 // garbage collector happened to run). Content of a tenant whose directory
-// was let go of is read through it opened again.
+// was let go of is read through it opened again, and content staged
+// before is put through it.
 func TestFSBoundsOpenNamespaces(t *testing.T) {
 	const max = 8
 	for _, c := range []struct {
@@ -75,6 +76,31 @@ func TestFSBoundsOpenNamespaces(t *testing.T) {
 				must(t, readBack(tc, fmt.Sprintf("content of %d", i)))
 			}
 		}},
+		{"staged across eviction", func(t *testing.T, s *blobstore.FS, root string) {
+			// Content staged holds its namespace's directory while the
+			// store lets go of it (other tenants used meanwhile; with a
+			// bound of one, a directory in use is let go of too): it is
+			// synced and put through it (still open), into the directory
+			// opened again (the same one).
+			blobstore.SetMaxOpen(s, 1)
+			tn := docex.Tenant{ID: "acme", Incarnation: uuid.NewString()}
+			tc, err := s.Tenant(tn)
+			must(t, err)
+			st := stage(t, tc, "staged early")
+			for i := range 2 * max {
+				other, err := s.Tenant(docex.Tenant{ID: fmt.Sprintf("t%d", i), Incarnation: uuid.NewString()})
+				must(t, err)
+				must(t, writeAll(other, "other"))
+			}
+			must(t, tc.Sync(bg, []driver.Staged{st}))
+			must(t, tc.Put(bg, nil, []driver.Staged{st}))
+			st.Discard()
+			must(t, readBack(tc, "staged early"))
+			ns, _ := contentkey.Tenant(tn)
+			if n := countFiles(filepath.Join(root, filepath.FromSlash(ns), "tmp")); n != 0 {
+				t.Errorf("%d staging files left after Discard", n)
+			}
+		}},
 		{"directory replaced", func(t *testing.T, s *blobstore.FS, root string) {
 			tn := docex.Tenant{ID: "acme", Incarnation: uuid.NewString()}
 			tc, err := s.Tenant(tn)
@@ -92,7 +118,7 @@ func TestFSBoundsOpenNamespaces(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := contentDir(t)
-			s := blobstore.NewFS(root, true)
+			s := blobstore.NewFS(root, false) // fsync: staging files are opened again
 			blobstore.SetMaxOpen(s, max)
 			before := openFDs(t)
 			c.run(t, s, root)
