@@ -61,6 +61,18 @@ type Config struct {
 	// stored.
 	MaxDocumentBytes int64
 
+	// MaxStagedMemory bounds the content bytes one add (AddDocuments,
+	// docex doc add, a step's outputs) holds in memory before its
+	// transaction (0 is the default, DefaultMaxStagedMemory). Filesystem
+	// content is staged in memory up to the pack size and written into
+	// one pack per batch; the database store reads all of it into memory.
+	// Past this bound, what is staged so far is written out (a pack of its
+	// own; for the database store a spool file without a name in the
+	// system's temporary directory, read back in the transaction) and the
+	// memory released. One document is always held whole by the database
+	// store, whatever its size.
+	MaxStagedMemory int64
+
 	// Sandbox runs plugins (optional: without it, plugin operations
 	// return docex.ErrNoSandbox). A *sandbox.Sandbox is one; the engine
 	// sees it only through PluginRuntime and does not own it.
@@ -75,6 +87,9 @@ type Config struct {
 
 // DefaultMaxDocumentBytes is the default of Config.MaxDocumentBytes.
 const DefaultMaxDocumentBytes = 256 << 20
+
+// DefaultMaxStagedMemory is the default of Config.MaxStagedMemory.
+const DefaultMaxStagedMemory = 64 << 20
 
 // withDefaults returns cfg with defaults filled in, or docex.ErrInvalidConfig.
 func (cfg Config) withDefaults() (Config, error) {
@@ -105,6 +120,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.MaxDocumentBytes < 0 {
 		return cfg, docex.Errorf(docex.ErrInvalidConfig, "max document bytes %d is negative", cfg.MaxDocumentBytes)
+	}
+	if cfg.MaxStagedMemory == 0 {
+		cfg.MaxStagedMemory = DefaultMaxStagedMemory
+	}
+	if cfg.MaxStagedMemory < 0 {
+		return cfg, docex.Errorf(docex.ErrInvalidConfig, "max staged memory %d is negative", cfg.MaxStagedMemory)
 	}
 	if cfg.Policy == nil {
 		cfg.Policy = tenancy.RolePolicy{}

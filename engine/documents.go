@@ -381,21 +381,26 @@ func (p *putNew) add(ctx context.Context, tx driver.Tx, c driver.Staged) error {
 	if err != nil {
 		return err
 	}
-	p.addKnown(c, n)
-	return nil
+	return p.addKnown(c, n)
 }
 
-// addKnown is add with n the number of references to c's checksum.
-func (p *putNew) addKnown(c driver.Staged, n int64) {
+// addKnown is add with n the number of references to c's checksum. It
+// returns docex.ErrConflict for content a spill released because the
+// tenant held it (reliant) when nothing refers to it any more.
+func (p *putNew) addKnown(c driver.Staged, n int64) error {
 	sum := c.Checksum()
 	if p.seen[sum] || n > 0 {
-		return
+		return nil
+	}
+	if r, ok := c.(*reliant); ok {
+		return docex.Errorf(docex.ErrConflict, "document %q: its content was stored when the add began and has been deleted since; add it again", r.name)
 	}
 	if p.seen == nil {
 		p.seen = map[string]bool{}
 	}
 	p.seen[sum] = true
 	p.staged = append(p.staged, c)
+	return nil
 }
 
 func (p *putNew) put(ctx context.Context, tx driver.Tx, tc driver.TenantContent) error {
@@ -496,6 +501,71 @@ type stagedDocs struct {
 	// basketChecked: the transaction that inserts the documents found
 	// their basket already (insert does not look it up again).
 	basketChecked bool
+	// spilled holds the checksums spill wrote out or released.
+	spilled map[string]bool
+}
+
+// spiller is a content namespace that holds staged content in memory
+// until Sync or Put (the filesystem store's packed content, the database
+// store's): Held returns the bytes a staged content holds in memory, and
+// Spill writes what staged hold in memory out (a pack; a spool file) and
+// releases that memory.
+type spiller interface {
+	Held(driver.Staged) int64
+	Spill(ctx context.Context, staged []driver.Staged) error
+}
+
+// reliant is staged content a spill released without writing it out: the
+// tenant held its checksum then, or an earlier document of the batch has
+// it. It is never synced nor put; should nothing refer to its checksum
+// any more when the transaction runs, the add fails (putNew.addKnown).
+type reliant struct {
+	driver.Staged
+	name string
+}
+
+// spill writes out the content of items [from, to) that tc (sp) holds in
+// memory and releases it: each checksum once, and not the content the
+// tenant holds already (read from r, as syncNew does), which is only
+// released. Errors as Spill's.
+func (sd *stagedDocs) spill(ctx context.Context, r driver.Reader, sp spiller, from, to int) error {
+	if sd.spilled == nil {
+		sd.spilled = map[string]bool{}
+	}
+	rely := func(i int) {
+		sd.items[i].Discard()
+		sd.items[i] = &reliant{Staged: sd.items[i], name: sd.docs[i].Name}
+	}
+	var (
+		idx  []int
+		sums []string
+	)
+	for i := from; i < to; i++ {
+		sum := sd.items[i].Checksum()
+		if sd.spilled[sum] {
+			rely(i)
+			continue
+		}
+		sd.spilled[sum] = true
+		idx, sums = append(idx, i), append(sums, sum)
+	}
+	if cr, ok := r.(driver.ContentRefsReader); ok && len(sums) > 0 {
+		// A failed read only costs the writes it would have saved.
+		if refs, err := cr.ContentRefsOf(ctx, sums); err == nil {
+			idx = slices.DeleteFunc(idx, func(i int) bool {
+				if refs[sd.items[i].Checksum()] > 0 {
+					rely(i)
+					return true
+				}
+				return false
+			})
+		}
+	}
+	items := make([]driver.Staged, len(idx))
+	for k, i := range idx {
+		items[k] = sd.items[i]
+	}
+	return sp.Spill(ctx, items)
 }
 
 // stageDocuments stages docs' content outside any transaction (filesystem
@@ -524,6 +594,12 @@ func (s *Session) stageDocumentsUnsynced(ctx context.Context, st driver.TenantSt
 		return nil, err
 	}
 	sd := &stagedDocs{s: s, tc: tc, docs: docs, items: make([]driver.Staged, len(docs)), cts: make([]string, len(docs))}
+	// Content staged in memory is written out each time it passes
+	// MaxStagedMemory, unless the last document is staged (Sync and Put
+	// take the rest).
+	sp, _ := tc.(spiller)
+	var held int64
+	from := 0
 	for i, nd := range docs {
 		if sd.items[i], err = s.stageContent(ctx, tc, nd.Content, nd.Name); err != nil {
 			sd.discard()
@@ -537,6 +613,16 @@ func (s *Session) stageDocumentsUnsynced(ctx context.Context, st driver.TenantSt
 			}
 		}
 		sd.cts[i] = detectContentType(ct, nd.Name, sd.items[i].Head())
+		if sp == nil || i == len(docs)-1 {
+			continue
+		}
+		if held += sp.Held(sd.items[i]); held > s.e.cfg.MaxStagedMemory {
+			if err := sd.spill(ctx, st, sp, from, i+1); err != nil {
+				sd.discard()
+				return nil, err
+			}
+			from, held = i+1, 0
+		}
 	}
 	return sd, nil
 }
@@ -575,6 +661,9 @@ func syncNew(ctx context.Context, r driver.Reader, tc driver.TenantContent, stag
 	var items []driver.Staged
 	seen := map[string]bool{}
 	for _, it := range staged {
+		if _, ok := it.(*reliant); ok {
+			continue
+		}
 		if !seen[it.Checksum()] {
 			seen[it.Checksum()] = true
 			items = append(items, it)
@@ -874,7 +963,9 @@ func (sd *stagedDocs) insertIn(ctx context.Context, tx driver.Tx, basketID strin
 			return nil, err
 		}
 		if resolved {
-			puts.addKnown(it, td.refs[it.Checksum()])
+			if err := puts.addKnown(it, td.refs[it.Checksum()]); err != nil {
+				return nil, err
+			}
 		} else if err := puts.add(ctx, tx, it); err != nil {
 			return nil, err
 		}

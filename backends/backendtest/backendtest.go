@@ -68,6 +68,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("ReadsAreSnapshots", f.testReadsAreSnapshots)
 			t.Run("Find", f.testFind)
 			t.Run("Limits", f.testLimits)
+			t.Run("StagedMemory", f.testStagedMemory)
 			t.Run("Audit", f.testAudit)
 			t.Run("MalformedInput", f.testMalformedInput)
 			t.Run("BasketNamesAreNotIDs", f.testBasketNamesAreNotIDs)

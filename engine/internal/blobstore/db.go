@@ -4,7 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -42,14 +50,83 @@ func (DB) InTransaction() bool { return true }
 type dbTenant struct{}
 
 type dbStaged struct {
-	data []byte
+	data  []byte // the content, until Spill or Discard
+	spool *dbSpool
+	off   int64 // where the content is in spool
 	contentkey.Hashed
 }
 
 func (st *dbStaged) Checksum() string { return st.Hashed.Checksum }
 func (st *dbStaged) Size() int64      { return st.Hashed.Size }
 func (st *dbStaged) Head() []byte     { return st.Hashed.Head }
-func (st *dbStaged) Discard()         { st.data = nil }
+func (st *dbStaged) Discard() {
+	st.data = nil
+	if st.spool != nil {
+		st.spool.release()
+		st.spool = nil
+	}
+}
+
+// content returns the staged bytes: from memory, or read back from the
+// spool file.
+func (st *dbStaged) content() ([]byte, error) {
+	if st.spool == nil {
+		if st.data == nil && st.Size() > 0 {
+			return nil, docex.Errorf(docex.ErrInvalid, "content store: staged content put after Discard")
+		}
+		return st.data, nil
+	}
+	b := make([]byte, st.Size())
+	if _, err := st.spool.f.ReadAt(b, st.off); err != nil {
+		return nil, fmt.Errorf("content store: read spooled content: %w", err)
+	}
+	return b, nil
+}
+
+// dbSpool is a spool file shared by the contents one Spill moved out of
+// memory; it is closed when the last of them is discarded. The file has
+// no name (removed once created; on Windows deleted when closed), so that
+// nothing is left behind, even by a crash.
+type dbSpool struct {
+	f    *os.File
+	mu   sync.Mutex
+	refs int
+}
+
+func (sp *dbSpool) release() {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.refs--; sp.refs == 0 {
+		sp.f.Close()
+	}
+}
+
+// spoolPrefix names the database store's spool files.
+const spoolPrefix = "docex-db-spool-"
+
+// createSpool returns a new anonymous file in the system's temporary
+// directory.
+func createSpool() (*os.File, error) {
+	dir := os.TempDir()
+	for range 100 {
+		name := filepath.Join(dir, spoolPrefix+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|deleteOnClose, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("content store: spool: %w", err)
+		}
+		if deleteOnClose == 0 {
+			if err := os.Remove(name); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("content store: spool: %w", err)
+			}
+		}
+		return f, nil
+	}
+	return nil, fmt.Errorf("content store: spool: no free name in %s", dir)
+}
 
 // Stage reads the content into memory.
 func (dbTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.Staged, error) {
@@ -61,32 +138,115 @@ func (dbTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.Stage
 	return &dbStaged{data: buf.Bytes(), Hashed: h}, nil
 }
 
+// Held returns the bytes s holds in memory.
+func (dbTenant) Held(s driver.Staged) int64 {
+	if st, ok := s.(*dbStaged); ok {
+		return int64(cap(st.data))
+	}
+	return 0
+}
+
+// Spill moves the content of staged held in memory into one spool file
+// (see dbSpool) and releases that memory; Put reads it back. The engine
+// spills a batch larger than its bound on staged memory.
+func (dbTenant) Spill(ctx context.Context, staged []driver.Staged) error {
+	var sts []*dbStaged
+	for _, s := range staged {
+		st, ok := s.(*dbStaged)
+		if !ok {
+			return docex.Errorf(docex.ErrInvalid, "content store: staged content of another store")
+		}
+		if st.data != nil && st.spool == nil {
+			sts = append(sts, st)
+		}
+	}
+	if len(sts) == 0 {
+		return nil
+	}
+	f, err := createSpool()
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	var off int64
+	for _, st := range sts {
+		if err := ctx.Err(); err != nil {
+			f.Close()
+			return err
+		}
+		if _, err := w.Write(st.data); err != nil {
+			f.Close()
+			return fmt.Errorf("content store: spool: %w", err)
+		}
+		off += int64(len(st.data))
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("content store: spool: %w", err)
+	}
+	sp := &dbSpool{f: f, refs: len(sts)}
+	off = 0
+	for _, st := range sts {
+		st.spool, st.off = sp, off
+		off += int64(len(st.data))
+		st.data = nil
+	}
+	return nil
+}
+
 // Sync does nothing: the transaction makes the content durable.
 func (dbTenant) Sync(context.Context, []driver.Staged) error { return nil }
 
+// putChunk bounds the bytes of spooled content Put reads back for one
+// batch statement.
+const putChunk = 16 << 20
+
 // Put writes each content row in tx, replacing any row of that checksum.
+// Spooled content is read back at most putChunk bytes at a time (and
+// content larger than that one at a time).
 func (dbTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged) error {
-	if bt, ok := tx.(driver.BatchTx); ok && len(staged) > 1 {
-		sums := make([]string, len(staged))
-		data := make([][]byte, len(staged))
-		for i, s := range staged {
-			st, ok := s.(*dbStaged)
-			if !ok {
-				return docex.Errorf(docex.ErrInvalid, "content store: staged content of another store")
-			}
-			sums[i], data[i] = st.Checksum(), st.data
-		}
-		return bt.ReplaceContents(ctx, sums, data)
-	}
-	for _, s := range staged {
+	sts := make([]*dbStaged, len(staged))
+	for i, s := range staged {
 		st, ok := s.(*dbStaged)
 		if !ok || tx == nil {
 			return docex.Errorf(docex.ErrInvalid, "content store: staged content of another store, or no transaction")
 		}
+		sts[i] = st
+	}
+	if bt, ok := tx.(driver.BatchTx); ok && len(sts) > 1 {
+		var (
+			sums []string
+			data [][]byte
+			read int64 // bytes read back for this statement
+		)
+		for i, st := range sts {
+			b, err := st.content()
+			if err != nil {
+				return err
+			}
+			if st.spool != nil {
+				read += int64(len(b))
+			}
+			sums, data = append(sums, st.Checksum()), append(data, b)
+			if read >= putChunk || i == len(sts)-1 {
+				if err := bt.ReplaceContents(ctx, sums, data); err != nil {
+					return err
+				}
+				sums, data, read = sums[:0], data[:0], 0
+				clear(data[:cap(data)])
+			}
+		}
+		return nil
+	}
+	for _, st := range sts {
+		b, err := st.content()
+		if err != nil {
+			return err
+		}
 		if err := tx.DeleteContent(ctx, st.Checksum()); err != nil {
 			return err
 		}
-		if err := tx.PutContent(ctx, st.Checksum(), st.data); err != nil {
+		if err := tx.PutContent(ctx, st.Checksum(), b); err != nil {
 			return err
 		}
 	}
@@ -166,5 +326,6 @@ func (dbTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
 // List lists nothing: rows commit and roll back with their references.
 func (dbTenant) List(context.Context, time.Time, func(string) error) error { return nil }
 
-// Clean removes nothing: staging is in memory.
+// Clean removes nothing: staging is in memory, or in spool files that
+// have no name.
 func (dbTenant) Clean(context.Context, time.Time, bool) ([]string, error) { return nil, nil }

@@ -164,8 +164,9 @@ func (p *packSync) wait(ctx context.Context) error {
 	}
 }
 
-// writePack writes the in-memory staged contents into one new pack file
-// and makes it durable (the file, then its directory). With async, the
+// writePack writes the in-memory staged contents into one new pack file,
+// releasing their memory once written, and makes it durable (the file,
+// then its directory). With async, the
 // flush runs in the background while the caller goes on (Sync: the
 // transaction starts meanwhile); each content's durable field is then the
 // flush that Put waits for before writing its locator, so no locator
@@ -218,6 +219,10 @@ func (t *fsTenant) writePackIn(ctx context.Context, h *nsHandle, sts []*fsStaged
 		f.Close()
 		return fmt.Errorf("content store: write pack: %w", err)
 	}
+	// The bytes are in the pack now: the memory goes (Spill relies on it).
+	for _, st := range sts {
+		st.data = nil
+	}
 	if !async || t.noSync {
 		if err := t.flushPack(r, f, created); err != nil {
 			return err
@@ -266,6 +271,39 @@ func (t *fsTenant) flushPack(r *os.Root, f *os.File, created bool) error {
 		return t.syncAbove()
 	}
 	return nil
+}
+
+// Held returns the bytes s holds in memory: content staged to be packed
+// and not written into a pack yet.
+func (t *fsTenant) Held(s driver.Staged) int64 {
+	if st, ok := s.(*fsStaged); ok && st.loc == nil {
+		return int64(cap(st.data))
+	}
+	return 0
+}
+
+// Spill writes the content of staged held in memory into one new pack,
+// as Sync does, and releases that memory: a batch larger than the
+// engine's bound on staged memory is written one pack per bound's worth.
+// The pack's flush runs in the background; Put waits for it. Until Put
+// records their locators the pack is unreferenced: should the batch fail,
+// or the process die, before its transaction commits, the sweep (docex
+// gc) removes it as it does any other unreferenced pack.
+func (t *fsTenant) Spill(ctx context.Context, staged []driver.Staged) error {
+	all, err := t.own(staged)
+	if err != nil {
+		return err
+	}
+	var packs []*fsStaged
+	for _, st := range all {
+		if st.packed() && st.loc == nil && st.data != nil {
+			packs = append(packs, st)
+		}
+	}
+	if len(packs) == 0 {
+		return nil
+	}
+	return t.writePack(ctx, packs, true)
 }
 
 // putLocators records, in tx, where each packed content is; content not
