@@ -569,7 +569,8 @@ func (sd *stagedDocs) spill(ctx context.Context, r driver.Reader, sp spiller, fr
 }
 
 // stageDocuments stages docs' content outside any transaction (filesystem
-// storage: written and fsynced; database storage: read into memory).
+// storage: written and fsynced; database storage: read into memory),
+// holding at most Config.MaxStagedMemory of it in memory (spill).
 func (s *Session) stageDocuments(ctx context.Context, st driver.TenantStore, docs []NewDocument) (*stagedDocs, error) {
 	sd, err := s.stageDocumentsUnsynced(ctx, st, docs)
 	if err != nil {

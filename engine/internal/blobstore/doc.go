@@ -9,7 +9,9 @@
 // transaction that refers to it. With packing (NewFSPacked, what the
 // engine uses), content of at most packMax bytes is instead held in
 // memory, written with the rest of its batch into one pack file
-// (packs/<uuid>.pack) fsynced with its directory before the transaction,
+// (packs/<uuid>.pack; a batch past the engine's bound on staged memory
+// writes one per bound's worth, Spill) fsynced with its directory before
+// the transaction,
 // and located by a row of the tenant database's content table written in
 // the transaction (pack.go). Names are derived from checksums and
 // validated tenant incarnations only (package internal/contentkey), never

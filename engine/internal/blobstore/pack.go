@@ -22,7 +22,9 @@ import (
 
 // Pack layout (NewFSPacked). Content of at most packMax bytes is staged in
 // memory; Sync writes all of a batch's small contents into one new pack
-// file, <namespace>/packs/<uuid>.pack, and fsyncs it and its directory once
+// file, <namespace>/packs/<uuid>.pack (Spill writes what is staged so far
+// into one when a batch passes the engine's bound on staged memory), and
+// fsyncs it and its directory once
 // (instead of one file, one fsync and one link per document). Put then
 // records, in the transaction that adds the references, one locator row
 // per checksum in the tenant database's content table
