@@ -159,9 +159,9 @@ func BenchmarkAddDocumentsBatch(b *testing.B) {
 }
 
 // BenchmarkAddDocumentsOverBound: 10,240 documents of 8 KiB (80 MiB,
-// over the default bound on staged memory, 64 MiB) per AddDocuments
-// call, one transaction; memory is what the add holds at its peak
-// (B/op counts what it allocates).
+// five times the default bound on staged memory, 16 MiB) per AddDocuments
+// call, one transaction (B/op counts what the add allocates, not its
+// peak).
 func BenchmarkAddDocumentsOverBound(b *testing.B) {
 	const (
 		batch = 10240

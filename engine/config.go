@@ -89,7 +89,7 @@ type Config struct {
 const DefaultMaxDocumentBytes = 256 << 20
 
 // DefaultMaxStagedMemory is the default of Config.MaxStagedMemory.
-const DefaultMaxStagedMemory = 64 << 20
+const DefaultMaxStagedMemory = 16 << 20
 
 // withDefaults returns cfg with defaults filled in, or docex.ErrInvalidConfig.
 func (cfg Config) withDefaults() (Config, error) {

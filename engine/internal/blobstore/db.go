@@ -215,8 +215,8 @@ func (dbTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged) e
 	}
 	if bt, ok := tx.(driver.BatchTx); ok && len(sts) > 1 {
 		var (
-			sums []string
-			data [][]byte
+			sums = make([]string, 0, len(sts))
+			data = make([][]byte, 0, len(sts))
 			read int64 // bytes read back for this statement
 		)
 		for i, st := range sts {
