@@ -438,3 +438,68 @@ func (f *fixedReader) OpenContent(ctx context.Context, sum string) (io.ReadClose
 	}
 	return io.NopCloser(bytes.NewReader(f.b)), nil
 }
+
+// TestSpillThenPut: content Spill moved out of memory (into a pack; for
+// the database store into a spool file) holds no memory any more (Held)
+// and is put and read back as content staged in memory is, in a batch
+// larger than what the database store reads back for one statement.
+func TestSpillThenPut(t *testing.T) {
+	type spiller interface {
+		Held(driver.Staged) int64
+		Spill(ctx context.Context, staged []driver.Staged) error
+	}
+	for _, store := range []string{"filesystem", "database"} {
+		t.Run(store, func(t *testing.T) {
+			r := newPackRig(t, 8<<20)
+			if store == "database" {
+				tc, err := blobstore.DB{}.Tenant(r.st.Tenant())
+				must(t, err)
+				r.tc = tc
+			}
+			sp := r.tc.(spiller)
+			var contents [][]byte
+			for i := range 4 {
+				contents = append(contents, bytes.Repeat([]byte{byte('a' + i)}, 7<<20)) // 28 MiB
+			}
+			contents = append(contents, []byte("small"), []byte("held"))
+			var staged []driver.Staged
+			for _, c := range contents {
+				s, err := r.tc.Stage(bg, bytes.NewReader(c), 1<<30)
+				must(t, err)
+				defer s.Discard()
+				if sp.Held(s) < int64(len(c)) {
+					t.Fatalf("%d bytes staged in memory, Held says %d", len(c), sp.Held(s))
+				}
+				staged = append(staged, s)
+			}
+			spilled := staged[:len(staged)-1]
+			must(t, sp.Spill(bg, spilled))
+			for _, s := range spilled {
+				if n := sp.Held(s); n != 0 {
+					t.Fatalf("Held after Spill: %d", n)
+				}
+			}
+			must(t, r.tc.Sync(bg, staged))
+			must(t, r.st.Write(bg, func(tx driver.Tx) error {
+				for _, s := range staged {
+					now := time.Now().UTC()
+					if err := tx.InsertDocument(bg, docex.Document{ID: uuid.NewString(), BasketID: r.basket, Name: "d", ContentType: "application/octet-stream", Size: s.Size(), Checksum: s.Checksum(), Status: docex.DocumentActive, CreatedAt: now, UpdatedAt: now}); err != nil {
+						return err
+					}
+				}
+				return r.tc.Put(bg, tx, staged)
+			}))
+			for _, c := range contents {
+				got, err := r.read(contentkey.Sum(c), int64(len(c)))
+				if err != nil || !bytes.Equal(got, c) {
+					t.Fatalf("read back %d of %d bytes: %v", len(got), len(c), err)
+				}
+			}
+			if store == "filesystem" {
+				if ps := r.packs(); len(ps) != 2 {
+					t.Fatalf("%d packs, want 2 (the spill's and Sync's)", len(ps))
+				}
+			}
+		})
+	}
+}
