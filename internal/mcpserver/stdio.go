@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,12 +36,30 @@ const maxLineBytes = mcp.DefaultMaxLineLength
 // session's protocol version allows batches; else it gets one -32600
 // error. Empty lines are skipped. A line longer than 16 MiB is not read
 // whole: the transport's read fails with a "maximum line length" error,
-// which ends the session (whatever the line holds: JSON or not). Replies are matched by id: an error reply may precede the reply
-// to an earlier call, as replies to concurrent calls may. At the end of
-// in, the session ends once every request read has been answered (a
-// client may write its requests and close its end: printf ... | docex
-// mcp); closing the session (an interrupt) does not wait. Neither in nor
-// out is closed.
+// which ends the session (whatever the line holds: JSON or not).
+//
+// Calls take effect in the order they were written: a goroutine reads in
+// ahead, and a call (other than ping) is passed to the SDK, which would
+// run it concurrently with the calls before it, only once every call
+// passed before it is answered, so that a call may use what the one
+// before it did (printf ... | docex mcp). ping, notifications/cancelled
+// and responses to the server's own requests are passed at once, ahead of
+// calls waiting; a notifications/cancelled for a call still waiting drops
+// it (it gets no reply, as MCP has it), one for the call running reaches
+// it. Other notifications keep their place among the calls (passed once
+// the calls before them are passed). A batch is one step of that order:
+// its calls run concurrently, once the calls before it are answered, and
+// the calls after it wait for all of them (a batch of pings and
+// notifications only waits for its place). At most maxQueuedMessages
+// messages (maxQueuedBytes) wait: past that the transport reads no more
+// until one is passed.
+//
+// Replies are matched by id: an error reply of the transport's own (a
+// line that is not a message, an id in use) is sent when the line is read
+// and may precede the reply to an earlier call. At the end of in, the
+// session ends once every call read is passed and answered (a client may
+// write its requests and close its end); closing the session (an
+// interrupt) does not wait. Neither in nor out is closed.
 func StdioTransport(in io.Reader, out io.Writer) mcp.Transport {
 	owed := newOwed()
 	w := &lockedWriter{w: out, owed: owed}
@@ -55,11 +74,12 @@ func StdioTransport(in io.Reader, out io.Writer) mcp.Transport {
 // earlier one sorts before it. The SDK draws the same line.
 const firstVersionWithoutBatches = "2025-06-18"
 
-// owed is what the client is owed: the calls passed to the SDK that it has
-// not answered, the replies being written and the error replies queued,
-// and the replies to a batch, sent together when its last call is
-// answered. It also holds the protocol version the session negotiated,
-// which says whether batches are taken.
+// owed is what the client is owed: the calls read and not answered
+// (waiting in the queue, or passed to the SDK), the replies being written
+// and the error replies queued, and the replies to a batch, sent together
+// when its last call is answered. It also holds the protocol version the
+// session negotiated, which says whether batches are taken, and the
+// messages read that wait to be passed to the SDK.
 type owed struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -69,13 +89,59 @@ type owed struct {
 	inits   int                  // initialize calls pending while no version is negotiated
 	version string               // the protocol version the answer to initialize gave; "" before
 	stopped bool                 // the session was closed: nothing is waited for
+
+	// The messages read and not passed to the SDK yet, in the order read
+	// (see next), their bytes, the ordered calls passed and not answered,
+	// and how reading ended (nil while it goes on).
+	queue       []*queued
+	queuedBytes int
+	inFlight    int
+	readErr     error
 }
 
-// pendingCall is a call passed to the SDK and not answered yet.
+// queued is a message read, or a batch's messages, waiting to be passed
+// to the SDK.
+type queued struct {
+	data  []byte // the message and its newline, or a batch's messages one a line
+	kind  passKind
+	calls []any // the ids (jsonrpc.ID.Raw) of its calls the transport recorded
+	batch bool  // a batch
+}
+
+// passKind says when a message read is passed to the SDK (see owed.next).
+type passKind int
+
+const (
+	// inPlace: once every message read before it is passed (a
+	// notification other than notifications/cancelled; a batch without a
+	// call other than ping).
+	inPlace passKind = iota
+	// ordered: once every message read before it is passed and every
+	// ordered call passed before it is answered (a call other than ping;
+	// a batch with one).
+	ordered
+	// prompt: at once (ping, notifications/cancelled, a response).
+	prompt
+)
+
+// Bounds of the messages read ahead and not passed to the SDK yet: past
+// either, the transport reads no more until a message is passed. One
+// message is always taken, whatever its size.
+const (
+	maxQueuedMessages = 1024
+	maxQueuedBytes    = 4 * maxLineBytes
+)
+
+// pendingCall is a call read and not answered yet: waiting in the queue,
+// or passed to the SDK.
 type pendingCall struct {
 	batch *batch // the batch it came in, or nil
 	slot  int    // its reply's index in batch.replies
 	init  bool   // an initialize call: its answer gives the protocol version
+	// ordered: a call that holds the ordered calls after it until it is
+	// answered (every call but ping, and every call of a batch that has
+	// one); passed: it was passed to the SDK.
+	ordered, passed bool
 }
 
 // batch gathers the replies to one batch line: one per call or invalid
@@ -104,15 +170,15 @@ func (o *owed) inUse(id jsonrpc.ID) bool {
 	return o.calls[id.Raw()] != nil
 }
 
-// asked records a call the SDK will answer, unless its id is in use: it
-// reports whether it recorded it.
+// asked records a call read, which the SDK will answer once passed to it,
+// unless its id is in use: it reports whether it recorded it.
 func (o *owed) asked(r *jsonrpc.Request) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.calls[r.ID.Raw()] != nil {
 		return false
 	}
-	c := &pendingCall{init: r.Method == "initialize" && o.version == ""}
+	c := &pendingCall{init: r.Method == "initialize" && o.version == "", ordered: r.Method != "ping"}
 	if c.init {
 		o.inits++
 	}
@@ -121,14 +187,103 @@ func (o *owed) asked(r *jsonrpc.Request) bool {
 }
 
 // askedBatch records the calls of b, whose ids are not in use, and the
-// indexes of their replies in b.replies.
-func (o *owed) askedBatch(b *batch, ids []jsonrpc.ID, slots []int) {
+// indexes of their replies in b.replies; ordered says whether they hold
+// the calls after them.
+func (o *owed) askedBatch(b *batch, ids []jsonrpc.ID, slots []int, ordered bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	b.left = len(ids)
 	for i, id := range ids {
-		o.calls[id.Raw()] = &pendingCall{batch: b, slot: slots[i]}
+		o.calls[id.Raw()] = &pendingCall{batch: b, slot: slots[i], ordered: ordered}
 	}
+}
+
+// push queues q, a message read, waiting while the queue is full; it
+// reports false, queueing nothing, once the session is closed.
+func (o *owed) push(q *queued) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for !o.stopped && len(o.queue) > 0 && (len(o.queue) >= maxQueuedMessages || o.queuedBytes+len(q.data) > maxQueuedBytes) {
+		o.cond.Wait()
+	}
+	if o.stopped {
+		return false
+	}
+	o.queue = append(o.queue, q)
+	o.queuedBytes += len(q.data)
+	o.cond.Broadcast()
+	return true
+}
+
+// dropQueued forgets the call of id when it is a call read alone (not in
+// a batch) and not passed to the SDK yet: it is taken out of the queue,
+// and will not be answered. It reports whether it did.
+func (o *owed) dropQueued(id jsonrpc.ID) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	i := slices.IndexFunc(o.queue, func(q *queued) bool { return !q.batch && len(q.calls) == 1 && q.calls[0] == id.Raw() })
+	if i < 0 {
+		return false
+	}
+	o.queuedBytes -= len(o.queue[i].data)
+	o.queue = slices.Delete(o.queue, i, i+1)
+	if c := o.calls[id.Raw()]; c != nil && c.init {
+		o.inits--
+	}
+	delete(o.calls, id.Raw())
+	o.cond.Broadcast()
+	return true
+}
+
+// finish records how reading ended: err is io.EOF at the end of input.
+func (o *owed) finish(err error) {
+	o.mu.Lock()
+	o.readErr = err
+	o.mu.Unlock()
+	o.cond.Broadcast()
+}
+
+// next returns the next message (or a batch's messages) to pass to the
+// SDK, waiting until one may be passed: the first queued that is prompt,
+// or the first of the queue when it is inPlace, or ordered and no ordered
+// call passed is unanswered. An ordered message passed marks its calls
+// passed. At the end of reading, once the queue is empty and every call
+// is answered, it returns the error reading ended with; once the session
+// is closed, errClosed.
+func (o *owed) next() ([]byte, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for !o.stopped {
+		blocked := false // a message before q waits
+		for i, q := range o.queue {
+			if q.kind != prompt && (blocked || q.kind == ordered && o.inFlight > 0) {
+				blocked = true
+				continue
+			}
+			o.queue = slices.Delete(o.queue, i, i+1)
+			o.queuedBytes -= len(q.data)
+			for _, id := range q.calls {
+				if c := o.calls[id]; c != nil && c.ordered {
+					c.passed = true
+					o.inFlight++
+				}
+			}
+			o.cond.Broadcast()
+			return q.data, nil
+		}
+		if o.readErr != nil && len(o.queue) == 0 {
+			// The end of the client's input: its replies first.
+			for !o.stopped && (len(o.calls) > 0 || o.writing > 0 || o.errs > 0) {
+				o.cond.Wait()
+			}
+			if o.stopped {
+				break
+			}
+			return nil, o.readErr
+		}
+		o.cond.Wait()
+	}
+	return nil, errClosed
 }
 
 // answer returns what to write for p, a message the SDK writes: p itself,
@@ -152,6 +307,9 @@ func (o *owed) answer(p []byte) (data []byte, counted bool) {
 		return p, false
 	}
 	delete(o.calls, r.ID.Raw())
+	if c.passed {
+		o.inFlight--
+	}
 	if c.init {
 		o.inits--
 		var res struct {
@@ -235,15 +393,6 @@ func (o *owed) errReply(d int) {
 	o.cond.Broadcast()
 }
 
-// settle waits until nothing is owed, or the session is closed.
-func (o *owed) settle() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for !o.stopped && (len(o.calls) > 0 || o.writing > 0 || o.errs > 0) {
-		o.cond.Wait()
-	}
-}
-
 // stop ends every wait: the session is closed.
 func (o *owed) stop() {
 	o.mu.Lock()
@@ -312,50 +461,65 @@ func (l *lockedWriter) Close() error {
 }
 
 // lineFilter passes the SDK the lines of r that are JSON-RPC messages,
-// and answers the others through replies. The SDK reads it from one
-// goroutine.
+// and answers the others through replies. A goroutine of its own reads r
+// ahead (readAhead) into owed's queue; Read, which the SDK calls from one
+// goroutine, passes on the messages queued when owed.next allows.
 type lineFilter struct {
 	r       *bufio.Reader
 	replies *replier
 	owed    *owed
 	max     int
+	start   sync.Once
 	pending []byte // what Read returns next
 }
 
-// Read returns the next valid lines. It returns r's error (io.EOF at the
-// end) once the lines before it are read.
+// Read returns the next valid lines, in the order owed.next passes them.
+// It returns r's error (io.EOF at the end) once the lines before it are
+// passed on and answered, and errClosed once the session is closed.
 func (f *lineFilter) Read(p []byte) (int, error) {
-	for len(f.pending) == 0 {
-		line, long, err := f.readLine()
-		if long {
-			// It cannot be skipped (the stream has no point to resume
-			// at): the session ends, saying why whatever the line holds.
-			f.owed.settle()
-			return 0, fmt.Errorf("a message (one line) exceeds the maximum line length of %d bytes (16 MiB): the session ends; send less inline content (--max-inline-bytes) or use path (--allow-path)", f.max)
-		}
-		if msg := bytes.TrimSpace(line); len(msg) > 0 {
-			f.pending = f.take(msg)
-		}
-		if err != nil && len(f.pending) == 0 {
-			// The end of the client's input: its replies first.
-			f.owed.settle()
+	f.start.Do(func() { go f.readAhead() })
+	if len(f.pending) == 0 {
+		data, err := f.owed.next()
+		if err != nil {
 			return 0, err
 		}
-		if err != nil {
-			// Deliver the last line first; r returns err again next time.
-			break
-		}
+		f.pending = data
 	}
 	n := copy(p, f.pending)
 	f.pending = f.pending[n:]
 	return n, nil
 }
 
-// take returns what to pass the SDK of msg, one non-empty line without
+// readAhead reads r's lines and queues them (take) until r's end or
+// error, or a line too long, which it records in owed (finish), or until
+// the session is closed.
+func (f *lineFilter) readAhead() {
+	for {
+		line, long, err := f.readLine()
+		if long {
+			// It cannot be skipped (the stream has no point to resume
+			// at): the session ends, saying why whatever the line holds.
+			f.owed.finish(fmt.Errorf("a message (one line) exceeds the maximum line length of %d bytes (16 MiB): the session ends; send less inline content (--max-inline-bytes) or use path (--allow-path)", f.max))
+			return
+		}
+		if msg := bytes.TrimSpace(line); len(msg) > 0 {
+			if q := f.take(msg); q != nil && !f.owed.push(q) {
+				return
+			}
+		}
+		if err != nil {
+			f.owed.finish(err)
+			return
+		}
+	}
+}
+
+// take returns what to queue of msg, one non-empty line without
 // surrounding space: msg with its newline when it is a JSON-RPC message
-// the SDK takes, the messages of a batch one a line, or nothing; it
-// sends the error replies msg needs.
-func (f *lineFilter) take(msg []byte) []byte {
+// the SDK takes, the messages of a batch one a line, or nil; it sends the
+// error replies msg needs. A notifications/cancelled naming a call still
+// queued drops that call (dropQueued), and is not queued itself.
+func (f *lineFilter) take(msg []byte) *queued {
 	if !json.Valid(msg) {
 		err := json.Unmarshal(msg, new(json.RawMessage))
 		f.replies.send(encodeReply(nil, jsonrpc.CodeParseError,
@@ -373,11 +537,40 @@ func (f *lineFilter) take(msg []byte) []byte {
 		f.replies.send(encodeReply(usableID(msg), jsonrpc.CodeInvalidRequest, "Invalid request: "+reason))
 		return nil
 	}
-	if r, ok := m.(*jsonrpc.Request); ok && r.IsCall() && !f.owed.asked(r) {
-		f.replies.send(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: "+idInUse(r.ID)))
-		return nil
+	q := &queued{data: append(msg, '\n'), kind: prompt}
+	r, ok := m.(*jsonrpc.Request)
+	switch {
+	case !ok: // a response: a call of the server's may wait for it
+	case r.IsCall():
+		if !f.owed.asked(r) {
+			f.replies.send(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: "+idInUse(r.ID)))
+			return nil
+		}
+		q.calls = []any{r.ID.Raw()}
+		if r.Method != "ping" {
+			q.kind = ordered
+		}
+	case r.Method == "notifications/cancelled":
+		if id, ok := cancelledID(r); ok && f.owed.dropQueued(id) {
+			return nil
+		}
+	default:
+		q.kind = inPlace
 	}
-	return append(msg, '\n')
+	return q
+}
+
+// cancelledID returns the id of the call r, a notifications/cancelled,
+// names, or false when its params name none.
+func cancelledID(r *jsonrpc.Request) (jsonrpc.ID, bool) {
+	var params struct {
+		RequestID any `json:"requestId"`
+	}
+	if json.Unmarshal(r.Params, &params) != nil || params.RequestID == nil {
+		return jsonrpc.ID{}, false
+	}
+	id, err := jsonrpc.MakeID(params.RequestID)
+	return id, err == nil && id.IsValid()
 }
 
 // batchLine takes msg, a JSON array: a batch of JSON-RPC messages
@@ -393,7 +586,7 @@ func (f *lineFilter) take(msg []byte) []byte {
 // An empty batch, or a batch before any version is negotiated or in a
 // later version, gets one -32600 error (id null) and none of it is
 // passed on.
-func (f *lineFilter) batchLine(msg []byte) []byte {
+func (f *lineFilter) batchLine(msg []byte) *queued {
 	var members []json.RawMessage
 	if err := json.Unmarshal(msg, &members); err != nil || len(members) == 0 {
 		f.replies.send(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: an empty batch (a batch holds one JSON-RPC message or more)"))
@@ -415,6 +608,7 @@ func (f *lineFilter) batchLine(msg []byte) []byte {
 		slots []int
 		pass  []byte
 		seen  = map[any]bool{}
+		q     = &queued{kind: inPlace, batch: true}
 	)
 	for _, raw := range members {
 		raw = bytes.TrimSpace(raw)
@@ -435,17 +629,25 @@ func (f *lineFilter) batchLine(msg []byte) []byte {
 				continue
 			}
 			seen[r.ID.Raw()] = true
+			q.calls = append(q.calls, r.ID.Raw())
+			if r.Method != "ping" {
+				q.kind = ordered
+			}
 			ids, slots = append(ids, r.ID), append(slots, len(b.replies))
 			b.replies = append(b.replies, nil)
 		}
 		pass = append(append(pass, raw...), '\n')
 	}
 	if len(ids) > 0 {
-		f.owed.askedBatch(&b, ids, slots)
+		f.owed.askedBatch(&b, ids, slots, q.kind == ordered)
 	} else if len(b.replies) > 0 {
 		f.replies.send(b.array())
 	}
-	return pass
+	if len(pass) == 0 {
+		return nil
+	}
+	q.data = pass
+	return q
 }
 
 // idInUse is the reason a call is refused whose id is that of a call not
