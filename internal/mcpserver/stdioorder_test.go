@@ -248,3 +248,47 @@ func TestStdioCancelAndPing(t *testing.T) {
 		t.Fatalf("replies %s after the ping's, want 2 4 (5 was cancelled before it ran)", s)
 	}
 }
+
+// TestStdioCancelInBatch: a batch written while a call runs waits for it,
+// and a notifications/cancelled for a call of the batch, which has not
+// started, is ignored: the call runs with its batch once the running call
+// is answered (cancelled here).
+func TestStdioCancelInBatch(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(e.eng, user("will", "writer"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := newStdioClient(t, srv)
+	c.write(initLine("2025-03-26"), initialized)
+	if s, _ := summary(t, c.next()); s != `"init":ok` {
+		t.Fatalf("initialize: %s", s)
+	}
+	c.write(toolCall(2, "run_pipeline", map[string]any{"pipeline": "shout", "document_ids": []string{e.doc.ID}, "wait_seconds": 60}), ping(3))
+	if s, _ := summary(t, c.next()); s != "3:ok" {
+		t.Fatalf("the reply after run_pipeline and ping is %s, want the ping's", s)
+	}
+	c.write("["+toolCall(6, "list_baskets", map[string]any{})+","+ping(7)+"]", cancelled(6), cancelled(2))
+	c.in.Close()
+	var got []string
+	for line := c.next(); line != ""; line = c.next() {
+		s, msgs := summary(t, line)
+		got = append(got, s)
+		if s == "2:ok" && !strings.Contains(line, "The call was cancelled.") {
+			t.Errorf("run_pipeline did not end cancelled: %s", line)
+		}
+		if len(msgs) > 0 {
+			t.Errorf("errors: %q", msgs)
+		}
+	}
+	if err := <-c.done; err != nil {
+		t.Fatal(err)
+	}
+	if s := strings.Join(got, " "); s != "2:ok [6:ok 7:ok]" {
+		t.Fatalf("replies %s after the ping's, want 2:ok [6:ok 7:ok]", s)
+	}
+}
