@@ -34,7 +34,10 @@ type mcpOpts struct {
 
 const mcpHelp = `Serves the Model Context Protocol to one agent: over stdin/stdout (the
 default: an MCP client starts "docex mcp" as a subprocess), or with --http
-ADDR as streamable HTTP at http://ADDR/mcp.
+ADDR as streamable HTTP at http://ADDR/mcp. Over stdio, calls take effect
+in the order written, each once the calls before it are answered (ping and
+notifications/cancelled are not held behind them); it exits at the end of
+stdin once every call read is answered.
 
 The identity is fixed when the server starts, from --tenant/--user/--roles
 or DOCEX_TENANT/DOCEX_USER/DOCEX_ROLES: nothing the model sends can change
