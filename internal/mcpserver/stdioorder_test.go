@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // toolCall is a tools/call line of id id.
@@ -290,5 +293,84 @@ func TestStdioCancelInBatch(t *testing.T) {
 	}
 	if s := strings.Join(got, " "); s != "2:ok [6:ok 7:ok]" {
 		t.Fatalf("replies %s after the ping's, want 2:ok [6:ok 7:ok]", s)
+	}
+}
+
+// callFlood is a client writing initialize, a run_pipeline call that
+// waits 1 s, n logging/setLevel calls, which wait behind it, and a ping,
+// one line a Read. When the ping is asked for, the transport has read
+// every call before it: with at most maxQueuedMessages waiting, it can
+// read them all only once run_pipeline is answered and the first calls
+// after it have left the queue.
+type callFlood struct {
+	t     *testing.T
+	lines []string
+	next  int
+	f     *lineFilter
+}
+
+func (s *callFlood) Read(p []byte) (int, error) {
+	if s.next == len(s.lines) {
+		return 0, io.EOF
+	}
+	if s.next == len(s.lines)-1 {
+		s.f.owed.mu.Lock()
+		waiting, running := len(s.f.owed.queue), s.f.owed.calls["run"] != nil
+		s.f.owed.mu.Unlock()
+		if running {
+			s.t.Errorf("every call read while run_pipeline runs: %d messages waiting, more than %d", waiting, maxQueuedMessages)
+		}
+	}
+	s.next++
+	return copy(p, s.lines[s.next-1]+"\n"), nil
+}
+
+// TestStdioReadAheadBound: while a call runs, the transport reads at most
+// maxQueuedMessages messages ahead of it, then waits for the queue to
+// shrink (a client writing calls without end does not grow the server's
+// memory without bound); every call is answered, in order, in the end.
+func TestStdioReadAheadBound(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(e.eng, user("will", "writer"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const n = maxQueuedMessages + 1
+	src := &callFlood{t: t, lines: []string{initLine("2025-11-25"), initialized,
+		toolCall("run", "run_pipeline", map[string]any{"pipeline": "shout", "document_ids": []string{e.doc.ID}, "wait_seconds": 1})}}
+	for k := 1; k <= n; k++ {
+		src.lines = append(src.lines, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"logging/setLevel","params":{"level":"info"}}`, k))
+	}
+	src.lines = append(src.lines, ping("last"))
+	var out lockedBuffer
+	tr := StdioTransport(src, &out)
+	src.f = tr.(*mcp.IOTransport).Reader.(*lineFilter)
+	if err := srv.Run(context.Background(), tr); err != nil {
+		t.Fatal(err)
+	}
+	// The ping is answered at once, ahead of the calls waiting.
+	var got []string
+	pinged := false
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		s, msgs := summary(t, line)
+		if len(msgs) > 0 {
+			t.Fatalf("%s: %q", s, msgs)
+		}
+		if s == `"last":ok` {
+			pinged = true
+			continue
+		}
+		got = append(got, s)
+	}
+	want := []string{`"init":ok`, `"run":ok`}
+	for k := 1; k <= n; k++ {
+		want = append(want, fmt.Sprintf("%d:ok", k))
+	}
+	if !pinged || !slices.Equal(got, want) {
+		t.Fatalf("ping answered: %v; %d replies %v..., want %d in order", pinged, len(got), got[:min(5, len(got))], len(want))
 	}
 }
