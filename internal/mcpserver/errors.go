@@ -1,8 +1,10 @@
 package mcpserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/docex-dev/docex"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -49,6 +51,17 @@ func kindOf(err error) string {
 	return "internal"
 }
 
+// asInterrupted returns err matching docex.ErrInterrupted (code and kind
+// interrupted) when it is its context's cancellation (a client's
+// notifications/cancelled, the session closed) that docex did not name
+// so already, and err otherwise.
+func asInterrupted(err error) error {
+	if (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && docex.Code(err) == "internal" {
+		return fmt.Errorf("%w: %w", docex.ErrInterrupted, err)
+	}
+	return err
+}
+
 // codeOfKind is the JSON-RPC error code of an error of the given kind.
 func codeOfKind(kind string) int64 {
 	switch kind {
@@ -71,6 +84,7 @@ func (s *Server) rpcError(err error) error {
 	if err == nil || errors.As(err, new(*jsonrpc.Error)) {
 		return err
 	}
+	err = asInterrupted(err)
 	code, msg, hint := s.explain(err)
 	kind := kindOf(err)
 	return wireError(codeOfKind(kind), errorText(code, msg, hint), errorData{Code: code, Kind: kind, Hint: hint})

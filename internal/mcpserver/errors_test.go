@@ -139,11 +139,11 @@ func TestRPCErrorKinds(t *testing.T) {
 		{docex.Errorf(docex.ErrExists, "twice"), CodeConflict, "conflict"},
 		{docex.Errorf(docex.ErrPluginFailed, "trap"), jsonrpc.CodeInternalError, "plugin_failed"},
 		{docex.Errorf(docex.ErrInterrupted, "stop"), jsonrpc.CodeInternalError, "interrupted"},
-		{context.Canceled, jsonrpc.CodeInternalError, "internal"},
+		{context.Canceled, jsonrpc.CodeInternalError, "interrupted"}, // a cancelled call: was internal
 		{errors.New("disk on fire"), jsonrpc.CodeInternalError, "internal"},
 	} {
 		rpcErr, data := rpcErrorOf(t, s.rpcError(c.err))
-		if rpcErr.Code != c.code || data.Kind != c.kind || data.Code != docex.Code(c.err) {
+		if rpcErr.Code != c.code || data.Kind != c.kind || data.Code != docex.Code(asInterrupted(c.err)) {
 			t.Errorf("%v: %d %s, want %d and kind %s", c.err, rpcErr.Code, rpcErr.Data, c.code, c.kind)
 		}
 	}

@@ -377,7 +377,7 @@ func (s *Server) explainArguments(req *mcp.CallToolRequest, res mcp.Result) {
 // toolError is the message a model gets for a failed call: the error's
 // code, the engine's message and what to do about it.
 func (s *Server) toolError(err error) error {
-	return errors.New(errorText(s.explain(err)))
+	return errors.New(errorText(s.explain(asInterrupted(err))))
 }
 
 // errorText is the text of a failed call: "code: message. hint" (without
