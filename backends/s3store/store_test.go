@@ -759,3 +759,33 @@ func TestDeleteRefusedWhileStoreDown(t *testing.T) {
 		t.Fatalf("objects left after the deletes: %v", got)
 	}
 }
+
+// TestStagingBudgetCountsContent: small content staged in memory counted
+// the 64 KiB buffer it was read into against the memory budget, not its
+// size, so that with a 2 MiB budget 16 documents of 8 KiB were held in
+// memory and the rest each got a spool file of its own. Content now
+// keeps a buffer of its size: about 128 of 300 stay in memory (each
+// staging first reserves 1 MiB, the largest content kept in memory).
+func TestStagingBudgetCountsContent(t *testing.T) {
+	srv := s3test.Start(t)
+	spool := t.TempDir()
+	s := newStore(t, srv, func(c *s3store.Config) { c.MemoryBudget = 2 << 20; c.SpoolDir = spool })
+	tc, _ := s.Tenant(docex.Tenant{ID: "acme", Incarnation: uuid.NewString()})
+	var staged []driver.Staged
+	defer func() {
+		for _, st := range staged {
+			st.Discard()
+		}
+	}()
+	for range 300 {
+		st, err := tc.Stage(bg, bytes.NewReader(random(8<<10)), 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		staged = append(staged, st)
+	}
+	files, _ := os.ReadDir(spool)
+	if len(files) > 200 {
+		t.Fatalf("%d of 300 stagings of 8 KiB spooled with a 2 MiB budget, want at most 200 (about 128 fit)", len(files))
+	}
+}

@@ -1,6 +1,7 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -85,6 +86,12 @@ func (t *tenantContent) Stage(ctx context.Context, r io.Reader, max int64) (driv
 	h, err := contentkey.Copy(ctx, w, r, max)
 	if cerr := w.close(); err == nil && cerr != nil {
 		err = cerr
+	}
+	// Small content keeps a buffer of its own size, not of the 64 KiB
+	// it was read into: the budget counts what memory holds, and an
+	// 8 KiB document held 64 KiB of it.
+	if w.mem != nil && cap(w.mem)-len(w.mem) > cap(w.mem)/4 {
+		w.mem = bytes.Clone(w.mem)
 	}
 	// The reservation becomes what the content holds.
 	s.mem.Add(int64(cap(w.mem)) - w.memCap)
