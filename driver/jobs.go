@@ -92,6 +92,14 @@ type StepRecord struct {
 // Version 0).
 // Edges are kept when either document is deleted: lineage then says the
 // document is gone.
+//
+// An edge either created its derived document (the step's output became
+// a new document in the edge's transaction) or deduplicated onto one that
+// existed already (the same content was in the basket: an original the
+// user added, or another source's output). The engine writes a creating
+// edge with the derived document's own CreatedAt, and a deduplicating
+// edge with a CreatedAt after the document's (never equal). Reads tell
+// the two apart (Dedup); no column records it.
 type LineageEdge struct {
 	SourceID     string
 	DerivedID    string
@@ -103,7 +111,19 @@ type LineageEdge struct {
 	ModuleSHA256 string
 	Params       string // canonical JSON of the step's parameters
 	CreatedAt    time.Time
+	// Dedup is set by the reads (Reader.Lineage, LineageAmong) and
+	// ignored by InsertLineage: the derived document exists and the edge
+	// did not create it. An edge created its document when the
+	// document's created_at equals the edge's (how the engine writes a
+	// creating edge), or when the document's derived_from metadata (a
+	// string, set by the engine on every document a step creates) names
+	// the edge's source: edges written before 2026-12-06 took their
+	// CreatedAt from the clock apart from the document's. An edge into a
+	// document that is gone has Dedup false: which it was is no longer
+	// known.
+	Dedup bool
 }
+
 
 // CacheEntry is a cached step result, keyed by a hash of the input
 // checksum, the module sha256 and the canonical parameters.
@@ -256,8 +276,11 @@ type BatchReader interface {
 	// DocumentsByID returns the documents of ids that exist, with their
 	// metadata, by id; an id with no document is left out.
 	DocumentsByID(ctx context.Context, ids []string) (map[string]docex.Document, error)
-	// DerivedAmong returns the ids among ids that some lineage edge has
-	// as its derived document (documents a step produced).
+	// DerivedAmong returns the ids among ids of the documents that a
+	// lineage edge created (see LineageEdge.Dedup): documents a step
+	// produced. A
+	// document that only deduplicated edges point to (an original whose
+	// content a step's output had too) is not among them.
 	DerivedAmong(ctx context.Context, ids []string) (map[string]bool, error)
 }
 

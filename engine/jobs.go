@@ -1519,7 +1519,7 @@ type pendingUnit struct {
 	step   Step
 	input  docex.Document
 	rec    driver.StepRecord
-	preset []string // outputs known before the commit (a cached result's)
+	preset []docex.Document // outputs known before the commit (a cached result's: documents of the basket)
 	meta   map[string]docex.Value
 	ss     *stagedStep // a run's output, staged; nil otherwise
 	module string
@@ -1613,8 +1613,8 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 	if ce, err := x.cacheEntry(ctx, ck); err == nil {
 		var cr cachedResult
 		if json.Unmarshal(ce.Result, &cr) == nil {
-			if ids, ok := x.materialise(ctx, doc.BasketID, cr.Derived); ok {
-				pu.rec.Outcome, pu.preset, pu.meta = StepCached, ids, cr.Metadata
+			if docs, ok := x.materialise(ctx, doc.BasketID, cr.Derived); ok {
+				pu.rec.Outcome, pu.preset, pu.meta = StepCached, docs, cr.Metadata
 				pu.prog = func(p *JobProgress) { p.StepsCached++ }
 				return pu, nil
 			}
@@ -1765,20 +1765,19 @@ func (x *execution) call(ctx context.Context, step Step, plug stepPlugin, doc do
 	return out, err
 }
 
-// materialise returns the ids of the basket's documents with the cached
-// checksums, and false when one of them is gone (the cache entry is then
-// not used).
-func (x *execution) materialise(ctx context.Context, basketID string, sums []string) ([]string, bool) {
-	ids := make([]string, 0, len(sums))
+// materialise returns the basket's documents with the cached checksums,
+// and false when one of them is gone (the cache entry is then not used).
+func (x *execution) materialise(ctx context.Context, basketID string, sums []string) ([]docex.Document, bool) {
+	docs := make([]docex.Document, 0, len(sums))
 	for _, sum := range sums {
 		d, err := x.st.DocumentByChecksum(ctx, basketID, sum)
 		if err != nil {
 			return nil, false
 		}
 		x.docs[d.ID] = d
-		ids = append(ids, d.ID)
+		docs = append(docs, d)
 	}
-	return ids, true
+	return docs, true
 }
 
 // flushPart is one job's share of a transaction: its prepared runs and,
@@ -2136,33 +2135,45 @@ func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit, ro
 	s, step, input := x.s, pu.step, pu.input
 	params := step.CanonicalParams()
 	now := s.e.now()
-	pu.rec.Outputs = append([]string{}, pu.preset...)
+	pu.rec.Outputs = make([]string, 0, len(pu.preset))
 	pu.added = nil
+	// The outputs, each with whether this transaction created it: a
+	// cached result's are documents of the basket already.
+	outs := make([]Added, 0, len(pu.preset))
+	for _, d := range pu.preset {
+		pu.rec.Outputs, outs = append(pu.rec.Outputs, d.ID), append(outs, Added{Document: d, Duplicate: true})
+	}
 	var sums []string
 	if pu.ss != nil {
-		res, err := pu.ss.persist(ctx, tx, true, td)
+		res, added, err := pu.ss.persist(ctx, tx, true, td)
 		if err != nil {
 			return err
 		}
 		for _, d := range res.Derived {
 			pu.rec.Outputs, sums = append(pu.rec.Outputs, d.ID), append(sums, d.Checksum)
 		}
-		pu.added = res.Derived
+		pu.added, outs = res.Derived, append(outs, added...)
 	} else if len(pu.meta) > 0 {
 		if err := td.setMeta(ctx, tx, input, pu.meta, now); err != nil {
 			return err
 		}
 	}
-	for _, id := range pu.rec.Outputs {
+	linked := make(map[string]bool, len(outs))
+	for _, a := range outs {
+		id := a.Document.ID
 		if id == input.ID {
 			// The output is the input itself (the same content,
 			// deduplicated): it feeds the next step, but a document is
 			// never its own ancestor.
 			continue
 		}
+		if linked[id] {
+			continue // two outputs with the same content: one edge, the first's
+		}
+		linked[id] = true
 		edge := driver.LineageEdge{
 			SourceID: input.ID, DerivedID: id, JobID: x.job.ID, Pipeline: x.job.Pipeline, Version: x.job.Version,
-			Step: step.Name, Plugin: step.Plugin, ModuleSHA256: pu.module, Params: params, CreatedAt: now,
+			Step: step.Name, Plugin: step.Plugin, ModuleSHA256: pu.module, Params: params, CreatedAt: edgeAt(a, now),
 		}
 		if rows != nil {
 			rows.edges = append(rows.edges, edge)

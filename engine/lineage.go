@@ -24,7 +24,9 @@ const (
 // pipeline version, with which plugin module and parameters, produced
 // Derived from Source. A direct run (Session.RunPlugin, docex run) has no
 // pipeline, step or job: those are "" and Version 0. A document that was
-// deleted is shown as gone.
+// deleted is shown as gone. Deduplicated: the step's output had the
+// content of a document the basket held already, and deduplicated onto
+// it; the edge did not create Derived (driver.LineageEdge.Dedup).
 type LineageEdge struct {
 	SourceID     string            `json:"source_id"`
 	SourceName   string            `json:"source_name"`
@@ -41,6 +43,7 @@ type LineageEdge struct {
 	Params       map[string]string `json:"params"`
 	JobID        string            `json:"job_id"`
 	CreatedAt    time.Time         `json:"created_at"`
+	Deduplicated bool              `json:"deduplicated"`
 }
 
 // Lineage is a document's chain both ways.
@@ -145,7 +148,7 @@ func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineag
 			var next []string
 			for _, e := range list {
 				le := LineageEdge{SourceID: e.SourceID, DerivedID: e.DerivedID, Depth: depth, Pipeline: e.Pipeline, Version: e.Version,
-					Step: e.Step, Plugin: e.Plugin, ModuleSHA256: e.ModuleSHA256, Params: map[string]string{}, JobID: e.JobID, CreatedAt: e.CreatedAt}
+					Step: e.Step, Plugin: e.Plugin, ModuleSHA256: e.ModuleSHA256, Params: map[string]string{}, JobID: e.JobID, CreatedAt: e.CreatedAt, Deduplicated: e.Dedup}
 				_ = json.Unmarshal([]byte(e.Params), &le.Params)
 				le.SourceName, le.SourceGone = names[e.SourceID], gone[e.SourceID]
 				le.DerivedName, le.DerivedGone = names[e.DerivedID], gone[e.DerivedID]
@@ -195,20 +198,44 @@ func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineag
 }
 
 // DescendantIDs returns the ids of the existing documents derived,
-// directly or not, from a document (read action), deepest first.
+// directly or not, from a document (read action), deepest first: those a
+// cascading delete deletes (DeleteDocumentCascade), reached by the edges
+// that are not Deduplicated.
 func (s *Session) DescendantIDs(ctx context.Context, docID string) ([]string, error) {
 	l, err := s.Lineage(ctx, docID)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
-	seen := map[string]bool{docID: true}
-	for i := len(l.Descendants) - 1; i >= 0; i-- {
-		e := l.Descendants[i]
-		if !seen[e.DerivedID] && !e.DerivedGone {
-			seen[e.DerivedID] = true
-			ids = append(ids, e.DerivedID)
+	// The edges that are followed (not Deduplicated), walked a level at
+	// a time from the document: Descendants is ordered by the levels of
+	// all edges, and a document first reached by a deduplicated edge is
+	// reached by another one later, if at all.
+	next := map[string][]LineageEdge{}
+	for _, e := range l.Descendants {
+		if !e.Deduplicated {
+			next[e.SourceID] = append(next[e.SourceID], e)
 		}
+	}
+	reached := map[string]bool{docID: true}
+	var levels [][]string
+	for frontier := []string{docID}; len(frontier) > 0; {
+		var level, live []string
+		for _, id := range frontier {
+			for _, e := range next[id] {
+				if !reached[e.DerivedID] {
+					reached[e.DerivedID] = true
+					level = append(level, e.DerivedID)
+					if !e.DerivedGone {
+						live = append(live, e.DerivedID)
+					}
+				}
+			}
+		}
+		levels, frontier = append(levels, live), level
+	}
+	var ids []string
+	for i := len(levels) - 1; i >= 0; i-- {
+		ids = append(ids, levels[i]...)
 	}
 	return ids, nil
 }
@@ -449,7 +476,12 @@ func lineageLevel(ctx context.Context, r driver.Reader, ids []string, up bool) (
 // descendants may exist), deepest first. Each document is locked
 // exclusively (driver.Tx.LockDocuments) before its derived documents are
 // read: a job deriving from it commits first and is seen, or finds it
-// gone and writes nothing (keepInputs).
+// gone and writes nothing (keepInputs). It follows the edges that
+// created their document, and those into a document that is gone; not a
+// deduplicated edge (driver.LineageEdge.Dedup): a document that existed
+// before the step's output deduplicated onto it, an original the user
+// added say, is no descendant. Such edges may form a cycle (A's output
+// deduplicating onto X, X's onto A); creating edges cannot.
 func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, error) {
 	var levels [][]string
 	seen := map[string]bool{docID: true}
@@ -464,7 +496,7 @@ func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, e
 		}
 		var next []string
 		for _, e := range ders {
-			if !seen[e.DerivedID] {
+			if !e.Dedup && !seen[e.DerivedID] {
 				seen[e.DerivedID] = true
 				next = append(next, e.DerivedID)
 			}
@@ -482,8 +514,10 @@ func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, e
 		if err != nil {
 			return nil, err
 		}
-		if len(ders) > 0 {
-			return nil, tooDeepError{docID}
+		for _, e := range ders {
+			if !e.Dedup && !seen[e.DerivedID] {
+				return nil, tooDeepError{docID}
+			}
 		}
 	}
 	var ids []string

@@ -621,8 +621,10 @@ func (s *Session) enqueue(ctx context.Context, tx driver.Tx, rec driver.Pipeline
 	return nil
 }
 
-// derivedAmong returns the ids among ids that are a lineage edge's
-// derived document: in one read when tx is a driver.BatchReader.
+// derivedAmong returns the ids among ids of documents a lineage edge
+// created (driver.BatchReader.DerivedAmong): in one read when tx is a
+// driver.BatchReader. A document only deduplicated edges point to (an
+// original a step's output had the content of) is not derived.
 func derivedAmong(ctx context.Context, tx driver.Tx, ids []string) (map[string]bool, error) {
 	if br, ok := tx.(driver.BatchReader); ok {
 		return br.DerivedAmong(ctx, ids)
@@ -633,8 +635,10 @@ func derivedAmong(ctx context.Context, tx driver.Tx, ids []string) (map[string]b
 		if err != nil {
 			return nil, err
 		}
-		if len(srcs) > 0 {
-			out[id] = true
+		for _, e := range srcs {
+			if !e.Dedup {
+				out[id] = true
+			}
 		}
 	}
 	return out, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -245,19 +246,23 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 		} else if sum != out.Input.Checksum {
 			return docex.Errorf(docex.ErrConflict, "document %s's content changed while the plugin ran; nothing was written: run it again", docID)
 		}
-		if res, err = ss.persist(ctx, tx, false, nil); err != nil {
+		var added []Added
+		if res, added, err = ss.persist(ctx, tx, false, nil); err != nil {
 			return err
 		}
 		// A run's derived documents have their lineage edge like a
 		// pipeline step's (no job, pipeline or step); an output that is
 		// the input itself (the same content) is no derivation.
 		params, _ := json.Marshal(nonNilParams(params)) // maps marshal with sorted keys
-		for _, d := range res.Derived {
-			if d.ID == docID {
+		now := s.e.now()
+		linked := make(map[string]bool, len(added))
+		for _, a := range added {
+			if a.Document.ID == docID || linked[a.Document.ID] {
 				continue
 			}
-			if err := tx.InsertLineage(ctx, driver.LineageEdge{SourceID: docID, DerivedID: d.ID, Plugin: out.Plugin,
-				ModuleSHA256: out.moduleSHA256, Params: string(params), CreatedAt: s.e.now()}); err != nil {
+			linked[a.Document.ID] = true
+			if err := tx.InsertLineage(ctx, driver.LineageEdge{SourceID: docID, DerivedID: a.Document.ID, Plugin: out.Plugin,
+				ModuleSHA256: out.moduleSHA256, Params: string(params), CreatedAt: edgeAt(a, now)}); err != nil {
 				return err
 			}
 		}
@@ -514,19 +519,22 @@ func (ss *stagedStep) discard() {
 // (its audit entry, lineage, a completion key) to the same tx. The
 // result's Document is the input as updated (read again) unless pipeline
 // is set: a pipeline step does not use it. With td, the derived documents
-// and the audit entries are left in td for the caller to flush.
-func (ss *stagedStep) persist(ctx context.Context, tx driver.Tx, pipeline bool, td *txDocs) (RunResult, error) {
+// and the audit entries are left in td for the caller to flush. It also
+// returns the derived documents as added (Duplicate: the basket held the
+// content already, before or earlier in tx), in the order of the
+// result's Derived, for the caller's lineage edges (edgeAt).
+func (ss *stagedStep) persist(ctx context.Context, tx driver.Tx, pipeline bool, td *txDocs) (RunResult, []Added, error) {
 	s, out := ss.s, ss.out
 	res := RunResult{Plugin: out.Plugin, Document: out.Input, Derived: []docex.Document{}, Status: out.Status,
 		Message: out.Message, Logs: out.Logs, Report: out.Report, MetadataSet: out.Metadata}
 	if len(out.Metadata) > 0 {
 		if err := td.setMeta(ctx, tx, out.Input, out.Metadata, s.e.now()); err != nil {
-			return res, err
+			return res, nil, err
 		}
 		if !pipeline {
 			updated, err := tx.Document(ctx, out.Input.ID)
 			if err != nil {
-				return res, err
+				return res, nil, err
 			}
 			res.Document = updated
 		}
@@ -534,27 +542,42 @@ func (ss *stagedStep) persist(ctx context.Context, tx driver.Tx, pipeline bool, 
 		if td != nil {
 			td.entries = append(td.entries, e) // written by td.flush
 		} else if err := tx.AppendAudit(ctx, e); err != nil {
-			return res, err
+			return res, nil, err
 		}
 	}
+	var added []Added
 	if ss.docs != nil {
-		var (
-			added []Added
-			err   error
-		)
+		var err error
 		if td != nil {
 			added, err = ss.docs.insertIn(ctx, tx, out.Input.BasketID, td, nil)
 		} else {
 			added, err = ss.docs.insert(ctx, tx, out.Input.BasketID)
 		}
 		if err != nil {
-			return res, err
+			return res, nil, err
 		}
 		for _, a := range added {
 			res.Derived = append(res.Derived, a.Document)
 		}
 	}
-	return res, nil
+	return res, added, nil
+}
+
+// edgeAt returns the CreatedAt of a lineage edge onto a, a step's output
+// committed at now: the document's own CreatedAt when the edge's
+// transaction created it; else (a duplicate: the output deduplicated
+// onto a document that existed) now, or one microsecond after the
+// document's CreatedAt when now is not after it (a clock that stands
+// still, or one behind another worker's). Equal times make a creating
+// edge and only a creating edge (driver.LineageEdge.Dedup).
+func edgeAt(a Added, now time.Time) time.Time {
+	if !a.Duplicate {
+		return a.Document.CreatedAt
+	}
+	if now.After(a.Document.CreatedAt) {
+		return now
+	}
+	return a.Document.CreatedAt.Add(time.Microsecond)
 }
 
 func metaAny(m map[string]docex.Value) map[string]any {

@@ -14,7 +14,9 @@ import (
 // other lookups by an array of keys (see sqlMetaOf).
 const (
 	sqlDocumentsByID = `SELECT ` + docCols + ` FROM documents WHERE id = ANY($1)`
-	sqlDerivedAmong  = `SELECT DISTINCT derived_id FROM lineage WHERE derived_id = ANY($1)`
+	// The documents of ids that an edge created (lineageCreated).
+	sqlDerivedAmong = `SELECT DISTINCT l.derived_id FROM lineage l JOIN documents d ON d.id = l.derived_id
+		WHERE l.derived_id = ANY($1) AND ` + lineageCreated
 )
 
 func documentsByID(ctx context.Context, b *Backend, q querier, ids []string) (map[string]docex.Document, error) {

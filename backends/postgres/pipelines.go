@@ -104,14 +104,26 @@ const (
 	sqlJobs            = `SELECT ` + jobCols + ` FROM jobs WHERE ($1 = '' OR state = $1) AND ($2 = '' OR pipeline = $2) AND ($3 = '' OR document_id = $3)
 		AND ($6 = '' OR document_id IN (SELECT id FROM documents WHERE basket_id = $6))
 		ORDER BY id DESC LIMIT $4 OFFSET $5`
-	sqlJobSteps  = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = $1 ORDER BY seq`
-	sqlJobStep   = `SELECT ` + stepCols + ` FROM job_steps WHERE key = $1`
-	sqlLineageTo = `SELECT ` + lineageCols + ` FROM lineage WHERE derived_id = $1 ORDER BY created_at, source_id, derived_id`
-	sqlLineageOf = `SELECT ` + lineageCols + ` FROM lineage WHERE source_id = $1 ORDER BY created_at, source_id, derived_id`
+	sqlJobSteps = `SELECT ` + stepCols + ` FROM job_steps WHERE job_id = $1 ORDER BY seq`
+	sqlJobStep  = `SELECT ` + stepCols + ` FROM job_steps WHERE key = $1`
+	// lineageCreated is true for an edge l that created its derived
+	// document d (joined on d.id = l.derived_id): the same created_at, or
+	// d's derived_from metadata naming l's source
+	// (driver.LineageEdge.Dedup).
+	lineageCreated = `(d.created_at = l.created_at OR EXISTS (SELECT 1 FROM metadata m
+		WHERE m.document_id = l.derived_id AND m.key = 'derived_from' AND m.vtype = 1 AND m.value = l.source_id))`
+	// The edges with driver.LineageEdge.Dedup, the derived document joined
+	// by its primary key.
+	lineageSelect = `SELECT l.source_id, l.derived_id, l.job_id, l.step, l.pipeline, l.version, l.plugin, l.module_sha256, l.params, l.created_at,
+		d.id IS NOT NULL AND NOT ` + lineageCreated + `
+		FROM lineage l LEFT JOIN documents d ON d.id = l.derived_id`
+	lineageOrder = ` ORDER BY l.created_at, l.source_id, l.derived_id`
+	sqlLineageTo = lineageSelect + ` WHERE l.derived_id = $1` + lineageOrder
+	sqlLineageOf = lineageSelect + ` WHERE l.source_id = $1` + lineageOrder
 	// driver.LineageBatchReader's, unprepared as the other lookups by an
 	// array of keys (see sqlMetaOf).
-	sqlLineageToAny = `SELECT ` + lineageCols + ` FROM lineage WHERE derived_id = ANY($1) ORDER BY created_at, source_id, derived_id`
-	sqlLineageOfAny = `SELECT ` + lineageCols + ` FROM lineage WHERE source_id = ANY($1) ORDER BY created_at, source_id, derived_id`
+	sqlLineageToAny = lineageSelect + ` WHERE l.derived_id = ANY($1)` + lineageOrder
+	sqlLineageOfAny = lineageSelect + ` WHERE l.source_id = ANY($1)` + lineageOrder
 	sqlCacheEntry   = `SELECT result, created_at FROM step_cache WHERE key = $1`
 	// The lookups by an array of keys run unprepared (pgx.QueryExecModeExec,
 	// see sqlMetaOf).
@@ -182,7 +194,7 @@ func scanStep(row pgx.Row) (driver.StepRecord, error) {
 
 func scanEdge(row pgx.Row) (driver.LineageEdge, error) {
 	var e driver.LineageEdge
-	err := row.Scan(&e.SourceID, &e.DerivedID, &e.JobID, &e.Step, &e.Pipeline, &e.Version, &e.Plugin, &e.ModuleSHA256, &e.Params, &e.CreatedAt)
+	err := row.Scan(&e.SourceID, &e.DerivedID, &e.JobID, &e.Step, &e.Pipeline, &e.Version, &e.Plugin, &e.ModuleSHA256, &e.Params, &e.CreatedAt, &e.Dedup)
 	e.CreatedAt = e.CreatedAt.UTC()
 	return e, err
 }

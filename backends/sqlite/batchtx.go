@@ -109,9 +109,11 @@ func (r reader) DocumentsByID(ctx context.Context, ids []string) (map[string]doc
 	return out, err
 }
 
-// DerivedAmong implements driver.BatchReader.
+// DerivedAmong implements driver.BatchReader: the documents of ids that
+// an edge created (lineageCreated), one statement per chunk of ids.
 func (r reader) DerivedAmong(ctx context.Context, ids []string) (map[string]bool, error) {
-	return idsAmong(ctx, r.q, `SELECT DISTINCT derived_id FROM lineage WHERE derived_id IN (`, ids)
+	return idsAmong(ctx, r.q, `SELECT DISTINCT l.derived_id FROM lineage l JOIN documents d ON d.id = l.derived_id
+		WHERE `+lineageCreated+` AND l.derived_id IN (`, ids)
 }
 
 // idsAmong returns the ids among ids that query returns: query is a

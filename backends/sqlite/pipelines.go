@@ -265,20 +265,38 @@ func (r reader) JobStep(ctx context.Context, key string) (driver.StepRecord, err
 
 const lineageCols = `source_id, derived_id, job_id, step, pipeline, version, plugin, module_sha256, params, created_at`
 
+// lineageCreated is true for an edge l that created its derived document
+// d (joined on d.id = l.derived_id): the same created_at, or d's
+// derived_from metadata naming l's source (driver.LineageEdge.Dedup).
+const lineageCreated = `(d.created_at = l.created_at OR EXISTS (SELECT 1 FROM metadata m
+	WHERE m.document_id = l.derived_id AND m.key = 'derived_from' AND m.vtype = 1 AND m.value = l.source_id))`
+
+// lineageSelect reads edges with driver.LineageEdge.Dedup, the derived
+// document joined by its primary key; a WHERE on l follows.
+const lineageSelect = `SELECT l.source_id, l.derived_id, l.job_id, l.step, l.pipeline, l.version, l.plugin, l.module_sha256, l.params, l.created_at,
+	d.id IS NOT NULL AND NOT ` + lineageCreated + `
+	FROM lineage l LEFT JOIN documents d ON d.id = l.derived_id`
+
+func scanEdge(rows *sql.Rows) (driver.LineageEdge, error) {
+	var e driver.LineageEdge
+	var created int64
+	err := rows.Scan(&e.SourceID, &e.DerivedID, &e.JobID, &e.Step, &e.Pipeline, &e.Version, &e.Plugin, &e.ModuleSHA256, &e.Params, &created, &e.Dedup)
+	e.CreatedAt = fromMicros(created)
+	return e, err
+}
+
 func (r reader) lineage(ctx context.Context, col, id string) ([]driver.LineageEdge, error) {
-	rows, err := r.q.QueryContext(ctx, `SELECT `+lineageCols+` FROM lineage WHERE `+col+` = ? ORDER BY created_at, source_id, derived_id`, id) // col is a constant
+	rows, err := r.q.QueryContext(ctx, lineageSelect+` WHERE l.`+col+` = ? ORDER BY l.created_at, l.source_id, l.derived_id`, id) // col is a constant
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	out := []driver.LineageEdge{}
 	for rows.Next() {
-		var e driver.LineageEdge
-		var created int64
-		if err := rows.Scan(&e.SourceID, &e.DerivedID, &e.JobID, &e.Step, &e.Pipeline, &e.Version, &e.Plugin, &e.ModuleSHA256, &e.Params, &created); err != nil {
+		e, err := scanEdge(rows)
+		if err != nil {
 			return nil, err
 		}
-		e.CreatedAt = fromMicros(created)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -294,13 +312,11 @@ func (r reader) LineageAmong(ctx context.Context, ids []string, into bool) ([]dr
 	out := []driver.LineageEdge{}
 	err := r.snap(ctx, func(r reader) error {
 		out = out[:0]
-		return rowsAmong(ctx, r.q, `SELECT `+lineageCols+` FROM lineage WHERE `+col+` IN (`, ids, func(rows *sql.Rows) error { // col is a constant
-			var e driver.LineageEdge
-			var created int64
-			if err := rows.Scan(&e.SourceID, &e.DerivedID, &e.JobID, &e.Step, &e.Pipeline, &e.Version, &e.Plugin, &e.ModuleSHA256, &e.Params, &created); err != nil {
+		return rowsAmong(ctx, r.q, lineageSelect+` WHERE l.`+col+` IN (`, ids, func(rows *sql.Rows) error { // col is a constant
+			e, err := scanEdge(rows)
+			if err != nil {
 				return err
 			}
-			e.CreatedAt = fromMicros(created)
 			out = append(out, e)
 			return nil
 		})

@@ -1151,16 +1151,20 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 			}
 		}
 		const shown = " (its own chain is shown above)"
+		// An edge that did not create its document (the output had the
+		// content of one the basket held): not a descendant for delete
+		// --cascade nor derived for pipeline run --basket.
+		const dedup = " (deduplicated onto an existing document)"
 		tree(l.Ancestors, true, func(e engine.LineageEdge, indent string, more bool) {
-			writef(w, "%s<- %s\tby %s (plugin %s %s, params %s)%s\n", indent,
-				label(e.SourceID, e.SourceName, e.SourceGone), producedBy(e), e.Plugin, e.ModuleSHA256[:min(12, len(e.ModuleSHA256))], jsonText(e.Params), cond(more, shown))
+			writef(w, "%s<- %s\tby %s (plugin %s %s, params %s)%s%s\n", indent,
+				label(e.SourceID, e.SourceName, e.SourceGone), producedBy(e), e.Plugin, e.ModuleSHA256[:min(12, len(e.ModuleSHA256))], jsonText(e.Params), cond(e.Deduplicated, dedup), cond(more, shown))
 		})
 		if len(l.Descendants) == 0 {
 			fmt.Fprintln(w, "derived: nothing")
 		}
 		tree(l.Descendants, false, func(e engine.LineageEdge, indent string, more bool) {
-			writef(w, "%s-> %s\tby %s (plugin %s)%s\n", indent,
-				label(e.DerivedID, e.DerivedName, e.DerivedGone), producedBy(e), e.Plugin, cond(more, shown))
+			writef(w, "%s-> %s\tby %s (plugin %s)%s%s\n", indent,
+				label(e.DerivedID, e.DerivedName, e.DerivedGone), producedBy(e), e.Plugin, cond(e.Deduplicated, dedup), cond(more, shown))
 		})
 		if l.Truncated {
 			writef(w, "(the chain goes on: at most %d edges and %d levels are listed each way)\n", engine.MaxLineageEdges, engine.MaxLineageDepth)
