@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -43,12 +42,11 @@ func newCascadeFixture(t *testing.T, be driver.Backend, st driver.TenantStore, s
 		t.Fatal(err)
 	}
 	f := &cascadeFixture{s: s, root: added[0].Document.ID}
-	base := time.Now().UTC().Truncate(time.Millisecond)
 	if err := st.Write(ctx, func(tx driver.Tx) error {
-		for i, a := range added[1:] {
+		for _, a := range added[1:] {
 			f.children = append(f.children, a.Document.ID)
 			if err := tx.InsertLineage(ctx, driver.LineageEdge{SourceID: f.root, DerivedID: a.Document.ID, Step: "split", Pipeline: "p", Version: 1,
-				Plugin: "split", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: base.Add(time.Duration(i) * time.Millisecond)}); err != nil {
+				Plugin: "split", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: a.Document.CreatedAt}); err != nil { // the time of the document: the edge created it
 				return err
 			}
 		}

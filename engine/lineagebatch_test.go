@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 )
 
@@ -64,9 +65,19 @@ func TestLineageBatchedWalk(t *testing.T) {
 	edge(id(0), id(699), 2, "other")
 	edge(id(5), "00000000-0000-7000-8000-00000000dead", 3, "two")
 	edge("00000000-0000-7000-8000-00000000beef", id(0), 4, "zero")
+	// Each derived document's derived_from names its source: the edges
+	// created them (driver.LineageEdge.Dedup), whatever their times.
 	if err := st.Write(ctx, func(tx driver.Tx) error {
+		named := map[string]bool{}
 		for _, e := range edges {
 			if err := tx.InsertLineage(ctx, e); err != nil {
+				return err
+			}
+			if strings.HasSuffix(e.DerivedID, "dead") || named[e.DerivedID] {
+				continue
+			}
+			named[e.DerivedID] = true
+			if err := tx.SetMetadata(ctx, e.DerivedID, map[string]docex.Value{"derived_from": docex.String(e.SourceID)}, base); err != nil {
 				return err
 			}
 		}

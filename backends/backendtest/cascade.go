@@ -68,6 +68,7 @@ func (f *fixture) testCascadeChunks(t *testing.T) {
 	outsider := doc(b, "S") // not in the tree: derives a tree document
 	sharer := doc(b, "level 2 of 0, 9")
 	ids := make([]string, len(specs))
+	created := make([]time.Time, len(specs))
 	for _, bk := range []docex.Basket{a, b} {
 		var docs []engine.NewDocument
 		var at []int
@@ -84,14 +85,20 @@ func (f *fixture) testCascadeChunks(t *testing.T) {
 			if ad.Duplicate {
 				t.Fatalf("document %d added as a duplicate", at[k])
 			}
-			ids[at[k]] = ad.Document.ID
+			ids[at[k]], created[at[k]] = ad.Document.ID, ad.Document.CreatedAt
 		}
 	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	// The first edge into a document created it (its time is the
+	// document's); a later one is a step's output deduplicated onto it
+	// (driver.LineageEdge.Dedup): the cascade reaches the document by the
+	// first.
 	var edges []driver.LineageEdge
+	into := map[int]int{}
 	edge := func(src, der int, step string) {
+		at := created[der].Add(time.Duration(into[der]) * time.Microsecond)
+		into[der]++
 		edges = append(edges, driver.LineageEdge{SourceID: ids[src], DerivedID: ids[der], Step: step, Pipeline: "p", Version: 1,
-			Plugin: "split", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: now.Add(time.Duration(len(edges)) * time.Microsecond)})
+			Plugin: "split", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: at})
 	}
 	edge(p, root, "one")
 	for i, m := range mid {

@@ -23,6 +23,7 @@ func cascadeTree(b testing.TB, s *engine.Session, st driver.TenantStore, name st
 	must(b, err)
 	n := 1 + fanOut + fanOut*fanOut + fanOut*fanOut*fanOut
 	ids := make([]string, 0, n)
+	created := make(map[string]time.Time, n)
 	for off := 0; off < n; off += 1000 {
 		docs := make([]engine.NewDocument, min(1000, n-off))
 		for i := range docs {
@@ -33,13 +34,13 @@ func cascadeTree(b testing.TB, s *engine.Session, st driver.TenantStore, name st
 		must(b, err)
 		for _, a := range added {
 			ids = append(ids, a.Document.ID)
+			created[a.Document.ID] = a.Document.CreatedAt
 		}
 	}
-	now := time.Now().UTC()
 	var edges []driver.LineageEdge
-	edge := func(src, der string) {
+	edge := func(src, der string) { // at the document's time: the edge created it (driver.LineageEdge.Dedup)
 		edges = append(edges, driver.LineageEdge{SourceID: src, DerivedID: der, Step: "split", Pipeline: "p", Version: 1,
-			Plugin: "split", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: now})
+			Plugin: "split", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: created[der]})
 	}
 	// ids[0] is the root; the children of ids[k] are ids[k*fanOut+1 ..].
 	for k := 0; k*fanOut+fanOut < n; k++ {
