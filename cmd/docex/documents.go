@@ -190,7 +190,9 @@ Example:
 			summary: "delete a document (with derived documents: --cascade or --keep-derived)",
 			help: `A document that pipeline steps derived documents from is deleted only with
 --cascade (its descendants go too, see doc lineage) or --keep-derived (they
-stay, and their lineage says the source is gone). Without either, on a
+stay, and their lineage says the source is gone). A document a step's
+output only deduplicated onto (it was in the basket already, an
+original say: "deduplicated" in doc lineage) is no descendant: it stays. Without either, on a
 terminal, it asks which (c, k, or nothing: not deleted); otherwise it
 deletes nothing and exits 5. A cascade of 500 descendants or more
 deletes 500 documents per transaction, deepest first, the document

@@ -202,7 +202,12 @@ Example:
 
 		{path: "doc lineage", args: "ID", access: "reader", minArgs: 1, maxArgs: 1,
 			summary: "show what a document was derived from and what was derived from it",
-			help: `Example:
+			help: `An edge whose step's output had the content of a document the basket held
+already is marked "(deduplicated onto an existing document)" ("deduplicated"
+in --json): it did not create that document, which doc delete --cascade of
+the source keeps and pipeline run --basket takes as an original.
+
+Example:
   docex doc lineage DOC_ID --json`,
 			run: cmdDocLineage},
 	}

@@ -499,6 +499,35 @@ func TestRunLineageCLI(t *testing.T) {
 	}
 }
 
+// TestDedupLineageCLI: docex run of upper on a document whose upper-case
+// twin was uploaded before deduplicates onto the twin: doc lineage marks
+// the edge, and doc delete --cascade of the run's input keeps the twin
+// (it deleted it before: every edge counted).
+func TestDedupLineageCLI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "casc")...)
+	x := strings.TrimSpace(h.ok(with("doc", "add", "casc", h.file("UP.txt", "QUARTERLY REPORT\n"), "-q")...).stdout)
+	a := strings.TrimSpace(h.ok(with("doc", "add", "casc", h.file("low.txt", "quarterly report\n"), "-q")...).stdout)
+	h.ok(with("run", "upper", a)...)
+	if out := h.ok(with("doc", "lineage", x)...).stdout; !strings.Contains(out, "params {}) (deduplicated onto an existing document)") {
+		t.Fatalf("lineage of the twin:\n%s", out)
+	}
+	lin := decode[struct {
+		Descendants []struct {
+			DerivedID    string `json:"derived_id"`
+			Deduplicated bool   `json:"deduplicated"`
+		} `json:"descendants"`
+	}](t, h.ok(with("doc", "lineage", a, "--json")...).stdout)
+	if len(lin.Descendants) != 1 || lin.Descendants[0].DerivedID != x || !lin.Descendants[0].Deduplicated {
+		t.Fatalf("lineage of the input: %+v", lin)
+	}
+	h.ok(with("doc", "delete", a, "--cascade")...)
+	h.ok(with("doc", "get", x)...)
+}
+
 // TestLineageTwoPipelinesCLI: two pipelines whose steps share a name and
 // derive the same documents make two relations; doc lineage's text shows
 // both, as --json does, and still shows a relation once however many jobs
