@@ -124,7 +124,6 @@ type LineageEdge struct {
 	Dedup bool
 }
 
-
 // CacheEntry is a cached step result, keyed by a hash of the input
 // checksum, the module sha256 and the canonical parameters.
 type CacheEntry struct {

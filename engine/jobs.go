@@ -2163,8 +2163,8 @@ func (x *execution) apply(ctx context.Context, tx driver.Tx, pu *pendingUnit, ro
 		id := a.Document.ID
 		if id == input.ID {
 			// The output is the input itself (the same content,
-			// deduplicated): it feeds the next step, but a document is
-			// never its own ancestor.
+			// deduplicated): it feeds the next step, but gets no edge
+			// to itself.
 			continue
 		}
 		if linked[id] {
