@@ -174,7 +174,8 @@ func (f *fixture) testDedupLineage(t *testing.T) {
 	if got := originals(lb.ID); !slices.Equal(got, []string{a2.ID}) {
 		t.Fatalf("pipeline run --basket loop ran %v, want A2 %s alone", got, a2.ID)
 	}
-	// A plain delete of X2 is not refused: nothing derives from it.
+	// A2 is no descendant of X2: the cascade deletes X2 alone (before,
+	// it deleted A2 too).
 	gone, err = writer.DeleteDocumentCascade(bg, x2.ID)
 	must(t, err)
 	if !slices.Equal(gone, []string{x2.ID}) || !exists(a2.ID) {
