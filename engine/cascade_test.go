@@ -211,3 +211,86 @@ func TestCascadeOneByOne(t *testing.T) {
 		t.Fatalf("batched and one-by-one cascades differ: %d and %d documents", len(got[0]), len(got[1]))
 	}
 }
+
+// TestCascadeDedupCycleAtDepth: a chain of MaxLineageDepth documents each
+// created by the one before, whose last one's output deduplicated back
+// onto the first (a cycle through a deduplicated edge), is no deeper
+// than MaxLineageDepth: the cascade deletes the chain (before, the edge
+// back made it refuse, "descendants deeper than 64 steps"), and a
+// lineage walk ends. Both one document at a time and batched.
+func TestCascadeDedupCycleAtDepth(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plain=%t", plain), func(t *testing.T) {
+			ctx := context.Background()
+			be, dir := OpenTestSQLite(t)
+			s := acmeSessionOn(t, be, dir, nil)
+			b, err := s.CreateBasket(ctx, "chain")
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs := make([]NewDocument, MaxLineageDepth+1)
+			for i := range docs {
+				docs[i] = NewDocument{Name: fmt.Sprintf("d%02d.txt", i), Content: strings.NewReader(fmt.Sprintf("link %d", i))}
+			}
+			added, err := s.AddDocuments(ctx, b.ID, docs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := be.OpenTenant(ctx, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			edge := func(src, der docex.Document, dedup bool) driver.LineageEdge {
+				at := der.CreatedAt // created: the document's time
+				if dedup {
+					at = at.Add(1e9)
+				}
+				return driver.LineageEdge{SourceID: src.ID, DerivedID: der.ID, Step: "s", Pipeline: "p", Version: 1,
+					Plugin: "derive", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: at}
+			}
+			if err := st.Write(ctx, func(tx driver.Tx) error {
+				for i := 0; i < MaxLineageDepth; i++ {
+					if err := tx.InsertLineage(ctx, edge(added[i].Document, added[i+1].Document, false)); err != nil {
+						return err
+					}
+				}
+				return tx.InsertLineage(ctx, edge(added[MaxLineageDepth].Document, added[0].Document, true))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Write(ctx, func(tx driver.Tx) error {
+				var r driver.Tx = tx
+				if plain {
+					r = plainTx{tx}
+				}
+				ids, err := descendantsIn(ctx, r, added[0].Document.ID)
+				if err == nil && len(ids) != MaxLineageDepth {
+					err = fmt.Errorf("%d descendants, want %d", len(ids), MaxLineageDepth)
+				}
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var r driver.TenantStore = st
+			if plain {
+				r = plainStore{st}
+			}
+			l, err := lineageOf(ctx, r, added[MaxLineageDepth].Document.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Both ways the walk lists MaxLineageDepth levels and says the
+			// chain goes on; the ancestors' truncation does not cut the
+			// descendants' walk short (before, it ended after one level).
+			if len(l.Ancestors) != MaxLineageDepth || len(l.Descendants) != MaxLineageDepth || !l.Descendants[0].Deduplicated || !l.Truncated {
+				t.Fatalf("lineage of the last: %d ancestors, %d descendants (want %d each), truncated %t, first %+v",
+					len(l.Ancestors), len(l.Descendants), MaxLineageDepth, l.Truncated, l.Descendants[0])
+			}
+			gone, err := s.DeleteDocumentCascade(ctx, added[0].Document.ID)
+			if err != nil || len(gone) != MaxLineageDepth+1 {
+				t.Fatalf("cascade of the first: %d deleted, %v; want %d", len(gone), err, MaxLineageDepth+1)
+			}
+		})
+	}
+}

@@ -135,8 +135,9 @@ func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineag
 			if err != nil {
 				return nil, err
 			}
+			cut := false // this walk's own: the other's truncation does not end it
 			if room := MaxLineageEdges - len(edges); len(list) > room {
-				list, out.Truncated = list[:room], true
+				list, cut, out.Truncated = list[:room], true, true
 			}
 			ids := make([]string, 0, 2*len(list))
 			for _, e := range list {
@@ -162,7 +163,7 @@ func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineag
 					next = append(next, other)
 				}
 			}
-			if out.Truncated {
+			if cut {
 				return edges, nil
 			}
 			frontier = next
@@ -174,7 +175,7 @@ func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineag
 			if err != nil {
 				return nil, err
 			}
-			out.Truncated = len(further) > 0
+			out.Truncated = out.Truncated || len(further) > 0
 		}
 		return edges, nil
 	}
