@@ -102,8 +102,11 @@ type Documents struct {
 	TenantScoped     *bool  `yaml:"tenant_scoped"`      // default true; false is refused (it would change nothing)
 	Path             string `yaml:"path"`               // filesystem root, default "<data_dir>/content"
 	MaxDocumentBytes int64  `yaml:"max_document_bytes"` // default 268435456 (256 MiB)
-	Fsync            *bool  `yaml:"fsync"`              // fsync content files; default: true unless database.sqlite.synchronous is normal
-	S3               S3     `yaml:"s3"`                 // with type s3
+	// MaxStagedMemory bounds the content one add holds in memory before
+	// writing it out (a pack, a spool file); default 16777216 (16 MiB).
+	MaxStagedMemory int64 `yaml:"max_staged_memory"`
+	Fsync           *bool `yaml:"fsync"` // fsync content files; default: true unless database.sqlite.synchronous is normal
+	S3              S3    `yaml:"s3"`    // with type s3
 }
 
 // S3 configures content in an S3 bucket (storage.documents.type: s3).
@@ -472,6 +475,9 @@ func (f *File) normalize() error {
 	}
 	if d.MaxDocumentBytes < 0 {
 		return f.invalid("storage.documents.max_document_bytes", "negative")
+	}
+	if d.MaxStagedMemory < 0 {
+		return f.invalid("storage.documents.max_staged_memory", "negative")
 	}
 
 	s := &f.Sandbox

@@ -69,6 +69,7 @@ func TestErrors(t *testing.T) {
 		{"password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: host=x password=hunter2\n", "dsn"},
 		{"two docs", "config_version: 1\n---\nconfig_version: 1\n", "more than one"},
 		{"negative", "config_version: 1\nstorage:\n  documents:\n    max_document_bytes: -1\n", "max_document_bytes"},
+		{"negative staged memory", "config_version: 1\nstorage:\n  documents:\n    max_staged_memory: -1\n", "max_staged_memory"},
 		{"system file path", "config_version: 1\ndatabase:\n  sqlite:\n    system_file: ../x.db\n", "system_file"},
 		{"password with spaces", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: host=x password = hunter2\n", "dsn"},
 		{"quoted password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: \"host=x password='hunter2 x'\"\n", "dsn"},
@@ -364,7 +365,7 @@ func wholeNumberKeys() []string {
 // key and line. Each case was accepted by the old code.
 func TestMisreadValuesRefused(t *testing.T) {
 	keys := wholeNumberKeys()
-	if len(keys) != 17 {
+	if len(keys) != 18 {
 		t.Fatalf("whole-number keys %v: a new one?", keys)
 	}
 	for _, k := range keys {

@@ -227,6 +227,7 @@ func (c *cli) engineConfig(ctx context.Context, f *config.File) (engine.Config, 
 		ContentStorage:    f.Storage.Documents.Type,
 		ContentDir:        f.Storage.Documents.Path,
 		MaxDocumentBytes:  f.Storage.Documents.MaxDocumentBytes,
+		MaxStagedMemory:   f.Storage.Documents.MaxStagedMemory,
 		NoContentSync:     !*f.Storage.Documents.Fsync,
 	}
 	if f.Storage.Documents.Type == "s3" {

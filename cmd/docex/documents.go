@@ -47,7 +47,8 @@ A file whose content is already in the basket is not added again: the
 existing document is reported (with --json: "duplicate": true).
 
 The files are added in one transaction: all of them, or none. Their
-content is staged before it: at most 16 MiB of it in memory (small files
+content is staged before it: at most 16 MiB of it in memory
+(storage.documents.max_staged_memory; small files
 are packed, with database storage all are rows); past that, what is
 staged is written out (a pack file, which docex gc removes should the add
 fail; with database storage a spool file without a name in $TMPDIR) and
