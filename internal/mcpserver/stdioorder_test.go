@@ -200,14 +200,12 @@ func (c *stdioClient) next() string {
 	return ""
 }
 
-// TestStdioCancelAndPing: while a call runs (run_pipeline waiting up to
-// 60 s for a job no worker runs), a ping is answered at once, before it;
-// calls written after it wait; a notifications/cancelled for a waiting
-// call drops it (it gets no reply), one for the running call reaches it
-// although a waiting call was written before the cancel: it ends
-// cancelled, and then the waiting call runs. The session ends at the end
-// of input once the calls are answered.
-func TestStdioCancelAndPing(t *testing.T) {
+// runningPipeline starts a session of protocol version over stdio whose
+// call 2, a run_pipeline, waits for a job no worker runs; it returns once
+// call 3, a ping written after it, is answered: run_pipeline was passed to
+// the SDK before the ping, and the ping's reply comes while it waits.
+func runningPipeline(t *testing.T, version string) *stdioClient {
+	t.Helper()
 	e := newEnv(t)
 	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
 		t.Fatal(err)
@@ -216,18 +214,28 @@ func TestStdioCancelAndPing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 	c := newStdioClient(t, srv)
-	c.write(initLine("2025-11-25"), initialized)
+	c.write(initLine(version), initialized)
 	if s, _ := summary(t, c.next()); s != `"init":ok` {
 		t.Fatalf("initialize: %s", s)
 	}
 	c.write(toolCall(2, "run_pipeline", map[string]any{"pipeline": "shout", "document_ids": []string{e.doc.ID}, "wait_seconds": 60}), ping(3))
-	// run_pipeline was passed to the SDK before the ping: the ping's
-	// reply comes while it waits.
 	if s, _ := summary(t, c.next()); s != "3:ok" {
 		t.Fatalf("the reply after run_pipeline and ping is %s, want the ping's", s)
 	}
+	return c
+}
+
+// TestStdioCancelAndPing: while a call runs (run_pipeline waiting up to
+// 60 s for a job no worker runs), a ping is answered at once, before it;
+// calls written after it wait; a notifications/cancelled for a waiting
+// call drops it (it gets no reply), one for the running call reaches it
+// although a waiting call was written before the cancel: it ends
+// cancelled, and then the waiting call runs. The session ends at the end
+// of input once the calls are answered.
+func TestStdioCancelAndPing(t *testing.T) {
+	c := runningPipeline(t, "2025-11-25")
 	c.write(toolCall(4, "list_baskets", map[string]any{}),
 		toolCall(5, "list_baskets", map[string]any{}), cancelled(5),
 		cancelled(2))
@@ -259,24 +267,7 @@ func TestStdioCancelAndPing(t *testing.T) {
 // started, is ignored: the call runs with its batch once the running call
 // is answered (cancelled here).
 func TestStdioCancelInBatch(t *testing.T) {
-	e := newEnv(t)
-	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(e.eng, user("will", "writer"), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c := newStdioClient(t, srv)
-	c.write(initLine("2025-03-26"), initialized)
-	if s, _ := summary(t, c.next()); s != `"init":ok` {
-		t.Fatalf("initialize: %s", s)
-	}
-	c.write(toolCall(2, "run_pipeline", map[string]any{"pipeline": "shout", "document_ids": []string{e.doc.ID}, "wait_seconds": 60}), ping(3))
-	if s, _ := summary(t, c.next()); s != "3:ok" {
-		t.Fatalf("the reply after run_pipeline and ping is %s, want the ping's", s)
-	}
+	c := runningPipeline(t, "2025-03-26")
 	c.write("["+toolCall(6, "list_baskets", map[string]any{})+","+ping(7)+"]", cancelled(6), cancelled(2))
 	c.in.Close()
 	var got []string
