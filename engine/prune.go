@@ -31,7 +31,8 @@ func finalJobStates() []string {
 // PruneJobsOptions selects the jobs PruneJobs deletes.
 type PruneJobsOptions struct {
 	// Before: jobs last updated (for a final job: when it ended) before
-	// this time are deleted. Required, and not after now.
+	// this time are deleted. Required, and not after now. It is cut to
+	// the microsecond, the precision of the times docex keeps.
 	Before time.Time
 	// States: the final states to prune (succeeded, failed, cancelled);
 	// empty: all three. A queued or running job is never pruned.
@@ -97,7 +98,7 @@ func (s *Session) PruneJobs(ctx context.Context, o PruneJobsOptions) (PruneResul
 		return PruneResult{}, err
 	}
 	defer st.Close()
-	res := PruneResult{Before: o.Before.UTC(), DryRun: o.DryRun}
+	res := PruneResult{Before: o.Before.UTC().Truncate(time.Microsecond), DryRun: o.DryRun}
 	if res.States, err = pruneStates(o.States); err != nil {
 		return PruneResult{}, s.failed(ctx, st, op, "", err)
 	}

@@ -57,6 +57,11 @@ func TestJobPrune(t *testing.T) {
 	if old.Jobs != 0 || old.DryRun || time.Since(old.Before) < 30*24*time.Hour {
 		t.Fatalf("prune --older-than 30d: %+v", old)
 	}
+	// Nothing pruned still took one transaction (⌊jobs/1,000⌋ + 1), and
+	// the cutoff has microsecond precision, as every time docex prints.
+	if old.Transactions != 1 || old.Before.Nanosecond()%1000 != 0 {
+		t.Fatalf("prune --older-than 30d: %d transactions (want 1), before %s (want microseconds)", old.Transactions, old.Before.Format(time.RFC3339Nano))
+	}
 	dry := decode[pruneJSON](t, h.ok(with("job", "prune", "--older-than", "1ns", "--dry-run", "--json")...).stdout)
 	if dry.Jobs != 1 || dry.Steps == 0 || !dry.DryRun || strings.Join(dry.States, ",") != "succeeded,failed,cancelled" {
 		t.Fatalf("dry run: %+v", dry)
