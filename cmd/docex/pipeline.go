@@ -972,21 +972,32 @@ type pruneOpts struct {
 }
 
 // parseAge parses --older-than: a Go duration (720h) or whole days (30d),
-// more than zero.
+// more than zero. A well-formed age too large for a time.Duration gets an
+// error that says so.
 func parseAge(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, docex.Errorf(errUsage, "--older-than is required: how long ago the jobs to delete ended (720h, 30d)")
 	}
+	const maxDays = int64(math.MaxInt64 / (24 * time.Hour))
+	tooLarge := func() error {
+		return docex.Errorf(errUsage, "--older-than %q: too large: at most %dd (%dh), the longest duration docex can hold", s, maxDays, int64(math.MaxInt64/time.Hour))
+	}
 	var d time.Duration
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseInt(days, 10, 64)
-		if err != nil || n > int64(math.MaxInt64/(24*time.Hour)) {
+		if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(days, "-") || err == nil && n > maxDays {
+			return 0, tooLarge()
+		}
+		if err != nil {
 			return 0, docex.Errorf(errUsage, "--older-than %q: want a Go duration (720h) or whole days (30d)", s)
 		}
 		d = time.Duration(n) * 24 * time.Hour
 	} else {
 		var err error
 		if d, err = time.ParseDuration(s); err != nil {
+			if durationSyntax(s) {
+				return 0, tooLarge() // well formed: it overflowed
+			}
 			return 0, docex.Errorf(errUsage, "--older-than %q: want a Go duration (720h) or whole days (30d)", s)
 		}
 	}
@@ -994,6 +1005,41 @@ func parseAge(s string) (time.Duration, error) {
 		return 0, docex.Errorf(errUsage, "--older-than %q: must be more than zero (a zero or negative age would take jobs that just ended, or none)", s)
 	}
 	return d, nil
+}
+
+// durationSyntax reports whether s is a positive Go duration as
+// time.ParseDuration reads it ("1h30m", "1.5h"), whatever its size.
+func durationSyntax(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	if s == "" {
+		return false
+	}
+	for s != "" {
+		i, digits, dots := 0, 0, 0
+		for ; i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.'); i++ {
+			if s[i] == '.' {
+				dots++
+			} else {
+				digits++
+			}
+		}
+		if digits == 0 || dots > 1 {
+			return false
+		}
+		s = s[i:]
+		unit := ""
+		for _, u := range []string{"ns", "us", "µs", "μs", "ms", "s", "m", "h"} {
+			if strings.HasPrefix(s, u) {
+				unit = u
+				break
+			}
+		}
+		if unit == "" {
+			return false
+		}
+		s = s[len(unit):]
+	}
+	return true
 }
 
 func cmdJobPrune(ctx context.Context, c *cli, o pruneOpts) error {

@@ -99,3 +99,44 @@ func TestJobPrune(t *testing.T) {
 		t.Fatalf("job.prune entries: %d ok, %d refused; want 2 and 5", oks, refused)
 	}
 }
+
+// TestParseAge: --older-than takes a Go duration or whole days, more than
+// zero; a well-formed age too large for a duration says it is too large
+// (the largest, 106751d and 2562047h, are taken), anything else says what
+// the flag wants.
+func TestParseAge(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		in   string
+		want time.Duration
+		err  string // a part of the error; "" for none
+	}{
+		{"30d", 30 * 24 * time.Hour, ""},
+		{"720h", 720 * time.Hour, ""},
+		{"1h30m", 90 * time.Minute, ""},
+		{"+1.5h", 90 * time.Minute, ""},
+		{"106751d", 106751 * 24 * time.Hour, ""},
+		{"2562047h", 2562047 * time.Hour, ""},
+		{"106752d", 0, "too large: at most 106751d (2562047h)"},
+		{"99999999999999999999d", 0, "too large"},
+		{"2562048h", 0, "too large"},
+		{"1e9h", 0, "want a Go duration"},
+		{"9999999999999999999h", 0, "too large"},
+		{"-99999999999999999999d", 0, "want a Go duration"},
+		{"-1h", 0, "more than zero"},
+		{"0d", 0, "more than zero"},
+		{"1.5d", 0, "want a Go duration"},
+		{"d", 0, "want a Go duration"},
+		{"1x", 0, "want a Go duration"},
+		{"..5h", 0, "want a Go duration"},
+		{"", 0, "required"},
+	} {
+		got, err := parseAge(c.in)
+		switch {
+		case c.err == "" && (err != nil || got != c.want):
+			t.Errorf("parseAge(%q) = %v, %v; want %v", c.in, got, err, c.want)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("parseAge(%q) = %v, %v; want an error with %q", c.in, got, err, c.err)
+		}
+	}
+}
