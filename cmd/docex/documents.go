@@ -501,6 +501,10 @@ func checkFileArg(path string) (*fileArg, error) {
 	return &fileArg{path: path, info: st}, nil
 }
 
+// Size returns the file's size when it was checked: a hint for the
+// content store's buffer.
+func (a *fileArg) Size() int64 { return a.info.Size() }
+
 // Read opens the file at the first call, and closes it at its end or at
 // an error; the file it opens must be the one checked.
 func (a *fileArg) Read(p []byte) (int, error) {
