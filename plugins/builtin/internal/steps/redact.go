@@ -16,6 +16,21 @@ const MaxRedactInput = 64 << 20
 // PIIKinds are the built-in detectors, in reporting order.
 var PIIKinds = []string{"email", "phone", "card", "iban", "ipv4", "ipv6", "ssn"}
 
+// rePhone's alternatives, in its order: international (+ or 00),
+// national (0), a parenthesised area code, North American, Spanish. Each
+// but the national starts with what the others may not (phoneAt).
+const (
+	phoneIntl     = `(?:\+\d{1,3}|\b00[1-9]\d{0,2})[ .-]?(?:\(\d{1,4}\)[ .-]?)?(?:\d[ .-])?\d{2,8}(?:[ .-]\d{2,8}){0,4}`
+	phoneNational = `\b0(?:\d{1,4}[ ./-]\d{3,8}(?:[ .-]\d{2,8}){0,3}|\d{1,3}(?:[ .-]\d{2,4}){1,4})`
+	phoneArea     = `\(\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]\d{2,4}){1,4}`
+	phoneNANP     = `\b(?:1[ .-])?\d{3}[ .-]\d{3}[ .-]\d{4}\b`
+	phoneSpanish  = `\b(?:[6-9]\d\d (?:\d{3} \d{3}|\d\d \d\d \d\d)|[89]\d \d{3} \d\d \d\d)\b`
+	// phoneMaxLen is the length of rePhone's longest match (+999,
+	// a separator, (9999) and one, a digit and one, 8 digits, 4 times
+	// a separator and 8 digits: TestMaxMatchLen).
+	phoneMaxLen = 59
+)
+
 var (
 	reEmail = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,}`)
 	// Phone numbers, 9-15 digits (checked after matching, without an
@@ -34,11 +49,7 @@ var (
 	// after 8 or 9, separated by single spaces (612 345 678, 91 123 45 67;
 	// spanishForm, numberAlone): other groupings are identifiers
 	// (2024-0001-17) or figures (2019 2020 2021).
-	rePhone = regexp.MustCompile(`(?:\+\d{1,3}|\b00[1-9]\d{0,2})[ .-]?(?:\(\d{1,4}\)[ .-]?)?(?:\d[ .-])?\d{2,8}(?:[ .-]\d{2,8}){0,4}` +
-		`|\b0(?:\d{1,4}[ ./-]\d{3,8}(?:[ .-]\d{2,8}){0,3}|\d{1,3}(?:[ .-]\d{2,4}){1,4})` +
-		`|\(\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]\d{2,4}){1,4}` +
-		`|\b(?:1[ .-])?\d{3}[ .-]\d{3}[ .-]\d{4}\b` +
-		`|\b(?:[6-9]\d\d (?:\d{3} \d{3}|\d\d \d\d \d\d)|[89]\d \d{3} \d\d \d\d)\b`)
+	rePhone = regexp.MustCompile(phoneIntl + "|" + phoneNational + "|" + phoneArea + "|" + phoneNANP + "|" + phoneSpanish)
 	// UPS tracking numbers: 1Z and 16 capital letters and digits, single
 	// spaces allowed between them (1Z 999 AA1 01 2345 6784); the digit
 	// groups inside one are no phone number.
@@ -61,11 +72,18 @@ var (
 // made of, so that findAll runs it only where a match can be: bytes of in,
 // at least min of them, and at least n bytes of the set of each of need
 // (TestDetectorBytes checks all three against the expression).
+//
+// A detector of numbers (phone, card, ssn, ipv4) also has at, for a long
+// run of its bytes (digits and separators: every byte may be in a match):
+// at(text, s) is the end of the match the expression makes starting at
+// text[s], with the text around it (\b), or -1 when it makes none there;
+// it looks at a bounded number of bytes.
 type detector struct {
 	re   *regexp.Regexp
 	in   byteSet
 	min  int
 	need []needed
+	at   func(text string, s int) int
 }
 
 // needed is n bytes of set.
@@ -100,21 +118,193 @@ func bytesOf(spec string, nonASCII bool) byteSet {
 
 var (
 	digit    = bytesOf("0-9", false)
-	detEmail = detector{reEmail, bytesOf("A-Za-z0-9.!#$%&'*+/=?^_{|}~@-", false), 6, []needed{{bytesOf("@", false), 1}, {bytesOf(".", false), 1}}}
-	detPhone = detector{rePhone, bytesOf("0-9 +.()/-", false), 4, []needed{{digit, 3}}}
+	detEmail = detector{re: reEmail, in: bytesOf("A-Za-z0-9.!#$%&'*+/=?^_{|}~@-", false), min: 6, need: []needed{{bytesOf("@", false), 1}, {bytesOf(".", false), 1}}}
+	detPhone = detector{re: rePhone, in: bytesOf("0-9 +.()/-", false), min: 4, need: []needed{{digit, 3}}, at: phoneAt}
 	// phoneSpans keeps only phone matches of at least 9 digits, widened
 	// (numberSpan) only over digits of their run: a run of fewer digits
 	// holds none it keeps, and the matches it does not keep change nothing.
-	detPhoneKept = detector{rePhone, detPhone.in, 9, []needed{{digit, 9}}}
-	detUPS       = detector{reUPS, bytesOf("0-9A-Z ", false), 18, []needed{{bytesOf("Z", false), 1}}}
-	detSSN       = detector{reSSN, bytesOf("0-9-", false), 11, []needed{{bytesOf("-", false), 2}, {digit, 9}}}
-	detCard      = detector{reCard, bytesOf("0-9 -", false), 13, []needed{{digit, 13}}}
-	detIBAN      = detector{reIBAN, bytesOf("A-Z0-9 ", false), 15, []needed{{bytesOf("A-Z", false), 2}, {digit, 2}}}
-	detIPv4      = detector{reIPv4, bytesOf("0-9.", false), 7, []needed{{bytesOf(".", false), 3}, {digit, 4}}}
+	detPhoneKept = detector{re: rePhone, in: detPhone.in, min: 9, need: []needed{{digit, 9}}, at: phoneAt}
+	detUPS       = detector{re: reUPS, in: bytesOf("0-9A-Z ", false), min: 18, need: []needed{{bytesOf("Z", false), 1}}}
+	detSSN       = detector{re: reSSN, in: bytesOf("0-9-", false), min: 11, need: []needed{{bytesOf("-", false), 2}, {digit, 9}},
+		at: atRegexp(reSSN, 11, ssnStart)}
+	detCard = detector{re: reCard, in: bytesOf("0-9 -", false), min: 13, need: []needed{{digit, 13}}, at: cardAt}
+	detIBAN = detector{re: reIBAN, in: bytesOf("A-Z0-9 ", false), min: 15, need: []needed{{bytesOf("A-Z", false), 2}, {digit, 2}}}
+	detIPv4 = detector{re: reIPv4, in: bytesOf("0-9.", false), min: 7, need: []needed{{bytesOf(".", false), 3}, {digit, 4}},
+		at: atRegexp(reIPv4, 15, ipv4Start)}
 	// (?i) lets the zone's [0-9a-z] match U+017F and U+212A (the folds of
 	// s and k): every non-ASCII byte may be one of a match's.
-	detIPv6 = detector{reIPv6, bytesOf("0-9A-Za-z:%", true), 2, []needed{{bytesOf(":", false), 2}}}
+	detIPv6 = detector{re: reIPv6, in: bytesOf("0-9A-Za-z:%", true), min: 2, need: []needed{{bytesOf(":", false), 2}}}
+
+	// rePhone's alternatives that can match at a '+', a '(', a '0' and
+	// another digit, anchored (phoneAt).
+	rePhoneAtPlus  = anchored(phoneIntl)
+	rePhoneAtParen = anchored(phoneArea)
+	rePhoneAtZero  = anchored(phoneIntl + "|" + phoneNational + "|" + phoneNANP)
+	rePhoneAtDigit = anchored(phoneNANP + "|" + phoneSpanish)
 )
+
+// anchored compiles expr anchored at the start of the text.
+func anchored(expr string) *regexp.Regexp {
+	return regexp.MustCompile(`^(?:` + expr + `)`)
+}
+
+// atRegexp returns a detector's at for re, whose matches are at most
+// maxLen bytes long and start only where start is true: re anchored, run
+// on maxLen bytes and one more (for \b after the longest match). Anchored
+// at text[s], the expression sees no character before it, as its \b
+// would see a non-word one: start must be false where one is a word
+// character and the expression needs \b to start there.
+func atRegexp(re *regexp.Regexp, maxLen int, start func(text string, s int) bool) func(string, int) int {
+	at := anchored(re.String())
+	return func(text string, s int) int {
+		if !start(text, s) {
+			return -1
+		}
+		if loc := at.FindStringIndex(text[s:min(len(text), s+maxLen+1)]); loc != nil {
+			return s + loc[1]
+		}
+		return -1
+	}
+}
+
+// phoneAt is rePhone's at: at a '+' only its international form can
+// match, at a '(' only the parenthesised area code, at a 0 the
+// international (00), national and North American forms, at another
+// digit the North American and Spanish forms; the expression of those
+// alone, in rePhone's order, makes the same match as rePhone
+// (leftmost-first: the first alternative that matches).
+func phoneAt(text string, s int) int {
+	if !phoneStart(text, s) {
+		return -1
+	}
+	var re *regexp.Regexp
+	switch text[s] {
+	case '+':
+		re = rePhoneAtPlus
+	case '(':
+		re = rePhoneAtParen
+	case '0':
+		re = rePhoneAtZero
+	default:
+		re = rePhoneAtDigit
+	}
+	if loc := re.FindStringIndex(text[s:min(len(text), s+phoneMaxLen+1)]); loc != nil {
+		return s + loc[1]
+	}
+	return -1
+}
+
+// cardAt is reCard's at, by hand: reCard, \b\d(?:[ -]?\d){12,18}\b, reads
+// its digits one way only (a space or dash is taken when a digit follows
+// it, else the next byte must be a digit), and its greedy repetition ends
+// the match after the most digits, 13 to 19, that \b allows (no word
+// character after).
+func cardAt(text string, s int) int {
+	if !wordStart(text, s) {
+		return -1
+	}
+	var ends [19]int // ends[k]: after the first digit and k more
+	m, p := 0, s+1
+	for m < 18 {
+		q := p
+		if q < len(text) && (text[q] == ' ' || text[q] == '-') {
+			q++
+		}
+		if !isDigit(text, q) {
+			break
+		}
+		p = q + 1
+		m++
+		ends[m] = p
+	}
+	for k := m; k >= 12; k-- {
+		if ends[k] == len(text) || !isWord(text[ends[k]]) {
+			return ends[k]
+		}
+	}
+	return -1
+}
+
+// longRun is the run length from which findAll looks for a number
+// detector's matches one possible start at a time (findAnchored): the
+// expression's search over a run of digits and separators keeps dozens
+// of threads alive at every byte (Go's regexp has no DFA), 16 times what
+// the same text costs in short runs.
+const longRun = 256
+
+// isWord reports whether c is a word character for \b (ASCII letters,
+// digits, '_').
+func isWord(c byte) bool { return isAlnum(c) || c == '_' }
+
+// isDigit reports whether text[i] is an ASCII digit (false outside text).
+func isDigit(text string, i int) bool {
+	return i >= 0 && i < len(text) && text[i] >= '0' && text[i] <= '9'
+}
+
+// wordStart reports whether a match of an expression starting with \b\d
+// can start at text[s]: a digit not after a word character.
+func wordStart(text string, s int) bool {
+	return isDigit(text, s) && (s == 0 || !isWord(text[s-1]))
+}
+
+// phoneStart reports whether a rePhone match can start at text[s]: a '+'
+// or '(', or a digit not after a word character (every form starting with
+// a digit starts with \b) that starts one of the forms: a 0 (00 and a
+// country code, a national number), a 1 and a separator or three digits
+// and a separator (North American, Spanish 3-3-3 and 3-2-2-2), or an 8 or
+// 9, a digit and a space (Spanish 2-3-2-2).
+func phoneStart(text string, s int) bool {
+	switch c := text[s]; {
+	case c == '+' || c == '(':
+		return true
+	case !wordStart(text, s):
+		return false
+	case c == '0':
+		return true
+	}
+	sep := func(i int) bool { return i < len(text) && (text[i] == ' ' || text[i] == '.' || text[i] == '-') }
+	return text[s] == '1' && sep(s+1) || isDigit(text, s+1) && isDigit(text, s+2) && sep(s+3) ||
+		(text[s] == '8' || text[s] == '9') && isDigit(text, s+1) && s+2 < len(text) && text[s+2] == ' '
+}
+
+// ssnStart reports whether a reSSN match can start at text[s]: a digit
+// not after a word character, with dashes 3 and 6 bytes on.
+func ssnStart(text string, s int) bool {
+	return wordStart(text, s) && s+6 < len(text) && text[s+3] == '-' && text[s+6] == '-'
+}
+
+// ipv4Start reports whether a reIPv4 match can start at text[s]: a digit
+// not after a word character, with a dot 1 to 3 bytes on.
+func ipv4Start(text string, s int) bool {
+	if !wordStart(text, s) {
+		return false
+	}
+	for i := s + 1; i <= s+3 && i < len(text); i++ {
+		if text[i] == '.' {
+			return true
+		}
+	}
+	return false
+}
+
+// findAnchored appends to locs the matches of d.re in text[lo:hi] (a run
+// of d.in's bytes: no match of the text crosses its ends) as
+// FindAllStringIndex finds them in the text: the leftmost start s where
+// d.at finds a match, that match, then on from its end. d.at looks at a
+// bounded number of bytes at each s: a bounded cost per byte, whatever
+// the run.
+func findAnchored(locs [][]int, text string, lo, hi int, d *detector) [][]int {
+	for s := lo; s < hi; {
+		end := d.at(text, s)
+		if end < 0 {
+			s++
+			continue
+		}
+		locs = append(locs, []int{s, end})
+		s = end
+	}
+	return locs
+}
 
 // findAll returns d.re.FindAllStringIndex(text, -1), in far less time: it
 // runs the expression only on the runs of bytes of d.in that can hold a
@@ -123,8 +313,17 @@ var (
 // and the leftmost-first matches of the text are those of its runs, one
 // run after another. (Go's regexp, without a DFA, runs its NFA over all
 // the text it is given: hundreds of nanoseconds a byte for each
-// expression, on the whole text most of what redact-pii cost.)
+// expression, on the whole text most of what redact-pii cost.) On a run
+// of longRun bytes or more a number detector looks for its matches one
+// possible start at a time (findAnchored): in digits and separators the
+// expression's search over the run costs 10 to 20 times as much.
 func findAll(text string, d *detector) [][]int {
+	return findAllFrom(text, d, longRun)
+}
+
+// findAllFrom is findAll, looking for a number detector's matches one
+// possible start at a time (findAnchored) in runs of long bytes or more.
+func findAllFrom(text string, d *detector, long int) [][]int {
 	var locs [][]int
 	for i := 0; i < len(text); {
 		if !d.in[text[i]] {
@@ -136,6 +335,10 @@ func findAll(text string, d *detector) [][]int {
 			i++
 		}
 		if i-start < d.min || !holdsAll(text[start:i], d.need) {
+			continue
+		}
+		if d.at != nil && i-start >= long {
+			locs = findAnchored(locs, text, start, i, d)
 			continue
 		}
 		lo, hi := start, i
@@ -173,6 +376,7 @@ func holdsAll(s string, need []needed) bool {
 // Redactor finds and replaces personal data.
 type Redactor struct {
 	kinds   []string
+	long    int // findAllFrom's long (longRun; tests lower it)
 	extra   map[string]*regexp.Regexp
 	replace string // template; "{kind}" is replaced by the kind
 }
@@ -192,7 +396,7 @@ func NewRedactor(kinds []string, extra map[string]string, replacement string) (*
 			return nil, Errorf(ErrParam, "kinds: unknown kind %q (want %s)", k, strings.Join(PIIKinds, ", "))
 		}
 	}
-	r := &Redactor{kinds: kinds, extra: map[string]*regexp.Regexp{}, replace: replacement}
+	r := &Redactor{kinds: kinds, long: longRun, extra: map[string]*regexp.Regexp{}, replace: replacement}
 	if r.replace == "" {
 		r.replace = "[{kind}]"
 	}
@@ -240,7 +444,7 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 	var ms []match
 	add := func(kind string, d *detector, ok func(string) bool) {
 		prio := slices.Index(overlapOrder, kind)
-		for _, loc := range findAll(text, d) {
+		for _, loc := range findAllFrom(text, d, r.long) {
 			if kind == "ipv6" && !standsAlone(text, loc[0], loc[1]) {
 				continue // part of a word: "Dir::Cache::Archives"
 			}
@@ -273,7 +477,7 @@ func (r *Redactor) Redact(text string) (string, map[string]int) {
 		case "ssn":
 			add(k, &detSSN, validSSN)
 		case "phone":
-			for _, loc := range phoneSpans(text) {
+			for _, loc := range phoneSpans(text, r.long) {
 				ms = append(ms, match{loc[0], loc[1], k, slices.Index(overlapOrder, k)})
 			}
 		}
@@ -330,11 +534,11 @@ func standsAlone(text string, start, end int) bool {
 // numberAlone allows, none inside a UPS tracking number; each takes in an
 // alternative ending (altEnding) unless a second number starts after its
 // slash.
-func phoneSpans(text string) [][2]int {
-	ups := findAll(text, &detUPS)
+func phoneSpans(text string, long int) [][2]int {
+	ups := findAllFrom(text, &detUPS, long)
 	var spans [][2]int
 	prevEnd := -1 // the end of the last span before its alternative ending
-	for _, loc := range findAll(text, &detPhoneKept) {
+	for _, loc := range findAllFrom(text, &detPhoneKept, long) {
 		start, end, keep := numberSpan(text, loc[0], loc[1])
 		second := false
 		if !keep && len(spans) > 0 && prevEnd == loc[0]-1 && text[loc[0]-1] == '/' {

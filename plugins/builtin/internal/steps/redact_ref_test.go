@@ -300,6 +300,13 @@ func redactAgree(t *testing.T, text string) {
 		if !slices.EqualFunc(got, want, slices.Equal) {
 			t.Fatalf("%s in %q: findAll %v, FindAllStringIndex %v", name, text, got, want)
 		}
+		if d.at == nil {
+			continue
+		}
+		// Every run as a long one: one start at a time (findAnchored).
+		if got := findAllFrom(text, d, 0); !slices.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("%s in %q: findAnchored %v, FindAllStringIndex %v", name, text, got, want)
+		}
 	}
 	for _, kinds := range append([][]string{nil}, func() (ks [][]string) {
 		for _, k := range PIIKinds {
@@ -315,6 +322,10 @@ func redactAgree(t *testing.T, text string) {
 		wantOut, wantCounts := refRedact(r, text)
 		if out != wantOut || !maps.Equal(counts, wantCounts) {
 			t.Fatalf("kinds %v, %q:\n got %q %v\nwant %q %v", kinds, text, out, counts, wantOut, wantCounts)
+		}
+		r.long = 0 // every run as a long one
+		if out, counts := r.Redact(text); out != wantOut || !maps.Equal(counts, wantCounts) {
+			t.Fatalf("kinds %v, long runs, %q:\n got %q %v\nwant %q %v", kinds, text, out, counts, wantOut, wantCounts)
 		}
 	}
 }
