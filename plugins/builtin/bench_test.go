@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -367,5 +368,41 @@ func TestLargePDF(t *testing.T) {
 					len(first.Derived[0].Content), first.Report.Instructions, first.Report.PeakMemoryBytes)
 			}
 		}
+	}
+}
+
+// BenchmarkExtractLargeText runs extract-text on 8 and 32 MiB of plain
+// text (extracted text, repeated), natively and in the sandbox (MB/s of
+// input; units/MiB: the sandbox's instruction units per MiB, the same on
+// every run).
+func BenchmarkExtractLargeText(b *testing.B) {
+	page, err := os.ReadFile("testdata/quality/ref/pdf/gs-apt-get.8.pdf.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range []int{8 << 20, 32 << 20} {
+		in := benchInput{"text", "text/plain", bytes.Repeat(page, size/len(page)+1)[:size]}
+		name := strconv.Itoa(size>>20) + "MiB"
+		b.Run(name+"/native", func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if err := native(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/sandbox", func(b *testing.B) {
+			doc := bytesDoc("x", in.contentType, in.data)
+			b.SetBytes(int64(size))
+			var units int64
+			for b.Loop() {
+				res, err := run(b, "extract-text", doc, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				units = res.Report.Instructions
+			}
+			b.ReportMetric(float64(units)/float64(size>>20), "units/MiB")
+		})
 	}
 }

@@ -36,6 +36,16 @@ var langIndex = func() map[string][]string {
 	return m
 }()
 
+// functionWord maps each function word (langIndex's) to itself: a string
+// to count under found without making one.
+var functionWord = func() map[string]string {
+	m := map[string]string{}
+	for w := range langIndex {
+		m[w] = w
+	}
+	return m
+}()
+
 // detectLanguage returns the ISO 639-1 code whose function words dominate
 // the counts of words (all words counted, lowercased), or "" when fewer
 // than 20 function words were seen or no language leads clearly.

@@ -20,11 +20,17 @@ type TextStats struct {
 	terms                                 map[string]int
 	function                              map[string]int // function words, for the language
 	capped                                bool
-	word                                  []rune
-	inWord                                bool
-	lastNonSpace                          rune
-	lastByte                              byte
-	countTerms                            bool
+	// The word's first runes, UTF-8, in word[:wordBytes]: an array, not a
+	// slice, so that counting stores no pointer (in the sandbox a slice
+	// here cost half as much again, apparently the write barrier of a GC
+	// cycle that lasts while nothing is allocated).
+	word         [64 * utf8.UTFMax]byte
+	wordBytes    int
+	wordRunes    int // the runes in word
+	inWord       bool
+	lastNonSpace rune
+	lastByte     byte
+	countTerms   bool
 }
 
 func newTextStats(terms bool) *TextStats {
@@ -46,21 +52,64 @@ func (s *TextStats) endWord() {
 	}
 	s.inWord = false
 	s.Words++
-	if len(s.word) >= 1 && len(s.word) <= 8 || s.countTerms && len(s.word) >= 2 {
-		t := strings.ToLower(string(s.word))
-		if _, ok := langIndex[t]; ok {
-			s.function[t]++
-		}
-		if s.countTerms && len(s.word) >= 2 && !stopwords[t] && !isNumber(t) {
-			if _, ok := s.terms[t]; ok || len(s.terms) < maxTerms {
-				s.terms[t]++
-			} else {
-				s.capped = true
-			}
+	// Only terms and function words are looked up: a word longer than
+	// every function word and no term is not even lowercased.
+	if s.wordRunes >= 1 && s.wordRunes <= maxFunctionWord || s.countTerms && s.wordRunes >= 2 {
+		s.lookUp()
+	}
+	s.wordBytes, s.wordRunes = 0, 0
+}
+
+// lookUp counts the word ended as a function word or a term. (A function
+// of its own: in the sandbox a call pays for the whole function it
+// enters, and most words end without a look-up.)
+//
+//go:noinline
+func (s *TextStats) lookUp() {
+	// strings.ToLower(string(s.word)), without a string per word (a map
+	// index with string(bytes) copies nothing; functionWord's value is
+	// the key to count under).
+	var buf [64 * utf8.UTFMax]byte
+	lower := appendLower(buf[:0], s.word[:s.wordBytes])
+	if functionFilter.mayHold(lower) {
+		if w, ok := functionWord[string(lower)]; ok {
+			s.function[w]++
 		}
 	}
-	s.word = s.word[:0]
+	if s.countTerms && s.wordRunes >= 2 && !stopwords[string(lower)] && !isNumber(string(lower)) {
+		if _, ok := s.terms[string(lower)]; ok || len(s.terms) < maxTerms {
+			s.terms[string(lower)]++
+		} else {
+			s.capped = true
+		}
+	}
 }
+
+// appendLower appends w, UTF-8, lowercased rune by rune (as
+// strings.ToLower does) to dst. (A function of its own: in the sandbox
+// each turn of a loop pays for the function around it, see add.)
+//
+//go:noinline
+func appendLower(dst, w []byte) []byte {
+	for i := 0; i < len(w); {
+		if c := w[i]; c < utf8.RuneSelf {
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(w[i:])
+		dst = utf8.AppendRune(dst, unicode.ToLower(r))
+		i += n
+	}
+	return dst
+}
+
+// maxFunctionWord is the most runes of a function word (langWords), at
+// most the 8 of a word whose function is counted (TestMaxFunctionWord).
+const maxFunctionWord = 5
 
 func isNumber(t string) bool {
 	for _, r := range t {
@@ -72,34 +121,117 @@ func isNumber(t string) bool {
 }
 
 // Write counts p (which must hold whole runes; see Add).
+//
+// In the sandbox every backward jump of a Go function pays for the whole
+// function (the wasm loop that holds its code: docs/sandbox.md), so the
+// loops over bytes are in small functions of their own (go:noinline):
+// add's loop goes from run to run, a run of ASCII letters and digits
+// (asciiAlnumEnd, asciiWord) or of ASCII white space (asciiSpaceEnd,
+// spaces), or one other rune (rune1), which it counts as the rune-by-rune
+// loop before did (TestCountTextMatchesReference).
 func (s *TextStats) add(text string) {
-	for _, r := range text {
-		s.Chars++
-		if isWordRune(r) {
-			s.lastNonSpace = r
-			if !s.inWord {
-				s.inWord = true
-			}
-			if len(s.word) < 64 {
-				s.word = append(s.word, r)
-			}
-			continue
-		}
-		s.endWord()
-		if r == '\n' {
-			s.Lines++
-		}
-		if !unicode.IsSpace(r) {
-			s.lastNonSpace = r
-		} else if s.lastNonSpace == '.' || s.lastNonSpace == '!' || s.lastNonSpace == '?' {
-			s.Sentences++
-			s.lastNonSpace = 0
+	for i := 0; i < len(text); {
+		if j := asciiAlnumEnd(text, i); j > i {
+			s.asciiWord(text[i:j])
+			i = j
+		} else if j := asciiSpaceEnd(text, i); j > i {
+			s.spaces(text[i:j])
+			i = j
+		} else {
+			i = s.rune1(text, i)
 		}
 	}
 	s.Bytes += len(text)
 	if len(text) > 0 {
 		s.lastByte = text[len(text)-1]
 	}
+}
+
+// asciiAlnumEnd returns the end of the run of ASCII letters and digits
+// at text[i:] (i when there is none).
+//
+//go:noinline
+func asciiAlnumEnd(text string, i int) int {
+	for i < len(text) && isAlnum(text[i]) {
+		i++
+	}
+	return i
+}
+
+// asciiSpaceEnd returns the end of the run of ASCII white space
+// (unicode.IsSpace's: space, \t, \n, \v, \f, \r) at text[i:].
+//
+//go:noinline
+func asciiSpaceEnd(text string, i int) int {
+	for i < len(text) && (text[i] == ' ' || text[i] >= '\t' && text[i] <= '\r') {
+		i++
+	}
+	return i
+}
+
+// asciiWord counts w, ASCII letters and digits, as word runes. Only the
+// runes endWord looks at are kept: up to 64 with terms, else one more
+// than a function word has (a longer word is none).
+//
+//go:noinline
+func (s *TextStats) asciiWord(w string) {
+	s.Chars += len(w)
+	s.inWord = true
+	s.lastNonSpace = rune(w[len(w)-1])
+	keep := 64
+	if !s.countTerms {
+		keep = maxFunctionWord + 1
+	}
+	if n := min(len(w), keep-s.wordRunes); n > 0 {
+		s.wordBytes += copy(s.word[s.wordBytes:], w[:n])
+		s.wordRunes += n
+	}
+}
+
+// spaces counts w, ASCII white space: it ends a word, and a sentence
+// after '.', '!' or '?'.
+//
+//go:noinline
+func (s *TextStats) spaces(w string) {
+	s.Chars += len(w)
+	s.endWord()
+	s.Lines += strings.Count(w, "\n")
+	if s.lastNonSpace == '.' || s.lastNonSpace == '!' || s.lastNonSpace == '?' {
+		s.Sentences++
+		s.lastNonSpace = 0
+	}
+}
+
+// rune1 counts the rune at text[i] and returns the index after it.
+//
+//go:noinline
+func (s *TextStats) rune1(text string, i int) int {
+	r, n := utf8.DecodeRuneInString(text[i:])
+	s.Chars++
+	if isWordRune(r) {
+		s.lastNonSpace = r
+		s.inWord = true
+		keep := 64
+		if !s.countTerms {
+			keep = maxFunctionWord + 1
+		}
+		if s.wordRunes < keep {
+			s.wordBytes += utf8.EncodeRune(s.word[s.wordBytes:], r)
+			s.wordRunes++
+		}
+		return i + n
+	}
+	s.endWord()
+	if r == '\n' {
+		s.Lines++
+	}
+	if !unicode.IsSpace(r) {
+		s.lastNonSpace = r
+	} else if s.lastNonSpace == '.' || s.lastNonSpace == '!' || s.lastNonSpace == '?' {
+		s.Sentences++
+		s.lastNonSpace = 0
+	}
+	return i + n
 }
 
 func (s *TextStats) finish() {
@@ -238,4 +370,32 @@ func topTermsText(terms string, max int) string {
 		return terms[:i]
 	}
 	return ""
+}
+
+// functionFilter tells most words that are no function word without a
+// map lookup (endWord).
+var functionFilter = newWordFilter(langIndex)
+
+// A wordFilter is a set of bits, one for each word of a set (wordBit): a
+// word whose bit is clear is not in the set.
+type wordFilter [64]uint64
+
+func newWordFilter[V any](words map[string]V) *wordFilter {
+	var f wordFilter
+	for w := range words {
+		b := wordBit([]byte(w))
+		f[b/64] |= 1 << (b % 64)
+	}
+	return &f
+}
+
+// mayHold reports whether w's bit is set (w may be in the set).
+func (f *wordFilter) mayHold(w []byte) bool {
+	b := wordBit(w)
+	return f[b/64]&(1<<(b%64)) != 0
+}
+
+// wordBit is a bit for w, not empty: its length, first and last bytes.
+func wordBit(w []byte) uint {
+	return (uint(len(w))*131 + uint(w[0])*31 + uint(w[len(w)-1])) % 4096
 }
