@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/docex-dev/docex/plugins/builtin"
@@ -42,11 +43,18 @@ func TestMain(m *testing.M) {
 }
 
 // plugin returns the loaded built-in step name.
+// testTimeout is the steps' timeout in these tests (see plugin).
+const testTimeout = 30 * time.Minute
+
 func plugin(t testing.TB, name string) (*sandbox.Sandbox, *sandbox.Plugin) {
 	t.Helper()
 	shared.once.Do(func() {
 		ctx := context.Background()
-		if shared.sb, shared.err = sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir()}); shared.err != nil {
+		// The steps run under their manifests' limits but for time: a
+		// correctness test must pass on a loaded machine (load 20: the
+		// 4-million-object PDF took over its 60 s), so the timeout is 30
+		// minutes; the instruction limits, which are deterministic, stay.
+		if shared.sb, shared.err = sandbox.New(ctx, sandbox.Config{CacheDir: builtin.TestCacheDir(), Ceilings: pluginapi.Limits{Timeout: testTimeout}}); shared.err != nil {
 			return
 		}
 		var all []builtin.Step
@@ -60,6 +68,7 @@ func plugin(t testing.TB, name string) (*sandbox.Sandbox, *sandbox.Plugin) {
 				shared.err = err
 				return
 			}
+			m.Limits.TimeoutMS = testTimeout.Milliseconds()
 			if shared.plugins[s.Name], shared.err = shared.sb.Load(ctx, m, s.Module); shared.err != nil {
 				return
 			}
