@@ -69,6 +69,12 @@ type JobAttempt struct {
 	Error      string    `json:"error"`
 	Transient  bool      `json:"transient"`
 	DurationMS float64   `json:"duration_ms"`
+	// RetryAfterMS is the backoff the engine chose after this attempt's
+	// transient failure: the job was queued again to run no sooner than
+	// this after the attempt's end. 0 when it was not queued again with
+	// a backoff (it succeeded, failed, was cancelled, was the budget's
+	// last, or did not finish).
+	RetryAfterMS float64 `json:"retry_after_ms"`
 }
 
 // JobFailure says where and why a job failed.
@@ -693,6 +699,7 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 		if job.Attempts < job.MaxAttempts {
 			a.Transient = true
 			wait := backoff(r.retryBase, budgetAttempt(job, det))
+			a.RetryAfterMS = docex.Milliseconds(wait)
 			job.State, job.RunAt = driver.JobQueued, now.Add(wait)
 			op, out = "job.retry", driver.Outcome{Kind: driver.Again, After: wait}
 		} else {
@@ -730,8 +737,9 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 		job.State, job.RunAt = driver.JobQueued, now
 		op, out = "", driver.Outcome{Kind: driver.Again}
 	case transient(err, retryTimeout) && job.Attempts < job.MaxAttempts:
-		det.Attempts[len(det.Attempts)-1].Transient = true
 		wait := backoff(r.retryBase, budgetAttempt(job, det))
+		a := &det.Attempts[len(det.Attempts)-1]
+		a.Transient, a.RetryAfterMS = true, docex.Milliseconds(wait)
 		job.State, job.RunAt = driver.JobQueued, now.Add(wait)
 		job.Error, job.ErrorCode = err.Error(), docex.Code(err)
 		op, out = "job.retry", driver.Outcome{Kind: driver.Again, After: wait}
