@@ -105,8 +105,13 @@ type Documents struct {
 	// MaxStagedMemory bounds the content one add holds in memory before
 	// writing it out (a pack, a spool file); default 16777216 (16 MiB).
 	MaxStagedMemory int64 `yaml:"max_staged_memory"`
-	Fsync           *bool `yaml:"fsync"` // fsync content files; default: true unless database.sqlite.synchronous is normal
-	S3              S3    `yaml:"s3"`    // with type s3
+	// SpoolDir is the directory of the spool files of type database,
+	// past MaxStagedMemory: an absolute path (a relative one is refused),
+	// or "" (the default) for the system's temporary directory ($TMPDIR).
+	// Refused with another type (S3 stages in s3.spool_dir).
+	SpoolDir string `yaml:"spool_dir"`
+	Fsync    *bool  `yaml:"fsync"` // fsync content files; default: true unless database.sqlite.synchronous is normal
+	S3       S3     `yaml:"s3"`    // with type s3
 }
 
 // S3 configures content in an S3 bucket (storage.documents.type: s3).
@@ -479,6 +484,19 @@ func (f *File) normalize() error {
 	if d.MaxStagedMemory < 0 {
 		return f.invalid("storage.documents.max_staged_memory", "negative")
 	}
+	if d.SpoolDir != "" {
+		switch {
+		case d.Type == "s3":
+			// Read by nothing: S3 staging has its own directory.
+			return f.invalid("storage.documents.spool_dir", "not read with type s3: S3 storage stages content in storage.documents.s3.spool_dir (default <data_dir>/s3-spool); remove it")
+		case d.Type != "database":
+			// Read by nothing: filesystem content spills into packs.
+			return f.invalid("storage.documents.spool_dir", "not read with type %s (it spills staged content into pack files under storage.documents.path): remove it, or set type: database", d.Type)
+		case !filepath.IsAbs(d.SpoolDir):
+			return f.invalid("storage.documents.spool_dir", "%q is not an absolute path: write the whole path, or leave the key out for the system's temporary directory ($TMPDIR)", d.SpoolDir)
+		}
+		d.SpoolDir = filepath.Clean(d.SpoolDir)
+	}
 
 	s := &f.Sandbox
 	if s.CacheDir == "" {
@@ -515,7 +533,7 @@ func (f *File) normalize() error {
 	// holds data_dir's NUL byte).
 	paths := []struct{ key, path string }{
 		{"data_dir", f.DataDir}, {"database.sqlite.path", db.SQLite.Path}, {"database.sqlite.system_file", db.SQLite.SystemFile},
-		{"storage.documents.path", d.Path}, {"storage.documents.s3.spool_dir", d.S3.SpoolDir}, {"sandbox.cache_dir", s.CacheDir},
+		{"storage.documents.path", d.Path}, {"storage.documents.spool_dir", d.SpoolDir}, {"storage.documents.s3.spool_dir", d.S3.SpoolDir}, {"sandbox.cache_dir", s.CacheDir},
 	}
 	for _, written := range []bool{true, false} {
 		for _, p := range paths {

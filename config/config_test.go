@@ -70,6 +70,12 @@ func TestErrors(t *testing.T) {
 		{"two docs", "config_version: 1\n---\nconfig_version: 1\n", "more than one"},
 		{"negative", "config_version: 1\nstorage:\n  documents:\n    max_document_bytes: -1\n", "max_document_bytes"},
 		{"negative staged memory", "config_version: 1\nstorage:\n  documents:\n    max_staged_memory: -1\n", "max_staged_memory"},
+		{"relative spool dir", "config_version: 1\nstorage:\n  documents:\n    type: database\n    spool_dir: spool\n", "storage.documents.spool_dir (line 5): \"spool\" is not an absolute path"},
+		{"dot spool dir", "config_version: 1\nstorage:\n  documents:\n    type: database\n    spool_dir: ./tmp\n", "storage.documents.spool_dir"},
+		{"spool dir with filesystem", "config_version: 1\nstorage:\n  documents:\n    spool_dir: /var/tmp\n", "storage.documents.spool_dir (line 4): not read with type filesystem"},
+		{"spool dir with s3", "config_version: 1\nstorage:\n  documents:\n    type: s3\n    spool_dir: /var/tmp\n    s3:\n      bucket: b\n", "storage.documents.s3.spool_dir"},
+		{"spool dir with NUL", "config_version: 1\nstorage:\n  documents:\n    type: database\n    spool_dir: \"/var/t\\0mp\"\n", "NUL"},
+		{"spool dir misspelt", "config_version: 1\nstorage:\n  documents:\n    type: database\n    spool_directory: /var/tmp\n", "line 5"},
 		{"system file path", "config_version: 1\ndatabase:\n  sqlite:\n    system_file: ../x.db\n", "system_file"},
 		{"password with spaces", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: host=x password = hunter2\n", "dsn"},
 		{"quoted password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: \"host=x password='hunter2 x'\"\n", "dsn"},
@@ -599,6 +605,27 @@ func TestExplicitTags(t *testing.T) {
 	} {
 		if _, err := Parse([]byte(y), "/x"); err != nil {
 			t.Errorf("%q: %v", y, err)
+		}
+	}
+}
+
+// TestSpoolDir: storage.documents.spool_dir, absolute, is kept (cleaned)
+// with type database; left out, it is empty (the system's temporary
+// directory).
+func TestSpoolDir(t *testing.T) {
+	dir := t.TempDir() // absolute on every platform
+	for _, c := range []struct{ yaml, want string }{
+		{"config_version: 1\nstorage:\n  documents:\n    type: database\n    spool_dir: '" + dir + "/docex/../spool/'\n", filepath.Join(dir, "spool")},
+		{"config_version: 1\nstorage:\n  documents:\n    type: database\n", ""},
+		{"config_version: 1\nstorage:\n  documents:\n    type: database\n    spool_dir: \"\"\n", ""},
+		{"config_version: 1\n", ""},
+	} {
+		f, err := Parse([]byte(c.yaml), "/x")
+		if err != nil {
+			t.Fatalf("%q: %v", c.yaml, err)
+		}
+		if got := f.Storage.Documents.SpoolDir; got != c.want {
+			t.Errorf("%q: spool_dir %q, want %q", c.yaml, got, c.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -67,11 +68,21 @@ type Config struct {
 	// content is staged in memory up to the pack size and written into
 	// one pack per batch; the database store reads all of it into memory.
 	// Past this bound, what is staged so far is written out (a pack of its
-	// own; for the database store a spool file without a name in the
-	// system's temporary directory, read back in the transaction) and the
+	// own; for the database store a spool file without a name in
+	// SpoolDir, read back in the transaction) and the
 	// memory released. One document is always held whole by the database
 	// store, whatever its size.
 	MaxStagedMemory int64
+
+	// SpoolDir is the directory of the database store's spool files
+	// (ContentDatabase; see MaxStagedMemory): an absolute path, or "" for
+	// the system's temporary directory (os.TempDir, $TMPDIR). A relative
+	// path is docex.ErrInvalidConfig. The directory is not created: one
+	// missing or not writable when an add spills fails that add, before
+	// its transaction, with docex.ErrStorageUnavailable naming it.
+	// Filesystem content spills into packs in ContentDir; an external
+	// ContentStore stages on its own (s3store.Config.SpoolDir).
+	SpoolDir string
 
 	// Sandbox runs plugins (optional: without it, plugin operations
 	// return docex.ErrNoSandbox). A *sandbox.Sandbox is one; the engine
@@ -126,6 +137,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.MaxStagedMemory < 0 {
 		return cfg, docex.Errorf(docex.ErrInvalidConfig, "max staged memory %d is negative", cfg.MaxStagedMemory)
+	}
+	if cfg.SpoolDir != "" && !filepath.IsAbs(cfg.SpoolDir) {
+		return cfg, docex.Errorf(docex.ErrInvalidConfig, "spool directory %q is not an absolute path", cfg.SpoolDir)
 	}
 	if cfg.Policy == nil {
 		cfg.Policy = tenancy.RolePolicy{}

@@ -50,7 +50,7 @@ func (cfg Config) contentStore() driver.ContentStore {
 		}
 		return blobstore.NewFSPacked(cfg.ContentDir, cfg.NoContentSync, max(packMax, 0))
 	case ContentDatabase:
-		return blobstore.DB{}
+		return blobstore.DB{SpoolDir: cfg.SpoolDir}
 	default:
 		return cfg.ContentStore
 	}

@@ -228,6 +228,7 @@ func (c *cli) engineConfig(ctx context.Context, f *config.File) (engine.Config, 
 		ContentDir:        f.Storage.Documents.Path,
 		MaxDocumentBytes:  f.Storage.Documents.MaxDocumentBytes,
 		MaxStagedMemory:   f.Storage.Documents.MaxStagedMemory,
+		SpoolDir:          f.Storage.Documents.SpoolDir,
 		NoContentSync:     !*f.Storage.Documents.Fsync,
 	}
 	if f.Storage.Documents.Type == "s3" {

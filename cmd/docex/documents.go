@@ -48,13 +48,14 @@ existing document is reported (with --json: "duplicate": true).
 
 The files are added in one transaction: all of them, or none. Their
 content is staged before it: at most 16 MiB of it in memory
-(storage.documents.max_staged_memory; small files
-are packed, with database storage all are rows); past that, what is
-staged is written out (a pack file, which docex gc removes should the add
-fail; with database storage a spool file without a name in $TMPDIR) and
-the memory released: the content of an add holds no more memory than
-that (plus its largest file with database storage), however many files
-it has; each file still costs a few KiB of bookkeeping.
+(storage.documents.max_staged_memory; small files are packed, with
+database storage all are rows); past that, what is staged is written
+out (a pack file, which docex gc removes should the add fail; with
+database storage a spool file without a name in $TMPDIR, or in
+storage.documents.spool_dir) and the memory released: the content of
+an add holds no more memory than that (plus its largest file with
+database storage), however many files it has; each file still costs a
+few KiB of bookkeeping.
 
 Example:
   docex doc add invoices invoice.pdf --meta customer=initech --meta amount=120`,

@@ -25,14 +25,19 @@ import (
 // a tenant's content goes with its database. Rows left unreferenced
 // otherwise are found by the sweep through the tenant store
 // (driver.UnreferencedContentLister), not through List.
-type DB struct{}
+type DB struct {
+	// SpoolDir is the directory of the spool files Spill writes (see
+	// dbSpool): an absolute path, or "" for the system's temporary
+	// directory (os.TempDir, $TMPDIR).
+	SpoolDir string
+}
 
 // Tenant returns the namespace of a tenant incarnation: its database.
-func (DB) Tenant(t docex.Tenant) (driver.TenantContent, error) {
+func (d DB) Tenant(t docex.Tenant) (driver.TenantContent, error) {
 	if _, err := contentkey.Tenant(t); err != nil {
 		return nil, err
 	}
-	return dbTenant{}, nil
+	return dbTenant{spoolDir: d.SpoolDir}, nil
 }
 
 // Incarnations lists nothing: content lives in tenant databases.
@@ -47,7 +52,7 @@ func (DB) DeleteTenant(_ context.Context, tenantID, incarnation string) error {
 // InTransaction is true.
 func (DB) InTransaction() bool { return true }
 
-type dbTenant struct{}
+type dbTenant struct{ spoolDir string }
 
 type dbStaged struct {
 	data  []byte // the content, until Spill or Discard
@@ -104,10 +109,16 @@ func (sp *dbSpool) release() {
 // spoolPrefix names the database store's spool files.
 const spoolPrefix = "docex-db-spool-"
 
-// createSpool returns a new anonymous file in the system's temporary
-// directory.
-func createSpool() (*os.File, error) {
-	dir := os.TempDir()
+// createSpool returns a new anonymous file in dir ("": the system's
+// temporary directory). A directory missing or not writable is
+// docex.ErrStorageUnavailable, naming it and the key that chooses it
+// (spoolError).
+func createSpool(dir string) (*os.File, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	} else if !filepath.IsAbs(dir) {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "content store: spool directory %q (storage.documents.spool_dir) is not an absolute path", dir)
+	}
 	for range 100 {
 		name := filepath.Join(dir, spoolPrefix+strconv.FormatUint(rand.Uint64(), 36))
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|deleteOnClose, 0o600)
@@ -115,17 +126,38 @@ func createSpool() (*os.File, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("content store: spool: %w", err)
+			return nil, spoolError(dir, err)
 		}
 		if deleteOnClose == 0 {
 			if err := os.Remove(name); err != nil {
 				f.Close()
-				return nil, fmt.Errorf("content store: spool: %w", err)
+				return nil, spoolError(dir, err)
 			}
 		}
 		return f, nil
 	}
-	return nil, fmt.Errorf("content store: spool: no free name in %s", dir)
+	return nil, spoolError(dir, errors.New("no free file name"))
+}
+
+// spoolError is a failure to create or write a spool file in dir (the
+// directory missing or not writable, its volume full): it matches
+// docex.ErrStorageUnavailable, driver.ErrSpool and err, and names the
+// directory and the docex.yaml key that chooses it.
+func spoolError(dir string, err error) error {
+	return &spoolErr{dir: dir, err: err}
+}
+
+type spoolErr struct {
+	dir string
+	err error
+}
+
+func (e *spoolErr) Error() string {
+	return fmt.Sprintf("content store: cannot write a spool file in %s (storage.documents.spool_dir; default the system's temporary directory, $TMPDIR): %v", e.dir, e.err)
+}
+
+func (e *spoolErr) Unwrap() []error {
+	return []error{docex.ErrStorageUnavailable, driver.ErrSpool, e.err}
 }
 
 // Stage reads the content into memory: into a buffer of its size when r
@@ -154,7 +186,7 @@ func (dbTenant) Held(s driver.Staged) int64 {
 // Spill moves the content of staged held in memory into one spool file
 // (see dbSpool) and releases that memory; Put reads it back. The engine
 // spills a batch larger than its bound on staged memory.
-func (dbTenant) Spill(ctx context.Context, staged []driver.Staged) error {
+func (t dbTenant) Spill(ctx context.Context, staged []driver.Staged) error {
 	var sts []*dbStaged
 	for _, s := range staged {
 		st, ok := s.(*dbStaged)
@@ -168,7 +200,7 @@ func (dbTenant) Spill(ctx context.Context, staged []driver.Staged) error {
 	if len(sts) == 0 {
 		return nil
 	}
-	f, err := createSpool()
+	f, err := createSpool(t.spoolDir)
 	if err != nil {
 		return err
 	}
@@ -181,13 +213,13 @@ func (dbTenant) Spill(ctx context.Context, staged []driver.Staged) error {
 		}
 		if _, err := w.Write(st.data); err != nil {
 			f.Close()
-			return fmt.Errorf("content store: spool: %w", err)
+			return spoolError(filepath.Dir(f.Name()), err)
 		}
 		off += int64(len(st.data))
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
-		return fmt.Errorf("content store: spool: %w", err)
+		return spoolError(filepath.Dir(f.Name()), err)
 	}
 	sp := &dbSpool{f: f, refs: len(sts)}
 	off = 0
