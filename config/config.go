@@ -106,8 +106,8 @@ type Documents struct {
 	// writing it out (a pack, a spool file); default 16777216 (16 MiB).
 	MaxStagedMemory int64 `yaml:"max_staged_memory"`
 	// SpoolDir is the directory of the spool files of type database,
-	// past MaxStagedMemory: an absolute path (a relative one is refused),
-	// or "" (the default) for the system's temporary directory ($TMPDIR).
+	// past MaxStagedMemory (relative to docex.yaml's directory), or ""
+	// (the default) for the system's temporary directory ($TMPDIR).
 	// Refused with another type (S3 stages in s3.spool_dir).
 	SpoolDir string `yaml:"spool_dir"`
 	Fsync    *bool  `yaml:"fsync"` // fsync content files; default: true unless database.sqlite.synchronous is normal
@@ -492,10 +492,12 @@ func (f *File) normalize() error {
 		case d.Type != "database":
 			// Read by nothing: filesystem content spills into packs.
 			return f.invalid("storage.documents.spool_dir", "not read with type %s (it spills staged content into pack files under storage.documents.path): remove it, or set type: database", d.Type)
-		case !filepath.IsAbs(d.SpoolDir):
-			return f.invalid("storage.documents.spool_dir", "%q is not an absolute path: write the whole path, or leave the key out for the system's temporary directory ($TMPDIR)", d.SpoolDir)
 		}
-		d.SpoolDir = filepath.Clean(d.SpoolDir)
+		// Relative to docex.yaml's directory, as every path key.
+		d.SpoolDir = f.Resolve(d.SpoolDir)
+		if abs, err := filepath.Abs(d.SpoolDir); err == nil {
+			d.SpoolDir = abs
+		}
 	}
 
 	s := &f.Sandbox

@@ -70,8 +70,6 @@ func TestErrors(t *testing.T) {
 		{"two docs", "config_version: 1\n---\nconfig_version: 1\n", "more than one"},
 		{"negative", "config_version: 1\nstorage:\n  documents:\n    max_document_bytes: -1\n", "max_document_bytes"},
 		{"negative staged memory", "config_version: 1\nstorage:\n  documents:\n    max_staged_memory: -1\n", "max_staged_memory"},
-		{"relative spool dir", "config_version: 1\nstorage:\n  documents:\n    type: database\n    spool_dir: spool\n", "storage.documents.spool_dir (line 5): \"spool\" is not an absolute path"},
-		{"dot spool dir", "config_version: 1\nstorage:\n  documents:\n    type: database\n    spool_dir: ./tmp\n", "storage.documents.spool_dir"},
 		{"spool dir with filesystem", "config_version: 1\nstorage:\n  documents:\n    spool_dir: /var/tmp\n", "storage.documents.spool_dir (line 4): not read with type filesystem"},
 		{"spool dir with s3", "config_version: 1\nstorage:\n  documents:\n    type: s3\n    spool_dir: /var/tmp\n    s3:\n      bucket: b\n", "storage.documents.s3.spool_dir"},
 		{"spool dir with NUL", "config_version: 1\nstorage:\n  documents:\n    type: database\n    spool_dir: \"/var/t\\0mp\"\n", "NUL"},
@@ -609,18 +607,19 @@ func TestExplicitTags(t *testing.T) {
 	}
 }
 
-// TestSpoolDir: storage.documents.spool_dir, absolute, is kept (cleaned)
-// with type database; left out, it is empty (the system's temporary
-// directory).
+// TestSpoolDir: storage.documents.spool_dir is kept (cleaned) with type
+// database, a relative one taken from docex.yaml's directory; left out, it
+// is empty (the system's temporary directory).
 func TestSpoolDir(t *testing.T) {
 	dir := t.TempDir() // absolute on every platform
 	for _, c := range []struct{ yaml, want string }{
 		{"config_version: 1\nstorage:\n  documents:\n    type: database\n    spool_dir: '" + dir + "/docex/../spool/'\n", filepath.Join(dir, "spool")},
+		{"config_version: 1\nstorage:\n  documents:\n    type: database\n    spool_dir: spool\n", filepath.Join(dir, "spool")},
 		{"config_version: 1\nstorage:\n  documents:\n    type: database\n", ""},
 		{"config_version: 1\nstorage:\n  documents:\n    type: database\n    spool_dir: \"\"\n", ""},
 		{"config_version: 1\n", ""},
 	} {
-		f, err := Parse([]byte(c.yaml), "/x")
+		f, err := Parse([]byte(c.yaml), dir)
 		if err != nil {
 			t.Fatalf("%q: %v", c.yaml, err)
 		}
