@@ -89,6 +89,12 @@ var (
 	// (filesystem storage: deleted, or its volume not mounted); nothing
 	// was stored (an I/O failure, exit 1).
 	ErrStorageUnavailable = &Error{code: "storage_unavailable", msg: "the content store is unavailable"}
+	// ErrTooManyOpenFiles: the process ran out of file descriptors (it
+	// holds as many files as its open-file limit allows, or the system
+	// does) while opening a database file; nothing says the file is
+	// damaged, and the operation may succeed once files are closed (exit
+	// 1; a job failing with it is retried).
+	ErrTooManyOpenFiles = &Error{code: "too_many_open_files", msg: "the process ran out of file descriptors"}
 )
 
 // Code returns the machine-readable code of err: the code of the most

@@ -76,7 +76,7 @@ type SQLite struct {
 	Path           string `yaml:"path"`             // system and tenant databases, default data_dir
 	SystemFile     string `yaml:"system_file"`      // default "system.db" ("docex.db" in single-file mode)
 	Synchronous    string `yaml:"synchronous"`      // "full" (default) or "normal"
-	MaxOpenTenants int    `yaml:"max_open_tenants"` // default 256
+	MaxOpenTenants int    `yaml:"max_open_tenants"` // 0: from the open-file limit, at most 256 (sqlite.DefaultMaxOpenTenants)
 	BusyTimeoutMS  int    `yaml:"busy_timeout_ms"`  // default 5000
 }
 

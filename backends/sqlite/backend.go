@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/docex-dev/docex/tenancy"
 	"github.com/google/uuid"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -36,9 +37,10 @@ type Config struct {
 	// loss; faster).
 	Synchronous string
 
-	// MaxOpenTenants bounds the tenant databases kept open (default 256).
-	// Handles in use are never closed; idle ones are closed least recently
-	// used first.
+	// MaxOpenTenants bounds the tenant databases kept open. Handles in use
+	// are never closed; idle ones are closed least recently used first.
+	// Default: as many as fit in half of the process's open-file limit at
+	// Open (DefaultMaxOpenTenants), at most 256.
 	MaxOpenTenants int
 
 	// ReadConns is the number of read connections per database (default 4).
@@ -73,16 +75,37 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		return c, docex.Errorf(docex.ErrInvalidConfig, "sqlite: synchronous %q: want full or normal", c.Synchronous)
 	}
-	if c.MaxOpenTenants <= 0 {
-		c.MaxOpenTenants = 256
-	}
 	if c.ReadConns <= 0 {
 		c.ReadConns = 4
+	}
+	if c.MaxOpenTenants <= 0 {
+		c.MaxOpenTenants = DefaultMaxOpenTenants(fdlimit.Limit(), c.ReadConns)
 	}
 	if c.BusyTimeout <= 0 {
 		c.BusyTimeout = 5 * time.Second
 	}
 	return c, nil
+}
+
+// FilesPerDB returns the most file descriptors one open database holds
+// with readConns read connections: each connection holds the database
+// file and its -wal file, and the process shares one -shm file per
+// database (2 × (1 + readConns) + 1: 11 with the default 4 read
+// connections; TestFilesPerDB counts them).
+func FilesPerDB(readConns int) int { return 2*(1+readConns) + 1 }
+
+// DefaultMaxOpenTenants returns the default of Config.MaxOpenTenants for
+// a process that may hold limit files open (0: unknown) and databases
+// with readConns read connections: the tenant databases that fit in half
+// of limit when each holds all it may (FilesPerDB), at least 1 and at
+// most 256; 256 when limit is unknown (Windows). The other half is left
+// to the system database, the content store's directories (a quarter of
+// it at most: the filesystem store keeps limit/8 of them), the content
+// being read or written, sockets and the plugin cache. With the default
+// 4 read connections: 46 tenants for a limit of 1,024 (at most 506
+// descriptors), 186 for 4,096, 256 from 5,632 on.
+func DefaultMaxOpenTenants(limit, readConns int) int {
+	return fdlimit.Share(limit, 2, FilesPerDB(readConns), 256)
 }
 
 // Backend is the SQLite implementation of driver.Backend.
@@ -252,10 +275,29 @@ func (b *Backend) system(ctx context.Context, create bool) (*db, error) {
 		return nil, docex.Errorf(docex.ErrNotInitialized, "no docex system database at %s (run docex init)", b.SystemPath())
 	}
 	if err != nil {
+		if ferr := b.outOfFiles("open system database", err); ferr != nil {
+			return nil, ferr
+		}
 		return nil, fmt.Errorf("open system database: %w", err)
 	}
 	b.sys = d
 	return d, nil
+}
+
+// outOfFiles returns err wrapped in docex.ErrTooManyOpenFiles, with what
+// failed and the open-file limit, when the process ran out of file
+// descriptors: err is EMFILE or ENFILE, or the process cannot open the 3
+// files a connection may need to open (the database file, its -wal and
+// -shm files) right now (fdlimit.Exhausted; SQLite reports an open that
+// failed for want of a descriptor as "unable to open database file
+// (14)", as it does a missing directory or a permission refused, and
+// closes what it had opened). It returns nil otherwise.
+func (b *Backend) outOfFiles(what string, err error) error {
+	if !fdlimit.IsExhaustion(err) && !fdlimit.Exhausted(3) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w (open-file limit %d; each open database holds up to %d, and up to %d tenant databases are kept open): %w",
+		what, docex.ErrTooManyOpenFiles, fdlimit.Limit(), FilesPerDB(b.cfg.ReadConns), b.cfg.MaxOpenTenants, err)
 }
 
 // Close closes every database. Stores still open become unusable.

@@ -609,10 +609,17 @@ func (b *Backend) openTenantDB(ctx context.Context, t docex.Tenant) (*db, error)
 	}
 	d, err := b.openDB(ctx, path, false)
 	if err != nil {
+		if ferr := b.outOfFiles(fmt.Sprintf("open tenant %q", t.ID), err); ferr != nil {
+			return nil, ferr
+		}
 		return nil, fmt.Errorf("open tenant %q: registered but its database is unusable: %w", t.ID, err)
 	}
 	meta, err := readMeta(ctx, d.r, "tenant_meta")
-	if err == nil {
+	if err != nil {
+		if ferr := b.outOfFiles(fmt.Sprintf("open tenant %q", t.ID), err); ferr != nil {
+			err = ferr
+		}
+	} else {
 		switch {
 		case meta["tenant_id"] != t.ID || meta["incarnation"] != t.Incarnation:
 			err = docex.Errorf(docex.ErrCorrupt, "tenant %q: database file belongs to %q/%q", t.ID, meta["tenant_id"], meta["incarnation"])

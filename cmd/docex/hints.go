@@ -35,6 +35,7 @@ var hints = []struct {
 		}
 		return "check that the S3 server is running and reachable at storage.documents.s3.endpoint (request_timeout_ms bounds each request), then run the command again"
 	}},
+	{docex.ErrTooManyOpenFiles, fixed("raise the open-file limit of the process (ulimit -n, and the hard limit ulimit -Hn, which docex uses; LimitNOFILE= in a systemd unit; --ulimit nofile= for a container), or lower database.sqlite.max_open_tenants in docex.yaml (0, the default, sizes it from the limit); then run the command again")},
 	{docex.ErrInvalidConfig, fixed("fix that key in docex.yaml; docex.yaml.example documents every key")},
 	{docex.ErrUserRequired, fixed("pass --user ID or set DOCEX_USER (the user is recorded in the audit log)")},
 	{docex.ErrTenantRequired, fixed("pass --tenant ID or set DOCEX_TENANT (an operator lists tenants with docex tenant list)")},

@@ -15,3 +15,6 @@ func OpenNamespaces(s *FS) int { return s.cache.size() }
 // OnDirSync calls fn with each directory a namespace of s made afterwards
 // fsyncs (or one above it), before it does.
 func OnDirSync(s *FS, fn func(dir string)) { s.dirSynced = fn }
+
+// MaxOpen returns how many namespace directories s holds open at most.
+func MaxOpen(s *FS) int { return s.cache.max }

@@ -17,6 +17,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/internal/contentkey"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/google/uuid"
 )
 
@@ -52,7 +53,7 @@ const DefaultPackMax = 64 << 10
 // packMax bytes (see the pack layout above); larger content is a file of
 // its own, as with NewFS.
 func NewFSPacked(root string, noSync bool, packMax int64) *FS {
-	return &FS{root: root, noSync: noSync, packMax: packMax, cache: &rootCache{max: maxOpenNamespaces}}
+	return &FS{root: root, noSync: noSync, packMax: packMax, cache: &rootCache{max: MaxOpenNamespaces(fdlimit.Limit())}}
 }
 
 // validPackName reports whether name is one of the store's pack files.

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/internal/fdlimit"
 )
 
 // Every file of a namespace is opened, created, linked, renamed and
@@ -28,11 +29,18 @@ import (
 // (storage.documents.path) is the administrator's and may be a link.
 
 // maxOpenNamespaces bounds the namespace directories a store holds open
-// (FS.maxOpen): a worker or docex gc going through 10,000 tenants keeps at
-// most this many directory descriptors, plus those of operations in
-// flight, whatever the open-file limit (1,024 in many containers, 10,240
-// on macOS).
+// (rootCache.max): a worker or docex gc going through 10,000 tenants
+// keeps at most this many directory descriptors, plus those of
+// operations in flight.
 const maxOpenNamespaces = 256
+
+// MaxOpenNamespaces returns the bound of a store created in a process
+// that may hold limit files open (0: unknown): an eighth of the limit, at
+// least 1 and at most maxOpenNamespaces (128 for a limit of 1,024, as in
+// many containers; 256 from 2,048 on, and when the limit is unknown).
+// The SQLite backend's tenant databases take at most half of the limit
+// by default (sqlite.DefaultMaxOpenTenants).
+func MaxOpenNamespaces(limit int) int { return fdlimit.Share(limit, 8, 1, maxOpenNamespaces) }
 
 // nsHandle is a namespace's directory, open, and what it was when opened.
 type nsHandle struct {

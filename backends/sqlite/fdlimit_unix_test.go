@@ -1,0 +1,163 @@
+//go:build unix
+
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/docex-dev/docex"
+)
+
+func countFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd on this system")
+	}
+	return len(ents)
+}
+
+// TestFilesPerDB counts the descriptors of an open database with every
+// connection in use: FilesPerDB, which the default of MaxOpenTenants is
+// computed from, is exact.
+func TestFilesPerDB(t *testing.T) {
+	ctx := context.Background()
+	for _, readConns := range []int{1, 4} {
+		b, err := Open(ctx, Config{Dir: t.TempDir(), ReadConns: readConns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := countFDs(t)
+		d, err := b.openDB(ctx, filepath.Join(b.cfg.Dir, "x.db"), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.w.ExecContext(ctx, "CREATE TABLE t(x)"); err != nil {
+			t.Fatal(err)
+		}
+		var open []interface{ Close() error }
+		for range readConns {
+			rows, err := d.r.QueryContext(ctx, "SELECT x FROM t")
+			if err != nil {
+				t.Fatal(err)
+			}
+			open = append(open, rows)
+		}
+		if got := countFDs(t) - before; got != FilesPerDB(readConns) {
+			t.Errorf("%d read connections: a database holds %d descriptors, FilesPerDB says %d", readConns, got, FilesPerDB(readConns))
+		}
+		for _, r := range open {
+			r.Close()
+		}
+		if err := d.close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := countFDs(t); got != before {
+			t.Errorf("%d descriptors after closing the database, %d before", got, before)
+		}
+	}
+}
+
+const envFDChild = "DOCEX_TEST_FD_CHILD"
+
+// TestOutOfFilesChild is the process TestOutOfFilesIsNotCorrupt starts:
+// with an open-file limit of 48, it opens the tenants of the data
+// directory it is given, keeping every one open (MaxOpenTenants 1,000),
+// until an open fails, and prints that error's code and message.
+func TestOutOfFilesChild(t *testing.T) {
+	dir := os.Getenv(envFDChild)
+	if dir == "" {
+		t.Skip("run by TestOutOfFilesIsNotCorrupt")
+	}
+	ctx := context.Background()
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: 48, Max: 48}); err != nil {
+		fmt.Println("setrlimit:", err)
+		os.Exit(100)
+	}
+	b, err := Open(ctx, Config{Dir: dir, MaxOpenTenants: 1000})
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(100)
+	}
+	for i := range 40 {
+		s, err := b.OpenTenant(ctx, "t"+strconv.Itoa(i))
+		if err != nil {
+			fmt.Printf("%s\n%v\n", docex.Code(err), err)
+			if !errors.Is(err, docex.ErrTooManyOpenFiles) || docex.KindOf(err) != nil {
+				os.Exit(1)
+			}
+			os.Exit(0)
+		}
+		s.Close()
+	}
+	fmt.Println("40 tenants opened with an open-file limit of 48")
+	os.Exit(2)
+}
+
+// TestOutOfFilesIsNotCorrupt: a tenant database that cannot be opened
+// because the process ran out of file descriptors is ErrTooManyOpenFiles
+// (of no kind: exit 1, a job failing with it is retried), naming the
+// limit, not a registered tenant whose database is unusable; a database
+// that cannot be opened for another reason (SQLite's same "unable to
+// open database file") still is.
+func TestOutOfFilesIsNotCorrupt(t *testing.T) {
+	ctx := context.Background()
+	b := bootstrapped(t)
+	for i := range 40 {
+		if err := b.CreateTenant(ctx, newTenant("t"+strconv.Itoa(i)), testAudit("tenant.create")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another cause: the file is a directory.
+	tn, err := b.Tenant(ctx, "t39")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := b.tenantPath(tn.ID, tn.Incarnation)
+	if err := os.Rename(p, p+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(p, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.OpenTenant(ctx, "t39")
+	if err == nil || errors.Is(err, docex.ErrTooManyOpenFiles) || !strings.Contains(err.Error(), "registered but its database is unusable") {
+		t.Fatalf("tenant database replaced by a directory: %v, want unusable, not ErrTooManyOpenFiles", err)
+	}
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".moved", p); err != nil {
+		t.Fatal(err)
+	}
+	dir := b.cfg.Dir
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOutOfFilesChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envFDChild+"="+dir)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	lines := strings.SplitN(out.String(), "\n", 3)
+	if err != nil || len(lines) < 2 {
+		t.Fatalf("child: %v\n%s", err, out.String())
+	}
+	code, msg := lines[0], lines[1]
+	t.Logf("child: %s: %s", code, msg)
+	if code != "too_many_open_files" || !strings.HasPrefix(msg, `open tenant "t`) || !strings.Contains(msg, "open-file limit 48") ||
+		!strings.Contains(msg, "the process ran out of file descriptors") || strings.Contains(msg, "unusable") {
+		t.Fatalf("out of descriptors: code %q, message %q; want too_many_open_files naming the tenant and the limit", code, msg)
+	}
+}
