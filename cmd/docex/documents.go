@@ -55,9 +55,9 @@ database storage a spool file without a name in $TMPDIR, or in
 storage.documents.spool_dir) and the memory released: the content of
 an add holds no more memory than that, however many files it has; each
 file still costs a few KiB of bookkeeping. With database storage each
-file is one row, written whole: its largest file is held too, about once
-its size on PostgreSQL and three times on SQLite (which copies the value
-as it writes it); use filesystem storage for files of hundreds of MB.
+file is one row, written whole: its largest file is held too, about
+three times its size (the database driver copies the value as it sends
+or writes it); use filesystem storage for files of hundreds of MB.
 
 Example:
   docex doc add invoices invoice.pdf --meta customer=initech --meta amount=120`,
