@@ -777,7 +777,9 @@ func mcpHTTPURL(t *testing.T, stderr *syncBuffer, done <-chan error) string {
 // invalid request -32600 for any other, with the line's id when it has a
 // usable one) and the server goes on: the calls before and after it are
 // answered, nothing is logged, and it exits 0 when stdin closes. Before,
-// the SDK ended the session at such a line (exit 1).
+// the SDK ended the session at such a line (exit 1). An id that is null or
+// not answered exactly (1.5, past 2^53-1) is refused with id null too:
+// before, a call with id null got no reply, and 1.5 was answered as 1.
 func TestMCPStdioBadLines(t *testing.T) {
 	h := mcpHarness(t)
 	inR, inW := io.Pipe()
@@ -839,7 +841,10 @@ func TestMCPStdioBadLines(t *testing.T) {
 		{"version 1.0", `{"jsonrpc":"1.0","id":3,"method":"ping"}`, -32600, float64(3), "version"},
 		{"no method, no result", `{"jsonrpc":"2.0","id":9}`, -32600, float64(9), "no method"},
 		{"method not a string", `{"jsonrpc":"2.0","id":"s","method":5}`, -32600, "s", "Invalid request"},
-		{"object id", `{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}`, -32600, nil, "ID"},
+		{"object id", `{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}`, -32600, nil, `id {"a":1}: an id is a string or an integer`},
+		{"null id", `{"jsonrpc":"2.0","id":null,"method":"ping"}`, -32600, nil, "id null: a request's id is a string or an integer"},
+		{"fraction id", `{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, -32600, nil, "id 1.5: an id is a string or an integer"},
+		{"id past 2^53-1", `{"jsonrpc":"2.0","id":9007199254740993,"method":"ping"}`, -32600, nil, "id 9007199254740993: "},
 		{"batch (not in 2025-06-18)", `[{"jsonrpc":"2.0","id":4,"method":"ping"},{"jsonrpc":"2.0","id":5,"method":"ping"}]`, -32600, nil,
 			"JSON-RPC batches are not supported in protocol version 2025-06-18 and later (this session's is 2025-06-18): send one message per line"},
 		{"empty batch", `[]`, -32600, nil, "empty batch"},

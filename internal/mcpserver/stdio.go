@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,10 +32,13 @@ const maxLineBytes = mcp.DefaultMaxLineLength
 // error (-32600, with the line's id when it has a string or integer one,
 // else null), and so does a call whose id is that of a call not yet
 // answered (id null: the reply must not be taken for the first call's).
-// A batch (a JSON array) is taken apart here, its messages passed on one
-// by one and its replies sent back as one array (see batchLine), when the
-// session's protocol version allows batches; else it gets one -32600
-// error. Empty lines are skipped. A line longer than 16 MiB is not read
+// So does a message whose id the SDK would not answer with exactly (see
+// exactID: a fraction, an integer past 2^53-1) or that is null (the SDK
+// would take it for a notification and answer nothing), with id null. A
+// batch (a JSON array) of at most maxBatchMessages messages is taken
+// apart here, its messages passed on one by one and its replies sent back
+// as one array (see batchLine), when the session's protocol version
+// allows batches; else it gets one -32600 error. Empty lines are skipped. A line longer than 16 MiB is not read
 // whole: the transport's read fails with a "maximum line length" error,
 // which ends the session (whatever the line holds: JSON or not).
 //
@@ -51,8 +55,8 @@ const maxLineBytes = mcp.DefaultMaxLineLength
 // its calls run concurrently, once the calls before it are answered, and
 // the calls after it wait for all of them (a batch of pings and
 // notifications only waits for its place). At most maxQueuedMessages
-// messages (maxQueuedBytes) wait: past that the transport reads no more
-// until one is passed.
+// messages (a batch's each counted; maxQueuedBytes) wait: past that the
+// transport reads no more until one is passed.
 //
 // Replies are matched by id: an error reply of the transport's own (a
 // line that is not a message, an id in use) is sent when the line is read
@@ -93,16 +97,18 @@ type owed struct {
 	// The messages read and not passed to the SDK yet, in the order read
 	// (see next), their bytes, the ordered calls passed and not answered,
 	// and how reading ended (nil while it goes on).
-	queue       []*queued
-	queuedBytes int
-	inFlight    int
-	readErr     error
+	queue          []*queued
+	queuedMessages int // the messages of queue, a batch's each counted
+	queuedBytes    int
+	inFlight       int
+	readErr        error
 }
 
 // queued is a message read, or a batch's messages, waiting to be passed
 // to the SDK.
 type queued struct {
 	data  []byte // the message and its newline, or a batch's messages one a line
+	n     int    // the messages it holds: 1, or the batch's messages passed on
 	kind  passKind
 	calls []any // the ids (jsonrpc.ID.Raw) of its calls the transport recorded
 	batch bool  // a batch
@@ -124,13 +130,21 @@ const (
 	prompt
 )
 
-// Bounds of the messages read ahead and not passed to the SDK yet: past
-// either, the transport reads no more until a message is passed. One
-// message is always taken, whatever its size.
+// Bounds of the messages read ahead and not passed to the SDK yet (each
+// message of a batch counts): past either, the transport reads no more
+// until a message is passed. One line is always taken, whatever its size
+// (a batch holds at most maxBatchMessages).
 const (
 	maxQueuedMessages = 1024
 	maxQueuedBytes    = 4 * maxLineBytes
 )
+
+// maxBatchMessages bounds the messages of one batch: a larger batch is
+// refused whole (one -32600 error), as its calls would all run at once and
+// their replies be held until the last. With maxQueuedMessages, it bounds
+// the calls read and not answered: at most maxQueuedMessages waiting and
+// maxBatchMessages (a batch) running.
+const maxBatchMessages = maxQueuedMessages
 
 // pendingCall is a call read and not answered yet: waiting in the queue,
 // or passed to the SDK.
@@ -203,13 +217,14 @@ func (o *owed) askedBatch(b *batch, ids []jsonrpc.ID, slots []int, ordered bool)
 func (o *owed) push(q *queued) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for !o.stopped && len(o.queue) > 0 && (len(o.queue) >= maxQueuedMessages || o.queuedBytes+len(q.data) > maxQueuedBytes) {
+	for !o.stopped && len(o.queue) > 0 && (o.queuedMessages+q.n > maxQueuedMessages || o.queuedBytes+len(q.data) > maxQueuedBytes) {
 		o.cond.Wait()
 	}
 	if o.stopped {
 		return false
 	}
 	o.queue = append(o.queue, q)
+	o.queuedMessages += q.n
 	o.queuedBytes += len(q.data)
 	o.cond.Broadcast()
 	return true
@@ -226,6 +241,7 @@ func (o *owed) dropQueued(id jsonrpc.ID) bool {
 		return false
 	}
 	o.queuedBytes -= len(o.queue[i].data)
+	o.queuedMessages -= o.queue[i].n
 	o.queue = slices.Delete(o.queue, i, i+1)
 	if c := o.calls[id.Raw()]; c != nil && c.init {
 		o.inits--
@@ -262,6 +278,7 @@ func (o *owed) next() ([]byte, error) {
 			}
 			o.queue = slices.Delete(o.queue, i, i+1)
 			o.queuedBytes -= len(q.data)
+			o.queuedMessages -= q.n
 			for _, id := range q.calls {
 				if c := o.calls[id]; c != nil && c.ordered {
 					c.passed = true
@@ -537,7 +554,7 @@ func (f *lineFilter) take(msg []byte) *queued {
 		f.replies.send(encodeReply(usableID(msg), jsonrpc.CodeInvalidRequest, "Invalid request: "+reason))
 		return nil
 	}
-	q := &queued{data: append(msg, '\n'), kind: prompt}
+	q := &queued{data: append(msg, '\n'), n: 1, kind: prompt}
 	r, ok := m.(*jsonrpc.Request)
 	switch {
 	case !ok: // a response: a call of the server's may wait for it
@@ -551,7 +568,10 @@ func (f *lineFilter) take(msg []byte) *queued {
 			q.kind = ordered
 		}
 	case r.Method == "notifications/cancelled":
-		if id, ok := cancelledID(r); ok && f.owed.dropQueued(id) {
+		switch id, named, ok := cancelledID(r); {
+		case !ok: // it names no call there can be: the SDK would cancel another
+			return nil
+		case named && f.owed.dropQueued(id):
 			return nil
 		}
 	default:
@@ -561,16 +581,29 @@ func (f *lineFilter) take(msg []byte) *queued {
 }
 
 // cancelledID returns the id of the call r, a notifications/cancelled,
-// names, or false when its params name none.
-func cancelledID(r *jsonrpc.Request) (jsonrpc.ID, bool) {
-	var params struct {
-		RequestID any `json:"requestId"`
+// names: named is false when its params name none (no requestId, or
+// null), and ok is false when its requestId is no id a call may have (see
+// exactID): the SDK, which reads a number as a float64, would take it for
+// another (1.5 for 1).
+func cancelledID(r *jsonrpc.Request) (id jsonrpc.ID, named, ok bool) {
+	params := bytes.TrimSpace(r.Params)
+	if len(params) == 0 || params[0] != '{' || !json.Valid(params) {
+		return jsonrpc.ID{}, false, true
 	}
-	if json.Unmarshal(r.Params, &params) != nil || params.RequestID == nil {
-		return jsonrpc.ID{}, false
+	var raw []byte
+	for _, v := range members(params, "requestId") {
+		if string(v) == "null" {
+			continue
+		}
+		if !exactID(v) {
+			return jsonrpc.ID{}, false, false
+		}
+		raw = v
 	}
-	id, err := jsonrpc.MakeID(params.RequestID)
-	return id, err == nil && id.IsValid()
+	if raw == nil {
+		return jsonrpc.ID{}, false, true
+	}
+	return makeID(raw), true, true
 }
 
 // batchLine takes msg, a JSON array: a batch of JSON-RPC messages
@@ -583,12 +616,18 @@ func cancelledID(r *jsonrpc.Request) (jsonrpc.ID, bool) {
 // batch, or a call whose id is in use (by another call of the batch or
 // one not answered yet), is not passed on and gets its -32600 error in
 // the array. A batch of notifications and responses only gets no reply.
-// An empty batch, or a batch before any version is negotiated or in a
-// later version, gets one -32600 error (id null) and none of it is
-// passed on.
+// An empty batch, a batch of more than maxBatchMessages messages, or a
+// batch before any version is negotiated or in a later version, gets one
+// -32600 error (id null) and none of it is passed on (JSON-RPC answers a
+// batch it cannot take with one error).
 func (f *lineFilter) batchLine(msg []byte) *queued {
-	var members []json.RawMessage
-	if err := json.Unmarshal(msg, &members); err != nil || len(members) == 0 {
+	elems, ok := elements(msg, maxBatchMessages)
+	switch {
+	case !ok:
+		f.replies.send(encodeReply(nil, jsonrpc.CodeInvalidRequest, fmt.Sprintf(
+			"Invalid request: a batch of more than %d messages (none of it is handled): send at most %d in one batch, or one message per line", maxBatchMessages, maxBatchMessages)))
+		return nil
+	case len(elems) == 0:
 		f.replies.send(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: an empty batch (a batch holds one JSON-RPC message or more)"))
 		return nil
 	}
@@ -610,8 +649,7 @@ func (f *lineFilter) batchLine(msg []byte) *queued {
 		seen  = map[any]bool{}
 		q     = &queued{kind: inPlace, batch: true}
 	)
-	for _, raw := range members {
-		raw = bytes.TrimSpace(raw)
+	for _, raw := range elems {
 		reason, m := "a JSON-RPC message is a JSON object", jsonrpc.Message(nil)
 		switch raw[0] {
 		case '{':
@@ -623,7 +661,13 @@ func (f *lineFilter) batchLine(msg []byte) *queued {
 			b.replies = append(b.replies, bytes.TrimSpace(encodeReply(usableID(raw), jsonrpc.CodeInvalidRequest, "Invalid request: "+reason)))
 			continue
 		}
-		if r, ok := m.(*jsonrpc.Request); ok && r.IsCall() {
+		r, isReq := m.(*jsonrpc.Request)
+		if isReq && r.Method == "notifications/cancelled" {
+			if _, _, ok := cancelledID(r); !ok {
+				continue // it names no call there can be (as in take)
+			}
+		}
+		if isReq && r.IsCall() {
 			if seen[r.ID.Raw()] || f.owed.inUse(r.ID) {
 				b.replies = append(b.replies, bytes.TrimSpace(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: "+idInUse(r.ID))))
 				continue
@@ -637,6 +681,7 @@ func (f *lineFilter) batchLine(msg []byte) *queued {
 			b.replies = append(b.replies, nil)
 		}
 		pass = append(append(pass, raw...), '\n')
+		q.n++
 	}
 	if len(ids) > 0 {
 		f.owed.askedBatch(&b, ids, slots, q.kind == ordered)
@@ -745,7 +790,21 @@ type errorReply struct {
 
 // invalidMessage returns why msg, a JSON object, is not a JSON-RPC
 // request, notification or response the SDK takes, or "" and the message.
+// Its id, when it has one, is a string or an integer the SDK holds
+// exactly (see exactID); not null either, which the SDK takes for no id
+// (a request would be a notification, and get no reply).
 func invalidMessage(msg []byte) (string, jsonrpc.Message) {
+	for _, id := range members(msg, "id") {
+		switch {
+		case string(id) == "null":
+			return "id null: a request's id is a string or an integer (a notification has no id member)", nil
+		case !exactID(id):
+			if len(id) > 40 {
+				id = append(id[:40:40], "..."...)
+			}
+			return fmt.Sprintf("id %s: an id is a string or an integer from -%d to %d, written without fraction or exponent (else it could not be answered with the same id)", id, maxExactID, maxExactID), nil
+		}
+	}
 	m, err := jsonrpc.DecodeMessage(msg)
 	if err != nil {
 		return err.Error(), nil
@@ -756,22 +815,166 @@ func invalidMessage(msg []byte) (string, jsonrpc.Message) {
 	return "", m
 }
 
-// integer is a JSON integer.
-var integer = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+// maxExactID is the largest integer id (and -maxExactID the smallest):
+// 2^53-1, the largest integer every JSON number (a float64) holds
+// exactly, which the SDK reads ids as.
+const maxExactID = 1<<53 - 1
+
+// integer is a JSON integer of 16 digits at most, without "-0".
+var integer = regexp.MustCompile(`^(0|-?[1-9][0-9]{0,15})$`)
+
+// exactID reports whether raw, a JSON value, is an id the SDK holds and
+// answers with exactly: a string, or an integer from -maxExactID to
+// maxExactID written without fraction or exponent (and not -0). The SDK
+// reads a number as a float64 and makes it an int64: 1.5 would be
+// answered as 1, 2^53+1 as 2^53, and every integer past int64 as the
+// smallest int64.
+func exactID(raw []byte) bool {
+	if len(raw) > 0 && raw[0] == '"' {
+		return true
+	}
+	if !integer.Match(raw) {
+		return false
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	return err == nil && n >= -maxExactID && n <= maxExactID
+}
+
+// makeID returns the id raw is, a JSON value exactID accepts.
+func makeID(raw []byte) jsonrpc.ID {
+	var v any
+	if raw[0] == '"' {
+		var s string
+		_ = json.Unmarshal(raw, &s)
+		v = s
+	} else {
+		n, _ := strconv.ParseInt(string(raw), 10, 64)
+		v = float64(n) // exact: |n| <= 2^53-1
+	}
+	id, _ := jsonrpc.MakeID(v)
+	return id
+}
 
 // usableID returns the id of msg, a valid JSON value, when it is an
-// object with a string or integer id, else nil.
+// object whose id is one exactID accepts (every id member's, when there
+// are more), else nil.
 func usableID(msg []byte) json.RawMessage {
-	var obj struct {
-		ID json.RawMessage `json:"id"`
-	}
-	if msg[0] != '{' || json.Unmarshal(msg, &obj) != nil {
+	if msg[0] != '{' {
 		return nil
 	}
-	if len(obj.ID) > 0 && (obj.ID[0] == '"' || integer.Match(obj.ID)) {
-		return obj.ID
+	var id json.RawMessage
+	for _, v := range members(msg, "id") {
+		if !exactID(v) {
+			return nil
+		}
+		id = v
 	}
-	return nil
+	return id
+}
+
+// members returns the values of the members named key of obj, a valid
+// JSON object (with no space around it), in their order: sub-slices of
+// obj. A name is compared unescaped, as the SDK's decoder does ("\u0069d"
+// is id), and exactly (not "ID"); members of nested values are not
+// looked at.
+func members(obj []byte, key string) [][]byte {
+	var vals [][]byte
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		end := skipString(obj, i)
+		name := obj[i:end]
+		i = skipSpace(obj, skipSpace(obj, end)+1) // past ':'
+		vend := skipValue(obj, i)
+		if named(name, key) {
+			vals = append(vals, obj[i:vend])
+		}
+		if i = skipSpace(obj, vend); i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return vals
+}
+
+// elements returns the elements of arr, a valid JSON array (with no space
+// around it), as sub-slices of arr, or false when it has more than max.
+func elements(arr []byte, max int) ([][]byte, bool) {
+	var elems [][]byte
+	for i := skipSpace(arr, 1); i < len(arr) && arr[i] != ']'; {
+		if len(elems) == max {
+			return nil, false
+		}
+		end := skipValue(arr, i)
+		elems = append(elems, arr[i:end])
+		if i = skipSpace(arr, end); i < len(arr) && arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+	}
+	return elems, true
+}
+
+// named reports whether name, a JSON string, is key.
+func named(name []byte, key string) bool {
+	if bytes.IndexByte(name, '\\') < 0 {
+		return len(name) == len(key)+2 && string(name[1:len(name)-1]) == key
+	}
+	var s string
+	return json.Unmarshal(name, &s) == nil && s == key
+}
+
+// skipSpace returns the index of the first byte of data from i that is
+// not JSON white space.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the JSON string at data[i].
+func skipString(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value at data[i], in
+// valid JSON.
+func skipValue(data []byte, i int) int {
+	if i >= len(data) {
+		return i
+	}
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for i < len(data) {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	}
+	// A number, true, false or null.
+	for i < len(data) && !strings.ContainsRune(",}] \t\r\n", rune(data[i])) {
+		i++
+	}
+	return i
 }
 
 func encodeReply(id json.RawMessage, code int64, message string) []byte {
