@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,15 +36,7 @@ func onPackBackends(t *testing.T, tag string, f func(t *testing.T, h *harness)) 
 		h, _ := pgHarness(t, tag)
 		// Content on the filesystem (pgHarness keeps it in the database,
 		// which has no pack files).
-		cfg, err := os.ReadFile(filepath.Join(h.dir, "docex.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fsCfg := strings.Replace(string(cfg), "storage:\n  documents:\n    type: database\n", "", 1)
-		if fsCfg == string(cfg) {
-			t.Fatalf("pgHarness's configuration has no database storage:\n%s", cfg)
-		}
-		h.file("docex.yaml", fsCfg)
+		h.editConfig("storage:\n  documents:\n    type: database\n", "")
 		f(t, h)
 	})
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,18 +18,7 @@ func TestFailedDocumentWritesAreAudited(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.ok("init")
-	cfgPath := filepath.Join(h.dir, "docex.yaml")
-	cfg, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	limited := strings.Replace(string(cfg), "    tenant_scoped: true\n", "    tenant_scoped: true\n    max_document_bytes: 100\n", 1)
-	if limited == string(cfg) {
-		t.Fatal("docex.yaml has no storage.documents.tenant_scoped line to put the limit after")
-	}
-	if err := os.WriteFile(cfgPath, []byte(limited), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	h.editConfig("    tenant_scoped: true\n", "    tenant_scoped: true\n    max_document_bytes: 100\n")
 	h.ok("tenant", "create", "acme")
 	h.ok("tenant", "create", "globex")
 	u := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}

@@ -67,6 +67,24 @@ func (h *harness) file(name, content string) string {
 	return p
 }
 
+// editConfig replaces the first old in the harness's docex.yaml with
+// new, failing the test when old is not there.
+func (h *harness) editConfig(old, new string) {
+	h.t.Helper()
+	path := filepath.Join(h.dir, "docex.yaml")
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	edited := strings.Replace(string(cfg), old, new, 1)
+	if edited == string(cfg) {
+		h.t.Fatalf("docex.yaml has no %q to replace:\n%s", old, cfg)
+	}
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 func decode[T any](t *testing.T, s string) T {
 	t.Helper()
 	var v T

@@ -17,18 +17,7 @@ func TestSpoolDirKey(t *testing.T) {
 	h := newHarness(t)
 	h.ok("init")
 	spool := filepath.Join(h.dir, "spool")
-	cfgPath := filepath.Join(h.dir, "docex.yaml")
-	cfg, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := strings.Replace(string(cfg), "    type: filesystem\n", "    type: database\n    max_staged_memory: 65536\n    spool_dir: '"+spool+"'\n", 1)
-	if db == string(cfg) {
-		t.Fatal("docex.yaml has no storage.documents.type: filesystem line to replace")
-	}
-	if err := os.WriteFile(cfgPath, []byte(db), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	h.editConfig("    type: filesystem\n", "    type: database\n    max_staged_memory: 65536\n    spool_dir: '"+spool+"'\n")
 	h.ok("tenant", "create", "acme")
 	u := []string{"--tenant", "acme", "--user", "ann", "--roles", "writer"}
 	h.ok(append([]string{"basket", "create", "b"}, u...)...)

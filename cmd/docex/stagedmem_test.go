@@ -2,7 +2,6 @@ package main
 
 import (
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,18 +17,7 @@ func TestStagedMemoryKey(t *testing.T) {
 		h := newHarness(t)
 		h.ok("init")
 		if bound != "" {
-			cfgPath := filepath.Join(h.dir, "docex.yaml")
-			cfg, err := os.ReadFile(cfgPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			limited := strings.Replace(string(cfg), "    tenant_scoped: true\n", "    tenant_scoped: true\n    max_staged_memory: "+bound+"\n", 1)
-			if limited == string(cfg) {
-				t.Fatal("docex.yaml has no storage.documents.tenant_scoped line to put the bound after")
-			}
-			if err := os.WriteFile(cfgPath, []byte(limited), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			h.editConfig("    tenant_scoped: true\n", "    tenant_scoped: true\n    max_staged_memory: "+bound+"\n")
 		}
 		h.ok("tenant", "create", "acme")
 		u := []string{"--tenant", "acme", "--user", "ann", "--roles", "writer"}
