@@ -31,15 +31,91 @@ const sessionHeader = "Mcp-Session-Id"
 // (http.CrossOriginProtection), a POST without a session that is not an
 // initialize request (requireSession) and a request body larger than
 // maxBody bytes (HTTP 413), and giving every error reply a JSON-RPC code
-// (HTTPErrorCodes). A session that receives no request for idle is
-// closed (its id then gets HTTP 404, and the client initializes again);
+// (HTTPErrorCodes), and a POST holding a message whose id the SDK would
+// not answer with exactly (exactIDs). A session that receives no request
+// for idle is closed (its id then gets HTTP 404, and the client
+// initializes again);
 // 0 keeps sessions until the client deletes them or the server stops.
 func (s *Server) HTTPHandler(maxBody int64, idle time.Duration) http.Handler {
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.srv }, &mcp.StreamableHTTPOptions{
 		MaxRequestBodyBytes: maxBody,
 		SessionTimeout:      idle,
 	})
-	return http.NewCrossOriginProtection().Handler(requireSession(HTTPErrorCodes(h), maxBody))
+	return http.NewCrossOriginProtection().Handler(exactIDs(requireSession(HTTPErrorCodes(h), maxBody), maxBody))
+}
+
+// exactIDs wraps h so that a JSON POST (in a session or not) whose body
+// holds a message whose id is null or no id the SDK answers with exactly
+// (see badID: a fraction, an exponent, an integer past 2^53-1, -0), the
+// body's one message or any message of a batch, is refused with HTTP 400
+// Bad Request and one JSON-RPC error (-32600, id null, with the reason
+// stdio gives), and h never sees any of it: the SDK, which reads a number
+// as a float64, would answer under another id (1.5 as 1) and take id null
+// for a notification. Any other body reaches h as it came. A body larger
+// than maxBody bytes is refused with HTTP 413, as h refuses it; a
+// rebinding and a body of another type are left to h (403, 415).
+func exactIDs(h http.Handler, maxBody int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || rebinding(r) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		body, ok := readBody(w, r, maxBody)
+		if !ok {
+			return
+		}
+		if reason := badIDs(body); reason != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: "+reason))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// badIDs returns why body, a POST's, holds a message with an id that
+// badID refuses (the first such of a batch), or "". A body that is not
+// JSON is left to the SDK (or requireSession) to refuse.
+func badIDs(body []byte) string {
+	body = bytes.TrimSpace(body)
+	if !json.Valid(body) {
+		return ""
+	}
+	switch body[0] {
+	case '{':
+		return badID(body)
+	case '[':
+		elems, _ := elements(body, len(body)) // an element is 1 byte at least: never more than len(body)
+		for _, e := range elems {
+			if e[0] == '{' {
+				if reason := badID(e); reason != "" {
+					return reason
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// readBody reads r's body, at most maxBody bytes; when it cannot, it
+// answers (HTTP 413 for a body larger, else 400) and returns false.
+func readBody(w http.ResponseWriter, r *http.Request, maxBody int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			http.Error(w, fmt.Sprintf("request body exceeds %d bytes", mbe.Limit), http.StatusRequestEntityTooLarge)
+			return nil, false
+		}
+		http.Error(w, fmt.Sprintf("reading the request body: %v", err), http.StatusBadRequest)
+		return nil, false
+	}
+	return body, true
 }
 
 // versionHeader is the header of the streamable HTTP transport that names
@@ -74,13 +150,8 @@ func requireSession(h http.Handler, maxBody int64) http.Handler {
 			h.ServeHTTP(w, r) // h refuses it (415) before connecting anything
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-				http.Error(w, fmt.Sprintf("request body exceeds %d bytes", mbe.Limit), http.StatusRequestEntityTooLarge)
-				return
-			}
-			http.Error(w, fmt.Sprintf("reading the request body: %v", err), http.StatusBadRequest)
+		body, ok := readBody(w, r, maxBody)
+		if !ok {
 			return
 		}
 		id, sdks, err := peekInitialize(body)

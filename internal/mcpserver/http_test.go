@@ -193,3 +193,88 @@ func postMCP(t *testing.T, url, host, version, session, body string) (int, strin
 	}
 	return resp.StatusCode, string(data), resp.Header
 }
+
+// TestHTTPIDs: over streamable HTTP, as over stdio (TestStdioIDs), a POST
+// holding a message whose id the SDK would not answer with exactly (a
+// fraction, an exponent, an integer past 2^53-1, -0) or whose id is null,
+// alone or in a batch, is refused with HTTP 400 and one JSON-RPC error
+// (-32600, id null, stdio's reason) and none of it is run; a string id
+// and an integer up to 2^53-1 are answered with that same id, and a
+// notification (no id member) is taken. Before, the SDK answered id 1.5
+// as 1, 2^53+1 as 2^53 and 2^70 as -2^63, a batch's 1.5 as 1, and id null
+// with a plain-text "invalid request: missing id"; an initialize with id
+// 1.5 made a session, answered as id 1.
+func TestHTTPIDs(t *testing.T) {
+	e := newEnv(t)
+	srv, err := New(e.eng, user("rita", "reader"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ts := httptest.NewServer(srv.HTTPHandler(1<<20, 0))
+	t.Cleanup(ts.Close)
+	refusal := func(id string) string {
+		return `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid request: id ` + id + `: an id is a string or an integer from -9007199254740991 to 9007199254740991, written without fraction or exponent (else it could not be answered with the same id)"}}` + "\n"
+	}
+	const refusedNull = `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid request: id null: a request's id is a string or an integer (a notification has no id member)"}}` + "\n"
+	sessions := func() int {
+		n := 0
+		for range srv.MCP().Sessions() {
+			n++
+		}
+		return n
+	}
+	// Without a session, an initialize with an inexact id makes none.
+	const version = "2025-03-26" // batches are taken before 2025-06-18
+	code, body, hdr := postMCP(t, ts.URL, "", "", "", `{"jsonrpc":"2.0","id":1.5,"method":"initialize","params":{"protocolVersion":"`+version+`","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	if code != http.StatusBadRequest || body != refusal("1.5") || hdr.Get("Content-Type") != "application/json" || hdr.Get("Mcp-Session-Id") != "" || sessions() != 0 {
+		t.Fatalf("initialize with id 1.5: %d %q %q %d sessions\n%s\nwant 400 and no session\n%s", code, hdr.Get("Content-Type"), hdr.Get("Mcp-Session-Id"), sessions(), body, refusal("1.5"))
+	}
+	code, body, hdr = postMCP(t, ts.URL, "", "", "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+version+`","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	session := hdr.Get("Mcp-Session-Id")
+	if code != http.StatusOK || session == "" || !strings.Contains(body, `"protocolVersion":"`+version+`"`) {
+		t.Fatalf("initialize: %d %q %s", code, session, body)
+	}
+	ping := func(id string) string { return `{"jsonrpc":"2.0","id":` + id + `,"method":"ping"}` }
+	cases := []struct {
+		name, body string
+		code       int
+		want       string // the whole body of a 400; a part of any other
+	}{
+		{"1.5", ping("1.5"), 400, refusal("1.5")},
+		{"3.0", ping("3.0"), 400, refusal("3.0")},
+		{"1e3", ping("1e3"), 400, refusal("1e3")},
+		{"-0", ping("-0"), 400, refusal("-0")},
+		{"2^53", ping("9007199254740992"), 400, refusal("9007199254740992")},
+		{"2^53+1", ping("9007199254740993"), 400, refusal("9007199254740993")},
+		{"2^70", ping("1180591620717411303424"), 400, refusal("1180591620717411303424")},
+		{"null", ping("null"), 400, refusedNull},
+		{"two ids, the second bad", `{"jsonrpc":"2.0","id":2,"method":"ping","id":2.5}`, 400, refusal("2.5")},
+		{"batch with one bad", `[` + ping("8") + `,` + ping("1.5") + `]`, 400, refusal("1.5")},
+		{"batch with null", `[` + ping("8") + `, ` + ping("null") + `]`, 400, refusedNull},
+		{"string", ping(`"s"`), 200, `"id":"s","result":{}`},
+		{"7", ping("7"), 200, `"id":7,"result":{}`},
+		{"-(2^53-1)", ping("-9007199254740991"), 200, `"id":-9007199254740991,"result":{}`},
+		{"2^53-1", ping("9007199254740991"), 200, `"id":9007199254740991,"result":{}`},
+		{"batch", `[` + ping("8") + `,` + ping(`"nine"`) + `]`, 200, `"id":"nine","result":{}`},
+		{"notification", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, 202, ""},
+	}
+	for _, c := range cases {
+		code, body, hdr := postMCP(t, ts.URL, "", version, session, c.body)
+		switch {
+		case code != c.code:
+			t.Errorf("%s: HTTP %d, want %d\n%s", c.name, code, c.code, body)
+		case code == http.StatusBadRequest && (body != c.want || hdr.Get("Content-Type") != "application/json"):
+			t.Errorf("%s: %q\n%s\nwant application/json\n%s", c.name, hdr.Get("Content-Type"), body, c.want)
+		case !strings.Contains(body, c.want):
+			t.Errorf("%s: %s\nwant it to hold %s", c.name, body, c.want)
+		}
+	}
+	// The session still serves.
+	if code, body, _ := postMCP(t, ts.URL, "", version, session, ping("8")); code != http.StatusOK || !strings.Contains(body, `"id":8,"result":{}`) {
+		t.Fatalf("ping 8 after the refusals: %d %s", code, body)
+	}
+	if n := sessions(); n != 1 {
+		t.Fatalf("%d sessions, want 1", n)
+	}
+}

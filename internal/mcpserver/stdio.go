@@ -794,16 +794,8 @@ type errorReply struct {
 // exactly (see exactID); not null either, which the SDK takes for no id
 // (a request would be a notification, and get no reply).
 func invalidMessage(msg []byte) (string, jsonrpc.Message) {
-	for _, id := range members(msg, "id") {
-		switch {
-		case string(id) == "null":
-			return "id null: a request's id is a string or an integer (a notification has no id member)", nil
-		case !exactID(id):
-			if len(id) > 40 {
-				id = append(id[:40:40], "..."...)
-			}
-			return fmt.Sprintf("id %s: an id is a string or an integer from -%d to %d, written without fraction or exponent (else it could not be answered with the same id)", id, maxExactID, maxExactID), nil
-		}
+	if reason := badID(msg); reason != "" {
+		return reason, nil
 	}
 	m, err := jsonrpc.DecodeMessage(msg)
 	if err != nil {
@@ -813,6 +805,25 @@ func invalidMessage(msg []byte) (string, jsonrpc.Message) {
 		return "no method (a request) and no result or error (a response)", nil
 	}
 	return "", m
+}
+
+// badID returns why the id of msg, a valid JSON object (with no space
+// around it), is no id the SDK answers with exactly (see exactID), or
+// null; "" when its id members are all good, or it has none (a
+// notification). Over stdio and over HTTP such a message is refused.
+func badID(msg []byte) string {
+	for _, id := range members(msg, "id") {
+		switch {
+		case string(id) == "null":
+			return "id null: a request's id is a string or an integer (a notification has no id member)"
+		case !exactID(id):
+			if len(id) > 40 {
+				id = append(id[:40:40], "..."...)
+			}
+			return fmt.Sprintf("id %s: an id is a string or an integer from -%d to %d, written without fraction or exponent (else it could not be answered with the same id)", id, maxExactID, maxExactID)
+		}
+	}
+	return ""
 }
 
 // maxExactID is the largest integer id (and -maxExactID the smallest):
