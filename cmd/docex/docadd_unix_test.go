@@ -28,18 +28,7 @@ func TestDocAddChild(t *testing.T) {
 	if os.Getenv(envDocAddChild) == "" {
 		t.Skip("run by TestDocAddMoreFilesThanOpenLimit")
 	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: 64, Max: 64}); err != nil {
-		fmt.Fprintln(os.Stderr, "setrlimit:", err)
-		os.Exit(100)
-	}
-	args := strings.Split(os.Getenv(envDocAddChild), "\x1f")
-	err := runEnv(context.Background(), args, os.Stdout, os.Stderr, func(k string) string {
-		if k == noBuiltinEnv {
-			return "1"
-		}
-		return os.Getenv(k)
-	})
-	os.Exit(exitCode(err))
+	runLimited(64, strings.Split(os.Getenv(envDocAddChild), "\x1f"))
 }
 
 // TestDocAddMoreFilesThanOpenLimit adds 300 files in one doc add call in a

@@ -29,11 +29,19 @@ func TestLimitedChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "limit:", err)
 		os.Exit(100)
 	}
+	runLimited(limit, args[1:])
+}
+
+// runLimited runs docex with args in this process, under an open-file
+// limit (soft and hard) of limit and without the built-in steps, and
+// exits with its exit code (100 when the limit cannot be set): the body
+// of the child processes that test open-file limits.
+func runLimited(limit uint64, args []string) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
 		fmt.Fprintln(os.Stderr, "setrlimit:", err)
 		os.Exit(100)
 	}
-	err = runEnv(context.Background(), args[1:], os.Stdout, os.Stderr, func(k string) string {
+	err := runEnv(context.Background(), args, os.Stdout, os.Stderr, func(k string) string {
 		if k == noBuiltinEnv {
 			return "1"
 		}
