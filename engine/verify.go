@@ -63,32 +63,45 @@ func (p *TenantProvisioner) Verify(ctx context.Context, tenantID string) (Verify
 	return rep, withAuditErr(err, p.e.be.AppendSystemAudit(ctx, e))
 }
 
-func (p *TenantProvisioner) verify(ctx context.Context, tenantID string, rep *VerifyReport) error {
-	var ids []string
+// operandTenants returns the stores an operator command over TENANT
+// works on: tenantID alone, every registered tenant but the bootstrap one
+// when it is "", or the local store ("") without multi-tenancy. It returns
+// docex.ErrMultiTenancyOff for a tenant given in single-tenant mode,
+// docex.ErrBootstrapTenant for the bootstrap tenant, docex.ErrInvalidID
+// for an invalid id, or the registry's error.
+func (p *TenantProvisioner) operandTenants(ctx context.Context, tenantID string) ([]string, error) {
 	switch {
 	case !p.e.cfg.MultiTenancy:
 		if tenantID != "" {
-			return docex.Errorf(docex.ErrMultiTenancyOff, "tenant %q given, but multi-tenancy is disabled", tenantID)
+			return nil, docex.Errorf(docex.ErrMultiTenancyOff, "tenant %q given, but multi-tenancy is disabled", tenantID)
 		}
-		ids = []string{""}
+		return []string{""}, nil
 	case tenantID != "":
 		if tenantID == p.e.cfg.BootstrapTenantID {
-			return docex.Errorf(docex.ErrBootstrapTenant, "the bootstrap tenant stores no documents")
+			return nil, docex.Errorf(docex.ErrBootstrapTenant, "the bootstrap tenant stores no documents")
 		}
 		if err := tenancy.ValidateSyntax(tenantID); err != nil {
-			return err
+			return nil, err
 		}
-		ids = []string{tenantID}
-	default:
-		tenants, err := p.e.be.Tenants(ctx)
-		if err != nil {
-			return err
+		return []string{tenantID}, nil
+	}
+	tenants, err := p.e.be.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := []string{}
+	for _, t := range tenants {
+		if !t.IsSystem {
+			ids = append(ids, t.ID)
 		}
-		for _, t := range tenants {
-			if !t.IsSystem {
-				ids = append(ids, t.ID)
-			}
-		}
+	}
+	return ids, nil
+}
+
+func (p *TenantProvisioner) verify(ctx context.Context, tenantID string, rep *VerifyReport) error {
+	ids, err := p.operandTenants(ctx, tenantID)
+	if err != nil {
+		return err
 	}
 	// A content store that is not this system's (storage.documents
 	// changed after init) would list every document as missing.

@@ -76,6 +76,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("DeletedUnderOpenStore", f.testDeletedUnderOpenStore)
 			t.Run("DocumentsByName", f.testDocumentsByName)
 			t.Run("Verify", f.testVerify)
+			t.Run("Compact", f.testCompact)
 			t.Run("SuspendIsAWriteBarrier", f.testSuspendIsAWriteBarrier)
 			t.Run("CrossTenant", f.testCrossTenant)
 			t.Run("RandomInterleaving", f.testRandomInterleaving)

@@ -40,6 +40,7 @@ func commands() registry {
 		pluginCommands(),
 		auditCommands(),
 		verifyCommands(),
+		compactCommands(),
 		pipelineCommands(),
 		mcpCommands(),
 	)
