@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,8 +52,10 @@ func (s *Server) HTTPHandler(maxBody int64, idle time.Duration) http.Handler {
 // Bad Request and one JSON-RPC error (-32600, id null, with the reason
 // stdio gives), and h never sees any of it: the SDK, which reads a number
 // as a float64, would answer under another id (1.5 as 1) and take id null
-// for a notification. Any other body reaches h as it came. A body larger
-// than maxBody bytes is refused with HTTP 413, as h refuses it; a
+// for a notification. A notifications/cancelled whose requestId names no
+// call there can be reaches h with a null requestId, and cancels nothing
+// (see nullInexactCancels). Any other body reaches h as it came. A body
+// larger than maxBody bytes is refused with HTTP 413, as h refuses it; a
 // rebinding and a body of another type are left to h (403, 415).
 func exactIDs(h http.Handler, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,35 +71,79 @@ func exactIDs(h http.Handler, maxBody int64) http.Handler {
 		if !ok {
 			return
 		}
-		if reason := badIDs(body); reason != "" {
+		msgs := jsonMessages(body)
+		if reason := badIDs(msgs); reason != "" {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			w.Write(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: "+reason))
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = io.NopCloser(bytes.NewReader(nullInexactCancels(body, msgs)))
 		h.ServeHTTP(w, r)
 	})
 }
 
-// badIDs returns why body, a POST's, holds a message with an id that
-// badID refuses (the first such of a batch), or "". A body that is not
-// JSON is left to the SDK (or requireSession) to refuse.
-func badIDs(body []byte) string {
+// nullInexactCancels returns body, a POST's, with the requestId of each
+// notifications/cancelled (the body's one message or any message of a
+// batch) that names no call there can be (see cancelledID: a fraction, an
+// exponent, an integer past 2^53-1, -0, no string or number) made null,
+// which the SDK takes for no id and cancels nothing with: it would read
+// 4.5 as a float64 and cancel call 4. Each params member of such a
+// message is looked at, and every requestId member of one that names no
+// call is made null. msgs are body's messages (jsonMessages(body): its
+// sub-slices, whose places in body are known by their capacity). body itself
+// is returned when no message needs it (or body is not JSON: the SDK
+// refuses it), else a new body.
+func nullInexactCancels(body []byte, msgs [][]byte) []byte {
+	var nulls [][]byte // requestId values to make null: sub-slices of body, in order
+	for _, m := range msgs {
+		if m[0] != '{' || !slices.ContainsFunc(members(m, "method"), func(v []byte) bool { return named(v, "notifications/cancelled") }) {
+			continue
+		}
+		for _, params := range members(m, "params") {
+			if _, _, ok := cancelledID(&jsonrpc.Request{Params: params}); !ok {
+				nulls = append(nulls, members(params, "requestId")...)
+			}
+		}
+	}
+	if len(nulls) == 0 {
+		return body
+	}
+	out := make([]byte, 0, len(body)+4*len(nulls))
+	done := 0 // the bytes of body copied to out
+	for _, v := range nulls {
+		at := cap(body) - cap(v) // v is body[at:at+len(v)]
+		out = append(append(out, body[done:at]...), "null"...)
+		done = at + len(v)
+	}
+	return append(out, body[done:]...)
+}
+
+// jsonMessages returns the JSON values body, a POST's, holds: body
+// without the space around it when it is a JSON value other than an
+// array, the elements of a JSON array (a batch), or nil when body is not
+// JSON: sub-slices of body.
+func jsonMessages(body []byte) [][]byte {
 	body = bytes.TrimSpace(body)
 	if !json.Valid(body) {
-		return ""
+		return nil
 	}
-	switch body[0] {
-	case '{':
-		return badID(body)
-	case '[':
-		elems, _ := elements(body, len(body)) // an element is 1 byte at least: never more than len(body)
-		for _, e := range elems {
-			if e[0] == '{' {
-				if reason := badID(e); reason != "" {
-					return reason
-				}
+	if body[0] != '[' {
+		return [][]byte{body}
+	}
+	elems, _ := elements(body, len(body)) // an element is 1 byte at least: never more than len(body)
+	return elems
+}
+
+// badIDs returns why msgs, the messages of a POST's body (jsonMessages),
+// hold a message with an id that badID refuses (the first such of a
+// batch), or "". A body that is not JSON is left to the SDK (or
+// requireSession) to refuse.
+func badIDs(msgs [][]byte) string {
+	for _, m := range msgs {
+		if m[0] == '{' {
+			if reason := badID(m); reason != "" {
+				return reason
 			}
 		}
 	}

@@ -1,0 +1,141 @@
+package mcpserver
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// httpSession initializes a session of protocol version at url and sends
+// notifications/initialized; it returns the session's id.
+func httpSession(t *testing.T, url, version string) string {
+	t.Helper()
+	code, body, hdr := postMCP(t, url, "", "", "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+version+`","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	session := hdr.Get("Mcp-Session-Id")
+	if code != http.StatusOK || session == "" {
+		t.Fatalf("initialize: %d %q %s", code, session, body)
+	}
+	if code, body, _ := postMCP(t, url, "", version, session, initialized); code != http.StatusAccepted {
+		t.Fatalf("notifications/initialized: %d %s", code, body)
+	}
+	return session
+}
+
+// sseData returns the data of the events of an event stream.
+func sseData(stream string) []string {
+	var data []string
+	for _, line := range strings.Split(stream, "\n") {
+		if d, ok := strings.CutPrefix(line, "data: "); ok && d != "" {
+			data = append(data, d)
+		}
+	}
+	return data
+}
+
+// TestHTTPCancelInexactID: over streamable HTTP, as over stdio
+// (TestStdioCancelInexactID), a notifications/cancelled whose requestId
+// is no id a call may have (4.5, 4e0, 4.0, 9007199254740996 for a call
+// 4, -0 for a call 0) cancels nothing: the call runs its course
+// (run_pipeline waits its 2 seconds for a job no worker runs, and says
+// it is not done). The call and the cancel come in one batch, so that the
+// call is in flight when the cancel is read. A requestId of the call's
+// own id (4, 0) cancels it (the test's control: it fails, with an error
+// saying so). Before, the SDK read 4.5,
+// 4e0 and 4.0 as 4 and -0 as 0, and cancelled the call.
+func TestHTTPCancelInexactID(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(e.eng, user("will", "writer"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ts := httptest.NewServer(srv.HTTPHandler(1<<20, 0))
+	t.Cleanup(ts.Close)
+	const version = "2025-03-26" // batches are taken before 2025-06-18
+	session := httpSession(t, ts.URL, version)
+	cancel := func(id string) string {
+		return `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":` + id + `,"reason":"test"}}`
+	}
+	cases := []struct {
+		call      int
+		requestID string
+		cancels   bool
+	}{
+		{4, "4", true},
+		{4, "4.5", false},
+		{4, "4e0", false},
+		{4, "4.0", false},
+		{4, "9007199254740996", false}, // read as 2^53+4
+		{0, "0", true},
+		{0, "-0", false},
+	}
+	for _, c := range cases {
+		t.Run(c.requestID, func(t *testing.T) {
+			run := toolCall(c.call, "run_pipeline", map[string]any{"pipeline": "shout", "document_ids": []string{e.doc.ID}, "wait_seconds": 2})
+			code, body, _ := postMCP(t, ts.URL, "", version, session, "["+run+","+cancel(c.requestID)+"]")
+			data := sseData(body)
+			if code != http.StatusOK || len(data) != 1 {
+				t.Fatalf("HTTP %d, %d replies, want 200 and 1\n%s", code, len(data), body)
+			}
+			r := parseReply(t, data[0])
+			if id, ok := r.ID.(float64); !ok || id != float64(c.call) {
+				t.Fatalf("reply id %v, want %d\n%s", r.ID, c.call, data[0])
+			}
+			f := r.failure()
+			switch cancelled := strings.Contains(f, "cancel"); {
+			case c.cancels && !cancelled:
+				t.Fatalf("requestId %s did not cancel call %d: %s", c.requestID, c.call, data[0])
+			case !c.cancels && f != "":
+				t.Fatalf("requestId %s: call %d failed (want it to run its course): %s", c.requestID, c.call, f)
+			}
+		})
+	}
+}
+
+// TestNullInexactCancels: what the SDK is handed of a POST's body: the
+// requestId of a notifications/cancelled that names no call there can
+// be is made null, alone or in a batch, every such member of each params
+// of the message (whatever the space around it); any other body is handed
+// on as it came (the same bytes).
+func TestNullInexactCancels(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4.5,"reason":"r"}}`,
+			`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":null,"reason":"r"}}`},
+		{` [ {"jsonrpc":"2.0","id":1,"method":"ping"} , {"method" : "notifications/cancelled","jsonrpc":"2.0","params":{ "reason":"r", "requestId" : -0 }} ] `,
+			` [ {"jsonrpc":"2.0","id":1,"method":"ping"} , {"method" : "notifications/cancelled","jsonrpc":"2.0","params":{ "reason":"r", "requestId" : null }} ] `},
+		{`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4,"requestId":1e3}}`,
+			`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":null,"requestId":null}}`},
+		{`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4.5},"params":{"requestId":3}}`,
+			`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":null},"params":{"requestId":3}}`},
+		{`{"jsonrpc":"2.0","method":"notifications/\u0063ancelled","params":{"requestId":true}}`,
+			`{"jsonrpc":"2.0","method":"notifications/\u0063ancelled","params":{"requestId":null}}`},
+		{`[{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9007199254740992}},{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"4.5"}},{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":[1]}}]`,
+			`[{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":null}},{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"4.5"}},{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":null}}]`},
+	}
+	for _, c := range cases {
+		b := []byte(c.in)
+		if got := string(nullInexactCancels(b, jsonMessages(b))); got != c.want {
+			t.Errorf("%s\ngave %s\nwant %s", c.in, got, c.want)
+		}
+	}
+	for _, in := range []string{
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4,"reason":"r"}}`,
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":null}}`,
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{}}`,
+		`{"jsonrpc":"2.0","method":"notifications/cancelled"}`,
+		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"requestId":4.5}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x","arguments":{"requestId":4.5}}}`,
+		`[{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"x":{"requestId":4.5}}}]`,
+		`not json {"requestId":4.5}`,
+	} {
+		b := []byte(in)
+		if got := nullInexactCancels(b, jsonMessages(b)); &got[0] != &b[0] || len(got) != len(b) {
+			t.Errorf("%s\ngave %s, want the same bytes", in, got)
+		}
+	}
+}
