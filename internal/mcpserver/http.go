@@ -67,7 +67,7 @@ func exactIDs(h http.Handler, maxBody int64) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		body, ok := readBody(w, r, maxBody)
+		body, ok := bodyBytes(w, r, maxBody)
 		if !ok {
 			return
 		}
@@ -78,7 +78,7 @@ func exactIDs(h http.Handler, maxBody int64) http.Handler {
 			w.Write(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: "+reason))
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(nullInexactCancels(body, msgs)))
+		r.Body = &readBody{b: nullInexactCancels(body, msgs)}
 		h.ServeHTTP(w, r)
 	})
 }
@@ -150,10 +150,20 @@ func badIDs(msgs [][]byte) string {
 	return ""
 }
 
-// readBody reads r's body, at most maxBody bytes; when it cannot, it
-// answers (HTTP 413 for a body larger, else 400) and returns false.
-func readBody(w http.ResponseWriter, r *http.Request, maxBody int64) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+// bodyBytes returns r's body, at most maxBody bytes: read whole (into a
+// buffer of its Content-Length when it has one, so that a large body is
+// not copied as it grows), or, when it is a readBody not read yet, its
+// bytes as they are. When it cannot, it answers (HTTP 413 for a body
+// larger, else 400) and returns false.
+func bodyBytes(w http.ResponseWriter, r *http.Request, maxBody int64) ([]byte, bool) {
+	if rb, ok := r.Body.(*readBody); ok && !rb.read {
+		return rb.b, true
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= maxBody {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // ReadFrom asks for MinRead bytes free before its last read
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 			http.Error(w, fmt.Sprintf("request body exceeds %d bytes", mbe.Limit), http.StatusRequestEntityTooLarge)
@@ -162,7 +172,35 @@ func readBody(w http.ResponseWriter, r *http.Request, maxBody int64) ([]byte, bo
 		http.Error(w, fmt.Sprintf("reading the request body: %v", err), http.StatusBadRequest)
 		return nil, false
 	}
-	return body, true
+	return buf.Bytes(), true
+}
+
+// readBody is a request body read already (bodyBytes), handed on as
+// bytes: a wrapper after the first takes them as they are, and the SDK,
+// which reads the body into a copy of its own, reads them; at the end of
+// b (or when closed) it lets b go, so that the body is not held twice
+// while the SDK handles it.
+type readBody struct {
+	b    []byte
+	read bool // Read was called
+}
+
+func (rb *readBody) Read(p []byte) (int, error) {
+	rb.read = true
+	if len(rb.b) == 0 {
+		rb.b = nil
+		return 0, io.EOF
+	}
+	n := copy(p, rb.b)
+	if rb.b = rb.b[n:]; len(rb.b) == 0 {
+		rb.b = nil
+	}
+	return n, nil
+}
+
+func (rb *readBody) Close() error {
+	rb.b = nil
+	return nil
 }
 
 // versionHeader is the header of the streamable HTTP transport that names
@@ -197,13 +235,13 @@ func requireSession(h http.Handler, maxBody int64) http.Handler {
 			h.ServeHTTP(w, r) // h refuses it (415) before connecting anything
 			return
 		}
-		body, ok := readBody(w, r, maxBody)
+		body, ok := bodyBytes(w, r, maxBody)
 		if !ok {
 			return
 		}
 		id, sdks, err := peekInitialize(body)
 		if sdks {
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.Body = &readBody{b: body}
 			h.ServeHTTP(w, r)
 			return
 		}
