@@ -32,8 +32,9 @@ const sessionHeader = "Mcp-Session-Id"
 // (http.CrossOriginProtection), a POST without a session that is not an
 // initialize request (requireSession) and a request body larger than
 // maxBody bytes (HTTP 413), and giving every error reply a JSON-RPC code
-// (HTTPErrorCodes), and a POST holding a message whose id the SDK would
-// not answer with exactly (exactIDs). A session that receives no request
+// (HTTPErrorCodes), and a POST holding a batch of more than 1,024
+// messages or a message whose id the SDK would not answer with exactly
+// (exactIDs). A session that receives no request
 // for idle is closed (its id then gets HTTP 404, and the client
 // initializes again);
 // 0 keeps sessions until the client deletes them or the server stops.
@@ -45,17 +46,20 @@ func (s *Server) HTTPHandler(maxBody int64, idle time.Duration) http.Handler {
 	return http.NewCrossOriginProtection().Handler(exactIDs(requireSession(HTTPErrorCodes(h), maxBody), maxBody))
 }
 
-// exactIDs wraps h so that a JSON POST (in a session or not) whose body
-// holds a message whose id is null or no id the SDK answers with exactly
-// (see badID: a fraction, an exponent, an integer past 2^53-1, -0), the
-// body's one message or any message of a batch, is refused with HTTP 400
-// Bad Request and one JSON-RPC error (-32600, id null, with the reason
-// stdio gives), and h never sees any of it: the SDK, which reads a number
-// as a float64, would answer under another id (1.5 as 1) and take id null
-// for a notification. A notifications/cancelled whose requestId names no
-// call there can be reaches h with a null requestId, and cancels nothing
-// (see nullInexactCancels). Any other body reaches h as it came. A body
-// larger than maxBody bytes is refused with HTTP 413, as h refuses it; a
+// exactIDs wraps h so that a JSON POST (in a session or not) is refused
+// with HTTP 400 Bad Request and one JSON-RPC error (-32600, id null), and
+// h never sees any of it, when its body is a batch of more than
+// maxBatchMessages (1,024) messages (stdio's message, "or one message per
+// POST"; the SDK takes a batch of any size and runs all its calls at
+// once), or holds a message whose id is null or no id the SDK answers
+// with exactly (see badID: a fraction, an exponent, an integer past
+// 2^53-1, -0), the body's one message or any message of a batch (with
+// the reason stdio gives; the SDK, which reads a number as a float64,
+// would answer under another id, 1.5 as 1, and take id null for a
+// notification). A notifications/cancelled whose requestId names no call
+// there can be reaches h with a null requestId, and cancels nothing (see
+// nullInexactCancels). Any other body reaches h as it came. A body larger
+// than maxBody bytes is refused with HTTP 413, as h refuses it; a
 // rebinding and a body of another type are left to h (403, 415).
 func exactIDs(h http.Handler, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +75,13 @@ func exactIDs(h http.Handler, maxBody int64) http.Handler {
 		if !ok {
 			return
 		}
-		msgs := jsonMessages(body)
+		msgs, ok := jsonMessages(body)
+		if !ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write(encodeReply(nil, jsonrpc.CodeInvalidRequest, batchTooLarge("one message per POST")))
+			return
+		}
 		if reason := badIDs(msgs); reason != "" {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
@@ -122,17 +132,17 @@ func nullInexactCancels(body []byte, msgs [][]byte) []byte {
 // jsonMessages returns the JSON values body, a POST's, holds: body
 // without the space around it when it is a JSON value other than an
 // array, the elements of a JSON array (a batch), or nil when body is not
-// JSON: sub-slices of body.
-func jsonMessages(body []byte) [][]byte {
+// JSON: sub-slices of body. It returns false when body is a batch of more
+// than maxBatchMessages elements (none of them is returned).
+func jsonMessages(body []byte) ([][]byte, bool) {
 	body = bytes.TrimSpace(body)
 	if !json.Valid(body) {
-		return nil
+		return nil, true
 	}
 	if body[0] != '[' {
-		return [][]byte{body}
+		return [][]byte{body}, true
 	}
-	elems, _ := elements(body, len(body)) // an element is 1 byte at least: never more than len(body)
-	return elems
+	return elements(body, maxBatchMessages)
 }
 
 // badIDs returns why msgs, the messages of a POST's body (jsonMessages),

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -122,7 +123,7 @@ func TestNullInexactCancels(t *testing.T) {
 	}
 	for _, c := range cases {
 		b := []byte(c.in)
-		if got := string(nullInexactCancels(b, jsonMessages(b))); got != c.want {
+		if got := string(nullInexactCancels(b, batchOK(jsonMessages(b)))); got != c.want {
 			t.Errorf("%s\ngave %s\nwant %s", c.in, got, c.want)
 		}
 	}
@@ -137,7 +138,7 @@ func TestNullInexactCancels(t *testing.T) {
 		`not json {"requestId":4.5}`,
 	} {
 		b := []byte(in)
-		if got := nullInexactCancels(b, jsonMessages(b)); &got[0] != &b[0] || len(got) != len(b) {
+		if got := nullInexactCancels(b, batchOK(jsonMessages(b))); &got[0] != &b[0] || len(got) != len(b) {
 			t.Errorf("%s\ngave %s, want the same bytes", in, got)
 		}
 	}
@@ -185,5 +186,61 @@ func TestBodyBytes(t *testing.T) {
 		if _, ok := bodyBytes(w, r, size); ok || w.Code != http.StatusRequestEntityTooLarge {
 			t.Fatalf("a body of %d bytes (Content-Length %d) over a bound of %d: %v, HTTP %d, want 413", size+1, cl, size, ok, w.Code)
 		}
+	}
+}
+
+func batchOK(msgs [][]byte, ok bool) [][]byte {
+	if !ok {
+		panic("a batch too large")
+	}
+	return msgs
+}
+
+// TestHTTPBatchLimit: over streamable HTTP, as over stdio
+// (TestStdioBatchLimit), a batch of more than maxBatchMessages (1,024)
+// messages is refused whole with HTTP 400 and one JSON-RPC error (-32600,
+// id null, naming the limit): none of its calls runs (create_basket of
+// "over" did not), in a session or not (no session is made); a batch of
+// 1,024 is taken, each call answered. Before, the SDK took a batch of any
+// size (5,000 pings: 5,000 replies) and ran all its calls at once.
+func TestHTTPBatchLimit(t *testing.T) {
+	e := newEnv(t)
+	srv, err := New(e.eng, user("will", "writer"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ts := httptest.NewServer(srv.HTTPHandler(1<<20, 0))
+	t.Cleanup(ts.Close)
+	const version = "2025-03-26" // batches are taken before 2025-06-18
+	session := httpSession(t, ts.URL, version)
+	batch := func(n int, first string) string {
+		msgs := []string{first}
+		for i := 1; i < n; i++ {
+			msgs = append(msgs, `{"jsonrpc":"2.0","id":`+strconv.Itoa(i+10)+`,"method":"ping"}`)
+		}
+		return "[" + strings.Join(msgs, ",") + "]"
+	}
+	const refusal = `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid request: a batch of more than 1024 messages (none of it is handled): send at most 1024 in one batch, or one message per POST"}}` + "\n"
+	over := batch(maxBatchMessages+1, toolCall(2, "create_basket", map[string]any{"name": "over"}))
+	for _, s := range []string{session, ""} {
+		code, body, hdr := postMCP(t, ts.URL, "", version, s, over)
+		if code != http.StatusBadRequest || body != refusal || hdr.Get("Content-Type") != "application/json" || hdr.Get("Mcp-Session-Id") != "" {
+			t.Fatalf("a batch of %d (session %q): HTTP %d %q %q\n%s\nwant 400\n%s", maxBatchMessages+1, s, code, hdr.Get("Content-Type"), hdr.Get("Mcp-Session-Id"), body, refusal)
+		}
+	}
+	code, body, _ := postMCP(t, ts.URL, "", version, session, batch(maxBatchMessages, toolCall(3, "list_baskets", map[string]any{})))
+	if data := sseData(body); code != http.StatusOK || len(data) != maxBatchMessages {
+		t.Fatalf("a batch of %d: HTTP %d, %d replies, want 200 and %d", maxBatchMessages, code, len(data), maxBatchMessages)
+	}
+	if strings.Contains(body, `\"over\"`) || !strings.Contains(body, `\"in\"`) {
+		t.Fatalf("list_baskets after the refused batch: want basket in and no basket over\n%.2000s", body)
+	}
+	n := 0
+	for range srv.MCP().Sessions() {
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("%d sessions, want 1", n)
 	}
 }

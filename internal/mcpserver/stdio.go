@@ -624,8 +624,7 @@ func (f *lineFilter) batchLine(msg []byte) *queued {
 	elems, ok := elements(msg, maxBatchMessages)
 	switch {
 	case !ok:
-		f.replies.send(encodeReply(nil, jsonrpc.CodeInvalidRequest, fmt.Sprintf(
-			"Invalid request: a batch of more than %d messages (none of it is handled): send at most %d in one batch, or one message per line", maxBatchMessages, maxBatchMessages)))
+		f.replies.send(encodeReply(nil, jsonrpc.CodeInvalidRequest, batchTooLarge("one message per line")))
 		return nil
 	case len(elems) == 0:
 		f.replies.send(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: an empty batch (a batch holds one JSON-RPC message or more)"))
@@ -693,6 +692,13 @@ func (f *lineFilter) batchLine(msg []byte) *queued {
 	}
 	q.data = pass
 	return q
+}
+
+// batchTooLarge is the message of the error a batch of more than
+// maxBatchMessages messages gets (over stdio and over HTTP); instead is
+// how else to send them.
+func batchTooLarge(instead string) string {
+	return fmt.Sprintf("Invalid request: a batch of more than %d messages (none of it is handled): send at most %d in one batch, or %s", maxBatchMessages, maxBatchMessages, instead)
 }
 
 // idInUse is the reason a call is refused whose id is that of a call not
