@@ -46,7 +46,7 @@ func sseData(stream string) []string {
 // it is not done). The call and the cancel come in one batch, so that the
 // call is in flight when the cancel is read. A requestId of the call's
 // own id (4, 0) cancels it (the test's control: it fails, with an error
-// saying so). Before, the SDK read 4.5,
+// saying so); null cancels nothing (as before). Before, the SDK read 4.5,
 // 4e0 and 4.0 as 4 and -0 as 0, and cancelled the call.
 func TestHTTPCancelInexactID(t *testing.T) {
 	e := newEnv(t)
@@ -75,6 +75,7 @@ func TestHTTPCancelInexactID(t *testing.T) {
 		{4, "4e0", false},
 		{4, "4.0", false},
 		{4, "9007199254740996", false}, // read as 2^53+4
+		{4, "null", false},             // the SDK takes it for none, before too
 		{0, "0", true},
 		{0, "-0", false},
 	}
