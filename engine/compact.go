@@ -35,7 +35,8 @@ type CompactedTenant struct {
 // tenant is compacted its writes wait (on PostgreSQL its reads too).
 // Document content in files or S3 is not touched; content stored in the
 // database is. It is an operator action, recorded in the system audit log
-// (system.compact) with the sizes. It returns docex.ErrMultiTenancyOff,
+// (system.compact) with the sizes, also when interrupted (outcome error,
+// the sizes of the tenants compacted before). It returns docex.ErrMultiTenancyOff,
 // docex.ErrBootstrapTenant, docex.ErrInvalidID or docex.ErrTenantNotFound
 // for a TENANT it cannot compact, and the database's error; the report
 // then lists the tenants compacted before it.
@@ -48,12 +49,14 @@ func (p *TenantProvisioner) Compact(ctx context.Context, tenantID string) (Compa
 		return rep, err
 	}
 	err := p.compact(ctx, tenantID, &rep)
+	if ctx.Err() != nil {
+		err = interruptedErr(err, ctx.Err())
+	}
+	// Interrupted too: the tenants compacted before stay compacted, and
+	// the entry says which sizes changed.
 	e := p.entry("system.compact", tenantID, err)
 	e.Detail = map[string]any{"tenants": len(rep.Tenants), "bytes_before": rep.BytesBefore, "bytes_after": rep.BytesAfter}
-	if ctx.Err() != nil {
-		return rep, interruptedErr(err, ctx.Err())
-	}
-	return rep, withAuditErr(err, p.e.be.AppendSystemAudit(ctx, e))
+	return rep, withAuditErr(err, p.e.be.AppendSystemAudit(context.WithoutCancel(ctx), e))
 }
 
 func (p *TenantProvisioner) compact(ctx context.Context, tenantID string, rep *CompactReport) error {

@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -80,6 +81,13 @@ func (f *fixture) testCompact(t *testing.T) {
 		t.Errorf("compact all: %+v, want acme and beta with the sums", all)
 	}
 
+	// Interrupted: refused, and audited all the same.
+	cancelled, cancel := context.WithCancel(bg)
+	cancel()
+	if _, err := p.Compact(cancelled, ""); !errors.Is(err, context.Canceled) {
+		t.Errorf("compact with ctx done: %v, want %v", err, context.Canceled)
+	}
+
 	for _, c := range []struct {
 		id   string
 		want error
@@ -108,8 +116,9 @@ func (f *fixture) testCompact(t *testing.T) {
 			}
 		}
 	}
-	// Newest first: the four refusals, all tenants, acme.
-	if want := []string{"../acme:error", "Bad!:error", "nosuch:error", "system:error", ":ok", "acme:ok"}; !slices.Equal(audited, want) {
+	// Newest first: the four refusals, the interrupted one, all tenants,
+	// acme.
+	if want := []string{"../acme:error", "Bad!:error", "nosuch:error", "system:error", ":error", ":ok", "acme:ok"}; !slices.Equal(audited, want) {
 		t.Errorf("system.compact audit entries %v, want %v", audited, want)
 	}
 

@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -62,5 +64,74 @@ func TestCompactKeepsWriterPragmas(t *testing.T) {
 	}
 	if wal, err := os.Stat(path + "-wal"); err == nil && wal.Size() != 0 {
 		t.Errorf("WAL after Compact: %d bytes, want truncated", wal.Size())
+	}
+}
+
+// TestCompactCommittedUnderCancel: the driver reports ctx's error for a
+// VACUUM that committed while ctx was done; committed tells it by the
+// smaller database, and keeps the error when the database is not.
+func TestCompactCommittedUnderCancel(t *testing.T) {
+	ctx := context.Background()
+	b := bootstrapped(t)
+	tn := newTenant("acme")
+	must(t, b.CreateTenant(ctx, tn, testAudit("tenant.create")))
+	h, err := b.acquire(ctx, tn)
+	must(t, err)
+	defer b.release(h)
+	conn, err := h.db.w.Conn(ctx)
+	must(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "CREATE TABLE pad(x); INSERT INTO pad SELECT randomblob(4096) FROM generate_series(1, 64)")
+	if err != nil {
+		// generate_series may be missing: a recursive CTE instead.
+		_, err = conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS pad(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 64) INSERT INTO pad SELECT randomblob(4096) FROM n")
+	}
+	must(t, err)
+	_, err = conn.ExecContext(ctx, "DROP TABLE pad")
+	must(t, err)
+	before, err := dbSize(ctx, conn)
+	must(t, err)
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := committed(cancelled, conn, before, context.Canceled); err == nil {
+		t.Fatal("committed: nil before any VACUUM, want the error")
+	}
+	if err := committed(ctx, conn, before, context.Canceled); err == nil {
+		t.Fatal("committed: nil with ctx not done, want the error")
+	}
+	_, err = conn.ExecContext(ctx, "VACUUM")
+	must(t, err)
+	if err := committed(cancelled, conn, before, context.Canceled); err != nil {
+		t.Errorf("committed after a VACUUM that shrank the database: %v, want nil", err)
+	}
+}
+
+// TestCompactBusy: a VACUUM that waited for another writer for longer
+// than the busy timeout says who may hold the lock and what to do.
+func TestCompactBusy(t *testing.T) {
+	ctx := context.Background()
+	b, err := Open(ctx, Config{Dir: t.TempDir(), BusyTimeout: 50 * time.Millisecond})
+	must(t, err)
+	defer b.Close()
+	_, err = b.Bootstrap(ctx, driver.BootstrapInfo{BootstrapTenantID: "system", MultiTenancy: true, Now: time.Now()})
+	must(t, err)
+	tn := newTenant("acme")
+	must(t, b.CreateTenant(ctx, tn, testAudit("tenant.create")))
+	st, err := b.OpenTenant(ctx, "acme")
+	must(t, err)
+	defer st.Close()
+	path, err := b.tenantPath(tn.ID, tn.Incarnation)
+	must(t, err)
+	other, err := sql.Open("sqlite", "file:"+path)
+	must(t, err)
+	defer other.Close()
+	tx, err := other.BeginTx(ctx, nil)
+	must(t, err)
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, "CREATE TABLE held(x)") // takes the write lock
+	must(t, err)
+	_, err = st.(driver.Compactor).Compact(ctx)
+	if err == nil || !isBusy(err) || !strings.Contains(err.Error(), "held the database for longer than database.sqlite.busy_timeout_ms") {
+		t.Fatalf("Compact while another connection writes: %v", err)
 	}
 }
