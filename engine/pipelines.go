@@ -1405,11 +1405,10 @@ func (s *Session) WaitJobs(ctx context.Context, ids []string, interval time.Dura
 		if err != nil && incarnation != "" && ctx.Err() == nil && !errors.As(err, new(*TenantDeletedError)) {
 			// It was there at the first poll. A poll that raced the
 			// tenant's deletion may fail with whatever it met half way:
-			// the PostgreSQL store says ErrTenantUnknown itself (its
-			// reads check the registry), but a SQLite read does not
-			// check it and, needing a new connection to the removed
-			// file, fails with "unable to open database file" (internal).
-			// The registry says whether the tenant went.
+			// both stores say ErrTenantUnknown themselves (their reads
+			// check the registry, and read it again after a failure),
+			// but this check is kept as defence in depth for any other
+			// failure. The registry says whether the tenant went.
 			if t, terr := s.e.be.Tenant(ctx, s.uc.TenantID); errors.Is(err, docex.ErrTenantUnknown) ||
 				errors.Is(terr, docex.ErrTenantNotFound) || terr == nil && t.Incarnation != incarnation {
 				err = &TenantDeletedError{Tenant: s.uc.TenantID}

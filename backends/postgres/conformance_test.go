@@ -24,7 +24,6 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { b2.Close() })
 			return b2
 		},
-		ReadsCheckRegistry: true,
 	})
 }
 

@@ -120,6 +120,8 @@ type Backend struct {
 	sysMu sync.Mutex
 	sys   *db // the system database, opened lazily
 
+	sysVer sysVersion // the system database's generation, see systemGen
+
 	queue *jobQueue // the job queue over the tenants' job tables
 
 	mu      sync.Mutex
@@ -319,6 +321,7 @@ func (b *Backend) Close() error {
 		b.sys = nil
 	}
 	b.sysMu.Unlock()
+	errs = append(errs, b.sysVer.close())
 	return errors.Join(errs...)
 }
 

@@ -17,9 +17,16 @@ type pluginStore struct {
 }
 
 // Plugins implements driver.TenantStore.
+// Each call of the plugin store makes the check of the store's reads
+// first (store.checkRead).
 func (s *store) Plugins() driver.PluginStore {
 	d := s.db
-	return pluginStore{db: func(context.Context) (*db, error) { return d, nil }}
+	return pluginStore{db: func(ctx context.Context) (*db, error) {
+		if err := s.checkRead(ctx); err != nil {
+			return nil, err
+		}
+		return d, nil
+	}}
 }
 
 // SystemPlugins implements driver.Backend.

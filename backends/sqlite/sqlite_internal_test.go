@@ -289,8 +289,9 @@ func TestEvictionWhileInUse(t *testing.T) {
 	if n := b.OpenTenants(); n != 1 {
 		t.Fatalf("%d open when idle, want 1", n)
 	}
-	// Deleting a tenant whose store is in use: the store stays usable
-	// until closed, then nothing is left open for it.
+	// Deleting a tenant whose store is in use: the store refuses its
+	// reads (tenant_unknown, as its writes) and stays open until closed,
+	// then nothing is left open for it.
 	s1, err = b.OpenTenant(ctx, "a1")
 	if err != nil {
 		t.Fatal(err)
@@ -298,8 +299,8 @@ func TestEvictionWhileInUse(t *testing.T) {
 	if err := b.DeleteTenant(ctx, "a1", testAudit("tenant.delete")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s1.Baskets(ctx, docex.Page{}); err != nil {
-		t.Fatalf("store in use after delete: %v", err)
+	if _, err := s1.Baskets(ctx, docex.Page{}); !errors.Is(err, docex.ErrTenantUnknown) {
+		t.Fatalf("store in use after delete: %v, want tenant_unknown", err)
 	}
 	s1.Close()
 	if _, err := b.OpenTenant(ctx, "a1"); !errors.Is(err, docex.ErrTenantNotFound) {
@@ -416,12 +417,12 @@ func TestOpenRacingDelete(t *testing.T) {
 	stale, err := b.Tenant(ctx, "acme") // OpenTenant's registry read
 	must(t, err)
 	must(t, b.DeleteTenant(ctx, "acme", testAudit("tenant.delete")))
-	if _, err := b.openRegistered(ctx, stale); !errors.Is(err, docex.ErrTenantNotFound) {
+	if _, err := b.openRegistered(ctx, stale, nil); !errors.Is(err, docex.ErrTenantNotFound) {
 		t.Fatalf("open of a tenant deleted after the registry read: %v, want tenant_not_found", err)
 	}
 	// Deleted and created again: the old incarnation is not found either.
 	must(t, b.CreateTenant(ctx, newTenant("acme"), testAudit("tenant.create")))
-	if _, err := b.openRegistered(ctx, stale); !errors.Is(err, docex.ErrTenantNotFound) {
+	if _, err := b.openRegistered(ctx, stale, nil); !errors.Is(err, docex.ErrTenantNotFound) {
 		t.Fatalf("open of an incarnation replaced after the registry read: %v, want tenant_not_found", err)
 	}
 	st, err := b.OpenTenant(ctx, "acme")
@@ -433,7 +434,40 @@ func TestOpenRacingDelete(t *testing.T) {
 	path, err := b.tenantPath(keep.ID, keep.Incarnation)
 	must(t, err)
 	must(t, os.Remove(path))
-	if _, err := b.openRegistered(ctx, keep); err == nil || errors.Is(err, docex.ErrTenantNotFound) {
+	if _, err := b.openRegistered(ctx, keep, nil); err == nil || errors.Is(err, docex.ErrTenantNotFound) {
 		t.Fatalf("open of a registered tenant without its file: %v, want the open's error", err)
+	}
+}
+
+// TestReadFailedAfterDeletion: a read that passed the registry check
+// just before its tenant was deleted, and then failed (needing a new
+// connection to the removed file: "unable to open database file"), fails
+// with the refusal of a read after the deletion, ErrTenantUnknown; the
+// same failure while the tenant is registered, and sql.ErrNoRows, are
+// returned as they are. errRow carries such a refusal through
+// QueryRowContext.
+func TestReadFailedAfterDeletion(t *testing.T) {
+	ctx := context.Background()
+	b := bootstrapped(t)
+	must(t, b.CreateTenant(ctx, newTenant("acme"), testAudit("tenant.create")))
+	ts, err := b.OpenTenant(ctx, "acme")
+	must(t, err)
+	defer ts.Close()
+	s := ts.(*store)
+	gone := errors.New("unable to open database file (14)")
+	if err := s.readFailed(ctx, gone); err != gone {
+		t.Fatalf("failure of a registered tenant's read: %v, want it as it is", err)
+	}
+	must(t, b.DeleteTenant(ctx, "acme", testAudit("tenant.delete")))
+	if err := s.readFailed(ctx, sql.ErrNoRows); err != sql.ErrNoRows {
+		t.Fatalf("no rows after the deletion: %v, want sql.ErrNoRows", err)
+	}
+	err = s.readFailed(ctx, gone)
+	if !errors.Is(err, docex.ErrTenantUnknown) || err.Error() != `tenant "acme" was deleted since the store was opened` {
+		t.Fatalf("failure of a read that raced the deletion: %v, want tenant_unknown", err)
+	}
+	var v int
+	if got := errRow(err).Scan(&v); got != err {
+		t.Fatalf("errRow(err).Scan = %v, want err", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -28,6 +29,9 @@ type store struct {
 	db     *db
 	tenant docex.Tenant
 	once   sync.Once
+	// checked is the system database's generation at which the tenant's
+	// registry check last passed for a read (see checkRead).
+	checked atomic.Pointer[sysGen]
 }
 
 func (s *store) Tenant() docex.Tenant { return s.tenant }
@@ -82,11 +86,23 @@ func (s *store) write(ctx context.Context, fn func(tx driver.Tx) error, alone bo
 // of its first statement), or r itself when r is a transaction's. A read
 // of a document's row, then of its metadata, so never returns halves of
 // two commits. It returns fn's error, or the error of BEGIN.
+//
+// On a tenant store's pool (guardedPool) the store's checkRead runs first,
+// once for the snapshot, and an error goes through its readFailed.
 func (r reader) snap(ctx context.Context, fn func(r reader) error) error {
-	p, ok := r.q.(cachedPool)
-	if !ok {
-		return fn(r)
+	switch p := r.q.(type) {
+	case guardedPool:
+		if err := p.s.checkRead(ctx); err != nil {
+			return err
+		}
+		return p.s.readFailed(ctx, r.snapOn(ctx, p.cachedPool, fn))
+	case cachedPool:
+		return r.snapOn(ctx, p, fn)
 	}
+	return fn(r)
+}
+
+func (r reader) snapOn(ctx context.Context, p cachedPool, fn func(r reader) error) error {
 	t, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

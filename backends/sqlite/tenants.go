@@ -502,6 +502,12 @@ func (b *Backend) OpenTenant(ctx context.Context, id string) (driver.TenantStore
 	if err := tenancy.ValidateSyntax(id); err != nil {
 		return nil, err
 	}
+	// The registry row read after generation gen is what a read's check
+	// would read as long as the system database stays at gen.
+	var gen *sysGen
+	if g, err := b.systemGen(ctx); err == nil {
+		gen = &g
+	}
 	t, err := b.Tenant(ctx, id)
 	if err != nil {
 		return nil, err
@@ -509,7 +515,7 @@ func (b *Backend) OpenTenant(ctx context.Context, id string) (driver.TenantStore
 	if t.IsSystem {
 		return nil, docex.Errorf(docex.ErrBootstrapTenant, "tenant %q is the bootstrap tenant", id)
 	}
-	return b.openRegistered(ctx, t)
+	return b.openRegistered(ctx, t, gen)
 }
 
 // openRegistered returns a store of t, a tenant incarnation read from the
@@ -517,8 +523,10 @@ func (b *Backend) OpenTenant(ctx context.Context, id string) (driver.TenantStore
 // the registry no longer names t's incarnation (deleted, or deleted and
 // created again, between the registry read and the open: its file went
 // with it): docex.ErrTenantNotFound, as if the read had come after;
-// otherwise acquire's error.
-func (b *Backend) openRegistered(ctx context.Context, t docex.Tenant) (driver.TenantStore, error) {
+// otherwise acquire's error. gen, when not nil, is a generation of the
+// system database read before t was: the store's reads skip the registry
+// check while the system database stays at it (store.checkRead).
+func (b *Backend) openRegistered(ctx context.Context, t docex.Tenant, gen *sysGen) (driver.TenantStore, error) {
 	h, err := b.acquire(ctx, t)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -528,7 +536,12 @@ func (b *Backend) openRegistered(ctx context.Context, t docex.Tenant) (driver.Te
 		}
 		return nil, err
 	}
-	return &store{b: b, h: h, tenant: t, db: h.db, reader: reader{q: h.db.reads(), audit: "audit"}}, nil
+	s := &store{b: b, h: h, tenant: t, db: h.db}
+	s.reader = reader{q: guardedPool{cachedPool: cachedPool{db: h.db.r, c: h.db.rc}, s: s}, audit: "audit"}
+	if gen != nil {
+		s.checked.Store(gen)
+	}
+	return s, nil
 }
 
 func (b *Backend) openLocal(ctx context.Context, sys *db) (driver.TenantStore, error) {
