@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"database/sql"
+	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -117,6 +118,8 @@ type Backend struct {
 	tmplMu sync.Mutex
 	tmpl   []byte // empty tenant database, see tenantTemplate
 
+	drv sqldriver.Driver // modernc's, which sqlOpen's pools connect with
+
 	sysMu sync.Mutex
 	sys   *db // the system database, opened lazily
 
@@ -138,7 +141,13 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{cfg: cfg, now: time.Now, handles: map[string]*handle{}, lru: list.New()}
+	reg, err := sql.Open("sqlite", "") // connects to nothing: the registered driver
+	if err != nil {
+		return nil, err
+	}
+	drv := reg.Driver()
+	reg.Close()
+	b := &Backend{cfg: cfg, drv: drv, now: time.Now, handles: map[string]*handle{}, lru: list.New()}
 	b.queue = &jobQueue{b: b}
 	return b, nil
 }
@@ -234,10 +243,7 @@ func (b *Backend) openDB(ctx context.Context, path string, create bool) (*db, er
 		}
 		f.Close()
 	}
-	w, err := sql.Open("sqlite", b.dsn(path, mode, true))
-	if err != nil {
-		return nil, err
-	}
+	w := b.sqlOpen(path, b.dsn(path, mode, true))
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
@@ -246,11 +252,7 @@ func (b *Backend) openDB(ctx context.Context, path string, create bool) (*db, er
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", filepath.Base(path), err)
 	}
-	r, err := sql.Open("sqlite", b.dsn(path, "rw", false))
-	if err != nil {
-		w.Close()
-		return nil, err
-	}
+	r := b.sqlOpen(path, b.dsn(path, "rw", false))
 	r.SetMaxOpenConns(b.cfg.ReadConns)
 	r.SetMaxIdleConns(b.cfg.ReadConns)
 	d := &db{w: w, r: r, wc: newStmtCache(w), rc: newStmtCache(r)}
@@ -293,14 +295,52 @@ func (b *Backend) system(ctx context.Context, create bool) (*db, error) {
 // -shm files) right now (fdlimit.Exhausted; SQLite reports an open that
 // failed for want of a descriptor as "unable to open database file
 // (14)", as it does a missing directory or a permission refused, and
-// closes what it had opened). It returns nil otherwise.
+// closes what it had opened); err already matching ErrTooManyOpenFiles (a
+// connect that failed so, sqlOpen) is wrapped with what alone. It
+// returns nil otherwise.
 func (b *Backend) outOfFiles(what string, err error) error {
+	if errors.Is(err, docex.ErrTooManyOpenFiles) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	if !fdlimit.IsExhaustion(err) && !fdlimit.Exhausted(3) {
 		return nil
 	}
 	return fmt.Errorf("%s: %w (open-file limit %d; each open database holds up to %d, and up to %d tenant databases are kept open): %w",
 		what, docex.ErrTooManyOpenFiles, fdlimit.Limit(), FilesPerDB(b.cfg.ReadConns), b.cfg.MaxOpenTenants, err)
 }
+
+// sqlOpen returns a pool of connections to the database file at path
+// (dsn: its DSN) whose connect that failed because the process ran out
+// of file descriptors is docex.ErrTooManyOpenFiles (outOfFiles), naming
+// the file: database/sql connects when its pool needs a connection, at
+// any query (a read that finds every open read connection busy), not
+// only when the database is opened.
+func (b *Backend) sqlOpen(path, dsn string) *sql.DB {
+	return sql.OpenDB(&connector{b: b, drv: b.drv, dsn: dsn, name: filepath.Base(path)})
+}
+
+// connector connects to one database file for sql.OpenDB (sqlOpen).
+type connector struct {
+	b         *Backend
+	drv       sqldriver.Driver
+	dsn, name string
+}
+
+// Connect opens a connection; an error matches docex.ErrTooManyOpenFiles
+// when the process ran out of file descriptors (Backend.outOfFiles).
+func (c *connector) Connect(context.Context) (sqldriver.Conn, error) {
+	conn, err := c.drv.Open(c.dsn)
+	if err != nil {
+		if ferr := c.b.outOfFiles("connect to "+c.name, err); ferr != nil {
+			return nil, ferr
+		}
+		return nil, err
+	}
+	return conn, nil
+}
+
+// Driver returns the SQLite driver.
+func (c *connector) Driver() sqldriver.Driver { return c.drv }
 
 // Close closes every database. Stores still open become unusable.
 func (b *Backend) Close() error {

@@ -89,6 +89,9 @@ func TestOutOfFilesChild(t *testing.T) {
 		fmt.Println("open:", err)
 		os.Exit(100)
 	}
+	if os.Getenv(envFDChildMode) == "later-read" {
+		laterRead(ctx, b)
+	}
 	for i := range 40 {
 		s, err := b.OpenTenant(ctx, "t"+strconv.Itoa(i))
 		if err != nil {
@@ -102,6 +105,65 @@ func TestOutOfFilesChild(t *testing.T) {
 	}
 	fmt.Println("40 tenants opened with an open-file limit of 48")
 	os.Exit(2)
+}
+
+// envFDChildMode "later-read" makes TestOutOfFilesChild run laterRead.
+const envFDChildMode = "DOCEX_TEST_FD_CHILD_MODE"
+
+// laterRead opens tenant t0, keeps its one read connection busy (a query
+// whose rows are not read to their end), takes every descriptor left,
+// and reads through the store, which needs a new read connection: it
+// prints that error's code and message and exits (0 when it is
+// ErrTooManyOpenFiles of no kind).
+func laterRead(ctx context.Context, b *Backend) {
+	st, err := b.OpenTenant(ctx, "t0")
+	if err != nil {
+		fmt.Println("open t0:", err)
+		os.Exit(100)
+	}
+	rows, err := st.(*store).db.r.QueryContext(ctx, "SELECT key FROM tenant_meta")
+	if err != nil || !rows.Next() {
+		fmt.Println("busy read:", err)
+		os.Exit(100)
+	}
+	var held []int
+	for {
+		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		held = append(held, fd)
+	}
+	_, err = st.Baskets(ctx, docex.Page{Limit: 10})
+	for _, fd := range held {
+		syscall.Close(fd)
+	}
+	rows.Close()
+	if err == nil {
+		fmt.Println("read with no descriptor left succeeded")
+		os.Exit(2)
+	}
+	fmt.Printf("%s\n%v\n", docex.Code(err), err)
+	if !errors.Is(err, docex.ErrTooManyOpenFiles) || docex.KindOf(err) != nil {
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// runFDChild runs TestOutOfFilesChild over dir in mode and returns the
+// code and message it printed.
+func runFDChild(t *testing.T, dir, mode string) (code, msg string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOutOfFilesChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envFDChild+"="+dir, envFDChildMode+"="+mode)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	lines := strings.SplitN(out.String(), "\n", 3)
+	if err != nil || len(lines) < 2 {
+		t.Fatalf("child (%s): %v\n%s", mode, err, out.String())
+	}
+	return lines[0], lines[1]
 }
 
 // TestOutOfFilesIsNotCorrupt: a tenant database that cannot be opened
@@ -145,19 +207,32 @@ func TestOutOfFilesIsNotCorrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestOutOfFilesChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envFDChild+"="+dir)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	lines := strings.SplitN(out.String(), "\n", 3)
-	if err != nil || len(lines) < 2 {
-		t.Fatalf("child: %v\n%s", err, out.String())
-	}
-	code, msg := lines[0], lines[1]
+	code, msg := runFDChild(t, dir, "")
 	t.Logf("child: %s: %s", code, msg)
 	if code != "too_many_open_files" || !strings.HasPrefix(msg, `open tenant "t`) || !strings.Contains(msg, "open-file limit 48") ||
 		!strings.Contains(msg, "the process ran out of file descriptors") || strings.Contains(msg, "unusable") {
 		t.Fatalf("out of descriptors: code %q, message %q; want too_many_open_files naming the tenant and the limit", code, msg)
+	}
+}
+
+// TestOutOfFilesLaterRead: a read of an open tenant database that needs
+// a new read connection (database/sql connects when every open one is
+// busy) while the process holds as many files as it may is
+// ErrTooManyOpenFiles naming the limit, not SQLite's "unable to open
+// database file (14)" (code internal on the old code).
+func TestOutOfFilesLaterRead(t *testing.T) {
+	ctx := context.Background()
+	b := bootstrapped(t)
+	if err := b.CreateTenant(ctx, newTenant("t0"), testAudit("tenant.create")); err != nil {
+		t.Fatal(err)
+	}
+	dir := b.cfg.Dir
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, msg := runFDChild(t, dir, "later-read")
+	t.Logf("child: %s: %s", code, msg)
+	if code != "too_many_open_files" || !strings.Contains(msg, "open-file limit 48") || !strings.Contains(msg, ".db") {
+		t.Fatalf("out of descriptors at a later read: code %q, message %q; want too_many_open_files naming the database and the limit", code, msg)
 	}
 }

@@ -182,12 +182,12 @@ func (b *Backend) buildTenantFile(ctx context.Context, path string, t docex.Tena
 	}
 	removeDB(path)
 	if err := os.WriteFile(path, tmpl, 0o600); err != nil {
+		if ferr := b.outOfFiles("create tenant database", err); ferr != nil {
+			return ferr
+		}
 		return fmt.Errorf("create tenant database: %w", err)
 	}
-	conn, err := sql.Open("sqlite", b.dsn(path, "rw", true))
-	if err != nil {
-		return err
-	}
+	conn := b.sqlOpen(path, b.dsn(path, "rw", true))
 	conn.SetMaxOpenConns(1)
 	err = withTx(ctx, conn, func(tx *sql.Tx) error {
 		for k, v := range map[string]string{"tenant_id": t.ID, "incarnation": t.Incarnation} {
