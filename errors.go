@@ -91,9 +91,11 @@ var (
 	ErrStorageUnavailable = &Error{code: "storage_unavailable", msg: "the content store is unavailable"}
 	// ErrTooManyOpenFiles: the process ran out of file descriptors (it
 	// holds as many files as its open-file limit allows, or the system
-	// does) while opening a database file; nothing says the file is
-	// damaged, and the operation may succeed once files are closed (exit
-	// 1; a job failing with it is retried).
+	// does) while opening a file or a connection (a database file or
+	// connection, content, a pack, a spool or temporary file, a file the
+	// user named, a socket to PostgreSQL or S3); nothing says the file is
+	// damaged or the server unreachable, and the operation may succeed
+	// once files are closed (exit 1; a job failing with it is retried).
 	ErrTooManyOpenFiles = &Error{code: "too_many_open_files", msg: "the process ran out of file descriptors"}
 )
 

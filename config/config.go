@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/docex-dev/docex/internal/pgconfig"
 	"github.com/docex-dev/docex/tenancy"
 	"go.yaml.in/yaml/v3"
@@ -240,6 +241,9 @@ func Load(path string) (*File, error) {
 		return nil, docex.Errorf(docex.ErrInvalidConfig, "config %s is not a regular file", abs)
 	}
 	fh, err := os.Open(abs)
+	if fdlimit.IsExhaustion(err) {
+		return nil, fdlimit.Wrap(fmt.Errorf("cannot read config %s: %w", abs, err))
+	}
 	if err != nil {
 		return nil, docex.Errorf(docex.ErrInvalidConfig, "cannot read config %s: %v", abs, pathErr(err))
 	}

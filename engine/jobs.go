@@ -18,6 +18,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/tenancy"
 )
@@ -114,9 +115,12 @@ func (e *stepError) Unwrap() error { return e.err }
 // transient reports whether a job failure may succeed when retried: host
 // and storage I/O failures, interrupted work, and timeouts of steps that
 // allow retries. Invalid input, denials, traps, limit violations and bad
-// output are permanent.
+// output are permanent. Running out of file descriptors is transient
+// even where it made another error (a step's, a corrupt read).
 func transient(err error, retryTimeout bool) bool {
 	switch {
+	case errors.Is(err, docex.ErrTooManyOpenFiles), fdlimit.IsExhaustion(err):
+		return true // whatever else it says: the process ran out of descriptors
 	case errors.Is(err, context.Canceled), errors.As(err, new(*inputChangedError)):
 		return true
 	case errors.Is(err, pluginapi.ErrPluginTimeout), errors.Is(err, context.DeadlineExceeded):
@@ -658,6 +662,7 @@ func (r *jobRunner) recordSuspended(ctx context.Context, s *Session, job driver.
 func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobDetail, x *execution, err error, started time.Time) (string, driver.Outcome) {
 	e := r.e
 	now := e.now()
+	err = fdlimit.Wrap(err) // recorded as too_many_open_files, whatever layer saw EMFILE
 	n := len(det.Attempts)
 	running := n > 0 && det.Attempts[n-1].EndedAt.IsZero() && det.Attempts[n-1].Error == "" // an attempt was started (not a job given up before one, nor one lost: markLost)
 	if running {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/docex-dev/docex/internal/pgconfig"
 	"github.com/docex-dev/docex/tenancy"
 	"github.com/jackc/pgx/v5"
@@ -273,7 +274,9 @@ func (b *Backend) wrap(err error, format string, args ...any) error {
 	if code, _ := pgError(err); code == codeBadEncoding || code == codeUntranslatable {
 		return docex.Errorf(docex.ErrNotFound, "%s: no such name (text that is not UTF-8 or holds a NUL byte names nothing)", mask(fmt.Sprintf(format, args...), b.secret))
 	}
-	return &maskedError{msg: mask("postgres: "+fmt.Sprintf(format, args...)+": "+err.Error(), b.secret), err: err}
+	// A connection not made for want of a descriptor (EMFILE or ENFILE:
+	// "dial tcp: socket: too many open files") is ErrTooManyOpenFiles.
+	return fdlimit.Wrap(&maskedError{msg: mask("postgres: "+fmt.Sprintf(format, args...)+": "+err.Error(), b.secret), err: err})
 }
 
 // maskedError is an error whose message has the password masked.

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/google/uuid"
 )
 
@@ -72,9 +73,16 @@ var regionCodes = map[string]bool{
 }
 
 // classify maps an SDK error to the docex error kinds. Messages name the
-// operation and the endpoint, never credentials.
+// operation and the endpoint, never credentials. Running out of file
+// descriptors is docex.ErrTooManyOpenFiles (fdlimit.Wrap), not
+// docex.ErrStorageUnavailable.
 func (s *Store) classify(op string, err error) error {
 	where := s.endpointName()
+	if fdlimit.IsExhaustion(err) {
+		// A socket not made ("dial tcp: socket: too many open files"):
+		// nothing says the server is unreachable.
+		return fdlimit.Wrap(fmt.Errorf("s3 %s at %s: %w", op, where, err))
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		code := ae.ErrorCode()

@@ -7,3 +7,6 @@ import "context"
 func (s *Store) ClaimUnchecked(ctx context.Context, systemID string) error {
 	return s.claim(ctx, systemID)
 }
+
+// Classify is the store's mapping of an SDK error to docex errors.
+func (s *Store) Classify(op string, err error) error { return s.classify(op, err) }

@@ -17,6 +17,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/internal/contentkey"
+	"github.com/docex-dev/docex/internal/fdlimit"
 )
 
 // tenantContent is one tenant incarnation's key prefix.
@@ -124,11 +125,11 @@ func (w *spillWriter) Write(p []byte) (int, error) {
 	}
 	if w.f == nil {
 		if err := os.MkdirAll(w.s.cfg.SpoolDir, 0o700); err != nil {
-			return 0, fmt.Errorf("s3 spool: %w", err)
+			return 0, fdlimit.Wrap(fmt.Errorf("s3 spool: %w", err))
 		}
 		f, err := os.CreateTemp(w.s.cfg.SpoolDir, spoolPrefix+"*")
 		if err != nil {
-			return 0, fmt.Errorf("s3 spool: %w", err)
+			return 0, fdlimit.Wrap(fmt.Errorf("s3 spool: %w", err))
 		}
 		w.f, w.path = f, f.Name()
 		w.ph = sha256.New()

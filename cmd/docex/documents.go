@@ -14,6 +14,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/spf13/pflag"
 )
 
@@ -470,7 +471,7 @@ func openFileArg(path string) (*os.File, string, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, "", docex.Errorf(docex.ErrInvalid, "cannot read %s: %v", path, unwrapPath(err))
+		return nil, "", fileErr(docex.ErrInvalid, "cannot read "+path, err)
 	}
 	if st, err := f.Stat(); err != nil || !os.SameFile(st, a.info) {
 		f.Close()
@@ -496,7 +497,7 @@ type fileArg struct {
 func checkFileArg(path string) (*fileArg, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, docex.Errorf(docex.ErrInvalid, "cannot read %s: %v", path, unwrapPath(err))
+		return nil, fileErr(docex.ErrInvalid, "cannot read "+path, err)
 	}
 	if !st.Mode().IsRegular() {
 		return nil, docex.Errorf(docex.ErrInvalid, "%s is not a regular file", path)
@@ -518,7 +519,7 @@ func (a *fileArg) Read(p []byte) (int, error) {
 		f, err := os.Open(a.path)
 		if err != nil {
 			a.done = true
-			return 0, docex.Errorf(docex.ErrInvalid, "cannot read %s: %v", a.path, unwrapPath(err))
+			return 0, fileErr(docex.ErrInvalid, "cannot read "+a.path, err)
 		}
 		if st, err := f.Stat(); err != nil || !os.SameFile(st, a.info) {
 			f.Close()
@@ -544,6 +545,17 @@ func (a *fileArg) close() {
 
 // unwrapPath returns the cause of a *fs.PathError (whose own message
 // repeats the operation and path the caller already names).
+// fileErr returns the error of a failed operation on a file the user
+// named (what says which and what failed): docex.ErrTooManyOpenFiles
+// (fdlimit.Wrap) when the process ran out of file descriptors, which
+// says nothing of the file; else kind's error saying what and err.
+func fileErr(kind *docex.Error, what string, err error) error {
+	if fdlimit.IsExhaustion(err) {
+		return fdlimit.Wrap(fmt.Errorf("%s: %w", what, err))
+	}
+	return docex.Errorf(kind, "%s: %v", what, unwrapPath(err))
+}
+
 func unwrapPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {

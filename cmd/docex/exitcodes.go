@@ -11,7 +11,7 @@ import (
 // Exit codes: the one table mapping error kinds to process exit codes.
 const (
 	exitOK       = 0
-	exitInternal = 1 // anything not below: I/O failures (an address in use), corrupt data, bugs
+	exitInternal = 1 // anything not below: I/O failures (an address in use, out of file descriptors even where that made an error of a kind below), corrupt data, bugs
 	exitInvalid  = 2 // usage errors, invalid input, invalid ids, invalid config
 	exitNotFound = 3 // the named object does not exist
 	exitDenied   = 4 // no user, missing/unknown/suspended/bootstrap tenant (or deleted while the command ran), forbidden role
@@ -71,6 +71,9 @@ func interrupted(cmd *command, err error) error {
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
+	}
+	if errors.Is(err, docex.ErrTooManyOpenFiles) {
+		return exitInternal // even where it made an error of a kind (a file argument not read)
 	}
 	for _, e := range exitTable {
 		if errors.Is(err, e.kind) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	_ "github.com/docex-dev/docex/internal/sdkenv" // MCPGODEBUG out before the MCP SDK reads it
 	"github.com/docex-dev/docex/internal/spell"
 	"github.com/spf13/pflag"
@@ -47,6 +48,8 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			// as gc and verify do.
 			err = claimErr(c.sys.file, err)
 		}
+		// Whatever layer saw EMFILE or ENFILE: too_many_open_files, exit 1.
+		err = fdlimit.Wrap(err)
 		c.close()
 		if errors.Is(err, errHelp) {
 			err = nil

@@ -275,7 +275,7 @@ func readPipelineFile(path string) ([]byte, error) {
 	src, err := io.ReadAll(io.LimitReader(f, engine.MaxPipelineBytes+1))
 	f.Close()
 	if err != nil {
-		return nil, docex.Errorf(docex.ErrInvalid, "cannot read %s: %v", path, unwrapPath(err))
+		return nil, fileErr(docex.ErrInvalid, "cannot read "+path, err)
 	}
 	if len(src) > engine.MaxPipelineBytes {
 		return nil, docex.Errorf(docex.ErrTooLarge, "%s is larger than %d bytes, the most a pipeline definition may be", path, engine.MaxPipelineBytes)

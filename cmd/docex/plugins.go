@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/spf13/pflag"
 )
@@ -214,7 +215,7 @@ func readPlugin(path string) (manifest, module []byte, err error) {
 	dir := path
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, nil, docex.Errorf(docex.ErrInvalid, "plugin %s: %v", path, unwrapPath(err))
+		return nil, nil, fileErr(docex.ErrInvalid, "plugin "+path, err)
 	}
 	if !st.IsDir() {
 		if filepath.Base(path) != pluginapi.ManifestFile {
@@ -229,6 +230,9 @@ func readPlugin(path string) (manifest, module []byte, err error) {
 			fmt.Sprintf("build it first (docs/writing-plugins.md):\n"+
 				"  (cd %s && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w' -o %s . && sha256sum %s)\n"+
 				"then set sha256 in its plugin.toml to the printed sum; or install the built copy in testplugins/", escape(dir), escape(mod), escape(mod)))
+	}
+	if fdlimit.IsExhaustion(err) { // says nothing of the plugin
+		return nil, nil, fdlimit.Wrap(fmt.Errorf("plugin %s: %w", dir, err))
 	}
 	if err != nil {
 		// "invalid plugin: DIR/plugin.toml line 4, key abi_version: ...",

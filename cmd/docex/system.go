@@ -513,13 +513,13 @@ func checkWritable(dir string) error {
 			break
 		}
 		if !errors.Is(err, os.ErrNotExist) || filepath.Dir(probe) == probe {
-			return docex.Errorf(docex.ErrInvalidConfig, "content directory %s is not writable: %v", dir, unwrapPath(err))
+			return fileErr(docex.ErrInvalidConfig, fmt.Sprintf("content directory %s is not writable", dir), err)
 		}
 		probe = filepath.Dir(probe)
 	}
 	f, err := os.CreateTemp(probe, ".writable-*")
 	if err != nil {
-		return docex.Errorf(docex.ErrInvalidConfig, "content directory %s is not writable: %v", dir, unwrapPath(err))
+		return fileErr(docex.ErrInvalidConfig, fmt.Sprintf("content directory %s is not writable", dir), err)
 	}
 	f.Close()
 	return os.Remove(f.Name())

@@ -1,7 +1,7 @@
 // Package fdlimit reads the process's open-file limit, from which the
 // SQLite backend and the filesystem content store size what they keep
-// open, and tells whether a failed open was the process running out of
-// file descriptors.
+// open, tells whether a failed open was the process running out of file
+// descriptors, and wraps such an error in docex.ErrTooManyOpenFiles.
 package fdlimit
 
 // Share returns how many items holding up to per descriptors each fit in

@@ -23,7 +23,8 @@ import (
 // content is not known to be gone, nor the store to be unclaimed). The
 // marker is read beneath the root: a symbolic link there that leads out
 // of it is an error.
-func (s *FS) CheckClaim(ctx context.Context, systemID string) error {
+func (s *FS) CheckClaim(ctx context.Context, systemID string) (err error) {
+	defer outOfFiles(&err)
 	root, err := os.OpenRoot(s.root)
 	if err != nil {
 		if m := missingRoot(s.root); m != nil {
@@ -60,7 +61,8 @@ func (s *FS) RootMissing() bool {
 // a marker names another system. Whether a missing root may be created is
 // the caller's decision (engine.Bootstrap: only for a system that never
 // had one).
-func (s *FS) Claim(ctx context.Context, systemID string) error {
+func (s *FS) Claim(ctx context.Context, systemID string) (err error) {
+	defer outOfFiles(&err)
 	if err := s.CheckClaim(ctx, systemID); !errors.Is(err, docex.ErrNotInitialized) && !s.RootMissing() {
 		return err // claimed (nil), another system's, or unreadable
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/internal/contentkey"
+	"github.com/docex-dev/docex/internal/fdlimit"
 )
 
 // DB keeps content in the tenant's own database (Tx.PutContent), so it
@@ -143,7 +144,13 @@ func createSpool(dir string) (*os.File, error) {
 // directory missing or not writable, its volume full): it matches
 // docex.ErrStorageUnavailable, driver.ErrSpool and err, and names the
 // directory and the docex.yaml key that chooses it.
+//
+// A failure because the process ran out of file descriptors is not the
+// directory's: it matches docex.ErrTooManyOpenFiles instead (fdlimit.Wrap).
 func spoolError(dir string, err error) error {
+	if fdlimit.IsExhaustion(err) {
+		return fdlimit.Wrap(fmt.Errorf("content store: create a spool file in %s: %w", dir, err))
+	}
 	return &spoolErr{dir: dir, err: err}
 }
 

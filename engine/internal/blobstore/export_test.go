@@ -18,3 +18,6 @@ func OnDirSync(s *FS, fn func(dir string)) { s.dirSynced = fn }
 
 // MaxOpen returns how many namespace directories s holds open at most.
 func MaxOpen(s *FS) int { return s.cache.max }
+
+// SpoolError is the error of a spool file not made or written in dir.
+var SpoolError = spoolError

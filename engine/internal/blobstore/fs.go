@@ -20,6 +20,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/internal/contentkey"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/docex-dev/docex/tenancy"
 )
 
@@ -83,6 +84,14 @@ func missingRoot(root string) error {
 	return nil
 }
 
+// outOfFiles replaces *err with one matching docex.ErrTooManyOpenFiles
+// (fdlimit.Wrap) when it says the process ran out of file descriptors:
+// an open of a content file, a pack, a directory or a temporary file
+// that failed so is neither damaged storage nor a missing content
+// directory. Every method of the store that opens a file returns
+// through it.
+func outOfFiles(err *error) { *err = fdlimit.Wrap(*err) }
+
 // ioErr returns err, or docex.ErrStorageUnavailable when err says a path
 // is missing because the content directory is (missingRoot).
 func (t *fsTenant) ioErr(err error) error {
@@ -127,7 +136,8 @@ func (t *fsTenant) mkdir(r *os.Root, rel string) (created bool, err error) {
 // Incarnations lists the directories tenants/<id>/<incarnation> whose
 // names are a valid tenant id and a UUID; anything else is not the store's
 // and is never reported, nor is anything reached through a symbolic link.
-func (s *FS) Incarnations(ctx context.Context, fn func(driver.StoredIncarnation) error) error {
+func (s *FS) Incarnations(ctx context.Context, fn func(driver.StoredIncarnation) error) (err error) {
+	defer outOfFiles(&err)
 	if missingRoot(s.root) != nil {
 		return nil
 	}
@@ -190,7 +200,8 @@ func (s *FS) incarnations(ctx context.Context, tenants *os.Root, root, id string
 // tenant id's directory when that leaves it empty. It removes nothing
 // through a symbolic link: one at tenants or tenants/<id> is
 // docex.ErrCorrupt, one at the incarnation's name is removed itself.
-func (s *FS) DeleteTenant(ctx context.Context, tenantID, incarnation string) error {
+func (s *FS) DeleteTenant(ctx context.Context, tenantID, incarnation string) (err error) {
+	defer outOfFiles(&err)
 	ns, err := contentkey.Tenant(docex.Tenant{ID: tenantID, Incarnation: incarnation})
 	if err != nil {
 		return err
@@ -299,7 +310,8 @@ func (st *fsStaged) packed() bool { return st.tmp == "" }
 
 // Stage streams r into a temporary file (not yet synced: see Sync); a
 // packing store keeps content of at most packMax bytes in memory instead.
-func (t *fsTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.Staged, error) {
+func (t *fsTenant) Stage(ctx context.Context, r io.Reader, max int64) (_ driver.Staged, err error) {
+	defer outOfFiles(&err)
 	if t.packMax > 0 {
 		return t.stageSpill(ctx, r, max)
 	}
@@ -334,7 +346,8 @@ func (t *fsTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.St
 // locator, so packed content is durable before Put returns. Staged files
 // are fsynced concurrently (at most 8 at a time), so the filesystem can
 // fold their flushes into few journal commits.
-func (t *fsTenant) Sync(ctx context.Context, staged []driver.Staged) error {
+func (t *fsTenant) Sync(ctx context.Context, staged []driver.Staged) (err error) {
+	defer outOfFiles(&err)
 	if len(staged) == 0 {
 		return nil
 	}
@@ -427,7 +440,8 @@ func syncFile(st *fsStaged) error {
 // it linked into once. A file already there is kept only when it is a
 // regular file with the staged size and checksum; anything else is
 // replaced.
-func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged) error {
+func (t *fsTenant) Put(ctx context.Context, tx driver.Tx, staged []driver.Staged) (err error) {
+	defer outOfFiles(&err)
 	all, err := t.own(staged)
 	if err != nil {
 		return err
@@ -565,7 +579,8 @@ func matches(r *os.Root, p, sum string, size int64) bool {
 // checks the file's size against size before returning, so a planted
 // link or a file of another length is refused before a byte is served
 // (docex.ErrCorrupt); the checksum is verified as the content is read.
-func (t *fsTenant) Open(ctx context.Context, r driver.Reader, sum string, size int64) (io.ReadCloser, error) {
+func (t *fsTenant) Open(ctx context.Context, r driver.Reader, sum string, size int64) (_ io.ReadCloser, err error) {
+	defer outOfFiles(&err)
 	p, err := t.path(sum)
 	if err != nil {
 		return nil, err
@@ -603,7 +618,8 @@ func (t *fsTenant) Open(ctx context.Context, r driver.Reader, sum string, size i
 
 // Delete removes the content file, and the locator of packed content
 // (its bytes stay in the pack until the sweep).
-func (t *fsTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
+func (t *fsTenant) Delete(ctx context.Context, tx driver.Tx, sum string) (err error) {
+	defer outOfFiles(&err)
 	p, err := t.path(sum)
 	if err != nil {
 		return err
@@ -636,7 +652,8 @@ func (t *fsTenant) Delete(ctx context.Context, tx driver.Tx, sum string) error {
 
 // List walks the two-hex-digit directories for files named by their
 // checksum; other names are never reported.
-func (t *fsTenant) List(ctx context.Context, cutoff time.Time, fn func(sum string) error) error {
+func (t *fsTenant) List(ctx context.Context, cutoff time.Time, fn func(sum string) error) (err error) {
+	defer outOfFiles(&err)
 	h, err := t.handle(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -682,7 +699,8 @@ func (t *fsTenant) List(ctx context.Context, cutoff time.Time, fn func(sum strin
 
 // Clean removes staging files older than cutoff and returns their paths;
 // with dryRun it removes nothing and returns the paths it would remove.
-func (t *fsTenant) Clean(ctx context.Context, cutoff time.Time, dryRun bool) ([]string, error) {
+func (t *fsTenant) Clean(ctx context.Context, cutoff time.Time, dryRun bool) (_ []string, err error) {
+	defer outOfFiles(&err)
 	h, err := t.handle(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

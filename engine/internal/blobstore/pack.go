@@ -292,7 +292,8 @@ func (t *fsTenant) Held(s driver.Staged) int64 {
 // records their locators the pack is unreferenced: should the batch fail,
 // or the process die, before its transaction commits, the sweep (docex
 // gc) removes it as it does any other unreferenced pack.
-func (t *fsTenant) Spill(ctx context.Context, staged []driver.Staged) error {
+func (t *fsTenant) Spill(ctx context.Context, staged []driver.Staged) (err error) {
+	defer outOfFiles(&err)
 	all, err := t.own(staged)
 	if err != nil {
 		return err
@@ -461,7 +462,8 @@ func (p *packRange) Close() error { return p.f.Close() }
 // removes nothing and returns how many it would remove: the live ranges of
 // a pack to rewrite are read and verified as a rewrite would, so that a
 // damaged pack, which a rewrite keeps, is not counted.
-func (t *fsTenant) SweepPacks(ctx context.Context, st driver.TenantStore, cutoff time.Time, dryRun bool) (int, error) {
+func (t *fsTenant) SweepPacks(ctx context.Context, st driver.TenantStore, cutoff time.Time, dryRun bool) (_ int, err error) {
+	defer outOfFiles(&err)
 	h, err := t.handle(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
