@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -54,8 +55,12 @@ func kindOf(err error) string {
 // asInterrupted returns err matching docex.ErrInterrupted (code and kind
 // interrupted) when it is its context's cancellation (a client's
 // notifications/cancelled, the session closed) that docex did not name
-// so already, and err otherwise.
+// so already; err matching docex.ErrTooManyOpenFiles first (code
+// too_many_open_files, kind internal) when the process ran out of file
+// descriptors, whatever error that made (fdlimit.Wrap); and err
+// otherwise. Every error the server returns passes through it.
 func asInterrupted(err error) error {
+	err = fdlimit.Wrap(err)
 	if (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && docex.Code(err) == "internal" {
 		return fmt.Errorf("%w: %w", docex.ErrInterrupted, err)
 	}

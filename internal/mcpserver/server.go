@@ -396,6 +396,8 @@ func errorText(code, msg, hint string) string {
 // nothing can be said).
 func (s *Server) explain(err error) (code, msg, hint string) {
 	switch {
+	case errors.Is(err, docex.ErrTooManyOpenFiles):
+		hint = "The server ran out of file descriptors: call again once other calls have ended; its operator can raise its open-file limit (ulimit -n)."
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		hint = "The call was cancelled."
 	case errors.Is(err, errPathPrivate):

@@ -18,6 +18,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -678,6 +679,9 @@ func (s *Server) openAllowed(path string) (*os.File, error) {
 	var f *os.File
 	if err == nil {
 		f, err = s.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	}
+	if fdlimit.IsExhaustion(err) { // says nothing of the path
+		return nil, fdlimit.Wrap(fmt.Errorf("path %q: %w", path, err))
 	}
 	if err != nil {
 		return nil, pathRefused("path %q cannot be opened inside the allowed directory %s (it may not lead outside it, by .. or by a symlink): %v", path, s.rootDir[0], err)
