@@ -117,8 +117,11 @@ type LineageEdge struct {
 	// document's created_at equals the edge's (how the engine writes a
 	// creating edge), or when the document's derived_from metadata (a
 	// string, set by the engine on every document a step creates) names
-	// the edge's source: edges written before 2026-12-06 took their
-	// CreatedAt from the clock apart from the document's. An edge into a
+	// the edge's source and the edge is the first from that source into
+	// that document (no other with an earlier CreatedAt, or the same and
+	// a smaller (JobID, Step)): edges written before 2026-12-06 took their
+	// CreatedAt from the clock apart from the document's. A later edge
+	// from the same source (a re-run's step-cache hit) is Dedup. An edge into a
 	// document that is gone has Dedup false: which it was is no longer
 	// known.
 	Dedup bool

@@ -3,7 +3,9 @@ package backendtest
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -237,4 +239,117 @@ func (f *fixture) testDedupLineage(t *testing.T) {
 	}
 	must(t, check(st))
 	must(t, st.Write(bg, func(tx driver.Tx) error { return check(tx) }))
+
+	// (d): a pipeline run twice on one document. The second job's steps
+	// are cache hits whose outputs deduplicate onto the documents the
+	// first job created: the first job's edges created them, the
+	// second's did not (before, a document's derived_from naming the
+	// edge's source made every later edge from it creating).
+	_, err = admin.CreatePipeline(bg, []byte("name = \"twice\"\n[[steps]]\nname = \"u\"\nplugin = \"upper\"\n"+
+		"[[steps]]\nname = \"d\"\nplugin = \"derive\"\ninput = \"u\"\nparams = { title = \"twice summary\" }\n"))
+	must(t, err)
+	tb, err := writer.CreateBasket(bg, "twice")
+	must(t, err)
+	src := e.add(writer, tb.ID, "t.txt", "run me twice\n", nil)
+	var jobs []string
+	for range 2 {
+		ids, err := writer.RunPipeline(bg, "twice", engine.RunTarget{DocumentIDs: []string{src.ID}})
+		must(t, err)
+		if st := e.work(admin, []string{"acme"}, ids); st.Succeeded != 1 {
+			t.Fatalf("job twice of %s: %+v", src.ID, st)
+		}
+		jobs = append(jobs, ids[0])
+	}
+	l, err = writer.Lineage(bg, src.ID)
+	must(t, err)
+	made := map[string]bool{} // the documents the first job created
+	for _, ed := range l.Descendants {
+		if ed.Deduplicated != (ed.JobID == jobs[1]) || ed.DerivedGone {
+			t.Errorf("lineage of %s: edge %s -> %s of job %s deduplicated %t, want %t (jobs %v)",
+				src.ID, ed.SourceID, ed.DerivedID, ed.JobID, ed.Deduplicated, ed.JobID == jobs[1], jobs)
+		}
+		if ed.JobID == jobs[0] {
+			made[ed.DerivedID] = true
+		}
+	}
+	if len(l.Descendants) != 4 || len(made) != 2 {
+		t.Fatalf("lineage of %s: descendants %+v, want 4 edges (2 steps, 2 jobs) into 2 documents", src.ID, l.Descendants)
+	}
+	if got := originals(tb.ID); !slices.Equal(got, []string{src.ID}) {
+		t.Fatalf("pipeline run --basket twice ran %v, want %s alone (the derived documents are no originals)", got, src.ID)
+	}
+	for id := range made {
+		srcs, _, err := st.Lineage(bg, id)
+		must(t, err)
+		if len(srcs) != 2 || srcs[0].JobID != jobs[0] || srcs[0].Dedup || srcs[1].JobID != jobs[1] || !srcs[1].Dedup {
+			t.Fatalf("driver Lineage of %s: %+v, want job %s's edge creating, job %s's Dedup", id, srcs, jobs[0], jobs[1])
+		}
+	}
+	gone, err = writer.DeleteDocumentCascade(bg, src.ID)
+	must(t, err)
+	slices.Sort(gone)
+	want := []string{src.ID}
+	for id := range made {
+		want = append(want, id)
+	}
+	if slices.Sort(want); !slices.Equal(gone, want) {
+		t.Fatalf("doc delete %s --cascade deleted %v, want it and what its job created %v", src.ID, gone, want)
+	}
+	for _, id := range want {
+		if exists(id) {
+			t.Fatalf("%s still exists after the cascade", id)
+		}
+	}
+
+	// Edges written before 2026-12-06, whose time is not their
+	// document's: the first from a source into a document whose
+	// derived_from names that source created it (earliest created_at,
+	// then job_id, step), a later one did not.
+	lg, err := writer.CreateBasket(bg, "legacy")
+	must(t, err)
+	ls := e.add(writer, lg.ID, "src.txt", "legacy source", nil)
+	byTime := e.add(writer, lg.ID, "d1.txt", "legacy one", map[string]docex.Value{"derived_from": docex.String(ls.ID)})
+	byKey := e.add(writer, lg.ID, "d2.txt", "legacy two", map[string]docex.Value{"derived_from": docex.String(ls.ID)})
+	legacy := func(der docex.Document, job string, after time.Duration) driver.LineageEdge {
+		return driver.LineageEdge{SourceID: ls.ID, DerivedID: der.ID, JobID: job, Step: "s", Pipeline: "p", Version: 1,
+			Plugin: "upper", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: der.CreatedAt.Add(after)}
+	}
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		for _, ed := range []driver.LineageEdge{
+			legacy(byTime, "j3", 5*time.Millisecond), legacy(byTime, "j1", -time.Microsecond), legacy(byTime, "j2", 5*time.Millisecond),
+			legacy(byKey, "k2", time.Millisecond), legacy(byKey, "k1", time.Millisecond),
+		} {
+			if err := tx.InsertLineage(bg, ed); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	for _, c := range []struct {
+		der      docex.Document
+		creating string
+	}{{byTime, "j1"}, {byKey, "k1"}} {
+		srcs, _, err := st.Lineage(bg, c.der.ID)
+		must(t, err)
+		n := 0
+		for _, ed := range srcs {
+			if ed.Dedup == (ed.JobID == c.creating) {
+				t.Errorf("legacy edge %s -> %s of job %s: Dedup %t", ed.SourceID, ed.DerivedID, ed.JobID, ed.Dedup)
+			}
+			if !ed.Dedup {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("legacy edges into %s: %+v, want one creating (job %s)", c.der.ID, srcs, c.creating)
+		}
+	}
+	if got := originals(lg.ID); !slices.Equal(got, []string{ls.ID}) {
+		t.Fatalf("pipeline run --basket legacy ran %v, want %s alone", got, ls.ID)
+	}
+	gone, err = writer.DeleteDocumentCascade(bg, ls.ID)
+	must(t, err)
+	if slices.Sort(gone); !slices.Equal(gone, sorted(ls.ID, byTime.ID, byKey.ID)) {
+		t.Fatalf("doc delete %s --cascade deleted %v, want it, %s and %s", ls.ID, gone, byTime.ID, byKey.ID)
+	}
 }

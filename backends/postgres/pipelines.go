@@ -108,10 +108,15 @@ const (
 	sqlJobStep  = `SELECT ` + stepCols + ` FROM job_steps WHERE key = $1`
 	// lineageCreated is true for an edge l that created its derived
 	// document d (joined on d.id = l.derived_id): the same created_at, or
-	// d's derived_from metadata naming l's source
-	// (driver.LineageEdge.Dedup).
-	lineageCreated = `(d.created_at = l.created_at OR EXISTS (SELECT 1 FROM metadata m
-		WHERE m.document_id = l.derived_id AND m.key = 'derived_from' AND m.vtype = 1 AND m.value = l.source_id))`
+	// d's derived_from metadata naming l's source when l is the first
+	// edge from that source into d (no other with an earlier created_at,
+	// or the same and a smaller job_id, step: the primary key's order)
+	// (driver.LineageEdge.Dedup). The second test is a probe of the
+	// primary key (source_id, derived_id, ...).
+	lineageCreated = `(d.created_at = l.created_at OR (EXISTS (SELECT 1 FROM metadata m
+		WHERE m.document_id = l.derived_id AND m.key = 'derived_from' AND m.vtype = 1 AND m.value = l.source_id)
+		AND NOT EXISTS (SELECT 1 FROM lineage e WHERE e.source_id = l.source_id AND e.derived_id = l.derived_id
+		AND (e.created_at, e.job_id, e.step) < (l.created_at, l.job_id, l.step))))`
 	// The edges with driver.LineageEdge.Dedup, the derived document joined
 	// by its primary key.
 	lineageSelect = `SELECT l.source_id, l.derived_id, l.job_id, l.step, l.pipeline, l.version, l.plugin, l.module_sha256, l.params, l.created_at,
