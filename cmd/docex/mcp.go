@@ -87,7 +87,7 @@ func mcpCommands() []*command {
 // returns nil and logs nothing.
 func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	if v := sdkenv.Removed(); v != "" {
-		fmt.Fprintf(c.stderr, "docex mcp: %s=%s ignored: docex mcp serves the MCP SDK's default behaviour (docs/agents.md)\n", sdkenv.Name, v)
+		c.progress("docex mcp: %s=%s ignored: docex mcp serves the MCP SDK's default behaviour (docs/agents.md)", sdkenv.Name, v)
 	}
 	if o.http == "" && o.allowRemote {
 		return docex.Errorf(errUsage, "--allow-remote is for --http")

@@ -73,7 +73,7 @@ docex job retry ID runs a failed or cancelled job again. On SQLite, --wait runs 
 worker in this process (--worker=no to rely on running workers only); on
 PostgreSQL it relies on running workers (--worker=yes runs one here too);
 when no worker has taken a job of the run after 10s, it asks on stderr
-whether one is running. Interrupted (Ctrl-C), it stops the worker it runs
+whether one is running (not with --json). Interrupted (Ctrl-C), it stops the worker it runs
 here at once (a job it was running is queued again, no attempt spent),
 prints the summary so far and exits 130: the jobs not finished stay queued.
 A wait that fails (the tenant suspended meanwhile) prints the summary so
@@ -217,6 +217,24 @@ Example:
 // waits for a worker to take one of its jobs before it asks whether a
 // worker is running.
 const idleRunHint = 10 * time.Second
+
+// idleHintKey is the context key of an idleHint: tests wait less than
+// idleRunHint, and learn when the question is due (--json prints nothing).
+type idleHintKey struct{}
+
+// idleHint replaces idleRunHint for a run whose context carries one.
+type idleHint struct {
+	after time.Duration
+	due   func() // called once, when the question is due
+}
+
+// idleHintOf returns the idleHint of ctx, or idleRunHint's.
+func idleHintOf(ctx context.Context) idleHint {
+	if h, ok := ctx.Value(idleHintKey{}).(idleHint); ok {
+		return h
+	}
+	return idleHint{after: idleRunHint, due: func() {}}
+}
 
 // workerStartError is the error of pipeline run's own worker, which
 // stopped without running the jobs.
@@ -564,11 +582,13 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 		defer stopWorker(nil)
 	}
 	bar := c.progressBar(len(ids))
-	hinted := inProcess
+	hinted, hint := inProcess, idleHintOf(ctx)
 	st, err := s.WaitJobs(waitCtx, ids, 100*time.Millisecond, func(st engine.JobsStatus) {
-		if !hinted && time.Since(start) > idleRunHint && st.Running+st.Succeeded+st.Failed+st.Cancelled == 0 {
+		if !hinted && time.Since(start) > hint.after && st.Running+st.Succeeded+st.Failed+st.Cancelled == 0 {
 			hinted = true // once: the jobs wait for a worker of another process
-			fmt.Fprintf(c.stderr, "\ndocex: no worker has taken a job of this run after %v: is a worker running for tenant %s? (docex worker, or pipeline run --worker=yes)\n", idleRunHint, c.g.tenant)
+			// A note (not with --json, whose stderr is the error alone).
+			c.progress("\ndocex: no worker has taken a job of this run after %v: is a worker running for tenant %s? (docex worker, or pipeline run --worker=yes)", hint.after, c.g.tenant)
+			hint.due()
 		}
 		bar.show(st)
 	})

@@ -472,22 +472,54 @@ func TestPipelineRunWaitInterrupted(t *testing.T) {
 // TestRunWaitWithoutWorker: pipeline run --wait --worker=no with no worker
 // running says, once and after a while, that its jobs wait for a worker,
 // instead of waiting silently forever (as on PostgreSQL, where no worker
-// runs in the CLI by default).
+// runs in the CLI by default). With --json it says nothing: stderr holds
+// the error object alone (docs/json.md).
 func TestRunWaitWithoutWorker(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	u := pipelineSetup(t, h, "acme")
 	h.ok(append([]string{"doc", "add", "inbox", h.file("a.txt", "wait for a worker")}, u...)...)
-	// The run waits until ctx ends: the test ends it once the hint is
-	// written (after idleRunHint), or fails at the deadline.
-	ctx, cancel := context.WithTimeout(context.Background(), idleRunHint+2*time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	errb := &cancelOn{want: "is a worker running for tenant acme?", cancel: cancel}
-	args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "pipeline", "run", "three", "--basket", "inbox", "--wait", "--worker=no"}, u...)
-	err := runEnv(ctx, args, &out, errb, func(k string) string { return h.env[k] })
-	if got := errb.buf.String(); strings.Count(got, "is a worker running for tenant acme?") != 1 {
-		t.Fatalf("pipeline run --wait without a worker: stderr %q (exit %v), want the hint once", got, err)
+	const question = "is a worker running for tenant acme?"
+	// The run waits until ctx ends: the test ends it once the question is
+	// due (after a shortened idleRunHint), or fails at the deadline.
+	wait := func(json bool) (stderr string, err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		due := make(chan struct{})
+		ctx = context.WithValue(ctx, idleHintKey{}, idleHint{after: 50 * time.Millisecond, due: func() { close(due) }})
+		var out bytes.Buffer
+		errb := &cancelOn{want: question, cancel: cancel}
+		args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "pipeline", "run", "three", "--basket", "inbox", "--wait", "--worker=no"}, u...)
+		if json {
+			args = append(args, "--json")
+			go func() {
+				select {
+				case <-due:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+		}
+		err = runEnv(ctx, args, &out, errb, func(k string) string { return h.env[k] })
+		select {
+		case <-due:
+		default:
+			t.Fatalf("pipeline run --wait (json %v) ended before the question was due: stderr %q, %v", json, errb.buf.String(), err)
+		}
+		return errb.buf.String(), err
+	}
+	if got, err := wait(false); strings.Count(got, question) != 1 {
+		t.Fatalf("pipeline run --wait without a worker: stderr %q (exit %v), want the question once", got, err)
+	}
+	got, err := wait(true)
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	dec := json.NewDecoder(strings.NewReader(got))
+	if derr := dec.Decode(&e); derr != nil || e.Error.Code != "interrupted" || dec.More() || strings.Contains(got, question) {
+		t.Fatalf("pipeline run --wait --json without a worker: stderr %q (exit %v), want the interrupted error object alone", got, err)
 	}
 }
 

@@ -144,3 +144,23 @@ func withoutSDKDebug(environ []string) []string {
 	}
 	return out
 }
+
+// TestMCPSDKDebugJSON: with --json, docex mcp does not say that it ignores
+// MCPGODEBUG (a note; with --json stderr holds an error object and nothing
+// else, docs/json.md). Before, it said so with --json too.
+func TestMCPSDKDebugJSON(t *testing.T) {
+	h := mcpHarness(t)
+	argv, err := json.Marshal([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--tenant", "acme", "--user", "agent", "--roles", "writer", "--json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMCPChild$", "-test.count=1")
+	cmd.Env = append(withoutSDKDebug(os.Environ()), "DOCEX_MCP_CHILD_ARGS="+string(argv), noBuiltinEnv+"=1", sdkDebugEnv+"=hintomitempty=1")
+	cmd.Stdin = strings.NewReader("") // closed at once: the server exits 0
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || len(out) != 0 || stderr.Len() != 0 {
+		t.Fatalf("docex mcp --json with MCPGODEBUG set: %v\nstdout: %q\nstderr: %q", err, out, stderr.String())
+	}
+}
