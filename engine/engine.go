@@ -469,35 +469,40 @@ func (s *Session) checkUser() error {
 // denial is recorded in the audit log (the tenant's when the tenant is
 // known and active, the system's otherwise).
 func (s *Session) open(ctx context.Context, action tenancy.Action, op, target string) (driver.TenantStore, error) {
+	return s.openDetail(ctx, action, op, target, nil)
+}
+
+// openDetail is open with detail in the entry of a denial.
+func (s *Session) openDetail(ctx context.Context, action tenancy.Action, op, target string, detail map[string]any) (driver.TenantStore, error) {
 	if err := s.checkUser(); err != nil {
-		return nil, s.systemDenial(ctx, op, target, err)
+		return nil, s.systemDenialDetail(ctx, op, target, err, detail)
 	}
 	st, err := s.e.be.OpenTenant(ctx, s.uc.TenantID)
 	if err != nil {
 		if errors.Is(err, docex.ErrTenantNotFound) {
 			err = docex.Errorf(docex.ErrTenantUnknown, "unknown tenant %q", s.uc.TenantID)
 		}
-		return nil, s.systemDenial(ctx, op, target, err)
+		return nil, s.systemDenialDetail(ctx, op, target, err, detail)
 	}
 	t := st.Tenant()
 	if s.e.cfg.MultiTenancy {
 		if t.ID != s.uc.TenantID || t.IsSystem {
 			st.Close()
 			err := fmt.Errorf("backend opened tenant %q (system %t) for %q: %w", t.ID, t.IsSystem, s.uc.TenantID, docex.ErrWrongTenant)
-			s.systemDenial(ctx, op, target, err)
+			s.systemDenialDetail(ctx, op, target, err, detail)
 			return nil, err
 		}
 		if t.Status != docex.TenantActive {
 			st.Close()
 			err := docex.Errorf(docex.ErrTenantSuspended, "tenant %q is %s", t.ID, t.Status)
-			return nil, s.systemDenial(ctx, op, target, err)
+			return nil, s.systemDenialDetail(ctx, op, target, err, detail)
 		}
 	}
 	if err := s.e.cfg.Policy.Authorize(ctx, s.uc, action); err != nil {
 		if !errors.Is(err, docex.ErrDenied) {
 			err = fmt.Errorf("%w: %w", docex.ErrForbidden, err)
 		}
-		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
+		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, detail))
 		st.Close()
 		return nil, err
 	}
@@ -566,10 +571,17 @@ func withAuditErr(err, aerr error) error {
 // tenant store was usable, with the outcome of err (outcomeOf), and returns
 // err (with the audit write's error, if any).
 func (s *Session) systemDenial(ctx context.Context, op, target string, err error) error {
+	return s.systemDenialDetail(ctx, op, target, err, nil)
+}
+
+// systemDenialDetail is systemDenial with detail in the entry.
+func (s *Session) systemDenialDetail(ctx context.Context, op, target string, err error, detail map[string]any) error {
 	if errors.Is(err, docex.ErrClosed) || ctx.Err() != nil {
 		return err
 	}
-	return withAuditErr(err, s.e.be.AppendSystemAudit(ctx, s.entry(op, target, outcomeOf(err), err)))
+	e := s.entry(op, target, outcomeOf(err), err)
+	e.Detail = detail
+	return withAuditErr(err, s.e.be.AppendSystemAudit(ctx, e))
 }
 
 // outcomeOf is the audit outcome of an operation's error: ok, denied for

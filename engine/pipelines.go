@@ -408,12 +408,12 @@ func (s *Session) DeletePipeline(ctx context.Context, name string) error {
 // {"unchanged": true}). It returns docex.ErrNotFound for an unknown basket
 // or pipeline (a *DeletedPipelineError for a deleted one).
 func (s *Session) BindBasket(ctx context.Context, basketID, pipeline string) (previous string, err error) {
-	st, err := s.open(ctx, tenancy.ActionManagePipelines, "basket.bind", basketID)
+	detail := map[string]any{"pipeline": pipeline}
+	st, err := s.openDetail(ctx, tenancy.ActionManagePipelines, "basket.bind", basketID, detail)
 	if err != nil {
 		return "", err
 	}
 	defer st.Close()
-	detail := map[string]any{"pipeline": pipeline}
 	err = s.writeAuditDetail(ctx, st, "basket.bind", basketID, detail, false, func(tx driver.Tx) error {
 		prev, err := basketPipelineIn(ctx, tx, basketID)
 		if err != nil {
@@ -526,7 +526,7 @@ func (s *Session) BasketPipeline(ctx context.Context, basketID string) (string, 
 // transaction (write and pipeline.manage actions). Errors as CreateBasket
 // and BindBasket.
 func (s *Session) CreateBasketWithPipeline(ctx context.Context, name, pipeline string) (docex.Basket, error) {
-	st, err := s.open(ctx, tenancy.ActionManagePipelines, "basket.create", name)
+	st, err := s.openDetail(ctx, tenancy.ActionManagePipelines, "basket.create", name, map[string]any{"pipeline": pipeline})
 	if err != nil {
 		return docex.Basket{}, err
 	}

@@ -11,7 +11,8 @@ import (
 // where docs/json.md says the target is the id or name acted on. The
 // target is the basket (its id for a bind, its name for a create) and
 // the pipeline is in the detail, with "unchanged" for a bind that changed
-// nothing; a refused one has the same target and detail.
+// nothing; a refused one has the same target and detail, a denied one
+// too (it had {}).
 func TestBindAuditEntries(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -26,6 +27,10 @@ func TestBindAuditEntries(t *testing.T) {
 	h.ok(with("basket", "bind", "other", "up")...)
 	h.ok(with("basket", "bind", "other", "up")...)
 	h.want(exitNotFound, with("basket", "bind", "other", "nope")...)
+	// Denied (a writer has no pipeline.manage): the same detail.
+	writer := []string{"--tenant", "acme", "--user", "wes", "--roles", "writer"}
+	h.want(exitDenied, append([]string{"basket", "bind", "other", "up"}, writer...)...)
+	h.want(exitDenied, append([]string{"basket", "create", "third", "--pipeline", "up"}, writer...)...)
 	type entry struct {
 		Operation, Target, Outcome string
 		Detail                     map[string]any
@@ -42,6 +47,8 @@ func TestBindAuditEntries(t *testing.T) {
 		{"basket.bind", other.ID, "ok", map[string]any{"pipeline": "up"}},
 		{"basket.bind", other.ID, "ok", map[string]any{"pipeline": "up", "unchanged": true}},
 		{"basket.bind", other.ID, "error", map[string]any{"pipeline": "nope"}},
+		{"basket.bind", other.ID, "denied", map[string]any{"pipeline": "up"}},
+		{"basket.create", "third", "denied", map[string]any{"pipeline": "up"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("basket audit entries:\n got %+v\nwant %+v", got, want)
