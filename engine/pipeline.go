@@ -55,6 +55,7 @@ type Pipeline struct {
 	zeroAttempts bool       // the definition says max_attempts = 0 (see checkNew)
 	badParams    *badParams // a step's params is not a table (see checkNew)
 	emptyAccept  int        // 1 + the first step whose accept list is empty, or 0 (see checkNew)
+	emptyInput   int        // 1 + the first step that says input = "", or 0 (see checkNew)
 }
 
 // Step is one step of a pipeline: a plugin run on each of its input
@@ -66,7 +67,8 @@ type Step struct {
 	Plugin string `toml:"plugin" json:"plugin"`
 	// Input is "document" (the default: the pipeline's input document) or
 	// the name of an earlier step, whose derived documents are then each
-	// an input of this step (fan-out).
+	// an input of this step (fan-out). A new definition may not say
+	// input = "" (a stored one that does reads it as "document").
 	Input string `toml:"input" json:"input"`
 	// Accept filters inputs by content type ("text/*", "application/pdf");
 	// empty accepts everything. Filtered inputs are skipped and recorded.
@@ -148,7 +150,7 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 	if !md.IsDefined("max_derived") {
 		p.MaxDerived = DefaultDerived
 	}
-	p.badParams = nonTableParams(src)
+	p.badParams, p.emptyInput = shadowSteps(src)
 	if err := p.validate(src); err != nil {
 		return nil, err
 	}
@@ -260,8 +262,9 @@ func typeErrorStep(src []byte, line int, key, msg string) int {
 // (ParsePipeline still reads it, for the jobs of the versions stored with
 // it): max_attempts = 0, which older versions took as the default (3)
 // where a user may mean "no retries" (1); an empty accept list, which
-// filters nothing (a user may mean "skip every input"); and a key spelt in
-// another case (Name, PLUGIN), which the decoder took for the key (the
+// filters nothing (a user may mean "skip every input"); input = "", which
+// names no step (older versions took it for "document"); and a key spelt
+// in another case (Name, PLUGIN), which the decoder took for the key (the
 // last of name and Name won).
 func (p *Pipeline) checkNew(src []byte) error {
 	if p.wrongCase != nil {
@@ -269,6 +272,9 @@ func (p *Pipeline) checkNew(src []byte) error {
 	}
 	if i := p.emptyAccept - 1; i >= 0 {
 		return pipelineErr(src, i, "accept", "an empty content-type filter: leave accept out to give the step every input, or list the types it takes (for example accept = [\"text/*\"])")
+	}
+	if i := p.emptyInput - 1; i >= 0 {
+		return pipelineErr(src, i, "input", "input \"\" is neither %q nor a step of this pipeline (leave input out for %q, the default)", InputDocument, InputDocument)
 	}
 	if p.zeroAttempts {
 		return pipelineErr(src, -1, "max_attempts", "max_attempts 0: want 1 to %d (1: no retries; leave it out for the default, %d)", MaxAttemptsLimit, DefaultAttempts)
@@ -285,25 +291,31 @@ type badParams struct {
 	kind string // "a string", "an array", ...
 }
 
-// nonTableParams returns the first step whose params is not a table, or
-// nil. The decoder drops such a value without a word (the step would run
-// with its plugin's defaults), so src is decoded again with params as
-// anything to see it.
-func nonTableParams(src []byte) *badParams {
+// shadowSteps returns the first step whose params is not a table, or
+// nil, and 1 + the first step that says input = "", or 0. The decoder
+// drops a params that is not a table without a word (the step would run
+// with its plugin's defaults), and decodes input = "" as no input, so src
+// is decoded again with params as anything and input as a pointer to see
+// them.
+func shadowSteps(src []byte) (bad *badParams, emptyInput int) {
 	var shadow struct {
 		Steps []struct {
-			Params any `toml:"params"`
+			Params any     `toml:"params"`
+			Input  *string `toml:"input"`
 		} `toml:"steps"`
 	}
 	if _, err := toml.NewDecoder(bytes.NewReader(src)).Decode(&shadow); err != nil {
-		return nil
+		return nil, 0
 	}
 	for i, s := range shadow.Steps {
-		if _, table := s.Params.(map[string]any); s.Params != nil && !table {
-			return &badParams{step: i, kind: tomlKind(s.Params)}
+		if _, table := s.Params.(map[string]any); bad == nil && s.Params != nil && !table {
+			bad = &badParams{step: i, kind: tomlKind(s.Params)}
+		}
+		if emptyInput == 0 && s.Input != nil && *s.Input == "" {
+			emptyInput = i + 1
 		}
 	}
-	return nil
+	return bad, emptyInput
 }
 
 func (p *Pipeline) validate(src []byte) error {

@@ -223,6 +223,35 @@ func TestEmptyAcceptRefused(t *testing.T) {
 	}
 }
 
+// TestEmptyInputRefused: input = "" names no step, yet was taken for
+// "document". A new definition is refused with the line and key, in a
+// [[steps]] table or an inline one; a version stored with it still
+// parses, its input "document", as before.
+func TestEmptyInputRefused(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\n[[steps]]\nname = \"b\"\nplugin = \"stats\"\ninput = \"\"\n", `pipeline line 8, key steps[1].input: input "" is neither "document" nor a step of this pipeline (leave input out for "document", the default)`},
+		{"name = \"x\"\nsteps = [\n  { name = \"a\", plugin = \"chunk\", input = \"\" },\n]\n", `key steps[0].input: input "" is neither "document"`},
+	} {
+		p, err := ParsePipeline([]byte(c.src))
+		if err != nil || p.Steps[len(p.Steps)-1].Input != InputDocument {
+			t.Fatalf("stored definition %q: %+v, %v", c.src, p, err)
+		}
+		err = p.checkNew([]byte(c.src))
+		if !errors.Is(err, docex.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("new definition %q: %v, want ErrInvalid with %q", c.src, err, c.want)
+		}
+	}
+	for _, ok := range []string{"name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\n", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"chunk\"\ninput = \"document\"\n"} {
+		q, err := ParsePipeline([]byte(ok))
+		if err == nil {
+			err = q.checkNew([]byte(ok))
+		}
+		if err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
+
 // TestBadParamValueKey: a parameter whose value is not a string, number or
 // bool, or not finite, is named by its own key and line (a table given as
 // [steps.params.sub] was reported at the step's [[steps]] line, key

@@ -1148,3 +1148,18 @@ func TestPluginRemoveNamesPipelines(t *testing.T) {
 		t.Errorf("plugin remove --json wrote to stderr: %q", r.stderr)
 	}
 }
+
+// TestPipelineEmptyInput: pipeline create refuses input = "" with its
+// line and key (exit 2), as an input that names no step; it was taken for
+// "document" and the pipeline stored.
+func TestPipelineEmptyInput(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	def := h.file("e.toml", "name = \"e\"\n[[steps]]\nname = \"a\"\nplugin = \"upper\"\ninput = \"\"\n")
+	r := h.want(exitInvalid, append([]string{"pipeline", "create", def}, u...)...)
+	if want := `pipeline line 5, key steps[0].input: input "" is neither "document" nor a step of this pipeline`; !strings.Contains(r.stderr, want) {
+		t.Fatalf("pipeline create with input = \"\": stderr %q, want %q", r.stderr, want)
+	}
+	h.want(exitNotFound, append([]string{"pipeline", "show", "e"}, u...)...)
+}
