@@ -111,6 +111,14 @@ func lineWhere(line int, key string) string {
 // unknown key, a bad name, a duplicate step, an unknown input, a cycle, a
 // bad content-type filter or parameter.
 func ParsePipeline(src []byte) (p *Pipeline, err error) {
+	return parsePipeline(src, new(string))
+}
+
+// parsePipeline is ParsePipeline; it sets *name to the definition's name
+// once its TOML is decoded (its syntax and value types right) and the name
+// is valid, even when it then refuses the definition (an unknown key, a
+// cycle): the target of pipeline.create's audit entry.
+func parsePipeline(src []byte, name *string) (p *Pipeline, err error) {
 	if len(src) > MaxPipelineBytes {
 		return nil, docex.Errorf(docex.ErrTooLarge, "pipeline definition is %d bytes, larger than %d", len(src), MaxPipelineBytes)
 	}
@@ -124,6 +132,9 @@ func ParsePipeline(src []byte) (p *Pipeline, err error) {
 	}
 	p = new(Pipeline)
 	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(p)
+	if err == nil && validPipelineName(p.Name) {
+		*name = p.Name
+	}
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		return nil, docex.Errorf(docex.ErrInvalid, "pipeline line %d: %s", spell.TOMLLine(pe.Position.Line, pe.Position.Start, pe.Position.Len, src), spell.TOMLSyntax(pe.Message))

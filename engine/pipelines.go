@@ -195,17 +195,15 @@ func checkParamType(typ, v string) error {
 // docex.ErrPluginFailed when a plugin failed while checking its
 // parameters (trap, instruction budget...). Every refusal is audited
 // (pipeline.create, outcome error, with the error's text; its target is
-// the pipeline's name, "" when the definition did not parse), after the
+// the pipeline's name once the definition's TOML decoded, even when it
+// is then refused, "" when it did not decode or the name is not valid), after the
 // caller's role is checked: a caller who may not define pipelines gets
 // the denial, whatever the definition.
 func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo, error) {
-	p, perr := ParsePipeline(src)
+	var target string // the name, once the definition decoded
+	p, perr := parsePipeline(src, &target)
 	if perr == nil {
 		perr = p.checkNew(src)
-	}
-	target := ""
-	if p != nil {
-		target = p.Name
 	}
 	st, err := s.open(ctx, tenancy.ActionManagePipelines, "pipeline.create", target)
 	if err != nil {

@@ -73,8 +73,9 @@ func TestPipelineDeletedSaysSo(t *testing.T) {
 // cycle, a bad name, ...), nor a file it could not read, as plugin
 // install audits every refusal. Now each is a pipeline.create entry,
 // outcome error, with the error's text, and its target the pipeline's
-// name ("" when the definition did not parse). A role without
-// pipeline.manage gets the denial, whatever the definition.
+// name once the TOML decoded ("" when it did not, or the name is not
+// valid; a cycle, an unknown key or a bad filter had "" too). A role
+// without pipeline.manage gets the denial, whatever the definition.
 func TestRefusedPipelineCreatesAreAudited(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -82,10 +83,12 @@ func TestRefusedPipelineCreatesAreAudited(t *testing.T) {
 	with := func(args ...string) []string { return append(args, u...) }
 	cases := []struct{ file, target string }{
 		{h.file("syntax.toml", "name = \"x\"\n[[steps]\n"), ""},
-		{h.file("key.toml", "name = \"x\"\nmax_attempt = 2\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\n"), ""},
-		{h.file("cycle.toml", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\ninput = \"b\"\n[[steps]]\nname = \"b\"\nplugin = \"tag\"\ninput = \"a\"\n"), ""},
+		{h.file("key.toml", "name = \"x\"\nmax_attempt = 2\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\n"), "x"},
+		{h.file("cycle.toml", "name = \"x\"\n[[steps]]\nname = \"a\"\nplugin = \"tag\"\ninput = \"b\"\n[[steps]]\nname = \"b\"\nplugin = \"tag\"\ninput = \"a\"\n"), "x"},
 		{h.file("name.toml", "name = \"Bad Name\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\n"), ""},
 		{h.file("empty.toml", "name = \"x\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\naccept = []\n"), "x"},
+		{h.file("filter.toml", "name = \"x\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\naccept = [\"text\"]\n"), "x"},
+		{h.file("type.toml", "name = \"x\"\nmax_attempts = \"2\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\n"), ""},
 		{h.file("plugin.toml", "name = \"x\"\n[[steps]]\nname = \"t\"\nplugin = \"nope\"\n"), "x"},
 		{filepath.Join(h.dir, "missing.toml"), ""},
 		{h.file("big.toml", "name = \"big\"\n"+strings.Repeat("# padding\n", 7000)), ""},
@@ -115,7 +118,7 @@ func TestRefusedPipelineCreatesAreAudited(t *testing.T) {
 	// A reader may not define pipelines: denied (exit 4), audited as
 	// denied, even for a definition that does not parse.
 	reader := []string{"--tenant", "acme", "--user", "bob", "--roles", "reader"}
-	for _, f := range []string{cases[0].file, cases[6].file} {
+	for _, f := range []string{cases[0].file, filepath.Join(h.dir, "missing.toml")} {
 		h.want(exitDenied, append([]string{"pipeline", "create", f}, reader...)...)
 	}
 	n := 0
