@@ -118,10 +118,10 @@ Example:
 			help: `Example:
   docex job list --state failed --pipeline ocr`,
 			flags: func(fs *pflag.FlagSet) {
-				fs.StringVar(&jf.State, "state", "", "queued, running, succeeded, failed or cancelled")
-				fs.StringVar(&jf.Pipeline, "pipeline", "", "only jobs of this pipeline")
-				fs.StringVar(&jf.DocumentID, "doc", "", "only jobs of this document")
-				fs.StringVar(&jobBasket, "basket", "", "only jobs of this basket's documents (name or id)")
+				fs.Var(filterFlag{&jf.State}, "state", "queued, running, succeeded, failed or cancelled")
+				fs.Var(filterFlag{&jf.Pipeline}, "pipeline", "only jobs of this pipeline")
+				fs.Var(filterFlag{&jf.DocumentID}, "doc", "only jobs of this document")
+				fs.Var(filterFlag{&jobBasket}, "basket", "only jobs of this basket's documents (name or id)")
 				pageFlags(fs, &page)
 				fs.BoolVarP(&quiet, "quiet", "q", false, "print only the jobs' ids, one per line (for scripts)")
 			},
@@ -885,6 +885,29 @@ func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, basket string, 
 			writef(w, "%s\t%s v%d\t%s\t%s\t%d/%d\t%s\n", j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, j.Attempts, j.MaxAttempts, oneLine(j.Error, 80))
 		}
 	})
+}
+
+// filterFlag is a listing's filter flag (job list --state): a string
+// that may not be given empty, which would filter nothing (as
+// job prune --state "" is refused).
+type filterFlag struct{ s *string }
+
+func (f filterFlag) String() string {
+	if f.s == nil {
+		return ""
+	}
+	return *f.s
+}
+
+func (f filterFlag) Type() string { return "string" }
+
+// Set returns an error for "": leave the flag out to filter nothing.
+func (f filterFlag) Set(s string) error {
+	if s == "" {
+		return errors.New("must not be empty (to filter nothing, leave the flag out)")
+	}
+	*f.s = s
+	return nil
 }
 
 // checkPipelineName returns docex.ErrNotFound, with the likely name, when

@@ -1163,3 +1163,20 @@ func TestPipelineEmptyInput(t *testing.T) {
 	}
 	h.want(exitNotFound, append([]string{"pipeline", "show", "e"}, u...)...)
 }
+
+// TestJobListEmptyFilter: job list --state "" (or --pipeline, --doc,
+// --basket given empty) is a usage error (exit 2), as job prune --state ""
+// is; it was taken for no filter and listed every job.
+func TestJobListEmptyFilter(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	for _, f := range []string{"--state", "--pipeline", "--doc", "--basket"} {
+		r := h.want(exitInvalid, append([]string{"job", "list", f, ""}, u...)...)
+		if want := `invalid argument "" for "` + f + `" flag: must not be empty`; !strings.Contains(r.stderr, want) {
+			t.Errorf("job list %s \"\": stderr %q, want %q", f, r.stderr, want)
+		}
+		h.want(exitInvalid, append([]string{"job", "list", f + "="}, u...)...)
+	}
+	h.ok(append([]string{"job", "list", "--state", "queued", "--pipeline", "three"}, u...)...)
+}
