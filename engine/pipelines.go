@@ -578,15 +578,16 @@ func (s *Session) enqueueBound(ctx context.Context, basketID string) func(tx dri
 				jobs = append(jobs, s.newJob(rec, p.MaxAttempts, a.Document.ID))
 			}
 		}
-		return s.enqueue(ctx, tx, rec, jobs, basketID)
+		return s.enqueue(ctx, tx, rec, jobs, func(string) string { return basketID })
 	}
 }
 
 // enqueue inserts jobs of pipeline version rec in tx, in a few
 // statements when the backend can (driver.JobsTx), and audits each as
-// job.enqueue (with basketID when not empty), in one statement when the
-// backend can (driver.StepRowsTx).
-func (s *Session) enqueue(ctx context.Context, tx driver.Tx, rec driver.PipelineRecord, jobs []driver.JobRecord, basketID string) error {
+// job.enqueue, detail {pipeline, version, document_id, basket_id} where
+// basketOf returns the basket of the job's document, in one statement
+// when the backend can (driver.StepRowsTx).
+func (s *Session) enqueue(ctx context.Context, tx driver.Tx, rec driver.PipelineRecord, jobs []driver.JobRecord, basketOf func(documentID string) string) error {
 	if jt, ok := tx.(driver.JobsTx); ok && len(jobs) > 1 {
 		if err := jt.InsertJobs(ctx, jobs); err != nil {
 			return err
@@ -601,10 +602,7 @@ func (s *Session) enqueue(ctx context.Context, tx driver.Tx, rec driver.Pipeline
 	entries := make([]docex.AuditEntry, len(jobs))
 	for i, j := range jobs {
 		e := s.entry("job.enqueue", j.ID, docex.OutcomeOK, nil)
-		e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": j.DocumentID}
-		if basketID != "" {
-			e.Detail["basket_id"] = basketID
-		}
+		e.Detail = map[string]any{"pipeline": rec.Name, "version": rec.Version, "document_id": j.DocumentID, "basket_id": basketOf(j.DocumentID)}
 		entries[i] = e
 	}
 	if rt, ok := tx.(driver.StepRowsTx); ok && len(entries) > 1 {
@@ -726,6 +724,7 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 			return fmt.Errorf("%w: pipeline %q: %w", docex.ErrCorrupt, pipeline, err)
 		}
 		docs := target.DocumentIDs
+		var basketOf map[string]string // of --doc documents
 		if target.BasketID != "" {
 			// Locked exclusively: no document is added to or deleted
 			// from the basket while its pages are read (one statement
@@ -765,17 +764,25 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 				return docex.Errorf(docex.ErrInvalid, "basket has more than %d documents", MaxRunDocuments)
 			}
 		} else {
+			basketOf = map[string]string{}
 			for _, id := range docs {
-				if _, err := tx.Document(ctx, id); err != nil {
+				d, err := tx.Document(ctx, id)
+				if err != nil {
 					return err
 				}
+				basketOf[id] = d.BasketID
 			}
 		}
 		jobs := make([]driver.JobRecord, len(docs))
 		for i, id := range docs {
 			jobs[i] = s.newJob(rec, p.MaxAttempts, id)
 		}
-		if err := s.enqueue(ctx, tx, rec, jobs, target.BasketID); err != nil {
+		if err := s.enqueue(ctx, tx, rec, jobs, func(id string) string {
+			if basketOf == nil {
+				return target.BasketID
+			}
+			return basketOf[id]
+		}); err != nil {
 			return err
 		}
 		for _, j := range jobs {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -662,5 +663,39 @@ func TestWorkerLogsTenants(t *testing.T) {
 		if !strings.Contains(errb.String(), tc.want) || strings.Contains(errb.String(), tc.absent) {
 			t.Errorf("docex worker %v: log lacks %s or has %s:\n%s", tc.args, tc.want, tc.absent, errb.String())
 		}
+	}
+}
+
+// TestEnqueueAuditDetail: every job.enqueue entry has the detail keys
+// pipeline, version, document_id and basket_id (the basket of the job's
+// document), whether the job was enqueued by an add to a bound basket, by
+// pipeline run --basket or by pipeline run --doc; a --doc run's had no
+// basket_id.
+func TestEnqueueAuditDetail(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	inbox := decode[struct{ ID string }](t, h.ok(with("basket", "show", "inbox", "--json")...).stdout).ID
+	doc := strings.TrimSpace(h.ok(with("doc", "add", "inbox", h.file("a.txt", "enqueue audit"), "-q")...).stdout) // bound: one job
+	h.ok(with("pipeline", "run", "three", "--doc", doc)...)
+	h.ok(with("pipeline", "run", "three", "--basket", "inbox")...)
+	type entry struct {
+		Operation string
+		Detail    map[string]any
+	}
+	n := 0
+	for _, e := range decode[[]entry](t, h.ok(with("audit", "list", "--json")...).stdout) {
+		if e.Operation != "job.enqueue" {
+			continue
+		}
+		n++
+		want := map[string]any{"pipeline": "three", "version": float64(1), "document_id": doc, "basket_id": inbox}
+		if !reflect.DeepEqual(e.Detail, want) {
+			t.Errorf("job.enqueue detail %v, want %v", e.Detail, want)
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d job.enqueue entries, want 3", n)
 	}
 }
