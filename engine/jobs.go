@@ -1613,7 +1613,10 @@ func (x *execution) prepare(ctx context.Context, step Step, inputID, key string)
 	}
 	plug, err := x.plugin(ctx, step.Plugin)
 	if err != nil {
-		return fail(fmt.Errorf("plugin %q: %w", step.Plugin, err), nil)
+		if named := fmt.Sprintf("plugin %q", step.Plugin); !strings.HasPrefix(err.Error(), named) {
+			err = fmt.Errorf("%s: %w", named, err) // named once: not `plugin "x": plugin "x" not found`
+		}
+		return fail(err, nil)
 	}
 	pu.module = plug.rec.ModuleSHA256
 	if !plug.cacheable {

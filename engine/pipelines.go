@@ -310,8 +310,9 @@ func (s *Session) Pipeline(ctx context.Context, name string, version int) (Pipel
 	rec, err := st.Pipeline(ctx, name, version)
 	s.readDone(ctx, st, "pipeline.get", name, err)
 	if errors.Is(err, docex.ErrNotFound) && version > 0 {
-		// "has no version 9": say which is the newest.
-		if newest, nerr := st.Pipeline(ctx, name, 0); nerr == nil && !newest.Deleted {
+		// "has no version 9": say which is the newest (a deleted
+		// pipeline's versions stay readable too).
+		if newest, nerr := st.Pipeline(ctx, name, 0); nerr == nil {
 			err = fmt.Errorf("%w (its newest version is %d)", err, newest.Version)
 		}
 	}

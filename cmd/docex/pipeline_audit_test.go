@@ -699,3 +699,34 @@ func TestEnqueueAuditDetail(t *testing.T) {
 		t.Errorf("%d job.enqueue entries, want 3", n)
 	}
 }
+
+// TestMissingPluginAndVersionWording: a job whose step's plugin was removed
+// fails with an error naming the plugin once (it read `plugin "upper":
+// plugin "upper" not found`), and a version a deleted pipeline does not
+// have names its newest version, as for a live one (it did not).
+func TestMissingPluginAndVersionWording(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "plain")...)
+	doc := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("a.txt", "one two"), "-q")...).stdout)
+	h.ok(with("basket", "unbind", "inbox")...)
+	h.ok(with("plugin", "remove", "upper")...)
+	h.want(exitPlugin, with("pipeline", "run", "three", "--doc", doc, "--wait")...)
+	jobs := decode[[]struct{ ID, Error string }](t, h.ok(with("job", "list", "--json")...).stdout)
+	if len(jobs) != 1 || strings.Count(jobs[0].Error, `plugin "upper"`) != 1 || !strings.Contains(jobs[0].Error, `plugin "upper" not found`) {
+		t.Errorf("job of a removed plugin: %+v, want its error to name the plugin once", jobs)
+	}
+	h.ok(with("pipeline", "create", h.file("sl.toml", "name = \"sl\"\n[[steps]]\nname = \"t\"\nplugin = \"tag\"\n"))...)
+	h.ok(with("pipeline", "create", h.file("sl.toml", "name = \"sl\"\n[[steps]]\nname = \"t2\"\nplugin = \"tag\"\n"))...)
+	for _, del := range []bool{false, true} {
+		if del {
+			h.ok(with("pipeline", "delete", "sl")...)
+		}
+		r := h.want(exitNotFound, with("pipeline", "show", "sl", "--version", "3")...)
+		if want := `pipeline "sl" has no version 3 (its newest version is 2)`; !strings.Contains(r.stderr, want) {
+			t.Errorf("pipeline show of a missing version (deleted %v): %q, want %q", del, r.stderr, want)
+		}
+	}
+}
