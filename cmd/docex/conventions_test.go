@@ -91,6 +91,8 @@ func TestJSONConvention(t *testing.T) {
 		{"doc delete", with("doc", "delete", other)},
 		{"gc", []string{"gc", "--grace", "0s", "--json"}},
 		{"verify", []string{"verify", "--json"}},
+		{"compact", []string{"compact", "--json"}},
+		{"compact", []string{"compact", "acme", "--json"}},
 	}
 	// Each output has exactly the keys docs/json.md's shape for its
 	// command lists.
