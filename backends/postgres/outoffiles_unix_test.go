@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/internal/fdlimit"
 )
 
 const envOutOfFilesChild = "DOCEX_TEST_PG_FD_CHILD"
@@ -28,21 +29,9 @@ func TestOutOfFilesChild(t *testing.T) {
 		fmt.Println("setrlimit:", err)
 		os.Exit(100)
 	}
-	if f, err := os.Open(os.DevNull); err == nil { // the runtime's poller first
-		f.Close()
-	}
-	var held []int
-	for {
-		fd, err := syscall.Open(os.DevNull, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			break
-		}
-		held = append(held, fd)
-	}
+	held := fdlimit.TakeAll()
 	b, err := Open(context.Background(), Config{DSN: os.Getenv(envOutOfFilesChild)})
-	for _, fd := range held {
-		syscall.Close(fd)
-	}
+	fdlimit.Release(held)
 	if err == nil {
 		b.Close()
 		fmt.Println("connected with no descriptor left")

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/internal/fdlimit"
 )
 
 func countFDs(t *testing.T) int {
@@ -126,18 +127,9 @@ func laterRead(ctx context.Context, b *Backend) {
 		fmt.Println("busy read:", err)
 		os.Exit(100)
 	}
-	var held []int
-	for {
-		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			break
-		}
-		held = append(held, fd)
-	}
+	held := fdlimit.TakeAll()
 	_, err = st.Baskets(ctx, docex.Page{Limit: 10})
-	for _, fd := range held {
-		syscall.Close(fd)
-	}
+	fdlimit.Release(held)
 	rows.Close()
 	if err == nil {
 		fmt.Println("read with no descriptor left succeeded")

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/docex-dev/docex/internal/fdlimit"
 )
 
 const envLimitedChild = "DOCEX_TEST_LIMITED_CHILD"
@@ -108,22 +110,10 @@ func TestSpareChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "setrlimit:", err)
 		os.Exit(100)
 	}
-	// The runtime's poller first: made at the first os.Open, a process
-	// that cannot make it stops (netpollinit failed).
-	if f, err := os.Open(os.DevNull); err == nil {
-		f.Close()
-	}
-	var held []int
-	for {
-		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			break
-		}
-		held = append(held, fd)
-	}
-	for _, fd := range held[:min(spare, len(held))] {
-		syscall.Close(fd)
-	}
+	// TakeAll makes the runtime's poller first: made at the first
+	// os.Open, a process that cannot make it stops (netpollinit failed).
+	held := fdlimit.TakeAll()
+	fdlimit.Release(held[:min(spare, len(held))])
 	runLimited(256, args[1:])
 }
 

@@ -5,6 +5,7 @@ package fdlimit
 import (
 	"errors"
 	"math"
+	"os"
 	"syscall"
 )
 
@@ -52,4 +53,30 @@ func Exhausted(n int) bool {
 // files in the process or in the system).
 func IsExhaustion(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// TakeAll opens /dev/null until the process has no file descriptor left
+// and returns the descriptors it took, for tests that run out of
+// descriptors on purpose (in a child process with a low limit). It first
+// opens and closes one file, so that the Go runtime's network poller,
+// which later opens need, exists. Release gives them back.
+func TakeAll() []int {
+	if f, err := os.Open(os.DevNull); err == nil {
+		f.Close()
+	}
+	var held []int
+	for {
+		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return held
+		}
+		held = append(held, fd)
+	}
+}
+
+// Release closes fds, descriptors TakeAll took.
+func Release(fds []int) {
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
 }

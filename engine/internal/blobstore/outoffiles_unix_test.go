@@ -15,6 +15,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine/internal/blobstore"
+	"github.com/docex-dev/docex/internal/fdlimit"
 )
 
 const envOutOfFilesChild = "DOCEX_TEST_BLOBSTORE_FD_CHILD"
@@ -39,22 +40,10 @@ func TestOutOfFilesChild(t *testing.T) {
 		fmt.Println("tenant:", err)
 		os.Exit(100)
 	}
-	if f, err := os.Open(os.DevNull); err == nil { // the runtime's poller first
-		f.Close()
-	}
-	var held []int
-	for {
-		fd, err := syscall.Open(os.DevNull, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			break
-		}
-		held = append(held, fd)
-	}
+	held := fdlimit.TakeAll()
 	_, oerr := tc.Open(bg, nil, args[2], size)
 	_, serr := tc.Stage(bg, strings.NewReader("new content"), 1<<20)
-	for _, fd := range held {
-		syscall.Close(fd)
-	}
+	fdlimit.Release(held)
 	for _, err := range []error{oerr, serr} {
 		fmt.Printf("%s\t%v\n", docex.Code(err), err)
 	}
