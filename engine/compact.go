@@ -64,30 +64,21 @@ func (p *TenantProvisioner) compact(ctx context.Context, tenantID string, rep *C
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		st, err := p.e.be.OpenTenant(ctx, id)
-		if errors.Is(err, docex.ErrTenantNotFound) && tenantID == "" {
-			continue // deleted meanwhile
+	return p.eachTenant(ctx, ids, tenantID == "", "compact", func(id string, st driver.TenantStore) error {
+		cp, ok := st.(driver.Compactor)
+		if !ok {
+			return fmt.Errorf("the %T store cannot compact", st)
+		}
+		c, err := cp.Compact(ctx)
+		if errors.Is(err, docex.ErrTenantUnknown) && tenantID == "" {
+			return nil // deleted while being compacted
 		}
 		if err != nil {
 			return err
 		}
-		var c driver.Compacted
-		if cp, ok := st.(driver.Compactor); ok {
-			c, err = cp.Compact(ctx)
-		} else {
-			err = fmt.Errorf("the %T store cannot compact", st)
-		}
-		st.Close()
-		if errors.Is(err, docex.ErrTenantUnknown) && tenantID == "" {
-			continue // deleted while being compacted
-		}
-		if err != nil {
-			return fmt.Errorf("compact tenant %q: %w", id, err)
-		}
 		rep.Tenants = append(rep.Tenants, CompactedTenant{Tenant: id, BytesBefore: c.Before, BytesAfter: c.After})
 		rep.BytesBefore += c.Before
 		rep.BytesAfter += c.After
-	}
-	return nil
+		return nil
+	})
 }

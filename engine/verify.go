@@ -108,20 +108,34 @@ func (p *TenantProvisioner) verify(ctx context.Context, tenantID string, rep *Ve
 	if err := p.e.checkClaim(ctx); err != nil {
 		return err
 	}
+	return p.eachTenant(ctx, ids, tenantID == "", "verify", func(id string, st driver.TenantStore) error {
+		if err := p.verifyTenant(ctx, st, rep); err != nil {
+			return err
+		}
+		rep.Tenants = append(rep.Tenants, id)
+		return nil
+	})
+}
+
+// eachTenant runs fn on the store of each tenant of ids, one after
+// another, and closes it after fn. With all (the command named no
+// tenant), a tenant deleted since ids were read is skipped. It returns
+// the error of opening a store, or fn's wrapped as "<verb> tenant ID",
+// and stops there.
+func (p *TenantProvisioner) eachTenant(ctx context.Context, ids []string, all bool, verb string, fn func(id string, st driver.TenantStore) error) error {
 	for _, id := range ids {
 		st, err := p.e.be.OpenTenant(ctx, id)
-		if errors.Is(err, docex.ErrTenantNotFound) && tenantID == "" {
+		if errors.Is(err, docex.ErrTenantNotFound) && all {
 			continue // deleted meanwhile
 		}
 		if err != nil {
 			return err
 		}
-		err = p.verifyTenant(ctx, st, rep)
+		err = fn(id, st)
 		st.Close()
 		if err != nil {
-			return fmt.Errorf("verify tenant %q: %w", id, err)
+			return fmt.Errorf("%s tenant %q: %w", verb, id, err)
 		}
-		rep.Tenants = append(rep.Tenants, id)
 	}
 	return nil
 }
