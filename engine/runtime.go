@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
@@ -19,6 +20,18 @@ import (
 // record is replaced, evicted or the engine closes.
 type PluginRuntime interface {
 	LoadRunner(ctx context.Context, m *pluginapi.Manifest, module []byte) (pluginapi.Runner, error)
+}
+
+// CachePruner is implemented by a PluginRuntime that keeps compiled
+// modules on disk (*sandbox.Sandbox with a CacheDir). TenantProvisioner.Sweep
+// calls PruneCache with keep reporting whether a module (by its sha256 as
+// installed) belongs to a plugin some tenant, or the system, has
+// installed; it removes what is not kept and older than olderThan (with
+// dryRun: nothing) and returns how many modules it removed. The cache must
+// only be a cache: removing a module a plugin still uses may only cost
+// compiling it again.
+type CachePruner interface {
+	PruneCache(ctx context.Context, keep func(moduleSHA256 string) bool, olderThan time.Time, dryRun bool) (int, error)
 }
 
 // GuestEnvironment is implemented by a PluginRuntime whose guests see more

@@ -30,6 +30,13 @@ type SweepReport struct {
 	// staging files; with S3, spool files and aborted multipart uploads),
 	// or with database content, of content rows no document refers to.
 	ContentFiles int `json:"content_files"`
+	// CompiledModules is the number of modules removed from the plugin
+	// compilation cache (sandbox.cache_dir): modules no tenant and no
+	// system-wide plugin has installed any more (a deleted tenant's, a
+	// replaced or removed plugin's), entries of an older docex or wazero,
+	// and compiled code of no known module. It stays 0 without a runtime
+	// that keeps such a cache (CachePruner).
+	CompiledModules int `json:"compiled_modules"`
 	// Packs is the number of pack files (filesystem storage) removed:
 	// packs no document refers to (a crash between writing a pack and
 	// committing its documents, or all their documents deleted), and
@@ -74,13 +81,17 @@ func (p *TenantProvisioner) Sweep(ctx context.Context, opts SweepOptions) (Sweep
 	if opts.Grace < 0 {
 		return rep, docex.Errorf(docex.ErrInvalid, "sweep grace %v is negative", opts.Grace)
 	}
-	sw := sweepRun{p: p, opts: opts, cutoff: time.Now().Add(-opts.Grace), cleaned: map[string]bool{}, rep: &rep}
+	sw := sweepRun{p: p, opts: opts, cutoff: time.Now().Add(-opts.Grace), cleaned: map[string]bool{}, keep: map[string]bool{}, rep: &rep}
 	err := sw.sweep(ctx)
 	op := "system.sweep"
 	if opts.DryRun {
 		op = "system.sweep.dry_run"
 	}
-	return rep, p.audit(ctx, op, fmt.Sprintf("storage=%d dirs=%d files=%d packs=%d", len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles, rep.Packs), err)
+	target := fmt.Sprintf("storage=%d dirs=%d files=%d packs=%d", len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles, rep.Packs)
+	if rep.CompiledModules > 0 {
+		target += fmt.Sprintf(" compiled=%d", rep.CompiledModules)
+	}
+	return rep, p.audit(ctx, op, target, err)
 }
 
 // sweepRun is one Sweep.
@@ -91,7 +102,9 @@ type sweepRun struct {
 	// cleaned are the staging leftovers counted: one shared by
 	// namespaces (a spool directory) is counted once.
 	cleaned map[string]bool
-	rep     *SweepReport
+	// keep are the modules of installed plugins, by sha256.
+	keep map[string]bool
+	rep  *SweepReport
 }
 
 func (sw *sweepRun) sweep(ctx context.Context) error {
@@ -112,7 +125,13 @@ func (sw *sweepRun) sweep(ctx context.Context) error {
 			return err
 		}
 		defer st.Close()
-		return sw.sweepContent(ctx, st)
+		if err := sw.sweepContent(ctx, st); err != nil {
+			return err
+		}
+		if err := sw.installed(ctx, st); err != nil {
+			return err
+		}
+		return sw.sweepCache(ctx)
 	}
 	tenants, err := e.be.Tenants(ctx)
 	if err != nil {
@@ -161,12 +180,53 @@ func (sw *sweepRun) sweep(ctx context.Context) error {
 			return err
 		}
 		err = sw.sweepContent(ctx, st)
+		if err == nil {
+			err = sw.installed(ctx, st)
+		}
 		st.Close()
 		if err != nil {
 			return err
 		}
 	}
+	return sw.sweepCache(ctx)
+}
+
+// installed adds the modules of the tenant's plugins to those the
+// compilation cache keeps.
+func (sw *sweepRun) installed(ctx context.Context, st driver.TenantStore) error {
+	if _, ok := sw.p.e.cfg.Sandbox.(CachePruner); !ok {
+		return nil
+	}
+	recs, err := st.Plugins().Plugins(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		sw.keep[r.ModuleSHA256] = true
+	}
 	return nil
+}
+
+// sweepCache removes from the plugin compilation cache what no installed
+// plugin needs (CachePruner): the tenants' plugins were listed by
+// installed, the system-wide ones are listed here. A plugin installed
+// meanwhile is younger than the cutoff, or finds its module compiled
+// again on its next load.
+func (sw *sweepRun) sweepCache(ctx context.Context) error {
+	cp, ok := sw.p.e.cfg.Sandbox.(CachePruner)
+	if !ok {
+		return nil
+	}
+	recs, err := sw.p.e.be.SystemPlugins().Plugins(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		sw.keep[r.ModuleSHA256] = true
+	}
+	n, err := cp.PruneCache(ctx, func(sum string) bool { return sw.keep[sum] }, sw.cutoff, sw.opts.DryRun)
+	sw.rep.CompiledModules += n
+	return err
 }
 
 // sweepContent removes the tenant's staging leftovers and the content no

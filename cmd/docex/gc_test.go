@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"slices"
@@ -122,5 +124,74 @@ func TestGCDryRun(t *testing.T) {
 	}
 	if out := h.ok("doc", "list", "b").stdout; !strings.Contains(out, "keep.txt") {
 		t.Fatalf("doc list after gc: %s", out)
+	}
+}
+
+// TestGCCompiledModules: gc removes from the plugin compilation cache the
+// modules no tenant has installed any more (here a deleted tenant's), and
+// keeps one another tenant still has.
+func TestGCCompiledModules(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.env["DOCEX_USER"], h.env["DOCEX_ROLES"] = "alice", "admin"
+	sys := decode[struct {
+		DataDir string `json:"data_dir"`
+	}](t, h.ok("init", "--json").stdout)
+	for _, c := range []struct{ tenant, plugin string }{{"acme", "upper"}, {"acme", "echo"}, {"beta", "upper"}} {
+		if h.run("tenant", "show", c.tenant).code != 0 {
+			h.ok("tenant", "create", c.tenant)
+		}
+		h.ok("--tenant", c.tenant, "plugin", "install", "../../testplugins/"+c.plugin)
+	}
+	entry := func(plugin string) string {
+		mod, err := os.ReadFile(filepath.Join("../../testplugins", plugin, plugin+".wasm"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(mod)
+		return filepath.Join(sys.DataDir, "wasm-cache", "metered", hex.EncodeToString(sum[:])+"-v1.wasm")
+	}
+	for _, p := range []string{"upper", "echo"} {
+		if _, err := os.Stat(entry(p)); err != nil {
+			t.Fatalf("%s is not in the cache: %v", p, err)
+		}
+	}
+	type report struct {
+		CompiledModules *int `json:"compiled_modules"`
+	}
+	count := func(args ...string) int {
+		t.Helper()
+		got := decode[report](t, h.ok(append([]string{"gc", "--grace", "0s", "--json"}, args...)...).stdout)
+		if got.CompiledModules == nil {
+			t.Fatal("gc --json has no compiled_modules")
+		}
+		return *got.CompiledModules
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("gc with every module installed removed %d compiled modules", n)
+	}
+	h.ok("tenant", "delete", "acme", "--yes")
+	if n := count("--dry-run"); n != 1 {
+		t.Fatalf("gc --dry-run after deleting acme: %d compiled modules, want 1 (echo)", n)
+	}
+	if _, err := os.Stat(entry("echo")); err != nil {
+		t.Fatalf("a dry run removed echo: %v", err)
+	}
+	if out := h.ok("gc", "--grace", "0s").stdout; !strings.Contains(out, "removed 1 compiled plugin modules no installed plugin needs (sandbox.cache_dir)\n") {
+		t.Fatalf("gc printed %q", out)
+	}
+	if _, err := os.Stat(entry("echo")); !os.IsNotExist(err) {
+		t.Fatalf("echo after gc: %v", err)
+	}
+	if _, err := os.Stat(entry("upper")); err != nil {
+		t.Fatalf("upper, still installed by beta, after gc: %v", err)
+	}
+	h.ok("--tenant", "beta", "basket", "create", "b")
+	id := strings.TrimSpace(h.ok("--tenant", "beta", "doc", "add", "b", h.file("x.txt", "hello"), "--quiet").stdout)
+	if out := h.ok("--tenant", "beta", "run", "upper", id).stdout; !strings.Contains(out, "status: ok") {
+		t.Fatalf("upper after gc: %s", out)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("a second gc removed %d compiled modules", n)
 	}
 }

@@ -533,7 +533,7 @@ func within(p, dir string) bool {
 func gcCommand() *command {
 	var opts engine.SweepOptions
 	return &command{
-		path: "gc", access: "operator", maxArgs: 0,
+		path: "gc", access: "operator", maxArgs: 0, plugins: true,
 		summary: "remove what a crash left behind (files older than --grace)",
 		help: `Removes tenant database files that no registered tenant owns (SQLite; a
 PostgreSQL tenant's schema comes and goes with its registry row), the
@@ -550,6 +550,12 @@ tenant's multipart uploads started before --grace (a crashed or failed
 large add) and removes stale spool files (storage.documents.s3.spool_dir);
 the aborted uploads and the spool files count as "unreferenced content
 files" (content_files in --json), as filesystem staging leftovers do.
+It also empties the plugin compilation cache (sandbox.cache_dir) of what
+no installed plugin needs: the checked and compiled modules of plugins no
+tenant has installed any more (a deleted tenant's, a replaced plugin's) and
+the entries of an older docex or wazero, older than --grace
+(compiled_modules in --json); a plugin whose module is removed meanwhile
+is compiled again on its next run.
 Safe to run while docex is in use.
 
 It first checks that the content store carries this system's marker
@@ -590,6 +596,9 @@ Examples:
 				}
 				writef(w, "%s %d unregistered tenant files, %d stale content directories, %d unreferenced content files, %d pack files\n",
 					verb, len(rep.Storage), len(rep.ContentDirs), rep.ContentFiles, rep.Packs)
+				if rep.CompiledModules > 0 {
+					writef(w, "%s %d compiled plugin modules no installed plugin needs (sandbox.cache_dir)\n", verb, rep.CompiledModules)
+				}
 				for _, p := range rep.Storage {
 					writef(w, "  tenant file %s\n", p)
 				}
