@@ -314,7 +314,8 @@ func (b *Backend) outOfFiles(what string, err error) error {
 // of file descriptors is docex.ErrTooManyOpenFiles (outOfFiles), naming
 // the file: database/sql connects when its pool needs a connection, at
 // any query (a read that finds every open read connection busy), not
-// only when the database is opened.
+// only when the database is opened. The errors of its connections'
+// statements, commits and row reads go through openFailed (fdConn).
 func (b *Backend) sqlOpen(path, dsn string) *sql.DB {
 	return sql.OpenDB(&connector{b: b, drv: b.drv, dsn: dsn, name: filepath.Base(path)})
 }
@@ -327,7 +328,8 @@ type connector struct {
 }
 
 // Connect opens a connection; an error matches docex.ErrTooManyOpenFiles
-// when the process ran out of file descriptors (Backend.outOfFiles).
+// when the process ran out of file descriptors (Backend.outOfFiles). The
+// connection's own errors go through Backend.openFailed (fdConn).
 func (c *connector) Connect(context.Context) (sqldriver.Conn, error) {
 	conn, err := c.drv.Open(c.dsn)
 	if err != nil {
@@ -335,6 +337,9 @@ func (c *connector) Connect(context.Context) (sqldriver.Conn, error) {
 			return nil, ferr
 		}
 		return nil, err
+	}
+	if sc, ok := conn.(sqliteConn); ok {
+		return &fdConn{c: sc, b: c.b, name: c.name}, nil
 	}
 	return conn, nil
 }

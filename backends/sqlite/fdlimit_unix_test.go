@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/internal/fdlimit"
 )
 
@@ -90,8 +91,8 @@ func TestOutOfFilesChild(t *testing.T) {
 		fmt.Println("open:", err)
 		os.Exit(100)
 	}
-	if os.Getenv(envFDChildMode) == "later-read" {
-		laterRead(ctx, b)
+	if mode := os.Getenv(envFDChildMode); mode != "" {
+		laterRead(ctx, b, mode)
 	}
 	for i := range 40 {
 		s, err := b.OpenTenant(ctx, "t"+strconv.Itoa(i))
@@ -108,15 +109,22 @@ func TestOutOfFilesChild(t *testing.T) {
 	os.Exit(2)
 }
 
-// envFDChildMode "later-read" makes TestOutOfFilesChild run laterRead.
+// envFDChildMode makes TestOutOfFilesChild run laterRead in that mode.
 const envFDChildMode = "DOCEX_TEST_FD_CHILD_MODE"
 
 // laterRead opens tenant t0, keeps its one read connection busy (a query
 // whose rows are not read to their end), takes every descriptor left,
-// and reads through the store, which needs a new read connection: it
-// prints that error's code and message and exits (0 when it is
-// ErrTooManyOpenFiles of no kind).
-func laterRead(ctx context.Context, b *Backend) {
+// and then, by mode:
+//   - "later-read": reads through the store, which needs a new read
+//     connection (its connect fails);
+//   - "compact": compacts the store on its open write connection:
+//     VACUUM fails to open its temporary file (temp_store FILE; the
+//     database must be larger than the temporary database's page cache,
+//     2 MB, for VACUUM to spill to the file).
+//
+// It prints the operation's error's code and message and exits (0 when
+// it is ErrTooManyOpenFiles of no kind).
+func laterRead(ctx context.Context, b *Backend, mode string) {
 	st, err := b.OpenTenant(ctx, "t0")
 	if err != nil {
 		fmt.Println("open t0:", err)
@@ -128,11 +136,19 @@ func laterRead(ctx context.Context, b *Backend) {
 		os.Exit(100)
 	}
 	held := fdlimit.TakeAll()
-	_, err = st.Baskets(ctx, docex.Page{Limit: 10})
+	switch mode {
+	case "later-read":
+		_, err = st.Baskets(ctx, docex.Page{Limit: 10})
+	case "compact":
+		_, err = st.(*store).Compact(ctx)
+	default:
+		fmt.Println("unknown mode", mode)
+		os.Exit(100)
+	}
 	fdlimit.Release(held)
 	rows.Close()
 	if err == nil {
-		fmt.Println("read with no descriptor left succeeded")
+		fmt.Printf("%s with no descriptor left succeeded\n", mode)
 		os.Exit(2)
 	}
 	fmt.Printf("%s\n%v\n", docex.Code(err), err)
@@ -226,5 +242,44 @@ func TestOutOfFilesLaterRead(t *testing.T) {
 	t.Logf("child: %s: %s", code, msg)
 	if code != "too_many_open_files" || !strings.Contains(msg, "open-file limit 48") || !strings.Contains(msg, ".db") {
 		t.Fatalf("out of descriptors at a later read: code %q, message %q; want too_many_open_files naming the database and the limit", code, msg)
+	}
+}
+
+// TestOutOfFilesAfterOpen: an operation on an open tenant database whose
+// connection, already connected, must open a new file (VACUUM's
+// temporary file) while the process holds as many files as it may is
+// ErrTooManyOpenFiles naming the database and the limit, not SQLite's
+// "unable to open database file (14)" (code internal on the old code).
+func TestOutOfFilesAfterOpen(t *testing.T) {
+	ctx := context.Background()
+	b := bootstrapped(t)
+	if err := b.CreateTenant(ctx, newTenant("t0"), testAudit("tenant.create")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.OpenTenant(ctx, "t0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6 MB of content: VACUUM's copy outgrows its page cache.
+	err = st.Write(ctx, func(tx driver.Tx) error {
+		for i := range 6 {
+			if err := tx.PutContent(ctx, fmt.Sprintf("sum%d", i), bytes.Repeat([]byte{byte(i)}, 1<<20)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := b.cfg.Dir
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, msg := runFDChild(t, dir, "compact")
+	t.Logf("child: %s: %s", code, msg)
+	if code != "too_many_open_files" || !strings.Contains(msg, "open-file limit 48") || !strings.Contains(msg, ".db") {
+		t.Fatalf("compact out of descriptors: code %q, message %q; want too_many_open_files naming the database and the limit", code, msg)
 	}
 }
