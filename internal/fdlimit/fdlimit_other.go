@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package fdlimit
 
@@ -9,5 +9,6 @@ func Limit() int { return 0 }
 // Exhausted returns false: this system's descriptors are not probed.
 func Exhausted(n int) bool { return false }
 
-// IsExhaustion returns false: EMFILE and ENFILE are not told apart here.
+// IsExhaustion returns false: no error of this system is recognised as
+// running out of file descriptors.
 func IsExhaustion(error) bool { return false }

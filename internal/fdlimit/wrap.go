@@ -9,8 +9,9 @@ import (
 
 // Wrap returns err wrapped in docex.ErrTooManyOpenFiles, naming the
 // open-file limit, when err says the process or the system ran out of
-// file descriptors (IsExhaustion: EMFILE or ENFILE anywhere in its
-// chain) and does not match docex.ErrTooManyOpenFiles yet; err
+// file descriptors (IsExhaustion: EMFILE or ENFILE, on Windows
+// ERROR_TOO_MANY_OPEN_FILES or WSAEMFILE, anywhere in its chain) and
+// does not match docex.ErrTooManyOpenFiles yet; err
 // otherwise (nil for nil). The sentinel comes first in the chain, so
 // docex.Code reports too_many_open_files even when err also matches
 // another docex error.
