@@ -16,10 +16,10 @@ import (
 // open-file limit) when SQLite could not open a file it needed (result
 // code SQLITE_CANTOPEN, any extended code) and
 // the process is out of file descriptors right now: a connection opens
-// files after it connects too (its -wal and -shm files at its first
-// read, the temporary files of a big sort or of VACUUM with temp_store
-// FILE), and SQLite reports such an open that failed for want of a
-// descriptor as "unable to open database file (14)", without the errno.
+// files after it connects too (the temporary file of VACUUM with
+// temp_store FILE or of a large sort, once the data outgrows the cache),
+// and SQLite reports such an open that failed for want of a descriptor
+// as "unable to open database file (14)", without the errno.
 // It returns err otherwise (nil for nil).
 func (b *Backend) openFailed(name string, err error) error {
 	if err == nil || !cantOpen(err) || errors.Is(err, docex.ErrTooManyOpenFiles) {
