@@ -112,3 +112,71 @@ func vmHWM() string {
 	}
 	return "VmHWM unknown"
 }
+
+// TestLookupMetadataHostMemory: a document carries 256 KiB of metadata
+// (4 values of 64 KiB: any user with write access, or a plugin with
+// metadata.write, can set that much, 256 keys per call), and the metalook
+// plugin (64 KiB memory limit, 4 KiB output, 1 KiB log: a 69 KiB
+// host-memory budget) takes 1,023 handles to it and calls doc_size on
+// each. Every handle used to load the document and its metadata again and
+// hold it to the end of the run (256 MiB here; 16 MiB of metadata made
+// 1,023 handles hold 17 GB). Now the handles share one copy, whose
+// metadata counts against the budget: every doc_size gets ELIMIT, and the
+// document is opened once. The bound checked is on bytes the process
+// allocated during the run (not on time): the 1,023 lookups still load
+// the metadata each time and drop it (the store lists documents with
+// their metadata: 256 MiB, garbage at once), the opens must not add as
+// much again (the old code allocated 512 MiB).
+func TestLookupMetadataHostMemory(t *testing.T) {
+	ctx := context.Background()
+	be, dir := engine.OpenTestSQLite(t)
+	cfg := engine.Config{MultiTenancy: true, ContentDir: dir + "/content", NoContentSync: true, Sandbox: testSandbox(t)}
+	eng := startEngine(t, be, cfg, "alpha")
+	s := eng.As(docex.UserContext{UserID: "ann", TenantID: "alpha", Roles: []string{"admin"}})
+	basket, err := s.CreateBasket(ctx, "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := map[string]docex.Value{}
+	for _, k := range []string{"a", "b", "c", "d"} {
+		meta[k] = docex.String(strings.Repeat(k, engine.MaxMetaValueLen))
+	}
+	if _, err := s.AddDocument(ctx, basket.ID, engine.NewDocument{Name: "victim.txt", Content: strings.NewReader("v"), Metadata: meta}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.AddDocument(ctx, basket.ID, engine.NewDocument{Name: "input.txt", Content: strings.NewReader("go")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, module := pluginFiles(t, "metalook")
+	if _, err := s.InstallPlugin(ctx, manifest, module); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunPlugin(ctx, "metalook", in.Document.ID, nil); err != nil { // warm: compile, instance
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	res, err := s.RunPlugin(ctx, "metalook", in.Document.ID, nil)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	num := func(k string) int {
+		f, _ := res.Document.Metadata[k].Any().(float64)
+		return int(f)
+	}
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("handles=%d sized=%d limited=%d peak_host_bytes=%d bytes allocated by the process during the run=%d (%.1f MiB); %s",
+		num("handles"), num("sized"), num("limited"), res.Report.PeakHostBytes, allocated, float64(allocated)/(1<<20), vmHWM())
+	if num("handles") != 1023 || num("sized") != 0 || num("limited") != 1023 {
+		t.Errorf("handles=%d sized=%d limited=%d, want 1023, 0, 1023 (256 KiB of metadata is over the 69 KiB budget)", num("handles"), num("sized"), num("limited"))
+	}
+	if budget := int64(4096 + 1024 + 64<<10); res.Report.PeakHostBytes > budget {
+		t.Errorf("PeakHostBytes = %d, over the run's host-memory budget %d", res.Report.PeakHostBytes, budget)
+	}
+	if lookups := int64(1023 * 4 * engine.MaxMetaValueLen); int64(allocated) > lookups+lookups/2 {
+		t.Errorf("the run allocated %d bytes for 1,023 handles to a document with 256 KiB of metadata, over the %d its lookups load and drop and half as much again: every handle opens it again", allocated, lookups)
+	}
+}

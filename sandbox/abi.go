@@ -106,6 +106,11 @@ type callState struct {
 	host       pluginapi.Host
 	params     map[string]string
 	docs       []docSlot
+	// opened are the looked-up documents opened in this invocation, by
+	// DocumentRef.ID: every handle to one document shares one copy (and
+	// its cost). A nil entry is a document refused with ELIMIT: the
+	// bytes held only grow, so it stays refused.
+	opened map[string]*pluginapi.Document
 
 	deadline time.Time // of the call: pluginapi.Host methods get it in their context
 
@@ -248,22 +253,65 @@ func (st *callState) slot(ctx context.Context, h int32, c capSet, fn string) (*p
 	}
 	s := &st.docs[h]
 	if s.doc == nil {
-		if st.host == nil {
-			return nil, codeHost
+		d, code := st.open(ctx, s.ref)
+		if code != 0 {
+			return nil, code
 		}
-		hctx, cancel := context.WithDeadline(ctx, st.deadline)
-		d, err := st.host.Open(hctx, s.ref)
-		cancel()
-		if err != nil || d == nil {
-			return nil, codeHost
-		}
-		if d.Resident > 0 && st.hostBytes+d.Resident > st.hostBudget() {
-			return nil, codeLimit
-		}
-		st.hold(max(d.Resident, 0))
 		s.doc = d
 	}
 	return s.doc, 0
+}
+
+// open returns the looked-up document ref, opening it at most once per
+// invocation; code is codeHost when the host fails and codeLimit when its
+// loaded content (Resident) and metadata would take the host bytes held
+// for the guest past hostBudget.
+func (st *callState) open(ctx context.Context, ref pluginapi.DocumentRef) (*pluginapi.Document, int32) {
+	if d, ok := st.opened[ref.ID]; ok {
+		if d == nil {
+			return nil, codeLimit
+		}
+		return d, 0
+	}
+	if st.host == nil {
+		return nil, codeHost
+	}
+	hctx, cancel := context.WithDeadline(ctx, st.deadline)
+	d, err := st.host.Open(hctx, ref)
+	cancel()
+	if err != nil || d == nil {
+		return nil, codeHost
+	}
+	if st.opened == nil {
+		st.opened = map[string]*pluginapi.Document{}
+	}
+	cost := max(d.Resident, 0) + metaBytes(d.Metadata)
+	if cost > 0 && st.hostBytes+cost > st.hostBudget() {
+		st.opened[ref.ID] = nil
+		return nil, codeLimit
+	}
+	st.hold(cost)
+	st.opened[ref.ID] = d
+	return d, 0
+}
+
+// metaBytes is what a document's metadata holds in host memory, as
+// counted against hostBudget: the bytes of its keys and values (a number
+// 8, a bool 1).
+func metaBytes(m map[string]any) int64 {
+	var n int64
+	for k, v := range m {
+		n += int64(len(k))
+		switch v := v.(type) {
+		case string:
+			n += int64(len(v))
+		case bool:
+			n++
+		default:
+			n += 8
+		}
+	}
+	return n
 }
 
 type hostFunc struct {

@@ -11,7 +11,7 @@
 // lookup (Go guests using pdk).
 // Hostile: loop, membomb, trap, bigoutput, chatty, oob, nocap, forge, wasi,
 // procexit, tablebomb, recurse, badimport, badsig, badvalidate,
-// badvalidatename, notwasm, badhash, lookupflood
+// badvalidatename, notwasm, badhash, lookupflood, metalook
 // (and the issue 7 set, each described in its .wat); modules that
 // are malformed on purpose are generated in the tests instead.
 package testplugins

@@ -22,8 +22,10 @@ type Document struct {
 	// Resident is the host memory this document holds while the guest may
 	// read it: 0 when Content reads from a file, Size when the host had to
 	// load the bytes. It counts against the invocation's host-memory
-	// budget (max_output_bytes + max_log_bytes + the memory limit): a
-	// looked-up document past the budget gets ELIMIT at its first use. The
+	// budget (max_output_bytes + max_log_bytes + the memory limit), as do
+	// the bytes of a looked-up document's metadata keys and values: a
+	// looked-up document past the budget gets ELIMIT at its first use.
+	// Handles to one document (one DocumentRef.ID) share one Open. The
 	// input's Resident is counted (Report.PeakHostBytes, and less room for
 	// lookups) but never refused: the host chose to load it.
 	Resident int64
