@@ -2,9 +2,12 @@ package engine
 
 import (
 	"context"
+	"io"
 	"testing"
 
 	"github.com/docex-dev/docex/backends/sqlite"
+	"github.com/docex-dev/docex/sandbox/pluginapi"
+	"github.com/docex-dev/docex/tenancy"
 )
 
 // OpenTestSQLite opens a SQLite backend in a new temporary directory of t,
@@ -19,4 +22,25 @@ func OpenTestSQLite(t testing.TB) (*sqlite.Backend, string) {
 	}
 	t.Cleanup(func() { be.Close() })
 	return be, dir
+}
+
+// LookedUpForTest opens, as one plugin run's host does for a guest that
+// looks them up, the documents ids of basketID, and returns their
+// contents; done closes the run's host. It returns the first error.
+func (s *Session) LookedUpForTest(ctx context.Context, basketID string, ids []string) (contents []io.ReaderAt, done func(), err error) {
+	st, err := s.open(ctx, tenancy.ActionRead, "document.read", basketID)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := &pluginHost{s: s, st: st, basketID: basketID, key: s.e.poolKey(st.Tenant())}
+	done = func() { h.close(); st.Close() }
+	for _, id := range ids {
+		d, err := h.Open(ctx, pluginapi.DocumentRef{TenantID: h.key, ID: id})
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		contents = append(contents, d.Content)
+	}
+	return contents, done, nil
 }

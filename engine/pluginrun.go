@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -616,6 +617,11 @@ func (s *Session) contentReaderAt(ctx context.Context, st driver.TenantStore, d 
 	return bytes.NewReader(data), int64(len(data)), func() {}, nil
 }
 
+// maxLookupFiles is the most content files a run's looked-up documents
+// hold open at once (filesystem storage): docs/isolation.md counts them
+// in the process's descriptor budget.
+const maxLookupFiles = 8
+
 // pluginHost implements pluginapi.Host for one run: lookups are confined to
 // the input document's basket in the session's tenant store. Documents it
 // opens are read in ranges straight from their files, or loaded only when
@@ -627,21 +633,101 @@ type pluginHost struct {
 	basketID string
 	key      string // the invocation's pool key
 
-	mu      sync.Mutex
-	closers []func()
-	// files are the verified content readers opened in this run, by
+	mu sync.Mutex
+	// files are the looked-up documents' content files of this run, by
 	// checksum: further handles to the same content share one (a guest
 	// opening 1,023 handles to one document hashes its file once).
-	files map[string]io.ReaderAt
+	files map[string]*lookupFile
+	// open are the files holding a descriptor, least recently read
+	// first: at most maxLookupFiles.
+	open []*lookupFile
+}
+
+// lookupFile is a looked-up document's content file (filesystem
+// storage), opened at the guest's first read, verified by one pass the
+// first time only, closed when maxLookupFiles others were read since and
+// reopened on demand.
+type lookupFile struct {
+	h *pluginHost
+	// ctx is the context of the Open that made it, without its
+	// cancellation (that Open has returned); deadline is the run's.
+	ctx      context.Context
+	deadline time.Time
+	d        docex.Document
+	verified bool
+	ra       io.ReaderAt // nil while closed
+	close    func()
+}
+
+func (f *lookupFile) ReadAt(p []byte, off int64) (int, error) {
+	ra, err := f.h.reader(f)
+	if err != nil {
+		return 0, err
+	}
+	return ra.ReadAt(p, off)
+}
+
+// reader returns f's open reader, opening f (and closing the least
+// recently read file past maxLookupFiles) when it is closed. It returns
+// the content store's errors, and docex.ErrCorrupt for content that does
+// not match its checksum.
+func (h *pluginHost) reader(f *lookupFile) (io.ReaderAt, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f.ra != nil {
+		if i := slices.Index(h.open, f); i >= 0 && i != len(h.open)-1 {
+			h.open = append(slices.Delete(h.open, i, i+1), f)
+		}
+		return f.ra, nil
+	}
+	if len(h.open) >= maxLookupFiles {
+		old := h.open[0]
+		h.open = slices.Delete(h.open, 0, 1)
+		old.close()
+		old.ra, old.close = nil, nil
+	}
+	ctx, cancel := f.ctx, context.CancelFunc(func() {})
+	if !f.deadline.IsZero() {
+		ctx, cancel = context.WithDeadline(ctx, f.deadline)
+	}
+	defer cancel()
+	var ra io.ReaderAt
+	var closeContent func()
+	if f.verified {
+		rc, err := h.s.openContent(ctx, h.st, f.d)
+		if err != nil {
+			return nil, err
+		}
+		if v, ok := rc.(*contentkey.Verifier); ok {
+			ra, ok = v.Reopened()
+			if ok {
+				closeContent = func() { v.Close() }
+			}
+		}
+		if ra == nil {
+			rc.Close()
+		}
+	}
+	if ra == nil {
+		var err error
+		if ra, _, closeContent, err = h.s.contentReaderAt(ctx, h.st, f.d); err != nil {
+			return nil, err
+		}
+		f.verified = true
+	}
+	f.ra, f.close = ra, closeContent
+	h.open = append(h.open, f)
+	return ra, nil
 }
 
 func (h *pluginHost) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, c := range h.closers {
-		c()
+	for _, f := range h.open {
+		f.close()
+		f.ra, f.close = nil, nil
 	}
-	h.closers = nil
+	h.open = nil
 }
 
 func (h *pluginHost) Lookup(ctx context.Context, q pluginapi.LookupQuery) ([]pluginapi.DocumentRef, error) {
@@ -679,7 +765,9 @@ func (h *pluginHost) Open(ctx context.Context, ref pluginapi.DocumentRef) (*plug
 }
 
 // document gives the guest d: its content is read in ranges straight from
-// its file (filesystem storage; the engine holds no copy), or loaded whole,
+// its file (filesystem storage; the engine holds no copy; the file is
+// opened at the first read and at most maxLookupFiles are open at once:
+// lookupFile), or loaded whole,
 // and verified, at the guest's first read (database and external storage:
 // Resident is then d.Size, which the sandbox counts against the run's
 // host-memory budget: docs/sandbox.md, "How each threat is handled").
@@ -687,24 +775,17 @@ func (h *pluginHost) document(ctx context.Context, d docex.Document) (*pluginapi
 	doc := &pluginapi.Document{Name: d.Name, ContentType: d.ContentType, Size: d.Size, Metadata: metaAny(d.Metadata)}
 	if h.s.e.cfg.ContentStorage == ContentFilesystem {
 		h.mu.Lock()
-		ra, ok := h.files[d.Checksum]
-		h.mu.Unlock()
-		if ok {
-			doc.Content = ra
-			return doc, nil
+		defer h.mu.Unlock()
+		f, ok := h.files[d.Checksum]
+		if !ok {
+			f = &lookupFile{h: h, ctx: context.WithoutCancel(ctx), d: d}
+			f.deadline, _ = ctx.Deadline()
+			if h.files == nil {
+				h.files = map[string]*lookupFile{}
+			}
+			h.files[d.Checksum] = f
 		}
-		ra, _, closeContent, err := h.s.contentReaderAt(ctx, h.st, d)
-		if err != nil {
-			return nil, err
-		}
-		h.mu.Lock()
-		h.closers = append(h.closers, closeContent)
-		if h.files == nil {
-			h.files = map[string]io.ReaderAt{}
-		}
-		h.files[d.Checksum] = ra
-		h.mu.Unlock()
-		doc.Content = ra
+		doc.Content = f
 		return doc, nil
 	}
 	doc.Resident = d.Size

@@ -186,6 +186,15 @@ func (v *Verifier) Read(p []byte) (int, error) {
 // Close closes the underlying reader.
 func (v *Verifier) Close() error { return v.rc.Close() }
 
+// Reopened returns the underlying reader for ranged reads when it has
+// them (a file), without reading or verifying anything: for content of
+// the same checksum that ReaderAt verified already through another
+// Verifier, reopened. ok is false when it has none.
+func (v *Verifier) Reopened() (ra io.ReaderAt, ok bool) {
+	ra, ok = v.rc.(io.ReaderAt)
+	return ra, ok
+}
+
 // ReaderAt returns the underlying reader for ranged reads when it has
 // them (a file), after reading it through to the end to verify it; ok is
 // false, with nothing read, when it has none. Call it before any Read.
