@@ -245,7 +245,23 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	if err != nil {
 		return fmt.Errorf("postgres: job worker: %w", err)
 	}
-	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+	// River's Start context is its fetch context for as long as the
+	// client runs (cancelling it is a hard stop), hence not ctx; but
+	// Start waits on the database (a connection of the pool, its first
+	// queries), and a stop (ctx done) while it waits ends that wait: the
+	// start context is cancelled then, until Start returns. Before, a
+	// worker signalled while River started (a pool of busy connections,
+	// a database that does not answer) ran on until Start returned, if
+	// ever.
+	startCtx, cancelStart := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelStart()
+	stopWatch := context.AfterFunc(ctx, cancelStart)
+	err = client.Start(startCtx)
+	stopWatch()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: a stop, as below
+		}
 		return q.b.wrap(err, "start job worker")
 	}
 	renewCtx, stopRenew := context.WithCancel(context.WithoutCancel(ctx))
