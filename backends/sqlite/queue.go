@@ -70,6 +70,9 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 		cfg.WorkerID = uuid.NewString()
 	}
 	if _, err := q.tenants(ctx, cfg.Tenants); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: a stop, as below
+		}
 		return err
 	}
 	wakeCh, unsubscribe := q.subscribe()
