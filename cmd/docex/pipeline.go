@@ -183,7 +183,9 @@ naming them (exit 3), as it does not start with a tenant that does not
 exist. Several workers, on one machine or many, share the work (docs/scale-out.md). On SIGINT or SIGTERM it takes
 no new job, releases those it took but has not started (they run again
 later), lets running ones finish within --shutdown-timeout (then releases
-them too) and exits 0. The jobs a worker takes
+them too) and exits 0; so it does when the signal comes while it starts
+(a log line, "worker stopped while starting", says what was cut short).
+The jobs a worker takes
 from one tenant run in batches of up to --batch: each step's outputs commit
 in one transaction for the whole batch (docs/jobs.md, "Batches").
 
@@ -1139,6 +1141,20 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 	if o.lease < 0 {
 		return docex.Errorf(errUsage, "--lease must not be negative (0: the backend's default)")
 	}
+	err := runWorker(ctx, c, o)
+	if err != nil && ctx.Err() != nil && !errors.As(err, new(*driver.TenantsDeletedError)) {
+		// Stopped (SIGINT, SIGTERM) while it started: whatever the stop
+		// cut short (opening the system, listing the tenants), no job
+		// was taken, and a stop exits 0 as a running worker's does. The
+		// error is logged, not lost.
+		slog.New(slog.NewJSONHandler(c.stderr, nil)).Info("worker stopped while starting", "error", err.Error())
+		return nil
+	}
+	return err
+}
+
+// runWorker is cmdWorker once its flags are checked.
+func runWorker(ctx context.Context, c *cli, o workerOpts) error {
 	sys, err := c.system(ctx)
 	if err != nil {
 		return err
