@@ -19,10 +19,58 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := watchSignals(sigs, os.Stderr, hasFlag(os.Args[1:], "--json"), os.Exit)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	signal.Stop(sigs)
 	stop()
 	os.Exit(exitCode(err))
+}
+
+// watchSignals returns a context cancelled at the first signal of sigs
+// (SIGINT, SIGTERM): the command stops as it says (a worker releases the
+// jobs it has not started and lets running ones finish within
+// --shutdown-timeout). A second signal does not wait for that stop: it
+// writes an interrupted error on stderr (JSON with --json) and calls
+// exit(130) at once, as a kill would: what was not committed is not
+// kept, and the jobs a worker held run again once their lease expired.
+// Before, a second signal was ignored. stop ends the watch.
+func watchSignals(sigs <-chan os.Signal, stderr io.Writer, json bool, exit func(int)) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-sigs:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			c := &cli{stderr: stderr, g: globals{json: json}}
+			c.printError(docex.Errorf(docex.ErrInterrupted, "second %s: exiting at once, not waiting for the stop the first one began: what was not committed is not kept, and the jobs a worker held run again once their lease expired", signalName(s)))
+			exit(exitInterrupted)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		<-watched
+		cancel()
+	}
+}
+
+// signalName names s as the documentation does: SIGINT (Ctrl-C), SIGTERM.
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "SIGINT (Ctrl-C)"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
 }
 
 // run is the whole CLI: it parses args, runs the command and returns its

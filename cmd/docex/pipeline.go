@@ -185,6 +185,8 @@ no new job, releases those it took but has not started (they run again
 later), lets running ones finish within --shutdown-timeout (then releases
 them too) and exits 0; so it does when the signal comes while it starts
 (a log line, "worker stopped while starting", says what was cut short).
+A second signal exits 130 at once, not waiting for running jobs: they
+run again once their lease expired (--lease).
 The jobs a worker takes
 from one tenant run in batches of up to --batch: each step's outputs commit
 in one transaction for the whole batch (docs/jobs.md, "Batches").
