@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,7 +89,11 @@ func exactIDs(h http.Handler, maxBody int64) http.Handler {
 			w.Write(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: "+reason))
 			return
 		}
-		r.Body = &readBody{b: nullInexactCancels(body, msgs)}
+		methods := messageMethods(msgs)
+		r.Body = &readBody{b: nullInexactCancels(body, msgs, methods)}
+		if calls := toolCallIDs(msgs, methods); len(calls) > 0 {
+			r = r.WithContext(context.WithValue(r.Context(), toolCallsKey{}, calls))
+		}
 		h.ServeHTTP(w, r)
 	})
 }
@@ -101,13 +106,14 @@ func exactIDs(h http.Handler, maxBody int64) http.Handler {
 // 4.5 as a float64 and cancel call 4. Each params member of such a
 // message is looked at, and every requestId member of one that names no
 // call is made null. msgs are body's messages (jsonMessages(body): its
-// sub-slices, whose places in body are known by their capacity). body itself
+// sub-slices, whose places in body are known by their capacity), methods
+// their method members (messageMethods). body itself
 // is returned when no message needs it (or body is not JSON: the SDK
 // refuses it), else a new body.
-func nullInexactCancels(body []byte, msgs [][]byte) []byte {
+func nullInexactCancels(body []byte, msgs [][]byte, methods [][][]byte) []byte {
 	var nulls [][]byte // requestId values to make null: sub-slices of body, in order
-	for _, m := range msgs {
-		if m[0] != '{' || !slices.ContainsFunc(members(m, "method"), func(v []byte) bool { return named(v, "notifications/cancelled") }) {
+	for i, m := range msgs {
+		if !slices.ContainsFunc(methods[i], func(v []byte) bool { return named(v, "notifications/cancelled") }) {
 			continue
 		}
 		for _, params := range members(m, "params") {
@@ -127,6 +133,47 @@ func nullInexactCancels(body []byte, msgs [][]byte) []byte {
 		done = at + len(v)
 	}
 	return append(out, body[done:]...)
+}
+
+// messageMethods returns the method members of each of msgs (a POST's
+// messages, jsonMessages): none for a message that is no JSON object.
+func messageMethods(msgs [][]byte) [][][]byte {
+	methods := make([][][]byte, len(msgs))
+	for i, m := range msgs {
+		if m[0] == '{' {
+			methods[i] = members(m, "method")
+		}
+	}
+	return methods
+}
+
+// toolCallsKey is the key of a POST's context under which exactIDs puts
+// the ids of its tools/call requests (toolCallIDs), for cancelledReply.
+type toolCallsKey struct{}
+
+// toolCallIDs returns the ids of the tools/call requests among msgs, a
+// POST's messages (jsonMessages) with their method members (methods), as
+// the SDK's replies carry them; nil when there is none.
+func toolCallIDs(msgs [][]byte, methods [][][]byte) map[jsonrpc.ID]bool {
+	var ids map[jsonrpc.ID]bool
+	for i, m := range msgs {
+		if len(methods[i]) != 1 || !named(methods[i][0], "tools/call") {
+			continue
+		}
+		for _, raw := range members(m, "id") {
+			var v any
+			if json.Unmarshal(raw, &v) != nil {
+				continue
+			}
+			if id, err := jsonrpc.MakeID(v); err == nil && id.IsValid() {
+				if ids == nil {
+					ids = make(map[jsonrpc.ID]bool)
+				}
+				ids[id] = true
+			}
+		}
+	}
+	return ids
 }
 
 // jsonMessages returns the JSON values body, a POST's, holds: body
@@ -326,18 +373,54 @@ func peekInitialize(body []byte) (json.RawMessage, bool, error) {
 // the SDK sends so, refusing a call before initialize (in a batch without
 // a session, ahead of its initialize: requireSession refuses a POST
 // without one), is sent as an invalid request (-32600), as over stdio
-// (withCode). Each event of a response stream is written whole (one
-// Write), and flushed as h flushes it.
+// (withCode). A call the client cancelled before its handler started
+// (the SDK then answers with code 0, "context canceled") is answered as
+// one cancelled while it ran (cancelledReply). Each event of a response
+// stream is written whole (one Write), and flushed as h flushes it.
 func HTTPErrorCodes(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(&codedWriter{ResponseWriter: w}, r)
+		tools, _ := r.Context().Value(toolCallsKey{}).(map[jsonrpc.ID]bool)
+		h.ServeHTTP(&codedWriter{ResponseWriter: w, tools: tools}, r)
 	})
 }
 
 // codedWriter rewrites the error replies with code 0 of the events h
-// writes to a text/event-stream response.
+// writes to a text/event-stream response: the SDK's reply to a call
+// cancelled before its handler started (jsonrpc2 answers it with the
+// context's error, "context canceled", before any middleware) as
+// cancelledReply, any other as withCode.
 type codedWriter struct {
 	http.ResponseWriter
+	tools map[jsonrpc.ID]bool // the ids of the POST's tools/call requests (toolCallIDs)
+}
+
+// cancelledReply returns the reply to the call of id, cancelled by the
+// client (notifications/cancelled) before its handler started, as the
+// server answers a call cancelled while it runs: for a tools/call (tool
+// true), a tool error ("interrupted: context canceled. The call was
+// cancelled."); for any other, the JSON-RPC error rpcError makes of it
+// (-32603, the same text, data code and kind interrupted). It returns
+// nil if it cannot encode it.
+func cancelledReply(id jsonrpc.ID, tool bool) []byte {
+	err := asInterrupted(context.Canceled)
+	code, msg, hint := (&Server{}).explain(err) // a cancellation's hint names no part of the server
+	text := errorText(code, msg, hint)
+	resp := &jsonrpc.Response{ID: id}
+	if tool {
+		res, merr := json.Marshal(&mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}, IsError: true})
+		if merr != nil {
+			return nil
+		}
+		resp.Result = res
+	} else {
+		kind := kindOf(err)
+		resp.Error = wireError(codeOfKind(kind), text, errorData{Code: code, Kind: kind, Hint: hint})
+	}
+	data, merr := jsonrpc.EncodeMessage(resp)
+	if merr != nil {
+		return nil
+	}
+	return data
 }
 
 // codeZero is how the SDK encodes an error reply of code 0. Inside a JSON
@@ -355,12 +438,19 @@ func (c *codedWriter) Write(p []byte) (int, error) {
 		if !ok || !bytes.Contains(data, []byte(codeZero)) {
 			continue
 		}
-		if m, err := jsonrpc.DecodeMessage(data); err == nil {
-			if r, ok := m.(*jsonrpc.Response); ok {
-				if coded := withCode(r); coded != nil {
-					lines[i] = append([]byte("data: "), coded...)
-				}
-			}
+		m, err := jsonrpc.DecodeMessage(data)
+		r, ok := m.(*jsonrpc.Response)
+		if err != nil || !ok {
+			continue
+		}
+		var coded []byte
+		if we := (*jsonrpc.Error)(nil); errors.As(r.Error, &we) && we.Code == 0 && we.Message == context.Canceled.Error() {
+			coded = cancelledReply(r.ID, c.tools[r.ID])
+		} else {
+			coded = withCode(r)
+		}
+		if coded != nil {
+			lines[i] = append([]byte("data: "), coded...)
 		}
 	}
 	if _, err := c.ResponseWriter.Write(bytes.Join(lines, []byte{'\n'})); err != nil {

@@ -8,7 +8,25 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docex-dev/docex"
 )
+
+// httpServer serves a Server acting as uc on e's engine, configured by
+// cfg, over streamable HTTP (HTTPHandler with a 1 MiB body bound and
+// sessions closed after idle, 0: never) on a test server; both are
+// closed when t ends.
+func httpServer(t *testing.T, e *env, uc docex.UserContext, cfg Config, idle time.Duration) (*Server, *httptest.Server) {
+	t.Helper()
+	srv, err := New(e.eng, uc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ts := httptest.NewServer(srv.HTTPHandler(1<<20, idle))
+	t.Cleanup(ts.Close)
+	return srv, ts
+}
 
 // TestHTTPRequiresSession: over streamable HTTP, a POST without an
 // Mcp-Session-Id header that is not an initialize request is refused with
@@ -22,13 +40,7 @@ import (
 func TestHTTPRequiresSession(t *testing.T) {
 	e := newEnv(t)
 	log := &recordLog{}
-	srv, err := New(e.eng, user("rita", "reader"), Config{Logger: slog.New(log)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv.HTTPHandler(1<<20, 0))
-	t.Cleanup(ts.Close)
+	srv, ts := httpServer(t, e, user("rita", "reader"), Config{Logger: slog.New(log)}, 0)
 	postWith := func(t *testing.T, host, version, session, body string) (int, string, http.Header) {
 		t.Helper()
 		return postMCP(t, ts.URL, host, version, session, body)
@@ -127,13 +139,7 @@ func TestHTTPRequiresSession(t *testing.T) {
 // timeout and every initialize kept a session until the server stopped.
 func TestHTTPSessionIdle(t *testing.T) {
 	e := newEnv(t)
-	srv, err := New(e.eng, user("rita", "reader"), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv.HTTPHandler(1<<20, 100*time.Millisecond))
-	t.Cleanup(ts.Close)
+	srv, ts := httpServer(t, e, user("rita", "reader"), Config{}, 100*time.Millisecond)
 	post := func(session, body string) (int, http.Header) {
 		t.Helper()
 		code, _, hdr := postMCP(t, ts.URL, "", "", session, body)
@@ -206,13 +212,7 @@ func postMCP(t *testing.T, url, host, version, session, body string) (int, strin
 // 1.5 made a session, answered as id 1.
 func TestHTTPIDs(t *testing.T) {
 	e := newEnv(t)
-	srv, err := New(e.eng, user("rita", "reader"), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv.HTTPHandler(1<<20, 0))
-	t.Cleanup(ts.Close)
+	srv, ts := httpServer(t, e, user("rita", "reader"), Config{}, 0)
 	refusal := func(id string) string {
 		return `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid request: id ` + id + `: an id is a string or an integer from -9007199254740991 to 9007199254740991, written without fraction or exponent (else it could not be answered with the same id)"}}` + "\n"
 	}

@@ -53,13 +53,7 @@ func TestHTTPCancelInexactID(t *testing.T) {
 	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(e.eng, user("will", "writer"), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv.HTTPHandler(1<<20, 0))
-	t.Cleanup(ts.Close)
+	_, ts := httpServer(t, e, user("will", "writer"), Config{}, 0)
 	const version = "2025-03-26" // batches are taken before 2025-06-18
 	session := httpSession(t, ts.URL, version)
 	cancel := func(id string) string {
@@ -124,7 +118,7 @@ func TestNullInexactCancels(t *testing.T) {
 	}
 	for _, c := range cases {
 		b := []byte(c.in)
-		if got := string(nullInexactCancels(b, batchOK(jsonMessages(b)))); got != c.want {
+		if got := string(nullCancels(b)); got != c.want {
 			t.Errorf("%s\ngave %s\nwant %s", c.in, got, c.want)
 		}
 	}
@@ -139,7 +133,7 @@ func TestNullInexactCancels(t *testing.T) {
 		`not json {"requestId":4.5}`,
 	} {
 		b := []byte(in)
-		if got := nullInexactCancels(b, batchOK(jsonMessages(b))); &got[0] != &b[0] || len(got) != len(b) {
+		if got := nullCancels(b); &got[0] != &b[0] || len(got) != len(b) {
 			t.Errorf("%s\ngave %s, want the same bytes", in, got)
 		}
 	}
@@ -197,6 +191,12 @@ func TestBodyBytes(t *testing.T) {
 	}
 }
 
+// nullCancels is nullInexactCancels of b, a POST's body.
+func nullCancels(b []byte) []byte {
+	msgs := batchOK(jsonMessages(b))
+	return nullInexactCancels(b, msgs, messageMethods(msgs))
+}
+
 func batchOK(msgs [][]byte, ok bool) [][]byte {
 	if !ok {
 		panic("a batch too large")
@@ -213,13 +213,7 @@ func batchOK(msgs [][]byte, ok bool) [][]byte {
 // size (5,000 pings: 5,000 replies) and ran all its calls at once.
 func TestHTTPBatchLimit(t *testing.T) {
 	e := newEnv(t)
-	srv, err := New(e.eng, user("will", "writer"), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv.HTTPHandler(1<<20, 0))
-	t.Cleanup(ts.Close)
+	srv, ts := httpServer(t, e, user("will", "writer"), Config{}, 0)
 	const version = "2025-03-26" // batches are taken before 2025-06-18
 	session := httpSession(t, ts.URL, version)
 	batch := func(n int, first string) string {
@@ -250,5 +244,30 @@ func TestHTTPBatchLimit(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d sessions, want 1", n)
+	}
+}
+
+// TestHTTPCancelled: over streamable HTTP, a tools/call the client
+// cancels (notifications/cancelled) gets the reply it gets over stdio: a
+// tool error ending "The call was cancelled.", whether the cancel came
+// while its handler ran or before it started (the call and the cancel in
+// one batch, as often as not read before the handler starts). Before, a
+// call cancelled before its handler started got the SDK's own -32603
+// "context canceled" (in most of these batches).
+func TestHTTPCancelled(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
+		t.Fatal(err)
+	}
+	_, ts := httpServer(t, e, user("will", "writer"), Config{}, 0)
+	const version = "2025-03-26" // batches are taken before 2025-06-18
+	session := httpSession(t, ts.URL, version)
+	const want = `{"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":"interrupted: context canceled. The call was cancelled."}],"isError":true}}`
+	for i := range 8 {
+		run := toolCall(4, "run_pipeline", map[string]any{"pipeline": "shout", "document_ids": []string{e.doc.ID}, "wait_seconds": 30})
+		code, body, _ := postMCP(t, ts.URL, "", version, session, "["+run+","+cancelled(4)+"]")
+		if data := sseData(body); code != http.StatusOK || len(data) != 1 || data[0] != want {
+			t.Fatalf("batch %d: HTTP %d\n%s\nwant 200 and one reply\n%s", i, code, body, want)
+		}
 	}
 }
