@@ -264,8 +264,11 @@ func serveMCPHTTP(ctx context.Context, c *cli, srv *mcpserver.Server, addr, who 
 		return fmt.Errorf("mcp http: %w", err)
 	case <-ctx.Done():
 	}
+	// The calls that run are cancelled first, so that each is answered
+	// (as a cancelled call) and its POST ends before the sessions close.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	_ = srv.CancelCalls(sctx)
 	_ = hs.Shutdown(sctx)
 	return nil
 }

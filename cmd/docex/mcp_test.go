@@ -279,6 +279,71 @@ func TestMCPHTTPBatches(t *testing.T) {
 	}
 }
 
+// TestMCPHTTPStopCancelsCalls: docex mcp --http interrupted while a call
+// runs cancels it: the call is answered on its POST as a cancelled call
+// (run_pipeline's wait for a job no worker runs: a tool error ending "The
+// call was cancelled."), then the server exits 0. Before, the stop waited
+// for the call (its sessions' close waits for their calls) until
+// Shutdown's 5 s were up, then closed the engine under it: the call
+// failed with the engine closed.
+func TestMCPHTTPStopCancelsCalls(t *testing.T) {
+	h := mcpHarness(t)
+	admin := []string{"--tenant", "acme", "--user", "ops", "--roles", "admin"}
+	h.ok(append(admin, "plugin", "install", filepath.Join("..", "..", "testplugins", "upper"))...)
+	h.ok(append(admin, "basket", "create", "inbox")...)
+	sess := h.engineSession(docex.UserContext{UserID: "ops", TenantID: "acme", Roles: []string{"admin"}})
+	if _, err := sess.CreatePipeline(context.Background(), []byte("name = \"shout\"\n[[steps]]\nname = \"upper\"\nplugin = \"upper\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	h.file("a.txt", "quiet")
+	h.ok(append(admin, "doc", "add", "inbox", filepath.Join(h.dir, "a.txt"))...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	url, stderr, done := startMCPHTTP(ctx, t, h, "writer")
+	post := func(session, body string) (int, string, http.Header) {
+		t.Helper()
+		return mcpPost(context.Background(), t, url, session, "2025-11-25", body)
+	}
+	code, body, hdr := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	session := hdr.Get("Mcp-Session-Id")
+	if code != http.StatusOK || session == "" {
+		t.Fatalf("initialize: %d %s", code, body)
+	}
+	if code, body, _ := post(session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); code != http.StatusAccepted {
+		t.Fatalf("initialized: %d %s", code, body)
+	}
+	type reply struct {
+		code int
+		body string
+	}
+	replied := make(chan reply, 1)
+	go func() {
+		code, body, _ := post(session, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run_pipeline","arguments":{"pipeline":"shout","basket":"inbox","wait_seconds":60}}}`)
+		replied <- reply{code, body}
+	}()
+	for { // the call runs once its job exists
+		jobs, err := sess.Jobs(context.Background(), engine.JobFilter{}, docex.Page{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	r := <-replied
+	// What the engine was doing when cancelled may be named before
+	// "context canceled" ("read tenant registry: ").
+	want := regexp.MustCompile(`(?m)^data: \{"jsonrpc":"2.0","id":2,"result":\{"content":\[\{"type":"text","text":"interrupted: [^"]*context canceled\. The call was cancelled\."\}\],"isError":true\}\}$`)
+	if r.code != http.StatusOK || !want.MatchString(r.body) {
+		t.Fatalf("run_pipeline while docex mcp stops: HTTP %d %s\nwant 200 and a reply matching\n%s", r.code, r.body, want)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("exit %d: %v; stderr: %s", exitCode(err), err, stderr.String())
+	}
+}
+
 // mcpPost posts body to the MCP endpoint url, with the session id and
 // protocol version headers when not "", and returns the HTTP status, the
 // body and the headers of the response.
@@ -742,15 +807,19 @@ func TestMCPStopQuiet(t *testing.T) {
 // command exits first (done) or never says (a hang bound, not a timing
 // check).
 // startMCPHTTP runs docex mcp --http on a free loopback port in h, as
-// reader a of tenant acme, until ctx is done; it returns the endpoint's
-// URL, the server's stderr and the channel its run's error arrives on.
-func startMCPHTTP(ctx context.Context, t *testing.T, h *harness) (string, *syncBuffer, chan error) {
+// user a of tenant acme (with the roles given, else reader), until ctx is
+// done; it returns the endpoint's URL, the server's stderr and the
+// channel its run's error arrives on.
+func startMCPHTTP(ctx context.Context, t *testing.T, h *harness, roles ...string) (string, *syncBuffer, chan error) {
 	t.Helper()
+	if len(roles) == 0 {
+		roles = []string{"reader"}
+	}
 	stderr := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- runIO(ctx, []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--http", "127.0.0.1:0",
-			"--tenant", "acme", "--user", "a", "--roles", "reader"}, strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
+		done <- runIO(ctx, []string{"--config", filepath.Join(h.dir, "docex.yaml"), "mcp", "--http", "127.0.0.1:0", "--worker", "no",
+			"--tenant", "acme", "--user", "a", "--roles", strings.Join(roles, ",")}, strings.NewReader(""), io.Discard, stderr, func(string) string { return "" })
 	}()
 	return mcpHTTPURL(t, stderr, done), stderr, done
 }

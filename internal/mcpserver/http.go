@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -44,7 +46,101 @@ func (s *Server) HTTPHandler(maxBody int64, idle time.Duration) http.Handler {
 		MaxRequestBodyBytes: maxBody,
 		SessionTimeout:      idle,
 	})
-	return http.NewCrossOriginProtection().Handler(exactIDs(requireSession(HTTPErrorCodes(h), maxBody), maxBody))
+	return http.NewCrossOriginProtection().Handler(exactIDs(requireSession(HTTPErrorCodes(s.postCalls(h)), maxBody), maxBody))
+}
+
+// postHeader is the request header under which postCalls names the POST
+// a request came in, for the middleware (the SDK hands a request's HTTP
+// header to its handler, RequestExtra.Header): a client's own is
+// replaced (or removed, on another method).
+const postHeader = "X-Docex-Post"
+
+// postCalls wraps h so that the calls of a POST (requests with an id:
+// tools/call, resources/read, ...) run with a context that ends when the
+// POST's does (bound): the client went away (closed its connection).
+// The SDK runs a session's calls with the session's context, which a
+// client that disconnects does not end: the engine call would run its
+// course (run_pipeline's wait up to 60 s, an add_document) for a reply
+// nobody reads. A POST ending once each of its calls is answered ends
+// none.
+func (s *Server) postCalls(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			r.Header.Del(postHeader)
+			h.ServeHTTP(w, r)
+			return
+		}
+		s.serving.enter()
+		defer s.serving.leave()
+		id := strconv.FormatUint(s.postSeq.Add(1), 10)
+		s.posts.Store(id, r.Context())
+		defer s.posts.Delete(id)
+		r.Header.Set(postHeader, id)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// posting counts the POSTs being served, for CancelCalls to wait for.
+type posting struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0
+}
+
+func (p *posting) enter() {
+	p.mu.Lock()
+	if p.n == 0 {
+		p.idle = make(chan struct{})
+	}
+	p.n++
+	p.mu.Unlock()
+}
+
+func (p *posting) leave() {
+	p.mu.Lock()
+	if p.n--; p.n == 0 {
+		close(p.idle)
+	}
+	p.mu.Unlock()
+}
+
+// wait returns nil once no POST is being served, or ctx's error when ctx
+// ends first.
+func (p *posting) wait(ctx context.Context) error {
+	p.mu.Lock()
+	idle := p.idle
+	n := p.n
+	p.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// bound returns ctx, that of a call req (a request with an id), ending
+// also when CancelCalls is called and, for a call that came in a POST
+// still being served (postCalls), when the POST's context ends; and a
+// func to call once the call is handled.
+func (s *Server) bound(ctx context.Context, req mcp.Request) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stops := []func() bool{context.AfterFunc(s.stop, func() { cancel(context.Cause(s.stop)) })}
+	if extra := req.GetExtra(); extra != nil && extra.Header != nil {
+		if v, ok := s.posts.Load(extra.Header.Get(postHeader)); ok {
+			post := v.(context.Context)
+			stops = append(stops, context.AfterFunc(post, func() { cancel(context.Cause(post)) }))
+		}
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel(nil)
+	}
 }
 
 // exactIDs wraps h so that a JSON POST (in a session or not) is refused

@@ -10,6 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/engine"
 )
 
 // httpSession initializes a session of protocol version at url and sends
@@ -262,12 +266,95 @@ func TestHTTPCancelled(t *testing.T) {
 	_, ts := httpServer(t, e, user("will", "writer"), Config{}, 0)
 	const version = "2025-03-26" // batches are taken before 2025-06-18
 	session := httpSession(t, ts.URL, version)
-	const want = `{"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":"interrupted: context canceled. The call was cancelled."}],"isError":true}}`
 	for i := range 8 {
 		run := toolCall(4, "run_pipeline", map[string]any{"pipeline": "shout", "document_ids": []string{e.doc.ID}, "wait_seconds": 30})
 		code, body, _ := postMCP(t, ts.URL, "", version, session, "["+run+","+cancelled(4)+"]")
-		if data := sseData(body); code != http.StatusOK || len(data) != 1 || data[0] != want {
-			t.Fatalf("batch %d: HTTP %d\n%s\nwant 200 and one reply\n%s", i, code, body, want)
+		data := sseData(body)
+		if code != http.StatusOK || len(data) != 1 {
+			t.Fatalf("batch %d: HTTP %d, %d replies, want 200 and 1\n%s", i, code, len(data), body)
 		}
+		if !cancelledTool(t, data[0], 4) {
+			t.Fatalf("batch %d: %s\nwant call 4's tool error: interrupted: ... context canceled. The call was cancelled.", i, data[0])
+		}
+	}
+}
+
+// cancelledTool reports whether reply is call id's reply as a tools/call
+// cancelled while it runs gets it: a tool error, one text, "interrupted:
+// ... context canceled. The call was cancelled." (what the engine was
+// doing when cancelled may be named between: "read tenant registry: ").
+func cancelledTool(t *testing.T, reply string, id float64) bool {
+	t.Helper()
+	r := parseReply(t, reply)
+	if got, ok := r.ID.(float64); !ok || got != id || r.Error != nil || !r.Result.IsError || len(r.Result.Content) != 1 {
+		return false
+	}
+	text := r.Result.Content[0].Text
+	return strings.HasPrefix(text, "interrupted: ") && strings.HasSuffix(text, "context canceled. The call was cancelled.")
+}
+
+// TestHTTPDisconnect: over streamable HTTP, a call whose client goes away
+// (closes the connection of its POST) while it runs is cancelled:
+// run_pipeline, which would wait 60 s for a job no worker runs, ends, and
+// its id is free again in the session (the SDK refuses a call whose id is
+// that of a call in flight, HTTP 400) long before that wait would have
+// ended. Before, the SDK ran the call with the session's context, which
+// the client's going away does not end: it ran its wait out (60 s) for a
+// reply nobody read.
+func TestHTTPDisconnect(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
+		t.Fatal(err)
+	}
+	_, ts := httpServer(t, e, user("will", "writer"), Config{}, 0)
+	const version = "2025-11-25"
+	session := httpSession(t, ts.URL, version)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL, strings.NewReader(toolCall(4, "run_pipeline", map[string]any{"pipeline": "shout", "document_ids": []string{e.doc.ID}, "wait_seconds": 60})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", session)
+	req.Header.Set("Mcp-Protocol-Version", version)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	for { // the call runs once its job exists
+		jobs, err := e.admin.Jobs(context.Background(), engine.JobFilter{DocumentID: e.doc.ID}, docex.Page{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	gone := time.Now()
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the POST of the call was answered: want it cut off by the client")
+	}
+	for {
+		code, body, _ := postMCP(t, ts.URL, "", version, session, `{"jsonrpc":"2.0","id":4,"method":"ping"}`)
+		if code == http.StatusOK {
+			break
+		}
+		if code != http.StatusBadRequest || !strings.Contains(body, "duplicate in-flight request ID 4") {
+			t.Fatalf("ping 4 while call 4 may run: HTTP %d %s", code, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The server's own wait, not a latency bound: the call ran it out.
+	if d := time.Since(gone); d >= 50*time.Second {
+		t.Fatalf("call 4 ended %v after its client went away: it ran its 60 s wait out", d)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
@@ -108,6 +110,15 @@ type Server struct {
 	// New runs, read only after): a call with arguments the schema
 	// refuses is told what the tool takes.
 	inputs map[string]*jsonschema.Schema
+	// posts are the contexts of the POSTs being served over HTTP, by the
+	// id postCalls gives each (postSeq counts them).
+	posts   sync.Map
+	postSeq atomic.Uint64
+	serving posting // the POSTs being served (postCalls)
+	// stop ends when CancelCalls is called: every call runs with a
+	// context that ends with it (bound).
+	stop       context.Context
+	cancelStop context.CancelFunc
 }
 
 // New returns a server acting as uc on eng. It does no I/O on the engine
@@ -137,6 +148,7 @@ func New(eng *engine.Engine, uc docex.UserContext, cfg Config) (*Server, error) 
 		return nil, err
 	}
 	srv := &Server{eng: eng, uc: uc, s: s, cfg: cfg, log: log}
+	srv.stop, srv.cancelStop = context.WithCancel(context.Background())
 	if cfg.AllowPath != "" {
 		if err := srv.openRoot(cfg.AllowPath); err != nil {
 			return nil, err
@@ -230,9 +242,23 @@ func (s *Server) Check(ctx context.Context) error {
 	return err
 }
 
-// Close releases the allowed directory. Connected sessions end with their
-// transports.
+// CancelCalls cancels every call that runs, and every call made after
+// it: each ends as a call its client cancelled does (a tool error ending
+// "The call was cancelled.", or the interrupted JSON-RPC error), and is
+// answered. It then waits until no POST is being served over HTTP
+// (HTTPHandler: a POST ends once each of its calls is answered), and
+// returns nil, or ctx's error when ctx ends first. A server that stops
+// serving calls it before it closes its sessions, which wait for their
+// calls to end and drop the replies not written yet.
+func (s *Server) CancelCalls(ctx context.Context) error {
+	s.cancelStop()
+	return s.serving.wait(ctx)
+}
+
+// Close releases the allowed directory, and cancels the calls that run
+// (CancelCalls). Connected sessions end with their transports.
 func (s *Server) Close() error {
+	s.cancelStop()
 	if s.root != nil {
 		return s.root.Close()
 	}
@@ -268,7 +294,9 @@ func rolesText(roles []string) string {
 // internal error (-32603, data {"code": "internal", "kind": "internal"})
 // or, in tools/call, an error result; the SDK's refusal of a second
 // initialize is an invalid request (-32600); any other error that is no
-// JSON-RPC error is rpcError's.
+// JSON-RPC error is rpcError's. A call (any request but a notification)
+// runs with a context that CancelCalls ends, and over HTTP the end of its
+// POST (bound).
 func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
 		defer func() {
@@ -286,6 +314,11 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			res, err = nil, wireError(jsonrpc.CodeInternalError, perr.Error(), errorData{Code: "internal", Kind: "internal"})
 		}()
+		if !strings.HasPrefix(method, "notifications/") {
+			var unbind func()
+			ctx, unbind = s.bound(ctx, req)
+			defer unbind()
+		}
 		if lr, ok := req.(*mcp.ListResourcesRequest); ok && method == "resources/list" {
 			res, err = s.listResources(ctx, lr)
 		} else {
