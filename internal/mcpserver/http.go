@@ -73,11 +73,113 @@ func (s *Server) postCalls(h http.Handler) http.Handler {
 		s.serving.enter()
 		defer s.serving.leave()
 		id := strconv.FormatUint(s.postSeq.Add(1), 10)
-		s.posts.Store(id, r.Context())
+		p := &post{ctx: r.Context(), changed: make(chan struct{})}
+		s.posts.Store(id, p)
 		defer s.posts.Delete(id)
 		r.Header.Set(postHeader, id)
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(&postWriter{ResponseWriter: w, p: p}, r)
 	})
+}
+
+// maxPostCalls is how many calls of one POST may run or wait for their
+// reply to be written at once: a call starts once fewer do (post.start).
+const maxPostCalls = 16
+
+// post is a POST being served (postCalls): its context, and what starting
+// its calls waits for.
+type post struct {
+	ctx     context.Context
+	mu      sync.Mutex
+	held    int           // its calls that run or whose reply is not written yet
+	changed chan struct{} // closed (and replaced) when held drops
+}
+
+// start waits until a call of p may start: fewer than maxPostCalls of its
+// calls run or wait for their reply to be written (a client that does not
+// read its response stream blocks the writes: the calls that run end,
+// their replies wait, and no other starts). It counts the call, and
+// returns nil; or the cause of ctx's end when ctx ends first.
+func (p *post) start(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		if p.held < maxPostCalls {
+			p.held++
+			p.mu.Unlock()
+			return nil
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// written notes that a reply was written to p's response: one call less
+// is held (a reply the SDK made without the call passing start, such as
+// its refusal of an unknown method, frees one too, as the client took
+// it; none is held less than 0).
+func (p *post) written() {
+	p.mu.Lock()
+	if p.held > 0 {
+		p.held--
+	}
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// postWriter notes in p each reply written to the POST's response.
+type postWriter struct {
+	http.ResponseWriter
+	p *post
+}
+
+func (w *postWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	if err == nil && isReply(b) {
+		w.p.written()
+	}
+	return n, err
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (w *postWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// replyStart is how the SDK's encoding of a JSON-RPC response or request
+// with an id begins.
+const replyStart = `{"jsonrpc":"2.0","id":`
+
+// isReply reports whether b, an event the SDK writes (or a JSON body),
+// holds a response: after its id comes "result" or "error", not "method"
+// (a request of the server's). A string id has no unescaped quote, so
+// its end is found.
+func isReply(b []byte) bool {
+	i := bytes.Index(b, []byte(replyStart))
+	if i < 0 {
+		return false
+	}
+	rest := b[i+len(replyStart):]
+	j := 0
+	if len(rest) > 0 && rest[0] == '"' {
+		for j = 1; j < len(rest) && rest[j] != '"'; j++ {
+			if rest[j] == '\\' {
+				j++
+			}
+		}
+		j++
+	} else {
+		for j < len(rest) && rest[j] != ',' && rest[j] != '}' {
+			j++
+		}
+	}
+	if j > len(rest) {
+		return false
+	}
+	rest = rest[j:]
+	return bytes.HasPrefix(rest, []byte(`,"result"`)) || bytes.HasPrefix(rest, []byte(`,"error"`))
 }
 
 // posting counts the POSTs being served, for CancelCalls to wait for.
@@ -124,23 +226,33 @@ func (p *posting) wait(ctx context.Context) error {
 
 // bound returns ctx, that of a call req (a request with an id), ending
 // also when CancelCalls is called and, for a call that came in a POST
-// still being served (postCalls), when the POST's context ends; and a
-// func to call once the call is handled.
-func (s *Server) bound(ctx context.Context, req mcp.Request) (context.Context, func()) {
+// still being served (postCalls), when the POST's context ends, once the
+// call may start (post.start: its reply, once written, frees its place);
+// and a func to call once the call is handled. It returns the cause of the context's end when that ends
+// before the call may start (the func is then nil).
+func (s *Server) bound(ctx context.Context, req mcp.Request) (context.Context, func(), error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	stops := []func() bool{context.AfterFunc(s.stop, func() { cancel(context.Cause(s.stop)) })}
+	var p *post
 	if extra := req.GetExtra(); extra != nil && extra.Header != nil {
 		if v, ok := s.posts.Load(extra.Header.Get(postHeader)); ok {
-			post := v.(context.Context)
-			stops = append(stops, context.AfterFunc(post, func() { cancel(context.Cause(post)) }))
+			p = v.(*post)
+			stops = append(stops, context.AfterFunc(p.ctx, func() { cancel(context.Cause(p.ctx)) }))
 		}
 	}
-	return ctx, func() {
+	unbind := func() {
 		for _, stop := range stops {
 			stop()
 		}
 		cancel(nil)
 	}
+	if p != nil {
+		if err := p.start(ctx); err != nil {
+			unbind()
+			return nil, nil, err
+		}
+	}
+	return ctx, unbind, nil
 }
 
 // exactIDs wraps h so that a JSON POST (in a session or not) is refused

@@ -1,11 +1,15 @@
 package mcpserver
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -356,5 +360,99 @@ func TestHTTPDisconnect(t *testing.T) {
 	// The server's own wait, not a latency bound: the call ran it out.
 	if d := time.Since(gone); d >= 50*time.Second {
 		t.Fatalf("call 4 ended %v after its client went away: it ran its 60 s wait out", d)
+	}
+}
+
+// TestHTTPUnreadReplies: over streamable HTTP, a client that does not read
+// a POST's response stream holds few of its batch's replies in the server:
+// once a write to the stream blocks, no further call of the POST starts
+// (a call starts once fewer than maxPostCalls, 16, of the POST's calls
+// run and no write to its response is under way), so of a batch of 50
+// resources/read of a 4 MiB document, at most 16 run after the write that
+// blocks (plus the replies the sockets' buffers took: about one); once
+// the client reads, every call runs and is answered. Before, every call
+// of the batch ran at once and its reply waited to be written: all 50
+// ran (1,024 such calls of a 1 MiB document held 2.1 GiB of heap).
+func TestHTTPUnreadReplies(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const size = 4 << 20 // each reply is larger than the sockets' buffers hold (a send buffer is at most 4 MiB on Linux by default)
+	a, err := e.admin.AddDocument(ctx, e.basket.ID, engine.NewDocument{Name: "big.txt", Content: strings.NewReader(strings.Repeat("x", size))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ts := httpServer(t, e, user("will", "writer"), Config{MaxResourceBytes: size}, 0)
+	const version = "2025-03-26" // batches are taken before 2025-06-18
+	session := httpSession(t, ts.URL, version)
+	reads := func() int { // the calls run: each read is audited
+		log, err := e.admin.Audit(ctx, docex.Page{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, a := range log {
+			if a.UserID == "will" && strings.HasPrefix(a.Operation, "mcp.document.") {
+				n++
+			}
+		}
+		return n
+	}
+	before := reads()
+	const calls = 50
+	var msgs []string
+	for i := range calls {
+		msgs = append(msgs, `{"jsonrpc":"2.0","id":`+strconv.Itoa(i+10)+`,"method":"resources/read","params":{"uri":"docex://documents/`+a.Document.ID+`"}}`)
+	}
+	body := "[" + strings.Join(msgs, ",") + "]"
+	u, err := url.Parse(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMcp-Session-Id: %s\r\nMcp-Protocol-Version: %s\r\nContent-Length: %d\r\n\r\n%s", u.Host, session, version, len(body), body)
+	// The client reads nothing while the server goes on: until no call has
+	// run for 2 s. This only bounds how long the test looks: the server
+	// never runs more than the bound, however long it is given.
+	const bound = 16 + 8 // maxPostCalls, and a margin for the replies the sockets' buffers took (4 MiB each: none or one here)
+	ran, still := 0, 0
+	for still < 40 {
+		time.Sleep(50 * time.Millisecond)
+		n := reads() - before
+		if n > bound {
+			t.Fatalf("%d of the batch's %d calls ran while its client read nothing, want at most %d", n, calls, bound)
+		}
+		if n == ran {
+			still++
+		} else {
+			ran, still = n, 0
+		}
+	}
+	if ran == 0 {
+		t.Fatal("no call of the batch ran")
+	}
+	t.Logf("%d of %d calls ran while the client read nothing", ran, calls)
+	// Once the client reads, every call runs and is answered.
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 2*size)
+	answered := 0
+	for answered < calls && sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			if !strings.Contains(d, `"contents":[{"uri":"docex://documents/`) {
+				t.Fatalf("reply %d: %.300s", answered, d)
+			}
+			answered++
+		}
+	}
+	if answered != calls {
+		t.Fatalf("%d replies, want %d (%v)", answered, calls, sc.Err())
 	}
 }

@@ -110,8 +110,8 @@ type Server struct {
 	// New runs, read only after): a call with arguments the schema
 	// refuses is told what the tool takes.
 	inputs map[string]*jsonschema.Schema
-	// posts are the contexts of the POSTs being served over HTTP, by the
-	// id postCalls gives each (postSeq counts them).
+	// posts are the POSTs being served over HTTP (*post), by the id
+	// postCalls gives each (postSeq counts them).
 	posts   sync.Map
 	postSeq atomic.Uint64
 	serving posting // the POSTs being served (postCalls)
@@ -315,9 +315,17 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			res, err = nil, wireError(jsonrpc.CodeInternalError, perr.Error(), errorData{Code: "internal", Kind: "internal"})
 		}()
 		if !strings.HasPrefix(method, "notifications/") {
-			var unbind func()
-			ctx, unbind = s.bound(ctx, req)
+			bctx, unbind, err := s.bound(ctx, req)
+			if err != nil { // cancelled before it started
+				if method == "tools/call" {
+					r := &mcp.CallToolResult{}
+					r.SetError(s.toolError(err))
+					return r, nil
+				}
+				return nil, s.rpcError(err)
+			}
 			defer unbind()
+			ctx = bctx
 		}
 		if lr, ok := req.(*mcp.ListResourcesRequest); ok && method == "resources/list" {
 			res, err = s.listResources(ctx, lr)
