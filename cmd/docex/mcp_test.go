@@ -282,21 +282,11 @@ func TestMCPHTTPBatches(t *testing.T) {
 // TestMCPHTTPStopCancelsCalls: docex mcp --http interrupted while a call
 // runs cancels it: the call is answered on its POST as a cancelled call
 // (run_pipeline's wait for a job no worker runs: a tool error ending "The
-// call was cancelled."), then the server exits 0. Before, the stop waited
-// for the call (its sessions' close waits for their calls) until
-// Shutdown's 5 s were up, then closed the engine under it: the call
-// failed with the engine closed.
+// call was cancelled."), then the server exits 0. Before, the stop closed
+// the session, which waited for the call until Shutdown's 5 s were up,
+// and dropped its reply: the POST ended with none.
 func TestMCPHTTPStopCancelsCalls(t *testing.T) {
-	h := mcpHarness(t)
-	admin := []string{"--tenant", "acme", "--user", "ops", "--roles", "admin"}
-	h.ok(append(admin, "plugin", "install", filepath.Join("..", "..", "testplugins", "upper"))...)
-	h.ok(append(admin, "basket", "create", "inbox")...)
-	sess := h.engineSession(docex.UserContext{UserID: "ops", TenantID: "acme", Roles: []string{"admin"}})
-	if _, err := sess.CreatePipeline(context.Background(), []byte("name = \"shout\"\n[[steps]]\nname = \"upper\"\nplugin = \"upper\"\n")); err != nil {
-		t.Fatal(err)
-	}
-	h.file("a.txt", "quiet")
-	h.ok(append(admin, "doc", "add", "inbox", filepath.Join(h.dir, "a.txt"))...)
+	h, sess := shoutHarness(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	url, stderr, done := startMCPHTTP(ctx, t, h, "writer")
@@ -646,10 +636,11 @@ func TestMCPOversizedMessage(t *testing.T) {
 	}
 }
 
-// TestMCPWorker: on SQLite the server runs the tenant's pipeline jobs by
-// default (--worker auto), so run_pipeline can wait for the result; with
-// --worker no they stay queued.
-func TestMCPWorker(t *testing.T) {
+// shoutHarness is mcpHarness with the upper plugin, a pipeline shout
+// running it, and a document a.txt in basket inbox of tenant acme; it
+// returns an admin's session of acme too.
+func shoutHarness(t *testing.T) (*harness, *engine.Session) {
+	t.Helper()
 	h := mcpHarness(t)
 	admin := []string{"--tenant", "acme", "--user", "ops", "--roles", "admin"}
 	h.ok(append(admin, "plugin", "install", filepath.Join("..", "..", "testplugins", "upper"))...)
@@ -660,6 +651,14 @@ func TestMCPWorker(t *testing.T) {
 	}
 	h.file("a.txt", "quiet")
 	h.ok(append(admin, "doc", "add", "inbox", filepath.Join(h.dir, "a.txt"))...)
+	return h, sess
+}
+
+// TestMCPWorker: on SQLite the server runs the tenant's pipeline jobs by
+// default (--worker auto), so run_pipeline can wait for the result; with
+// --worker no they stay queued.
+func TestMCPWorker(t *testing.T) {
+	h, _ := shoutHarness(t)
 	h.want(exitInvalid, "mcp", "--worker", "maybe", "--tenant", "acme", "--user", "agent", "--roles", "writer")
 	cs, stderr, stop := h.startMCP("--worker", "no", "--tenant", "acme", "--user", "agent", "--roles", "writer")
 	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "run_pipeline", Arguments: map[string]any{"pipeline": "shout", "basket": "inbox", "wait_seconds": 1}})

@@ -46,6 +46,23 @@ func sseData(stream string) []string {
 	return data
 }
 
+// batchVersion is a protocol version batches are taken in (before
+// 2025-06-18).
+const batchVersion = "2025-03-26"
+
+// shoutSession serves e (newEnv, with the pipeline shout) as writer will
+// over streamable HTTP, and initializes a session there at batchVersion;
+// it returns e, the test server and the session's id.
+func shoutSession(t *testing.T) (*env, *httptest.Server, string) {
+	t.Helper()
+	e := newEnv(t)
+	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
+		t.Fatal(err)
+	}
+	_, ts := httpServer(t, e, user("will", "writer"), Config{}, 0)
+	return e, ts, httpSession(t, ts.URL, batchVersion)
+}
+
 // TestHTTPCancelInexactID: over streamable HTTP, as over stdio
 // (TestStdioCancelInexactID), a notifications/cancelled whose requestId
 // is no id a call may have (4.5, 4e0, 4.0, 9007199254740996 for a call
@@ -57,13 +74,8 @@ func sseData(stream string) []string {
 // saying so); null cancels nothing (as before). Before, the SDK read 4.5,
 // 4e0 and 4.0 as 4 and -0 as 0, and cancelled the call.
 func TestHTTPCancelInexactID(t *testing.T) {
-	e := newEnv(t)
-	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
-		t.Fatal(err)
-	}
-	_, ts := httpServer(t, e, user("will", "writer"), Config{}, 0)
-	const version = "2025-03-26" // batches are taken before 2025-06-18
-	session := httpSession(t, ts.URL, version)
+	e, ts, session := shoutSession(t)
+	const version = batchVersion
 	cancel := func(id string) string {
 		return `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":` + id + `,"reason":"test"}}`
 	}
@@ -263,13 +275,8 @@ func TestHTTPBatchLimit(t *testing.T) {
 // call cancelled before its handler started got the SDK's own -32603
 // "context canceled" (in most of these batches).
 func TestHTTPCancelled(t *testing.T) {
-	e := newEnv(t)
-	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
-		t.Fatal(err)
-	}
-	_, ts := httpServer(t, e, user("will", "writer"), Config{}, 0)
-	const version = "2025-03-26" // batches are taken before 2025-06-18
-	session := httpSession(t, ts.URL, version)
+	e, ts, session := shoutSession(t)
+	const version = batchVersion
 	for i := range 8 {
 		run := toolCall(4, "run_pipeline", map[string]any{"pipeline": "shout", "document_ids": []string{e.doc.ID}, "wait_seconds": 30})
 		code, body, _ := postMCP(t, ts.URL, "", version, session, "["+run+","+cancelled(4)+"]")
