@@ -232,7 +232,10 @@ func (p *posting) wait(ctx context.Context) error {
 // before the call may start (the func is then nil).
 func (s *Server) bound(ctx context.Context, req mcp.Request) (context.Context, func(), error) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	stops := []func() bool{context.AfterFunc(s.stop, func() { cancel(context.Cause(s.stop)) })}
+	var stops []func() bool
+	if s.stop != nil { // nil in a Server not made by New
+		stops = append(stops, context.AfterFunc(s.stop, func() { cancel(context.Cause(s.stop)) }))
+	}
 	var p *post
 	if extra := req.GetExtra(); extra != nil && extra.Header != nil {
 		if v, ok := s.posts.Load(extra.Header.Get(postHeader)); ok {

@@ -251,14 +251,18 @@ func (s *Server) Check(ctx context.Context) error {
 // serving calls it before it closes its sessions, which wait for their
 // calls to end and drop the replies not written yet.
 func (s *Server) CancelCalls(ctx context.Context) error {
-	s.cancelStop()
+	if s.cancelStop != nil {
+		s.cancelStop()
+	}
 	return s.serving.wait(ctx)
 }
 
 // Close releases the allowed directory, and cancels the calls that run
 // (CancelCalls). Connected sessions end with their transports.
 func (s *Server) Close() error {
-	s.cancelStop()
+	if s.cancelStop != nil {
+		s.cancelStop()
+	}
 	if s.root != nil {
 		return s.root.Close()
 	}
