@@ -131,6 +131,16 @@ type callState struct {
 	logs     []pluginapi.LogLine
 	logBytes int64
 	logTrunc bool
+
+	// The line of the WASI fd_write being written: its iovecs join into
+	// one line, appended to logs when the next line starts or the call
+	// ends (endWrite). wCall is that fd_write's number (hostCalls), wRoom
+	// the text bytes its line may hold.
+	wOpen  bool
+	wCall  int64
+	wLevel string
+	wRoom  int64
+	wBuf   []byte
 }
 
 func (st *callState) abort(err error) {
@@ -211,29 +221,95 @@ func (st *callState) hold(n int64) {
 	st.peakHost = max(st.peakHost, st.hostBytes)
 }
 
-// addLog keeps what fits of raw (which may alias guest memory) in the
-// log: it is cut to the room left before anything is copied.
-func (st *callState) addLog(level string, raw []byte) {
-	room := st.limits.MaxLogBytes - st.logKept
-	st.logBytes += int64(len(raw))
+// logLineOverhead is what one kept log line costs against max_log_bytes
+// besides its text: a pluginapi.LogLine is 32 bytes and the slice holding
+// the lines may have as much again spare, so an empty line is not free
+// (docs/plugin-abi.md, "Conventions").
+const logLineOverhead = 64
+
+// openLine charges a new line's overhead against max_log_bytes. It returns
+// the text bytes the line may hold, and false (the log is full: this and
+// every later line are dropped, LogsTruncated is set) when not even an
+// empty line fits.
+func (st *callState) openLine() (int64, bool) {
 	if st.logTrunc {
+		return 0, false
+	}
+	room := st.limits.MaxLogBytes - st.logKept - logLineOverhead
+	if room < 0 {
+		st.logTrunc = true
+		return 0, false
+	}
+	st.logKept += logLineOverhead
+	st.hold(logLineOverhead)
+	return room, true
+}
+
+// addLog keeps what fits of raw (which may alias guest memory) in the log
+// as one line (docex.log): it is cut to the room left before anything is
+// copied.
+func (st *callState) addLog(level string, raw []byte) {
+	st.endWrite()
+	st.logBytes += int64(len(raw))
+	room, ok := st.openLine()
+	if !ok {
 		return
 	}
 	if int64(len(raw)) > room {
 		st.logTrunc = true
-		if room <= 0 {
-			return
-		}
 		raw = raw[:room]
 	}
-	text := strings.ToValidUTF8(string(raw), "\uFFFD")
-	if int64(len(text)) > room { // replacement characters are longer
-		text = strings.ToValidUTF8(text[:room], "")
+	st.logKept += int64(len(raw))
+	st.hold(int64(len(raw)))
+	st.logs = append(st.logs, pluginapi.LogLine{Level: level, Text: validText(raw, &st.logTrunc)})
+}
+
+// addWrite adds one iovec p (aliasing guest memory) of a WASI fd_write to
+// stdout or stderr (level) to that call's line: every iovec of one
+// fd_write goes to one line, cut to the room left before it is copied. An
+// fd_write that writes no byte makes no line.
+func (st *callState) addWrite(level string, p []byte) {
+	st.logBytes += int64(len(p))
+	if len(p) == 0 {
+		return
+	}
+	if !st.wOpen || st.wCall != st.hostCalls || st.wLevel != level {
+		st.endWrite()
+		room, ok := st.openLine()
+		if !ok {
+			return
+		}
+		st.wOpen, st.wCall, st.wLevel, st.wRoom = true, st.hostCalls, level, room
+	}
+	n := min(int64(len(p)), st.wRoom-int64(len(st.wBuf)))
+	if n < int64(len(p)) {
 		st.logTrunc = true
 	}
-	st.logKept += int64(len(text))
-	st.hold(int64(len(text)))
-	st.logs = append(st.logs, pluginapi.LogLine{Level: level, Text: text})
+	st.logKept += n
+	st.hold(n)
+	st.wBuf = append(st.wBuf, p[:n]...)
+}
+
+// endWrite appends the line of the fd_write being written, if any.
+func (st *callState) endWrite() {
+	if !st.wOpen {
+		return
+	}
+	st.wOpen = false
+	st.logs = append(st.logs, pluginapi.LogLine{Level: st.wLevel, Text: validText(st.wBuf, &st.logTrunc)})
+	st.wBuf = st.wBuf[:0]
+}
+
+// validText is raw as valid UTF-8 (U+FFFD for invalid bytes) of at most
+// len(raw) bytes: replacement characters are longer than the bytes they
+// replace, so the text is cut then and *trunc set.
+func validText(raw []byte, trunc *bool) string {
+	text := strings.ToValidUTF8(string(raw), "\uFFFD")
+	if len(text) > len(raw) {
+		text = strings.ToValidUTF8(text[:len(raw)], "")
+		*trunc = true
+	}
+	return text
 }
 
 // slot returns the document for handle h, opening looked-up documents

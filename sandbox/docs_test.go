@@ -235,6 +235,17 @@ func TestSandboxDocLimits(t *testing.T) {
 	}
 }
 
+// TestDocLogLineOverhead: the docs state the per-line charge against
+// max_log_bytes as a number; it must be logLineOverhead.
+func TestDocLogLineOverhead(t *testing.T) {
+	want := "plus " + strconv.Itoa(logLineOverhead) + " bytes"
+	for _, doc := range []string{"sandbox.md", "plugin-abi.md"} {
+		if !strings.Contains(readDoc(t, doc), want) {
+			t.Errorf("docs/%s does not say a log line costs its text %s", doc, want)
+		}
+	}
+}
+
 // loadBytes loads module under a minimal manifest (capabilities caps).
 func loadBytes(t *testing.T, module []byte, caps ...string) (*Plugin, error) {
 	t.Helper()

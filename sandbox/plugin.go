@@ -148,9 +148,10 @@ type instance struct {
 	dirtyPages int
 	fullCopy   bool
 
-	mu    sync.Mutex // guards armed and fired against a late timer
-	armed bool
-	fired bool
+	mu       sync.Mutex // guards armed and fired against a late timer
+	armed    bool
+	fired    bool
+	deadline time.Time // of the armed call
 }
 
 func (in *instance) close(ctx context.Context) {
@@ -167,6 +168,20 @@ func (in *instance) fire() {
 		in.fired = true
 		in.stop.Set(1)
 	}
+}
+
+// expired reports whether the armed call is stopped: fired, or past its
+// deadline (then it fires it, in case the timer has not run yet). Host
+// code that loops on the guest's behalf checks it, as the guest's own code
+// checks the stop flag.
+func (in *instance) expired() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.armed && !in.fired && !time.Now().Before(in.deadline) {
+		in.fired = true
+		in.stop.Set(1)
+	}
+	return in.armed && in.fired
 }
 
 // outcome is what one metered call into the guest did.
@@ -188,7 +203,7 @@ func (in *instance) invoke(ctx context.Context, sb *Sandbox, fn api.Function, st
 	in.stop.Set(0)
 	in.clock.begin(budget)
 	in.mu.Lock()
-	in.armed, in.fired = true, false
+	in.armed, in.fired, in.deadline = true, false, time.Now().Add(timeout)
 	in.mu.Unlock()
 	if sb.isClosed() { // Close fired the running instances before this one armed
 		in.fire()
@@ -323,6 +338,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("%w: instantiate: %v", pluginapi.ErrPluginTrap, err)
 	}
 	in := &instance{mod: mod, run: mod.ExportedFunction(p.manifest.Entry), mem: mem, out: out, stack: make([]uint64, 8), clock: clock}
+	out.in = in
 	clock.in = in
 	global := func(name string) api.MutableGlobal {
 		g, _ := mod.ExportedGlobal(name).(api.MutableGlobal)

@@ -22,10 +22,20 @@ import (
 // traps (a Go guest prints "panic: ..." there before trapping).
 type guestOutput struct {
 	st   *callState
+	in   *instance // whose deadline stops a long fd_write
 	tail []byte
+	// writes counts Write calls: one per iovec of an fd_write.
+	writes uint64
 }
 
+// stderrTail is the stderr kept to explain traps (up to twice as much
+// is held, so that trimming it is not a copy per write).
 const stderrTail = 2048
+
+// writeCheckEvery is how many Write calls (iovecs) pass between two
+// checks of the call's deadline: an fd_write with millions of iovecs is
+// one host call, and the guest's own stop checks do not run inside it.
+const writeCheckEvery = 4096
 
 type outWriter struct {
 	o     *guestOutput
@@ -35,16 +45,23 @@ type outWriter struct {
 func (o *guestOutput) stdout() io.Writer { return outWriter{o, "stdout"} }
 func (o *guestOutput) stderr() io.Writer { return outWriter{o, "stderr"} }
 
+// Write is called by wazero's fd_write once per iovec. Past the call's
+// deadline (or once the call is stopped: caller's ctx, Sandbox.Close) it
+// unwinds the guest, which then fails as a stopped guest does
+// (ErrPluginTimeout, ctx.Err(), ErrClosed).
 func (w outWriter) Write(p []byte) (int, error) {
 	o := w.o
-	if w.level == "stderr" {
-		o.tail = append(o.tail, p...)
-		if len(o.tail) > stderrTail {
+	if o.writes++; o.writes%writeCheckEvery == 0 && o.in != nil && o.in.expired() {
+		panic(abortSignal{})
+	}
+	if w.level == "stderr" && len(p) > 0 {
+		o.tail = append(o.tail, p[max(len(p)-stderrTail, 0):]...)
+		if len(o.tail) > 2*stderrTail {
 			o.tail = append(o.tail[:0], o.tail[len(o.tail)-stderrTail:]...)
 		}
 	}
 	if o.st != nil {
-		o.st.addLog(w.level, p)
+		o.st.addWrite(w.level, p)
 	}
 	return len(p), nil
 }
@@ -193,6 +210,7 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, o callOpts) (*plug
 	}
 	oc := in.invoke(context.WithValue(ctx, stateKey{}, st), sb, fn, stack, p.limits.Timeout, p.limits.MaxInstructions)
 	in.out.st = nil
+	st.endWrite()
 
 	res := &pluginapi.Result{Logs: st.logs, Report: pluginapi.ResourceReport{
 		Duration:           oc.dur,

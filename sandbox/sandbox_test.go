@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -73,6 +74,16 @@ func TestFriendlyPlugins(t *testing.T) {
 		{"lookup", textDoc("in.txt", "x"), map[string]string{"name": "secret.txt"}, func(t *testing.T, r *pluginapi.Result) {
 			if r.Metadata["found"] != 0.0 {
 				t.Fatalf("another tenant's document was found: %v", r.Metadata)
+			}
+		}},
+		{"iovlines", textDoc("in.txt", "x"), nil, func(t *testing.T, r *pluginapi.Result) {
+			want := []pluginapi.LogLine{{Level: "stdout", Text: "ab\u00e9c"}, {Level: "stderr", Text: "de"},
+				{Level: "info", Text: "f"}, {Level: "stdout", Text: "g"}}
+			if !slices.Equal(r.Logs, want) {
+				t.Fatalf("logs = %q, want %q", r.Logs, want)
+			}
+			if r.Report.HostCalls != 5 || r.Report.LogBytes != 9 || r.Report.LogsTruncated {
+				t.Fatalf("report = %+v", r.Report)
 			}
 		}},
 	}
@@ -158,7 +169,7 @@ func TestHostilePlugins(t *testing.T) {
 		{plugin: "tablebomb"}, // table.grow of 2^31 elements must be refused
 		{plugin: "tables32"},
 		{plugin: "logbomb", check: func(t *testing.T, r *pluginapi.Result) {
-			if r.Report.LogBytes != 16<<20 || !r.Report.LogsTruncated || len(r.Logs) != 1 || len(r.Logs[0].Text) != 1024 {
+			if r.Report.LogBytes != 16<<20 || !r.Report.LogsTruncated || len(r.Logs) != 1 || len(r.Logs[0].Text) != 1024-logLineOverhead {
 				t.Fatalf("report = %+v", r.Report)
 			}
 			if r.Report.PeakHostBytes > 1024 {
@@ -168,6 +179,28 @@ func TestHostilePlugins(t *testing.T) {
 		{plugin: "badmeta", check: func(t *testing.T, r *pluginapi.Result) {
 			if len(r.Metadata) != 256 || len(r.Derived) != 0 {
 				t.Fatalf("kept %d keys and %d derived documents, want 256 and 0", len(r.Metadata), len(r.Derived))
+			}
+		}},
+		// Log spam that cost nothing against max_log_bytes: empty lines,
+		// one per docex.log call or per iovec of an fd_write (one host
+		// call). Each kept line costs logLineOverhead; an fd_write makes
+		// at most one line; a long fd_write stops at the deadline.
+		{plugin: "emptylog", wantErr: []error{pluginapi.ErrHostCallLimit}, check: func(t *testing.T, r *pluginapi.Result) {
+			checkLogBound(t, r, 4096)
+			if len(r.Logs) != 4096/logLineOverhead || !r.Report.LogsTruncated || r.Report.HostCalls != 1_000_001 {
+				t.Fatalf("kept %d empty lines, want %d; report = %+v", len(r.Logs), 4096/logLineOverhead, r.Report)
+			}
+		}},
+		{plugin: "iovbomb", wantErr: []error{pluginapi.ErrPluginTimeout, context.DeadlineExceeded}, check: func(t *testing.T, r *pluginapi.Result) {
+			checkLogBound(t, r, pluginapi.DefaultLimits().MaxLogBytes)
+			if len(r.Logs) != 0 || r.Report.LogBytes != 0 {
+				t.Fatalf("kept %d lines for writes of no byte; report = %+v", len(r.Logs), r.Report)
+			}
+		}},
+		{plugin: "iovone", wantErr: []error{pluginapi.ErrPluginTimeout, context.DeadlineExceeded}, check: func(t *testing.T, r *pluginapi.Result) {
+			checkLogBound(t, r, pluginapi.DefaultLimits().MaxLogBytes)
+			if len(r.Logs) != 0 || r.Report.HostCalls > 1 {
+				t.Fatalf("kept %d lines; report = %+v", len(r.Logs), r.Report)
 			}
 		}},
 		{plugin: "wasiflood", wantErr: []error{pluginapi.ErrHostCallLimit}, check: func(t *testing.T, r *pluginapi.Result) {
@@ -240,6 +273,21 @@ func TestHostilePlugins(t *testing.T) {
 			}
 			t.Logf("%s: %v in %s", tt.plugin, err, elapsed)
 		})
+	}
+}
+
+// checkLogBound fails unless r's log, lines at logLineOverhead bytes
+// each besides their text, fits in maxLogBytes, and the host bytes held
+// for it are no more.
+func checkLogBound(t *testing.T, r *pluginapi.Result, maxLogBytes int64) {
+	t.Helper()
+	var kept int64
+	for _, l := range r.Logs {
+		kept += logLineOverhead + int64(len(l.Text))
+	}
+	if kept > maxLogBytes || r.Report.PeakHostBytes > maxLogBytes {
+		t.Fatalf("kept %d log lines, %d bytes with their overhead, held %d host bytes: over max_log_bytes %d",
+			len(r.Logs), kept, r.Report.PeakHostBytes, maxLogBytes)
 	}
 }
 

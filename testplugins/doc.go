@@ -8,10 +8,11 @@
 // Friendly: echo, derive, split, upper, tag (WAT; the last three make the
 // pipeline tests' 3-step fan-out); validate (WAT: a docex_validate that
 // accepts, refuses, traps or spins as its parameter says); wordcount,
-// lookup (Go guests using pdk).
+// lookup (Go guests using pdk); iovlines (WAT: one log line per fd_write).
 // Hostile: loop, membomb, trap, bigoutput, chatty, oob, nocap, forge, wasi,
 // procexit, tablebomb, recurse, badimport, badsig, badvalidate,
-// badvalidatename, notwasm, badhash, lookupflood, metalook
+// badvalidatename, notwasm, badhash, lookupflood, metalook, emptylog,
+// iovbomb, iovone
 // (and the issue 7 set, each described in its .wat); modules that
 // are malformed on purpose are generated in the tests instead.
 package testplugins

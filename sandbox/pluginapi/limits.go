@@ -21,8 +21,10 @@ type Limits struct {
 	MaxOutputBytes int64
 	// MaxHostCalls bounds calls from the guest into the docex host module.
 	MaxHostCalls int64
-	// MaxLogBytes bounds captured log text (docex.log, stdout, stderr); more
-	// is dropped and ResourceReport.LogsTruncated is set.
+	// MaxLogBytes bounds captured log text (docex.log, stdout, stderr):
+	// each kept line costs its text plus 64 bytes, and a WASI fd_write
+	// makes at most one line. More is dropped and
+	// ResourceReport.LogsTruncated is set.
 	MaxLogBytes int64
 	// MaxInstructions bounds the instruction units one call may execute
 	// (deterministic: the same input takes the same units; see
