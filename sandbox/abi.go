@@ -435,7 +435,9 @@ func wrapHost(h hostFunc) api.GoModuleFunc {
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		st, _ := ctx.Value(stateKey{}).(*callState)
 		if st == nil {
-			panic(fmt.Errorf("%w: %s.%s: %w", pluginapi.ErrPluginTrap, hostModule, name, errNoInvocation))
+			// No sentinel: the start function's or _initialize's trap
+			// wraps ErrPluginTrap once (Plugin.initCall).
+			panic(fmt.Errorf("%s.%s: %w", hostModule, name, errNoInvocation))
 		}
 		defer func() {
 			if r := recover(); r != nil {

@@ -764,6 +764,26 @@ func TestInitDeadline(t *testing.T) {
 	}
 }
 
+// A docex host function called by the start function traps (there is no
+// invocation to act on), and the error says "plugin trapped" once.
+func TestHostCallInStart(t *testing.T) {
+	m, mod := readPlugin(t, "starthost")
+	p, err := sharedSandbox(t).Load(context.Background(), m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = runWithin(t, p, pluginapi.Call{TenantID: "a"})
+	if !errors.Is(err, pluginapi.ErrPluginTrap) || !strings.Contains(fmt.Sprint(err), errNoInvocation.Error()) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := strings.Count(err.Error(), pluginapi.ErrPluginTrap.Error()); n != 1 {
+		t.Fatalf("err = %v: says %q %d times", err, pluginapi.ErrPluginTrap, n)
+	}
+	if !strings.Contains(err.Error(), "the start function: docex.log: ") {
+		t.Fatalf("err = %v, want it to name the start function and docex.log", err)
+	}
+}
+
 // The instruction budget is deterministic: the same input takes the same
 // units, and a budget stops a guest whatever its timeout.
 func TestInstructionBudget(t *testing.T) {

@@ -12,7 +12,7 @@
 // Hostile: loop, membomb, trap, bigoutput, chatty, oob, nocap, forge, wasi,
 // procexit, tablebomb, recurse, badimport, badsig, badvalidate,
 // badvalidatename, notwasm, badhash, lookupflood, metalook, emptylog,
-// iovbomb, iovone
+// iovbomb, iovone, starthost
 // (and the issue 7 set, each described in its .wat); modules that
 // are malformed on purpose are generated in the tests instead.
 package testplugins
