@@ -99,7 +99,8 @@ type ResourceReport struct {
 	// on the wasm instructions it executed; see Limits.MaxInstructions).
 	Instructions int64
 	// PeakHostBytes is the most host memory held at once on the guest's
-	// behalf during the call (documents opened for it, output, logs).
+	// behalf during the call (documents opened for it, output, logs: each
+	// kept log line as its text plus 64 bytes).
 	PeakHostBytes int64
 	// PeakMemoryBytes is the guest's linear memory size at the end of the call
 	// (memory never shrinks, so it is the peak).
