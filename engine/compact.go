@@ -49,14 +49,14 @@ func (p *TenantProvisioner) Compact(ctx context.Context, tenantID string) (Compa
 		return rep, err
 	}
 	err := p.compact(ctx, tenantID, &rep)
-	if ctx.Err() != nil {
+	if ctx.Err() != nil { // interrupted, even if what it was doing ended
 		err = interruptedErr(err, ctx.Err())
 	}
 	// Interrupted too: the tenants compacted before stay compacted, and
 	// the entry says which sizes changed.
-	e := p.entry("system.compact", tenantID, err)
+	e := p.entry("system.compact", tenantID, auditedErr(ctx, err))
 	e.Detail = map[string]any{"tenants": len(rep.Tenants), "bytes_before": rep.BytesBefore, "bytes_after": rep.BytesAfter}
-	return rep, withAuditErr(err, p.e.be.AppendSystemAudit(context.WithoutCancel(ctx), e))
+	return rep, p.auditEntry(ctx, e, err)
 }
 
 func (p *TenantProvisioner) compact(ctx context.Context, tenantID string, rep *CompactReport) error {

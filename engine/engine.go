@@ -576,12 +576,41 @@ func (s *Session) systemDenial(ctx context.Context, op, target string, err error
 
 // systemDenialDetail is systemDenial with detail in the entry.
 func (s *Session) systemDenialDetail(ctx context.Context, op, target string, err error, detail map[string]any) error {
-	if errors.Is(err, docex.ErrClosed) || ctx.Err() != nil {
+	if errors.Is(err, docex.ErrClosed) {
 		return err
 	}
-	e := s.entry(op, target, outcomeOf(err), err)
+	aerr := auditedErr(ctx, err)
+	e := s.entry(op, target, outcomeOf(aerr), aerr)
 	e.Detail = detail
-	return withAuditErr(err, s.e.be.AppendSystemAudit(ctx, e))
+	actx, cancel := auditContext(ctx)
+	defer cancel()
+	return withAuditErr(err, s.e.be.AppendSystemAudit(actx, e))
+}
+
+// auditGrace bounds the audit write of an operation's outcome, which is
+// made even when the operation's context ended (an interrupted operation
+// is audited like any failure): a database that does not answer cannot
+// hold an interrupted command for longer.
+const auditGrace = 15 * time.Second
+
+// auditContext returns the context of the audit write of an operation
+// that ran under ctx: ctx's values without its cancellation or deadline,
+// bounded by auditGrace. Call cancel when the write is done.
+func auditContext(ctx context.Context) (actx context.Context, cancel context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), auditGrace)
+}
+
+// auditedErr returns the error an audit entry records for an operation
+// that ended with err under ctx: err, unless ctx ended (the operation was
+// interrupted: Ctrl-C, a cancelled MCP call, a deadline) and err is no
+// denial; then an error of code interrupted (outcome error) whose text is
+// "interrupted: " and err's, with ctx's error when err does not hold it.
+func auditedErr(ctx context.Context, err error) error {
+	cause := ctx.Err()
+	if err == nil || cause == nil || errors.Is(err, docex.ErrDenied) || errors.Is(err, docex.ErrInterrupted) {
+		return err
+	}
+	return docex.Errorf(docex.ErrInterrupted, "interrupted: %v", interruptedErr(err, cause))
 }
 
 // outcomeOf is the audit outcome of an operation's error: ok, denied for
@@ -620,7 +649,7 @@ func (s *Session) writeAuditDetail(ctx context.Context, st driver.TenantStore, o
 		}
 		return tx.AppendAudit(ctx, s.entryDetail(op, target, detail))
 	})
-	if err != nil && ctx.Err() == nil {
+	if err != nil {
 		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, detail))
 	}
 	return err
@@ -644,23 +673,20 @@ func interruptedErr(err, cause error) error {
 // transaction, as op's outcome in the tenant's audit log (in a
 // transaction of its own, so the entry can never commit with any part of
 // the operation) and returns err (with the audit write's error, if any).
-// An interrupted operation is not recorded (as write).
+// An interrupted operation is recorded too (auditedErr), as by write.
 func (s *Session) failed(ctx context.Context, st driver.TenantStore, op, target string, err error) error {
 	return s.failedDetail(ctx, st, op, target, err, nil)
 }
 
 // failedDetail is failed with detail in the entry.
 func (s *Session) failedDetail(ctx context.Context, st driver.TenantStore, op, target string, err error, detail map[string]any) error {
-	if ctx.Err() != nil {
-		return err
-	}
 	return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, detail))
 }
 
 // readDone audits a read call's outcome when the session audits reads and
 // returns err (with the audit write's error, if any).
 func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, target string, err error) error {
-	if s.opts.AuditReads && ctx.Err() == nil {
+	if s.opts.AuditReads {
 		return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
 	}
 	return err
@@ -674,7 +700,7 @@ func (s *Session) readDone(ctx context.Context, st driver.TenantStore, op, targe
 // in the database.
 func (s *Session) probeContent(ctx context.Context, st driver.TenantStore, op, target string) error {
 	err := s.e.probeContent(ctx)
-	if err != nil && ctx.Err() == nil {
+	if err != nil {
 		err = withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, nil))
 	}
 	return err
@@ -694,10 +720,15 @@ func (e *Engine) probeContent(ctx context.Context) error {
 
 // auditOutcome records one entry in the tenant's audit log, in a
 // transaction of its own, with the outcome of err (outcomeOf); detail may
-// be nil. It returns the audit write's error.
+// be nil. An operation interrupted (ctx ended) is recorded all the same,
+// as such (auditedErr), the write bounded by auditGrace. It returns the
+// audit write's error.
 func (s *Session) auditOutcome(ctx context.Context, st driver.TenantStore, op, target string, err error, detail map[string]any) error {
+	err = auditedErr(ctx, err)
 	e := s.entry(op, target, outcomeOf(err), err)
 	e.Detail = detail
+	ctx, cancel := auditContext(ctx)
+	defer cancel()
 	aerr := st.Write(ctx, func(tx driver.Tx) error { return tx.AppendAudit(ctx, e) })
 	if errors.Is(aerr, docex.ErrTenantSuspended) || errors.Is(aerr, docex.ErrTenantUnknown) {
 		// The tenant was suspended or deleted meanwhile: its log takes no

@@ -246,9 +246,7 @@ func (s *Session) CreatePipeline(ctx context.Context, src []byte) (PipelineInfo,
 		}
 	}
 	if err != nil {
-		if ctx.Err() == nil {
-			err = withAuditErr(err, s.auditOutcome(ctx, st, "pipeline.create", p.Name, err, nil))
-		}
+		err = withAuditErr(err, s.auditOutcome(ctx, st, "pipeline.create", p.Name, err, nil))
 		return PipelineInfo{}, err
 	}
 	return pipelineInfo(rec)

@@ -50,14 +50,24 @@ func (p *TenantProvisioner) entry(op, target string, err error) docex.AuditEntry
 	return auditSafe(e)
 }
 
-// audit records an operator action in the system audit log. It returns
-// err, joined with the audit write's error when the entry could not be
+// audit records an operator action in the system audit log, also when
+// interrupted (ctx ended: recorded as such, auditedErr, the write bounded
+// by auditGrace). It returns err (with ctx's error when interrupted),
+// joined with the audit write's error when the entry could not be
 // written: an operator action is never left unaudited silently.
 func (p *TenantProvisioner) audit(ctx context.Context, op, target string, err error) error {
-	if ctx.Err() != nil {
-		return interruptedErr(err, ctx.Err())
+	return p.auditEntry(ctx, p.entry(op, target, auditedErr(ctx, err)), err)
+}
+
+// auditEntry writes e, the system audit entry of an operator action that
+// ended with err under ctx (e's error is auditedErr's), as audit does.
+func (p *TenantProvisioner) auditEntry(ctx context.Context, e docex.AuditEntry, err error) error {
+	if err != nil && ctx.Err() != nil {
+		err = interruptedErr(err, ctx.Err())
 	}
-	return withAuditErr(err, p.e.be.AppendSystemAudit(ctx, p.entry(op, target, err)))
+	actx, cancel := auditContext(ctx)
+	defer cancel()
+	return withAuditErr(err, p.e.be.AppendSystemAudit(actx, e))
 }
 
 // RecordInit writes the system audit entry of an initialisation that

@@ -164,5 +164,5 @@ func (s *Session) PruneJobs(ctx context.Context, o PruneJobsOptions) (PruneResul
 	// Some chunks committed: the history they deleted is audited even
 	// when the prune was interrupted.
 	err = fmt.Errorf("prune stopped after deleting %d jobs (run it again to delete the rest): %w", res.Jobs, err)
-	return res, withAuditErr(err, s.auditOutcome(context.WithoutCancel(ctx), st, op, "", err, detail()))
+	return res, withAuditErr(err, s.auditOutcome(ctx, st, op, "", err, detail()))
 }

@@ -44,7 +44,7 @@ const verifyPage = 1000
 // Sweep, a content store not claimed by this system: docex.ErrNotInitialized
 // or docex.ErrInvalidConfig). Suspended tenants
 // are verified too. It is an operator action, recorded in the system audit
-// log (system.verify).
+// log (system.verify), also when interrupted (outcome error).
 func (p *TenantProvisioner) Verify(ctx context.Context, tenantID string) (VerifyReport, error) {
 	rep := VerifyReport{Tenants: []string{}, Damaged: []DamagedObject{}}
 	if p.e.closed.Load() {
@@ -54,13 +54,13 @@ func (p *TenantProvisioner) Verify(ctx context.Context, tenantID string) (Verify
 		return rep, err
 	}
 	err := p.verify(ctx, tenantID, &rep)
-	detail := map[string]any{"tenants": len(rep.Tenants), "objects": rep.Objects, "bytes": rep.Bytes, "damaged": len(rep.Damaged)}
-	e := p.entry("system.verify", tenantID, err)
-	e.Detail = detail
-	if ctx.Err() != nil {
-		return rep, interruptedErr(err, ctx.Err())
+	if ctx.Err() != nil { // interrupted, even if what it was doing ended
+		err = interruptedErr(err, ctx.Err())
 	}
-	return rep, withAuditErr(err, p.e.be.AppendSystemAudit(ctx, e))
+	detail := map[string]any{"tenants": len(rep.Tenants), "objects": rep.Objects, "bytes": rep.Bytes, "damaged": len(rep.Damaged)}
+	e := p.entry("system.verify", tenantID, auditedErr(ctx, err))
+	e.Detail = detail
+	return rep, p.auditEntry(ctx, e, err)
 }
 
 // operandTenants returns the stores an operator command over TENANT

@@ -36,6 +36,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("BoundBasket", f.testBoundBasket)
 	t.Run("BoundUpdate", f.testBoundUpdate)
 	t.Run("DirectRunLineage", f.testDirectRunLineage)
+	t.Run("InterruptedRunAudited", f.testInterruptedRunAudited)
 	t.Run("DedupLineage", f.testDedupLineage)
 	t.Run("Replay", f.testReplay)
 	t.Run("LostAttempt", f.testLostAttempt)
