@@ -40,12 +40,13 @@ func (p *TenantProvisioner) check() error {
 	return tenancy.ValidateUserID(p.actor)
 }
 
-// entry returns the system audit entry of an operator action: ok for a
-// nil err, error otherwise.
+// entry returns the system audit entry of an operator action with the
+// outcome of err (outcomeOf): ok for a nil err, denied for a denial (the
+// bootstrap tenant's refusals), error otherwise.
 func (p *TenantProvisioner) entry(op, target string, err error) docex.AuditEntry {
-	e := docex.AuditEntry{ID: newID(), Time: p.e.now(), UserID: p.actor, Roles: []string{"operator"}, Operation: op, Target: target, Outcome: docex.OutcomeOK}
+	e := docex.AuditEntry{ID: newID(), Time: p.e.now(), UserID: p.actor, Roles: []string{"operator"}, Operation: op, Target: target, Outcome: outcomeOf(err)}
 	if err != nil {
-		e.Outcome, e.Error = docex.OutcomeError, err.Error()
+		e.Error = err.Error()
 	}
 	return auditSafe(e)
 }
@@ -109,22 +110,19 @@ func (p *TenantProvisioner) change(ctx context.Context, op, target string, fn fu
 // Create provisions a tenant: its isolation boundary and its registry
 // entry, all or nothing. It returns docex.ErrInvalidID for an invalid id,
 // docex.ErrInvalid for a bad display name, docex.ErrTenantExists when the id
-// is taken (including the bootstrap tenant's id).
+// is taken (including the bootstrap tenant's id). Every refusal and failure
+// is recorded in the system audit log, as the creation is.
 func (p *TenantProvisioner) Create(ctx context.Context, id, displayName string) (docex.Tenant, error) {
 	if err := p.check(); err != nil {
-		return docex.Tenant{}, err
-	}
-	if id == p.e.cfg.BootstrapTenantID {
-		return docex.Tenant{}, docex.Errorf(docex.ErrTenantExists, "tenant %q is the bootstrap tenant", id)
-	}
-	if err := tenancy.ValidateTenantID(id); err != nil {
 		return docex.Tenant{}, err
 	}
 	if displayName == "" {
 		displayName = id
 	}
-	if err := validateText("display name", displayName, MaxDisplayNameLen); err != nil {
-		return docex.Tenant{}, err
+	// A refused create is audited like a failed one (tenant_exists for
+	// the bootstrap tenant's id: outcome error).
+	if err := p.checkNew(id, displayName); err != nil {
+		return docex.Tenant{}, p.audit(ctx, "tenant.create", id, err)
 	}
 	t := docex.Tenant{
 		ID: id, DisplayName: displayName, Status: docex.TenantActive,
@@ -135,6 +133,30 @@ func (p *TenantProvisioner) Create(ctx context.Context, id, displayName string) 
 		return docex.Tenant{}, err
 	}
 	return p.e.be.Tenant(ctx, id)
+}
+
+// checkNew returns the error of creating tenant id with displayName
+// before the registry is asked: docex.ErrTenantExists for the bootstrap
+// tenant's id, docex.ErrInvalidID, docex.ErrInvalid.
+func (p *TenantProvisioner) checkNew(id, displayName string) error {
+	if id == p.e.cfg.BootstrapTenantID {
+		return docex.Errorf(docex.ErrTenantExists, "tenant %q is the bootstrap tenant", id)
+	}
+	if err := tenancy.ValidateTenantID(id); err != nil {
+		return err
+	}
+	return validateText("display name", displayName, MaxDisplayNameLen)
+}
+
+// checkExisting returns the error of changing the status of tenant id, or
+// deleting it, before the registry is asked: docex.ErrBootstrapTenant (a
+// denial) for the bootstrap tenant, docex.ErrInvalidID for an id no
+// tenant can have.
+func (p *TenantProvisioner) checkExisting(id, what string) error {
+	if id == p.e.cfg.BootstrapTenantID {
+		return docex.Errorf(docex.ErrBootstrapTenant, "the bootstrap tenant cannot be %s", what)
+	}
+	return tenancy.ValidateSyntax(id)
 }
 
 // Get returns a tenant (the bootstrap tenant too), or docex.ErrTenantNotFound.
@@ -160,7 +182,10 @@ func (p *TenantProvisioner) List(ctx context.Context) ([]docex.Tenant, error) {
 
 // Suspend makes every runtime operation of the tenant fail with
 // docex.ErrTenantSuspended until Resume. It returns docex.ErrTenantNotFound
-// for an unknown tenant and docex.ErrDenied for the bootstrap tenant.
+// for an unknown tenant, docex.ErrInvalidID for a malformed id and
+// docex.ErrBootstrapTenant (a docex.ErrDenied) for the bootstrap tenant;
+// each is recorded in the system audit log (the last with outcome denied),
+// as the suspension is.
 func (p *TenantProvisioner) Suspend(ctx context.Context, id string) error {
 	return p.setStatus(ctx, "tenant.suspend", id, docex.TenantSuspended)
 }
@@ -174,11 +199,9 @@ func (p *TenantProvisioner) setStatus(ctx context.Context, op, id string, st doc
 	if err := p.check(); err != nil {
 		return err
 	}
-	if id == p.e.cfg.BootstrapTenantID {
-		return docex.Errorf(docex.ErrBootstrapTenant, "the bootstrap tenant cannot be suspended, resumed or deleted")
-	}
-	if err := tenancy.ValidateSyntax(id); err != nil {
-		return err
+	// Refused, audited (the bootstrap tenant: outcome denied).
+	if err := p.checkExisting(id, "suspended, resumed or deleted"); err != nil {
+		return p.audit(ctx, op, id, err)
 	}
 	err := p.change(ctx, op, id, func(e docex.AuditEntry) error { return p.e.be.SetTenantStatus(ctx, id, st, e) })
 	if err == nil && st != docex.TenantActive {
@@ -197,11 +220,8 @@ func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
 	if err := p.check(); err != nil {
 		return err
 	}
-	if id == p.e.cfg.BootstrapTenantID {
-		return docex.Errorf(docex.ErrBootstrapTenant, "the bootstrap tenant cannot be deleted")
-	}
-	if err := tenancy.ValidateSyntax(id); err != nil {
-		return err
+	if err := p.checkExisting(id, "deleted"); err != nil {
+		return p.audit(ctx, "tenant.delete", id, err)
 	}
 	t, err := p.e.be.Tenant(ctx, id)
 	if err != nil {

@@ -64,6 +64,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("StagedMemory", f.testStagedMemory)
 			t.Run("Audit", f.testAudit)
 			t.Run("InterruptedWritesAudited", f.testInterruptedWritesAudited)
+			t.Run("RegistryRefusalsAudited", f.testRegistryRefusalsAudited)
 			t.Run("MalformedInput", f.testMalformedInput)
 			t.Run("BasketNamesAreNotIDs", f.testBasketNamesAreNotIDs)
 			t.Run("StaleStores", f.testStaleStores)
