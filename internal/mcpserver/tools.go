@@ -108,6 +108,11 @@ func addTool[In, Out any](s *Server, t *mcp.Tool, tweak func(in, out *jsonschema
 	mcp.AddTool(s.srv, t, func(ctx context.Context, _ *mcp.CallToolRequest, args In) (*mcp.CallToolResult, Out, error) {
 		res, o, err := fn(ctx, args)
 		if err != nil {
+			if ctx.Err() != nil && errors.Is(err, context.Canceled) && docex.Code(err) != docex.Code(docex.ErrInterrupted) {
+				// The call was cancelled, whatever the operation made of it
+				// (a plugin run: plugin_failed): interrupted, as the CLI.
+				err = fmt.Errorf("%w: %w", docex.ErrInterrupted, err)
+			}
 			return nil, o, s.toolError(err)
 		}
 		return res, o, nil
