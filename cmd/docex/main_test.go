@@ -719,9 +719,17 @@ func TestInitFailureChangesNothing(t *testing.T) {
 		{"DSN variable unset", map[string]string{}, []string{"init", "--backend", "postgres"}},
 		{"server refuses", map[string]string{"DOCEX_POSTGRES_DSN": "postgres://postgres@127.0.0.1:1/x?connect_timeout=2"}, []string{"init", "--backend", "postgres"}},
 		{"existing data dir kept", map[string]string{}, []string{"init", "--backend", "postgres", "--data-dir", "mine"}},
+		// The config file's directories init made go too; one that was
+		// there stays.
+		{"config directories", map[string]string{}, []string{"init", "--backend", "postgres", "--config", "DIR/sub/dir/docex.yaml"}},
+		{"config directory under an existing one", map[string]string{}, []string{"init", "--backend", "postgres", "--config", "DIR/mine/new/docex.yaml"}},
+		{"config directories, SQLite", map[string]string{}, []string{"init", "--config", "DIR/a/b/docex.yaml", "--data-dir", "DIR/notes.txt/data"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
+			for i, a := range tc.args {
+				tc.args[i] = strings.Replace(a, "DIR", h.dir, 1)
+			}
 			for k, v := range tc.env {
 				h.env[k] = v
 			}
@@ -744,6 +752,9 @@ func TestInitFailureChangesNothing(t *testing.T) {
 			}
 			if strings.Join(names, ",") != "mine,notes.txt" {
 				t.Fatalf("after a failed init the directory holds %v, want only what was there", names)
+			}
+			if ents, err := os.ReadDir(keep); err != nil || len(ents) > 0 {
+				t.Fatalf("after a failed init the directory that was there holds %v (%v), want nothing", ents, err)
 			}
 		})
 	}

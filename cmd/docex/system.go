@@ -200,6 +200,17 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 		return docex.Errorf(errUsage, "--config: %v", err)
 	}
 	wrote := false
+	// cfgDirs are the config file's directories this init made, deepest
+	// first; removeCfgDirs removes them while they are empty.
+	var cfgDirs []string
+	removeCfgDirs := func() {
+		for _, dir := range cfgDirs {
+			// Only while empty: never what someone put there since.
+			if os.Remove(dir) != nil {
+				return
+			}
+		}
+	}
 	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
 		dataDir := o.dataDir
 		if dataDir != "" && !filepath.IsAbs(dataDir) {
@@ -216,10 +227,18 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 			}
 		}
 		data := config.Generate(config.GenerateOptions{Backend: o.backend, DataDir: dataDir, SingleFile: o.singleFile, DSNEnv: o.dsnEnv, DSN: o.dsn})
+		for dir := filepath.Dir(cfgPath); ; dir = filepath.Dir(dir) {
+			if _, serr := os.Stat(dir); !errors.Is(serr, os.ErrNotExist) || filepath.Dir(dir) == dir {
+				break
+			}
+			cfgDirs = append(cfgDirs, dir)
+		}
 		if err := os.MkdirAll(filepath.Dir(cfgPath), 0o700); err != nil {
+			removeCfgDirs()
 			return fmt.Errorf("create the config directory: %w", err)
 		}
 		if err := writeNew(cfgPath, data); err != nil {
+			removeCfgDirs()
 			return err
 		}
 		wrote = true
@@ -229,10 +248,12 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 	if wrote {
 		// A first init that fails (a DSN variable unset, a bucket
 		// missing) changes nothing: the config it wrote goes, and so do
-		// the directories it made, which hold nothing else.
+		// the directories it made, which hold nothing else (the data
+		// directories go first: this runs last).
 		defer func() {
 			if err != nil {
 				os.Remove(cfgPath)
+				removeCfgDirs()
 				err = writtenConfigHint(err, o)
 			}
 		}()
