@@ -35,6 +35,10 @@ type BootstrapInfo struct {
 	InitPending bool
 }
 
+// BootstrapTenantDisplayName is the display name Bootstrap gives the
+// bootstrap tenant, on every backend.
+const BootstrapTenantDisplayName = "bootstrap tenant (system metadata)"
+
 // The settings of BootstrapInfo a system keeps (SettingError.Setting).
 const (
 	SettingBootstrapTenantID = "bootstrap_tenant_id"

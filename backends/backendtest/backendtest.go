@@ -509,7 +509,8 @@ func (f *fixture) testTenantLifecycle(t *testing.T) {
 	}
 	list, err := p.List(bg)
 	must(t, err)
-	if len(list) != 2 || list[0].ID != "acme" || list[1].ID != "system" || !list[1].IsSystem {
+	// The bootstrap tenant's display name is the same on every backend.
+	if len(list) != 2 || list[0].ID != "acme" || list[1].ID != "system" || !list[1].IsSystem || list[1].DisplayName != driver.BootstrapTenantDisplayName {
 		t.Fatalf("tenants = %+v", list)
 	}
 

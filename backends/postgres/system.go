@@ -146,7 +146,7 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (cre
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, b.sql.tenantInsert, info.BootstrapTenantID, info.BootstrapTenantID,
+		if _, err := tx.Exec(ctx, b.sql.tenantInsert, info.BootstrapTenantID, driver.BootstrapTenantDisplayName,
 			string(docex.TenantActive), true, utcMicro(now), inc); err != nil {
 			return b.wrap(err, "register bootstrap tenant")
 		}

@@ -59,7 +59,7 @@ func (b *Backend) Bootstrap(ctx context.Context, info driver.BootstrapInfo) (boo
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO docex_tenants(id, display_name, status, is_system, created_at, incarnation) VALUES (?, ?, 'active', 1, ?, ?)`,
-			info.BootstrapTenantID, "bootstrap tenant (system metadata)", micros(info.Now), "00000000-0000-0000-0000-000000000000"); err != nil {
+			info.BootstrapTenantID, driver.BootstrapTenantDisplayName, micros(info.Now), "00000000-0000-0000-0000-000000000000"); err != nil {
 			return fmt.Errorf("register bootstrap tenant: %w", err)
 		}
 		if !info.MultiTenancy {
