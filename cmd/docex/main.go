@@ -111,9 +111,11 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 	}()
 	reg := commands()
+	helpWord := false
 	if i := firstWord(args); i >= 0 && args[i] == "help" {
 		// "docex help [COMMAND...]" is "docex [COMMAND...] --help".
 		args = append(append(append([]string(nil), args[:i]...), args[i+1:]...), "--help")
+		helpWord = true
 	}
 	words, rest := commandWords(args, reg.isGroup)
 	c.g.json = hasFlag(rest, "--json")
@@ -138,6 +140,13 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	// and empty ones are dropped.
 	c.g.roles = splitList(strings.Join(c.g.roles, ","))
 	if c.g.help {
+		// A word after the command that cannot be one of its arguments
+		// ("docex help" takes command words only; a command that takes
+		// no arguments takes none) is an unknown command, as a word
+		// after a group is.
+		if pos := fs.Args(); len(pos) > 0 && (helpWord || cmd.maxArgs == 0) {
+			return unknownCommand(reg, path+" "+pos[0])
+		}
 		commandUsage(stdout, cmd, fs)
 		return errHelp
 	}
@@ -156,7 +165,7 @@ func (c *cli) noCommand(reg registry, path string, rest []string) error {
 		return cmdVersion(context.Background(), c, nil)
 	}
 	if path != "" && !reg.isGroup(path) {
-		return docex.Errorf(errUsage, "unknown command %q%s (docex help lists the commands)", path, spell.Suggest(path, reg.pathsOfLength(len(strings.Fields(path)))))
+		return unknownCommand(reg, path)
 	}
 	switch {
 	case wantHelp:
@@ -175,6 +184,12 @@ func (c *cli) noCommand(reg registry, path string, rest []string) error {
 	default:
 		return docex.Errorf(errUsage, "%q needs a subcommand (docex help %s lists them)", path, path)
 	}
+}
+
+// unknownCommand is the usage error for a command line whose words path
+// name no command.
+func unknownCommand(reg registry, path string) error {
+	return docex.Errorf(errUsage, "unknown command %q%s (docex help lists the commands)", path, spell.Suggest(path, reg.pathsOfLength(len(strings.Fields(path)))))
 }
 
 // flagHint returns the flag an unknown --flag may have meant, as

@@ -337,3 +337,39 @@ func TestConfigNotAFile(t *testing.T) {
 		t.Errorf("init wrote %v (%v)", ents, err)
 	}
 }
+
+// TestHelpRefusesUnknownWords: a word after a command that names no
+// subcommand and cannot be one of its arguments is an unknown command
+// (exit 2), after a command as after a group; help with a command's
+// arguments ("doc add FILE --help") is help.
+func TestHelpRefusesUnknownWords(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for _, tc := range []struct {
+		args []string
+		want string // the unknown command, or "" for help
+	}{
+		{[]string{"help", "doc", "nosuch"}, "doc nosuch"},
+		{[]string{"help", "gc", "bogus"}, "gc bogus"},
+		{[]string{"help", "init", "set"}, "init set"},
+		{[]string{"help", "doc", "add", "FILE"}, "doc add FILE"},
+		{[]string{"doc", "--help", "nosuch"}, "doc nosuch"},
+		{[]string{"gc", "--help", "bogus"}, "gc bogus"},
+		{[]string{"gc", "bogus", "-h"}, "gc bogus"},
+		{[]string{"help", "gc"}, ""},
+		{[]string{"doc", "add", "b", "FILE", "--help"}, ""},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := h.run(tc.args...)
+			if tc.want == "" {
+				if r.code != exitOK || !strings.HasPrefix(r.stdout, "Usage: docex ") {
+					t.Fatalf("exit %d\nstdout: %q\nstderr: %q", r.code, r.stdout, r.stderr)
+				}
+				return
+			}
+			if r.code != exitInvalid || !strings.Contains(r.stderr, `unknown command "`+tc.want+`"`) || r.stdout != "" {
+				t.Fatalf("exit %d, want %d\nstdout: %q\nstderr: %q", r.code, exitInvalid, r.stdout, r.stderr)
+			}
+		})
+	}
+}
