@@ -272,6 +272,9 @@ func (sb *Sandbox) Load(ctx context.Context, m *pluginapi.Manifest, module []byt
 	if err := mc.VerifyModule(module); err != nil {
 		return nil, err
 	}
+	if err := requiredExports(mc, module); err != nil {
+		return nil, err
+	}
 	c, err := sb.compile(ctx, mc.SHA256, module)
 	if err != nil {
 		return nil, err
@@ -295,6 +298,31 @@ func (sb *Sandbox) Load(ctx context.Context, m *pluginapi.Manifest, module []byt
 	}
 	sb.plugins[p] = struct{}{}
 	return p, nil
+}
+
+// errNoMemory says that a module does not export its memory as the ABI
+// requires.
+const errNoMemory = `module does not export memory "memory" (docs/plugin-abi.md: a plugin exports its linear memory under that name)`
+
+// requiredExports returns an error wrapping pluginapi.ErrInvalidModule
+// when module, as its author built it, lacks an export the ABI requires
+// (docs/plugin-abi.md): its memory as "memory", and the manifest's entry.
+// It runs before the instrumentation, whose own functions need the memory
+// and would otherwise be what the error names. A module whose sections
+// cannot be read, or that imports its memory, is left to the later checks,
+// which say what is wrong with it.
+func requiredExports(mc *pluginapi.Manifest, module []byte) error {
+	s, err := wasmcheck.ReadSurface(module)
+	if err != nil || s.ImportsMemory {
+		return nil
+	}
+	if kind, ok := s.Exports["memory"]; !ok || kind != wasmcheck.ExportMemory {
+		return fmt.Errorf("%w: plugin %q: %s", pluginapi.ErrInvalidModule, mc.Name, errNoMemory)
+	}
+	if kind, ok := s.Exports[mc.Entry]; !ok || kind != wasmcheck.ExportFunction {
+		return fmt.Errorf("%w: plugin %q: module does not export function %q", pluginapi.ErrInvalidModule, mc.Name, mc.Entry)
+	}
+	return nil
 }
 
 func cloneManifest(m *pluginapi.Manifest) *pluginapi.Manifest {
@@ -422,7 +450,7 @@ func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
 	}
 	mem, ok := cm.ExportedMemories()["memory"]
 	if !ok {
-		return errors.New(`does not export its memory as "memory"`)
+		return errors.New(errNoMemory)
 	}
 	c.minMem = mem.Min()
 	return nil

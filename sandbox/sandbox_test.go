@@ -340,6 +340,37 @@ func TestLoadRejects(t *testing.T) {
 		}
 		p.Close(ctx)
 	})
+	// The exports the ABI requires are checked on the module as built,
+	// before the instrumentation adds functions that need its memory:
+	// the error names what the module lacks, never the sandbox's own
+	// functions. Built with wat2wasm from the text beside each.
+	for _, tc := range []struct{ name, wat, hex, want string }{
+		{"no memory", `(module (func (export "docex_run") (result i32) (i32.const 0)))`,
+			"0061736d010000000105016000017f03020100070d0109646f6365785f72756e00000a0601040041000b",
+			`plugin "abi": module does not export memory "memory" (docs/plugin-abi.md: a plugin exports its linear memory under that name)`},
+		{"memory under another name", `(module (memory (export "mem") 1) (func (export "docex_run") (result i32) (i32.const 0)))`,
+			"0061736d010000000105016000017f030201000503010001071302036d656d020009646f6365785f72756e00000a0601040041000b",
+			`plugin "abi": module does not export memory "memory"`},
+		{"imported memory", `(module (import "env" "memory" (memory 1)) (func (export "docex_run") (result i32) (i32.const 0)))`,
+			"0061736d010000000105016000017f020f0103656e76066d656d6f727902000103020100070d0109646f6365785f72756e00000a0601040041000b",
+			`module imports memory "env.memory": only functions may be imported`},
+		{"no entry", `(module (memory (export "memory") 1) (func (export "other") (result i32) (i32.const 0)))`,
+			"0061736d010000000105016000017f030201000503010001071202066d656d6f72790200056f7468657200000a0601040041000b",
+			`plugin "abi": module does not export function "docex_run"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := hex.DecodeString(tc.hex)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(b)
+			m := &pluginapi.Manifest{Name: "abi", Version: "1", ABIVersion: pluginapi.ABIVersion, Module: "abi.wasm", SHA256: hex.EncodeToString(sum[:])}
+			_, err = sb.Load(ctx, m, b)
+			if !errors.Is(err, pluginapi.ErrInvalidModule) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "memory.grow") {
+				t.Fatalf("%s: err = %v, want %v mentioning %q", tc.wat, err, pluginapi.ErrInvalidModule, tc.want)
+			}
+		})
+	}
 	t.Run("badhash", func(t *testing.T) {
 		raw, mod, err := pluginapi.ReadPluginDir("../testplugins/badhash")
 		if err != nil {

@@ -245,8 +245,9 @@ func order(id byte) int {
 // imports counts a module's imported functions and names the first
 // import of another kind ("global \"env.g\""; "" if none).
 type imports struct {
-	funcs uint32
-	other string
+	funcs  uint32
+	other  string
+	memory bool // a memory is imported
 }
 
 func countImports(r *reader) (imports, error) {
@@ -273,7 +274,7 @@ func countImports(r *reader) (imports, error) {
 			what = "table"
 			err = r.tableType()
 		case 2:
-			what = "memory"
+			what, c.memory = "memory", true
 			_, _, _, err = r.limits()
 		case 3:
 			what = "global"
