@@ -87,6 +87,21 @@ type Claimer interface {
 	CheckClaim(ctx context.Context, systemID string) error
 }
 
+// ErrStoreDamaged marks the error of a tenant store whose tables in the
+// database are missing or another tenant's (a dropped or renamed
+// PostgreSQL schema, a SQLite file of another tenant in its place); it
+// comes with docex.ErrCorrupt. The content store is not involved.
+var ErrStoreDamaged = errors.New("the tenant's store in the database is missing or another tenant's")
+
+// StoreDamaged returns err, which matches docex.ErrCorrupt, marked with
+// ErrStoreDamaged; its message is err's.
+func StoreDamaged(err error) error { return &storeDamaged{err} }
+
+type storeDamaged struct{ err error }
+
+func (e *storeDamaged) Error() string   { return e.err.Error() }
+func (e *storeDamaged) Unwrap() []error { return []error{e.err, ErrStoreDamaged} }
+
 // ErrUnclaimed marks the error of a content store without a claim marker
 // (Claimer.CheckClaim); it comes with docex.ErrNotInitialized.
 var ErrUnclaimed = errors.New("the content store has no docex system marker")

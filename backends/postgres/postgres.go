@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -276,7 +278,36 @@ func (b *Backend) wrap(err error, format string, args ...any) error {
 	}
 	// A connection not made for want of a descriptor (EMFILE or ENFILE:
 	// "dial tcp: socket: too many open files") is ErrTooManyOpenFiles.
-	return fdlimit.Wrap(&maskedError{msg: mask("postgres: "+fmt.Sprintf(format, args...)+": "+err.Error(), b.secret), err: err})
+	msg := err.Error()
+	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
+		msg = oneLine(msg)
+	}
+	return fdlimit.Wrap(&maskedError{msg: mask("postgres: "+fmt.Sprintf(format, args...)+": "+msg, b.secret), err: err})
+}
+
+// oneLine returns a connection error's message s on one line, each
+// attempt once: pgx puts each connection attempt on a line of its own
+// ("failed to connect to ...:\n\tATTEMPT\n\tATTEMPT"), the same one twice
+// when the attempts with TLS and without are refused alike.
+func oneLine(s string) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	out := ""
+	for i, l := range lines {
+		switch {
+		case i == 0:
+		case strings.HasSuffix(out, ":"):
+			out += " "
+		default:
+			out += "; "
+		}
+		out += l
+	}
+	return out
 }
 
 // maskedError is an error whose message has the password masked.

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
 )
 
 // oneTripSQL are the statements that readOne runs in the round trip of
@@ -102,7 +103,7 @@ func (b *Backend) readOneBatch(ctx context.Context, c *pgx.Conn, s *store, sql s
 	}
 	if cerr != nil {
 		if code, _ := pgError(cerr); code == codeUndefinedTable || code == codeInvalidSchemaName {
-			return true, fmt.Errorf("%w: %w", docex.ErrCorrupt, b.wrap(cerr, "schema %s of the store is missing", s.schema))
+			return true, driver.StoreDamaged(fmt.Errorf("%w: %w", docex.ErrCorrupt, b.wrap(cerr, "schema %s of the store is missing", s.schema)))
 		}
 		return true, b.wrap(cerr, "set search_path to %s", s.schema)
 	}

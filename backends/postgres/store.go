@@ -130,9 +130,12 @@ func (b *Backend) gone(ctx context.Context, s *store, err error) error {
 		}
 	}
 	if errors.Is(err, docex.ErrCorrupt) {
-		return err
+		if errors.Is(err, driver.ErrStoreDamaged) {
+			return err
+		}
+		return driver.StoreDamaged(err)
 	}
-	return fmt.Errorf("%w: %w", docex.ErrCorrupt, err)
+	return driver.StoreDamaged(fmt.Errorf("%w: %w", docex.ErrCorrupt, err))
 }
 
 // runInTenant is inTenantCommit before gone.
@@ -186,9 +189,9 @@ func (b *Backend) verify(s *store, c tenantCheck) error {
 	}
 	switch {
 	case len(c.path) == 0 || c.path[0] != schema:
-		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s of the store is missing (search_path resolves to %q)", schema, c.path)
+		return driver.StoreDamaged(docex.Errorf(docex.ErrCorrupt, "postgres: schema %s of the store is missing (search_path resolves to %q)", schema, c.path))
 	case c.tid == nil || *c.tid != s.tenant.ID:
-		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s holds tenant %q, not %q (renamed?)", schema, str(c.tid), s.tenant.ID)
+		return driver.StoreDamaged(docex.Errorf(docex.ErrCorrupt, "postgres: schema %s holds tenant %q, not %q (renamed?)", schema, str(c.tid), s.tenant.ID))
 	case str(c.ver) != strconv.Itoa(driver.SchemaVersion):
 		return docex.Errorf(docex.ErrSchemaVersion, "postgres: store %s has schema version %q, this binary uses %d", schema, str(c.ver), driver.SchemaVersion)
 	case s.tenant.ID == "":
@@ -197,7 +200,7 @@ func (b *Backend) verify(s *store, c tenantCheck) error {
 		// its tenant): the words of the SQLite store, no "postgres:".
 		return docex.Errorf(docex.ErrTenantUnknown, "tenant %q was deleted since the store was opened", s.tenant.ID)
 	case str(c.inc) != s.tenant.Incarnation:
-		return docex.Errorf(docex.ErrCorrupt, "postgres: schema %s holds incarnation %q of tenant %q, the registry names %q", schema, str(c.inc), s.tenant.ID, s.tenant.Incarnation)
+		return driver.StoreDamaged(docex.Errorf(docex.ErrCorrupt, "postgres: schema %s holds incarnation %q of tenant %q, the registry names %q", schema, str(c.inc), s.tenant.ID, s.tenant.Incarnation))
 	case s.tenant.Status == docex.TenantActive && *c.status != string(docex.TenantActive):
 		return docex.Errorf(docex.ErrTenantSuspended, "tenant %q is %s", s.tenant.ID, *c.status)
 	}
@@ -279,7 +282,7 @@ func (b *Backend) beginChecked(ctx context.Context, c *pgx.Conn, s *store, mode 
 		res.Close()
 		tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the error is err
 		if code, _ := pgError(err); code == codeUndefinedTable || code == codeInvalidSchemaName {
-			return nil, ck, fmt.Errorf("%w: %w", docex.ErrCorrupt, b.wrap(err, "schema %s of the store is missing", s.schema))
+			return nil, ck, driver.StoreDamaged(fmt.Errorf("%w: %w", docex.ErrCorrupt, b.wrap(err, "schema %s of the store is missing", s.schema)))
 		}
 		return nil, ck, b.wrap(err, "set search_path to %s", s.schema)
 	}

@@ -635,7 +635,7 @@ func (b *Backend) openTenantDB(ctx context.Context, t docex.Tenant) (*db, error)
 	} else {
 		switch {
 		case meta["tenant_id"] != t.ID || meta["incarnation"] != t.Incarnation:
-			err = docex.Errorf(docex.ErrCorrupt, "tenant %q: database file belongs to %q/%q", t.ID, meta["tenant_id"], meta["incarnation"])
+			err = driver.StoreDamaged(docex.Errorf(docex.ErrCorrupt, "tenant %q: database file belongs to %q/%q", t.ID, meta["tenant_id"], meta["incarnation"]))
 		case meta["schema_version"] != strconv.Itoa(driver.SchemaVersion):
 			err = docex.Errorf(docex.ErrSchemaVersion, "tenant %q has schema version %q, this binary needs %d (no migrations at run time)", t.ID, meta["schema_version"], driver.SchemaVersion)
 		}

@@ -57,6 +57,7 @@ var hints = []struct {
 	}},
 	{docex.ErrBasketNotEmpty, fixed("add --force to delete the basket with its documents")},
 	{pluginapi.ErrHashMismatch, fixed("the module is not the one plugin.toml names: if you rebuilt it, set sha256 in plugin.toml to its sha256sum")},
+	{driver.ErrStoreDamaged, fixed("the tenant's tables in the database are missing or another tenant's (a dropped or renamed PostgreSQL schema, another tenant's SQLite file in its place): restore them from a backup of the database")},
 	{docex.ErrCorrupt, fixed("stored content is damaged, or not where docex.yaml's storage.documents now points (a changed type, path, bucket or prefix): an operator runs docex verify to list every damaged object and the documents that refer to it")},
 	{docex.ErrSchemaVersion, fixed("use the docex version that created this data (docex --version prints this binary's schema version)")},
 }

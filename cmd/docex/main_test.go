@@ -645,6 +645,43 @@ database:
 	}
 }
 
+// TestDroppedTenantSchemaHint: a tenant whose schema was dropped is
+// corrupt (exit 1), with a hint about the database, not the content
+// store's storage.documents (which the error does not involve).
+func TestDroppedTenantSchemaHint(t *testing.T) {
+	t.Parallel()
+	dsn := testPostgresDSN(t)
+	h := newHarness(t)
+	h.env["PGTEST_DSN"] = dsn
+	n := time.Now().UnixNano() % 1_000_000_000
+	schema, prefix := fmt.Sprintf("docex_dh_%d", n), fmt.Sprintf("h%d_", n%100000)
+	h.file("docex.yaml", fmt.Sprintf(`config_version: 1
+multi_tenancy:
+  bootstrap_tenant:
+    schema: %s
+database:
+  type: postgres
+  postgres:
+    dsn_env: PGTEST_DSN
+    tenant_schema_prefix: %s
+`, schema, prefix))
+	t.Cleanup(func() { dropSchemas(t, dsn, schema, schema+"_local", schema+"_jobs", prefix+"acme") })
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	u := []string{"--tenant", "acme", "--user", "u", "--roles", "admin"}
+	h.ok(append([]string{"basket", "create", "b"}, u...)...)
+	dropSchemas(t, dsn, prefix+"acme")
+	for _, args := range [][]string{{"basket", "list"}, {"doc", "list", "b"}} {
+		r := h.want(exitInternal, append(append(args, u...), "--json")...)
+		e := decode[struct {
+			Error struct{ Code, Hint string } `json:"error"`
+		}](t, r.stderr).Error
+		if e.Code != "corrupt" || strings.Contains(e.Hint, "storage.documents") || !strings.Contains(e.Hint, "PostgreSQL schema") {
+			t.Fatalf("%v: %s", args, r.stderr)
+		}
+	}
+}
+
 // dropSchemas removes schemas a PostgreSQL test created in a shared database.
 func dropSchemas(t *testing.T, dsn string, schemas ...string) {
 	conn, err := pgx.Connect(context.Background(), dsn)
@@ -768,6 +805,37 @@ func TestInitFailureChangesNothing(t *testing.T) {
 	}
 	h.env["DOCEX_POSTGRES_DSN"] = dsn
 	h.ok("init", "--backend", "postgres")
+}
+
+// TestPostgresConnectErrorOneLine: a connection refused by the server
+// (a role that does not exist) is reported on one line, each attempt
+// once, in text and in JSON; pgx's own message puts each attempt on a
+// line of its own, which text mode showed as a literal \n\t.
+func TestPostgresConnectErrorOneLine(t *testing.T) {
+	t.Parallel()
+	cfg, err := pgx.ParseConfig(testPostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No sslmode: pgx tries with TLS, then without, and lists both.
+	dsn := fmt.Sprintf("postgres://docex_no_such_role@%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
+	for _, json := range []bool{false, true} {
+		h := newHarness(t)
+		args := []string{"init", "--dsn", dsn}
+		if json {
+			args = append(args, "--json")
+		}
+		r := h.want(exitInternal, args...)
+		msg := r.stderr
+		if json {
+			msg = decode[struct {
+				Error struct{ Message string } `json:"error"`
+			}](t, r.stderr).Error.Message
+		}
+		if strings.Contains(msg, `\n`) || strings.Contains(msg, "\n\t") || strings.Count(msg, `role "docex_no_such_role" does not exist`) != 1 {
+			t.Fatalf("json %v: error not on one line, each attempt once:\n%s", json, r.stderr)
+		}
+	}
 }
 
 // TestRolesTrimmed: --roles is read as DOCEX_ROLES is, each role trimmed
