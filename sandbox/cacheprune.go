@@ -16,13 +16,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
 )
 
-// meteredName is an instrumented module's entry in the cache: the sha256
-// of the module as installed and the instrumentation's version, then
-// ".wasm" or ".json".
-var meteredName = regexp.MustCompile(`^([0-9a-f]{64})-v([^.]+)\.(wasm|json)$`)
+// meteredFile is an instrumented module's entry in the cache: the sha256
+// of the module as installed and the versions it was made under
+// (meteredName), then ".wasm" or ".json".
+var meteredFile = regexp.MustCompile(`^([0-9a-f]{64})-v([^.]+)\.(wasm|json)$`)
 
 // PruneCache removes from the on-disk compilation cache (Config.CacheDir)
 // what no installed plugin needs: the entries of modules for which keep
@@ -69,12 +68,12 @@ func (p *cachePrune) run(ctx context.Context) (int, error) {
 	var wazeroDirs, tmps []string
 	for _, ent := range ents {
 		name := ent.Name()
-		switch m := meteredName.FindStringSubmatch(name); {
+		switch m := meteredFile.FindStringSubmatch(name); {
 		case m != nil && ent.Type().IsRegular():
 			key := m[1] + "-v" + m[2]
 			g := groups[key]
 			if g == nil {
-				g = &meteredGroup{old: true, drop: m[2] != wasmcheck.Version || !p.keep(m[1])}
+				g = &meteredGroup{old: true, drop: key != meteredName(m[1]) || !p.keep(m[1])}
 				groups[key] = g
 			}
 			g.files = append(g.files, name)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docex-dev/docex/sandbox/internal/wasmcheck"
 )
 
 // cacheFiles lists the files under dir/metered, as paths relative to it.
@@ -103,7 +102,7 @@ func TestPruneCache(t *testing.T) {
 	}
 	after := cacheFiles(t, dir)
 	for _, f := range after {
-		if filepath.Dir(f) == "." && f != echoM.SHA256+"-v"+wasmcheck.Version+".wasm" && f != echoM.SHA256+"-v"+wasmcheck.Version+".json" {
+		if filepath.Dir(f) == "." && f != meteredName(echoM.SHA256)+".wasm" && f != meteredName(echoM.SHA256)+".json" {
 			t.Errorf("left %s", f)
 		}
 	}

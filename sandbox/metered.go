@@ -12,7 +12,8 @@ import (
 
 // metered returns module hardened and instrumented (internal/wasmcheck),
 // with what the instrumentation found. With a CacheDir the result is also
-// kept on disk by the sha256 of module and the instrumentation's version:
+// kept on disk by the sha256 of module and the versions of the
+// instrumentation and of the caps:
 // Harden and Instrument cost about as much as wazero's own decoding of a
 // cached module (on a loaded 2-core machine, 0.5 s for a 2.7 MB Go guest),
 // so a restart reads the result instead. The cache directory is private to
@@ -22,7 +23,7 @@ func (sb *Sandbox) metered(hash string, module []byte) ([]byte, wasmcheck.Info, 
 	if sb.meteredDir == "" {
 		return sb.instrumentModule(module)
 	}
-	base := filepath.Join(sb.meteredDir, hash+"-v"+wasmcheck.Version)
+	base := filepath.Join(sb.meteredDir, meteredName(hash))
 	if out, info, ok := readMetered(base); ok {
 		return out, info, nil
 	}
@@ -31,6 +32,13 @@ func (sb *Sandbox) metered(hash string, module []byte) ([]byte, wasmcheck.Info, 
 		writeMetered(base, out, info)
 	}
 	return out, info, err
+}
+
+// meteredName is the cache entry's name for a module of sha256 hash: it
+// names the instrumentation's version and the caps' (wasmcheck.CapsVersion),
+// so that entries written before the caps changed are not used.
+func meteredName(hash string) string {
+	return hash + "-v" + wasmcheck.Version + "-caps" + wasmcheck.CapsVersion
 }
 
 func (sb *Sandbox) instrumentModule(module []byte) ([]byte, wasmcheck.Info, error) {

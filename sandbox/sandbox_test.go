@@ -1,8 +1,10 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -405,6 +407,16 @@ func TestLoadRejects(t *testing.T) {
 			}
 		})
 	}
+	// A module whose compilation would take wazero long (blocks nested
+	// 8,193 deep) is refused before compiling, as plugin_invalid naming
+	// the limit, the value and the cap (internal/wasmcheck).
+	t.Run("nested blocks", func(t *testing.T) {
+		m, b := nestedModule(8193)
+		const want = "block nesting depth is 8193, the limit is 8192"
+		if _, err := sb.Load(ctx, m, b); !errors.Is(err, pluginapi.ErrInvalidModule) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want %v mentioning %q", err, pluginapi.ErrInvalidModule, want)
+		}
+	})
 	t.Run("ceiling", func(t *testing.T) {
 		small := newSandbox(t, Config{Ceilings: pluginapi.Limits{MemoryPages: 32}})
 		m, mod := readPlugin(t, "membomb") // asks for 64 pages
@@ -885,6 +897,49 @@ func TestEscapeText(t *testing.T) {
 	}
 }
 
+// nestedModule returns a plugin (manifest and module) whose docex_run
+// nests depth empty blocks.
+func nestedModule(depth int) (*pluginapi.Manifest, []byte) {
+	body := append([]byte{0}, bytes.Repeat([]byte{0x02, 0x40}, depth)...)
+	body = append(append(body, bytes.Repeat([]byte{0x0b}, depth)...), 0x41, 0, 0x0b)
+	b := []byte("\x00asm\x01\x00\x00\x00\x01\x05\x01\x60\x00\x01\x7f\x03\x02\x01\x00\x05\x03\x01\x00\x01" +
+		"\x07\x16\x02\x06memory\x02\x00\x09docex_run\x00\x00")
+	b = append(b, 0x0a)
+	b = binary.AppendUvarint(b, uint64(len(body)+1+len(binary.AppendUvarint(nil, uint64(len(body))))))
+	b = append(binary.AppendUvarint(append(b, 1), uint64(len(body))), body...)
+	sum := sha256.Sum256(b)
+	return &pluginapi.Manifest{Name: "nest", Version: "1", ABIVersion: pluginapi.ABIVersion, Module: "n.wasm", SHA256: hex.EncodeToString(sum[:])}, b
+}
+
+// An instrumented module cached before the caps (wasmcheck.CapsVersion)
+// is not used: the module is checked again, and refused. Before, the
+// entry, named by the instrumentation's version only, was compiled as it
+// was.
+func TestMeteredCacheFromBeforeTheCaps(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	sb, err := New(ctx, Config{CacheDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close(ctx)
+	m, mod := nestedModule(8193)
+	// The entry as the code before the caps wrote it (its contents: the
+	// module itself, which is all Load needs of it).
+	base := filepath.Join(dir, "metered", m.SHA256+"-v"+wasmcheck.Version)
+	sum := sha256.Sum256(mod)
+	if err := os.WriteFile(base+".wasm", mod, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".json", []byte(`{"sha256":"`+hex.EncodeToString(sum[:])+`","info":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const want = "block nesting depth is 8193, the limit is 8192"
+	if _, err := sb.Load(ctx, m, mod); !errors.Is(err, pluginapi.ErrInvalidModule) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want %v mentioning %q", err, pluginapi.ErrInvalidModule, want)
+	}
+}
+
 // A restart reads instrumented modules from CacheDir instead of
 // instrumenting again; a damaged entry is ignored and rewritten.
 func TestMeteredCache(t *testing.T) {
@@ -908,7 +963,7 @@ func TestMeteredCache(t *testing.T) {
 		}
 	}
 	load()
-	base := filepath.Join(dir, "metered", m.SHA256+"-v"+wasmcheck.Version)
+	base := filepath.Join(dir, "metered", meteredName(m.SHA256))
 	want, err := os.ReadFile(base + ".wasm")
 	if err != nil {
 		t.Fatalf("no instrumented module cached: %v", err)

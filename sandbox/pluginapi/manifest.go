@@ -39,9 +39,9 @@ const (
 	// manifest needs 2 or 3): BurntSushi/toml's cost grows with the
 	// square of the nesting.
 	maxManifestNesting = 16
-	// MaxModuleBytes is the largest module accepted (16 MiB: the slowest
-	// shapes accepted compile in about 3-5 s on a 2-core machine, see
-	// docs/sandbox.md).
+	// MaxModuleBytes is the largest module accepted (16 MiB; the sandbox's
+	// caps bound what a module of this size costs to compile, see
+	// docs/sandbox.md, "Compile time").
 	MaxModuleBytes = 16 << 20
 )
 

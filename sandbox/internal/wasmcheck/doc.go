@@ -8,6 +8,13 @@
 // decoding allocates at most a small multiple of the module's size. Harden
 // also caps every table's maximum so that table.grow stays bounded.
 //
+// Check also caps what makes wazero's compilation or instantiation slow
+// (types, functions, globals, exports); Instrument, which decodes every
+// instruction, caps each function's block nesting, br_table targets,
+// operand stack height and size, and bounds the whole module's compile
+// work and instrumented size (limits.go; docs/sandbox.md, "Compile time").
+// Refusals past a cap are *LimitError.
+//
 // It is not a validator: wazero still validates everything. It only has to
 // be at least as strict as wazero about the structure it reads.
 package wasmcheck

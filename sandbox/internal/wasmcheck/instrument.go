@@ -64,6 +64,8 @@ type Options struct {
 	// None adds the globals and the slow path but no checkpoint: the guest
 	// cannot be stopped. Benchmarks only.
 	None bool
+
+	measure *Stats // Measure: record the measures, enforce no cap
 }
 
 // Instrument returns b (already Hardened) metered by instruction units.
@@ -105,6 +107,8 @@ func InstrumentWith(b []byte, opt Options) ([]byte, Info, error) {
 	}
 	var secs []sec
 	var imp imports
+	var ft funcTypes
+	var defined []uint32
 	var nTypes, nFuncs, nGlobals uint32
 	var globalSec []byte
 	start := int64(-1)
@@ -117,11 +121,13 @@ func InstrumentWith(b []byte, opt Options) ([]byte, Info, error) {
 		var err error
 		switch id {
 		case 1:
-			nTypes, err = (&reader{b: body.b}).u32()
+			ft.types, err = parseTypes(body.b)
+			nTypes = uint32(len(ft.types))
 		case 2:
 			imp, err = countImports(body)
 		case 3:
-			nFuncs, err = (&reader{b: body.b}).u32()
+			defined, err = parseFuncs(nil, body.b)
+			nFuncs = uint32(len(defined))
 		case 6:
 			nGlobals, err = (&reader{b: body.b}).u32()
 			globalSec = body.b
@@ -148,6 +154,7 @@ func InstrumentWith(b []byte, opt Options) ([]byte, Info, error) {
 	}
 	info.MutableGlobals = mut
 	info.HasStart = start >= 0
+	ft.funcs = append(imp.types, defined...)
 	g := nGlobals // stop; g+1 fuel; g+2 reserve
 	slow := imp.funcs + nFuncs
 	slowType := nTypes
@@ -193,7 +200,7 @@ func InstrumentWith(b []byte, opt Options) ([]byte, Info, error) {
 			added[7] = true
 		case 8: // start: moved to an export
 		case 10:
-			body, err := instrumentCode(&reader{b: s.body}, g, slow, opt, &info)
+			body, err := instrumentCode(&reader{b: s.body}, g, slow, opt, &info, &ft, imp.funcs, len(out))
 			if err != nil {
 				return nil, info, err
 			}
@@ -207,6 +214,11 @@ func InstrumentWith(b []byte, opt Options) ([]byte, Info, error) {
 	}
 	if !added[6] || nTypes == 0 {
 		return nil, info, errors.New("module has no type or code section")
+	}
+	if opt.measure == nil {
+		if err := limitErr("", "instrumented module size", uint64(len(out)), MaxInstrumentedBytes); err != nil {
+			return nil, info, err
+		}
 	}
 	return out, info, nil
 }
@@ -246,6 +258,7 @@ func order(id byte) int {
 // import of another kind ("global \"env.g\""; "" if none).
 type imports struct {
 	funcs  uint32
+	types  []uint32 // of the imported functions
 	other  string
 	memory bool // a memory is imported
 }
@@ -269,7 +282,9 @@ func countImports(r *reader) (imports, error) {
 		switch kind {
 		case 0:
 			c.funcs++
-			_, err = r.u32()
+			var t uint32
+			t, err = r.u32()
+			c.types = append(c.types, t)
 		case 1:
 			what = "table"
 			err = r.tableType()
@@ -357,14 +372,19 @@ func compileCost(loops, locals uint64) uint64 {
 	return loops * loops * loops / 100 * (100 + locals)
 }
 
-func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info) ([]byte, error) {
+// instrumentCode instruments a code section body; ft gives the
+// signatures, imported the number of imported functions (the first code
+// entry is function imported), prefix the bytes of the module before the
+// code section (for MaxInstrumentedBytes).
+func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info, ft *funcTypes, imported uint32, prefix int) ([]byte, error) {
 	n, err := r.u32()
 	if err != nil {
 		return nil, err
 	}
-	var cost, loopLocals uint64
+	var cost, loopLocals, branchCost, work uint64
 	out := appendU32(nil, n+1)
 	var body []byte
+	var shape bodyShape
 	for i := uint32(0); i < n; i++ {
 		size, err := r.u32()
 		if err != nil {
@@ -375,18 +395,50 @@ func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info) ([]byte,
 			return nil, err
 		}
 		loops := info.loops
-		body, err = instrumentBody(fr, g, slow, opt, info, body[:0])
+		fn := ft.fn(imported + i)
+		shape.reset(ft, fn)
+		body, err = instrumentBody(fr, g, slow, opt, info, body[:0], &shape)
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
+		// Parameters are locals to the compiler.
+		locals := info.locals + uint64(fn.params)
 		fl := uint64(info.loops - loops)
-		cost += compileCost(fl, info.locals)
-		loopLocals += fl * info.locals * fl * info.locals
-		if cost > CompileBudget || loopLocals > LoopLocalsBudget {
-			return nil, fmt.Errorf("function %d: the module's compile cost exceeds the budget (this function: %d loops, %d locals; see docs/sandbox.md, \"Compile time\")", i, fl, info.locals)
+		cost += compileCost(fl, locals)
+		loopLocals += fl * locals * fl * locals
+		branchCost += shape.cost()
+		work += shape.work()
+		where := fmt.Sprintf("function %d", i)
+		if m := opt.measure; m != nil {
+			m.MaxBlockDepth = max(m.MaxBlockDepth, shape.maxDepth)
+			m.MaxBrTableTargets = max(m.MaxBrTableTargets, shape.maxTargets)
+			m.MaxStackHeight = max(m.MaxStackHeight, shape.maxHeight)
+			m.MaxBranchCost = max(m.MaxBranchCost, shape.cost())
+			m.MaxLoops, m.MaxLocals = max(m.MaxLoops, fl), max(m.MaxLocals, locals)
+			m.BrTableTargets += shape.targets
+			m.MaxInstructions = max(m.MaxInstructions, shape.instrs)
+			m.Instructions += shape.instrs
+			m.Blocks += shape.blocks
+			m.Work += shape.work()
+			m.BranchCost, m.CompileCost, m.LoopLocals = branchCost, cost, loopLocals
+		} else {
+			if err := shape.check(where); err != nil {
+				return nil, err
+			}
+			if cost > CompileBudget || loopLocals > LoopLocalsBudget {
+				return nil, fmt.Errorf("function %d: the module's compile cost exceeds the budget (this function: %d loops, %d locals; see docs/sandbox.md, \"Compile time\")", i, fl, locals)
+			}
+			if work > WorkBudget {
+				return nil, fmt.Errorf("%s: the module's compile work is %d up to this function, the limit is %d (docs/sandbox.md, \"Compile time\")", where, work, uint64(WorkBudget))
+			}
 		}
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
+		if opt.measure == nil {
+			if err := limitErr(where, "instrumented module size", uint64(prefix+len(out)), MaxInstrumentedBytes); err != nil {
+				return nil, err
+			}
+		}
 	}
 	sb := slowBody(g)
 	out = appendU32(out, uint32(len(sb)))
@@ -452,7 +504,7 @@ func patchWeight(out []byte, at int, w int64) {
 // maxWeight is the largest weight a 5-byte patch holds (2^34-1).
 const maxWeight = 1<<34 - 1
 
-func instrumentBody(r *reader, g, slow uint32, opt Options, info *Info, out []byte) ([]byte, error) {
+func instrumentBody(r *reader, g, slow uint32, opt Options, info *Info, out []byte, shape *bodyShape) ([]byte, error) {
 	// Locals are copied unchanged.
 	n, err := r.u32()
 	if err != nil {
@@ -518,6 +570,7 @@ func instrumentBody(r *reader, g, slow uint32, opt Options, info *Info, out []by
 				info.MutatesTables = true
 			}
 		}
+		shape.op(op, r.b[start+1:r.off])
 		regions[len(regions)-1].weight++
 		out = append(out, r.b[start:r.off]...)
 		switch op {

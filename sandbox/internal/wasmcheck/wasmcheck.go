@@ -14,15 +14,27 @@ const (
 // Check returns nil if b's structure is bounded as described in the package
 // comment, or an error saying what is not.
 func Check(b []byte) error {
-	if len(b) < 8 || string(b[:4]) != "\x00asm" || string(b[4:8]) != "\x01\x00\x00\x00" {
-		return errors.New("not a WebAssembly 1.0 binary module")
+	c, err := count(b)
+	if err != nil {
+		return err
 	}
-	return eachSection(&reader{b: b[8:]}, func(id byte, body *reader) error {
-		if err := section(id, body); err != nil {
+	return c.enforce()
+}
+
+// count walks b's structure as Check does and returns its counts, without
+// enforcing the caps on them.
+func count(b []byte) (counts, error) {
+	var c counts
+	if len(b) < 8 || string(b[:4]) != "\x00asm" || string(b[4:8]) != "\x01\x00\x00\x00" {
+		return c, errors.New("not a WebAssembly 1.0 binary module")
+	}
+	err := eachSection(&reader{b: b[8:]}, func(id byte, body *reader) error {
+		if err := section(id, body, &c); err != nil {
 			return fmt.Errorf("section %d: %w", id, err)
 		}
 		return nil
 	})
+	return c, err
 }
 
 // eachSection calls fn for each (id, size-prefixed body) in r: the layout
@@ -222,7 +234,7 @@ func (r *reader) vecExpr() error {
 	return err
 }
 
-func section(id byte, r *reader) error {
+func section(id byte, r *reader, c *counts) error {
 	if id == 0 {
 		return custom(r)
 	}
@@ -239,13 +251,14 @@ func section(id byte, r *reader) error {
 		return fmt.Errorf("unknown section id %d", id)
 	}
 	n, err := r.count(minSize)
+	c.section(id, n)
 	for i := uint32(0); err == nil && i < n; i++ {
-		err = entry(id, r)
+		err = entry(id, r, c)
 	}
 	return err
 }
 
-func entry(id byte, r *reader) error {
+func entry(id byte, r *reader, c *counts) error {
 	switch id {
 	case 1: // type
 		form, err := r.byte()
@@ -255,11 +268,12 @@ func entry(id byte, r *reader) error {
 		if form != 0x60 {
 			return fmt.Errorf("unsupported type form 0x%x", form)
 		}
-		for range 2 { // params, results: one byte per value type
+		for i := range 2 { // params, results: one byte per value type
 			n, err := r.count(1)
 			if err != nil {
 				return err
 			}
+			c.typeArity(i == 1, n)
 			if err := r.skip(uint64(n)); err != nil {
 				return err
 			}
@@ -278,6 +292,7 @@ func entry(id byte, r *reader) error {
 		}
 		switch kind {
 		case 0: // func
+			c.funcImports++
 			_, err = r.u32()
 		case 1:
 			err = r.tableType()
@@ -302,8 +317,15 @@ func entry(id byte, r *reader) error {
 		_, _, _, err := r.limits()
 		return err
 	case 6: // global
-		if err := r.skip(2); err != nil {
+		if _, err := r.byte(); err != nil {
 			return err
+		}
+		mut, err := r.byte()
+		if err != nil {
+			return err
+		}
+		if mut == 1 {
+			c.mutableGlobals++
 		}
 		return r.constExpr()
 	case 7: // export

@@ -1,0 +1,247 @@
+package wasmcheck
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testModule builds a module with one memory (exported as "memory"),
+// the given types, functions and globals, and more exports.
+type testModule struct {
+	types    [][]byte // encoded function types
+	funcs    []uint32 // type index of each defined function
+	bodies   [][]byte // code entries (locals and instructions), no size
+	globals  []byte   // encoded globals
+	nGlobals int
+	exports  []byte // encoded exports besides "memory"
+	nExports int
+	data     []byte // contents of one passive data segment
+}
+
+func funcType(params, results int) []byte {
+	b := appendU32([]byte{0x60}, uint32(params))
+	b = append(b, bytes.Repeat([]byte{0x7f}, params)...)
+	b = appendU32(b, uint32(results))
+	return append(b, bytes.Repeat([]byte{0x7f}, results)...)
+}
+
+func (m testModule) bytes() []byte {
+	out := []byte("\x00asm\x01\x00\x00\x00")
+	sec := func(id byte, n int, body []byte) {
+		p := appendU32(nil, uint32(n))
+		p = append(p, body...)
+		out = append(out, id)
+		out = appendU32(out, uint32(len(p)))
+		out = append(out, p...)
+	}
+	if m.types == nil {
+		m.types = [][]byte{funcType(0, 0)}
+	}
+	sec(1, len(m.types), bytes.Join(m.types, nil))
+	var fs []byte
+	for _, t := range m.funcs {
+		fs = appendU32(fs, t)
+	}
+	sec(3, len(m.funcs), fs)
+	sec(5, 1, []byte{0, 1})
+	if m.nGlobals > 0 {
+		sec(6, m.nGlobals, m.globals)
+	}
+	sec(7, m.nExports+1, append(appendExport(nil, "memory", 2, 0), m.exports...))
+	var code []byte
+	for _, b := range m.bodies {
+		code = appendU32(code, uint32(len(b)))
+		code = append(code, b...)
+	}
+	sec(10, len(m.bodies), code)
+	if m.data != nil {
+		sec(11, 1, append(appendU32([]byte{1}, uint32(len(m.data))), m.data...))
+	}
+	return out
+}
+
+// oneFunc is a module whose only function, of type () -> (), has body
+// (no locals; the final end is added).
+func oneFunc(body []byte) []byte {
+	return testModule{funcs: []uint32{0}, bodies: [][]byte{append(append([]byte{0}, body...), 0x0b)}}.bytes()
+}
+
+func rep(s string, n int) []byte { return bytes.Repeat([]byte(s), n) }
+
+// manyFuncs is a module of n functions with body each.
+func manyFuncs(n int, body []byte) testModule {
+	m := testModule{}
+	for range n {
+		m.funcs = append(m.funcs, 0)
+		m.bodies = append(m.bodies, append(append([]byte{0}, body...), 0x0b))
+	}
+	return m
+}
+
+// brTable is a br_table of targets targets (the default included) over two
+// blocks.
+func brTable(targets int) []byte {
+	b := append(rep("\x02\x40", 2), 0x41, 0, 0x0e)
+	b = appendU32(b, uint32(targets-1))
+	b = append(b, rep("\x00\x01", targets/2+1)[:targets]...)
+	return append(b, rep("\x0b", 2)...)
+}
+
+// limitModules are modules just past each cap, and what the refusal must
+// name. The code before the caps accepted every one of them.
+func limitModules() map[string]struct {
+	mod  []byte
+	want string
+} {
+	type c = struct {
+		mod  []byte
+		want string
+	}
+	types := testModule{funcs: []uint32{0}, bodies: [][]byte{{0, 0x0b}}}
+	for range MaxTypes + 1 {
+		types.types = append(types.types, funcType(0, 0))
+	}
+	globals := func(n int, mut byte) []byte {
+		return testModule{funcs: []uint32{0}, bodies: [][]byte{{0, 0x0b}}, nGlobals: n,
+			globals: rep(string([]byte{0x7f, mut, 0x41, 0, 0x0b}), n)}.bytes()
+	}
+	exports := testModule{funcs: []uint32{0}, bodies: [][]byte{{0, 0x0b}}, nExports: MaxExports}
+	for i := range MaxExports {
+		exports.exports = appendExport(exports.exports, fmt.Sprint("e", i), 0, 0)
+	}
+	stack := append(rep("\x41\x00", MaxStackHeight+1), rep("\x1a", MaxStackHeight+1)...)
+	params := testModule{types: [][]byte{funcType(0, 0), funcType(MaxTypeParams+1, 0)}, funcs: []uint32{0}, bodies: [][]byte{{0, 0x0b}}}
+	results := testModule{types: [][]byte{funcType(0, 0), funcType(0, MaxTypeResults+1)}, funcs: []uint32{0}, bodies: [][]byte{{0, 0x0b}}}
+	// Loops add a checkpoint each (23 bytes): 3,300 functions of 60 loops
+	// beside data up to 16 MiB in all instrument to over 20 MiB.
+	big := manyFuncs(3300, rep("\x03\x40\x0b", 60))
+	big.data = make([]byte, 16<<20-len(big.bytes())-16)
+	work := "up to this function, the limit is 8000000"
+	return map[string]c{
+		"types":            {types.bytes(), "number of types is 4097, the limit is 4096"},
+		"type params":      {params.bytes(), "parameters of a function type is 129, the limit is 128"},
+		"type results":     {results.bytes(), "results of a function type is 9, the limit is 8"},
+		"functions":        {manyFuncs(MaxFunctions+1, nil).bytes(), "number of functions (imported and defined) is 65537, the limit is 65536"},
+		"globals":          {globals(MaxGlobals+1, 0), "number of globals is 4097, the limit is 4096"},
+		"mutable globals":  {globals(MaxMutableGlobals+1, 1), "number of mutable globals is 1025, the limit is 1024"},
+		"exports":          {exports.bytes(), "number of exports is 4097, the limit is 4096"},
+		"nested blocks":    {oneFunc(append(rep("\x02\x40", MaxBlockDepth+1), rep("\x0b", MaxBlockDepth+1)...)), "function 0: block nesting depth is 8193, the limit is 8192"},
+		"nested ifs":       {oneFunc(append(rep("\x41\x01\x04\x40", MaxBlockDepth+1), rep("\x0b", MaxBlockDepth+1)...)), "function 0: block nesting depth is 8193, the limit is 8192"},
+		"br_table targets": {oneFunc(brTable(MaxBrTableTargets + 1)), "function 0: targets of one br_table is 16385, the limit is 16384"},
+		"stack height":     {oneFunc(stack), "function 0: operand stack height is 1025, the limit is 1024"},
+		"function size":    {oneFunc(rep("\x01", MaxFunctionInstructions)), "function 0: instructions in one function is 262145, the limit is 262144"},
+		// Blocks in sequence: no nesting, no branch, but a chain of
+		// dominators 16,500 long.
+		"sequential blocks":           {oneFunc(rep("\x02\x40\x0b", 16500)), "function 0: the module's compile work is 8"},
+		"br_ifs in many functions":    {manyFuncs(40, rep("\x02\x40\x41\x00\x0d\x00\x0b", 2000)).bytes(), work},
+		"br_tables in many functions": {manyFuncs(40, brTable(MaxBrTableTargets)).bytes(), work},
+		"empty loops":                 {manyFuncs(20000, rep("\x03\x40\x0b", 60)).bytes(), work},
+		"calls with 8 results":        {mresults(), work},
+		"instrumented size":           {big.bytes(), "instrumented module size is 2"},
+	}
+}
+
+// mresults is a module whose function 0 calls function 1, of 8 results,
+// 160,000 times in 8 functions.
+func mresults() []byte {
+	m := testModule{types: [][]byte{funcType(0, 0), funcType(0, MaxTypeResults)}, funcs: []uint32{1}, bodies: [][]byte{append(append([]byte{0}, rep("\x41\x00", MaxTypeResults)...), 0x0b)}}
+	call := append([]byte{0x10, 0}, rep("\x1a", MaxTypeResults)...)
+	for range 8 {
+		m.funcs = append(m.funcs, 0)
+		m.bodies = append(m.bodies, append(append([]byte{0}, bytes.Repeat(call, 20000)...), 0x0b))
+	}
+	return m.bytes()
+}
+
+// Modules past each cap are refused before compilation, with an error
+// naming the limit, the value and the cap.
+func TestLimitsRefuse(t *testing.T) {
+	for name, c := range limitModules() {
+		t.Run(name, func(t *testing.T) {
+			h, err := Harden(c.mod)
+			if err == nil {
+				_, _, err = Instrument(h)
+			}
+			if err == nil {
+				t.Fatalf("accepted (%d bytes)", len(c.mod))
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, c.want)
+			}
+			var le *LimitError
+			if !strings.Contains(err.Error(), "compile work") && !errors.As(err, &le) {
+				t.Fatalf("err = %v (%T), not a *LimitError", err, err)
+			}
+		})
+	}
+}
+
+// realModules are the repository's test plugins and the built-in steps.
+func realModules(t *testing.T) map[string][]byte {
+	mods := testModules(t)
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "plugins", "builtin", "steps.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods["builtin/steps.wasm"] = b
+	for name := range mods {
+		if strings.HasPrefix(name, "notwasm/") || strings.HasPrefix(name, "importglobal/") || strings.HasPrefix(name, "refuel/") {
+			delete(mods, name)
+		}
+	}
+	return mods
+}
+
+// The repository's plugins (Go guests, WAT test plugins, the built-in
+// steps) are accepted, each measure at most an eighth of its cap (the
+// headroom docs/sandbox.md states).
+func TestLimitsAdmitRealPlugins(t *testing.T) {
+	var most Stats
+	for name, b := range realModules(t) {
+		h, err := Harden(b)
+		if err == nil {
+			_, _, err = Instrument(h)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		st, err := Measure(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, m := range []struct {
+			what       string
+			value, cap uint64
+		}{
+			{"types", st.Types, MaxTypes},
+			{"type params", st.MaxTypeParams, MaxTypeParams},
+			{"type results", st.MaxTypeResults, MaxTypeResults},
+			{"functions", st.Functions, MaxFunctions},
+			{"globals", st.Globals, MaxGlobals},
+			{"mutable globals", st.MutableGlobals, MaxMutableGlobals},
+			{"exports", st.Exports, MaxExports},
+			{"block depth", st.MaxBlockDepth, MaxBlockDepth},
+			{"br_table targets", st.MaxBrTableTargets, MaxBrTableTargets},
+			{"stack height", st.MaxStackHeight, MaxStackHeight},
+			{"instructions in one function", st.MaxInstructions, MaxFunctionInstructions},
+		} {
+			if m.value*8 > m.cap {
+				t.Errorf("%s: %s %d: less than 8x headroom below the cap %d", name, m.what, m.value, m.cap)
+			}
+		}
+		most = Stats{
+			Functions: max(most.Functions, st.Functions), MaxBlockDepth: max(most.MaxBlockDepth, st.MaxBlockDepth),
+			MaxBrTableTargets: max(most.MaxBrTableTargets, st.MaxBrTableTargets), MaxStackHeight: max(most.MaxStackHeight, st.MaxStackHeight),
+			BranchCost: max(most.BranchCost, st.BranchCost), MaxBranchCost: max(most.MaxBranchCost, st.MaxBranchCost),
+			MaxInstructions: max(most.MaxInstructions, st.MaxInstructions), Work: max(most.Work, st.Work),
+			InstrumentedBytes: max(most.InstrumentedBytes, st.InstrumentedBytes),
+		}
+	}
+	t.Logf("largest measures: %+v", most)
+}
