@@ -15,7 +15,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
-
 )
 
 // meteredFile is an instrumented module's entry in the cache: the sha256

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
 )
 
 // cacheFiles lists the files under dir/metered, as paths relative to it.
