@@ -113,6 +113,7 @@ type callState struct {
 	opened map[string]*pluginapi.Document
 
 	deadline time.Time // of the call: pluginapi.Host methods get it in their context
+	in       *instance // that runs the call (countCall checks its deadline)
 
 	err       error // first abort reason
 	peakHost  int64 // most host bytes held for the guest at once
@@ -463,7 +464,19 @@ func (st *callState) countCall() {
 	if st.hostCalls > st.limits.MaxHostCalls {
 		st.abort(fmt.Errorf("%w: more than %d calls", pluginapi.ErrHostCallLimit, st.limits.MaxHostCalls))
 	}
+	// The guest's own code checks the stop flag only every
+	// wasmcheck.Slice instruction units, which a loop of host calls takes
+	// long to spend: past the deadline (or once the call is stopped) the
+	// guest is unwound here, and fails as a stopped guest does
+	// (ErrPluginTimeout, ctx.Err(), ErrClosed).
+	if st.hostCalls%hostCallCheckEvery == 0 && st.in != nil && st.in.expired() {
+		panic(abortSignal{})
+	}
 }
+
+// hostCallCheckEvery is how many host calls pass between two checks of
+// the call's deadline in countCall.
+const hostCallCheckEvery = 16
 
 // wasiCounter makes WASI calls count toward max_host_calls: the WASI host
 // module is instantiated with it, so wazero calls its listener before every

@@ -191,6 +191,7 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, o callOpts) (*plug
 		docs:     []docSlot{{doc: &input}},
 		status:   pluginapi.StatusOK,
 		deadline: time.Now().Add(p.limits.Timeout),
+		in:       in,
 
 		validating: o.validate,
 	}

@@ -977,3 +977,44 @@ func TestMeteredCache(t *testing.T) {
 		t.Fatal("...and is rewritten")
 	}
 }
+
+// slowHost is a Host whose every lookup takes a while (a busy database).
+type slowHost struct{ fakeHost }
+
+func (h *slowHost) Lookup(ctx context.Context, q pluginapi.LookupQuery) ([]pluginapi.DocumentRef, error) {
+	time.Sleep(2 * time.Millisecond)
+	return h.fakeHost.Lookup(ctx, q)
+}
+
+// A guest that loops on a slow host call spends few instruction units per
+// call, so its own stop checks (every wasmcheck.Slice units: thousands of
+// calls here) come long after its deadline: the host call count checks
+// the deadline too. Before, this guest ran on to its max_host_calls and
+// failed with ErrHostCallLimit after 2,000 calls (4 s), past its 100 ms
+// timeout. No wall-clock assertion: the calls it made are counted.
+func TestSlowHostCallLoopTimesOut(t *testing.T) {
+	ctx := context.Background()
+	sb := sharedSandbox(t)
+	// (loop (drop (call $lookup_name "x" 1 64 1)) (br 0)), built with wat2wasm.
+	b, err := hex.DecodeString("0061736d01000000010d0260047f7f7f7f017f6000017f02150105646f6365780b6c6f6f6b75705f6e616d65000003020101050401010101071602066d656d6f7279020009646f6365785f72756e00010a1701150003404100410141c000410110001a0c000b41000b0b07010041000b0178")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	m := &pluginapi.Manifest{Name: "slowloop", Version: "1", ABIVersion: pluginapi.ABIVersion, Module: "slowloop.wasm",
+		SHA256: hex.EncodeToString(sum[:]), Capabilities: []string{"documents.lookup"},
+		Limits: pluginapi.ManifestLimits{TimeoutMS: 100, MaxHostCalls: 2000}}
+	p, err := sb.Load(ctx, m, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	host := &slowHost{fakeHost{tenant: "t", store: map[string]map[string]string{"t": {"x": "v"}}}}
+	r, err := p.Run(ctx, pluginapi.Call{TenantID: "t", Input: textDoc("in", "text"), Host: host})
+	if !errors.Is(err, pluginapi.ErrPluginTimeout) {
+		t.Fatalf("err = %v, want %v", err, pluginapi.ErrPluginTimeout)
+	}
+	if r == nil || r.Report.HostCalls >= 2000 {
+		t.Fatalf("report %+v: the loop was not stopped at its deadline", r)
+	}
+}
