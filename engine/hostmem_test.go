@@ -44,29 +44,9 @@ func TestLookupFloodHostMemory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			manifest, module := pluginFiles(t, "lookupflood")
-			if _, err := s.InstallPlugin(ctx, manifest, module); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.RunPlugin(ctx, "lookupflood", in.Document.ID, nil); err != nil { // warm: compile, instance
-				t.Fatal(err)
-			}
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			res, err := s.RunPlugin(ctx, "lookupflood", in.Document.ID, nil)
-			runtime.ReadMemStats(&after)
-			if err != nil {
-				t.Fatal(err)
-			}
-			num := func(k string) int {
-				f, _ := res.Document.Metadata[k].Any().(float64)
-				return int(f)
-			}
-			allocated := after.TotalAlloc - before.TotalAlloc
-			t.Logf("%s storage: handles=%d reads ok=%d refused=%d peak_host_bytes=%d bytes allocated by the process during the run=%d (%.1f MiB); heap in use %d -> %d MiB; %s",
-				storage, num("handles"), num("read"), num("failed"), res.Report.PeakHostBytes, allocated, float64(allocated)/(1<<20),
-				before.HeapInuse>>20, after.HeapInuse>>20, vmHWM())
+			res, num, allocated := runMeasured(ctx, t, s, "lookupflood", in.Document.ID)
+			t.Logf("%s storage: handles=%d reads ok=%d refused=%d peak_host_bytes=%d bytes allocated by the process during the run=%d (%.1f MiB); %s",
+				storage, num("handles"), num("read"), num("failed"), res.Report.PeakHostBytes, allocated, float64(allocated)/(1<<20), vmHWM())
 			if num("handles") != 1023 {
 				t.Errorf("handles = %d, want 1023 (the 1,024th gets ELIMIT)", num("handles"))
 			}
@@ -148,26 +128,7 @@ func TestLookupMetadataHostMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	manifest, module := pluginFiles(t, "metalook")
-	if _, err := s.InstallPlugin(ctx, manifest, module); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.RunPlugin(ctx, "metalook", in.Document.ID, nil); err != nil { // warm: compile, instance
-		t.Fatal(err)
-	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	res, err := s.RunPlugin(ctx, "metalook", in.Document.ID, nil)
-	runtime.ReadMemStats(&after)
-	if err != nil {
-		t.Fatal(err)
-	}
-	num := func(k string) int {
-		f, _ := res.Document.Metadata[k].Any().(float64)
-		return int(f)
-	}
-	allocated := after.TotalAlloc - before.TotalAlloc
+	res, num, allocated := runMeasured(ctx, t, s, "metalook", in.Document.ID)
 	t.Logf("handles=%d sized=%d limited=%d peak_host_bytes=%d bytes allocated by the process during the run=%d (%.1f MiB); %s",
 		num("handles"), num("sized"), num("limited"), res.Report.PeakHostBytes, allocated, float64(allocated)/(1<<20), vmHWM())
 	if num("handles") != 1023 || num("sized") != 0 || num("limited") != 1023 {
@@ -179,4 +140,32 @@ func TestLookupMetadataHostMemory(t *testing.T) {
 	if lookups := int64(1023 * 4 * engine.MaxMetaValueLen); int64(allocated) > lookups+lookups/2 {
 		t.Errorf("the run allocated %d bytes for 1,023 handles to a document with 256 KiB of metadata, over the %d its lookups load and drop and half as much again: every handle opens it again", allocated, lookups)
 	}
+}
+
+// runMeasured installs the test plugin, runs it once on input to warm it
+// (compile, instance), then again, and returns that run's result, a
+// reader of the numbers it set as metadata, and the bytes the process
+// allocated during it.
+func runMeasured(ctx context.Context, t *testing.T, s *engine.Session, plugin, input string) (engine.RunResult, func(string) int, uint64) {
+	t.Helper()
+	manifest, module := pluginFiles(t, plugin)
+	if _, err := s.InstallPlugin(ctx, manifest, module); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunPlugin(ctx, plugin, input, nil); err != nil { // warm: compile, instance
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	res, err := s.RunPlugin(ctx, plugin, input, nil)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	num := func(k string) int {
+		f, _ := res.Document.Metadata[k].Any().(float64)
+		return int(f)
+	}
+	return res, num, after.TotalAlloc - before.TotalAlloc
 }
