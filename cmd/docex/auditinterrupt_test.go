@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,26 +23,7 @@ func TestInterruptedRunAudited(t *testing.T) {
 		h.ok("tenant", "create", "acme")
 		u := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
 		with := func(args ...string) []string { return append(args, u...) }
-		root, err := filepath.Abs("../..")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join(t.TempDir(), "loop")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range []string{"plugin.toml", "loop.wasm"} {
-			b, err := os.ReadFile(filepath.Join(root, "testplugins", "loop", f))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if f == "plugin.toml" {
-				b = []byte(strings.Replace(string(b), "timeout_ms = 200", "timeout_ms = 60000", 1))
-			}
-			if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		dir := loopPlugin(t, 60000)
 		h.ok(with("plugin", "install", dir)...)
 		h.ok(with("basket", "create", "b")...)
 		id := strings.TrimSpace(h.ok(with("doc", "add", "b", h.file("s.txt", "spin"), "-q")...).stdout)

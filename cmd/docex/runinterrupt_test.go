@@ -33,26 +33,7 @@ func testRunWaitInterruptReleases(t *testing.T, h *harness) {
 	// The loop plugin spins until its timeout: 8 s here, under the
 	// worker's old 10 s shutdown timeout and long enough for the
 	// interrupt to come while it spins, even on a loaded machine.
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "loop")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"plugin.toml", "loop.wasm"} {
-		b, err := os.ReadFile(filepath.Join(root, "testplugins", "loop", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f == "plugin.toml" {
-			b = []byte(strings.Replace(string(b), "timeout_ms = 200", "timeout_ms = 8000", 1))
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := loopPlugin(t, 8000)
 	h.ok(with("plugin", "install", dir)...)
 	h.ok(with("pipeline", "create", h.file("slow.toml", "name = \"slow\"\nmax_attempts = 1\n[[steps]]\nname = \"spin\"\nplugin = \"loop\"\n"))...)
 	h.ok(with("basket", "create", "b")...)
@@ -71,7 +52,7 @@ func testRunWaitInterruptReleases(t *testing.T, h *harness) {
 	}()
 	var out, errb bytes.Buffer
 	args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "pipeline", "run", "slow", "--basket", "b", "--wait", "--worker=yes", "--json"}, u...)
-	err = runEnv(ctx, args, &out, &errb, func(k string) string { return h.env[k] })
+	err := runEnv(ctx, args, &out, &errb, func(k string) string { return h.env[k] })
 	if got := exitCode(err); got != 130 {
 		t.Fatalf("exit %d (%v), want 130 (interrupted); stderr %s", got, err, errb.String())
 	}
@@ -281,4 +262,32 @@ func TestWorkerTenantsDeleted(t *testing.T) {
 			t.Fatalf("exit %d, stderr:\n%s\nwant exit %d, one log line saying acme is no longer served, ending with:\n%s", r.code, r.stderr, exitNotFound, want)
 		}
 	})
+}
+
+// loopPlugin copies the loop test plugin (it spins until its timeout)
+// into a temporary directory with timeout_ms set to timeoutMS, and
+// returns the directory.
+func loopPlugin(t *testing.T, timeoutMS int) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "loop")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"plugin.toml", "loop.wasm"} {
+		b, err := os.ReadFile(filepath.Join(root, "testplugins", "loop", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "plugin.toml" {
+			b = []byte(strings.Replace(string(b), "timeout_ms = 200", fmt.Sprintf("timeout_ms = %d", timeoutMS), 1))
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
