@@ -408,11 +408,11 @@ func TestLoadRejects(t *testing.T) {
 		})
 	}
 	// A module whose compilation would take wazero long (blocks nested
-	// 8,193 deep) is refused before compiling, as plugin_invalid naming
+	// past the cap) is refused before compiling, as plugin_invalid naming
 	// the limit, the value and the cap (internal/wasmcheck).
 	t.Run("nested blocks", func(t *testing.T) {
-		m, b := nestedModule(8193)
-		const want = "block nesting depth is 8193, the limit is 8192"
+		m, b := nestedModule(wasmcheck.MaxBlockDepth + 1)
+		want := fmt.Sprintf("block nesting depth is %d, the limit is %d", wasmcheck.MaxBlockDepth+1, wasmcheck.MaxBlockDepth)
 		if _, err := sb.Load(ctx, m, b); !errors.Is(err, pluginapi.ErrInvalidModule) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("err = %v, want %v mentioning %q", err, pluginapi.ErrInvalidModule, want)
 		}
@@ -923,7 +923,7 @@ func TestMeteredCacheFromBeforeTheCaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close(ctx)
-	m, mod := nestedModule(8193)
+	m, mod := nestedModule(wasmcheck.MaxBlockDepth + 1)
 	// The entry as the code before the caps wrote it (its contents: the
 	// module itself, which is all Load needs of it).
 	base := filepath.Join(dir, "metered", m.SHA256+"-v"+wasmcheck.Version)
@@ -934,7 +934,7 @@ func TestMeteredCacheFromBeforeTheCaps(t *testing.T) {
 	if err := os.WriteFile(base+".json", []byte(`{"sha256":"`+hex.EncodeToString(sum[:])+`","info":{}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	const want = "block nesting depth is 8193, the limit is 8192"
+	want := fmt.Sprintf("block nesting depth is %d, the limit is %d", wasmcheck.MaxBlockDepth+1, wasmcheck.MaxBlockDepth)
 	if _, err := sb.Load(ctx, m, mod); !errors.Is(err, pluginapi.ErrInvalidModule) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want %v mentioning %q", err, pluginapi.ErrInvalidModule, want)
 	}

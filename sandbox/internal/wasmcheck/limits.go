@@ -29,9 +29,9 @@ const (
 	MaxExports = 4096
 
 	// MaxBlockDepth: blocks, loops and ifs open at once in one function.
-	MaxBlockDepth = 8192
+	MaxBlockDepth = 65536
 	// MaxBrTableTargets: targets of one br_table (default included).
-	MaxBrTableTargets = 16384
+	MaxBrTableTargets = 65536
 	// MaxStackHeight: values on the operand stack at once in one function.
 	MaxStackHeight = 1024
 	// MaxInstrumentedBytes: the size of the instrumented module, which is
@@ -43,7 +43,7 @@ const (
 	// MaxFunctionInstructions: instructions in one function body (the
 	// compiler is superlinear in a function's size: one function of 1.7
 	// million instructions took 11 s).
-	MaxFunctionInstructions = 262144
+	MaxFunctionInstructions = 2 << 20
 	// WorkBudget bounds the compile work of the whole module, about
 	// wazero's time in microseconds at load average 20 on a 2-core machine
 	// (see the weights below and bodyShape). For instance a 3.7 MB module
@@ -56,7 +56,7 @@ const (
 // CapsVersion names the caps: change it whenever they change, so that a
 // cache of instrumented modules (keyed on it and Version) does not keep
 // serving a module accepted under other caps.
-const CapsVersion = "1"
+const CapsVersion = "2"
 
 // LimitError is a module refused for exceeding one of the caps above.
 type LimitError struct {
