@@ -30,6 +30,12 @@ type SweepReport struct {
 	// staging files; with S3, spool files and aborted multipart uploads),
 	// or with database content, of content rows no document refers to.
 	ContentFiles int `json:"content_files"`
+	// Packs is the number of pack files (filesystem storage) removed:
+	// packs no document refers to (a crash between writing a pack and
+	// committing its documents, or all their documents deleted), and
+	// packs less than half referenced, whose live content was first
+	// rewritten into a new pack.
+	Packs int `json:"packs"`
 	// CompiledModules is the number of modules removed from the plugin
 	// compilation cache (sandbox.cache_dir): modules no tenant and no
 	// system-wide plugin has installed any more (a deleted tenant's, a
@@ -37,12 +43,6 @@ type SweepReport struct {
 	// and compiled code of no known module. It stays 0 without a runtime
 	// that keeps such a cache (CachePruner).
 	CompiledModules int `json:"compiled_modules"`
-	// Packs is the number of pack files (filesystem storage) removed:
-	// packs no document refers to (a crash between writing a pack and
-	// committing its documents, or all their documents deleted), and
-	// packs less than half referenced, whose live content was first
-	// rewritten into a new pack.
-	Packs int `json:"packs"`
 }
 
 // SweepOptions are the settings of a Sweep.

@@ -408,6 +408,9 @@ func (sb *Sandbox) compileAndCheck(ctx context.Context, hash string, module []by
 	cctx := experimental.WithCompilationWorkers(ctx, sb.cfg.CompilationWorkers)
 	cm, err := sb.rt.CompileModule(cctx, module)
 	if err != nil {
+		if ctx.Err() != nil { // stopped, not refused
+			return nil, fmt.Errorf("sandbox: compile %s: %w", hash, ctx.Err())
+		}
 		return nil, fmt.Errorf("%w: %w", pluginapi.ErrInvalidModule, err)
 	}
 	if err := sb.checkModule(cm, c); err != nil {

@@ -1018,3 +1018,21 @@ func TestSlowHostCallLoopTimesOut(t *testing.T) {
 		t.Fatalf("report %+v: the loop was not stopped at its deadline", r)
 	}
 }
+
+// A compile stopped by its context (a Ctrl-C during plugin install) is
+// the context's error, not an invalid module: before, it was reported as
+// "invalid module: context canceled" (plugin_invalid).
+func TestCompileCancelledIsNotInvalid(t *testing.T) {
+	sb, err := New(context.Background(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close(context.Background())
+	m, mod := readPlugin(t, "wordcount")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = sb.Load(ctx, m, mod)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, pluginapi.ErrInvalidModule) {
+		t.Fatalf("err = %v, want context.Canceled and not %v", err, pluginapi.ErrInvalidModule)
+	}
+}
