@@ -334,6 +334,14 @@ type Tx interface {
 	// DeleteMetadata removes one key; docex.ErrNotFound when the document
 	// or the key is absent.
 	DeleteMetadata(ctx context.Context, docID, key string, updatedAt time.Time) error
+	// MetadataTotals returns the number of metadata keys of each document
+	// of ids and the bytes of its keys and values (a value as its stored
+	// text: a number or a bool counts the bytes of its text form), as this
+	// transaction sees them, writes included, in one indexed aggregate per
+	// chunk of ids; a document that is absent or has no metadata is not in
+	// the map. The engine calls it after every metadata write to bound a
+	// document's metadata in total.
+	MetadataTotals(ctx context.Context, ids []string) (map[string]MetadataTotal, error)
 
 	// LockContent serialises, until the transaction ends, every
 	// transaction of this tenant that locks the same checksum, so that a
@@ -363,6 +371,12 @@ type BatchTx interface {
 	// row of the same checksum (as DeleteContent first), in few
 	// statements. checksums and data have the same length.
 	ReplaceContents(ctx context.Context, checksums []string, data [][]byte) error
+}
+
+// MetadataTotal is a document's metadata in total (Tx.MetadataTotals):
+// its number of keys and the bytes of its keys and values.
+type MetadataTotal struct {
+	Keys, Bytes int64
 }
 
 // MetadataSet is one document's metadata to set (SetMetadata's arguments).

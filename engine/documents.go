@@ -30,6 +30,21 @@ const (
 	MaxMetaKeys        = 256 // per call
 )
 
+// Limits on a document's metadata in total, whatever the number of calls
+// that set it: a write (doc meta set, a plugin run or a pipeline step
+// setting its input's metadata, MCP set_metadata) that would leave a
+// document with more keys, or more bytes of keys and values, is refused
+// with docex.ErrInvalid and writes nothing. A value counts the bytes of
+// its stored text (a number or a bool: its text form, such as 3.5 or
+// true). MaxDocumentMetaBytes is the most one call may set
+// (MaxMetaKeys keys of MaxMetaKeyLen bytes with values of MaxMetaValueLen
+// bytes: 16 MiB + 64 KiB), so a new document's metadata, which one call
+// sets, is always within both limits.
+const (
+	MaxDocumentMetaKeys  = 1024
+	MaxDocumentMetaBytes = MaxMetaKeys * (MaxMetaKeyLen + MaxMetaValueLen)
+)
+
 // CreateBasket creates a basket with a name unique in the tenant. It needs
 // the write action; it returns docex.ErrExists when the name is taken and
 // docex.ErrInvalid for a bad name, including a name that has the form of
@@ -750,11 +765,45 @@ func (td *txDocs) setMeta(ctx context.Context, tx driver.Tx, d docex.Document, k
 	if td != nil && td.holdMeta(tx, d.ID, kv, at) {
 		return nil
 	}
-	if err := tx.SetMetadata(ctx, d.ID, kv, at); err != nil {
+	if err := setMetaChecked(ctx, tx, d.ID, kv, at); err != nil {
 		return err
 	}
 	if td != nil {
 		td.touched(d)
+	}
+	return nil
+}
+
+// setMetaChecked sets kv on document id inside tx (driver.Tx.SetMetadata)
+// and then checks the document's metadata in total (checkMetaTotals).
+// Errors as SetMetadata's and checkMetaTotals's; on error the caller
+// rolls tx back.
+func setMetaChecked(ctx context.Context, tx driver.Tx, id string, kv map[string]docex.Value, at time.Time) error {
+	if err := tx.SetMetadata(ctx, id, kv, at); err != nil {
+		return err
+	}
+	return checkMetaTotals(ctx, tx, []string{id})
+}
+
+// checkMetaTotals reads the metadata totals of the documents of ids
+// inside tx, after a write of their metadata, in one driver call. It
+// returns docex.ErrInvalid, naming the document, the limit and the
+// total, when one holds more than MaxDocumentMetaKeys keys or
+// MaxDocumentMetaBytes bytes (the caller then rolls tx back: nothing is
+// written), and the driver's error when the read fails.
+func checkMetaTotals(ctx context.Context, tx driver.Tx, ids []string) error {
+	totals, err := tx.MetadataTotals(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids { // the first over its limit in the order written
+		t := totals[id]
+		if t.Keys > MaxDocumentMetaKeys {
+			return docex.Errorf(docex.ErrInvalid, "document %q: metadata would have %d keys, more than %d a document may have", id, t.Keys, MaxDocumentMetaKeys)
+		}
+		if t.Bytes > MaxDocumentMetaBytes {
+			return docex.Errorf(docex.ErrInvalid, "document %q: metadata would be %d bytes of keys and values, more than %d a document may have", id, t.Bytes, MaxDocumentMetaBytes)
+		}
 	}
 	return nil
 }
@@ -806,14 +855,27 @@ func (td *txDocs) holdMeta(tx driver.Tx, id string, kv map[string]docex.Value, a
 }
 
 // flushMeta sets the held metadata (holdMeta); the transaction's reads of
-// documents after it see them. Errors as SetMetadataBatch's.
+// documents after it see them, and checks the documents' metadata in
+// total in one more driver call. Errors as SetMetadataBatch's and
+// checkMetaTotals's.
 func (td *txDocs) flushMeta(ctx context.Context, tx driver.Tx) error {
 	if td == nil || len(td.meta) == 0 {
 		return nil
 	}
-	err := tx.(driver.MetadataBatchTx).SetMetadataBatch(ctx, td.meta, td.metaAt)
+	sets := td.meta
 	td.meta = nil
-	return err
+	if err := tx.(driver.MetadataBatchTx).SetMetadataBatch(ctx, sets, td.metaAt); err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(sets))
+	seen := make(map[string]bool, len(sets))
+	for _, set := range sets {
+		if !seen[set.DocumentID] {
+			seen[set.DocumentID] = true
+			ids = append(ids, set.DocumentID)
+		}
+	}
+	return checkMetaTotals(ctx, tx, ids)
 }
 
 // touched records that metadata was set on document d inside the
@@ -1505,7 +1567,9 @@ func (s *Session) deleteDocument(ctx context.Context, basketID, id string, under
 
 // SetMetadata sets metadata keys on a document and returns the updated
 // document. It returns docex.ErrNotFound for an unknown document and
-// docex.ErrInvalid for bad keys or values.
+// docex.ErrInvalid for bad keys or values, or when the document would
+// then have more than MaxDocumentMetaKeys keys or MaxDocumentMetaBytes
+// bytes of metadata (nothing is set).
 func (s *Session) SetMetadata(ctx context.Context, id string, kv map[string]docex.Value) (docex.Document, error) {
 	st, err := s.open(ctx, tenancy.ActionWrite, "metadata.set", id)
 	if err != nil {
@@ -1523,7 +1587,7 @@ func (s *Session) SetMetadata(ctx context.Context, id string, kv map[string]doce
 	}
 	var d docex.Document
 	err = s.write(ctx, st, "metadata.set", id, func(tx driver.Tx) error {
-		if err := tx.SetMetadata(ctx, id, kv, s.e.now()); err != nil {
+		if err := setMetaChecked(ctx, tx, id, kv, s.e.now()); err != nil {
 			return err
 		}
 		var err error

@@ -47,6 +47,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("SharedRuns", f.testSharedRuns)
 	t.Run("LookupNotCached", f.testLookupNotCached)
 	t.Run("MetadataBatch", f.testMetadataBatch)
+	t.Run("MetadataTotals", f.testMetadataTotals)
 	t.Run("Failures", f.testJobFailures)
 	t.Run("RetryBackoff", f.testRetryBackoff)
 	t.Run("MaxDerived", f.testMaxDerived)
@@ -3274,5 +3275,122 @@ func (f *fixture) testUnstorableNames(t *testing.T) {
 				t.Errorf("%s %q: %v, want not found", c.op, name, err)
 			}
 		}
+	}
+}
+
+// testMetadataTotals: a document's metadata is bounded in total
+// (engine.MaxDocumentMetaKeys, engine.MaxDocumentMetaBytes), whatever the
+// number of calls that set it: SetMetadata, a plugin run and a pipeline
+// step that would go past a limit are refused with docex.ErrInvalid,
+// naming the document, and change nothing; within the limits (a key
+// replaced at the limit) they succeed. Before, every call was bounded on
+// its own (256 keys) and one document could carry any number of keys.
+func (f *fixture) testMetadataTotals(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "tag")
+	_, err := admin.CreatePipeline(bg, []byte(`name = "tagit"
+[[steps]]
+name = "tag"
+plugin = "tag"
+`))
+	must(t, err)
+	b := e.basket(admin, "in")
+
+	// The driver's totals: keys and the bytes of keys and values as
+	// stored (a number or a bool as its text).
+	small := e.add(admin, b.ID, "small.txt", "small", map[string]docex.Value{"s": docex.String("héllo"), "n": docex.Number(3.5), "f": docex.Bool(true)})
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	var totals map[string]driver.MetadataTotal
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		var err error
+		totals, err = tx.MetadataTotals(bg, []string{small.ID, unknownID})
+		return err
+	}))
+	wantBytes := int64(len("s"+"héllo") + len("n"+docex.Number(3.5).Canonical()) + len("f"+docex.Bool(true).Canonical()))
+	if len(totals) != 1 || totals[small.ID] != (driver.MetadataTotal{Keys: 3, Bytes: wantBytes}) {
+		t.Fatalf("MetadataTotals = %+v, want %s: 3 keys, %d bytes", totals, small.ID, wantBytes)
+	}
+
+	// Keys: MaxDocumentMetaKeys in calls of MaxMetaKeys each.
+	full := e.add(admin, b.ID, "full.txt", "full", nil)
+	for c := range engine.MaxDocumentMetaKeys / engine.MaxMetaKeys {
+		kv := map[string]docex.Value{}
+		for i := range engine.MaxMetaKeys {
+			kv[fmt.Sprintf("k%04d", c*engine.MaxMetaKeys+i)] = docex.Number(float64(i))
+		}
+		_, err := admin.SetMetadata(bg, full.ID, kv)
+		must(t, err)
+	}
+	before, err := admin.Document(bg, full.ID)
+	must(t, err)
+	if len(before.Metadata) != engine.MaxDocumentMetaKeys {
+		t.Fatalf("%d keys, want %d", len(before.Metadata), engine.MaxDocumentMetaKeys)
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		got, err := admin.Document(bg, full.ID)
+		must(t, err)
+		if len(got.Metadata) != len(before.Metadata) || !got.UpdatedAt.Equal(before.UpdatedAt) || got.Metadata["k0000"] != before.Metadata["k0000"] {
+			t.Fatalf("%s changed the document: %d keys (updated %v), before %d (updated %v)", what, len(got.Metadata), got.UpdatedAt, len(before.Metadata), before.UpdatedAt)
+		}
+	}
+	_, err = admin.SetMetadata(bg, full.ID, map[string]docex.Value{"k0000": docex.String("changed"), "one-more": docex.Bool(true)})
+	wantErr(t, err, docex.ErrInvalid)
+	if msg := err.Error(); !strings.Contains(msg, full.ID) || !strings.Contains(msg, fmt.Sprint(engine.MaxDocumentMetaKeys+1)) || !strings.Contains(msg, fmt.Sprint(engine.MaxDocumentMetaKeys)) {
+		t.Fatalf("the error does not name the document, the total and the limit: %v", err)
+	}
+	unchanged("a refused SetMetadata")
+	res, err := admin.RunPlugin(bg, "tag", full.ID, nil)
+	wantErr(t, err, docex.ErrInvalid)
+	if err != nil && !strings.Contains(err.Error(), full.ID) {
+		t.Fatalf("the run's error does not name the document: %v (%+v)", err, res)
+	}
+	unchanged("a refused plugin run")
+	// A pipeline step: the job on the full document fails, the other's
+	// succeeds.
+	other := e.add(admin, b.ID, "other.txt", "other", nil)
+	ids, err := admin.RunPipeline(bg, "tagit", engine.RunTarget{DocumentIDs: []string{full.ID, other.ID}})
+	must(t, err)
+	js := e.work(admin, []string{"acme"}, ids)
+	if js.Succeeded != 1 || js.Failed != 1 {
+		t.Fatalf("jobs %+v, want 1 succeeded and 1 failed", js)
+	}
+	if len(js.Failures) != 1 || !strings.Contains(js.Failures[0].Error, full.ID) {
+		t.Fatalf("failures %+v do not name %s", js.Failures, full.ID)
+	}
+	unchanged("a refused pipeline step")
+	if got, err := admin.Document(bg, other.ID); err != nil || !got.Metadata["tagged"].Truth() {
+		t.Fatalf("the other document was not tagged: %v %v", got.Metadata, err)
+	}
+	// At the limit, replacing keys adds none: allowed.
+	_, err = admin.SetMetadata(bg, full.ID, map[string]docex.Value{"k0000": docex.String("replaced")})
+	must(t, err)
+
+	// Bytes: MaxMetaKeys values of MaxMetaValueLen in one call, then one
+	// more value that would go past MaxDocumentMetaBytes.
+	big := e.add(admin, b.ID, "big.txt", "big", nil)
+	kv := map[string]docex.Value{}
+	value := strings.Repeat("v", engine.MaxMetaValueLen)
+	var total int
+	for i := range engine.MaxMetaKeys {
+		k := fmt.Sprintf("b%03d", i)
+		kv[k] = docex.String(value)
+		total += len(k) + len(value)
+	}
+	_, err = admin.SetMetadata(bg, big.ID, kv)
+	must(t, err)
+	_, err = admin.SetMetadata(bg, big.ID, map[string]docex.Value{"x": docex.String(value)})
+	wantErr(t, err, docex.ErrInvalid)
+	if msg := err.Error(); !strings.Contains(msg, big.ID) || !strings.Contains(msg, fmt.Sprint(total+1+len(value))) || !strings.Contains(msg, fmt.Sprint(engine.MaxDocumentMetaBytes)) {
+		t.Fatalf("the error does not name the document, the total and the limit: %v", err)
+	}
+	got, err := admin.Document(bg, big.ID)
+	must(t, err)
+	if _, ok := got.Metadata["x"]; ok || len(got.Metadata) != engine.MaxMetaKeys {
+		t.Fatalf("a refused SetMetadata changed the document: %d keys", len(got.Metadata))
 	}
 }

@@ -57,6 +57,10 @@ const (
 		SELECT d.id, d.basket_id, f.k, f.t, f.v FROM unnest($3::text[], $4::text[], $5::int2[], $6::text[]) AS f(doc, k, t, v) JOIN d ON d.id = f.doc
 		ON CONFLICT (document_id, key) DO UPDATE SET vtype = excluded.vtype, value = excluded.value)
 	SELECT id FROM d`
+	// sqlMetaTotal and sqlMetaTotals are a document's metadata in total
+	// (tx.MetadataTotals).
+	sqlMetaTotal     = `SELECT document_id, count(*), sum(octet_length(key) + octet_length(value))::int8 FROM metadata WHERE document_id = $1 GROUP BY document_id`
+	sqlMetaTotals    = `SELECT document_id, count(*), sum(octet_length(key) + octet_length(value))::int8 FROM metadata WHERE document_id = ANY($1) GROUP BY document_id`
 	sqlDeleteMeta    = `DELETE FROM metadata WHERE document_id = $1 AND key = $2`
 	sqlDocumentCount = `SELECT count(*) FROM documents WHERE id = $1`
 
@@ -615,6 +619,41 @@ func (t *tx) SetMetadataBatch(ctx context.Context, sets []driver.MetadataSet, up
 		}
 	}
 	return nil
+}
+
+// MetadataTotals implements driver.Tx: one aggregate over the metadata
+// primary key (document_id, key), sent with the held statements; a list
+// of more than one id runs unprepared, as the other lookups by an array
+// (see sqlMetaOf). octet_length reads a stored value's length without
+// reading the value.
+func (t *tx) MetadataTotals(ctx context.Context, ids []string) (map[string]driver.MetadataTotal, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]driver.MetadataTotal, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows pgx.Rows
+	var err error
+	if len(ids) == 1 {
+		rows, err = t.p.Query(ctx, sqlMetaTotal, ids[0])
+	} else {
+		rows, err = t.p.Query(ctx, sqlMetaTotals, pgx.QueryExecModeExec, ids)
+	}
+	if err != nil {
+		return nil, t.b.wrap(err, "metadata totals")
+	}
+	var id string
+	var mt driver.MetadataTotal
+	_, err = pgx.ForEachRow(rows, []any{&id, &mt.Keys, &mt.Bytes}, func() error {
+		out[id] = mt
+		return nil
+	})
+	if err != nil {
+		return nil, t.b.wrap(err, "metadata totals")
+	}
+	return out, nil
 }
 
 // DeleteMetadata removes one key and bumps the document's updated_at;

@@ -749,6 +749,32 @@ func (t *tx) SetMetadata(ctx context.Context, docID string, kv map[string]docex.
 	return t.putMeta(ctx, docID, basketID, kv)
 }
 
+// MetadataTotals implements driver.Tx: one aggregate over the metadata
+// primary key (document_id, key) per chunk of ids.
+func (t *tx) MetadataTotals(ctx context.Context, ids []string) (map[string]driver.MetadataTotal, error) {
+	out := make(map[string]driver.MetadataTotal, len(ids))
+	err := inChunks(ids, func(list string, args []any) error {
+		rows, err := t.t.QueryContext(ctx, `SELECT document_id, count(*), sum(octet_length(key) + octet_length(value)) FROM metadata WHERE document_id IN (`+list+`) GROUP BY document_id`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var mt driver.MetadataTotal
+			if err := rows.Scan(&id, &mt.Keys, &mt.Bytes); err != nil {
+				return err
+			}
+			out[id] = mt
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("metadata totals: %w", err)
+	}
+	return out, nil
+}
+
 func (t *tx) DeleteMetadata(ctx context.Context, docID, key string, updatedAt time.Time) error {
 	if err := affected(t.t.ExecContext(ctx, `UPDATE documents SET updated_at = ? WHERE id = ?`, micros(updatedAt), docID))("document %q not found", docID); err != nil {
 		return err

@@ -230,6 +230,11 @@ Example:
 			summary: "set metadata on a document",
 			help: metaValueHelp + `
 
+At most 256 keys a call, keys of 1 to 256 bytes, values of at most 64 KiB;
+a document holds at most 1,024 keys and 16 MiB + 64 KiB of keys and values
+in all (a number or a bool counts its text): a set that would go past
+either is refused (exit code 2) and sets nothing.
+
 Example:
   docex doc meta set DOC_ID paid=true amount=120 code=s:007`,
 			run: func(ctx context.Context, c *cli, args []string) error {
