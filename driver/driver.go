@@ -373,6 +373,21 @@ type BatchTx interface {
 	ReplaceContents(ctx context.Context, checksums []string, data [][]byte) error
 }
 
+// DocumentIDsReader is implemented by tenant stores that list documents'
+// ids without reading their metadata; the engine's plugin lookups use it
+// (a guest gets ids only: the stores' lists read every listed document's
+// metadata, up to 16 MiB + 64 KiB each).
+type DocumentIDsReader interface {
+	// FindDocumentIDs returns the ids of the page of FindDocuments (the
+	// same documents in the same order, errors as its), without the
+	// total and without reading metadata other than the filters' match.
+	FindDocumentIDs(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]string, error)
+	// DocumentIDsByName returns the ids of the page of DocumentsByName
+	// (the same documents in the same order, errors as its), without
+	// reading their metadata.
+	DocumentIDsByName(ctx context.Context, basketID, name string, page docex.Page) ([]string, error)
+}
+
 // MetadataTotal is a document's metadata in total (Tx.MetadataTotals):
 // its number of keys and the bytes of its keys and values.
 type MetadataTotal struct {

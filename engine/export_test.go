@@ -44,3 +44,22 @@ func (s *Session) LookedUpForTest(ctx context.Context, basketID string, ids []st
 	}
 	return contents, done, nil
 }
+
+// LookupForTest looks up, as one plugin run's host does for a guest,
+// the documents of basketID named name (at most 100), and returns their
+// ids.
+func (s *Session) LookupForTest(ctx context.Context, basketID, name string) ([]string, error) {
+	st, err := s.open(ctx, tenancy.ActionRead, "document.read", basketID)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	h := &pluginHost{s: s, st: st, basketID: basketID, key: s.e.poolKey(st.Tenant())}
+	defer h.close()
+	refs, err := h.Lookup(ctx, pluginapi.LookupQuery{Name: name, Limit: 100})
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		ids[i] = r.ID
+	}
+	return ids, err
+}

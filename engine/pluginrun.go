@@ -732,6 +732,27 @@ func (h *pluginHost) close() {
 
 func (h *pluginHost) Lookup(ctx context.Context, q pluginapi.LookupQuery) ([]pluginapi.DocumentRef, error) {
 	limit := min(max(q.Limit, 1), 100)
+	if r, ok := h.st.(driver.DocumentIDsReader); ok {
+		// The ids only: the lists below read every listed document's
+		// metadata (up to MaxDocumentMetaBytes each), which the guest
+		// never sees.
+		var ids []string
+		var err error
+		switch {
+		case q.MetadataKey != "":
+			ids, err = r.FindDocumentIDs(ctx, h.basketID, []docex.MetaFilter{{Key: q.MetadataKey, Value: docex.ParseValue(q.MetadataValue)}}, docex.Page{Limit: limit})
+		case q.Name != "":
+			ids, err = r.DocumentIDsByName(ctx, h.basketID, q.Name, docex.Page{Limit: limit})
+		}
+		if err != nil {
+			return nil, err
+		}
+		refs := make([]pluginapi.DocumentRef, len(ids))
+		for i, id := range ids {
+			refs[i] = pluginapi.DocumentRef{TenantID: h.key, ID: id}
+		}
+		return refs, nil
+	}
 	var docs []docex.Document
 	var err error
 	switch {

@@ -60,6 +60,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("Metadata", f.testMetadata)
 			t.Run("ReadsAreSnapshots", f.testReadsAreSnapshots)
 			t.Run("Find", f.testFind)
+			t.Run("DocumentIDs", f.testDocumentIDs)
 			t.Run("Limits", f.testLimits)
 			t.Run("StagedMemory", f.testStagedMemory)
 			t.Run("Audit", f.testAudit)
@@ -2522,4 +2523,71 @@ func holdWrite(t *testing.T, st driver.TenantStore, fn func(tx driver.Tx) error)
 		t.Fatalf("the held transaction failed: %v", err)
 	}
 	return release, result
+}
+
+// testDocumentIDs: the tenant store is a driver.DocumentIDsReader (the
+// engine's plugin lookups use it not to read the listed documents'
+// metadata), and its lists are the ids of FindDocuments's and
+// DocumentsByName's pages: same documents, same order, same errors.
+func (f *fixture) testDocumentIDs(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "admin")
+	b := e.basket(s, "b")
+	other := e.basket(s, "other")
+	for i := range 7 {
+		name := "same.txt"
+		if i%3 == 0 {
+			name = fmt.Sprintf("n%d.txt", i)
+		}
+		e.add(s, b.ID, name, fmt.Sprintf("doc %d", i), map[string]docex.Value{"parity": docex.Number(float64(i % 2)), "big": docex.String(strings.Repeat("x", 1000)), "i": docex.Number(float64(i))})
+	}
+	e.add(s, other.ID, "same.txt", "elsewhere", map[string]docex.Value{"parity": docex.Number(0)})
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	r, ok := st.(driver.DocumentIDsReader)
+	if !ok {
+		t.Fatal("the tenant store is not a driver.DocumentIDsReader (both of docex's are)")
+	}
+	idsOf := func(docs []docex.Document) []string {
+		ids := []string{}
+		for _, d := range docs {
+			ids = append(ids, d.ID)
+		}
+		return ids
+	}
+	filters := [][]docex.MetaFilter{
+		{{Key: "parity", Value: docex.Number(0)}},
+		{{Key: "parity", Value: docex.Number(1)}, {Key: "i", Value: docex.Number(3)}},
+		{{Key: "parity", Value: docex.Number(0)}, {Key: "parity", Value: docex.Number(1)}},
+		{{Key: "absent", Value: docex.Bool(true)}},
+	}
+	pages := []docex.Page{{Limit: 2}, {Limit: 2, Offset: 2}, {Limit: 100}, {Limit: 3, Order: docex.OrderCreatedDesc}, {Limit: 3, Offset: 1, Order: docex.OrderName}}
+	for i, fs := range filters {
+		for _, p := range pages {
+			docs, _, err := st.FindDocuments(bg, b.ID, fs, p)
+			must(t, err)
+			ids, err := r.FindDocumentIDs(bg, b.ID, fs, p)
+			must(t, err)
+			if want := idsOf(docs); !slices.Equal(ids, want) {
+				t.Fatalf("filters %d page %+v: FindDocumentIDs %v, FindDocuments %v", i, p, ids, want)
+			}
+		}
+	}
+	for _, name := range []string{"same.txt", "n3.txt", "none.txt"} {
+		for _, p := range pages[:3] {
+			docs, err := st.DocumentsByName(bg, b.ID, name, p)
+			must(t, err)
+			ids, err := r.DocumentIDsByName(bg, b.ID, name, p)
+			must(t, err)
+			if want := idsOf(docs); !slices.Equal(ids, want) {
+				t.Fatalf("name %s page %+v: DocumentIDsByName %v, DocumentsByName %v", name, p, ids, want)
+			}
+		}
+	}
+	_, err = r.FindDocumentIDs(bg, b.ID, nil, docex.Page{Limit: 10})
+	wantErr(t, err, docex.ErrInvalid)
+	_, err = r.DocumentIDsByName(bg, b.ID, "same.txt", docex.Page{Limit: -1})
+	wantErr(t, err, docex.ErrInvalid)
 }

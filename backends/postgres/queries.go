@@ -85,19 +85,22 @@ func matchSQL(multi bool) string {
 
 // sqlFind returns the page query of a find ($6 limit, $7 offset, or $5
 // and $6 with one filter).
-func sqlFind(o docex.Order, multi bool) string {
+func sqlFind(o docex.Order, multi bool) string { return sqlFindCols(docCols, o, multi) }
+
+// sqlFindCols is sqlFind selecting cols of the documents.
+func sqlFindCols(cols string, o docex.Order, multi bool) string {
 	lim := `LIMIT $5 OFFSET $6`
 	if multi {
 		lim = `LIMIT $6 OFFSET $7`
 	}
 	switch o {
 	case docex.OrderName:
-		return `SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND id IN (` + matchSQL(multi) + `) ORDER BY name, id ` + lim
+		return `SELECT ` + cols + ` FROM documents WHERE basket_id = $1 AND id IN (` + matchSQL(multi) + `) ORDER BY name, id ` + lim
 	case docex.OrderCreatedDesc:
-		return `SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND id IN (
+		return `SELECT ` + cols + ` FROM documents WHERE basket_id = $1 AND id IN (
 			SELECT document_id FROM (` + matchSQL(multi) + ` ORDER BY m.document_id DESC ` + lim + `) AS p) ORDER BY id DESC`
 	default:
-		return `SELECT ` + docCols + ` FROM documents WHERE basket_id = $1 AND id IN (
+		return `SELECT ` + cols + ` FROM documents WHERE basket_id = $1 AND id IN (
 			SELECT document_id FROM (` + matchSQL(multi) + ` ORDER BY m.document_id ` + lim + `) AS p) ORDER BY id`
 	}
 }
@@ -250,6 +253,51 @@ func listDocumentsByName(ctx context.Context, b *Backend, q querier, basketID, n
 		return nil, err
 	}
 	return queryDocuments(ctx, b, q, basketID, sqlDocumentsByName, basketID, name, page.Limit, page.Offset)
+}
+
+// sqlDocumentIDsByName is sqlDocumentsByName selecting the ids only.
+const sqlDocumentIDsByName = `SELECT id FROM documents WHERE basket_id = $1 AND name = $2 ORDER BY id LIMIT $3 OFFSET $4`
+
+// listDocumentIDsByName is listDocumentsByName without metadata: the ids.
+func listDocumentIDsByName(ctx context.Context, b *Backend, q querier, basketID, name string, page docex.Page) ([]string, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	return queryIDs(ctx, b, q, basketID, sqlDocumentIDsByName, basketID, name, page.Limit, page.Offset)
+}
+
+// findDocumentIDs is findDocuments without the total and the metadata:
+// the page's ids.
+func findDocumentIDs(ctx context.Context, b *Backend, q querier, basketID string, filters []docex.MetaFilter, page docex.Page) ([]string, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	keys, types, values, ok, err := filterArrays(filters)
+	if err != nil || !ok {
+		return []string{}, err
+	}
+	multi := len(keys) > 1
+	args := []any{basketID, keys, types, values}
+	if multi {
+		args = append(args, len(keys))
+	}
+	return queryIDs(ctx, b, q, basketID, sqlFindCols("id", page.Order, multi), append(args, page.Limit, page.Offset)...)
+}
+
+// queryIDs returns the ids a document query selects.
+func queryIDs(ctx context.Context, b *Backend, q querier, basketID, sql string, args ...any) ([]string, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, b.wrap(err, "list documents of basket %q", basketID)
+	}
+	out := []string{}
+	var id string
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { out = append(out, id); return nil }); err != nil {
+		return nil, b.wrap(err, "list documents of basket %q", basketID)
+	}
+	return out, nil
 }
 
 // queryDocuments runs a document query and attaches the metadata.

@@ -412,6 +412,20 @@ func (s *store) FindDocuments(ctx context.Context, basketID string, filters []do
 	return out, total, err
 }
 
+// DocumentIDsByName implements driver.DocumentIDsReader.
+func (s *store) DocumentIDsByName(ctx context.Context, basketID, name string, page docex.Page) (out []string, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { out, err = listDocumentIDsByName(ctx, s.b, q, basketID, name, page); return err })
+	return out, err
+}
+
+// FindDocumentIDs implements driver.DocumentIDsReader.
+func (s *store) FindDocumentIDs(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) (out []string, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { out, err = findDocumentIDs(ctx, s.b, q, basketID, filters, page); return err })
+	return out, err
+}
+
+var _ driver.DocumentIDsReader = (*store)(nil)
+
 // ContentRefsAfter lists documents' content references in (checksum, id) order.
 func (s *store) ContentRefsAfter(ctx context.Context, afterSum, afterID string, limit int) (out []driver.ContentRef, err error) {
 	err = s.read(ctx, func(q pgx.Tx) error { out, err = contentRefsAfter(ctx, s.b, q, afterSum, afterID, limit); return err })

@@ -261,6 +261,52 @@ func (r reader) DocumentsByName(ctx context.Context, basketID, name string, page
 		basketID, name, page.Limit, page.Offset)
 }
 
+var _ driver.DocumentIDsReader = (*store)(nil)
+
+// DocumentIDsByName implements driver.DocumentIDsReader: the ids of
+// DocumentsByName's page, without metadata.
+func (r reader) DocumentIDsByName(ctx context.Context, basketID, name string, page docex.Page) ([]string, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	return r.queryIDs(ctx, `SELECT d.id FROM documents d WHERE d.basket_id = ? AND d.name = ? ORDER BY d.id LIMIT ? OFFSET ?`,
+		basketID, name, page.Limit, page.Offset)
+}
+
+// FindDocumentIDs implements driver.DocumentIDsReader: the ids of
+// FindDocuments's page, without the count and without metadata.
+func (r reader) FindDocumentIDs(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]string, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	if len(filters) == 0 {
+		return nil, docex.Errorf(docex.ErrInvalid, "no filters")
+	}
+	where, args := findWhere(basketID, filters)
+	return r.queryIDs(ctx, `SELECT d.id FROM metadata m0 JOIN documents d ON d.id = m0.document_id WHERE `+where+
+		` ORDER BY `+orderBy(page.Order, "m0.document_id", "d.name")+` LIMIT ? OFFSET ?`, append(args, page.Limit, page.Offset)...)
+}
+
+// queryIDs returns the ids query selects.
+func (r reader) queryIDs(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := r.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // findWhere builds the metadata match: the first filter drives the
 // metadata_find index (rows come out in document id order), the others are
 // primary-key probes.
