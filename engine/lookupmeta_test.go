@@ -76,3 +76,16 @@ func BenchmarkLookupMetadata(b *testing.B) {
 		}
 	}
 }
+
+// TestDocumentMetaLimitsHoldOneCall: what one call may set (MaxMetaKeys
+// keys of MaxMetaKeyLen bytes with values of MaxMetaValueLen bytes) is
+// within a document's limits in total, so a new document, whose metadata
+// one call sets (an add, a batch add, a derived document), never needs
+// the total check, and no call valid on a document without metadata is
+// refused.
+func TestDocumentMetaLimitsHoldOneCall(t *testing.T) {
+	if engine.MaxMetaKeys > engine.MaxDocumentMetaKeys || engine.MaxMetaKeys*(engine.MaxMetaKeyLen+engine.MaxMetaValueLen) > engine.MaxDocumentMetaBytes {
+		t.Fatalf("one call may set %d keys and %d bytes; a document holds at most %d keys and %d bytes",
+			engine.MaxMetaKeys, engine.MaxMetaKeys*(engine.MaxMetaKeyLen+engine.MaxMetaValueLen), engine.MaxDocumentMetaKeys, engine.MaxDocumentMetaBytes)
+	}
+}
