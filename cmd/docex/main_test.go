@@ -610,25 +610,10 @@ func TestInitPostgresDSN(t *testing.T) {
 // cache go under data_dir (init --data-dir), not next to where the command
 // ran.
 func TestPostgresDataDir(t *testing.T) {
-	dsn := testPostgresDSN(t)
 	h := newHarness(t)
-	h.env["PGTEST_DSN"] = dsn
-	n := time.Now().UnixNano() % 1_000_000_000
-	schema, prefix := fmt.Sprintf("docex_dd_%d", n), fmt.Sprintf("d%d_", n%100000)
 	elsewhere := t.TempDir()
 	t.Chdir(elsewhere) // content must not land in the working directory
-	h.file("docex.yaml", fmt.Sprintf(`config_version: 1
-data_dir: stored
-multi_tenancy:
-  bootstrap_tenant:
-    schema: %s
-database:
-  type: postgres
-  postgres:
-    dsn_env: PGTEST_DSN
-    tenant_schema_prefix: %s
-`, schema, prefix))
-	t.Cleanup(func() { dropSchemas(t, dsn, schema, schema+"_local", schema+"_jobs", prefix+"acme") })
+	postgresConfig(t, h, "dd", "data_dir: stored\n")
 	res := decode[map[string]any](t, h.ok("init", "--json").stdout)
 	if res["data_dir"] != filepath.Join(h.dir, "stored") || res["content_dir"] != filepath.Join(h.dir, "stored", "content") {
 		t.Fatalf("init: %v", res)
@@ -650,22 +635,8 @@ database:
 // store's storage.documents (which the error does not involve).
 func TestDroppedTenantSchemaHint(t *testing.T) {
 	t.Parallel()
-	dsn := testPostgresDSN(t)
 	h := newHarness(t)
-	h.env["PGTEST_DSN"] = dsn
-	n := time.Now().UnixNano() % 1_000_000_000
-	schema, prefix := fmt.Sprintf("docex_dh_%d", n), fmt.Sprintf("h%d_", n%100000)
-	h.file("docex.yaml", fmt.Sprintf(`config_version: 1
-multi_tenancy:
-  bootstrap_tenant:
-    schema: %s
-database:
-  type: postgres
-  postgres:
-    dsn_env: PGTEST_DSN
-    tenant_schema_prefix: %s
-`, schema, prefix))
-	t.Cleanup(func() { dropSchemas(t, dsn, schema, schema+"_local", schema+"_jobs", prefix+"acme") })
+	dsn, _, prefix := postgresConfig(t, h, "dh", "")
 	h.ok("init")
 	h.ok("tenant", "create", "acme")
 	u := []string{"--tenant", "acme", "--user", "u", "--roles", "admin"}
@@ -914,4 +885,29 @@ func TestBootstrapSchemaIgnoredOnSQLite(t *testing.T) {
 			t.Errorf("schema %s: stderr %q, want %q", tt.schema, r.stderr, tt.stderr)
 		}
 	}
+}
+
+// postgresConfig writes the harness's docex.yaml for a PostgreSQL system
+// of its own (bootstrap schema docex_<tag>_N, tenant schemas <tag>N_;
+// extra goes before the multi_tenancy section), dropped when the test
+// ends with its tenant acme, and returns the DSN, the bootstrap schema
+// and the tenant schema prefix.
+func postgresConfig(t *testing.T, h *harness, tag, extra string) (dsn, schema, prefix string) {
+	t.Helper()
+	dsn = testPostgresDSN(t)
+	h.env["PGTEST_DSN"] = dsn
+	n := time.Now().UnixNano() % 1_000_000_000
+	schema, prefix = fmt.Sprintf("docex_%s_%d", tag, n), fmt.Sprintf("%c%d_", tag[len(tag)-1], n%100000)
+	h.file("docex.yaml", fmt.Sprintf(`config_version: 1
+%smulti_tenancy:
+  bootstrap_tenant:
+    schema: %s
+database:
+  type: postgres
+  postgres:
+    dsn_env: PGTEST_DSN
+    tenant_schema_prefix: %s
+`, extra, schema, prefix))
+	t.Cleanup(func() { dropSchemas(t, dsn, schema, schema+"_local", schema+"_jobs", prefix+"acme") })
+	return dsn, schema, prefix
 }
