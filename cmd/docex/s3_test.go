@@ -80,7 +80,7 @@ database:
   postgres:
     dsn_env: PGTEST_DSN
     tenant_schema_prefix: %s`, schema, prefix)
-	t.Cleanup(func() { dropSchemas(t, dsn, prefix+"acme", schema, schema+"_local") }) // nothing left in a shared database
+	t.Cleanup(func() { dropSchemas(t, dsn, prefix+"acme", schema, schema+"_local", schema+"_jobs") }) // nothing left in a shared database
 	runS3CLI(t, srv, db, map[string]string{"PGTEST_DSN": dsn})
 }
 
