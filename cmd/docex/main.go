@@ -112,10 +112,14 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}()
 	reg := commands()
 	helpWord := false
-	if i := firstWord(args); i >= 0 && args[i] == "help" {
-		// "docex help [COMMAND...]" is "docex [COMMAND...] --help".
-		args = append(append(append([]string(nil), args[:i]...), args[i+1:]...), "--help")
+	// "docex help [COMMAND...]" is "docex [COMMAND...] --help"; "docex
+	// help help" describes help itself, which the top-level usage does.
+	for i := firstWord(args); i >= 0 && args[i] == "help"; i = firstWord(args) {
+		args = append(append([]string(nil), args[:i]...), args[i+1:]...)
 		helpWord = true
+	}
+	if helpWord {
+		args = append(args, "--help")
 	}
 	words, rest := commandWords(args, reg.isGroup)
 	c.g.json = hasFlag(rest, "--json")

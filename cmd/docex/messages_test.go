@@ -18,6 +18,13 @@ func TestHelp(t *testing.T) {
 	if h.ok("--help").stdout != top {
 		t.Fatal("docex help and docex --help differ")
 	}
+	// "docex help help" describes help: the top-level usage, exit 0.
+	if h.ok("help", "help").stdout != top {
+		t.Fatal("docex help help and docex help differ")
+	}
+	if h.ok("help", "help", "gc").stdout != h.ok("help", "gc").stdout {
+		t.Fatal("docex help help gc and docex help gc differ")
+	}
 	for _, want := range []string{"Global flags", "--config PATH", "DOCEX_USER", "operator ", "Exit codes"} {
 		if !strings.Contains(top, want) {
 			t.Errorf("docex help lacks %q", want)
