@@ -27,7 +27,7 @@ Examples:
   docex basket create invoices
   docex basket create scans --pipeline ocr`,
 			flags: func(fs *pflag.FlagSet) {
-				fs.StringVar(&pipeline, "pipeline", "", "bind the new basket to this pipeline (admin)")
+				fs.Var(filterFlag{s: &pipeline, instead: "create a basket bound to no pipeline"}, "pipeline", "bind the new basket to this pipeline (admin)")
 			},
 			run: func(ctx context.Context, c *cli, args []string) error {
 				s, err := c.session(ctx)

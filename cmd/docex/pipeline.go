@@ -118,10 +118,10 @@ Example:
 			help: `Example:
   docex job list --state failed --pipeline ocr`,
 			flags: func(fs *pflag.FlagSet) {
-				fs.Var(filterFlag{&jf.State}, "state", "queued, running, succeeded, failed or cancelled")
-				fs.Var(filterFlag{&jf.Pipeline}, "pipeline", "only jobs of this pipeline")
-				fs.Var(filterFlag{&jf.DocumentID}, "doc", "only jobs of this document")
-				fs.Var(filterFlag{&jobBasket}, "basket", "only jobs of this basket's documents (name or id)")
+				fs.Var(filterFlag{s: &jf.State}, "state", "queued, running, succeeded, failed or cancelled")
+				fs.Var(filterFlag{s: &jf.Pipeline}, "pipeline", "only jobs of this pipeline")
+				fs.Var(filterFlag{s: &jf.DocumentID}, "doc", "only jobs of this document")
+				fs.Var(filterFlag{s: &jobBasket}, "basket", "only jobs of this basket's documents (name or id)")
 				pageFlags(fs, &page)
 				fs.BoolVarP(&quiet, "quiet", "q", false, "print only the jobs' ids, one per line (for scripts)")
 			},
@@ -210,6 +210,9 @@ Example:
 already is marked "(deduplicated onto an existing document)" ("deduplicated"
 in --json): it did not create that document, which doc delete --cascade of
 the source keeps and pipeline run --basket takes as an original.
+The text draws the same relation made by several jobs (a pipeline run twice
+on one document: same documents, pipeline, version, step, plugin, module and
+parameters) once, as the first job made it; --json lists every job's edge.
 
 Example:
   docex doc lineage DOC_ID --json`,
@@ -893,8 +896,12 @@ func cmdJobList(ctx context.Context, c *cli, f engine.JobFilter, basket string, 
 
 // filterFlag is a listing's filter flag (job list --state): a string
 // that may not be given empty, which would filter nothing (as
-// job prune --state "" is refused).
-type filterFlag struct{ s *string }
+// job prune --state "" is refused). instead, when set, says what leaving
+// the flag out does, for a flag that is not a filter.
+type filterFlag struct {
+	s       *string
+	instead string
+}
 
 func (f filterFlag) String() string {
 	if f.s == nil {
@@ -908,7 +915,11 @@ func (f filterFlag) Type() string { return "string" }
 // Set returns an error for "": leave the flag out to filter nothing.
 func (f filterFlag) Set(s string) error {
 	if s == "" {
-		return errors.New("must not be empty (to filter nothing, leave the flag out)")
+		instead := f.instead
+		if instead == "" {
+			instead = "filter nothing"
+		}
+		return fmt.Errorf("must not be empty (to %s, leave the flag out)", instead)
 	}
 	*f.s = s
 	return nil

@@ -1179,4 +1179,10 @@ func TestJobListEmptyFilter(t *testing.T) {
 		h.want(exitInvalid, append([]string{"job", "list", f + "="}, u...)...)
 	}
 	h.ok(append([]string{"job", "list", "--state", "queued", "--pipeline", "three"}, u...)...)
+	// basket create --pipeline "" created a basket bound to nothing.
+	r := h.want(exitInvalid, append([]string{"basket", "create", "unbound", "--pipeline", ""}, u...)...)
+	if want := `invalid argument "" for "--pipeline" flag: must not be empty (to create a basket bound to no pipeline, leave the flag out)`; !strings.Contains(r.stderr, want) {
+		t.Errorf("basket create --pipeline \"\": stderr %q, want %q", r.stderr, want)
+	}
+	h.want(exitNotFound, append([]string{"basket", "show", "unbound"}, u...)...)
 }
