@@ -480,17 +480,45 @@ const hostCallCheckEvery = 16
 
 // wasiCounter makes WASI calls count toward max_host_calls: the WASI host
 // module is instantiated with it, so wazero calls its listener before every
-// WASI function.
+// WASI function. It also marks the instance whose descriptor table a call
+// may change (fdTableFuncs).
 type wasiCounter struct{}
 
-func (wasiCounter) NewFunctionListener(api.FunctionDefinition) experimental.FunctionListener {
+// fdTableFuncs are the WASI functions that can change an instance's
+// descriptor table, which wazero keeps outside the guest's memory and
+// globals, so the snapshot reset does not restore it: with no preopens, a
+// guest can close fd 0, 1 or 2 (fd_close), and nothing else (fd_renumber
+// refuses stdio, path_open and sock_accept need a preopen). An instance
+// that called one is not reused (docs/sandbox.md, "Fresh state").
+var fdTableFuncs = []string{"fd_close", "fd_renumber"}
+
+func (wasiCounter) NewFunctionListener(def api.FunctionDefinition) experimental.FunctionListener {
+	if slices.Contains(fdTableFuncs, def.Name()) {
+		return wasiListener{fdTable: true}
+	}
 	return wasiListener{}
 }
 
-type wasiListener struct{}
+type wasiListener struct {
+	fdTable bool // the function may change the descriptor table
+}
 
-func (wasiListener) Before(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
-	if st, _ := ctx.Value(stateKey{}).(*callState); st != nil {
+// initKey carries the instance whose start function or _initialize is
+// running (a run's instance is its callState's).
+type initKey struct{}
+
+func (l wasiListener) Before(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
+	st, _ := ctx.Value(stateKey{}).(*callState)
+	if l.fdTable {
+		in, _ := ctx.Value(initKey{}).(*instance)
+		if st != nil {
+			in = st.in
+		}
+		if in != nil {
+			in.fdsChanged = true
+		}
+	}
+	if st != nil {
 		st.countCall()
 	}
 }

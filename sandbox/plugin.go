@@ -148,6 +148,11 @@ type instance struct {
 	dirtyPages int
 	fullCopy   bool
 
+	// fdsChanged: the guest called a WASI function that can change its
+	// descriptor table (fdTableFuncs), which no reset restores; the
+	// instance is not reused.
+	fdsChanged bool
+
 	mu       sync.Mutex // guards armed and fired against a late timer
 	armed    bool
 	fired    bool
@@ -377,8 +382,11 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		in.close(ctx)
 		return nil, err
 	}
-	if p.c.info.MutatesTables {
-		return in, nil // no snapshot: a fresh instance per invocation
+	if p.c.info.MutatesTables || in.fdsChanged {
+		// No snapshot: a fresh instance per invocation, initialised anew
+		// (for fdsChanged, so that every invocation sees the descriptor
+		// table initialisation left, as on this instance).
+		return in, nil
 	}
 	snap = in.capture()
 	if p.sb.pm != nil && !p.sb.copyReset {
@@ -409,7 +417,7 @@ func (p *Plugin) initCall(ctx context.Context, in *instance, fn api.Function, na
 		name = "the start function"
 	}
 	timeout := p.sb.cfg.InitTimeout
-	o := in.invoke(ctx, p.sb, fn, in.stack[:1], timeout, p.sb.ceil.MaxInstructions)
+	o := in.invoke(context.WithValue(ctx, initKey{}, in), p.sb, fn, in.stack[:1], timeout, p.sb.ceil.MaxInstructions)
 	switch {
 	case o.err == nil:
 		return nil

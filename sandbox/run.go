@@ -252,7 +252,7 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, o callOpts) (*plug
 	p.mu.Lock()
 	snap := p.snap
 	p.mu.Unlock()
-	retire := err != nil || oc.err != nil || snap == nil ||
+	retire := err != nil || oc.err != nil || snap == nil || in.fdsChanged ||
 		in.mem.size()*100 > int64(p.limits.MemoryPages)*pageSize*int64(p.sb.cfg.RetireAbovePercent)
 	if !retire {
 		var start time.Time
