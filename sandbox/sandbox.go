@@ -252,7 +252,9 @@ func (sb *Sandbox) LoadRunner(ctx context.Context, m *pluginapi.Manifest, module
 // once per distinct hash: later Loads of the same bytes reuse the compiled
 // code. It returns errors wrapping pluginapi's ErrInvalidManifest (bad
 // manifest or limits above the ceilings), ErrHashMismatch, ErrInvalidModule (not wasm, unknown
-// imports, missing exports, initial memory above the limit),
+// imports, missing exports, initial memory above the limit, a cap of
+// internal/wasmcheck; the message names the plugin, and its module file
+// for a refusal of the module's code),
 // ErrTooManyModules or ErrClosed.
 func (sb *Sandbox) Load(ctx context.Context, m *pluginapi.Manifest, module []byte) (*Plugin, error) {
 	if m == nil {
@@ -276,6 +278,11 @@ func (sb *Sandbox) Load(ctx context.Context, m *pluginapi.Manifest, module []byt
 		return nil, err
 	}
 	c, err := sb.compile(ctx, mc.SHA256, module)
+	if me := (*moduleError)(nil); errors.As(err, &me) {
+		// The compiled module is shared by hash: its error names no
+		// plugin; this Load's does.
+		return nil, fmt.Errorf("%w: plugin %q, module %s: %w", pluginapi.ErrInvalidModule, mc.Name, mc.Module, me.err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -394,15 +401,26 @@ func (sb *Sandbox) release(ctx context.Context, hash string, c *compiled) {
 
 var wasmMagic = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 
+// moduleError is a module refused by compileAndCheck (the checks of
+// internal/wasmcheck, wazero's validation, the imports and exports): it
+// wraps pluginapi.ErrInvalidModule and the reason, and Load names the
+// plugin in it.
+type moduleError struct{ err error }
+
+func (e *moduleError) Error() string {
+	return pluginapi.ErrInvalidModule.Error() + ": " + e.err.Error()
+}
+func (e *moduleError) Unwrap() []error { return []error{pluginapi.ErrInvalidModule, e.err} }
+
 func (sb *Sandbox) compileAndCheck(ctx context.Context, hash string, module []byte, c *compiled) (wazero.CompiledModule, error) {
 	if len(module) < 8 || string(module[:8]) != string(wasmMagic) {
-		return nil, fmt.Errorf("%w: not a WebAssembly 1.0 binary module", pluginapi.ErrInvalidModule)
+		return nil, &moduleError{errors.New("not a WebAssembly 1.0 binary module")}
 	}
 	// wazero sizes allocations from counts in the binary: screen them first,
 	// and cap table growth (internal/wasmcheck).
 	module, info, err := sb.metered(hash, module)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", pluginapi.ErrInvalidModule, err)
+		return nil, &moduleError{err}
 	}
 	c.info = info
 	cctx := experimental.WithCompilationWorkers(ctx, sb.cfg.CompilationWorkers)
@@ -411,11 +429,11 @@ func (sb *Sandbox) compileAndCheck(ctx context.Context, hash string, module []by
 		if ctx.Err() != nil { // stopped, not refused
 			return nil, fmt.Errorf("sandbox: compile %s: %w", hash, ctx.Err())
 		}
-		return nil, fmt.Errorf("%w: %w", pluginapi.ErrInvalidModule, err)
+		return nil, &moduleError{err}
 	}
 	if err := sb.checkModule(cm, c); err != nil {
 		_ = cm.Close(ctx)
-		return nil, fmt.Errorf("%w: %w", pluginapi.ErrInvalidModule, err)
+		return nil, &moduleError{err}
 	}
 	return cm, nil
 }

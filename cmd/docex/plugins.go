@@ -169,6 +169,12 @@ func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) err
 		info, err = sys.eng.As(c.userContext()).InstallPlugin(ctx, manifest, module)
 	}
 	slow()
+	if errors.Is(err, pluginapi.ErrInvalidModule) {
+		// The sandbox names the plugin and its module file; this names
+		// where they are: "invalid plugin: DIR: sandbox: invalid module:
+		// plugin "p", module p.wasm: function 3: ...".
+		return &relabelled{msg: fmt.Sprintf("%s: %s: %s", docex.ErrPluginInvalid, path, strings.TrimPrefix(err.Error(), docex.ErrPluginInvalid.Error()+": ")), errs: []error{err}}
+	}
 	if err != nil {
 		return err
 	}

@@ -397,9 +397,12 @@ func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info, ft *func
 		loops := info.loops
 		fn := ft.fn(imported + i)
 		shape.reset(ft, fn)
+		// Errors name the function by its index in the function index
+		// space (imports first), as wasm tools and wazero's traces do.
+		where := fmt.Sprintf("function %d", imported+i)
 		body, err = instrumentBody(fr, g, slow, opt, info, body[:0], &shape)
 		if err != nil {
-			return nil, fmt.Errorf("function %d: %w", i, err)
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		// Parameters are locals to the compiler.
 		locals := info.locals + uint64(fn.params)
@@ -408,7 +411,6 @@ func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info, ft *func
 		loopLocals += fl * locals * fl * locals
 		branchCost += shape.cost()
 		work += shape.work()
-		where := fmt.Sprintf("function %d", i)
 		if m := opt.measure; m != nil {
 			m.MaxBlockDepth = max(m.MaxBlockDepth, shape.maxDepth)
 			m.MaxBrTableTargets = max(m.MaxBrTableTargets, shape.maxTargets)
@@ -426,7 +428,7 @@ func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info, ft *func
 				return nil, err
 			}
 			if cost > CompileBudget || loopLocals > LoopLocalsBudget {
-				return nil, fmt.Errorf("function %d: the module's compile cost exceeds the budget (this function: %d loops, %d locals; see docs/sandbox.md, \"Compile time\")", i, fl, locals)
+				return nil, fmt.Errorf("%s: the module's compile cost exceeds the budget (this function: %d loops, %d locals; see docs/sandbox.md, \"Compile time\")", where, fl, locals)
 			}
 			if work > WorkBudget {
 				return nil, fmt.Errorf("%s: the module's compile work is %d up to this function, the limit is %d (docs/sandbox.md, \"Compile time\")", where, work, uint64(WorkBudget))

@@ -60,7 +60,7 @@ const CapsVersion = "2"
 
 // LimitError is a module refused for exceeding one of the caps above.
 type LimitError struct {
-	Where string // "function 3" (index in the code section), or "" for the module
+	Where string // "function 3" (index in the function index space: imported functions first), or "" for the module
 	What  string // "block nesting depth"
 	Value uint64
 	Limit uint64
