@@ -2,6 +2,7 @@ package driver
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/docex-dev/docex"
 )
@@ -38,4 +39,35 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// AuditPrefix is the part of an audit log that a prune with a cutoff may
+// delete (Reader.PrunableAudit, Backend.SystemAuditPrefix): the entries
+// whose sequence number is below Upto and whose time is before the
+// cutoff. Upto is the sequence number of the oldest entry (in sequence
+// order) that is not before the cutoff, or of the newest entry when every
+// entry is (the newest entry is never pruned: a log never becomes empty,
+// so a sequence number is never given twice); 0 for an empty log.
+// Entries counts them.
+type AuditPrefix struct {
+	Upto    int64
+	Entries int
+}
+
+// AuditPrune selects the entries Tx.PruneAudit and Backend.PruneSystemAudit
+// delete: sequence number greater than After and less than Upto (an
+// AuditPrefix's), time before Before, at most Limit, lowest sequence
+// number first.
+type AuditPrune struct {
+	Before      time.Time
+	After, Upto int64
+	Limit       int
+}
+
+// AuditPruned is what a prune deleted: how many entries, and the sequence
+// number and id of the newest of them (0 and "" when none).
+type AuditPruned struct {
+	Entries int
+	LastSeq int64
+	LastID  string
 }

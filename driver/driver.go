@@ -180,6 +180,18 @@ type Backend interface {
 	// SystemAudit lists the system audit log, newest first.
 	SystemAudit(ctx context.Context, page docex.Page) ([]docex.AuditEntry, error)
 
+	// SystemAuditPrefix returns the entries of the system audit log that
+	// a prune with the cutoff before deletes (AuditPrefix). It writes
+	// nothing.
+	SystemAuditPrefix(ctx context.Context, before time.Time) (AuditPrefix, error)
+
+	// PruneSystemAudit deletes the entries of the system audit log that p
+	// selects (as Tx.PruneAudit does), in one transaction; in the same
+	// transaction, it appends the entry that final returns for what was
+	// deleted, when final returns true. Nothing is deleted when the
+	// append fails.
+	PruneSystemAudit(ctx context.Context, p AuditPrune, final func(AuditPruned) (docex.AuditEntry, bool)) (AuditPruned, error)
+
 	// SystemPlugins returns the store of system-wide plugins (installed by
 	// the operator, available to every tenant, run as the calling tenant).
 	SystemPlugins() PluginStore
@@ -262,6 +274,9 @@ type Reader interface {
 
 	// Audit lists the tenant's audit log, newest first.
 	Audit(ctx context.Context, page docex.Page) ([]docex.AuditEntry, error)
+	// PrunableAudit returns the entries of the tenant's audit log that a
+	// prune with the cutoff before deletes (AuditPrefix).
+	PrunableAudit(ctx context.Context, before time.Time) (AuditPrefix, error)
 
 	// OpenContent opens content stored in the database (storage type
 	// "database"), or docex.ErrNotFound.
@@ -352,6 +367,10 @@ type Tx interface {
 
 	// AppendAudit records an entry in the tenant's audit log.
 	AppendAudit(ctx context.Context, e docex.AuditEntry) error
+	// PruneAudit deletes the entries of the tenant's audit log that p
+	// selects (AuditPrune), lowest sequence number first, and says what
+	// it deleted.
+	PruneAudit(ctx context.Context, p AuditPrune) (AuditPruned, error)
 
 	// PutContent stores content in the database (storage type "database").
 	// Storing a checksum that exists is a no-op.

@@ -16,6 +16,7 @@ const (
 	ActionWrite         Action = "write"         // create baskets; add/update/delete documents; set/delete metadata
 	ActionDeleteBasket  Action = "basket.delete" // delete a basket
 	ActionReadAudit     Action = "audit.read"    // read the tenant's audit log
+	ActionPruneAudit    Action = "audit.prune"   // delete the tenant's oldest audit entries
 	ActionManagePlugins Action = "plugin.manage" // install and remove plugins
 	ActionRunPlugin     Action = "plugin.run"    // run a plugin on a document
 	// ActionManagePipelines: define, delete, bind and unbind pipelines;
@@ -46,7 +47,7 @@ type Policy interface {
 //
 //	reader: read
 //	writer: read, write, plugin.run, pipeline.run
-//	admin:  everything in the tenant (also basket.delete, audit.read, plugin.manage, pipeline.manage)
+//	admin:  everything in the tenant (also basket.delete, audit.read, audit.prune, plugin.manage, pipeline.manage)
 //
 // Unknown roles grant nothing.
 type RolePolicy struct{}
@@ -54,7 +55,7 @@ type RolePolicy struct{}
 var grants = map[string][]Action{
 	RoleReader: {ActionRead},
 	RoleWriter: {ActionRead, ActionWrite, ActionRunPlugin, ActionRunPipeline},
-	RoleAdmin:  {ActionRead, ActionWrite, ActionRunPlugin, ActionRunPipeline, ActionDeleteBasket, ActionReadAudit, ActionManagePlugins, ActionManagePipelines},
+	RoleAdmin:  {ActionRead, ActionWrite, ActionRunPlugin, ActionRunPipeline, ActionDeleteBasket, ActionReadAudit, ActionPruneAudit, ActionManagePlugins, ActionManagePipelines},
 }
 
 // Authorize implements Policy.

@@ -12,7 +12,7 @@ import (
 var allActions = []tenancy.Action{
 	tenancy.ActionRead, tenancy.ActionWrite, tenancy.ActionDeleteBasket,
 	tenancy.ActionReadAudit, tenancy.ActionManagePlugins, tenancy.ActionRunPlugin,
-	tenancy.ActionManagePipelines, tenancy.ActionRunPipeline,
+	tenancy.ActionManagePipelines, tenancy.ActionRunPipeline, tenancy.ActionPruneAudit,
 }
 
 func TestRolePolicyMatrix(t *testing.T) {
@@ -29,7 +29,7 @@ func TestRolePolicyMatrix(t *testing.T) {
 		{"admin", []string{"admin"}, allow{
 			tenancy.ActionRead: true, tenancy.ActionWrite: true, tenancy.ActionRunPlugin: true,
 			tenancy.ActionDeleteBasket: true, tenancy.ActionReadAudit: true, tenancy.ActionManagePlugins: true,
-			tenancy.ActionRunPipeline: true, tenancy.ActionManagePipelines: true,
+			tenancy.ActionRunPipeline: true, tenancy.ActionManagePipelines: true, tenancy.ActionPruneAudit: true,
 		}},
 		{"reader+writer", []string{"reader", "writer"}, allow{tenancy.ActionRead: true, tenancy.ActionWrite: true, tenancy.ActionRunPlugin: true, tenancy.ActionRunPipeline: true}},
 		{"unknown", []string{"superuser"}, allow{}},

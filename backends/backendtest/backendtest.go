@@ -64,6 +64,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("Limits", f.testLimits)
 			t.Run("StagedMemory", f.testStagedMemory)
 			t.Run("Audit", f.testAudit)
+			t.Run("AuditPrune", f.testAuditPrune)
 			t.Run("InterruptedWritesAudited", f.testInterruptedWritesAudited)
 			t.Run("RegistryRefusalsAudited", f.testRegistryRefusalsAudited)
 			t.Run("MalformedInput", f.testMalformedInput)

@@ -3,7 +3,7 @@ package sqlite
 // auditColumns are the columns of an audit log table (docex.AuditEntry):
 // the system's (docex_system_audit) and each tenant's (audit).
 const auditColumns = `
-	seq       INTEGER PRIMARY KEY, -- rowid: audit rows are never deleted, so it only grows
+	seq       INTEGER PRIMARY KEY, -- rowid: only a prefix is ever deleted (audit prune), never the newest row, so it only grows
 	id        TEXT NOT NULL,
 	time      INTEGER NOT NULL,
 	tenant_id TEXT NOT NULL,
