@@ -108,9 +108,9 @@ const (
                           reader reads (documents, pipelines, jobs, lineage);
                           writer also changes documents and metadata, runs
                           plugins and pipelines, and retries or cancels jobs;
-                          admin also deletes baskets, reads the audit log,
-                          manages plugins, and defines, deletes, binds and
-                          unbinds pipelines.
+                          admin also deletes baskets, reads and prunes the
+                          audit log, manages plugins, and defines, deletes,
+                          binds and unbinds pipelines.
   operator                whoever runs docex with access to docex.yaml and
                           its storage: no user context is needed; --user, if
                           given, is recorded as the actor in the system audit

@@ -1029,12 +1029,19 @@ type pruneOpts struct {
 	dryRun    bool
 }
 
-// parseAge parses --older-than: a Go duration (720h) or whole days (30d),
-// more than zero. A well-formed age too large for a time.Duration gets an
-// error that says so.
+// parseAge parses job prune's --older-than: a Go duration (720h) or whole
+// days (30d), more than zero. A well-formed age too large for a
+// time.Duration gets an error that says so.
 func parseAge(s string) (time.Duration, error) {
+	return parseAgeOf(s, "how long ago the jobs to delete ended", "jobs that just ended")
+}
+
+// parseAgeOf is parseAge for a command that deletes what, whose errors say
+// when (what --older-than is) and what a zero or negative age would take
+// (fresh).
+func parseAgeOf(s, when, fresh string) (time.Duration, error) {
 	if s == "" {
-		return 0, docex.Errorf(errUsage, "--older-than is required: how long ago the jobs to delete ended (720h, 30d)")
+		return 0, docex.Errorf(errUsage, "--older-than is required: %s (720h, 30d)", when)
 	}
 	const maxDays = int64(math.MaxInt64 / (24 * time.Hour))
 	tooLarge := func() error {
@@ -1060,7 +1067,7 @@ func parseAge(s string) (time.Duration, error) {
 		}
 	}
 	if d <= 0 {
-		return 0, docex.Errorf(errUsage, "--older-than %q: must be more than zero (a zero or negative age would take jobs that just ended, or none)", s)
+		return 0, docex.Errorf(errUsage, "--older-than %q: must be more than zero (a zero or negative age would take %s, or none)", s, fresh)
 	}
 	return d, nil
 }
