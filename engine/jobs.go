@@ -11,6 +11,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,24 @@ type jobDetail struct {
 	// (Session.RetryJob): the fresh budget's attempts are counted from
 	// it, and so is the backoff of a transient failure (budgetAttempt).
 	Retried int `json:"retried"`
+	// Omitted is the number of attempts left out of Attempts (trim).
+	Omitted int `json:"omitted,omitempty"`
+}
+
+// AttemptHistoryKept is how many of a job's most recent attempts its
+// attempt history keeps, besides its first: a job retried again and
+// again (Session.RetryJob) would otherwise keep every attempt, and each
+// attempt rewrites the whole history. The attempts between the first and
+// the kept ones are left out, and counted (JobInfo.AttemptsOmitted).
+const AttemptHistoryKept = 32
+
+// trim leaves out of d's history the attempts between its first and its
+// AttemptHistoryKept most recent, counting them in d.Omitted.
+func (d *jobDetail) trim() {
+	if n := len(d.Attempts) - 1 - AttemptHistoryKept; n > 0 {
+		d.Attempts = slices.Delete(d.Attempts, 1, 1+n)
+		d.Omitted += n
+	}
 }
 
 // budgetAttempt returns the number of the job's last attempt within its
@@ -326,6 +345,7 @@ func jobDetailOf(j driver.JobRecord) *jobDetail {
 	if d.Attempts == nil {
 		d.Attempts = []JobAttempt{}
 	}
+	d.trim() // a record written before the history was bounded
 	return d
 }
 
@@ -413,6 +433,7 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		job.Attempts++
 		job.State, job.UpdatedAt = driver.JobRunning, e.now()
 		det.Attempts = append(det.Attempts, JobAttempt{N: job.Attempts, StartedAt: e.now(), Worker: r.worker})
+		det.trim()
 		job.Detail = det.bytes()
 		xs = append(xs, &execution{r: r, s: s, st: st, job: job, det: det, started: started, read: read, lost: lost})
 		xi = append(xi, idx[k])

@@ -816,10 +816,14 @@ type JobInfo struct {
 	Error       string       `json:"error"`
 	Progress    JobProgress  `json:"progress"`
 	History     []JobAttempt `json:"attempt_history"`
-	Failure     JobFailure   `json:"failure"` // zero unless the job failed
-	Steps       []JobStep    `json:"steps"`   // filled by Session.Job only
-	CreatedAt   time.Time    `json:"created_at"`
-	UpdatedAt   time.Time    `json:"updated_at"`
+	// AttemptsOmitted is the number of attempts left out of History:
+	// it keeps the job's first attempt and its AttemptHistoryKept most
+	// recent ones (0 for a job with no more than that).
+	AttemptsOmitted int        `json:"attempts_omitted"`
+	Failure         JobFailure `json:"failure"` // zero unless the job failed
+	Steps           []JobStep  `json:"steps"`   // filled by Session.Job only
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
 // JobStep is a completed step of a job on one input document.
@@ -847,7 +851,7 @@ func jobInfo(j driver.JobRecord) JobInfo {
 	prog.DurationMS = attemptsDuration(det.Attempts)
 	return JobInfo{ID: j.ID, Pipeline: j.Pipeline, Version: j.Version, DocumentID: j.DocumentID, State: j.State,
 		Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, RunAt: j.RunAt, UserID: j.User.UserID, Roles: roles,
-		ErrorCode: j.ErrorCode, Error: j.Error, Progress: prog, History: det.Attempts, Failure: failureOf(det),
+		ErrorCode: j.ErrorCode, Error: j.Error, Progress: prog, History: det.Attempts, AttemptsOmitted: det.Omitted, Failure: failureOf(det),
 		Steps: []JobStep{}, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
 }
 

@@ -50,6 +50,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("MetadataTotals", f.testMetadataTotals)
 	t.Run("Failures", f.testJobFailures)
 	t.Run("RetryBackoff", f.testRetryBackoff)
+	t.Run("RetryHistoryBounded", f.testRetryHistoryBounded)
 	t.Run("MaxDerived", f.testMaxDerived)
 	t.Run("MixedBatch", f.testMixedBatch)
 	t.Run("BatchReads", f.testBatchReads)
@@ -2382,6 +2383,57 @@ func jobDetailHistory(t *testing.T, j driver.JobRecord) int {
 // a queued job that never ran a counted attempt showed seconds) and
 // missed a running attempt ended by a cancel (0 ms). The job must not
 // change meanwhile.
+// testRetryHistoryBounded: a job retried again and again keeps its first
+// attempt and its engine.AttemptHistoryKept most recent ones, and counts
+// those left out, in job show and job list alike; its attempts count
+// every one. Before, the history kept every attempt (docs/jobs.md, "The
+// attempt history is bounded").
+func (f *fixture) testRetryHistoryBounded(t *testing.T) {
+	e := f.pipeEnv(t)
+	e.tenant("acme")
+	admin := e.as("acme", "admin")
+	e.install(admin, "trap")
+	_, err := admin.CreatePipeline(bg, []byte("name = \"once\"\nmax_attempts = 1\n[[steps]]\nname = \"t\"\nplugin = \"trap\"\n"))
+	must(t, err)
+	d := e.add(admin, e.basket(admin, "in").ID, "a.txt", "to be trapped", nil)
+	ids, err := admin.RunPipeline(bg, "once", engine.RunTarget{DocumentIDs: []string{d.ID}})
+	must(t, err)
+	e.work(admin, []string{"acme"}, ids)
+	const retries = engine.AttemptHistoryKept + 3
+	for range retries {
+		must(t, admin.RetryJob(bg, ids[0]))
+		e.work(admin, []string{"acme"}, ids)
+	}
+	const attempts = retries + 1
+	const omitted = attempts - 1 - engine.AttemptHistoryKept
+	j, err := admin.Job(bg, ids[0])
+	must(t, err)
+	check := func(what string, j engine.JobInfo) {
+		t.Helper()
+		h := j.History
+		if j.State != driver.JobFailed || j.Attempts != attempts || len(h) != 1+engine.AttemptHistoryKept || j.AttemptsOmitted != omitted {
+			t.Fatalf("%s: %s, %d attempts, %d in the history, %d left out; want failed, %d attempts, %d in the history, %d left out",
+				what, j.State, j.Attempts, len(h), j.AttemptsOmitted, attempts, 1+engine.AttemptHistoryKept, omitted)
+		}
+		if h[0].N != 1 {
+			t.Errorf("%s: the history's first attempt is attempt %d, want 1", what, h[0].N)
+		}
+		for i, a := range h[1:] {
+			if want := 2 + omitted + i; a.N != want || a.ErrorCode != "plugin_failed" || a.EndedAt.IsZero() {
+				t.Errorf("%s: history[%d] = attempt %d (%s, ended %v), want attempt %d, failed and ended", what, i+1, a.N, a.ErrorCode, a.EndedAt, want)
+			}
+		}
+	}
+	check("job show", j)
+	js, err := admin.Jobs(bg, engine.JobFilter{DocumentID: d.ID}, docex.Page{Limit: docex.MaxPageLimit})
+	must(t, err)
+	if len(js) != 1 {
+		t.Fatalf("job list: %d jobs, want 1", len(js))
+	}
+	check("job list", js[0])
+	checkJobDuration(t, admin, ids[0], "job retried again and again")
+}
+
 func checkJobDuration(t *testing.T, s *engine.Session, id, what string) {
 	t.Helper()
 	j, err := s.Job(bg, id)

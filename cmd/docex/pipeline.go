@@ -984,7 +984,12 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 			}
 			writef(w, "%s\t%s\t%s\t%d\t%s\n", st.Step, st.InputID, st.Outcome, len(st.Outputs), ms)
 		}
-		for _, a := range j.History {
+		for i, a := range j.History {
+			if i == 1 && j.AttemptsOmitted > 0 {
+				// The history keeps the first and the most recent attempts.
+				first := j.History[0].N + 1
+				writef(w, "attempts %d to %d left out\n", first, first+j.AttemptsOmitted-1)
+			}
 			// An attempt not ended is running, or was lost by a killed
 			// worker (its error says so once the job is delivered again).
 			line := fmt.Sprintf("attempt %d: %s", a.N, a.StartedAt.Format(time.RFC3339))
