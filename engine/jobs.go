@@ -41,7 +41,7 @@ type jobDetail struct {
 	// it, and so is the backoff of a transient failure (budgetAttempt).
 	Retried int `json:"retried"`
 	// Omitted is the number of attempts left out of Attempts (trim).
-	Omitted int `json:"omitted,omitempty"`
+	Omitted int `json:"omitted"`
 }
 
 // AttemptHistoryKept is how many of a job's most recent attempts its
