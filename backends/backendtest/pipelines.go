@@ -62,6 +62,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("ShowWhileRunning", f.testShowWhileRunning)
 	t.Run("SuspendedWhileRunning", f.testSuspendedWhileRunning)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
+	t.Run("OtherTenantWriteHeld", f.testOtherTenantWriteHeld)
 	t.Run("RandomInterleaving", f.testPipelineInterleaving)
 	t.Run("BindDeleteRace", f.testBindDeleteRace)
 	t.Run("DeleteBetweenReadAndBind", f.testDeleteBetweenReadAndBind)

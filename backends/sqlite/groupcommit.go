@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -37,7 +38,9 @@ type writeReq struct {
 }
 
 // do runs fn in a transaction shared with concurrent callers and returns
-// fn's error, or the commit's.
+// fn's error, or the commit's. A caller whose ctx is done while its write
+// still waits for the writer (another batch runs) leaves the queue: fn is
+// not run and do returns ctx.Err().
 func (g *groupCommitter) do(ctx context.Context, w *sql.DB, fn func(*sql.Tx) error) error {
 	return g.run(ctx, w, fn, false)
 }
@@ -54,6 +57,16 @@ func (g *groupCommitter) run(ctx context.Context, w *sql.DB, fn func(*sql.Tx) er
 		case <-req.done:
 			return req.err
 		case <-req.lead:
+		case <-ctx.Done():
+			if g.leave(req) {
+				return ctx.Err()
+			}
+			// Taken into a batch, or made to lead the next one.
+			select {
+			case <-req.done:
+				return req.err
+			case <-req.lead:
+			}
 		}
 	} else {
 		g.leading = true
@@ -81,6 +94,25 @@ func (g *groupCommitter) run(ctx context.Context, w *sql.DB, fn func(*sql.Tx) er
 	g.mu.Unlock()
 	<-req.done
 	return req.err
+}
+
+// leave takes req out of the queue and reports whether it did: not when
+// a batch took it, or when it was made to lead the next batch (its lead
+// is closed while it is still queued).
+func (g *groupCommitter) leave(req *writeReq) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-req.lead:
+		return false
+	default:
+	}
+	i := slices.Index(g.pending, req)
+	if i < 0 {
+		return false
+	}
+	g.pending = slices.Delete(g.pending, i, i+1)
+	return true
 }
 
 // runBatch runs the requests in one transaction and settles each. If the

@@ -20,9 +20,11 @@ import (
 // is ready again. Workers of several processes can share a directory:
 // SQLite serialises their claims.
 //
-// Fairness: a worker takes at most one new job per tenant per round, in
-// round-robin order, and never more than WorkConfig.TenantConcurrency jobs
-// of one tenant at once.
+// Fairness: a worker starts claims in round-robin order across tenants,
+// at most one claim per tenant at a time, each on a goroutine of its own
+// (a claim waits for its tenant's writer; another tenant's long write
+// transaction does not hold it back), and never runs more than
+// WorkConfig.TenantConcurrency jobs of one tenant at once.
 type jobQueue struct {
 	b  *Backend
 	mu sync.Mutex
@@ -63,7 +65,23 @@ func (q *jobQueue) subscribe() (chan string, func()) {
 // minIdle is the first back-off of a tenant found without ready jobs.
 const minIdle = 20 * time.Millisecond
 
+// claimOutcome is how one tenant's claim ended (see Work).
+type claimOutcome struct {
+	tenant   string
+	reserved int // slots the claim reserved: 0 when none was free
+	claimed  int // jobs leased (and started)
+	err      error
+}
+
 // Work implements driver.JobQueue.
+//
+// Each tenant's claim runs on a goroutine of its own, at most one per
+// tenant at a time: a claim waits for its tenant's writer (the group
+// committer, then SQLite's write lock), and a tenant whose writer is held
+// by a long transaction (a large document add, a compaction, a cascade
+// delete) must not hold back the claims of the other tenants. A claim
+// reserves its job slots in its transaction, when it runs, not when it is
+// started: a claim waiting behind its tenant's writer holds no slot.
 func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle driver.JobHandler) error {
 	cfg = cfg.WithDefaults()
 	if cfg.WorkerID == "" {
@@ -82,12 +100,23 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 	defer cancelHandlers()
 
 	var (
-		mu      sync.Mutex
-		running = map[string]int{}
-		wg      sync.WaitGroup
-		doneCh  = make(chan struct{}, 1)
+		mu sync.Mutex
+		// busy counts the jobs running and the slots reserved by claims;
+		// running counts them by tenant.
+		busy     int
+		running  = map[string]int{}
+		claiming = map[string]bool{} // tenants with a claim in flight
+		outcomes []claimOutcome      // claims ended, not yet looked at
+		wg       sync.WaitGroup      // claims and jobs
+		// kick tells the loop that a job or a claim ended.
+		kick = make(chan struct{}, 1)
 	)
-	slots := make(chan struct{}, cfg.Concurrency)
+	signal := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
 	idle := map[string]time.Time{}        // tenant -> not before
 	backoff := map[string]time.Duration{} // tenant -> current back-off
 	var tenants []string
@@ -106,11 +135,58 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 	}
 	log.Info("worker started", "backend", "sqlite", "job_slots", cfg.Concurrency, "tenant_job_slots", cfg.TenantConcurrency)
 
-loop:
-	for {
-		if ctx.Err() != nil {
-			break
-		}
+	// startClaim claims jobs of tenant t on a goroutine of its own and
+	// starts them. The claim uses ctx: once Work is stopped, a claim still
+	// waiting for its tenant's writer gives up and leases nothing; one
+	// that committed starts its jobs, which Work waits for as for any.
+	startClaim := func(t string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reserved := 0
+			// want runs in the claim's transaction, each time it runs:
+			// it reserves the slots free now, within t's cap.
+			want := func() int {
+				mu.Lock()
+				defer mu.Unlock()
+				busy -= reserved
+				running[t] -= reserved
+				reserved = max(0, min(cfg.Concurrency-busy, cfg.TenantConcurrency-running[t]))
+				busy += reserved
+				running[t] += reserved
+				return reserved
+			}
+			st, ids, err := q.claim(ctx, t, cfg, want)
+			mu.Lock()
+			unused := reserved - len(ids)
+			busy -= unused
+			running[t] -= unused
+			claiming[t] = false
+			outcomes = append(outcomes, claimOutcome{tenant: t, reserved: reserved, claimed: len(ids), err: err})
+			mu.Unlock()
+			if len(ids) > 0 {
+				var stores sync.WaitGroup
+				stores.Add(len(ids))
+				go func() { stores.Wait(); st.Close() }()
+				for _, id := range ids {
+					wg.Add(1) // within the claim's own count: Wait has not returned
+					go func() {
+						defer wg.Done()
+						q.run(hctx, st, t, id, cfg, handle, log)
+						stores.Done()
+						mu.Lock()
+						running[t]--
+						busy--
+						mu.Unlock()
+						signal()
+					}()
+				}
+			}
+			signal()
+		}()
+	}
+
+	for ctx.Err() == nil {
 		if time.Since(refreshed) >= cfg.Poll || tenants == nil {
 			ts, err := q.tenants(ctx, served)
 			if err == nil {
@@ -122,15 +198,8 @@ loop:
 				log.Warn("list tenants", "error", err)
 			}
 		}
-		// A slot first: a job is claimed only when it can start at once.
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			break loop
-		}
 		// Tenants whose jobs were committed meanwhile are looked at now,
-		// not after their idle back-off: a busy loop (another tenant's
-		// backlog) does not reach the wait below.
+		// not after their idle back-off.
 	drain:
 		for {
 			select {
@@ -141,26 +210,22 @@ loop:
 				break drain
 			}
 		}
-		claimed, dropped := false, false
-		now := time.Now()
-		for i := range tenants {
-			t := tenants[(rr+i)%len(tenants)]
-			mu.Lock()
-			room := cfg.TenantConcurrency - running[t]
-			mu.Unlock()
-			if room <= 0 || now.Before(idle[t]) {
-				continue
-			}
-			// Claim as many jobs as there are free slots (within the
-			// tenant's cap) in one transaction: one commit, not one each.
-			n := min(1+cap(slots)-len(slots), room)
-			st, ids, err := q.claim(ctx, t, cfg, max(n, 1))
-			if errors.Is(err, docex.ErrTenantNotFound) && ctx.Err() == nil {
+		mu.Lock()
+		ended := outcomes
+		outcomes = nil
+		mu.Unlock()
+		for _, o := range ended {
+			t := o.tenant
+			switch {
+			case errors.Is(o.err, docex.ErrTenantNotFound) && ctx.Err() == nil:
+				if !slices.Contains(tenants, t) {
+					continue
+				}
 				// Deleted: no longer served (every tenant: until the
 				// list, read again, has a tenant of that id again).
 				log.Warn("tenant deleted: no longer served", "tenant", t)
 				gone := func(x string) bool { return x == t }
-				tenants, dropped = slices.DeleteFunc(slices.Clone(tenants), gone), true
+				tenants, rr = slices.DeleteFunc(slices.Clone(tenants), gone), 0
 				delete(idle, t)
 				delete(backoff, t)
 				if served != nil {
@@ -168,58 +233,53 @@ loop:
 						stopErr = &driver.TenantsDeletedError{Tenants: cfg.Tenants}
 					}
 				}
-				break
-			}
-			if err != nil || len(ids) == 0 {
-				if err != nil && ctx.Err() == nil {
-					log.Warn("claim", "tenant", t, "error", err)
+			case o.err != nil || o.reserved > 0 && o.claimed == 0:
+				// Failed, or no job ready: looked at again after a
+				// back-off. A claim that found no free slot is not.
+				if o.err != nil && ctx.Err() == nil {
+					log.Warn("claim", "tenant", t, "error", o.err)
 				}
 				d := min(max(backoff[t]*2, minIdle), cfg.Poll)
 				backoff[t], idle[t] = d, time.Now().Add(d)
-				continue
+			case o.claimed > 0:
+				delete(backoff, t)
+				delete(idle, t)
 			}
-			delete(backoff, t)
-			delete(idle, t)
-			rr = (rr + i + 1) % len(tenants)
-			claimed = true
-			mu.Lock()
-			running[t] += len(ids)
-			mu.Unlock()
-			var stores sync.WaitGroup
-			stores.Add(len(ids))
-			go func() { stores.Wait(); st.Close() }()
-			for i, id := range ids {
-				if i > 0 {
-					slots <- struct{}{} // free: counted above, and only this loop takes slots
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					q.run(hctx, st, t, id, cfg, handle, log)
-					stores.Done()
-					mu.Lock()
-					running[t]--
-					mu.Unlock()
-					<-slots
-					select {
-					case doneCh <- struct{}{}:
-					default:
-					}
-				}()
-			}
-			break
 		}
-		if claimed {
-			continue
-		}
-		<-slots
 		if stopErr != nil {
 			break
 		}
-		if dropped {
-			rr = 0
-			continue
+		// Claims start in round-robin order, at most one per free slot
+		// in this pass and one per tenant in flight. A claim still in
+		// flight (its tenant's writer is busy) is not counted: it holds
+		// no slot until it runs.
+		now := time.Now()
+		mu.Lock()
+		free := cfg.Concurrency - busy
+		mu.Unlock()
+		started, next := 0, rr
+		for i := range tenants {
+			if started >= free {
+				break
+			}
+			t := tenants[(rr+i)%len(tenants)]
+			if now.Before(idle[t]) {
+				continue
+			}
+			mu.Lock()
+			ok := !claiming[t] && running[t] < cfg.TenantConcurrency
+			if ok {
+				claiming[t] = true
+			}
+			mu.Unlock()
+			if !ok {
+				continue
+			}
+			startClaim(t)
+			started++
+			next = (rr + i + 1) % len(tenants)
 		}
+		rr = next
 		wait := cfg.Poll
 		for _, t := range tenants {
 			if until, ok := idle[t]; ok {
@@ -231,7 +291,7 @@ loop:
 		case t := <-wakeCh:
 			delete(idle, t)
 			delete(backoff, t)
-		case <-doneCh:
+		case <-kick:
 		case <-timer.C:
 		case <-ctx.Done():
 		}
@@ -293,10 +353,14 @@ func (q *jobQueue) tenants(ctx context.Context, given []string) ([]string, error
 	return out, nil
 }
 
-// claim takes up to n ready jobs of tenant t (queued and due, or running
-// with an expired lease), oldest first, and leases them to this worker in
-// one transaction. It returns the open store (the caller closes it) and
-// the job ids, none when none is ready.
+// claim takes up to want() ready jobs of tenant t (queued and due, or
+// running with an expired lease), oldest first, and leases them to this
+// worker in one transaction. want is called in the transaction, each time
+// it runs (the group committer may run it again, alone); with 0 nothing is
+// read. It returns the open store (the caller closes it) and the job ids,
+// none when none is ready; on error, no id, and the error of opening the
+// tenant (docex.ErrTenantNotFound when it was deleted) or of the
+// transaction.
 // claimSQL leases the first ?4 jobs by (run_at, id) that are ready at
 // ?3: queued and due, or running with an expired lease. Each kind is
 // read in jobs_ready order up to ?4 rows and only those are merged, so a
@@ -311,7 +375,7 @@ const claimSQL = `UPDATE jobs SET state = 'running', lease_owner = ?1, lease_unt
 	) ORDER BY run_at, id LIMIT ?4)
 	RETURNING id`
 
-func (q *jobQueue) claim(ctx context.Context, t string, cfg driver.WorkConfig, n int) (*store, []string, error) {
+func (q *jobQueue) claim(ctx context.Context, t string, cfg driver.WorkConfig, want func() int) (*store, []string, error) {
 	ts, err := q.b.OpenTenant(ctx, t)
 	if err != nil {
 		return nil, nil, err
@@ -321,6 +385,10 @@ func (q *jobQueue) claim(ctx context.Context, t string, cfg driver.WorkConfig, n
 	now := time.Now()
 	err = st.db.group.do(ctx, st.db.w, func(tx *sql.Tx) error {
 		ids = ids[:0]
+		n := want()
+		if n <= 0 {
+			return nil
+		}
 		rows, err := tx.QueryContext(ctx, claimSQL, cfg.WorkerID, micros(now.Add(cfg.Lease)), micros(now), n)
 		if err != nil {
 			return err

@@ -66,7 +66,7 @@ func TestClaimOrder(t *testing.T) {
 		{10, []string{"j11"}},
 		{10, nil},
 	} {
-		cs, ids, err := be.queue.claim(ctx, "acme", cfg, tc.n)
+		cs, ids, err := be.queue.claim(ctx, "acme", cfg, func() int { return tc.n })
 		must(t, err)
 		if cs != nil {
 			cs.Close()
@@ -82,5 +82,72 @@ func TestClaimOrder(t *testing.T) {
 				t.Fatalf("%s after the claim: %s, owner %q", id, state, owner)
 			}
 		}
+	}
+}
+
+// TestStopWhileClaimWaits: a worker stopped while its claim of a tenant
+// waits behind that tenant's writer (a long write transaction) stops
+// without waiting for the writer, and the claim leases nothing: the job
+// stays queued, for the next worker. Before, the claim waited for the
+// writer whatever its context, and Work with it.
+func TestStopWhileClaimWaits(t *testing.T) {
+	ctx := context.Background()
+	be := bootstrapped(t)
+	must(t, be.CreateTenant(ctx, newTenant("acme"), testAudit("tenant.create")))
+	st, err := be.OpenTenant(ctx, "acme")
+	must(t, err)
+	defer st.Close()
+	s := st.(*store)
+	now := micros(time.Now())
+	must(t, s.db.group.do(ctx, s.db.w, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO jobs(`+jobCols+`, lease_owner, lease_until) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			"j1", "p", 1, "doc", driver.JobQueued, 0, 3, now, `{}`, "", "", []byte("{}"), now, now, "", 0)
+		return err
+	}))
+	entered, release, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		held <- s.db.group.do(ctx, s.db.w, func(*sql.Tx) error { close(entered); <-release; return nil })
+	}()
+	<-entered
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- be.Jobs().Work(wctx, driver.WorkConfig{Tenants: []string{"acme"}, Concurrency: 1}, func(context.Context, driver.Delivery) driver.Outcome {
+			t.Error("a job was handled while its tenant's writer was held")
+			return driver.Outcome{Kind: driver.Done}
+		})
+	}()
+	// Wait until the worker's claim is queued behind the held write.
+	for {
+		s.db.group.mu.Lock()
+		n := len(s.db.group.pending)
+		s.db.group.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(time.Minute): // a bound, not a measurement
+		close(release)
+		<-done
+		t.Fatal("Work did not return within 1 min of its stop while its claim waited for the held writer")
+	}
+	close(release)
+	must(t, <-held)
+	var state, owner string
+	must(t, s.db.r.QueryRow(`SELECT state, lease_owner FROM jobs WHERE id = 'j1'`).Scan(&state, &owner))
+	if state != driver.JobQueued || owner != "" {
+		t.Fatalf("job after the stop: %s, owner %q; want queued, no owner", state, owner)
 	}
 }
