@@ -841,7 +841,15 @@ type JobStep struct {
 // record keeps: that one also counts attempts the history no longer
 // holds (released at a shutdown, or not counted for a suspended tenant)
 // and misses a running attempt ended by a cancel.
+//
+// A queued job's "waiting: tenant ... is suspended" is not shown: a
+// session reads an active tenant only (Session.open), so the tenant was
+// resumed since a worker wrote it, and the job waits only for its run_at
+// (the record keeps the text until a worker looks at the job again).
 func jobInfo(j driver.JobRecord) JobInfo {
+	if j.State == driver.JobQueued && j.ErrorCode == docex.Code(docex.ErrTenantSuspended) && strings.HasPrefix(j.Error, "waiting: ") {
+		j.Error, j.ErrorCode = "", ""
+	}
 	det := jobDetailOf(j)
 	roles := j.User.Roles
 	if roles == nil {

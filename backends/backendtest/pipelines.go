@@ -57,6 +57,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("DatabaseContentInputs", (&fixture{h: h, storage: engine.ContentDatabase}).testDatabaseContentInputs)
 	t.Run("LargeRuns", f.testLargeRuns)
 	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
+	t.Run("ResumedNotWaiting", f.testResumedNotWaiting)
 	t.Run("WaitTenantDeleted", f.testWaitTenantDeleted)
 	t.Run("WorkerTenantsDeleted", f.testWorkerTenantsDeleted)
 	t.Run("ShowWhileRunning", f.testShowWhileRunning)
