@@ -183,6 +183,28 @@ type jobRunner struct {
 	// batch of the same tenant running the same call meanwhile waits for
 	// its result instead of calling the plugin again.
 	shares runShares
+	// roundBytes and roundDocs bound what a batch's step round holds in
+	// memory until it commits (see pendingUnit.held); 0 is maxRoundBytes,
+	// maxRoundDocs. Tests set them lower.
+	roundBytes int64
+	roundDocs  int
+	// onCommit, when not nil (tests), is called before each transaction
+	// of a round's commit with what the round's runs not yet committed
+	// hold then, and what the transaction commits.
+	onCommit func(round, tx heldCount)
+}
+
+// heldCount is what step runs made and not yet committed hold in memory:
+// the runs, their outputs' bytes (pendingUnit.held) and their derived
+// documents.
+type heldCount struct {
+	runs, docs int
+	bytes      int64
+}
+
+// add returns c with pu counted.
+func (c heldCount) add(pu *pendingUnit) heldCount {
+	return heldCount{runs: c.runs + 1, docs: c.docs + pu.outputs(), bytes: c.bytes + pu.held}
 }
 
 // handle implements driver.JobHandler: the delivery joins a batch of its
@@ -1045,6 +1067,14 @@ const (
 	maxTxUnits    = 256
 )
 
+// maxRoundBytes and maxRoundDocs bound what a batch's step round holds
+// in memory until it commits: the bytes its runs' outputs hold
+// (pendingUnit.held) and their derived documents.
+const (
+	maxRoundBytes = 64 << 20
+	maxRoundDocs  = 16384
+)
+
 // execute runs the attempts xs (the jobs of one batch and user), grouped
 // by pipeline version, and leaves each's end in x.err and x.settled.
 func (r *jobRunner) execute(ctx context.Context, xs []*execution) {
@@ -1294,7 +1324,7 @@ func (x *execution) prepareRound(ctx context.Context, step Step) {
 			return
 		}
 		x.derived += n
-		pu.slot = i
+		pu.slot, pu.held = i, pu.heldBytes()
 		x.units = append(x.units, pu)
 	}
 }
@@ -1304,23 +1334,37 @@ func (x *execution) prepareRound(ctx context.Context, step Step) {
 // a job with no input left also records its success in its transaction.
 func (r *jobRunner) commitRound(ctx context.Context, round []*execution, lastStep bool) {
 	var (
-		parts []flushPart
-		n     int
+		parts      []flushPart
+		left, held heldCount // the round's runs not yet committed; the transaction's
 	)
+	for _, x := range round {
+		for _, pu := range x.units {
+			left = left.add(pu)
+		}
+	}
+	flush := func() {
+		if r.onCommit != nil {
+			r.onCommit(left, held)
+		}
+		flushParts(ctx, parts)
+		left = heldCount{runs: left.runs - held.runs, docs: left.docs - held.docs, bytes: left.bytes - held.bytes}
+		parts, held = nil, heldCount{}
+	}
 	for _, x := range round {
 		if len(x.units) == 0 {
 			continue
 		}
-		if n+len(x.units) > maxTxUnits && len(parts) > 0 {
-			flushParts(ctx, parts)
-			parts, n = nil, 0
+		if held.runs+len(x.units) > maxTxUnits && len(parts) > 0 {
+			flush()
 		}
 		parts = append(parts, flushPart{x: x, units: x.units, last: lastStep && x.err == nil && x.next == len(x.ins)})
-		n += len(x.units)
+		for _, pu := range x.units {
+			held = held.add(pu)
+		}
 		x.units = nil
 	}
 	if len(parts) > 0 {
-		flushParts(ctx, parts)
+		flush()
 	}
 }
 
@@ -1562,6 +1606,53 @@ type pendingUnit struct {
 	slot   int                // the input's index in its step
 	added  []docex.Document   // set by the commit: the derived documents
 	prog   func(*JobProgress) // counts the unit once committed
+	held   int64              // bytes its outputs hold in memory until it commits (heldBytes)
+}
+
+// heldBytes returns the bytes of memory pu's outputs hold until it
+// commits: the content, names and types of its derived documents as the
+// plugin returned them (or as a shared call's result gave them: counted
+// again for each run that took it), the metadata keys and values it sets
+// and its derived documents carry (a cached result's documents', read
+// from the basket), and the staged copies of that content the content
+// store holds in memory (spiller.Held: with content in the database the
+// last document of a run, and up to Config.MaxStagedMemory of the others;
+// with filesystem content, contents packed in memory).
+func (pu *pendingUnit) heldBytes() int64 {
+	n := metaBytes(pu.meta)
+	for _, d := range pu.preset {
+		n += int64(len(d.Name)+len(d.ContentType)) + metaBytes(d.Metadata)
+	}
+	if pu.ss == nil {
+		return n
+	}
+	for i, d := range pu.ss.out.Derived {
+		n += int64(len(d.Name)+len(d.ContentType)) + metaBytes(d.Metadata)
+		if i < len(pu.ss.out.raw) {
+			n += int64(len(pu.ss.out.raw[i]))
+		}
+	}
+	if sd := pu.ss.docs; sd != nil {
+		if sp, ok := sd.tc.(spiller); ok {
+			for _, it := range sd.items {
+				n += sp.Held(it)
+			}
+		}
+	}
+	return n
+}
+
+// metaBytes returns the bytes of m's keys and values (8 for a number or
+// a boolean).
+func metaBytes(m map[string]docex.Value) int64 {
+	var n int64
+	for k, v := range m {
+		n += int64(len(k) + len(v.Str()))
+		if v.Type() != docex.TypeString {
+			n += 8
+		}
+	}
+	return n
 }
 
 // outputs returns the number of the unit's outputs, known before it
