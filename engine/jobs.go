@@ -184,7 +184,7 @@ type jobRunner struct {
 	// its result instead of calling the plugin again.
 	shares runShares
 	// roundBytes and roundDocs bound what a batch's step round holds in
-	// memory until it commits (see pendingUnit.held); 0 is maxRoundBytes,
+	// memory until it commits (see roundFull); 0 is maxRoundBytes,
 	// maxRoundDocs. Tests set them lower.
 	roundBytes int64
 	roundDocs  int
@@ -884,6 +884,9 @@ type stepPlugins struct {
 	m     map[string]stepPlugin
 	cache map[string]*driver.CacheEntry // prefetched step cache entries (nil: none)
 	held  int64                         // bytes of derived content the executions hold (see take)
+	// roundHeld and roundDocs count what the current round's runs hold
+	// until it commits: bytes (pendingUnit.held) and derived documents.
+	roundHeld, roundDocs atomic.Int64
 	// runs are the plugin calls of the current round by step cache key:
 	// runs of the round on identical content share one call (shareRun).
 	runs runShares
@@ -983,6 +986,39 @@ func (p *stepPlugins) takeLed() []string {
 	return led
 }
 
+// startRound starts a round's count of what its runs hold.
+func (p *stepPlugins) startRound() {
+	p.roundHeld.Store(0)
+	p.roundDocs.Store(0)
+}
+
+// hold counts pu among what the round's runs hold; with a negative sign,
+// it counts it out (a run discarded).
+func (p *stepPlugins) hold(pu *pendingUnit, sign int64) {
+	p.roundHeld.Add(sign * pu.held)
+	p.roundDocs.Add(sign * int64(pu.outputs()))
+}
+
+// roundFull reports whether the runs the round made hold r's bound's
+// worth already: maxRoundBytes bytes or maxRoundDocs derived documents,
+// unless r sets others.
+func (r *jobRunner) roundFull(p *stepPlugins) bool {
+	bytes, docs := r.roundBounds()
+	return p.roundHeld.Load() >= bytes || p.roundDocs.Load() >= int64(docs)
+}
+
+// roundBounds returns r's bounds on what a round holds: bytes, documents.
+func (r *jobRunner) roundBounds() (int64, int) {
+	bytes, docs := r.roundBytes, r.roundDocs
+	if bytes <= 0 {
+		bytes = maxRoundBytes
+	}
+	if docs <= 0 {
+		docs = maxRoundDocs
+	}
+	return bytes, docs
+}
+
 // endRound forgets the round's calls (and the results they hold).
 func (p *stepPlugins) endRound() { p.runs.reset() }
 
@@ -1069,7 +1105,10 @@ const (
 
 // maxRoundBytes and maxRoundDocs bound what a batch's step round holds
 // in memory until it commits: the bytes its runs' outputs hold
-// (pendingUnit.held) and their derived documents.
+// (pendingUnit.held) and their derived documents. A round takes no further
+// run once its runs hold as much (roundFull), so that it holds less than
+// the bound plus one run for each of the batch's goroutines (forEach);
+// its commit's transactions are cut by the same bounds (commitRound).
 const (
 	maxRoundBytes = 64 << 20
 	maxRoundDocs  = 16384
@@ -1172,11 +1211,13 @@ func (r *jobRunner) executeGroup(ctx context.Context, xs []*execution) {
 			x.ins, x.next = x.outputs[step.Input], 0
 			x.outs, x.units = make([][]string, len(x.ins)), nil
 		}
-		// Rounds: every job prepares up to maxBatchUnits runs, then they
+		// Rounds: every job prepares up to maxBatchUnits runs, while the
+		// round's runs hold less than its bounds (roundFull), then they
 		// commit; jobs with more inputs go on in the next round.
 		for round := live; len(round) > 0; {
 			checkCancelled(ctx, round)
 			prefetchCache(ctx, round, step)
+			plugins.startRound()
 			forEach(round, func(x *execution) { x.prepareRound(ctx, step) })
 			plugins.endRound()
 			r.commitRound(ctx, round, si == len(order)-1)
@@ -1287,7 +1328,9 @@ func (x *execution) begin(ctx context.Context, recs []driver.StepRecord, inputs 
 	return nil
 }
 
-// prepareRound prepares up to maxBatchUnits runs of step from x.next on:
+// prepareRound prepares up to maxBatchUnits runs of step from x.next on,
+// and none once the runs of the batch's round hold its bound's worth
+// (roundFull; the first run of a round is always made, however large):
 // inputs whose completion key exists take its outputs; the others are
 // filtered, taken from the cache or run (x.units). A failure stops the
 // job (x.err); the runs prepared before it still commit, except when a
@@ -1308,6 +1351,9 @@ func (x *execution) prepareRound(ctx context.Context, step Step) {
 			x.outs[i] = r.Outputs
 			continue
 		}
+		if x.r.roundFull(x.plugins) {
+			return // the rest in the next round
+		}
 		pu, err := x.prepare(ctx, step, in, key)
 		if err != nil {
 			x.err = err
@@ -1318,6 +1364,9 @@ func (x *execution) prepareRound(ctx context.Context, step Step) {
 			// None of the round's runs of this job commit: the step's
 			// outputs would pass the job's cap.
 			pu.discard()
+			for _, u := range x.units {
+				x.plugins.hold(u, -1)
+			}
 			discardUnits(x.units)
 			x.units = nil
 			x.err = &stepError{step: step.Name, input: in, report: pu.report, err: x.tooManyDerived(x.derived + n)}
@@ -1325,18 +1374,22 @@ func (x *execution) prepareRound(ctx context.Context, step Step) {
 		}
 		x.derived += n
 		pu.slot, pu.held = i, pu.heldBytes()
+		x.plugins.hold(pu, 1)
 		x.units = append(x.units, pu)
 	}
 }
 
 // commitRound commits the runs the executions of round prepared, in
-// transactions of up to maxTxUnits runs, whole jobs each. With lastStep,
+// transactions of up to maxTxUnits runs, whole jobs each, and, but for a
+// transaction of one job, at most the round's bounds (roundBounds) of
+// held bytes and derived documents. With lastStep,
 // a job with no input left also records its success in its transaction.
 func (r *jobRunner) commitRound(ctx context.Context, round []*execution, lastStep bool) {
 	var (
 		parts      []flushPart
 		left, held heldCount // the round's runs not yet committed; the transaction's
 	)
+	maxBytes, maxDocs := r.roundBounds()
 	for _, x := range round {
 		for _, pu := range x.units {
 			left = left.add(pu)
@@ -1354,13 +1407,15 @@ func (r *jobRunner) commitRound(ctx context.Context, round []*execution, lastSte
 		if len(x.units) == 0 {
 			continue
 		}
-		if held.runs+len(x.units) > maxTxUnits && len(parts) > 0 {
+		var part heldCount
+		for _, pu := range x.units {
+			part = part.add(pu)
+		}
+		if len(parts) > 0 && (held.runs+part.runs > maxTxUnits || held.bytes+part.bytes > maxBytes || held.docs+part.docs > maxDocs) {
 			flush()
 		}
 		parts = append(parts, flushPart{x: x, units: x.units, last: lastStep && x.err == nil && x.next == len(x.ins)})
-		for _, pu := range x.units {
-			held = held.add(pu)
-		}
+		held = heldCount{runs: held.runs + part.runs, docs: held.docs + part.docs, bytes: held.bytes + part.bytes}
 		x.units = nil
 	}
 	if len(parts) > 0 {
