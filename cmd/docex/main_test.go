@@ -668,6 +668,29 @@ func dropSchemas(t *testing.T, dsn string, schemas ...string) {
 	}
 }
 
+// dropSchemasWithPrefix drops every schema whose name starts with
+// prefix: the tenants a test created under its tenant_schema_prefix,
+// whatever their ids.
+func dropSchemasWithPrefix(t *testing.T, dsn, prefix string) {
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), "SELECT nspname FROM pg_namespace WHERE left(nspname, length($1)) = $1", prefix)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	dropSchemas(t, dsn, names...)
+}
+
 // TestSuggestions: a misspelt command or flag names the close match; a
 // name close to nothing gets no suggestion.
 func TestSuggestions(t *testing.T) {

@@ -35,7 +35,10 @@ func pgHarness(t *testing.T, tag string) (*harness, []string) {
 	prefix := fmt.Sprintf("%s%d_", tag, time.Now().UnixNano()%100000)
 	h.env["PGTEST_DSN"] = dsn
 	h.file("docex.yaml", fmt.Sprintf("config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: %s\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: PGTEST_DSN\n    tenant_schema_prefix: %s\nstorage:\n  documents:\n    type: database\n", schema, prefix))
-	t.Cleanup(func() { dropSchemas(t, dsn, prefix+"acme", schema, schema+"_local", schema+"_jobs") }) // nothing left in a shared database
+	t.Cleanup(func() { // nothing left in a shared database: every tenant's schema too
+		dropSchemasWithPrefix(t, dsn, prefix)
+		dropSchemas(t, dsn, schema, schema+"_local", schema+"_jobs")
+	})
 	return h, []string{"PGTEST_DSN=" + dsn}
 }
 
