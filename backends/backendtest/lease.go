@@ -173,9 +173,10 @@ func (f *fixture) testLeaseCountsOwnRun(t *testing.T) {
 
 // testLeaseExpiry: a job whose own run never fits its lease spends an
 // attempt at each expiry, whatever else happens at that moment, and
-// fails once they are spent: exactly max_attempts runs, each attempt's
-// error naming the lease and the flag that gives more, code
-// plugin_failed, the failure naming the step. Backends whose queue
+// fails once they are spent: max_attempts attempts and at most as many
+// runs (an attempt whose lease ran out before the plugin started runs
+// nothing), each attempt's error naming the lease and the flag that
+// gives more, code plugin_failed, the failure naming the step. Backends whose queue
 // bounds no job by its lease (SQLite) skip it.
 func (f *fixture) testLeaseExpiry(t *testing.T) {
 	var (
@@ -242,8 +243,11 @@ func (f *fixture) testLeaseExpiry(t *testing.T) {
 		mu.Lock()
 		n := runs[name]
 		mu.Unlock()
-		if n != maxAttempts || j.Attempts != maxAttempts || len(j.History) != maxAttempts {
-			t.Errorf("job %s ran %d times, %d attempts counted, history %+v: want %d of each (an expiry not counted runs the job again)", id, n, j.Attempts, j.History, maxAttempts)
+		// An attempt whose lease ran out before its run reached the
+		// plugin (a loaded machine) runs nothing: fewer runs than
+		// attempts is allowed, more is the defect (an expiry not counted).
+		if n > maxAttempts || j.Attempts != maxAttempts || len(j.History) != maxAttempts {
+			t.Errorf("job %s ran %d times, %d attempts counted, history %+v: want %d attempts and at most as many runs (an expiry not counted runs the job again)", id, n, j.Attempts, j.History, maxAttempts)
 		}
 		for i, a := range j.History {
 			if !strings.Contains(a.Error, "the job did not finish within the worker's lease") || a.ErrorCode != "plugin_failed" || a.Transient != (i < maxAttempts-1) {
