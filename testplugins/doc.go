@@ -8,7 +8,10 @@
 // Friendly: echo, derive, split, upper, tag (WAT; the last three make the
 // pipeline tests' 3-step fan-out); validate (WAT: a docex_validate that
 // accepts, refuses, traps or spins as its parameter says); wordcount,
-// lookup (Go guests using pdk); iovlines (WAT: one log line per fd_write).
+// lookup (Go guests using pdk); iovlines (WAT: one log line per fd_write);
+// csqlite (C with SQLite compiled in), rsword (Rust), asupper
+// (AssemblyScript), rebuilt by testplugins/build-other.sh, which needs
+// their toolchains (build.sh only rewrites their sha256).
 // Hostile: loop, membomb, trap, bigoutput, chatty, oob, nocap, forge, wasi,
 // procexit, tablebomb, recurse, badimport, badsig, badvalidate,
 // badvalidatename, notwasm, badhash, lookupflood, metalook, emptylog,
