@@ -417,6 +417,21 @@ func TestLoadRejects(t *testing.T) {
 			t.Fatalf("err = %v, want %v mentioning %q", err, pluginapi.ErrInvalidModule, want)
 		}
 	})
+	// The locals cap names the plugin, its module and the function, by
+	// its index with imported functions first (docex_run is function 1,
+	// after docex.log). Before, it said only "section 10: function
+	// declares more than 4096 locals".
+	t.Run("locals", func(t *testing.T) {
+		m, b := localsModule(wasmcheck.MaxLocals + 1)
+		want := fmt.Sprintf(`plugin "locals", module l.wasm: function 1: locals in one function (parameters not counted) is %d, the limit is %d`, wasmcheck.MaxLocals+1, wasmcheck.MaxLocals)
+		if _, err := sb.Load(ctx, m, b); !errors.Is(err, pluginapi.ErrInvalidModule) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want %v containing %q", err, pluginapi.ErrInvalidModule, want)
+		}
+		m, b = localsModule(wasmcheck.MaxLocals)
+		if _, err := sb.Load(ctx, m, b); err != nil {
+			t.Fatalf("%d locals: %v", wasmcheck.MaxLocals, err)
+		}
+	})
 	t.Run("ceiling", func(t *testing.T) {
 		small := newSandbox(t, Config{Ceilings: pluginapi.Limits{MemoryPages: 32}})
 		m, mod := readPlugin(t, "membomb") // asks for 64 pages
@@ -909,6 +924,22 @@ func nestedModule(depth int) (*pluginapi.Manifest, []byte) {
 	b = append(binary.AppendUvarint(append(b, 1), uint64(len(body))), body...)
 	sum := sha256.Sum256(b)
 	return &pluginapi.Manifest{Name: "nest", Version: "1", ABIVersion: pluginapi.ABIVersion, Module: "n.wasm", SHA256: hex.EncodeToString(sum[:])}, b
+}
+
+// localsModule is a module that imports docex.log (function 0) and whose
+// docex_run (function 1) declares n i32 locals.
+func localsModule(n int) (*pluginapi.Manifest, []byte) {
+	body := append(binary.AppendUvarint([]byte{1}, uint64(n)), 0x7f, 0x41, 0, 0x0b)
+	b := []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x0c\x02\x60\x00\x01\x7f\x60\x03\x7f\x7f\x7f\x01\x7f" + // types () -> i32, (i32 i32 i32) -> i32
+		"\x02\x0d\x01\x05docex\x03log\x00\x01" + // import docex.log: function 0
+		"\x03\x02\x01\x00\x05\x03\x01\x00\x01" +
+		"\x07\x16\x02\x06memory\x02\x00\x09docex_run\x00\x01")
+	b = append(b, 0x0a)
+	b = binary.AppendUvarint(b, uint64(len(body)+1+len(binary.AppendUvarint(nil, uint64(len(body))))))
+	b = append(binary.AppendUvarint(append(b, 1), uint64(len(body))), body...)
+	sum := sha256.Sum256(b)
+	return &pluginapi.Manifest{Name: "locals", Version: "1", ABIVersion: pluginapi.ABIVersion, Module: "l.wasm", SHA256: hex.EncodeToString(sum[:])}, b
 }
 
 // An instrumented module cached before the caps (wasmcheck.CapsVersion)

@@ -85,6 +85,7 @@ func limitErr(where, what string, value, limit uint64) error {
 type counts struct {
 	types, funcImports, funcs, globals, mutableGlobals, exports uint64
 	maxParams, maxResults                                       uint64
+	bodies                                                      uint64 // function bodies read so far
 }
 
 func (c *counts) section(id byte, n uint32) {

@@ -133,8 +133,14 @@ func limitModules() map[string]struct {
 		"nested blocks":    {oneFunc(append(rep("\x02\x40", MaxBlockDepth+1), rep("\x0b", MaxBlockDepth+1)...)), fmt.Sprintf("function 0: block nesting depth is %d, the limit is %d", MaxBlockDepth+1, MaxBlockDepth)},
 		"nested ifs":       {oneFunc(append(rep("\x41\x01\x04\x40", MaxBlockDepth+1), rep("\x0b", MaxBlockDepth+1)...)), fmt.Sprintf("function 0: block nesting depth is %d, the limit is %d", MaxBlockDepth+1, MaxBlockDepth)},
 		"br_table targets": {oneFunc(brTable(MaxBrTableTargets + 1)), fmt.Sprintf("function 0: targets of one br_table is %d, the limit is %d", MaxBrTableTargets+1, MaxBrTableTargets)},
-		"stack height":     {oneFunc(stack), "function 0: operand stack height is 1025, the limit is 1024"},
-		"function size":    {oneFunc(rep("\x01", MaxFunctionInstructions)), fmt.Sprintf("function 0: instructions in one function is %d, the limit is %d", MaxFunctionInstructions+1, MaxFunctionInstructions)},
+		// Function 0 declares exactly the cap; function 1 one more, in
+		// two entries.
+		"locals": {testModule{funcs: []uint32{0, 0}, bodies: [][]byte{
+			append(appendU32([]byte{1}, MaxLocals), 0x7f, 0x0b),
+			append(appendU32(append(appendU32([]byte{2}, MaxLocals-3), 0x7f), 4), 0x7e, 0x0b),
+		}}.bytes(), fmt.Sprintf("function 1: locals in one function (parameters not counted) is %d, the limit is %d", MaxLocals+1, MaxLocals)},
+		"stack height":  {oneFunc(stack), "function 0: operand stack height is 1025, the limit is 1024"},
+		"function size": {oneFunc(rep("\x01", MaxFunctionInstructions)), fmt.Sprintf("function 0: instructions in one function is %d, the limit is %d", MaxFunctionInstructions+1, MaxFunctionInstructions)},
 		// Blocks in sequence: no nesting, no branch, but a chain of
 		// dominators 16,500 long.
 		"sequential blocks":           {oneFunc(rep("\x02\x40\x0b", 16500)), "function 0: the module's compile work is 8"},

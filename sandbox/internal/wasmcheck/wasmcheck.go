@@ -30,6 +30,9 @@ func count(b []byte) (counts, error) {
 	}
 	err := eachSection(&reader{b: b[8:]}, func(id byte, body *reader) error {
 		if err := section(id, body, &c); err != nil {
+			if le := (*LimitError)(nil); errors.As(err, &le) {
+				return err // names its function, as the other caps do
+			}
 			return fmt.Errorf("section %d: %w", id, err)
 		}
 		return nil
@@ -340,7 +343,10 @@ func entry(id byte, r *reader, c *counts) error {
 	case 9:
 		return element(r)
 	case 10:
-		return code(r)
+		// Functions are named by their index in the function index space
+		// (imported functions first), as the caps of Instrument name them.
+		c.bodies++
+		return code(r, fmt.Sprintf("function %d", c.funcImports+c.bodies-1))
 	case 11:
 		return data(r)
 	case 13: // tag
@@ -382,7 +388,8 @@ func element(r *reader) error {
 	return r.vecExpr()
 }
 
-func code(r *reader) error {
+// code checks one function body; where names it in the error.
+func code(r *reader, where string) error {
 	size, err := r.u32()
 	if err != nil {
 		return err
@@ -404,11 +411,9 @@ func code(r *reader) error {
 		if _, err := body.byte(); err != nil {
 			return err
 		}
-		if total += uint64(c); total > MaxLocals {
-			return fmt.Errorf("function declares more than %d locals", MaxLocals)
-		}
+		total += uint64(c) // at most 2^31 entries of at most 2^32-1: no overflow
 	}
-	return nil
+	return limitErr(where, "locals in one function (parameters not counted)", total, MaxLocals)
 }
 
 func data(r *reader) error {
