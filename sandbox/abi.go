@@ -503,23 +503,47 @@ type wasiListener struct {
 	fdTable bool // the function may change the descriptor table
 }
 
-// initKey carries the instance whose start function or _initialize is
-// running (a run's instance is its callState's).
+// initKey carries the initState of the instance whose start function or
+// _initialize is running (a run's instance is its callState's).
 type initKey struct{}
 
-func (l wasiListener) Before(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
-	st, _ := ctx.Value(stateKey{}).(*callState)
-	if l.fdTable {
-		in, _ := ctx.Value(initKey{}).(*instance)
-		if st != nil {
-			in = st.in
+// initState counts the WASI calls of one instance's initialisation (its
+// start function and _initialize together) against the plugin's
+// max_host_calls, as countCall counts a run's, and checks the init
+// deadline between them. err is the reason the count stopped the guest.
+type initState struct {
+	in    *instance
+	limit int64
+	calls int64
+	err   error
+}
+
+func (is *initState) countCall() {
+	is.calls++
+	if is.calls > is.limit {
+		if is.err == nil {
+			is.err = fmt.Errorf("%w: more than %d WASI calls in the start function and _initialize (max_host_calls)", pluginapi.ErrHostCallLimit, is.limit)
 		}
-		if in != nil {
-			in.fdsChanged = true
-		}
+		panic(abortSignal{})
 	}
-	if st != nil {
+	if is.calls%hostCallCheckEvery == 0 && is.in.expired() {
+		panic(abortSignal{})
+	}
+}
+
+func (l wasiListener) Before(ctx context.Context, _ api.Module, _ api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
+	if st, _ := ctx.Value(stateKey{}).(*callState); st != nil {
+		if l.fdTable && st.in != nil {
+			st.in.fdsChanged = true
+		}
 		st.countCall()
+		return
+	}
+	if is, _ := ctx.Value(initKey{}).(*initState); is != nil {
+		if l.fdTable {
+			is.in.fdsChanged = true
+		}
+		is.countCall()
 	}
 }
 

@@ -368,12 +368,13 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		in.close(ctx)
 		return nil, err
 	}
+	is := &initState{in: in, limit: p.limits.MaxHostCalls}
 	for _, name := range []string{wasmcheck.StartExport, initExport} {
 		fn := mod.ExportedFunction(name)
 		if fn == nil {
 			continue
 		}
-		if err = p.initCall(ctx, in, fn, name); err != nil {
+		if err = p.initCall(ctx, is, fn, name); err != nil {
 			break
 		}
 	}
@@ -411,16 +412,20 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
-// initCall runs the start function or _initialize under the init deadline.
-func (p *Plugin) initCall(ctx context.Context, in *instance, fn api.Function, name string) error {
+// initCall runs the start function or _initialize of is.in under the
+// init deadline, its WASI calls counted in is.
+func (p *Plugin) initCall(ctx context.Context, is *initState, fn api.Function, name string) error {
 	if name == wasmcheck.StartExport {
 		name = "the start function"
 	}
+	in := is.in
 	timeout := p.sb.cfg.InitTimeout
-	o := in.invoke(context.WithValue(ctx, initKey{}, in), p.sb, fn, in.stack[:1], timeout, p.sb.ceil.MaxInstructions)
+	o := in.invoke(context.WithValue(ctx, initKey{}, is), p.sb, fn, in.stack[:1], timeout, p.sb.ceil.MaxInstructions)
 	switch {
 	case o.err == nil:
 		return nil
+	case is.err != nil:
+		return fmt.Errorf("%w (plugin %q, in %s)", is.err, p.manifest.Name, name)
 	case errors.Is(o.err, pluginapi.ErrClosed) || p.sb.isClosed():
 		return pluginapi.ErrClosed
 	case ctx.Err() != nil:

@@ -822,6 +822,32 @@ func TestInitDeadline(t *testing.T) {
 	}
 }
 
+// WASI calls made by a start function or _initialize count toward the
+// plugin's max_host_calls (1000 for both plugins), start function and
+// _initialize together: a loop of them stops with ErrHostCallLimit, naming
+// the plugin and the function, long before Config.InitTimeout. Before,
+// they were not counted and ran until InitTimeout (ErrPluginTimeout, after
+// 30 s here).
+func TestInitHostCalls(t *testing.T) {
+	sb := newSandbox(t, Config{InitTimeout: 30 * time.Second})
+	for _, c := range []struct{ name, in string }{{"startwasi", "the start function"}, {"initwasi", "_initialize"}} {
+		t.Run(c.name, func(t *testing.T) {
+			m, mod := readPlugin(t, c.name)
+			p, err := sb.Load(context.Background(), m, mod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, tenant := range []string{"a", "a", "b"} { // no snapshot: every call initialises anew
+				_, err = runWithin(t, p, pluginapi.Call{TenantID: tenant, Input: textDoc("x", "x")})
+				want := fmt.Sprintf("more than 1000 WASI calls in the start function and _initialize (max_host_calls) (plugin %q, in %s)", c.name, c.in)
+				if !errors.Is(err, pluginapi.ErrHostCallLimit) || !strings.Contains(err.Error(), want) {
+					t.Fatalf("call %d: err = %v, want %v containing %q", i, err, pluginapi.ErrHostCallLimit, want)
+				}
+			}
+		})
+	}
+}
+
 // A docex host function called by the start function traps (there is no
 // invocation to act on), and the error says "plugin trapped" once.
 func TestHostCallInStart(t *testing.T) {
