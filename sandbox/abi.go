@@ -490,6 +490,8 @@ type wasiCounter struct{}
 // guest can close fd 0, 1 or 2 (fd_close), and nothing else (fd_renumber
 // refuses stdio, path_open and sock_accept need a preopen). An instance
 // that called one is not reused (docs/sandbox.md, "Fresh state").
+// TestDescriptorStateFresh tries every other WASI function that takes a
+// descriptor and checks that none changes what a later call sees.
 var fdTableFuncs = []string{"fd_close", "fd_renumber"}
 
 func (wasiCounter) NewFunctionListener(def api.FunctionDefinition) experimental.FunctionListener {
