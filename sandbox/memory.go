@@ -1,6 +1,10 @@
 package sandbox
 
-import "github.com/tetratelabs/wazero/experimental"
+import (
+	"sync"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
 
 // linearMemory backs one instance's wasm memory and enforces the plugin's
 // page limit per instance (the runtime-wide WithMemoryLimitPages only knows
@@ -13,6 +17,12 @@ type linearMemory struct {
 	// mapped, when set, is a private mapping of the plugin's snapshot
 	// image (cow_linux.go) reserving the whole limit; buf is a prefix.
 	mapped []byte
+	// freeMu serialises Free: wazero's module close calls it and so does
+	// instance.close, and Sandbox.Close closes every module from another
+	// goroutine while a Run that found the sandbox closed closes its own
+	// instance. Unserialised, both could unmap the same mapping, the
+	// second after the range was reused.
+	freeMu sync.Mutex
 }
 
 var _ experimental.LinearMemory = (*linearMemory)(nil)
@@ -46,6 +56,8 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 }
 
 func (m *linearMemory) Free() {
+	m.freeMu.Lock()
+	defer m.freeMu.Unlock()
 	m.buf = nil
 	if m.mapped != nil {
 		unmap(m.mapped)

@@ -378,11 +378,12 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 			break
 		}
 	}
-	p.sb.exit(in)
 	if err != nil {
-		in.close(ctx)
+		in.close(ctx) // before exit: Sandbox.Close waits for it, then closes the runtime
+		p.sb.exit(in)
 		return nil, err
 	}
+	p.sb.exit(in)
 	if p.c.info.MutatesTables || in.fdsChanged {
 		// No snapshot: a fresh instance per invocation, initialised anew
 		// (for fdsChanged, so that every invocation sees the descriptor
