@@ -116,6 +116,36 @@ func (s *Session) ResolveBasket(ctx context.Context, ref string) (docex.Basket, 
 	return s.BasketByName(ctx, ref)
 }
 
+// ResolveBasketFor is ResolveBasket for a write on the basket: op is
+// "basket.bind", "basket.unbind", "basket.delete" or "pipeline.run", and
+// pipeline the pipeline named ("basket.bind", "pipeline.run"; ignored
+// otherwise). A basket not found, or an id-shaped ref that is not an id's
+// canonical form, refuses the write, audited as op's refusal once the
+// caller's role for op is checked: outcome error, the target ref as given
+// ("pipeline.run": the pipeline, with ref in the detail {"basket"}), and
+// "basket.bind"'s detail {"pipeline"}. It returns the basket, or
+// ResolveBasket's error, or the session's denial for op (audited);
+// docex.ErrInvalid for another op.
+func (s *Session) ResolveBasketFor(ctx context.Context, op, ref, pipeline string) (docex.Basket, error) {
+	action, target, detail := tenancy.ActionManagePipelines, ref, map[string]any(nil)
+	switch op {
+	case "basket.bind":
+		detail = map[string]any{"pipeline": pipeline}
+	case "basket.unbind":
+	case "basket.delete":
+		action = tenancy.ActionDeleteBasket
+	case "pipeline.run":
+		action, target, detail = tenancy.ActionRunPipeline, pipeline, map[string]any{"basket": ref}
+	default:
+		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "ResolveBasketFor: operation %q is not a write on a basket", op)
+	}
+	b, err := s.ResolveBasket(ctx, ref)
+	if errors.Is(err, docex.ErrNotFound) || errors.Is(err, docex.ErrInvalidID) {
+		return b, s.refuseDetail(ctx, action, op, target, detail, err)
+	}
+	return b, err
+}
+
 // Baskets lists the tenant's baskets ordered by name.
 func (s *Session) Baskets(ctx context.Context, page docex.Page) ([]docex.Basket, error) {
 	page, err := page.Normalize()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,79 @@ func TestRefusedInputIsAudited(t *testing.T) {
 	jobs, err := admin.Jobs(ctx, driver.JobFilter{}, docex.Page{})
 	if err != nil || len(jobs) != 0 {
 		t.Fatalf("jobs after the refusals: %+v, %v", jobs, err)
+	}
+}
+
+// TestUnknownBasketWriteIsAudited: a basket bind, unbind, delete or
+// pipeline run on a basket the front end could not find
+// (Session.ResolveBasketFor: basket bind nobasket p, pipeline run p
+// --basket nobasket) returned not_found and left no audit entry. Now it is
+// audited as the write it was: outcome error, the basket as given as the
+// target (pipeline.run: the pipeline, the basket in the detail), bind's
+// detail naming the pipeline; a reader gets the denial instead.
+func TestUnknownBasketWriteIsAudited(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	be, err := sqlite.Open(ctx, sqlite.Config{Dir: filepath.Join(dir, "data")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	cfg := engine.Config{MultiTenancy: true, ContentDir: filepath.Join(dir, "content"), Sandbox: testSandbox(t)}
+	eng := startEngine(t, be, cfg, "acme")
+	admin := eng.As(docex.UserContext{UserID: "ann", TenantID: "acme", Roles: []string{"admin"}})
+	reader := eng.As(docex.UserContext{UserID: "rita", TenantID: "acme", Roles: []string{"reader"}})
+	b, err := admin.CreateBasket(ctx, "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upper := strings.ToUpper(b.ID)
+	cases := []struct {
+		op, ref, pipeline, target string
+		detail                    map[string]any
+		want                      error
+	}{
+		{"basket.bind", "nobasket", "p", "nobasket", map[string]any{"pipeline": "p"}, docex.ErrNotFound},
+		{"basket.unbind", "nobasket", "", "nobasket", map[string]any{}, docex.ErrNotFound},
+		{"basket.delete", "nobasket", "", "nobasket", map[string]any{}, docex.ErrNotFound},
+		{"basket.delete", upper, "", upper, map[string]any{}, docex.ErrInvalidID},
+		{"pipeline.run", "nobasket", "p", "p", map[string]any{"basket": "nobasket"}, docex.ErrNotFound},
+	}
+	for _, c := range cases {
+		_, err := admin.ResolveBasketFor(ctx, c.op, c.ref, c.pipeline)
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s %q: got %v, want %v", c.op, c.ref, err, c.want)
+			continue
+		}
+		log, lerr := admin.Audit(ctx, docex.Page{Limit: 1})
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		if len(log) != 1 {
+			t.Fatalf("%s: audit log has %d entries", c.op, len(log))
+		}
+		e := log[0]
+		if e.Operation != c.op || e.Target != c.target || e.Outcome != "error" || e.Error != err.Error() || e.UserID != "ann" || !reflect.DeepEqual(e.Detail, c.detail) {
+			t.Errorf("%s %q: newest audit entry %+v, want outcome error, target %q, detail %v", c.op, c.ref, e, c.target, c.detail)
+		}
+		if _, err := reader.ResolveBasketFor(ctx, c.op, c.ref, c.pipeline); !errors.Is(err, docex.ErrForbidden) && !errors.Is(err, docex.ErrDenied) {
+			t.Errorf("reader, %s %q: got %v, want a denial", c.op, c.ref, err)
+		} else if log, _ := admin.Audit(ctx, docex.Page{Limit: 1}); len(log) != 1 || log[0].Outcome != "denied" || log[0].UserID != "rita" || log[0].Operation != c.op {
+			t.Errorf("reader, %s %q: newest audit entry %+v, want the denial", c.op, c.ref, log)
+		}
+	}
+	// A basket found is returned, and nothing is audited for it.
+	before, err := admin.Audit(ctx, docex.Page{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := admin.ResolveBasketFor(ctx, "basket.bind", "in", "p"); err != nil || got.ID != b.ID {
+		t.Fatalf("ResolveBasketFor(in) = %+v, %v", got, err)
+	}
+	if after, err := admin.Audit(ctx, docex.Page{Limit: 1}); err != nil || after[0].ID != before[0].ID {
+		t.Fatalf("a basket found was audited: %+v, %v", after, err)
+	}
+	if _, err := admin.ResolveBasketFor(ctx, "document.add", "in", ""); !errors.Is(err, docex.ErrInvalid) {
+		t.Fatalf("ResolveBasketFor(document.add) = %v, want invalid", err)
 	}
 }

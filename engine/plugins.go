@@ -200,6 +200,16 @@ func (s *Session) refuse(ctx context.Context, action tenancy.Action, op, target 
 	return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, detail))
 }
 
+// refuseDetail is refuse with detail in the entry of a denial too.
+func (s *Session) refuseDetail(ctx context.Context, action tenancy.Action, op, target string, detail map[string]any, err error) error {
+	st, oerr := s.openDetail(ctx, action, op, target, detail)
+	if oerr != nil {
+		return oerr
+	}
+	defer st.Close()
+	return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, detail))
+}
+
 // RefuseAdd records in the tenant's audit log an add refused before the
 // content reached the engine (a front end's own check: a path outside
 // the directory it may read, a file it cannot read, a basket it could

@@ -91,7 +91,7 @@ Examples:
 				if err != nil {
 					return err
 				}
-				b, err := resolveBasket(ctx, s, args[0])
+				b, err := s.ResolveBasketFor(ctx, "basket.delete", args[0], "")
 				if err != nil {
 					return err
 				}

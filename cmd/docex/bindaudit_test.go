@@ -54,3 +54,40 @@ func TestBindAuditEntries(t *testing.T) {
 		t.Errorf("basket audit entries:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestUnknownBasketWritesAudited: basket bind, basket unbind, basket
+// delete and pipeline run --basket on a basket that does not exist exited
+// 3 and left no audit entry, where docs/json.md says a basket.bind is
+// logged refused or not and docs/isolation.md that every tenant write
+// audits the input it refuses. Each is now audited as the write it was:
+// outcome error, the basket as given as the target (pipeline.run: the
+// pipeline, the basket in the detail), bind's detail naming the pipeline.
+func TestUnknownBasketWritesAudited(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	admin := []string{"--tenant", "acme", "--user", "ann", "--roles", "admin"}
+	with := func(args ...string) []string { return append(args, admin...) }
+	h.want(exitNotFound, with("basket", "bind", "nobasket", "up")...)
+	h.want(exitNotFound, with("basket", "unbind", "nobasket")...)
+	h.want(exitNotFound, with("basket", "delete", "nobasket")...)
+	h.want(exitNotFound, with("pipeline", "run", "up", "--basket", "nobasket")...)
+	type entry struct {
+		Operation, Target, Outcome string
+		Detail                     map[string]any
+	}
+	var got []entry
+	for _, e := range decode[[]entry](t, h.ok(with("audit", "list", "--json")...).stdout) {
+		got = append([]entry{e}, got...) // oldest first
+	}
+	want := []entry{
+		{"basket.bind", "nobasket", "error", map[string]any{"pipeline": "up"}},
+		{"basket.unbind", "nobasket", "error", map[string]any{}},
+		{"basket.delete", "nobasket", "error", map[string]any{}},
+		{"pipeline.run", "up", "error", map[string]any{"basket": "nobasket"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("audit entries:\n got %+v\nwant %+v", got, want)
+	}
+}

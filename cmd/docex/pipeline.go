@@ -422,7 +422,7 @@ func cmdBasketBind(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := resolveBasket(ctx, s, args[0])
+	b, err := s.ResolveBasketFor(ctx, "basket.bind", args[0], args[1])
 	if err != nil {
 		return err
 	}
@@ -447,7 +447,7 @@ func cmdBasketUnbind(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := resolveBasket(ctx, s, args[0])
+	b, err := s.ResolveBasketFor(ctx, "basket.unbind", args[0], "")
 	if err != nil {
 		return err
 	}
@@ -536,7 +536,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	s := sys.eng.As(c.userContext())
 	target := engine.RunTarget{DocumentIDs: o.docs}
 	if o.basket != "" {
-		b, err := resolveBasket(ctx, s, o.basket)
+		b, err := s.ResolveBasketFor(ctx, "pipeline.run", o.basket, name)
 		if err != nil {
 			return err
 		}
