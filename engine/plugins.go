@@ -161,6 +161,14 @@ func bound(v *float64) string {
 // plugin cannot change afterwards. It returns docex.ErrPluginInvalid for a
 // bad manifest, a hash mismatch or a module that does not compile.
 func (s *Session) InstallPlugin(ctx context.Context, manifest, module []byte) (PluginInfo, error) {
+	return s.InstallPluginFrom(ctx, "", manifest, module)
+}
+
+// InstallPluginFrom is InstallPlugin for a plugin read from source (the
+// directory a front end was given, "" for none): the audit entry of an
+// install it refuses has the detail {"source": source}, as
+// RefuseInstall's, where InstallPlugin's has {}. Errors as InstallPlugin.
+func (s *Session) InstallPluginFrom(ctx context.Context, source string, manifest, module []byte) (PluginInfo, error) {
 	st, err := s.open(ctx, tenancy.ActionManagePlugins, "plugin.install", "")
 	if err != nil {
 		return PluginInfo{}, err
@@ -176,7 +184,16 @@ func (s *Session) InstallPlugin(ctx context.Context, manifest, module []byte) (P
 			return pluginInfo(rec, false), nil
 		}
 	}
-	return PluginInfo{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.install", "", err, nil))
+	return PluginInfo{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.install", "", err, sourceDetail(source)))
+}
+
+// sourceDetail is the audit detail of a refused install from source, nil
+// for "".
+func sourceDetail(source string) map[string]any {
+	if source == "" {
+		return nil
+	}
+	return map[string]any{"source": source}
 }
 
 // RefuseInstall records in the tenant's audit log an install that failed
@@ -185,7 +202,7 @@ func (s *Session) InstallPlugin(ctx context.Context, manifest, module []byte) (P
 // naming what was asked for. It returns err, or the error of opening the
 // session (a denial, also audited).
 func (s *Session) RefuseInstall(ctx context.Context, source string, err error) error {
-	return s.refuse(ctx, tenancy.ActionManagePlugins, "plugin.install", "", map[string]any{"source": source}, err)
+	return s.refuse(ctx, tenancy.ActionManagePlugins, "plugin.install", "", sourceDetail(source), err)
 }
 
 // refuse records err as the outcome of op (an action the session must be
@@ -328,6 +345,15 @@ func (s *Session) RemovePlugin(ctx context.Context, name string) error {
 // InstallSystemPlugin installs a plugin available to every tenant (it runs
 // as the calling tenant). Errors as Session.InstallPlugin.
 func (p *TenantProvisioner) InstallSystemPlugin(ctx context.Context, manifest, module []byte) (PluginInfo, error) {
+	return p.InstallSystemPluginFrom(ctx, "", manifest, module)
+}
+
+// InstallSystemPluginFrom is InstallSystemPlugin for a plugin read from
+// source (the directory a front end was given, "" for none): the target
+// of the audit entry of an install the engine refuses is source, as
+// RefuseInstall's, where InstallSystemPlugin's is "". Errors as
+// Session.InstallPlugin.
+func (p *TenantProvisioner) InstallSystemPluginFrom(ctx context.Context, source string, manifest, module []byte) (PluginInfo, error) {
 	if p.e.closed.Load() {
 		return PluginInfo{}, docex.ErrClosed
 	}
@@ -336,7 +362,7 @@ func (p *TenantProvisioner) InstallSystemPlugin(ctx context.Context, manifest, m
 	}
 	m, err := p.e.checkPlugin(ctx, manifest, module)
 	if err != nil {
-		return PluginInfo{}, p.audit(ctx, "plugin.install.system", "", err)
+		return PluginInfo{}, p.audit(ctx, "plugin.install.system", source, err)
 	}
 	rec := driver.PluginRecord{Name: m.Name, Version: m.Version, Manifest: manifest, ModuleSHA256: m.SHA256, InstalledAt: p.e.now(), InstalledBy: p.actor}
 	err = p.e.be.SystemPlugins().PutPlugin(ctx, rec, module)

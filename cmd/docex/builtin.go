@@ -52,7 +52,7 @@ func installBuiltins(ctx context.Context, p *engine.TenantProvisioner, steps []b
 	start := time.Now()
 	out := []engine.PluginInfo{}
 	for _, s := range steps {
-		info, err := p.InstallSystemPlugin(ctx, s.Manifest, s.Module)
+		info, err := p.InstallSystemPluginFrom(ctx, builtinPrefix+s.Name, s.Manifest, s.Module)
 		if err != nil {
 			return nil, 0, fmt.Errorf("built-in step %s: %w", s.Name, err)
 		}

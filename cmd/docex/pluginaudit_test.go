@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -195,5 +196,51 @@ func TestDeniedInstallSaysNothingOfInstalling(t *testing.T) {
 		} else if strings.Contains(r.stderr, "installing") {
 			t.Errorf("denied install (%s) said it was installing:\n%s", strings.Join(who, " "), r.stderr)
 		}
+	}
+}
+
+// TestEngineRefusedInstallNamesSource: a system install the engine
+// refused (a module importing a host function that does not exist, a
+// manifest whose sha256 does not match) was audited with the target "",
+// where docs/json.md says the path given, as for one the CLI refused
+// itself (a directory it could not read); a tenant's had {} where the
+// CLI's own refusal had {"source"}. Both name the path given now.
+func TestEngineRefusedInstallNamesSource(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	admin := []string{"--tenant", "acme", "--user", "u", "--roles", "admin"}
+	const badimport, badhash, missing = "../../testplugins/badimport", "../../testplugins/badhash", "nodir"
+	type entry struct {
+		Operation, Target, Outcome string
+		Detail                     map[string]any
+	}
+	entries := func(args ...string) []entry {
+		var got []entry
+		for _, e := range decode[[]entry](t, h.ok(append([]string{"audit", "list", "--json"}, args...)...).stdout) {
+			if strings.HasPrefix(e.Operation, "plugin.install") {
+				got = append([]entry{e}, got...) // oldest first
+			}
+		}
+		return got
+	}
+	for _, dir := range []string{badimport, badhash, missing} {
+		h.want(exitInvalid, "plugin", "install", dir, "--system")
+		h.want(exitInvalid, append([]string{"plugin", "install", dir}, admin...)...)
+	}
+	if got, want := entries("--system"), []entry{
+		{"plugin.install.system", badimport, "error", map[string]any{}},
+		{"plugin.install.system", badhash, "error", map[string]any{}},
+		{"plugin.install.system", missing, "error", map[string]any{}},
+	}; !reflect.DeepEqual(got, want) {
+		t.Errorf("system audit entries:\n got %+v\nwant %+v", got, want)
+	}
+	if got, want := entries(admin...), []entry{
+		{"plugin.install", "", "error", map[string]any{"source": badimport}},
+		{"plugin.install", "", "error", map[string]any{"source": badhash}},
+		{"plugin.install", "", "error", map[string]any{"source": missing}},
+	}; !reflect.DeepEqual(got, want) {
+		t.Errorf("tenant audit entries:\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -164,9 +164,9 @@ func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) err
 	start := time.Now()
 	var info engine.PluginInfo
 	if system {
-		info, err = sys.eng.Provisioner(c.g.user).InstallSystemPlugin(ctx, manifest, module)
+		info, err = sys.eng.Provisioner(c.g.user).InstallSystemPluginFrom(ctx, path, manifest, module)
 	} else {
-		info, err = sys.eng.As(c.userContext()).InstallPlugin(ctx, manifest, module)
+		info, err = sys.eng.As(c.userContext()).InstallPluginFrom(ctx, path, manifest, module)
 	}
 	slow()
 	if errors.Is(err, pluginapi.ErrInvalidModule) {
