@@ -28,7 +28,7 @@ var reservedPrefixes = [...]string{"pg_", "pg-", "docex", "sqlite"}
 //   - starts with a letter, ends with a letter or digit, no two separators
 //     ('-' or '_') in a row;
 //   - not a reserved id (system, public, default, ...) and not starting with
-//     a reserved prefix (pg_, docex, sqlite).
+//     a reserved prefix (pg_, pg-, docex, sqlite).
 //
 // It returns an error matching docex.ErrInvalidID (and docex.ErrInvalid) that
 // says which part of the rule was broken.

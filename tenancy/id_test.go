@@ -2,6 +2,7 @@ package tenancy_test
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -181,4 +182,32 @@ func TestValidateTenantIDExhaustiveShort(t *testing.T) {
 		}
 	}
 	gen(nil, 3)
+}
+
+// TestDocumentedReservedPrefixes: README.md listed the reserved prefixes
+// as pg_, docex and sqlite, but pg- is refused too. Every list of them in
+// the docs is exactly the prefixes ValidateTenantID refuses.
+func TestDocumentedReservedPrefixes(t *testing.T) {
+	for _, p := range reservedPrefixes {
+		if err := tenancy.ValidateTenantID(p + "x"); !errors.Is(err, docex.ErrInvalidID) {
+			t.Errorf("ValidateTenantID(%q) = %v, want invalid_id", p+"x", err)
+		}
+	}
+	want := "`" + strings.Join(reservedPrefixes, "`, `") + "`"
+	for _, doc := range []string{"../README.md", "../docs/isolation.md"} {
+		data, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(string(data)), " ")
+		m := regexp.MustCompile("prefix(?:es)? \\((`pg[^)]*)\\)").FindAllStringSubmatch(text, -1)
+		if len(m) == 0 {
+			t.Errorf("%s lists no reserved prefixes", doc)
+		}
+		for _, l := range m {
+			if l[1] != want {
+				t.Errorf("%s lists the reserved prefixes %s, want %s", doc, l[1], want)
+			}
+		}
+	}
 }
