@@ -19,7 +19,7 @@ import (
 )
 
 const metaValueHelp = `Metadata values: true/false are bools, decimal numbers are numbers, anything
-else is a string (prefix s: to force a string, e.g. --meta code=s:007).`
+else is a string (prefix s: to force a string, e.g. code=s:007).`
 
 func documentCommands() []*command {
 	var (

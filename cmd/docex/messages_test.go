@@ -380,3 +380,27 @@ func TestHelpRefusesUnknownWords(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpZeroDefaults: the help of worker --lease and pipeline show
+// --version did not say what 0 (their default) means, and doc meta set's
+// showed "e.g. --meta code=s:007" for a command that takes key=value as
+// arguments. Each help now says it (the value form, without --meta).
+func TestHelpZeroDefaults(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	cases := []struct {
+		cmd       []string
+		want, not string
+	}{
+		{[]string{"worker"}, "0 or left out: the backend's default, SQLite 1m, PostgreSQL 1h", ""},
+		{[]string{"pipeline", "show"}, "0 or left out: the newest", ""},
+		{[]string{"doc", "meta", "set"}, "e.g. code=s:007", "--meta code=s:007"},
+		{[]string{"doc", "add"}, "e.g. code=s:007", ""},
+	}
+	for _, c := range cases {
+		got := strings.Join(strings.Fields(h.ok(append([]string{"help"}, c.cmd...)...).stdout), " ")
+		if !strings.Contains(got, c.want) || (c.not != "" && strings.Contains(got, c.not)) {
+			t.Errorf("help %s: want %q (and not %q) in:\n%s", strings.Join(c.cmd, " "), c.want, c.not, got)
+		}
+	}
+}

@@ -54,7 +54,9 @@ Example:
 			summary: "show a pipeline (its newest version, or --version N)",
 			help: `Example:
   docex pipeline show ocr --version 1`,
-			flags: func(fs *pflag.FlagSet) { fs.IntVar(&version, "version", 0, "version to show (default: the newest)") },
+			flags: func(fs *pflag.FlagSet) {
+				fs.IntVar(&version, "version", 0, "version to show (0 or left out: the newest)")
+			},
 			run: func(ctx context.Context, c *cli, args []string) error {
 				return cmdPipelineShow(ctx, c, args[0], version)
 			}},
@@ -200,7 +202,7 @@ Example:
 				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "batches of one tenant run at once, at most --concurrency (default concurrency/2; all of --concurrency when serving one tenant or in single-file mode)")
 				fs.IntVar(&wk.batch, "batch", engine.DefaultBatch, "jobs of one tenant run together, each step committed once for all, 1 to 1024 (1: each job alone)")
 				fs.DurationVar(&wk.shutdown, "shutdown-timeout", 10*time.Second, "how long running jobs may finish after a stop signal")
-				fs.DurationVar(&wk.lease, "lease", 0, "how long a killed worker's jobs wait before another worker takes them (a running worker renews the lease of those it holds); on PostgreSQL also the longest a job may run, counted from when its steps start, its waits in the worker not counted (default: SQLite 1m, PostgreSQL 1h)")
+				fs.DurationVar(&wk.lease, "lease", 0, "how long a killed worker's jobs wait before another worker takes them (a running worker renews the lease of those it holds); on PostgreSQL also the longest a job may run, counted from when its steps start, its waits in the worker not counted (0 or left out: the backend's default, SQLite 1m, PostgreSQL 1h)")
 			},
 			run: func(ctx context.Context, c *cli, args []string) error { return cmdWorker(ctx, c, wk) }},
 
