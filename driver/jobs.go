@@ -298,6 +298,27 @@ type LineageBatchReader interface {
 	LineageAmong(ctx context.Context, ids []string, into bool) ([]LineageEdge, error)
 }
 
+// LineagePager is implemented by tenant stores and transactions that
+// read the documents derived from one document a page at a time, in the
+// order of the lineage primary key (source_id, derived_id, ...). The
+// engine walks a cascading delete's tree (docex doc delete --cascade)
+// with it, holding a page per level of the walk, not the whole tree.
+type LineagePager interface {
+	// DerivedAfter returns the documents derived from sourceID (the
+	// edges out of it) whose ids sort after after in byte order ("" for
+	// the first page), at most limit of them, ordered by id, each once
+	// however many edges lead to it: Dedup is true when every edge from
+	// sourceID into it is deduplicated (LineageEdge.Dedup). Documents
+	// that are gone are listed (their edges are not Dedup).
+	DerivedAfter(ctx context.Context, sourceID, after string, limit int) ([]DerivedRef, error)
+}
+
+// DerivedRef is a document derived from another (LineagePager).
+type DerivedRef struct {
+	ID    string
+	Dedup bool
+}
+
 // DeleteBatchTx is implemented by transactions that delete many
 // documents in few statements. The engine deletes a cascade's documents
 // (docex doc delete --cascade) a chunk at a time with it when the

@@ -246,113 +246,199 @@ func (s *Session) DescendantIDs(ctx context.Context, docID string) ([]string, er
 const CascadeChunk = 500
 
 // DeleteDocumentCascade deletes a document and every document derived
+// from it, directly or not (write action), and returns the ids deleted
+// (DeleteDocumentCascadeEach, whose deleted it gathers). On error, the
+// ids deleted before are not returned.
+func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]string, error) {
+	deleted := []string{}
+	err := s.DeleteDocumentCascadeEach(ctx, id, func(ids []string) error {
+		deleted = append(deleted, ids...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return deleted, nil
+}
+
+// DeleteDocumentCascadeEach deletes a document and every document derived
 // from it, directly or not (write action). Lineage keeps the edges and
 // shows the documents as gone. Each deletion is audited (document.delete,
 // with the cascade's source in the detail, cascade_from).
 //
-// A document with fewer than CascadeChunk descendants goes with them in
-// one transaction: all of them or none. A larger cascade deletes
-// CascadeChunk documents per transaction, deepest first, each document
-// with its metadata, its audit entry and (database content) its content
-// in the same transaction; the last transaction walks the lineage again,
-// with each document locked, and deletes what is left with the source, so
-// that documents a job derived meanwhile go too. A cascade interrupted
-// between two transactions (a crash, an error) leaves the source and
-// some of its descendants, never part of a document; running it again
-// finishes it, as lineage keeps the edges of the documents deleted.
-// Content outside the database is released after each transaction
-// commits, content a crash kept from being released is left for docex gc
-// (as DeleteDocument's).
+// The documents are walked depth first, a page of a document's derived
+// documents at a time, and each is deleted after (or with) every document
+// derived from it: the memory it takes is bounded by MaxLineageDepth and
+// the page, not by the number of documents. A document with fewer than
+// CascadeChunk descendants goes with them in one transaction: all of them
+// or none. A larger cascade deletes CascadeChunk documents per
+// transaction, each document with its metadata, its audit entry and
+// (database content) its content in the same transaction; its first
+// transaction walks the whole tree first, with each document locked, to
+// refuse a tree too deep before deleting anything; the last transaction
+// walks the lineage again, with each document locked, and deletes what is
+// left with the source, so that documents a job derived meanwhile go too
+// (if more than CascadeChunk are left, it deletes a chunk of them and the
+// cascade goes on). A cascade interrupted between two transactions (a
+// crash, an error) leaves the source and some of its descendants, never
+// part of a document; running it again finishes it, as lineage keeps the
+// edges of the documents deleted. Content outside the database is
+// released after each transaction commits, content a crash kept from
+// being released is left for docex gc (as DeleteDocument's).
 //
-// It returns the ids deleted, descendants first and the source last (a
-// source another call deleted during a larger cascade is not listed);
-// docex.ErrNotFound, having deleted nothing, for an unknown document;
-// docex.ErrInvalid, having deleted nothing, for descendants deeper than
-// MaxLineageDepth; the content store's error, having deleted nothing,
-// when the store cannot remove content now (DeleteBasket). On any other
-// error a larger cascade may have deleted some descendants, whose ids are
-// not returned.
-func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]string, error) {
+// deleted is called after each transaction commits with the ids it
+// deleted (none, possibly), descendants first and the source last (a
+// source another call deleted during a larger cascade is not listed); an
+// error deleted returns stops the cascade there and is returned. It
+// returns docex.ErrNotFound, having deleted nothing, for an unknown
+// document; docex.ErrInvalid, having deleted nothing, for descendants
+// deeper than MaxLineageDepth (in its last walk: what a job derived
+// meanwhile; then the chunks before it are deleted); the content store's
+// error, having deleted nothing, when the store cannot remove content now
+// (DeleteBasket). On any other error a larger cascade may have deleted
+// some descendants, which deleted was given.
+func (s *Session) DeleteDocumentCascadeEach(ctx context.Context, id string, deleted func(ids []string) error) error {
+	return s.deleteCascade(ctx, id, cascadePage, deleted)
+}
+
+// deleteCascade is DeleteDocumentCascadeEach, its walk reading page
+// derived documents at a time.
+func (s *Session) deleteCascade(ctx context.Context, id string, page int, deleted func(ids []string) error) error {
 	st, err := s.open(ctx, tenancy.ActionWrite, "document.delete", id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer st.Close()
 	if err := checkID("document", id); err != nil {
-		return nil, s.failed(ctx, st, "document.delete", id, err)
+		return s.failed(ctx, st, "document.delete", id, err)
 	}
 	if err := s.probeContent(ctx, st, "document.delete", id); err != nil {
-		return nil, err
+		return err
 	}
 	tc, err := s.e.tenantContent(st.Tenant())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	deleted := []string{}
+	w := newCascadeWalk(id, page)
+	// collect gathers in tx the next documents of w, up to CascadeChunk
+	// in all; finished is true when the walk is over.
+	collect := func(ctx context.Context, tx driver.Tx, w *cascadeWalk, ids []string, lock bool) (_ []string, finished bool, err error) {
+		for len(ids) < CascadeChunk {
+			d, live, ok, err := w.next(ctx, tx, lock)
+			if err != nil {
+				return nil, false, err
+			}
+			if !ok {
+				return ids, true, nil
+			}
+			if live {
+				ids = append(ids, d)
+			}
+		}
+		return ids, false, nil
+	}
+	// lockRoot locks the source before its derived documents are read
+	// (a locked walk).
+	lockRoot := func(ctx context.Context, tx driver.Tx) error {
+		_, err := tx.LockDocuments(ctx, []string{id}, true)
+		return err
+	}
 	// The first transaction: the source exists; a cascade that fits in
-	// one transaction is done there, a larger one deletes its deepest
-	// chunk and leaves the rest (rest, walked with the documents locked).
-	var rest, chunk, sums []string
-	last := false
+	// one transaction is done there; a larger one is walked to its end
+	// (too deep: refused), then deletes its first chunk, and the walk
+	// starts again from the source (the chunk's documents are gone).
+	var chunk, sums []string
+	done := false
 	err = s.writeAudit(ctx, st, "document.delete", id, false, func(tx driver.Tx) error {
 		if _, err := tx.Document(ctx, id); err != nil {
 			return err
 		}
-		ids, err := descendantsIn(ctx, tx, id)
+		if err := lockRoot(ctx, tx); err != nil {
+			return err
+		}
+		w.reset(id)
+		ids, finished, err := collect(ctx, tx, w, nil, true)
 		if err != nil {
 			return err
 		}
-		last = len(ids) < CascadeChunk
-		if last {
-			ids, rest = append(ids, id), nil
+		if done = finished; done {
+			ids = append(ids, id)
 		} else {
-			ids, rest = ids[:CascadeChunk], ids[CascadeChunk:]
+			for {
+				_, _, ok, err := w.next(ctx, tx, true)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					break
+				}
+			}
+			w.reset(id)
 		}
 		chunk, sums, err = s.deleteCascaded(ctx, tx, tc, id, ids)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.releaseAfter(ctx, st, tc, sums...)
-	deleted = append(deleted, chunk...)
-	if last {
-		return deleted, nil
+	if err := deleted(chunk); err != nil {
+		return err
 	}
-	// The chunks between: each deletes those of its documents that are
-	// still there.
-	for len(rest) > CascadeChunk {
-		ids := rest[:CascadeChunk]
-		rest = rest[CascadeChunk:]
+	// The next: each deletes the next chunk of the walk (the documents
+	// of it still there). When the walk is over, the last walk starts, in
+	// the same transaction, from the source, with each document locked (a
+	// job that derived documents from one meanwhile committed first and
+	// is seen); when it ends in that transaction, what it found is deleted
+	// with the source. A source another call deleted meanwhile is not
+	// there to delete; its descendants still go.
+	last := false // w is the last walk
+	for !done {
+		saved, savedLast := w.clone(), last
 		err := s.writeAudit(ctx, st, "document.delete", id, false, func(tx driver.Tx) error {
+			*w, last = *saved.clone(), savedLast // a retried transaction starts again
+			var ids []string
+			if last {
+				if err := lockRoot(ctx, tx); err != nil {
+					return err
+				}
+			}
+			for {
+				var finished bool
+				var err error
+				if ids, finished, err = collect(ctx, tx, w, ids, last); err != nil {
+					return err
+				}
+				if !finished {
+					// A chunk: a last walk that found more than one
+					// goes on as a walk of chunks, and another last walk
+					// follows.
+					last = false
+					break
+				}
+				if last {
+					done, ids = true, append(ids, id)
+					break
+				}
+				last = true
+				w.reset(id)
+				if err := lockRoot(ctx, tx); err != nil {
+					return err
+				}
+			}
 			var err error
 			chunk, sums, err = s.deleteCascaded(ctx, tx, tc, id, ids)
 			return err
 		})
 		if err != nil {
-			return nil, err
-		}
-		s.releaseAfter(ctx, st, tc, sums...)
-		deleted = append(deleted, chunk...)
-	}
-	// The last: the lineage walked again with each document locked (a
-	// job that derived documents from one left meanwhile committed first
-	// and is seen), what is left deleted with the source. A source another
-	// call deleted meanwhile is not there to delete; its descendants
-	// still go.
-	err = s.writeAudit(ctx, st, "document.delete", id, false, func(tx driver.Tx) error {
-		ids, err := descendantsIn(ctx, tx, id)
-		if err != nil {
 			return err
 		}
-		chunk, sums, err = s.deleteCascaded(ctx, tx, tc, id, append(ids, id))
-		return err
-	})
-	if err != nil {
-		return nil, err
+		s.releaseAfter(ctx, st, tc, sums...)
+		if err := deleted(chunk); err != nil {
+			return err
+		}
 	}
-	s.releaseAfter(ctx, st, tc, sums...)
-	return append(deleted, chunk...), nil
+	return nil
 }
 
 // deleteCascaded deletes in tx, for the cascading delete of root, the

@@ -130,6 +130,11 @@ const (
 	sqlLineageToAny = lineageSelect + ` WHERE l.derived_id = ANY($1)` + lineageOrder
 	sqlLineageOfAny = lineageSelect + ` WHERE l.source_id = ANY($1)` + lineageOrder
 	sqlCacheEntry   = `SELECT result, created_at FROM step_cache WHERE key = $1`
+	// driver.LineagePager's: a range of the primary key (source_id,
+	// derived_id, ...).
+	sqlDerivedAfter = `SELECT l.derived_id, bool_and(d.id IS NOT NULL AND NOT ` + lineageCreated + `)
+		FROM lineage l LEFT JOIN documents d ON d.id = l.derived_id
+		WHERE l.source_id = $1 AND l.derived_id > $2 GROUP BY l.derived_id ORDER BY l.derived_id LIMIT $3`
 	// The lookups by an array of keys run unprepared (pgx.QueryExecModeExec,
 	// see sqlMetaOf).
 	sqlJobsByID = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
@@ -307,6 +312,14 @@ func (r pipelineReads) LineageAmong(ctx context.Context, ids []string, into bool
 	return collect(ctx, r.b, r.q, scanEdge, "read lineage", q, pgx.QueryExecModeExec, ids)
 }
 
+// DerivedAfter implements driver.LineagePager: one statement.
+func (r pipelineReads) DerivedAfter(ctx context.Context, sourceID, after string, limit int) ([]driver.DerivedRef, error) {
+	return collect(ctx, r.b, r.q, func(row pgx.Row) (d driver.DerivedRef, err error) {
+		err = row.Scan(&d.ID, &d.Dedup)
+		return d, err
+	}, "read lineage", sqlDerivedAfter, sourceID, after, limit)
+}
+
 func (r pipelineReads) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
 	c := driver.CacheEntry{Key: key}
 	err := r.q.QueryRow(ctx, sqlCacheEntry, key).Scan(&c.Result, &c.CreatedAt)
@@ -454,6 +467,12 @@ func (s *store) LineageAmong(ctx context.Context, ids []string, into bool) ([]dr
 	return storeRead(ctx, s, func(r pipelineReads) ([]driver.LineageEdge, error) { return r.LineageAmong(ctx, ids, into) })
 }
 
+// DerivedAfter implements driver.LineagePager, in a read transaction of
+// its own.
+func (s *store) DerivedAfter(ctx context.Context, sourceID, after string, limit int) ([]driver.DerivedRef, error) {
+	return storeRead(ctx, s, func(r pipelineReads) ([]driver.DerivedRef, error) { return r.DerivedAfter(ctx, sourceID, after, limit) })
+}
+
 // CacheEntry returns a cached step result, or docex.ErrNotFound.
 func (s *store) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
 	return storeRead(ctx, s, func(r pipelineReads) (driver.CacheEntry, error) { return r.CacheEntry(ctx, key) })
@@ -560,7 +579,17 @@ func (t *tx) LineageAmong(ctx context.Context, ids []string, into bool) ([]drive
 	return t.reads().LineageAmong(ctx, ids, into)
 }
 
+// DerivedAfter implements driver.LineagePager.
+func (t *tx) DerivedAfter(ctx context.Context, sourceID, after string, limit int) ([]driver.DerivedRef, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return t.reads().DerivedAfter(ctx, sourceID, after, limit)
+}
+
 var (
+	_ driver.LineagePager       = (*tx)(nil)
+	_ driver.LineagePager       = (*store)(nil)
 	_ driver.LineageBatchReader = (*tx)(nil)
 	_ driver.LineageBatchReader = (*store)(nil)
 )

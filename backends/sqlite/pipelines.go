@@ -340,6 +340,30 @@ func (r reader) LineageAmong(ctx context.Context, ids []string, into bool) ([]dr
 
 var _ driver.LineageBatchReader = reader{}
 
+// DerivedAfter implements driver.LineagePager: one statement, a range of
+// the primary key (source_id, derived_id, ...), an edge's Dedup as
+// lineageSelect's.
+func (r reader) DerivedAfter(ctx context.Context, sourceID, after string, limit int) ([]driver.DerivedRef, error) {
+	rows, err := r.q.QueryContext(ctx, `SELECT l.derived_id, MIN(d.id IS NOT NULL AND NOT `+lineageCreated+`)
+	FROM lineage l LEFT JOIN documents d ON d.id = l.derived_id
+	WHERE l.source_id = ? AND l.derived_id > ? GROUP BY l.derived_id ORDER BY l.derived_id LIMIT ?`, sourceID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []driver.DerivedRef{}
+	for rows.Next() {
+		var d driver.DerivedRef
+		if err := rows.Scan(&d.ID, &d.Dedup); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+var _ driver.LineagePager = reader{}
+
 func (r reader) Lineage(ctx context.Context, docID string) (sources, derived []driver.LineageEdge, err error) {
 	err = r.snap(ctx, func(r reader) error { sources, derived, err = r.lineageBoth(ctx, docID); return err })
 	return sources, derived, err
