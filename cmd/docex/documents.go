@@ -214,14 +214,34 @@ Example:
 				if err != nil {
 					return err
 				}
-				ids, err := deleteDocument(ctx, c, s, args[0], cascade, keepDerived)
+				// The ids deleted are counted, and with --json spooled
+				// to a temporary file (a cascade's may be millions), not
+				// held.
+				var spool *idSpool
+				if c.g.json {
+					if spool, err = newIDSpool(); err != nil {
+						return err
+					}
+					defer spool.Close()
+				}
+				n := 0
+				err = deleteDocument(ctx, c, s, args[0], cascade, keepDerived, func(ids []string) error {
+					n += len(ids)
+					if spool != nil {
+						return spool.add(ids)
+					}
+					return nil
+				})
 				if err != nil {
 					return err
 				}
-				return c.emit(deletedDocs{ID: args[0], Deleted: true, DeletedIDs: ids}, func(w io.Writer) {
+				if spool != nil {
+					return spool.emitDeleted(c.stdout, args[0])
+				}
+				return c.emit(deletedDocs{ID: args[0], Deleted: true}, func(w io.Writer) {
 					writef(w, "deleted document %s", args[0])
-					if len(ids) > 1 {
-						fmt.Fprintf(w, " and %d derived document(s)", len(ids)-1)
+					if n > 1 {
+						fmt.Fprintf(w, " and %d derived document(s)", n-1)
 					}
 					fmt.Fprintln(w)
 				})

@@ -1330,37 +1330,46 @@ func producedBy(e engine.LineageEdge) string {
 // needs --cascade (delete them too) or --keep-derived (they stay and
 // their lineage says the source is gone). Without either, on a terminal
 // (c.interactive), it asks which; otherwise, and when the answer is
-// neither, it returns an ErrConflict error and deletes nothing.
-func deleteDocument(ctx context.Context, c *cli, s *engine.Session, id string, cascade, keepDerived bool) ([]string, error) {
+// neither, it returns an ErrConflict error and deletes nothing. It calls
+// deleted with the ids deleted as each transaction commits (a cascade's
+// descendants first, the document last: engine.DeleteDocumentCascadeEach)
+// and returns deleted's error, which stops it.
+func deleteDocument(ctx context.Context, c *cli, s *engine.Session, id string, cascade, keepDerived bool, deleted func([]string) error) error {
 	if cascade && keepDerived {
-		return nil, docex.Errorf(errUsage, "--cascade and --keep-derived exclude each other")
+		return docex.Errorf(errUsage, "--cascade and --keep-derived exclude each other")
 	}
 	if cascade {
-		return s.DeleteDocumentCascade(ctx, id)
+		return s.DeleteDocumentCascadeEach(ctx, id, deleted)
+	}
+	one := func(err error) error {
+		if err != nil {
+			return err
+		}
+		return deleted([]string{id})
 	}
 	if keepDerived {
-		return []string{id}, s.DeleteDocument(ctx, id)
+		return one(s.DeleteDocument(ctx, id))
 	}
 	// Checked where the document is deleted, not before: a job that
 	// derives from it meanwhile is counted.
 	err := s.DeleteUnderivedDocument(ctx, id)
 	if !errors.Is(err, docex.ErrHasDerived) {
-		return []string{id}, err
+		return one(err)
 	}
 	if !c.interactive() {
-		return nil, fmt.Errorf("%w: add --cascade to delete them too, or --keep-derived to keep them (their lineage will say the source is gone)", err)
+		return fmt.Errorf("%w: add --cascade to delete them too, or --keep-derived to keep them (their lineage will say the source is gone)", err)
 	}
 	ds, err := s.DescendantIDs(ctx, id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	switch askDerived(c.stdin, c.stderr, id, len(ds)) {
 	case 'c':
-		return s.DeleteDocumentCascade(ctx, id)
+		return s.DeleteDocumentCascadeEach(ctx, id, deleted)
 	case 'k':
-		return []string{id}, s.DeleteDocument(ctx, id)
+		return one(s.DeleteDocument(ctx, id))
 	}
-	return nil, docex.Errorf(docex.ErrConflict, "document %s not deleted: it has %d derived document(s) (--cascade deletes them too, --keep-derived keeps them)", id, len(ds))
+	return docex.Errorf(docex.ErrConflict, "document %s not deleted: it has %d derived document(s) (--cascade deletes them too, --keep-derived keeps them)", id, len(ds))
 }
 
 // askDerived asks on w what to do with the n documents derived from
@@ -1381,7 +1390,8 @@ func askDerived(r io.Reader, w io.Writer, id string, n int) byte {
 }
 
 // deletedDocs is the JSON result of doc delete: the document and every id
-// deleted with it (itself included).
+// deleted with it (itself included). doc delete writes it with
+// idSpool.emitDeleted, as the encoding of c.emit would.
 type deletedDocs struct {
 	ID         string   `json:"id"`
 	Deleted    bool     `json:"deleted"`
