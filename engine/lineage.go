@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -320,10 +321,10 @@ func (s *Session) deleteCascade(ctx context.Context, id string, page int, delete
 		return err
 	}
 	w := newCascadeWalk(id, page)
-	// collect gathers in tx the next documents of w, up to CascadeChunk
-	// in all; finished is true when the walk is over.
-	collect := func(ctx context.Context, tx driver.Tx, w *cascadeWalk, ids []string, lock bool) (_ []string, finished bool, err error) {
-		for len(ids) < CascadeChunk {
+	// collect gathers in tx the next documents of w that are there, up
+	// to limit of them; finished is true when the walk is over.
+	collect := func(ctx context.Context, tx driver.Tx, w *cascadeWalk, limit int, lock bool) (ids []string, finished bool, err error) {
+		for len(ids) < limit {
 			d, live, ok, err := w.next(ctx, tx, lock)
 			if err != nil {
 				return nil, false, err
@@ -357,7 +358,7 @@ func (s *Session) deleteCascade(ctx context.Context, id string, page int, delete
 			return err
 		}
 		w.reset(id)
-		ids, finished, err := collect(ctx, tx, w, nil, true)
+		ids, finished, err := collect(ctx, tx, w, CascadeChunk, true)
 		if err != nil {
 			return err
 		}
@@ -397,28 +398,43 @@ func (s *Session) deleteCascade(ctx context.Context, id string, page int, delete
 		saved, savedLast := w.clone(), last
 		err := s.writeAudit(ctx, st, "document.delete", id, false, func(tx driver.Tx) error {
 			*w, last = *saved.clone(), savedLast // a retried transaction starts again
-			var ids []string
+			chunk, sums, done = nil, nil, false
 			if last {
 				if err := lockRoot(ctx, tx); err != nil {
 					return err
 				}
 			}
+			// del deletes ids, adding them to chunk and their contents
+			// to sums.
+			del := func(ids []string) error {
+				ds, ss, err := s.deleteCascaded(ctx, tx, tc, id, ids)
+				chunk = append(chunk, ds...)
+				for _, sum := range ss {
+					if !slices.Contains(sums, sum) {
+						sums = append(sums, sum)
+					}
+				}
+				return err
+			}
 			for {
-				var finished bool
-				var err error
-				if ids, finished, err = collect(ctx, tx, w, ids, last); err != nil {
+				ids, finished, err := collect(ctx, tx, w, CascadeChunk-len(chunk), last)
+				if err != nil {
 					return err
 				}
-				if !finished {
-					// A chunk: a last walk that found more than one
-					// goes on as a walk of chunks, and another last walk
-					// follows.
+				switch {
+				case !finished:
+					// A chunk: a last walk that found more goes on as
+					// a walk of chunks, and another last walk follows.
 					last = false
-					break
+					return del(ids)
+				case last:
+					done = true
+					return del(append(ids, id))
 				}
-				if last {
-					done, ids = true, append(ids, id)
-					break
+				// The walk is over: what it found is deleted before the
+				// last walk starts, which finds it gone.
+				if err := del(ids); err != nil {
+					return err
 				}
 				last = true
 				w.reset(id)
@@ -426,9 +442,6 @@ func (s *Session) deleteCascade(ctx context.Context, id string, page int, delete
 					return err
 				}
 			}
-			var err error
-			chunk, sums, err = s.deleteCascaded(ctx, tx, tc, id, ids)
-			return err
 		})
 		if err != nil {
 			return err

@@ -1,0 +1,253 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+)
+
+// cascadeTree adds to s's acme tenant a tree of documents: the source
+// (root) with fanout[0] documents derived from it, each with fanout[1],
+// and so on, by edges that created them. parent maps each descendant to
+// its source.
+type cascadeTree struct {
+	root   string
+	parent map[string]string
+	depth  map[string]int
+}
+
+func newCascadeTree(t *testing.T, s *Session, st driver.TenantStore, fanout ...int) *cascadeTree {
+	t.Helper()
+	ctx := context.Background()
+	b, err := s.CreateBasket(ctx, "tree")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, width := 1, 1
+	for _, f := range fanout {
+		width *= f
+		n += width
+	}
+	docs := make([]NewDocument, n)
+	for i := range docs {
+		docs[i] = NewDocument{Name: fmt.Sprintf("d%05d.txt", i), Content: strings.NewReader(fmt.Sprintf("document %d", i))}
+	}
+	added, err := s.AddDocuments(ctx, b.ID, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &cascadeTree{root: added[0].Document.ID, parent: map[string]string{}, depth: map[string]int{}}
+	var edges []driver.LineageEdge
+	level, next := []Added{added[0]}, 1
+	for d, f := range fanout {
+		var below []Added
+		for _, src := range level {
+			for range f {
+				der := added[next]
+				next++
+				below = append(below, der)
+				tr.parent[der.Document.ID], tr.depth[der.Document.ID] = src.Document.ID, d+1
+				edges = append(edges, driver.LineageEdge{SourceID: src.Document.ID, DerivedID: der.Document.ID, Step: "split", Pipeline: "p", Version: 1,
+					Plugin: "split", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: der.Document.CreatedAt}) // the edge created it
+			}
+		}
+		level = below
+	}
+	if err := st.Write(ctx, func(tx driver.Tx) error {
+		for _, e := range edges {
+			if err := tx.InsertLineage(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// readSizes records the largest list of ids a transaction was given to
+// read or lock, and the most lineage edges one read returned.
+type readSizes struct {
+	mu           sync.Mutex
+	maxIDs, maxE int
+}
+
+func (r *readSizes) saw(ids, edges int) {
+	r.mu.Lock()
+	r.maxIDs, r.maxE = max(r.maxIDs, ids), max(r.maxE, edges)
+	r.mu.Unlock()
+}
+
+// sizedBackend is a SQLite backend whose transactions record their reads'
+// sizes (sizedTx) and have driver.LineageBatchReader and
+// driver.DeleteBatchTx of the backend's, no other optional interface.
+type sizedBackend struct {
+	*hookBackend
+	sizes *readSizes
+}
+
+func (b sizedBackend) OpenTenant(ctx context.Context, id string) (driver.TenantStore, error) {
+	st, err := b.hookBackend.OpenTenant(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return sizedStore{st.(*hookStore), b.sizes}, nil
+}
+
+type sizedStore struct {
+	*hookStore
+	sizes *readSizes
+}
+
+func (s sizedStore) Write(ctx context.Context, fn func(tx driver.Tx) error) error {
+	return s.hookStore.Write(ctx, func(tx driver.Tx) error { return fn(sizedTx{tx, s.sizes}) })
+}
+
+type sizedTx struct {
+	driver.Tx
+	sizes *readSizes
+}
+
+func (t sizedTx) LockDocuments(ctx context.Context, ids []string, exclusive bool) (map[string]string, error) {
+	t.sizes.saw(len(ids), 0)
+	return t.Tx.LockDocuments(ctx, ids, exclusive)
+}
+
+func (t sizedTx) Lineage(ctx context.Context, docID string) (sources, derived []driver.LineageEdge, err error) {
+	sources, derived, err = t.Tx.Lineage(ctx, docID)
+	t.sizes.saw(1, len(sources)+len(derived))
+	return sources, derived, err
+}
+
+func (t sizedTx) LineageAmong(ctx context.Context, ids []string, into bool) ([]driver.LineageEdge, error) {
+	edges, err := t.Tx.(driver.LineageBatchReader).LineageAmong(ctx, ids, into)
+	t.sizes.saw(len(ids), len(edges))
+	return edges, err
+}
+
+func (t sizedTx) DeleteDocuments(ctx context.Context, ids []string, audit []docex.AuditEntry) error {
+	return t.Tx.(driver.DeleteBatchTx).DeleteDocuments(ctx, ids, audit)
+}
+
+// TestCascadeReadsBounded: a cascading delete of a tree of 40 documents
+// each with 40 derived documents (1,640 descendants) reads no more ids at
+// once than a transaction deletes (CascadeChunk, and the source) and no
+// more edges than one document has (41: its source and the 40 derived
+// from it): its memory is bounded by the
+// walk's depth and one document's derived documents, not by the tree.
+// Before, the cascade read (and held) the tree a level at a time: the
+// 1,600 documents of its second level in one read, their ids all held.
+func TestCascadeReadsBounded(t *testing.T) {
+	ctx := context.Background()
+	sqlBE, dir := OpenTestSQLite(t)
+	sizes := &readSizes{}
+	be := sizedBackend{&hookBackend{Backend: sqlBE}, sizes}
+	s := acmeSessionOn(t, be, dir, nil)
+	const fan = 40
+	tr := newCascadeTree(t, s, be.hookBackend.store(ctx, t), fan, fan)
+	*sizes = readSizes{}
+	deleted, err := s.DeleteDocumentCascade(ctx, tr.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deleted) != len(tr.parent)+1 || deleted[len(deleted)-1] != tr.root {
+		t.Fatalf("the cascade deleted %d documents, want %d, the source last", len(deleted), len(tr.parent)+1)
+	}
+	if sizes.maxIDs > CascadeChunk+1 || sizes.maxE > fan+1 {
+		t.Fatalf("the cascade read %d ids at once (want at most %d) and %d edges in one read (want at most %d)", sizes.maxIDs, CascadeChunk+1, sizes.maxE, fan+1)
+	}
+}
+
+// TestCascadeWalkHeld: a cascade's walk (cascadeWalk) over a tree three
+// levels deep, 12 wide at each (1,884 descendants), reading 5 derived
+// documents at a time, holds at most its path and a page per level of it
+// (4 + 3 x 5 ids) at once, whether the store pages the lineage
+// (driver.LineagePager) or not; it yields every descendant once, each
+// after the documents derived from it (post-order), and the same order
+// both ways. A cascade of the tree deletes it in transactions of at most
+// CascadeChunk documents (the last one with the source), each reported
+// as it commits (DeleteDocumentCascadeEach).
+func TestCascadeWalkHeld(t *testing.T) {
+	ctx := context.Background()
+	be, dir := OpenTestSQLite(t)
+	s := acmeSessionOn(t, be, dir, nil)
+	st, err := be.OpenTenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const fan, page = 12, 5
+	tr := newCascadeTree(t, s, st, fan, fan, fan)
+	var orders [2][]string
+	for k, plain := range []bool{false, true} {
+		w := newCascadeWalk(tr.root, page)
+		err := st.Write(ctx, func(tx driver.Tx) error {
+			var r driver.Tx = tx
+			if plain {
+				r = plainTx{tx}
+			}
+			if _, ok := r.(driver.LineagePager); ok == plain {
+				t.Fatalf("%T: a pager %t", r, ok)
+			}
+			for {
+				id, live, ok, err := w.next(ctx, r, true)
+				if err != nil || !ok {
+					return err
+				}
+				if !live {
+					t.Fatalf("document %s yielded as gone", id)
+				}
+				orders[k] = append(orders[k], id)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bound := 4 + 3*page; w.maxHeld > bound {
+			t.Fatalf("plain %t: the walk held %d ids at once, want at most %d", plain, w.maxHeld, bound)
+		}
+		pos := map[string]int{}
+		for i, id := range orders[k] {
+			if _, dup := pos[id]; dup {
+				t.Fatalf("plain %t: %s yielded twice", plain, id)
+			}
+			pos[id] = i
+		}
+		if len(pos) != len(tr.parent) {
+			t.Fatalf("plain %t: %d yielded, want %d", plain, len(pos), len(tr.parent))
+		}
+		for id, p := range tr.parent {
+			if p != tr.root && pos[p] < pos[id] {
+				t.Fatalf("plain %t: %s (depth %d) yielded before %s derived from it", plain, p, tr.depth[p], id)
+			}
+		}
+	}
+	if strings.Join(orders[0], ",") != strings.Join(orders[1], ",") {
+		t.Fatal("the paged and unpaged walks yield different orders")
+	}
+
+	var chunks [][]string
+	err = s.DeleteDocumentCascadeEach(ctx, tr.root, func(ids []string) error {
+		chunks = append(chunks, ids)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, ch := range chunks {
+		n += len(ch)
+		if len(ch) > CascadeChunk || i == len(chunks)-1 && (len(ch) == 0 || ch[len(ch)-1] != tr.root) {
+			t.Fatalf("chunk %d of %d: %d ids; want at most %d, the last ending with the source", i, len(chunks), len(ch), CascadeChunk)
+		}
+	}
+	if n != len(tr.parent)+1 || len(chunks) != (len(tr.parent)+CascadeChunk-1)/CascadeChunk {
+		t.Fatalf("%d ids in %d chunks, want %d in %d", n, len(chunks), len(tr.parent)+1, (len(tr.parent)+CascadeChunk-1)/CascadeChunk)
+	}
+}
