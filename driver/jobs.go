@@ -299,24 +299,27 @@ type LineageBatchReader interface {
 }
 
 // LineagePager is implemented by tenant stores and transactions that
-// read the documents derived from one document a page at a time, in the
-// order of the lineage primary key (source_id, derived_id, ...). The
-// engine walks a cascading delete's tree (docex doc delete --cascade)
+// read the documents derived from a set of documents a page at a time,
+// in the order of the lineage primary key (source_id, derived_id, ...).
+// The engine walks a cascading delete's tree (docex doc delete --cascade)
 // with it, holding a page per level of the walk, not the whole tree.
 type LineagePager interface {
-	// DerivedAfter returns the documents derived from sourceID (the
-	// edges out of it) whose ids sort after after in byte order ("" for
-	// the first page), at most limit of them, ordered by id, each once
-	// however many edges lead to it: Dedup is true when every edge from
-	// sourceID into it is deduplicated (LineageEdge.Dedup). Documents
-	// that are gone are listed (their edges are not Dedup).
-	DerivedAfter(ctx context.Context, sourceID, after string, limit int) ([]DerivedRef, error)
+	// DerivedAfter returns the pairs (source, derived document) of the
+	// edges out of the documents of sources, each pair once however many
+	// edges it has (Dedup: every one of them is deduplicated,
+	// LineageEdge.Dedup), ordered by source id then derived id in byte
+	// order, those after the pair (afterSource, afterID) ("", "" for the
+	// first page), at most limit of them. Documents that are gone are
+	// listed, Gone (their edges are not Dedup).
+	DerivedAfter(ctx context.Context, sources []string, afterSource, afterID string, limit int) ([]DerivedRef, error)
 }
 
 // DerivedRef is a document derived from another (LineagePager).
 type DerivedRef struct {
-	ID    string
-	Dedup bool
+	SourceID string
+	ID       string
+	Dedup    bool
+	Gone     bool // no such document
 }
 
 // DeleteBatchTx is implemented by transactions that delete many

@@ -135,21 +135,23 @@ func (t sizedTx) DeleteDocuments(ctx context.Context, ids []string, audit []doce
 	return t.Tx.(driver.DeleteBatchTx).DeleteDocuments(ctx, ids, audit)
 }
 
-// TestCascadeReadsBounded: a cascading delete of a tree of 40 documents
-// each with 40 derived documents (1,640 descendants) reads no more ids at
-// once than a transaction deletes (CascadeChunk, and the source) and no
-// more edges than one document has (41: its source and the 40 derived
-// from it): its memory is bounded by the
-// walk's depth and one document's derived documents, not by the tree.
-// Before, the cascade read (and held) the tree a level at a time: the
-// 1,600 documents of its second level in one read, their ids all held.
+// TestCascadeReadsBounded: a cascading delete of a tree of 50 documents
+// each with 50 derived documents (2,550 descendants), on a store without
+// driver.LineagePager, reads no more ids at once than a transaction
+// deletes (CascadeChunk, and the source) or a page of its walk holds
+// (cascadePage), and no more edges than one document has (51: its source
+// and the 50 derived from it): its memory is bounded by the walk's depth
+// and pages, not by the tree. Before, the cascade read (and held) the
+// tree a level at a time: the 2,500 documents of its second level in one
+// read, their ids all held.
 func TestCascadeReadsBounded(t *testing.T) {
 	ctx := context.Background()
 	sqlBE, dir := OpenTestSQLite(t)
 	sizes := &readSizes{}
 	be := sizedBackend{&hookBackend{Backend: sqlBE}, sizes}
 	s := acmeSessionOn(t, be, dir, nil)
-	const fan = 40
+	const fan = 50
+	const readsPage = 1024 // cascadePage (TestCascadeWalkHeld checks)
 	tr := newCascadeTree(t, s, be.hookBackend.store(ctx, t), fan, fan)
 	*sizes = readSizes{}
 	deleted, err := s.DeleteDocumentCascade(ctx, tr.root)
@@ -159,15 +161,15 @@ func TestCascadeReadsBounded(t *testing.T) {
 	if len(deleted) != len(tr.parent)+1 || deleted[len(deleted)-1] != tr.root {
 		t.Fatalf("the cascade deleted %d documents, want %d, the source last", len(deleted), len(tr.parent)+1)
 	}
-	if sizes.maxIDs > CascadeChunk+1 || sizes.maxE > fan+1 {
-		t.Fatalf("the cascade read %d ids at once (want at most %d) and %d edges in one read (want at most %d)", sizes.maxIDs, CascadeChunk+1, sizes.maxE, fan+1)
+	if bound := max(CascadeChunk+1, readsPage); sizes.maxIDs > bound || sizes.maxE > fan+1 || len(tr.parent) <= bound {
+		t.Fatalf("the cascade of %d documents read %d ids at once (want at most %d) and %d edges in one read (want at most %d)", len(tr.parent), sizes.maxIDs, bound, sizes.maxE, fan+1)
 	}
 }
 
 // TestCascadeWalkHeld: a cascade's walk (cascadeWalk) over a tree three
 // levels deep, 12 wide at each (1,884 descendants), reading 5 derived
-// documents at a time, holds at most its path and a page per level of it
-// (4 + 3 x 5 ids) at once, whether the store pages the lineage
+// documents at a time, holds at most the source and a page per level
+// (1 + 3 x 5 ids) at once, whether the store pages the lineage
 // (driver.LineagePager) or not; it yields every descendant once, each
 // after the documents derived from it (post-order), and the same order
 // both ways. A cascade of the tree deletes it in transactions of at most
@@ -183,6 +185,9 @@ func TestCascadeWalkHeld(t *testing.T) {
 	}
 	defer st.Close()
 	const fan, page = 12, 5
+	if cascadePage != 1024 {
+		t.Fatalf("cascadePage is %d: TestCascadeReadsBounded's bound says 1024", cascadePage)
+	}
 	tr := newCascadeTree(t, s, st, fan, fan, fan)
 	var orders [2][]string
 	for k, plain := range []bool{false, true} {
@@ -209,7 +214,7 @@ func TestCascadeWalkHeld(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bound := 4 + 3*page; w.maxHeld > bound {
+		if bound := 1 + 3*page; w.maxHeld > bound {
 			t.Fatalf("plain %t: the walk held %d ids at once, want at most %d", plain, w.maxHeld, bound)
 		}
 		pos := map[string]int{}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 
@@ -10,19 +11,24 @@ import (
 
 // cascadePage is how many documents derived from one document a cascade's
 // walk reads at a time (driver.LineagePager).
-const cascadePage = 256
+const cascadePage = 1024
 
 // cascadeWalk walks the documents derived from a cascade's source,
-// directly or not, depth first, and yields each after every document
-// derived from it (post-order): the order a cascade deletes them in. It
-// follows the edges DescendantIDs follows (descendantsIn): those that
-// created their document and those into a document that is gone, not a
-// deduplicated edge; an edge back into a document on the walk's path (a
-// cycle through deduplicated edges into documents gone since) is not
-// followed. It holds the path from the source (at most MaxLineageDepth
-// documents deep) and, for each document on it, the rest of one page of
-// its derived documents (page of them): not the tree. A document reached
-// by two paths is yielded twice (deleting it twice deletes it once).
+// directly or not, depth first a batch at a time, and yields each after
+// every document derived from it (post-order): the order a cascade
+// deletes them in. A batch is a page of the documents derived from the
+// batch above it on the walk's path (the source alone at the top), read
+// in the order of the lineage primary key (driver.LineagePager): a
+// batch's documents are yielded once every page derived from them was
+// walked. It follows the edges DescendantIDs follows (descendantsIn):
+// those that created their document and those into a document that is
+// gone, not a deduplicated edge; an edge into a document of a batch on
+// the path (a cycle through deduplicated edges into documents gone since,
+// or a document derived twice) is not followed, as that batch walks the
+// document's own. It holds at most a page of ids per level of the path
+// (MaxLineageDepth levels at most) and a page yielded, not the tree. A
+// document reached by two paths not on the path at once is yielded twice
+// (deleting it twice deletes it once).
 //
 // A walk may span transactions (next is given the one it reads in): the
 // documents it read in an earlier one are yielded as they were then
@@ -30,23 +36,23 @@ const cascadePage = 256
 // meanwhile from one whose page was read is not seen (the cascade's last
 // walk, in one transaction, sees it).
 type cascadeWalk struct {
-	page int
-	path []walkFrame
+	page    int
+	path    []walkFrame
+	onPath  map[string]int // the ids of the path's batches (a count each)
+	pending []walkChild    // a batch done, not yielded yet
 	// held is how many document ids the walk holds; maxHeld the most it
 	// held at once (tests).
 	held, maxHeld int
 }
 
-// walkFrame is a document on the walk's path.
+// walkFrame is a batch of the walk's path: documents at one depth.
 type walkFrame struct {
-	id    string
-	live  bool        // it was there when read
-	kids  []walkChild // the rest of the page of its derived documents read last
-	after string      // the last id read of its derived documents
-	more  bool        // its derived documents may go on after after
+	docs              []walkChild // by id
+	afterSrc, afterID string      // the last (source, derived) pair read from docs
+	more              bool        // the pairs may go on after it
 }
 
-// walkChild is a derived document read and not walked yet.
+// walkChild is a document of a batch and whether it was there when read.
 type walkChild struct {
 	id   string
 	live bool
@@ -62,7 +68,9 @@ func newCascadeWalk(root string, page int) *cascadeWalk {
 
 // reset starts the walk again from root.
 func (w *cascadeWalk) reset(root string) {
-	w.path = append(w.path[:0], walkFrame{id: root, live: true, more: true})
+	w.path = append(w.path[:0], walkFrame{docs: []walkChild{{id: root, live: true}}, more: true})
+	w.onPath = map[string]int{root: 1}
+	w.pending = nil
 	w.count()
 }
 
@@ -71,16 +79,15 @@ func (w *cascadeWalk) reset(root string) {
 func (w *cascadeWalk) clone() *cascadeWalk {
 	c := *w
 	c.path = slices.Clone(w.path)
-	for i := range c.path {
-		c.path[i].kids = slices.Clone(c.path[i].kids)
-	}
+	c.pending = slices.Clone(w.pending)
+	c.onPath = maps.Clone(w.onPath)
 	return &c
 }
 
 func (w *cascadeWalk) count() {
-	w.held = len(w.path)
+	w.held = len(w.pending)
 	for _, f := range w.path {
-		w.held += len(f.kids)
+		w.held += len(f.docs)
 	}
 	w.maxHeld = max(w.maxHeld, w.held)
 }
@@ -96,101 +103,123 @@ func (w *cascadeWalk) count() {
 // store's error otherwise.
 func (w *cascadeWalk) next(ctx context.Context, tx driver.Tx, lock bool) (id string, live, ok bool, err error) {
 	defer w.count()
-	for len(w.path) > 0 {
+	for len(w.pending) == 0 && len(w.path) > 0 {
 		top := &w.path[len(w.path)-1]
-		if len(top.kids) == 0 && top.more {
-			if err := w.read(ctx, tx, top, lock); err != nil {
+		if top.more {
+			kids, err := w.read(ctx, tx, top, lock)
+			if err != nil {
 				return "", false, false, err
 			}
-			continue
-		}
-		if len(top.kids) > 0 {
-			k := top.kids[0]
-			top.kids = top.kids[1:]
-			if len(w.path) > MaxLineageDepth {
-				return "", false, false, tooDeepError{w.path[0].id}
+			if len(kids) > 0 {
+				if len(w.path) > MaxLineageDepth {
+					return "", false, false, tooDeepError{w.path[0].docs[0].id}
+				}
+				w.path = append(w.path, walkFrame{docs: kids, more: true})
+				for _, k := range kids {
+					w.onPath[k.id]++
+				}
 			}
-			w.path = append(w.path, walkFrame{id: k.id, live: k.live, more: true})
 			continue
 		}
-		f := *top
+		f := w.path[len(w.path)-1]
 		w.path = w.path[:len(w.path)-1]
-		if len(w.path) == 0 {
-			return "", false, false, nil
+		for _, d := range f.docs {
+			if w.onPath[d.id]--; w.onPath[d.id] == 0 {
+				delete(w.onPath, d.id)
+			}
 		}
-		return f.id, f.live, true, nil
-	}
-	return "", false, false, nil
-}
-
-// read reads the next page of f's derived documents into f.kids: those
-// the walk follows and that are not on its path, locked with lock.
-func (w *cascadeWalk) read(ctx context.Context, tx driver.Tx, f *walkFrame, lock bool) error {
-	refs, err := derivedAfter(ctx, tx, f.id, f.after, w.page)
-	if err != nil {
-		return err
-	}
-	f.more = len(refs) == w.page
-	if len(refs) > 0 {
-		f.after = refs[len(refs)-1].ID
-	}
-	ids := make([]string, 0, len(refs))
-	for _, r := range refs {
-		if !r.Dedup && !w.onPath(r.ID) {
-			ids = append(ids, r.ID)
+		if len(w.path) > 0 {
+			w.pending = f.docs
 		}
 	}
-	if len(ids) == 0 {
-		return nil
+	if len(w.pending) == 0 {
+		return "", false, false, nil
 	}
-	// Locked (lock) or not, LockDocuments says which are there.
-	live, err := tx.LockDocuments(ctx, ids, lock)
-	if err != nil {
-		return err
-	}
-	f.kids = make([]walkChild, len(ids))
-	for i, id := range ids {
-		_, ok := live[id]
-		f.kids[i] = walkChild{id: id, live: ok}
-	}
-	return nil
+	k := w.pending[0]
+	w.pending = w.pending[1:]
+	return k.id, k.live, true, nil
 }
 
-func (w *cascadeWalk) onPath(id string) bool {
-	for _, f := range w.path {
-		if f.id == id {
-			return true
-		}
+// read reads the next page of the pairs derived from f's documents and
+// returns the derived documents the walk follows that are not on its
+// path, by id, each once, locked with lock.
+func (w *cascadeWalk) read(ctx context.Context, tx driver.Tx, f *walkFrame, lock bool) ([]walkChild, error) {
+	srcs := make([]string, len(f.docs))
+	for i, d := range f.docs {
+		srcs[i] = d.id
 	}
-	return false
-}
-
-// derivedAfter returns the documents derived from id whose ids sort after
-// after, at most limit of them, by id (driver.LineagePager): in one read
-// when r has driver.LineagePager, else from all of id's edges
-// (driver.Reader.Lineage), which then are read once per page.
-func derivedAfter(ctx context.Context, r driver.Reader, id, after string, limit int) ([]driver.DerivedRef, error) {
-	if lp, ok := r.(driver.LineagePager); ok {
-		return lp.DerivedAfter(ctx, id, after, limit)
-	}
-	_, ders, err := r.Lineage(ctx, id)
+	refs, pagerRead, err := derivedAfter(ctx, tx, srcs, f.afterSrc, f.afterID, w.page)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(ders, func(a, b driver.LineageEdge) int { return strings.Compare(a.DerivedID, b.DerivedID) })
-	var out []driver.DerivedRef
-	for _, e := range ders {
-		if e.DerivedID <= after {
-			continue
-		}
-		if n := len(out); n > 0 && out[n-1].ID == e.DerivedID {
-			out[n-1].Dedup = out[n-1].Dedup && e.Dedup
-			continue
-		}
-		if len(out) == limit {
-			break
-		}
-		out = append(out, driver.DerivedRef{ID: e.DerivedID, Dedup: e.Dedup})
+	f.more = len(refs) == w.page
+	if len(refs) > 0 {
+		f.afterSrc, f.afterID = refs[len(refs)-1].SourceID, refs[len(refs)-1].ID
 	}
-	return out, nil
+	var kids []walkChild
+	for _, r := range refs {
+		if !r.Dedup && w.onPath[r.ID] == 0 {
+			kids = append(kids, walkChild{id: r.ID, live: !r.Gone})
+		}
+	}
+	slices.SortFunc(kids, func(a, b walkChild) int { return strings.Compare(a.id, b.id) })
+	kids = slices.CompactFunc(kids, func(a, b walkChild) bool { return a.id == b.id })
+	if len(kids) == 0 || !lock && pagerRead {
+		return kids, nil
+	}
+	// Locked (lock), and which are there read again with the lock held
+	// (or first: driver.Reader.Lineage does not say).
+	ids := make([]string, len(kids))
+	for i, k := range kids {
+		ids[i] = k.id
+	}
+	live, err := tx.LockDocuments(ctx, ids, lock)
+	if err != nil {
+		return nil, err
+	}
+	for i := range kids {
+		_, kids[i].live = live[kids[i].id]
+	}
+	return kids, nil
+}
+
+// derivedAfter returns the pairs (source, derived document) of the edges
+// out of sources after (afterSrc, afterID), at most limit, in order
+// (driver.LineagePager): in one read when r has driver.LineagePager,
+// else from all the edges of each source (driver.Reader.Lineage), which
+// then are read once per page and do not say which documents are gone
+// (Gone false): paged is false then.
+func derivedAfter(ctx context.Context, r driver.Reader, sources []string, afterSrc, afterID string, limit int) (refs []driver.DerivedRef, paged bool, err error) {
+	if lp, ok := r.(driver.LineagePager); ok {
+		refs, err := lp.DerivedAfter(ctx, sources, afterSrc, afterID, limit)
+		return refs, true, err
+	}
+	srcs := slices.Clone(sources)
+	slices.Sort(srcs)
+	srcs = slices.Compact(srcs)
+	out := []driver.DerivedRef{}
+	for _, src := range srcs {
+		if src < afterSrc {
+			continue
+		}
+		_, ders, err := r.Lineage(ctx, src)
+		if err != nil {
+			return nil, false, err
+		}
+		slices.SortFunc(ders, func(a, b driver.LineageEdge) int { return strings.Compare(a.DerivedID, b.DerivedID) })
+		for _, e := range ders {
+			if src == afterSrc && e.DerivedID <= afterID {
+				continue
+			}
+			if n := len(out); n > 0 && out[n-1].SourceID == src && out[n-1].ID == e.DerivedID {
+				out[n-1].Dedup = out[n-1].Dedup && e.Dedup
+				continue
+			}
+			if len(out) == limit {
+				return out, false, nil
+			}
+			out = append(out, driver.DerivedRef{SourceID: src, ID: e.DerivedID, Dedup: e.Dedup})
+		}
+	}
+	return out, false, nil
 }

@@ -132,9 +132,10 @@ const (
 	sqlCacheEntry   = `SELECT result, created_at FROM step_cache WHERE key = $1`
 	// driver.LineagePager's: a range of the primary key (source_id,
 	// derived_id, ...).
-	sqlDerivedAfter = `SELECT l.derived_id, bool_and(d.id IS NOT NULL AND NOT ` + lineageCreated + `)
+	sqlDerivedAfter = `SELECT l.source_id, l.derived_id, bool_and(d.id IS NOT NULL AND NOT ` + lineageCreated + `), bool_and(d.id IS NULL)
 		FROM lineage l LEFT JOIN documents d ON d.id = l.derived_id
-		WHERE l.source_id = $1 AND l.derived_id > $2 GROUP BY l.derived_id ORDER BY l.derived_id LIMIT $3`
+		WHERE l.source_id = ANY($1) AND (l.source_id, l.derived_id) > ($2::text COLLATE "C", $3::text COLLATE "C")
+		GROUP BY l.source_id, l.derived_id ORDER BY l.source_id, l.derived_id LIMIT $4`
 	// The lookups by an array of keys run unprepared (pgx.QueryExecModeExec,
 	// see sqlMetaOf).
 	sqlJobsByID = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
@@ -312,12 +313,16 @@ func (r pipelineReads) LineageAmong(ctx context.Context, ids []string, into bool
 	return collect(ctx, r.b, r.q, scanEdge, "read lineage", q, pgx.QueryExecModeExec, ids)
 }
 
-// DerivedAfter implements driver.LineagePager: one statement.
-func (r pipelineReads) DerivedAfter(ctx context.Context, sourceID, after string, limit int) ([]driver.DerivedRef, error) {
+// DerivedAfter implements driver.LineagePager: one statement, a range of
+// the primary key (source_id, derived_id, ...) of each source.
+func (r pipelineReads) DerivedAfter(ctx context.Context, sources []string, afterSource, afterID string, limit int) ([]driver.DerivedRef, error) {
+	if len(sources) == 0 {
+		return []driver.DerivedRef{}, nil
+	}
 	return collect(ctx, r.b, r.q, func(row pgx.Row) (d driver.DerivedRef, err error) {
-		err = row.Scan(&d.ID, &d.Dedup)
+		err = row.Scan(&d.SourceID, &d.ID, &d.Dedup, &d.Gone)
 		return d, err
-	}, "read lineage", sqlDerivedAfter, sourceID, after, limit)
+	}, "read lineage", sqlDerivedAfter, pgx.QueryExecModeExec, sources, afterSource, afterID, limit)
 }
 
 func (r pipelineReads) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
@@ -469,8 +474,10 @@ func (s *store) LineageAmong(ctx context.Context, ids []string, into bool) ([]dr
 
 // DerivedAfter implements driver.LineagePager, in a read transaction of
 // its own.
-func (s *store) DerivedAfter(ctx context.Context, sourceID, after string, limit int) ([]driver.DerivedRef, error) {
-	return storeRead(ctx, s, func(r pipelineReads) ([]driver.DerivedRef, error) { return r.DerivedAfter(ctx, sourceID, after, limit) })
+func (s *store) DerivedAfter(ctx context.Context, sources []string, afterSource, afterID string, limit int) ([]driver.DerivedRef, error) {
+	return storeRead(ctx, s, func(r pipelineReads) ([]driver.DerivedRef, error) {
+		return r.DerivedAfter(ctx, sources, afterSource, afterID, limit)
+	})
 }
 
 // CacheEntry returns a cached step result, or docex.ErrNotFound.
@@ -580,11 +587,11 @@ func (t *tx) LineageAmong(ctx context.Context, ids []string, into bool) ([]drive
 }
 
 // DerivedAfter implements driver.LineagePager.
-func (t *tx) DerivedAfter(ctx context.Context, sourceID, after string, limit int) ([]driver.DerivedRef, error) {
+func (t *tx) DerivedAfter(ctx context.Context, sources []string, afterSource, afterID string, limit int) ([]driver.DerivedRef, error) {
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	return t.reads().DerivedAfter(ctx, sourceID, after, limit)
+	return t.reads().DerivedAfter(ctx, sources, afterSource, afterID, limit)
 }
 
 var (

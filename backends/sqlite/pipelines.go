@@ -340,26 +340,51 @@ func (r reader) LineageAmong(ctx context.Context, ids []string, into bool) ([]dr
 
 var _ driver.LineageBatchReader = reader{}
 
-// DerivedAfter implements driver.LineagePager: one statement, a range of
-// the primary key (source_id, derived_id, ...), an edge's Dedup as
-// lineageSelect's.
-func (r reader) DerivedAfter(ctx context.Context, sourceID, after string, limit int) ([]driver.DerivedRef, error) {
-	rows, err := r.q.QueryContext(ctx, `SELECT l.derived_id, MIN(d.id IS NOT NULL AND NOT `+lineageCreated+`)
+// DerivedAfter implements driver.LineagePager: a statement per source (a
+// range of the primary key (source_id, derived_id, ...) each), in one
+// snapshot; an edge's Dedup as lineageSelect's.
+func (r reader) DerivedAfter(ctx context.Context, sources []string, afterSource, afterID string, limit int) ([]driver.DerivedRef, error) {
+	srcs := slices.Clone(sources)
+	slices.Sort(srcs)
+	srcs = slices.Compact(srcs)
+	out := []driver.DerivedRef{}
+	err := r.snap(ctx, func(r reader) error {
+		out = out[:0]
+		for _, src := range srcs {
+			if src < afterSource || len(out) == limit {
+				continue
+			}
+			after := ""
+			if src == afterSource {
+				after = afterID
+			}
+			rows, err := r.q.QueryContext(ctx, `SELECT l.derived_id, MIN(d.id IS NOT NULL AND NOT `+lineageCreated+`), MIN(d.id IS NULL)
 	FROM lineage l LEFT JOIN documents d ON d.id = l.derived_id
-	WHERE l.source_id = ? AND l.derived_id > ? GROUP BY l.derived_id ORDER BY l.derived_id LIMIT ?`, sourceID, after, limit)
+	WHERE l.source_id = ? AND l.derived_id > ? GROUP BY l.derived_id ORDER BY l.derived_id LIMIT ?`, src, after, limit-len(out))
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				d := driver.DerivedRef{SourceID: src}
+				if err := rows.Scan(&d.ID, &d.Dedup, &d.Gone); err != nil {
+					rows.Close()
+					return err
+				}
+				out = append(out, d)
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []driver.DerivedRef{}
-	for rows.Next() {
-		var d driver.DerivedRef
-		if err := rows.Scan(&d.ID, &d.Dedup); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 var _ driver.LineagePager = reader{}
