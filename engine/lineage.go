@@ -267,10 +267,11 @@ func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]strin
 // shows the documents as gone. Each deletion is audited (document.delete,
 // with the cascade's source in the detail, cascade_from).
 //
-// The documents are walked depth first, a page of a document's derived
-// documents at a time, and each is deleted after (or with) every document
-// derived from it: the memory it takes is bounded by MaxLineageDepth and
-// the page, not by the number of documents. A document with fewer than
+// The documents are walked depth first, a page of the documents derived
+// from a level of the walk at a time (cascadeWalk), and each is deleted
+// after (or with) every document derived from it: the memory it takes
+// is bounded by MaxLineageDepth and the page, not by the number of
+// documents. A document with fewer than
 // CascadeChunk descendants goes with them in one transaction: all of them
 // or none. A larger cascade deletes CascadeChunk documents per
 // transaction, each document with its metadata, its audit entry and

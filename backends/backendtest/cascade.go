@@ -126,6 +126,44 @@ func (f *fixture) testCascadeChunks(t *testing.T) {
 	}))
 	must(t, s.DeleteDocument(bg, ids[gone]))
 
+	// driver.LineagePager: the pairs out of the three documents of the
+	// first level, the one deleted and one of the second level, a page of
+	// 7 at a time, are the edges', in the primary key's order: those that
+	// did not create their document (the second and third into shared,
+	// the one onto a document B derived already) deduplicated, the
+	// deleted document gone.
+	if lp, ok := st.(driver.LineagePager); ok {
+		srcs := []string{ids[mid[2]], ids[gone], ids[mid[0]], ids[mid[1]], ids[level2[0][20]]}
+		createdOf := map[string]time.Time{}
+		for i, id := range ids {
+			createdOf[id] = created[i]
+		}
+		var want []driver.DerivedRef
+		for _, ed := range edges {
+			if slices.Contains(srcs, ed.SourceID) {
+				isGone := ed.DerivedID == ids[gone]
+				want = append(want, driver.DerivedRef{SourceID: ed.SourceID, ID: ed.DerivedID, Gone: isGone,
+					Dedup: !isGone && !ed.CreatedAt.Equal(createdOf[ed.DerivedID])})
+			}
+		}
+		slices.SortFunc(want, func(a, b driver.DerivedRef) int { return strings.Compare(a.SourceID+" "+a.ID, b.SourceID+" "+b.ID) })
+		var got []driver.DerivedRef
+		for afterSrc, afterID := "", ""; ; {
+			page, err := lp.DerivedAfter(bg, srcs, afterSrc, afterID, 7)
+			must(t, err)
+			got = append(got, page...)
+			if len(page) < 7 {
+				break
+			}
+			afterSrc, afterID = page[6].SourceID, page[6].ID
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("DerivedAfter by pages of 7: %d pairs, want %d (equal)", len(got), len(want))
+		}
+	} else {
+		t.Logf("%T is no driver.LineagePager", st)
+	}
+
 	// The driver's part: both backends delete many documents in few
 	// statements (driver.DeleteBatchTx), all or none.
 	c := e.basket(s, "c")

@@ -200,8 +200,10 @@ output only deduplicated onto (it was in the basket already, an
 original say: "deduplicated" in doc lineage) is no descendant: it stays. Without either, on a
 terminal, it asks which (c, k, or nothing: not deleted); otherwise it
 deletes nothing and exits 5. A cascade of 500 descendants or more
-deletes 500 documents per transaction, deepest first, the document
-itself last: if it is interrupted, running it again finishes it.
+deletes 500 documents per transaction, each after the documents derived
+from it, the document itself last: if it is interrupted, running it
+again finishes it. With --json the ids deleted are kept in a temporary
+file until they are printed, not in memory.
 
 Example:
   docex doc delete DOC_ID --cascade`,
