@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -254,5 +255,124 @@ func TestCascadeWalkHeld(t *testing.T) {
 	}
 	if n != len(tr.parent)+1 || len(chunks) != (len(tr.parent)+CascadeChunk-1)/CascadeChunk {
 		t.Fatalf("%d ids in %d chunks, want %d in %d", n, len(chunks), len(tr.parent)+1, (len(tr.parent)+CascadeChunk-1)/CascadeChunk)
+	}
+}
+
+// TestCascadeWalkDiamonds: a lattice of documents each derived from both
+// documents of the level above (edges into documents that are gone, which
+// a cascade follows, 14 levels of 2), over a live source and a live
+// leaf, has 2^14 paths from the source; the walk reaches each document
+// once (walkSeen) and yields each once, paged or not, and a cascade of
+// the source deletes the leaf. The walk without the set yielded a
+// document once per path (16,384 times the leaf).
+func TestCascadeWalkDiamonds(t *testing.T) {
+	ctx := context.Background()
+	be, dir := OpenTestSQLite(t)
+	s := acmeSessionOn(t, be, dir, nil)
+	b, err := s.CreateBasket(ctx, "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := s.AddDocuments(ctx, b.ID, []NewDocument{
+		{Name: "root.txt", Content: strings.NewReader("root")},
+		{Name: "leaf.txt", Content: strings.NewReader("leaf")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, leaf := added[0].Document.ID, added[1].Document.ID
+	st, err := be.OpenTenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const levels = 14
+	gone := func(l, i int) string { return fmt.Sprintf("00000000-0000-7000-8000-%08d%04d", l, i) }
+	if err := st.Write(ctx, func(tx driver.Tx) error {
+		edge := func(src, der string) error {
+			return tx.InsertLineage(ctx, driver.LineageEdge{SourceID: src, DerivedID: der, Step: "s", Pipeline: "p", Version: 1,
+				Plugin: "x", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: time.Now().UTC()})
+		}
+		above := []string{root}
+		for l := range levels {
+			level := []string{gone(l, 0), gone(l, 1)}
+			for _, src := range above {
+				for _, der := range level {
+					if err := edge(src, der); err != nil {
+						return err
+					}
+				}
+			}
+			above = level
+		}
+		for _, src := range above {
+			if err := edge(src, leaf); err != nil {
+				return err
+			}
+		}
+		return tx.SetMetadata(ctx, leaf, map[string]docex.Value{"derived_from": docex.String(above[0])}, time.Now().UTC())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, plain := range []bool{false, true} {
+		w := newCascadeWalk(root, 3)
+		yields := map[string]int{}
+		err := st.Write(ctx, func(tx driver.Tx) error {
+			var r driver.Tx = tx
+			if plain {
+				r = plainTx{tx}
+			}
+			for n := 0; ; n++ {
+				id, _, ok, err := w.next(ctx, r, true)
+				if err != nil || !ok {
+					return err
+				}
+				if yields[id]++; n > 4*levels+4 {
+					return fmt.Errorf("more than %d yields (the leaf %d times so far)", n, yields[leaf])
+				}
+			}
+		})
+		if err != nil {
+			t.Fatalf("plain %t: %v", plain, err)
+		}
+		if len(yields) != 2*levels+1 || yields[leaf] != 1 {
+			t.Fatalf("plain %t: %d documents yielded, the leaf %d times; want %d, each once", plain, len(yields), yields[leaf], 2*levels+1)
+		}
+		for id, n := range yields {
+			if n != 1 {
+				t.Fatalf("plain %t: %s yielded %d times", plain, id, n)
+			}
+		}
+	}
+	deleted, err := s.DeleteDocumentCascade(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deleted) != 2 || deleted[0] != leaf || deleted[1] != root {
+		t.Fatalf("the cascade deleted %v, want the leaf, then the source", deleted)
+	}
+}
+
+// TestWalkSeenAttempts: what a transaction's attempt marked counts once
+// it committed, or while it is the current one; not after a retry began.
+func TestWalkSeenAttempts(t *testing.T) {
+	a, b, c := "01a24eae-2961-7acd-a8c5-2992f89b0001", "01a24eae-2961-7acd-a8c5-2992f89b0002", "not-a-uuid"
+	w := newCascadeWalk(a, 4)
+	w.commit() // the first transaction
+	w.begin()
+	w.seen.mark(b)
+	w.seen.mark(c)
+	if !w.seen.has(a) || !w.seen.has(b) || !w.seen.has(c) {
+		t.Fatal("marks of the current and a committed attempt do not count")
+	}
+	w.begin() // the transaction is retried
+	if !w.seen.has(a) || w.seen.has(b) || w.seen.has(c) {
+		t.Fatal("a failed attempt's marks count after a retry began")
+	}
+	w.seen.mark(b)
+	w.commit()
+	w.begin()
+	if !w.seen.has(b) || w.seen.has(c) {
+		t.Fatal("a committed retry's marks do not count, or the failed attempt's do")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/docex-dev/docex/driver"
 )
 
@@ -25,10 +27,13 @@ const cascadePage = 1024
 // gone, not a deduplicated edge; an edge into a document of a batch on
 // the path (a cycle through deduplicated edges into documents gone since,
 // or a document derived twice) is not followed, as that batch walks the
-// document's own. It holds at most a page of ids per level of the path
-// (MaxLineageDepth levels at most) and a page yielded, not the tree. A
-// document reached by two paths not on the path at once is yielded twice
-// (deleting it twice deletes it once).
+// document's own, nor one into a document the walk reached before
+// (walkSeen): a document reached by two paths is walked and yielded once,
+// so that a walk's reads grow with the edges, not with the paths, which
+// documents derived twice at several levels would multiply. It holds at
+// most a page of ids per level of the path (MaxLineageDepth levels at
+// most) and a page yielded, and the set of the documents it reached, 16
+// bytes of each id (walkSeen), not their edges or names.
 //
 // A walk may span transactions (next is given the one it reads in): the
 // documents it read in an earlier one are yielded as they were then
@@ -40,6 +45,7 @@ type cascadeWalk struct {
 	path    []walkFrame
 	onPath  map[string]int // the ids of the path's batches (a count each)
 	pending []walkChild    // a batch done, not yielded yet
+	seen    *walkSeen      // the documents the walk reached, shared by its clones
 	// held is how many document ids the walk holds; maxHeld the most it
 	// held at once (tests).
 	held, maxHeld int
@@ -71,8 +77,55 @@ func (w *cascadeWalk) reset(root string) {
 	w.path = append(w.path[:0], walkFrame{docs: []walkChild{{id: root, live: true}}, more: true})
 	w.onPath = map[string]int{root: 1}
 	w.pending = nil
+	w.seen = &walkSeen{ids: map[[16]byte]uint32{}, other: map[string]uint32{}, committed: map[uint32]bool{}, attempt: 1}
+	w.seen.mark(root)
 	w.count()
 }
+
+// walkSeen is the set of the documents a walk reached, kept across the
+// transactions it spans: each mark records the attempt (a transaction,
+// tried once) that made it, and counts only when that attempt committed
+// or is the current one, so that a transaction retried from a clone of
+// the walk (deleteCascade) does not skip what a failed attempt reached.
+// A UUID takes 16 bytes; another id, as read.
+type walkSeen struct {
+	ids       map[[16]byte]uint32
+	other     map[string]uint32
+	committed map[uint32]bool
+	attempt   uint32
+}
+
+func (s *walkSeen) get(id string) (uint32, bool) {
+	if u, err := uuid.Parse(id); err == nil && len(id) == 36 {
+		a, ok := s.ids[u]
+		return a, ok
+	}
+	a, ok := s.other[id]
+	return a, ok
+}
+
+// has reports whether id was marked by a committed attempt or by the
+// current one.
+func (s *walkSeen) has(id string) bool {
+	a, ok := s.get(id)
+	return ok && (a == s.attempt || s.committed[a])
+}
+
+func (s *walkSeen) mark(id string) {
+	if u, err := uuid.Parse(id); err == nil && len(id) == 36 {
+		s.ids[u] = s.attempt
+		return
+	}
+	s.other[id] = s.attempt
+}
+
+// begin starts a new attempt (a transaction, or its retry): what an
+// attempt that did not commit marked no longer counts. The set is shared
+// by the walk's clones, so that no attempt number is given twice.
+func (w *cascadeWalk) begin() { w.seen.attempt++ }
+
+// commit records that the current attempt's transaction committed.
+func (w *cascadeWalk) commit() { w.seen.committed[w.seen.attempt] = true }
 
 // clone returns a copy of w that shares nothing with it that either
 // changes: a transaction retried starts again from it.
@@ -158,12 +211,15 @@ func (w *cascadeWalk) read(ctx context.Context, tx driver.Tx, f *walkFrame, lock
 	}
 	var kids []walkChild
 	for _, r := range refs {
-		if !r.Dedup && w.onPath[r.ID] == 0 {
+		if !r.Dedup && w.onPath[r.ID] == 0 && !w.seen.has(r.ID) {
 			kids = append(kids, walkChild{id: r.ID, live: !r.Gone})
 		}
 	}
 	slices.SortFunc(kids, func(a, b walkChild) int { return strings.Compare(a.id, b.id) })
 	kids = slices.CompactFunc(kids, func(a, b walkChild) bool { return a.id == b.id })
+	for _, k := range kids {
+		w.seen.mark(k.id)
+	}
 	if len(kids) == 0 || !lock && pagerRead {
 		return kids, nil
 	}

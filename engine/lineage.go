@@ -383,6 +383,7 @@ func (s *Session) deleteCascade(ctx context.Context, id string, page int, delete
 	if err != nil {
 		return err
 	}
+	w.commit()
 	s.releaseAfter(ctx, st, tc, sums...)
 	if err := deleted(chunk); err != nil {
 		return err
@@ -399,6 +400,7 @@ func (s *Session) deleteCascade(ctx context.Context, id string, page int, delete
 		saved, savedLast := w.clone(), last
 		err := s.writeAudit(ctx, st, "document.delete", id, false, func(tx driver.Tx) error {
 			*w, last = *saved.clone(), savedLast // a retried transaction starts again
+			w.begin()
 			chunk, sums, done = nil, nil, false
 			if last {
 				if err := lockRoot(ctx, tx); err != nil {
@@ -447,6 +449,7 @@ func (s *Session) deleteCascade(ctx context.Context, id string, page int, delete
 		if err != nil {
 			return err
 		}
+		w.commit()
 		s.releaseAfter(ctx, st, tc, sums...)
 		if err := deleted(chunk); err != nil {
 			return err
