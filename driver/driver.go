@@ -491,9 +491,12 @@ type UnreferencedContentLister interface {
 // behind after a crash (for example a tenant file renamed into place whose
 // registry row never committed). Sweep removes it and returns what it
 // removed; with dryRun it removes nothing and returns what it would
-// remove. It must never remove anything a registered tenant uses.
+// remove. It must never remove anything a registered tenant uses. A file
+// whose age the backend goes by (one an operation in flight may be
+// building) is removed only when older than grace, and the backend may
+// require more (it documents how much).
 type Sweeper interface {
-	Sweep(ctx context.Context, dryRun bool) ([]string, error)
+	Sweep(ctx context.Context, grace time.Duration, dryRun bool) ([]string, error)
 }
 
 // PluginRecord is an installed plugin: its manifest as installed and the

@@ -50,7 +50,10 @@ type SweepOptions struct {
 	// Grace is how old a file must be for Sweep to remove it: younger
 	// files are left alone, since an operation in flight may be about to
 	// use them. An hour is safe; 0 is only for a quiet system. Content rows
-	// in the database have no age: they are removed when unreferenced.
+	// in the database have no age: they are removed when unreferenced. A
+	// backend may keep files longer (driver.Sweeper: SQLite staging files
+	// stay until twice its busy timeout) and removes files it proves
+	// orphaned under a lock at any age (SQLite's unregistered tenant files).
 	Grace time.Duration
 	// DryRun removes nothing: no file, pack, object or tenant storage is
 	// removed or rewritten, and the report lists what a sweep would
@@ -113,7 +116,7 @@ func (sw *sweepRun) sweep(ctx context.Context) error {
 		return err
 	}
 	if bs, ok := e.be.(driver.Sweeper); ok {
-		removed, err := bs.Sweep(ctx, sw.opts.DryRun)
+		removed, err := bs.Sweep(ctx, sw.opts.Grace, sw.opts.DryRun)
 		if err != nil {
 			return err
 		}

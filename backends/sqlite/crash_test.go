@@ -321,7 +321,7 @@ func verifyTenants(t *testing.T, dir, mode, sync string, round int, lines []stri
 	// Orphans (a file renamed in place whose registry row never
 	// committed, a temporary file of a build) are swept; registered
 	// files are not.
-	removed, err := r.be.Sweep(bgctx, false)
+	removed, err := r.be.Sweep(bgctx, 0, false)
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}

@@ -159,7 +159,7 @@ func TestSweepRemovesUnregisteredFiles(t *testing.T) {
 	// A dry run names what Sweep removes and removes nothing, not even an
 	// empty directory.
 	before := listFiles(t, b.tenantsDir())
-	dry, err := b.Sweep(ctx, true)
+	dry, err := b.Sweep(ctx, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,14 +171,14 @@ func TestSweepRemovesUnregisteredFiles(t *testing.T) {
 		t.Errorf("the dry run changed the files: before %v, after %v", before, after)
 	}
 	must(t, os.MkdirAll(filepath.Join(b.tenantsDir(), "empty"), 0o700))
-	if _, err := b.Sweep(ctx, true); err != nil {
+	if _, err := b.Sweep(ctx, 0, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(b.tenantsDir(), "empty")); err != nil {
 		t.Errorf("the dry run removed an empty tenant directory: %v", err)
 	}
 
-	removed, err := b.Sweep(ctx, false)
+	removed, err := b.Sweep(ctx, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestSweepConcurrentWithCreateTenant(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				b.Sweep(ctx, false)
+				b.Sweep(ctx, 0, false)
 			}
 		}
 	}()
@@ -469,5 +469,60 @@ func TestReadFailedAfterDeletion(t *testing.T) {
 	var v int
 	if got := errRow(err).Scan(&v); got != err {
 		t.Fatalf("errRow(err).Scan = %v, want err", got)
+	}
+}
+
+// TestSweepStagingAge: a staging file is swept only when older than both
+// the sweep's grace and twice the busy timeout (10 s by default), and a
+// dry run names exactly what the sweep then removes. Before, the grace
+// was not looked at: docex gc --grace 1h removed a staging file of 30 s
+// (and --grace 0s left one of 5 s alone, as now, without saying so).
+func TestSweepStagingAge(t *testing.T) {
+	ctx := context.Background()
+	ages := []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Hour}
+	for _, c := range []struct {
+		name  string
+		grace time.Duration
+		swept []time.Duration // the ages of the files swept
+	}{
+		{"no grace", 0, ages[1:]},
+		{"grace under twice the busy timeout", 8 * time.Second, ages[1:]},
+		{"grace of a minute", time.Minute, ages[2:]},
+		{"grace of an hour", time.Hour, ages[2:]},
+		{"grace of a day", 24 * time.Hour, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := bootstrapped(t)
+			b.cfg.BusyTimeout = 5 * time.Second
+			must(t, os.MkdirAll(b.stagingDir(), 0o700))
+			byAge := map[time.Duration]string{}
+			for _, age := range ages {
+				p := filepath.Join(b.stagingDir(), uuid.NewString()+".db")
+				must(t, os.WriteFile(p, []byte("partial"), 0o600))
+				when := time.Now().Add(-age)
+				must(t, os.Chtimes(p, when, when))
+				byAge[age] = p
+			}
+			var want []string
+			for _, age := range c.swept {
+				want = append(want, byAge[age])
+			}
+			slices.Sort(want)
+			dry, err := b.Sweep(ctx, c.grace, true)
+			must(t, err)
+			slices.Sort(dry)
+			removed, err := b.Sweep(ctx, c.grace, false)
+			must(t, err)
+			slices.Sort(removed)
+			if !slices.Equal(dry, want) || !slices.Equal(removed, want) {
+				t.Fatalf("grace %v: the dry run named %v, the sweep removed %v; want %v", c.grace, dry, removed, want)
+			}
+			for age, p := range byAge {
+				_, err := os.Lstat(p)
+				if gone := errors.Is(err, os.ErrNotExist); gone != slices.Contains(c.swept, age) {
+					t.Fatalf("staging file of age %v gone: %v, want %v", age, gone, !gone)
+				}
+			}
+		})
 	}
 }

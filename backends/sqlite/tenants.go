@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -382,17 +383,27 @@ func (b *Backend) DeleteTenant(ctx context.Context, id string, audit docex.Audit
 	return nil
 }
 
+// stagingAge is how old a staging file must be for Sweep to remove it:
+// grace, and at least twice the busy timeout (a create builds its file
+// within a write that waits for the lock at most that long).
+func (b *Backend) stagingAge(grace time.Duration) time.Duration {
+	return max(grace, 2*b.cfg.BusyTimeout)
+}
+
 func (b *Backend) stagingDir() string { return filepath.Join(b.tenantsDir(), ".staging") }
 
 // Sweep removes tenant files that no registry row refers to (left by a
 // crash during provisioning or deletion) and staging files of crashed
 // provisioning. It runs under the system write lock, so it is serialised
-// with CreateTenant's rename-and-register step; staging files younger than
-// twice the busy timeout are left alone (a create may be building them).
-// It returns the paths removed; with dryRun it removes nothing (taking
-// the same lock, so that what it lists is what a sweep would remove) and
-// returns the paths it would remove.
-func (b *Backend) Sweep(ctx context.Context, dryRun bool) ([]string, error) {
+// with CreateTenant's rename-and-register step: an unregistered tenant
+// file is removed at any age. Staging files are removed only when older
+// than both grace and twice the busy timeout (a create may be building
+// them; stagingAge). It returns the paths removed; with dryRun it removes
+// nothing (taking the same lock and the same bounds, so that what it
+// lists is what a sweep would remove) and returns the paths it would
+// remove.
+func (b *Backend) Sweep(ctx context.Context, grace time.Duration, dryRun bool) ([]string, error) {
+	minAge := b.stagingAge(grace)
 	d, err := b.system(ctx, false)
 	if err != nil {
 		return nil, err
@@ -425,7 +436,7 @@ func (b *Backend) Sweep(ctx context.Context, dryRun bool) ([]string, error) {
 				continue // not a name this backend gives: not ours to remove
 			}
 			p := filepath.Join(b.stagingDir(), f.Name())
-			if info, err := f.Info(); err == nil && b.now().Sub(info.ModTime()) > b.cfg.BusyTimeout*2 {
+			if info, err := f.Info(); err == nil && b.now().Sub(info.ModTime()) > minAge {
 				if dryRun || os.Remove(p) == nil {
 					removed = append(removed, p)
 				}

@@ -561,9 +561,17 @@ PostgreSQL tenant's schema comes and goes with its registry row), the
 content directories of deleted tenants and content files no document refers
 to: what a crash between two steps can leave. With filesystem storage it
 also removes pack files no document refers to and rewrites packs less than
-half referenced (deleted documents leave their bytes in a pack until then).
+half referenced (deleting the last document of a pack removes the pack at
+once; a crash can leave it, and other deleted documents leave their bytes
+in a pack until then).
 Files younger than --grace are left alone, since operations in flight may
-be using them. With database storage it removes the content rows no
+be using them. A SQLite tenant file being built (tenants/.staging/) is
+removed only when older than both --grace and twice
+database.sqlite.busy_timeout_ms (10 s by default): --grace 0s leaves a
+younger one alone, and --dry-run does not list it either. An unregistered
+SQLite tenant file renamed into tenants/<id>/ is removed at any age: a
+tenant file is renamed there and registered in one transaction under the
+system database's write lock, which gc takes too. With database storage it removes the content rows no
 document refers to, at any age (a row commits with its document; the count
 is "unreferenced content files"). With S3 storage it deletes the objects
 no document refers to and the prefixes of deleted tenants, aborts the
