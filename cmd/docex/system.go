@@ -561,9 +561,9 @@ PostgreSQL tenant's schema comes and goes with its registry row), the
 content directories of deleted tenants and content files no document refers
 to: what a crash between two steps can leave. With filesystem storage it
 also removes pack files no document refers to and rewrites packs less than
-half referenced (deleting the last document of a pack removes the pack at
-once; a crash can leave it, and other deleted documents leave their bytes
-in a pack until then).
+half referenced (deleted documents leave their bytes in a pack until then:
+a pack that one add of several files wrote stays, even once all of its
+documents are deleted; a pack of one document goes with it).
 Files younger than --grace are left alone, since operations in flight may
 be using them. A SQLite tenant file being built (tenants/.staging/) is
 removed only when older than both --grace and twice
