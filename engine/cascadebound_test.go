@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -374,5 +375,33 @@ func TestWalkSeenAttempts(t *testing.T) {
 	w.begin()
 	if !w.seen.has(b) || w.seen.has(c) {
 		t.Fatal("a committed retry's marks do not count, or the failed attempt's do")
+	}
+}
+
+// TestUnderivedDeleteReadsBounded: deleting a document without its
+// derived documents (DeleteUnderivedDocument) counts them with a
+// cascade's walk: on the tree of TestCascadeReadsBounded (2,550
+// descendants) it is refused, naming them all, having read no more ids
+// at once than a page of the walk and no more edges than one document
+// has. Before, it read the tree a level at a time (2,500 ids in one
+// read) and held them.
+func TestUnderivedDeleteReadsBounded(t *testing.T) {
+	ctx := context.Background()
+	sqlBE, dir := OpenTestSQLite(t)
+	sizes := &readSizes{}
+	be := sizedBackend{&hookBackend{Backend: sqlBE}, sizes}
+	s := acmeSessionOn(t, be, dir, nil)
+	const fan = 50
+	tr := newCascadeTree(t, s, be.hookBackend.store(ctx, t), fan, fan)
+	*sizes = readSizes{}
+	err := s.DeleteUnderivedDocument(ctx, tr.root)
+	if !errors.Is(err, docex.ErrHasDerived) || !strings.Contains(fmt.Sprint(err), fmt.Sprintf("has %d derived", len(tr.parent))) {
+		t.Fatalf("err = %v, want ErrHasDerived naming %d derived documents", err, len(tr.parent))
+	}
+	if sizes.maxIDs > cascadePage || sizes.maxE > fan+1 {
+		t.Fatalf("the count read %d ids at once (want at most %d) and %d edges in one read (want at most %d)", sizes.maxIDs, cascadePage, sizes.maxE, fan+1)
+	}
+	if _, err := s.Document(ctx, tr.root); err != nil {
+		t.Fatalf("the refused delete deleted the document: %v", err)
 	}
 }

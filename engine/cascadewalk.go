@@ -22,7 +22,7 @@ const cascadePage = 1024
 // batch above it on the walk's path (the source alone at the top), read
 // in the order of the lineage primary key (driver.LineagePager): a
 // batch's documents are yielded once every page derived from them was
-// walked. It follows the edges DescendantIDs follows (descendantsIn):
+// walked. It follows the edges DescendantIDs follows:
 // those that created their document and those into a document that is
 // gone, not a deduplicated edge; an edge into a document of a batch on
 // the path (a cycle through deduplicated edges into documents gone since,

@@ -509,7 +509,7 @@ func (s *Session) deleteCascaded(ctx context.Context, tx driver.Tx, tc driver.Te
 	return deleted, sums, s.dropInTx(ctx, tx, tc, sums...)
 }
 
-// tooDeepError is descendantsIn's error for descendants deeper than
+// tooDeepError is a cascade walk's error for descendants deeper than
 // MaxLineageDepth: docex.ErrInvalid.
 type tooDeepError struct{ id string }
 
@@ -520,18 +520,24 @@ func (e tooDeepError) Error() string {
 func (tooDeepError) Unwrap() error { return docex.ErrInvalid }
 
 // liveDescendantsIn returns how many documents derived from docID,
-// directly or not, exist, read in tx with each locked (descendantsIn).
+// directly or not, exist, read in tx with each locked, by a cascade's
+// walk (cascadeWalk: its memory does not follow the tree).
 // Descendants deeper than MaxLineageDepth are docex.ErrHasDerived.
 func liveDescendantsIn(ctx context.Context, tx driver.Tx, docID string) (int, error) {
-	ids, err := descendantsIn(ctx, tx, docID)
-	if errors.As(err, new(tooDeepError)) {
-		return 0, docex.Errorf(docex.ErrHasDerived, "document %s has derived documents more than %d levels deep", docID, MaxLineageDepth)
+	w := newCascadeWalk(docID, cascadePage)
+	n := 0
+	for {
+		_, live, ok, err := w.next(ctx, tx, true)
+		if errors.As(err, new(tooDeepError)) {
+			return 0, docex.Errorf(docex.ErrHasDerived, "document %s has derived documents more than %d levels deep", docID, MaxLineageDepth)
+		}
+		if err != nil || !ok {
+			return n, err
+		}
+		if live {
+			n++
+		}
 	}
-	if err != nil || len(ids) == 0 {
-		return 0, err
-	}
-	live, err := tx.LockDocuments(ctx, ids, true)
-	return len(live), err
 }
 
 // lineageLevel returns the edges into the documents of ids (up: their
@@ -573,60 +579,4 @@ func lineageLevel(ctx context.Context, r driver.Reader, ids []string, up bool) (
 		delete(by, id) // an id given twice is listed once
 	}
 	return out, nil
-}
-
-// descendantsIn returns the ids of the documents derived from docID,
-// directly or not, read in tx (gone ones included, as their own
-// descendants may exist), deepest first. Each document is locked
-// exclusively (driver.Tx.LockDocuments) before its derived documents are
-// read: a job deriving from it commits first and is seen, or finds it
-// gone and writes nothing (keepInputs). It follows the edges that
-// created their document, and those into a document that is gone; not a
-// deduplicated edge (driver.LineageEdge.Dedup): a document that existed
-// before the step's output deduplicated onto it, an original the user
-// added say, is no descendant. Such edges may form a cycle (A's output
-// deduplicating onto X, X's onto A); creating edges cannot.
-func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, error) {
-	var levels [][]string
-	seen := map[string]bool{docID: true}
-	frontier := []string{docID}
-	for depth := 1; len(frontier) > 0 && depth <= MaxLineageDepth; depth++ {
-		if _, err := tx.LockDocuments(ctx, frontier, true); err != nil {
-			return nil, err
-		}
-		ders, err := lineageLevel(ctx, tx, frontier, false)
-		if err != nil {
-			return nil, err
-		}
-		var next []string
-		for _, e := range ders {
-			if !e.Dedup && !seen[e.DerivedID] {
-				seen[e.DerivedID] = true
-				next = append(next, e.DerivedID)
-			}
-		}
-		levels = append(levels, next)
-		frontier = next
-	}
-	// The walk stopped at MaxLineageDepth: refused only if a document at
-	// that depth has descendants of its own.
-	if _, err := tx.LockDocuments(ctx, frontier, true); err != nil {
-		return nil, err
-	}
-	if len(frontier) > 0 {
-		ders, err := lineageLevel(ctx, tx, frontier, false)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range ders {
-			if !e.Dedup && !seen[e.DerivedID] {
-				return nil, tooDeepError{docID}
-			}
-		}
-	}
-	var ids []string
-	for i := len(levels) - 1; i >= 0; i-- {
-		ids = append(ids, levels[i]...)
-	}
-	return ids, nil
 }

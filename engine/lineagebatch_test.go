@@ -151,3 +151,61 @@ func TestLineageBatchedWalk(t *testing.T) {
 		}
 	}
 }
+
+// descendantsIn (tests: the level-by-level walk the cascade used before
+// cascadeWalk, which checks the batch readers against the one-by-one
+// reads) returns the ids of the documents derived from docID,
+// directly or not, read in tx (gone ones included, as their own
+// descendants may exist), deepest first. Each document is locked
+// exclusively (driver.Tx.LockDocuments) before its derived documents are
+// read: a job deriving from it commits first and is seen, or finds it
+// gone and writes nothing (keepInputs). It follows the edges that
+// created their document, and those into a document that is gone; not a
+// deduplicated edge (driver.LineageEdge.Dedup): a document that existed
+// before the step's output deduplicated onto it, an original the user
+// added say, is no descendant. Such edges may form a cycle (A's output
+// deduplicating onto X, X's onto A); creating edges cannot.
+func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, error) {
+	var levels [][]string
+	seen := map[string]bool{docID: true}
+	frontier := []string{docID}
+	for depth := 1; len(frontier) > 0 && depth <= MaxLineageDepth; depth++ {
+		if _, err := tx.LockDocuments(ctx, frontier, true); err != nil {
+			return nil, err
+		}
+		ders, err := lineageLevel(ctx, tx, frontier, false)
+		if err != nil {
+			return nil, err
+		}
+		var next []string
+		for _, e := range ders {
+			if !e.Dedup && !seen[e.DerivedID] {
+				seen[e.DerivedID] = true
+				next = append(next, e.DerivedID)
+			}
+		}
+		levels = append(levels, next)
+		frontier = next
+	}
+	// The walk stopped at MaxLineageDepth: refused only if a document at
+	// that depth has descendants of its own.
+	if _, err := tx.LockDocuments(ctx, frontier, true); err != nil {
+		return nil, err
+	}
+	if len(frontier) > 0 {
+		ders, err := lineageLevel(ctx, tx, frontier, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ders {
+			if !e.Dedup && !seen[e.DerivedID] {
+				return nil, tooDeepError{docID}
+			}
+		}
+	}
+	var ids []string
+	for i := len(levels) - 1; i >= 0; i-- {
+		ids = append(ids, levels[i]...)
+	}
+	return ids, nil
+}
