@@ -137,6 +137,20 @@ func (t sizedTx) DeleteDocuments(ctx context.Context, ids []string, audit []doce
 	return t.Tx.(driver.DeleteBatchTx).DeleteDocuments(ctx, ids, audit)
 }
 
+// sizedCascadeTree returns a session on a store that records the sizes
+// of its reads, and a tree of fan documents each with fan derived
+// documents on it, the sizes reset once it is built.
+func sizedCascadeTree(t *testing.T, fan int) (*Session, *cascadeTree, *readSizes) {
+	t.Helper()
+	sqlBE, dir := OpenTestSQLite(t)
+	sizes := &readSizes{}
+	be := sizedBackend{&hookBackend{Backend: sqlBE}, sizes}
+	s := acmeSessionOn(t, be, dir, nil)
+	tr := newCascadeTree(t, s, be.hookBackend.store(context.Background(), t), fan, fan)
+	*sizes = readSizes{}
+	return s, tr, sizes
+}
+
 // TestCascadeReadsBounded: a cascading delete of a tree of 50 documents
 // each with 50 derived documents (2,550 descendants), on a store without
 // driver.LineagePager, reads no more ids at once than a transaction
@@ -148,14 +162,9 @@ func (t sizedTx) DeleteDocuments(ctx context.Context, ids []string, audit []doce
 // read, their ids all held.
 func TestCascadeReadsBounded(t *testing.T) {
 	ctx := context.Background()
-	sqlBE, dir := OpenTestSQLite(t)
-	sizes := &readSizes{}
-	be := sizedBackend{&hookBackend{Backend: sqlBE}, sizes}
-	s := acmeSessionOn(t, be, dir, nil)
 	const fan = 50
 	const readsPage = 1024 // cascadePage (TestCascadeWalkHeld checks)
-	tr := newCascadeTree(t, s, be.hookBackend.store(ctx, t), fan, fan)
-	*sizes = readSizes{}
+	s, tr, sizes := sizedCascadeTree(t, fan)
 	deleted, err := s.DeleteDocumentCascade(ctx, tr.root)
 	if err != nil {
 		t.Fatal(err)
@@ -387,13 +396,8 @@ func TestWalkSeenAttempts(t *testing.T) {
 // read) and held them.
 func TestUnderivedDeleteReadsBounded(t *testing.T) {
 	ctx := context.Background()
-	sqlBE, dir := OpenTestSQLite(t)
-	sizes := &readSizes{}
-	be := sizedBackend{&hookBackend{Backend: sqlBE}, sizes}
-	s := acmeSessionOn(t, be, dir, nil)
 	const fan = 50
-	tr := newCascadeTree(t, s, be.hookBackend.store(ctx, t), fan, fan)
-	*sizes = readSizes{}
+	s, tr, sizes := sizedCascadeTree(t, fan)
 	err := s.DeleteUnderivedDocument(ctx, tr.root)
 	if !errors.Is(err, docex.ErrHasDerived) || !strings.Contains(fmt.Sprint(err), fmt.Sprintf("has %d derived", len(tr.parent))) {
 		t.Fatalf("err = %v, want ErrHasDerived naming %d derived documents", err, len(tr.parent))

@@ -95,8 +95,14 @@ type walkSeen struct {
 	attempt   uint32
 }
 
+// uuidKey returns id's 16 bytes when id is a canonical UUID.
+func uuidKey(id string) ([16]byte, bool) {
+	u, err := uuid.Parse(id)
+	return u, err == nil && len(id) == 36
+}
+
 func (s *walkSeen) get(id string) (uint32, bool) {
-	if u, err := uuid.Parse(id); err == nil && len(id) == 36 {
+	if u, ok := uuidKey(id); ok {
 		a, ok := s.ids[u]
 		return a, ok
 	}
@@ -112,7 +118,7 @@ func (s *walkSeen) has(id string) bool {
 }
 
 func (s *walkSeen) mark(id string) {
-	if u, err := uuid.Parse(id); err == nil && len(id) == 36 {
+	if u, ok := uuidKey(id); ok {
 		s.ids[u] = s.attempt
 		return
 	}

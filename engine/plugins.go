@@ -210,16 +210,18 @@ func (s *Session) RefuseInstall(ctx context.Context, source string, err error) e
 // err, or the error of opening the session.
 func (s *Session) refuse(ctx context.Context, action tenancy.Action, op, target string, detail map[string]any, err error) error {
 	st, oerr := s.open(ctx, action, op, target)
-	if oerr != nil {
-		return oerr
-	}
-	defer st.Close()
-	return withAuditErr(err, s.auditOutcome(ctx, st, op, target, err, detail))
+	return s.refuseIn(ctx, st, oerr, op, target, detail, err)
 }
 
 // refuseDetail is refuse with detail in the entry of a denial too.
 func (s *Session) refuseDetail(ctx context.Context, action tenancy.Action, op, target string, detail map[string]any, err error) error {
 	st, oerr := s.openDetail(ctx, action, op, target, detail)
+	return s.refuseIn(ctx, st, oerr, op, target, detail, err)
+}
+
+// refuseIn records err as op's outcome in st, opened for it with the
+// error oerr (returned as it is: a denial, audited by the opening).
+func (s *Session) refuseIn(ctx context.Context, st driver.TenantStore, oerr error, op, target string, detail map[string]any, err error) error {
 	if oerr != nil {
 		return oerr
 	}
