@@ -90,7 +90,8 @@ Examples:
 				fs.StringArrayVar(&run.docs, "doc", nil, "document ids (repeatable, or comma-separated)")
 				fs.StringVar(&run.basket, "basket", "", "every original document of this basket (name or id)")
 				fs.BoolVar(&run.wait, "wait", false, "wait until every job is final; exit 6 when one failed or was cancelled")
-				fs.StringVar(&run.worker, "worker", "auto", "with --wait, run a worker in this process: auto (SQLite only), yes or no")
+				run.worker = setString{v: "auto"}
+				fs.Var(&run.worker, "worker", "with --wait, run a worker in this process: auto (SQLite only), yes or no")
 				fs.BoolVarP(&run.quiet, "quiet", "q", false, "without --wait, print only the jobs' ids, one per line (for scripts)")
 			},
 			run: func(ctx context.Context, c *cli, args []string) error {
@@ -256,9 +257,19 @@ type runOpts struct {
 	docs   []string
 	basket string
 	wait   bool
-	worker string
+	worker setString
 	quiet  bool
 }
+
+// setString is a string flag that remembers whether it was given.
+type setString struct {
+	v   string
+	set bool
+}
+
+func (f *setString) String() string     { return f.v }
+func (f *setString) Set(v string) error { f.v, f.set = v, true; return nil }
+func (f *setString) Type() string       { return "string" }
 
 type workerOpts struct {
 	tenants           []string
@@ -526,10 +537,13 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 	if o.quiet && o.wait {
 		return docex.Errorf(errUsage, "pipeline run: -q prints the enqueued jobs' ids, without --wait (with --wait, --json gives them)")
 	}
-	switch o.worker {
+	switch o.worker.v {
 	case "auto", "yes", "no":
 	default:
-		return docex.Errorf(errUsage, "--worker %q: want auto, yes or no", o.worker)
+		return docex.Errorf(errUsage, "--worker %q: want auto, yes or no", o.worker.v)
+	}
+	if o.worker.set && !o.wait {
+		return docex.Errorf(errUsage, "pipeline run: --worker runs a worker while --wait follows the jobs: add --wait, or start one with docex worker")
 	}
 	sys, err := c.system(ctx)
 	if err != nil {
@@ -566,7 +580,7 @@ func cmdPipelineRun(ctx context.Context, c *cli, name string, more []string, o r
 			writef(w, "a worker runs them (docex worker); with --wait, pipeline run%s follows them to the end\n", here)
 		})
 	}
-	inProcess := o.worker == "yes" || (o.worker == "auto" && sys.file.Database.Type == config.SQLiteBackend)
+	inProcess := o.worker.v == "yes" || (o.worker.v == "auto" && sys.file.Database.Type == config.SQLiteBackend)
 	stopWorker := func(error) {}
 	// A worker of this process that cannot start (a content store that
 	// is not this system's) ends the wait with its error.

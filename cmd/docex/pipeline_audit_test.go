@@ -543,8 +543,8 @@ func (w *cancelOn) Write(p []byte) (int, error) {
 }
 
 // TestQuietJobIDs: pipeline run -q (without --wait) and job list -q print
-// only job ids, one per line, for scripts; -q with --wait is a usage error
-// that enqueues nothing.
+// only job ids, one per line, for scripts; -q with --wait, and --worker
+// without --wait, are usage errors that enqueue nothing.
 func TestQuietJobIDs(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -569,8 +569,14 @@ func TestQuietJobIDs(t *testing.T) {
 	if r := h.run(with("pipeline", "run", "three", "--doc", a, "-q", "--wait")...); r.code != 2 || !strings.Contains(r.stderr, "without --wait") {
 		t.Fatalf("-q --wait: %+v", r)
 	}
+	// --worker without --wait was ignored (a job queued, no worker run).
+	for _, w := range []string{"--worker=yes", "--worker=no", "--worker=auto"} {
+		if r := h.run(with("pipeline", "run", "three", "--doc", a, w)...); r.code != 2 || !strings.Contains(r.stderr, "add --wait") {
+			t.Fatalf("%s without --wait: %+v", w, r)
+		}
+	}
 	if n := len(strings.Fields(h.ok(with("job", "list", "-q")...).stdout)); n != 2 {
-		t.Fatalf("-q --wait enqueued jobs: %d listed", n)
+		t.Fatalf("-q --wait or --worker without --wait enqueued jobs: %d listed", n)
 	}
 }
 

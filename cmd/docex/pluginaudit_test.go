@@ -244,3 +244,63 @@ func TestEngineRefusedInstallNamesSource(t *testing.T) {
 		t.Errorf("tenant audit entries:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestRefusedBuiltinInstalls: a system install of a built-in step list the
+// CLI refused (an unknown step) left no audit entry, where docs/json.md
+// says a refused system install is audited with the argument as given;
+// builtin: without --system is a usage error, not audited. A module whose
+// sha256 does not match its manifest is refused naming the directory, as
+// one that does not compile is, and a directory without a manifest says
+// so without the system call's name.
+func TestRefusedBuiltinInstalls(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	admin := []string{"--tenant", "acme", "--user", "u", "--roles", "admin"}
+	type entry struct {
+		Operation, Target, Outcome string
+	}
+	entries := func(args ...string) []entry {
+		var got []entry
+		for _, e := range decode[[]entry](t, h.ok(append([]string{"audit", "list", "--json"}, args...)...).stdout) {
+			if strings.HasPrefix(e.Operation, "plugin.install") {
+				got = append([]entry{e}, got...) // oldest first
+			}
+		}
+		return got
+	}
+	for _, spec := range []string{"builtin:bogus", "builtin:stats,bogus", "builtin:"} {
+		r := h.want(exitInvalid, "plugin", "install", "--system", spec)
+		if !strings.Contains(r.stderr, "no such built-in step") {
+			t.Errorf("plugin install --system %s: %s", spec, r.stderr)
+		}
+	}
+	h.want(exitInvalid, append([]string{"plugin", "install", "builtin:stats"}, admin...)...)
+	if got, want := entries("--system"), []entry{
+		{"plugin.install.system", "builtin:bogus", "error"},
+		{"plugin.install.system", "builtin:stats,bogus", "error"},
+		{"plugin.install.system", "builtin:", "error"},
+	}; !reflect.DeepEqual(got, want) {
+		t.Errorf("system audit entries:\n got %+v\nwant %+v", got, want)
+	}
+	if got := entries(admin...); len(got) != 0 {
+		t.Errorf("builtin: without --system (a usage error) audited: %+v", got)
+	}
+
+	const badhash = "../../testplugins/badhash"
+	for _, args := range [][]string{{"--system"}, admin} {
+		r := h.want(exitInvalid, append([]string{"plugin", "install", badhash}, args...)...)
+		if !strings.Contains(r.stderr, "invalid plugin: "+badhash+": sandbox: module sha256 does not match manifest") {
+			t.Errorf("plugin install %s %v does not name the directory: %s", badhash, args, r.stderr)
+		}
+	}
+	empty := filepath.Join(h.dir, "empty")
+	if err := os.Mkdir(empty, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := h.want(exitInvalid, append([]string{"plugin", "install", empty}, admin...)...)
+	if want := "read plugin.toml: file does not exist"; !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "statat") {
+		t.Errorf("plugin install of an empty directory: %s, want %q", r.stderr, want)
+	}
+}

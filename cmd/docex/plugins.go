@@ -169,10 +169,11 @@ func cmdPluginInstall(ctx context.Context, c *cli, path string, system bool) err
 		info, err = sys.eng.As(c.userContext()).InstallPluginFrom(ctx, path, manifest, module)
 	}
 	slow()
-	if errors.Is(err, pluginapi.ErrInvalidModule) {
+	if errors.Is(err, pluginapi.ErrInvalidModule) || errors.Is(err, pluginapi.ErrHashMismatch) {
 		// The sandbox names the plugin and its module file; this names
 		// where they are: "invalid plugin: DIR: sandbox: invalid module:
-		// plugin "p", module p.wasm: function 3: ...".
+		// plugin "p", module p.wasm: function 3: ...", "invalid plugin:
+		// DIR: sandbox: module sha256 does not match manifest: ...".
 		return &relabelled{msg: fmt.Sprintf("%s: %s: %s", docex.ErrPluginInvalid, path, strings.TrimPrefix(err.Error(), docex.ErrPluginInvalid.Error()+": ")), errs: []error{err}}
 	}
 	if err != nil {
@@ -193,13 +194,13 @@ func cmdInstallBuiltins(ctx context.Context, c *cli, spec string, system bool) e
 	if !system {
 		return docex.Errorf(errUsage, "built-in steps are system plugins: add --system")
 	}
-	steps, err := builtinSteps(spec)
-	if err != nil {
-		return err
-	}
 	p, err := c.provisioner(ctx)
 	if err != nil {
 		return err
+	}
+	steps, err := builtinSteps(spec)
+	if err != nil { // refused before the engine saw it: audited all the same
+		return p.RefuseInstall(ctx, builtinPrefix+spec, err)
 	}
 	c.progress("installing %d built-in steps (one shared module, compiled once and cached in %s)", len(steps), c.sys.file.Sandbox.CacheDir)
 	infos, took, err := installBuiltins(ctx, p, steps)

@@ -508,6 +508,10 @@ func readPluginFS(fsys fs.FS) (raw []byte, m *Manifest, mod []byte, err error) {
 // for a writer.
 func readCapped(fsys fs.FS, name string, limit int64, tooBig error) ([]byte, error) {
 	st, err := fs.Stat(fsys, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Not os.Root's "statat NAME: no such file or directory".
+		return nil, fs.ErrNotExist
+	}
 	if err != nil {
 		return nil, err
 	}
