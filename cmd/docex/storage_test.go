@@ -197,7 +197,7 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("stderr: %s", r.stderr)
 	}
 	// The error says where the list is and what to do about it.
-	if e := decode[map[string]map[string]string](t, r.stderr)["error"]; strings.Contains(e["message"], "above") || !strings.Contains(e["message"], "stdout") || !strings.Contains(e["hint"], "docex doc delete") || !strings.Contains(e["hint"], "storage.documents") {
+	if e := decode[map[string]map[string]string](t, r.stderr)["error"]; strings.Contains(e["message"], "above") || !strings.Contains(e["message"], "stdout") || !strings.Contains(e["hint"], "docex doc delete") || !strings.Contains(e["hint"], "storage.documents") || !strings.Contains(e["hint"], "adding the same file again does not repair it") {
 		t.Fatalf("verify --json error: %s", r.stderr)
 	}
 	if r := h.want(exitInternal, "verify"); !strings.Contains(r.stdout, "3 damaged") || !strings.Contains(r.stderr, "listed above") || !strings.Contains(r.stderr, "hint: ") || strings.Contains(r.stderr, "runs docex verify") {

@@ -75,7 +75,7 @@ Example:
 				}
 				return withHint(docex.Errorf(docex.ErrCorrupt, "%d stored object(s) damaged (%s); nothing was changed", len(rep.Damaged), where),
 					"if all are missing, check that docex.yaml's storage.documents (type, path, bucket, prefix) still names where the content was stored; "+
-						"otherwise restore each damaged object from a backup, or delete the documents that refer to it: "+del)
+						"otherwise restore each damaged object from a backup, or delete the documents that refer to it ("+del+"; adding the same file again does not repair it while a document refers to the damaged object: the add deduplicates onto it)")
 			}
 			return nil
 		},
