@@ -111,6 +111,25 @@ func (s sizedStore) Write(ctx context.Context, fn func(tx driver.Tx) error) erro
 	return s.hookStore.Write(ctx, func(tx driver.Tx) error { return fn(sizedTx{tx, s.sizes}) })
 }
 
+// DerivedAfter is the backend store's, its sizes recorded (a read
+// outside a transaction: DescendantIDs).
+func (s sizedStore) DerivedAfter(ctx context.Context, sources []string, afterSource, afterID string, limit int) ([]driver.DerivedRef, error) {
+	refs, err := s.hookInner.(driver.LineagePager).DerivedAfter(ctx, sources, afterSource, afterID, limit)
+	s.sizes.saw(len(sources), len(refs))
+	return refs, err
+}
+
+func (s sizedStore) Lineage(ctx context.Context, docID string) (sources, derived []driver.LineageEdge, err error) {
+	sources, derived, err = s.hookInner.Lineage(ctx, docID)
+	s.sizes.saw(1, len(sources)+len(derived))
+	return sources, derived, err
+}
+
+func (s sizedStore) DocumentsByID(ctx context.Context, ids []string) (map[string]docex.Document, error) {
+	s.sizes.saw(len(ids), 0)
+	return s.hookInner.DocumentsByID(ctx, ids)
+}
+
 type sizedTx struct {
 	driver.Tx
 	sizes *readSizes
@@ -407,5 +426,80 @@ func TestUnderivedDeleteReadsBounded(t *testing.T) {
 	}
 	if _, err := s.Document(ctx, tr.root); err != nil {
 		t.Fatalf("the refused delete deleted the document: %v", err)
+	}
+}
+
+// TestDescendantIDsBeyondLineageLimit: the documents derived from a
+// document (DescendantIDs, what the doc delete prompt counts) are all
+// listed, deepest first, when its lineage has more than MaxLineageEdges
+// edges: a tree of 20 documents each with 20 derived documents (420
+// descendants), and 10,000 more edges from the source into documents
+// that are gone (which are followed, not listed). The reads are a page
+// at a time (at most cascadePage ids and derived documents per read),
+// and a walk of 1,000 documents per read, paged (driver.LineagePager)
+// or not, lists the same ids in the same order. Before, DescendantIDs listed the documents of the
+// first 10,000 edges of Lineage: the level of 10,020 edges was cut and
+// the 400 documents below it were not listed.
+func TestDescendantIDsBeyondLineageLimit(t *testing.T) {
+	ctx := context.Background()
+	const fan, gone = 20, MaxLineageEdges
+	s, tr, sizes := sizedCascadeTree(t, fan)
+	st, err := s.e.be.OpenTenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Write(ctx, func(tx driver.Tx) error {
+		for i := range gone {
+			if err := tx.InsertLineage(ctx, driver.LineageEdge{SourceID: tr.root, DerivedID: fmt.Sprintf("00000000-0000-7000-8000-%012d", i), Step: "s", Pipeline: "p", Version: 1,
+				Plugin: "x", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: time.Now().UTC()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	*sizes = readSizes{}
+	ids, err := s.DescendantIDs(ctx, tr.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != len(tr.parent) {
+		t.Fatalf("DescendantIDs listed %d documents, want %d", len(ids), len(tr.parent))
+	}
+	seen := map[string]bool{}
+	for i, id := range ids {
+		d, ok := tr.depth[id]
+		if !ok || seen[id] {
+			t.Fatalf("DescendantIDs listed %s: not a descendant, or twice", id)
+		}
+		seen[id] = true
+		if i > 0 && tr.depth[ids[i-1]] < d {
+			t.Fatalf("DescendantIDs listed %s (depth %d) after %s (depth %d): want the deepest first", id, d, ids[i-1], tr.depth[ids[i-1]])
+		}
+	}
+	if sizes.maxIDs > cascadePage || sizes.maxE > cascadePage {
+		t.Fatalf("DescendantIDs read %d ids at once and %d edges in one read, want at most %d", sizes.maxIDs, sizes.maxE, cascadePage)
+	}
+	for _, plain := range []bool{false, true} {
+		err := st.Write(ctx, func(tx driver.Tx) error {
+			var r driver.Reader = tx
+			if plain {
+				r = plainTx{tx}
+			}
+			const page = 1000 // the source's 10,020 in 11 reads, as many of sources below
+			small, err := descendantIDsIn(ctx, r, tr.root, page)
+			if err != nil {
+				return err
+			}
+			if strings.Join(small, ",") != strings.Join(ids, ",") {
+				t.Errorf("plain %t: %d per read listed %d ids, not those of DescendantIDs (%d) in its order", plain, page, len(small), len(ids))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -77,7 +77,7 @@ func (w *cascadeWalk) reset(root string) {
 	w.path = append(w.path[:0], walkFrame{docs: []walkChild{{id: root, live: true}}, more: true})
 	w.onPath = map[string]int{root: 1}
 	w.pending = nil
-	w.seen = &walkSeen{ids: map[[16]byte]uint32{}, other: map[string]uint32{}, committed: map[uint32]bool{}, attempt: 1}
+	w.seen = newWalkSeen()
 	w.seen.mark(root)
 	w.count()
 }
@@ -93,6 +93,11 @@ type walkSeen struct {
 	other     map[string]uint32
 	committed map[uint32]bool
 	attempt   uint32
+}
+
+// newWalkSeen returns an empty set, its first attempt current.
+func newWalkSeen() *walkSeen {
+	return &walkSeen{ids: map[[16]byte]uint32{}, other: map[string]uint32{}, committed: map[uint32]bool{}, attempt: 1}
 }
 
 // uuidKey returns id's 16 bytes when id is a canonical UUID.

@@ -202,44 +202,137 @@ func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineag
 // DescendantIDs returns the ids of the existing documents derived,
 // directly or not, from a document (read action), deepest first: those a
 // cascading delete deletes (DeleteDocumentCascade), reached by the edges
-// that are not Deduplicated.
+// that are not Deduplicated (edges into documents that are gone are
+// followed; those documents are not listed). A document's depth is the
+// fewest such edges from the document to it, and each is listed once;
+// the documents of one depth come in the order of the lineage's key
+// (source id, then derived id) within each read. Every one is listed,
+// however many edges the lineage has (Lineage stops at MaxLineageEdges)
+// or levels (a cascade refuses descendants more than MaxLineageDepth
+// levels below: DeleteDocumentCascadeEach): the walk reads a level a
+// page at a time, at most cascadePage sources and cascadePage derived
+// documents per read (driver.LineagePager; else each source's edges,
+// driver.Reader.Lineage), and holds the ids it reached (16 bytes each in
+// its set, walkSeen), not their edges or names. A document that was
+// deleted with lineage recorded has its descendants listed; an id
+// without document or lineage is docex.ErrNotFound, a malformed one
+// docex.ErrInvalidID. Before, it listed those of the first 10,000 edges
+// of Lineage (MaxLineageEdges) and 64 levels.
 func (s *Session) DescendantIDs(ctx context.Context, docID string) ([]string, error) {
-	l, err := s.Lineage(ctx, docID)
+	if err := checkID("document", docID); err != nil {
+		return nil, err
+	}
+	st, err := s.open(ctx, tenancy.ActionRead, "document.lineage", docID)
 	if err != nil {
 		return nil, err
 	}
-	// The edges that are followed (not Deduplicated), walked a level at
-	// a time from the document: Descendants is ordered by the levels of
-	// all edges, and a document first reached by a deduplicated edge is
-	// reached by another one later, if at all.
-	next := map[string][]LineageEdge{}
-	for _, e := range l.Descendants {
-		if !e.Deduplicated {
-			next[e.SourceID] = append(next[e.SourceID], e)
-		}
-	}
-	reached := map[string]bool{docID: true}
-	var levels [][]string
+	defer st.Close()
+	ids, err := descendantIDsIn(ctx, st, docID, cascadePage)
+	s.readDone(ctx, st, "document.lineage", docID, err)
+	return ids, err
+}
+
+// descendantIDsIn is DescendantIDs read from r, page sources and derived
+// documents per read.
+func descendantIDsIn(ctx context.Context, r driver.Reader, docID string, page int) ([]string, error) {
+	seen := newWalkSeen()
+	seen.mark(docID)
+	var levels [][]string // the live documents of each level
+	derived := false      // docID has derived documents, gone or not
 	for frontier := []string{docID}; len(frontier) > 0; {
 		var level, live []string
-		for _, id := range frontier {
-			for _, e := range next[id] {
-				if !reached[e.DerivedID] {
-					reached[e.DerivedID] = true
-					level = append(level, e.DerivedID)
-					if !e.DerivedGone {
-						live = append(live, e.DerivedID)
+		for off := 0; off < len(frontier); off += page {
+			srcs := frontier[off:min(off+page, len(frontier))]
+			afterSrc, afterID := "", ""
+			for {
+				refs, paged, err := derivedAfter(ctx, r, srcs, afterSrc, afterID, page)
+				if err != nil {
+					return nil, err
+				}
+				derived = derived || len(refs) > 0
+				var check []string // not paged: which are there is read after
+				for _, ref := range refs {
+					if ref.Dedup || seen.has(ref.ID) {
+						continue
+					}
+					seen.mark(ref.ID)
+					level = append(level, ref.ID)
+					if !paged {
+						check = append(check, ref.ID)
+					} else if !ref.Gone {
+						live = append(live, ref.ID)
 					}
 				}
+				if len(check) > 0 {
+					there, err := documentsThere(ctx, r, check)
+					if err != nil {
+						return nil, err
+					}
+					for _, id := range check {
+						if there[id] {
+							live = append(live, id)
+						}
+					}
+				}
+				if len(refs) < page {
+					break
+				}
+				afterSrc, afterID = refs[len(refs)-1].SourceID, refs[len(refs)-1].ID
 			}
 		}
 		levels, frontier = append(levels, live), level
 	}
-	var ids []string
+	if !derived {
+		// No derived documents: an unknown id is not found, a document
+		// gone with ancestors recorded has none.
+		if _, err := r.Document(ctx, docID); errors.Is(err, docex.ErrNotFound) {
+			srcs, _, err := r.Lineage(ctx, docID)
+			if err != nil {
+				return nil, err
+			}
+			if len(srcs) == 0 {
+				return nil, docex.Errorf(docex.ErrNotFound, "document %q not found", docID)
+			}
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	n := 0
+	for _, l := range levels {
+		n += len(l)
+	}
+	ids := make([]string, 0, n)
 	for i := len(levels) - 1; i >= 0; i-- {
 		ids = append(ids, levels[i]...)
 	}
 	return ids, nil
+}
+
+// documentsThere returns which of ids are documents: in one read when r
+// has driver.BatchReader, else one by one.
+func documentsThere(ctx context.Context, r driver.Reader, ids []string) (map[string]bool, error) {
+	there := make(map[string]bool, len(ids))
+	if br, ok := r.(driver.BatchReader); ok {
+		docs, err := br.DocumentsByID(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for id := range docs {
+			there[id] = true
+		}
+		return there, nil
+	}
+	for _, id := range ids {
+		_, err := r.Document(ctx, id)
+		switch {
+		case errors.Is(err, docex.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			there[id] = true
+		}
+	}
+	return there, nil
 }
 
 // CascadeChunk is the most documents one transaction of a cascading

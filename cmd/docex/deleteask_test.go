@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine"
 )
 
 // ttyReader and ttyBuffer stand in for a terminal's standard input and
@@ -114,6 +118,69 @@ func TestDocDeleteAsks(t *testing.T) {
 	}
 	if !exists(id) {
 		t.Errorf("%s deleted without an answer", id)
+	}
+}
+
+// TestDocDeleteAsksCountsAll: the question counts every document
+// derived from the one deleted when its lineage has more than 10,000
+// edges (engine.MaxLineageEdges): here 10,000 edges into documents that
+// are gone (not counted) and two documents, one derived from the other,
+// below. Before, it counted the documents of the first 10,000 edges of
+// its lineage: at most 1 of the 2.
+func TestDocDeleteAsksCountsAll(t *testing.T) {
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	u := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "in")...)
+	docs := documents(decode[[]added](t, h.ok(with("doc", "add", "in", "--json", h.file("root.txt", "root"), h.file("a.txt", "a"), h.file("b.txt", "b"))...).stdout))
+	root, a, b := docs[0].ID, docs[1].ID, docs[2].ID
+	ctx := context.Background()
+	c := &cli{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string { return h.env[k] }}
+	c.g.config = filepath.Join(h.dir, "docex.yaml")
+	sys, err := c.system(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sys.be.OpenTenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edge := func(src, der string) driver.LineageEdge {
+		return driver.LineageEdge{SourceID: src, DerivedID: der, Step: "s", Pipeline: "p", Version: 1,
+			Plugin: "x", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: time.Now().UTC()}
+	}
+	err = st.Write(ctx, func(tx driver.Tx) error {
+		for i := range engine.MaxLineageEdges {
+			if err := tx.InsertLineage(ctx, edge(root, fmt.Sprintf("00000000-0000-7000-8000-%012d", i))); err != nil {
+				return err
+			}
+		}
+		// Edges that created a and b: at their documents' times.
+		for _, e := range [][2]string{{root, a}, {a, b}} {
+			d, err := tx.Document(ctx, e[1])
+			if err != nil {
+				return err
+			}
+			ed := edge(e[0], e[1])
+			ed.CreatedAt = d.CreatedAt
+			if err := tx.InsertLineage(ctx, ed); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	st.Close()
+	sys.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errb := &ttyBuffer{}
+	full := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "doc", "delete", root}, u...)
+	err = runIO(ctx, full, ttyReader{strings.NewReader("\n")}, io.Discard, errb, func(k string) string { return h.env[k] })
+	if exitCode(err) != exitConflict || !strings.Contains(errb.String(), fmt.Sprintf("document %s has 2 derived document(s)", root)) {
+		t.Fatalf("doc delete on a terminal: exit %d, stderr %q; want exit %d, the question naming 2 derived documents", exitCode(err), errb.String(), exitConflict)
 	}
 }
 
