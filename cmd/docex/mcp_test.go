@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -959,5 +960,40 @@ func TestMCPStdioBadLines(t *testing.T) {
 	}
 	if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) != 1 {
 		t.Fatalf("logged more than the startup line: %s", stderr.String())
+	}
+}
+
+// TestMCPUnknownBasketRunAudited: run_pipeline on a basket that does not
+// exist is audited as the CLI's pipeline run --basket is
+// (TestUnknownBasketWritesAudited): mcp.pipeline.run, outcome error, its
+// target the pipeline and the basket as given in the detail. Before, only
+// the basket's read (mcp.basket.get) was in the log.
+func TestMCPUnknownBasketRunAudited(t *testing.T) {
+	h := mcpHarness(t)
+	h.env["DOCEX_TENANT"] = "acme"
+	h.env["DOCEX_USER"] = "agent"
+	h.env["DOCEX_ROLES"] = "writer"
+	cs, stderr, stop := h.startMCP()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "run_pipeline", Arguments: map[string]any{"pipeline": "up", "basket": "nobasket"}})
+	if err != nil || !res.IsError {
+		t.Fatalf("run_pipeline on an unknown basket: %v %+v", err, res)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d after stdin closed; stderr: %s", code, stderr.String())
+	}
+	h.env["DOCEX_ROLES"] = "admin"
+	type entry struct {
+		Operation, Target, Outcome string
+		Detail                     map[string]any
+	}
+	var got []entry
+	for _, e := range decode[[]entry](t, h.ok("audit", "list", "--json").stdout) {
+		if strings.HasSuffix(e.Operation, ".run") {
+			got = append(got, e)
+		}
+	}
+	want := []entry{{"mcp.pipeline.run", "up", "error", map[string]any{"basket": "nobasket"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("audit entries:\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -151,7 +151,7 @@ func (s *Server) addPipelineTools() {
 			}
 			target := engine.RunTarget{DocumentIDs: in.DocumentIDs}
 			if in.Basket != "" {
-				b, err := s.resolveBasket(ctx, in.Basket)
+				b, err := s.resolveBasketFor(ctx, "pipeline.run", in.Basket, in.Pipeline)
 				if err != nil {
 					return nil, runPipelineOut{}, err
 				}

@@ -201,6 +201,21 @@ func (s *Server) resolveBasket(ctx context.Context, ref string) (docex.Basket, e
 	return b, err
 }
 
+// resolveBasketFor is resolveBasket for a write on the basket
+// (engine.Session.ResolveBasketFor: a basket not found is audited as op's
+// refusal, as the CLI's is; op "pipeline.run": the pipeline named, the
+// basket as given in the detail).
+func (s *Server) resolveBasketFor(ctx context.Context, op, ref, pipeline string) (docex.Basket, error) {
+	if strings.TrimSpace(ref) == "" {
+		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "basket is empty: give a basket name or id (see list_baskets)")
+	}
+	b, err := s.s.ResolveBasketFor(ctx, op, ref, pipeline)
+	if errors.Is(err, docex.ErrNotFound) {
+		return b, docex.Errorf(docex.ErrNotFound, "no basket named or with id %q", ref)
+	}
+	return b, err
+}
+
 // ---- tools ----
 
 type listBasketsIn struct {
