@@ -67,6 +67,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("AuditPrune", f.testAuditPrune)
 			t.Run("InterruptedWritesAudited", f.testInterruptedWritesAudited)
 			t.Run("RegistryRefusalsAudited", f.testRegistryRefusalsAudited)
+			t.Run("UnknownBasketWritesAudited", f.testUnknownBasketWritesAudited)
 			t.Run("MalformedInput", f.testMalformedInput)
 			t.Run("BasketNamesAreNotIDs", f.testBasketNamesAreNotIDs)
 			t.Run("StaleStores", f.testStaleStores)
