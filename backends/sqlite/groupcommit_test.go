@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -200,5 +201,38 @@ func TestGroupCommitFailedWriteRollsBackAlone(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCancelledWriteSaysSo: database/sql rolls back a transaction whose
+// context ends, and a statement run after that fails with "sql: statement
+// is closed" or sql.ErrTxDone; a write interrupted so returned that error
+// alone, which the engine and the front ends could not tell from a
+// failure (an MCP call cancelled by its client answered "internal: append
+// audit: sql: statement is closed"). It holds the context's error now.
+func TestCancelledWriteSaysSo(t *testing.T) {
+	d := groupDB(t, Config{}, `CREATE TABLE t (k INTEGER PRIMARY KEY)`)
+	for _, alone := range []bool{true, false} {
+		ctx, cancel := context.WithCancel(context.Background())
+		err := d.group.run(ctx, d.w, func(tx *sql.Tx) error {
+			stmt, err := tx.Prepare(`INSERT OR REPLACE INTO t(k) VALUES (?)`)
+			if err != nil {
+				return err
+			}
+			cancel()
+			// Until the rollback of the cancelled transaction closes the
+			// statement (not a statement's own context: that would say
+			// context canceled itself).
+			for i := range 1_000_000 {
+				if _, err := stmt.Exec(i % 10); err != nil {
+					return err
+				}
+				runtime.Gosched()
+			}
+			return errors.New("the transaction outlived its context")
+		}, alone)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("alone=%v: a write whose context was cancelled: %v, want it to hold context.Canceled", alone, err)
+		}
 	}
 }

@@ -322,7 +322,8 @@ type querier interface {
 }
 
 // withTx runs fn in a write transaction (BEGIN IMMEDIATE on a write pool).
-func withTx(ctx context.Context, w *sql.DB, fn func(tx *sql.Tx) error) error {
+func withTx(ctx context.Context, w *sql.DB, fn func(tx *sql.Tx) error) (err error) {
+	defer func() { err = withCancel(ctx, err) }()
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -334,6 +335,19 @@ func withTx(ctx context.Context, w *sql.DB, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// withCancel returns err, a transaction's error, holding ctx's error when
+// ctx ended and err does not hold it: database/sql rolls back a
+// transaction whose context ends, and a statement run after that fails
+// with "sql: statement is closed" or sql.ErrTxDone, which says nothing of
+// the interruption (errors.Is(err, context.Canceled) is false).
+func withCancel(ctx context.Context, err error) error {
+	cause := ctx.Err()
+	if err == nil || cause == nil || errors.Is(err, cause) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, cause)
 }
 
 // withReadTx runs fn in a read transaction, a consistent snapshot.
