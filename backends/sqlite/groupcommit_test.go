@@ -236,3 +236,25 @@ func TestCancelledWriteSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelledReadSaysSo: a read snapshot whose context ends is rolled
+// back by database/sql the same way (TestCancelledWriteSaysSo).
+func TestCancelledReadSaysSo(t *testing.T) {
+	d := groupDB(t, Config{}, `CREATE TABLE t (k INTEGER PRIMARY KEY)`)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := reader{q: cachedPool{db: d.r, c: d.rc}}
+	err := r.snap(ctx, func(r reader) error {
+		cancel()
+		for range 1_000_000 {
+			var n int
+			if err := r.q.QueryRowContext(context.Background(), `SELECT count(*) FROM t`).Scan(&n); err != nil {
+				return err
+			}
+			runtime.Gosched()
+		}
+		return errors.New("the snapshot outlived its context")
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("a read whose context was cancelled: %v, want it to hold context.Canceled", err)
+	}
+}

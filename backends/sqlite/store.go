@@ -108,7 +108,7 @@ func (r reader) snapOn(ctx context.Context, p cachedPool, fn func(r reader) erro
 		return err
 	}
 	defer t.Rollback() //nolint:errcheck // a read transaction: nothing to keep
-	return fn(reader{q: newCachedTx(t, p.c), audit: r.audit})
+	return withCancel(ctx, fn(reader{q: newCachedTx(t, p.c), audit: r.audit}))
 }
 
 // reader implements driver.Reader over a pool or a transaction.

@@ -357,7 +357,7 @@ func withReadTx(ctx context.Context, r *sql.DB, fn func(tx *sql.Tx) error) error
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(tx)
+	return withCancel(ctx, fn(tx))
 }
 
 func rollback(tx *sql.Tx) error {
