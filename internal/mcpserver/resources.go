@@ -33,7 +33,7 @@ func (s *Server) addResources() {
 	s.srv.AddResource(&mcp.Resource{URI: basketsURI, Name: "baskets", Title: "Baskets",
 		Description: "The tenant's baskets, as JSON.", MIMEType: "application/json"}, s.readResource)
 	s.srv.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: basketPrefix + "{id}", Name: "basket", Title: "Basket",
-		Description: fmt.Sprintf("A basket and its first %d documents, as JSON.", basketResourceDocs), MIMEType: "application/json"}, s.readResource)
+		Description: fmt.Sprintf("A basket and its first documents (at most %d, and 1 MiB of JSON; next_offset says where list_documents goes on), as JSON.", basketResourceDocs), MIMEType: "application/json"}, s.readResource)
 	s.srv.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: documentPrefix + "{id}", Name: "document", Title: "Document",
 		Description: fmt.Sprintf("A document's content: text when it is UTF-8, else bytes; at most %d bytes (read_document pages through more).", s.cfg.MaxResourceBytes)}, s.readResource)
 }
@@ -86,11 +86,27 @@ func (s *Server) basketResource(ctx context.Context, id string) (*mcp.ResourceCo
 	if err != nil {
 		return nil, err
 	}
-	docs, err := s.s.Documents(ctx, b.ID, docex.Page{Limit: basketResourceDocs})
-	if err != nil {
-		return nil, err
+	// Read a page of maxDocLimit at a time, as list_documents at its
+	// largest, and stop once the listing is full (listingOf).
+	out := []listedOut{}
+	used := 0
+	for len(out) < basketResourceDocs {
+		want := min(maxDocLimit, basketResourceDocs-len(out))
+		docs, err := s.s.Documents(ctx, b.ID, docex.Page{Limit: want, Offset: len(out)})
+		if err != nil {
+			return nil, err
+		}
+		var cut bool
+		if out, used, cut = listingOf(out, used, docs); cut || len(docs) < want {
+			break
+		}
 	}
-	return jsonContents(map[string]any{"basket": basketOf(b), "documents": documentsOf(docs)})
+	body := map[string]any{"basket": basketOf(b), "documents": out}
+	if int64(len(out)) < b.DocumentCount {
+		body["next_offset"] = len(out)
+		body["next"] = fmt.Sprintf("call list_documents with basket=%s offset=%d", b.ID, len(out))
+	}
+	return jsonContents(body)
 }
 
 func (s *Server) documentResource(ctx context.Context, id string) (*mcp.ResourceContents, error) {

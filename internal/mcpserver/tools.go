@@ -61,6 +61,22 @@ type documentOut struct {
 	URI         string                 `json:"uri" jsonschema:"the document as an MCP resource"`
 }
 
+// listedOut is a document record as listings return it (listedOf): its
+// metadata bounded, the keys left out named.
+type listedOut struct {
+	ID              string                 `json:"id"`
+	BasketID        string                 `json:"basket_id"`
+	Name            string                 `json:"name"`
+	ContentType     string                 `json:"content_type"`
+	Size            int64                  `json:"size" jsonschema:"content size in bytes"`
+	Checksum        string                 `json:"checksum" jsonschema:"sha256 of the content"`
+	CreatedAt       time.Time              `json:"created_at"`
+	UpdatedAt       time.Time              `json:"updated_at"`
+	Metadata        map[string]docex.Value `json:"metadata" jsonschema:"the metadata, but for the values of metadata_omitted"`
+	MetadataOmitted []string               `json:"metadata_omitted,omitempty" jsonschema:"the metadata keys whose values were left out to bound the listing (get_document returns every value); absent when none was"`
+	URI             string                 `json:"uri" jsonschema:"the document as an MCP resource"`
+}
+
 func documentOf(d docex.Document) documentOut {
 	m := d.Metadata
 	if m == nil {
@@ -68,6 +84,80 @@ func documentOf(d docex.Document) documentOut {
 	}
 	return documentOut{ID: d.ID, BasketID: d.BasketID, Name: d.Name, ContentType: d.ContentType, Size: d.Size,
 		Checksum: d.Checksum, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Metadata: m, URI: documentURI(d.ID)}
+}
+
+// Bounds of a listing (list_documents, find_documents, a basket
+// resource): a document's metadata may hold 16 MiB, so a page of them
+// would be gigabytes.
+const (
+	// listMetaBytes bounds the JSON of one document's metadata in a
+	// listing (keys and values; MaxMetaValueLen is 64 KiB).
+	listMetaBytes = 64 << 10
+	// listBytes bounds the JSON of the documents of one listing: a
+	// page stops before the document that would pass it (never before
+	// the first), and its next_offset says where to go on.
+	listBytes = 1 << 20
+)
+
+// listedOf returns d as a listing gives it: its metadata values in key
+// order while the metadata's JSON stays within listMetaBytes; the keys of
+// the values that do not fit are in MetadataOmitted, in order.
+func listedOf(d docex.Document) listedOut {
+	r := documentOf(d)
+	out := listedOut{ID: r.ID, BasketID: r.BasketID, Name: r.Name, ContentType: r.ContentType, Size: r.Size,
+		Checksum: r.Checksum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Metadata: r.Metadata, URI: r.URI}
+	if metaBytes(d.Metadata) <= listMetaBytes {
+		return out
+	}
+	kept := map[string]docex.Value{}
+	used := 2 // {}
+	for _, k := range slices.Sorted(maps.Keys(d.Metadata)) {
+		n := entryBytes(k, d.Metadata[k])
+		if used+n > listMetaBytes {
+			out.MetadataOmitted = append(out.MetadataOmitted, k)
+			continue
+		}
+		kept[k], used = d.Metadata[k], used+n
+	}
+	out.Metadata = kept
+	return out
+}
+
+// metaBytes is about the length of m's JSON (at least it: keys are
+// counted escaped, values as they marshal).
+func metaBytes(m map[string]docex.Value) int {
+	n := 2
+	for k, v := range m {
+		n += entryBytes(k, v)
+		if n > listMetaBytes {
+			return n
+		}
+	}
+	return n
+}
+
+// entryBytes is the length of `"k":v,` in JSON.
+func entryBytes(k string, v docex.Value) int {
+	kj, _ := json.Marshal(k)
+	vj, _ := v.MarshalJSON()
+	return len(kj) + 1 + len(vj) + 1
+}
+
+// listingOf appends docs to out as a listing gives them (listedOf) while
+// the JSON of out stays within listBytes, used being what out holds
+// already (the first document of a listing is kept whatever its size),
+// and returns out, the bytes it holds, and whether docs was cut short.
+func listingOf(out []listedOut, used int, docs []docex.Document) ([]listedOut, int, bool) {
+	for i, d := range docs {
+		o := listedOf(d)
+		data, err := json.Marshal(o)
+		n := len(data) + 1 // and a comma
+		if err == nil && len(out) > 0 && used+n > listBytes {
+			return out, used, i < len(docs)
+		}
+		out, used = append(out, o), used+n
+	}
+	return out, used, false
 }
 
 func documentsOf(ds []docex.Document) []documentOut {
@@ -175,6 +265,16 @@ func nextOffset(offset, got, limit int, total int64) *int {
 	return &n
 }
 
+// pageNext is nextOffset of a page that kept of the got documents read
+// (listingOf): when it cut the page short, the next page starts at the
+// first document left out.
+func pageNext(offset, kept, got, limit int, total int64) *int {
+	if kept < got {
+		return ptr(offset + kept)
+	}
+	return nextOffset(offset, got, limit, total)
+}
+
 func parseOrder(s string) (docex.Order, error) {
 	switch s {
 	case "", "created":
@@ -256,9 +356,9 @@ type findDocumentsIn struct {
 }
 
 type findDocumentsOut struct {
-	Documents  []documentOut `json:"documents"`
-	Total      int64         `json:"total" jsonschema:"number of matching documents"`
-	NextOffset *int          `json:"next_offset,omitempty" jsonschema:"offset of the next page; absent after the last page"`
+	Documents  []listedOut `json:"documents"`
+	Total      int64       `json:"total" jsonschema:"number of matching documents"`
+	NextOffset *int        `json:"next_offset,omitempty" jsonschema:"offset of the next page; absent after the last page"`
 }
 
 type listDocumentsIn struct {
@@ -269,8 +369,8 @@ type listDocumentsIn struct {
 }
 
 type listDocumentsOut struct {
-	Documents  []documentOut `json:"documents"`
-	NextOffset *int          `json:"next_offset,omitempty" jsonschema:"offset of the next page; absent after the last page"`
+	Documents  []listedOut `json:"documents"`
+	NextOffset *int        `json:"next_offset,omitempty" jsonschema:"offset of the next page; absent after the last page"`
 }
 
 type idIn struct {
@@ -402,7 +502,7 @@ func (s *Server) addTools() {
 			return nil, addDocumentOut{Document: documentOf(a.Document), Duplicate: a.Duplicate}, nil
 		})
 
-	addTool(s, &mcp.Tool{Name: "find_documents", Description: "Find the documents of a basket whose metadata equals every given key/value.",
+	addTool(s, &mcp.Tool{Name: "find_documents", Description: "Find the documents of a basket whose metadata equals every given key/value. A page holds at most 1 MiB: metadata values past 64 KiB a document are left out (metadata_omitted; get_document has them), and a page may stop before limit: go on with offset=next_offset while it is given.",
 		Annotations: readOnly("Find documents")},
 		func(in, _ *jsonschema.Schema) {
 			limits(in, "limit", 1, maxDocLimit)
@@ -432,10 +532,11 @@ func (s *Server) addTools() {
 			if err != nil {
 				return nil, findDocumentsOut{}, err
 			}
-			return nil, findDocumentsOut{Documents: documentsOf(docs), Total: total, NextOffset: nextOffset(in.Offset, len(docs), limit, total)}, nil
+			out, _, _ := listingOf(nil, 0, docs)
+			return nil, findDocumentsOut{Documents: out, Total: total, NextOffset: pageNext(in.Offset, len(out), len(docs), limit, total)}, nil
 		})
 
-	addTool(s, &mcp.Tool{Name: "list_documents", Description: "List the documents of a basket with their metadata.",
+	addTool(s, &mcp.Tool{Name: "list_documents", Description: "List the documents of a basket with their metadata. A page holds at most 1 MiB: metadata values past 64 KiB a document are left out (metadata_omitted; get_document has them), and a page may stop before limit: go on with offset=next_offset while it is given.",
 		Annotations: readOnly("List documents")},
 		func(in, _ *jsonschema.Schema) {
 			limits(in, "limit", 1, maxDocLimit)
@@ -459,7 +560,8 @@ func (s *Server) addTools() {
 			if err != nil {
 				return nil, listDocumentsOut{}, err
 			}
-			return nil, listDocumentsOut{Documents: documentsOf(docs), NextOffset: nextOffset(in.Offset, len(docs), limit, b.DocumentCount)}, nil
+			out, _, _ := listingOf(nil, 0, docs)
+			return nil, listDocumentsOut{Documents: out, NextOffset: pageNext(in.Offset, len(out), len(docs), limit, b.DocumentCount)}, nil
 		})
 
 	addTool(s, &mcp.Tool{Name: "get_document", Description: "Get a document's record: name, type, size, checksum and metadata (not its content: see read_document).",

@@ -1,0 +1,149 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/engine"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// TestListingsBounded: list_documents, find_documents and the basket
+// resource give at most listBytes of documents' JSON, whatever their
+// metadata holds: a document's values past listMetaBytes are left out
+// (their keys in metadata_omitted; get_document has them), and a page
+// stops early with a next_offset; paging still gives every document
+// exactly once. Before, each reply held every value of every document of
+// the page (here about 5.6 MB, twice in list_documents: content and
+// structuredContent; a document may hold 16 MiB).
+func TestListingsBounded(t *testing.T) {
+	const listBytes = 1 << 20 // the bound docs/agents.md gives
+	e := newEnv(t)
+	ctx := context.Background()
+	b, err := e.admin.CreateBasket(ctx, "fat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("v", 60_000)
+	const n = 31
+	var docs []engine.NewDocument
+	for i := range n {
+		docs = append(docs, engine.NewDocument{Name: fmt.Sprintf("d%03d.txt", i), Content: strings.NewReader(fmt.Sprint("fat ", i)),
+			Metadata: map[string]docex.Value{"a": docex.String(big), "b": docex.String(big), "c": docex.String(big), "kind": docex.String("fat")}})
+	}
+	// One small document among them keeps all of its metadata.
+	docs[5].Metadata = map[string]docex.Value{"kind": docex.String("fat"), "small": docex.Number(1)}
+	if _, err := e.admin.AddDocuments(ctx, b.ID, docs); err != nil {
+		t.Fatal(err)
+	}
+	_, cs := e.connect(t, user("rita", "reader"), Config{})
+
+	type listed struct {
+		Documents []struct {
+			ID       string                     `json:"id"`
+			Name     string                     `json:"name"`
+			Metadata map[string]json.RawMessage `json:"metadata"`
+			Omitted  []string                   `json:"metadata_omitted"`
+		} `json:"documents"`
+		NextOffset *int `json:"next_offset"`
+	}
+	for _, tool := range []string{"list_documents", "find_documents"} {
+		seen := map[string]bool{}
+		offset, pages := 0, 0
+		for {
+			args := map[string]any{"basket": "fat", "limit": 100, "offset": offset}
+			if tool == "find_documents" {
+				args["metadata"] = map[string]any{"kind": "fat"}
+			}
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+			if err != nil || res.IsError {
+				t.Fatalf("%s: %v %s", tool, err, text(res))
+			}
+			data, _ := json.Marshal(res.StructuredContent)
+			if len(data) > listBytes+1024 {
+				t.Fatalf("%s offset %d: structuredContent is %d bytes, more than %d", tool, offset, len(data), listBytes)
+			}
+			if c := len(text(res)); c > listBytes+1024 {
+				t.Fatalf("%s offset %d: content is %d bytes", tool, offset, c)
+			}
+			var page listed
+			if err := json.Unmarshal(data, &page); err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Documents) == 0 {
+				t.Fatalf("%s offset %d: empty page", tool, offset)
+			}
+			for _, d := range page.Documents {
+				if seen[d.ID] {
+					t.Fatalf("%s: %s (%s) listed twice", tool, d.ID, d.Name)
+				}
+				seen[d.ID] = true
+				if d.Name == "d005.txt" {
+					if len(d.Metadata) != 2 || d.Omitted != nil {
+						t.Fatalf("%s: small document %v, omitted %v", tool, d.Metadata, d.Omitted)
+					}
+					continue
+				}
+				// a (60,000 bytes) and kind fit in listMetaBytes; b and c do not.
+				if len(d.Metadata) != 2 || d.Metadata["kind"] == nil || d.Metadata["a"] == nil || !slices.Equal(d.Omitted, []string{"b", "c"}) {
+					t.Fatalf("%s: %s has metadata keys %d, omitted %v", tool, d.Name, len(d.Metadata), d.Omitted)
+				}
+			}
+			pages++
+			if page.NextOffset == nil {
+				break
+			}
+			offset = *page.NextOffset
+		}
+		if len(seen) != n || pages < 2 {
+			t.Fatalf("%s: %d documents in %d pages, want %d in several", tool, len(seen), pages, n)
+		}
+	}
+	// get_document gives every value.
+	var got struct {
+		Metadata map[string]string `json:"metadata"`
+		Omitted  []string          `json:"metadata_omitted"`
+	}
+	all := call[struct {
+		Documents []struct{ ID string } `json:"documents"`
+	}](t, cs, "list_documents", map[string]any{"basket": "fat", "limit": 1})
+	got = call[struct {
+		Metadata map[string]string `json:"metadata"`
+		Omitted  []string          `json:"metadata_omitted"`
+	}](t, cs, "get_document", map[string]any{"id": all.Documents[0].ID})
+	if len(got.Metadata) != 4 || got.Metadata["c"] != big || got.Omitted != nil {
+		t.Fatalf("get_document: %d keys, omitted %v", len(got.Metadata), got.Omitted)
+	}
+
+	// The basket resource: bounded too, and says where to go on.
+	res, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: basketURI(b.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := res.Contents[0].Text
+	if len(body) > listBytes+64<<10 {
+		t.Fatalf("basket resource is %d bytes", len(body))
+	}
+	var r struct {
+		Documents  []json.RawMessage `json:"documents"`
+		NextOffset *int              `json:"next_offset"`
+		Next       string            `json:"next"`
+	}
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.NextOffset == nil || *r.NextOffset != len(r.Documents) || len(r.Documents) >= n ||
+		r.Next != fmt.Sprintf("call list_documents with basket=%s offset=%d", b.ID, len(r.Documents)) {
+		t.Fatalf("basket resource: %d documents, next_offset %v, next %q", len(r.Documents), r.NextOffset, r.Next)
+	}
+	// A basket that fits has neither.
+	res, err = cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: basketURI(e.basket.ID)})
+	if err != nil || strings.Contains(res.Contents[0].Text, "next") {
+		t.Fatalf("small basket resource: %v %v", res, err)
+	}
+}
