@@ -688,6 +688,28 @@ func checkRunTarget(target RunTarget) error {
 	return nil
 }
 
+// WaitFailed records in the tenant's audit log a wait for the jobs a run
+// queued (RunPipeline's ids) that failed or was interrupted, for a front
+// end that waits in the call that ran the pipeline (MCP: run_pipeline
+// with wait_seconds): "pipeline.wait", target the pipeline, outcome error
+// with err's text (an interruption, ctx cancelled, as "interrupted: ..."),
+// the jobs' ids in the detail ({"job_ids"}), so that the log says the
+// jobs were queued and the wait cut short. The entry is written without
+// ctx's cancellation. It returns err (with the audit write's failure,
+// if any), also when the tenant cannot be opened for the entry (a
+// suspension, audited in the system log by the opening).
+func (s *Session) WaitFailed(ctx context.Context, pipeline string, ids []string, err error) error {
+	err = auditedErr(ctx, err)
+	ctx = context.WithoutCancel(ctx)
+	detail := map[string]any{"job_ids": ids}
+	st, oerr := s.openDetail(ctx, tenancy.ActionRead, "pipeline.wait", pipeline, detail)
+	if oerr != nil {
+		return err
+	}
+	defer st.Close()
+	return withAuditErr(err, s.auditOutcome(ctx, st, "pipeline.wait", pipeline, err, detail))
+}
+
 // RunPipeline enqueues a job of the pipeline's newest version for every
 // target document (pipeline.run action), all in one transaction, and
 // returns the job ids in the order of the documents (one job per

@@ -3,6 +3,8 @@ package mcpserver
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -177,7 +179,15 @@ func (s *Server) addPipelineTools() {
 				st, err = s.s.JobsStatus(ctx, ids)
 			}
 			if err != nil {
-				return nil, runPipelineOut{}, err
+				// The jobs are queued whatever ended the wait: the error
+				// names them, and the wait's failure is audited
+				// (pipeline.wait), a cancelled call's as interrupted.
+				err = fmt.Errorf("stopped waiting for the %d jobs of pipeline %s, which were queued and go on without this call (get_job shows each; job_ids %s): %w",
+					len(ids), in.Pipeline, strings.Join(ids, ", "), err)
+				if ctx.Err() != nil && !errors.Is(err, docex.ErrInterrupted) {
+					err = fmt.Errorf("%w: %w", docex.ErrInterrupted, err)
+				}
+				return nil, runPipelineOut{}, s.s.WaitFailed(ctx, in.Pipeline, ids, err)
 			}
 			out.Status = statusOf(st)
 			return nil, out, nil
