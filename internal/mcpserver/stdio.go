@@ -647,6 +647,9 @@ func (f *lineFilter) batchLine(msg []byte) *queued {
 		pass  []byte
 		seen  = map[any]bool{}
 		q     = &queued{kind: inPlace, batch: true}
+		// cancels are the batch's notifications/cancelled naming a call,
+		// at their place in pass.
+		cancels []batchCancel
 	)
 	for _, raw := range elems {
 		reason, m := "a JSON-RPC message is a JSON object", jsonrpc.Message(nil)
@@ -662,8 +665,16 @@ func (f *lineFilter) batchLine(msg []byte) *queued {
 		}
 		r, isReq := m.(*jsonrpc.Request)
 		if isReq && r.Method == "notifications/cancelled" {
-			if _, _, ok := cancelledID(r); !ok {
+			id, named, ok := cancelledID(r)
+			if !ok {
 				continue // it names no call there can be (as in take)
+			}
+			if named {
+				// It may name a call of this batch, before or after it:
+				// decided once every call of the batch is known.
+				cancels = append(cancels, batchCancel{at: len(pass), id: id.Raw(), raw: raw})
+				q.n++
+				continue
 			}
 		}
 		if isReq && r.IsCall() {
@@ -682,6 +693,24 @@ func (f *lineFilter) batchLine(msg []byte) *queued {
 		pass = append(append(pass, raw...), '\n')
 		q.n++
 	}
+	if len(cancels) > 0 {
+		// A cancel for a call of this batch is ignored: the call has not
+		// started (its batch starts as a whole, after the calls before
+		// it), and runs with its batch (docs/agents.md). The others keep
+		// their place.
+		var kept []byte
+		last := 0
+		for _, c := range cancels {
+			kept = append(kept, pass[last:c.at]...)
+			last = c.at
+			if seen[c.id] {
+				q.n--
+				continue
+			}
+			kept = append(append(kept, c.raw...), '\n')
+		}
+		pass = append(kept, pass[last:]...)
+	}
 	if len(ids) > 0 {
 		f.owed.askedBatch(&b, ids, slots, q.kind == ordered)
 	} else if len(b.replies) > 0 {
@@ -692,6 +721,14 @@ func (f *lineFilter) batchLine(msg []byte) *queued {
 	}
 	q.data = pass
 	return q
+}
+
+// batchCancel is a notifications/cancelled of a batch: where it goes in
+// the batch's lines (an offset), the id it names, and the message.
+type batchCancel struct {
+	at  int
+	id  any
+	raw []byte
 }
 
 // batchTooLarge is the message of the error a batch of more than
