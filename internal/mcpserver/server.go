@@ -318,6 +318,11 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			res, err = nil, wireError(jsonrpc.CodeInternalError, perr.Error(), errorData{Code: "internal", Kind: "internal"})
 		}()
+		if method == "prompts/list" || method == "prompts/get" {
+			// The SDK answers them though the server has no prompts (and
+			// advertises no prompts capability): a method it does not have.
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: fmt.Sprintf("method not found: %q", method)}
+		}
 		if !strings.HasPrefix(method, "notifications/") {
 			bctx, unbind, err := s.bound(ctx, req)
 			if err != nil { // cancelled before it started
