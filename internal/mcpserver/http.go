@@ -42,11 +42,34 @@ const sessionHeader = "Mcp-Session-Id"
 // initializes again);
 // 0 keeps sessions until the client deletes them or the server stops.
 func (s *Server) HTTPHandler(maxBody int64, idle time.Duration) http.Handler {
+	return s.HTTPHandlerWith(HTTPOptions{MaxBody: maxBody, Idle: idle})
+}
+
+// HTTPHandlerWith is HTTPHandler bounding also the request bodies being
+// handled at once (inflight: o.MaxInflightBytes), how long a body may
+// take to arrive (o.BodyTimeout) and the live sessions (sessionCap:
+// o.MaxSessions), and refusing a batch holding two calls with one id
+// (exactIDs).
+func (s *Server) HTTPHandlerWith(o HTTPOptions) http.Handler {
+	if o.MaxBody <= 0 {
+		o.MaxBody = 1 << 20
+	}
+	if o.MaxInflightBytes <= 0 {
+		o.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = DefaultMaxSessions
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.srv }, &mcp.StreamableHTTPOptions{
-		MaxRequestBodyBytes: maxBody,
-		SessionTimeout:      idle,
+		MaxRequestBodyBytes: o.MaxBody,
+		SessionTimeout:      o.Idle,
 	})
-	return http.NewCrossOriginProtection().Handler(exactIDs(requireSession(HTTPErrorCodes(s.postCalls(h)), maxBody), maxBody))
+	s.inflightBytes = &budget{limit: o.MaxInflightBytes}
+	s.sessions = &sessionCap{s: s, limit: o.MaxSessions, use: map[string]*sessionUse{}}
+	return http.NewCrossOriginProtection().Handler(s.inflight(exactIDs(requireSession(s.sessions.wrap(HTTPErrorCodes(s.postCalls(h))), o.MaxBody), o.MaxBody), s.inflightBytes, o.MaxBody, o.BodyTimeout))
 }
 
 // postHeader is the request header under which postCalls names the POST
@@ -301,6 +324,12 @@ func exactIDs(h http.Handler, maxBody int64) http.Handler {
 			return
 		}
 		methods := messageMethods(msgs)
+		if reason := dupCallID(msgs, methods); reason != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write(encodeReply(nil, jsonrpc.CodeInvalidRequest, "Invalid request: "+reason))
+			return
+		}
 		r.Body = &readBody{b: nullInexactCancels(body, msgs, methods)}
 		if calls := toolCallIDs(msgs, methods); len(calls) > 0 {
 			r = r.WithContext(context.WithValue(r.Context(), toolCallsKey{}, calls))

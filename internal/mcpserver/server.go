@@ -115,6 +115,10 @@ type Server struct {
 	posts   sync.Map
 	postSeq atomic.Uint64
 	serving posting // the POSTs being served (postCalls)
+	// inflightBytes and sessions are the bounds of the last handler
+	// HTTPHandlerWith made (for tests).
+	inflightBytes *budget
+	sessions      *sessionCap
 	// stop ends when CancelCalls is called: every call runs with a
 	// context that ends with it (bound).
 	stop       context.Context

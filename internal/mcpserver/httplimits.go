@@ -1,0 +1,358 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// Defaults of the bounds of the streamable HTTP transport (HTTPOptions,
+// docex mcp --max-inflight-bytes, --max-sessions).
+const (
+	// DefaultMaxInflightBytes bounds the request bodies being handled at
+	// once: 24 POSTs of a 16 MiB add_document took 2.1 GB more memory
+	// than the server at rest (each body is held several times over while
+	// its call runs).
+	DefaultMaxInflightBytes = 64 << 20
+	// DefaultMaxSessions bounds the live sessions (about 16 KiB each).
+	DefaultMaxSessions = 1000
+	// DefaultBodyTimeout is how long a POST's body may take to arrive
+	// once its POST is admitted.
+	DefaultBodyTimeout = 60 * time.Second
+)
+
+// HTTPOptions configures HTTPHandlerWith; a field left 0 takes its
+// default.
+type HTTPOptions struct {
+	// MaxBody is the largest request body (HTTP 413 past it); 0: 1 MiB.
+	MaxBody int64
+	// Idle closes a session that receives no request for that long; 0
+	// keeps sessions until the client deletes them or the server stops.
+	Idle time.Duration
+	// MaxInflightBytes bounds the bodies of the POSTs being handled at
+	// once (DefaultMaxInflightBytes): see inflight.
+	MaxInflightBytes int64
+	// MaxSessions bounds the live sessions (DefaultMaxSessions): see
+	// sessionCap.
+	MaxSessions int
+	// BodyTimeout is how long a POST's body may take to arrive once
+	// admitted (DefaultBodyTimeout).
+	BodyTimeout time.Duration
+}
+
+// budget counts the bytes of the request bodies being handled (inflight).
+type budget struct {
+	mu      sync.Mutex
+	limit   int64
+	used    int64
+	waiting int           // POSTs waiting for room
+	changed chan struct{} // closed (and replaced) when used drops
+}
+
+// acquire waits until n more bytes fit (n is at most limit), counts them,
+// and returns nil; or the cause of ctx's or stop's end when one ends
+// first.
+func (b *budget) acquire(ctx, stop context.Context, n int64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.changed == nil {
+		b.changed = make(chan struct{})
+	}
+	counted := false
+	defer func() {
+		if counted {
+			b.waiting--
+		}
+	}()
+	for b.used+n > b.limit {
+		if !counted {
+			b.waiting++
+			counted = true
+		}
+		changed := b.changed
+		b.mu.Unlock()
+		var err error
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			err = context.Cause(ctx)
+		case <-stop.Done():
+			err = context.Cause(stop)
+		}
+		b.mu.Lock()
+		if err != nil {
+			return err
+		}
+	}
+	b.used += n
+	return nil
+}
+
+// release gives back n bytes acquire counted.
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	if b.changed != nil {
+		close(b.changed)
+	}
+	b.changed = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// state returns the bytes counted and the POSTs waiting (for tests).
+func (b *budget) state() (used int64, waiting int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used, b.waiting
+}
+
+// inflight wraps h so that a JSON POST is admitted only while the bodies
+// of the POSTs being handled, counted by their Content-Length (a body
+// without one counts as maxBody), fit in the budget b: a POST that does
+// not fit waits, reading nothing, until enough POSTs end (or its client
+// goes away, or the server stops: it is then answered HTTP 503). A body
+// counts at most the whole budget, so a body as large runs alone. Once
+// admitted, its body must arrive within bodyTimeout (else HTTP 400, and
+// the connection is closed); it is read whole and handed on to h, and
+// counts until h returns. A Content-Length larger than maxBody is refused
+// at once with HTTP 413, nothing read. Other requests reach h as they
+// came.
+func (s *Server) inflight(h http.Handler, b *budget, maxBody int64, bodyTimeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || rebinding(r) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			h.ServeHTTP(w, r) // refused (415) without reading the body
+			return
+		}
+		if r.ContentLength > maxBody {
+			w.Header().Set("Connection", "close")
+			http.Error(w, fmt.Sprintf("request body exceeds %d bytes", maxBody), http.StatusRequestEntityTooLarge)
+			return
+		}
+		n := r.ContentLength
+		if n < 0 {
+			n = maxBody
+		}
+		n = min(n, b.limit)
+		stop := s.stop
+		if stop == nil {
+			stop = context.Background()
+		}
+		if err := b.acquire(r.Context(), stop, n); err != nil {
+			w.Header().Set("Connection", "close")
+			http.Error(w, "the server is stopping or the client went away while this POST waited for other POSTs to end", http.StatusServiceUnavailable)
+			return
+		}
+		defer b.release(n)
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(bodyTimeout)) // not every writer has one (httptest.ResponseRecorder)
+		body, ok := bodyBytes(w, r, maxBody)
+		if !ok {
+			return // the deadline stays: the server's reading the rest of the body ends with it, and the connection is closed
+		}
+		_ = rc.SetReadDeadline(time.Time{}) // a stream may last: the server's read that notices a client going away must not time out
+		r.Body = &readBody{b: body}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// sessionCap bounds the live sessions of an HTTP handler (sessionCap.wrap).
+type sessionCap struct {
+	s     *Server
+	limit int
+	mu    sync.Mutex
+	// use is, by session id, when a request of the session last started
+	// or ended, and how many of its POSTs are being handled.
+	use     map[string]*sessionUse
+	pending int // POSTs without a session being handled: each may connect one
+	evicted int // sessions closed to make room (for tests)
+}
+
+type sessionUse struct {
+	last  time.Time
+	posts int
+}
+
+// wrap wraps h so that a POST without an Mcp-Session-Id header (one that
+// may connect a session: requireSession let it through) is handled only
+// when fewer than limit sessions live, counting those such POSTs being
+// handled may connect: when as many live, the least recently used
+// session (by the start or end of its last request) with no POST being
+// handled is closed first (its Mcp-Session-Id then gets HTTP 404, and its
+// client initializes again); when every one has a POST being handled,
+// the POST is refused with HTTP 503 Service Unavailable, a Retry-After of
+// 1 second and one JSON-RPC error (-32000, id null) saying so, and
+// connects nothing.
+func (c *sessionCap) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(sessionHeader)
+		if id != "" {
+			c.started(id, r.Method == http.MethodPost)
+			defer c.ended(id, r.Method == http.MethodPost)
+			h.ServeHTTP(w, r)
+			return
+		}
+		if r.Method != http.MethodPost || rebinding(r) {
+			h.ServeHTTP(w, r) // a rebinding is refused (403)
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			h.ServeHTTP(w, r) // refused (415)
+			return
+		}
+		if !c.admit() {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write(encodeReply(nil, codeSessionsFull, fmt.Sprintf("Server busy: %d sessions live (docex mcp --max-sessions), each with a POST being handled, so none can be closed to make room: initialize again once one ends", c.limit)))
+			return
+		}
+		defer func() {
+			c.mu.Lock()
+			c.pending--
+			if id := w.Header().Get(sessionHeader); id != "" && c.use[id] == nil {
+				c.use[id] = &sessionUse{last: time.Now()}
+			}
+			c.mu.Unlock()
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// codeSessionsFull is the JSON-RPC code of sessionCap's refusal: one of
+// the range for implementations.
+const codeSessionsFull = -32000
+
+// admit makes room for one more session, closing the least recently used
+// idle one when needed, and counts the POST as pending; it reports false
+// when there is no room.
+func (c *sessionCap) admit() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	live := map[string]bool{}
+	for ss := range c.s.srv.Sessions() {
+		live[ss.ID()] = true
+	}
+	for id := range c.use { // closed (idle, deleted, evicted)
+		if !live[id] && c.use[id].posts == 0 {
+			delete(c.use, id)
+		}
+	}
+	n := len(live)
+	for n+c.pending >= c.limit {
+		victim, oldest := "", time.Time{}
+		for id := range live {
+			u := c.use[id]
+			if u != nil && u.posts > 0 {
+				continue
+			}
+			var last time.Time
+			if u != nil {
+				last = u.last
+			}
+			if victim == "" || last.Before(oldest) {
+				victim, oldest = id, last
+			}
+		}
+		if victim == "" {
+			return false
+		}
+		for ss := range c.s.srv.Sessions() {
+			if ss.ID() == victim {
+				ss.Close()
+				c.evicted++
+			}
+		}
+		delete(live, victim)
+		delete(c.use, victim)
+		n--
+	}
+	c.pending++
+	return true
+}
+
+// busy returns how many sessions have a POST being handled (for tests).
+func (c *sessionCap) busy() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, u := range c.use {
+		if u.posts > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *sessionCap) started(id string, post bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.use[id]
+	if u == nil {
+		u = &sessionUse{}
+		c.use[id] = u
+	}
+	u.last = time.Now()
+	if post {
+		u.posts++
+	}
+}
+
+func (c *sessionCap) ended(id string, post bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.use[id]
+	if u == nil {
+		return
+	}
+	u.last = time.Now()
+	if post {
+		u.posts--
+	}
+}
+
+// dupCallID returns why msgs, the messages of a POST's body
+// (jsonMessages), hold two calls (requests with an id) with the same id,
+// as stdio says it of the second (idInUse), or "".
+func dupCallID(msgs [][]byte, methods [][][]byte) string {
+	if len(msgs) < 2 {
+		return ""
+	}
+	seen := map[any]bool{}
+	for i, m := range msgs {
+		if len(methods[i]) == 0 {
+			continue // a response, or no message
+		}
+		for _, raw := range members(m, "id") {
+			id, ok := callID(raw)
+			if !ok {
+				continue
+			}
+			if seen[id.Raw()] {
+				return idInUse(id)
+			}
+			seen[id.Raw()] = true
+		}
+	}
+	return ""
+}
+
+// callID returns the id raw (a JSON value badID took: a string, or an
+// integer a float64 holds exactly) names.
+func callID(raw []byte) (jsonrpc.ID, bool) {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return jsonrpc.ID{}, false
+	}
+	id, err := jsonrpc.MakeID(v)
+	return id, err == nil && id.IsValid()
+}
