@@ -187,7 +187,7 @@ type sessionUse struct {
 // when fewer than limit sessions live, counting those such POSTs being
 // handled may connect: when as many live, the least recently used
 // session (by the start or end of its last request) with no POST being
-// handled is closed first (its Mcp-Session-Id then gets HTTP 404, and its
+// handled, and not being initialized, is closed first (its Mcp-Session-Id then gets HTTP 404, and its
 // client initializes again); when every one has a POST being handled,
 // the POST is refused with HTTP 503 Service Unavailable, a Retry-After of
 // 1 second and one JSON-RPC error (-32000, id null) saying so, and
@@ -247,20 +247,23 @@ func (c *sessionCap) admit() bool {
 			delete(c.use, id)
 		}
 	}
-	n := len(live)
+	// A live session not in use yet is one whose initialize is being
+	// handled: pending counts it, and it is not closed.
+	n := 0
+	for id := range live {
+		if c.use[id] != nil {
+			n++
+		}
+	}
 	for n+c.pending >= c.limit {
 		victim, oldest := "", time.Time{}
 		for id := range live {
 			u := c.use[id]
-			if u != nil && u.posts > 0 {
+			if u == nil || u.posts > 0 {
 				continue
 			}
-			var last time.Time
-			if u != nil {
-				last = u.last
-			}
-			if victim == "" || last.Before(oldest) {
-				victim, oldest = id, last
+			if victim == "" || u.last.Before(oldest) {
+				victim, oldest = id, u.last
 			}
 		}
 		if victim == "" {
