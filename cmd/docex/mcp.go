@@ -19,6 +19,7 @@ import (
 	"github.com/docex-dev/docex/internal/mcpserver"
 	"github.com/docex-dev/docex/internal/sdkenv"
 	"github.com/spf13/pflag"
+	"golang.org/x/net/netutil"
 )
 
 // mcpOpts are the flags of docex mcp.
@@ -30,7 +31,23 @@ type mcpOpts struct {
 	maxRead     int
 	worker      string
 	sessionIdle time.Duration
+	maxSessions int
+	maxConns    int
+	maxInflight int64
 }
+
+// Bounds of docex mcp --http's connections: how many may be open at once
+// (--max-connections; past it the server accepts no more until one
+// closes), and how long one may stay open between requests
+// (mcpIdleTimeout). A request's headers must arrive within
+// mcpHeaderTimeout; its body within mcpserver.DefaultBodyTimeout of its
+// admission. There is no write timeout: a response stream (a GET's, a
+// POST's waiting on run_pipeline) may last.
+const (
+	defaultMCPMaxConns = 256
+	mcpIdleTimeout     = 2 * time.Minute
+	mcpHeaderTimeout   = 10 * time.Second
+)
 
 const mcpHelp = `Serves the Model Context Protocol to one agent: over stdin/stdout (the
 default: an MCP client starts "docex mcp" as a subprocess), or with --http
@@ -77,6 +94,9 @@ func mcpCommands() []*command {
 				fs.Int64Var(&o.maxInline, "max-inline-bytes", mcpserver.DefaultMaxInlineBytes, "largest document add_document accepts as text or base64")
 				fs.IntVar(&o.maxRead, "max-read-bytes", mcpserver.DefaultMaxReadBytes, "largest page read_document returns")
 				fs.DurationVar(&o.sessionIdle, "session-idle", mcpserver.DefaultSessionIdle, "with --http: close a session idle this long (0: never)")
+				fs.IntVar(&o.maxSessions, "max-sessions", mcpserver.DefaultMaxSessions, "with --http: most sessions live at once (a new one closes the least recently used idle one)")
+				fs.IntVar(&o.maxConns, "max-connections", defaultMCPMaxConns, "with --http: most connections open at once (more wait to be accepted)")
+				fs.Int64Var(&o.maxInflight, "max-inflight-bytes", mcpserver.DefaultMaxInflightBytes, "with --http: most bytes of request bodies handled at once (a POST past it waits)")
 				fs.StringVar(&o.worker, "worker", "auto", "run the tenant's pipeline jobs in this process: auto (SQLite only), yes or no (rely on running workers)")
 			},
 			run: func(ctx context.Context, c *cli, _ []string) error { return cmdMCP(ctx, c, o) }},
@@ -94,6 +114,9 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	}
 	if o.sessionIdle < 0 {
 		return docex.Errorf(errUsage, "--session-idle %s: want 0 (never) or more", o.sessionIdle)
+	}
+	if o.maxSessions <= 0 || o.maxConns <= 0 || o.maxInflight <= 0 {
+		return docex.Errorf(errUsage, "--max-sessions, --max-connections and --max-inflight-bytes must be positive")
 	}
 	if o.http != "" {
 		if err := checkListenAddr(o.http, o.allowRemote, c.g.user, c.g.tenant); err != nil {
@@ -163,7 +186,10 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 		}
 		return fmt.Errorf("mcp: %w", err)
 	}
-	return serveMCPHTTP(ctx, c, srv, o.http, who, 2*o.maxInline+1<<20, o.sessionIdle)
+	return serveMCPHTTP(ctx, c, srv, o.http, who, o.maxConns, mcpserver.HTTPOptions{
+		MaxBody: 2*o.maxInline + 1<<20, Idle: o.sessionIdle,
+		MaxSessions: o.maxSessions, MaxInflightBytes: o.maxInflight,
+	})
 }
 
 // protectedPaths returns what add_document never reads, whatever
@@ -241,14 +267,23 @@ func otherPort(addr string) string {
 	return net.JoinHostPort(host, strconv.Itoa(n+1))
 }
 
-func serveMCPHTTP(ctx context.Context, c *cli, srv *mcpserver.Server, addr, who string, maxBody int64, idle time.Duration) error {
+// mcpHTTPServer returns the server of docex mcp --http: h at /mcp, with
+// its timeouts (no ReadTimeout, no WriteTimeout: a stream may last, and
+// the handler bounds a body's arrival), and ln limited to maxConns open
+// connections.
+func mcpHTTPServer(h http.Handler, ln net.Listener, maxConns int) (*http.Server, net.Listener) {
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", h)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: mcpHeaderTimeout, IdleTimeout: mcpIdleTimeout}
+	return hs, netutil.LimitListener(ln, maxConns)
+}
+
+func serveMCPHTTP(ctx context.Context, c *cli, srv *mcpserver.Server, addr, who string, maxConns int, o mcpserver.HTTPOptions) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return listenError(addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", srv.HTTPHandler(maxBody, idle))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs, ln := mcpHTTPServer(srv.HTTPHandlerWith(o), ln, maxConns)
 	// A stop ends the sessions, so that their open event streams end and
 	// Shutdown need not wait for them.
 	hs.RegisterOnShutdown(func() {
