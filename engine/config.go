@@ -71,7 +71,9 @@ type Config struct {
 	// own; for the database store a spool file without a name in
 	// SpoolDir, read back in the transaction) and the
 	// memory released. One document is always held whole by the database
-	// store, whatever its size.
+	// store, whatever its size. An external ContentStore bounds its own
+	// staging: the CLI gives this value to the S3 store as its store-wide
+	// budget (s3store.Config.MemoryBudget).
 	MaxStagedMemory int64
 
 	// SpoolDir is the directory of the database store's spool files

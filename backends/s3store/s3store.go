@@ -27,7 +27,7 @@ const (
 	DefaultPartSize       = 16 << 20
 	MinPartSize           = 5 << 20 // S3's smallest part but the last
 	DefaultRequestTimeout = 30 * time.Second
-	DefaultMemoryBudget   = 64 << 20
+	DefaultMemoryBudget   = 16 << 20
 	// inlineMax is the largest content staged in memory (within the
 	// memory budget); larger content is spooled to a file.
 	inlineMax = 1 << 20
@@ -70,7 +70,12 @@ type Config struct {
 	// (default: the system's temporary directory).
 	SpoolDir string
 	// MemoryBudget bounds the bytes of content staged in memory at once
-	// across the store (default 64 MiB); beyond it content is spooled.
+	// across the store, by all its tenants' adds together (default 16 MiB,
+	// engine.DefaultMaxStagedMemory; the CLI sets it from
+	// storage.documents.max_staged_memory); content beyond it, and content
+	// over 1 MiB, is spooled. A staging reserves the size its reader tells
+	// (contentkey.SizeHint: a file), or 1 MiB when it tells none, and
+	// then counts the buffer it holds, about its content's size.
 	MemoryBudget int64
 	// HTTPClient sends the requests (default: the SDK's client with the
 	// request timeout applied to connecting).

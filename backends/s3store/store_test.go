@@ -789,3 +789,56 @@ func TestStagingBudgetCountsContent(t *testing.T) {
 		t.Fatalf("%d of 300 stagings of 8 KiB spooled with a 2 MiB budget, want at most 200 (about 128 fit)", len(files))
 	}
 }
+
+// TestStageSizedBuffer: content whose reader tells its size (a file, the
+// CLI's) is staged in a buffer of exactly that size, allocated once, and
+// the store counts that size against its budget; content over 1 MiB that
+// tells its size goes to a spool file without a buffer. Before, a 900 kB
+// file grew a 64 KiB buffer by append (to a capacity other than its size,
+// garbage on the way).
+func TestStageSizedBuffer(t *testing.T) {
+	spool := t.TempDir()
+	s, err := s3store.New(bg, s3store.Config{Bucket: "docex-b", Endpoint: "http://127.0.0.1:1", PathStyle: true, SpoolDir: spool,
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, _ := s.Tenant(docex.Tenant{ID: "acme", Incarnation: uuid.NewString()})
+	file := func(size int) *os.File {
+		p := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(p, random(size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	st, err := tc.Stage(bg, file(900_000), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.MemHeld(); got != 900_000 {
+		t.Errorf("a 900,000-byte file staged: %d bytes counted against the budget, want 900000 (a buffer of its size)", got)
+	}
+	if files, _ := os.ReadDir(spool); len(files) != 0 {
+		t.Errorf("%d spool files for content in memory", len(files))
+	}
+	big, err := tc.Stage(bg, file(1<<20+1), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.MemHeld(); got != 900_000 {
+		t.Errorf("a file over 1 MiB staged too: %d bytes counted, want 900000", got)
+	}
+	if files, _ := os.ReadDir(spool); len(files) != 1 || big.Size() != 1<<20+1 {
+		t.Errorf("%d spool files, size %d, for a file over 1 MiB", len(files), big.Size())
+	}
+	st.Discard()
+	big.Discard()
+	if got := s.MemHeld(); got != 0 {
+		t.Errorf("%d bytes counted after Discard", got)
+	}
+}

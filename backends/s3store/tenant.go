@@ -74,14 +74,30 @@ func (st *staged) Discard() {
 const spoolPrefix = "docex-s3-stage-"
 
 // Stage reads r into memory while it fits the inline size and the store's
-// memory budget, and into a spool file beyond that.
+// memory budget, and into a spool file beyond that. Content whose size r
+// tells (contentkey.SizeHint: a file) reserves that size and is read into
+// a buffer of it, allocated once; content that tells a size over the
+// inline size goes to the spool file at once. Content of unknown size
+// reserves the inline size, is read into a buffer grown as it comes, and
+// keeps a buffer of its own size at the end.
 func (t *tenantContent) Stage(ctx context.Context, r io.Reader, max int64) (driver.Staged, error) {
 	s := t.s
 	w := &spillWriter{s: s, partSize: s.cfg.PartSize}
-	if s.mem.Add(inlineMax) <= s.cfg.MemoryBudget {
+	n, sized := contentkey.SizeHint(r)
+	switch {
+	case sized && (n < 0 || n > inlineMax || n > max):
+		// Spooled (or refused as too large) without a buffer.
+	case sized:
+		if s.mem.Add(n) <= s.cfg.MemoryBudget {
+			w.memCap = n
+			w.mem = make([]byte, 0, n)
+		} else {
+			s.mem.Add(-n)
+		}
+	case s.mem.Add(inlineMax) <= s.cfg.MemoryBudget:
 		w.memCap = inlineMax
 		w.mem = make([]byte, 0, min(inlineMax, 64<<10))
-	} else {
+	default:
 		s.mem.Add(-inlineMax)
 	}
 	h, err := contentkey.Copy(ctx, w, r, max)

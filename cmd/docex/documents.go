@@ -58,7 +58,12 @@ an add holds no more memory than that, however many files it has; each
 file still costs a few KiB of bookkeeping. With database storage each
 file is one row, written whole: its largest file is held too, about
 three times its size (the database driver copies the value as it sends
-or writes it); use filesystem storage for files of hundreds of MB.
+or writes it); use filesystem storage for files of hundreds of MB. With
+S3 storage the bound is the store's, for all adds of the process
+together: files of up to 1 MiB are staged in memory, each in a buffer
+of its size, while the content in memory stays within
+max_staged_memory; larger files, and those past it, go to spool files
+in storage.documents.s3.spool_dir.
 
 Example:
   docex doc add invoices invoice.pdf --meta customer=initech --meta amount=120`,

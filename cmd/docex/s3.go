@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -9,13 +10,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/docex-dev/docex/backends/s3store"
 	"github.com/docex-dev/docex/config"
+	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/internal/s3config"
 )
 
 // openS3 returns the S3 content store of storage.documents.s3 (no network
 // I/O), with credentials read from the environment variables the config
 // names, or the AWS SDK's default chain when it names none. The values are
-// never printed.
+// never printed. storage.documents.max_staged_memory (default 16 MiB) is
+// the store's memory budget: the content all adds of the process hold in
+// memory at once.
 func openS3(ctx context.Context, f *config.File, getenv func(string) string) (*s3store.Store, error) {
 	c := f.Storage.Documents.S3
 	// The store checks these too; checked here first, an error names
@@ -41,5 +45,6 @@ func openS3(ctx context.Context, f *config.File, getenv func(string) string) (*s
 		Bucket: c.Bucket, Prefix: c.Prefix, Region: c.Region, Endpoint: c.Endpoint, PathStyle: c.PathStyle,
 		Credentials: creds, RequestTimeout: time.Duration(c.RequestTimeoutMS) * time.Millisecond,
 		PartSize: int64(c.PartSizeMiB) << 20, SpoolDir: c.SpoolDir,
+		MemoryBudget: cmp.Or(f.Storage.Documents.MaxStagedMemory, engine.DefaultMaxStagedMemory),
 	})
 }

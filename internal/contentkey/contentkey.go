@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"hash"
 	"io"
+	"os"
 	"path"
 
 	"github.com/docex-dev/docex"
@@ -207,4 +208,28 @@ func (v *Verifier) ReaderAt() (ra io.ReaderAt, ok bool, err error) {
 		return nil, true, err
 	}
 	return ra, true, nil
+}
+
+// SizeHint returns the bytes r holds when it tells them: a reader with
+// Len (bytes.Reader), one with Size, or a regular file from its offset
+// (the CLI's files). A hint only: the content read is what counts. The
+// database and S3 stores size their staging buffers by it.
+func SizeHint(r io.Reader) (int64, bool) {
+	switch r := r.(type) {
+	case interface{ Len() int }:
+		return int64(r.Len()), true
+	case interface{ Size() int64 }:
+		return r.Size(), true
+	case *os.File:
+		fi, err := r.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			return 0, false
+		}
+		off, err := r.Seek(0, io.SeekCurrent)
+		if err != nil || off > fi.Size() {
+			return 0, false
+		}
+		return fi.Size() - off, true
+	}
+	return 0, false
 }

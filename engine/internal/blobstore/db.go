@@ -168,11 +168,11 @@ func (e *spoolErr) Unwrap() []error {
 }
 
 // Stage reads the content into memory: into a buffer of its size when r
-// tells it (see sizeHint), so that a large document is held once, not in
+// tells it (see contentkey.SizeHint), so that a large document is held once, not in
 // a buffer grown by doubling.
 func (dbTenant) Stage(ctx context.Context, r io.Reader, max int64) (driver.Staged, error) {
 	var buf bytes.Buffer
-	if n, ok := sizeHint(r); ok && n >= 0 && n <= max {
+	if n, ok := contentkey.SizeHint(r); ok && n >= 0 && n <= max {
 		buf.Grow(int(min(n, max)) + bytes.MinRead)
 	}
 	h, err := contentkey.Copy(ctx, &buf, r, max)
@@ -373,27 +373,3 @@ func (dbTenant) List(context.Context, time.Time, func(string) error) error { ret
 // Clean removes nothing: staging is in memory, or in spool files that
 // have no name.
 func (dbTenant) Clean(context.Context, time.Time, bool) ([]string, error) { return nil, nil }
-
-// sizeHint returns the bytes r holds when it tells them: a reader with
-// Len (bytes.Reader), one with Size (engine.SizedReader: the CLI's
-// files), or a regular file from its offset. A hint only: the content
-// read is what counts.
-func sizeHint(r io.Reader) (int64, bool) {
-	switch r := r.(type) {
-	case interface{ Len() int }:
-		return int64(r.Len()), true
-	case interface{ Size() int64 }:
-		return r.Size(), true
-	case *os.File:
-		fi, err := r.Stat()
-		if err != nil || !fi.Mode().IsRegular() {
-			return 0, false
-		}
-		off, err := r.Seek(0, io.SeekCurrent)
-		if err != nil || off > fi.Size() {
-			return 0, false
-		}
-		return fi.Size() - off, true
-	}
-	return 0, false
-}
