@@ -842,3 +842,37 @@ func TestStageSizedBuffer(t *testing.T) {
 		t.Errorf("%d bytes counted after Discard", got)
 	}
 }
+
+// TestSpoolDirUnusable: a spool directory that is a regular file, or
+// missing and impossible to create (under a regular file), fails the
+// staging of content over 1 MiB with docex.ErrStorageUnavailable and
+// driver.ErrSpool, naming the directory and storage.documents.s3.spool_dir;
+// the memory reserved is released. Before, the error was untyped
+// (internal): "s3 spool: mkdir ...".
+func TestSpoolDirUnusable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{file, filepath.Join(file, "spool")} {
+		s, err := s3store.New(bg, s3store.Config{Bucket: "docex-b", Endpoint: "http://127.0.0.1:1", PathStyle: true, SpoolDir: dir,
+			Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc, _ := s.Tenant(docex.Tenant{ID: "acme", Incarnation: uuid.NewString()})
+		for _, r := range []io.Reader{bytes.NewReader(random(2 << 20)), io.MultiReader(bytes.NewReader(random(2 << 20)))} {
+			_, err = tc.Stage(bg, r, 1<<30)
+			if !errors.Is(err, docex.ErrStorageUnavailable) || !errors.Is(err, driver.ErrSpool) ||
+				!strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "storage.documents.s3.spool_dir") {
+				t.Fatalf("staging 2 MiB with the spool directory %s: %v; want ErrStorageUnavailable and ErrSpool naming it and storage.documents.s3.spool_dir", dir, err)
+			}
+			if docex.Code(err) != "storage_unavailable" {
+				t.Errorf("code %q, want storage_unavailable", docex.Code(err))
+			}
+			if got := s.MemHeld(); got != 0 {
+				t.Errorf("%d bytes counted after the failed staging", got)
+			}
+		}
+	}
+}

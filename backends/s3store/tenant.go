@@ -141,11 +141,11 @@ func (w *spillWriter) Write(p []byte) (int, error) {
 	}
 	if w.f == nil {
 		if err := os.MkdirAll(w.s.cfg.SpoolDir, 0o700); err != nil {
-			return 0, fdlimit.Wrap(fmt.Errorf("s3 spool: %w", err))
+			return 0, w.s.spoolError(err)
 		}
 		f, err := os.CreateTemp(w.s.cfg.SpoolDir, spoolPrefix+"*")
 		if err != nil {
-			return 0, fdlimit.Wrap(fmt.Errorf("s3 spool: %w", err))
+			return 0, w.s.spoolError(err)
 		}
 		w.f, w.path = f, f.Name()
 		w.ph = sha256.New()
@@ -160,7 +160,7 @@ func (w *spillWriter) Write(p []byte) (int, error) {
 func (w *spillWriter) spool(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	if err != nil {
-		return n, fmt.Errorf("s3 spool: %w", err)
+		return n, w.s.spoolError(err)
 	}
 	for len(p) > 0 {
 		k := min(int64(len(p)), w.partSize-w.pn)
@@ -184,9 +184,38 @@ func (w *spillWriter) close() error {
 		w.parts = append(w.parts, w.ph.Sum(nil))
 	}
 	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("s3 spool: %w", err)
+		return w.s.spoolError(err)
 	}
 	return nil
+}
+
+// spoolError is a failure to create or write a spool file in the spool
+// directory (a path that is not a directory and cannot be made one, not
+// writable, its volume full): it matches docex.ErrStorageUnavailable,
+// driver.ErrSpool and err, and names the directory and the docex.yaml key
+// that chooses it. Nothing was stored: staging comes before any upload
+// and before the transaction.
+//
+// A failure because the process ran out of file descriptors is not the
+// directory's: it matches docex.ErrTooManyOpenFiles instead (fdlimit.Wrap).
+func (s *Store) spoolError(err error) error {
+	if fdlimit.IsExhaustion(err) {
+		return fdlimit.Wrap(fmt.Errorf("s3 spool: create a spool file in %s: %w", s.cfg.SpoolDir, err))
+	}
+	return &spoolErr{dir: s.cfg.SpoolDir, err: err}
+}
+
+type spoolErr struct {
+	dir string
+	err error
+}
+
+func (e *spoolErr) Error() string {
+	return fmt.Sprintf("s3 spool: cannot write a spool file in %s (storage.documents.s3.spool_dir): %v", e.dir, e.err)
+}
+
+func (e *spoolErr) Unwrap() []error {
+	return []error{docex.ErrStorageUnavailable, driver.ErrSpool, e.err}
 }
 
 func (t *tenantContent) own(in []driver.Staged) ([]*staged, error) {

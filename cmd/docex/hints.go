@@ -28,7 +28,12 @@ var hints = []struct {
 		}
 		return "check the AWS SDK's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the shared config files, the instance role) and what the bucket's policy allows them, or name variables in storage.documents.s3.access_key_id_env and secret_access_key_env"
 	}},
-	{driver.ErrSpool, fixed("nothing was stored: create the directory named, make it writable with room for the content, or set storage.documents.spool_dir in docex.yaml to a directory that is (left out, the system's temporary directory, $TMPDIR); raising storage.documents.max_staged_memory spools less")},
+	{driver.ErrSpool, func(g globals) string {
+		if g.s3 != nil {
+			return "nothing was stored: make the path named a writable directory with room for the content (docex creates it when it is missing), or set storage.documents.s3.spool_dir in docex.yaml to one that is (left out, <data_dir>/s3-spool)"
+		}
+		return "nothing was stored: create the directory named, make it writable with room for the content, or set storage.documents.spool_dir in docex.yaml to a directory that is (left out, the system's temporary directory, $TMPDIR); raising storage.documents.max_staged_memory spools less"
+	}},
 	{docex.ErrStorageUnavailable, func(g globals) string {
 		if g.s3 == nil { // the content directory is missing
 			return "restore the content directory, or mount the volume that holds it, then run the command again; if storage.documents.path in docex.yaml changed, change it back"
