@@ -240,7 +240,7 @@ func TestMultipart(t *testing.T) {
 	r.reqs.take()
 	data := random(2*s3store.MinPartSize + 12345)
 	a := r.add(t, b1.ID, data)
-	r.reqs.want(t, "new multipart content, the engine's first write (one GET of the claim marker)", map[string]int{"GET": 1, "HEAD": 2, "CreateMultipartUpload": 1, "UploadPart": 3, "CompleteMultipartUpload": 1})
+	r.reqs.want(t, "new multipart content, the engine's first write (one GET of the claim marker)", map[string]int{"GET": 1, "HEAD": 1, "CreateMultipartUpload": 1, "UploadPart": 3, "CompleteMultipartUpload": 1})
 	r.add(t, b2.ID, data)
 	r.reqs.want(t, "multipart dedup hit", map[string]int{})
 	// So does a doc update to content the tenant holds, here other
@@ -874,5 +874,38 @@ func TestSpoolDirUnusable(t *testing.T) {
 				t.Errorf("%d bytes counted after the failed staging", got)
 			}
 		}
+	}
+}
+
+// TestPlantedObjectNotAdopted: an object planted at the key of new large
+// content, junk of the right size with the right checksum in its metadata
+// (x-amz-meta-docex-sha256), is replaced by the add's upload, never
+// adopted: the document reads back its own bytes. Before, Sync adopted it
+// on its HEAD and the add succeeded with its bytes never stored.
+func TestPlantedObjectNotAdopted(t *testing.T) {
+	srv := s3test.Start(t)
+	r := newRig(t, srv, nil)
+	b, _ := r.s.CreateBasket(bg, "b")
+	data := random(2*s3store.MinPartSize + 12345) // multipart: parts of MinPartSize
+	sum := contentkey.Sum(data)
+	acme, err := r.eng.Provisioner("").Get(bg, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := contentkey.Tenant(acme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, _ := contentkey.Object(sum)
+	key := "docex/test/" + ns + "/" + obj // newStore's prefix
+	junk := make([]byte, len(data))
+	if _, err := srv.Client().PutObject(bg, &s3.PutObjectInput{Bucket: ptr(r.store.Bucket()), Key: &key, Body: bytes.NewReader(junk),
+		Metadata: map[string]string{"docex-sha256": sum}}); err != nil {
+		t.Fatal(err)
+	}
+	a := r.add(t, b.ID, data)
+	got, err := r.s.ReadContent(bg, a.Document.ID)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back after an add over a planted object: %d bytes, %v; want the add's %d bytes", len(got), err, len(data))
 	}
 }

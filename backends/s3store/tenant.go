@@ -233,9 +233,12 @@ func (t *tenantContent) own(in []driver.Staged) ([]*staged, error) {
 // multipart reports whether st goes up in parts.
 func (t *tenantContent) multipart(st *staged) bool { return st.Size() > t.s.cfg.PartSize }
 
-// Sync uploads multipart content ahead of the transaction (unless the
-// object is stored already), so that a large upload never holds the
-// transaction open; smaller content is uploaded by Put.
+// Sync uploads multipart content ahead of the transaction, so that a
+// large upload never holds the transaction open; smaller content is
+// uploaded by Put. An object already at the key is replaced, never
+// adopted on its metadata: the engine syncs only content the tenant holds
+// no reference to, so such an object is a crash's leftover or something
+// planted, whose bytes nobody verified (docs/s3.md).
 func (t *tenantContent) Sync(ctx context.Context, in []driver.Staged) error {
 	sts, err := t.own(in)
 	if err != nil {
@@ -245,14 +248,8 @@ func (t *tenantContent) Sync(ctx context.Context, in []driver.Staged) error {
 		if !t.multipart(st) || st.synced {
 			continue
 		}
-		ok, err := t.present(ctx, st)
-		if err != nil {
+		if err := t.upload(ctx, st); err != nil {
 			return err
-		}
-		if !ok {
-			if err := t.upload(ctx, st); err != nil {
-				return err
-			}
 		}
 		st.synced = true
 	}
@@ -280,7 +277,9 @@ func (t *tenantContent) Put(ctx context.Context, _ driver.Tx, in []driver.Staged
 }
 
 // present reports whether the object of st is stored with st's size and
-// checksum.
+// checksum (by its HEAD: metadata only). Put asks it only of content this
+// add's Sync uploaded, to find an object a concurrent release deleted
+// since.
 func (t *tenantContent) present(ctx context.Context, st *staged) (bool, error) {
 	key, err := t.key(st.Checksum())
 	if err != nil {
