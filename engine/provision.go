@@ -215,31 +215,49 @@ func (p *TenantProvisioner) setStatus(ctx context.Context, op, id string, st doc
 // Delete removes a tenant, its database and its content. The id can be
 // provisioned again afterwards, cleanly. Errors as for Suspend, and the
 // content store's error, having deleted nothing, when the store cannot
-// remove content now (S3 unreachable: driver.ContentProber).
+// remove content now (S3 unreachable: driver.ContentProber). A failure
+// to remove the content once the tenant is removed is not Delete's
+// error (Sweep removes what it left); DeleteReport returns it.
 func (p *TenantProvisioner) Delete(ctx context.Context, id string) error {
+	_, err := p.DeleteReport(ctx, id)
+	return err
+}
+
+// TenantDeletion is what DeleteReport did beyond removing the tenant.
+type TenantDeletion struct {
+	// ContentError is the content store's error when removing the
+	// tenant's content failed after the tenant was removed (the store
+	// failing partway through, S3 going away), nil when it all went: the
+	// deletion stands, and Sweep (docex gc) removes what is left.
+	ContentError error
+}
+
+// DeleteReport is Delete, and reports a failure to remove the tenant's
+// content after the tenant was removed (TenantDeletion.ContentError),
+// which Delete does not.
+func (p *TenantProvisioner) DeleteReport(ctx context.Context, id string) (TenantDeletion, error) {
 	if err := p.check(); err != nil {
-		return err
+		return TenantDeletion{}, err
 	}
 	if err := p.checkExisting(id, "deleted"); err != nil {
-		return p.audit(ctx, "tenant.delete", id, err)
+		return TenantDeletion{}, p.audit(ctx, "tenant.delete", id, err)
 	}
 	t, err := p.e.be.Tenant(ctx, id)
 	if err != nil {
-		return p.audit(ctx, "tenant.delete", id, err)
+		return TenantDeletion{}, p.audit(ctx, "tenant.delete", id, err)
 	}
 	if err := p.e.probeContent(ctx); err != nil {
-		return p.audit(ctx, "tenant.delete", id, err)
+		return TenantDeletion{}, p.audit(ctx, "tenant.delete", id, err)
 	}
 	if err := p.change(ctx, "tenant.delete", id, func(e docex.AuditEntry) error { return p.e.be.DeleteTenant(ctx, id, e) }); err != nil {
-		return err
+		return TenantDeletion{}, err
 	}
 	p.e.forgetTenant(id)
 	p.e.releaseTenantPlugins(ctx, t)
 	// Only this incarnation's content: a tenant provisioned again with the
 	// same id meanwhile has a namespace of its own. A crash or a failure
 	// here leaves content that Sweep removes.
-	_ = p.e.content.DeleteTenant(ctx, id, t.Incarnation)
-	return nil
+	return TenantDeletion{ContentError: p.e.content.DeleteTenant(ctx, id, t.Incarnation)}, nil
 }
 
 // SystemAudit lists the system audit log, newest first. Reading it is an

@@ -93,7 +93,9 @@ Example:
 			summary: "delete a tenant with all its data",
 			help: `Irreversible: removes the tenant from the registry, then its database
 (SQLite file or PostgreSQL schema) and its content (files or S3 objects;
-what a failure there leaves, docex gc removes). Its users are refused from
+what a failure there leaves, docex gc removes: the deletion still
+succeeds, exit 0, with a warning line on stderr saying so, and with
+--json "content_error" naming the failure). Its users are refused from
 then on (exit 4, tenant_unknown); its queued jobs never run and its
 running ones commit nothing more.
 A tenant created again with the same id starts empty: it never sees its
@@ -110,10 +112,19 @@ Example:
 				if err != nil {
 					return err
 				}
-				if err := p.Delete(ctx, args[0]); err != nil {
+				d, err := p.DeleteReport(ctx, args[0])
+				if err != nil {
 					return err
 				}
-				return c.emit(deleted{ID: args[0], Deleted: true}, func(w io.Writer) { writef(w, "deleted tenant %s\n", args[0]) })
+				out := tenantDeleted{deleted: deleted{ID: args[0], Deleted: true}}
+				if d.ContentError != nil {
+					// The tenant is gone all the same; gc removes the rest.
+					out.ContentError = d.ContentError.Error()
+					if !c.g.json {
+						writef(c.stderr, "docex: warning: tenant %s is deleted, but removing its content failed (%v); docex gc will remove the rest\n", args[0], d.ContentError)
+					}
+				}
+				return c.emit(out, func(w io.Writer) { writef(w, "deleted tenant %s\n", args[0]) })
 			}},
 	}
 }
@@ -152,4 +163,11 @@ func printTenants(w io.Writer, ts []docex.Tenant) {
 type deleted struct {
 	ID      string `json:"id"`
 	Deleted bool   `json:"deleted"`
+}
+
+// tenantDeleted is tenant delete's JSON: deleted, and content_error when
+// removing the tenant's content failed after the tenant was removed.
+type tenantDeleted struct {
+	deleted
+	ContentError string `json:"content_error,omitempty"`
 }
