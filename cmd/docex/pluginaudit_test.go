@@ -212,19 +212,8 @@ func TestEngineRefusedInstallNamesSource(t *testing.T) {
 	h.ok("tenant", "create", "acme")
 	admin := []string{"--tenant", "acme", "--user", "u", "--roles", "admin"}
 	const badimport, badhash, missing = "../../testplugins/badimport", "../../testplugins/badhash", "nodir"
-	type entry struct {
-		Operation, Target, Outcome string
-		Detail                     map[string]any
-	}
-	entries := func(args ...string) []entry {
-		var got []entry
-		for _, e := range decode[[]entry](t, h.ok(append([]string{"audit", "list", "--json"}, args...)...).stdout) {
-			if strings.HasPrefix(e.Operation, "plugin.install") {
-				got = append([]entry{e}, got...) // oldest first
-			}
-		}
-		return got
-	}
+	type entry = installEntry
+	entries := func(args ...string) []entry { return installEntries(t, h, args...) }
 	for _, dir := range []string{badimport, badhash, missing} {
 		h.want(exitInvalid, "plugin", "install", dir, "--system")
 		h.want(exitInvalid, append([]string{"plugin", "install", dir}, admin...)...)
@@ -258,18 +247,8 @@ func TestRefusedBuiltinInstalls(t *testing.T) {
 	h.ok("init")
 	h.ok("tenant", "create", "acme")
 	admin := []string{"--tenant", "acme", "--user", "u", "--roles", "admin"}
-	type entry struct {
-		Operation, Target, Outcome string
-	}
-	entries := func(args ...string) []entry {
-		var got []entry
-		for _, e := range decode[[]entry](t, h.ok(append([]string{"audit", "list", "--json"}, args...)...).stdout) {
-			if strings.HasPrefix(e.Operation, "plugin.install") {
-				got = append([]entry{e}, got...) // oldest first
-			}
-		}
-		return got
-	}
+	type entry = installEntry
+	entries := func(args ...string) []entry { return installEntries(t, h, args...) }
 	for _, spec := range []string{"builtin:bogus", "builtin:stats,bogus", "builtin:"} {
 		r := h.want(exitInvalid, "plugin", "install", "--system", spec)
 		if !strings.Contains(r.stderr, "no such built-in step") {
@@ -278,9 +257,9 @@ func TestRefusedBuiltinInstalls(t *testing.T) {
 	}
 	h.want(exitInvalid, append([]string{"plugin", "install", "builtin:stats"}, admin...)...)
 	if got, want := entries("--system"), []entry{
-		{"plugin.install.system", "builtin:bogus", "error"},
-		{"plugin.install.system", "builtin:stats,bogus", "error"},
-		{"plugin.install.system", "builtin:", "error"},
+		{"plugin.install.system", "builtin:bogus", "error", map[string]any{}},
+		{"plugin.install.system", "builtin:stats,bogus", "error", map[string]any{}},
+		{"plugin.install.system", "builtin:", "error", map[string]any{}},
 	}; !reflect.DeepEqual(got, want) {
 		t.Errorf("system audit entries:\n got %+v\nwant %+v", got, want)
 	}
@@ -303,4 +282,23 @@ func TestRefusedBuiltinInstalls(t *testing.T) {
 	if want := "read plugin.toml: file does not exist"; !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "statat") {
 		t.Errorf("plugin install of an empty directory: %s, want %q", r.stderr, want)
 	}
+}
+
+// installEntry is an audit entry of a plugin install.
+type installEntry struct {
+	Operation, Target, Outcome string
+	Detail                     map[string]any
+}
+
+// installEntries returns the plugin.install and plugin.install.system
+// entries audit list prints with args, oldest first.
+func installEntries(t *testing.T, h *harness, args ...string) []installEntry {
+	t.Helper()
+	var got []installEntry
+	for _, e := range decode[[]installEntry](t, h.ok(append([]string{"audit", "list", "--json"}, args...)...).stdout) {
+		if strings.HasPrefix(e.Operation, "plugin.install") {
+			got = append([]installEntry{e}, got...)
+		}
+	}
+	return got
 }
