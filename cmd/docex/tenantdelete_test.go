@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
+	"reflect"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,5 +54,22 @@ func TestTenantDeleteContentFailure(t *testing.T) {
 			t.Fatalf("the content the failed removal left: %v", err)
 		}
 		h.want(exitDenied, append([]string{"basket", "list"}, u...)...)
+	}
+}
+
+// TestTenantDeleteJSONKeys: tenant delete --json always has content_error,
+// "" when the content went (keys are always present: docs/json.md).
+func TestTenantDeleteJSONKeys(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	r := h.ok("tenant", "delete", "acme", "--yes", "--json")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]any{"id": "acme", "deleted": true, "content_error": ""}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("tenant delete --json: %s, want %v", r.stdout, want)
 	}
 }

@@ -165,9 +165,10 @@ type deleted struct {
 	Deleted bool   `json:"deleted"`
 }
 
-// tenantDeleted is tenant delete's JSON: deleted, and content_error when
-// removing the tenant's content failed after the tenant was removed.
+// tenantDeleted is tenant delete's JSON: deleted, and content_error, the
+// error of removing the tenant's content after the tenant was removed
+// ("" when it all went).
 type tenantDeleted struct {
 	deleted
-	ContentError string `json:"content_error,omitempty"`
+	ContentError string `json:"content_error"`
 }
