@@ -291,14 +291,7 @@ func parseOrder(s string) (docex.Order, error) {
 // by name (engine.Session.ResolveBasket: names never have that form; one
 // lookup, so one audit entry).
 func (s *Server) resolveBasket(ctx context.Context, ref string) (docex.Basket, error) {
-	if strings.TrimSpace(ref) == "" {
-		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "basket is empty: give a basket name or id (see list_baskets)")
-	}
-	b, err := s.s.ResolveBasket(ctx, ref)
-	if errors.Is(err, docex.ErrNotFound) {
-		return b, docex.Errorf(docex.ErrNotFound, "no basket named or with id %q", ref)
-	}
-	return b, err
+	return s.resolveBasketWith(ref, func() (docex.Basket, error) { return s.s.ResolveBasket(ctx, ref) })
 }
 
 // resolveBasketFor is resolveBasket for a write on the basket
@@ -306,10 +299,16 @@ func (s *Server) resolveBasket(ctx context.Context, ref string) (docex.Basket, e
 // refusal, as the CLI's is; op "pipeline.run": the pipeline named, the
 // basket as given in the detail).
 func (s *Server) resolveBasketFor(ctx context.Context, op, ref, pipeline string) (docex.Basket, error) {
+	return s.resolveBasketWith(ref, func() (docex.Basket, error) { return s.s.ResolveBasketFor(ctx, op, ref, pipeline) })
+}
+
+// resolveBasketWith refuses an empty ref, else returns resolve's basket,
+// its not-found error worded for an agent.
+func (s *Server) resolveBasketWith(ref string, resolve func() (docex.Basket, error)) (docex.Basket, error) {
 	if strings.TrimSpace(ref) == "" {
 		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "basket is empty: give a basket name or id (see list_baskets)")
 	}
-	b, err := s.s.ResolveBasketFor(ctx, op, ref, pipeline)
+	b, err := resolve()
 	if errors.Is(err, docex.ErrNotFound) {
 		return b, docex.Errorf(docex.ErrNotFound, "no basket named or with id %q", ref)
 	}
