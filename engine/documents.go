@@ -123,9 +123,10 @@ func (s *Session) ResolveBasket(ctx context.Context, ref string) (docex.Basket, 
 // canonical form, refuses the write, audited as op's refusal once the
 // caller's role for op is checked: outcome error, the target ref as given
 // ("pipeline.run": the pipeline, with ref in the detail {"basket"}), and
-// "basket.bind"'s detail {"pipeline"}. It returns the basket, or
-// ResolveBasket's error, or the session's denial for op (audited);
-// docex.ErrInvalid for another op.
+// "basket.bind"'s detail {"pipeline"}. The lookup itself is not audited as
+// a read, even in a session that audits reads (op's own entry records the
+// call). It returns the basket, or ResolveBasket's error, or the
+// session's denial for op (audited); docex.ErrInvalid for another op.
 func (s *Session) ResolveBasketFor(ctx context.Context, op, ref, pipeline string) (docex.Basket, error) {
 	action, target, detail := tenancy.ActionManagePipelines, ref, map[string]any(nil)
 	switch op {
@@ -139,11 +140,38 @@ func (s *Session) ResolveBasketFor(ctx context.Context, op, ref, pipeline string
 	default:
 		return docex.Basket{}, docex.Errorf(docex.ErrInvalid, "ResolveBasketFor: operation %q is not a write on a basket", op)
 	}
-	b, err := s.ResolveBasket(ctx, ref)
+	b, err := s.lookupBasket(ctx, ref)
 	if errors.Is(err, docex.ErrNotFound) || errors.Is(err, docex.ErrInvalidID) {
 		return b, s.refuseDetail(ctx, action, op, target, detail, err)
 	}
 	return b, err
+}
+
+// ResolveBasketForAdd is ResolveBasket for an add to the basket: the
+// lookup is part of the add, so it is not audited as a read of its own,
+// even in a session that audits reads. It returns the basket, or
+// ResolveBasket's error (docex.ErrNotFound, docex.ErrInvalidID)
+// unaudited: the caller records the refused add with RefuseAdd.
+func (s *Session) ResolveBasketForAdd(ctx context.Context, ref string) (docex.Basket, error) {
+	return s.lookupBasket(ctx, ref)
+}
+
+// lookupBasket is ResolveBasket without its audit entry as a read (a
+// denial of the read is audited): the lookup a write makes of the basket
+// it names, which that write's own entry records.
+func (s *Session) lookupBasket(ctx context.Context, ref string) (docex.Basket, error) {
+	st, err := s.open(ctx, tenancy.ActionRead, "basket.get", ref)
+	if err != nil {
+		return docex.Basket{}, err
+	}
+	defer st.Close()
+	if _, perr := uuid.Parse(ref); perr == nil {
+		if err := checkID("basket", ref); err != nil {
+			return docex.Basket{}, err
+		}
+		return st.Basket(ctx, ref)
+	}
+	return st.BasketByName(ctx, ref)
 }
 
 // Baskets lists the tenant's baskets ordered by name.

@@ -689,6 +689,7 @@ func TestAuditOrigin(t *testing.T) {
 	add := call[struct{ Document docOut }](t, w, "add_document", map[string]any{"basket": "in", "name": "a.txt", "text": "abc"})
 	call[pageOut](t, w, "read_document", map[string]any{"id": add.Document.ID})
 	callErr(t, w, "get_document", map[string]any{"id": e.betaDoc.ID})
+	call[map[string]any](t, w, "list_documents", map[string]any{"basket": "in"})
 	callErr(t, r, "create_basket", map[string]any{"name": "x"})
 	log, err := e.admin.Audit(ctx, docex.Page{Limit: 200})
 	if err != nil {

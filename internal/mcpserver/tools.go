@@ -677,11 +677,13 @@ func (s *Server) addDocument(ctx context.Context, in addDocumentIn) (engine.Adde
 		return engine.Added{}, s.s.RefuseAdd(ctx, in.Basket, in.Path, err)
 	}
 	defer closeFn()
-	b, err := s.resolveBasket(ctx, in.Basket)
+	// The lookup is the add's own (engine.Session.ResolveBasketForAdd): no
+	// entry of its own, a role that may not write denied as the add.
+	b, err := s.resolveBasketWith(in.Basket, func() (docex.Basket, error) { return s.s.ResolveBasketForAdd(ctx, in.Basket) })
 	if err != nil {
-		if errors.Is(err, docex.ErrNotFound) || strings.TrimSpace(in.Basket) == "" {
-			// Not found by a read, or not named at all: a refused add.
-			// Any other error is the session's own, audited already.
+		if errors.Is(err, docex.ErrNotFound) || errors.Is(err, docex.ErrInvalidID) || strings.TrimSpace(in.Basket) == "" {
+			// Not found, or not named at all: a refused add. Any other
+			// error is the session's own, audited already.
 			return engine.Added{}, s.s.RefuseAdd(ctx, in.Basket, in.Path, err)
 		}
 		return engine.Added{}, err
