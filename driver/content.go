@@ -110,8 +110,10 @@ var ErrUnclaimed = errors.New("the content store has no docex system marker")
 // write a spool file, where it stages content past the engine's bound on
 // staged memory (engine.Config.SpoolDir: the directory missing, not
 // writable, or full; the S3 store's s3store.Config.SpoolDir, where it
-// stages content over 1 MiB or past its memory budget); it comes with
-// docex.ErrStorageUnavailable, and nothing was stored.
+// stages content over 1 MiB or past its memory budget), or, for the S3
+// store, read one back for its upload (removed, truncated or unreadable
+// since it was staged); it comes with docex.ErrStorageUnavailable, and
+// nothing was stored.
 var ErrSpool = errors.New("the content store could not write its spool file")
 
 // ErrOtherSystem marks the error of a content store whose claim marker

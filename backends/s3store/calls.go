@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -226,7 +225,7 @@ func (s *Store) putObject(ctx context.Context, key string, body io.ReadSeeker, s
 // putMultipart uploads f (size bytes) in parts of PartSize, 4 at a time,
 // each with its SHA-256; on failure the upload is aborted (or left for
 // Clean when even that fails).
-func (s *Store) putMultipart(ctx context.Context, key string, f *os.File, size int64, sum string, parts [][]byte) error {
+func (s *Store) putMultipart(ctx context.Context, key string, f io.ReaderAt, size int64, sum string, parts [][]byte) error {
 	ps := s.cfg.PartSize
 	if int64(len(parts)) != (size+ps-1)/ps || len(parts) > maxParts {
 		return fmt.Errorf("s3: %d part checksums for %d bytes in parts of %d (at most %d parts)", len(parts), size, ps, maxParts)

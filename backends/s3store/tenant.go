@@ -310,13 +310,77 @@ func (t *tenantContent) upload(ctx context.Context, st *staged) error {
 	}
 	f, err := os.Open(st.path)
 	if err != nil {
-		return fmt.Errorf("s3 spool: %w", err)
+		return t.s.spoolReadError(st, key, err)
 	}
 	defer f.Close()
+	sf := &spoolFile{f: f, size: st.Size()}
 	if !t.multipart(st) {
-		return t.s.putReader(ctx, key, io.NewSectionReader(f, 0, st.Size()), st.Size(), st.Checksum(), st.parts[0])
+		err = t.s.putReader(ctx, key, io.NewSectionReader(sf, 0, st.Size()), st.Size(), st.Checksum(), st.parts[0])
+	} else {
+		err = t.s.putMultipart(ctx, key, sf, st.Size(), st.Checksum(), st.parts)
 	}
-	return t.s.putMultipart(ctx, key, f, st.Size(), st.Checksum(), st.parts)
+	if rerr := sf.failed(); err != nil && rerr != nil {
+		// The upload failed for the file, not for the server.
+		return t.s.spoolReadError(st, key, rerr)
+	}
+	return err
+}
+
+// spoolFile reads a spool file for an upload and keeps its first read
+// error, or a short read (the file truncated since it was staged), so
+// that an upload failing for it is reported as the spool's failure.
+type spoolFile struct {
+	f    *os.File
+	size int64
+	mu   sync.Mutex
+	err  error
+}
+
+func (sf *spoolFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := sf.f.ReadAt(p, off)
+	if err != nil && (err != io.EOF || off+int64(n) < sf.size) {
+		if err == io.EOF {
+			err = fmt.Errorf("%d bytes where %d were staged (truncated)", off+int64(n), sf.size)
+		}
+		sf.mu.Lock()
+		if sf.err == nil {
+			sf.err = err
+		}
+		sf.mu.Unlock()
+	}
+	return n, err
+}
+
+func (sf *spoolFile) failed() error {
+	sf.mu.Lock()
+	defer sf.mu.Unlock()
+	return sf.err
+}
+
+// spoolReadError is a spool file that cannot be read back for its upload
+// (removed, truncated or unreadable since it was staged): it matches
+// docex.ErrStorageUnavailable, driver.ErrSpool and err, and names the file,
+// the content and its object. Nothing of the add was kept: uploads come
+// before the transaction commits (docs/s3.md).
+func (s *Store) spoolReadError(st *staged, key string, err error) error {
+	if fdlimit.IsExhaustion(err) {
+		return fdlimit.Wrap(fmt.Errorf("s3 spool: open the spool file %s of content %s: %w", st.path, st.Checksum(), err))
+	}
+	return &spoolReadErr{path: st.path, sum: st.Checksum(), where: s.location(key), err: err}
+}
+
+type spoolReadErr struct {
+	path, sum, where string
+	err              error
+}
+
+func (e *spoolReadErr) Error() string {
+	return fmt.Sprintf("s3 spool: cannot read back the spool file %s of content %s to upload it to %s (removed, truncated or unreadable since it was staged; nothing else may change files in storage.documents.s3.spool_dir): %v",
+		e.path, e.sum, e.where, e.err)
+}
+
+func (e *spoolReadErr) Unwrap() []error {
+	return []error{docex.ErrStorageUnavailable, driver.ErrSpool, e.err}
 }
 
 // Open streams the object through the verifying reader.

@@ -30,7 +30,7 @@ var hints = []struct {
 	}},
 	{driver.ErrSpool, func(g globals) string {
 		if g.s3 != nil {
-			return "nothing was stored: make the path named a writable directory with room for the content (docex creates it when it is missing), or set storage.documents.s3.spool_dir in docex.yaml to one that is (left out, <data_dir>/s3-spool)"
+			return "nothing was stored: make the path named a writable directory with room for the content (docex creates it when it is missing) where nothing else removes or changes docex's spool files while it runs, or set storage.documents.s3.spool_dir in docex.yaml to one that is (left out, <data_dir>/s3-spool)"
 		}
 		return "nothing was stored: create the directory named, make it writable with room for the content, or set storage.documents.spool_dir in docex.yaml to a directory that is (left out, the system's temporary directory, $TMPDIR); raising storage.documents.max_staged_memory spools less"
 	}},
