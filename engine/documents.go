@@ -1328,6 +1328,90 @@ func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []
 	return docs, total, nil
 }
 
+// BoundDocument is a listed document whose metadata is bounded
+// (DocumentsMetaBound): MetadataOmitted names the keys whose values were
+// left out, in key order (nil when none was).
+type BoundDocument = driver.BoundDocument
+
+// DocumentsMetaBound is Documents with each document's metadata bounded
+// in the store: a value whose key and value (at the least length of their
+// JSON, driver.BoundMeta) would bring the document's metadata past
+// metaBytes is left out, and is not read. Document returns every value.
+func (s *Session) DocumentsMetaBound(ctx context.Context, basketID string, page docex.Page, metaBytes int) ([]BoundDocument, error) {
+	if err := checkID("basket", basketID); err != nil {
+		return nil, err
+	}
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.open(ctx, tenancy.ActionRead, "document.list", basketID)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	var docs []BoundDocument
+	_, err = st.Basket(ctx, basketID)
+	if err == nil {
+		if r, ok := st.(driver.MetaBoundReader); ok {
+			docs, err = r.DocumentsMetaBound(ctx, basketID, page, metaBytes)
+		} else {
+			var all []docex.Document
+			if all, err = st.Documents(ctx, basketID, page); err == nil {
+				docs = driver.BoundDocuments(all, metaBytes)
+			}
+		}
+	}
+	err = s.readDone(ctx, st, "document.list", basketID, err)
+	if err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
+// FindDocumentsMetaBound is FindDocuments with each document's metadata
+// bounded in the store, as DocumentsMetaBound's.
+func (s *Session) FindDocumentsMetaBound(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page, metaBytes int) ([]BoundDocument, int64, error) {
+	if err := checkID("basket", basketID); err != nil {
+		return nil, 0, err
+	}
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(filters) == 0 || len(filters) > 16 {
+		return nil, 0, docex.Errorf(docex.ErrInvalid, "find needs 1 to 16 metadata filters, got %d", len(filters))
+	}
+	for _, f := range filters {
+		if err := validateMeta(map[string]docex.Value{f.Key: f.Value}); err != nil {
+			return nil, 0, err
+		}
+	}
+	st, err := s.open(ctx, tenancy.ActionRead, "document.find", basketID)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer st.Close()
+	var docs []BoundDocument
+	var total int64
+	_, err = st.Basket(ctx, basketID)
+	if err == nil {
+		if r, ok := st.(driver.MetaBoundReader); ok {
+			docs, total, err = r.FindDocumentsMetaBound(ctx, basketID, filters, page, metaBytes)
+		} else {
+			var all []docex.Document
+			if all, total, err = st.FindDocuments(ctx, basketID, filters, page); err == nil {
+				docs = driver.BoundDocuments(all, metaBytes)
+			}
+		}
+	}
+	err = s.readDone(ctx, st, "document.find", basketID, err)
+	if err != nil {
+		return nil, 0, err
+	}
+	return docs, total, nil
+}
+
 // OpenContent streams a document's content. The caller closes the reader.
 // It returns docex.ErrNotFound for an unknown document.
 func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, docex.Document, error) {

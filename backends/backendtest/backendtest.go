@@ -61,6 +61,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("ReadsAreSnapshots", f.testReadsAreSnapshots)
 			t.Run("Find", f.testFind)
 			t.Run("DocumentIDs", f.testDocumentIDs)
+			t.Run("MetaBound", f.testMetaBound)
 			t.Run("Limits", f.testLimits)
 			t.Run("StagedMemory", f.testStagedMemory)
 			t.Run("Audit", f.testAudit)

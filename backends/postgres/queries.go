@@ -302,6 +302,15 @@ func queryIDs(ctx context.Context, b *Backend, q querier, basketID, sql string, 
 
 // queryDocuments runs a document query and attaches the metadata.
 func queryDocuments(ctx context.Context, b *Backend, q querier, basketID, sql string, args ...any) ([]docex.Document, error) {
+	out, err := scanDocuments(ctx, b, q, basketID, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return out, attachMeta(ctx, b, q, out)
+}
+
+// scanDocuments runs a document query, without attaching the metadata.
+func scanDocuments(ctx context.Context, b *Backend, q querier, basketID, sql string, args ...any) ([]docex.Document, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, b.wrap(err, "list documents of basket %q", basketID)
@@ -319,7 +328,7 @@ func queryDocuments(ctx context.Context, b *Backend, q querier, basketID, sql st
 	if err := rows.Err(); err != nil {
 		return nil, b.wrap(err, "list documents of basket %q", basketID)
 	}
-	return out, attachMeta(ctx, b, q, out)
+	return out, nil
 }
 
 // filterArrays turns filters into parallel arrays of distinct keys. ok is
@@ -367,6 +376,15 @@ func filterArrays(filters []docex.MetaFilter) (keys []string, types []int16, val
 // filter, with metadata, and the total number of matches. It returns
 // docex.ErrInvalid without filters or for a bad page.
 func findDocuments(ctx context.Context, b *Backend, q querier, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
+	out, total, err := findDocumentRows(ctx, b, q, basketID, filters, page)
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, attachMeta(ctx, b, q, out)
+}
+
+// findDocumentRows is findDocuments without attaching the metadata.
+func findDocumentRows(ctx context.Context, b *Backend, q querier, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, 0, err
@@ -404,7 +422,7 @@ func findDocuments(ctx context.Context, b *Backend, q querier, basketID string, 
 			return nil, 0, b.wrap(err, "count documents in basket %q", basketID)
 		}
 	}
-	return out, total, attachMeta(ctx, b, q, out)
+	return out, total, nil
 }
 
 // contentRefs counts the tenant's documents with the checksum.

@@ -332,6 +332,13 @@ func (r reader) FindDocuments(ctx context.Context, basketID string, filters []do
 }
 
 func (r reader) findDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
+	return r.findDocumentsWith(ctx, basketID, filters, page, r.queryDocs)
+}
+
+// findDocumentsWith is findDocuments reading the page's documents with
+// query (queryDocs, or scanDocs without their metadata).
+func (r reader) findDocumentsWith(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page,
+	query func(ctx context.Context, query string, args ...any) ([]docex.Document, error)) ([]docex.Document, int64, error) {
 	page, err := page.Normalize()
 	if err != nil {
 		return nil, 0, err
@@ -347,7 +354,7 @@ func (r reader) findDocuments(ctx context.Context, basketID string, filters []do
 	if total == 0 {
 		return []docex.Document{}, 0, nil
 	}
-	docs, err := r.queryDocs(ctx, `SELECT `+docCols+` FROM metadata m0 JOIN documents d ON d.id = m0.document_id WHERE `+where+
+	docs, err := query(ctx, `SELECT `+docCols+` FROM metadata m0 JOIN documents d ON d.id = m0.document_id WHERE `+where+
 		` ORDER BY `+orderBy(page.Order, "m0.document_id", "d.name")+` LIMIT ? OFFSET ?`, append(args, page.Limit, page.Offset)...)
 	return docs, total, err
 }
@@ -360,6 +367,15 @@ func (r reader) queryDocs(ctx context.Context, query string, args ...any) (docs 
 }
 
 func (r reader) queryDocsIn(ctx context.Context, query string, args ...any) ([]docex.Document, error) {
+	docs, err := r.scanDocs(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return docs, r.loadMeta(ctx, docs)
+}
+
+// scanDocs returns the documents query selects, without their metadata.
+func (r reader) scanDocs(ctx context.Context, query string, args ...any) ([]docex.Document, error) {
 	rows, err := r.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -374,10 +390,7 @@ func (r reader) queryDocsIn(ctx context.Context, query string, args ...any) ([]d
 		docs = append(docs, d)
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return docs, r.loadMeta(ctx, docs)
+	return docs, rows.Err()
 }
 
 // loadMeta fills the Metadata of docs with one query.

@@ -1,0 +1,157 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	_ driver.MetaBoundReader = (*store)(nil)
+	_ driver.MetaBoundReader = (*tx)(nil)
+)
+
+const (
+	// sqlMetaSizesOf is sqlMetaOf with each value's length instead of
+	// the value: octet_length reads a stored (TOASTed) value's length
+	// without reading the value.
+	sqlMetaSizesOf = `SELECT document_id, key, vtype, octet_length(value) FROM metadata WHERE document_id = ANY($1)`
+	// sqlMetaPairs reads the values of (document, key) pairs, through the
+	// metadata primary key.
+	sqlMetaPairs = `SELECT m.document_id, m.key, m.vtype, m.value FROM unnest($1::text[], $2::text[]) AS p(d, k)
+		JOIN metadata m ON m.document_id = p.d AND m.key = p.k`
+)
+
+// DocumentsMetaBound implements driver.MetaBoundReader.
+func (s *store) DocumentsMetaBound(ctx context.Context, basketID string, page docex.Page, metaBytes int) (out []driver.BoundDocument, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error {
+		out, err = listDocumentsMetaBound(ctx, s.b, q, basketID, page, metaBytes)
+		return err
+	})
+	return out, err
+}
+
+// FindDocumentsMetaBound implements driver.MetaBoundReader.
+func (s *store) FindDocumentsMetaBound(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page, metaBytes int) (out []driver.BoundDocument, total int64, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error {
+		out, total, err = findDocumentsMetaBound(ctx, s.b, q, basketID, filters, page, metaBytes)
+		return err
+	})
+	return out, total, err
+}
+
+// DocumentsMetaBound implements driver.MetaBoundReader.
+func (t *tx) DocumentsMetaBound(ctx context.Context, basketID string, page docex.Page, metaBytes int) ([]driver.BoundDocument, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return listDocumentsMetaBound(ctx, t.b, t.p, basketID, page, metaBytes)
+}
+
+// FindDocumentsMetaBound implements driver.MetaBoundReader.
+func (t *tx) FindDocumentsMetaBound(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page, metaBytes int) ([]driver.BoundDocument, int64, error) {
+	if err := t.check(); err != nil {
+		return nil, 0, err
+	}
+	return findDocumentsMetaBound(ctx, t.b, t.p, basketID, filters, page, metaBytes)
+}
+
+func listDocumentsMetaBound(ctx context.Context, b *Backend, q querier, basketID string, page docex.Page, metaBytes int) ([]driver.BoundDocument, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	docs, err := scanDocuments(ctx, b, q, basketID, sqlDocuments(page.Order), basketID, page.Limit, page.Offset)
+	if err != nil {
+		return nil, err
+	}
+	return attachMetaBound(ctx, b, q, docs, metaBytes)
+}
+
+func findDocumentsMetaBound(ctx context.Context, b *Backend, q querier, basketID string, filters []docex.MetaFilter, page docex.Page, metaBytes int) ([]driver.BoundDocument, int64, error) {
+	docs, total, err := findDocumentRows(ctx, b, q, basketID, filters, page)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := attachMetaBound(ctx, b, q, docs, metaBytes)
+	return out, total, err
+}
+
+// attachMetaBound fills in the metadata of docs (whose maps are empty)
+// bounded to metaBytes (driver.BoundMeta): the keys, types and lengths
+// first, then only the values kept.
+func attachMetaBound(ctx context.Context, b *Backend, q querier, docs []docex.Document, metaBytes int) ([]driver.BoundDocument, error) {
+	out := make([]driver.BoundDocument, len(docs))
+	if len(docs) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(docs))
+	byID := make(map[string]int, len(docs))
+	for i, d := range docs {
+		ids[i] = d.ID
+		byID[d.ID] = i
+	}
+	sizes := make([][]driver.MetaSize, len(docs))
+	rows, err := q.Query(ctx, sqlMetaSizesOf, pgx.QueryExecModeExec, ids)
+	if err != nil {
+		return nil, b.wrap(err, "read metadata")
+	}
+	var (
+		docID, key string
+		vtype      int16
+		n          int32
+	)
+	_, err = pgx.ForEachRow(rows, []any{&docID, &key, &vtype, &n}, func() error {
+		if i, ok := byID[docID]; ok {
+			sizes[i] = append(sizes[i], driver.MetaSize{Key: key, Type: docex.ValueType(vtype), Bytes: int(n)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, b.wrap(err, "read metadata")
+	}
+	var pairDocs, pairKeys []string // the (document, key) of each value kept
+	cut := false
+	for i := range docs {
+		keep, omitted := driver.BoundMeta(sizes[i], metaBytes)
+		out[i].MetadataOmitted = omitted
+		cut = cut || omitted != nil
+		for _, k := range keep {
+			pairDocs, pairKeys = append(pairDocs, docs[i].ID), append(pairKeys, k)
+		}
+	}
+	if !cut { // every value is kept
+		if err := attachMeta(ctx, b, q, docs); err != nil {
+			return nil, err
+		}
+	} else if len(pairDocs) > 0 {
+		rows, err := q.Query(ctx, sqlMetaPairs, pgx.QueryExecModeExec, pairDocs, pairKeys)
+		if err != nil {
+			return nil, b.wrap(err, "read metadata")
+		}
+		var text string
+		_, err = pgx.ForEachRow(rows, []any{&docID, &key, &vtype, &text}, func() error {
+			v, err := docex.Decode(docex.ValueType(vtype), text)
+			if err != nil {
+				return err
+			}
+			if i, ok := byID[docID]; ok {
+				docs[i].Metadata[key] = v
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, docex.ErrCorrupt) {
+			return nil, b.wrap(err, "read metadata")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	for i := range docs {
+		out[i].Document = docs[i]
+	}
+	return out, nil
+}

@@ -1,0 +1,129 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/driver"
+)
+
+var _ driver.MetaBoundReader = (*store)(nil)
+
+// DocumentsMetaBound implements driver.MetaBoundReader: Documents's page,
+// each document's metadata bounded to metaBytes (loadMetaBound).
+func (r reader) DocumentsMetaBound(ctx context.Context, basketID string, page docex.Page, metaBytes int) (out []driver.BoundDocument, err error) {
+	page, err = page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	err = r.snap(ctx, func(r reader) error {
+		docs, err := r.scanDocs(ctx, `SELECT `+docCols+` FROM documents d WHERE d.basket_id = ? ORDER BY `+orderBy(page.Order, "d.id", "d.name")+` LIMIT ? OFFSET ?`,
+			basketID, page.Limit, page.Offset)
+		if err == nil {
+			out, err = r.loadMetaBound(ctx, docs, metaBytes)
+		}
+		return err
+	})
+	return out, err
+}
+
+// FindDocumentsMetaBound implements driver.MetaBoundReader: FindDocuments's
+// page and total, each document's metadata bounded to metaBytes.
+func (r reader) FindDocumentsMetaBound(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page, metaBytes int) (out []driver.BoundDocument, total int64, err error) {
+	err = r.snap(ctx, func(r reader) error {
+		docs, n, err := r.findDocumentsWith(ctx, basketID, filters, page, r.scanDocs)
+		if err == nil {
+			total = n
+			out, err = r.loadMetaBound(ctx, docs, metaBytes)
+		}
+		return err
+	})
+	return out, total, err
+}
+
+// loadMetaBound fills in the metadata of docs bounded to metaBytes
+// (driver.BoundMeta): the keys, types and lengths first (octet_length
+// takes a value's length from its record header, without reading the
+// value), then the values kept only.
+func (r reader) loadMetaBound(ctx context.Context, docs []docex.Document, metaBytes int) ([]driver.BoundDocument, error) {
+	out := make([]driver.BoundDocument, len(docs))
+	if len(docs) == 0 {
+		return out, nil
+	}
+	idx := make(map[string]int, len(docs))
+	args := make([]any, len(docs))
+	for i := range docs {
+		docs[i].Metadata = map[string]docex.Value{}
+		idx[docs[i].ID] = i
+		args[i] = docs[i].ID
+	}
+	sizes := make([][]driver.MetaSize, len(docs))
+	rows, err := r.q.QueryContext(ctx, `SELECT document_id, key, vtype, octet_length(value) FROM metadata WHERE document_id IN (?`+strings.Repeat(",?", len(docs)-1)+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		var m driver.MetaSize
+		var vt int
+		if err := rows.Scan(&id, &m.Key, &vt, &m.Bytes); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		m.Type = docex.ValueType(vt)
+		if i, ok := idx[id]; ok {
+			sizes[i] = append(sizes[i], m)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var pairs [][2]string // the (document, key) of each value kept
+	cut := false
+	for i := range docs {
+		keep, omitted := driver.BoundMeta(sizes[i], metaBytes)
+		out[i].MetadataOmitted = omitted
+		cut = cut || omitted != nil
+		for _, k := range keep {
+			pairs = append(pairs, [2]string{docs[i].ID, k})
+		}
+	}
+	if !cut { // every value is kept
+		if err := r.loadMeta(ctx, docs); err != nil {
+			return nil, err
+		}
+	} else if len(pairs) > 0 {
+		list, err := json.Marshal(pairs)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := r.q.QueryContext(ctx, `SELECT m.document_id, m.key, m.vtype, m.value FROM json_each(?) j
+			JOIN metadata m ON m.document_id = j.value ->> 0 AND m.key = j.value ->> 1`, string(list))
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, key, text string
+			var vt int
+			if err := rows.Scan(&id, &key, &vt, &text); err != nil {
+				return nil, err
+			}
+			v, err := docex.Decode(docex.ValueType(vt), text)
+			if err != nil {
+				return nil, err
+			}
+			docs[idx[id]].Metadata[key] = v
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	for i := range docs {
+		out[i].Document = docs[i]
+	}
+	return out, nil
+}
