@@ -147,3 +147,98 @@ func TestListingsBounded(t *testing.T) {
 		t.Fatalf("small basket resource: %v %v", res, err)
 	}
 }
+
+// TestRunPluginBounded: run_plugin gives the input's record (and the
+// derived documents') with its metadata bounded as a listing's: values
+// past listMetaBytes are left out and named in metadata_omitted;
+// get_document still has them. Before, the reply held every value (up
+// to 16 MiB, twice: content and structuredContent).
+func TestRunPluginBounded(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	big := strings.Repeat("v", 60_000)
+	if _, err := e.admin.SetMetadata(ctx, e.doc.ID, map[string]docex.Value{"a": docex.String(big), "b": docex.String(big), "c": docex.String("small")}); err != nil {
+		t.Fatal(err)
+	}
+	_, cs := e.connect(t, user("will", "writer"), Config{})
+	type rec struct {
+		ID       string            `json:"id"`
+		Metadata map[string]string `json:"metadata"`
+		Omitted  []string          `json:"metadata_omitted"`
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "run_plugin", Arguments: map[string]any{"plugin": "echo", "document_id": e.doc.ID}})
+	if err != nil || res.IsError {
+		t.Fatalf("run_plugin: %v %s", err, text(res))
+	}
+	if n := len(text(res)); n > 2*listMetaBytes {
+		t.Fatalf("run_plugin's content is %d bytes", n)
+	}
+	data, _ := json.Marshal(res.StructuredContent)
+	var run struct {
+		Status   string `json:"status"`
+		Document rec    `json:"document"`
+		Derived  []rec  `json:"derived"`
+	}
+	if err := json.Unmarshal(data, &run); err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != "ok" || len(run.Derived) != 1 {
+		t.Fatalf("run_plugin: %s", data[:min(len(data), 500)])
+	}
+	for _, d := range append([]rec{run.Document}, run.Derived...) {
+		// a (60,000 bytes) and c fit in listMetaBytes, and the small
+		// values the document held or echo set; b does not.
+		_, hasB := d.Metadata["b"]
+		if d.ID != e.doc.ID || d.Metadata["a"] != big || d.Metadata["c"] != "small" || hasB || !slices.Equal(d.Omitted, []string{"b"}) {
+			t.Fatalf("run_plugin record %s: %d keys, omitted %v", d.ID, len(d.Metadata), d.Omitted)
+		}
+	}
+	got := call[rec](t, cs, "get_document", map[string]any{"id": e.doc.ID})
+	if got.Metadata["b"] != big || got.Omitted != nil {
+		t.Fatalf("get_document: %d keys, omitted %v", len(got.Metadata), got.Omitted)
+	}
+}
+
+// TestListingEscapedValues: the store bounds a listed document's metadata
+// counting each value at the least length of its JSON; a value whose
+// escapes make its JSON too long for the bound, though its bytes were not,
+// leaves room that a later value the store left out may fit in, and the
+// listing gives that value as listedOf over the whole metadata does.
+func TestListingEscapedValues(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	b, err := e.admin.CreateBasket(ctx, "esc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quotes := strings.Repeat(`"`, 40_000) // 40,000 bytes, 80,002 of JSON
+	plain := strings.Repeat("x", 30_000)
+	meta := map[string]docex.Value{"a": docex.String(quotes), "b": docex.String(plain), "kind": docex.String("esc")}
+	if _, err := e.admin.AddDocuments(ctx, b.ID, []engine.NewDocument{{Name: "q.txt", Content: strings.NewReader("q"), Metadata: meta}}); err != nil {
+		t.Fatal(err)
+	}
+	want := listedOf(docex.Document{Metadata: meta})
+	if !slices.Equal(want.MetadataOmitted, []string{"a"}) {
+		t.Fatalf("listedOf: omitted %v", want.MetadataOmitted)
+	}
+	_, cs := e.connect(t, user("rita", "reader"), Config{})
+	for _, tool := range []string{"list_documents", "find_documents"} {
+		args := map[string]any{"basket": "esc"}
+		if tool == "find_documents" {
+			args["metadata"] = map[string]any{"kind": "esc"}
+		}
+		page := call[struct {
+			Documents []struct {
+				Metadata map[string]string `json:"metadata"`
+				Omitted  []string          `json:"metadata_omitted"`
+			} `json:"documents"`
+		}](t, cs, tool, args)
+		if len(page.Documents) != 1 {
+			t.Fatalf("%s: %d documents", tool, len(page.Documents))
+		}
+		d := page.Documents[0]
+		if d.Metadata["b"] != plain || d.Metadata["kind"] != "esc" || len(d.Metadata) != 2 || !slices.Equal(d.Omitted, []string{"a"}) {
+			t.Fatalf("%s: %d keys, omitted %v", tool, len(d.Metadata), d.Omitted)
+		}
+	}
+}

@@ -92,12 +92,12 @@ func (s *Server) basketResource(ctx context.Context, id string) (*mcp.ResourceCo
 	used := 0
 	for len(out) < basketResourceDocs {
 		want := min(maxDocLimit, basketResourceDocs-len(out))
-		docs, err := s.s.Documents(ctx, b.ID, docex.Page{Limit: want, Offset: len(out)})
+		docs, err := s.s.DocumentsMetaBound(ctx, b.ID, docex.Page{Limit: want, Offset: len(out)}, listMetaBytes)
 		if err != nil {
 			return nil, err
 		}
 		var cut bool
-		if out, used, cut = listingOf(out, used, docs); cut || len(docs) < want {
+		if out, used, cut = s.listingOf(ctx, out, used, docs); cut || len(docs) < want {
 			break
 		}
 	}

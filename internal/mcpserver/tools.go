@@ -123,6 +123,46 @@ func listedOf(d docex.Document) listedOut {
 	return out
 }
 
+// listedOfBound returns d, read with its metadata bounded in the store
+// (engine.DocumentsMetaBound with listMetaBytes), as listedOf returns the
+// whole document: the store left out only values that listedOf leaves
+// out too, as long as every value it kept is kept here (its values have
+// no JSON escapes to lengthen them). When one is not, and a value the
+// store left out after it might fit in the room that leaves, the
+// document is read in full (Document) for listedOf; should that fail,
+// the value stays left out.
+func (s *Server) listedOfBound(ctx context.Context, d engine.BoundDocument) listedOut {
+	if len(d.MetadataOmitted) == 0 {
+		return listedOf(d.Document)
+	}
+	r := documentOf(d.Document)
+	out := listedOut{ID: r.ID, BasketID: r.BasketID, Name: r.Name, ContentType: r.ContentType, Size: r.Size,
+		Checksum: r.Checksum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Metadata: map[string]docex.Value{}, URI: r.URI}
+	keys := slices.Sorted(maps.Keys(d.Metadata))
+	keys = append(keys, d.MetadataOmitted...)
+	slices.Sort(keys)
+	used, dropped := 2, false // {}; whether a value the store read was left out
+	for _, k := range keys {
+		v, read := d.Metadata[k]
+		if !read {
+			if dropped {
+				if full, err := s.s.Document(ctx, d.ID); err == nil {
+					return listedOf(full)
+				}
+			}
+			out.MetadataOmitted = append(out.MetadataOmitted, k)
+			continue
+		}
+		n := entryBytes(k, v)
+		if used+n > listMetaBytes {
+			out.MetadataOmitted, dropped = append(out.MetadataOmitted, k), true
+			continue
+		}
+		out.Metadata[k], used = v, used+n
+	}
+	return out
+}
+
 // metaBytes is about the length of m's JSON (at least it: keys are
 // counted escaped, values as they marshal).
 func metaBytes(m map[string]docex.Value) int {
@@ -147,9 +187,9 @@ func entryBytes(k string, v docex.Value) int {
 // the JSON of out stays within listBytes, used being what out holds
 // already (the first document of a listing is kept whatever its size),
 // and returns out, the bytes it holds, and whether docs was cut short.
-func listingOf(out []listedOut, used int, docs []docex.Document) ([]listedOut, int, bool) {
+func (s *Server) listingOf(ctx context.Context, out []listedOut, used int, docs []engine.BoundDocument) ([]listedOut, int, bool) {
 	for i, d := range docs {
-		o := listedOf(d)
+		o := s.listedOfBound(ctx, d)
 		data, err := json.Marshal(o)
 		n := len(data) + 1 // and a comma
 		if err == nil && len(out) > 0 && used+n > listBytes {
@@ -160,10 +200,10 @@ func listingOf(out []listedOut, used int, docs []docex.Document) ([]listedOut, i
 	return out, used, false
 }
 
-func documentsOf(ds []docex.Document) []documentOut {
-	out := make([]documentOut, len(ds))
+func listedsOf(ds []docex.Document) []listedOut {
+	out := make([]listedOut, len(ds))
 	for i, d := range ds {
-		out[i] = documentOf(d)
+		out[i] = listedOf(d)
 	}
 	return out
 }
@@ -441,8 +481,8 @@ type runPluginOut struct {
 	Plugin   string         `json:"plugin"`
 	Status   string         `json:"status"`
 	Message  string         `json:"message"`
-	Document documentOut    `json:"document" jsonschema:"the input document with the metadata the plugin set"`
-	Derived  []documentOut  `json:"derived" jsonschema:"documents the plugin created, in the input's basket"`
+	Document listedOut      `json:"document" jsonschema:"the input document with the metadata the plugin set, bounded as in a listing (get_document returns every value)"`
+	Derived  []listedOut    `json:"derived" jsonschema:"documents the plugin created, in the input's basket, bounded as in a listing"`
 	Logs     []logLine      `json:"logs"`
 	Report   map[string]any `json:"report" jsonschema:"resources the run used"`
 }
@@ -527,11 +567,11 @@ func (s *Server) addTools() {
 			if err != nil {
 				return nil, findDocumentsOut{}, err
 			}
-			docs, total, err := s.s.FindDocuments(ctx, b.ID, filters, docex.Page{Limit: limit, Offset: in.Offset, Order: order})
+			docs, total, err := s.s.FindDocumentsMetaBound(ctx, b.ID, filters, docex.Page{Limit: limit, Offset: in.Offset, Order: order}, listMetaBytes)
 			if err != nil {
 				return nil, findDocumentsOut{}, err
 			}
-			out, _, _ := listingOf(nil, 0, docs)
+			out, _, _ := s.listingOf(ctx, nil, 0, docs)
 			return nil, findDocumentsOut{Documents: out, Total: total, NextOffset: pageNext(in.Offset, len(out), len(docs), limit, total)}, nil
 		})
 
@@ -555,11 +595,11 @@ func (s *Server) addTools() {
 			if err != nil {
 				return nil, listDocumentsOut{}, err
 			}
-			docs, err := s.s.Documents(ctx, b.ID, docex.Page{Limit: limit, Offset: in.Offset, Order: order})
+			docs, err := s.s.DocumentsMetaBound(ctx, b.ID, docex.Page{Limit: limit, Offset: in.Offset, Order: order}, listMetaBytes)
 			if err != nil {
 				return nil, listDocumentsOut{}, err
 			}
-			out, _, _ := listingOf(nil, 0, docs)
+			out, _, _ := s.listingOf(ctx, nil, 0, docs)
 			return nil, listDocumentsOut{Documents: out, NextOffset: pageNext(in.Offset, len(out), len(docs), limit, b.DocumentCount)}, nil
 		})
 
@@ -624,15 +664,15 @@ func (s *Server) addTools() {
 			return nil, out, nil
 		})
 
-	addTool(s, &mcp.Tool{Name: "run_plugin", Description: "Run a plugin on a document, in the sandbox. On success the metadata it sets and the documents it derives are saved. Needs the writer role.",
+	addTool(s, &mcp.Tool{Name: "run_plugin", Description: "Run a plugin on a document, in the sandbox. On success the metadata it sets and the documents it derives are saved. Needs the writer role. Records are bounded as in a listing: metadata values past 64 KiB a document are left out (metadata_omitted; get_document has them).",
 		Annotations: writes("Run plugin", true, false)}, nil,
 		func(ctx context.Context, in runPluginIn) (*mcp.CallToolResult, runPluginOut, error) {
 			r, err := s.s.RunPlugin(ctx, in.Plugin, in.DocumentID, in.Params)
 			if err != nil {
 				return nil, runPluginOut{}, err
 			}
-			out := runPluginOut{Plugin: r.Plugin, Status: r.Status, Message: r.Message, Document: documentOf(r.Document),
-				Derived: documentsOf(r.Derived), Logs: make([]logLine, len(r.Logs)), Report: map[string]any{}}
+			out := runPluginOut{Plugin: r.Plugin, Status: r.Status, Message: r.Message, Document: listedOf(r.Document),
+				Derived: listedsOf(r.Derived), Logs: make([]logLine, len(r.Logs)), Report: map[string]any{}}
 			for i, l := range r.Logs {
 				out.Logs[i] = logLine{Level: l.Level, Text: l.Text}
 			}
