@@ -34,6 +34,7 @@ type mcpOpts struct {
 	maxSessions int
 	maxConns    int
 	maxInflight int64
+	maxCalls    int
 }
 
 // Bounds of docex mcp --http's connections: how many may be open at once
@@ -96,7 +97,8 @@ func mcpCommands() []*command {
 				fs.DurationVar(&o.sessionIdle, "session-idle", mcpserver.DefaultSessionIdle, "with --http: close a session idle this long (0: never)")
 				fs.IntVar(&o.maxSessions, "max-sessions", mcpserver.DefaultMaxSessions, "with --http: most sessions live at once (a new one closes the least recently used idle one)")
 				fs.IntVar(&o.maxConns, "max-connections", defaultMCPMaxConns, "with --http: most connections open at once (more wait to be accepted)")
-				fs.Int64Var(&o.maxInflight, "max-inflight-bytes", mcpserver.DefaultMaxInflightBytes, "with --http: most bytes of request bodies handled at once (a POST past it waits)")
+				fs.Int64Var(&o.maxInflight, "max-inflight-bytes", mcpserver.DefaultMaxInflightBytes, "with --http: most bytes of request bodies handled at once (a POST past it waits, after those before it)")
+				fs.IntVar(&o.maxCalls, "max-calls", mcpserver.DefaultMaxCalls, "with --http: most calls reaching the engine (tools/call, resources/read, resources/list) handled at once, all sessions together (a call past it waits, after those before it)")
 				fs.StringVar(&o.worker, "worker", "auto", "run the tenant's pipeline jobs in this process: auto (SQLite only), yes or no (rely on running workers)")
 			},
 			run: func(ctx context.Context, c *cli, _ []string) error { return cmdMCP(ctx, c, o) }},
@@ -115,8 +117,8 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	if o.sessionIdle < 0 {
 		return docex.Errorf(errUsage, "--session-idle %s: want 0 (never) or more", o.sessionIdle)
 	}
-	if o.maxSessions <= 0 || o.maxConns <= 0 || o.maxInflight <= 0 {
-		return docex.Errorf(errUsage, "--max-sessions, --max-connections and --max-inflight-bytes must be positive")
+	if o.maxSessions <= 0 || o.maxConns <= 0 || o.maxInflight <= 0 || o.maxCalls <= 0 {
+		return docex.Errorf(errUsage, "--max-sessions, --max-connections, --max-inflight-bytes and --max-calls must be positive")
 	}
 	if o.http != "" {
 		if err := checkListenAddr(o.http, o.allowRemote, c.g.user, c.g.tenant); err != nil {
@@ -188,7 +190,7 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	}
 	return serveMCPHTTP(ctx, c, srv, o.http, who, o.maxConns, mcpserver.HTTPOptions{
 		MaxBody: 2*o.maxInline + 1<<20, Idle: o.sessionIdle,
-		MaxSessions: o.maxSessions, MaxInflightBytes: o.maxInflight,
+		MaxSessions: o.maxSessions, MaxInflightBytes: o.maxInflight, MaxCalls: o.maxCalls,
 	})
 }
 

@@ -204,7 +204,8 @@ func TestMCPRefusesBeforeServing(t *testing.T) {
 		{"allow-remote without http", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--allow-remote"}, exitInvalid, "--http"},
 		{"bad allow-path", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--allow-path", "/nonexistent/dir"}, exitInvalid, "allowed path"},
 		// A page under 16 bytes was raised to 16 without a word.
-		{"no sessions", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--http", "127.0.0.1:0", "--max-sessions", "0"}, exitInvalid, "--max-sessions, --max-connections and --max-inflight-bytes must be positive"},
+		{"no sessions", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--http", "127.0.0.1:0", "--max-sessions", "0"}, exitInvalid, "--max-sessions, --max-connections, --max-inflight-bytes and --max-calls must be positive"},
+		{"no calls", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--http", "127.0.0.1:0", "--max-calls", "0"}, exitInvalid, "must be positive"},
 		{"no connections", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--http", "127.0.0.1:0", "--max-connections", "-1"}, exitInvalid, "must be positive"},
 		{"read page below the least", []string{"--tenant", "acme", "--user", "a", "--roles", "reader", "--max-read-bytes", "8"}, exitInvalid, "--max-read-bytes 8: want at least 16"},
 	}

@@ -47,8 +47,9 @@ func (s *Server) HTTPHandler(maxBody int64, idle time.Duration) http.Handler {
 
 // HTTPHandlerWith is HTTPHandler bounding also the request bodies being
 // handled at once (inflight: o.MaxInflightBytes), how long a body may
-// take to arrive (o.BodyTimeout) and the live sessions (sessionCap:
-// o.MaxSessions), and refusing a batch holding two calls with one id
+// take to arrive (o.BodyTimeout), the live sessions (sessionCap:
+// o.MaxSessions) and the calls handled at once (countedCall:
+// o.MaxCalls), and refusing a batch holding two calls with one id
 // (exactIDs).
 func (s *Server) HTTPHandlerWith(o HTTPOptions) http.Handler {
 	if o.MaxBody <= 0 {
@@ -63,11 +64,15 @@ func (s *Server) HTTPHandlerWith(o HTTPOptions) http.Handler {
 	if o.BodyTimeout <= 0 {
 		o.BodyTimeout = DefaultBodyTimeout
 	}
+	if o.MaxCalls <= 0 {
+		o.MaxCalls = DefaultMaxCalls
+	}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.srv }, &mcp.StreamableHTTPOptions{
 		MaxRequestBodyBytes: o.MaxBody,
 		SessionTimeout:      o.Idle,
 	})
 	s.inflightBytes = &budget{limit: o.MaxInflightBytes}
+	s.calls = &budget{limit: int64(o.MaxCalls)}
 	s.sessions = &sessionCap{s: s, limit: o.MaxSessions, use: map[string]*sessionUse{}}
 	return http.NewCrossOriginProtection().Handler(s.inflight(exactIDs(requireSession(s.sessions.wrap(HTTPErrorCodes(s.postCalls(h))), o.MaxBody), o.MaxBody), s.inflightBytes, o.MaxBody, o.BodyTimeout))
 }
@@ -247,13 +252,16 @@ func (p *posting) wait(ctx context.Context) error {
 	}
 }
 
-// bound returns ctx, that of a call req (a request with an id), ending
-// also when CancelCalls is called and, for a call that came in a POST
-// still being served (postCalls), when the POST's context ends, once the
-// call may start (post.start: its reply, once written, frees its place);
-// and a func to call once the call is handled. It returns the cause of the context's end when that ends
-// before the call may start (the func is then nil).
-func (s *Server) bound(ctx context.Context, req mcp.Request) (context.Context, func(), error) {
+// bound returns ctx, that of a call req (a request with an id) of
+// method, ending also when CancelCalls is called and, for a call that
+// came in a POST still being served (postCalls), when the POST's context
+// ends, once the call may start (post.start: its reply, once written,
+// frees its place; and, over HTTP, for a call of a method countedCall
+// counts, once fewer than HTTPOptions.MaxCalls of those are handled: its
+// end frees its place); and a func to call once the call is handled. It
+// returns the cause of the context's end when that ends before the call
+// may start (the func is then nil).
+func (s *Server) bound(ctx context.Context, method string, req mcp.Request) (context.Context, func(), error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	var stops []func() bool
 	if s.stop != nil { // nil in a Server not made by New
@@ -276,6 +284,17 @@ func (s *Server) bound(ctx context.Context, req mcp.Request) (context.Context, f
 		if err := p.start(ctx); err != nil {
 			unbind()
 			return nil, nil, err
+		}
+	}
+	if calls := s.calls; calls != nil && countedCall(method) {
+		if err := calls.acquire(ctx, nil, 1); err != nil {
+			unbind()
+			return nil, nil, err
+		}
+		unbound := unbind
+		unbind = func() {
+			calls.release(1)
+			unbound()
 		}
 	}
 	return ctx, unbind, nil

@@ -13,7 +13,7 @@ import (
 )
 
 // Defaults of the bounds of the streamable HTTP transport (HTTPOptions,
-// docex mcp --max-inflight-bytes, --max-sessions).
+// docex mcp --max-inflight-bytes, --max-sessions, --max-calls).
 const (
 	// DefaultMaxInflightBytes bounds the request bodies being handled at
 	// once: 24 POSTs of a 16 MiB add_document took 2.1 GB more memory
@@ -22,6 +22,11 @@ const (
 	DefaultMaxInflightBytes = 64 << 20
 	// DefaultMaxSessions bounds the live sessions (about 16 KiB each).
 	DefaultMaxSessions = 1000
+	// DefaultMaxCalls bounds the calls that reach the engine (tools/call,
+	// resources/read, resources/list) handled at once, all sessions
+	// together: each may hold a plugin's sandbox, a database connection
+	// or a pipeline's wait.
+	DefaultMaxCalls = 64
 	// DefaultBodyTimeout is how long a POST's body may take to arrive
 	// once its POST is admitted.
 	DefaultBodyTimeout = 60 * time.Second
@@ -44,78 +49,116 @@ type HTTPOptions struct {
 	// BodyTimeout is how long a POST's body may take to arrive once
 	// admitted (DefaultBodyTimeout).
 	BodyTimeout time.Duration
+	// MaxCalls bounds the calls that reach the engine handled at once
+	// (DefaultMaxCalls): see countedCall.
+	MaxCalls int
 }
 
-// budget counts the bytes of the request bodies being handled (inflight).
+// countedCall reports whether a call of method counts against
+// HTTPOptions.MaxCalls: one that reaches the engine. Past the bound such
+// a call waits, after those that came before it, until one ends, or
+// until it is cancelled (notifications/cancelled, its POST's client gone,
+// the server stopping: it is then answered as a call cancelled before it
+// started). Protocol requests (initialize, ping, tools/list,
+// resources/templates/list, ...) never wait.
+func countedCall(method string) bool {
+	return method == "tools/call" || method == "resources/read" || method == "resources/list"
+}
+
+// budget counts units of a bounded resource taken at once: the bytes of
+// the request bodies being handled (inflight), the calls being handled
+// (HTTPOptions.MaxCalls). Its waiters are served first come, first
+// served: one that does not fit yet holds back those behind it, so that a
+// large body is not starved by a stream of small ones.
 type budget struct {
-	mu      sync.Mutex
-	limit   int64
-	used    int64
-	waiting int           // POSTs waiting for room
-	changed chan struct{} // closed (and replaced) when used drops
+	mu    sync.Mutex
+	limit int64
+	used  int64
+	queue []*budgetWaiter // waiting, oldest first
 }
 
-// acquire waits until n more bytes fit (n is at most limit), counts them,
-// and returns nil; or the cause of ctx's or stop's end when one ends
-// first.
+// budgetWaiter is a waiter of a budget: ready is closed once its n units
+// are counted.
+type budgetWaiter struct {
+	n     int64
+	ready chan struct{}
+}
+
+// acquire waits until n more units fit (n is at most limit) and every
+// earlier waiter has its own, counts them, and returns nil; or the cause
+// of ctx's or stop's end when one ends first (stop may be nil), counting
+// nothing.
 func (b *budget) acquire(ctx, stop context.Context, n int64) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.changed == nil {
-		b.changed = make(chan struct{})
-	}
-	counted := false
-	defer func() {
-		if counted {
-			b.waiting--
-		}
-	}()
-	for b.used+n > b.limit {
-		if !counted {
-			b.waiting++
-			counted = true
-		}
-		changed := b.changed
+	if len(b.queue) == 0 && b.used+n <= b.limit {
+		b.used += n
 		b.mu.Unlock()
-		var err error
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			err = context.Cause(ctx)
-		case <-stop.Done():
-			err = context.Cause(stop)
-		}
-		b.mu.Lock()
-		if err != nil {
-			return err
+		return nil
+	}
+	w := &budgetWaiter{n: n, ready: make(chan struct{})}
+	b.queue = append(b.queue, w)
+	b.mu.Unlock()
+	var stopped <-chan struct{}
+	if stop != nil {
+		stopped = stop.Done()
+	}
+	var err error
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	case <-stopped:
+		err = context.Cause(stop)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-w.ready: // counted meanwhile: give them back
+		b.used -= n
+	default:
+		for i, q := range b.queue {
+			if q == w {
+				b.queue = append(b.queue[:i:i], b.queue[i+1:]...)
+				break
+			}
 		}
 	}
-	b.used += n
-	return nil
+	b.grant() // those behind w may fit now
+	return err
 }
 
-// release gives back n bytes acquire counted.
+// release gives back n units acquire counted.
 func (b *budget) release(n int64) {
 	b.mu.Lock()
 	b.used -= n
-	if b.changed != nil {
-		close(b.changed)
-	}
-	b.changed = make(chan struct{})
+	b.grant()
 	b.mu.Unlock()
 }
 
-// state returns the bytes counted and the POSTs waiting (for tests).
+// grant counts the units of the waiters that fit, oldest first, stopping
+// at the first that does not. b.mu is held.
+func (b *budget) grant() {
+	for len(b.queue) > 0 && b.used+b.queue[0].n <= b.limit {
+		w := b.queue[0]
+		b.queue = b.queue[1:]
+		b.used += w.n
+		close(w.ready)
+	}
+}
+
+// state returns the units counted and the waiters (for tests).
 func (b *budget) state() (used int64, waiting int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.used, b.waiting
+	return b.used, len(b.queue)
 }
 
 // inflight wraps h so that a JSON POST is admitted only while the bodies
 // of the POSTs being handled, counted by their Content-Length (a body
 // without one counts as maxBody), fit in the budget b: a POST that does
-// not fit waits, reading nothing, until enough POSTs end (or its client
+// not fit waits, reading nothing, after the POSTs that came before it,
+// until enough POSTs end (or its client
 // goes away, or the server stops: it is then answered HTTP 503). A body
 // counts at most the whole budget, so a body as large runs alone. Once
 // admitted, its body must arrive within bodyTimeout (else HTTP 400, and
@@ -143,11 +186,7 @@ func (s *Server) inflight(h http.Handler, b *budget, maxBody int64, bodyTimeout 
 			n = maxBody
 		}
 		n = min(n, b.limit)
-		stop := s.stop
-		if stop == nil {
-			stop = context.Background()
-		}
-		if err := b.acquire(r.Context(), stop, n); err != nil {
+		if err := b.acquire(r.Context(), s.stop, n); err != nil {
 			w.Header().Set("Connection", "close")
 			http.Error(w, "the server is stopping or the client went away while this POST waited for other POSTs to end", http.StatusServiceUnavailable)
 			return

@@ -119,6 +119,9 @@ type Server struct {
 	// HTTPHandlerWith made (for tests).
 	inflightBytes *budget
 	sessions      *sessionCap
+	// calls bounds the calls handled at once over HTTP (bound); nil
+	// over stdio.
+	calls *budget
 	// stop ends when CancelCalls is called: every call runs with a
 	// context that ends with it (bound).
 	stop       context.Context
@@ -328,7 +331,7 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: fmt.Sprintf("method not found: %q", method)}
 		}
 		if !strings.HasPrefix(method, "notifications/") {
-			bctx, unbind, err := s.bound(ctx, req)
+			bctx, unbind, err := s.bound(ctx, method, req)
 			if err != nil { // cancelled before it started
 				if method == "tools/call" {
 					r := &mcp.CallToolResult{}
