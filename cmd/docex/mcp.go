@@ -16,6 +16,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/docex-dev/docex/internal/mcpserver"
 	"github.com/docex-dev/docex/internal/sdkenv"
 	"github.com/spf13/pflag"
@@ -38,17 +39,25 @@ type mcpOpts struct {
 }
 
 // Bounds of docex mcp --http's connections: how many may be open at once
-// (--max-connections; past it the server accepts no more until one
-// closes), and how long one may stay open between requests
+// (--max-connections, by default mcpMaxConns; past it the server accepts
+// no more until one closes), and how long one may stay open between requests
 // (mcpIdleTimeout). A request's headers must arrive within
 // mcpHeaderTimeout; its body within mcpserver.DefaultBodyTimeout of its
 // admission. There is no write timeout: a response stream (a GET's, a
 // POST's waiting on run_pipeline) may last.
 const (
-	defaultMCPMaxConns = 256
-	mcpIdleTimeout     = 2 * time.Minute
-	mcpHeaderTimeout   = 10 * time.Second
+	mcpIdleTimeout   = 2 * time.Minute
+	mcpHeaderTimeout = 10 * time.Second
 )
+
+// mcpMaxConns returns the default of --max-connections for an open-file
+// limit of limit (fdlimit.Limit): a quarter of it, at least 1 and at most
+// 256 (256 when the limit is unknown). Each connection holds a
+// descriptor; the SQLite databases may take half the limit and the
+// content store's directories an eighth (fdlimit.Share), so that an
+// eighth is left for the rest (the listener, the files add_document
+// reads, plugins).
+func mcpMaxConns(limit int) int { return fdlimit.Share(limit, 4, 1, 256) }
 
 const mcpHelp = `Serves the Model Context Protocol to one agent: over stdin/stdout (the
 default: an MCP client starts "docex mcp" as a subprocess), or with --http
@@ -96,7 +105,7 @@ func mcpCommands() []*command {
 				fs.IntVar(&o.maxRead, "max-read-bytes", mcpserver.DefaultMaxReadBytes, "largest page read_document returns")
 				fs.DurationVar(&o.sessionIdle, "session-idle", mcpserver.DefaultSessionIdle, "with --http: close a session idle this long (0: never)")
 				fs.IntVar(&o.maxSessions, "max-sessions", mcpserver.DefaultMaxSessions, "with --http: most sessions live at once (a new one closes the least recently used idle one)")
-				fs.IntVar(&o.maxConns, "max-connections", defaultMCPMaxConns, "with --http: most connections open at once (more wait to be accepted)")
+				fs.IntVar(&o.maxConns, "max-connections", mcpMaxConns(fdlimit.Limit()), "with --http: most connections open at once (more wait to be accepted); by default a quarter of the open-file limit (ulimit -n), at most 256")
 				fs.Int64Var(&o.maxInflight, "max-inflight-bytes", mcpserver.DefaultMaxInflightBytes, "with --http: most bytes of request bodies handled at once (a POST past it waits, after those before it)")
 				fs.IntVar(&o.maxCalls, "max-calls", mcpserver.DefaultMaxCalls, "with --http: most calls reaching the engine (tools/call, resources/read, resources/list) handled at once, all sessions together (a call past it waits, after those before it)")
 				fs.StringVar(&o.worker, "worker", "auto", "run the tenant's pipeline jobs in this process: auto (SQLite only), yes or no (rely on running workers)")
