@@ -76,3 +76,7 @@ func BenchmarkJobsStatus(b *testing.B) { backendtest.BenchJobsStatus(b, pipeline
 // BenchmarkPrune: job prune of 10,000 finished jobs (3 step records
 // each), against recording them in the same run (run with -benchtime=1x).
 func BenchmarkPrune(b *testing.B) { backendtest.BenchPrune(b, pipelineBench, 10000) }
+
+// BenchmarkDerivedAfter: a page of 7 of driver.LineagePager.DerivedAfter
+// over a lineage of 10,020 edges (ns/op per page).
+func BenchmarkDerivedAfter(b *testing.B) { backendtest.BenchDerivedAfter(b, pipelineBench) }

@@ -340,42 +340,79 @@ func (r reader) LineageAmong(ctx context.Context, ids []string, into bool) ([]dr
 
 var _ driver.LineageBatchReader = reader{}
 
-// DerivedAfter implements driver.LineagePager: a statement per source (a
-// range of the primary key (source_id, derived_id, ...) each), in one
-// snapshot; an edge's Dedup as lineageSelect's.
+// derivedSelect reads the pairs (source, derived document) of
+// DerivedAfter, an edge's Dedup as lineageSelect's; a WHERE on l follows,
+// then derivedOrder.
+const derivedSelect = `SELECT l.source_id, l.derived_id, MIN(d.id IS NOT NULL AND NOT ` + lineageCreated + `), MIN(d.id IS NULL)
+	FROM lineage l LEFT JOIN documents d ON d.id = l.derived_id
+	WHERE `
+
+const derivedOrder = ` GROUP BY l.source_id, l.derived_id ORDER BY l.source_id, l.derived_id LIMIT ?`
+
+// derivedListSizes are the lengths of DerivedAfter's successive chunks of
+// sources, and those it pads its IN lists to (the last id repeated), so
+// that its statements are few and stay prepared.
+var derivedListSizes = [...]int{8, 64, maxInParams}
+
+// DerivedAfter implements driver.LineagePager, in one snapshot: a range
+// of the primary key (source_id, derived_id, ...) for the rest of
+// afterSource's pairs, then the sources after it in chunks of 8, 64,
+// then maxInParams (derivedListSizes), a statement each, which SQLite reads in the primary key's
+// order (each IN value's range in turn, no sort) and stops at the limit.
+// Before, each source was a statement of its own, run until the page was
+// full: a page that met sources without derived documents (the leaves of
+// a cascade's level) cost a statement, parsed again, per such source.
 func (r reader) DerivedAfter(ctx context.Context, sources []string, afterSource, afterID string, limit int) ([]driver.DerivedRef, error) {
 	srcs := slices.Clone(sources)
 	slices.Sort(srcs)
 	srcs = slices.Compact(srcs)
+	i, _ := slices.BinarySearch(srcs, afterSource)
+	srcs = srcs[i:]
 	out := []driver.DerivedRef{}
+	if limit <= 0 {
+		return out, nil
+	}
+	read := func(r reader, query string, args ...any) error {
+		rows, err := r.q.QueryContext(ctx, query, append(args, limit-len(out))...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d driver.DerivedRef
+			if err := rows.Scan(&d.SourceID, &d.ID, &d.Dedup, &d.Gone); err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return rows.Err()
+	}
 	err := r.snap(ctx, func(r reader) error {
 		out = out[:0]
-		for _, src := range srcs {
-			if src < afterSource || len(out) == limit {
-				continue
-			}
-			after := ""
-			if src == afterSource {
-				after = afterID
-			}
-			rows, err := r.q.QueryContext(ctx, `SELECT l.derived_id, MIN(d.id IS NOT NULL AND NOT `+lineageCreated+`), MIN(d.id IS NULL)
-	FROM lineage l LEFT JOIN documents d ON d.id = l.derived_id
-	WHERE l.source_id = ? AND l.derived_id > ? GROUP BY l.derived_id ORDER BY l.derived_id LIMIT ?`, src, after, limit-len(out))
-			if err != nil {
+		rest := srcs
+		if len(rest) > 0 && rest[0] == afterSource {
+			if err := read(r, derivedSelect+`l.source_id = ? AND l.derived_id > ?`+derivedOrder, afterSource, afterID); err != nil {
 				return err
 			}
-			for rows.Next() {
-				d := driver.DerivedRef{SourceID: src}
-				if err := rows.Scan(&d.ID, &d.Dedup, &d.Gone); err != nil {
-					rows.Close()
-					return err
+			rest = rest[1:]
+		}
+		for step := 0; len(rest) > 0 && len(out) < limit; step++ {
+			// The chunks grow (8, 64, then maxInParams sources): a page
+			// that the first sources fill costs a short statement.
+			size := derivedListSizes[min(step, len(derivedListSizes)-1)]
+			chunk := rest[:min(len(rest), size)]
+			rest = rest[len(chunk):]
+			for _, n := range derivedListSizes {
+				if size = n; n >= len(chunk) {
+					break
 				}
-				out = append(out, d)
 			}
-			if err := rows.Close(); err != nil {
-				return err
+			args := make([]any, size)
+			for k := range args {
+				args[k] = chunk[min(k, len(chunk)-1)]
 			}
-			if err := rows.Err(); err != nil {
+			list := strings.Repeat(",?", size)[1:]
+			if err := read(r, derivedSelect+`l.source_id IN (`+list+`)`+derivedOrder, args...); err != nil {
 				return err
 			}
 		}
