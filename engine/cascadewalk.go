@@ -30,10 +30,12 @@ const cascadePage = 1024
 // document's own, nor one into a document the walk reached before
 // (walkSeen): a document reached by two paths is walked and yielded once,
 // so that a walk's reads grow with the edges, not with the paths, which
-// documents derived twice at several levels would multiply. It holds at
-// most a page of ids per level of the path (MaxLineageDepth levels at
-// most) and a page yielded, and the set of the documents it reached, 16
-// bytes of each id (walkSeen), not their edges or names.
+// documents derived twice at several levels would multiply. It goes to
+// any depth, and holds at most a page of ids per level of the path and a
+// page yielded, and the set of the documents it reached, 16 bytes of each
+// id (walkSeen), not their edges or names: each id on the path is one of
+// a document reached, so the path holds no more ids than the set, and at
+// most a page per level.
 //
 // A walk may span transactions (next is given the one it reads in): the
 // documents it read in an earlier one are yielded as they were then
@@ -162,9 +164,8 @@ func (w *cascadeWalk) count() {
 // documents of each page are locked exclusively as they are read
 // (driver.Tx.LockDocuments), before their own derived documents are read:
 // a job deriving from one commits first and is seen, or finds it gone and
-// writes nothing. It returns tooDeepError, from the source's id, for a
-// document more than MaxLineageDepth levels below the source, and the
-// store's error otherwise.
+// writes nothing. It returns the store's error. Before, it refused a
+// document more than MaxLineageDepth levels below the source.
 func (w *cascadeWalk) next(ctx context.Context, tx driver.Tx, lock bool) (id string, live, ok bool, err error) {
 	defer w.count()
 	for len(w.pending) == 0 && len(w.path) > 0 {
@@ -175,9 +176,6 @@ func (w *cascadeWalk) next(ctx context.Context, tx driver.Tx, lock bool) (id str
 				return "", false, false, err
 			}
 			if len(kids) > 0 {
-				if len(w.path) > MaxLineageDepth {
-					return "", false, false, tooDeepError{w.path[0].docs[0].id}
-				}
 				w.path = append(w.path, walkFrame{docs: kids, more: true})
 				for _, k := range kids {
 					w.onPath[k.id]++

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -208,8 +207,7 @@ func lineageOf(ctx context.Context, st driver.TenantStore, docID string) (Lineag
 // the documents of one depth come in the order of the lineage's key
 // (source id, then derived id) within each read. Every one is listed,
 // however many edges the lineage has (Lineage stops at MaxLineageEdges)
-// or levels (a cascade refuses descendants more than MaxLineageDepth
-// levels below: DeleteDocumentCascadeEach): the walk reads a level a
+// or levels (DeleteDocumentCascadeEach deletes them all too): the walk reads a level a
 // page at a time, at most cascadePage sources and cascadePage derived
 // documents per read (driver.LineagePager; else each source's edges,
 // driver.Reader.Lineage), and holds the ids it reached (16 bytes each in
@@ -362,15 +360,14 @@ func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]strin
 //
 // The documents are walked depth first, a page of the documents derived
 // from a level of the walk at a time (cascadeWalk), and each is deleted
-// after (or with) every document derived from it: the memory it takes
-// is bounded by MaxLineageDepth and the page, not by the number of
-// documents. A document with fewer than
+// after (or with) every document derived from it, however deep the tree
+// (DescendantIDs lists the same documents): the walk holds a page per
+// level of its path and the set of the documents it reached (16 bytes
+// each), not their edges or names. A document with fewer than
 // CascadeChunk descendants goes with them in one transaction: all of them
 // or none. A larger cascade deletes CascadeChunk documents per
 // transaction, each document with its metadata, its audit entry and
-// (database content) its content in the same transaction; its first
-// transaction walks the whole tree first, with each document locked, to
-// refuse a tree too deep before deleting anything; the last transaction
+// (database content) its content in the same transaction; the last transaction
 // walks the lineage again, with each document locked, and deletes what is
 // left with the source, so that documents a job derived meanwhile go too
 // (if more than CascadeChunk are left, it deletes a chunk of them and the
@@ -386,9 +383,7 @@ func (s *Session) DeleteDocumentCascade(ctx context.Context, id string) ([]strin
 // source another call deleted during a larger cascade is not listed); an
 // error deleted returns stops the cascade there and is returned. It
 // returns docex.ErrNotFound, having deleted nothing, for an unknown
-// document; docex.ErrInvalid, having deleted nothing, for descendants
-// deeper than MaxLineageDepth (in its last walk: what a job derived
-// meanwhile; then the chunks before it are deleted); the content store's
+// document; the content store's
 // error, having deleted nothing, when the store cannot remove content now
 // (DeleteBasket). On any other error a larger cascade may have deleted
 // some descendants, which deleted was given.
@@ -439,9 +434,10 @@ func (s *Session) deleteCascade(ctx context.Context, id string, page int, delete
 		return err
 	}
 	// The first transaction: the source exists; a cascade that fits in
-	// one transaction is done there; a larger one is walked to its end
-	// (too deep: refused), then deletes its first chunk, and the walk
-	// starts again from the source (the chunk's documents are gone).
+	// one transaction is done there; a larger one deletes its first chunk
+	// and its walk goes on in the next. Before, a larger one was walked
+	// to its end first, to refuse a tree more than MaxLineageDepth levels
+	// deep before deleting anything; the walk now goes to any depth.
 	var chunk, sums []string
 	done := false
 	err = s.writeAudit(ctx, st, "document.delete", id, false, func(tx driver.Tx) error {
@@ -458,17 +454,6 @@ func (s *Session) deleteCascade(ctx context.Context, id string, page int, delete
 		}
 		if done = finished; done {
 			ids = append(ids, id)
-		} else {
-			for {
-				_, _, ok, err := w.next(ctx, tx, true)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					break
-				}
-			}
-			w.reset(id)
 		}
 		chunk, sums, err = s.deleteCascaded(ctx, tx, tc, id, ids)
 		return err
@@ -602,28 +587,15 @@ func (s *Session) deleteCascaded(ctx context.Context, tx driver.Tx, tc driver.Te
 	return deleted, sums, s.dropInTx(ctx, tx, tc, sums...)
 }
 
-// tooDeepError is a cascade walk's error for descendants deeper than
-// MaxLineageDepth: docex.ErrInvalid.
-type tooDeepError struct{ id string }
-
-func (e tooDeepError) Error() string {
-	return fmt.Sprintf("document %s has descendants deeper than %d steps; delete the deepest first", e.id, MaxLineageDepth)
-}
-
-func (tooDeepError) Unwrap() error { return docex.ErrInvalid }
-
 // liveDescendantsIn returns how many documents derived from docID,
 // directly or not, exist, read in tx with each locked, by a cascade's
-// walk (cascadeWalk: its memory does not follow the tree).
-// Descendants deeper than MaxLineageDepth are docex.ErrHasDerived.
+// walk (cascadeWalk: its memory does not follow the tree), at any
+// depth.
 func liveDescendantsIn(ctx context.Context, tx driver.Tx, docID string) (int, error) {
 	w := newCascadeWalk(docID, cascadePage)
 	n := 0
 	for {
 		_, live, ok, err := w.next(ctx, tx, true)
-		if errors.As(err, new(tooDeepError)) {
-			return 0, docex.Errorf(docex.ErrHasDerived, "document %s has derived documents more than %d levels deep", docID, MaxLineageDepth)
-		}
 		if err != nil || !ok {
 			return n, err
 		}

@@ -169,7 +169,7 @@ func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, e
 	var levels [][]string
 	seen := map[string]bool{docID: true}
 	frontier := []string{docID}
-	for depth := 1; len(frontier) > 0 && depth <= MaxLineageDepth; depth++ {
+	for len(frontier) > 0 {
 		if _, err := tx.LockDocuments(ctx, frontier, true); err != nil {
 			return nil, err
 		}
@@ -186,22 +186,6 @@ func descendantsIn(ctx context.Context, tx driver.Tx, docID string) ([]string, e
 		}
 		levels = append(levels, next)
 		frontier = next
-	}
-	// The walk stopped at MaxLineageDepth: refused only if a document at
-	// that depth has descendants of its own.
-	if _, err := tx.LockDocuments(ctx, frontier, true); err != nil {
-		return nil, err
-	}
-	if len(frontier) > 0 {
-		ders, err := lineageLevel(ctx, tx, frontier, false)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range ders {
-			if !e.Dedup && !seen[e.DerivedID] {
-				return nil, tooDeepError{docID}
-			}
-		}
 	}
 	var ids []string
 	for i := len(levels) - 1; i >= 0; i-- {

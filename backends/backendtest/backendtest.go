@@ -86,6 +86,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("SweepContentRows", f.testSweepContentRows)
 			t.Run("ForceDeleteReleasesContent", f.testForceDeleteReleasesContent)
 			t.Run("CascadeChunks", f.testCascadeChunks)
+			t.Run("CascadeDeep", f.testCascadeDeep)
 			t.Run("DeleteBasketRace", f.testDeleteBasketRace)
 			t.Run("ConcurrentUpdates", f.testConcurrentUpdates)
 			t.Run("LockSeesContentUpdates", f.testLockSeesContentUpdates)

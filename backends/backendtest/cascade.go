@@ -335,3 +335,96 @@ func (f *fixture) testCascadeChunks(t *testing.T) {
 		t.Fatal("the source's source was deleted")
 	}
 }
+
+// testCascadeDeep: a cascading delete of a tree deeper than
+// engine.MaxLineageDepth (a chain of 3×64+8 documents, each but the last
+// with two documents of its own derived from it: 600 descendants, more
+// than a transaction's worth) deletes every descendant DescendantIDs
+// lists (what doc delete's prompt counts), each after the documents
+// derived from it, and the source last; DeleteUnderivedDocument (doc
+// delete without --cascade) refuses it as any document with derived
+// documents, saying how many (before: "more than 64 levels deep").
+// Before, the cascade refused such a tree (docex.ErrInvalid, "descendants
+// deeper than 64 steps") that DescendantIDs listed whole, so the prompt
+// offered a cascade that was then refused.
+func (f *fixture) testCascadeDeep(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "admin")
+	bk := e.basket(s, "deep")
+	const chain = 3*engine.MaxLineageDepth + 8
+	n := 1 + chain + 2*(chain-1)
+	docs := make([]engine.NewDocument, n)
+	for i := range docs {
+		docs[i] = engine.NewDocument{Name: fmt.Sprintf("d%04d.txt", i), Content: strings.NewReader(fmt.Sprintf("deep %d", i))}
+	}
+	added, err := s.AddDocuments(bg, bk.ID, docs)
+	must(t, err)
+	parent := map[string]string{}
+	var edges []driver.LineageEdge
+	edge := func(src, der docex.Document) {
+		parent[der.ID] = src.ID
+		edges = append(edges, driver.LineageEdge{SourceID: src.ID, DerivedID: der.ID, Step: "s", Pipeline: "p", Version: 1,
+			Plugin: "split", ModuleSHA256: strings.Repeat("a", 64), Params: "{}", CreatedAt: der.CreatedAt}) // created it
+	}
+	// added[0] the source; added[1..chain] the chain below it; then the
+	// two leaves of each chain document but the last.
+	for i := 1; i <= chain; i++ {
+		edge(added[i-1].Document, added[i].Document)
+	}
+	for i := 1; i < chain; i++ {
+		edge(added[i].Document, added[chain+2*i-1].Document)
+		edge(added[i].Document, added[chain+2*i].Document)
+	}
+	st, err := e.be.OpenTenant(bg, "acme")
+	must(t, err)
+	defer st.Close()
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		for _, ed := range edges {
+			if err := tx.InsertLineage(bg, ed); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	root := added[0].Document.ID
+	desc, err := s.DescendantIDs(bg, root)
+	must(t, err)
+	if len(desc) != n-1 || n-1 <= engine.CascadeChunk {
+		t.Fatalf("DescendantIDs: %d, want %d (more than %d)", len(desc), n-1, engine.CascadeChunk)
+	}
+	err = s.DeleteUnderivedDocument(bg, root)
+	wantErr(t, err, docex.ErrHasDerived)
+	if !strings.Contains(err.Error(), fmt.Sprintf("has %d derived document(s)", n-1)) {
+		t.Fatalf("delete without cascade: %v", err)
+	}
+	deleted, err := s.DeleteDocumentCascade(bg, root)
+	must(t, err)
+	if len(deleted) != n || deleted[n-1] != root {
+		t.Fatalf("the cascade deleted %d documents, want %d, the source last", len(deleted), n)
+	}
+	want := map[string]bool{root: true}
+	for _, id := range desc {
+		want[id] = true
+	}
+	at := map[string]int{}
+	for i, id := range deleted {
+		if !want[id] {
+			t.Fatalf("the cascade deleted %s, not listed by DescendantIDs", id)
+		}
+		if _, dup := at[id]; dup {
+			t.Fatalf("the cascade deleted %s twice", id)
+		}
+		at[id] = i
+	}
+	for id, src := range parent {
+		if at[id] > at[src] {
+			t.Fatalf("%s deleted after its source %s", id, src)
+		}
+	}
+	list, err := s.Documents(bg, bk.ID, docex.Page{Limit: 10})
+	must(t, err)
+	if len(list) != 0 {
+		t.Fatalf("%d documents left after the cascade", len(list))
+	}
+}

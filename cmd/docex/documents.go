@@ -199,8 +199,8 @@ Example:
 		{path: "doc delete", args: "ID", access: "writer", minArgs: 1, maxArgs: 1,
 			summary: "delete a document (with derived documents: --cascade or --keep-derived)",
 			help: `A document that pipeline steps derived documents from is deleted only with
---cascade (its descendants go too, see doc lineage) or --keep-derived (they
-stay, and their lineage says the source is gone). A document a step's
+--cascade (its descendants go too, at any depth, see doc lineage) or
+--keep-derived (they stay, and their lineage says the source is gone). A document a step's
 output only deduplicated onto (it was in the basket already, an
 original say: "deduplicated" in doc lineage) is no descendant: it stays. Without either, on a
 terminal, it asks which (c, k, or nothing: not deleted); otherwise it

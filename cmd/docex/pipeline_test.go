@@ -1105,26 +1105,19 @@ func TestLineageTruncatedCLI(t *testing.T) {
 	if out := h.ok(with("doc", "lineage", short)...).stdout; strings.Contains(out, "the chain goes on") {
 		t.Errorf("lineage of a chain of %d called truncated", engine.MaxLineageDepth)
 	}
-	// A cascade delete takes descendants MaxLineageDepth deep (it refused
-	// them as deeper), and refuses one level more, deleting nothing.
-	if r := h.want(exitInvalid, with("doc", "delete", root, "--cascade")...); !strings.Contains(r.stderr, "descendants deeper than 64 steps") {
-		t.Errorf("cascade of %d levels: %s", engine.MaxLineageDepth+1, r.stderr)
-	}
 	// Without --cascade it is refused as any document with derived
-	// documents is.
-	if r := h.want(exitConflict, with("doc", "delete", root)...); !strings.Contains(r.stderr, "derived documents more than 64 levels deep") {
+	// documents is (before: "more than 64 levels deep").
+	if r := h.want(exitConflict, with("doc", "delete", root)...); !strings.Contains(r.stderr, fmt.Sprintf("has %d derived document(s)", engine.MaxLineageDepth+1)) {
 		t.Errorf("delete of a document with %d levels below it: %s", engine.MaxLineageDepth+1, r.stderr)
 	}
-	first := decode[struct {
-		Descendants []struct {
-			DerivedID string `json:"derived_id"`
-		} `json:"descendants"`
-	}](t, h.ok(with("doc", "lineage", root, "--json")...).stdout).Descendants[0].DerivedID
+	// A cascade takes any depth: the root and its MaxLineageDepth+1
+	// levels (before, refused: "descendants deeper than 64 steps", after
+	// the prompt had counted them and offered c).
 	del := decode[struct {
 		DeletedIDs []string `json:"deleted_ids"`
-	}](t, h.ok(with("doc", "delete", first, "--cascade", "--json")...).stdout)
-	if len(del.DeletedIDs) != engine.MaxLineageDepth+1 {
-		t.Errorf("cascade of %d levels deleted %d documents, want %d", engine.MaxLineageDepth, len(del.DeletedIDs), engine.MaxLineageDepth+1)
+	}](t, h.ok(with("doc", "delete", root, "--cascade", "--json")...).stdout)
+	if n := len(del.DeletedIDs); n != engine.MaxLineageDepth+2 || del.DeletedIDs[0] != id || del.DeletedIDs[n-1] != root {
+		t.Errorf("cascade of %d levels deleted %d documents, want %d, the deepest first and the root last", engine.MaxLineageDepth+1, n, engine.MaxLineageDepth+2)
 	}
 }
 
