@@ -124,6 +124,9 @@ func TestHostilePlugins(t *testing.T) {
 		// Loop-free code: checked at every function entry (issue 7, defect 1).
 		{plugin: "fanout", wantErr: []error{pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
 		{plugin: "binrec", wantErr: []error{pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
+		// Bulk instructions pay by their length: a loop of 32 MiB fills
+		// stops within one fill of its deadline.
+		{plugin: "fillbomb", wantErr: []error{pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
 		{plugin: "membomb", wantErr: []error{pluginapi.ErrPluginMemory}, check: func(t *testing.T, r *pluginapi.Result) {
 			if r.Report.PeakMemoryBytes > 64*pageSize {
 				t.Fatalf("memory grew to %d bytes past the 64-page limit", r.Report.PeakMemoryBytes)
@@ -432,6 +435,27 @@ func TestLoadRejects(t *testing.T) {
 			t.Fatalf("%d locals: %v", wasmcheck.MaxLocals, err)
 		}
 	})
+	// wazero compiles every memory.fill to a loop: a function of 20,000
+	// (or 40,000) is over the compile budget, named, and refused before
+	// wazero sees it. Before, 20,000 took 20 s of CPU and 690 MB to
+	// install, 40,000 over 87 s.
+	for _, n := range []int{20_000, 40_000} {
+		t.Run(fmt.Sprint(n, " fills"), func(t *testing.T) {
+			body := append([]byte{0}, bytes.Repeat([]byte{0x41, 0, 0x41, 0, 0x41, 0x80, 0x80, 0x80, 0x10, 0xfc, 11, 0}, n)...)
+			body = append(body, 0x41, 0, 0x0b)
+			b := []byte("\x00asm\x01\x00\x00\x00" +
+				"\x01\x05\x01\x60\x00\x01\x7f\x03\x02\x01\x00\x05\x04\x01\x00\x80\x04" +
+				"\x07\x16\x02\x06memory\x02\x00\x09docex_run\x00\x00")
+			code := append(binary.AppendUvarint([]byte{1}, uint64(len(body))), body...)
+			b = append(binary.AppendUvarint(append(b, 0x0a), uint64(len(code))), code...)
+			sum := sha256.Sum256(b)
+			m := &pluginapi.Manifest{Name: "fills", Version: "1", ABIVersion: pluginapi.ABIVersion, Module: "f.wasm", SHA256: hex.EncodeToString(sum[:])}
+			want := fmt.Sprintf(`plugin "fills", module f.wasm: function 0: the module's compile cost exceeds the budget (this function: %d loops, memory.fill and table.fill included, 0 locals;`, n)
+			if _, err := sb.Load(ctx, m, b); !errors.Is(err, pluginapi.ErrInvalidModule) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v, want %v containing %q", err, pluginapi.ErrInvalidModule, want)
+			}
+		})
+	}
 	t.Run("ceiling", func(t *testing.T) {
 		small := newSandbox(t, Config{Ceilings: pluginapi.Limits{MemoryPages: 32}})
 		m, mod := readPlugin(t, "membomb") // asks for 64 pages
@@ -1092,4 +1116,59 @@ func TestCompileCancelledIsNotInvalid(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || errors.Is(err, pluginapi.ErrInvalidModule) {
 		t.Fatalf("err = %v, want context.Canceled and not %v", err, pluginapi.ErrInvalidModule)
 	}
+}
+
+// Bulk memory instructions pay one unit per 64 bytes of their length:
+// 64 fills of 32 MiB in straight-line code (2^25 units) stop at a budget
+// of 5 million units wherever they run, in docex_run, docex_validate or
+// the start function (under the ceiling's budget). Before, each fill cost
+// one unit: the 64 fills used 261 units and returned ok, and a function of
+// 10,000 of them ran 184 s past a 1 s timeout.
+func TestBulkFillBudget(t *testing.T) {
+	ctx := context.Background()
+	const budget = 5_000_000
+	t.Run("run", func(t *testing.T) {
+		m, mod := readPlugin(t, "fillbomb")
+		m.Entry = "docex_run_straight"
+		m.Limits.TimeoutMS = 60_000
+		m.Limits.MaxInstructions = budget
+		p, err := sharedSandbox(t).Load(ctx, m, mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close(ctx)
+		r, err := runWithin(t, p, pluginapi.Call{TenantID: "a"})
+		if !errors.Is(err, pluginapi.ErrInstructionLimit) {
+			t.Fatalf("err = %v, want %v", err, pluginapi.ErrInstructionLimit)
+		}
+		if r.Report.Instructions != budget {
+			t.Fatalf("report says %d units, want the budget", r.Report.Instructions)
+		}
+	})
+	t.Run("validate", func(t *testing.T) {
+		m, mod := readPlugin(t, "fillbomb")
+		m.Limits.TimeoutMS = 60_000
+		m.Limits.MaxInstructions = budget
+		p, err := sharedSandbox(t).Load(ctx, m, mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close(ctx)
+		err = p.Validate(ctx, "a", nil)
+		if want := "used more than 5000000 instruction units (in docex_validate)"; !errors.Is(err, pluginapi.ErrInstructionLimit) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want %v containing %q", err, pluginapi.ErrInstructionLimit, want)
+		}
+	})
+	t.Run("start", func(t *testing.T) {
+		sb := newSandbox(t, Config{InitTimeout: time.Minute, Ceilings: pluginapi.Limits{MaxInstructions: budget}})
+		m, mod := readPlugin(t, "fillstart")
+		p, err := sb.Load(ctx, m, mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = runWithin(t, p, pluginapi.Call{TenantID: "a"})
+		if want := "the start function used more than 5000000 instruction units"; !errors.Is(err, pluginapi.ErrInstructionLimit) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want %v containing %q", err, pluginapi.ErrInstructionLimit, want)
+		}
+	})
 }

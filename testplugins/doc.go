@@ -15,7 +15,8 @@
 // Hostile: loop, membomb, trap, bigoutput, chatty, oob, nocap, forge, wasi,
 // procexit, tablebomb, recurse, badimport, badsig, badvalidate,
 // badvalidatename, notwasm, badhash, lookupflood, metalook, emptylog,
-// iovbomb, iovone, starthost, startwasi, initwasi, fdstate
+// iovbomb, iovone, starthost, startwasi, initwasi, fdstate, fillbomb,
+// fillstart
 // (and the issue 7 set, each described in its .wat); modules that
 // are malformed on purpose are generated in the tests instead.
 package testplugins

@@ -1,11 +1,13 @@
 package wasmcheck
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 )
 
@@ -108,6 +110,29 @@ func denseModule(locals, loops, touch int) []byte {
 	return append(m, code...)
 }
 
+// bulkModule returns a module of one function of n bulk instructions in
+// sequence, each of length 32 MiB: memory.fill when copy is false,
+// memory.copy when true (memory of 512 pages).
+func bulkModule(n int, copy bool) []byte {
+	op := []byte{0x41, 0, 0x41, 0, 0x41, 0x80, 0x80, 0x80, 0x10, 0xfc, 11, 0}
+	if copy {
+		op = []byte{0x41, 0, 0x41, 0, 0x41, 0x80, 0x80, 0x80, 0x10, 0xfc, 10, 0, 0}
+	}
+	body := append([]byte{0}, bytes.Repeat(op, n)...)
+	body = append(body, 0x0b)
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, 1, 4, 1, 0x60, 0, 0)
+	m = append(m, 3, 2, 1, 0)
+	m = append(m, 5, 4, 1, 0, 0x80, 4)
+	m = append(m, 7, 5, 1, 1, 'f', 0, 0)
+	code := appendU32(nil, 1)
+	code = appendU32(code, uint32(len(body)))
+	code = append(code, body...)
+	m = append(m, 10)
+	m = appendU32(m, uint32(len(code)))
+	return append(m, code...)
+}
+
 // BenchmarkCompileBudget compiles (with wazero, 2 workers) modules at the
 // edges of what Load accepts: the most loops CompileBudget allows in one
 // function, with few and with many locals, and a module of MaxModuleBytes
@@ -123,7 +148,11 @@ func BenchmarkCompileBudget(b *testing.B) {
 		{"loops=122,locals=4096,dense", denseModule(4096, 122, 100)},
 		{"loops=124,locals=4000,8MiB", denseModule(4000, 124, 4000)},
 		{"16MiB-straight-line", bigModule(16000, 1024)},
+		{"fills=2150", bulkModule(2150, false)},
+		{"copies=8900", bulkModule(8900, true)},
 		{"refused:loops=3000,locals=20", genModule(20, 3000)},
+		{"refused:fills=20000", bulkModule(20000, false)},
+		{"refused:fills=40000", bulkModule(40000, false)},
 		{"refused:loops=200,locals=4000,dense", denseModule(4000, 200, 100)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -149,5 +178,69 @@ func BenchmarkCompileBudget(b *testing.B) {
 				rt.Close(context.Background())
 			}
 		})
+	}
+}
+
+// copyLoop is a module whose function f copies n bytes 100,000 times
+// (memory.copy from 0 to 4096), n a constant when constLen, else read from
+// a local, as Go's wasm backend copies structs (most of its memory.copy
+// and memory.fill lengths are constants of 40 to 256 bytes).
+func copyLoop(n int, constLen bool) []byte {
+	body := []byte{1, 2, 0x7f}                                     // locals: i, n
+	body = append(appendU32(append(body, 0x41), 100_000), 0x21, 0) // i = 100000
+	body = append(appendS32(append(body, 0x41), int32(n)), 0x21, 1)
+	body = append(body, 0x03, 0x40)                // loop
+	body = append(body, 0x41, 0x80, 0x20, 0x41, 0) // dst 4096, src 0
+	if constLen {
+		body = appendS32(append(body, 0x41), int32(n))
+	} else {
+		body = append(body, 0x20, 1)
+	}
+	body = append(body, 0xfc, 10, 0, 0)
+	body = append(body, 0x20, 0, 0x41, 1, 0x6b, 0x22, 0, 0x0d, 0, 0x0b, 0x0b)
+	return testModule{funcs: []uint32{0}, bodies: [][]byte{body}, exports: appendExport(nil, "f", 0, 0), nExports: 1}.bytes()
+}
+
+func appendS32(b []byte, v int32) []byte { return appendS64(b, int64(v)) }
+
+// BenchmarkBulkMeter: the cost of metering bulk instructions by length on
+// a loop that does little but copy (100,000 copies per op), against
+// charging each one unit (NoBulk, the former scheme).
+func BenchmarkBulkMeter(b *testing.B) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name     string
+		n        int
+		constLen bool
+	}{{"48B-const", 48, true}, {"48B-var", 48, false}, {"4KiB-var", 4096, false}} {
+		for _, mode := range []struct {
+			name string
+			opt  Options
+		}{{"by-length", Options{}}, {"one-unit", Options{NoBulk: true}}} {
+			b.Run(c.name+"/"+mode.name, func(b *testing.B) {
+				h, err := Harden(copyLoop(c.n, c.constLen))
+				if err != nil {
+					b.Fatal(err)
+				}
+				ins, _, err := InstrumentWith(h, mode.opt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rt := wazero.NewRuntime(ctx)
+				defer rt.Close(ctx)
+				m, err := rt.Instantiate(ctx, ins)
+				if err != nil {
+					b.Fatal(err)
+				}
+				m.ExportedGlobal(FuelGlobal).(api.MutableGlobal).Set(1 << 62)
+				f := m.ExportedFunction("f")
+				b.SetBytes(int64(c.n) * 100_000)
+				for b.Loop() {
+					if _, err := f.Call(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -26,9 +26,12 @@ const (
 	GlobalPrefix = "__docex_g"
 )
 
+// addedGlobals is the number of globals Instrument adds.
+const addedGlobals = 4
+
 // Version names the instrumentation's output: change it whenever Instrument
 // would produce different bytes for the same input (caches key on it).
-const Version = "1"
+const Version = "2"
 
 // Slice is how many instruction units a guest runs between two visits of
 // the slow path, which checks StopGlobal, refills FuelGlobal from
@@ -36,6 +39,28 @@ const Version = "1"
 // garbage collection starting while a guest ran would wait for it forever,
 // and with it the timer meant to stop the guest).
 const Slice = 1 << 18
+
+// A bulk instruction pays, besides the one unit the instruction itself
+// costs, its length operand n shifted right by these: memory.init,
+// memory.copy and memory.fill one unit per 64 bytes (memmove and memset
+// move some 10 to 30 bytes per nanosecond, so such a unit takes a few
+// nanoseconds, about what a plain instruction does; a slice of Slice
+// units is 16 MiB of bulk work between two visits of the slow path),
+// table.init, table.copy and table.fill one unit per element (an 8-byte
+// reference; Harden caps all tables together at 2^20 elements).
+const (
+	MemoryBulkShift = 6
+	TableBulkShift  = 0
+)
+
+// StaticBulkUnits: a bulk instruction whose length is the i32.const just
+// before it, and whose length pays at most this many units (256 bytes of
+// memory, 4 table elements), is charged with the region it is in, like
+// any instruction, and gets no sequence of its own: such a copy costs
+// about what one slow instruction does. Go's wasm backend copies and
+// clears most structs so (the built-in steps hold 968 bulk instructions,
+// most of them of constant lengths from 40 to 256 bytes).
+const StaticBulkUnits = 4
 
 // Info describes an instrumented module.
 type Info struct {
@@ -48,8 +73,12 @@ type Info struct {
 	// (table.set/grow/fill/copy/init, elem.drop, data.drop), state that a
 	// snapshot of memory and globals does not capture.
 	MutatesTables bool
-	// Checkpoints is the number of metering points added.
+	// Checkpoints is the number of metering points added at function
+	// entries and loop heads.
 	Checkpoints int
+	// BulkMeters is the number of bulk memory and table instructions
+	// metered by their length.
+	BulkMeters int
 
 	loops  int    // loops seen so far
 	locals uint64 // locals of the function being instrumented
@@ -64,6 +93,10 @@ type Options struct {
 	// None adds the globals and the slow path but no checkpoint: the guest
 	// cannot be stopped. Benchmarks only.
 	None bool
+	// NoBulk charges bulk instructions one unit each, whatever their
+	// length (the former scheme: a guest of large fills ran on).
+	// Benchmarks only.
+	NoBulk bool
 
 	measure *Stats // Measure: record the measures, enforce no cap
 }
@@ -76,10 +109,30 @@ type Options struct {
 // pays for itself at its own head), and calls the slow path when the fuel
 // goes negative. Between two checkpoints control only moves forward (every
 // backward branch targets a loop head, every call enters a function), so
-// each instruction runs at most once per payment: the units charged are an
-// upper bound on the instructions executed, exact for code without
-// branches, and the same for the same path (deterministic). A region runs
-// only once it is paid for.
+// each instruction runs at most once per payment. A region runs only once
+// it is paid for.
+//
+// Bulk instructions (memory.init, memory.copy, memory.fill, table.init,
+// table.copy, table.fill) do work proportional to their length operand n,
+// not one instruction's: each pays, besides its unit in the region, n >>
+// MemoryBulkShift units (memory) or n >> TableBulkShift (tables) just
+// before it runs, from a fourth global ($n, not exported, past the
+// module's own indexes so that guest code cannot name it, transient: it
+// holds the length only across the sequence):
+//
+//	global.set $n  global.get $fuel  global.get $n  i64.extend_i32_u
+//	[i64.const SHIFT  i64.shr_u]  i64.sub  global.set $fuel
+//	global.get $fuel  i64.const 0  i64.lt_s  if  call $slow  end
+//	global.get $n  <the instruction>
+//
+// so the stop flag and the budget are checked between two bulk
+// instructions, and one instruction's own work is bounded by the memory's
+// or the tables' size. A bulk instruction of a small constant length (see
+// StaticBulkUnits) is charged its units with its region instead.
+//
+// The units charged are so an upper bound on the instructions executed
+// plus the bulk instructions' units, exact for code without branches, and
+// the same for the same path (deterministic).
 //
 // The slow path ($slow, a function appended to the module) traps when
 // StopGlobal is set or when fuel and reserve are spent; otherwise it moves
@@ -155,7 +208,7 @@ func InstrumentWith(b []byte, opt Options) ([]byte, Info, error) {
 	info.MutableGlobals = mut
 	info.HasStart = start >= 0
 	ft.funcs = append(imp.types, defined...)
-	g := nGlobals // stop; g+1 fuel; g+2 reserve
+	g := nGlobals // stop; g+1 fuel; g+2 reserve; g+3 $n (bulk lengths)
 	slow := imp.funcs + nFuncs
 	slowType := nTypes
 
@@ -165,13 +218,13 @@ func InstrumentWith(b []byte, opt Options) ([]byte, Info, error) {
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}
-	newGlobals := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7e, 0x01, 0x42, 0x00, 0x0b, 0x7e, 0x01, 0x42, 0x00, 0x0b}
+	newGlobals := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7e, 0x01, 0x42, 0x00, 0x0b, 0x7e, 0x01, 0x42, 0x00, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b}
 	added := map[byte]bool{}
 	for _, s := range secs {
 		// Known sections must appear in this order; sections this pass
 		// adds go where they belong.
 		if s.id != 0 && !added[6] && order(s.id) > order(6) {
-			emit(6, append(appendU32(nil, 3), newGlobals...))
+			emit(6, append(appendU32(nil, addedGlobals), newGlobals...))
 			added[6] = true
 		}
 		switch s.id {
@@ -180,7 +233,7 @@ func InstrumentWith(b []byte, opt Options) ([]byte, Info, error) {
 		case 3:
 			emit(3, appendVec(s.body, appendU32(nil, slowType)))
 		case 6:
-			emit(6, appendVecN(s.body, 3, newGlobals))
+			emit(6, appendVecN(s.body, addedGlobals, newGlobals))
 			added[6] = true
 		case 7:
 			var ex []byte
@@ -428,7 +481,7 @@ func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info, ft *func
 				return nil, err
 			}
 			if cost > CompileBudget || loopLocals > LoopLocalsBudget {
-				return nil, fmt.Errorf("%s: the module's compile cost exceeds the budget (this function: %d loops, %d locals; see docs/sandbox.md, \"Compile time\")", where, fl, locals)
+				return nil, fmt.Errorf("%s: the module's compile cost exceeds the budget (this function: %d loops, memory.fill and table.fill included, %d locals; see docs/sandbox.md, \"Compile time\")", where, fl, locals)
 			}
 			if work > WorkBudget {
 				return nil, fmt.Errorf("%s: the module's compile work is %d up to this function, the limit is %d (docs/sandbox.md, \"Compile time\")", where, work, uint64(WorkBudget))
@@ -533,7 +586,8 @@ func instrumentBody(r *reader, g, slow uint32, opt Options, info *Info, out []by
 		weight int64 // instructions directly in the region
 	}
 	regions := []frame{{region: true, patch: -1}}
-	var kinds []bool // open blocks: true for a loop region
+	lastConst := int64(-1) // the value (as u32) of an i32.const just before, or -1
+	var kinds []bool       // open blocks: true for a loop region
 	if !opt.None && !opt.LoopsOnly {
 		var at int
 		out, at = checkpoint(out, fuel, slow)
@@ -574,6 +628,27 @@ func instrumentBody(r *reader, g, slow uint32, opt Options, info *Info, out []by
 		}
 		shape.op(op, r.b[start+1:r.off])
 		regions[len(regions)-1].weight++
+		if op == 0xfc {
+			if shift, fill, ok := bulkOp(r.b[start+1:]); ok {
+				if fill {
+					info.loops++ // wazero lowers a fill to a loop
+				}
+				static := lastConst >= 0 && lastConst>>shift <= StaticBulkUnits
+				if static {
+					regions[len(regions)-1].weight += lastConst >> shift
+				}
+				metered := !static && !opt.None && !opt.NoBulk
+				shape.bulk(fill, metered)
+				if metered {
+					out = bulkMeter(out, g, slow, shift)
+					info.BulkMeters++
+				}
+			}
+		}
+		lastConst = -1
+		if op == 0x41 {
+			lastConst = constU32(r.b[start+1 : r.off])
+		}
 		out = append(out, r.b[start:r.off]...)
 		switch op {
 		case 0x02, 0x04: // block, if
@@ -602,6 +677,62 @@ func instrumentBody(r *reader, g, slow uint32, opt Options, info *Info, out []by
 		return nil, errors.New("function body does not end")
 	}
 	return out, nil
+}
+
+// bulkOp reports whether the 0xfc sub-opcode at b is a bulk instruction
+// whose last operand is its length (memory.init 8, memory.copy 10,
+// memory.fill 11, table.init 12, table.copy 14, table.fill 17), the shift
+// of its charge, and whether wazero compiles it to a loop (the fills).
+func bulkOp(b []byte) (shift uint8, fill, ok bool) {
+	sub, err := (&reader{b: b}).u32()
+	if err != nil {
+		return 0, false, false
+	}
+	switch sub {
+	case 8, 10, 11:
+		return MemoryBulkShift, sub == 11, true
+	case 12, 14, 17:
+		return TableBulkShift, sub == 17, true
+	}
+	return 0, false, false
+}
+
+// constU32 is the value of an i32.const's immediate (signed LEB128),
+// as an unsigned 32-bit number.
+func constU32(imm []byte) int64 {
+	var v int64
+	for i, c := range imm {
+		if i >= 5 {
+			break
+		}
+		v |= int64(c&0x7f) << (7 * i)
+		if c&0x80 == 0 {
+			if c&0x40 != 0 && i < 4 {
+				v |= -1 << (7 * (i + 1))
+			}
+			return int64(uint32(int32(v)))
+		}
+	}
+	return -1
+}
+
+// bulkMeter appends the sequence that charges a bulk instruction's length
+// (see Instrument), with fuel and $n the globals g+1 and g+3.
+func bulkMeter(out []byte, g, slow uint32, shift uint8) []byte {
+	fuel, n := g+1, g+3
+	out = appendU32(append(out, 0x24), n)
+	out = appendU32(append(out, 0x23), fuel)
+	out = appendU32(append(out, 0x23), n)
+	out = append(out, 0xad) // i64.extend_i32_u
+	if shift > 0 {
+		out = append(out, 0x42, shift, 0x88) // i64.const shift (< 64: one byte), i64.shr_u
+	}
+	out = appendU32(append(out, 0x7d, 0x24), fuel)
+	out = appendU32(append(out, 0x23), fuel)
+	out = append(out, 0x42, 0x00, 0x53, 0x04, 0x40, 0x10)
+	out = appendU32(out, slow)
+	out = append(out, 0x0b)
+	return appendU32(append(out, 0x23), n)
 }
 
 // mutatesTables reports whether the 0xfc sub-opcode at b changes tables or

@@ -56,7 +56,7 @@ const (
 // CapsVersion names the caps: change it whenever they change, so that a
 // cache of instrumented modules (keyed on it and Version) does not keep
 // serving a module accepted under other caps.
-const CapsVersion = "2"
+const CapsVersion = "3"
 
 // LimitError is a module refused for exceeding one of the caps above.
 type LimitError struct {
@@ -265,6 +265,43 @@ func (s *bodyShape) checkpoint() {
 	s.added += 10
 	s.blocks += 2
 	s.calls++
+}
+
+// bulk counts a bulk memory or table instruction (see bulkOp) and what
+// Instrument adds before it when metered: the metering sequence (15
+// instructions, an if whose join the code after it lives in, a call); and
+// wazero's own lowering, a call of memmove (3 arguments) and, for
+// memory.fill and table.fill, a loop of 3 basic blocks (the fill's loop
+// also counts as a loop in compileCost). Each puts the code after it one
+// level deeper in the dominator tree. Code that cannot be reached is not
+// compiled.
+func (s *bodyShape) bulk(fill, metered bool) {
+	if !s.live {
+		return
+	}
+	d := s.depth
+	if metered {
+		s.added += 15
+		s.calls++ // $slow
+		// The if: its arm (d+1) and the join (from the arm and the false
+		// edge).
+		s.dom += d + d + 1 + d
+		s.joins += 2 * 2
+		s.blocks += 2
+		d++
+	}
+	s.calls++ // memmove
+	s.callValues += 3
+	if fill {
+		// Before the loop (d+1), the loop (d+2) and the code after it
+		// (from d and the loop); the loop's head from before it and its
+		// own back edge.
+		s.dom += d + d + (d + 1) + 2*(d+2)
+		s.joins += 2*2 + 2*2
+		s.blocks += 3
+		d++
+	}
+	s.depth = d
 }
 
 type shapeFrame struct {

@@ -21,6 +21,7 @@ type testModule struct {
 	exports  []byte // encoded exports besides "memory"
 	nExports int
 	data     []byte // contents of one passive data segment
+	table    uint32 // elements of one funcref table (none if 0)
 }
 
 func funcType(params, results int) []byte {
@@ -48,11 +49,17 @@ func (m testModule) bytes() []byte {
 		fs = appendU32(fs, t)
 	}
 	sec(3, len(m.funcs), fs)
+	if m.table > 0 {
+		sec(4, 1, appendU32([]byte{0x70, 0}, m.table))
+	}
 	sec(5, 1, []byte{0, 1})
 	if m.nGlobals > 0 {
 		sec(6, m.nGlobals, m.globals)
 	}
 	sec(7, m.nExports+1, append(appendExport(nil, "memory", 2, 0), m.exports...))
+	if m.data != nil {
+		sec(12, 1, nil) // data count, for memory.init
+	}
 	var code []byte
 	for _, b := range m.bodies {
 		code = appendU32(code, uint32(len(b)))

@@ -175,6 +175,16 @@ func TestCompileBudgetRefuses(t *testing.T) {
 		"3000 loops":              genModule(20, 3000),
 		"20000 locals":            denseModule(20000, 200, 100),
 		"200 loops x 4000 locals": denseModule(4000, 200, 100),
+		// wazero compiles memory.fill and table.fill to loops: a function
+		// of 10,000 fills took 27.5 s to install, 40,000 over 87 s of CPU
+		// (a probe). They were accepted before.
+		"3000 fills":       bulkModule(3000, false),
+		"20000 fills":      bulkModule(20000, false),
+		"40000 fills":      bulkModule(40000, false),
+		"3000 table fills": testModule{funcs: []uint32{0}, table: 1, bodies: [][]byte{append(append([]byte{0}, rep("\x41\x00\xd0\x70\x41\x01\xfc\x11\x00", 3000)...), 0x0b)}}.bytes(),
+		// Each metered bulk instruction adds an if, and its join deepens
+		// the dominator tree: 20,000 copies in sequence.
+		"20000 copies": bulkModule(20000, true),
 	} {
 		h, err := Harden(mod)
 		if err == nil {
@@ -182,11 +192,15 @@ func TestCompileBudgetRefuses(t *testing.T) {
 		}
 		if err == nil {
 			t.Errorf("%s: accepted", name)
+		} else if !strings.HasPrefix(err.Error(), "function 0: ") {
+			t.Errorf("%s: %v, want it to name function 0", name, err)
 		}
 	}
 	for name, mod := range map[string][]byte{
 		"1500 loops":              genModule(20, 1500),
 		"122 loops x 4096 locals": denseModule(4096, 122, 100),
+		"2000 fills":              bulkModule(2000, false),
+		"8000 copies":             bulkModule(8000, true),
 	} {
 		h, err := Harden(mod)
 		if err == nil {
