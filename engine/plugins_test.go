@@ -237,6 +237,9 @@ func TestHostilePlugins(t *testing.T) {
 		{"loop", []error{docex.ErrPluginFailed, pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
 		{"fanout", []error{docex.ErrPluginFailed, pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
 		{"binrec", []error{docex.ErrPluginFailed, pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
+		// A loop of 32 MiB memory.fills: each pays for its length, so the
+		// deadline stops it between two fills (before, it ran on for minutes).
+		{"fillbomb", []error{docex.ErrPluginFailed, pluginapi.ErrPluginTimeout, context.DeadlineExceeded}},
 		{"wasiflood", []error{docex.ErrPluginFailed, pluginapi.ErrHostCallLimit}},
 		{"membomb", []error{docex.ErrPluginFailed, pluginapi.ErrPluginMemory}},
 		{"trap", []error{docex.ErrPluginFailed, pluginapi.ErrPluginTrap}},
