@@ -359,6 +359,12 @@ func waitingSuspended(tenant string) string {
 	return fmt.Sprintf("waiting: tenant %q is suspended", tenant)
 }
 
+// waiting reports whether j's error is the one of a job that waited for
+// its suspended tenant (waitingSuspended), which is not a failure.
+func waiting(j driver.JobRecord) bool {
+	return j.ErrorCode == docex.Code(docex.ErrTenantSuspended) && strings.HasPrefix(j.Error, "waiting: ")
+}
+
 func jobDetailOf(j driver.JobRecord) *jobDetail {
 	d := &jobDetail{}
 	if len(j.Detail) > 0 {
@@ -454,6 +460,11 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		read := ownerOf(job)
 		job.Attempts++
 		job.State, job.UpdatedAt = driver.JobRunning, e.now()
+		if waiting(job) {
+			// It no longer waits for its tenant (resumed): a running job
+			// does not say it is suspended.
+			job.Error, job.ErrorCode = "", ""
+		}
 		det.Attempts = append(det.Attempts, JobAttempt{N: job.Attempts, StartedAt: e.now(), Worker: r.worker})
 		det.trim()
 		job.Detail = det.bytes()

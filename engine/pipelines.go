@@ -864,12 +864,14 @@ type JobStep struct {
 // holds (released at a shutdown, or not counted for a suspended tenant)
 // and misses a running attempt ended by a cancel.
 //
-// A queued job's "waiting: tenant ... is suspended" is not shown: a
-// session reads an active tenant only (Session.open), so the tenant was
-// resumed since a worker wrote it, and the job waits only for its run_at
-// (the record keeps the text until a worker looks at the job again).
+// A queued or running job's "waiting: tenant ... is suspended" is not
+// shown: a session reads an active tenant only (Session.open), so the
+// tenant was resumed since a worker wrote it, and the job waits only for
+// its run_at (the record keeps the text until a worker looks at the job
+// again), or runs (a worker clears the text when the attempt starts; a
+// record written by an older worker may still hold it).
 func jobInfo(j driver.JobRecord) JobInfo {
-	if j.State == driver.JobQueued && j.ErrorCode == docex.Code(docex.ErrTenantSuspended) && strings.HasPrefix(j.Error, "waiting: ") {
+	if (j.State == driver.JobQueued || j.State == driver.JobRunning) && waiting(j) {
 		j.Error, j.ErrorCode = "", ""
 	}
 	det := jobDetailOf(j)

@@ -58,6 +58,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("LargeRuns", f.testLargeRuns)
 	t.Run("SuspendedAndDeleted", f.testSuspendedTenant)
 	t.Run("ResumedNotWaiting", f.testResumedNotWaiting)
+	t.Run("ResumedRunningNotWaiting", f.testResumedRunningNotWaiting)
 	t.Run("WaitTenantDeleted", f.testWaitTenantDeleted)
 	t.Run("WorkerTenantsDeleted", f.testWorkerTenantsDeleted)
 	t.Run("ShowWhileRunning", f.testShowWhileRunning)
