@@ -219,6 +219,7 @@ func (r *jobRunner) handle(ctx context.Context, d driver.Delivery) driver.Outcom
 // runBatch runs a batch of one tenant's deliveries (the batcher's run).
 func (r *jobRunner) runBatch(ctx context.Context, tenant string, batch []*pending) {
 	outs := r.handleBatch(ctx, tenant, batch)
+	r.dropIfDeleted(ctx, tenant, outs)
 	var ended []string
 	for i, p := range batch {
 		if outs[i].Kind != driver.Again {
@@ -230,6 +231,51 @@ func (r *jobRunner) runBatch(ctx context.Context, tenant string, batch []*pendin
 		p.out = outs[i]
 		close(p.done)
 	}
+}
+
+// dropIfDeleted turns the Again outcomes of outs into cancellations when
+// tenant is no longer registered: a delivery of a tenant deleted while
+// its job ran fails whatever it writes next (its schema is gone), and,
+// delivered again, would wait for ever in a queue no worker serves any
+// more. Most such failures say so themselves (docex.ErrTenantUnknown,
+// see tenantGone); the registry is read here for those that do not (an
+// error classified otherwise, a write that failed for another reason
+// just before the tenant went). A stopping worker's deliveries stay Again.
+func (r *jobRunner) dropIfDeleted(ctx context.Context, tenant string, outs []driver.Outcome) {
+	if tenant == "" || r.e.closed.Load() || ctx.Err() != nil || !slices.ContainsFunc(outs, func(o driver.Outcome) bool { return o.Kind == driver.Again }) {
+		return
+	}
+	if _, err := r.e.be.Tenant(ctx, tenant); !errors.Is(err, docex.ErrTenantNotFound) {
+		return
+	}
+	for i := range outs {
+		if outs[i].Kind == driver.Again {
+			outs[i] = tenantDeleted(tenant)
+		}
+	}
+}
+
+// tenantDeleted is the outcome of a delivery whose tenant was deleted:
+// cancelled, never retried (River's JobCancel on PostgreSQL).
+func tenantDeleted(tenant string) driver.Outcome {
+	return driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: tenant %q was deleted", tenant)}
+}
+
+// tenantGone reports whether err says that the tenant was deleted (or
+// deleted and created again: the job's record went with the schema it
+// was in) since its store was opened, or is not registered.
+func tenantGone(err error) bool {
+	return errors.Is(err, docex.ErrTenantUnknown) || errors.Is(err, docex.ErrTenantNotFound)
+}
+
+// againOrDeleted is the outcome of a delivery whose handling failed with
+// err: cancelled when err says its tenant is gone (tenantGone), else
+// Again after a backoff.
+func (r *jobRunner) againOrDeleted(tenant string, err error) driver.Outcome {
+	if tenantGone(err) {
+		return tenantDeleted(tenant)
+	}
+	return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
 }
 
 // handleBatch runs each delivered job as the user who enqueued it,
@@ -250,10 +296,7 @@ func (r *jobRunner) handleBatch(ctx context.Context, tenant string, batch []*pen
 	}
 	st, err := e.be.OpenTenant(ctx, tenant)
 	if err != nil {
-		if errors.Is(err, docex.ErrTenantNotFound) {
-			return all(driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: tenant %q was deleted", tenant)})
-		}
-		return all(driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)})
+		return all(r.againOrDeleted(tenant, err))
 	}
 	defer st.Close()
 	type userJobs struct {
@@ -268,7 +311,7 @@ func (r *jobRunner) handleBatch(ctx context.Context, tenant string, batch []*pen
 	}
 	recs, err := st.JobsByID(ctx, ids)
 	if err != nil {
-		return all(driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)})
+		return all(r.againOrDeleted(tenant, err))
 	}
 	byID := make(map[string]driver.JobRecord, len(recs))
 	for _, j := range recs {
@@ -338,10 +381,12 @@ func (r *jobRunner) refused(ctx context.Context, st driver.TenantStore, s *Sessi
 		owner := ownerOf(job)
 		job.Error, job.ErrorCode = waitingSuspended(job.User.TenantID), docex.Code(err)
 		job.State, job.RunAt, job.UpdatedAt = driver.JobQueued, e.now().Add(r.suspendedWait), e.now()
-		_ = st.Write(ctx, func(tx driver.Tx) error { return record(ctx, tx, s, job, "", owner) })
+		if werr := st.Write(ctx, func(tx driver.Tx) error { return record(ctx, tx, s, job, "", owner) }); tenantGone(werr) {
+			return tenantDeleted(job.User.TenantID)
+		}
 		return driver.Outcome{Kind: driver.Again, After: r.suspendedWait}
 	case errors.Is(err, docex.ErrTenantUnknown):
-		return driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: tenant %q was deleted", job.User.TenantID)}
+		return tenantDeleted(job.User.TenantID)
 	case docex.KindOf(err) != nil:
 		// The user may not run pipelines (any more): permanent.
 		det := jobDetailOf(job)
@@ -482,7 +527,7 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		for k, x := range xs {
 			e1, err := startJobs(ctx, st, []*execution{x})
 			if err != nil {
-				outs[xi[k]] = driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+				outs[xi[k]] = r.againOrDeleted(x.job.User.TenantID, err)
 				continue
 			}
 			maps.Copy(ended, e1)
@@ -491,7 +536,7 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		xs, xi, err = kept, keptIdx, nil
 	}
 	if err != nil {
-		outs[xi[0]] = driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+		outs[xi[0]] = r.againOrDeleted(xs[0].job.User.TenantID, err)
 		return
 	}
 	if len(ended) > 0 {
@@ -692,7 +737,9 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 		return driver.Outcome{Kind: driver.Done}
 	}
 	if werr != nil {
-		return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
+		// A tenant deleted during the attempt: its record went with its
+		// schema, and the delivery is cancelled (againOrDeleted).
+		return r.againOrDeleted(job.User.TenantID, werr)
 	}
 	return out
 }

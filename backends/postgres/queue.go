@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docex-dev/docex"
@@ -182,6 +183,11 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		cfg.WorkerID = "docex-" + uuid.NewString()
 	}
 	log := cfg.Logger.With("worker", cfg.WorkerID)
+	// The shutdown timeout counts from the stop (ctx done), not from when
+	// the tenant watch below notices it.
+	var stopAt atomic.Pointer[time.Time]
+	stopNoted := context.AfterFunc(ctx, func() { now := time.Now(); stopAt.Store(&now) })
+	defer stopNoted()
 	sem := make(chan struct{}, cfg.Concurrency)
 	held := &heldJobs{ids: map[int64]struct{}{}}
 	// hard is done once the shutdown cancels the running jobs.
@@ -275,30 +281,48 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		<-renewed
 	}()
 	log.Info("worker started", "backend", "postgres", "job_slots", cfg.Concurrency, "tenant_job_slots", cfg.TenantConcurrency)
+	q.sweep(ctx, log)
+	lastSweep := time.Now()
 	// Every tick: tenants created since get a queue (every tenant), and
 	// those deleted since lose theirs: no longer served. Their River jobs
 	// were deleted with them, but for those a worker holds, which the
-	// handler drops. A worker of given tenants serves none again, and
-	// stops once none is left (stopErr).
+	// handler cancels, and those of a worker killed meanwhile, which
+	// River rescues a lease later and the sweep (sweepDeleted, every
+	// sweepEvery) deletes. A worker of given tenants serves none again,
+	// and stops once none is left (stopErr).
 	serving := map[string]bool{}
 	for _, t := range tenants {
 		serving[t] = true
 	}
 	var stopErr error
-	rmCtx, stopRemovals := context.WithCancel(context.WithoutCancel(ctx))
-	var removals sync.WaitGroup
+	// removing are the queues of deleted tenants not yet removed. River's
+	// Remove waits for the queue's running jobs (cancelled by the handler,
+	// the tenant gone, once their run ends) holding River's lock of its
+	// queues, which Add also takes: each tick tries each removal for
+	// removeWait at most (the queue's producer, stopping, fetches no more
+	// meanwhile), so that neither adding the queue of a tenant created
+	// meanwhile nor a stop waits for a deleted tenant's running jobs.
+	// Before, an Add waited for them, and so did the stop of a worker
+	// signalled then.
+	removing := map[string]bool{}
+	remove := func() {
+		for t := range removing {
+			rctx, cancel := context.WithTimeout(ctx, removeWait)
+			err := client.Queues().Remove(rctx, tenantQueue(t))
+			cancel()
+			switch {
+			case err == nil, errors.As(err, new(*river.QueueNotFoundError)):
+				delete(removing, t)
+			case rctx.Err() == nil:
+				log.Warn("remove tenant queue", "tenant", t, "error", err)
+			}
+		}
+	}
 	drop := func(t string) {
 		log.Warn("tenant deleted: no longer served", "tenant", t)
 		delete(serving, t)
 		delete(queues, tenantQueue(t))
-		// River's Remove waits for the queue's running jobs (dropped by
-		// the handler, the tenant gone), so not in this loop; a shutdown
-		// ends the wait.
-		removals.Go(func() {
-			if err := client.Queues().Remove(rmCtx, tenantQueue(t)); err != nil && rmCtx.Err() == nil {
-				log.Warn("remove tenant queue", "tenant", t, "error", err)
-			}
-		})
+		removing[t] = true
 	}
 	tick := time.NewTicker(max(cfg.Poll, time.Second))
 watch:
@@ -308,6 +332,11 @@ watch:
 			break watch
 		case <-tick.C:
 		}
+		if time.Since(lastSweep) >= sweepEvery {
+			q.sweep(ctx, log)
+			lastSweep = time.Now()
+		}
+		remove()
 		if cfg.Tenants != nil {
 			for _, t := range tenants {
 				if !serving[t] || t == "" { // "": the single-tenant store, never deleted
@@ -347,10 +376,12 @@ watch:
 		}
 	}
 	tick.Stop()
-	stopRemovals()
-	removals.Wait()
 	log.Info("worker stopping", "shutdown_timeout_ms", cfg.ShutdownTimeout.Milliseconds())
-	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownWait(ctx))
+	stopped := time.Now()
+	if at := stopAt.Load(); at != nil {
+		stopped = *at
+	}
+	stopCtx, cancel := context.WithDeadline(context.Background(), stopped.Add(cfg.ShutdownWait(ctx)))
 	defer cancel()
 	if err := client.Stop(stopCtx); err != nil {
 		log.Warn("shutdown timeout: cancelling running jobs (they will be delivered again)")
@@ -365,6 +396,79 @@ watch:
 	}
 	log.Info("worker stopped")
 	return stopErr
+}
+
+// sweepEvery is how often a worker sweeps the River jobs of deleted
+// tenants (sweepDeleted), besides once when it starts.
+const sweepEvery = time.Minute
+
+// removeWait bounds each try of River's Remove of a deleted tenant's
+// queue (see Work).
+const removeWait = 50 * time.Millisecond
+
+// queuedStates are the states of a River job no worker holds: it waits to
+// be fetched (or for its time).
+var queuedStates = []string{"available", "pending", "retryable", "scheduled"}
+
+// sweepDeleted deletes the River jobs no worker holds (queuedStates) of
+// the queues of tenants no longer registered, and returns how many. Tenant
+// deletion deletes the tenant's River jobs no worker holds in its own
+// transaction, but not those a worker holds (running): a worker that is
+// killed leaves them to River's rescuer, which makes them available again
+// a lease later, in a queue no worker serves any more (and a worker of an
+// older docex snoozed, rather than cancelled, those it held). Without the
+// sweep they would wait for ever.
+//
+// It never deletes a job of a live tenant: the DELETE's own snapshot
+// holds the registry row of every tenant whose River jobs it sees (a
+// River job is inserted by a transaction of its tenant, which starts
+// after the tenant's creation committed); a job of a tenant deleted and
+// created again since may go, or be delivered and cancelled (its record
+// went with the old schema: "job ... no longer exists"), either way.
+//
+// The candidate queues are read first, with a skip scan of River's
+// (state, queue, ...) index: a few index probes per queue, however long
+// the backlog, so that the periodic sweep of every worker stays cheap.
+func (q *riverQueue) sweepDeleted(ctx context.Context) (int64, error) {
+	job := quote(q.schema) + `.river_job`
+	var queues []string
+	for _, state := range queuedStates {
+		rows, err := q.b.pool.Query(ctx, `WITH RECURSIVE q AS (
+			SELECT (SELECT queue FROM `+job+` WHERE state = '`+state+`' ORDER BY queue LIMIT 1) AS queue
+			UNION ALL
+			SELECT (SELECT queue FROM `+job+` WHERE state = '`+state+`' AND queue > q.queue ORDER BY queue LIMIT 1)
+			FROM q WHERE q.queue IS NOT NULL
+		) SELECT queue FROM q WHERE queue LIKE 't\_%'`)
+		if err != nil {
+			return 0, q.b.wrap(err, "list job queues")
+		}
+		qs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return 0, q.b.wrap(err, "list job queues")
+		}
+		queues = append(queues, qs...)
+	}
+	if len(queues) == 0 {
+		return 0, nil
+	}
+	tag, err := q.b.pool.Exec(ctx, `DELETE FROM `+job+` j WHERE j.queue = ANY($1) AND j.state::text = ANY($2)
+		AND NOT EXISTS (SELECT 1 FROM `+q.b.sys+`.tenants t WHERE 't_' || t.id = j.queue)`, queues, queuedStates)
+	if err != nil {
+		return 0, q.b.wrap(err, "delete the queued jobs of deleted tenants")
+	}
+	return tag.RowsAffected(), nil
+}
+
+// sweep is sweepDeleted for a worker: what it deleted, or could not, is
+// logged.
+func (q *riverQueue) sweep(ctx context.Context, log *slog.Logger) {
+	n, err := q.sweepDeleted(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		log.Warn("delete the queued jobs of deleted tenants", "error", err)
+	case n > 0:
+		log.Info("deleted the queued jobs of deleted tenants", "river_jobs", n)
+	}
 }
 
 // supersededKey is the key of River's job metadata, set true by the
