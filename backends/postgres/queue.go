@@ -426,9 +426,10 @@ var queuedStates = []string{"available", "pending", "retryable", "scheduled"}
 // created again since may go, or be delivered and cancelled (its record
 // went with the old schema: "job ... no longer exists"), either way.
 //
-// The candidate queues are read first, with a skip scan of River's
-// (state, queue, ...) index: a few index probes per queue, however long
-// the backlog, so that the periodic sweep of every worker stays cheap.
+// The candidate queues (those of unregistered tenants) are read first,
+// with a skip scan of River's (state, queue, ...) index: a few index
+// probes per queue, however long the backlog, so that the periodic sweep
+// of every worker stays cheap; the DELETE then reads only their rows.
 func (q *riverQueue) sweepDeleted(ctx context.Context) (int64, error) {
 	job := quote(q.schema) + `.river_job`
 	var queues []string
@@ -438,7 +439,7 @@ func (q *riverQueue) sweepDeleted(ctx context.Context) (int64, error) {
 			UNION ALL
 			SELECT (SELECT queue FROM `+job+` WHERE state = '`+state+`' AND queue > q.queue ORDER BY queue LIMIT 1)
 			FROM q WHERE q.queue IS NOT NULL
-		) SELECT queue FROM q WHERE queue LIKE 't\_%'`)
+		) SELECT queue FROM q WHERE queue LIKE 't\_%' AND NOT EXISTS (SELECT 1 FROM `+q.b.sys+`.tenants t WHERE 't_' || t.id = q.queue)`)
 		if err != nil {
 			return 0, q.b.wrap(err, "list job queues")
 		}
