@@ -1267,61 +1267,62 @@ func (s *Session) DocumentIn(ctx context.Context, basketID, id string) (docex.Do
 // Documents lists a basket's documents with their metadata. It returns
 // docex.ErrNotFound for an unknown basket.
 func (s *Session) Documents(ctx context.Context, basketID string, page docex.Page) ([]docex.Document, error) {
-	if err := checkID("basket", basketID); err != nil {
-		return nil, err
-	}
-	page, err := page.Normalize()
-	if err != nil {
-		return nil, err
-	}
-	st, err := s.open(ctx, tenancy.ActionRead, "document.list", basketID)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
 	var docs []docex.Document
-	_, err = st.Basket(ctx, basketID)
-	if err == nil {
+	_, err := s.listIn(ctx, "document.list", basketID, nil, page, func(st driver.TenantStore, page docex.Page) (int64, error) {
+		var err error
 		docs, err = st.Documents(ctx, basketID, page)
-	}
-	err = s.readDone(ctx, st, "document.list", basketID, err)
+		return 0, err
+	})
 	if err != nil {
 		return nil, err
 	}
 	return docs, nil
 }
 
+// listIn checks a listing's arguments (basketID, page; filters for
+// "document.find": 1 to 16, each a valid metadata value), then calls read
+// with the tenant's store, opened for op, once the basket is found, and
+// audits the read (readDone). It returns read's total, or the first error.
+func (s *Session) listIn(ctx context.Context, op, basketID string, filters []docex.MetaFilter, page docex.Page, read func(st driver.TenantStore, page docex.Page) (int64, error)) (int64, error) {
+	if err := checkID("basket", basketID); err != nil {
+		return 0, err
+	}
+	page, err := page.Normalize()
+	if err != nil {
+		return 0, err
+	}
+	if op == "document.find" {
+		if len(filters) == 0 || len(filters) > 16 {
+			return 0, docex.Errorf(docex.ErrInvalid, "find needs 1 to 16 metadata filters, got %d", len(filters))
+		}
+		for _, f := range filters {
+			if err := validateMeta(map[string]docex.Value{f.Key: f.Value}); err != nil {
+				return 0, err
+			}
+		}
+	}
+	st, err := s.open(ctx, tenancy.ActionRead, op, basketID)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	var total int64
+	_, err = st.Basket(ctx, basketID)
+	if err == nil {
+		total, err = read(st, page)
+	}
+	return total, s.readDone(ctx, st, op, basketID, err)
+}
+
 // FindDocuments returns the documents of a basket whose metadata matches
 // every filter, and the total number of matches. It returns docex.ErrInvalid
 // without filters and docex.ErrNotFound for an unknown basket.
 func (s *Session) FindDocuments(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page) ([]docex.Document, int64, error) {
-	if err := checkID("basket", basketID); err != nil {
-		return nil, 0, err
-	}
-	page, err := page.Normalize()
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(filters) == 0 || len(filters) > 16 {
-		return nil, 0, docex.Errorf(docex.ErrInvalid, "find needs 1 to 16 metadata filters, got %d", len(filters))
-	}
-	for _, f := range filters {
-		if err := validateMeta(map[string]docex.Value{f.Key: f.Value}); err != nil {
-			return nil, 0, err
-		}
-	}
-	st, err := s.open(ctx, tenancy.ActionRead, "document.find", basketID)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer st.Close()
 	var docs []docex.Document
-	var total int64
-	_, err = st.Basket(ctx, basketID)
-	if err == nil {
+	total, err := s.listIn(ctx, "document.find", basketID, filters, page, func(st driver.TenantStore, page docex.Page) (total int64, err error) {
 		docs, total, err = st.FindDocuments(ctx, basketID, filters, page)
-	}
-	err = s.readDone(ctx, st, "document.find", basketID, err)
+		return total, err
+	})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -1338,31 +1339,18 @@ type BoundDocument = driver.BoundDocument
 // JSON, driver.BoundMeta) would bring the document's metadata past
 // metaBytes is left out, and is not read. Document returns every value.
 func (s *Session) DocumentsMetaBound(ctx context.Context, basketID string, page docex.Page, metaBytes int) ([]BoundDocument, error) {
-	if err := checkID("basket", basketID); err != nil {
-		return nil, err
-	}
-	page, err := page.Normalize()
-	if err != nil {
-		return nil, err
-	}
-	st, err := s.open(ctx, tenancy.ActionRead, "document.list", basketID)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
 	var docs []BoundDocument
-	_, err = st.Basket(ctx, basketID)
-	if err == nil {
-		if r, ok := st.(driver.MetaBoundReader); ok {
-			docs, err = r.DocumentsMetaBound(ctx, basketID, page, metaBytes)
-		} else {
-			var all []docex.Document
-			if all, err = st.Documents(ctx, basketID, page); err == nil {
-				docs = driver.BoundDocuments(all, metaBytes)
-			}
+	_, err := s.listIn(ctx, "document.list", basketID, nil, page, func(st driver.TenantStore, page docex.Page) (int64, error) {
+		r, ok := st.(driver.MetaBoundReader)
+		if !ok {
+			all, err := st.Documents(ctx, basketID, page)
+			docs = driver.BoundDocuments(all, metaBytes)
+			return 0, err
 		}
-	}
-	err = s.readDone(ctx, st, "document.list", basketID, err)
+		var err error
+		docs, err = r.DocumentsMetaBound(ctx, basketID, page, metaBytes)
+		return 0, err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -1372,40 +1360,18 @@ func (s *Session) DocumentsMetaBound(ctx context.Context, basketID string, page 
 // FindDocumentsMetaBound is FindDocuments with each document's metadata
 // bounded in the store, as DocumentsMetaBound's.
 func (s *Session) FindDocumentsMetaBound(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page, metaBytes int) ([]BoundDocument, int64, error) {
-	if err := checkID("basket", basketID); err != nil {
-		return nil, 0, err
-	}
-	page, err := page.Normalize()
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(filters) == 0 || len(filters) > 16 {
-		return nil, 0, docex.Errorf(docex.ErrInvalid, "find needs 1 to 16 metadata filters, got %d", len(filters))
-	}
-	for _, f := range filters {
-		if err := validateMeta(map[string]docex.Value{f.Key: f.Value}); err != nil {
-			return nil, 0, err
-		}
-	}
-	st, err := s.open(ctx, tenancy.ActionRead, "document.find", basketID)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer st.Close()
 	var docs []BoundDocument
-	var total int64
-	_, err = st.Basket(ctx, basketID)
-	if err == nil {
-		if r, ok := st.(driver.MetaBoundReader); ok {
-			docs, total, err = r.FindDocumentsMetaBound(ctx, basketID, filters, page, metaBytes)
-		} else {
+	total, err := s.listIn(ctx, "document.find", basketID, filters, page, func(st driver.TenantStore, page docex.Page) (total int64, err error) {
+		r, ok := st.(driver.MetaBoundReader)
+		if !ok {
 			var all []docex.Document
-			if all, total, err = st.FindDocuments(ctx, basketID, filters, page); err == nil {
-				docs = driver.BoundDocuments(all, metaBytes)
-			}
+			all, total, err = st.FindDocuments(ctx, basketID, filters, page)
+			docs = driver.BoundDocuments(all, metaBytes)
+			return total, err
 		}
-	}
-	err = s.readDone(ctx, st, "document.find", basketID, err)
+		docs, total, err = r.FindDocumentsMetaBound(ctx, basketID, filters, page, metaBytes)
+		return total, err
+	})
 	if err != nil {
 		return nil, 0, err
 	}
