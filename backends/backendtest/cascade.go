@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -159,6 +160,24 @@ func (f *fixture) testCascadeChunks(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Fatalf("DerivedAfter by pages of 7: %d pairs, want %d (equal)", len(got), len(want))
+		}
+		// The sources repeated, and cursors whose source is none of them
+		// (before, between and after them) or is one of them: the pairs
+		// after the cursor.
+		twice := append(slices.Clone(srcs), srcs...)
+		for _, c := range []driver.DerivedRef{{}, {SourceID: ids[outsider], ID: "~"}, {SourceID: want[9].SourceID + "0"},
+			{SourceID: want[9].SourceID, ID: want[9].ID}, {SourceID: want[9].SourceID, ID: ""}, {SourceID: "~"}} {
+			var after []driver.DerivedRef
+			for _, w := range want {
+				if cmp.Or(strings.Compare(w.SourceID, c.SourceID), strings.Compare(w.ID, c.ID)) > 0 {
+					after = append(after, w)
+				}
+			}
+			page, err := lp.DerivedAfter(bg, twice, c.SourceID, c.ID, len(want)+1)
+			must(t, err)
+			if !slices.Equal(page, after) {
+				t.Fatalf("DerivedAfter(%q, %q): %d pairs, want %d (equal)", c.SourceID, c.ID, len(page), len(after))
+			}
 		}
 	} else {
 		t.Logf("%T is no driver.LineagePager", st)

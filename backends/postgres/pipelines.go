@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -130,12 +131,29 @@ const (
 	sqlLineageToAny = lineageSelect + ` WHERE l.derived_id = ANY($1)` + lineageOrder
 	sqlLineageOfAny = lineageSelect + ` WHERE l.source_id = ANY($1)` + lineageOrder
 	sqlCacheEntry   = `SELECT result, created_at FROM step_cache WHERE key = $1`
-	// driver.LineagePager's: a range of the primary key (source_id,
-	// derived_id, ...).
+	// driver.LineagePager's: the page of pairs first, by ordered ranges of
+	// the primary key (source_id, derived_id, ...): the rest of the
+	// cursor's source $1 (NULL: none) after $2, then the sources $3 after
+	// it (an array of one descent each, which the scan leaves at the
+	// limit $4); then the edges of those pairs only, for Dedup and Gone.
+	// Before, one range (source_id = ANY(all the sources) AND (source_id,
+	// derived_id) > cursor) read every edge of each source before the
+	// cursor (the row comparison bounds no array element's start) and the
+	// cursor's source from its first edge on, and the Dedup probe of
+	// metadata, planned for every edge of the range, could be a hash of
+	// the tenant's whole metadata table (a scan of it): a page of 7 at the
+	// 5,000th of 10,020 pairs out of 1,002 sources read 24,000 buffers.
 	sqlDerivedAfter = `SELECT l.source_id, l.derived_id, bool_and(d.id IS NOT NULL AND NOT ` + lineageCreated + `), bool_and(d.id IS NULL)
-		FROM lineage l LEFT JOIN documents d ON d.id = l.derived_id
-		WHERE l.source_id = ANY($1) AND (l.source_id, l.derived_id) > ($2::text COLLATE "C", $3::text COLLATE "C")
-		GROUP BY l.source_id, l.derived_id ORDER BY l.source_id, l.derived_id LIMIT $4`
+		FROM (SELECT source_id, derived_id FROM (
+			(SELECT DISTINCT source_id, derived_id FROM lineage WHERE source_id = $1::text COLLATE "C" AND derived_id > $2::text COLLATE "C"
+				ORDER BY source_id, derived_id LIMIT $4)
+			UNION ALL
+			(SELECT DISTINCT source_id, derived_id FROM lineage WHERE source_id = ANY($3::text[])
+				ORDER BY source_id, derived_id LIMIT $4)) u
+			ORDER BY source_id, derived_id LIMIT $4) p
+		JOIN lineage l ON l.source_id = p.source_id AND l.derived_id = p.derived_id
+		LEFT JOIN documents d ON d.id = l.derived_id
+		GROUP BY l.source_id, l.derived_id ORDER BY l.source_id, l.derived_id`
 	// The lookups by an array of keys run unprepared (pgx.QueryExecModeExec,
 	// see sqlMetaOf).
 	sqlJobsByID = `SELECT ` + jobCols + ` FROM jobs WHERE id = ANY($1)`
@@ -313,16 +331,26 @@ func (r pipelineReads) LineageAmong(ctx context.Context, ids []string, into bool
 	return collect(ctx, r.b, r.q, scanEdge, "read lineage", q, pgx.QueryExecModeExec, ids)
 }
 
-// DerivedAfter implements driver.LineagePager: one statement, a range of
-// the primary key (source_id, derived_id, ...) of each source.
+// DerivedAfter implements driver.LineagePager: one statement
+// (sqlDerivedAfter), the sources sorted in byte order (COLLATE "C"),
+// those before the cursor's left out.
 func (r pipelineReads) DerivedAfter(ctx context.Context, sources []string, afterSource, afterID string, limit int) ([]driver.DerivedRef, error) {
-	if len(sources) == 0 {
+	srcs := slices.Clone(sources)
+	slices.Sort(srcs)
+	srcs = slices.Compact(srcs)
+	i, found := slices.BinarySearch(srcs, afterSource)
+	var cursor any // NULL: afterSource is none of sources
+	if found {
+		cursor, i = afterSource, i+1
+	}
+	srcs = srcs[i:]
+	if limit <= 0 || cursor == nil && len(srcs) == 0 {
 		return []driver.DerivedRef{}, nil
 	}
 	return collect(ctx, r.b, r.q, func(row pgx.Row) (d driver.DerivedRef, err error) {
 		err = row.Scan(&d.SourceID, &d.ID, &d.Dedup, &d.Gone)
 		return d, err
-	}, "read lineage", sqlDerivedAfter, pgx.QueryExecModeExec, sources, afterSource, afterID, limit)
+	}, "read lineage", sqlDerivedAfter, pgx.QueryExecModeExec, cursor, afterID, srcs, limit)
 }
 
 func (r pipelineReads) CacheEntry(ctx context.Context, key string) (driver.CacheEntry, error) {
