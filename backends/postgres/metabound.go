@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -132,21 +131,7 @@ func attachMetaBound(ctx context.Context, b *Backend, q querier, docs []docex.Do
 		if err != nil {
 			return nil, b.wrap(err, "read metadata")
 		}
-		var text string
-		_, err = pgx.ForEachRow(rows, []any{&docID, &key, &vtype, &text}, func() error {
-			v, err := docex.Decode(docex.ValueType(vtype), text)
-			if err != nil {
-				return err
-			}
-			if i, ok := byID[docID]; ok {
-				docs[i].Metadata[key] = v
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, docex.ErrCorrupt) {
-			return nil, b.wrap(err, "read metadata")
-		}
-		if err != nil {
+		if err := scanMeta(b, rows, byID, docs); err != nil {
 			return nil, err
 		}
 	}

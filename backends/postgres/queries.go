@@ -195,11 +195,18 @@ func attachMeta(ctx context.Context, b *Backend, q querier, docs []docex.Documen
 	if err != nil {
 		return b.wrap(err, "read metadata")
 	}
+	return scanMeta(b, rows, byID, docs)
+}
+
+// scanMeta adds the metadata rows (document_id, key, vtype, value) to
+// docs[byID[document_id]].Metadata and closes rows. It returns
+// docex.ErrCorrupt for an undecodable stored value.
+func scanMeta(b *Backend, rows pgx.Rows, byID map[string]int, docs []docex.Document) error {
 	var (
 		docID, key, text string
 		vtype            int16
 	)
-	_, err = pgx.ForEachRow(rows, []any{&docID, &key, &vtype, &text}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&docID, &key, &vtype, &text}, func() error {
 		v, err := docex.Decode(docex.ValueType(vtype), text)
 		if err != nil {
 			return err
