@@ -101,7 +101,7 @@ func TestTenantDeletedWhileJobsRunCancelsThem(t *testing.T) {
 			t.Errorf("worker: %v", err)
 		}
 	}()
-	deadline := time.Now().Add(2 * time.Minute) // a bound on a hung test, not a measurement
+	deadline := time.Now().Add(5 * time.Minute) // a bound on a hung test, not a measurement
 	wait := func(what string, cond func() bool) {
 		t.Helper()
 		for !cond() {
@@ -243,7 +243,7 @@ func TestWorkerSweepsDeletedTenantsJobs(t *testing.T) {
 				return driver.Outcome{Kind: driver.Again, After: time.Hour}
 			})
 	}()
-	deadline := time.Now().Add(time.Minute) // a bound on a hung test, not a measurement
+	deadline := time.Now().Add(5 * time.Minute) // a bound on a hung test, not a measurement
 	for !strings.Contains(logs.String(), "worker started") && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
