@@ -379,6 +379,9 @@ func cmdPipelineShow(ctx context.Context, c *cli, name string, version int) erro
 		if p.Deleted {
 			fmt.Fprint(w, " (deleted)")
 		}
+		if p.Description != "" {
+			writef(w, "\ndescription: %s", p.Description)
+		}
 		writef(w, "\nmax attempts %d, max derived %d, bound baskets: %s\n\nSTEP\tPLUGIN\tINPUT\tACCEPT\tPARAMS\n", p.MaxAttempts, p.MaxDerived, basketNames(ctx, s, p.Baskets))
 		for _, st := range p.Steps {
 			writef(w, "%s\t%s\t%s\t%s\t%s\n", st.Name, st.Plugin, st.Input, strings.Join(st.Accept, ","), st.CanonicalParams())
@@ -979,7 +982,8 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 		writef(w, "job %s: pipeline %s v%d on document %s, %s (%s), run as %s %v\n",
 			j.ID, j.Pipeline, j.Version, j.DocumentID, j.State, attempt, j.UserID, j.Roles)
 		if j.Error != "" {
-			writef(w, "error (%s): %s\n", j.ErrorCode, j.Error)
+			// A cancelled job's error begins "cancelled: ": said once.
+			writef(w, "error (%s): %s\n", j.ErrorCode, strings.TrimPrefix(j.Error, j.ErrorCode+": "))
 			if j.ErrorCode == docex.ErrCorrupt.Code() {
 				writef(w, "hint: %s\n", hintFor(docex.ErrCorrupt, c.g))
 			}
@@ -1314,8 +1318,8 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 			fmt.Fprintln(w, "derived: nothing")
 		}
 		tree(l.Descendants, false, func(e engine.LineageEdge, indent string, more bool) {
-			writef(w, "%s-> %s\tby %s (plugin %s)%s%s\n", indent,
-				label(e.DerivedID, e.DerivedName, e.DerivedGone), producedBy(e), e.Plugin, cond(e.Deduplicated, dedup), cond(more, shown))
+			writef(w, "%s-> %s\tby %s (plugin %s %s, params %s)%s%s\n", indent,
+				label(e.DerivedID, e.DerivedName, e.DerivedGone), producedBy(e), e.Plugin, e.ModuleSHA256[:min(12, len(e.ModuleSHA256))], jsonText(e.Params), cond(e.Deduplicated, dedup), cond(more, shown))
 		})
 		if l.Truncated {
 			writef(w, "(the chain goes on: at most %d edges and %d levels are listed each way)\n", engine.MaxLineageEdges, engine.MaxLineageDepth)

@@ -146,6 +146,16 @@ func TestPipelineCLI(t *testing.T) {
 	if !strings.Contains(human, "three/split v1") || !strings.Contains(human, "three/upper v1") {
 		t.Fatalf("lineage:\n%s", human)
 	}
+	// Descendants name the plugin's module and parameters, as ancestors
+	// do (before, only the plugin's name).
+	for _, l := range strings.Split(strings.TrimSpace(human), "\n") {
+		if strings.Contains(l, "-> ") && (!strings.Contains(l, ", params {}") || !regexp.MustCompile(`\(plugin \w+ [0-9a-f]{12}, `).MatchString(l)) {
+			t.Errorf("descendant line without module and params: %q", l)
+		}
+	}
+	if show := h.ok(with("pipeline", "show", "three")...).stdout; !strings.Contains(show, "\ndescription: split, upper, tag\nmax attempts ") {
+		t.Errorf("pipeline show without its description:\n%s", show)
+	}
 	// Deleting a source asks what to do with its descendants.
 	r := h.want(exitConflict, with("doc", "delete", docs[0].ID)...)
 	if !strings.Contains(r.stderr, "has 4 derived document(s)") || !strings.Contains(r.stderr, "--cascade") {
@@ -1178,4 +1188,41 @@ func TestJobListEmptyFilter(t *testing.T) {
 		t.Errorf("basket create --pipeline \"\": stderr %q, want %q", r.stderr, want)
 	}
 	h.want(exitNotFound, append([]string{"basket", "show", "unbound"}, u...)...)
+}
+
+// TestJobShowCancelledOnce: job show's text says a cancelled job's error
+// once ("error (cancelled): document D was deleted before the job ran"),
+// where before it said "error (cancelled): cancelled: document ...";
+// --json keeps the error as stored.
+func TestJobShowCancelledOnce(t *testing.T) {
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	docs := documents(decode[[]added](t, h.ok(with("doc", "add", "inbox", "--json", h.file("gone.txt", "soon deleted"), h.file("kept.txt", "kept"))...).stdout))
+	jobs := decode[[]struct {
+		ID         string `json:"id"`
+		DocumentID string `json:"document_id"`
+	}](t, h.ok(with("job", "list", "--json")...).stdout)
+	var gone string
+	for _, j := range jobs {
+		if j.DocumentID == docs[0].ID {
+			gone = j.ID
+		}
+	}
+	if gone == "" {
+		t.Fatalf("no job for %s: %+v", docs[0].ID, jobs)
+	}
+	h.ok(with("doc", "delete", docs[0].ID)...)
+	h.ok(with("pipeline", "run", "three", "--doc", docs[1].ID, "--wait")...) // its worker takes the queued jobs too
+	js := decode[struct {
+		State string `json:"state"`
+		Error string `json:"error"`
+	}](t, h.ok(with("job", "show", gone, "--json")...).stdout)
+	want := "document " + docs[0].ID + " was deleted before the job ran"
+	if js.State != "cancelled" || js.Error != "cancelled: "+want {
+		t.Fatalf("job of a deleted document: %+v", js)
+	}
+	if out := h.ok(with("job", "show", gone)...).stdout; !strings.Contains(out, "\nerror (cancelled): "+want+"\n") {
+		t.Errorf("job show:\n%s", out)
+	}
 }
