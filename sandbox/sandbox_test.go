@@ -1172,3 +1172,52 @@ func TestBulkFillBudget(t *testing.T) {
 		}
 	})
 }
+
+// memory.grow and table.grow pay for their delta: a grow of 4095 pages
+// (1024 units a page) or of 2^20 - 1 table elements (one a element) stops
+// at a budget below that, before it runs. Before, each grow cost one
+// unit: the call that grew memory to 256 MiB (the host allocating and
+// zeroing it, on a new instance per call) used 5 units and returned ok.
+func TestGrowBudget(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		entry  string
+		budget int64
+	}{
+		{"docex_run", 4095 * 1024},
+		{"docex_run_table", 1<<20 - 1},
+	} {
+		t.Run(tt.entry, func(t *testing.T) {
+			m, mod := readPlugin(t, "growbomb")
+			m.Entry = tt.entry
+			m.Limits.TimeoutMS = 60_000
+			m.Limits.MaxInstructions = tt.budget
+			p, err := sharedSandbox(t).Load(ctx, m, mod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close(ctx)
+			r, err := runWithin(t, p, pluginapi.Call{TenantID: "a"})
+			if !errors.Is(err, pluginapi.ErrInstructionLimit) {
+				t.Fatalf("err = %v, want %v", err, pluginapi.ErrInstructionLimit)
+			}
+			if r.Report.Instructions != tt.budget || r.Report.PeakMemoryBytes != pageSize {
+				t.Fatalf("report = %+v, want the budget spent and the memory not grown", r.Report)
+			}
+			// With room for the delta (and the few instructions around
+			// it), the same grow runs.
+			m.Limits.MaxInstructions = tt.budget + 100
+			p2, err := sharedSandbox(t).Load(ctx, m, mod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p2.Close(ctx)
+			if r, err = runWithin(t, p2, pluginapi.Call{TenantID: "a"}); err != nil {
+				t.Fatal(err)
+			}
+			if r.Report.Instructions <= tt.budget {
+				t.Fatalf("report says %d units, want more than the delta's %d", r.Report.Instructions, tt.budget)
+			}
+		})
+	}
+}

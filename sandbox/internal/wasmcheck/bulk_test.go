@@ -149,3 +149,61 @@ func TestBulkStopFlag(t *testing.T) {
 		t.Fatalf("stop flag set: err = %v, want the stop's trap", err)
 	}
 }
+
+// memory.grow and table.grow pay for their delta before they run, whether
+// or not the grow succeeds: 1024 units per page (as a memory.fill of 64
+// KiB), one per table element. Before, each cost one unit: a grow of 4095
+// pages (256 MiB allocated and zeroed by the host) in a call of 5 units.
+func TestGrowUnitsByDelta(t *testing.T) {
+	var body []byte
+	body = append(body, 0x41, 2, 0x40, 0, 0x1a)                  // memory.grow 2: 2048
+	body = append(body, 0x41, 0x80, 0x80, 0x04, 0x40, 0, 0x1a)   // memory.grow 65536, refused: 2^26
+	body = append(body, 0x41, 0, 0x40, 0, 0x1a)                  // memory.grow 0: 0, with the region
+	body = append(body, 0xd0, 0x70, 0x41, 16, 0xfc, 15, 0, 0x1a) // table.grow 16: 16
+	body = append(body, 0xd0, 0x70, 0x41, 4, 0xfc, 15, 0, 0x1a)  // table.grow 4: 4, with the region
+	mod := testModule{funcs: []uint32{0}, bodies: [][]byte{append(append([]byte{0}, body...), 0x0b)},
+		exports: appendExport(nil, "f", 0, 0), nExports: 1, table: 1}.bytes()
+	h, err := Harden(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, info, err := Instrument(h); err != nil || info.BulkMeters != 3 {
+		t.Fatalf("BulkMeters = %d (%v), want 3: the grows of small constant deltas go with their region", info.BulkMeters, err)
+	}
+	m, done := bulkInstance(t, mod)
+	defer done()
+	const instrs = 3*3 + 2*4 + 1 // the function's entry pays for its 18 instructions
+	units, err := runMetered(t, m, 0, 1<<40, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(instrs + 2048 + 1<<26 + 0 + 16 + 4); units != want {
+		t.Errorf("units = %d, want %d", units, want)
+	}
+	if got := m.Memory().Size(); got != 3*65536 {
+		t.Errorf("memory is %d bytes, want 3 pages: the grows must still run", got)
+	}
+}
+
+// A loop of refused grows of 65,536 pages pays 2^26 units per grow: a
+// budget of 10^8 units stops it at the second of 1,000. Before, each
+// iteration cost 9 units and the loop ran to its end on about 9,000.
+func TestGrowBudgetStopsLoop(t *testing.T) {
+	var body []byte
+	body = append(body, 0x41, 0xe8, 0x07, 0x21, 0)                      // local.set 0 (i32.const 1000)
+	body = append(body, 0x03, 0x40)                                     // loop
+	body = append(body, 0x41, 0x80, 0x80, 0x04, 0x40, 0, 0x1a)          // drop (memory.grow 65536)
+	body = append(body, 0x20, 0, 0x41, 1, 0x6b, 0x22, 0, 0x0d, 0, 0x0b) // br_if 0 (local.tee 0 (local.get 0 - 1))
+	m, done := bulkInstance(t, fillModule(body, true))
+	defer done()
+	units, err := runMetered(t, m, 0, 1<<40, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if units < 1000<<26 {
+		t.Fatalf("1,000 grows of 65,536 pages used %d units, want at least %d", units, 1000<<26)
+	}
+	if _, err := runMetered(t, m, 0, 100_000_000, 0); !isTrap(err) {
+		t.Fatalf("1,000 grows on 10^8 units: err = %v, want the budget's trap", err)
+	}
+}

@@ -31,7 +31,7 @@ const addedGlobals = 4
 
 // Version names the instrumentation's output: change it whenever Instrument
 // would produce different bytes for the same input (caches key on it).
-const Version = "2"
+const Version = "3"
 
 // Slice is how many instruction units a guest runs between two visits of
 // the slow path, which checks StopGlobal, refills FuelGlobal from
@@ -52,6 +52,13 @@ const (
 	MemoryBulkShift = 6
 	TableBulkShift  = 0
 )
+
+// A grow pays, besides its one unit, its delta operand: memory.grow its
+// pages shifted left by MemoryGrowShift (a 64 KiB page is 1024 units, as
+// a memory.fill of 64 KiB is: the host allocates and zeroes the pages),
+// table.grow one unit per element (TableBulkShift). It pays for the delta
+// it asks for, before it runs, whether or not the grow succeeds.
+const MemoryGrowShift = 10
 
 // StaticBulkUnits: a bulk instruction whose length is the i32.const just
 // before it, and whose length pays at most this many units (256 bytes of
@@ -77,7 +84,7 @@ type Info struct {
 	// entries and loop heads.
 	Checkpoints int
 	// BulkMeters is the number of bulk memory and table instructions
-	// metered by their length.
+	// metered by their length, and of grows metered by their delta.
 	BulkMeters int
 
 	loops  int    // loops seen so far
@@ -628,21 +635,19 @@ func instrumentBody(r *reader, g, slow uint32, opt Options, info *Info, out []by
 		}
 		shape.op(op, r.b[start+1:r.off])
 		regions[len(regions)-1].weight++
-		if op == 0xfc {
-			if shift, fill, ok := bulkOp(r.b[start+1:]); ok {
-				if fill {
-					info.loops++ // wazero lowers a fill to a loop
-				}
-				static := lastConst >= 0 && lastConst>>shift <= StaticBulkUnits
-				if static {
-					regions[len(regions)-1].weight += lastConst >> shift
-				}
-				metered := !static && !opt.None && !opt.NoBulk
-				shape.bulk(fill, metered)
-				if metered {
-					out = bulkMeter(out, g, slow, shift)
-					info.BulkMeters++
-				}
+		if c, ok := chargedOp(op, r.b[start+1:]); ok {
+			if c.fill {
+				info.loops++ // wazero lowers a fill to a loop
+			}
+			static := lastConst >= 0 && c.units(lastConst) <= StaticBulkUnits
+			if static {
+				regions[len(regions)-1].weight += c.units(lastConst)
+			}
+			metered := !static && !opt.None && !opt.NoBulk
+			shape.bulk(c, metered)
+			if metered {
+				out = bulkMeter(out, g, slow, c)
+				info.BulkMeters++
 			}
 		}
 		lastConst = -1
@@ -679,22 +684,41 @@ func instrumentBody(r *reader, g, slow uint32, opt Options, info *Info, out []by
 	return out, nil
 }
 
-// bulkOp reports whether the 0xfc sub-opcode at b is a bulk instruction
-// whose last operand is its length (memory.init 8, memory.copy 10,
-// memory.fill 11, table.init 12, table.copy 14, table.fill 17), the shift
-// of its charge, and whether wazero compiles it to a loop (the fills).
-func bulkOp(b []byte) (shift uint8, fill, ok bool) {
+// lengthCharge is how an instruction that pays for its last operand n is
+// charged: n << shl >> shr units. fill: wazero compiles it to a loop (the
+// fills); grow: it is memory.grow or table.grow (no memmove).
+type lengthCharge struct {
+	shl, shr   uint8
+	fill, grow bool
+}
+
+func (c lengthCharge) units(n int64) int64 { return n << c.shl >> c.shr }
+
+// chargedOp reports whether the instruction op (immediates at b) pays for
+// its last operand, and how: the bulk instructions, by their length
+// (memory.init 0xfc 8, memory.copy 10, memory.fill 11, table.init 12,
+// table.copy 14, table.fill 17), and the grows, by their delta
+// (memory.grow 0x40, table.grow 0xfc 15).
+func chargedOp(op byte, b []byte) (lengthCharge, bool) {
+	if op == 0x40 {
+		return lengthCharge{shl: MemoryGrowShift, grow: true}, true
+	}
+	if op != 0xfc {
+		return lengthCharge{}, false
+	}
 	sub, err := (&reader{b: b}).u32()
 	if err != nil {
-		return 0, false, false
+		return lengthCharge{}, false
 	}
 	switch sub {
 	case 8, 10, 11:
-		return MemoryBulkShift, sub == 11, true
+		return lengthCharge{shr: MemoryBulkShift, fill: sub == 11}, true
 	case 12, 14, 17:
-		return TableBulkShift, sub == 17, true
+		return lengthCharge{shr: TableBulkShift, fill: sub == 17}, true
+	case 15:
+		return lengthCharge{shr: TableBulkShift, grow: true}, true
 	}
-	return 0, false, false
+	return lengthCharge{}, false
 }
 
 // constU32 is the value of an i32.const's immediate (signed LEB128),
@@ -717,15 +741,19 @@ func constU32(imm []byte) int64 {
 }
 
 // bulkMeter appends the sequence that charges a bulk instruction's length
-// (see Instrument), with fuel and $n the globals g+1 and g+3.
-func bulkMeter(out []byte, g, slow uint32, shift uint8) []byte {
+// or a grow's delta (see Instrument), with fuel and $n the globals g+1
+// and g+3.
+func bulkMeter(out []byte, g, slow uint32, c lengthCharge) []byte {
 	fuel, n := g+1, g+3
 	out = appendU32(append(out, 0x24), n)
 	out = appendU32(append(out, 0x23), fuel)
 	out = appendU32(append(out, 0x23), n)
 	out = append(out, 0xad) // i64.extend_i32_u
-	if shift > 0 {
-		out = append(out, 0x42, shift, 0x88) // i64.const shift (< 64: one byte), i64.shr_u
+	if c.shl > 0 {
+		out = append(out, 0x42, c.shl, 0x86) // i64.const shl (< 64: one byte), i64.shl
+	}
+	if c.shr > 0 {
+		out = append(out, 0x42, c.shr, 0x88) // i64.const shr (< 64: one byte), i64.shr_u
 	}
 	out = appendU32(append(out, 0x7d, 0x24), fuel)
 	out = appendU32(append(out, 0x23), fuel)

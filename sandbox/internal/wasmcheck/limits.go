@@ -267,15 +267,15 @@ func (s *bodyShape) checkpoint() {
 	s.calls++
 }
 
-// bulk counts a bulk memory or table instruction (see bulkOp) and what
-// Instrument adds before it when metered: the metering sequence (15
-// instructions, an if whose join the code after it lives in, a call); and
-// wazero's own lowering, a call of memmove (3 arguments) and, for
-// memory.fill and table.fill, a loop of 3 basic blocks (the fill's loop
-// also counts as a loop in compileCost). Each puts the code after it one
-// level deeper in the dominator tree. Code that cannot be reached is not
-// compiled.
-func (s *bodyShape) bulk(fill, metered bool) {
+// bulk counts a bulk memory or table instruction or a grow (see
+// chargedOp) and what Instrument adds before it when metered: the metering
+// sequence (15 instructions, an if whose join the code after it lives in,
+// a call); and, for a bulk instruction, wazero's own lowering, a call of
+// memmove (3 arguments) and, for memory.fill and table.fill, a loop of 3
+// basic blocks (the fill's loop also counts as a loop in compileCost).
+// Each puts the code after it one level deeper in the dominator tree. Code
+// that cannot be reached is not compiled.
+func (s *bodyShape) bulk(c lengthCharge, metered bool) {
 	if !s.live {
 		return
 	}
@@ -290,9 +290,13 @@ func (s *bodyShape) bulk(fill, metered bool) {
 		s.blocks += 2
 		d++
 	}
+	if c.grow {
+		s.depth = d
+		return
+	}
 	s.calls++ // memmove
 	s.callValues += 3
-	if fill {
+	if c.fill {
 		// Before the loop (d+1), the loop (d+2) and the code after it
 		// (from d and the loop); the loop's head from before it and its
 		// own back edge.
