@@ -55,7 +55,12 @@ type RunReport struct {
 	CapabilityDenials  []string `json:"capability_denials"`
 	ForeignRefsDropped int      `json:"foreign_refs_dropped"` // lookup results of another tenant, dropped
 	ColdStart          bool     `json:"cold_start"`           // a new instance was created for the call
-	InstanceRetired    bool     `json:"instance_retired"`     // the instance was discarded after the call
+	// InitDurationMS and InitInstructions: the wall time and instruction
+	// units of the module's start function and _initialize, when they ran
+	// for this call (0 otherwise; not in DurationMS or Instructions).
+	InitDurationMS   float64 `json:"init_duration_ms"`
+	InitInstructions int64   `json:"init_instructions"`
+	InstanceRetired  bool    `json:"instance_retired"` // the instance was discarded after the call
 }
 
 func runReport(r pluginapi.ResourceReport) RunReport {
@@ -65,6 +70,7 @@ func runReport(r pluginapi.ResourceReport) RunReport {
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, LogBytes: r.LogBytes, LogsTruncated: r.LogsTruncated,
 		CapabilityDenials: append([]string{}, r.CapabilityDenials...), ForeignRefsDropped: r.ForeignRefsDropped,
 		ColdStart: r.ColdStart, InstanceRetired: r.InstanceRetired,
+		InitDurationMS: docex.Milliseconds(r.InitDuration), InitInstructions: r.InitInstructions,
 	}
 }
 

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -589,5 +590,43 @@ func TestDeriveOntoExistingKeepsItsMetadata(t *testing.T) {
 	}
 	if len(l.Ancestors) != 1 || l.Ancestors[0].SourceID != e.aDoc.ID {
 		t.Fatalf("lineage of the existing document: %+v, want one edge from %s", l.Ancestors, e.aDoc.ID)
+	}
+}
+
+// A run's report carries the time and units of the start function and
+// _initialize when they ran for it (startwork's: a loop of 100,000 turns,
+// a grow of 16 pages and a 1 MiB fill), as init_duration_ms and
+// init_instructions, apart from the run's own; a run on an instance that did not run
+// them (warm, or made from the snapshot) reports 0.
+// Before, initialisation was in no report.
+func TestPluginInitReport(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	e.install(t, e.a, "startwork")
+	res, err := e.a.RunPlugin(ctx, "startwork", e.aDoc.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.Report
+	if !r.ColdStart || r.InitDurationMS <= 0 || r.InitInstructions < 100_000+2*16_384 || r.Instructions >= r.InitInstructions {
+		t.Fatalf("cold run: report = %+v, want the initialisation's time and at least %d units, apart from the run's", r, 100_000+2*16_384)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys map[string]any
+	if err := json.Unmarshal(b, &keys); err != nil {
+		t.Fatal(err)
+	}
+	if keys["init_instructions"] != float64(r.InitInstructions) || keys["init_duration_ms"] != r.InitDurationMS {
+		t.Fatalf("JSON report = %s", b)
+	}
+	res, err = e.a.RunPlugin(ctx, "startwork", e.aDoc.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Report; r.InitDurationMS != 0 || r.InitInstructions != 0 {
+		t.Fatalf("second run: report = %+v, want no initialisation", r)
 	}
 }

@@ -148,6 +148,11 @@ type instance struct {
 	dirtyPages int
 	fullCopy   bool
 
+	// initDur and initUnits: the wall time and units of the start function
+	// and _initialize, when they ran to make this instance (else zero).
+	initDur   time.Duration
+	initUnits int64
+
 	// fdsChanged: the guest called a WASI function that can change its
 	// descriptor table (fdTableFuncs), which no reset restores; the
 	// instance is not reused.
@@ -407,8 +412,14 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	if snap != nil && snap.img != nil {
 		// This instance's memory is Go memory, reset by a full copy: start
 		// over from the image so that resets copy only what a call wrote.
+		// The call still reports the initialisation it waited for.
 		in.close(ctx)
-		return p.instantiate(ctx)
+		nin, err := p.instantiate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		nin.initDur, nin.initUnits = in.initDur, in.initUnits
+		return nin, nil
 	}
 	return in, nil
 }
@@ -422,6 +433,8 @@ func (p *Plugin) initCall(ctx context.Context, is *initState, fn api.Function, n
 	in := is.in
 	timeout := p.sb.cfg.InitTimeout
 	o := in.invoke(context.WithValue(ctx, initKey{}, is), p.sb, fn, in.stack[:1], timeout, p.sb.ceil.MaxInstructions)
+	in.initDur += o.dur
+	in.initUnits += max(o.used, 0)
 	switch {
 	case o.err == nil:
 		return nil

@@ -227,6 +227,9 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, o callOpts) (*plug
 		ForeignRefsDropped: st.foreign,
 		ColdStart:          cold,
 	}}
+	if cold {
+		res.Report.InitDuration, res.Report.InitInstructions = in.initDur, in.initUnits
+	}
 	if res.Report.CapabilityDenials == nil {
 		res.Report.CapabilityDenials = []string{}
 	}

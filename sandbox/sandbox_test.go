@@ -1221,3 +1221,50 @@ func TestGrowBudget(t *testing.T) {
 		})
 	}
 }
+
+// A cold run's report has the time and instruction units of the start
+// function and _initialize (startwork: a loop of 100,000 turns, then a
+// grow of 16 pages and a 1 MiB fill, 16,384 units each), apart from the
+// call's own; a warm run and a run on an instance made from the snapshot
+// report zero. The units are the same in another sandbox. Before, the
+// report had no trace of initialisation.
+func TestInitReport(t *testing.T) {
+	ctx := context.Background()
+	units := make([]int64, 2)
+	for i := range units {
+		sb := newSandbox(t, Config{})
+		m, mod := readPlugin(t, "startwork")
+		p, err := sb.Load(ctx, m, mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := runWithin(t, p, pluginapi.Call{TenantID: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := r.Report
+		if !rep.ColdStart || rep.InitDuration <= 0 || rep.InitInstructions < 100_000+2*16_384 {
+			t.Fatalf("cold run: report = %+v, want the initialisation's time and at least %d units", rep, 100_000+2*16_384)
+		}
+		if rep.Instructions >= rep.InitInstructions {
+			t.Fatalf("cold run: %d units for the call, %d for initialisation: the call's must not include it", rep.Instructions, rep.InitInstructions)
+		}
+		units[i] = rep.InitInstructions
+		// Warm (same tenant) and from the snapshot (another tenant's pool).
+		for _, tenant := range []string{"a", "b"} {
+			r, err := runWithin(t, p, pluginapi.Call{TenantID: tenant})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Report.InitDuration != 0 || r.Report.InitInstructions != 0 {
+				t.Fatalf("tenant %s, second run: report = %+v, want no initialisation", tenant, r.Report)
+			}
+			if tenant == "b" && !r.Report.ColdStart {
+				t.Fatalf("tenant b: report = %+v, want a new instance (from the snapshot)", r.Report)
+			}
+		}
+	}
+	if units[0] != units[1] {
+		t.Fatalf("initialisation took %d units, then %d", units[0], units[1])
+	}
+}

@@ -6,8 +6,10 @@
 // (TestGoPluginsReproducible checks the committed modules).
 //
 // Friendly: echo, derive, split, upper, tag (WAT; the last three make the
-// pipeline tests' 3-step fan-out); validate (WAT: a docex_validate that
-// accepts, refuses, traps or spins as its parameter says); wordcount,
+// pipeline tests' 3-step fan-out); startwork (WAT: a start function and
+// _initialize that do known work, for the report's init fields); validate
+// (WAT: a docex_validate that accepts, refuses, traps or spins as its
+// parameter says); wordcount,
 // lookup (Go guests using pdk); iovlines (WAT: one log line per fd_write);
 // csqlite (C with SQLite compiled in), rsword (Rust), asupper
 // (AssemblyScript), rebuilt by testplugins/build-other.sh, which needs

@@ -117,6 +117,15 @@ type ResourceReport struct {
 	ForeignRefsDropped int
 	// ColdStart is true when a new instance was created for this call.
 	ColdStart bool
+	// InitDuration and InitInstructions are the wall time and the
+	// instruction units of the module's start function and _initialize
+	// together, when they ran for this call: on a new instance not made
+	// from the plugin's snapshot (its first instance, or every one of a
+	// module that can change tables). Zero otherwise (a warm instance,
+	// one made from the snapshot, a module with neither function). Not
+	// part of Duration or Instructions, nor of the call's budget.
+	InitDuration     time.Duration
+	InitInstructions int64
 	// InstanceRetired is true when the instance was discarded after the call.
 	InstanceRetired bool
 }
