@@ -30,6 +30,12 @@ type Plugin struct {
 	pools  map[string]*pool
 	snap   *snapshot // state after initialisation; nil until the first instance
 	closed bool
+	// inited: an instance's start function and _initialize have once
+	// ended well. A module with no snapshot (it changes tables, or its
+	// initialisation changed the descriptor table) initialises every
+	// instance anew; after the first time, under the plugin's own limits
+	// (initLimits).
+	inited bool
 }
 
 // Manifest returns a copy of the plugin's manifest.
@@ -389,6 +395,9 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		return nil, err
 	}
 	p.sb.exit(in)
+	p.mu.Lock()
+	p.inited = true
+	p.mu.Unlock()
 	if p.c.info.MutatesTables || in.fdsChanged {
 		// No snapshot: a fresh instance per invocation, initialised anew
 		// (for fdsChanged, so that every invocation sees the descriptor
@@ -424,6 +433,24 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
+// initLimits returns the time and instruction units an instance's start
+// function and _initialize may each use: Config.InitTimeout and the
+// ceiling's budget; at most the plugin's own timeout and instruction
+// budget too for a module with no snapshot, which initialises every
+// instance, so for every run (one that can change a table from the start;
+// one whose initialisation changed the descriptor table, after its first
+// instance), so that it cannot spend InitTimeout on every run.
+func (p *Plugin) initLimits() (time.Duration, int64) {
+	timeout, budget := p.sb.cfg.InitTimeout, p.sb.ceil.MaxInstructions
+	p.mu.Lock()
+	inited := p.inited
+	p.mu.Unlock()
+	if inited || p.c.info.MutatesTables {
+		timeout, budget = min(timeout, p.limits.Timeout), min(budget, p.limits.MaxInstructions)
+	}
+	return timeout, budget
+}
+
 // initCall runs the start function or _initialize of is.in under the
 // init deadline, its WASI calls counted in is.
 func (p *Plugin) initCall(ctx context.Context, is *initState, fn api.Function, name string) error {
@@ -431,8 +458,8 @@ func (p *Plugin) initCall(ctx context.Context, is *initState, fn api.Function, n
 		name = "the start function"
 	}
 	in := is.in
-	timeout := p.sb.cfg.InitTimeout
-	o := in.invoke(context.WithValue(ctx, initKey{}, is), p.sb, fn, in.stack[:1], timeout, p.sb.ceil.MaxInstructions)
+	timeout, budget := p.initLimits()
+	o := in.invoke(context.WithValue(ctx, initKey{}, is), p.sb, fn, in.stack[:1], timeout, budget)
 	in.initDur += o.dur
 	in.initUnits += max(o.used, 0)
 	switch {
@@ -447,7 +474,7 @@ func (p *Plugin) initCall(ctx context.Context, is *initState, fn api.Function, n
 	case o.fired:
 		return fmt.Errorf("%w: %s ran longer than %s: %w", pluginapi.ErrPluginTimeout, name, timeout, context.DeadlineExceeded)
 	case o.spent:
-		return fmt.Errorf("%w: %s used more than %d instruction units", pluginapi.ErrInstructionLimit, name, p.sb.ceil.MaxInstructions)
+		return fmt.Errorf("%w: %s used more than %d instruction units", pluginapi.ErrInstructionLimit, name, budget)
 	case in.mem.denied:
 		return fmt.Errorf("%w: during %s: %v", pluginapi.ErrPluginMemory, name, firstLine(o.err))
 	}

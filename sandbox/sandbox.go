@@ -48,8 +48,10 @@ type Config struct {
 	// CompilationWorkers is the number of goroutines compiling one module.
 	// Default min(GOMAXPROCS, 4).
 	CompilationWorkers int
-	// InitTimeout bounds a new instance's start function and _initialize
-	// together with the ceiling's instruction budget. Default 10s: a Go
+	// InitTimeout bounds each of a new instance's start function and
+	// _initialize, with the ceiling's instruction budget (and the plugin's
+	// own timeout and budget in a module that initialises every run's
+	// instance: docs/sandbox.md, "Limits and defaults"). Default 10s: a Go
 	// guest's runtime start takes ~5 ms idle, far more on a loaded machine.
 	InitTimeout time.Duration
 }

@@ -1268,3 +1268,44 @@ func TestInitReport(t *testing.T) {
 		t.Fatalf("initialisation took %d units, then %d", units[0], units[1])
 	}
 }
+
+// TestColdInitLimits: a module with no snapshot (it can change a table)
+// initialises a fresh instance for every run; its start function runs
+// under the plugin's own instruction budget and timeout, not
+// Config.InitTimeout and the ceiling's budget, so that it cannot spend
+// those on every run. Before, a start function of 800 million turns ran 7
+// s per run against timeout_ms = 100.
+func TestColdInitLimits(t *testing.T) {
+	ctx := context.Background()
+	sb := newSandbox(t, Config{})
+	m, mod := readPlugin(t, "startcold")
+	p, err := sb.Load(ctx, m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var units int64
+	for i := range 2 {
+		r, err := runWithin(t, p, pluginapi.Call{TenantID: "a"})
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if !r.Report.ColdStart || r.Report.InitInstructions < 100_000 {
+			t.Fatalf("run %d: report = %+v, want a cold start with its initialisation", i, r.Report)
+		}
+		units = r.Report.InitInstructions
+	}
+	// The same module with a budget of half its start function's units:
+	// refused on its first run, and on every later one.
+	m, mod = readPlugin(t, "startcold")
+	m.Limits.MaxInstructions = units / 2
+	p, err = newSandbox(t, Config{}).Load(ctx, m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		_, err := runWithin(t, p, pluginapi.Call{TenantID: "a"})
+		if !errors.Is(err, pluginapi.ErrInstructionLimit) || !strings.Contains(err.Error(), fmt.Sprintf("the start function used more than %d instruction units", units/2)) {
+			t.Fatalf("run %d with max_instructions %d: err = %v, want ErrInstructionLimit in the start function", i, units/2, err)
+		}
+	}
+}

@@ -18,7 +18,7 @@
 // procexit, tablebomb, recurse, badimport, badsig, badvalidate,
 // badvalidatename, notwasm, badhash, lookupflood, metalook, emptylog,
 // iovbomb, iovone, starthost, startwasi, initwasi, fdstate, fillbomb,
-// fillstart, growbomb
+// fillstart, growbomb, startcold
 // (and the issue 7 set, each described in its .wat); modules that
 // are malformed on purpose are generated in the tests instead.
 package testplugins

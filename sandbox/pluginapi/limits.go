@@ -14,7 +14,10 @@ type Limits struct {
 	MemoryPages uint32
 	// Timeout is the wall-clock limit of one call into the guest. Creating
 	// an instance (its start function and _initialize) is limited by
-	// sandbox.Config.InitTimeout. Every untrusted call has a deadline.
+	// sandbox.Config.InitTimeout, and by Timeout and MaxInstructions too
+	// in a module with no snapshot (one that can change a table), which
+	// initialises an instance for every run. Every untrusted call has a
+	// deadline.
 	Timeout time.Duration
 	// MaxOutputBytes bounds metadata values, derived documents and the status
 	// message produced by one invocation.
