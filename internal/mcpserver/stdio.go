@@ -54,7 +54,9 @@ const maxLineBytes = mcp.DefaultMaxLineLength
 // the calls before them are passed). A batch is one step of that order:
 // its calls run concurrently, once the calls before it are answered, and
 // the calls after it wait for all of them (a batch of pings and
-// notifications only waits for its place). At most maxQueuedMessages
+// notifications only waits for its place). A notifications/cancelled of
+// a batch naming a call of another line is taken out of the batch and
+// handled as one alone on its line read just before it (see batchLine). At most maxQueuedMessages
 // messages (a batch's each counted; maxQueuedBytes) wait: past that the
 // transport reads no more until one is passed.
 //
@@ -520,8 +522,10 @@ func (f *lineFilter) readAhead() {
 			return
 		}
 		if msg := bytes.TrimSpace(line); len(msg) > 0 {
-			if q := f.take(msg); q != nil && !f.owed.push(q) {
-				return
+			for _, q := range f.take(msg) {
+				if !f.owed.push(q) {
+					return
+				}
 			}
 		}
 		if err != nil {
@@ -532,11 +536,12 @@ func (f *lineFilter) readAhead() {
 }
 
 // take returns what to queue of msg, one non-empty line without
-// surrounding space: msg with its newline when it is a JSON-RPC message
-// the SDK takes, the messages of a batch one a line, or nil; it sends the
-// error replies msg needs. A notifications/cancelled naming a call still
-// queued drops that call (dropQueued), and is not queued itself.
-func (f *lineFilter) take(msg []byte) *queued {
+// surrounding space, in its order: msg with its newline when it is a
+// JSON-RPC message the SDK takes; for a batch, what batchLine returns;
+// or nothing. It sends the error replies msg needs. A
+// notifications/cancelled naming a call still queued alone drops that
+// call (dropQueued), and is not queued itself.
+func (f *lineFilter) take(msg []byte) []*queued {
 	if !json.Valid(msg) {
 		err := json.Unmarshal(msg, new(json.RawMessage))
 		f.replies.send(encodeReply(nil, jsonrpc.CodeParseError,
@@ -546,6 +551,14 @@ func (f *lineFilter) take(msg []byte) *queued {
 	if msg[0] == '[' {
 		return f.batchLine(msg)
 	}
+	if q := f.takeOne(msg); q != nil {
+		return []*queued{q}
+	}
+	return nil
+}
+
+// takeOne is take for a line that is valid JSON and not an array.
+func (f *lineFilter) takeOne(msg []byte) *queued {
 	reason, m := "a JSON-RPC message is a JSON object", jsonrpc.Message(nil)
 	if msg[0] == '{' {
 		reason, m = invalidMessage(msg)
@@ -620,7 +633,15 @@ func cancelledID(r *jsonrpc.Request) (id jsonrpc.ID, named, ok bool) {
 // batch before any version is negotiated or in a later version, gets one
 // -32600 error (id null) and none of it is passed on (JSON-RPC answers a
 // batch it cannot take with one error).
-func (f *lineFilter) batchLine(msg []byte) *queued {
+//
+// A notifications/cancelled of the batch naming a call of the batch is
+// dropped (the call runs with its batch); one naming another call is
+// handled as if it came alone on its line, before the batch: it drops
+// that call when it waits in the queue alone (dropQueued), else it is
+// queued on its own, to be passed at once (prompt), ahead of the batch,
+// which may have to wait for the call it names. So the returned messages
+// are those cancels, then the batch (when anything of it is left).
+func (f *lineFilter) batchLine(msg []byte) []*queued {
 	elems, ok := elements(msg, maxBatchMessages)
 	switch {
 	case !ok:
@@ -647,8 +668,7 @@ func (f *lineFilter) batchLine(msg []byte) *queued {
 		pass  []byte
 		seen  = map[any]bool{}
 		q     = &queued{kind: inPlace, batch: true}
-		// cancels are the batch's notifications/cancelled naming a call,
-		// at their place in pass.
+		// cancels are the batch's notifications/cancelled naming a call.
 		cancels []batchCancel
 	)
 	for _, raw := range elems {
@@ -672,7 +692,7 @@ func (f *lineFilter) batchLine(msg []byte) *queued {
 			if named {
 				// It may name a call of this batch, before or after it:
 				// decided once every call of the batch is known.
-				cancels = append(cancels, batchCancel{at: len(pass), id: id.Raw(), raw: raw})
+				cancels = append(cancels, batchCancel{id: id, raw: raw})
 				q.n++
 				continue
 			}
@@ -693,41 +713,35 @@ func (f *lineFilter) batchLine(msg []byte) *queued {
 		pass = append(append(pass, raw...), '\n')
 		q.n++
 	}
-	if len(cancels) > 0 {
-		// A cancel for a call of this batch is ignored: the call has not
-		// started (its batch starts as a whole, after the calls before
-		// it), and runs with its batch (docs/agents.md). The others keep
-		// their place.
-		var kept []byte
-		last := 0
-		for _, c := range cancels {
-			kept = append(kept, pass[last:c.at]...)
-			last = c.at
-			if seen[c.id] {
-				q.n--
-				continue
-			}
-			kept = append(append(kept, c.raw...), '\n')
+	// A cancel for a call of this batch is ignored: the call has not
+	// started (its batch starts as a whole, after the calls before it),
+	// and runs with its batch (docs/agents.md). One for another call takes
+	// effect now, as alone on its line: it must not wait for the batch's
+	// turn, which may come after the call it names has run.
+	var out []*queued
+	for _, c := range cancels {
+		q.n--
+		if seen[c.id.Raw()] || f.owed.dropQueued(c.id) {
+			continue
 		}
-		pass = append(kept, pass[last:]...)
+		out = append(out, &queued{data: append(bytes.Clone(c.raw), '\n'), n: 1, kind: prompt})
 	}
 	if len(ids) > 0 {
 		f.owed.askedBatch(&b, ids, slots, q.kind == ordered)
 	} else if len(b.replies) > 0 {
 		f.replies.send(b.array())
 	}
-	if len(pass) == 0 {
-		return nil
+	if len(pass) > 0 {
+		q.data = pass
+		out = append(out, q)
 	}
-	q.data = pass
-	return q
+	return out
 }
 
-// batchCancel is a notifications/cancelled of a batch: where it goes in
-// the batch's lines (an offset), the id it names, and the message.
+// batchCancel is a notifications/cancelled of a batch naming a call: the
+// id it names, and the message.
 type batchCancel struct {
-	at  int
-	id  any
+	id  jsonrpc.ID
 	raw []byte
 }
 

@@ -206,6 +206,13 @@ func (c *stdioClient) next() string {
 // the SDK before the ping, and the ping's reply comes while it waits.
 func runningPipeline(t *testing.T, version string) *stdioClient {
 	t.Helper()
+	c, _ := runningPipelineEnv(t, version)
+	return c
+}
+
+// runningPipelineEnv is runningPipeline, with the session's env.
+func runningPipelineEnv(t *testing.T, version string) (*stdioClient, *env) {
+	t.Helper()
 	e := newEnv(t)
 	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
 		t.Fatal(err)
@@ -224,7 +231,7 @@ func runningPipeline(t *testing.T, version string) *stdioClient {
 	if s, _ := summary(t, c.next()); s != "3:ok" {
 		t.Fatalf("the reply after run_pipeline and ping is %s, want the ping's", s)
 	}
-	return c
+	return c, e
 }
 
 // TestStdioCancelAndPing: while a call runs (run_pipeline waiting up to
