@@ -15,7 +15,7 @@ import (
 
 func basketCommands() []*command {
 	var page docex.Page
-	var force bool
+	var force, quiet bool
 	var pipeline string
 	return []*command{
 		{path: "basket create", args: "NAME", access: "writer", minArgs: 1, maxArgs: 1,
@@ -50,7 +50,10 @@ Examples:
 			summary: "list baskets",
 			help: `Example:
   docex basket list --json`,
-			flags: func(fs *pflag.FlagSet) { pageFlags(fs, &page) },
+			flags: func(fs *pflag.FlagSet) {
+				pageFlags(fs, &page)
+				fs.BoolVarP(&quiet, "quiet", "q", false, "print only the baskets' ids, one per line (for scripts)")
+			},
 			run: func(ctx context.Context, c *cli, args []string) error {
 				s, err := c.session(ctx)
 				if err != nil {
@@ -60,10 +63,20 @@ Examples:
 				if err != nil {
 					return err
 				}
-				if err := c.emit(bs, func(w io.Writer) { printBaskets(w, bs) }); err != nil {
+				if err := c.emit(bs, func(w io.Writer) {
+					if quiet {
+						for _, b := range bs {
+							writef(w, "%s\n", b.ID)
+						}
+						return
+					}
+					printBaskets(w, bs)
+				}); err != nil {
 					return err
 				}
-				c.morePages(page, len(bs), -1, "baskets")
+				if !quiet {
+					c.morePages(page, len(bs), -1, "baskets")
+				}
 				return nil
 			}},
 		{path: "basket show", args: "NAME", access: "reader", minArgs: 1, maxArgs: 1,

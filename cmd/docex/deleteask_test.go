@@ -209,10 +209,22 @@ func TestListsSayTheNextPage(t *testing.T) {
 		{[]string{"audit", "list", "--limit", "2"}, "showing entries 1 to 2; there may be more: --offset 2\n"},
 		{[]string{"basket", "list", "--limit", "1"}, "showing baskets 1 to 1; there may be more: --offset 1\n"},
 		{[]string{"basket", "list", "--limit", "2"}, ""},
+		{[]string{"basket", "list", "--limit", "1", "-q"}, ""},
 	} {
 		if r := h.ok(with(tc.args...)...); r.stderr != tc.want {
 			t.Errorf("docex %s: stderr %q, want %q", strings.Join(tc.args, " "), r.stderr, tc.want)
 		}
+	}
+	// basket list -q: the ids alone, one per line (before: an unknown flag).
+	bs := decode[[]struct {
+		ID string `json:"id"`
+	}](t, h.ok(with("basket", "list", "--json")...).stdout)
+	var ids []string
+	for _, b := range bs {
+		ids = append(ids, b.ID)
+	}
+	if out := h.ok(with("basket", "list", "-q")...).stdout; len(ids) == 0 || out != strings.Join(ids, "\n")+"\n" {
+		t.Errorf("basket list -q: %q, want the ids %q", out, ids)
 	}
 }
 
