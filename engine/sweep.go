@@ -25,6 +25,13 @@ type SweepReport struct {
 	// ContentDirs are content namespaces (directories, object prefixes) of
 	// deleted tenants or of old incarnations of a tenant id.
 	ContentDirs []string `json:"content_dirs"`
+	// ContentDirsLeft are content namespaces of deleted tenants or old
+	// incarnations that the sweep found but could not remove (the content
+	// store failed the removal or the listing under them), each with the
+	// store's error. They stay dead: the next sweep removes them once the
+	// store works. When it is not empty, Sweep returns an error matching
+	// docex.ErrStorageUnavailable.
+	ContentDirsLeft []SweepLeft `json:"content_dirs_left"`
 	// ContentFiles is the number of unreferenced content files or objects
 	// and stale staging leftovers removed (what TenantContent.Clean names:
 	// staging files; with S3, spool files and aborted multipart uploads),
@@ -43,6 +50,15 @@ type SweepReport struct {
 	// and compiled code of no known module. It stays 0 without a runtime
 	// that keeps such a cache (CachePruner).
 	CompiledModules int `json:"compiled_modules"`
+}
+
+// SweepLeft is a content namespace a Sweep could not remove.
+type SweepLeft struct {
+	// Location names it as the content store does (a directory, an
+	// s3://BUCKET/PREFIX/).
+	Location string `json:"location"`
+	// Error is the content store's error.
+	Error string `json:"error"`
 }
 
 // SweepOptions are the settings of a Sweep.
@@ -72,9 +88,13 @@ type SweepOptions struct {
 // run docex init) or names another system (docex.ErrInvalidConfig), since
 // another system's tenant namespaces would otherwise look like those of
 // deleted tenants. It returns docex.ErrInvalid for a negative grace, docex.ErrClosed after Close, and a partial report
-// with the error when the sweep stops half way.
+// with the error when the sweep stops half way. A content namespace of a
+// deleted tenant or old incarnation that the store fails to remove does
+// not stop it: the sweep goes on, lists it in ContentDirsLeft and then
+// returns the report with an error matching docex.ErrStorageUnavailable
+// that names it (the next sweep removes it).
 func (p *TenantProvisioner) Sweep(ctx context.Context, opts SweepOptions) (SweepReport, error) {
-	rep := SweepReport{DryRun: opts.DryRun, Storage: []string{}, ContentDirs: []string{}}
+	rep := SweepReport{DryRun: opts.DryRun, Storage: []string{}, ContentDirs: []string{}, ContentDirsLeft: []SweepLeft{}}
 	if p.e.closed.Load() {
 		return rep, docex.ErrClosed
 	}
@@ -86,6 +106,9 @@ func (p *TenantProvisioner) Sweep(ctx context.Context, opts SweepOptions) (Sweep
 	}
 	sw := sweepRun{p: p, opts: opts, cutoff: time.Now().Add(-opts.Grace), cleaned: map[string]bool{}, keep: map[string]bool{}, rep: &rep}
 	err := sw.sweep(ctx)
+	if err == nil && len(rep.ContentDirsLeft) > 0 {
+		err = leftError(rep.ContentDirsLeft)
+	}
 	op := "system.sweep"
 	if opts.DryRun {
 		op = "system.sweep.dry_run"
@@ -94,7 +117,23 @@ func (p *TenantProvisioner) Sweep(ctx context.Context, opts SweepOptions) (Sweep
 	if rep.CompiledModules > 0 {
 		target += fmt.Sprintf(" compiled=%d", rep.CompiledModules)
 	}
+	if len(rep.ContentDirsLeft) > 0 {
+		target += fmt.Sprintf(" dirs_left=%d", len(rep.ContentDirsLeft))
+	}
 	return rep, p.audit(ctx, op, target, err)
+}
+
+// leftError is the error of a sweep that could not remove the content
+// namespaces left: storage_unavailable, whatever the store's errors (each
+// is in the report), naming the first.
+func leftError(left []SweepLeft) error {
+	more := ""
+	if len(left) > 1 {
+		more = fmt.Sprintf(" and %d more", len(left)-1)
+	}
+	return docex.Errorf(docex.ErrStorageUnavailable,
+		"could not remove %d stale content directories (of deleted tenants or old incarnations): %s%s: %s; they are left for the next docex gc, which removes them once the content store works",
+		len(left), left[0].Location, more, left[0].Error)
 }
 
 // sweepRun is one Sweep.
@@ -162,9 +201,17 @@ func (sw *sweepRun) sweep(ctx context.Context) error {
 		if err != nil && !errors.Is(err, docex.ErrTenantNotFound) {
 			return err
 		}
-		if sw.opts.DryRun || e.content.DeleteTenant(ctx, si.TenantID, si.Incarnation) == nil {
-			rep.ContentDirs = append(rep.ContentDirs, si.Location)
+		if !sw.opts.DryRun {
+			if err := e.content.DeleteTenant(ctx, si.TenantID, si.Incarnation); err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				// Left for the next sweep, and said so.
+				rep.ContentDirsLeft = append(rep.ContentDirsLeft, SweepLeft{Location: si.Location, Error: err.Error()})
+				return nil
+			}
 		}
+		rep.ContentDirs = append(rep.ContentDirs, si.Location)
 		return nil
 	})
 	if err != nil {

@@ -593,7 +593,13 @@ missing or names another system (storage.documents shared with another
 system, or changed after docex init). A content directory that is missing
 (deleted, or its volume not mounted) is storage_unavailable, exit 1, as
 for every command that reads, writes or removes document content;
-nothing is removed.
+nothing is removed. A content directory (S3: prefix) of a deleted tenant
+or old incarnation that the store fails to remove (the S3 server fails
+the DELETE or a listing under the prefix, a file system error) does not
+stop gc: it goes on, then prints what it removed and, after "could not
+remove N stale content directories", each one left with the store's
+error (content_dirs_left in --json), and exits 1, storage_unavailable;
+the next docex gc removes them once the store works.
 
 With --dry-run it removes, rewrites and deletes nothing and reports what gc
 would remove at that moment, in the same form (the system audit log records
@@ -615,10 +621,12 @@ Examples:
 				return err
 			}
 			rep, err := p.Sweep(ctx, opts)
-			if err != nil {
+			if err != nil && len(rep.ContentDirsLeft) == 0 {
 				return claimErr(c.sys.file, err)
 			}
-			return c.emit(rep, func(w io.Writer) {
+			// With content directories left, the report says what was
+			// removed and what was left, and the error follows it.
+			if eerr := c.emit(rep, func(w io.Writer) {
 				verb := "removed"
 				if rep.DryRun {
 					verb = "would remove"
@@ -634,7 +642,16 @@ Examples:
 				for _, d := range rep.ContentDirs {
 					writef(w, "  content directory %s\n", d)
 				}
-			})
+				if len(rep.ContentDirsLeft) > 0 {
+					writef(w, "could not remove %d stale content directories (left for the next docex gc):\n", len(rep.ContentDirsLeft))
+				}
+				for _, d := range rep.ContentDirsLeft {
+					writef(w, "  content directory %s: %s\n", d.Location, d.Error)
+				}
+			}); eerr != nil {
+				return eerr
+			}
+			return err
 		},
 	}
 }
