@@ -20,6 +20,8 @@ import (
 //   - document: Document (one statement);
 //   - documents: Documents, a page of 20 with their metadata (a read
 //     transaction, two statements);
+//   - documents-1: Documents, a page of 1: the same snapshot read where
+//     the statements' cost (parsing, if unprepared) weighs most;
 //   - document-parallel: Document from GOMAXPROCS goroutines;
 //   - open-document: OpenTenant, Document, Close (what an engine Session
 //     does per call).
@@ -61,6 +63,16 @@ func BenchmarkStoreRead(b *testing.B) {
 			ds, err := st.Documents(ctx, bk.ID, docex.Page{Limit: 20, Offset: (i * 20) % len(ids)})
 			if err != nil || len(ds) != 20 {
 				b.Fatal(len(ds), err)
+			}
+			i++
+		}
+	})
+	b.Run("documents-1", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			ds, err := st.Documents(ctx, bk.ID, docex.Page{Limit: 1, Offset: i % len(ids)})
+			if err != nil || len(ds) != 1 || len(ds[0].Metadata) != 3 {
+				b.Fatal(ds, err)
 			}
 			i++
 		}

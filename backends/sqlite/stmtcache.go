@@ -16,7 +16,8 @@ const maxCachedStmts = 256
 // Preparing on a pool needs a free connection, and the write pool has only
 // one, held by the transaction that meets a new query. So a miss inside a
 // transaction is only recorded; prepareMissed prepares the recorded queries
-// later, when the caller holds no connection (Write calls it before BEGIN).
+// later, when the caller holds no connection (Write calls it before BEGIN,
+// snapOn before the BEGIN of its read transaction).
 type stmtCache struct {
 	pool   *sql.DB
 	mu     sync.Mutex

@@ -102,7 +102,15 @@ func (r reader) snap(ctx context.Context, fn func(r reader) error) error {
 	return fn(r)
 }
 
+// snapOn runs fn in a read transaction on the pool p. The snapshot's
+// statements come from the pool's statement cache (cachedTx: each
+// connection prepares a statement once and keeps it); queries a snapshot
+// met that the cache has not prepared yet are prepared here first, before
+// BEGIN, since preparing on the pool needs a connection the snapshot does
+// not hold. Without this, queries only ever run in snapshots were never
+// prepared and each snapshot parsed them again.
 func (r reader) snapOn(ctx context.Context, p cachedPool, fn func(r reader) error) error {
+	p.c.prepareMissed(ctx)
 	t, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
