@@ -474,8 +474,19 @@ type JobQueue interface {
 	// served"); with cfg.Tenants it is not served again, and once every
 	// one of them was deleted Work stops as above and returns a
 	// *TenantsDeletedError. Otherwise it returns an error only when it
-	// cannot start.
+	// cannot start. The context of a running handler whose tenant Work
+	// finds deleted (it looks about every cfg.Poll, on PostgreSQL every
+	// second at most) is cancelled with TenantDeletedCause(tenant) as its
+	// cause, so that a plugin call in progress stops rather than running
+	// to its timeout; the handler then returns Drop.
 	Work(ctx context.Context, cfg WorkConfig, handle JobHandler) error
+}
+
+// TenantDeletedCause is the cause (context.Cause) with which
+// JobQueue.Work cancels the context of the running handlers of a tenant
+// it found deleted: `tenant "ID" was deleted`, a docex.ErrTenantUnknown.
+func TenantDeletedCause(tenant string) error {
+	return docex.Errorf(docex.ErrTenantUnknown, "tenant %q was deleted", tenant)
 }
 
 // WithDefaults returns cfg with its defaults applied.

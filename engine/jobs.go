@@ -213,7 +213,13 @@ func (r *jobRunner) handle(ctx context.Context, d driver.Delivery) driver.Outcom
 	if r.e.closed.Load() {
 		return driver.Outcome{Kind: driver.Again}
 	}
-	return r.batches.submit(ctx, d)
+	out := r.batches.submit(ctx, d)
+	if out.Kind == driver.Again && ctx.Err() != nil && tenantGone(context.Cause(ctx)) {
+		// The queue found the tenant deleted (driver.TenantDeletedCause)
+		// before the delivery ran, or while it ran.
+		return tenantDeleted(d.TenantID)
+	}
+	return out
 }
 
 // runBatch runs a batch of one tenant's deliveries (the batcher's run).
@@ -240,12 +246,19 @@ func (r *jobRunner) runBatch(ctx context.Context, tenant string, batch []*pendin
 // more. Most such failures say so themselves (docex.ErrTenantUnknown,
 // see tenantGone); the registry is read here for those that do not (an
 // error classified otherwise, a write that failed for another reason
-// just before the tenant went). A stopping worker's deliveries stay Again.
+// just before the tenant went). A stopping worker's deliveries stay Again,
+// but for those whose context the queue cancelled because it found their
+// tenant deleted (driver.TenantDeletedCause): the attempt stopped where
+// it was (a plugin call in progress included) and is cancelled.
 func (r *jobRunner) dropIfDeleted(ctx context.Context, tenant string, outs []driver.Outcome) {
-	if tenant == "" || r.e.closed.Load() || ctx.Err() != nil || !slices.ContainsFunc(outs, func(o driver.Outcome) bool { return o.Kind == driver.Again }) {
+	if tenant == "" || r.e.closed.Load() || !slices.ContainsFunc(outs, func(o driver.Outcome) bool { return o.Kind == driver.Again }) {
 		return
 	}
-	if _, err := r.e.be.Tenant(ctx, tenant); !errors.Is(err, docex.ErrTenantNotFound) {
+	if ctx.Err() != nil {
+		if !tenantGone(context.Cause(ctx)) {
+			return
+		}
+	} else if _, err := r.e.be.Tenant(ctx, tenant); !errors.Is(err, docex.ErrTenantNotFound) {
 		return
 	}
 	for i := range outs {
@@ -505,11 +518,11 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		read := ownerOf(job)
 		job.Attempts++
 		job.State, job.UpdatedAt = driver.JobRunning, e.now()
-		if waiting(job) {
-			// It no longer waits for its tenant (resumed): a running job
-			// does not say it is suspended.
-			job.Error, job.ErrorCode = "", ""
-		}
+		// A running job has no error: the previous attempt's is in its
+		// history (a retry after a transient failure does not show as
+		// failed), and a job that waited for its tenant no longer waits
+		// (resumed).
+		job.Error, job.ErrorCode = "", ""
 		det.Attempts = append(det.Attempts, JobAttempt{N: job.Attempts, StartedAt: e.now(), Worker: r.worker})
 		det.trim()
 		job.Detail = det.bytes()
@@ -838,9 +851,15 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 		op = "job.cancelled"
 	case ctx.Err() != nil:
 		// Interrupted (shutdown): not the job's fault, no attempt spent.
+		// Queued again, it shows its last ended attempt's error, as
+		// before the attempt started.
 		job.Attempts--
 		det.Attempts = det.Attempts[:len(det.Attempts)-1]
 		job.State, job.RunAt = driver.JobQueued, now
+		job.Error, job.ErrorCode = "", ""
+		if k := len(det.Attempts); k > 0 && !det.Attempts[k-1].EndedAt.IsZero() {
+			job.Error, job.ErrorCode = det.Attempts[k-1].Error, det.Attempts[k-1].ErrorCode
+		}
 		op, out = "", driver.Outcome{Kind: driver.Again}
 	case transient(err, retryTimeout) && job.Attempts < job.MaxAttempts:
 		wait := backoff(r.retryBase, budgetAttempt(job, det))

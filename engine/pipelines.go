@@ -870,8 +870,13 @@ type JobStep struct {
 // its run_at (the record keeps the text until a worker looks at the job
 // again), or runs (a worker clears the text when the attempt starts; a
 // record written by an older worker may still hold it).
+//
+// A running job shows no error: the error of its previous attempt (a
+// transient failure it is retried after) is in its history, and the
+// current attempt has not failed. A worker clears it when the attempt
+// starts; a record written by an older worker may still hold it.
 func jobInfo(j driver.JobRecord) JobInfo {
-	if (j.State == driver.JobQueued || j.State == driver.JobRunning) && waiting(j) {
+	if j.State == driver.JobRunning || j.State == driver.JobQueued && waiting(j) {
 		j.Error, j.ErrorCode = "", ""
 	}
 	det := jobDetailOf(j)

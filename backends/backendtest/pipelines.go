@@ -63,6 +63,8 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("WorkerTenantsDeleted", f.testWorkerTenantsDeleted)
 	t.Run("ShowWhileRunning", f.testShowWhileRunning)
 	t.Run("SuspendedWhileRunning", f.testSuspendedWhileRunning)
+	t.Run("DeletedWhileStepRuns", f.testDeletedWhileStepRuns)
+	t.Run("RetryRunningNoError", f.testRetryRunningNoError)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
 	t.Run("OtherTenantWriteHeld", f.testOtherTenantWriteHeld)
 	t.Run("RandomInterleaving", f.testPipelineInterleaving)

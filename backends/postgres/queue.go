@@ -189,7 +189,7 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	stopNoted := context.AfterFunc(ctx, func() { now := time.Now(); stopAt.Store(&now) })
 	defer stopNoted()
 	sem := make(chan struct{}, cfg.Concurrency)
-	held := &heldJobs{ids: map[int64]struct{}{}}
+	held := &heldJobs{ids: map[int64]heldJob{}}
 	// hard is done once the shutdown cancels the running jobs.
 	hard, cancelRunning := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelRunning(nil)
@@ -204,15 +204,24 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 			log.Info("dropped a superseded delivery (its job was cancelled or failed while it was held)", "river_job", job.ID, "tenant", job.Args.Tenant, "job", job.Args.Job)
 			return nil
 		}
-		held.add(job.ID)
+		// The handler's context: hard, or cancelled by the tenant watch
+		// when it finds the job's tenant deleted (heldJobs.cancelTenant).
+		hctx, hcancel := context.WithCancelCause(hard)
+		defer hcancel(nil)
+		held.add(job.ID, job.Args.Tenant, hcancel)
 		defer held.remove(job.ID)
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done(): // stopping: a job not started is released
 			return river.JobSnooze(0)
+		case <-hctx.Done(): // its tenant was deleted (or a hard stop)
+			if cause := context.Cause(hctx); errors.Is(cause, docex.ErrTenantUnknown) {
+				return river.JobCancel(errors.New("cancelled: " + cause.Error()))
+			}
+			return river.JobSnooze(0)
 		}
 		defer func() { <-sem }()
-		out := handle(hard, driver.Delivery{TenantID: job.Args.Tenant, JobID: job.Args.Job, Lease: rescue})
+		out := handle(hctx, driver.Delivery{TenantID: job.Args.Tenant, JobID: job.Args.Job, Lease: rescue})
 		switch out.Kind {
 		case driver.Again:
 			return river.JobSnooze(max(out.After, 0))
@@ -296,8 +305,8 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	}
 	var stopErr error
 	// removing are the queues of deleted tenants not yet removed. River's
-	// Remove waits for the queue's running jobs (cancelled by the handler,
-	// the tenant gone, once their run ends) holding River's lock of its
+	// Remove waits for the queue's running jobs (stopped by drop, which
+	// cancels their handlers' contexts, and cancelled) holding River's lock of its
 	// queues, which Add also takes: each tick tries each removal for
 	// removeWait at most (the queue's producer, stopping, fetches no more
 	// meanwhile), so that neither adding the queue of a tenant created
@@ -320,6 +329,7 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	}
 	drop := func(t string) {
 		log.Warn("tenant deleted: no longer served", "tenant", t)
+		held.cancelTenant(t)
 		delete(serving, t)
 		delete(queues, tenantQueue(t))
 		removing[t] = true
@@ -495,13 +505,34 @@ func superseded(metadata []byte) bool {
 // function and not yet returned, started or not.
 type heldJobs struct {
 	mu  sync.Mutex
-	ids map[int64]struct{}
+	ids map[int64]heldJob
 }
 
-func (h *heldJobs) add(id int64) {
+// heldJob is a River job the worker holds: its tenant, and the
+// cancellation of its handler's context.
+type heldJob struct {
+	tenant string
+	cancel context.CancelCauseFunc
+}
+
+func (h *heldJobs) add(id int64, tenant string, cancel context.CancelCauseFunc) {
 	h.mu.Lock()
-	h.ids[id] = struct{}{}
+	h.ids[id] = heldJob{tenant: tenant, cancel: cancel}
 	h.mu.Unlock()
+}
+
+// cancelTenant cancels the handlers' contexts of the jobs of tenant the
+// worker holds, with driver.TenantDeletedCause (the tenant watch found
+// it deleted): a plugin call in progress stops, and the delivery is
+// cancelled, rather than running to its end first.
+func (h *heldJobs) cancelTenant(tenant string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, j := range h.ids {
+		if j.tenant == tenant {
+			j.cancel(driver.TenantDeletedCause(tenant))
+		}
+	}
 }
 
 func (h *heldJobs) remove(id int64) {

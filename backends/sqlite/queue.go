@@ -165,14 +165,21 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 			outcomes = append(outcomes, claimOutcome{tenant: t, reserved: reserved, claimed: len(ids), err: err})
 			mu.Unlock()
 			if len(ids) > 0 {
+				// The claim's jobs run under cctx, cancelled with
+				// driver.TenantDeletedCause once the tenant is found
+				// deleted (watchDeleted), so that a plugin call in
+				// progress stops rather than running to its end.
+				cctx, ccancel := context.WithCancelCause(hctx)
 				var stores sync.WaitGroup
 				stores.Add(len(ids))
-				go func() { stores.Wait(); st.Close() }()
+				watched := make(chan struct{})
+				go q.watchDeleted(cctx, st, t, cfg.Poll, watched, ccancel)
+				go func() { stores.Wait(); close(watched); ccancel(nil); st.Close() }()
 				for _, id := range ids {
 					wg.Add(1) // within the claim's own count: Wait has not returned
 					go func() {
 						defer wg.Done()
-						q.run(hctx, st, t, id, cfg, handle, log)
+						q.run(cctx, st, t, id, cfg, handle, log)
 						stores.Done()
 						mu.Lock()
 						running[t]--
@@ -410,6 +417,35 @@ func (q *jobQueue) claim(ctx context.Context, t string, cfg driver.WorkConfig, w
 	return st, ids, nil
 }
 
+// watchDeleted looks, every poll until done is closed or ctx is done,
+// whether tenant t was deleted (or deleted and created again) since st
+// was opened, and then cancels ctx with driver.TenantDeletedCause: the
+// running jobs of the claim that opened st stop at once, a plugin call in
+// progress included, and are cancelled. The look is the check of a
+// store's reads (store.checkRead): it reads the registry only when the
+// system database changed, whichever process changed it. The local
+// store (single-tenant) has no registry, and is never deleted.
+func (q *jobQueue) watchDeleted(ctx context.Context, st *store, t string, poll time.Duration, done <-chan struct{}, cancel context.CancelCauseFunc) {
+	if st.h == nil {
+		return
+	}
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := st.checkRead(ctx); errors.Is(err, docex.ErrTenantUnknown) {
+			cancel(driver.TenantDeletedCause(t))
+			return
+		}
+	}
+}
+
 // run hands a leased job to handle, renewing the lease meanwhile, and
 // settles the lease according to the outcome.
 func (q *jobQueue) run(ctx context.Context, st *store, tenant, id string, cfg driver.WorkConfig, handle driver.JobHandler, log interface {
@@ -441,6 +477,11 @@ func (q *jobQueue) run(ctx context.Context, st *store, tenant, id string, cfg dr
 		// The handler wrote the job's final state, which ended the lease
 		// (tx.UpdateJob). Were the state not final, the lease expires and
 		// the job is delivered again.
+		return
+	}
+	if out.Kind == driver.Drop && errors.Is(context.Cause(ctx), docex.ErrTenantUnknown) {
+		// The tenant was deleted (watchDeleted): the job went with its
+		// file, nothing is left to write.
 		return
 	}
 	bg := context.WithoutCancel(ctx)
