@@ -262,9 +262,10 @@ func BenchmarkStateReset(b *testing.B) {
 	b.Run("instantiate-and-initialize", func(b *testing.B) {
 		for b.Loop() {
 			p.mu.Lock()
-			p.snap.img.close()
+			s := p.snap
 			p.snap = nil
 			p.mu.Unlock()
+			sb.idle.dropSnapshot(s)
 			sb.copyReset = true // one instance, no image: the cost of initialising
 			in, err := p.instantiate(ctx)
 			if err != nil {

@@ -45,7 +45,7 @@ func openPagemap() *pagemap {
 		return nil
 	}
 	pm := &pagemap{f: f}
-	img, err := newImage(make([]byte, 4*pageBytes))
+	img, err := newImage(make([]byte, 4*pageBytes), []uint64{0}, 4*pageBytes)
 	if err != nil {
 		f.Close()
 		return nil
@@ -95,34 +95,76 @@ func (pm *pagemap) dirty(mem []byte, buf []byte, out []int) ([]int, error) {
 	return out, nil
 }
 
-// image is a snapshot's memory in a sealed memfd. mu keeps close from
-// releasing the descriptor (whose number the process may reuse for another
-// file) while mapping uses it.
+// image is a snapshot's memory in a sealed memfd: only its non-zero pages
+// are written (the holes read as zero and cost nothing), and the file ends
+// at the last non-zero page (past it, mappings are anonymous zeroed
+// memory). view is a read-only shared mapping of the file from which a
+// reset copies pages back. mu keeps close from releasing the descriptor
+// (whose number the process may reuse for another file) while mapping
+// uses it.
 type image struct {
 	mu   sync.RWMutex
 	fd   int
-	size int
+	size int // bytes of the file: up to the last non-zero page
+	view []byte
 }
 
-func newImage(mem []byte) (*image, error) {
+// newImage writes the pages of mem that nz marks (a bit per host page) to
+// a sealed memfd of size bytes (a multiple of pageBytes, at most len(mem)).
+func newImage(mem []byte, nz []uint64, size int) (*image, error) {
 	fd, err := unix.MemfdCreate("docex-snapshot", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, err
 	}
-	img := &image{fd: fd, size: len(mem)}
-	for off := 0; off < len(mem); {
-		n, err := unix.Pwrite(fd, mem[off:], int64(off))
-		if err != nil {
-			img.close()
-			return nil, err
+	img := &image{fd: fd, size: size}
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		img.close()
+		return nil, err
+	}
+	for i := 0; i < size/pageBytes; {
+		if !pageSet(nz, i) {
+			i++
+			continue
 		}
-		off += n
+		j := i + 1
+		for j < size/pageBytes && pageSet(nz, j) {
+			j++
+		}
+		for off, end := i*pageBytes, j*pageBytes; off < end; {
+			n, err := unix.Pwrite(fd, mem[off:end], int64(off))
+			if err != nil {
+				img.close()
+				return nil, err
+			}
+			off += n
+		}
+		i = j
 	}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
 		img.close()
 		return nil, err
 	}
+	if size > 0 {
+		v, err := unix.Mmap(fd, 0, size, unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			img.close()
+			return nil, err
+		}
+		img.view = v
+	}
 	return img, nil
+}
+
+// resident returns the bytes of the file's pages in memory (tmpfs blocks):
+// the non-zero pages written, and holes that mappings have read since.
+func (img *image) resident() int64 {
+	img.mu.RLock()
+	defer img.mu.RUnlock()
+	var st unix.Stat_t
+	if img.fd < 0 || unix.Fstat(img.fd, &st) != nil {
+		return 0
+	}
+	return st.Blocks * 512
 }
 
 // mapping maps the image privately, reserving limit bytes: past the
@@ -159,6 +201,10 @@ func (img *image) close() {
 	if img.fd >= 0 {
 		unix.Close(img.fd)
 		img.fd = -1
+	}
+	if img.view != nil {
+		_ = unix.Munmap(img.view)
+		img.view = nil
 	}
 }
 

@@ -19,9 +19,14 @@ func (pm *pagemap) dirty(mem, buf []byte, out []int) ([]int, error) {
 	return nil, errors.ErrUnsupported
 }
 
-type image struct{}
+type image struct {
+	size int
+	view []byte
+}
 
-func newImage([]byte) (*image, error) { return nil, errors.ErrUnsupported }
+func newImage([]byte, []uint64, int) (*image, error) { return nil, errors.ErrUnsupported }
+
+func (img *image) resident() int64 { return 0 }
 
 func (img *image) mapping(uint64) ([]byte, error) { return nil, errors.ErrUnsupported }
 

@@ -14,22 +14,31 @@ import (
 // each instance.
 const instanceOverhead = 64 << 10
 
-// idleCache holds the instances of every pool between invocations: at
-// most Config.MaxIdleBytes of them in all, each for at most
-// Config.IdleTTL; when full, the least recently parked instance of any
-// pool is closed first. Every parked instance is in its initial state.
+// idleCache holds the instances of every pool between invocations and
+// the plugins' snapshots: at most Config.MaxIdleBytes of them in all,
+// instances each for at most Config.IdleTTL; when full, the least recently
+// used entry is evicted first (an instance: closed; a snapshot: dropped,
+// its plugin initialises anew and takes another). A snapshot is used when
+// an instance is made from it or parked after a reset to it, and charged
+// for what it holds (snapshot.bytes, measured again at each use). Every
+// parked instance is in its initial state.
 type idleCache struct {
-	mu    sync.Mutex
-	lru   list.List // of *idleEntry; front: most recently parked
-	bytes int64
-	max   int64
-	ttl   time.Duration
-	now   func() time.Time
+	mu        sync.Mutex
+	lru       list.List // of *idleEntry; front: most recently used
+	bytes     int64     // instances and snapshots
+	instances int
+	snapBytes int64
+	snaps     int
+	max       int64
+	ttl       time.Duration
+	now       func() time.Time
 }
 
+// idleEntry is an idle instance (in, of pool pl) or a snapshot (snap).
 type idleEntry struct {
 	in   *instance
 	pl   *pool
+	snap *snapshot
 	at   time.Time
 	size int64
 	elem *list.Element
@@ -65,40 +74,133 @@ func (c *idleCache) take(ctx context.Context, pl *pool) *instance {
 func (c *idleCache) remove(e *idleEntry) {
 	c.lru.Remove(e.elem)
 	c.bytes -= e.size
+	if e.snap != nil {
+		c.snaps--
+		c.snapBytes -= e.size
+		e.snap.entry, e.snap.gone = nil, true
+		return
+	}
+	c.instances--
 	if i := slices.Index(e.pl.idle, e); i >= 0 {
 		e.pl.idle = slices.Delete(e.pl.idle, i, i+1)
 	}
 }
 
-// put parks in for pl (at most perPool per pool) and evicts what no longer
-// fits or has expired, or closes in when pl is closed or it is too big.
-func (c *idleCache) put(ctx context.Context, pl *pool, in *instance, perPool int) {
-	var closing []*instance
-	defer func() {
-		for _, in := range closing {
-			in.close(ctx)
+// evicted is what an eviction took out of the cache, to close once c.mu
+// is released.
+type evicted struct {
+	ins   []*instance
+	snaps []*snapshot
+}
+
+func (ev *evicted) close(ctx context.Context) {
+	for _, in := range ev.ins {
+		in.close(ctx)
+	}
+	for _, s := range ev.snaps {
+		s.owner.forget(s)
+	}
+}
+
+// trim evicts, least recently used first, until the cache fits its
+// budget, and instances idle past the TTL found on the way; c.mu is held.
+func (c *idleCache) trim(now time.Time, ev *evicted) {
+	for back := c.lru.Back(); back != nil; back = c.lru.Back() {
+		old := back.Value.(*idleEntry)
+		if c.bytes <= c.max && (old.snap != nil || now.Sub(old.at) <= c.ttl) {
+			break
 		}
-	}()
+		c.remove(old)
+		if old.snap != nil {
+			ev.snaps = append(ev.snaps, old.snap)
+		} else {
+			ev.ins = append(ev.ins, old.in)
+		}
+	}
+}
+
+// use marks s used now and charges what it holds now; c.mu is held.
+func (c *idleCache) use(s *snapshot, now time.Time) {
+	e := s.entry
+	if e == nil {
+		return
+	}
+	size := s.bytes()
+	c.bytes += size - e.size
+	c.snapBytes += size - e.size
+	e.size, e.at = size, now
+	c.lru.MoveToFront(e.elem)
+}
+
+// addSnapshot charges s to the cache, evicting what no longer fits; it
+// reports false (s is not kept) when s alone exceeds the budget or was
+// dropped meanwhile.
+func (c *idleCache) addSnapshot(ctx context.Context, s *snapshot) bool {
+	var ev evicted
+	defer ev.close(ctx)
+	size := s.bytes()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.gone || size > c.max {
+		s.gone = true
+		return false
+	}
+	now := c.now()
+	e := &idleEntry{snap: s, at: now, size: size}
+	e.elem = c.lru.PushFront(e)
+	s.entry = e
+	c.bytes += size
+	c.snaps++
+	c.snapBytes += size
+	c.trim(now, &ev)
+	return true
+}
+
+// touchSnapshot marks s used (an instance was made from it).
+func (c *idleCache) touchSnapshot(ctx context.Context, s *snapshot) {
+	var ev evicted
+	defer ev.close(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	c.use(s, now)
+	c.trim(now, &ev)
+}
+
+// dropSnapshot takes s out of the cache and closes it (its plugin closed).
+func (c *idleCache) dropSnapshot(s *snapshot) {
+	c.mu.Lock()
+	if s.entry != nil {
+		c.remove(s.entry)
+	}
+	s.gone = true
+	c.mu.Unlock()
+	s.close()
+}
+
+// put parks in for pl (at most perPool per pool), marks the snapshot it
+// was reset to used, and evicts what no longer fits or has expired, or
+// closes in when pl is closed or it is too big.
+func (c *idleCache) put(ctx context.Context, pl *pool, in *instance, perPool int) {
+	var ev evicted
+	defer ev.close(ctx)
 	size := instanceBytes(in)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if pl.dead || size > c.max || len(pl.idle) >= perPool {
-		closing = append(closing, in)
+		ev.ins = append(ev.ins, in)
 		return
 	}
 	now := c.now()
+	if in.snap != nil {
+		c.use(in.snap, now)
+	}
 	e := &idleEntry{in: in, pl: pl, at: now, size: size}
 	e.elem = c.lru.PushFront(e)
 	c.bytes += size
+	c.instances++
 	pl.idle = append(pl.idle, e)
-	for back := c.lru.Back(); back != nil; back = c.lru.Back() {
-		old := back.Value.(*idleEntry)
-		if c.bytes <= c.max && now.Sub(old.at) <= c.ttl {
-			break
-		}
-		c.remove(old)
-		closing = append(closing, old.in)
-	}
+	c.trim(now, &ev)
 }
 
 // drain marks pl closed and closes its idle instances.
@@ -115,9 +217,17 @@ func (c *idleCache) drain(ctx context.Context, pl *pool) {
 	}
 }
 
-// stats returns the instances and bytes parked.
+// stats returns the instances parked and the bytes charged (instances
+// and snapshots).
 func (c *idleCache) stats() (n int, bytes int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lru.Len(), c.bytes
+	return c.instances, c.bytes
+}
+
+// snapStats returns the snapshots kept and the bytes charged for them.
+func (c *idleCache) snapStats() (n int, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.snaps, c.snapBytes
 }

@@ -29,6 +29,7 @@ type Plugin struct {
 	mu     sync.Mutex
 	pools  map[string]*pool
 	snap   *snapshot // state after initialisation; nil until the first instance
+	noSnap bool      // the snapshot alone exceeded Config.MaxIdleBytes: none is kept
 	closed bool
 	// inited: an instance's start function and _initialize have once
 	// ended well. A module with no snapshot (it changes tables, or its
@@ -69,10 +70,12 @@ func (p *Plugin) closePools(ctx context.Context) bool {
 	p.closed = true
 	pools := p.pools
 	p.pools = nil
-	if p.snap != nil {
-		p.snap.img.close() // instances keep their mappings
-	}
+	snap := p.snap
+	p.snap = nil
 	p.mu.Unlock()
+	if snap != nil {
+		p.sb.idle.dropSnapshot(snap)
+	}
 	for _, pl := range pools {
 		pl.drain(ctx)
 	}
@@ -145,6 +148,10 @@ type instance struct {
 	out     *guestOutput
 	stack   []uint64
 	clock   *guestClock
+
+	// snap is the snapshot the instance was made from or taken of: only
+	// to that one can it be reset (its memory may map snap's image).
+	snap *snapshot
 
 	// State reset (restore): pagemap entries and the pages the last call
 	// wrote (-1: the whole memory was copied); fullCopy forces the copy
@@ -244,38 +251,22 @@ func (in *instance) invoke(ctx context.Context, sb *Sandbox, fn api.Function, st
 	return outcome{err: err, fired: fired, used: used, spent: left < 0, dur: dur}
 }
 
-// snapshot is a guest's state right after initialisation: every
-// invocation starts from it (docs/sandbox.md, "Fresh state").
-type snapshot struct {
-	mem     []byte
-	globals []uint64
-	clock   guestClock // the clocks and random stream (in and running unset)
-	// img holds mem in a sealed memfd that instances map privately, so
-	// that a reset copies back only the pages a call wrote (cow_linux.go);
-	// nil where that is not available.
-	img *image
-}
-
-func (in *instance) capture() *snapshot {
-	s := &snapshot{mem: slices.Clone(in.mem.buf), globals: make([]uint64, len(in.globals)),
-		clock: guestClock{elapsed: in.clock.elapsed, rng: in.clock.rng}}
-	for i, g := range in.globals {
-		s.globals[i] = g.Get()
-	}
-	return s
-}
-
 // restore returns the instance to s. It reports false when it cannot (the
 // memory grew past the snapshot: wasm memory cannot shrink); the instance
 // must then be discarded. An instance whose memory maps s.img gets back
 // only the pages the call wrote (the private copies pagemap reports); any
 // other, or if pagemap fails, the whole memory is copied.
 func (in *instance) restore(pm *pagemap, s *snapshot) bool {
-	if n := len(in.mem.buf); n != len(s.mem) {
-		if n > len(s.mem) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed || in.snap != s {
+		return false
+	}
+	if n := len(in.mem.buf); n != s.size {
+		if n > s.size {
 			return false
 		}
-		if _, ok := in.mod.Memory().Grow(uint32((len(s.mem) - n) / pageSize)); !ok || len(in.mem.buf) != len(s.mem) {
+		if _, ok := in.mod.Memory().Grow(uint32((s.size - n) / pageSize)); !ok || len(in.mem.buf) != s.size {
 			return false
 		}
 	}
@@ -289,7 +280,7 @@ func (in *instance) restore(pm *pagemap, s *snapshot) bool {
 			return true
 		}
 	}
-	copy(in.mem.buf, s.mem)
+	s.copyTo(in.mem.buf[:s.size])
 	for i, g := range in.globals {
 		g.Set(s.globals[i])
 	}
@@ -299,8 +290,9 @@ func (in *instance) restore(pm *pagemap, s *snapshot) bool {
 // resetPages copies back the pages of a mapped memory that the call wrote.
 // When more than a quarter of them are private copies it drops them all
 // instead (they read as the snapshot again; later writes copy them anew).
+// s.mu is read-locked.
 func (in *instance) resetPages(pm *pagemap, s *snapshot) bool {
-	mem := in.mem.buf[:len(s.mem)]
+	mem := in.mem.buf[:s.size]
 	if n := len(mem) / pageBytes * 8; len(in.pmBuf) < n {
 		in.pmBuf = make([]byte, n)
 	}
@@ -314,7 +306,7 @@ func (in *instance) resetPages(pm *pagemap, s *snapshot) bool {
 	}
 	for _, i := range dirty {
 		off := i * pageBytes
-		copy(mem[off:off+pageBytes], s.mem[off:])
+		s.page(mem[off:off+pageBytes], off)
 	}
 	return true
 }
@@ -325,7 +317,7 @@ func (in *instance) resetPages(pm *pagemap, s *snapshot) bool {
 // budget) and taking the snapshot.
 func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	p.mu.Lock()
-	snap := p.snap
+	snap, noSnap := p.snap, p.noSnap
 	p.mu.Unlock()
 	mem := &linearMemory{limit: uint64(p.limits.MemoryPages) * pageSize}
 	if snap != nil && snap.img != nil && !p.sb.copyReset {
@@ -369,10 +361,15 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("%w: instrumented module lacks its metering exports", pluginapi.ErrHostFailure)
 	}
 	if snap != nil {
+		in.snap = snap
 		if !in.restore(p.sb.pm, snap) {
 			in.close(ctx)
+			if snap.isClosed() { // evicted meanwhile: initialise anew
+				return p.instantiate(ctx)
+			}
 			return nil, fmt.Errorf("%w: cannot restore the initial state", pluginapi.ErrHostFailure)
 		}
+		p.sb.idle.touchSnapshot(ctx, snap)
 		return in, nil
 	}
 	if err := p.sb.enter(in); err != nil {
@@ -404,21 +401,37 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		// table initialisation left, as on this instance).
 		return in, nil
 	}
-	snap = in.capture()
-	if p.sb.pm != nil && !p.sb.copyReset {
-		if img, err := newImage(snap.mem); err == nil {
-			snap.img = img
-		}
+	if noSnap {
+		return in, nil
 	}
+	snap = in.capture(p.sb.pm != nil && !p.sb.copyReset)
+	snap.owner = p
 	p.mu.Lock()
-	if p.snap == nil && !p.closed {
+	closed, other := p.closed, p.snap
+	if !closed && other == nil {
 		p.snap = snap
-	} else {
-		snap.img.close()
-		snap = p.snap
 	}
 	p.mu.Unlock()
-	if snap != nil && snap.img != nil {
+	if closed || other != nil {
+		snap.close()
+		if closed {
+			return in, nil
+		}
+		in.close(ctx) // another instance took the snapshot first
+		return p.instantiate(ctx)
+	}
+	if !p.sb.idle.addSnapshot(ctx, snap) {
+		// Larger than the whole idle budget: not kept, every invocation
+		// initialises a new instance.
+		p.mu.Lock()
+		if p.snap == snap {
+			p.snap, p.noSnap = nil, true
+		}
+		p.mu.Unlock()
+		snap.close()
+		return in, nil
+	}
+	if snap.img != nil {
 		// This instance's memory is Go memory, reset by a full copy: start
 		// over from the image so that resets copy only what a call wrote.
 		// The call still reports the initialisation it waited for.
@@ -430,6 +443,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		nin.initDur, nin.initUnits = in.initDur, in.initUnits
 		return nin, nil
 	}
+	in.snap = snap
 	return in, nil
 }
 

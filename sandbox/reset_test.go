@@ -47,7 +47,9 @@ func TestResetRestoresSnapshot(t *testing.T) {
 					if mode == "pages" && in.mem.mapped == nil {
 						t.Fatalf("%s: instance memory does not map the snapshot image", name)
 					}
-					if !bytes.Equal(in.mem.buf, p.snap.mem) {
+					want := make([]byte, p.snap.size)
+					p.snap.copyTo(want)
+					if !bytes.Equal(in.mem.buf, want) {
 						t.Fatalf("%s run %d (%s reset): memory differs from the snapshot", name, i, mode)
 					}
 					for j, g := range in.globals {
