@@ -192,6 +192,17 @@ func (img *image) mapping(limit uint64) ([]byte, error) {
 	return m, nil
 }
 
+// anonMapping reserves limit bytes of anonymous zeroed memory for an
+// instance that does not map an image (its first, initialising one, or
+// where resets copy): unlike Go memory, it goes back to the system when
+// the instance closes, and pages never written cost nothing.
+func anonMapping(limit uint64) ([]byte, error) {
+	if limit == 0 {
+		return nil, os.ErrInvalid
+	}
+	return unix.Mmap(-1, 0, int(limit), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+}
+
 func (img *image) close() {
 	if img == nil {
 		return

@@ -32,6 +32,8 @@ func (img *image) mapping(uint64) ([]byte, error) { return nil, errors.ErrUnsupp
 
 func (img *image) close() {}
 
+func anonMapping(uint64) ([]byte, error) { return nil, errors.ErrUnsupported }
+
 func unmap([]byte) {}
 
 func dropPages([]byte) error { return errors.ErrUnsupported }

@@ -14,9 +14,11 @@ type linearMemory struct {
 	buf    []byte
 	limit  uint64
 	denied bool
-	// mapped, when set, is a private mapping of the plugin's snapshot
-	// image (cow_linux.go) reserving the whole limit; buf is a prefix.
+	// mapped, when set, is a private mapping reserving the whole limit
+	// (cow_linux.go): of the plugin's snapshot image when cow is set, else
+	// anonymous memory; buf is a prefix.
 	mapped []byte
+	cow    bool
 	// freeMu serialises Free: wazero's module close calls it and so does
 	// instance.close, and Sandbox.Close closes every module from another
 	// goroutine while a Run that found the sandbox closed closes its own

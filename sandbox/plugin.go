@@ -272,7 +272,7 @@ func (in *instance) restore(pm *pagemap, s *snapshot) bool {
 	}
 	in.dirtyPages = -1
 	in.clock.elapsed, in.clock.rng = s.clock.elapsed, s.clock.rng
-	if in.mem.mapped != nil && pm != nil && !in.fullCopy {
+	if in.mem.cow && pm != nil && !in.fullCopy {
 		if in.resetPages(pm, s) {
 			for i, g := range in.globals {
 				g.Set(s.globals[i])
@@ -322,6 +322,11 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	mem := &linearMemory{limit: uint64(p.limits.MemoryPages) * pageSize}
 	if snap != nil && snap.img != nil && !p.sb.copyReset {
 		if m, err := snap.img.mapping(mem.limit); err == nil {
+			mem.mapped, mem.cow = m, true
+		}
+	}
+	if mem.mapped == nil {
+		if m, err := anonMapping(mem.limit); err == nil {
 			mem.mapped = m
 		}
 	}
@@ -432,7 +437,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		return in, nil
 	}
 	if snap.img != nil {
-		// This instance's memory is Go memory, reset by a full copy: start
+		// This instance does not map the image (a reset copies it all): start
 		// over from the image so that resets copy only what a call wrote.
 		// The call still reports the initialisation it waited for.
 		in.close(ctx)

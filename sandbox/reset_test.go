@@ -44,7 +44,7 @@ func TestResetRestoresSnapshot(t *testing.T) {
 					if in == nil {
 						t.Fatalf("%s run %d: no idle instance", name, i)
 					}
-					if mode == "pages" && in.mem.mapped == nil {
+					if mode == "pages" && !in.mem.cow {
 						t.Fatalf("%s: instance memory does not map the snapshot image", name)
 					}
 					want := make([]byte, p.snap.size)

@@ -37,8 +37,12 @@ type Config struct {
 	MaxCompiled int
 	// MaxIdleBytes bounds the memory of idle instances kept for reuse
 	// across all tenants and plugins (each counts its linear memory plus an
-	// estimated 64 KiB); past it the least recently used are closed.
-	// Default DefaultMaxIdleBytes (512 MiB).
+	// estimated 64 KiB) together with the plugins' post-initialisation
+	// snapshots (each counts the memory it holds: its non-zero pages);
+	// past it the least recently used are closed (an evicted snapshot is
+	// taken again at its plugin's next new instance). A snapshot larger
+	// than the whole budget is not kept. Default DefaultMaxIdleBytes
+	// (512 MiB).
 	MaxIdleBytes int64
 	// IdleTTL closes instances idle for longer. Default 5 minutes.
 	IdleTTL time.Duration
