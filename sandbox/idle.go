@@ -20,7 +20,8 @@ const instanceOverhead = 64 << 10
 // used entry is evicted first (an instance: closed; a snapshot: dropped,
 // its plugin initialises anew and takes another). A snapshot is used when
 // an instance is made from it or parked after a reset to it, and charged
-// for what it holds (snapshot.bytes, measured again at each use). Every
+// for what it holds (snapshot.bytes, measured again when an instance is
+// made from it and at every remeasureEvery-th reset of an instance). Every
 // parked instance is in its initial state.
 type idleCache struct {
 	mu        sync.Mutex
@@ -119,16 +120,24 @@ func (c *idleCache) trim(now time.Time, ev *evicted) {
 	}
 }
 
-// use marks s used now and charges what it holds now; c.mu is held.
-func (c *idleCache) use(s *snapshot, now time.Time) {
+// remeasureEvery is how often a reset to a snapshot measures it again
+// (an fstat): every 64th, and every instance made from it.
+const remeasureEvery = 64
+
+// use marks s used now and, when measure is set, charges what it holds
+// now; c.mu is held.
+func (c *idleCache) use(s *snapshot, now time.Time, measure bool) {
 	e := s.entry
 	if e == nil {
 		return
 	}
-	size := s.bytes()
-	c.bytes += size - e.size
-	c.snapBytes += size - e.size
-	e.size, e.at = size, now
+	if measure {
+		size := s.bytes()
+		c.bytes += size - e.size
+		c.snapBytes += size - e.size
+		e.size = size
+	}
+	e.at = now
 	c.lru.MoveToFront(e.elem)
 }
 
@@ -163,7 +172,7 @@ func (c *idleCache) touchSnapshot(ctx context.Context, s *snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	c.use(s, now)
+	c.use(s, now, true)
 	c.trim(now, &ev)
 }
 
@@ -193,7 +202,8 @@ func (c *idleCache) put(ctx context.Context, pl *pool, in *instance, perPool int
 	}
 	now := c.now()
 	if in.snap != nil {
-		c.use(in.snap, now)
+		in.resets++
+		c.use(in.snap, now, in.resets%remeasureEvery == 0)
 	}
 	e := &idleEntry{in: in, pl: pl, at: now, size: size}
 	e.elem = c.lru.PushFront(e)

@@ -151,7 +151,8 @@ type instance struct {
 
 	// snap is the snapshot the instance was made from or taken of: only
 	// to that one can it be reset (its memory may map snap's image).
-	snap *snapshot
+	snap   *snapshot
+	resets int // to snap, counted by the idle cache (guarded by its mu)
 
 	// State reset (restore): pagemap entries and the pages the last call
 	// wrote (-1: the whole memory was copied); fullCopy forces the copy
