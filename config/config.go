@@ -152,7 +152,7 @@ type Sandbox struct {
 	MaxInstructions int64  `yaml:"max_instructions"` // ceiling on instruction units per call, default 10^15
 	InitTimeoutMS   int    `yaml:"init_timeout_ms"`  // start function + _initialize of a new instance, default 10000
 	PoolSize        int    `yaml:"pool_size"`        // instances per (tenant, plugin) running at once and idle, default 4
-	MaxIdleBytes    int64  `yaml:"max_idle_bytes"`   // idle instances in all, default 536870912 (512 MiB)
+	MaxIdleBytes    int64  `yaml:"max_idle_bytes"`   // idle instances and snapshots in all, default 536870912 (512 MiB)
 	IdleTTLMS       int    `yaml:"idle_ttl_ms"`      // an idle instance is closed after, default 300000 (5 min)
 }
 
