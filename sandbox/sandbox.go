@@ -50,7 +50,10 @@ type Config struct {
 	// memory above this percentage of its plugin's memory limit. Default 75.
 	RetireAbovePercent int
 	// CompilationWorkers is the number of goroutines compiling one module.
-	// Default min(GOMAXPROCS, 4).
+	// Default min(GOMAXPROCS, 4). A module whose largest function is
+	// estimated to need more than a share of
+	// wasmcheck.MaxFunctionCompileMemory gets fewer (docs/sandbox.md,
+	// "Compile time"), and one Sandbox compiles one module at a time.
 	CompilationWorkers int
 	// InitTimeout bounds each of a new instance's start function and
 	// _initialize, with the ceiling's instruction budget (and the plugin's
@@ -89,6 +92,11 @@ type Sandbox struct {
 	// runtime under them.
 	inflight sync.WaitGroup
 	closedA  atomic.Bool
+
+	// compiling is held while a module is instrumented and compiled:
+	// one at a time, so that the compilers' memory of two Loads does not
+	// add up (docs/sandbox.md, "Compile time").
+	compiling chan struct{}
 
 	mu       sync.Mutex
 	compiled map[string]*compiled
@@ -137,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		return nil, fmt.Errorf("sandbox: ceilings: %w", err)
 	}
 	sb := &Sandbox{cfg: cfg, ceil: ceil, compiled: map[string]*compiled{}, plugins: map[*Plugin]struct{}{},
-		running: map[*instance]struct{}{}, instrument: wasmcheck.Instrument}
+		running: map[*instance]struct{}{}, instrument: wasmcheck.Instrument, compiling: make(chan struct{}, 1)}
 	sb.idle.max, sb.idle.ttl, sb.idle.now = cfg.MaxIdleBytes, cfg.IdleTTL, time.Now
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(ceil.MemoryPages).
@@ -422,6 +430,12 @@ func (sb *Sandbox) compileAndCheck(ctx context.Context, hash string, module []by
 	if len(module) < 8 || string(module[:8]) != string(wasmMagic) {
 		return nil, &moduleError{errors.New("not a WebAssembly 1.0 binary module")}
 	}
+	select {
+	case sb.compiling <- struct{}{}:
+		defer func() { <-sb.compiling }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("sandbox: compile %s: %w", hash, ctx.Err())
+	}
 	// wazero sizes allocations from counts in the binary: screen them first,
 	// and cap table growth (internal/wasmcheck).
 	module, info, err := sb.metered(hash, module)
@@ -429,7 +443,7 @@ func (sb *Sandbox) compileAndCheck(ctx context.Context, hash string, module []by
 		return nil, &moduleError{err}
 	}
 	c.info = info
-	cctx := experimental.WithCompilationWorkers(ctx, sb.cfg.CompilationWorkers)
+	cctx := experimental.WithCompilationWorkers(ctx, compileWorkers(sb.cfg.CompilationWorkers, info.MaxCompileMemory))
 	cm, err := sb.rt.CompileModule(cctx, module)
 	if err != nil {
 		if ctx.Err() != nil { // stopped, not refused
@@ -442,6 +456,19 @@ func (sb *Sandbox) compileAndCheck(ctx context.Context, hash string, module []by
 		return nil, &moduleError{err}
 	}
 	return cm, nil
+}
+
+// compileWorkers is the number of workers compiling a module whose largest
+// function is estimated to need largest bytes of compile memory: at most
+// configured, and few enough that that many such functions compiling at
+// once stay within wasmcheck.MaxFunctionCompileMemory (each worker keeps
+// the memory of the largest function it compiled until the module is
+// compiled), and at least one.
+func compileWorkers(configured int, largest uint64) int {
+	if largest == 0 {
+		return configured
+	}
+	return int(max(1, min(uint64(configured), wasmcheck.MaxFunctionCompileMemory/largest)))
 }
 
 // checkModule accepts only imports the sandbox provides, with the right

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -456,6 +457,19 @@ func TestLoadRejects(t *testing.T) {
 			}
 		})
 	}
+	// A function wazero would need more memory to compile than
+	// wasmcheck.MaxFunctionCompileMemory (26,300 loads in a chain, 263
+	// MiB estimated) is refused before wazero sees it, naming the plugin,
+	// the function, the value and the cap. Before, it was compiled: a
+	// probe's one function of 1 million loads installed in 64 s and 4.66 GB.
+	t.Run("compile memory", func(t *testing.T) {
+		body := append([]byte{0, 0x41, 0}, bytes.Repeat([]byte{0x28, 2, 0}, 26_300)...)
+		m, b := funcModule("loads", append(body, 0x0b))
+		want := fmt.Sprintf(`plugin "loads", module loads.wasm: function 0: estimated compile memory of one function (bytes) is 269346816, the limit is %d`, wasmcheck.MaxFunctionCompileMemory)
+		if _, err := sb.Load(ctx, m, b); !errors.Is(err, pluginapi.ErrInvalidModule) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want %v containing %q", err, pluginapi.ErrInvalidModule, want)
+		}
+	})
 	t.Run("ceiling", func(t *testing.T) {
 		small := newSandbox(t, Config{Ceilings: pluginapi.Limits{MemoryPages: 32}})
 		m, mod := readPlugin(t, "membomb") // asks for 64 pages
@@ -976,6 +990,17 @@ func nestedModule(depth int) (*pluginapi.Manifest, []byte) {
 	return &pluginapi.Manifest{Name: "nest", Version: "1", ABIVersion: pluginapi.ABIVersion, Module: "n.wasm", SHA256: hex.EncodeToString(sum[:])}, b
 }
 
+// funcModule is a module whose only function, docex_run (function 0, ()
+// -> i32), has body (its locals and instructions, the final end included).
+func funcModule(name string, body []byte) (*pluginapi.Manifest, []byte) {
+	b := []byte("\x00asm\x01\x00\x00\x00\x01\x05\x01\x60\x00\x01\x7f\x03\x02\x01\x00\x05\x03\x01\x00\x01" +
+		"\x07\x16\x02\x06memory\x02\x00\x09docex_run\x00\x00")
+	code := append(binary.AppendUvarint([]byte{1}, uint64(len(body))), body...)
+	b = append(binary.AppendUvarint(append(b, 0x0a), uint64(len(code))), code...)
+	sum := sha256.Sum256(b)
+	return &pluginapi.Manifest{Name: name, Version: "1", ABIVersion: pluginapi.ABIVersion, Module: name + ".wasm", SHA256: hex.EncodeToString(sum[:])}, b
+}
+
 // localsModule is a module that imports docex.log (function 0) and whose
 // docex_run (function 1) declares n i32 locals.
 func localsModule(n int) (*pluginapi.Manifest, []byte) {
@@ -1306,6 +1331,74 @@ func TestColdInitLimits(t *testing.T) {
 		_, err := runWithin(t, p, pluginapi.Call{TenantID: "a"})
 		if !errors.Is(err, pluginapi.ErrInstructionLimit) || !strings.Contains(err.Error(), fmt.Sprintf("the start function used more than %d instruction units", units/2)) {
 			t.Fatalf("run %d with max_instructions %d: err = %v, want ErrInstructionLimit in the start function", i, units/2, err)
+		}
+	}
+}
+
+// One Sandbox instruments and compiles one module at a time, so that the
+// compilers' memory of concurrent Loads does not add up
+// (docs/sandbox.md, "Compile time"). The first Load to instrument waits
+// (up to 5 s) for a second one to start instrumenting too; it never does.
+// Before, Loads of different modules compiled at once.
+func TestCompilesOneAtATime(t *testing.T) {
+	ctx := context.Background()
+	sb := newSandbox(t, Config{})
+	var calls, active, most atomic.Int32
+	second := make(chan struct{})
+	var once sync.Once
+	sb.instrument = func(mod []byte) ([]byte, wasmcheck.Info, error) {
+		n := active.Add(1)
+		defer active.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		if calls.Add(1) == 1 {
+			select {
+			case <-second:
+			case <-time.After(5 * time.Second):
+			}
+		} else {
+			once.Do(func() { close(second) })
+		}
+		return wasmcheck.Instrument(mod)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, name := range []string{"echo", "chatty"} {
+		m, mod := readPlugin(t, name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := sb.Load(ctx, m, mod)
+			if err == nil {
+				p.Close(ctx)
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := most.Load(); n != 1 {
+		t.Fatalf("%d modules were instrumented and compiled at once, want 1", n)
+	}
+}
+
+// A module whose largest function is estimated to need more than a share
+// of wasmcheck.MaxFunctionCompileMemory compiles with fewer workers.
+func TestCompileWorkers(t *testing.T) {
+	const c = wasmcheck.MaxFunctionCompileMemory
+	for _, tc := range []struct {
+		configured int
+		largest    uint64
+		want       int
+	}{
+		{4, 0, 4}, {4, 1 << 20, 4}, {4, c / 4, 4}, {4, c/4 + 1, 3}, {2, c / 2, 2}, {2, c/2 + 1, 1}, {4, c, 1}, {1, 1 << 20, 1},
+	} {
+		if got := compileWorkers(tc.configured, tc.largest); got != tc.want {
+			t.Errorf("compileWorkers(%d, %d) = %d, want %d", tc.configured, tc.largest, got, tc.want)
 		}
 	}
 }

@@ -146,14 +146,16 @@ func BenchmarkCompileBudget(b *testing.B) {
 		{"loops=2000,locals=20", genModule(20, 2000)},
 		{"loops=1000,locals=500", genModule(500, 1000)},
 		{"loops=122,locals=4096,dense", denseModule(4096, 122, 100)},
-		{"loops=124,locals=4000,8MiB", denseModule(4000, 124, 4000)},
 		{"16MiB-straight-line", bigModule(16000, 1024)},
 		{"fills=2150", bulkModule(2150, false)},
-		{"copies=8900", bulkModule(8900, true)},
+		{"copies=6000", bulkModule(6000, true)},
 		{"refused:loops=3000,locals=20", genModule(20, 3000)},
 		{"refused:fills=20000", bulkModule(20000, false)},
 		{"refused:fills=40000", bulkModule(40000, false)},
 		{"refused:loops=200,locals=4000,dense", denseModule(4000, 200, 100)},
+		// Over MaxFunctionCompileMemory (accepted before it).
+		{"refused:loops=124,locals=4000,8MiB", denseModule(4000, 124, 4000)},
+		{"refused:copies=8900", bulkModule(8900, true)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {

@@ -86,6 +86,9 @@ type Info struct {
 	// BulkMeters is the number of bulk memory and table instructions
 	// metered by their length, and of grows metered by their delta.
 	BulkMeters int
+	// MaxCompileMemory is the largest estimated compile memory of one of
+	// the module's functions (bytes; see MaxFunctionCompileMemory).
+	MaxCompileMemory uint64
 
 	loops  int    // loops seen so far
 	locals uint64 // locals of the function being instrumented
@@ -441,7 +444,7 @@ func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info, ft *func
 	if err != nil {
 		return nil, err
 	}
-	var cost, loopLocals, branchCost, work uint64
+	var cost, loopLocals, branchCost, work, code, mem uint64
 	out := appendU32(nil, n+1)
 	var body []byte
 	var shape bodyShape
@@ -471,6 +474,9 @@ func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info, ft *func
 		loopLocals += fl * locals * fl * locals
 		branchCost += shape.cost()
 		work += shape.work()
+		code += shape.code
+		mem += shape.mem
+		info.MaxCompileMemory = max(info.MaxCompileMemory, shape.mem)
 		if m := opt.measure; m != nil {
 			m.MaxBlockDepth = max(m.MaxBlockDepth, shape.maxDepth)
 			m.MaxBrTableTargets = max(m.MaxBrTableTargets, shape.maxTargets)
@@ -482,6 +488,8 @@ func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info, ft *func
 			m.Instructions += shape.instrs
 			m.Blocks += shape.blocks
 			m.Work += shape.work()
+			m.MaxCompileMemory, m.CompiledCode = max(m.MaxCompileMemory, shape.mem), code
+			m.CompileMemory = mem
 			m.BranchCost, m.CompileCost, m.LoopLocals = branchCost, cost, loopLocals
 		} else {
 			if err := shape.check(where); err != nil {
@@ -492,6 +500,12 @@ func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info, ft *func
 			}
 			if work > WorkBudget {
 				return nil, fmt.Errorf("%s: the module's compile work is %d up to this function, the limit is %d (docs/sandbox.md, \"Compile time\")", where, work, uint64(WorkBudget))
+			}
+			if err := limitErr(where, "estimated machine code of the module up to this function (bytes)", code, MaxCompiledCode); err != nil {
+				return nil, err
+			}
+			if err := limitErr(where, "estimated compile memory of the module's functions up to this one, added up (bytes)", mem, CompileMemoryBudget); err != nil {
+				return nil, err
 			}
 		}
 		out = appendU32(out, uint32(len(body)))

@@ -56,7 +56,7 @@ const (
 // CapsVersion names the caps: change it whenever they change, so that a
 // cache of instrumented modules (keyed on it and Version) does not keep
 // serving a module accepted under other caps.
-const CapsVersion = "3"
+const CapsVersion = "4"
 
 // LimitError is a module refused for exceeding one of the caps above.
 type LimitError struct {
@@ -142,6 +142,8 @@ type Stats struct {
 	LoopLocals                            uint64
 	MaxInstructions, Instructions, Blocks uint64 // per function, in all; basic blocks in all
 	Work                                  uint64
+	MaxCompileMemory, CompileMemory       uint64 // estimated: of the largest function, of all
+	CompiledCode                          uint64 // estimated machine code of the module
 }
 
 // Measure returns b's measures against the caps, enforcing none of them
@@ -251,6 +253,7 @@ type bodyShape struct {
 	dom, joins                               uint64
 	instrs, blocks, calls, callValues        uint64 // instructions, basic blocks, calls, their arguments and results
 	added                                    uint64 // instructions of the checkpoints
+	mem, code                                uint64 // estimated compile memory and machine code (opCost)
 }
 
 // work is the function's compile work (see WorkBudget), the checkpoints
@@ -265,6 +268,8 @@ func (s *bodyShape) checkpoint() {
 	s.added += 10
 	s.blocks += 2
 	s.calls++
+	s.mem += memCheckpoint
+	s.code += codeCheckpnt
 }
 
 // bulk counts a bulk memory or table instruction or a grow (see
@@ -282,6 +287,8 @@ func (s *bodyShape) bulk(c lengthCharge, metered bool) {
 	d := s.depth
 	if metered {
 		s.added += 15
+		s.mem += 15*memPlain + memHeavy
+		s.code += 15*codePlain + codeHeavy
 		s.calls++ // $slow
 		// The if: its arm (d+1) and the join (from the arm and the false
 		// edge).
@@ -296,6 +303,8 @@ func (s *bodyShape) bulk(c lengthCharge, metered bool) {
 	}
 	s.calls++ // memmove
 	s.callValues += 3
+	s.mem += memHeavy
+	s.code += codeHeavy
 	if c.fill {
 		// Before the loop (d+1), the loop (d+2) and the code after it
 		// (from d and the loop); the loop's head from before it and its
@@ -320,7 +329,7 @@ type shapeFrame struct {
 func (s *bodyShape) cost() uint64 { return s.dom/16 + s.joins/512 }
 
 func (s *bodyShape) reset(ft *funcTypes, fn sig) {
-	*s = bodyShape{ft: ft, live: true,
+	*s = bodyShape{ft: ft, live: true, mem: memFunction, code: codeFunction,
 		frames: append(s.frames[:0], shapeFrame{kind: 0x02, results: uint64(fn.results), minDepth: math.MaxUint64})}
 	s.checkpoint()
 }
@@ -430,6 +439,9 @@ func (s *bodyShape) end() {
 // op accounts for one instruction, imm its immediates.
 func (s *bodyShape) op(op byte, imm []byte) {
 	s.instrs++
+	mem, code := opCost(op, imm)
+	s.mem += mem
+	s.code += code
 	u32 := func(b []byte) uint32 {
 		v, _ := (&reader{b: b}).u32()
 		return v
@@ -487,6 +499,8 @@ func (s *bodyShape) op(op byte, imm []byte) {
 		n, _ := r.u32()
 		s.maxTargets = max(s.maxTargets, uint64(n)+1)
 		s.targets += uint64(n) + 1
+		s.mem += memTarget * (uint64(n) + 1)
+		s.code += codeTarget * (uint64(n) + 1)
 		s.pop(1)
 		for i := uint32(0); i <= n; i++ {
 			l, err := r.u32()
@@ -591,7 +605,10 @@ func (s *bodyShape) check(where string) error {
 	if err := limitErr(where, "operand stack height", s.maxHeight, MaxStackHeight); err != nil {
 		return err
 	}
-	return limitErr(where, "instructions in one function", s.instrs, MaxFunctionInstructions)
+	if err := limitErr(where, "instructions in one function", s.instrs, MaxFunctionInstructions); err != nil {
+		return err
+	}
+	return limitErr(where, "estimated compile memory of one function (bytes)", s.mem, MaxFunctionCompileMemory)
 }
 
 // Weights of the compile work, in about a microsecond each of wazero's

@@ -156,17 +156,56 @@ func limitModules() map[string]struct {
 		"empty loops":                 {manyFuncs(20000, rep("\x03\x40\x0b", 60)).bytes(), work},
 		"calls with 8 results":        {mresults(), work},
 		"instrumented size":           {big.bytes(), "instrumented module size is 2"},
+		// Compile memory (opCost): chains in one function, each just past
+		// the cap, of loads, float-to-integer truncations, SIMD, integer
+		// divisions, call_indirects and plain instructions, and a module
+		// of functions each under that cap whose machine code is past
+		// MaxCompiledCode. Before, a probe's one function of 1 million
+		// loads installed in 64 s and 4.66 GB, 2 million i8x16.popcnt in
+		// 1m54s and 6.49 GB.
+		"loads":         {oneFunc(chain("\x41\x00", "\x28\x02\x00", 26300, "\x1a")), memErr(26300*memTrap + 2*memPlain)},
+		"truncations":   {oneFunc(chain("\x41\x00", "\xb2\xa8", 23900, "\x1a")), memErr(23900*(memPlain+memTrunc) + 2*memPlain)},
+		"SIMD":          {oneFunc(chain(v128zero, "\xfd\x62", 43700, "\x1a")), memErr((43700+1)*memHeavy + memPlain)},
+		"divisions":     {oneFunc(chain("\x41\x01", "\x41\x01\x6d", 29200, "\x1a")), memErr(29200*(memPlain+memDiv) + 2*memPlain)},
+		"call_indirect": {indirect(8000), memErr(8000 * (memPlain + memIndirect))},
+		"plain":         {oneFunc(chain("\x41\x00", "\x45", 262200, "\x1a")), memErr(262200*memPlain + 2*memPlain)},
+		"machine code": {manyFuncs(41, chain(v128zero, "\xfd\x62", 43000, "\x1a")).bytes(),
+			fmt.Sprintf("function 40: estimated machine code of the module up to this function (bytes) is %d, the limit is %d", 41*(codeFunction+codeCheckpnt+43001*codeHeavy+2*codePlain), MaxCompiledCode)},
+		"module compile memory": {manyFuncs(60, chain("\x41\x00", "\x28\x02\x00", 25000, "\x1a")).bytes(),
+			fmt.Sprintf("function 58: estimated compile memory of the module's functions up to this one, added up (bytes) is %d, the limit is %d", 59*(memFunction+memCheckpoint+25000*memTrap+3*memPlain), uint64(CompileMemoryBudget))},
 	}
 }
 
+// v128zero is v128.const 0.
+const v128zero = "\xfd\x0c\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+
+// chain is first, then unit n times, then last: a chain of dependent
+// instructions.
+func chain(first, unit string, n int, last string) []byte {
+	return append(append([]byte(first), rep(unit, n)...), last...)
+}
+
+// memErr is the refusal of function 0 (no locals) whose instructions,
+// the function's final end included, weigh body: the function's own
+// weight and its entry checkpoint's are added.
+func memErr(body uint64) string {
+	return fmt.Sprintf("function 0: estimated compile memory of one function (bytes) is %d, the limit is %d", memFunction+memCheckpoint+body+memPlain, MaxFunctionCompileMemory)
+}
+
+// indirect is a module with a table whose function 0 makes n call_indirects
+// of type 0.
+func indirect(n int) []byte {
+	return testModule{funcs: []uint32{0}, table: 1, bodies: [][]byte{append(append([]byte{0}, rep("\x41\x00\x11\x00\x00", n)...), 0x0b)}}.bytes()
+}
+
 // mresults is a module whose function 0 calls function 1, of 8 results,
-// 160,000 times in 8 functions.
+// 160,000 times in 16 functions (each under MaxFunctionCompileMemory).
 func mresults() []byte {
 	m := testModule{types: [][]byte{funcType(0, 0), funcType(0, MaxTypeResults)}, funcs: []uint32{1}, bodies: [][]byte{append(append([]byte{0}, rep("\x41\x00", MaxTypeResults)...), 0x0b)}}
 	call := append([]byte{0x10, 0}, rep("\x1a", MaxTypeResults)...)
-	for range 8 {
+	for range 16 {
 		m.funcs = append(m.funcs, 0)
-		m.bodies = append(m.bodies, append(append([]byte{0}, bytes.Repeat(call, 20000)...), 0x0b))
+		m.bodies = append(m.bodies, append(append([]byte{0}, bytes.Repeat(call, 10000)...), 0x0b))
 	}
 	return m.bytes()
 }
@@ -248,12 +287,27 @@ func TestLimitsAdmitRealPlugins(t *testing.T) {
 				t.Errorf("%s: %s %d: less than 8x headroom below the cap %d", name, m.what, m.value, m.cap)
 			}
 		}
+		// The compile memory and machine code estimates: at most a third
+		// of their caps (csqlite's largest function is 26% of one, the
+		// built-in steps' code 22% of the other).
+		for _, m := range []struct {
+			what       string
+			value, cap uint64
+		}{
+			{"compile memory of one function", st.MaxCompileMemory, MaxFunctionCompileMemory},
+			{"machine code", st.CompiledCode, MaxCompiledCode},
+		} {
+			if m.value*3 > m.cap {
+				t.Errorf("%s: %s %d: less than 3x headroom below the cap %d", name, m.what, m.value, m.cap)
+			}
+		}
 		most = Stats{
 			Functions: max(most.Functions, st.Functions), MaxBlockDepth: max(most.MaxBlockDepth, st.MaxBlockDepth),
 			MaxBrTableTargets: max(most.MaxBrTableTargets, st.MaxBrTableTargets), MaxStackHeight: max(most.MaxStackHeight, st.MaxStackHeight),
 			BranchCost: max(most.BranchCost, st.BranchCost), MaxBranchCost: max(most.MaxBranchCost, st.MaxBranchCost),
 			MaxInstructions: max(most.MaxInstructions, st.MaxInstructions), Work: max(most.Work, st.Work),
 			InstrumentedBytes: max(most.InstrumentedBytes, st.InstrumentedBytes),
+			MaxCompileMemory:  max(most.MaxCompileMemory, st.MaxCompileMemory), CompiledCode: max(most.CompiledCode, st.CompiledCode),
 		}
 	}
 	t.Logf("largest measures: %+v", most)
