@@ -1342,7 +1342,11 @@ func TestColdInitLimits(t *testing.T) {
 // Before, Loads of different modules compiled at once.
 func TestCompilesOneAtATime(t *testing.T) {
 	ctx := context.Background()
-	sb := newSandbox(t, Config{})
+	sb, err := New(ctx, Config{}) // no cache: every Load instruments
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close(ctx)
 	var calls, active, most atomic.Int32
 	second := make(chan struct{})
 	var once sync.Once

@@ -501,6 +501,11 @@ func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info, ft *func
 			if work > WorkBudget {
 				return nil, fmt.Errorf("%s: the module's compile work is %d up to this function, the limit is %d (docs/sandbox.md, \"Compile time\")", where, work, uint64(WorkBudget))
 			}
+			// The compile memory caps come after the older ones, whose
+			// refusals stay as they were.
+			if err := limitErr(where, "estimated compile memory of one function (bytes)", shape.mem, MaxFunctionCompileMemory); err != nil {
+				return nil, err
+			}
 			if err := limitErr(where, "estimated machine code of the module up to this function (bytes)", code, MaxCompiledCode); err != nil {
 				return nil, err
 			}

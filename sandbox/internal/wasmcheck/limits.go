@@ -605,10 +605,7 @@ func (s *bodyShape) check(where string) error {
 	if err := limitErr(where, "operand stack height", s.maxHeight, MaxStackHeight); err != nil {
 		return err
 	}
-	if err := limitErr(where, "instructions in one function", s.instrs, MaxFunctionInstructions); err != nil {
-		return err
-	}
-	return limitErr(where, "estimated compile memory of one function (bytes)", s.mem, MaxFunctionCompileMemory)
+	return limitErr(where, "instructions in one function", s.instrs, MaxFunctionInstructions)
 }
 
 // Weights of the compile work, in about a microsecond each of wazero's
