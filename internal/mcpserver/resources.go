@@ -196,7 +196,9 @@ func (s *Server) listResources(ctx context.Context, req *mcp.ListResourcesReques
 		}
 		for _, b := range bs {
 			want := need - len(items)
-			docs, err := s.s.Documents(ctx, b.ID, docex.Page{Limit: want, Offset: pos.Doc})
+			// A resource has no metadata: read none of it (a document
+			// may hold 16 MiB of it).
+			docs, err := s.s.DocumentsMetaBound(ctx, b.ID, docex.Page{Limit: want, Offset: pos.Doc}, 0)
 			if err != nil && !errors.Is(err, docex.ErrNotFound) { // a basket deleted meanwhile is skipped
 				return nil, s.rpcError(err)
 			}
