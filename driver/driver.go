@@ -407,6 +407,25 @@ type DocumentIDsReader interface {
 	DocumentIDsByName(ctx context.Context, basketID, name string, page docex.Page) ([]string, error)
 }
 
+// KeyedIDsReader is implemented by tenant stores that list a basket's
+// documents as ids, each with whether it has one metadata key, without
+// reading metadata values (a document may hold 16 MiB + 64 KiB of them):
+// `pipeline run --basket` pages through every document of a basket for
+// its originals.
+type KeyedIDsReader interface {
+	// DocumentIDsWithKey returns the page of Documents (the same
+	// documents in the same order, errors as its) as ids, each with
+	// whether the document has metadata key key.
+	DocumentIDsWithKey(ctx context.Context, basketID string, page docex.Page, key string) ([]KeyedID, error)
+}
+
+// KeyedID is a document's id and whether it has the metadata key asked
+// for (KeyedIDsReader).
+type KeyedID struct {
+	ID     string
+	HasKey bool
+}
+
 // MetadataTotal is a document's metadata in total (Tx.MetadataTotals):
 // its number of keys and the bytes of its keys and values.
 type MetadataTotal struct {

@@ -639,6 +639,26 @@ func derivedAmong(ctx context.Context, tx driver.Tx, ids []string) (map[string]b
 	return out, nil
 }
 
+// originalIDs returns a page of the basket's documents as ids, each
+// with whether it has a derived_from key, without reading metadata values
+// (driver.KeyedIDsReader; a document may hold 16 MiB of them) when the
+// store can.
+func originalIDs(ctx context.Context, tx driver.Tx, basketID string, page docex.Page) ([]driver.KeyedID, error) {
+	if r, ok := tx.(driver.KeyedIDsReader); ok {
+		return r.DocumentIDsWithKey(ctx, basketID, page, "derived_from")
+	}
+	docs, err := tx.Documents(ctx, basketID, page)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]driver.KeyedID, len(docs))
+	for i, d := range docs {
+		_, has := d.Metadata["derived_from"]
+		out[i] = driver.KeyedID{ID: d.ID, HasKey: has}
+	}
+	return out, nil
+}
+
 // RunTarget selects the documents of a pipeline run: the given ids (a
 // repeated id counts once), or the original documents of a basket (those
 // not derived from another document, by a pipeline or a plugin run).
@@ -756,7 +776,7 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 			}
 			docs = nil
 			for off := 0; ; off += docex.MaxPageLimit {
-				page, err := tx.Documents(ctx, target.BasketID, docex.Page{Limit: docex.MaxPageLimit, Offset: off})
+				page, err := originalIDs(ctx, tx, target.BasketID, docex.Page{Limit: docex.MaxPageLimit, Offset: off})
 				if err != nil {
 					return err
 				}
@@ -764,7 +784,7 @@ func (s *Session) RunPipeline(ctx context.Context, pipeline string, target RunTa
 				// output, not an input of its own.
 				var cand []string
 				for _, d := range page {
-					if _, derived := d.Metadata["derived_from"]; !derived {
+					if !d.HasKey {
 						cand = append(cand, d.ID)
 					}
 				}

@@ -2594,4 +2594,51 @@ func (f *fixture) testDocumentIDs(t *testing.T) {
 	wantErr(t, err, docex.ErrInvalid)
 	_, err = r.DocumentIDsByName(bg, b.ID, "same.txt", docex.Page{Limit: -1})
 	wantErr(t, err, docex.ErrInvalid)
+
+	// driver.KeyedIDsReader (pipeline run --basket's originals), on the
+	// store and in a transaction: Documents's pages as ids, each with
+	// whether the document has the key.
+	check := func(name string, kr driver.KeyedIDsReader) {
+		t.Helper()
+		for _, key := range []string{"parity", "i", "big", "absent"} {
+			for _, p := range pages {
+				docs, err := st.Documents(bg, b.ID, p)
+				must(t, err)
+				got, err := kr.DocumentIDsWithKey(bg, b.ID, p, key)
+				must(t, err)
+				want := []driver.KeyedID{}
+				for _, d := range docs {
+					_, has := d.Metadata[key]
+					want = append(want, driver.KeyedID{ID: d.ID, HasKey: has})
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s key %s page %+v: DocumentIDsWithKey %v, Documents %v", name, key, p, got, want)
+				}
+			}
+		}
+		_, err := kr.DocumentIDsWithKey(bg, b.ID, docex.Page{Limit: -1}, "i")
+		wantErr(t, err, docex.ErrInvalid)
+	}
+	// The first document loses key i, so that it tells documents apart.
+	must(t, s.DeleteMetadata(bg, idsOf(mustDocs(t, st, b.ID))[0], "i"))
+	kr, ok := st.(driver.KeyedIDsReader)
+	if !ok {
+		t.Fatal("the tenant store is not a driver.KeyedIDsReader (both of docex's are)")
+	}
+	check("store", kr)
+	must(t, st.Write(bg, func(tx driver.Tx) error {
+		kr, ok := tx.(driver.KeyedIDsReader)
+		if !ok {
+			t.Fatal("the tenant store's transaction is not a driver.KeyedIDsReader (both of docex's are)")
+		}
+		check("tx", kr)
+		return nil
+	}))
+}
+
+func mustDocs(t *testing.T, st driver.TenantStore, basketID string) []docex.Document {
+	t.Helper()
+	docs, err := st.Documents(bg, basketID, docex.Page{Limit: 100})
+	must(t, err)
+	return docs
 }

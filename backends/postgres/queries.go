@@ -265,6 +265,27 @@ func listDocumentsByName(ctx context.Context, b *Backend, q querier, basketID, n
 // sqlDocumentIDsByName is sqlDocumentsByName selecting the ids only.
 const sqlDocumentIDsByName = `SELECT id FROM documents WHERE basket_id = $1 AND name = $2 ORDER BY id LIMIT $3 OFFSET $4`
 
+// listDocumentIDsWithKey is listDocuments as ids, each with whether the
+// document has metadata key key (a primary-key probe, no value read).
+func listDocumentIDsWithKey(ctx context.Context, b *Backend, q querier, basketID string, page docex.Page, key string) ([]driver.KeyedID, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, `SELECT d.id, EXISTS (SELECT 1 FROM metadata m WHERE m.document_id = d.id AND m.key = $4)
+		FROM documents d WHERE d.basket_id = $1 ORDER BY `+orderBy(page.Order)+` LIMIT $2 OFFSET $3`,
+		basketID, page.Limit, page.Offset, key)
+	if err != nil {
+		return nil, b.wrap(err, "list documents of basket %q", basketID)
+	}
+	out := []driver.KeyedID{}
+	var k driver.KeyedID
+	if _, err := pgx.ForEachRow(rows, []any{&k.ID, &k.HasKey}, func() error { out = append(out, k); return nil }); err != nil {
+		return nil, b.wrap(err, "list documents of basket %q", basketID)
+	}
+	return out, nil
+}
+
 // listDocumentIDsByName is listDocumentsByName without metadata: the ids.
 func listDocumentIDsByName(ctx context.Context, b *Backend, q querier, basketID, name string, page docex.Page) ([]string, error) {
 	page, err := page.Normalize()

@@ -426,6 +426,25 @@ func (s *store) FindDocumentIDs(ctx context.Context, basketID string, filters []
 
 var _ driver.DocumentIDsReader = (*store)(nil)
 
+// DocumentIDsWithKey implements driver.KeyedIDsReader.
+func (s *store) DocumentIDsWithKey(ctx context.Context, basketID string, page docex.Page, key string) (out []driver.KeyedID, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error { out, err = listDocumentIDsWithKey(ctx, s.b, q, basketID, page, key); return err })
+	return out, err
+}
+
+// DocumentIDsWithKey implements driver.KeyedIDsReader.
+func (t *tx) DocumentIDsWithKey(ctx context.Context, basketID string, page docex.Page, key string) ([]driver.KeyedID, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return listDocumentIDsWithKey(ctx, t.b, t.p, basketID, page, key)
+}
+
+var (
+	_ driver.KeyedIDsReader = (*store)(nil)
+	_ driver.KeyedIDsReader = (*tx)(nil)
+)
+
 // ContentRefsAfter lists documents' content references in (checksum, id) order.
 func (s *store) ContentRefsAfter(ctx context.Context, afterSum, afterID string, limit int) (out []driver.ContentRef, err error) {
 	err = s.read(ctx, func(q pgx.Tx) error { out, err = contentRefsAfter(ctx, s.b, q, afterSum, afterID, limit); return err })

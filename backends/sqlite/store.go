@@ -271,6 +271,37 @@ func (r reader) DocumentsByName(ctx context.Context, basketID, name string, page
 
 var _ driver.DocumentIDsReader = (*store)(nil)
 
+var (
+	_ driver.KeyedIDsReader = (*store)(nil)
+	_ driver.KeyedIDsReader = (*tx)(nil)
+)
+
+// DocumentIDsWithKey implements driver.KeyedIDsReader: Documents's page
+// as ids, each with whether it has metadata key key (a primary-key probe,
+// no value read).
+func (r reader) DocumentIDsWithKey(ctx context.Context, basketID string, page docex.Page, key string) ([]driver.KeyedID, error) {
+	page, err := page.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.q.QueryContext(ctx, `SELECT d.id, EXISTS (SELECT 1 FROM metadata m WHERE m.document_id = d.id AND m.key = ?)
+		FROM documents d WHERE d.basket_id = ? ORDER BY `+orderBy(page.Order, "d.id", "d.name")+` LIMIT ? OFFSET ?`,
+		key, basketID, page.Limit, page.Offset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []driver.KeyedID{}
+	for rows.Next() {
+		var k driver.KeyedID
+		if err := rows.Scan(&k.ID, &k.HasKey); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
 // DocumentIDsByName implements driver.DocumentIDsReader: the ids of
 // DocumentsByName's page, without metadata.
 func (r reader) DocumentIDsByName(ctx context.Context, basketID, name string, page docex.Page) ([]string, error) {
