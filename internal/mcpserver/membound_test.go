@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"strings"
@@ -73,5 +74,94 @@ func TestResourcesListReadsNoMetadata(t *testing.T) {
 	// The metadata is 10 MiB; the listing itself takes tens of KiB.
 	if n > 4<<20 {
 		t.Fatalf("one resources/list allocated %d bytes: it read the documents' metadata", n)
+	}
+}
+
+// TestRecordsBounded: get_document, set_metadata and add_document (a
+// duplicate) give a document record whose metadata's JSON holds at most
+// recordMetaBytes (1 MiB, docs/agents.md), the keys left out in
+// metadata_omitted; get_document with keys reads them, 1 MiB a call.
+// Before, each reply held every value: here 8 values of 64 KiB of "<",
+// 3 MB of JSON (\u003c), twice (P4: 16 MiB of them, a 218 MB line).
+func TestRecordsBounded(t *testing.T) {
+	const bound = 1 << 20 // docs/agents.md
+	e := newEnv(t)
+	ctx := context.Background()
+	meta := fatMeta(8, "<")
+	meta["small"] = docex.Number(1)
+	added, err := e.admin.AddDocuments(ctx, e.basket.ID, []engine.NewDocument{{Name: "lt.txt", Content: strings.NewReader("lt"), Metadata: meta}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := added[0].Document.ID
+	_, cs := e.connect(t, user("will", "writer"), Config{})
+	type rec struct {
+		ID       string                     `json:"id"`
+		Metadata map[string]json.RawMessage `json:"metadata"`
+		Omitted  []string                   `json:"metadata_omitted"`
+	}
+	// callRec calls tool and returns the record at path (none: the result).
+	callRec := func(tool string, args map[string]any, path string) rec {
+		t.Helper()
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+		if err != nil || res.IsError {
+			t.Fatalf("%s: %v %s", tool, err, text(res))
+		}
+		data, _ := json.Marshal(res.StructuredContent)
+		if len(data) > bound+4096 || len(text(res)) > bound+4096 {
+			t.Fatalf("%s: structuredContent %d bytes, content %d", tool, len(data), len(text(res)))
+		}
+		var out map[string]json.RawMessage
+		must(t, json.Unmarshal(data, &out))
+		if path != "" {
+			data = out[path]
+		}
+		var r rec
+		must(t, json.Unmarshal(data, &r))
+		if r.ID != id {
+			t.Fatalf("%s: record of %s, want %s", tool, r.ID, id)
+		}
+		return r
+	}
+	full := callRec("get_document", map[string]any{"id": id}, "")
+	if len(full.Omitted) == 0 || len(full.Metadata)+len(full.Omitted) != 9 || full.Metadata["small"] == nil {
+		t.Fatalf("get_document: %d values, omitted %v", len(full.Metadata), full.Omitted)
+	}
+	// keys reads the values left out, a bounded page at a time.
+	got := map[string]string{}
+	for k, v := range full.Metadata {
+		var s any
+		must(t, json.Unmarshal(v, &s))
+		got[k] = fmt.Sprint(s)
+	}
+	left, calls := full.Omitted, 0
+	for len(left) > 0 {
+		if calls++; calls > 9 {
+			t.Fatalf("get_document keys: no progress, %v left", left)
+		}
+		r := callRec("get_document", map[string]any{"id": id, "keys": append(left, "absent")}, "")
+		if len(r.Metadata) == 0 || len(r.Metadata)+len(r.Omitted) != len(left) {
+			t.Fatalf("get_document keys %v: %d values, omitted %v", left, len(r.Metadata), r.Omitted)
+		}
+		for k, v := range r.Metadata {
+			var s string
+			must(t, json.Unmarshal(v, &s))
+			got[k] = s
+		}
+		left = r.Omitted
+	}
+	for k, v := range meta {
+		if got[k] != fmt.Sprint(v.Any()) {
+			t.Fatalf("value of %s: %d bytes read, want %d", k, len(got[k]), len(fmt.Sprint(v.Any())))
+		}
+	}
+	// set_metadata and a duplicate add_document give the bounded record.
+	r := callRec("set_metadata", map[string]any{"id": id, "metadata": map[string]any{"more": "x"}}, "")
+	if len(r.Omitted) == 0 || r.Metadata["more"] == nil {
+		t.Fatalf("set_metadata: %d values, omitted %v", len(r.Metadata), r.Omitted)
+	}
+	r = callRec("add_document", map[string]any{"basket": "in", "name": "again.txt", "text": "lt"}, "document")
+	if len(r.Omitted) == 0 {
+		t.Fatalf("add_document: %d values, omitted %v", len(r.Metadata), r.Omitted)
 	}
 }

@@ -61,6 +61,44 @@ type documentOut struct {
 	URI         string                 `json:"uri" jsonschema:"the document as an MCP resource"`
 }
 
+// recordOut is a document record as get_document, set_metadata and
+// add_document return it (recordOf): its metadata bounded to
+// recordMetaBytes, the keys left out named.
+type recordOut struct {
+	ID              string                 `json:"id"`
+	BasketID        string                 `json:"basket_id"`
+	Name            string                 `json:"name"`
+	ContentType     string                 `json:"content_type"`
+	Size            int64                  `json:"size" jsonschema:"content size in bytes"`
+	Checksum        string                 `json:"checksum" jsonschema:"sha256 of the content"`
+	CreatedAt       time.Time              `json:"created_at"`
+	UpdatedAt       time.Time              `json:"updated_at"`
+	Metadata        map[string]docex.Value `json:"metadata" jsonschema:"the metadata, but for the values of metadata_omitted"`
+	MetadataOmitted []string               `json:"metadata_omitted,omitempty" jsonschema:"the metadata keys whose values were left out to keep the record within 1 MiB of metadata JSON (get_document with keys set to some of them gives their values); absent when none was"`
+	URI             string                 `json:"uri" jsonschema:"the document as an MCP resource"`
+}
+
+// recordOf returns d as a document record: with keys (not nil), only
+// its values of those keys; its values in key order while the
+// metadata's JSON stays within recordMetaBytes, the keys of the values
+// that do not fit in MetadataOmitted, in order (boundMeta).
+func recordOf(d docex.Document, keys []string) recordOut {
+	m := d.Metadata
+	if keys != nil {
+		m = map[string]docex.Value{}
+		for _, k := range keys {
+			if v, ok := d.Metadata[k]; ok {
+				m[k] = v
+			}
+		}
+	}
+	r := documentOf(d)
+	out := recordOut{ID: r.ID, BasketID: r.BasketID, Name: r.Name, ContentType: r.ContentType, Size: r.Size,
+		Checksum: r.Checksum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, URI: r.URI}
+	out.Metadata, out.MetadataOmitted = boundMeta(m, recordMetaBytes)
+	return out
+}
+
 // listedOut is a document record as listings return it (listedOf): its
 // metadata bounded, the keys left out named.
 type listedOut struct {
@@ -97,7 +135,37 @@ const (
 	// page stops before the document that would pass it (never before
 	// the first), and its next_offset says where to go on.
 	listBytes = 1 << 20
+	// recordMetaBytes bounds the JSON of a document's metadata in a
+	// document record (get_document, set_metadata, add_document): 16 MiB
+	// of metadata whose values escape (< is \u003c) would be a reply of
+	// hundreds of MB, which no client reads.
+	recordMetaBytes = 1 << 20
 )
+
+// boundMeta returns m's values in key order while the JSON of those kept
+// stays within limit (a value that would pass it is left out, the
+// smaller ones after it are still kept), and the keys left out, in order
+// (nil when none was).
+func boundMeta(m map[string]docex.Value, limit int) (map[string]docex.Value, []string) {
+	if m == nil {
+		m = map[string]docex.Value{}
+	}
+	if metaBytes(m, limit) <= limit {
+		return m, nil
+	}
+	kept := map[string]docex.Value{}
+	var omitted []string
+	used := 2 // {}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		n := entryBytes(k, m[k])
+		if used+n > limit {
+			omitted = append(omitted, k)
+			continue
+		}
+		kept[k], used = m[k], used+n
+	}
+	return kept, omitted
+}
 
 // listedOf returns d as a listing gives it: its metadata values in key
 // order while the metadata's JSON stays within listMetaBytes; the keys of
@@ -106,20 +174,7 @@ func listedOf(d docex.Document) listedOut {
 	r := documentOf(d)
 	out := listedOut{ID: r.ID, BasketID: r.BasketID, Name: r.Name, ContentType: r.ContentType, Size: r.Size,
 		Checksum: r.Checksum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Metadata: r.Metadata, URI: r.URI}
-	if metaBytes(d.Metadata) <= listMetaBytes {
-		return out
-	}
-	kept := map[string]docex.Value{}
-	used := 2 // {}
-	for _, k := range slices.Sorted(maps.Keys(d.Metadata)) {
-		n := entryBytes(k, d.Metadata[k])
-		if used+n > listMetaBytes {
-			out.MetadataOmitted = append(out.MetadataOmitted, k)
-			continue
-		}
-		kept[k], used = d.Metadata[k], used+n
-	}
-	out.Metadata = kept
+	out.Metadata, out.MetadataOmitted = boundMeta(r.Metadata, listMetaBytes)
 	return out
 }
 
@@ -164,22 +219,24 @@ func (s *Server) listedOfBound(ctx context.Context, d engine.BoundDocument) list
 }
 
 // metaBytes is about the length of m's JSON (at least it: keys are
-// counted escaped, values as they marshal).
-func metaBytes(m map[string]docex.Value) int {
+// counted escaped, values as they marshal), or some length past limit.
+func metaBytes(m map[string]docex.Value, limit int) int {
 	n := 2
 	for k, v := range m {
 		n += entryBytes(k, v)
-		if n > listMetaBytes {
+		if n > limit {
 			return n
 		}
 	}
 	return n
 }
 
-// entryBytes is the length of `"k":v,` in JSON.
+// entryBytes is the length of `"k":v,` in JSON as it is sent: with <, >
+// and & escaped (\u003c), as json.Marshal writes them (v.MarshalJSON
+// does not).
 func entryBytes(k string, v docex.Value) int {
 	kj, _ := json.Marshal(k)
-	vj, _ := v.MarshalJSON()
+	vj, _ := json.Marshal(v)
 	return len(kj) + 1 + len(vj) + 1
 }
 
@@ -382,8 +439,8 @@ type addDocumentIn struct {
 }
 
 type addDocumentOut struct {
-	Document  documentOut `json:"document"`
-	Duplicate bool        `json:"duplicate" jsonschema:"true when the basket already held this content: document is that existing document and nothing was added"`
+	Document  recordOut `json:"document"`
+	Duplicate bool      `json:"duplicate" jsonschema:"true when the basket already held this content: document is that existing document and nothing was added"`
 }
 
 type findDocumentsIn struct {
@@ -412,8 +469,9 @@ type listDocumentsOut struct {
 	NextOffset *int        `json:"next_offset,omitempty" jsonschema:"offset of the next page; absent after the last page"`
 }
 
-type idIn struct {
-	ID string `json:"id" jsonschema:"document id"`
+type getDocumentIn struct {
+	ID   string   `json:"id" jsonschema:"document id"`
+	Keys []string `json:"keys,omitempty" jsonschema:"only the metadata values of these keys (such as those of metadata_omitted); default every key"`
 }
 
 type readDocumentIn struct {
@@ -538,7 +596,7 @@ func (s *Server) addTools() {
 			if err != nil {
 				return nil, addDocumentOut{}, err
 			}
-			return nil, addDocumentOut{Document: documentOf(a.Document), Duplicate: a.Duplicate}, nil
+			return nil, addDocumentOut{Document: recordOf(a.Document, nil), Duplicate: a.Duplicate}, nil
 		})
 
 	addTool(s, &mcp.Tool{Name: "find_documents", Description: "Find the documents of a basket whose metadata equals every given key/value. A page holds at most 1 MiB: metadata values past 64 KiB a document are left out (metadata_omitted; get_document has them), and a page may stop before limit: go on with offset=next_offset while it is given.",
@@ -603,14 +661,17 @@ func (s *Server) addTools() {
 			return nil, listDocumentsOut{Documents: out, NextOffset: pageNext(in.Offset, len(out), len(docs), limit, b.DocumentCount)}, nil
 		})
 
-	addTool(s, &mcp.Tool{Name: "get_document", Description: "Get a document's record: name, type, size, checksum and metadata (not its content: see read_document).",
-		Annotations: readOnly("Get document")}, nil,
-		func(ctx context.Context, in idIn) (*mcp.CallToolResult, documentOut, error) {
+	addTool(s, &mcp.Tool{Name: "get_document", Description: "Get a document's record: name, type, size, checksum and metadata (not its content: see read_document). The metadata is bounded to 1 MiB of JSON: values past it are left out and their keys listed in metadata_omitted; call again with keys set to some of them for their values.",
+		Annotations: readOnly("Get document")},
+		func(in, _ *jsonschema.Schema) {
+			in.Properties["keys"].MaxItems = ptr(engine.MaxDocumentMetaKeys)
+		},
+		func(ctx context.Context, in getDocumentIn) (*mcp.CallToolResult, recordOut, error) {
 			d, err := s.s.Document(ctx, in.ID)
 			if err != nil {
-				return nil, documentOut{}, err
+				return nil, recordOut{}, err
 			}
-			return nil, documentOf(d), nil
+			return nil, recordOf(d, in.Keys), nil
 		})
 
 	// A call without max_bytes gets DefaultReadBytes, or the most when
@@ -632,12 +693,12 @@ func (s *Server) addTools() {
 			in.Properties["metadata"].MinProperties = ptr(1)
 			in.Properties["metadata"].MaxProperties = ptr(engine.MaxMetaKeys)
 		},
-		func(ctx context.Context, in setMetadataIn) (*mcp.CallToolResult, documentOut, error) {
+		func(ctx context.Context, in setMetadataIn) (*mcp.CallToolResult, recordOut, error) {
 			d, err := s.s.SetMetadata(ctx, in.ID, in.Metadata)
 			if err != nil {
-				return nil, documentOut{}, err
+				return nil, recordOut{}, err
 			}
-			return nil, documentOf(d), nil
+			return nil, recordOf(d, nil), nil
 		})
 
 	addTool(s, &mcp.Tool{Name: "list_plugins", Description: "List the plugins (sandboxed document steps) this tenant can run with run_plugin.",
