@@ -165,3 +165,32 @@ func TestRecordsBounded(t *testing.T) {
 		t.Fatalf("add_document: %d values, omitted %v", len(r.Metadata), r.Omitted)
 	}
 }
+
+// TestErrorsQuoteShort: a failed call quotes a long argument (a value or
+// a key) by its first 64 bytes and its length, `"<<<..." (N bytes)`,
+// whether the SDK's schema validation refused it or the engine did.
+// Before, the message quoted it in full, escaped: a 1 MiB argument of "<"
+// made an error of megabytes (P4: 15 MiB, a 94 MB reply).
+func TestErrorsQuoteShort(t *testing.T) {
+	e := newEnv(t)
+	_, cs := e.connect(t, user("will", "writer"), Config{})
+	const n = 1 << 20
+	big := strings.Repeat("<", n)
+	quoted := fmt.Sprintf("%q... (%d bytes)", big[:64], n)
+	for _, c := range []struct {
+		tool string
+		args map[string]any
+		want string
+	}{
+		{"get_document", map[string]any{"id": big}, ""},                                                    // the engine's invalid id (cut already)
+		{"list_documents", map[string]any{"basket": "in", "order": big}, big[:64] + "... (1048576 bytes)"}, // enum, %v
+		{"list_documents", map[string]any{"basket": "in", "limit": big}, big[:64] + "... (1048576 bytes)"}, // type, %v
+		{"list_documents", map[string]any{"basket": big}, quoted},                                          // no such basket
+		{"list_documents", map[string]any{"basket": "in", big: 1}, quoted},                                 // an unknown argument
+	} {
+		msg := callErr(t, cs, c.tool, c.args)
+		if len(msg) > 4096 || !strings.Contains(msg, c.want) {
+			t.Errorf("%s: error of %d bytes: %.300s", c.tool, len(msg), msg)
+		}
+	}
+}

@@ -13,9 +13,11 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
@@ -352,6 +354,7 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		case err == nil:
 			if cr, ok := req.(*mcp.CallToolRequest); ok && method == "tools/call" {
 				s.explainArguments(cr, res)
+				shortenQuoted(cr, res)
 			}
 		case errors.As(err, new(*jsonrpc.Error)):
 		case method == "initialize":
@@ -429,6 +432,70 @@ func (s *Server) explainArguments(req *mcp.CallToolRequest, res mcp.Result) {
 	}
 	b.WriteString(". Fix the arguments and call again.")
 	tc.Text = b.String()
+}
+
+// quoteMax is the most of an argument's value an error message quotes.
+const quoteMax = 64
+
+// shortenQuoted cuts, in a call's error result, every string of its
+// arguments (a value or a key) longer than quoteMax bytes that the
+// message quotes (as %q writes it, or as it is): to its first quoteMax
+// bytes (a whole character), "..." and its length, `"abc..." (N bytes)`.
+// Before, the SDK's schema validation and the engine quoted a bad value
+// in full: a 15 MiB argument made an error reply of 94 MB (its escapes
+// escaped again, up to 6 bytes a byte).
+func shortenQuoted(req *mcp.CallToolRequest, res mcp.Result) {
+	r, ok := res.(*mcp.CallToolResult)
+	if !ok || !r.IsError || req.Params == nil || len(req.Params.Arguments) <= quoteMax {
+		return
+	}
+	var args any
+	if json.Unmarshal(req.Params.Arguments, &args) != nil {
+		return
+	}
+	var long []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			if len(v) > quoteMax {
+				long = append(long, v)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for k, e := range v {
+				walk(k)
+				walk(e)
+			}
+		}
+	}
+	walk(args)
+	if len(long) == 0 {
+		return
+	}
+	// The longest first: a shorter one may be part of it.
+	slices.SortFunc(long, func(a, b string) int { return len(b) - len(a) })
+	for _, c := range r.Content {
+		tc, ok := c.(*mcp.TextContent)
+		if !ok {
+			continue
+		}
+		for _, v := range long {
+			head := v[:quoteMax]
+			for len(head) > 0 && !utf8.ValidString(head) {
+				head = head[:len(head)-1]
+			}
+			if q := strconv.Quote(v); strings.Contains(tc.Text, q) {
+				tc.Text = strings.ReplaceAll(tc.Text, q, fmt.Sprintf("%s... (%d bytes)", strconv.Quote(head), len(v)))
+			}
+			if strings.Contains(tc.Text, v) {
+				tc.Text = strings.ReplaceAll(tc.Text, v, fmt.Sprintf("%s... (%d bytes)", head, len(v)))
+			}
+		}
+	}
 }
 
 // toolError is the message a model gets for a failed call: the error's
