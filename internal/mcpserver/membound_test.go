@@ -194,3 +194,33 @@ func TestErrorsQuoteShort(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyPages: a page without documents is "documents": [], not null
+// (list_documents and find_documents, an empty basket and a page past the
+// end).
+func TestEmptyPages(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.admin.CreateBasket(ctx, "empty"); err != nil {
+		t.Fatal(err)
+	}
+	_, cs := e.connect(t, user("rita", "reader"), Config{})
+	for _, c := range []struct {
+		tool string
+		args map[string]any
+	}{
+		{"list_documents", map[string]any{"basket": "empty"}},
+		{"list_documents", map[string]any{"basket": "in", "offset": 50}},
+		{"find_documents", map[string]any{"basket": "empty", "metadata": map[string]any{"k": "v"}}},
+		{"find_documents", map[string]any{"basket": "in", "metadata": map[string]any{"k": "v"}}},
+	} {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: c.tool, Arguments: c.args})
+		if err != nil || res.IsError {
+			t.Fatalf("%s: %v %s", c.tool, err, text(res))
+		}
+		data, _ := json.Marshal(res.StructuredContent)
+		if !strings.Contains(string(data), `"documents":[]`) || !strings.Contains(text(res), `"documents":[]`) {
+			t.Errorf("%s %v: %s", c.tool, c.args, data)
+		}
+	}
+}

@@ -629,7 +629,7 @@ func (s *Server) addTools() {
 			if err != nil {
 				return nil, findDocumentsOut{}, err
 			}
-			out, _, _ := s.listingOf(ctx, nil, 0, docs)
+			out, _, _ := s.listingOf(ctx, []listedOut{}, 0, docs)
 			return nil, findDocumentsOut{Documents: out, Total: total, NextOffset: pageNext(in.Offset, len(out), len(docs), limit, total)}, nil
 		})
 
@@ -657,7 +657,7 @@ func (s *Server) addTools() {
 			if err != nil {
 				return nil, listDocumentsOut{}, err
 			}
-			out, _, _ := s.listingOf(ctx, nil, 0, docs)
+			out, _, _ := s.listingOf(ctx, []listedOut{}, 0, docs)
 			return nil, listDocumentsOut{Documents: out, NextOffset: pageNext(in.Offset, len(out), len(docs), limit, b.DocumentCount)}, nil
 		})
 
