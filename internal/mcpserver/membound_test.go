@@ -224,3 +224,49 @@ func TestEmptyPages(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedIDsUnaudited: as docs/agents.md lists them, a read whose
+// id is not a UUID in canonical form is refused (invalid_id) before it
+// reaches the engine's audit: get_document, read_document, get_job, and
+// list_documents or find_documents whose basket is a UUID not in
+// canonical form. A name that is no UUID is looked up, and audited.
+func TestMalformedIDsUnaudited(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, cs := e.connect(t, user("rita", "reader"), Config{})
+	count := func() int {
+		log, err := e.admin.Audit(ctx, docex.Page{Limit: 1000})
+		must(t, err)
+		n := 0
+		for _, a := range log {
+			if a.UserID == "rita" {
+				n++
+			}
+		}
+		return n
+	}
+	upper := strings.ToUpper(e.basket.ID)
+	for _, c := range []struct {
+		tool string
+		args map[string]any
+	}{
+		{"get_document", map[string]any{"id": "nope"}},
+		{"read_document", map[string]any{"id": "nope"}},
+		{"get_job", map[string]any{"id": "nope"}},
+		{"list_documents", map[string]any{"basket": upper}},
+		{"find_documents", map[string]any{"basket": upper, "metadata": map[string]any{"k": "v"}}},
+	} {
+		before := count()
+		if msg := callErr(t, cs, c.tool, c.args); !strings.HasPrefix(msg, "invalid_id:") {
+			t.Errorf("%s: %s", c.tool, msg)
+		}
+		if n := count() - before; n != 0 {
+			t.Errorf("%s with a malformed id: %d audit entries, want none (docs/agents.md)", c.tool, n)
+		}
+	}
+	before := count()
+	callErr(t, cs, "list_documents", map[string]any{"basket": "nope"})
+	if n := count() - before; n != 1 {
+		t.Errorf("list_documents of an unknown name: %d audit entries, want 1", n)
+	}
+}
