@@ -270,3 +270,73 @@ func TestMalformedIDsUnaudited(t *testing.T) {
 		t.Errorf("list_documents of an unknown name: %d audit entries, want 1", n)
 	}
 }
+
+// TestResourcesListSkipsEmptyBaskets: resources/list reads no documents
+// of a basket its counter says is empty, and goes through at most 1,000
+// baskets a call: a page may then end early, with a nextCursor. Paging
+// still gives every resource once. Before, it made one audited engine
+// call per empty basket, every basket in one call (P4: 3,000 empty
+// baskets, 3,002 audit entries for one call).
+func TestResourcesListSkipsEmptyBaskets(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const empty = 1150
+	for i := range empty {
+		if _, err := e.admin.CreateBasket(ctx, fmt.Sprintf("e%04d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, err := e.admin.CreateBasket(ctx, "zz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.admin.AddDocuments(ctx, last.ID, []engine.NewDocument{{Name: "a.txt", Content: strings.NewReader("a")}, {Name: "b.txt", Content: strings.NewReader("b")}}); err != nil {
+		t.Fatal(err)
+	}
+	_, cs := e.connect(t, user("rita", "reader"), Config{})
+	audited := func() (n int) {
+		log, err := e.admin.Audit(ctx, docex.Page{Limit: 10000})
+		must(t, err)
+		for _, a := range log {
+			if a.UserID == "rita" {
+				n++
+			}
+		}
+		return n
+	}
+	before := audited()
+	seen := map[string]bool{}
+	cursor, pages, short := "", 0, 0
+	for {
+		res, err := cs.ListResources(ctx, &mcp.ListResourcesParams{Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, r := range res.Resources {
+			if seen[r.URI] {
+				t.Fatalf("%s listed twice", r.URI)
+			}
+			seen[r.URI] = true
+		}
+		if res.NextCursor == "" {
+			break
+		}
+		if len(res.Resources) < listPage {
+			short++
+		}
+		cursor = res.NextCursor
+	}
+	// docex://baskets, 1,152 baskets, 3 documents.
+	if len(seen) != 1+empty+2+3 {
+		t.Fatalf("%d resources, want %d", len(seen), 1+empty+2+3)
+	}
+	// The basket pages of the listing (about 2 a page) and the two
+	// baskets with documents, not one a basket.
+	if n := audited() - before; n > 4*pages {
+		t.Fatalf("%d pages made %d audit entries", pages, n)
+	}
+	if short == 0 {
+		t.Fatalf("no page ended early at %d baskets", 1000)
+	}
+}

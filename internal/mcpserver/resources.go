@@ -24,6 +24,10 @@ const (
 	listPage = 100
 	// basketResourceDocs is the number of documents a basket resource lists.
 	basketResourceDocs = 1000
+	// listScanBaskets bounds the baskets one resources/list call goes
+	// through for their documents (listPage at a time): past it, the page
+	// ends with a nextCursor, though it may hold fewer than listPage.
+	listScanBaskets = 1000
 )
 
 func basketURI(id string) string   { return basketPrefix + id }
@@ -149,8 +153,9 @@ type listCursor struct {
 }
 
 // listResources lists the tenant's baskets and documents as resources,
-// listPage at a time: a page has nextCursor exactly when more resources
-// follow. The middleware serves it instead of the SDK, so the SDK's
+// listPage at a time: a page has nextCursor when more resources follow,
+// or when it went through listScanBaskets baskets for their documents
+// without filling the page (it then ends there, and may be empty). The middleware serves it instead of the SDK, so the SDK's
 // SetCacheable does not see it: it sets cacheScope itself. A cursor that
 // is not a nextCursor is a JSON-RPC invalid params error (-32602); an
 // engine error is rpcError's.
@@ -189,12 +194,24 @@ func (s *Server) listResources(ctx context.Context, req *mcp.ListResourcesReques
 			pos = listCursor{Section: 2}
 		}
 	}
+	scanned, cut := 0, false
 	for pos.Section == 2 && len(items) < need {
+		if scanned >= listScanBaskets {
+			cut = true
+			break
+		}
 		bs, err := s.s.Baskets(ctx, docex.Page{Limit: listPage, Offset: pos.Basket})
 		if err != nil {
 			return nil, s.rpcError(err)
 		}
+		scanned += len(bs)
 		for _, b := range bs {
+			if b.DocumentCount == 0 && pos.Doc == 0 {
+				// Empty (by its counter): no read of its documents, no
+				// audited call for it.
+				pos.Basket++
+				continue
+			}
 			want := need - len(items)
 			// A resource has no metadata: read none of it (a document
 			// may hold 16 MiB of it).
@@ -220,6 +237,8 @@ func (s *Server) listResources(ctx context.Context, req *mcp.ListResourcesReques
 	res := &mcp.ListResourcesResult{Resources: items, Cacheable: mcp.Cacheable{CacheScope: cacheScope}}
 	if len(items) > listPage {
 		res.Resources, res.NextCursor = items[:listPage], encodeCursor(at[listPage])
+	} else if cut {
+		res.NextCursor = encodeCursor(pos)
 	}
 	return res, nil
 }
