@@ -111,7 +111,7 @@ type listedOut struct {
 	CreatedAt       time.Time              `json:"created_at"`
 	UpdatedAt       time.Time              `json:"updated_at"`
 	Metadata        map[string]docex.Value `json:"metadata" jsonschema:"the metadata, but for the values of metadata_omitted"`
-	MetadataOmitted []string               `json:"metadata_omitted,omitempty" jsonschema:"the metadata keys whose values were left out to bound the listing (get_document returns every value); absent when none was"`
+	MetadataOmitted []string               `json:"metadata_omitted,omitempty" jsonschema:"the metadata keys whose values were left out to bound the listing (get_document with keys set to them gives their values); absent when none was"`
 	URI             string                 `json:"uri" jsonschema:"the document as an MCP resource"`
 }
 
@@ -539,7 +539,7 @@ type runPluginOut struct {
 	Plugin   string         `json:"plugin"`
 	Status   string         `json:"status"`
 	Message  string         `json:"message"`
-	Document listedOut      `json:"document" jsonschema:"the input document with the metadata the plugin set, bounded as in a listing (get_document returns every value)"`
+	Document listedOut      `json:"document" jsonschema:"the input document with the metadata the plugin set, bounded as in a listing (get_document with keys gives the values left out)"`
 	Derived  []listedOut    `json:"derived" jsonschema:"documents the plugin created, in the input's basket, bounded as in a listing"`
 	Logs     []logLine      `json:"logs"`
 	Report   map[string]any `json:"report" jsonschema:"resources the run used"`
