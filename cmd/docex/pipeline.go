@@ -1318,8 +1318,8 @@ func cmdDocLineage(ctx context.Context, c *cli, args []string) error {
 			fmt.Fprintln(w, "derived: nothing")
 		}
 		tree(l.Descendants, false, func(e engine.LineageEdge, indent string, more bool) {
-			writef(w, "%s-> %s\tby %s (plugin %s %s, params %s)%s%s\n", indent,
-				label(e.DerivedID, e.DerivedName, e.DerivedGone), producedBy(e), e.Plugin, e.ModuleSHA256[:min(12, len(e.ModuleSHA256))], jsonText(e.Params), cond(e.Deduplicated, dedup), cond(more, shown))
+			writef(w, "%s-> %s\tby %s (plugin %s)%s%s\n", indent,
+				label(e.DerivedID, e.DerivedName, e.DerivedGone), producedBy(e), e.Plugin, cond(e.Deduplicated, dedup), cond(more, shown))
 		})
 		if l.Truncated {
 			writef(w, "(the chain goes on: at most %d edges and %d levels are listed each way)\n", engine.MaxLineageEdges, engine.MaxLineageDepth)
