@@ -182,11 +182,12 @@ func TestErrorsQuoteShort(t *testing.T) {
 		args map[string]any
 		want string
 	}{
-		{"get_document", map[string]any{"id": big}, ""},                                                    // the engine's invalid id (cut already)
-		{"list_documents", map[string]any{"basket": "in", "order": big}, big[:64] + "... (1048576 bytes)"}, // enum, %v
-		{"list_documents", map[string]any{"basket": "in", "limit": big}, big[:64] + "... (1048576 bytes)"}, // type, %v
-		{"list_documents", map[string]any{"basket": big}, quoted},                                          // no such basket
-		{"list_documents", map[string]any{"basket": "in", big: 1}, quoted},                                 // an unknown argument
+		{"get_document", map[string]any{"id": big}, quoted}, // the engine's invalid id, quoted the same way
+		{"get_document", map[string]any{"id": strings.Repeat("a", 63) + strings.Repeat("é", 40)}, `"` + strings.Repeat("a", 63) + `"... (143 bytes)`}, // cut back to a whole character
+		{"list_documents", map[string]any{"basket": "in", "order": big}, big[:64] + "... (1048576 bytes)"},                                            // enum, %v
+		{"list_documents", map[string]any{"basket": "in", "limit": big}, big[:64] + "... (1048576 bytes)"},                                            // type, %v
+		{"list_documents", map[string]any{"basket": big}, quoted},                                                                                     // no such basket
+		{"list_documents", map[string]any{"basket": "in", big: 1}, quoted},                                                                            // an unknown argument
 	} {
 		msg := callErr(t, cs, c.tool, c.args)
 		if len(msg) > 4096 || !strings.Contains(msg, c.want) {
@@ -338,5 +339,41 @@ func TestResourcesListSkipsEmptyBaskets(t *testing.T) {
 	}
 	if short == 0 {
 		t.Fatalf("no page ended early at %d baskets", 1000)
+	}
+}
+
+// TestResourcesEmptyPageIsArray: a resources/list page with no resource
+// (past the last basket, or ended early by the scan bound) sends
+// "resources": [], as the MCP schema wants, not null.
+func TestResourcesEmptyPageIsArray(t *testing.T) {
+	e := newEnv(t)
+	srv, _ := e.connect(t, user("rita", "reader"), Config{})
+	res, err := srv.listResources(context.Background(), &mcp.ListResourcesRequest{Params: &mcp.ListResourcesParams{Cursor: encodeCursor(listCursor{Section: 2, Basket: 1 << 20})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"resources":[]`) {
+		t.Fatalf("an empty page: %s", data)
+	}
+}
+
+// TestPluginTimeoutNotCancelled: a plugin that runs past its own
+// timeout_ms fails with plugin_failed and its message, and the tool error
+// does not add "The call was cancelled." (nothing cancelled it; before,
+// every error wrapping context.DeadlineExceeded said so).
+func TestPluginTimeoutNotCancelled(t *testing.T) {
+	e := newEnv(t)
+	manifest, module := pluginBytes(t, "loop")
+	if _, err := e.admin.InstallPlugin(context.Background(), manifest, module); err != nil {
+		t.Fatal(err)
+	}
+	_, cs := e.connect(t, user("will", "writer"), Config{})
+	msg := callErr(t, cs, "run_plugin", map[string]any{"plugin": "loop", "document_id": e.doc.ID})
+	if !strings.HasPrefix(msg, "plugin_failed: ") || strings.Contains(msg, "The call was cancelled.") {
+		t.Fatalf("a plugin's timeout: %s", msg)
 	}
 }

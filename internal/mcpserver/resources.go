@@ -170,8 +170,8 @@ func (s *Server) listResources(ctx context.Context, req *mcp.ListResourcesReques
 	// One resource more than a page says whether another page follows.
 	const need = listPage + 1
 	var (
-		items []*mcp.Resource
-		at    []listCursor // each item's position
+		items = []*mcp.Resource{} // never null: an empty page is []
+		at    []listCursor        // each item's position
 	)
 	if pos.Section == 0 {
 		items = append(items, &mcp.Resource{URI: basketsURI, Name: "baskets", Title: "Baskets", MIMEType: "application/json"})

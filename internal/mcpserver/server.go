@@ -522,7 +522,9 @@ func (s *Server) explain(err error) (code, msg, hint string) {
 	switch {
 	case errors.Is(err, docex.ErrTooManyOpenFiles):
 		hint = "The server ran out of file descriptors: call again once other calls have ended; its operator can raise its open-file limit (ulimit -n)."
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, docex.ErrPluginFailed):
+		// Not a plugin's own time limit (plugin_failed, its message says
+		// so): the call was not cancelled.
 		hint = "The call was cancelled."
 	case errors.Is(err, errPathPrivate):
 		hint = "docex's own configuration and storage are never added by path, whatever the allowed directory (--allow-path) holds; retrying will not help: add other files, or send content as text or base64."
