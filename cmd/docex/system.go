@@ -651,6 +651,11 @@ Examples:
 			}); eerr != nil {
 				return eerr
 			}
+			if err != nil && len(rep.ContentDirsLeft) > 0 {
+				// Not a missing content directory (storage_unavailable's
+				// usual hint): one the store would not remove.
+				return withHint(err, "the content store refused to remove them (each one's error is listed: permissions, a read-only or immutable file, S3 credentials or the S3 server down); fix that and run docex gc again, which removes them")
+			}
 			return err
 		},
 	}
