@@ -44,7 +44,8 @@ type mcpOpts struct {
 // (mcpIdleTimeout). A request's headers must arrive within
 // mcpHeaderTimeout; its body within mcpserver.DefaultBodyTimeout of its
 // admission. There is no write timeout: a response stream (a GET's, a
-// POST's waiting on run_pipeline) may last.
+// POST's waiting on run_pipeline) may last; GET streams may hold at most
+// half of the connections (mcpMaxStreams).
 const (
 	mcpIdleTimeout   = 2 * time.Minute
 	mcpHeaderTimeout = 10 * time.Second
@@ -58,6 +59,17 @@ const (
 // eighth is left for the rest (the listener, the files add_document
 // reads, plugins).
 func mcpMaxConns(limit int) int { return fdlimit.Share(limit, 4, 1, 256) }
+
+// mcpMaxStreams returns the bound of the GET streams open at once
+// (mcpserver.HTTPOptions.MaxStreams) for --max-connections maxConns:
+// half of them, rounded down, so that POSTs (an initialize among them)
+// always have connections; -1 (no GET stream) when that is 0.
+func mcpMaxStreams(maxConns int) int {
+	if n := maxConns / 2; n > 0 {
+		return n
+	}
+	return -1
+}
 
 const mcpHelp = `Serves the Model Context Protocol to one agent: over stdin/stdout (the
 default: an MCP client starts "docex mcp" as a subprocess), or with --http
@@ -105,7 +117,7 @@ func mcpCommands() []*command {
 				fs.IntVar(&o.maxRead, "max-read-bytes", mcpserver.DefaultMaxReadBytes, "largest page read_document returns")
 				fs.DurationVar(&o.sessionIdle, "session-idle", mcpserver.DefaultSessionIdle, "with --http: close a session idle this long (0: never)")
 				fs.IntVar(&o.maxSessions, "max-sessions", mcpserver.DefaultMaxSessions, "with --http: most sessions live at once (a new one closes the least recently used idle one)")
-				fs.IntVar(&o.maxConns, "max-connections", mcpMaxConns(fdlimit.Limit()), "with --http: most connections open at once (more wait to be accepted); by default a quarter of the open-file limit (ulimit -n), at most 256")
+				fs.IntVar(&o.maxConns, "max-connections", mcpMaxConns(fdlimit.Limit()), "with --http: most connections open at once (more wait to be accepted), GET streams at most half of them; by default a quarter of the open-file limit (ulimit -n), at most 256")
 				fs.Int64Var(&o.maxInflight, "max-inflight-bytes", mcpserver.DefaultMaxInflightBytes, "with --http: most bytes of request bodies handled at once (a POST past it waits, after those before it)")
 				fs.IntVar(&o.maxCalls, "max-calls", mcpserver.DefaultMaxCalls, "with --http: most calls reaching the engine (tools/call, resources/read, resources/list) handled at once, all sessions together (a call past it waits, after those before it)")
 				fs.StringVar(&o.worker, "worker", "auto", "run the tenant's pipeline jobs in this process: auto (SQLite only), yes or no (rely on running workers)")
@@ -200,6 +212,7 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	return serveMCPHTTP(ctx, c, srv, o.http, who, o.maxConns, mcpserver.HTTPOptions{
 		MaxBody: 2*o.maxInline + 1<<20, Idle: o.sessionIdle,
 		MaxSessions: o.maxSessions, MaxInflightBytes: o.maxInflight, MaxCalls: o.maxCalls,
+		MaxStreams: mcpMaxStreams(o.maxConns),
 	})
 }
 

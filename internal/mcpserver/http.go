@@ -48,8 +48,9 @@ func (s *Server) HTTPHandler(maxBody int64, idle time.Duration) http.Handler {
 // HTTPHandlerWith is HTTPHandler bounding also the request bodies being
 // handled at once (inflight: o.MaxInflightBytes), how long a body may
 // take to arrive (o.BodyTimeout), the live sessions (sessionCap:
-// o.MaxSessions) and the calls handled at once (countedCall:
-// o.MaxCalls), and refusing a batch holding two calls with one id
+// o.MaxSessions), the calls handled at once (countedCall: o.MaxCalls)
+// and the GET streams open (streamCap: one a session, o.MaxStreams in
+// all), and refusing a batch holding two calls with one id
 // (exactIDs).
 func (s *Server) HTTPHandlerWith(o HTTPOptions) http.Handler {
 	if o.MaxBody <= 0 {
@@ -67,6 +68,12 @@ func (s *Server) HTTPHandlerWith(o HTTPOptions) http.Handler {
 	if o.MaxCalls <= 0 {
 		o.MaxCalls = DefaultMaxCalls
 	}
+	switch {
+	case o.MaxStreams == 0:
+		o.MaxStreams = DefaultMaxStreams
+	case o.MaxStreams < 0:
+		o.MaxStreams = 0
+	}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.srv }, &mcp.StreamableHTTPOptions{
 		MaxRequestBodyBytes: o.MaxBody,
 		SessionTimeout:      o.Idle,
@@ -74,7 +81,8 @@ func (s *Server) HTTPHandlerWith(o HTTPOptions) http.Handler {
 	s.inflightBytes = &budget{limit: o.MaxInflightBytes}
 	s.calls = &budget{limit: int64(o.MaxCalls)}
 	s.sessions = &sessionCap{s: s, limit: o.MaxSessions, use: map[string]*sessionUse{}}
-	return http.NewCrossOriginProtection().Handler(s.inflight(exactIDs(requireSession(s.sessions.wrap(HTTPErrorCodes(s.postCalls(h))), o.MaxBody), o.MaxBody), s.inflightBytes, o.MaxBody, o.BodyTimeout))
+	s.streams = &streamCap{s: s, limit: o.MaxStreams, open: map[string]*getStream{}}
+	return http.NewCrossOriginProtection().Handler(s.inflight(exactIDs(requireSession(s.streams.wrap(s.sessions.wrap(HTTPErrorCodes(s.postCalls(h)))), o.MaxBody), o.MaxBody), s.inflightBytes, o.MaxBody, o.BodyTimeout))
 }
 
 // postHeader is the request header under which postCalls names the POST

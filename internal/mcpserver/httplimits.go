@@ -3,9 +3,11 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +32,10 @@ const (
 	// DefaultBodyTimeout is how long a POST's body may take to arrive
 	// once its POST is admitted.
 	DefaultBodyTimeout = 60 * time.Second
+	// DefaultMaxStreams bounds the GET streams open at once, all
+	// sessions together: half of the largest default of docex mcp
+	// --max-connections (256), which passes half of its own.
+	DefaultMaxStreams = 128
 )
 
 // HTTPOptions configures HTTPHandlerWith; a field left 0 takes its
@@ -52,6 +58,10 @@ type HTTPOptions struct {
 	// MaxCalls bounds the calls that reach the engine handled at once
 	// (DefaultMaxCalls): see countedCall.
 	MaxCalls int
+	// MaxStreams bounds the GET streams open at once, all sessions
+	// together (DefaultMaxStreams); negative: none, every GET stream is
+	// refused (HTTP 405). See streamCap.
+	MaxStreams int
 }
 
 // countedCall reports whether a call of method counts against
@@ -361,6 +371,173 @@ func (c *sessionCap) ended(id string, post bool) {
 		u.posts--
 	}
 }
+
+// streamCap bounds the GET streams (a session's stream of the server's
+// messages) of an HTTP handler: one a session, and limit in all
+// (streamCap.wrap).
+type streamCap struct {
+	s     *Server
+	limit int // 0: none
+	mu    sync.Mutex
+	open  map[string]*getStream // by session id: its newest GET
+	n     int                   // the GET streams counted: at most limit
+	// replaced counts the GET streams ended by a newer GET of their
+	// session (for tests).
+	replaced int
+}
+
+// getStream is a GET stream being served.
+type getStream struct {
+	cancel context.CancelCauseFunc // ends its request's context
+	rc     *http.ResponseController
+	done   chan struct{} // closed once its handler returned
+}
+
+// errStreamReplaced ends a GET stream a newer GET of its session replaced.
+var errStreamReplaced = errors.New("replaced by a newer GET stream of its session")
+
+// wrap wraps h so that a GET that would open a stream (one with an
+// Mcp-Session-Id header naming a live session, an Accept that takes
+// text/event-stream and no Last-Event-ID: h refuses any other at once) is
+// handled only when it fits: a GET of a session that has a GET stream
+// open already ends that older stream (its response ends, and its
+// connection is closed) and takes its place; any other opens a stream
+// only while fewer than limit are open, else it is refused with HTTP 503
+// Service Unavailable, a Retry-After of 1 second and one JSON-RPC error
+// (-32000, id null) saying so, and its connection is closed. With limit
+// 0 every such GET is refused with HTTP 405 Method Not Allowed (Allow:
+// POST, DELETE), as the MCP specification has a server that offers no
+// stream answer. The connection of a GET stream is closed when the
+// stream ends, so that it does not stay open idle.
+func (c *streamCap) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(sessionHeader)
+		if r.Method != http.MethodGet || id == "" || rebinding(r) || !acceptsStream(r.Header.Values("Accept")) ||
+			len(r.Header.Values("Last-Event-ID")) > 0 || !c.live(id) {
+			h.ServeHTTP(w, r) // not a stream: h answers it at once
+			return
+		}
+		if c.limit == 0 {
+			w.Header().Set("Allow", "POST, DELETE")
+			refuseStream(w, http.StatusMethodNotAllowed, "Method not allowed: this server opens no GET streams (docex mcp --max-connections 1 leaves them no connection): POST requests, and read each reply on its POST's response")
+			return
+		}
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		me := &getStream{cancel: cancel, rc: http.NewResponseController(w), done: make(chan struct{})}
+		c.mu.Lock()
+		old := c.open[id]
+		if old == nil && c.n >= c.limit {
+			c.mu.Unlock()
+			w.Header().Set("Retry-After", "1")
+			refuseStream(w, http.StatusServiceUnavailable, fmt.Sprintf("Server busy: %d GET streams open, the most there may be (half of docex mcp --max-connections), so that POSTs always have connections: open the stream again once one ends, or read each reply on its POST's response", c.limit))
+			return
+		}
+		if old == nil {
+			c.n++
+		} else {
+			// old's handler has not returned (it takes c.mu first), so
+			// its response is still its own.
+			old.cancel(errStreamReplaced)
+			_ = old.rc.SetWriteDeadline(time.Now()) // a write to a client that does not read ends too
+			c.replaced++
+		}
+		c.open[id] = me // old's place is taken: its end counts nothing
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			if c.open[id] == me {
+				delete(c.open, id)
+				c.n--
+			}
+			close(me.done)
+			c.mu.Unlock()
+		}()
+		if old != nil {
+			select {
+			case <-old.done: // h let old's stream go: this one may take it
+			case <-r.Context().Done():
+				return
+			}
+			if ctx.Err() != nil {
+				refuseStream(w, http.StatusConflict, "Conflict: a newer GET of this session replaced this one before its stream opened")
+				return
+			}
+		}
+		h.ServeHTTP(&closingWriter{ResponseWriter: w}, r.WithContext(ctx))
+	})
+}
+
+// refuseStream answers a GET streamCap does not let open a stream with
+// code, one JSON-RPC error (-32000, id null) of msg, and the closing of
+// its connection.
+func refuseStream(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Connection", "close")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(encodeReply(nil, codeSessionsFull, msg))
+}
+
+// live reports whether the session of id is live.
+func (c *streamCap) live(id string) bool {
+	for ss := range c.s.srv.Sessions() {
+		if ss.ID() == id {
+			return true
+		}
+	}
+	return false
+}
+
+// streams returns the GET streams counted and how many were replaced
+// (for tests).
+func (c *streamCap) streams() (open, replaced int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n, c.replaced
+}
+
+// acceptsStream reports whether Accept header values take
+// text/event-stream, as the SDK decides it (text/event-stream, text/* or
+// */*, parameters aside).
+func acceptsStream(values []string) bool {
+	for _, v := range values {
+		for _, raw := range strings.Split(v, ",") {
+			base, _, _ := strings.Cut(raw, ";")
+			switch strings.ToLower(strings.TrimSpace(base)) {
+			case "text/event-stream", "text/*", "*/*":
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// closingWriter is the writer of a GET stream: its response closes its
+// connection once it ends ("Connection: close", whatever h sets).
+type closingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (c *closingWriter) closing() {
+	if !c.wrote {
+		c.wrote = true
+		c.Header().Set("Connection", "close")
+	}
+}
+
+func (c *closingWriter) WriteHeader(code int) {
+	c.closing()
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *closingWriter) Write(p []byte) (int, error) {
+	c.closing()
+	return c.ResponseWriter.Write(p)
+}
+
+// Unwrap gives http.ResponseController the writer underneath, to flush it.
+func (c *closingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // dupCallID returns why msgs, the messages of a POST's body
 // (jsonMessages), hold two calls (requests with an id) with the same id,

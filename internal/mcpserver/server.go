@@ -117,10 +117,11 @@ type Server struct {
 	posts   sync.Map
 	postSeq atomic.Uint64
 	serving posting // the POSTs being served (postCalls)
-	// inflightBytes and sessions are the bounds of the last handler
-	// HTTPHandlerWith made (for tests).
+	// inflightBytes, sessions and streams are the bounds of the last
+	// handler HTTPHandlerWith made (for tests).
 	inflightBytes *budget
 	sessions      *sessionCap
+	streams       *streamCap
 	// calls bounds the calls handled at once over HTTP (bound); nil
 	// over stdio.
 	calls *budget
