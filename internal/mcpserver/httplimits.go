@@ -516,14 +516,11 @@ func acceptsStream(values []string) bool {
 // connection once it ends ("Connection: close", whatever h sets).
 type closingWriter struct {
 	http.ResponseWriter
-	wrote bool
+	once sync.Once // the header is set before the first write
 }
 
 func (c *closingWriter) closing() {
-	if !c.wrote {
-		c.wrote = true
-		c.Header().Set("Connection", "close")
-	}
+	c.once.Do(func() { c.Header().Set("Connection", "close") })
 }
 
 func (c *closingWriter) WriteHeader(code int) {
