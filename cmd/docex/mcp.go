@@ -43,7 +43,7 @@ type mcpOpts struct {
 // no more until one closes), and how long one may stay open between requests
 // (mcpIdleTimeout). A request's headers must arrive within
 // mcpHeaderTimeout; its body within mcpserver.DefaultBodyTimeout of its
-// admission. There is no write timeout: a response stream (a GET's, a
+// admission, with no stall longer than mcpserver.DefaultBodyStall. There is no write timeout: a response stream (a GET's, a
 // POST's waiting on run_pipeline) may last; GET streams may hold at most
 // half of the connections (mcpMaxStreams).
 const (

@@ -225,3 +225,30 @@ func TestHTTPNoGetStreams(t *testing.T) {
 		t.Fatalf("ping after the refused GET: %d", code)
 	}
 }
+
+// TestHTTPBodyStall: over streamable HTTP, a POST's body may not stall
+// (HTTPOptions.BodyStall; 10 s in docex mcp, as long as headers may
+// take) even while its body timeout (here an hour) runs: a client that
+// sends the first bytes of a body and stops is answered HTTP 400 and its
+// connection is closed. Before, only the body timeout (60 s in docex
+// mcp) bounded it: headers and one byte of body held a connection 60 s
+// (P4).
+func TestHTTPBodyStall(t *testing.T) {
+	e := newEnv(t)
+	srv, ts := limitedServer(t, e, HTTPOptions{MaxBody: 1 << 20, BodyTimeout: time.Hour, BodyStall: 50 * time.Millisecond})
+	conn := rawPost(t, ts, 100000, `{`)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("a POST whose body stalls: %v, want HTTP 400", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "reading the request body") || !strings.Contains(string(body), "i/o timeout") {
+		t.Fatalf("a POST whose body stalls: %d %s, want 400", resp.StatusCode, body)
+	}
+	if _, err := conn.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the connection of a POST whose body stalled: %v, want it closed", err)
+	}
+	if used, waiting := srv.inflightBytes.state(); used != 0 || waiting != 0 {
+		t.Fatalf("after the stalled POST: %d bytes counted, %d POSTs waiting; want none", used, waiting)
+	}
+}

@@ -47,7 +47,7 @@ func (s *Server) HTTPHandler(maxBody int64, idle time.Duration) http.Handler {
 
 // HTTPHandlerWith is HTTPHandler bounding also the request bodies being
 // handled at once (inflight: o.MaxInflightBytes), how long a body may
-// take to arrive (o.BodyTimeout), the live sessions (sessionCap:
+// take to arrive (o.BodyTimeout, o.BodyStall), the live sessions (sessionCap:
 // o.MaxSessions), the calls handled at once (countedCall: o.MaxCalls)
 // and the GET streams open (streamCap: one a session, o.MaxStreams in
 // all), and refusing a batch holding two calls with one id
@@ -64,6 +64,9 @@ func (s *Server) HTTPHandlerWith(o HTTPOptions) http.Handler {
 	}
 	if o.BodyTimeout <= 0 {
 		o.BodyTimeout = DefaultBodyTimeout
+	}
+	if o.BodyStall <= 0 {
+		o.BodyStall = DefaultBodyStall
 	}
 	if o.MaxCalls <= 0 {
 		o.MaxCalls = DefaultMaxCalls
@@ -82,7 +85,7 @@ func (s *Server) HTTPHandlerWith(o HTTPOptions) http.Handler {
 	s.calls = &budget{limit: int64(o.MaxCalls)}
 	s.sessions = &sessionCap{s: s, limit: o.MaxSessions, use: map[string]*sessionUse{}}
 	s.streams = &streamCap{s: s, limit: o.MaxStreams, open: map[string]*getStream{}}
-	return http.NewCrossOriginProtection().Handler(s.inflight(exactIDs(requireSession(s.streams.wrap(s.sessions.wrap(HTTPErrorCodes(s.postCalls(h)))), o.MaxBody), o.MaxBody), s.inflightBytes, o.MaxBody, o.BodyTimeout))
+	return http.NewCrossOriginProtection().Handler(s.inflight(exactIDs(requireSession(s.streams.wrap(s.sessions.wrap(HTTPErrorCodes(s.postCalls(h)))), o.MaxBody), o.MaxBody), s.inflightBytes, o.MaxBody, o.BodyTimeout, o.BodyStall))
 }
 
 // postHeader is the request header under which postCalls names the POST

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -32,6 +33,12 @@ const (
 	// DefaultBodyTimeout is how long a POST's body may take to arrive
 	// once its POST is admitted.
 	DefaultBodyTimeout = 60 * time.Second
+	// DefaultBodyStall is how long a POST's body may go without a byte
+	// arriving, within DefaultBodyTimeout: as long as its headers may
+	// take (docex mcp's 10 s), so that a client that sends some of a
+	// body and stops holds its connection no longer than one that
+	// stops in its headers.
+	DefaultBodyStall = 10 * time.Second
 	// DefaultMaxStreams bounds the GET streams open at once, all
 	// sessions together: half of the largest default of docex mcp
 	// --max-connections (256), which passes half of its own.
@@ -55,6 +62,9 @@ type HTTPOptions struct {
 	// BodyTimeout is how long a POST's body may take to arrive once
 	// admitted (DefaultBodyTimeout).
 	BodyTimeout time.Duration
+	// BodyStall is how long a POST's body may go without a byte
+	// arriving, within BodyTimeout (DefaultBodyStall).
+	BodyStall time.Duration
 	// MaxCalls bounds the calls that reach the engine handled at once
 	// (DefaultMaxCalls): see countedCall.
 	MaxCalls int
@@ -171,12 +181,13 @@ func (b *budget) state() (used int64, waiting int) {
 // until enough POSTs end (or its client
 // goes away, or the server stops: it is then answered HTTP 503). A body
 // counts at most the whole budget, so a body as large runs alone. Once
-// admitted, its body must arrive within bodyTimeout (else HTTP 400, and
+// admitted, its body must arrive within bodyTimeout, with no wait of
+// more than stall for its next bytes (else HTTP 400, and
 // the connection is closed); it is read whole and handed on to h, and
 // counts until h returns. A Content-Length larger than maxBody is refused
 // at once with HTTP 413, nothing read. Other requests reach h as they
 // came.
-func (s *Server) inflight(h http.Handler, b *budget, maxBody int64, bodyTimeout time.Duration) http.Handler {
+func (s *Server) inflight(h http.Handler, b *budget, maxBody int64, bodyTimeout, stall time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || rebinding(r) {
 			h.ServeHTTP(w, r)
@@ -203,7 +214,8 @@ func (s *Server) inflight(h http.Handler, b *budget, maxBody int64, bodyTimeout 
 		}
 		defer b.release(n)
 		rc := http.NewResponseController(w)
-		_ = rc.SetReadDeadline(time.Now().Add(bodyTimeout)) // not every writer has one (httptest.ResponseRecorder)
+		end := time.Now().Add(bodyTimeout)
+		r.Body = &stallBody{ReadCloser: r.Body, rc: rc, stall: stall, end: end} // not every writer has a deadline (httptest.ResponseRecorder)
 		body, ok := bodyBytes(w, r, maxBody)
 		if !ok {
 			return // the deadline stays: the server's reading the rest of the body ends with it, and the connection is closed
@@ -212,6 +224,25 @@ func (s *Server) inflight(h http.Handler, b *budget, maxBody int64, bodyTimeout 
 		r.Body = &readBody{b: body}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// stallBody is a POST's body being read (inflight): before each read,
+// the connection's read deadline is moved to stall from now, at most
+// end.
+type stallBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	stall time.Duration
+	end   time.Time
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	d := time.Now().Add(b.stall)
+	if d.After(b.end) {
+		d = b.end
+	}
+	_ = b.rc.SetReadDeadline(d)
+	return b.ReadCloser.Read(p)
 }
 
 // sessionCap bounds the live sessions of an HTTP handler (sessionCap.wrap).
