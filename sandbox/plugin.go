@@ -31,12 +31,12 @@ type Plugin struct {
 	snap   *snapshot // state after initialisation; nil until the first instance
 	noSnap bool      // the snapshot alone exceeded Config.MaxIdleBytes: none is kept
 	closed bool
-	// inited: an instance's start function and _initialize have once
-	// ended well. A module with no snapshot (it changes tables, or its
-	// initialisation changed the descriptor table) initialises every
-	// instance anew; after the first time, under the plugin's own limits
-	// (initLimits).
-	inited bool
+	// fdsInit: an instance's initialisation changed the descriptor
+	// table, so that the module never has a snapshot and initialises every
+	// instance anew, as one that changes tables does; later ones under
+	// the plugin's own limits too (initLimits). Not set by an eviction of
+	// the snapshot, nor by noSnap: those initialise under InitTimeout.
+	fdsInit bool
 }
 
 // Manifest returns a copy of the plugin's manifest.
@@ -398,9 +398,11 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		return nil, err
 	}
 	p.sb.exit(in)
-	p.mu.Lock()
-	p.inited = true
-	p.mu.Unlock()
+	if in.fdsChanged {
+		p.mu.Lock()
+		p.fdsInit = true
+		p.mu.Unlock()
+	}
 	if p.c.info.MutatesTables || in.fdsChanged {
 		// No snapshot: a fresh instance per invocation, initialised anew
 		// (for fdsChanged, so that every invocation sees the descriptor
@@ -459,13 +461,16 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 // budget too for a module with no snapshot, which initialises every
 // instance, so for every run (one that can change a table from the start;
 // one whose initialisation changed the descriptor table, after its first
-// instance), so that it cannot spend InitTimeout on every run.
+// instance), so that it cannot spend InitTimeout on every run. A module
+// whose snapshot was evicted (Config.MaxIdleBytes) or is too large to keep
+// initialises again under InitTimeout alone: its limits were never meant
+// for initialisation, and another tenant's runs can cause the eviction.
 func (p *Plugin) initLimits() (time.Duration, int64) {
 	timeout, budget := p.sb.cfg.InitTimeout, p.sb.ceil.MaxInstructions
 	p.mu.Lock()
-	inited := p.inited
+	fresh := p.fdsInit || p.c.info.MutatesTables
 	p.mu.Unlock()
-	if inited || p.c.info.MutatesTables {
+	if fresh {
 		timeout, budget = min(timeout, p.limits.Timeout), min(budget, p.limits.MaxInstructions)
 	}
 	return timeout, budget

@@ -1406,3 +1406,38 @@ func TestCompileWorkers(t *testing.T) {
 		}
 	}
 }
+
+// TestInitLimitsAfterEviction: a module that has a snapshot initialises
+// under Config.InitTimeout and the ceiling's budget every time, also when
+// its snapshot was not kept (larger than MaxIdleBytes) or was evicted
+// (another tenant's runs can cause that), not under its own limits: those
+// bind only modules that never have a snapshot (TestColdInitLimits).
+// Before, every run after the first failed with ErrInstructionLimit.
+func TestInitLimitsAfterEviction(t *testing.T) {
+	ctx := context.Background()
+	m, mod := readPlugin(t, "startwork")
+	p, err := newSandbox(t, Config{}).Load(ctx, m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := runWithin(t, p, pluginapi.Call{TenantID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	units := r.Report.InitInstructions
+	m, mod = readPlugin(t, "startwork")
+	m.Limits.MaxInstructions = units / 2
+	p, err = newSandbox(t, Config{MaxIdleBytes: 1}).Load(ctx, m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tenant := range []string{"a", "a", "b", "a"} {
+		r, err := runWithin(t, p, pluginapi.Call{TenantID: tenant})
+		if err != nil {
+			t.Fatalf("run %d (tenant %s), max_instructions %d, start function %d units: %v", i, tenant, units/2, units, err)
+		}
+		if r.Report.InitInstructions < units/2 {
+			t.Fatalf("run %d: report %+v, want a new initialisation (no snapshot kept under MaxIdleBytes 1)", i, r.Report)
+		}
+	}
+}
