@@ -143,17 +143,18 @@ type S3 struct {
 // the sandbox package's default (sandbox.DefaultCeilings and
 // sandbox.Config), given in each comment.
 type Sandbox struct {
-	CacheDir        string `yaml:"cache_dir"`        // compilation cache, default "<data_dir>/wasm-cache"
-	MaxMemoryPages  uint32 `yaml:"max_memory_pages"` // ceiling in 64 KiB pages, default 4096 (256 MiB)
-	MaxTimeoutMS    int    `yaml:"max_timeout_ms"`   // ceiling, default 60000
-	MaxOutputBytes  int64  `yaml:"max_output_bytes"` // ceiling, default 268435456 (256 MiB)
-	MaxHostCalls    int64  `yaml:"max_host_calls"`   // ceiling, default 10000000
-	MaxLogBytes     int64  `yaml:"max_log_bytes"`    // ceiling, default 1048576 (1 MiB)
-	MaxInstructions int64  `yaml:"max_instructions"` // ceiling on instruction units per call, default 10^15
-	InitTimeoutMS   int    `yaml:"init_timeout_ms"`  // start function + _initialize of a new instance, default 10000
-	PoolSize        int    `yaml:"pool_size"`        // instances per (tenant, plugin) running at once and idle, default 4
-	MaxIdleBytes    int64  `yaml:"max_idle_bytes"`   // idle instances and snapshots in all, default 536870912 (512 MiB)
-	IdleTTLMS       int    `yaml:"idle_ttl_ms"`      // an idle instance is closed after, default 300000 (5 min)
+	CacheDir             string `yaml:"cache_dir"`               // compilation cache, default "<data_dir>/wasm-cache"
+	MaxMemoryPages       uint32 `yaml:"max_memory_pages"`        // ceiling in 64 KiB pages, default 4096 (256 MiB)
+	MaxTimeoutMS         int    `yaml:"max_timeout_ms"`          // ceiling, default 60000
+	MaxOutputBytes       int64  `yaml:"max_output_bytes"`        // ceiling, default 268435456 (256 MiB)
+	MaxHostCalls         int64  `yaml:"max_host_calls"`          // ceiling, default 10000000
+	MaxLogBytes          int64  `yaml:"max_log_bytes"`           // ceiling, default 1048576 (1 MiB)
+	MaxInstructions      int64  `yaml:"max_instructions"`        // ceiling on instruction units per call, default 10^15
+	InitTimeoutMS        int    `yaml:"init_timeout_ms"`         // start function + _initialize of a new instance, default 10000
+	PoolSize             int    `yaml:"pool_size"`               // instances per (tenant, plugin) running at once and idle, default 4
+	MaxIdleBytes         int64  `yaml:"max_idle_bytes"`          // idle instances and snapshots in all, default 536870912 (512 MiB)
+	IdleTTLMS            int    `yaml:"idle_ttl_ms"`             // an idle instance is closed after, default 300000 (5 min)
+	MaxCompiledCodeBytes int64  `yaml:"max_compiled_code_bytes"` // estimated machine code of the loaded plugins, added up, default 2147483648 (2 GiB)
 }
 
 // Backend types.
@@ -521,6 +522,7 @@ func (f *File) normalize() error {
 		{"sandbox.max_host_calls", s.MaxHostCalls}, {"sandbox.max_log_bytes", s.MaxLogBytes},
 		{"sandbox.max_instructions", s.MaxInstructions}, {"sandbox.init_timeout_ms", int64(s.InitTimeoutMS)},
 		{"sandbox.pool_size", int64(s.PoolSize)}, {"sandbox.max_idle_bytes", s.MaxIdleBytes}, {"sandbox.idle_ttl_ms", int64(s.IdleTTLMS)},
+		{"sandbox.max_compiled_code_bytes", s.MaxCompiledCodeBytes},
 	} {
 		if n.v < 0 {
 			return f.invalid(n.key, "%d is negative", n.v)

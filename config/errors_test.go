@@ -76,6 +76,7 @@ func TestFractionsRefused(t *testing.T) {
 		"sandbox.pool_size":                       "config_version: 1\nsandbox:\n  pool_size: %s\n",
 		"sandbox.max_idle_bytes":                  "config_version: 1\nsandbox:\n  max_idle_bytes: %s\n",
 		"sandbox.idle_ttl_ms":                     "config_version: 1\nsandbox:\n  idle_ttl_ms: %s\n",
+		"sandbox.max_compiled_code_bytes":         "config_version: 1\nsandbox:\n  max_compiled_code_bytes: %s\n",
 	}
 	for key, doc := range keys {
 		line := strings.Count(doc, "\n")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"slices"
 	"sync"
@@ -107,6 +108,12 @@ func (e *Engine) loadPlugin(ctx context.Context, rec driver.PluginRecord, m *plu
 		return lp, nil
 	}
 	p, err := e.cfg.Sandbox.LoadRunner(ctx, m, module)
+	// A sandbox holding too many compiled modules (their number or their
+	// machine code: sandbox.Config.MaxCompiled, MaxCompiledCode) makes
+	// room by closing the least recently used plugin this engine keeps.
+	for errors.Is(err, pluginapi.ErrTooManyModules) && e.evictOldestPlugin(ctx) {
+		p, err = e.cfg.Sandbox.LoadRunner(ctx, m, module)
+	}
 	if err != nil {
 		return nil, mapPluginErr(err)
 	}
@@ -119,22 +126,33 @@ func (e *Engine) loadPlugin(ctx context.Context, rec driver.PluginRecord, m *plu
 	e.clock++
 	lp := &loadedPlugin{p: p, m: m, used: e.clock}
 	e.plugins[key] = lp
-	var evict *loadedPlugin
-	if len(e.plugins) > maxLoadedPlugins {
-		oldest := ""
-		for k, v := range e.plugins {
-			if oldest == "" || v.used < e.plugins[oldest].used {
-				oldest = k
-			}
-		}
-		evict = e.plugins[oldest]
-		delete(e.plugins, oldest)
-	}
+	over := len(e.plugins) > maxLoadedPlugins
 	e.mu.Unlock()
-	if evict != nil {
-		evict.p.Close(ctx) // running invocations finish
+	if over {
+		e.evictOldestPlugin(ctx) // not lp: it is the most recently used
 	}
 	return lp, nil
+}
+
+// evictOldestPlugin closes the least recently used plugin the engine
+// keeps (its running invocations finish); it returns false when it keeps
+// none.
+func (e *Engine) evictOldestPlugin(ctx context.Context) bool {
+	e.mu.Lock()
+	oldest := ""
+	for k, v := range e.plugins {
+		if oldest == "" || v.used < e.plugins[oldest].used {
+			oldest = k
+		}
+	}
+	evict := e.plugins[oldest]
+	delete(e.plugins, oldest)
+	e.mu.Unlock()
+	if evict == nil {
+		return false
+	}
+	evict.p.Close(ctx)
+	return true
 }
 
 func (e *Engine) cachedPlugin(key string) *loadedPlugin {

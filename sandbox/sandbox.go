@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -35,6 +36,13 @@ type Config struct {
 	PoolSize int
 	// MaxCompiled bounds distinct compiled modules held in memory. Default 256.
 	MaxCompiled int
+	// MaxCompiledCode bounds the estimated machine code of the distinct
+	// compiled modules held in memory, added up (bytes; each module's is at
+	// most wasmcheck.MaxCompiledCode, 160 MiB). A Load that would exceed it
+	// fails with ErrTooManyModules; the module's compiled code is freed
+	// when its last Plugin is closed. Default DefaultMaxCompiledCode
+	// (2 GiB).
+	MaxCompiledCode int64
 	// MaxIdleBytes bounds the memory of idle instances kept for reuse
 	// across all tenants and plugins (each counts its linear memory plus an
 	// estimated 64 KiB) together with the plugins' post-initialisation
@@ -100,6 +108,7 @@ type Sandbox struct {
 
 	mu       sync.Mutex
 	compiled map[string]*compiled
+	code     int64 // estimated machine code of the modules in compiled (info.CompiledCode)
 	plugins  map[*Plugin]struct{}
 	running  map[*instance]struct{}
 	closed   bool
@@ -113,6 +122,7 @@ type compiled struct {
 	hasInit bool
 	minMem  uint32 // pages the exported memory starts with
 	info    wasmcheck.Info
+	code    int64 // charged to Sandbox.code (info.CompiledCode once instrumented)
 }
 
 // New creates a Sandbox: one wazero runtime with the docex host module and a
@@ -124,6 +134,9 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	if cfg.MaxCompiled <= 0 {
 		cfg.MaxCompiled = 256
+	}
+	if cfg.MaxCompiledCode <= 0 {
+		cfg.MaxCompiledCode = DefaultMaxCompiledCode
 	}
 	if cfg.MaxIdleBytes <= 0 {
 		cfg.MaxIdleBytes = DefaultMaxIdleBytes
@@ -185,8 +198,9 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 
 // Defaults of Config fields.
 const (
-	DefaultMaxIdleBytes = 512 << 20
-	DefaultIdleTTL      = 5 * time.Minute
+	DefaultMaxIdleBytes    = 512 << 20
+	DefaultIdleTTL         = 5 * time.Minute
+	DefaultMaxCompiledCode = 2 << 30
 )
 
 // DefaultInitTimeout is the default of Config.InitTimeout.
@@ -407,6 +421,10 @@ func (sb *Sandbox) release(ctx context.Context, hash string, c *compiled) {
 	if last && sb.compiled[hash] == c {
 		delete(sb.compiled, hash)
 	}
+	if last {
+		sb.code -= c.code
+		c.code = 0
+	}
 	sb.mu.Unlock()
 	if last && c.cm != nil {
 		_ = c.cm.Close(ctx)
@@ -443,6 +461,9 @@ func (sb *Sandbox) compileAndCheck(ctx context.Context, hash string, module []by
 		return nil, &moduleError{err}
 	}
 	c.info = info
+	if err := sb.chargeCode(c); err != nil {
+		return nil, err
+	}
 	cctx := experimental.WithCompilationWorkers(ctx, compileWorkers(sb.cfg.CompilationWorkers, info.MaxCompileMemory))
 	cm, err := sb.rt.CompileModule(cctx, module)
 	if err != nil {
@@ -456,6 +477,22 @@ func (sb *Sandbox) compileAndCheck(ctx context.Context, hash string, module []by
 		return nil, &moduleError{err}
 	}
 	return cm, nil
+}
+
+// chargeCode adds c's estimated machine code to what the Sandbox's
+// compiled modules hold, or returns an error wrapping ErrTooManyModules
+// when that would exceed Config.MaxCompiledCode.
+func (sb *Sandbox) chargeCode(c *compiled) error {
+	n := int64(min(c.info.CompiledCode, uint64(math.MaxInt64/2)))
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.code+n > sb.cfg.MaxCompiledCode {
+		return fmt.Errorf("%w: the loaded modules' estimated machine code would be %d bytes (this module's %d), the limit is %d (sandbox.max_compiled_code_bytes)",
+			pluginapi.ErrTooManyModules, sb.code+n, n, sb.cfg.MaxCompiledCode)
+	}
+	sb.code += n
+	c.code = n
+	return nil
 }
 
 // compileWorkers is the number of workers compiling a module whose largest

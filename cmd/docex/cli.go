@@ -266,11 +266,12 @@ func (c *cli) openBackend(ctx context.Context, f *config.File) (driver.Backend, 
 func openSandbox(ctx context.Context, f *config.File) (*sandbox.Sandbox, error) {
 	sc := f.Sandbox
 	sb, err := sandbox.New(ctx, sandbox.Config{
-		CacheDir:     sc.CacheDir,
-		PoolSize:     sc.PoolSize,
-		InitTimeout:  ms(sc.InitTimeoutMS),
-		MaxIdleBytes: sc.MaxIdleBytes,
-		IdleTTL:      ms(sc.IdleTTLMS),
+		CacheDir:        sc.CacheDir,
+		PoolSize:        sc.PoolSize,
+		InitTimeout:     ms(sc.InitTimeoutMS),
+		MaxIdleBytes:    sc.MaxIdleBytes,
+		IdleTTL:         ms(sc.IdleTTLMS),
+		MaxCompiledCode: sc.MaxCompiledCodeBytes,
 		Ceilings: pluginapi.Limits{
 			MemoryPages: sc.MaxMemoryPages, Timeout: ms(sc.MaxTimeoutMS), MaxOutputBytes: sc.MaxOutputBytes,
 			MaxHostCalls: sc.MaxHostCalls, MaxLogBytes: sc.MaxLogBytes, MaxInstructions: sc.MaxInstructions,

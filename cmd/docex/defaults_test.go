@@ -35,6 +35,7 @@ func TestSandboxDefaultsDocumented(t *testing.T) {
 		"max_log_bytes": ex.MaxLogBytes, "max_instructions": ex.MaxInstructions,
 		"init_timeout_ms": int64(ex.InitTimeoutMS), "pool_size": int64(ex.PoolSize),
 		"max_idle_bytes": ex.MaxIdleBytes, "idle_ttl_ms": int64(ex.IdleTTLMS),
+		"max_compiled_code_bytes": ex.MaxCompiledCodeBytes,
 	}
 	want := map[string]int64{
 		"max_memory_pages": int64(ceil.MemoryPages), "max_timeout_ms": ceil.Timeout.Milliseconds(),
@@ -43,6 +44,7 @@ func TestSandboxDefaultsDocumented(t *testing.T) {
 		"init_timeout_ms": sandbox.DefaultInitTimeout.Milliseconds(),
 		"pool_size":       4, // sandbox.Config.PoolSize's documented default
 		"max_idle_bytes":  sandbox.DefaultMaxIdleBytes, "idle_ttl_ms": sandbox.DefaultIdleTTL.Milliseconds(),
+		"max_compiled_code_bytes": sandbox.DefaultMaxCompiledCode,
 	}
 	for key, w := range want {
 		if example[key] != w {

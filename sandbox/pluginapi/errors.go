@@ -50,6 +50,7 @@ var (
 	// ErrClosed: the Sandbox or Plugin has been closed.
 	ErrClosed = errors.New("sandbox: closed")
 	// ErrTooManyModules: loading would exceed sandbox.Config.MaxCompiled distinct
-	// compiled modules.
+	// compiled modules, or their estimated machine code added up would
+	// exceed sandbox.Config.MaxCompiledCode.
 	ErrTooManyModules = errors.New("sandbox: too many compiled modules")
 )

@@ -89,6 +89,10 @@ type Info struct {
 	// MaxCompileMemory is the largest estimated compile memory of one of
 	// the module's functions (bytes; see MaxFunctionCompileMemory).
 	MaxCompileMemory uint64
+	// CompiledCode is the estimated machine code of the whole module
+	// (bytes; at most MaxCompiledCode): a Sandbox bounds what its loaded
+	// modules hold together by it.
+	CompiledCode uint64
 
 	loops  int    // loops seen so far
 	locals uint64 // locals of the function being instrumented
@@ -475,6 +479,7 @@ func instrumentCode(r *reader, g, slow uint32, opt Options, info *Info, ft *func
 		branchCost += shape.cost()
 		work += shape.work()
 		code += shape.code
+		info.CompiledCode = code
 		mem += shape.mem
 		info.MaxCompileMemory = max(info.MaxCompileMemory, shape.mem)
 		if m := opt.measure; m != nil {
