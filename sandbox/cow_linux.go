@@ -22,10 +22,15 @@ import (
 // are copied back from the snapshot, so a reset costs what the call wrote
 // (16 pages of 768 for a Go wordcount), not the whole memory. When the
 // kernel does not behave as the probe at New expects (no pagemap, another
-// OS, a sandboxed kernel), instances use Go memory and a full copy.
+// OS, a sandboxed kernel), instances reserve anonymous memory
+// (reserve_unix.go) and a reset copies the whole snapshot.
 
 // pageBytes is the host page size the pagemap speaks of.
 var pageBytes = os.Getpagesize()
+
+// mapNoReserve: reservations (reserve_unix.go) are not charged to the
+// commit limit before their pages are touched.
+const mapNoReserve = unix.MAP_NORESERVE
 
 // pagemap reads /proc/self/pagemap; nil when copy-on-write reset is off.
 type pagemap struct{ f *os.File }
@@ -176,7 +181,7 @@ func (img *image) mapping(limit uint64) ([]byte, error) {
 		return nil, os.ErrClosed
 	}
 	limit = max(limit, uint64(img.size))
-	m, err := unix.Mmap(-1, 0, int(limit), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	m, err := reserve(limit)
 	if err != nil {
 		return nil, err
 	}
@@ -190,17 +195,6 @@ func (img *image) mapping(limit uint64) ([]byte, error) {
 		}
 	}
 	return m, nil
-}
-
-// anonMapping reserves limit bytes of anonymous zeroed memory for an
-// instance that does not map an image (its first, initialising one, or
-// where resets copy): unlike Go memory, it goes back to the system when
-// the instance closes, and pages never written cost nothing.
-func anonMapping(limit uint64) ([]byte, error) {
-	if limit == 0 {
-		return nil, os.ErrInvalid
-	}
-	return unix.Mmap(-1, 0, int(limit), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 }
 
 func (img *image) close() {
@@ -218,8 +212,6 @@ func (img *image) close() {
 		img.view = nil
 	}
 }
-
-func unmap(m []byte) { _ = unix.Munmap(m) }
 
 // dropPages discards the private copies of mem's pages: they read as the
 // mapped file again.

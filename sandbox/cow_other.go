@@ -4,8 +4,9 @@ package sandbox
 
 import "errors"
 
-// Without Linux's pagemap, instances use Go memory and a reset copies the
-// whole snapshot (see cow_linux.go).
+// Without Linux's pagemap and memfd, a snapshot is a Go copy and a reset
+// copies the whole snapshot (see cow_linux.go); instances still reserve
+// their memory (reserve_*.go).
 
 var pageBytes = 4096
 
@@ -31,9 +32,5 @@ func (img *image) resident() int64 { return 0 }
 func (img *image) mapping(uint64) ([]byte, error) { return nil, errors.ErrUnsupported }
 
 func (img *image) close() {}
-
-func anonMapping(uint64) ([]byte, error) { return nil, errors.ErrUnsupported }
-
-func unmap([]byte) {}
 
 func dropPages([]byte) error { return errors.ErrUnsupported }

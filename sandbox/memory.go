@@ -14,9 +14,12 @@ type linearMemory struct {
 	buf    []byte
 	limit  uint64
 	denied bool
-	// mapped, when set, is a private mapping reserving the whole limit
-	// (cow_linux.go): of the plugin's snapshot image when cow is set, else
-	// anonymous memory; buf is a prefix.
+	// mapped, when set, reserves the whole limit: a private mapping of the
+	// plugin's snapshot image when cow is set (cow_linux.go), else an
+	// anonymous reservation (reserve_*.go); buf is a prefix, and a grow
+	// only commits the pages it adds (no allocation, zeroing or copy).
+	// Without it (a system with neither mmap nor VirtualAlloc), buf is Go
+	// memory that a grow reallocates and copies.
 	mapped []byte
 	cow    bool
 	// freeMu serialises Free: wazero's module close calls it and so does
@@ -38,6 +41,10 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 	}
 	if m.mapped != nil {
 		if size > uint64(len(m.mapped)) {
+			m.denied = true
+			return nil
+		}
+		if err := commit(m.mapped, uint64(len(m.buf)), size); err != nil {
 			m.denied = true
 			return nil
 		}
@@ -68,3 +75,6 @@ func (m *linearMemory) Free() {
 }
 
 func (m *linearMemory) size() int64 { return int64(len(m.buf)) }
+
+// reserveMemory is reserve; tests make it fail.
+var reserveMemory = reserve

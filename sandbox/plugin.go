@@ -326,9 +326,17 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 			mem.mapped, mem.cow = m, true
 		}
 	}
-	if mem.mapped == nil {
-		if m, err := anonMapping(mem.limit); err == nil {
+	if mem.mapped == nil && mem.limit > 0 {
+		// Reserve the whole limit so that no grow allocates or copies
+		// (docs/sandbox.md, "Pools and instances"). Go memory only where
+		// the system has no way to reserve; a reservation that fails is
+		// the run's failure, not a fallback to memory a grow would copy.
+		m, err := reserveMemory(mem.limit)
+		switch {
+		case err == nil:
 			mem.mapped = m
+		case !errors.Is(err, errors.ErrUnsupported):
+			return nil, fmt.Errorf("%w: plugin %q: cannot reserve its memory limit of %d pages: %v", pluginapi.ErrPluginMemory, p.manifest.Name, p.limits.MemoryPages, err)
 		}
 	}
 	out := &guestOutput{}

@@ -1,6 +1,7 @@
 ;; growbomb (hostile): memory.grow and table.grow by large deltas, each one
 ;; instruction. Its code changes a table, so every call gets a new
-;; instance, whose memory is Go memory that a grow allocates and zeroes.
+;; instance, whose memory reserves the whole limit: a grow commits pages
+;; of it (before, Go memory that a grow allocated and zeroed).
 ;; docex_run: grows memory by 4095 pages (to 256 MiB) in one instruction.
 ;; docex_run_loop: memory.grow by 65535 pages (refused) in a loop, never
 ;; ending.
