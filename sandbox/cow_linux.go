@@ -50,7 +50,7 @@ func openPagemap() *pagemap {
 		return nil
 	}
 	pm := &pagemap{f: f}
-	img, err := newImage(make([]byte, 4*pageBytes), []uint64{0}, 4*pageBytes)
+	img, err := newImage(make([]byte, 4*pageBytes), []uint64{0}, 4*pageBytes, nil)
 	if err != nil {
 		f.Close()
 		return nil
@@ -108,20 +108,24 @@ func (pm *pagemap) dirty(mem []byte, buf []byte, out []int) ([]int, error) {
 // (whose number the process may reuse for another file) while mapping
 // uses it.
 type image struct {
-	mu   sync.RWMutex
-	fd   int
-	size int // bytes of the file: up to the last non-zero page
-	view []byte
+	mu    sync.RWMutex
+	fd    int
+	size  int // bytes of the file: up to the last non-zero page
+	view  []byte
+	files *fileBudget // released when the descriptor is closed
 }
 
 // newImage writes the pages of mem that nz marks (a bit per host page) to
 // a sealed memfd of size bytes (a multiple of pageBytes, at most len(mem)).
-func newImage(mem []byte, nz []uint64, size int) (*image, error) {
+// files, when not nil, is the budget the caller took the descriptor's
+// place from: closing the image (or failing) gives it back.
+func newImage(mem []byte, nz []uint64, size int, files *fileBudget) (*image, error) {
 	fd, err := unix.MemfdCreate("docex-snapshot", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
+		files.release()
 		return nil, err
 	}
-	img := &image{fd: fd, size: size}
+	img := &image{fd: fd, size: size, files: files}
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
 		img.close()
 		return nil, err
@@ -206,11 +210,23 @@ func (img *image) close() {
 	if img.fd >= 0 {
 		unix.Close(img.fd)
 		img.fd = -1
+		img.files.release()
+		img.files = nil
 	}
 	if img.view != nil {
 		_ = unix.Munmap(img.view)
 		img.view = nil
 	}
+}
+
+// openFileLimit returns the process's open-file limit (RLIMIT_NOFILE's
+// soft limit, which Go raises to the hard limit at start), 0 if unknown.
+func openFileLimit() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	return int(min(rl.Cur, 1<<31-1))
 }
 
 // dropPages discards the private copies of mem's pages: they read as the

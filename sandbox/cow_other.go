@@ -25,7 +25,13 @@ type image struct {
 	view []byte
 }
 
-func newImage([]byte, []uint64, int) (*image, error) { return nil, errors.ErrUnsupported }
+func newImage(_ []byte, _ []uint64, _ int, files *fileBudget) (*image, error) {
+	files.release()
+	return nil, errors.ErrUnsupported
+}
+
+// openFileLimit returns 0: no memfd, no descriptors to budget.
+func openFileLimit() int { return 0 }
 
 func (img *image) resident() int64 { return 0 }
 

@@ -176,6 +176,25 @@ func (c *idleCache) touchSnapshot(ctx context.Context, s *snapshot) {
 	c.trim(now, &ev)
 }
 
+// evictImage evicts the least recently used snapshot that holds a memfd,
+// closing it (its plugin initialises anew); it reports whether there was
+// one.
+func (c *idleCache) evictImage(ctx context.Context) bool {
+	var ev evicted
+	defer ev.close(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.lru.Back(); e != nil; e = e.Prev() {
+		old := e.Value.(*idleEntry)
+		if old.snap != nil && old.snap.img != nil {
+			c.remove(old)
+			ev.snaps = append(ev.snaps, old.snap)
+			return true
+		}
+	}
+	return false
+}
+
 // dropSnapshot takes s out of the cache and closes it (its plugin closed).
 func (c *idleCache) dropSnapshot(s *snapshot) {
 	c.mu.Lock()

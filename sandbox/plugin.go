@@ -420,7 +420,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	if noSnap {
 		return in, nil
 	}
-	snap = in.capture(p.sb.pm != nil && !p.sb.copyReset)
+	snap = in.capture(p.sb.snapshotFiles(ctx))
 	snap.owner = p
 	p.mu.Lock()
 	closed, other := p.closed, p.snap

@@ -69,6 +69,12 @@ type Config struct {
 	// instance: docs/sandbox.md, "Limits and defaults"). Default 10s: a Go
 	// guest's runtime start takes ~5 ms idle, far more on a loaded machine.
 	InitTimeout time.Duration
+	// MaxSnapshotFiles bounds the memfds (one descriptor each) that hold
+	// plugins' snapshots on Linux: past it the least recently used
+	// snapshot holding one is evicted, and if none can be, the new
+	// snapshot is a Go copy. Default DefaultMaxSnapshotFiles of the
+	// process's open-file limit (docs/sandbox.md, "Fresh state").
+	MaxSnapshotFiles int
 }
 
 // Sandbox runs untrusted plugins. It is safe for concurrent use.
@@ -78,7 +84,8 @@ type Sandbox struct {
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
 
-	idle idleCache // idle instances of all pools
+	idle  idleCache  // idle instances of all pools
+	files fileBudget // snapshot memfds (Config.MaxSnapshotFiles)
 
 	// instrument rewrites modules at Load: wasmcheck.Instrument, or a
 	// benchmark's variant.
@@ -153,6 +160,9 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if cfg.InitTimeout <= 0 {
 		cfg.InitTimeout = DefaultInitTimeout
 	}
+	if cfg.MaxSnapshotFiles <= 0 {
+		cfg.MaxSnapshotFiles = DefaultMaxSnapshotFiles(openFileLimit())
+	}
 	ceil, err := pluginapi.Ceilings(cfg.Ceilings)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: ceilings: %w", err)
@@ -160,6 +170,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	sb := &Sandbox{cfg: cfg, ceil: ceil, compiled: map[string]*compiled{}, plugins: map[*Plugin]struct{}{},
 		running: map[*instance]struct{}{}, instrument: wasmcheck.Instrument, compiling: make(chan struct{}, 1)}
 	sb.idle.max, sb.idle.ttl, sb.idle.now = cfg.MaxIdleBytes, cfg.IdleTTL, time.Now
+	sb.files.max = cfg.MaxSnapshotFiles
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(ceil.MemoryPages).
 		WithCoreFeatures(api.CoreFeaturesV2)
@@ -205,6 +216,16 @@ const (
 
 // DefaultInitTimeout is the default of Config.InitTimeout.
 const DefaultInitTimeout = 10 * time.Second
+
+// DefaultMaxSnapshotFiles is the default of Config.MaxSnapshotFiles for a
+// process whose open-file limit is limit (0: unknown): a sixteenth of it,
+// at least 1 and at most 256 (64 for a limit of 1,024; 256 when unknown).
+func DefaultMaxSnapshotFiles(limit int) int {
+	if limit <= 0 {
+		return 256
+	}
+	return min(256, max(1, limit/16))
+}
 
 // enter registers a Run (or an instance's initialisation) using in; it
 // fails once Close has begun. Every enter is paired with an exit.

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"context"
 	"math/bits"
 	"slices"
 	"sync"
@@ -58,9 +59,10 @@ func zeroPages(b []byte) {
 	}
 }
 
-// capture takes in's snapshot; withImage asks for a memfd image (the
-// memory is then held there only, else in Go memory).
-func (in *instance) capture(withImage bool) *snapshot {
+// capture takes in's snapshot; files, when not nil, is the budget a memfd
+// image's descriptor was taken from (the memory is then held there only,
+// else in Go memory); a failed image gives its place back.
+func (in *instance) capture(files *fileBudget) *snapshot {
 	buf := in.mem.buf
 	s := &snapshot{size: len(buf), globals: make([]uint64, len(in.globals)),
 		clock: guestClock{elapsed: in.clock.elapsed, rng: in.clock.rng}}
@@ -76,14 +78,68 @@ func (in *instance) capture(withImage bool) *snapshot {
 			end = (i + 1) * pageBytes
 		}
 	}
-	if withImage {
-		if img, err := newImage(buf, nz, end); err == nil {
+	if files != nil {
+		if img, err := newImage(buf, nz, end, files); err == nil {
 			s.img, s.nz = img, nz
 			return s
 		}
 	}
 	s.data = slices.Clone(buf[:end])
 	return s
+}
+
+// fileBudget bounds the snapshot memfds of a Sandbox
+// (Config.MaxSnapshotFiles): each image holds a descriptor until it is
+// closed.
+type fileBudget struct {
+	mu  sync.Mutex
+	n   int
+	max int
+}
+
+// take reserves a descriptor's place; false when all are taken.
+func (b *fileBudget) take() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.n >= b.max {
+		return false
+	}
+	b.n++
+	return true
+}
+
+// release gives a place back; a nil budget has nothing to give.
+func (b *fileBudget) release() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.n--
+	b.mu.Unlock()
+}
+
+// held returns the descriptors held.
+func (b *fileBudget) held() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n
+}
+
+// snapshotFiles returns the budget for a new snapshot's memfd, or nil
+// when it gets none: no copy-on-write reset, or every place taken even
+// after evicting the least recently used snapshot that holds one (the
+// snapshot is then a Go copy, and resets copy the whole memory).
+func (sb *Sandbox) snapshotFiles(ctx context.Context) *fileBudget {
+	if sb.pm == nil || sb.copyReset {
+		return nil
+	}
+	if sb.files.take() {
+		return &sb.files
+	}
+	if sb.idle.evictImage(ctx) && sb.files.take() {
+		return &sb.files
+	}
+	return nil
 }
 
 // nonZeroPages counts the host pages the snapshot holds.

@@ -103,3 +103,77 @@ func TestSnapshotImagesWithinIdleBudget(t *testing.T) {
 		t.Fatalf("snapshot memfds hold %d bytes, over MaxIdleBytes %d", fds-fds0, budget)
 	}
 }
+
+// snapshotFDs counts the process's open snapshot memfds.
+func snapshotFDs(tb testing.TB) int {
+	tb.Helper()
+	fds, err := filepath.Glob("/proc/self/fd/*")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if l, _ := os.Readlink(fd); strings.HasPrefix(l, "/memfd:docex-snapshot") {
+			n++
+		}
+	}
+	return n
+}
+
+// The snapshots' memfds are bounded by the process's open-file limit:
+// with RLIMIT_NOFILE at 256 when the Sandbox is made, at most 256 / 16 =
+// 16 (DefaultMaxSnapshotFiles), however many plugins take a snapshot (20
+// here); the least recently used is evicted for a new one, and every
+// plugin still runs from a fresh state. Before, every loaded plugin's
+// snapshot held a descriptor until the plugin closed (or its snapshot was
+// evicted for memory): 20 here, the engine's 128 loaded plugins 128, and
+// plugins enough could take every descriptor of the process.
+func TestSnapshotFilesBounded(t *testing.T) {
+	ctx := context.Background()
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	low := old
+	low.Cur = 256
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	sb := newSandbox(t, Config{})
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if sb.pm == nil {
+		t.Skip("no copy-on-write reset here: snapshots hold no memfd")
+	}
+	before := snapshotFDs(t)
+	var ps []*Plugin
+	for i := range 20 {
+		ps = append(ps, loadHex(t, sb, fmt.Sprintf("sevens%d", i), sevensHex, 16))
+	}
+	for round := range 2 {
+		for i, p := range ps {
+			for _, tenant := range []string{"a", "b"} {
+				r, err := p.Run(ctx, pluginapi.Call{TenantID: tenant})
+				if err != nil || r.Status != pluginapi.StatusOK {
+					t.Fatalf("round %d, plugin %d, tenant %s: %v %+v", round, i, tenant, err, r)
+				}
+			}
+			if n := snapshotFDs(t) - before; n > 16 {
+				t.Fatalf("round %d, after plugin %d: %d snapshot memfds open, want at most 16", round, i, n)
+			}
+		}
+	}
+	if n := snapshotFDs(t) - before; n != 16 {
+		t.Fatalf("%d snapshot memfds open, want the budget's 16 in use", n)
+	}
+	if DefaultMaxSnapshotFiles(256) != 16 || DefaultMaxSnapshotFiles(1024) != 64 || DefaultMaxSnapshotFiles(0) != 256 || DefaultMaxSnapshotFiles(1<<20) != 256 || DefaultMaxSnapshotFiles(8) != 1 {
+		t.Fatal("DefaultMaxSnapshotFiles is not as documented")
+	}
+	for _, p := range ps {
+		p.Close(ctx)
+	}
+	if n := snapshotFDs(t) - before; n != 0 {
+		t.Fatalf("%d snapshot memfds open after the plugins closed", n)
+	}
+}
