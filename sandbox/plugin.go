@@ -291,6 +291,8 @@ func (in *instance) restore(pm *pagemap, s *snapshot) bool {
 // resetPages copies back the pages of a mapped memory that the call wrote.
 // When more than a quarter of them are private copies it drops them all
 // instead (they read as the snapshot again; later writes copy them anew).
+// Pages past the image that read zero are not counted: only read (the
+// zero page) or written back to zero, they are as the snapshot has them.
 // s.mu is read-locked.
 func (in *instance) resetPages(pm *pagemap, s *snapshot) bool {
 	mem := in.mem.buf[:s.size]
@@ -301,6 +303,19 @@ func (in *instance) resetPages(pm *pagemap, s *snapshot) bool {
 	if err != nil {
 		return false
 	}
+	// Past the image the mapping is anonymous: a page there that the call
+	// only read maps the kernel's zero page, which pagemap reports as a
+	// private page like a written one. One that reads zero is as the
+	// snapshot has it (zero past the image): not written, nothing to reset.
+	n := 0
+	for _, i := range dirty {
+		if off := i * pageBytes; off >= s.img.size && isZero(mem[off:off+pageBytes]) {
+			continue
+		}
+		dirty[n] = i
+		n++
+	}
+	dirty = dirty[:n]
 	in.dirty, in.dirtyPages = dirty, len(dirty)
 	if len(dirty)*4 > len(mem)/pageBytes {
 		return dropPages(mem) == nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,5 +63,41 @@ func TestResetRestoresSnapshot(t *testing.T) {
 			}
 			t.Logf("%s reset: pages written per call %v", mode, pages)
 		})
+	}
+}
+
+// readzeroHex: its start function writes byte 0 (the snapshot's image is
+// one host page); each call checks that bytes 100 and 8192 read zero,
+// reads one byte of every other host page of its 16 pages (1 MiB), then
+// writes bytes 100 and 8192 (built with wat2wasm).
+const readzeroHex = "0061736d010000000108026000006000017f03030200010503010010071602066d656d6f7279020009646f6365785f72756e00010801000a71020900410041073a00000b6501027f41e4002d0000410047044041010f0b4180c0002d0000410047044041020f0b41802021000340200120002d00006a210120004180206a21002000418080c000490d000b2001410047044041030f0b41e40041093a00004180c00041093a000041000b"
+
+// Pages past the snapshot's image that a call only reads are not counted
+// as written: a call that reads all 256 host pages of its memory and
+// writes 2 (one in the image, one past it) resets 2 pages, the
+// copy-on-write way, and the next call finds both as the snapshot has
+// them. Before, every page read past the image (the kernel's zero page,
+// which pagemap reports as private) counted: 256 pages, more than a
+// quarter, so every reset dropped the whole memory and the next call
+// faulted every page in again.
+func TestResetReadOnlyZeroPages(t *testing.T) {
+	ctx := context.Background()
+	sb := newSandbox(t, Config{})
+	if sb.pm == nil || pageBytes != 4096 {
+		t.Skip("no copy-on-write reset of 4 KiB pages here")
+	}
+	var pages []int
+	sb.onReset = func(_ time.Duration, dirty int) { pages = append(pages, dirty) }
+	p := loadHex(t, sb, "readzero", readzeroHex, 64) // 16 of 64 pages: below RetireAbovePercent
+	for i := range 4 {
+		r, err := p.Run(ctx, pluginapi.Call{TenantID: "t"})
+		if err != nil || r.Status != pluginapi.StatusOK {
+			t.Fatalf("run %d: %v %+v", i, err, r)
+		}
+	}
+	// The first run's instance initialised and was replaced by one
+	// mapping the image, like every later one; each reset saw 2 pages.
+	if len(pages) != 4 || slices.ContainsFunc(pages, func(n int) bool { return n != 2 }) {
+		t.Fatalf("pages reset per call %v, want 2 each", pages)
 	}
 }
