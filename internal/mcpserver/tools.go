@@ -257,14 +257,6 @@ func (s *Server) listingOf(ctx context.Context, out []listedOut, used int, docs 
 	return out, used, false
 }
 
-func listedsOf(ds []docex.Document) []listedOut {
-	out := make([]listedOut, len(ds))
-	for i, d := range ds {
-		out[i] = listedOf(d)
-	}
-	return out
-}
-
 // ---- registration ----
 
 // toolFunc is a tool's logic: an error becomes an isError result through
@@ -536,13 +528,53 @@ type logLine struct {
 }
 
 type runPluginOut struct {
-	Plugin   string         `json:"plugin"`
-	Status   string         `json:"status"`
-	Message  string         `json:"message"`
-	Document listedOut      `json:"document" jsonschema:"the input document with the metadata the plugin set, bounded as in a listing (get_document with keys gives the values left out)"`
-	Derived  []listedOut    `json:"derived" jsonschema:"documents the plugin created, in the input's basket, bounded as in a listing"`
-	Logs     []logLine      `json:"logs"`
-	Report   map[string]any `json:"report" jsonschema:"resources the run used"`
+	Plugin   string      `json:"plugin"`
+	Status   string      `json:"status"`
+	Message  string      `json:"message"`
+	Document listedOut   `json:"document" jsonschema:"the input document with the metadata the plugin set, bounded as in a listing (get_document with keys gives the values left out)"`
+	Derived  []listedOut `json:"derived" jsonschema:"the first documents the plugin derived, in the input's basket, as listed records: at most 100 and 1 MiB of JSON (derived_total says how many there are; derived_next how to list them all)"`
+	// DerivedTotal is how many documents the run derived (len of the
+	// engine's RunResult.Derived): more than len(Derived) when the
+	// reply's bound cut it.
+	DerivedTotal int `json:"derived_total" jsonschema:"how many documents the run derived (created, or found in the basket already); more than derived holds when it was cut"`
+	// DerivedNext is what find_documents takes to page through them all.
+	DerivedNext *derivedNext   `json:"derived_next,omitempty" jsonschema:"when derived holds fewer than derived_total: the arguments of a find_documents call that pages through the documents the plugin derived from this document (these and those of earlier runs); absent otherwise"`
+	Logs        []logLine      `json:"logs"`
+	Report      map[string]any `json:"report" jsonschema:"resources the run used"`
+}
+
+// derivedNext is a find_documents call's arguments: the documents whose
+// derived_from is the input and derived_by the plugin (the engine sets
+// both on every document a plugin derives).
+type derivedNext struct {
+	Tool     string            `json:"tool" jsonschema:"find_documents"`
+	Basket   string            `json:"basket" jsonschema:"the input's basket id"`
+	Metadata map[string]string `json:"metadata" jsonschema:"derived_from (the input's id) and derived_by (the plugin)"`
+}
+
+// maxDerivedListed bounds the derived records of a run_plugin reply (and
+// listBytes their JSON): a chunking plugin may derive thousands.
+const maxDerivedListed = maxDocLimit
+
+// derivedOf returns the first of ds as listed records, at most
+// maxDerivedListed and listBytes of JSON (the first always given), and
+// never nil.
+func derivedOf(ds []docex.Document) []listedOut {
+	out := []listedOut{}
+	used := 0
+	for _, d := range ds {
+		if len(out) == maxDerivedListed {
+			break
+		}
+		o := listedOf(d)
+		data, err := json.Marshal(o)
+		n := len(data) + 1 // and a comma
+		if err == nil && len(out) > 0 && used+n > listBytes {
+			break
+		}
+		out, used = append(out, o), used+n
+	}
+	return out
 }
 
 func (s *Server) addTools() {
@@ -725,7 +757,7 @@ func (s *Server) addTools() {
 			return nil, out, nil
 		})
 
-	addTool(s, &mcp.Tool{Name: "run_plugin", Description: "Run a plugin on a document, in the sandbox. On success the metadata it sets and the documents it derives are saved. Needs the writer role. Records are bounded as in a listing: metadata values past 64 KiB a document are left out (metadata_omitted; get_document has them).",
+	addTool(s, &mcp.Tool{Name: "run_plugin", Description: "Run a plugin on a document, in the sandbox. On success the metadata it sets and the documents it derives are saved. Needs the writer role. Records are bounded as in a listing: metadata values past 64 KiB a document are left out (metadata_omitted; get_document has them), and derived holds at most 100 records and 1 MiB: derived_total says how many the run derived, and when there are more, derived_next gives the find_documents arguments that page through them.",
 		Annotations: writes("Run plugin", true, false)}, nil,
 		func(ctx context.Context, in runPluginIn) (*mcp.CallToolResult, runPluginOut, error) {
 			r, err := s.s.RunPlugin(ctx, in.Plugin, in.DocumentID, in.Params)
@@ -733,7 +765,11 @@ func (s *Server) addTools() {
 				return nil, runPluginOut{}, err
 			}
 			out := runPluginOut{Plugin: r.Plugin, Status: r.Status, Message: r.Message, Document: listedOf(r.Document),
-				Derived: listedsOf(r.Derived), Logs: make([]logLine, len(r.Logs)), Report: map[string]any{}}
+				Derived: derivedOf(r.Derived), DerivedTotal: len(r.Derived), Logs: make([]logLine, len(r.Logs)), Report: map[string]any{}}
+			if len(out.Derived) < out.DerivedTotal {
+				out.DerivedNext = &derivedNext{Tool: "find_documents", Basket: r.Document.BasketID,
+					Metadata: map[string]string{"derived_from": r.Document.ID, "derived_by": r.Plugin}}
+			}
 			for i, l := range r.Logs {
 				out.Logs[i] = logLine{Level: l.Level, Text: l.Text}
 			}
