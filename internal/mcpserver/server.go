@@ -333,6 +333,15 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			// advertises no prompts capability): a method it does not have.
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: fmt.Sprintf("method not found: %q", method)}
 		}
+		if cr, ok := req.(*mcp.CallToolRequest); ok && method == "tools/call" && cr.Params != nil && s.inputs[cr.Params.Name] != nil {
+			// Before the SDK validates them: its error for a bad argument
+			// holds the argument many times over.
+			if aerr := s.checkArguments(cr.Params.Name, cr.Params.Arguments); aerr != nil {
+				r := &mcp.CallToolResult{}
+				r.SetError(s.toolError(aerr))
+				return r, nil
+			}
+		}
 		if !strings.HasPrefix(method, "notifications/") {
 			bctx, unbind, err := s.bound(ctx, method, req)
 			if err != nil { // cancelled before it started
@@ -490,7 +499,7 @@ func shortenQuoted(req *mcp.CallToolRequest, res mcp.Result) {
 				head = head[:len(head)-1]
 			}
 			if q := strconv.Quote(v); strings.Contains(tc.Text, q) {
-				tc.Text = strings.ReplaceAll(tc.Text, q, fmt.Sprintf("%s... (%d bytes)", strconv.Quote(head), len(v)))
+				tc.Text = strings.ReplaceAll(tc.Text, q, quoteShort(v))
 			}
 			if strings.Contains(tc.Text, v) {
 				tc.Text = strings.ReplaceAll(tc.Text, v, fmt.Sprintf("%s... (%d bytes)", head, len(v)))
