@@ -21,6 +21,18 @@ type MetaBoundReader interface {
 	FindDocumentsMetaBound(ctx context.Context, basketID string, filters []docex.MetaFilter, page docex.Page, metaBytes int) ([]BoundDocument, int64, error)
 }
 
+// DocumentMetaBoundReader is implemented by tenant stores that read one
+// document with its metadata bounded in the store, as MetaBoundReader's
+// listings bound each document's: the document of Document (the same
+// errors: docex.ErrNotFound, "document \"ID\" not found"), its metadata
+// holding the values BoundMeta keeps within metaBytes, MetadataOmitted
+// naming the keys of the others, whose values are not read (the MCP
+// get_document: a document may hold 16 MiB + 64 KiB of metadata, and its
+// record gives 1 MiB of it).
+type DocumentMetaBoundReader interface {
+	DocumentMetaBound(ctx context.Context, id string, metaBytes int) (BoundDocument, error)
+}
+
 // BoundDocument is a document with its metadata bounded
 // (MetaBoundReader): Metadata holds the values kept, MetadataOmitted the
 // keys of the values left out, in key order (nil when none was).

@@ -1248,6 +1248,33 @@ func (s *Session) Document(ctx context.Context, id string) (docex.Document, erro
 	return d, err
 }
 
+// DocumentMetaBound is Document with the document's metadata bounded in
+// the store (driver.DocumentMetaBoundReader), as DocumentsMetaBound
+// bounds each listed document's: a value whose key and value (at the
+// least length of their JSON, driver.BoundMeta) would bring the metadata
+// past metaBytes is left out, and is not read. Audited as Document.
+func (s *Session) DocumentMetaBound(ctx context.Context, id string, metaBytes int) (BoundDocument, error) {
+	if err := checkID("document", id); err != nil {
+		return BoundDocument{}, err
+	}
+	st, err := s.open(ctx, tenancy.ActionRead, "document.get", id)
+	if err != nil {
+		return BoundDocument{}, err
+	}
+	defer st.Close()
+	var d BoundDocument
+	if r, ok := st.(driver.DocumentMetaBoundReader); ok {
+		d, err = r.DocumentMetaBound(ctx, id, metaBytes)
+	} else {
+		var full docex.Document
+		if full, err = st.Document(ctx, id); err == nil {
+			d = driver.BoundDocuments([]docex.Document{full}, metaBytes)[0]
+		}
+	}
+	err = s.readDone(ctx, st, "document.get", id, err)
+	return d, err
+}
+
 // DocumentIn returns a document only if it belongs to the basket, and
 // docex.ErrNotFound otherwise.
 func (s *Session) DocumentIn(ctx context.Context, basketID, id string) (docex.Document, error) {

@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -105,6 +106,29 @@ func (f *fixture) testMetaBound(t *testing.T) {
 			}
 			check("FindDocumentsMetaBound", got, full, metaBytes)
 		}
+	}
+	// One document (driver.DocumentMetaBoundReader, get_document): as
+	// the listings bound it; an unknown id is Document's not found.
+	dr, ok := st.(driver.DocumentMetaBoundReader)
+	if !ok {
+		t.Fatal("the tenant store is not a driver.DocumentMetaBoundReader (both of docex's are)")
+	}
+	all, err := st.Documents(bg, b.ID, docex.Page{Limit: 100})
+	must(t, err)
+	for _, metaBytes := range []int{bound, engine.MaxDocumentMetaBytes + 1<<20} {
+		for _, fd := range all {
+			d, err := dr.DocumentMetaBound(bg, fd.ID, metaBytes)
+			must(t, err)
+			check("DocumentMetaBound", []driver.BoundDocument{d}, []docex.Document{fd}, metaBytes)
+			sd, err := s.DocumentMetaBound(bg, fd.ID, metaBytes)
+			must(t, err)
+			check("Session.DocumentMetaBound", []driver.BoundDocument{sd}, []docex.Document{fd}, metaBytes)
+		}
+	}
+	const unknown = "0190c1a2-0000-7000-8000-000000000000"
+	_, werr := st.Document(bg, unknown)
+	if _, err := dr.DocumentMetaBound(bg, unknown, bound); !errors.Is(err, docex.ErrNotFound) || werr == nil || err.Error() != werr.Error() {
+		t.Fatalf("DocumentMetaBound of an unknown id: %v, want Document's %v", err, werr)
 	}
 	// The engine's listing, over the store.
 	got, err := s.DocumentsMetaBound(bg, b.ID, docex.Page{Limit: 100}, bound)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -9,9 +10,31 @@ import (
 )
 
 var (
-	_ driver.MetaBoundReader = (*store)(nil)
-	_ driver.MetaBoundReader = (*tx)(nil)
+	_ driver.MetaBoundReader         = (*store)(nil)
+	_ driver.MetaBoundReader         = (*tx)(nil)
+	_ driver.DocumentMetaBoundReader = (*store)(nil)
 )
+
+// DocumentMetaBound implements driver.DocumentMetaBoundReader: Document's
+// document, its metadata bounded to metaBytes (attachMetaBound), in one
+// read transaction.
+func (s *store) DocumentMetaBound(ctx context.Context, id string, metaBytes int) (out driver.BoundDocument, err error) {
+	err = s.read(ctx, func(q pgx.Tx) error {
+		d, err := scanDoc(q.QueryRow(ctx, sqlDocumentByID, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return docex.Errorf(docex.ErrNotFound, "%s not found", docWhat(id))
+		}
+		if err != nil {
+			return s.b.wrap(err, "read %s", docWhat(id))
+		}
+		bd, err := attachMetaBound(ctx, s.b, q, []docex.Document{d}, metaBytes)
+		if err == nil {
+			out = bd[0]
+		}
+		return err
+	})
+	return out, err
+}
 
 const (
 	// sqlMetaSizesOf is sqlMetaOf with each value's length instead of

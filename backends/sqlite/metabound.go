@@ -9,7 +9,31 @@ import (
 	"github.com/docex-dev/docex/driver"
 )
 
-var _ driver.MetaBoundReader = (*store)(nil)
+var (
+	_ driver.MetaBoundReader         = (*store)(nil)
+	_ driver.DocumentMetaBoundReader = (*store)(nil)
+)
+
+// DocumentMetaBound implements driver.DocumentMetaBoundReader: Document's
+// document, its metadata bounded to metaBytes (loadMetaBound), the row
+// and the metadata of one snapshot.
+func (r reader) DocumentMetaBound(ctx context.Context, id string, metaBytes int) (out driver.BoundDocument, err error) {
+	err = r.snap(ctx, func(r reader) error {
+		docs, err := r.scanDocs(ctx, `SELECT `+docCols+` FROM documents d WHERE d.id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if len(docs) == 0 {
+			return docex.Errorf(docex.ErrNotFound, "document %q not found", id)
+		}
+		bd, err := r.loadMetaBound(ctx, docs, metaBytes)
+		if err == nil {
+			out = bd[0]
+		}
+		return err
+	})
+	return out, err
+}
 
 // DocumentsMetaBound implements driver.MetaBoundReader: Documents's page,
 // each document's metadata bounded to metaBytes (loadMetaBound).

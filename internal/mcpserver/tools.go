@@ -180,19 +180,43 @@ func listedOf(d docex.Document) listedOut {
 
 // listedOfBound returns d, read with its metadata bounded in the store
 // (engine.DocumentsMetaBound with listMetaBytes), as listedOf returns the
-// whole document: the store left out only values that listedOf leaves
-// out too, as long as every value it kept is kept here (its values have
-// no JSON escapes to lengthen them). When one is not, and a value the
-// store left out after it might fit in the room that leaves, the
-// document is read in full (Document) for listedOf; should that fail,
-// the value stays left out.
+// whole document (metaOfBound).
 func (s *Server) listedOfBound(ctx context.Context, d engine.BoundDocument) listedOut {
 	if len(d.MetadataOmitted) == 0 {
 		return listedOf(d.Document)
 	}
 	r := documentOf(d.Document)
 	out := listedOut{ID: r.ID, BasketID: r.BasketID, Name: r.Name, ContentType: r.ContentType, Size: r.Size,
-		Checksum: r.Checksum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Metadata: map[string]docex.Value{}, URI: r.URI}
+		Checksum: r.Checksum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, URI: r.URI}
+	out.Metadata, out.MetadataOmitted = s.metaOfBound(ctx, d, listMetaBytes)
+	return out
+}
+
+// recordOfBound returns d, read with its metadata bounded in the store
+// (engine.Session.DocumentMetaBound with recordMetaBytes), as recordOf
+// returns the whole document without keys (metaOfBound).
+func (s *Server) recordOfBound(ctx context.Context, d engine.BoundDocument) recordOut {
+	if len(d.MetadataOmitted) == 0 {
+		return recordOf(d.Document, nil)
+	}
+	r := documentOf(d.Document)
+	out := recordOut{ID: r.ID, BasketID: r.BasketID, Name: r.Name, ContentType: r.ContentType, Size: r.Size,
+		Checksum: r.Checksum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, URI: r.URI}
+	out.Metadata, out.MetadataOmitted = s.metaOfBound(ctx, d, recordMetaBytes)
+	return out
+}
+
+// metaOfBound returns the metadata of d, read with its metadata bounded
+// in the store to limit, as boundMeta returns the whole document's with
+// limit: the store left out only values that boundMeta leaves out too, as
+// long as every value it kept is kept here (its values have no JSON
+// escapes to lengthen them). When one is not, and a value the store left
+// out after it might fit in the room that leaves, the document is read in
+// full (Document) for boundMeta; should that fail, the value stays left
+// out.
+func (s *Server) metaOfBound(ctx context.Context, d engine.BoundDocument, limit int) (map[string]docex.Value, []string) {
+	meta := map[string]docex.Value{}
+	var omitted []string
 	keys := slices.Sorted(maps.Keys(d.Metadata))
 	keys = append(keys, d.MetadataOmitted...)
 	slices.Sort(keys)
@@ -202,20 +226,20 @@ func (s *Server) listedOfBound(ctx context.Context, d engine.BoundDocument) list
 		if !read {
 			if dropped {
 				if full, err := s.s.Document(ctx, d.ID); err == nil {
-					return listedOf(full)
+					return boundMeta(full.Metadata, limit)
 				}
 			}
-			out.MetadataOmitted = append(out.MetadataOmitted, k)
+			omitted = append(omitted, k)
 			continue
 		}
 		n := entryBytes(k, v)
-		if used+n > listMetaBytes {
-			out.MetadataOmitted, dropped = append(out.MetadataOmitted, k), true
+		if used+n > limit {
+			omitted, dropped = append(omitted, k), true
 			continue
 		}
-		out.Metadata[k], used = v, used+n
+		meta[k], used = v, used+n
 	}
-	return out
+	return meta, omitted
 }
 
 // metaBytes is about the length of m's JSON (at least it: keys are
@@ -699,6 +723,14 @@ func (s *Server) addTools() {
 			in.Properties["keys"].MaxItems = ptr(engine.MaxDocumentMetaKeys)
 		},
 		func(ctx context.Context, in getDocumentIn) (*mcp.CallToolResult, recordOut, error) {
+			if in.Keys == nil {
+				// Only the values that may fit are read from the store.
+				d, err := s.s.DocumentMetaBound(ctx, in.ID, recordMetaBytes)
+				if err != nil {
+					return nil, recordOut{}, err
+				}
+				return nil, s.recordOfBound(ctx, d), nil
+			}
 			d, err := s.s.Document(ctx, in.ID)
 			if err != nil {
 				return nil, recordOut{}, err
