@@ -174,7 +174,7 @@ func TestRecordsBounded(t *testing.T) {
 func TestErrorsQuoteShort(t *testing.T) {
 	e := newEnv(t)
 	_, cs := e.connect(t, user("will", "writer"), Config{})
-	const n = 1 << 20
+	const n = 1 << 19 // under argBytes, which is refused before (TestArgumentsBounded)
 	big := strings.Repeat("<", n)
 	quoted := fmt.Sprintf("%q... (%d bytes)", big[:64], n)
 	for _, c := range []struct {
@@ -184,8 +184,8 @@ func TestErrorsQuoteShort(t *testing.T) {
 	}{
 		{"get_document", map[string]any{"id": big}, quoted}, // the engine's invalid id, quoted the same way
 		{"get_document", map[string]any{"id": strings.Repeat("a", 63) + strings.Repeat("é", 40)}, `"` + strings.Repeat("a", 63) + `"... (143 bytes)`}, // cut back to a whole character
-		{"list_documents", map[string]any{"basket": "in", "order": big}, big[:64] + "... (1048576 bytes)"},                                            // enum, %v
-		{"list_documents", map[string]any{"basket": "in", "limit": big}, big[:64] + "... (1048576 bytes)"},                                            // type, %v
+		{"list_documents", map[string]any{"basket": "in", "order": big}, big[:64] + "... (524288 bytes)"},                                             // enum, %v
+		{"list_documents", map[string]any{"basket": "in", "limit": big}, big[:64] + "... (524288 bytes)"},                                             // type, %v
 		{"list_documents", map[string]any{"basket": big}, quoted},                                                                                     // no such basket
 		{"list_documents", map[string]any{"basket": "in", big: 1}, quoted},                                                                            // an unknown argument
 	} {
