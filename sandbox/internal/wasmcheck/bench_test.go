@@ -156,6 +156,10 @@ func BenchmarkCompileBudget(b *testing.B) {
 		// Over MaxFunctionCompileMemory (accepted before it).
 		{"refused:loops=124,locals=4000,8MiB", denseModule(4000, 124, 4000)},
 		{"refused:copies=8900", bulkModule(8900, true)},
+		// P9: ifs whose true arm ends in unreachable, the most accepted
+		// and the probe's 11,000 (accepted before the else blocks).
+		{"ifs-unreachable=6489", ifChain("\x20\x00\x04\x40\x00\x0b", 6489, false)},
+		{"refused:ifs-unreachable=11000", ifChain("\x20\x00\x04\x40\x00\x0b", 11000, false)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {

@@ -33,7 +33,7 @@ const (
 // the function compiles) and machine code (bytes kept).
 const (
 	memPlain, codePlain         = 1 << 10, 16   // everything else
-	memHeavy, codeHeavy         = 6 << 10, 96   // SIMD, call, scalar float min/max, trunc_sat, memory.grow
+	memHeavy, codeHeavy         = 6 << 10, 96   // SIMD, call, memory.size/grow, scalar float min/max/abs/neg/copysign, convert_i64_u, trunc_sat
 	memTrap, codeTrap           = 10 << 10, 80  // loads, stores, table.get/set, bulk memory and tables
 	memDiv, codeDiv             = 8 << 10, 128  // integer division and remainder
 	memTrunc, codeTrunc         = 10 << 10, 192 // float-to-integer truncations that trap
@@ -56,8 +56,11 @@ func opCost(op byte, imm []byte) (mem, code uint64) {
 		return memTrunc, codeTrunc
 	case op == 0x11: // call_indirect
 		return memIndirect, codeIndirect
-	case op == 0x10, op == 0x40, // call, memory.grow
-		op == 0x96, op == 0x97, op == 0xa4, op == 0xa5: // f32/f64 min, max
+	case op == 0x10, op == 0x3f, op == 0x40, // call, memory.size, memory.grow
+		op == 0x96, op == 0x97, op == 0xa4, op == 0xa5, // f32/f64 min, max
+		op == 0x8b, op == 0x8c, op == 0x99, op == 0x9a, // f32/f64 abs, neg
+		op == 0x98, op == 0xa6, // f32/f64 copysign
+		op == 0xb5, op == 0xba: // f32/f64 convert_i64_u
 		return memHeavy, codeHeavy
 	case op == 0xfc:
 		sub, _ := (&reader{b: imm}).u32()

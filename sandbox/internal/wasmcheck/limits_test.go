@@ -169,11 +169,41 @@ func limitModules() map[string]struct {
 		"divisions":     {oneFunc(chain("\x41\x01", "\x41\x01\x6d", 29200, "\x1a")), memErr(29200*(memPlain+memDiv) + 2*memPlain)},
 		"call_indirect": {indirect(8000), memErr(8000 * (memPlain + memIndirect))},
 		"plain":         {oneFunc(chain("\x41\x00", "\x45", 262200, "\x1a")), memErr(262200*memPlain + 2*memPlain)},
+		// Instructions weighed plain until P9 found them heavier: a
+		// function just under the cap of f64.convert_i64_u and
+		// i64.reinterpret_f64 pairs (2 KiB each then) held 442 MB.
+		"unsigned conversions": {oneFunc(chain("\x42\x00", "\xba\xbd", 37445, "\x1a")), memErr(37445*(memHeavy+memPlain) + 2*memPlain)},
+		"copysign":             {oneFunc(chain(f64zero, f64zero+"\xa6", 37445, "\x1a")), memErr(37445*(memPlain+memHeavy) + 2*memPlain)},
+		"abs":                  {oneFunc(chain(f64zero, "\x99", 43685, "\x1a")), memErr(43685*memHeavy + 2*memPlain)},
+		"memory.size":          {oneFunc(chain("\x3f\x00", "\x3f\x00\x6a", 37445, "\x1a")), memErr(37445*(memHeavy+memPlain) + memHeavy + memPlain)},
+		// P9: a chain of ifs whose true arm ends in unreachable (or
+		// branches out) is two dominator levels deeper per if in wazero;
+		// 11,000 of them in one function were accepted (work 7.6 * 10^6)
+		// and compiled in 18 s of CPU.
+		"ifs of unreachable": {ifChain("\x20\x00\x04\x40\x00\x0b", 11000, false), "function 0: the module's compile work is 22863610 up to this function, the limit is 8000000"},
+		"ifs branching out":  {ifChain("\x20\x00\x04\x40\x0c\x01\x0b", 11000, true), "function 0: the module's compile work is 30662487 up to this function, the limit is 8000000"},
 		"machine code": {manyFuncs(41, chain(v128zero, "\xfd\x62", 43000, "\x1a")).bytes(),
 			fmt.Sprintf("function 40: estimated machine code of the module up to this function (bytes) is %d, the limit is %d", 41*(codeFunction+codeCheckpnt+43001*codeHeavy+2*codePlain), MaxCompiledCode)},
 		"module compile memory": {manyFuncs(60, chain("\x41\x00", "\x28\x02\x00", 25000, "\x1a")).bytes(),
 			fmt.Sprintf("function 58: estimated compile memory of the module's functions up to this one, added up (bytes) is %d, the limit is %d", 59*(memFunction+memCheckpoint+25000*memTrap+3*memPlain), uint64(CompileMemoryBudget))},
 	}
+}
+
+// f64zero is f64.const 0.
+const f64zero = "\x44\x00\x00\x00\x00\x00\x00\x00\x00"
+
+// ifChain is a module whose function 0 (one i32 local) is n times unit,
+// inside a block when outer.
+func ifChain(unit string, n int, outer bool) []byte {
+	body := []byte{1, 1, 0x7f}
+	if outer {
+		body = append(body, 0x02, 0x40)
+	}
+	body = append(body, rep(unit, n)...)
+	if outer {
+		body = append(body, 0x0b)
+	}
+	return testModule{funcs: []uint32{0}, bodies: [][]byte{append(body, 0x0b)}}.bytes()
 }
 
 // v128zero is v128.const 0.
