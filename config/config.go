@@ -153,7 +153,7 @@ type Sandbox struct {
 	InitTimeoutMS        int    `yaml:"init_timeout_ms"`         // start function + _initialize of a new instance, default 10000
 	PoolSize             int    `yaml:"pool_size"`               // instances per (tenant, plugin) running at once and idle, default 4
 	MaxIdleBytes         int64  `yaml:"max_idle_bytes"`          // idle instances and snapshots in all, default 536870912 (512 MiB)
-	IdleTTLMS            int    `yaml:"idle_ttl_ms"`             // an idle instance is closed after, default 300000 (5 min)
+	IdleTTLMS            int    `yaml:"idle_ttl_ms"`             // an idle instance or plugin snapshot unused this long is closed, default 300000 (5 min)
 	MaxCompiledCodeBytes int64  `yaml:"max_compiled_code_bytes"` // estimated machine code of the loaded plugins, added up, default 2147483648 (2 GiB)
 }
 

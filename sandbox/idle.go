@@ -16,10 +16,12 @@ const instanceOverhead = 64 << 10
 
 // idleCache holds the instances of every pool between invocations and
 // the plugins' snapshots: at most Config.MaxIdleBytes of them in all,
-// instances each for at most Config.IdleTTL; when full, the least recently
-// used entry is evicted first (an instance: closed; a snapshot: dropped,
-// its plugin initialises anew and takes another). A snapshot is used when
-// an instance is made from it or parked after a reset to it, and charged
+// each unused for at most Config.IdleTTL (checked whenever an instance is
+// taken or parked or a snapshot used, of any pool); when full, the least
+// recently used entry is evicted first (an instance: closed; a snapshot:
+// dropped, its plugin initialises anew and takes another). A snapshot is
+// used when an instance is made from it, taken from a pool or parked after
+// a reset to it, and charged
 // for what it holds (snapshot.bytes, measured again when an instance is
 // made from it and at every remeasureEvery-th reset of an instance). Every
 // parked instance is in its initial state.
@@ -47,24 +49,25 @@ type idleEntry struct {
 
 func instanceBytes(in *instance) int64 { return int64(cap(in.mem.buf)) + instanceOverhead }
 
-// take returns the most recently parked instance of pl, or nil. Instances
-// found expired on the way are closed.
+// take returns the most recently parked instance of pl, or nil, and
+// marks the snapshot it was reset to used. Instances and snapshots (of any
+// pool and plugin) unused past the TTL are closed first.
 func (c *idleCache) take(ctx context.Context, pl *pool) *instance {
-	var expired []*instance
-	defer func() {
-		for _, in := range expired {
-			in.close(ctx)
-		}
-	}()
+	var ev evicted
+	defer ev.close(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
+	c.trim(now, &ev)
 	for len(pl.idle) > 0 {
 		e := pl.idle[len(pl.idle)-1]
 		c.remove(e)
 		if now.Sub(e.at) > c.ttl {
-			expired = append(expired, e.in)
+			ev.ins = append(ev.ins, e.in)
 			continue
+		}
+		if e.in.snap != nil {
+			c.use(e.in.snap, now, false)
 		}
 		return e.in
 	}
@@ -104,11 +107,12 @@ func (ev *evicted) close(ctx context.Context) {
 }
 
 // trim evicts, least recently used first, until the cache fits its
-// budget, and instances idle past the TTL found on the way; c.mu is held.
+// budget, and the instances and snapshots unused past the TTL (the least
+// recently used are the oldest); c.mu is held.
 func (c *idleCache) trim(now time.Time, ev *evicted) {
 	for back := c.lru.Back(); back != nil; back = c.lru.Back() {
 		old := back.Value.(*idleEntry)
-		if c.bytes <= c.max && (old.snap != nil || now.Sub(old.at) <= c.ttl) {
+		if c.bytes <= c.max && now.Sub(old.at) <= c.ttl {
 			break
 		}
 		c.remove(old)

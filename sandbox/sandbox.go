@@ -52,7 +52,9 @@ type Config struct {
 	// than the whole budget is not kept. Default DefaultMaxIdleBytes
 	// (512 MiB).
 	MaxIdleBytes int64
-	// IdleTTL closes instances idle for longer. Default 5 minutes.
+	// IdleTTL closes idle instances and plugins' snapshots unused for
+	// longer (checked whenever an instance is taken or parked, no
+	// background goroutine). Default 5 minutes.
 	IdleTTL time.Duration
 	// RetireAbovePercent retires an instance after a call that left its
 	// memory above this percentage of its plugin's memory limit. Default 75.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
@@ -226,5 +227,74 @@ func TestSnapshotLargerThanBudget(t *testing.T) {
 	}
 	if n, b := sb.idle.snapStats(); n != 0 || b != 0 {
 		t.Fatalf("idle cache: %d snapshots, %d bytes", n, b)
+	}
+}
+
+// TestSnapshotIdleTTL: a plugin's snapshot unused for IdleTTL is closed
+// like an idle instance, when any instance is next taken or parked (of
+// this plugin or another); one in use stays. Before, snapshots were not
+// subject to IdleTTL: a plugin used once kept its snapshot until memory
+// pressure evicted it or the plugin closed.
+func TestSnapshotIdleTTL(t *testing.T) {
+	ctx := context.Background()
+	sb := newSandbox(t, Config{IdleTTL: time.Minute})
+	now := time.Now()
+	sb.idle.now = func() time.Time { return now }
+	a := loadHex(t, sb, "sevens-a", sevensHex, 0)
+	b := loadHex(t, sb, "sevens-b", sevensHex, 0)
+	run := func(p *Plugin) pluginapi.ResourceReport {
+		t.Helper()
+		res, err := p.Run(ctx, pluginapi.Call{TenantID: "t", Input: textDoc("x", "x")})
+		if err != nil {
+			t.Fatalf("%s: %v", p.manifest.Name, err)
+		}
+		return res.Report
+	}
+	snap := func(p *Plugin) *snapshot {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.snap
+	}
+	if r := run(a); !r.ColdStart || r.InitInstructions == 0 || snap(a) == nil {
+		t.Fatalf("first run: cold %v, init units %d, snapshot %v", r.ColdStart, r.InitInstructions, snap(a) != nil)
+	}
+	// Used every 50 s (warm runs), for longer than the TTL: kept.
+	for i := range 4 {
+		now = now.Add(50 * time.Second)
+		if r := run(a); r.ColdStart {
+			t.Fatalf("warm run %d was cold", i)
+		}
+	}
+	s := snap(a)
+	if s == nil {
+		t.Fatal("a snapshot in use was dropped")
+	}
+	// Unused for longer than the TTL: another plugin's run closes it
+	// (and a's idle instance).
+	now = now.Add(2 * time.Minute)
+	run(b)
+	if snap(a) != nil || !s.isClosed() {
+		t.Fatal("a snapshot unused past IdleTTL was kept when another plugin ran")
+	}
+	if n, bytes := sb.idle.snapStats(); n != 1 || bytes != snap(b).bytes() {
+		t.Fatalf("idle cache: %d snapshots, %d bytes; want b's alone", n, bytes)
+	}
+	if n, _ := sb.idle.stats(); n != 1 {
+		t.Fatalf("idle cache: %d instances, want b's alone", n)
+	}
+	// a initialises anew, takes another snapshot and runs from it.
+	if r := run(a); !r.ColdStart || r.InitInstructions == 0 {
+		t.Fatalf("run after expiry: cold %v, init units %d; want a new initialisation", r.ColdStart, r.InitInstructions)
+	}
+	if snap(a) == nil || snap(a) == s {
+		t.Fatal("no new snapshot after expiry")
+	}
+	// The plugin's own next run after the TTL also initialises anew.
+	now = now.Add(2 * time.Minute)
+	if r := run(b); !r.ColdStart || r.InitInstructions == 0 {
+		t.Fatalf("b after its TTL: cold %v, init units %d; want a new initialisation", r.ColdStart, r.InitInstructions)
+	}
+	if n, _ := sb.idle.snapStats(); n != 1 || snap(a) != nil {
+		t.Fatalf("%d snapshots kept (a's: %v), want b's alone", n, snap(a) != nil)
 	}
 }
