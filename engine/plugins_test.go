@@ -630,3 +630,37 @@ func TestPluginInitReport(t *testing.T) {
 		t.Fatalf("second run: report = %+v, want no initialisation", r)
 	}
 }
+
+// A run whose start function fails (starthost traps: a docex host call
+// outside docex_run) fails with the typed error, and its audit entry says
+// the plugin ran, with the report of its failed initialisation (a cold
+// start, its time, the instance retired). Before, the sandbox returned no
+// report for a failed initialisation: the entry said ran=false with a zero
+// report, as for a run refused before the plugin ran.
+func TestPluginInitFailureReport(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	e.install(t, e.a, "starthost")
+	for i := range 2 {
+		_, err := e.a.RunPlugin(ctx, "starthost", e.aDoc.ID, nil)
+		if !errors.Is(err, docex.ErrPluginFailed) || !errors.Is(err, pluginapi.ErrPluginTrap) || !strings.Contains(err.Error(), "the start function") {
+			t.Fatalf("run %d: err = %v, want ErrPluginFailed and ErrPluginTrap in the start function", i, err)
+		}
+		log, err := e.a.Audit(ctx, docex.Page{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := log[0].Detail
+		rep, _ := d["report"].(engine.RunReport)
+		if m, ok := d["report"].(map[string]any); ok { // as read back from the store
+			b, _ := json.Marshal(m)
+			_ = json.Unmarshal(b, &rep)
+		}
+		if log[0].Operation != "plugin.run" || log[0].Outcome != docex.OutcomeError || d["ran"] != true {
+			t.Fatalf("run %d: audit %+v, want a failed plugin.run that ran", i, log[0])
+		}
+		if !rep.ColdStart || !rep.InstanceRetired || rep.InitDurationMS <= 0 || rep.PeakMemoryBytes == 0 || rep.DurationMS != 0 || rep.Instructions != 0 {
+			t.Fatalf("run %d: report %+v, want the failed initialisation's", i, rep)
+		}
+	}
+}

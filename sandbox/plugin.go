@@ -416,9 +416,10 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		}
 	}
 	if err != nil {
+		ie := &initError{err: err, dur: in.initDur, units: in.initUnits, mem: in.mem.size()}
 		in.close(ctx) // before exit: Sandbox.Close waits for it, then closes the runtime
 		p.sb.exit(in)
-		return nil, err
+		return nil, ie
 	}
 	p.sb.exit(in)
 	if in.fdsChanged {
@@ -477,6 +478,20 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	in.snap = snap
 	return in, nil
 }
+
+// initError is the failure of a new instance's start function or
+// _initialize, with what they used until then: Run reports it as the
+// failed run's ResourceReport (InitDuration, InitInstructions,
+// PeakMemoryBytes) and returns err.
+type initError struct {
+	err   error
+	dur   time.Duration
+	units int64
+	mem   int64 // the guest's linear memory when initialisation stopped
+}
+
+func (e *initError) Error() string { return e.err.Error() }
+func (e *initError) Unwrap() error { return e.err }
 
 // initLimits returns the time and instruction units an instance's start
 // function and _initialize may each use: Config.InitTimeout and the

@@ -86,7 +86,10 @@ func (o *guestOutput) panicText() string {
 // On success it returns a Result with Status ok or skipped and a nil error.
 // On failure it returns an error and, once the guest ran, a Result carrying
 // only Status "error", Message, Logs and Report (never Metadata or
-// Derived): the caller must persist nothing. Errors wrap pluginapi's
+// Derived): the caller must persist nothing. The guest ran also when a new
+// instance's start function or _initialize failed: that Report has
+// ColdStart, InstanceRetired, InitDuration, InitInstructions and
+// PeakMemoryBytes (the memory initialisation left), the rest zero. Errors wrap pluginapi's
 // ErrInvalidParams, ErrContentTypeNotAccepted, ErrPluginTimeout (and
 // context.DeadlineExceeded), ErrInstructionLimit, ErrPluginMemory,
 // ErrPluginTrap, ErrPluginOutputTooLarge, ErrHostCallLimit,
@@ -170,7 +173,16 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, o callOpts) (*plug
 	cold := in == nil
 	if cold {
 		if in, err = p.instantiate(ctx); err != nil {
-			return nil, err
+			var ie *initError
+			if !errors.As(err, &ie) {
+				return nil, err // the guest did not run
+			}
+			// The start function or _initialize ran and failed: the run
+			// failed, with what they used.
+			return &pluginapi.Result{Status: pluginapi.StatusError, Message: ie.err.Error(), Report: pluginapi.ResourceReport{
+				PeakMemoryBytes: ie.mem, CapabilityDenials: []string{}, ColdStart: true,
+				InitDuration: ie.dur, InitInstructions: ie.units, InstanceRetired: true,
+			}}, ie.err
 		}
 	}
 	// Close waits for this Run to finish with the instance (its memory is

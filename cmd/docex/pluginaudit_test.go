@@ -56,9 +56,11 @@ func TestRefusedInstallsAreAudited(t *testing.T) {
 // TestPluginRunAuditDetail: the detail of the plugin.run entries audit
 // list prints has the keys docs/json.md documents for it, with the report
 // a RunReport and "ran" saying whether the plugin ran: true for a run
-// that succeeded and for one that trapped, false (and a zero report) for
-// a run refused before it (a required parameter missing); a denied run
-// has {}.
+// that succeeded, for one that trapped and for one whose start function
+// trapped (starthost: its report is the failed initialisation's, a cold
+// start with its init_duration_ms; before, ran was false and the report
+// zero), false (and a zero report) for a run refused before it (a
+// required parameter missing); a denied run has {}.
 func TestPluginRunAuditDetail(t *testing.T) {
 	t.Parallel()
 	data, err := os.ReadFile("../../docs/json.md")
@@ -81,8 +83,10 @@ func TestPluginRunAuditDetail(t *testing.T) {
 	id := strings.TrimSpace(h.ok(with("doc", "add", "b", h.file("a.txt", "alpha"), "-q")...).stdout)
 	h.ok(with("plugin", "install", "../../testplugins/derive")...)
 	h.ok(with("plugin", "install", "../../testplugins/trap")...)
+	h.ok(with("plugin", "install", "../../testplugins/starthost")...)
 	h.ok(with("run", "derive", id, "--param", "title=T")...)
 	h.want(exitPlugin, with("run", "trap", id)...)
+	h.want(exitPlugin, with("run", "starthost", id)...)
 	h.want(exitInvalid, with("run", "derive", id)...) // title is required: refused before the run
 	h.want(exitDenied, "run", "derive", id, "--param", "title=T", "--tenant", "acme", "--user", "r", "--roles", "reader")
 
@@ -130,9 +134,13 @@ func TestPluginRunAuditDetail(t *testing.T) {
 		if r, _ := e.Detail["report"].(map[string]any); !ran && (r["instructions"] != 0.0 || r["duration_ms"] != 0.0) {
 			t.Errorf("plugin.run that did not run: report %v, want zeros", r)
 		}
+		if r, _ := e.Detail["report"].(map[string]any); e.Target == "starthost" &&
+			(r["cold_start"] != true || r["instance_retired"] != true || r["init_duration_ms"] == 0.0 || r["duration_ms"] != 0.0) {
+			t.Errorf("plugin.run of starthost: report %v, want its failed initialisation's", r)
+		}
 		got = append(got, fmt.Sprintf("%s %s ran=%t", e.Outcome, e.Target, ran))
 	}
-	want := []string{"ok derive ran=true", "error trap ran=true", "error derive ran=false", "denied derive"}
+	want := []string{"ok derive ran=true", "error trap ran=true", "error starthost ran=true", "error derive ran=false", "denied derive"}
 	if !slices.Equal(got, want) {
 		t.Errorf("plugin.run entries %q, want %q", got, want)
 	}

@@ -122,8 +122,10 @@ type ResourceReport struct {
 	// together, when they ran for this call: on a new instance not made
 	// from the plugin's snapshot (its first instance, or every one of a
 	// module that can change tables). Zero otherwise (a warm instance,
-	// one made from the snapshot, a module with neither function). Not
-	// part of Duration or Instructions, nor of the call's budget.
+	// one made from the snapshot, a module with neither function). When
+	// they failed, the call failed with their error and these are what
+	// they used until then (Duration and Instructions zero). Not part of
+	// Duration or Instructions, nor of the call's budget.
 	InitDuration     time.Duration
 	InitInstructions int64
 	// InstanceRetired is true when the instance was discarded after the call.
@@ -161,7 +163,9 @@ type Runner interface {
 	// Run executes the plugin's entry on call.Input under the plugin's
 	// limits. On success it returns a Result with Status ok or skipped and
 	// a nil error; on failure an error wrapping one of this package's
-	// sentinels and, once the guest ran, a Result carrying only Status
+	// sentinels and, once the guest ran (its start function or
+	// _initialize included: a failed initialisation's Report has its
+	// InitDuration and InitInstructions), a Result carrying only Status
 	// "error", Message, Logs and Report. The host persists nothing of a
 	// failed run.
 	Run(ctx context.Context, call Call) (*Result, error)
