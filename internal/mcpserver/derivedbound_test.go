@@ -47,7 +47,6 @@ func TestRunPluginDerivedBounded(t *testing.T) {
 	}
 	_, cs := e.connect(t, user("will", "writer"), Config{})
 	type next struct {
-		Tool     string            `json:"tool"`
 		Basket   string            `json:"basket"`
 		Metadata map[string]string `json:"metadata"`
 	}
@@ -73,7 +72,11 @@ func TestRunPluginDerivedBounded(t *testing.T) {
 		t.Fatalf("run_plugin: status %q, %d derived, derived_total %v, derived_next %v (%d bytes)", run.Status, len(run.Derived), run.DerivedTotal, run.DerivedNext, len(data))
 	}
 	dn := run.DerivedNext
-	if dn.Tool != "find_documents" || dn.Basket != e.basket.ID || dn.Metadata["derived_from"] != a.Document.ID || dn.Metadata["derived_by"] != "chunk" || len(dn.Metadata) != 2 {
+	var dnRaw map[string]any // derived_next as sent: find_documents takes it as it is
+	if err := json.Unmarshal(mustRaw(t, data, "derived_next"), &dnRaw); err != nil {
+		t.Fatal(err)
+	}
+	if dn.Basket != e.basket.ID || dn.Metadata["derived_from"] != a.Document.ID || dn.Metadata["derived_by"] != "chunk" || len(dn.Metadata) != 2 {
 		t.Fatalf("derived_next: %+v", dn)
 	}
 	// derived_next pages through every derived document, those of
@@ -85,7 +88,7 @@ func TestRunPluginDerivedBounded(t *testing.T) {
 				ID string `json:"id"`
 			} `json:"documents"`
 			NextOffset *int `json:"next_offset"`
-		}](t, cs, dn.Tool, map[string]any{"basket": dn.Basket, "metadata": dn.Metadata, "limit": 100, "offset": off})
+		}](t, cs, "find_documents", withPage(dnRaw, off))
 		for _, d := range page.Documents {
 			all = append(all, d.ID)
 		}
@@ -102,6 +105,27 @@ func TestRunPluginDerivedBounded(t *testing.T) {
 			t.Fatalf("derived[%d] %s, find_documents' %s", i, d.ID, all[i])
 		}
 	}
+	// The same content emitted many times is one document, listed once
+	// and counted once (before: 150 records of one id, derived_total 150
+	// and a derived_next that found 1).
+	same, err := e.admin.AddDocument(ctx, e.basket.ID, engine.NewDocument{Name: "same.txt", Content: strings.NewReader(strings.Repeat("abcdefgh", 150))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "run_plugin", Arguments: map[string]any{"plugin": "chunk", "document_id": same.Document.ID,
+		"params": map[string]any{"strategy": "fixed", "size": "8", "overlap": "0"}}})
+	if err != nil || res.IsError {
+		t.Fatalf("run_plugin: %v %s", err, text(res))
+	}
+	data, _ = json.Marshal(res.StructuredContent)
+	run = runOut{}
+	if err := json.Unmarshal(data, &run); err != nil {
+		t.Fatal(err)
+	}
+	if run.DerivedTotal == nil || *run.DerivedTotal != 1 || len(run.Derived) != 1 || run.DerivedNext != nil {
+		t.Fatalf("one chunk emitted 150 times: %d derived, derived_total %v, derived_next %v", len(run.Derived), run.DerivedTotal, run.DerivedNext)
+	}
+
 	// No derived document: [], 0, no derived_next.
 	manifest, module := pluginBytes(t, "tag")
 	if _, err := e.admin.InstallPlugin(ctx, manifest, module); err != nil {
@@ -138,4 +162,23 @@ func TestDerivedOfBytes(t *testing.T) {
 	if got := derivedOf(nil); got == nil || len(got) != 0 {
 		t.Fatalf("derivedOf(nil) = %#v", got)
 	}
+}
+
+// mustRaw returns the member key of the JSON object data.
+func mustRaw(t *testing.T, data []byte, key string) json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil || m[key] == nil {
+		t.Fatalf("%s in %.200s: %v", key, data, err)
+	}
+	return m[key]
+}
+
+// withPage returns args with limit 100 and offset off added.
+func withPage(args map[string]any, off int) map[string]any {
+	out := map[string]any{"limit": 100, "offset": off}
+	for k, v := range args {
+		out[k] = v
+	}
+	return out
 }

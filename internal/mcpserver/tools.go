@@ -557,10 +557,10 @@ type runPluginOut struct {
 	Message  string      `json:"message"`
 	Document listedOut   `json:"document" jsonschema:"the input document with the metadata the plugin set, bounded as in a listing (get_document with keys gives the values left out)"`
 	Derived  []listedOut `json:"derived" jsonschema:"the first documents the plugin derived, in the input's basket, as listed records: at most 100 and 1 MiB of JSON (derived_total says how many there are; derived_next how to list them all)"`
-	// DerivedTotal is how many documents the run derived (len of the
-	// engine's RunResult.Derived): more than len(Derived) when the
-	// reply's bound cut it.
-	DerivedTotal int `json:"derived_total" jsonschema:"how many documents the run derived (created, or found in the basket already); more than derived holds when it was cut"`
+	// DerivedTotal is how many distinct documents the run derived (the
+	// engine's RunResult.Derived, each document once): more than
+	// len(Derived) when the reply's bound cut it.
+	DerivedTotal int `json:"derived_total" jsonschema:"how many distinct documents the run derived (created, or found in the basket already; a document the run emitted several times counts once); more than derived holds when it was cut"`
 	// DerivedNext is what find_documents takes to page through them all.
 	DerivedNext *derivedNext   `json:"derived_next,omitempty" jsonschema:"when derived holds fewer than derived_total: the arguments of a find_documents call that pages through the documents the plugin derived from this document (these and those of earlier runs); absent otherwise"`
 	Logs        []logLine      `json:"logs"`
@@ -571,7 +571,6 @@ type runPluginOut struct {
 // derived_from is the input and derived_by the plugin (the engine sets
 // both on every document a plugin derives).
 type derivedNext struct {
-	Tool     string            `json:"tool" jsonschema:"find_documents"`
 	Basket   string            `json:"basket" jsonschema:"the input's basket id"`
 	Metadata map[string]string `json:"metadata" jsonschema:"derived_from (the input's id) and derived_by (the plugin)"`
 }
@@ -579,6 +578,20 @@ type derivedNext struct {
 // maxDerivedListed bounds the derived records of a run_plugin reply (and
 // listBytes their JSON): a chunking plugin may derive thousands.
 const maxDerivedListed = maxDocLimit
+
+// distinctDocs returns ds with each document once, at its first place:
+// a run that emits the same content several times derives one document.
+func distinctDocs(ds []docex.Document) []docex.Document {
+	seen := make(map[string]bool, len(ds))
+	out := make([]docex.Document, 0, len(ds))
+	for _, d := range ds {
+		if !seen[d.ID] {
+			seen[d.ID] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
 
 // derivedOf returns the first of ds as listed records, at most
 // maxDerivedListed and listBytes of JSON (the first always given), and
@@ -796,10 +809,11 @@ func (s *Server) addTools() {
 			if err != nil {
 				return nil, runPluginOut{}, err
 			}
+			derived := distinctDocs(r.Derived)
 			out := runPluginOut{Plugin: r.Plugin, Status: r.Status, Message: r.Message, Document: listedOf(r.Document),
-				Derived: derivedOf(r.Derived), DerivedTotal: len(r.Derived), Logs: make([]logLine, len(r.Logs)), Report: map[string]any{}}
+				Derived: derivedOf(derived), DerivedTotal: len(derived), Logs: make([]logLine, len(r.Logs)), Report: map[string]any{}}
 			if len(out.Derived) < out.DerivedTotal {
-				out.DerivedNext = &derivedNext{Tool: "find_documents", Basket: r.Document.BasketID,
+				out.DerivedNext = &derivedNext{Basket: r.Document.BasketID,
 					Metadata: map[string]string{"derived_from": r.Document.ID, "derived_by": r.Plugin}}
 			}
 			for i, l := range r.Logs {
