@@ -154,8 +154,14 @@ type Sandbox struct {
 	PoolSize             int    `yaml:"pool_size"`               // instances per (tenant, plugin) running at once and idle, default 4
 	MaxIdleBytes         int64  `yaml:"max_idle_bytes"`          // idle instances and snapshots in all, default 536870912 (512 MiB)
 	IdleTTLMS            int    `yaml:"idle_ttl_ms"`             // an idle instance or plugin snapshot unused this long is closed, default 300000 (5 min)
-	MaxCompiledCodeBytes int64  `yaml:"max_compiled_code_bytes"` // estimated machine code of the loaded plugins, added up, default 2147483648 (2 GiB)
+	MaxCompiledCodeBytes int64  `yaml:"max_compiled_code_bytes"` // estimated machine code of the loaded plugins, added up, at least 167772160 (160 MiB), default 2147483648 (2 GiB)
 }
+
+// MinCompiledCodeBytes is the least sandbox.max_compiled_code_bytes: the
+// estimated machine code one plugin's module may have
+// (sandbox.MaxModuleCode), so that every plugin the sandbox accepts can
+// be loaded.
+const MinCompiledCodeBytes = 160 << 20
 
 // Backend types.
 const (
@@ -527,6 +533,9 @@ func (f *File) normalize() error {
 		if n.v < 0 {
 			return f.invalid(n.key, "%d is negative", n.v)
 		}
+	}
+	if v := s.MaxCompiledCodeBytes; v > 0 && v < MinCompiledCodeBytes {
+		return f.invalid("sandbox.max_compiled_code_bytes", "%d is less than %d (160 MiB), the estimated machine code one plugin may have", v, int64(MinCompiledCodeBytes))
 	}
 	for _, n := range []struct {
 		key string

@@ -369,7 +369,7 @@ func wholeNumberKeys() []string {
 // key and line. Each case was accepted by the old code.
 func TestMisreadValuesRefused(t *testing.T) {
 	keys := wholeNumberKeys()
-	if len(keys) != 18 {
+	if len(keys) != 19 {
 		t.Fatalf("whole-number keys %v: a new one?", keys)
 	}
 	for _, k := range keys {
@@ -404,6 +404,9 @@ func TestMisreadValuesRefused(t *testing.T) {
 		{"init timeout", "config_version: 1\nsandbox:\n  init_timeout_ms: 9223372036855\n", "config key sandbox.init_timeout_ms (line 3): "},
 		{"idle ttl", "config_version: 1\nsandbox:\n  idle_ttl_ms: 9223372036855\n", "config key sandbox.idle_ttl_ms (line 3): "},
 		{"s3 timeout", s3 + "      request_timeout_ms: 9223372036855\n", "config key storage.documents.s3.request_timeout_ms (line 7): "},
+		// A code budget smaller than one plugin's machine code may be.
+		{"code budget", "config_version: 1\nsandbox:\n  max_compiled_code_bytes: 1\n",
+			"config key sandbox.max_compiled_code_bytes (line 3): 1 is less than 167772160 (160 MiB), the estimated machine code one plugin may have"},
 		// The pool size is an int32.
 		{"max conns", pg + "    max_conns: 4294967297\n", "config key database.postgres.max_conns (line 5): 4294967297 is more than 2147483647"},
 		// File names the SQLite backend refuses.

@@ -216,6 +216,11 @@ const (
 	DefaultMaxCompiledCode = 2 << 30
 )
 
+// MaxModuleCode is the most estimated machine code one module may have
+// (bytes): Load refuses a module over it, so a Config.MaxCompiledCode
+// below it refuses some loadable modules whatever else is loaded.
+const MaxModuleCode = wasmcheck.MaxCompiledCode
+
 // DefaultInitTimeout is the default of Config.InitTimeout.
 const DefaultInitTimeout = 10 * time.Second
 

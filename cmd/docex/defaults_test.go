@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"math/big"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
@@ -94,4 +96,25 @@ func parseDefault(t *testing.T, s string) int64 {
 		t.Fatalf("default %q is not a number", s)
 	}
 	return n.Int64()
+}
+
+// TestMinCompiledCodeIsModuleCap: the least sandbox.max_compiled_code_bytes
+// config accepts is the machine code one module may have, so that a
+// budget config accepts can hold any plugin the sandbox accepts (before,
+// 1 was accepted and docex init failed on the built-in steps).
+func TestMinCompiledCodeIsModuleCap(t *testing.T) {
+	if config.MinCompiledCodeBytes != sandbox.MaxModuleCode {
+		t.Fatalf("config.MinCompiledCodeBytes %d, sandbox.MaxModuleCode %d", config.MinCompiledCodeBytes, sandbox.MaxModuleCode)
+	}
+	for _, v := range []string{"1", "167772159"} {
+		_, err := config.Parse([]byte("config_version: 1\nsandbox:\n  max_compiled_code_bytes: "+v+"\n"), t.TempDir())
+		if !errors.Is(err, docex.ErrInvalidConfig) || !strings.Contains(err.Error(), "sandbox.max_compiled_code_bytes (line 3): "+v+" is less than 167772160 (160 MiB)") {
+			t.Errorf("max_compiled_code_bytes %s: %v", v, err)
+		}
+	}
+	for _, v := range []string{"0", "167772160"} {
+		if _, err := config.Parse([]byte("config_version: 1\nsandbox:\n  max_compiled_code_bytes: "+v+"\n"), t.TempDir()); err != nil {
+			t.Errorf("max_compiled_code_bytes %s: %v", v, err)
+		}
+	}
 }
