@@ -86,8 +86,10 @@ var (
 	ErrStorageDenied = newErr(ErrDenied, "storage_denied", "the content store denied access")
 	// ErrStorageUnavailable: the content store cannot be reached or did not
 	// answer in time (an S3 server), or its directory is missing
-	// (filesystem storage: deleted, or its volume not mounted); nothing
-	// was stored (an I/O failure, exit 1).
+	// (filesystem storage: deleted, or its volume not mounted), or a
+	// SQLite database stayed locked by another writer for longer than
+	// database.sqlite.busy_timeout_ms; nothing was stored (an I/O
+	// failure, exit 1).
 	ErrStorageUnavailable = &Error{code: "storage_unavailable", msg: "the content store is unavailable"}
 	// ErrTooManyOpenFiles: the process ran out of file descriptors (it
 	// holds as many files as its open-file limit allows, or the system

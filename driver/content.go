@@ -20,11 +20,17 @@ import (
 //
 //  1. Stage, outside any transaction: the bytes are read, hashed and kept
 //     where nothing can see them under their checksum; then Sync, once for
-//     the batch, makes what was staged durable.
+//     the batch, makes what was staged durable. A store outside the
+//     database may make it readable under its checksum at Sync already
+//     (S3 uploads it then, so that no upload holds the transaction open);
+//     no document refers to it before Put's transaction commits, and
+//     what no transaction then refers to is for the sweep (5).
 //  2. Put, inside the transaction that adds the first reference to the
 //     checksum, with the content lock held (Tx.LockContent) and after
 //     ContentRefs returned 0: the content becomes readable under its
-//     checksum, durably, before the transaction commits. Whatever a crash
+//     checksum, durably, before the transaction commits (content Sync
+//     made readable is confirmed still there: a Delete may have run
+//     since). Whatever a crash
 //     or another party left under that checksum is replaced or verified
 //     byte for byte, never adopted unchecked.
 //  3. Open verifies what it returns against the checksum and size.
@@ -35,7 +41,7 @@ import (
 //     (TenantStore.WriteIsolated), so a rollback can never leave a
 //     reference to missing content.
 //  5. List and Clean let the sweep (docex gc) find what a crash between
-//     Put and commit, or during staging, left behind.
+//     Sync or Put and commit, or during staging, left behind.
 //
 // Put and Delete may run again when the backend retries a transaction: both
 // are idempotent.

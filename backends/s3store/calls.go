@@ -219,8 +219,21 @@ func (s *Store) putObject(ctx context.Context, key string, body io.ReadSeeker, s
 		}
 		return err
 	})
+	if err != nil && status == 409 && !ifAbsent {
+		err = &putConflictErr{err: err}
+	}
 	return status, err
 }
+
+// putConflictErr is a plain PUT refused with HTTP 409: a request on the
+// same key under way at the server (versitygw's file system backend
+// answers a PUT that races a DELETE of the key with
+// ExistingObjectIsDirectory). Sync leaves such content for Put, which
+// uploads it under the content lock, where no delete of it runs.
+type putConflictErr struct{ err error }
+
+func (e *putConflictErr) Error() string { return e.err.Error() }
+func (e *putConflictErr) Unwrap() error { return e.err }
 
 // putMultipart uploads f (size bytes) in parts of PartSize, 4 at a time,
 // each with its SHA-256; on failure the upload is aborted (or left for

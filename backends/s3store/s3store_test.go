@@ -58,6 +58,7 @@ func TestConformance(t *testing.T) {
 				t.Fatalf("corrupt %s: %v", k, err)
 			}
 		},
+		SyncUploads: true,
 	})
 }
 

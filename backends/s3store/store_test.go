@@ -172,7 +172,8 @@ func objects(t *testing.T, srv *s3test.Server, bucket string) []string {
 	return keys
 }
 
-// One PUT per new content, none for a dedup hit, one GET per read; the
+// One PUT per new content before the transaction and one HEAD inside it
+// (the object is still there), none for a dedup hit, one GET per read; the
 // engine's first write reads the claim marker first (one GET per process,
 // never again); a delete checks the bucket (one HEAD of it) before it
 // changes anything, and costs one DELETE when the last reference goes;
@@ -185,13 +186,13 @@ func TestRequestsPerOperation(t *testing.T) {
 	r.reqs.take()
 	data := random(4096)
 	first := r.add(t, b1.ID, random(4096))
-	r.reqs.want(t, "the engine's first write", map[string]int{"GET": 1, "PUT": 1})
+	r.reqs.want(t, "the engine's first write", map[string]int{"GET": 1, "PUT": 1, "HEAD": 1})
 	if err := r.s.DeleteDocument(bg, first.Document.ID); err != nil {
 		t.Fatal(err)
 	}
 	r.reqs.take()
 	a := r.add(t, b1.ID, data)
-	r.reqs.want(t, "new content", map[string]int{"PUT": 1})
+	r.reqs.want(t, "new content", map[string]int{"PUT": 1, "HEAD": 1})
 	if dup := r.add(t, b1.ID, data); !dup.Duplicate {
 		t.Fatal("not a duplicate")
 	}

@@ -43,8 +43,8 @@ type staged struct {
 	mem   []byte
 	path  string   // spool file, "" for content in memory
 	parts [][]byte // raw SHA-256 of each part of spooled content
-	// synced is set when Sync uploaded the content (or found it stored)
-	// ahead of Put, as it does for multipart content.
+	// synced is set when Sync uploaded the content ahead of Put, before
+	// the transaction.
 	synced bool
 
 	mu        sync.Mutex
@@ -233,19 +233,28 @@ func (t *tenantContent) own(in []driver.Staged) ([]*staged, error) {
 // multipart reports whether st goes up in parts.
 func (t *tenantContent) multipart(st *staged) bool { return st.Size() > t.s.cfg.PartSize }
 
-// Sync uploads multipart content ahead of the transaction, so that a
-// large upload never holds the transaction open; smaller content is
-// uploaded by Put. An object already at the key is replaced, never
-// adopted on its metadata: the engine syncs only content the tenant holds
-// no reference to, so such an object is a crash's leftover or something
-// planted, whose bytes nobody verified (docs/s3.md).
+// Sync uploads the content ahead of the transaction, so that no upload
+// ever holds the transaction (and on SQLite the tenant's write lock) open:
+// small content in one PUT each, at most 8 at a time, multipart content
+// one upload at a time (its parts 4 at a time). An object already at the
+// key is replaced, never adopted on its metadata: the engine syncs only
+// content the tenant holds no reference to, so such an object is a
+// crash's leftover or something planted, whose bytes nobody verified
+// (docs/s3.md). What Sync uploaded and no transaction then refers to (the
+// add failed or the process died) is an orphan that docex gc removes
+// after its grace period.
 func (t *tenantContent) Sync(ctx context.Context, in []driver.Staged) error {
 	sts, err := t.own(in)
 	if err != nil {
 		return err
 	}
+	var small []*staged
 	for _, st := range sts {
-		if !t.multipart(st) || st.synced {
+		if st.synced {
+			continue
+		}
+		if !t.multipart(st) {
+			small = append(small, st)
 			continue
 		}
 		if err := t.upload(ctx, st); err != nil {
@@ -253,13 +262,33 @@ func (t *tenantContent) Sync(ctx context.Context, in []driver.Staged) error {
 		}
 		st.synced = true
 	}
-	return nil
+	if len(small) == 0 {
+		return nil
+	}
+	return eachLimit(ctx, 8, small, func(ctx context.Context, st *staged) error {
+		err := t.upload(ctx, st)
+		var pc *putConflictErr
+		if errors.As(err, &pc) {
+			// Refused for a concurrent request on the key (a delete
+			// of the same content): Put uploads it, under the content
+			// lock.
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		st.synced = true
+		return nil
+	})
 }
 
-// Put uploads each staged content, at most 8 at a time: one PUT each, the
-// object replacing whatever was stored under its key. Content Sync uploaded
-// is only confirmed with a HEAD (a release may have deleted it since) and
-// uploaded again if it is gone.
+// Put makes each staged content readable, at most 8 at a time. Content
+// Sync uploaded is only confirmed with a HEAD (a release or docex gc may
+// have deleted the object since: the engine calls Put with the content
+// lock held, so what the HEAD finds stays until the transaction ends) and
+// uploaded again if it is gone; content not synced (a caller that skipped
+// Sync) is uploaded here, one PUT each, replacing whatever was stored
+// under its key.
 func (t *tenantContent) Put(ctx context.Context, _ driver.Tx, in []driver.Staged) error {
 	sts, err := t.own(in)
 	if err != nil {

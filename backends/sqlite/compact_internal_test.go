@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -133,5 +134,45 @@ func TestCompactBusy(t *testing.T) {
 	_, err = st.(driver.Compactor).Compact(ctx)
 	if err == nil || !isBusy(err) || !strings.Contains(err.Error(), "held the database for longer than database.sqlite.busy_timeout_ms") {
 		t.Fatalf("Compact while another connection writes: %v", err)
+	}
+}
+
+// TestWriteBusyTyped: a write that waited the busy timeout for another
+// connection's write lock fails with an error matching
+// docex.ErrStorageUnavailable (storage_unavailable, exit 1; jobs retry it)
+// and still SQLite's, naming database.sqlite.busy_timeout_ms, and writes
+// nothing. Before, it was untyped: "begin: database is locked (5)
+// (SQLITE_BUSY)", the CLI's internal.
+func TestWriteBusyTyped(t *testing.T) {
+	ctx := context.Background()
+	b, err := Open(ctx, Config{Dir: t.TempDir(), BusyTimeout: 50 * time.Millisecond})
+	must(t, err)
+	defer b.Close()
+	_, err = b.Bootstrap(ctx, driver.BootstrapInfo{BootstrapTenantID: "system", MultiTenancy: true, Now: time.Now()})
+	must(t, err)
+	tn := newTenant("acme")
+	must(t, b.CreateTenant(ctx, tn, testAudit("tenant.create")))
+	st, err := b.OpenTenant(ctx, "acme")
+	must(t, err)
+	defer st.Close()
+	path, err := b.tenantPath(tn.ID, tn.Incarnation)
+	must(t, err)
+	other, err := sql.Open("sqlite", "file:"+path)
+	must(t, err)
+	defer other.Close()
+	tx, err := other.BeginTx(ctx, nil)
+	must(t, err)
+	_, err = tx.ExecContext(ctx, "CREATE TABLE held(x)") // takes the write lock
+	must(t, err)
+	id := uuid.NewString()
+	err = st.Write(ctx, func(tx driver.Tx) error {
+		return tx.InsertBasket(ctx, docex.Basket{ID: id, Name: "b", CreatedAt: time.Now()})
+	})
+	if !errors.Is(err, docex.ErrStorageUnavailable) || !errors.Is(err, ErrBusy) || !isBusy(err) || !strings.Contains(err.Error(), "database.sqlite.busy_timeout_ms") {
+		t.Fatalf("write while another connection holds the write lock: %v", err)
+	}
+	must(t, tx.Rollback())
+	if _, err := st.Basket(ctx, id); !errors.Is(err, docex.ErrNotFound) {
+		t.Fatalf("basket after the refused write: %v", err)
 	}
 }

@@ -75,6 +75,9 @@ func (s *store) write(ctx context.Context, fn func(tx driver.Tx) error, alone bo
 		enqueued = x.enqueued
 		return err
 	}, alone)
+	if isBusy(err) {
+		err = busyError(err)
+	}
 	if err == nil && enqueued {
 		s.b.queue.wake(s.tenant.ID) // a job was committed: workers of this process look at once
 	}
@@ -559,6 +562,29 @@ func isBusy(err error) bool {
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
+
+// busyError is err, SQLite's "database is locked" after the busy timeout
+// (another connection, usually another docex process, held the write lock
+// for longer than database.sqlite.busy_timeout_ms), made an error that
+// matches docex.ErrStorageUnavailable too: the CLI's storage_unavailable,
+// exit 1, which pipeline jobs retry as transient, instead of an untyped
+// internal error. Nothing of the write was kept.
+func busyError(err error) error {
+	return &busyErr{err: err}
+}
+
+// ErrBusy marks a write refused because the database stayed locked by
+// another writer for longer than the busy timeout (busyError); such an
+// error also matches docex.ErrStorageUnavailable.
+var ErrBusy = errors.New("sqlite: the database stayed locked for longer than the busy timeout")
+
+type busyErr struct{ err error }
+
+func (e *busyErr) Error() string {
+	return fmt.Sprintf("the database stayed locked by another writer (another docex process, a docex compact) for longer than database.sqlite.busy_timeout_ms; nothing was written, try again: %v", e.err)
+}
+
+func (e *busyErr) Unwrap() []error { return []error{docex.ErrStorageUnavailable, ErrBusy, e.err} }
 
 func isUnique(err error) bool {
 	var se *sqlite.Error

@@ -325,13 +325,22 @@ type querier interface {
 func withTx(ctx context.Context, w *sql.DB, fn func(tx *sql.Tx) error) (err error) {
 	defer func() { err = withCancel(ctx, err) }()
 	tx, err := w.BeginTx(ctx, nil)
+	if isBusy(err) {
+		return busyError(fmt.Errorf("begin: %w", err))
+	}
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	if err := fn(tx); err != nil {
+		if isBusy(err) {
+			err = busyError(err)
+		}
 		return errors.Join(err, rollback(tx))
 	}
 	if err := tx.Commit(); err != nil {
+		if isBusy(err) {
+			return busyError(fmt.Errorf("commit: %w", err))
+		}
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil

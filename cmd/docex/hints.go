@@ -6,6 +6,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/backends/s3store"
+	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
@@ -34,6 +35,7 @@ var hints = []struct {
 		}
 		return "nothing was stored: create the directory named, make it writable with room for the content, or set storage.documents.spool_dir in docex.yaml to a directory that is (left out, the system's temporary directory, $TMPDIR); raising storage.documents.max_staged_memory spools less"
 	}},
+	{sqlite.ErrBusy, fixed("another docex process (a worker, an add, docex compact) held the database's write lock for longer than database.sqlite.busy_timeout_ms: run the command again, or raise busy_timeout_ms in docex.yaml")},
 	{docex.ErrStorageUnavailable, func(g globals) string {
 		if g.s3 == nil { // the content directory is missing
 			return "restore the content directory, or mount the volume that holds it, then run the command again; if storage.documents.path in docex.yaml changed, change it back"
