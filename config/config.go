@@ -617,7 +617,27 @@ func overlaps(a, b string) bool {
 	return inside(a, b) || inside(b, a)
 }
 
-var envNameRule = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+var (
+	envNameRule = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	// conventionalEnvName is a name that is safe to print: at most 64
+	// upper-case letters, digits and underscores. A valid name beyond
+	// that may be a credential pasted in its place (an AWS secret key
+	// can be letters and digits only).
+	conventionalEnvName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{0,63}$`)
+)
+
+// S3EnvName returns how messages name the environment variable name
+// that storage.documents.s3.<key> (access_key_id_env,
+// secret_access_key_env, session_token_env) holds: the name when it is a
+// conventional one (at most 64 upper-case letters, digits and
+// underscores), else "the variable storage.documents.s3.<key> names", so
+// that a credential pasted in place of a name is never printed.
+func S3EnvName(key, name string) string {
+	if conventionalEnvName.MatchString(name) {
+		return name
+	}
+	return "the variable storage.documents.s3." + key + " names"
+}
 
 func (f *File) normalizeS3(c *S3) error {
 	if c.AccessKeyID != "" || c.SecretAccessKey != "" {
@@ -636,7 +656,8 @@ func (f *File) normalizeS3(c *S3) error {
 	}
 	for key, v := range map[string]string{"access_key_id_env": c.AccessKeyIDEnv, "secret_access_key_env": c.SecretAccessKeyEnv, "session_token_env": c.SessionTokenEnv} {
 		if v != "" && !envNameRule.MatchString(v) {
-			return f.invalid("storage.documents.s3."+key, "%q is not an environment variable name", v)
+			// Never printed: it may be the credential itself.
+			return f.invalid("storage.documents.s3."+key, "is not an environment variable name (a string of %d characters, not shown: it may be a credential pasted in place of the name of the variable that holds it); want letters, digits and underscores, not starting with a digit, at most 128", len(v))
 		}
 	}
 	if c.Region == "" {
@@ -707,7 +728,8 @@ func (f *File) S3Credentials(getenv func(string) string) (id, secret, token stri
 		{"access_key_id_env", c.AccessKeyIDEnv, id}, {"secret_access_key_env", c.SecretAccessKeyEnv, secret},
 	} {
 		if v.value == "" {
-			return "", "", "", f.invalid("storage.documents.s3."+v.key, "environment variables %s and %s must both be set: %s is empty", c.AccessKeyIDEnv, c.SecretAccessKeyEnv, v.name)
+			return "", "", "", f.invalid("storage.documents.s3."+v.key, "environment variables %s and %s must both be set: %s is empty",
+				S3EnvName("access_key_id_env", c.AccessKeyIDEnv), S3EnvName("secret_access_key_env", c.SecretAccessKeyEnv), S3EnvName(v.key, v.name))
 		}
 	}
 	if c.SessionTokenEnv != "" {

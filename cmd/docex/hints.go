@@ -7,6 +7,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/backends/s3store"
 	"github.com/docex-dev/docex/backends/sqlite"
+	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
@@ -25,7 +26,8 @@ var hints = []struct {
 	}},
 	{docex.ErrStorageDenied, func(g globals) string {
 		if g.s3 != nil && g.s3.AccessKeyIDEnv != "" {
-			return fmt.Sprintf("check the credentials in %s and %s (storage.documents.s3.access_key_id_env, secret_access_key_env) and what the bucket's policy allows them", g.s3.AccessKeyIDEnv, g.s3.SecretAccessKeyEnv)
+			return fmt.Sprintf("check the credentials in %s and %s (storage.documents.s3.access_key_id_env, secret_access_key_env) and what the bucket's policy allows them",
+				config.S3EnvName("access_key_id_env", g.s3.AccessKeyIDEnv), config.S3EnvName("secret_access_key_env", g.s3.SecretAccessKeyEnv))
 		}
 		return "check the AWS SDK's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the shared config files, the instance role) and what the bucket's policy allows them, or name variables in storage.documents.s3.access_key_id_env and secret_access_key_env"
 	}},

@@ -35,7 +35,8 @@ func openS3(ctx context.Context, f *config.File, getenv func(string) string) (*s
 	id, secret, token, err := f.S3Credentials(getenv)
 	if err != nil {
 		return nil, withHint(err,
-			fmt.Sprintf("export %s and %s (the S3 access key id and secret key; docs/s3.md), or remove access_key_id_env and secret_access_key_env from docex.yaml to use the AWS SDK's default credentials", c.AccessKeyIDEnv, c.SecretAccessKeyEnv))
+			fmt.Sprintf("export %s and %s (the S3 access key id and secret key; docs/s3.md), or remove access_key_id_env and secret_access_key_env from docex.yaml to use the AWS SDK's default credentials",
+				config.S3EnvName("access_key_id_env", c.AccessKeyIDEnv), config.S3EnvName("secret_access_key_env", c.SecretAccessKeyEnv)))
 	}
 	var creds aws.CredentialsProvider
 	if id != "" {
