@@ -296,7 +296,7 @@ func TestValueErrorsNameLines(t *testing.T) {
 		{"unscoped single-tenant postgres", "config_version: 1\nmulti_tenancy: {enabled: false}\ndatabase: {type: postgres}\nstorage: {documents: {tenant_scoped: false}}\n", "config key storage.documents.tenant_scoped (line 4): false is not supported: without"},
 		{"part size", s3 + "      part_size_mib: 4\n", "config key storage.documents.s3.part_size_mib (line 7): 4: want 5 to 5120"},
 		{"request timeout", s3 + "      request_timeout_ms: -1\n", "config key storage.documents.s3.request_timeout_ms (line 7): negative"},
-		{"env name", s3 + "      access_key_id_env: K-1\n      secret_access_key_env: S\n", `config key storage.documents.s3.access_key_id_env (line 7): "K-1" is not`},
+		{"env name", s3 + "      access_key_id_env: K-1\n      secret_access_key_env: S\n", `config key storage.documents.s3.access_key_id_env (line 7): is not an environment variable name (a string of 3 characters, not shown`},
 		{"inline secret", s3 + "      secret_access_key: hunter2\n", "config key storage.documents.s3.secret_access_key (line 7): credentials are never written"},
 		{"one env name", s3 + "      access_key_id_env: K\n", "config key storage.documents.s3 (line 5): access_key_id_env and secret_access_key_env go together"},
 		{"overlap", "config_version: 1\ndatabase:\n  sqlite:\n    path: data\nstorage:\n  documents:\n    path: data/tenants\n", "config key storage.documents.path (line 7): "},
