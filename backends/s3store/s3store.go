@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.Region = DefaultRegion
 	}
 	if err := s3config.CheckEndpoint(cfg.Endpoint); err != nil {
-		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3 endpoint %q: %v", cfg.Endpoint, err)
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3 endpoint %q: %v", s3config.ShowEndpoint(cfg.Endpoint), err)
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout

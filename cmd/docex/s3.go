@@ -29,7 +29,11 @@ func openS3(ctx context.Context, f *config.File, getenv func(string) string) (*s
 		check      func(string) error
 	}{{"bucket", c.Bucket, s3config.CheckBucket}, {"prefix", c.Prefix, s3config.CheckPrefix}, {"endpoint", c.Endpoint, s3config.CheckEndpoint}} {
 		if err := k.check(k.value); err != nil {
-			return nil, f.KeyError("storage.documents.s3."+k.key, fmt.Errorf("%q: %w", k.value, err))
+			shown := k.value
+			if k.key == "endpoint" {
+				shown = s3config.ShowEndpoint(shown)
+			}
+			return nil, f.KeyError("storage.documents.s3."+k.key, fmt.Errorf("%q: %w", shown, err))
 		}
 	}
 	id, secret, token, err := f.S3Credentials(getenv)

@@ -55,3 +55,42 @@ func TestS3SecretInEnvKeyNotPrinted(t *testing.T) {
 		})
 	}
 }
+
+// TestS3EndpointParsed: an endpoint without a host, that does not parse,
+// or with user info, a query, a fragment or a path is invalid_config
+// (exit 2) naming the key and its line, and a password in it is never
+// printed. Before, "http://[::1" and a URL with a path failed as
+// internal (exit 1), "http://" as storage_unavailable after three
+// attempts, and "http://user:SECRET@host" was accepted and printed in
+// every error.
+func TestS3EndpointParsed(t *testing.T) {
+	t.Parallel()
+	s3 := "config_version: 1\nstorage:\n  documents:\n    type: s3\n    s3:\n      bucket: docex\n      endpoint: "
+	for _, c := range []struct{ endpoint, want string }{
+		{"http://[::1", `"http://[::1": want an http:// or https:// URL: missing ']' in host`},
+		{"http://", `"http://": want an http:// or https:// URL with a host`},
+		{"http://user:SECRET@127.0.0.1:1", `"http://REDACTED@127.0.0.1:1": want no user info`},
+		{"http://127.0.0.1:1/docex?x=1", `"http://127.0.0.1:1/docex?x=1": want no query`},
+		{"http://127.0.0.1:1/docex", `"http://127.0.0.1:1/docex": want no path`},
+		{"http://127.0.0.1:1#f", `"http://127.0.0.1:1#f": want no fragment`},
+	} {
+		t.Run(strings.Fields(c.want)[1], func(t *testing.T) { // the temporary directory is named after the test
+			t.Parallel()
+			h := newHarness(t)
+			cfg := h.file("docex.yaml", s3+c.endpoint+"\n")
+			for _, args := range [][]string{{"init", "--json"}, {"tenant", "list", "--json"}} {
+				r := h.want(exitInvalid, args...)
+				var e struct {
+					Error struct{ Code, Message string }
+				}
+				want := cfg + ": config key storage.documents.s3.endpoint (line 7): " + c.want
+				if err := json.Unmarshal([]byte(r.stderr), &e); err != nil || e.Error.Code != "invalid_config" || !strings.HasPrefix(e.Error.Message, want) {
+					t.Errorf("%s: %s\nwant %s...", args, r.stderr, want)
+				}
+				if strings.Contains(r.stdout+r.stderr, "SECRET") {
+					t.Errorf("%s printed the password: %s%s", args, r.stdout, r.stderr)
+				}
+			}
+		})
+	}
+}

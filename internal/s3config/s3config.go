@@ -6,6 +6,8 @@ package s3config
 
 import (
 	"errors"
+	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -38,12 +40,60 @@ func CheckPrefix(p string) error {
 }
 
 // CheckEndpoint returns nil for an endpoint URL docex uses ("" included:
-// AWS), else an error saying what one is.
+// AWS): http:// or https://, a host (and a port), nothing else but an
+// optional "/" for a path; else an error saying what is wrong. User info
+// (user:password@) is refused: credentials are never written in
+// docex.yaml. Print the value with ShowEndpoint, never as it is.
 func CheckEndpoint(u string) error {
-	if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+	if u == "" {
+		return nil
+	}
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		return errEndpoint
 	}
+	if hasUserInfo(u) {
+		return errors.New("want no user info (user:password@) in the URL: credentials are never written in docex.yaml (name their environment variables with access_key_id_env and secret_access_key_env)")
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("want an http:// or https:// URL: %v", err)
+	}
+	switch {
+	case p.Host == "" || p.Hostname() == "":
+		return errors.New("want an http:// or https:// URL with a host, such as http://127.0.0.1:7070")
+	case p.Port() == "" && strings.HasSuffix(p.Host, ":"):
+		return errors.New("want a port after the ':'")
+	case p.RawQuery != "" || p.ForceQuery:
+		return errors.New("want no query (?...) in the URL")
+	case p.Fragment != "" || strings.Contains(u, "#"):
+		return errors.New("want no fragment (#...) in the URL")
+	case p.Path != "" && p.Path != "/":
+		return errors.New("want no path in the URL (the bucket and the key prefix have keys of their own: bucket, prefix)")
+	}
 	return nil
+}
+
+// hasUserInfo reports whether u may name user info: an '@' anywhere
+// after the scheme (a password may hold the '/', '?' or '#' that would
+// end the authority; an endpoint has no other place for an '@').
+func hasUserInfo(u string) bool {
+	_, rest, _ := strings.Cut(u, "://")
+	return strings.Contains(rest, "@")
+}
+
+// ShowEndpoint returns u for messages: as it is, but with everything
+// from the scheme to the last '@', user info that may hold a password,
+// replaced by "REDACTED@".
+func ShowEndpoint(u string) string {
+	if !hasUserInfo(u) {
+		return u
+	}
+	scheme, rest, _ := strings.Cut(u, "://")
+	return scheme + "://REDACTED@" + rest[strings.LastIndex(rest, "@")+1:]
 }
 
 func hasDotSegment(p string) bool {
