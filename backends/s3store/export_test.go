@@ -1,6 +1,13 @@
 package s3store
 
-import "context"
+import (
+	"context"
+
+	"github.com/aws/smithy-go/logging"
+)
+
+// Logger is the logger the store's SDK client writes to.
+func (s *Store) Logger() logging.Logger { return s.client.Options().Logger }
 
 // ClaimUnchecked is Claim after its first look found the prefix unclaimed:
 // what a system racing another's claim does next.

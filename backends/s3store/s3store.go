@@ -15,6 +15,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/internal/contentkey"
@@ -134,6 +135,11 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		awsconfig.WithRetryMaxAttempts(3),
 		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+		// The SDK's own logger writes to stderr ("SDK ... WARN falling
+		// back to IMDSv1", "failed to discard remaining HTTP response
+		// body") ahead of a command's --json error: docex reports what
+		// matters in its errors instead.
+		awsconfig.WithLogger(logging.Nop{}),
 	}
 	if cfg.Credentials != nil {
 		opts = append(opts, awsconfig.WithCredentialsProvider(cfg.Credentials))

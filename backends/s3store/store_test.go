@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/backends/s3store"
 	"github.com/docex-dev/docex/backends/sqlite"
@@ -908,5 +909,18 @@ func TestPlantedObjectNotAdopted(t *testing.T) {
 	got, err := r.s.ReadContent(bg, a.Document.ID)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read back after an add over a planted object: %d bytes, %v; want the add's %d bytes", len(got), err, len(data))
+	}
+}
+
+// TestSDKLogsNothing: the SDK's client logs nowhere (its default logger
+// printed "SDK ... WARN ..." lines on stderr, ahead of a command's --json
+// error). Before, its logger was the SDK's standard logger on stderr.
+func TestSDKLogsNothing(t *testing.T) {
+	s, err := s3store.New(bg, s3store.Config{Bucket: "docex", Endpoint: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := s.Logger().(logging.Nop); !ok {
+		t.Fatalf("SDK logger %T, want logging.Nop", l)
 	}
 }
