@@ -79,7 +79,8 @@ func (cfg Config) contentStore() driver.ContentStore {
 // gets it created: a new one, or one without documents whose content
 // directory changed.
 func Bootstrap(ctx context.Context, be driver.Backend, cfg Config) (created bool, err error) {
-	return bootstrap(ctx, be, cfg, false)
+	created, _, err = bootstrap(ctx, be, cfg, false)
+	return created, err
 }
 
 // BeginInit is Bootstrap for an initialisation that does more once the
@@ -93,26 +94,46 @@ func Bootstrap(ctx context.Context, be driver.Backend, cfg Config) (created bool
 // driver.InitTracker, unfinished is always false. It returns Bootstrap's
 // errors, and be's error reading the mark.
 func BeginInit(ctx context.Context, be driver.Backend, cfg Config) (created, unfinished bool, err error) {
-	created, err = bootstrap(ctx, be, cfg, true)
+	r, err := BeginInitReport(ctx, be, cfg)
+	return r.Created, r.Unfinished, err
+}
+
+// InitReport is what BeginInitReport did.
+type InitReport struct {
+	Created, Unfinished bool
+	// Claimed: the content store outside the database (driver.Claimer)
+	// had no claim marker when the init began, and now has this
+	// system's: on a system that existed already, its content location
+	// had lost its marker (or the system was initialised by a docex
+	// that wrote none).
+	Claimed bool
+}
+
+// BeginInitReport is BeginInit, reporting whether it claimed the
+// content store too.
+func BeginInitReport(ctx context.Context, be driver.Backend, cfg Config) (InitReport, error) {
+	created, claimed, err := bootstrap(ctx, be, cfg, true)
+	r := InitReport{Created: created, Claimed: claimed && err == nil}
 	if err != nil || created {
-		return created, false, err
+		return r, err
 	}
 	if tr, ok := be.(driver.InitTracker); ok {
-		unfinished, err = tr.InitPending(ctx)
+		r.Unfinished, err = tr.InitPending(ctx)
 	}
-	return false, unfinished, err
+	return r, err
 }
 
 // bootstrap is Bootstrap; pending marks a system it creates as not
-// finished initialising (BeginInit).
-func bootstrap(ctx context.Context, be driver.Backend, cfg Config, pending bool) (created bool, err error) {
+// finished initialising (BeginInit). claimed reports that the content
+// store had no marker when it looked, so that it claimed it.
+func bootstrap(ctx context.Context, be driver.Backend, cfg Config, pending bool) (created, claimed bool, err error) {
 	cfg, err = cfg.withDefaults()
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	id, err := be.SystemID(ctx)
 	if err != nil && !errors.Is(err, docex.ErrNotInitialized) {
-		return false, err
+		return false, false, err
 	}
 	if id == "" {
 		id = uuid.NewString()
@@ -127,27 +148,28 @@ func bootstrap(ctx context.Context, be driver.Backend, cfg Config, pending bool)
 		// at once the system is known to exist or not.
 		err := claimer.CheckClaim(ctx, id)
 		if err != nil && !errors.Is(err, docex.ErrNotInitialized) && (fsStore == nil || !fsStore.RootMissing()) {
-			return false, err
+			return false, false, err
 		}
+		claimed = errors.Is(err, docex.ErrNotInitialized)
 	}
 	info := cfg.bootstrapInfo()
 	info.SystemID = id
 	info.InitPending = pending
 	created, err = be.Bootstrap(ctx, info)
 	if err != nil || claimer == nil {
-		return created, err
+		return created, false, err
 	}
 	if fsStore != nil && !created && fsStore.RootMissing() {
 		if err := contentDirGone(ctx, be, cfg, fsStore); err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
 	// A concurrent Bootstrap may have stored its id first.
 	if id, err = be.SystemID(ctx); err != nil {
-		return created, err
+		return created, false, err
 	}
 	if err := claimer.Claim(ctx, id); err != nil {
-		return created, err
+		return created, false, err
 	}
 	if rec, ok := be.(driver.ContentRecorder); ok && fsStore != nil {
 		dir, err := rec.ContentDir(ctx)
@@ -155,10 +177,10 @@ func bootstrap(ctx context.Context, be driver.Backend, cfg Config, pending bool)
 			err = rec.RecordContentDir(ctx, fsStore.Root())
 		}
 		if err != nil {
-			return created, err
+			return created, false, err
 		}
 	}
-	return created, nil
+	return created, claimed, nil
 }
 
 // CheckContentDir returns docex.ErrStorageUnavailable, naming the

@@ -178,6 +178,10 @@ type initResult struct {
 	// BuiltinStepsOutdated are the built-in steps installed (on an
 	// existing system) with another module than this binary's.
 	BuiltinStepsOutdated []string `json:"builtin_steps_outdated"`
+	// ContentClaimed: on a system that existed already, the content
+	// location (an S3 bucket and prefix, a content directory) had no
+	// claim marker, and this run wrote this system's.
+	ContentClaimed bool `json:"content_claimed"`
 }
 
 func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
@@ -347,7 +351,8 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 			return f.KeyError("storage.documents.path", err)
 		}
 	}
-	created, unfinished, err := engine.BeginInit(ctx, be, ecfg)
+	ir, err := engine.BeginInitReport(ctx, be, ecfg)
+	created, unfinished := ir.Created, ir.Unfinished
 	if err != nil {
 		return claimErr(f, settingErr(f, err))
 	}
@@ -406,6 +411,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 		MultiTenancy: f.MultiTenant(), BootstrapTenant: f.MultiTenancy.BootstrapTenant.ID,
 		DataDir: f.DataDir, ContentStorage: f.Storage.Documents.Type,
 		BuiltinSteps: installed, BuiltinInstallMS: docex.Milliseconds(took), BuiltinStepsOutdated: outdated,
+		ContentClaimed: ir.Claimed && !created,
 	}
 	if !f.MultiTenant() {
 		res.BootstrapTenant = ""
@@ -430,6 +436,12 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 					where = "the PostgreSQL database $" + f.Database.Postgres.DSNEnv + " names"
 				}
 				writef(w, "found an existing docex system in %s: it is used as it is; nothing else changed\n", where)
+			} else if res.ContentClaimed {
+				where := res.ContentDir
+				if s3 := f.Storage.Documents.S3; res.ContentStorage == "s3" {
+					where = fmt.Sprintf("s3://%s/%s", s3.Bucket, strings.TrimPrefix(strings.TrimSuffix(s3.Prefix, "/")+"/", "/"))
+				}
+				writef(w, "already initialised; the content location %s had no claim marker (.docex-system): claimed it for this system; nothing else changed\n", where)
 			} else {
 				writef(w, "already initialised; nothing changed\n")
 			}
