@@ -492,6 +492,13 @@ func (f *File) normalize() error {
 	if d.MaxDocumentBytes < 0 {
 		return f.invalid("storage.documents.max_document_bytes", "negative")
 	}
+	if d.Type == "s3" {
+		// S3 takes at most 10,000 parts per upload: larger content could
+		// be staged but never uploaded.
+		if most := int64(d.S3.PartSizeMiB) << 20 * S3MaxParts; d.MaxDocumentBytes > most {
+			return f.invalid("storage.documents.max_document_bytes", "%d is more than S3 can take in one upload with storage.documents.s3.part_size_mib %d: at most %d (10,000 parts); raise part_size_mib or lower max_document_bytes", d.MaxDocumentBytes, d.S3.PartSizeMiB, most)
+		}
+	}
 	if d.MaxStagedMemory < 0 {
 		return f.invalid("storage.documents.max_staged_memory", "negative")
 	}
@@ -638,6 +645,11 @@ func S3EnvName(key, name string) string {
 	}
 	return "the variable storage.documents.s3." + key + " names"
 }
+
+// S3MaxParts is S3's limit of parts per multipart upload: with
+// storage.documents.type s3, max_document_bytes is at most part_size_mib
+// MiB times it.
+const S3MaxParts = 10000
 
 func (f *File) normalizeS3(c *S3) error {
 	if c.AccessKeyID != "" || c.SecretAccessKey != "" {

@@ -277,6 +277,10 @@ func TestValueErrorsNameLines(t *testing.T) {
 		{"database type", "config_version: 1\ndatabase:\n  type: mysql\n", `config key database.type (line 3): "mysql": want sqlite or postgres`},
 		{"strategy", "config_version: 1\nmulti_tenancy:\n  isolation_strategy: row\n", `config key multi_tenancy.isolation_strategy (line 3): "row" is planned`},
 		{"document bytes", "config_version: 1\nstorage:\n  documents:\n    max_document_bytes: -5\n", "config key storage.documents.max_document_bytes (line 4): negative"},
+		// More than 10,000 parts of part_size_mib: staged, never uploaded
+		// (accepted before).
+		{"document bytes over s3 parts", "config_version: 1\nstorage:\n  documents:\n    max_document_bytes: 52428800001\n    type: s3\n    s3:\n      bucket: docex\n      part_size_mib: 5\n",
+			"config key storage.documents.max_document_bytes (line 4): 52428800001 is more than S3 can take in one upload with storage.documents.s3.part_size_mib 5: at most 52428800000 (10,000 parts)"},
 		{"bootstrap id", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    id: Bad!\n", "config key multi_tenancy.bootstrap_tenant.id (line 4): "},
 		{"bootstrap schema", "config_version: 1\nmulti_tenancy:\n  bootstrap_tenant:\n    schema: pg_docex\n", "config key multi_tenancy.bootstrap_tenant.schema (line 4): "},
 		// Ignored on SQLite, but checked there too (docex.yaml.example).

@@ -240,8 +240,11 @@ func (e *putConflictErr) Unwrap() error { return e.err }
 // Clean when even that fails).
 func (s *Store) putMultipart(ctx context.Context, key string, f io.ReaderAt, size int64, sum string, parts [][]byte) error {
 	ps := s.cfg.PartSize
-	if int64(len(parts)) != (size+ps-1)/ps || len(parts) > maxParts {
-		return fmt.Errorf("s3: %d part checksums for %d bytes in parts of %d (at most %d parts)", len(parts), size, ps, maxParts)
+	if len(parts) > maxParts {
+		return docex.Errorf(docex.ErrTooLarge, "s3: content of %d bytes takes %d parts of %d bytes; S3 takes at most %d parts per upload (raise storage.documents.s3.part_size_mib)", size, len(parts), ps, maxParts)
+	}
+	if int64(len(parts)) != (size+ps-1)/ps {
+		return fmt.Errorf("s3: %d part checksums for %d bytes in parts of %d", len(parts), size, ps)
 	}
 	var uploadID string
 	err := s.call(ctx, "create multipart upload", func(ctx context.Context) error {

@@ -21,3 +21,9 @@ func (s *Store) Classify(op string, err error) error { return s.classify(op, err
 // MemHeld is the bytes of staged content the store counts against its
 // memory budget.
 func (s *Store) MemHeld() int64 { return s.mem.Load() }
+
+// PutMultipartParts is putMultipart of size bytes with n part checksums
+// (no body: it is refused before any request or is not sent).
+func (s *Store) PutMultipartParts(ctx context.Context, size int64, n int) error {
+	return s.putMultipart(ctx, "k", nil, size, "", make([][]byte, n))
+}

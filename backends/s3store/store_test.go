@@ -924,3 +924,17 @@ func TestSDKLogsNothing(t *testing.T) {
 		t.Fatalf("SDK logger %T, want logging.Nop", l)
 	}
 }
+
+// TestTooManyParts: content that takes more parts than S3 allows in one
+// upload is refused as too large (too_large, exit 2), before any request.
+// Before, the refusal was untyped (internal).
+func TestTooManyParts(t *testing.T) {
+	s, err := s3store.New(bg, s3store.Config{Bucket: "docex", Endpoint: "http://127.0.0.1:1", PartSize: s3store.MinPartSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.PutMultipartParts(bg, 10001*s3store.MinPartSize, 10001)
+	if !errors.Is(err, docex.ErrTooLarge) || !strings.Contains(err.Error(), "part_size_mib") {
+		t.Fatalf("10,001 parts: %v, want ErrTooLarge naming part_size_mib", err)
+	}
+}
