@@ -1,9 +1,12 @@
 package s3store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,5 +110,64 @@ func TestChangedPrefixRefusesWrites(t *testing.T) {
 	}
 	if got, err := s.ReadContent(bg, held.Document.ID); err != nil || string(got) != "held before the change" {
 		t.Fatalf("read: %q, %v", got, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's and a test's use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestWorkerStartsWithMarkerUnreadable: a worker whose claim marker
+// cannot be read at its start (the server down) starts all the same and
+// logs a warning saying the first write reads it again (docs/s3.md).
+// Before, it started without a word.
+func TestWorkerStartsWithMarkerUnreadable(t *testing.T) {
+	srv := s3test.Start(t)
+	r := newRig(t, srv, nil)
+	cfg := engine.Config{MultiTenancy: true, ContentStore: r.store, Sandbox: noRuntime{}}
+	eng, err := engine.New(bg, r.be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	srv.Stop()
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- eng.Worker(engine.WorkerConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil))}).Run(ctx)
+	}()
+	// The bound only ends the test instead of hanging it.
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(logs.String(), "level=WARN"); {
+		select {
+		case err := <-done:
+			t.Fatalf("worker ended: %v; logs %s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning after a minute; logs %s", logs.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	if !strings.Contains(logs.String(), "could not read the content store's claim marker at start") || !strings.Contains(logs.String(), srv.Addr()) {
+		t.Fatalf("logs: %s", logs.String())
 	}
 }
