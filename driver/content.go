@@ -69,6 +69,16 @@ type ContentStore interface {
 	InTransaction() bool
 }
 
+// StoreCleaner is a ContentStore with leftovers of its own, outside any
+// tenant's namespace, for the sweep (docex gc) to remove once.
+type StoreCleaner interface {
+	// CleanStore removes what the store itself (not a tenant's content)
+	// left before cutoff, such as the objects of a connectivity check
+	// a killed process did not delete, and returns their names; with
+	// dryRun it removes nothing and returns the names it would remove.
+	CleanStore(ctx context.Context, cutoff time.Time, dryRun bool) ([]string, error)
+}
+
 // Claimer is a ContentStore outside the database (InTransaction false)
 // that records which system owns it, in a marker at its root holding the
 // system id (Backend.SystemID). Two systems configured with one store

@@ -154,6 +154,20 @@ func (sw *sweepRun) sweep(ctx context.Context) error {
 	if err := e.checkClaim(ctx); err != nil {
 		return err
 	}
+	if sc, ok := e.content.(driver.StoreCleaner); ok {
+		// The store's own leftovers (S3: a killed docex init's check
+		// objects), counted with the staging leftovers.
+		names, err := sc.CleanStore(ctx, sw.cutoff, sw.opts.DryRun)
+		for _, name := range names {
+			if !sw.cleaned[name] {
+				sw.cleaned[name] = true
+				rep.ContentFiles++
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if bs, ok := e.be.(driver.Sweeper); ok {
 		removed, err := bs.Sweep(ctx, sw.opts.Grace, sw.opts.DryRun)
 		if err != nil {

@@ -180,12 +180,37 @@ func (s *Store) Check(ctx context.Context) error {
 	if err := s.Probe(ctx); err != nil {
 		return err
 	}
-	key := s.prefix + ".docex-check/" + newCheckName()
+	key := s.checkPrefix() + newCheckName()
 	body := []byte("docex connectivity check\n")
 	if err := s.putBytes(ctx, key, body, contentkey.Sum(body)); err != nil {
 		return err
 	}
 	return s.deleteKey(ctx, key)
+}
+
+// checkPrefix is where Check writes its object: PREFIX/.docex-check/.
+func (s *Store) checkPrefix() string { return s.prefix + ".docex-check/" }
+
+// CleanStore implements driver.StoreCleaner: it deletes the objects under
+// PREFIX/.docex-check/ last modified before cutoff, which a Check (docex
+// init) killed between its PUT and its DELETE left, and returns their
+// locations (s3://BUCKET/KEY); with dryRun it deletes nothing and returns
+// those it would delete.
+func (s *Store) CleanStore(ctx context.Context, cutoff time.Time, dryRun bool) ([]string, error) {
+	var names []string
+	err := s.listObjects(ctx, s.checkPrefix(), func(key string, modified time.Time) error {
+		if !modified.Before(cutoff) {
+			return nil
+		}
+		if !dryRun {
+			if err := s.deleteKey(ctx, key); err != nil {
+				return err
+			}
+		}
+		names = append(names, s.location(key))
+		return nil
+	})
+	return names, err
 }
 
 // Probe implements driver.ContentProber with one HEAD of the bucket (and a

@@ -938,3 +938,36 @@ func TestTooManyParts(t *testing.T) {
 		t.Fatalf("10,001 parts: %v, want ErrTooLarge naming part_size_mib", err)
 	}
 }
+
+// TestSweepCheckObjects: the object a docex init killed between its
+// check's PUT and DELETE left under PREFIX/.docex-check/ is removed by
+// docex gc once older than the grace period, counted in content_files
+// (a dry run counts it and deletes nothing); a younger one stays. Before,
+// gc never removed it.
+func TestSweepCheckObjects(t *testing.T) {
+	srv := s3test.Start(t)
+	r := newRig(t, srv, nil)
+	bucket := r.store.Bucket()
+	k := "docex/test/.docex-check/" + uuid.NewString()
+	if _, err := srv.Client().PutObject(bg, &s3.PutObjectInput{Bucket: &bucket, Key: &k, Body: strings.NewReader("docex connectivity check\n")}); err != nil {
+		t.Fatal(err)
+	}
+	p := r.eng.Provisioner("t")
+	for _, c := range []struct {
+		opts engine.SweepOptions
+		n    int
+		left bool
+	}{
+		{engine.SweepOptions{Grace: time.Hour}, 0, true},
+		{engine.SweepOptions{DryRun: true}, 1, true},
+		{engine.SweepOptions{}, 1, false},
+	} {
+		rep, err := p.Sweep(bg, c.opts)
+		if err != nil || rep.ContentFiles != c.n {
+			t.Fatalf("sweep %+v: %+v, %v; want %d content files", c.opts, rep, err, c.n)
+		}
+		if got := slices.Contains(objects(t, srv, bucket), k); got != c.left {
+			t.Fatalf("sweep %+v: check object there %v, want %v", c.opts, got, c.left)
+		}
+	}
+}
