@@ -422,6 +422,12 @@ type WorkConfig struct {
 	WorkerID string
 	// Logger receives structured logs (default: discard).
 	Logger *slog.Logger
+	// OnWatch, when not nil, is called before each look of the worker's
+	// tenant watch at the tenants it serves (PostgreSQL: every
+	// max(Poll, 1s); SQLite: every pass of its claim loop, at most Poll
+	// apart). It may block: the watch waits for it. A test hook, to make
+	// a change of the registry fall between two looks.
+	OnWatch func()
 }
 
 // ErrStopNow, as the cause of Work's context (context.WithCancelCause),

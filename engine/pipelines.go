@@ -1178,6 +1178,9 @@ type WorkerConfig struct {
 	Name string
 	// Logger receives structured logs (default: discarded).
 	Logger *slog.Logger
+	// OnWatch is driver.WorkConfig.OnWatch: a test hook called before
+	// each look of the worker's tenant watch at the tenants it serves.
+	OnWatch func()
 }
 
 // WorkerConfig.Batch's default and largest value, and
@@ -1275,6 +1278,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	return w.e.be.Jobs().Work(ctx, driver.WorkConfig{
 		Tenants: w.cfg.Tenants, Concurrency: wc.Concurrency * w.cfg.Batch, TenantConcurrency: wc.TenantConcurrency * w.cfg.Batch,
 		Lease: w.cfg.Lease, Poll: w.cfg.Poll, ShutdownTimeout: w.cfg.ShutdownTimeout, WorkerID: w.cfg.Name, Logger: w.cfg.Logger,
+		OnWatch: w.cfg.OnWatch,
 	}, r.handle)
 }
 

@@ -61,6 +61,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("ResumedRunningNotWaiting", f.testResumedRunningNotWaiting)
 	t.Run("WaitTenantDeleted", f.testWaitTenantDeleted)
 	t.Run("WorkerTenantsDeleted", f.testWorkerTenantsDeleted)
+	t.Run("WorkerTenantRecreated", f.testWorkerTenantRecreated)
 	t.Run("ShowWhileRunning", f.testShowWhileRunning)
 	t.Run("SuspendedWhileRunning", f.testSuspendedWhileRunning)
 	t.Run("DeletedWhileStepRuns", f.testDeletedWhileStepRuns)
@@ -2680,6 +2681,139 @@ func (f *fixture) testWorkerTenantsDeleted(t *testing.T) {
 		}
 		if n := l.count(`"level":"WARN"`, "not found"); n > 0 {
 			t.Errorf("%d warnings of a tenant not found:\n%s", n, l.b.String())
+		}
+	}
+}
+
+// watchGate is a worker's WorkerConfig.OnWatch: it counts the looks of
+// the worker's tenant watch, and holds them while it is blocked.
+type watchGate struct {
+	mu    sync.Mutex
+	looks int
+	hold  chan struct{} // not nil: a look waits until it is closed
+	at    chan struct{} // a look waits (buffered)
+}
+
+func (g *watchGate) look() {
+	g.mu.Lock()
+	g.looks++
+	hold, at := g.hold, g.at
+	g.mu.Unlock()
+	if hold != nil {
+		select {
+		case at <- struct{}{}:
+		default:
+		}
+		<-hold
+	}
+}
+
+// block makes the watch's looks wait, and returns once one waits (a
+// bound on a hung test: a minute).
+func (g *watchGate) block(t *testing.T) {
+	t.Helper()
+	g.mu.Lock()
+	g.hold, g.at = make(chan struct{}), make(chan struct{}, 1)
+	at := g.at
+	g.mu.Unlock()
+	select {
+	case <-at:
+	case <-time.After(time.Minute):
+		t.Fatal("the worker's tenant watch did not look at its tenants")
+	}
+}
+
+func (g *watchGate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	close(g.hold)
+	g.hold = nil
+}
+
+// testWorkerTenantRecreated: a tenant deleted and created again with the
+// same id between two looks of a worker's tenant watch (made so by
+// holding the watch, WorkerConfig.OnWatch) is a deleted tenant: a worker
+// of given tenants (--tenants) says so, no longer serves it, and stops
+// once the others it names were deleted too; a worker of every tenant
+// says so and serves the new one. Before, both went on as if nothing had
+// happened: the worker of given tenants served the new tenant and never
+// stopped (PostgreSQL; the SQLite one claimed the new tenant's jobs).
+func (f *fixture) testWorkerTenantRecreated(t *testing.T) {
+	e := f.pipeEnv(t)
+	for _, id := range []string{"r1", "r2"} {
+		e.tenant(id)
+	}
+	p := e.eng.Provisioner("ops")
+	var logs, allLogs logLines
+	var gate, allGate watchGate
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{"r1", "r2"}, Poll: 20 * time.Millisecond,
+			Logger: slog.New(slog.NewJSONHandler(&logs, nil)), OnWatch: gate.look}).Run(ctx)
+	}()
+	allDone := make(chan error, 1)
+	go func() {
+		allDone <- e.eng.Worker(engine.WorkerConfig{Poll: 20 * time.Millisecond,
+			Logger: slog.New(slog.NewJSONHandler(&allLogs, nil)), OnWatch: allGate.look}).Run(ctx)
+	}()
+	waitFor := func(l *logLines, ended chan error, parts ...string) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); l.count(parts...) == 0; time.Sleep(10 * time.Millisecond) {
+			select {
+			case err := <-ended:
+				t.Fatalf("the worker ended before it logged %q: %v\n%s", parts, err, l.b.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no log line with %q:\n%s", parts, l.b.String())
+			}
+		}
+	}
+	waitFor(&logs, done, `"worker started"`)
+	waitFor(&allLogs, allDone, `"worker started"`)
+	gate.block(t)
+	allGate.block(t)
+	must(t, p.Delete(bg, "r1"))
+	admin := e.threeStepsTenant("r1")
+	gate.release()
+	allGate.release()
+	line := []string{`"tenant deleted: no longer served"`, `"tenant":"r1"`}
+	waitFor(&logs, done, line...)
+	waitFor(&allLogs, allDone, line...)
+	// The worker of r1 and r2 serves r2 alone: it stops once r2 is
+	// deleted.
+	must(t, p.Delete(bg, "r2"))
+	select {
+	case err := <-done:
+		var de *driver.TenantsDeletedError
+		if !errors.As(err, &de) || !slices.Equal(de.Tenants, []string{"r1", "r2"}) {
+			t.Fatalf("worker of deleted tenants: %v (%T), want a TenantsDeletedError naming r1 and r2", err, err)
+		}
+	case <-time.After(time.Minute): // a bound on a hung test
+		t.Fatal("the worker of r1 and r2 did not stop once r2 was deleted (it still served r1, created again)")
+	}
+	// The worker of every tenant serves the new r1.
+	b, err := admin.CreateBasketWithPipeline(bg, "inbox", "three")
+	must(t, err)
+	e.add(admin, b.ID, "d.txt", "a document of the new r1", nil)
+	js, err := admin.Jobs(bg, engine.JobFilter{}, docex.Page{})
+	must(t, err)
+	if len(js) != 1 {
+		t.Fatalf("%d jobs, want 1", len(js))
+	}
+	wctx, wcancel := context.WithTimeout(bg, time.Minute) // a bound on a hung test
+	defer wcancel()
+	st, err := admin.WaitJobs(wctx, []string{js[0].ID}, 20*time.Millisecond, nil)
+	if err != nil || st.Succeeded != 1 {
+		t.Fatalf("the new r1's job: %+v, %v", st, err)
+	}
+	cancel()
+	must(t, <-allDone)
+	for _, l := range []*logLines{&logs, &allLogs} {
+		if n := l.count(line...); n != 1 {
+			t.Errorf("%d lines saying r1 is no longer served, want one:\n%s", n, l.b.String())
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -208,7 +209,7 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		// when it finds the job's tenant deleted (heldJobs.cancelTenant).
 		hctx, hcancel := context.WithCancelCause(hard)
 		defer hcancel(nil)
-		held.add(job.ID, job.Args.Tenant, hcancel)
+		held.add(job.ID, job.Args.Tenant, job.Args.Job, hcancel)
 		defer held.remove(job.ID)
 		select {
 		case sem <- struct{}{}:
@@ -230,7 +231,21 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		}
 		return nil
 	}))
-	tenants, err := q.tenants(ctx, cfg.Tenants)
+	// incs are the incarnations of the tenants served, as found when the
+	// worker started (a tenant of cfg.Tenants) or when it began to serve
+	// them: a tenant found under another incarnation was deleted and
+	// created again since, and is handled as deleted (see the watch).
+	tenants, incs := cfg.Tenants, map[string]string{}
+	var err error
+	if tenants != nil {
+		incs, err = q.incarnations(ctx, tenants)
+	} else {
+		var ts []docex.Tenant
+		ts, err = q.registered(ctx)
+		for _, t := range ts {
+			tenants, incs[t.ID] = append(tenants, t.ID), t.Incarnation
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -327,12 +342,29 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 			}
 		}
 	}
-	drop := func(t string) {
+	// drop stops serving t, deleted; recreated: deleted and created
+	// again, whose held jobs of the new incarnation are not cancelled
+	// (cancelStale).
+	drop := func(t string, recreated bool) {
 		log.Warn("tenant deleted: no longer served", "tenant", t)
-		held.cancelTenant(t)
+		if recreated {
+			q.cancelStale(ctx, held, t)
+		} else {
+			held.cancelTenant(t)
+		}
 		delete(serving, t)
 		delete(queues, tenantQueue(t))
 		removing[t] = true
+	}
+	// recreated handles a tenant found under another incarnation than
+	// the one served (deleted and created again between two looks): the
+	// deleted one is no longer served, said as for a delete, and the jobs
+	// of it the worker holds are cancelled (cancelStale: those of the new
+	// one, fetched since, are not).
+	recreated := func(t, inc string) {
+		log.Warn("tenant deleted: no longer served", "tenant", t)
+		q.cancelStale(ctx, held, t)
+		incs[t] = inc
 	}
 	tick := time.NewTicker(max(cfg.Poll, time.Second))
 watch:
@@ -341,6 +373,9 @@ watch:
 		case <-ctx.Done():
 			break watch
 		case <-tick.C:
+		}
+		if cfg.OnWatch != nil {
+			cfg.OnWatch()
 		}
 		if time.Since(lastSweep) >= sweepEvery {
 			q.sweep(ctx, log)
@@ -352,8 +387,16 @@ watch:
 				if !serving[t] || t == "" { // "": the single-tenant store, never deleted
 					continue
 				}
-				if _, err := q.b.Tenant(ctx, t); errors.Is(err, docex.ErrTenantNotFound) {
-					drop(t)
+				// A tenant deleted and created again since the worker
+				// started (a delete and a create between two looks) is
+				// a tenant deleted too: the worker does not serve the new
+				// one. Its held jobs of the deleted one are cancelled;
+				// those of the new one it fetched meanwhile run on.
+				switch tn, err := q.b.Tenant(ctx, t); {
+				case errors.Is(err, docex.ErrTenantNotFound):
+					drop(t, false)
+				case err == nil && tn.Incarnation != incs[t]:
+					drop(t, true)
 				}
 			}
 			if len(serving) == 0 {
@@ -362,13 +405,17 @@ watch:
 			}
 			continue
 		}
-		ts, err := q.tenants(ctx, nil)
+		ts, err := q.registered(ctx)
 		if err != nil {
 			continue
 		}
 		live := map[string]bool{}
-		for _, t := range ts {
+		for _, tn := range ts {
+			t := tn.ID
 			live[t] = true
+			if serving[t] && tn.Incarnation != incs[t] {
+				recreated(t, tn.Incarnation)
+			}
 			if _, ok := queues[tenantQueue(t)]; !ok {
 				qc := river.QueueConfig{MaxWorkers: cfg.TenantConcurrency}
 				if err := client.Queues().Add(tenantQueue(t), qc); err != nil {
@@ -377,11 +424,12 @@ watch:
 				}
 				queues[tenantQueue(t)] = qc
 				serving[t] = true
+				incs[t] = tn.Incarnation
 			}
 		}
 		for t := range serving {
 			if !live[t] {
-				drop(t)
+				drop(t, false)
 			}
 		}
 	}
@@ -511,14 +559,40 @@ type heldJobs struct {
 // heldJob is a River job the worker holds: its tenant, and the
 // cancellation of its handler's context.
 type heldJob struct {
-	tenant string
-	cancel context.CancelCauseFunc
+	tenant, job string // the tenant, and the docex job id
+	cancel      context.CancelCauseFunc
 }
 
-func (h *heldJobs) add(id int64, tenant string, cancel context.CancelCauseFunc) {
+func (h *heldJobs) add(id int64, tenant, job string, cancel context.CancelCauseFunc) {
 	h.mu.Lock()
-	h.ids[id] = heldJob{tenant: tenant, cancel: cancel}
+	h.ids[id] = heldJob{tenant: tenant, job: job, cancel: cancel}
 	h.mu.Unlock()
+}
+
+// jobsOf returns the docex job ids of the River jobs of tenant the
+// worker holds.
+func (h *heldJobs) jobsOf(tenant string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var ids []string
+	for _, j := range h.ids {
+		if j.tenant == tenant {
+			ids = append(ids, j.job)
+		}
+	}
+	return ids
+}
+
+// cancelJobs cancels, as cancelTenant does, the handlers' contexts of
+// the jobs of tenant the worker holds whose docex job ids gone holds.
+func (h *heldJobs) cancelJobs(tenant string, gone map[string]bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, j := range h.ids {
+		if j.tenant == tenant && gone[j.job] {
+			j.cancel(driver.TenantDeletedCause(tenant))
+		}
+	}
 }
 
 // cancelTenant cancels the handlers' contexts of the jobs of tenant the
@@ -577,28 +651,73 @@ func (q *riverQueue) renewLeases(ctx context.Context, worker string, lease time.
 	}
 }
 
-// tenants returns the given tenants, or every registered tenant ("" alone
-// on a single-tenant system).
-func (q *riverQueue) tenants(ctx context.Context, given []string) ([]string, error) {
-	if given != nil {
-		return given, nil
+// cancelStale cancels, as for a deleted tenant (heldJobs.cancelTenant),
+// the held jobs of tenant t, deleted and created again, that are not the
+// new incarnation's: those whose job records its schema does not hold
+// (the old incarnation's records went with its schema; job ids are never
+// reused). Jobs of the new incarnation fetched since run on. When the
+// schema cannot be read (the tenant deleted again), every held job of t
+// is cancelled.
+func (q *riverQueue) cancelStale(ctx context.Context, held *heldJobs, t string) {
+	ids := held.jobsOf(t)
+	if len(ids) == 0 {
+		return
 	}
+	gone := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+	}
+	schema, err := q.b.tenantSchema(t)
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = q.b.pool.Query(ctx, `SELECT id FROM `+quote(schema)+`.jobs WHERE id = ANY($1)`, ids); err == nil {
+			var live []string
+			if live, err = pgx.CollectRows(rows, pgx.RowTo[string]); err == nil {
+				for _, id := range live {
+					delete(gone, id)
+				}
+			}
+		}
+	}
+	if err != nil {
+		held.cancelTenant(t)
+		return
+	}
+	held.cancelJobs(t, gone)
+}
+
+// incarnations returns the incarnations of tenants by id (none for ""),
+// "" for a tenant not found (deleted: the watch's first look drops it).
+func (q *riverQueue) incarnations(ctx context.Context, tenants []string) (map[string]string, error) {
+	incs := make(map[string]string, len(tenants))
+	for _, t := range tenants {
+		if t == "" {
+			continue
+		}
+		tn, err := q.b.Tenant(ctx, t)
+		switch {
+		case errors.Is(err, docex.ErrTenantNotFound):
+		case err != nil:
+			return nil, err
+		}
+		incs[t] = tn.Incarnation
+	}
+	return incs, nil
+}
+
+// registered returns every registered tenant but the bootstrap one, with
+// its incarnation ("" alone on a single-tenant system).
+func (q *riverQueue) registered(ctx context.Context) ([]docex.Tenant, error) {
 	reg, err := q.b.registryForOpen(ctx, q.b.pool, "")
 	if err != nil {
 		return nil, err
 	}
 	if !reg.multi {
-		return []string{""}, nil
+		return []docex.Tenant{{}}, nil
 	}
 	ts, err := q.b.Tenants(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, len(ts))
-	for _, t := range ts {
-		if !t.IsSystem {
-			out = append(out, t.ID)
-		}
-	}
-	return out, nil
+	return slices.DeleteFunc(ts, func(t docex.Tenant) bool { return t.IsSystem }), nil
 }

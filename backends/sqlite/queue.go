@@ -87,11 +87,34 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 	if cfg.WorkerID == "" {
 		cfg.WorkerID = uuid.NewString()
 	}
-	if _, err := q.tenants(ctx, cfg.Tenants); err != nil {
+	if _, _, err := q.tenants(ctx, cfg.Tenants); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it started: a stop, as below
 		}
 		return err
+	}
+	// incs are the incarnations of the given tenants when the worker
+	// started ("" for one not found): a claim that finds another (the
+	// tenant deleted and created again since, whenever that was) finds
+	// the tenant deleted, and the worker does not serve the new one.
+	var incs map[string]string
+	if cfg.Tenants != nil {
+		incs = map[string]string{}
+		for _, t := range cfg.Tenants {
+			if t == "" {
+				continue
+			}
+			tn, err := q.b.Tenant(ctx, t)
+			switch {
+			case errors.Is(err, docex.ErrTenantNotFound):
+			case err != nil:
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			incs[t] = tn.Incarnation
+		}
 	}
 	wakeCh, unsubscribe := q.subscribe()
 	defer unsubscribe()
@@ -120,6 +143,7 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 	idle := map[string]time.Time{}        // tenant -> not before
 	backoff := map[string]time.Duration{} // tenant -> current back-off
 	var tenants []string
+	var listed map[string]string // the incarnations of tenants, as last listed (every tenant)
 	var refreshed time.Time
 	rr := 0
 	// served are the given tenants not found deleted (nil: every tenant,
@@ -130,8 +154,8 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 	// The tenants served from the start are listed before the started
 	// line (a tenant deleted after it is dropped with a line of its own;
 	// one that fails to list is listed again in the loop).
-	if ts, err := q.tenants(ctx, served); err == nil {
-		tenants, refreshed = ts, time.Now()
+	if ts, li, err := q.tenants(ctx, served); err == nil {
+		tenants, listed, refreshed = ts, li, time.Now()
 	}
 	log.Info("worker started", "backend", "sqlite", "job_slots", cfg.Concurrency, "tenant_job_slots", cfg.TenantConcurrency)
 
@@ -156,7 +180,11 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 				running[t] += reserved
 				return reserved
 			}
-			st, ids, err := q.claim(ctx, t, cfg, want)
+			inc, given := incs[t]
+			if t == "" {
+				given = false
+			}
+			st, ids, err := q.claim(ctx, t, inc, given, cfg, want)
 			mu.Lock()
 			unused := reserved - len(ids)
 			busy -= unused
@@ -194,13 +222,16 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 	}
 
 	for ctx.Err() == nil {
+		if cfg.OnWatch != nil {
+			cfg.OnWatch()
+		}
 		if time.Since(refreshed) >= cfg.Poll || tenants == nil {
-			ts, err := q.tenants(ctx, served)
+			ts, li, err := q.tenants(ctx, served)
 			if err == nil {
 				if served == nil && len(tenants) > 0 {
-					logDeleted(log, tenants, ts)
+					logDeleted(log, tenants, listed, li)
 				}
-				tenants, refreshed = ts, time.Now()
+				tenants, listed, refreshed = ts, li, time.Now()
 			} else if ctx.Err() == nil {
 				log.Warn("list tenants", "error", err)
 			}
@@ -318,46 +349,46 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 	return stopErr
 }
 
-// logDeleted logs, once each, the tenants of was that now does not list
-// (deleted: no longer served).
-func logDeleted(log interface{ Warn(string, ...any) }, was, now []string) {
-	live := make(map[string]bool, len(now))
-	for _, t := range now {
-		live[t] = true
-	}
+// logDeleted logs, once each, the tenants of was that now does not list,
+// or lists under another incarnation (deleted, and created again since
+// the last listing: the new one is served): deleted, no longer served.
+func logDeleted(log interface{ Warn(string, ...any) }, was []string, wasIncs, nowIncs map[string]string) {
 	for _, t := range was {
-		if !live[t] {
+		if inc, ok := nowIncs[t]; !ok || inc != wasIncs[t] {
 			log.Warn("tenant deleted: no longer served", "tenant", t)
 		}
 	}
 }
 
 // tenants returns the tenants to serve: the given ones, or every
-// registered tenant ("" alone on a single-tenant system).
-func (q *jobQueue) tenants(ctx context.Context, given []string) ([]string, error) {
+// registered tenant ("" alone on a single-tenant system) with their
+// incarnations by id (nil for the given ones).
+func (q *jobQueue) tenants(ctx context.Context, given []string) ([]string, map[string]string, error) {
 	if given != nil {
-		return given, nil
+		return given, nil, nil
 	}
 	sys, err := q.b.system(ctx, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := q.b.checkMulti(ctx, sys); errors.Is(err, docex.ErrMultiTenancyOff) {
-		return []string{""}, nil
+		return []string{""}, map[string]string{"": ""}, nil
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ts, err := q.b.Tenants(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]string, 0, len(ts))
+	incs := make(map[string]string, len(ts))
 	for _, t := range ts {
 		if !t.IsSystem {
 			out = append(out, t.ID)
+			incs[t.ID] = t.Incarnation
 		}
 	}
-	return out, nil
+	return out, incs, nil
 }
 
 // claim takes up to want() ready jobs of tenant t (queued and due, or
@@ -382,12 +413,20 @@ const claimSQL = `UPDATE jobs SET state = 'running', lease_owner = ?1, lease_unt
 	) ORDER BY run_at, id LIMIT ?4)
 	RETURNING id`
 
-func (q *jobQueue) claim(ctx context.Context, t string, cfg driver.WorkConfig, want func() int) (*store, []string, error) {
+// claim (see above claimSQL): with given, the tenant is served as the incarnation inc (the worker's
+// given tenants, WorkConfig.Tenants): a tenant found under another one
+// was deleted and created again since, and the claim returns a
+// docex.ErrTenantNotFound, claiming nothing.
+func (q *jobQueue) claim(ctx context.Context, t, inc string, given bool, cfg driver.WorkConfig, want func() int) (*store, []string, error) {
 	ts, err := q.b.OpenTenant(ctx, t)
 	if err != nil {
 		return nil, nil, err
 	}
 	st := ts.(*store)
+	if given && st.tenant.Incarnation != inc {
+		st.Close()
+		return nil, nil, docex.Errorf(docex.ErrTenantNotFound, "tenant %q was deleted (and created again)", t)
+	}
 	var ids []string
 	now := time.Now()
 	err = st.db.group.do(ctx, st.db.w, func(tx *sql.Tx) error {

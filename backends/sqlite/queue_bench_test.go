@@ -27,7 +27,7 @@ func BenchmarkClaim(b *testing.B) {
 			cfg := driver.WorkConfig{WorkerID: "w1"}.WithDefaults()
 			s := st.(*store)
 			for b.Loop() {
-				cs, ids, err := be.queue.claim(ctx, "acme", cfg, func() int { return 32 })
+				cs, ids, err := be.queue.claim(ctx, "acme", "", false, cfg, func() int { return 32 })
 				if err != nil || len(ids) != 32 {
 					b.Fatalf("claimed %d: %v", len(ids), err)
 				}

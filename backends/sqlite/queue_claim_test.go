@@ -66,7 +66,7 @@ func TestClaimOrder(t *testing.T) {
 		{10, []string{"j11"}},
 		{10, nil},
 	} {
-		cs, ids, err := be.queue.claim(ctx, "acme", cfg, func() int { return tc.n })
+		cs, ids, err := be.queue.claim(ctx, "acme", "", false, cfg, func() int { return tc.n })
 		must(t, err)
 		if cs != nil {
 			cs.Close()
