@@ -367,6 +367,29 @@ type Delivery struct {
 	// as a transient failure. The PostgreSQL queue sets it to
 	// WorkConfig.Lease; SQLite's leaves it zero (no bound).
 	Lease time.Duration
+	// ID names the delivery to the backend's DeliveryTx: PostgreSQL, the
+	// River job's id; SQLite, the worker that leased the job
+	// (WorkConfig.WorkerID). "" is not checked.
+	ID string
+}
+
+// DeliveryTx is implemented by the transactions of a backend whose
+// deliveries of one job may overlap (a delivery held in a worker while
+// its job was cancelled and retried, and the retry's; a job rescued from
+// a worker thought dead). The engine calls it in the transaction that
+// starts a job's attempt (or gives the job up, or makes it wait), after
+// reading the jobs locked, so that two deliveries of one job never both
+// start it.
+type DeliveryTx interface {
+	// StaleDeliveries returns, by job id, the deliveries of ds that may
+	// not act on their job: one that is not the job's current delivery
+	// (PostgreSQL: a River job marked superseded by a cancel or a
+	// failure since it was fetched; SQLite: the job's lease is another
+	// worker's, or none), and one whose job another current delivery
+	// holds with a live lease (PostgreSQL: another River job of the job,
+	// running, not superseded, renewed within ds's Lease), whose attempt
+	// is not lost. The deliveries of ds are of distinct jobs.
+	StaleDeliveries(ctx context.Context, ds []Delivery) (map[string]bool, error)
 }
 
 // OutcomeKind says what the queue does with a delivered job.

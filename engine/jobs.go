@@ -192,6 +192,8 @@ type jobRunner struct {
 	// of a round's commit with what the round's runs not yet committed
 	// hold then, and what the transaction commits.
 	onCommit func(round, tx heldCount)
+	// onDelivery is WorkerConfig.OnDelivery (tests).
+	onDelivery func(driver.Delivery) func(driver.Outcome)
 }
 
 // heldCount is what step runs made and not yet committed hold in memory:
@@ -209,11 +211,16 @@ func (c heldCount) add(pu *pendingUnit) heldCount {
 
 // handle implements driver.JobHandler: the delivery joins a batch of its
 // tenant's deliveries (see batcher), which runs it.
-func (r *jobRunner) handle(ctx context.Context, d driver.Delivery) driver.Outcome {
+func (r *jobRunner) handle(ctx context.Context, d driver.Delivery) (out driver.Outcome) {
+	if r.onDelivery != nil {
+		if after := r.onDelivery(d); after != nil {
+			defer func() { after(out) }()
+		}
+	}
 	if r.e.closed.Load() {
 		return driver.Outcome{Kind: driver.Again}
 	}
-	out := r.batches.submit(ctx, d)
+	out = r.batches.submit(ctx, d)
 	if out.Kind == driver.Again && ctx.Err() != nil && tenantGone(context.Cause(ctx)) {
 		// The queue found the tenant deleted (driver.TenantDeletedCause)
 		// before the delivery ran, or while it ran.
@@ -315,6 +322,7 @@ func (r *jobRunner) handleBatch(ctx context.Context, tenant string, batch []*pen
 	type userJobs struct {
 		idx  []int
 		jobs []driver.JobRecord
+		ds   []driver.Delivery
 	}
 	var groups []*userJobs
 	byUser := map[string]*userJobs{}
@@ -337,10 +345,15 @@ func (r *jobRunner) handleBatch(ctx context.Context, tenant string, batch []*pen
 		case !ok:
 			outs[i] = driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: job %s no longer exists", p.d.JobID)}
 			continue
-		case driver.JobFinal(job.State), seen[job.ID]:
-			// A job delivered twice in one batch runs once: the other
-			// delivery's attempt is the job's (see jobOwner).
+		case driver.JobFinal(job.State):
 			outs[i] = driver.Outcome{Kind: driver.Done}
+			continue
+		case seen[job.ID]:
+			// A job delivered twice in one batch runs once, by the first
+			// delivery, unless that one is stale (DeliveryTx): this one
+			// is delivered again after a backoff, to find the job run or
+			// running by the other, or, the other stale, to run it.
+			outs[i] = driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
 			continue
 		}
 		seen[job.ID] = true
@@ -351,7 +364,7 @@ func (r *jobRunner) handleBatch(ctx context.Context, tenant string, batch []*pen
 			byUser[k] = g
 			groups = append(groups, g)
 		}
-		g.idx, g.jobs = append(g.idx, i), append(g.jobs, job)
+		g.idx, g.jobs, g.ds = append(g.idx, i), append(g.jobs, job), append(g.ds, p.d)
 	}
 	for _, g := range groups {
 		s := e.As(g.jobs[0].User)
@@ -366,11 +379,11 @@ func (r *jobRunner) handleBatch(ctx context.Context, tenant string, batch []*pen
 						continue
 					}
 				}
-				outs[i] = r.refused(ctx, st, s, g.jobs[k], kerr)
+				outs[i] = r.refused(ctx, st, s, g.jobs[k], g.ds[k], kerr)
 			}
 			continue
 		}
-		r.attempts(ctx, ust, s, g.jobs, g.idx, outs)
+		r.attempts(ctx, ust, s, g.jobs, g.ds, g.idx, outs)
 		ust.Close()
 	}
 	return outs
@@ -385,7 +398,7 @@ func userKey(u docex.UserContext) string {
 // refused settles a job whose user cannot run it now: a suspended tenant
 // (the job waits, no attempt spent), a deleted one (cancelled), a user no
 // longer allowed (failed), or a transient error (retried).
-func (r *jobRunner) refused(ctx context.Context, st driver.TenantStore, s *Session, job driver.JobRecord, err error) driver.Outcome {
+func (r *jobRunner) refused(ctx context.Context, st driver.TenantStore, s *Session, job driver.JobRecord, d driver.Delivery, err error) driver.Outcome {
 	e := r.e
 	switch {
 	case errors.Is(err, docex.ErrTenantSuspended):
@@ -394,8 +407,12 @@ func (r *jobRunner) refused(ctx context.Context, st driver.TenantStore, s *Sessi
 		owner := ownerOf(job)
 		job.Error, job.ErrorCode = waitingSuspended(job.User.TenantID), docex.Code(err)
 		job.State, job.RunAt, job.UpdatedAt = driver.JobQueued, e.now().Add(r.suspendedWait), e.now()
-		if werr := st.Write(ctx, func(tx driver.Tx) error { return record(ctx, tx, s, job, "", owner) }); tenantGone(werr) {
+		werr := st.Write(ctx, func(tx driver.Tx) error { return recordAs(ctx, tx, s, job, "", owner, &d) })
+		if tenantGone(werr) {
 			return tenantDeleted(job.User.TenantID)
+		}
+		if errors.Is(werr, errStaleDelivery) {
+			return driver.Outcome{Kind: driver.Done}
 		}
 		return driver.Outcome{Kind: driver.Again, After: r.suspendedWait}
 	case errors.Is(err, docex.ErrTenantUnknown):
@@ -404,7 +421,7 @@ func (r *jobRunner) refused(ctx context.Context, st driver.TenantStore, s *Sessi
 		// The user may not run pipelines (any more): permanent.
 		det := jobDetailOf(job)
 		lost := lostEntries(s, job, det.markLost())
-		return r.finish(ctx, st, s, &job, det, nil, &stepError{err: err}, time.Now(), lost...)
+		return r.finish(ctx, st, s, &job, det, nil, &d, &stepError{err: err}, time.Now(), lost...)
 	}
 	return driver.Outcome{Kind: driver.Again, After: backoff(r.retryBase, 1)}
 }
@@ -501,7 +518,7 @@ func (d *jobDetail) bytes() []byte {
 // attempts runs one attempt of each of jobs (all of one user) and writes
 // their outcomes at outs[idx[k]]. The attempts start in one transaction
 // (each in its own should that fail); the jobs then run together.
-func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Session, jobs []driver.JobRecord, idx []int, outs []driver.Outcome) {
+func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Session, jobs []driver.JobRecord, ds []driver.Delivery, idx []int, outs []driver.Outcome) {
 	e := r.e
 	started := time.Now()
 	var (
@@ -512,7 +529,7 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		det := jobDetailOf(job)
 		lost := lostEntries(s, job, det.markLost())
 		if job.Attempts >= job.MaxAttempts {
-			outs[idx[k]] = r.finish(ctx, st, s, &job, det, nil, &stepError{err: giveUpError(job.Attempts)}, time.Now(), lost...)
+			outs[idx[k]] = r.finish(ctx, st, s, &job, det, nil, &ds[k], &stepError{err: giveUpError(job.Attempts)}, time.Now(), lost...)
 			continue
 		}
 		read := ownerOf(job)
@@ -526,7 +543,7 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		det.Attempts = append(det.Attempts, JobAttempt{N: job.Attempts, StartedAt: e.now(), Worker: r.worker})
 		det.trim()
 		job.Detail = det.bytes()
-		xs = append(xs, &execution{r: r, s: s, st: st, job: job, det: det, started: started, read: read, lost: lost})
+		xs = append(xs, &execution{r: r, s: s, st: st, job: job, det: det, started: started, read: read, lost: lost, d: ds[k]})
 		xi = append(xi, idx[k])
 	}
 	if len(xs) == 0 {
@@ -578,7 +595,7 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		case x.err == nil && x.settled != nil:
 			outs[xi[k]] = *x.settled // recorded with the last step's outputs
 		default:
-			outs[xi[k]] = r.finish(ctx, st, s, &x.job, x.det, x, x.err, x.started)
+			outs[xi[k]] = r.finish(ctx, st, s, &x.job, x.det, x, nil, x.err, x.started)
 		}
 	}
 }
@@ -637,9 +654,26 @@ func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution) (end
 		}
 		jobs := make([]driver.JobRecord, 0, len(xs))
 		var lost []docex.AuditEntry
+		ds := make([]driver.Delivery, 0, len(xs))
+		for _, x := range xs {
+			if c, ok := cur[x.job.ID]; ok && ownerOf(c) == x.read {
+				ds = append(ds, x.d)
+			}
+		}
+		stale, err := staleDeliveries(ctx, tx, ds)
+		if err != nil {
+			return err
+		}
 		for _, x := range xs {
 			if c, ok := cur[x.job.ID]; !ok || ownerOf(c) != x.read {
 				ended[x.job.ID] = c.State
+				continue
+			}
+			if stale[x.job.ID] {
+				// Not the job's current delivery, or another one holds
+				// the job, alive: it neither starts the job nor takes
+				// it over (the attempt found running is not lost).
+				ended[x.job.ID] = "stale"
 				continue
 			}
 			jobs, lost = append(jobs, x.job), append(lost, x.lost...)
@@ -663,6 +697,21 @@ func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution) (end
 		return nil
 	})
 	return ended, err
+}
+
+// errStaleDelivery: the delivery acting on a job is not the job's current
+// one, or another live delivery holds the job (driver.DeliveryTx): it
+// writes nothing, and is completed (Done) without running the job.
+var errStaleDelivery = errors.New("stale delivery")
+
+// staleDeliveries is tx's driver.DeliveryTx.StaleDeliveries of ds (none
+// stale on a backend without it).
+func staleDeliveries(ctx context.Context, tx driver.Tx, ds []driver.Delivery) (map[string]bool, error) {
+	dt, ok := tx.(driver.DeliveryTx)
+	if !ok || len(ds) == 0 {
+		return nil, nil
+	}
+	return dt.StaleDeliveries(ctx, ds)
 }
 
 // errInputGone: the job's document was deleted before the job ran; the
@@ -735,18 +784,22 @@ func keepInputs(ctx context.Context, tx driver.Tx, parts []flushPart) error {
 // refusal of the write that records the attempt's end (st was opened
 // while the tenant was active); the record is then written through a
 // store opened now, as refused writes it.
-func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Session, job *driver.JobRecord, det *jobDetail, x *execution, err error, started time.Time, lost ...docex.AuditEntry) driver.Outcome {
+//
+// d, when not nil, is the delivery that settles a job it started no
+// attempt of (a job given up, a user refused): checked in the write's
+// transaction (recordAs), a stale one writes nothing.
+func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Session, job *driver.JobRecord, det *jobDetail, x *execution, d *driver.Delivery, err error, started time.Time, lost ...docex.AuditEntry) driver.Outcome {
 	bg := context.WithoutCancel(ctx)
 	job0, det0 := *job, det.clone()
 	owner := ownerOf(*job) // the attempt's (running, its number), or the record as read when none started
 	op, out := r.settle(ctx, job, det, x, err, started)
-	werr := st.Write(bg, func(tx driver.Tx) error { return record(bg, tx, s, *job, op, owner, lost...) })
+	werr := st.Write(bg, func(tx driver.Tx) error { return recordAs(bg, tx, s, *job, op, owner, d, lost...) })
 	if errors.Is(werr, docex.ErrTenantSuspended) {
 		*job, det = job0, det0
 		op, out = r.settle(ctx, job, det, x, werr, started)
-		werr = r.recordSuspended(bg, s, *job, op, owner, lost...)
+		werr = r.recordSuspended(bg, s, *job, op, owner, d, lost...)
 	}
-	if errors.Is(werr, errJobCancelled) {
+	if errors.Is(werr, errJobCancelled) || errors.Is(werr, errStaleDelivery) {
 		return driver.Outcome{Kind: driver.Done}
 	}
 	if werr != nil {
@@ -761,13 +814,13 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 // the attempt began, with the entries of lost (see record), through a
 // store opened now (one opened while the tenant was active refuses writes
 // once it is suspended).
-func (r *jobRunner) recordSuspended(ctx context.Context, s *Session, job driver.JobRecord, op string, owner jobOwner, lost ...docex.AuditEntry) error {
+func (r *jobRunner) recordSuspended(ctx context.Context, s *Session, job driver.JobRecord, op string, owner jobOwner, d *driver.Delivery, lost ...docex.AuditEntry) error {
 	st, err := r.e.be.OpenTenant(ctx, job.User.TenantID)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	return st.Write(ctx, func(tx driver.Tx) error { return record(ctx, tx, s, job, op, owner, lost...) })
+	return st.Write(ctx, func(tx driver.Tx) error { return recordAs(ctx, tx, s, job, op, owner, d, lost...) })
 }
 
 // settle writes the end of an attempt into job and det: its state, error
@@ -890,12 +943,25 @@ func (r *jobRunner) settle(ctx context.Context, job *driver.JobRecord, det *jobD
 // owner's (cancelled, retried or taken by another delivery meanwhile: it
 // is left so).
 func record(ctx context.Context, tx driver.Tx, s *Session, job driver.JobRecord, op string, owner jobOwner, lost ...docex.AuditEntry) error {
+	return recordAs(ctx, tx, s, job, op, owner, nil, lost...)
+}
+
+// recordAs is record by the delivery d (nil: not checked): a stale
+// delivery (driver.DeliveryTx) writes nothing and gets errStaleDelivery.
+func recordAs(ctx context.Context, tx driver.Tx, s *Session, job driver.JobRecord, op string, owner jobOwner, d *driver.Delivery, lost ...docex.AuditEntry) error {
 	cur, err := tx.Job(ctx, job.ID)
 	if err != nil {
 		return err
 	}
 	if ownerOf(cur) != owner {
 		return errJobCancelled // cancelled, retried or taken meanwhile: leave it so
+	}
+	if d != nil {
+		if stale, err := staleDeliveries(ctx, tx, []driver.Delivery{*d}); err != nil {
+			return err
+		} else if stale[job.ID] {
+			return errStaleDelivery
+		}
 	}
 	if err := tx.UpdateJob(ctx, job); err != nil {
 		return err
@@ -921,6 +987,7 @@ type execution struct {
 	pl      *Pipeline
 	started time.Time
 	read    jobOwner           // the job's record as the worker read it, before the attempt started
+	d       driver.Delivery    // the delivery that started the attempt
 	lost    []docex.AuditEntry // the audit entry of the job's last attempt, found lost (markLost), written with this one's start
 
 	plugins *stepPlugins              // the steps' plugins, resolved once per batch

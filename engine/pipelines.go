@@ -1181,6 +1181,11 @@ type WorkerConfig struct {
 	// OnWatch is driver.WorkConfig.OnWatch: a test hook called before
 	// each look of the worker's tenant watch at the tenants it serves.
 	OnWatch func()
+	// OnDelivery, when not nil, is called with each delivery the queue
+	// hands the worker, before the worker handles it, and may block (a
+	// test hook, to hold a delivery in the worker); the function it
+	// returns, when not nil, is called with the delivery's outcome.
+	OnDelivery func(driver.Delivery) func(driver.Outcome)
 }
 
 // WorkerConfig.Batch's default and largest value, and
@@ -1254,7 +1259,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	wc = wc.WithDefaults()
 	r := &jobRunner{e: w.e, worker: w.cfg.Name, retryBase: w.cfg.RetryBase, suspendedWait: w.cfg.SuspendedWait,
-		runs: newFairSlots(runtime.GOMAXPROCS(0))}
+		runs: newFairSlots(runtime.GOMAXPROCS(0)), onDelivery: w.cfg.OnDelivery}
 	// Once ctx is done the worker is stopping: a job delivered and not
 	// yet in a batch that runs is released (delivered again later, no
 	// attempt spent), while the batches running finish within the

@@ -43,6 +43,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("CancelRunning", f.testCancelRunning)
 	t.Run("CancelRetryOnce", f.testCancelRetryOnce)
 	t.Run("RetryWhileCancelledRuns", f.testRetryWhileCancelledRuns)
+	t.Run("StaleDeliveryNeverStarts", f.testStaleDeliveryNeverStarts)
 	t.Run("WaitWakes", f.testWaitWakes)
 	t.Run("SharedRuns", f.testSharedRuns)
 	t.Run("LookupNotCached", f.testLookupNotCached)
@@ -1242,6 +1243,126 @@ func (f *fixture) testRetryWhileCancelledRuns(t *testing.T) {
 		t.Fatalf("job retried while its cancelled attempt ran, once that stopped: %s, %d of %d attempts, history %+v; "+
 			"want it as the retry left it: queued, 1 of 3 attempts, the cancelled attempt in its history", j.State, j.Attempts, j.MaxAttempts, j.History)
 	}
+}
+
+// testStaleDeliveryNeverStarts: a delivery a worker held (not started)
+// while its job was cancelled and retried is not the job's current one:
+// it neither starts the job nor, the retry's delivery having started it
+// meanwhile, takes it over. The job runs once, by the retry's delivery,
+// with no attempt lost. Before, worker A started the job from the held
+// delivery (on PostgreSQL a River job the cancel had marked superseded;
+// on SQLite a claim whose lease the cancel had ended), and worker B,
+// given the retry's delivery, recorded A's attempt lost (job.attempt_lost,
+// A alive) and started another: both ran the job at once (probe P7).
+// Worker A holds the delivery in its OnDelivery hook, and runs one job at
+// a time, so that the retry's delivery goes to B.
+func (f *fixture) testStaleDeliveryNeverStarts(t *testing.T) {
+	e := f.pipeEnv(t)
+	admin, ids := e.slowJob(3)
+	id := ids[0]
+	held, release := make(chan struct{}), make(chan struct{})
+	outs := make(chan driver.Outcome, 4)
+	var once sync.Once
+	hook := func(d driver.Delivery) func(driver.Outcome) {
+		first := false
+		once.Do(func() { first = true })
+		if !first || d.JobID != id {
+			return nil
+		}
+		close(held)
+		<-release
+		return func(o driver.Outcome) { outs <- o }
+	}
+	ctxA, stopA := context.WithCancelCause(bg)
+	doneA := make(chan error, 1)
+	go func() {
+		doneA <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Name: "worker-a", Concurrency: 1, Batch: 1,
+			Poll: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond, ShutdownTimeout: time.Hour, OnDelivery: hook}).Run(ctxA)
+	}()
+	stoppedA := false
+	stop := func(cancel context.CancelCauseFunc, done chan error, name string) {
+		cancel(driver.ErrStopNow)
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	defer func() {
+		if !stoppedA {
+			stop(stopA, doneA, "worker A")
+		}
+	}()
+	select {
+	case <-held:
+	case <-time.After(time.Minute): // a bound on a hung test
+		t.Fatal("worker A was not delivered the job")
+	}
+	must(t, admin.CancelJob(bg, id))
+	must(t, admin.RetryJob(bg, id))
+	close(release)
+	// A either completes its delivery without starting the job, or (the
+	// old code) starts an attempt from it.
+	byWorker := func(j engine.JobInfo, w string) int {
+		n := 0
+		for _, a := range j.History {
+			if a.Worker == w {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) { // a bound on a hung test
+		select {
+		case o := <-outs:
+			if o.Kind != driver.Done {
+				t.Errorf("worker A's stale delivery: outcome %+v, want done (completed, the job not touched)", o)
+			}
+			stop(stopA, doneA, "worker A")
+			stoppedA = true
+		default:
+		}
+		if stoppedA {
+			break
+		}
+		j, err := admin.Job(bg, id)
+		must(t, err)
+		if byWorker(j, "worker-a") > 0 {
+			break // started by A: B's delivery comes while A runs it
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker A neither completed its delivery nor started the job: %+v", j)
+		}
+	}
+	ctxB, stopB := context.WithCancelCause(bg)
+	doneB := make(chan error, 1)
+	go func() {
+		doneB <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Name: "worker-b", Poll: 20 * time.Millisecond,
+			RetryBase: 10 * time.Millisecond, ShutdownTimeout: time.Hour}).Run(ctxB)
+	}()
+	defer stop(stopB, doneB, "worker B")
+	var j engine.JobInfo
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) { // a bound on a hung test
+		var err error
+		j, err = admin.Job(bg, id)
+		must(t, err)
+		if byWorker(j, "worker-b") > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker B never started the retried job: %+v", j)
+		}
+	}
+	if n := byWorker(j, "worker-a"); n > 0 || j.Attempts != 1 || j.State != driver.JobRunning || len(j.History) != 1 || !j.History[0].EndedAt.IsZero() || j.History[0].Error != "" {
+		t.Errorf("retried job: %s, %d attempts, history %+v; want running its one attempt, worker B's, none started by worker A's "+
+			"held delivery (%d were)", j.State, j.Attempts, j.History, n)
+	}
+	log, err := admin.Audit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	for _, a := range log {
+		if a.Operation == "job.attempt_lost" {
+			t.Errorf("an attempt recorded lost, its worker alive: %+v", a)
+		}
+	}
+	must(t, admin.CancelJob(bg, id))
 }
 
 // testSharedRuns: jobs on identical content in two baskets (in one batch

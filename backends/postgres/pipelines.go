@@ -881,6 +881,55 @@ func (t *tx) endDeliveries(ctx context.Context, id string) error {
 	return t.b.wrap(err, "mark the held deliveries of job %s superseded", id)
 }
 
+// StaleDeliveries implements driver.DeliveryTx: of the River jobs ds
+// (Delivery.ID, their ids), those marked superseded (endDeliveries: the
+// job was cancelled or failed while they were held), and those whose job
+// another River job holds, running, not superseded and renewed within
+// the lease (its worker alive: renewLeases), whose attempt is not lost.
+// A rescued River job is the same River job: its new delivery is not
+// held back by its old one.
+func (t *tx) StaleDeliveries(ctx context.Context, ds []driver.Delivery) (map[string]bool, error) {
+	rids, jobs := make([]int64, 0, len(ds)), make([]string, 0, len(ds))
+	var lease time.Duration
+	for _, d := range ds {
+		rid, err := strconv.ParseInt(d.ID, 10, 64)
+		if err != nil {
+			continue // not a River job's delivery: not checked
+		}
+		rids, jobs = append(rids, rid), append(jobs, d.JobID)
+		lease = max(lease, d.Lease)
+	}
+	if len(rids) == 0 {
+		return nil, nil
+	}
+	if lease <= 0 {
+		lease = defaultRescueAfter
+	}
+	if err := t.p.flush(ctx); err != nil { // River's table is read outside the pipe
+		return nil, err
+	}
+	job := quote(t.b.queue.schema) + `.river_job`
+	sup, _ := json.Marshal(map[string]bool{supersededKey: true})
+	rows, err := t.q.Query(ctx, `SELECT d.job FROM unnest($1::bigint[], $2::text[]) AS d(rid, job)
+		WHERE EXISTS (SELECT 1 FROM `+job+` r WHERE r.id = d.rid AND r.metadata @> $3::jsonb)
+		OR EXISTS (SELECT 1 FROM `+job+` r WHERE r.state = 'running' AND r.queue = $4 AND r.id <> d.rid
+			AND r.args @> jsonb_build_object('tenant', $5::text, 'job', d.job) AND NOT r.metadata @> $3::jsonb
+			AND r.attempted_at > now() - make_interval(secs => $6::float8))`,
+		rids, jobs, sup, tenantQueue(t.tenant), t.tenant, lease.Seconds())
+	if err != nil {
+		return nil, t.b.wrap(err, "check the deliveries of %d jobs", len(rids))
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, t.b.wrap(err, "check the deliveries of %d jobs", len(rids))
+	}
+	stale := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		stale[id] = true
+	}
+	return stale, nil
+}
+
 // RequeueJob writes a job back as queued, with its new budget of attempts,
 // and enqueues a new River job for it in the same transaction.
 func (t *tx) RequeueJob(ctx context.Context, j driver.JobRecord) error {

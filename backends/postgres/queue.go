@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -222,7 +223,7 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 			return river.JobSnooze(0)
 		}
 		defer func() { <-sem }()
-		out := handle(hctx, driver.Delivery{TenantID: job.Args.Tenant, JobID: job.Args.Job, Lease: rescue})
+		out := handle(hctx, driver.Delivery{TenantID: job.Args.Tenant, JobID: job.Args.Job, Lease: rescue, ID: strconv.FormatInt(job.ID, 10)})
 		switch out.Kind {
 		case driver.Again:
 			return river.JobSnooze(max(out.After, 0))

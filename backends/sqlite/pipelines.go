@@ -688,6 +688,30 @@ func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 		j.State, j.Attempts, micros(j.RunAt), j.ErrorCode, j.Error, j.Detail, micros(j.UpdatedAt), j.ID))("job %q not found", j.ID)
 }
 
+// StaleDeliveries implements driver.DeliveryTx: a delivery is its job's
+// lease, taken by the worker Delivery.ID (claim); one whose job's lease
+// is now another worker's, or none (the job was cancelled, or retried
+// after, since the claim: its lease ended), is stale. A lease is taken
+// only once expired, so a live worker's job is never another's.
+func (t *tx) StaleDeliveries(ctx context.Context, ds []driver.Delivery) (map[string]bool, error) {
+	stale := map[string]bool{}
+	for _, d := range ds {
+		if d.ID == "" {
+			continue
+		}
+		var owner string
+		err := t.t.QueryRowContext(ctx, `SELECT lease_owner FROM jobs WHERE id = ?`, d.JobID).Scan(&owner)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, err
+		case owner != d.ID:
+			stale[d.JobID] = true
+		}
+	}
+	return stale, nil
+}
+
 func (t *tx) RequeueJob(ctx context.Context, j driver.JobRecord) error {
 	if err := t.UpdateJob(ctx, j); err != nil {
 		return err

@@ -509,7 +509,7 @@ func (q *jobQueue) run(ctx context.Context, st *store, tenant, id string, cfg dr
 			}
 		}
 	}()
-	out := handle(ctx, driver.Delivery{TenantID: tenant, JobID: id})
+	out := handle(ctx, driver.Delivery{TenantID: tenant, JobID: id, ID: cfg.WorkerID})
 	stopHB()
 	<-hbDone
 	if out.Kind == driver.Done {
