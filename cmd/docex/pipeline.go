@@ -198,7 +198,7 @@ Example:
   docex worker --all --concurrency 8`,
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringSliceVar(&wk.tenants, "tenants", nil, "serve only these tenants (comma-separated; spaces around a name are ignored)")
-				fs.BoolVar(&wk.all, "all", false, "serve every tenant, also those created later (the default)")
+				fs.VarPF(&wk.all, "all", "", "serve every tenant, also those created later (the default; --all=false needs --tenants)").NoOptDefVal = "true"
 				fs.IntVar(&wk.concurrency, "concurrency", 4, "batches of jobs run at once, 1 to 1024")
 				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "batches of one tenant run at once, at most --concurrency (default concurrency/2; all of --concurrency when serving one tenant or in single-file mode)")
 				fs.IntVar(&wk.batch, "batch", engine.DefaultBatch, "jobs of one tenant run together, each step committed once for all, 1 to 1024 (1: each job alone)")
@@ -273,12 +273,27 @@ func (f *setString) Type() string       { return "string" }
 
 type workerOpts struct {
 	tenants           []string
-	all               bool
+	all               givenBool
 	concurrency       int
 	tenantConcurrency int
 	batch             int
 	shutdown          time.Duration
 	lease             time.Duration
+}
+
+// givenBool is a boolean flag that remembers whether it was given
+// (--all=false is not --all left out).
+type givenBool struct{ val, given bool }
+
+func (b *givenBool) String() string { return strconv.FormatBool(b.val) }
+func (b *givenBool) Type() string   { return "bool" }
+func (b *givenBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	b.val, b.given = v, true
+	return nil
 }
 
 func cmdPipelineCreate(ctx context.Context, c *cli, args []string) error {
@@ -1165,8 +1180,12 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 	for i, id := range o.tenants { // --tenants "a, b"
 		o.tenants[i] = strings.TrimSpace(id)
 	}
-	if o.all && len(o.tenants) > 0 {
+	if o.all.val && len(o.tenants) > 0 {
 		return docex.Errorf(errUsage, "--tenants and --all exclude each other")
+	}
+	if o.all.given && !o.all.val && o.tenants == nil {
+		// Not every tenant, and none named: not taken for --all.
+		return docex.Errorf(errUsage, "--all=false needs --tenants (the tenants to serve); leave --all out to serve every tenant")
 	}
 	if o.tenants != nil && len(o.tenants) == 0 { // --tenants "": not every tenant
 		return docex.Errorf(errUsage, "--tenants needs at least one tenant id (every tenant: --all)")

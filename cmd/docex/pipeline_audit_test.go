@@ -225,6 +225,7 @@ func TestWorkerBadTenants(t *testing.T) {
 		{[]string{"--shutdown-timeout", "-1s"}, exitInvalid, "--shutdown-timeout"},
 		{[]string{"--lease", "-1s"}, exitInvalid, "--lease"},
 		{[]string{"--tenants", ""}, exitInvalid, "--tenants needs at least one"},
+		{[]string{"--all=false"}, exitInvalid, "--all=false needs --tenants"},
 		{[]string{"--tenants", "acme,,"}, exitInvalid, "tenant id is empty"},
 	} {
 		// A worker that starts anyway runs until the context ends: the
