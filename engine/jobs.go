@@ -22,6 +22,7 @@ import (
 	"github.com/docex-dev/docex/internal/fdlimit"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 	"github.com/docex-dev/docex/tenancy"
+	"github.com/google/uuid"
 )
 
 // Step outcomes recorded with a completion key.
@@ -275,6 +276,25 @@ func (r *jobRunner) dropIfDeleted(ctx context.Context, tenant string, outs []dri
 	}
 }
 
+// jobGone is the outcome of a delivery whose job tenant t does not hold:
+// cancelled. A job id is a UUIDv7, which holds the millisecond it was
+// made: a job made before t was created (t's incarnation; a millisecond
+// before it, so that clocks a little apart do not count) was a job of a
+// tenant of that id deleted since (PostgreSQL: a River job a killed
+// worker held, rescued into the queue of the tenant created again), and
+// is cancelled as the deleted tenant's, `cancelled: tenant "ID" was
+// deleted`; any other (a job pruned) `cancelled: job ID no longer
+// exists`.
+func jobGone(t docex.Tenant, d driver.Delivery) driver.Outcome {
+	if u, err := uuid.Parse(d.JobID); err == nil && u.Version() == 7 && d.TenantID != "" && !t.CreatedAt.IsZero() {
+		sec, nsec := u.Time().UnixTime()
+		if time.Unix(sec, nsec).Before(t.CreatedAt.Add(-time.Millisecond)) {
+			return tenantDeleted(d.TenantID)
+		}
+	}
+	return driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: job %s no longer exists", d.JobID)}
+}
+
 // tenantDeleted is the outcome of a delivery whose tenant was deleted:
 // cancelled, never retried (River's JobCancel on PostgreSQL).
 func tenantDeleted(tenant string) driver.Outcome {
@@ -343,7 +363,7 @@ func (r *jobRunner) handleBatch(ctx context.Context, tenant string, batch []*pen
 		job, ok := byID[p.d.JobID]
 		switch {
 		case !ok:
-			outs[i] = driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: job %s no longer exists", p.d.JobID)}
+			outs[i] = jobGone(st.Tenant(), p.d)
 			continue
 		case driver.JobFinal(job.State):
 			outs[i] = driver.Outcome{Kind: driver.Done}
