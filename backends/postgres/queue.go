@@ -239,7 +239,9 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 	tenants, incs := cfg.Tenants, map[string]string{}
 	var err error
 	if tenants != nil {
-		incs, err = q.incarnations(ctx, tenants)
+		if incs, err = q.incarnations(ctx, tenants); err != nil && ctx.Err() != nil {
+			return nil // stopped before it started: a stop, as below
+		}
 	} else {
 		var ts []docex.Tenant
 		ts, err = q.registered(ctx)
