@@ -718,6 +718,11 @@ func (f *File) PostgresDSN(getenv func(string) string) (string, error) {
 			return v, nil
 		}
 		if p.DSN == "" {
+			// A DSN pasted in place of the name holds its password:
+			// only a conventional name is printed.
+			if !conventionalEnvName.MatchString(p.DSNEnv) {
+				return "", f.invalid("database.postgres.dsn_env", "the environment variable it names (%d bytes, not printed: not an upper-case name, it may be a DSN) is empty", len(p.DSNEnv))
+			}
 			return "", f.invalid("database.postgres.dsn_env", "environment variable %s is empty", p.DSNEnv)
 		}
 	}

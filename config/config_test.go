@@ -336,6 +336,12 @@ func TestValueErrorsNameLines(t *testing.T) {
 	if _, err := f.PostgresDSN(func(string) string { return "" }); err == nil || err.Error() != "config key database.postgres.dsn_env: environment variable DOCEX_TEST_UNSET is empty" {
 		t.Fatalf("built in code: %v", err)
 	}
+	// A DSN pasted in place of the name is not printed: its password.
+	f = &File{Database: Database{Postgres: Postgres{DSNEnv: "postgres://u:s3cret@db/x"}}}
+	if _, err := f.PostgresDSN(func(string) string { return "" }); err == nil || strings.Contains(err.Error(), "s3cret") ||
+		err.Error() != "config key database.postgres.dsn_env: the environment variable it names (24 bytes, not printed: not an upper-case name, it may be a DSN) is empty" {
+		t.Fatalf("pasted DSN: %v", err)
+	}
 	// Parsed, dsn_env written on line 5.
 	f, err := Parse([]byte("config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: DOCEX_TEST_UNSET\n"), t.TempDir())
 	if err != nil {
