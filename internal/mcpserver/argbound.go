@@ -71,11 +71,17 @@ func quoteShort(v string) string {
 	if len(v) <= quoteMax {
 		return strconv.Quote(v)
 	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(quotedHead(v)), len(v))
+}
+
+// quotedHead is the first quoteMax bytes of v (longer than quoteMax),
+// cut back to a whole character.
+func quotedHead(v string) string {
 	head := v[:quoteMax]
 	for len(head) > 0 && !utf8.ValidString(head) {
 		head = head[:len(head)-1]
 	}
-	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(head), len(v))
+	return head
 }
 
 // rawString decodes the JSON string s (with its quotes).

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
@@ -494,15 +493,11 @@ func shortenQuoted(req *mcp.CallToolRequest, res mcp.Result) {
 			continue
 		}
 		for _, v := range long {
-			head := v[:quoteMax]
-			for len(head) > 0 && !utf8.ValidString(head) {
-				head = head[:len(head)-1]
-			}
 			if q := strconv.Quote(v); strings.Contains(tc.Text, q) {
 				tc.Text = strings.ReplaceAll(tc.Text, q, quoteShort(v))
 			}
 			if strings.Contains(tc.Text, v) {
-				tc.Text = strings.ReplaceAll(tc.Text, v, fmt.Sprintf("%s... (%d bytes)", head, len(v)))
+				tc.Text = strings.ReplaceAll(tc.Text, v, fmt.Sprintf("%s... (%d bytes)", quotedHead(v), len(v)))
 			}
 		}
 	}
