@@ -75,6 +75,3 @@ func (m *linearMemory) Free() {
 }
 
 func (m *linearMemory) size() int64 { return int64(len(m.buf)) }
-
-// reserveMemory is reserve; tests make it fail.
-var reserveMemory = reserve

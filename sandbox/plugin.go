@@ -346,7 +346,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		// (docs/sandbox.md, "Pools and instances"). Go memory only where
 		// the system has no way to reserve; a reservation that fails is
 		// the run's failure, not a fallback to memory a grow would copy.
-		m, err := reserveMemory(mem.limit)
+		m, err := p.sb.reserve(mem.limit)
 		switch {
 		case err == nil:
 			mem.mapped = m

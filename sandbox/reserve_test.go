@@ -50,11 +50,10 @@ func TestGrowToLimitCommitsReservation(t *testing.T) {
 // TestReservationFailureDoesNotKill).
 func TestReserveFails(t *testing.T) {
 	ctx := context.Background()
-	old := reserveMemory
-	reserveMemory = func(uint64) ([]byte, error) { return nil, syscall.ENOMEM }
-	defer func() { reserveMemory = old }()
+	sb := newSandbox(t, Config{})
+	sb.reserve = func(uint64) ([]byte, error) { return nil, syscall.ENOMEM }
 	m, mod := readPlugin(t, "growbomb")
-	p, err := newSandbox(t, Config{}).Load(ctx, m, mod)
+	p, err := sb.Load(ctx, m, mod)
 	if err != nil {
 		t.Fatal(err)
 	}

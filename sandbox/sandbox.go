@@ -92,6 +92,9 @@ type Sandbox struct {
 	// instrument rewrites modules at Load: wasmcheck.Instrument, or a
 	// benchmark's variant.
 	instrument func([]byte) ([]byte, wasmcheck.Info, error)
+	// reserve reserves an instance's memory limit (reserve_*.go); tests
+	// make it fail.
+	reserve func(limit uint64) ([]byte, error)
 	// meteredDir, when set (CacheDir/metered), also keeps instrumented
 	// modules by the sha256 of the original, so that a restart skips
 	// Harden and Instrument (see meteredCache).
@@ -170,7 +173,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		return nil, fmt.Errorf("sandbox: ceilings: %w", err)
 	}
 	sb := &Sandbox{cfg: cfg, ceil: ceil, compiled: map[string]*compiled{}, plugins: map[*Plugin]struct{}{},
-		running: map[*instance]struct{}{}, instrument: wasmcheck.Instrument, compiling: make(chan struct{}, 1)}
+		running: map[*instance]struct{}{}, instrument: wasmcheck.Instrument, reserve: reserve, compiling: make(chan struct{}, 1)}
 	sb.idle.max, sb.idle.ttl, sb.idle.now = cfg.MaxIdleBytes, cfg.IdleTTL, time.Now
 	sb.files.max = cfg.MaxSnapshotFiles
 	rc := wazero.NewRuntimeConfig().
