@@ -646,6 +646,18 @@ func S3EnvName(key, name string) string {
 	return "the variable storage.documents.s3." + key + " names"
 }
 
+// PostgresEnvName returns how messages name the environment variable
+// that database.postgres.dsn_env holds: the name when it is a
+// conventional one (at most 64 upper-case letters, digits and
+// underscores), else "the variable database.postgres.dsn_env names", so
+// that a DSN pasted in place of a name is never printed.
+func PostgresEnvName(name string) string {
+	if conventionalEnvName.MatchString(name) {
+		return name
+	}
+	return "the variable database.postgres.dsn_env names"
+}
+
 // S3MaxParts is S3's limit of parts per multipart upload: with
 // storage.documents.type s3, max_document_bytes is at most part_size_mib
 // MiB times it.

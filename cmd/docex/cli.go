@@ -29,6 +29,7 @@ type cli struct {
 	g              globals
 	cmd            *command // the command being run
 	sys            *system  // opened on first use
+	dsnFlag        bool     // init --dsn supplies the DSN (getenv returns it)
 }
 
 // system is an opened configuration: backend and engine.
@@ -256,7 +257,7 @@ func (c *cli) openBackend(ctx context.Context, f *config.File) (driver.Backend, 
 		}
 		return be, nil
 	case config.PostgresBackend:
-		return openPostgres(ctx, f, c.getenv)
+		return openPostgres(ctx, f, c.getenv, c.dsnFlag)
 	}
 	return nil, docex.Errorf(docex.ErrInvalidConfig, "config key database.type: unknown type %q", f.Database.Type)
 }

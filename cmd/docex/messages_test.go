@@ -320,6 +320,45 @@ func TestPostgresDSNVariableHint(t *testing.T) {
 	}
 }
 
+// TestPostgresDSNPastedInEnvKey: a DSN pasted into dsn_env (in docex.yaml
+// or through init --dsn-env) is printed neither in the message nor in the
+// hint, and neither is a name that is not a conventional one (P11's H1);
+// a DSN given with init --dsn that does not parse is named as --dsn, not
+// as the variable docex.yaml names (P11's M1).
+func TestPostgresDSNPastedInEnvKey(t *testing.T) {
+	t.Parallel()
+	const secret = "SECRETpw"
+	for _, c := range []struct {
+		name, yaml string
+		args       []string
+		want       string
+	}{
+		{"yaml DSN", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: \"postgres://u:" + secret + "@h/db\"\n",
+			[]string{"tenant", "list"}, "hint: database.postgres.dsn_env holds the name of an environment variable"},
+		{"yaml lower-case name", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn_env: my_" + secret + "_var\n",
+			[]string{"tenant", "list"}, "hint: database.postgres.dsn_env holds the name of an environment variable"},
+		{"init --dsn-env DSN", "", []string{"init", "--backend", "postgres", "--dsn-env", "postgres://u:" + secret + "@h/db", "--no-builtin-steps"},
+			"hint: database.postgres.dsn_env holds the name of an environment variable"},
+		{"init --dsn unparsable", "", []string{"init", "--dsn", "postgres://u:" + secret + "@127.0.0.1:1/db?bogus_param=%zz", "--no-builtin-steps"},
+			"hint: fix the connection string in --dsn:"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			if c.yaml != "" {
+				h.file("docex.yaml", c.yaml)
+			}
+			r := h.want(exitInvalid, c.args...)
+			if strings.Contains(r.stderr, secret) || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("docex %s: %q, want %q and no %q", strings.Join(c.args, " "), r.stderr, c.want, secret)
+			}
+			r = h.want(exitInvalid, append(c.args, "--json")...)
+			if strings.Contains(r.stdout+r.stderr, secret) {
+				t.Errorf("docex %s --json printed the secret: %q %q", strings.Join(c.args, " "), r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
 // TestConfigNotAFile: --config naming a directory or a device read forever
 // (/dev/zero) or said "fix that key in docex.yaml"; each is refused with
 // exit 2 and a hint about the file, and init writes nothing.

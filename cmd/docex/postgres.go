@@ -13,16 +13,25 @@ import (
 )
 
 // openPostgres opens the PostgreSQL backend. The DSN comes from the
-// environment variable the config names; it is never printed (the backend
-// masks the password in its errors).
-func openPostgres(ctx context.Context, f *config.File, getenv func(string) string) (driver.Backend, error) {
+// environment variable the config names, or from init's --dsn (fromFlag);
+// it is never printed (the backend masks the password in its errors), and
+// neither is a dsn_env value that may be a DSN pasted in place of a name.
+func openPostgres(ctx context.Context, f *config.File, getenv func(string) string, fromFlag bool) (driver.Backend, error) {
 	p := f.Database.Postgres
 	dsn, err := f.PostgresDSN(getenv)
 	if err != nil {
 		// Fixed in the environment, not in docex.yaml.
-		return nil, withHint(err, fmt.Sprintf("set %s to the PostgreSQL connection string, e.g. export %s='postgres://USER@HOST:5432/DB' (docex.yaml names the variable, never the password)", p.DSNEnv, p.DSNEnv))
+		name := config.PostgresEnvName(p.DSNEnv)
+		if name != p.DSNEnv {
+			return nil, withHint(err, "database.postgres.dsn_env holds the name of an environment variable (e.g. DOCEX_POSTGRES_DSN), not the connection string: write the name there and export the variable")
+		}
+		return nil, withHint(err, fmt.Sprintf("set %s to the PostgreSQL connection string, e.g. export %s='postgres://USER@HOST:5432/DB' (docex.yaml names the variable, never the password)", name, name))
 	}
 	fromEnv := p.DSNEnv != "" && getenv(p.DSNEnv) != ""
+	source := config.PostgresEnvName(p.DSNEnv)
+	if fromFlag {
+		source = "--dsn"
+	}
 	be, err := postgres.Open(ctx, postgres.Config{
 		DSN:                dsn,
 		BootstrapSchema:    f.MultiTenancy.BootstrapTenant.Schema,
@@ -32,7 +41,7 @@ func openPostgres(ctx context.Context, f *config.File, getenv func(string) strin
 	if err != nil {
 		switch {
 		case fromEnv && errors.Is(err, pgconfig.ErrUnparsable):
-			err = withHint(err, fmt.Sprintf("fix the connection string in %s: postgres://USER[:PASSWORD]@HOST:PORT/DB or host=HOST dbname=DB user=USER", p.DSNEnv))
+			err = withHint(err, fmt.Sprintf("fix the connection string in %s: postgres://USER[:PASSWORD]@HOST:PORT/DB or host=HOST dbname=DB user=USER", source))
 		case !fromEnv && errors.Is(err, docex.ErrInvalidConfig):
 			// The DSN written in docex.yaml (its pool_* settings: the
 			// rest was checked by config).

@@ -311,6 +311,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 		// This run connects with --dsn; later runs read the variable the
 		// config names (the DSN is never printed).
 		getenv := c.getenv
+		c.dsnFlag = true
 		c.getenv = func(k string) string {
 			if k == f.Database.Postgres.DSNEnv {
 				return o.dsn
