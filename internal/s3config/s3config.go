@@ -48,11 +48,13 @@ func CheckEndpoint(u string) error {
 	if u == "" {
 		return nil
 	}
-	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		return errEndpoint
-	}
+	// User info first: a value without a scheme ("user:pw@host") may
+	// hold a password too.
 	if hasUserInfo(u) {
 		return errors.New("want no user info (user:password@) in the URL: credentials are never written in docex.yaml (name their environment variables with access_key_id_env and secret_access_key_env)")
+	}
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return errEndpoint
 	}
 	p, err := url.Parse(u)
 	if err != nil {
@@ -78,22 +80,28 @@ func CheckEndpoint(u string) error {
 }
 
 // hasUserInfo reports whether u may name user info: an '@' anywhere
-// after the scheme (a password may hold the '/', '?' or '#' that would
-// end the authority; an endpoint has no other place for an '@').
+// (a password may hold the '/', '?' or '#' that would end the
+// authority, and a value may lack "://" or have it misspelt, as in
+// "u:pw@host" or "http:/u:pw@host"; an endpoint has no other place for
+// an '@').
 func hasUserInfo(u string) bool {
-	_, rest, _ := strings.Cut(u, "://")
-	return strings.Contains(rest, "@")
+	return strings.Contains(u, "@")
 }
 
 // ShowEndpoint returns u for messages: as it is, but with everything
-// from the scheme to the last '@', user info that may hold a password,
-// replaced by "REDACTED@".
+// from after the scheme's "://" (from the start when there is none, or
+// the scheme is not http or https) to
+// the last '@', user info that may hold a password, replaced by
+// "REDACTED@".
 func ShowEndpoint(u string) string {
 	if !hasUserInfo(u) {
 		return u
 	}
-	scheme, rest, _ := strings.Cut(u, "://")
-	return scheme + "://REDACTED@" + rest[strings.LastIndex(rest, "@")+1:]
+	tail := u[strings.LastIndex(u, "@")+1:]
+	if scheme, rest, ok := strings.Cut(u, "://"); ok && (scheme == "http" || scheme == "https") && strings.Contains(rest, "@") {
+		return scheme + "://REDACTED@" + tail
+	}
+	return "REDACTED@" + tail
 }
 
 func hasDotSegment(p string) bool {

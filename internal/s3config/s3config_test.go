@@ -32,6 +32,9 @@ func TestCheckEndpoint(t *testing.T) {
 		{"http://user:SECRET@host", "want no user info"},
 		{"http://user:SEC/RET@host", "want no user info"},
 		{"http://user@host:9000/", "want no user info"},
+		{"u:SECRET@127.0.0.1:7070", "want no user info"},
+		{"http:/u:SECRET@127.0.0.1:7070", "want no user info"},
+		{"//u:SECRET@127.0.0.1:7070", "want no user info"},
 	} {
 		err := CheckEndpoint(c.u)
 		switch {
@@ -49,8 +52,13 @@ func TestCheckEndpoint(t *testing.T) {
 		"https://u:p@w@host:9/x?y": "https://REDACTED@host:9/x?y",
 		"http://h/a@b":             "http://REDACTED@b",
 		"http://user:SEC/RET@host": "http://REDACTED@host",
+		// No "://" or a misspelt one (P11's H2: shown in full before).
+		"u:SECRET@127.0.0.1:7070":       "REDACTED@127.0.0.1:7070",
+		"http:/u:SECRET@127.0.0.1:7070": "REDACTED@127.0.0.1:7070",
+		"//u:SECRET@127.0.0.1:7070":     "REDACTED@127.0.0.1:7070",
+		"u:SE://CRET@h":                 "REDACTED@h",
 	} {
-		if got := ShowEndpoint(u); got != want {
+		if got := ShowEndpoint(u); got != want || strings.Contains(got, "SECRET") || strings.Contains(got, "CRET") {
 			t.Errorf("ShowEndpoint(%q) = %q, want %q", u, got, want)
 		}
 	}
