@@ -1251,7 +1251,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.e.checkClaimOnce(ctx); errors.Is(err, driver.ErrUnclaimed) || errors.Is(err, driver.ErrOtherSystem) || errors.Is(err, docex.ErrNotInitialized) {
 		return err
 	} else if err != nil && ctx.Err() == nil && w.cfg.Logger != nil {
-		w.cfg.Logger.Warn("worker: could not read the content store's claim marker at start; the first job that writes content reads it again", "worker", w.cfg.Name, "error", err.Error())
+		w.cfg.Logger.Warn("could not read the content store's claim marker at start; the first job that writes content reads it again", "worker", w.cfg.Name, "error", err.Error())
 	}
 	wc := driver.WorkConfig{Concurrency: w.cfg.Concurrency, TenantConcurrency: w.cfg.TenantConcurrency}
 	if wc.TenantConcurrency <= 0 && (!w.e.cfg.MultiTenancy || len(w.cfg.Tenants) == 1) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,4 +91,53 @@ func TestDocsPipelines(t *testing.T) {
 		}
 	}
 	h.want(exitNotFound, append([]string{"pipeline", "show", "p"}, admin...)...) // nothing was stored
+}
+
+// TestDocsWorkerLogLines: every line the worker logs itself (engine's
+// Worker, each backend's queue) is a row of docs/jobs.md's "Worker log
+// lines" table with its level, and every row is a line some code logs.
+// Before, the claim-marker warning was logged and not listed (P11's H3).
+func TestDocsWorkerLogLines(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/jobs.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(doc), "### Worker log lines")
+	if !ok {
+		t.Fatal("docs/jobs.md has no Worker log lines section")
+	}
+	table, _, _ = strings.Cut(table, "\n### ")
+	rowRE := regexp.MustCompile("(?m)^\\| (INFO|WARN|ERROR) \\| `([^`]+)` \\|")
+	rows := map[string]string{} // msg -> level
+	for _, m := range rowRE.FindAllStringSubmatch(table, -1) {
+		rows[m[2]] = m[1]
+	}
+	callRE := regexp.MustCompile(`(?:log|Logger|logger|\))\.(Info|Warn|Error)\(\s*"((?:[^"\\]|\\.)*)"`)
+	logged := map[string]bool{}
+	for _, path := range []string{"../../engine/pipelines.go", "../../backends/postgres/queue.go", "../../backends/sqlite/queue.go", "pipeline.go"} {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range callRE.FindAllStringSubmatch(string(src), -1) {
+			msg, err := strconv.Unquote(`"` + m[2] + `"`)
+			if err != nil {
+				t.Fatalf("%s: %q: %v", path, m[2], err)
+			}
+			logged[msg] = true
+			if lvl, ok := rows[msg]; !ok {
+				t.Errorf("%s logs %q, which docs/jobs.md's Worker log lines table does not list", path, msg)
+			} else if lvl != strings.ToUpper(m[1]) {
+				t.Errorf("%s logs %q at %s, docs/jobs.md says %s", path, msg, strings.ToUpper(m[1]), lvl)
+			}
+		}
+	}
+	for msg := range rows {
+		if !logged[msg] {
+			t.Errorf("docs/jobs.md lists %q, which no worker code logs", msg)
+		}
+	}
+	if len(logged) < 10 {
+		t.Fatalf("found only %d logged lines: the pattern no longer matches the code", len(logged))
+	}
 }
