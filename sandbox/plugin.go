@@ -31,6 +31,11 @@ type Plugin struct {
 	snap   *snapshot // state after initialisation; nil until the first instance
 	noSnap bool      // the snapshot alone exceeded Config.MaxIdleBytes: none is kept
 	closed bool
+	// runs counts the Runs (and Validates) between their start and their
+	// end; each holds the compiled module, as Close's reference does until
+	// closeDone: the last of Close and those runs releases it.
+	runs      int
+	closeDone bool
 	// fdsInit: an instance's initialisation changed the descriptor
 	// table, so that the module never has a snapshot and initialises every
 	// instance anew, as one that changes tables does; later ones under
@@ -47,7 +52,9 @@ func (p *Plugin) Limits() pluginapi.Limits { return p.limits }
 
 // Close discards the plugin's idle instances and releases its compiled
 // module (shared with other Plugins of the same hash). Running invocations
-// finish; later Runs return pluginapi.ErrClosed. It always returns nil.
+// (those begun before Close, even if not yet instantiated) finish, and
+// the compiled module is released when the last of them ends; later Runs
+// return pluginapi.ErrClosed. It always returns nil.
 func (p *Plugin) Close(ctx context.Context) error {
 	if !p.closePools(ctx) {
 		return nil
@@ -55,8 +62,45 @@ func (p *Plugin) Close(ctx context.Context) error {
 	p.sb.mu.Lock()
 	delete(p.sb.plugins, p)
 	p.sb.mu.Unlock()
-	p.sb.release(ctx, p.manifest.SHA256, p.c)
+	p.mu.Lock()
+	p.closeDone = true
+	last := p.runs == 0
+	p.mu.Unlock()
+	if last {
+		p.sb.release(ctx, p.manifest.SHA256, p.c)
+	}
 	return nil
+}
+
+// begin starts a run of p for tenantID: it returns the tenant's pool and
+// holds p's compiled module until the matching end, so that a Close
+// meanwhile leaves it to the run (which may still instantiate it).
+func (p *Plugin) begin(tenantID string) (*pool, error) {
+	p.mu.Lock()
+	pl, err := p.poolLocked(tenantID)
+	if err == nil {
+		p.runs++ // under the lock that saw p open: Close's release comes after
+	}
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if p.sb.beforeInstantiate != nil {
+		p.sb.beforeInstantiate(p)
+	}
+	return pl, nil
+}
+
+// end ends a run begun by begin; the last run to end after Close releases
+// the compiled module.
+func (p *Plugin) end(ctx context.Context) {
+	p.mu.Lock()
+	p.runs--
+	last := p.runs == 0 && p.closeDone
+	p.mu.Unlock()
+	if last {
+		p.sb.release(context.WithoutCancel(ctx), p.manifest.SHA256, p.c)
+	}
 }
 
 // closePools marks p closed and closes idle instances; it reports whether
@@ -98,6 +142,11 @@ func (p *Plugin) ReleaseTenant(ctx context.Context, tenantID string) error {
 func (p *Plugin) pool(tenantID string) (*pool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.poolLocked(tenantID)
+}
+
+// poolLocked is pool with p.mu held.
+func (p *Plugin) poolLocked(tenantID string) (*pool, error) {
 	if p.closed {
 		return nil, pluginapi.ErrClosed
 	}

@@ -160,10 +160,11 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, o callOpts) (*plug
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	pl, err := p.pool(inv.TenantID)
+	pl, err := p.begin(inv.TenantID)
 	if err != nil {
 		return nil, err
 	}
+	defer p.end(ctx) // after the instance is pooled or closed below
 	if err := pl.acquireSlot(ctx); err != nil {
 		return nil, err
 	}

@@ -106,6 +106,10 @@ type Sandbox struct {
 	pm        *pagemap
 	copyReset bool
 	onReset   func(d time.Duration, dirtyPages int)
+	// beforeInstantiate, when set (tests only), is called by each Run
+	// after it has begun (Plugin.begin), before it takes or makes an
+	// instance.
+	beforeInstantiate func(p *Plugin)
 
 	// inflight counts Runs using an instance so that Close can stop them
 	// (running holds their instances) and wait for them before closing the
