@@ -28,6 +28,9 @@ type linearMemory struct {
 	// instance. Unserialised, both could unmap the same mapping, the
 	// second after the range was reused.
 	freeMu sync.Mutex
+	// onFree, when set (tests only: Sandbox.onFree), sees mapped as Free
+	// unmaps it.
+	onFree func(mapped []byte)
 }
 
 var _ experimental.LinearMemory = (*linearMemory)(nil)
@@ -69,6 +72,9 @@ func (m *linearMemory) Free() {
 	defer m.freeMu.Unlock()
 	m.buf = nil
 	if m.mapped != nil {
+		if m.onFree != nil {
+			m.onFree(m.mapped)
+		}
 		unmap(m.mapped)
 		m.mapped = nil
 	}

@@ -384,7 +384,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	p.mu.Lock()
 	snap, noSnap := p.snap, p.noSnap
 	p.mu.Unlock()
-	mem := &linearMemory{limit: uint64(p.limits.MemoryPages) * pageSize}
+	mem := &linearMemory{limit: uint64(p.limits.MemoryPages) * pageSize, onFree: p.sb.onFree}
 	if snap != nil && snap.img != nil && !p.sb.copyReset {
 		if m, err := snap.img.mapping(mem.limit); err == nil {
 			mem.mapped, mem.cow = m, true
@@ -421,6 +421,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		func(_, _ uint64) experimental.LinearMemory { return mem }))
 	mod, err := p.sb.rt.InstantiateModule(actx, p.c.cm, cfg)
 	if err != nil {
+		mem.Free() // wazero does not, when instantiation fails (a data segment out of bounds)
 		return nil, fmt.Errorf("%w: instantiate: %v", pluginapi.ErrPluginTrap, err)
 	}
 	in := &instance{mod: mod, run: mod.ExportedFunction(p.manifest.Entry), mem: mem, out: out, stack: make([]uint64, 8), clock: clock}

@@ -95,6 +95,9 @@ type Sandbox struct {
 	// reserve reserves an instance's memory limit (reserve_*.go); tests
 	// make it fail.
 	reserve func(limit uint64) ([]byte, error)
+	// onFree, when set (tests only), sees each instance memory mapping
+	// (a reservation or a snapshot image's mapping) as it is unmapped.
+	onFree func(mapped []byte)
 	// meteredDir, when set (CacheDir/metered), also keeps instrumented
 	// modules by the sha256 of the original, so that a restart skips
 	// Harden and Instrument (see meteredCache).
