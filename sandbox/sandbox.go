@@ -343,6 +343,11 @@ func (sb *Sandbox) Load(ctx context.Context, m *pluginapi.Manifest, module []byt
 	if err := requiredExports(mc, module); err != nil {
 		return nil, err
 	}
+	if err := sb.knownImports(module); err != nil {
+		// Before compiling: the compile of a module with a bad import
+		// would be wasted (checkModule checks them again).
+		return nil, fmt.Errorf("%w: plugin %q, module %s: %w", pluginapi.ErrInvalidModule, mc.Name, mc.Module, err)
+	}
 	c, err := sb.compile(ctx, mc.SHA256, module)
 	if me := (*moduleError)(nil); errors.As(err, &me) {
 		// The compiled module is shared by hash: its error names no
@@ -549,17 +554,15 @@ func compileWorkers(configured int, largest uint64) int {
 // checkModule accepts only imports the sandbox provides, with the right
 // signatures, and requires the ABI v1 exports.
 func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
+	defs := map[string]map[string]api.FunctionDefinition{}
 	for _, d := range cm.ImportedFunctions() {
 		mod, name, _ := d.Import()
-		if mod != hostModule && mod != wasi_snapshot_preview1.ModuleName {
-			return fmt.Errorf("imports function %s.%s: only modules %q and %q exist", mod, name, hostModule, wasi_snapshot_preview1.ModuleName)
-		}
-		fd, ok := sb.rt.Module(mod).ExportedFunctionDefinitions()[name]
-		if !ok {
-			return fmt.Errorf("imports function %s.%s, which does not exist", mod, name)
+		fd, err := sb.importedFunction(defs, mod, name)
+		if err != nil {
+			return err
 		}
 		if !slices.Equal(fd.ParamTypes(), d.ParamTypes()) || !slices.Equal(fd.ResultTypes(), d.ResultTypes()) {
-			return fmt.Errorf("imports function %s.%s with signature %s, want %s", mod, name, sig(d), sig(fd))
+			return fmt.Errorf("imports function %s with signature %s, want %s", importName(mod, name), sig(d), sig(fd))
 		}
 	}
 	if n := len(cm.ImportedMemories()); n > 0 {
@@ -585,7 +588,65 @@ func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
 	return nil
 }
 
-func sig(d api.FunctionDefinition) string {
+// knownImports returns an error when module imports a function the
+// sandbox does not provide, or with another signature: checkModule's
+// check of the imports, before the module is instrumented and compiled.
+// A module whose sections cannot be read is left to the later checks.
+func (sb *Sandbox) knownImports(module []byte) error {
+	s, err := wasmcheck.ReadSurface(module)
+	if err != nil {
+		return nil
+	}
+	defs := map[string]map[string]api.FunctionDefinition{}
+	for _, imp := range s.FuncImports {
+		fd, err := sb.importedFunction(defs, imp.Module, imp.Name)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(fd.ParamTypes(), imp.Params) || !slices.Equal(fd.ResultTypes(), imp.Results) {
+			return fmt.Errorf("imports function %s with signature %s, want %s", importName(imp.Module, imp.Name), sigOf(imp.Params, imp.Results), sig(fd))
+		}
+	}
+	return nil
+}
+
+// importedFunction returns the definition of the host function mod.name,
+// or an error naming the import (importName) when there is none; defs
+// caches the host modules' definitions.
+func (sb *Sandbox) importedFunction(defs map[string]map[string]api.FunctionDefinition, mod, name string) (api.FunctionDefinition, error) {
+	if mod != hostModule && mod != wasi_snapshot_preview1.ModuleName {
+		return nil, fmt.Errorf("imports function %s: only modules %q and %q exist", importName(mod, name), hostModule, wasi_snapshot_preview1.ModuleName)
+	}
+	m, ok := defs[mod]
+	if !ok {
+		m = sb.rt.Module(mod).ExportedFunctionDefinitions()
+		defs[mod] = m
+	}
+	fd, ok := m[name]
+	if !ok {
+		return nil, fmt.Errorf("imports function %s, which does not exist", importName(mod, name))
+	}
+	return fd, nil
+}
+
+// maxImportName is the most bytes of an import's name an error shows.
+const maxImportName = 64
+
+// importName is mod.name as an error shows it: control characters and
+// invalid UTF-8 escaped (escapeText), and past maxImportName bytes cut,
+// with "... (N bytes)": a module's names are up to its size.
+func importName(mod, name string) string {
+	s := mod + "." + name
+	if len(s) <= maxImportName {
+		return escapeText(s)
+	}
+	return fmt.Sprintf("%s... (%d bytes)", escapeText(wasmcheck.Head(s, maxImportName)), len(s))
+}
+
+func sig(d api.FunctionDefinition) string { return sigOf(d.ParamTypes(), d.ResultTypes()) }
+
+// sigOf writes a function type as sig does.
+func sigOf(params, results []api.ValueType) string {
 	f := func(ts []api.ValueType) string {
 		s := "("
 		for i, t := range ts {
@@ -596,5 +657,5 @@ func sig(d api.FunctionDefinition) string {
 		}
 		return s + ")"
 	}
-	return f(d.ParamTypes()) + " -> " + f(d.ResultTypes())
+	return f(params) + " -> " + f(results)
 }

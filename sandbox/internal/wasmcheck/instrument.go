@@ -325,7 +325,8 @@ func order(id byte) int {
 // import of another kind ("global \"env.g\""; "" if none).
 type imports struct {
 	funcs  uint32
-	types  []uint32 // of the imported functions
+	types  []uint32    // of the imported functions
+	names  [][2]string // of the imported functions: module and name
 	other  string
 	memory bool // a memory is imported
 }
@@ -352,6 +353,7 @@ func countImports(r *reader) (imports, error) {
 			var t uint32
 			t, err = r.u32()
 			c.types = append(c.types, t)
+			c.names = append(c.names, [2]string{mod, name})
 		case 1:
 			what = "table"
 			err = r.tableType()
@@ -368,7 +370,7 @@ func countImports(r *reader) (imports, error) {
 			}
 		}
 		if what != "" && c.other == "" {
-			c.other = fmt.Sprintf("%s %q", what, mod+"."+name)
+			c.other = what + " " + QuoteShort(mod+"."+name)
 		}
 	}
 	return c, err
@@ -409,7 +411,7 @@ func checkNoReservedExport(r *reader) error {
 		name := string(r.b[r.off : r.off+int(l)])
 		r.off += int(l)
 		if strings.HasPrefix(name, ReservedPrefix) {
-			return fmt.Errorf("module exports %q: names starting with %q are reserved", name, ReservedPrefix)
+			return fmt.Errorf("module exports %s: names starting with %q are reserved", QuoteShort(name), ReservedPrefix)
 		}
 		if err = r.skip(1); err == nil {
 			_, err = r.u32()

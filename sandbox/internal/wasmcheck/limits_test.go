@@ -372,3 +372,21 @@ func TestLimitsAdmitGoShapes(t *testing.T) {
 		}
 	}
 }
+
+// QuoteShort quotes a short name in full and a long one cut at a whole
+// character, with its length; Head cuts at the start of a character.
+func TestQuoteShort(t *testing.T) {
+	long := strings.Repeat("a", 63) + "é" + strings.Repeat("b", 100)
+	tests := []struct{ in, want string }{
+		{"env.g", `"env.g"`},
+		{"a\nb", `"a\nb"`},
+		{strings.Repeat("x", 64), `"` + strings.Repeat("x", 64) + `"`},
+		{long, `"` + strings.Repeat("a", 63) + `"... (165 bytes)`},
+		{strings.Repeat("\xff", 100), `"` + strings.Repeat(`\xff`, 64) + `"... (100 bytes)`},
+	}
+	for _, tt := range tests {
+		if got := QuoteShort(tt.in); got != tt.want {
+			t.Errorf("QuoteShort(%.80q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}

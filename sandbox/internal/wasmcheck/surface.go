@@ -1,6 +1,11 @@
 package wasmcheck
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
 
 // Export kinds (the export section's kind byte).
 const (
@@ -16,6 +21,28 @@ type Surface struct {
 	Exports map[string]byte
 	// ImportsMemory is set when the module imports a memory.
 	ImportsMemory bool
+	// FuncImports are the imported functions, in order. When a function's
+	// type cannot be found, ReadSurface returns an error.
+	FuncImports []FuncImport
+}
+
+// FuncImport is an imported function: its module, name and type (value
+// types as the binary encodes them, which api.ValueType's values are).
+type FuncImport struct {
+	Module, Name    string
+	Params, Results []byte
+}
+
+// QuoteShort quotes s (strconv.Quote) in full when it is at most 64
+// bytes, else its first 64 bytes, cut back to a whole character, and its
+// length: "abc"... (100 bytes), so that an error never echoes a long
+// name from a module.
+func QuoteShort(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(Head(s, max)), len(s))
 }
 
 // ReadSurface returns b's Surface. It reads only the import and export
@@ -27,10 +54,33 @@ func ReadSurface(b []byte) (Surface, error) {
 	if len(b) < 8 || string(b[:4]) != "\x00asm" || string(b[4:8]) != "\x01\x00\x00\x00" {
 		return s, errors.New("not a WebAssembly 1.0 binary module")
 	}
+	var types [][2][]byte
+	var imp imports
 	err := eachSection(&reader{b: b[8:]}, func(id byte, body *reader) error {
 		switch id {
+		case 1:
+			n, err := body.count(1)
+			for i := uint32(0); err == nil && i < n; i++ {
+				var t [2][]byte
+				if _, err = body.byte(); err != nil {
+					break
+				}
+				for j := range t {
+					var c uint32
+					if c, err = body.count(1); err != nil {
+						break
+					}
+					t[j] = body.b[body.off : body.off+int(c)]
+					if err = body.skip(uint64(c)); err != nil {
+						break
+					}
+				}
+				types = append(types, t)
+			}
+			return err
 		case 2:
-			imp, err := countImports(body)
+			var err error
+			imp, err = countImports(body)
 			s.ImportsMemory = s.ImportsMemory || imp.memory
 			return err
 		case 7:
@@ -52,5 +102,27 @@ func ReadSurface(b []byte) (Surface, error) {
 		}
 		return nil
 	})
-	return s, err
+	if err != nil {
+		return s, err
+	}
+	for i, t := range imp.types {
+		if int64(t) >= int64(len(types)) {
+			return s, fmt.Errorf("imported function %d has type %d of %d", i, t, len(types))
+		}
+		s.FuncImports = append(s.FuncImports, FuncImport{Module: imp.names[i][0], Name: imp.names[i][1], Params: types[t][0], Results: types[t][1]})
+	}
+	return s, nil
+}
+
+// Head is s cut to at most max bytes, at the start of a character (when
+// s is valid UTF-8 there; else after at most 3 bytes more are dropped).
+func Head(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	n := max
+	for n > 0 && n > max-3 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
