@@ -378,6 +378,13 @@ func countImports(r *reader) (imports, error) {
 
 // mutableGlobals returns the indexes of the mutable globals of a global
 // section body (nil body: none).
+// errMutableV128 refuses a mutable v128 global: the host reads and sets
+// globals through wazero's api.MutableGlobal, whose Get and Set carry
+// only the low 64 bits, so such a global's value could not be
+// snapshotted and reset between invocations (its high half would read 0,
+// then carry one invocation's value into the next).
+const errMutableV128 = "module defines a mutable v128 global, which the sandbox cannot reset between invocations"
+
 func mutableGlobals(body []byte) ([]uint32, error) {
 	if body == nil {
 		return nil, nil
@@ -386,12 +393,15 @@ func mutableGlobals(body []byte) ([]uint32, error) {
 	n, err := r.u32()
 	var out []uint32
 	for i := uint32(0); err == nil && i < n; i++ {
-		var mut byte
-		if _, err = r.byte(); err != nil {
+		var vt, mut byte
+		if vt, err = r.byte(); err != nil {
 			break
 		}
 		if mut, err = r.byte(); err != nil {
 			break
+		}
+		if mut == 1 && vt == 0x7b {
+			return nil, fmt.Errorf("%s (global %d)", errMutableV128, i)
 		}
 		if mut == 1 {
 			out = append(out, i)

@@ -56,7 +56,7 @@ const (
 // CapsVersion names the caps: change it whenever they change, so that a
 // cache of instrumented modules (keyed on it and Version) does not keep
 // serving a module accepted under other caps.
-const CapsVersion = "6"
+const CapsVersion = "7"
 
 // LimitError is a module refused for exceeding one of the caps above.
 type LimitError struct {
