@@ -99,6 +99,16 @@ var (
 	// damaged or the server unreachable, and the operation may succeed
 	// once files are closed (exit 1; a job failing with it is retried).
 	ErrTooManyOpenFiles = &Error{code: "too_many_open_files", msg: "the process ran out of file descriptors"}
+	// ErrHostCapacity: the host has no room for a valid plugin at the
+	// moment: the compiled code of the plugins loaded would pass the
+	// sandbox's budget (sandbox.max_compiled_code_bytes, or 256 distinct
+	// modules) with none left that the engine could close, or the host
+	// could not reserve the plugin's memory limit (address space, the
+	// commit limit, vm.max_map_count) even after freeing the idle
+	// instances and snapshots it kept. Neither the plugin nor the input is
+	// at fault, and the run may succeed later (exit 1; a job failing with
+	// it is retried).
+	ErrHostCapacity = &Error{code: "host_capacity", msg: "the host has no room for the plugin"}
 )
 
 // Code returns the machine-readable code of err: the code of the most

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/sandbox"
 	"github.com/docex-dev/docex/sandbox/pluginapi"
 )
@@ -75,4 +76,77 @@ func fmtErr(err error) string {
 		return "<nil>"
 	}
 	return err.Error()
+}
+
+// TestNoRoomForCodeIsHostCapacity: a valid plugin whose compiled code the
+// sandbox has no room for, with nothing left the engine could close, is
+// docex.ErrHostCapacity (code host_capacity, no kind: exit 1, a job is
+// retried), still matching pluginapi.ErrTooManyModules, at install and at
+// a run. Before, it was plugin_invalid (exit 2): the plugin was blamed for
+// the host's budget.
+func TestNoRoomForCodeIsHostCapacity(t *testing.T) {
+	ctx := context.Background()
+	check := func(t *testing.T, err error) {
+		t.Helper()
+		if docex.Code(err) != "host_capacity" || !errors.Is(err, docex.ErrHostCapacity) || !errors.Is(err, pluginapi.ErrTooManyModules) ||
+			errors.Is(err, docex.ErrPluginInvalid) || docex.KindOf(err) != nil || !transient(err, false) {
+			t.Fatalf("err = %v (code %s), want host_capacity of no kind, transient, matching ErrTooManyModules", err, docex.Code(err))
+		}
+		if want := "the host has no room for the plugin: too many compiled modules: the loaded modules' estimated machine code would be "; !strings.HasPrefix(err.Error(), want) {
+			t.Fatalf("err = %q, want it to start %q", err, want)
+		}
+	}
+	t.Run("install", func(t *testing.T) {
+		sb, err := sandbox.New(ctx, sandbox.Config{MaxCompiledCode: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sb.Close(ctx) })
+		s := acmeSession(t, sb)
+		manifest, _, module := testPlugin(t, "upper")
+		_, err = s.InstallPlugin(ctx, manifest, module)
+		check(t, err)
+	})
+	t.Run("run", func(t *testing.T) {
+		probe, err := sandbox.New(ctx, sandbox.Config{MaxCompiledCode: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer probe.Close(ctx)
+		re := regexp.MustCompile(`this module's ([0-9]+)\)`)
+		var largest int64
+		for _, name := range []string{"upper", "tag"} {
+			_, m, module := testPlugin(t, name)
+			_, err := probe.LoadRunner(ctx, m, module)
+			n, _ := strconv.ParseInt(re.FindStringSubmatch(fmtErr(err))[1], 10, 64)
+			largest = max(largest, n)
+		}
+		sb, err := sandbox.New(ctx, sandbox.Config{MaxCompiledCode: largest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sb.Close(ctx) })
+		s := acmeSession(t, sb)
+		installTestPlugins(t, s, "upper", "tag")
+		bk, err := s.CreateBasket(ctx, "in")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.AddDocument(ctx, bk.ID, NewDocument{Name: "a.txt", ContentType: "text/plain", Content: strings.NewReader("hello")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Another holder of the sandbox keeps "upper" compiled: the engine
+		// closes what it keeps and still finds no room for "tag".
+		for s.e.evictOldestPlugin(ctx) {
+		}
+		_, m, module := testPlugin(t, "upper")
+		held, err := sb.LoadRunner(ctx, m, module)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Close(ctx)
+		_, err = s.RunPlugin(ctx, "tag", d.Document.ID, nil)
+		check(t, err)
+	})
 }

@@ -229,7 +229,8 @@ func (e *Engine) poolKey(t docex.Tenant) string {
 // (the plugin does not accept the document's content type; the message
 // names the types it accepts), docex.ErrPluginInvalid (params refused by
 // the manifest or, before the run, by the plugin's docex_validate),
-// docex.ErrPluginDenied (capability violation), docex.ErrPluginFailed
+// docex.ErrPluginDenied (capability violation), docex.ErrHostCapacity (no
+// room for the plugin's compiled code or memory), docex.ErrPluginFailed
 // wrapping the sandbox's typed error (pluginapi.ErrPluginTimeout, ...) or
 // saying why the engine refused the plugin's output; docex.ErrConflict
 // (the document was given new content during the run) or

@@ -59,8 +59,9 @@ type PluginParameter struct {
 }
 
 // mapPluginErr gives sandbox errors docex kinds: a bad plugin is invalid
-// input, a capability violation is a denial, anything else the guest did is
-// a plugin failure.
+// input, a capability violation is a denial, a host without room for the
+// plugin (its compiled code, its memory) is docex.ErrHostCapacity, anything
+// else the guest did is a plugin failure.
 func mapPluginErr(err error) error {
 	switch {
 	case err == nil:
@@ -73,8 +74,14 @@ func mapPluginErr(err error) error {
 		// The plugin is fine, its parameters are not: the message says so
 		// ("invalid parameters: ..."), the code stays plugin_invalid.
 		return &relabelled{msg: strings.TrimPrefix(err.Error(), "sandbox: "), errs: []error{docex.ErrPluginInvalid, err}}
-	case errors.Is(err, pluginapi.ErrInvalidManifest), errors.Is(err, pluginapi.ErrHashMismatch), errors.Is(err, pluginapi.ErrInvalidModule),
-		errors.Is(err, pluginapi.ErrTooManyModules):
+	case errors.Is(err, pluginapi.ErrTooManyModules):
+		// A valid module the host has no room for (the engine closed
+		// every plugin it could first): the host's condition, not the
+		// plugin's fault. "the host has no room for the plugin: too many
+		// compiled modules: the loaded modules' estimated machine code
+		// would be ...".
+		return &relabelled{msg: docex.ErrHostCapacity.Error() + ": " + strings.TrimPrefix(err.Error(), "sandbox: "), errs: []error{docex.ErrHostCapacity, err}}
+	case errors.Is(err, pluginapi.ErrInvalidManifest), errors.Is(err, pluginapi.ErrHashMismatch), errors.Is(err, pluginapi.ErrInvalidModule):
 		return fmt.Errorf("%w: %w", docex.ErrPluginInvalid, err)
 	case errors.Is(err, pluginapi.ErrCapabilityDenied):
 		return fmt.Errorf("%w: %w", docex.ErrPluginDenied, err)
@@ -159,7 +166,8 @@ func bound(v *float64) string {
 // InstallPlugin installs (or replaces) a plugin for the session's tenant
 // (plugin.manage action). The module bytes are stored by the engine, so the
 // plugin cannot change afterwards. It returns docex.ErrPluginInvalid for a
-// bad manifest, a hash mismatch or a module that does not compile.
+// bad manifest, a hash mismatch or a module that does not compile, and
+// docex.ErrHostCapacity when the sandbox has no room for its compiled code.
 func (s *Session) InstallPlugin(ctx context.Context, manifest, module []byte) (PluginInfo, error) {
 	return s.InstallPluginFrom(ctx, "", manifest, module)
 }

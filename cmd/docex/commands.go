@@ -116,8 +116,9 @@ const (
                           given, is recorded as the actor in the system audit
                           log. Operators provision tenants and run init, gc
                           and workers.`
-	exitHelp = `Exit codes: 0 ok, 1 internal error, 2 usage or invalid input, 3 not found,
-4 denied, 5 conflict, 6 plugin failed, 130 interrupted (Ctrl-C, SIGTERM).`
+	exitHelp = `Exit codes: 0 ok, 1 internal error (also no room on the host for a plugin), 2 usage
+or invalid input, 3 not found, 4 denied, 5 conflict, 6 plugin failed, 130 interrupted
+(Ctrl-C, SIGTERM).`
 )
 
 // usage lists the commands (of group, or all) with the global flags.

@@ -294,7 +294,7 @@ var errorSentinels = []*docex.Error{
 	docex.ErrBasketNotEmpty, docex.ErrDuplicateContent, docex.ErrHasDerived, docex.ErrPluginInvalid, docex.ErrPluginDenied,
 	docex.ErrPluginFailed, docex.ErrNoSandbox, docex.ErrSchemaVersion, docex.ErrClosed, docex.ErrCorrupt,
 	docex.ErrInterrupted, docex.ErrWrongTenant, docex.ErrStorageDenied, docex.ErrStorageUnavailable,
-	docex.ErrTooManyOpenFiles,
+	docex.ErrTooManyOpenFiles, docex.ErrHostCapacity,
 }
 
 // kindNumber matches "`kind` (N)" in docs/json.md.

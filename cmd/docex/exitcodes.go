@@ -11,7 +11,7 @@ import (
 // Exit codes: the one table mapping error kinds to process exit codes.
 const (
 	exitOK       = 0
-	exitInternal = 1 // anything not below: I/O failures (an address in use, out of file descriptors even where that made an error of a kind below), corrupt data, bugs
+	exitInternal = 1 // anything not below: I/O failures (an address in use, out of file descriptors even where that made an error of a kind below), no room on the host for a plugin's compiled code or memory (host_capacity), corrupt data, bugs
 	exitInvalid  = 2 // usage errors, invalid input, invalid ids, invalid config
 	exitNotFound = 3 // the named object does not exist
 	exitDenied   = 4 // no user, missing/unknown/suspended/bootstrap tenant (or deleted while the command ran), forbidden role

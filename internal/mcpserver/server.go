@@ -527,6 +527,8 @@ func (s *Server) explain(err error) (code, msg, hint string) {
 	switch {
 	case errors.Is(err, docex.ErrTooManyOpenFiles):
 		hint = "The server ran out of file descriptors: call again once other calls have ended; its operator can raise its open-file limit (ulimit -n)."
+	case errors.Is(err, docex.ErrHostCapacity):
+		hint = "The plugin is valid: the server has no room for it at the moment (its compiled code or its memory); call again once other runs have ended."
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, docex.ErrPluginFailed):
 		// Not a plugin's own time limit (plugin_failed, its message says
 		// so): the call was not cancelled.
