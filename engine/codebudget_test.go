@@ -150,3 +150,32 @@ func TestNoRoomForCodeIsHostCapacity(t *testing.T) {
 		check(t, err)
 	})
 }
+
+// hostMemErr is the sandbox's error of a failed reservation: it matches
+// ErrHostMemory and ErrPluginMemory (sandbox.hostMemoryError).
+type hostMemErr struct{}
+
+func (hostMemErr) Error() string {
+	return `sandbox: the host could not reserve memory: plugin "p": cannot reserve its memory limit of 4096 pages: cannot allocate memory`
+}
+func (hostMemErr) Unwrap() []error {
+	return []error{pluginapi.ErrHostMemory, pluginapi.ErrPluginMemory}
+}
+
+// TestHostMemoryIsHostCapacity: a run, or a pipeline's check of its
+// parameters, that failed because the host could not reserve the
+// plugin's memory is host_capacity (no kind, exit 1, a job retried), its
+// message saying so. Before, it was plugin_failed, "plugin exceeded its
+// memory limit" (permanent): the plugin was blamed for the host.
+func TestHostMemoryIsHostCapacity(t *testing.T) {
+	want := `the host has no room for the plugin: the host could not reserve memory: plugin "p": cannot reserve its memory limit of 4096 pages: cannot allocate memory`
+	for name, err := range map[string]error{
+		"run":      mapPluginErr(hostMemErr{}),
+		"validate": stepParamsErr([]byte("[[steps]]\nplugin = \"p\"\n"), 0, Step{Plugin: "p"}, hostMemErr{}),
+	} {
+		if docex.Code(err) != "host_capacity" || errors.Is(err, docex.ErrPluginFailed) || !errors.Is(err, pluginapi.ErrHostMemory) ||
+			!transient(err, false) || err.Error() != want {
+			t.Errorf("%s: %v (code %s), want host_capacity, transient, %q", name, err, docex.Code(err), want)
+		}
+	}
+}

@@ -144,6 +144,8 @@ func (s *Session) validateParams(ctx context.Context, st driver.TenantStore, lp 
 func stepParamsErr(src []byte, i int, step Step, err error) error {
 	var r *pluginapi.Refusal
 	switch {
+	case errors.Is(err, pluginapi.ErrHostMemory): // also ErrPluginMemory, but the host's condition
+		return mapPluginErr(err)
 	case errors.As(err, &r):
 		key := "params"
 		if name, _, ok := strings.Cut(r.Message, ":"); ok {

@@ -74,12 +74,16 @@ func mapPluginErr(err error) error {
 		// The plugin is fine, its parameters are not: the message says so
 		// ("invalid parameters: ..."), the code stays plugin_invalid.
 		return &relabelled{msg: strings.TrimPrefix(err.Error(), "sandbox: "), errs: []error{docex.ErrPluginInvalid, err}}
-	case errors.Is(err, pluginapi.ErrTooManyModules):
+	case errors.Is(err, pluginapi.ErrTooManyModules), errors.Is(err, pluginapi.ErrHostMemory):
 		// A valid module the host has no room for (the engine closed
-		// every plugin it could first): the host's condition, not the
-		// plugin's fault. "the host has no room for the plugin: too many
-		// compiled modules: the loaded modules' estimated machine code
-		// would be ...".
+		// every plugin it could first), or whose memory limit it could
+		// not reserve (the sandbox closed its idle instances first): the
+		// host's condition, not the plugin's fault. "the host has no room
+		// for the plugin: too many compiled modules: the loaded modules'
+		// estimated machine code would be ...", "the host has no room for
+		// the plugin: the host could not reserve memory: plugin "p": cannot
+		// reserve its memory limit of N pages: ...". Before the plugin
+		// failures below: ErrHostMemory matches ErrPluginMemory too.
 		return &relabelled{msg: docex.ErrHostCapacity.Error() + ": " + strings.TrimPrefix(err.Error(), "sandbox: "), errs: []error{docex.ErrHostCapacity, err}}
 	case errors.Is(err, pluginapi.ErrInvalidManifest), errors.Is(err, pluginapi.ErrHashMismatch), errors.Is(err, pluginapi.ErrInvalidModule):
 		return fmt.Errorf("%w: %w", docex.ErrPluginInvalid, err)

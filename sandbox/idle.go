@@ -180,6 +180,28 @@ func (c *idleCache) touchSnapshot(ctx context.Context, s *snapshot) {
 	c.trim(now, &ev)
 }
 
+// evictOldest evicts the least recently used entry, an idle instance
+// (closed) or a snapshot (dropped: its plugin initialises anew), to return
+// what it reserves to the system; it reports whether there was one.
+func (c *idleCache) evictOldest(ctx context.Context) bool {
+	var ev evicted
+	defer ev.close(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	back := c.lru.Back()
+	if back == nil {
+		return false
+	}
+	old := back.Value.(*idleEntry)
+	c.remove(old)
+	if old.snap != nil {
+		ev.snaps = append(ev.snaps, old.snap)
+	} else {
+		ev.ins = append(ev.ins, old.in)
+	}
+	return true
+}
+
 // evictImage evicts the least recently used snapshot that holds a memfd,
 // closing it (its plugin initialises anew); it reports whether there was
 // one.

@@ -394,13 +394,18 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		// Reserve the whole limit so that no grow allocates or copies
 		// (docs/sandbox.md, "Pools and instances"). Go memory only where
 		// the system has no way to reserve; a reservation that fails is
-		// the run's failure, not a fallback to memory a grow would copy.
+		// retried after each idle instance or snapshot closed to make room
+		// (least recently used first), then the run's failure, not a
+		// fallback to memory a grow would copy.
 		m, err := p.sb.reserve(mem.limit)
+		for err != nil && !errors.Is(err, errors.ErrUnsupported) && p.sb.idle.evictOldest(ctx) {
+			m, err = p.sb.reserve(mem.limit)
+		}
 		switch {
 		case err == nil:
 			mem.mapped = m
 		case !errors.Is(err, errors.ErrUnsupported):
-			return nil, fmt.Errorf("%w: plugin %q: cannot reserve its memory limit of %d pages: %v", pluginapi.ErrPluginMemory, p.manifest.Name, p.limits.MemoryPages, err)
+			return nil, &hostMemoryError{msg: fmt.Sprintf("%v: plugin %q: cannot reserve its memory limit of %d pages: %v", pluginapi.ErrHostMemory, p.manifest.Name, p.limits.MemoryPages, err)}
 		}
 	}
 	out := &guestOutput{}
@@ -592,4 +597,14 @@ func (p *Plugin) initCall(ctx context.Context, is *initState, fn api.Function, n
 		return fmt.Errorf("%w: during %s: %v", pluginapi.ErrPluginMemory, name, firstLine(o.err))
 	}
 	return fmt.Errorf("%w: %s: %v%s", pluginapi.ErrPluginTrap, name, firstLine(o.err), in.out.panicText())
+}
+
+// hostMemoryError is the error of a reservation that failed: it says the
+// host could not reserve memory, and matches ErrHostMemory and, for
+// compatibility, ErrPluginMemory.
+type hostMemoryError struct{ msg string }
+
+func (e *hostMemoryError) Error() string { return e.msg }
+func (e *hostMemoryError) Unwrap() []error {
+	return []error{pluginapi.ErrHostMemory, pluginapi.ErrPluginMemory}
 }

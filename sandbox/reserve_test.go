@@ -43,11 +43,14 @@ func TestGrowToLimitCommitsReservation(t *testing.T) {
 }
 
 // An instance whose memory cannot be reserved is not made: the run fails
-// with ErrPluginMemory, naming the plugin and its limit. Before, the
-// instance fell back to Go memory, which a grow allocates and copies in
-// one step (and which, where the reservation failed for want of address
-// space, a grow to the limit could not get either: the process died,
-// TestReservationFailureDoesNotKill).
+// with ErrHostMemory (and, for compatibility, ErrPluginMemory), saying the
+// host could not reserve memory and naming the plugin and its limit.
+// Before, the instance fell back to Go memory, which a grow allocates and
+// copies in one step (and which, where the reservation failed for want of
+// address space, a grow to the limit could not get either: the process
+// died, TestReservationFailureDoesNotKill); and then, until 2026-12-07, the
+// error was only ErrPluginMemory, "plugin exceeded its memory limit",
+// which blamed the plugin for the host's condition.
 func TestReserveFails(t *testing.T) {
 	ctx := context.Background()
 	sb := newSandbox(t, Config{})
@@ -58,9 +61,55 @@ func TestReserveFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close(ctx)
-	_, err = runWithin(t, p, pluginapi.Call{TenantID: "a"})
-	want := `plugin "growbomb": cannot reserve its memory limit of 4096 pages`
-	if !errors.Is(err, pluginapi.ErrPluginMemory) || !strings.Contains(err.Error(), want) {
-		t.Fatalf("err = %v, want %v containing %q", err, pluginapi.ErrPluginMemory, want)
+	r, err := runWithin(t, p, pluginapi.Call{TenantID: "a"})
+	want := `sandbox: the host could not reserve memory: plugin "growbomb": cannot reserve its memory limit of 4096 pages: `
+	if !errors.Is(err, pluginapi.ErrHostMemory) || !errors.Is(err, pluginapi.ErrPluginMemory) || !strings.HasPrefix(err.Error(), want) ||
+		strings.Contains(err.Error(), "exceeded") || r != nil {
+		t.Fatalf("err = %v (result %v), want %v and %v starting %q, no result", err, r, pluginapi.ErrHostMemory, pluginapi.ErrPluginMemory, want)
+	}
+}
+
+// A reservation that fails while the sandbox keeps idle instances or
+// snapshots is retried after closing them, least recently used first:
+// here the host has room only once no instance is idle, and the run of
+// another plugin succeeds where it failed before (ErrPluginMemory: the
+// idle instance of the first plugin kept its reservation).
+func TestReserveFreesIdle(t *testing.T) {
+	ctx := context.Background()
+	sb := newSandbox(t, Config{})
+	m, mod := readPlugin(t, "echo")
+	p, err := sb.Load(ctx, m, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	in := func() pluginapi.Document {
+		return pluginapi.Document{ContentType: "text/plain", Content: strings.NewReader("x"), Size: 1}
+	}
+	if _, err := runWithin(t, p, pluginapi.Call{TenantID: "a", Input: in()}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := sb.idle.stats(); n == 0 {
+		t.Fatal("no idle instance after a run")
+	}
+	calls := 0
+	sb.reserve = func(limit uint64) ([]byte, error) {
+		calls++
+		if n, _ := sb.idle.stats(); n > 0 {
+			return nil, syscall.ENOMEM
+		}
+		return reserve(limit)
+	}
+	m2, mod2 := readPlugin(t, "upper")
+	p2, err := sb.Load(ctx, m2, mod2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close(ctx)
+	if _, err := runWithin(t, p2, pluginapi.Call{TenantID: "a", Input: in()}); err != nil {
+		t.Fatalf("run with the host's room behind an idle instance: %v", err)
+	}
+	if calls < 2 {
+		t.Fatalf("%d reservations, want the failed one and its retry", calls)
 	}
 }

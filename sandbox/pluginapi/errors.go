@@ -26,7 +26,17 @@ var (
 	// machine's speed or load: the same input always hits it.
 	ErrInstructionLimit = errors.New("sandbox: plugin exceeded its instruction budget")
 	// ErrPluginMemory: the guest tried to grow its memory past its limit.
+	// Errors wrapping ErrHostMemory match it too (compatibility: before
+	// 2026-12-07 a failed reservation was only ErrPluginMemory): test
+	// ErrHostMemory first to tell the host's condition from the plugin's.
 	ErrPluginMemory = errors.New("sandbox: plugin exceeded its memory limit")
+	// ErrHostMemory: the host could not reserve a new instance's memory
+	// limit (the address space, the commit limit, vm.max_map_count or
+	// RLIMIT_AS exhausted), even after the sandbox closed its idle
+	// instances and dropped its snapshots: the host's condition, not the
+	// plugin's fault; the guest did not run, and a later run may succeed.
+	// Errors that wrap it also match ErrPluginMemory.
+	ErrHostMemory = errors.New("sandbox: the host could not reserve memory")
 	// ErrPluginTrap: the guest trapped (panic, unreachable, out-of-bounds
 	// access, bad pointer passed to a host function, proc_exit). The message
 	// includes the guest's panic text when it printed one.

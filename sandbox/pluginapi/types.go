@@ -190,7 +190,7 @@ type Validator interface {
 	// are accepted, an error wrapping ErrInvalidParams when they are
 	// refused (a *Refusal when the guest refused them), or one wrapping
 	// ErrPluginTrap, ErrPluginTimeout, ErrInstructionLimit,
-	// ErrPluginMemory, ErrHostCallLimit, ErrHostFailure, ErrClosed or the
+	// ErrPluginMemory, ErrHostMemory, ErrHostCallLimit, ErrHostFailure, ErrClosed or the
 	// caller's ctx.Err() when the call failed.
 	Validate(ctx context.Context, tenantID string, params map[string]string) error
 }
