@@ -117,7 +117,7 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 		if err != nil {
 			return err
 		}
-		if err := s.validateParams(ctx, st, lp, step.Params); err != nil {
+		if _, err := s.validateParams(ctx, st, lp, step.Params); err != nil {
 			return stepParamsErr(src, i, step, err)
 		}
 	}
@@ -126,13 +126,17 @@ func (s *Session) checkSteps(ctx context.Context, st driver.TenantStore, src []b
 
 // validateParams has a loaded plugin check params with its validate
 // export (pluginapi.Validator), when it has one, in the tenant's instance
-// pool; it returns the sandbox's error as is.
-func (s *Session) validateParams(ctx context.Context, st driver.TenantStore, lp *loadedPlugin, params map[string]string) error {
+// pool; it returns the sandbox's error as is and, once the validate
+// export ran (pluginapi.ValidateReporter), its result: what it used.
+func (s *Session) validateParams(ctx context.Context, st driver.TenantStore, lp *loadedPlugin, params map[string]string) (*pluginapi.Result, error) {
 	v, ok := lp.p.(pluginapi.Validator)
 	if !ok || !v.Validates() {
-		return nil
+		return nil, nil
 	}
-	return v.Validate(ctx, s.e.poolKey(st.Tenant()), nonNilParams(params))
+	if r, ok := v.(pluginapi.ValidateReporter); ok {
+		return r.ValidateReport(ctx, s.e.poolKey(st.Tenant()), nonNilParams(params))
+	}
+	return nil, v.Validate(ctx, s.e.poolKey(st.Tenant()), nonNilParams(params))
 }
 
 // stepParamsErr is the error of pipeline create when step i's plugin did

@@ -235,7 +235,8 @@ func (e *Engine) poolKey(t docex.Tenant) string {
 // saying why the engine refused the plugin's output; docex.ErrConflict
 // (the document was given new content during the run) or
 // docex.ErrNotFound (it was deleted during the run), writing nothing but
-// the audit entry.
+// the audit entry. An error of a run that failed once the plugin ran is a
+// *RunFailure with the run's report.
 func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[string]string) (RunResult, error) {
 	if s.e.cfg.Sandbox == nil {
 		return RunResult{}, docex.ErrNoSandbox
@@ -250,11 +251,11 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	}
 	out, err := s.runStep(ctx, st, name, docID, params)
 	if err != nil {
-		return RunResult{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out)))
+		return RunResult{}, ranFailure(withAuditErr(err, s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out))), out)
 	}
 	ss, err := s.stageStep(ctx, st, out, false)
 	if err != nil {
-		return RunResult{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out)))
+		return RunResult{}, ranFailure(withAuditErr(err, s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out))), out)
 	}
 	defer ss.discard()
 	var res RunResult
@@ -297,9 +298,34 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 		return tx.AppendAudit(ctx, e)
 	})
 	if err != nil {
-		return RunResult{}, withAuditErr(err, s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out)))
+		return RunResult{}, ranFailure(withAuditErr(err, s.auditOutcome(ctx, st, "plugin.run", name, err, runDetail(docID, out))), out)
 	}
 	return res, nil
+}
+
+// RunFailure is the error of a run (Session.RunPlugin) that failed once
+// the plugin ran: its docex_validate (refusing the parameters or failing),
+// its start function or _initialize, its entry, or the engine refusing or
+// failing to write what it made. It says and matches what the error it
+// wraps does (errors.Is, docex.Code); errors.As gives what the run used,
+// the report of its audit entry (docs/json.md, RunReport). A run refused
+// before the plugin ran (no such plugin or document, a content type it
+// does not accept, parameters its manifest refused) has none.
+type RunFailure struct {
+	Err    error
+	Report RunReport
+}
+
+func (e *RunFailure) Error() string { return e.Err.Error() }
+func (e *RunFailure) Unwrap() error { return e.Err }
+
+// ranFailure is err with out's report (a *RunFailure) when the plugin
+// ran, else err.
+func ranFailure(err error, out *StepOutput) error {
+	if err == nil || out == nil || !out.ran {
+		return err
+	}
+	return &RunFailure{Err: err, Report: out.Report}
 }
 
 // runDetail is a run's audit detail: the document, whether the guest ran,
@@ -361,9 +387,12 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 	}
 	// A plugin that checks its parameters (docex_validate) refuses bad
 	// ones as such (invalid parameters), before its run would fail on
-	// them; pipeline jobs skip this: pipeline create checked.
-	if err := s.validateParams(ctx, st, lp, params); err != nil {
-		return nil, mapPluginErr(err)
+	// them; pipeline jobs skip this: pipeline create checked. A refusal
+	// or failure of the validate export is a run (ran, with what it used).
+	if res, err := s.validateParams(ctx, st, lp, params); err != nil {
+		out, err := stepOutput(name, doc, res, err)
+		out.moduleSHA256 = rec.ModuleSHA256
+		return out, err
 	}
 	out, err := s.runLoaded(ctx, st, name, lp, doc, nil, params)
 	if out != nil {

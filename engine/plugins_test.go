@@ -664,3 +664,63 @@ func TestPluginInitFailureReport(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFailureCarriesReport: a run that failed once the plugin ran, its
+// docex_validate refusing the parameters or trapping or its entry
+// trapping, returns a *engine.RunFailure with the run's report (the one
+// of its audit entry, which says ran=true), matching the typed error as
+// before; a run refused before the plugin ran (no such document,
+// parameters the manifest refused) has none and its entry says
+// ran=false. Before, RunPlugin's error had no report, and a
+// docex_validate that refused or failed was audited ran=false with a
+// zero report.
+func TestRunFailureCarriesReport(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	e.install(t, e.a, "validate")
+	e.install(t, e.a, "trap")
+	cases := []struct {
+		name, plugin, doc string
+		params            map[string]string
+		kind              error
+		ran               bool
+	}{
+		{"validate refuses", "validate", e.aDoc.ID, map[string]string{"mode": "refuse"}, docex.ErrPluginInvalid, true},
+		{"validate traps", "validate", e.aDoc.ID, map[string]string{"mode": "trap"}, docex.ErrPluginFailed, true},
+		{"entry traps", "trap", e.aDoc.ID, nil, docex.ErrPluginFailed, true},
+		{"manifest refuses", "validate", e.aDoc.ID, map[string]string{"bogus": "1"}, docex.ErrPluginInvalid, false},
+		{"no document", "trap", "0190c1a2-0000-7000-8000-000000000000", nil, docex.ErrNotFound, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.writerA.RunPlugin(ctx, tc.plugin, tc.doc, tc.params)
+			var rf *engine.RunFailure
+			if !errors.Is(err, tc.kind) || errors.As(err, &rf) != tc.ran {
+				t.Fatalf("err = %v (%T), want %v, a RunFailure: %v", err, err, tc.kind, tc.ran)
+			}
+			log, aerr := e.a.Audit(ctx, docex.Page{Limit: 1})
+			if aerr != nil {
+				t.Fatal(aerr)
+			}
+			d := log[0].Detail
+			var rep engine.RunReport
+			b, _ := json.Marshal(d["report"])
+			_ = json.Unmarshal(b, &rep)
+			if log[0].Operation != "plugin.run" || d["ran"] != tc.ran {
+				t.Fatalf("audit %+v, want plugin.run with ran=%v", log[0], tc.ran)
+			}
+			if !tc.ran {
+				if rep.Instructions != 0 || rep.PeakMemoryBytes != 0 {
+					t.Fatalf("audit report %+v, want zeros", rep)
+				}
+				return
+			}
+			if rf.Report.PeakMemoryBytes == 0 || rf.Report.Instructions == 0 && rf.Report.InitInstructions == 0 {
+				t.Fatalf("report %+v, want what the run used", rf.Report)
+			}
+			if rep.PeakMemoryBytes != rf.Report.PeakMemoryBytes || rep.Instructions != rf.Report.Instructions || rep.ColdStart != rf.Report.ColdStart {
+				t.Fatalf("audit report %+v, error's %+v: want the same", rep, rf.Report)
+			}
+		})
+	}
+}

@@ -120,17 +120,27 @@ func (p *Plugin) Validates() bool { return p != nil && p.validate != "" }
 // (ErrPluginTrap, ErrInstructionLimit, ErrPluginTimeout...), their
 // messages naming the validate export.
 func (p *Plugin) Validate(ctx context.Context, tenantID string, params map[string]string) error {
+	_, err := p.ValidateReport(ctx, tenantID, params)
+	return err
+}
+
+// ValidateReport is Validate that also returns, once the validate
+// function ran (its instance's start function or _initialize included),
+// a Result with its Status, Message, Logs and Report, accepted or not;
+// nil when the guest did not run (no validate function, parameters the
+// manifest refused, an instance that could not be made). It makes *Plugin
+// a pluginapi.ValidateReporter.
+func (p *Plugin) ValidateReport(ctx context.Context, tenantID string, params map[string]string) (*pluginapi.Result, error) {
 	if p == nil {
-		return fmt.Errorf("%w: no plugin", pluginapi.ErrInvalidParams)
+		return nil, fmt.Errorf("%w: no plugin", pluginapi.ErrInvalidParams)
 	}
 	if p.validate == "" {
 		if tenantID == "" {
-			return fmt.Errorf("%w: empty TenantID", pluginapi.ErrInvalidParams)
+			return nil, fmt.Errorf("%w: empty TenantID", pluginapi.ErrInvalidParams)
 		}
-		return p.checkParams(params)
+		return nil, p.checkParams(params)
 	}
-	_, err := p.run(ctx, pluginapi.Call{TenantID: tenantID, Params: params}, callOpts{validate: true})
-	return err
+	return p.run(ctx, pluginapi.Call{TenantID: tenantID, Params: params}, callOpts{validate: true})
 }
 
 // callOpts varies what run calls: the validate export, or (tests only)

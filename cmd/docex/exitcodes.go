@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/engine"
 )
 
 // Exit codes: the one table mapping error kinds to process exit codes.
@@ -64,7 +65,12 @@ func interrupted(cmd *command, err error) error {
 	if err.Error() != context.Canceled.Error() {
 		msg += ": " + err.Error()
 	}
-	return docex.Errorf(docex.ErrInterrupted, "%s", msg)
+	ierr := docex.Errorf(docex.ErrInterrupted, "%s", msg)
+	if rf := (*engine.RunFailure)(nil); errors.As(err, &rf) {
+		// A run stopped once the plugin ran: its report is still shown.
+		return &engine.RunFailure{Err: ierr, Report: rf.Report}
+	}
+	return ierr
 }
 
 // exitCode returns the exit code for err (0 for nil).

@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/engine"
 )
 
 // emit writes a command's result: with --json, v as one JSON value
@@ -53,10 +56,23 @@ type errorJSON struct {
 	} `json:"error"`
 }
 
+// runErrorJSON is docex run's --json error object: errorJSON with, as in
+// the run's audit entry, whether the plugin ran and what the run used
+// (all zeros when it did not run).
+type runErrorJSON struct {
+	errorJSON
+	Ran    bool             `json:"ran"`
+	Report engine.RunReport `json:"report"`
+}
+
 // printError writes err to stderr: "docex: MESSAGE" and a "hint:" line
-// saying what to do next, or with --json one errorJSON object.
+// saying what to do next, or with --json one errorJSON object (for docex
+// run, a runErrorJSON). A run that failed once the plugin ran
+// (engine.RunFailure) has a "report:" line after them.
 func (c *cli) printError(err error) {
 	hint := hintFor(err, c.g)
+	var rf *engine.RunFailure
+	ran := errors.As(err, &rf)
 	if c.g.json {
 		var e errorJSON
 		e.Error.Code = docex.Code(err)
@@ -65,6 +81,14 @@ func (c *cli) printError(err error) {
 		e.Error.Hint = hint
 		enc := json.NewEncoder(c.stderr)
 		enc.SetEscapeHTML(false)
+		if c.cmd != nil && c.cmd.path == "run" {
+			re := runErrorJSON{errorJSON: e, Ran: ran, Report: engine.RunReport{CapabilityDenials: []string{}}}
+			if ran {
+				re.Report = rf.Report
+			}
+			enc.Encode(re)
+			return
+		}
 		enc.Encode(e)
 		return
 	}
@@ -79,4 +103,18 @@ func (c *cli) printError(err error) {
 			prefix = ""
 		}
 	}
+	if ran {
+		writef(c.stderr, "%s\n", failedReportLine(rf.Report))
+	}
+}
+
+// failedReportLine is the "report:" line of a run that failed once the
+// plugin ran (on stderr, after the error).
+func failedReportLine(r engine.RunReport) string {
+	line := fmt.Sprintf("report: %.3f ms, %d instructions, peak memory %d bytes, %d host calls, %d bytes in, %d bytes out",
+		r.DurationMS, r.Instructions, r.PeakMemoryBytes, r.HostCalls, r.BytesIn, r.BytesOut)
+	if r.ColdStart && (r.InitDurationMS > 0 || r.InitInstructions > 0) {
+		line += fmt.Sprintf("; initialisation %.3f ms, %d instructions", r.InitDurationMS, r.InitInstructions)
+	}
+	return line
 }

@@ -310,3 +310,64 @@ func installEntries(t *testing.T, h *harness, args ...string) []installEntry {
 	}
 	return got
 }
+
+// TestRunFailureReport: a docex run that failed once the plugin ran (its
+// entry trapping, its docex_validate refusing the parameters) shows what
+// the run used: with --json the error object has "ran": true and the
+// "report" (a RunReport, as in the audit entry), without it a "report:"
+// line on stderr after the error; a run refused before the plugin ran has
+// "ran": false and a zero report, and no such line. Before, a failed run
+// showed no report, and a docex_validate refusal was not a run.
+func TestRunFailureReport(t *testing.T) {
+	t.Parallel()
+	shapes := parseJSONShapes(t)
+	h := newHarness(t)
+	h.ok("init")
+	h.ok("tenant", "create", "acme")
+	u := []string{"--tenant", "acme", "--user", "alice", "--roles", "admin"}
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("basket", "create", "b")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "b", h.file("a.txt", "alpha"), "-q")...).stdout)
+	for _, p := range []string{"trap", "validate", "derive"} {
+		h.ok(with("plugin", "install", "../../testplugins/"+p)...)
+	}
+	cases := []struct {
+		name string
+		code int
+		args []string
+		ran  bool
+	}{
+		{"entry traps", exitPlugin, with("run", "trap", id), true},
+		{"validate refuses", exitInvalid, with("run", "validate", id, "--param", "mode=refuse"), true},
+		{"manifest refuses", exitInvalid, with("run", "derive", id), false},
+		{"no document", exitNotFound, with("run", "trap", "0190c1a2-0000-7000-8000-000000000000"), false},
+	}
+	for _, tc := range cases {
+		r := h.want(tc.code, append(tc.args, "--json")...)
+		var e struct {
+			Error  map[string]any `json:"error"`
+			Ran    *bool          `json:"ran"`
+			Report map[string]any `json:"report"`
+		}
+		dec := json.NewDecoder(strings.NewReader(r.stderr))
+		if err := dec.Decode(&e); err != nil || dec.More() || e.Ran == nil || e.Report == nil || e.Error["code"] == nil {
+			t.Fatalf("%s: stderr %q, want one error object with ran and report", tc.name, r.stderr)
+		}
+		for _, p := range shapes.shapeMismatches("run error report", "RunReport", e.Report) {
+			t.Errorf("%s: %s", tc.name, p)
+		}
+		if *e.Ran != tc.ran || tc.ran == (e.Report["peak_memory_bytes"] == 0.0) {
+			t.Errorf("%s: ran %v, report %v, want ran %v and a report of what it used exactly when it ran", tc.name, *e.Ran, e.Report, tc.ran)
+		}
+		r = h.want(tc.code, tc.args...)
+		if got := regexp.MustCompile(`(?m)^report: [0-9.]+ ms, [0-9]+ instructions, peak memory [1-9][0-9]* bytes, `).MatchString(r.stderr); got != tc.ran {
+			t.Errorf("%s: stderr %q: report line %v, want %v", tc.name, r.stderr, got, tc.ran)
+		}
+	}
+	// Other commands' errors keep the four-key error object.
+	r := h.want(exitNotFound, with("doc", "get", "0190c1a2-0000-7000-8000-000000000000", "--json")...)
+	var other map[string]any
+	if err := json.Unmarshal([]byte(r.stderr), &other); err != nil || len(other) != 1 {
+		t.Errorf("doc get error %q, want only the error object", r.stderr)
+	}
+}

@@ -116,7 +116,9 @@ Examples:
 documents to the document's basket, in one transaction; a failed run writes
 nothing (exit 6). Parameters the plugin's manifest or its own check
 (docex_validate) refuses are refused before the run (exit 2). Every run's
-resource report is in the audit log.
+resource report is in the audit log; a run that failed once the plugin
+ran (docex_validate included) prints it on stderr after the error
+("report: ..."; --json: "ran" and "report" beside "error").
 
 It prints the plugin's status and message, the metadata it set ("metadata
 set:", not the document's other keys), the documents it derived, its logs

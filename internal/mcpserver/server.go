@@ -506,7 +506,16 @@ func shortenQuoted(req *mcp.CallToolRequest, res mcp.Result) {
 // toolError is the message a model gets for a failed call: the error's
 // code, the engine's message and what to do about it.
 func (s *Server) toolError(err error) error {
-	return errors.New(errorText(s.explain(asInterrupted(err))))
+	text := errorText(s.explain(asInterrupted(err)))
+	var rf *engine.RunFailure
+	if errors.As(err, &rf) {
+		// A run that failed once the plugin ran (run_plugin): what it
+		// used, on a line of its own, as docex run --json's "report".
+		if data, jerr := json.Marshal(rf.Report); jerr == nil {
+			text += "\nreport: " + string(data)
+		}
+	}
+	return errors.New(text)
 }
 
 // errorText is the text of a failed call: "code: message. hint" (without

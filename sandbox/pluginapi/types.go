@@ -195,6 +195,19 @@ type Validator interface {
 	Validate(ctx context.Context, tenantID string, params map[string]string) error
 }
 
+// ValidateReporter is a Validator that also reports what its validate
+// function used: *sandbox.Plugin implements it.
+type ValidateReporter interface {
+	Validator
+	// ValidateReport is Validate that also returns, once the validate
+	// function ran (its start function or _initialize included: a
+	// failed initialisation's Report has its InitDuration and
+	// InitInstructions), a Result with its Status, Message, Logs and
+	// Report, whether it accepted the parameters or not; nil when the
+	// guest did not run.
+	ValidateReport(ctx context.Context, tenantID string, params map[string]string) (*Result, error)
+}
+
 // Refusal is the error of a validate function that refused its
 // parameters (returned non-zero). It wraps ErrInvalidParams.
 type Refusal struct {
