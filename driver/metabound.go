@@ -33,6 +33,18 @@ type DocumentMetaBoundReader interface {
 	DocumentMetaBound(ctx context.Context, id string, metaBytes int) (BoundDocument, error)
 }
 
+// DocumentMetaKeysReader is implemented by tenant stores that read one
+// document with only the values of some keys of its metadata, bounded as
+// DocumentMetaBoundReader bounds them: the document of Document (the
+// same errors), its metadata holding the values of keys (those the
+// document has; a key given twice counts once, an empty keys gives none)
+// that BoundMeta keeps within metaBytes, MetadataOmitted naming the keys
+// of the others; the values of other keys are not read, nor their
+// lengths (the MCP get_document with keys).
+type DocumentMetaKeysReader interface {
+	DocumentMetaKeys(ctx context.Context, id string, keys []string, metaBytes int) (BoundDocument, error)
+}
+
 // BoundDocument is a document with its metadata bounded
 // (MetaBoundReader): Metadata holds the values kept, MetadataOmitted the
 // keys of the values left out, in key order (nil when none was).

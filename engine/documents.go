@@ -1275,6 +1275,40 @@ func (s *Session) DocumentMetaBound(ctx context.Context, id string, metaBytes in
 	return d, err
 }
 
+// DocumentMetaKeys is DocumentMetaBound of the values of keys only
+// (driver.DocumentMetaKeysReader): the metadata holds the values of those
+// keys the document has (an empty keys gives none) that fit in metaBytes,
+// MetadataOmitted the keys of the others; the values of other keys are
+// not read. Audited as Document.
+func (s *Session) DocumentMetaKeys(ctx context.Context, id string, keys []string, metaBytes int) (BoundDocument, error) {
+	if err := checkID("document", id); err != nil {
+		return BoundDocument{}, err
+	}
+	st, err := s.open(ctx, tenancy.ActionRead, "document.get", id)
+	if err != nil {
+		return BoundDocument{}, err
+	}
+	defer st.Close()
+	var d BoundDocument
+	if r, ok := st.(driver.DocumentMetaKeysReader); ok {
+		d, err = r.DocumentMetaKeys(ctx, id, keys, metaBytes)
+	} else {
+		var full docex.Document
+		if full, err = st.Document(ctx, id); err == nil {
+			m := map[string]docex.Value{}
+			for _, k := range keys {
+				if v, ok := full.Metadata[k]; ok {
+					m[k] = v
+				}
+			}
+			full.Metadata = m
+			d = driver.BoundDocuments([]docex.Document{full}, metaBytes)[0]
+		}
+	}
+	err = s.readDone(ctx, st, "document.get", id, err)
+	return d, err
+}
+
 // DocumentIn returns a document only if it belongs to the basket, and
 // docex.ErrNotFound otherwise.
 func (s *Session) DocumentIn(ctx context.Context, basketID, id string) (docex.Document, error) {

@@ -125,10 +125,58 @@ func (f *fixture) testMetaBound(t *testing.T) {
 			check("Session.DocumentMetaBound", []driver.BoundDocument{sd}, []docex.Document{fd}, metaBytes)
 		}
 	}
+	// Some keys of one document (driver.DocumentMetaKeysReader,
+	// get_document with keys): the values of those keys the document has,
+	// bounded as BoundMeta bounds them (b alone fits in 1000, c after it
+	// does not); an empty keys gives none.
+	kr, ok := st.(driver.DocumentMetaKeysReader)
+	if !ok {
+		t.Fatal("the tenant store is not a driver.DocumentMetaKeysReader (both of docex's are)")
+	}
+	for _, metaBytes := range []int{bound, engine.MaxDocumentMetaBytes + 1<<20} {
+		for _, keys := range [][]string{{"b", "c", "zz"}, {"x", "k", "k"}, {"u"}, {}} {
+			for _, fd := range all {
+				some := fd
+				some.Metadata = map[string]docex.Value{}
+				for _, k := range keys {
+					if v, ok := fd.Metadata[k]; ok {
+						some.Metadata[k] = v
+					}
+				}
+				w := driver.BoundDocuments([]docex.Document{some}, metaBytes)[0]
+				for what, get := range map[string]func() (driver.BoundDocument, error){
+					"DocumentMetaKeys":         func() (driver.BoundDocument, error) { return kr.DocumentMetaKeys(bg, fd.ID, keys, metaBytes) },
+					"Session.DocumentMetaKeys": func() (driver.BoundDocument, error) { return s.DocumentMetaKeys(bg, fd.ID, keys, metaBytes) },
+				} {
+					d, err := get()
+					must(t, err)
+					if d.ID != fd.ID || d.Name != fd.Name || d.Checksum != fd.Checksum || d.Metadata == nil {
+						t.Fatalf("%s %v: document %s %s (metadata nil: %t), want %s %s", what, keys, d.ID, d.Name, d.Metadata == nil, fd.ID, fd.Name)
+					}
+					if got, want := slices.Sorted(maps.Keys(d.Metadata)), slices.Sorted(maps.Keys(w.Metadata)); !slices.Equal(got, want) || !slices.Equal(d.MetadataOmitted, w.MetadataOmitted) {
+						t.Fatalf("%s %v, %d bytes: %s has keys %v, omitted %v; want %v, omitted %v", what, keys, metaBytes, fd.Name, got, d.MetadataOmitted, want, w.MetadataOmitted)
+					}
+					for k, v := range d.Metadata {
+						if fv := fd.Metadata[k]; v.Type() != fv.Type() || v.Canonical() != fv.Canonical() {
+							t.Fatalf("%s %v: %s[%s] differs", what, keys, fd.Name, k)
+						}
+					}
+				}
+			}
+		}
+	}
+	d, err := kr.DocumentMetaKeys(bg, byNameID(all, "mixed.txt"), []string{"b", "c", "zz"}, bound)
+	must(t, err)
+	if got := slices.Sorted(maps.Keys(d.Metadata)); !slices.Equal(got, []string{"b"}) || !slices.Equal(d.MetadataOmitted, []string{"c"}) {
+		t.Fatalf("DocumentMetaKeys of mixed.txt [b c zz]: keys %v, omitted %v; want [b], omitted [c]", got, d.MetadataOmitted)
+	}
 	const unknown = "0190c1a2-0000-7000-8000-000000000000"
 	_, werr := st.Document(bg, unknown)
 	if _, err := dr.DocumentMetaBound(bg, unknown, bound); !errors.Is(err, docex.ErrNotFound) || werr == nil || err.Error() != werr.Error() {
 		t.Fatalf("DocumentMetaBound of an unknown id: %v, want Document's %v", err, werr)
+	}
+	if _, err := kr.DocumentMetaKeys(bg, unknown, []string{"k"}, bound); !errors.Is(err, docex.ErrNotFound) || err.Error() != werr.Error() {
+		t.Fatalf("DocumentMetaKeys of an unknown id: %v, want Document's %v", err, werr)
 	}
 	// The engine's listing, over the store.
 	got, err := s.DocumentsMetaBound(bg, b.ID, docex.Page{Limit: 100}, bound)
@@ -141,4 +189,14 @@ func (f *fixture) testMetaBound(t *testing.T) {
 	full, _, err = s.FindDocuments(bg, b.ID, filters, docex.Page{Limit: 100})
 	must(t, err)
 	check("Session.FindDocumentsMetaBound", got, full, bound)
+}
+
+// byNameID returns the id of the document of docs named name.
+func byNameID(docs []docex.Document, name string) string {
+	for _, d := range docs {
+		if d.Name == name {
+			return d.ID
+		}
+	}
+	return ""
 }

@@ -13,12 +13,29 @@ var (
 	_ driver.MetaBoundReader         = (*store)(nil)
 	_ driver.MetaBoundReader         = (*tx)(nil)
 	_ driver.DocumentMetaBoundReader = (*store)(nil)
+	_ driver.DocumentMetaKeysReader  = (*store)(nil)
 )
 
 // DocumentMetaBound implements driver.DocumentMetaBoundReader: Document's
 // document, its metadata bounded to metaBytes (attachMetaBound), in one
 // read transaction.
-func (s *store) DocumentMetaBound(ctx context.Context, id string, metaBytes int) (out driver.BoundDocument, err error) {
+func (s *store) DocumentMetaBound(ctx context.Context, id string, metaBytes int) (driver.BoundDocument, error) {
+	return s.documentMetaBound(ctx, id, nil, metaBytes)
+}
+
+// DocumentMetaKeys implements driver.DocumentMetaKeysReader: as
+// DocumentMetaBound, of the values of keys only (the others are not read,
+// nor their lengths).
+func (s *store) DocumentMetaKeys(ctx context.Context, id string, keys []string, metaBytes int) (driver.BoundDocument, error) {
+	if keys == nil {
+		keys = []string{}
+	}
+	return s.documentMetaBound(ctx, id, keys, metaBytes)
+}
+
+// documentMetaBound is DocumentMetaBound of the values of keys only, or
+// of every value when keys is nil.
+func (s *store) documentMetaBound(ctx context.Context, id string, keys []string, metaBytes int) (out driver.BoundDocument, err error) {
 	err = s.read(ctx, func(q pgx.Tx) error {
 		d, err := scanDoc(q.QueryRow(ctx, sqlDocumentByID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -27,7 +44,7 @@ func (s *store) DocumentMetaBound(ctx context.Context, id string, metaBytes int)
 		if err != nil {
 			return s.b.wrap(err, "read %s", docWhat(id))
 		}
-		bd, err := attachMetaBound(ctx, s.b, q, []docex.Document{d}, metaBytes)
+		bd, err := attachMetaBound(ctx, s.b, q, []docex.Document{d}, keys, metaBytes)
 		if err == nil {
 			out = bd[0]
 		}
@@ -41,6 +58,8 @@ const (
 	// the value: octet_length reads a stored (TOASTed) value's length
 	// without reading the value.
 	sqlMetaSizesOf = `SELECT document_id, key, vtype, octet_length(value) FROM metadata WHERE document_id = ANY($1)`
+	// sqlMetaSizesOfKeys is sqlMetaSizesOf of some keys only.
+	sqlMetaSizesOfKeys = sqlMetaSizesOf + ` AND key = ANY($2)`
 	// sqlMetaPairs reads the values of (document, key) pairs, through the
 	// metadata primary key.
 	sqlMetaPairs = `SELECT m.document_id, m.key, m.vtype, m.value FROM unnest($1::text[], $2::text[]) AS p(d, k)
@@ -90,7 +109,7 @@ func listDocumentsMetaBound(ctx context.Context, b *Backend, q querier, basketID
 	if err != nil {
 		return nil, err
 	}
-	return attachMetaBound(ctx, b, q, docs, metaBytes)
+	return attachMetaBound(ctx, b, q, docs, nil, metaBytes)
 }
 
 func findDocumentsMetaBound(ctx context.Context, b *Backend, q querier, basketID string, filters []docex.MetaFilter, page docex.Page, metaBytes int) ([]driver.BoundDocument, int64, error) {
@@ -98,14 +117,15 @@ func findDocumentsMetaBound(ctx context.Context, b *Backend, q querier, basketID
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := attachMetaBound(ctx, b, q, docs, metaBytes)
+	out, err := attachMetaBound(ctx, b, q, docs, nil, metaBytes)
 	return out, total, err
 }
 
 // attachMetaBound fills in the metadata of docs (whose maps are empty)
 // bounded to metaBytes (driver.BoundMeta): the keys, types and lengths
-// first, then only the values kept.
-func attachMetaBound(ctx context.Context, b *Backend, q querier, docs []docex.Document, metaBytes int) ([]driver.BoundDocument, error) {
+// first, then only the values kept. With keys not nil, only the values of
+// those keys are looked at.
+func attachMetaBound(ctx context.Context, b *Backend, q querier, docs []docex.Document, keys []string, metaBytes int) ([]driver.BoundDocument, error) {
 	out := make([]driver.BoundDocument, len(docs))
 	if len(docs) == 0 {
 		return out, nil
@@ -117,7 +137,11 @@ func attachMetaBound(ctx context.Context, b *Backend, q querier, docs []docex.Do
 		byID[d.ID] = i
 	}
 	sizes := make([][]driver.MetaSize, len(docs))
-	rows, err := q.Query(ctx, sqlMetaSizesOf, pgx.QueryExecModeExec, ids)
+	query, args := sqlMetaSizesOf, []any{pgx.QueryExecModeExec, ids}
+	if keys != nil {
+		query, args = sqlMetaSizesOfKeys, append(args, keys)
+	}
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, b.wrap(err, "read metadata")
 	}
@@ -145,7 +169,7 @@ func attachMetaBound(ctx context.Context, b *Backend, q querier, docs []docex.Do
 			pairDocs, pairKeys = append(pairDocs, docs[i].ID), append(pairKeys, k)
 		}
 	}
-	if !cut { // every value is kept
+	if !cut && keys == nil { // every value is kept
 		if err := attachMeta(ctx, b, q, docs); err != nil {
 			return nil, err
 		}

@@ -12,12 +12,29 @@ import (
 var (
 	_ driver.MetaBoundReader         = (*store)(nil)
 	_ driver.DocumentMetaBoundReader = (*store)(nil)
+	_ driver.DocumentMetaKeysReader  = (*store)(nil)
 )
 
 // DocumentMetaBound implements driver.DocumentMetaBoundReader: Document's
 // document, its metadata bounded to metaBytes (loadMetaBound), the row
 // and the metadata of one snapshot.
-func (r reader) DocumentMetaBound(ctx context.Context, id string, metaBytes int) (out driver.BoundDocument, err error) {
+func (r reader) DocumentMetaBound(ctx context.Context, id string, metaBytes int) (driver.BoundDocument, error) {
+	return r.documentMetaBound(ctx, id, nil, metaBytes)
+}
+
+// DocumentMetaKeys implements driver.DocumentMetaKeysReader: as
+// DocumentMetaBound, of the values of keys only (the others are not read,
+// nor their lengths).
+func (r reader) DocumentMetaKeys(ctx context.Context, id string, keys []string, metaBytes int) (driver.BoundDocument, error) {
+	if keys == nil {
+		keys = []string{}
+	}
+	return r.documentMetaBound(ctx, id, keys, metaBytes)
+}
+
+// documentMetaBound is DocumentMetaBound of the values of keys only, or
+// of every value when keys is nil.
+func (r reader) documentMetaBound(ctx context.Context, id string, keys []string, metaBytes int) (out driver.BoundDocument, err error) {
 	err = r.snap(ctx, func(r reader) error {
 		docs, err := r.scanDocs(ctx, `SELECT `+docCols+` FROM documents d WHERE d.id = ?`, id)
 		if err != nil {
@@ -26,7 +43,7 @@ func (r reader) DocumentMetaBound(ctx context.Context, id string, metaBytes int)
 		if len(docs) == 0 {
 			return docex.Errorf(docex.ErrNotFound, "document %q not found", id)
 		}
-		bd, err := r.loadMetaBound(ctx, docs, metaBytes)
+		bd, err := r.loadMetaBound(ctx, docs, keys, metaBytes)
 		if err == nil {
 			out = bd[0]
 		}
@@ -46,7 +63,7 @@ func (r reader) DocumentsMetaBound(ctx context.Context, basketID string, page do
 		docs, err := r.scanDocs(ctx, `SELECT `+docCols+` FROM documents d WHERE d.basket_id = ? ORDER BY `+orderBy(page.Order, "d.id", "d.name")+` LIMIT ? OFFSET ?`,
 			basketID, page.Limit, page.Offset)
 		if err == nil {
-			out, err = r.loadMetaBound(ctx, docs, metaBytes)
+			out, err = r.loadMetaBound(ctx, docs, nil, metaBytes)
 		}
 		return err
 	})
@@ -60,7 +77,7 @@ func (r reader) FindDocumentsMetaBound(ctx context.Context, basketID string, fil
 		docs, n, err := r.findDocumentsWith(ctx, basketID, filters, page, r.scanDocs)
 		if err == nil {
 			total = n
-			out, err = r.loadMetaBound(ctx, docs, metaBytes)
+			out, err = r.loadMetaBound(ctx, docs, nil, metaBytes)
 		}
 		return err
 	})
@@ -70,8 +87,9 @@ func (r reader) FindDocumentsMetaBound(ctx context.Context, basketID string, fil
 // loadMetaBound fills in the metadata of docs bounded to metaBytes
 // (driver.BoundMeta): the keys, types and lengths first (octet_length
 // takes a value's length from its record header, without reading the
-// value), then the values kept only.
-func (r reader) loadMetaBound(ctx context.Context, docs []docex.Document, metaBytes int) ([]driver.BoundDocument, error) {
+// value), then the values kept only. With keys not nil, only the values
+// of those keys are looked at.
+func (r reader) loadMetaBound(ctx context.Context, docs []docex.Document, keys []string, metaBytes int) ([]driver.BoundDocument, error) {
 	out := make([]driver.BoundDocument, len(docs))
 	if len(docs) == 0 {
 		return out, nil
@@ -84,7 +102,16 @@ func (r reader) loadMetaBound(ctx context.Context, docs []docex.Document, metaBy
 		args[i] = docs[i].ID
 	}
 	sizes := make([][]driver.MetaSize, len(docs))
-	rows, err := r.q.QueryContext(ctx, `SELECT document_id, key, vtype, octet_length(value) FROM metadata WHERE document_id IN (?`+strings.Repeat(",?", len(docs)-1)+`)`, args...)
+	query := `SELECT document_id, key, vtype, octet_length(value) FROM metadata WHERE document_id IN (?` + strings.Repeat(",?", len(docs)-1) + `)`
+	if keys != nil {
+		list, err := json.Marshal(keys)
+		if err != nil {
+			return nil, err
+		}
+		query += ` AND key IN (SELECT value FROM json_each(?))`
+		args = append(args, string(list))
+	}
+	rows, err := r.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +142,7 @@ func (r reader) loadMetaBound(ctx context.Context, docs []docex.Document, metaBy
 			pairs = append(pairs, [2]string{docs[i].ID, k})
 		}
 	}
-	if !cut { // every value is kept
+	if !cut && keys == nil { // every value is kept
 		if err := r.loadMeta(ctx, docs); err != nil {
 			return nil, err
 		}

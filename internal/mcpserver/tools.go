@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -188,21 +189,22 @@ func (s *Server) listedOfBound(ctx context.Context, d engine.BoundDocument) list
 	r := documentOf(d.Document)
 	out := listedOut{ID: r.ID, BasketID: r.BasketID, Name: r.Name, ContentType: r.ContentType, Size: r.Size,
 		Checksum: r.Checksum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, URI: r.URI}
-	out.Metadata, out.MetadataOmitted = s.metaOfBound(ctx, d, listMetaBytes)
+	out.Metadata, out.MetadataOmitted = s.metaOfBound(ctx, d, nil, listMetaBytes)
 	return out
 }
 
 // recordOfBound returns d, read with its metadata bounded in the store
-// (engine.Session.DocumentMetaBound with recordMetaBytes), as recordOf
-// returns the whole document without keys (metaOfBound).
-func (s *Server) recordOfBound(ctx context.Context, d engine.BoundDocument) recordOut {
+// (engine.Session.DocumentMetaBound with recordMetaBytes; with keys not
+// nil, engine.Session.DocumentMetaKeys of those keys), as recordOf returns
+// the whole document with keys (metaOfBound).
+func (s *Server) recordOfBound(ctx context.Context, d engine.BoundDocument, keys []string) recordOut {
 	if len(d.MetadataOmitted) == 0 {
 		return recordOf(d.Document, nil)
 	}
 	r := documentOf(d.Document)
 	out := recordOut{ID: r.ID, BasketID: r.BasketID, Name: r.Name, ContentType: r.ContentType, Size: r.Size,
 		Checksum: r.Checksum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, URI: r.URI}
-	out.Metadata, out.MetadataOmitted = s.metaOfBound(ctx, d, recordMetaBytes)
+	out.Metadata, out.MetadataOmitted = s.metaOfBound(ctx, d, keys, recordMetaBytes)
 	return out
 }
 
@@ -212,19 +214,24 @@ func (s *Server) recordOfBound(ctx context.Context, d engine.BoundDocument) reco
 // long as every value it kept is kept here (its values have no JSON
 // escapes to lengthen them). When one is not, and a value the store left
 // out after it might fit in the room that leaves, the document is read in
-// full (Document) for boundMeta; should that fail, the value stays left
+// full (Document; with keys not nil, the values of those keys only,
+// DocumentMetaKeys) for boundMeta; should that fail, the value stays left
 // out.
-func (s *Server) metaOfBound(ctx context.Context, d engine.BoundDocument, limit int) (map[string]docex.Value, []string) {
+func (s *Server) metaOfBound(ctx context.Context, d engine.BoundDocument, keys []string, limit int) (map[string]docex.Value, []string) {
 	meta := map[string]docex.Value{}
 	var omitted []string
-	keys := slices.Sorted(maps.Keys(d.Metadata))
-	keys = append(keys, d.MetadataOmitted...)
-	slices.Sort(keys)
+	all := slices.Sorted(maps.Keys(d.Metadata))
+	all = append(all, d.MetadataOmitted...)
+	slices.Sort(all)
 	used, dropped := 2, false // {}; whether a value the store read was left out
-	for _, k := range keys {
+	for _, k := range all {
 		v, read := d.Metadata[k]
 		if !read {
-			if dropped {
+			if dropped && keys != nil {
+				if some, err := s.s.DocumentMetaKeys(ctx, d.ID, keys, math.MaxInt); err == nil {
+					return boundMeta(some.Metadata, limit)
+				}
+			} else if dropped {
 				if full, err := s.s.Document(ctx, d.ID); err == nil {
 					return boundMeta(full.Metadata, limit)
 				}
@@ -742,13 +749,14 @@ func (s *Server) addTools() {
 				if err != nil {
 					return nil, recordOut{}, err
 				}
-				return nil, s.recordOfBound(ctx, d), nil
+				return nil, s.recordOfBound(ctx, d, nil), nil
 			}
-			d, err := s.s.Document(ctx, in.ID)
+			// Only the values of keys that may fit are read from the store.
+			d, err := s.s.DocumentMetaKeys(ctx, in.ID, in.Keys, recordMetaBytes)
 			if err != nil {
 				return nil, recordOut{}, err
 			}
-			return nil, recordOf(d, in.Keys), nil
+			return nil, s.recordOfBound(ctx, d, in.Keys), nil
 		})
 
 	// A call without max_bytes gets DefaultReadBytes, or the most when
