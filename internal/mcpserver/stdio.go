@@ -38,7 +38,9 @@ const maxLineBytes = mcp.DefaultMaxLineLength
 // batch (a JSON array) of at most maxBatchMessages messages is taken
 // apart here, its messages passed on one by one and its replies sent back
 // as one array (see batchLine), when the session's protocol version
-// allows batches; else it gets one -32600 error. Empty lines are skipped. A line longer than 16 MiB is not read
+// allows batches; else it gets one -32600 error. That array's line is
+// bounded (maxBatchReplyBytes): a reply past it is replaced with a -32000
+// error (tooLargeReply). Empty lines are skipped. A line longer than 16 MiB is not read
 // whole: the transport's read fails with a "maximum line length" error,
 // which ends the session (whatever the line holds: JSON or not).
 //
@@ -165,6 +167,40 @@ type pendingCall struct {
 type batch struct {
 	replies [][]byte // an error reply, or a call's reply (nil until it comes)
 	left    int      // calls not answered yet
+	size    int      // the bytes of the array's line so far: brackets, commas, newline and the replies held
+}
+
+// maxBatchReplyBytes bounds the line of a batch's replies (the replies
+// are held until the last, and a client reads the line whole; the Go
+// SDK's reader takes lines of at most 16 MiB): a call's reply that would
+// bring it past is replaced with a short error (tooLargeReply), which
+// counts whatever its size.
+const maxBatchReplyBytes = maxLineBytes
+
+// hold returns what to hold for msg, the reply to the call of id of b:
+// msg, or, when it would bring the line past maxBatchReplyBytes, the
+// error that replaces it.
+func (b *batch) hold(id jsonrpc.ID, msg []byte) []byte {
+	if b.size+len(msg) > maxBatchReplyBytes {
+		msg = bytes.TrimSpace(tooLargeReply(id, len(msg)))
+	} else {
+		msg = bytes.Clone(msg)
+	}
+	b.size += len(msg)
+	return msg
+}
+
+// codeReplyTooLarge is the JSON-RPC code of tooLargeReply (of the range
+// JSON-RPC leaves to implementations).
+const codeReplyTooLarge = -32000
+
+// tooLargeReply is the error that replaces the reply of n bytes to the
+// call of id of a batch, which would bring the batch's line past
+// maxBatchReplyBytes.
+func tooLargeReply(id jsonrpc.ID, n int) []byte {
+	raw, _ := json.Marshal(id.Raw())
+	return encodeReply(raw, codeReplyTooLarge, fmt.Sprintf(
+		"Reply too large: this call was handled, but its reply (%d bytes) would bring the line of the batch's replies past %d bytes, so it is left out: send fewer calls a batch, or one message per line", n, maxBatchReplyBytes))
 }
 
 // array is the batch's reply: its replies as one JSON array, with its
@@ -209,6 +245,10 @@ func (o *owed) askedBatch(b *batch, ids []jsonrpc.ID, slots []int, ordered bool)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	b.left = len(ids)
+	b.size = len("[]\n") + len(b.replies) - 1 // its brackets, newline and commas
+	for _, r := range b.replies {
+		b.size += len(r) // the errors placed already
+	}
 	for i, id := range ids {
 		o.calls[id.Raw()] = &pendingCall{batch: b, slot: slots[i], ordered: ordered}
 	}
@@ -343,7 +383,7 @@ func (o *owed) answer(p []byte) (data []byte, counted bool) {
 		o.writing++
 		return p, true
 	}
-	c.batch.replies[c.slot] = bytes.Clone(msg)
+	c.batch.replies[c.slot] = c.batch.hold(r.ID, msg)
 	if c.batch.left--; c.batch.left > 0 {
 		return nil, false
 	}
