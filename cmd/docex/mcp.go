@@ -43,13 +43,28 @@ type mcpOpts struct {
 // no more until one closes), and how long one may stay open between requests
 // (mcpIdleTimeout). A request's headers must arrive within
 // mcpHeaderTimeout; its body within mcpserver.DefaultBodyTimeout of its
-// admission, with no stall longer than mcpserver.DefaultBodyStall. There is no write timeout: a response stream (a GET's, a
-// POST's waiting on run_pipeline) may last; GET streams may hold at most
-// half of the connections (mcpMaxStreams).
+// admission, with no stall longer than mcpserver.DefaultBodyStall. There
+// is no write timeout: a response stream (a GET's, a POST's waiting on
+// run_pipeline) may last; but each write of at most mcpStallChunk bytes
+// of a response must be done within mcpWriteStall (stallWrites), so that
+// a client that does not read its responses does not hold its connection
+// for ever. GET streams may hold at most half of the connections
+// (mcpMaxStreams).
 const (
 	mcpIdleTimeout   = 2 * time.Minute
 	mcpHeaderTimeout = 10 * time.Second
+	mcpWriteStall    = 30 * time.Second
+	mcpStallChunk    = 64 << 10
 )
+
+// mcpTimeouts are the timeouts of docex mcp --http's server
+// (mcpHTTPServer): mcpHeaderTimeout, mcpIdleTimeout and mcpWriteStall,
+// shorter in tests.
+type mcpTimeouts struct {
+	header, idle, writeStall time.Duration
+}
+
+var defaultMCPTimeouts = mcpTimeouts{header: mcpHeaderTimeout, idle: mcpIdleTimeout, writeStall: mcpWriteStall}
 
 // mcpMaxConns returns the default of --max-connections for an open-file
 // limit of limit (fdlimit.Limit): a quarter of it, at least 1 and at most
@@ -292,22 +307,83 @@ func otherPort(addr string) string {
 }
 
 // mcpHTTPServer returns the server of docex mcp --http: h at /mcp, with
-// its timeouts (no ReadTimeout, no WriteTimeout: a stream may last, and
-// the handler bounds a body's arrival), and ln limited to maxConns open
+// the timeouts to (no ReadTimeout, no WriteTimeout: a stream may last, and
+// the handler bounds a body's arrival; but a write may not stall past
+// to.writeStall, stallWrites), and ln limited to maxConns open
 // connections.
-func mcpHTTPServer(h http.Handler, ln net.Listener, maxConns int) (*http.Server, net.Listener) {
+func mcpHTTPServer(h http.Handler, ln net.Listener, maxConns int, to mcpTimeouts) (*http.Server, net.Listener) {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", h)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: mcpHeaderTimeout, IdleTimeout: mcpIdleTimeout}
+	hs := &http.Server{Handler: stallWrites(mux, to.writeStall), ReadHeaderTimeout: to.header, IdleTimeout: to.idle,
+		// A connection idle between requests has no write deadline
+		// left of its last response (stallWrites): the server's own
+		// answer to its next request (a malformed one) is written.
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if st == http.StateIdle {
+				_ = c.SetWriteDeadline(time.Time{})
+			}
+		}}
 	return hs, netutil.LimitListener(ln, maxConns)
 }
+
+// stallWrites wraps h so that each write of a response, in pieces of at
+// most mcpStallChunk bytes, and each flush, must be done within stall of
+// its start: past it the write fails (i/o timeout) and the connection is
+// closed. A response may last (a GET's stream, a POST's while
+// run_pipeline waits) as long as its client reads it; a client that does
+// not read holds its connection for stall once the buffers between them
+// are full, not for ever. The write the server makes of a response's end,
+// once h returns, has stall too.
+func stallWrites(h http.Handler, stall time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Time{})
+		defer func() { _ = rc.SetWriteDeadline(time.Now().Add(stall)) }()
+		h.ServeHTTP(&stallWriter{ResponseWriter: w, rc: rc, stall: stall}, r)
+	})
+}
+
+// stallWriter is a response writer of stallWrites.
+type stallWriter struct {
+	http.ResponseWriter
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		piece := p[:min(len(p), mcpStallChunk)]
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.stall))
+		m, err := w.ResponseWriter.Write(piece)
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[m:]
+	}
+	return n, nil
+}
+
+// FlushError flushes with the write deadline (http.ResponseController
+// calls it).
+func (w *stallWriter) FlushError() error {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.stall))
+	return w.rc.Flush()
+}
+
+// Flush is FlushError for callers of http.Flusher.
+func (w *stallWriter) Flush() { _ = w.FlushError() }
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func serveMCPHTTP(ctx context.Context, c *cli, srv *mcpserver.Server, addr, who string, maxConns int, o mcpserver.HTTPOptions) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return listenError(addr, err)
 	}
-	hs, ln := mcpHTTPServer(srv.HTTPHandlerWith(o), ln, maxConns)
+	hs, ln := mcpHTTPServer(srv.HTTPHandlerWith(o), ln, maxConns, defaultMCPTimeouts)
 	// A stop ends the sessions, so that their open event streams end and
 	// Shutdown need not wait for them.
 	hs.RegisterOnShutdown(func() {
