@@ -866,6 +866,12 @@ func (f *lineFilter) Close() error {
 func (f *lineFilter) readLine() (line []byte, long bool, err error) {
 	for {
 		chunk, err := f.r.ReadSlice('\n')
+		if len(line)+len(chunk) > cap(line) && len(line) > 0 {
+			// Grown by doubling (append grows a large slice by a quarter,
+			// copying a 16 MiB line about 20 times over).
+			// The line ends within f.max and a chunk past it.
+			line = append(make([]byte, 0, max(min(2*cap(line), f.max+f.r.Size()), len(line)+len(chunk))), line...)
+		}
 		line = append(line, chunk...)
 		if len(bytes.TrimRight(line, "\r\n")) > f.max {
 			return line, true, nil

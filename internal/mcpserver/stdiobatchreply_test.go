@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -71,5 +73,62 @@ func TestStdioBatchReplyBounded(t *testing.T) {
 	// The errors count past the bound: each under 512 bytes.
 	if ok < 2 || cut == 0 || len(line)+1 > maxBatchReplyBytes+cut*512 {
 		t.Fatalf("%d replies kept, %d cut, a line of %d bytes: want some of each, at most %d bytes and the errors", ok, cut, len(line)+1, maxBatchReplyBytes)
+	}
+}
+
+// endlessLine is a client writing initialize, then one line of n bytes
+// of x (never all in memory here), then nothing more.
+type endlessLine struct {
+	head []byte
+	n    int
+}
+
+func (r *endlessLine) Read(p []byte) (int, error) {
+	if len(r.head) > 0 {
+		k := copy(p, r.head)
+		r.head = r.head[k:]
+		return k, nil
+	}
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), r.n)
+	for i := range k {
+		p[i] = 'x'
+	}
+	r.n -= k
+	return k, nil
+}
+
+// TestStdioLongLineNotBuffered: a line longer than maxLineBytes is not
+// read whole: the transport reads at most maxLineBytes of it and a chunk
+// (and the SDK none), then ends the session saying why. A line of 256
+// MiB allocates about twice the limit (its buffer grown by doubling): 51
+// MB (2026-12-07), not the line; before, with the buffer grown by
+// append (a quarter at a time), 100 MB.
+func TestStdioLongLineNotBuffered(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations under the race detector are not the program's")
+	}
+	e := newEnv(t)
+	srv, err := New(e.eng, user("rita", "reader"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	in := &endlessLine{head: []byte(initLine("2025-06-18") + "\n" + `{"jsonrpc":"2.0","id":2,"method":"ping","params":{"_meta":{"x":"`), n: 256 << 20}
+	var out lockedBuffer
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	err = srv.Run(context.Background(), StdioTransport(in, &out))
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("exceeds the maximum line length of %d bytes", maxLineBytes)) {
+		t.Fatalf("session: %v, want the maximum line length error", err)
+	}
+	n := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a line of 256 MiB: %d bytes allocated, %d read", n, 256<<20-in.n)
+	if n > 80<<20 {
+		t.Fatalf("a line of 256 MiB allocated %d bytes, more than 80 MiB", n)
 	}
 }
