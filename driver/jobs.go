@@ -388,9 +388,27 @@ type DeliveryTx interface {
 	// worker's, or none), and one whose job another current delivery
 	// holds with a live lease (PostgreSQL: another River job of the job,
 	// running, not superseded, renewed within ds's Lease), whose attempt
-	// is not lost. The deliveries of ds are of distinct jobs.
-	StaleDeliveries(ctx context.Context, ds []Delivery) (map[string]bool, error)
+	// is not lost. The deliveries of ds are of distinct jobs. The value
+	// says why the delivery is stale, one of the Stale* reasons (the
+	// worker logs it); a delivery that is not stale is absent.
+	StaleDeliveries(ctx context.Context, ds []Delivery) (map[string]string, error)
 }
+
+// Why a delivery is stale (DeliveryTx.StaleDeliveries).
+const (
+	// StaleSuperseded: PostgreSQL, the delivery's River job was marked
+	// superseded since it was fetched (its job was cancelled or failed).
+	StaleSuperseded = "superseded"
+	// StaleHeldElsewhere: PostgreSQL, another River job of the job is
+	// held by a worker that renewed it within the lease.
+	StaleHeldElsewhere = "held_elsewhere"
+	// StaleLeaseEnded: SQLite, the job has no lease any more (it was
+	// cancelled, or cancelled and retried, since the claim).
+	StaleLeaseEnded = "lease_ended"
+	// StaleLeaseTaken: SQLite, the job's lease is another worker's (the
+	// delivery's expired and was taken).
+	StaleLeaseTaken = "lease_taken"
+)
 
 // OutcomeKind says what the queue does with a delivered job.
 type OutcomeKind int

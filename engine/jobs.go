@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"runtime"
@@ -195,6 +196,20 @@ type jobRunner struct {
 	onCommit func(round, tx heldCount)
 	// onDelivery is WorkerConfig.OnDelivery (tests).
 	onDelivery func(driver.Delivery) func(driver.Outcome)
+	// log is WorkerConfig.Logger (nil: nothing is logged).
+	log *slog.Logger
+}
+
+// staleDropMsg is the log line of a stale delivery dropped (see
+// droppedStale), as docs/jobs.md's "Worker log lines" gives it.
+const staleDropMsg = "dropped a stale delivery (not its job's current one: the job was left as it was)"
+
+// droppedStale logs that the delivery d was completed without touching
+// its job, stale for reason (driver.DeliveryTx: a driver.Stale* reason).
+func (r *jobRunner) droppedStale(d driver.Delivery, reason string) {
+	if r.log != nil {
+		r.log.Info(staleDropMsg, "worker", r.worker, "tenant", d.TenantID, "job", d.JobID, "delivery", d.ID, "reason", reason)
+	}
 }
 
 // heldCount is what step runs made and not yet committed hold in memory:
@@ -431,7 +446,8 @@ func (r *jobRunner) refused(ctx context.Context, st driver.TenantStore, s *Sessi
 		if tenantGone(werr) {
 			return tenantDeleted(job.User.TenantID)
 		}
-		if errors.Is(werr, errStaleDelivery) {
+		if reason, ok := staleReason(werr); ok {
+			r.droppedStale(d, reason)
 			return driver.Outcome{Kind: driver.Done}
 		}
 		return driver.Outcome{Kind: driver.Again, After: r.suspendedWait}
@@ -597,6 +613,9 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 			switch state, ok := ended[x.job.ID]; {
 			case !ok:
 				kept, keptIdx = append(kept, x), append(keptIdx, xi[k])
+			case state == "stale":
+				r.droppedStale(x.d, x.stale)
+				outs[xi[k]] = driver.Outcome{Kind: driver.Done}
 			case state == "":
 				outs[xi[k]] = driver.Outcome{Kind: driver.Drop, Reason: fmt.Sprintf("cancelled: job %s no longer exists", x.job.ID)}
 			default:
@@ -660,7 +679,8 @@ func jobsIn(ctx context.Context, tx driver.Tx, ids []string) (map[string]driver.
 // at once: driver.Tx.Job): a job whose record changed since the worker
 // read it (cancelled or ended, or started by another delivery of it) is
 // left as it is, and returned in ended with its state ("" for a job that
-// no longer exists).
+// no longer exists); one whose delivery is stale (driver.DeliveryTx) is
+// returned as "stale", the reason in its execution's stale.
 func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution) (ended map[string]string, err error) {
 	ids := make([]string, len(xs))
 	for i, x := range xs {
@@ -685,15 +705,16 @@ func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution) (end
 			return err
 		}
 		for _, x := range xs {
+			x.stale = ""
 			if c, ok := cur[x.job.ID]; !ok || ownerOf(c) != x.read {
 				ended[x.job.ID] = c.State
 				continue
 			}
-			if stale[x.job.ID] {
+			if reason := stale[x.job.ID]; reason != "" {
 				// Not the job's current delivery, or another one holds
 				// the job, alive: it neither starts the job nor takes
 				// it over (the attempt found running is not lost).
-				ended[x.job.ID] = "stale"
+				ended[x.job.ID], x.stale = "stale", reason
 				continue
 			}
 			jobs, lost = append(jobs, x.job), append(lost, x.lost...)
@@ -721,12 +742,30 @@ func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution) (end
 
 // errStaleDelivery: the delivery acting on a job is not the job's current
 // one, or another live delivery holds the job (driver.DeliveryTx): it
-// writes nothing, and is completed (Done) without running the job.
+// writes nothing, and is completed (Done) without running the job. It is
+// returned as a *staleDeliveryError, which says why.
 var errStaleDelivery = errors.New("stale delivery")
 
-// staleDeliveries is tx's driver.DeliveryTx.StaleDeliveries of ds (none
-// stale on a backend without it).
-func staleDeliveries(ctx context.Context, tx driver.Tx, ds []driver.Delivery) (map[string]bool, error) {
+// staleDeliveryError is errStaleDelivery with its reason (a driver.Stale*
+// reason).
+type staleDeliveryError struct{ reason string }
+
+func (e *staleDeliveryError) Error() string        { return "stale delivery: " + e.reason }
+func (e *staleDeliveryError) Is(target error) bool { return target == errStaleDelivery }
+
+// staleReason returns the reason of a stale delivery's error, and whether
+// err is one.
+func staleReason(err error) (string, bool) {
+	var se *staleDeliveryError
+	if errors.As(err, &se) {
+		return se.reason, true
+	}
+	return "", errors.Is(err, errStaleDelivery)
+}
+
+// staleDeliveries is tx's driver.DeliveryTx.StaleDeliveries of ds, by job
+// id the reason of each stale one (none stale on a backend without it).
+func staleDeliveries(ctx context.Context, tx driver.Tx, ds []driver.Delivery) (map[string]string, error) {
 	dt, ok := tx.(driver.DeliveryTx)
 	if !ok || len(ds) == 0 {
 		return nil, nil
@@ -818,6 +857,9 @@ func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Sessio
 		*job, det = job0, det0
 		op, out = r.settle(ctx, job, det, x, werr, started)
 		werr = r.recordSuspended(bg, s, *job, op, owner, d, lost...)
+	}
+	if reason, ok := staleReason(werr); ok && d != nil {
+		r.droppedStale(*d, reason)
 	}
 	if errors.Is(werr, errJobCancelled) || errors.Is(werr, errStaleDelivery) {
 		return driver.Outcome{Kind: driver.Done}
@@ -979,8 +1021,8 @@ func recordAs(ctx context.Context, tx driver.Tx, s *Session, job driver.JobRecor
 	if d != nil {
 		if stale, err := staleDeliveries(ctx, tx, []driver.Delivery{*d}); err != nil {
 			return err
-		} else if stale[job.ID] {
-			return errStaleDelivery
+		} else if reason := stale[job.ID]; reason != "" {
+			return &staleDeliveryError{reason: reason}
 		}
 	}
 	if err := tx.UpdateJob(ctx, job); err != nil {
@@ -1009,6 +1051,7 @@ type execution struct {
 	read    jobOwner           // the job's record as the worker read it, before the attempt started
 	d       driver.Delivery    // the delivery that started the attempt
 	lost    []docex.AuditEntry // the audit entry of the job's last attempt, found lost (markLost), written with this one's start
+	stale   string             // the reason its delivery is stale, found so by startJobs ("": it is not)
 
 	plugins *stepPlugins              // the steps' plugins, resolved once per batch
 	lease   *leaseClock               // bounds the attempt's own run (nil: no bound)

@@ -1265,7 +1265,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	wc = wc.WithDefaults()
 	r := &jobRunner{e: w.e, worker: w.cfg.Name, retryBase: w.cfg.RetryBase, suspendedWait: w.cfg.SuspendedWait,
-		runs: newFairSlots(runtime.GOMAXPROCS(0)), onDelivery: w.cfg.OnDelivery}
+		runs: newFairSlots(runtime.GOMAXPROCS(0)), onDelivery: w.cfg.OnDelivery, log: w.cfg.Logger}
 	// Once ctx is done the worker is stopping: a job delivered and not
 	// yet in a batch that runs is released (delivered again later, no
 	// attempt spent), while the batches running finish within the

@@ -1255,7 +1255,9 @@ func (f *fixture) testRetryWhileCancelledRuns(t *testing.T) {
 // given the retry's delivery, recorded A's attempt lost (job.attempt_lost,
 // A alive) and started another: both ran the job at once (probe P7).
 // Worker A holds the delivery in its OnDelivery hook, and runs one job at
-// a time, so that the retry's delivery goes to B.
+// a time, so that the retry's delivery goes to B. Worker A logs the stale
+// delivery it dropped (docs/jobs.md, "Worker log lines"): before, it
+// logged nothing.
 func (f *fixture) testStaleDeliveryNeverStarts(t *testing.T) {
 	e := f.pipeEnv(t)
 	admin, ids := e.slowJob(3)
@@ -1275,9 +1277,11 @@ func (f *fixture) testStaleDeliveryNeverStarts(t *testing.T) {
 	}
 	ctxA, stopA := context.WithCancelCause(bg)
 	doneA := make(chan error, 1)
+	var logsA logLines
 	go func() {
 		doneA <- e.eng.Worker(engine.WorkerConfig{Tenants: []string{"acme"}, Name: "worker-a", Concurrency: 1, Batch: 1,
-			Poll: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond, ShutdownTimeout: time.Hour, OnDelivery: hook}).Run(ctxA)
+			Poll: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond, ShutdownTimeout: time.Hour, OnDelivery: hook,
+			Logger: slog.New(slog.NewJSONHandler(&logsA, nil))}).Run(ctxA)
 	}()
 	stoppedA := false
 	stop := func(cancel context.CancelCauseFunc, done chan error, name string) {
@@ -1318,6 +1322,7 @@ func (f *fixture) testStaleDeliveryNeverStarts(t *testing.T) {
 			}
 			stop(stopA, doneA, "worker A")
 			stoppedA = true
+			checkStaleLogged(t, &logsA, "worker-a", "acme", id)
 		default:
 		}
 		if stoppedA {
@@ -1363,6 +1368,42 @@ func (f *fixture) testStaleDeliveryNeverStarts(t *testing.T) {
 		}
 	}
 	must(t, admin.CancelJob(bg, id))
+}
+
+// checkStaleLogged checks that l holds the one line of a stale delivery
+// of the job id of tenant dropped by worker (docs/jobs.md, "Worker log
+// lines"): INFO, with the worker, the tenant, the job, the delivery (not
+// empty: a River job's id, or the worker that leased the job) and a
+// reason that says the delivery was superseded (PostgreSQL) or its lease
+// ended (SQLite), the job having been cancelled and retried.
+func checkStaleLogged(t *testing.T, l *logLines, worker, tenant, id string) {
+	t.Helper()
+	const msg = "dropped a stale delivery (not its job's current one: the job was left as it was)"
+	l.mu.Lock()
+	text := l.b.String()
+	l.mu.Unlock()
+	n := 0
+	for line := range strings.Lines(text) {
+		var got struct {
+			Level, Msg, Worker, Tenant, Job, Delivery, Reason string
+		}
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Errorf("log line %q: %v", line, err)
+			continue
+		}
+		if got.Msg != msg {
+			continue
+		}
+		n++
+		if got.Level != "INFO" || got.Worker != worker || got.Tenant != tenant || got.Job != id || got.Delivery == "" ||
+			(got.Reason != driver.StaleSuperseded && got.Reason != driver.StaleLeaseEnded) {
+			t.Errorf("log line %s; want level INFO, worker %q, tenant %q, job %q, a delivery, reason %q or %q",
+				line, worker, tenant, id, driver.StaleSuperseded, driver.StaleLeaseEnded)
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d log lines %q, want 1:\n%s", n, msg, text)
+	}
 }
 
 // testSharedRuns: jobs on identical content in two baskets (in one batch

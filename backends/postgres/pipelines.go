@@ -888,7 +888,7 @@ func (t *tx) endDeliveries(ctx context.Context, id string) error {
 // the lease (its worker alive: renewLeases), whose attempt is not lost.
 // A rescued River job is the same River job: its new delivery is not
 // held back by its old one.
-func (t *tx) StaleDeliveries(ctx context.Context, ds []driver.Delivery) (map[string]bool, error) {
+func (t *tx) StaleDeliveries(ctx context.Context, ds []driver.Delivery) (map[string]string, error) {
 	rids, jobs := make([]int64, 0, len(ds)), make([]string, 0, len(ds))
 	var lease time.Duration
 	for _, d := range ds {
@@ -910,7 +910,8 @@ func (t *tx) StaleDeliveries(ctx context.Context, ds []driver.Delivery) (map[str
 	}
 	job := quote(t.b.queue.schema) + `.river_job`
 	sup, _ := json.Marshal(map[string]bool{supersededKey: true})
-	rows, err := t.q.Query(ctx, `SELECT d.job FROM unnest($1::bigint[], $2::text[]) AS d(rid, job)
+	rows, err := t.q.Query(ctx, `SELECT d.job, EXISTS (SELECT 1 FROM `+job+` r WHERE r.id = d.rid AND r.metadata @> $3::jsonb)
+		FROM unnest($1::bigint[], $2::text[]) AS d(rid, job)
 		WHERE EXISTS (SELECT 1 FROM `+job+` r WHERE r.id = d.rid AND r.metadata @> $3::jsonb)
 		OR EXISTS (SELECT 1 FROM `+job+` r WHERE r.state = 'running' AND r.queue = $4 AND r.id <> d.rid
 			AND r.args @> jsonb_build_object('tenant', $5::text, 'job', d.job) AND NOT r.metadata @> $3::jsonb
@@ -919,13 +920,20 @@ func (t *tx) StaleDeliveries(ctx context.Context, ds []driver.Delivery) (map[str
 	if err != nil {
 		return nil, t.b.wrap(err, "check the deliveries of %d jobs", len(rids))
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	stale := map[string]string{}
+	var (
+		id         string
+		superseded bool
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &superseded}, func() error {
+		stale[id] = driver.StaleHeldElsewhere
+		if superseded {
+			stale[id] = driver.StaleSuperseded
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, t.b.wrap(err, "check the deliveries of %d jobs", len(rids))
-	}
-	stale := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		stale[id] = true
 	}
 	return stale, nil
 }

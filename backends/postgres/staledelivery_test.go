@@ -59,9 +59,9 @@ func TestStaleDeliveries(t *testing.T) {
 	}
 	held, mine := ids[0], ids[1]
 	lease := time.Minute
-	stale := func() bool {
+	stale := func() string {
 		t.Helper()
-		var got map[string]bool
+		var got map[string]string
 		err := st.Write(ctx, func(tx driver.Tx) error {
 			var err error
 			got, err = tx.(driver.DeliveryTx).StaleDeliveries(ctx, []driver.Delivery{{TenantID: "acme", JobID: job.ID, Lease: lease, ID: strconv.FormatInt(mine, 10)}})
@@ -74,18 +74,19 @@ func TestStaleDeliveries(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, held, mine string // SET clauses of the two River jobs
-		want             bool
+		want             string // the reason, "" for not stale
 	}{
-		{"both waiting", "state = 'available'", "state = 'running', attempted_at = now()", false},
-		{"the other held, renewed", "state = 'running', attempted_at = now()", "state = 'running', attempted_at = now()", true},
-		{"the other held, its lease run out", "state = 'running', attempted_at = now() - interval '2 minutes'", "state = 'running', attempted_at = now()", false},
-		{"the other held, superseded", "state = 'running', attempted_at = now(), metadata = '{\"docex_superseded\": true}'", "state = 'running', attempted_at = now()", false},
-		{"mine superseded", "state = 'available', metadata = '{}'", "state = 'running', attempted_at = now(), metadata = '{\"docex_superseded\": true}'", true},
+		{"both waiting", "state = 'available'", "state = 'running', attempted_at = now()", ""},
+		{"the other held, renewed", "state = 'running', attempted_at = now()", "state = 'running', attempted_at = now()", driver.StaleHeldElsewhere},
+		{"the other held, its lease run out", "state = 'running', attempted_at = now() - interval '2 minutes'", "state = 'running', attempted_at = now()", ""},
+		{"the other held, superseded", "state = 'running', attempted_at = now(), metadata = '{\"docex_superseded\": true}'", "state = 'running', attempted_at = now()", ""},
+		{"mine superseded", "state = 'available', metadata = '{}'", "state = 'running', attempted_at = now(), metadata = '{\"docex_superseded\": true}'", driver.StaleSuperseded},
+		{"mine superseded, the other held, renewed", "state = 'running', attempted_at = now(), metadata = '{}'", "state = 'running', attempted_at = now(), metadata = '{\"docex_superseded\": true}'", driver.StaleSuperseded},
 	} {
 		exec(t, b, `UPDATE `+rj+` SET `+c.held+` WHERE id = $1`, held)
 		exec(t, b, `UPDATE `+rj+` SET `+c.mine+` WHERE id = $1`, mine)
 		if got := stale(); got != c.want {
-			t.Errorf("%s: stale %v, want %v", c.name, got, c.want)
+			t.Errorf("%s: stale %q, want %q", c.name, got, c.want)
 		}
 	}
 }

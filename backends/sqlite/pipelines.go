@@ -693,8 +693,8 @@ func (t *tx) UpdateJob(ctx context.Context, j driver.JobRecord) error {
 // is now another worker's, or none (the job was cancelled, or retried
 // after, since the claim: its lease ended), is stale. A lease is taken
 // only once expired, so a live worker's job is never another's.
-func (t *tx) StaleDeliveries(ctx context.Context, ds []driver.Delivery) (map[string]bool, error) {
-	stale := map[string]bool{}
+func (t *tx) StaleDeliveries(ctx context.Context, ds []driver.Delivery) (map[string]string, error) {
+	stale := map[string]string{}
 	for _, d := range ds {
 		if d.ID == "" {
 			continue
@@ -705,8 +705,10 @@ func (t *tx) StaleDeliveries(ctx context.Context, ds []driver.Delivery) (map[str
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return nil, err
+		case owner == "":
+			stale[d.JobID] = driver.StaleLeaseEnded
 		case owner != d.ID:
-			stale[d.JobID] = true
+			stale[d.JobID] = driver.StaleLeaseTaken
 		}
 	}
 	return stale, nil
