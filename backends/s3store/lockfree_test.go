@@ -3,6 +3,7 @@ package s3store_test
 import (
 	"bytes"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/backends/s3store"
+	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/engine"
 	"github.com/docex-dev/docex/internal/contentkey"
 	"github.com/docex-dev/docex/internal/s3test"
@@ -130,5 +133,90 @@ func TestUploadDeletedBeforeCommit(t *testing.T) {
 	got, err := r.s.ReadContent(bg, a.Document.ID)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read back: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestCommitHeadStallBounded: on SQLite, a server that stalls on the HEAD
+// an add makes inside its transaction (under the content lock, to confirm
+// that the object it uploaded before is still there) fails that add with
+// storage_unavailable once its own bound passes (Config.CommitHeadTimeout,
+// 3s by default), nothing added, and does not hold the tenant's write lock
+// for the request timeout: another process's write of the same tenant,
+// which waits for that lock at most its busy timeout, commits. Before, the
+// HEAD was bounded by the request timeout only (30s by default, here 2
+// minutes), longer than the busy timeout (here 30s): the other write
+// failed with SQLITE_BUSY.
+func TestCommitHeadStallBounded(t *testing.T) {
+	srv := s3test.Start(t)
+	proxy := s3test.StartProxy(t, srv.Addr())
+	reqs := &counter{}
+	store := newStore(t, srv, func(c *s3store.Config) {
+		c.Endpoint, c.HTTPClient = "http://"+proxy.Addr, &http.Client{Transport: reqs}
+		c.RequestTimeout = 2 * time.Minute
+	})
+	dir := t.TempDir()
+	be, err := sqlite.Open(bg, sqlite.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	cfg := engine.Config{MultiTenancy: true, ContentStore: store}
+	if _, err := engine.Bootstrap(bg, be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(bg, be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	if _, err := eng.Provisioner("test").Create(bg, "acme", ""); err != nil {
+		t.Fatal(err)
+	}
+	admin := docex.UserContext{UserID: "u", TenantID: "acme", Roles: []string{"admin"}}
+	s := eng.As(admin)
+	b, err := s.CreateBasket(bg, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddDocument(bg, b.ID, engine.NewDocument{Name: "first", Content: strings.NewReader("the first write reads the claim marker")}); err != nil {
+		t.Fatal(err)
+	}
+	// The other process: the same data directory, its own write
+	// connection, a busy timeout far shorter than the request timeout.
+	be2, err := sqlite.Open(bg, sqlite.Config{Dir: dir, BusyTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be2.Close() })
+	eng2, err := engine.New(bg, be2, engine.Config{MultiTenancy: true, ContentStore: newStore(t, srv, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng2.Close() })
+
+	held := make(chan struct{})
+	var once sync.Once
+	reqs.hooks(func(op string) {
+		if op == "HEAD" { // the HEAD inside the transaction: its answer stalls
+			once.Do(func() { proxy.SetDelay(time.Hour); close(held) })
+		}
+	}, nil)
+	added := make(chan error, 1)
+	go func() {
+		_, err := s.AddDocument(bg, b.ID, engine.NewDocument{Name: "stalled", Content: strings.NewReader("content whose HEAD stalls")})
+		added <- err
+	}()
+	<-held
+	if _, err := eng2.As(admin).CreateBasket(bg, "meanwhile"); err != nil {
+		t.Errorf("another process's write while the add's HEAD stalled: %v", err)
+	}
+	err = <-added
+	reqs.hooks(nil, nil)
+	proxy.SetDelay(0)
+	if !errors.Is(err, docex.ErrStorageUnavailable) || !strings.Contains(err.Error(), "no answer within 3s") {
+		t.Fatalf("add whose HEAD in its transaction stalled: %v; want storage_unavailable, no answer within 3s", err)
+	}
+	if docs, err := s.Documents(bg, b.ID, docex.Page{}); err != nil || len(docs) != 1 || docs[0].Name != "first" {
+		t.Fatalf("documents after the failed add: %+v, %v; want the first only", docs, err)
 	}
 }

@@ -28,7 +28,11 @@ const (
 	DefaultPartSize       = 16 << 20
 	MinPartSize           = 5 << 20 // S3's smallest part but the last
 	DefaultRequestTimeout = 30 * time.Second
-	DefaultMemoryBudget   = 16 << 20
+	// DefaultCommitHeadTimeout is Config.CommitHeadTimeout's default:
+	// shorter than SQLite's default busy timeout (5s), the longest
+	// another process's write of the tenant waits for its write lock.
+	DefaultCommitHeadTimeout = 3 * time.Second
+	DefaultMemoryBudget      = 16 << 20
 	// inlineMax is the largest content staged in memory (within the
 	// memory budget); larger content is spooled to a file.
 	inlineMax = 1 << 20
@@ -64,6 +68,16 @@ type Config struct {
 	// second per MiB; a download must start within it, and each read of
 	// its body must get bytes within it (not the whole download).
 	RequestTimeout time.Duration
+	// CommitHeadTimeout bounds the HEAD that Put makes, inside the
+	// caller's transaction and under the content lock, to confirm that
+	// content Sync uploaded is still there (default 3s,
+	// DefaultCommitHeadTimeout; at most RequestTimeout). The transaction
+	// holds the tenant's write lock meanwhile (on SQLite, the database's:
+	// another process's write waits for it at most its busy timeout, 5s
+	// by default): a server that does not answer that HEAD in time fails
+	// the add with docex.ErrStorageUnavailable, nothing added, instead of
+	// holding the lock for the request timeout.
+	CommitHeadTimeout time.Duration
 	// PartSize is the size of multipart upload parts (default 16 MiB, at
 	// least 5 MiB); content larger than one part is uploaded in parts.
 	PartSize int64
@@ -110,15 +124,19 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	if cfg.CommitHeadTimeout == 0 {
+		cfg.CommitHeadTimeout = DefaultCommitHeadTimeout
+	}
 	if cfg.PartSize == 0 {
 		cfg.PartSize = DefaultPartSize
 	}
 	if cfg.MemoryBudget == 0 {
 		cfg.MemoryBudget = DefaultMemoryBudget
 	}
-	if cfg.RequestTimeout < 0 || cfg.PartSize < MinPartSize || cfg.MemoryBudget < 0 {
-		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3: request timeout %v, part size %d (at least %d), memory budget %d", cfg.RequestTimeout, cfg.PartSize, MinPartSize, cfg.MemoryBudget)
+	if cfg.RequestTimeout < 0 || cfg.CommitHeadTimeout < 0 || cfg.PartSize < MinPartSize || cfg.MemoryBudget < 0 {
+		return nil, docex.Errorf(docex.ErrInvalidConfig, "s3: request timeout %v, commit HEAD timeout %v, part size %d (at least %d), memory budget %d", cfg.RequestTimeout, cfg.CommitHeadTimeout, cfg.PartSize, MinPartSize, cfg.MemoryBudget)
 	}
+	cfg.CommitHeadTimeout = min(cfg.CommitHeadTimeout, cfg.RequestTimeout)
 	if cfg.SpoolDir == "" {
 		cfg.SpoolDir = os.TempDir()
 	}

@@ -285,8 +285,10 @@ func (t *tenantContent) Sync(ctx context.Context, in []driver.Staged) error {
 // Put makes each staged content readable, at most 8 at a time. Content
 // Sync uploaded is only confirmed with a HEAD (a release or docex gc may
 // have deleted the object since: the engine calls Put with the content
-// lock held, so what the HEAD finds stays until the transaction ends) and
-// uploaded again if it is gone; content not synced (a caller that skipped
+// lock held, so what the HEAD finds stays until the transaction ends; it
+// cannot be made before), bounded by Config.CommitHeadTimeout (the
+// transaction holds the tenant's write lock), and uploaded again if it is
+// gone; content not synced (a caller that skipped
 // Sync) is uploaded here, one PUT each, replacing whatever was stored
 // under its key.
 func (t *tenantContent) Put(ctx context.Context, _ driver.Tx, in []driver.Staged) error {
@@ -314,14 +316,38 @@ func (t *tenantContent) present(ctx context.Context, st *staged) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	size, sum, err := t.s.head(ctx, key)
+	within := t.s.cfg.CommitHeadTimeout
+	hctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	size, sum, err := t.s.head(hctx, key)
 	if errors.Is(err, docex.ErrNotFound) {
 		return false, nil
+	}
+	if err != nil && ctx.Err() == nil && hctx.Err() != nil {
+		// The HEAD's own bound, not the caller's cancellation.
+		return false, &commitHeadErr{where: t.s.location(key), within: within, err: err}
 	}
 	if err != nil {
 		return false, err
 	}
 	return size == st.Size() && sum == st.Checksum(), nil
+}
+
+// commitHeadErr is a HEAD inside the add's transaction (present) that got
+// no answer within Config.CommitHeadTimeout: docex.ErrStorageUnavailable.
+type commitHeadErr struct {
+	where  string
+	within time.Duration
+	err    error
+}
+
+func (e *commitHeadErr) Error() string {
+	return fmt.Sprintf("s3 head object %s: no answer within %v, the bound of the HEAD that confirms, inside the add's transaction, that the content uploaded is still there "+
+		"(the transaction holds the tenant's write lock meanwhile); nothing was added, try again (check storage.documents.s3.endpoint): %v", e.where, e.within, e.err)
+}
+
+func (e *commitHeadErr) Unwrap() []error {
+	return []error{docex.ErrStorageUnavailable, e.err}
 }
 
 func (t *tenantContent) upload(ctx context.Context, st *staged) error {
