@@ -525,7 +525,12 @@ type JobQueue interface {
 	// finds deleted (it looks about every cfg.Poll, on PostgreSQL every
 	// second at most) is cancelled with TenantDeletedCause(tenant) as its
 	// cause, so that a plugin call in progress stops rather than running
-	// to its timeout; the handler then returns Drop.
+	// to its timeout; the handler then returns Drop. The context of a
+	// running handler whose tenant Work finds suspended (looking as for a
+	// deletion) is cancelled the same way, with
+	// TenantSuspendedCause(tenant): the handler stops the attempt, makes
+	// the job wait for its tenant (its attempt not counted) and returns
+	// Again.
 	Work(ctx context.Context, cfg WorkConfig, handle JobHandler) error
 }
 
@@ -534,6 +539,14 @@ type JobQueue interface {
 // it found deleted: `tenant "ID" was deleted`, a docex.ErrTenantUnknown.
 func TenantDeletedCause(tenant string) error {
 	return docex.Errorf(docex.ErrTenantUnknown, "tenant %q was deleted", tenant)
+}
+
+// TenantSuspendedCause is the cause (context.Cause) with which
+// JobQueue.Work cancels the context of the running handlers of a tenant
+// it found suspended: `tenant "ID" was suspended`, a
+// docex.ErrTenantSuspended.
+func TenantSuspendedCause(tenant string) error {
+	return docex.Errorf(docex.ErrTenantSuspended, "tenant %q was suspended", tenant)
 }
 
 // WithDefaults returns cfg with its defaults applied.

@@ -839,16 +839,25 @@ func keepInputs(ctx context.Context, tx driver.Tx, parts []flushPart) error {
 // A tenant suspended during the attempt makes the job wait, as one
 // suspended before it started does (refused): the attempt is not counted,
 // whatever its end, and the record says "waiting: ...". The suspension
-// shows as the attempt's error (a commit or a read refused) or as the
-// refusal of the write that records the attempt's end (st was opened
-// while the tenant was active); the record is then written through a
-// store opened now, as refused writes it.
+// shows as the attempt's error (a commit or a read refused), as the
+// cancellation of the attempt's context by the queue, which found the
+// tenant suspended (driver.TenantSuspendedCause: a plugin call in
+// progress stops), or as the refusal of the write that records the
+// attempt's end (st was opened while the tenant was active); the record
+// is then written through a store opened now, as refused writes it.
 //
 // d, when not nil, is the delivery that settles a job it started no
 // attempt of (a job given up, a user refused): checked in the write's
 // transaction (recordAs), a stale one writes nothing.
 func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Session, job *driver.JobRecord, det *jobDetail, x *execution, d *driver.Delivery, err error, started time.Time, lost ...docex.AuditEntry) driver.Outcome {
 	bg := context.WithoutCancel(ctx)
+	if cause := context.Cause(ctx); err != nil && ctx.Err() != nil && errors.Is(cause, docex.ErrTenantSuspended) {
+		// The queue found the tenant suspended and stopped the attempt
+		// (driver.TenantSuspendedCause), a plugin call in progress
+		// included: whatever error that made, the job waits for its
+		// tenant, the attempt not counted.
+		err = cause
+	}
 	job0, det0 := *job, det.clone()
 	owner := ownerOf(*job) // the attempt's (running, its number), or the record as read when none started
 	op, out := r.settle(ctx, job, det, x, err, started)

@@ -66,6 +66,7 @@ func RunPipelines(t *testing.T, h Harness) {
 	t.Run("ShowWhileRunning", f.testShowWhileRunning)
 	t.Run("SuspendedWhileRunning", f.testSuspendedWhileRunning)
 	t.Run("DeletedWhileStepRuns", f.testDeletedWhileStepRuns)
+	t.Run("SuspendedWhileStepRuns", f.testSuspendedWhileStepRuns)
 	t.Run("RetryRunningNoError", f.testRetryRunningNoError)
 	t.Run("TwoTenants", f.testTwoTenantsPipelines)
 	t.Run("OtherTenantWriteHeld", f.testOtherTenantWriteHeld)

@@ -369,6 +369,20 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		q.cancelStale(ctx, held, t)
 		incs[t] = inc
 	}
+	// suspend notes tenant t's status: found suspended since the last
+	// look, the jobs of t the worker holds stop (cancelSuspended) and
+	// wait for it; jobs delivered while it stays suspended are not
+	// stopped (they make their job wait themselves).
+	suspended := map[string]bool{}
+	suspend := func(t string, status docex.TenantStatus) {
+		switch {
+		case status == docex.TenantSuspended && !suspended[t]:
+			suspended[t] = true
+			held.cancelSuspended(t)
+		case status != docex.TenantSuspended:
+			delete(suspended, t)
+		}
+	}
 	tick := time.NewTicker(max(cfg.Poll, time.Second))
 watch:
 	for {
@@ -400,6 +414,8 @@ watch:
 					drop(t, false)
 				case err == nil && tn.Incarnation != incs[t]:
 					drop(t, true)
+				case err == nil:
+					suspend(t, tn.Status)
 				}
 			}
 			if len(serving) == 0 {
@@ -418,6 +434,9 @@ watch:
 			live[t] = true
 			if serving[t] && tn.Incarnation != incs[t] {
 				recreated(t, tn.Incarnation)
+			}
+			if serving[t] {
+				suspend(t, tn.Status)
 			}
 			if _, ok := queues[tenantQueue(t)]; !ok {
 				qc := river.QueueConfig{MaxWorkers: cfg.TenantConcurrency}
@@ -608,6 +627,20 @@ func (h *heldJobs) cancelTenant(tenant string) {
 	for _, j := range h.ids {
 		if j.tenant == tenant {
 			j.cancel(driver.TenantDeletedCause(tenant))
+		}
+	}
+}
+
+// cancelSuspended cancels the handlers' contexts of the jobs of tenant
+// the worker holds, with driver.TenantSuspendedCause (the tenant watch
+// found it suspended): a plugin call in progress stops, and the job waits
+// for its tenant, its attempt not counted.
+func (h *heldJobs) cancelSuspended(tenant string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, j := range h.ids {
+		if j.tenant == tenant {
+			j.cancel(driver.TenantSuspendedCause(tenant))
 		}
 	}
 }

@@ -460,7 +460,11 @@ func (q *jobQueue) claim(ctx context.Context, t, inc string, given bool, cfg dri
 // whether tenant t was deleted (or deleted and created again) since st
 // was opened, and then cancels ctx with driver.TenantDeletedCause: the
 // running jobs of the claim that opened st stop at once, a plugin call in
-// progress included, and are cancelled. The look is the check of a
+// progress included, and are cancelled. A tenant found suspended, active
+// when the watch began, cancels ctx the same way, with
+// driver.TenantSuspendedCause: the jobs stop and wait for the tenant (no
+// attempt counted); the jobs of a claim made while it was suspended make
+// their job wait themselves. The look is the check of a
 // store's reads (store.checkRead): it reads the registry only when the
 // system database changed, whichever process changed it. The local
 // store (single-tenant) has no registry, and is never deleted.
@@ -468,6 +472,7 @@ func (q *jobQueue) watchDeleted(ctx context.Context, st *store, t string, poll t
 	if st.h == nil {
 		return
 	}
+	active := !errors.Is(st.checkRead(ctx), docex.ErrTenantSuspended)
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	for {
@@ -478,9 +483,15 @@ func (q *jobQueue) watchDeleted(ctx context.Context, st *store, t string, poll t
 			return
 		case <-tick.C:
 		}
-		if err := st.checkRead(ctx); errors.Is(err, docex.ErrTenantUnknown) {
+		switch err := st.checkRead(ctx); {
+		case errors.Is(err, docex.ErrTenantUnknown):
 			cancel(driver.TenantDeletedCause(t))
 			return
+		case errors.Is(err, docex.ErrTenantSuspended) && active:
+			cancel(driver.TenantSuspendedCause(t))
+			return
+		case err == nil:
+			active = true
 		}
 	}
 }
