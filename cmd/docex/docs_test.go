@@ -114,12 +114,23 @@ func TestDocsWorkerLogLines(t *testing.T) {
 	}
 	callRE := regexp.MustCompile(`(?:log|Logger|logger|\))\.(Info|Warn|Error)\(\s*"((?:[^"\\]|\\.)*)"`)
 	logged := map[string]bool{}
-	for _, path := range []string{"../../engine/pipelines.go", "../../backends/postgres/queue.go", "../../backends/sqlite/queue.go", "pipeline.go"} {
+	// A message may be a constant of the file: Info(staleDropMsg, ...).
+	constCallRE := regexp.MustCompile(`(?:log|Logger|logger|\))\.(Info|Warn|Error)\(\s*([A-Za-z_]\w*)\s*,`)
+	for _, path := range []string{"../../engine/pipelines.go", "../../engine/jobs.go", "../../backends/postgres/queue.go", "../../backends/sqlite/queue.go", "pipeline.go"} {
 		src, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range callRE.FindAllStringSubmatch(string(src), -1) {
+		calls := callRE.FindAllStringSubmatch(string(src), -1)
+		for _, m := range constCallRE.FindAllStringSubmatch(string(src), -1) {
+			def := regexp.MustCompile(`(?m)^\s*(?:const\s+)?` + m[2] + `\s*=\s*"((?:[^"\\]|\\.)*)"`).FindStringSubmatch(string(src))
+			if def == nil {
+				t.Errorf("%s logs the constant %s, not defined in that file", path, m[2])
+				continue
+			}
+			calls = append(calls, []string{m[0], m[1], def[1]})
+		}
+		for _, m := range calls {
 			msg, err := strconv.Unquote(`"` + m[2] + `"`)
 			if err != nil {
 				t.Fatalf("%s: %q: %v", path, m[2], err)
