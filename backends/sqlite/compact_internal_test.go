@@ -171,6 +171,11 @@ func TestWriteBusyTyped(t *testing.T) {
 	if !errors.Is(err, docex.ErrStorageUnavailable) || !errors.Is(err, ErrBusy) || !isBusy(err) || !strings.Contains(err.Error(), "database.sqlite.busy_timeout_ms") {
 		t.Fatalf("write while another connection holds the write lock: %v", err)
 	}
+	// Said once: before, the transaction's layer and the store's each
+	// wrapped it ("...try again: the database stayed locked ...").
+	if n := strings.Count(err.Error(), "the database stayed locked"); n != 1 {
+		t.Errorf("the busy message is said %d times: %v", n, err)
+	}
 	must(t, tx.Rollback())
 	if _, err := st.Basket(ctx, id); !errors.Is(err, docex.ErrNotFound) {
 		t.Fatalf("basket after the refused write: %v", err)

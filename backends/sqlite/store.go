@@ -568,8 +568,12 @@ func isBusy(err error) bool {
 // for longer than database.sqlite.busy_timeout_ms), made an error that
 // matches docex.ErrStorageUnavailable too: the CLI's storage_unavailable,
 // exit 1, which pipeline jobs retry as transient, instead of an untyped
-// internal error. Nothing of the write was kept.
+// internal error. Nothing of the write was kept. An err that is one
+// already is returned as it is.
 func busyError(err error) error {
+	if be := (*busyErr)(nil); errors.As(err, &be) {
+		return err // said once: a transaction's error passes through more than one layer
+	}
 	return &busyErr{err: err}
 }
 
