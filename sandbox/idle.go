@@ -8,10 +8,15 @@ import (
 	"time"
 )
 
-// instanceOverhead is what an instance costs besides its linear memory
-// (wazero's module instance, tables, globals, host-side state), as
-// charged against Config.MaxIdleBytes: an estimate, not a measurement of
-// each instance.
+// instanceOverhead is the least an instance is charged besides its linear
+// memory against Config.MaxIdleBytes. An instance is charged its module's
+// estimate when larger (wasmcheck.Info.InstanceBytes: wazero's module
+// instance, the host-side state, and per element entry and segment, data
+// segment, import, function, global and table element what wazero keeps
+// in every instance): an estimate from the module's shape, not a
+// measurement of each instance. Before, every instance was charged 64
+// KiB: an idle instance of a module with a passive element segment of 4
+// million entries held 145 MB.
 const instanceOverhead = 64 << 10
 
 // idleCache holds the instances of every pool between invocations and
@@ -47,7 +52,9 @@ type idleEntry struct {
 	elem *list.Element
 }
 
-func instanceBytes(in *instance) int64 { return int64(cap(in.mem.buf)) + instanceOverhead }
+func instanceBytes(in *instance) int64 {
+	return int64(cap(in.mem.buf)) + max(in.overhead, instanceOverhead)
+}
 
 // take returns the most recently parked instance of pl, or nil, and
 // marks the snapshot it was reset to used. Instances and snapshots (of any

@@ -197,6 +197,9 @@ type instance struct {
 	out     *guestOutput
 	stack   []uint64
 	clock   *guestClock
+	// overhead is what the instance holds besides its linear memory, as
+	// charged against Config.MaxIdleBytes (instanceBytes).
+	overhead int64
 
 	// snap is the snapshot the instance was made from or taken of: only
 	// to that one can it be reset (its memory may map snap's image).
@@ -429,7 +432,8 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		mem.Free() // wazero does not, when instantiation fails (a data segment out of bounds)
 		return nil, fmt.Errorf("%w: instantiate: %v", pluginapi.ErrPluginTrap, err)
 	}
-	in := &instance{mod: mod, run: mod.ExportedFunction(p.manifest.Entry), mem: mem, out: out, stack: make([]uint64, 8), clock: clock}
+	in := &instance{mod: mod, run: mod.ExportedFunction(p.manifest.Entry), mem: mem, out: out, stack: make([]uint64, 8), clock: clock,
+		overhead: int64(min(p.c.info.InstanceBytes, 1<<40))}
 	out.in = in
 	clock.in = in
 	global := func(name string) api.MutableGlobal {

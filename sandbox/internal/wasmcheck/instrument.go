@@ -93,6 +93,10 @@ type Info struct {
 	// (bytes; at most MaxCompiledCode): a Sandbox bounds what its loaded
 	// modules hold together by it.
 	CompiledCode uint64
+	// InstanceBytes is the estimated host memory of one instance besides
+	// its linear memory (see InstanceBase): a Sandbox charges an idle
+	// instance this against Config.MaxIdleBytes.
+	InstanceBytes uint64
 
 	loops  int    // loops seen so far
 	locals uint64 // locals of the function being instrumented
@@ -165,9 +169,14 @@ func Instrument(b []byte) ([]byte, Info, error) {
 // InstrumentWith is Instrument with checkpoint placement chosen by opt.
 func InstrumentWith(b []byte, opt Options) ([]byte, Info, error) {
 	var info Info
-	if err := Check(b); err != nil {
+	c, err := count(b)
+	if err == nil {
+		err = c.enforce()
+	}
+	if err != nil {
 		return nil, info, err
 	}
+	info.InstanceBytes = c.instanceBytes()
 	type sec struct {
 		id   byte
 		body []byte
@@ -356,7 +365,7 @@ func countImports(r *reader) (imports, error) {
 			c.names = append(c.names, [2]string{mod, name})
 		case 1:
 			what = "table"
-			err = r.tableType()
+			_, err = r.tableType()
 		case 2:
 			what, c.memory = "memory", true
 			_, _, _, err = r.limits()

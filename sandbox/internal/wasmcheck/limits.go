@@ -27,6 +27,26 @@ const (
 	MaxMutableGlobals = 1024
 	// MaxExports: entries of the export section.
 	MaxExports = 4096
+	// MaxImports: entries of the import section. wazero resolves and
+	// keeps every import in every instance (about 44 bytes each).
+	MaxImports = 1024
+	// MaxElementSegments and MaxDataSegments: segments of the element and
+	// data sections. wazero keeps every segment in the compiled module and
+	// in every instance (a passive element segment about 32 bytes besides
+	// its entries, a data segment about 24 bytes): 7 million empty passive
+	// data segments held 400 MB per compiled module and 160 MB per
+	// instance. Go's linker writes a data segment per data symbol (the
+	// built-in steps, 5.6 MB, have 55,818): 2^18 is more than a Go guest
+	// of the module size limit would have at that density.
+	MaxElementSegments = 1024
+	MaxDataSegments    = 1 << 18
+	// MaxElementEntries: the entries of all element segments together
+	// (function references or constant expressions). wazero decodes them
+	// into every instance (about 42 bytes each) at instantiation: one
+	// passive segment of 4 million entries, in a 4 MB module, took 3.2 s
+	// and 145 MB per instance. As many as the functions a module may have:
+	// a table holding every function once.
+	MaxElementEntries = 65536
 
 	// MaxBlockDepth: blocks, loops and ifs open at once in one function.
 	MaxBlockDepth = 65536
@@ -84,6 +104,8 @@ func limitErr(where, what string, value, limit uint64) error {
 // counts are what Check counts of a module's sections.
 type counts struct {
 	types, funcImports, funcs, globals, mutableGlobals, exports uint64
+	imports, elemSegments, elemEntries, dataSegments            uint64
+	tableElements                                               uint64 // the tables' minima, imported or defined
 	maxParams, maxResults                                       uint64
 	bodies                                                      uint64 // function bodies read so far
 }
@@ -92,6 +114,12 @@ func (c *counts) section(id byte, n uint32) {
 	switch id {
 	case 1:
 		c.types += uint64(n)
+	case 2:
+		c.imports += uint64(n)
+	case 9:
+		c.elemSegments += uint64(n)
+	case 11:
+		c.dataSegments += uint64(n)
 	case 3:
 		c.funcs += uint64(n)
 	case 6:
@@ -121,12 +149,44 @@ func (c *counts) enforce() error {
 		{"number of globals", c.globals, MaxGlobals},
 		{"number of mutable globals", c.mutableGlobals, MaxMutableGlobals},
 		{"number of exports", c.exports, MaxExports},
+		{"number of imports", c.imports, MaxImports},
+		{"number of element segments", c.elemSegments, MaxElementSegments},
+		{"entries of the element segments", c.elemEntries, MaxElementEntries},
+		{"number of data segments", c.dataSegments, MaxDataSegments},
 	} {
 		if err := limitErr("", l.what, l.value, l.limit); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// What one instance of a module holds in the host's memory besides its
+// linear memory, as InstanceBytes estimates it: wazero's module instance
+// and the sandbox's state of it (InstanceBase), and per item of the
+// module what wazero v1.12.0 keeps in every instance (Go heap per instance
+// of modules of 20,000 to 1,000,000 such items, 2026-12-07, rounded up:
+// 42 bytes per element entry, 32 per element segment besides its entries,
+// 24 per data segment, 44 per import, 4 per function, 107 per global, 9
+// per table element).
+const (
+	InstanceBase            = 64 << 10
+	InstancePerElemEntry    = 48
+	InstancePerElemSegment  = 32
+	InstancePerDataSegment  = 32
+	InstancePerImport       = 48
+	InstancePerFunction     = 8
+	InstancePerGlobal       = 128
+	InstancePerTableElement = 16
+)
+
+// instanceBytes estimates the host memory of one instance besides its
+// linear memory (see InstanceBase); the globals Instrument adds included.
+func (c *counts) instanceBytes() uint64 {
+	return InstanceBase + InstancePerElemEntry*c.elemEntries + InstancePerElemSegment*c.elemSegments +
+		InstancePerDataSegment*c.dataSegments + InstancePerImport*c.imports +
+		InstancePerFunction*(c.funcImports+c.funcs) + InstancePerGlobal*(c.globals+addedGlobals) +
+		InstancePerTableElement*c.tableElements
 }
 
 // Stats are a module's measures against the caps above (see Measure).
@@ -144,6 +204,9 @@ type Stats struct {
 	Work                                  uint64
 	MaxCompileMemory, CompileMemory       uint64 // estimated: of the largest function, of all
 	CompiledCode                          uint64 // estimated machine code of the module
+	Imports, ElementSegments              uint64
+	ElementEntries, DataSegments          uint64
+	InstanceBytes                         uint64 // estimated host memory of an instance (Info.InstanceBytes)
 }
 
 // Measure returns b's measures against the caps, enforcing none of them
@@ -165,6 +228,8 @@ func Measure(b []byte) (Stats, error) {
 	st.Types, st.MaxTypeParams, st.MaxTypeResults = c.types, c.maxParams, c.maxResults
 	st.Functions, st.Globals, st.MutableGlobals, st.Exports = c.funcImports+c.funcs, c.globals, c.mutableGlobals, c.exports
 	st.Bytes, st.InstrumentedBytes = uint64(len(b)), uint64(len(out))
+	st.Imports, st.ElementSegments, st.ElementEntries, st.DataSegments = c.imports, c.elemSegments, c.elemEntries, c.dataSegments
+	st.InstanceBytes = c.instanceBytes()
 	return st, nil
 }
 

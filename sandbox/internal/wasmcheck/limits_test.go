@@ -312,20 +312,27 @@ func TestLimitsAdmitRealPlugins(t *testing.T) {
 			{"br_table targets", st.MaxBrTableTargets, MaxBrTableTargets},
 			{"stack height", st.MaxStackHeight, MaxStackHeight},
 			{"instructions in one function", st.MaxInstructions, MaxFunctionInstructions},
+			{"imports", st.Imports, MaxImports},
+			{"element segments", st.ElementSegments, MaxElementSegments},
+			{"element entries", st.ElementEntries, MaxElementEntries},
 		} {
 			if m.value*8 > m.cap {
 				t.Errorf("%s: %s %d: less than 8x headroom below the cap %d", name, m.what, m.value, m.cap)
 			}
 		}
-		// The compile memory and machine code estimates: at most a third
-		// of their caps (csqlite's largest function is 26% of one, the
-		// built-in steps' code 22% of the other).
+		// The compile memory and machine code estimates and the data
+		// segments: at most a third of their caps (csqlite's largest
+		// function is 26% of one, the built-in steps' code 22% of the
+		// other, their data segments 21% of the third).
 		for _, m := range []struct {
 			what       string
 			value, cap uint64
 		}{
 			{"compile memory of one function", st.MaxCompileMemory, MaxFunctionCompileMemory},
 			{"machine code", st.CompiledCode, MaxCompiledCode},
+			// Go's data segments grow with the program (the built-in
+			// steps have 55,818): the cap is set by the module size limit.
+			{"data segments", st.DataSegments, MaxDataSegments},
 		} {
 			if m.value*3 > m.cap {
 				t.Errorf("%s: %s %d: less than 3x headroom below the cap %d", name, m.what, m.value, m.cap)
@@ -338,7 +345,11 @@ func TestLimitsAdmitRealPlugins(t *testing.T) {
 			MaxInstructions: max(most.MaxInstructions, st.MaxInstructions), Work: max(most.Work, st.Work),
 			InstrumentedBytes: max(most.InstrumentedBytes, st.InstrumentedBytes),
 			MaxCompileMemory:  max(most.MaxCompileMemory, st.MaxCompileMemory), CompiledCode: max(most.CompiledCode, st.CompiledCode),
+			Imports: max(most.Imports, st.Imports), ElementSegments: max(most.ElementSegments, st.ElementSegments),
+			ElementEntries: max(most.ElementEntries, st.ElementEntries), DataSegments: max(most.DataSegments, st.DataSegments),
+			InstanceBytes: max(most.InstanceBytes, st.InstanceBytes),
 		}
+		t.Logf("%s: imports %d, element segments %d, element entries %d, data segments %d, instance bytes %d", name, st.Imports, st.ElementSegments, st.ElementEntries, st.DataSegments, st.InstanceBytes)
 	}
 	t.Logf("largest measures: %+v", most)
 }

@@ -171,18 +171,19 @@ func (r *reader) limits() (uint64, uint64, bool, error) {
 	return uint64(min), uint64(max), true, err
 }
 
-func (r *reader) tableType() error {
+// tableType reads a table type and returns its minimum.
+func (r *reader) tableType() (uint64, error) {
 	if _, err := r.byte(); err != nil { // reftype
-		return err
+		return 0, err
 	}
 	min, _, _, err := r.limits()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if min > MaxTableLength {
-		return fmt.Errorf("table of %d elements: at most %d allowed", min, MaxTableLength)
+		return 0, fmt.Errorf("table of %d elements: at most %d allowed", min, MaxTableLength)
 	}
-	return nil
+	return min, nil
 }
 
 // constExpr skips a constant expression up to and including its end opcode.
@@ -221,20 +222,22 @@ func (r *reader) constExpr() error {
 	}
 }
 
-func (r *reader) vecU32() error {
+// vecU32 skips a vector of u32s and returns its length.
+func (r *reader) vecU32() (uint32, error) {
 	n, err := r.count(1)
 	for i := uint32(0); err == nil && i < n; i++ {
 		_, err = r.u32()
 	}
-	return err
+	return n, err
 }
 
-func (r *reader) vecExpr() error {
+// vecExpr skips a vector of constant expressions and returns its length.
+func (r *reader) vecExpr() (uint32, error) {
 	n, err := r.count(2)
 	for i := uint32(0); err == nil && i < n; i++ {
 		err = r.constExpr()
 	}
-	return err
+	return n, err
 }
 
 func section(id byte, r *reader, c *counts) error {
@@ -298,7 +301,9 @@ func entry(id byte, r *reader, c *counts) error {
 			c.funcImports++
 			_, err = r.u32()
 		case 1:
-			err = r.tableType()
+			var n uint64
+			n, err = r.tableType()
+			c.tableElements += n
 		case 2:
 			_, _, _, err = r.limits()
 		case 3: // global
@@ -315,7 +320,9 @@ func entry(id byte, r *reader, c *counts) error {
 		_, err := r.u32()
 		return err
 	case 4: // table
-		return r.tableType()
+		n, err := r.tableType()
+		c.tableElements += n
+		return err
 	case 5: // memory
 		_, _, _, err := r.limits()
 		return err
@@ -341,7 +348,7 @@ func entry(id byte, r *reader, c *counts) error {
 		_, err := r.u32()
 		return err
 	case 9:
-		return element(r)
+		return element(r, c)
 	case 10:
 		// Functions are named by their index in the function index space
 		// (imported functions first), as the caps of Instrument name them.
@@ -359,7 +366,7 @@ func entry(id byte, r *reader, c *counts) error {
 	return nil
 }
 
-func element(r *reader) error {
+func element(r *reader, c *counts) error {
 	flag, err := r.u32()
 	if err != nil {
 		return err
@@ -383,9 +390,13 @@ func element(r *reader) error {
 		}
 	}
 	if flag&4 == 0 {
-		return r.vecU32()
+		n, err := r.vecU32()
+		c.elemEntries += uint64(n)
+		return err
 	}
-	return r.vecExpr()
+	n, err := r.vecExpr()
+	c.elemEntries += uint64(n)
+	return err
 }
 
 // code checks one function body; where names it in the error.
