@@ -246,6 +246,25 @@ func TestDocLogLineOverhead(t *testing.T) {
 	}
 }
 
+// TestDocOutputOverhead: the docs state the per-entry charges against
+// max_output_bytes as numbers; they must be derivedOverhead and
+// metaKeyOverhead.
+func TestDocOutputOverhead(t *testing.T) {
+	d, k := strconv.Itoa(derivedOverhead), strconv.Itoa(metaKeyOverhead)
+	for doc, wants := range map[string][]string{
+		"plugin-abi.md": {"content plus " + d + " bytes", "plus " + k + " bytes when the key is new"},
+		"sandbox.md": {"every derived document plus " + d + " bytes and every metadata key new to its document plus " + k,
+			"plus " + d + " bytes per derived document and " + k + " per metadata key"},
+	} {
+		text := strings.Join(strings.Fields(readDoc(t, doc)), " ")
+		for _, want := range wants {
+			if !strings.Contains(text, want) {
+				t.Errorf("docs/%s does not say %q", doc, want)
+			}
+		}
+	}
+}
+
 // loadBytes loads module under a minimal manifest (capabilities caps).
 func loadBytes(t *testing.T, module []byte, caps ...string) (*Plugin, error) {
 	t.Helper()

@@ -108,7 +108,9 @@ type ResourceReport struct {
 	HostCalls       int64
 	// BytesIn counts bytes copied into the guest (content, metadata, params).
 	BytesIn int64
-	// BytesOut counts output bytes charged against max_output_bytes.
+	// BytesOut is the output charged against max_output_bytes: its bytes,
+	// plus 256 per derived document and 128 per metadata key new to its
+	// document (docs/plugin-abi.md, "Conventions").
 	BytesOut          int64
 	LogBytes          int64
 	LogsTruncated     bool
