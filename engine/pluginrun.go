@@ -61,7 +61,11 @@ type RunReport struct {
 	// for this call (0 otherwise; not in DurationMS or Instructions).
 	InitDurationMS   float64 `json:"init_duration_ms"`
 	InitInstructions int64   `json:"init_instructions"`
-	InstanceRetired  bool    `json:"instance_retired"` // the instance was discarded after the call
+	// InstantiateDurationMS: the wall time of making the call's new
+	// instance besides its start function and _initialize (0 on a warm
+	// instance; not in DurationMS).
+	InstantiateDurationMS float64 `json:"instantiate_duration_ms"`
+	InstanceRetired       bool    `json:"instance_retired"` // the instance was discarded after the call
 }
 
 func runReport(r pluginapi.ResourceReport) RunReport {
@@ -72,6 +76,7 @@ func runReport(r pluginapi.ResourceReport) RunReport {
 		CapabilityDenials: append([]string{}, r.CapabilityDenials...), ForeignRefsDropped: r.ForeignRefsDropped,
 		ColdStart: r.ColdStart, InstanceRetired: r.InstanceRetired,
 		InitDurationMS: docex.Milliseconds(r.InitDuration), InitInstructions: r.InitInstructions,
+		InstantiateDurationMS: docex.Milliseconds(r.InstantiateDuration),
 	}
 }
 

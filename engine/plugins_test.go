@@ -596,9 +596,11 @@ func TestDeriveOntoExistingKeepsItsMetadata(t *testing.T) {
 // A run's report carries the time and units of the start function and
 // _initialize when they ran for it (startwork's: a loop of 100,000 turns,
 // a grow of 16 pages and a 1 MiB fill), as init_duration_ms and
-// init_instructions, apart from the run's own; a run on an instance that did not run
-// them (warm, or made from the snapshot) reports 0.
-// Before, initialisation was in no report.
+// init_instructions, apart from the run's own, and the making of the
+// instance besides them as instantiate_duration_ms; a run on an instance
+// that did not run them (warm, or made from the snapshot) reports 0, and a
+// warm one 0 instantiate_duration_ms. Before, initialisation was in no
+// report, and instantiation in none until P12.
 func TestPluginInitReport(t *testing.T) {
 	ctx := context.Background()
 	e := newPluginEnv(t)
@@ -619,14 +621,15 @@ func TestPluginInitReport(t *testing.T) {
 	if err := json.Unmarshal(b, &keys); err != nil {
 		t.Fatal(err)
 	}
-	if keys["init_instructions"] != float64(r.InitInstructions) || keys["init_duration_ms"] != r.InitDurationMS {
+	if keys["init_instructions"] != float64(r.InitInstructions) || keys["init_duration_ms"] != r.InitDurationMS ||
+		r.InstantiateDurationMS <= 0 || keys["instantiate_duration_ms"] != r.InstantiateDurationMS {
 		t.Fatalf("JSON report = %s", b)
 	}
 	res, err = e.a.RunPlugin(ctx, "startwork", e.aDoc.ID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := res.Report; r.InitDurationMS != 0 || r.InitInstructions != 0 {
+	if r := res.Report; r.InitDurationMS != 0 || r.InitInstructions != 0 || r.InstantiateDurationMS != 0 {
 		t.Fatalf("second run: report = %+v, want no initialisation", r)
 	}
 }

@@ -88,8 +88,9 @@ func (o *guestOutput) panicText() string {
 // only Status "error", Message, Logs and Report (never Metadata or
 // Derived): the caller must persist nothing. The guest ran also when a new
 // instance's start function or _initialize failed: that Report has
-// ColdStart, InstanceRetired, InitDuration, InitInstructions and
-// PeakMemoryBytes (the memory initialisation left), the rest zero. Errors wrap pluginapi's
+// ColdStart, InstanceRetired, InitDuration, InitInstructions,
+// InstantiateDuration and PeakMemoryBytes (the memory initialisation
+// left), the rest zero. Errors wrap pluginapi's
 // ErrInvalidParams, ErrContentTypeNotAccepted, ErrPluginTimeout (and
 // context.DeadlineExceeded), ErrInstructionLimit, ErrPluginMemory,
 // ErrPluginTrap, ErrPluginOutputTooLarge, ErrHostCallLimit,
@@ -182,8 +183,12 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, o callOpts) (*plug
 
 	in := pl.takeIdle(ctx)
 	cold := in == nil
+	var made time.Duration // making the new instance, its initialisation included
 	if cold {
-		if in, err = p.instantiate(ctx); err != nil {
+		start := time.Now()
+		in, err = p.instantiate(ctx)
+		made = time.Since(start)
+		if err != nil {
 			var ie *initError
 			if !errors.As(err, &ie) {
 				return nil, err // the guest did not run
@@ -193,6 +198,7 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, o callOpts) (*plug
 			return &pluginapi.Result{Status: pluginapi.StatusError, Message: ie.err.Error(), Report: pluginapi.ResourceReport{
 				PeakMemoryBytes: ie.mem, CapabilityDenials: []string{}, ColdStart: true,
 				InitDuration: ie.dur, InitInstructions: ie.units, InstanceRetired: true,
+				InstantiateDuration: max(made-ie.dur, 0),
 			}}, ie.err
 		}
 	}
@@ -252,6 +258,7 @@ func (p *Plugin) run(ctx context.Context, inv pluginapi.Call, o callOpts) (*plug
 	}}
 	if cold {
 		res.Report.InitDuration, res.Report.InitInstructions = in.initDur, in.initUnits
+		res.Report.InstantiateDuration = max(made-in.initDur, 0)
 	}
 	if res.Report.CapabilityDenials == nil {
 		res.Report.CapabilityDenials = []string{}

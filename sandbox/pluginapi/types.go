@@ -130,6 +130,15 @@ type ResourceReport struct {
 	// Duration or Instructions, nor of the call's budget.
 	InitDuration     time.Duration
 	InitInstructions int64
+	// InstantiateDuration is the wall time of making the call's new
+	// instance (ColdStart) besides its start function and _initialize:
+	// wazero's instantiation (its tables, globals, element and data
+	// segments), reserving its memory, and restoring the plugin's
+	// snapshot or taking it. Zero on a warm instance. Not part of
+	// Duration, nor under the call's Timeout: Load's caps on a module's
+	// imports, segments and tables bound it (docs/sandbox.md, "Compile
+	// time").
+	InstantiateDuration time.Duration
 	// InstanceRetired is true when the instance was discarded after the call.
 	InstanceRetired bool
 }
