@@ -114,3 +114,34 @@ func TestInstanceBytes(t *testing.T) {
 		})
 	}
 }
+
+// Instrument drops the custom sections (the name section too): nothing
+// reads them, and wazero decodes the name section's names at compilation.
+// Before, they were copied: a probe's 11 MB name section (60,000
+// functions of 60 local names) made an install take 10 s and 198 MB
+// against 2.4 s and 64 MB without it.
+func TestCustomSectionsDropped(t *testing.T) {
+	mod := segmentsModule(0, 0, 0, 0, false)
+	custom := func(name string, body []byte) []byte {
+		p := append(appendU32(nil, uint32(len(name))), name...)
+		p = append(p, body...)
+		return append(appendU32([]byte{0}, uint32(len(p))), p...)
+	}
+	// A name section: function 0 named "f", its local 0 named "x".
+	names := []byte{1, 4, 1, 0, 1, 'f', 2, 6, 1, 0, 1, 0, 1, 'x'}
+	mod = append(mod, custom("name", names)...)
+	mod = append(mod, custom("junk", bytes.Repeat([]byte{7}, 1000))...)
+	out, _, err := Instrument(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &reader{b: out[8:]}
+	if err := eachSection(r, func(id byte, body *reader) error {
+		if id == 0 {
+			t.Errorf("custom section of %d bytes kept", body.len())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
