@@ -219,8 +219,9 @@ func (st *callState) charge(n int) {
 // empty value). Before, only the bytes counted: 16,384 derived documents
 // of 254 keys each with empty values were 12.6 MB of output under the 16
 // MiB limit, and one run took 129 s, 2.94 GB of RSS and 772 MB of storage.
-// Now that output costs 565 MB and stops at 16 MiB; storage stays within
-// about twice max_output_bytes.
+// Now that output would cost 565 MB: the run stops at 16 MiB, and the most
+// of it a run can return (480 documents, 16.1 MB charged) took 6.2 s, 125
+// MB of RSS and 24 MB of storage.
 const (
 	derivedOverhead = 256
 	metaKeyOverhead = 128
