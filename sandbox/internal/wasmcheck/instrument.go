@@ -32,7 +32,7 @@ const addedGlobals = 4
 // Version names the instrumentation's output: change it whenever Instrument
 // would produce different bytes for the same input (caches key on it: the
 // instrumented modules' cache, and the step cache through the guest
-// environment). Dropping the custom sections (CapsVersion 7) changed the
+// environment). Dropping the custom sections (2026-12-07) changed the
 // bytes but no instruction unit nor anything a guest sees: it changed
 // CapsVersion, which the instrumented modules' cache also keys on, and not
 // Version, so that the step cache keeps its results.

@@ -30,6 +30,11 @@ const (
 	// MaxImports: entries of the import section. wazero resolves and
 	// keeps every import in every instance (about 44 bytes each).
 	MaxImports = 1024
+	// MaxImportName: bytes of an import's module or field name. No host
+	// function has a longer name, so no such import could be resolved;
+	// before, a module importing a 10 MB name was compiled and then
+	// refused with a 10 MB error naming the import.
+	MaxImportName = 256
 	// MaxElementSegments and MaxDataSegments: segments of the element and
 	// data sections. wazero keeps every segment in the compiled module and
 	// in every instance (a passive element segment about 32 bytes besides
@@ -76,7 +81,7 @@ const (
 // CapsVersion names the caps: change it whenever they change, so that a
 // cache of instrumented modules (keyed on it and Version) does not keep
 // serving a module accepted under other caps.
-const CapsVersion = "7"
+const CapsVersion = "8"
 
 // LimitError is a module refused for exceeding one of the caps above.
 type LimitError struct {
@@ -106,6 +111,7 @@ type counts struct {
 	types, funcImports, funcs, globals, mutableGlobals, exports uint64
 	imports, elemSegments, elemEntries, dataSegments            uint64
 	tableElements                                               uint64 // the tables' minima, imported or defined
+	maxImportName                                               uint64 // the longest import module or field name
 	maxParams, maxResults                                       uint64
 	bodies                                                      uint64 // function bodies read so far
 }
@@ -150,6 +156,7 @@ func (c *counts) enforce() error {
 		{"number of mutable globals", c.mutableGlobals, MaxMutableGlobals},
 		{"number of exports", c.exports, MaxExports},
 		{"number of imports", c.imports, MaxImports},
+		{"bytes of an import's module or field name", c.maxImportName, MaxImportName},
 		{"number of element segments", c.elemSegments, MaxElementSegments},
 		{"entries of the element segments", c.elemEntries, MaxElementEntries},
 		{"number of data segments", c.dataSegments, MaxDataSegments},

@@ -45,6 +45,30 @@ func segmentsModule(imports, elemSegs, elemEntries, dataSegs int, exprs bool) []
 	return out
 }
 
+// importNameModule is segmentsModule with one import, docex.log, whose
+// field name (module name if n < 0) is |n| bytes instead.
+func importNameModule(n int) []byte {
+	long := strings.Repeat("A", max(n, -n))
+	imp := append(appendU32(nil, 5), "docex"...)
+	if n < 0 {
+		imp = append(appendU32(nil, uint32(len(long))), long...)
+	}
+	if n > 0 {
+		imp = append(append(imp, appendU32(nil, uint32(len(long)))...), long...)
+	} else {
+		imp = append(imp, "\x03log"...)
+	}
+	imp = append(imp, 0, 1)
+	b := segmentsModule(1, 0, 0, 0, false)
+	old := []byte("\x05docex\x03log\x00\x01")
+	i := bytes.Index(b, old)
+	// The import section: id, size, count 1, the import.
+	body := append(appendU32(nil, 1), imp...)
+	sec := append(appendU32([]byte{2}, uint32(len(body))), body...)
+	start := i - 1 - len(appendU32(nil, uint32(1+len(old)))) - 1
+	return append(append(append([]byte{}, b[:start]...), sec...), b[i+len(old):]...)
+}
+
 // The imports, element segments, their entries and the data segments are
 // capped (wazero keeps each in the compiled module and in every instance,
 // and decodes the element entries into every instance at instantiation),
@@ -67,6 +91,9 @@ func TestSegmentCaps(t *testing.T) {
 		{"data segments past the cap", segmentsModule(0, 0, 0, MaxDataSegments+1, false), "number of data segments is 262145, the limit is 262144"},
 		{"imports at the cap", segmentsModule(MaxImports, 0, 0, 0, false), ""},
 		{"imports past the cap", segmentsModule(MaxImports+1, 0, 0, 0, false), "number of imports is 1025, the limit is 1024"},
+		{"import name at the cap", importNameModule(MaxImportName), ""},
+		{"import name past the cap", importNameModule(MaxImportName + 1), "bytes of an import's module or field name is 257, the limit is 256"},
+		{"import module name past the cap", importNameModule(-MaxImportName - 1), "bytes of an import's module or field name is 257, the limit is 256"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h, err := Harden(c.mod)

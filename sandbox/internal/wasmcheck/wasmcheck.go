@@ -286,11 +286,15 @@ func entry(id byte, r *reader, c *counts) error {
 		}
 		return nil
 	case 2: // import
-		if err := r.name(); err != nil {
-			return err
-		}
-		if err := r.name(); err != nil {
-			return err
+		for range 2 { // module and field names
+			n, err := r.count(1)
+			if err != nil {
+				return err
+			}
+			c.maxImportName = max(c.maxImportName, uint64(n))
+			if err := r.skip(uint64(n)); err != nil {
+				return err
+			}
 		}
 		kind, err := r.byte()
 		if err != nil {
