@@ -1254,25 +1254,16 @@ func (s *Session) Document(ctx context.Context, id string) (docex.Document, erro
 // least length of their JSON, driver.BoundMeta) would bring the metadata
 // past metaBytes is left out, and is not read. Audited as Document.
 func (s *Session) DocumentMetaBound(ctx context.Context, id string, metaBytes int) (BoundDocument, error) {
-	if err := checkID("document", id); err != nil {
-		return BoundDocument{}, err
-	}
-	st, err := s.open(ctx, tenancy.ActionRead, "document.get", id)
-	if err != nil {
-		return BoundDocument{}, err
-	}
-	defer st.Close()
-	var d BoundDocument
-	if r, ok := st.(driver.DocumentMetaBoundReader); ok {
-		d, err = r.DocumentMetaBound(ctx, id, metaBytes)
-	} else {
-		var full docex.Document
-		if full, err = st.Document(ctx, id); err == nil {
-			d = driver.BoundDocuments([]docex.Document{full}, metaBytes)[0]
+	return s.boundDocument(ctx, id, func(st driver.TenantStore) (BoundDocument, error) {
+		if r, ok := st.(driver.DocumentMetaBoundReader); ok {
+			return r.DocumentMetaBound(ctx, id, metaBytes)
 		}
-	}
-	err = s.readDone(ctx, st, "document.get", id, err)
-	return d, err
+		full, err := st.Document(ctx, id)
+		if err != nil {
+			return BoundDocument{}, err
+		}
+		return driver.BoundDocuments([]docex.Document{full}, metaBytes)[0], nil
+	})
 }
 
 // DocumentMetaKeys is DocumentMetaBound of the values of keys only
@@ -1281,6 +1272,27 @@ func (s *Session) DocumentMetaBound(ctx context.Context, id string, metaBytes in
 // MetadataOmitted the keys of the others; the values of other keys are
 // not read. Audited as Document.
 func (s *Session) DocumentMetaKeys(ctx context.Context, id string, keys []string, metaBytes int) (BoundDocument, error) {
+	return s.boundDocument(ctx, id, func(st driver.TenantStore) (BoundDocument, error) {
+		if r, ok := st.(driver.DocumentMetaKeysReader); ok {
+			return r.DocumentMetaKeys(ctx, id, keys, metaBytes)
+		}
+		full, err := st.Document(ctx, id)
+		if err != nil {
+			return BoundDocument{}, err
+		}
+		m := map[string]docex.Value{}
+		for _, k := range keys {
+			if v, ok := full.Metadata[k]; ok {
+				m[k] = v
+			}
+		}
+		full.Metadata = m
+		return driver.BoundDocuments([]docex.Document{full}, metaBytes)[0], nil
+	})
+}
+
+// boundDocument reads document id with read, audited as Document.
+func (s *Session) boundDocument(ctx context.Context, id string, read func(driver.TenantStore) (BoundDocument, error)) (BoundDocument, error) {
 	if err := checkID("document", id); err != nil {
 		return BoundDocument{}, err
 	}
@@ -1289,22 +1301,7 @@ func (s *Session) DocumentMetaKeys(ctx context.Context, id string, keys []string
 		return BoundDocument{}, err
 	}
 	defer st.Close()
-	var d BoundDocument
-	if r, ok := st.(driver.DocumentMetaKeysReader); ok {
-		d, err = r.DocumentMetaKeys(ctx, id, keys, metaBytes)
-	} else {
-		var full docex.Document
-		if full, err = st.Document(ctx, id); err == nil {
-			m := map[string]docex.Value{}
-			for _, k := range keys {
-				if v, ok := full.Metadata[k]; ok {
-					m[k] = v
-				}
-			}
-			full.Metadata = m
-			d = driver.BoundDocuments([]docex.Document{full}, metaBytes)[0]
-		}
-	}
+	d, err := read(st)
 	err = s.readDone(ctx, st, "document.get", id, err)
 	return d, err
 }
