@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine/internal/blobstore"
+	"github.com/docex-dev/docex/internal/quote"
 	"github.com/docex-dev/docex/tenancy"
 	"github.com/google/uuid"
 )
@@ -357,25 +356,9 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // malformed id is invalid input, never "not found".
 func checkID(what, id string) error {
 	if u, err := uuid.Parse(id); err != nil || u.String() != id {
-		return docex.Errorf(docex.ErrInvalidID, "%s id %s is malformed (ids look like 0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b)", what, quoteShort(id))
+		return docex.Errorf(docex.ErrInvalidID, "%s id %s is malformed (ids look like 0190c2a4-5b6e-7f80-9a1b-2c3d4e5f6a7b)", what, quote.Short(id))
 	}
 	return nil
-}
-
-// quoteShort quotes s (strconv.Quote) in full when it is at most 64
-// bytes, else its first 64 bytes, cut back to a whole character, and its
-// length: "abc..."... (100 bytes), as the MCP server quotes a long
-// argument (docs/agents.md), so that an error never echoes a long input.
-func quoteShort(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return strconv.Quote(s)
-	}
-	head := s[:max]
-	for len(head) > 0 && !utf8.ValidString(head) {
-		head = head[:len(head)-1]
-	}
-	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(head), len(s))
 }
 
 // tenantContent returns the content namespace of the tenant incarnation.

@@ -2,11 +2,9 @@ package mcpserver
 
 import (
 	"encoding/json"
-	"fmt"
-	"strconv"
-	"unicode/utf8"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/internal/quote"
 )
 
 // argBytes bounds one argument of a call: its name and value as sent
@@ -52,36 +50,16 @@ func (s *Server) checkArguments(tool string, raw json.RawMessage) error {
 		case name == "metadata" && raw[vs] == '{':
 			return eachMember(raw, vs, func(mks, mke, mvs, mve int) error {
 				if n := mve - mks; n > argBytes {
-					return docex.Errorf(docex.ErrTooLarge, "metadata key %s is %d bytes of JSON with its value, more than the %d a metadata entry may have", quoteShort(rawString(raw[mks:mke])), n, argBytes)
+					return docex.Errorf(docex.ErrTooLarge, "metadata key %s is %d bytes of JSON with its value, more than the %d a metadata entry may have", quote.Short(rawString(raw[mks:mke])), n, argBytes)
 				}
 				return nil
 			})
 		}
 		if n := ve - ks; n > argBytes {
-			return docex.Errorf(docex.ErrTooLarge, "argument %s is %d bytes of JSON with its value, more than the %d an argument may have", quoteShort(name), n, argBytes)
+			return docex.Errorf(docex.ErrTooLarge, "argument %s is %d bytes of JSON with its value, more than the %d an argument may have", quote.Short(name), n, argBytes)
 		}
 		return nil
 	})
-}
-
-// quoteShort is v quoted, or when longer than quoteMax bytes its first
-// quoteMax bytes (a whole character) quoted, "..." and its length, as
-// shortenQuoted writes it: `"abc..." (N bytes)`.
-func quoteShort(v string) string {
-	if len(v) <= quoteMax {
-		return strconv.Quote(v)
-	}
-	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(quotedHead(v)), len(v))
-}
-
-// quotedHead is the first quoteMax bytes of v (longer than quoteMax),
-// cut back to a whole character.
-func quotedHead(v string) string {
-	head := v[:quoteMax]
-	for len(head) > 0 && !utf8.ValidString(head) {
-		head = head[:len(head)-1]
-	}
-	return head
 }
 
 // rawString decodes the JSON string s (with its quotes).

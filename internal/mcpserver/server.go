@@ -20,6 +20,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/internal/quote"
 	"github.com/docex-dev/docex/internal/spell"
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -444,7 +445,7 @@ func (s *Server) explainArguments(req *mcp.CallToolRequest, res mcp.Result) {
 }
 
 // quoteMax is the most of an argument's value an error message quotes.
-const quoteMax = 64
+const quoteMax = quote.Max
 
 // shortenQuoted cuts, in a call's error result, every string of its
 // arguments (a value or a key) longer than quoteMax bytes that the
@@ -494,10 +495,10 @@ func shortenQuoted(req *mcp.CallToolRequest, res mcp.Result) {
 		}
 		for _, v := range long {
 			if q := strconv.Quote(v); strings.Contains(tc.Text, q) {
-				tc.Text = strings.ReplaceAll(tc.Text, q, quoteShort(v))
+				tc.Text = strings.ReplaceAll(tc.Text, q, quote.Short(v))
 			}
 			if strings.Contains(tc.Text, v) {
-				tc.Text = strings.ReplaceAll(tc.Text, v, fmt.Sprintf("%s... (%d bytes)", quotedHead(v), len(v)))
+				tc.Text = strings.ReplaceAll(tc.Text, v, fmt.Sprintf("%s... (%d bytes)", quote.Head(v), len(v)))
 			}
 		}
 	}
