@@ -353,7 +353,7 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		if recreated {
 			q.cancelStale(ctx, held, t)
 		} else {
-			held.cancelTenant(t)
+			held.cancelTenant(t, driver.TenantDeletedCause(t))
 		}
 		delete(serving, t)
 		delete(queues, tenantQueue(t))
@@ -370,7 +370,7 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		incs[t] = inc
 	}
 	// suspend notes tenant t's status: found suspended since the last
-	// look, the jobs of t the worker holds stop (cancelSuspended) and
+	// look, the jobs of t the worker holds stop (cancelTenant) and
 	// wait for it; jobs delivered while it stays suspended are not
 	// stopped (they make their job wait themselves).
 	suspended := map[string]bool{}
@@ -378,7 +378,7 @@ func (q *riverQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle dri
 		switch {
 		case status == docex.TenantSuspended && !suspended[t]:
 			suspended[t] = true
-			held.cancelSuspended(t)
+			held.cancelTenant(t, driver.TenantSuspendedCause(t))
 		case status != docex.TenantSuspended:
 			delete(suspended, t)
 		}
@@ -618,29 +618,17 @@ func (h *heldJobs) cancelJobs(tenant string, gone map[string]bool) {
 }
 
 // cancelTenant cancels the handlers' contexts of the jobs of tenant the
-// worker holds, with driver.TenantDeletedCause (the tenant watch found
-// it deleted): a plugin call in progress stops, and the delivery is
-// cancelled, rather than running to its end first.
-func (h *heldJobs) cancelTenant(tenant string) {
+// worker holds, with cause: driver.TenantDeletedCause (the tenant watch
+// found it deleted: the delivery is cancelled) or
+// driver.TenantSuspendedCause (found it suspended: the job waits for its
+// tenant, its attempt not counted). A plugin call in progress stops,
+// rather than running to its end first.
+func (h *heldJobs) cancelTenant(tenant string, cause error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, j := range h.ids {
 		if j.tenant == tenant {
-			j.cancel(driver.TenantDeletedCause(tenant))
-		}
-	}
-}
-
-// cancelSuspended cancels the handlers' contexts of the jobs of tenant
-// the worker holds, with driver.TenantSuspendedCause (the tenant watch
-// found it suspended): a plugin call in progress stops, and the job waits
-// for its tenant, its attempt not counted.
-func (h *heldJobs) cancelSuspended(tenant string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, j := range h.ids {
-		if j.tenant == tenant {
-			j.cancel(driver.TenantSuspendedCause(tenant))
+			j.cancel(cause)
 		}
 	}
 }
@@ -716,7 +704,7 @@ func (q *riverQueue) cancelStale(ctx context.Context, held *heldJobs, t string) 
 		}
 	}
 	if err != nil {
-		held.cancelTenant(t)
+		held.cancelTenant(t, driver.TenantDeletedCause(t))
 		return
 	}
 	held.cancelJobs(t, gone)
