@@ -134,10 +134,12 @@ func TestMCPHTTPWriteStall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs, ln := mcpHTTPServer(h, raw, 4, mcpTimeouts{header: 10 * time.Second, idle: time.Minute, writeStall: 200 * time.Millisecond})
+	hs, ln := mcpHTTPServer(h, raw, 4, mcpTimeouts{header: 10 * time.Second, idle: time.Minute, writeStall: 5 * time.Second})
 	go hs.Serve(ln)
 	defer hs.Close()
-	// A client that reads gets it all.
+	// A client that reads gets it all. The stall bound is 5 s, not less,
+	// so that a reader descheduled on a loaded machine is not taken for
+	// one that stopped reading.
 	resp, err := http.Get("http://" + raw.Addr().String() + "/mcp")
 	if err != nil {
 		t.Fatal(err)
