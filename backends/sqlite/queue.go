@@ -68,8 +68,9 @@ const minIdle = 20 * time.Millisecond
 // claimOutcome is how one tenant's claim ended (see Work).
 type claimOutcome struct {
 	tenant   string
-	reserved int // slots the claim reserved: 0 when none was free
-	claimed  int // jobs leased (and started)
+	listed   string // t's incarnation as listed when the claim started ("" for --tenants)
+	reserved int    // slots the claim reserved: 0 when none was free
+	claimed  int    // jobs leased (and started)
 	err      error
 }
 
@@ -164,6 +165,7 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 	// waiting for its tenant's writer gives up and leases nothing; one
 	// that committed starts its jobs, which Work waits for as for any.
 	startClaim := func(t string) {
+		linc := listed[t]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -190,7 +192,7 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 			busy -= unused
 			running[t] -= unused
 			claiming[t] = false
-			outcomes = append(outcomes, claimOutcome{tenant: t, reserved: reserved, claimed: len(ids), err: err})
+			outcomes = append(outcomes, claimOutcome{tenant: t, listed: linc, reserved: reserved, claimed: len(ids), err: err})
 			mu.Unlock()
 			if len(ids) > 0 {
 				// The claim's jobs run under cctx, cancelled with
@@ -256,7 +258,10 @@ func (q *jobQueue) Work(ctx context.Context, cfg driver.WorkConfig, handle drive
 			t := o.tenant
 			switch {
 			case errors.Is(o.err, docex.ErrTenantNotFound) && ctx.Err() == nil:
-				if !slices.Contains(tenants, t) {
+				if !slices.Contains(tenants, t) || listed != nil && o.listed != listed[t] {
+					// Already dropped, or the claim was of an incarnation
+					// a listing since replaced (logDeleted said so; the
+					// new one is served).
 					continue
 				}
 				// Deleted: no longer served (every tenant: until the
