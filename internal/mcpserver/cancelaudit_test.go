@@ -45,7 +45,11 @@ func TestCancelledCallAudited(t *testing.T) {
 			replied = true
 			// As the CLI's run and the docs' table: interrupted, not
 			// plugin_failed (which it was before).
-			if f := r.failure(); strings.Contains(f, "could not be audited") || !strings.HasPrefix(f, "tool error: interrupted: ") || !strings.HasSuffix(f, "The call was cancelled.") {
+			// A call cancelled once the plugin ran ends with its
+			// report line (docs/agents.md); the message is before it.
+			f := r.failure()
+			msg, _, _ := strings.Cut(f, "\nreport: ")
+			if strings.Contains(f, "could not be audited") || !strings.HasPrefix(msg, "tool error: interrupted: ") || !strings.HasSuffix(msg, "The call was cancelled.") {
 				t.Errorf("cancelled run_plugin: %s", line)
 			}
 		}
