@@ -394,16 +394,35 @@ func (s *Session) runStep(ctx context.Context, st driver.TenantStore, name, docI
 	// ones as such (invalid parameters), before its run would fail on
 	// them; pipeline jobs skip this: pipeline create checked. A refusal
 	// or failure of the validate export is a run (ran, with what it used).
-	if res, err := s.validateParams(ctx, st, lp, params); err != nil {
-		out, err := stepOutput(name, doc, res, err)
+	vres, err := s.validateParams(ctx, st, lp, params)
+	if err != nil {
+		out, err := stepOutput(name, doc, vres, err)
 		out.moduleSHA256 = rec.ModuleSHA256
 		return out, err
 	}
 	out, err := s.runLoaded(ctx, st, name, lp, doc, nil, params)
 	if out != nil {
 		out.moduleSHA256 = rec.ModuleSHA256
+		if vres != nil && out.ran {
+			addValidateInit(&out.Report, vres.Report)
+		}
 	}
 	return out, err
+}
+
+// addValidateInit adds to r, a run's report, the instance creation of the
+// docex_validate call made just before the run (v, its report): a new
+// instance made for that call sets r.ColdStart, and its initialisation
+// and instantiation figures are added to r's (docs/json.md, RunReport).
+// The validate call's own work is not added.
+func addValidateInit(r *RunReport, v pluginapi.ResourceReport) {
+	if !v.ColdStart {
+		return
+	}
+	r.ColdStart = true
+	r.InitDurationMS += docex.Milliseconds(v.InitDuration)
+	r.InitInstructions += v.InitInstructions
+	r.InstantiateDurationMS += docex.Milliseconds(v.InstantiateDuration)
 }
 
 // runLoaded is runStep with the plugin resolved and loaded and the input

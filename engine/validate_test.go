@@ -91,3 +91,26 @@ func TestRunPluginValidatesParams(t *testing.T) {
 		t.Fatalf("ok: %v, %+v", err, res)
 	}
 }
+
+// TestRunPluginValidateColdStart: the first run of a plugin with
+// docex_validate reports the instance its validate call made (p14 M1: it
+// reported cold_start false, as if the instance had been warm).
+func TestRunPluginValidateColdStart(t *testing.T) {
+	ctx := context.Background()
+	e := newPluginEnv(t)
+	e.install(t, e.a, "validate")
+	res, err := e.writerA.RunPlugin(ctx, "validate", e.aDoc.ID, map[string]string{"mode": "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Report; !r.ColdStart || r.InstantiateDurationMS <= 0 {
+		t.Fatalf("first run: cold_start %v, instantiate_duration_ms %v: the validate call's new instance is not reported", r.ColdStart, r.InstantiateDurationMS)
+	}
+	res, err = e.writerA.RunPlugin(ctx, "validate", e.aDoc.ID, map[string]string{"mode": "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Report; r.ColdStart || r.InitDurationMS != 0 || r.InstantiateDurationMS != 0 {
+		t.Fatalf("second run, warm: %+v", r)
+	}
+}

@@ -45,7 +45,7 @@ var hints = []struct {
 		return "check that the S3 server is running and reachable at storage.documents.s3.endpoint (request_timeout_ms bounds each request), then run the command again"
 	}},
 	{docex.ErrTooManyOpenFiles, fixed("raise the open-file limit of the process (ulimit -n, and the hard limit ulimit -Hn, which docex uses; LimitNOFILE= in a systemd unit; --ulimit nofile= for a container), or lower database.sqlite.max_open_tenants in docex.yaml (0, the default, sizes it from the limit); then run the command again")},
-	{docex.ErrHostCapacity, fixed("the plugin is valid: this host has no room for it at the moment; run the command again once other plugin runs have ended (a worker retries the job), or raise sandbox.max_compiled_code_bytes in docex.yaml or the memory and address space the process may use")},
+	{docex.ErrHostCapacity, fixed("the plugin is valid: this host has no room for it at the moment; run the command again once other plugin runs have ended (a worker retries the job); for too many compiled modules, raise sandbox.max_compiled_code_bytes in docex.yaml; when the host could not reserve memory, raise the memory and address space the process may use (ulimit -v, vm.max_map_count) or lower the plugin's memory_pages in its manifest")},
 	{docex.ErrInvalidConfig, fixed("fix that key in docex.yaml; docex.yaml.example documents every key")},
 	{docex.ErrUserRequired, fixed("pass --user ID or set DOCEX_USER (the user is recorded in the audit log)")},
 	{docex.ErrTenantRequired, fixed("pass --tenant ID or set DOCEX_TENANT (an operator lists tenants with docex tenant list)")},

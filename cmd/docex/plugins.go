@@ -114,7 +114,10 @@ Examples:
 			summary: "run a plugin on a document",
 			help: `A successful run writes the metadata the plugin set and adds its derived
 documents to the document's basket, in one transaction; a failed run writes
-nothing (exit 6). Parameters the plugin's manifest or its own check
+nothing: exit 6 when the plugin failed (a trap, a limit, output refused),
+4 when it used a capability it was not granted, 3 or 5 when the document
+was deleted or given new content while it ran, 1 (host_capacity) when
+the host had no room for it. Parameters the plugin's manifest or its own check
 (docex_validate) refuses are refused before the run (exit 2). Every run's
 resource report is in the audit log; a run that failed once the plugin
 ran (docex_validate included) prints it on stderr after the error
@@ -122,8 +125,9 @@ ran (docex_validate included) prints it on stderr after the error
 
 It prints the plugin's status and message, the metadata it set ("metadata
 set:", not the document's other keys), the documents it derived, its logs
-and its resource report; --json prints the document with all its
-metadata instead.
+and its resource report ("report: " and its figures); --json prints the
+run's result instead (docs/json.md, RunResult: the document with all its
+metadata, the documents derived, status, message, logs and the report).
 
 Example:
   docex run wordcount DOC_ID --json`,
