@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/engine"
 )
 
 // testCompact: compacting gives back what deletions freed, changes no
@@ -39,14 +41,29 @@ func (f *fixture) testCompact(t *testing.T) {
 	for _, d := range docs[10:] {
 		must(t, a.DeleteDocument(bg, d.ID))
 	}
-	rep, err := p.Compact(bg, "acme")
-	must(t, err)
-	if len(rep.Tenants) != 1 || rep.Tenants[0].Tenant != "acme" || rep.Tenants[0].BytesBefore != rep.BytesBefore || rep.Tenants[0].BytesAfter != rep.BytesAfter {
-		t.Fatalf("compact acme: %+v", rep)
+	// 110 deleted documents held 110 × 16 KiB of metadata. PostgreSQL
+	// keeps deleted rows that a transaction open in the database may
+	// still see (an autovacuum's ANALYZE, at a high load: CI freed 48 KiB
+	// once), and frees them at a later compact (docs/jobs.md, Retention):
+	// the first compact's size before to the last's after, at most 5.
+	var first, rep engine.CompactReport
+	for i := range 5 {
+		r, err := p.Compact(bg, "acme")
+		must(t, err)
+		if len(r.Tenants) != 1 || r.Tenants[0].Tenant != "acme" || r.Tenants[0].BytesBefore != r.BytesBefore || r.Tenants[0].BytesAfter != r.BytesAfter {
+			t.Fatalf("compact acme: %+v", r)
+		}
+		if i == 0 {
+			first = r
+		}
+		if rep = r; first.BytesBefore-rep.BytesAfter >= 1<<20 {
+			break
+		}
+		t.Logf("compact %d of acme freed %d bytes in all: again", i+1, first.BytesBefore-rep.BytesAfter)
+		time.Sleep(time.Second)
 	}
-	// 110 deleted documents held 110 × 16 KiB of metadata.
-	if freed := rep.BytesBefore - rep.BytesAfter; freed < 1<<20 {
-		t.Errorf("compact acme after deleting 110 documents: %d bytes before, %d after: freed %d, want at least 1 MiB", rep.BytesBefore, rep.BytesAfter, freed)
+	if freed := first.BytesBefore - rep.BytesAfter; freed < 1<<20 {
+		t.Errorf("compact acme after deleting 110 documents, 5 times: %d bytes before, %d after: freed %d, want at least 1 MiB", first.BytesBefore, rep.BytesAfter, freed)
 	}
 	// Nothing changed: what stayed reads back whole, the other tenant too.
 	for _, d := range docs[:10] {
