@@ -565,6 +565,11 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 		det := jobDetailOf(job)
 		lost := lostEntries(s, job, det.markLost())
 		if job.Attempts >= job.MaxAttempts {
+			// The job's progress counts the steps its lost attempt
+			// recorded (see begin); unread, it stays as written.
+			if recs, err := st.JobSteps(ctx, job.ID); err == nil {
+				det.Progress = recordsProgress(det.Progress, recs)
+			}
 			outs[idx[k]] = r.finish(ctx, st, s, &job, det, nil, &ds[k], &stepError{err: giveUpError(job.Attempts)}, time.Now(), lost...)
 			continue
 		}
@@ -1540,6 +1545,10 @@ func (x *execution) begin(ctx context.Context, recs []driver.StepRecord, inputs 
 		x.done[r.Key] = r
 		x.derived += len(r.Outputs)
 	}
+	// The job's progress counts the steps its earlier attempts recorded,
+	// those of an attempt cancelled while it ran or lost too, which never
+	// wrote its counts; this attempt's runs add to it as they commit.
+	x.det.Progress = recordsProgress(x.det.Progress, recs)
 	x.outputs = map[string][]string{InputDocument: {input.ID}}
 	return nil
 }

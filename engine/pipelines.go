@@ -986,6 +986,15 @@ func stepsProgress(p JobProgress, steps []JobStep) JobProgress {
 	return p
 }
 
+// recordsProgress is stepsProgress of a job's completion keys.
+func recordsProgress(p JobProgress, recs []driver.StepRecord) JobProgress {
+	p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived = 0, 0, 0, 0
+	for _, r := range recs {
+		p.count(r.Outcome, len(r.Outputs))
+	}
+	return p
+}
+
 // count adds to p one completed step of the given outcome with its
 // outputs (a run's outputs count as derived; a cached step's do not).
 func (p *JobProgress) count(outcome string, outputs int) {
@@ -1067,17 +1076,25 @@ func (s *Session) CancelJob(ctx context.Context, id string) error {
 			return docex.Errorf(docex.ErrConflict, "job %s %s already: only queued or running jobs can be cancelled", id, stateWords(j.State))
 		}
 		now := s.e.now()
+		// The job's progress is what its steps recorded (as Job counts
+		// it): an attempt cancelled while it ran, or lost, recorded its
+		// steps but never wrote its counts (job list showed none).
+		recs, err := tx.JobSteps(ctx, id)
+		if err != nil {
+			return err
+		}
+		det := jobDetailOf(j)
+		det.Progress = recordsProgress(det.Progress, recs)
 		if j.State == driver.JobRunning {
 			// The attempt in progress ends here: its worker stops at its
 			// next commit, which finds the job cancelled and leaves it so.
-			det := jobDetailOf(j)
 			if n := len(det.Attempts); n > 0 && det.Attempts[n-1].EndedAt.IsZero() && det.Attempts[n-1].Error == "" {
 				a := &det.Attempts[n-1]
 				a.EndedAt, a.DurationMS = now, docex.Milliseconds(now.Sub(a.StartedAt))
 				a.Error, a.ErrorCode = "cancelled by "+s.uc.UserID, "cancelled"
-				j.Detail = det.bytes()
 			}
 		}
+		j.Detail = det.bytes()
 		j.State, j.Error, j.ErrorCode, j.UpdatedAt = driver.JobCancelled, "cancelled by "+s.uc.UserID, "cancelled", now
 		return tx.UpdateJob(ctx, j)
 	})

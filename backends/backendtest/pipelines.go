@@ -1103,6 +1103,7 @@ func (f *fixture) testLostAttempt(t *testing.T) {
 			t.Errorf("job %d: its last attempt reads %+v; want it ended without error", i, last)
 		}
 		checkJobDuration(t, admin, ids[i], fmt.Sprintf("job %d (%s after a lost attempt)", i, want.state))
+		checkListProgress(t, admin, ids[i], fmt.Sprintf("job %d (%s after a lost attempt)", i, want.state))
 	}
 	// Each lost attempt is audited once, as job.attempt_lost, before what
 	// its job's next delivery did (a new attempt, or the give-up).
@@ -1173,6 +1174,7 @@ func (f *fixture) testCancelRunning(t *testing.T) {
 		t.Fatalf("job cancelled while running: %s, history %+v; want cancelled, its attempt ended as cancelled", j.State, j.History)
 	}
 	checkJobDuration(t, admin, ids[0], "job cancelled while running")
+	checkListProgress(t, admin, ids[0], "job cancelled while running")
 	must(t, admin.RetryJob(bg, ids[0]))
 	// The job lists the step its first attempt completed: wait for the
 	// second attempt to start (SQLite marks a job running when a worker
@@ -1188,6 +1190,27 @@ func (f *fixture) testCancelRunning(t *testing.T) {
 	if len(j.History) != 2 || !cancelled(j.History[0]) || !j.History[1].EndedAt.IsZero() || j.History[1].Error != "" {
 		t.Fatalf("retried job, running: history %+v; want the cancelled attempt, then the one running", j.History)
 	}
+}
+
+// checkListProgress: job list's progress of job id (the counts its
+// attempts wrote) is job show's (its recorded steps). An attempt
+// cancelled while it ran, or lost, recorded its steps but not its counts:
+// job list showed fewer (probe p15).
+func checkListProgress(t *testing.T, s *engine.Session, id, what string) {
+	t.Helper()
+	j, err := s.Job(bg, id)
+	must(t, err)
+	js, err := s.Jobs(bg, engine.JobFilter{}, docex.Page{Limit: 1000})
+	must(t, err)
+	for _, l := range js {
+		if l.ID == id {
+			if l.Progress != j.Progress {
+				t.Errorf("%s: job list's progress %+v, job show's %+v", what, l.Progress, j.Progress)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s: job %s not listed", what, id)
 }
 
 // testCancelRetryOnce: a queued job cancelled and retried twice, then
