@@ -88,8 +88,10 @@ var (
 	// answer in time (an S3 server), or its directory is missing
 	// (filesystem storage: deleted, or its volume not mounted), or a
 	// SQLite database stayed locked by another writer for longer than
-	// database.sqlite.busy_timeout_ms; nothing was stored (an I/O
-	// failure, exit 1).
+	// database.sqlite.busy_timeout_ms, or a PostgreSQL tenant suspension,
+	// resumption or deletion waited database.postgres.lock_timeout_ms for
+	// the tenant's transactions in flight; nothing was stored or changed
+	// (an I/O failure, exit 1).
 	ErrStorageUnavailable = &Error{code: "storage_unavailable", msg: "the content store is unavailable"}
 	// ErrTooManyOpenFiles: the process ran out of file descriptors (it
 	// holds as many files as its open-file limit allows, or the system

@@ -89,6 +89,12 @@ type Postgres struct {
 	DSNEnv       string `yaml:"dsn_env"`              // default "DOCEX_POSTGRES_DSN" when dsn is empty
 	MaxConns     int    `yaml:"max_conns"`            // default 8
 	SchemaPrefix string `yaml:"tenant_schema_prefix"` // default "docex_t_"; at most 23 bytes of a-z, 0-9, '_'
+	// IdleInTransactionTimeoutMS: PostgreSQL ends a tenant transaction
+	// idle (its client stopped between two statements) for longer.
+	IdleInTransactionTimeoutMS int `yaml:"idle_in_transaction_timeout_ms"` // default 300000 (5 min)
+	// LockTimeoutMS bounds how long tenant suspend, resume and delete wait
+	// for the tenant's transactions in flight.
+	LockTimeoutMS int `yaml:"lock_timeout_ms"` // default 30000
 
 }
 
@@ -442,6 +448,18 @@ func (f *File) normalize() error {
 		if db.Postgres.MaxConns > math.MaxInt32 {
 			// The pool's size is an int32: 4294967297 was 1.
 			return f.invalid("database.postgres.max_conns", "%d is more than %d", db.Postgres.MaxConns, math.MaxInt32)
+		}
+		for _, k := range []struct {
+			key string
+			ms  int
+		}{{"idle_in_transaction_timeout_ms", db.Postgres.IdleInTransactionTimeoutMS}, {"lock_timeout_ms", db.Postgres.LockTimeoutMS}} {
+			switch {
+			case k.ms < 0:
+				return f.invalid("database.postgres."+k.key, "%d is negative", k.ms)
+			case k.ms > math.MaxInt32:
+				// PostgreSQL's limit on its timeouts.
+				return f.invalid("database.postgres."+k.key, "%d is more than %d (about 24 days, PostgreSQL's limit)", k.ms, math.MaxInt32)
+			}
 		}
 	}
 	if _, typed := f.lines["database.type"]; pgWritten && !typed {

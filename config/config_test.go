@@ -291,6 +291,8 @@ func TestValueErrorsNameLines(t *testing.T) {
 		{"busy timeout", "config_version: 1\ndatabase:\n  sqlite:\n    busy_timeout_ms: -1\n", "config key database.sqlite.busy_timeout_ms (line 4): -1 is negative"},
 		{"dsn password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: host=x password=hunter2\n", "config key database.postgres.dsn (line 5): contains a password"},
 		{"max conns", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    max_conns: -1\n", "config key database.postgres.max_conns (line 5): negative"},
+		{"idle in transaction timeout", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    idle_in_transaction_timeout_ms: -1\n", "config key database.postgres.idle_in_transaction_timeout_ms (line 5): -1 is negative"},
+		{"lock timeout", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    lock_timeout_ms: -1\n", "config key database.postgres.lock_timeout_ms (line 5): -1 is negative"},
 		{"storage type", "config_version: 1\nstorage:\n  documents:\n    type: ftp\n", `config key storage.documents.type (line 4): "ftp"`},
 		{"unscoped", "config_version: 1\nstorage:\n  documents:\n    tenant_scoped: false\n", "config key storage.documents.tenant_scoped (line 4): false is not supported with multi-tenancy"},
 		// Without multi-tenancy false changed nothing, and was accepted.
@@ -379,7 +381,7 @@ func wholeNumberKeys() []string {
 // key and line. Each case was accepted by the old code.
 func TestMisreadValuesRefused(t *testing.T) {
 	keys := wholeNumberKeys()
-	if len(keys) != 19 {
+	if len(keys) != 21 {
 		t.Fatalf("whole-number keys %v: a new one?", keys)
 	}
 	for _, k := range keys {
@@ -419,6 +421,9 @@ func TestMisreadValuesRefused(t *testing.T) {
 			"config key sandbox.max_compiled_code_bytes (line 3): 1 is less than 167772160 (160 MiB), the estimated machine code one plugin may have"},
 		// The pool size is an int32.
 		{"max conns", pg + "    max_conns: 4294967297\n", "config key database.postgres.max_conns (line 5): 4294967297 is more than 2147483647"},
+		// PostgreSQL's timeouts are int32 milliseconds.
+		{"idle in transaction timeout", pg + "    idle_in_transaction_timeout_ms: 2147483648\n", "config key database.postgres.idle_in_transaction_timeout_ms (line 5): 2147483648 is more than 2147483647 (about 24 days, PostgreSQL's limit)"},
+		{"lock timeout", pg + "    lock_timeout_ms: 2147483648\n", "config key database.postgres.lock_timeout_ms (line 5): 2147483648 is more than 2147483647"},
 		// File names the SQLite backend refuses.
 		{"hidden system file", "config_version: 1\ndatabase:\n  sqlite:\n    system_file: .x.db\n",
 			`config key database.sqlite.system_file (line 4): ".x.db" must be a plain file name, not starting with a dot`},
@@ -437,7 +442,7 @@ func TestMisreadValuesRefused(t *testing.T) {
 		})
 	}
 	// The largest values that fit are accepted.
-	y := "config_version: 1\ndatabase:\n  type: postgres\n  sqlite:\n    busy_timeout_ms: 9223372036854\n  postgres:\n    max_conns: 2147483647\n"
+	y := "config_version: 1\ndatabase:\n  type: postgres\n  sqlite:\n    busy_timeout_ms: 9223372036854\n  postgres:\n    max_conns: 2147483647\n    idle_in_transaction_timeout_ms: 2147483647\n    lock_timeout_ms: 2147483647\n"
 	if _, err := Parse([]byte(y), "/x"); err != nil {
 		t.Fatal(err)
 	}

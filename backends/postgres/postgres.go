@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +28,11 @@ const (
 	DefaultMaxConns           = 8
 	DefaultMaxConnLifetime    = 30 * time.Minute
 	DefaultTenantSchemaPrefix = "docex_t_"
+	// DefaultIdleInTransactionTimeout is Config.IdleInTransactionTimeout's
+	// default.
+	DefaultIdleInTransactionTimeout = 5 * time.Minute
+	// DefaultLockTimeout is Config.LockTimeout's default.
+	DefaultLockTimeout = 30 * time.Second
 )
 
 // Limits on configured schema names (bytes). A tenant schema is the prefix
@@ -64,6 +71,27 @@ type Config struct {
 	// schema and the local schema must not start with it, nor may it
 	// start tenant schemas with "pg_".
 	TenantSchemaPrefix string
+
+	// IdleInTransactionTimeout bounds how long a tenant transaction may
+	// stay idle between two of its statements (default 5m): PostgreSQL
+	// ends the session of one idle for longer
+	// (idle_in_transaction_session_timeout, set in the transaction
+	// itself), rolling it back. A write transaction holds its tenant's
+	// registry row FOR SHARE (the suspension barrier) and its content
+	// locks: without a bound, a client frozen inside one (SIGSTOP, a
+	// stall, a machine gone without closing its connection) would keep
+	// a suspension or deletion of the tenant waiting for ever. docex's
+	// own pauses inside a transaction are content work (S3 HEADs,
+	// re-uploads and deletes, bounded by their request timeouts; fsyncs);
+	// keep the bound above them.
+	IdleInTransactionTimeout time.Duration
+
+	// LockTimeout bounds how long suspending, resuming or deleting a
+	// tenant waits for the tenant's transactions still open (default
+	// 30s); past it the operation changes nothing and fails with an
+	// error matching ErrBusy and docex.ErrStorageUnavailable that names
+	// the transactions it waited for.
+	LockTimeout time.Duration
 }
 
 // withDefaults returns cfg with defaults applied, or an error matching
@@ -84,11 +112,23 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxConnLifetime == 0 {
 		cfg.MaxConnLifetime = DefaultMaxConnLifetime
 	}
+	if cfg.IdleInTransactionTimeout == 0 {
+		cfg.IdleInTransactionTimeout = DefaultIdleInTransactionTimeout
+	}
+	if cfg.LockTimeout == 0 {
+		cfg.LockTimeout = DefaultLockTimeout
+	}
 	if err := pgconfig.CheckSchemas(cfg.BootstrapSchema, cfg.TenantSchemaPrefix); err != nil {
 		return cfg, fmt.Errorf("%w: postgres: %w", docex.ErrInvalidConfig, err)
 	}
 	if cfg.MaxConns < 0 || cfg.MaxConnLifetime < 0 {
 		return cfg, docex.Errorf(docex.ErrInvalidConfig, "postgres: negative pool size or connection lifetime")
+	}
+	if cfg.IdleInTransactionTimeout < time.Millisecond || cfg.LockTimeout < time.Millisecond ||
+		cfg.IdleInTransactionTimeout.Milliseconds() > math.MaxInt32 || cfg.LockTimeout.Milliseconds() > math.MaxInt32 {
+		// PostgreSQL takes whole milliseconds up to 2^31-1 (about 24
+		// days); 0 would turn the bound off.
+		return cfg, docex.Errorf(docex.ErrInvalidConfig, "postgres: idle-in-transaction timeout %v, lock timeout %v: each must be 1ms to %v", cfg.IdleInTransactionTimeout, cfg.LockTimeout, time.Duration(math.MaxInt32)*time.Millisecond)
 	}
 	return cfg, nil
 }
@@ -109,6 +149,9 @@ type Backend struct {
 	// checkSQL can then never be sent in the batch that sets the
 	// search_path (see beginChecked).
 	pipelineCheck bool
+	// idleMS and lockMS are cfg.IdleInTransactionTimeout and
+	// cfg.LockTimeout in milliseconds, the arguments of set_config.
+	idleMS, lockMS string
 	// checked holds the connections (*pgx.Conn) and the checkSQL variants
 	// prepared on them (checkedKey), so that beginChecked pipelines a
 	// variant from the start, and the oneTripSQL prepared on them (see
@@ -155,6 +198,8 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		local:  cfg.BootstrapSchema + pgconfig.LocalSuffix,
 	}
 	b.sql = newSystemSQL(b.sys)
+	b.idleMS = strconv.FormatInt(cfg.IdleInTransactionTimeout.Milliseconds(), 10)
+	b.lockMS = strconv.FormatInt(cfg.LockTimeout.Milliseconds(), 10)
 	b.check = b.newCheckSQLs()
 	b.queue = &riverQueue{b: b, schema: jobSchemaFor(cfg.BootstrapSchema)}
 	b.tenantPluginSQL, b.systemPluginSQL = newPluginSQL(""), newPluginSQL(b.sys+".")
@@ -244,6 +289,8 @@ const (
 	codeUndefinedFunction    = "42883"
 	codeBadEncoding          = "22021" // character_not_in_repertoire: not UTF-8, or a NUL byte
 	codeUntranslatable       = "22P05"
+	codeLockNotAvailable     = "55P03" // lock_timeout
+	codeIdleInTransaction    = "25P03" // idle_in_transaction_session_timeout
 )
 
 // pgError returns the PostgreSQL error code and constraint of err ("" when
@@ -281,6 +328,9 @@ func (b *Backend) wrap(err error, format string, args ...any) error {
 	msg := err.Error()
 	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
 		msg = oneLine(msg)
+	}
+	if code, _ := pgError(err); code == codeIdleInTransaction {
+		msg += fmt.Sprintf(" (the transaction stayed idle between two statements for longer than %v, database.postgres.idle_in_transaction_timeout_ms: PostgreSQL ended it, and nothing of it was kept)", b.cfg.IdleInTransactionTimeout)
 	}
 	return fdlimit.Wrap(&maskedError{msg: mask("postgres: "+fmt.Sprintf(format, args...)+": "+msg, b.secret), err: err})
 }

@@ -57,13 +57,18 @@ func TestConfig(t *testing.T) {
 		{"schema under prefix", Config{DSN: "x", BootstrapSchema: "docex_t_sys"}, false},
 		{"local under prefix", Config{DSN: "x", BootstrapSchema: "sys", TenantSchemaPrefix: "sys_lo"}, false},
 		{"negative pool", Config{DSN: "x", MaxConns: -1}, false},
+		{"negative idle timeout", Config{DSN: "x", IdleInTransactionTimeout: -time.Second}, false},
+		{"sub-millisecond idle timeout", Config{DSN: "x", IdleInTransactionTimeout: time.Microsecond}, false},
+		{"idle timeout past int32 ms", Config{DSN: "x", IdleInTransactionTimeout: (1 << 31) * time.Millisecond}, false},
+		{"largest timeouts", Config{DSN: "x", IdleInTransactionTimeout: (1<<31 - 1) * time.Millisecond, LockTimeout: (1<<31 - 1) * time.Millisecond}, true},
+		{"negative lock timeout", Config{DSN: "x", LockTimeout: -time.Second}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := c.cfg.withDefaults()
 			if c.ok {
 				must(t, err)
-				if got.BootstrapSchema == "" || got.TenantSchemaPrefix == "" || got.MaxConns == 0 || got.MaxConnLifetime == 0 {
+				if got.BootstrapSchema == "" || got.TenantSchemaPrefix == "" || got.MaxConns == 0 || got.MaxConnLifetime == 0 || got.IdleInTransactionTimeout == 0 || got.LockTimeout == 0 {
 					t.Fatalf("defaults not applied: %+v", got)
 				}
 				return

@@ -63,7 +63,7 @@ func (b *Backend) readOneBatch(ctx context.Context, c *pgx.Conn, s *store, sql s
 	cargs, dest := checkArgs(s, &ck)
 	var batch pgx.Batch
 	batch.BeginTx(pgx.TxOptions{AccessMode: pgx.ReadOnly})
-	batch.Queue(sqlSetPath, quote(s.schema)+", pg_temp")
+	batch.Queue(sqlSetPath, quote(s.schema)+", pg_temp", b.idleMS)
 	batch.Queue(b.checkFor(s, pgx.ReadOnly), cargs...)
 	batch.Queue(sql, args...)
 	batch.Queue("commit")

@@ -19,8 +19,13 @@ import (
 // failures and deadlocks.
 const maxWriteAttempts = 5
 
-// sqlSetPath sets the transaction-local search_path ($1).
-const sqlSetPath = `SELECT set_config('search_path', $1, true)`
+// sqlSetPath sets the transaction-local search_path ($1) and
+// idle_in_transaction_session_timeout ($2, milliseconds:
+// Config.IdleInTransactionTimeout), so that a tenant transaction whose
+// client stops between two statements (frozen, or gone without closing
+// its connection) does not hold its locks (the registry row, contents)
+// for ever: the server ends its session once it stayed idle that long.
+const sqlSetPath = `SELECT set_config('search_path', $1, true), set_config('idle_in_transaction_session_timeout', $2, true)`
 
 // checkSQL is the statement that checks a tenant transaction's schema,
 // run right after sqlSetPath: it returns the schemas then effectively on
@@ -250,7 +255,7 @@ func (b *Backend) beginChecked(ctx context.Context, c *pgx.Conn, s *store, mode 
 	args, dest := checkArgs(s, &ck)
 	var batch pgx.Batch
 	batch.BeginTx(txOptions(mode))
-	batch.Queue(sqlSetPath, quote(s.schema)+", pg_temp")
+	batch.Queue(sqlSetPath, quote(s.schema)+", pg_temp", b.idleMS)
 	if pipelined {
 		batch.Queue(sql, args...)
 	}

@@ -445,7 +445,11 @@ func (b *Backend) Tenants(ctx context.Context) ([]docex.Tenant, error) {
 
 // SetTenantStatus changes a tenant's status. It returns
 // docex.ErrTenantNotFound for an unregistered id, docex.ErrBootstrapTenant
-// for the bootstrap tenant, docex.ErrInvalid for an unknown status.
+// for the bootstrap tenant, docex.ErrInvalid for an unknown status. It
+// waits for the tenant's write transactions in flight (they hold its
+// registry row FOR SHARE) at most Config.LockTimeout, then fails with an
+// error matching ErrBusy that names them (lockWaitError), changing
+// nothing.
 func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.TenantStatus, audit docex.AuditEntry) error {
 	if status != docex.TenantActive && status != docex.TenantSuspended {
 		return docex.Errorf(docex.ErrInvalid, "postgres: tenant status %q", status)
@@ -457,7 +461,11 @@ func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.T
 	if t.IsSystem {
 		return docex.Errorf(docex.ErrBootstrapTenant, "postgres: the status of bootstrap tenant %q is fixed", id)
 	}
-	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+	op := "suspend"
+	if status == docex.TenantActive {
+		op = "resume"
+	}
+	return b.tenantAdmin(ctx, op, id, func(tx pgx.Tx) error {
 		var isSys bool
 		err := tx.QueryRow(ctx, b.sql.tenantStatus, id, string(status)).Scan(&isSys)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -473,13 +481,15 @@ func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.T
 // DeleteTenant removes the registry row and drops the tenant's schema in
 // one transaction. It returns docex.ErrTenantNotFound for an unregistered
 // id and docex.ErrBootstrapTenant for the bootstrap tenant. A tenant whose
-// schema was dropped behind docex's back can still be deleted.
+// schema was dropped behind docex's back can still be deleted. Each of
+// its lock waits (for the tenant's transactions in flight, reads too) is
+// bounded by Config.LockTimeout, as SetTenantStatus's.
 func (b *Backend) DeleteTenant(ctx context.Context, id string, audit docex.AuditEntry) error {
 	schema, err := b.tenantSchema(id)
 	if err != nil {
 		return notFoundID(id, err)
 	}
-	return pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+	return b.tenantAdmin(ctx, "delete", id, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("tenant", id)); err != nil {
 			return b.wrap(err, "lock tenant %q", id)
 		}

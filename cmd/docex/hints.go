@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/docex-dev/docex"
+	"github.com/docex-dev/docex/backends/postgres"
 	"github.com/docex-dev/docex/backends/s3store"
 	"github.com/docex-dev/docex/backends/sqlite"
 	"github.com/docex-dev/docex/config"
@@ -38,6 +39,7 @@ var hints = []struct {
 		return "nothing was stored: create the directory named, make it writable with room for the content, or set storage.documents.spool_dir in docex.yaml to a directory that is (left out, the system's temporary directory, $TMPDIR); raising storage.documents.max_staged_memory spools less"
 	}},
 	{sqlite.ErrBusy, fixed("another docex process (a worker, an add, docex compact) held the database's write lock for longer than database.sqlite.busy_timeout_ms: run the command again, or raise busy_timeout_ms in docex.yaml")},
+	{postgres.ErrBusy, fixed("nothing was changed: run the command again once the transactions named have ended, or raise database.postgres.lock_timeout_ms in docex.yaml to wait longer; one idle in transaction whose client is frozen or gone ends once it has been idle for database.postgres.idle_in_transaction_timeout_ms (5 min by default), or at once with SELECT pg_terminate_backend(PID) in psql")},
 	{docex.ErrStorageUnavailable, func(g globals) string {
 		if g.s3 == nil { // the content directory is missing
 			return "restore the content directory, or mount the volume that holds it, then run the command again; if storage.documents.path in docex.yaml changed, change it back"

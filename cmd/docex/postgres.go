@@ -37,6 +37,9 @@ func openPostgres(ctx context.Context, f *config.File, getenv func(string) strin
 		BootstrapSchema:    f.MultiTenancy.BootstrapTenant.Schema,
 		MaxConns:           int32(p.MaxConns),
 		TenantSchemaPrefix: p.SchemaPrefix,
+		// 0: the backend's defaults.
+		IdleInTransactionTimeout: ms(p.IdleInTransactionTimeoutMS),
+		LockTimeout:              ms(p.LockTimeoutMS),
 	})
 	if err != nil {
 		switch {

@@ -80,6 +80,15 @@ queued, spending no attempt, until "docex tenant resume ID". The operator's
 docex verify and docex gc still read it. Suspending a suspended tenant (or
 resuming an active one) changes nothing and exits 0.
 
+It waits for the tenant's writes in flight to end. On PostgreSQL it
+waits at most database.postgres.lock_timeout_ms (30 s by default), then
+exits 1 (storage_unavailable), changing nothing and naming the
+transactions it waited for (server pid, client, state and age).
+PostgreSQL ends a transaction left idle by a frozen client after
+database.postgres.idle_in_transaction_timeout_ms (5 min by default).
+On SQLite it waits until they end (Ctrl-C stops waiting; the tenant is
+suspended already).
+
 Example:
   docex tenant suspend acme
   docex tenant resume acme`,
@@ -100,6 +109,10 @@ then on (exit 4, tenant_unknown); its queued jobs never run and its
 running ones commit nothing more.
 A tenant created again with the same id starts empty: it never sees its
 predecessor's data.
+On PostgreSQL it waits for the tenant's transactions in flight at most
+database.postgres.lock_timeout_ms (30 s by default), then exits 1
+(storage_unavailable), deleting nothing and naming them (as tenant
+suspend does).
 
 Example:
   docex tenant delete acme --yes`,
