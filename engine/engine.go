@@ -375,12 +375,33 @@ func (e *Engine) tenantContent(t docex.Tenant) (driver.TenantContent, error) {
 	if e.cfg.MultiTenancy != (t.ID != "") {
 		return nil, fmt.Errorf("content of tenant %q with multi-tenancy %v: %w", t.ID, e.cfg.MultiTenancy, docex.ErrCorrupt)
 	}
-	tc, err := e.content.Tenant(t)
+	var tc driver.TenantContent
+	var err error
+	if fs, ok := e.content.(*blobstore.FS); ok && t.ID != "" {
+		// Its directory, when missing, is made only for a tenant still
+		// registered: a step of a tenant deleted meanwhile, finishing,
+		// must not make it again (for docex gc to remove).
+		tc, err = fs.TenantLive(t, func(ctx context.Context) error { return e.tenantLive(ctx, t) })
+	} else {
+		tc, err = e.content.Tenant(t)
+	}
 	if err != nil {
 		return nil, err
 	}
 	e.blobs[key] = tc
 	return tc, nil
+}
+
+// tenantLive returns nil when the tenant incarnation t is the registered
+// one, an error matching docex.ErrTenantUnknown (in the words of a store
+// of a deleted tenant) when it was deleted, and the registry's error when
+// it cannot be read.
+func (e *Engine) tenantLive(ctx context.Context, t docex.Tenant) error {
+	cur, err := e.be.Tenant(ctx, t.ID)
+	if errors.Is(err, docex.ErrTenantNotFound) || err == nil && cur.Incarnation != t.Incarnation {
+		return docex.Errorf(docex.ErrTenantUnknown, "tenant %q was deleted since the store was opened", t.ID)
+	}
+	return err
 }
 
 // forgetTenant drops cached content stores of a tenant id.

@@ -63,3 +63,17 @@ func (s *Session) LookupForTest(ctx context.Context, basketID, name string) ([]s
 	}
 	return ids, err
 }
+
+// AddThroughDeletedStoreForTest opens a store of the session's tenant,
+// calls between (which deletes the tenant), then adds docs to basketID
+// through that store, as a step of the tenant finishing after its
+// deletion does.
+func (s *Session) AddThroughDeletedStoreForTest(ctx context.Context, basketID string, docs []NewDocument, between func()) ([]Added, error) {
+	st, err := s.open(ctx, tenancy.ActionWrite, "document.add", basketID)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	between()
+	return s.addDocumentsTo(ctx, st, basketID, docs, nil)
+}

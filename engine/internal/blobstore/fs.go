@@ -58,6 +58,23 @@ func (s *FS) Tenant(t docex.Tenant) (driver.TenantContent, error) {
 	return &fsTenant{root: s.root, ns: ns, dir: filepath.Join(s.root, filepath.FromSlash(ns)), noSync: s.noSync, packMax: s.packMax, cache: s.cache, dirSynced: s.dirSynced}, nil
 }
 
+// TenantLive is Tenant whose namespace directory, when missing, is made
+// only while live returns nil: live says whether the tenant incarnation
+// is still registered (an error matching docex.ErrTenantUnknown when it
+// was deleted). It is asked before the directory is made, so that a
+// write of a deleted tenant (a step of it finishing) fails creating
+// nothing, and once more after: a deletion between the two (which
+// unregisters the tenant before it removes its content) is found, and
+// what was made removed.
+func (s *FS) TenantLive(t docex.Tenant, live func(context.Context) error) (driver.TenantContent, error) {
+	tc, err := s.Tenant(t)
+	if err != nil {
+		return nil, err
+	}
+	tc.(*fsTenant).live = live
+	return tc, nil
+}
+
 // InTransaction is false: files are not part of the database transaction.
 func (s *FS) InTransaction() bool { return false }
 
@@ -233,14 +250,18 @@ type fsTenant struct {
 	packMax   int64
 	cache     *rootCache
 	dirSynced func(dir string) // FS.dirSynced
-	mu        sync.Mutex       // opening h
-	h         atomic.Pointer[nsHandle]
+	// live, when set (TenantLive), says whether the tenant incarnation is
+	// still registered; the namespace's directory is made only while it
+	// returns nil.
+	live func(context.Context) error
+	mu   sync.Mutex // opening h
+	h    atomic.Pointer[nsHandle]
 }
 
 // tmpDir returns the namespace, open, with its tmp directory made, and a
 // reference the caller releases.
-func (t *fsTenant) tmpDir() (*nsHandle, error) {
-	h, err := t.handle(true)
+func (t *fsTenant) tmpDir(ctx context.Context) (*nsHandle, error) {
+	h, err := t.open(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +336,7 @@ func (t *fsTenant) Stage(ctx context.Context, r io.Reader, max int64) (_ driver.
 	if t.packMax > 0 {
 		return t.stageSpill(ctx, r, max)
 	}
-	ns, err := t.tmpDir()
+	ns, err := t.tmpDir(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -91,6 +91,7 @@ func parseLocator(b []byte) (locator, bool) {
 // spill keeps what is written in memory up to limit bytes, then moves it
 // to a staging file.
 type spill struct {
+	ctx   context.Context // the Stage's: its namespace is made only while the tenant lives (fsTenant.live)
 	t     *fsTenant
 	limit int64
 	buf   []byte
@@ -105,7 +106,7 @@ func (s *spill) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if s.f == nil {
-		h, err := s.t.tmpDir()
+		h, err := s.t.tmpDir(s.ctx)
 		if err != nil {
 			return 0, err
 		}
@@ -124,7 +125,7 @@ func (s *spill) Write(p []byte) (int, error) {
 
 // stageSpill is Stage for a packing store.
 func (t *fsTenant) stageSpill(ctx context.Context, r io.Reader, max int64) (driver.Staged, error) {
-	sp := &spill{t: t, limit: t.packMax}
+	sp := &spill{ctx: ctx, t: t, limit: t.packMax}
 	h, err := contentkey.Copy(ctx, sp, r, max)
 	st := &fsStaged{owner: t}
 	if sp.f != nil {
@@ -175,7 +176,7 @@ func (p *packSync) wait(ctx context.Context) error {
 // flush that Put waits for before writing its locator, so no locator
 // commits before its pack is on disk.
 func (t *fsTenant) writePack(ctx context.Context, sts []*fsStaged, async bool) error {
-	h, err := t.handle(true)
+	h, err := t.open(ctx, true)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package blobstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -154,6 +155,12 @@ func (c *rootCache) size() int {
 // A handle replaced, or let go of by the store's cache (rootCache), is
 // closed when the last operation using it releases it.
 func (t *fsTenant) handle(create bool) (*nsHandle, error) {
+	return t.open(context.Background(), create)
+}
+
+// open is handle; ctx is for the liveness check (fsTenant.live) of a
+// namespace it makes.
+func (t *fsTenant) open(ctx context.Context, create bool) (*nsHandle, error) {
 	if h := t.h.Load(); h != nil && h.acquire() {
 		if t.current(h) {
 			return h, nil
@@ -172,7 +179,7 @@ func (t *fsTenant) handle(create bool) (*nsHandle, error) {
 	if err := missingRoot(t.root); err != nil {
 		return nil, err
 	}
-	r, info, made, err := openBeneath(t.root, t.ns, create)
+	r, info, made, err := t.openLive(ctx, create)
 	if err != nil {
 		return nil, t.ioErr(err)
 	}
@@ -189,6 +196,50 @@ func (t *fsTenant) handle(create bool) (*nsHandle, error) {
 	}
 	t.cache.install(old, h)
 	return h, nil
+}
+
+// openLive is openBeneath of the namespace, asking t.live (when set)
+// before it makes the namespace and again after: a tenant deleted before
+// the first question gets nothing made, one deleted between the two gets
+// what was made removed (as the deletion, which removes the content after
+// it unregisters the tenant, may have run before it was made).
+func (t *fsTenant) openLive(ctx context.Context, create bool) (*os.Root, fs.FileInfo, bool, error) {
+	if !create || t.live == nil {
+		return openBeneath(t.root, t.ns, create)
+	}
+	r, info, _, err := openBeneath(t.root, t.ns, false)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return r, info, false, err
+	}
+	if err := t.live(ctx); err != nil {
+		return nil, nil, false, err
+	}
+	r, info, made, err := openBeneath(t.root, t.ns, true)
+	if err != nil || !made {
+		return r, info, made, err
+	}
+	if err := t.live(ctx); err != nil {
+		r.Close()
+		t.unmake()
+		return nil, nil, false, err
+	}
+	return r, info, made, nil
+}
+
+// unmake removes the namespace's directory, and its tenant id's when
+// that leaves it empty (FS.DeleteTenant).
+func (t *fsTenant) unmake() {
+	parent, inc := path.Split(t.ns)
+	idDir, _, _, err := openBeneath(t.root, strings.TrimSuffix(parent, "/"), false)
+	if err != nil {
+		return
+	}
+	idDir.RemoveAll(inc)
+	idDir.Close()
+	if tenants, _, _, err := openBeneath(t.root, path.Dir(strings.TrimSuffix(parent, "/")), false); err == nil {
+		tenants.Remove(path.Base(strings.TrimSuffix(parent, "/")))
+		tenants.Close()
+	}
 }
 
 // current reports whether h (referenced) is still the directory at the
