@@ -96,3 +96,76 @@ func TestLoadBoundsImportName(t *testing.T) {
 		})
 	}
 }
+
+// exportModule returns a module that exports its memory, a docex_run
+// returning 0, and a function of type () -> () as name.
+func exportModule(name string) []byte {
+	leb := func(b []byte, v uint32) []byte {
+		for {
+			c := byte(v & 0x7f)
+			v >>= 7
+			if v == 0 {
+				return append(b, c)
+			}
+			b = append(b, c|0x80)
+		}
+	}
+	str := func(b []byte, s string) []byte { return append(leb(b, uint32(len(s))), s...) }
+	sec := func(b []byte, id byte, body []byte) []byte {
+		return append(leb(append(b, id), uint32(len(body))), body...)
+	}
+	out := []byte("\x00asm\x01\x00\x00\x00")
+	out = sec(out, 1, []byte{2, 0x60, 0, 1, 0x7f, 0x60, 0, 0})
+	out = sec(out, 3, []byte{2, 0, 1})
+	out = sec(out, 5, []byte{1, 0, 1})
+	exp := append(str(append(str([]byte{3}, "memory"), 2, 0), "docex_run"), 0, 0)
+	out = sec(out, 7, append(str(exp, name), 0, 1))
+	return sec(out, 10, []byte{2, 4, 0, 0x41, 0, 0x0b, 2, 0, 0x0b})
+}
+
+// An export's name is at most wasmcheck.MaxExportName bytes, refused
+// past it before the module is instrumented and compiled, naming the
+// cap; under it, an error naming the export cuts it to 64 bytes with its
+// length. Before, a module exporting a 10 MB docex_validate_ name of the
+// wrong signature was compiled, then refused with a 10 MB error naming
+// it.
+func TestLoadBoundsExportName(t *testing.T) {
+	ctx := context.Background()
+	pre := "docex_validate_"
+	tests := []struct {
+		name    string
+		mod     []byte
+		want    string
+		compile bool // the refusal comes after the compile
+	}{
+		{"over the cap", exportModule(pre + strings.Repeat("a", 10_000_000)), "bytes of an export's name is 10000015, the limit is 1024", false},
+		{"at the cap", exportModule(pre + strings.Repeat("a", wasmcheck.MaxExportName-len(pre))), `export "docex_validate_aaaa`, true},
+		{"short", exportModule(pre + "x\n"), `export "docex_validate_x\n" has signature () -> (), want () -> i32`, true},
+	}
+	lengths := map[string]string{"at the cap": `aaa"... (1024 bytes) has signature () -> (), want () -> i32`}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sb := newSandbox(t, Config{})
+			instrumented := false
+			sb.instrument = func(b []byte) ([]byte, wasmcheck.Info, error) {
+				instrumented = true
+				return wasmcheck.Instrument(b)
+			}
+			sum := sha256.Sum256(tt.mod)
+			m := &pluginapi.Manifest{Name: "exp", Version: "1", ABIVersion: pluginapi.ABIVersion, Module: "exp.wasm", SHA256: hex.EncodeToString(sum[:])}
+			_, err := sb.Load(ctx, m, tt.mod)
+			if !errors.Is(err, pluginapi.ErrInvalidModule) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %.300v, want %v containing %q", err, pluginapi.ErrInvalidModule, tt.want)
+			}
+			if n := len(err.Error()); n > 300 {
+				t.Fatalf("error of %d bytes: %.300s", n, err)
+			}
+			if l := lengths[tt.name]; !strings.Contains(err.Error(), l) {
+				t.Fatalf("err = %v, want the name's length %q", err, l)
+			}
+			if instrumented != tt.compile {
+				t.Fatalf("module instrumented (and compiled): %v, want %v", instrumented, tt.compile)
+			}
+		})
+	}
+}

@@ -571,7 +571,7 @@ func (sb *Sandbox) checkModule(cm wazero.CompiledModule, c *compiled) error {
 	for name, fd := range cm.ExportedFunctions() {
 		if (pluginapi.ValidEntry(name) || pluginapi.IsValidateExport(name)) &&
 			(len(fd.ParamTypes()) != 0 || !slices.Equal(fd.ResultTypes(), []api.ValueType{api.ValueTypeI32})) {
-			return fmt.Errorf("export %q has signature %s, want () -> i32", name, sig(fd))
+			return fmt.Errorf("export %s has signature %s, want () -> i32", wasmcheck.QuoteShort(name), sig(fd))
 		}
 	}
 	if init, ok := cm.ExportedFunctions()[initExport]; ok {

@@ -35,6 +35,14 @@ const (
 	// before, a module importing a 10 MB name was compiled and then
 	// refused with a 10 MB error naming the import.
 	MaxImportName = 256
+	// MaxExportName: bytes of an export's name. The names the sandbox
+	// calls are at most 64 bytes (docex_run_ and 54 more) and the
+	// repository's plugins export none longer than 27 (Go, TinyGo, Rust,
+	// C, AssemblyScript); C++ names exported mangled are longer, seldom
+	// past a few hundred. Before, a name was bounded only by the module's
+	// size: a module exporting a 10 MB docex_validate_ name of the wrong
+	// signature was compiled, then refused with a 10 MB error naming it.
+	MaxExportName = 1024
 	// MaxElementSegments and MaxDataSegments: segments of the element and
 	// data sections. wazero keeps every segment in the compiled module and
 	// in every instance (a passive element segment about 32 bytes besides
@@ -81,7 +89,7 @@ const (
 // CapsVersion names the caps: change it whenever they change, so that a
 // cache of instrumented modules (keyed on it and Version) does not keep
 // serving a module accepted under other caps.
-const CapsVersion = "8"
+const CapsVersion = "9"
 
 // LimitError is a module refused for exceeding one of the caps above.
 type LimitError struct {
@@ -112,6 +120,7 @@ type counts struct {
 	imports, elemSegments, elemEntries, dataSegments            uint64
 	tableElements                                               uint64 // the tables' minima, imported or defined
 	maxImportName                                               uint64 // the longest import module or field name
+	maxExportName                                               uint64 // the longest export name
 	maxParams, maxResults                                       uint64
 	bodies                                                      uint64 // function bodies read so far
 }
@@ -157,6 +166,7 @@ func (c *counts) enforce() error {
 		{"number of exports", c.exports, MaxExports},
 		{"number of imports", c.imports, MaxImports},
 		{"bytes of an import's module or field name", c.maxImportName, MaxImportName},
+		{"bytes of an export's name", c.maxExportName, MaxExportName},
 		{"number of element segments", c.elemSegments, MaxElementSegments},
 		{"entries of the element segments", c.elemEntries, MaxElementEntries},
 		{"number of data segments", c.dataSegments, MaxDataSegments},

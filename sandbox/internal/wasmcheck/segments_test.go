@@ -69,6 +69,22 @@ func importNameModule(n int) []byte {
 	return append(append(append([]byte{}, b[:start]...), sec...), b[i+len(old):]...)
 }
 
+// exportNameModule is segmentsModule without imports whose function is
+// exported as docex_validate_ followed by as many bytes as make its name
+// n bytes long instead of docex_run.
+func exportNameModule(n int) []byte {
+	b := segmentsModule(0, 0, 0, 0, false)
+	old := []byte("\x06memory\x02\x00\x09docex_run\x00\x00")
+	i := bytes.Index(b, old)
+	name := "docex_validate_" + strings.Repeat("a", n-len("docex_validate_"))
+	exp := append(append(append([]byte{2, 6}, "memory\x02\x00"...), appendU32(nil, uint32(n))...), name...)
+	exp = append(exp, 0, 0)
+	// The export section: id, size, then the count and the entries.
+	start := i - 1 - len(appendU32(nil, uint32(1+len(old)))) - 1
+	sec := append(appendU32([]byte{7}, uint32(len(exp))), exp...)
+	return append(append(append([]byte{}, b[:start]...), sec...), b[i+len(old):]...)
+}
+
 // The imports, element segments, their entries and the data segments are
 // capped (wazero keeps each in the compiled module and in every instance,
 // and decodes the element entries into every instance at instantiation),
@@ -94,6 +110,8 @@ func TestSegmentCaps(t *testing.T) {
 		{"import name at the cap", importNameModule(MaxImportName), ""},
 		{"import name past the cap", importNameModule(MaxImportName + 1), "bytes of an import's module or field name is 257, the limit is 256"},
 		{"import module name past the cap", importNameModule(-MaxImportName - 1), "bytes of an import's module or field name is 257, the limit is 256"},
+		{"export name at the cap", exportNameModule(MaxExportName), ""},
+		{"export name past the cap", exportNameModule(MaxExportName + 1), "bytes of an export's name is 1025, the limit is 1024"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h, err := Harden(c.mod)

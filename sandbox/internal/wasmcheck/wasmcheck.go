@@ -343,13 +343,18 @@ func entry(id byte, r *reader, c *counts) error {
 		}
 		return r.constExpr()
 	case 7: // export
-		if err := r.name(); err != nil {
+		n, err := r.count(1)
+		if err != nil {
+			return err
+		}
+		c.maxExportName = max(c.maxExportName, uint64(n))
+		if err := r.skip(uint64(n)); err != nil {
 			return err
 		}
 		if err := r.skip(1); err != nil {
 			return err
 		}
-		_, err := r.u32()
+		_, err = r.u32()
 		return err
 	case 9:
 		return element(r, c)
