@@ -695,15 +695,17 @@ func decodeValue(b []byte) (any, bool) {
 	return nil, false
 }
 
-// validKey is the engine's rule for metadata keys and names: non-blank
-// UTF-8 of at most maxKeyLen bytes without control characters (C0, DEL,
-// C1) or line and paragraph separators.
+// validKey is the engine's rule for metadata keys and names
+// (tenancy.ValidateLabel): non-blank UTF-8 of at most maxKeyLen bytes
+// without control characters (C0, DEL, C1), line and paragraph separators
+// or bidirectional controls (U+202A-U+202E, U+2066-U+2069).
 func validKey(k string) bool {
 	if len(k) > maxKeyLen || strings.TrimSpace(k) == "" || !utf8.ValidString(k) {
 		return false
 	}
 	for _, r := range k {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' ||
+			r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069' {
 			return false
 		}
 	}

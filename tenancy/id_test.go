@@ -161,7 +161,7 @@ func FuzzValidateTenantID(f *testing.F) {
 	for _, s := range []string{
 		"", "a", "acme", "acme-corp", "a_b-c", "A", "1a", "a-", "a--b", "a-_b", "system", "pg_x", "docex-a",
 		"../etc", "a/b", "a\x00", "é", strings.Repeat("a", 40), strings.Repeat("a", 41), "a" + strings.Repeat("-b", 19),
-		"abc\n", " abc", "abc ", "a.b", "a\\b",
+		"abc\n", " abc", "abc ", "a.b", "a\\b", "a\u202eb", "a\u2066b",
 	} {
 		f.Add(s)
 	}

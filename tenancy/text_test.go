@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -32,6 +33,13 @@ func TestValidateUserID(t *testing.T) {
 		{"del", "alice\x7f", false},
 		{"c1", "alice\u0085", false},
 		{"line separator", "alice\u2028", false},
+		{"right-to-left override", "alice\u202egnp.exe", false},
+		{"left-to-right embedding", "\u202aalice", false},
+		{"pop directional formatting", "alice\u202c", false},
+		{"first strong isolate", "alice\u2068", false},
+		{"pop directional isolate", "alice\u2069", false},
+		{"right-to-left mark", "alice\u200f", true},
+		{"arabic", "مرحبا", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := ValidateUserID(c.id)
@@ -47,5 +55,32 @@ func TestValidateUserID(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// ValidateLabel refuses the bidirectional controls (embeddings,
+// overrides, isolates and their pops) with ErrInvalid, naming what and
+// the character, the label quoted with it escaped; the characters around
+// them pass.
+func TestValidateLabelBidi(t *testing.T) {
+	for r := rune(0x2000); r < 0x2100; r++ {
+		err := ValidateLabel("basket name", "in"+string(r)+"voice", 256)
+		bidi := r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
+		if bidi != IsBidiControl(r) {
+			t.Fatalf("IsBidiControl(%U) = %v", r, !bidi)
+		}
+		if r == 0x2028 || r == 0x2029 {
+			continue // control characters
+		}
+		if !bidi {
+			if err != nil {
+				t.Errorf("%U refused: %v", r, err)
+			}
+			continue
+		}
+		want := fmt.Sprintf(`basket name "in\u%04xvoice" contains a bidirectional control character %U`, r, r)
+		if !errors.Is(err, docex.ErrInvalid) || err.Error() != want {
+			t.Errorf("%U: %v, want %v: %s", r, err, docex.ErrInvalid, want)
+		}
 	}
 }

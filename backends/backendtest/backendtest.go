@@ -70,6 +70,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("RegistryRefusalsAudited", f.testRegistryRefusalsAudited)
 			t.Run("UnknownBasketWritesAudited", f.testUnknownBasketWritesAudited)
 			t.Run("MalformedInput", f.testMalformedInput)
+			t.Run("BidiLabels", f.testBidiLabels)
 			t.Run("BasketNamesAreNotIDs", f.testBasketNamesAreNotIDs)
 			t.Run("StaleStores", f.testStaleStores)
 			t.Run("DeletedUnderOpenStore", f.testDeletedUnderOpenStore)
@@ -1043,6 +1044,61 @@ func (f *fixture) testLimits(t *testing.T) {
 	for _, bad := range []string{"", strings.Repeat("n", 1025), "a\x00b"} {
 		_, err = s.AddDocument(bg, b.ID, engine.NewDocument{Name: bad, Content: strings.NewReader("x")})
 		wantErr(t, err, docex.ErrInvalid)
+	}
+}
+
+// testBidiLabels: a bidirectional control (U+202A-U+202E, U+2066-U+2069)
+// in a label (a user id, an actor, a tenant's display name, a basket or
+// document name, a metadata key) is refused as a control character is,
+// ErrInvalid (ErrInvalidID for a user id) naming what with the character
+// escaped, and nothing is stored; metadata values and content keep them.
+// Before, they were stored and came back raw in JSON and through MCP,
+// where a name with U+202E reads reversed ("Trojan Source").
+func (f *fixture) testBidiLabels(t *testing.T) {
+	e := f.env(t)
+	e.tenant("acme")
+	s := e.as("acme", "admin")
+	b := e.basket(s, "b")
+	d := e.add(s, b.ID, "x", "x", nil)
+	for _, r := range []rune{'\u202a', '\u202e', '\u2066', '\u2069'} {
+		bad := "in" + string(r) + "txt.exe"
+		want := fmt.Sprintf("contains a bidirectional control character %U", r)
+		check := func(what string, err error, sentinel error) {
+			t.Helper()
+			if !errors.Is(err, sentinel) || !strings.Contains(err.Error(), want) || strings.ContainsRune(err.Error(), r) {
+				t.Errorf("%s with %U: %v, want %v saying %q, the character escaped", what, r, err, sentinel, want)
+			}
+		}
+		_, err := e.eng.As(docex.UserContext{UserID: bad, TenantID: "acme", Roles: []string{"admin"}}).Baskets(bg, docex.Page{})
+		check("user id", err, docex.ErrInvalidID)
+		_, err = e.eng.Provisioner(bad).Create(bg, "acme2", "")
+		check("actor", err, docex.ErrInvalidID)
+		_, err = e.eng.Provisioner("ops").Create(bg, "acme2", bad)
+		check("display name", err, docex.ErrInvalid)
+		_, err = s.CreateBasket(bg, bad)
+		check("basket name", err, docex.ErrInvalid)
+		_, err = s.AddDocument(bg, b.ID, engine.NewDocument{Name: bad, Content: strings.NewReader("y")})
+		check("document name", err, docex.ErrInvalid)
+		_, err = s.SetMetadata(bg, d.ID, map[string]docex.Value{bad: docex.String("v")})
+		check("metadata key", err, docex.ErrInvalid)
+		_, err = s.AddDocument(bg, b.ID, engine.NewDocument{Name: "y", Content: strings.NewReader("y"), Metadata: map[string]docex.Value{bad: docex.String("v")}})
+		check("metadata key of a new document", err, docex.ErrInvalid)
+		// Values and content are free.
+		got, err := s.SetMetadata(bg, d.ID, map[string]docex.Value{"k": docex.String(bad)})
+		must(t, err)
+		if v := got.Metadata["k"]; v != docex.String(bad) {
+			t.Errorf("metadata value with %U read back %v", r, v)
+		}
+	}
+	if _, err := e.eng.Provisioner("ops").Get(bg, "acme2"); !errors.Is(err, docex.ErrNotFound) {
+		t.Errorf("a tenant was created with a bidirectional control in a label: %v", err)
+	}
+	bs, err := s.Baskets(bg, docex.Page{})
+	must(t, err)
+	ds, err := s.Documents(bg, b.ID, docex.Page{})
+	must(t, err)
+	if len(bs) != 1 || len(ds) != 1 {
+		t.Errorf("stored %d baskets and %d documents, want 1 and 1", len(bs), len(ds))
 	}
 }
 
