@@ -198,7 +198,7 @@ Example:
   docex worker --all --concurrency 8`,
 			flags: func(fs *pflag.FlagSet) {
 				fs.StringSliceVar(&wk.tenants, "tenants", nil, "serve only these tenants (comma-separated; spaces around a name are ignored)")
-				fs.VarPF(&wk.all, "all", "", "serve every tenant, also those created later (the default; --all=false needs --tenants)").NoOptDefVal = "true"
+				fs.VarPF(&wk.all, "all", "", "serve every tenant, also those created later (the default; --all=false needs --tenants; single-file mode serves its one store)").NoOptDefVal = "true"
 				fs.IntVar(&wk.concurrency, "concurrency", 4, "batches of jobs run at once, 1 to 1024")
 				fs.IntVar(&wk.tenantConcurrency, "tenant-concurrency", 0, "batches of one tenant run at once, at most --concurrency (default concurrency/2; all of --concurrency when serving one tenant or in single-file mode)")
 				fs.IntVar(&wk.batch, "batch", engine.DefaultBatch, "jobs of one tenant run together, each step committed once for all, 1 to 1024 (1: each job alone)")
@@ -1184,7 +1184,12 @@ func cmdWorker(ctx context.Context, c *cli, o workerOpts) error {
 		return docex.Errorf(errUsage, "--tenants and --all exclude each other")
 	}
 	if o.all.given && !o.all.val && o.tenants == nil {
-		// Not every tenant, and none named: not taken for --all.
+		// Not every tenant, and none named: not taken for --all. In
+		// single-file mode --tenants is no way out (there are no tenants:
+		// the worker serves the one store): say so instead.
+		if f, err := loadConfig(c.g.config); err == nil && !f.MultiTenant() {
+			return docex.Errorf(errUsage, "--all=false: this docex.yaml is local single-file mode, which has no tenants: the worker serves its one store; leave --all out")
+		}
 		return docex.Errorf(errUsage, "--all=false needs --tenants (the tenants to serve); leave --all out to serve every tenant")
 	}
 	if o.tenants != nil && len(o.tenants) == 0 { // --tenants "": not every tenant

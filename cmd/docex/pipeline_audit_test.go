@@ -737,3 +737,50 @@ func TestMissingPluginAndVersionWording(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerSingleFileTenantFlags: in single-file mode, which has no
+// tenants (the worker serves the one store), --all=false is a usage error
+// that says so, not "--all=false needs --tenants", which --tenants then
+// refuses (multi_tenancy_disabled); --all, or --all left out, serves the store.
+func TestWorkerSingleFileTenantFlags(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("init", "--single-file")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--all=false"}, exitInvalid, "docex: --all=false: this docex.yaml is local single-file mode, which has no tenants: the worker serves its one store; leave --all out\n"},
+		{[]string{"--tenants", "acme"}, exitInvalid, "multi-tenancy is disabled"},
+		{[]string{"--all=false", "--tenants", "acme"}, exitInvalid, "multi-tenancy is disabled"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		var out, errb bytes.Buffer
+		args := append([]string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker"}, tc.args...)
+		err := runEnv(ctx, args, &out, &errb, func(k string) string { return h.env[k] })
+		cancel()
+		if code := exitCode(err); code != tc.code || !strings.Contains(errb.String(), tc.want) || strings.Contains(errb.String(), "--tenants (the tenants to serve)") || strings.Contains(errb.String(), "worker started") {
+			t.Errorf("docex worker %s: exit %d, stderr %q; want exit %d, %q and no worker started", strings.Join(tc.args, " "), code, errb.String(), tc.code, tc.want)
+		}
+	}
+	// --all serves the store: it starts, and stops with its context.
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runEnv(ctx, []string{"--config", filepath.Join(h.dir, "docex.yaml"), "worker", "--all"}, &out, &errb, func(k string) string { return h.env[k] })
+	}()
+	for !strings.Contains(errb.String(), "worker started") {
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("docex worker --all in single-file mode ended: %v, stderr %q", err, errb.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("docex worker --all in single-file mode: %v", err)
+	}
+}
