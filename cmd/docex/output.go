@@ -111,10 +111,25 @@ func (c *cli) printError(err error) {
 // failedReportLine is the "report:" line of a run that failed once the
 // plugin ran (on stderr, after the error).
 func failedReportLine(r engine.RunReport) string {
-	line := fmt.Sprintf("report: %.3f ms, %d instructions, peak memory %d bytes, %d host calls, %d bytes in, %d bytes out",
-		r.DurationMS, r.Instructions, r.PeakMemoryBytes, r.HostCalls, r.BytesIn, r.BytesOut)
-	if r.ColdStart && (r.InitDurationMS > 0 || r.InitInstructions > 0) {
-		line += fmt.Sprintf("; initialisation %.3f ms, %d instructions", r.InitDurationMS, r.InitInstructions)
+	return fmt.Sprintf("report: %.3f ms, %d instructions, peak memory %d bytes, %d host calls, %d bytes in, %d bytes out",
+		r.DurationMS, r.Instructions, r.PeakMemoryBytes, r.HostCalls, r.BytesIn, r.BytesOut) + coldStartText(r)
+}
+
+// coldStartText is what the text of a report of a run on a new instance
+// (cold_start) adds to its duration, which counts neither: "; initialisation
+// D ms, N instructions" when its start function or _initialize ran, and
+// "; instantiation D ms" (instantiate_duration_ms) when making the instance
+// took time; "" for a warm run.
+func coldStartText(r engine.RunReport) string {
+	if !r.ColdStart {
+		return ""
 	}
-	return line
+	s := ""
+	if r.InitDurationMS > 0 || r.InitInstructions > 0 {
+		s += fmt.Sprintf("; initialisation %.3f ms, %d instructions", r.InitDurationMS, r.InitInstructions)
+	}
+	if r.InstantiateDurationMS > 0 {
+		s += fmt.Sprintf("; instantiation %.3f ms", r.InstantiateDurationMS)
+	}
+	return s
 }

@@ -1008,8 +1008,8 @@ func cmdJobShow(ctx context.Context, c *cli, args []string) error {
 		p := j.Progress
 		writef(w, "steps: %d run, %d from cache, %d filtered; %d derived; attempts: %.3f ms\n", p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived, p.DurationMS)
 		if f := j.Failure; f.Step != "" {
-			writef(w, "failed step %s on %s: %.1f ms, %d instructions, peak memory %d bytes, %d host calls\n",
-				f.Step, f.InputID, f.Report.DurationMS, f.Report.Instructions, f.Report.PeakMemoryBytes, f.Report.HostCalls)
+			writef(w, "failed step %s on %s: %.1f ms, %d instructions, peak memory %d bytes, %d host calls%s\n",
+				f.Step, f.InputID, f.Report.DurationMS, f.Report.Instructions, f.Report.PeakMemoryBytes, f.Report.HostCalls, coldStartText(f.Report))
 		}
 		fmt.Fprintln(w, "\nSTEP\tINPUT\tOUTCOME\tOUTPUTS\tMS")
 		for _, st := range j.Steps {

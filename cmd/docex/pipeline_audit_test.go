@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -782,5 +783,39 @@ func TestWorkerSingleFileTenantFlags(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("docex worker --all in single-file mode: %v", err)
+	}
+}
+
+// TestJobShowColdStartFigures: the text of a report of a failed call on a
+// new instance adds what its duration does not count (docs/jobs.md,
+// docs/json.md): in job show's "failed step" line and docex run's
+// "report:" line, "; instantiation D ms", and, for a start function
+// that ran (here one failing, its entry never called), "; initialisation
+// D ms, N instructions". Before, job show had neither (a step failing in
+// its start function showed "0.0 ms, 0 instructions"), docex run no
+// instantiation.
+func TestJobShowColdStartFigures(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := pipelineSetup(t, h, "acme")
+	with := func(args ...string) []string { return append(args, u...) }
+	h.ok(with("plugin", "install", "../../testplugins/starthost")...)
+	h.ok(with("basket", "create", "plain")...)
+	id := strings.TrimSpace(h.ok(with("doc", "add", "plain", h.file("a.txt", "to be trapped"), "-q")...).stdout)
+	inst := `; instantiation [0-9]+\.[0-9]{3} ms`
+	for _, c := range []struct{ plugin, want string }{
+		{"trap", `(?m)^failed step s on ` + id + `: [0-9.]+ ms, [1-9][0-9]* instructions, peak memory [1-9][0-9]* bytes, [0-9]+ host calls` + inst + `$`},
+		{"starthost", `(?m)^failed step s on ` + id + `: 0\.0 ms, 0 instructions, peak memory [1-9][0-9]* bytes, [0-9]+ host calls; initialisation [0-9]+\.[0-9]{3} ms, [1-9][0-9]* instructions` + inst + `$`},
+	} {
+		h.ok(with("pipeline", "create", h.file(c.plugin+".toml", "name = \""+c.plugin+"\"\nmax_attempts = 1\n[[steps]]\nname = \"s\"\nplugin = \""+c.plugin+"\"\n"))...)
+		sum := decode[runSummaryJSON](t, h.want(exitPlugin, with("pipeline", "run", c.plugin, "--doc", id, "--wait", "--worker=yes", "--json")...).stdout)
+		show := h.ok(with("job", "show", sum.Jobs[0])...).stdout
+		if !regexp.MustCompile(c.want).MatchString(show) {
+			t.Errorf("job show of the %s job:\n%s\nwant a line matching %s", c.plugin, show, c.want)
+		}
+	}
+	r := h.want(exitPlugin, with("run", "trap", id)...)
+	if want := `(?m)^report: [0-9.]+ ms, [1-9][0-9]* instructions, peak memory [1-9][0-9]* bytes, [0-9]+ host calls, [0-9]+ bytes in, [0-9]+ bytes out` + inst + `$`; !regexp.MustCompile(want).MatchString(r.stderr) {
+		t.Errorf("docex run trap: stderr\n%s\nwant a line matching %s", r.stderr, want)
 	}
 }
