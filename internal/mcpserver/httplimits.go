@@ -95,28 +95,51 @@ type budget struct {
 	limit int64
 	used  int64
 	queue []*budgetWaiter // waiting, oldest first
+	// waitHeld is the units the waiters hold already (acquireMore): when
+	// it is all of used and the oldest waiter does not fit, no unit can
+	// come back but by a waiter giving up (grant).
+	waitHeld int64
 }
 
 // budgetWaiter is a waiter of a budget: ready is closed once its n units
-// are counted.
+// are counted, or once err is set (it is then refused, and its held units
+// were given back).
 type budgetWaiter struct {
 	n     int64
+	held  int64
+	err   error
 	ready chan struct{}
 }
+
+// errBudgetDeadlock refuses a waiter that holds units when every unit
+// counted is held by waiters (grant): none would ever fit.
+var errBudgetDeadlock = errors.New("every byte of the bound is held by request bodies being read, each waiting for room for more")
 
 // acquire waits until n more units fit (n is at most limit) and every
 // earlier waiter has its own, counts them, and returns nil; or the cause
 // of ctx's or stop's end when one ends first (stop may be nil), counting
 // nothing.
 func (b *budget) acquire(ctx, stop context.Context, n int64) error {
+	return b.acquireMore(ctx, stop, n, 0)
+}
+
+// acquireMore is acquire for a holder of held units (counted by earlier
+// acquires, not given back yet) that asks for n more. When every unit
+// counted is held by such waiters and the oldest waiter does not fit,
+// grant refuses the latest of them that holds units: its acquireMore
+// returns errBudgetDeadlock, and its held units are given back (the
+// caller must not release them again).
+func (b *budget) acquireMore(ctx, stop context.Context, n, held int64) error {
 	b.mu.Lock()
 	if len(b.queue) == 0 && b.used+n <= b.limit {
 		b.used += n
 		b.mu.Unlock()
 		return nil
 	}
-	w := &budgetWaiter{n: n, ready: make(chan struct{})}
+	w := &budgetWaiter{n: n, held: held, ready: make(chan struct{})}
 	b.queue = append(b.queue, w)
+	b.waitHeld += held
+	b.grant() // w may be the waiter that leaves no unit to come back
 	b.mu.Unlock()
 	var stopped <-chan struct{}
 	if stop != nil {
@@ -125,7 +148,7 @@ func (b *budget) acquire(ctx, stop context.Context, n int64) error {
 	var err error
 	select {
 	case <-w.ready:
-		return nil
+		return w.err
 	case <-ctx.Done():
 		err = context.Cause(ctx)
 	case <-stopped:
@@ -134,7 +157,10 @@ func (b *budget) acquire(ctx, stop context.Context, n int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	select {
-	case <-w.ready: // counted meanwhile: give them back
+	case <-w.ready: // counted (or refused) meanwhile
+		if w.err != nil {
+			return w.err
+		}
 		b.used -= n
 	default:
 		for i, q := range b.queue {
@@ -143,6 +169,7 @@ func (b *budget) acquire(ctx, stop context.Context, n int64) error {
 				break
 			}
 		}
+		b.waitHeld -= held
 	}
 	b.grant() // those behind w may fit now
 	return err
@@ -157,12 +184,34 @@ func (b *budget) release(n int64) {
 }
 
 // grant counts the units of the waiters that fit, oldest first, stopping
-// at the first that does not. b.mu is held.
+// at the first that does not. Then, while the oldest waiter does not fit
+// and every unit counted is held by waiters (no unit can come back), it
+// refuses the latest waiter that holds units, giving its units back
+// (errBudgetDeadlock), and grants again. b.mu is held.
 func (b *budget) grant() {
-	for len(b.queue) > 0 && b.used+b.queue[0].n <= b.limit {
-		w := b.queue[0]
-		b.queue = b.queue[1:]
-		b.used += w.n
+	for {
+		for len(b.queue) > 0 && b.used+b.queue[0].n <= b.limit {
+			w := b.queue[0]
+			b.queue = b.queue[1:]
+			b.used += w.n
+			b.waitHeld -= w.held
+			close(w.ready)
+		}
+		if len(b.queue) == 0 || b.used != b.waitHeld {
+			return
+		}
+		i := len(b.queue) - 1
+		for i >= 0 && b.queue[i].held == 0 {
+			i--
+		}
+		if i < 0 {
+			return
+		}
+		w := b.queue[i]
+		b.queue = append(b.queue[:i:i], b.queue[i+1:]...)
+		b.used -= w.held
+		b.waitHeld -= w.held
+		w.err = errBudgetDeadlock
 		close(w.ready)
 	}
 }
@@ -174,15 +223,29 @@ func (b *budget) state() (used int64, waiting int) {
 	return b.used, len(b.queue)
 }
 
-// inflight wraps h so that a JSON POST is admitted only while the bodies
-// of the POSTs being handled, counted by their Content-Length (a body
-// without one counts as maxBody), fit in the budget b: a POST that does
-// not fit waits, reading nothing, after the POSTs that came before it,
-// until enough POSTs end (or its client
-// goes away, or the server stops: it is then answered HTTP 503). A body
-// counts at most the whole budget, so a body as large runs alone. Once
-// admitted, its body must arrive within bodyTimeout, with no wait of
-// more than stall for its next bytes (else HTTP 400, and
+// Steps of the charging of a request body (inflight): its bytes are
+// taken into chunks of bodyFirstChunk bytes, doubling with the bytes read
+// up to bodyChunk each, and each chunk is counted as its first bytes
+// arrive.
+const (
+	bodyFirstChunk = 4 << 10
+	bodyChunk      = 64 << 10
+)
+
+// inflight wraps h so that the bodies of the JSON POSTs being handled fit
+// in the budget b, counted by the bytes that arrived: a body is read in
+// chunks (bodyFirstChunk, doubling up to bodyChunk), each counted once
+// the first of its bytes have arrived (a body counts at most the whole
+// budget, so a body as large runs alone); a chunk that does not fit
+// waits, after those that came before it, until enough POSTs end (or
+// its client goes away, or the server stops: it is then answered HTTP
+// 503), reading nothing meanwhile. So a body whose bytes have not
+// arrived holds nothing, and holds no waiter back. When every byte
+// counted is held by bodies waiting for room for more, and the oldest
+// waiter does not fit, the POST of the latest of them is refused with
+// HTTP 503 (Retry-After 1) and its bytes given back (budget.grant). A
+// body must arrive within bodyTimeout, the waits for room not counted,
+// with no wait of more than stall for its next bytes (else HTTP 400, and
 // the connection is closed); it is read whole and handed on to h, and
 // counts until h returns. A Content-Length larger than maxBody is refused
 // at once with HTTP 413, nothing read. Other requests reach h as they
@@ -202,28 +265,131 @@ func (s *Server) inflight(h http.Handler, b *budget, maxBody int64, bodyTimeout,
 			http.Error(w, fmt.Sprintf("request body exceeds %d bytes", maxBody), http.StatusRequestEntityTooLarge)
 			return
 		}
-		n := r.ContentLength
-		if n < 0 {
-			n = maxBody
-		}
-		n = min(n, b.limit)
-		if err := b.acquire(r.Context(), s.stop, n); err != nil {
+		rc := http.NewResponseController(w)
+		sb := &stallBody{ReadCloser: r.Body, rc: rc, stall: stall, end: time.Now().Add(bodyTimeout)} // not every writer has a deadline (httptest.ResponseRecorder)
+		cb := &chargedBody{s: s, b: b, ctx: r.Context(), body: sb, length: r.ContentLength}
+		body, err := cb.readAll(http.MaxBytesReader(w, sb, maxBody))
+		defer func() { b.release(cb.charged) }()
+		if err != nil {
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				http.Error(w, fmt.Sprintf("request body exceeds %d bytes", mbe.Limit), http.StatusRequestEntityTooLarge)
+				return
+			}
+			var waitErr *bodyWaitError
+			if !errors.As(err, &waitErr) {
+				// The deadline stays: the server's reading the rest of
+				// the body ends with it, and the connection is closed.
+				http.Error(w, fmt.Sprintf("reading the request body: %v", err), http.StatusBadRequest)
+				return
+			}
 			w.Header().Set("Connection", "close")
+			if errors.Is(err, errBudgetDeadlock) {
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "Server busy: the request bodies being read fill docex mcp --max-inflight-bytes, each waiting for room for more: POST again", http.StatusServiceUnavailable)
+				return
+			}
 			http.Error(w, "the server is stopping or the client went away while this POST waited for other POSTs to end", http.StatusServiceUnavailable)
 			return
-		}
-		defer b.release(n)
-		rc := http.NewResponseController(w)
-		end := time.Now().Add(bodyTimeout)
-		r.Body = &stallBody{ReadCloser: r.Body, rc: rc, stall: stall, end: end} // not every writer has a deadline (httptest.ResponseRecorder)
-		body, ok := bodyBytes(w, r, maxBody)
-		if !ok {
-			return // the deadline stays: the server's reading the rest of the body ends with it, and the connection is closed
 		}
 		_ = rc.SetReadDeadline(time.Time{}) // a stream may last: the server's read that notices a client going away must not time out
 		r.Body = &readBody{b: body}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// chargedBody reads a POST's body for inflight, counting its chunks in b.
+type chargedBody struct {
+	s       *Server
+	b       *budget
+	ctx     context.Context
+	body    *stallBody
+	length  int64 // the Content-Length, or -1
+	charged int64 // the units counted in b, to release
+}
+
+// bodyWaitError is the end of a wait for room for a body's next chunk.
+type bodyWaitError struct{ err error }
+
+func (e *bodyWaitError) Error() string { return e.err.Error() }
+func (e *bodyWaitError) Unwrap() error { return e.err }
+
+// readAll reads body (the POST's, bounded) whole, and returns its bytes;
+// or why not (a *bodyWaitError when a wait for room ended it).
+func (c *chargedBody) readAll(body io.Reader) ([]byte, error) {
+	var (
+		chunks  [][]byte
+		cur     []byte // the last chunk: its free room is cur[len(cur):cap(cur)]
+		total   int64
+		scratch []byte
+	)
+	for {
+		var p []byte
+		if len(cur) < cap(cur) {
+			p = cur[len(cur):cap(cur)]
+		} else {
+			// Room is counted once bytes are here to fill it.
+			if scratch == nil {
+				scratch = make([]byte, bodyFirstChunk)
+			}
+			p = scratch
+		}
+		n, err := body.Read(p)
+		if n > 0 {
+			if len(cur) < cap(cur) {
+				cur = cur[:len(cur)+n]
+			} else {
+				size := min(max(total, bodyFirstChunk), bodyChunk)
+				if c.length >= 0 {
+					size = min(size, c.length-total)
+				}
+				size = max(size, int64(n))
+				if err := c.grow(size); err != nil {
+					return nil, err
+				}
+				if cur != nil {
+					chunks = append(chunks, cur)
+				}
+				cur = make([]byte, n, size)
+				copy(cur, p[:n])
+			}
+			total += int64(n)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(chunks) == 0 {
+		return cur, nil
+	}
+	out := make([]byte, 0, total)
+	for _, ch := range chunks {
+		out = append(out, ch...)
+	}
+	return append(out, cur...), nil
+}
+
+// grow counts size more bytes (at most what brings the count to the
+// whole budget), waiting for room; the wait does not count against the
+// body's time.
+func (c *chargedBody) grow(size int64) error {
+	size = min(size, c.b.limit-c.charged)
+	if size <= 0 {
+		return nil
+	}
+	start := time.Now()
+	err := c.b.acquireMore(c.ctx, c.s.stop, size, c.charged)
+	c.body.end = c.body.end.Add(time.Since(start))
+	if errors.Is(err, errBudgetDeadlock) {
+		c.charged = 0 // given back
+	}
+	if err != nil {
+		return &bodyWaitError{err}
+	}
+	c.charged += size
+	return nil
 }
 
 // stallBody is a POST's body being read (inflight): before each read,
