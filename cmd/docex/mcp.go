@@ -134,7 +134,7 @@ func mcpCommands() []*command {
 				fs.IntVar(&o.maxSessions, "max-sessions", mcpserver.DefaultMaxSessions, "with --http: most sessions live at once (a new one closes the least recently used idle one)")
 				fs.IntVar(&o.maxConns, "max-connections", mcpMaxConns(fdlimit.Limit()), "with --http: most connections open at once (more wait to be accepted), GET streams at most half of them; by default a quarter of the open-file limit (ulimit -n), at most 256")
 				fs.Int64Var(&o.maxInflight, "max-inflight-bytes", mcpserver.DefaultMaxInflightBytes, "with --http: most bytes of request bodies handled at once, counted as they arrive (more wait, after those before them)")
-				fs.IntVar(&o.maxCalls, "max-calls", mcpserver.DefaultMaxCalls, "with --http: most calls reaching the engine (tools/call, resources/read, resources/list) handled at once, all sessions together (a call past it waits, after those before it)")
+				fs.IntVar(&o.maxCalls, "max-calls", mcpserver.DefaultMaxCalls, "most calls reaching the engine (tools/call, resources/read, resources/list) handled at once: of a batch on stdio, of all sessions together with --http (a call past it waits, after those before it)")
 				fs.StringVar(&o.worker, "worker", "auto", "run the tenant's pipeline jobs in this process: auto (SQLite only), yes or no (rely on running workers)")
 			},
 			run: func(ctx context.Context, c *cli, _ []string) error { return cmdMCP(ctx, c, o) }},
@@ -186,7 +186,7 @@ func cmdMCP(ctx context.Context, c *cli, o mcpOpts) error {
 	srv, err := mcpserver.New(sys.eng, uc, mcpserver.Config{
 		AllowPath: o.allowPath, Protected: protectedPaths(sys.file, cfgPath),
 		MaxInlineBytes: o.maxInline, MaxReadBytes: o.maxRead,
-		Worker: worker, Version: version, Logger: logger,
+		Worker: worker, Version: version, Logger: logger, MaxCalls: o.maxCalls,
 	})
 	if err != nil {
 		return err

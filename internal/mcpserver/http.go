@@ -267,8 +267,9 @@ func (p *posting) wait(ctx context.Context) error {
 // method, ending also when CancelCalls is called and, for a call that
 // came in a POST still being served (postCalls), when the POST's context
 // ends, once the call may start (post.start: its reply, once written,
-// frees its place; and, over HTTP, for a call of a method countedCall
-// counts, once fewer than HTTPOptions.MaxCalls of those are handled: its
+// frees its place; and, for a call of a method countedCall counts, once
+// fewer than Config.MaxCalls (over HTTP, HTTPOptions.MaxCalls) of those
+// are handled: its
 // end frees its place); and a func to call once the call is handled. It
 // returns the cause of the context's end when that ends before the call
 // may start (the func is then nil).

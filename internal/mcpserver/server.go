@@ -89,6 +89,13 @@ type Config struct {
 	// Version is the server version reported to clients (default "dev").
 	Version string
 
+	// MaxCalls bounds the calls that reach the engine (tools/call,
+	// resources/read, resources/list) handled at once over the stdio
+	// transport, the calls of a batch (DefaultMaxCalls when 0): the rest
+	// wait, in order, cancellable (countedCall). HTTPOptions.MaxCalls is
+	// the bound over HTTP.
+	MaxCalls int
+
 	// Logger receives diagnostics such as a recovered panic (default:
 	// discarded), and the MCP SDK's, of which a client's protocol mistakes
 	// (a call before initialize) at Info, not ERROR. Never stdout: that is
@@ -122,8 +129,8 @@ type Server struct {
 	inflightBytes *budget
 	sessions      *sessionCap
 	streams       *streamCap
-	// calls bounds the calls handled at once over HTTP (bound); nil
-	// over stdio.
+	// calls bounds the calls handled at once (bound): Config.MaxCalls,
+	// or over HTTP HTTPOptions.MaxCalls.
 	calls *budget
 	// stop ends when CancelCalls is called: every call runs with a
 	// context that ends with it (bound).
@@ -148,6 +155,9 @@ func New(eng *engine.Engine, uc docex.UserContext, cfg Config) (*Server, error) 
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
+	if cfg.MaxCalls <= 0 {
+		cfg.MaxCalls = DefaultMaxCalls
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -157,7 +167,7 @@ func New(eng *engine.Engine, uc docex.UserContext, cfg Config) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{eng: eng, uc: uc, s: s, cfg: cfg, log: log}
+	srv := &Server{eng: eng, uc: uc, s: s, cfg: cfg, log: log, calls: &budget{limit: int64(cfg.MaxCalls)}}
 	srv.stop, srv.cancelStop = context.WithCancel(context.Background())
 	if cfg.AllowPath != "" {
 		if err := srv.openRoot(cfg.AllowPath); err != nil {
