@@ -568,6 +568,14 @@ func requireSession(h http.Handler, maxBody int64) http.Handler {
 			return
 		}
 		id, sdks, err := peekInitialize(body)
+		if trimmed := bytes.TrimSpace(body); sdks && len(trimmed) > 0 && trimmed[0] == '[' {
+			if v := r.Header.Get(versionHeader); v >= batchlessProtocol {
+				// The SDK refuses a batch so in a session, but not one
+				// holding initialize without a session.
+				http.Error(w, fmt.Sprintf("JSON-RPC batching is not supported in %s and later (request version: %s)", batchlessProtocol, v), http.StatusBadRequest)
+				return
+			}
+		}
 		if sdks {
 			r.Body = &readBody{b: body}
 			h.ServeHTTP(w, r)
@@ -582,6 +590,10 @@ func requireSession(h http.Handler, maxBody int64) http.Handler {
 		w.Write(encodeReply(id, code, msg))
 	})
 }
+
+// batchlessProtocol is the first protocol version without JSON-RPC
+// batches.
+const batchlessProtocol = "2025-06-18"
 
 // rebinding reports whether r reached a loopback address with a Host
 // header that is not a loopback one, which h refuses (403) as a DNS
@@ -615,6 +627,9 @@ func peekInitialize(body []byte) (json.RawMessage, bool, error) {
 	body = bytes.TrimSpace(body)
 	raws := []json.RawMessage{body}
 	if len(body) > 0 && body[0] == '[' {
+		// Into a new slice: a RawMessage element is decoded into the
+		// memory it holds, and body's would be overwritten.
+		raws = nil
 		if err := json.Unmarshal(body, &raws); err != nil {
 			return nil, false, err
 		}
