@@ -103,6 +103,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// loggingLevels are the levels of logging/setLevel (MCP's, RFC 5424's).
+var loggingLevels = []string{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
+
 // Server is an MCP server for one user context.
 type Server struct {
 	eng     *engine.Engine
@@ -338,6 +341,11 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			res, err = nil, wireError(jsonrpc.CodeInternalError, perr.Error(), errorData{Code: "internal", Kind: "internal"})
 		}()
+		if lp, ok := req.GetParams().(*mcp.SetLoggingLevelParams); ok && method == "logging/setLevel" && lp != nil && !slices.Contains(loggingLevels, string(lp.Level)) {
+			// The SDK takes any level (and sends nothing below an unknown
+			// one); MCP has an invalid level refused as invalid params.
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("invalid params: unknown logging level %q: one of %s", lp.Level, strings.Join(loggingLevels, ", "))}
+		}
 		if method == "prompts/list" || method == "prompts/get" {
 			// The SDK answers them though the server has no prompts (and
 			// advertises no prompts capability): a method it does not have.
