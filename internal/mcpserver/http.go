@@ -85,8 +85,113 @@ func (s *Server) HTTPHandlerWith(o HTTPOptions) http.Handler {
 	s.calls = &budget{limit: int64(o.MaxCalls)}
 	s.sessions = &sessionCap{s: s, limit: o.MaxSessions, use: map[string]*sessionUse{}}
 	s.streams = &streamCap{s: s, limit: o.MaxStreams, open: map[string]*getStream{}}
-	return http.NewCrossOriginProtection().Handler(s.inflight(exactIDs(requireSession(s.streams.wrap(s.sessions.wrap(HTTPErrorCodes(s.postCalls(h)))), o.MaxBody), o.MaxBody), s.inflightBytes, o.MaxBody, o.BodyTimeout, o.BodyStall))
+	return http.NewCrossOriginProtection().Handler(s.inflight(exactIDs(requireSession(s.streams.wrap(s.sessions.wrap(HTTPErrorCodes(s.postCalls(protocolErrors(h))))), o.MaxBody), o.MaxBody), s.inflightBytes, o.MaxBody, o.BodyTimeout, o.BodyStall))
 }
+
+// protocolErrors wraps h, the SDK's streamable HTTP handler, so that a
+// POST whose body is one JSON object the SDK refuses with HTTP 400 and a
+// line of text (a protocol mistake it finds before handling the message:
+// checkRequest, readBatch) is answered as stdio answers the message
+// instead: a message that is no JSON-RPC message (invalidMessage: a
+// "jsonrpc" other than "2.0", ...) with HTTP 200 and a JSON-RPC error,
+// -32600, with its id (usableID, else null); a call of a method the
+// server does not have with HTTP 200 and -32601 (method not found:
+// "..."), with its id; a call the SDK refuses otherwise (a notification's
+// method with an id, a missing params) with HTTP 200 and -32600 with the
+// SDK's text, with its id; a notification (an unknown one, or a method
+// of a call without an id) with HTTP 202 Accepted and no body, as stdio
+// ignores it. Any other answer of h (a batch's, a body that is not JSON)
+// is sent as h made it.
+func protocolErrors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rb, ok := r.Body.(*readBody)
+		if !ok || rb.read {
+			h.ServeHTTP(w, r)
+			return
+		}
+		msg := bytes.TrimSpace(rb.b)
+		if len(msg) == 0 || msg[0] != '{' || !json.Valid(msg) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		cw := &refusalWriter{ResponseWriter: w}
+		h.ServeHTTP(cw, r)
+		if !cw.captured {
+			return
+		}
+		text := strings.TrimSpace(cw.buf.String())
+		reply := sdkRefusalReply(msg, text)
+		hdr := w.Header()
+		hdr.Del("X-Content-Type-Options")
+		switch {
+		case reply == nil:
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write(cw.buf.Bytes())
+		case len(reply) == 0:
+			hdr.Del("Content-Type")
+			w.WriteHeader(http.StatusAccepted)
+		default:
+			hdr.Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			w.Write(reply)
+		}
+	})
+}
+
+// sdkRefusalReply returns the reply protocolErrors sends for msg, one
+// JSON object, that the SDK refused with text: a JSON-RPC error, an empty
+// reply for a notification (HTTP 202), or nil to send the SDK's refusal.
+func sdkRefusalReply(msg []byte, text string) []byte {
+	reason, m := invalidMessage(msg)
+	if reason != "" {
+		return encodeReply(usableID(msg), jsonrpc.CodeInvalidRequest, "Invalid request: "+reason)
+	}
+	req, ok := m.(*jsonrpc.Request)
+	switch {
+	case !ok:
+		return nil
+	case !req.IsCall():
+		return []byte{}
+	case strings.HasPrefix(text, "JSON RPC not handled"):
+		return encodeReply(usableID(msg), jsonrpc.CodeMethodNotFound, fmt.Sprintf("method not found: %q", req.Method))
+	case strings.HasPrefix(text, "invalid request: "):
+		return encodeReply(usableID(msg), jsonrpc.CodeInvalidRequest, text)
+	}
+	return nil
+}
+
+// refusalWriter holds back an HTTP 400 answer in text (http.Error's), for
+// protocolErrors to rewrite: captured says it did, buf holds its text.
+type refusalWriter struct {
+	http.ResponseWriter
+	started  bool
+	captured bool
+	buf      bytes.Buffer
+}
+
+func (c *refusalWriter) WriteHeader(code int) {
+	if !c.started && code == http.StatusBadRequest && strings.HasPrefix(c.Header().Get("Content-Type"), "text/plain") {
+		c.started, c.captured = true, true
+		return
+	}
+	c.started = true
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *refusalWriter) Write(p []byte) (int, error) {
+	if c.captured {
+		return c.buf.Write(p)
+	}
+	c.started = true
+	return c.ResponseWriter.Write(p)
+}
+
+// Unwrap gives http.ResponseController the writer underneath, to flush it.
+func (c *refusalWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // postHeader is the request header under which postCalls names the POST
 // a request came in, for the middleware (the SDK hands a request's HTTP
