@@ -17,8 +17,9 @@ import (
 // attempt: right after the attempt reads its jobs' completion keys
 // (StepsOfJobs: armSteps), before the attempt's next write after that
 // read, which commits its steps' results (armWrite), before the next
-// write of any store (armNextWrite), before the next isolated write of
-// any store (armNextIsolated), or right after a
+// write of any store (armNextWrite), after it (armAfterNextWrite),
+// before the next isolated write of any store (armNextIsolated), or
+// right after a
 // worker reads the jobs of its batch, before it starts them (armJobsRead).
 type hookBackend struct {
 	*sqlite.Backend
@@ -29,8 +30,12 @@ type hookBackend struct {
 	// isolated runs before the next WriteIsolated of a store
 	// (armNextIsolated).
 	isolated func()
-	ready    bool // StepsOfJobs ran since write was armed
-	done     bool // a hook ran
+	// after runs after the next Write of a store, with the Write's
+	// context and error, and returns what the Write returns
+	// (armAfterNextWrite).
+	after func(ctx context.Context, err error) error
+	ready bool // StepsOfJobs ran since write was armed
+	done  bool // a hook ran
 }
 
 // armSteps makes the next StepsOfJobs call steps, after its read, with the
@@ -61,6 +66,15 @@ func (b *hookBackend) armNextWrite(write func()) {
 func (b *hookBackend) armNextIsolated(isolated func()) {
 	b.mu.Lock()
 	b.isolated = isolated
+	b.mu.Unlock()
+}
+
+// armAfterNextWrite makes the next Write of a store call after once it
+// returned (committed, or not), with its context and error, and return
+// what after returns: a write cut short as it committed, say.
+func (b *hookBackend) armAfterNextWrite(after func(ctx context.Context, err error) error) {
+	b.mu.Lock()
+	b.after = after
 	b.mu.Unlock()
 }
 
@@ -151,11 +165,18 @@ func (s *hookStore) Write(ctx context.Context, fn func(tx driver.Tx) error) erro
 	if hook != nil {
 		s.b.write, s.b.ready, s.b.done = nil, false, true
 	}
+	after := s.b.after
+	s.b.after = nil
+	s.b.done = s.b.done || after != nil
 	s.b.mu.Unlock()
 	if hook != nil {
 		hook()
 	}
-	return s.hookInner.Write(ctx, fn)
+	err := s.hookInner.Write(ctx, fn)
+	if after != nil {
+		return after(ctx, err)
+	}
+	return err
 }
 
 func (s *hookStore) WriteIsolated(ctx context.Context, fn func(tx driver.Tx) error) error {

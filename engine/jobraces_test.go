@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -46,6 +47,64 @@ func TestInputDeletedWhileJobRuns(t *testing.T) {
 	}
 	if j.State != driver.JobCancelled || !strings.Contains(j.Error, "deleted") {
 		t.Fatalf("job %s (%q), outcome %+v; want it cancelled: its document was deleted", j.State, j.Error, out)
+	}
+}
+
+// TestStopWhileStartCommits: a worker stopped at once (its running jobs'
+// context cancelled) as the start of a job's attempt commits releases
+// the job queued, the attempt not counted nor in its history, as any
+// attempt a shutdown interrupts. Before, the start's write ran under
+// that context: the cancel made its error (PostgreSQL: pgx returns the
+// context's error, the COMMIT having run) while the job was written
+// running, and the worker released the delivery, leaving the job running
+// with an attempt no worker ran. The next delivery recorded it lost
+// (job.attempt_lost, an attempt spent): seen as conformance
+// StaleDeliveryNeverStarts failing on PostgreSQL under load. The hook
+// plays that commit: the write commits, then the stop cancels the
+// context, and a write under a context that can be cancelled returns
+// its error.
+func TestStopWhileStartCommits(t *testing.T) {
+	bg := context.Background()
+	hj := newHookedJob(t, "name = \"p\"\n[[steps]]\nname = \"split\"\nplugin = \"split\"\n", "split")
+	ctx, stop := context.WithCancelCause(bg)
+	defer stop(nil)
+	hj.be.armJobsRead(func() {
+		// The next write is the start of the attempt.
+		hj.be.armAfterNextWrite(func(wctx context.Context, err error) error {
+			stop(driver.ErrStopNow)
+			if err == nil && wctx.Err() != nil {
+				return fmt.Errorf("commit: %w", wctx.Err())
+			}
+			return err
+		})
+	})
+	out := hj.attempt(ctx)
+	if ctx.Err() == nil {
+		t.Fatal("the worker was never stopped: the test did not exercise the race")
+	}
+	j, err := hj.s.Job(bg, hj.jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != driver.JobQueued || j.Attempts != 0 || len(j.History) != 0 || out.Kind != driver.Again {
+		t.Fatalf("job %s, %d attempts, history %+v, outcome %+v; want it queued, released (Again), no attempt counted or in its history",
+			j.State, j.Attempts, j.History, out)
+	}
+	// Delivered again, it runs, its one attempt not taken for lost.
+	if out := hj.attempt(bg); out.Kind != driver.Done {
+		t.Fatalf("delivered again: outcome %+v", out)
+	}
+	if j, err = hj.s.Job(bg, hj.jobID); err != nil || j.State != driver.JobSucceeded || j.Attempts != 1 || len(j.History) != 1 || j.History[0].Error != "" {
+		t.Fatalf("job delivered again: %s, %d attempts, history %+v, %v; want succeeded in one attempt", j.State, j.Attempts, j.History, err)
+	}
+	log, err := hj.s.Audit(bg, docex.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range log {
+		if a.Operation == "job.attempt_lost" {
+			t.Errorf("an attempt recorded lost: %+v", a)
+		}
 	}
 }
 

@@ -686,11 +686,22 @@ func jobsIn(ctx context.Context, tx driver.Tx, ids []string) (map[string]driver.
 // left as it is, and returned in ended with its state ("" for a job that
 // no longer exists); one whose delivery is stale (driver.DeliveryTx) is
 // returned as "stale", the reason in its execution's stale.
+//
+// The transaction runs to its end whatever ctx (a stop that cancels the
+// running jobs): its outcome must be known. A cancel that came as it
+// committed made its error the cancel's while the commit had landed
+// (PostgreSQL: pgx returns the context's error and the COMMIT may have
+// run), and the worker released the delivery, the job left running with
+// an attempt no worker ran: the next delivery recorded it lost
+// (job.attempt_lost, an attempt spent). Started, an attempt stopped
+// meanwhile is written back queued, not counted (settle), as any
+// attempt a shutdown interrupts.
 func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution) (ended map[string]string, err error) {
 	ids := make([]string, len(xs))
 	for i, x := range xs {
 		ids[i] = x.job.ID
 	}
+	ctx = context.WithoutCancel(ctx)
 	err = st.Write(ctx, func(tx driver.Tx) error {
 		ended = map[string]string{}
 		cur, err := jobsIn(ctx, tx, ids)
