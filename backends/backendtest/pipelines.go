@@ -1279,7 +1279,10 @@ func (f *fixture) testRetryWhileCancelledRuns(t *testing.T) {
 // given the retry's delivery, recorded A's attempt lost (job.attempt_lost,
 // A alive) and started another: both ran the job at once (probe P7).
 // Worker A holds the delivery in its OnDelivery hook, and runs one job at
-// a time, so that the retry's delivery goes to B. Worker A logs the stale
+// a time; the hook holds A's later deliveries until A stops, which then
+// releases them unstarted, so that the retry's delivery goes to B (A,
+// having completed its stale delivery, could otherwise be handed the
+// retry's and start the job legitimately). Worker A logs the stale
 // delivery it dropped (docs/jobs.md, "Worker log lines"): before, it
 // logged nothing.
 func (f *fixture) testStaleDeliveryNeverStarts(t *testing.T) {
@@ -1289,17 +1292,27 @@ func (f *fixture) testStaleDeliveryNeverStarts(t *testing.T) {
 	held, release := make(chan struct{}), make(chan struct{})
 	outs := make(chan driver.Outcome, 4)
 	var once sync.Once
+	ctxA, stopA := context.WithCancelCause(bg)
 	hook := func(d driver.Delivery) func(driver.Outcome) {
 		first := false
 		once.Do(func() { first = true })
-		if !first || d.JobID != id {
+		if !first {
+			// A later delivery (the retry's, once A completed its stale
+			// one): held until A stops, then released unstarted (the
+			// worker stopping), so that it goes to B. Before, A could
+			// take it and start the job legitimately before the test
+			// stopped A, and B then waited for a delivery that A held.
+			<-ctxA.Done()
+			return nil
+		}
+		if d.JobID != id {
+			t.Errorf("worker A's first delivery is of job %s, want %s", d.JobID, id)
 			return nil
 		}
 		close(held)
 		<-release
 		return func(o driver.Outcome) { outs <- o }
 	}
-	ctxA, stopA := context.WithCancelCause(bg)
 	doneA := make(chan error, 1)
 	var logsA logLines
 	go func() {
