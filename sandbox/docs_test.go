@@ -252,8 +252,8 @@ func TestDocLogLineOverhead(t *testing.T) {
 func TestDocOutputOverhead(t *testing.T) {
 	d, k := strconv.Itoa(derivedOverhead), strconv.Itoa(metaKeyOverhead)
 	for doc, wants := range map[string][]string{
-		"plugin-abi.md": {"content plus " + d + " bytes", "plus " + k + " bytes when the key is new"},
-		"sandbox.md": {"every derived document plus " + d + " bytes and every metadata key new to its document plus " + k,
+		"plugin-abi.md": {"content plus " + d + " bytes", "plus " + k + " bytes the first time the run sets that key on that document"},
+		"sandbox.md": {"every derived document plus " + d + " bytes and every metadata key a run sets on a document for the first time in the run plus " + k,
 			"plus " + d + " bytes per derived document and " + k + " per metadata key"},
 	} {
 		text := strings.Join(strings.Fields(readDoc(t, doc)), " ")
