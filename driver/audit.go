@@ -48,10 +48,13 @@ func truncate(s string, n int) string {
 // order) that is not before the cutoff, or of the newest entry when every
 // entry is (the newest entry is never pruned: a log never becomes empty,
 // so a sequence number is never given twice); 0 for an empty log.
-// Entries counts them.
+// Entries counts them; LastSeq and LastID are the sequence number and id
+// of the newest of them (0 and "" when none).
 type AuditPrefix struct {
 	Upto    int64
 	Entries int
+	LastSeq int64
+	LastID  string
 }
 
 // AuditPrune selects the entries Tx.PruneAudit and Backend.PruneSystemAudit

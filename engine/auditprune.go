@@ -46,14 +46,19 @@ type AuditPruneResult struct {
 	Transactions int       `json:"transactions"` // write transactions it took (0 for a dry run)
 }
 
-// detail returns the detail of the audit.prune entry of r, with got, the
-// last chunk's deletions, added.
-func (r AuditPruneResult) detail(got driver.AuditPruned) map[string]any {
-	n, seq, id := r.Entries+got.Entries, r.LastSeq, r.LastID
-	if got.LastSeq > seq {
-		seq, id = got.LastSeq, got.LastID
-	}
-	return map[string]any{"entries": n, "before": r.Before.Format(time.RFC3339Nano), "last_seq": seq, "last_id": id}
+// detail returns the detail of the audit.prune entry with outcome error
+// of an interrupted prune: what r deleted.
+func (r AuditPruneResult) detail() map[string]any {
+	return map[string]any{"entries": r.Entries, "before": r.Before.Format(time.RFC3339Nano), "last_seq": r.LastSeq, "last_id": r.LastID}
+}
+
+// planDetail returns the detail of the audit.prune entry of a prune with
+// the cutoff before that sets out to delete prefix: written in the
+// transaction of its first chunk, it covers every entry a chunk of the
+// prune deletes (each deletes only entries of prefix), also when the
+// process dies before the last chunk.
+func planDetail(before time.Time, prefix driver.AuditPrefix) map[string]any {
+	return map[string]any{"entries": prefix.Entries, "before": before.Format(time.RFC3339Nano), "last_seq": prefix.LastSeq, "last_id": prefix.LastID}
 }
 
 // checkAuditPrune returns docex.ErrInvalid when o is not a prune PruneAudit
@@ -72,28 +77,26 @@ func (e *Engine) checkAuditPrune(o PruneAuditOptions) error {
 	return nil
 }
 
-// pruneAuditChunks deletes the prefix up to upto in chunks through step,
-// which deletes one chunk in a transaction and, in the same transaction,
-// appends the entry final returns when final says so (for the last
-// chunk). It adds what was deleted to res and returns the error that
-// stopped it (ctx's or step's), nil when done.
-func pruneAuditChunks(ctx context.Context, res *AuditPruneResult, upto int64, chunk int, entry func(detail map[string]any) docex.AuditEntry,
-	step func(p driver.AuditPrune, final func(driver.AuditPruned) (docex.AuditEntry, bool)) (driver.AuditPruned, error)) error {
+// pruneAuditChunks deletes prefix in chunks through step, which deletes
+// one chunk in a transaction and, in the same transaction, appends the
+// entry that record returns when it returns true: rec, the audit.prune
+// entry, in the first chunk's transaction, so that no entry is deleted
+// for good without it. It adds what was deleted to res and returns the
+// error that stopped it (ctx's or step's), nil when done.
+func pruneAuditChunks(ctx context.Context, res *AuditPruneResult, prefix driver.AuditPrefix, chunk int, rec docex.AuditEntry,
+	step func(p driver.AuditPrune, record func(driver.AuditPruned) (docex.AuditEntry, bool)) (driver.AuditPruned, error)) error {
 	if chunk == 0 {
 		chunk = DefaultPruneChunk
 	}
 	// Each chunk starts after the last entry of the one before: the index
 	// entries of those it deleted are not read again.
 	var after int64
-	for {
+	for first := true; ; first = false {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		got, err := step(driver.AuditPrune{Before: res.Before, After: after, Upto: upto, Limit: chunk}, func(got driver.AuditPruned) (docex.AuditEntry, bool) {
-			if got.Entries == chunk {
-				return docex.AuditEntry{}, false // more to prune: the entry goes with the last chunk
-			}
-			return entry(res.detail(got)), true
+		got, err := step(driver.AuditPrune{Before: res.Before, After: after, Upto: prefix.Upto, Limit: chunk}, func(driver.AuditPruned) (docex.AuditEntry, bool) {
+			return rec, first
 		})
 		if err != nil {
 			return err
@@ -115,10 +118,12 @@ func pruneAuditChunks(ctx context.Context, res *AuditPruneResult, upto int64, ch
 // entry not before the cutoff, and never deletes the newest entry. It
 // deletes o.Chunk entries per transaction; interrupted, what it deleted
 // stays deleted and a second run deletes the rest. One entry, audit.prune,
-// records the count, the cutoff and the sequence number and id of the
-// newest entry deleted, in the transaction of the last chunk, in the
-// tenant's log; a copy goes to the system log (which a tenant's admin
-// cannot prune) when entries were deleted. A dry run is audited only as a
+// records what it sets out to delete (the count, the cutoff and the
+// sequence number and id of the newest entry older than the cutoff in the
+// prefix, when it starts), in the transaction of the first chunk, in the
+// tenant's log, so that a prune killed part-way leaves it; a copy goes to
+// the system log (which a tenant's admin cannot prune) when entries were
+// deleted. A dry run is audited only as a
 // read (when the session audits reads). It returns docex.ErrInvalid for a
 // zero cutoff, one less than MinAuditRetention ago, or a chunk out of
 // range, and a denial (docex.ErrDenied) as every tenant operation does; on
@@ -143,15 +148,15 @@ func (s *Session) PruneAudit(ctx context.Context, o PruneAuditOptions) (AuditPru
 		res.Entries = prefix.Entries
 		return res, s.readDone(ctx, st, op, "", nil)
 	}
-	entry := func(d map[string]any) docex.AuditEntry { return s.entryDetail(op, "", d) }
-	err = pruneAuditChunks(ctx, &res, prefix.Upto, o.Chunk, entry, func(p driver.AuditPrune, final func(driver.AuditPruned) (docex.AuditEntry, bool)) (driver.AuditPruned, error) {
+	detail := planDetail(res.Before, prefix)
+	err = pruneAuditChunks(ctx, &res, prefix, o.Chunk, s.entryDetail(op, "", detail), func(p driver.AuditPrune, record func(driver.AuditPruned) (docex.AuditEntry, bool)) (driver.AuditPruned, error) {
 		var got driver.AuditPruned
 		err := st.Write(ctx, func(tx driver.Tx) error {
 			var err error
 			if got, err = tx.PruneAudit(ctx, p); err != nil {
 				return err
 			}
-			if e, ok := final(got); ok {
+			if e, ok := record(got); ok {
 				return tx.AppendAudit(ctx, e)
 			}
 			return nil
@@ -161,10 +166,10 @@ func (s *Session) PruneAudit(ctx context.Context, o PruneAuditOptions) (AuditPru
 	if err != nil && res.Entries == 0 {
 		return res, s.failed(ctx, st, op, "", err)
 	}
-	detail := res.detail(driver.AuditPruned{})
 	if err != nil {
 		// Some chunks committed: what they deleted is audited even when
 		// the prune was interrupted.
+		detail = res.detail()
 		err = fmt.Errorf("audit prune stopped after deleting %d entries (run it again to delete the rest): %w", res.Entries, err)
 		err = withAuditErr(err, s.auditOutcome(ctx, st, op, "", err, detail))
 	}
@@ -183,7 +188,7 @@ func (s *Session) PruneAudit(ctx context.Context, o PruneAuditOptions) (AuditPru
 // PruneSystemAudit deletes the oldest entries of the system audit log,
 // those recorded before o.Before, as Session.PruneAudit does a tenant's
 // (an operator action). Its audit.prune entry goes in the system log, in
-// the transaction of the last chunk; a refusal is recorded there too, and
+// the transaction of the first chunk; a refusal is recorded there too, and
 // so is a dry run (with "dry_run": true in its detail), as every read of
 // the system log is. It returns docex.ErrInvalid for a zero cutoff, one
 // less than MinAuditRetention ago, or a chunk out of range, and
@@ -211,13 +216,10 @@ func (p *TenantProvisioner) PruneSystemAudit(ctx context.Context, o PruneAuditOp
 		e.Detail = map[string]any{"dry_run": true, "entries": res.Entries, "before": res.Before.Format(time.RFC3339Nano)}
 		return res, withAuditErr(nil, p.e.be.AppendSystemAudit(ctx, e))
 	}
-	entry := func(d map[string]any) docex.AuditEntry {
-		e := p.entry(op, "", nil)
-		e.Detail = d
-		return e
-	}
-	err = pruneAuditChunks(ctx, &res, prefix.Upto, o.Chunk, entry, func(ap driver.AuditPrune, final func(driver.AuditPruned) (docex.AuditEntry, bool)) (driver.AuditPruned, error) {
-		return p.e.be.PruneSystemAudit(ctx, ap, final)
+	rec := p.entry(op, "", nil)
+	rec.Detail = planDetail(res.Before, prefix)
+	err = pruneAuditChunks(ctx, &res, prefix, o.Chunk, rec, func(ap driver.AuditPrune, record func(driver.AuditPruned) (docex.AuditEntry, bool)) (driver.AuditPruned, error) {
+		return p.e.be.PruneSystemAudit(ctx, ap, record)
 	})
 	switch {
 	case err == nil:
@@ -227,6 +229,6 @@ func (p *TenantProvisioner) PruneSystemAudit(ctx context.Context, o PruneAuditOp
 	}
 	err = fmt.Errorf("audit prune stopped after deleting %d entries (run it again to delete the rest): %w", res.Entries, err)
 	e := p.entry(op, "", auditedErr(ctx, err))
-	e.Detail = res.detail(driver.AuditPruned{})
+	e.Detail = res.detail()
 	return res, p.auditEntry(ctx, e, err)
 }

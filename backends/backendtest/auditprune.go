@@ -18,8 +18,9 @@ import (
 // log recorded before its cutoff, a prefix in sequence order, in chunks,
 // and nothing else: not an entry at or after the cutoff, not an old entry
 // recorded after a newer one, not the newest entry, not another tenant's
-// log. One audit.prune entry records the count, the cutoff and the newest
-// entry deleted, in the tenant's log and in the system log. A refused
+// log. One audit.prune entry, written with the first chunk, records the
+// count, the cutoff and the newest entry it deletes, in the tenant's log
+// and in the system log. A refused
 // prune (role, cutoff under engine.MinAuditRetention, chunk) and a dry
 // run delete nothing. TenantProvisioner.PruneSystemAudit does the same for
 // the system log.

@@ -16,13 +16,16 @@ import (
 // search_path) or the system schema's system_audit.
 
 // sqlAuditPrefix returns the bound of the prefix a prune with the cutoff
-// $1 deletes and how many entries it holds (driver.AuditPrefix): the
-// oldest entry in sequence order that is not before the cutoff, or the
-// newest entry when every one is, bounds it. LEAST ignores a NULL.
+// $1 deletes, how many entries it holds and the sequence number and id of
+// the newest of them (driver.AuditPrefix): the oldest entry in sequence
+// order that is not before the cutoff, or the newest entry when every one
+// is, bounds it. LEAST ignores a NULL.
 const sqlAuditPrefix = `WITH u AS (SELECT coalesce(least(
 		(SELECT seq FROM {t} WHERE time >= $1 ORDER BY seq LIMIT 1),
-		(SELECT max(seq) FROM {t})), 0) AS upto)
-	SELECT upto, (SELECT count(*) FROM {t} WHERE seq < upto AND time < $1) FROM u`
+		(SELECT max(seq) FROM {t})), 0) AS upto),
+	l AS (SELECT seq, id FROM {t}, u WHERE seq < upto AND time < $1 ORDER BY seq DESC LIMIT 1)
+	SELECT upto, (SELECT count(*) FROM {t} WHERE seq < upto AND time < $1),
+		coalesce((SELECT seq FROM l), 0), coalesce((SELECT id FROM l), '') FROM u`
 
 // sqlPruneAudit deletes up to $4 entries with a sequence number above $1
 // and below $2 and a time before $3, lowest first, and returns how many,
@@ -39,7 +42,7 @@ func auditTable(stmt, table string) string { return strings.ReplaceAll(stmt, "{t
 // auditPrefix runs sqlAuditPrefix on table through q.
 func auditPrefix(ctx context.Context, q querier, table string, before time.Time) (driver.AuditPrefix, error) {
 	var out driver.AuditPrefix
-	err := q.QueryRow(ctx, auditTable(sqlAuditPrefix, table), pgx.QueryExecModeExec, utcMicro(before)).Scan(&out.Upto, &out.Entries)
+	err := q.QueryRow(ctx, auditTable(sqlAuditPrefix, table), pgx.QueryExecModeExec, utcMicro(before)).Scan(&out.Upto, &out.Entries, &out.LastSeq, &out.LastID)
 	return out, err
 }
 

@@ -35,6 +35,12 @@ func auditPrefix(ctx context.Context, q querier, table string, before time.Time)
 	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE seq < ? AND time < ?`, out.Upto, cut).Scan(&out.Entries); err != nil {
 		return out, fmt.Errorf("count the audit entries to prune: %w", err)
 	}
+	if out.Entries == 0 {
+		return out, nil
+	}
+	if err := q.QueryRowContext(ctx, `SELECT seq, id FROM `+table+` WHERE seq < ? AND time < ? ORDER BY seq DESC LIMIT 1`, out.Upto, cut).Scan(&out.LastSeq, &out.LastID); err != nil {
+		return out, fmt.Errorf("find the newest audit entry to prune: %w", err)
+	}
 	return out, nil
 }
 
