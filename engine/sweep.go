@@ -35,7 +35,8 @@ type SweepReport struct {
 	// ContentFiles is the number of unreferenced content files or objects
 	// and stale staging leftovers removed (what TenantContent.Clean names:
 	// staging files; with S3, spool files and aborted multipart uploads),
-	// or with database content, of content rows no document refers to.
+	// and of content rows no document refers to (database content, and
+	// the locators of packed filesystem content).
 	ContentFiles int `json:"content_files"`
 	// Packs is the number of pack files (filesystem storage) removed:
 	// packs no document refers to (a crash between writing a pack and
@@ -312,13 +313,6 @@ func (sw *sweepRun) sweepContent(ctx context.Context, st driver.TenantStore) err
 	if err != nil {
 		return err
 	}
-	if ps, ok := tc.(blobstore.PackSweeper); ok {
-		n, err := ps.SweepPacks(ctx, st, sw.cutoff, dry)
-		rep.Packs += n
-		if err != nil {
-			return err
-		}
-	}
 	// Listed contents are released (in a dry run: counted) releaseBatch
 	// at a time.
 	var batch []string
@@ -333,6 +327,19 @@ func (sw *sweepRun) sweepContent(ctx context.Context, st driver.TenantStore) err
 		rep.ContentFiles += n
 		batch = batch[:0]
 		return err
+	}
+	if ps, ok := tc.(blobstore.PackSweeper); ok {
+		// The locator rows no document refers to (a delete killed between
+		// its commit and the release of its content) go first, so that a
+		// pack is removed after the rows that name it, never before.
+		if err := sw.sweepContentRows(ctx, st, release, &batch); err != nil {
+			return err
+		}
+		n, err := ps.SweepPacks(ctx, st, sw.cutoff, dry)
+		rep.Packs += n
+		if err != nil {
+			return err
+		}
 	}
 	err = tc.List(ctx, sw.cutoff, func(sum string) error {
 		if batch = append(batch, sum); len(batch) < releaseBatch {
@@ -351,10 +358,16 @@ func (sw *sweepRun) sweepContent(ctx context.Context, st driver.TenantStore) err
 
 // sweepContentRows releases (in a dry run: counts) the content rows in the
 // tenant's database that no document refers to, whatever their age: a row
-// commits with the document that refers to it, so none is ever in flight.
-// Such rows are left by older versions (before stop 37, two concurrent
-// content updates on PostgreSQL could leave one) or by a write outside
-// docex. A row whose name is not a checksum is left alone.
+// (content stored in the database, or the locator of packed content on
+// the filesystem) commits with the document that refers to it, so none is
+// ever in flight, and it is released under its content lock once no
+// document refers to it, as a delete releases it; an add in flight decides
+// by the references under that lock, never by the row, and puts the row
+// again. Such rows are left by a delete killed between its commit and the
+// release of its content (docex doc delete --cascade, a basket's deletion),
+// by older versions (before stop 37, two concurrent content updates on
+// PostgreSQL could leave one) or by a write outside docex. A row whose
+// name is not a checksum is left alone.
 func (sw *sweepRun) sweepContentRows(ctx context.Context, st driver.TenantStore, release func() error, batch *[]string) error {
 	l, ok := st.(driver.UnreferencedContentLister)
 	if !ok {

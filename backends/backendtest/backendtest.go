@@ -66,6 +66,7 @@ func Run(t *testing.T, h Harness) {
 			t.Run("StagedMemory", f.testStagedMemory)
 			t.Run("Audit", f.testAudit)
 			t.Run("AuditPrune", f.testAuditPrune)
+			t.Run("OrphanContentRows", f.testOrphanContentRows)
 			t.Run("InterruptedWritesAudited", f.testInterruptedWritesAudited)
 			t.Run("RegistryRefusalsAudited", f.testRegistryRefusalsAudited)
 			t.Run("UnknownBasketWritesAudited", f.testUnknownBasketWritesAudited)

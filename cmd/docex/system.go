@@ -586,7 +586,9 @@ SQLite tenant file renamed into tenants/<id>/ is removed at any age: a
 tenant file is renamed there and registered in one transaction under the
 system database's write lock, which gc takes too. With database storage it removes the content rows no
 document refers to, at any age (a row commits with its document; the count
-is "unreferenced content files"). With S3 storage it deletes the objects
+is "unreferenced content files"); with filesystem storage, likewise the
+rows locating packed content that a delete killed before releasing its
+content left, before the packs they name. With S3 storage it deletes the objects
 no document refers to and the prefixes of deleted tenants, aborts the
 tenant's multipart uploads started before --grace (a crashed or failed
 large add) and removes stale spool files (storage.documents.s3.spool_dir);
