@@ -85,8 +85,10 @@ func pruneStates(states []string) ([]string, error) {
 // Lineage edges, derived documents, step cache entries and audit entries
 // stay. It deletes o.Chunk jobs per transaction, so a large prune holds
 // no long transaction; interrupted, what it deleted stays deleted and a
-// second run deletes the rest. One audit entry, job.prune, records the
-// counts and the cutoff (a dry run is audited only as a read, when the
+// second run deletes the rest. One audit entry, job.prune, records what
+// it sets out to delete (the counts of the jobs and steps it would delete
+// when it starts) and the cutoff, in the transaction of its first chunk,
+// so that a prune killed part-way leaves it (a dry run is audited only as a read, when the
 // session audits reads). It returns docex.ErrInvalid for a zero or future
 // cutoff, an unknown or non-final state or a chunk out of range; on an
 // error after some chunks committed, the result counts what was deleted
@@ -125,29 +127,34 @@ func (s *Session) PruneJobs(ctx context.Context, o PruneJobsOptions) (PruneResul
 	if chunk == 0 {
 		chunk = DefaultPruneChunk
 	}
-	detail := func() map[string]any {
-		return map[string]any{"jobs": res.Jobs, "steps": res.Steps, "before": res.Before.Format(time.RFC3339Nano), "states": res.States}
+	detail := func(jobs, steps int) map[string]any {
+		return map[string]any{"jobs": jobs, "steps": steps, "before": res.Before.Format(time.RFC3339Nano), "states": res.States}
 	}
 	// Each chunk starts after the last id of the one before: jobs it
 	// skipped (locked by a retry in flight) or left (not final) are not
 	// read again, nor are the index entries of those it deleted.
 	after := ""
-	for {
+	for first := true; ; first = false {
 		if err = ctx.Err(); err != nil {
 			break
 		}
 		var got driver.JobsPruned
 		err = st.Write(ctx, func(tx driver.Tx) error {
+			if first {
+				// The entry goes with the first chunk, counting what the
+				// prune sets out to delete: a prune killed before its
+				// last chunk leaves it, so no job is deleted unrecorded.
+				jobs, steps, err := tx.PrunableJobs(ctx, res.States, res.Before)
+				if err != nil {
+					return err
+				}
+				if err := tx.AppendAudit(ctx, s.entryDetail(op, "", detail(jobs, steps))); err != nil {
+					return err
+				}
+			}
 			var err error
-			if got, err = tx.PruneJobs(ctx, driver.JobPrune{States: res.States, Before: res.Before, After: after, Limit: chunk}); err != nil {
-				return err
-			}
-			if got.Jobs == chunk {
-				return nil // more to prune: the entry goes with the last chunk
-			}
-			d := detail()
-			d["jobs"], d["steps"] = res.Jobs+got.Jobs, res.Steps+got.Steps
-			return tx.AppendAudit(ctx, s.entryDetail(op, "", d))
+			got, err = tx.PruneJobs(ctx, driver.JobPrune{States: res.States, Before: res.Before, After: after, Limit: chunk})
+			return err
 		})
 		if err != nil {
 			break
@@ -164,5 +171,5 @@ func (s *Session) PruneJobs(ctx context.Context, o PruneJobsOptions) (PruneResul
 	// Some chunks committed: the history they deleted is audited even
 	// when the prune was interrupted.
 	err = fmt.Errorf("prune stopped after deleting %d jobs (run it again to delete the rest): %w", res.Jobs, err)
-	return res, withAuditErr(err, s.auditOutcome(ctx, st, op, "", err, detail()))
+	return res, withAuditErr(err, s.auditOutcome(ctx, st, op, "", err, detail(res.Jobs, res.Steps)))
 }

@@ -158,7 +158,9 @@ log. A pruned job is not found (job show, job retry: exit 3).
 
 It deletes 1,000 jobs per transaction: interrupted (Ctrl-C, exit 130), what
 it deleted stays deleted, and running it again deletes the rest. The tenant's
-audit log gets one job.prune entry with the counts and the cutoff.
+audit log gets one job.prune entry with the counts and the cutoff, written
+with the first transaction (counting what the prune sets out to delete), so
+a prune killed part-way leaves it.
 --older-than takes a Go duration (720h, 90m) or whole days (30d); it must be
 more than zero. --dry-run counts what would be deleted, deleting nothing.
 On SQLite the file does not shrink: the freed pages are reused by later
