@@ -113,6 +113,9 @@ On PostgreSQL it waits for the tenant's transactions in flight at most
 database.postgres.lock_timeout_ms (30 s by default), then exits 1
 (storage_unavailable), deleting nothing and naming them (as tenant
 suspend does).
+Killed (kill -9, a crash) after the registry removal committed, it leaves
+the tenant's database and content unregistered: running it again exits 3
+(tenant_not_found), and docex gc removes what is left.
 
 Example:
   docex tenant delete acme --yes`,
