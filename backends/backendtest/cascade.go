@@ -321,10 +321,10 @@ func (f *fixture) testCascadeChunks(t *testing.T) {
 	// gone; a pack is removed by the sweep once none of it is referred to).
 	rep, err := e.eng.Provisioner("ops").Sweep(bg, engine.SweepOptions{DryRun: true})
 	must(t, err)
-	unreleased := 0
-	if f.storage == engine.ContentDatabase {
-		unreleased = 2 // the rows of the two documents DeleteDocuments deleted above, which nothing released
-	}
+	// The content rows of the two documents DeleteDocuments deleted above,
+	// which nothing released (database content, or the locators of packed
+	// filesystem content).
+	unreleased := 2
 	if rep.ContentFiles != unreleased {
 		t.Fatalf("the cascade's contents should have been released; a sweep would remove %d, want %d", rep.ContentFiles, unreleased)
 	}
