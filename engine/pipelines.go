@@ -970,23 +970,15 @@ func (s *Session) Job(ctx context.Context, id string) (JobInfo, error) {
 		}
 		info.Steps = append(info.Steps, js)
 	}
-	info.Progress = stepsProgress(info.Progress, info.Steps)
+	info.Progress = recordsProgress(info.Progress, steps)
 	return info, nil
 }
 
-// stepsProgress returns p with its counts taken from a job's completed
-// steps (as the worker counts them when they commit: a run's derived
-// documents count, a cached step's do not); p's duration (the attempts')
-// stays.
-func stepsProgress(p JobProgress, steps []JobStep) JobProgress {
-	p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived = 0, 0, 0, 0
-	for _, st := range steps {
-		p.count(st.Outcome, len(st.Outputs))
-	}
-	return p
-}
-
-// recordsProgress is stepsProgress of a job's completion keys.
+// recordsProgress returns p with its counts taken from a job's
+// completion keys (as the worker counts them when they commit: a run's
+// derived documents count, a cached step's do not); p's duration (the
+// attempts') stays. Job show, a cancel, an attempt's start and a give-up
+// all count this way, so job list agrees with job show.
 func recordsProgress(p JobProgress, recs []driver.StepRecord) JobProgress {
 	p.StepsRun, p.StepsCached, p.StepsFiltered, p.Derived = 0, 0, 0, 0
 	for _, r := range recs {
