@@ -641,6 +641,24 @@ func auditContext(ctx context.Context) (actx context.Context, cancel context.Can
 	return context.WithTimeout(context.WithoutCancel(ctx), auditGrace)
 }
 
+// graceAfter returns a context with ctx's values that is cancelled grace
+// after ctx is (not with it; never, while ctx is not), and its cancel,
+// to call when the work is done. It is for a write whose outcome must be
+// known although a stop cancels ctx (the start of an attempt, the record
+// of its end): the write runs on past the stop, yet a database that does
+// not answer cannot hold a stopping worker for ever.
+func graceAfter(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	g, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(g, func() { t.Stop() })
+	})
+	return g, func() {
+		stop()
+		cancel()
+	}
+}
+
 // auditedErr returns the error an audit entry records for an operation
 // that ended with err under ctx: err, unless ctx ended (the operation was
 // interrupted: Ctrl-C, a cancelled MCP call, a deadline) and err is no

@@ -194,11 +194,12 @@ func (s *hookStore) WriteIsolated(ctx context.Context, fn func(tx driver.Tx) err
 // hookedJob is a job of the acme tenant on a hookBackend: pipeline src
 // (with the test plugins named) run on one document of basket "one".
 type hookedJob struct {
-	s      *Session
-	be     *hookBackend
-	basket docex.Basket
-	doc    Added
-	jobID  string
+	stopGrace time.Duration // the runner's (0: auditGrace)
+	s         *Session
+	be        *hookBackend
+	basket    docex.Basket
+	doc       Added
+	jobID     string
 }
 
 func newHookedJob(t *testing.T, src string, plugins ...string) *hookedJob {
@@ -229,7 +230,7 @@ func newHookedJob(t *testing.T, src string, plugins ...string) *hookedJob {
 // attempt runs one attempt of the job, as a worker does, and returns its
 // outcome.
 func (hj *hookedJob) attempt(ctx context.Context) driver.Outcome {
-	r := &jobRunner{e: hj.s.e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(1)}
+	r := &jobRunner{e: hj.s.e, worker: "test", retryBase: time.Millisecond, suspendedWait: time.Second, runs: newFairSlots(1), stopGrace: hj.stopGrace}
 	p := &pending{ctx: ctx, d: driver.Delivery{TenantID: "acme", JobID: hj.jobID}, done: make(chan struct{})}
 	return r.handleBatch(ctx, "acme", []*pending{p})[0]
 }

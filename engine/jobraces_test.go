@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
@@ -105,6 +106,38 @@ func TestStopWhileStartCommits(t *testing.T) {
 		if a.Operation == "job.attempt_lost" {
 			t.Errorf("an attempt recorded lost: %+v", a)
 		}
+	}
+}
+
+// TestStopWhileStartHangs: a stop while the start of an attempt waits
+// for a database that does not answer ends the wait a grace after the
+// stop: the worker can exit. The start ran without the stop's
+// cancellation and nothing else before, and a stopping worker waited for
+// ever.
+func TestStopWhileStartHangs(t *testing.T) {
+	bg := context.Background()
+	hj := newHookedJob(t, "name = \"p\"\n[[steps]]\nname = \"split\"\nplugin = \"split\"\n", "split")
+	hj.stopGrace = 50 * time.Millisecond
+	ctx, stop := context.WithCancelCause(bg)
+	defer stop(nil)
+	hj.be.armJobsRead(func() {
+		// The next write is the start of the attempt: its answer never
+		// comes while its context lasts.
+		hj.be.armAfterNextWrite(func(wctx context.Context, err error) error {
+			stop(driver.ErrStopNow)
+			<-wctx.Done()
+			return fmt.Errorf("commit: %w", wctx.Err())
+		})
+	})
+	done := make(chan driver.Outcome, 1)
+	go func() { done <- hj.attempt(ctx) }()
+	select {
+	case out := <-done:
+		if out.Kind != driver.Again {
+			t.Fatalf("outcome %+v; want the delivery released (Again)", out)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the attempt still waits for the start's write 2 minutes after the stop")
 	}
 }
 

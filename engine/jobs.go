@@ -190,6 +190,10 @@ type jobRunner struct {
 	// maxRoundDocs. Tests set them lower.
 	roundBytes int64
 	roundDocs  int
+	// stopGrace bounds, once a stop cancelled the attempt's context, the
+	// writes that must run to their end despite it (startJobs, finish):
+	// 0 is auditGrace. Tests set it lower.
+	stopGrace time.Duration
 	// onCommit, when not nil (tests), is called before each transaction
 	// of a round's commit with what the round's runs not yet committed
 	// hold then, and what the transaction commits.
@@ -198,6 +202,14 @@ type jobRunner struct {
 	onDelivery func(driver.Delivery) func(driver.Outcome)
 	// log is WorkerConfig.Logger (nil: nothing is logged).
 	log *slog.Logger
+}
+
+// grace is stopGrace, or auditGrace when it is 0.
+func (r *jobRunner) grace() time.Duration {
+	if r.stopGrace > 0 {
+		return r.stopGrace
+	}
+	return auditGrace
 }
 
 // staleDropMsg is the log line of a stale delivery dropped (see
@@ -590,13 +602,13 @@ func (r *jobRunner) attempts(ctx context.Context, st driver.TenantStore, s *Sess
 	if len(xs) == 0 {
 		return
 	}
-	ended, err := startJobs(ctx, st, xs)
+	ended, err := startJobs(ctx, st, xs, r.grace())
 	if err != nil && len(xs) > 1 {
 		// One by one: a job deleted meanwhile fails only its own start.
 		ended = map[string]string{}
 		kept, keptIdx := xs[:0:0], xi[:0:0]
 		for k, x := range xs {
-			e1, err := startJobs(ctx, st, []*execution{x})
+			e1, err := startJobs(ctx, st, []*execution{x}, r.grace())
 			if err != nil {
 				outs[xi[k]] = r.againOrDeleted(x.job.User.TenantID, err)
 				continue
@@ -695,13 +707,16 @@ func jobsIn(ctx context.Context, tx driver.Tx, ids []string) (map[string]driver.
 // an attempt no worker ran: the next delivery recorded it lost
 // (job.attempt_lost, an attempt spent). Started, an attempt stopped
 // meanwhile is written back queued, not counted (settle), as any
-// attempt a shutdown interrupts.
-func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution) (ended map[string]string, err error) {
+// attempt a shutdown interrupts. Only a write still unanswered grace
+// after the stop is cut short (a database that does not answer): its
+// error is then the context's, and its outcome unknown.
+func startJobs(ctx context.Context, st driver.TenantStore, xs []*execution, grace time.Duration) (ended map[string]string, err error) {
 	ids := make([]string, len(xs))
 	for i, x := range xs {
 		ids[i] = x.job.ID
 	}
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := graceAfter(ctx, grace)
+	defer cancel()
 	err = st.Write(ctx, func(tx driver.Tx) error {
 		ended = map[string]string{}
 		cur, err := jobsIn(ctx, tx, ids)
@@ -866,7 +881,8 @@ func keepInputs(ctx context.Context, tx driver.Tx, parts []flushPart) error {
 // attempt of (a job given up, a user refused): checked in the write's
 // transaction (recordAs), a stale one writes nothing.
 func (r *jobRunner) finish(ctx context.Context, st driver.TenantStore, s *Session, job *driver.JobRecord, det *jobDetail, x *execution, d *driver.Delivery, err error, started time.Time, lost ...docex.AuditEntry) driver.Outcome {
-	bg := context.WithoutCancel(ctx)
+	bg, cancel := graceAfter(ctx, r.grace())
+	defer cancel()
 	if cause := context.Cause(ctx); err != nil && ctx.Err() != nil && errors.Is(cause, docex.ErrTenantSuspended) {
 		// The queue found the tenant suspended and stopped the attempt
 		// (driver.TenantSuspendedCause), a plugin call in progress
