@@ -122,8 +122,10 @@ func pruneAuditChunks(ctx context.Context, res *AuditPruneResult, prefix driver.
 // sequence number and id of the newest entry older than the cutoff in the
 // prefix, when it starts), in the transaction of the first chunk, in the
 // tenant's log, so that a prune killed part-way leaves it; a copy goes to
-// the system log (which a tenant's admin cannot prune) when entries were
-// deleted. A dry run is audited only as a
+// the system log (which a tenant's admin cannot prune) before the first
+// chunk when there are entries to delete (not written, nothing is
+// deleted), and a failure after it is recorded there too (outcome error,
+// with what was deleted when some chunks committed). A dry run is audited only as a
 // read (when the session audits reads). It returns docex.ErrInvalid for a
 // zero cutoff, one less than MinAuditRetention ago, or a chunk out of
 // range, and a denial (docex.ErrDenied) as every tenant operation does; on
@@ -149,6 +151,14 @@ func (s *Session) PruneAudit(ctx context.Context, o PruneAuditOptions) (AuditPru
 		return res, s.readDone(ctx, st, op, "", nil)
 	}
 	detail := planDetail(res.Before, prefix)
+	if prefix.Entries > 0 {
+		// The copy in the system log, out of reach of the tenant's
+		// admin, goes first: no entry is deleted without it, even by a
+		// prune killed part-way. Not written, nothing is deleted.
+		if err := s.systemCopy(ctx, op, nil, detail); err != nil {
+			return res, s.failed(ctx, st, op, "", fmt.Errorf("audit prune: nothing deleted: %w", err))
+		}
+	}
 	err = pruneAuditChunks(ctx, &res, prefix, o.Chunk, s.entryDetail(op, "", detail), func(p driver.AuditPrune, record func(driver.AuditPruned) (docex.AuditEntry, bool)) (driver.AuditPruned, error) {
 		var got driver.AuditPruned
 		err := st.Write(ctx, func(tx driver.Tx) error {
@@ -163,26 +173,36 @@ func (s *Session) PruneAudit(ctx context.Context, o PruneAuditOptions) (AuditPru
 		})
 		return got, err
 	})
-	if err != nil && res.Entries == 0 {
-		return res, s.failed(ctx, st, op, "", err)
+	if err == nil {
+		return res, nil
 	}
-	if err != nil {
+	var edetail map[string]any
+	if res.Entries == 0 {
+		err = s.failed(ctx, st, op, "", err)
+	} else {
 		// Some chunks committed: what they deleted is audited even when
 		// the prune was interrupted.
-		detail = res.detail()
+		edetail = res.detail()
 		err = fmt.Errorf("audit prune stopped after deleting %d entries (run it again to delete the rest): %w", res.Entries, err)
-		err = withAuditErr(err, s.auditOutcome(ctx, st, op, "", err, detail))
+		err = withAuditErr(err, s.auditOutcome(ctx, st, op, "", err, edetail))
 	}
-	if res.Entries == 0 {
-		return res, err
+	if prefix.Entries > 0 {
+		// The system log says how the prune its copy announced ended.
+		err = withAuditErr(err, s.systemCopy(ctx, op, err, edetail))
 	}
-	// The copy in the system log: out of reach of the tenant's admin.
+	return res, err
+}
+
+// systemCopy appends to the system log the entry of op with err (nil: ok)
+// and detail, for the session's tenant and user, without ctx's
+// cancellation (auditContext). It returns the append's error.
+func (s *Session) systemCopy(ctx context.Context, op string, err error, detail map[string]any) error {
 	aerr := auditedErr(ctx, err)
 	e := s.entry(op, "", outcomeOf(aerr), aerr)
 	e.Detail = detail
 	actx, cancel := auditContext(ctx)
 	defer cancel()
-	return res, withAuditErr(err, s.e.be.AppendSystemAudit(actx, e))
+	return s.e.be.AppendSystemAudit(actx, e)
 }
 
 // PruneSystemAudit deletes the oldest entries of the system audit log,

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -91,7 +92,7 @@ func TestAuditPruneKilledIsRecorded(t *testing.T) {
 	// wantRecord checks that log holds an audit.prune entry covering the
 	// old entries of before (newest first), and that what is left of
 	// them is a suffix of them.
-	wantRecord := func(t *testing.T, what string, before, log []docex.AuditEntry) {
+	wantRecord := func(t *testing.T, what, user string, before, log []docex.AuditEntry) *docex.AuditEntry {
 		t.Helper()
 		var old []docex.AuditEntry
 		for _, a := range before {
@@ -110,7 +111,7 @@ func TestAuditPruneKilledIsRecorded(t *testing.T) {
 		}
 		var rec *docex.AuditEntry
 		for i, a := range log {
-			if a.Operation == "audit.prune" {
+			if a.Operation == "audit.prune" && a.UserID == user {
 				rec = &log[i]
 			}
 		}
@@ -121,6 +122,7 @@ func TestAuditPruneKilledIsRecorded(t *testing.T) {
 		if fmt.Sprint(d["entries"]) != fmt.Sprint(len(old)) || d["before"] != cut || d["last_id"] != old[0].ID || rec.Outcome != docex.OutcomeOK {
 			t.Fatalf("%s: audit.prune entry %+v, want %d entries before %s up to %s", what, rec, len(old), cut, old[0].ID)
 		}
+		return rec
 	}
 
 	// A tenant's log: the third chunk's write never comes.
@@ -136,7 +138,23 @@ func TestAuditPruneKilledIsRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRecord(t, "tenant log", before, log)
+	rec := wantRecord(t, "tenant log", "ann", before, log)
+	// Its copy in the system log, out of the tenant admin's reach, was
+	// written before the first chunk (before 2026-12-08, at the end: a
+	// killed prune left none).
+	sysAfter, err := be.SystemAudit(ctx, docex.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cp *docex.AuditEntry
+	for i, a := range sysAfter {
+		if a.Operation == "audit.prune" && a.TenantID == "acme" {
+			cp = &sysAfter[i]
+		}
+	}
+	if cp == nil || cp.UserID != "ann" || cp.Outcome != docex.OutcomeOK || fmt.Sprint(cp.Detail) != fmt.Sprint(rec.Detail) {
+		t.Fatalf("system log: copy of the tenant's prune %+v, want one with the tenant entry's detail %v", cp, rec.Detail)
+	}
 
 	// The system log: the second chunk never comes.
 	sysBefore, err := be.SystemAudit(ctx, docex.Page{Limit: 1000})
@@ -150,7 +168,7 @@ func TestAuditPruneKilledIsRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRecord(t, "system log", sysBefore, sysLog)
+	wantRecord(t, "system log", "ops", sysBefore, sysLog)
 }
 
 // hasAuditEntry reports whether log holds the entry with the id.
@@ -161,4 +179,72 @@ func hasAuditEntry(log []docex.AuditEntry, id string) bool {
 		}
 	}
 	return false
+}
+
+var errSystemLogDown = errors.New("system log unreachable")
+
+// failSystemAppend is a hookBackend whose system log refuses appends
+// while fail is set.
+type failSystemAppend struct {
+	*hookBackend
+	fail atomic.Bool
+}
+
+func (b *failSystemAppend) AppendSystemAudit(ctx context.Context, e docex.AuditEntry) error {
+	if b.fail.Load() {
+		return errSystemLogDown
+	}
+	return b.hookBackend.AppendSystemAudit(ctx, e)
+}
+
+// TestAuditPruneNeedsItsSystemCopy: a prune of a tenant's log whose copy
+// cannot be written to the system log deletes nothing.
+func TestAuditPruneNeedsItsSystemCopy(t *testing.T) {
+	ctx := context.Background()
+	sqlBE, dir := OpenTestSQLite(t)
+	be := &failSystemAppend{hookBackend: &hookBackend{Backend: sqlBE}}
+	var clock atomic.Int64
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	clock.Store(now.Add(-72 * time.Hour).UnixMicro())
+	cfg := Config{MultiTenancy: true, ContentDir: dir + "/content", Now: func() time.Time { return time.UnixMicro(clock.Load()) }}
+	if _, err := Bootstrap(ctx, be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(ctx, be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if _, err := e.Provisioner("ops").Create(ctx, "acme", ""); err != nil {
+		t.Fatal(err)
+	}
+	s := e.As(docex.UserContext{UserID: "ann", TenantID: "acme", Roles: []string{"admin"}})
+	for i := range 3 {
+		if _, err := s.CreateBasket(ctx, fmt.Sprintf("b%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Store(now.UnixMicro())
+	if _, err := s.CreateBasket(ctx, "recent"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Audit(ctx, docex.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be.fail.Store(true)
+	res, err := s.PruneAudit(ctx, PruneAuditOptions{Before: now.Add(-36 * time.Hour)})
+	be.fail.Store(false)
+	if !errors.Is(err, errSystemLogDown) || res.Entries != 0 {
+		t.Fatalf("prune without its system copy: %+v, %v; want nothing deleted, the append's error", res, err)
+	}
+	after, err := s.Audit(ctx, docex.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range before {
+		if !hasAuditEntry(after, a.ID) {
+			t.Fatalf("entry %s (%s) deleted although the prune failed", a.ID, a.Operation)
+		}
+	}
 }

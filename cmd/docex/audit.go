@@ -65,7 +65,7 @@ It deletes 1,000 entries per transaction: interrupted (Ctrl-C, exit 130),
 what it deleted stays deleted, and running it again deletes the rest. The
 pruned log gets one audit.prune entry with the count, the cutoff and the
 sequence number and id of the newest entry deleted; a prune of a tenant's
-log that deleted entries records a copy in the system log too.
+log records a copy in the system log too, before it deletes anything.
 --dry-run counts what would be deleted, deleting nothing. On SQLite the file
 does not shrink: later writes reuse the space, and docex compact gives a
 tenant file's space back.
