@@ -41,7 +41,8 @@ func parseFields(s string) ([]field, error) {
 		}
 		key, path = strings.TrimSpace(key), strings.TrimSpace(path)
 		if key == "" || len(key) > 256 || !utf8.ValidString(key) || strings.ContainsFunc(key, func(r rune) bool {
-			return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == '\u2028' || r == '\u2029'
+			return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == '\u2028' || r == '\u2029' ||
+				r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069' // the host's rule (tenancy.IsBidiControl)
 		}) {
 			return nil, Errorf(ErrParam, "fields: bad metadata key %q", key)
 		}

@@ -9,8 +9,11 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/docex-dev/docex/tenancy"
 )
 
 // memEnv is an in-memory Env.
@@ -545,6 +548,9 @@ func TestJSONExtractFieldKeys(t *testing.T) {
 		{"json_fields_found=a", "fields: the key json_fields_found is the step's own count"},
 		{"bad\u0085key=a", "fields: bad metadata key"},
 		{"bad\u2028key=a", "fields: bad metadata key"},
+		{"bad\u202ekey=a", "fields: bad metadata key"},
+		{"bad\u2066key=a", "fields: bad metadata key"},
+		{"bad\u2069key=a", "fields: bad metadata key"},
 		{"bad\xffkey=a", "fields: bad metadata key"},
 		{manyFields(256), "fields: at most 255"},
 		{manyFields(257), "fields: at most 255"},
@@ -567,6 +573,28 @@ func TestJSONExtractFieldKeys(t *testing.T) {
 	e = newEnv("a.json", "application/json", `{"total":12}`, map[string]string{"fields": manyKeyedFields(255, "total")})
 	if err := JSONExtract(e); err != nil || e.meta["json_fields_found"] != 255 || len(e.meta) != 256 {
 		t.Fatalf("255 fields: %v, %d keys", err, len(e.meta))
+	}
+}
+
+// TestJSONExtractKeyRuleIsTheHosts: a key json-extract's fields accept is
+// one the host takes (tenancy's rule: no control, no bidirectional
+// control), for every rune; before 2026-12-08 a key with a bidirectional
+// control passed the step's check and failed the run when the host
+// refused it.
+func TestJSONExtractKeyRuleIsTheHosts(t *testing.T) {
+	for r := rune(0); r <= utf8.MaxRune; r++ {
+		if r >= 0xd800 && r <= 0xdfff {
+			continue
+		}
+		key := "k" + string(r)
+		if r == ',' || r == '=' || r == ' ' || r == '.' || r == '[' || r == ']' || unicode.IsSpace(r) {
+			continue // the syntax of fields
+		}
+		_, err := parseFields(key + "=a")
+		host := !tenancy.IsControl(r) && !tenancy.IsBidiControl(r)
+		if (err == nil) != host {
+			t.Errorf("key %+q: fields check %v, host takes it: %v", key, err, host)
+		}
 	}
 }
 
