@@ -26,10 +26,24 @@ fi
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 note() { printf '\n'; printf '# %s\n' "$@"; }
-run() { step "docex $*"; "$DOCEX" "$@"; }
+# shq prints its arguments as a shell would need them typed: each one that
+# holds a space, a quote or another special character in single quotes, so
+# that a command the demo prints can be pasted as it is.
+shq() {
+	local a out=
+	for a in "$@"; do
+		if [[ $a =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then
+			out+="$a "
+		else
+			out+="'${a//\'/\'\\\'\'}' "
+		fi
+	done
+	printf '%s' "${out% }"
+}
+run() { step "docex $(shq "$@")"; "$DOCEX" "$@"; }
 expect_fail() {
 	local want=$1; shift
-	step "docex $*    # expected to fail with exit $want"
+	step "docex $(shq "$@")    # expected to fail with exit $want"
 	set +e; "$DOCEX" "$@"; local rc=$?; set -e
 	if [ "$rc" -ne "$want" ]; then echo "demo: expected exit $want, got $rc" >&2; exit 1; fi
 	echo "(exit $rc, as expected)"

@@ -63,9 +63,10 @@ pruned, so that whoever prunes cannot erase the trail of what they just did
 
 It deletes 1,000 entries per transaction: interrupted (Ctrl-C, exit 130),
 what it deleted stays deleted, and running it again deletes the rest. The
-pruned log gets one audit.prune entry with the count, the cutoff and the
-sequence number and id of the newest entry deleted; a prune of a tenant's
-log records a copy in the system log too, before it deletes anything.
+pruned log gets one audit.prune entry, written with the first chunk, with
+what the prune sets out to delete: the count, the cutoff and the sequence
+number and id of the newest of those entries; a prune of a tenant's log
+records a copy in the system log too, before it deletes anything.
 --dry-run counts what would be deleted, deleting nothing. On SQLite the file
 does not shrink: later writes reuse the space, and docex compact gives a
 tenant file's space back.

@@ -29,6 +29,11 @@ func TestUsageLinesHaveNoDoubleSpace(t *testing.T) {
 			if !strings.Contains(r.stderr, "usage: docex "+path) || strings.Contains(r.stderr, "  ") {
 				t.Errorf("docex %s: stderr %q, want a usage line without two spaces in a row", strings.Join(args, " "), r.stderr)
 			}
+			// A word too many is named (before 2026-12-08, "docex tenant
+			// create acme --display-name Acme Corp" did not say "Corp").
+			if len(args) > len(strings.Fields(path)) && !strings.Contains(r.stderr, `unexpected argument "x"`) {
+				t.Errorf("docex %s: stderr %q, want the word too many named", strings.Join(args, " "), r.stderr)
+			}
 		}
 		usage, _, _ := strings.Cut(h.ok("help", path).stdout, "\n")
 		if strings.Contains(usage, "  ") || strings.HasSuffix(usage, " ") {

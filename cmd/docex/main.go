@@ -155,7 +155,13 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return errHelp
 	}
 	pos := fs.Args()
-	if len(pos) < cmd.minArgs || (cmd.maxArgs >= 0 && len(pos) > cmd.maxArgs) {
+	if cmd.maxArgs >= 0 && len(pos) > cmd.maxArgs {
+		// Name the word too many: often the second word of an unquoted
+		// value (--display-name Acme Corp).
+		return docex.Errorf(errUsage, "usage: docex %s: unexpected argument %q (a value with spaces needs quotes) (see docex help %s)",
+			strings.TrimSpace(path+" "+cmd.args), pos[cmd.maxArgs], path)
+	}
+	if len(pos) < cmd.minArgs {
 		return docex.Errorf(errUsage, "usage: docex %s (see docex help %s)", strings.TrimSpace(path+" "+cmd.args), path)
 	}
 	return cmd.run(ctx, c, pos)
