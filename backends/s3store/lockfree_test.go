@@ -129,7 +129,7 @@ func TestUploadDeletedBeforeCommit(t *testing.T) {
 	}, nil)
 	a := r.add(t, b.ID, data)
 	r.reqs.hooks(nil, nil)
-	r.reqs.want(t, "an add whose object was deleted before its transaction", map[string]int{"PUT": 2, "HEAD": 1})
+	r.reqs.want(t, "an add whose object was deleted before its transaction", map[string]int{"PUT": 2, "HEAD": 2})
 	got, err := r.s.ReadContent(bg, a.Document.ID)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read back: %d bytes, %v", len(got), err)

@@ -32,12 +32,14 @@ import (
 )
 
 // counter counts S3 requests by operation; before, when set, runs before
-// each request is sent.
+// each request is sent; fake, when set and it returns a response, answers
+// the request in the server's place (the request is not sent).
 type counter struct {
 	mu     sync.Mutex
 	n      map[string]int
 	before func(op string)
 	after  func(op string, resp *http.Response)
+	fake   func(op string, r *http.Request) *http.Response
 }
 
 func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -62,10 +64,15 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 		c.n = map[string]int{}
 	}
 	c.n[op]++
-	before, after := c.before, c.after
+	before, after, fake := c.before, c.after, c.fake
 	c.mu.Unlock()
 	if before != nil {
 		before(op)
+	}
+	if fake != nil {
+		if resp := fake(op, r); resp != nil {
+			return resp, nil
+		}
 	}
 	resp, err := http.DefaultTransport.RoundTrip(r)
 	if after != nil && err == nil {
@@ -78,6 +85,13 @@ func (c *counter) hooks(before func(string), after func(string, *http.Response))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.before, c.after = before, after
+}
+
+// faking sets fake (nil: every request is sent again).
+func (c *counter) faking(fake func(op string, r *http.Request) *http.Response) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fake = fake
 }
 
 func (c *counter) take() map[string]int {

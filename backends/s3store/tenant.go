@@ -290,7 +290,9 @@ func (t *tenantContent) Sync(ctx context.Context, in []driver.Staged) error {
 // transaction holds the tenant's write lock), and uploaded again if it is
 // gone; content not synced (a caller that skipped
 // Sync) is uploaded here, one PUT each, replacing whatever was stored
-// under its key.
+// under its key. Content uploaded here is confirmed by a HEAD after its
+// upload, bounded the same way: a server that acknowledged the upload
+// but does not show the object fails Put (notKeptErr).
 func (t *tenantContent) Put(ctx context.Context, _ driver.Tx, in []driver.Staged) error {
 	sts, err := t.own(in)
 	if err != nil {
@@ -298,40 +300,73 @@ func (t *tenantContent) Put(ctx context.Context, _ driver.Tx, in []driver.Staged
 	}
 	return eachLimit(ctx, 8, sts, func(ctx context.Context, st *staged) error {
 		if st.synced {
-			ok, err := t.present(ctx, st)
-			if err != nil || ok {
+			found, err := t.present(ctx, st)
+			if err != nil || found == "" {
 				return err
 			}
 		}
-		return t.upload(ctx, st)
+		if err := t.upload(ctx, st); err != nil {
+			return err
+		}
+		return t.confirm(ctx, st)
 	})
 }
 
-// present reports whether the object of st is stored with st's size and
-// checksum (by its HEAD: metadata only). Put asks it only of content this
-// add's Sync uploaded, to find an object a concurrent release deleted
-// since.
-func (t *tenantContent) present(ctx context.Context, st *staged) (bool, error) {
+// present reports what the HEAD of st's object finds: "" when it is
+// stored with st's size and checksum (metadata only), else a description
+// of what is there instead ("no object", "an object of N bytes ..."). Put
+// asks it of content this add's Sync uploaded, to find an object a
+// concurrent release deleted since, and after an upload of its own.
+func (t *tenantContent) present(ctx context.Context, st *staged) (string, error) {
 	key, err := t.key(st.Checksum())
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	within := t.s.cfg.CommitHeadTimeout
 	hctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	size, sum, err := t.s.head(hctx, key)
 	if errors.Is(err, docex.ErrNotFound) {
-		return false, nil
+		return "no object", nil
 	}
 	if err != nil && ctx.Err() == nil && hctx.Err() != nil {
 		// The HEAD's own bound, not the caller's cancellation.
-		return false, &commitHeadErr{where: t.s.location(key), within: within, err: err}
+		return "", &commitHeadErr{where: t.s.location(key), within: within, err: err}
 	}
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	return size == st.Size() && sum == st.Checksum(), nil
+	if size == st.Size() && sum == st.Checksum() {
+		return "", nil
+	}
+	return fmt.Sprintf("an object of %d bytes with %s %q", size, "x-amz-meta-"+metaSHA256, sum), nil
 }
+
+// confirm checks, by a HEAD (present), that the upload of st the server
+// just acknowledged is stored: notKeptErr when it is not.
+func (t *tenantContent) confirm(ctx context.Context, st *staged) error {
+	found, err := t.present(ctx, st)
+	if err != nil || found == "" {
+		return err
+	}
+	key, _ := t.key(st.Checksum())
+	return &notKeptErr{where: t.s.location(key), size: st.Size(), found: found}
+}
+
+// notKeptErr is an upload the server acknowledged whose object a HEAD
+// right after it did not find as uploaded: docex.ErrStorageUnavailable.
+type notKeptErr struct {
+	where string
+	size  int64
+	found string
+}
+
+func (e *notKeptErr) Error() string {
+	return fmt.Sprintf("s3 put object %s: the server acknowledged an upload it did not keep (%d bytes uploaded; a HEAD right after found %s); nothing was added, try again (check storage.documents.s3.endpoint)",
+		e.where, e.size, e.found)
+}
+
+func (e *notKeptErr) Unwrap() error { return docex.ErrStorageUnavailable }
 
 // commitHeadErr is a HEAD inside the add's transaction (present) that got
 // no answer within Config.CommitHeadTimeout: docex.ErrStorageUnavailable.
