@@ -30,7 +30,8 @@ import (
 //     ContentRefs returned 0: the content becomes readable under its
 //     checksum, durably, before the transaction commits (content Sync
 //     made readable is confirmed still there: a Delete may have run
-//     since). Whatever a crash
+//     since; a store that would have to upload it again returns a
+//     ResyncError instead). Whatever a crash
 //     or another party left under that checksum is replaced or verified
 //     byte for byte, never adopted unchecked.
 //  3. Open verifies what it returns against the checksum and size.
@@ -192,6 +193,27 @@ type TenantContent interface {
 	// same name in each, so that the sweep counts it once.
 	Clean(ctx context.Context, cutoff time.Time, dryRun bool) ([]string, error)
 }
+
+// ResyncError is what Put of a store outside the database returns when
+// content Sync uploaded before the transaction is gone when Put confirms
+// it inside the transaction (a concurrent Delete of the same content, or
+// the sweep, removed it since), instead of uploading it again there,
+// which would hold the transaction (on SQLite the tenant's write lock)
+// open for the upload. The caller lets the transaction fail, nothing of
+// it committed, calls Content.Sync(ctx, Staged), which uploads the
+// content again outside any transaction, and runs the transaction again
+// (the engine: at most 3 transactions in all). It matches
+// docex.ErrStorageUnavailable and Err (what Put found, naming the
+// object), for a caller that does not run it again.
+type ResyncError struct {
+	Content TenantContent
+	Staged  []Staged
+	Err     error
+}
+
+func (e *ResyncError) Error() string { return e.Err.Error() }
+
+func (e *ResyncError) Unwrap() []error { return []error{docex.ErrStorageUnavailable, e.Err} }
 
 // ContentProber is implemented by content stores outside the database
 // that can fail on their own (S3): Probe returns the error a removal would

@@ -100,8 +100,9 @@ func TestUploadHoldsNoWriteLock(t *testing.T) {
 // TestUploadDeletedBeforeCommit: an object the add uploaded before its
 // transaction and something deleted before the transaction ran (a
 // concurrent release of the same content, docex gc) is found missing
-// inside the transaction (one HEAD) and uploaded again, so the committed
-// document's content is there.
+// inside the transaction (one HEAD), uploaded again outside it and
+// confirmed (one HEAD), and the transaction runs again (one HEAD), so the
+// committed document's content is there.
 func TestUploadDeletedBeforeCommit(t *testing.T) {
 	srv := s3test.Start(t)
 	r := newRig(t, srv, nil)
@@ -129,7 +130,7 @@ func TestUploadDeletedBeforeCommit(t *testing.T) {
 	}, nil)
 	a := r.add(t, b.ID, data)
 	r.reqs.hooks(nil, nil)
-	r.reqs.want(t, "an add whose object was deleted before its transaction", map[string]int{"PUT": 2, "HEAD": 2})
+	r.reqs.want(t, "an add whose object was deleted before its transaction", map[string]int{"PUT": 2, "HEAD": 3})
 	got, err := r.s.ReadContent(bg, a.Document.ID)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read back: %d bytes, %v", len(got), err)
@@ -218,5 +219,89 @@ func TestCommitHeadStallBounded(t *testing.T) {
 	}
 	if docs, err := s.Documents(bg, b.ID, docex.Page{}); err != nil || len(docs) != 1 || docs[0].Name != "first" {
 		t.Fatalf("documents after the failed add: %+v, %v; want the first only", docs, err)
+	}
+}
+
+// TestReuploadHoldsNoWriteLock: on SQLite, the upload again of content
+// whose object the HEAD inside the add's transaction found gone (here the
+// server answers that HEAD 404) is made outside the transaction: another
+// write of the same tenant commits while that upload is held, and the
+// add then commits, its content there. Before, the upload again was made
+// inside the transaction and held the tenant's write lock for as long as
+// the server took (request_timeout_ms): the other write waited for it
+// (from another process, it failed with SQLITE_BUSY after its busy
+// timeout).
+func TestReuploadHoldsNoWriteLock(t *testing.T) {
+	srv := s3test.Start(t)
+	r := newRig(t, srv, nil)
+	b, err := r.s.CreateBasket(bg, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := r.add(t, b.ID, []byte("another document"))
+	r.reqs.take()
+	var (
+		mu        sync.Mutex
+		headFaked bool
+		once      sync.Once
+	)
+	held, release := make(chan struct{}), make(chan struct{})
+	r.reqs.faking(func(op string, req *http.Request) *http.Response {
+		mu.Lock()
+		defer mu.Unlock()
+		if op == "HEAD" && !headFaked && content(req) {
+			headFaked = true // the HEAD inside the transaction: gone
+			return answer(req, 404, nil, "")
+		}
+		return nil
+	})
+	r.reqs.hooks(func(op string) {
+		mu.Lock()
+		again := headFaked
+		mu.Unlock()
+		if op == "PUT" && again {
+			once.Do(func() { close(held) })
+			<-release
+		}
+	}, nil)
+	data := random(4096)
+	added := make(chan error, 1)
+	var a engine.Added
+	go func() {
+		var err error
+		a, err = r.s.AddDocument(bg, b.ID, engine.NewDocument{Name: "uploaded again", Content: bytes.NewReader(data)})
+		added <- err
+	}()
+	<-held
+	// The bound only ends the test instead of hanging it when the writes
+	// wait for the add's write lock.
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := r.s.CreateBasket(bg, "meanwhile")
+		if err == nil {
+			_, err = r.s.SetMetadata(bg, other.Document.ID, map[string]docex.Value{"k": docex.String("v")})
+		}
+		wrote <- err
+	}()
+	var werr error
+	select {
+	case werr = <-wrote:
+	case <-time.After(2 * time.Minute):
+		werr = errors.New("still waiting after 2 minutes")
+	}
+	close(release)
+	if werr != nil {
+		t.Errorf("writes while the upload again was held: %v", werr)
+	}
+	err = <-added
+	r.reqs.hooks(nil, nil)
+	r.reqs.faking(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.reqs.want(t, "an add whose object the HEAD in its transaction found gone", map[string]int{"PUT": 2, "HEAD": 3})
+	got, err := r.s.ReadContent(bg, a.Document.ID)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %d bytes, %v", len(got), err)
 	}
 }

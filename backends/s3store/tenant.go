@@ -46,6 +46,10 @@ type staged struct {
 	// synced is set when Sync uploaded the content ahead of Put, before
 	// the transaction.
 	synced bool
+	// resync is set when Put found the object Sync uploaded gone inside
+	// the transaction (driver.ResyncError): Sync uploads it again and
+	// confirms that upload with a HEAD.
+	resync bool
 
 	mu        sync.Mutex
 	discarded bool
@@ -257,7 +261,7 @@ func (t *tenantContent) Sync(ctx context.Context, in []driver.Staged) error {
 			small = append(small, st)
 			continue
 		}
-		if err := t.upload(ctx, st); err != nil {
+		if err := t.uploadAgain(ctx, st); err != nil {
 			return err
 		}
 		st.synced = true
@@ -266,7 +270,7 @@ func (t *tenantContent) Sync(ctx context.Context, in []driver.Staged) error {
 		return nil
 	}
 	return eachLimit(ctx, 8, small, func(ctx context.Context, st *staged) error {
-		err := t.upload(ctx, st)
+		err := t.uploadAgain(ctx, st)
 		var pc *putConflictErr
 		if errors.As(err, &pc) {
 			// Refused for a concurrent request on the key (a delete
@@ -282,34 +286,75 @@ func (t *tenantContent) Sync(ctx context.Context, in []driver.Staged) error {
 	})
 }
 
+// uploadAgain is upload, confirmed by a HEAD (outside any transaction)
+// when Put found the object of an earlier upload gone (st.resync).
+func (t *tenantContent) uploadAgain(ctx context.Context, st *staged) error {
+	if err := t.upload(ctx, st); err != nil || !st.resync {
+		return err
+	}
+	return t.confirm(ctx, st, false)
+}
+
 // Put makes each staged content readable, at most 8 at a time. Content
 // Sync uploaded is only confirmed with a HEAD (a release or docex gc may
 // have deleted the object since: the engine calls Put with the content
 // lock held, so what the HEAD finds stays until the transaction ends; it
 // cannot be made before), bounded by Config.CommitHeadTimeout (the
-// transaction holds the tenant's write lock), and uploaded again if it is
-// gone; content not synced (a caller that skipped
-// Sync) is uploaded here, one PUT each, replacing whatever was stored
-// under its key. Content uploaded here is confirmed by a HEAD after its
-// upload, bounded the same way: a server that acknowledged the upload
-// but does not show the object fails Put (notKeptErr).
+// transaction holds the tenant's write lock). Content whose object is
+// gone is not uploaded again here, which would hold the transaction open
+// for the upload: Put returns a driver.ResyncError naming it, and the
+// caller uploads it again with Sync, before it runs the transaction
+// again. Content not synced (a caller that skipped Sync, or a PUT Sync
+// left for Put: putConflictErr) is uploaded here, one PUT each,
+// replacing whatever was stored under its key, and confirmed by a HEAD
+// after its upload, bounded the same way: a server that acknowledged the
+// upload but does not show the object fails Put (notKeptErr).
 func (t *tenantContent) Put(ctx context.Context, _ driver.Tx, in []driver.Staged) error {
 	sts, err := t.own(in)
 	if err != nil {
 		return err
 	}
-	return eachLimit(ctx, 8, sts, func(ctx context.Context, st *staged) error {
+	var (
+		mu   sync.Mutex
+		gone []driver.Staged
+		what error
+	)
+	err = eachLimit(ctx, 8, sts, func(ctx context.Context, st *staged) error {
 		if st.synced {
 			found, err := t.present(ctx, st)
 			if err != nil || found == "" {
 				return err
 			}
+			key, _ := t.key(st.Checksum())
+			mu.Lock()
+			defer mu.Unlock()
+			st.synced, st.resync = false, true
+			gone = append(gone, st)
+			if what == nil {
+				what = &goneErr{where: t.s.location(key), found: found}
+			}
+			return nil
 		}
 		if err := t.upload(ctx, st); err != nil {
 			return err
 		}
-		return t.confirm(ctx, st)
+		return t.confirm(ctx, st, true)
 	})
+	if err == nil && len(gone) > 0 {
+		err = &driver.ResyncError{Content: t, Staged: gone, Err: what}
+	}
+	return err
+}
+
+// goneErr is content Sync uploaded before the transaction whose object
+// Put's HEAD inside it did not find as uploaded (driver.ResyncError).
+type goneErr struct {
+	where, found string
+}
+
+func (e *goneErr) Error() string {
+	return fmt.Sprintf("s3 head object %s: the object uploaded before the add's transaction was gone inside it (found %s: removed since its upload, by a concurrent delete of the same content or docex gc); nothing was added, try again",
+		e.where, e.found)
 }
 
 // present reports what the HEAD of st's object finds: "" when it is
@@ -326,26 +371,49 @@ func (t *tenantContent) present(ctx context.Context, st *staged) (string, error)
 	hctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	size, sum, err := t.s.head(hctx, key)
-	if errors.Is(err, docex.ErrNotFound) {
-		return "no object", nil
-	}
-	if err != nil && ctx.Err() == nil && hctx.Err() != nil {
+	if err != nil && !errors.Is(err, docex.ErrNotFound) && ctx.Err() == nil && hctx.Err() != nil {
 		// The HEAD's own bound, not the caller's cancellation.
 		return "", &commitHeadErr{where: t.s.location(key), within: within, err: err}
 	}
+	return st.found(size, sum, err)
+}
+
+// head is present outside a transaction: the HEAD bounded by the request
+// timeout only.
+func (t *tenantContent) head(ctx context.Context, st *staged) (string, error) {
+	key, err := t.key(st.Checksum())
 	if err != nil {
 		return "", err
 	}
-	if size == st.Size() && sum == st.Checksum() {
+	size, sum, err := t.s.head(ctx, key)
+	return st.found(size, sum, err)
+}
+
+// found describes what a HEAD of st's object answered (present).
+func (st *staged) found(size int64, sum string, err error) (string, error) {
+	switch {
+	case errors.Is(err, docex.ErrNotFound):
+		return "no object", nil
+	case err != nil:
+		return "", err
+	case size == st.Size() && sum == st.Checksum():
 		return "", nil
 	}
 	return fmt.Sprintf("an object of %d bytes with %s %q", size, "x-amz-meta-"+metaSHA256, sum), nil
 }
 
-// confirm checks, by a HEAD (present), that the upload of st the server
-// just acknowledged is stored: notKeptErr when it is not.
-func (t *tenantContent) confirm(ctx context.Context, st *staged) error {
-	found, err := t.present(ctx, st)
+// confirm checks, by a HEAD, that the upload of st the server just
+// acknowledged is stored: notKeptErr when it is not. Inside a transaction
+// (inTx) the HEAD is present's, bounded by Config.CommitHeadTimeout;
+// outside, it is bounded by the request timeout.
+func (t *tenantContent) confirm(ctx context.Context, st *staged, inTx bool) error {
+	var found string
+	var err error
+	if inTx {
+		found, err = t.present(ctx, st)
+	} else {
+		found, err = t.head(ctx, st)
+	}
 	if err != nil || found == "" {
 		return err
 	}
