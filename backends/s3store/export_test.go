@@ -3,6 +3,7 @@ package s3store
 import (
 	"context"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go/logging"
 )
 
@@ -27,3 +28,6 @@ func (s *Store) MemHeld() int64 { return s.mem.Load() }
 func (s *Store) PutMultipartParts(ctx context.Context, size int64, n int) error {
 	return s.putMultipart(ctx, "k", nil, size, "", make([][]byte, n))
 }
+
+// Retryer is the retryer of the store's SDK client.
+func (s *Store) Retryer() aws.Retryer { return s.client.Options().Retryer }

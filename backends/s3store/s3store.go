@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -38,6 +40,9 @@ const (
 	inlineMax = 1 << 20
 	// maxParts is S3's limit of parts per upload.
 	maxParts = 10000
+	// maxAttempts is the SDK's attempts per request: the first and two
+	// retries.
+	maxAttempts = 3
 )
 
 // Config configures a Store. Credentials are never part of it as values in
@@ -150,7 +155,18 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(cfg.Region),
 		awsconfig.WithHTTPClient(httpClient),
-		awsconfig.WithRetryMaxAttempts(3),
+		// Up to three attempts per request, always: the standard
+		// retryer's client-side rate limit (a quota of retries that
+		// failures spend) would leave a long-running process (docex
+		// mcp, a worker) with one attempt per request after some
+		// failures ("failed to get rate limit token, retry quota
+		// exceeded").
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = maxAttempts
+				o.RateLimiter = ratelimit.None
+			})
+		}),
 		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
 		// The SDK's own logger writes to stderr ("SDK ... WARN falling
