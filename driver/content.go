@@ -31,7 +31,8 @@ import (
 //     checksum, durably, before the transaction commits (content Sync
 //     made readable is confirmed still there: a Delete may have run
 //     since; a store that would have to upload it again returns a
-//     ResyncError instead). Whatever a crash
+//     ResyncError instead, and the caller, WriteContent, uploads it
+//     again with Sync and runs the transaction again). Whatever a crash
 //     or another party left under that checksum is replaced or verified
 //     byte for byte, never adopted unchecked.
 //  3. Open verifies what it returns against the checksum and size.
@@ -214,6 +215,29 @@ type ResyncError struct {
 func (e *ResyncError) Error() string { return e.Err.Error() }
 
 func (e *ResyncError) Unwrap() []error { return []error{docex.ErrStorageUnavailable, e.Err} }
+
+// MaxContentWrites bounds the transactions of one WriteContent.
+const MaxContentWrites = 3
+
+// WriteContent is st.Write for a transaction that may Put content: when
+// Put returns a ResyncError, the transaction has failed, nothing of it
+// committed; the content is uploaded again (Sync) outside any
+// transaction, so that no upload holds the transaction (on SQLite the
+// tenant's write lock) open, and the transaction runs again, at most
+// MaxContentWrites in all: the last one's error is returned. fn must be
+// safe to run again, as for a backend that retries a transaction.
+func WriteContent(ctx context.Context, st TenantStore, fn func(tx Tx) error) error {
+	for n := 1; ; n++ {
+		err := st.Write(ctx, fn)
+		var rs *ResyncError
+		if n == MaxContentWrites || !errors.As(err, &rs) || ctx.Err() != nil {
+			return err
+		}
+		if err := rs.Content.Sync(ctx, rs.Staged); err != nil {
+			return err
+		}
+	}
+}
 
 // ContentProber is implemented by content stores outside the database
 // that can fail on their own (S3): Probe returns the error a removal would

@@ -483,31 +483,6 @@ func (p *putNew) put(ctx context.Context, tx driver.Tx, tc driver.TenantContent)
 	return tc.Put(ctx, tx, p.staged)
 }
 
-// maxContentWrites bounds the transactions of one write that puts
-// content (writeContent).
-const maxContentWrites = 3
-
-// writeContent is st.Write for a transaction that may put content: when
-// Put finds content uploaded before the transaction gone inside it
-// (driver.ResyncError: a concurrent release or docex gc removed it
-// since), the transaction fails, nothing of it committed, the content is
-// uploaded again (Sync) outside any transaction, so that no upload holds
-// the transaction (on SQLite the tenant's write lock) open, and the
-// transaction runs again: at most maxContentWrites transactions in all,
-// the last one's error returned.
-func writeContent(ctx context.Context, st driver.TenantStore, fn func(tx driver.Tx) error) error {
-	for n := 1; ; n++ {
-		err := st.Write(ctx, fn)
-		var rs *driver.ResyncError
-		if n == maxContentWrites || !errors.As(err, &rs) || ctx.Err() != nil {
-			return err
-		}
-		if err := rs.Content.Sync(ctx, rs.Staged); err != nil {
-			return err
-		}
-	}
-}
-
 func discardAll(cs []driver.Staged) {
 	for _, c := range cs {
 		if c != nil {

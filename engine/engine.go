@@ -699,7 +699,7 @@ func (s *Session) writeAudit(ctx context.Context, st driver.TenantStore, op, tar
 // writeAuditDetail is writeAudit with detail in the entry of its success
 // (auditOK) or of its failure.
 func (s *Session) writeAuditDetail(ctx context.Context, st driver.TenantStore, op, target string, detail map[string]any, auditOK bool, fn func(tx driver.Tx) error) error {
-	err := writeContent(ctx, st, func(tx driver.Tx) error {
+	err := driver.WriteContent(ctx, st, func(tx driver.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}

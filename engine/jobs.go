@@ -2254,7 +2254,7 @@ func flushParts(ctx context.Context, parts []flushPart) {
 	// The content of every part becomes durable in one Sync.
 	if err := syncStaged(ctx, parts[0].x.st, staged); err == nil {
 		st := parts[0].x.st
-		err = writeContent(ctx, st, func(tx driver.Tx) error { return applyParts(ctx, tx, parts, ends) })
+		err = driver.WriteContent(ctx, st, func(tx driver.Tx) error { return applyParts(ctx, tx, parts, ends) })
 		if err == nil {
 			for i, p := range parts {
 				p.x.committed(p.units, ends[i])
@@ -2522,7 +2522,7 @@ func (x *execution) flush(ctx context.Context, batch []*pendingUnit, last bool) 
 		pu := batch[0]
 		return &stepError{step: pu.step.Name, input: pu.input.ID, report: pu.report, err: err}
 	}
-	err := writeContent(ctx, x.st, func(tx driver.Tx) error {
+	err := driver.WriteContent(ctx, x.st, func(tx driver.Tx) error {
 		return applyParts(ctx, tx, []flushPart{{x: x, units: batch, last: last}}, []*jobEnd{je})
 	})
 	if errors.Is(err, docex.ErrExists) && len(batch) > 1 {

@@ -264,7 +264,7 @@ func (s *Session) RunPlugin(ctx context.Context, name, docID string, params map[
 	}
 	defer ss.discard()
 	var res RunResult
-	err = writeContent(ctx, st, func(tx driver.Tx) error {
+	err = driver.WriteContent(ctx, st, func(tx driver.Tx) error {
 		// The input, locked against deletion and new content until the
 		// commit, must hold the content the plugin ran on: what it made
 		// is not written onto other content, nor derived from a document

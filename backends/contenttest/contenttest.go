@@ -149,7 +149,7 @@ func (tn *tenant) add(ctx context.Context, basketID string, data []byte) (string
 		return "", err
 	}
 	id := uuid.NewString()
-	err = tn.st.Write(ctx, func(tx driver.Tx) error {
+	err = driver.WriteContent(ctx, tn.st, func(tx driver.Tx) error {
 		if err := tx.LockContent(ctx, s.Checksum()); err != nil {
 			return err
 		}
