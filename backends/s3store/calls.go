@@ -30,18 +30,19 @@ import (
 const metaSHA256 = "docex-sha256"
 
 // call runs one metadata request (HEAD, DELETE, LIST, multipart control)
-// under the request timeout and classifies its error.
-func (s *Store) call(ctx context.Context, op string, fn func(context.Context) error) error {
-	return s.callFor(ctx, op, s.cfg.RequestTimeout, fn)
+// under the request timeout and classifies its error; key names the
+// object of an object operation in the error ("" for the others).
+func (s *Store) call(ctx context.Context, op, key string, fn func(context.Context) error) error {
+	return s.callFor(ctx, op, key, s.cfg.RequestTimeout, fn)
 }
 
 // callData runs one request that sends n bytes: the request timeout plus
 // one second per MiB.
-func (s *Store) callData(ctx context.Context, op string, n int64, fn func(context.Context) error) error {
-	return s.callFor(ctx, op, s.cfg.RequestTimeout+time.Duration(n>>20)*time.Second, fn)
+func (s *Store) callData(ctx context.Context, op, key string, n int64, fn func(context.Context) error) error {
+	return s.callFor(ctx, op, key, s.cfg.RequestTimeout+time.Duration(n>>20)*time.Second, fn)
 }
 
-func (s *Store) callFor(ctx context.Context, op string, timeout time.Duration, fn func(context.Context) error) error {
+func (s *Store) callFor(ctx context.Context, op, key string, timeout time.Duration, fn func(context.Context) error) error {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err := fn(cctx)
@@ -51,7 +52,7 @@ func (s *Store) callFor(ctx context.Context, op string, timeout time.Duration, f
 	if ctx.Err() != nil {
 		return ctx.Err() // the caller's cancellation, not the store's
 	}
-	return s.classify(op, err)
+	return s.classify(op, key, err)
 }
 
 // deniedCodes are S3 error codes meaning the credentials or the request
@@ -71,16 +72,36 @@ var regionCodes = map[string]bool{
 	"AuthorizationQueryParametersError": true, "InvalidRegion": true,
 }
 
+// checksumCodes are S3 error codes meaning the server refused the bytes
+// it received: their checksum or payload hash differed from the one sent
+// with them (damaged on the way).
+var checksumCodes = map[string]bool{
+	"XAmzContentSHA256Mismatch": true, "BadDigest": true, "InvalidDigest": true,
+}
+
+// ErrDamagedInTransit marks the error of a request the server refused
+// because the bytes it received did not match the checksum sent with
+// them, or a response whose bytes did not match the checksum the server
+// sent (the SDK's "checksum did not match"): damaged on the way. It is
+// also docex.ErrStorageUnavailable: nothing was stored, and the same
+// request again normally succeeds.
+var ErrDamagedInTransit = errors.New("s3: bytes damaged in transit")
+
 // classify maps an SDK error to the docex error kinds. Messages name the
-// operation and the endpoint, never credentials. Running out of file
-// descriptors is docex.ErrTooManyOpenFiles (fdlimit.Wrap), not
+// operation, the object (s3://BUCKET/KEY) when key is not "", and the
+// endpoint, never credentials. Running out of file descriptors is
+// docex.ErrTooManyOpenFiles (fdlimit.Wrap), not
 // docex.ErrStorageUnavailable.
-func (s *Store) classify(op string, err error) error {
+func (s *Store) classify(op, key string, err error) error {
 	where := s.endpointName()
+	what := "s3 " + op
+	if key != "" {
+		what += " " + s.location(key)
+	}
 	if fdlimit.IsExhaustion(err) {
 		// A socket not made ("dial tcp: socket: too many open files"):
 		// nothing says the server is unreachable.
-		return fdlimit.Wrap(fmt.Errorf("s3 %s at %s: %w", op, where, err))
+		return fdlimit.Wrap(fmt.Errorf("%s at %s: %w", what, where, err))
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -89,41 +110,58 @@ func (s *Store) classify(op string, err error) error {
 		case code == "NoSuchBucket":
 			return s.noSuchBucket(op)
 		case code == "NoSuchKey" || code == "NotFound" || code == "NoSuchUpload":
-			return docex.Errorf(docex.ErrNotFound, "s3 %s: not found", op)
+			return docex.Errorf(docex.ErrNotFound, "%s: not found", what)
 		case regionCodes[code] && (code != "AuthorizationHeaderMalformed" || strings.Contains(ae.ErrorMessage(), "region")):
-			return fmt.Errorf("%w: s3 %s at %s: %s: %s (check storage.documents.s3.region, now %q: the bucket is in another region)", docex.ErrInvalidConfig, op, where, code, ae.ErrorMessage(), s.cfg.Region)
+			return fmt.Errorf("%w: %s at %s: %s: %s (check storage.documents.s3.region, now %q: the bucket is in another region)", docex.ErrInvalidConfig, what, where, code, ae.ErrorMessage(), s.cfg.Region)
 		case deniedCodes[code]:
-			return fmt.Errorf("%w: s3 %s at %s: %s (check the credentials the config names and the bucket's permissions)", docex.ErrStorageDenied, op, where, code)
+			return fmt.Errorf("%w: %s at %s: %s (check the credentials the config names and the bucket's permissions)", docex.ErrStorageDenied, what, where, code)
+		case checksumCodes[code]:
+			return &damagedErr{msg: fmt.Sprintf("%s at %s: the server refused the bytes it received as damaged on the way (%s: their checksum differed from the one sent with them); nothing was stored: %s",
+				what, where, code, ae.ErrorMessage())}
 		}
 	}
+	if strings.Contains(err.Error(), "checksum did not match") {
+		return &damagedErr{msg: fmt.Sprintf("%s at %s: the bytes received were damaged on the way (their checksum differed from the one the server sent): %v", what, where, err)}
+	}
+	var qe *retry.MaxAttemptsError
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
 		switch st := re.HTTPStatusCode(); {
 		case st == 403 || st == 401:
-			return fmt.Errorf("%w: s3 %s at %s: HTTP %d (check the credentials the config names and the bucket's permissions)", docex.ErrStorageDenied, op, where, st)
+			return fmt.Errorf("%w: %s at %s: HTTP %d (check the credentials the config names and the bucket's permissions)", docex.ErrStorageDenied, what, where, st)
 		case st == 404:
-			return docex.Errorf(docex.ErrNotFound, "s3 %s: not found", op)
-		case st >= 500:
-			return fmt.Errorf("%w: s3 %s at %s: HTTP %d: %v", docex.ErrStorageUnavailable, op, where, st, err)
+			return docex.Errorf(docex.ErrNotFound, "%s: not found", what)
+		case st >= 500 || st == 429 || (st != 0 && errors.As(err, &qe)):
+			// The server answered, and the SDK's attempts ran out (a
+			// 5xx, 429 Too Many Requests, SlowDown): say what it
+			// answered, not that it did not.
+			return fmt.Errorf("%w: %s at %s: the server answered HTTP %d (the last of up to %d attempts): %v", docex.ErrStorageUnavailable, what, where, st, maxAttempts, err)
 		}
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "retrieve credentials") || strings.Contains(msg, "refresh cached credentials") || strings.Contains(msg, "no EC2 IMDS") {
-		return fmt.Errorf("%w: s3 %s: no usable credentials (name them in storage.documents.s3 or set the SDK's environment): %v", docex.ErrStorageDenied, op, err)
+		return fmt.Errorf("%w: %s: no usable credentials (name them in storage.documents.s3 or set the SDK's environment): %v", docex.ErrStorageDenied, what, err)
 	}
 	var ne net.Error
 	var oe *net.OpError
-	var qe *retry.MaxAttemptsError
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) || errors.As(err, &oe) || errors.As(err, &qe) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || strings.Contains(msg, "connection reset") {
 		if errors.As(err, &oe) && oe.Op == "dial" {
 			// The cause alone ("dial tcp ...: connection refused"), not
 			// the SDK's retry chain around it.
-			return fmt.Errorf("%w: s3 %s: %s unreachable: %v", docex.ErrStorageUnavailable, op, where, oe)
+			return fmt.Errorf("%w: %s: %s unreachable: %v", docex.ErrStorageUnavailable, what, where, oe)
 		}
-		return fmt.Errorf("%w: s3 %s: %s unreachable or not answering within %v: %v", docex.ErrStorageUnavailable, op, where, s.cfg.RequestTimeout, err)
+		return fmt.Errorf("%w: %s: %s unreachable or not answering within %v: %v", docex.ErrStorageUnavailable, what, where, s.cfg.RequestTimeout, err)
 	}
-	return fmt.Errorf("s3 %s at %s: %w", op, where, err)
+	return fmt.Errorf("%s at %s: %w", what, where, err)
+}
+
+// damagedErr is ErrDamagedInTransit (classify).
+type damagedErr struct{ msg string }
+
+func (e *damagedErr) Error() string { return e.msg }
+func (e *damagedErr) Unwrap() []error {
+	return []error{docex.ErrStorageUnavailable, ErrDamagedInTransit}
 }
 
 // ErrNoSuchBucket marks the error of a bucket that does not exist (it is
@@ -200,7 +238,7 @@ var errNoCondition = errors.New("s3: the server does not implement conditional w
 // object is at key when ifAbsent. It returns the HTTP status of a refused
 // request (0 when there was none) with the classified error.
 func (s *Store) putObject(ctx context.Context, key string, body io.ReadSeeker, size int64, sum string, raw []byte, ifAbsent bool) (status int, err error) {
-	err = s.callData(ctx, "put object", size, func(ctx context.Context) error {
+	err = s.callData(ctx, "put object", key, size, func(ctx context.Context) error {
 		if _, err := body.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
@@ -247,7 +285,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, f io.ReaderAt, siz
 		return fmt.Errorf("s3: %d part checksums for %d bytes in parts of %d", len(parts), size, ps)
 	}
 	var uploadID string
-	err := s.call(ctx, "create multipart upload", func(ctx context.Context) error {
+	err := s.call(ctx, "create multipart upload", key, func(ctx context.Context) error {
 		out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 			Bucket: &s.cfg.Bucket, Key: &key, ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 			Metadata: map[string]string{metaSHA256: sum}, ContentType: aws.String("application/octet-stream"),
@@ -269,7 +307,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, f io.ReaderAt, siz
 		off := int64(i) * ps
 		n := min(ps, size-off)
 		body := io.NewSectionReader(f, off, n)
-		return s.callData(ctx, "upload part", n, func(ctx context.Context) error {
+		return s.callData(ctx, "upload part", key, n, func(ctx context.Context) error {
 			if _, err := body.Seek(0, io.SeekStart); err != nil {
 				return err
 			}
@@ -286,7 +324,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, f io.ReaderAt, siz
 	if err == nil {
 		// Some servers assemble the object before they answer: the
 		// wait grows with the size.
-		err = s.callData(ctx, "complete multipart upload", size, func(ctx context.Context) error {
+		err = s.callData(ctx, "complete multipart upload", key, size, func(ctx context.Context) error {
 			_, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 				Bucket: &s.cfg.Bucket, Key: &key, UploadId: &uploadID,
 				MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
@@ -307,7 +345,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, f io.ReaderAt, siz
 func (s *Store) head(ctx context.Context, key string) (int64, string, error) {
 	var size int64
 	var sum string
-	err := s.call(ctx, "head object", func(ctx context.Context) error {
+	err := s.call(ctx, "head object", key, func(ctx context.Context) error {
 		out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
 		if err == nil {
 			size, sum = aws.ToInt64(out.ContentLength), out.Metadata[metaSHA256]
@@ -337,7 +375,7 @@ func (s *Store) get(ctx context.Context, key string) (io.ReadCloser, error) {
 		if expired {
 			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 		}
-		return nil, s.classify("get object", err)
+		return nil, s.classify("get object", key, err)
 	}
 	return &getBody{s: s, key: key, ctx: ctx, cctx: cctx, rc: out.Body, cancel: cancel, timer: timer}, nil
 }
@@ -401,7 +439,7 @@ func (b *getBody) Close() error {
 
 // deleteKey deletes one object; absent is not an error.
 func (s *Store) deleteKey(ctx context.Context, key string) error {
-	err := s.call(ctx, "delete object", func(ctx context.Context) error {
+	err := s.call(ctx, "delete object", key, func(ctx context.Context) error {
 		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
 		return err
 	})
@@ -416,7 +454,7 @@ func (s *Store) listObjects(ctx context.Context, keyPrefix string, fn func(key s
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &keyPrefix})
 	for p.HasMorePages() {
 		var page *s3.ListObjectsV2Output
-		if err := s.call(ctx, "list objects", func(ctx context.Context) error {
+		if err := s.call(ctx, "list objects", "", func(ctx context.Context) error {
 			var err error
 			page, err = p.NextPage(ctx)
 			return err
@@ -437,7 +475,7 @@ func (s *Store) listPrefixes(ctx context.Context, keyPrefix string, fn func(pref
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &keyPrefix, Delimiter: aws.String("/")})
 	for p.HasMorePages() {
 		var page *s3.ListObjectsV2Output
-		if err := s.call(ctx, "list objects", func(ctx context.Context) error {
+		if err := s.call(ctx, "list objects", "", func(ctx context.Context) error {
 			var err error
 			page, err = p.NextPage(ctx)
 			return err
@@ -460,7 +498,7 @@ func (s *Store) deletePrefix(ctx context.Context, keyPrefix string) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := s.call(ctx, "delete objects", func(ctx context.Context) error {
+		err := s.call(ctx, "delete objects", "", func(ctx context.Context) error {
 			out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &s.cfg.Bucket,
 				Delete: &types.Delete{Objects: batch, Quiet: aws.Bool(true)}})
 			if err == nil && len(out.Errors) > 0 {
@@ -494,7 +532,7 @@ func (s *Store) abortUploads(ctx context.Context, keyPrefix string, cutoff time.
 	in := &s3.ListMultipartUploadsInput{Bucket: &s.cfg.Bucket, Prefix: &keyPrefix}
 	for {
 		var page *s3.ListMultipartUploadsOutput
-		if err := s.call(ctx, "list multipart uploads", func(ctx context.Context) error {
+		if err := s.call(ctx, "list multipart uploads", "", func(ctx context.Context) error {
 			var err error
 			page, err = s.client.ListMultipartUploads(ctx, in)
 			return err
@@ -510,7 +548,7 @@ func (s *Store) abortUploads(ctx context.Context, keyPrefix string, cutoff time.
 				aborted = append(aborted, name)
 				continue
 			}
-			err := s.call(ctx, "abort multipart upload", func(ctx context.Context) error {
+			err := s.call(ctx, "abort multipart upload", aws.ToString(u.Key), func(ctx context.Context) error {
 				_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: u.Key, UploadId: u.UploadId})
 				return err
 			})

@@ -17,7 +17,7 @@ func (s *Store) ClaimUnchecked(ctx context.Context, systemID string) error {
 }
 
 // Classify is the store's mapping of an SDK error to docex errors.
-func (s *Store) Classify(op string, err error) error { return s.classify(op, err) }
+func (s *Store) Classify(op string, err error) error { return s.classify(op, "", err) }
 
 // MemHeld is the bytes of staged content the store counts against its
 // memory budget.

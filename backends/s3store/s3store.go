@@ -255,7 +255,7 @@ func (s *Store) CleanStore(ctx context.Context, cutoff time.Time, dryRun bool) (
 // bucket is in another region.
 func (s *Store) Probe(ctx context.Context) error {
 	var status int
-	err := s.call(ctx, "head bucket", func(ctx context.Context) error {
+	err := s.call(ctx, "head bucket", "", func(ctx context.Context) error {
 		_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.cfg.Bucket})
 		var re *awshttp.ResponseError
 		if errors.As(err, &re) {
@@ -267,7 +267,7 @@ func (s *Store) Probe(ctx context.Context) error {
 		// A HEAD answer has no body; a listing's names the error (a
 		// region other than the bucket's: AuthorizationHeaderMalformed,
 		// PermanentRedirect).
-		if lerr := s.call(ctx, "list objects", func(ctx context.Context) error {
+		if lerr := s.call(ctx, "list objects", "", func(ctx context.Context) error {
 			_, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, MaxKeys: aws.Int32(1)})
 			return err
 		}); errors.Is(lerr, docex.ErrInvalidConfig) {
@@ -277,7 +277,7 @@ func (s *Store) Probe(ctx context.Context) error {
 	if errors.Is(err, docex.ErrNotFound) {
 		// A HEAD answer has no body to say why; a listing's has (some
 		// servers answer an unknown access key with 404).
-		err = s.call(ctx, "list objects", func(ctx context.Context) error {
+		err = s.call(ctx, "list objects", "", func(ctx context.Context) error {
 			_, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, MaxKeys: aws.Int32(1)})
 			return err
 		})

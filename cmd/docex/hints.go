@@ -40,6 +40,7 @@ var hints = []struct {
 	}},
 	{sqlite.ErrBusy, fixed("another docex process (a worker, an add, docex compact) held the database's write lock for longer than database.sqlite.busy_timeout_ms: run the command again, or raise busy_timeout_ms in docex.yaml")},
 	{postgres.ErrBusy, fixed("nothing was changed: run the command again once the transactions named have ended, or raise database.postgres.lock_timeout_ms in docex.yaml to wait longer; one idle in transaction whose client is frozen or gone ends once it has been idle for database.postgres.idle_in_transaction_timeout_ms (5 min by default), or at once with SELECT pg_terminate_backend(PID) in psql")},
+	{s3store.ErrDamagedInTransit, fixed("the bytes were damaged between docex and the S3 server, which refused them (nothing was stored): run the command again; if it keeps failing, check what sits between them (a proxy or load balancer that changes bodies, faulty network hardware) and storage.documents.s3.endpoint")},
 	{docex.ErrStorageUnavailable, func(g globals) string {
 		if g.s3 == nil { // the content directory is missing
 			return "restore the content directory, or mount the volume that holds it, then run the command again; if storage.documents.path in docex.yaml changed, change it back"
