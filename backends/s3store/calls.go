@@ -357,11 +357,15 @@ func (s *Store) head(ctx context.Context, key string) (int64, string, error) {
 
 // get opens the object's body. The response must start within the
 // request timeout, and each read of the body must then get bytes within
-// it too (an idle timeout: a server that stalls partway fails the read,
-// however long the whole download takes while bytes flow). A read that
-// fails (the idle timeout, the connection lost) returns an error wrapping
-// docex.ErrStorageUnavailable naming the object, and the request is
-// cancelled; the caller's cancellation returns its ctx.Err().
+// it too (an idle timeout: a server that stalls partway fails the read);
+// besides, each request timeout of reading (the time spent waiting in
+// Read, not the caller's time between reads) must bring at least
+// minWindowBytes or the rest of the body (a server that trickles slower
+// fails the read), however long the whole download takes while bytes
+// flow at that rate. A read that fails (that bound, the connection lost)
+// returns an error wrapping docex.ErrStorageUnavailable naming the
+// object, and the request is cancelled; the caller's cancellation returns
+// its ctx.Err().
 func (s *Store) get(ctx context.Context, key string) (io.ReadCloser, error) {
 	cctx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(s.cfg.RequestTimeout, func() { cancel(errStalled) })
@@ -380,12 +384,19 @@ func (s *Store) get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return &getBody{s: s, key: key, ctx: ctx, cctx: cctx, rc: out.Body, cancel: cancel, timer: timer}, nil
 }
 
+// minWindowBytes is the least a download must bring in each request
+// timeout of reading it (get): 16 KiB, about 550 bytes a second at the
+// default 30 s.
+const minWindowBytes = 16 << 10
+
 // errStalled is the cause of a download's cancellation when a read of its
 // body got no bytes within the request timeout.
 var errStalled = errors.New("s3: no bytes within the request timeout")
 
-// getBody is a download's body (get): every Read is bounded by the request
-// timeout, and its errors are classified. Close releases the request.
+// getBody is a download's body (get): every Read is bounded by the
+// request timeout, each window of reading by the minimum rate, and its
+// errors are classified. Close releases the
+// request.
 type getBody struct {
 	s      *Store
 	key    string
@@ -395,21 +406,47 @@ type getBody struct {
 	cancel context.CancelCauseFunc
 	timer  *time.Timer
 	err    error
+	// The current window: the time spent in Read it has left, and the
+	// bytes it brought.
+	left time.Duration
+	got  int64
 }
 
 func (b *getBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
+	if b.left <= 0 {
+		b.left, b.got = b.s.cfg.RequestTimeout, 0 // a new window
+	}
+	start := time.Now()
 	b.timer.Reset(b.s.cfg.RequestTimeout)
 	n, err := b.rc.Read(p)
 	b.timer.Stop()
+	b.left -= time.Since(start)
+	b.got += int64(n)
+	if err == nil && b.left <= 0 && b.got < minWindowBytes {
+		// A window of reading ended with too few bytes: a trickle.
+		b.err = b.trickled()
+		b.cancel(nil)
+		return n, b.err
+	}
 	if err == nil || err == io.EOF {
 		return n, err
 	}
 	b.err = b.readErr(err)
 	b.cancel(nil) // the connection is not reused
 	return n, b.err
+}
+
+// trickled is the error of a download whose window of reading brought
+// fewer than minWindowBytes.
+func (b *getBody) trickled() error {
+	if b.ctx.Err() != nil {
+		return b.ctx.Err()
+	}
+	return fmt.Errorf("%w: s3 get object %s: %s sent %d bytes in %v of reading partway through the download, fewer than the %d bytes each request_timeout_ms of reading must bring (the server trickles)",
+		docex.ErrStorageUnavailable, b.s.location(b.key), b.s.endpointName(), b.got, (b.s.cfg.RequestTimeout - b.left).Round(time.Millisecond), minWindowBytes)
 }
 
 // readErr classifies an error reading the body: the caller's

@@ -1,8 +1,10 @@
 package s3store_test
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +130,60 @@ func TestSlowDownloadCompletes(t *testing.T) {
 	}
 	if d := time.Since(start); d < 6*time.Second {
 		t.Logf("the slow read took %v only: not longer than the request timeout", d)
+	}
+}
+
+// trickle is a response body that gives one byte every 20 ms until its
+// request is cancelled.
+type trickle struct {
+	rc  io.ReadCloser
+	ctx context.Context
+}
+
+func (t *trickle) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	select {
+	case <-time.After(20 * time.Millisecond):
+	case <-t.ctx.Done():
+		return 0, t.ctx.Err()
+	}
+	return t.rc.Read(p[:1])
+}
+
+func (t *trickle) Close() error { return t.rc.Close() }
+
+// TestDownloadTrickles: a server that sends a body at a trickle (here 50
+// bytes a second), slower than the minimum rate (16 KiB per
+// request_timeout_ms of reading), fails the read with
+// ErrStorageUnavailable naming the object and saying so. Before, each
+// byte reset the wait, and such a download never timed out (a 4 KiB
+// document took 80 s).
+func TestDownloadTrickles(t *testing.T) {
+	srv := s3test.Start(t)
+	r := newRig(t, srv, func(c *s3store.Config) { c.RequestTimeout = 2 * time.Second })
+	b, _ := r.s.CreateBasket(bg, "b")
+	a := r.add(t, b.ID, random(4096))
+	r.reqs.faking(func(op string, req *http.Request) *http.Response {
+		if op != "GET" || !content(req) {
+			return nil
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			return answer(req, 502, nil, "")
+		}
+		resp.Body = &trickle{rc: resp.Body, ctx: req.Context()}
+		return resp
+	})
+	n, err := readWithin(t, r, a.Document.ID, 5*time.Minute)
+	r.reqs.faking(nil)
+	if !errors.Is(err, docex.ErrStorageUnavailable) || errors.Is(err, docex.ErrCorrupt) {
+		t.Fatalf("read through a trickling server: %d bytes, %v; want ErrStorageUnavailable", n, err)
+	}
+	for _, want := range []string{"s3://" + r.store.Bucket() + "/", a.Document.Checksum, "trickles"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
 	}
 }

@@ -70,8 +70,10 @@ type Config struct {
 	Credentials aws.CredentialsProvider
 	// RequestTimeout bounds connecting and each request (default 30s); an
 	// upload, and the completion of a multipart upload, get in addition one
-	// second per MiB; a download must start within it, and each read of
-	// its body must get bytes within it (not the whole download).
+	// second per MiB; a download must start within it, each read of its
+	// body must get bytes within it, and each RequestTimeout spent
+	// reading the body must bring at least 16 KiB or the rest of it (a
+	// minimum rate; not the whole download).
 	RequestTimeout time.Duration
 	// CommitHeadTimeout bounds the HEAD that Put makes, inside the
 	// caller's transaction and under the content lock, to confirm that
