@@ -305,3 +305,47 @@ func TestReuploadHoldsNoWriteLock(t *testing.T) {
 		t.Fatalf("read back: %d bytes, %v", len(got), err)
 	}
 }
+
+// TestReuploadBounded: content whose object the HEAD inside the add's
+// transaction finds gone every time (here the server answers each of
+// those HEADs 404, and the HEAD that confirms each upload again outside
+// the transaction 200) fails the add after three transactions with
+// storage_unavailable naming the object, nothing added: two uploads
+// again, not one per try for ever.
+func TestReuploadBounded(t *testing.T) {
+	srv := s3test.Start(t)
+	r := newRig(t, srv, nil)
+	b, err := r.s.CreateBasket(bg, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.add(t, b.ID, []byte("the first write reads the claim marker"))
+	r.reqs.take()
+	var (
+		mu    sync.Mutex
+		heads int
+	)
+	r.reqs.faking(func(op string, req *http.Request) *http.Response {
+		if op != "HEAD" || !content(req) {
+			return nil
+		}
+		mu.Lock()
+		heads++
+		inTx := heads%2 == 1 // in the transaction, then the confirmation, in turn
+		mu.Unlock()
+		if inTx {
+			return answer(req, 404, nil, "")
+		}
+		return nil
+	})
+	_, err = r.s.AddDocument(bg, b.ID, engine.NewDocument{Name: "gone each time", Content: bytes.NewReader(random(4096))})
+	r.reqs.faking(nil)
+	want := "s3://" + r.store.Bucket() + "/docex/test/tenants/acme/"
+	if !errors.Is(err, docex.ErrStorageUnavailable) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "was gone inside it") {
+		t.Fatalf("add whose object is gone inside each transaction: %v; want storage_unavailable naming %s..., gone inside it", err, want)
+	}
+	r.reqs.want(t, "three transactions", map[string]int{"PUT": 3, "HEAD": 5})
+	if docs, err := r.s.Documents(bg, b.ID, docex.Page{}); err != nil || len(docs) != 1 {
+		t.Fatalf("documents after the failed add: %d, %v; want the first only", len(docs), err)
+	}
+}
