@@ -17,6 +17,7 @@ import (
 
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
+	"github.com/docex-dev/docex/internal/contentkey"
 	"github.com/docex-dev/docex/tenancy"
 	"github.com/google/uuid"
 )
@@ -1437,7 +1438,12 @@ func (s *Session) FindDocumentsMetaBound(ctx context.Context, basketID string, f
 }
 
 // OpenContent streams a document's content. The caller closes the reader.
-// It returns docex.ErrNotFound for an unknown document.
+// It returns docex.ErrNotFound for an unknown document. The content is
+// checked against its checksum as it is read: the read that reaches its
+// end fails with docex.ErrCorrupt when it differs (a reader closed before
+// the end checked nothing). The reader has a method UnverifiedReaderAt()
+// (io.ReaderAt, bool) for reads at an offset, without the check, when the
+// store has them (filesystem storage).
 func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, docex.Document, error) {
 	if err := checkID("document", id); err != nil {
 		return nil, docex.Document{}, err
@@ -1473,6 +1479,20 @@ func (r *contentReader) Read(p []byte) (int, error) {
 		err = &contentError{docID: r.docID, err: err}
 	}
 	return n, err
+}
+
+// UnverifiedReaderAt returns the content's reader for reads at an offset
+// when its store has one (filesystem storage: the content's file, or its
+// range of a pack, whose size was checked at the open), ok false
+// otherwise (database and S3 storage). What it reads is not checked
+// against the content's checksum: reading the ReadCloser to its end
+// does that. Its errors do not name the document. The ReadCloser's
+// Close releases it.
+func (r *contentReader) UnverifiedReaderAt() (ra io.ReaderAt, ok bool) {
+	if v, isV := r.ReadCloser.(*contentkey.Verifier); isV {
+		return v.Reopened()
+	}
+	return nil, false
 }
 
 // openContent opens the content of d from the configured storage.

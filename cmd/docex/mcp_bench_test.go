@@ -121,6 +121,11 @@ func benchMCP(b *testing.B, sync string) {
 		if _, err := io.ReadFull(rc, buf); err != nil {
 			b.Fatal(err)
 		}
+		// The rest, to check the content (read_document does for
+		// content of up to mcpserver.VerifyReadBytes).
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			b.Fatal(err)
+		}
 	}
 
 	// MCP in process.

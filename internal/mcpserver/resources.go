@@ -119,10 +119,20 @@ func (s *Server) documentResource(ctx context.Context, id string) (*mcp.Resource
 		return nil, err
 	}
 	defer rc.Close()
-	limit := int64(s.cfg.MaxResourceBytes)
-	data, err := io.ReadAll(io.LimitReader(rc, limit))
-	if err != nil {
-		return nil, fmt.Errorf("read document %s: %w", id, err)
+	limit := min(int64(s.cfg.MaxResourceBytes), d.Size)
+	data := make([]byte, limit)
+	// The reader's errors name the document.
+	if _, err := io.ReadFull(rc, data); err != nil {
+		return nil, err
+	}
+	// Content returned whole, or of up to VerifyReadBytes, is read to its
+	// end to check it against its checksum (damage is an error, not a
+	// result); longer content returned in part is not checked.
+	verified := d.Size <= max(limit, VerifyReadBytes)
+	if verified {
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			return nil, err
+		}
 	}
 	truncated := d.Size > int64(len(data))
 	if truncated {
@@ -135,7 +145,7 @@ func (s *Server) documentResource(ctx context.Context, id string) (*mcp.Resource
 		c.Blob = data
 	}
 	if truncated {
-		c.Meta = mcp.Meta{"truncated": true, "size": d.Size, "returned_bytes": len(data),
+		c.Meta = mcp.Meta{"truncated": true, "size": d.Size, "returned_bytes": len(data), "verified": verified,
 			"next": fmt.Sprintf("call read_document with id=%s offset=%d", d.ID, len(data))}
 	}
 	return c, nil

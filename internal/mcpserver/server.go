@@ -48,6 +48,12 @@ const (
 	MinReadBytes            = 16       // smallest read_document page
 )
 
+// VerifyReadBytes is the size up to which read_document and a document
+// resource read a document's whole content, to check it against its
+// checksum, whatever part of it they return. Larger content is checked
+// by the page that reaches its end only (read_document's verified).
+const VerifyReadBytes = 4 << 20
+
 // Config configures a Server. The zero value is usable: no path access and
 // the documented limits.
 type Config struct {
