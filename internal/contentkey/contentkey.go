@@ -143,7 +143,8 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 // Verify wraps rc so that reading it to the end checks the content against
 // its checksum and size: the read that would end the stream returns an
 // error matching docex.ErrCorrupt instead of io.EOF when the bytes differ,
-// and a read past size fails at once. what names the content in the error.
+// and a read past size fails at once, passing on no byte past size. what
+// names the content in the error.
 // Close closes rc.
 func Verify(rc io.ReadCloser, sum string, size int64, what string) *Verifier {
 	return &Verifier{rc: rc, sum: sum, size: size, what: what, h: sha256.New()}
@@ -165,12 +166,17 @@ func (v *Verifier) Read(p []byte) (int, error) {
 		return 0, v.err
 	}
 	n, err := v.rc.Read(p)
-	v.h.Write(p[:n])
-	v.n += int64(n)
-	if v.n > v.size {
+	if v.n+int64(n) > v.size {
+		// Nothing past the recorded size is passed on: a reader that
+		// streams the content out (doc cat) writes at most size bytes.
+		n = int(v.size - v.n)
+		v.h.Write(p[:n])
+		v.n = v.size
 		v.err = docex.Errorf(docex.ErrCorrupt, "%s: stored content is longer than its recorded size %d", v.what, v.size)
 		return n, v.err
 	}
+	v.h.Write(p[:n])
+	v.n += int64(n)
 	if err == io.EOF {
 		if v.n != v.size {
 			v.err = docex.Errorf(docex.ErrCorrupt, "%s: stored content has %d bytes, its recorded size is %d", v.what, v.n, v.size)

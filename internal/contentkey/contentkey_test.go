@@ -132,6 +132,28 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyLongPassesOnNoMore: content longer than its recorded size
+// fails corrupt, and the bytes read before the error are at most the
+// recorded size: a streamed doc cat wrote one byte past it before (p19
+// L5), or a whole read's worth.
+func TestVerifyLongPassesOnNoMore(t *testing.T) {
+	data := []byte("the content")
+	for _, extra := range []string{"!", "and much more than that"} {
+		for _, chunk := range []int{1, 4, 64 << 10} {
+			stored := append(bytes.Clone(data), extra...)
+			v := Verify(io.NopCloser(bytes.NewReader(stored)), sum(data), int64(len(data)), "test")
+			var out bytes.Buffer
+			_, err := io.CopyBuffer(struct{ io.Writer }{&out}, struct{ io.Reader }{v}, make([]byte, chunk))
+			if !errors.Is(err, docex.ErrCorrupt) || !strings.Contains(err.Error(), "longer than its recorded size") {
+				t.Errorf("%q in reads of %d: %v", extra, chunk, err)
+			}
+			if out.Len() > len(data) {
+				t.Errorf("%q in reads of %d: %d bytes passed on, the recorded size is %d", extra, chunk, out.Len(), len(data))
+			}
+		}
+	}
+}
+
 type readerAtCloser struct{ *bytes.Reader }
 
 func (readerAtCloser) Close() error { return nil }
