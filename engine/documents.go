@@ -260,14 +260,17 @@ func (s *Session) dropInTx(ctx context.Context, tx driver.Tx, tc driver.TenantCo
 // releaseAfter removes, after the transaction that removed references to
 // them committed, contents of a store outside the database that no
 // document refers to any more, releaseBatch of them per transaction.
-// Failures leave orphans for Sweep.
+// Failures leave orphans for Sweep; each batch's is given to the
+// session's ContentRemovalFailed.
 func (s *Session) releaseAfter(ctx context.Context, st driver.TenantStore, tc driver.TenantContent, sums ...string) {
 	if s.e.content.InTransaction() {
 		return
 	}
 	for len(sums) > 0 {
 		n := min(len(sums), releaseBatch)
-		_, _ = releaseUnreferenced(ctx, st, tc, sums[:n])
+		if _, err := releaseUnreferenced(ctx, st, tc, sums[:n]); err != nil && s.opts.ContentRemovalFailed != nil {
+			s.opts.ContentRemovalFailed(err)
+		}
 		sums = sums[n:]
 	}
 }

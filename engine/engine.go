@@ -421,8 +421,9 @@ func (e *Engine) As(uc docex.UserContext) *Session {
 	return &Session{e: e, uc: uc}
 }
 
-// SessionOptions adjust what a session records in the audit log. The zero
-// value is what As gives.
+// SessionOptions adjust what a session records in the audit log, and what
+// it reports besides its methods' results. The zero value is what As
+// gives.
 type SessionOptions struct {
 	// Origin names the channel the session's calls arrive through, such as
 	// "mcp": every audit entry the session writes is named origin + "." +
@@ -436,6 +437,15 @@ type SessionOptions struct {
 	// plugin.get, plugin.list, audit.list), one entry each with its
 	// outcome. Default false: mutations, plugin runs and denials only.
 	AuditReads bool
+
+	// ContentRemovalFailed, when set, is called with the content store's
+	// error each time removing content that no document refers to any
+	// more fails after the write that removed its last reference
+	// committed (a document or basket deleted, a document's content
+	// replaced; filesystem and S3 storage): the write stands, and docex
+	// gc removes the content left. It is called on the calling goroutine,
+	// before the method returns.
+	ContentRemovalFailed func(error)
 }
 
 // AsWith is As with options. It returns a docex.ErrInvalid error for a bad

@@ -209,6 +209,10 @@ deletes 500 documents per transaction, each after the documents derived
 from it, the document itself last: if it is interrupted, running it
 again finishes it. With --json the ids deleted are kept in a temporary
 file until they are printed, not in memory.
+When removing content no document refers to any more fails after the
+deletion (an S3 DELETE refused, say), the deletion still succeeds (exit
+0) with a warning line on stderr saying so (with --json
+"content_error" naming the failure); docex gc removes the content left.
 
 Example:
   docex doc delete DOC_ID --cascade`,
@@ -217,7 +221,19 @@ Example:
 				fs.BoolVar(&keepDerived, "keep-derived", false, "keep derived documents; their lineage says the source is gone")
 			},
 			run: func(ctx context.Context, c *cli, args []string) error {
-				s, err := c.session(ctx)
+				sys, err := c.system(ctx)
+				if err != nil {
+					return err
+				}
+				// The deletion stands when removing its content fails
+				// afterwards (docex gc removes the rest): the first
+				// failure is a warning, or content_error with --json.
+				var contentErr error
+				s, err := sys.eng.AsWith(c.userContext(), engine.SessionOptions{ContentRemovalFailed: func(err error) {
+					if contentErr == nil {
+						contentErr = err
+					}
+				}})
 				if err != nil {
 					return err
 				}
@@ -242,10 +258,17 @@ Example:
 				if err != nil {
 					return err
 				}
-				if spool != nil {
-					return spool.emitDeleted(c.stdout, args[0])
+				out := deletedDocs{ID: args[0], Deleted: true}
+				if contentErr != nil {
+					out.ContentError = contentErr.Error()
+					if !c.g.json {
+						writef(c.stderr, "docex: warning: document %s is deleted, but removing its content failed (%v); docex gc will remove the rest\n", args[0], contentErr)
+					}
 				}
-				return c.emit(deletedDocs{ID: args[0], Deleted: true}, func(w io.Writer) {
+				if spool != nil {
+					return spool.emitDeleted(c.stdout, args[0], out.ContentError)
+				}
+				return c.emit(out, func(w io.Writer) {
 					writef(w, "deleted document %s", args[0])
 					if n > 1 {
 						fmt.Fprintf(w, " and %d derived document(s)", n-1)

@@ -54,11 +54,11 @@ func (s *idSpool) Close() error {
 }
 
 // emitDeleted writes to w deletedDocs{ID: id, Deleted: true, DeletedIDs:
-// the ids spooled} exactly as cli.emit encodes it with --json (indented
+// the ids spooled, ContentError: contentError} exactly as cli.emit encodes it with --json (indented
 // by two spaces, HTML not escaped, a newline after), reading the ids back
 // from the file a line at a time. It returns the first read or write
 // error.
-func (s *idSpool) emitDeleted(w io.Writer, id string) error {
+func (s *idSpool) emitDeleted(w io.Writer, id, contentError string) error {
 	if err := s.w.Flush(); err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (s *idSpool) emitDeleted(w io.Writer, id string) error {
 	if s.n > 0 {
 		bw.WriteString("\n  ")
 	}
-	bw.WriteString("]\n}\n")
+	fmt.Fprintf(bw, "],\n  \"content_error\": %s\n}\n", jsonString(contentError))
 	return bw.Flush()
 }
 

@@ -9,17 +9,20 @@ import (
 // TestIDSpoolEmit: doc delete --json writes the ids deleted from a
 // temporary file (idSpool) byte for byte as the encoding of deletedDocs
 // by cli.emit would, with no id, one, and several added in chunks, with
-// characters JSON escapes and HTML ones it does not.
+// characters JSON escapes and HTML ones it does not, and content_error
+// ("" or the content removal's error).
 func TestIDSpoolEmit(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		id     string
-		chunks [][]string
+		name       string
+		id         string
+		chunks     [][]string
+		contentErr string
 	}{
-		{"none", "a", nil},
-		{"empty chunks", "a", [][]string{{}, {}}},
-		{"one", "0190a5c3-0000-7000-8000-000000000001", [][]string{{"0190a5c3-0000-7000-8000-000000000001"}}},
-		{"several", "r<&>", [][]string{{"x", "y\"z"}, {}, {"é\\", "<b>", "r<&>"}}},
+		{"none", "a", nil, ""},
+		{"empty chunks", "a", [][]string{{}, {}}, ""},
+		{"one", "0190a5c3-0000-7000-8000-000000000001", [][]string{{"0190a5c3-0000-7000-8000-000000000001"}}, ""},
+		{"several", "r<&>", [][]string{{"x", "y\"z"}, {}, {"é\\", "<b>", "r<&>"}}, ""},
+		{"content error", "a", [][]string{{"a"}}, "content store: remove: \"x\" <&>\nnext"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var all []string
@@ -41,10 +44,10 @@ func TestIDSpoolEmit(t *testing.T) {
 			enc := json.NewEncoder(&want)
 			enc.SetIndent("", "  ")
 			enc.SetEscapeHTML(false)
-			if err := enc.Encode(deletedDocs{ID: tc.id, Deleted: true, DeletedIDs: all}); err != nil {
+			if err := enc.Encode(deletedDocs{ID: tc.id, Deleted: true, DeletedIDs: all, ContentError: tc.contentErr}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.emitDeleted(&got, tc.id); err != nil {
+			if err := s.emitDeleted(&got, tc.id, tc.contentErr); err != nil {
 				t.Fatal(err)
 			}
 			if got.String() != want.String() {

@@ -1434,12 +1434,15 @@ func askDerived(r io.Reader, w io.Writer, id string, n int) byte {
 }
 
 // deletedDocs is the JSON result of doc delete: the document and every id
-// deleted with it (itself included). doc delete writes it with
-// idSpool.emitDeleted, as the encoding of c.emit would.
+// deleted with it (itself included), and content_error, the error of
+// removing content no document refers to any more after the deletion
+// committed ("" when it all went, as tenant delete's). doc delete writes
+// it with idSpool.emitDeleted, as the encoding of c.emit would.
 type deletedDocs struct {
-	ID         string   `json:"id"`
-	Deleted    bool     `json:"deleted"`
-	DeletedIDs []string `json:"deleted_ids"`
+	ID           string   `json:"id"`
+	Deleted      bool     `json:"deleted"`
+	DeletedIDs   []string `json:"deleted_ids"`
+	ContentError string   `json:"content_error"`
 }
 
 // jsonText is v as compact JSON, for human output.
