@@ -18,6 +18,7 @@ import (
 	"github.com/docex-dev/docex/config"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/internal/contentkey"
 	"github.com/spf13/pflag"
 )
 
@@ -157,6 +158,29 @@ type initOptions struct {
 	dsnEnv     string
 	dsn        string
 	noBuiltins bool
+}
+
+// contentLocation is where f's content store is, as messages name it: an
+// S3 bucket and prefix (s3://BUCKET/PREFIX/), a content directory.
+func contentLocation(f *config.File) string {
+	if s3 := f.Storage.Documents.S3; f.Storage.Documents.Type == "s3" {
+		return fmt.Sprintf("s3://%s/%s", s3.Bucket, strings.TrimPrefix(strings.TrimSuffix(s3.Prefix, "/")+"/", "/"))
+	}
+	return f.Storage.Documents.Path
+}
+
+// initUnclaimed is the error of an init that claimed the content store
+// (wrote its claim marker, or was told by the store that one was there)
+// and still finds no marker when it reads it back: the store does not
+// serve what it keeps. The store's own message and the hint of
+// driver.ErrUnclaimed say to run docex init, the command that failed.
+// It wraps err (exit code and JSON code unchanged).
+func initUnclaimed(f *config.File, err error) error {
+	where := contentLocation(f)
+	return withHint(&namedErr{err: err, msg: fmt.Sprintf(
+		"docex init claimed the content store at %s, but reading its claim marker %s back finds none: the store does not serve the marker it keeps (an S3 server or a proxy in front of it answering not found for an object that is there, or refusing to write the marker as one is there already)",
+		where, contentkey.Marker)},
+		fmt.Sprintf("running docex init again does not help until the store serves the marker: check the content store (for S3, a GET of %s%s must return it; a proxy or gateway in between may be at fault)", where, contentkey.Marker))
 }
 
 // initResult is the output of docex init.
@@ -354,6 +378,9 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 	}
 	ir, err := engine.BeginInitReport(ctx, be, ecfg)
 	created, unfinished := ir.Created, ir.Unfinished
+	if errors.Is(err, driver.ErrUnclaimed) {
+		return initUnclaimed(f, err)
+	}
 	if err != nil {
 		return claimErr(f, settingErr(f, err))
 	}
@@ -372,6 +399,9 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 		ecfg.Sandbox = sb
 	}
 	eng, err := engine.New(ctx, be, ecfg)
+	if errors.Is(err, driver.ErrUnclaimed) {
+		return initUnclaimed(f, err)
+	}
 	if err != nil {
 		return settingErr(f, err)
 	}
@@ -438,11 +468,7 @@ func cmdInit(ctx context.Context, c *cli, o initOptions) (err error) {
 				}
 				writef(w, "found an existing docex system in %s: it is used as it is; nothing else changed\n", where)
 			} else if res.ContentClaimed {
-				where := res.ContentDir
-				if s3 := f.Storage.Documents.S3; res.ContentStorage == "s3" {
-					where = fmt.Sprintf("s3://%s/%s", s3.Bucket, strings.TrimPrefix(strings.TrimSuffix(s3.Prefix, "/")+"/", "/"))
-				}
-				writef(w, "already initialised; the content location %s had no claim marker (.docex-system): claimed it for this system; nothing else changed\n", where)
+				writef(w, "already initialised; the content location %s had no claim marker (.docex-system): claimed it for this system; nothing else changed\n", contentLocation(f))
 			} else {
 				writef(w, "already initialised; nothing changed\n")
 			}
