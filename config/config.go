@@ -79,6 +79,10 @@ type SQLite struct {
 	Synchronous    string `yaml:"synchronous"`      // "full" (default) or "normal"
 	MaxOpenTenants int    `yaml:"max_open_tenants"` // 0: from the open-file limit, at most 256 (sqlite.DefaultMaxOpenTenants)
 	BusyTimeoutMS  int    `yaml:"busy_timeout_ms"`  // default 5000
+	// LockTimeoutMS bounds how long tenant suspend and delete wait for a
+	// write of the tenant in flight (its process holds the tenant
+	// database's write lock).
+	LockTimeoutMS int `yaml:"lock_timeout_ms"` // default 30000
 }
 
 // Postgres configures the PostgreSQL backend. The connection string is
@@ -416,6 +420,12 @@ func (f *File) normalize() error {
 		return f.invalid("database.sqlite.busy_timeout_ms", "%d is negative", db.SQLite.BusyTimeoutMS)
 	}
 	if err := f.checkMS("database.sqlite.busy_timeout_ms", db.SQLite.BusyTimeoutMS); err != nil {
+		return err
+	}
+	if db.SQLite.LockTimeoutMS < 0 {
+		return f.invalid("database.sqlite.lock_timeout_ms", "%d is negative", db.SQLite.LockTimeoutMS)
+	}
+	if err := f.checkMS("database.sqlite.lock_timeout_ms", db.SQLite.LockTimeoutMS); err != nil {
 		return err
 	}
 	if db.Postgres.SchemaPrefix == "" {

@@ -289,6 +289,7 @@ func TestValueErrorsNameLines(t *testing.T) {
 		{"system file", "config_version: 1\ndatabase:\n  sqlite:\n    system_file: ../x.db\n", "config key database.sqlite.system_file (line 4): "},
 		{"open tenants", "config_version: 1\ndatabase:\n  sqlite:\n    max_open_tenants: -1\n", "config key database.sqlite.max_open_tenants (line 4): -1 is negative"},
 		{"busy timeout", "config_version: 1\ndatabase:\n  sqlite:\n    busy_timeout_ms: -1\n", "config key database.sqlite.busy_timeout_ms (line 4): -1 is negative"},
+		{"sqlite lock timeout", "config_version: 1\ndatabase:\n  sqlite:\n    lock_timeout_ms: -1\n", "config key database.sqlite.lock_timeout_ms (line 4): -1 is negative"},
 		{"dsn password", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    dsn: host=x password=hunter2\n", "config key database.postgres.dsn (line 5): contains a password"},
 		{"max conns", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    max_conns: -1\n", "config key database.postgres.max_conns (line 5): negative"},
 		{"idle in transaction timeout", "config_version: 1\ndatabase:\n  type: postgres\n  postgres:\n    idle_in_transaction_timeout_ms: -1\n", "config key database.postgres.idle_in_transaction_timeout_ms (line 5): -1 is negative"},
@@ -381,7 +382,7 @@ func wholeNumberKeys() []string {
 // key and line. Each case was accepted by the old code.
 func TestMisreadValuesRefused(t *testing.T) {
 	keys := wholeNumberKeys()
-	if len(keys) != 21 {
+	if len(keys) != 22 {
 		t.Fatalf("whole-number keys %v: a new one?", keys)
 	}
 	for _, k := range keys {
@@ -411,6 +412,8 @@ func TestMisreadValuesRefused(t *testing.T) {
 		// Durations a time.Duration cannot hold.
 		{"busy timeout", "config_version: 1\ndatabase:\n  sqlite:\n    busy_timeout_ms: 9223372036854775807\n",
 			"config key database.sqlite.busy_timeout_ms (line 4): 9223372036854775807 is more than 9223372036854 (about 292 years)"},
+		{"sqlite lock timeout", "config_version: 1\ndatabase:\n  sqlite:\n    lock_timeout_ms: 9223372036855\n",
+			"config key database.sqlite.lock_timeout_ms (line 4): 9223372036855 is more than 9223372036854 (about 292 years)"},
 		{"plugin timeout", "config_version: 1\nsandbox:\n  max_timeout_ms: 9223372036855\n",
 			"config key sandbox.max_timeout_ms (line 3): 9223372036855 is more than 9223372036854 (about 292 years)"},
 		{"init timeout", "config_version: 1\nsandbox:\n  init_timeout_ms: 9223372036855\n", "config key sandbox.init_timeout_ms (line 3): "},
@@ -442,7 +445,7 @@ func TestMisreadValuesRefused(t *testing.T) {
 		})
 	}
 	// The largest values that fit are accepted.
-	y := "config_version: 1\ndatabase:\n  type: postgres\n  sqlite:\n    busy_timeout_ms: 9223372036854\n  postgres:\n    max_conns: 2147483647\n    idle_in_transaction_timeout_ms: 2147483647\n    lock_timeout_ms: 2147483647\n"
+	y := "config_version: 1\ndatabase:\n  type: postgres\n  sqlite:\n    busy_timeout_ms: 9223372036854\n    lock_timeout_ms: 9223372036854\n  postgres:\n    max_conns: 2147483647\n    idle_in_transaction_timeout_ms: 2147483647\n    lock_timeout_ms: 2147483647\n"
 	if _, err := Parse([]byte(y), "/x"); err != nil {
 		t.Fatal(err)
 	}

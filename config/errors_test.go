@@ -62,6 +62,7 @@ func TestFractionsRefused(t *testing.T) {
 		"config_version":                                   "config_version: %s\n",
 		"database.sqlite.max_open_tenants":                 "config_version: 1\ndatabase:\n  sqlite:\n    max_open_tenants: %s\n",
 		"database.sqlite.busy_timeout_ms":                  "config_version: 1\ndatabase:\n  sqlite:\n    busy_timeout_ms: %s\n",
+		"database.sqlite.lock_timeout_ms":                  "config_version: 1\ndatabase:\n  sqlite:\n    lock_timeout_ms: %s\n",
 		"database.postgres.max_conns":                      "config_version: 1\ndatabase:\n  postgres:\n    max_conns: %s\n",
 		"database.postgres.idle_in_transaction_timeout_ms": "config_version: 1\ndatabase:\n  postgres:\n    idle_in_transaction_timeout_ms: %s\n",
 		"database.postgres.lock_timeout_ms":                "config_version: 1\ndatabase:\n  postgres:\n    lock_timeout_ms: %s\n",
