@@ -162,7 +162,9 @@ type Backend interface {
 	// DeleteTenant unregisters the tenant, appending audit to the system
 	// audit log in the same transaction, and removes its store. After it
 	// returns, OpenTenant fails and the id can be provisioned again.
-	// docex.ErrTenantNotFound when it is not registered.
+	// docex.ErrTenantNotFound when it is not registered. A
+	// *DeleteWaitError says that it deleted the tenant, as a nil error
+	// does, without the wait for the tenant's writes in flight.
 	DeleteTenant(ctx context.Context, id string, audit docex.AuditEntry) error
 
 	// OpenTenant returns the store of a registered tenant. It fails closed:
@@ -203,6 +205,22 @@ type Backend interface {
 	// Close releases every resource. Stores still open become unusable.
 	Close() error
 }
+
+// DeleteWaitError is Backend.DeleteTenant's error when it deleted the
+// tenant (registry row, audit entry and store, as when it returns nil)
+// but gave up waiting for the tenant's write in flight first (the SQLite
+// backend past its lock timeout, behind a process that holds the tenant
+// database's write lock: stalled, or stopped with SIGSTOP). The deletion
+// stands; Err says why the wait gave up and names what held the write,
+// for the caller to report as a warning.
+type DeleteWaitError struct{ Err error }
+
+func (e *DeleteWaitError) Error() string {
+	return "tenant deleted without waiting for its write in flight: " + e.Err.Error()
+}
+
+// Unwrap returns Err.
+func (e *DeleteWaitError) Unwrap() error { return e.Err }
 
 // TenantStore is one tenant's data. It is bound to that tenant when opened;
 // nothing reachable from it can read or write another tenant's data.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/docex-dev/docex"
@@ -204,7 +205,9 @@ func (p *TenantProvisioner) setStatus(ctx context.Context, op, id string, st doc
 		return p.audit(ctx, op, id, err)
 	}
 	err := p.change(ctx, op, id, func(e docex.AuditEntry) error { return p.e.be.SetTenantStatus(ctx, id, st, e) })
-	if err == nil && st != docex.TenantActive {
+	// Suspended all the same when the backend gave up waiting for a
+	// write in flight (SQLite's lock timeout: storage_unavailable).
+	if st != docex.TenantActive && (err == nil || errors.Is(err, docex.ErrStorageUnavailable)) {
 		if t, terr := p.e.be.Tenant(ctx, id); terr == nil {
 			p.e.releaseTenantPlugins(ctx, t) // no idle instance outlives the suspension
 		}
@@ -230,11 +233,18 @@ type TenantDeletion struct {
 	// failing partway through, S3 going away), nil when it all went: the
 	// deletion stands, and Sweep (docex gc) removes what is left.
 	ContentError error
+	// WaitError is the backend's error when it gave up waiting for the
+	// tenant's write in flight and deleted the tenant all the same
+	// (driver.DeleteWaitError: on SQLite, a process held the tenant
+	// database's write lock for longer than Config.LockTimeout, an error
+	// matching sqlite.ErrLockTimeout that names it), nil otherwise.
+	WaitError error
 }
 
 // DeleteReport is Delete, and reports a failure to remove the tenant's
-// content after the tenant was removed (TenantDeletion.ContentError),
-// which Delete does not.
+// content after the tenant was removed (TenantDeletion.ContentError) and
+// a deletion that did not wait for the tenant's write in flight
+// (TenantDeletion.WaitError), which Delete does not.
 func (p *TenantProvisioner) DeleteReport(ctx context.Context, id string) (TenantDeletion, error) {
 	if err := p.check(); err != nil {
 		return TenantDeletion{}, err
@@ -249,7 +259,14 @@ func (p *TenantProvisioner) DeleteReport(ctx context.Context, id string) (Tenant
 	if err := p.e.probeContent(ctx); err != nil {
 		return TenantDeletion{}, p.audit(ctx, "tenant.delete", id, err)
 	}
-	if err := p.change(ctx, "tenant.delete", id, func(e docex.AuditEntry) error { return p.e.be.DeleteTenant(ctx, id, e) }); err != nil {
+	var waitErr error
+	if err := p.change(ctx, "tenant.delete", id, func(e docex.AuditEntry) error {
+		err := p.e.be.DeleteTenant(ctx, id, e)
+		if we := (*driver.DeleteWaitError)(nil); errors.As(err, &we) {
+			waitErr, err = we.Err, nil // deleted all the same
+		}
+		return err
+	}); err != nil {
 		return TenantDeletion{}, err
 	}
 	p.e.forgetTenant(id)
@@ -257,7 +274,7 @@ func (p *TenantProvisioner) DeleteReport(ctx context.Context, id string) (Tenant
 	// Only this incarnation's content: a tenant provisioned again with the
 	// same id meanwhile has a namespace of its own. A crash or a failure
 	// here leaves content that Sweep removes.
-	return TenantDeletion{ContentError: p.e.content.DeleteTenant(ctx, id, t.Incarnation)}, nil
+	return TenantDeletion{ContentError: p.e.content.DeleteTenant(ctx, id, t.Incarnation), WaitError: waitErr}, nil
 }
 
 // SystemAudit lists the system audit log, newest first. Reading it is an

@@ -51,6 +51,16 @@ type Config struct {
 	// BusyTimeout is how long a write waits for another process's write
 	// lock (default 5s).
 	BusyTimeout time.Duration
+
+	// LockTimeout bounds how long a tenant suspension or deletion waits
+	// for the tenant's write in flight, whose process holds the tenant
+	// database's write lock (default 30s, DefaultLockTimeout; a stopped
+	// process, SIGSTOP, holds it until continued or killed). Past it, a
+	// suspension returns an error matching ErrLockTimeout and
+	// docex.ErrStorageUnavailable, the tenant suspended all the same; a
+	// deletion deletes all the same and returns a *driver.DeleteWaitError.
+	// Both name the processes holding the lock (on Linux).
+	LockTimeout time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -84,6 +94,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.BusyTimeout <= 0 {
 		c.BusyTimeout = 5 * time.Second
+	}
+	if c.LockTimeout <= 0 {
+		c.LockTimeout = DefaultLockTimeout
 	}
 	return c, nil
 }

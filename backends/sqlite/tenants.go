@@ -289,34 +289,7 @@ func (b *Backend) SetTenantStatus(ctx context.Context, id string, status docex.T
 	if err != nil || status == docex.TenantActive {
 		return err
 	}
-	return b.drain(ctx, t)
-}
-
-// drain returns once no write transaction of the tenant that began before
-// the registry changed can still commit: it takes the tenant database's
-// write lock once, with an empty transaction (through the group committer
-// in this process; SQLite's file lock orders it after other processes'
-// writers). Every write re-reads the registry after taking that lock
-// (store.Write), so writes that begin later are refused. This makes
-// suspension and deletion a barrier for writes.
-func (b *Backend) drain(ctx context.Context, t docex.Tenant) error {
-	h, err := b.acquire(ctx, t)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // no database: nothing in flight
-		}
-		return fmt.Errorf("wait for writes in flight: %w", err)
-	}
-	defer b.release(h)
-	for {
-		err := h.db.group.do(ctx, h.db.w, func(*sql.Tx) error { return nil })
-		if !isBusy(err) || ctx.Err() != nil {
-			if err != nil {
-				return fmt.Errorf("wait for writes in flight: %w", err)
-			}
-			return nil
-		}
-	}
+	return b.drain(ctx, "suspend", t)
 }
 
 // checkRegistered returns nil when the registry still names t's
@@ -344,6 +317,10 @@ func (b *Backend) checkRegistered(ctx context.Context, t docex.Tenant) error {
 // DeleteTenant implements driver.Backend. The registry row goes first, in
 // a transaction; then the file. A crash between the two leaves an
 // unregistered file for Sweep, never a registered tenant without a file.
+// Between the two it waits for the tenant's write in flight (drain), at
+// most Config.LockTimeout; past it, it removes the file all the same and
+// returns a *driver.DeleteWaitError (ErrLockTimeout) naming the
+// processes that held the write lock: the deletion stands.
 func (b *Backend) DeleteTenant(ctx context.Context, id string, audit docex.AuditEntry) error {
 	d, err := b.system(ctx, false)
 	if err != nil {
@@ -367,7 +344,13 @@ func (b *Backend) DeleteTenant(ctx context.Context, id string, audit docex.Audit
 	if err != nil {
 		return err
 	}
-	_ = b.drain(ctx, t) // best effort: the file goes anyway
+	// The file goes whatever the wait's outcome: interrupted, or past the
+	// lock timeout (a write's process stopped, holding the lock), the
+	// deletion goes on and says so (driver.DeleteWaitError).
+	var waitErr error
+	if err := b.drain(ctx, "delete", t); errors.Is(err, ErrLockTimeout) {
+		waitErr = &driver.DeleteWaitError{Err: err}
+	}
 	b.evict(id + "/" + t.Incarnation)
 	path, err := b.tenantPath(t.ID, t.Incarnation)
 	if err != nil {
@@ -380,7 +363,7 @@ func (b *Backend) DeleteTenant(ctx context.Context, id string, audit docex.Audit
 		os.Remove(filepath.Dir(path))
 		return nil
 	})
-	return nil
+	return waitErr
 }
 
 // stagingAge is how old a staging file must be for Sweep to remove it:

@@ -251,6 +251,7 @@ func (c *cli) openBackend(ctx context.Context, f *config.File) (driver.Backend, 
 		be, err := sqlite.Open(ctx, sqlite.Config{
 			Dir: s.Path, SystemFile: s.SystemFile, Synchronous: s.Synchronous,
 			MaxOpenTenants: s.MaxOpenTenants, BusyTimeout: ms(s.BusyTimeoutMS),
+			LockTimeout: ms(s.LockTimeoutMS), // 0: the backend's default
 		})
 		if err != nil {
 			return nil, err // not a typed nil in the interface

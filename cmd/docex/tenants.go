@@ -78,7 +78,8 @@ func tenantCommands() []*command {
 of the tenant commits any more; its data is kept. Workers leave its jobs
 queued, spending no attempt, until "docex tenant resume ID". The operator's
 docex verify and docex gc still read it. Suspending a suspended tenant (or
-resuming an active one) changes nothing and exits 0.
+resuming an active one) changes nothing and exits 0 (a suspension waits
+for the writes in flight all the same, below).
 
 It waits for the tenant's writes in flight to end. On PostgreSQL it
 waits at most database.postgres.lock_timeout_ms (30 s by default), then
@@ -86,8 +87,14 @@ exits 1 (storage_unavailable), changing nothing and naming the
 transactions it waited for (server pid, client, state and age).
 PostgreSQL ends a transaction left idle by a frozen client after
 database.postgres.idle_in_transaction_timeout_ms (5 min by default).
-On SQLite it waits until they end (Ctrl-C stops waiting; the tenant is
-suspended already).
+On SQLite it suspends the tenant first, then waits at most
+database.sqlite.lock_timeout_ms (30 s by default) for a write of the
+tenant in flight, whose process holds the tenant database's write lock
+(a stopped or stalled worker or doc add), then exits 1
+(storage_unavailable): the tenant is suspended, but that write may still
+commit; the error names the processes holding the lock (pid and command
+line; on Linux only). Running it again waits again. Ctrl-C stops waiting
+too (exit 130, the tenant suspended).
 
 Example:
   docex tenant suspend acme
@@ -112,7 +119,12 @@ predecessor's data.
 On PostgreSQL it waits for the tenant's transactions in flight at most
 database.postgres.lock_timeout_ms (30 s by default), then exits 1
 (storage_unavailable), deleting nothing and naming them (as tenant
-suspend does).
+suspend does). On SQLite, once the tenant is out of the registry, it
+waits for the tenant's write in flight at most
+database.sqlite.lock_timeout_ms (30 s by default), then removes the
+tenant's database and content all the same, exit 0, with a warning line
+on stderr (with --json too) saying so and naming the processes holding
+the tenant database's write lock (on Linux only).
 Killed (kill -9, a crash) after the registry removal committed, it leaves
 the tenant's database and content unregistered: running it again exits 3
 (tenant_not_found), and docex gc removes what is left.
@@ -131,6 +143,12 @@ Example:
 				d, err := p.DeleteReport(ctx, args[0])
 				if err != nil {
 					return err
+				}
+				if d.WaitError != nil {
+					// Deleted all the same (SQLite: a write's process held
+					// the lock for longer than lock_timeout_ms). Said on
+					// stderr with --json too: the JSON keys stay.
+					writef(c.stderr, "docex: warning: %v\n", d.WaitError)
 				}
 				out := tenantDeleted{deleted: deleted{ID: args[0], Deleted: true}}
 				if d.ContentError != nil {

@@ -1,0 +1,52 @@
+//go:build linux
+
+package sqlite
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// writeLockHolders returns the other processes holding the write lock of
+// the SQLite database at path (WAL mode: the -shm file's WAL write lock
+// byte; or a write lock on the database file), from /proc/locks, which
+// lists every POSIX (fcntl) lock with its process and its file's device
+// and inode.
+func writeLockHolders(path string) ([]int, error) {
+	db, err := statID(path)
+	if err != nil {
+		return nil, err
+	}
+	shm, err := statID(path + "-shm")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open("/proc/locks")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	pids, err := lockHoldersIn(f, os.Getpid(), shm, db)
+	if err != nil {
+		return nil, fmt.Errorf("read /proc/locks: %w", err)
+	}
+	return pids, nil
+}
+
+func statID(path string) (fileID, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileID{}, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, fmt.Errorf("stat %s: no device and inode", path)
+	}
+	// Dev is a uint32 on some architectures (mips), Ino too on 32-bit ones.
+	dev := uint64(st.Dev) //nolint:unconvert // see above
+	major, minor := unix.Major(dev), unix.Minor(dev)
+	return fileID{major: uint64(major), minor: uint64(minor), ino: uint64(st.Ino)}, nil //nolint:unconvert // see above
+}

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package sqlite
+
+import "errors"
+
+// writeLockHolders cannot name the processes holding a file lock here:
+// only Linux lists them (/proc/locks).
+func writeLockHolders(string) ([]int, error) {
+	return nil, errors.New("only Linux lists the processes holding file locks, in /proc/locks")
+}
