@@ -91,7 +91,9 @@ var (
 	// database.sqlite.busy_timeout_ms, or a PostgreSQL tenant suspension,
 	// resumption or deletion waited database.postgres.lock_timeout_ms for
 	// the tenant's transactions in flight; nothing was stored or changed
-	// (an I/O failure, exit 1).
+	// (an I/O failure, exit 1). Except: a SQLite tenant suspension that
+	// waited database.sqlite.lock_timeout_ms for the tenant's write in
+	// flight has suspended the tenant (sqlite.ErrLockTimeout).
 	ErrStorageUnavailable = &Error{code: "storage_unavailable", msg: "the content store is unavailable"}
 	// ErrTooManyOpenFiles: the process ran out of file descriptors (it
 	// holds as many files as its open-file limit allows, or the system

@@ -14,26 +14,27 @@ import (
 // the SQLite database at path (WAL mode: the -shm file's WAL write lock
 // byte; or a write lock on the database file), from /proc/locks, which
 // lists every POSIX (fcntl) lock with its process and its file's device
-// and inode.
-func writeLockHolders(path string) ([]int, error) {
+// and inode; unseen reports a holder not visible in this process's PID
+// namespace (listed with pid 0).
+func writeLockHolders(path string) (pids []int, unseen bool, err error) {
 	db, err := statID(path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	shm, err := statID(path + "-shm")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	f, err := os.Open("/proc/locks")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer f.Close()
-	pids, err := lockHoldersIn(f, os.Getpid(), shm, db)
+	pids, unseen, err = lockHoldersIn(f, os.Getpid(), shm, db)
 	if err != nil {
-		return nil, fmt.Errorf("read /proc/locks: %w", err)
+		return nil, false, fmt.Errorf("read /proc/locks: %w", err)
 	}
-	return pids, nil
+	return pids, unseen, nil
 }
 
 func statID(path string) (fileID, error) {

@@ -114,11 +114,15 @@ const maxHolders = 5
 // more", or "its holder could not be named (...)". Only Linux lists file
 // locks with their process (/proc/locks).
 func lockHolders(path string) string {
-	pids, err := writeLockHolders(path)
+	pids, unseen, err := writeLockHolders(path)
 	if err != nil {
 		return "its holder could not be named (" + err.Error() + ")"
 	}
-	if len(pids) == 0 {
+	const hidden = "a process that /proc/locks does not name (in another PID namespace: a container)"
+	switch {
+	case len(pids) == 0 && unseen:
+		return "it is held by " + hidden
+	case len(pids) == 0:
 		return "no other process holds it any more"
 	}
 	var names []string
@@ -133,7 +137,11 @@ func lockHolders(path string) string {
 	if len(pids) > 1 {
 		s = "pids "
 	}
-	return "it is held by " + s + strings.Join(names, ", ")
+	s = "it is held by " + s + strings.Join(names, ", ")
+	if unseen {
+		s += ", and by " + hidden
+	}
+	return s
 }
 
 // processCommand returns pid's command line from /proc/PID/cmdline,
@@ -168,9 +176,10 @@ type fileID struct {
 // procLocks (the text of /proc/locks), a write lock covering byte
 // walWriteLock of shm (the -shm file) or any byte of db (the database
 // file: a rollback-journal writer, or a connection in exclusive mode), in
-// the order listed, each once. Waiters ("->" lines) hold nothing.
-func lockHoldersIn(procLocks io.Reader, self int, shm, db fileID) ([]int, error) {
-	var pids []int
+// the order listed, each once, and whether such a lock is listed with
+// pid 0 (its process is not visible in this process's PID namespace).
+// Waiters ("->" lines) hold nothing.
+func lockHoldersIn(procLocks io.Reader, self int, shm, db fileID) (pids []int, unseen bool, err error) {
 	seen := map[int]bool{}
 	sc := bufio.NewScanner(procLocks)
 	for sc.Scan() {
@@ -180,7 +189,7 @@ func lockHoldersIn(procLocks io.Reader, self int, shm, db fileID) ([]int, error)
 			continue
 		}
 		pid, err := strconv.Atoi(f[4])
-		if err != nil || pid <= 0 || pid == self || seen[pid] {
+		if err != nil || pid < 0 || pid == self || seen[pid] {
 			continue
 		}
 		id, ok := parseLockFile(f[5])
@@ -201,10 +210,14 @@ func lockHoldersIn(procLocks io.Reader, self int, shm, db fileID) ([]int, error)
 		default:
 			continue
 		}
+		if pid == 0 {
+			unseen = true
+			continue
+		}
 		seen[pid] = true
 		pids = append(pids, pid)
 	}
-	return pids, sc.Err()
+	return pids, unseen, sc.Err()
 }
 
 // parseLockFile parses /proc/locks' "MAJOR:MINOR:INODE" (major and minor

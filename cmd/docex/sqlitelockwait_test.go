@@ -64,7 +64,8 @@ func TestSQLiteFrozenWriterChild(t *testing.T) {
 // database.sqlite.lock_timeout_ms and exits 1 with storage_unavailable,
 // saying that the tenant is suspended, that the write still holds the
 // lock and may commit, naming the process (Linux), with the hint; the
-// tenant is suspended (its operations refused). docex tenant delete
+// tenant is suspended (its operations refused), and the system audit
+// log has the suspension and then the failed attempt. docex tenant delete
 // waits as long, then deletes all the same, exit 0, with a warning line
 // on stderr naming the process. Before, both waited for ever.
 func TestSQLiteSuspendBoundedWait(t *testing.T) {
@@ -149,6 +150,17 @@ func TestSQLiteSuspendBoundedWait(t *testing.T) {
 		t.Fatalf("tenant suspend --json behind the frozen writer: %+v", e)
 	}
 	holder(e.Message)
+	// Audited: the suspension, then the attempt's error.
+	var log []map[string]any
+	for _, e := range decode[[]map[string]any](t, h.ok("audit", "list", "--system", "--json").stdout) {
+		if e["operation"] != "system.audit.list" { // the listing's own
+			log = append(log, e)
+		}
+	}
+	if len(log) < 2 || log[0]["operation"] != "tenant.suspend" || log[0]["outcome"] != "error" || log[0]["error"] != e.Message ||
+		log[1]["operation"] != "tenant.suspend" || log[1]["outcome"] != "ok" {
+		t.Fatalf("system audit log, newest first: %v", log[:min(len(log), 2)])
+	}
 	if r := h.ok("tenant", "show", "acme", "--json"); !strings.Contains(r.stdout, `"status": "suspended"`) {
 		t.Fatalf("after the suspension gave up waiting: %s", r.stdout)
 	}
