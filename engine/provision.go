@@ -186,7 +186,11 @@ func (p *TenantProvisioner) List(ctx context.Context) ([]docex.Tenant, error) {
 // for an unknown tenant, docex.ErrInvalidID for a malformed id and
 // docex.ErrBootstrapTenant (a docex.ErrDenied) for the bootstrap tenant;
 // each is recorded in the system audit log (the last with outcome denied),
-// as the suspension is.
+// as the suspension is. It waits for the tenant's writes in flight, as
+// long as the backend's lock timeout: past it, an error matching
+// docex.ErrStorageUnavailable (on PostgreSQL nothing changed; on SQLite,
+// sqlite.ErrLockTimeout, the tenant is suspended all the same, and the
+// write in flight may still commit).
 func (p *TenantProvisioner) Suspend(ctx context.Context, id string) error {
 	return p.setStatus(ctx, "tenant.suspend", id, docex.TenantSuspended)
 }
