@@ -1277,22 +1277,46 @@ func (s *Session) DocumentMetaBound(ctx context.Context, id string, metaBytes in
 // not read. Audited as Document.
 func (s *Session) DocumentMetaKeys(ctx context.Context, id string, keys []string, metaBytes int) (BoundDocument, error) {
 	return s.boundDocument(ctx, id, func(st driver.TenantStore) (BoundDocument, error) {
-		if r, ok := st.(driver.DocumentMetaKeysReader); ok {
-			return r.DocumentMetaKeys(ctx, id, keys, metaBytes)
-		}
-		full, err := st.Document(ctx, id)
-		if err != nil {
-			return BoundDocument{}, err
-		}
-		m := map[string]docex.Value{}
-		for _, k := range keys {
-			if v, ok := full.Metadata[k]; ok {
-				m[k] = v
-			}
-		}
-		full.Metadata = m
-		return driver.BoundDocuments([]docex.Document{full}, metaBytes)[0], nil
+		return metaKeys(ctx, st, id, keys, metaBytes)
 	})
+}
+
+// DocumentMetaKeysRounds reads document id as DocumentMetaKeys does, in
+// as many rounds as rounds makes, with one audit entry for them all (as
+// Document, one entry whatever the number of rounds): rounds is called
+// once, with read, which returns what DocumentMetaKeys of keys bounded to
+// metaBytes returns (its errors too: docex.ErrNotFound for a document
+// gone), each call of read a snapshot of its own (a value set between two
+// of them is read as it is at the second). It returns rounds's error,
+// which the audit entry records (nil: success), or Document's error for
+// an invalid id or a tenant that cannot be read (then rounds is not
+// called). read must not be used once rounds has returned.
+func (s *Session) DocumentMetaKeysRounds(ctx context.Context, id string, rounds func(read func(keys []string, metaBytes int) (BoundDocument, error)) error) error {
+	_, err := s.boundDocument(ctx, id, func(st driver.TenantStore) (BoundDocument, error) {
+		return BoundDocument{}, rounds(func(keys []string, metaBytes int) (BoundDocument, error) {
+			return metaKeys(ctx, st, id, keys, metaBytes)
+		})
+	})
+	return err
+}
+
+// metaKeys is DocumentMetaKeys in st.
+func metaKeys(ctx context.Context, st driver.TenantStore, id string, keys []string, metaBytes int) (BoundDocument, error) {
+	if r, ok := st.(driver.DocumentMetaKeysReader); ok {
+		return r.DocumentMetaKeys(ctx, id, keys, metaBytes)
+	}
+	full, err := st.Document(ctx, id)
+	if err != nil {
+		return BoundDocument{}, err
+	}
+	m := map[string]docex.Value{}
+	for _, k := range keys {
+		if v, ok := full.Metadata[k]; ok {
+			m[k] = v
+		}
+	}
+	full.Metadata = m
+	return driver.BoundDocuments([]docex.Document{full}, metaBytes)[0], nil
 }
 
 // boundDocument reads document id with read, audited as Document.

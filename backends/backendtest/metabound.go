@@ -147,6 +147,18 @@ func (f *fixture) testMetaBound(t *testing.T) {
 				for what, get := range map[string]func() (driver.BoundDocument, error){
 					"DocumentMetaKeys":         func() (driver.BoundDocument, error) { return kr.DocumentMetaKeys(bg, fd.ID, keys, metaBytes) },
 					"Session.DocumentMetaKeys": func() (driver.BoundDocument, error) { return s.DocumentMetaKeys(bg, fd.ID, keys, metaBytes) },
+					// Two rounds, each reading the same.
+					"Session.DocumentMetaKeysRounds": func() (d driver.BoundDocument, err error) {
+						err = s.DocumentMetaKeysRounds(bg, fd.ID, func(read func([]string, int) (engine.BoundDocument, error)) error {
+							for range 2 {
+								if d, err = read(keys, metaBytes); err != nil {
+									return err
+								}
+							}
+							return nil
+						})
+						return d, err
+					},
 				} {
 					d, err := get()
 					must(t, err)
@@ -177,6 +189,13 @@ func (f *fixture) testMetaBound(t *testing.T) {
 	}
 	if _, err := kr.DocumentMetaKeys(bg, unknown, []string{"k"}, bound); !errors.Is(err, docex.ErrNotFound) || err.Error() != werr.Error() {
 		t.Fatalf("DocumentMetaKeys of an unknown id: %v, want Document's %v", err, werr)
+	}
+	err = s.DocumentMetaKeysRounds(bg, unknown, func(read func([]string, int) (engine.BoundDocument, error)) error {
+		_, err := read([]string{"k"}, bound)
+		return err
+	})
+	if !errors.Is(err, docex.ErrNotFound) || err.Error() != werr.Error() {
+		t.Fatalf("DocumentMetaKeysRounds of an unknown id: %v, want Document's %v", err, werr)
 	}
 	// The engine's listing, over the store.
 	got, err := s.DocumentsMetaBound(bg, b.ID, docex.Page{Limit: 100}, bound)
