@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -189,52 +188,72 @@ func (s *Server) listedOfBound(ctx context.Context, d engine.BoundDocument) list
 	r := documentOf(d.Document)
 	out := listedOut{ID: r.ID, BasketID: r.BasketID, Name: r.Name, ContentType: r.ContentType, Size: r.Size,
 		Checksum: r.Checksum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, URI: r.URI}
-	out.Metadata, out.MetadataOmitted = s.metaOfBound(ctx, d, nil, listMetaBytes)
+	out.Metadata, out.MetadataOmitted = s.metaOfBound(ctx, d, listMetaBytes)
 	return out
 }
 
 // recordOfBound returns d, read with its metadata bounded in the store
-// (engine.Session.DocumentMetaBound with recordMetaBytes; with keys not
-// nil, engine.Session.DocumentMetaKeys of those keys), as recordOf returns
-// the whole document with keys (metaOfBound).
-func (s *Server) recordOfBound(ctx context.Context, d engine.BoundDocument, keys []string) recordOut {
+// (engine.Session.DocumentMetaBound with recordMetaBytes; with keys,
+// engine.Session.DocumentMetaKeys of those keys), as recordOf returns
+// the whole document with the same keys (metaOfBound).
+func (s *Server) recordOfBound(ctx context.Context, d engine.BoundDocument) recordOut {
 	if len(d.MetadataOmitted) == 0 {
 		return recordOf(d.Document, nil)
 	}
 	r := documentOf(d.Document)
 	out := recordOut{ID: r.ID, BasketID: r.BasketID, Name: r.Name, ContentType: r.ContentType, Size: r.Size,
 		Checksum: r.Checksum, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, URI: r.URI}
-	out.Metadata, out.MetadataOmitted = s.metaOfBound(ctx, d, keys, recordMetaBytes)
+	out.Metadata, out.MetadataOmitted = s.metaOfBound(ctx, d, recordMetaBytes)
 	return out
 }
 
 // metaOfBound returns the metadata of d, read with its metadata bounded
-// in the store to limit, as boundMeta returns the whole document's with
-// limit: the store left out only values that boundMeta leaves out too, as
-// long as every value it kept is kept here (its values have no JSON
-// escapes to lengthen them). When one is not, and a value the store left
-// out after it might fit in the room that leaves, the document is read in
-// full (Document; with keys not nil, the values of those keys only,
-// DocumentMetaKeys) for boundMeta; should that fail, the value stays left
-// out.
-func (s *Server) metaOfBound(ctx context.Context, d engine.BoundDocument, keys []string, limit int) (map[string]docex.Value, []string) {
+// in the store to limit (of the keys d has: all of the document's, or
+// those of a DocumentMetaKeys), as boundMeta returns the whole
+// document's (of the same keys) with limit: the same values kept, the
+// same keys left out, in order. The store left out only values that
+// boundMeta leaves out too, as long as every value it kept is kept here
+// (its values have no JSON escapes to lengthen them). When one is not,
+// and a value the store did not read comes after it, the values not read
+// yet are read from that one on in rounds bounded to the room left
+// (metaRounds), all in one engine.Session.DocumentMetaKeysRounds (one
+// audit entry); should a round fail, the values not read stay left out.
+func (s *Server) metaOfBound(ctx context.Context, d engine.BoundDocument, limit int) (map[string]docex.Value, []string) {
+	return metaOfBoundWith(d, limit, func(rounds func(metaRead) error) error {
+		return s.s.DocumentMetaKeysRounds(ctx, d.ID, rounds)
+	})
+}
+
+// metaRead reads a document's values of keys bounded to metaBytes
+// (engine.Session.DocumentMetaKeys).
+type metaRead = func(keys []string, metaBytes int) (engine.BoundDocument, error)
+
+// metaOfBoundWith is metaOfBound, its rounds read in withRounds
+// (engine.Session.DocumentMetaKeysRounds of d).
+func metaOfBoundWith(d engine.BoundDocument, limit int, withRounds func(rounds func(metaRead) error) error) (map[string]docex.Value, []string) {
 	meta := map[string]docex.Value{}
 	var omitted []string
 	all := slices.Sorted(maps.Keys(d.Metadata))
 	all = append(all, d.MetadataOmitted...)
 	slices.Sort(all)
 	used, dropped := 2, false // {}; whether a value the store read was left out
-	for _, k := range all {
+	for i, k := range all {
 		v, read := d.Metadata[k]
 		if !read {
-			if dropped && keys != nil {
-				if some, err := s.s.DocumentMetaKeys(ctx, d.ID, keys, math.MaxInt); err == nil {
-					return boundMeta(some.Metadata, limit)
+			if dropped {
+				ran := false
+				err := withRounds(func(read metaRead) error {
+					ran = true
+					var err error
+					meta, omitted, err = metaRounds(d.Metadata, all[i:], meta, omitted, used, limit, read)
+					return err
+				})
+				if !ran { // the values not read are left out
+					meta, omitted, _ = metaRounds(d.Metadata, all[i:], meta, omitted, used, limit, func([]string, int) (engine.BoundDocument, error) {
+						return engine.BoundDocument{}, err
+					})
 				}
-			} else if dropped {
-				if full, err := s.s.Document(ctx, d.ID); err == nil {
-					return boundMeta(full.Metadata, limit)
-				}
+				return meta, omitted
 			}
 			omitted = append(omitted, k)
 			continue
@@ -247,6 +266,140 @@ func (s *Server) metaOfBound(ctx context.Context, d engine.BoundDocument, keys [
 		meta[k], used = v, used+n
 	}
 	return meta, omitted
+}
+
+// metaRounds goes on with boundMeta's rule over keys (sorted, from a key
+// whose value the store did not read, after a value it read that was left
+// out), meta and omitted holding what the rule gave for the keys before
+// it, used the JSON bytes of meta, have the values read already. It
+// reads the values of keys not read yet in rounds, each with read
+// (engine.Session.DocumentMetaKeys) of all of them from the key it
+// starts at, bounded to the room left then: a round's first key is read
+// if its value may fit; a value a round did not read is left out as the
+// store left it out, until a value that round read is left out (its JSON
+// escapes); the next key whose value was not read then starts the next
+// round. Each value is read once, but for a value kept whose round had
+// ended when its turn came: to hold at most the values of one round
+// besides those kept (at most limit bytes each, at their least length),
+// such values are let go when the next round starts, their lengths
+// kept, and read again at the end, in one more read. So memory stays
+// O(limit), whatever the document holds.
+//
+// Rounds are snapshots of their own: a value that a later read finds
+// gone is absent (neither kept nor left out); one set meanwhile is taken
+// as that read finds it (one read again at the end that no longer fits
+// is left out). Keys added meanwhile are not seen. Should a read fail,
+// the values it would have read are left out, and metaRounds returns
+// its error.
+func metaRounds(have map[string]docex.Value, keys []string, meta map[string]docex.Value, omitted []string, used, limit int, read metaRead) (map[string]docex.Value, []string, error) {
+	var (
+		round   map[string]docex.Value // the values read by the current round
+		sizes   = map[string]int{}     // the JSON bytes of values of earlier rounds, let go
+		gone    = map[string]bool{}    // keys a round found no longer there
+		later   []string               // keys kept whose values were let go
+		dropped = true                 // a value the current round read was left out
+		failed  error
+	)
+	for i := 0; i < len(keys); i++ {
+		k := keys[i]
+		if gone[k] {
+			continue
+		}
+		v, ok := have[k]
+		inRound := false
+		if !ok {
+			v, ok = round[k]
+			inRound = ok
+		}
+		var n int
+		switch size, let := sizes[k]; {
+		case ok:
+			n = entryBytes(k, v)
+		case let:
+			n = size
+		case !dropped || failed != nil:
+			// Not read, as the store (the current round) left it out:
+			// its least length did not fit in the room it was given,
+			// no more than the room left now.
+			omitted = append(omitted, k)
+			continue
+		default:
+			// A round from k, of the values not read yet.
+			for rk, rv := range round {
+				if rk >= k {
+					sizes[rk] = entryBytes(rk, rv)
+				}
+			}
+			round = nil
+			var unread []string
+			for _, u := range keys[i:] {
+				if _, ok := have[u]; !ok && !gone[u] {
+					if _, let := sizes[u]; !let {
+						unread = append(unread, u)
+					}
+				}
+			}
+			rd, err := read(unread, limit-used+2) // from 2, for {}
+			if err != nil {
+				failed = err
+			} else {
+				round, dropped = rd.Metadata, false
+				left := map[string]bool{}
+				for _, o := range rd.MetadataOmitted {
+					left[o] = true
+				}
+				for _, u := range unread {
+					if _, ok := round[u]; !ok && !left[u] {
+						gone[u] = true
+					}
+				}
+			}
+			i-- // k again
+			continue
+		}
+		if used+n > limit {
+			omitted = append(omitted, k)
+			dropped = dropped || inRound
+			continue
+		}
+		used += n
+		if ok {
+			meta[k] = v
+		} else {
+			later, sizes[k] = append(later, k), n
+		}
+	}
+	if len(later) > 0 {
+		n := 2
+		for _, k := range later {
+			n += sizes[k]
+		}
+		var rd engine.BoundDocument
+		err := failed
+		if err == nil {
+			rd, err = read(later, n) // their least lengths fit, as they did
+			failed = err
+		}
+		left := map[string]bool{}
+		for _, o := range rd.MetadataOmitted {
+			left[o] = true
+		}
+		for _, k := range later {
+			used -= sizes[k]
+			v, ok := rd.Metadata[k]
+			if ok {
+				if n := entryBytes(k, v); used+n <= limit {
+					meta[k], used = v, used+n
+					continue
+				}
+			}
+			if ok || left[k] || err != nil { // else gone
+				omitted = append(omitted, k)
+			}
+		}
+		slices.Sort(omitted)
+	}
+	return meta, omitted, failed
 }
 
 // metaBytes is about the length of m's JSON (at least it: keys are
@@ -750,14 +903,14 @@ func (s *Server) addTools() {
 				if err != nil {
 					return nil, recordOut{}, err
 				}
-				return nil, s.recordOfBound(ctx, d, nil), nil
+				return nil, s.recordOfBound(ctx, d), nil
 			}
 			// Only the values of keys that may fit are read from the store.
 			d, err := s.s.DocumentMetaKeys(ctx, in.ID, in.Keys, recordMetaBytes)
 			if err != nil {
 				return nil, recordOut{}, err
 			}
-			return nil, s.recordOfBound(ctx, d, in.Keys), nil
+			return nil, s.recordOfBound(ctx, d), nil
 		})
 
 	// A call without max_bytes gets DefaultReadBytes, or the most when
