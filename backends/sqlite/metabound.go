@@ -84,6 +84,10 @@ func (r reader) FindDocumentsMetaBound(ctx context.Context, basketID string, fil
 	return out, total, err
 }
 
+// seekKeys is the most keys whose lengths loadMetaBound looks up one by
+// one in the primary key; for more, it scans the documents' rows.
+const seekKeys = 32
+
 // loadMetaBound fills in the metadata of docs bounded to metaBytes
 // (driver.BoundMeta): the keys, types and lengths first (octet_length
 // takes a value's length from its record header, without reading the
@@ -108,7 +112,16 @@ func (r reader) loadMetaBound(ctx context.Context, docs []docex.Document, keys [
 		if err != nil {
 			return nil, err
 		}
-		query += ` AND key IN (SELECT value FROM json_each(?))`
+		if len(keys) > seekKeys {
+			// A scan of each document's rows, filtered: a search of the
+			// primary key reads, at each step, the whole of a row whose
+			// value overflows its page (up to 64 KiB), a scan only its
+			// start (240 keys of a document of 256 values of 60 KiB: 29
+			// ms searched, 4.7 ms scanned; one key: 0.1 ms searched).
+			query += ` AND +key IN (SELECT value FROM json_each(?))`
+		} else {
+			query += ` AND key IN (SELECT value FROM json_each(?))`
+		}
 		args = append(args, string(list))
 	}
 	rows, err := r.q.QueryContext(ctx, query, args...)
