@@ -15,7 +15,8 @@ import (
 // it runs). Here four run_pipeline calls waiting for jobs no worker runs,
 // with a bound of 2: two queue their job, two wait. Before, every call of
 // a batch (up to 1,024) ran at once: 96 get_document calls of a
-// document whose metadata falls back to a full read took 1.34 GB (P16).
+// document whose metadata then fell back to a full read took 1.34 GB
+// (P16; the fallback reads in bounded rounds since 2026-12-08).
 func TestStdioMaxCalls(t *testing.T) {
 	e := newEnv(t)
 	if _, err := e.admin.CreatePipeline(context.Background(), []byte(shout)); err != nil {
