@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/docex-dev/docex"
@@ -118,7 +119,9 @@ func (r reader) loadMetaBound(ctx context.Context, docs []docex.Document, keys [
 			// value overflows its page (up to 64 KiB), a scan only its
 			// start (240 keys of a document of 256 values of 60 KiB: 29
 			// ms searched, 4.7 ms scanned; one key: 0.1 ms searched).
-			query += ` AND +key IN (SELECT value FROM json_each(?))`
+			// Only the rows from the least key to the greatest.
+			query += ` AND key BETWEEN ? AND ? AND +key IN (SELECT value FROM json_each(?))`
+			args = append(args, slices.Min(keys), slices.Max(keys))
 		} else {
 			query += ` AND key IN (SELECT value FROM json_each(?))`
 		}
