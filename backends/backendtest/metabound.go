@@ -133,8 +133,14 @@ func (f *fixture) testMetaBound(t *testing.T) {
 	if !ok {
 		t.Fatal("the tenant store is not a driver.DocumentMetaKeysReader (both of docex's are)")
 	}
+	// Many keys (SQLite scans the rows between the least and the greatest
+	// for more than 32 keys, rather than search for each).
+	many := []string{"v", "a", "b", "c", "k", "n", "t", "u", "x", "b"}
+	for i := range 40 {
+		many = append(many, "m"+strings.Repeat("z", i))
+	}
 	for _, metaBytes := range []int{bound, engine.MaxDocumentMetaBytes + 1<<20} {
-		for _, keys := range [][]string{{"b", "c", "zz"}, {"x", "k", "k"}, {"u"}, {}} {
+		for _, keys := range [][]string{{"b", "c", "zz"}, {"x", "k", "k"}, {"u"}, {}, many, many[1:], many[10:]} {
 			for _, fd := range all {
 				some := fd
 				some.Metadata = map[string]docex.Value{}
