@@ -120,6 +120,12 @@ func TestMetaFallbackExact(t *testing.T) {
 		{"lt", lt},
 		{"lt then plain", ltThenPlain},
 		{"interleaved", interleaved},
+		// In 64 KiB: the store reads a (least 55,007 bytes, 330,007 of
+		// JSON: left out), then none of b, c, d; a first round reads b
+		// (left out: 180,007) and d, not c (b and c pass 64 KiB at their
+		// least); a second reads c, d let go meanwhile: c and d fit, d
+		// is read again at the end.
+		{"let go", map[string]docex.Value{"a": repeatValue("<", 55_000), "b": repeatValue("<", 30_000), "c": repeatValue("x", 36_000), "d": repeatValue("x", 12_000)}},
 		{"random small", randomMeta(1, 1024, 2_000)},
 		{"random", randomMeta(2, 400, 40_000)},
 		{"random large", randomMeta(3, 256, 64<<10)},
@@ -180,11 +186,14 @@ func TestMetaFallbackExact(t *testing.T) {
 				if st.reads > 0 {
 					fellBack[c.name] = true
 				}
+				if c.name == "let go" && limit == listMetaBytes && keys == nil && (st.reads != 3 || !slices.Equal(omitted, []string{"a", "b"})) {
+					t.Errorf("%s: %d reads, omitted %v; want 3 (two rounds and d again), omitted [a b]", name, st.reads, omitted)
+				}
 				t.Logf("%s: %d reads, %d bytes of values in all, at most %d a read", name, st.reads, st.values, st.maxValues)
 			}
 		}
 	}
-	for _, c := range []string{"quotes then plain", "lt", "lt then plain", "interleaved", "random small", "random"} {
+	for _, c := range []string{"quotes then plain", "lt", "lt then plain", "interleaved", "let go", "random small", "random"} {
 		if !fellBack[c] {
 			t.Errorf("%s: no fallback read: the case tests nothing", c)
 		}
@@ -321,5 +330,75 @@ func TestMetaFallbackAuditedOnce(t *testing.T) {
 	}
 	if n := count() - n0; n != 2 {
 		t.Fatalf("%d mcp.document.get entries for one get_document, want 2", n)
+	}
+}
+
+// TestMetaFallbackLetGoChanged: a value kept whose round was over when
+// its turn came is read again at the end; changed meanwhile, it is given
+// as read then, left out when it no longer fits, absent when deleted.
+func TestMetaFallbackLetGoChanged(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	srv, _ := e.connect(t, user("rita", "reader"), Config{})
+	for _, c := range []struct {
+		name        string
+		change      func(id string) error
+		wantD       string // d's value given, "" for none
+		wantOmitted []string
+	}{
+		{"same", func(string) error { return nil }, strings.Repeat("x", 12_000), []string{"a", "b"}},
+		{"smaller", func(id string) error {
+			_, err := e.admin.SetMetadata(ctx, id, map[string]docex.Value{"d": docex.String("small")})
+			return err
+		}, "small", []string{"a", "b"}},
+		{"grown", func(id string) error {
+			_, err := e.admin.SetMetadata(ctx, id, map[string]docex.Value{"d": repeatValue("x", 40_000)})
+			return err
+		}, "", []string{"a", "b", "d"}},
+		{"deleted", func(id string) error { return e.admin.DeleteMetadata(ctx, id, "d") }, "", []string{"a", "b"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			meta := map[string]docex.Value{"a": repeatValue("<", 55_000), "b": repeatValue("<", 30_000), "c": repeatValue("x", 36_000), "d": repeatValue("x", 12_000)}
+			id := metaDoc(t, e, "", "letgo-"+c.name, meta)
+			d, err := srv.s.DocumentMetaBound(ctx, id, listMetaBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reads := 0
+			got, omitted := metaOfBoundWith(d, listMetaBytes, func(rounds func(metaRead) error) error {
+				return srv.s.DocumentMetaKeysRounds(ctx, id, func(read metaRead) error {
+					return rounds(func(keys []string, metaBytes int) (engine.BoundDocument, error) {
+						if reads++; reads == 3 {
+							if !slices.Equal(keys, []string{"d"}) {
+								t.Fatalf("the last read is of %v, want [d]", keys)
+							}
+							if err := c.change(id); err != nil {
+								t.Fatal(err)
+							}
+						}
+						return read(keys, metaBytes)
+					})
+				})
+			})
+			if reads != 3 {
+				t.Fatalf("%d reads, want 3", reads)
+			}
+			if v, ok := got["d"]; ok != (c.wantD != "") || ok && v.Canonical() != c.wantD {
+				t.Fatalf("d given: %t, want %t (or another value)", ok, c.wantD != "")
+			}
+			want := 1 // c
+			if c.wantD != "" {
+				want++
+			}
+			if _, ok := got["c"]; !ok || len(got) != want {
+				t.Fatalf("keys given %v", slices.Sorted(maps.Keys(got)))
+			}
+			if !slices.Equal(omitted, c.wantOmitted) {
+				t.Fatalf("omitted %v, want %v", omitted, c.wantOmitted)
+			}
+			if n := metaBytes(got, listMetaBytes); n > listMetaBytes {
+				t.Fatalf("%d bytes given, more than %d", n, listMetaBytes)
+			}
+		})
 	}
 }
