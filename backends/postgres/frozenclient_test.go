@@ -140,3 +140,54 @@ func TestFrozenWriterEndedByServer(t *testing.T) {
 	}
 	addBasket(t, st2, "after") // the pool works on
 }
+
+// TestRegistryHolderNamed: a session that is not a transaction of the
+// tenant but holds the tenant's registry row (an operator's psql
+// `SELECT ... FOR SHARE`, a backup tool) makes a suspension, a
+// resumption and a deletion give up after Config.LockTimeout naming it,
+// marked as not a transaction of the tenant. Before, the error said
+// "none is open any more, run it again" while the holder was still open
+// (probe P18 F1).
+func TestRegistryHolderNamed(t *testing.T) {
+	b := bootstrapped(t, Config{LockTimeout: 200 * time.Millisecond}, true)
+	openStore(t, b, "acme")
+	conn, err := b.pool.Acquire(bg)
+	must(t, err)
+	defer conn.Release()
+	tx, err := conn.Begin(bg)
+	must(t, err)
+	defer tx.Rollback(bg) //nolint:errcheck // the test's end
+	_, err = tx.Exec(bg, `SELECT 1 FROM `+b.sys+`.tenants WHERE id = 'acme' FOR SHARE`)
+	must(t, err)
+	var pid int32
+	must(t, tx.QueryRow(bg, `SELECT pg_backend_pid()`).Scan(&pid))
+	ctx, cancel := context.WithTimeout(bg, time.Minute)
+	defer cancel()
+	for _, op := range []struct {
+		name string
+		run  func() error
+	}{
+		{"suspend", func() error {
+			return b.SetTenantStatus(ctx, "acme", docex.TenantSuspended, testAudit("tenant.suspend"))
+		}},
+		{"resume", func() error {
+			return b.SetTenantStatus(ctx, "acme", docex.TenantActive, testAudit("tenant.resume"))
+		}},
+		{"delete", func() error { return b.DeleteTenant(ctx, "acme", testAudit("tenant.delete")) }},
+	} {
+		err := op.run()
+		wantErr(t, err, ErrBusy, docex.ErrStorageUnavailable)
+		msg := err.Error()
+		t.Logf("%s: %s", op.name, msg)
+		for _, want := range []string{op.name + ` tenant "acme"`, "nothing was changed: it waited for " + fmt.Sprintf("pid %d (", pid),
+			"idle in transaction for", "not a transaction of the tenant: it holds or awaits a lock on the tenant's registry row)"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s: error %q does not say %q", op.name, msg, want)
+			}
+		}
+	}
+	// The probe's own wait ended: once the holder ends, the row is free.
+	must(t, tx.Rollback(bg))
+	must(t, b.SetTenantStatus(ctx, "acme", docex.TenantSuspended, testAudit("tenant.suspend")))
+	must(t, b.DeleteTenant(ctx, "acme", testAudit("tenant.delete")))
+}
