@@ -191,3 +191,63 @@ func TestRegistryHolderNamed(t *testing.T) {
 	must(t, b.SetTenantStatus(ctx, "acme", docex.TenantSuspended, testAudit("tenant.suspend")))
 	must(t, b.DeleteTenant(ctx, "acme", testAudit("tenant.delete")))
 }
+
+// TestIdleEndedTransactionIsStorageUnavailable: the error of a tenant
+// transaction that PostgreSQL ended for staying idle longer than
+// Config.IdleInTransactionTimeout (25P03, or the connection it closed)
+// matches ErrIdleInTransaction and docex.ErrStorageUnavailable
+// (storage_unavailable, exit 1) and names the key. Before, it was
+// internal (probe P18 F4).
+func TestIdleEndedTransactionIsStorageUnavailable(t *testing.T) {
+	// 3 s, not less: see TestFrozenWriterEndedByServer.
+	b := bootstrapped(t, Config{IdleInTransactionTimeout: 3 * time.Second}, true)
+	st := openStore(t, b, "acme")
+	ctx, cancel := context.WithTimeout(bg, time.Minute)
+	defer cancel()
+	// The statement that finds the session ended: a statement of its
+	// own, or a held audit entry sent with the commit (the case the
+	// probe saw: "append audit" named as if the audit had failed).
+	for _, next := range []struct {
+		what string
+		run  func(driver.Tx) error
+	}{
+		{`insert basket "second"`, func(dtx driver.Tx) error {
+			return dtx.InsertBasket(ctx, docex.Basket{ID: newID(), Name: "second", CreatedAt: time.Now()})
+		}},
+		{"append audit", func(dtx driver.Tx) error { return dtx.AppendAudit(ctx, testAudit("basket.create")) }},
+	} {
+		err := st.Write(ctx, func(dtx driver.Tx) error {
+			if err := dtx.InsertBasket(ctx, docex.Basket{ID: newID(), Name: "first", CreatedAt: time.Now()}); err != nil {
+				return err
+			}
+			var pid int32
+			if err := dtx.(*tx).q.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+				return err
+			}
+			// Idle until the server ended the session (no wall-clock bet).
+			for {
+				var n int
+				if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&n); err != nil {
+					return err
+				}
+				if n == 0 {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			return next.run(dtx)
+		})
+		t.Logf("%s: %v", next.what, err)
+		wantErr(t, err, ErrIdleInTransaction, docex.ErrStorageUnavailable)
+		if docex.Code(err) != "storage_unavailable" || !strings.Contains(err.Error(), "PostgreSQL ended the transaction: it stayed idle between two statements for longer than 3s (database.postgres.idle_in_transaction_timeout_ms)") {
+			t.Fatalf("%s: code %s: %v", next.what, docex.Code(err), err)
+		}
+		if _, err := st.BasketByName(bg, "first"); !errors.Is(err, docex.ErrNotFound) {
+			t.Fatalf("%s: the basket of the ended transaction: %v, want not found", next.what, err)
+		}
+	}
+}

@@ -329,10 +329,32 @@ func (b *Backend) wrap(err error, format string, args ...any) error {
 	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
 		msg = oneLine(msg)
 	}
-	if code, _ := pgError(err); code == codeIdleInTransaction {
-		msg += fmt.Sprintf(" (the transaction stayed idle between two statements for longer than %v, database.postgres.idle_in_transaction_timeout_ms: PostgreSQL ended it, and nothing of it was kept)", b.cfg.IdleInTransactionTimeout)
+	if code, _ := pgError(err); code == codeIdleInTransaction && !errors.Is(err, ErrIdleInTransaction) {
+		// The statement named is only the one that found the session
+		// ended (often a held one sent with the commit: an audit entry).
+		return &idleErr{msg: mask(fmt.Sprintf("postgres: PostgreSQL ended the transaction: it stayed idle between two statements for longer than %v (database.postgres.idle_in_transaction_timeout_ms), and nothing of it was kept; its next statement (%s) got: %s",
+			b.cfg.IdleInTransactionTimeout, fmt.Sprintf(format, args...), msg), b.secret), err: err}
 	}
 	return fdlimit.Wrap(&maskedError{msg: mask("postgres: "+fmt.Sprintf(format, args...)+": "+msg, b.secret), err: err})
+}
+
+// ErrIdleInTransaction marks the error of a tenant transaction that
+// PostgreSQL ended because it stayed idle between two of its statements
+// for longer than Config.IdleInTransactionTimeout (SQLSTATE 25P03, or
+// the connection it closed, lost mid-transaction after that long): the
+// transaction was rolled back, nothing of it was kept. Such an error also
+// matches docex.ErrStorageUnavailable (exit 1): the operation may
+// succeed when run again, or with a higher bound.
+var ErrIdleInTransaction = errors.New("postgres: the server ended a transaction idle for longer than the idle-in-transaction timeout")
+
+type idleErr struct {
+	msg string
+	err error
+}
+
+func (e *idleErr) Error() string { return e.msg }
+func (e *idleErr) Unwrap() []error {
+	return []error{docex.ErrStorageUnavailable, ErrIdleInTransaction, e.err}
 }
 
 // oneLine returns a connection error's message s on one line, each

@@ -163,12 +163,13 @@ func (b *Backend) runInTenant(ctx context.Context, s *store, mode pgx.TxAccessMo
 			tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the transaction failed
 		}
 	}()
+	start := time.Now()
 	if err := b.verify(s, c); err != nil {
 		return err
 	}
 	commit, err := fn(tx)
 	if err != nil {
-		return err
+		return b.lostIdle(err, conn.Conn(), start)
 	}
 	if commit != nil {
 		return commit(ctx)
@@ -177,6 +178,29 @@ func (b *Backend) runInTenant(ctx context.Context, s *store, mode pgx.TxAccessMo
 		return b.wrap(err, "commit on %s", schema)
 	}
 	return nil
+}
+
+// lostIdle returns err, the error of a transaction's work on conn begun
+// at start, as one matching ErrIdleInTransaction when it is a lost
+// connection (not a server's error) and the transaction has been open
+// for at least Config.IdleInTransactionTimeout: the server ends such a
+// transaction's session, and its FATAL (25P03) can be lost to the
+// connection's reset. A commit's error is never passed here: a
+// connection lost during a commit leaves the outcome unknown.
+// A 25P03 not marked by wrap is marked here.
+func (b *Backend) lostIdle(err error, conn *pgx.Conn, start time.Time) error {
+	if errors.Is(err, ErrIdleInTransaction) {
+		return err
+	}
+	code, _ := pgError(err)
+	switch {
+	case code == codeIdleInTransaction:
+		return b.wrap(err, "transaction")
+	case code != "" || !conn.IsClosed() || time.Since(start) < b.cfg.IdleInTransactionTimeout:
+		return err
+	}
+	return &idleErr{msg: mask(fmt.Sprintf("postgres: the connection was lost mid-transaction, the transaction open for longer than %v (database.postgres.idle_in_transaction_timeout_ms: PostgreSQL ends a transaction that stays idle between two statements that long), and nothing of it was kept: %v",
+		b.cfg.IdleInTransactionTimeout, err), b.secret), err: err}
 }
 
 // verify returns nil when c, what checkSQL returned in a transaction of
