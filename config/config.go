@@ -95,10 +95,10 @@ type Postgres struct {
 	SchemaPrefix string `yaml:"tenant_schema_prefix"` // default "docex_t_"; at most 23 bytes of a-z, 0-9, '_'
 	// IdleInTransactionTimeoutMS: PostgreSQL ends a tenant transaction
 	// idle (its client stopped between two statements) for longer.
-	IdleInTransactionTimeoutMS int `yaml:"idle_in_transaction_timeout_ms"` // default 300000 (5 min)
+	IdleInTransactionTimeoutMS int `yaml:"idle_in_transaction_timeout_ms"` // default 300000 (5 min), also when 0 (0 does not disable it)
 	// LockTimeoutMS bounds how long tenant suspend, resume and delete wait
 	// for the tenant's transactions in flight.
-	LockTimeoutMS int `yaml:"lock_timeout_ms"` // default 30000
+	LockTimeoutMS int `yaml:"lock_timeout_ms"` // default 30000, also when 0 (0 does not disable it)
 
 }
 

@@ -80,7 +80,8 @@ type Config struct {
 	// registry row FOR SHARE (the suspension barrier) and its content
 	// locks: without a bound, a client frozen inside one (SIGSTOP, a
 	// stall, a machine gone without closing its connection) would keep
-	// a suspension or deletion of the tenant waiting for ever. docex's
+	// a suspension or deletion of the tenant waiting for ever. 0 means
+	// the default: unlike PostgreSQL's setting, it does not disable it. docex's
 	// own pauses inside a transaction are content work (S3 HEADs,
 	// re-uploads and deletes, bounded by their request timeouts; fsyncs);
 	// keep the bound above them.
@@ -90,7 +91,8 @@ type Config struct {
 	// tenant waits for the tenant's transactions still open (default
 	// 30s); past it the operation changes nothing and fails with an
 	// error matching ErrBusy and docex.ErrStorageUnavailable that names
-	// the transactions it waited for.
+	// the transactions it waited for. 0 means the default: unlike
+	// PostgreSQL's lock_timeout, it does not disable it.
 	LockTimeout time.Duration
 }
 
