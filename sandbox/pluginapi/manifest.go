@@ -346,16 +346,47 @@ func IsValidateExport(s string) bool {
 	return s == ValidateEntry || strings.HasPrefix(s, ValidateEntry+"_")
 }
 
+// printable reports whether s is at most maxLen bytes of valid UTF-8
+// without control characters (but newline and tab) or bidirectional
+// controls (bidiControl).
 func printable(s string, maxLen int) bool {
 	if len(s) > maxLen || !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
-		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || bidiControl(r) {
 			return false
 		}
 	}
 	return true
+}
+
+// bidiControl reports whether r is a bidirectional control: the
+// embeddings and overrides (U+202A to U+202E) and the isolates and
+// their pop (U+2066 to U+2069), which reorder the text shown after them
+// (a description reading as another in plugin show, through MCP's
+// list_plugins). The host's rule, tenancy.IsBidiControl (pluginapi
+// imports nothing of the module; a test compares the two for every rune).
+func bidiControl(r rune) bool {
+	return r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069'
+}
+
+// checkText returns nil when s is printable within maxLen, else an
+// error naming what: for a bidirectional control, the code point
+// ("description contains a bidirectional control character U+202E"),
+// as a pipeline's description is refused.
+func checkText(what, s string, maxLen int) error {
+	if utf8.ValidString(s) {
+		for _, r := range s {
+			if bidiControl(r) {
+				return fmt.Errorf("%s contains a bidirectional control character %U", what, r)
+			}
+		}
+	}
+	if !printable(s, maxLen) {
+		return fmt.Errorf("%s: want at most %d printable characters", what, maxLen)
+	}
+	return nil
 }
 
 // Validate checks a manifest built or changed in code as ParseManifest
@@ -366,10 +397,13 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("name %q: want 1-64 of [a-z0-9_-] starting with a letter", m.Name)
 	}
 	if m.Version == "" || !printable(m.Version, 64) || strings.ContainsAny(m.Version, " \n\t") {
+		if err := checkText("version", m.Version, 64); err != nil && m.Version != "" {
+			return err
+		}
 		return fmt.Errorf("version %q: want 1-64 printable characters without spaces", m.Version)
 	}
-	if !printable(m.Description, 4096) {
-		return errors.New("description: want at most 4096 printable characters")
+	if err := checkText("description", m.Description, 4096); err != nil {
+		return err
 	}
 	if m.ABIVersion != ABIVersion {
 		return fmt.Errorf("abi_version %d is not supported (want %d)", m.ABIVersion, ABIVersion)
@@ -532,3 +566,6 @@ func readCapped(fsys fs.FS, name string, limit int64, tooBig error) ([]byte, err
 	}
 	return b, nil
 }
+
+// bidiIn reports whether s holds a bidirectional control.
+func bidiIn(s string) bool { return strings.IndexFunc(s, bidiControl) >= 0 }

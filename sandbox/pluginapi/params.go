@@ -44,7 +44,10 @@ func (p ParameterSpec) validate() error {
 	default:
 		return fmt.Errorf("unknown type %q (want string, int, number or bool)", p.Type)
 	}
-	if !printable(p.Description, 1024) {
+	if err := checkText("description", p.Description, 1024); err != nil {
+		if bidiIn(p.Description) {
+			return err
+		}
 		return errors.New("description too long or not printable")
 	}
 	for _, b := range []struct {
@@ -75,6 +78,9 @@ func (p ParameterSpec) validate() error {
 			return fmt.Errorf("values: want 1-%d values", maxParamValues)
 		}
 		for i, v := range p.Values {
+			if bidiIn(v) {
+				return checkText(fmt.Sprintf("values[%d]", i), v, 1024)
+			}
 			if !printable(v, 1024) {
 				return fmt.Errorf("values[%d]: too long or not printable", i)
 			}
