@@ -586,7 +586,13 @@ const (
 // auditSafe returns e with every text field valid UTF-8 without NUL bytes
 // and bounded, so that an audit write never fails because of what a caller
 // sent (PostgreSQL refuses invalid UTF-8 and NUL in text): a denial of a
-// malformed request is recorded like any other.
+// malformed request is recorded like any other. In the label fields (user,
+// tenant, target, each role, operation, outcome) a bidirectional control
+// (tenancy.IsBidiControl), which a refused label may hold, is stored as
+// its escape written out, the six characters \u202e, as the CLI's text
+// output shows it: stored raw, it would reorder what follows it in audit
+// list --json and in an embedder's output. The error text and Detail's
+// values are stored as given.
 func auditSafe(e docex.AuditEntry) docex.AuditEntry {
 	clean := func(s string, max int) string {
 		if len(s) > max {
@@ -594,13 +600,28 @@ func auditSafe(e docex.AuditEntry) docex.AuditEntry {
 		}
 		return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 	}
+	label := func(s string) string {
+		s = clean(s, maxAuditLabel)
+		if strings.IndexFunc(s, tenancy.IsBidiControl) < 0 {
+			return s
+		}
+		var b strings.Builder
+		for _, r := range s {
+			if tenancy.IsBidiControl(r) {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+		return b.String()
+	}
 	for _, f := range []*string{&e.UserID, &e.TenantID, &e.Target, &e.Operation, &e.Outcome} {
-		*f = clean(*f, maxAuditLabel)
+		*f = label(*f)
 	}
 	e.Error = clean(e.Error, maxAuditText) // Detail is JSON-encoded, which makes any string valid
 	roles := make([]string, len(e.Roles))
 	for i, r := range e.Roles {
-		roles[i] = clean(r, maxAuditLabel)
+		roles[i] = label(r)
 	}
 	e.Roles = roles
 	return e
