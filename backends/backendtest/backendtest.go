@@ -23,6 +23,7 @@ import (
 	"github.com/docex-dev/docex"
 	"github.com/docex-dev/docex/driver"
 	"github.com/docex-dev/docex/engine"
+	"github.com/docex-dev/docex/tenancy"
 	"github.com/google/uuid"
 )
 
@@ -1093,6 +1094,27 @@ func (f *fixture) testBidiLabels(t *testing.T) {
 	}
 	if _, err := e.eng.Provisioner("ops").Get(bg, "acme2"); !errors.Is(err, docex.ErrNotFound) {
 		t.Errorf("a tenant was created with a bidirectional control in a label: %v", err)
+	}
+	// The refusals are audited with each control in a label field written
+	// out as its escape (\u202e), the same text on every backend; before,
+	// raw (probe P18 F2b).
+	tlog, err := s.Audit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	slog, err := e.eng.Provisioner("ops").SystemAudit(bg, docex.Page{Limit: 1000})
+	must(t, err)
+	seen := map[string]bool{}
+	for _, en := range append(tlog, slog...) {
+		for _, l := range append([]string{en.UserID, en.TenantID, en.Target}, en.Roles...) {
+			seen[l] = true
+			if strings.IndexFunc(l, tenancy.IsBidiControl) >= 0 {
+				t.Errorf("audit entry %s: label %q holds a bidirectional control", en.Operation, l)
+			}
+		}
+	}
+	for _, want := range []string{`in\u202atxt.exe`, `in\u202etxt.exe`, `in\u2066txt.exe`, `in\u2069txt.exe`} {
+		if !seen[want] {
+			t.Errorf("no audit entry names %s", want)
+		}
 	}
 	bs, err := s.Baskets(bg, docex.Page{})
 	must(t, err)
