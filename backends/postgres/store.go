@@ -169,7 +169,7 @@ func (b *Backend) runInTenant(ctx context.Context, s *store, mode pgx.TxAccessMo
 	}
 	commit, err := fn(tx)
 	if err != nil {
-		return b.lostIdle(err, conn.Conn(), start)
+		return b.lostIdle(ctx, err, conn.Conn(), start)
 	}
 	if commit != nil {
 		return commit(ctx)
@@ -188,7 +188,7 @@ func (b *Backend) runInTenant(ctx context.Context, s *store, mode pgx.TxAccessMo
 // connection's reset. A commit's error is never passed here: a
 // connection lost during a commit leaves the outcome unknown.
 // A 25P03 not marked by wrap is marked here.
-func (b *Backend) lostIdle(err error, conn *pgx.Conn, start time.Time) error {
+func (b *Backend) lostIdle(ctx context.Context, err error, conn *pgx.Conn, start time.Time) error {
 	if errors.Is(err, ErrIdleInTransaction) {
 		return err
 	}
@@ -196,7 +196,10 @@ func (b *Backend) lostIdle(err error, conn *pgx.Conn, start time.Time) error {
 	switch {
 	case code == codeIdleInTransaction:
 		return b.wrap(err, "transaction")
-	case code != "" || !conn.IsClosed() || time.Since(start) < b.cfg.IdleInTransactionTimeout:
+	case code != "" || !conn.IsClosed() || time.Since(start) < b.cfg.IdleInTransactionTimeout ||
+		ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		// A connection closed by a cancelled or timed-out context is
+		// the caller's interruption.
 		return err
 	}
 	return &idleErr{msg: mask(fmt.Sprintf("postgres: the connection was lost mid-transaction, the transaction open for longer than %v (database.postgres.idle_in_transaction_timeout_ms: PostgreSQL ends a transaction that stays idle between two statements that long), and nothing of it was kept: %v",
