@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -18,6 +19,17 @@ func TestPostgresZeroTimeoutsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(string(b), "\n")
+	// The keys of the postgres section only (database.sqlite has a
+	// lock_timeout_ms too).
+	start := slices.Index(lines, "  postgres:")
+	if start < 0 {
+		t.Fatal("docex.yaml.example has no database.postgres section")
+	}
+	end := start + 1
+	for end < len(lines) && (lines[end] == "" || strings.HasPrefix(lines[end], "    ") || strings.HasPrefix(strings.TrimSpace(lines[end]), "#")) {
+		end++
+	}
+	lines = lines[start:end]
 	for key, def := range map[string]string{"idle_in_transaction_timeout_ms": "300000 (5 min)", "lock_timeout_ms": "30000 (30 s)"} {
 		found := false
 		for i, l := range lines {
