@@ -1470,7 +1470,7 @@ func (s *Session) FindDocumentsMetaBound(ctx context.Context, basketID string, f
 // end fails with docex.ErrCorrupt when it differs (a reader closed before
 // the end checked nothing). The reader has a method UnverifiedReaderAt()
 // (io.ReaderAt, bool) for reads at an offset, without the check, when the
-// store has them (filesystem storage).
+// store has them (filesystem storage; S3, a ranged GET per read).
 func (s *Session) OpenContent(ctx context.Context, id string) (io.ReadCloser, docex.Document, error) {
 	if err := checkID("document", id); err != nil {
 		return nil, docex.Document{}, err
@@ -1510,16 +1510,21 @@ func (r *contentReader) Read(p []byte) (int, error) {
 
 // UnverifiedReaderAt returns the content's reader for reads at an offset
 // when its store has one (filesystem storage: the content's file, or its
-// range of a pack, whose size was checked at the open), ok false
-// otherwise (database and S3 storage). What it reads is not checked
-// against the content's checksum: reading the ReadCloser to its end
-// does that. Its errors do not name the document. The ReadCloser's
-// Close releases it.
+// range of a pack, whose size was checked at the open; S3: a ranged GET
+// per ReadAt, under the context of the open), ok false otherwise
+// (database storage). What it reads is not checked against the
+// content's checksum: reading the ReadCloser to its end does that. Its
+// errors do not name the document. The ReadCloser's Close releases it
+// (S3: a ReadAt after it may still be made).
 func (r *contentReader) UnverifiedReaderAt() (ra io.ReaderAt, ok bool) {
-	if v, isV := r.ReadCloser.(*contentkey.Verifier); isV {
-		return v.Reopened()
+	v, isV := r.ReadCloser.(*contentkey.Verifier)
+	if !isV {
+		return nil, false
 	}
-	return nil, false
+	if ra, ok = v.Reopened(); ok {
+		return ra, true
+	}
+	return v.Ranged()
 }
 
 // openContent opens the content of d from the configured storage.

@@ -202,6 +202,19 @@ func (v *Verifier) Reopened() (ra io.ReaderAt, ok bool) {
 	return ra, ok
 }
 
+// Ranged returns a reader at offsets of the content when the underlying
+// reader can make one (a method RangeReaderAt() io.ReaderAt: an S3
+// object's ranged GETs), without reading or verifying anything; ok is
+// false when it cannot. What it reads is not checked against the
+// checksum.
+func (v *Verifier) Ranged() (ra io.ReaderAt, ok bool) {
+	r, ok := v.rc.(interface{ RangeReaderAt() io.ReaderAt })
+	if !ok {
+		return nil, false
+	}
+	return r.RangeReaderAt(), true
+}
+
 // ReaderAt returns the underlying reader for ranged reads when it has
 // them (a file), after reading it through to the end to verify it; ok is
 // false, with nothing read, when it has none. Call it before any Read.

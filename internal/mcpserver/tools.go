@@ -1204,7 +1204,7 @@ func (s *Server) readDocument(ctx context.Context, in readDocumentIn) (*mcp.Call
 	// (which never returns damaged content as the end of a document).
 	// Other pages of a larger document are not checked (verified false);
 	// they start at their offset when the store reads at an offset
-	// (filesystem), else they read from byte 0 up to it.
+	// (filesystem; S3, a ranged GET), else they read from byte 0 up to it.
 	out.Verified = d.Size <= VerifyReadBytes || in.Offset+int64(len(buf)) == d.Size
 	ra, ranged := rc.(interface{ UnverifiedReaderAt() (io.ReaderAt, bool) })
 	var at io.ReaderAt
