@@ -29,6 +29,24 @@ func (b *crashSystemPrune) PruneSystemAudit(ctx context.Context, p driver.AuditP
 	return b.hookBackend.PruneSystemAudit(ctx, p, final)
 }
 
+// clockedEngine bootstraps and opens an engine on be (its content in
+// dir) whose clock is clock, set to start: tests move it to age entries.
+func clockedEngine(t *testing.T, be driver.Backend, dir string, clock *atomic.Int64, start time.Time) *Engine {
+	t.Helper()
+	ctx := context.Background()
+	clock.Store(start.UnixMicro())
+	cfg := Config{MultiTenancy: true, ContentDir: dir + "/content", Now: func() time.Time { return time.UnixMicro(clock.Load()) }}
+	if _, err := Bootstrap(ctx, be, cfg); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(ctx, be, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
 // crashed runs f and reports whether it panicked with pruneCrash: the
 // prune stops there, its error path (which audits an interrupted prune)
 // never runs, as when the process is killed.
@@ -54,18 +72,8 @@ func TestAuditPruneKilledIsRecorded(t *testing.T) {
 	ctx := context.Background()
 	sqlBE, dir := OpenTestSQLite(t)
 	be := &crashSystemPrune{hookBackend: &hookBackend{Backend: sqlBE}}
-	var clock atomic.Int64
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	clock.Store(now.Add(-72 * time.Hour).UnixMicro())
-	cfg := Config{MultiTenancy: true, ContentDir: dir + "/content", Now: func() time.Time { return time.UnixMicro(clock.Load()) }}
-	if _, err := Bootstrap(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(ctx, be, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	clock, now := &atomic.Int64{}, time.Now().UTC().Truncate(time.Microsecond)
+	e := clockedEngine(t, be, dir, clock, now.Add(-72*time.Hour))
 	op := e.Provisioner("ops")
 	for _, id := range []string{"acme", "beta", "gamma"} {
 		if _, err := op.Create(ctx, id, ""); err != nil {
@@ -203,18 +211,8 @@ func TestAuditPruneNeedsItsSystemCopy(t *testing.T) {
 	ctx := context.Background()
 	sqlBE, dir := OpenTestSQLite(t)
 	be := &failSystemAppend{hookBackend: &hookBackend{Backend: sqlBE}}
-	var clock atomic.Int64
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	clock.Store(now.Add(-72 * time.Hour).UnixMicro())
-	cfg := Config{MultiTenancy: true, ContentDir: dir + "/content", Now: func() time.Time { return time.UnixMicro(clock.Load()) }}
-	if _, err := Bootstrap(ctx, be, cfg); err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(ctx, be, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
+	clock, now := &atomic.Int64{}, time.Now().UTC().Truncate(time.Microsecond)
+	e := clockedEngine(t, be, dir, clock, now.Add(-72*time.Hour))
 	if _, err := e.Provisioner("ops").Create(ctx, "acme", ""); err != nil {
 		t.Fatal(err)
 	}
